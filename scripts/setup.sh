@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Sets up what is missing, and nothing else: npm packages (which bring Node.js 24 and Bun), the Debian
+# packages the service and its tests use, and the WebAssembly packet core. Idempotent; quick when all is there.
+#   scripts/setup.sh            for running the service
+#   scripts/setup.sh --tests    also insists on what only the tests use
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for_tests=false
+[ "${1:-}" = "--tests" ] && for_tests=true
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+# --- npm packages --------------------------------------------------------------------------------------------
+stamp=node_modules/.distributary-setup
+want="$(cat package.json package-lock.json | sha256sum | cut -c1-64)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x node_modules/.bin/node ]; then
+  command -v npm >/dev/null || { say "npm is required (install Node.js and npm first)"; exit 1; }
+  say "installing npm packages (Node.js 24, Bun, libraries)"
+  # `npm install` honours the lockfile; `npm ci` rejects lockfiles that omit other platforms' optional packages.
+  npm install --no-audit --no-fund --loglevel=error
+  echo "$want" >"$stamp"
+fi
+
+# --- Debian packages -----------------------------------------------------------------------------------------
+missing=()
+need_cmd() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+need_file() { [ -e "$1" ] || missing+=("$2"); }
+need_cmd ffmpeg ffmpeg
+need_cmd srt-live-transmit srt-tools
+if $for_tests; then
+  need_cmd nginx nginx
+  need_file /usr/lib/nginx/modules/ngx_rtmp_module.so libnginx-mod-rtmp
+  need_cmd promtool prometheus
+  need_cmd chromium chromium
+  need_cmd ps procps
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  line="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    say "missing Debian packages; as root run:"
+    printf '  sudo sh -c "%s"\n' "$line" >&2
+    exit 1
+  fi
+fi
+
+# --- WebAssembly packet core ---------------------------------------------------------------------------------
+wasm=src/core/build/core.wasm
+if [ ! -f "$wasm" ] || [ -n "$(find src/core/assembly src/core/asconfig.json -newer "$wasm" -print -quit)" ]; then
+  say "building the WebAssembly packet core"
+  PATH="$PWD/node_modules/.bin:$PATH" asc src/core/assembly/index.ts --config src/core/asconfig.json --target release
+fi

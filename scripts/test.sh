@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite: format and lint (Biome), types (tsc), then every Vitest test. Ends with the plain
+# line "N passed, N failed" that CI reads; lint and type checks count as one test each.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+passed=0
+failed=0
+check() {
+  local name="$1"
+  shift
+  echo "── $name"
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "✗ $name failed"; fi
+}
+
+check "format and lint (biome)" biome check --error-on-warnings .
+check "types (tsc)" tsc --noEmit -p tsconfig.json
+
+results="$(mktemp)"
+vitest run --reporter=default --reporter=json --outputFile="$results" "$@"
+vitest_status=$?
+if counts="$(node -e '
+  const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+  // A file that fails to load has no failed assertions of its own: count it as one failure.
+  const brokenFiles = r.testResults.filter(
+    (f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed"),
+  ).length;
+  console.log(r.numPassedTests, r.numFailedTests + brokenFiles);
+' "$results" 2>/dev/null)"; then
+  read -r vp vf <<<"$counts"
+  passed=$((passed + vp))
+  failed=$((failed + vf))
+  [ "$vitest_status" -ne 0 ] && [ "$vf" -eq 0 ] && failed=$((failed + 1))
+else
+  echo "✗ vitest produced no results"
+  failed=$((failed + 1))
+fi
+rm -f "$results"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
