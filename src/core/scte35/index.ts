@@ -1,0 +1,4 @@
+export { type DecodeOptions, decodeCueText, decodeSection } from "./decode.ts";
+export { encodeSection, encodeSegmentationUpid } from "./encode.ts";
+export { base64ToBytes, bytesToHex, hexToBytes, parseCueText } from "./text.ts";
+export * from "./types.ts";

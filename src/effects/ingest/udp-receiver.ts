@@ -1,0 +1,89 @@
+import { createSocket, type Socket } from "node:dgram";
+import { isIPv6 } from "node:net";
+import { Data, Effect } from "effect";
+
+/** Where a channel input listens: unicast, or a multicast group (optionally source-specific, on one interface). */
+export interface InputEndpoint {
+  readonly ip: string;
+  readonly port: number;
+  /** Source-specific multicast: only this sender's datagrams. */
+  readonly source?: string | undefined;
+  /** Local interface address for the multicast join. */
+  readonly interface?: string | undefined;
+}
+
+export class InputError extends Data.TaggedError("InputError")<{
+  readonly reason: "bind_failed" | "join_failed";
+  readonly message: string;
+}> {}
+
+export const isMulticast = (ip: string): boolean => {
+  if (isIPv6(ip)) return ip.toLowerCase().startsWith("ff");
+  const first = Number(ip.split(".")[0]);
+  return first >= 224 && first <= 239;
+};
+
+const describe = (endpoint: InputEndpoint) =>
+  `${isIPv6(endpoint.ip) ? `[${endpoint.ip}]` : endpoint.ip}:${endpoint.port}`;
+
+// A deep kernel queue absorbs the bursts a busy event loop would otherwise turn into loss.
+const receiveBufferBytes = 8 * 1024 * 1024;
+
+/**
+ * Binds a UDP socket for one input while the scope is open. Every datagram goes to `onDatagram` synchronously
+ * from the socket's callback: the per-packet path stays out of Effect so that it allocates nothing of its own.
+ */
+export const bindInput = (endpoint: InputEndpoint, onDatagram: (datagram: Buffer) => void) =>
+  Effect.acquireRelease(
+    Effect.async<Socket, InputError>((resume) => {
+      const socket = createSocket({ type: isIPv6(endpoint.ip) ? "udp6" : "udp4", reuseAddr: true });
+      const multicast = isMulticast(endpoint.ip);
+      const onError = (error: Error) => {
+        socket.close();
+        resume(
+          Effect.fail(
+            new InputError({
+              reason: "bind_failed",
+              message: `cannot listen on ${describe(endpoint)}: ${error.message}`,
+            }),
+          ),
+        );
+      };
+      socket.once("error", onError);
+      socket.on("message", onDatagram);
+      // Binding a multicast input to the group address keeps other groups on the same port out.
+      socket.bind({ port: endpoint.port, address: endpoint.ip, exclusive: false }, () => {
+        socket.off("error", onError);
+        socket.on("error", () => {
+          // A receive error on a bound UDP socket is transient (ICMP noise); the silence detector reports real loss.
+        });
+        try {
+          socket.setRecvBufferSize(receiveBufferBytes);
+        } catch {
+          // The kernel caps the size at net.core.rmem_max; the default still works, only with less headroom.
+        }
+        if (multicast) {
+          try {
+            if (endpoint.source) socket.addSourceSpecificMembership(endpoint.source, endpoint.ip, endpoint.interface);
+            else socket.addMembership(endpoint.ip, endpoint.interface);
+          } catch (error) {
+            socket.close();
+            const detail = error instanceof Error ? error.message : String(error);
+            return resume(
+              Effect.fail(
+                new InputError({
+                  reason: "join_failed",
+                  message: `cannot join multicast group ${endpoint.ip}${endpoint.interface ? ` on ${endpoint.interface}` : ""}: ${detail}`,
+                }),
+              ),
+            );
+          }
+        }
+        resume(Effect.succeed(socket));
+      });
+    }),
+    (socket) =>
+      Effect.async<void>((resume) => {
+        socket.close(() => resume(Effect.void));
+      }),
+  );
