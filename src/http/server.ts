@@ -11,8 +11,9 @@ export interface ListenOptions {
 export const listen = (app: Hono, options: ListenOptions) =>
   Effect.acquireRelease(
     Effect.async<ServerType, Error>((resume) => {
-      const server = serve({ fetch: app.fetch, port: options.port, hostname: options.hostname ?? "0.0.0.0" }, () =>
-        resume(Effect.succeed(server)),
+      const server = serve(
+        { fetch: app.fetch, port: options.port, hostname: options.hostname ?? "0.0.0.0" },
+        () => resume(Effect.succeed(server)),
       );
       server.once("error", (error) => resume(Effect.fail(error)));
     }),

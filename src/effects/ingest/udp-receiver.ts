@@ -64,7 +64,8 @@ export const bindInput = (endpoint: InputEndpoint, onDatagram: (datagram: Buffer
         }
         if (multicast) {
           try {
-            if (endpoint.source) socket.addSourceSpecificMembership(endpoint.source, endpoint.ip, endpoint.interface);
+            if (endpoint.source)
+              socket.addSourceSpecificMembership(endpoint.source, endpoint.ip, endpoint.interface);
             else socket.addMembership(endpoint.ip, endpoint.interface);
           } catch (error) {
             socket.close();

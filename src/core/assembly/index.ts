@@ -1,0 +1,297 @@
+// The packet core: one instance per input. The host writes a datagram at INPUT and calls push; everything
+// else is read from the status struct, the PID table and the event ring (see layout.ts).
+
+import { initCrcTable } from "./crc";
+import { event1, event3 } from "./events";
+import {
+  bump,
+  E_TOO_LONG,
+  E_TOO_SHORT,
+  E_TS_LENGTH,
+  E_UNKNOWN_FORMAT,
+  EV_CC_ERROR,
+  EV_INPUT_KIND,
+  EV_SYNC,
+  EVENTS,
+  F_HAS_PCR,
+  F_PMT,
+  F_SECTIONS,
+  INPUT,
+  INPUT_CAPACITY,
+  KIND_RTP,
+  KIND_UDP_TS,
+  MEMORY_END,
+  NO_PROGRAM,
+  NO_SLOT,
+  PD_ADAPTATION_ERRORS,
+  PD_CC_ERRORS,
+  PD_CC_STATE,
+  PD_DISCONTINUITIES,
+  PD_FLAGS,
+  PD_LAST_PCR,
+  PD_LAST_SEEN_MS,
+  PD_PACKETS,
+  PD_PAYLOAD_BYTES,
+  PD_RANDOM_ACCESS,
+  PD_SCRAMBLED,
+  PD_SLOT,
+  PID_COUNT,
+  PIDS,
+  PROGRAMS,
+  pidEntry,
+  SLOTS,
+  ST_ADAPTATION_ERRORS,
+  ST_CC_ERRORS,
+  ST_DATAGRAMS,
+  ST_INPUT_KIND,
+  ST_LAST_STATUS,
+  ST_MALFORMED,
+  ST_NOW_MS,
+  ST_PACKETS,
+  ST_PAYLOAD_LENGTH,
+  ST_PAYLOAD_OFFSET,
+  ST_SYNC_BYTE_ERRORS,
+  ST_SYNC_LOCKED,
+  ST_SYNC_LOSS,
+  ST_TRANSPORT_ERRORS,
+  STATUS,
+  STATUS_SIZE,
+  TICK_MS,
+} from "./layout";
+import { checkTimers, resetPsi, scrambledTable, sectionPacket } from "./psi";
+import { resetRtp, rtpPayload } from "./rtp";
+
+const CC_SEEN: u32 = 0x10;
+const SYNC_LOCK_AFTER: u32 = 5;
+const SYNC_LOSE_AFTER: u32 = 2;
+
+let goodSyncRun: u32 = 0;
+let badSyncRun: u32 = 0;
+let lastTickMs: f64 = -1;
+
+initCrcTable();
+reset();
+
+export function reset(): void {
+  memory.fill(STATUS, 0, STATUS_SIZE);
+  memory.fill(PROGRAMS, 0, EVENTS - PROGRAMS);
+  memory.fill(PIDS, 0, SLOTS - PIDS);
+  for (let pid: u32 = 0; pid < PID_COUNT; pid++) {
+    const entry = pidEntry(pid);
+    store<u32>(entry, NO_PROGRAM << 16, PD_FLAGS);
+    store<u32>(entry, NO_SLOT, PD_SLOT);
+    store<f64>(entry, -1, PD_LAST_SEEN_MS);
+  }
+  store<f64>(ST_NOW_MS, -1);
+  goodSyncRun = 0;
+  badSyncRun = 0;
+  lastTickMs = -1;
+  resetRtp();
+  resetPsi();
+}
+
+// Addresses and sizes of the shared regions, so the host can check them against its own constants.
+export function inputAddress(): usize {
+  return INPUT;
+}
+export function inputCapacity(): u32 {
+  return INPUT_CAPACITY;
+}
+export function statusAddress(): usize {
+  return STATUS;
+}
+export function memoryEnd(): usize {
+  return MEMORY_END;
+}
+
+// An empty call, for the benchmark to measure what crossing into WebAssembly costs.
+export function ping(): i32 {
+  return 0;
+}
+
+// The host cannot write a datagram larger than the input region; it reports it here so it is counted.
+export function rejectOversize(): i32 {
+  store<u64>(ST_DATAGRAMS, load<u64>(ST_DATAGRAMS) + 1);
+  return malformed(E_TOO_LONG);
+}
+
+function malformed(status: i32): i32 {
+  bump(ST_MALFORMED);
+  store<u32>(ST_PAYLOAD_OFFSET, 0);
+  store<u32>(ST_PAYLOAD_LENGTH, 0);
+  store<i32>(ST_LAST_STATUS, status);
+  return status;
+}
+
+function setKind(kind: u32): void {
+  if (load<u32>(ST_INPUT_KIND) == kind) return;
+  store<u32>(ST_INPUT_KIND, kind);
+  event1(EV_INPUT_KIND, kind);
+}
+
+// Processes the datagram of `length` bytes at INPUT. `nowMs` is the arrival time in milliseconds on any
+// monotonic clock, or negative when the host has none (the time-based TR 101 290 checks are then off).
+// Returns the number of TS packets found, or a negative status for a malformed datagram.
+export function push(length: i32, nowMs: f64): i32 {
+  store<f64>(ST_NOW_MS, nowMs);
+  store<u64>(ST_DATAGRAMS, load<u64>(ST_DATAGRAMS) + 1);
+  if (<u32>length > INPUT_CAPACITY) return malformed(E_TOO_LONG);
+  if (length < 1) return malformed(E_TOO_SHORT);
+  const len = <u32>length;
+  const first = <u32>load<u8>(INPUT);
+  let offset: u32 = 0;
+  let payloadLength = len;
+  if (first == 0x47 && len % 188 == 0) {
+    setKind(KIND_UDP_TS);
+  } else if ((first & 0xc0) == 0x80) {
+    const packed = rtpPayload(len);
+    if (packed < 0) return malformed(<i32>packed);
+    offset = <u32>(packed >> 32);
+    payloadLength = <u32>packed;
+    setKind(KIND_RTP);
+  } else if (load<u32>(ST_INPUT_KIND) == KIND_UDP_TS && len % 188 == 0) {
+    // A TS datagram whose first sync byte is corrupt: counted by the sync checks below.
+  } else {
+    return malformed(len < 12 ? E_TOO_SHORT : E_UNKNOWN_FORMAT);
+  }
+  if (payloadLength % 188 != 0) return malformed(E_TS_LENGTH);
+
+  const count = payloadLength / 188;
+  const start = INPUT + <usize>offset;
+  for (let i: u32 = 0; i < count; i++) tsPacket(start + <usize>(i * 188), nowMs);
+  store<u64>(ST_PACKETS, load<u64>(ST_PACKETS) + <u64>count);
+  store<u32>(ST_PAYLOAD_OFFSET, offset);
+  store<u32>(ST_PAYLOAD_LENGTH, payloadLength);
+  store<i32>(ST_LAST_STATUS, <i32>count);
+  if (nowMs >= 0 && (lastTickMs < 0 || nowMs - lastTickMs >= TICK_MS || nowMs < lastTickMs)) {
+    lastTickMs = nowMs;
+    checkTimers(nowMs);
+  }
+  return <i32>count;
+}
+
+function tsPacket(p: usize, nowMs: f64): void {
+  if (load<u8>(p) != 0x47) {
+    badSync();
+    return;
+  }
+  if (badSyncRun != 0 || goodSyncRun < SYNC_LOCK_AFTER) goodSync();
+
+  const header = bswap<u32>(load<u32>(p));
+  if ((header & 0x800000) != 0) {
+    // The PID of a packet flagged with a transport error cannot be trusted: count it and go no further.
+    bump(ST_TRANSPORT_ERRORS);
+    return;
+  }
+  const pid = (header >> 8) & 0x1fff;
+  const entry = pidEntry(pid);
+  store<u64>(entry, load<u64>(entry, PD_PACKETS) + 1, PD_PACKETS);
+  store<f64>(entry, nowMs, PD_LAST_SEEN_MS);
+
+  const control = (header >> 4) & 3;
+  let payload: usize = p + 4;
+  let discontinuity = false;
+  if ((control & 2) != 0) {
+    const afLength = <u32>load<u8>(p, 4);
+    if (control == 3 ? afLength > 182 : afLength != 183) {
+      adaptationError(entry);
+      return;
+    }
+    if (afLength != 0) {
+      const afFlags = <u32>load<u8>(p, 5);
+      discontinuity = (afFlags & 0x80) != 0;
+      if ((afFlags & 0x40) != 0) bump(entry + PD_RANDOM_ACCESS);
+      if ((afFlags & 0x10) != 0 && afLength >= 7) pcr(entry, p);
+    }
+    payload += 1 + <usize>afLength;
+  } else if (control == 0) {
+    adaptationError(entry);
+    return;
+  }
+  const hasPayload = (control & 1) != 0;
+  if (hasPayload) {
+    store<u64>(entry, load<u64>(entry, PD_PAYLOAD_BYTES) + <u64>(p + 188 - payload), PD_PAYLOAD_BYTES);
+  }
+  if (pid == 0x1fff) return;
+
+  // Continuity (TR 101 290 1.4): +1 per packet with payload, unchanged without; one repeat is a legal
+  // duplicate, a second is an error; the discontinuity indicator restarts the count.
+  const cc = header & 0xf;
+  const state = load<u32>(entry, PD_CC_STATE);
+  const last = state & 0xf;
+  let duplicate = false;
+  let broken = false;
+  if ((state & CC_SEEN) == 0) {
+    store<u32>(entry, cc | CC_SEEN, PD_CC_STATE);
+  } else if (discontinuity) {
+    bump(entry + PD_DISCONTINUITIES);
+    store<u32>(entry, cc | CC_SEEN, PD_CC_STATE);
+  } else if (!hasPayload) {
+    if (cc != last) ccError(entry, pid, last, cc);
+  } else if (cc == ((last + 1) & 0xf)) {
+    store<u32>(entry, cc | CC_SEEN, PD_CC_STATE);
+  } else if (cc == last) {
+    if (state >> 8 == 0) {
+      duplicate = true;
+      store<u32>(entry, state | 0x100, PD_CC_STATE);
+    } else {
+      broken = true;
+      ccError(entry, pid, (last + 1) & 0xf, cc);
+      store<u32>(entry, state, PD_CC_STATE);
+    }
+  } else {
+    broken = true;
+    ccError(entry, pid, (last + 1) & 0xf, cc);
+  }
+
+  const flags = load<u32>(entry, PD_FLAGS);
+  if ((flags & F_SECTIONS) == 0) return;
+  if ((header & 0xc0) != 0) {
+    bump(entry + PD_SCRAMBLED);
+    if (pid == 0 || (flags & F_PMT) != 0) scrambledTable(pid);
+    return;
+  }
+  if (hasPayload) sectionPacket(entry, pid, p, payload, (header & 0x400000) != 0, duplicate, broken);
+}
+
+function badSync(): void {
+  bump(ST_SYNC_BYTE_ERRORS);
+  goodSyncRun = 0;
+  badSyncRun++;
+  if (badSyncRun == SYNC_LOSE_AFTER && load<u32>(ST_SYNC_LOCKED) != 0) {
+    store<u32>(ST_SYNC_LOCKED, 0);
+    bump(ST_SYNC_LOSS);
+    event1(EV_SYNC, 0);
+  }
+}
+
+function goodSync(): void {
+  badSyncRun = 0;
+  goodSyncRun++;
+  if (goodSyncRun == SYNC_LOCK_AFTER && load<u32>(ST_SYNC_LOCKED) == 0) {
+    store<u32>(ST_SYNC_LOCKED, 1);
+    event1(EV_SYNC, 1);
+  }
+}
+
+function adaptationError(entry: usize): void {
+  bump(ST_ADAPTATION_ERRORS);
+  bump(entry + PD_ADAPTATION_ERRORS);
+}
+
+function ccError(entry: usize, pid: u32, expected: u32, got: u32): void {
+  bump(ST_CC_ERRORS);
+  bump(entry + PD_CC_ERRORS);
+  store<u32>(entry, got | CC_SEEN, PD_CC_STATE);
+  event3(EV_CC_ERROR, pid, expected, got);
+}
+
+// program_clock_reference: 33-bit base at 90 kHz, 6 reserved bits, 9-bit extension; kept as 27 MHz ticks.
+function pcr(entry: usize, p: usize): void {
+  const high = bswap<u32>(load<u32>(p, 6));
+  const low = <u32>load<u8>(p, 10);
+  const base = ((<u64>high) << 1) | <u64>(low >> 7);
+  const extension = ((low & 1) << 8) | <u32>load<u8>(p, 11);
+  store<f64>(entry, <f64>(base * 300 + <u64>extension), PD_LAST_PCR);
+  store<u32>(entry, load<u32>(entry, PD_FLAGS) | F_HAS_PCR, PD_FLAGS);
+}

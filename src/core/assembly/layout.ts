@@ -1,0 +1,161 @@
+// Fixed regions of linear memory shared with the host (src/core/packet-core.ts mirrors every constant here).
+// They sit above the first page, which holds the compiler's static data (the CRC table), and the module
+// starts with enough pages for all of them, so memory never grows.
+
+export const INPUT: usize = 0x10000;
+export const INPUT_CAPACITY: u32 = 0x10000;
+
+// Status struct: 32-bit words, 64-bit counters as (low, high) word pairs, the clock as an f64.
+export const STATUS: usize = 0x20000;
+export const ST_LAST_STATUS: usize = STATUS + 0;
+export const ST_PAYLOAD_OFFSET: usize = STATUS + 4;
+export const ST_PAYLOAD_LENGTH: usize = STATUS + 8;
+export const ST_INPUT_KIND: usize = STATUS + 12;
+export const ST_DATAGRAMS: usize = STATUS + 16; // u64
+export const ST_PACKETS: usize = STATUS + 24; // u64
+export const ST_MALFORMED: usize = STATUS + 32;
+export const ST_RTP_PAYLOAD_TYPE: usize = STATUS + 36; // -1 until the first RTP datagram
+export const ST_RTP_SSRC: usize = STATUS + 40;
+export const ST_RTP_LAST_SEQUENCE: usize = STATUS + 44; // -1 until the first RTP datagram
+export const ST_RTP_LOST: usize = STATUS + 48;
+export const ST_RTP_DUPLICATE: usize = STATUS + 52;
+export const ST_RTP_REORDERED: usize = STATUS + 56;
+export const ST_RTP_SSRC_CHANGES: usize = STATUS + 60;
+export const ST_SYNC_LOCKED: usize = STATUS + 64;
+export const ST_SYNC_LOSS: usize = STATUS + 68; // TR 101 290 1.1
+export const ST_SYNC_BYTE_ERRORS: usize = STATUS + 72; // 1.2
+export const ST_PAT_ERRORS: usize = STATUS + 76; // 1.3
+export const ST_CC_ERRORS: usize = STATUS + 80; // 1.4
+export const ST_PMT_ERRORS: usize = STATUS + 84; // 1.5
+export const ST_PID_ERRORS: usize = STATUS + 88; // 1.6
+export const ST_TRANSPORT_ERRORS: usize = STATUS + 92; // 2.1
+export const ST_CRC_ERRORS: usize = STATUS + 96; // 2.2
+export const ST_ADAPTATION_ERRORS: usize = STATUS + 100;
+export const ST_SECTION_ERRORS: usize = STATUS + 104;
+export const ST_EV_HEAD: usize = STATUS + 108; // written by the core
+export const ST_EV_TAIL: usize = STATUS + 112; // written by the host
+export const ST_EV_DROPPED: usize = STATUS + 116;
+export const ST_PAT_VERSION: usize = STATUS + 120; // -1 until a PAT is applied
+export const ST_TS_ID: usize = STATUS + 124;
+export const ST_PAT_CRC: usize = STATUS + 128;
+export const ST_SCTE35_SECTIONS: usize = STATUS + 132;
+export const ST_NOW_MS: usize = STATUS + 136; // f64, -1 without a clock
+export const STATUS_SIZE: u32 = 256;
+
+// Programs from the PAT, with what their PMT said.
+export const PROGRAMS: usize = 0x20100;
+export const MAX_PROGRAMS: u32 = 64;
+export const PROGRAM_STRIDE: u32 = 32;
+export const PG_IN_USE: usize = 0;
+export const PG_NUMBER: usize = 4;
+export const PG_PMT_PID: usize = 8;
+export const PG_PCR_PID: usize = 12; // 0x1FFF until a PMT is applied
+export const PG_VERSION: usize = 16; // -1 until a PMT is applied
+export const PG_CRC: usize = 20;
+export const PG_LAST_PMT_MS: usize = 24; // f64
+
+// PIDs listed in some PMT whose absence is a PID error (TR 101 290 1.6).
+export const REFERENCED: usize = 0x20900;
+export const MAX_REFERENCED: u32 = 512;
+
+// RTP receive window: one bit per sequence number modulo its size, to tell a duplicate from a late packet.
+export const RTP_WINDOW: usize = 0x20d00;
+export const RTP_WINDOW_BITS: u32 = 1024;
+
+export const EVENTS: usize = 0x22000;
+export const EVENTS_SIZE: u32 = 0x20000; // a power of two: head and tail are free-running u32 counters
+
+export const PIDS: usize = 0x42000;
+export const PID_COUNT: u32 = 8192;
+export const PID_STRIDE: u32 = 64;
+export const PD_PACKETS: usize = 0; // u64
+export const PD_PAYLOAD_BYTES: usize = 8; // u64
+export const PD_LAST_PCR: usize = 16; // f64, 27 MHz units, valid with F_HAS_PCR
+export const PD_CC_ERRORS: usize = 24;
+export const PD_RANDOM_ACCESS: usize = 28;
+export const PD_DISCONTINUITIES: usize = 32;
+export const PD_ADAPTATION_ERRORS: usize = 36;
+export const PD_LAST_SEEN_MS: usize = 40; // f64
+export const PD_CC_STATE: usize = 48; // bits 0-3 last CC, bit 4 set once seen, bit 8 once that CC was repeated
+export const PD_FLAGS: usize = 52; // bits 0-7 F_*, bits 8-15 stream_type, bits 16-23 program slot (0xFF none)
+export const PD_SLOT: usize = 56; // section slot, 0xFFFF none
+export const PD_SCRAMBLED: usize = 60;
+
+export const F_PMT: u32 = 1;
+export const F_SCTE35: u32 = 2;
+export const F_REFERENCED: u32 = 4;
+export const F_HAS_PCR: u32 = 8;
+export const F_SECTIONS: u32 = 16; // PAT, PMT or SCTE-35: reassemble sections
+export const NO_PROGRAM: u32 = 0xff;
+export const NO_SLOT: u32 = 0xffff;
+
+// Section reassembly slots, one per PID that carries sections.
+export const SLOTS: usize = 0xc2000;
+export const MAX_SLOTS: u32 = 64;
+export const SLOT_STRIDE: u32 = 4352;
+export const SL_PID: usize = 0; // NO_SLOT when free
+export const SL_HAVE: usize = 4;
+export const SL_NEED: usize = 8; // 0 until the 3-byte section header is in
+export const SL_HAS_LAST: usize = 12;
+export const SL_LAST_PACKET: usize = 64; // the previous packet, to tell a true duplicate from a same-CC rewrite
+export const SL_BUFFER: usize = 256;
+export const SECTION_MAX: u32 = 4096;
+
+export const MEMORY_END: usize = SLOTS + <usize>(MAX_SLOTS * SLOT_STRIDE);
+
+export const KIND_UNKNOWN: u32 = 0;
+export const KIND_RTP: u32 = 1;
+export const KIND_UDP_TS: u32 = 2;
+
+// Status codes returned by push; the host names them in CoreStatus.
+export const E_TOO_SHORT: i32 = -1;
+export const E_TOO_LONG: i32 = -2;
+export const E_UNKNOWN_FORMAT: i32 = -3;
+export const E_RTP_CSRC: i32 = -4;
+export const E_RTP_EXTENSION: i32 = -5;
+export const E_RTP_PADDING: i32 = -6;
+export const E_TS_LENGTH: i32 = -7;
+
+// Event record types (header: u32 type, u32 size, f64 clock).
+export const EV_PAD: u32 = 0;
+export const EV_PAT: u32 = 1;
+export const EV_PMT: u32 = 2;
+export const EV_SCTE35: u32 = 3;
+export const EV_CC_ERROR: u32 = 4;
+export const EV_SYNC: u32 = 5;
+export const EV_INPUT_KIND: u32 = 6;
+export const EV_RTP_PAYLOAD_TYPE: u32 = 7;
+export const EV_TR101290: u32 = 8;
+export const EV_CRC_ERROR: u32 = 9;
+
+export const IND_PAT_ERROR: u32 = 3;
+export const IND_PMT_ERROR: u32 = 5;
+export const IND_PID_ERROR: u32 = 6;
+
+export const PSI_INTERVAL_MS: f64 = 500;
+export const PID_TIMEOUT_MS: f64 = 5000;
+export const TICK_MS: f64 = 100;
+
+export function bump(addr: usize): void {
+  store<u32>(addr, load<u32>(addr) + 1);
+}
+
+export function pidEntry(pid: u32): usize {
+  return PIDS + ((<usize>pid) << 6);
+}
+
+export function slotAt(slot: u32): usize {
+  return SLOTS + <usize>(slot * SLOT_STRIDE);
+}
+
+export function programAt(index: u32): usize {
+  return PROGRAMS + <usize>(index * PROGRAM_STRIDE);
+}
+
+export function be16(p: usize): u32 {
+  return <u32>bswap<u16>(load<u16>(p));
+}
+
+export function be32(p: usize): u32 {
+  return bswap<u32>(load<u32>(p));
+}

@@ -1,0 +1,524 @@
+/**
+ * Host side of the WebAssembly packet core (src/core/assembly). One PacketCore per input, each with its own
+ * instance and memory. The core's regions sit at fixed addresses (mirrored from assembly/layout.ts and
+ * checked against the module at load); the views over them are made once, so a push allocates nothing.
+ *
+ * Not thread-safe and not re-entrant across inputs: each PacketCore belongs to the one fiber that receives
+ * its input.
+ */
+import { readFileSync } from "node:fs";
+
+const INPUT = 0x10000;
+const INPUT_CAPACITY = 0x10000;
+const STATUS = 0x20000;
+const PROGRAMS = 0x20100;
+const MAX_PROGRAMS = 64;
+const PROGRAM_STRIDE = 32;
+const EVENTS = 0x22000;
+const EVENTS_SIZE = 0x20000;
+const PIDS = 0x42000;
+const PID_COUNT = 8192;
+const PID_STRIDE = 64;
+
+/** Word indices into the status struct (assembly/layout.ts ST_*, divided by 4). */
+const S = {
+  lastStatus: 0,
+  payloadOffset: 1,
+  payloadLength: 2,
+  inputKind: 3,
+  datagrams: 4,
+  packets: 6,
+  malformed: 8,
+  rtpPayloadType: 9,
+  rtpSsrc: 10,
+  rtpLastSequence: 11,
+  rtpLost: 12,
+  rtpDuplicate: 13,
+  rtpReordered: 14,
+  rtpSsrcChanges: 15,
+  syncLocked: 16,
+  syncLoss: 17,
+  syncByteErrors: 18,
+  patErrors: 19,
+  ccErrors: 20,
+  pmtErrors: 21,
+  pidErrors: 22,
+  transportErrors: 23,
+  crcErrors: 24,
+  adaptationFieldErrors: 25,
+  sectionErrors: 26,
+  eventHead: 27,
+  eventTail: 28,
+  eventsDropped: 29,
+  patVersion: 30,
+  transportStreamId: 31,
+  scte35Sections: 33,
+} as const;
+
+const F_SCTE35 = 2;
+const F_REFERENCED = 4;
+const F_HAS_PCR = 8;
+
+const EV = {
+  pad: 0,
+  pat: 1,
+  pmt: 2,
+  scte35: 3,
+  ccError: 4,
+  sync: 5,
+  inputKind: 6,
+  rtpPayloadType: 7,
+  tr101290: 8,
+  crcError: 9,
+} as const;
+
+/** What push returns for a datagram it could not use; the datagram is counted as malformed. */
+export const CoreStatus = {
+  /** Empty, or too short to be RTP and not a TS datagram. */
+  TooShort: -1,
+  /** Larger than the core's input region (64 KiB). */
+  TooLong: -2,
+  /** Neither RTP version 2 nor TS (first byte 0x47, length a multiple of 188). */
+  UnknownFormat: -3,
+  /** The RTP CSRC list runs past the datagram. */
+  RtpCsrcOverrun: -4,
+  /** The RTP header extension runs past the datagram. */
+  RtpExtensionOverrun: -5,
+  /** The RTP padding count is 0 or larger than what follows the header. */
+  RtpBadPadding: -6,
+  /** The TS payload is not a whole number of 188-byte packets. */
+  TsLengthNotMultipleOf188: -7,
+} as const;
+export type CoreStatus = (typeof CoreStatus)[keyof typeof CoreStatus];
+
+export type InputKind = "unknown" | "rtp" | "udp-ts";
+const INPUT_KINDS: ReadonlyArray<InputKind> = ["unknown", "rtp", "udp-ts"];
+
+export interface PatProgram {
+  readonly program: number;
+  readonly pmtPid: number;
+}
+export interface PmtStream {
+  readonly streamType: number;
+  readonly pid: number;
+  readonly descriptors: Uint8Array;
+}
+/** TR 101 290 first-priority indicators raised by the time-based and table checks. */
+export type Tr101290Indicator = "PAT_error" | "PMT_error" | "PID_error";
+
+interface EventBase {
+  /** The nowMs of the push that raised the event; null when that push had no clock. */
+  readonly atMs: number | null;
+}
+export type CoreEvent =
+  | (EventBase & {
+      readonly type: "pat";
+      readonly version: number;
+      readonly transportStreamId: number;
+      readonly programs: ReadonlyArray<PatProgram>;
+      readonly networkPid: number | null;
+    })
+  | (EventBase & {
+      readonly type: "pmt";
+      readonly pid: number;
+      readonly program: number;
+      readonly version: number;
+      readonly pcrPid: number;
+      readonly programInfo: Uint8Array;
+      readonly streams: ReadonlyArray<PmtStream>;
+    })
+  | (EventBase & {
+      readonly type: "scte35";
+      readonly pid: number;
+      /** The last PCR of the section's program, in 27 MHz ticks; null before one was seen. */
+      readonly pcr: number | null;
+      /** The whole section, table_id 0xFC through CRC_32, CRC verified. */
+      readonly section: Uint8Array;
+    })
+  | (EventBase & {
+      readonly type: "ccError";
+      readonly pid: number;
+      readonly expected: number;
+      readonly got: number;
+    })
+  | (EventBase & { readonly type: "sync"; readonly locked: boolean })
+  | (EventBase & { readonly type: "inputKind"; readonly kind: InputKind })
+  | (EventBase & {
+      readonly type: "rtpPayloadType";
+      readonly previous: number | null;
+      readonly payloadType: number;
+    })
+  | (EventBase & { readonly type: "tr101290"; readonly indicator: Tr101290Indicator; readonly pid: number })
+  | (EventBase & { readonly type: "crcError"; readonly pid: number; readonly tableId: number });
+
+export interface PidSnapshot {
+  readonly pid: number;
+  /** From the PMT; null for PIDs no PMT lists. */
+  readonly streamType: number | null;
+  readonly packets: number;
+  /** TS bytes: packets × 188. */
+  readonly bytes: number;
+  /** Bytes after the header and adaptation field. */
+  readonly payloadBytes: number;
+  readonly ccErrors: number;
+  readonly randomAccess: number;
+  readonly discontinuities: number;
+  readonly adaptationFieldErrors: number;
+  readonly scrambled: number;
+  /** 27 MHz ticks; null before a PCR was seen on this PID. */
+  readonly lastPcr: number | null;
+  /** Sections on this PID are delivered as scte35 events. */
+  readonly scte35: boolean;
+  /** Listed in the current PMT of its program. */
+  readonly referenced: boolean;
+}
+
+export interface ProgramSnapshot {
+  readonly program: number;
+  readonly pmtPid: number;
+  readonly pcrPid: number | null;
+  readonly pmtVersion: number | null;
+}
+
+export interface CoreSnapshot {
+  readonly datagrams: number;
+  readonly packets: number;
+  readonly bytes: number;
+  readonly malformed: number;
+  readonly inputKind: InputKind;
+  readonly rtp: {
+    readonly payloadType: number | null;
+    readonly ssrc: number | null;
+    readonly lastSequence: number | null;
+    readonly lost: number;
+    readonly duplicate: number;
+    readonly reordered: number;
+    readonly ssrcChanges: number;
+  };
+  readonly syncLocked: boolean;
+  readonly tr101290: {
+    readonly syncLoss: number;
+    readonly syncByteErrors: number;
+    readonly patErrors: number;
+    readonly ccErrors: number;
+    readonly pmtErrors: number;
+    readonly pidErrors: number;
+    readonly transportErrors: number;
+    readonly crcErrors: number;
+  };
+  readonly adaptationFieldErrors: number;
+  readonly sectionErrors: number;
+  readonly scte35Sections: number;
+  readonly eventsDropped: number;
+  readonly pat: { readonly version: number; readonly transportStreamId: number } | null;
+  readonly programs: ReadonlyArray<ProgramSnapshot>;
+  readonly pids: ReadonlyArray<PidSnapshot>;
+}
+
+// The project's type libraries (es2024, node) do not declare WebAssembly; these are the parts used here.
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+interface WasmApi {
+  readonly Module: new (bytes: Uint8Array) => object;
+  readonly Instance: new (module: object, imports: object) => { readonly exports: object };
+}
+const wasm = (globalThis as unknown as { readonly WebAssembly: WasmApi }).WebAssembly;
+
+interface CoreExports {
+  readonly memory: WasmMemory;
+  readonly push: (length: number, nowMs: number) => number;
+  readonly rejectOversize: () => number;
+  readonly reset: () => void;
+  readonly ping: () => number;
+  readonly inputAddress: () => number;
+  readonly inputCapacity: () => number;
+  readonly statusAddress: () => number;
+  readonly memoryEnd: () => number;
+}
+
+const WASM_URL = new URL("./build/core.wasm", import.meta.url);
+let compiled: object | undefined;
+
+const compile = (): object => {
+  if (compiled === undefined) {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(WASM_URL);
+    } catch (cause) {
+      throw new Error(`packet core not built: ${WASM_URL.pathname} is missing (run npm run build:core)`, {
+        cause,
+      });
+    }
+    compiled = new wasm.Module(bytes);
+  }
+  return compiled;
+};
+
+const u64 = (words: Uint32Array, index: number): number =>
+  (words[index] ?? 0) + (words[index + 1] ?? 0) * 0x1_0000_0000;
+
+export class PacketCore {
+  readonly #exports: CoreExports;
+  readonly #memory: WasmMemory;
+  readonly #bytes: Uint8Array;
+  readonly #input: Uint8Array;
+  readonly #u32: Uint32Array;
+  readonly #i32: Int32Array;
+  readonly #f64: Float64Array;
+
+  private constructor(exports: CoreExports) {
+    this.#exports = exports;
+    this.#memory = exports.memory;
+    const buffer = exports.memory.buffer;
+    if (
+      exports.inputAddress() !== INPUT ||
+      exports.inputCapacity() !== INPUT_CAPACITY ||
+      exports.statusAddress() !== STATUS ||
+      exports.memoryEnd() > buffer.byteLength
+    ) {
+      throw new Error("packet core layout does not match packet-core.ts (rebuild with npm run build:core)");
+    }
+    this.#bytes = new Uint8Array(buffer);
+    this.#input = this.#bytes.subarray(INPUT, INPUT + INPUT_CAPACITY);
+    this.#u32 = new Uint32Array(buffer);
+    this.#i32 = new Int32Array(buffer);
+    this.#f64 = new Float64Array(buffer);
+  }
+
+  /** Compiles the module on first use; every call returns a new, independent instance. */
+  static load(): PacketCore {
+    const instance = new wasm.Instance(compile(), {});
+    return new PacketCore(instance.exports as unknown as CoreExports);
+  }
+
+  /**
+   * Runs one datagram through the core. `nowMs` is its arrival time on any monotonic millisecond clock;
+   * without it the time-based TR 101 290 checks (PAT/PMT every 500 ms, PID presence) are off.
+   * Returns the number of TS packets in it, or a negative CoreStatus.
+   */
+  push(datagram: Uint8Array, nowMs = -1): number {
+    if (datagram.length > INPUT_CAPACITY) return this.#exports.rejectOversize();
+    this.#input.set(datagram);
+    return this.#exports.push(datagram.length, nowMs);
+  }
+
+  /** An empty call into the module, for measuring the cost of crossing into WebAssembly. */
+  ping(): number {
+    return this.#exports.ping();
+  }
+
+  /** Where the TS packets of the last pushed datagram start in it (after any RTP header). */
+  get payloadOffset(): number {
+    return this.#u32[(STATUS >> 2) + S.payloadOffset] ?? 0;
+  }
+
+  /** How many TS bytes the last pushed datagram holds; 0 when it was malformed. */
+  get payloadLength(): number {
+    return this.#u32[(STATUS >> 2) + S.payloadLength] ?? 0;
+  }
+
+  get inputKind(): InputKind {
+    return INPUT_KINDS[this.#status(S.inputKind)] ?? "unknown";
+  }
+
+  /** The WebAssembly memory's size, for checking that it never grows. */
+  get memoryBytes(): number {
+    return this.#memory.buffer.byteLength;
+  }
+
+  /** Hands every queued event to `onEvent`, oldest first; returns how many. */
+  drainEvents(onEvent: (event: CoreEvent) => void): number {
+    const head = this.#status(S.eventHead);
+    let tail = this.#status(S.eventTail);
+    let count = 0;
+    while (tail !== head) {
+      const at = EVENTS + (tail & (EVENTS_SIZE - 1));
+      const type = this.#u32[at >> 2] ?? EV.pad;
+      const size = this.#u32[(at >> 2) + 1] ?? 8;
+      tail = (tail + size) >>> 0;
+      // Committed before the callback, so an event is never delivered twice if the callback throws.
+      this.#u32[(STATUS >> 2) + S.eventTail] = tail;
+      if (type === EV.pad) continue;
+      onEvent(this.#decodeEvent(type, at));
+      count++;
+    }
+    return count;
+  }
+
+  snapshot(): CoreSnapshot {
+    const status = (index: number) => this.#status(index);
+    const signed = (index: number) => this.#i32[(STATUS >> 2) + index] ?? -1;
+    const rtpStarted = signed(S.rtpPayloadType) >= 0;
+    const patVersion = signed(S.patVersion);
+    const packets = u64(this.#u32, (STATUS >> 2) + S.packets);
+    return {
+      datagrams: u64(this.#u32, (STATUS >> 2) + S.datagrams),
+      packets,
+      bytes: packets * 188,
+      malformed: status(S.malformed),
+      inputKind: this.inputKind,
+      rtp: {
+        payloadType: rtpStarted ? signed(S.rtpPayloadType) : null,
+        ssrc: rtpStarted ? status(S.rtpSsrc) : null,
+        lastSequence: rtpStarted ? signed(S.rtpLastSequence) : null,
+        lost: status(S.rtpLost),
+        duplicate: status(S.rtpDuplicate),
+        reordered: status(S.rtpReordered),
+        ssrcChanges: status(S.rtpSsrcChanges),
+      },
+      syncLocked: status(S.syncLocked) !== 0,
+      tr101290: {
+        syncLoss: status(S.syncLoss),
+        syncByteErrors: status(S.syncByteErrors),
+        patErrors: status(S.patErrors),
+        ccErrors: status(S.ccErrors),
+        pmtErrors: status(S.pmtErrors),
+        pidErrors: status(S.pidErrors),
+        transportErrors: status(S.transportErrors),
+        crcErrors: status(S.crcErrors),
+      },
+      adaptationFieldErrors: status(S.adaptationFieldErrors),
+      sectionErrors: status(S.sectionErrors),
+      scte35Sections: status(S.scte35Sections),
+      eventsDropped: status(S.eventsDropped),
+      pat: patVersion < 0 ? null : { version: patVersion, transportStreamId: signed(S.transportStreamId) },
+      programs: this.#programs(),
+      pids: this.#pids(),
+    };
+  }
+
+  /** Forgets everything the core has seen, as if newly loaded. */
+  reset(): void {
+    this.#exports.reset();
+  }
+
+  #status(index: number): number {
+    return this.#u32[(STATUS >> 2) + index] ?? 0;
+  }
+
+  #programs(): ProgramSnapshot[] {
+    const programs: ProgramSnapshot[] = [];
+    for (let i = 0; i < MAX_PROGRAMS; i++) {
+      const word = (PROGRAMS + i * PROGRAM_STRIDE) >> 2;
+      if (this.#u32[word] === 0) continue;
+      const version = this.#i32[word + 4] ?? -1;
+      programs.push({
+        program: this.#u32[word + 1] ?? 0,
+        pmtPid: this.#u32[word + 2] ?? 0,
+        pcrPid: version < 0 ? null : (this.#u32[word + 3] ?? null),
+        pmtVersion: version < 0 ? null : version,
+      });
+    }
+    return programs.sort((a, b) => a.program - b.program);
+  }
+
+  #pids(): PidSnapshot[] {
+    const pids: PidSnapshot[] = [];
+    for (let pid = 0; pid < PID_COUNT; pid++) {
+      const word = (PIDS + pid * PID_STRIDE) >> 2;
+      const flags = this.#u32[word + 13] ?? 0;
+      const packets = u64(this.#u32, word);
+      if (packets === 0 && (flags & (F_REFERENCED | F_SCTE35)) === 0) continue;
+      const streamType = (flags >> 8) & 0xff;
+      pids.push({
+        pid,
+        streamType: (flags & (F_REFERENCED | F_SCTE35)) === 0 ? null : streamType,
+        packets,
+        bytes: packets * 188,
+        payloadBytes: u64(this.#u32, word + 2),
+        ccErrors: this.#u32[word + 6] ?? 0,
+        randomAccess: this.#u32[word + 7] ?? 0,
+        discontinuities: this.#u32[word + 8] ?? 0,
+        adaptationFieldErrors: this.#u32[word + 9] ?? 0,
+        scrambled: this.#u32[word + 15] ?? 0,
+        lastPcr: (flags & F_HAS_PCR) === 0 ? null : (this.#f64[(word + 4) >> 1] ?? null),
+        scte35: (flags & F_SCTE35) !== 0,
+        referenced: (flags & F_REFERENCED) !== 0,
+      });
+    }
+    return pids;
+  }
+
+  #decodeEvent(type: number, at: number): CoreEvent {
+    const word = at >> 2;
+    const clock = this.#f64[(at + 8) >> 3] ?? -1;
+    const atMs = clock < 0 ? null : clock;
+    const a = this.#u32[word + 4] ?? 0;
+    const b = this.#u32[word + 5] ?? 0;
+    const c = this.#u32[word + 6] ?? 0;
+    switch (type) {
+      case EV.pat:
+        return { type: "pat", atMs, ...parsePat(this.#bytes.subarray(at + 24, at + 24 + b)) };
+      case EV.pmt:
+        return { type: "pmt", atMs, pid: a, ...parsePmt(this.#bytes.slice(at + 24, at + 24 + b)) };
+      case EV.scte35: {
+        const pcr = this.#f64[(at + 24) >> 3] ?? -1;
+        return {
+          type: "scte35",
+          atMs,
+          pid: a,
+          pcr: pcr < 0 ? null : pcr,
+          section: this.#bytes.slice(at + 32, at + 32 + b),
+        };
+      }
+      case EV.ccError:
+        return { type: "ccError", atMs, pid: a, expected: b, got: c };
+      case EV.sync:
+        return { type: "sync", atMs, locked: a !== 0 };
+      case EV.inputKind:
+        return { type: "inputKind", atMs, kind: INPUT_KINDS[a] ?? "unknown" };
+      case EV.rtpPayloadType:
+        return { type: "rtpPayloadType", atMs, previous: a === 0xffffffff ? null : a, payloadType: b };
+      case EV.tr101290:
+        return { type: "tr101290", atMs, indicator: INDICATORS[a] ?? "PID_error", pid: b };
+      case EV.crcError:
+        return { type: "crcError", atMs, pid: a, tableId: b };
+      default:
+        throw new Error(`packet core: unknown event type ${type} at ${at}`);
+    }
+  }
+}
+
+const INDICATORS: Readonly<Record<number, Tr101290Indicator>> = {
+  3: "PAT_error",
+  5: "PMT_error",
+  6: "PID_error",
+};
+
+const be16 = (bytes: Uint8Array, at: number): number => ((bytes[at] ?? 0) << 8) | (bytes[at + 1] ?? 0);
+
+// The core has checked syntax, lengths and CRC of the sections it hands over; these only read fields.
+const parsePat = (s: Uint8Array) => {
+  const programs: PatProgram[] = [];
+  let networkPid: number | null = null;
+  for (let at = 8; at + 4 <= s.length - 4; at += 4) {
+    const program = be16(s, at);
+    const pid = be16(s, at + 2) & 0x1fff;
+    if (program === 0) networkPid = pid;
+    else programs.push({ program, pmtPid: pid });
+  }
+  return { version: ((s[5] ?? 0) >> 1) & 0x1f, transportStreamId: be16(s, 3), programs, networkPid };
+};
+
+const parsePmt = (s: Uint8Array) => {
+  const end = s.length - 4;
+  const programInfoEnd = 12 + (be16(s, 10) & 0x0fff);
+  const streams: PmtStream[] = [];
+  for (let at = programInfoEnd; at + 5 <= end; ) {
+    const descriptorsEnd = at + 5 + (be16(s, at + 3) & 0x0fff);
+    streams.push({
+      streamType: s[at] ?? 0,
+      pid: be16(s, at + 1) & 0x1fff,
+      descriptors: s.subarray(at + 5, descriptorsEnd),
+    });
+    at = descriptorsEnd;
+  }
+  return {
+    program: be16(s, 3),
+    version: ((s[5] ?? 0) >> 1) & 0x1f,
+    pcrPid: be16(s, 8) & 0x1fff,
+    programInfo: s.subarray(12, programInfoEnd),
+    streams,
+  };
+};

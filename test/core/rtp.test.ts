@@ -1,0 +1,158 @@
+import { describe, expect, it } from "vitest";
+import { CoreStatus, PacketCore } from "../../src/core/packet-core.ts";
+import { RtpWrapper, rtpPacket, TsGenerator } from "../support/ts-generator.ts";
+import { drain, ofType } from "./helpers.ts";
+
+const ts = new TsGenerator({ seed: 7 }).datagram();
+
+const pushSequences = (core: PacketCore, sequences: ReadonlyArray<number>) => {
+  for (const sequence of sequences) expect(core.push(rtpPacket(ts, { sequence }))).toBe(7);
+  return core.snapshot().rtp;
+};
+
+describe("RTP input", () => {
+  it("finds the TS payload behind CSRC list, header extension and padding", () => {
+    const core = PacketCore.load();
+    const datagram = rtpPacket(ts, {
+      sequence: 1,
+      ssrc: 0xdeadbeef,
+      csrc: [1, 2, 3],
+      extension: { profile: 0xbede, data: new Uint8Array(8) },
+      padding: 5,
+    });
+    expect(core.push(datagram)).toBe(7);
+    expect(core.inputKind).toBe("rtp");
+    expect(core.payloadOffset).toBe(12 + 12 + 4 + 8);
+    expect(core.payloadLength).toBe(1316);
+    expect(datagram.subarray(core.payloadOffset, core.payloadOffset + core.payloadLength)).toEqual(ts);
+    const snapshot = core.snapshot();
+    expect(snapshot.rtp).toMatchObject({ payloadType: 33, ssrc: 0xdeadbeef, lastSequence: 1 });
+    const events = drain(core);
+    expect(ofType(events, "inputKind")).toEqual([{ type: "inputKind", atMs: null, kind: "rtp" }]);
+    expect(ofType(events, "rtpPayloadType")).toEqual([
+      { type: "rtpPayloadType", atMs: null, previous: null, payloadType: 33 },
+    ]);
+  });
+
+  it("recognises plain UDP TS and reports the change of input kind", () => {
+    const core = PacketCore.load();
+    expect(core.inputKind).toBe("unknown");
+    expect(core.push(ts, 5)).toBe(7);
+    expect(core.inputKind).toBe("udp-ts");
+    expect([core.payloadOffset, core.payloadLength]).toEqual([0, 1316]);
+    expect(core.push(rtpPacket(ts, { sequence: 9 }), 6)).toBe(7);
+    expect(ofType(drain(core), "inputKind").map((e) => [e.kind, e.atMs])).toEqual([
+      ["udp-ts", 5],
+      ["rtp", 6],
+    ]);
+  });
+
+  it("reports a payload type change", () => {
+    const core = PacketCore.load();
+    core.push(rtpPacket(ts, { sequence: 1 }));
+    core.push(rtpPacket(ts, { sequence: 2, payloadType: 96 }));
+    expect(ofType(drain(core), "rtpPayloadType").map((e) => [e.previous, e.payloadType])).toEqual([
+      [null, 33],
+      [33, 96],
+    ]);
+    expect(core.snapshot().rtp.payloadType).toBe(96);
+  });
+
+  it("rejects malformed headers with a status and counts them", () => {
+    const core = PacketCore.load();
+    const cases: Array<[Uint8Array, number]> = [
+      [new Uint8Array(0), CoreStatus.TooShort],
+      [Uint8Array.of(0x80, 33, 0, 1), CoreStatus.TooShort],
+      [new Uint8Array(70_000), CoreStatus.TooLong],
+      [new Uint8Array(200), CoreStatus.UnknownFormat],
+      [Uint8Array.of(0x8f, 33, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4), CoreStatus.RtpCsrcOverrun],
+      [
+        rtpPacket(new Uint8Array(0), { sequence: 1 }).map((b, i) => (i === 0 ? b | 0x10 : b)),
+        CoreStatus.RtpExtensionOverrun,
+      ],
+      [
+        rtpPacket(ts, { sequence: 1, extension: { profile: 1, data: new Uint8Array(4) } }).subarray(0, 16),
+        CoreStatus.RtpExtensionOverrun,
+      ],
+      [
+        rtpPacket(ts, { sequence: 1, padding: 1 }).map((b, i, a) => (i === a.length - 1 ? 0 : b)),
+        CoreStatus.RtpBadPadding,
+      ],
+      [
+        rtpPacket(new Uint8Array(4), { sequence: 1 }).map((b, i) =>
+          i === 0 ? b | 0x20 : i === 15 ? 200 : b,
+        ),
+        CoreStatus.RtpBadPadding,
+      ],
+      [rtpPacket(ts.subarray(0, 100), { sequence: 1 }), CoreStatus.TsLengthNotMultipleOf188],
+    ];
+    for (const [datagram, status] of cases) {
+      expect(core.push(datagram)).toBe(status);
+      expect(core.payloadLength).toBe(0);
+    }
+    expect(core.snapshot()).toMatchObject({ malformed: cases.length, datagrams: cases.length, packets: 0 });
+  });
+
+  it("counts a clean run across the 16-bit wrap as no loss", () => {
+    const rtp = pushSequences(PacketCore.load(), [65532, 65533, 65534, 65535, 0, 1, 2]);
+    expect(rtp).toMatchObject({ lost: 0, duplicate: 0, reordered: 0, lastSequence: 2 });
+  });
+
+  it("counts gaps across the wrap as lost", () => {
+    const rtp = pushSequences(PacketCore.load(), [65533, 65534, 1, 2, 10]);
+    expect(rtp).toMatchObject({ lost: 2 + 7, duplicate: 0, reordered: 0 });
+  });
+
+  it("counts duplicates, also of an earlier packet and across the wrap", () => {
+    const rtp = pushSequences(PacketCore.load(), [65534, 65535, 65535, 0, 65535, 1, 1, 0]);
+    expect(rtp).toMatchObject({ lost: 0, duplicate: 4, reordered: 0 });
+  });
+
+  it("moves a late packet from lost to reordered, across the wrap", () => {
+    const rtp = pushSequences(PacketCore.load(), [65533, 65535, 0, 65534, 2, 1, 5, 3]);
+    // 65534 and 1 arrive late; 4 never arrives.
+    expect(rtp).toMatchObject({ lost: 1, duplicate: 0, reordered: 3 });
+  });
+
+  it("keeps the counts right over many wraps with periodic faults", () => {
+    const core = PacketCore.load();
+    const wrapper = new RtpWrapper({ sequence: 60_000 });
+    let expectedLost = 0;
+    let expectedDuplicate = 0;
+    let expectedReordered = 0;
+    let held: Uint8Array | null = null;
+    for (let i = 0; i < 200_000; i++) {
+      const packet = wrapper.wrap(ts);
+      if (i % 1000 === 500) {
+        expectedLost++;
+        continue;
+      }
+      if (i % 1000 === 700) {
+        held = packet;
+        continue;
+      }
+      core.push(packet);
+      if (i % 1000 === 701 && held !== null) {
+        core.push(held);
+        expectedReordered++;
+      }
+      if (i % 1000 === 900) {
+        core.push(packet);
+        expectedDuplicate++;
+      }
+    }
+    expect(core.snapshot().rtp).toMatchObject({
+      lost: expectedLost,
+      duplicate: expectedDuplicate,
+      reordered: expectedReordered,
+    });
+  });
+
+  it("restarts sequence tracking when the SSRC changes", () => {
+    const core = PacketCore.load();
+    core.push(rtpPacket(ts, { sequence: 100, ssrc: 1 }));
+    core.push(rtpPacket(ts, { sequence: 5000, ssrc: 2 }));
+    core.push(rtpPacket(ts, { sequence: 5001, ssrc: 2 }));
+    expect(core.snapshot().rtp).toMatchObject({ lost: 0, ssrcChanges: 1, ssrc: 2 });
+  });
+});
