@@ -1,0 +1,50 @@
+import { createSocket } from "node:dgram";
+import { Effect } from "effect";
+import { RtpWrapper } from "./ts-generator.ts";
+
+export const DATAGRAM_BYTES = 7 * 188;
+
+/** Splits a TS into 1316-byte datagrams (the last may be shorter, still whole packets). */
+export const chunkTs = (ts: Uint8Array): Uint8Array[] => {
+  const chunks: Uint8Array[] = [];
+  for (let offset = 0; offset < ts.length; offset += DATAGRAM_BYTES)
+    chunks.push(ts.subarray(offset, offset + DATAGRAM_BYTES));
+  return chunks;
+};
+
+export const asRtp = (chunks: ReadonlyArray<Uint8Array>, firstSequence = 0): Uint8Array[] => {
+  const rtp = new RtpWrapper({ sequence: firstSequence, ssrc: 0x0d15_7a1b });
+  return chunks.map((chunk, index) => rtp.wrap(chunk, index * 90));
+};
+
+/**
+ * Sends datagrams to 127.0.0.1:port at about `perMs` datagrams per millisecond (1 ≈ 10.5 Mbit/s of TS),
+ * the way a live encoder paces them, so no receive buffer on the way overflows.
+ */
+export const sendPaced = (datagrams: ReadonlyArray<Uint8Array>, port: number, perMs = 1) =>
+  Effect.async<void>((resume) => {
+    const socket = createSocket("udp4");
+    const started = performance.now();
+    let next = 0;
+    let pending = 0;
+    const finish = () => {
+      if (next === datagrams.length && pending === 0) socket.close(() => resume(Effect.void));
+    };
+    const sent = () => {
+      pending--;
+      finish();
+    };
+    const tick = () => {
+      const due = Math.min(datagrams.length, Math.floor((performance.now() - started) * perMs) + 1);
+      while (next < due) {
+        const datagram = datagrams[next++];
+        if (datagram === undefined) continue;
+        pending++;
+        // Closing before every send has completed would drop the datagrams still queued in the socket.
+        socket.send(datagram, port, "127.0.0.1", sent);
+      }
+      if (next < datagrams.length) setTimeout(tick, 1);
+      else finish();
+    };
+    tick();
+  });
