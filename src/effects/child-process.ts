@@ -1,0 +1,136 @@
+/**
+ * Child processes tied to a Scope. Started with an argument array (never a shell); closing the scope sends
+ * SIGTERM, then SIGKILL after a grace period, and waits until the process has been reaped, so no zombie or
+ * orphan outlives its output.
+ *
+ * Arguments may hold secrets (an SRT passphrase, an RTMP stream key), so they are never logged, and the
+ * stderr tail kept for error messages has every secret masked.
+ */
+
+import { createInterface } from "node:readline";
+import type { Writable } from "node:stream";
+import { Effect, Redacted, type Scope } from "effect";
+import { execa } from "execa";
+
+export interface ChildSpec {
+  readonly command: string;
+  readonly args: ReadonlyArray<string>;
+  /** Masked in the stderr tail, as given and as URL-encoded. */
+  readonly secrets?: ReadonlyArray<Redacted.Redacted<string>>;
+  /** Open a pipe to the child's stdin. */
+  readonly stdin?: boolean;
+  /** Called for every stderr line, already masked. */
+  readonly onStderrLine?: (line: string) => void;
+  /**
+   * Read the child's stdout by line (for machine-readable reports such as stats); ignored when absent.
+   * stdout rather than an extra fd: Node's pipes are socket pairs, which a tool cannot reopen as /dev/fd/N.
+   */
+  readonly onStdoutLine?: (line: string) => void;
+  readonly killGraceMs?: number;
+  readonly tailLines?: number;
+}
+
+export interface ChildExit {
+  /** The exit code, or null when a signal ended it or it never started. */
+  readonly code: number | null;
+  readonly signal: string | null;
+  /** The executable could not be started (not installed, not executable). */
+  readonly spawnFailed: boolean;
+  /** The last stderr lines, masked. */
+  readonly tail: ReadonlyArray<string>;
+}
+
+export interface Child {
+  readonly pid: number | undefined;
+  /** Present when `stdin: true`; write errors are absorbed here and surface as the child's exit. */
+  readonly stdin: Writable | null;
+  readonly tail: () => ReadonlyArray<string>;
+  /** Completes when the process has ended and been reaped. */
+  readonly exit: Effect.Effect<ChildExit>;
+}
+
+const maxLineLength = 300;
+
+const masker = (secrets: ReadonlyArray<Redacted.Redacted<string>>) => {
+  const forms = secrets
+    .map((secret) => Redacted.value(secret))
+    .filter((secret) => secret.length > 0)
+    .flatMap((secret) => [secret, encodeURIComponent(secret)])
+    .sort((a, b) => b.length - a.length);
+  return (line: string): string => forms.reduce((masked, secret) => masked.split(secret).join("****"), line);
+};
+
+const readLines = (
+  stream: NodeJS.ReadableStream | null | undefined,
+  onLine: (line: string) => void,
+): void => {
+  if (stream === null || stream === undefined) return;
+  createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on("line", onLine);
+};
+
+export const spawnChild = (spec: ChildSpec): Effect.Effect<Child, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const mask = masker(spec.secrets ?? []);
+      const tailLimit = spec.tailLines ?? 20;
+      const tail: Array<string> = [];
+      const subprocess = execa(spec.command, [...spec.args], {
+        stdin: spec.stdin === true ? "pipe" : "ignore",
+        stdout: spec.onStdoutLine === undefined ? "ignore" : "pipe",
+        stderr: "pipe",
+        buffer: false,
+        reject: false,
+        shell: false,
+        cleanup: true,
+        forceKillAfterDelay: spec.killGraceMs ?? 2_000,
+        env: { LC_ALL: "C" },
+      });
+      readLines(subprocess.stderr, (raw) => {
+        const line = mask(raw.length > maxLineLength ? `${raw.slice(0, maxLineLength)}…` : raw);
+        tail.push(line);
+        if (tail.length > tailLimit) tail.shift();
+        spec.onStderrLine?.(line);
+      });
+      const onStdoutLine = spec.onStdoutLine;
+      if (onStdoutLine !== undefined) readLines(subprocess.stdout, onStdoutLine);
+      const stdin = spec.stdin === true ? subprocess.stdin : null;
+      // EPIPE after the child died must not crash the service; the exit tells the story.
+      stdin?.on("error", () => {});
+      // execa settles only once stdin is closed too, which a dead child's pipe never is on its own.
+      subprocess.once("exit", () => stdin?.destroy());
+      // The result is inspected field by field: its message and command would repeat the argv and secrets.
+      const ended = subprocess.then(
+        (result): ChildExit => ({
+          code: result.exitCode ?? null,
+          signal: result.signal ?? null,
+          spawnFailed: result.failed && result.exitCode === undefined && result.signal === undefined,
+          tail: [...tail],
+        }),
+      );
+      return {
+        subprocess,
+        ended,
+        child: {
+          pid: subprocess.pid,
+          stdin,
+          tail: () => [...tail],
+          exit: Effect.promise(() => ended),
+        } satisfies Child,
+      };
+    }),
+    ({ subprocess, ended }) =>
+      Effect.promise(() => {
+        if (subprocess.exitCode === null && subprocess.signalCode === null) subprocess.kill("SIGTERM");
+        return ended;
+      }),
+  ).pipe(Effect.map(({ child }) => child));
+
+/** The generic description of an exit, for when a tool-specific reading finds nothing better. */
+export const describeExit = (name: string, exit: ChildExit): string => {
+  const lastLine = exit.tail.at(-1);
+  if (exit.spawnFailed) return `${name} could not be started (is it installed and on PATH?)`;
+  // Killed from outside, the child's last words are not the reason.
+  if (exit.signal !== null) return `${name} was killed by ${exit.signal}`;
+  const how = `exited with code ${exit.code ?? "?"}`;
+  return lastLine === undefined ? `${name} ${how}` : `${name} ${how}: ${lastLine}`;
+};

@@ -1,0 +1,189 @@
+/**
+ * RTMP/RTMPS output: RTMP cannot carry TS, so this is the one output that remuxes. An `ffmpeg` child reads
+ * TS on stdin and publishes FLV, copying the codecs. It probes only briefly so it starts fast, and takes the
+ * first video and first audio stream (FLV carries one of each; SCTE-35 and other data PIDs cannot go).
+ *
+ * The URL holds the stream key, so argv is never logged and the stderr tail is masked.
+ */
+import { Clock, Deferred, Effect, Redacted, type Scope } from "effect";
+import { type ChildExit, describeExit, spawnChild } from "../child-process.ts";
+import { OutputError } from "../errors.ts";
+import type { RtmpTarget } from "./url.ts";
+import type { WriterContext } from "./writer.ts";
+
+/** One pipe write gathers this much; ffmpeg reads in 32 KiB blocks. */
+const writeBatchBytes = 64 * 1024;
+/** A server that drops the connection this soon after publishing began most likely refused the key. */
+const earlyCloseMs = 5_000;
+
+export const ffmpegRtmpArgs = (target: RtmpTarget): ReadonlyArray<string> => [
+  "-hide_banner",
+  "-nostats",
+  "-loglevel",
+  "error",
+  "-fflags",
+  "+nobuffer",
+  "-probesize",
+  "500000",
+  "-analyzeduration",
+  "1000000",
+  "-f",
+  "mpegts",
+  "-i",
+  "pipe:0",
+  "-map",
+  "0:v:0?",
+  "-map",
+  "0:a:0?",
+  "-c",
+  "copy",
+  "-f",
+  "flv",
+  "-flvflags",
+  "no_duration_filesize",
+  "-progress",
+  "pipe:1",
+  "-stats_period",
+  "1",
+  Redacted.value(target.url),
+];
+
+/** ffmpeg's report that the destination failed: `<url>: <reason>`, or a failed write or trailer. */
+const outputFailure = /^rtmps?:\/\/\S*: |av_interleaved_write_frame\(\)|Error writing trailer/;
+
+const has = (exit: ChildExit, pattern: RegExp) => exit.tail.some((line) => pattern.test(line));
+
+export const rtmpExitError = (
+  target: RtmpTarget,
+  exit: ChildExit,
+  connectedForMs: number | null,
+): OutputError => {
+  const server = `${target.host}:${target.port}`;
+  if (exit.spawnFailed) {
+    return new OutputError({
+      reason: "not_installed",
+      message: "ffmpeg could not be started: install ffmpeg and make sure it is on PATH",
+    });
+  }
+  const serverError = exit.tail
+    .map((line) => /Server error: (.*)$/.exec(line)?.[1])
+    .find((why) => why !== undefined);
+  if (serverError !== undefined) {
+    return new OutputError({
+      reason: "auth_rejected",
+      message: `the RTMP server rejected the stream: ${serverError}`,
+    });
+  }
+  if (has(exit, /Failed to resolve hostname/)) {
+    return new OutputError({ reason: "resolve_failed", message: `cannot resolve ${target.host}` });
+  }
+  if (has(exit, /Connection refused/)) {
+    return new OutputError({
+      reason: "connect_refused",
+      message: `connection refused by ${server} (is the RTMP server running?)`,
+    });
+  }
+  if (has(exit, /Connection timed out|Operation timed out/)) {
+    return new OutputError({
+      reason: "connect_timeout",
+      message: `no answer from ${server} (check the address and the firewall)`,
+    });
+  }
+  if (has(exit, /TLS|SSL|certificate/i)) {
+    return new OutputError({ reason: "connect_refused", message: `the TLS handshake with ${server} failed` });
+  }
+  if (connectedForMs === null && has(exit, /Input\/output error/)) {
+    return new OutputError({
+      reason: "auth_rejected",
+      message: `the RTMP server at ${server} refused the connection: check the application name in the URL`,
+    });
+  }
+  if (has(exit, /Broken pipe|Connection reset/)) {
+    return connectedForMs !== null && connectedForMs >= earlyCloseMs
+      ? new OutputError({
+          reason: "disconnected",
+          message: `the RTMP server at ${server} closed the connection`,
+        })
+      : new OutputError({
+          reason: "auth_rejected",
+          message: `the RTMP server at ${server} closed the connection as publishing began: it rejected the stream key, or the key is already in use`,
+        });
+  }
+  if (has(exit, /Invalid data found|Could not find codec parameters|does not contain any stream/)) {
+    return new OutputError({
+      reason: "child_exited",
+      message: "ffmpeg could not read the channel's TS (no H.264/AAC found in time)",
+    });
+  }
+  return new OutputError({ reason: "child_exited", message: describeExit("ffmpeg", exit) });
+};
+
+export const rtmpAttempt = (
+  target: RtmpTarget,
+  context: WriterContext,
+): Effect.Effect<never, OutputError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const published = yield* Deferred.make<void>();
+    const outputFailed = yield* Deferred.make<void>();
+    const child = yield* spawnChild({
+      command: "ffmpeg",
+      args: ffmpegRtmpArgs(target),
+      secrets: target.secrets,
+      stdin: true,
+      onStderrLine: (line) => {
+        if (outputFailure.test(line)) Deferred.unsafeDone(outputFailed, Effect.void);
+      },
+      // ffmpeg writes the FLV header only once the server accepted the publish.
+      onStdoutLine: (line) => {
+        const written = /^total_size=(\d+)$/.exec(line)?.[1];
+        if (written !== undefined && Number(written) > 0) Deferred.unsafeDone(published, Effect.void);
+      },
+    });
+    const stdin = child.stdin;
+    if (stdin === null)
+      return yield* new OutputError({ reason: "child_exited", message: "ffmpeg has no stdin" });
+
+    let connectedAt: number | null = null;
+    const ended = child.exit.pipe(
+      Effect.flatMap((exit) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.fail(rtmpExitError(target, exit, connectedAt === null ? null : now - connectedAt)),
+        ),
+      ),
+    );
+
+    const drained = Effect.async<void>((resume) => {
+      const done = () => resume(Effect.void);
+      stdin.once("drain", done);
+      stdin.once("close", done);
+      return Effect.sync(() => {
+        stdin.off("drain", done);
+        stdin.off("close", done);
+      });
+    });
+
+    const pump = Effect.forever(
+      Effect.gen(function* () {
+        const segments = yield* context.queue.takeUpTo(writeBatchBytes);
+        let open = true;
+        for (const segment of segments) open = stdin.write(segment);
+        context.countSent(segments.reduce((total, segment) => total + segment.length, 0));
+        // A stuck server fills the pipe: wait here, and let this output's queue drop its oldest data.
+        if (!open) yield* drained;
+      }),
+    );
+
+    yield* Effect.forkScoped(
+      Effect.gen(function* () {
+        yield* Deferred.await(published);
+        connectedAt = yield* Clock.currentTimeMillis;
+        yield* context.markConnected;
+      }),
+    );
+    // After reporting a failed output ffmpeg still waits on its input before it exits; end that input.
+    const feed = Effect.raceFirst(pump, Deferred.await(outputFailed)).pipe(
+      Effect.zipRight(Effect.sync(() => stdin.end())),
+      Effect.zipRight(Effect.never),
+    );
+    return yield* Effect.raceFirst(feed, ended);
+  });

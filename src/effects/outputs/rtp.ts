@@ -1,0 +1,37 @@
+/**
+ * RTP framing for TS datagrams (RFC 3550 header, RFC 2250 payload type 33). Each attempt is a new RTP
+ * source: a random SSRC and starting sequence, so a receiver sees a new stream rather than a burst of loss.
+ */
+import { Effect, Random } from "effect";
+
+export const RTP_HEADER_SIZE = 12;
+export const RTP_PAYLOAD_TYPE_MP2T = 33;
+
+export interface RtpFramer {
+  /**
+   * The header for the next datagram. The returned buffer is reused: it must be sent before the next call.
+   */
+  readonly nextHeader: () => Uint8Array;
+}
+
+export const makeRtpFramer: Effect.Effect<RtpFramer> = Effect.gen(function* () {
+  const clock = yield* Effect.clock;
+  let sequence = yield* Random.nextIntBetween(0, 0x10000);
+  const ssrc = yield* Random.nextIntBetween(0, 0x1_0000_0000);
+  const timestampOffset = yield* Random.nextIntBetween(0, 0x1_0000_0000);
+  const header = new Uint8Array(RTP_HEADER_SIZE);
+  const view = new DataView(header.buffer);
+  view.setUint8(0, 0x80); // version 2, no padding, no extension, no CSRC
+  view.setUint8(1, RTP_PAYLOAD_TYPE_MP2T);
+  view.setUint32(8, ssrc);
+  return {
+    nextHeader: () => {
+      // RFC 2250: the timestamp is the 90 kHz time of sending; a monotonic clock keeps it steady.
+      const ticks = (clock.unsafeCurrentTimeNanos() * 9n) / 100_000n;
+      view.setUint16(2, sequence);
+      view.setUint32(4, Number((ticks + BigInt(timestampOffset)) % 0x1_0000_0000n));
+      sequence = (sequence + 1) & 0xffff;
+      return header;
+    },
+  };
+});

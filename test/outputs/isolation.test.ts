@@ -1,0 +1,73 @@
+import { createServer, type Socket } from "node:net";
+import { it } from "@effect/vitest";
+import { Effect } from "effect";
+import { describe, expect } from "vitest";
+import { makeOutput } from "../../src/effects/outputs/writer.ts";
+import { eventually, freeTcpPort, freeUdpPort, udpSink } from "../support/peers.ts";
+import { TsGenerator } from "../support/ts-generator.ts";
+
+/** A TCP server that accepts connections and never reads or answers: a stuck RTMP destination. */
+const stuckServer = Effect.acquireRelease(
+  Effect.gen(function* () {
+    const port = yield* freeTcpPort;
+    const sockets: Array<Socket> = [];
+    const server = createServer((socket) => {
+      socket.pause();
+      sockets.push(socket);
+    });
+    yield* Effect.async<void>((resume) => {
+      server.listen(port, "127.0.0.1", () => resume(Effect.void));
+    });
+    return { port, server, sockets };
+  }),
+  ({ server, sockets }) =>
+    Effect.async<void>((resume) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resume(Effect.void));
+    }),
+);
+
+describe("output isolation", () => {
+  it.scopedLive(
+    "a down SRT destination and a stuck RTMP server neither block offer nor slow a UDP output",
+    () =>
+      Effect.gen(function* () {
+        const sink = yield* udpSink;
+        const stuck = yield* stuckServer;
+        const nobody = yield* freeUdpPort;
+        const small = { queueBytes: 64 * 1316 };
+        const udp = yield* makeOutput(`udp://127.0.0.1:${sink.port}`);
+        const srt = yield* makeOutput(`srt://127.0.0.1:${nobody}`, small);
+        const rtmp = yield* makeOutput(`rtmp://127.0.0.1:${stuck.port}/live/key`, small);
+        const outputs = [udp, srt, rtmp];
+        for (const output of outputs) yield* Effect.forkScoped(output.run);
+        yield* eventually("udp connected", () => (udp.status().state === "connected" ? true : undefined));
+
+        const generator = new TsGenerator({ seed: 31 });
+        let slowestOfferMs = 0;
+        let total = 0;
+        for (let burst = 0; burst < 100; burst++) {
+          for (let i = 0; i < 20; i++) {
+            const chunk = generator.datagram();
+            total += chunk.length;
+            const before = performance.now();
+            for (const output of outputs) output.offer(chunk);
+            slowestOfferMs = Math.max(slowestOfferMs, performance.now() - before);
+          }
+          yield* Effect.sleep("5 millis");
+        }
+        expect(slowestOfferMs).toBeLessThan(5);
+        yield* eventually("every byte at the UDP sink", () =>
+          sink.totalBytes() >= total ? true : undefined,
+        );
+        expect(udp.status().queueDrops).toBe(0);
+        expect(srt.status().queueDrops).toBeGreaterThan(0);
+        expect(srt.status().queuedBytes).toBeLessThanOrEqual(64 * 1316);
+        expect(srt.status().state).not.toBe("connected");
+        // Every packet offered to the stuck RTMP output is either handed to ffmpeg, queued, or counted as dropped.
+        expect(rtmp.status().bytesSent + rtmp.status().queueDrops * 188 + rtmp.status().queuedBytes).toBe(
+          total,
+        );
+      }),
+  );
+});

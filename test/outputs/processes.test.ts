@@ -1,0 +1,49 @@
+import { it } from "@effect/vitest";
+import { Effect, Exit, Scope } from "effect";
+import { describe, expect } from "vitest";
+import { makeOutput } from "../../src/effects/outputs/writer.ts";
+import { childProcesses, eventually, freeTcpPort, freeUdpPort } from "../support/peers.ts";
+
+// The kernel keeps only the first 15 characters of a command name.
+const childNamed = (command: string) => async () => {
+  const found = (await childProcesses()).find(
+    (child) => child.command === command.slice(0, 15) && child.state !== "Z",
+  );
+  return found;
+};
+
+describe("output child processes", () => {
+  it.live("a SIGKILLed child is restarted and counted; after the scope closes no child of ours remains", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make();
+      const srtPort = yield* freeUdpPort;
+      // Nothing listens here: ffmpeg stays alive waiting for input to probe, which is all this test needs.
+      const rtmpPort = yield* freeTcpPort;
+      const srt = yield* makeOutput(`srt://127.0.0.1:${srtPort}?mode=listener`);
+      const rtmp = yield* makeOutput(`rtmp://127.0.0.1:${rtmpPort}/live/key`);
+      yield* Effect.forkIn(srt.run, scope);
+      yield* Effect.forkIn(rtmp.run, scope);
+
+      const first = yield* eventually("srt-live-transmit to start", childNamed("srt-live-transmit"));
+      yield* eventually("ffmpeg to start", childNamed("ffmpeg"));
+      process.kill(first.pid, "SIGKILL");
+      const second = yield* eventually("a new srt-live-transmit", async () => {
+        const found = await childNamed("srt-live-transmit")();
+        return found !== undefined && found.pid !== first.pid ? found : undefined;
+      });
+      expect(second.pid).not.toBe(first.pid);
+      expect(srt.status()).toMatchObject({
+        reconnects: 1,
+        lastErrorReason: "child_exited",
+        lastError: "srt-live-transmit was killed by SIGKILL",
+      });
+
+      yield* Scope.close(scope, Exit.void);
+      expect(srt.status().state).toBe("stopped");
+      expect(rtmp.status().state).toBe("stopped");
+      // Reaped as well as ended: not even a zombie is left.
+      const left = yield* Effect.promise(() => childProcesses());
+      expect(left).toEqual([]);
+    }),
+  );
+});

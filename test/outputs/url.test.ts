@@ -1,0 +1,109 @@
+import { Either, Redacted } from "effect";
+import { describe, expect, it } from "vitest";
+import { maskUrl, parseOutputUrl } from "../../src/effects/outputs/url.ts";
+
+const parse = (url: string) => {
+  const result = parseOutputUrl(url);
+  if (Either.isLeft(result)) throw new Error(`expected ${url} to parse: ${result.left.message}`);
+  return result.right;
+};
+
+const rejection = (url: string): string => {
+  const result = parseOutputUrl(url);
+  if (Either.isRight(result)) throw new Error(`expected ${url} to be rejected`);
+  expect(result.left.reason).toBe("invalid_url");
+  return result.left.message;
+};
+
+describe("output URLs", () => {
+  it("parses udp and rtp with ttl, localaddr and multicast", () => {
+    expect(parse("udp://239.1.2.3:5000?ttl=4&localaddr=127.0.0.1")).toMatchObject({
+      protocol: "udp",
+      host: "239.1.2.3",
+      port: 5000,
+      multicast: true,
+      ttl: 4,
+      localAddress: "127.0.0.1",
+    });
+    expect(parse("rtp://127.0.0.1:6000")).toMatchObject({ protocol: "rtp", multicast: false, ttl: null });
+  });
+
+  it("parses srt caller and listener options, keeping the passphrase redacted", () => {
+    const caller = parse(
+      "srt://example.com:9000?latency=200&passphrase=0123456789abc&pbkeylen=32&streamid=live/ch1",
+    );
+    expect(caller).toMatchObject({
+      protocol: "srt",
+      mode: "caller",
+      latencyMs: 200,
+      pbkeylen: 32,
+      streamId: "live/ch1",
+    });
+    if (caller.protocol !== "srt" || caller.passphrase === null) throw new Error("expected a passphrase");
+    expect(Redacted.value(caller.passphrase)).toBe("0123456789abc");
+    expect(String(caller.passphrase)).not.toContain("0123456789abc");
+    expect(parse("srt://:9001?mode=listener")).toMatchObject({
+      host: "0.0.0.0",
+      port: 9001,
+      mode: "listener",
+    });
+  });
+
+  it("parses rtmp and rtmps with default ports", () => {
+    expect(parse("rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl")).toMatchObject({
+      protocol: "rtmp",
+      port: 1935,
+    });
+    expect(parse("rtmps://live-api-s.facebook.com:443/rtmp/FB-123-0-Abc")).toMatchObject({
+      protocol: "rtmps",
+      port: 443,
+    });
+  });
+
+  it("masks stream keys, passphrases and token-like stream ids", () => {
+    expect(maskUrl("rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl-mnop")).toBe(
+      "rtmp://a.rtmp.youtube.com/live2/****",
+    );
+    expect(maskUrl("rtmp://127.0.0.1:1936/live/key?token=abc")).toBe("rtmp://127.0.0.1:1936/live/****");
+    expect(maskUrl("srt://127.0.0.1:9000?passphrase=0123456789abc&latency=120")).toBe(
+      "srt://127.0.0.1:9000?passphrase=****&latency=120",
+    );
+    expect(maskUrl("srt://h:1?streamid=live/channel1")).toBe("srt://h:1?streamid=live/channel1");
+    expect(maskUrl("srt://h:1?streamid=a1b2c3d4e5f6g7h8i9")).toBe("srt://h:1?streamid=****");
+    expect(maskUrl("srt://h:1?streamid=%23!::r=live/ch1,m=publish,s=a9f8e7d6")).toBe(
+      "srt://h:1?streamid=#!::r=live/ch1,m=publish,s=****",
+    );
+    // A URL we reject may still carry a key: only scheme and host survive.
+    expect(maskUrl("rtmp://host/app")).toBe("rtmp://host/****");
+  });
+
+  it("lists the secrets a child's output must be masked for", () => {
+    const target = parse("srt://h:1?passphrase=0123456789abc&streamid=%23!::r=a,s=sess10n");
+    if (target.protocol !== "srt") throw new Error("expected srt");
+    expect(target.secrets.map(Redacted.value)).toEqual(["0123456789abc", "sess10n"]);
+  });
+
+  it("rejects anything that could reach a tool as something else", () => {
+    expect(rejection("file:///etc/passwd")).toMatch(/scheme 'file:' is not an output/);
+    expect(rejection("concat:a.ts|b.ts")).toMatch(/not allowed|not an output/);
+    expect(rejection("-f")).toMatch(/must not start with '-'/);
+    expect(rejection("udp://127.0.0.1:5000 -i x")).toMatch(/whitespace/);
+    expect(rejection("udp://127.0.0.1:5000\n")).toMatch(/whitespace/);
+    expect(rejection("rtmp://h/app/key;rm")).toMatch(/';'/);
+    expect(rejection("rtmp://h/app/$(id)")).toMatch(/'\$'/);
+    expect(rejection("srt://h:1?streamid=%60id%60")).toMatch(/'`'/);
+    expect(rejection("srt://h:1?passphrase=abc%26mode%3Dlistener")).toMatch(/'&'/);
+    expect(rejection("srt://h:1?rcvbuf=1")).toMatch(/unknown parameter 'rcvbuf'/);
+    expect(rejection("srt://h:1?mode=rendezvous")).toMatch(/caller or listener/);
+    expect(rejection("srt://h:1?passphrase=short")).toMatch(/10 to 79/);
+    expect(rejection("srt://h:1?pbkeylen=16")).toMatch(/needs? a passphrase|only applies/);
+    expect(rejection("udp://h:1?ttl=0")).toMatch(/ttl/);
+    expect(rejection("udp://h:70000")).toMatch(/out of range|parsed/);
+    expect(rejection("udp://h")).toMatch(/needs a port/);
+    expect(rejection("udp://-h:1")).toMatch(/not a valid host/);
+    expect(rejection("udp://[::1]:5000")).toMatch(/IPv6/);
+    expect(rejection("udp://user:pw@h:1")).toMatch(/passwords/);
+    expect(rejection("rtmp://h/onlyapp")).toMatch(/application and a stream key/);
+    expect(rejection("srt://h:1?mode=caller&mode=listener")).toMatch(/twice/);
+  });
+});

@@ -1,0 +1,209 @@
+/**
+ * Real peers for output tests, all on 127.0.0.1 with free ports, each tied to the test's Scope: a UDP sink,
+ * srt-live-transmit as listener or caller forwarding to a sink, and nginx with the RTMP module recording
+ * what it receives. Helpers to poll for a condition and to read our child processes from /proc.
+ */
+import { createSocket } from "node:dgram";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Duration, Effect, Redacted, type Scope } from "effect";
+import { spawnChild } from "../../src/effects/child-process.ts";
+
+/** Polls `check` until it returns a value other than undefined, failing with `what` after the deadline. */
+export const eventually = <A>(
+  what: string,
+  check: () => A | undefined | Promise<A | undefined>,
+  options: { readonly timeoutMs?: number; readonly intervalMs?: number } = {},
+): Effect.Effect<A, Error> =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+    while (true) {
+      const value = yield* Effect.promise(async () => check());
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) return yield* Effect.fail(new Error(`timed out waiting for ${what}`));
+      yield* Effect.sleep(Duration.millis(options.intervalMs ?? 50));
+    }
+  });
+
+export const freeUdpPort: Effect.Effect<number> = Effect.async((resume) => {
+  const socket = createSocket("udp4");
+  socket.bind(0, "127.0.0.1", () => {
+    const { port } = socket.address();
+    socket.close(() => resume(Effect.succeed(port)));
+  });
+});
+
+export const freeTcpPort: Effect.Effect<number> = Effect.async((resume) => {
+  const server = createServer();
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address();
+    const port = typeof address === "object" && address !== null ? address.port : 0;
+    server.close(() => resume(Effect.succeed(port)));
+  });
+});
+
+export interface UdpSink {
+  readonly port: number;
+  readonly datagrams: ReadonlyArray<Buffer>;
+  readonly bytes: () => Buffer;
+  readonly totalBytes: () => number;
+}
+
+export const udpSink: Effect.Effect<UdpSink, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.async<{ sink: UdpSink; close: () => Promise<void> }>((resume) => {
+    const socket = createSocket("udp4");
+    const datagrams: Array<Buffer> = [];
+    let total = 0;
+    socket.on("message", (message) => {
+      datagrams.push(message);
+      total += message.length;
+    });
+    socket.bind(0, "127.0.0.1", () => {
+      // A burst of datagrams must not be lost in the kernel before the test reads them.
+      socket.setRecvBufferSize(8 * 1024 * 1024);
+      resume(
+        Effect.succeed({
+          sink: {
+            port: socket.address().port,
+            datagrams,
+            bytes: () => Buffer.concat(datagrams),
+            totalBytes: () => total,
+          },
+          close: () => new Promise<void>((done) => socket.close(() => done())),
+        }),
+      );
+    });
+  }),
+  ({ close }) => Effect.promise(close),
+).pipe(Effect.map(({ sink }) => sink));
+
+export interface SrtPeer {
+  readonly port: number;
+  readonly pid: number | undefined;
+  readonly tail: () => ReadonlyArray<string>;
+}
+
+const srtOptions = (passphrase: string | undefined) =>
+  passphrase === undefined ? "" : `&passphrase=${passphrase}`;
+
+/** srt-live-transmit listening for our SRT caller output and forwarding what it receives to a UDP sink. */
+export const srtListenerPeer = (options: {
+  readonly forwardTo: number;
+  readonly passphrase?: string;
+  readonly port?: number;
+}): Effect.Effect<SrtPeer, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const port = options.port ?? (yield* freeUdpPort);
+    const child = yield* spawnChild({
+      command: "srt-live-transmit",
+      args: [
+        `srt://127.0.0.1:${port}?mode=listener${srtOptions(options.passphrase)}`,
+        `udp://127.0.0.1:${options.forwardTo}`,
+      ],
+      secrets: options.passphrase === undefined ? [] : [Redacted.make(options.passphrase)],
+    });
+    return { port, pid: child.pid, tail: child.tail };
+  });
+
+/** srt-live-transmit calling our SRT listener output (retrying until it answers) and forwarding to a sink. */
+export const srtCallerPeer = (options: {
+  readonly port: number;
+  readonly forwardTo: number;
+  readonly passphrase?: string;
+}): Effect.Effect<SrtPeer, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const child = yield* spawnChild({
+      command: "srt-live-transmit",
+      args: [
+        `srt://127.0.0.1:${options.port}?mode=caller${srtOptions(options.passphrase)}`,
+        `udp://127.0.0.1:${options.forwardTo}`,
+      ],
+    });
+    return { port: options.port, pid: child.pid, tail: child.tail };
+  });
+
+export interface RtmpServer {
+  readonly port: number;
+  readonly recordDir: string;
+  readonly recordings: () => Promise<ReadonlyArray<string>>;
+}
+
+const tcpAccepts = (port: number) =>
+  new Promise<true | undefined>((done) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once("error", () => done(undefined));
+  });
+
+/** nginx with the RTMP module in a temp dir, recording every published stream as FLV. */
+export const nginxRtmp: Effect.Effect<RtmpServer, Error, Scope.Scope> = Effect.gen(function* () {
+  const dir = yield* Effect.acquireRelease(
+    Effect.promise(() => mkdtemp(join(tmpdir(), "distributary-nginx-"))),
+    (path) => Effect.promise(() => rm(path, { recursive: true, force: true })),
+  );
+  const recordDir = join(dir, "record");
+  const port = yield* freeTcpPort;
+  const config = `
+daemon off;
+master_process off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log info;
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+events { worker_connections 64; }
+rtmp {
+  server {
+    listen 127.0.0.1:${port};
+    application live { live on; record all; record_path ${recordDir}; record_unique on; }
+  }
+}
+`;
+  yield* Effect.promise(async () => {
+    await mkdir(recordDir);
+    await writeFile(join(dir, "nginx.conf"), config);
+  });
+  const server = yield* spawnChild({
+    command: "nginx",
+    args: ["-c", join(dir, "nginx.conf"), "-p", dir, "-e", join(dir, "error.log")],
+  });
+  yield* eventually(`nginx to listen on ${port} (${server.tail().join(" | ")})`, () => tcpAccepts(port), {
+    timeoutMs: 5_000,
+  });
+  return {
+    port,
+    recordDir,
+    recordings: async () =>
+      (await readdir(recordDir)).filter((name) => name.endsWith(".flv")).map((name) => join(recordDir, name)),
+  };
+});
+
+export interface ProcessEntry {
+  readonly pid: number;
+  readonly command: string;
+  readonly state: string;
+}
+
+/** The direct children of `parent` (default: this process), zombies included, from /proc. */
+export const childProcesses = async (parent: number = process.pid): Promise<ReadonlyArray<ProcessEntry>> => {
+  const entries = await readdir("/proc");
+  const children: Array<ProcessEntry> = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    // The command sits in parentheses and may itself contain spaces or parentheses.
+    const close = stat.lastIndexOf(")");
+    const fields = stat.slice(close + 2).split(" ");
+    if (Number(fields[1]) === parent) {
+      children.push({
+        pid: Number(entry),
+        command: stat.slice(stat.indexOf("(") + 1, close),
+        state: fields[0] ?? "?",
+      });
+    }
+  }
+  return children;
+};
