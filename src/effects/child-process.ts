@@ -127,7 +127,7 @@ export const spawnChild = (spec: ChildSpec): Effect.Effect<Child, never, Scope.S
 
 /** The generic description of an exit, for when a tool-specific reading finds nothing better. */
 export const describeExit = (name: string, exit: ChildExit): string => {
-  const lastLine = exit.tail.at(-1);
+  const lastLine = exit.tail.findLast((line) => line.trim() !== "");
   if (exit.spawnFailed) return `${name} could not be started (is it installed and on PATH?)`;
   // Killed from outside, the child's last words are not the reason.
   if (exit.signal !== null) return `${name} was killed by ${exit.signal}`;

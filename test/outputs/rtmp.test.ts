@@ -3,63 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { it } from "@effect/vitest";
 import { Effect, Fiber } from "effect";
-import { execa } from "execa";
 import { describe, expect } from "vitest";
 import { makeOutput } from "../../src/effects/outputs/writer.ts";
+import { encodeTestStream, probeMedia } from "../support/media.ts";
 import { eventually, freeTcpPort, nginxRtmp } from "../support/peers.ts";
 
 const streamKey = "secret-key-4f9a";
-
-/** A few seconds of H.264 + AAC in TS, as an encoder would send it. */
-const encodeTestStream = (path: string, seconds: number) =>
-  Effect.promise(() =>
-    execa("ffmpeg", [
-      "-hide_banner",
-      "-loglevel",
-      "error",
-      "-f",
-      "lavfi",
-      "-i",
-      "testsrc=size=320x240:rate=25",
-      "-f",
-      "lavfi",
-      "-i",
-      "sine=frequency=440:sample_rate=48000",
-      "-t",
-      String(seconds),
-      "-c:v",
-      "libx264",
-      "-preset",
-      "ultrafast",
-      "-g",
-      "25",
-      "-pix_fmt",
-      "yuv420p",
-      "-c:a",
-      "aac",
-      "-f",
-      "mpegts",
-      path,
-    ]),
-  );
-
-const probe = (path: string) =>
-  execa(
-    "ffprobe",
-    ["-v", "error", "-show_entries", "format=duration:stream=codec_name", "-of", "json", path],
-    {
-      reject: false,
-    },
-  ).then((result) => {
-    if (result.exitCode !== 0) return undefined;
-    const parsed: { format?: { duration?: string }; streams?: Array<{ codec_name?: string }> } = JSON.parse(
-      result.stdout,
-    );
-    return {
-      duration: Number(parsed.format?.duration ?? 0),
-      codecs: (parsed.streams ?? []).map((stream) => stream.codec_name).sort(),
-    };
-  });
 
 describe("rtmp output", () => {
   it.scopedLive("nginx-rtmp records H.264 and AAC of about the duration sent", () =>
@@ -83,7 +32,7 @@ describe("rtmp output", () => {
         "a recording of the whole stream",
         async () => {
           const [file] = await server.recordings();
-          const info = file === undefined ? undefined : await probe(file);
+          const info = file === undefined ? undefined : await probeMedia(file);
           return info !== undefined && info.duration >= 3.5 ? info : undefined;
         },
         { timeoutMs: 20_000, intervalMs: 250 },

@@ -126,6 +126,7 @@ export const srtCallerPeer = (options: {
 
 export interface RtmpServer {
   readonly port: number;
+  readonly pid: number | undefined;
   readonly recordDir: string;
   readonly recordings: () => Promise<ReadonlyArray<string>>;
 }
@@ -175,6 +176,7 @@ rtmp {
   });
   return {
     port,
+    pid: server.pid,
     recordDir,
     recordings: async () =>
       (await readdir(recordDir)).filter((name) => name.endsWith(".flv")).map((name) => join(recordDir, name)),

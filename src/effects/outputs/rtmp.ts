@@ -23,8 +23,10 @@ export const ffmpegRtmpArgs = (target: RtmpTarget): ReadonlyArray<string> => [
   "error",
   "-fflags",
   "+nobuffer",
+  // Bytes are not the limit that should end probing: at 10 Mbit/s half a megabyte holds too little audio to
+  // learn its sample rate. The one-second analyzeduration below bounds the start-up delay instead.
   "-probesize",
-  "500000",
+  "5000000",
   "-analyzeduration",
   "1000000",
   "-f",
@@ -109,7 +111,12 @@ export const rtmpExitError = (
           message: `the RTMP server at ${server} closed the connection as publishing began: it rejected the stream key, or the key is already in use`,
         });
   }
-  if (has(exit, /Invalid data found|Could not find codec parameters|does not contain any stream/)) {
+  if (
+    has(
+      exit,
+      /Invalid data found|Could not find codec parameters|does not contain any stream|Could not write header|sample rate not set/,
+    )
+  ) {
     return new OutputError({
       reason: "child_exited",
       message: "ffmpeg could not read the channel's TS (no H.264/AAC found in time)",

@@ -1,0 +1,141 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect, layer } from "@effect/vitest";
+import { Effect, Fiber, Layer } from "effect";
+import { Channels, OutputDefaults } from "../../src/effects/channels.ts";
+import { encodeTestStream, probeMedia } from "../support/media.ts";
+import { childProcesses, eventually, freeUdpPort, nginxRtmp, udpSink } from "../support/peers.ts";
+import { asRtp, chunkTs, sendPaced } from "../support/sender.ts";
+
+// Small queues, so that a destination that stops taking data shows drops within seconds.
+const services = Channels.Default.pipe(
+  Layer.provide(Layer.succeed(OutputDefaults, { queueBytes: 256 * 1024 })),
+);
+
+// The kernel keeps 15 characters of a command name: "srt-live-transmit" reads "srt-live-transm".
+const isSrt = (command: string) => command.startsWith("srt-live-trans");
+const outputChildren = async () =>
+  (await childProcesses()).filter((child) => isSrt(child.command) || child.command === "ffmpeg");
+
+layer(services, { excludeTestServices: true })(
+  "one channel, healthy and broken destinations side by side",
+  (it) => {
+    it.scoped(
+      "dead, lonely and stuck destinations drop on their own queues; UDP and RTMP outputs beside them are intact",
+      () =>
+        Effect.gen(function* () {
+          const channels = yield* Channels;
+          const dir = yield* Effect.acquireRelease(
+            Effect.promise(() => mkdtemp(join(tmpdir(), "distributary-isolation-"))),
+            (path) => Effect.promise(() => rm(path, { recursive: true, force: true })),
+          );
+          // Eight seconds of real H.264 + AAC at about 10 Mbit/s: enough to fill every buffer of a stuck path.
+          yield* encodeTestStream(join(dir, "source.ts"), 8, "10M");
+          const ts = yield* Effect.promise(() => readFile(join(dir, "source.ts")));
+
+          const sink = yield* udpSink;
+          const healthyRtmp = yield* nginxRtmp;
+          const stuckRtmp = yield* nginxRtmp;
+          const nobodyListens = yield* freeUdpPort;
+          const nobodyCalls = yield* freeUdpPort;
+          const inputPort = yield* freeUdpPort;
+          yield* channels.start({
+            id: "mixed",
+            name: "mixed",
+            primary: { ip: "127.0.0.1", port: inputPort },
+            backup: null,
+            outputs: [
+              { id: "udp", name: "udp", url: `udp://127.0.0.1:${sink.port}`, enabled: true },
+              {
+                id: "rtmp",
+                name: "rtmp",
+                url: `rtmp://127.0.0.1:${healthyRtmp.port}/live/key1`,
+                enabled: true,
+              },
+              {
+                id: "stuck",
+                name: "stuck",
+                url: `rtmp://127.0.0.1:${stuckRtmp.port}/live/key2`,
+                enabled: true,
+              },
+              {
+                id: "down",
+                name: "down",
+                url: `srt://127.0.0.1:${nobodyListens}?mode=caller`,
+                enabled: true,
+              },
+              {
+                id: "lonely",
+                name: "lonely",
+                url: `srt://127.0.0.1:${nobodyCalls}?mode=listener`,
+                enabled: true,
+              },
+            ],
+          });
+          const status = (id: string) => channels.status("mixed")?.outputs.find((output) => output.id === id);
+
+          const sending = yield* Effect.fork(sendPaced(asRtp(chunkTs(ts)), inputPort));
+          yield* eventually("the stuck RTMP output to connect", () =>
+            status("stuck")?.state === "connected" ? true : undefined,
+          );
+          // The server stops reading: nginx is frozen with its connection open.
+          process.kill(stuckRtmp.pid ?? 0, "SIGSTOP");
+          yield* Effect.addFinalizer(() => Effect.sync(() => process.kill(stuckRtmp.pid ?? 0, "SIGCONT")));
+
+          // A child that dies is restarted by the retry policy and counted.
+          const lonelyChild = yield* eventually("the lonely listener's child", async () => {
+            for (const child of await outputChildren()) {
+              const commandLine = await readFile(`/proc/${child.pid}/cmdline`, "utf8").catch(() => "");
+              if (commandLine.includes(`:${nobodyCalls}?`)) return child;
+            }
+            return undefined;
+          });
+          yield* Fiber.join(sending);
+
+          yield* eventually("UDP output complete", () => (sink.totalBytes() >= ts.length ? true : undefined));
+          expect(Buffer.compare(sink.bytes(), ts)).toBe(0);
+          expect(status("udp")?.queueDrops).toBe(0);
+          for (const id of ["stuck", "down", "lonely"]) {
+            yield* eventually(`${id} to drop and count`, () =>
+              (status(id)?.queueDrops ?? 0) > 0 ? true : undefined,
+            );
+          }
+          expect(status("down")?.state).not.toBe("connected");
+          expect(status("down")?.lastError).toMatch(/127\.0\.0\.1/);
+
+          const reconnectsBefore = status("lonely")?.reconnects ?? 0;
+          process.kill(lonelyChild.pid, "SIGKILL");
+          yield* eventually("the killed child replaced and counted", async () => {
+            const replaced = (await outputChildren()).some(
+              (child) => isSrt(child.command) && child.pid !== lonelyChild.pid,
+            );
+            return replaced && (status("lonely")?.reconnects ?? 0) > reconnectsBefore ? true : undefined;
+          });
+
+          // Removing one output reaps its child (ffmpeg ends the FLV cleanly); stopping the channel reaps the rest.
+          const ffmpegCount = async () =>
+            (await outputChildren()).filter((child) => child.command === "ffmpeg").length;
+          expect(yield* Effect.promise(ffmpegCount)).toBe(2);
+          expect(status("rtmp")).toMatchObject({ queueDrops: 0, reconnects: 0 });
+          yield* channels.removeOutput("mixed", "rtmp");
+          expect(yield* Effect.promise(ffmpegCount)).toBe(1);
+          const recording = yield* eventually(
+            "the healthy RTMP server's recording of the whole stream",
+            async () => {
+              const [file] = await healthyRtmp.recordings();
+              const info = file === undefined ? undefined : await probeMedia(file);
+              return info !== undefined && info.duration >= 7.8 ? info : undefined;
+            },
+            { timeoutMs: 20_000, intervalMs: 250 },
+          );
+          expect(recording.codecs).toEqual(["aac", "h264"]);
+          expect(recording.duration).toBeLessThan(8.6);
+
+          yield* channels.stop("mixed");
+          expect(yield* Effect.promise(outputChildren)).toEqual([]);
+        }),
+      90_000,
+    );
+  },
+);
