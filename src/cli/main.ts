@@ -1,14 +1,17 @@
 import { parseArgs } from "node:util";
 import { NodeRuntime } from "@effect/platform-node";
-import { Effect } from "effect";
-import { makeApp } from "../http/app.ts";
-import { listen } from "../http/server.ts";
+import { Layer } from "effect";
+import { ServiceLive } from "../http/server.ts";
 import { version } from "../version.ts";
 
 const usage = `distributary ${version} — live MPEG-TS distribution
 
 usage:
-  distributary serve [--port N]                     start the service (default port 8000, or DISTRIBUTARY_PORT)
+  distributary serve [--port N] [--host ADDR] [--config-dir DIR]
+                                                    start the service (port 8000 or DISTRIBUTARY_PORT, host
+                                                    0.0.0.0 or DISTRIBUTARY_HOST, ./config or
+                                                    DISTRIBUTARY_CONFIG_DIR; DISTRIBUTARY_ADMIN_TOKEN sets
+                                                    the admin token)
   distributary probe <file.ts | udp://@:PORT | rtp://@:PORT> [--seconds N] [--json]
                                                     analyse a TS: programs, PIDs, errors, SCTE-35 cues
   distributary scte35 <base64 | hex>                decode one SCTE-35 splice_info_section to JSON
@@ -21,15 +24,24 @@ const fail = (message: string): never => {
 };
 
 const serveCommand = (args: ReadonlyArray<string>) => {
-  const { values } = parseArgs({ args: [...args], options: { port: { type: "string" } } });
-  const port = Number(values.port ?? process.env.DISTRIBUTARY_PORT ?? 8000);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be 1–65535, got ${values.port}`);
-  const program = Effect.gen(function* () {
-    yield* listen(makeApp(), { port });
-    yield* Effect.logInfo(`distributary ${version} listening on http://localhost:${port}`);
-    return yield* Effect.never;
+  const { values } = parseArgs({
+    args: [...args],
+    options: { port: { type: "string" }, host: { type: "string" }, "config-dir": { type: "string" } },
   });
-  NodeRuntime.runMain(Effect.scoped(program));
+  const portText = values.port ?? process.env.DISTRIBUTARY_PORT ?? "8000";
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be 1–65535, got ${portText}`);
+  const hostname = values.host ?? process.env.DISTRIBUTARY_HOST ?? "0.0.0.0";
+  const configDir = values["config-dir"] ?? process.env.DISTRIBUTARY_CONFIG_DIR ?? "./config";
+  // execa's child cleanup (signal-exit) re-raises SIGTERM/SIGINT as soon as its own handler is the only one
+  // left, which is the case once runMain starts shutting down; the process would die mid-shutdown, before
+  // its channels are stopped. With this listener present, runMain's orderly shutdown decides the exit.
+  const leaveShutdownToRunMain = () => {};
+  process.on("SIGTERM", leaveShutdownToRunMain);
+  process.on("SIGINT", leaveShutdownToRunMain);
+  NodeRuntime.runMain(Layer.launch(ServiceLive({ port, hostname, configDir })), {
+    disablePrettyLogger: true,
+  });
 };
 
 const main = async (argv: ReadonlyArray<string>) => {

@@ -1,11 +1,97 @@
+/**
+ * The HTTP surface: REST under /api (one sub-app per resource), the WebSocket, and the rules that hold for
+ * all of them — bodies over 64 KiB are refused, every route but health, readiness and the OpenAPI document
+ * needs a token, errors are problem+json. Built inside the service's scope: the WebSocket feeds live in it.
+ */
+import { createNodeWebSocket } from "@hono/node-ws";
+import { Effect, FiberSet, Runtime } from "effect";
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { Auth } from "../effects/auth.ts";
+import { Control } from "../effects/control.ts";
 import { version } from "../version.ts";
+import { channelsApi } from "./api/channels.ts";
+import { configApi } from "./api/config.ts";
+import { tokensApi } from "./api/tokens.ts";
+import { type AuthEnv, authenticate, makeFailureLimiter, requireRole } from "./auth.ts";
+import { openApiDocument } from "./openapi.ts";
+import { internalError, problemResponse } from "./problem.ts";
+import { makeApi, makeRun, mounted, type RouteDoc } from "./routes.ts";
+import { channelsSocket } from "./ws.ts";
 
-/** The HTTP surface: REST under /api; pages and WebSocket join here as they are built. */
-export const makeApp = (startedAt: number = Date.now()): Hono => {
-  const app = new Hono();
-  app.get("/api/health", (c) =>
-    c.json({ status: "ok", version, uptime: Math.floor((Date.now() - startedAt) / 1000) }),
-  );
-  return app;
-};
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export const makeApp = (startedAt: number = Date.now()) =>
+  Effect.gen(function* () {
+    const control = yield* Control;
+    const auth = yield* Auth;
+    const runtime = yield* Effect.runtime<never>();
+    const run = makeRun(runtime);
+    const runFork = yield* FiberSet.makeRuntime<never>();
+
+    const app = new Hono<AuthEnv>();
+    const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
+
+    app.use(
+      "/api/*",
+      bodyLimit({
+        maxSize: MAX_BODY_BYTES,
+        onError: () =>
+          problemResponse({
+            status: 413,
+            title: "Body too large",
+            detail: `the request body is over ${MAX_BODY_BYTES / 1024} KiB`,
+          }),
+      }),
+    );
+
+    let routes: ReadonlyArray<RouteDoc> = [];
+    const open = makeApi();
+    open.on(
+      { method: "get", path: "/health", access: "public", summary: "Liveness: the process answers" },
+      (c) => c.json({ status: "ok", version, uptime: Math.floor((Date.now() - startedAt) / 1000) }),
+    );
+    open.on(
+      {
+        method: "get",
+        path: "/ready",
+        access: "public",
+        summary: "Readiness: the store is loaded and the channels that were running are resumed (else 503)",
+      },
+      (c) => (control.ready() ? c.json({ status: "ready" }) : c.json({ status: "starting" }, 503)),
+    );
+    open.on(
+      { method: "get", path: "/openapi.json", access: "public", summary: "This API, as OpenAPI 3.1" },
+      (c) => c.json(openApiDocument(routes)),
+    );
+    app.route("/api", open.app);
+
+    const limiter = makeFailureLimiter();
+    const requireToken = authenticate(auth.authenticate, limiter);
+    app.use("/api/*", requireToken);
+    app.get("/ws", requireToken, requireRole("viewer"), channelsSocket(control, runFork, upgradeWebSocket));
+
+    const resources = [
+      ["/api/channels", channelsApi(control, run)],
+      ["/api/tokens", tokensApi(auth, run)],
+      ["/api/config", configApi(control, run)],
+    ] as const;
+    for (const [prefix, api] of resources) app.route(prefix, api.app);
+    routes = [...mounted("/api", open), ...resources.flatMap(([prefix, api]) => mounted(prefix, api))];
+
+    app.notFound((c) =>
+      problemResponse({
+        status: 404,
+        title: "Not found",
+        detail: `no route for ${c.req.method} ${c.req.path}`,
+      }),
+    );
+    app.onError((error) => {
+      Runtime.runFork(runtime)(Effect.logError("request failed", error));
+      return problemResponse(internalError);
+    });
+
+    return { app, injectWebSocket, webSockets: wss, routes: () => routes } as const;
+  });
+
+export type AppHandle = Effect.Effect.Success<ReturnType<typeof makeApp>>;

@@ -1,0 +1,305 @@
+/**
+ * Fan-out under load: C channels × M UDP outputs at R Mbit/s each on loopback. Prints loss, CPU per channel
+ * (service plus its children), RSS and added latency p50/p99 for distributary, then the same fan-out done
+ * by one `ffmpeg -f tee` per channel, and the ratios.
+ *
+ *   node load-tests/bench-fanout.ts [--channels 25] [--outputs 4] [--mbps 7] [--seconds 20]
+ */
+import { createSocket } from "node:dgram";
+import { existsSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { execa, type ResultPromise } from "execa";
+
+const { values } = parseArgs({
+  options: {
+    channels: { type: "string", default: "25" },
+    outputs: { type: "string", default: "4" },
+    mbps: { type: "string", default: "7" },
+    seconds: { type: "string", default: "20" },
+  },
+});
+const C = Number(values.channels);
+const M = Number(values.outputs);
+const MBPS = Number(values.mbps);
+const SECONDS = Number(values.seconds);
+const WARMUP_MS = 3000;
+const DATAGRAM = 1316;
+const perSecond = (MBPS * 1e6) / (DATAGRAM * 8);
+const basePort = 30_000 + Math.floor(Math.random() * 10_000);
+
+// ---- load: real H.264 + AAC made by ffmpeg (ffmpeg -f tee must be able to probe it), sent as plain UDP TS
+// datagrams to every channel, so both contenders read the same stream. It lasts the whole run: no loop.
+const sourcePath = join(tmpdir(), `distributary-bench-${MBPS}M-${SECONDS}s.ts`);
+if (!existsSync(sourcePath)) {
+  await execa("ffmpeg", [
+    ...["-hide_banner", "-loglevel", "error", "-y"],
+    ...["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25", "-f", "lavfi", "-i", "sine=sample_rate=48000"],
+    ...["-t", String(WARMUP_MS / 1000 + SECONDS + 2), "-vf", "noise=alls=30:allf=t"],
+    ...["-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-pix_fmt", "yuv420p"],
+    ...["-b:v", `${MBPS - 0.2}M`, "-maxrate", `${MBPS - 0.2}M`, "-bufsize", `${MBPS}M`],
+    ...["-c:a", "aac", "-b:a", "128k", "-muxrate", `${MBPS}M`, "-f", "mpegts", sourcePath],
+  ]);
+}
+const source = readFileSync(sourcePath);
+const pool: Uint8Array[] = [];
+for (let offset = 0; offset + DATAGRAM <= source.length; offset += DATAGRAM)
+  pool.push(source.subarray(offset, offset + DATAGRAM));
+
+// Every sink but the one that times arrivals is a small C program (load-tests/udp-sink.c): receiving 100 × 665
+// datagrams a second in Node would take a core of its own on a 2-core machine and measure the bench, not the
+// service.
+const sinkBinary = join(tmpdir(), "distributary-udp-sink");
+await execa("cc", ["-O2", "-o", sinkBinary, "load-tests/udp-sink.c"]);
+
+interface SinkCounts {
+  readonly datagrams: number;
+  readonly bytes: number;
+}
+interface Sinks {
+  readonly counts: () => Promise<SinkCounts>;
+  readonly arrivals: number[];
+  readonly close: () => Promise<void>;
+}
+const openSinks = async (ports: ReadonlyArray<number>, timedPort: number): Promise<Sinks> => {
+  const arrivals: number[] = [];
+  let timed: SinkCounts = { datagrams: 0, bytes: 0 };
+  const socket = createSocket("udp4");
+  socket.on("message", (message) => {
+    timed = { datagrams: timed.datagrams + 1, bytes: timed.bytes + message.length };
+    arrivals.push(performance.now());
+  });
+  await new Promise<void>((bound) => socket.bind(timedPort, "127.0.0.1", () => bound()));
+  socket.setRecvBufferSize(4 * 1024 * 1024);
+  const others = ports.filter((port) => port !== timedPort);
+  const sink = execa(sinkBinary, others.map(String), { stdout: "pipe", stderr: "inherit" });
+  let buffered = "";
+  const waiters: Array<(text: string) => void> = [];
+  sink.stdout?.on("data", (chunk: Buffer) => {
+    buffered += chunk.toString();
+    let end = buffered.indexOf("end\n");
+    while (end >= 0) {
+      const report = buffered.slice(0, end);
+      buffered = buffered.slice(end + 4);
+      waiters.shift()?.(report);
+      end = buffered.indexOf("end\n");
+    }
+  });
+  await new Promise<void>((ready) =>
+    sink.stdout?.on("data", (chunk: Buffer) => chunk.includes("ready") && ready()),
+  );
+  const counts = async (): Promise<SinkCounts> => {
+    const report = new Promise<string>((resolve) => waiters.push(resolve));
+    sink.kill("SIGUSR1");
+    let datagrams = timed.datagrams;
+    let bytes = timed.bytes;
+    for (const line of (await report).split("\n")) {
+      const [, d, b] = line.trim().split(" ");
+      if (b !== undefined) {
+        datagrams += Number(d);
+        bytes += Number(b);
+      }
+    }
+    return { datagrams, bytes };
+  };
+  return {
+    counts,
+    arrivals,
+    close: async () => {
+      socket.close();
+      sink.kill("SIGTERM");
+      await sink.catch(() => undefined);
+    },
+  };
+};
+
+interface Process {
+  readonly pid: number;
+}
+/** utime+stime of a process and of its live children, in seconds, and their summed RSS in bytes. */
+const usage = (pids: ReadonlyArray<number>) => {
+  const tick = 100; // USER_HZ on Linux
+  let cpu = 0;
+  let rss = 0;
+  const all = new Set<number>(pids);
+  for (const pid of pids) {
+    try {
+      for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/)) {
+        if (child !== "") all.add(Number(child));
+      }
+    } catch {}
+  }
+  for (const pid of all) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      cpu += (Number(fields[11]) + Number(fields[12])) / tick;
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      rss += Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+    } catch {}
+  }
+  return { cpu, rss };
+};
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+
+interface Result {
+  readonly name: string;
+  readonly sentDatagrams: number;
+  readonly receivedDatagrams: number;
+  readonly expectedBytes: number;
+  readonly receivedBytes: number;
+  readonly cpuPerChannel: number;
+  readonly rss: number;
+  readonly latency: { p50: number; p99: number } | null;
+}
+
+const run = async (
+  name: string,
+  start: (inputs: number[], outputs: number[][]) => Promise<ReadonlyArray<Process>>,
+  measureLatency: boolean,
+): Promise<Result> => {
+  const inputs = Array.from({ length: C }, (_, c) => basePort + c * (M + 1));
+  const outputs = inputs.map((input) => Array.from({ length: M }, (_, o) => input + 1 + o));
+  const timedPort = outputs[0]?.[0] ?? 0;
+  const sinks = await openSinks(outputs.flat(), timedPort);
+  const processes = await start(inputs, outputs);
+  const sender = createSocket("udp4");
+  await new Promise<void>((bound) => sender.bind(0, "127.0.0.1", () => bound()));
+  sender.setSendBufferSize(4 * 1024 * 1024);
+  const sentAt: number[] = [];
+  let sent = 0;
+
+  const began = performance.now();
+  let before = { cpu: 0, rss: 0 };
+  let measureStart = 0;
+  let measuring = false;
+  await new Promise<void>((done) => {
+    const tick = () => {
+      const elapsed = performance.now() - began;
+      if (!measuring && elapsed >= WARMUP_MS) {
+        measuring = true;
+        before = usage(processes.map((p) => p.pid));
+        measureStart = performance.now();
+      }
+      if (elapsed >= WARMUP_MS + SECONDS * 1000) return done();
+      const due = Math.min(pool.length, Math.floor((elapsed / 1000) * perSecond));
+      while (sent < due) {
+        const datagram = pool[sent] as Uint8Array;
+        for (const input of inputs) sender.send(datagram, input, "127.0.0.1");
+        sentAt.push(performance.now());
+        sent++;
+      }
+      setTimeout(tick, 1);
+    };
+    tick();
+  });
+  const windowSeconds = (performance.now() - measureStart) / 1000;
+  const after = usage(processes.map((p) => p.pid));
+  // Let the datagrams still in flight land before counting.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const received = await sinks.counts();
+  const latencies = sinks.arrivals
+    .slice(0, sentAt.length)
+    .map((at, i) => at - (sentAt[i] ?? at))
+    .sort((a, b) => a - b);
+  sender.close();
+  await sinks.close();
+  return {
+    name,
+    sentDatagrams: sent * C * M,
+    receivedDatagrams: received.datagrams,
+    expectedBytes: sent * C * M * DATAGRAM,
+    receivedBytes: received.bytes,
+    cpuPerChannel: ((after.cpu - before.cpu) / windowSeconds / C) * 100,
+    rss: after.rss,
+    latency:
+      measureLatency && latencies.length > 0
+        ? { p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
+        : null,
+  };
+};
+
+const children: ResultPromise[] = [];
+const stopAll = async () => {
+  for (const child of children.splice(0)) {
+    child.kill("SIGTERM");
+    await child.catch(() => undefined);
+  }
+};
+
+const distributary = await run(
+  "distributary",
+  async (inputs, outputs) => {
+    const plan = { channels: inputs.map((input, c) => ({ input, outputs: outputs[c] })) };
+    const service = execa(process.execPath, ["load-tests/fanout-service.ts", JSON.stringify(plan)], {
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    children.push(service);
+    await new Promise<void>((ready) =>
+      service.stdout?.on("data", (chunk: Buffer) => chunk.includes("ready") && ready()),
+    );
+    return [{ pid: service.pid ?? 0 }];
+  },
+  true,
+);
+await stopAll();
+
+const ffmpeg = await run(
+  "ffmpeg -f tee",
+  async (inputs, outputs) => {
+    const started = inputs.map((input, c) => {
+      const tee = (outputs[c] ?? [])
+        .map((port) => `[f=mpegts]udp://127.0.0.1:${port}?pkt_size=1316`)
+        .join("|");
+      const child = execa(
+        "ffmpeg",
+        [
+          ...["-hide_banner", "-nostats", "-loglevel", "error"],
+          ...["-f", "mpegts", "-i", `udp://127.0.0.1:${input}?fifo_size=1000000&overrun_nonfatal=1`],
+          ...["-map", "0", "-c", "copy", "-f", "tee", tee],
+        ],
+        { stdin: "ignore", stdout: "ignore", stderr: "ignore" },
+      );
+      children.push(child);
+      return { pid: child.pid ?? 0 };
+    });
+    // ffmpeg binds its input socket once it has started; give every process time to get there.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    return started;
+  },
+  false,
+);
+await stopAll();
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+const line = (r: Result, remuxed: boolean) => {
+  const loss = (1 - r.receivedDatagrams / r.sentDatagrams) * 100;
+  const delivered = (r.receivedBytes / r.expectedBytes) * 100;
+  // ffmpeg re-packetises what it copies, so its datagrams cannot be matched one for one with those sent.
+  const delivery = remuxed
+    ? `TS bytes delivered ${delivered.toFixed(2)} % of those sent (datagrams re-cut by the remuxer)`
+    : `sent ${r.sentDatagrams}, received ${r.receivedDatagrams} (loss ${loss.toFixed(3)} %), TS bytes delivered ${delivered.toFixed(2)} %`;
+  const latency =
+    r.latency === null
+      ? "n/a (remuxed: packets cannot be matched)"
+      : `p50 ${r.latency.p50.toFixed(3)} ms, p99 ${r.latency.p99.toFixed(3)} ms`;
+  return [
+    `${r.name}:`,
+    `  delivery    ${delivery}`,
+    `  CPU         ${r.cpuPerChannel.toFixed(2)} % of one core per channel (service and its children)`,
+    `  RSS         ${mb(r.rss)} in all`,
+    `  latency     ${latency}`,
+  ].join("\n");
+};
+console.log(
+  `fan-out: ${C} channels × ${M} UDP outputs at ${MBPS} Mbit/s, ${SECONDS} s measured after ${WARMUP_MS / 1000} s warm-up`,
+);
+console.log(line(distributary, false));
+console.log(line(ffmpeg, true));
+console.log(
+  `ratio ffmpeg/distributary: CPU ${(ffmpeg.cpuPerChannel / distributary.cpuPerChannel).toFixed(2)}×, RSS ${(ffmpeg.rss / distributary.rss).toFixed(2)}×`,
+);

@@ -1,0 +1,36 @@
+/**
+ * The service side of bench:fanout: a Channels supervisor with the channels described on the command line,
+ * in a process of its own so that its CPU and memory can be read apart from the load generator's.
+ *
+ *   node load-tests/fanout-service.ts '{"channels":[{"input":5000,"outputs":[6000,6001]}]}'
+ */
+import { runMain } from "@effect/platform-node/NodeRuntime";
+import { Effect, Logger, LogLevel } from "effect";
+import { Channels } from "../src/effects/channels.ts";
+
+interface Plan {
+  readonly channels: ReadonlyArray<{ readonly input: number; readonly outputs: ReadonlyArray<number> }>;
+}
+const plan: Plan = JSON.parse(process.argv[2] ?? '{"channels":[]}');
+
+const program = Effect.gen(function* () {
+  const channels = yield* Channels;
+  for (const [index, channel] of plan.channels.entries()) {
+    yield* channels.start({
+      id: `bench-${index}`,
+      name: `bench ${index}`,
+      primary: { ip: "127.0.0.1", port: channel.input },
+      backup: null,
+      outputs: channel.outputs.map((port, o) => ({
+        id: `out-${o}`,
+        name: `out ${o}`,
+        url: `udp://127.0.0.1:${port}`,
+        enabled: true,
+      })),
+    });
+  }
+  process.stdout.write("ready\n");
+  return yield* Effect.never;
+});
+
+runMain(program.pipe(Effect.provide(Channels.Default), Logger.withMinimumLogLevel(LogLevel.Warning)));

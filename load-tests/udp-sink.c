@@ -1,0 +1,80 @@
+/*
+ * A UDP sink for bench:fanout that costs next to nothing per datagram, so that on a small machine the
+ * benchmark measures the service and not its own receivers: one epoll loop reading every socket with
+ * recvmmsg. Binds 127.0.0.1 on each port given, prints "ready", and on SIGTERM or SIGUSR1 prints one line
+ * per port, "port datagrams bytes", then "end" (SIGTERM also exits).
+ *
+ *   cc -O2 -o udp-sink load-tests/udp-sink.c && ./udp-sink 6000 6001 ...
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BATCH 64
+#define MAX_SOCKETS 1024
+
+static volatile sig_atomic_t report = 0, quit = 0;
+static void on_usr1(int sig) { (void)sig; report = 1; }
+static void on_term(int sig) { (void)sig; report = 1; quit = 1; }
+
+int main(int argc, char **argv) {
+  int count = argc - 1;
+  if (count < 1 || count > MAX_SOCKETS) { fprintf(stderr, "usage: udp-sink PORT...\n"); return 2; }
+  static int fds[MAX_SOCKETS], ports[MAX_SOCKETS];
+  static unsigned long long datagrams[MAX_SOCKETS], bytes[MAX_SOCKETS];
+  int epoll = epoll_create1(0);
+  for (int i = 0; i < count; i++) {
+    ports[i] = atoi(argv[i + 1]);
+    fds[i] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    int size = 4 << 20;
+    setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(ports[i])};
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+    if (bind(fds[i], (struct sockaddr *)&address, sizeof address) != 0) { perror("bind"); return 1; }
+    struct epoll_event event = {.events = EPOLLIN, .data.u32 = (unsigned)i};
+    epoll_ctl(epoll, EPOLL_CTL_ADD, fds[i], &event);
+  }
+  struct sigaction usr1 = {.sa_handler = on_usr1}, term = {.sa_handler = on_term};
+  sigaction(SIGUSR1, &usr1, NULL);
+  sigaction(SIGTERM, &term, NULL);
+  printf("ready\n");
+  fflush(stdout);
+
+  static char buffers[BATCH][2048];
+  struct mmsghdr messages[BATCH];
+  struct iovec vectors[BATCH];
+  struct epoll_event events[64];
+  while (!quit) {
+    if (report) {
+      for (int i = 0; i < count; i++) printf("%d %llu %llu\n", ports[i], datagrams[i], bytes[i]);
+      printf("end\n");
+      fflush(stdout);
+      report = 0;
+    }
+    int ready = epoll_wait(epoll, events, 64, 100);
+    for (int e = 0; e < ready; e++) {
+      int i = (int)events[e].data.u32;
+      for (;;) {
+        for (int b = 0; b < BATCH; b++) {
+          vectors[b] = (struct iovec){.iov_base = buffers[b], .iov_len = sizeof buffers[b]};
+          messages[b] = (struct mmsghdr){.msg_hdr = {.msg_iov = &vectors[b], .msg_iovlen = 1}};
+        }
+        int got = recvmmsg(fds[i], messages, BATCH, MSG_DONTWAIT, NULL);
+        if (got <= 0) break;
+        datagrams[i] += (unsigned long long)got;
+        for (int b = 0; b < got; b++) bytes[i] += messages[b].msg_len;
+        if (got < BATCH) break;
+      }
+    }
+  }
+  for (int i = 0; i < count; i++) printf("%d %llu %llu\n", ports[i], datagrams[i], bytes[i]);
+  printf("end\n");
+  return 0;
+}

@@ -1,0 +1,271 @@
+/**
+ * The channel configuration as the API accepts it and the store keeps it. Field names follow the original
+ * MediaLive Distributor API (`rtp_ip`, `backup_rtp_port`, outputs `{name, protocol, url}`) so its scripts and its
+ * `channels.json` keep working. Every output URL passes `parseOutputUrl` here, at the edge: nothing stored or
+ * started can carry a URL the writers would not accept.
+ */
+import { isIP } from "node:net";
+import { Either, Schema } from "effect";
+import {
+  FEC_COLUMN_PORT_OFFSET,
+  FEC_ROW_PORT_OFFSET,
+  RedundancyConfigSchema,
+} from "../effects/ingest/redundancy.ts";
+import { parseOutputUrl } from "../effects/outputs/url.ts";
+import { ChannelId, OutputId } from "./ids.ts";
+
+const show = (value: unknown): string => {
+  const text = JSON.stringify(value);
+  return text === undefined ? String(value) : text.length > 40 ? `${text.slice(0, 40)}…` : text;
+};
+
+/** A whole number in a range; every failure, including a wrong type, says the range and what was sent. */
+export const intRange = (min: number, max: number) => {
+  const message = (issue: { readonly actual: unknown }) =>
+    `must be an integer from ${min} to ${max}, got ${show(issue.actual)}`;
+  return Schema.Number.annotations({ message }).pipe(
+    Schema.int({ message }),
+    Schema.between(min, max, { message }),
+  );
+};
+
+export const Port = intRange(1, 65535);
+
+// C0, DEL and C1: nothing a person types into a name, and all of them confuse logs and terminals.
+const controlCharacters = /\p{Cc}/u;
+
+export const Name = Schema.String.annotations({
+  message: (issue) => `must be a string, got ${show(issue.actual)}`,
+}).pipe(
+  Schema.filter((name) => {
+    if (name.trim() === "") return "must not be empty";
+    if (name.length > 100) return `must be at most 100 characters, got ${name.length}`;
+    if (controlCharacters.test(name)) return "must not contain control characters";
+    return undefined;
+  }),
+);
+
+const isBroadcast = (ip: string) => ip === "255.255.255.255";
+
+/** Where an input listens: an IPv4 or IPv6 unicast or multicast address; the wildcard listens everywhere. */
+export const InputAddress = Schema.String.annotations({
+  message: (issue) => `must be an IP address as a string, got ${show(issue.actual)}`,
+}).pipe(
+  Schema.filter((ip) =>
+    isIP(ip) === 0
+      ? `must be an IPv4 or IPv6 address (unicast, multicast or 0.0.0.0), got ${show(ip)}`
+      : isBroadcast(ip)
+        ? "must not be the broadcast address"
+        : undefined,
+  ),
+);
+
+export const Protocol = Schema.Literal("srt", "rtmp", "rtmps", "udp", "rtp").annotations({
+  message: (issue) => `must be one of srt, rtmp, rtmps, udp, rtp; got ${show(issue.actual)}`,
+});
+export type Protocol = typeof Protocol.Type;
+
+const OutputUrl = Schema.String.annotations({
+  message: (issue) => `must be a URL string, got ${show(issue.actual)}`,
+}).pipe(Schema.maxLength(2048, { message: () => "must be at most 2048 characters" }));
+
+/** The URL is valid for its protocol; the issue sits on `url` so the caller sees which field to fix. */
+const outputUrlProblem = (output: {
+  readonly protocol?: Protocol | undefined;
+  readonly url?: string | undefined;
+}) => {
+  if (output.url === undefined) return undefined;
+  const parsed = parseOutputUrl(output.url);
+  if (Either.isLeft(parsed)) return { path: ["url"], message: parsed.left.message };
+  if (output.protocol !== undefined && parsed.right.protocol !== output.protocol) {
+    return {
+      path: ["url"],
+      message: `protocol is '${output.protocol}' but the URL scheme is '${parsed.right.protocol}'; they must match`,
+    };
+  }
+  return undefined;
+};
+
+const strict = { parseOptions: { onExcessProperty: "error" } } as const;
+
+/**
+ * Backup-input handling as the channel supervisor takes it (ingest/redundancy.ts): every field optional, the
+ * defaults filled when the channel runs. Stored as given, so a later change of a default reaches it.
+ */
+export const Redundancy = RedundancyConfigSchema.annotations({ identifier: "Redundancy", ...strict });
+export type Redundancy = typeof Redundancy.Type;
+
+export const OutputConfig = Schema.Struct({
+  id: OutputId,
+  name: Name,
+  protocol: Protocol,
+  url: OutputUrl,
+  enabled: Schema.Boolean,
+}).pipe(Schema.filter(outputUrlProblem), Schema.annotations({ identifier: "OutputConfig", ...strict }));
+export type OutputConfig = typeof OutputConfig.Type;
+
+export const DesiredState = Schema.Literal("running", "stopped");
+
+export const ChannelConfig = Schema.Struct({
+  id: ChannelId,
+  name: Name,
+  rtp_ip: InputAddress,
+  rtp_port: Port,
+  backup_rtp_ip: Schema.NullOr(InputAddress),
+  backup_rtp_port: Schema.NullOr(Port),
+  redundancy: Redundancy,
+  desired: DesiredState,
+  created_at: Schema.String,
+  outputs: Schema.Array(OutputConfig),
+}).annotations({ identifier: "ChannelConfig", ...strict });
+export type ChannelConfig = typeof ChannelConfig.Type;
+
+/** The store's document and the export format. */
+export const ConfigDocument = Schema.Struct({
+  version: Schema.Literal(1),
+  channels: Schema.Array(ChannelConfig),
+}).annotations({ identifier: "ConfigDocument" });
+export type ConfigDocument = typeof ConfigDocument.Type;
+
+export const emptyConfig: ConfigDocument = { version: 1, channels: [] };
+
+const OptionalName = Schema.String.annotations({
+  message: (issue) => `must be a string, got ${show(issue.actual)}`,
+}).pipe(
+  Schema.filter((name) =>
+    name.trim() === "" ? undefined : name.length > 100 ? `must be at most 100 characters` : undefined,
+  ),
+  Schema.filter((name) => (controlCharacters.test(name) ? "must not contain control characters" : undefined)),
+);
+
+/** POST and PUT of an output. `name` may be left out or blank: one is generated. */
+export const OutputBody = Schema.Struct({
+  id: Schema.optional(OutputId),
+  name: Schema.optional(OptionalName),
+  protocol: Protocol,
+  url: OutputUrl,
+  enabled: Schema.optional(Schema.Boolean),
+}).pipe(Schema.filter(outputUrlProblem), Schema.annotations({ identifier: "OutputBody", ...strict }));
+export type OutputBody = typeof OutputBody.Type;
+
+export const OutputPatch = Schema.Struct({
+  name: Schema.optional(Name),
+  protocol: Schema.optional(Protocol),
+  url: Schema.optional(OutputUrl),
+  enabled: Schema.optional(Schema.Boolean),
+}).annotations({ identifier: "OutputPatch", ...strict });
+export type OutputPatch = typeof OutputPatch.Type;
+
+const channelFields = {
+  name: Name,
+  rtp_ip: InputAddress,
+  rtp_port: Port,
+  backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
+  backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
+  redundancy: Schema.optional(Redundancy),
+};
+
+export const ChannelBody = Schema.Struct({
+  ...channelFields,
+  id: Schema.optional(ChannelId),
+  outputs: Schema.optional(Schema.Array(OutputBody).pipe(Schema.maxItems(64))),
+}).annotations({ identifier: "ChannelBody", ...strict });
+export type ChannelBody = typeof ChannelBody.Type;
+
+export const ChannelPatch = Schema.Struct({
+  name: Schema.optional(Name),
+  rtp_ip: Schema.optional(InputAddress),
+  rtp_port: Schema.optional(Port),
+  backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
+  backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
+  redundancy: Schema.optional(Redundancy),
+}).annotations({ identifier: "ChannelPatch", ...strict });
+export type ChannelPatch = typeof ChannelPatch.Type;
+
+export const SwitchInputBody = Schema.Struct({
+  active: Schema.Literal("primary", "backup"),
+}).annotations({ identifier: "SwitchInputBody", ...strict });
+
+/** One channel in an import of our own export format. */
+export const ChannelImport = Schema.Struct({
+  ...ChannelBody.fields,
+  desired: Schema.optional(DesiredState),
+  created_at: Schema.optional(Schema.String),
+}).annotations({ identifier: "ChannelImport", ...strict });
+export type ChannelImport = typeof ChannelImport.Type;
+
+export const ConfigImport = Schema.Struct({
+  version: Schema.Literal(1),
+  channels: Schema.Array(ChannelImport).pipe(Schema.maxItems(1000)),
+}).annotations({ identifier: "ConfigImport", ...strict });
+export type ConfigImport = typeof ConfigImport.Type;
+
+/**
+ * The original project's `channels.json`: `{"<uuid>": {"config": {...}, "created_at": "..."}}`. Its files hold
+ * fields we have no use for (runtime leftovers), so unknown fields are ignored here rather than refused.
+ */
+export const OriginalConfigFile = Schema.Record({
+  key: Schema.String,
+  value: Schema.Struct({
+    config: Schema.Struct({
+      name: Name,
+      rtp_ip: InputAddress,
+      rtp_port: Port,
+      backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
+      backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
+      outputs: Schema.optional(
+        Schema.Array(
+          Schema.Struct({
+            id: Schema.optional(Schema.String),
+            name: Schema.optional(Schema.String),
+            protocol: Protocol,
+            url: OutputUrl,
+          }),
+        ),
+      ),
+    }),
+    created_at: Schema.optional(Schema.String),
+  }),
+}).annotations({ identifier: "OriginalConfigFile" });
+export type OriginalConfigFile = typeof OriginalConfigFile.Type;
+
+/** A UDP socket a channel binds: its inputs, and with FEC the column (port+2) and row (port+4) streams. */
+export interface InputSocket {
+  readonly ip: string;
+  readonly port: number;
+  readonly what: string;
+}
+
+export const inputSockets = (channel: {
+  readonly rtp_ip: string;
+  readonly rtp_port: number;
+  readonly backup_rtp_ip: string | null;
+  readonly backup_rtp_port: number | null;
+  readonly redundancy: Redundancy;
+}): ReadonlyArray<InputSocket> => {
+  const hasBackup = channel.backup_rtp_ip !== null && channel.backup_rtp_port !== null;
+  const fec = channel.redundancy.fec ?? false;
+  const fecOn = (role: "primary" | "backup") =>
+    typeof fec === "boolean" ? fec && (role === "primary" || hasBackup) : fec[role];
+  const sockets = (role: "primary" | "backup", ip: string, port: number): ReadonlyArray<InputSocket> => [
+    { ip, port, what: `${role} input` },
+    ...(fecOn(role)
+      ? [
+          { ip, port: port + FEC_COLUMN_PORT_OFFSET, what: `${role} FEC column stream` },
+          { ip, port: port + FEC_ROW_PORT_OFFSET, what: `${role} FEC row stream` },
+        ]
+      : []),
+  ];
+  return [
+    ...sockets("primary", channel.rtp_ip, channel.rtp_port),
+    ...(channel.backup_rtp_ip === null || channel.backup_rtp_port === null
+      ? []
+      : sockets("backup", channel.backup_rtp_ip, channel.backup_rtp_port)),
+  ];
+};
+
+const wildcard = (ip: string) => ip === "0.0.0.0" || ip === "::";
+
+/** Two sockets collide on the same port when their addresses are equal or one listens on every address. */
+export const socketsCollide = (a: InputSocket, b: InputSocket): boolean =>
+  a.port === b.port && (a.ip === b.ip || wildcard(a.ip) || wildcard(b.ip));

@@ -1,0 +1,23 @@
+import { Schema } from "effect";
+
+// Ids travel in URLs, file names of logs and metric labels: a short, plain alphabet keeps them safe everywhere.
+const idPattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const idMessage = "must be 1–64 letters, digits, '-' or '_', starting with a letter or digit";
+
+export const ChannelId = Schema.String.pipe(
+  Schema.pattern(idPattern, { message: () => idMessage }),
+  Schema.brand("ChannelId"),
+);
+export type ChannelId = typeof ChannelId.Type;
+
+export const OutputId = Schema.String.pipe(
+  Schema.pattern(idPattern, { message: () => idMessage }),
+  Schema.brand("OutputId"),
+);
+export type OutputId = typeof OutputId.Type;
+
+export const TokenId = Schema.String.pipe(Schema.brand("TokenId"));
+export type TokenId = typeof TokenId.Type;
+
+export const newChannelId = (): ChannelId => ChannelId.make(crypto.randomUUID());
+export const newOutputId = (): OutputId => OutputId.make(crypto.randomUUID());

@@ -1,0 +1,140 @@
+/**
+ * What the API returns. The channel and output objects keep the original API's fields (`status`, `uptime` in
+ * seconds, `error_count`, `last_error`) and add the runtime figures automation asked for. URLs are always
+ * masked here: these objects go to API responses, WebSocket messages and pages.
+ */
+import { Schema } from "effect";
+import { Protocol } from "./channel.ts";
+
+/** The redundancy settings a channel runs with: what was given, defaults filled. */
+export const RedundancyView = Schema.Struct({
+  mode: Schema.Literal("failover", "merge", "none"),
+  failover_after_ms: Schema.Number,
+  revert: Schema.Literal("auto", "sticky"),
+  revert_after_ms: Schema.Number,
+  merge_window_ms: Schema.Number,
+  fec: Schema.Struct({ primary: Schema.Boolean, backup: Schema.Boolean }),
+});
+
+export const SrtStatsView = Schema.Struct({
+  rtt_ms: Schema.Number,
+  retransmits: Schema.Number,
+  loss_packets: Schema.Number,
+  send_rate_mbps: Schema.Number,
+});
+
+export const OutputStatus = Schema.Literal(
+  "running",
+  "connecting",
+  "retrying",
+  "error",
+  "stopped",
+  "disabled",
+);
+
+export const OutputView = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  protocol: Protocol,
+  url: Schema.String.annotations({ description: "masked: stream keys and passphrases are ****" }),
+  enabled: Schema.Boolean,
+  status: OutputStatus,
+  uptime: Schema.Number.annotations({ description: "seconds connected" }),
+  error_count: Schema.Number,
+  last_error: Schema.NullOr(Schema.String),
+  bytes_sent: Schema.Number,
+  bitrate_bps: Schema.Number,
+  reconnects: Schema.Number,
+  queue_drops: Schema.Number,
+  srt: Schema.NullOr(SrtStatsView),
+}).annotations({ identifier: "Output" });
+export type OutputView = typeof OutputView.Type;
+
+export const ChannelView = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  rtp_ip: Schema.String,
+  rtp_port: Schema.Number,
+  backup_rtp_ip: Schema.NullOr(Schema.String),
+  backup_rtp_port: Schema.NullOr(Schema.Number),
+  redundancy: Schema.NullOr(RedundancyView),
+  status: Schema.Literal("running", "stopped", "error"),
+  desired: Schema.Literal("running", "stopped"),
+  uptime: Schema.Number.annotations({ description: "seconds since the channel started" }),
+  error: Schema.NullOr(Schema.String),
+  active_input: Schema.NullOr(Schema.Literal("primary", "backup")),
+  created_at: Schema.String,
+  outputs: Schema.Array(OutputView),
+}).annotations({ identifier: "Channel" });
+export type ChannelView = typeof ChannelView.Type;
+
+export const ChannelList = Schema.Struct({ channels: Schema.Array(ChannelView) }).annotations({
+  identifier: "ChannelList",
+});
+
+export const InputStatsView = Schema.Struct({
+  role: Schema.Literal("primary", "backup"),
+  ip: Schema.String,
+  port: Schema.Number,
+  active: Schema.Boolean,
+  last_packet_age_ms: Schema.NullOr(Schema.Number),
+  bitrate_bps: Schema.Number,
+  input_kind: Schema.String,
+  datagrams: Schema.Number,
+  packets: Schema.Number,
+  bytes: Schema.Number,
+  malformed: Schema.Number,
+  rtp: Schema.Struct({
+    payload_type: Schema.NullOr(Schema.Number),
+    ssrc: Schema.NullOr(Schema.Number),
+    lost: Schema.Number,
+    duplicate: Schema.Number,
+    reordered: Schema.Number,
+  }),
+  continuity_errors: Schema.Number,
+  tr101290: Schema.Record({ key: Schema.String, value: Schema.Number }),
+  programs: Schema.Array(
+    Schema.Struct({
+      program: Schema.Number,
+      pmt_pid: Schema.Number,
+      pcr_pid: Schema.NullOr(Schema.Number),
+    }),
+  ),
+  pids: Schema.Array(
+    Schema.Struct({
+      pid: Schema.Number,
+      stream_type: Schema.NullOr(Schema.Number),
+      packets: Schema.Number,
+      bytes: Schema.Number,
+      continuity_errors: Schema.Number,
+      scte35: Schema.Boolean,
+    }),
+  ),
+});
+
+export const ChannelStats = Schema.Struct({
+  id: Schema.String,
+  status: Schema.Literal("running", "stopped", "error"),
+  uptime: Schema.Number,
+  inputs: Schema.Array(InputStatsView),
+  outputs: Schema.Array(OutputView),
+  redundancy_events: Schema.Array(Schema.Unknown).annotations({
+    description: "recent input switches and losses",
+  }),
+}).annotations({ identifier: "ChannelStats" });
+export type ChannelStats = typeof ChannelStats.Type;
+
+export const CueList = Schema.Struct({
+  cues: Schema.Array(
+    Schema.Struct({
+      at: Schema.String,
+      pid: Schema.Number,
+      pcr: Schema.NullOr(Schema.Number),
+      command: Schema.String,
+      summary: Schema.String,
+      section_base64: Schema.String,
+      cue: Schema.Unknown,
+      error: Schema.NullOr(Schema.String),
+    }),
+  ),
+}).annotations({ identifier: "CueList" });

@@ -1,0 +1,170 @@
+/**
+ * API tokens. Only their sha256 is stored (`tokens.json`, 0600), so the file does not let anyone in; the token
+ * itself is shown once, when it is created. A fresh install creates an admin token on first start and prints
+ * how to use it; `DISTRIBUTARY_ADMIN_TOKEN` sets the admin token instead.
+ */
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { Config, Console, Effect, Option, Redacted, Schema } from "effect";
+import { Name } from "../domain/channel.ts";
+import { ControlError, notFound } from "../domain/errors.ts";
+import { TokenId } from "../domain/ids.ts";
+import { DocumentStore, loadDocument, saveDocument } from "./store.ts";
+
+export const TOKENS_FILE = "tokens.json";
+
+export const Role = Schema.Literal("viewer", "operator", "admin").annotations({
+  message: (issue) => `must be viewer, operator or admin; got ${JSON.stringify(issue.actual)}`,
+});
+export type Role = typeof Role.Type;
+
+const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+export const allows = (held: Role, needed: Role) => rank[held] >= rank[needed];
+
+const TokenRecord = Schema.Struct({
+  id: TokenId,
+  name: Name,
+  role: Role,
+  sha256: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/)),
+  created_at: Schema.String,
+});
+type TokenRecord = typeof TokenRecord.Type;
+
+const TokensDocument = Schema.Struct({ version: Schema.Literal(1), tokens: Schema.Array(TokenRecord) });
+type TokensDocument = typeof TokensDocument.Type;
+
+export const TokenView = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  role: Role,
+  created_at: Schema.String,
+}).annotations({ identifier: "Token" });
+export type TokenView = typeof TokenView.Type;
+
+export const TokenBody = Schema.Struct({ name: Name, role: Role }).annotations({
+  identifier: "TokenBody",
+  parseOptions: { onExcessProperty: "error" },
+});
+
+export interface Principal {
+  readonly id: string;
+  readonly name: string;
+  readonly role: Role;
+}
+
+const hash = (token: string) => createHash("sha256").update(token).digest("hex");
+// The prefix lets the log masker and secret scanners recognise a token wherever it turns up.
+const generateToken = () => `dst_${randomBytes(32).toString("base64url")}`;
+const ENV_ADMIN_ID = TokenId.make("admin-from-env");
+
+const toView = ({ id, name, role, created_at }: TokenRecord): TokenView => ({ id, name, role, created_at });
+
+export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
+  effect: Effect.gen(function* () {
+    const store = yield* DocumentStore;
+    const save = (next: TokensDocument) =>
+      saveDocument(TOKENS_FILE, TokensDocument, next).pipe(
+        Effect.provideService(DocumentStore, store),
+        Effect.mapError((error) => new ControlError({ reason: "store_failed", message: error.message })),
+      );
+    let document = yield* loadDocument(TOKENS_FILE, TokensDocument, { version: 1, tokens: [] });
+    const writeLock = yield* Effect.makeSemaphore(1);
+
+    const fromEnv = yield* Config.option(Config.redacted("DISTRIBUTARY_ADMIN_TOKEN"));
+    if (Option.isSome(fromEnv)) {
+      const secret = Redacted.value(fromEnv.value);
+      if (secret.length < 16) {
+        return yield* Effect.dieMessage("DISTRIBUTARY_ADMIN_TOKEN must be at least 16 characters long");
+      }
+      const record: TokenRecord = {
+        id: ENV_ADMIN_ID,
+        name: "admin (DISTRIBUTARY_ADMIN_TOKEN)",
+        role: "admin",
+        sha256: hash(secret),
+        created_at: new Date().toISOString(),
+      };
+      const current = document.tokens.find((token) => token.id === ENV_ADMIN_ID);
+      if (current?.sha256 !== record.sha256) {
+        document = { ...document, tokens: [...document.tokens.filter((t) => t.id !== ENV_ADMIN_ID), record] };
+        yield* save(document).pipe(Effect.orDie);
+      }
+    } else if (document.tokens.length === 0) {
+      const secret = generateToken();
+      document = {
+        ...document,
+        tokens: [
+          {
+            id: TokenId.make(randomUUID()),
+            name: "first admin",
+            role: "admin",
+            sha256: hash(secret),
+            created_at: new Date().toISOString(),
+          },
+        ],
+      };
+      yield* save(document).pipe(Effect.orDie);
+      // Printed once, on stdout and not through the logger: this is the only time the token exists in clear.
+      yield* Console.log(
+        [
+          "distributary: created an admin token (it is stored only as a hash and is not shown again):",
+          "",
+          `  ${secret}`,
+          "",
+          "Log in with it, for example:",
+          `  curl -H "Authorization: Bearer ${secret}" http://localhost:8000/api/channels`,
+          "",
+        ].join("\n"),
+      );
+    }
+
+    const byHash = () => new Map(document.tokens.map((token) => [token.sha256, token]));
+    let index = byHash();
+    const commit = (next: TokensDocument) =>
+      Effect.tap(save(next), () => {
+        document = next;
+        index = byHash();
+      });
+
+    return {
+      authenticate: (secret: string): Option.Option<Principal> =>
+        Option.map(Option.fromNullable(index.get(hash(secret))), toView),
+      list: Effect.sync(() => document.tokens.map(toView)),
+      create: Effect.fn("Auth.create")(function* (body: { readonly name: string; readonly role: Role }) {
+        return yield* writeLock.withPermits(1)(
+          Effect.gen(function* () {
+            const secret = generateToken();
+            const record: TokenRecord = {
+              id: TokenId.make(randomUUID()),
+              name: body.name,
+              role: body.role,
+              sha256: hash(secret),
+              created_at: new Date().toISOString(),
+            };
+            yield* commit({ ...document, tokens: [...document.tokens, record] });
+            yield* Effect.logInfo(`token ${record.id} (${record.name}, ${record.role}) created`);
+            return { ...toView(record), token: secret };
+          }),
+        );
+      }),
+      revoke: Effect.fn("Auth.revoke")(function* (id: string) {
+        yield* writeLock.withPermits(1)(
+          Effect.gen(function* () {
+            const token = document.tokens.find((candidate) => candidate.id === id);
+            if (token === undefined) return yield* Effect.fail(notFound("token", id));
+            const admins = document.tokens.filter((candidate) => candidate.role === "admin");
+            if (token.role === "admin" && admins.length === 1) {
+              return yield* new ControlError({
+                reason: "conflict",
+                message: "this is the last admin token; create another admin token before deleting it",
+              });
+            }
+            yield* commit({
+              ...document,
+              tokens: document.tokens.filter((candidate) => candidate.id !== id),
+            });
+            yield* Effect.logInfo(`token ${id} deleted`);
+          }),
+        );
+      }),
+    } as const;
+  }),
+}) {}

@@ -1,0 +1,69 @@
+/**
+ * pino as the Effect logger. Every line passes a masking step first: output URLs are reduced to their masked
+ * form, and anything shaped like a credential (stream keys, passphrases, tokens) becomes `****`, so a secret
+ * that reaches a log message by any path still does not reach the log.
+ */
+import { Cause, HashMap, type Layer, Logger, type LogLevel } from "effect";
+import pino, { type DestinationStream } from "pino";
+import { maskUrl, parseOutputUrl } from "./outputs/url.ts";
+
+const outputUrlPattern = /\b(?:rtmps?|srt|udp|rtp):\/\/[^\s"'<>,]+/gi;
+const secretParameter = /\b(passphrase|streamid|token|key|password|secret)=[^&\s"'<>,]+/gi;
+const rtmpKey = /^(rtmps?:\/\/[^/\s]+\/.+\/)[^/?\s]+/i;
+
+const maskUrlText = (url: string): string => {
+  // A URL that parses has an exact masked form; one that does not (a typo, or already masked text) is masked
+  // by shape, which never keeps a key or a secret parameter.
+  if (parseOutputUrl(url)._tag === "Right") return maskUrl(url);
+  return url.replace(rtmpKey, "$1****").replace(secretParameter, "$1=****");
+};
+
+export const maskSecrets = (text: string): string =>
+  text
+    .replace(outputUrlPattern, maskUrlText)
+    .replace(secretParameter, "$1=****")
+    .replace(/\b(Bearer\s+)[^\s"']+/gi, "$1****")
+    .replace(/\bdst_[A-Za-z0-9_-]+/g, "dst_****");
+
+const messageText = (message: unknown): string => {
+  const parts = Array.isArray(message) ? message : [message];
+  return parts.map((part) => (typeof part === "string" ? part : JSON.stringify(part))).join(" ");
+};
+
+const pinoLevel = (level: LogLevel.LogLevel): pino.Level => {
+  switch (level._tag) {
+    case "Fatal":
+      return "fatal";
+    case "Error":
+      return "error";
+    case "Warning":
+      return "warn";
+    case "Debug":
+      return "debug";
+    case "Trace":
+    case "All":
+      return "trace";
+    default:
+      return "info";
+  }
+};
+
+export const makePinoLogger = (destination?: DestinationStream): Logger.Logger<unknown, void> => {
+  const logger = pino(
+    { base: { service: "distributary" }, level: process.env.DISTRIBUTARY_LOG_LEVEL ?? "info" },
+    destination ?? pino.destination({ dest: 1, sync: true }),
+  );
+  return Logger.make(({ logLevel, message, cause, annotations }) => {
+    if (logLevel._tag === "None") return;
+    const fields: Record<string, string> = {};
+    for (const [key, value] of HashMap.toEntries(annotations)) {
+      fields[key] = maskSecrets(typeof value === "string" ? value : JSON.stringify(value));
+    }
+    if (!Cause.isEmpty(cause)) fields.cause = maskSecrets(Cause.pretty(cause));
+    logger[pinoLevel(logLevel)](fields, maskSecrets(messageText(message)));
+  });
+};
+
+/** Replaces the default logger with pino; tests pass a destination to capture the lines. */
+export const PinoLoggerLive = (destination?: DestinationStream): Layer.Layer<never> =>
+  Logger.replace(Logger.defaultLogger, makePinoLogger(destination));

@@ -1,0 +1,90 @@
+/** `/api/openapi.json`, generated from the route declarations and the same Schemas that check the bodies. */
+import { JSONSchema, Schema } from "effect";
+import { FieldIssue } from "../domain/errors.ts";
+import { version } from "../version.ts";
+import type { RouteDoc } from "./routes.ts";
+
+const ProblemSchema = Schema.Struct({
+  type: Schema.String,
+  title: Schema.String,
+  status: Schema.Number,
+  detail: Schema.String,
+  errors: Schema.optional(Schema.Array(FieldIssue)),
+}).annotations({ identifier: "Problem", description: "application/problem+json (RFC 9457)" });
+
+const problems = (route: RouteDoc): Record<string, string> => ({
+  ...(route.body === undefined
+    ? {}
+    : { "400": "invalid body: each problem names its field", "413": "body over 64 KiB" }),
+  ...(route.access === "public"
+    ? {}
+    : {
+        "401": "no or wrong token",
+        "403": `needs the ${route.access} role`,
+        "429": "too many wrong tokens",
+      }),
+  ...(route.path.includes("{") ? { "404": "unknown id" } : {}),
+  ...(route.method === "get" ? {} : { "409": "conflicts with the current configuration" }),
+});
+
+export const openApiDocument = (routes: ReadonlyArray<RouteDoc>) => {
+  const definitions: Record<string, JSONSchema.JsonSchema7> = {};
+  const schemaOf = (schema: Schema.Schema.AnyNoContext) =>
+    JSONSchema.fromAST(schema.ast, {
+      definitions,
+      definitionPath: "#/components/schemas/",
+      target: "openApi3.1",
+    });
+  const problem = schemaOf(ProblemSchema);
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    const operation = {
+      summary: route.summary,
+      "x-required-role": route.access,
+      ...(route.access === "public" ? { security: [] } : {}),
+      ...(route.body === undefined
+        ? {}
+        : {
+            requestBody: {
+              required: true,
+              content: { "application/json": { schema: schemaOf(route.body) } },
+            },
+          }),
+      responses: {
+        [String(route.status ?? 200)]: {
+          description: "success",
+          ...(route.response === undefined
+            ? {}
+            : { content: { "application/json": { schema: schemaOf(route.response) } } }),
+        },
+        ...Object.fromEntries(
+          Object.entries(problems(route)).map(([status, description]) => [
+            status,
+            { description, content: { "application/problem+json": { schema: problem } } },
+          ]),
+        ),
+      },
+    };
+    paths[route.path] = { ...paths[route.path], [route.method]: operation };
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "distributary",
+      version,
+      description:
+        "Live MPEG-TS distribution. Compatible with the original MediaLive Distributor API; every route but " +
+        "health, readiness and this document needs a token (Authorization: Bearer, or X-API-Key). " +
+        "x-required-role names the least role a route needs: viewer < operator < admin.",
+    },
+    components: {
+      schemas: definitions,
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer" },
+        apiKey: { type: "apiKey", in: "header", name: "X-API-Key" },
+      },
+    },
+    security: [{ bearer: [] }, { apiKey: [] }],
+    paths,
+  };
+};

@@ -1,0 +1,90 @@
+/**
+ * How every API route is declared: method, path, the role it needs, and the Schemas of its body and answer.
+ * The same declaration registers the Hono handler behind the role check and feeds `/api/openapi.json`, so the
+ * documented contract, the enforced roles and the code cannot drift apart. Handlers stay inline after the
+ * declaration, and reach the Effect services through `run`, the one bridge from a request to the runtime.
+ */
+import { Effect, Runtime, type Schema } from "effect";
+import { type Context, type Handler, Hono } from "hono";
+import type { ControlError } from "../domain/errors.ts";
+import { decodeBody, invalid } from "../domain/validate.ts";
+import type { Role } from "../effects/auth.ts";
+import { type AuthEnv, requireRole } from "./auth.ts";
+import { fromControlError, internalError, problemResponse } from "./problem.ts";
+
+export type Access = Role | "public";
+export type Method = "get" | "post" | "put" | "patch" | "delete";
+
+export interface RouteDoc {
+  readonly method: Method;
+  /** OpenAPI form (`/{id}`), relative to where the sub-app is mounted. */
+  readonly path: string;
+  readonly access: Access;
+  readonly summary: string;
+  readonly body?: Schema.Schema.AnyNoContext;
+  readonly response?: Schema.Schema.AnyNoContext;
+  /** The success status; 200 unless given. */
+  readonly status?: number;
+}
+
+export interface Api {
+  readonly app: Hono<AuthEnv>;
+  readonly routes: ReadonlyArray<RouteDoc>;
+}
+
+export const makeApi = () => {
+  const app = new Hono<AuthEnv>();
+  const routes: RouteDoc[] = [];
+  const on = (doc: RouteDoc, handler: Handler<AuthEnv>) => {
+    routes.push(doc);
+    const path = doc.path.replace(/\{(\w+)\}/g, ":$1");
+    if (doc.access === "public") app.on(doc.method.toUpperCase(), path, handler);
+    else app.on(doc.method.toUpperCase(), path, requireRole(doc.access), handler);
+  };
+  return { app, routes, on };
+};
+
+export const mounted = (prefix: string, api: Api): ReadonlyArray<RouteDoc> =>
+  api.routes.map((route) => ({ ...route, path: `${prefix}${route.path === "/" ? "" : route.path}` }));
+
+export type Run = <A>(
+  effect: Effect.Effect<A, ControlError>,
+  respond: (value: A) => Response,
+) => Promise<Response>;
+
+/** Runs one request's effect; a ControlError becomes its problem, a defect a logged 500. */
+export const makeRun =
+  (runtime: Runtime.Runtime<never>): Run =>
+  (effect, respond) =>
+    Runtime.runPromise(runtime)(
+      effect.pipe(
+        Effect.map(respond),
+        Effect.catchAll((error) => Effect.succeed(problemResponse(fromControlError(error)))),
+        Effect.catchAllCause((cause) =>
+          Effect.as(Effect.logError("request failed", cause), problemResponse(internalError)),
+        ),
+      ),
+    );
+
+/** The request body as JSON, checked against `schema`; every problem names its field. */
+export const body = <A, I>(c: Context, schema: Schema.Schema<A, I>): Effect.Effect<A, ControlError> =>
+  Effect.promise(() => c.req.text()).pipe(
+    Effect.flatMap((text) => {
+      if (text.trim() === "")
+        return Effect.fail(invalid([{ field: "(body)", message: "is empty; send a JSON object" }]));
+      return Effect.try({
+        try: () => JSON.parse(text) as unknown,
+        catch: (error) =>
+          invalid([
+            {
+              field: "(body)",
+              message: `is not valid JSON (${error instanceof Error ? error.message : "parse error"})`,
+            },
+          ]),
+      });
+    }),
+    Effect.flatMap(decodeBody(schema)),
+  );
+
+/** A path parameter; the route's path declares it, so it is always there. */
+export const param = (c: Context, name: string): string => c.req.param(name) ?? "";

@@ -1,0 +1,161 @@
+/**
+ * The app as tests use it: the real Channels supervisor, the memory store (or a file store), a known admin
+ * token, and pino writing into an array so tests can read every log line. Also loopback UDP sources and sinks.
+ */
+import { createSocket, type Socket } from "node:dgram";
+import { Writable } from "node:stream";
+import { ConfigProvider, Effect, Exit, Layer, ManagedRuntime, Scope } from "effect";
+import { Auth } from "../../src/effects/auth.ts";
+import { Channels } from "../../src/effects/channels.ts";
+import { Control } from "../../src/effects/control.ts";
+import { PinoLoggerLive } from "../../src/effects/logging.ts";
+import { DocumentStore, layerMemory } from "../../src/effects/store.ts";
+import { makeApp } from "../../src/http/app.ts";
+import { listen } from "../../src/http/server.ts";
+import { chunkTs } from "../support/sender.ts";
+import { TsGenerator } from "../support/ts-generator.ts";
+
+export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
+
+export interface TestApp {
+  readonly request: (
+    path: string,
+    init?: RequestInit & { readonly token?: string | null },
+  ) => Promise<Response>;
+  readonly logs: ReadonlyArray<string>;
+  readonly storeText: () => Promise<string | undefined>;
+  /** Listens on 127.0.0.1; resolves to the port. */
+  readonly listen: () => Promise<number>;
+  readonly close: () => Promise<void>;
+}
+
+export const makeTestApp = async (
+  storeLayer: Layer.Layer<DocumentStore, unknown> = layerMemory,
+): Promise<TestApp> => {
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  const store = Layer.orDie(storeLayer);
+  const layer = Layer.mergeAll(Control.Default, Auth.Default).pipe(
+    Layer.provideMerge(Channels.Default),
+    Layer.provideMerge(store),
+    Layer.provide(
+      Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["DISTRIBUTARY_ADMIN_TOKEN", ADMIN_TOKEN]]))),
+    ),
+    Layer.provide(PinoLoggerLive(sink)),
+  );
+  const runtime = ManagedRuntime.make(layer);
+  const scope = await runtime.runPromise(Scope.make());
+  const handle = await runtime.runPromise(Scope.extend(makeApp(), scope));
+  const control = await runtime.runPromise(Control);
+  await eventually("the control plane to be ready", () => (control.ready() ? true : undefined));
+  return {
+    request: (path, init = {}) => {
+      const { token = ADMIN_TOKEN, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (token !== null) headers.set("authorization", `Bearer ${token}`);
+      if (rest.body !== undefined && !headers.has("content-type"))
+        headers.set("content-type", "application/json");
+      return Promise.resolve(handle.app.request(path, { ...rest, headers }));
+    },
+    logs,
+    storeText: () =>
+      runtime.runPromise(
+        Effect.flatMap(DocumentStore, (documents) => Effect.orDie(documents.read("channels.json"))).pipe(
+          Effect.map((text) => (text._tag === "Some" ? text.value : undefined)),
+        ),
+      ),
+    listen: () =>
+      runtime.runPromise(
+        Effect.gen(function* () {
+          const server = yield* listen(handle.app, { port: 0, hostname: "127.0.0.1" });
+          handle.injectWebSocket(server);
+          yield* Scope.addFinalizer(
+            scope,
+            Effect.sync(() => {
+              for (const client of handle.webSockets.clients) client.terminate();
+            }),
+          );
+          const address = server.address();
+          return typeof address === "object" && address !== null ? address.port : 0;
+        }).pipe(Scope.extend(scope)),
+      ),
+    close: async () => {
+      await runtime.runPromise(Scope.close(scope, Exit.void));
+      await runtime.dispose();
+    },
+  };
+};
+
+export const json = async (response: Response): Promise<Record<string, unknown>> =>
+  (await response.json()) as Record<string, unknown>;
+
+/** Polls until `check` returns something other than undefined. */
+export const eventually = async <A>(
+  what: string,
+  check: () => A | undefined | Promise<A | undefined>,
+  timeoutMs = 10_000,
+): Promise<A> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+};
+
+const bound = (): Promise<Socket> =>
+  new Promise((resolve) => {
+    const socket = createSocket("udp4");
+    socket.bind(0, "127.0.0.1", () => resolve(socket));
+  });
+
+export const freeUdpPort = async (): Promise<number> => {
+  const socket = await bound();
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+};
+
+export interface UdpSink {
+  readonly port: number;
+  readonly bytes: () => number;
+  readonly close: () => Promise<void>;
+}
+
+export const udpSink = async (port?: number): Promise<UdpSink> => {
+  const socket = createSocket("udp4");
+  let bytes = 0;
+  socket.on("message", (message) => {
+    bytes += message.length;
+  });
+  await new Promise<void>((resolve) => socket.bind(port ?? 0, "127.0.0.1", () => resolve()));
+  return {
+    port: socket.address().port,
+    bytes: () => bytes,
+    close: () => new Promise((resolve) => socket.close(() => resolve())),
+  };
+};
+
+/** Plain UDP TS to 127.0.0.1:port, one 7-packet datagram every 5 ms, until closed. */
+export const udpSource = (port: number) => {
+  const socket = createSocket("udp4");
+  const datagrams = chunkTs(new TsGenerator({ seed: 1, bitrate: 2_000_000 }).packets(7 * 200));
+  let next = 0;
+  const timer = setInterval(() => {
+    const datagram = datagrams[next++ % datagrams.length];
+    if (datagram !== undefined) socket.send(datagram, port, "127.0.0.1");
+  }, 5);
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(timer);
+        socket.close(() => resolve());
+      }),
+  };
+};

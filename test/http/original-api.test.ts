@@ -1,0 +1,196 @@
+/**
+ * Every call of the original MediaLive Distributor API (original-api.md), with its documented bodies, gives
+ * the documented shapes — against real channels on loopback, feeding UDP outputs into local sinks.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  eventually,
+  freeUdpPort,
+  json,
+  makeTestApp,
+  type TestApp,
+  type UdpSink,
+  udpSink,
+  udpSource,
+} from "./helpers.ts";
+
+let app: TestApp;
+beforeAll(async () => {
+  app = await makeTestApp();
+});
+afterAll(async () => {
+  await app.close();
+});
+
+const post = (path: string, body?: unknown) =>
+  app.request(path, { method: "POST", ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+
+const channelFields = [
+  "id",
+  "name",
+  "rtp_ip",
+  "rtp_port",
+  "backup_rtp_ip",
+  "backup_rtp_port",
+  "status",
+  "uptime",
+  "outputs",
+];
+const outputFields = [
+  "id",
+  "name",
+  "protocol",
+  "url",
+  "status",
+  "uptime",
+  "error_count",
+  "last_error",
+  "enabled",
+];
+
+describe("the original API", () => {
+  it("health answers without a token", async () => {
+    const response = await app.request("/api/health", { token: null });
+    expect(response.status).toBe(200);
+    expect(await json(response)).toMatchObject({
+      status: "ok",
+      version: expect.any(String),
+      uptime: expect.any(Number),
+    });
+  });
+
+  it("creates channels in the full and the short form, lists and gets them", async () => {
+    const full = await post("/api/channels", {
+      name: "New Channel",
+      rtp_ip: "192.168.1.100",
+      rtp_port: 5000,
+      backup_rtp_ip: "192.168.1.101",
+      backup_rtp_port: 5001,
+      outputs: [],
+    });
+    expect(full.status).toBe(201);
+    const created = await json(full);
+    for (const field of channelFields) expect(created).toHaveProperty(field);
+    expect(created).toMatchObject({
+      name: "New Channel",
+      rtp_ip: "192.168.1.100",
+      rtp_port: 5000,
+      backup_rtp_ip: "192.168.1.101",
+      backup_rtp_port: 5001,
+      status: "stopped",
+      uptime: 0,
+      outputs: [],
+    });
+
+    const short = await json(
+      await post("/api/channels", { name: "Short", rtp_ip: "0.0.0.0", rtp_port: 5100 }),
+    );
+    expect(short).toMatchObject({ name: "Short", backup_rtp_ip: null, backup_rtp_port: null });
+
+    const list = await json(await app.request("/api/channels"));
+    const ids = (list.channels as Array<{ id: string }>).map((channel) => channel.id);
+    expect(ids).toEqual(expect.arrayContaining([created.id, short.id]));
+    const one = await json(await app.request(`/api/channels/${String(created.id)}`));
+    expect(one).toMatchObject({ id: created.id, name: "New Channel" });
+
+    for (const id of [created.id, short.id]) {
+      const deleted = await app.request(`/api/channels/${String(id)}`, { method: "DELETE" });
+      expect(deleted.status).toBe(200);
+      expect((await app.request(`/api/channels/${String(id)}`)).status).toBe(404);
+    }
+  });
+
+  it("starts, adds, updates and removes outputs on a running channel, stops and deletes it", async () => {
+    const inputPort = await freeUdpPort();
+    const sinks: UdpSink[] = await Promise.all([udpSink(), udpSink(), udpSink()]);
+    const [first, second, third] = sinks as [UdpSink, UdpSink, UdpSink];
+    const source = udpSource(inputPort);
+    try {
+      const channel = await json(
+        await post("/api/channels", {
+          name: "Main Event",
+          rtp_ip: "127.0.0.1",
+          rtp_port: inputPort,
+          outputs: [{ name: "Output 1", protocol: "udp", url: `udp://127.0.0.1:${first.port}` }],
+        }),
+      );
+      const id = String(channel.id);
+      const outputs = channel.outputs as Array<Record<string, unknown>>;
+      expect(outputs).toHaveLength(1);
+      for (const field of outputFields) expect(outputs[0]).toHaveProperty(field);
+
+      const started = await json(await post(`/api/channels/${id}/start`));
+      expect(started.status).toBe("running");
+      await eventually("the first output to carry the input", () => (first.bytes() > 0 ? true : undefined));
+
+      // Added while running, without a name: it gets one and starts at once.
+      const added = await post(`/api/channels/${id}/outputs`, {
+        protocol: "udp",
+        url: `udp://127.0.0.1:${second.port}`,
+      });
+      expect(added.status).toBe(201);
+      const addedOutput = await json(added);
+      expect(addedOutput).toMatchObject({ name: "Output 2", protocol: "udp", enabled: true });
+      await eventually("the added output to carry the input", () => (second.bytes() > 0 ? true : undefined));
+
+      // PUT moves the second output to the third sink; the first keeps flowing.
+      const updated = await app.request(`/api/channels/${id}/outputs/${String(addedOutput.id)}`, {
+        method: "PUT",
+        body: JSON.stringify({ name: "Moved", protocol: "udp", url: `udp://127.0.0.1:${third.port}` }),
+      });
+      expect(updated.status).toBe(200);
+      expect(await json(updated)).toMatchObject({
+        id: addedOutput.id,
+        name: "Moved",
+        url: `udp://127.0.0.1:${third.port}`,
+      });
+      await eventually("the updated output to carry the input", () => (third.bytes() > 0 ? true : undefined));
+
+      const removed = await app.request(`/api/channels/${id}/outputs/${String(addedOutput.id)}`, {
+        method: "DELETE",
+      });
+      expect(removed.status).toBe(200);
+      const beforeFirst = first.bytes();
+      await eventually("the first output to keep flowing", () =>
+        first.bytes() > beforeFirst ? true : undefined,
+      );
+
+      const running = await json(await app.request(`/api/channels/${id}`));
+      expect(running).toMatchObject({
+        status: "running",
+        outputs: [{ name: "Output 1", status: "running" }],
+      });
+      expect(running.uptime).toEqual(expect.any(Number));
+
+      const stopped = await json(await post(`/api/channels/${id}/stop`));
+      expect(stopped.status).toBe("stopped");
+      expect((await app.request(`/api/channels/${id}`, { method: "DELETE" })).status).toBe(200);
+    } finally {
+      await source.close();
+      for (const sink of sinks) await sink.close();
+    }
+  });
+
+  it("the WebSocket sends {channels:[...]} with the same channel objects", async () => {
+    const created = await json(
+      await post("/api/channels", { name: "WS", rtp_ip: "127.0.0.1", rtp_port: await freeUdpPort() }),
+    );
+    const port = await app.listen();
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws?token=test-admin-token-0123456789abcdef`);
+    try {
+      const message = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        socket.onmessage = (event) => resolve(JSON.parse(String(event.data)) as Record<string, unknown>);
+        socket.onerror = () => reject(new Error("WebSocket failed"));
+      });
+      const channels = message.channels as Array<Record<string, unknown>>;
+      const listed = await json(await app.request("/api/channels"));
+      expect(channels.map((channel) => channel.id)).toEqual(
+        (listed.channels as Array<{ id: string }>).map((channel) => channel.id),
+      );
+      const mine = channels.find((channel) => channel.id === created.id);
+      for (const field of channelFields) expect(mine).toHaveProperty(field);
+    } finally {
+      socket.close();
+    }
+  });
+});

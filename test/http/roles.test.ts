@@ -1,0 +1,146 @@
+/**
+ * Roles, for every route in the OpenAPI document: no token gets 401, a role below the route's gets 403, and
+ * the route's own role gets past the check. Plus the WebSocket, and the limit on wrong tokens.
+ */
+import { request as httpRequest } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { json, makeTestApp, type TestApp } from "./helpers.ts";
+
+let app: TestApp;
+const tokens: Record<string, string> = {};
+
+interface Route {
+  readonly method: string;
+  readonly path: string;
+  readonly role: string;
+}
+let routes: Route[] = [];
+
+beforeAll(async () => {
+  app = await makeTestApp();
+  for (const role of ["viewer", "operator"]) {
+    const created = await json(
+      await app.request("/api/tokens", { method: "POST", body: JSON.stringify({ name: role, role }) }),
+    );
+    tokens[role] = String(created.token);
+  }
+  await app.request("/api/channels", {
+    method: "POST",
+    body: JSON.stringify({
+      id: "base",
+      name: "Base",
+      rtp_ip: "127.0.0.1",
+      rtp_port: 6200,
+      outputs: [{ id: "out1", protocol: "udp", url: "udp://127.0.0.1:7200" }],
+    }),
+  });
+  const document = await json(await app.request("/api/openapi.json", { token: null }));
+  const paths = document.paths as Record<string, Record<string, { "x-required-role": string }>>;
+  routes = Object.entries(paths).flatMap(([path, operations]) =>
+    Object.entries(operations).map(([method, operation]) => ({
+      method: method.toUpperCase(),
+      path: path.replace("{id}", "base").replace("{oid}", "out1"),
+      role: operation["x-required-role"],
+    })),
+  );
+});
+afterAll(async () => {
+  await app.close();
+});
+
+const below: Record<string, ReadonlyArray<string>> = {
+  public: [],
+  viewer: [],
+  operator: ["viewer"],
+  admin: ["viewer", "operator"],
+};
+
+describe("roles", () => {
+  it("the OpenAPI document lists every route with its role", () => {
+    expect(routes.length).toBeGreaterThanOrEqual(20);
+    expect(routes).toEqual(
+      expect.arrayContaining([
+        { method: "POST", path: "/api/channels", role: "admin" },
+        { method: "DELETE", path: "/api/channels/base", role: "admin" },
+        { method: "POST", path: "/api/channels/base/start", role: "operator" },
+        { method: "POST", path: "/api/channels/base/outputs", role: "operator" },
+        { method: "GET", path: "/api/channels", role: "viewer" },
+        { method: "POST", path: "/api/config", role: "admin" },
+        { method: "POST", path: "/api/tokens", role: "admin" },
+        { method: "GET", path: "/api/health", role: "public" },
+      ]),
+    );
+  });
+
+  it("every route: no token → 401, a lower role → 403, its role passes", async () => {
+    for (const route of routes) {
+      const init = { method: route.method, ...(route.method === "GET" ? {} : { body: "{}" }) };
+      const anonymous = await app.request(route.path, { ...init, token: null });
+      if (route.role === "public") {
+        expect(anonymous.status, `${route.method} ${route.path}`).toBe(200);
+        continue;
+      }
+      expect(anonymous.status, `${route.method} ${route.path} without a token`).toBe(401);
+      expect(anonymous.headers.get("content-type")).toBe("application/problem+json");
+      for (const role of below[route.role] ?? []) {
+        const denied = await app.request(route.path, { ...init, token: tokens[role] ?? "" });
+        expect(denied.status, `${route.method} ${route.path} as ${role}`).toBe(403);
+      }
+      // Its own role passes the check. Only calls without effect are made: reads, and writes with the body
+      // "{}", which routes refuse (400) or apply as an empty change.
+      const own = route.role === "admin" ? {} : { token: tokens[route.role] ?? "" };
+      if (route.method === "GET") {
+        expect((await app.request(route.path, { ...init, ...own })).status, `${route.path}`).toBe(200);
+      } else if (takesBody(route)) {
+        const status = (await app.request(route.path, { ...init, ...own })).status;
+        expect([401, 403, 429], `${route.method} ${route.path}`).not.toContain(status);
+      }
+    }
+  });
+
+  it("the WebSocket needs a token too", async () => {
+    const port = await app.listen();
+    const refused = await new Promise<number>((resolve, reject) => {
+      const request = httpRequest({
+        host: "127.0.0.1",
+        port,
+        path: "/ws",
+        headers: {
+          connection: "Upgrade",
+          upgrade: "websocket",
+          "sec-websocket-version": "13",
+          "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+      });
+      request.on("response", (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      });
+      request.on("upgrade", () => reject(new Error("upgraded without a token")));
+      request.on("error", reject);
+      request.end();
+    });
+    expect(refused).toBe(401);
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${tokens.viewer}`);
+    const first = await new Promise<string>((resolve, reject) => {
+      socket.onmessage = (event) => resolve(String(event.data));
+      socket.onerror = () => reject(new Error("viewer WebSocket refused"));
+    });
+    socket.close();
+    expect(JSON.parse(first)).toHaveProperty("channels");
+  });
+
+  it("wrong tokens are limited per address: 429 with Retry-After", async () => {
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 12; attempt++) {
+      const response = await app.request("/api/channels", { token: `dst_wrong${attempt}` });
+      statuses.push(response.status);
+      if (response.status === 429) expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
+    }
+    expect(statuses).toContain(429);
+    expect((await app.request("/api/channels")).status).toBe(429);
+  });
+});
+
+const takesBody = (route: Route) =>
+  route.method !== "DELETE" && !/\/(start|stop|enable|disable)$/.test(route.path);

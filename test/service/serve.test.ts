@@ -1,0 +1,146 @@
+/**
+ * `bin/distributary serve` as a real process with a temp config dir: killed with SIGKILL mid-stream it comes
+ * back with the same channels and outputs streaming; SIGTERM stops it with exit 0 and no child left behind.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually, freeUdpPort, type UdpSink, udpSink, udpSource } from "../http/helpers.ts";
+
+const TOKEN = "serve-test-admin-token-0123456789";
+const bin = join(import.meta.dirname, "../../bin/distributary");
+
+let dir: string;
+let httpPort: number;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "distributary-serve-"));
+  // A free UDP port number is almost always free for TCP too, on loopback in a test run.
+  httpPort = await freeUdpPort();
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Server {
+  readonly process: ChildProcess;
+  readonly exited: Promise<number | null>;
+  readonly output: () => string;
+}
+
+const startServer = async (): Promise<Server> => {
+  const child = spawn(
+    bin,
+    ["serve", "--port", String(httpPort), "--host", "127.0.0.1", "--config-dir", join(dir, "config")],
+    {
+      env: { ...process.env, DISTRIBUTARY_ADMIN_TOKEN: TOKEN },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let output = "";
+  child.stdout?.on("data", (chunk) => {
+    output += String(chunk);
+  });
+  child.stderr?.on("data", (chunk) => {
+    output += String(chunk);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  await eventually(
+    "the service to be ready",
+    async () => {
+      if (child.exitCode !== null) throw new Error(`serve exited: ${output}`);
+      const ready = await fetch(`http://127.0.0.1:${httpPort}/api/ready`).catch(() => undefined);
+      return ready?.status === 200 ? true : undefined;
+    },
+    20_000,
+  );
+  return { process: child, exited, output: () => output };
+};
+
+const api = (path: string, init: RequestInit = {}) =>
+  fetch(`http://127.0.0.1:${httpPort}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+  });
+
+const childrenOf = async (pid: number): Promise<number[]> => {
+  const children: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    // Field 4 of /proc/<pid>/stat is the parent pid; the command name before it may hold spaces.
+    const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (parent === pid) children.push(Number(entry));
+  }
+  return children;
+};
+const alive = async (pid: number) => {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  return stat !== "" && !stat.includes(") Z ");
+};
+
+describe("serve", () => {
+  it("resumes channels and outputs after SIGKILL, and exits cleanly on SIGTERM", async () => {
+    const inputPort = await freeUdpPort();
+    const sink: UdpSink = await udpSink();
+    const srtPort = await freeUdpPort();
+    const source = udpSource(inputPort);
+    try {
+      const first = await startServer();
+      const created = (await (
+        await api("/api/channels", {
+          method: "POST",
+          body: JSON.stringify({
+            name: "Resumed",
+            rtp_ip: "127.0.0.1",
+            rtp_port: inputPort,
+            outputs: [{ name: "sink", protocol: "udp", url: `udp://127.0.0.1:${sink.port}` }],
+          }),
+        })
+      ).json()) as { id: string };
+      expect((await api(`/api/channels/${created.id}/start`, { method: "POST" })).status).toBe(200);
+      await eventually("the sink to receive", () => (sink.bytes() > 0 ? true : undefined));
+
+      first.process.kill("SIGKILL");
+      await first.exited;
+      const afterKill = sink.bytes();
+
+      const second = await startServer();
+      await eventually("the sink to receive after the restart", () =>
+        sink.bytes() > afterKill ? true : undefined,
+      );
+      const channel = (await (await api(`/api/channels/${created.id}`)).json()) as {
+        status: string;
+        outputs: Array<{ name: string }>;
+      };
+      expect(channel.status).toBe("running");
+      expect(channel.outputs.map((output) => output.name)).toEqual(["sink"]);
+
+      // Added only now, as SIGKILL would orphan it: nobody listens, so srt-live-transmit stays up retrying,
+      // a child process for the reaping check.
+      const srt = await api(`/api/channels/${created.id}/outputs`, {
+        method: "POST",
+        body: JSON.stringify({ name: "srt", protocol: "srt", url: `srt://127.0.0.1:${srtPort}?mode=caller` }),
+      });
+      expect(srt.status).toBe(201);
+
+      const pid = second.process.pid ?? 0;
+      const children = await eventually("srt-live-transmit to run", async () => {
+        const found = await childrenOf(pid);
+        return found.length > 0 ? found : undefined;
+      });
+      const signalled = Date.now();
+      second.process.kill("SIGTERM");
+      expect(await second.exited).toBe(0);
+      expect(Date.now() - signalled).toBeLessThan(5000);
+      for (const child of children) expect(await alive(child)).toBe(false);
+      // Stopping the service is not stopping the channel: it is still meant to run.
+      const stored = JSON.parse(await readFile(join(dir, "config", "channels.json"), "utf8"));
+      expect(stored.channels[0].desired).toBe("running");
+    } finally {
+      await source.close();
+      await sink.close();
+    }
+  });
+});
