@@ -5,15 +5,39 @@
  * one output restarts only that output. Closing the channel's scope interrupts every fiber and reaps every
  * child process.
  *
+ * The input side, by redundancy mode (ingest/redundancy.ts):
+ *   failover, none   socket ─► [FEC ─► reorder] ─► input core ─► fan-out while this input is the active one
+ *   merge            socket ─► [FEC] ─► input core ─► merge (first copy, in order) ─► merged core ─► fan-out
+ * The input cores count what each path delivered; in merge mode the merged core is what the outputs get, so
+ * the SCTE-35 cues come from it. A switch, a loss or a recovery only changes which bytes are offered: the
+ * outputs' writers never restart for it.
+ *
  * The per-datagram path (socket callback → core.push → offer) is plain synchronous code: it allocates nothing
- * beyond the subarray it forwards and never waits on an output.
+ * beyond the chunk it forwards (a subarray of the socket's buffer, or a copy out of a WebAssembly buffer) and
+ * never waits on an output.
  */
-import { Data, Effect, FiberMap, type Scope } from "effect";
+import { Data, Effect, Either, FiberMap, type Scope } from "effect";
 import { type CoreEvent, type CoreSnapshot, PacketCore } from "../core/packet-core.ts";
+import type { FecSnapshot, MergeSnapshot } from "../core/redundancy-core.ts";
 import type { OutputError } from "./errors.ts";
+import type { InputHealth, RedundancyEvent } from "./ingest/failover.ts";
+import { bindFec, type FecInput } from "./ingest/fec.ts";
+import { makeSequenceMerger, type SequenceMerger } from "./ingest/merge.ts";
+import {
+  describeIssues,
+  type InputRole,
+  type Redundancy,
+  type RedundancyConfig,
+  type RedundancyMode,
+  resolveRedundancy,
+} from "./ingest/redundancy.ts";
+import { makeSelector } from "./ingest/selector.ts";
 import { bindInput, type InputEndpoint, type InputError } from "./ingest/udp-receiver.ts";
 import { makeOutput, type Output, type OutputOptions, type OutputStatus } from "./outputs/writer.ts";
 import { makeScte35Watcher, type Scte35Watcher } from "./scte35-watcher.ts";
+
+export type { InputHealth, RedundancyEvent, SwitchReason } from "./ingest/failover.ts";
+export type { InputRole, RedundancyConfig, RedundancyMode } from "./ingest/redundancy.ts";
 
 export interface OutputSpec {
   readonly id: string;
@@ -28,23 +52,53 @@ export interface ChannelSpec {
   readonly name: string;
   readonly primary: InputEndpoint;
   readonly backup: InputEndpoint | null;
+  /** How the backup is used and where FEC is taken; defaults (ingest/redundancy.ts) when absent. */
+  readonly redundancy?: RedundancyConfig | undefined;
   readonly outputs: ReadonlyArray<OutputSpec>;
 }
 
 export class ChannelError extends Data.TaggedError("ChannelError")<{
-  readonly reason: "not_running" | "unknown_output" | "input_failed" | "invalid_output";
+  readonly reason:
+    | "not_running"
+    | "unknown_output"
+    | "input_failed"
+    | "invalid_output"
+    | "invalid_redundancy"
+    | "invalid_switch";
   readonly message: string;
 }> {}
-
-export type InputRole = "primary" | "backup";
 
 export interface InputStatus {
   readonly role: InputRole;
   readonly endpoint: InputEndpoint;
+  /** Its datagrams reach the outputs: the selected input in failover, every input in merge. */
   readonly active: boolean;
   /** ms since the last datagram; null before the first. */
   readonly lastPacketAgeMs: number | null;
+  /** Times the channel switched away from this input, for any reason. */
+  readonly failovers: number;
+  /** With FEC enabled on this input. */
+  readonly fec: FecSnapshot | null;
   readonly core: CoreSnapshot;
+}
+
+export interface MergeStatus extends Omit<MergeSnapshot, "received" | "firstCopies"> {
+  /** Packets each input delivered first: its share of the merged stream. */
+  readonly firstCopies: { readonly primary: number; readonly backup: number };
+}
+
+export interface RedundancyStatus {
+  readonly mode: RedundancyMode;
+  readonly failover_after_ms: number;
+  readonly revert: Redundancy["revert"];
+  readonly revert_after_ms: number;
+  readonly merge_window_ms: number;
+  readonly active: InputRole;
+  /** Switches between inputs since the channel started. */
+  readonly failovers: number;
+  /** Recent switches and input losses, oldest first. */
+  readonly events: ReadonlyArray<RedundancyEvent>;
+  readonly merge: MergeStatus | null;
 }
 
 export interface OutputEntryStatus extends OutputStatus {
@@ -57,6 +111,9 @@ export interface ChannelRuntimeStatus {
   readonly id: string;
   readonly name: string;
   readonly startedAt: number;
+  /** "lost" while no input receives anything; the outputs stay connected meanwhile. */
+  readonly input: InputHealth;
+  readonly redundancy: RedundancyStatus;
   readonly inputs: ReadonlyArray<InputStatus>;
   readonly outputs: ReadonlyArray<OutputEntryStatus>;
 }
@@ -65,7 +122,9 @@ interface InputRuntime {
   readonly role: InputRole;
   readonly endpoint: InputEndpoint;
   readonly core: PacketCore;
-  lastPacketAt: number | null;
+  fec: FecInput | null;
+  /** Puts recovered packets back in sequence; only with FEC outside merge mode. */
+  reorder: SequenceMerger | null;
 }
 
 interface OutputEntry {
@@ -80,9 +139,20 @@ export interface RunningChannel {
   readonly watcher: Scte35Watcher;
   readonly applyOutput: (spec: OutputSpec) => Effect.Effect<void, ChannelError>;
   readonly removeOutput: (outputId: string) => Effect.Effect<void>;
-  /** Which input feeds the outputs; the redundancy selector changes it. */
+  /** Which input feeds the outputs in failover mode; the primary otherwise. */
   readonly activeInput: () => InputRole;
+  /** An operator's switch, at once; only in failover mode with a backup. */
+  readonly switchInput: (role: InputRole) => Effect.Effect<void, ChannelError>;
+  /** Recent switches and input losses, oldest first. */
+  readonly events: () => ReadonlyArray<RedundancyEvent>;
+  /** Calls `listener` with each redundancy event; returns the unsubscribe function. */
+  readonly subscribe: (listener: (event: RedundancyEvent) => void) => () => void;
 }
+
+// Merge lanes name the inputs in the merge core's counters; an input's own reorder buffer uses lane 1 for
+// what FEC rebuilt.
+const LANE: Record<InputRole, number> = { primary: 0, backup: 1 };
+const RECOVERED_LANE = 1;
 
 /**
  * Builds and runs a channel in the current scope; returns once every input listens and every enabled output
@@ -94,6 +164,14 @@ export const startChannel = (
 ): Effect.Effect<RunningChannel, ChannelError, Scope.Scope> =>
   Effect.gen(function* () {
     let spec = initial;
+    const resolved = resolveRedundancy(spec.redundancy, spec);
+    if (Either.isLeft(resolved)) {
+      return yield* new ChannelError({
+        reason: "invalid_redundancy",
+        message: describeIssues(resolved.left),
+      });
+    }
+    const redundancy = resolved.right;
     const startedAt = Date.now();
     const watcher = makeScte35Watcher();
     const writers = yield* FiberMap.make<string, never, OutputError>();
@@ -104,32 +182,84 @@ export const startChannel = (
       offers = [...entries.values()].flatMap((entry) => (entry.spec.enabled ? [entry.output.offer] : []));
     };
 
-    const active: InputRole = "primary";
     const onEvent = (event: CoreEvent) => {
       if (event.type === "scte35") watcher.onSection(event.pid, event.pcr, event.section);
     };
     const ignoreEvent = () => {};
 
+    /** Offers the TS packets `core` just found in `datagram`; `owned` when the bytes are the socket's own. */
+    const forward = (datagram: Uint8Array, core: PacketCore, owned: boolean) => {
+      const start = core.payloadOffset;
+      const end = start + core.payloadLength;
+      // The queues keep chunks by reference, so bytes in a WebAssembly buffer are copied once for all outputs.
+      const chunk = owned ? datagram.subarray(start, end) : datagram.slice(start, end);
+      for (let i = 0; i < offers.length; i++) offers[i]?.(chunk);
+    };
+
     const inputs: InputRuntime[] = [];
-    const listen = (role: InputRole, endpoint: InputEndpoint) =>
+    const merging = redundancy.mode === "merge";
+    const mergedCore = merging ? PacketCore.load() : null;
+    const merger =
+      mergedCore === null
+        ? null
+        : makeSequenceMerger(redundancy.merge_window_ms, (datagram) => {
+            if (mergedCore.push(datagram, performance.now()) > 0) forward(datagram, mergedCore, false);
+            mergedCore.drainEvents(onEvent);
+          });
+
+    const selector = yield* makeSelector({
+      channel: spec.id,
+      policy: {
+        roles: spec.backup === null ? ["primary"] : ["primary", "backup"],
+        switching: redundancy.mode === "failover",
+        failoverAfterMs: redundancy.failover_after_ms,
+        revert: redundancy.revert,
+        revertAfterMs: redundancy.revert_after_ms,
+      },
+      onTick: (nowMs) => {
+        merger?.flush(nowMs);
+        for (const input of inputs) input.reorder?.flush(nowMs);
+      },
+    });
+
+    /** An input's datagram, in its sequence, reaching its packet core. */
+    const deliver = (input: InputRuntime, datagram: Uint8Array, owned: boolean, nowMs: number) => {
+      const packets = input.core.push(datagram, performance.now());
+      if (merger !== null) {
+        merger.insert(datagram, LANE[input.role], nowMs);
+        input.core.drainEvents(ignoreEvent);
+        return;
+      }
+      const forwarding = selector.active() === input.role;
+      if (packets > 0 && forwarding) forward(datagram, input.core, owned);
+      // The standby input's events are drained too, so its ring never overflows, but its cues are not the
+      // channel's: they reach the watcher only from the input being forwarded.
+      input.core.drainEvents(forwarding ? onEvent : ignoreEvent);
+    };
+
+    const listen = (role: InputRole, endpoint: InputEndpoint, fec: boolean) =>
       Effect.gen(function* () {
-        const input: InputRuntime = { role, endpoint, core: PacketCore.load(), lastPacketAt: null };
+        const input: InputRuntime = { role, endpoint, core: PacketCore.load(), fec: null, reorder: null };
         inputs.push(input);
+        if (fec && merger === null) {
+          input.reorder = makeSequenceMerger(redundancy.merge_window_ms, (datagram) =>
+            deliver(input, datagram, false, selector.now()),
+          );
+        }
+        const reorder = input.reorder;
+        // Recovered datagrams are views into the FEC core's memory; wire datagrams are the socket's own.
+        const accept =
+          reorder === null
+            ? (datagram: Uint8Array, recovered: boolean, nowMs: number) =>
+                deliver(input, datagram, !recovered, nowMs)
+            : (datagram: Uint8Array, recovered: boolean, nowMs: number) =>
+                reorder.insert(datagram, recovered ? RECOVERED_LANE : 0, nowMs);
+        if (fec) input.fec = yield* bindFec(endpoint, (datagram) => accept(datagram, true, selector.now()));
+        const fecInput = input.fec;
         yield* bindInput(endpoint, (datagram) => {
-          const now = performance.now();
-          input.lastPacketAt = now;
-          const packets = input.core.push(datagram, now);
-          const forwarding = active === role;
-          if (packets > 0 && forwarding) {
-            const chunk = datagram.subarray(
-              input.core.payloadOffset,
-              input.core.payloadOffset + input.core.payloadLength,
-            );
-            for (let i = 0; i < offers.length; i++) offers[i]?.(chunk);
-          }
-          // The standby input's events are drained too, so its ring never overflows, but its cues are not the
-          // channel's: they reach the watcher only from the input being forwarded.
-          input.core.drainEvents(forwarding ? onEvent : ignoreEvent);
+          const nowMs = selector.arrival(role);
+          fecInput?.media(datagram);
+          accept(datagram, false, nowMs);
         });
       }).pipe(
         Effect.mapError(
@@ -165,23 +295,50 @@ export const startChannel = (
         yield* FiberMap.run(writers, next.id, output.run);
       });
 
-    yield* listen("primary", spec.primary);
-    if (spec.backup !== null) yield* listen("backup", spec.backup);
+    yield* listen("primary", spec.primary, redundancy.fec.primary);
+    if (spec.backup !== null) yield* listen("backup", spec.backup, redundancy.fec.backup);
     for (const output of spec.outputs) yield* applyOutput(output);
 
+    const mergeStatus = (): MergeStatus | null => {
+      if (merger === null) return null;
+      const { received: _received, firstCopies, ...counts } = merger.snapshot();
+      return {
+        ...counts,
+        firstCopies: { primary: firstCopies[LANE.primary] ?? 0, backup: firstCopies[LANE.backup] ?? 0 },
+      };
+    };
+
     const status = (): ChannelRuntimeStatus => {
-      const now = performance.now();
+      const now = selector.now();
+      const active = selector.active();
       return {
         id: spec.id,
         name: spec.name,
         startedAt,
-        inputs: inputs.map((input) => ({
-          role: input.role,
-          endpoint: input.endpoint,
-          active: input.role === active,
-          lastPacketAgeMs: input.lastPacketAt === null ? null : Math.round(now - input.lastPacketAt),
-          core: input.core.snapshot(),
-        })),
+        input: selector.health(),
+        redundancy: {
+          mode: redundancy.mode,
+          failover_after_ms: redundancy.failover_after_ms,
+          revert: redundancy.revert,
+          revert_after_ms: redundancy.revert_after_ms,
+          merge_window_ms: redundancy.merge_window_ms,
+          active,
+          failovers: selector.failovers("primary") + selector.failovers("backup"),
+          events: selector.events(),
+          merge: mergeStatus(),
+        },
+        inputs: inputs.map((input) => {
+          const last = selector.lastArrival(input.role);
+          return {
+            role: input.role,
+            endpoint: input.endpoint,
+            active: merging || input.role === active,
+            lastPacketAgeMs: last === null ? null : Math.max(0, Math.round(now - last)),
+            failovers: selector.failovers(input.role),
+            fec: input.fec?.snapshot() ?? null,
+            core: input.core.snapshot(),
+          };
+        }),
         outputs: [...entries.values()].map((entry) => ({
           ...entry.output.status(),
           id: entry.spec.id,
@@ -191,11 +348,29 @@ export const startChannel = (
       };
     };
 
+    const switchInput = (role: InputRole) =>
+      Effect.suspend(() => {
+        if (redundancy.mode !== "failover") {
+          const why =
+            spec.backup === null ? "it has no backup input" : `its redundancy mode is ${redundancy.mode}`;
+          return Effect.fail(
+            new ChannelError({
+              reason: "invalid_switch",
+              message: `channel ${spec.id} cannot switch inputs: ${why}`,
+            }),
+          );
+        }
+        return selector.switchTo(role);
+      });
+
     return {
       spec: () => spec,
       status,
       watcher,
-      activeInput: () => active,
+      activeInput: selector.active,
+      switchInput,
+      events: selector.events,
+      subscribe: selector.subscribe,
       applyOutput: (next) =>
         Effect.tap(applyOutput(next), () => {
           spec = { ...spec, outputs: [...spec.outputs.filter((o) => o.id !== next.id), next] };

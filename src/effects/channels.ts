@@ -9,7 +9,9 @@ import {
   type ChannelError as ChannelErrorType,
   type ChannelRuntimeStatus,
   type ChannelSpec,
+  type InputRole,
   type OutputSpec,
+  type RedundancyEvent,
   type RunningChannel,
   startChannel,
 } from "./channel.ts";
@@ -29,6 +31,7 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
     const fibers = yield* FiberMap.make<string, never, ChannelErrorType>();
     const running = new Map<string, RunningChannel>();
     const failures = new Map<string, string>();
+    const listeners = new Set<(channelId: string, event: RedundancyEvent) => void>();
 
     const notRunning = (id: string) =>
       new ChannelError({ reason: "not_running", message: `channel ${id} is not running` });
@@ -39,7 +42,15 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       const life = Effect.gen(function* () {
         const channel = yield* startChannel(spec, outputOptions);
         running.set(spec.id, channel);
-        yield* Effect.addFinalizer(() => Effect.sync(() => running.delete(spec.id)));
+        const unsubscribe = channel.subscribe((event) => {
+          for (const listener of listeners) listener(spec.id, event);
+        });
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            unsubscribe();
+            running.delete(spec.id);
+          }),
+        );
         yield* Deferred.succeed(ready, undefined);
         return yield* Effect.never;
       }).pipe(
@@ -78,6 +89,16 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
         withChannel(channelId, (channel) => channel.applyOutput(output)),
       removeOutput: (channelId: string, outputId: string) =>
         withChannel(channelId, (channel) => channel.removeOutput(outputId)),
+      /** An operator's input switch, at once; fails unless the channel runs in failover mode with a backup. */
+      switchInput: (channelId: string, role: InputRole) =>
+        withChannel(channelId, (channel) => channel.switchInput(role)),
+      /** Recent input switches and losses of a running channel, oldest first. */
+      events: (id: string): ReadonlyArray<RedundancyEvent> => running.get(id)?.events() ?? [],
+      /** Calls `listener` with every channel's redundancy events; returns the unsubscribe function. */
+      subscribe: (listener: (channelId: string, event: RedundancyEvent) => void): (() => void) => {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
       state: (id: string): ChannelState =>
         running.has(id) ? "running" : failures.has(id) ? "error" : "stopped",
       lastError: (id: string): string | null => failures.get(id) ?? null,

@@ -20,6 +20,12 @@ export interface ChunkQueue {
    * zero-copy segments, splitting a chunk on a packet boundary when it does not fit whole.
    */
   readonly takeUpTo: (maxBytes: number) => Effect.Effect<ReadonlyArray<Uint8Array>>;
+  /**
+   * While set, every offer goes straight to `deliver`, synchronously, after anything still queued: for writers
+   * whose send never waits (UDP datagrams), so that steady streaming costs no fiber wake-up per datagram.
+   * `null` returns to queueing.
+   */
+  readonly deliverDirectly: (deliver: ((chunk: Uint8Array) => void) | null) => void;
   /** Discards everything queued, counting it as dropped (stale video is worse than a gap after a reconnect). */
   readonly clear: () => void;
   readonly queuedBytes: () => number;
@@ -34,6 +40,7 @@ export const makeChunkQueue = (capacityBytes: number): ChunkQueue => {
   let bytes = 0;
   let dropped = 0;
   let wake: (() => void) | null = null;
+  let direct: ((chunk: Uint8Array) => void) | null = null;
 
   const dropHead = () => {
     const chunk = ring[head];
@@ -54,6 +61,7 @@ export const makeChunkQueue = (capacityBytes: number): ChunkQueue => {
 
   const offer = (chunk: Uint8Array) => {
     if (chunk.length === 0) return;
+    if (direct !== null) return direct(chunk);
     while (count > 0 && bytes + chunk.length > capacityBytes) dropHead();
     if (count === ring.length) grow();
     ring[(head + count) % ring.length] = chunk;
@@ -103,9 +111,17 @@ export const makeChunkQueue = (capacityBytes: number): ChunkQueue => {
       count > 0 ? Effect.sync(() => drain(maxBytes)) : Effect.flatMap(waitForChunk, () => takeUpTo(maxBytes)),
     );
 
+  const deliverDirectly = (deliver: ((chunk: Uint8Array) => void) | null) => {
+    if (deliver !== null) {
+      for (const segment of drain(bytes)) deliver(segment);
+    }
+    direct = deliver;
+  };
+
   return {
     offer,
     takeUpTo,
+    deliverDirectly,
     clear: () => {
       while (count > 0) dropHead();
     },

@@ -8,9 +8,7 @@ export const RTP_HEADER_SIZE = 12;
 export const RTP_PAYLOAD_TYPE_MP2T = 33;
 
 export interface RtpFramer {
-  /**
-   * The header for the next datagram. The returned buffer is reused: it must be sent before the next call.
-   */
+  /** The header for the next datagram; a new buffer each time, since a send may still hold the last one. */
   readonly nextHeader: () => Uint8Array;
 }
 
@@ -31,7 +29,7 @@ export const makeRtpFramer: Effect.Effect<RtpFramer> = Effect.gen(function* () {
       view.setUint16(2, sequence);
       view.setUint32(4, Number((ticks + BigInt(timestampOffset)) % 0x1_0000_0000n));
       sequence = (sequence + 1) & 0xffff;
-      return header;
+      return header.slice();
     },
   };
 });

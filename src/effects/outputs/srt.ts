@@ -11,7 +11,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { Deferred, Effect, Option, Redacted, Schema, type Scope } from "effect";
 import { type ChildExit, describeExit, spawnChild } from "../child-process.ts";
 import { OutputError } from "../errors.ts";
-import { DATAGRAM_PAYLOAD } from "./queue.ts";
+import { deliverUntilError, sendAsDatagrams } from "./udp.ts";
 import type { SrtTarget } from "./url.ts";
 import type { WriterContext } from "./writer.ts";
 
@@ -71,11 +71,6 @@ const loopbackSender: Effect.Effect<Socket, never, Scope.Scope> = Effect.acquire
       socket.close(() => resume(Effect.void));
     }),
 );
-
-const sendLoopback = (socket: Socket, parts: ReadonlyArray<Uint8Array>, port: number) =>
-  Effect.async<void>((resume) => {
-    socket.send(parts, port, "127.0.0.1", () => resume(Effect.void));
-  });
 
 const lineMatching = (exit: ChildExit, pattern: RegExp): string | undefined =>
   exit.tail.find((line) => pattern.test(line));
@@ -185,12 +180,12 @@ export const srtAttempt = (
     context.queue.clear();
     yield* context.markConnected;
 
-    const pump = Effect.forever(
-      Effect.gen(function* () {
-        const segments = yield* context.queue.takeUpTo(DATAGRAM_PAYLOAD);
-        yield* sendLoopback(socket, segments, inputPort);
-        context.countSent(segments.reduce((total, segment) => total + segment.length, 0));
-      }),
+    const pump = deliverUntilError(
+      socket,
+      context,
+      (chunk) => sendAsDatagrams(socket, chunk, inputPort, "127.0.0.1", null),
+      // Loopback sends fail only if the child is gone, which its exit reports better.
+      () => new OutputError({ reason: "child_exited", message: "srt-live-transmit stopped reading" }),
     );
     return yield* Effect.raceFirst(pump, ended(true));
   });

@@ -1,10 +1,10 @@
 /**
- * UDP and RTP outputs, in process: TS datagrams of up to 7×188 bytes, coalesced from whatever is queued
- * without waiting for more (no added latency), unicast or multicast.
+ * UDP and RTP outputs, in process: TS datagrams of up to 7×188 bytes, sent as they arrive (no added latency),
+ * unicast or multicast.
  */
 import { createSocket, type Socket } from "node:dgram";
 import { lookup } from "node:dns/promises";
-import { Effect, type Scope } from "effect";
+import { Deferred, Effect, Exit, type Scope } from "effect";
 import { OutputError } from "../errors.ts";
 import { DATAGRAM_PAYLOAD } from "./queue.ts";
 import { makeRtpFramer } from "./rtp.ts";
@@ -73,26 +73,47 @@ const openSocket = (target: DatagramTarget): Effect.Effect<Socket, OutputError, 
     ),
   );
 
-const send = (
+/**
+ * Sends `chunk` as datagrams of at most 7×188 bytes, synchronously: the socket queues what the kernel cannot
+ * take at once, and errors arrive as the socket's "error" event.
+ */
+export const sendAsDatagrams = (
   socket: Socket,
-  parts: ReadonlyArray<Uint8Array>,
+  chunk: Uint8Array,
   port: number,
   address: string,
-  shown: string,
-) =>
-  Effect.async<void, OutputError>((resume) => {
-    socket.send(parts, port, address, (cause) => {
-      resume(
-        cause === null || cause === undefined
-          ? Effect.void
-          : Effect.fail(
-              new OutputError({
-                reason: "write_failed",
-                message: `cannot send to ${shown} (${errorCode(cause)})`,
-              }),
-            ),
-      );
-    });
+  header: (() => Uint8Array) | null,
+): void => {
+  for (let at = 0; at < chunk.length; at += DATAGRAM_PAYLOAD) {
+    const part = chunk.subarray(at, at + DATAGRAM_PAYLOAD);
+    socket.send(header === null ? part : [header(), part], port, address);
+  }
+};
+
+/**
+ * Runs until the socket reports a send error. Data goes out straight from the channel's fan-out while this
+ * runs (the queue's direct delivery): a UDP send never waits, so there is nothing to queue for.
+ */
+export const deliverUntilError = (
+  socket: Socket,
+  context: WriterContext,
+  deliver: (chunk: Uint8Array) => void,
+  describeError: (cause: unknown) => OutputError,
+): Effect.Effect<never, OutputError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const failed = yield* Deferred.make<never, OutputError>();
+    socket.removeAllListeners("error");
+    socket.on("error", (cause) => Deferred.unsafeDone(failed, Exit.fail(describeError(cause))));
+    yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        context.queue.deliverDirectly((chunk) => {
+          deliver(chunk);
+          context.countSent(chunk.length);
+        }),
+      ),
+      () => Effect.sync(() => context.queue.deliverDirectly(null)),
+    );
+    return yield* Deferred.await(failed);
   });
 
 export const datagramAttempt = (
@@ -105,10 +126,11 @@ export const datagramAttempt = (
     const rtp = target.protocol === "rtp" ? yield* makeRtpFramer : null;
     const shown = `${target.host}:${target.port}`;
     yield* context.markConnected;
-    while (true) {
-      const segments = yield* context.queue.takeUpTo(DATAGRAM_PAYLOAD);
-      const parts = rtp === null ? segments : [rtp.nextHeader(), ...segments];
-      yield* send(socket, parts, target.port, address, shown);
-      context.countSent(segments.reduce((total, segment) => total + segment.length, 0));
-    }
+    return yield* deliverUntilError(
+      socket,
+      context,
+      (chunk) => sendAsDatagrams(socket, chunk, target.port, address, rtp === null ? null : rtp.nextHeader),
+      (cause) =>
+        new OutputError({ reason: "write_failed", message: `cannot send to ${shown} (${errorCode(cause)})` }),
+    );
   });

@@ -1,0 +1,291 @@
+/**
+ * Host side of the two redundancy cores (src/core/assembly/merge.ts and fec.ts), each its own WebAssembly
+ * module and memory so that the packet core's layout stays as it is. As with PacketCore, the views are made
+ * once and a call allocates nothing; a datagram handed back is a view into the module's memory, valid until
+ * the next call on the same instance.
+ */
+import { readFileSync } from "node:fs";
+
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+interface WasmApi {
+  readonly Module: new (bytes: Uint8Array) => object;
+  readonly Instance: new (module: object, imports: object) => { readonly exports: object };
+}
+const wasm = (globalThis as unknown as { readonly WebAssembly: WasmApi }).WebAssembly;
+
+const compiled = new Map<string, object>();
+
+const instantiate = (name: string): object => {
+  let module = compiled.get(name);
+  if (module === undefined) {
+    const url = new URL(`./build/${name}.wasm`, import.meta.url);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(url);
+    } catch (cause) {
+      throw new Error(`redundancy core not built: ${url.pathname} is missing (run npm run build:core)`, {
+        cause,
+      });
+    }
+    module = new wasm.Module(bytes);
+    compiled.set(name, module);
+  }
+  return new wasm.Instance(module, {}).exports;
+};
+
+interface Layout {
+  readonly memory: WasmMemory;
+  readonly inputAddress: () => number;
+  readonly inputCapacity: () => number;
+  readonly statusAddress: () => number;
+  readonly memoryEnd: () => number;
+}
+
+const INPUT = 0x10000;
+const INPUT_CAPACITY = 2048;
+const STATUS = 0x10800;
+
+const checkLayout = (name: string, exports: Layout): void => {
+  if (
+    exports.inputAddress() !== INPUT ||
+    exports.inputCapacity() !== INPUT_CAPACITY ||
+    exports.statusAddress() !== STATUS ||
+    exports.memoryEnd() > exports.memory.buffer.byteLength
+  ) {
+    throw new Error(
+      `${name} core layout does not match redundancy-core.ts (rebuild with npm run build:core)`,
+    );
+  }
+};
+
+/** What MergeCore.insert says about a datagram. */
+export const MergeInsert = {
+  /** The first copy of its sequence number: kept until its turn. */
+  Stored: 1,
+  /** A later copy of a packet kept or already sent: dropped. */
+  Duplicate: 0,
+  /** Not RTP version 2, or shorter than an RTP header: merging needs sequence numbers. */
+  NotRtp: -1,
+  /** Larger than a merge slot (2048 bytes). */
+  TooLong: -2,
+  /** Its sequence number was given up as lost before it came. */
+  Late: -3,
+  /** Too far ahead of the packets still waiting: release with no window, then insert again. */
+  Ahead: -4,
+} as const;
+export type MergeInsert = (typeof MergeInsert)[keyof typeof MergeInsert];
+
+/** Sequence-merge figures; `received` and `firstCopies` are per path index. */
+export interface MergeSnapshot {
+  readonly released: number;
+  /** Sequence numbers no path delivered within the window. */
+  readonly skipped: number;
+  readonly duplicates: number;
+  readonly late: number;
+  readonly notRtp: number;
+  readonly tooLong: number;
+  readonly resyncs: number;
+  readonly pending: number;
+  readonly received: ReadonlyArray<number>;
+  /** Packets each path delivered first: what it contributed to the merged stream. */
+  readonly firstCopies: ReadonlyArray<number>;
+}
+
+const M = {
+  outAddress: 0,
+  next: 2,
+  pending: 4,
+  released: 5,
+  skipped: 6,
+  duplicates: 7,
+  late: 8,
+  notRtp: 9,
+  tooLong: 10,
+  resyncs: 11,
+  received: 16,
+  firstCopies: 20,
+} as const;
+
+interface MergeExports extends Layout {
+  readonly insert: (length: number, path: number, nowMs: number) => number;
+  readonly release: (nowMs: number, windowMs: number) => number;
+  readonly reset: () => void;
+}
+
+/** The ST 2022-7 merge and reorder buffer: first copy of each RTP sequence number, released in order. */
+export class MergeCore {
+  readonly #exports: MergeExports;
+  readonly #bytes: Uint8Array;
+  readonly #input: Uint8Array;
+  readonly #u32: Uint32Array;
+
+  private constructor(exports: MergeExports) {
+    checkLayout("merge", exports);
+    this.#exports = exports;
+    this.#bytes = new Uint8Array(exports.memory.buffer);
+    this.#input = this.#bytes.subarray(INPUT, INPUT + INPUT_CAPACITY);
+    this.#u32 = new Uint32Array(exports.memory.buffer);
+  }
+
+  static load(): MergeCore {
+    return new MergeCore(instantiate("merge") as MergeExports);
+  }
+
+  /** `path` (0-3) only labels the counters. */
+  insert(datagram: Uint8Array, path: number, nowMs: number): MergeInsert {
+    // An oversized datagram is not copied: the core refuses it by its length alone.
+    if (datagram.length <= INPUT_CAPACITY) this.#input.set(datagram);
+    return this.#exports.insert(datagram.length, path, nowMs) as MergeInsert;
+  }
+
+  /**
+   * The next datagram in sequence, or null while the next is missing and the packet after the gap has waited
+   * less than `windowMs` (a negative window gives gaps up at once).
+   */
+  release(nowMs: number, windowMs: number): Uint8Array | null {
+    const length = this.#exports.release(nowMs, windowMs);
+    if (length <= 0) return null;
+    const at = this.#word(M.outAddress);
+    return this.#bytes.subarray(at, at + length);
+  }
+
+  get memoryBytes(): number {
+    return this.#exports.memory.buffer.byteLength;
+  }
+
+  snapshot(): MergeSnapshot {
+    const lanes = (first: number) => [0, 1, 2, 3].map((lane) => this.#word(first + lane));
+    return {
+      released: this.#word(M.released),
+      skipped: this.#word(M.skipped),
+      duplicates: this.#word(M.duplicates),
+      late: this.#word(M.late),
+      notRtp: this.#word(M.notRtp),
+      tooLong: this.#word(M.tooLong),
+      resyncs: this.#word(M.resyncs),
+      pending: this.#word(M.pending),
+      received: lanes(M.received),
+      firstCopies: lanes(M.firstCopies),
+    };
+  }
+
+  reset(): void {
+    this.#exports.reset();
+  }
+
+  #word(index: number): number {
+    return this.#u32[(STATUS >> 2) + index] ?? 0;
+  }
+}
+
+/** What FecCore.media and FecCore.fec return for a datagram they could not use. */
+export const FecStatus = {
+  NotRtp: -1,
+  TooLong: -2,
+  /** An FEC packet whose header is cut short, names another code than XOR, or protects an impossible set. */
+  MalformedFec: -3,
+} as const;
+export type FecStatus = (typeof FecStatus)[keyof typeof FecStatus];
+
+export interface FecSnapshot {
+  readonly mediaPackets: number;
+  readonly columnPackets: number;
+  readonly rowPackets: number;
+  /** Media packets rebuilt from FEC. */
+  readonly recovered: number;
+  /** Media packets still missing once no FEC packet could bring them back. */
+  readonly unrecoverable: number;
+  readonly malformedFec: number;
+  /** FEC packets that came after the media they protect had left the buffer. */
+  readonly staleFec: number;
+  readonly notRtp: number;
+  readonly tooLong: number;
+}
+
+const F = {
+  recoveredNow: 0,
+  media: 1,
+  column: 2,
+  row: 3,
+  recovered: 4,
+  unrecoverable: 5,
+  malformedFec: 6,
+  notRtp: 7,
+  tooLong: 8,
+  staleFec: 9,
+} as const;
+
+interface FecExports extends Layout {
+  readonly media: (length: number) => number;
+  readonly fec: (length: number) => number;
+  readonly recoveredAddress: () => number;
+  readonly mediaAddress: (sequence: number) => number;
+  readonly mediaLength: (sequence: number) => number;
+  readonly reset: () => void;
+}
+
+/** SMPTE 2022-1 column and row FEC decoder for one input. */
+export class FecCore {
+  readonly #exports: FecExports;
+  readonly #bytes: Uint8Array;
+  readonly #input: Uint8Array;
+  readonly #u32: Uint32Array;
+  readonly #recovered: number;
+
+  private constructor(exports: FecExports) {
+    checkLayout("fec", exports);
+    this.#exports = exports;
+    this.#bytes = new Uint8Array(exports.memory.buffer);
+    this.#input = this.#bytes.subarray(INPUT, INPUT + INPUT_CAPACITY);
+    this.#u32 = new Uint32Array(exports.memory.buffer);
+    this.#recovered = exports.recoveredAddress();
+  }
+
+  static load(): FecCore {
+    return new FecCore(instantiate("fec") as FecExports);
+  }
+
+  /** Keeps a media datagram for recovery. Returns how many packets it completed (see `recovered`). */
+  media(datagram: Uint8Array): number {
+    if (datagram.length <= INPUT_CAPACITY) this.#input.set(datagram);
+    return this.#exports.media(datagram.length);
+  }
+
+  /** Takes a column or row FEC datagram. Returns how many media packets it rebuilt (see `recovered`). */
+  fec(datagram: Uint8Array): number {
+    if (datagram.length <= INPUT_CAPACITY) this.#input.set(datagram);
+    return this.#exports.fec(datagram.length);
+  }
+
+  /** The i-th packet rebuilt by the last call, as a whole RTP datagram. */
+  recovered(index: number): Uint8Array {
+    const sequence = this.#u32[(this.#recovered >> 2) + index] ?? 0;
+    const at = this.#exports.mediaAddress(sequence);
+    return this.#bytes.subarray(at, at + this.#exports.mediaLength(sequence));
+  }
+
+  get memoryBytes(): number {
+    return this.#exports.memory.buffer.byteLength;
+  }
+
+  snapshot(): FecSnapshot {
+    const word = (index: number) => this.#u32[(STATUS >> 2) + index] ?? 0;
+    return {
+      mediaPackets: word(F.media),
+      columnPackets: word(F.column),
+      rowPackets: word(F.row),
+      recovered: word(F.recovered),
+      unrecoverable: word(F.unrecoverable),
+      malformedFec: word(F.malformedFec),
+      staleFec: word(F.staleFec),
+      notRtp: word(F.notRtp),
+      tooLong: word(F.tooLong),
+    };
+  }
+
+  reset(): void {
+    this.#exports.reset();
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The input decisions of one channel, as plain state over a millisecond clock the caller supplies: which
+ * input is forwarded, when to fail over or revert, and whether any input is alive. The selector (selector.ts)
+ * drives it from a ticking fiber; nothing here waits or reads a clock.
+ *
+ * - An input is silent once nothing came for `failoverAfterMs`; it is healthy from the first datagram after
+ *   such a silence, as long as it keeps coming.
+ * - Failover: when the active input is silent and the other is not, switch (reason "silence"). A datagram on
+ *   the standby input while the active one is silent switches at once, so that datagram is already forwarded;
+ *   the tick covers the rest.
+ * - Auto revert: back to the primary once it has been healthy for `revertAfterMs` ("primary_restored"). An
+ *   operator's choice is kept until the next silence failover: automation does not undo a person.
+ * - When every input is silent the channel's input is "lost"; it is "ok" again with the first datagram.
+ */
+import type { InputRole, RevertPolicy } from "./redundancy.ts";
+
+export type SwitchReason = "silence" | "operator" | "primary_restored";
+export type InputHealth = "ok" | "lost";
+
+/** `at` is epoch milliseconds. */
+export type RedundancyEvent =
+  | {
+      readonly type: "switch";
+      readonly at: number;
+      readonly from: InputRole;
+      readonly to: InputRole;
+      readonly reason: SwitchReason;
+    }
+  | { readonly type: "input_lost"; readonly at: number }
+  | { readonly type: "input_restored"; readonly at: number; readonly role: InputRole };
+
+export interface FailoverPolicy {
+  readonly roles: ReadonlyArray<InputRole>;
+  /** False in merge mode and without a backup: the primary stays active. */
+  readonly switching: boolean;
+  readonly failoverAfterMs: number;
+  readonly revert: RevertPolicy;
+  readonly revertAfterMs: number;
+}
+
+export interface FailoverState {
+  /**
+   * Records a datagram on `role`: the per-datagram call, so it compares and stores numbers. A switch or a
+   * restored input it decides is returned by the next `tick`.
+   */
+  readonly arrival: (role: InputRole, nowMs: number) => void;
+  /** Applies the timers; returns what changed since the last tick, oldest first. */
+  readonly tick: (nowMs: number) => ReadonlyArray<RedundancyEvent>;
+  /** An operator's switch: at once, whatever the timers say. Null when `role` is already active. */
+  readonly operator: (role: InputRole, nowMs: number) => RedundancyEvent | null;
+  readonly active: () => InputRole;
+  readonly health: () => InputHealth;
+  readonly lastArrival: (role: InputRole) => number | null;
+  /** Switches away from `role`, whatever the reason. */
+  readonly failovers: (role: InputRole) => number;
+}
+
+interface Track {
+  lastAt: number | null;
+  healthySince: number | null;
+  failovers: number;
+}
+
+export const makeFailoverState = (policy: FailoverPolicy, startedAtMs: number): FailoverState => {
+  const tracks: Record<InputRole, Track> = {
+    primary: { lastAt: null, healthySince: null, failovers: 0 },
+    backup: { lastAt: null, healthySince: null, failovers: 0 },
+  };
+  let active: InputRole = "primary";
+  let health: InputHealth = "lost";
+  let operatorHold = false;
+  let decided: RedundancyEvent[] = [];
+
+  const alive = (entry: Track, nowMs: number) =>
+    entry.lastAt !== null && nowMs - entry.lastAt < policy.failoverAfterMs;
+  // Measured from the start too, so that a backup whose first datagram beats the primary's by a moment does
+  // not take over.
+  const silent = (entry: Track, nowMs: number) =>
+    nowMs - (entry.lastAt ?? startedAtMs) >= policy.failoverAfterMs;
+
+  const switchTo = (to: InputRole, reason: SwitchReason, nowMs: number): RedundancyEvent => {
+    const from = active;
+    tracks[from].failovers++;
+    active = to;
+    operatorHold = reason === "operator";
+    return { type: "switch", at: nowMs, from, to, reason };
+  };
+
+  return {
+    arrival: (role, nowMs) => {
+      const entry = tracks[role];
+      if (entry.lastAt === null || nowMs - entry.lastAt >= policy.failoverAfterMs) entry.healthySince = nowMs;
+      entry.lastAt = nowMs;
+      if (role !== active && policy.switching && silent(tracks[active], nowMs))
+        decided.push(switchTo(role, "silence", nowMs));
+      if (health === "lost" && policy.roles.includes(role)) {
+        health = "ok";
+        decided.push({ type: "input_restored", at: nowMs, role });
+      }
+    },
+    tick: (nowMs) => {
+      const events = decided;
+      decided = [];
+      const emit = (event: RedundancyEvent) => events.push(event);
+      let anyAlive = false;
+      for (const role of policy.roles) {
+        if (alive(tracks[role], nowMs)) anyAlive = true;
+        else tracks[role].healthySince = null;
+      }
+      if (policy.switching) {
+        const other: InputRole = active === "primary" ? "backup" : "primary";
+        if (silent(tracks[active], nowMs) && alive(tracks[other], nowMs)) {
+          emit(switchTo(other, "silence", nowMs));
+        } else if (
+          active === "backup" &&
+          policy.revert === "auto" &&
+          !operatorHold &&
+          tracks.primary.healthySince !== null &&
+          nowMs - tracks.primary.healthySince >= policy.revertAfterMs
+        ) {
+          emit(switchTo("primary", "primary_restored", nowMs));
+        }
+      }
+      if (health === "ok" && !anyAlive) {
+        health = "lost";
+        emit({ type: "input_lost", at: nowMs });
+      }
+      return events;
+    },
+    operator: (role, nowMs) => (role === active ? null : switchTo(role, "operator", nowMs)),
+    active: () => active,
+    health: () => health,
+    lastArrival: (role) => tracks[role].lastAt,
+    failovers: (role) => tracks[role].failovers,
+  };
+};

@@ -1,0 +1,32 @@
+/**
+ * SMPTE 2022-1 FEC for one input: the column (port + 2) and row (port + 4) streams are received beside the
+ * media, and the FEC core rebuilds lost media packets from them. Each rebuilt datagram goes to `onRecovered`
+ * as soon as it exists, to enter the input path as if it had been received.
+ *
+ * `onRecovered` gets a view into the core's memory: it must use the bytes before it returns.
+ */
+import { Effect } from "effect";
+import { FecCore, type FecSnapshot } from "../../core/redundancy-core.ts";
+import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET } from "./redundancy.ts";
+import { bindInput, type InputEndpoint } from "./udp-receiver.ts";
+
+export interface FecInput {
+  /** Keeps a media datagram from the wire for later recoveries; hands on any recovery it completes. */
+  readonly media: (datagram: Uint8Array) => void;
+  readonly snapshot: () => FecSnapshot;
+}
+
+export const bindFec = (endpoint: InputEndpoint, onRecovered: (datagram: Uint8Array) => void) =>
+  Effect.gen(function* () {
+    const core = FecCore.load();
+    const handOn = (count: number) => {
+      for (let i = 0; i < count; i++) onRecovered(core.recovered(i));
+    };
+    const onFec = (datagram: Uint8Array) => handOn(core.fec(datagram));
+    yield* bindInput({ ...endpoint, port: endpoint.port + FEC_COLUMN_PORT_OFFSET }, onFec);
+    yield* bindInput({ ...endpoint, port: endpoint.port + FEC_ROW_PORT_OFFSET }, onFec);
+    return {
+      media: (datagram) => handOn(core.media(datagram)),
+      snapshot: () => core.snapshot(),
+    } satisfies FecInput;
+  });

@@ -1,0 +1,45 @@
+/**
+ * A sequence merger: the merge core (ST 2022-7 first copy wins, in order) driven by the host clock. It serves
+ * two places: a channel in merge mode feeds both inputs into one, and an input with FEC feeds its own
+ * datagrams and the recovered ones into one, so a rebuilt packet takes its place in the stream instead of
+ * arriving out of order. Gaps wait `windowMs` after the packet behind them came; `flush` on the selector's
+ * tick gives them up when nothing else arrives.
+ *
+ * `emit` gets a view into the core's memory: it must use the bytes before it returns.
+ */
+import { MergeCore, MergeInsert, type MergeSnapshot } from "../../core/redundancy-core.ts";
+
+export interface SequenceMerger {
+  readonly insert: (datagram: Uint8Array, path: number, nowMs: number) => void;
+  readonly flush: (nowMs: number) => void;
+  readonly snapshot: () => MergeSnapshot;
+}
+
+export const makeSequenceMerger = (
+  windowMs: number,
+  emit: (datagram: Uint8Array) => void,
+): SequenceMerger => {
+  const core = MergeCore.load();
+  const flush = (nowMs: number) => {
+    for (
+      let datagram = core.release(nowMs, windowMs);
+      datagram !== null;
+      datagram = core.release(nowMs, windowMs)
+    )
+      emit(datagram);
+  };
+  return {
+    insert: (datagram, path, nowMs) => {
+      let status = core.insert(datagram, path, nowMs);
+      // The buffer is full of older packets waiting on a gap: send them on, gaps and all, to make room.
+      while (status === MergeInsert.Ahead) {
+        const oldest = core.release(nowMs, -1);
+        if (oldest !== null) emit(oldest);
+        status = core.insert(datagram, path, nowMs);
+      }
+      if (status === MergeInsert.Stored) flush(nowMs);
+    },
+    flush,
+    snapshot: () => core.snapshot(),
+  };
+};

@@ -1,0 +1,100 @@
+/**
+ * The selector of one channel: the failover state (failover.ts) on the Effect clock, ticked by one fiber in the
+ * channel's scope. Arrivals are recorded synchronously from the socket callbacks; every decision is taken on
+ * a tick, so a TestClock drives the timers in tests. Each event is kept in a short recent list, logged, and
+ * handed to the subscribers (the WebSocket, the supervisor).
+ */
+import { Duration, Effect, Schedule, type Scope } from "effect";
+import {
+  type FailoverPolicy,
+  type InputHealth,
+  makeFailoverState,
+  type RedundancyEvent,
+} from "./failover.ts";
+import type { InputRole } from "./redundancy.ts";
+
+/** How often the timers are looked at: the failover delay is met to within this. */
+export const SELECTOR_TICK = Duration.millis(50);
+const RECENT_EVENTS = 50;
+
+export interface Selector {
+  /** Records a datagram on `role`; returns the time it used (epoch ms). */
+  readonly arrival: (role: InputRole) => number;
+  readonly now: () => number;
+  readonly active: () => InputRole;
+  readonly health: () => InputHealth;
+  readonly lastArrival: (role: InputRole) => number | null;
+  readonly failovers: (role: InputRole) => number;
+  /** Switches at once (reason "operator"); nothing happens when `role` is already active. */
+  readonly switchTo: (role: InputRole) => Effect.Effect<void>;
+  /** Recent events, oldest first. */
+  readonly events: () => ReadonlyArray<RedundancyEvent>;
+  /** Calls `listener` with each event from now on; returns the unsubscribe function. */
+  readonly subscribe: (listener: (event: RedundancyEvent) => void) => () => void;
+}
+
+const describe = (event: RedundancyEvent): string => {
+  switch (event.type) {
+    case "switch":
+      return `input switched from ${event.from} to ${event.to} (${event.reason})`;
+    case "input_lost":
+      return "input lost: no input is receiving";
+    case "input_restored":
+      return `input restored on ${event.role}`;
+  }
+};
+
+export const makeSelector = (options: {
+  /** Names the channel in logs. */
+  readonly channel: string;
+  readonly policy: FailoverPolicy;
+  /** Runs first on every tick, with the tick's time: the merge buffers give up their expired gaps here. */
+  readonly onTick?: (nowMs: number) => void;
+}): Effect.Effect<Selector, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const clock = yield* Effect.clock;
+    const now = () => clock.unsafeCurrentTimeMillis();
+    const state = makeFailoverState(options.policy, now());
+    const recent: RedundancyEvent[] = [];
+    const listeners = new Set<(event: RedundancyEvent) => void>();
+
+    const publish = (event: RedundancyEvent) =>
+      Effect.suspend(() => {
+        recent.push(event);
+        if (recent.length > RECENT_EVENTS) recent.shift();
+        for (const listener of listeners) listener(event);
+        const message = describe(event);
+        return event.type === "input_lost" ? Effect.logWarning(message) : Effect.logInfo(message);
+      }).pipe(Effect.annotateLogs({ channel: options.channel }));
+
+    const tick = Effect.suspend(() => {
+      const at = now();
+      options.onTick?.(at);
+      const events = state.tick(at);
+      return events.length === 0 ? Effect.void : Effect.forEach(events, publish, { discard: true });
+    });
+    yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(SELECTOR_TICK)));
+
+    return {
+      arrival: (role) => {
+        const at = now();
+        state.arrival(role, at);
+        return at;
+      },
+      now,
+      active: state.active,
+      health: state.health,
+      lastArrival: state.lastArrival,
+      failovers: state.failovers,
+      switchTo: (role) =>
+        Effect.suspend(() => {
+          const event = state.operator(role, now());
+          return event === null ? Effect.void : publish(event);
+        }),
+      events: () => [...recent],
+      subscribe: (listener) => {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    } satisfies Selector;
+  });

@@ -1,0 +1,173 @@
+import { expect, layer } from "@effect/vitest";
+import { Effect } from "effect";
+import { encodeSection, type SpliceInfoSection } from "../../src/core/scte35/index.ts";
+import { Channels } from "../../src/effects/channels.ts";
+import type { RedundancyEvent } from "../../src/effects/ingest/failover.ts";
+import { eventually, freeUdpPort, srtListenerPeer } from "../support/peers.ts";
+import { asRtp, chunkTs } from "../support/sender.ts";
+import { TsGenerator } from "../support/ts-generator.ts";
+import { analyse, type Outgoing, sendSlots, type TimedSink, timedUdpSink } from "./helpers.ts";
+
+const timeSignal = (eventId: number): SpliceInfoSection => ({
+  table_id: 0xfc,
+  section_syntax_indicator: false,
+  private_indicator: false,
+  sap_type: 3,
+  section_length: 0,
+  protocol_version: 0,
+  encryption_algorithm: 0,
+  pts_adjustment: 0,
+  cw_index: 0,
+  tier: 0xfff,
+  splice_command_length: 0,
+  crc32: "0x00000000",
+  encrypted_packet: false,
+  splice_command_type: 0x05,
+  splice_command: {
+    splice_event_id: eventId,
+    splice_event_cancel_indicator: false,
+    out_of_network_indicator: true,
+    program_splice_flag: true,
+    duration_flag: false,
+    splice_immediate_flag: true,
+    event_id_compliance_flag: true,
+    unique_program_id: 1,
+    avail_num: 0,
+    avails_expected: 0,
+  },
+  descriptor_loop_length: 0,
+  descriptors: [],
+});
+
+const FAILOVER_AFTER_MS = 500;
+const DATAGRAMS = 2_600;
+const PRIMARY_STOPS_AT = 1_000;
+
+const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
+
+/** The sink's bytes split at its largest silence: what came before the switch and what came after. */
+const stretches = (sink: TimedSink) => {
+  const { gapMs, index } = sink.largestGap();
+  const before = Buffer.concat(sink.arrivals.slice(0, index).map((arrival) => arrival.datagram));
+  const after = Buffer.concat(sink.arrivals.slice(index).map((arrival) => arrival.datagram));
+  return { gapMs, before, after };
+};
+
+// Real time and real sockets: the one end-to-end failover; the timer policy is tested on the TestClock.
+layer(Channels.Default, { excludeTestServices: true })("failover between two live inputs", (it) => {
+  it.scoped(
+    "UDP and SRT outputs carry on from the backup within failover_after_ms + 100 ms, without a reconnect",
+    () =>
+      Effect.gen(function* () {
+        const channels = yield* Channels;
+        const [udpSink, srtSink] = yield* Effect.all([timedUdpSink, timedUdpSink]);
+        const srtPeer = yield* srtListenerPeer({ forwardTo: srtSink.port });
+        const [primaryPort, backupPort] = yield* Effect.all([freeUdpPort, freeUdpPort]);
+        const events: RedundancyEvent[] = [];
+        const unsubscribe = channels.subscribe((channel, event) => {
+          if (channel === "failover") events.push(event);
+        });
+        yield* Effect.addFinalizer(() => Effect.sync(unsubscribe));
+        yield* channels.start({
+          id: "failover",
+          name: "failover",
+          primary: { ip: "127.0.0.1", port: primaryPort },
+          backup: { ip: "127.0.0.1", port: backupPort },
+          redundancy: { mode: "failover", failover_after_ms: FAILOVER_AFTER_MS, revert: "sticky" },
+          outputs: [
+            { id: "udp", name: "udp", url: `udp://127.0.0.1:${udpSink.port}`, enabled: true },
+            {
+              id: "srt",
+              name: "srt",
+              url: `srt://127.0.0.1:${srtPeer.port}?mode=caller&latency=120`,
+              enabled: true,
+            },
+          ],
+        });
+        yield* eventually("the SRT output to connect", () =>
+          channels.status("failover")?.outputs.find((output) => output.id === "srt")?.state === "connected"
+            ? true
+            : undefined,
+        );
+
+        // Both pipelines carry the same stream, cues included: one cue before the primary stops, one after.
+        const generator = new TsGenerator({ seed: 9, bitrate: 6_000_000 });
+        const msPerDatagram = (7 * 188 * 8 * 1000) / 6_000_000;
+        const cues = [encodeSection(timeSignal(1)), encodeSection(timeSignal(2))];
+        generator.insertScte35(cues[0] ?? new Uint8Array(0), 300 * msPerDatagram);
+        generator.insertScte35(cues[1] ?? new Uint8Array(0), 2_200 * msPerDatagram);
+        const first = generator.packets(DATAGRAMS * 7);
+        const datagrams = asRtp(chunkTs(first), 40_000);
+        yield* sendSlots(
+          datagrams.map((datagram, index): Outgoing[] => [
+            ...(index < PRIMARY_STOPS_AT ? [{ port: primaryPort, datagram }] : []),
+            { port: backupPort, datagram },
+          ]),
+        );
+        const tail = Buffer.from(first.subarray(first.length - 1316));
+        for (const sink of [udpSink, srtSink]) {
+          yield* eventually("the end of the stream at the sinks", () =>
+            sink.bytes().subarray(-tail.length).equals(tail) ? true : undefined,
+          );
+        }
+
+        const measured: Record<string, number> = {};
+        for (const [name, sink] of [
+          ["udp", udpSink],
+          ["srt", srtSink],
+        ] as const) {
+          const { gapMs, before, after } = stretches(sink);
+          measured[name] = Math.round(gapMs);
+          expect(gapMs, `${name}: largest gap`).toBeLessThanOrEqual(FAILOVER_AFTER_MS + 100);
+          // Before the gap, the primary's stream from its start; after it, the backup's to the end: the
+          // largest gap is the failover.
+          expect(before.length, `${name}: all the primary sent`).toBe(PRIMARY_STOPS_AT * 1316);
+          expect(before.equals(first.subarray(0, before.length)), `${name}: primary bytes`).toBe(true);
+          expect(after.equals(first.subarray(first.length - after.length)), `${name}: backup bytes`).toBe(
+            true,
+          );
+          const [primaryStretch, backupStretch] = [analyse(before), analyse(after)];
+          expect(primaryStretch.ccErrors, `${name}: CC errors before`).toBe(0);
+          expect(backupStretch.ccErrors, `${name}: CC errors after`).toBe(0);
+          expect(primaryStretch.sections).toEqual([base64(cues[0] ?? new Uint8Array(0))]);
+          expect(backupStretch.sections).toEqual([base64(cues[1] ?? new Uint8Array(0))]);
+        }
+        console.log(`failover gap at the receiver: udp ${measured.udp} ms, srt ${measured.srt} ms`);
+        expect(channels.cues("failover").map((cue) => cue.section_base64)).toEqual(cues.map(base64));
+
+        const status = channels.status("failover");
+        expect(status?.redundancy).toMatchObject({ mode: "failover", active: "backup", failovers: 1 });
+        expect(status?.inputs.map((input) => input.failovers)).toEqual([1, 0]);
+        const switched = events.find((event) => event.type === "switch");
+        expect(switched).toMatchObject({ from: "primary", to: "backup", reason: "silence" });
+        expect(status?.redundancy.events).toContainEqual(switched);
+
+        // Every input silent: the channel says so, and its outputs stay connected meanwhile.
+        yield* eventually("input lost", () =>
+          channels.status("failover")?.input === "lost" ? true : undefined,
+        );
+        expect(events.map((event) => event.type)).toContain("input_lost");
+        // The primary comes back first: outputs carry on at once, with no reconnect.
+        const more = generator.packets(300 * 7);
+        yield* sendSlots(
+          asRtp(chunkTs(more), (40_000 + DATAGRAMS) & 0xffff).map((datagram) => [
+            { port: primaryPort, datagram },
+          ]),
+        );
+        for (const sink of [udpSink, srtSink]) {
+          yield* eventually("the stream after the input returned", () =>
+            sink.bytes().subarray(-more.length).equals(more) ? true : undefined,
+          );
+        }
+        const after = channels.status("failover");
+        expect(after?.input).toBe("ok");
+        expect(after?.redundancy.active).toBe("primary");
+        for (const output of after?.outputs ?? []) {
+          expect(output.state, output.id).toBe("connected");
+          expect(output.reconnects, output.id).toBe(0);
+          expect(output.queueDrops, output.id).toBe(0);
+        }
+      }),
+    60_000,
+  );
+});
