@@ -6,7 +6,7 @@
  *   node load-tests/bench-fanout.ts [--channels 25] [--outputs 4] [--mbps 7] [--seconds 20]
  */
 import { createSocket } from "node:dgram";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -47,9 +47,8 @@ const pool: Uint8Array[] = [];
 for (let offset = 0; offset + DATAGRAM <= source.length; offset += DATAGRAM)
   pool.push(source.subarray(offset, offset + DATAGRAM));
 
-// Every sink but the one that times arrivals is a small C program (load-tests/udp-sink.c): receiving 100 × 665
-// datagrams a second in Node would take a core of its own on a 2-core machine and measure the bench, not the
-// service.
+// The sinks are a small C program (load-tests/udp-sink.c): receiving 100 × 665 datagrams a second in Node
+// would take a core of its own on a 2-core machine, and its pauses would show up as the service's latency.
 const sinkBinary = join(tmpdir(), "distributary-udp-sink");
 await execa("cc", ["-O2", "-o", sinkBinary, "load-tests/udp-sink.c"]);
 
@@ -59,21 +58,16 @@ interface SinkCounts {
 }
 interface Sinks {
   readonly counts: () => Promise<SinkCounts>;
-  readonly arrivals: number[];
-  readonly close: () => Promise<void>;
+  /** Stops the sinks; returns the arrival times (hrtime ns) on the timed port. */
+  readonly close: () => Promise<ReadonlyArray<bigint>>;
 }
 const openSinks = async (ports: ReadonlyArray<number>, timedPort: number): Promise<Sinks> => {
-  const arrivals: number[] = [];
-  let timed: SinkCounts = { datagrams: 0, bytes: 0 };
-  const socket = createSocket("udp4");
-  socket.on("message", (message) => {
-    timed = { datagrams: timed.datagrams + 1, bytes: timed.bytes + message.length };
-    arrivals.push(performance.now());
+  const timesPath = join(tmpdir(), `distributary-bench-times-${process.pid}.txt`);
+  const ordered = [timedPort, ...ports.filter((port) => port !== timedPort)];
+  const sink = execa(sinkBinary, ["-t", timesPath, ...ordered.map(String)], {
+    stdout: "pipe",
+    stderr: "inherit",
   });
-  await new Promise<void>((bound) => socket.bind(timedPort, "127.0.0.1", () => bound()));
-  socket.setRecvBufferSize(4 * 1024 * 1024);
-  const others = ports.filter((port) => port !== timedPort);
-  const sink = execa(sinkBinary, others.map(String), { stdout: "pipe", stderr: "inherit" });
   let buffered = "";
   const waiters: Array<(text: string) => void> = [];
   sink.stdout?.on("data", (chunk: Buffer) => {
@@ -92,8 +86,8 @@ const openSinks = async (ports: ReadonlyArray<number>, timedPort: number): Promi
   const counts = async (): Promise<SinkCounts> => {
     const report = new Promise<string>((resolve) => waiters.push(resolve));
     sink.kill("SIGUSR1");
-    let datagrams = timed.datagrams;
-    let bytes = timed.bytes;
+    let datagrams = 0;
+    let bytes = 0;
     for (const line of (await report).split("\n")) {
       const [, d, b] = line.trim().split(" ");
       if (b !== undefined) {
@@ -105,11 +99,12 @@ const openSinks = async (ports: ReadonlyArray<number>, timedPort: number): Promi
   };
   return {
     counts,
-    arrivals,
     close: async () => {
-      socket.close();
       sink.kill("SIGTERM");
       await sink.catch(() => undefined);
+      const times = readFileSync(timesPath, "utf8").trim().split("\n").filter(Boolean).map(BigInt);
+      rmSync(timesPath, { force: true });
+      return times;
     },
   };
 };
@@ -169,7 +164,7 @@ const run = async (
   const sender = createSocket("udp4");
   await new Promise<void>((bound) => sender.bind(0, "127.0.0.1", () => bound()));
   sender.setSendBufferSize(4 * 1024 * 1024);
-  const sentAt: number[] = [];
+  const sentAt: bigint[] = [];
   let sent = 0;
 
   const began = performance.now();
@@ -188,8 +183,8 @@ const run = async (
       const due = Math.min(pool.length, Math.floor((elapsed / 1000) * perSecond));
       while (sent < due) {
         const datagram = pool[sent] as Uint8Array;
+        sentAt.push(process.hrtime.bigint());
         for (const input of inputs) sender.send(datagram, input, "127.0.0.1");
-        sentAt.push(performance.now());
         sent++;
       }
       setTimeout(tick, 1);
@@ -201,12 +196,12 @@ const run = async (
   // Let the datagrams still in flight land before counting.
   await new Promise((resolve) => setTimeout(resolve, 500));
   const received = await sinks.counts();
-  const latencies = sinks.arrivals
-    .slice(0, sentAt.length)
-    .map((at, i) => at - (sentAt[i] ?? at))
-    .sort((a, b) => a - b);
   sender.close();
-  await sinks.close();
+  const arrivals = await sinks.close();
+  const latencies = arrivals
+    .slice(0, sentAt.length)
+    .map((at, i) => Number(at - (sentAt[i] ?? at)) / 1e6)
+    .sort((a, b) => a - b);
   return {
     name,
     sentDatagrams: sent * C * M,

@@ -2,9 +2,11 @@
  * A UDP sink for bench:fanout that costs next to nothing per datagram, so that on a small machine the
  * benchmark measures the service and not its own receivers: one epoll loop reading every socket with
  * recvmmsg. Binds 127.0.0.1 on each port given, prints "ready", and on SIGTERM or SIGUSR1 prints one line
- * per port, "port datagrams bytes", then "end" (SIGTERM also exits).
+ * per port, "port datagrams bytes", then "end" (SIGTERM also exits). With -t FILE, the arrival time of every
+ * datagram on the first port (CLOCK_MONOTONIC, ns, the clock of Node's process.hrtime) is written to FILE on
+ * exit, one per line: timing arrivals here keeps the benchmark's own pauses out of the latency it reports.
  *
- *   cc -O2 -o udp-sink load-tests/udp-sink.c && ./udp-sink 6000 6001 ...
+ *   cc -O2 -o udp-sink load-tests/udp-sink.c && ./udp-sink [-t times.txt] 6000 6001 ...
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -15,23 +17,30 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BATCH 64
 #define MAX_SOCKETS 1024
+#define MAX_TIMES (4 << 20)
 
 static volatile sig_atomic_t report = 0, quit = 0;
 static void on_usr1(int sig) { (void)sig; report = 1; }
 static void on_term(int sig) { (void)sig; report = 1; quit = 1; }
 
 int main(int argc, char **argv) {
-  int count = argc - 1;
-  if (count < 1 || count > MAX_SOCKETS) { fprintf(stderr, "usage: udp-sink PORT...\n"); return 2; }
+  const char *times_path = NULL;
+  int first = 1;
+  if (argc > 2 && strcmp(argv[1], "-t") == 0) { times_path = argv[2]; first = 3; }
+  int count = argc - first;
+  if (count < 1 || count > MAX_SOCKETS) { fprintf(stderr, "usage: udp-sink [-t FILE] PORT...\n"); return 2; }
+  static unsigned long long times[MAX_TIMES];
+  size_t timed = 0;
   static int fds[MAX_SOCKETS], ports[MAX_SOCKETS];
   static unsigned long long datagrams[MAX_SOCKETS], bytes[MAX_SOCKETS];
   int epoll = epoll_create1(0);
   for (int i = 0; i < count; i++) {
-    ports[i] = atoi(argv[i + 1]);
+    ports[i] = atoi(argv[first + i]);
     fds[i] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     int size = 4 << 20;
     setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
@@ -69,10 +78,22 @@ int main(int argc, char **argv) {
         int got = recvmmsg(fds[i], messages, BATCH, MSG_DONTWAIT, NULL);
         if (got <= 0) break;
         datagrams[i] += (unsigned long long)got;
+        if (i == 0 && times_path != NULL) {
+          struct timespec now;
+          clock_gettime(CLOCK_MONOTONIC, &now);
+          unsigned long long ns = (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec;
+          for (int b = 0; b < got && timed < MAX_TIMES; b++) times[timed++] = ns;
+        }
         for (int b = 0; b < got; b++) bytes[i] += messages[b].msg_len;
         if (got < BATCH) break;
       }
     }
+  }
+  if (times_path != NULL) {
+    FILE *out = fopen(times_path, "w");
+    if (out == NULL) { perror(times_path); return 1; }
+    for (size_t t = 0; t < timed; t++) fprintf(out, "%llu\n", times[t]);
+    fclose(out);
   }
   for (int i = 0; i < count; i++) printf("%d %llu %llu\n", ports[i], datagrams[i], bytes[i]);
   printf("end\n");
