@@ -7,6 +7,7 @@
  * stderr tail kept for error messages has every secret masked.
  */
 
+import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Writable } from "node:stream";
 import { Effect, Redacted, type Scope } from "effect";
@@ -60,6 +61,12 @@ const masker = (secrets: ReadonlyArray<Redacted.Redacted<string>>) => {
   return (line: string): string => forms.reduce((masked, secret) => masked.split(secret).join("****"), line);
 };
 
+// A child must not outlive the service even when the service is killed outright (SIGKILL, OOM): util-linux's
+// setpriv asks the kernel to SIGKILL the child when its parent dies, then execs the tool in the same process.
+const setpriv = "/usr/bin/setpriv";
+const dieWithParent = existsSync(setpriv);
+const setprivCouldNotExec = /^setpriv: failed to execute /;
+
 const readLines = (
   stream: NodeJS.ReadableStream | null | undefined,
   onLine: (line: string) => void,
@@ -74,7 +81,10 @@ export const spawnChild = (spec: ChildSpec): Effect.Effect<Child, never, Scope.S
       const mask = masker(spec.secrets ?? []);
       const tailLimit = spec.tailLines ?? 20;
       const tail: Array<string> = [];
-      const subprocess = execa(spec.command, [...spec.args], {
+      const [command, args] = dieWithParent
+        ? [setpriv, ["--pdeathsig", "KILL", "--", spec.command, ...spec.args]]
+        : [spec.command, [...spec.args]];
+      const subprocess = execa(command, args, {
         stdin: spec.stdin === true ? "pipe" : "ignore",
         stdout: spec.onStdoutLine === undefined ? "ignore" : "pipe",
         stderr: "pipe",
@@ -103,7 +113,9 @@ export const spawnChild = (spec: ChildSpec): Effect.Effect<Child, never, Scope.S
         (result): ChildExit => ({
           code: result.exitCode ?? null,
           signal: result.signal ?? null,
-          spawnFailed: result.failed && result.exitCode === undefined && result.signal === undefined,
+          spawnFailed:
+            (result.failed && result.exitCode === undefined && result.signal === undefined) ||
+            (dieWithParent && result.exitCode === 127 && tail.some((line) => setprivCouldNotExec.test(line))),
           tail: [...tail],
         }),
       );

@@ -1,6 +1,8 @@
 import { it } from "@effect/vitest";
 import { Effect, Exit, Scope } from "effect";
+import { execa } from "execa";
 import { describe, expect } from "vitest";
+import { spawnChild } from "../../src/effects/child-process.ts";
 import { makeOutput } from "../../src/effects/outputs/writer.ts";
 import { childProcesses, eventually, freeTcpPort, freeUdpPort } from "../support/peers.ts";
 
@@ -44,6 +46,43 @@ describe("output child processes", () => {
       // Reaped as well as ended: not even a zombie is left.
       const left = yield* Effect.promise(() => childProcesses());
       expect(left).toEqual([]);
+    }),
+  );
+});
+
+describe("a child outlives nothing", () => {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it.live("when the service is killed with SIGKILL, its children die with it", () =>
+    Effect.gen(function* () {
+      const holder = execa(process.execPath, ["test/support/spawn-and-hold.ts", "sleep", "600"], {
+        reject: false,
+      });
+      const childPid = yield* Effect.promise(
+        () =>
+          new Promise<number>((resolve) =>
+            holder.stdout?.once("data", (chunk: Buffer) => resolve(Number(chunk))),
+          ),
+      );
+      expect(alive(childPid)).toBe(true);
+      holder.kill("SIGKILL");
+      yield* Effect.promise(() => holder);
+      yield* eventually("the orphaned child to be gone", () => (alive(childPid) ? undefined : true));
+    }),
+  );
+
+  it.scoped("a tool that is not installed is reported as such, not as a crash", () =>
+    Effect.gen(function* () {
+      const child = yield* spawnChild({ command: "distributary-no-such-tool", args: [] });
+      const exit = yield* child.exit;
+      expect(exit.spawnFailed).toBe(true);
     }),
   );
 });
