@@ -6,7 +6,7 @@
  * Not thread-safe and not re-entrant across inputs: each PacketCore belongs to the one fiber that receives
  * its input.
  */
-import { readFileSync } from "node:fs";
+import { type CoreLayout, checkLayout, instantiate, type WasmMemory } from "./wasm.ts";
 
 const INPUT = 0x10000;
 const INPUT_CAPACITY = 0x10000;
@@ -215,45 +215,12 @@ export interface CoreSnapshot {
   readonly pids: ReadonlyArray<PidSnapshot>;
 }
 
-// The project's type libraries (es2024, node) do not declare WebAssembly; these are the parts used here.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object, imports: object) => { readonly exports: object };
-}
-const wasm = (globalThis as unknown as { readonly WebAssembly: WasmApi }).WebAssembly;
-
-interface CoreExports {
-  readonly memory: WasmMemory;
+interface CoreExports extends CoreLayout {
   readonly push: (length: number, nowMs: number) => number;
   readonly rejectOversize: () => number;
   readonly reset: () => void;
   readonly ping: () => number;
-  readonly inputAddress: () => number;
-  readonly inputCapacity: () => number;
-  readonly statusAddress: () => number;
-  readonly memoryEnd: () => number;
 }
-
-const WASM_URL = new URL("./build/core.wasm", import.meta.url);
-let compiled: object | undefined;
-
-const compile = (): object => {
-  if (compiled === undefined) {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(WASM_URL);
-    } catch (cause) {
-      throw new Error(`packet core not built: ${WASM_URL.pathname} is missing (run npm run build:core)`, {
-        cause,
-      });
-    }
-    compiled = new wasm.Module(bytes);
-  }
-  return compiled;
-};
 
 const u64 = (words: Uint32Array, index: number): number =>
   (words[index] ?? 0) + (words[index + 1] ?? 0) * 0x1_0000_0000;
@@ -271,14 +238,11 @@ export class PacketCore {
     this.#exports = exports;
     this.#memory = exports.memory;
     const buffer = exports.memory.buffer;
-    if (
-      exports.inputAddress() !== INPUT ||
-      exports.inputCapacity() !== INPUT_CAPACITY ||
-      exports.statusAddress() !== STATUS ||
-      exports.memoryEnd() > buffer.byteLength
-    ) {
-      throw new Error("packet core layout does not match packet-core.ts (rebuild with npm run build:core)");
-    }
+    checkLayout(
+      exports,
+      { input: INPUT, inputCapacity: INPUT_CAPACITY, status: STATUS },
+      "packet core layout does not match packet-core.ts (rebuild with npm run build:core)",
+    );
     this.#bytes = new Uint8Array(buffer);
     this.#input = this.#bytes.subarray(INPUT, INPUT + INPUT_CAPACITY);
     this.#u32 = new Uint32Array(buffer);
@@ -288,8 +252,7 @@ export class PacketCore {
 
   /** Compiles the module on first use; every call returns a new, independent instance. */
   static load(): PacketCore {
-    const instance = new wasm.Instance(compile(), {});
-    return new PacketCore(instance.exports as unknown as CoreExports);
+    return new PacketCore(instantiate("core", "packet core") as CoreExports);
   }
 
   /**

@@ -4,61 +4,18 @@
  * once and a call allocates nothing; a datagram handed back is a view into the module's memory, valid until
  * the next call on the same instance.
  */
-import { readFileSync } from "node:fs";
-
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object, imports: object) => { readonly exports: object };
-}
-const wasm = (globalThis as unknown as { readonly WebAssembly: WasmApi }).WebAssembly;
-
-const compiled = new Map<string, object>();
-
-const instantiate = (name: string): object => {
-  let module = compiled.get(name);
-  if (module === undefined) {
-    const url = new URL(`./build/${name}.wasm`, import.meta.url);
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(url);
-    } catch (cause) {
-      throw new Error(`redundancy core not built: ${url.pathname} is missing (run npm run build:core)`, {
-        cause,
-      });
-    }
-    module = new wasm.Module(bytes);
-    compiled.set(name, module);
-  }
-  return new wasm.Instance(module, {}).exports;
-};
-
-interface Layout {
-  readonly memory: WasmMemory;
-  readonly inputAddress: () => number;
-  readonly inputCapacity: () => number;
-  readonly statusAddress: () => number;
-  readonly memoryEnd: () => number;
-}
+import { type CoreLayout, checkLayout, instantiate } from "./wasm.ts";
 
 const INPUT = 0x10000;
 const INPUT_CAPACITY = 2048;
 const STATUS = 0x10800;
 
-const checkLayout = (name: string, exports: Layout): void => {
-  if (
-    exports.inputAddress() !== INPUT ||
-    exports.inputCapacity() !== INPUT_CAPACITY ||
-    exports.statusAddress() !== STATUS ||
-    exports.memoryEnd() > exports.memory.buffer.byteLength
-  ) {
-    throw new Error(
-      `${name} core layout does not match redundancy-core.ts (rebuild with npm run build:core)`,
-    );
-  }
-};
+const checkRedundancyLayout = (name: string, exports: CoreLayout): void =>
+  checkLayout(
+    exports,
+    { input: INPUT, inputCapacity: INPUT_CAPACITY, status: STATUS },
+    `${name} core layout does not match redundancy-core.ts (rebuild with npm run build:core)`,
+  );
 
 /** What MergeCore.insert says about a datagram. */
 export const MergeInsert = {
@@ -108,7 +65,7 @@ const M = {
   firstCopies: 20,
 } as const;
 
-interface MergeExports extends Layout {
+interface MergeExports extends CoreLayout {
   readonly insert: (length: number, path: number, nowMs: number) => number;
   readonly release: (nowMs: number, windowMs: number) => number;
   readonly reset: () => void;
@@ -122,7 +79,7 @@ export class MergeCore {
   readonly #u32: Uint32Array;
 
   private constructor(exports: MergeExports) {
-    checkLayout("merge", exports);
+    checkRedundancyLayout("merge", exports);
     this.#exports = exports;
     this.#bytes = new Uint8Array(exports.memory.buffer);
     this.#input = this.#bytes.subarray(INPUT, INPUT + INPUT_CAPACITY);
@@ -130,7 +87,7 @@ export class MergeCore {
   }
 
   static load(): MergeCore {
-    return new MergeCore(instantiate("merge") as MergeExports);
+    return new MergeCore(instantiate("merge", "redundancy core") as MergeExports);
   }
 
   /** `path` (0-3) only labels the counters. */
@@ -217,7 +174,7 @@ const F = {
   staleFec: 9,
 } as const;
 
-interface FecExports extends Layout {
+interface FecExports extends CoreLayout {
   readonly media: (length: number) => number;
   readonly fec: (length: number) => number;
   readonly recoveredAddress: () => number;
@@ -235,7 +192,7 @@ export class FecCore {
   readonly #recovered: number;
 
   private constructor(exports: FecExports) {
-    checkLayout("fec", exports);
+    checkRedundancyLayout("fec", exports);
     this.#exports = exports;
     this.#bytes = new Uint8Array(exports.memory.buffer);
     this.#input = this.#bytes.subarray(INPUT, INPUT + INPUT_CAPACITY);
@@ -244,7 +201,7 @@ export class FecCore {
   }
 
   static load(): FecCore {
-    return new FecCore(instantiate("fec") as FecExports);
+    return new FecCore(instantiate("fec", "redundancy core") as FecExports);
   }
 
   /** Keeps a media datagram for recovery. Returns how many packets it completed (see `recovered`). */

@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
 import { expect, layer } from "@effect/vitest";
 import { Effect } from "effect";
-import { PacketCore } from "../../src/core/packet-core.ts";
 import { encodeSection, type SpliceInfoSection } from "../../src/core/scte35/index.ts";
 import { Channels } from "../../src/effects/channels.ts";
+import { analyse } from "../support/analyse.ts";
+import { spliceInsertSection } from "../support/cues.ts";
 import { fixturePath } from "../support/fixtures.ts";
 import {
   eventually,
@@ -16,41 +17,32 @@ import {
 import { asRtp, chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
-const spliceInsert = (eventId: number, pts: number): SpliceInfoSection => ({
-  table_id: 0xfc,
-  section_syntax_indicator: false,
-  private_indicator: false,
-  sap_type: 3,
-  section_length: 0,
-  protocol_version: 0,
-  encryption_algorithm: 0,
-  pts_adjustment: 0,
-  cw_index: 0,
-  tier: 0xfff,
-  splice_command_length: 0,
-  crc32: "0x00000000",
-  encrypted_packet: false,
-  splice_command_type: 0x05,
-  splice_command: {
-    splice_event_id: eventId,
-    splice_event_cancel_indicator: false,
-    out_of_network_indicator: true,
-    program_splice_flag: true,
-    duration_flag: true,
-    splice_immediate_flag: false,
-    event_id_compliance_flag: true,
-    time_specified_flag: true,
-    pts_time: pts,
-    break_duration: { auto_return: true, duration: 30 * 90_000 },
-    unique_program_id: 7,
-    avail_num: 1,
-    avails_expected: 2,
-  },
-  descriptor_loop_length: 0,
-  descriptors: [
-    { splice_descriptor_tag: 0x00, descriptor_length: 8, identifier: 0x43554549, provider_avail_id: eventId },
-  ],
-});
+const spliceInsert = (eventId: number, pts: number): SpliceInfoSection =>
+  spliceInsertSection(
+    {
+      splice_event_id: eventId,
+      splice_event_cancel_indicator: false,
+      out_of_network_indicator: true,
+      program_splice_flag: true,
+      duration_flag: true,
+      splice_immediate_flag: false,
+      event_id_compliance_flag: true,
+      time_specified_flag: true,
+      pts_time: pts,
+      break_duration: { auto_return: true, duration: 30 * 90_000 },
+      unique_program_id: 7,
+      avail_num: 1,
+      avails_expected: 2,
+    },
+    [
+      {
+        splice_descriptor_tag: 0x00,
+        descriptor_length: 8,
+        identifier: 0x43554549,
+        provider_avail_id: eventId,
+      },
+    ],
+  );
 
 /** Four seconds of generated TS at 6 Mbit/s with three splice_inserts made by our encoder. */
 const generatedStream = (): { ts: Uint8Array; cues: Uint8Array[] } => {
@@ -58,28 +50,6 @@ const generatedStream = (): { ts: Uint8Array; cues: Uint8Array[] } => {
   const cues = [1, 2, 3].map((n) => encodeSection(spliceInsert(1000 + n, 90_000 * (10 + n))));
   for (const [index, cue] of cues.entries()) generator.insertScte35(cue, 500 + index * 1000);
   return { ts: generator.packets(Math.round((4 * 6_000_000) / (188 * 8))), cues };
-};
-
-interface Analysis {
-  readonly ccErrors: number;
-  readonly sections: ReadonlyArray<string>;
-  readonly pids: ReadonlyArray<string>;
-}
-const analyse = (ts: Uint8Array): Analysis => {
-  const core = PacketCore.load();
-  const sections: string[] = [];
-  for (const chunk of chunkTs(ts)) {
-    core.push(chunk);
-    core.drainEvents((event) => {
-      if (event.type === "scte35") sections.push(Buffer.from(event.section).toString("base64"));
-    });
-  }
-  const snapshot = core.snapshot();
-  return {
-    ccErrors: snapshot.tr101290.ccErrors,
-    sections,
-    pids: snapshot.pids.map((pid) => `${pid.pid}:${pid.streamType}`),
-  };
 };
 
 const rtpPayloads = (sink: UdpSink): Buffer =>

@@ -3,27 +3,15 @@ import { Effect } from "effect";
 import { encodeSection, type SpliceInfoSection } from "../../src/core/scte35/index.ts";
 import { Channels } from "../../src/effects/channels.ts";
 import type { RedundancyEvent } from "../../src/effects/ingest/failover.ts";
+import { analyse } from "../support/analyse.ts";
+import { spliceInsertSection } from "../support/cues.ts";
 import { eventually, freeUdpPort, srtListenerPeer } from "../support/peers.ts";
 import { asRtp, chunkTs } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
-import { analyse, type Outgoing, sendSlots, type TimedSink, timedUdpSink } from "./helpers.ts";
+import { type Outgoing, sendSlots, type TimedSink, timedUdpSink } from "./helpers.ts";
 
-const timeSignal = (eventId: number): SpliceInfoSection => ({
-  table_id: 0xfc,
-  section_syntax_indicator: false,
-  private_indicator: false,
-  sap_type: 3,
-  section_length: 0,
-  protocol_version: 0,
-  encryption_algorithm: 0,
-  pts_adjustment: 0,
-  cw_index: 0,
-  tier: 0xfff,
-  splice_command_length: 0,
-  crc32: "0x00000000",
-  encrypted_packet: false,
-  splice_command_type: 0x05,
-  splice_command: {
+const timeSignal = (eventId: number): SpliceInfoSection =>
+  spliceInsertSection({
     splice_event_id: eventId,
     splice_event_cancel_indicator: false,
     out_of_network_indicator: true,
@@ -34,10 +22,7 @@ const timeSignal = (eventId: number): SpliceInfoSection => ({
     unique_program_id: 1,
     avail_num: 0,
     avails_expected: 0,
-  },
-  descriptor_loop_length: 0,
-  descriptors: [],
-});
+  });
 
 const FAILOVER_AFTER_MS = 500;
 const DATAGRAMS = 2_600;

@@ -5,8 +5,7 @@
  */
 import { createSocket } from "node:dgram";
 import { Effect, type Scope } from "effect";
-import { PacketCore } from "../../src/core/packet-core.ts";
-import { chunkTs } from "../support/sender.ts";
+import { udpReceiver } from "../support/peers.ts";
 
 export interface TimedSink {
   readonly port: number;
@@ -16,39 +15,28 @@ export interface TimedSink {
   readonly largestGap: () => { readonly gapMs: number; readonly index: number };
 }
 
-export const timedUdpSink: Effect.Effect<TimedSink, never, Scope.Scope> = Effect.acquireRelease(
-  Effect.async<{ sink: TimedSink; close: () => Promise<void> }>((resume) => {
-    const socket = createSocket("udp4");
-    const arrivals: Array<{ atMs: number; datagram: Buffer }> = [];
-    socket.on("message", (datagram) => arrivals.push({ atMs: performance.now(), datagram }));
-    socket.bind(0, "127.0.0.1", () => {
-      socket.setRecvBufferSize(8 * 1024 * 1024);
-      resume(
-        Effect.succeed({
-          sink: {
-            port: socket.address().port,
-            arrivals,
-            bytes: () => Buffer.concat(arrivals.map((arrival) => arrival.datagram)),
-            largestGap: () => {
-              let gapMs = 0;
-              let index = 0;
-              for (let i = 1; i < arrivals.length; i++) {
-                const gap = (arrivals[i]?.atMs ?? 0) - (arrivals[i - 1]?.atMs ?? 0);
-                if (gap > gapMs) {
-                  gapMs = gap;
-                  index = i;
-                }
-              }
-              return { gapMs, index };
-            },
-          },
-          close: () => new Promise<void>((done) => socket.close(() => done())),
-        }),
-      );
-    });
-  }),
-  ({ close }) => Effect.promise(close),
-).pipe(Effect.map(({ sink }) => sink));
+export const timedUdpSink: Effect.Effect<TimedSink, never, Scope.Scope> = Effect.suspend(() => {
+  const arrivals: Array<{ atMs: number; datagram: Buffer }> = [];
+  return udpReceiver((datagram) => arrivals.push({ atMs: performance.now(), datagram })).pipe(
+    Effect.map((port) => ({
+      port,
+      arrivals,
+      bytes: () => Buffer.concat(arrivals.map((arrival) => arrival.datagram)),
+      largestGap: () => {
+        let gapMs = 0;
+        let index = 0;
+        for (let i = 1; i < arrivals.length; i++) {
+          const gap = (arrivals[i]?.atMs ?? 0) - (arrivals[i - 1]?.atMs ?? 0);
+          if (gap > gapMs) {
+            gapMs = gap;
+            index = i;
+          }
+        }
+        return { gapMs, index };
+      },
+    })),
+  );
+});
 
 export interface Outgoing {
   readonly port: number;
@@ -99,18 +87,3 @@ export const sendSlots = (slots: ReadonlyArray<ReadonlyArray<Outgoing>>, perMs =
     };
     tick();
   });
-
-/** CC errors and SCTE-35 sections (base64) in a TS byte stream, as our own packet core reads them. */
-export const analyse = (
-  ts: Uint8Array,
-): { readonly ccErrors: number; readonly sections: ReadonlyArray<string> } => {
-  const core = PacketCore.load();
-  const sections: string[] = [];
-  for (const chunk of chunkTs(ts)) {
-    core.push(chunk);
-    core.drainEvents((event) => {
-      if (event.type === "scte35") sections.push(Buffer.from(event.section).toString("base64"));
-    });
-  }
-  return { ccErrors: core.snapshot().tr101290.ccErrors, sections };
-};

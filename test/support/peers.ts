@@ -51,33 +51,39 @@ export interface UdpSink {
   readonly totalBytes: () => number;
 }
 
-export const udpSink: Effect.Effect<UdpSink, never, Scope.Scope> = Effect.acquireRelease(
-  Effect.async<{ sink: UdpSink; close: () => Promise<void> }>((resume) => {
-    const socket = createSocket("udp4");
-    const datagrams: Array<Buffer> = [];
-    let total = 0;
-    socket.on("message", (message) => {
-      datagrams.push(message);
-      total += message.length;
-    });
-    socket.bind(0, "127.0.0.1", () => {
-      // A burst of datagrams must not be lost in the kernel before the test reads them.
-      socket.setRecvBufferSize(8 * 1024 * 1024);
-      resume(
-        Effect.succeed({
-          sink: {
-            port: socket.address().port,
-            datagrams,
-            bytes: () => Buffer.concat(datagrams),
-            totalBytes: () => total,
-          },
-          close: () => new Promise<void>((done) => socket.close(() => done())),
-        }),
-      );
-    });
-  }),
-  ({ close }) => Effect.promise(close),
-).pipe(Effect.map(({ sink }) => sink));
+/**
+ * A UDP socket bound to a free port on 127.0.0.1, handing each datagram to `receive`, closed with the scope.
+ * Yields the port.
+ */
+export const udpReceiver = (receive: (datagram: Buffer) => void): Effect.Effect<number, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.async<ReturnType<typeof createSocket>>((resume) => {
+      const socket = createSocket("udp4");
+      socket.on("message", receive);
+      socket.bind(0, "127.0.0.1", () => {
+        // A burst of datagrams must not be lost in the kernel before the test reads them.
+        socket.setRecvBufferSize(8 * 1024 * 1024);
+        resume(Effect.succeed(socket));
+      });
+    }),
+    (socket) => Effect.promise(() => new Promise<void>((done) => socket.close(() => done()))),
+  ).pipe(Effect.map((socket) => socket.address().port));
+
+export const udpSink: Effect.Effect<UdpSink, never, Scope.Scope> = Effect.suspend(() => {
+  const datagrams: Array<Buffer> = [];
+  let total = 0;
+  return udpReceiver((message) => {
+    datagrams.push(message);
+    total += message.length;
+  }).pipe(
+    Effect.map((port) => ({
+      port,
+      datagrams,
+      bytes: () => Buffer.concat(datagrams),
+      totalBytes: () => total,
+    })),
+  );
+});
 
 export interface SrtPeer {
   readonly port: number;

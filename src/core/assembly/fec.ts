@@ -7,10 +7,10 @@
 // The host writes a datagram at INPUT and calls media(length) or fec(length); both return how many packets
 // were rebuilt, whose sequence numbers are listed at RECOVERED and whose bytes sit in their media slots.
 
-const INPUT: usize = 0x10000;
-const SLOT_SIZE: u32 = 2048;
-const STATUS: usize = 0x10800;
-const STATUS_SIZE: u32 = 256;
+import { bump, checkRtp, E_TOO_LONG, INPUT, SLOT_SIZE, STATUS, STATUS_SIZE } from "./slots";
+
+export { inputAddress, inputCapacity, statusAddress } from "./slots";
+
 const RECOVERED: usize = 0x10900;
 const RECOVERED_MAX: u32 = 64;
 // Media slot metadata: tag (sequence | VALID | PRESENT), length.
@@ -57,8 +57,6 @@ const ST_SSRC: usize = STATUS + 56;
 const ST_PENDING_FEC: usize = STATUS + 60;
 const ST_NEXT_FEC: usize = STATUS + 64;
 
-const E_NOT_RTP: i32 = -1;
-const E_TOO_LONG: i32 = -2;
 const E_MALFORMED_FEC: i32 = -3;
 
 reset();
@@ -70,15 +68,6 @@ export function reset(): void {
   store<u32>(ST_HORIZON, HORIZON_MIN);
 }
 
-export function inputAddress(): usize {
-  return INPUT;
-}
-export function inputCapacity(): u32 {
-  return SLOT_SIZE;
-}
-export function statusAddress(): usize {
-  return STATUS;
-}
 export function recoveredAddress(): usize {
   return RECOVERED;
 }
@@ -91,10 +80,6 @@ export function mediaAddress(sequence: u32): usize {
 }
 export function mediaLength(sequence: u32): u32 {
   return load<u32>(mediaMeta(sequence), 4);
-}
-
-function bump(addr: usize): void {
-  store<u32>(addr, load<u32>(addr) + 1);
 }
 
 function be16(p: usize): u32 {
@@ -125,14 +110,8 @@ function isAhead(sequence: u32, reference: u32): bool {
 // A media datagram from the wire.
 export function media(length: i32): i32 {
   store<u32>(ST_RECOVERED_NOW, 0);
-  if (<u32>length > SLOT_SIZE) {
-    bump(ST_TOO_LONG);
-    return E_TOO_LONG;
-  }
-  if (length < 12 || (load<u8>(INPUT) & 0xc0) != 0x80) {
-    bump(ST_NOT_RTP);
-    return E_NOT_RTP;
-  }
+  const error = checkRtp(length, ST_TOO_LONG, ST_NOT_RTP);
+  if (error != 0) return error;
   bump(ST_MEDIA);
   const sequence = be16(INPUT + 2);
   store<u32>(ST_SSRC, be32(INPUT + 8));

@@ -7,10 +7,10 @@
 // hands datagrams back strictly in sequence order; a sequence number that no path delivered is given up once
 // the packet after it has waited windowMs. The clock is the host's: the core keeps no time of its own.
 
-const INPUT: usize = 0x10000;
-const SLOT_SIZE: u32 = 2048;
-const STATUS: usize = 0x10800;
-const STATUS_SIZE: u32 = 256;
+import { bump, checkRtp, INPUT, SLOT_SIZE, STATUS, STATUS_SIZE } from "./slots";
+
+export { inputAddress, inputCapacity, statusAddress } from "./slots";
+
 // Per slot: state (0 while empty, STORED, RELEASED), sequence number, length, arrival time (f64).
 const META: usize = 0x11000;
 const META_STRIDE: u32 = 32;
@@ -44,8 +44,6 @@ const ST_FIRST_COPIES: usize = STATUS + 80; // u32 per path
 
 const INSERT_STORED: i32 = 1;
 const INSERT_DUPLICATE: i32 = 0;
-const E_NOT_RTP: i32 = -1;
-const E_TOO_LONG: i32 = -2;
 const E_LATE: i32 = -3;
 // So far ahead that it does not fit beside the packets still waiting: the host releases with a negative
 // window (no waiting) and inserts again.
@@ -58,21 +56,8 @@ export function reset(): void {
   memory.fill(META, 0, <usize>(SLOTS * META_STRIDE));
 }
 
-export function inputAddress(): usize {
-  return INPUT;
-}
-export function inputCapacity(): u32 {
-  return SLOT_SIZE;
-}
-export function statusAddress(): usize {
-  return STATUS;
-}
 export function memoryEnd(): usize {
   return MEMORY_END;
-}
-
-function bump(addr: usize): void {
-  store<u32>(addr, load<u32>(addr) + 1);
 }
 
 function meta(sequence: u32): usize {
@@ -84,14 +69,8 @@ function data(sequence: u32): usize {
 }
 
 export function insert(length: i32, path: i32, nowMs: f64): i32 {
-  if (<u32>length > SLOT_SIZE) {
-    bump(ST_TOO_LONG);
-    return E_TOO_LONG;
-  }
-  if (length < 12 || (load<u8>(INPUT) & 0xc0) != 0x80) {
-    bump(ST_NOT_RTP);
-    return E_NOT_RTP;
-  }
+  const error = checkRtp(length, ST_TOO_LONG, ST_NOT_RTP);
+  if (error != 0) return error;
   const lane = <u32>path & (MAX_PATHS - 1);
   bump(ST_RECEIVED + <usize>(lane << 2));
   const sequence = <u32>bswap<u16>(load<u16>(INPUT + 2));

@@ -13,6 +13,7 @@ import {
   type SegmentationComponent,
   type SegmentationDescriptor,
   type SegmentationUpid,
+  SPLICE_COMMAND_NAMES,
   type SpliceCommandPart,
   type SpliceDescriptor,
   type SpliceInfoSection,
@@ -95,15 +96,6 @@ const hex8 = (n: number): string => `0x${n.toString(16).padStart(2, "0")}`;
 const hex32 = (n: number): string => `0x${n.toString(16).padStart(8, "0")}`;
 const bit = (byte: number, position: number): boolean => ((byte >> position) & 1) === 1;
 const latin1 = (bytes: Uint8Array): string => String.fromCharCode(...bytes);
-
-const COMMAND_NAMES: Readonly<Record<number, string>> = {
-  0: "splice_null",
-  4: "splice_schedule",
-  5: "splice_insert",
-  6: "time_signal",
-  7: "bandwidth_reservation",
-  255: "private_command",
-};
 
 const DESCRIPTOR_NAMES: Readonly<Record<number, string>> = {
   0: "avail_descriptor",
@@ -572,7 +564,7 @@ export const decodeSection = (
 
     const body = new Reader(bytes, HEADER_BYTES, crcAt);
     const type = body.u8();
-    const name = COMMAND_NAMES[type] ?? `splice_command_type ${hex8(type)}`;
+    const name = SPLICE_COMMAND_NAMES[type] ?? `splice_command_type ${hex8(type)}`;
     const legacy = splice_command_length === LEGACY_COMMAND_LENGTH;
     if (type === 0xff && !legacy && splice_command_length > body.remaining) {
       return yield* fail(

@@ -1,17 +1,8 @@
-import { isPrivateDescriptor, type SpliceInfoSection } from "./types.ts";
-
-const commandNames: Readonly<Record<number, string>> = {
-  0: "splice_null",
-  4: "splice_schedule",
-  5: "splice_insert",
-  6: "time_signal",
-  7: "bandwidth_reservation",
-  255: "private_command",
-};
+import { isPrivateDescriptor, SPLICE_COMMAND_NAMES, type SpliceInfoSection } from "./types.ts";
 
 /** The name of a splice_command_type, as the standard spells it; metrics label cues with it. */
 export const commandName = (type: number): string =>
-  commandNames[type] ?? `command_0x${type.toString(16).padStart(2, "0")}`;
+  SPLICE_COMMAND_NAMES[type] ?? `command_0x${type.toString(16).padStart(2, "0")}`;
 
 const seconds = (ticks: number) => `${(ticks / 90_000).toFixed(3)} s`;
 

@@ -28,6 +28,16 @@ export class Scte35Error extends Data.TaggedError("Scte35Error")<{
 /** "CUEI": descriptors carrying this identifier are the ones SCTE 35 defines. */
 export const CUEI_IDENTIFIER = 0x43554549;
 
+/** splice_command_type values and their names as the standard spells them. */
+export const SPLICE_COMMAND_NAMES: Readonly<Record<number, string>> = {
+  0: "splice_null",
+  4: "splice_schedule",
+  5: "splice_insert",
+  6: "time_signal",
+  7: "bandwidth_reservation",
+  255: "private_command",
+};
+
 export type SpliceCommandType = 0x00 | 0x04 | 0x05 | 0x06 | 0x07 | 0xff;
 
 export interface BreakDuration {

@@ -1,0 +1,28 @@
+import type { SpliceDescriptor, SpliceInfoSection, SpliceInsert } from "../../src/core/scte35/index.ts";
+
+/**
+ * A clear splice_info_section carrying `command` as a splice_insert, for encodeSection: the lengths and the
+ * CRC here are placeholders the encoder recomputes.
+ */
+export const spliceInsertSection = (
+  command: SpliceInsert,
+  descriptors: ReadonlyArray<SpliceDescriptor> = [],
+): SpliceInfoSection => ({
+  table_id: 0xfc,
+  section_syntax_indicator: false,
+  private_indicator: false,
+  sap_type: 3,
+  section_length: 0,
+  protocol_version: 0,
+  encryption_algorithm: 0,
+  pts_adjustment: 0,
+  cw_index: 0,
+  tier: 0xfff,
+  splice_command_length: 0,
+  crc32: "0x00000000",
+  encrypted_packet: false,
+  splice_command_type: 0x05,
+  splice_command: command,
+  descriptor_loop_length: 0,
+  descriptors,
+});
