@@ -229,10 +229,16 @@ const distributary = await run(
   "distributary",
   async (inputs, outputs) => {
     const plan = { channels: inputs.map((input, c) => ({ input, outputs: outputs[c] })) };
-    const service = execa(process.execPath, ["load-tests/fanout-service.ts", JSON.stringify(plan)], {
-      stdout: "pipe",
-      stderr: "inherit",
-    });
+    // The V8 flag bin/distributary runs the service with.
+    const nodeFlags = ["--max-semi-space-size=1"];
+    const service = execa(
+      process.execPath,
+      [...nodeFlags, "load-tests/fanout-service.ts", JSON.stringify(plan)],
+      {
+        stdout: "pipe",
+        stderr: "inherit",
+      },
+    );
     children.push(service);
     await new Promise<void>((ready) =>
       service.stdout?.on("data", (chunk: Buffer) => chunk.includes("ready") && ready()),
