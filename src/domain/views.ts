@@ -63,6 +63,18 @@ export const ChannelView = Schema.Struct({
   uptime: Schema.Number.annotations({ description: "seconds since the channel started" }),
   error: Schema.NullOr(Schema.String),
   active_input: Schema.NullOr(Schema.Literal("primary", "backup")),
+  input: Schema.NullOr(Schema.Literal("ok", "lost")).annotations({
+    description: "lost while no input receives anything (the outputs stay connected); null when stopped",
+  }),
+  failovers: Schema.Number.annotations({ description: "switches between inputs since the channel started" }),
+  last_switch: Schema.NullOr(
+    Schema.Struct({
+      at: Schema.String,
+      from: Schema.Literal("primary", "backup"),
+      to: Schema.Literal("primary", "backup"),
+      reason: Schema.Literal("silence", "operator", "primary_restored"),
+    }),
+  ),
   created_at: Schema.String,
   outputs: Schema.Array(OutputView),
 }).annotations({ identifier: "Channel" });

@@ -274,6 +274,12 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       };
     };
 
+    const lastSwitch = (runtime: ChannelRuntimeStatus | null): ChannelView["last_switch"] => {
+      const event = runtime?.redundancy.events.findLast((candidate) => candidate.type === "switch");
+      if (event?.type !== "switch") return null;
+      return { at: new Date(event.at).toISOString(), from: event.from, to: event.to, reason: event.reason };
+    };
+
     const view = (channel: ChannelConfig): ChannelView => {
       const runtime = channels.status(channel.id);
       return {
@@ -289,6 +295,9 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
         uptime: runtime === null ? 0 : Math.round((Date.now() - runtime.startedAt) / 100) / 10,
         error: channels.lastError(channel.id),
         active_input: runtime?.inputs.find((input) => input.active)?.role ?? null,
+        input: runtime?.input ?? null,
+        failovers: runtime?.redundancy.failovers ?? 0,
+        last_switch: lastSwitch(runtime),
         created_at: channel.created_at,
         outputs: channel.outputs.map((output) => viewOutput(channel.id, output, runtime)),
       };
@@ -722,8 +731,22 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       cues,
       exportConfig,
       importConfig,
-      /** One element per stored change; a slow reader sees the latest only. */
-      changes: Stream.fromPubSub(changes),
+      /**
+       * One element per stored change and per redundancy event (a failover, the loss of every input), so
+       * WebSocket clients hear of those at once rather than at the next tick; a slow reader sees the latest only.
+       */
+      changes: Stream.merge(
+        Stream.fromPubSub(changes),
+        Stream.async<void>(
+          (emit) => {
+            const unsubscribe = channels.subscribe(() => {
+              emit.single(undefined);
+            });
+            return Effect.sync(unsubscribe);
+          },
+          { bufferSize: 1, strategy: "sliding" },
+        ),
+      ),
       ready: () => ready,
     } as const;
   }),

@@ -193,4 +193,45 @@ describe("the original API", () => {
       socket.close();
     }
   });
+
+  it("a failover reaches WebSocket clients as the channel's last_switch, with its reason", async () => {
+    const created = await json(
+      await post("/api/channels", {
+        name: "WS failover",
+        rtp_ip: "127.0.0.1",
+        rtp_port: await freeUdpPort(),
+        backup_rtp_ip: "127.0.0.1",
+        backup_rtp_port: await freeUdpPort(),
+      }),
+    );
+    const id = String(created.id);
+    expect((await post(`/api/channels/${id}/start`)).status).toBe(200);
+    const port = await app.listen();
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws?token=test-admin-token-0123456789abcdef`);
+    try {
+      const switched = new Promise<Record<string, unknown>>((resolve, reject) => {
+        socket.onmessage = (event) => {
+          const { channels } = JSON.parse(String(event.data)) as { channels: Array<Record<string, unknown>> };
+          const mine = channels.find((channel) => channel.id === id);
+          if (mine?.last_switch !== null && mine?.last_switch !== undefined) resolve(mine);
+        };
+        socket.onerror = () => reject(new Error("WebSocket failed"));
+      });
+      await new Promise<void>((open) => {
+        socket.onopen = () => open();
+      });
+      expect((await post(`/api/channels/${id}/input`, { active: "backup" })).status).toBe(200);
+      const channel = await switched;
+      expect(channel).toMatchObject({
+        active_input: "backup",
+        failovers: 1,
+        last_switch: { from: "primary", to: "backup", reason: "operator", at: expect.any(String) },
+      });
+      // Nothing is sent to either input here: the channel says so instead of pretending to be healthy.
+      expect(channel.input).toBe("lost");
+    } finally {
+      socket.close();
+      await post(`/api/channels/${id}/stop`);
+    }
+  });
 });
