@@ -5,7 +5,6 @@
  *
  *   node load-tests/bench-fanout.ts [--channels 25] [--outputs 4] [--mbps 7] [--seconds 20]
  */
-import { createSocket } from "node:dgram";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,15 +41,12 @@ if (!existsSync(sourcePath)) {
     ...["-c:a", "aac", "-b:a", "128k", "-muxrate", `${MBPS}M`, "-f", "mpegts", sourcePath],
   ]);
 }
-const source = readFileSync(sourcePath);
-const pool: Uint8Array[] = [];
-for (let offset = 0; offset + DATAGRAM <= source.length; offset += DATAGRAM)
-  pool.push(source.subarray(offset, offset + DATAGRAM));
-
 // The sinks are a small C program (load-tests/udp-sink.c): receiving 100 × 665 datagrams a second in Node
 // would take a core of its own on a 2-core machine, and its pauses would show up as the service's latency.
 const sinkBinary = join(tmpdir(), "distributary-udp-sink");
 await execa("cc", ["-O2", "-o", sinkBinary, "load-tests/udp-sink.c"]);
+const sourceBinary = join(tmpdir(), "distributary-udp-source");
+await execa("cc", ["-O2", "-o", sourceBinary, "load-tests/udp-source.c"]);
 
 interface SinkCounts {
   readonly datagrams: number;
@@ -161,43 +157,30 @@ const run = async (
   const timedPort = outputs[0]?.[0] ?? 0;
   const sinks = await openSinks(outputs.flat(), timedPort);
   const processes = await start(inputs, outputs);
-  const sender = createSocket("udp4");
-  await new Promise<void>((bound) => sender.bind(0, "127.0.0.1", () => bound()));
-  sender.setSendBufferSize(4 * 1024 * 1024);
-  const sentAt: bigint[] = [];
-  let sent = 0;
-
-  const began = performance.now();
-  let before = { cpu: 0, rss: 0 };
-  let measureStart = 0;
-  let measuring = false;
-  await new Promise<void>((done) => {
-    const tick = () => {
-      const elapsed = performance.now() - began;
-      if (!measuring && elapsed >= WARMUP_MS) {
-        measuring = true;
-        before = usage(processes.map((p) => p.pid));
-        measureStart = performance.now();
-      }
-      if (elapsed >= WARMUP_MS + SECONDS * 1000) return done();
-      const due = Math.min(pool.length, Math.floor((elapsed / 1000) * perSecond));
-      while (sent < due) {
-        const datagram = pool[sent] as Uint8Array;
-        sentAt.push(process.hrtime.bigint());
-        for (const input of inputs) sender.send(datagram, input, "127.0.0.1");
-        sent++;
-      }
-      setTimeout(tick, 1);
-    };
-    tick();
-  });
+  // The source paces like an encoder, in C: a Node sender's own pauses would come out as catch-up bursts that
+  // the service then has to queue, and show up as its latency.
+  const sentTimesPath = join(tmpdir(), `distributary-bench-sent-${process.pid}.txt`);
+  const source = execa(
+    sourceBinary,
+    [sourcePath, String(perSecond), String(WARMUP_MS / 1000 + SECONDS), sentTimesPath, ...inputs.map(String)],
+    { stdout: "pipe", stderr: "inherit" },
+  );
+  await new Promise<void>((started) =>
+    source.stdout?.on("data", (chunk: Buffer) => chunk.includes("started") && started()),
+  );
+  await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
+  const before = usage(processes.map((p) => p.pid));
+  const measureStart = performance.now();
+  const sentReport = await source;
+  const sent = Number(/sent (\d+)/.exec(String(sentReport.stdout))?.[1] ?? 0);
   const windowSeconds = (performance.now() - measureStart) / 1000;
   const after = usage(processes.map((p) => p.pid));
   // Let the datagrams still in flight land before counting.
   await new Promise((resolve) => setTimeout(resolve, 500));
   const received = await sinks.counts();
-  sender.close();
   const arrivals = await sinks.close();
+  const sentAt = readFileSync(sentTimesPath, "utf8").trim().split("\n").filter(Boolean).map(BigInt);
+  rmSync(sentTimesPath, { force: true });
   const latencies = arrivals
     .slice(0, sentAt.length)
     .map((at, i) => Number(at - (sentAt[i] ?? at)) / 1e6)
