@@ -54,7 +54,7 @@ interface SinkCounts {
 }
 interface Sinks {
   readonly counts: () => Promise<SinkCounts>;
-  /** Stops the sinks; returns the arrival times (hrtime ns) on the timed port. */
+  /** Stops the sinks; returns the kernel arrival times (CLOCK_REALTIME ns) on the timed port. */
   readonly close: () => Promise<ReadonlyArray<bigint>>;
 }
 const openSinks = async (ports: ReadonlyArray<number>, timedPort: number): Promise<Sinks> => {

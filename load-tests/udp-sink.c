@@ -3,8 +3,9 @@
  * benchmark measures the service and not its own receivers: one epoll loop reading every socket with
  * recvmmsg. Binds 127.0.0.1 on each port given, prints "ready", and on SIGTERM or SIGUSR1 prints one line
  * per port, "port datagrams bytes", then "end" (SIGTERM also exits). With -t FILE, the arrival time of every
- * datagram on the first port (CLOCK_MONOTONIC, ns, the clock of Node's process.hrtime) is written to FILE on
- * exit, one per line: timing arrivals here keeps the benchmark's own pauses out of the latency it reports.
+ * datagram on the first port is written to FILE on exit, one per line (ns, CLOCK_REALTIME): the kernel's
+ * receive timestamp (SO_TIMESTAMPNS), so that neither this program's nor the benchmark's scheduling delays
+ * count as the service's latency.
  *
  *   cc -O2 -o udp-sink load-tests/udp-sink.c && ./udp-sink [-t times.txt] 6000 6001 ...
  */
@@ -47,6 +48,10 @@ int main(int argc, char **argv) {
     struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(ports[i])};
     inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
     if (bind(fds[i], (struct sockaddr *)&address, sizeof address) != 0) { perror("bind"); return 1; }
+    if (i == 0 && times_path != NULL) {
+      int on = 1;
+      setsockopt(fds[i], SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+    }
     struct epoll_event event = {.events = EPOLLIN, .data.u32 = (unsigned)i};
     epoll_ctl(epoll, EPOLL_CTL_ADD, fds[i], &event);
   }
@@ -57,6 +62,7 @@ int main(int argc, char **argv) {
   fflush(stdout);
 
   static char buffers[BATCH][2048];
+  static char controls[BATCH][CMSG_SPACE(sizeof(struct timespec))];
   struct mmsghdr messages[BATCH];
   struct iovec vectors[BATCH];
   struct epoll_event events[64];
@@ -73,16 +79,22 @@ int main(int argc, char **argv) {
       for (;;) {
         for (int b = 0; b < BATCH; b++) {
           vectors[b] = (struct iovec){.iov_base = buffers[b], .iov_len = sizeof buffers[b]};
-          messages[b] = (struct mmsghdr){.msg_hdr = {.msg_iov = &vectors[b], .msg_iovlen = 1}};
+          messages[b] = (struct mmsghdr){.msg_hdr = {.msg_iov = &vectors[b], .msg_iovlen = 1,
+                                                     .msg_control = controls[b], .msg_controllen = sizeof controls[b]}};
         }
         int got = recvmmsg(fds[i], messages, BATCH, MSG_DONTWAIT, NULL);
         if (got <= 0) break;
         datagrams[i] += (unsigned long long)got;
         if (i == 0 && times_path != NULL) {
-          struct timespec now;
-          clock_gettime(CLOCK_MONOTONIC, &now);
-          unsigned long long ns = (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec;
-          for (int b = 0; b < got && timed < MAX_TIMES; b++) times[timed++] = ns;
+          for (int b = 0; b < got && timed < MAX_TIMES; b++) {
+            for (struct cmsghdr *c = CMSG_FIRSTHDR(&messages[b].msg_hdr); c != NULL;
+                 c = CMSG_NXTHDR(&messages[b].msg_hdr, c)) {
+              if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+              struct timespec at;
+              memcpy(&at, CMSG_DATA(c), sizeof at);
+              times[timed++] = (unsigned long long)at.tv_sec * 1000000000ull + (unsigned long long)at.tv_nsec;
+            }
+          }
         }
         for (int b = 0; b < got; b++) bytes[i] += messages[b].msg_len;
         if (got < BATCH) break;

@@ -1,8 +1,8 @@
 /*
  * The load generator of bench:fanout: sends a TS file as 1316-byte UDP datagrams to every port given, paced
  * like a constant-bitrate encoder (absolute deadlines on CLOCK_MONOTONIC, no catch-up bursts after a pause of
- * its own), and writes the send time of every datagram to the first port (ns, the clock of Node's
- * process.hrtime) to TIMES. Prints "started", then "sent N" when done.
+ * its own), and writes the send time of every datagram to the first port (ns, CLOCK_REALTIME, the clock of
+ * the sink's kernel receive timestamps) to TIMES. Prints "started", then "sent N" when done.
  *
  *   cc -O2 -o udp-source load-tests/udp-source.c && ./udp-source FILE RATE SECONDS TIMES PORT...
  */
@@ -15,9 +15,9 @@
 
 #define DATAGRAM 1316
 
-static unsigned long long now_ns(void) {
+static unsigned long long clock_ns(clockid_t clock) {
   struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
+  clock_gettime(clock, &now);
   return (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec;
 }
 
@@ -48,14 +48,14 @@ int main(int argc, char **argv) {
 
   printf("started\n");
   fflush(stdout);
-  unsigned long long start = now_ns();
+  unsigned long long start = clock_ns(CLOCK_MONOTONIC);
   double interval = 1e9 / rate;
   for (long i = 0; i < total; i++) {
     unsigned long long due = start + (unsigned long long)(i * interval);
     struct timespec at = {.tv_sec = (time_t)(due / 1000000000ull), .tv_nsec = (long)(due % 1000000000ull)};
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
     for (int p = 0; p < ports; p++) {
-      if (p == 0) times[i] = now_ns();
+      if (p == 0) times[i] = clock_ns(CLOCK_REALTIME);
       sendto(sock, data + i * DATAGRAM, DATAGRAM, 0, (struct sockaddr *)&targets[p], sizeof targets[p]);
     }
   }

@@ -84,6 +84,11 @@ export const sendAsDatagrams = (
   address: string,
   header: (() => Uint8Array) | null,
 ): void => {
+  // The common case, one input datagram of up to 7 packets, goes out as it is: no view to allocate.
+  if (chunk.length <= DATAGRAM_PAYLOAD) {
+    socket.send(header === null ? chunk : [header(), chunk], port, address);
+    return;
+  }
   for (let at = 0; at < chunk.length; at += DATAGRAM_PAYLOAD) {
     const part = chunk.subarray(at, at + DATAGRAM_PAYLOAD);
     socket.send(header === null ? part : [header(), part], port, address);
