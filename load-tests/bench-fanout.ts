@@ -208,6 +208,7 @@ const stopAll = async () => {
   }
 };
 
+let loopDelay = "event loop delay not reported";
 const distributary = await run(
   "distributary",
   async (inputs, outputs) => {
@@ -224,7 +225,11 @@ const distributary = await run(
     );
     children.push(service);
     await new Promise<void>((ready) =>
-      service.stdout?.on("data", (chunk: Buffer) => chunk.includes("ready") && ready()),
+      service.stdout?.on("data", (chunk: Buffer) => {
+        if (chunk.includes("ready")) ready();
+        const delay = /event loop delay [^\n]*/.exec(chunk.toString());
+        if (delay !== null) loopDelay = delay[0];
+      }),
     );
     return [{ pid: service.pid ?? 0 }];
   },
@@ -283,6 +288,7 @@ console.log(
   `fan-out: ${C} channels × ${M} UDP outputs at ${MBPS} Mbit/s, ${SECONDS} s measured after ${WARMUP_MS / 1000} s warm-up`,
 );
 console.log(line(distributary, false));
+console.log(`  service     ${loopDelay}`);
 console.log(line(ffmpeg, true));
 console.log(
   `ratio ffmpeg/distributary: CPU ${(ffmpeg.cpuPerChannel / distributary.cpuPerChannel).toFixed(2)}×, RSS ${(ffmpeg.rss / distributary.rss).toFixed(2)}×`,

@@ -1,9 +1,11 @@
 /**
  * The service side of bench:fanout: a Channels supervisor with the channels described on the command line,
- * in a process of its own so that its CPU and memory can be read apart from the load generator's.
+ * in a process of its own so that its CPU and memory can be read apart from the load generator's. On SIGTERM
+ * it prints how long its event loop was held up while it ran ("event loop delay ..."), before it stops.
  *
  *   node load-tests/fanout-service.ts '{"channels":[{"input":5000,"outputs":[6000,6001]}]}'
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { runMain } from "@effect/platform-node/NodeRuntime";
 import { Effect, Logger, LogLevel } from "effect";
 import { Channels } from "../src/effects/channels.ts";
@@ -29,6 +31,14 @@ const program = Effect.gen(function* () {
       })),
     });
   }
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  process.once("SIGTERM", () => {
+    const ms = (ns: number) => (ns / 1e6).toFixed(1);
+    process.stdout.write(
+      `event loop delay p50 ${ms(delay.percentile(50))} ms, p99 ${ms(delay.percentile(99))} ms, max ${ms(delay.max)} ms\n`,
+    );
+  });
   process.stdout.write("ready\n");
   return yield* Effect.never;
 });
