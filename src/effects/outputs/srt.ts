@@ -11,7 +11,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { Deferred, Effect, Option, Redacted, Schema, type Scope } from "effect";
 import { type ChildExit, describeExit, spawnChild } from "../child-process.ts";
 import { OutputError } from "../errors.ts";
-import { deliverUntilError, sendAsDatagrams } from "./udp.ts";
+import { connectSocket, deliverUntilError, sendAsDatagrams } from "./udp.ts";
 import type { SrtTarget } from "./url.ts";
 import type { WriterContext } from "./writer.ts";
 
@@ -171,6 +171,7 @@ export const srtAttempt = (
       },
     });
     const socket = yield* loopbackSender;
+    yield* connectSocket(socket, inputPort, "127.0.0.1");
 
     const ended = (wasConnected: boolean) =>
       Effect.flatMap(child.exit, (exit) => Effect.fail(srtExitError(target, exit, wasConnected)));
@@ -183,7 +184,7 @@ export const srtAttempt = (
     const pump = deliverUntilError(
       socket,
       context,
-      (chunk) => sendAsDatagrams(socket, chunk, inputPort, "127.0.0.1", null),
+      (chunk) => sendAsDatagrams(socket, chunk, null),
       // Loopback sends fail only if the child is gone, which its exit reports better.
       () => new OutputError({ reason: "child_exited", message: "srt-live-transmit stopped reading" }),
     );

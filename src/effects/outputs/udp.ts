@@ -74,26 +74,42 @@ const openSocket = (target: DatagramTarget): Effect.Effect<Socket, OutputError, 
   );
 
 /**
- * Sends `chunk` as datagrams of at most 7×188 bytes, synchronously: the socket queues what the kernel cannot
- * take at once, and errors arrive as the socket's "error" event.
+ * Connects a UDP socket to its one destination. A connected socket sends without the name lookup Node's
+ * dgram otherwise defers every datagram through (a process.nextTick per send, which under load bunches sends
+ * into bursts), and the kernel routes once instead of per datagram.
+ */
+export const connectSocket = (
+  socket: Socket,
+  port: number,
+  address: string,
+): Effect.Effect<void, OutputError> =>
+  Effect.async<void, OutputError>((resume) => {
+    socket.connect(port, address, () => resume(Effect.void));
+  });
+
+/**
+ * Sends `chunk` on a connected socket as datagrams of at most 7×188 bytes, synchronously: the socket queues
+ * what the kernel cannot take at once, and errors arrive as the socket's "error" event.
  */
 export const sendAsDatagrams = (
   socket: Socket,
   chunk: Uint8Array,
-  port: number,
-  address: string,
   header: (() => Uint8Array) | null,
 ): void => {
   // The common case, one input datagram of up to 7 packets, goes out as it is: no view to allocate.
   if (chunk.length <= DATAGRAM_PAYLOAD) {
-    socket.send(header === null ? chunk : [header(), chunk], port, address);
+    socket.send(header === null ? chunk : [header(), chunk]);
     return;
   }
   for (let at = 0; at < chunk.length; at += DATAGRAM_PAYLOAD) {
     const part = chunk.subarray(at, at + DATAGRAM_PAYLOAD);
-    socket.send(header === null ? part : [header(), part], port, address);
+    socket.send(header === null ? part : [header(), part]);
   }
 };
+
+// A connected UDP socket reports an ICMP "port unreachable" from the destination as ECONNREFUSED on a later
+// send. For a UDP destination that only means nobody listens yet: keep sending, as an unconnected socket would.
+const harmless = (cause: unknown) => errorCode(cause) === "ECONNREFUSED";
 
 /**
  * Runs until the socket reports a send error. Data goes out straight from the channel's fan-out while this
@@ -108,7 +124,9 @@ export const deliverUntilError = (
   Effect.gen(function* () {
     const failed = yield* Deferred.make<never, OutputError>();
     socket.removeAllListeners("error");
-    socket.on("error", (cause) => Deferred.unsafeDone(failed, Exit.fail(describeError(cause))));
+    socket.on("error", (cause) => {
+      if (!harmless(cause)) Deferred.unsafeDone(failed, Exit.fail(describeError(cause)));
+    });
     yield* Effect.acquireRelease(
       Effect.sync(() =>
         context.queue.deliverDirectly((chunk) => {
@@ -130,11 +148,12 @@ export const datagramAttempt = (
     const socket = yield* openSocket(target);
     const rtp = target.protocol === "rtp" ? yield* makeRtpFramer : null;
     const shown = `${target.host}:${target.port}`;
+    yield* connectSocket(socket, target.port, address);
     yield* context.markConnected;
     return yield* deliverUntilError(
       socket,
       context,
-      (chunk) => sendAsDatagrams(socket, chunk, target.port, address, rtp === null ? null : rtp.nextHeader),
+      (chunk) => sendAsDatagrams(socket, chunk, rtp === null ? null : rtp.nextHeader),
       (cause) =>
         new OutputError({ reason: "write_failed", message: `cannot send to ${shown} (${errorCode(cause)})` }),
     );
