@@ -45,9 +45,6 @@ export const reconnectSchedule = (
   );
 };
 
-/** The default policy for every output: retry forever. */
-export const outputReconnect = reconnectSchedule();
-
 export interface ReconnectHooks {
   /** Called when an attempt failed and another will follow after `delay`. */
   readonly onRetry: (error: OutputError, delay: Duration.Duration) => Effect.Effect<void>;

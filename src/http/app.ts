@@ -93,5 +93,3 @@ export const makeApp = (startedAt: number = Date.now()) =>
 
     return { app, injectWebSocket, webSockets: wss, routes: () => routes } as const;
   });
-
-export type AppHandle = Effect.Effect.Success<ReturnType<typeof makeApp>>;
