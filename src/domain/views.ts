@@ -43,12 +43,52 @@ export const OutputView = Schema.Struct({
   error_count: Schema.Number,
   last_error: Schema.NullOr(Schema.String),
   bytes_sent: Schema.Number,
+  packets_sent: Schema.Number.annotations({ description: "TS packets (188 bytes) handed to the destination" }),
   bitrate_bps: Schema.Number,
   reconnects: Schema.Number,
   queue_drops: Schema.Number,
   srt: Schema.NullOr(SrtStatsView),
 }).annotations({ identifier: "Output" });
 export type OutputView = typeof OutputView.Type;
+
+/** One input of a running channel, as the read model samples it each second: counters, no PID tables. */
+export const InputSummary = Schema.Struct({
+  role: Schema.Literal("primary", "backup"),
+  ip: Schema.String,
+  port: Schema.Number,
+  active: Schema.Boolean.annotations({ description: "its packets reach the outputs" }),
+  receiving: Schema.Boolean.annotations({ description: "a datagram came within the failover time" }),
+  last_packet_age_ms: Schema.NullOr(Schema.Number),
+  bitrate_bps: Schema.Number,
+  input_kind: Schema.String,
+  datagrams: Schema.Number,
+  bytes: Schema.Number,
+  malformed: Schema.Number,
+  rtp: Schema.Struct({ lost: Schema.Number, duplicate: Schema.Number, reordered: Schema.Number }),
+  continuity_errors: Schema.Number,
+  tr101290: Schema.Struct({
+    sync_loss: Schema.Number,
+    pat_error: Schema.Number,
+    cc_error: Schema.Number,
+    pmt_error: Schema.Number,
+    pid_error: Schema.Number,
+  }),
+  fec: Schema.NullOr(Schema.Struct({ recovered: Schema.Number, unrecoverable: Schema.Number })),
+  failovers: Schema.Number.annotations({ description: "switches away from this input" }),
+}).annotations({ identifier: "InputSummary" });
+export type InputSummary = typeof InputSummary.Type;
+
+/** The SCTE-35 cues a running channel has seen: counts, and the last one. */
+export const CueSummary = Schema.Struct({
+  total: Schema.Number,
+  last_at: Schema.NullOr(Schema.String),
+  last: Schema.NullOr(Schema.Struct({ command: Schema.String, summary: Schema.String })),
+  by_command: Schema.Record({ key: Schema.String, value: Schema.Number }),
+  by_segmentation_type: Schema.Record({ key: Schema.String, value: Schema.Number }).annotations({
+    description: "segmentation_type_id (decimal) of each segmentation descriptor seen",
+  }),
+}).annotations({ identifier: "CueSummary" });
+export type CueSummary = typeof CueSummary.Type;
 
 export const ChannelView = Schema.Struct({
   id: Schema.String,
@@ -75,6 +115,13 @@ export const ChannelView = Schema.Struct({
       reason: Schema.Literal("silence", "operator", "primary_restored"),
     }),
   ),
+  failovers_by_reason: Schema.Struct({
+    silence: Schema.Number,
+    operator: Schema.Number,
+    primary_restored: Schema.Number,
+  }),
+  inputs: Schema.Array(InputSummary).annotations({ description: "empty while the channel is stopped" }),
+  cues: CueSummary,
   created_at: Schema.String,
   outputs: Schema.Array(OutputView),
 }).annotations({ identifier: "Channel" });
@@ -150,3 +197,14 @@ export const CueList = Schema.Struct({
     }),
   ),
 }).annotations({ identifier: "CueList" });
+
+/**
+ * One sample of every configured channel, made once per tick by the read model and shared by every reader:
+ * REST, WebSocket, pages and `/metrics`. `seq` grows by one per snapshot.
+ */
+export interface StatusSnapshot {
+  readonly seq: number;
+  /** Epoch ms when it was taken. */
+  readonly at: number;
+  readonly channels: ReadonlyArray<ChannelView>;
+}

@@ -1,0 +1,114 @@
+/**
+ * The events of the event bus: everything worth knowing that happens to a channel, its inputs and outputs,
+ * and every change made through the API (the audit trail, with the name of the token that made it). Logs, the
+ * WebSocket, the pages' event log and the metrics counters all read these; `GET /api/events` returns the
+ * recent ones. Messages are for people and hold no secret (URLs are masked before they get here).
+ */
+import { Schema } from "effect";
+
+const InputRoleField = Schema.Literal("primary", "backup");
+
+/** What every event carries; `seq` grows by one per event, so a reader can tell order and gaps. */
+const common = {
+  seq: Schema.Number,
+  /** ISO 8601, wall clock. */
+  at: Schema.String,
+  channel: Schema.NullOr(Schema.String),
+  output: Schema.NullOr(Schema.String),
+} as const;
+
+export const OutputStateName = Schema.Literal(
+  "starting",
+  "connecting",
+  "connected",
+  "reconnecting",
+  "disabled",
+  "stopped",
+  "error",
+);
+export type OutputStateName = typeof OutputStateName.Type;
+
+export const ChannelEvent = Schema.Union(
+  Schema.Struct({ ...common, type: Schema.Literal("channel_started") }),
+  Schema.Struct({ ...common, type: Schema.Literal("channel_stopped") }),
+  Schema.Struct({ ...common, type: Schema.Literal("channel_failed"), message: Schema.String }),
+  Schema.Struct({ ...common, type: Schema.Literal("input_lost") }),
+  Schema.Struct({ ...common, type: Schema.Literal("input_restored"), input: InputRoleField }),
+  Schema.Struct({
+    ...common,
+    type: Schema.Literal("input_switched"),
+    from: InputRoleField,
+    to: InputRoleField,
+    reason: Schema.Literal("silence", "operator", "primary_restored"),
+  }),
+  Schema.Struct({
+    ...common,
+    type: Schema.Literal("output_state"),
+    state: OutputStateName,
+    error: Schema.NullOr(Schema.String),
+  }),
+  Schema.Struct({
+    ...common,
+    type: Schema.Literal("output_reconnect"),
+    /** Reconnects of this output so far, this one included. */
+    reconnects: Schema.Number,
+    error: Schema.String,
+    delay_ms: Schema.Number,
+  }),
+  Schema.Struct({
+    ...common,
+    type: Schema.Literal("output_queue_drops"),
+    /** TS packets dropped since the previous such event of this output. */
+    packets: Schema.Number,
+  }),
+  Schema.Struct({
+    ...common,
+    type: Schema.Literal("scte35_cue"),
+    pid: Schema.Number,
+    command: Schema.String,
+    summary: Schema.String,
+    event_id: Schema.NullOr(Schema.Number),
+    segmentation_type: Schema.NullOr(Schema.Number),
+    section_base64: Schema.String,
+  }),
+  Schema.Struct({
+    ...common,
+    type: Schema.Literal("api_change"),
+    /** The token's name. */
+    actor: Schema.String,
+    /** e.g. "channel.create", "output.remove", "config.import". */
+    action: Schema.String,
+    detail: Schema.String,
+  }),
+).annotations({ identifier: "Event" });
+export type ChannelEvent = typeof ChannelEvent.Type;
+export type ChannelEventType = ChannelEvent["type"];
+
+/** An event as its source hands it over: the bus numbers and dates it. */
+export type NewEvent = ChannelEvent extends infer E
+  ? E extends ChannelEvent
+    ? Omit<E, "seq" | "at" | "channel" | "output"> & {
+        readonly channel?: string | null;
+        readonly output?: string | null;
+        readonly at?: string;
+      }
+    : never
+  : never;
+
+export const EVENT_TYPES: ReadonlyArray<ChannelEventType> = [
+  "channel_started",
+  "channel_stopped",
+  "channel_failed",
+  "input_lost",
+  "input_restored",
+  "input_switched",
+  "output_state",
+  "output_reconnect",
+  "output_queue_drops",
+  "scte35_cue",
+  "api_change",
+];
+
+export const EventList = Schema.Struct({ events: Schema.Array(ChannelEvent) }).annotations({
+  identifier: "EventList",
+});
