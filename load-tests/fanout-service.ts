@@ -8,7 +8,8 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { runMain } from "@effect/platform-node/NodeRuntime";
 import { Effect, Logger, LogLevel } from "effect";
-import { Channels } from "../src/effects/channels.ts";
+import { ChannelId, OutputId } from "../src/domain/ids.ts";
+import { Channels, ChannelsWithBus } from "../src/effects/channels.ts";
 
 interface Plan {
   readonly channels: ReadonlyArray<{ readonly input: number; readonly outputs: ReadonlyArray<number> }>;
@@ -19,12 +20,12 @@ const program = Effect.gen(function* () {
   const channels = yield* Channels;
   for (const [index, channel] of plan.channels.entries()) {
     yield* channels.start({
-      id: `bench-${index}`,
+      id: ChannelId.make(`bench-${index}`),
       name: `bench ${index}`,
       primary: { ip: "127.0.0.1", port: channel.input },
       backup: null,
       outputs: channel.outputs.map((port, o) => ({
-        id: `out-${o}`,
+        id: OutputId.make(`out-${o}`),
         name: `out ${o}`,
         url: `udp://127.0.0.1:${port}`,
         enabled: true,
@@ -43,4 +44,4 @@ const program = Effect.gen(function* () {
   return yield* Effect.never;
 });
 
-runMain(program.pipe(Effect.provide(Channels.Default), Logger.withMinimumLogLevel(LogLevel.Warning)));
+runMain(program.pipe(Effect.provide(ChannelsWithBus), Logger.withMinimumLogLevel(LogLevel.Warning)));

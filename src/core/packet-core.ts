@@ -215,6 +215,9 @@ export interface CoreSnapshot {
   readonly pids: ReadonlyArray<PidSnapshot>;
 }
 
+/** The snapshot without its tables: cheap enough to take for every input every second. */
+export type CoreCounters = Omit<CoreSnapshot, "programs" | "pids">;
+
 interface CoreExports extends CoreLayout {
   readonly push: (length: number, nowMs: number) => number;
   readonly rejectOversize: () => number;
@@ -309,7 +312,13 @@ export class PacketCore {
     return count;
   }
 
+  /** Everything the core knows, its program and PID tables included (walks all 8192 PID slots). */
   snapshot(): CoreSnapshot {
+    return { ...this.counters(), programs: this.#programs(), pids: this.#pids() };
+  }
+
+  /** The counters alone, without walking the tables. */
+  counters(): CoreCounters {
     const status = (index: number) => this.#status(index);
     const signed = (index: number) => this.#i32[(STATUS >> 2) + index] ?? -1;
     const rtpStarted = signed(S.rtpPayloadType) >= 0;
@@ -346,8 +355,6 @@ export class PacketCore {
       scte35Sections: status(S.scte35Sections),
       eventsDropped: status(S.eventsDropped),
       pat: patVersion < 0 ? null : { version: patVersion, transportStreamId: signed(S.transportStreamId) },
-      programs: this.#programs(),
-      pids: this.#pids(),
     };
   }
 

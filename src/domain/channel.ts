@@ -6,13 +6,9 @@
  */
 import { isIP } from "node:net";
 import { Either, Schema } from "effect";
-import {
-  FEC_COLUMN_PORT_OFFSET,
-  FEC_ROW_PORT_OFFSET,
-  RedundancyConfigSchema,
-} from "../effects/ingest/redundancy.ts";
-import { parseOutputUrl } from "../effects/outputs/url.ts";
 import { ChannelId, OutputId } from "./ids.ts";
+import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET, RedundancyConfigSchema } from "./redundancy.ts";
+import { parseOutputUrl } from "./url.ts";
 
 const show = (value: unknown): string => {
   const text = JSON.stringify(value);
@@ -89,7 +85,7 @@ const outputUrlProblem = (output: {
 const strict = { parseOptions: { onExcessProperty: "error" } } as const;
 
 /**
- * Backup-input handling as the channel supervisor takes it (ingest/redundancy.ts): every field optional, the
+ * Backup-input handling as the channel supervisor takes it (domain/redundancy.ts): every field optional, the
  * defaults filled when the channel runs. Stored as given, so a later change of a default reaches it.
  */
 export const Redundancy = RedundancyConfigSchema.annotations({ identifier: "Redundancy", ...strict });

@@ -43,7 +43,9 @@ export const OutputView = Schema.Struct({
   error_count: Schema.Number,
   last_error: Schema.NullOr(Schema.String),
   bytes_sent: Schema.Number,
-  packets_sent: Schema.Number.annotations({ description: "TS packets (188 bytes) handed to the destination" }),
+  packets_sent: Schema.Number.annotations({
+    description: "TS packets (188 bytes) handed to the destination",
+  }),
   bitrate_bps: Schema.Number,
   reconnects: Schema.Number,
   queue_drops: Schema.Number,

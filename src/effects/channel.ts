@@ -5,7 +5,7 @@
  * one output restarts only that output. Closing the channel's scope interrupts every fiber and reaps every
  * child process.
  *
- * The input side, by redundancy mode (ingest/redundancy.ts):
+ * The input side, by redundancy mode (domain/redundancy.ts):
  *   failover, none   socket ─► [FEC ─► reorder] ─► input core ─► fan-out while this input is the active one
  *   merge            socket ─► [FEC] ─► input core ─► merge (first copy, in order) ─► merged core ─► fan-out
  * The input cores count what each path delivered; in merge mode the merged core is what the outputs get, so
@@ -16,13 +16,12 @@
  * beyond the chunk it forwards (a subarray of the socket's buffer, or a copy out of a WebAssembly buffer) and
  * never waits on an output.
  */
-import { Data, Effect, Either, FiberMap, type Scope } from "effect";
-import { type CoreEvent, type CoreSnapshot, PacketCore } from "../core/packet-core.ts";
+import { Context, Data, Deferred, Effect, Either, Exit, FiberMap, type Scope } from "effect";
+import { type CoreCounters, type CoreEvent, type CoreSnapshot, PacketCore } from "../core/packet-core.ts";
 import type { FecSnapshot, MergeSnapshot } from "../core/redundancy-core.ts";
-import type { OutputError } from "./errors.ts";
-import type { InputHealth, RedundancyEvent } from "./ingest/failover.ts";
-import { bindFec, type FecInput } from "./ingest/fec.ts";
-import { makeSequenceMerger, type SequenceMerger } from "./ingest/merge.ts";
+import type { OutputError } from "../domain/errors.ts";
+import type { NewEvent } from "../domain/events.ts";
+import type { ChannelId, OutputId } from "../domain/ids.ts";
 import {
   describeIssues,
   type InputRole,
@@ -30,17 +29,26 @@ import {
   type RedundancyConfig,
   type RedundancyMode,
   resolveRedundancy,
-} from "./ingest/redundancy.ts";
+} from "../domain/redundancy.ts";
+import type { InputHealth, RedundancyEvent, SwitchReason } from "./ingest/failover.ts";
+import { bindFec, type FecInput } from "./ingest/fec.ts";
+import { makeSequenceMerger, type SequenceMerger } from "./ingest/merge.ts";
 import { makeSelector } from "./ingest/selector.ts";
 import { bindInput, type InputEndpoint, type InputError } from "./ingest/udp-receiver.ts";
-import { makeOutput, type Output, type OutputOptions, type OutputStatus } from "./outputs/writer.ts";
+import {
+  makeOutput,
+  type Output,
+  type OutputEvent,
+  type OutputOptions,
+  type OutputStatus,
+} from "./outputs/writer.ts";
 import { makeScte35Watcher, type Scte35Watcher } from "./scte35-watcher.ts";
 
+export type { InputRole, RedundancyConfig, RedundancyMode } from "../domain/redundancy.ts";
 export type { InputHealth, RedundancyEvent, SwitchReason } from "./ingest/failover.ts";
-export type { InputRole, RedundancyConfig, RedundancyMode } from "./ingest/redundancy.ts";
 
 export interface OutputSpec {
-  readonly id: string;
+  readonly id: OutputId;
   readonly name: string;
   readonly url: string;
   /** A disabled output exists, validated, without streaming ("ready" destination). */
@@ -48,11 +56,11 @@ export interface OutputSpec {
 }
 
 export interface ChannelSpec {
-  readonly id: string;
+  readonly id: ChannelId;
   readonly name: string;
   readonly primary: InputEndpoint;
   readonly backup: InputEndpoint | null;
-  /** How the backup is used and where FEC is taken; defaults (ingest/redundancy.ts) when absent. */
+  /** How the backup is used and where FEC is taken; defaults (domain/redundancy.ts) when absent. */
   readonly redundancy?: RedundancyConfig | undefined;
   readonly outputs: ReadonlyArray<OutputSpec>;
 }
@@ -64,9 +72,38 @@ export class ChannelError extends Data.TaggedError("ChannelError")<{
     | "input_failed"
     | "invalid_output"
     | "invalid_redundancy"
-    | "invalid_switch";
+    | "invalid_switch"
+    | "crashed";
   readonly message: string;
 }> {}
+
+/**
+ * Seams for tests that must make a channel fail from inside: a core that cannot load, a datagram path that
+ * throws. Unset in the service; the channel reads them once at start, so they cost nothing per datagram.
+ */
+export class ChannelFaults extends Context.Reference<ChannelFaults>()("distributary/ChannelFaults", {
+  defaultValue: (): {
+    readonly loadCore?: () => PacketCore;
+    readonly onDatagram?: (channelId: string) => void;
+  } => ({}),
+}) {}
+
+export interface ChannelOptions {
+  readonly outputs?: OutputOptions;
+  /** Where the channel's events go (the event bus). */
+  readonly emit?: (event: NewEvent) => void;
+}
+
+/** An input as the read model samples it every second: counters only, no PID tables. */
+export interface InputSummaryStatus {
+  readonly role: InputRole;
+  readonly endpoint: InputEndpoint;
+  readonly active: boolean;
+  readonly lastPacketAgeMs: number | null;
+  readonly failovers: number;
+  readonly fec: { readonly recovered: number; readonly unrecoverable: number } | null;
+  readonly core: CoreCounters;
+}
 
 export interface InputStatus {
   readonly role: InputRole;
@@ -96,6 +133,7 @@ export interface RedundancyStatus {
   readonly active: InputRole;
   /** Switches between inputs since the channel started. */
   readonly failovers: number;
+  readonly failoversByReason: Readonly<Record<SwitchReason, number>>;
   /** Recent switches and input losses, oldest first. */
   readonly events: ReadonlyArray<RedundancyEvent>;
   readonly merge: MergeStatus | null;
@@ -135,7 +173,10 @@ interface OutputEntry {
 
 export interface RunningChannel {
   readonly spec: () => ChannelSpec;
+  /** Everything, PID tables included: for one channel's detail page or stats call. */
   readonly status: () => ChannelRuntimeStatus;
+  /** Counters only: what the read model samples for every channel each second. */
+  readonly summary: () => ChannelRuntimeSummary;
   readonly watcher: Scte35Watcher;
   readonly applyOutput: (spec: OutputSpec) => Effect.Effect<void, ChannelError>;
   readonly removeOutput: (outputId: string) => Effect.Effect<void>;
@@ -145,8 +186,15 @@ export interface RunningChannel {
   readonly switchInput: (role: InputRole) => Effect.Effect<void, ChannelError>;
   /** Recent switches and input losses, oldest first. */
   readonly events: () => ReadonlyArray<RedundancyEvent>;
-  /** Calls `listener` with each redundancy event; returns the unsubscribe function. */
-  readonly subscribe: (listener: (event: RedundancyEvent) => void) => () => void;
+  /** Fails when the channel's packet path threw: the channel cannot go on and must be stopped. */
+  readonly crashed: Effect.Effect<never, ChannelError>;
+}
+
+export interface ChannelRuntimeSummary extends Omit<ChannelRuntimeStatus, "inputs" | "redundancy"> {
+  readonly redundancy: Omit<RedundancyStatus, "events" | "merge">;
+  readonly inputs: ReadonlyArray<InputSummaryStatus>;
+  /** Recent switches, oldest first (the last one is shown beside the status). */
+  readonly events: ReadonlyArray<RedundancyEvent>;
 }
 
 // Merge lanes name the inputs in the merge core's counters; an input's own reorder buffer uses lane 1 for
@@ -154,16 +202,22 @@ export interface RunningChannel {
 const LANE: Record<InputRole, number> = { primary: 0, backup: 1 };
 const RECOVERED_LANE = 1;
 
+const describeThrow = (thrown: unknown) => (thrown instanceof Error ? thrown.message : String(thrown));
+
 /**
  * Builds and runs a channel in the current scope; returns once every input listens and every enabled output
  * has started. The outputs and their child processes live until the scope closes.
  */
 export const startChannel = (
   initial: ChannelSpec,
-  outputOptions: OutputOptions = {},
+  options: ChannelOptions = {},
 ): Effect.Effect<RunningChannel, ChannelError, Scope.Scope> =>
   Effect.gen(function* () {
     let spec = initial;
+    const outputOptions = options.outputs ?? {};
+    const emit = options.emit ?? (() => {});
+    const faults = yield* ChannelFaults;
+    const loadCore = faults.loadCore ?? PacketCore.load;
     const resolved = resolveRedundancy(spec.redundancy, spec);
     if (Either.isLeft(resolved)) {
       return yield* new ChannelError({
@@ -173,7 +227,39 @@ export const startChannel = (
     }
     const redundancy = resolved.right;
     const startedAt = Date.now();
-    const watcher = makeScte35Watcher();
+    const crash = yield* Deferred.make<never, ChannelError>();
+    let crashed = false;
+    /** The packet path threw: stop forwarding at once and let the supervisor end the channel. */
+    const fail = (where: string, thrown: unknown) => {
+      if (crashed) return;
+      crashed = true;
+      const message = `the channel stopped after an internal error in ${where}: ${describeThrow(thrown)}`;
+      Deferred.unsafeDone(crash, Exit.fail(new ChannelError({ reason: "crashed", message })));
+    };
+    /** Wraps a per-datagram callback so a throw ends this channel only. */
+    const guarded =
+      <A extends ReadonlyArray<unknown>>(where: string, callback: (...args: A) => void) =>
+      (...args: A) => {
+        if (crashed) return;
+        try {
+          callback(...args);
+        } catch (thrown) {
+          fail(where, thrown);
+        }
+      };
+
+    const watcher = makeScte35Watcher((cue) =>
+      emit({
+        type: "scte35_cue",
+        channel: spec.id,
+        pid: cue.pid,
+        command: cue.command,
+        summary: cue.summary,
+        event_id: cue.event_id,
+        segmentation_type: cue.segmentation_types[0] ?? null,
+        section_base64: cue.section_base64,
+      }),
+    );
     const writers = yield* FiberMap.make<string, never, OutputError>();
     const entries = new Map<string, OutputEntry>();
     // The fan-out reads a plain array: cheaper per datagram than iterating a Map.
@@ -198,7 +284,7 @@ export const startChannel = (
 
     const inputs: InputRuntime[] = [];
     const merging = redundancy.mode === "merge";
-    const mergedCore = merging ? PacketCore.load() : null;
+    const mergedCore = merging ? yield* loadCoreFor("merged stream", loadCore) : null;
     const merger =
       mergedCore === null
         ? null
@@ -207,6 +293,7 @@ export const startChannel = (
             mergedCore.drainEvents(onEvent);
           });
 
+    const switchesByReason: Record<SwitchReason, number> = { silence: 0, operator: 0, primary_restored: 0 };
     const selector = yield* makeSelector({
       channel: spec.id,
       policy: {
@@ -216,9 +303,32 @@ export const startChannel = (
         revert: redundancy.revert,
         revertAfterMs: redundancy.revert_after_ms,
       },
-      onTick: (nowMs) => {
+      onTick: guarded("the redundancy timers", (nowMs: number) => {
         merger?.flush(nowMs);
         for (const input of inputs) input.reorder?.flush(nowMs);
+      }),
+      onEvent: (event) => {
+        switch (event.type) {
+          case "switch":
+            switchesByReason[event.reason] += 1;
+            return emit({
+              type: "input_switched",
+              channel: spec.id,
+              from: event.from,
+              to: event.to,
+              reason: event.reason,
+              at: new Date(event.at).toISOString(),
+            });
+          case "input_lost":
+            return emit({ type: "input_lost", channel: spec.id, at: new Date(event.at).toISOString() });
+          case "input_restored":
+            return emit({
+              type: "input_restored",
+              channel: spec.id,
+              input: event.role,
+              at: new Date(event.at).toISOString(),
+            });
+        }
       },
     });
 
@@ -239,7 +349,8 @@ export const startChannel = (
 
     const listen = (role: InputRole, endpoint: InputEndpoint, fec: boolean) =>
       Effect.gen(function* () {
-        const input: InputRuntime = { role, endpoint, core: PacketCore.load(), fec: null, reorder: null };
+        const core = yield* loadCoreFor(`${role} input`, loadCore);
+        const input: InputRuntime = { role, endpoint, core, fec: null, reorder: null };
         inputs.push(input);
         if (fec && merger === null) {
           input.reorder = makeSequenceMerger(redundancy.merge_window_ms, (datagram) =>
@@ -254,17 +365,30 @@ export const startChannel = (
                 deliver(input, datagram, !recovered, nowMs)
             : (datagram: Uint8Array, recovered: boolean, nowMs: number) =>
                 reorder.insert(datagram, recovered ? RECOVERED_LANE : 0, nowMs);
-        if (fec) input.fec = yield* bindFec(endpoint, (datagram) => accept(datagram, true, selector.now()));
+        const where = `the ${role} input's packet path`;
+        if (fec)
+          input.fec = yield* bindFec(
+            endpoint,
+            guarded(where, (datagram: Uint8Array) => accept(datagram, true, selector.now())),
+          );
         const fecInput = input.fec;
-        yield* bindInput(endpoint, (datagram) => {
-          const nowMs = selector.arrival(role);
-          fecInput?.media(datagram);
-          accept(datagram, false, nowMs);
-        });
+        const injected = faults.onDatagram;
+        yield* bindInput(
+          endpoint,
+          guarded(where, (datagram: Buffer) => {
+            injected?.(spec.id);
+            const nowMs = selector.arrival(role);
+            fecInput?.media(datagram);
+            accept(datagram, false, nowMs);
+          }),
+        );
       }).pipe(
         Effect.mapError(
-          (error: InputError) =>
-            new ChannelError({ reason: "input_failed", message: `${role} input: ${error.message}` }),
+          (error: InputError | ChannelError) =>
+            new ChannelError({
+              reason: error._tag === "ChannelError" ? error.reason : "input_failed",
+              message: `${role} input: ${error.message}`,
+            }),
         ),
       );
 
@@ -278,6 +402,29 @@ export const startChannel = (
         yield* FiberMap.remove(writers, outputId);
       });
 
+    const outputEvents =
+      (outputId: string) =>
+      (event: OutputEvent): void => {
+        if (event.type === "reconnect") {
+          emit({
+            type: "output_reconnect",
+            channel: spec.id,
+            output: outputId,
+            reconnects: event.reconnects,
+            error: event.error,
+            delay_ms: event.delayMs,
+          });
+          return;
+        }
+        emit({
+          type: "output_state",
+          channel: spec.id,
+          output: outputId,
+          state: event.state === "retrying" ? "reconnecting" : event.state,
+          error: event.error,
+        });
+      };
+
     const applyOutput = (next: OutputSpec) =>
       Effect.gen(function* () {
         const current = entries.get(next.id);
@@ -285,7 +432,7 @@ export const startChannel = (
           entries.set(next.id, { ...current, spec: next });
           return;
         }
-        const output = yield* makeOutput(next.url, outputOptions).pipe(
+        const output = yield* makeOutput(next.url, outputOptions, outputEvents(next.id)).pipe(
           Effect.mapError((error) => new ChannelError({ reason: "invalid_output", message: error.message })),
         );
         yield* removeOutput(next.id);
@@ -308,6 +455,58 @@ export const startChannel = (
       };
     };
 
+    const redundancyFigures = () => ({
+      mode: redundancy.mode,
+      failover_after_ms: redundancy.failover_after_ms,
+      revert: redundancy.revert,
+      revert_after_ms: redundancy.revert_after_ms,
+      merge_window_ms: redundancy.merge_window_ms,
+      active: selector.active(),
+      failovers: selector.failovers("primary") + selector.failovers("backup"),
+      failoversByReason: { ...switchesByReason },
+    });
+
+    const outputStatuses = () =>
+      [...entries.values()].map((entry) => ({
+        ...entry.output.status(),
+        id: entry.spec.id,
+        name: entry.spec.name,
+        enabled: entry.spec.enabled,
+      }));
+
+    const inputFigures = (input: InputRuntime, now: number, active: InputRole) => {
+      const last = selector.lastArrival(input.role);
+      return {
+        role: input.role,
+        endpoint: input.endpoint,
+        active: merging || input.role === active,
+        lastPacketAgeMs: last === null ? null : Math.max(0, Math.round(now - last)),
+        failovers: selector.failovers(input.role),
+      };
+    };
+
+    const summary = (): ChannelRuntimeSummary => {
+      const now = selector.now();
+      const active = selector.active();
+      return {
+        id: spec.id,
+        name: spec.name,
+        startedAt,
+        input: selector.health(),
+        redundancy: redundancyFigures(),
+        events: selector.events(),
+        inputs: inputs.map((input) => {
+          const fec = input.fec?.snapshot();
+          return {
+            ...inputFigures(input, now, active),
+            fec: fec === undefined ? null : { recovered: fec.recovered, unrecoverable: fec.unrecoverable },
+            core: input.core.counters(),
+          };
+        }),
+        outputs: outputStatuses(),
+      };
+    };
+
     const status = (): ChannelRuntimeStatus => {
       const now = selector.now();
       const active = selector.active();
@@ -316,35 +515,13 @@ export const startChannel = (
         name: spec.name,
         startedAt,
         input: selector.health(),
-        redundancy: {
-          mode: redundancy.mode,
-          failover_after_ms: redundancy.failover_after_ms,
-          revert: redundancy.revert,
-          revert_after_ms: redundancy.revert_after_ms,
-          merge_window_ms: redundancy.merge_window_ms,
-          active,
-          failovers: selector.failovers("primary") + selector.failovers("backup"),
-          events: selector.events(),
-          merge: mergeStatus(),
-        },
-        inputs: inputs.map((input) => {
-          const last = selector.lastArrival(input.role);
-          return {
-            role: input.role,
-            endpoint: input.endpoint,
-            active: merging || input.role === active,
-            lastPacketAgeMs: last === null ? null : Math.max(0, Math.round(now - last)),
-            failovers: selector.failovers(input.role),
-            fec: input.fec?.snapshot() ?? null,
-            core: input.core.snapshot(),
-          };
-        }),
-        outputs: [...entries.values()].map((entry) => ({
-          ...entry.output.status(),
-          id: entry.spec.id,
-          name: entry.spec.name,
-          enabled: entry.spec.enabled,
+        redundancy: { ...redundancyFigures(), events: selector.events(), merge: mergeStatus() },
+        inputs: inputs.map((input) => ({
+          ...inputFigures(input, now, active),
+          fec: input.fec?.snapshot() ?? null,
+          core: input.core.snapshot(),
         })),
+        outputs: outputStatuses(),
       };
     };
 
@@ -366,11 +543,12 @@ export const startChannel = (
     return {
       spec: () => spec,
       status,
+      summary,
       watcher,
       activeInput: selector.active,
       switchInput,
       events: selector.events,
-      subscribe: selector.subscribe,
+      crashed: Deferred.await(crash),
       applyOutput: (next) =>
         Effect.tap(applyOutput(next), () => {
           spec = { ...spec, outputs: [...spec.outputs.filter((o) => o.id !== next.id), next] };
@@ -380,4 +558,15 @@ export const startChannel = (
           spec = { ...spec, outputs: spec.outputs.filter((o) => o.id !== outputId) };
         }),
     } satisfies RunningChannel;
+  });
+
+/** A packet core for one of the channel's paths; a core that cannot load fails the start with its reason. */
+const loadCoreFor = (what: string, load: () => PacketCore) =>
+  Effect.try({
+    try: load,
+    catch: (thrown) =>
+      new ChannelError({
+        reason: "crashed",
+        message: `the packet core for the ${what} could not be loaded: ${describeThrow(thrown)}`,
+      }),
   });

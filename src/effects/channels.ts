@@ -2,12 +2,18 @@
  * The channel supervisor: one FiberMap entry per running channel, each holding that channel's whole fiber
  * tree in its own scope. Stopping a channel interrupts its entry: every output writer is interrupted and every
  * child process killed and reaped before `stop` returns. Closing the service stops every channel.
+ *
+ * Failure stays inside the channel: a start that fails — with an error or a defect (a core that cannot
+ * load) — fails that start with its reason; a channel whose packet path throws later is stopped with status
+ * `error` and the message, and the other channels go on. Both publish `channel_failed` on the event bus.
  */
-import { Context, Deferred, Effect, FiberMap } from "effect";
+import { Cause, Context, Deferred, Effect, Exit, FiberMap, Layer } from "effect";
+import type { ChannelId, OutputId } from "../domain/ids.ts";
 import {
   ChannelError,
   type ChannelError as ChannelErrorType,
   type ChannelRuntimeStatus,
+  type ChannelRuntimeSummary,
   type ChannelSpec,
   type InputRole,
   type OutputSpec,
@@ -15,6 +21,7 @@ import {
   type RunningChannel,
   startChannel,
 } from "./channel.ts";
+import { EventBus } from "./event-bus.ts";
 import type { OutputOptions } from "./outputs/writer.ts";
 import type { CueRecord } from "./scte35-watcher.ts";
 
@@ -25,13 +32,22 @@ export class OutputDefaults extends Context.Reference<OutputDefaults>()("distrib
 
 export type ChannelState = "running" | "stopped" | "error";
 
+/** A start that died (not failed) is still a start that failed: its reason in words, never a hang. */
+const startFailure = (cause: Cause.Cause<ChannelErrorType>): ChannelErrorType => {
+  const failure = Cause.failureOption(cause);
+  if (failure._tag === "Some") return failure.value;
+  const defect = Cause.squash(cause);
+  const reason = defect instanceof Error ? defect.message : String(defect);
+  return new ChannelError({ reason: "crashed", message: `internal error while starting: ${reason}` });
+};
+
 export class Channels extends Effect.Service<Channels>()("distributary/Channels", {
   scoped: Effect.gen(function* () {
     const outputOptions = yield* OutputDefaults;
-    const fibers = yield* FiberMap.make<string, never, ChannelErrorType>();
-    const running = new Map<string, RunningChannel>();
-    const failures = new Map<string, string>();
-    const listeners = new Set<(channelId: string, event: RedundancyEvent) => void>();
+    const bus = yield* EventBus;
+    const fibers = yield* FiberMap.make<ChannelId, void, never>();
+    const running = new Map<ChannelId, RunningChannel>();
+    const failures = new Map<ChannelId, string>();
 
     const notRunning = (id: string) =>
       new ChannelError({ reason: "not_running", message: `channel ${id} is not running` });
@@ -40,40 +56,56 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       if (running.has(spec.id)) return;
       const ready = yield* Deferred.make<void, ChannelErrorType>();
       const life = Effect.gen(function* () {
-        const channel = yield* startChannel(spec, outputOptions);
+        const channel = yield* startChannel(spec, { outputs: outputOptions, emit: bus.emit });
         running.set(spec.id, channel);
-        const unsubscribe = channel.subscribe((event) => {
-          for (const listener of listeners) listener(spec.id, event);
-        });
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            unsubscribe();
-            running.delete(spec.id);
-          }),
-        );
+        yield* Effect.addFinalizer(() => Effect.sync(() => running.delete(spec.id)));
         yield* Deferred.succeed(ready, undefined);
-        return yield* Effect.never;
+        bus.emit({ type: "channel_started", channel: spec.id });
+        return yield* channel.crashed;
       }).pipe(
         Effect.scoped,
-        Effect.tapError((error) => Deferred.fail(ready, error)),
+        Effect.onExit((exit) =>
+          Effect.gen(function* () {
+            if (Exit.isSuccess(exit)) return;
+            if (Cause.isInterruptedOnly(exit.cause)) {
+              const stopped = "the channel was stopped while it was starting";
+              yield* Deferred.fail(ready, new ChannelError({ reason: "not_running", message: stopped }));
+              return;
+            }
+            const error = startFailure(exit.cause);
+            // Before `ready`, the caller of start reports the failure; after it, nobody waits: record it here.
+            if (!(yield* Deferred.fail(ready, error))) {
+              failures.set(spec.id, error.message);
+              bus.emit({ type: "channel_failed", channel: spec.id, message: error.message });
+              yield* Effect.logError(`channel ${spec.id} (${spec.name}) failed: ${error.message}`);
+            }
+          }),
+        ),
+        Effect.catchAllCause(() => Effect.void),
       );
       yield* FiberMap.run(fibers, spec.id, life, { onlyIfMissing: true });
       yield* Deferred.await(ready).pipe(
-        Effect.tapError((error) => Effect.sync(() => failures.set(spec.id, error.message))),
+        Effect.tapError((error) =>
+          Effect.sync(() => {
+            failures.set(spec.id, error.message);
+            bus.emit({ type: "channel_failed", channel: spec.id, message: error.message });
+          }),
+        ),
       );
       failures.delete(spec.id);
       yield* Effect.logInfo(`channel ${spec.id} (${spec.name}) started`);
     });
 
-    const stop = Effect.fn("Channels.stop")(function* (id: string) {
+    const stop = Effect.fn("Channels.stop")(function* (id: ChannelId) {
       failures.delete(id);
-      if (!(yield* FiberMap.has(fibers, id))) return;
+      if (!running.has(id) && !(yield* FiberMap.has(fibers, id))) return;
       yield* FiberMap.remove(fibers, id);
+      bus.emit({ type: "channel_stopped", channel: id });
       yield* Effect.logInfo(`channel ${id} stopped`);
     });
 
     const withChannel = <A>(
-      id: string,
+      id: ChannelId,
       use: (channel: RunningChannel) => Effect.Effect<A, ChannelErrorType>,
     ) =>
       Effect.suspend(() => {
@@ -85,26 +117,28 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       start,
       stop,
       /** Adds or replaces one output of a running channel; only that output restarts. */
-      applyOutput: (channelId: string, output: OutputSpec) =>
+      applyOutput: (channelId: ChannelId, output: OutputSpec) =>
         withChannel(channelId, (channel) => channel.applyOutput(output)),
-      removeOutput: (channelId: string, outputId: string) =>
+      removeOutput: (channelId: ChannelId, outputId: OutputId) =>
         withChannel(channelId, (channel) => channel.removeOutput(outputId)),
       /** An operator's input switch, at once; fails unless the channel runs in failover mode with a backup. */
-      switchInput: (channelId: string, role: InputRole) =>
+      switchInput: (channelId: ChannelId, role: InputRole) =>
         withChannel(channelId, (channel) => channel.switchInput(role)),
       /** Recent input switches and losses of a running channel, oldest first. */
-      events: (id: string): ReadonlyArray<RedundancyEvent> => running.get(id)?.events() ?? [],
-      /** Calls `listener` with every channel's redundancy events; returns the unsubscribe function. */
-      subscribe: (listener: (channelId: string, event: RedundancyEvent) => void): (() => void) => {
-        listeners.add(listener);
-        return () => listeners.delete(listener);
-      },
-      state: (id: string): ChannelState =>
+      events: (id: ChannelId): ReadonlyArray<RedundancyEvent> => running.get(id)?.events() ?? [],
+      state: (id: ChannelId): ChannelState =>
         running.has(id) ? "running" : failures.has(id) ? "error" : "stopped",
-      lastError: (id: string): string | null => failures.get(id) ?? null,
-      status: (id: string): ChannelRuntimeStatus | null => running.get(id)?.status() ?? null,
-      cues: (id: string): ReadonlyArray<CueRecord> => running.get(id)?.watcher.recent() ?? [],
-      running: (): ReadonlyArray<string> => [...running.keys()],
+      lastError: (id: ChannelId): string | null => failures.get(id) ?? null,
+      /** Everything, PID tables included: for one channel at a time. */
+      status: (id: ChannelId): ChannelRuntimeStatus | null => running.get(id)?.status() ?? null,
+      /** Counters only: what the read model samples each tick. */
+      summary: (id: ChannelId): ChannelRuntimeSummary | null => running.get(id)?.summary() ?? null,
+      watcher: (id: ChannelId) => running.get(id)?.watcher ?? null,
+      cues: (id: ChannelId): ReadonlyArray<CueRecord> => running.get(id)?.watcher.recent() ?? [],
+      running: (): ReadonlyArray<ChannelId> => [...running.keys()],
     } as const;
   }),
 }) {}
+
+/** The supervisor with an event bus of its own: for tools and tests that run channels without the service. */
+export const ChannelsWithBus = Channels.Default.pipe(Layer.provideMerge(EventBus.Default));

@@ -5,7 +5,7 @@
  */
 import { Cause, HashMap, type Layer, Logger, type LogLevel } from "effect";
 import pino, { type DestinationStream } from "pino";
-import { maskUrl, parseOutputUrl } from "./outputs/url.ts";
+import { maskUrl, parseOutputUrl } from "../domain/url.ts";
 
 const outputUrlPattern = /\b(?:rtmps?|srt|udp|rtp):\/\/[^\s"'<>,]+/gi;
 const secretParameter = /\b(passphrase|streamid|token|key|password|secret)=[^&\s"'<>,]+/gi;

@@ -8,10 +8,14 @@ import { Effect, FiberSet, Runtime } from "effect";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { Auth } from "../effects/auth.ts";
+import { ConfigTransfer } from "../effects/config-transfer.ts";
 import { Control } from "../effects/control.ts";
+import { EventBus } from "../effects/event-bus.ts";
+import { ReadModel } from "../effects/read-model.ts";
 import { version } from "../version.ts";
 import { channelsApi } from "./api/channels.ts";
 import { configApi } from "./api/config.ts";
+import { eventsApi } from "./api/events.ts";
 import { tokensApi } from "./api/tokens.ts";
 import { type AuthEnv, authenticate, makeFailureLimiter, requireRole } from "./auth.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -24,6 +28,9 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export const makeApp = (startedAt: number = Date.now()) =>
   Effect.gen(function* () {
     const control = yield* Control;
+    const readModel = yield* ReadModel;
+    const bus = yield* EventBus;
+    const transfer = yield* ConfigTransfer;
     const auth = yield* Auth;
     const runtime = yield* Effect.runtime<never>();
     const run = makeRun(runtime);
@@ -69,12 +76,18 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const limiter = makeFailureLimiter();
     const requireToken = authenticate(auth.authenticate, limiter);
     app.use("/api/*", requireToken);
-    app.get("/ws", requireToken, requireRole("viewer"), channelsSocket(control, runFork, upgradeWebSocket));
+    app.get(
+      "/ws",
+      requireToken,
+      requireRole("viewer"),
+      channelsSocket(readModel, bus, runFork, upgradeWebSocket),
+    );
 
     const resources = [
-      ["/api/channels", channelsApi(control, run)],
+      ["/api/channels", channelsApi(control, readModel, bus, run)],
+      ["/api/events", eventsApi(bus, run)],
       ["/api/tokens", tokensApi(auth, run)],
-      ["/api/config", configApi(control, run)],
+      ["/api/config", configApi(transfer, run)],
     ] as const;
     for (const [prefix, api] of resources) app.route(prefix, api.app);
     routes = [...mounted("/api", open), ...resources.flatMap(([prefix, api]) => mounted(prefix, api))];

@@ -4,10 +4,12 @@
  * documented contract, the enforced roles and the code cannot drift apart. Handlers stay inline after the
  * declaration, and reach the Effect services through `run`, the one bridge from a request to the runtime.
  */
-import { Effect, Runtime, type Schema } from "effect";
+import { Effect, Either, Runtime, Schema } from "effect";
 import { type Context, type Handler, Hono } from "hono";
-import type { ControlError } from "../domain/errors.ts";
+import { type ControlError, notFound } from "../domain/errors.ts";
+import { ChannelId, OutputId } from "../domain/ids.ts";
 import { decodeBody, invalid } from "../domain/validate.ts";
+import { CurrentActor } from "../effects/actor.ts";
 import type { Role } from "../effects/auth.ts";
 import { type AuthEnv, requireRole } from "./auth.ts";
 import { fromControlError, internalError, problemResponse } from "./problem.ts";
@@ -48,16 +50,21 @@ export const mounted = (prefix: string, api: Api): ReadonlyArray<RouteDoc> =>
   api.routes.map((route) => ({ ...route, path: `${prefix}${route.path === "/" ? "" : route.path}` }));
 
 export type Run = <A>(
+  c: Context<AuthEnv>,
   effect: Effect.Effect<A, ControlError>,
   respond: (value: A) => Response,
 ) => Promise<Response>;
 
-/** Runs one request's effect; a ControlError becomes its problem, a defect a logged 500. */
+/**
+ * Runs one request's effect as the token that made it (`CurrentActor`, for the audit trail); a ControlError
+ * becomes its problem, a defect a logged 500.
+ */
 export const makeRun =
   (runtime: Runtime.Runtime<never>): Run =>
-  (effect, respond) =>
+  (c, effect, respond) =>
     Runtime.runPromise(runtime)(
       effect.pipe(
+        Effect.provideService(CurrentActor, { name: c.get("principal")?.name ?? "anonymous" }),
         Effect.map(respond),
         Effect.catchAll((error) => Effect.succeed(problemResponse(fromControlError(error)))),
         Effect.catchAllCause((cause) =>
@@ -88,3 +95,27 @@ export const body = <A, I>(c: Context, schema: Schema.Schema<A, I>): Effect.Effe
 
 /** A path parameter; the route's path declares it, so it is always there. */
 export const param = (c: Context, name: string): string => c.req.param(name) ?? "";
+
+/** An id from the path as the services take it; one that cannot be an id names nothing (404). */
+const pathId = <B>(schema: Schema.Schema<B, string>, what: string, c: Context, name: string) => {
+  const text = param(c, name);
+  return Schema.decodeEither(schema)(text).pipe(Either.mapLeft(() => notFound(what, text)));
+};
+
+/** Runs `use` with the channel id of the path. */
+export const inChannel = <A>(c: Context, use: (id: ChannelId) => Effect.Effect<A, ControlError>) =>
+  Effect.flatMap(pathId(ChannelId, "channel", c, "id"), use);
+
+/** Runs `use` with the channel and output ids of the path. */
+export const inOutput = <A>(
+  c: Context,
+  use: (id: ChannelId, oid: OutputId) => Effect.Effect<A, ControlError>,
+) =>
+  Effect.flatMap(pathId(ChannelId, "channel", c, "id"), (id) =>
+    Effect.flatMap(
+      pathId(OutputId, "output", c, "oid").pipe(
+        Either.mapLeft(() => notFound("output", `${id}/${param(c, "oid")}`)),
+      ),
+      (oid) => use(id, oid),
+    ),
+  );

@@ -1,9 +1,7 @@
 import { type ServerType, serve } from "@hono/node-server";
 import { Effect, Layer } from "effect";
-import { Auth } from "../effects/auth.ts";
-import { Channels } from "../effects/channels.ts";
-import { Control } from "../effects/control.ts";
 import { PinoLoggerLive } from "../effects/logging.ts";
+import { ServicesLive } from "../effects/services.ts";
 import { layerFile } from "../effects/store.ts";
 import { version } from "../version.ts";
 import { makeApp } from "./app.ts";
@@ -65,8 +63,7 @@ export interface ServiceOptions extends ListenOptions {
  */
 export const ServiceLive = (options: ServiceOptions) =>
   HttpLive(options).pipe(
-    Layer.provide(Layer.mergeAll(Control.Default, Auth.Default)),
-    Layer.provide(Channels.Default),
+    Layer.provide(ServicesLive),
     Layer.provide(layerFile(options.configDir)),
     Layer.provide(PinoLoggerLive()),
   );

@@ -1,24 +1,41 @@
 /**
- * `WS /ws`: `{"channels":[...]}`, the same channel objects as `GET /api/channels`, on connect, after every
- * stored change, and every second (which carries the runtime figures: status, bytes, errors). Each socket is
- * one fiber in the app's FiberSet: closing the socket interrupts it, and shutting down interrupts them all,
- * which closes the sockets.
+ * `WS /ws`: `{"channels":[...]}`, the same channel objects as `GET /api/channels`, on connect and with every
+ * snapshot of the read model (each second, and at once after a change); events from the bus arrive as they
+ * happen in `{"channels":[...],"events":[...]}` — every message carries `channels`, so the original API's
+ * clients read each one as before. Every socket shares the read model's snapshot and its JSON text: a client
+ * costs a send, not a status build. Each socket is one fiber in the app's FiberSet: closing the socket
+ * interrupts it, and shutting down interrupts them all, which closes the sockets.
  */
-import { Effect, Fiber, Stream } from "effect";
+import { Chunk, Effect, Fiber, Stream } from "effect";
 import type { UpgradeWebSocket } from "hono/ws";
-import type { Control } from "../effects/control.ts";
+import type { EventBus } from "../effects/event-bus.ts";
+import type { ReadModel } from "../effects/read-model.ts";
 
 export type RunFork = <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>;
 
-export const channelsSocket = (control: Control, runFork: RunFork, upgradeWebSocket: UpgradeWebSocket) =>
+export const channelsSocket = (
+  readModel: ReadModel,
+  bus: EventBus,
+  runFork: RunFork,
+  upgradeWebSocket: UpgradeWebSocket,
+) =>
   upgradeWebSocket(() => {
     let feed: Fiber.RuntimeFiber<void> | undefined;
     return {
       onOpen: (_event, ws) => {
+        const snapshots = readModel.changes.pipe(
+          Stream.map(() => `{"channels":${readModel.channelsJson()}}`),
+        );
+        const events = bus.stream.pipe(
+          Stream.groupedWithin(256, "20 millis"),
+          Stream.map(
+            (batch) =>
+              `{"channels":${readModel.channelsJson()},"events":${JSON.stringify(Chunk.toReadonlyArray(batch))}}`,
+          ),
+        );
         feed = runFork(
-          Stream.merge(Stream.tick("1 second"), control.changes).pipe(
-            Stream.mapEffect(() => control.list),
-            Stream.runForEach((channels) => Effect.sync(() => ws.send(JSON.stringify({ channels })))),
+          Stream.merge(snapshots, events).pipe(
+            Stream.runForEach((text) => Effect.sync(() => ws.send(text))),
             Effect.ensuring(Effect.sync(() => ws.close(1001, "server shutting down"))),
           ),
         );

@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { expect, layer } from "@effect/vitest";
 import { Effect } from "effect";
 import { encodeSection, type SpliceInfoSection } from "../../src/core/scte35/index.ts";
-import { Channels } from "../../src/effects/channels.ts";
+import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { Channels, ChannelsWithBus } from "../../src/effects/channels.ts";
 import { analyse } from "../support/analyse.ts";
 import { spliceInsertSection } from "../support/cues.ts";
 import { fixturePath } from "../support/fixtures.ts";
@@ -56,7 +57,7 @@ const rtpPayloads = (sink: UdpSink): Buffer =>
   Buffer.concat(sink.datagrams.map((datagram) => datagram.subarray(12)));
 
 // Real time throughout: the peers and sockets are real.
-layer(Channels.Default, { excludeTestServices: true })(
+layer(ChannelsWithBus, { excludeTestServices: true })(
   "a channel fans one RTP input out byte for byte",
   (it) => {
     it.scoped(
@@ -74,21 +75,21 @@ layer(Channels.Default, { excludeTestServices: true })(
           const ourSrtListenerPort = yield* freeUdpPort;
           const inputPort = yield* freeUdpPort;
           yield* channels.start({
-            id: "byte-exact",
+            id: ChannelId.make("byte-exact"),
             name: "byte exact",
             primary: { ip: "127.0.0.1", port: inputPort },
             backup: null,
             outputs: [
-              { id: "udp", name: "udp", url: `udp://127.0.0.1:${udp.port}`, enabled: true },
-              { id: "rtp", name: "rtp", url: `rtp://127.0.0.1:${rtp.port}`, enabled: true },
+              { id: OutputId.make("udp"), name: "udp", url: `udp://127.0.0.1:${udp.port}`, enabled: true },
+              { id: OutputId.make("rtp"), name: "rtp", url: `rtp://127.0.0.1:${rtp.port}`, enabled: true },
               {
-                id: "srt-caller",
+                id: OutputId.make("srt-caller"),
                 name: "srt caller",
                 url: `srt://127.0.0.1:${srtListener.port}?mode=caller&latency=120`,
                 enabled: true,
               },
               {
-                id: "srt-listener",
+                id: OutputId.make("srt-listener"),
                 name: "srt listener",
                 url: `srt://127.0.0.1:${ourSrtListenerPort}?mode=listener&latency=120`,
                 enabled: true,
@@ -97,7 +98,7 @@ layer(Channels.Default, { excludeTestServices: true })(
           });
           yield* srtCallerPeer({ port: ourSrtListenerPort, forwardTo: srtListenerSink.port });
           yield* eventually("both SRT outputs connected", () => {
-            const outputs = channels.status("byte-exact")?.outputs ?? [];
+            const outputs = channels.status(ChannelId.make("byte-exact"))?.outputs ?? [];
             const srt = outputs.filter((output) => output.protocol === "srt");
             return srt.length === 2 && srt.every((output) => output.state === "connected") ? true : undefined;
           });
@@ -155,11 +156,11 @@ layer(Channels.Default, { excludeTestServices: true })(
           for (const datagram of [...srtCallerSink.datagrams, ...srtListenerSink.datagrams]) {
             expect(datagram.length % 188).toBe(0);
           }
-          const cues = channels.cues("byte-exact");
+          const cues = channels.cues(ChannelId.make("byte-exact"));
           expect(cues.map((cue) => cue.section_base64)).toEqual(
             feeds.flatMap((feed) => analyse(feed.ts).sections),
           );
-          const status = channels.status("byte-exact");
+          const status = channels.status(ChannelId.make("byte-exact"));
           expect(status?.inputs[0]?.core.rtp.lost).toBe(0);
           for (const output of status?.outputs ?? []) expect(output.queueDrops, output.name).toBe(0);
         }),

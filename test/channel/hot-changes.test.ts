@@ -1,7 +1,8 @@
 import { expect, layer } from "@effect/vitest";
 import { Effect, Fiber } from "effect";
 import { PacketCore } from "../../src/core/packet-core.ts";
-import { Channels } from "../../src/effects/channels.ts";
+import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { Channels, ChannelsWithBus } from "../../src/effects/channels.ts";
 import { eventually, freeUdpPort, type UdpSink, udpSink } from "../support/peers.ts";
 import { asRtp, chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
@@ -15,7 +16,7 @@ const ccErrors = (ts: Uint8Array): number => {
 const rtpPayloads = (sink: UdpSink): Buffer =>
   Buffer.concat(sink.datagrams.map((datagram) => datagram.subarray(12)));
 
-layer(Channels.Default, { excludeTestServices: true })("hot changes touch only the output changed", (it) => {
+layer(ChannelsWithBus, { excludeTestServices: true })("hot changes touch only the output changed", (it) => {
   it.scoped(
     "adding and removing a fourth output twenty times and re-pointing another leaves the rest intact",
     () =>
@@ -24,14 +25,14 @@ layer(Channels.Default, { excludeTestServices: true })("hot changes touch only t
         const [a, b, c1, c2, d] = yield* Effect.all([udpSink, udpSink, udpSink, udpSink, udpSink]);
         const inputPort = yield* freeUdpPort;
         yield* channels.start({
-          id: "hot",
+          id: ChannelId.make("hot"),
           name: "hot",
           primary: { ip: "127.0.0.1", port: inputPort },
           backup: null,
           outputs: [
-            { id: "a", name: "a", url: `udp://127.0.0.1:${a.port}`, enabled: true },
-            { id: "b", name: "b", url: `rtp://127.0.0.1:${b.port}`, enabled: true },
-            { id: "c", name: "c", url: `udp://127.0.0.1:${c1.port}`, enabled: true },
+            { id: OutputId.make("a"), name: "a", url: `udp://127.0.0.1:${a.port}`, enabled: true },
+            { id: OutputId.make("b"), name: "b", url: `rtp://127.0.0.1:${b.port}`, enabled: true },
+            { id: OutputId.make("c"), name: "c", url: `udp://127.0.0.1:${c1.port}`, enabled: true },
           ],
         });
         // Six seconds of stream at 5 Mbit/s, long enough for every change to happen mid-stream.
@@ -42,8 +43,8 @@ layer(Channels.Default, { excludeTestServices: true })("hot changes touch only t
 
         yield* eventually("stream flowing", () => (a.totalBytes() > 0 ? true : undefined));
         for (let round = 0; round < 20; round++) {
-          yield* channels.applyOutput("hot", {
-            id: "d",
+          yield* channels.applyOutput(ChannelId.make("hot"), {
+            id: OutputId.make("d"),
             name: "d",
             url: `udp://127.0.0.1:${d.port}`,
             enabled: true,
@@ -52,10 +53,10 @@ layer(Channels.Default, { excludeTestServices: true })("hot changes touch only t
           yield* eventually(`output d receiving (round ${round})`, () =>
             d.totalBytes() > before ? true : undefined,
           );
-          yield* channels.removeOutput("hot", "d");
+          yield* channels.removeOutput(ChannelId.make("hot"), OutputId.make("d"));
           if (round === 10) {
-            yield* channels.applyOutput("hot", {
-              id: "c",
+            yield* channels.applyOutput(ChannelId.make("hot"), {
+              id: OutputId.make("c"),
               name: "c",
               url: `udp://127.0.0.1:${c2.port}`,
               enabled: true,
@@ -77,7 +78,7 @@ layer(Channels.Default, { excludeTestServices: true })("hot changes touch only t
         // The re-pointed output moved: the new destination receives, the old one stopped.
         yield* eventually("c2 receiving", () => (c2.totalBytes() > 0 ? true : undefined));
         expect(c1.totalBytes() + c2.totalBytes()).toBeLessThanOrEqual(ts.length);
-        const outputs = channels.status("hot")?.outputs ?? [];
+        const outputs = channels.status(ChannelId.make("hot"))?.outputs ?? [];
         expect(outputs.map((output) => output.id).sort()).toEqual(["a", "b", "c"]);
         for (const output of outputs) expect(output.queueDrops).toBe(0);
       }),

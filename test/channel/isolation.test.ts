@@ -3,13 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, layer } from "@effect/vitest";
 import { Effect, Fiber, Layer } from "effect";
-import { Channels, OutputDefaults } from "../../src/effects/channels.ts";
+import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { Channels, ChannelsWithBus, OutputDefaults } from "../../src/effects/channels.ts";
 import { encodeTestStream, probeMedia } from "../support/media.ts";
 import { childProcesses, eventually, freeUdpPort, nginxRtmp, udpSink } from "../support/peers.ts";
 import { asRtp, chunkTs, sendPaced } from "../support/sender.ts";
 
 // Small queues, so that a destination that stops taking data shows drops within seconds.
-const services = Channels.Default.pipe(
+const services = ChannelsWithBus.pipe(
   Layer.provide(Layer.succeed(OutputDefaults, { queueBytes: 256 * 1024 })),
 );
 
@@ -41,39 +42,40 @@ layer(services, { excludeTestServices: true })(
           const nobodyCalls = yield* freeUdpPort;
           const inputPort = yield* freeUdpPort;
           yield* channels.start({
-            id: "mixed",
+            id: ChannelId.make("mixed"),
             name: "mixed",
             primary: { ip: "127.0.0.1", port: inputPort },
             backup: null,
             outputs: [
-              { id: "udp", name: "udp", url: `udp://127.0.0.1:${sink.port}`, enabled: true },
+              { id: OutputId.make("udp"), name: "udp", url: `udp://127.0.0.1:${sink.port}`, enabled: true },
               {
-                id: "rtmp",
+                id: OutputId.make("rtmp"),
                 name: "rtmp",
                 url: `rtmp://127.0.0.1:${healthyRtmp.port}/live/key1`,
                 enabled: true,
               },
               {
-                id: "stuck",
+                id: OutputId.make("stuck"),
                 name: "stuck",
                 url: `rtmp://127.0.0.1:${stuckRtmp.port}/live/key2`,
                 enabled: true,
               },
               {
-                id: "down",
+                id: OutputId.make("down"),
                 name: "down",
                 url: `srt://127.0.0.1:${nobodyListens}?mode=caller`,
                 enabled: true,
               },
               {
-                id: "lonely",
+                id: OutputId.make("lonely"),
                 name: "lonely",
                 url: `srt://127.0.0.1:${nobodyCalls}?mode=listener`,
                 enabled: true,
               },
             ],
           });
-          const status = (id: string) => channels.status("mixed")?.outputs.find((output) => output.id === id);
+          const status = (id: string) =>
+            channels.status(ChannelId.make("mixed"))?.outputs.find((output) => output.id === id);
 
           const sending = yield* Effect.fork(sendPaced(asRtp(chunkTs(ts)), inputPort));
           yield* eventually("the stuck RTMP output to connect", () =>
@@ -118,7 +120,7 @@ layer(services, { excludeTestServices: true })(
             (await outputChildren()).filter((child) => child.command === "ffmpeg").length;
           expect(yield* Effect.promise(ffmpegCount)).toBe(2);
           expect(status("rtmp")).toMatchObject({ queueDrops: 0, reconnects: 0 });
-          yield* channels.removeOutput("mixed", "rtmp");
+          yield* channels.removeOutput(ChannelId.make("mixed"), OutputId.make("rtmp"));
           expect(yield* Effect.promise(ffmpegCount)).toBe(1);
           const recording = yield* eventually(
             "the healthy RTMP server's recording of the whole stream",
@@ -132,7 +134,7 @@ layer(services, { excludeTestServices: true })(
           expect(recording.codecs).toEqual(["aac", "h264"]);
           expect(recording.duration).toBeLessThan(8.6);
 
-          yield* channels.stop("mixed");
+          yield* channels.stop(ChannelId.make("mixed"));
           expect(yield* Effect.promise(outputChildren)).toEqual([]);
         }),
       90_000,

@@ -1,7 +1,8 @@
 import { createSocket } from "node:dgram";
 import { expect, layer } from "@effect/vitest";
 import { Effect } from "effect";
-import { Channels } from "../../src/effects/channels.ts";
+import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { Channels, ChannelsWithBus } from "../../src/effects/channels.ts";
 import { eventually, freeUdpPort } from "../support/peers.ts";
 import { asRtp, chunkTs } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
@@ -9,7 +10,7 @@ import { TsGenerator } from "../support/ts-generator.ts";
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
-layer(Channels.Default, { excludeTestServices: true })("latency through a channel", (it) => {
+layer(ChannelsWithBus, { excludeTestServices: true })("latency through a channel", (it) => {
   it.scoped(
     "the first byte leaves a UDP output within 100 ms of the first input packet, with no probing",
     () =>
@@ -26,14 +27,21 @@ layer(Channels.Default, { excludeTestServices: true })("latency through a channe
           (socket) => Effect.sync(() => socket.close()),
         );
         yield* channels.start({
-          id: "latency",
+          id: ChannelId.make("latency"),
           name: "latency",
           primary: { ip: "127.0.0.1", port: inputPort },
           backup: null,
-          outputs: [{ id: "udp", name: "udp", url: `udp://127.0.0.1:${sink.address().port}`, enabled: true }],
+          outputs: [
+            {
+              id: OutputId.make("udp"),
+              name: "udp",
+              url: `udp://127.0.0.1:${sink.address().port}`,
+              enabled: true,
+            },
+          ],
         });
         yield* eventually("output ready", () =>
-          channels.status("latency")?.outputs[0]?.state === "connected" ? true : undefined,
+          channels.status(ChannelId.make("latency"))?.outputs[0]?.state === "connected" ? true : undefined,
         );
 
         const generator = new TsGenerator({ seed: 5, bitrate: 5_000_000 });

@@ -5,10 +5,9 @@
 import { createSocket, type Socket } from "node:dgram";
 import { Writable } from "node:stream";
 import { ConfigProvider, Effect, Exit, Layer, ManagedRuntime, Scope } from "effect";
-import { Auth } from "../../src/effects/auth.ts";
-import { Channels } from "../../src/effects/channels.ts";
 import { Control } from "../../src/effects/control.ts";
 import { PinoLoggerLive } from "../../src/effects/logging.ts";
+import { ServicesLive } from "../../src/effects/services.ts";
 import { DocumentStore, layerMemory } from "../../src/effects/store.ts";
 import { makeApp } from "../../src/http/app.ts";
 import { listen } from "../../src/http/server.ts";
@@ -31,6 +30,8 @@ export interface TestApp {
 
 export const makeTestApp = async (
   storeLayer: Layer.Layer<DocumentStore, unknown> = layerMemory,
+  /** Extra services or references, e.g. `Layer.succeed(ChannelFaults, …)`. */
+  extra: Layer.Layer<never> = Layer.empty,
 ): Promise<TestApp> => {
   const logs: string[] = [];
   const sink = new Writable({
@@ -40,9 +41,9 @@ export const makeTestApp = async (
     },
   });
   const store = Layer.orDie(storeLayer);
-  const layer = Layer.mergeAll(Control.Default, Auth.Default).pipe(
-    Layer.provideMerge(Channels.Default),
+  const layer = ServicesLive.pipe(
     Layer.provideMerge(store),
+    Layer.provide(extra),
     Layer.provide(
       Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["DISTRIBUTARY_ADMIN_TOKEN", ADMIN_TOKEN]]))),
     ),

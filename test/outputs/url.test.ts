@@ -1,6 +1,6 @@
 import { Either, Redacted } from "effect";
 import { describe, expect, it } from "vitest";
-import { maskUrl, parseOutputUrl } from "../../src/effects/outputs/url.ts";
+import { maskUrl, parseOutputUrl } from "../../src/domain/url.ts";
 
 const parse = (url: string) => {
   const result = parseOutputUrl(url);

@@ -1,7 +1,8 @@
 import { describe, expect, it, layer } from "@effect/vitest";
 import { Effect, Either, Schema } from "effect";
-import { Channels } from "../../src/effects/channels.ts";
-import { RedundancyConfigSchema, resolveRedundancy } from "../../src/effects/ingest/redundancy.ts";
+import { ChannelId } from "../../src/domain/ids.ts";
+import { RedundancyConfigSchema, resolveRedundancy } from "../../src/domain/redundancy.ts";
+import { Channels, ChannelsWithBus } from "../../src/effects/channels.ts";
 import { freeUdpPort } from "../support/peers.ts";
 
 const primary = { ip: "127.0.0.1", port: 5000 };
@@ -59,14 +60,14 @@ describe("redundancy settings", () => {
   });
 });
 
-layer(Channels.Default, { excludeTestServices: true })("redundancy through the supervisor", (it) => {
+layer(ChannelsWithBus, { excludeTestServices: true })("redundancy through the supervisor", (it) => {
   it.scoped("refuses bad settings at start and a switch where there is nothing to switch to", () =>
     Effect.gen(function* () {
       const channels = yield* Channels;
       const port = yield* freeUdpPort;
       const refused = yield* Effect.flip(
         channels.start({
-          id: "bad",
+          id: ChannelId.make("bad"),
           name: "bad",
           primary: { ip: "127.0.0.1", port },
           backup: null,
@@ -76,23 +77,23 @@ layer(Channels.Default, { excludeTestServices: true })("redundancy through the s
       );
       expect(refused.reason).toBe("invalid_redundancy");
       expect(refused.message).toContain("redundancy.mode");
-      expect(channels.state("bad")).toBe("error");
+      expect(channels.state(ChannelId.make("bad"))).toBe("error");
 
       yield* channels.start({
-        id: "alone",
+        id: ChannelId.make("alone"),
         name: "alone",
         primary: { ip: "127.0.0.1", port },
         backup: null,
         outputs: [],
       });
-      const switched = yield* Effect.flip(channels.switchInput("alone", "backup"));
+      const switched = yield* Effect.flip(channels.switchInput(ChannelId.make("alone"), "backup"));
       expect(switched).toMatchObject({ reason: "invalid_switch" });
       expect(switched.message).toContain("no backup input");
-      expect(channels.status("alone")).toMatchObject({
+      expect(channels.status(ChannelId.make("alone"))).toMatchObject({
         input: "lost",
         redundancy: { mode: "none", failovers: 0 },
       });
-      const missing = yield* Effect.flip(channels.switchInput("nope", "backup"));
+      const missing = yield* Effect.flip(channels.switchInput(ChannelId.make("nope"), "backup"));
       expect(missing.reason).toBe("not_running");
     }),
   );

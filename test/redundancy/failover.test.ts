@@ -1,8 +1,10 @@
 import { expect, layer } from "@effect/vitest";
-import { Effect } from "effect";
+import { Effect, Stream } from "effect";
 import { encodeSection, type SpliceInfoSection } from "../../src/core/scte35/index.ts";
-import { Channels } from "../../src/effects/channels.ts";
-import type { RedundancyEvent } from "../../src/effects/ingest/failover.ts";
+import type { ChannelEvent } from "../../src/domain/events.ts";
+import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { Channels, ChannelsWithBus } from "../../src/effects/channels.ts";
+import { EventBus } from "../../src/effects/event-bus.ts";
 import { analyse } from "../support/analyse.ts";
 import { spliceInsertSection } from "../support/cues.ts";
 import { eventually, freeUdpPort, srtListenerPeer } from "../support/peers.ts";
@@ -39,7 +41,7 @@ const stretches = (sink: TimedSink) => {
 };
 
 // Real time and real sockets: the one end-to-end failover; the timer policy is tested on the TestClock.
-layer(Channels.Default, { excludeTestServices: true })("failover between two live inputs", (it) => {
+layer(ChannelsWithBus, { excludeTestServices: true })("failover between two live inputs", (it) => {
   it.scoped(
     "UDP and SRT outputs carry on from the backup within failover_after_ms + 100 ms, without a reconnect",
     () =>
@@ -48,21 +50,24 @@ layer(Channels.Default, { excludeTestServices: true })("failover between two liv
         const [udpSink, srtSink] = yield* Effect.all([timedUdpSink, timedUdpSink]);
         const srtPeer = yield* srtListenerPeer({ forwardTo: srtSink.port });
         const [primaryPort, backupPort] = yield* Effect.all([freeUdpPort, freeUdpPort]);
-        const events: RedundancyEvent[] = [];
-        const unsubscribe = channels.subscribe((channel, event) => {
-          if (channel === "failover") events.push(event);
-        });
-        yield* Effect.addFinalizer(() => Effect.sync(unsubscribe));
+        const bus = yield* EventBus;
+        const events: ChannelEvent[] = [];
+        yield* Effect.forkScoped(
+          bus.stream.pipe(
+            Stream.filter((event) => event.channel === "failover"),
+            Stream.runForEach((event) => Effect.sync(() => events.push(event))),
+          ),
+        );
         yield* channels.start({
-          id: "failover",
+          id: ChannelId.make("failover"),
           name: "failover",
           primary: { ip: "127.0.0.1", port: primaryPort },
           backup: { ip: "127.0.0.1", port: backupPort },
           redundancy: { mode: "failover", failover_after_ms: FAILOVER_AFTER_MS, revert: "sticky" },
           outputs: [
-            { id: "udp", name: "udp", url: `udp://127.0.0.1:${udpSink.port}`, enabled: true },
+            { id: OutputId.make("udp"), name: "udp", url: `udp://127.0.0.1:${udpSink.port}`, enabled: true },
             {
-              id: "srt",
+              id: OutputId.make("srt"),
               name: "srt",
               url: `srt://127.0.0.1:${srtPeer.port}?mode=caller&latency=120`,
               enabled: true,
@@ -70,7 +75,8 @@ layer(Channels.Default, { excludeTestServices: true })("failover between two liv
           ],
         });
         yield* eventually("the SRT output to connect", () =>
-          channels.status("failover")?.outputs.find((output) => output.id === "srt")?.state === "connected"
+          channels.status(ChannelId.make("failover"))?.outputs.find((output) => output.id === "srt")
+            ?.state === "connected"
             ? true
             : undefined,
         );
@@ -118,18 +124,27 @@ layer(Channels.Default, { excludeTestServices: true })("failover between two liv
           expect(backupStretch.sections).toEqual([base64(cues[1] ?? new Uint8Array(0))]);
         }
         console.log(`failover gap at the receiver: udp ${measured.udp} ms, srt ${measured.srt} ms`);
-        expect(channels.cues("failover").map((cue) => cue.section_base64)).toEqual(cues.map(base64));
+        expect(channels.cues(ChannelId.make("failover")).map((cue) => cue.section_base64)).toEqual(
+          cues.map(base64),
+        );
 
-        const status = channels.status("failover");
+        const status = channels.status(ChannelId.make("failover"));
         expect(status?.redundancy).toMatchObject({ mode: "failover", active: "backup", failovers: 1 });
         expect(status?.inputs.map((input) => input.failovers)).toEqual([1, 0]);
-        const switched = events.find((event) => event.type === "switch");
+        // The bus and the channel's own recent list tell the same switch.
+        const switched = events.find((event) => event.type === "input_switched");
         expect(switched).toMatchObject({ from: "primary", to: "backup", reason: "silence" });
-        expect(status?.redundancy.events).toContainEqual(switched);
+        expect(status?.redundancy.events).toContainEqual({
+          type: "switch",
+          from: "primary",
+          to: "backup",
+          reason: "silence",
+          at: Date.parse(switched?.at ?? ""),
+        });
 
         // Every input silent: the channel says so, and its outputs stay connected meanwhile.
         yield* eventually("input lost", () =>
-          channels.status("failover")?.input === "lost" ? true : undefined,
+          channels.status(ChannelId.make("failover"))?.input === "lost" ? true : undefined,
         );
         expect(events.map((event) => event.type)).toContain("input_lost");
         // The primary comes back first: outputs carry on at once, with no reconnect.
@@ -144,7 +159,7 @@ layer(Channels.Default, { excludeTestServices: true })("failover between two liv
             sink.bytes().subarray(-more.length).equals(more) ? true : undefined,
           );
         }
-        const after = channels.status("failover");
+        const after = channels.status(ChannelId.make("failover"));
         expect(after?.input).toBe("ok");
         expect(after?.redundancy.active).toBe("primary");
         for (const output of after?.outputs ?? []) {

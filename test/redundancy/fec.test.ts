@@ -1,6 +1,7 @@
 import { expect, layer } from "@effect/vitest";
 import { Effect } from "effect";
-import { Channels } from "../../src/effects/channels.ts";
+import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { Channels, ChannelsWithBus } from "../../src/effects/channels.ts";
 import { encodeFec } from "../support/fec.ts";
 import { eventually, freeUdpPort } from "../support/peers.ts";
 import { asRtp, chunkTs } from "../support/sender.ts";
@@ -9,7 +10,7 @@ import { type Outgoing, sendSlots, timedUdpSink } from "./helpers.ts";
 
 const DATAGRAMS = 2_000;
 
-layer(Channels.Default, { excludeTestServices: true })("SMPTE 2022-1 FEC on an input", (it) => {
+layer(ChannelsWithBus, { excludeTestServices: true })("SMPTE 2022-1 FEC on an input", (it) => {
   it.scoped(
     "L=10, D=10 column and row FEC recover 1% random loss completely, and the counters say so",
     () =>
@@ -20,12 +21,14 @@ layer(Channels.Default, { excludeTestServices: true })("SMPTE 2022-1 FEC on an i
         let port = yield* freeUdpPort;
         while (port > 65_531) port = yield* freeUdpPort;
         yield* channels.start({
-          id: "fec",
+          id: ChannelId.make("fec"),
           name: "fec",
           primary: { ip: "127.0.0.1", port },
           backup: null,
           redundancy: { fec: true },
-          outputs: [{ id: "udp", name: "udp", url: `udp://127.0.0.1:${sink.port}`, enabled: true }],
+          outputs: [
+            { id: OutputId.make("udp"), name: "udp", url: `udp://127.0.0.1:${sink.port}`, enabled: true },
+          ],
         });
 
         const ts = new TsGenerator({ seed: 33, bitrate: 8_000_000 }).packets(DATAGRAMS * 7);
@@ -47,7 +50,7 @@ layer(Channels.Default, { excludeTestServices: true })("SMPTE 2022-1 FEC on an i
           sink.bytes().length >= ts.length ? true : undefined,
         );
         expect(sink.bytes().equals(Buffer.from(ts))).toBe(true);
-        const input = channels.status("fec")?.inputs[0];
+        const input = channels.status(ChannelId.make("fec"))?.inputs[0];
         // At least the packets the test dropped: on a loaded machine loopback may lose one more, which FEC
         // also recovers (the byte-exact output above is the proof either way).
         expect(input?.fec?.recovered).toBeGreaterThanOrEqual(lost.size);

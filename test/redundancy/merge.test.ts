@@ -1,6 +1,7 @@
 import { expect, layer } from "@effect/vitest";
 import { Effect } from "effect";
-import { Channels } from "../../src/effects/channels.ts";
+import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { Channels, ChannelsWithBus } from "../../src/effects/channels.ts";
 import { eventually, freeUdpPort } from "../support/peers.ts";
 import { asRtp, chunkTs } from "../support/sender.ts";
 import { prng, TsGenerator } from "../support/ts-generator.ts";
@@ -11,7 +12,7 @@ const LOSS = 0.05;
 // The backup path runs 20 ms behind the primary, so its copies fill the primary's gaps out of order.
 const BACKUP_DELAY = 20;
 
-layer(Channels.Default, { excludeTestServices: true })("SMPTE ST 2022-7 merge of two lossy paths", (it) => {
+layer(ChannelsWithBus, { excludeTestServices: true })("SMPTE ST 2022-7 merge of two lossy paths", (it) => {
   it.scoped(
     "5% independent loss on each path: the output lacks only what both lost, without duplicates, in order",
     () =>
@@ -20,12 +21,14 @@ layer(Channels.Default, { excludeTestServices: true })("SMPTE ST 2022-7 merge of
         const sink = yield* timedUdpSink;
         const [primaryPort, backupPort] = yield* Effect.all([freeUdpPort, freeUdpPort]);
         yield* channels.start({
-          id: "merge",
+          id: ChannelId.make("merge"),
           name: "merge",
           primary: { ip: "127.0.0.1", port: primaryPort },
           backup: { ip: "127.0.0.1", port: backupPort },
           redundancy: { mode: "merge" },
-          outputs: [{ id: "udp", name: "udp", url: `udp://127.0.0.1:${sink.port}`, enabled: true }],
+          outputs: [
+            { id: OutputId.make("udp"), name: "udp", url: `udp://127.0.0.1:${sink.port}`, enabled: true },
+          ],
         });
 
         const ts = new TsGenerator({ seed: 21, bitrate: 8_000_000 }).packets(DATAGRAMS * 7);
@@ -70,7 +73,7 @@ layer(Channels.Default, { excludeTestServices: true })("SMPTE ST 2022-7 merge of
         expect(order).toEqual(surviving);
         expect(received.equals(expected)).toBe(true);
 
-        const status = channels.status("merge");
+        const status = channels.status(ChannelId.make("merge"));
         const merge = status?.redundancy.merge;
         expect(merge).toMatchObject({ released: surviving.length, skipped: lostOnBoth, late: 0 });
         expect((merge?.firstCopies.primary ?? 0) + (merge?.firstCopies.backup ?? 0)).toBe(surviving.length);

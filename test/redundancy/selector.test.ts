@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest";
-import { Duration, Effect, TestClock } from "effect";
+import { Clock, Duration, Effect, TestClock } from "effect";
+import type { InputRole } from "../../src/domain/redundancy.ts";
 import type { RedundancyEvent } from "../../src/effects/ingest/failover.ts";
-import type { InputRole } from "../../src/effects/ingest/redundancy.ts";
 import { makeSelector, type Selector } from "../../src/effects/ingest/selector.ts";
 
 // Every timer here runs on the TestClock: arrivals are synthetic, time moves only when the test moves it.
@@ -11,8 +11,10 @@ const STEP_MS = 100;
 
 const selectorWith = (
   policy: { readonly revert?: "auto" | "sticky"; readonly revertAfterMs?: number } = {},
+  onEvent?: (event: RedundancyEvent) => void,
 ) =>
   makeSelector({
+    ...(onEvent === undefined ? {} : { onEvent }),
     channel: "test",
     policy: {
       roles: ["primary", "backup"],
@@ -47,9 +49,8 @@ const backupOnly = { primary: false, backup: true } as const;
 describe("failover selector", () => {
   it.scoped("fails over once the primary has been silent for failover_after_ms, not before", () =>
     Effect.gen(function* () {
-      const selector = yield* selectorWith();
       const seen: RedundancyEvent[] = [];
-      selector.subscribe((event) => seen.push(event));
+      const selector = yield* selectorWith({}, (event) => seen.push(event));
       yield* feed(selector, 1_000, both);
       expect(selector.active()).toBe("primary");
       expect(selector.health()).toBe("ok");
@@ -179,6 +180,54 @@ describe("failover selector", () => {
       expect(selector.active()).toBe("primary");
       expect(selector.health()).toBe("ok");
       expect(switches(selector.events())).toEqual([]);
+    }),
+  );
+
+  it.scoped("a listener that throws is logged and the timers go on", () =>
+    Effect.gen(function* () {
+      let calls = 0;
+      const selector = yield* selectorWith({ revertAfterMs: 1_000 }, () => {
+        calls += 1;
+        throw new Error("listener bug");
+      });
+      yield* feed(selector, 1_000, both);
+      yield* feed(selector, 1_000, backupOnly);
+      expect(selector.active()).toBe("backup");
+      // The primary comes back: the revert needs the tick fiber alive after the listener threw.
+      yield* feed(selector, 1_500, both);
+      expect(selector.active()).toBe("primary");
+      expect(switches(selector.events())).toEqual([
+        "primary→backup silence",
+        "backup→primary primary_restored",
+      ]);
+      expect(calls).toBeGreaterThanOrEqual(2);
+    }),
+  );
+
+  it.scoped("a step of the wall clock causes no switch: the timers run on monotonic time", () =>
+    Effect.gen(function* () {
+      const test = yield* Effect.clock;
+      // Wall time jumps an hour ahead after the first second; monotonic time (nanoseconds) does not.
+      let wallOffsetMs = 0;
+      const stepping: Clock.Clock = {
+        [Clock.ClockTypeId]: Clock.ClockTypeId,
+        unsafeCurrentTimeMillis: () => test.unsafeCurrentTimeMillis() + wallOffsetMs,
+        currentTimeMillis: Effect.sync(() => test.unsafeCurrentTimeMillis() + wallOffsetMs),
+        unsafeCurrentTimeNanos: () => test.unsafeCurrentTimeNanos(),
+        currentTimeNanos: Effect.sync(() => test.unsafeCurrentTimeNanos()),
+        sleep: (duration) => test.sleep(duration),
+      };
+      const selector = yield* selectorWith().pipe(Effect.withClock(stepping));
+      yield* feed(selector, 1_000, both);
+      wallOffsetMs = 3_600_000;
+      yield* feed(selector, 1_000, both);
+      wallOffsetMs = -3_600_000;
+      yield* feed(selector, 1_000, both);
+      expect(selector.active()).toBe("primary");
+      expect(switches(selector.events())).toEqual([]);
+      // The same selector still fails over on real silence.
+      yield* feed(selector, 1_000, backupOnly);
+      expect(switches(selector.events())).toEqual(["primary→backup silence"]);
     }),
   );
 });

@@ -1,5 +1,5 @@
 export { type DecodeOptions, decodeCueText, decodeSection } from "./decode.ts";
 export { encodeSection, encodeSegmentationUpid } from "./encode.ts";
-export { commandName, summarizeCue } from "./summary.ts";
+export { commandName, cueEventId, segmentationTypes, summarizeCue } from "./summary.ts";
 export { base64ToBytes, bytesToHex, hexToBytes, parseCueText } from "./text.ts";
 export * from "./types.ts";

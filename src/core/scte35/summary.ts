@@ -37,3 +37,25 @@ export const summarizeCue = (section: SpliceInfoSection): string => {
   }
   return parts.join(", ");
 };
+
+/** The cue's event id: splice_insert's splice_event_id, else the first segmentation descriptor's. */
+export const cueEventId = (section: SpliceInfoSection): number | null => {
+  if (section.encrypted_packet) return null;
+  if (section.splice_command_type === 0x05) return section.splice_command.splice_event_id;
+  for (const descriptor of section.descriptors) {
+    if (!isPrivateDescriptor(descriptor) && descriptor.splice_descriptor_tag === 0x02)
+      return descriptor.segmentation_event_id;
+  }
+  return null;
+};
+
+/** segmentation_type_id of every (not cancelled) segmentation descriptor, in order. */
+export const segmentationTypes = (section: SpliceInfoSection): ReadonlyArray<number> => {
+  if (section.encrypted_packet) return [];
+  const types: number[] = [];
+  for (const descriptor of section.descriptors) {
+    if (isPrivateDescriptor(descriptor) || descriptor.splice_descriptor_tag !== 0x02) continue;
+    if (!descriptor.segmentation_event_cancel_indicator) types.push(descriptor.segmentation_type_id);
+  }
+  return types;
+};

@@ -12,7 +12,7 @@
  *   operator's choice is kept until the next silence failover: automation does not undo a person.
  * - When every input is silent the channel's input is "lost"; it is "ok" again with the first datagram.
  */
-import type { InputRole, RevertPolicy } from "./redundancy.ts";
+import type { InputRole, RevertPolicy } from "../../domain/redundancy.ts";
 
 export type SwitchReason = "silence" | "operator" | "primary_restored";
 export type InputHealth = "ok" | "lost";

@@ -7,7 +7,7 @@
  */
 import { Effect } from "effect";
 import { FecCore, type FecSnapshot } from "../../core/redundancy-core.ts";
-import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET } from "./redundancy.ts";
+import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET } from "../../domain/redundancy.ts";
 import { bindInput, type InputEndpoint } from "./udp-receiver.ts";
 
 export interface FecInput {

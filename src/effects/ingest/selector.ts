@@ -2,23 +2,26 @@
  * The selector of one channel: the failover state (failover.ts) on the Effect clock, ticked by one fiber in the
  * channel's scope. Arrivals are recorded synchronously from the socket callbacks; every decision is taken on
  * a tick, so a TestClock drives the timers in tests. Each event is kept in a short recent list, logged, and
- * handed to the subscribers (the WebSocket, the supervisor).
+ * handed to `onEvent` (the channel passes it to the event bus).
+ *
+ * Timers run on the clock's monotonic time (nanoseconds since an arbitrary origin), so a step of the wall
+ * clock cannot cause or prevent a switch; events carry wall-clock time for people.
  */
 import { Duration, Effect, Schedule, type Scope } from "effect";
+import type { InputRole } from "../../domain/redundancy.ts";
 import {
   type FailoverPolicy,
   type InputHealth,
   makeFailoverState,
   type RedundancyEvent,
 } from "./failover.ts";
-import type { InputRole } from "./redundancy.ts";
 
 /** How often the timers are looked at: the failover delay is met to within this. */
 export const SELECTOR_TICK = Duration.millis(50);
 const RECENT_EVENTS = 50;
 
 export interface Selector {
-  /** Records a datagram on `role`; returns the time it used (epoch ms). */
+  /** Records a datagram on `role`; returns the time it used (monotonic ms). */
   readonly arrival: (role: InputRole) => number;
   readonly now: () => number;
   readonly active: () => InputRole;
@@ -27,10 +30,8 @@ export interface Selector {
   readonly failovers: (role: InputRole) => number;
   /** Switches at once (reason "operator"); nothing happens when `role` is already active. */
   readonly switchTo: (role: InputRole) => Effect.Effect<void>;
-  /** Recent events, oldest first. */
+  /** Recent events, oldest first; `at` is epoch ms. */
   readonly events: () => ReadonlyArray<RedundancyEvent>;
-  /** Calls `listener` with each event from now on; returns the unsubscribe function. */
-  readonly subscribe: (listener: (event: RedundancyEvent) => void) => () => void;
 }
 
 const describe = (event: RedundancyEvent): string => {
@@ -50,22 +51,27 @@ export const makeSelector = (options: {
   readonly policy: FailoverPolicy;
   /** Runs first on every tick, with the tick's time: the merge buffers give up their expired gaps here. */
   readonly onTick?: (nowMs: number) => void;
+  /** Each event as it is decided (`at` in epoch ms); a throw here is logged and does not stop the timers. */
+  readonly onEvent?: (event: RedundancyEvent) => void;
 }): Effect.Effect<Selector, never, Scope.Scope> =>
   Effect.gen(function* () {
     const clock = yield* Effect.clock;
-    const now = () => clock.unsafeCurrentTimeMillis();
+    const now = () => Number(clock.unsafeCurrentTimeNanos()) / 1e6;
     const state = makeFailoverState(options.policy, now());
     const recent: RedundancyEvent[] = [];
-    const listeners = new Set<(event: RedundancyEvent) => void>();
 
-    const publish = (event: RedundancyEvent) =>
+    const publish = (decided: RedundancyEvent) =>
       Effect.suspend(() => {
+        const event = { ...decided, at: clock.unsafeCurrentTimeMillis() };
         recent.push(event);
         if (recent.length > RECENT_EVENTS) recent.shift();
-        for (const listener of listeners) listener(event);
+        options.onEvent?.(event);
         const message = describe(event);
         return event.type === "input_lost" ? Effect.logWarning(message) : Effect.logInfo(message);
-      }).pipe(Effect.annotateLogs({ channel: options.channel }));
+      }).pipe(
+        Effect.catchAllDefect((defect) => Effect.logError("a redundancy event listener failed", defect)),
+        Effect.annotateLogs({ channel: options.channel }),
+      );
 
     const tick = Effect.suspend(() => {
       const at = now();
@@ -92,9 +98,5 @@ export const makeSelector = (options: {
           return event === null ? Effect.void : publish(event);
         }),
       events: () => [...recent],
-      subscribe: (listener) => {
-        listeners.add(listener);
-        return () => listeners.delete(listener);
-      },
     } satisfies Selector;
   });

@@ -1,16 +1,9 @@
 import { createSocket, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { Data, Effect } from "effect";
+import type { InputEndpoint } from "../../domain/redundancy.ts";
 
-/** Where a channel input listens: unicast, or a multicast group (optionally source-specific, on one interface). */
-export interface InputEndpoint {
-  readonly ip: string;
-  readonly port: number;
-  /** Source-specific multicast: only this sender's datagrams. */
-  readonly source?: string | undefined;
-  /** Local interface address for the multicast join. */
-  readonly interface?: string | undefined;
-}
+export type { InputEndpoint } from "../../domain/redundancy.ts";
 
 export class InputError extends Data.TaggedError("InputError")<{
   readonly reason: "bind_failed" | "join_failed";

@@ -6,9 +6,9 @@
  * The URL holds the stream key, so argv is never logged and the stderr tail is masked.
  */
 import { Clock, Deferred, Effect, Redacted, type Scope } from "effect";
+import { OutputError } from "../../domain/errors.ts";
+import type { RtmpTarget } from "../../domain/url.ts";
 import { type ChildExit, describeExit, spawnChild } from "../child-process.ts";
-import { OutputError } from "../errors.ts";
-import type { RtmpTarget } from "./url.ts";
 import type { WriterContext } from "./writer.ts";
 
 /** One pipe write gathers this much; ffmpeg reads in 32 KiB blocks. */

@@ -9,10 +9,10 @@
  */
 import { createSocket, type Socket } from "node:dgram";
 import { Deferred, Effect, Option, Redacted, Schema, type Scope } from "effect";
+import { OutputError } from "../../domain/errors.ts";
+import type { SrtTarget } from "../../domain/url.ts";
 import { type ChildExit, describeExit, spawnChild } from "../child-process.ts";
-import { OutputError } from "../errors.ts";
 import { connectSocket, deliverUntilError, sendAsDatagrams } from "./udp.ts";
-import type { SrtTarget } from "./url.ts";
 import type { WriterContext } from "./writer.ts";
 
 const StatsLine = Schema.parseJson(

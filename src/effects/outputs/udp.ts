@@ -5,10 +5,10 @@
 import { createSocket, type Socket } from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { Deferred, Effect, Exit, type Scope } from "effect";
-import { OutputError } from "../errors.ts";
+import { OutputError } from "../../domain/errors.ts";
+import type { DatagramTarget } from "../../domain/url.ts";
 import { DATAGRAM_PAYLOAD } from "./queue.ts";
 import { makeRtpFramer } from "./rtp.ts";
-import type { DatagramTarget } from "./url.ts";
 import type { WriterContext } from "./writer.ts";
 
 const errorCode = (cause: unknown): string =>

@@ -12,13 +12,13 @@
  * earlier run to finish releasing its socket or child process.
  */
 import { Cause, Duration, Effect, Exit } from "effect";
-import type { OutputError, OutputErrorReason } from "../errors.ts";
+import type { OutputError, OutputErrorReason } from "../../domain/errors.ts";
+import { type OutputProtocol, type OutputTarget, parseOutputUrl } from "../../domain/url.ts";
 import { type ReconnectOptions, reconnectSchedule, runWithReconnects } from "../retry.ts";
 import { type ChunkQueue, makeChunkQueue, TS_PACKET_SIZE } from "./queue.ts";
 import { rtmpAttempt } from "./rtmp.ts";
 import { srtAttempt } from "./srt.ts";
 import { datagramAttempt } from "./udp.ts";
-import { type OutputProtocol, type OutputTarget, parseOutputUrl } from "./url.ts";
 
 export type OutputState = "stopped" | "connecting" | "connected" | "retrying" | "error";
 
@@ -52,6 +52,16 @@ export interface OutputStatus {
   readonly uptimeMs: number;
   readonly srt: SrtLinkStats | null;
 }
+
+/** What an output tells its channel as it happens: state changes and reconnects, for the event bus. */
+export type OutputEvent =
+  | { readonly type: "state"; readonly state: OutputState; readonly error: string | null }
+  | {
+      readonly type: "reconnect";
+      readonly reconnects: number;
+      readonly error: string;
+      readonly delayMs: number;
+    };
 
 export interface Output {
   readonly protocol: OutputProtocol;
@@ -95,7 +105,11 @@ const attemptFor = (target: OutputTarget, context: WriterContext) => {
   }
 };
 
-export const makeOutput = (url: string, options: OutputOptions = {}): Effect.Effect<Output, OutputError> =>
+export const makeOutput = (
+  url: string,
+  options: OutputOptions = {},
+  onEvent: (event: OutputEvent) => void = () => {},
+): Effect.Effect<Output, OutputError> =>
   Effect.gen(function* () {
     const target = yield* parseOutputUrl(url);
     const queue = makeChunkQueue(options.queueBytes ?? 4 * 1024 * 1024);
@@ -113,8 +127,15 @@ export const makeOutput = (url: string, options: OutputOptions = {}): Effect.Eff
     let srtCurrent: SrtLinkStats | null = null;
 
     const setState = (next: OutputState) => {
+      const changed = next !== state;
       state = next;
       connectedAt = next === "connected" ? Date.now() : null;
+      if (changed)
+        onEvent({
+          type: "state",
+          state: next,
+          error: next === "connected" ? null : (lastError?.message ?? null),
+        });
     };
 
     const context: WriterContext = {
@@ -156,6 +177,12 @@ export const makeOutput = (url: string, options: OutputOptions = {}): Effect.Eff
         recordError(error),
         Effect.suspend(() => {
           setState("retrying");
+          onEvent({
+            type: "reconnect",
+            reconnects: reconnects + 1,
+            error: error.message,
+            delayMs: Duration.toMillis(delay),
+          });
           const seconds = (Duration.toMillis(delay) / 1000).toFixed(1);
           return Effect.logWarning(`output ${target.masked}: ${error.message}; reconnecting in ${seconds} s`);
         }),

@@ -1,19 +1,25 @@
 /** `/api/channels`: the original API's channel and output calls, and what automation needs beyond them. */
 import { Effect, Schema } from "effect";
 import { ChannelBody, ChannelPatch, OutputBody, OutputPatch, SwitchInputBody } from "../../domain/channel.ts";
+import { EventList } from "../../domain/events.ts";
 import { ChannelList, ChannelStats, ChannelView, CueList, OutputView } from "../../domain/views.ts";
 import type { Control } from "../../effects/control.ts";
-import { type Api, body, makeApi, param, type Run } from "../routes.ts";
+import type { EventBus } from "../../effects/event-bus.ts";
+import type { ReadModel } from "../../effects/read-model.ts";
+import { type Api, body, inChannel, inOutput, makeApi, param, type Run } from "../routes.ts";
+import { eventFilter } from "./events.ts";
 
 export const Deleted = Schema.Struct({ id: Schema.String, deleted: Schema.Literal(true) }).annotations({
   identifier: "Deleted",
 });
 
-export const channelsApi = (control: Control, run: Run): Api => {
+export const channelsApi = (control: Control, readModel: ReadModel, bus: EventBus, run: Run): Api => {
   const { app, routes, on } = makeApi();
 
   on({ method: "get", path: "/", access: "viewer", summary: "List channels", response: ChannelList }, (c) =>
-    run(control.list, (channels) => c.json({ channels })),
+    run(c, Effect.sync(readModel.channelsJson), (channels) =>
+      c.body(`{"channels":${channels}}`, 200, { "content-type": "application/json" }),
+    ),
   );
 
   on(
@@ -26,11 +32,11 @@ export const channelsApi = (control: Control, run: Run): Api => {
       response: ChannelView,
       status: 201,
     },
-    (c) => run(Effect.flatMap(body(c, ChannelBody), control.create), (channel) => c.json(channel, 201)),
+    (c) => run(c, Effect.flatMap(body(c, ChannelBody), control.create), (channel) => c.json(channel, 201)),
   );
 
   on({ method: "get", path: "/{id}", access: "viewer", summary: "One channel", response: ChannelView }, (c) =>
-    run(control.get(param(c, "id")), (channel) => c.json(channel)),
+    run(c, inChannel(c, readModel.channel), (channel) => c.json(channel)),
   );
 
   on(
@@ -44,7 +50,8 @@ export const channelsApi = (control: Control, run: Run): Api => {
     },
     (c) =>
       run(
-        Effect.flatMap(body(c, ChannelPatch), (changes) => control.patch(param(c, "id"), changes)),
+        c,
+        Effect.flatMap(body(c, ChannelPatch), (changes) => inChannel(c, (id) => control.patch(id, changes))),
         (channel) => c.json(channel),
       ),
   );
@@ -57,7 +64,7 @@ export const channelsApi = (control: Control, run: Run): Api => {
       summary: "Stop and delete a channel",
       response: Deleted,
     },
-    (c) => run(control.remove(param(c, "id")), () => c.json({ id: param(c, "id"), deleted: true })),
+    (c) => run(c, inChannel(c, control.remove), () => c.json({ id: param(c, "id"), deleted: true })),
   );
 
   on(
@@ -68,7 +75,7 @@ export const channelsApi = (control: Control, run: Run): Api => {
       summary: "Start a channel",
       response: ChannelView,
     },
-    (c) => run(control.start(param(c, "id")), (channel) => c.json(channel)),
+    (c) => run(c, inChannel(c, control.start), (channel) => c.json(channel)),
   );
 
   on(
@@ -79,7 +86,7 @@ export const channelsApi = (control: Control, run: Run): Api => {
       summary: "Stop a channel",
       response: ChannelView,
     },
-    (c) => run(control.stop(param(c, "id")), (channel) => c.json(channel)),
+    (c) => run(c, inChannel(c, control.stop), (channel) => c.json(channel)),
   );
 
   on(
@@ -93,7 +100,10 @@ export const channelsApi = (control: Control, run: Run): Api => {
     },
     (c) =>
       run(
-        Effect.flatMap(body(c, SwitchInputBody), ({ active }) => control.switchInput(param(c, "id"), active)),
+        c,
+        Effect.flatMap(body(c, SwitchInputBody), ({ active }) =>
+          inChannel(c, (id) => control.switchInput(id, active)),
+        ),
         (channel) => c.json(channel),
       ),
   );
@@ -106,7 +116,7 @@ export const channelsApi = (control: Control, run: Run): Api => {
       summary: "Input bitrate, RTP loss, continuity errors, programs and PIDs; per-output statistics",
       response: ChannelStats,
     },
-    (c) => run(control.stats(param(c, "id")), (stats) => c.json(stats)),
+    (c) => run(c, inChannel(c, readModel.detail), (stats) => c.json(stats)),
   );
 
   on(
@@ -117,7 +127,28 @@ export const channelsApi = (control: Control, run: Run): Api => {
       summary: "Recent SCTE-35 cues, decoded",
       response: CueList,
     },
-    (c) => run(control.cues(param(c, "id")), (cues) => c.json({ cues })),
+    (c) => run(c, inChannel(c, readModel.cues), (cues) => c.json({ cues })),
+  );
+
+  on(
+    {
+      method: "get",
+      path: "/{id}/events",
+      access: "viewer",
+      summary: "Recent events of this channel, oldest first (query: type=a,b, limit, after=seq)",
+      response: EventList,
+    },
+    (c) =>
+      run(
+        c,
+        inChannel(c, (id) =>
+          Effect.zipRight(
+            readModel.channel(id),
+            Effect.map(eventFilter(c.req.query(), id), (filter) => bus.recent(filter)),
+          ),
+        ),
+        (events) => c.json({ events }),
+      ),
   );
 
   on(
@@ -132,7 +163,8 @@ export const channelsApi = (control: Control, run: Run): Api => {
     },
     (c) =>
       run(
-        Effect.flatMap(body(c, OutputBody), (output) => control.addOutput(param(c, "id"), output)),
+        c,
+        Effect.flatMap(body(c, OutputBody), (output) => inChannel(c, (id) => control.addOutput(id, output))),
         (output) => c.json(output, 201),
       ),
   );
@@ -145,7 +177,7 @@ export const channelsApi = (control: Control, run: Run): Api => {
       summary: "One output",
       response: OutputView,
     },
-    (c) => run(control.getOutput(param(c, "id"), param(c, "oid")), (output) => c.json(output)),
+    (c) => run(c, inOutput(c, readModel.output), (output) => c.json(output)),
   );
 
   on(
@@ -159,8 +191,9 @@ export const channelsApi = (control: Control, run: Run): Api => {
     },
     (c) =>
       run(
+        c,
         Effect.flatMap(body(c, OutputBody), (output) =>
-          control.replaceOutput(param(c, "id"), param(c, "oid"), output),
+          inOutput(c, (id, oid) => control.replaceOutput(id, oid, output)),
         ),
         (output) => c.json(output),
       ),
@@ -177,8 +210,9 @@ export const channelsApi = (control: Control, run: Run): Api => {
     },
     (c) =>
       run(
+        c,
         Effect.flatMap(body(c, OutputPatch), (changes) =>
-          control.patchOutput(param(c, "id"), param(c, "oid"), changes),
+          inOutput(c, (id, oid) => control.patchOutput(id, oid, changes)),
         ),
         (output) => c.json(output),
       ),
@@ -199,7 +233,11 @@ export const channelsApi = (control: Control, run: Run): Api => {
         response: OutputView,
       },
       (c) =>
-        run(control.patchOutput(param(c, "id"), param(c, "oid"), { enabled }), (output) => c.json(output)),
+        run(
+          c,
+          inOutput(c, (id, oid) => control.patchOutput(id, oid, { enabled })),
+          (output) => c.json(output),
+        ),
     );
   }
 
@@ -211,10 +249,7 @@ export const channelsApi = (control: Control, run: Run): Api => {
       summary: "Remove an output; the others are not touched",
       response: Deleted,
     },
-    (c) =>
-      run(control.removeOutput(param(c, "id"), param(c, "oid")), () =>
-        c.json({ id: param(c, "oid"), deleted: true }),
-      ),
+    (c) => run(c, inOutput(c, control.removeOutput), () => c.json({ id: param(c, "oid"), deleted: true })),
   );
 
   return { app, routes };

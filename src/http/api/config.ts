@@ -5,10 +5,10 @@
  */
 import { Effect, Schema } from "effect";
 import { ConfigDocument, ConfigImport, OriginalConfigFile } from "../../domain/channel.ts";
-import type { Control } from "../../effects/control.ts";
+import type { ConfigTransfer } from "../../effects/config-transfer.ts";
 import { type Api, body, makeApi, type Run } from "../routes.ts";
 
-export const configApi = (control: Control, run: Run): Api => {
+export const configApi = (transfer: ConfigTransfer, run: Run): Api => {
   const { app, routes, on } = makeApi();
 
   on(
@@ -19,7 +19,7 @@ export const configApi = (control: Control, run: Run): Api => {
       summary: "Export the whole configuration (secrets masked)",
       response: ConfigDocument,
     },
-    (c) => run(control.exportConfig, (document) => c.json(document)),
+    (c) => run(c, transfer.exportConfig, (document) => c.json(document)),
   );
 
   on(
@@ -33,7 +33,7 @@ export const configApi = (control: Control, run: Run): Api => {
       body: Schema.Union(ConfigImport, OriginalConfigFile),
       response: Schema.Struct({ channels: Schema.Number }),
     },
-    (c) => run(Effect.flatMap(body(c, Schema.Unknown), control.importConfig), (result) => c.json(result)),
+    (c) => run(c, Effect.flatMap(body(c, Schema.Unknown), transfer.importConfig), (result) => c.json(result)),
   );
 
   return { app, routes };

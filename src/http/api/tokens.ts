@@ -20,7 +20,7 @@ export const tokensApi = (auth: Auth, run: Run): Api => {
       summary: "List tokens (never their secrets)",
       response: Schema.Struct({ tokens: Schema.Array(TokenView) }),
     },
-    (c) => run(auth.list, (tokens) => c.json({ tokens })),
+    (c) => run(c, auth.list, (tokens) => c.json({ tokens })),
   );
 
   on(
@@ -33,12 +33,12 @@ export const tokensApi = (auth: Auth, run: Run): Api => {
       response: CreatedToken,
       status: 201,
     },
-    (c) => run(Effect.flatMap(body(c, TokenBody), auth.create), (token) => c.json(token, 201)),
+    (c) => run(c, Effect.flatMap(body(c, TokenBody), auth.create), (token) => c.json(token, 201)),
   );
 
   on(
     { method: "delete", path: "/{id}", access: "admin", summary: "Revoke a token", response: Deleted },
-    (c) => run(auth.revoke(param(c, "id")), () => c.json({ id: param(c, "id"), deleted: true })),
+    (c) => run(c, auth.revoke(param(c, "id")), () => c.json({ id: param(c, "id"), deleted: true })),
   );
 
   return { app, routes };

@@ -5,9 +5,18 @@
  * can hand the messages straight back.
  */
 import { Either, Schema } from "effect";
-import type { InputEndpoint } from "./udp-receiver.ts";
 
 export type InputRole = "primary" | "backup";
+
+/** Where a channel input listens: unicast, or a multicast group (optionally source-specific, on one interface). */
+export interface InputEndpoint {
+  readonly ip: string;
+  readonly port: number;
+  /** Source-specific multicast: only this sender's datagrams. */
+  readonly source?: string | undefined;
+  /** Local interface address for the multicast join. */
+  readonly interface?: string | undefined;
+}
 export type RedundancyMode = "failover" | "merge" | "none";
 export type RevertPolicy = "auto" | "sticky";
 

@@ -11,7 +11,7 @@
  * - udp/rtp carry no secrets.
  */
 import { Either, Redacted } from "effect";
-import { OutputError } from "../errors.ts";
+import { OutputError } from "./errors.ts";
 
 export type OutputProtocol = "udp" | "rtp" | "srt" | "rtmp" | "rtmps";
 

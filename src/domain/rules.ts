@@ -1,0 +1,248 @@
+/**
+ * The control plane's rules as pure functions over the stored configuration: what a new or changed channel
+ * must satisfy, how a request body becomes the stored channel or output, and what changed between two
+ * versions. The commands (effects/control.ts) take the lock, call these, persist, then apply at runtime.
+ */
+import { Either } from "effect";
+import {
+  type ChannelBody,
+  type ChannelConfig,
+  type ChannelPatch,
+  type ConfigImport,
+  type InputSocket,
+  inputSockets,
+  type OriginalConfigFile,
+  type OutputBody,
+  type OutputConfig,
+  socketsCollide,
+} from "./channel.ts";
+import { ControlError, type FieldIssue } from "./errors.ts";
+import { ChannelId, newChannelId, newOutputId, OutputId } from "./ids.ts";
+import { type InputEndpoint, resolveRedundancy } from "./redundancy.ts";
+import { maskUrl } from "./url.ts";
+import { invalid } from "./validate.ts";
+
+const describeSocket = (socket: InputSocket) =>
+  `${socket.ip.includes(":") ? `[${socket.ip}]` : socket.ip}:${socket.port}`;
+
+/** The endpoints a channel listens on. */
+export const channelInputs = (
+  channel: ChannelConfig,
+): { readonly primary: InputEndpoint; readonly backup: InputEndpoint | null } => ({
+  primary: { ip: channel.rtp_ip, port: channel.rtp_port },
+  backup:
+    channel.backup_rtp_ip === null || channel.backup_rtp_port === null
+      ? null
+      : { ip: channel.backup_rtp_ip, port: channel.backup_rtp_port },
+});
+
+/** Problems inside one channel's own inputs: the caller fixes the request (400). */
+const ownInputProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => {
+  if (channel.backup_rtp_ip !== null && channel.backup_rtp_port === null) {
+    return [{ field: "backup_rtp_port", message: "is required when backup_rtp_ip is given" }];
+  }
+  const sockets = inputSockets(channel);
+  for (const [index, socket] of sockets.entries()) {
+    const earlier = sockets.slice(0, index).find((other) => socketsCollide(other, socket));
+    if (earlier !== undefined) {
+      return [
+        {
+          field: socket.what.startsWith("backup") ? "backup_rtp_port" : "rtp_port",
+          message: `the ${socket.what} on ${describeSocket(socket)} overlaps the ${earlier.what} of the same channel`,
+        },
+      ];
+    }
+  }
+  const resolved = resolveRedundancy(channel.redundancy, channelInputs(channel));
+  return Either.isLeft(resolved) ? resolved.left : [];
+};
+
+/** Another channel already listens where this one would (409). */
+const inputConflict = (
+  channel: ChannelConfig,
+  others: ReadonlyArray<ChannelConfig>,
+): ControlError | undefined => {
+  for (const socket of inputSockets(channel)) {
+    for (const other of others) {
+      if (other.id === channel.id) continue;
+      const taken = inputSockets(other).find((theirs) => socketsCollide(theirs, socket));
+      if (taken !== undefined) {
+        const field = socket.what.startsWith("backup") ? "backup_rtp_port" : "rtp_port";
+        const message = `the ${socket.what} ${describeSocket(socket)} is already used by channel '${other.name}' (${other.id}) as its ${taken.what}`;
+        return new ControlError({
+          reason: "conflict",
+          message: `${field}: ${message}`,
+          errors: [{ field, message }],
+        });
+      }
+    }
+  }
+  return undefined;
+};
+
+/** A channel's inputs are sound and free among `others`. */
+export const checkChannel = (
+  channel: ChannelConfig,
+  others: ReadonlyArray<ChannelConfig>,
+): ControlError | undefined => {
+  const problems = ownInputProblems(channel);
+  if (problems.length > 0) return invalid(problems);
+  return inputConflict(channel, others);
+};
+
+const duplicateOutputIds = (outputs: ReadonlyArray<{ readonly id: string }>): ControlError | undefined => {
+  const seen = new Set<string>();
+  for (const [index, output] of outputs.entries()) {
+    if (seen.has(output.id)) {
+      const message = `output id '${output.id}' is used twice`;
+      return new ControlError({
+        reason: "conflict",
+        message: `outputs[${index}].id: ${message}`,
+        errors: [{ field: `outputs[${index}].id`, message }],
+      });
+    }
+    seen.add(output.id);
+  }
+  return undefined;
+};
+
+const generatedName = (taken: ReadonlyArray<{ readonly name: string }>) => {
+  const names = new Set(taken.map((output) => output.name));
+  let n = taken.length + 1;
+  while (names.has(`Output ${n}`)) n += 1;
+  return `Output ${n}`;
+};
+
+/** A masked URL is accepted only where it stands for the URL this server already keeps. */
+const unmask = (
+  url: string,
+  existing: OutputConfig | undefined,
+  field: string,
+): Either.Either<string, FieldIssue> => {
+  if (!url.includes("****")) return Either.right(url);
+  if (existing !== undefined && maskUrl(existing.url) === url) return Either.right(existing.url);
+  return Either.left({
+    field,
+    message: "is masked (****); give the full URL, or import onto the server it was exported from",
+  });
+};
+
+/** The stored output a request body describes; `previous` when it replaces one. */
+export const buildOutput = (
+  body: OutputBody,
+  siblings: ReadonlyArray<OutputConfig>,
+  previous?: OutputConfig,
+): OutputConfig => ({
+  id: previous?.id ?? body.id ?? newOutputId(),
+  name:
+    body.name !== undefined && body.name.trim() !== ""
+      ? body.name
+      : (previous?.name ?? generatedName(siblings)),
+  protocol: body.protocol,
+  url: body.url,
+  enabled: body.enabled ?? previous?.enabled ?? true,
+});
+
+/** The stored channel a request body (or an imported channel) describes. */
+export const buildChannel = (
+  body: ChannelBody,
+  base: { readonly desired: "running" | "stopped"; readonly created_at: string },
+  existing?: ChannelConfig,
+): Either.Either<ChannelConfig, ControlError> => {
+  const outputs: OutputConfig[] = [];
+  const issues: FieldIssue[] = [];
+  for (const [index, outputBody] of (body.outputs ?? []).entries()) {
+    const previous = existing?.outputs.find((output) => output.id === outputBody.id);
+    const url = unmask(outputBody.url, previous, `outputs[${index}].url`);
+    if (Either.isLeft(url)) issues.push(url.left);
+    else outputs.push(buildOutput({ ...outputBody, url: url.right }, outputs));
+  }
+  if (issues.length > 0) return Either.left(invalid(issues));
+  const duplicate = duplicateOutputIds(outputs);
+  if (duplicate !== undefined) return Either.left(duplicate);
+  const backupIp = body.backup_rtp_ip ?? null;
+  const backupPort = body.backup_rtp_port ?? null;
+  return Either.right({
+    id: body.id ?? newChannelId(),
+    name: body.name,
+    rtp_ip: body.rtp_ip,
+    rtp_port: body.rtp_port,
+    // A backup port alone means the same address as the primary, as MediaLive's two pipelines often use.
+    backup_rtp_ip: backupIp ?? (backupPort === null ? null : body.rtp_ip),
+    backup_rtp_port: backupPort,
+    redundancy: body.redundancy ?? {},
+    desired: base.desired,
+    created_at: base.created_at,
+    outputs,
+  });
+};
+
+/** A channel with a PATCH applied: given fields replace, the rest stays. */
+export const patchChannel = (channel: ChannelConfig, changes: ChannelPatch): ChannelConfig => {
+  const rtpIp = changes.rtp_ip ?? channel.rtp_ip;
+  // Clearing either half of the backup removes it; a backup port alone shares the primary's address.
+  const dropBackup = changes.backup_rtp_ip === null || changes.backup_rtp_port === null;
+  const backupPort = dropBackup ? null : (changes.backup_rtp_port ?? channel.backup_rtp_port);
+  const backupIp = dropBackup
+    ? null
+    : (changes.backup_rtp_ip ?? channel.backup_rtp_ip ?? (backupPort === null ? null : rtpIp));
+  return {
+    ...channel,
+    name: changes.name ?? channel.name,
+    rtp_ip: rtpIp,
+    rtp_port: changes.rtp_port ?? channel.rtp_port,
+    backup_rtp_ip: backupIp,
+    backup_rtp_port: backupPort,
+    redundancy: { ...channel.redundancy, ...changes.redundancy },
+  };
+};
+
+/** The running channel must restart its inputs for this change. */
+export const inputChanged = (before: ChannelConfig, after: ChannelConfig): boolean =>
+  before.rtp_ip !== after.rtp_ip ||
+  before.rtp_port !== after.rtp_port ||
+  before.backup_rtp_ip !== after.backup_rtp_ip ||
+  before.backup_rtp_port !== after.backup_rtp_port ||
+  JSON.stringify(before.redundancy) !== JSON.stringify(after.redundancy);
+
+/** The channel with `output` added, or put in place of the one with its id. */
+export const withOutput = (channel: ChannelConfig, output: OutputConfig): ChannelConfig => {
+  const exists = channel.outputs.some((candidate) => candidate.id === output.id);
+  return {
+    ...channel,
+    outputs: exists
+      ? channel.outputs.map((candidate) => (candidate.id === output.id ? output : candidate))
+      : [...channel.outputs, output],
+  };
+};
+
+/** The original project's `channels.json` in our import format: its keys are the channel ids. */
+export const fromOriginal = (file: OriginalConfigFile): ConfigImport => ({
+  version: 1,
+  channels: Object.entries(file).map(([id, entry]) => ({
+    id: ChannelId.make(id),
+    name: entry.config.name,
+    rtp_ip: entry.config.rtp_ip,
+    rtp_port: entry.config.rtp_port,
+    backup_rtp_ip: entry.config.backup_rtp_ip ?? null,
+    backup_rtp_port: entry.config.backup_rtp_port ?? null,
+    outputs: (entry.config.outputs ?? []).map((output) => ({
+      ...(output.id === undefined ? {} : { id: OutputId.make(output.id) }),
+      name: output.name ?? "",
+      protocol: output.protocol,
+      url: output.url,
+    })),
+    ...(entry.created_at === undefined ? {} : { created_at: entry.created_at }),
+  })),
+});
+
+/** The same error with every field name under `prefix`, e.g. `channels[2].`. */
+export const prefixed = (error: ControlError, prefix: string): ControlError =>
+  new ControlError({
+    reason: error.reason,
+    message:
+      error.errors === undefined
+        ? error.message
+        : error.errors.map((i) => `${prefix}${i.field}: ${i.message}`).join("; "),
+    errors: error.errors?.map((issue) => ({ field: `${prefix}${issue.field}`, message: issue.message })),
+  });

@@ -1,0 +1,62 @@
+/**
+ * The desired configuration of every channel and output as the store holds it, in memory: the control
+ * plane's commands change it (always through `commit`, which persists first), the read model reads it. One
+ * writer at a time: commands run under `locked`, and a shutdown waits for a write in progress, so the file on
+ * disk is the last acknowledged state.
+ */
+import { Effect } from "effect";
+import { type ChannelConfig, ConfigDocument, emptyConfig } from "../domain/channel.ts";
+import { ControlError, notFound } from "../domain/errors.ts";
+import type { ChannelId } from "../domain/ids.ts";
+import { DocumentStore, loadDocument, type StoreError, saveDocument } from "./store.ts";
+
+export const CHANNELS_FILE = "channels.json";
+
+const storeFailed = (error: StoreError) =>
+  new ControlError({ reason: "store_failed", message: error.message });
+
+export class ConfigState extends Effect.Service<ConfigState>()("distributary/ConfigState", {
+  scoped: Effect.gen(function* () {
+    const store = yield* DocumentStore;
+    let config: ConfigDocument = yield* loadDocument(CHANNELS_FILE, ConfigDocument, emptyConfig);
+    const writeLock = yield* Effect.makeSemaphore(1);
+    yield* Effect.addFinalizer(() => writeLock.withPermits(1)(Effect.void));
+
+    /** Persists `next`, then makes it the current configuration; on a failed write nothing changes. */
+    const commit = (next: ConfigDocument) =>
+      saveDocument(CHANNELS_FILE, ConfigDocument, next).pipe(
+        Effect.provideService(DocumentStore, store),
+        Effect.mapError(storeFailed),
+        Effect.tap(() =>
+          Effect.sync(() => {
+            config = next;
+          }),
+        ),
+      );
+
+    const find = (id: string): Effect.Effect<ChannelConfig, ControlError> => {
+      const channel = config.channels.find((candidate) => candidate.id === id);
+      return channel === undefined ? Effect.fail(notFound("channel", id)) : Effect.succeed(channel);
+    };
+
+    return {
+      current: (): ConfigDocument => config,
+      channel: (id: ChannelId): ChannelConfig | undefined => config.channels.find((c) => c.id === id),
+      find,
+      findOutput: (channel: ChannelConfig, outputId: string) => {
+        const output = channel.outputs.find((candidate) => candidate.id === outputId);
+        return output === undefined
+          ? Effect.fail(notFound("output", `${channel.id}/${outputId}`))
+          : Effect.succeed(output);
+      },
+      commit,
+      /** The channel list with `channel` in place of the one with its id. */
+      replacing: (channel: ChannelConfig): ConfigDocument => ({
+        ...config,
+        channels: config.channels.map((c) => (c.id === channel.id ? channel : c)),
+      }),
+      /** Runs `effect` as the only writer. */
+      locked: writeLock.withPermits(1),
+    } as const;
+  }),
+}) {}

@@ -1,0 +1,97 @@
+/**
+ * The event bus: one `PubSub` of typed channel events (domain/events.ts) that logs, the WebSocket, the pages'
+ * event log and the metrics counters subscribe to, and a bounded ring of recent events behind
+ * `GET /api/events`. Sources hand events over synchronously (`emit`), from socket callbacks and tick fibers
+ * alike: the bus numbers and dates them, and a slow subscriber loses its oldest unread events rather than
+ * slowing a source. A subscriber's failure is its own: nothing it does reaches the source.
+ */
+import { Effect, PubSub, Stream } from "effect";
+import type { ChannelEvent, ChannelEventType, NewEvent } from "../domain/events.ts";
+import { CurrentActor } from "./actor.ts";
+
+export interface EventFilter {
+  readonly channel?: string | undefined;
+  readonly types?: ReadonlyArray<ChannelEventType> | undefined;
+  /** Newest `limit` events (default 100). */
+  readonly limit?: number | undefined;
+  /** Only events with a greater `seq`. */
+  readonly after?: number | undefined;
+}
+
+/** How many recent events `recent` can return. */
+export const EVENT_RING_SIZE = 2000;
+/** Events a subscriber may have unread before its oldest are dropped. */
+const SUBSCRIBER_BACKLOG = 4096;
+
+export class EventBus extends Effect.Service<EventBus>()("distributary/EventBus", {
+  scoped: Effect.gen(function* () {
+    const hub = yield* Effect.acquireRelease(
+      PubSub.sliding<ChannelEvent>(SUBSCRIBER_BACKLOG),
+      PubSub.shutdown,
+    );
+    const ring: ChannelEvent[] = [];
+    let seq = 0;
+
+    const emit = (event: NewEvent): ChannelEvent => {
+      seq += 1;
+      const full = {
+        ...event,
+        seq,
+        at: event.at ?? new Date().toISOString(),
+        channel: event.channel ?? null,
+        output: event.output ?? null,
+      } as ChannelEvent;
+      ring.push(full);
+      if (ring.length > EVENT_RING_SIZE) ring.splice(0, ring.length - EVENT_RING_SIZE);
+      hub.unsafeOffer(full);
+      return full;
+    };
+
+    const recent = (filter: EventFilter = {}): ReadonlyArray<ChannelEvent> => {
+      const limit = filter.limit ?? 100;
+      const matches: ChannelEvent[] = [];
+      for (let i = ring.length - 1; i >= 0 && matches.length < limit; i--) {
+        const event = ring[i] as ChannelEvent;
+        if (filter.after !== undefined && event.seq <= filter.after) break;
+        if (filter.channel !== undefined && event.channel !== filter.channel) continue;
+        if (filter.types !== undefined && !filter.types.includes(event.type)) continue;
+        matches.push(event);
+      }
+      return matches.reverse();
+    };
+
+    return {
+      emit,
+      publish: (event: NewEvent) => Effect.sync(() => emit(event)),
+      /** Every event from the moment the stream is run. */
+      stream: Stream.fromPubSub(hub),
+      /** A subscription in the current scope: events from now on, read at the subscriber's pace. */
+      subscribe: PubSub.subscribe(hub),
+      /** Oldest first. */
+      recent,
+      /** The `seq` of the newest event, 0 before any. */
+      lastSeq: () => seq,
+    } as const;
+  }),
+}) {}
+
+/** The audit event of a change made through the API, in the name of the current request's token. */
+export const audit = (
+  bus: EventBus,
+  action: string,
+  detail: string,
+  ids: { readonly channel?: string; readonly output?: string } = {},
+) =>
+  Effect.flatMap(CurrentActor, (actor) =>
+    Effect.zipRight(
+      bus.publish({
+        type: "api_change",
+        actor: actor.name,
+        action,
+        detail,
+        channel: ids.channel ?? null,
+        output: ids.output ?? null,
+      }),
+      Effect.logInfo(`${detail} (by ${actor.name})`),
+    ),
+  );
