@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: format and lint (Biome), types (tsc), then every Vitest test. Ends with the plain
-# line "N passed, N failed" that CI reads; lint and type checks count as one test each.
+# The whole test suite: format and lint (Biome), types (tsc), the dependency rules (dependency-cruiser), then
+# every Vitest test. Ends with the plain line "N passed, N failed" that CI reads; each check before Vitest
+# counts as one test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -16,6 +17,7 @@ check() {
 
 check "format and lint (biome)" biome check --error-on-warnings .
 check "types (tsc)" tsc --noEmit -p tsconfig.json
+check "dependency rules (dependency-cruiser)" depcruise src views test load-tests bin --config .dependency-cruiser.cjs
 
 results="$(mktemp)"
 vitest run --reporter=default --reporter=json --outputFile="$results" "$@"

@@ -9,7 +9,7 @@ import { Clock, Deferred, Effect, Redacted, type Scope } from "effect";
 import { OutputError } from "../../domain/errors.ts";
 import type { RtmpTarget } from "../../domain/url.ts";
 import { type ChildExit, describeExit, spawnChild } from "../child-process.ts";
-import type { WriterContext } from "./writer.ts";
+import type { WriterContext } from "./context.ts";
 
 /** One pipe write gathers this much; ffmpeg reads in 32 KiB blocks. */
 const writeBatchBytes = 64 * 1024;

@@ -13,7 +13,7 @@ import { OutputError } from "../../domain/errors.ts";
 import type { SrtTarget } from "../../domain/url.ts";
 import { type ChildExit, describeExit, spawnChild } from "../child-process.ts";
 import { connectSocket, deliverUntilError, sendAsDatagrams } from "./udp.ts";
-import type { WriterContext } from "./writer.ts";
+import type { WriterContext } from "./context.ts";
 
 const StatsLine = Schema.parseJson(
   Schema.Struct({

@@ -15,20 +15,15 @@ import { Cause, Duration, Effect, Exit } from "effect";
 import type { OutputError, OutputErrorReason } from "../../domain/errors.ts";
 import { type OutputProtocol, type OutputTarget, parseOutputUrl } from "../../domain/url.ts";
 import { type ReconnectOptions, reconnectSchedule, runWithReconnects } from "../retry.ts";
-import { type ChunkQueue, makeChunkQueue, TS_PACKET_SIZE } from "./queue.ts";
+import type { SrtLinkStats, WriterContext } from "./context.ts";
+import { makeChunkQueue, TS_PACKET_SIZE } from "./queue.ts";
 import { rtmpAttempt } from "./rtmp.ts";
 import { srtAttempt } from "./srt.ts";
 import { datagramAttempt } from "./udp.ts";
 
-export type OutputState = "stopped" | "connecting" | "connected" | "retrying" | "error";
+export type { SrtLinkStats, WriterContext } from "./context.ts";
 
-/** SRT link figures as srt-live-transmit reports them; counters add up over reconnects. */
-export interface SrtLinkStats {
-  readonly rttMs: number;
-  readonly retransmits: number;
-  readonly lossPackets: number;
-  readonly sendRateMbps: number;
-}
+export type OutputState = "stopped" | "connecting" | "connected" | "retrying" | "error";
 
 export interface OutputStatus {
   readonly protocol: OutputProtocol;
@@ -77,17 +72,6 @@ export interface OutputOptions {
   readonly reconnect?: ReconnectOptions;
   /** srt-live-transmit reports stats once per this many SRT packets (1316 bytes each). */
   readonly srtStatsEveryPackets?: number;
-}
-
-/** What a protocol's attempt may do to the output it serves. */
-export interface WriterContext {
-  readonly queue: ChunkQueue;
-  /** The destination accepts data from now on. */
-  readonly markConnected: Effect.Effect<void>;
-  readonly countSent: (bytes: number) => void;
-  /** Cumulative link figures for the current connection. */
-  readonly reportSrt: (stats: SrtLinkStats) => void;
-  readonly srtStatsEveryPackets: number;
 }
 
 const zeroSrt: SrtLinkStats = { rttMs: 0, retransmits: 0, lossPackets: 0, sendRateMbps: 0 };
