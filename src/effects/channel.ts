@@ -90,6 +90,8 @@ export class ChannelFaults extends Context.Reference<ChannelFaults>()("distribut
 
 export interface ChannelOptions {
   readonly outputs?: OutputOptions;
+  /** Test seams; the supervisor reads them once from the service's context. */
+  readonly faults?: typeof ChannelFaults.Service;
   /** Where the channel's events go (the event bus). */
   readonly emit?: (event: NewEvent) => void;
 }
@@ -216,7 +218,7 @@ export const startChannel = (
     let spec = initial;
     const outputOptions = options.outputs ?? {};
     const emit = options.emit ?? (() => {});
-    const faults = yield* ChannelFaults;
+    const faults = options.faults ?? (yield* ChannelFaults);
     const loadCore = faults.loadCore ?? PacketCore.load;
     const resolved = resolveRedundancy(spec.redundancy, spec);
     if (Either.isLeft(resolved)) {

@@ -11,6 +11,7 @@ import { Cause, Context, Deferred, Effect, Exit, FiberMap, Layer } from "effect"
 import type { ChannelId, OutputId } from "../domain/ids.ts";
 import {
   ChannelError,
+  ChannelFaults,
   type ChannelError as ChannelErrorType,
   type ChannelRuntimeStatus,
   type ChannelRuntimeSummary,
@@ -45,6 +46,7 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
   scoped: Effect.gen(function* () {
     const outputOptions = yield* OutputDefaults;
     const bus = yield* EventBus;
+    const faults = yield* ChannelFaults;
     const fibers = yield* FiberMap.make<ChannelId, void, never>();
     const running = new Map<ChannelId, RunningChannel>();
     const failures = new Map<ChannelId, string>();
@@ -56,7 +58,7 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       if (running.has(spec.id)) return;
       const ready = yield* Deferred.make<void, ChannelErrorType>();
       const life = Effect.gen(function* () {
-        const channel = yield* startChannel(spec, { outputs: outputOptions, emit: bus.emit });
+        const channel = yield* startChannel(spec, { outputs: outputOptions, emit: bus.emit, faults });
         running.set(spec.id, channel);
         yield* Effect.addFinalizer(() => Effect.sync(() => running.delete(spec.id)));
         yield* Deferred.succeed(ready, undefined);

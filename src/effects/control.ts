@@ -52,7 +52,10 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
     const readModel = yield* ReadModel;
     const bus = yield* EventBus;
     let ready = false;
-    const { locked, find, findOutput } = configs;
+    const { find, findOutput } = configs;
+    /** One command at a time; whatever the outcome, readers see the state it left. */
+    const locked = <A, E>(command: Effect.Effect<A, E>) =>
+      configs.locked(command).pipe(Effect.onError(() => readModel.refresh));
 
     /** The audit event of a change, then a fresh snapshot so the answer and every reader see it. */
     const done = (action: string, detail: string, channel?: ChannelId, output?: OutputId) =>

@@ -1,0 +1,135 @@
+/**
+ * Failure stays inside the channel it happens in: a start whose packet core cannot load fails with a clear
+ * problem and leaves the API answering; a channel whose datagram path throws goes to `error` while another
+ * channel keeps streaming byte for byte.
+ */
+import { Effect, Layer } from "effect";
+import { afterEach, describe, expect, it } from "vitest";
+import { ChannelFaults } from "../../src/effects/channel.ts";
+import { udpSink as scopedUdpSink } from "../support/peers.ts";
+import { chunkTs, sendPaced } from "../support/sender.ts";
+import { TsGenerator } from "../support/ts-generator.ts";
+import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "./helpers.ts";
+
+let app: TestApp | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+const createChannel = async (test: TestApp, name: string, inputPort: number, outputPort?: number) => {
+  const response = await test.request("/api/channels", {
+    method: "POST",
+    body: JSON.stringify({
+      name,
+      rtp_ip: "127.0.0.1",
+      rtp_port: inputPort,
+      outputs:
+        outputPort === undefined
+          ? []
+          : [{ name: "sink", protocol: "udp", url: `udp://127.0.0.1:${outputPort}` }],
+    }),
+  });
+  expect(response.status).toBe(201);
+  return String((await json(response)).id);
+};
+
+describe("failure stays contained", () => {
+  it("a packet core that cannot load fails the start with a clear problem, and the next call answers at once", async () => {
+    const failingCore = Layer.succeed(ChannelFaults, {
+      loadCore: () => {
+        throw new Error("WebAssembly.Module(): expected magic word 00 61 73 6d");
+      },
+    });
+    app = await makeTestApp(undefined, failingCore);
+    const id = await createChannel(app, "no core", await freeUdpPort());
+    const started = await app.request(`/api/channels/${id}/start`, { method: "POST" });
+    expect(started.status).toBeGreaterThanOrEqual(400);
+    expect(started.headers.get("content-type")).toContain("application/problem+json");
+    const problem = await json(started);
+    expect(String(problem.detail)).toContain("packet core");
+    expect(String(problem.detail)).toContain("could not be loaded");
+    expect(String(problem.detail)).toContain("expected magic word");
+
+    // The control plane's lock is free again: a read and a write both answer within a second.
+    const list = await app.request("/api/channels", { signal: AbortSignal.timeout(1000) });
+    expect(list.status).toBe(200);
+    const channel = ((await json(list)).channels as Array<Record<string, unknown>>)[0];
+    expect(channel).toMatchObject({ id, status: "error" });
+    expect(String(channel?.error)).toContain("could not be loaded");
+    const renamed = await app.request(`/api/channels/${id}`, {
+      method: "PATCH",
+      body: JSON.stringify({ name: "renamed" }),
+      signal: AbortSignal.timeout(1000),
+    });
+    expect(renamed.status).toBe(200);
+    const failed = await json(await app.request(`/api/events?channel=${id}&type=channel_failed`));
+    expect(failed.events).toHaveLength(1);
+  });
+
+  it("an exception in one channel's datagram path stops that channel with an error; another streams on, byte-exact", async () => {
+    let armed = false;
+    const throwing = Layer.succeed(ChannelFaults, {
+      onDatagram: (channelId: string) => {
+        if (armed && channelId === "broken") throw new RangeError("offset is out of bounds (injected)");
+      },
+    });
+    app = await makeTestApp(undefined, throwing);
+    const test = app;
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const [healthySink, brokenSink] = yield* Effect.all([scopedUdpSink, scopedUdpSink]);
+        const [healthyPort, brokenPort] = yield* Effect.promise(() =>
+          Promise.all([freeUdpPort(), freeUdpPort()]),
+        );
+        yield* Effect.promise(async () => {
+          for (const [id, port, sink] of [
+            ["healthy", healthyPort, healthySink.port],
+            ["broken", brokenPort, brokenSink.port],
+          ] as const) {
+            const response = await test.request("/api/channels", {
+              method: "POST",
+              body: JSON.stringify({
+                id,
+                name: id,
+                rtp_ip: "127.0.0.1",
+                rtp_port: port,
+                outputs: [{ name: "sink", protocol: "udp", url: `udp://127.0.0.1:${sink}` }],
+              }),
+            });
+            expect(response.status).toBe(201);
+            expect((await test.request(`/api/channels/${id}/start`, { method: "POST" })).status).toBe(200);
+          }
+        });
+        armed = true;
+        const warmUp = chunkTs(new TsGenerator({ seed: 3, bitrate: 4_000_000 }).packets(7 * 20));
+        yield* sendPaced(warmUp, brokenPort);
+        const broken = yield* Effect.promise(() =>
+          eventually("the broken channel to stop with an error", async () => {
+            const channel = await json(await test.request("/api/channels/broken"));
+            return channel.status === "error" ? channel : undefined;
+          }),
+        );
+        expect(String(broken.error)).toContain("offset is out of bounds (injected)");
+        expect(String(broken.error)).toContain("primary input");
+
+        // After the crash, the healthy channel carries a whole stream untouched.
+        const stream = new TsGenerator({ seed: 4, bitrate: 4_000_000 }).packets(7 * 400);
+        const datagrams = chunkTs(stream);
+        yield* sendPaced(datagrams, healthyPort);
+        yield* Effect.promise(() =>
+          eventually("every byte at the healthy channel's output", () =>
+            healthySink.totalBytes() >= stream.length ? true : undefined,
+          ),
+        );
+        expect(healthySink.bytes().equals(Buffer.from(stream))).toBe(true);
+        const healthy = yield* Effect.promise(async () => json(await test.request("/api/channels/healthy")));
+        expect(healthy.status).toBe("running");
+        const failed = yield* Effect.promise(async () =>
+          json(await test.request("/api/events?type=channel_failed")),
+        );
+        expect(failed.events).toMatchObject([{ channel: "broken", type: "channel_failed" }]);
+      }).pipe(Effect.scoped),
+    );
+  });
+});
