@@ -195,8 +195,8 @@ export interface RunningChannel {
 export interface ChannelRuntimeSummary extends Omit<ChannelRuntimeStatus, "inputs" | "redundancy"> {
   readonly redundancy: Omit<RedundancyStatus, "events" | "merge">;
   readonly inputs: ReadonlyArray<InputSummaryStatus>;
-  /** Recent switches, oldest first (the last one is shown beside the status). */
-  readonly events: ReadonlyArray<RedundancyEvent>;
+  /** The last switch between inputs, shown beside the status. */
+  readonly lastSwitch: Extract<RedundancyEvent, { readonly type: "switch" }> | null;
 }
 
 // Merge lanes name the inputs in the merge core's counters; an input's own reorder buffer uses lane 1 for
@@ -496,7 +496,7 @@ export const startChannel = (
         startedAt,
         input: selector.health(),
         redundancy: redundancyFigures(),
-        events: selector.events(),
+        lastSwitch: selector.lastSwitch(),
         inputs: inputs.map((input) => {
           const fec = input.fec?.snapshot();
           return {

@@ -11,8 +11,8 @@ import { Cause, Context, Deferred, Effect, Exit, FiberMap, Layer } from "effect"
 import type { ChannelId, OutputId } from "../domain/ids.ts";
 import {
   ChannelError,
-  ChannelFaults,
   type ChannelError as ChannelErrorType,
+  ChannelFaults,
   type ChannelRuntimeStatus,
   type ChannelRuntimeSummary,
   type ChannelSpec,

@@ -95,6 +95,30 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
     };
     const bitrate = (key: string) => rates.get(key)?.bps ?? 0;
     const drops = new Map<string, number>();
+    // Parsing a URL to mask it and resolving redundancy defaults cost more than the rest of a channel's view:
+    // both depend only on the stored configuration, so they are worked out once per stored object.
+    const masked = new Map<string, string>();
+    const maskOnce = (url: string) => {
+      let text = masked.get(url);
+      if (text === undefined) {
+        if (masked.size > 10_000) masked.clear();
+        text = maskUrl(url);
+        masked.set(url, text);
+      }
+      return text;
+    };
+    const redundancies = new WeakMap<ChannelConfig, ChannelView["redundancy"]>();
+    const redundancyOf = (channel: ChannelConfig) => {
+      let resolved = redundancies.get(channel);
+      if (resolved === undefined) {
+        resolved = Either.getOrElse(
+          resolveRedundancy(channel.redundancy, channelInputs(channel)),
+          () => null,
+        );
+        redundancies.set(channel, resolved);
+      }
+      return resolved;
+    };
 
     const viewOutput = (
       channelId: ChannelId,
@@ -106,7 +130,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         id: output.id,
         name: output.name,
         protocol: output.protocol,
-        url: maskUrl(output.url),
+        url: maskOnce(output.url),
         enabled: output.enabled,
         status: outputStatus(output, live),
         uptime: live === undefined ? 0 : seconds(live.uptimeMs),
@@ -167,7 +191,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
 
     const view = (channel: ChannelConfig, now: number): ChannelView => {
       const runtime = channels.summary(channel.id);
-      const lastSwitch = runtime?.events.findLast((candidate) => candidate.type === "switch");
+      const lastSwitch = runtime?.lastSwitch;
       return {
         id: channel.id,
         name: channel.name,
@@ -187,7 +211,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         input: runtime?.input ?? null,
         failovers: runtime?.redundancy.failovers ?? 0,
         last_switch:
-          lastSwitch?.type === "switch"
+          lastSwitch != null
             ? {
                 at: new Date(lastSwitch.at).toISOString(),
                 from: lastSwitch.from,

@@ -32,6 +32,7 @@ export interface Selector {
   readonly switchTo: (role: InputRole) => Effect.Effect<void>;
   /** Recent events, oldest first; `at` is epoch ms. */
   readonly events: () => ReadonlyArray<RedundancyEvent>;
+  readonly lastSwitch: () => Extract<RedundancyEvent, { readonly type: "switch" }> | null;
 }
 
 const describe = (event: RedundancyEvent): string => {
@@ -59,10 +60,12 @@ export const makeSelector = (options: {
     const now = () => Number(clock.unsafeCurrentTimeNanos()) / 1e6;
     const state = makeFailoverState(options.policy, now());
     const recent: RedundancyEvent[] = [];
+    let lastSwitch: Extract<RedundancyEvent, { readonly type: "switch" }> | null = null;
 
     const publish = (decided: RedundancyEvent) =>
       Effect.suspend(() => {
         const event = { ...decided, at: clock.unsafeCurrentTimeMillis() };
+        if (event.type === "switch") lastSwitch = event;
         recent.push(event);
         if (recent.length > RECENT_EVENTS) recent.shift();
         options.onEvent?.(event);
@@ -98,5 +101,6 @@ export const makeSelector = (options: {
           return event === null ? Effect.void : publish(event);
         }),
       events: () => [...recent],
+      lastSwitch: () => lastSwitch,
     } satisfies Selector;
   });

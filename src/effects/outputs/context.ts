@@ -24,4 +24,3 @@ export interface WriterContext {
   readonly reportSrt: (stats: SrtLinkStats) => void;
   readonly srtStatsEveryPackets: number;
 }
-

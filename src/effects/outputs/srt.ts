@@ -12,8 +12,8 @@ import { Deferred, Effect, Option, Redacted, Schema, type Scope } from "effect";
 import { OutputError } from "../../domain/errors.ts";
 import type { SrtTarget } from "../../domain/url.ts";
 import { type ChildExit, describeExit, spawnChild } from "../child-process.ts";
-import { connectSocket, deliverUntilError, sendAsDatagrams } from "./udp.ts";
 import type { WriterContext } from "./context.ts";
+import { connectSocket, deliverUntilError, sendAsDatagrams } from "./udp.ts";
 
 const StatsLine = Schema.parseJson(
   Schema.Struct({

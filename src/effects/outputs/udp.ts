@@ -7,9 +7,9 @@ import { lookup } from "node:dns/promises";
 import { Deferred, Effect, Exit, type Scope } from "effect";
 import { OutputError } from "../../domain/errors.ts";
 import type { DatagramTarget } from "../../domain/url.ts";
+import type { WriterContext } from "./context.ts";
 import { DATAGRAM_PAYLOAD } from "./queue.ts";
 import { makeRtpFramer } from "./rtp.ts";
-import type { WriterContext } from "./context.ts";
 
 const errorCode = (cause: unknown): string =>
   cause instanceof Error && "code" in cause && typeof cause.code === "string" ? cause.code : String(cause);
