@@ -199,10 +199,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         rtp_port: channel.rtp_port,
         backup_rtp_ip: channel.backup_rtp_ip,
         backup_rtp_port: channel.backup_rtp_port,
-        redundancy: Either.getOrElse(
-          resolveRedundancy(channel.redundancy, channelInputs(channel)),
-          () => null,
-        ),
+        redundancy: redundancyOf(channel),
         status: channels.state(channel.id),
         desired: channel.desired,
         uptime: runtime === null ? 0 : seconds(now - runtime.startedAt),
