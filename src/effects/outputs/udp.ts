@@ -76,7 +76,9 @@ const openSocket = (target: DatagramTarget): Effect.Effect<Socket, OutputError, 
 /**
  * Connects a UDP socket to its one destination. A connected socket sends without the name lookup Node's
  * dgram otherwise defers every datagram through (a process.nextTick per send, which under load bunches sends
- * into bursts), and the kernel routes once instead of per datagram.
+ * into bursts), and the kernel routes once instead of per datagram. A failed connect (no route, an address
+ * the socket cannot reach) arrives as the socket's "error" event instead of the callback: it fails the
+ * attempt with its reason, so the writer retries rather than waiting for ever.
  */
 export const connectSocket = (
   socket: Socket,
@@ -84,7 +86,25 @@ export const connectSocket = (
   address: string,
 ): Effect.Effect<void, OutputError> =>
   Effect.async<void, OutputError>((resume) => {
-    socket.connect(port, address, () => resume(Effect.void));
+    const failed = (cause: unknown) =>
+      resume(
+        Effect.fail(
+          new OutputError({
+            reason: "connect_refused",
+            message: `cannot connect to ${address}:${port} (${errorCode(cause)})`,
+          }),
+        ),
+      );
+    socket.once("error", failed);
+    try {
+      socket.connect(port, address, () => {
+        socket.off("error", failed);
+        resume(Effect.void);
+      });
+    } catch (cause) {
+      socket.off("error", failed);
+      failed(cause);
+    }
   });
 
 /**
