@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { crc32Mpeg2 } from "../../src/core/crc32.ts";
 import { PacketCore } from "../../src/core/packet-core.ts";
+import { drain, joinPackets, ofType, pidOf } from "../support/core.ts";
 import {
   buildPat,
   buildPmt,
@@ -13,7 +14,6 @@ import {
   timeSignal,
   tsPacket,
 } from "../support/ts-generator.ts";
-import { drain, joinPackets, ofType, pidOf } from "./helpers.ts";
 
 const PMT_PID = 0x1000;
 const SCTE_PID = 0x1f0;

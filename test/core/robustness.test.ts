@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { PacketCore } from "../../src/core/packet-core.ts";
+import { drain } from "../support/core.ts";
 import {
   datagramsOf,
   packetizeSections,
@@ -10,7 +11,6 @@ import {
   spliceNull,
   TsGenerator,
 } from "../support/ts-generator.ts";
-import { drain } from "./helpers.ts";
 
 const DATAGRAMS = 1_000_000;
 

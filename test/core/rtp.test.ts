@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CoreStatus, PacketCore } from "../../src/core/packet-core.ts";
+import { drain, ofType } from "../support/core.ts";
 import { RtpWrapper, rtpPacket, TsGenerator } from "../support/ts-generator.ts";
-import { drain, ofType } from "./helpers.ts";
 
 const ts = new TsGenerator({ seed: 7 }).datagram();
 

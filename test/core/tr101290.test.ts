@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PacketCore } from "../../src/core/packet-core.ts";
+import { drain, ofType } from "../support/core.ts";
 import { buildPat, buildPmt, packetizeSections, TsGenerator, tsPacket } from "../support/ts-generator.ts";
-import { drain, ofType } from "./helpers.ts";
 
 // Time-based checks run on the clock the host passes with each push; they are evaluated every 100 ms of it.
 const PMT_PID = 0x1000;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PacketCore } from "../../src/core/packet-core.ts";
+import { drain, joinPackets, ofType, pidOf } from "../support/core.ts";
 import { type AdaptationSpec, TsGenerator, tsPacket } from "../support/ts-generator.ts";
-import { drain, joinPackets, ofType, pidOf } from "./helpers.ts";
 
 const PID = 0x100;
 const payload = new Uint8Array(184).fill(0xab);

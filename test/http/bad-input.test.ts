@@ -3,7 +3,7 @@
  * is exactly as it was before.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { json, makeTestApp, type TestApp } from "./helpers.ts";
+import { json, makeTestApp, type TestApp } from "../support/app.ts";
 
 let app: TestApp;
 beforeAll(async () => {

@@ -6,10 +6,10 @@
 import { Effect, Layer } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChannelFaults } from "../../src/effects/channel.ts";
+import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { udpSink as scopedUdpSink } from "../support/peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
-import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "./helpers.ts";
 
 let app: TestApp | undefined;
 afterEach(async () => {

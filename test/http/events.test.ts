@@ -7,10 +7,10 @@ import { Layer } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeSection } from "../../src/core/scte35/index.ts";
 import { OutputDefaults } from "../../src/effects/channels.ts";
+import { ADMIN_TOKEN, eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { spliceInsertSection } from "../support/cues.ts";
 import { chunkTs } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
-import { ADMIN_TOKEN, eventually, freeUdpPort, json, makeTestApp, type TestApp } from "./helpers.ts";
 
 /** The name the service gives the admin token taken from the environment. */
 const ADMIN_NAME = "admin (DISTRIBUTARY_ADMIN_TOKEN)";

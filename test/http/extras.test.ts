@@ -3,7 +3,15 @@
  * cues, readiness, OpenAPI, and export/import of the whole configuration (ours and the original format).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, freeUdpPort, json, makeTestApp, type TestApp, udpSink, udpSource } from "./helpers.ts";
+import {
+  eventually,
+  freeUdpPort,
+  json,
+  makeTestApp,
+  type TestApp,
+  udpSink,
+  udpSource,
+} from "../support/app.ts";
 
 let app: TestApp;
 beforeAll(async () => {

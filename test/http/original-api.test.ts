@@ -12,7 +12,7 @@ import {
   type UdpSink,
   udpSink,
   udpSource,
-} from "./helpers.ts";
+} from "../support/app.ts";
 
 let app: TestApp;
 beforeAll(async () => {

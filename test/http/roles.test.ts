@@ -4,7 +4,7 @@
  */
 import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { json, makeTestApp, type TestApp } from "./helpers.ts";
+import { json, makeTestApp, type TestApp } from "../support/app.ts";
 
 let app: TestApp;
 const tokens: Record<string, string> = {};

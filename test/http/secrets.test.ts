@@ -4,7 +4,7 @@
  * is shown once, in the answer that creates it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freeUdpPort, json, makeTestApp, type TestApp } from "./helpers.ts";
+import { freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 
 const KEY = `key${crypto.randomUUID().replaceAll("-", "")}`;
 const PASSPHRASE = `pass${crypto.randomUUID().replaceAll("-", "")}`;

@@ -9,8 +9,8 @@ import { analyse } from "../support/analyse.ts";
 import { spliceInsertSection } from "../support/cues.ts";
 import { eventually, freeUdpPort, srtListenerPeer } from "../support/peers.ts";
 import { asRtp, chunkTs } from "../support/sender.ts";
+import { type Outgoing, sendSlots, type TimedSink, timedUdpSink } from "../support/timed.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
-import { type Outgoing, sendSlots, type TimedSink, timedUdpSink } from "./helpers.ts";
 
 const timeSignal = (eventId: number): SpliceInfoSection =>
   spliceInsertSection({

@@ -4,8 +4,8 @@ import { ChannelId, OutputId } from "../../src/domain/ids.ts";
 import { Channels, ChannelsWithBus } from "../../src/effects/channels.ts";
 import { eventually, freeUdpPort } from "../support/peers.ts";
 import { asRtp, chunkTs } from "../support/sender.ts";
+import { type Outgoing, sendSlots, timedUdpSink } from "../support/timed.ts";
 import { prng, TsGenerator } from "../support/ts-generator.ts";
-import { type Outgoing, sendSlots, timedUdpSink } from "./helpers.ts";
 
 const DATAGRAMS = 2_000;
 const LOSS = 0.05;

@@ -7,7 +7,7 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, freeUdpPort, type UdpSink, udpSink, udpSource } from "../http/helpers.ts";
+import { eventually, freeUdpPort, type UdpSink, udpSink, udpSource } from "../support/app.ts";
 
 const TOKEN = "serve-test-admin-token-0123456789";
 const bin = join(import.meta.dirname, "../../bin/distributary");

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Effect, Exit, Schema } from "effect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DocumentStore, layerFile, loadDocument } from "../../src/effects/store.ts";
-import { json, makeTestApp } from "../http/helpers.ts";
+import { json, makeTestApp } from "../support/app.ts";
 
 let dir: string;
 beforeEach(async () => {

@@ -2,7 +2,7 @@
  * The app as tests use it: the real Channels supervisor, the memory store (or a file store), a known admin
  * token, and pino writing into an array so tests can read every log line. Also loopback UDP sources and sinks.
  */
-import { createSocket, type Socket } from "node:dgram";
+import { createSocket } from "node:dgram";
 import { Writable } from "node:stream";
 import { ConfigProvider, Effect, Exit, Layer, ManagedRuntime, Scope } from "effect";
 import { Control } from "../../src/effects/control.ts";
@@ -11,8 +11,9 @@ import { ServicesLive } from "../../src/effects/services.ts";
 import { DocumentStore, layerMemory } from "../../src/effects/store.ts";
 import { makeApp } from "../../src/http/app.ts";
 import { listen } from "../../src/http/server.ts";
-import { chunkTs } from "../support/sender.ts";
-import { TsGenerator } from "../support/ts-generator.ts";
+import * as peers from "./peers.ts";
+import { chunkTs } from "./sender.ts";
+import { TsGenerator } from "./ts-generator.ts";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
 
@@ -95,33 +96,14 @@ export const makeTestApp = async (
 export const json = async (response: Response): Promise<Record<string, unknown>> =>
   (await response.json()) as Record<string, unknown>;
 
-/** Polls until `check` returns something other than undefined. */
-export const eventually = async <A>(
+/** Polls until `check` returns something other than undefined (the Promise form of peers' `eventually`). */
+export const eventually = <A>(
   what: string,
   check: () => A | undefined | Promise<A | undefined>,
   timeoutMs = 10_000,
-): Promise<A> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-};
+): Promise<A> => Effect.runPromise(peers.eventually(what, check, { timeoutMs, intervalMs: 25 }));
 
-const bound = (): Promise<Socket> =>
-  new Promise((resolve) => {
-    const socket = createSocket("udp4");
-    socket.bind(0, "127.0.0.1", () => resolve(socket));
-  });
-
-export const freeUdpPort = async (): Promise<number> => {
-  const socket = await bound();
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-};
+export const freeUdpPort = (): Promise<number> => Effect.runPromise(peers.freeUdpPort);
 
 export interface UdpSink {
   readonly port: number;
@@ -129,17 +111,14 @@ export interface UdpSink {
   readonly close: () => Promise<void>;
 }
 
-export const udpSink = async (port?: number): Promise<UdpSink> => {
-  const socket = createSocket("udp4");
-  let bytes = 0;
-  socket.on("message", (message) => {
-    bytes += message.length;
-  });
-  await new Promise<void>((resolve) => socket.bind(port ?? 0, "127.0.0.1", () => resolve()));
+/** peers' UDP sink outside an Effect scope: it lives until `close`. */
+export const udpSink = async (): Promise<UdpSink> => {
+  const scope = await Effect.runPromise(Scope.make());
+  const sink = await Effect.runPromise(Scope.extend(peers.udpSink, scope));
   return {
-    port: socket.address().port,
-    bytes: () => bytes,
-    close: () => new Promise((resolve) => socket.close(() => resolve())),
+    port: sink.port,
+    bytes: sink.totalBytes,
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void)),
   };
 };
 
