@@ -1,0 +1,160 @@
+/**
+ * The shapes of a running channel: what it is started with (`ChannelSpec`), what it reports (`summary` each
+ * tick, `status` on request), its handle (`RunningChannel`) and how it fails (`ChannelError`). Kept apart
+ * from channel.ts, which builds the fiber tree, so that readers of status need not read the packet path.
+ */
+import { Context, Data, type Effect } from "effect";
+import type { CoreCounters, CoreSnapshot, PacketCore } from "../core/packet-core.ts";
+import type { FecSnapshot, MergeSnapshot } from "../core/redundancy-core.ts";
+import type { NewEvent } from "../domain/events.ts";
+import type { ChannelId, OutputId } from "../domain/ids.ts";
+import type {
+  InputEndpoint,
+  InputRole,
+  Redundancy,
+  RedundancyConfig,
+  RedundancyMode,
+} from "../domain/redundancy.ts";
+import type { InputHealth, RedundancyEvent, SwitchReason } from "./ingest/failover.ts";
+import type { OutputOptions, OutputStatus } from "./outputs/writer.ts";
+import type { Scte35Watcher } from "./scte35-watcher.ts";
+
+export type { InputRole, RedundancyConfig, RedundancyMode } from "../domain/redundancy.ts";
+export type { InputHealth, RedundancyEvent, SwitchReason } from "./ingest/failover.ts";
+
+export interface OutputSpec {
+  readonly id: OutputId;
+  readonly name: string;
+  readonly url: string;
+  /** A disabled output exists, validated, without streaming ("ready" destination). */
+  readonly enabled: boolean;
+}
+
+export interface ChannelSpec {
+  readonly id: ChannelId;
+  readonly name: string;
+  readonly primary: InputEndpoint;
+  readonly backup: InputEndpoint | null;
+  /** How the backup is used and where FEC is taken; defaults (domain/redundancy.ts) when absent. */
+  readonly redundancy?: RedundancyConfig | undefined;
+  readonly outputs: ReadonlyArray<OutputSpec>;
+}
+
+export class ChannelError extends Data.TaggedError("ChannelError")<{
+  readonly reason:
+    | "not_running"
+    | "unknown_output"
+    | "input_failed"
+    | "invalid_output"
+    | "invalid_redundancy"
+    | "invalid_switch"
+    | "crashed";
+  readonly message: string;
+}> {}
+
+/**
+ * Seams for tests that must make a channel fail from inside: a core that cannot load, a datagram path that
+ * throws. Unset in the service; the channel reads them once at start, so they cost nothing per datagram.
+ */
+export class ChannelFaults extends Context.Reference<ChannelFaults>()("distributary/ChannelFaults", {
+  defaultValue: (): {
+    readonly loadCore?: () => PacketCore;
+    readonly onDatagram?: (channelId: string) => void;
+  } => ({}),
+}) {}
+
+export interface ChannelOptions {
+  readonly outputs?: OutputOptions;
+  /** Test seams; the supervisor reads them once from the service's context. */
+  readonly faults?: typeof ChannelFaults.Service;
+  /** Where the channel's events go (the event bus). */
+  readonly emit?: (event: NewEvent) => void;
+}
+
+/** An input as the read model samples it every second: counters only, no PID tables. */
+export interface InputSummaryStatus {
+  readonly role: InputRole;
+  readonly endpoint: InputEndpoint;
+  readonly active: boolean;
+  readonly lastPacketAgeMs: number | null;
+  readonly failovers: number;
+  readonly fec: { readonly recovered: number; readonly unrecoverable: number } | null;
+  readonly core: CoreCounters;
+}
+
+export interface InputStatus {
+  readonly role: InputRole;
+  readonly endpoint: InputEndpoint;
+  /** Its datagrams reach the outputs: the selected input in failover, every input in merge. */
+  readonly active: boolean;
+  /** ms since the last datagram; null before the first. */
+  readonly lastPacketAgeMs: number | null;
+  /** Times the channel switched away from this input, for any reason. */
+  readonly failovers: number;
+  /** With FEC enabled on this input. */
+  readonly fec: FecSnapshot | null;
+  readonly core: CoreSnapshot;
+}
+
+export interface MergeStatus extends Omit<MergeSnapshot, "received" | "firstCopies"> {
+  /** Packets each input delivered first: its share of the merged stream. */
+  readonly firstCopies: { readonly primary: number; readonly backup: number };
+}
+
+export interface RedundancyStatus {
+  readonly mode: RedundancyMode;
+  readonly failover_after_ms: number;
+  readonly revert: Redundancy["revert"];
+  readonly revert_after_ms: number;
+  readonly merge_window_ms: number;
+  readonly active: InputRole;
+  /** Switches between inputs since the channel started. */
+  readonly failovers: number;
+  readonly failoversByReason: Readonly<Record<SwitchReason, number>>;
+  /** Recent switches and input losses, oldest first. */
+  readonly events: ReadonlyArray<RedundancyEvent>;
+  readonly merge: MergeStatus | null;
+}
+
+export interface OutputEntryStatus extends OutputStatus {
+  readonly id: string;
+  readonly name: string;
+  readonly enabled: boolean;
+}
+
+export interface ChannelRuntimeStatus {
+  readonly id: string;
+  readonly name: string;
+  readonly startedAt: number;
+  /** "lost" while no input receives anything; the outputs stay connected meanwhile. */
+  readonly input: InputHealth;
+  readonly redundancy: RedundancyStatus;
+  readonly inputs: ReadonlyArray<InputStatus>;
+  readonly outputs: ReadonlyArray<OutputEntryStatus>;
+}
+
+export interface RunningChannel {
+  readonly spec: () => ChannelSpec;
+  /** Everything, PID tables included: for one channel's detail page or stats call. */
+  readonly status: () => ChannelRuntimeStatus;
+  /** Counters only: what the read model samples for every channel each second. */
+  readonly summary: () => ChannelRuntimeSummary;
+  readonly watcher: Scte35Watcher;
+  readonly applyOutput: (spec: OutputSpec) => Effect.Effect<void, ChannelError>;
+  readonly removeOutput: (outputId: string) => Effect.Effect<void>;
+  /** Which input feeds the outputs in failover mode; the primary otherwise. */
+  readonly activeInput: () => InputRole;
+  /** An operator's switch, at once; only in failover mode with a backup. */
+  readonly switchInput: (role: InputRole) => Effect.Effect<void, ChannelError>;
+  /** Recent switches and input losses, oldest first. */
+  readonly events: () => ReadonlyArray<RedundancyEvent>;
+  /** Fails when the channel's packet path threw: the channel cannot go on and must be stopped. */
+  readonly crashed: Effect.Effect<never, ChannelError>;
+}
+
+export interface ChannelRuntimeSummary extends Omit<ChannelRuntimeStatus, "inputs" | "redundancy"> {
+  readonly redundancy: Omit<RedundancyStatus, "events" | "merge">;
+  readonly inputs: ReadonlyArray<InputSummaryStatus>;
+  /** The last switch between inputs, shown beside the status. */
+  readonly lastSwitch: Extract<RedundancyEvent, { readonly type: "switch" }> | null;
+}
