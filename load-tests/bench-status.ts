@@ -10,11 +10,10 @@
  */
 import { createSocket } from "node:dgram";
 import { parseArgs } from "node:util";
-import { ConfigProvider, Layer, Logger, LogLevel, ManagedRuntime, Scope } from "effect";
+import { Layer, Logger, LogLevel, ManagedRuntime, Scope } from "effect";
 import { Control } from "../src/effects/control.ts";
 import { ReadModel } from "../src/effects/read-model.ts";
-import { ServicesLive } from "../src/effects/services.ts";
-import { layerMemory } from "../src/effects/store.ts";
+import { ServicesTest } from "../src/effects/services.ts";
 import { makeApp } from "../src/http/app.ts";
 import { listen } from "../src/http/server.ts";
 import { chunkTs } from "../test/support/sender.ts";
@@ -32,13 +31,7 @@ const CLIENTS = Number(values.clients);
 const SECONDS = Number(values.seconds);
 const TOKEN = "bench-status-admin-token-0123456789abcdef";
 
-const layer = ServicesLive.pipe(
-  Layer.provideMerge(layerMemory),
-  Layer.provide(Logger.minimumLogLevel(LogLevel.Error)),
-  Layer.provide(
-    Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["DISTRIBUTARY_ADMIN_TOKEN", TOKEN]]))),
-  ),
-);
+const layer = ServicesTest(TOKEN).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Error)));
 const runtime = ManagedRuntime.make(layer);
 const scope = await runtime.runPromise(Scope.make());
 const handle = await runtime.runPromise(Scope.extend(makeApp(), scope));

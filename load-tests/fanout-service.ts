@@ -9,7 +9,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { runMain } from "@effect/platform-node/NodeRuntime";
 import { Effect, Logger, LogLevel } from "effect";
 import { ChannelId, OutputId } from "../src/domain/ids.ts";
-import { Channels, ChannelsWithBus } from "../src/effects/channels.ts";
+import { Channels } from "../src/effects/channels.ts";
 
 interface Plan {
   readonly channels: ReadonlyArray<{ readonly input: number; readonly outputs: ReadonlyArray<number> }>;
@@ -44,4 +44,4 @@ const program = Effect.gen(function* () {
   return yield* Effect.never;
 });
 
-runMain(program.pipe(Effect.provide(ChannelsWithBus), Logger.withMinimumLogLevel(LogLevel.Warning)));
+runMain(program.pipe(Effect.provide(Channels.Test), Logger.withMinimumLogLevel(LogLevel.Warning)));

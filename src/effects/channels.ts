@@ -140,7 +140,7 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       running: (): ReadonlyArray<ChannelId> => [...running.keys()],
     } as const;
   }),
-}) {}
-
-/** The supervisor with an event bus of its own: for tools and tests that run channels without the service. */
-export const ChannelsWithBus = Channels.Default.pipe(Layer.provideMerge(EventBus.Default));
+}) {
+  /** The supervisor with an event bus of its own: for tests and tools that run channels without the service. */
+  static readonly Test = Channels.Default.pipe(Layer.provideMerge(EventBus.Default));
+}

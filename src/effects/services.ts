@@ -3,7 +3,7 @@
  * supervisor, the configuration, the read model over both, the commands, import/export and the tokens.
  * The service and the tests build the same graph from here.
  */
-import { Layer } from "effect";
+import { ConfigProvider, Layer } from "effect";
 import { Auth } from "./auth.ts";
 import { Channels } from "./channels.ts";
 import { ConfigState } from "./config-state.ts";
@@ -11,6 +11,7 @@ import { ConfigTransfer } from "./config-transfer.ts";
 import { Control } from "./control.ts";
 import { EventBus } from "./event-bus.ts";
 import { ReadModel } from "./read-model.ts";
+import { type DocumentStore, layerMemory } from "./store.ts";
 
 export const ServicesLive = Layer.mergeAll(ConfigTransfer.Default, Auth.Default).pipe(
   Layer.provideMerge(Control.Default),
@@ -18,3 +19,15 @@ export const ServicesLive = Layer.mergeAll(ConfigTransfer.Default, Auth.Default)
   Layer.provideMerge(Layer.mergeAll(Channels.Default, ConfigState.Default)),
   Layer.provideMerge(EventBus.Default),
 );
+
+/**
+ * The same graph for tests and benchmarks: a memory store unless another is given, and `adminToken` as the
+ * admin token (as `DISTRIBUTARY_ADMIN_TOKEN` would give it).
+ */
+export const ServicesTest = (adminToken: string, store: Layer.Layer<DocumentStore> = layerMemory) =>
+  ServicesLive.pipe(
+    Layer.provideMerge(store),
+    Layer.provide(
+      Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["DISTRIBUTARY_ADMIN_TOKEN", adminToken]]))),
+    ),
+  );

@@ -3,7 +3,7 @@ import { expect, layer } from "@effect/vitest";
 import { Effect } from "effect";
 import { encodeSection, type SpliceInfoSection } from "../../src/core/scte35/index.ts";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
-import { Channels, ChannelsWithBus } from "../../src/effects/channels.ts";
+import { Channels } from "../../src/effects/channels.ts";
 import { analyse } from "../support/analyse.ts";
 import { spliceInsertSection } from "../support/cues.ts";
 import { fixturePath } from "../support/fixtures.ts";
@@ -57,7 +57,7 @@ const rtpPayloads = (sink: UdpSink): Buffer =>
   Buffer.concat(sink.datagrams.map((datagram) => datagram.subarray(12)));
 
 // Real time throughout: the peers and sockets are real.
-layer(ChannelsWithBus, { excludeTestServices: true })(
+layer(Channels.Test, { excludeTestServices: true })(
   "a channel fans one RTP input out byte for byte",
   (it) => {
     it.scoped(

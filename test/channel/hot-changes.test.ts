@@ -2,7 +2,7 @@ import { expect, layer } from "@effect/vitest";
 import { Effect, Fiber } from "effect";
 import { PacketCore } from "../../src/core/packet-core.ts";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
-import { Channels, ChannelsWithBus } from "../../src/effects/channels.ts";
+import { Channels } from "../../src/effects/channels.ts";
 import { eventually, freeUdpPort, type UdpSink, udpSink } from "../support/peers.ts";
 import { asRtp, chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
@@ -16,7 +16,7 @@ const ccErrors = (ts: Uint8Array): number => {
 const rtpPayloads = (sink: UdpSink): Buffer =>
   Buffer.concat(sink.datagrams.map((datagram) => datagram.subarray(12)));
 
-layer(ChannelsWithBus, { excludeTestServices: true })("hot changes touch only the output changed", (it) => {
+layer(Channels.Test, { excludeTestServices: true })("hot changes touch only the output changed", (it) => {
   it.scoped(
     "adding and removing a fourth output twenty times and re-pointing another leaves the rest intact",
     () =>

@@ -4,15 +4,13 @@ import { join } from "node:path";
 import { expect, layer } from "@effect/vitest";
 import { Effect, Fiber, Layer } from "effect";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
-import { Channels, ChannelsWithBus, OutputDefaults } from "../../src/effects/channels.ts";
+import { Channels, OutputDefaults } from "../../src/effects/channels.ts";
 import { encodeTestStream, probeMedia } from "../support/media.ts";
 import { childProcesses, eventually, freeUdpPort, nginxRtmp, udpSink } from "../support/peers.ts";
 import { asRtp, chunkTs, sendPaced } from "../support/sender.ts";
 
 // Small queues, so that a destination that stops taking data shows drops within seconds.
-const services = ChannelsWithBus.pipe(
-  Layer.provide(Layer.succeed(OutputDefaults, { queueBytes: 256 * 1024 })),
-);
+const services = Channels.Test.pipe(Layer.provide(Layer.succeed(OutputDefaults, { queueBytes: 256 * 1024 })));
 
 // The kernel keeps 15 characters of a command name: "srt-live-transmit" reads "srt-live-transm".
 const isSrt = (command: string) => command.startsWith("srt-live-trans");

@@ -2,7 +2,7 @@ import { createSocket } from "node:dgram";
 import { expect, layer } from "@effect/vitest";
 import { Effect } from "effect";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
-import { Channels, ChannelsWithBus } from "../../src/effects/channels.ts";
+import { Channels } from "../../src/effects/channels.ts";
 import { eventually, freeUdpPort } from "../support/peers.ts";
 import { asRtp, chunkTs } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
@@ -10,7 +10,7 @@ import { TsGenerator } from "../support/ts-generator.ts";
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
-layer(ChannelsWithBus, { excludeTestServices: true })("latency through a channel", (it) => {
+layer(Channels.Test, { excludeTestServices: true })("latency through a channel", (it) => {
   it.scoped(
     "the first byte leaves a UDP output within 100 ms of the first input packet, with no probing",
     () =>

@@ -2,7 +2,7 @@ import { describe, expect, it, layer } from "@effect/vitest";
 import { Effect, Either, Schema } from "effect";
 import { ChannelId } from "../../src/domain/ids.ts";
 import { RedundancyConfigSchema, resolveRedundancy } from "../../src/domain/redundancy.ts";
-import { Channels, ChannelsWithBus } from "../../src/effects/channels.ts";
+import { Channels } from "../../src/effects/channels.ts";
 import { freeUdpPort } from "../support/peers.ts";
 
 const primary = { ip: "127.0.0.1", port: 5000 };
@@ -60,7 +60,7 @@ describe("redundancy settings", () => {
   });
 });
 
-layer(ChannelsWithBus, { excludeTestServices: true })("redundancy through the supervisor", (it) => {
+layer(Channels.Test, { excludeTestServices: true })("redundancy through the supervisor", (it) => {
   it.scoped("refuses bad settings at start and a switch where there is nothing to switch to", () =>
     Effect.gen(function* () {
       const channels = yield* Channels;

@@ -3,7 +3,7 @@ import { Effect, Stream } from "effect";
 import { encodeSection, type SpliceInfoSection } from "../../src/core/scte35/index.ts";
 import type { ChannelEvent } from "../../src/domain/events.ts";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
-import { Channels, ChannelsWithBus } from "../../src/effects/channels.ts";
+import { Channels } from "../../src/effects/channels.ts";
 import { EventBus } from "../../src/effects/event-bus.ts";
 import { analyse } from "../support/analyse.ts";
 import { spliceInsertSection } from "../support/cues.ts";
@@ -41,7 +41,7 @@ const stretches = (sink: TimedSink) => {
 };
 
 // Real time and real sockets: the one end-to-end failover; the timer policy is tested on the TestClock.
-layer(ChannelsWithBus, { excludeTestServices: true })("failover between two live inputs", (it) => {
+layer(Channels.Test, { excludeTestServices: true })("failover between two live inputs", (it) => {
   it.scoped(
     "UDP and SRT outputs carry on from the backup within failover_after_ms + 100 ms, without a reconnect",
     () =>

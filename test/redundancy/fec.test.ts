@@ -1,7 +1,7 @@
 import { expect, layer } from "@effect/vitest";
 import { Effect } from "effect";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
-import { Channels, ChannelsWithBus } from "../../src/effects/channels.ts";
+import { Channels } from "../../src/effects/channels.ts";
 import { encodeFec } from "../support/fec.ts";
 import { eventually, freeUdpPort } from "../support/peers.ts";
 import { asRtp, chunkTs } from "../support/sender.ts";
@@ -10,7 +10,7 @@ import { prng, TsGenerator } from "../support/ts-generator.ts";
 
 const DATAGRAMS = 2_000;
 
-layer(ChannelsWithBus, { excludeTestServices: true })("SMPTE 2022-1 FEC on an input", (it) => {
+layer(Channels.Test, { excludeTestServices: true })("SMPTE 2022-1 FEC on an input", (it) => {
   it.scoped(
     "L=10, D=10 column and row FEC recover 1% random loss completely, and the counters say so",
     () =>

@@ -1,7 +1,7 @@
 import { expect, layer } from "@effect/vitest";
 import { Effect } from "effect";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
-import { Channels, ChannelsWithBus } from "../../src/effects/channels.ts";
+import { Channels } from "../../src/effects/channels.ts";
 import { eventually, freeUdpPort } from "../support/peers.ts";
 import { asRtp, chunkTs } from "../support/sender.ts";
 import { type Outgoing, sendSlots, timedUdpSink } from "../support/timed.ts";
@@ -12,7 +12,7 @@ const LOSS = 0.05;
 // The backup path runs 20 ms behind the primary, so its copies fill the primary's gaps out of order.
 const BACKUP_DELAY = 20;
 
-layer(ChannelsWithBus, { excludeTestServices: true })("SMPTE ST 2022-7 merge of two lossy paths", (it) => {
+layer(Channels.Test, { excludeTestServices: true })("SMPTE ST 2022-7 merge of two lossy paths", (it) => {
   it.scoped(
     "5% independent loss on each path: the output lacks only what both lost, without duplicates, in order",
     () =>

@@ -4,10 +4,10 @@
  */
 import { createSocket } from "node:dgram";
 import { Writable } from "node:stream";
-import { ConfigProvider, Effect, Exit, Layer, ManagedRuntime, Scope } from "effect";
+import { Effect, Exit, Layer, ManagedRuntime, Scope } from "effect";
 import { Control } from "../../src/effects/control.ts";
 import { PinoLoggerLive } from "../../src/effects/logging.ts";
-import { ServicesLive } from "../../src/effects/services.ts";
+import { ServicesTest } from "../../src/effects/services.ts";
 import { DocumentStore, layerMemory } from "../../src/effects/store.ts";
 import { makeApp } from "../../src/http/app.ts";
 import { listen } from "../../src/http/server.ts";
@@ -42,12 +42,8 @@ export const makeTestApp = async (
     },
   });
   const store = Layer.orDie(storeLayer);
-  const layer = ServicesLive.pipe(
-    Layer.provideMerge(store),
+  const layer = ServicesTest(ADMIN_TOKEN, store).pipe(
     Layer.provide(extra),
-    Layer.provide(
-      Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["DISTRIBUTARY_ADMIN_TOKEN", ADMIN_TOKEN]]))),
-    ),
     Layer.provide(PinoLoggerLive(sink)),
   );
   const runtime = ManagedRuntime.make(layer);
