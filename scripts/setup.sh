@@ -49,18 +49,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # --- WebAssembly packet core ---------------------------------------------------------------------------------
-# Three modules: the packet core (index.ts), and the redundancy cores it does not need: the 2022-7 merge and
-# reorder buffer, and the 2022-1 FEC decoder, each with its own memory.
-build_wasm() {
-  local entry="$1" wasm="$2"
-  shift 2
-  if [ ! -f "$wasm" ] || [ -n "$(find src/core/assembly src/core/asconfig.json -newer "$wasm" -print -quit)" ]; then
-    say "building $wasm"
-    PATH="$PWD/node_modules/.bin:$PATH" asc "$entry" --config src/core/asconfig.json --target release "$@"
-  fi
-}
-build_wasm src/core/assembly/index.ts src/core/build/core.wasm
-build_wasm src/core/assembly/merge.ts src/core/build/merge.wasm \
-  --outFile src/core/build/merge.wasm --textFile src/core/build/merge.wat --initialMemory 67
-build_wasm src/core/assembly/fec.ts src/core/build/fec.wasm \
-  --outFile src/core/build/fec.wasm --textFile src/core/build/fec.wat --initialMemory 36
+# The three modules and the layout file their hosts import; rebuilt only when a source changed.
+bash scripts/build-core.sh

@@ -1,7 +1,8 @@
 /**
  * Host side of the WebAssembly packet core (src/core/assembly). One PacketCore per input, each with its own
- * instance and memory. The core's regions sit at fixed addresses (mirrored from assembly/layout.ts and
- * checked against the module at load); the views over them are made once, so a push allocates nothing.
+ * instance and memory. The core's regions sit at fixed addresses, read from build/layout.ts (generated from
+ * assembly/layout.ts by the build, and checked against the module at load); the views over them are made
+ * once, so a push allocates nothing.
  *
  * Not thread-safe and not re-entrant across inputs: each PacketCore belongs to the one fiber that receives
  * its input.
@@ -9,88 +10,112 @@
  * Over 400 lines because it is the one translation of the core's binary layout (status words, event records,
  * PID and program tables) into TypeScript types; splitting it would spread that layout over several files.
  */
+import { CORE } from "./build/layout.ts";
 import { type CoreLayout, checkLayout, instantiate, type WasmMemory } from "./wasm.ts";
 
-const INPUT = 0x10000;
-const INPUT_CAPACITY = 0x10000;
-const STATUS = 0x20000;
-const PROGRAMS = 0x20100;
-const MAX_PROGRAMS = 64;
-const PROGRAM_STRIDE = 32;
-const EVENTS = 0x22000;
-const EVENTS_SIZE = 0x20000;
-const PIDS = 0x42000;
-const PID_COUNT = 8192;
-const PID_STRIDE = 64;
+const {
+  INPUT,
+  INPUT_CAPACITY,
+  STATUS,
+  PROGRAMS,
+  MAX_PROGRAMS,
+  PROGRAM_STRIDE,
+  EVENTS,
+  EVENTS_SIZE,
+  PIDS,
+  PID_COUNT,
+  PID_STRIDE,
+  F_SCTE35,
+  F_REFERENCED,
+  F_HAS_PCR,
+} = CORE;
 
-/** Word indices into the status struct (assembly/layout.ts ST_*, divided by 4). */
+/** A status field's index among the status struct's 32-bit words. */
+const statusWord = (address: number) => (address - STATUS) >> 2;
+
 const S = {
-  lastStatus: 0,
-  payloadOffset: 1,
-  payloadLength: 2,
-  inputKind: 3,
-  datagrams: 4,
-  packets: 6,
-  malformed: 8,
-  rtpPayloadType: 9,
-  rtpSsrc: 10,
-  rtpLastSequence: 11,
-  rtpLost: 12,
-  rtpDuplicate: 13,
-  rtpReordered: 14,
-  rtpSsrcChanges: 15,
-  syncLocked: 16,
-  syncLoss: 17,
-  syncByteErrors: 18,
-  patErrors: 19,
-  ccErrors: 20,
-  pmtErrors: 21,
-  pidErrors: 22,
-  transportErrors: 23,
-  crcErrors: 24,
-  adaptationFieldErrors: 25,
-  sectionErrors: 26,
-  eventHead: 27,
-  eventTail: 28,
-  eventsDropped: 29,
-  patVersion: 30,
-  transportStreamId: 31,
-  scte35Sections: 33,
+  lastStatus: statusWord(CORE.ST_LAST_STATUS),
+  payloadOffset: statusWord(CORE.ST_PAYLOAD_OFFSET),
+  payloadLength: statusWord(CORE.ST_PAYLOAD_LENGTH),
+  inputKind: statusWord(CORE.ST_INPUT_KIND),
+  datagrams: statusWord(CORE.ST_DATAGRAMS),
+  packets: statusWord(CORE.ST_PACKETS),
+  malformed: statusWord(CORE.ST_MALFORMED),
+  rtpPayloadType: statusWord(CORE.ST_RTP_PAYLOAD_TYPE),
+  rtpSsrc: statusWord(CORE.ST_RTP_SSRC),
+  rtpLastSequence: statusWord(CORE.ST_RTP_LAST_SEQUENCE),
+  rtpLost: statusWord(CORE.ST_RTP_LOST),
+  rtpDuplicate: statusWord(CORE.ST_RTP_DUPLICATE),
+  rtpReordered: statusWord(CORE.ST_RTP_REORDERED),
+  rtpSsrcChanges: statusWord(CORE.ST_RTP_SSRC_CHANGES),
+  syncLocked: statusWord(CORE.ST_SYNC_LOCKED),
+  syncLoss: statusWord(CORE.ST_SYNC_LOSS),
+  syncByteErrors: statusWord(CORE.ST_SYNC_BYTE_ERRORS),
+  patErrors: statusWord(CORE.ST_PAT_ERRORS),
+  ccErrors: statusWord(CORE.ST_CC_ERRORS),
+  pmtErrors: statusWord(CORE.ST_PMT_ERRORS),
+  pidErrors: statusWord(CORE.ST_PID_ERRORS),
+  transportErrors: statusWord(CORE.ST_TRANSPORT_ERRORS),
+  crcErrors: statusWord(CORE.ST_CRC_ERRORS),
+  adaptationFieldErrors: statusWord(CORE.ST_ADAPTATION_ERRORS),
+  sectionErrors: statusWord(CORE.ST_SECTION_ERRORS),
+  eventHead: statusWord(CORE.ST_EV_HEAD),
+  eventTail: statusWord(CORE.ST_EV_TAIL),
+  eventsDropped: statusWord(CORE.ST_EV_DROPPED),
+  patVersion: statusWord(CORE.ST_PAT_VERSION),
+  transportStreamId: statusWord(CORE.ST_TS_ID),
+  scte35Sections: statusWord(CORE.ST_SCTE35_SECTIONS),
 } as const;
 
-const F_SCTE35 = 2;
-const F_REFERENCED = 4;
-const F_HAS_PCR = 8;
+/** Field offsets inside a PID entry and a program entry, as 32-bit word indices. */
+const PD = {
+  packets: CORE.PD_PACKETS >> 2,
+  payloadBytes: CORE.PD_PAYLOAD_BYTES >> 2,
+  lastPcr: CORE.PD_LAST_PCR >> 2,
+  ccErrors: CORE.PD_CC_ERRORS >> 2,
+  randomAccess: CORE.PD_RANDOM_ACCESS >> 2,
+  discontinuities: CORE.PD_DISCONTINUITIES >> 2,
+  adaptationErrors: CORE.PD_ADAPTATION_ERRORS >> 2,
+  flags: CORE.PD_FLAGS >> 2,
+  scrambled: CORE.PD_SCRAMBLED >> 2,
+} as const;
+const PG = {
+  inUse: CORE.PG_IN_USE >> 2,
+  number: CORE.PG_NUMBER >> 2,
+  pmtPid: CORE.PG_PMT_PID >> 2,
+  pcrPid: CORE.PG_PCR_PID >> 2,
+  version: CORE.PG_VERSION >> 2,
+} as const;
 
 const EV = {
-  pad: 0,
-  pat: 1,
-  pmt: 2,
-  scte35: 3,
-  ccError: 4,
-  sync: 5,
-  inputKind: 6,
-  rtpPayloadType: 7,
-  tr101290: 8,
-  crcError: 9,
+  pad: CORE.EV_PAD,
+  pat: CORE.EV_PAT,
+  pmt: CORE.EV_PMT,
+  scte35: CORE.EV_SCTE35,
+  ccError: CORE.EV_CC_ERROR,
+  sync: CORE.EV_SYNC,
+  inputKind: CORE.EV_INPUT_KIND,
+  rtpPayloadType: CORE.EV_RTP_PAYLOAD_TYPE,
+  tr101290: CORE.EV_TR101290,
+  crcError: CORE.EV_CRC_ERROR,
 } as const;
 
 /** What push returns for a datagram it could not use; the datagram is counted as malformed. */
 export const CoreStatus = {
   /** Empty, or too short to be RTP and not a TS datagram. */
-  TooShort: -1,
+  TooShort: CORE.E_TOO_SHORT,
   /** Larger than the core's input region (64 KiB). */
-  TooLong: -2,
+  TooLong: CORE.E_TOO_LONG,
   /** Neither RTP version 2 nor TS (first byte 0x47, length a multiple of 188). */
-  UnknownFormat: -3,
+  UnknownFormat: CORE.E_UNKNOWN_FORMAT,
   /** The RTP CSRC list runs past the datagram. */
-  RtpCsrcOverrun: -4,
+  RtpCsrcOverrun: CORE.E_RTP_CSRC,
   /** The RTP header extension runs past the datagram. */
-  RtpExtensionOverrun: -5,
+  RtpExtensionOverrun: CORE.E_RTP_EXTENSION,
   /** The RTP padding count is 0 or larger than what follows the header. */
-  RtpBadPadding: -6,
+  RtpBadPadding: CORE.E_RTP_PADDING,
   /** The TS payload is not a whole number of 188-byte packets. */
-  TsLengthNotMultipleOf188: -7,
+  TsLengthNotMultipleOf188: CORE.E_TS_LENGTH,
 } as const;
 export type CoreStatus = (typeof CoreStatus)[keyof typeof CoreStatus];
 
@@ -374,12 +399,12 @@ export class PacketCore {
     const programs: ProgramSnapshot[] = [];
     for (let i = 0; i < MAX_PROGRAMS; i++) {
       const word = (PROGRAMS + i * PROGRAM_STRIDE) >> 2;
-      if (this.#u32[word] === 0) continue;
-      const version = this.#i32[word + 4] ?? -1;
+      if (this.#u32[word + PG.inUse] === 0) continue;
+      const version = this.#i32[word + PG.version] ?? -1;
       programs.push({
-        program: this.#u32[word + 1] ?? 0,
-        pmtPid: this.#u32[word + 2] ?? 0,
-        pcrPid: version < 0 ? null : (this.#u32[word + 3] ?? null),
+        program: this.#u32[word + PG.number] ?? 0,
+        pmtPid: this.#u32[word + PG.pmtPid] ?? 0,
+        pcrPid: version < 0 ? null : (this.#u32[word + PG.pcrPid] ?? null),
         pmtVersion: version < 0 ? null : version,
       });
     }
@@ -390,8 +415,8 @@ export class PacketCore {
     const pids: PidSnapshot[] = [];
     for (let pid = 0; pid < PID_COUNT; pid++) {
       const word = (PIDS + pid * PID_STRIDE) >> 2;
-      const flags = this.#u32[word + 13] ?? 0;
-      const packets = u64(this.#u32, word);
+      const flags = this.#u32[word + PD.flags] ?? 0;
+      const packets = u64(this.#u32, word + PD.packets);
       if (packets === 0 && (flags & (F_REFERENCED | F_SCTE35)) === 0) continue;
       const streamType = (flags >> 8) & 0xff;
       pids.push({
@@ -399,13 +424,13 @@ export class PacketCore {
         streamType: (flags & (F_REFERENCED | F_SCTE35)) === 0 ? null : streamType,
         packets,
         bytes: packets * 188,
-        payloadBytes: u64(this.#u32, word + 2),
-        ccErrors: this.#u32[word + 6] ?? 0,
-        randomAccess: this.#u32[word + 7] ?? 0,
-        discontinuities: this.#u32[word + 8] ?? 0,
-        adaptationFieldErrors: this.#u32[word + 9] ?? 0,
-        scrambled: this.#u32[word + 15] ?? 0,
-        lastPcr: (flags & F_HAS_PCR) === 0 ? null : (this.#f64[(word + 4) >> 1] ?? null),
+        payloadBytes: u64(this.#u32, word + PD.payloadBytes),
+        ccErrors: this.#u32[word + PD.ccErrors] ?? 0,
+        randomAccess: this.#u32[word + PD.randomAccess] ?? 0,
+        discontinuities: this.#u32[word + PD.discontinuities] ?? 0,
+        adaptationFieldErrors: this.#u32[word + PD.adaptationErrors] ?? 0,
+        scrambled: this.#u32[word + PD.scrambled] ?? 0,
+        lastPcr: (flags & F_HAS_PCR) === 0 ? null : (this.#f64[(word + PD.lastPcr) >> 1] ?? null),
         scte35: (flags & F_SCTE35) !== 0,
         referenced: (flags & F_REFERENCED) !== 0,
       });
@@ -454,9 +479,9 @@ export class PacketCore {
 }
 
 const INDICATORS: Readonly<Record<number, Tr101290Indicator>> = {
-  3: "PAT_error",
-  5: "PMT_error",
-  6: "PID_error",
+  [CORE.IND_PAT_ERROR]: "PAT_error",
+  [CORE.IND_PMT_ERROR]: "PMT_error",
+  [CORE.IND_PID_ERROR]: "PID_error",
 };
 
 const be16 = (bytes: Uint8Array, at: number): number => ((bytes[at] ?? 0) << 8) | (bytes[at + 1] ?? 0);

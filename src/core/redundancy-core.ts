@@ -4,11 +4,14 @@
  * once and a call allocates nothing; a datagram handed back is a view into the module's memory, valid until
  * the next call on the same instance.
  */
+import { FEC as FEC_LAYOUT, MERGE as MERGE_LAYOUT } from "./build/layout.ts";
 import { type CoreLayout, checkLayout, instantiate } from "./wasm.ts";
 
-const INPUT = 0x10000;
-const INPUT_CAPACITY = 2048;
-const STATUS = 0x10800;
+// Both modules share slots.ts: the same input region and status address (build/layout.ts, generated).
+const { INPUT, STATUS } = MERGE_LAYOUT;
+const INPUT_CAPACITY = MERGE_LAYOUT.SLOT_SIZE;
+/** A status field's index among the status struct's 32-bit words. */
+const statusWord = (address: number) => (address - STATUS) >> 2;
 
 const checkRedundancyLayout = (name: string, exports: CoreLayout): void =>
   checkLayout(
@@ -20,17 +23,17 @@ const checkRedundancyLayout = (name: string, exports: CoreLayout): void =>
 /** What MergeCore.insert says about a datagram. */
 export const MergeInsert = {
   /** The first copy of its sequence number: kept until its turn. */
-  Stored: 1,
+  Stored: MERGE_LAYOUT.INSERT_STORED,
   /** A later copy of a packet kept or already sent: dropped. */
-  Duplicate: 0,
+  Duplicate: MERGE_LAYOUT.INSERT_DUPLICATE,
   /** Not RTP version 2, or shorter than an RTP header: merging needs sequence numbers. */
-  NotRtp: -1,
+  NotRtp: MERGE_LAYOUT.E_NOT_RTP,
   /** Larger than a merge slot (2048 bytes). */
-  TooLong: -2,
+  TooLong: MERGE_LAYOUT.E_TOO_LONG,
   /** Its sequence number was given up as lost before it came. */
-  Late: -3,
+  Late: MERGE_LAYOUT.E_LATE,
   /** Too far ahead of the packets still waiting: release with no window, then insert again. */
-  Ahead: -4,
+  Ahead: MERGE_LAYOUT.E_AHEAD,
 } as const;
 export type MergeInsert = (typeof MergeInsert)[keyof typeof MergeInsert];
 
@@ -51,18 +54,18 @@ export interface MergeSnapshot {
 }
 
 const M = {
-  outAddress: 0,
-  next: 2,
-  pending: 4,
-  released: 5,
-  skipped: 6,
-  duplicates: 7,
-  late: 8,
-  notRtp: 9,
-  tooLong: 10,
-  resyncs: 11,
-  received: 16,
-  firstCopies: 20,
+  outAddress: statusWord(MERGE_LAYOUT.ST_OUT_ADDRESS),
+  next: statusWord(MERGE_LAYOUT.ST_NEXT),
+  pending: statusWord(MERGE_LAYOUT.ST_PENDING),
+  released: statusWord(MERGE_LAYOUT.ST_RELEASED),
+  skipped: statusWord(MERGE_LAYOUT.ST_SKIPPED),
+  duplicates: statusWord(MERGE_LAYOUT.ST_DUPLICATES),
+  late: statusWord(MERGE_LAYOUT.ST_LATE),
+  notRtp: statusWord(MERGE_LAYOUT.ST_NOT_RTP),
+  tooLong: statusWord(MERGE_LAYOUT.ST_TOO_LONG),
+  resyncs: statusWord(MERGE_LAYOUT.ST_RESYNCS),
+  received: statusWord(MERGE_LAYOUT.ST_RECEIVED),
+  firstCopies: statusWord(MERGE_LAYOUT.ST_FIRST_COPIES),
 } as const;
 
 interface MergeExports extends CoreLayout {
@@ -139,10 +142,10 @@ export class MergeCore {
 
 /** What FecCore.media and FecCore.fec return for a datagram they could not use. */
 export const FecStatus = {
-  NotRtp: -1,
-  TooLong: -2,
+  NotRtp: FEC_LAYOUT.E_NOT_RTP,
+  TooLong: FEC_LAYOUT.E_TOO_LONG,
   /** An FEC packet whose header is cut short, names another code than XOR, or protects an impossible set. */
-  MalformedFec: -3,
+  MalformedFec: FEC_LAYOUT.E_MALFORMED_FEC,
 } as const;
 export type FecStatus = (typeof FecStatus)[keyof typeof FecStatus];
 
@@ -162,16 +165,16 @@ export interface FecSnapshot {
 }
 
 const F = {
-  recoveredNow: 0,
-  media: 1,
-  column: 2,
-  row: 3,
-  recovered: 4,
-  unrecoverable: 5,
-  malformedFec: 6,
-  notRtp: 7,
-  tooLong: 8,
-  staleFec: 9,
+  recoveredNow: statusWord(FEC_LAYOUT.ST_RECOVERED_NOW),
+  media: statusWord(FEC_LAYOUT.ST_MEDIA),
+  column: statusWord(FEC_LAYOUT.ST_COLUMN),
+  row: statusWord(FEC_LAYOUT.ST_ROW),
+  recovered: statusWord(FEC_LAYOUT.ST_RECOVERED),
+  unrecoverable: statusWord(FEC_LAYOUT.ST_UNRECOVERABLE),
+  malformedFec: statusWord(FEC_LAYOUT.ST_MALFORMED_FEC),
+  notRtp: statusWord(FEC_LAYOUT.ST_NOT_RTP),
+  tooLong: statusWord(FEC_LAYOUT.ST_TOO_LONG),
+  staleFec: statusWord(FEC_LAYOUT.ST_STALE_FEC),
 } as const;
 
 interface FecExports extends CoreLayout {

@@ -1,4 +1,5 @@
-// Fixed regions of linear memory shared with the host (src/core/packet-core.ts mirrors every constant here).
+// Fixed regions of linear memory shared with the host: the build turns every constant here into
+// src/core/build/layout.ts (scripts/core-layout.ts), which src/core/packet-core.ts reads.
 // They sit above the first page, which holds the compiler's static data (the CRC table), and the module
 // starts with enough pages for all of them, so memory never grows.
 
