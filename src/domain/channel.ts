@@ -102,6 +102,14 @@ export type OutputConfig = typeof OutputConfig.Type;
 
 export const DesiredState = Schema.Literal("running", "stopped");
 
+/**
+ * On a channel that should carry SCTE-35: the longest expected time between two cues, in seconds. The
+ * metrics export it, so an alert can say that ads stopped arriving; absent or null when cues are not expected.
+ */
+export const ExpectCuesWithin = Schema.NullOr(intRange(10, 86_400)).annotations({
+  description: "seconds: alert when no SCTE-35 cue came for this long; null when the channel carries no cues",
+});
+
 export const ChannelConfig = Schema.Struct({
   id: ChannelId,
   name: Name,
@@ -110,6 +118,7 @@ export const ChannelConfig = Schema.Struct({
   backup_rtp_ip: Schema.NullOr(InputAddress),
   backup_rtp_port: Schema.NullOr(Port),
   redundancy: Redundancy,
+  expect_cues_within_s: Schema.optional(ExpectCuesWithin),
   desired: DesiredState,
   created_at: Schema.String,
   outputs: Schema.Array(OutputConfig),
@@ -159,6 +168,7 @@ const channelFields = {
   backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
   backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
   redundancy: Schema.optional(Redundancy),
+  expect_cues_within_s: Schema.optional(ExpectCuesWithin),
 };
 
 export const ChannelBody = Schema.Struct({
@@ -175,6 +185,7 @@ export const ChannelPatch = Schema.Struct({
   backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
   backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
   redundancy: Schema.optional(Redundancy),
+  expect_cues_within_s: Schema.optional(ExpectCuesWithin),
 }).annotations({ identifier: "ChannelPatch", ...strict });
 export type ChannelPatch = typeof ChannelPatch.Type;
 

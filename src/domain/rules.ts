@@ -171,6 +171,7 @@ export const buildChannel = (
     backup_rtp_ip: backupIp ?? (backupPort === null ? null : body.rtp_ip),
     backup_rtp_port: backupPort,
     redundancy: body.redundancy ?? {},
+    ...(body.expect_cues_within_s == null ? {} : { expect_cues_within_s: body.expect_cues_within_s }),
     desired: base.desired,
     created_at: base.created_at,
     outputs,
@@ -194,6 +195,10 @@ export const patchChannel = (channel: ChannelConfig, changes: ChannelPatch): Cha
     backup_rtp_ip: backupIp,
     backup_rtp_port: backupPort,
     redundancy: { ...channel.redundancy, ...changes.redundancy },
+    expect_cues_within_s:
+      changes.expect_cues_within_s === undefined
+        ? channel.expect_cues_within_s
+        : changes.expect_cues_within_s,
   };
 };
 

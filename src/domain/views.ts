@@ -124,6 +124,7 @@ export const ChannelView = Schema.Struct({
   }),
   inputs: Schema.Array(InputSummary).annotations({ description: "empty while the channel is stopped" }),
   cues: CueSummary,
+  expect_cues_within_s: Schema.NullOr(Schema.Number),
   created_at: Schema.String,
   outputs: Schema.Array(OutputView),
 }).annotations({ identifier: "Channel" });

@@ -223,6 +223,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         },
         inputs: viewInputs(channel.id, runtime),
         cues: cueSummary(channels.watcher(channel.id)?.counts() ?? null),
+        expect_cues_within_s: channel.expect_cues_within_s ?? null,
         created_at: channel.created_at,
         outputs: channel.outputs.map((output) => viewOutput(channel.id, output, runtime)),
       };

@@ -11,6 +11,7 @@ import { Auth } from "../effects/auth.ts";
 import { ConfigTransfer } from "../effects/config-transfer.ts";
 import { Control } from "../effects/control.ts";
 import { EventBus } from "../effects/event-bus.ts";
+import { Metrics } from "../effects/metrics.ts";
 import { ReadModel } from "../effects/read-model.ts";
 import { version } from "../version.ts";
 import { channelsApi } from "./api/channels.ts";
@@ -18,6 +19,7 @@ import { configApi } from "./api/config.ts";
 import { eventsApi } from "./api/events.ts";
 import { tokensApi } from "./api/tokens.ts";
 import { type AuthEnv, authenticate, makeFailureLimiter, requireRole } from "./auth.ts";
+import { metricsAccessConfig, metricsGuard } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { internalError, problemResponse } from "./problem.ts";
 import { makeApi, makeRun, mounted, type RouteDoc } from "./routes.ts";
@@ -31,6 +33,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const readModel = yield* ReadModel;
     const bus = yield* EventBus;
     const transfer = yield* ConfigTransfer;
+    const metrics = yield* Metrics;
     const auth = yield* Auth;
     const runtime = yield* Effect.runtime<never>();
     const run = makeRun(runtime);
@@ -81,6 +84,10 @@ export const makeApp = (startedAt: number = Date.now()) =>
       requireToken,
       requireRole("viewer"),
       channelsSocket(readModel, bus, runFork, upgradeWebSocket),
+    );
+    const metricsAccess = yield* Effect.orDie(metricsAccessConfig);
+    app.get("/metrics", metricsGuard(metricsAccess, requireToken), async (c) =>
+      c.body(await Runtime.runPromise(runtime)(metrics.render), 200, { "content-type": metrics.contentType }),
     );
 
     const resources = [

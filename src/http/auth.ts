@@ -41,7 +41,7 @@ export const makeFailureLimiter = (maxFailures = 10, windowMs = 60_000): Failure
   };
 };
 
-const clientAddress = (c: Context): string => {
+export const clientAddress = (c: Context): string => {
   try {
     return getConnInfo(c).remote.address ?? "unknown";
   } catch {
@@ -50,7 +50,7 @@ const clientAddress = (c: Context): string => {
   }
 };
 
-const presentedToken = (c: Context, allowQuery: boolean): string | undefined => {
+export const presentedToken = (c: Context, allowQuery: boolean): string | undefined => {
   const header = c.req.header("authorization");
   const bearer = header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
   return bearer ?? c.req.header("x-api-key") ?? (allowQuery ? c.req.query("token") : undefined);

@@ -1,0 +1,436 @@
+/**
+ * `/metrics` for Prometheus. Every channel, input and output figure is read from the read model's latest
+ * snapshot at scrape time (prom-client `collect`), so the packet path never touches prom-client; the few
+ * counts the snapshot does not keep (events by type) come from the event bus. Names follow Prometheus
+ * practice: prefix `distributary_`, base units (seconds, bytes), `_total` on counters, `_info` for names.
+ * Labels are bounded: `channel` and `output` ids, `input` (primary|backup), and fixed sets (`state`,
+ * `reason`, `indicator`, `command`, `segmentation_type`, event `type`) — never a URL, an address or a name
+ * other than in the `_info` metrics.
+ */
+import { Effect, Stream } from "effect";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import type { ChannelView, InputSummary, OutputView, StatusSnapshot } from "../domain/views.ts";
+import { version } from "../version.ts";
+import { Control } from "./control.ts";
+import { EventBus } from "./event-bus.ts";
+import { ReadModel } from "./read-model.ts";
+
+type Labels = Record<string, string>;
+
+/** What a collector fills in each scrape from the snapshot. */
+interface Family {
+  readonly fill: (snapshot: StatusSnapshot) => void;
+}
+
+export const CHANNEL_STATES = ["running", "stopped", "error"] as const;
+export const OUTPUT_STATES = [
+  "connecting",
+  "connected",
+  "reconnecting",
+  "stopped",
+  "error",
+  "disabled",
+] as const;
+const TR101290 = ["sync_loss", "pat_error", "cc_error", "pmt_error", "pid_error"] as const;
+
+const outputState = (output: OutputView): (typeof OUTPUT_STATES)[number] => {
+  switch (output.status) {
+    case "running":
+      return "connected";
+    case "retrying":
+      return "reconnecting";
+    default:
+      return output.status;
+  }
+};
+
+/** The registry over a snapshot source; `countEvent` counts bus events by type. */
+export const makeMetrics = (current: () => StatusSnapshot, ready: () => boolean) => {
+  const registry = new Registry();
+  const families: Family[] = [];
+
+  /** A counter or gauge whose values are set from the snapshot at each scrape. */
+  const family = (
+    kind: "counter" | "gauge",
+    name: string,
+    help: string,
+    labelNames: ReadonlyArray<string>,
+    each: (snapshot: StatusSnapshot, set: (labels: Labels, value: number) => void) => void,
+  ) => {
+    const metric =
+      kind === "counter"
+        ? new Counter({ name, help, labelNames, registers: [registry] })
+        : new Gauge({ name, help, labelNames, registers: [registry] });
+    families.push({
+      fill: (snapshot) => {
+        metric.reset();
+        each(snapshot, (labels, value) => {
+          if (metric instanceof Counter) metric.inc(labels, value);
+          else metric.set(labels, value);
+        });
+      },
+    });
+  };
+
+  const perChannel = (
+    kind: "counter" | "gauge",
+    name: string,
+    help: string,
+    extra: ReadonlyArray<string>,
+    each: (channel: ChannelView, set: (labels: Labels, value: number) => void) => void,
+  ) =>
+    family(kind, name, help, ["channel", ...extra], (snapshot, set) => {
+      for (const channel of snapshot.channels)
+        each(channel, (labels, value) => set({ channel: channel.id, ...labels }, value));
+    });
+
+  const perInput = (
+    kind: "counter" | "gauge",
+    name: string,
+    help: string,
+    value: (input: InputSummary) => number | null,
+    extra?: {
+      readonly label: string;
+      readonly values: (input: InputSummary) => ReadonlyArray<[string, number]>;
+    },
+  ) =>
+    family(
+      kind,
+      name,
+      help,
+      ["channel", "input", ...(extra === undefined ? [] : [extra.label])],
+      (snapshot, set) => {
+        for (const channel of snapshot.channels) {
+          for (const input of channel.inputs) {
+            const labels = { channel: channel.id, input: input.role };
+            if (extra === undefined) {
+              const v = value(input);
+              if (v !== null) set(labels, v);
+            } else {
+              for (const [key, v] of extra.values(input)) set({ ...labels, [extra.label]: key }, v);
+            }
+          }
+        }
+      },
+    );
+
+  const perOutput = (
+    kind: "counter" | "gauge",
+    name: string,
+    help: string,
+    value: (output: OutputView) => number | null,
+  ) =>
+    family(kind, name, help, ["channel", "output"], (snapshot, set) => {
+      for (const channel of snapshot.channels) {
+        for (const output of channel.outputs) {
+          const v = value(output);
+          if (v !== null) set({ channel: channel.id, output: output.id }, v);
+        }
+      }
+    });
+
+  // --- service ------------------------------------------------------------------------------------------------
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  family(
+    "gauge",
+    "distributary_build_info",
+    "Version of the running service (always 1)",
+    ["version", "node"],
+    (_s, set) => set({ version, node: process.versions.node }, 1),
+  );
+  family(
+    "gauge",
+    "distributary_ready",
+    "1 once the stored channels were resumed after start",
+    [],
+    (_s, set) => set({}, ready() ? 1 : 0),
+  );
+
+  // --- channels -----------------------------------------------------------------------------------------------
+  perChannel("gauge", "distributary_channel_info", "A channel's name (always 1)", ["name"], (channel, set) =>
+    set({ name: channel.name }, 1),
+  );
+  perChannel(
+    "gauge",
+    "distributary_channel_state",
+    "1 for the channel's state, 0 for the others",
+    ["state"],
+    (channel, set) => {
+      for (const state of CHANNEL_STATES) set({ state }, channel.status === state ? 1 : 0);
+    },
+  );
+  perChannel(
+    "gauge",
+    "distributary_channel_desired_running",
+    "1 when the channel should be running",
+    [],
+    (channel, set) => set({}, channel.desired === "running" ? 1 : 0),
+  );
+  perChannel(
+    "gauge",
+    "distributary_channel_uptime_seconds",
+    "Seconds since the channel started (running channels)",
+    [],
+    (channel, set) => {
+      if (channel.status === "running") set({}, channel.uptime);
+    },
+  );
+  perChannel(
+    "gauge",
+    "distributary_channel_input_lost",
+    "1 while no input of a running channel receives anything",
+    [],
+    (channel, set) => {
+      if (channel.status === "running") set({}, channel.input === "lost" ? 1 : 0);
+    },
+  );
+  perChannel(
+    "gauge",
+    "distributary_channel_on_backup",
+    "1 while a running channel forwards its backup input",
+    [],
+    (channel, set) => {
+      if (channel.status === "running" && channel.backup_rtp_port !== null)
+        set({}, channel.active_input === "backup" && channel.redundancy?.mode === "failover" ? 1 : 0);
+    },
+  );
+  perChannel(
+    "counter",
+    "distributary_channel_failovers_total",
+    "Switches between inputs since the channel started, by reason",
+    ["reason"],
+    (channel, set) => {
+      if (channel.status !== "running") return;
+      for (const [reason, count] of Object.entries(channel.failovers_by_reason)) set({ reason }, count);
+    },
+  );
+  perChannel(
+    "counter",
+    "distributary_channel_scte35_cues_total",
+    "SCTE-35 cues seen since the channel started, by splice command",
+    ["command"],
+    (channel, set) => {
+      for (const [command, count] of Object.entries(channel.cues.by_command)) set({ command }, count);
+    },
+  );
+  perChannel(
+    "counter",
+    "distributary_channel_scte35_segmentation_descriptors_total",
+    "Segmentation descriptors in the cues seen, by segmentation_type_id (decimal)",
+    ["segmentation_type"],
+    (channel, set) => {
+      for (const [type, count] of Object.entries(channel.cues.by_segmentation_type))
+        set({ segmentation_type: type }, count);
+    },
+  );
+  perChannel(
+    "gauge",
+    "distributary_channel_seconds_since_last_cue",
+    "Seconds since the last SCTE-35 cue; since the channel started while none came (running channels)",
+    [],
+    (channel, set) => {
+      if (channel.status !== "running") return;
+      const last = channel.cues.last_at === null ? null : Date.parse(channel.cues.last_at);
+      set({}, last === null ? channel.uptime : Math.max(0, (Date.now() - last) / 1000));
+    },
+  );
+  perChannel(
+    "gauge",
+    "distributary_channel_expected_cue_interval_seconds",
+    "The longest expected time between SCTE-35 cues, on channels that expect them",
+    [],
+    (channel, set) => {
+      if (channel.expect_cues_within_s !== null) set({}, channel.expect_cues_within_s);
+    },
+  );
+
+  // --- inputs -------------------------------------------------------------------------------------------------
+  perInput("counter", "distributary_input_received_bytes_total", "TS bytes received", (input) => input.bytes);
+  perInput("counter", "distributary_input_datagrams_total", "Datagrams received", (input) => input.datagrams);
+  perInput(
+    "counter",
+    "distributary_input_malformed_datagrams_total",
+    "Datagrams that were not RTP or whole TS",
+    (input) => input.malformed,
+  );
+  perInput(
+    "counter",
+    "distributary_input_rtp_lost_packets_total",
+    "RTP packets missing from the sequence",
+    (input) => input.rtp.lost,
+  );
+  perInput(
+    "counter",
+    "distributary_input_rtp_duplicate_packets_total",
+    "RTP packets received twice",
+    (input) => input.rtp.duplicate,
+  );
+  perInput(
+    "counter",
+    "distributary_input_rtp_reordered_packets_total",
+    "RTP packets received out of order",
+    (input) => input.rtp.reordered,
+  );
+  perInput(
+    "counter",
+    "distributary_input_continuity_errors_total",
+    "TS continuity counter errors",
+    (input) => input.continuity_errors,
+  );
+  perInput(
+    "counter",
+    "distributary_input_tr101290_errors_total",
+    "TR 101 290 first-priority errors, by indicator",
+    () => null,
+    {
+      label: "indicator",
+      values: (input) => TR101290.map((indicator) => [indicator, input.tr101290[indicator]]),
+    },
+  );
+  perInput(
+    "gauge",
+    "distributary_input_last_datagram_age_seconds",
+    "Seconds since the input's last datagram",
+    (input) => (input.last_packet_age_ms === null ? null : input.last_packet_age_ms / 1000),
+  );
+  perInput("gauge", "distributary_input_active", "1 while this input's packets reach the outputs", (input) =>
+    input.active ? 1 : 0,
+  );
+  perInput(
+    "gauge",
+    "distributary_input_receiving",
+    "1 while a datagram came within the failover time",
+    (input) => (input.receiving ? 1 : 0),
+  );
+  perInput(
+    "counter",
+    "distributary_input_fec_recovered_packets_total",
+    "Packets rebuilt by SMPTE 2022-1 FEC",
+    (input) => input.fec?.recovered ?? null,
+  );
+  perInput(
+    "counter",
+    "distributary_input_fec_unrecoverable_packets_total",
+    "Packets FEC could not rebuild",
+    (input) => input.fec?.unrecoverable ?? null,
+  );
+
+  // --- outputs ------------------------------------------------------------------------------------------------
+  family(
+    "gauge",
+    "distributary_output_info",
+    "An output's name and protocol (always 1)",
+    ["channel", "output", "name", "protocol"],
+    (snapshot, set) => {
+      for (const channel of snapshot.channels)
+        for (const output of channel.outputs)
+          set({ channel: channel.id, output: output.id, name: output.name, protocol: output.protocol }, 1);
+    },
+  );
+  family(
+    "gauge",
+    "distributary_output_state",
+    "1 for the output's state, 0 for the others",
+    ["channel", "output", "state"],
+    (snapshot, set) => {
+      for (const channel of snapshot.channels) {
+        if (channel.status !== "running") continue;
+        for (const output of channel.outputs) {
+          const now = outputState(output);
+          for (const state of OUTPUT_STATES)
+            set({ channel: channel.id, output: output.id, state }, now === state ? 1 : 0);
+        }
+      }
+    },
+  );
+  perOutput(
+    "gauge",
+    "distributary_output_up",
+    "1 while the output is connected (enabled outputs of running channels)",
+    (output) =>
+      output.enabled && output.status !== "stopped" ? (output.status === "running" ? 1 : 0) : null,
+  );
+  perOutput(
+    "counter",
+    "distributary_output_sent_bytes_total",
+    "TS bytes handed to the destination",
+    (output) => output.bytes_sent,
+  );
+  perOutput(
+    "counter",
+    "distributary_output_sent_packets_total",
+    "TS packets (188 bytes) handed to the destination",
+    (output) => output.packets_sent,
+  );
+  perOutput(
+    "counter",
+    "distributary_output_reconnects_total",
+    "Reconnects after a failure",
+    (output) => output.reconnects,
+  );
+  perOutput(
+    "counter",
+    "distributary_output_queue_dropped_packets_total",
+    "TS packets dropped because the destination did not keep up or was not connected",
+    (output) => Math.round(output.queue_drops),
+  );
+  perOutput(
+    "gauge",
+    "distributary_output_connected_seconds",
+    "Seconds the current connection has lasted",
+    (output) => (output.status === "running" ? output.uptime : null),
+  );
+  perOutput("gauge", "distributary_output_srt_rtt_seconds", "SRT round-trip time", (output) =>
+    output.srt === null ? null : output.srt.rtt_ms / 1000,
+  );
+  perOutput(
+    "counter",
+    "distributary_output_srt_retransmitted_packets_total",
+    "SRT packets sent again",
+    (output) => output.srt?.retransmits ?? null,
+  );
+  perOutput(
+    "counter",
+    "distributary_output_srt_lost_packets_total",
+    "SRT packets the receiver reported lost",
+    (output) => output.srt?.loss_packets ?? null,
+  );
+  perOutput("gauge", "distributary_output_srt_send_rate_bytes_per_second", "SRT sending rate", (output) =>
+    output.srt === null ? null : (output.srt.send_rate_mbps * 1_000_000) / 8,
+  );
+
+  const events = new Counter({
+    name: "distributary_events_total",
+    help: "Events on the event bus, by type",
+    labelNames: ["type"],
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    countEvent: (type: string) => events.inc({ type }),
+    /** The exposition text; fills every family from the current snapshot first. */
+    render: async (): Promise<string> => {
+      const snapshot = current();
+      for (const f of families) f.fill(snapshot);
+      return registry.metrics();
+    },
+    contentType: registry.contentType,
+  };
+};
+
+export class Metrics extends Effect.Service<Metrics>()("distributary/Metrics", {
+  scoped: Effect.gen(function* () {
+    const readModel = yield* ReadModel;
+    const bus = yield* EventBus;
+    const control = yield* Control;
+    const metrics = makeMetrics(readModel.current, control.ready);
+    yield* Effect.forkScoped(
+      bus.stream.pipe(Stream.runForEach((event) => Effect.sync(() => metrics.countEvent(event.type)))),
+    );
+    return {
+      render: Effect.promise(metrics.render),
+      contentType: metrics.contentType,
+    } as const;
+  }),
+}) {}
