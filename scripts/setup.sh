@@ -32,6 +32,7 @@ if $for_tests; then
   need_cmd nginx nginx
   need_file /usr/lib/nginx/modules/ngx_rtmp_module.so libnginx-mod-rtmp
   need_cmd promtool prometheus
+  need_cmd amtool prometheus-alertmanager
   need_cmd chromium chromium
   need_cmd ps procps
 fi

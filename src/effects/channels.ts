@@ -79,7 +79,6 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
             if (!(yield* Deferred.fail(ready, error))) {
               failures.set(spec.id, error.message);
               bus.emit({ type: "channel_failed", channel: spec.id, message: error.message });
-              yield* Effect.logError(`channel ${spec.id} (${spec.name}) failed: ${error.message}`);
             }
           }),
         ),
@@ -95,7 +94,6 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
         ),
       );
       failures.delete(spec.id);
-      yield* Effect.logInfo(`channel ${spec.id} (${spec.name}) started`);
     });
 
     const stop = Effect.fn("Channels.stop")(function* (id: ChannelId) {
@@ -103,7 +101,6 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       if (!running.has(id) && !(yield* FiberMap.has(fibers, id))) return;
       yield* FiberMap.remove(fibers, id);
       bus.emit({ type: "channel_stopped", channel: id });
-      yield* Effect.logInfo(`channel ${id} stopped`);
     });
 
     const withChannel = <A>(

@@ -52,6 +52,9 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
     const readModel = yield* ReadModel;
     const bus = yield* EventBus;
     let ready = false;
+    /** Channels that should run but could not start when the service started, with why. */
+    let notResumed: ReadonlyArray<{ readonly id: ChannelId; readonly name: string; readonly error: string }> =
+      [];
     const { find, findOutput } = configs;
     /** One command at a time; whatever the outcome, readers see the state it left. */
     const locked = <A, E>(command: Effect.Effect<A, E>) =>
@@ -281,12 +284,25 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       return yield* readModel.channel(id);
     });
 
-    /** Starts every channel whose desired state is running; a channel that cannot start is logged. */
+    /** Starts every channel whose desired state is running; one that cannot start is listed and logged. */
     const resume = Effect.suspend(() =>
       Effect.forEach(
         configs.current().channels.filter((channel) => channel.desired === "running"),
-        (channel) => startRuntime(channel).pipe(Effect.catchAll((error) => Effect.logError(error.message))),
-        { discard: true },
+        (channel) =>
+          startRuntime(channel).pipe(
+            Effect.as(null),
+            Effect.catchAll((error) =>
+              Effect.as(Effect.logError(error.message), {
+                id: channel.id,
+                name: channel.name,
+                error: error.message,
+              }),
+            ),
+          ),
+      ).pipe(
+        Effect.map((results) => {
+          notResumed = results.filter((result) => result !== null);
+        }),
       ),
     );
 
@@ -316,6 +332,8 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       resume,
       done,
       ready: () => ready,
+      /** Channels that should run but failed to start when the service started (or at the last import). */
+      notResumed: () => notResumed.filter((channel) => channels.state(channel.id) !== "running"),
     } as const;
   }),
 }) {}

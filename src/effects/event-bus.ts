@@ -83,15 +83,12 @@ export const audit = (
   ids: { readonly channel?: string; readonly output?: string } = {},
 ) =>
   Effect.flatMap(CurrentActor, (actor) =>
-    Effect.zipRight(
-      bus.publish({
-        type: "api_change",
-        actor: actor.name,
-        action,
-        detail,
-        channel: ids.channel ?? null,
-        output: ids.output ?? null,
-      }),
-      Effect.logInfo(`${detail} (by ${actor.name})`),
-    ),
+    bus.publish({
+      type: "api_change",
+      actor: actor.name,
+      action,
+      detail,
+      channel: ids.channel ?? null,
+      output: ids.output ?? null,
+    }),
   );

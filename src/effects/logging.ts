@@ -1,5 +1,6 @@
 /**
- * pino as the Effect logger. Every line passes a masking step first: output URLs are reduced to their masked
+ * pino as the Effect logger: JSON lines on stdout, or a readable line per entry when stdout is a terminal.
+ * Every line passes a masking step first: output URLs are reduced to their masked
  * form, and anything shaped like a credential (stream keys, passphrases, tokens) becomes `****`, so a secret
  * that reaches a log message by any path still does not reach the log.
  */
@@ -48,10 +49,33 @@ const pinoLevel = (level: LogLevel.LogLevel): pino.Level => {
   }
 };
 
+const LEVEL_NAMES: Readonly<Record<number, string>> = {
+  10: "TRACE",
+  20: "DEBUG",
+  30: "INFO ",
+  40: "WARN ",
+  50: "ERROR",
+  60: "FATAL",
+};
+
+/** On a terminal, a person reads the log: time, level, message, then the fields, one line per entry. */
+const prettyTerminal = (): DestinationStream => ({
+  write: (line: string) => {
+    const { level, time, msg, service: _service, ...fields } = JSON.parse(line) as Record<string, unknown>;
+    const extra = Object.entries(fields)
+      .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
+      .join(" ");
+    const at = new Date(typeof time === "number" ? time : Date.now()).toISOString().slice(11, 23);
+    process.stdout.write(
+      `${at} ${LEVEL_NAMES[level as number] ?? "INFO "} ${String(msg)}${extra ? `  ${extra}` : ""}\n`,
+    );
+  },
+});
+
 export const makePinoLogger = (destination?: DestinationStream): Logger.Logger<unknown, void> => {
   const logger = pino(
     { base: { service: "distributary" }, level: process.env.DISTRIBUTARY_LOG_LEVEL ?? "info" },
-    destination ?? pino.destination({ dest: 1, sync: true }),
+    destination ?? (process.stdout.isTTY ? prettyTerminal() : pino.destination({ dest: 1, sync: true })),
   );
   return Logger.make(({ logLevel, message, cause, annotations }) => {
     if (logLevel._tag === "None") return;

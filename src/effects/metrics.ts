@@ -1,6 +1,6 @@
 /**
- * `/metrics` for Prometheus. Every channel, input and output figure is read from the read model's latest
- * snapshot at scrape time (prom-client `collect`), so the packet path never touches prom-client; the few
+ * `/metrics` for Prometheus. Every channel, input and output figure is read from the read model at scrape
+ * time (its counters as they are at that moment), so the packet path never touches prom-client; the few
  * counts the snapshot does not keep (events by type) come from the event bus. Names follow Prometheus
  * practice: prefix `distributary_`, base units (seconds, bytes), `_total` on counters, `_info` for names.
  * Labels are bounded: `channel` and `output` ids, `input` (primary|backup), and fixed sets (`state`,
@@ -424,7 +424,7 @@ export class Metrics extends Effect.Service<Metrics>()("distributary/Metrics", {
     const readModel = yield* ReadModel;
     const bus = yield* EventBus;
     const control = yield* Control;
-    const metrics = makeMetrics(readModel.current, control.ready);
+    const metrics = makeMetrics(readModel.fresh, control.ready);
     yield* Effect.forkScoped(
       bus.stream.pipe(Stream.runForEach((event) => Effect.sync(() => metrics.countEvent(event.type)))),
     );

@@ -345,6 +345,14 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
     return {
       /** The latest snapshot; never built on the caller's behalf. */
       current: (): StatusSnapshot => latest,
+      /**
+       * The counters as they are now, bitrates as of the last tick, without publishing: for a Prometheus
+       * scrape, whose rates need values read at scrape time rather than up to a tick old.
+       */
+      fresh: (): StatusSnapshot => {
+        const at = Date.now();
+        return { seq: latest.seq, at, channels: configs.current().channels.map((channel) => view(channel, at)) };
+      },
       /** The latest snapshot's channel list as JSON, serialised once per snapshot for every reader. */
       channelsJson: (): string => {
         if (json.seq !== latest.seq) json = { seq: latest.seq, text: JSON.stringify(latest.channels) };

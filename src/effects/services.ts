@@ -10,11 +10,17 @@ import { ConfigState } from "./config-state.ts";
 import { ConfigTransfer } from "./config-transfer.ts";
 import { Control } from "./control.ts";
 import { EventBus } from "./event-bus.ts";
+import { EventLogLive } from "./event-log.ts";
 import { Metrics } from "./metrics.ts";
 import { ReadModel } from "./read-model.ts";
 import { type DocumentStore, layerMemory } from "./store.ts";
 
-export const ServicesLive = Layer.mergeAll(ConfigTransfer.Default, Auth.Default, Metrics.Default).pipe(
+export const ServicesLive = Layer.mergeAll(
+  ConfigTransfer.Default,
+  Auth.Default,
+  Metrics.Default,
+  Layer.scopedDiscard(EventLogLive),
+).pipe(
   Layer.provideMerge(Control.Default),
   Layer.provideMerge(ReadModel.Default),
   Layer.provideMerge(Layer.mergeAll(Channels.Default, ConfigState.Default)),

@@ -66,9 +66,14 @@ export const makeApp = (startedAt: number = Date.now()) =>
         method: "get",
         path: "/ready",
         access: "public",
-        summary: "Readiness: the store is loaded and the channels that were running are resumed (else 503)",
+        summary:
+          "Readiness: 200 once the store is loaded and the channels that were running were started (503 before); " +
+          "lists the channels that failed to start",
       },
-      (c) => (control.ready() ? c.json({ status: "ready" }) : c.json({ status: "starting" }, 503)),
+      (c) =>
+        control.ready()
+          ? c.json({ status: "ready", not_resumed: control.notResumed() })
+          : c.json({ status: "starting", not_resumed: [] }, 503),
     );
     open.on(
       { method: "get", path: "/openapi.json", access: "public", summary: "This API, as OpenAPI 3.1" },

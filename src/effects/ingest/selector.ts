@@ -1,8 +1,8 @@
 /**
  * The selector of one channel: the failover state (failover.ts) on the Effect clock, ticked by one fiber in the
  * channel's scope. Arrivals are recorded synchronously from the socket callbacks; every decision is taken on
- * a tick, so a TestClock drives the timers in tests. Each event is kept in a short recent list, logged, and
- * handed to `onEvent` (the channel passes it to the event bus).
+ * a tick, so a TestClock drives the timers in tests. Each event is kept in a short recent list and handed to
+ * `onEvent` (the channel passes it to the event bus, which logs it).
  *
  * Timers run on the clock's monotonic time (nanoseconds since an arbitrary origin), so a step of the wall
  * clock cannot cause or prevent a switch; events carry wall-clock time for people.
@@ -35,17 +35,6 @@ export interface Selector {
   readonly lastSwitch: () => Extract<RedundancyEvent, { readonly type: "switch" }> | null;
 }
 
-const describe = (event: RedundancyEvent): string => {
-  switch (event.type) {
-    case "switch":
-      return `input switched from ${event.from} to ${event.to} (${event.reason})`;
-    case "input_lost":
-      return "input lost: no input is receiving";
-    case "input_restored":
-      return `input restored on ${event.role}`;
-  }
-};
-
 export const makeSelector = (options: {
   /** Names the channel in logs. */
   readonly channel: string;
@@ -69,8 +58,7 @@ export const makeSelector = (options: {
         recent.push(event);
         if (recent.length > RECENT_EVENTS) recent.shift();
         options.onEvent?.(event);
-        const message = describe(event);
-        return event.type === "input_lost" ? Effect.logWarning(message) : Effect.logInfo(message);
+        return Effect.void;
       }).pipe(
         Effect.catchAllDefect((defect) => Effect.logError("a redundancy event listener failed", defect)),
         Effect.annotateLogs({ channel: options.channel }),

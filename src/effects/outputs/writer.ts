@@ -124,10 +124,7 @@ export const makeOutput = (
 
     const context: WriterContext = {
       queue,
-      markConnected: Effect.suspend(() => {
-        setState("connected");
-        return Effect.logInfo(`output ${target.masked} connected`);
-      }),
+      markConnected: Effect.sync(() => setState("connected")),
       countSent: (bytes) => {
         bytesSent += bytes;
       },
@@ -159,7 +156,7 @@ export const makeOutput = (
     const onRetry = (error: OutputError, delay: Duration.Duration) =>
       Effect.zipRight(
         recordError(error),
-        Effect.suspend(() => {
+        Effect.sync(() => {
           setState("retrying");
           onEvent({
             type: "reconnect",
@@ -167,8 +164,6 @@ export const makeOutput = (
             error: error.message,
             delayMs: Duration.toMillis(delay),
           });
-          const seconds = (Duration.toMillis(delay) / 1000).toFixed(1);
-          return Effect.logWarning(`output ${target.masked}: ${error.message}; reconnecting in ${seconds} s`);
         }),
       );
 
@@ -186,12 +181,7 @@ export const makeOutput = (
           },
         );
       }).pipe(
-        Effect.tapError((error) =>
-          Effect.zipRight(
-            recordError(error),
-            Effect.logError(`output ${target.masked} gave up: ${error.message}`),
-          ),
-        ),
+        Effect.tapError(recordError),
         Effect.onExit((exit) =>
           Effect.sync(() =>
             setState(Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? "error" : "stopped"),

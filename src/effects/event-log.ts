@@ -1,0 +1,88 @@
+/**
+ * The log, fed from the event bus: one line per event worth knowing — a channel started, stopped or failed,
+ * an input lost, restored or switched, an output connected, failed or reconnecting (with the reason), queue
+ * drops, an SCTE-35 cue, and every API change with the token that made it. Each line carries the `channel`
+ * and `output` ids as fields, so a log query can follow one channel. The logger (logging.ts) masks secrets.
+ */
+import { Effect, Stream } from "effect";
+import type { ChannelEvent } from "../domain/events.ts";
+import { EventBus } from "./event-bus.ts";
+
+type Level = "debug" | "info" | "warn" | "error";
+
+const outputName = (event: ChannelEvent) => `output ${event.output} of channel ${event.channel}`;
+
+/** The level and words of an event's line; null for events that a neighbouring line already tells. */
+export const describeEvent = (event: ChannelEvent): readonly [Level, string] | null => {
+  switch (event.type) {
+    case "channel_started":
+      return ["info", `channel ${event.channel} started`];
+    case "channel_stopped":
+      return ["info", `channel ${event.channel} stopped`];
+    case "channel_failed":
+      return ["error", `channel ${event.channel} failed: ${event.message}`];
+    case "input_lost":
+      return ["warn", `channel ${event.channel}: input lost, no input is receiving`];
+    case "input_restored":
+      return ["info", `channel ${event.channel}: input restored on the ${event.input}`];
+    case "input_switched":
+      return [
+        event.reason === "silence" ? "warn" : "info",
+        `channel ${event.channel}: input switched from the ${event.from} to the ${event.to} (${event.reason})`,
+      ];
+    case "output_state":
+      if (event.state === "connected") return ["info", `${outputName(event)} connected`];
+      if (event.state === "error")
+        return ["error", `${outputName(event)} gave up: ${event.error ?? "unknown error"}`];
+      // "reconnecting" comes with its output_reconnect line; the others are steps of a start or a stop.
+      return event.state === "reconnecting" ? null : ["debug", `${outputName(event)} ${event.state}`];
+    case "output_reconnect":
+      return [
+        "warn",
+        `${outputName(event)}: ${event.error}; reconnecting in ${(event.delay_ms / 1000).toFixed(1)} s (reconnect ${event.reconnects})`,
+      ];
+    case "output_queue_drops":
+      return [
+        "warn",
+        `${outputName(event)} dropped ${event.packets} TS packets: the destination does not keep up`,
+      ];
+    case "scte35_cue":
+      return ["info", `channel ${event.channel}: SCTE-35 ${event.summary} on PID ${event.pid}`];
+    case "api_change":
+      return ["info", `${event.detail} (by ${event.actor})`];
+  }
+};
+
+const log = (level: Level, message: string) => {
+  switch (level) {
+    case "debug":
+      return Effect.logDebug(message);
+    case "info":
+      return Effect.logInfo(message);
+    case "warn":
+      return Effect.logWarning(message);
+    case "error":
+      return Effect.logError(message);
+  }
+};
+
+/** Writes the bus's events to the log for as long as the scope lives. */
+export const EventLogLive = Effect.gen(function* () {
+  const bus = yield* EventBus;
+  yield* Effect.forkScoped(
+    bus.stream.pipe(
+      Stream.runForEach((event) => {
+        const line = describeEvent(event);
+        if (line === null) return Effect.void;
+        const fields: Record<string, string> = { event: event.type };
+        if (event.channel !== null) fields.channel = event.channel;
+        if (event.output !== null) fields.output = event.output;
+        if (event.type === "api_change") {
+          fields.actor = event.actor;
+          fields.action = event.action;
+        }
+        return log(line[0], line[1]).pipe(Effect.annotateLogs(fields));
+      }),
+    ),
+  );
+});

@@ -1,0 +1,90 @@
+/**
+ * The deployment files refer only to what exists: every path docker-compose.yml mounts, every file the
+ * Dockerfile copies, the command the systemd unit runs. No Docker engine runs here, so these are read as the
+ * engine would read them; the Dockerfile is also held to the usual lint rules (a pinned base image, apt
+ * lists removed, a non-root user, a health check on /api/health).
+ */
+import { existsSync, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+
+interface Compose {
+  readonly services: Record<
+    string,
+    {
+      readonly image?: string;
+      readonly build?: string;
+      readonly volumes?: ReadonlyArray<string>;
+      readonly network_mode?: string;
+    }
+  >;
+  readonly volumes: Record<string, unknown>;
+}
+
+describe("deployment files", () => {
+  it("docker-compose.yml mounts files that exist, pins every image, and declares its named volumes", async () => {
+    const compose = parse(await readFile("docker-compose.yml", "utf8")) as Compose;
+    expect(Object.keys(compose.services).sort()).toEqual([
+      "alertmanager",
+      "distributary",
+      "grafana",
+      "prometheus",
+    ]);
+    for (const [name, service] of Object.entries(compose.services)) {
+      expect(service.network_mode, name).toBe("host");
+      if (service.build !== undefined) expect(existsSync(`${service.build}/Dockerfile`)).toBe(true);
+      else expect(service.image, name).toMatch(/:v?\d+\.\d+\.\d+$/);
+      for (const volume of service.volumes ?? []) {
+        const [source] = volume.split(":");
+        if (source === undefined) continue;
+        if (source.startsWith("./")) {
+          // The scrape token is the operator's to write (README); everything else is in the repository.
+          if (source === "./prometheus/distributary-token") continue;
+          expect(existsSync(source), `${name} mounts ${source}`).toBe(true);
+        } else {
+          expect(Object.keys(compose.volumes), `${name} uses volume ${source}`).toContain(source);
+        }
+      }
+    }
+  });
+
+  it("the Dockerfile copies what exists, pins its base, runs as a non-root user and checks /api/health", async () => {
+    const lines = (await readFile("Dockerfile", "utf8")).split("\n").filter((line) => !line.startsWith("#"));
+    const froms = lines.filter((line) => line.startsWith("FROM "));
+    expect(froms.length).toBeGreaterThan(0);
+    for (const from of froms) expect(from).toMatch(/^FROM [\w./-]+:\d+\.\d+\.\d+-[\w-]+( AS \w+)?$/);
+    for (const copy of lines.filter((line) => line.startsWith("COPY ") && !line.includes("--from="))) {
+      const sources = copy.split(/\s+/).slice(1, -1);
+      for (const source of sources) expect(existsSync(source), `COPY ${source}`).toBe(true);
+    }
+    const text = lines.join("\n");
+    expect(text).toMatch(/apt-get install -y --no-install-recommends[^\n]*\\\n?[^\n]*/);
+    expect(text).toContain("rm -rf /var/lib/apt/lists/*");
+    expect(text).toMatch(/\nUSER distributary\n/);
+    expect(text).toContain("/api/health");
+    expect(text).toMatch(/HEALTHCHECK /);
+    expect(text).toMatch(/ENTRYPOINT \["bin\/distributary"\]/);
+    expect(statSync("bin/distributary").mode & 0o111).not.toBe(0);
+    expect(existsSync("scripts/build-core.sh")).toBe(true);
+  });
+
+  it("the systemd unit runs the CLI from the install path, as a service user, with hardening", async () => {
+    const unit = await readFile("deploy/distributary.service", "utf8");
+    const exec = /^ExecStart=(\S+) (.*)$/m.exec(unit);
+    expect(exec?.[1]).toBe("/opt/distributary/bin/distributary");
+    // The unit installs a clone at /opt/distributary: the command it runs is this repository's.
+    expect(existsSync("bin/distributary")).toBe(true);
+    expect(exec?.[2]).toMatch(/^serve --config-dir \/var\/lib\/distributary$/);
+    for (const directive of [
+      "DynamicUser=yes",
+      "StateDirectory=distributary",
+      "NoNewPrivileges=yes",
+      "ProtectSystem=strict",
+      "ProtectHome=yes",
+      "Restart=always",
+    ]) {
+      expect(unit).toContain(`\n${directive}\n`);
+    }
+  });
+});
