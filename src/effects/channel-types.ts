@@ -148,6 +148,8 @@ export interface RunningChannel {
   readonly switchInput: (role: InputRole) => Effect.Effect<void, ChannelError>;
   /** Recent switches and input losses, oldest first. */
   readonly events: () => ReadonlyArray<RedundancyEvent>;
+  /** The TS the outputs get over the next `ms`, at most `maxBytes` (for a still of the picture). */
+  readonly capture: (ms: number, maxBytes: number) => Effect.Effect<Uint8Array>;
   /** Fails when the channel's packet path threw: the channel cannot go on and must be stopped. */
   readonly crashed: Effect.Effect<never, ChannelError>;
 }

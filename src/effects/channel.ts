@@ -135,6 +135,9 @@ export const startChannel = (
     };
     const ignoreEvent = () => {};
 
+    /** While a still is being made: the chunks forwarded meanwhile, up to a byte budget. */
+    let tap: { chunks: Uint8Array[]; bytes: number; readonly max: number } | null = null;
+
     /** Offers the TS packets `core` just found in `datagram`; `owned` when the bytes are the socket's own. */
     const forward = (datagram: Uint8Array, core: PacketCore, owned: boolean) => {
       const start = core.payloadOffset;
@@ -142,7 +145,26 @@ export const startChannel = (
       // The queues keep chunks by reference, so bytes in a WebAssembly buffer are copied once for all outputs.
       const chunk = owned ? datagram.subarray(start, end) : datagram.slice(start, end);
       for (let i = 0; i < offers.length; i++) offers[i]?.(chunk);
+      if (tap !== null && tap.bytes < tap.max) {
+        tap.chunks.push(chunk);
+        tap.bytes += chunk.length;
+      }
     };
+
+    /** The TS the outputs got over the next `ms` (at most `maxBytes`): the thumbnailer's only input. */
+    const capture = (ms: number, maxBytes: number) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => {
+          const taken = { chunks: [] as Uint8Array[], bytes: 0, max: maxBytes };
+          tap = taken;
+          return taken;
+        }),
+        (taken) => Effect.as(Effect.sleep(ms), taken),
+        () =>
+          Effect.sync(() => {
+            tap = null;
+          }),
+      ).pipe(Effect.map((taken) => Buffer.concat(taken.chunks)));
 
     const inputs: InputRuntime[] = [];
     const merging = redundancy.mode === "merge";
@@ -411,6 +433,7 @@ export const startChannel = (
       switchInput,
       events: selector.events,
       crashed: Deferred.await(crash),
+      capture,
       applyOutput: (next) =>
         Effect.tap(applyOutput(next), () => {
           spec = { ...spec, outputs: [...spec.outputs.filter((o) => o.id !== next.id), next] };

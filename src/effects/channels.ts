@@ -133,6 +133,9 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       /** Counters only: what the read model samples each tick. */
       summary: (id: ChannelId): ChannelRuntimeSummary | null => running.get(id)?.summary() ?? null,
       watcher: (id: ChannelId) => running.get(id)?.watcher ?? null,
+      /** The TS a running channel forwards over the next `ms`; empty when it is not running. */
+      capture: (id: ChannelId, ms: number, maxBytes: number): Effect.Effect<Uint8Array> =>
+        Effect.suspend(() => running.get(id)?.capture(ms, maxBytes) ?? Effect.succeed(new Uint8Array(0))),
       cues: (id: ChannelId): ReadonlyArray<CueRecord> => running.get(id)?.watcher.recent() ?? [],
       running: (): ReadonlyArray<ChannelId> => [...running.keys()],
     } as const;

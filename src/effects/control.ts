@@ -249,6 +249,29 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       );
     });
 
+    /**
+     * A copy of an output with its stored URL (stream key included), disabled, so that two outputs never
+     * publish the same key at once: the operator edits the copy, then enables it.
+     */
+    const cloneOutput = Effect.fn("Control.cloneOutput")(function* (id: ChannelId, outputId: OutputId) {
+      return yield* locked(
+        Effect.gen(function* () {
+          const channel = yield* find(id);
+          const original = yield* findOutput(channel, outputId);
+          const copy = buildOutput(
+            {
+              name: `${original.name} (copy)`.slice(0, 100),
+              protocol: original.protocol,
+              url: original.url,
+              enabled: false,
+            },
+            channel.outputs,
+          );
+          return yield* putOutput(channel, copy, "output.clone", `cloned from ${outputId}`);
+        }),
+      );
+    });
+
     const removeOutput = Effect.fn("Control.removeOutput")(function* (id: ChannelId, outputId: OutputId) {
       yield* locked(
         Effect.gen(function* () {
@@ -300,9 +323,11 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
             ),
           ),
       ).pipe(
-        Effect.map((results) => {
-          notResumed = results.filter((result) => result !== null);
-        }),
+        Effect.flatMap((results) =>
+          Effect.sync(() => {
+            notResumed = results.filter((result) => result !== null);
+          }),
+        ),
       ),
     );
 
@@ -326,6 +351,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       addOutput,
       replaceOutput,
       patchOutput,
+      cloneOutput,
       removeOutput,
       switchInput,
       /** Starts the channels the configuration wants running; the caller holds the lock. */

@@ -351,7 +351,11 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
        */
       fresh: (): StatusSnapshot => {
         const at = Date.now();
-        return { seq: latest.seq, at, channels: configs.current().channels.map((channel) => view(channel, at)) };
+        return {
+          seq: latest.seq,
+          at,
+          channels: configs.current().channels.map((channel) => view(channel, at)),
+        };
       },
       /** The latest snapshot's channel list as JSON, serialised once per snapshot for every reader. */
       channelsJson: (): string => {

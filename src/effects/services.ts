@@ -14,11 +14,13 @@ import { EventLogLive } from "./event-log.ts";
 import { Metrics } from "./metrics.ts";
 import { ReadModel } from "./read-model.ts";
 import { type DocumentStore, layerMemory } from "./store.ts";
+import { Thumbnails } from "./thumbnails.ts";
 
 export const ServicesLive = Layer.mergeAll(
   ConfigTransfer.Default,
   Auth.Default,
   Metrics.Default,
+  Thumbnails.Default,
   Layer.scopedDiscard(EventLogLive),
 ).pipe(
   Layer.provideMerge(Control.Default),

@@ -4,15 +4,17 @@
  * needs a token, errors are problem+json. Built inside the service's scope: the WebSocket feeds live in it.
  */
 import { createNodeWebSocket } from "@hono/node-ws";
-import { Effect, FiberSet, Runtime } from "effect";
+import { Effect, FiberSet, Runtime, Stream } from "effect";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import type { ChannelId } from "../domain/ids.ts";
 import { Auth } from "../effects/auth.ts";
 import { ConfigTransfer } from "../effects/config-transfer.ts";
 import { Control } from "../effects/control.ts";
 import { EventBus } from "../effects/event-bus.ts";
 import { Metrics } from "../effects/metrics.ts";
 import { ReadModel } from "../effects/read-model.ts";
+import { Thumbnails } from "../effects/thumbnails.ts";
 import { version } from "../version.ts";
 import { channelsApi } from "./api/channels.ts";
 import { configApi } from "./api/config.ts";
@@ -21,6 +23,8 @@ import { tokensApi } from "./api/tokens.ts";
 import { type AuthEnv, authenticate, makeFailureLimiter, requireRole } from "./auth.ts";
 import { metricsAccessConfig, metricsGuard } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
+import { liveSocket, makeHistories } from "./pages/live.ts";
+import { pagesApp } from "./pages/routes.ts";
 import { internalError, problemResponse } from "./problem.ts";
 import { makeApi, makeRun, mounted, type RouteDoc } from "./routes.ts";
 import { channelsSocket } from "./ws.ts";
@@ -34,6 +38,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const bus = yield* EventBus;
     const transfer = yield* ConfigTransfer;
     const metrics = yield* Metrics;
+    const thumbnails = yield* Thumbnails;
     const auth = yield* Auth;
     const runtime = yield* Effect.runtime<never>();
     const run = makeRun(runtime);
@@ -90,6 +95,32 @@ export const makeApp = (startedAt: number = Date.now()) =>
       requireRole("viewer"),
       channelsSocket(readModel, bus, runFork, upgradeWebSocket),
     );
+    const histories = makeHistories();
+    yield* Effect.forkScoped(
+      readModel.changes.pipe(Stream.runForEach((snapshot) => Effect.sync(() => histories.record(snapshot)))),
+    );
+    const pages = pagesApp({ control, readModel, bus, auth, transfer, histories, thumbnails, runtime });
+    app.get(
+      "/ui/ws",
+      liveSocket({
+        readModel,
+        bus,
+        sessions: pages.sessions,
+        histories,
+        thumbnails,
+        runFork,
+        upgradeWebSocket,
+      }),
+    );
+    app.get("/ui/thumbs/:file", (c) => {
+      if (pages.sessions.principalOf(c) === null) return c.text("log in first", 401);
+      const still = thumbnails.still(c.req.param("file").replace(/\.jpg$/, "") as ChannelId);
+      if (still === undefined) return c.body(null, 404);
+      return c.body(new Uint8Array(still), 200, {
+        "content-type": "image/jpeg",
+        "cache-control": "private, max-age=10",
+      });
+    });
     const metricsAccess = yield* Effect.orDie(metricsAccessConfig);
     app.get("/metrics", metricsGuard(metricsAccess, requireToken), async (c) =>
       c.body(await Runtime.runPromise(runtime)(metrics.render), 200, { "content-type": metrics.contentType }),
@@ -102,6 +133,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
       ["/api/config", configApi(transfer, run)],
     ] as const;
     for (const [prefix, api] of resources) app.route(prefix, api.app);
+    app.route("/", pages.app);
     routes = [...mounted("/api", open), ...resources.flatMap(([prefix, api]) => mounted(prefix, api))];
 
     app.notFound((c) =>

@@ -182,9 +182,10 @@ afterAll(async () => {
 
 describe("Prometheus scraping a running channel", () => {
   it("the output bitrate from rate() matches the stream within 5%", async () => {
-    // The backup has streamed 8 s at the same pace: a 5 s window ending now lies wholly in it.
+    // The backup streamed 8 s at the same pace: a 5 s window ending half a second before its end lies in it.
+    const at = (streamEnd - 0.5).toFixed(3);
     const [udp] = await query(
-      `rate(distributary_output_sent_bytes_total{channel="${CHANNEL}",output="udp"}[5s])`,
+      `rate(distributary_output_sent_bytes_total{channel="${CHANNEL}",output="udp"}[5s] @ ${at})`,
     );
     const measured = Number(udp?.value[1]);
     console.log(

@@ -1,0 +1,93 @@
+/**
+ * Form fields to the REST API's request bodies, and the API's problems back to form fields: the pages check
+ * what is typed with the same schemas (domain/channel.ts) and show the same messages beside each field.
+ */
+import { Effect, Either } from "effect";
+import { ChannelBody, ChannelPatch, OutputBody } from "../../domain/channel.ts";
+import type { ControlError } from "../../domain/errors.ts";
+import { decodeBody } from "../../domain/validate.ts";
+import type { ChannelView, OutputView } from "../../domain/views.ts";
+
+export type Fields = Readonly<Record<string, string>>;
+
+/** A number when the field holds digits; otherwise the text, so the schema says what is wrong with it. */
+const numberOrText = (text: string | undefined) =>
+  text === undefined || text.trim() === ""
+    ? undefined
+    : /^\d+$/.test(text.trim())
+      ? Number(text.trim())
+      : text;
+
+const present = (text: string | undefined) =>
+  text === undefined || text.trim() === "" ? undefined : text.trim();
+
+const channelJson = (fields: Fields) => {
+  const redundancy: Record<string, unknown> = {};
+  const failover = numberOrText(fields.failover_after_ms);
+  if (failover !== undefined) redundancy.failover_after_ms = failover;
+  if (fields.revert === "auto" || fields.revert === "sticky") redundancy.revert = fields.revert;
+  const backupPort = numberOrText(fields.backup_rtp_port);
+  const expect = numberOrText(fields.expect_cues_within_s);
+  return {
+    name: fields.name ?? "",
+    rtp_ip: present(fields.rtp_ip) ?? "",
+    rtp_port: numberOrText(fields.rtp_port) ?? "",
+    ...(backupPort === undefined ? {} : { backup_rtp_port: backupPort }),
+    ...(present(fields.backup_rtp_ip) === undefined || backupPort === undefined
+      ? {}
+      : { backup_rtp_ip: present(fields.backup_rtp_ip) }),
+    ...(Object.keys(redundancy).length === 0 ? {} : { redundancy }),
+    expect_cues_within_s: expect ?? null,
+  };
+};
+
+export const channelBody = (fields: Fields) => decodeBody(ChannelBody)(channelJson(fields));
+
+export const channelPatch = (fields: Fields) => {
+  const json = channelJson(fields);
+  // An edit without a backup removes it.
+  return decodeBody(ChannelPatch)({
+    ...json,
+    backup_rtp_ip: "backup_rtp_ip" in json ? json.backup_rtp_ip : null,
+    backup_rtp_port: "backup_rtp_port" in json ? json.backup_rtp_port : null,
+  });
+};
+
+export const outputBody = (fields: Fields) =>
+  decodeBody(OutputBody)({
+    ...(present(fields.name) === undefined ? {} : { name: present(fields.name) }),
+    protocol: fields.protocol ?? "",
+    url: (fields.url ?? "").trim(),
+  });
+
+/** The API's problem as messages by form field. */
+export const fieldErrors = (error: ControlError): Record<string, string> => {
+  const errors: Record<string, string> = {};
+  for (const issue of error.errors ?? []) {
+    const field = issue.field.replace(/^redundancy\./, "redundancy.");
+    errors[field] ??= issue.message;
+  }
+  if (Object.keys(errors).length === 0) errors["(body)"] = error.message;
+  return errors;
+};
+
+export const channelFields = (channel: ChannelView): Fields => ({
+  name: channel.name,
+  rtp_ip: channel.rtp_ip,
+  rtp_port: String(channel.rtp_port),
+  backup_rtp_ip: channel.backup_rtp_ip ?? "",
+  backup_rtp_port: channel.backup_rtp_port === null ? "" : String(channel.backup_rtp_port),
+  failover_after_ms: channel.redundancy === null ? "" : String(channel.redundancy.failover_after_ms),
+  revert: channel.redundancy?.revert ?? "auto",
+  expect_cues_within_s: channel.expect_cues_within_s === null ? "" : String(channel.expect_cues_within_s),
+});
+
+export const outputFieldsOf = (output: OutputView): Fields => ({
+  name: output.name,
+  protocol: output.protocol,
+  url: output.url,
+});
+
+/** Runs a decode and gives either the body or the problem, never a failure. */
+export const attempt = <A>(effect: Effect.Effect<A, ControlError>) => Effect.runSync(Effect.either(effect));
+export { Either };

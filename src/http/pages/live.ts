@@ -1,0 +1,168 @@
+/**
+ * The pages' one WebSocket (`/ui/ws?page=…`): out-of-band swaps of server-rendered fragments, by id, with
+ * every snapshot of the read model and every event of the bus — tiles on the overview; the head, inputs,
+ * outputs and PIDs of a channel page, with new cues on top of its cue log and new events at the end of its
+ * event log; new events on the events page. No polling: the browser only listens. The session is checked
+ * again with every message, so a revoked token's page stops at once (closed with 4401).
+ */
+import { Chunk, Effect, Fiber, Stream } from "effect";
+import type { Context } from "hono";
+import { html } from "hono/html";
+import type { UpgradeWebSocket } from "hono/ws";
+import {
+  channelHead,
+  cueItem,
+  eventItem,
+  inputsSection,
+  outputsSection,
+  pidsSection,
+} from "../../../views/channel.ts";
+import type { Viewer } from "../../../views/layout.ts";
+import { channelTile } from "../../../views/overview.ts";
+import type { ChannelEvent } from "../../domain/events.ts";
+import type { ChannelId } from "../../domain/ids.ts";
+import type { StatusSnapshot } from "../../domain/views.ts";
+import type { EventBus } from "../../effects/event-bus.ts";
+import type { ReadModel } from "../../effects/read-model.ts";
+import type { Thumbnails } from "../../effects/thumbnails.ts";
+import type { RunFork } from "../ws.ts";
+import type { makeSessions } from "./session.ts";
+
+const HISTORY = 30;
+
+/** The last bitrates of every output, one per snapshot: the sparklines. */
+export const makeHistories = () => {
+  const histories = new Map<string, number[]>();
+  return {
+    record: (snapshot: StatusSnapshot) => {
+      const seen = new Set<string>();
+      for (const channel of snapshot.channels) {
+        for (const output of channel.outputs) {
+          const key = `${channel.id}/${output.id}`;
+          seen.add(key);
+          const values = histories.get(key) ?? [];
+          values.push(output.bitrate_bps);
+          if (values.length > HISTORY) values.shift();
+          histories.set(key, values);
+        }
+      }
+      for (const key of histories.keys()) if (!seen.has(key)) histories.delete(key);
+    },
+    of: (channel: string, output: string): ReadonlyArray<number> =>
+      histories.get(`${channel}/${output}`) ?? [],
+  };
+};
+export type Histories = ReturnType<typeof makeHistories>;
+
+type Message =
+  | { readonly kind: "snapshot"; readonly snapshot: StatusSnapshot }
+  | { readonly kind: "events"; readonly events: ReadonlyArray<ChannelEvent> };
+
+export const liveSocket = (deps: {
+  readonly readModel: ReadModel;
+  readonly bus: EventBus;
+  readonly sessions: ReturnType<typeof makeSessions>;
+  readonly histories: Histories;
+  readonly thumbnails: Thumbnails;
+  readonly runFork: RunFork;
+  readonly upgradeWebSocket: UpgradeWebSocket;
+}) =>
+  deps.upgradeWebSocket((c: Context) => {
+    const sessionId = deps.sessions.sessionId(c);
+    const pageName = c.req.query("page") ?? "overview";
+    const channelId = (c.req.query("id") ?? "") as ChannelId;
+    let feed: Fiber.RuntimeFiber<void> | undefined;
+    let watching = false;
+
+    const render = async (message: Message, viewer: Viewer, tick: number): Promise<string> => {
+      if (message.kind === "events") {
+        const mine = message.events.filter((event) => pageName === "events" || event.channel === channelId);
+        if (pageName === "overview" || mine.length === 0) return "";
+        const parts = [
+          html`<ol id="event-log" hx-swap-oob="beforeend">${mine.map((event) => eventItem(event, pageName === "events"))}</ol>`,
+        ];
+        const cues = mine.filter((event) => event.type === "scte35_cue");
+        if (pageName === "channel" && cues.length > 0) {
+          const items = cues.map((event) =>
+            event.type === "scte35_cue"
+              ? cueItem({
+                  at: event.at,
+                  pid: event.pid,
+                  command: event.command,
+                  summary: event.summary,
+                  cue: null,
+                  error: null,
+                })
+              : "",
+          );
+          parts.push(
+            html`<ol id="cue-log" hx-swap-oob="afterbegin">${items}</ol><p id="no-cues" hx-swap-oob="true"></p>`,
+          );
+        }
+        return (await Promise.all(parts)).join("");
+      }
+      const snapshot = message.snapshot;
+      if (pageName === "overview") {
+        const tiles = snapshot.channels.map((channel) =>
+          channelTile(channel, viewer, deps.thumbnails.tileState()),
+        );
+        return `<div id="tiles" class="tiles">${(await Promise.all(tiles)).join("")}</div>`;
+      }
+      if (pageName !== "channel") return "";
+      const channel = snapshot.channels.find((candidate) => candidate.id === channelId);
+      if (channel === undefined) return "";
+      const parts = [
+        channelHead(channel, viewer),
+        inputsSection(channel, viewer),
+        outputsSection(channel, viewer, (outputId) => deps.histories.of(channel.id, outputId)),
+      ];
+      // The PID tables cost a walk of the core's tables: every fifth snapshot is enough for them.
+      if (tick % 5 === 0 && channel.status === "running") {
+        const stats = await Effect.runPromise(Effect.option(deps.readModel.detail(channel.id)));
+        parts.push(pidsSection(stats._tag === "Some" ? stats.value : null));
+      }
+      return (await Promise.all(parts)).join("");
+    };
+
+    return {
+      onOpen: (_event, ws) => {
+        const first = deps.sessions.principalFor(sessionId);
+        if (first === null) {
+          ws.close(4401, "log in again");
+          return;
+        }
+        watching = true;
+        deps.thumbnails.viewerJoined();
+        let tick = 0;
+        const snapshots = deps.readModel.changes.pipe(
+          Stream.map((snapshot): Message => ({ kind: "snapshot", snapshot })),
+        );
+        const events = deps.bus.stream.pipe(
+          Stream.groupedWithin(64, "50 millis"),
+          Stream.map((batch): Message => ({ kind: "events", events: Chunk.toReadonlyArray(batch) })),
+        );
+        feed = deps.runFork(
+          Stream.merge(snapshots, events).pipe(
+            Stream.runForEach((message) =>
+              Effect.promise(async () => {
+                const principal = deps.sessions.principalFor(sessionId);
+                if (principal === null) {
+                  ws.close(4401, "the session ended: log in again");
+                  return;
+                }
+                if (message.kind === "snapshot") tick += 1;
+                const text = await render(message, { name: principal.name, role: principal.role }, tick);
+                if (text !== "") ws.send(text);
+              }),
+            ),
+            Effect.ensuring(Effect.sync(() => ws.close(1001, "server shutting down"))),
+          ),
+        );
+      },
+      onClose: () => {
+        if (watching) deps.thumbnails.viewerLeft();
+        watching = false;
+        if (feed !== undefined) deps.runFork(Fiber.interrupt(feed));
+      },
+    };
+  });

@@ -1,0 +1,98 @@
+/**
+ * Page sessions: logging in with a token gives an HttpOnly, SameSite=Strict cookie holding a random session
+ * id; the token itself stays in this process's memory. Every request checks the token again, so revoking it
+ * (or changing its role) ends or changes the session at once. Form posts must come from this server's own
+ * pages: the Origin (or, without one, the Referer) must name the host the request was sent to.
+ */
+import { randomBytes } from "node:crypto";
+import type { Option } from "effect";
+import type { Context, MiddlewareHandler } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import type { Principal } from "../../effects/auth.ts";
+import type { AuthEnv } from "../auth.ts";
+
+const COOKIE = "dst_session";
+const MAX_SESSIONS = 10_000;
+const IDLE_MS = 12 * 60 * 60 * 1000;
+
+interface Session {
+  readonly secret: string;
+  lastSeen: number;
+}
+
+export const makeSessions = (authenticate: (secret: string) => Option.Option<Principal>) => {
+  const sessions = new Map<string, Session>();
+
+  const secure = (c: Context) =>
+    new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https";
+
+  const principalOf = (c: Context): Principal | null => principalFor(getCookie(c, COOKIE));
+
+  /** The signed-in token of session `id`, checked again now; null when it ended or was revoked. */
+  const principalFor = (id: string | undefined): Principal | null => {
+    if (id === undefined) return null;
+    const session = sessions.get(id);
+    if (session === undefined || Date.now() - session.lastSeen > IDLE_MS) {
+      sessions.delete(id ?? "");
+      return null;
+    }
+    const principal = authenticate(session.secret);
+    if (principal._tag === "None") {
+      // The token was revoked: the session ends with it.
+      sessions.delete(id);
+      return null;
+    }
+    session.lastSeen = Date.now();
+    return principal.value;
+  };
+
+  return {
+    /** Starts a session for a valid token; false when the token is not valid. */
+    login: (c: Context, secret: string): boolean => {
+      if (authenticate(secret)._tag === "None") return false;
+      if (sessions.size >= MAX_SESSIONS) {
+        const oldest = [...sessions].sort((a, b) => a[1].lastSeen - b[1].lastSeen)[0];
+        if (oldest !== undefined) sessions.delete(oldest[0]);
+      }
+      const id = randomBytes(32).toString("base64url");
+      sessions.set(id, { secret, lastSeen: Date.now() });
+      setCookie(c, COOKIE, id, { httpOnly: true, sameSite: "Strict", path: "/", secure: secure(c) });
+      return true;
+    },
+    logout: (c: Context) => {
+      const id = getCookie(c, COOKIE);
+      if (id !== undefined) sessions.delete(id);
+      deleteCookie(c, COOKIE, { path: "/" });
+    },
+    principalOf,
+    principalFor,
+    sessionId: (c: Context) => getCookie(c, COOKIE),
+    /** Pages need a session: without one, the login page, then back here. */
+    require: (): MiddlewareHandler<AuthEnv> => async (c, next) => {
+      const principal = principalOf(c);
+      if (principal === null) {
+        if (c.req.method !== "GET") return c.text("your session has ended; log in again", 401);
+        return c.redirect(`/login?next=${encodeURIComponent(new URL(c.req.url).pathname)}`);
+      }
+      c.set("principal", principal);
+      await next();
+    },
+  };
+};
+
+/** Refuses a form post that did not come from this server's own pages (cross-site request forgery). */
+export const sameOrigin: MiddlewareHandler = async (c, next) => {
+  if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+  const host = c.req.header("host");
+  const from = c.req.header("origin") ?? c.req.header("referer");
+  let fromHost: string | null = null;
+  try {
+    fromHost = from === undefined || from === "null" ? null : new URL(from).host;
+  } catch {
+    fromHost = null;
+  }
+  if (host === undefined || fromHost !== host) {
+    return c.text("refused: this form was not sent from this server's own pages", 403);
+  }
+  return next();
+};

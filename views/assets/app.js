@@ -1,0 +1,71 @@
+// The little the pages do in the browser: the theme switch, confirmations before an action, the tile
+// filter, output presets, copy buttons, and showing whether the live connection is up. No build step.
+(() => {
+  const root = document.documentElement;
+  const saved = localStorage.getItem("theme");
+  if (saved === "light" || saved === "dark") root.dataset.theme = saved;
+
+  document.addEventListener("click", (event) => {
+    const target = event.target instanceof Element ? event.target : null;
+    const themeSwitch = target?.closest("[data-theme-switch]");
+    if (themeSwitch) {
+      const dark = root.dataset.theme
+        ? root.dataset.theme === "dark"
+        : matchMedia("(prefers-color-scheme: dark)").matches;
+      root.dataset.theme = dark ? "light" : "dark";
+      localStorage.setItem("theme", root.dataset.theme);
+    }
+    const copy = target?.closest("[data-copy]");
+    if (copy) {
+      const source = document.querySelector(copy.getAttribute("data-copy"));
+      if (source)
+        navigator.clipboard?.writeText(source.textContent ?? "").then(() => (copy.textContent = "Copied"));
+    }
+    const confirmClick = target?.closest("[data-confirm-click]");
+    if (confirmClick && !confirm(confirmClick.getAttribute("data-confirm-click"))) event.preventDefault();
+  });
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form instanceof HTMLFormElement && form.dataset.confirm && !confirm(form.dataset.confirm))
+      event.preventDefault();
+  });
+
+  document.addEventListener("input", (event) => {
+    const input = event.target;
+    if (!(input instanceof HTMLInputElement) || !input.dataset.filter) return;
+    const words = input.value.trim().toLowerCase();
+    for (const tile of document.querySelectorAll(input.dataset.filter)) {
+      tile.hidden = words !== "" && !(tile.getAttribute("data-name") ?? "").includes(words);
+    }
+  });
+
+  document.addEventListener("change", (event) => {
+    const select = event.target;
+    if (!(select instanceof HTMLSelectElement) || !select.dataset.presets) return;
+    const preset = JSON.parse(select.dataset.presets).find((candidate) => candidate.id === select.value);
+    const form = select.form;
+    if (!preset || !form) return;
+    form.elements.namedItem("protocol").value = preset.protocol;
+    form.elements.namedItem("url").value = preset.url;
+    const name = form.elements.namedItem("name");
+    if (!name.value) name.value = preset.label;
+    const hint = form.querySelector("[data-preset-hint]");
+    if (hint) hint.textContent = preset.hint;
+  });
+
+  const connection = (state, words) => {
+    const badge = document.getElementById("connection");
+    if (!badge) return;
+    badge.className = `badge state-${state}`;
+    badge.textContent = words;
+  };
+  document.addEventListener("htmx:wsOpen", () => connection("open", "live"));
+  document.addEventListener("htmx:wsClose", () => connection("closed", "connection lost — reconnecting…"));
+  document.addEventListener("htmx:wsError", () => connection("closed", "connection lost — reconnecting…"));
+  // A tile hidden by the filter stays hidden when the live update replaces it.
+  document.addEventListener("htmx:oobAfterSwap", () => {
+    const filter = document.querySelector("input[data-filter]");
+    if (filter?.value) filter.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+})();

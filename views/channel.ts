@@ -1,0 +1,357 @@
+/**
+ * One channel's page, in sections the WebSocket replaces by id as the channel changes: the head (state, on
+ * air, actions), inputs (bitrate, RTP loss, continuity and TR 101 290 counters, the operator's switch),
+ * outputs (real state in words, last error, uptime, bitrate with a sparkline, reconnects, queue drops, SRT
+ * link figures, and their actions), programs and PIDs, the SCTE-35 cue log (new cues on top) and the event log
+ * (new events at the bottom), the add-output form with presets, and the note of what to set in MediaLive.
+ */
+import { html, raw } from "hono/html";
+import type { ChannelEvent } from "../src/domain/events.ts";
+import type { ChannelStats, ChannelView, OutputView } from "../src/domain/views.ts";
+import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
+import { outputStateWord } from "./overview.ts";
+import { addOutputForm } from "./presets.ts";
+
+export interface CueEntry {
+  readonly at: string;
+  readonly pid: number;
+  readonly command: string;
+  readonly summary: string;
+  readonly cue: unknown;
+  readonly error: string | null;
+}
+
+export const channelHead = (channel: ChannelView, viewer: Viewer) => html`<section id="ch-head" class="head">
+  <div class="title">
+    <h1>${channel.name}</h1>
+    ${stateBadge(channel.status)}
+    ${channel.status === "running" ? html`<span class="muted">up ${duration(channel.uptime)}</span>` : ""}
+  </div>
+  ${channel.error === null ? "" : html`<p class="error-text" role="alert">${channel.error}</p>`}
+  ${
+    channel.last_switch === null
+      ? ""
+      : html`<p class="muted">
+          Last switch: ${channel.last_switch.from} → ${channel.last_switch.to} (${channel.last_switch.reason}) at
+          <time datetime="${channel.last_switch.at}">${channel.last_switch.at.slice(11, 19)} UTC</time>
+        </p>`
+  }
+  <div class="actions">
+    ${
+      can(viewer, "operator")
+        ? channel.status === "running"
+          ? actionButton({
+              action: `/channels/${channel.id}/stop`,
+              label: "Stop channel",
+              kind: "danger",
+              confirm: `Stop channel ${channel.name}? Every output goes off air.`,
+            })
+          : actionButton({ action: `/channels/${channel.id}/start`, label: "Start channel", kind: "primary" })
+        : ""
+    }
+    ${can(viewer, "admin") ? html`<a class="button" href="/channels/${channel.id}/edit">Edit channel</a>` : ""}
+  </div>
+</section>`;
+
+export const inputsSection = (channel: ChannelView, viewer: Viewer) => {
+  const mode = channel.redundancy?.mode ?? "none";
+  const canSwitch = can(viewer, "operator") && channel.status === "running" && mode === "failover";
+  return html`<section id="ch-inputs" aria-labelledby="inputs-title">
+    <h2 id="inputs-title">Inputs <span class="muted">· ${mode}${mode === "failover" ? `, revert ${channel.redundancy?.revert}` : ""}</span></h2>
+    ${
+      channel.inputs.length === 0
+        ? html`<p class="muted">
+            Listening on ${channel.rtp_ip}:${channel.rtp_port}${channel.backup_rtp_port === null ? "" : ` and ${channel.backup_rtp_ip}:${channel.backup_rtp_port}`} once started.
+          </p>`
+        : html`<div class="scroll"><table>
+            <thead>
+              <tr>
+                <th scope="col">Input</th><th scope="col">On air</th><th scope="col">Health</th><th scope="col">Bitrate</th>
+                <th scope="col">RTP lost</th><th scope="col">CC errors</th><th scope="col">Sync loss</th><th scope="col">PAT</th>
+                <th scope="col">PMT</th><th scope="col">PID</th><th scope="col">Malformed</th>${canSwitch ? html`<th scope="col">Switch</th>` : ""}
+              </tr>
+            </thead>
+            <tbody>
+              ${channel.inputs.map(
+                (input) => html`<tr>
+                  <th scope="row">${input.role} <span class="muted">${input.ip}:${input.port} · ${input.input_kind}</span></th>
+                  <td>${input.active ? stateBadge("on-air") : html`<span class="muted">standby</span>`}</td>
+                  <td>${stateBadge(input.receiving ? "receiving" : "silent")}</td>
+                  <td>${bitrate(input.bitrate_bps)}</td>
+                  <td>${input.rtp.lost}</td>
+                  <td>${input.continuity_errors}</td>
+                  <td>${input.tr101290.sync_loss}</td>
+                  <td>${input.tr101290.pat_error}</td>
+                  <td>${input.tr101290.pmt_error}</td>
+                  <td>${input.tr101290.pid_error}</td>
+                  <td>${input.malformed}</td>
+                  ${
+                    canSwitch
+                      ? html`<td>${
+                          input.active
+                            ? ""
+                            : actionButton({
+                                action: `/channels/${channel.id}/input`,
+                                label: `Put ${input.role} on air`,
+                                fields: { active: input.role },
+                                confirm: `Switch channel ${channel.name} to its ${input.role} input now?`,
+                              })
+                        }</td>`
+                      : ""
+                  }
+                </tr>`,
+              )}
+            </tbody>
+          </table></div>`
+    }
+  </section>`;
+};
+
+/** Bitrate history of one output as a small inline SVG line. */
+export const sparkline = (values: ReadonlyArray<number>) => {
+  if (values.length < 2) return html`<svg class="spark" viewBox="0 0 60 16" aria-hidden="true"></svg>`;
+  const max = Math.max(...values, 1);
+  const points = values
+    .map(
+      (value, i) => `${((i / (values.length - 1)) * 60).toFixed(1)},${(15 - (value / max) * 14).toFixed(1)}`,
+    )
+    .join(" ");
+  return html`<svg class="spark" viewBox="0 0 60 16" aria-hidden="true"><polyline points="${points}" /></svg>`;
+};
+
+const outputRow = (
+  channel: ChannelView,
+  output: OutputView,
+  viewer: Viewer,
+  history: ReadonlyArray<number>,
+) => {
+  const state = outputStateWord(output.status);
+  return html`<tr id="out-${output.id}">
+    <th scope="row">${output.name}<br /><span class="muted url">${output.url}</span></th>
+    <td>${stateBadge(state)}${output.last_error === null || state === "connected" ? "" : html`<br /><span class="error-text">${output.last_error}</span>`}</td>
+    <td>${state === "connected" ? duration(output.uptime) : "—"}</td>
+    <td class="nowrap">${bitrate(output.bitrate_bps)} ${sparkline(history)}</td>
+    <td>${output.reconnects}</td>
+    <td>${Math.round(output.queue_drops)}</td>
+    <td>${output.srt === null ? "—" : html`RTT ${output.srt.rtt_ms.toFixed(1)} ms<br />retransmits ${output.srt.retransmits}<br />lost ${output.srt.loss_packets}`}</td>
+    ${
+      can(viewer, "operator")
+        ? html`<td class="row-actions">
+            ${
+              output.enabled
+                ? actionButton({
+                    action: `/channels/${channel.id}/outputs/${output.id}/disable`,
+                    label: "Disable",
+                    confirm: `Disable output ${output.name}? It stops sending and stays configured.`,
+                  })
+                : actionButton({
+                    action: `/channels/${channel.id}/outputs/${output.id}/enable`,
+                    label: "Enable",
+                  })
+            }
+            <a class="button" href="/channels/${channel.id}/outputs/${output.id}/edit">Edit</a>
+            ${actionButton({ action: `/channels/${channel.id}/outputs/${output.id}/clone`, label: "Clone" })}
+            ${actionButton({
+              action: `/channels/${channel.id}/outputs/${output.id}/remove`,
+              label: "Remove",
+              kind: "danger",
+              confirm: `Remove output ${output.name} for good?`,
+            })}
+          </td>`
+        : ""
+    }
+  </tr>`;
+};
+
+export const outputsSection = (
+  channel: ChannelView,
+  viewer: Viewer,
+  history: (outputId: string) => ReadonlyArray<number>,
+) => html`<section id="ch-outputs" aria-labelledby="outputs-title">
+  <h2 id="outputs-title">Outputs</h2>
+  ${
+    channel.outputs.length === 0
+      ? html`<p class="muted">No outputs yet.</p>`
+      : html`<div class="scroll"><table>
+          <thead>
+            <tr>
+              <th scope="col">Output</th><th scope="col">State</th><th scope="col">Up</th><th scope="col">Bitrate</th>
+              <th scope="col">Reconnects</th><th scope="col">Queue drops</th><th scope="col">SRT link</th>
+              ${can(viewer, "operator") ? html`<th scope="col">Actions</th>` : ""}
+            </tr>
+          </thead>
+          <tbody>${channel.outputs.map((output) => outputRow(channel, output, viewer, history(output.id)))}</tbody>
+        </table></div>`
+  }
+</section>`;
+
+export const pidsSection = (stats: ChannelStats | null) => {
+  const input = stats?.inputs.find((candidate) => candidate.active);
+  return html`<section id="ch-pids" aria-labelledby="pids-title">
+    <h2 id="pids-title">Programs and PIDs</h2>
+    ${
+      input === undefined
+        ? html`<p class="muted">Shown while the channel runs.</p>`
+        : html`<p>${input.programs.map((program) => html`Program ${program.program} (PMT PID ${program.pmt_pid}, PCR PID ${program.pcr_pid ?? "—"}) `)}</p>
+          <div class="scroll"><table class="compact">
+            <thead><tr><th scope="col">PID</th><th scope="col">Stream type</th><th scope="col">Packets</th><th scope="col">CC errors</th></tr></thead>
+            <tbody>${input.pids.map(
+              (pid) => html`<tr>
+                <td>${pid.pid} <span class="muted">0x${pid.pid.toString(16).padStart(4, "0")}</span></td>
+                <td>${streamTypeName(pid.stream_type, pid.scte35)}</td>
+                <td>${pid.packets}</td>
+                <td>${pid.continuity_errors}</td>
+              </tr>`,
+            )}</tbody>
+          </table></div>`
+    }
+  </section>`;
+};
+
+const STREAM_TYPES: Readonly<Record<number, string>> = {
+  2: "MPEG-2 video",
+  3: "MPEG-1 audio",
+  4: "MPEG-2 audio",
+  6: "private data (PES)",
+  15: "AAC audio",
+  17: "AAC LATM audio",
+  27: "H.264 video",
+  36: "H.265 video",
+  129: "AC-3 audio",
+  134: "SCTE-35 cues",
+  135: "E-AC-3 audio",
+};
+const streamTypeName = (type: number | null, scte35: boolean) =>
+  type === null
+    ? scte35
+      ? "SCTE-35 cues"
+      : "PSI / not in a PMT"
+    : `${STREAM_TYPES[type] ?? "other"} (0x${type.toString(16).padStart(2, "0")})`;
+
+/** The fields an operator reads first in a decoded cue. */
+const cueFields = (cue: unknown): ReadonlyArray<[string, string]> => {
+  const fields: Array<[string, string]> = [];
+  if (typeof cue !== "object" || cue === null) return fields;
+  const section = cue as Record<string, unknown>;
+  const command = section.splice_command as Record<string, unknown> | undefined;
+  if (command?.splice_event_id !== undefined) fields.push(["event id", String(command.splice_event_id)]);
+  if (command?.out_of_network_indicator !== undefined)
+    fields.push([
+      "out/in",
+      command.out_of_network_indicator ? "out (break starts)" : "in (back to programme)",
+    ]);
+  const breakDuration = command?.break_duration as Record<string, unknown> | undefined;
+  if (typeof breakDuration?.duration === "number")
+    fields.push(["duration", `${(breakDuration.duration / 90_000).toFixed(1)} s`]);
+  for (const descriptor of (section.descriptors as Array<Record<string, unknown>> | undefined) ?? []) {
+    if (descriptor.segmentation_type_id === undefined) continue;
+    fields.push([
+      "segmentation",
+      `type 0x${Number(descriptor.segmentation_type_id).toString(16).padStart(2, "0")}, event ${descriptor.segmentation_event_id}`,
+    ]);
+    if (typeof descriptor.segmentation_duration === "number")
+      fields.push(["duration", `${(descriptor.segmentation_duration / 90_000).toFixed(1)} s`]);
+    const upid = descriptor.segmentation_upid;
+    if (upid !== undefined && upid !== null && JSON.stringify(upid) !== "{}")
+      fields.push(["UPID", JSON.stringify(upid)]);
+  }
+  return fields;
+};
+
+export const cueItem = (cue: CueEntry) => html`<li>
+  <details>
+    <summary>
+      <time datetime="${cue.at}">${cue.at.slice(11, 19)}</time> <strong>${cue.command}</strong> ${cue.summary}
+      <span class="muted">PID ${cue.pid}</span>
+    </summary>
+    <dl class="facts">${cueFields(cue.cue).map(([name, value]) => html`<dt>${name}</dt><dd>${value}</dd>`)}</dl>
+    <pre>${JSON.stringify(cue.cue ?? { error: cue.error }, null, 2)}</pre>
+  </details>
+</li>`;
+
+export const cueLog = (cues: ReadonlyArray<CueEntry>) => html`<section aria-labelledby="cues-title">
+  <h2 id="cues-title">SCTE-35 cues</h2>
+  <ol id="cue-log" class="log" reversed>${[...cues].reverse().map(cueItem)}</ol>
+  ${cues.length === 0 ? html`<p class="muted" id="no-cues">No cue yet.</p>` : ""}
+</section>`;
+
+const eventWords = (event: ChannelEvent): string => {
+  switch (event.type) {
+    case "channel_started":
+      return "channel started";
+    case "channel_stopped":
+      return "channel stopped";
+    case "channel_failed":
+      return `channel failed: ${event.message}`;
+    case "input_lost":
+      return "input lost: no input is receiving";
+    case "input_restored":
+      return `input restored on the ${event.input}`;
+    case "input_switched":
+      return `switched from the ${event.from} to the ${event.to} input (${event.reason})`;
+    case "output_state":
+      return `output ${event.output}: ${event.state}${event.error === null ? "" : ` — ${event.error}`}`;
+    case "output_reconnect":
+      return `output ${event.output}: ${event.error}; reconnecting in ${(event.delay_ms / 1000).toFixed(1)} s`;
+    case "output_queue_drops":
+      return `output ${event.output} dropped ${event.packets} TS packets`;
+    case "scte35_cue":
+      return `SCTE-35 ${event.summary}`;
+    case "api_change":
+      return `${event.detail} — by ${event.actor}`;
+  }
+};
+
+export const eventItem = (
+  event: ChannelEvent,
+  withChannel = false,
+) => html`<li class="event event-${event.type}">
+  <time datetime="${event.at}">${event.at.slice(11, 19)}</time>
+  ${withChannel && event.channel !== null ? html`<a href="/channels/${event.channel}">${event.channel}</a>` : ""}
+  <span>${eventWords(event)}</span>
+</li>`;
+
+export const eventLog = (events: ReadonlyArray<ChannelEvent>) => html`<section aria-labelledby="events-title">
+  <h2 id="events-title">Events</h2>
+  <ol id="event-log" class="log">${events.map((event) => eventItem(event))}</ol>
+</section>`;
+
+export const mediaLiveNote = (channel: ChannelView, host: string) => {
+  const note = [
+    `MediaLive output group for "${channel.name}": UDP (or RTP) output group`,
+    `  Destination A: ${channel.backup_rtp_port === null ? "" : "(pipeline 0) "}rtp://${host}:${channel.rtp_port}`,
+    ...(channel.backup_rtp_port === null
+      ? []
+      : [`  Destination B: (pipeline 1) rtp://${host}:${channel.backup_rtp_port}`]),
+    "  Container: MPEG-TS, RTP on; buffer 1000 ms",
+    "  SCTE-35 behaviour: PASSTHROUGH; SCTE-35 PID 500 (any PID works)",
+    "  PCR period: 40 ms (PCR control CONFIGURED_PCR_PERIOD)",
+    "  Video: H.264, audio: AAC; the stream is forwarded untouched",
+  ].join("\n");
+  return html`<section aria-labelledby="medialive-title">
+    <h2 id="medialive-title">What to set in MediaLive</h2>
+    <pre id="medialive-note">${note}</pre>
+    <button type="button" data-copy="#medialive-note">Copy</button>
+  </section>`;
+};
+
+export const channelPage = (options: {
+  readonly channel: ChannelView;
+  readonly stats: ChannelStats | null;
+  readonly viewer: Viewer;
+  readonly cues: ReadonlyArray<CueEntry>;
+  readonly events: ReadonlyArray<ChannelEvent>;
+  readonly history: (outputId: string) => ReadonlyArray<number>;
+  readonly host: string;
+  readonly form?: {
+    readonly values: Readonly<Record<string, string>>;
+    readonly errors: Readonly<Record<string, string>>;
+  };
+}) => html`${channelHead(options.channel, options.viewer)}
+  ${inputsSection(options.channel, options.viewer)}
+  ${outputsSection(options.channel, options.viewer, options.history)}
+  ${can(options.viewer, "operator") ? addOutputForm(options.channel.id, options.form) : ""}
+  <div class="columns">${cueLog(options.cues)} ${eventLog(options.events)}</div>
+  ${pidsSection(options.stats)}
+  ${mediaLiveNote(options.channel, options.host)}
+  ${raw("")}`;

@@ -1,0 +1,194 @@
+/**
+ * The forms: add/edit output (with presets that fill the URL pattern and say what to paste where) and
+ * create/edit channel. A failed submit renders the form again with what was typed and each problem beside
+ * its field — the same field names and messages the REST API answers with (problem+json `errors`).
+ */
+import { html } from "hono/html";
+
+export interface FormState {
+  readonly values: Readonly<Record<string, string>>;
+  /** Field name → message. */
+  readonly errors: Readonly<Record<string, string>>;
+}
+
+export interface Preset {
+  readonly id: string;
+  readonly label: string;
+  readonly protocol: "rtmp" | "rtmps" | "srt" | "udp" | "rtp";
+  readonly url: string;
+  readonly hint: string;
+}
+
+export const PRESETS: ReadonlyArray<Preset> = [
+  {
+    id: "youtube",
+    label: "YouTube",
+    protocol: "rtmp",
+    url: "rtmp://a.rtmp.youtube.com/live2/STREAM-KEY",
+    hint: "YouTube Studio → Go live → Stream: copy the stream key and paste it in place of STREAM-KEY.",
+  },
+  {
+    id: "youtube-backup",
+    label: "YouTube (backup)",
+    protocol: "rtmp",
+    url: "rtmp://b.rtmp.youtube.com/live2?backup=1/STREAM-KEY",
+    hint: "The same stream key as the primary YouTube output, in place of STREAM-KEY: YouTube joins both.",
+  },
+  {
+    id: "facebook",
+    label: "Facebook",
+    protocol: "rtmps",
+    url: "rtmps://live-api-s.facebook.com:443/rtmp/STREAM-KEY",
+    hint: "Facebook Live Producer → Streaming software: paste the stream key in place of STREAM-KEY.",
+  },
+  {
+    id: "twitch",
+    label: "Twitch",
+    protocol: "rtmp",
+    url: "rtmp://live.twitch.tv/app/STREAM-KEY",
+    hint: "Twitch Creator Dashboard → Settings → Stream: copy the primary stream key in place of STREAM-KEY.",
+  },
+  {
+    id: "rtmp",
+    label: "RTMP server",
+    protocol: "rtmp",
+    url: "rtmp://SERVER/APP/STREAM-KEY",
+    hint: "Your server's address, its application name (often live) and the stream key it expects.",
+  },
+  {
+    id: "rtmps",
+    label: "RTMPS server",
+    protocol: "rtmps",
+    url: "rtmps://SERVER:443/APP/STREAM-KEY",
+    hint: "As RTMP, over TLS: the server's name must match its certificate.",
+  },
+  {
+    id: "srt-caller",
+    label: "SRT caller (we connect)",
+    protocol: "srt",
+    url: "srt://HOST:PORT?mode=caller&latency=200",
+    hint: "The receiver's address and port; add &passphrase=… (10–79 characters) and &streamid=… if it asks for them.",
+  },
+  {
+    id: "srt-listener",
+    label: "SRT listener (they connect)",
+    protocol: "srt",
+    url: "srt://0.0.0.0:PORT?mode=listener&latency=200",
+    hint: "A free UDP port on this host that the receiver calls; give the receiver this host's address and the port.",
+  },
+  {
+    id: "udp",
+    label: "UDP",
+    protocol: "udp",
+    url: "udp://HOST:PORT",
+    hint: "TS over UDP, 7 packets a datagram; a multicast group works too (add ?ttl=…).",
+  },
+  {
+    id: "rtp",
+    label: "RTP",
+    protocol: "rtp",
+    url: "rtp://HOST:PORT",
+    hint: "TS over RTP (payload type 33), for receivers that want sequence numbers.",
+  },
+];
+
+const fieldError = (state: FormState | undefined, field: string) => {
+  const message = state?.errors[field];
+  return message === undefined
+    ? ""
+    : html`<p class="field-error" id="${field}-error" role="alert">${message}</p>`;
+};
+
+const invalid = (state: FormState | undefined, field: string) =>
+  state?.errors[field] === undefined ? "" : html`aria-invalid="true" aria-describedby="${field}-error"`;
+
+const value = (state: FormState | undefined, field: string, fallback = "") =>
+  state?.values[field] ?? fallback;
+
+export const outputFields = (state: FormState | undefined, withPresets: boolean) => html`
+  ${
+    withPresets
+      ? html`<label>Preset
+          <select name="preset" data-presets='${JSON.stringify(PRESETS)}'>
+            <option value="">Choose a destination…</option>
+            ${PRESETS.map((preset) => html`<option value="${preset.id}" ${value(state, "preset") === preset.id ? "selected" : ""}>${preset.label}</option>`)}
+          </select>
+        </label>
+        <p class="hint" data-preset-hint aria-live="polite">${PRESETS.find((preset) => preset.id === value(state, "preset"))?.hint ?? ""}</p>`
+      : ""
+  }
+  <label>Name <input name="name" value="${value(state, "name")}" maxlength="100" ${invalid(state, "name")} /></label>
+  ${fieldError(state, "name")}
+  <label>Protocol
+    <select name="protocol" ${invalid(state, "protocol")}>
+      ${["srt", "rtmp", "rtmps", "udp", "rtp"].map((protocol) => html`<option ${value(state, "protocol", "srt") === protocol ? "selected" : ""}>${protocol}</option>`)}
+    </select>
+  </label>
+  ${fieldError(state, "protocol")}
+  <label>URL <input name="url" value="${value(state, "url")}" required size="60" autocomplete="off" spellcheck="false" ${invalid(state, "url")} /></label>
+  ${fieldError(state, "url")}
+  ${fieldError(state, "(body)")}`;
+
+export const addOutputForm = (
+  channelId: string,
+  state?: FormState,
+) => html`<section id="add-output" aria-labelledby="add-output-title">
+  <h2 id="add-output-title">Add an output</h2>
+  <form method="post" action="/channels/${channelId}/outputs" class="stacked">
+    ${outputFields(state, true)}
+    <button type="submit" class="primary">Add output</button>
+  </form>
+</section>`;
+
+export const editOutputForm = (
+  channelId: string,
+  outputId: string,
+  state: FormState,
+) => html`<section aria-labelledby="edit-output-title">
+  <h1 id="edit-output-title">Edit output</h1>
+  <p class="muted">A masked stream key or passphrase (****) is kept as it is unless you replace it.</p>
+  <form method="post" action="/channels/${channelId}/outputs/${outputId}/edit" class="stacked">
+    ${outputFields(state, false)}
+    <button type="submit" class="primary">Save</button> <a href="/channels/${channelId}">Cancel</a>
+  </form>
+</section>`;
+
+export const channelForm = (options: {
+  readonly action: string;
+  readonly title: string;
+  readonly state: FormState;
+}) => html`<section aria-labelledby="channel-form-title">
+  <h1 id="channel-form-title">${options.title}</h1>
+  <form method="post" action="${options.action}" class="stacked">
+    <label>Name <input name="name" value="${value(options.state, "name")}" required maxlength="100" ${invalid(options.state, "name")} /></label>
+    ${fieldError(options.state, "name")}
+    <fieldset>
+      <legend>Primary input (where the encoder sends RTP or UDP)</legend>
+      <label>Address <input name="rtp_ip" value="${value(options.state, "rtp_ip", "0.0.0.0")}" required ${invalid(options.state, "rtp_ip")} /></label>
+      ${fieldError(options.state, "rtp_ip")}
+      <label>Port <input name="rtp_port" inputmode="numeric" value="${value(options.state, "rtp_port")}" required ${invalid(options.state, "rtp_port")} /></label>
+      ${fieldError(options.state, "rtp_port")}
+    </fieldset>
+    <fieldset>
+      <legend>Backup input (optional)</legend>
+      <label>Address <input name="backup_rtp_ip" value="${value(options.state, "backup_rtp_ip")}" ${invalid(options.state, "backup_rtp_ip")} /></label>
+      ${fieldError(options.state, "backup_rtp_ip")}
+      <label>Port <input name="backup_rtp_port" inputmode="numeric" value="${value(options.state, "backup_rtp_port")}" ${invalid(options.state, "backup_rtp_port")} /></label>
+      ${fieldError(options.state, "backup_rtp_port")}
+      <label>Failover after (ms) <input name="failover_after_ms" inputmode="numeric" value="${value(options.state, "failover_after_ms")}" placeholder="500" ${invalid(options.state, "redundancy.failover_after_ms")} /></label>
+      ${fieldError(options.state, "redundancy.failover_after_ms")}
+      <label>Return to the primary
+        <select name="revert">
+          <option value="auto" ${value(options.state, "revert", "auto") === "auto" ? "selected" : ""}>automatically, once it is healthy</option>
+          <option value="sticky" ${value(options.state, "revert") === "sticky" ? "selected" : ""}>never (sticky; operator switches back)</option>
+        </select>
+      </label>
+    </fieldset>
+    <label>Expect an SCTE-35 cue at least every (seconds, optional)
+      <input name="expect_cues_within_s" inputmode="numeric" value="${value(options.state, "expect_cues_within_s")}" ${invalid(options.state, "expect_cues_within_s")} />
+    </label>
+    ${fieldError(options.state, "expect_cues_within_s")}
+    ${fieldError(options.state, "(body)")}
+    <button type="submit" class="primary">Save</button> <a href="/">Cancel</a>
+  </form>
+</section>`;

@@ -1,0 +1,129 @@
+/**
+ * Admin pages: tokens (create with a role and a name — the secret shown once — and revoke), thumbnails on or
+ * off, configuration export and import with a preview of what would change before it is applied, and the
+ * global event log with filters.
+ */
+import { html } from "hono/html";
+import type { ChannelEvent } from "../src/domain/events.ts";
+import { eventItem } from "./channel.ts";
+import { actionButton } from "./layout.ts";
+
+export interface TokenRow {
+  readonly id: string;
+  readonly name: string;
+  readonly role: string;
+  readonly created_at: string;
+}
+
+export interface ImportPreview {
+  readonly create: ReadonlyArray<string>;
+  readonly change: ReadonlyArray<string>;
+  readonly remove: ReadonlyArray<string>;
+  readonly problems: ReadonlyArray<string>;
+}
+
+export const settingsPage = (options: {
+  readonly tokens: ReadonlyArray<TokenRow>;
+  readonly created?: { readonly name: string; readonly secret: string };
+  readonly thumbnails: boolean;
+  readonly preview?: { readonly document: string; readonly result: ImportPreview };
+  readonly message?: string;
+}) => html`<h1>Settings</h1>
+  ${options.message === undefined ? "" : html`<p class="notice" role="status">${options.message}</p>`}
+  <section aria-labelledby="tokens-title">
+    <h2 id="tokens-title">Tokens</h2>
+    ${
+      options.created === undefined
+        ? ""
+        : html`<div class="notice" role="status">
+            <p>Token <strong>${options.created.name}</strong> created. Copy it now: it is not shown again.</p>
+            <pre id="new-token">${options.created.secret}</pre>
+            <button type="button" data-copy="#new-token">Copy</button>
+          </div>`
+    }
+    <div class="scroll"><table>
+      <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Created</th><th scope="col">Actions</th></tr></thead>
+      <tbody>
+        ${options.tokens.map(
+          (token) => html`<tr>
+            <td>${token.name}</td><td>${token.role}</td><td>${token.created_at.slice(0, 16).replace("T", " ")}</td>
+            <td>${actionButton({
+              action: `/settings/tokens/${token.id}/revoke`,
+              label: "Revoke",
+              kind: "danger",
+              confirm: `Revoke the token ${token.name}? Everything using it stops working.`,
+            })}</td>
+          </tr>`,
+        )}
+      </tbody>
+    </table></div>
+    <form method="post" action="/settings/tokens" class="stacked narrow">
+      <label>Name <input name="name" required maxlength="100" /></label>
+      <label>Role
+        <select name="role">
+          <option value="viewer">viewer — sees everything, changes nothing</option>
+          <option value="operator">operator — starts, stops, manages outputs</option>
+          <option value="admin">admin — everything</option>
+        </select>
+      </label>
+      <button type="submit" class="primary">Create token</button>
+    </form>
+  </section>
+  <section aria-labelledby="thumbs-title">
+    <h2 id="thumbs-title">Thumbnails</h2>
+    <p>Stills of each running channel's input, made every 10 s from the channel's own bytes while a page shows them.
+      Now: <strong>${options.thumbnails ? "on" : "off"}</strong>.</p>
+    ${actionButton({
+      action: "/settings/thumbnails",
+      label: options.thumbnails ? "Turn thumbnails off" : "Turn thumbnails on",
+      fields: { enabled: options.thumbnails ? "false" : "true" },
+    })}
+  </section>
+  <section aria-labelledby="config-title">
+    <h2 id="config-title">Configuration</h2>
+    <p><a class="button" href="/api/config" download="distributary-config.json">Export (secrets masked)</a></p>
+    <form method="post" action="/settings/import" class="stacked">
+      <label>Import: paste an export or the original project's channels.json
+        <textarea name="document" rows="8" required spellcheck="false">${options.preview?.document ?? ""}</textarea>
+      </label>
+      <button type="submit" name="step" value="preview">Preview the changes</button>
+      ${
+        options.preview === undefined || options.preview.result.problems.length > 0
+          ? ""
+          : html`<button type="submit" name="step" value="apply" class="danger" data-confirm-click="Replace the configuration as previewed?">Apply</button>`
+      }
+    </form>
+    ${options.preview === undefined ? "" : importPreview(options.preview.result)}
+  </section>`;
+
+const importPreview = (result: ImportPreview) => html`<div class="preview" id="import-preview">
+  ${
+    result.problems.length > 0
+      ? html`<p class="error-text" role="alert">The document cannot be imported:</p>
+          <ul>${result.problems.map((problem) => html`<li class="error-text">${problem}</li>`)}</ul>`
+      : html`<p>Applying it would:</p>
+          <ul>
+            <li>create ${result.create.length}: ${result.create.join(", ") || "none"}</li>
+            <li>change ${result.change.length}: ${result.change.join(", ") || "none"}</li>
+            <li>delete ${result.remove.length}: ${result.remove.join(", ") || "none"}</li>
+          </ul>`
+  }
+</div>`;
+
+export const eventsPage = (options: {
+  readonly events: ReadonlyArray<ChannelEvent>;
+  readonly channel: string;
+  readonly type: string;
+  readonly types: ReadonlyArray<string>;
+}) => html`<h1>Events</h1>
+  <form method="get" action="/events" class="toolbar">
+    <label>Channel <input name="channel" value="${options.channel}" placeholder="any" /></label>
+    <label>Type
+      <select name="type">
+        <option value="">any</option>
+        ${options.types.map((type) => html`<option ${options.type === type ? "selected" : ""}>${type}</option>`)}
+      </select>
+    </label>
+    <button type="submit">Filter</button>
+  </form>
+  <ol id="event-log" class="log">${options.events.map((event) => eventItem(event, true))}</ol>`;
