@@ -35,11 +35,13 @@ const onAir = (channel: ChannelView) => {
   return html`${stateBadge(channel.active_input === "backup" ? "backup" : "primary")} ${stateBadge(health)}`;
 };
 
-export const channelTile = (
-  channel: ChannelView,
-  viewer: Viewer,
-  thumbnails: { readonly version: number } | null,
-) => {
+/** Stills as a tile needs them: null when thumbnails are off. */
+export interface TileStills {
+  readonly version: number;
+  readonly has: (channelId: string) => boolean;
+}
+
+export const channelTile = (channel: ChannelView, viewer: Viewer, thumbnails: TileStills | null) => {
   const now = Date.now();
   const inputBitrate = channel.inputs.find((input) => input.active)?.bitrate_bps ?? 0;
   return html`<article class="tile" id="tile-${channel.id}" data-name="${channel.name.toLowerCase()} ${channel.id}">
@@ -53,9 +55,11 @@ export const channelTile = (
       ${stateBadge(channel.status)}
     </header>
     ${
-      thumbnails !== null && channel.status === "running"
+      thumbnails !== null && channel.status === "running" && thumbnails.has(channel.id)
         ? html`<img class="thumb" src="/ui/thumbs/${channel.id}.jpg?v=${thumbnails.version}" alt="Still of the input of ${channel.name}" width="320" height="180" />`
-        : html`<div class="thumb placeholder" aria-hidden="true">${channel.status === "running" ? "no still" : channel.status}</div>`
+        : html`<div class="thumb placeholder" aria-hidden="true">
+            ${channel.status !== "running" ? channel.status : thumbnails === null ? "thumbnails off" : "no picture yet"}
+          </div>`
     }
     <dl class="facts">
       <dt>On air</dt>
@@ -90,7 +94,7 @@ export const channelTile = (
 export const overview = (
   channels: ReadonlyArray<ChannelView>,
   viewer: Viewer,
-  thumbnails: { readonly version: number } | null,
+  thumbnails: TileStills | null,
 ) => html`<section aria-labelledby="channels-title">
   <div class="toolbar">
     <h1 id="channels-title">Channels</h1>

@@ -92,7 +92,7 @@ export class Thumbnails extends Effect.Service<Thumbnails>()("distributary/Thumb
         viewers = Math.max(0, viewers - 1);
       },
       /** What a tile needs to show a still: null when thumbnails are off. */
-      tileState: () => (enabled ? { version } : null),
+      tileState: () => (enabled ? { version, has: (id: string) => stills.has(id as ChannelId) } : null),
       still: (id: ChannelId): Buffer | undefined => stills.get(id),
     } as const;
   }),
