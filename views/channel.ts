@@ -57,7 +57,7 @@ export const inputsSection = (channel: ChannelView, viewer: Viewer) => {
   const mode = channel.redundancy?.mode ?? "none";
   const canSwitch = can(viewer, "operator") && channel.status === "running" && mode === "failover";
   return html`<section id="ch-inputs" aria-labelledby="inputs-title">
-    <h2 id="inputs-title">Inputs <span class="muted">· ${mode}${mode === "failover" ? `, revert ${channel.redundancy?.revert}` : ""}</span></h2>
+    <h2 id="inputs-title">Inputs <span class="muted">· ${mode === "none" ? "no backup" : mode === "merge" ? "2022-7 merge" : `failover, revert ${channel.redundancy?.revert}`}</span></h2>
     ${
       channel.inputs.length === 0
         ? html`<p class="muted">

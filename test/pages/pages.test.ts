@@ -149,6 +149,14 @@ describe("operator pages in Chromium", () => {
       .toMatch(/[1-9][\d.]* (Mbit|kbit)\/s/);
     await expect.poll(() => page.locator("#cue-log li").count(), { timeout: 10_000 }).toBeGreaterThan(0);
     expect(await page.locator("#cue-log li").first().textContent()).toContain("splice_insert");
+    // Each cue opens to its decoded fields and full JSON.
+    await page.locator("#cue-log li summary").first().click();
+    expect(await page.locator("#cue-log li").first().locator("dl").textContent()).toContain(
+      "out (break starts)",
+    );
+    expect(await page.locator("#cue-log li").first().locator("pre").textContent()).toContain(
+      '"splice_event_id"',
+    );
     // The SRT destination is down: reconnecting, with the reason in words.
     const srtRow = page.locator("#ch-outputs tr", { hasText: "Partner SRT" });
     await expect.poll(() => srtRow.textContent(), { timeout: 20_000 }).toContain("reconnecting");

@@ -63,8 +63,16 @@
   document.addEventListener("htmx:wsOpen", () => connection("open", "live"));
   document.addEventListener("htmx:wsClose", () => connection("closed", "connection lost — reconnecting…"));
   document.addEventListener("htmx:wsError", () => connection("closed", "connection lost — reconnecting…"));
-  // A tile hidden by the filter stays hidden when the live update replaces it.
+  // Live updates replace the tiles: the operator's selection and filter stay as they were.
+  const selected = new Set();
+  document.addEventListener("change", (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLInputElement) || box.name !== "ids") return;
+    if (box.checked) selected.add(box.value);
+    else selected.delete(box.value);
+  });
   document.addEventListener("htmx:oobAfterSwap", () => {
+    for (const box of document.querySelectorAll('input[name="ids"]')) box.checked = selected.has(box.value);
     const filter = document.querySelector("input[data-filter]");
     if (filter?.value) filter.dispatchEvent(new Event("input", { bubbles: true }));
   });

@@ -83,18 +83,22 @@ export const liveSocket = (deps: {
         ];
         const cues = mine.filter((event) => event.type === "scte35_cue");
         if (pageName === "channel" && cues.length > 0) {
-          const items = cues.map((event) =>
-            event.type === "scte35_cue"
-              ? cueItem({
-                  at: event.at,
-                  pid: event.pid,
-                  command: event.command,
-                  summary: event.summary,
-                  cue: null,
-                  error: null,
-                })
-              : "",
+          // The decoded cue (for its full JSON) is in the channel's recent cues; the event carries the section.
+          const recent = await Effect.runPromise(
+            Effect.orElseSucceed(deps.readModel.cues(channelId), () => []),
           );
+          const items = cues.map((event) => {
+            if (event.type !== "scte35_cue") return "";
+            const decoded = recent.findLast((cue) => cue.section_base64 === event.section_base64);
+            return cueItem({
+              at: event.at,
+              pid: event.pid,
+              command: event.command,
+              summary: event.summary,
+              cue: decoded?.cue ?? null,
+              error: decoded?.error ?? null,
+            });
+          });
           parts.push(
             html`<ol id="cue-log" hx-swap-oob="afterbegin">${items}</ol><p id="no-cues" hx-swap-oob="true"></p>`,
           );
