@@ -33,10 +33,19 @@ export const ServicesLive = Layer.mergeAll(
  * The same graph for tests and benchmarks: a memory store unless another is given, and `adminToken` as the
  * admin token (as `DISTRIBUTARY_ADMIN_TOKEN` would give it).
  */
-export const ServicesTest = (adminToken: string, store: Layer.Layer<DocumentStore> = layerMemory) =>
+export const ServicesTest = (
+  adminToken: string,
+  store: Layer.Layer<DocumentStore> = layerMemory,
+  /** Further settings, as environment variables would give them. */
+  settings: Readonly<Record<string, string>> = {},
+) =>
   ServicesLive.pipe(
     Layer.provideMerge(store),
     Layer.provide(
-      Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["DISTRIBUTARY_ADMIN_TOKEN", adminToken]]))),
+      Layer.setConfigProvider(
+        ConfigProvider.fromMap(
+          new Map([["DISTRIBUTARY_ADMIN_TOKEN", adminToken], ...Object.entries(settings)]),
+        ),
+      ),
     ),
   );

@@ -3,9 +3,13 @@
  * problem and leaves the API answering; a channel whose datagram path throws goes to `error` while another
  * channel keeps streaming byte for byte.
  */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Effect, Layer } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChannelFaults } from "../../src/effects/channel.ts";
+import { layerFile } from "../../src/effects/store.ts";
 import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { udpSink as scopedUdpSink } from "../support/peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
@@ -131,5 +135,43 @@ describe("failure stays contained", () => {
         expect(failed.events).toMatchObject([{ channel: "broken", type: "channel_failed" }]);
       }).pipe(Effect.scoped),
     );
+  });
+
+  it("a stored running channel that cannot start at service start is listed by /api/ready, and the service answers", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "distributary-resume-"));
+    try {
+      const channel = (id: string, port: number) => ({
+        id,
+        name: id,
+        rtp_ip: "127.0.0.1",
+        rtp_port: port,
+        backup_rtp_ip: null,
+        backup_rtp_port: null,
+        redundancy: {},
+        desired: "running",
+        created_at: "2026-11-01T00:00:00.000Z",
+        outputs: [],
+      });
+      await writeFile(
+        join(dir, "channels.json"),
+        JSON.stringify({ version: 1, channels: [channel("will-fail", await freeUdpPort())] }),
+      );
+      const failingCore = Layer.succeed(ChannelFaults, {
+        loadCore: () => {
+          throw new Error("no WebAssembly today");
+        },
+      });
+      app = await makeTestApp(layerFile(dir), failingCore);
+      const ready = await app.request("/api/ready", { token: null });
+      expect(ready.status).toBe(200);
+      const body = await json(ready);
+      expect(body.status).toBe("ready");
+      expect(body.not_resumed).toMatchObject([{ id: "will-fail", name: "will-fail" }]);
+      expect(String((body.not_resumed as Array<{ error: string }>)[0]?.error)).toContain(
+        "no WebAssembly today",
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -133,7 +133,10 @@ describe("beyond the original API", () => {
   });
 
   it("answers readiness and publishes the OpenAPI document from the Schemas", async () => {
-    expect(await json(await app.request("/api/ready", { token: null }))).toEqual({ status: "ready" });
+    expect(await json(await app.request("/api/ready", { token: null }))).toEqual({
+      status: "ready",
+      not_resumed: [],
+    });
     const document = await json(await app.request("/api/openapi.json", { token: null }));
     const schemas = (document.components as { schemas: Record<string, unknown> }).schemas;
     expect(Object.keys(schemas)).toEqual(

@@ -33,6 +33,8 @@ export const makeTestApp = async (
   storeLayer: Layer.Layer<DocumentStore, unknown> = layerMemory,
   /** Extra services or references, e.g. `Layer.succeed(ChannelFaults, …)`. */
   extra: Layer.Layer<never> = Layer.empty,
+  /** Settings as environment variables would give them, e.g. `DISTRIBUTARY_METRICS_AUTH`. */
+  settings: Readonly<Record<string, string>> = {},
 ): Promise<TestApp> => {
   const logs: string[] = [];
   const sink = new Writable({
@@ -42,7 +44,7 @@ export const makeTestApp = async (
     },
   });
   const store = Layer.orDie(storeLayer);
-  const layer = ServicesTest(ADMIN_TOKEN, store).pipe(
+  const layer = ServicesTest(ADMIN_TOKEN, store, settings).pipe(
     Layer.provide(extra),
     Layer.provide(PinoLoggerLive(sink)),
   );
