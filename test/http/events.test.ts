@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { encodeSection } from "../../src/core/scte35/index.ts";
 import { OutputDefaults } from "../../src/effects/channels.ts";
 import { ADMIN_TOKEN, eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
-import { spliceInsertSection } from "../support/cues.ts";
+import { immediateSpliceOut } from "../support/cues.ts";
 import { chunkTs } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
@@ -81,20 +81,7 @@ describe("the event bus", () => {
 
     // A cue on the primary.
     const generator = new TsGenerator({ seed: 9, bitrate: 3_000_000 });
-    const cue = encodeSection(
-      spliceInsertSection({
-        splice_event_id: 4242,
-        splice_event_cancel_indicator: false,
-        out_of_network_indicator: true,
-        program_splice_flag: true,
-        duration_flag: false,
-        splice_immediate_flag: true,
-        event_id_compliance_flag: true,
-        unique_program_id: 1,
-        avail_num: 0,
-        avails_expected: 0,
-      }),
-    );
+    const cue = encodeSection(immediateSpliceOut(4242));
     generator.insertScte35(cue, 50);
     const stopPrimary = await stream(primaryPort, chunkTs(generator.packets(7 * 2000)));
     await eventually("the cue", async () => {

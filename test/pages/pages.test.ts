@@ -12,7 +12,7 @@ import { encodeSection } from "../../src/core/scte35/index.ts";
 import { OutputDefaults } from "../../src/effects/channels.ts";
 import { ADMIN_TOKEN, eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
-import { spliceInsertSection } from "../support/cues.ts";
+import { immediateSpliceOut } from "../support/cues.ts";
 import * as peers from "../support/peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
@@ -46,23 +46,7 @@ const watch = (page: Page) => {
 const stream = (seconds: number) => {
   const generator = new TsGenerator({ seed: 21, bitrate: 2_000_000 });
   for (let at = 300; at < seconds * 1000; at += 1000) {
-    generator.insertScte35(
-      encodeSection(
-        spliceInsertSection({
-          splice_event_id: 7000 + at,
-          splice_event_cancel_indicator: false,
-          out_of_network_indicator: true,
-          program_splice_flag: true,
-          duration_flag: false,
-          splice_immediate_flag: true,
-          event_id_compliance_flag: true,
-          unique_program_id: 1,
-          avail_num: 0,
-          avails_expected: 0,
-        }),
-      ),
-      at,
-    );
+    generator.insertScte35(encodeSection(immediateSpliceOut(7000 + at)), at);
   }
   const datagrams = chunkTs(generator.packets(Math.round((seconds * 250_000) / 188 / 7) * 7));
   return Effect.runPromise(sendPaced(datagrams, inputPort, 0.19));

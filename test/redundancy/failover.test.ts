@@ -1,30 +1,16 @@
 import { expect, layer } from "@effect/vitest";
 import { Effect, Stream } from "effect";
-import { encodeSection, type SpliceInfoSection } from "../../src/core/scte35/index.ts";
+import { encodeSection } from "../../src/core/scte35/index.ts";
 import type { ChannelEvent } from "../../src/domain/events.ts";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
 import { Channels } from "../../src/effects/channels.ts";
 import { EventBus } from "../../src/effects/event-bus.ts";
 import { analyse } from "../support/analyse.ts";
-import { spliceInsertSection } from "../support/cues.ts";
+import { immediateSpliceOut } from "../support/cues.ts";
 import { eventually, freeUdpPort, srtListenerPeer } from "../support/peers.ts";
 import { asRtp, chunkTs } from "../support/sender.ts";
 import { type Outgoing, sendSlots, type TimedSink, timedUdpSink } from "../support/timed.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
-
-const timeSignal = (eventId: number): SpliceInfoSection =>
-  spliceInsertSection({
-    splice_event_id: eventId,
-    splice_event_cancel_indicator: false,
-    out_of_network_indicator: true,
-    program_splice_flag: true,
-    duration_flag: false,
-    splice_immediate_flag: true,
-    event_id_compliance_flag: true,
-    unique_program_id: 1,
-    avail_num: 0,
-    avails_expected: 0,
-  });
 
 const FAILOVER_AFTER_MS = 500;
 const DATAGRAMS = 2_600;
@@ -84,7 +70,7 @@ layer(Channels.Test, { excludeTestServices: true })("failover between two live i
         // Both pipelines carry the same stream, cues included: one cue before the primary stops, one after.
         const generator = new TsGenerator({ seed: 9, bitrate: 6_000_000 });
         const msPerDatagram = (7 * 188 * 8 * 1000) / 6_000_000;
-        const cues = [encodeSection(timeSignal(1)), encodeSection(timeSignal(2))];
+        const cues = [encodeSection(immediateSpliceOut(1)), encodeSection(immediateSpliceOut(2))];
         generator.insertScte35(cues[0] ?? new Uint8Array(0), 300 * msPerDatagram);
         generator.insertScte35(cues[1] ?? new Uint8Array(0), 2_200 * msPerDatagram);
         const first = generator.packets(DATAGRAMS * 7);

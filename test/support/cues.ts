@@ -26,3 +26,18 @@ export const spliceInsertSection = (
   descriptor_loop_length: 0,
   descriptors,
 });
+
+/** An immediate splice_insert out of the network (a break starts now), with event id `eventId`. */
+export const immediateSpliceOut = (eventId: number): SpliceInfoSection =>
+  spliceInsertSection({
+    splice_event_id: eventId,
+    splice_event_cancel_indicator: false,
+    out_of_network_indicator: true,
+    program_splice_flag: true,
+    duration_flag: false,
+    splice_immediate_flag: true,
+    event_id_compliance_flag: true,
+    unique_program_id: 1,
+    avail_num: 0,
+    avails_expected: 0,
+  });

@@ -1,0 +1,118 @@
+/**
+ * The overview's filter and bulk actions, and the admin pages, in Chromium: a token's secret shown once and
+ * revoked; an import previewed (what it would create and delete) before it is applied.
+ */
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_TOKEN, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { launchChromium, login, newContext } from "../support/browser.ts";
+
+let app: TestApp;
+let base = "";
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  app = await makeTestApp();
+  base = `http://127.0.0.1:${await app.listen()}`;
+  for (const id of ["alpha", "bravo"]) {
+    const created = await app.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({ id, name: `${id} channel`, rtp_ip: "127.0.0.1", rtp_port: await freeUdpPort() }),
+    });
+    expect(created.status).toBe(201);
+  }
+  browser = await launchChromium();
+  const { context } = await newContext(browser);
+  page = await context.newPage();
+  page.on("dialog", (dialog) => dialog.accept());
+  await login(page, base, ADMIN_TOKEN);
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+});
+
+const status = async (id: string) => (await json(await app.request(`/api/channels/${id}`))).status;
+
+describe("overview and admin pages in Chromium", () => {
+  it("the filter narrows the tiles; the selected channels start and stop with one confirmation", async () => {
+    await page.goto(`${base}/`);
+    await page.getByLabel("Filter").fill("brav");
+    expect(await page.locator("#tile-alpha").isHidden()).toBe(true);
+    expect(await page.locator("#tile-bravo").isVisible()).toBe(true);
+    await page.getByLabel("Filter").fill("");
+
+    let confirmations = 0;
+    page.on("dialog", () => {
+      confirmations += 1;
+    });
+    await page.getByLabel("Select alpha channel").check();
+    await page.getByLabel("Select bravo channel").check();
+    await page.getByRole("button", { name: "Start selected" }).click();
+    await page.waitForURL(`${base}/`);
+    expect(confirmations).toBe(1);
+    expect([await status("alpha"), await status("bravo")]).toEqual(["running", "running"]);
+    await expect.poll(() => page.locator("#tile-alpha .badge").first().textContent()).toBe("running");
+
+    await page.getByLabel("Select alpha channel").check();
+    await page.getByLabel("Select bravo channel").check();
+    await page.getByRole("button", { name: "Stop selected" }).click();
+    await page.waitForURL(`${base}/`);
+    expect([await status("alpha"), await status("bravo")]).toEqual(["stopped", "stopped"]);
+  }, 60_000);
+
+  it("a token's secret is shown once, then never; revoking removes it", async () => {
+    await page.goto(`${base}/settings`);
+    await page.getByLabel("Name").fill("night shift");
+    await page.getByLabel("Role").selectOption("operator");
+    await page.getByRole("button", { name: "Create token" }).click();
+    const secret = (await page.locator("#new-token").textContent()) ?? "";
+    expect(secret).toMatch(/^dst_/);
+    // The secret works, once shown.
+    expect((await app.request("/api/channels", { token: secret })).status).toBe(200);
+    await page.goto(`${base}/settings`);
+    expect(await page.content()).not.toContain(secret);
+    const row = page.locator("tr", { hasText: "night shift" });
+    await row.getByRole("button", { name: "Revoke" }).click();
+    await expect.poll(() => page.locator("tr", { hasText: "night shift" }).count()).toBe(0);
+    expect((await app.request("/api/channels", { token: secret })).status).toBe(401);
+  }, 60_000);
+
+  it("an import is previewed — what it creates and deletes — before it is applied", async () => {
+    const port = await freeUdpPort();
+    const document = {
+      version: 1,
+      channels: [
+        {
+          id: "alpha",
+          name: "alpha channel",
+          rtp_ip: "127.0.0.1",
+          rtp_port: (await json(await app.request("/api/channels/alpha"))).rtp_port,
+        },
+        { id: "charlie", name: "charlie channel", rtp_ip: "127.0.0.1", rtp_port: port },
+      ],
+    };
+    await page.goto(`${base}/settings`);
+    await page.getByLabel(/Import/).fill(JSON.stringify(document));
+    await page.getByRole("button", { name: "Preview the changes" }).click();
+    const preview = (await page.locator("#import-preview").textContent()) ?? "";
+    expect(preview).toContain("create 1: charlie channel (charlie)");
+    expect(preview).toContain("delete 1: bravo channel (bravo)");
+    // Nothing changed yet.
+    expect((await app.request("/api/channels/bravo")).status).toBe(200);
+    await page.getByRole("button", { name: "Apply" }).click();
+    await expect
+      .poll(() => page.locator("main").textContent())
+      .toContain("Configuration imported: 2 channels");
+    expect((await app.request("/api/channels/bravo")).status).toBe(404);
+    expect((await app.request("/api/channels/charlie")).status).toBe(200);
+
+    // A document that cannot be imported says why, and offers no Apply.
+    await page.getByLabel(/Import/).fill('{"version": 1, "channels": [{"name": ""}]}');
+    await page.getByRole("button", { name: "Preview the changes" }).click();
+    expect(await page.locator("#import-preview").textContent()).toContain("channels[0]");
+    expect(await page.getByRole("button", { name: "Apply" }).count()).toBe(0);
+  }, 60_000);
+});
