@@ -67,6 +67,12 @@ const setpriv = "/usr/bin/setpriv";
 const dieWithParent = existsSync(setpriv);
 const setprivCouldNotExec = /^setpriv: failed to execute /;
 
+/** What a child process gets of the environment: PATH and a fixed locale, nothing else. */
+export const childEnvironment = (): Record<string, string> => ({
+  PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+  LC_ALL: "C",
+});
+
 const readLines = (
   stream: NodeJS.ReadableStream | null | undefined,
   onLine: (line: string) => void,
@@ -93,7 +99,10 @@ export const spawnChild = (spec: ChildSpec): Effect.Effect<Child, never, Scope.S
         shell: false,
         cleanup: true,
         forceKillAfterDelay: spec.killGraceMs ?? 2_000,
-        env: { LC_ALL: "C" },
+        // A minimal environment: the tools need a PATH and a locale, and nothing of the service's own
+        // (DISTRIBUTARY_ADMIN_TOKEN and the like stay out of /proc/<child>/environ).
+        extendEnv: false,
+        env: childEnvironment(),
       });
       readLines(subprocess.stderr, (raw) => {
         const line = mask(raw.length > maxLineLength ? `${raw.slice(0, maxLineLength)}…` : raw);

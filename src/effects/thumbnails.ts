@@ -9,6 +9,7 @@ import { Duration, Effect, Schedule } from "effect";
 import { execa } from "execa";
 import type { ChannelId } from "../domain/ids.ts";
 import { Channels } from "./channels.ts";
+import { childEnvironment } from "./child-process.ts";
 
 export const THUMBNAIL_EVERY = Duration.seconds(10);
 const CAPTURE_MS = 2000;
@@ -51,7 +52,7 @@ export const stillOf = async (ts: Uint8Array): Promise<Buffer | null> => {
     timeout: 5000,
     killSignal: "SIGKILL",
     extendEnv: false,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8" },
+    env: childEnvironment(),
   });
   const jpeg = Buffer.from(result.stdout as Uint8Array);
   return result.exitCode === 0 && jpeg.length > 0 ? jpeg : null;

@@ -86,3 +86,35 @@ describe("a child outlives nothing", () => {
     }),
   );
 });
+
+describe("what a child sees of the service", () => {
+  it.live("output children get PATH and a locale, never the service's environment (no admin token)", () =>
+    Effect.gen(function* () {
+      const planted = "planted-admin-token-in-the-environment-123456";
+      const before = process.env.DISTRIBUTARY_ADMIN_TOKEN;
+      process.env.DISTRIBUTARY_ADMIN_TOKEN = planted;
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          if (before === undefined) delete process.env.DISTRIBUTARY_ADMIN_TOKEN;
+          else process.env.DISTRIBUTARY_ADMIN_TOKEN = before;
+        }),
+      );
+      const srt = yield* makeOutput(`srt://127.0.0.1:${yield* freeUdpPort}?mode=listener`);
+      const rtmp = yield* makeOutput(`rtmp://127.0.0.1:${yield* freeTcpPort}/live/key`);
+      yield* Effect.forkScoped(srt.run);
+      yield* Effect.forkScoped(rtmp.run);
+      for (const command of ["srt-live-transmit", "ffmpeg"]) {
+        const child = yield* eventually(`${command} to start`, childNamed(command));
+        const environ = yield* Effect.promise(() =>
+          import("node:fs/promises").then((fs) => fs.readFile(`/proc/${child.pid}/environ`, "utf8")),
+        );
+        const names = environ
+          .split("\0")
+          .filter((entry) => entry !== "")
+          .map((entry) => entry.split("=")[0]);
+        expect(names.sort(), command).toEqual(["LC_ALL", "PATH"]);
+        expect(environ).not.toContain(planted);
+      }
+    }).pipe(Effect.scoped),
+  );
+});
