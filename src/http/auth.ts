@@ -1,7 +1,8 @@
 /**
  * Who is calling, and may they. A token comes as `Authorization: Bearer …`, `X-API-Key: …`, or for a
  * browser's WebSocket (which cannot set headers) as `?token=` on `/ws`. Wrong tokens are counted per client
- * address: past the limit, that address gets 429 with Retry-After until its oldest failure is a minute old.
+ * address: past the limit, that address's wrong tokens get 429 with Retry-After until its oldest failure is a
+ * minute old. A valid token is never refused by the limiter.
  */
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { Option } from "effect";
@@ -17,9 +18,20 @@ export interface FailureLimiter {
   /** Seconds until the address may try again; 0 when it may try now. */
   readonly retryAfter: (address: string, now: number) => number;
   readonly recordFailure: (address: string, now: number) => void;
+  /** Addresses with recent failures: bounded. */
+  readonly size: () => number;
 }
 
-export const makeFailureLimiter = (maxFailures = 10, windowMs = 60_000): FailureLimiter => {
+/**
+ * Wrong tokens per address over a sliding window. Only failures are limited: a valid token is never refused.
+ * The table is bounded: past `maxAddresses` the address whose last failure is oldest is forgotten first.
+ */
+export const makeFailureLimiter = (
+  maxFailures = 10,
+  windowMs = 60_000,
+  maxAddresses = 10_000,
+): FailureLimiter => {
+  // A Map keeps insertion order: an address is moved to the end on each failure, so the first is the stalest.
   const failures = new Map<string, number[]>();
   const recent = (address: string, now: number) => {
     const kept = (failures.get(address) ?? []).filter((at) => now - at < windowMs);
@@ -36,8 +48,16 @@ export const makeFailureLimiter = (maxFailures = 10, windowMs = 60_000): Failure
         : Math.ceil((oldest + windowMs - now) / 1000);
     },
     recordFailure: (address, now) => {
-      failures.set(address, [...recent(address, now), now]);
+      const kept = [...recent(address, now), now].slice(-maxFailures);
+      failures.delete(address);
+      failures.set(address, kept);
+      while (failures.size > maxAddresses) {
+        const stalest = failures.keys().next().value;
+        if (stalest === undefined) break;
+        failures.delete(stalest);
+      }
     },
+    size: () => failures.size,
   };
 };
 
@@ -72,6 +92,12 @@ export const authenticate =
     if (token === undefined) {
       return unauthorized("this needs a token: send 'Authorization: Bearer <token>' or 'X-API-Key: <token>'");
     }
+    // A valid token passes whatever the address did before: the limiter slows guessing, not the rightful user.
+    const valid = authenticateToken(token);
+    if (Option.isSome(valid)) {
+      c.set("principal", valid.value);
+      return next();
+    }
     const address = clientAddress(c);
     const now = Date.now();
     const wait = limiter.retryAfter(address, now);
@@ -85,13 +111,8 @@ export const authenticate =
         { "retry-after": String(wait) },
       );
     }
-    const principal = authenticateToken(token);
-    if (Option.isNone(principal)) {
-      limiter.recordFailure(address, now);
-      return unauthorized("the token is not valid");
-    }
-    c.set("principal", principal.value);
-    await next();
+    limiter.recordFailure(address, now);
+    return unauthorized("the token is not valid");
   };
 
 export const requireRole =

@@ -4,6 +4,7 @@
  */
 import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeFailureLimiter } from "../../src/http/auth.ts";
 import { json, makeTestApp, type TestApp } from "../support/app.ts";
 
 let app: TestApp;
@@ -138,7 +139,21 @@ describe("roles", () => {
       if (response.status === 429) expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
     }
     expect(statuses).toContain(429);
-    expect((await app.request("/api/channels")).status).toBe(429);
+    expect((await app.request("/api/channels", { token: "dst_wrong_again" })).status).toBe(429);
+    // The rightful token from the same address is never locked out: only failures are limited.
+    expect((await app.request("/api/channels")).status).toBe(200);
+    expect((await app.request("/api/channels", { token: "dst_wrong_once_more" })).status).toBe(429);
+  });
+
+  it("the limiter's table is bounded: the stalest addresses are forgotten first", () => {
+    const limiter = makeFailureLimiter(10, 60_000, 1000);
+    const now = Date.now();
+    for (let i = 0; i < 5000; i++)
+      for (let n = 0; n < 10; n++) limiter.recordFailure(`10.0.${i >> 8}.${i & 255}`, now);
+    expect(limiter.size()).toBe(1000);
+    // The newest addresses are still limited, the oldest forgotten.
+    expect(limiter.retryAfter("10.0.19.135", now)).toBeGreaterThan(0);
+    expect(limiter.retryAfter("10.0.0.1", now)).toBe(0);
   });
 });
 
