@@ -8,6 +8,7 @@ import { Config, Console, Effect, Option, Redacted, Schema } from "effect";
 import { Name } from "../domain/channel.ts";
 import { ControlError, notFound } from "../domain/errors.ts";
 import { TokenId } from "../domain/ids.ts";
+import { audit, EventBus } from "./event-bus.ts";
 import { DocumentStore, loadDocument, saveDocument } from "./store.ts";
 
 export const TOKENS_FILE = "tokens.json";
@@ -61,6 +62,7 @@ const toView = ({ id, name, role, created_at }: TokenRecord): TokenView => ({ id
 export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
   effect: Effect.gen(function* () {
     const store = yield* DocumentStore;
+    const bus = yield* EventBus;
     const save = (next: TokensDocument) =>
       saveDocument(TOKENS_FILE, TokensDocument, next).pipe(
         Effect.provideService(DocumentStore, store),
@@ -140,7 +142,7 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
               created_at: new Date().toISOString(),
             };
             yield* commit({ ...document, tokens: [...document.tokens, record] });
-            yield* Effect.logInfo(`token ${record.id} (${record.name}, ${record.role}) created`);
+            yield* audit(bus, "token.create", `token ${record.id} (${record.name}, ${record.role}) created`);
             return { ...toView(record), token: secret };
           }),
         );
@@ -161,7 +163,7 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
               ...document,
               tokens: document.tokens.filter((candidate) => candidate.id !== id),
             });
-            yield* Effect.logInfo(`token ${id} deleted`);
+            yield* audit(bus, "token.revoke", `token ${id} (${token.name}) revoked`);
           }),
         );
       }),

@@ -4,7 +4,7 @@
  * needs a token, errors are problem+json. Built inside the service's scope: the WebSocket feeds live in it.
  */
 import { createNodeWebSocket } from "@hono/node-ws";
-import { Effect, FiberSet, Runtime, Stream } from "effect";
+import { Effect, FiberSet, Option, Runtime, Stream } from "effect";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ChannelId } from "../domain/ids.ts";
@@ -93,7 +93,9 @@ export const makeApp = (startedAt: number = Date.now()) =>
       "/ws",
       requireToken,
       requireRole("viewer"),
-      channelsSocket(readModel, bus, runFork, upgradeWebSocket),
+      channelsSocket(readModel, bus, runFork, upgradeWebSocket, (token) =>
+        Option.isSome(auth.authenticate(token)),
+      ),
     );
     const histories = makeHistories();
     yield* Effect.forkScoped(

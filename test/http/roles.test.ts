@@ -131,6 +131,37 @@ describe("roles", () => {
     expect(JSON.parse(first)).toHaveProperty("channels");
   });
 
+  it("revoking a token closes its open WebSocket within a second", async () => {
+    const port = await app.listen();
+    const created = await json(
+      await app.request("/api/tokens", {
+        method: "POST",
+        body: JSON.stringify({ name: "wall", role: "viewer" }),
+      }),
+    );
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${String(created.token)}`);
+    await new Promise<void>((resolve, reject) => {
+      socket.onmessage = () => resolve();
+      socket.onerror = () => reject(new Error("WebSocket failed"));
+    });
+    const closed = new Promise<{ code: number; reason: string; at: number }>((resolve) => {
+      socket.onclose = (event) => resolve({ code: event.code, reason: event.reason, at: Date.now() });
+    });
+    const revokedAt = Date.now();
+    expect((await app.request(`/api/tokens/${String(created.id)}`, { method: "DELETE" })).status).toBe(200);
+    const { code, reason, at } = await closed;
+    expect(code).toBe(4403);
+    expect(reason).toBe("the token was revoked");
+    expect(at - revokedAt).toBeLessThan(1500);
+    // Both changes are in the audit trail, with who made them.
+    const audit = (await json(await app.request("/api/events?type=api_change"))).events as Array<
+      Record<string, unknown>
+    >;
+    const actions = audit.filter((event) => String(event.detail).includes(String(created.id)));
+    expect(actions.map((event) => event.action)).toEqual(["token.create", "token.revoke"]);
+    expect(JSON.stringify(actions)).not.toContain(String(created.token));
+  });
+
   it("wrong tokens are limited per address: 429 with Retry-After", async () => {
     const statuses: number[] = [];
     for (let attempt = 0; attempt < 12; attempt++) {

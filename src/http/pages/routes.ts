@@ -19,7 +19,7 @@ import { CurrentActor } from "../../effects/actor.ts";
 import { type Auth, allows, type Role } from "../../effects/auth.ts";
 import type { ConfigTransfer } from "../../effects/config-transfer.ts";
 import type { Control } from "../../effects/control.ts";
-import type { EventBus } from "../../effects/event-bus.ts";
+import { audit, type EventBus } from "../../effects/event-bus.ts";
 import type { ReadModel } from "../../effects/read-model.ts";
 import type { Thumbnails } from "../../effects/thumbnails.ts";
 import type { AuthEnv } from "../auth.ts";
@@ -342,6 +342,10 @@ export const pagesApp = (services: PageServices) => {
   signedIn.post("/settings/thumbnails", needs("admin"), async (c) => {
     const fields = await formFields(c);
     thumbnails.setEnabled(fields.enabled === "true");
+    await command(
+      c,
+      audit(bus, "settings.thumbnails", `thumbnails turned ${thumbnails.enabled() ? "on" : "off"}`),
+    );
     return c.redirect("/settings", 303);
   });
   signedIn.post("/settings/import", needs("admin"), async (c) => {
