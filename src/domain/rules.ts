@@ -113,8 +113,11 @@ const generatedName = (taken: ReadonlyArray<{ readonly name: string }>) => {
   return `Output ${n}`;
 };
 
-/** A masked URL is accepted only where it stands for the URL this server already keeps. */
-const unmask = (
+/**
+ * A masked URL (`****` where a key or passphrase was) is accepted only where it stands for the URL this server
+ * already keeps: sent back unchanged, it means "keep the stored one".
+ */
+export const unmask = (
   url: string,
   existing: OutputConfig | undefined,
   field: string,

@@ -6,7 +6,7 @@
  * On start it resumes every channel whose desired state is running; readiness turns true once that is done.
  * Import and export of the whole configuration live in config-transfer.ts.
  */
-import { Effect, Schema } from "effect";
+import { Effect, Either, Schema } from "effect";
 import {
   type ChannelBody,
   type ChannelConfig,
@@ -25,6 +25,7 @@ import {
   checkChannel,
   inputChanged,
   patchChannel,
+  unmask,
   withOutput,
 } from "../domain/rules.ts";
 import { invalid, toFieldIssues } from "../domain/validate.ts";
@@ -44,6 +45,13 @@ export const toSpec = (channel: ChannelConfig): ChannelSpec => ({
 
 const fromCheck = (error: ControlError | undefined) =>
   error === undefined ? Effect.void : Effect.fail(error);
+
+/** The stored URL when `url` is its masked form; a masked URL that stands for nothing stored is a 400. */
+const keepMasked = (url: string, previous: OutputConfig | undefined, field: string) =>
+  Either.match(unmask(url, previous, field), {
+    onLeft: (issue) => Effect.fail(invalid([issue])),
+    onRight: (kept) => Effect.succeed(kept),
+  });
 
 export class Control extends Effect.Service<Control>()("distributary/Control", {
   scoped: Effect.gen(function* () {
@@ -191,7 +199,13 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
               errors: [{ field: "id", message: `output '${body.id}' already exists` }],
             });
           }
-          return yield* putOutput(channel, buildOutput(body, channel.outputs), "output.create", "added");
+          const url = yield* keepMasked(body.url, undefined, "url");
+          return yield* putOutput(
+            channel,
+            buildOutput({ ...body, url }, channel.outputs),
+            "output.create",
+            "added",
+          );
         }),
       );
     });
@@ -212,7 +226,8 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
               ]),
             );
           }
-          const output = buildOutput(body, channel.outputs, previous);
+          const url = yield* keepMasked(body.url, previous, "url");
+          const output = buildOutput({ ...body, url }, channel.outputs, previous);
           return yield* putOutput(channel, output, "output.replace", "replaced");
         }),
       );
@@ -231,7 +246,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
             id: previous.id,
             name: changes.name ?? previous.name,
             protocol: changes.protocol ?? previous.protocol,
-            url: changes.url ?? previous.url,
+            url: changes.url === undefined ? previous.url : yield* keepMasked(changes.url, previous, "url"),
             enabled: changes.enabled ?? previous.enabled,
           };
           // The merged output is checked whole: a new protocol must match the URL it now goes with.
