@@ -26,7 +26,11 @@ export const settingsPage = (options: {
   readonly tokens: ReadonlyArray<TokenRow>;
   readonly created?: { readonly name: string; readonly secret: string };
   readonly thumbnails: boolean;
-  readonly preview?: { readonly document: string; readonly result: ImportPreview };
+  readonly preview?: {
+    readonly document: string;
+    readonly mode: "merge" | "replace";
+    readonly result: ImportPreview;
+  };
   readonly message?: string;
 }) => html`<h1>Settings</h1>
   ${options.message === undefined ? "" : html`<p class="notice" role="status">${options.message}</p>`}
@@ -86,11 +90,17 @@ export const settingsPage = (options: {
       <label>Import: paste an export or the original project's channels.json
         <textarea name="document" rows="8" required spellcheck="false">${options.preview?.document ?? ""}</textarea>
       </label>
+      <label>Channels the document does not name
+        <select name="mode">
+          <option value="merge" ${options.preview?.mode === "replace" ? "" : "selected"}>keep them (merge)</option>
+          <option value="replace" ${options.preview?.mode === "replace" ? "selected" : ""}>delete them (replace)</option>
+        </select>
+      </label>
       <button type="submit" name="step" value="preview">Preview the changes</button>
       ${
         options.preview === undefined || options.preview.result.problems.length > 0
           ? ""
-          : html`<button type="submit" name="step" value="apply" class="danger" data-confirm-click="Replace the configuration as previewed?">Apply</button>`
+          : html`<button type="submit" name="step" value="apply" class="danger" data-confirm-click="Apply the import as previewed?">Apply</button>`
       }
     </form>
     ${options.preview === undefined ? "" : importPreview(options.preview.result)}

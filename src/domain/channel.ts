@@ -203,6 +203,10 @@ export type ChannelImport = typeof ChannelImport.Type;
 
 export const ConfigImport = Schema.Struct({
   version: Schema.Literal(1),
+  /** merge (default): keep channels the document does not name; replace: delete them. */
+  mode: Schema.optional(Schema.Literal("merge", "replace")),
+  /** Answer what would change, and change nothing. */
+  dry_run: Schema.optional(Schema.Boolean),
   channels: Schema.Array(ChannelImport).pipe(Schema.maxItems(1000)),
 }).annotations({ identifier: "ConfigImport", ...strict });
 export type ConfigImport = typeof ConfigImport.Type;

@@ -120,7 +120,15 @@ describe("beyond the original API", () => {
         created_at: "2025-10-30T12:00:00",
       },
     };
-    expect(await json(await send("POST", "/api/config", original))).toEqual({ channels: 1 });
+    expect(await json(await send("POST", "/api/config?mode=replace", original))).toEqual({
+      mode: "replace",
+      dry_run: false,
+      created: ["4f1c2a3b-0000-4000-8000-000000000001"],
+      changed: [],
+      unchanged: [],
+      deleted: ["extras"],
+      channels: 1,
+    });
     const list = await json(await app.request("/api/channels"));
     expect(list.channels).toEqual([
       expect.objectContaining({

@@ -65,7 +65,7 @@ describe("overview and admin pages in Chromium", () => {
 
   it("a token's secret is shown once, then never; revoking removes it", async () => {
     await page.goto(`${base}/settings`);
-    await page.getByLabel("Name").fill("night shift");
+    await page.getByLabel("Name", { exact: true }).fill("night shift");
     await page.getByLabel("Role").selectOption("operator");
     await page.getByRole("button", { name: "Create token" }).click();
     const secret = (await page.locator("#new-token").textContent()) ?? "";
@@ -96,6 +96,7 @@ describe("overview and admin pages in Chromium", () => {
     };
     await page.goto(`${base}/settings`);
     await page.getByLabel(/Import/).fill(JSON.stringify(document));
+    await page.getByLabel("Channels the document does not name").selectOption("replace");
     await page.getByRole("button", { name: "Preview the changes" }).click();
     const preview = (await page.locator("#import-preview").textContent()) ?? "";
     expect(preview).toContain("create 1: charlie channel (charlie)");
@@ -105,7 +106,7 @@ describe("overview and admin pages in Chromium", () => {
     await page.getByRole("button", { name: "Apply" }).click();
     await expect
       .poll(() => page.locator("main").textContent())
-      .toContain("Configuration imported: 2 channels");
+      .toContain("Configuration imported (replace): 1 created, 0 changed, 1 deleted.");
     expect((await app.request("/api/channels/bravo")).status).toBe(404);
     expect((await app.request("/api/channels/charlie")).status).toBe(200);
 

@@ -5,8 +5,32 @@
  */
 import { Effect, Schema } from "effect";
 import { ConfigDocument, ConfigImport, OriginalConfigFile } from "../../domain/channel.ts";
+import { invalid } from "../../domain/validate.ts";
 import type { ConfigTransfer } from "../../effects/config-transfer.ts";
 import { type Api, body, makeApi, type Run } from "../routes.ts";
+
+const ImportResult = Schema.Struct({
+  mode: Schema.Literal("merge", "replace"),
+  dry_run: Schema.Boolean,
+  created: Schema.Array(Schema.String),
+  changed: Schema.Array(Schema.String),
+  unchanged: Schema.Array(Schema.String),
+  deleted: Schema.Array(Schema.String),
+  channels: Schema.Number,
+}).annotations({ identifier: "ImportResult" });
+
+const importOptions = (query: Record<string, string>) => {
+  const issues: Array<{ field: string; message: string }> = [];
+  if (query.mode !== undefined && query.mode !== "merge" && query.mode !== "replace")
+    issues.push({ field: "mode", message: `must be merge or replace, got '${query.mode}'` });
+  if (query.dry_run !== undefined && query.dry_run !== "true" && query.dry_run !== "false")
+    issues.push({ field: "dry_run", message: `must be true or false, got '${query.dry_run}'` });
+  if (issues.length > 0) return Effect.fail(invalid(issues));
+  return Effect.succeed({
+    ...(query.mode === undefined ? {} : { mode: query.mode as "merge" | "replace" }),
+    ...(query.dry_run === undefined ? {} : { dryRun: query.dry_run === "true" }),
+  });
+};
 
 export const configApi = (transfer: ConfigTransfer, run: Run): Api => {
   const { app, routes, on } = makeApi();
@@ -28,12 +52,21 @@ export const configApi = (transfer: ConfigTransfer, run: Run): Api => {
       path: "/",
       access: "admin",
       summary:
-        "Replace the whole configuration: our export format, or the original project's channels.json. " +
+        "Import our export format or the original project's channels.json. ?mode=merge (default) adds or " +
+        "replaces the channels it names and keeps the others; ?mode=replace also deletes the others; " +
+        "?dry_run=true answers what would be created, changed and deleted, and changes nothing. " +
         "Channels whose desired state is running are started.",
       body: Schema.Union(ConfigImport, OriginalConfigFile),
-      response: Schema.Struct({ channels: Schema.Number }),
+      response: ImportResult,
     },
-    (c) => run(c, Effect.flatMap(body(c, Schema.Unknown), transfer.importConfig), (result) => c.json(result)),
+    (c) =>
+      run(
+        c,
+        Effect.flatMap(importOptions(c.req.query()), (options) =>
+          Effect.flatMap(body(c, Schema.Unknown), (document) => transfer.importConfig(document, options)),
+        ),
+        (result) => c.json(result),
+      ),
   );
 
   return { app, routes };

@@ -33,7 +33,6 @@ import {
   outputFieldsOf,
 } from "./forms.ts";
 import type { Histories } from "./live.ts";
-import { previewImport } from "./preview.ts";
 import { makeSessions, sameOrigin } from "./session.ts";
 
 export interface PageServices {
@@ -57,6 +56,18 @@ const formFields = async (c: Context): Promise<Record<string, string>> => {
   const fields: Record<string, string> = {};
   for (const [key, value] of Object.entries(body)) if (typeof value === "string") fields[key] = value;
   return fields;
+};
+
+/** A channel's name as an import document gives it (our format or the original channels.json). */
+const nameInDocument = (document: unknown, id: string): string | undefined => {
+  if (typeof document !== "object" || document === null) return undefined;
+  const record = document as Record<string, unknown>;
+  if (Array.isArray(record.channels)) {
+    const found = (record.channels as Array<Record<string, unknown>>).find((channel) => channel?.id === id);
+    return typeof found?.name === "string" ? found.name : undefined;
+  }
+  const entry = record[id] as { config?: { name?: unknown } } | undefined;
+  return typeof entry?.config?.name === "string" ? entry.config.name : undefined;
 };
 
 const loginPage = (error: string | undefined, next: string) =>
@@ -351,18 +362,48 @@ export const pagesApp = (services: PageServices) => {
   signedIn.post("/settings/import", needs("admin"), async (c) => {
     const fields = await formFields(c);
     const document = fields.document ?? "";
-    const result = previewImport(document, readModel.current().channels);
-    if (fields.step === "apply" && result.problems.length === 0) {
-      const applied = await command(c, transfer.importConfig(JSON.parse(document)));
-      if (Either.isRight(applied))
-        return settings(c, { message: `Configuration imported: ${applied.right.channels} channels.` });
+    const mode = fields.mode === "replace" ? "replace" : "merge";
+    const apply = fields.step === "apply";
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(document);
+    } catch (error) {
+      const problems = [`not valid JSON: ${(error as Error).message}`];
       return settings(
         c,
-        { preview: { document, result: { ...result, problems: [applied.left.message] } } },
+        { preview: { document, mode, result: { create: [], change: [], remove: [], problems } } },
         400,
       );
     }
-    return settings(c, { preview: { document, result } });
+    // The preview is the import's own dry run: what it shows is what applying does.
+    const outcome = await command(c, transfer.importConfig(parsed, { mode, dryRun: !apply }));
+    if (Either.isLeft(outcome)) {
+      const problems = outcome.left.errors?.map((issue) => `${issue.field}: ${issue.message}`) ?? [
+        outcome.left.message,
+      ];
+      return settings(
+        c,
+        { preview: { document, mode, result: { create: [], change: [], remove: [], problems } } },
+        400,
+      );
+    }
+    const plan = outcome.right;
+    const name = (id: string) => {
+      const channel = readModel.current().channels.find((candidate) => candidate.id === id);
+      const named = channel?.name ?? nameInDocument(parsed, id);
+      return named === undefined ? id : `${named} (${id})`;
+    };
+    const result = {
+      create: plan.created.map(name),
+      change: plan.changed.map(name),
+      remove: plan.deleted.map(name),
+      problems: [],
+    };
+    if (apply) {
+      const message = `Configuration imported (${mode}): ${plan.created.length} created, ${plan.changed.length} changed, ${plan.deleted.length} deleted.`;
+      return settings(c, { message });
+    }
+    return settings(c, { preview: { document, mode, result } });
   });
 
   app.route("/", signedIn);
