@@ -4,6 +4,7 @@
  * writer at a time: commands run under `locked`, and a shutdown waits for a write in progress, so the file on
  * disk is the last acknowledged state.
  */
+import { randomUUID } from "node:crypto";
 import { Effect } from "effect";
 import { type ChannelConfig, ConfigDocument, emptyConfig } from "../domain/channel.ts";
 import { ControlError, notFound } from "../domain/errors.ts";
@@ -12,8 +13,19 @@ import { DocumentStore, loadDocument, type StoreError, saveDocument } from "./st
 
 export const CHANNELS_FILE = "channels.json";
 
+/**
+ * A failed write, for the caller: what happened in words and a reference to find the details (file paths,
+ * the system's error) in the service log, where they are written — not in the answer.
+ */
 const storeFailed = (error: StoreError) =>
-  new ControlError({ reason: "store_failed", message: error.message });
+  Effect.gen(function* () {
+    const reference = randomUUID().slice(0, 8);
+    yield* Effect.logError(`configuration write failed (reference ${reference}): ${error.message}`);
+    return new ControlError({
+      reason: "store_failed",
+      message: `the configuration could not be saved, so nothing was changed (reference ${reference} in the service log)`,
+    });
+  });
 
 export class ConfigState extends Effect.Service<ConfigState>()("distributary/ConfigState", {
   scoped: Effect.gen(function* () {
@@ -26,7 +38,7 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
     const commit = (next: ConfigDocument) =>
       saveDocument(CHANNELS_FILE, ConfigDocument, next).pipe(
         Effect.provideService(DocumentStore, store),
-        Effect.mapError(storeFailed),
+        Effect.catchAll((error) => Effect.flatMap(storeFailed(error), Effect.fail)),
         Effect.tap(() =>
           Effect.sync(() => {
             config = next;

@@ -123,9 +123,10 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       yield* locked(
         Effect.gen(function* () {
           const channel = yield* find(id);
-          yield* channels.stop(channel.id);
           const config = configs.current();
+          // Persisted first: a failed write leaves the channel as it was, on air.
           yield* configs.commit({ ...config, channels: config.channels.filter((c) => c.id !== id) });
+          yield* channels.stop(channel.id);
           yield* done("channel.delete", `channel ${id} (${channel.name}) deleted`, id);
         }),
       );
@@ -135,10 +136,9 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       return yield* locked(
         Effect.gen(function* () {
           const channel = yield* find(id);
-          yield* startRuntime(channel);
-          yield* commitChannel({ ...channel, desired: "running" }).pipe(
-            Effect.tapError(() => channels.stop(id)),
-          );
+          // Persisted first; a start that then fails puts the stored state back as it was.
+          yield* commitChannel({ ...channel, desired: "running" });
+          yield* startRuntime(channel).pipe(Effect.tapError(() => Effect.ignore(commitChannel(channel))));
           yield* done("channel.start", `channel ${id} (${channel.name}) started`, id);
           return yield* readModel.channel(id);
         }),

@@ -9,7 +9,7 @@
  * stream keys, passphrases and token hashes.
  */
 import { constants } from "node:fs";
-import { chmod, copyFile, mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Context, Effect, Layer, Option, type ParseResult, Schema } from "effect";
 import { toFieldIssues } from "../domain/validate.ts";
@@ -73,6 +73,13 @@ export const layerFile = (directory: string): Layer.Layer<DocumentStore, StoreEr
             reason: "write_failed",
             message: `cannot create the config directory ${directory}: ${errorText(cause)}`,
           }),
+      });
+      // A crash between writing a temporary file and renaming it leaves the temporary file behind: it is
+      // never the document, so it goes.
+      yield* Effect.promise(async () => {
+        for (const entry of await readdir(directory).catch(() => [] as string[])) {
+          if (/^\..+\.\d+\.\d+\.tmp$/.test(entry)) await rm(join(directory, entry), { force: true });
+        }
       });
       const writer = yield* Effect.makeSemaphore(1);
       let sequence = 0;

@@ -44,7 +44,7 @@ export const fromControlError = (error: ControlError): Problem => {
     case "unavailable":
       return { ...base, status: 501, title: "Not available" };
     case "store_failed":
-      return { ...base, status: 500, title: "Configuration could not be saved" };
+      return { ...base, status: 503, title: "Configuration could not be saved; nothing was changed" };
   }
 };
 

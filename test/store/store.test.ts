@@ -2,13 +2,13 @@
  * The file store: atomic replace with a `.bak` of the previous version, mode 0600, a corrupt file refused with
  * a message naming it and its backup, and 50 concurrent API writes that all land while the file always parses.
  */
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Exit, Schema } from "effect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DocumentStore, layerFile, loadDocument } from "../../src/effects/store.ts";
-import { json, makeTestApp } from "../support/app.ts";
+import { freeUdpPort, json, makeTestApp } from "../support/app.ts";
 
 let dir: string;
 beforeEach(async () => {
@@ -93,5 +93,52 @@ describe("file store", () => {
     } finally {
       await app.close();
     }
+  });
+
+  it("a failed write changes nothing at runtime: DELETE, stop and import answer 503 and the channel stays on air", async () => {
+    const app = await makeTestApp(layerFile(dir));
+    try {
+      const port = await freeUdpPort();
+      const created = await app.request("/api/channels", {
+        method: "POST",
+        body: JSON.stringify({ id: "onair", name: "On air", rtp_ip: "127.0.0.1", rtp_port: port }),
+      });
+      expect(created.status).toBe(201);
+      expect((await app.request("/api/channels/onair/start", { method: "POST" })).status).toBe(200);
+      const before = await readFile(join(dir, "channels.json"), "utf8");
+      // Every later write fails: the store keeps the previous file as channels.json.bak, and a directory
+      // there cannot be written over.
+      await rm(join(dir, "channels.json.bak"), { force: true });
+      await mkdir(join(dir, "channels.json.bak"));
+      for (const [method, path, body] of [
+        ["DELETE", "/api/channels/onair", undefined],
+        ["POST", "/api/channels/onair/stop", undefined],
+        ["POST", "/api/config?mode=replace", JSON.stringify({ version: 1, channels: [] })],
+      ] as const) {
+        const response = await app.request(path, { method, ...(body === undefined ? {} : { body }) });
+        expect(response.status, `${method} ${path}`).toBe(503);
+        const problem = await json(response);
+        expect(String(problem.detail)).toMatch(
+          /could not be saved, so nothing was changed \(reference [0-9a-f]{8}/,
+        );
+        // The answer names no file path; the log has it, under the same reference.
+        expect(String(problem.detail)).not.toContain(dir);
+        const reference = /reference ([0-9a-f]{8})/.exec(String(problem.detail))?.[1] ?? "";
+        expect(app.logs.some((line) => line.includes(reference) && line.includes("channels.json"))).toBe(
+          true,
+        );
+        expect((await json(await app.request("/api/channels/onair"))).status).toBe("running");
+      }
+      expect(await readFile(join(dir, "channels.json"), "utf8")).toBe(before);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("temporary files a crash left behind are removed when the store opens", async () => {
+    await writeFile(join(dir, ".channels.json.4242.7.tmp"), '{"version":1,"chan');
+    await writeFile(join(dir, "notes.tmp"), "kept: not ours");
+    await Effect.runPromise(Effect.provide(Effect.void, layerFile(dir)));
+    expect(await readdir(dir)).toEqual(["notes.tmp"]);
   });
 });
