@@ -4,7 +4,7 @@
  * how to use it; `DISTRIBUTARY_ADMIN_TOKEN` sets the admin token instead.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { Config, Console, Effect, Option, Redacted, Schema } from "effect";
+import { Config, Effect, Option, Redacted, Schema } from "effect";
 import { Name } from "../domain/channel.ts";
 import { ControlError, notFound } from "../domain/errors.ts";
 import { TokenId } from "../domain/ids.ts";
@@ -56,6 +56,8 @@ const hash = (token: string) => createHash("sha256").update(token).digest("hex")
 // The prefix lets the log masker and secret scanners recognise a token wherever it turns up.
 const generateToken = () => `dst_${randomBytes(32).toString("base64url")}`;
 const ENV_ADMIN_ID = TokenId.make("admin-from-env");
+/** An admin secret from the environment opens everything: at least this long. */
+export const MIN_ENV_TOKEN_LENGTH = 32;
 
 const toView = ({ id, name, role, created_at }: TokenRecord): TokenView => ({ id, name, role, created_at });
 
@@ -74,8 +76,11 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
     const fromEnv = yield* Config.option(Config.redacted("DISTRIBUTARY_ADMIN_TOKEN"));
     if (Option.isSome(fromEnv)) {
       const secret = Redacted.value(fromEnv.value);
-      if (secret.length < 16) {
-        return yield* Effect.dieMessage("DISTRIBUTARY_ADMIN_TOKEN must be at least 16 characters long");
+      if (secret.length < MIN_ENV_TOKEN_LENGTH) {
+        return yield* Effect.dieMessage(
+          `DISTRIBUTARY_ADMIN_TOKEN must be at least ${MIN_ENV_TOKEN_LENGTH} characters (random ones, e.g. ` +
+            "`openssl rand -base64 32`): it opens everything, and a shorter one can be guessed",
+        );
       }
       const record: TokenRecord = {
         id: ENV_ADMIN_ID,
@@ -89,7 +94,14 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
         document = { ...document, tokens: [...document.tokens.filter((t) => t.id !== ENV_ADMIN_ID), record] };
         yield* save(document).pipe(Effect.orDie);
       }
-    } else if (document.tokens.length === 0) {
+    }
+    if (Option.isNone(fromEnv) && document.tokens.some((token) => token.id === ENV_ADMIN_ID)) {
+      // Started without the variable: the admin token it gave earlier is no longer valid.
+      document = { ...document, tokens: document.tokens.filter((token) => token.id !== ENV_ADMIN_ID) };
+      yield* save(document).pipe(Effect.orDie);
+    }
+    let firstStartSecret: string | null = null;
+    if (Option.isNone(fromEnv) && document.tokens.length === 0) {
       const secret = generateToken();
       document = {
         ...document,
@@ -104,18 +116,8 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
         ],
       };
       yield* save(document).pipe(Effect.orDie);
-      // Printed once, on stdout and not through the logger: this is the only time the token exists in clear.
-      yield* Console.log(
-        [
-          "distributary: created an admin token (it is stored only as a hash and is not shown again):",
-          "",
-          `  ${secret}`,
-          "",
-          "Log in with it, for example:",
-          `  curl -H "Authorization: Bearer ${secret}" http://localhost:8000/api/channels`,
-          "",
-        ].join("\n"),
-      );
+      // Printed once by the HTTP layer, which knows the address: the only time the token exists in clear.
+      firstStartSecret = secret;
     }
 
     const byHash = () => new Map(document.tokens.map((token) => [token.sha256, token]));
@@ -127,6 +129,12 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
       });
 
     return {
+      /** The admin token created at a first start, once: whoever prints it takes it. */
+      takeFirstStartSecret: (): string | null => {
+        const secret = firstStartSecret;
+        firstStartSecret = null;
+        return secret;
+      },
       authenticate: (secret: string): Option.Option<Principal> =>
         Option.map(Option.fromNullable(index.get(hash(secret))), toView),
       list: Effect.sync(() => document.tokens.map(toView)),

@@ -146,8 +146,9 @@ export const makeApp = (startedAt: number = Date.now()) =>
       }),
     );
     app.onError((error) => {
-      Runtime.runFork(runtime)(Effect.logError("request failed", error));
-      return problemResponse(internalError);
+      const { problem, reference } = internalError();
+      Runtime.runFork(runtime)(Effect.logError(`request failed (reference ${reference})`, error));
+      return problemResponse(problem);
     });
 
     return { app, injectWebSocket, webSockets: wss, routes: () => routes } as const;

@@ -3,6 +3,7 @@
  * `errors` listing each field and what is wrong with it. `detail` is written for a person to act on and never
  * holds a secret.
  */
+import { randomUUID } from "node:crypto";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ControlError, FieldIssue } from "../domain/errors.ts";
 import { maskSecrets } from "../effects/logging.ts";
@@ -48,8 +49,18 @@ export const fromControlError = (error: ControlError): Problem => {
   }
 };
 
-export const internalError: Problem = {
-  status: 500,
-  title: "Internal error",
-  detail: "the request failed unexpectedly; the service log has the details",
+/**
+ * An unexpected failure: the answer gives a reference and nothing else (no paths, process ids or internals);
+ * the service log has the details under the same reference.
+ */
+export const internalError = (): { readonly problem: Problem; readonly reference: string } => {
+  const reference = randomUUID().slice(0, 8);
+  return {
+    reference,
+    problem: {
+      status: 500,
+      title: "Internal error",
+      detail: `the request failed unexpectedly; the service log has the details under reference ${reference}`,
+    },
+  };
 };

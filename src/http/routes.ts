@@ -68,7 +68,13 @@ export const makeRun =
         Effect.map(respond),
         Effect.catchAll((error) => Effect.succeed(problemResponse(fromControlError(error)))),
         Effect.catchAllCause((cause) =>
-          Effect.as(Effect.logError("request failed", cause), problemResponse(internalError)),
+          Effect.suspend(() => {
+            const { problem, reference } = internalError();
+            return Effect.as(
+              Effect.logError(`request failed (reference ${reference})`, cause),
+              problemResponse(problem),
+            );
+          }),
         ),
       ),
     );
@@ -90,8 +96,38 @@ export const body = <A, I>(c: Context, schema: Schema.Schema<A, I>): Effect.Effe
           ]),
       });
     }),
+    Effect.flatMap((json) => {
+      const depth = nesting(json);
+      return depth > MAX_NESTING
+        ? Effect.fail(
+            invalid([
+              {
+                field: "(body)",
+                message: `is nested ${depth} levels deep; at most ${MAX_NESTING} levels are accepted`,
+              },
+            ]),
+          )
+        : Effect.succeed(json);
+    }),
     Effect.flatMap(decodeBody(schema)),
   );
+
+/** No document of this API nests deeper than a handful of levels; far deeper ones only cost stack. */
+export const MAX_NESTING = 32;
+
+/** How deeply `value` nests objects and arrays, counted without recursion (stops past the limit). */
+const nesting = (value: unknown): number => {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop() as [unknown, number];
+    if (typeof current !== "object" || current === null) continue;
+    if (depth + 1 > deepest) deepest = depth + 1;
+    if (deepest > MAX_NESTING) return deepest;
+    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+};
 
 /** A path parameter; the route's path declares it, so it is always there. */
 export const param = (c: Context, name: string): string => c.req.param(name) ?? "";

@@ -1,5 +1,6 @@
 import { type ServerType, serve } from "@hono/node-server";
-import { Effect, Layer } from "effect";
+import { Console, Effect, Layer } from "effect";
+import { Auth } from "../effects/auth.ts";
 import { PinoLoggerLive } from "../effects/logging.ts";
 import { ServicesLive } from "../effects/services.ts";
 import { layerFile } from "../effects/store.ts";
@@ -47,6 +48,26 @@ export const HttpLive = (options: ListenOptions) =>
       );
       const address = server.address();
       const port = typeof address === "object" && address !== null ? address.port : options.port;
+      const secret = (yield* Auth).takeFirstStartSecret();
+      if (secret !== null) {
+        const host =
+          options.hostname === undefined || ["0.0.0.0", "::"].includes(options.hostname)
+            ? "localhost"
+            : options.hostname;
+        const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+        // On stdout and not through the logger: the only time the token exists in clear.
+        yield* Console.log(
+          [
+            "distributary: created an admin token (it is stored only as a hash and is not shown again):",
+            "",
+            `  ${secret}`,
+            "",
+            `Log in with it at ${url}/ or, for example:`,
+            `  curl -H "Authorization: Bearer ${secret}" ${url}/api/channels`,
+            "",
+          ].join("\n"),
+        );
+      }
       yield* Effect.logInfo(
         `distributary ${version} listening on http://${options.hostname ?? "0.0.0.0"}:${port}`,
       );

@@ -89,6 +89,14 @@ const cases: ReadonlyArray<Case> = [
   },
   { name: "not JSON", body: { [raw]: "{name:" }, status: 400, mentions: "not valid JSON" },
   { name: "empty body", body: { [raw]: "" }, status: 400, mentions: "empty" },
+  {
+    name: "JSON nested 4000 levels deep (under 64 KiB)",
+    body: {
+      [raw]: `{"name":"x","rtp_ip":"127.0.0.1","rtp_port":5000,"extra":${'{"a":'.repeat(4000)}1${"}".repeat(4000)}}`,
+    },
+    status: 400,
+    mentions: "nested",
+  },
   { name: "array body", body: [1, 2], status: 400, mentions: "(body)" },
   {
     name: "backup address without port",
