@@ -102,6 +102,9 @@ export type OutputConfig = typeof OutputConfig.Type;
 
 export const DesiredState = Schema.Literal("running", "stopped");
 
+/** Outputs one channel may have, however they are added. */
+export const MAX_OUTPUTS = 64;
+
 /**
  * On a channel that should carry SCTE-35: the longest expected time between two cues, in seconds. The
  * metrics export it, so an alert can say that ads stopped arriving; absent or null when cues are not expected.
@@ -174,7 +177,7 @@ const channelFields = {
 export const ChannelBody = Schema.Struct({
   ...channelFields,
   id: Schema.optional(ChannelId),
-  outputs: Schema.optional(Schema.Array(OutputBody).pipe(Schema.maxItems(64))),
+  outputs: Schema.optional(Schema.Array(OutputBody).pipe(Schema.maxItems(MAX_OUTPUTS))),
 }).annotations({ identifier: "ChannelBody", ...strict });
 export type ChannelBody = typeof ChannelBody.Type;
 

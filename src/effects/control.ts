@@ -11,6 +11,7 @@ import {
   type ChannelBody,
   type ChannelConfig,
   type ChannelPatch,
+  MAX_OUTPUTS,
   type OutputBody,
   type OutputConfig,
   OutputConfig as OutputConfigSchema,
@@ -177,6 +178,13 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
     /** Stores the channel with one output added or replaced, then applies it to the running channel. */
     const putOutput = (channel: ChannelConfig, output: OutputConfig, action: string, verb: string) =>
       Effect.gen(function* () {
+        const adding = !channel.outputs.some((candidate) => candidate.id === output.id);
+        if (adding && channel.outputs.length >= MAX_OUTPUTS) {
+          return yield* new ControlError({
+            reason: "conflict",
+            message: `channel '${channel.name}' already has ${MAX_OUTPUTS} outputs, the most a channel may have; remove one first`,
+          });
+        }
         yield* commitChannel(withOutput(channel, output));
         if (isRunning(channel.id)) yield* applyRuntime(channels.applyOutput(channel.id, output));
         yield* done(

@@ -15,6 +15,9 @@ import { presentedToken } from "./auth.ts";
 
 export type RunFork = <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>;
 
+/** Open sockets one token may hold: a dashboard wall needs a few, a leak or a loop should not cost a core. */
+export const MAX_SOCKETS_PER_TOKEN = 20;
+
 export const channelsSocket = (
   readModel: ReadModel,
   bus: EventBus,
@@ -22,12 +25,25 @@ export const channelsSocket = (
   upgradeWebSocket: UpgradeWebSocket,
   /** Whether the token the socket was opened with is still valid: checked before every message. */
   stillValid: (token: string) => boolean,
+  /** Open sockets by token; one map for the whole app. */
+  openSockets: Map<string, number> = new Map(),
 ) =>
   upgradeWebSocket((c) => {
     const token = presentedToken(c, true) ?? "";
     let feed: Fiber.RuntimeFiber<void> | undefined;
+    let counted = false;
     return {
       onOpen: (_event, ws) => {
+        const open = openSockets.get(token) ?? 0;
+        if (open >= MAX_SOCKETS_PER_TOKEN) {
+          ws.close(
+            4429,
+            `too many WebSockets for this token (at most ${MAX_SOCKETS_PER_TOKEN}); close one first`,
+          );
+          return;
+        }
+        openSockets.set(token, open + 1);
+        counted = true;
         const snapshots = readModel.changes.pipe(
           Stream.map(() => `{"channels":${readModel.channelsJson()}}`),
         );
@@ -52,6 +68,12 @@ export const channelsSocket = (
         );
       },
       onClose: () => {
+        if (counted) {
+          const open = (openSockets.get(token) ?? 1) - 1;
+          if (open <= 0) openSockets.delete(token);
+          else openSockets.set(token, open);
+          counted = false;
+        }
         if (feed !== undefined) runFork(Fiber.interrupt(feed));
       },
     };
