@@ -278,8 +278,28 @@ export const inputSockets = (channel: {
   ];
 };
 
-const wildcard = (ip: string) => ip === "0.0.0.0" || ip === "::";
+/**
+ * One spelling per address: IPv6 compressed and lower case (`0:0:0:0:0:0:0:0` is `::`), and an IPv4 address
+ * written as IPv6 (`::ffff:127.0.0.1`) as the IPv4 address it is.
+ */
+export const normalizeAddress = (ip: string): string => {
+  if (isIP(ip) !== 6) return ip;
+  const hostname = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(hostname);
+  if (mapped === null) return hostname;
+  const [high, low] = [Number.parseInt(mapped[1] ?? "0", 16), Number.parseInt(mapped[2] ?? "0", 16)];
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+};
 
-/** Two sockets collide on the same port when their addresses are equal or one listens on every address. */
-export const socketsCollide = (a: InputSocket, b: InputSocket): boolean =>
-  a.port === b.port && (a.ip === b.ip || wildcard(a.ip) || wildcard(b.ip));
+/**
+ * Two sockets collide on the same port when their addresses are the same once normalised, or one listens on
+ * every address of the other's family: `0.0.0.0` takes every IPv4 address; `::` every address, IPv4 included
+ * (dual stack, as Node binds it).
+ */
+export const socketsCollide = (a: InputSocket, b: InputSocket): boolean => {
+  if (a.port !== b.port) return false;
+  const [x, y] = [normalizeAddress(a.ip), normalizeAddress(b.ip)];
+  if (x === y || x === "::" || y === "::") return true;
+  const v4 = (ip: string) => isIP(ip) === 4;
+  return (x === "0.0.0.0" && v4(y)) || (y === "0.0.0.0" && v4(x));
+};

@@ -29,15 +29,21 @@ const receiveBufferBytes = 8 * 1024 * 1024;
 export const bindInput = (endpoint: InputEndpoint, onDatagram: (datagram: Buffer) => void) =>
   Effect.acquireRelease(
     Effect.async<Socket, InputError>((resume) => {
-      const socket = createSocket({ type: isIPv6(endpoint.ip) ? "udp6" : "udp4", reuseAddr: true });
       const multicast = isMulticast(endpoint.ip);
+      // A unicast input is ours alone: without SO_REUSEADDR no other socket can bind the port and take the
+      // stream while the channel shows running, and a port someone holds fails the start. Multicast groups
+      // are shared by design: several receivers may join one group on one port.
+      const socket = createSocket({ type: isIPv6(endpoint.ip) ? "udp6" : "udp4", reuseAddr: multicast });
       const onError = (error: Error) => {
         socket.close();
         resume(
           Effect.fail(
             new InputError({
               reason: "bind_failed",
-              message: `cannot listen on ${describe(endpoint)}: ${error.message}`,
+              message:
+                (error as NodeJS.ErrnoException).code === "EADDRINUSE"
+                  ? `cannot listen on ${describe(endpoint)}: another program or channel already uses this port`
+                  : `cannot listen on ${describe(endpoint)}: ${error.message}`,
             }),
           ),
         );
