@@ -9,6 +9,7 @@ import { Name } from "../domain/channel.ts";
 import { ControlError, notFound } from "../domain/errors.ts";
 import { TokenId } from "../domain/ids.ts";
 import { audit, EventBus } from "./event-bus.ts";
+import { registerSecrets } from "./secrets.ts";
 import { DocumentStore, loadDocument, saveDocument } from "./store.ts";
 
 export const TOKENS_FILE = "tokens.json";
@@ -76,6 +77,7 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
     const fromEnv = yield* Config.option(Config.redacted("DISTRIBUTARY_ADMIN_TOKEN"));
     if (Option.isSome(fromEnv)) {
       const secret = Redacted.value(fromEnv.value);
+      registerSecrets([secret]);
       if (secret.length < MIN_ENV_TOKEN_LENGTH) {
         return yield* Effect.dieMessage(
           `DISTRIBUTARY_ADMIN_TOKEN must be at least ${MIN_ENV_TOKEN_LENGTH} characters (random ones, e.g. ` +
@@ -103,6 +105,7 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
     let firstStartSecret: string | null = null;
     if (Option.isNone(fromEnv) && document.tokens.length === 0) {
       const secret = generateToken();
+      registerSecrets([secret]);
       document = {
         ...document,
         tokens: [
@@ -142,6 +145,7 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
         return yield* writeLock.withPermits(1)(
           Effect.gen(function* () {
             const secret = generateToken();
+            registerSecrets([secret]);
             const record: TokenRecord = {
               id: TokenId.make(randomUUID()),
               name: body.name,

@@ -12,6 +12,7 @@ import { createInterface } from "node:readline";
 import type { Writable } from "node:stream";
 import { Effect, Redacted, type Scope } from "effect";
 import { execa } from "execa";
+import { maskKnownSecrets } from "./secrets.ts";
 
 export interface ChildSpec {
   readonly command: string;
@@ -58,7 +59,8 @@ const masker = (secrets: ReadonlyArray<Redacted.Redacted<string>>) => {
     .filter((secret) => secret.length > 0)
     .flatMap((secret) => [secret, encodeURIComponent(secret)])
     .sort((a, b) => b.length - a.length);
-  return (line: string): string => forms.reduce((masked, secret) => masked.split(secret).join("****"), line);
+  return (line: string): string =>
+    maskKnownSecrets(forms.reduce((masked, secret) => masked.split(secret).join("****"), line));
 };
 
 // A child must not outlive the service even when the service is killed outright (SIGKILL, OOM): util-linux's
@@ -105,7 +107,9 @@ export const spawnChild = (spec: ChildSpec): Effect.Effect<Child, never, Scope.S
         env: childEnvironment(),
       });
       readLines(subprocess.stderr, (raw) => {
-        const line = mask(raw.length > maxLineLength ? `${raw.slice(0, maxLineLength)}…` : raw);
+        // Masked first, cut after: a secret cut in half would no longer be recognised.
+        const masked = mask(raw);
+        const line = masked.length > maxLineLength ? `${masked.slice(0, maxLineLength)}…` : masked;
         tail.push(line);
         if (tail.length > tailLimit) tail.shift();
         spec.onStderrLine?.(line);

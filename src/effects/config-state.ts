@@ -9,6 +9,7 @@ import { Effect } from "effect";
 import { type ChannelConfig, ConfigDocument, emptyConfig } from "../domain/channel.ts";
 import { ControlError, notFound } from "../domain/errors.ts";
 import type { ChannelId } from "../domain/ids.ts";
+import { registerSecrets, secretsOfUrl } from "./secrets.ts";
 import { DocumentStore, loadDocument, type StoreError, saveDocument } from "./store.ts";
 
 export const CHANNELS_FILE = "channels.json";
@@ -31,6 +32,12 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
   scoped: Effect.gen(function* () {
     const store = yield* DocumentStore;
     let config: ConfigDocument = yield* loadDocument(CHANNELS_FILE, ConfigDocument, emptyConfig);
+    /** Every secret the stored outputs carry is known to the masker before any text could repeat it. */
+    const learnSecrets = (document: ConfigDocument) =>
+      registerSecrets(
+        document.channels.flatMap((channel) => channel.outputs.flatMap((output) => secretsOfUrl(output.url))),
+      );
+    learnSecrets(config);
     const writeLock = yield* Effect.makeSemaphore(1);
     yield* Effect.addFinalizer(() => writeLock.withPermits(1)(Effect.void));
 
@@ -42,6 +49,7 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
         Effect.tap(() =>
           Effect.sync(() => {
             config = next;
+            learnSecrets(next);
           }),
         ),
       );

@@ -6,21 +6,19 @@
  */
 import { Cause, HashMap, type Layer, Logger, type LogLevel } from "effect";
 import pino, { type DestinationStream } from "pino";
-import { maskUrl, parseOutputUrl } from "../domain/url.ts";
+import { maskUrl } from "../domain/url.ts";
+import { maskKnownSecrets } from "./secrets.ts";
 
-const outputUrlPattern = /\b(?:rtmps?|srt|udp|rtp):\/\/[^\s"'<>,]+/gi;
+// Commas belong to URLs (an SRT streamid is `#!::r=…,s=…`): a URL ends at a space, a quote or a bracket.
+const outputUrlPattern = /\b(?:rtmps?|srt|udp|rtp):\/\/[^\s"'<>]+/gi;
 const secretParameter = /\b(passphrase|streamid|token|key|password|secret)=[^&\s"'<>,]+/gi;
-const rtmpKey = /^(rtmps?:\/\/[^/\s]+\/.+\/)[^/?\s]+/i;
 
-const maskUrlText = (url: string): string => {
-  // A URL that parses has an exact masked form; one that does not (a typo, or already masked text) is masked
-  // by shape, which never keeps a key or a secret parameter.
-  if (parseOutputUrl(url)._tag === "Right") return maskUrl(url);
-  return url.replace(rtmpKey, "$1****").replace(secretParameter, "$1=****");
-};
+// A URL that parses has an exact masked form; one that does not (a typo, a raw `#` in a streamid) keeps only
+// its scheme and host, so no piece of its query can slip through.
+const maskUrlText = (url: string): string => maskUrl(url);
 
 export const maskSecrets = (text: string): string =>
-  text
+  maskKnownSecrets(text)
     .replace(outputUrlPattern, maskUrlText)
     .replace(secretParameter, "$1=****")
     .replace(/\b(Bearer\s+)[^\s"']+/gi, "$1****")

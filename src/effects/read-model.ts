@@ -21,6 +21,7 @@ import { Channels } from "./channels.ts";
 import { ConfigState } from "./config-state.ts";
 import { EventBus } from "./event-bus.ts";
 import type { CueCounts } from "./scte35-watcher.ts";
+import { maskKnownSecrets } from "./secrets.ts";
 
 export const READ_MODEL_TICK = "1 second";
 
@@ -135,7 +136,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         status: outputStatus(output, live),
         uptime: live === undefined ? 0 : seconds(live.uptimeMs),
         error_count: live === undefined ? 0 : live.reconnects + (live.state === "error" ? 1 : 0),
-        last_error: live?.lastError ?? null,
+        last_error: live?.lastError == null ? null : maskKnownSecrets(live.lastError),
         bytes_sent: live?.bytesSent ?? 0,
         packets_sent: live?.packetsSent ?? 0,
         bitrate_bps: bitrate(`${channelId}/output/${output.id}`),
