@@ -11,7 +11,9 @@ import { maskKnownSecrets } from "./secrets.ts";
 
 // Commas belong to URLs (an SRT streamid is `#!::r=…,s=…`): a URL ends at a space, a quote or a bracket.
 const outputUrlPattern = /\b(?:rtmps?|srt|udp|rtp):\/\/[^\s"'<>]+/gi;
-const secretParameter = /\b(passphrase|streamid|token|key|password|secret)=[^&\s"'<>,]+/gi;
+// `streamid` is not here: most carry no secret (`live/channel1`), and those that do are masked by value and
+// by the URL masker, which knows the SRT access-control form.
+const secretParameter = /\b(passphrase|token|key|password|secret)=[^&\s"'<>,]+/gi;
 
 // A URL that parses has an exact masked form; one that does not (a typo, a raw `#` in a streamid) keeps only
 // its scheme and host, so no piece of its query can slip through.

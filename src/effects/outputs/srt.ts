@@ -85,6 +85,9 @@ export const srtExitError = (target: SrtTarget, exit: ChildExit, wasConnected: b
         "srt-live-transmit could not be started: install srt-tools (Debian) and make sure it is on PATH",
     });
   }
+  // A signal ended this child: that is what happened to this attempt, whatever its last lines said before.
+  if (exit.signal !== null)
+    return new OutputError({ reason: "child_exited", message: describeExit("srt-live-transmit", exit) });
   if (lineMatching(exit, /Incorrect passphrase|BADSECRET/) !== undefined) {
     return new OutputError({
       reason: "auth_rejected",
@@ -123,8 +126,6 @@ export const srtExitError = (target: SrtTarget, exit: ChildExit, wasConnected: b
       message: `cannot listen for SRT on ${peer}: the port is in use or the address is not on this machine`,
     });
   }
-  if (exit.signal !== null)
-    return new OutputError({ reason: "child_exited", message: describeExit("srt-live-transmit", exit) });
   if (wasConnected) {
     const who = target.mode === "caller" ? `the SRT peer at ${peer}` : `the SRT caller on ${peer}`;
     return new OutputError({ reason: "disconnected", message: `${who} disconnected` });
