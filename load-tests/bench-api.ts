@@ -2,8 +2,10 @@
  * Does control-plane load disturb the data plane? One channel forwards a 7 Mbit/s stream (paced by the C
  * source of bench:fanout) to one UDP output (received by its C sink, with kernel timestamps); the benchmark
  * prints the longest silence at the output, first with no API traffic, then while 25 HTTP clients poll
- * `GET /api/channels` as fast as they are answered and 25 WebSocket clients listen. Loopback only, bounded in
- * time. `--root DIR` runs the service of another checkout (for a before/after comparison).
+ * `GET /api/channels` as fast as they are answered and 25 WebSocket clients listen, and what the API costs
+ * the service: its CPU time (from /proc) under load less its CPU time streaming alone, per request answered.
+ * Loopback only, bounded in time. `--root DIR` runs the service of another checkout (for a before/after
+ * comparison).
  *
  *   node load-tests/bench-api.ts [--seconds 10] [--clients 25] [--root .]
  */
@@ -116,7 +118,17 @@ const streamOnce = async () => {
   };
 };
 
+/** The service's CPU time so far (user + system), in ms, from /proc/<pid>/stat. */
+const serviceCpuMs = () => {
+  const fields = readFileSync(`/proc/${service.pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  // After "pid (comm) ": state is field 3, utime and stime are fields 14 and 15, in clock ticks of 10 ms.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
+
+let cpuBefore = serviceCpuMs();
+const quietStarted = performance.now();
 const quiet = await streamOnce();
+const quietCpuPerSecond = (serviceCpuMs() - cpuBefore) / ((performance.now() - quietStarted) / 1000);
 
 // The load: HTTP clients asking in a loop, WebSocket clients listening, until the stream is done.
 let running = true;
@@ -133,8 +145,11 @@ const pollers = Array.from({ length: CLIENTS }, async () => {
   }
 });
 const loadStarted = performance.now();
+cpuBefore = serviceCpuMs();
 const loaded = await streamOnce();
 const loadSeconds = (performance.now() - loadStarted) / 1000;
+const apiCpuMs = serviceCpuMs() - cpuBefore - quietCpuPerSecond * loadSeconds;
+const answered = requests;
 running = false;
 await Promise.all(pollers);
 for (const socket of sockets) socket.close();
@@ -147,7 +162,11 @@ console.log(
 );
 console.log(
   `  ${CLIENTS} HTTP + ${CLIENTS} WebSocket: longest silence ${loaded.longest.toFixed(1)} ms, p99.9 gap ${loaded.p999.toFixed(2)} ms, ` +
-    `${loaded.datagrams} datagrams, ${(requests / loadSeconds).toFixed(0)} requests/s`,
+    `${loaded.datagrams} datagrams, ${(answered / loadSeconds).toFixed(0)} requests/s`,
+);
+console.log(
+  `  service CPU for the API:  ${((apiCpuMs / answered) * 1000).toFixed(0)} µs per request answered ` +
+    `(${((apiCpuMs / 1000 / loadSeconds) * 100).toFixed(0)} % of a core; streaming alone ${(quietCpuPerSecond / 10).toFixed(1)} %)`,
 );
 service.kill("SIGTERM");
 await service;

@@ -287,7 +287,19 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
       ),
     );
 
-    let json: { readonly seq: number; readonly text: string } = { seq: -1, text: "" };
+    let json: { readonly seq: number; readonly text: string; readonly message: Uint8Array<ArrayBuffer> } = {
+      seq: -1,
+      text: "",
+      message: new Uint8Array(0),
+    };
+    const encoder = new TextEncoder();
+    const serialised = () => {
+      if (json.seq !== latest.seq) {
+        const text = JSON.stringify(latest.channels);
+        json = { seq: latest.seq, text, message: encoder.encode(`{"channels":${text}}`) };
+      }
+      return json;
+    };
 
     const find = (id: string): Effect.Effect<ChannelView, ControlError> =>
       Effect.flatMap(configs.find(id), (channel) =>
@@ -359,10 +371,12 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         };
       },
       /** The latest snapshot's channel list as JSON, serialised once per snapshot for every reader. */
-      channelsJson: (): string => {
-        if (json.seq !== latest.seq) json = { seq: latest.seq, text: JSON.stringify(latest.channels) };
-        return json.text;
-      },
+      channelsJson: (): string => serialised().text,
+      /**
+       * `{"channels":[...]}` of the latest snapshot as UTF-8, encoded once per snapshot: the answer to
+       * `GET /api/channels` and the WebSocket's snapshot message, however many clients ask.
+       */
+      channelsMessage: (): Uint8Array<ArrayBuffer> => serialised().message,
       /** The current snapshot, then every new one; a slow reader skips to the latest. */
       changes: ref.changes,
       /** Takes a new snapshot now: the commands call it so that their answer and readers see the change. */

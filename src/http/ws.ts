@@ -2,13 +2,15 @@
  * `WS /ws`: `{"channels":[...]}`, the same channel objects as `GET /api/channels`, on connect and with every
  * snapshot of the read model (each second, and at once after a change); events from the bus arrive as they
  * happen in `{"channels":[...],"events":[...]}` — every message carries `channels`, so the original API's
- * clients read each one as before. Every socket shares the read model's snapshot and its JSON text: a client
- * costs a send, not a status build. A socket whose token is revoked closes (4403) within a second, at its next
- * message. Each socket is one fiber in the app's FiberSet: closing the socket
- * interrupts it, and shutting down interrupts them all, which closes the sockets.
+ * clients read each one as before.
+ *
+ * One feed serves every socket: a single fiber, running while at least one socket is open, builds each message
+ * once and hands the same text to every socket, so a client costs a send, not a status build, a JSON
+ * serialisation of the events or a fiber of its own. A socket whose token is revoked closes (4403) within a
+ * second, at its next message. Shutting down interrupts the feed, which closes the sockets.
  */
 import { Chunk, Effect, Fiber, Stream } from "effect";
-import type { UpgradeWebSocket } from "hono/ws";
+import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import type { EventBus } from "../effects/event-bus.ts";
 import type { ReadModel } from "../effects/read-model.ts";
 import { presentedToken } from "./auth.ts";
@@ -18,6 +20,11 @@ export type RunFork = <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<
 /** Open sockets one token may hold: a dashboard wall needs a few, a leak or a loop should not cost a core. */
 export const MAX_SOCKETS_PER_TOKEN = 20;
 
+interface Client {
+  readonly ws: WSContext;
+  readonly token: string;
+}
+
 export const channelsSocket = (
   readModel: ReadModel,
   bus: EventBus,
@@ -25,16 +32,70 @@ export const channelsSocket = (
   upgradeWebSocket: UpgradeWebSocket,
   /** Whether the token the socket was opened with is still valid: checked before every message. */
   stillValid: (token: string) => boolean,
-  /** Open sockets by token; one map for the whole app. */
-  openSockets: Map<string, number> = new Map(),
-) =>
-  upgradeWebSocket((c) => {
+) => {
+  const clients = new Set<Client>();
+  const perToken = new Map<string, number>();
+  let feed: Fiber.RuntimeFiber<void> | undefined;
+
+  const snapshotMessage = () => `{"channels":${readModel.channelsJson()}}`;
+
+  /** One message to every socket; each token is checked once per message, a revoked one's sockets close. */
+  const broadcast = (text: string) =>
+    Effect.sync(() => {
+      const valid = new Map<string, boolean>();
+      for (const client of clients) {
+        let ok = valid.get(client.token);
+        if (ok === undefined) {
+          ok = stillValid(client.token);
+          valid.set(client.token, ok);
+        }
+        if (ok) client.ws.send(text);
+        else {
+          forget(client);
+          client.ws.close(4403, "the token was revoked");
+        }
+      }
+    });
+
+  const startFeed = () => {
+    const snapshots = readModel.changes.pipe(Stream.drop(1), Stream.map(snapshotMessage));
+    const events = bus.stream.pipe(
+      Stream.groupedWithin(256, "20 millis"),
+      Stream.map(
+        (batch) =>
+          `{"channels":${readModel.channelsJson()},"events":${JSON.stringify(Chunk.toReadonlyArray(batch))}}`,
+      ),
+    );
+    return runFork(
+      Stream.merge(snapshots, events).pipe(
+        Stream.runForEach(broadcast),
+        Effect.ensuring(
+          Effect.sync(() => {
+            for (const client of clients) client.ws.close(1001, "server shutting down");
+          }),
+        ),
+      ),
+    );
+  };
+
+  const forget = (client: Client) => {
+    if (!clients.delete(client)) return;
+    const open = (perToken.get(client.token) ?? 1) - 1;
+    if (open <= 0) perToken.delete(client.token);
+    else perToken.set(client.token, open);
+    if (clients.size === 0 && feed !== undefined) {
+      const stopping = feed;
+      feed = undefined;
+      runFork(Fiber.interrupt(stopping));
+    }
+  };
+
+  return upgradeWebSocket((c) => {
     const token = presentedToken(c, true) ?? "";
-    let feed: Fiber.RuntimeFiber<void> | undefined;
-    let counted = false;
+    let client: Client | undefined;
     return {
       onOpen: (_event, ws) => {
-        const open = openSockets.get(token) ?? 0;
+        const open = perToken.get(token) ?? 0;
         if (open >= MAX_SOCKETS_PER_TOKEN) {
           ws.close(
             4429,
@@ -42,39 +103,15 @@ export const channelsSocket = (
           );
           return;
         }
-        openSockets.set(token, open + 1);
-        counted = true;
-        const snapshots = readModel.changes.pipe(
-          Stream.map(() => `{"channels":${readModel.channelsJson()}}`),
-        );
-        const events = bus.stream.pipe(
-          Stream.groupedWithin(256, "20 millis"),
-          Stream.map(
-            (batch) =>
-              `{"channels":${readModel.channelsJson()},"events":${JSON.stringify(Chunk.toReadonlyArray(batch))}}`,
-          ),
-        );
-        feed = runFork(
-          Stream.merge(snapshots, events).pipe(
-            // A revoked token's socket closes at the next message: within a second, as snapshots are.
-            Stream.takeWhile(() => {
-              if (stillValid(token)) return true;
-              ws.close(4403, "the token was revoked");
-              return false;
-            }),
-            Stream.runForEach((text) => Effect.sync(() => ws.send(text))),
-            Effect.ensuring(Effect.sync(() => ws.close(1001, "server shutting down"))),
-          ),
-        );
+        perToken.set(token, open + 1);
+        client = { ws, token };
+        clients.add(client);
+        ws.send(snapshotMessage());
+        feed ??= startFeed();
       },
       onClose: () => {
-        if (counted) {
-          const open = (openSockets.get(token) ?? 1) - 1;
-          if (open <= 0) openSockets.delete(token);
-          else openSockets.set(token, open);
-          counted = false;
-        }
-        if (feed !== undefined) runFork(Fiber.interrupt(feed));
+        if (client !== undefined) forget(client);
       },
     };
   });
+};
