@@ -4,9 +4,11 @@
  * a changed output restarts alone, a changed input restarts its channel. Each writes an `api_change` event
  * naming the token that made it (the audit trail) and refreshes the read model, whose view it answers with.
  * On start it resumes every channel whose desired state is running; readiness turns true once that is done.
+ * A channel that should run but could not start then, or that stopped after an error, is started again on the
+ * outputs' reconnect schedule until it runs, or until it is stopped, deleted or changed so that it can.
  * Import and export of the whole configuration live in config-transfer.ts.
  */
-import { Effect, Either, Schema } from "effect";
+import { Duration, Effect, Either, FiberMap, Schedule, Schema, Stream } from "effect";
 import {
   type ChannelBody,
   type ChannelConfig,
@@ -31,10 +33,11 @@ import {
 } from "../domain/rules.ts";
 import { invalid, toFieldIssues } from "../domain/validate.ts";
 import type { ChannelSpec } from "./channel.ts";
-import { Channels } from "./channels.ts";
+import { Channels, OutputDefaults } from "./channels.ts";
 import { ConfigState } from "./config-state.ts";
 import { audit, EventBus } from "./event-bus.ts";
 import { ReadModel } from "./read-model.ts";
+import { backoff } from "./retry.ts";
 
 export const toSpec = (channel: ChannelConfig): ChannelSpec => ({
   id: channel.id,
@@ -329,6 +332,53 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       yield* done("input.switch", `channel ${id}: operator switched to the ${active} input`, id);
       return yield* readModel.channel(id);
     });
+
+    /**
+     * Starts a channel that should run but does not, after each wait of the reconnect schedule, until it runs
+     * or nobody wants it to: each try reads the stored channel afresh, so a corrected port is used at once.
+     */
+    const retries = yield* FiberMap.make<ChannelId, void>();
+    const reconnect = (yield* OutputDefaults).reconnect;
+    const keepStarting = (id: ChannelId) =>
+      FiberMap.run(
+        retries,
+        id,
+        Effect.gen(function* () {
+          const waits = yield* Schedule.driver(backoff(reconnect));
+          const wanted = () =>
+            configs.current().channels.find((candidate) => candidate.id === id)?.desired === "running";
+          while (wanted() && !isRunning(id)) {
+            const wait = yield* Effect.orDie(waits.next(undefined));
+            yield* Effect.logInfo(`channel ${id} will be started again in ${Duration.format(wait)}`);
+            yield* Effect.sleep(wait);
+            const started = yield* locked(
+              Effect.suspend(() => {
+                const channel = configs.current().channels.find((candidate) => candidate.id === id);
+                if (channel === undefined || channel.desired !== "running" || isRunning(id))
+                  return Effect.succeed(true);
+                return startRuntime(channel).pipe(
+                  Effect.as(true),
+                  Effect.catchAll(() => Effect.succeed(false)),
+                  Effect.zipLeft(readModel.refresh),
+                );
+              }),
+            );
+            if (started) return;
+          }
+        }),
+        { onlyIfMissing: true },
+      );
+    // A running channel that fails (its packet path threw) is started again like one that could not resume.
+    const failures = yield* bus.subscribe;
+    yield* Effect.forkScoped(
+      Stream.fromQueue(failures).pipe(
+        Stream.filter((event) => event.type === "channel_failed"),
+        Stream.runForEach((event) => {
+          const channel = configs.current().channels.find((candidate) => candidate.id === event.channel);
+          return channel?.desired === "running" ? keepStarting(channel.id) : Effect.void;
+        }),
+      ),
+    );
 
     /** Starts every channel whose desired state is running; one that cannot start is listed and logged. */
     const resume = Effect.suspend(() =>

@@ -22,6 +22,15 @@ export interface ReconnectOptions {
   readonly stableAfter?: Duration.DurationInput;
 }
 
+/** The waits alone: from `firstDelay` (1 s), doubling, jittered by ±20 %, capped at `maxDelay` (30 s). */
+export const backoff = (options: ReconnectOptions = {}): Schedule.Schedule<Duration.Duration> => {
+  const maxDelay = Duration.decode(options.maxDelay ?? "30 seconds");
+  return Schedule.exponential(options.firstDelay ?? "1 second", 2).pipe(
+    Schedule.jittered,
+    Schedule.modifyDelay((_, delay) => Duration.min(delay, maxDelay)),
+  );
+};
+
 /**
  * Exponential backoff from `firstDelay` (1 s), doubling, each delay jittered by ±20 % and then capped at
  * `maxDelay` (30 s); reset after a stable attempt (60 s). Outputs the delay it is about to wait.
@@ -29,15 +38,11 @@ export interface ReconnectOptions {
 export const reconnectSchedule = (
   options: ReconnectOptions = {},
 ): Schedule.Schedule<Duration.Duration, AttemptEnded> => {
-  const maxDelay = Duration.decode(options.maxDelay ?? "30 seconds");
   const stableAfter = Duration.decode(options.stableAfter ?? "60 seconds");
   const maxAttempts = options.maxAttempts ?? 0;
-  const backoff = Schedule.exponential(options.firstDelay ?? "1 second", 2).pipe(
-    Schedule.jittered,
-    Schedule.modifyDelay((_, delay) => Duration.min(delay, maxDelay)),
-  );
+  const delays = backoff(options);
   const budgeted: Schedule.Schedule<unknown> =
-    maxAttempts > 0 ? Schedule.intersect(backoff, Schedule.recurs(maxAttempts - 1)) : backoff;
+    maxAttempts > 0 ? Schedule.intersect(delays, Schedule.recurs(maxAttempts - 1)) : delays;
   return budgeted.pipe(
     Schedule.intersect(Schedule.identity<AttemptEnded>()),
     Schedule.resetWhen(([, ended]) => Duration.greaterThanOrEqualTo(ended.ranFor, stableAfter)),

@@ -1,16 +1,27 @@
 /**
  * Failure stays inside the channel it happens in: a start whose packet core cannot load fails with a clear
  * problem and leaves the API answering; a channel whose datagram path throws goes to `error` while another
- * channel keeps streaming byte for byte.
+ * channel keeps streaming byte for byte. A channel that should run but cannot start is started again on the
+ * reconnect schedule until it runs.
  */
+import { createSocket } from "node:dgram";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Layer } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChannelFaults } from "../../src/effects/channel.ts";
+import { OutputDefaults } from "../../src/effects/channels.ts";
 import { layerFile } from "../../src/effects/store.ts";
-import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import {
+  eventually,
+  freeUdpPort,
+  json,
+  makeTestApp,
+  type TestApp,
+  udpSink,
+  udpSource,
+} from "../support/app.ts";
 import { udpSink as scopedUdpSink } from "../support/peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
@@ -171,6 +182,64 @@ describe("failure stays contained", () => {
         "no WebAssembly today",
       );
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a stored running channel whose input port is taken at service start runs once the port is free, with no one acting", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "distributary-retry-"));
+    const holder = createSocket("udp4");
+    const sink = await udpSink();
+    try {
+      const inputPort = await freeUdpPort();
+      await new Promise<void>((bound) => holder.bind(inputPort, "127.0.0.1", bound));
+      const stored = {
+        id: "held",
+        name: "held",
+        rtp_ip: "127.0.0.1",
+        rtp_port: inputPort,
+        backup_rtp_ip: null,
+        backup_rtp_port: null,
+        redundancy: {},
+        desired: "running",
+        created_at: "2026-11-01T00:00:00.000Z",
+        outputs: [
+          { id: "sink", name: "sink", protocol: "udp", url: `udp://127.0.0.1:${sink.port}`, enabled: true },
+        ],
+      };
+      await writeFile(join(dir, "channels.json"), JSON.stringify({ version: 1, channels: [stored] }));
+      const quickRetries = Layer.succeed(OutputDefaults, {
+        reconnect: { firstDelay: "100 millis", maxDelay: "300 millis" },
+      });
+      app = await makeTestApp(layerFile(dir), quickRetries);
+      const test = app;
+
+      const before = await json(await test.request("/api/ready", { token: null }));
+      expect(before.not_resumed).toMatchObject([{ id: "held" }]);
+      const failed = await json(await test.request("/api/channels/held"));
+      expect(failed.status).toBe("error");
+
+      // Still failing while the port stays taken: each try is another channel_failed, none a start.
+      await eventually("a second failed try", async () => {
+        const events = await json(await test.request("/api/events?channel=held&type=channel_failed"));
+        return (events.events as unknown[]).length >= 2 ? true : undefined;
+      });
+      await new Promise<void>((closed) => holder.close(() => closed()));
+
+      await eventually("the channel to run", async () => {
+        const channel = await json(await test.request("/api/channels/held"));
+        return channel.status === "running" ? true : undefined;
+      });
+      const after = await json(await test.request("/api/ready", { token: null }));
+      expect(after.not_resumed).toEqual([]);
+      const source = udpSource(inputPort);
+      try {
+        await eventually("bytes at the output", () => (sink.bytes() > 10 * 1316 ? true : undefined));
+      } finally {
+        await source.close();
+      }
+    } finally {
+      await sink.close();
       await rm(dir, { recursive: true, force: true });
     }
   });
