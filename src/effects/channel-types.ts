@@ -150,6 +150,11 @@ export interface RunningChannel {
   readonly events: () => ReadonlyArray<RedundancyEvent>;
   /** The TS the outputs get over the next `ms`, at most `maxBytes` (for a still of the picture). */
   readonly capture: (ms: number, maxBytes: number) => Effect.Effect<Uint8Array>;
+  /**
+   * New inputs or redundancy settings while it runs: only an input whose address changed is bound again;
+   * timers, mode and FEC apply live and the outputs go on untouched.
+   */
+  readonly reconfigure: (spec: ChannelSpec) => Effect.Effect<void, ChannelError>;
   /** Fails when the channel's packet path threw: the channel cannot go on and must be stopped. */
   readonly crashed: Effect.Effect<never, ChannelError>;
 }

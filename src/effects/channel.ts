@@ -19,10 +19,16 @@
  * Over 400 lines on purpose: one function builds the whole packet path so that its per-datagram closures
  * share state directly, with no indirection per datagram; the shapes it reports live in channel-types.ts.
  */
-import { Deferred, Effect, Either, Exit, FiberMap, type Scope } from "effect";
+import { Deferred, Effect, Either, ExecutionStrategy, Exit, FiberMap, Scope } from "effect";
 import { type CoreEvent, PacketCore } from "../core/packet-core.ts";
 import type { OutputError } from "../domain/errors.ts";
-import { describeIssues, type InputRole, resolveRedundancy } from "../domain/redundancy.ts";
+import {
+  describeIssues,
+  type InputEndpoint,
+  type InputRole,
+  type Redundancy,
+  resolveRedundancy,
+} from "../domain/redundancy.ts";
 import {
   ChannelError,
   ChannelFaults,
@@ -34,11 +40,11 @@ import {
   type OutputSpec,
   type RunningChannel,
 } from "./channel-types.ts";
-import type { SwitchReason } from "./ingest/failover.ts";
+import type { FailoverPolicy, SwitchReason } from "./ingest/failover.ts";
 import { bindFec, type FecInput } from "./ingest/fec.ts";
 import { makeSequenceMerger, type SequenceMerger } from "./ingest/merge.ts";
 import { makeSelector } from "./ingest/selector.ts";
-import { bindInput, type InputEndpoint, type InputError } from "./ingest/udp-receiver.ts";
+import { bindInput, type InputError } from "./ingest/udp-receiver.ts";
 import { makeOutput, type Output, type OutputEvent } from "./outputs/writer.ts";
 import { makeScte35Watcher } from "./scte35-watcher.ts";
 
@@ -48,7 +54,9 @@ interface InputRuntime {
   readonly role: InputRole;
   readonly endpoint: InputEndpoint;
   readonly core: PacketCore;
-  fec: FecInput | null;
+  /** Holds the input's socket and FEC: closing it ends this input alone. */
+  readonly scope: Scope.CloseableScope;
+  fec: { readonly input: FecInput; readonly scope: Scope.CloseableScope } | null;
   /** Puts recovered packets back in sequence; only with FEC outside merge mode. */
   reorder: SequenceMerger | null;
 }
@@ -80,14 +88,8 @@ export const startChannel = (
     const emit = options.emit ?? (() => {});
     const faults = options.faults ?? (yield* ChannelFaults);
     const loadCore = faults.loadCore ?? PacketCore.load;
-    const resolved = resolveRedundancy(spec.redundancy, spec);
-    if (Either.isLeft(resolved)) {
-      return yield* new ChannelError({
-        reason: "invalid_redundancy",
-        message: describeIssues(resolved.left),
-      });
-    }
-    const redundancy = resolved.right;
+    let redundancy = yield* resolvedRedundancy(spec);
+    const channelScope = yield* Effect.scope;
     const startedAt = Date.now();
     const crash = yield* Deferred.make<never, ChannelError>();
     let crashed = false;
@@ -166,27 +168,33 @@ export const startChannel = (
           }),
       ).pipe(Effect.map((taken) => Buffer.concat(taken.chunks)));
 
-    const inputs: InputRuntime[] = [];
-    const merging = redundancy.mode === "merge";
-    const mergedCore = merging ? yield* loadCoreFor("merged stream", loadCore) : null;
-    const merger =
-      mergedCore === null
-        ? null
-        : makeSequenceMerger(redundancy.merge_window_ms, (datagram) => {
-            if (mergedCore.push(datagram, performance.now()) > 0) forward(datagram, mergedCore, false);
-            mergedCore.drainEvents(onEvent);
-          });
+    /** Primary first, then the backup: the order every status lists them in. */
+    let inputs: InputRuntime[] = [];
+    // In merge mode: the 2022-7 merge of both inputs and the core that reads what it lets through. Both are
+    // replaced, never mutated, when the mode or the window changes, so the datagram path reads them as is.
+    let mergedCore: PacketCore | null = null;
+    let merger: SequenceMerger | null = null;
+    const useMergeMode = (windowChanged: boolean) =>
+      Effect.gen(function* () {
+        if (redundancy.mode !== "merge") {
+          merger = null;
+          mergedCore = null;
+          return;
+        }
+        const core = mergedCore ?? (yield* loadCoreFor("merged stream", loadCore));
+        mergedCore = core;
+        if (merger !== null && !windowChanged) return;
+        merger = makeSequenceMerger(redundancy.merge_window_ms, (datagram) => {
+          if (core.push(datagram, performance.now()) > 0) forward(datagram, core, false);
+          core.drainEvents(onEvent);
+        });
+      });
+    yield* useMergeMode(true);
 
     const switchesByReason: Record<SwitchReason, number> = { silence: 0, operator: 0, primary_restored: 0 };
     const selector = yield* makeSelector({
       channel: spec.id,
-      policy: {
-        roles: spec.backup === null ? ["primary"] : ["primary", "backup"],
-        switching: redundancy.mode === "failover",
-        failoverAfterMs: redundancy.failover_after_ms,
-        revert: redundancy.revert,
-        revertAfterMs: redundancy.revert_after_ms,
-      },
+      policy: failoverPolicy(spec, redundancy),
       onTick: guarded("the redundancy timers", (nowMs: number) => {
         merger?.flush(nowMs);
         for (const input of inputs) input.reorder?.flush(nowMs);
@@ -231,50 +239,109 @@ export const startChannel = (
       input.core.drainEvents(forwarding ? onEvent : ignoreEvent);
     };
 
-    const listen = (role: InputRole, endpoint: InputEndpoint, fec: boolean) =>
+    /** Recovered datagrams are views into the FEC core's memory; wire datagrams are the socket's own. */
+    const accept = (input: InputRuntime, datagram: Uint8Array, recovered: boolean, nowMs: number) => {
+      const reorder = input.reorder;
+      if (reorder === null) deliver(input, datagram, !recovered, nowMs);
+      else reorder.insert(datagram, recovered ? RECOVERED_LANE : 0, nowMs);
+    };
+    const where = (role: InputRole) => `the ${role} input's packet path`;
+
+    /**
+     * FEC on or off for one input, and its reorder buffer as the mode and window want it: the input's own
+     * socket stays as it is. `windowChanged` rebuilds the reorder buffer for a new window.
+     */
+    const useFec = (input: InputRuntime, on: boolean, windowChanged: boolean) =>
       Effect.gen(function* () {
-        const core = yield* loadCoreFor(`${role} input`, loadCore);
-        const input: InputRuntime = { role, endpoint, core, fec: null, reorder: null };
-        inputs.push(input);
-        if (fec && merger === null) {
+        if (on && input.fec === null) {
+          const scope = yield* Scope.fork(input.scope, ExecutionStrategy.sequential);
+          const fec = yield* bindFec(
+            input.endpoint,
+            guarded(where(input.role), (datagram: Uint8Array) =>
+              accept(input, datagram, true, selector.now()),
+            ),
+          ).pipe(
+            Scope.extend(scope),
+            Effect.tapError(() => Scope.close(scope, Exit.void)),
+          );
+          input.fec = { input: fec, scope };
+        } else if (!on && input.fec !== null) {
+          const { scope } = input.fec;
+          input.fec = null;
+          yield* Scope.close(scope, Exit.void);
+        }
+        const reordering = input.fec !== null && merger === null;
+        if (!reordering) input.reorder = null;
+        else if (input.reorder === null || windowChanged)
           input.reorder = makeSequenceMerger(redundancy.merge_window_ms, (datagram) =>
             deliver(input, datagram, false, selector.now()),
           );
-        }
-        const reorder = input.reorder;
-        // Recovered datagrams are views into the FEC core's memory; wire datagrams are the socket's own.
-        const accept =
-          reorder === null
-            ? (datagram: Uint8Array, recovered: boolean, nowMs: number) =>
-                deliver(input, datagram, !recovered, nowMs)
-            : (datagram: Uint8Array, recovered: boolean, nowMs: number) =>
-                reorder.insert(datagram, recovered ? RECOVERED_LANE : 0, nowMs);
-        const where = `the ${role} input's packet path`;
-        if (fec)
-          input.fec = yield* bindFec(
-            endpoint,
-            guarded(where, (datagram: Uint8Array) => accept(datagram, true, selector.now())),
-          );
-        const fecInput = input.fec;
+      });
+
+    /** Binds one input in a scope of its own, so that it can be re-pointed or removed alone. */
+    const listen = (role: InputRole, endpoint: InputEndpoint, fec: boolean) =>
+      Effect.gen(function* () {
+        const core = yield* loadCoreFor(`${role} input`, loadCore);
+        const scope = yield* Scope.fork(channelScope, ExecutionStrategy.sequential);
+        const input: InputRuntime = { role, endpoint, core, scope, fec: null, reorder: null };
         const injected = faults.onDatagram;
-        yield* bindInput(
-          endpoint,
-          guarded(where, (datagram: Buffer) => {
-            injected?.(spec.id);
-            const nowMs = selector.arrival(role);
-            fecInput?.media(datagram);
-            accept(datagram, false, nowMs);
-          }),
-        );
-      }).pipe(
-        Effect.mapError(
-          (error: InputError | ChannelError) =>
-            new ChannelError({
-              reason: error._tag === "ChannelError" ? error.reason : "input_failed",
-              message: `${role} input: ${error.message}`,
+        yield* Effect.gen(function* () {
+          yield* useFec(input, fec, true);
+          yield* bindInput(
+            endpoint,
+            guarded(where(role), (datagram: Buffer) => {
+              injected?.(spec.id);
+              const nowMs = selector.arrival(role);
+              input.fec?.input.media(datagram);
+              accept(input, datagram, false, nowMs);
             }),
-        ),
-      );
+          ).pipe(Scope.extend(scope));
+        }).pipe(Effect.tapError(() => Scope.close(scope, Exit.void)));
+        inputs = [...inputs.filter((other) => other.role !== role), input].sort((a, b) =>
+          a.role === b.role ? 0 : a.role === "primary" ? -1 : 1,
+        );
+      }).pipe(Effect.mapError(inputFailure(role)));
+
+    const unlisten = (role: InputRole) =>
+      Effect.suspend(() => {
+        const input = inputs.find((candidate) => candidate.role === role);
+        if (input === undefined) return Effect.void;
+        inputs = inputs.filter((candidate) => candidate !== input);
+        return Scope.close(input.scope, Exit.void);
+      });
+
+    /**
+     * New inputs or redundancy settings, live: timers and mode apply from the next datagram, FEC sockets come
+     * and go beside their input, and only an input whose address changed is bound again. The outputs go on.
+     */
+    const reconfigure = (next: ChannelSpec) =>
+      Effect.gen(function* () {
+        const before = redundancy;
+        redundancy = yield* resolvedRedundancy(next);
+        const windowChanged = before.merge_window_ms !== redundancy.merge_window_ms;
+        yield* useMergeMode(windowChanged);
+        for (const role of ["primary", "backup"] as const) {
+          const endpoint = role === "primary" ? next.primary : next.backup;
+          const current = inputs.find((input) => input.role === role);
+          if (current !== undefined && (endpoint === null || !sameEndpoint(current.endpoint, endpoint)))
+            yield* unlisten(role);
+          if (endpoint === null) continue;
+          const kept = inputs.find((input) => input.role === role);
+          if (kept === undefined) yield* listen(role, endpoint, redundancy.fec[role]);
+          else
+            yield* useFec(kept, redundancy.fec[role], windowChanged).pipe(
+              Effect.mapError(inputFailure(role)),
+            );
+        }
+        selector.setPolicy(failoverPolicy(next, redundancy));
+        spec = {
+          ...spec,
+          name: next.name,
+          primary: next.primary,
+          backup: next.backup,
+          redundancy: next.redundancy,
+        };
+      });
 
     const removeOutput = (outputId: string) =>
       Effect.gen(function* () {
@@ -331,8 +398,9 @@ export const startChannel = (
     for (const output of spec.outputs) yield* applyOutput(output);
 
     const mergeStatus = (): MergeStatus | null => {
-      if (merger === null) return null;
-      const { received: _received, firstCopies, ...counts } = merger.snapshot();
+      const current = merger;
+      if (current === null) return null;
+      const { received: _received, firstCopies, ...counts } = current.snapshot();
       return {
         ...counts,
         firstCopies: { primary: firstCopies[LANE.primary] ?? 0, backup: firstCopies[LANE.backup] ?? 0 },
@@ -363,7 +431,7 @@ export const startChannel = (
       return {
         role: input.role,
         endpoint: input.endpoint,
-        active: merging || input.role === active,
+        active: merger !== null || input.role === active,
         lastPacketAgeMs: last === null ? null : Math.max(0, Math.round(now - last)),
         failovers: selector.failovers(input.role),
       };
@@ -380,7 +448,7 @@ export const startChannel = (
         redundancy: redundancyFigures(),
         lastSwitch: selector.lastSwitch(),
         inputs: inputs.map((input) => {
-          const fec = input.fec?.snapshot();
+          const fec = input.fec?.input.snapshot();
           return {
             ...inputFigures(input, now, active),
             fec: fec === undefined ? null : { recovered: fec.recovered, unrecoverable: fec.unrecoverable },
@@ -402,7 +470,7 @@ export const startChannel = (
         redundancy: { ...redundancyFigures(), events: selector.events(), merge: mergeStatus() },
         inputs: inputs.map((input) => ({
           ...inputFigures(input, now, active),
-          fec: input.fec?.snapshot() ?? null,
+          fec: input.fec?.input.snapshot() ?? null,
           core: input.core.snapshot(),
         })),
         outputs: outputStatuses(),
@@ -434,6 +502,7 @@ export const startChannel = (
       events: selector.events,
       crashed: Deferred.await(crash),
       capture,
+      reconfigure,
       applyOutput: (next) =>
         Effect.tap(applyOutput(next), () => {
           spec = { ...spec, outputs: [...spec.outputs.filter((o) => o.id !== next.id), next] };
@@ -444,6 +513,32 @@ export const startChannel = (
         }),
     } satisfies RunningChannel;
   });
+
+const resolvedRedundancy = (spec: ChannelSpec): Effect.Effect<Redundancy, ChannelError> =>
+  Either.match(resolveRedundancy(spec.redundancy, spec), {
+    onLeft: (issues) =>
+      Effect.fail(new ChannelError({ reason: "invalid_redundancy", message: describeIssues(issues) })),
+    onRight: Effect.succeed,
+  });
+
+const failoverPolicy = (spec: ChannelSpec, redundancy: Redundancy): FailoverPolicy => ({
+  roles: spec.backup === null ? ["primary"] : ["primary", "backup"],
+  switching: redundancy.mode === "failover",
+  failoverAfterMs: redundancy.failover_after_ms,
+  revert: redundancy.revert,
+  revertAfterMs: redundancy.revert_after_ms,
+});
+
+const inputFailure =
+  (role: InputRole) =>
+  (error: InputError | ChannelError): ChannelError =>
+    new ChannelError({
+      reason: error._tag === "ChannelError" ? error.reason : "input_failed",
+      message: `${role} input: ${error.message}`,
+    });
+
+const sameEndpoint = (a: InputEndpoint, b: InputEndpoint) =>
+  a.ip === b.ip && a.port === b.port && a.source === b.source && a.interface === b.interface;
 
 /** A packet core for one of the channel's paths; a core that cannot load fails the start with its reason. */
 const loadCoreFor = (what: string, load: () => PacketCore) =>

@@ -118,6 +118,8 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       /** Adds or replaces one output of a running channel; only that output restarts. */
       applyOutput: (channelId: ChannelId, output: OutputSpec) =>
         withChannel(channelId, (channel) => channel.applyOutput(output)),
+      /** New inputs or redundancy settings for a running channel: its outputs go on (RunningChannel.reconfigure). */
+      reconfigure: (spec: ChannelSpec) => withChannel(spec.id, (channel) => channel.reconfigure(spec)),
       removeOutput: (channelId: ChannelId, outputId: OutputId) =>
         withChannel(channelId, (channel) => channel.removeOutput(outputId)),
       /** An operator's input switch, at once; fails unless the channel runs in failover mode with a backup. */

@@ -1,7 +1,8 @@
 /**
  * The control plane's commands. Each takes the write lock, applies the pure rules (domain/rules.ts) to the
  * stored configuration, persists the result, then touches only what changed at runtime: a new output starts,
- * a changed output restarts alone, a changed input restarts its channel. Each writes an `api_change` event
+ * a changed output restarts alone, changed inputs or redundancy settings apply to the running channel with its
+ * outputs untouched. Each writes an `api_change` event
  * naming the token that made it (the audit trail) and refreshes the read model, whose view it answers with.
  * On start it resumes every channel whose desired state is running; readiness turns true once that is done.
  * A channel that should run but could not start then, or that stopped after an error, is started again on the
@@ -168,9 +169,12 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
           const next = patchChannel(channel, changes);
           yield* fromCheck(checkChannel(next, configs.current().channels));
           yield* commitChannel(next);
+          // Inputs and redundancy change live; a channel that cannot take the change (a new address that will
+          // not bind) is started afresh, which answers why it cannot run.
           if (isRunning(id) && inputChanged(channel, next)) {
-            yield* channels.stop(id);
-            yield* startRuntime(next);
+            yield* channels
+              .reconfigure(toSpec(next))
+              .pipe(Effect.catchAll(() => Effect.zipRight(channels.stop(id), startRuntime(next))));
           }
           yield* done("channel.update", `channel ${id} (${next.name}) changed`, id);
           return yield* readModel.channel(id);

@@ -71,6 +71,35 @@ describe("failover selector", () => {
     }),
   );
 
+  it.scoped("new timers and mode apply live: a shorter revert, then no switching puts the primary back", () =>
+    Effect.gen(function* () {
+      const selector = yield* selectorWith({ revertAfterMs: 10_000 });
+      yield* feed(selector, 1_000, both);
+      yield* feed(selector, 1_000, backupOnly);
+      expect(selector.active()).toBe("backup");
+      const live = {
+        roles: ["primary", "backup"] as const,
+        switching: true,
+        failoverAfterMs: 500,
+        revert: "auto" as const,
+      };
+      selector.setPolicy({ ...live, roles: [...live.roles], revertAfterMs: 1_000 });
+      yield* feed(selector, 1_200, both);
+      expect(selector.active()).toBe("primary");
+      yield* feed(selector, 1_000, backupOnly);
+      expect(selector.active()).toBe("backup");
+      selector.setPolicy({ ...live, roles: [...live.roles], revertAfterMs: 1_000, switching: false });
+      yield* feed(selector, 100, backupOnly);
+      expect(selector.active()).toBe("primary");
+      expect(switches(selector.events())).toEqual([
+        "primary→backup silence",
+        "backup→primary primary_restored",
+        "primary→backup silence",
+        "backup→primary operator",
+      ]);
+    }),
+  );
+
   it.scoped("auto revert: back to the primary after revert_after_ms of healthy primary", () =>
     Effect.gen(function* () {
       const selector = yield* selectorWith({ revertAfterMs: 10_000 });

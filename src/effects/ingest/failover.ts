@@ -53,6 +53,12 @@ export interface FailoverState {
   readonly lastArrival: (role: InputRole) => number | null;
   /** Switches away from `role`, whatever the reason. */
   readonly failovers: (role: InputRole) => number;
+  /**
+   * New timers, inputs or mode, from the next arrival or tick on; what was learnt about each input stays.
+   * Where the backup may no longer be active (no switching, or no backup), the primary takes over at once
+   * (reason "operator": a person changed the settings); that switch is returned by the next `tick`.
+   */
+  readonly setPolicy: (next: FailoverPolicy, nowMs: number) => void;
 }
 
 interface Track {
@@ -61,7 +67,8 @@ interface Track {
   failovers: number;
 }
 
-export const makeFailoverState = (policy: FailoverPolicy, startedAtMs: number): FailoverState => {
+export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number): FailoverState => {
+  let policy = initial;
   const tracks: Record<InputRole, Track> = {
     primary: { lastAt: null, healthySince: null, failovers: 0 },
     backup: { lastAt: null, healthySince: null, failovers: 0 },
@@ -132,5 +139,10 @@ export const makeFailoverState = (policy: FailoverPolicy, startedAtMs: number): 
     health: () => health,
     lastArrival: (role) => tracks[role].lastAt,
     failovers: (role) => tracks[role].failovers,
+    setPolicy: (next, nowMs) => {
+      policy = next;
+      if (active === "backup" && (!next.switching || !next.roles.includes("backup")))
+        decided.push(switchTo("primary", "operator", nowMs));
+    },
   };
 };

@@ -33,6 +33,8 @@ export interface Selector {
   /** Recent events, oldest first; `at` is epoch ms. */
   readonly events: () => ReadonlyArray<RedundancyEvent>;
   readonly lastSwitch: () => Extract<RedundancyEvent, { readonly type: "switch" }> | null;
+  /** New timers, inputs or mode, live: nothing restarts (see FailoverState.setPolicy). */
+  readonly setPolicy: (policy: FailoverPolicy) => void;
 }
 
 export const makeSelector = (options: {
@@ -90,5 +92,6 @@ export const makeSelector = (options: {
         }),
       events: () => [...recent],
       lastSwitch: () => lastSwitch,
+      setPolicy: (policy) => state.setPolicy(policy, now()),
     } satisfies Selector;
   });

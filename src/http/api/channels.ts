@@ -43,7 +43,8 @@ export const channelsApi = (control: Control, readModel: ReadModel, bus: EventBu
       method: "patch",
       path: "/{id}",
       access: "admin",
-      summary: "Change a channel; a changed input or redundancy setting restarts a running channel",
+      summary:
+        "Change a channel; inputs and redundancy settings apply to a running channel live, its outputs untouched",
       body: ChannelPatch,
       response: ChannelView,
     },
