@@ -30,6 +30,8 @@ export const settingsPage = (options: {
     readonly document: string;
     readonly mode: "merge" | "replace";
     readonly result: ImportPreview;
+    /** Names the document and mode this preview is of: Apply applies exactly these or nothing. */
+    readonly fingerprint?: string;
   };
   readonly message?: string;
 }) => html`<h1>Settings</h1>
@@ -85,7 +87,7 @@ export const settingsPage = (options: {
   </section>
   <section aria-labelledby="config-title">
     <h2 id="config-title">Configuration</h2>
-    <p><a class="button" href="/api/config" download="distributary-config.json">Export (secrets masked)</a></p>
+    <p><a class="button" href="/settings/export" download="distributary-config.json">Export (secrets masked)</a></p>
     <form method="post" action="/settings/import" class="stacked">
       <label>Import: paste an export or the original project's channels.json
         <textarea name="document" rows="8" required spellcheck="false">${options.preview?.document ?? ""}</textarea>
@@ -98,9 +100,10 @@ export const settingsPage = (options: {
       </label>
       <button type="submit" name="step" value="preview">Preview the changes</button>
       ${
-        options.preview === undefined || options.preview.result.problems.length > 0
+        options.preview?.fingerprint === undefined || options.preview.result.problems.length > 0
           ? ""
-          : html`<button type="submit" name="step" value="apply" class="danger" data-confirm-click="Apply the import as previewed?">Apply</button>`
+          : html`<input type="hidden" name="previewed" value="${options.preview.fingerprint}" />
+            <button type="submit" name="step" value="apply" class="danger" data-confirm-click="Apply the import as previewed?">Apply</button>`
       }
     </form>
     ${options.preview === undefined ? "" : importPreview(options.preview.result)}

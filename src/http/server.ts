@@ -33,6 +33,36 @@ export const listen = (app: Fetchable, options: ListenOptions) =>
       }),
   );
 
+/**
+ * Closes every open WebSocket as a restart (1012: pages and well-behaved clients try again by themselves),
+ * waits up to half a second for the closing handshakes, then ends whatever is left.
+ */
+interface OpenSocket {
+  readonly once: (event: "close", listener: () => void) => unknown;
+  readonly close: (code: number, reason: string) => void;
+  readonly terminate: () => void;
+}
+
+export const closeWebSockets = (server: { readonly clients: Iterable<OpenSocket> }) =>
+  Effect.async<void>((resume) => {
+    const open = [...server.clients];
+    let left = open.length;
+    if (left === 0) return resume(Effect.void);
+    const timer = setTimeout(() => {
+      for (const client of open) client.terminate();
+      resume(Effect.void);
+    }, 500);
+    for (const client of open) {
+      client.once("close", () => {
+        left -= 1;
+        if (left > 0) return;
+        clearTimeout(timer);
+        resume(Effect.void);
+      });
+      client.close(1012, "the service is restarting");
+    }
+  });
+
 /** The API and WebSocket on a port, for as long as the layer lives. */
 export const HttpLive = (options: ListenOptions) =>
   Layer.scopedDiscard(
@@ -41,11 +71,7 @@ export const HttpLive = (options: ListenOptions) =>
       const server = yield* listen(app, options);
       injectWebSocket(server);
       // Upgraded sockets are no longer the HTTP server's to close; end them first so closing it does not wait.
-      yield* Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          for (const client of webSockets.clients) client.terminate();
-        }),
-      );
+      yield* Effect.addFinalizer(() => closeWebSockets(webSockets));
       const address = server.address();
       const port = typeof address === "object" && address !== null ? address.port : options.port;
       const secret = (yield* Auth).takeFirstStartSecret();

@@ -1,6 +1,7 @@
 /**
  * The overview's filter and bulk actions, and the admin pages, in Chromium: a token's secret shown once and
- * revoked; an import previewed (what it would create and delete) before it is applied.
+ * revoked; an import previewed (what it would create and delete) before it is applied, and applied only as
+ * previewed; the export downloads with the page's session; the events page's live events keep its filters.
  */
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -115,5 +116,90 @@ describe("overview and admin pages in Chromium", () => {
     await page.getByRole("button", { name: "Preview the changes" }).click();
     expect(await page.locator("#import-preview").textContent()).toContain("channels[0]");
     expect(await page.getByRole("button", { name: "Apply" }).count()).toBe(0);
+  }, 60_000);
+
+  it("Apply imports only the document that was previewed; an edited one is previewed again, not applied", async () => {
+    const before = (await json(await app.request("/api/channels"))).channels as unknown[];
+    const channel = (id: string, port: number) => ({
+      id,
+      name: `${id} channel`,
+      rtp_ip: "127.0.0.1",
+      rtp_port: port,
+    });
+    await page.goto(`${base}/settings`);
+    await page
+      .getByLabel(/Import/)
+      .fill(JSON.stringify({ version: 1, channels: [channel("delta", await freeUdpPort())] }));
+    await page.getByRole("button", { name: "Preview the changes" }).click();
+    expect(await page.locator("#import-preview").textContent()).toContain("create 1: delta channel (delta)");
+    // Edited after the preview: Apply must not import what nobody saw.
+    await page
+      .getByLabel(/Import/)
+      .fill(JSON.stringify({ version: 1, channels: [channel("echo", await freeUdpPort())] }));
+    await page.getByRole("button", { name: "Apply" }).click();
+    await expect.poll(() => page.locator("main").textContent()).toContain("Nothing was imported");
+    expect(await page.locator("#import-preview").textContent()).toContain("create 1: echo channel (echo)");
+    expect((await app.request("/api/channels/echo")).status).toBe(404);
+    expect((await app.request("/api/channels/delta")).status).toBe(404);
+    expect((await json(await app.request("/api/channels"))).channels).toHaveLength(before.length);
+    // Now previewed: Apply imports it.
+    await page.getByRole("button", { name: "Apply" }).click();
+    await expect.poll(() => page.locator("main").textContent()).toContain("1 created");
+    expect((await app.request("/api/channels/echo")).status).toBe(200);
+  }, 60_000);
+
+  it("Export downloads the configuration with the page's session, secrets masked", async () => {
+    const added = await app.request("/api/channels/alpha/outputs", {
+      method: "POST",
+      body: JSON.stringify({
+        name: "yt",
+        protocol: "rtmp",
+        url: "rtmp://127.0.0.1:1935/live2/sEcReT-stream-key-42",
+      }),
+    });
+    expect(added.status).toBe(201);
+    await page.goto(`${base}/settings`);
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("link", { name: "Export (secrets masked)" }).click(),
+    ]);
+    const path = await download.path();
+    const { readFile } = await import("node:fs/promises");
+    const exported = JSON.parse(await readFile(path, "utf8")) as {
+      version: number;
+      channels: Array<{ id: string }>;
+    };
+    expect(exported.version).toBe(1);
+    const listed = (await json(await app.request("/api/channels"))).channels as Array<{ id: string }>;
+    expect(exported.channels.map((channel) => channel.id).sort()).toEqual(
+      listed.map((channel) => channel.id).sort(),
+    );
+    expect(download.suggestedFilename()).toBe("distributary-config.json");
+    const text = JSON.stringify(exported);
+    expect(text).not.toContain("sEcReT-stream-key-42");
+    expect(text).toContain("rtmp://127.0.0.1:1935/live2/****");
+  }, 60_000);
+
+  it("the events page's live events keep its filters", async () => {
+    await page.goto(`${base}/events?type=api_change&channel=alpha`);
+    await expect.poll(() => page.locator("#connection").textContent()).toBe("live");
+    const shown = await page.locator("#event-log li").count();
+    // An api_change of another channel, and another type of event of alpha: neither belongs in this list.
+    await app.request("/api/channels/charlie", {
+      method: "PATCH",
+      body: JSON.stringify({ name: "charlie renamed" }),
+    });
+    await app.request("/api/channels/alpha/start", { method: "POST" });
+    await app.request("/api/channels/alpha", {
+      method: "PATCH",
+      body: JSON.stringify({ name: "alpha renamed" }),
+    });
+    await expect.poll(() => page.locator("#event-log").textContent()).toContain("alpha renamed");
+    const items = await page.locator("#event-log li").allTextContents();
+    expect(items.length).toBeGreaterThan(shown);
+    expect(items.join("\n")).not.toContain("charlie renamed");
+    // Only api_change items: the channel's start shows as its audit entry, never as a channel_started event.
+    expect(await page.locator("#event-log li:not(.event-api_change)").count()).toBe(0);
+    await app.request("/api/channels/alpha/stop", { method: "POST" });
   }, 60_000);
 });

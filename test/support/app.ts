@@ -10,7 +10,7 @@ import { PinoLoggerLive } from "../../src/effects/logging.ts";
 import { ServicesTest } from "../../src/effects/services.ts";
 import { DocumentStore, layerMemory } from "../../src/effects/store.ts";
 import { makeApp } from "../../src/http/app.ts";
-import { listen } from "../../src/http/server.ts";
+import { closeWebSockets, listen } from "../../src/http/server.ts";
 import * as peers from "./peers.ts";
 import { chunkTs } from "./sender.ts";
 import { TsGenerator } from "./ts-generator.ts";
@@ -74,12 +74,7 @@ export const makeTestApp = async (
         Effect.gen(function* () {
           const server = yield* listen(handle.app, { port: 0, hostname: "127.0.0.1" });
           handle.injectWebSocket(server);
-          yield* Scope.addFinalizer(
-            scope,
-            Effect.sync(() => {
-              for (const client of handle.webSockets.clients) client.terminate();
-            }),
-          );
+          yield* Scope.addFinalizer(scope, closeWebSockets(handle.webSockets));
           const address = server.address();
           return typeof address === "object" && address !== null ? address.port : 0;
         }).pipe(Scope.extend(scope)),

@@ -71,7 +71,41 @@
     if (box.checked) selected.add(box.value);
     else selected.delete(box.value);
   });
+  // Live updates replace whole sections; keyboard focus stays on the same control: found again after the swap
+  // by its id, or by the form it posts to and its name, value or text.
+  const focusKey = (element) => {
+    if (!(element instanceof HTMLElement) || element === document.body) return null;
+    if (element.id) return `#${CSS.escape(element.id)}`;
+    const form = element.closest("form");
+    const own = element.getAttribute("name")
+      ? `[name="${CSS.escape(element.getAttribute("name"))}"]${element.getAttribute("value") ? `[value="${CSS.escape(element.getAttribute("value"))}"]` : ""}`
+      : "";
+    const tag = element.tagName.toLowerCase();
+    if (form?.getAttribute("action"))
+      return {
+        selector: `form[action="${CSS.escape(form.getAttribute("action"))}"] ${tag}${own}`,
+        text: element.textContent,
+      };
+    if (element.getAttribute("href")) return `${tag}[href="${CSS.escape(element.getAttribute("href"))}"]`;
+    if (element.dataset.copy) return `${tag}[data-copy="${CSS.escape(element.dataset.copy)}"]`;
+    return null;
+  };
+  let focused = null;
+  document.addEventListener("htmx:oobBeforeSwap", () => {
+    focused ??= focusKey(document.activeElement);
+  });
   document.addEventListener("htmx:oobAfterSwap", () => {
+    if (
+      focused !== null &&
+      !(document.activeElement instanceof HTMLElement && document.activeElement !== document.body)
+    ) {
+      const { selector, text } = typeof focused === "string" ? { selector: focused, text: null } : focused;
+      const candidates = [...document.querySelectorAll(selector)];
+      const again =
+        candidates.find((candidate) => text === null || candidate.textContent === text) ?? candidates[0];
+      again?.focus({ preventScroll: true });
+    }
+    focused = null;
     for (const box of document.querySelectorAll('input[name="ids"]')) box.checked = selected.has(box.value);
     const filter = document.querySelector("input[data-filter]");
     if (filter?.value) filter.dispatchEvent(new Event("input", { bubbles: true }));

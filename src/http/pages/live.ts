@@ -3,7 +3,8 @@
  * every snapshot of the read model and every event of the bus — tiles on the overview; the head, inputs,
  * outputs and PIDs of a channel page, with new cues on top of its cue log and new events at the end of its
  * event log; new events on the events page. No polling: the browser only listens. The session is checked
- * again with every message, so a revoked token's page stops at once (closed with 4401).
+ * again with every message, so a revoked token's page stops at once (closed with 4401). When the service
+ * stops, pages are closed with 1012 and reconnect by themselves once it is back.
  */
 import { Chunk, Effect, Fiber, Stream } from "effect";
 import type { Context } from "hono";
@@ -71,12 +72,20 @@ export const liveSocket = (deps: {
     const sessionId = deps.sessions.sessionId(c);
     const pageName = c.req.query("page") ?? "overview";
     const channelId = (c.req.query("id") ?? "") as ChannelId;
+    // The events page's filters, so that live events are the ones its list shows.
+    const onlyChannel = c.req.query("channel") ?? "";
+    const onlyType = c.req.query("type") ?? "";
+    const listed = (event: ChannelEvent) =>
+      pageName === "events"
+        ? (onlyChannel === "" || event.channel === onlyChannel) &&
+          (onlyType === "" || event.type === onlyType)
+        : event.channel === channelId;
     let feed: Fiber.RuntimeFiber<void> | undefined;
     let watching = false;
 
     const render = async (message: Message, viewer: Viewer, tick: number): Promise<string> => {
       if (message.kind === "events") {
-        const mine = message.events.filter((event) => pageName === "events" || event.channel === channelId);
+        const mine = message.events.filter(listed);
         if (pageName === "overview" || mine.length === 0) return "";
         const parts = [
           html`<ol id="event-log" hx-swap-oob="beforeend">${mine.map((event) => eventItem(event, pageName === "events"))}</ol>`,
@@ -159,7 +168,8 @@ export const liveSocket = (deps: {
                 if (text !== "") ws.send(text);
               }),
             ),
-            Effect.ensuring(Effect.sync(() => ws.close(1001, "server shutting down"))),
+            // 1012 (service restart): the page's WebSocket extension reconnects by itself when the service is back.
+            Effect.ensuring(Effect.sync(() => ws.close(1012, "the service is restarting"))),
           ),
         );
       },

@@ -4,6 +4,7 @@
  * commands as the REST API, in the name of the signed-in token (`CurrentActor`), so the audit trail names the
  * person. A viewer sees no button that would be refused; every post is checked for this server's origin.
  */
+import { createHash } from "node:crypto";
 import { Effect, Either, Runtime } from "effect";
 import { type Context, Hono } from "hono";
 import { html } from "hono/html";
@@ -320,7 +321,7 @@ export const pagesApp = (services: PageServices) => {
       c,
       "Events",
       eventsPage({ events, channel, type, types: EVENT_TYPES }),
-      "/ui/ws?page=events",
+      `/ui/ws?${new URLSearchParams({ page: "events", channel, type })}`,
     );
   });
 
@@ -359,11 +360,21 @@ export const pagesApp = (services: PageServices) => {
     );
     return c.redirect("/settings", 303);
   });
+  // The masked export, for the browser's session (the API's /api/config wants a bearer token).
+  signedIn.get("/settings/export", needs("admin"), async (c) =>
+    c.body(JSON.stringify(await run(transfer.exportConfig), null, 2), 200, {
+      "content-type": "application/json",
+      "content-disposition": 'attachment; filename="distributary-config.json"',
+    }),
+  );
   signedIn.post("/settings/import", needs("admin"), async (c) => {
     const fields = await formFields(c);
     const document = fields.document ?? "";
     const mode = fields.mode === "replace" ? "replace" : "merge";
-    const apply = fields.step === "apply";
+    const fingerprint = createHash("sha256").update(`${mode}\n${document}`).digest("hex");
+    // Apply only what was previewed: a document or mode edited since gets a fresh preview, not applied.
+    const stale = fields.step === "apply" && fields.previewed !== fingerprint;
+    const apply = fields.step === "apply" && !stale;
     let parsed: unknown;
     try {
       parsed = JSON.parse(document);
@@ -403,7 +414,13 @@ export const pagesApp = (services: PageServices) => {
       const message = `Configuration imported (${mode}): ${plan.created.length} created, ${plan.changed.length} changed, ${plan.deleted.length} deleted.`;
       return settings(c, { message });
     }
-    return settings(c, { preview: { document, mode, result } });
+    const message = stale
+      ? "Nothing was imported: the document or the mode changed after its preview. Here is what it would do now; apply again to confirm."
+      : undefined;
+    return settings(c, {
+      preview: { document, mode, result, fingerprint },
+      ...(message === undefined ? {} : { message }),
+    });
   });
 
   app.route("/", signedIn);
