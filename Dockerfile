@@ -24,6 +24,7 @@ RUN apt-get update \
 WORKDIR /opt/distributary
 COPY --from=build /opt/distributary/node_modules ./node_modules
 COPY --from=build /opt/distributary/src ./src
+COPY views ./views
 COPY package.json ./
 COPY bin ./bin
 USER distributary

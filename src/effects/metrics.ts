@@ -147,8 +147,12 @@ export const makeMetrics = (current: () => StatusSnapshot, ready: () => boolean)
   );
 
   // --- channels -----------------------------------------------------------------------------------------------
-  perChannel("gauge", "distributary_channel_info", "A channel's name (always 1)", ["name"], (channel, set) =>
-    set({ name: channel.name }, 1),
+  perChannel(
+    "gauge",
+    "distributary_channel_info",
+    "A channel's name and redundancy mode: failover, merge (SMPTE 2022-7) or none (always 1)",
+    ["name", "mode"],
+    (channel, set) => set({ name: channel.name, mode: channel.redundancy?.mode ?? "none" }, 1),
   );
   perChannel(
     "gauge",

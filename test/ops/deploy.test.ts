@@ -39,14 +39,32 @@ describe("deployment files", () => {
         const [source] = volume.split(":");
         if (source === undefined) continue;
         if (source.startsWith("./")) {
-          // The scrape token is the operator's to write (README); everything else is in the repository.
-          if (source === "./prometheus/distributary-token") continue;
           expect(existsSync(source), `${name} mounts ${source}`).toBe(true);
         } else {
           expect(Object.keys(compose.volumes), `${name} uses volume ${source}`).toContain(source);
         }
       }
     }
+  });
+
+  it("on the host network the stack finds itself on localhost: Grafana's datasource, Prometheus's targets, no token file", async () => {
+    const datasources = parse(await readFile("grafana/provisioning/datasources/prometheus.yml", "utf8")) as {
+      datasources: Array<{ url: string }>;
+    };
+    for (const source of datasources.datasources) expect(new URL(source.url).hostname).toBe("localhost");
+    const prometheus = parse(await readFile("prometheus/prometheus.yml", "utf8")) as {
+      scrape_configs: Array<{ authorization?: unknown; static_configs: Array<{ targets: string[] }> }>;
+    };
+    for (const job of prometheus.scrape_configs) {
+      // A credentials file nobody writes would fail every scrape: the compose stack scrapes over loopback.
+      expect(job.authorization).toBeUndefined();
+      for (const target of job.static_configs.flatMap((config) => config.targets))
+        expect(target).toMatch(/^localhost:/);
+    }
+    const compose = parse(await readFile("docker-compose.yml", "utf8")) as {
+      services: { distributary: { environment: Record<string, string> } };
+    };
+    expect(compose.services.distributary.environment.DISTRIBUTARY_METRICS_AUTH).toBe("loopback");
   });
 
   it("the Dockerfile copies what exists, pins its base, runs as a non-root user and checks /api/health", async () => {
@@ -65,6 +83,11 @@ describe("deployment files", () => {
     expect(text).toContain("/api/health");
     expect(text).toMatch(/HEALTHCHECK /);
     expect(text).toMatch(/ENTRYPOINT \["bin\/distributary"\]/);
+    // What the service reads at run time is in the image: the code (built in the first stage), the page
+    // templates and assets, and the launcher.
+    expect(text).toMatch(/\nCOPY --from=build \/opt\/distributary\/src \.\/src\n/);
+    expect(text).toMatch(/\nCOPY views \.\/views\n/);
+    expect(text).toMatch(/\nCOPY bin \.\/bin\n/);
     expect(statSync("bin/distributary").mode & 0o111).not.toBe(0);
     expect(existsSync("scripts/build-core.sh")).toBe(true);
   });

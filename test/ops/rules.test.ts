@@ -37,11 +37,11 @@ describe("alerting configuration", () => {
   it("promtool check config: the scrape configuration loads, with its rule file", async () => {
     const dir = await mkdtemp(join(tmpdir(), "distributary-promconfig-"));
     try {
-      // As docker-compose.yml mounts them: the rules and the token file under /etc/prometheus.
-      const config = (await readFile("prometheus/prometheus.yml", "utf8"))
-        .replace("/etc/prometheus/alerts.yml", join(process.cwd(), "prometheus/alerts.yml"))
-        .replace("/etc/prometheus/distributary-token", join(dir, "token"));
-      await writeFile(join(dir, "token"), "dst_example");
+      // As docker-compose.yml mounts it: the rules under /etc/prometheus.
+      const config = (await readFile("prometheus/prometheus.yml", "utf8")).replace(
+        "/etc/prometheus/alerts.yml",
+        join(process.cwd(), "prometheus/alerts.yml"),
+      );
       await writeFile(join(dir, "prometheus.yml"), config);
       const { stdout } = await run("promtool", ["check", "config", join(dir, "prometheus.yml")]);
       expect(stdout).toContain("SUCCESS");
