@@ -47,7 +47,12 @@ describe("output states and counters", () => {
     const [listenPort, nobody] = [await freeUdpPort(), await freeUdpPort()];
     const sink = await udpSink();
     try {
-      await send("POST", "/api/channels", { id: "truth", name: "Truth", rtp_ip: "127.0.0.1", rtp_port: input });
+      await send("POST", "/api/channels", {
+        id: "truth",
+        name: "Truth",
+        rtp_ip: "127.0.0.1",
+        rtp_port: input,
+      });
       expect((await send("POST", "/api/channels/truth/start")).status).toBe(200);
       // Running, but nothing arrives: the input's health is beside the compatible status.
       expect(await channel()).toMatchObject({ status: "running", input: "lost" });
@@ -104,8 +109,14 @@ describe("output states and counters", () => {
         });
 
         // The first caller arrives: connected, data flows, still nothing counted as an error or a drop.
-        await Effect.runPromise(Scope.extend(srtCallerPeer({ port: listenPort, forwardTo: sink.port }), scope));
-        await eventually("the caller's data at the sink", () => (sink.bytes() > 0 ? true : undefined), 15_000);
+        await Effect.runPromise(
+          Scope.extend(srtCallerPeer({ port: listenPort, forwardTo: sink.port }), scope),
+        );
+        await eventually(
+          "the caller's data at the sink",
+          () => (sink.bytes() > 0 ? true : undefined),
+          15_000,
+        );
         const connected = await eventually("the listener connected", async () => {
           const now = await output("lonely");
           return now.state === "connected" ? now : undefined;
