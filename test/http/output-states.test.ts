@@ -86,6 +86,24 @@ describe("output states and counters", () => {
         15_000,
       );
       expect(failed).toMatchObject({ state: "reconnecting", status: "error", error_count: 1, reconnects: 0 });
+      // Changed, it starts over: the answer to PUT shows it on its way again, not stopped.
+      const changed = await json(
+        await send("PUT", "/api/channels/truth/outputs/down", {
+          protocol: "srt",
+          url: `srt://127.0.0.1:${nobody}?mode=caller&latency=300`,
+        }),
+      );
+      expect(changed.status).toBe("running");
+      expect(["starting", "connecting"]).toContain(changed.state);
+      const refailed = await eventually(
+        "the changed caller's first failure",
+        async () => {
+          const now = await output("down");
+          return now.last_error === null ? undefined : now;
+        },
+        15_000,
+      );
+      expect(refailed).toMatchObject({ state: "reconnecting", error_count: 1 });
 
       // Input flows; the listener's small queue overflows many times while nobody calls.
       const source = udpSource(input);
