@@ -166,6 +166,7 @@ export const makeOutput = (
       setState(failing ? "reconnecting" : "connecting");
     });
 
+    /** Each failed attempt, once, as it fails (an interrupted one did not fail). */
     const recordError = (error: OutputError) =>
       Effect.sync(() => {
         errors += 1;
@@ -175,25 +176,22 @@ export const makeOutput = (
       });
 
     const onRetry = (error: OutputError, delay: Duration.Duration) =>
-      Effect.zipRight(
-        recordError(error),
-        Effect.sync(() => {
-          setState("reconnecting");
-          onEvent({
-            type: "reconnect",
-            reconnects: reconnects + 1,
-            error: error.message,
-            delayMs: Duration.toMillis(delay),
-          });
-        }),
-      );
+      Effect.sync(() => {
+        setState("reconnecting");
+        onEvent({
+          type: "reconnect",
+          reconnects: reconnects + 1,
+          error: error.message,
+          delayMs: Duration.toMillis(delay),
+        });
+      });
 
     const run: Effect.Effect<never, OutputError> = runLock.withPermits(1)(
       Effect.suspend(() => {
         startedAt = Date.now();
         failing = false;
         return runWithReconnects(
-          Effect.zipRight(beginAttempt, attemptFor(target, context)),
+          Effect.zipRight(beginAttempt, attemptFor(target, context)).pipe(Effect.tapError(recordError)),
           reconnectSchedule(options.reconnect),
           {
             onRetry,
@@ -203,7 +201,6 @@ export const makeOutput = (
           },
         );
       }).pipe(
-        Effect.tapError(recordError),
         Effect.onExit((exit) =>
           Effect.sync(() =>
             setState(Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? "error" : "stopped"),
