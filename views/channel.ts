@@ -24,6 +24,7 @@ export const channelHead = (channel: ChannelView, viewer: Viewer) => html`<secti
   <div class="title">
     <h1>${channel.name}</h1>
     ${stateBadge(channel.status)}
+    ${channel.status === "running" && channel.input === "lost" ? html`<span class="badge state-lost">input lost</span>` : ""}
     ${channel.status === "running" ? html`<span class="muted">up ${duration(channel.uptime)}</span>` : ""}
   </div>
   ${channel.error === null ? "" : html`<p class="error-text" role="alert">${channel.error}</p>`}
