@@ -10,7 +10,8 @@
  * A keyframe is a packet of the video PID that starts a PES and either carries the adaptation field's
  * random_access_indicator or, for encoders that do not set it, begins with an H.264/H.265 parameter set or
  * IDR picture. A program without video starts at its first PES. A stream that never shows a keyframe is let
- * through after `giveUpAfterPictures` picture starts, so that a gate never holds a channel back for ever.
+ * through after `giveUpAfterPictures` picture starts, and one without a PAT and PMT after `giveUpAfterBytes`,
+ * so that a gate never holds an output back for ever (ffmpeg then says what it cannot read).
  *
  * Runs only until it opens (one pass over at most a GOP of packets per connection), then passes chunks as is.
  */
@@ -98,8 +99,11 @@ const beginsWithKeyNal = (packet: Uint8Array, streamType: number): boolean => {
   return false;
 };
 
-export const makeStartGate = (options: { readonly giveUpAfterPictures?: number } = {}): StartGate => {
+export const makeStartGate = (
+  options: { readonly giveUpAfterPictures?: number; readonly giveUpAfterBytes?: number } = {},
+): StartGate => {
   const giveUpAfter = options.giveUpAfterPictures ?? 300;
+  const giveUpAfterBytes = options.giveUpAfterBytes ?? 8 * 1024 * 1024;
   let pat: Uint8Array | null = null;
   let pmtPid: number | null = null;
   let pmt: Uint8Array | null = null;
@@ -156,6 +160,10 @@ export const makeStartGate = (options: { readonly giveUpAfterPictures?: number }
       }
     }
     skipped += chunk.length;
+    if (pmt === null && skipped > giveUpAfterBytes) {
+      open = true;
+      return [chunk];
+    }
     return [];
   };
 

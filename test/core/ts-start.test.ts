@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { it } from "@effect/vitest";
 import { Effect } from "effect";
-import { describe, expect } from "vitest";
+import { describe, expect, it as plain } from "vitest";
 import { makeStartGate } from "../../src/core/ts-start.ts";
 import { encodeTestStream, streamFigures, videoFramesFromFirstKeyframe } from "../support/media.ts";
 
@@ -75,5 +75,18 @@ describe("start gate", () => {
         expect(gate.skippedBytes()).toBe(flagged.gate.skippedBytes());
         expect(out.length).toBe(flagged.out.length);
       }),
+  );
+
+  plain(
+    "lets a stream without PAT and PMT through after a bound, so that ffmpeg can say what is wrong",
+    () => {
+      const gate = makeStartGate({ giveUpAfterBytes: 10 * 188 });
+      const noTables = new Uint8Array(7 * 188);
+      for (let at = 0; at < noTables.length; at += 188) noTables.set([0x47, 0x01, 0x00, 0x10], at);
+      expect(gate.push(noTables)).toEqual([]);
+      expect(gate.isOpen()).toBe(false);
+      expect(gate.push(noTables)).toEqual([noTables]);
+      expect(gate.isOpen()).toBe(true);
+    },
   );
 });
