@@ -9,7 +9,6 @@ import { html, raw } from "hono/html";
 import type { ChannelEvent } from "../src/domain/events.ts";
 import type { ChannelStats, ChannelView, OutputView } from "../src/domain/views.ts";
 import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
-import { outputStateWord } from "./overview.ts";
 import { addOutputForm } from "./presets.ts";
 
 export interface CueEntry {
@@ -25,6 +24,7 @@ export const channelHead = (channel: ChannelView, viewer: Viewer) => html`<secti
   <div class="title">
     <h1>${channel.name}</h1>
     ${stateBadge(channel.status)}
+    ${channel.status === "running" && channel.input === "lost" ? html`<span class="badge state-lost">input lost</span>` : ""}
     ${channel.status === "running" ? html`<span class="muted">up ${duration(channel.uptime)}</span>` : ""}
   </div>
   ${channel.error === null ? "" : html`<p class="error-text" role="alert">${channel.error}</p>`}
@@ -125,14 +125,14 @@ const outputRow = (
   viewer: Viewer,
   history: ReadonlyArray<number>,
 ) => {
-  const state = outputStateWord(output.status);
+  const state = output.state;
   return html`<tr id="out-${output.id}">
     <th scope="row">${output.name}<br /><span class="muted url">${output.url}</span></th>
     <td>${stateBadge(state)}${output.last_error === null || state === "connected" ? "" : html`<br /><span class="error-text">${output.last_error}</span>`}</td>
     <td>${state === "connected" ? duration(output.uptime) : "—"}</td>
     <td class="nowrap">${bitrate(output.bitrate_bps)} ${sparkline(history)}</td>
     <td>${output.reconnects}</td>
-    <td>${Math.round(output.queue_drops)}</td>
+    <td>${output.queue_drops}</td>
     <td>${output.srt === null ? "—" : html`RTT ${output.srt.rtt_ms.toFixed(1)} ms<br />retransmits ${output.srt.retransmits}<br />lost ${output.srt.loss_packets}`}</td>
     ${
       can(viewer, "operator")

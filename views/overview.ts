@@ -11,17 +11,13 @@ import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from ".
 const outputStates = (channel: ChannelView) => {
   const counts = new Map<string, number>();
   for (const output of channel.outputs) {
-    const state = outputStateWord(output.status);
+    const state = output.state;
     counts.set(state, (counts.get(state) ?? 0) + 1);
   }
   return [...counts].map(
     ([state, count]) => html`<span class="badge state-${state}">${count} ${state}</span>`,
   );
 };
-
-/** The output status of the API in the words the pages use. */
-export const outputStateWord = (status: string) =>
-  status === "running" ? "connected" : status === "retrying" ? "reconnecting" : status;
 
 const sinceLastCue = (channel: ChannelView, now: number) =>
   channel.cues.last_at === null

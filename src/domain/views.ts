@@ -23,14 +23,22 @@ export const SrtStatsView = Schema.Struct({
   send_rate_mbps: Schema.Number,
 });
 
-export const OutputStatus = Schema.Literal(
-  "running",
+/** The original API's output status: `running` while it works or is getting there, `error` while it fails. */
+export const OutputStatus = Schema.Literal("running", "stopped", "error");
+
+/** What an output is doing, in words. */
+export const OutputStateView = Schema.Literal(
+  "starting",
   "connecting",
-  "retrying",
-  "error",
-  "stopped",
+  "connected",
+  "reconnecting",
   "disabled",
-);
+  "stopped",
+  "error",
+).annotations({
+  description:
+    "starting: added, its first attempt not begun; connecting: first attempt; connected: the destination accepts data; reconnecting: after a failure, waiting or trying again; disabled: enabled is false; stopped: the channel is stopped; error: gave up (see last_error)",
+});
 
 export const OutputView = Schema.Struct({
   id: Schema.String,
@@ -38,17 +46,27 @@ export const OutputView = Schema.Struct({
   protocol: Protocol,
   url: Schema.String.annotations({ description: "masked: stream keys and passphrases are ****" }),
   enabled: Schema.Boolean,
-  status: OutputStatus,
+  status: OutputStatus.annotations({
+    description:
+      "the original API's field: running (starting, connecting or connected), error (reconnecting or given up), stopped (disabled, or the channel is stopped); `state` says which",
+  }),
+  state: OutputStateView,
   uptime: Schema.Number.annotations({ description: "seconds connected" }),
-  error_count: Schema.Number,
+  error_count: Schema.Number.annotations({ description: "failed attempts to connect or stay connected" }),
   last_error: Schema.NullOr(Schema.String),
-  bytes_sent: Schema.Number,
+  bytes_sent: Schema.Number.annotations({
+    description:
+      "TS bytes the destination accepted (for RTMP: from the moment the server accepted the publish)",
+  }),
   packets_sent: Schema.Number.annotations({
     description: "TS packets (188 bytes) handed to the destination",
   }),
   bitrate_bps: Schema.Number,
   reconnects: Schema.Number,
-  queue_drops: Schema.Number,
+  queue_drops: Schema.Number.annotations({
+    description:
+      "TS packets dropped because the destination did not keep up or was lost; not counted before the first connection",
+  }),
   srt: Schema.NullOr(SrtStatsView),
 }).annotations({ identifier: "Output" });
 export type OutputView = typeof OutputView.Type;

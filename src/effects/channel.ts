@@ -371,7 +371,7 @@ export const startChannel = (
           type: "output_state",
           channel: spec.id,
           output: outputId,
-          state: event.state === "retrying" ? "reconnecting" : event.state,
+          state: event.state,
           error: event.error,
         });
       };

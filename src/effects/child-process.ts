@@ -23,6 +23,8 @@ export interface ChildSpec {
   readonly stdin?: boolean;
   /** Called for every stderr line, already masked. */
   readonly onStderrLine?: (line: string) => void;
+  /** What of a (masked) stderr line the tail keeps; null keeps nothing. Default: the whole line. */
+  readonly tailLine?: (line: string) => string | null;
   /**
    * Read the child's stdout by line (for machine-readable reports such as stats); ignored when absent.
    * stdout rather than an extra fd: Node's pipes are socket pairs, which a tool cannot reopen as /dev/fd/N.
@@ -110,8 +112,11 @@ export const spawnChild = (spec: ChildSpec): Effect.Effect<Child, never, Scope.S
         // Masked first, cut after: a secret cut in half would no longer be recognised.
         const masked = mask(raw);
         const line = masked.length > maxLineLength ? `${masked.slice(0, maxLineLength)}…` : masked;
-        tail.push(line);
-        if (tail.length > tailLimit) tail.shift();
+        const kept = spec.tailLine === undefined ? line : spec.tailLine(line);
+        if (kept !== null) {
+          tail.push(kept);
+          if (tail.length > tailLimit) tail.shift();
+        }
         spec.onStderrLine?.(line);
       });
       const onStdoutLine = spec.onStdoutLine;

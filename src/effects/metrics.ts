@@ -24,25 +24,15 @@ interface Family {
 
 export const CHANNEL_STATES = ["running", "stopped", "error"] as const;
 export const OUTPUT_STATES = [
+  "starting",
   "connecting",
   "connected",
   "reconnecting",
   "stopped",
   "error",
   "disabled",
-] as const;
+] as const satisfies ReadonlyArray<OutputView["state"]>;
 const TR101290 = ["sync_loss", "pat_error", "cc_error", "pmt_error", "pid_error"] as const;
-
-const outputState = (output: OutputView): (typeof OUTPUT_STATES)[number] => {
-  switch (output.status) {
-    case "running":
-      return "connected";
-    case "retrying":
-      return "reconnecting";
-    default:
-      return output.status;
-  }
-};
 
 /** The registry over a snapshot source; `countEvent` counts bus events by type. */
 export const makeMetrics = (current: () => StatusSnapshot, ready: () => boolean) => {
@@ -340,7 +330,7 @@ export const makeMetrics = (current: () => StatusSnapshot, ready: () => boolean)
       for (const channel of snapshot.channels) {
         if (channel.status !== "running") continue;
         for (const output of channel.outputs) {
-          const now = outputState(output);
+          const now = output.state;
           for (const state of OUTPUT_STATES)
             set({ channel: channel.id, output: output.id, state }, now === state ? 1 : 0);
         }
@@ -352,7 +342,7 @@ export const makeMetrics = (current: () => StatusSnapshot, ready: () => boolean)
     "distributary_output_up",
     "1 while the output is connected (enabled outputs of running channels)",
     (output) =>
-      output.enabled && output.status !== "stopped" ? (output.status === "running" ? 1 : 0) : null,
+      output.state === "disabled" || output.state === "stopped" ? null : output.state === "connected" ? 1 : 0,
   );
   perOutput(
     "counter",
@@ -376,13 +366,13 @@ export const makeMetrics = (current: () => StatusSnapshot, ready: () => boolean)
     "counter",
     "distributary_output_queue_dropped_packets_total",
     "TS packets dropped because the destination did not keep up or was not connected",
-    (output) => Math.round(output.queue_drops),
+    (output) => output.queue_drops,
   );
   perOutput(
     "gauge",
     "distributary_output_connected_seconds",
     "Seconds the current connection has lasted",
-    (output) => (output.status === "running" ? output.uptime : null),
+    (output) => (output.state === "connected" ? output.uptime : null),
   );
   perOutput("gauge", "distributary_output_srt_rtt_seconds", "SRT round-trip time", (output) =>
     output.srt === null ? null : output.srt.rtt_ms / 1000,

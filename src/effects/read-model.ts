@@ -43,16 +43,29 @@ interface Rate {
   bps: number;
 }
 
-const outputStatus = (output: OutputConfig, runtime: OutputEntryStatus | undefined): OutputView["status"] => {
+const outputState = (
+  output: OutputConfig,
+  running: boolean,
+  runtime: OutputEntryStatus | undefined,
+): OutputView["state"] => {
   if (!output.enabled) return "disabled";
-  if (runtime === undefined) return "stopped";
-  switch (runtime.state) {
-    case "stopped":
-      return "stopped";
+  if (!running) return "stopped";
+  return runtime?.state ?? "starting";
+};
+
+/** The original API's three words for a state. */
+const compatibleStatus = (state: OutputView["state"]): OutputView["status"] => {
+  switch (state) {
+    case "starting":
+    case "connecting":
     case "connected":
       return "running";
-    default:
-      return runtime.state;
+    case "reconnecting":
+    case "error":
+      return "error";
+    case "disabled":
+    case "stopped":
+      return "stopped";
   }
 };
 
@@ -127,15 +140,17 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
       runtime: { readonly outputs: ReadonlyArray<OutputEntryStatus> } | null,
     ): OutputView => {
       const live = runtime?.outputs.find((candidate) => candidate.id === output.id);
+      const state = outputState(output, runtime != null, live);
       return {
         id: output.id,
         name: output.name,
         protocol: output.protocol,
         url: maskOnce(output.url),
         enabled: output.enabled,
-        status: outputStatus(output, live),
+        status: compatibleStatus(state),
+        state,
         uptime: live === undefined ? 0 : seconds(live.uptimeMs),
-        error_count: live === undefined ? 0 : live.reconnects + (live.state === "error" ? 1 : 0),
+        error_count: live?.errors ?? 0,
         last_error: live?.lastError == null ? null : maskKnownSecrets(live.lastError),
         bytes_sent: live?.bytesSent ?? 0,
         packets_sent: live?.packetsSent ?? 0,

@@ -4,7 +4,7 @@
  * minute counts as a success, so the next failure starts again from the shortest wait (and from a fresh
  * attempt budget).
  */
-import { Clock, Duration, Effect, Schedule, type Scope } from "effect";
+import { Clock, Duration, Effect, Schedule, ScheduleDecision, type Scope } from "effect";
 import { isRetryable, type OutputError } from "../domain/errors.ts";
 
 /** What the schedule is told when an attempt ends. */
@@ -68,9 +68,12 @@ export const runWithReconnects = <R>(
 ): Effect.Effect<never, OutputError, Exclude<R, Scope.Scope>> =>
   Effect.gen(function* () {
     let pendingError: OutputError | null = null;
+    // Only a decision to go on announces a retry: when the budget is spent there is no next attempt to wait for.
     const driver = yield* Schedule.driver(
-      Schedule.tapOutput(policy, (delay) =>
-        pendingError === null ? Effect.void : hooks.onRetry(pendingError, delay),
+      Schedule.onDecision(policy, (delay, decision) =>
+        pendingError === null || !ScheduleDecision.isContinue(decision)
+          ? Effect.void
+          : hooks.onRetry(pendingError, delay),
       ),
     );
     while (true) {

@@ -49,7 +49,8 @@ describe("beyond the original API", () => {
       await eventually("the enabled output to flow", () => (kept.bytes() > 0 ? true : undefined));
       expect(changed.bytes()).toBe(0);
       expect(await json(await app.request("/api/channels/extras/outputs/changed"))).toMatchObject({
-        status: "disabled",
+        status: "stopped",
+        state: "disabled",
         enabled: false,
       });
 

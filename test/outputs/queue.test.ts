@@ -44,4 +44,25 @@ describe("chunk queue", () => {
       expect(queue.queuedBytes()).toBe(0);
     }),
   );
+
+  it.effect(
+    "counts whole packets, and nothing while told not to (an output waiting for its first peer)",
+    () =>
+      Effect.gen(function* () {
+        const queue = makeChunkQueue(400);
+        queue.countDrops(false);
+        for (let i = 0; i < 10; i++) queue.offer(chunk(2, i));
+        queue.clear();
+        expect(queue.droppedPackets()).toBe(0);
+        yield* Effect.yieldNow();
+        queue.countDrops(true);
+        // A datagram whose TS payload is not whole packets still loses whole packets' worth of counting.
+        queue.offer(new Uint8Array(200));
+        queue.offer(new Uint8Array(300));
+        expect(queue.droppedPackets()).toBe(2);
+        queue.clear();
+        expect(queue.droppedPackets()).toBe(4);
+        expect(Number.isInteger(queue.droppedPackets())).toBe(true);
+      }),
+  );
 });

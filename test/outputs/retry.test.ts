@@ -83,9 +83,11 @@ describe("reconnect schedule", () => {
 
   it.effect("gives up after the maximum attempts with the last error", () =>
     Effect.gen(function* () {
-      const { starts, reconnects, exit } = yield* runAttempts({ maxAttempts: 3 }, 20_000);
+      const { starts, retries, reconnects, exit } = yield* runAttempts({ maxAttempts: 3 }, 20_000);
       expect(starts).toHaveLength(3);
       expect(reconnects).toBe(2);
+      // Two retries announced, not a third for an attempt that never comes.
+      expect(retries).toHaveLength(2);
       const ended = exit._tag === "Some" ? exit.value : null;
       expect(ended !== null && Exit.isFailure(ended)).toBe(true);
       if (ended !== null && Exit.isFailure(ended))

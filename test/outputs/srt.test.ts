@@ -140,4 +140,30 @@ describe("srt output", () => {
       });
     }),
   );
+
+  it.scopedLive("every failed attempt is one error, counted as it fails; a spent budget ends in error", () =>
+    Effect.gen(function* () {
+      const port = yield* freeUdpPort;
+      const holder = yield* makeOutput(`srt://127.0.0.1:${port}?mode=listener`);
+      yield* Effect.forkScoped(holder.run);
+      yield* eventually("the first listener to hold its port", () =>
+        holder.status().state === "connecting" ? true : undefined,
+      );
+      // Same port: each attempt fails at once; three attempts, then it gives up.
+      const announced: Array<string> = [];
+      const second = yield* makeOutput(
+        `srt://127.0.0.1:${port}?mode=listener`,
+        { reconnect: { maxAttempts: 3, firstDelay: "50 millis", maxDelay: "50 millis" } },
+        (event) => announced.push(event.type === "state" ? event.state : "reconnect"),
+      );
+      expect(second.status().state).toBe("starting");
+      const exit = yield* Effect.exit(second.run);
+      expect(Exit.isFailure(exit)).toBe(true);
+      expect(second.status()).toMatchObject({ state: "error", errors: 3, reconnects: 2 });
+      expect(announced.filter((type) => type === "reconnect")).toHaveLength(2);
+      expect(announced.at(-1)).toBe("error");
+      expect(second.status().lastError).toContain(`cannot listen for SRT on 127.0.0.1:${port}`);
+      expect(holder.status()).toMatchObject({ state: "connecting", errors: 0, queueDrops: 0 });
+    }),
+  );
 });

@@ -5,11 +5,11 @@ import { execa } from "execa";
  * Real H.264 + AAC in MPEG-TS, as an encoder sends it, made with ffmpeg's test sources. Noise on the picture
  * keeps the bitrate near `videoBitrate` instead of letting the encoder squeeze a static pattern to nothing.
  */
-export const encodeTestStream = (path: string, seconds: number, videoBitrate = "1M") =>
+export const encodeTestStream = (path: string, seconds: number, videoBitrate = "1M", size = "640x360") =>
   Effect.promise(() =>
     execa("ffmpeg", [
       ...["-hide_banner", "-loglevel", "error", "-y"],
-      ...["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"],
+      ...["-f", "lavfi", "-i", `testsrc2=size=${size}:rate=25`],
       ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"],
       ...["-t", String(seconds), "-vf", "noise=alls=40:allf=t"],
       ...["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p"],
@@ -38,4 +38,68 @@ export const probeMedia = async (path: string): Promise<MediaInfo | undefined> =
     duration: Number(parsed.format?.duration ?? 0),
     codecs: (parsed.streams ?? []).flatMap((stream) => (stream.codec_name ? [stream.codec_name] : [])).sort(),
   };
+};
+
+export interface StreamFigures {
+  readonly codec: string;
+  /** Packets (frames for video) ffprobe read. */
+  readonly packets: number;
+  /** Seconds, as the container states it. */
+  readonly startTime: number;
+  /** Of the first picture's parameters; 0 for audio. */
+  readonly width: number;
+}
+
+/** Each stream's packet count, start time and width, by codec type; undefined while ffprobe cannot read it. */
+export const streamFigures = async (
+  path: string,
+): Promise<{ readonly video?: StreamFigures; readonly audio?: StreamFigures } | undefined> => {
+  const result = await execa(
+    "ffprobe",
+    [
+      ...["-v", "error", "-count_packets"],
+      ...[
+        "-show_entries",
+        "stream=codec_type,codec_name,nb_read_packets,start_time,width",
+        "-of",
+        "json",
+        path,
+      ],
+    ],
+    { reject: false },
+  );
+  if (result.exitCode !== 0) return undefined;
+  const parsed: {
+    streams?: Array<{
+      codec_type?: string;
+      codec_name?: string;
+      nb_read_packets?: string;
+      start_time?: string;
+      width?: number;
+    }>;
+  } = JSON.parse(result.stdout);
+  const figures = (type: string): StreamFigures | undefined => {
+    const stream = parsed.streams?.find((candidate) => candidate.codec_type === type);
+    return stream === undefined
+      ? undefined
+      : {
+          codec: stream.codec_name ?? "",
+          packets: Number(stream.nb_read_packets ?? 0),
+          startTime: Number(stream.start_time ?? Number.NaN),
+          width: stream.width ?? 0,
+        };
+  };
+  const video = figures("video");
+  const audio = figures("audio");
+  return { ...(video === undefined ? {} : { video }), ...(audio === undefined ? {} : { audio }) };
+};
+
+/** The video frames of a TS file from its first keyframe on: what a decoder joining there can show. */
+export const videoFramesFromFirstKeyframe = async (path: string): Promise<number> => {
+  const result = await execa("ffprobe", [
+    ...["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=flags", "-of", "csv=p=0", path],
+  ]);
+  const flags = result.stdout.split("\n").filter((line) => line.trim() !== "");
+  const first = flags.findIndex((line) => line.startsWith("K"));
+  return first === -1 ? 0 : flags.length - first;
 };

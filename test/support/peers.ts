@@ -147,15 +147,29 @@ const tcpAccepts = (port: number) =>
     socket.once("error", () => done(undefined));
   });
 
-/** nginx with the RTMP module in a temp dir, recording every published stream as FLV. */
-export const nginxRtmp: Effect.Effect<RtmpServer, Error, Scope.Scope> = Effect.gen(function* () {
-  const dir = yield* Effect.acquireRelease(
-    Effect.promise(() => mkdtemp(join(tmpdir(), "distributary-nginx-"))),
-    (path) => Effect.promise(() => rm(path, { recursive: true, force: true })),
-  );
-  const recordDir = join(dir, "record");
-  const port = yield* freeTcpPort;
-  const config = `
+export interface RtmpServerOptions {
+  /** Listen here (a server that comes back on the port an output already uses); default a free port. */
+  readonly port?: number;
+  /** nginx-rtmp asks this URL before each publish (`on_publish`); an answer other than 2xx refuses it. */
+  readonly onPublish?: string;
+}
+
+/**
+ * nginx with the RTMP module in a temp dir, recording every stream published to application `live` as FLV
+ * (one file per publish).
+ */
+export const nginxRtmpServer = (
+  options: RtmpServerOptions = {},
+): Effect.Effect<RtmpServer, Error, Scope.Scope> =>
+  Effect.gen(function* () {
+    const dir = yield* Effect.acquireRelease(
+      Effect.promise(() => mkdtemp(join(tmpdir(), "distributary-nginx-"))),
+      (path) => Effect.promise(() => rm(path, { recursive: true, force: true })),
+    );
+    const recordDir = join(dir, "record");
+    const port = options.port ?? (yield* freeTcpPort);
+    const onPublish = options.onPublish === undefined ? "" : ` on_publish ${options.onPublish};`;
+    const config = `
 daemon off;
 master_process off;
 pid ${dir}/nginx.pid;
@@ -165,29 +179,33 @@ events { worker_connections 64; }
 rtmp {
   server {
     listen 127.0.0.1:${port};
-    application live { live on; record all; record_path ${recordDir}; record_unique on; }
+    application live { live on; record all; record_path ${recordDir}; record_unique on;${onPublish} }
   }
 }
 `;
-  yield* Effect.promise(async () => {
-    await mkdir(recordDir);
-    await writeFile(join(dir, "nginx.conf"), config);
+    yield* Effect.promise(async () => {
+      await mkdir(recordDir);
+      await writeFile(join(dir, "nginx.conf"), config);
+    });
+    const server = yield* spawnChild({
+      command: "nginx",
+      args: ["-c", join(dir, "nginx.conf"), "-p", dir, "-e", join(dir, "error.log")],
+    });
+    yield* eventually(`nginx to listen on ${port} (${server.tail().join(" | ")})`, () => tcpAccepts(port), {
+      timeoutMs: 5_000,
+    });
+    return {
+      port,
+      pid: server.pid,
+      recordDir,
+      recordings: async () =>
+        (await readdir(recordDir))
+          .filter((name) => name.endsWith(".flv"))
+          .map((name) => join(recordDir, name)),
+    };
   });
-  const server = yield* spawnChild({
-    command: "nginx",
-    args: ["-c", join(dir, "nginx.conf"), "-p", dir, "-e", join(dir, "error.log")],
-  });
-  yield* eventually(`nginx to listen on ${port} (${server.tail().join(" | ")})`, () => tcpAccepts(port), {
-    timeoutMs: 5_000,
-  });
-  return {
-    port,
-    pid: server.pid,
-    recordDir,
-    recordings: async () =>
-      (await readdir(recordDir)).filter((name) => name.endsWith(".flv")).map((name) => join(recordDir, name)),
-  };
-});
+
+export const nginxRtmp: Effect.Effect<RtmpServer, Error, Scope.Scope> = nginxRtmpServer();
 
 export interface ProcessEntry {
   readonly pid: number;

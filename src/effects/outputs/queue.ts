@@ -28,8 +28,13 @@ export interface ChunkQueue {
   readonly deliverDirectly: (deliver: ((chunk: Uint8Array) => void) | null) => void;
   /** Discards everything queued, counting it as dropped (stale video is worse than a gap after a reconnect). */
   readonly clear: () => void;
+  /**
+   * Whether what is discarded counts as dropped (it does from the start). An output waiting for its first peer
+   * turns it off: the data it lets go meanwhile had nowhere to go, and is not a loss at a destination.
+   */
+  readonly countDrops: (counting: boolean) => void;
   readonly queuedBytes: () => number;
-  /** TS packets dropped since the queue was made. */
+  /** TS packets dropped since the queue was made (a whole number: a part of a packet counts as one). */
   readonly droppedPackets: () => number;
 }
 
@@ -39,6 +44,7 @@ export const makeChunkQueue = (capacityBytes: number): ChunkQueue => {
   let count = 0;
   let bytes = 0;
   let dropped = 0;
+  let counting = true;
   let wake: (() => void) | null = null;
   let direct: ((chunk: Uint8Array) => void) | null = null;
 
@@ -49,7 +55,7 @@ export const makeChunkQueue = (capacityBytes: number): ChunkQueue => {
     count -= 1;
     const length = chunk?.length ?? 0;
     bytes -= length;
-    dropped += length / TS_PACKET_SIZE;
+    if (counting) dropped += Math.ceil(length / TS_PACKET_SIZE);
   };
 
   const grow = () => {
@@ -124,6 +130,9 @@ export const makeChunkQueue = (capacityBytes: number): ChunkQueue => {
     deliverDirectly,
     clear: () => {
       while (count > 0) dropHead();
+    },
+    countDrops: (next) => {
+      counting = next;
     },
     queuedBytes: () => bytes,
     droppedPackets: () => dropped,

@@ -23,7 +23,12 @@ import { datagramAttempt } from "./udp.ts";
 
 export type { SrtLinkStats, WriterContext } from "./context.ts";
 
-export type OutputState = "stopped" | "connecting" | "connected" | "retrying" | "error";
+/**
+ * `starting` until its first attempt begins; `connecting` during it; `connected` once the destination accepts
+ * data; `reconnecting` after a failure, while waiting and while trying again; `error` when it gave up;
+ * `stopped` once its run was interrupted.
+ */
+export type OutputState = "starting" | "connecting" | "connected" | "reconnecting" | "stopped" | "error";
 
 export interface OutputStatus {
   readonly protocol: OutputProtocol;
@@ -33,10 +38,15 @@ export interface OutputStatus {
   /** TS bytes handed to the destination's transport (socket, or the child that speaks the protocol). */
   readonly bytesSent: number;
   readonly packetsSent: number;
-  /** TS packets dropped because the destination did not keep up or was not connected. */
+  /**
+   * TS packets dropped because the destination did not keep up or was lost; what was let go before the
+   * first connection (nobody to send it to yet, e.g. a listener waiting for its first caller) is not counted.
+   */
   readonly queueDrops: number;
   readonly queuedBytes: number;
   readonly reconnects: number;
+  /** Failed attempts: one per failure, whether another attempt follows or not. */
+  readonly errors: number;
   readonly lastError: string | null;
   readonly lastErrorReason: OutputErrorReason | null;
   readonly lastErrorAt: number | null;
@@ -99,9 +109,14 @@ export const makeOutput = (
     const queue = makeChunkQueue(options.queueBytes ?? 4 * 1024 * 1024);
     const runLock = yield* Effect.makeSemaphore(1);
 
-    let state: OutputState = "stopped";
+    let state: OutputState = "starting";
     let bytesSent = 0;
     let reconnects = 0;
+    let errors = 0;
+    // Since the last connection (or the run's start), an attempt failed: the next ones are reconnecting.
+    let failing = false;
+    // Until the first connection nothing the queue lets go counts as dropped.
+    queue.countDrops(false);
     let lastError: OutputError | null = null;
     let lastErrorAt: number | null = null;
     let startedAt: number | null = null;
@@ -124,7 +139,11 @@ export const makeOutput = (
 
     const context: WriterContext = {
       queue,
-      markConnected: Effect.sync(() => setState("connected")),
+      markConnected: Effect.sync(() => {
+        failing = false;
+        queue.countDrops(true);
+        setState("connected");
+      }),
       countSent: (bytes) => {
         bytesSent += bytes;
       },
@@ -144,34 +163,35 @@ export const makeOutput = (
         };
         srtCurrent = null;
       }
-      setState("connecting");
+      setState(failing ? "reconnecting" : "connecting");
     });
 
+    /** Each failed attempt, once, as it fails (an interrupted one did not fail). */
     const recordError = (error: OutputError) =>
       Effect.sync(() => {
+        errors += 1;
+        failing = true;
         lastError = error;
         lastErrorAt = Date.now();
       });
 
     const onRetry = (error: OutputError, delay: Duration.Duration) =>
-      Effect.zipRight(
-        recordError(error),
-        Effect.sync(() => {
-          setState("retrying");
-          onEvent({
-            type: "reconnect",
-            reconnects: reconnects + 1,
-            error: error.message,
-            delayMs: Duration.toMillis(delay),
-          });
-        }),
-      );
+      Effect.sync(() => {
+        setState("reconnecting");
+        onEvent({
+          type: "reconnect",
+          reconnects: reconnects + 1,
+          error: error.message,
+          delayMs: Duration.toMillis(delay),
+        });
+      });
 
     const run: Effect.Effect<never, OutputError> = runLock.withPermits(1)(
       Effect.suspend(() => {
         startedAt = Date.now();
+        failing = false;
         return runWithReconnects(
-          Effect.zipRight(beginAttempt, attemptFor(target, context)),
+          Effect.zipRight(beginAttempt, attemptFor(target, context)).pipe(Effect.tapError(recordError)),
           reconnectSchedule(options.reconnect),
           {
             onRetry,
@@ -181,7 +201,6 @@ export const makeOutput = (
           },
         );
       }).pipe(
-        Effect.tapError(recordError),
         Effect.onExit((exit) =>
           Effect.sync(() =>
             setState(Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? "error" : "stopped"),
@@ -204,10 +223,11 @@ export const makeOutput = (
         url: target.masked,
         state,
         bytesSent,
-        packetsSent: bytesSent / TS_PACKET_SIZE,
+        packetsSent: Math.floor(bytesSent / TS_PACKET_SIZE),
         queueDrops: queue.droppedPackets(),
         queuedBytes: queue.queuedBytes(),
         reconnects,
+        errors,
         lastError: lastError?.message ?? null,
         lastErrorReason: lastError?.reason ?? null,
         lastErrorAt,

@@ -1,0 +1,171 @@
+/**
+ * Where a decoder can join a live MPEG-TS: the first video random-access point (a keyframe) after a PAT and
+ * its PMT. The RTMP writer feeds ffmpeg through one gate per connection, so that every (re)connect starts
+ * with the tables, then a keyframe, then audio and video together: nothing before the keyframe that ffmpeg
+ * would have to throw away (it drops video until a keyframe but keeps the audio, which shifts the two).
+ *
+ *   const gate = makeStartGate()
+ *   for (const part of gate.push(chunk)) write(part)   // nothing until the start is found, then everything
+ *
+ * A keyframe is a packet of the video PID that starts a PES and either carries the adaptation field's
+ * random_access_indicator or, for encoders that do not set it, begins with an H.264/H.265 parameter set or
+ * IDR picture. A program without video starts at its first PES. A stream that never shows a keyframe is let
+ * through after `giveUpAfterPictures` picture starts, and one without a PAT and PMT after `giveUpAfterBytes`,
+ * so that a gate never holds an output back for ever (ffmpeg then says what it cannot read).
+ *
+ * Runs only until it opens (one pass over at most a GOP of packets per connection), then passes chunks as is.
+ */
+
+const PACKET = 188;
+const videoStreamTypes: ReadonlySet<number> = new Set([0x01, 0x02, 0x10, 0x1b, 0x24]);
+const H264 = 0x1b;
+const H265 = 0x24;
+
+export interface StartGate {
+  /**
+   * Takes the next chunk (whole 188-byte packets); answers what to pass on: nothing while still looking, then
+   * the PAT, the PMT and the chunk from the keyframe on, then every later chunk untouched.
+   */
+  readonly push: (chunk: Uint8Array) => ReadonlyArray<Uint8Array>;
+  readonly isOpen: () => boolean;
+  /** Bytes held back before the start was found. */
+  readonly skippedBytes: () => number;
+}
+
+const payloadOffset = (packet: Uint8Array): number => {
+  const control = ((packet[3] ?? 0) >> 4) & 0x3;
+  if ((control & 0x1) === 0) return PACKET;
+  return control === 0x3 ? 5 + (packet[4] ?? 0) : 4;
+};
+
+/** The section that starts in this packet's payload, as far as this packet holds it. */
+const sectionOf = (packet: Uint8Array): Uint8Array | null => {
+  const start = payloadOffset(packet);
+  if (start >= PACKET) return null;
+  const section = start + 1 + (packet[start] ?? 0);
+  return section < PACKET ? packet.subarray(section) : null;
+};
+
+const sectionLength = (section: Uint8Array) => (((section[1] ?? 0) & 0x0f) << 8) | (section[2] ?? 0);
+
+/** The first program's PMT PID in a PAT section. */
+const pmtPidOf = (section: Uint8Array): number | null => {
+  if (section[0] !== 0x00) return null;
+  const end = Math.min(section.length, 3 + sectionLength(section) - 4);
+  for (let at = 8; at + 4 <= end; at += 4) {
+    const program = ((section[at] ?? 0) << 8) | (section[at + 1] ?? 0);
+    if (program !== 0) return (((section[at + 2] ?? 0) & 0x1f) << 8) | (section[at + 3] ?? 0);
+  }
+  return null;
+};
+
+interface Elementary {
+  readonly pid: number;
+  readonly streamType: number;
+}
+
+/** The video stream of a PMT section, else its first stream. */
+const startStreamOf = (section: Uint8Array): Elementary | null => {
+  if (section[0] !== 0x02) return null;
+  const end = Math.min(section.length, 3 + sectionLength(section) - 4);
+  const infoLength = (((section[10] ?? 0) & 0x0f) << 8) | (section[11] ?? 0);
+  let first: Elementary | null = null;
+  for (let at = 12 + infoLength; at + 5 <= end; ) {
+    const streamType = section[at] ?? 0;
+    const pid = (((section[at + 1] ?? 0) & 0x1f) << 8) | (section[at + 2] ?? 0);
+    if (videoStreamTypes.has(streamType)) return { pid, streamType };
+    first ??= { pid, streamType };
+    at += 5 + ((((section[at + 3] ?? 0) & 0x0f) << 8) | (section[at + 4] ?? 0));
+  }
+  return first === null ? null : { ...first, streamType: -1 };
+};
+
+/** Whether the start of this PES carries a parameter set or an IDR/IRAP picture. */
+const beginsWithKeyNal = (packet: Uint8Array, streamType: number): boolean => {
+  if (streamType !== H264 && streamType !== H265) return false;
+  const pes = payloadOffset(packet);
+  if (pes + 9 > PACKET || packet[pes] !== 0 || packet[pes + 1] !== 0 || packet[pes + 2] !== 1) return false;
+  for (let at = pes + 9 + (packet[pes + 8] ?? 0); at + 3 < PACKET; at++) {
+    if (packet[at] !== 0 || packet[at + 1] !== 0 || packet[at + 2] !== 1) continue;
+    const header = packet[at + 3] ?? 0;
+    if (streamType === H264) {
+      const type = header & 0x1f;
+      if (type === 5 || type === 7) return true;
+    } else {
+      const type = (header >> 1) & 0x3f;
+      if ((type >= 16 && type <= 23) || (type >= 32 && type <= 34)) return true;
+    }
+  }
+  return false;
+};
+
+export const makeStartGate = (
+  options: { readonly giveUpAfterPictures?: number; readonly giveUpAfterBytes?: number } = {},
+): StartGate => {
+  const giveUpAfter = options.giveUpAfterPictures ?? 300;
+  const giveUpAfterBytes = options.giveUpAfterBytes ?? 8 * 1024 * 1024;
+  let pat: Uint8Array | null = null;
+  let pmtPid: number | null = null;
+  let pmt: Uint8Array | null = null;
+  let start: Elementary | null = null;
+  let pictures = 0;
+  let skipped = 0;
+  let open = false;
+
+  /** Whether a decoder can start at this packet. */
+  const isStart = (packet: Uint8Array, pid: number): boolean => {
+    const unitStart = ((packet[1] ?? 0) & 0x40) !== 0;
+    if (!unitStart) return false;
+    if (pid === 0) {
+      const section = sectionOf(packet);
+      const next = section === null ? null : pmtPidOf(section);
+      if (next !== null) {
+        if (next !== pmtPid) {
+          pmt = null;
+          start = null;
+        }
+        pat = packet.slice();
+        pmtPid = next;
+      }
+      return false;
+    }
+    if (pid === pmtPid) {
+      const section = sectionOf(packet);
+      const stream = section === null ? null : startStreamOf(section);
+      if (stream !== null) {
+        pmt = packet.slice();
+        start = stream;
+      }
+      return false;
+    }
+    if (pat === null || pmt === null || start === null || pid !== start.pid) return false;
+    if (start.streamType === -1) return true;
+    const control = ((packet[3] ?? 0) >> 4) & 0x3;
+    const randomAccess = (control & 0x2) !== 0 && (packet[4] ?? 0) > 0 && ((packet[5] ?? 0) & 0x40) !== 0;
+    if (randomAccess || beginsWithKeyNal(packet, start.streamType)) return true;
+    pictures += 1;
+    return pictures > giveUpAfter;
+  };
+
+  const push = (chunk: Uint8Array): ReadonlyArray<Uint8Array> => {
+    if (open) return [chunk];
+    for (let at = 0; at + PACKET <= chunk.length; at += PACKET) {
+      const packet = chunk.subarray(at, at + PACKET);
+      if (packet[0] !== 0x47) continue;
+      const pid = (((packet[1] ?? 0) & 0x1f) << 8) | (packet[2] ?? 0);
+      if (isStart(packet, pid) && pat !== null && pmt !== null) {
+        open = true;
+        skipped += at;
+        return [pat, pmt, chunk.subarray(at)];
+      }
+    }
+    skipped += chunk.length;
+    if (pmt === null && skipped > giveUpAfterBytes) {
+      open = true;
+      return [chunk];
+    }
+    return [];
+  };
+
+  return { push, isOpen: () => open, skippedBytes: () => skipped };
+};

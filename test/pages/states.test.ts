@@ -1,0 +1,83 @@
+/**
+ * The pages put an output's state and a channel's input health in words, from the API's own fields: what a
+ * person reads on the channel page and the overview tile.
+ */
+import { describe, expect, it } from "vitest";
+import type { ChannelView, OutputView } from "../../src/domain/views.ts";
+import { channelHead, outputsSection } from "../../views/channel.ts";
+import { channelTile } from "../../views/overview.ts";
+
+const output = (id: string, state: OutputView["state"], status: OutputView["status"]): OutputView => ({
+  id,
+  name: id,
+  protocol: "srt",
+  url: `srt://127.0.0.1:9000?mode=caller`,
+  enabled: state !== "disabled",
+  status,
+  state,
+  uptime: 0,
+  error_count: state === "reconnecting" ? 1 : 0,
+  last_error: state === "reconnecting" ? "no SRT listener answered at 127.0.0.1:9000" : null,
+  bytes_sent: 0,
+  packets_sent: 0,
+  bitrate_bps: 0,
+  reconnects: 0,
+  queue_drops: 0,
+  srt: null,
+});
+
+const channel: ChannelView = {
+  id: "words",
+  name: "Words",
+  rtp_ip: "127.0.0.1",
+  rtp_port: 5000,
+  backup_rtp_ip: null,
+  backup_rtp_port: null,
+  redundancy: null,
+  status: "running",
+  desired: "running",
+  uptime: 12,
+  error: null,
+  active_input: "primary",
+  input: "lost",
+  failovers: 0,
+  last_switch: null,
+  failovers_by_reason: { silence: 0, operator: 0, primary_restored: 0 },
+  inputs: [],
+  cues: { total: 0, last_at: null, last: null, by_command: {}, by_segmentation_type: {} },
+  expect_cues_within_s: null,
+  created_at: "2026-01-01T00:00:00.000Z",
+  outputs: [
+    output("fresh", "starting", "running"),
+    output("waiting", "connecting", "running"),
+    output("failing", "reconnecting", "error"),
+    output("off", "disabled", "stopped"),
+  ],
+};
+
+const viewer = { name: "ops", role: "viewer" } as const;
+const text = async (rendered: unknown) =>
+  String(await rendered)
+    .replace(/<[^>]+>/g, " ")
+    .replace(/\s+/g, " ");
+
+describe("states in words on the pages", () => {
+  it("the channel page shows each output's state, and an input lost beside a running status", async () => {
+    const head = await text(channelHead(channel, viewer));
+    expect(head).toContain("running");
+    expect(head).toContain("input lost");
+    const rows = await text(outputsSection(channel, viewer, () => []));
+    expect(rows).toMatch(/fresh .* starting/);
+    expect(rows).toMatch(/waiting .* connecting/);
+    expect(rows).toMatch(/failing .* reconnecting no SRT listener answered/);
+    expect(rows).toMatch(/off .* disabled/);
+    expect(await text(channelHead({ ...channel, input: "ok" }, viewer))).not.toContain("input lost");
+  });
+
+  it("the overview tile counts outputs by state", async () => {
+    const tile = await text(channelTile(channel, viewer, null));
+    for (const words of ["1 starting", "1 connecting", "1 reconnecting", "1 disabled"])
+      expect(tile).toContain(words);
+    expect(tile).toContain("lost");
+  });
+});
