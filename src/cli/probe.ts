@@ -240,7 +240,15 @@ export const probeLive = (
       yield* Effect.sleep(seconds * 1000);
       const elapsed = (performance.now() - started) / 1000;
       const snapshot = core.snapshot();
-      return report(source, snapshot.inputKind, snapshot, collected, seconds, (snapshot.bytes * 8) / elapsed, true);
+      return report(
+        source,
+        snapshot.inputKind,
+        snapshot,
+        collected,
+        seconds,
+        (snapshot.bytes * 8) / elapsed,
+        true,
+      );
     }),
   );
 

@@ -73,7 +73,9 @@ const outputUrlProblem = (output: {
   if (output.url === undefined) return undefined;
   const parsed = parseOutputUrl(output.url);
   if (Either.isLeft(parsed)) return { path: ["url"], message: parsed.left.message };
-  if (output.protocol !== undefined && parsed.right.protocol !== output.protocol) {
+  // The original API took RTMP over TLS as protocol "rtmp" with an rtmps:// URL; the URL decides the transport.
+  const rtmpsUnderRtmp = output.protocol === "rtmp" && parsed.right.protocol === "rtmps";
+  if (output.protocol !== undefined && parsed.right.protocol !== output.protocol && !rtmpsUnderRtmp) {
     return {
       path: ["url"],
       message: `protocol is '${output.protocol}' but the URL scheme is '${parsed.right.protocol}'; they must match`,
@@ -146,6 +148,14 @@ const OptionalName = Schema.String.annotations({
   Schema.filter((name) => (controlCharacters.test(name) ? "must not contain control characters" : undefined)),
 );
 
+/**
+ * The original API's bodies (a channel, an output, an import) are read as it read them: an unknown field is
+ * ignored and named in the answer's `warnings`, and "" in an optional field means absent (`decodeLenient`).
+ * Our own additions (PATCH bodies, `redundancy`) stay strict: a typo there is refused, not ignored.
+ */
+const lenientDescription =
+  "Unknown fields are ignored and listed in the answer's warnings; an empty string in an optional field counts as absent.";
+
 /** POST and PUT of an output. `name` may be left out or blank: one is generated. */
 export const OutputBody = Schema.Struct({
   id: Schema.optional(OutputId),
@@ -153,7 +163,15 @@ export const OutputBody = Schema.Struct({
   protocol: Protocol,
   url: OutputUrl,
   enabled: Schema.optional(Schema.Boolean),
-}).pipe(Schema.filter(outputUrlProblem), Schema.annotations({ identifier: "OutputBody", ...strict }));
+}).pipe(
+  Schema.filter(outputUrlProblem),
+  Schema.annotations({
+    identifier: "OutputBody",
+    description: lenientDescription,
+    // A refinement's JSON Schema keeps only what this annotation gives.
+    jsonSchema: { description: lenientDescription },
+  }),
+);
 export type OutputBody = typeof OutputBody.Type;
 
 export const OutputPatch = Schema.Struct({
@@ -178,7 +196,7 @@ export const ChannelBody = Schema.Struct({
   ...channelFields,
   id: Schema.optional(ChannelId),
   outputs: Schema.optional(Schema.Array(OutputBody).pipe(Schema.maxItems(MAX_OUTPUTS))),
-}).annotations({ identifier: "ChannelBody", ...strict });
+}).annotations({ identifier: "ChannelBody", description: lenientDescription });
 export type ChannelBody = typeof ChannelBody.Type;
 
 export const ChannelPatch = Schema.Struct({
@@ -201,7 +219,7 @@ export const ChannelImport = Schema.Struct({
   ...ChannelBody.fields,
   desired: Schema.optional(DesiredState),
   created_at: Schema.optional(Schema.String),
-}).annotations({ identifier: "ChannelImport", ...strict });
+}).annotations({ identifier: "ChannelImport", description: lenientDescription });
 export type ChannelImport = typeof ChannelImport.Type;
 
 export const ConfigImport = Schema.Struct({
@@ -211,36 +229,48 @@ export const ConfigImport = Schema.Struct({
   /** Answer what would change, and change nothing. */
   dry_run: Schema.optional(Schema.Boolean),
   channels: Schema.Array(ChannelImport).pipe(Schema.maxItems(1000)),
-}).annotations({ identifier: "ConfigImport", ...strict });
+}).annotations({ identifier: "ConfigImport", description: lenientDescription });
 export type ConfigImport = typeof ConfigImport.Type;
 
+/** One output in the original project's `channels.json`. */
+export const OriginalOutput = Schema.Struct({
+  id: Schema.optional(Schema.String),
+  name: Schema.optional(Schema.String),
+  protocol: Protocol,
+  url: OutputUrl,
+}).pipe(Schema.filter(outputUrlProblem), Schema.annotations({ identifier: "OriginalOutput" }));
+export type OriginalOutput = typeof OriginalOutput.Type;
+
+const originalChannelFields = {
+  name: Name,
+  rtp_ip: InputAddress,
+  rtp_port: Port,
+  backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
+  backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
+};
+
+/** One channel of the original `channels.json`, outputs left out: they are taken or not one by one. */
+export const OriginalChannel = Schema.Struct({
+  config: Schema.Struct(originalChannelFields),
+  created_at: Schema.optional(Schema.String),
+}).annotations({ identifier: "OriginalChannel" });
+export type OriginalChannel = typeof OriginalChannel.Type;
+
 /**
- * The original project's `channels.json`: `{"<uuid>": {"config": {...}, "created_at": "..."}}`. Its files hold
- * fields we have no use for (runtime leftovers), so unknown fields are ignored here rather than refused.
+ * The original project's `channels.json`: `{"<uuid>": {"config": {...}, "created_at": "..."}}`. Read channel by
+ * channel and output by output: what cannot be taken is reported with its reason, the rest is imported. Its
+ * files hold fields we have no use for (runtime leftovers): they are ignored and named in the warnings.
  */
 export const OriginalConfigFile = Schema.Record({
   key: Schema.String,
   value: Schema.Struct({
     config: Schema.Struct({
-      name: Name,
-      rtp_ip: InputAddress,
-      rtp_port: Port,
-      backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
-      backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
-      outputs: Schema.optional(
-        Schema.Array(
-          Schema.Struct({
-            id: Schema.optional(Schema.String),
-            name: Schema.optional(Schema.String),
-            protocol: Protocol,
-            url: OutputUrl,
-          }),
-        ),
-      ),
+      ...originalChannelFields,
+      outputs: Schema.optional(Schema.Array(OriginalOutput)),
     }),
     created_at: Schema.optional(Schema.String),
   }),
-}).annotations({ identifier: "OriginalConfigFile" });
+}).annotations({ identifier: "OriginalConfigFile", description: lenientDescription });
 export type OriginalConfigFile = typeof OriginalConfigFile.Type;
 
 /** A UDP socket a channel binds: its inputs, and with FEC the column (port+2) and row (port+4) streams. */

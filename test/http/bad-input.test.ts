@@ -82,10 +82,11 @@ const cases: ReadonlyArray<Case> = [
     mentions: "name: is required",
   },
   {
-    name: "misspelt field",
-    body: channel({ rtp_prot: 5 }),
+    // Unknown fields are ignored as the original API ignored them; the required one is still missing.
+    name: "misspelt required field",
+    body: { name: "C", rtp_ip: "127.0.0.1", rtp_prot: 6500 },
     status: 400,
-    mentions: "rtp_prot: is not a known field",
+    mentions: "rtp_port: is required",
   },
   { name: "not JSON", body: { [raw]: "{name:" }, status: 400, mentions: "not valid JSON" },
   { name: "empty body", body: { [raw]: "" }, status: 400, mentions: "empty" },
@@ -227,9 +228,16 @@ const cases: ReadonlyArray<Case> = [
   },
   {
     name: "misspelt output field",
-    ...output({ urll: "x" }),
+    path: "/api/channels/base/outputs",
+    body: { protocol: "udp", urll: "udp://127.0.0.1:7001" },
     status: 400,
-    mentions: "urll: is not a known field",
+    mentions: "url: is required",
+  },
+  {
+    name: "empty string in a required field",
+    body: channel({ rtp_ip: "" }),
+    status: 400,
+    mentions: "rtp_ip",
   },
   { name: "duplicate output id", ...output({ id: "out1" }), status: 409, mentions: "already exists" },
   {

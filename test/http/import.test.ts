@@ -94,3 +94,88 @@ describe("configuration import", () => {
     expect(audit.filter((event) => event.action === "config.import")).toHaveLength(2);
   });
 });
+
+describe("the original project's channels.json", () => {
+  it("is taken channel by channel: what cannot be taken is reported with its reason, the rest imported", async () => {
+    app = await makeTestApp();
+    const test = app;
+    const key = "live_sk_0123456789abcdefXYZ";
+    const original = {
+      "3f0c8e4a-1111-4c2b-9a51-0c7d2b1e0001": {
+        config: {
+          name: "Main",
+          rtp_ip: "0.0.0.0",
+          rtp_port: 5000,
+          backup_rtp_ip: "",
+          description: "the main feed",
+          outputs: [
+            {
+              id: "o1",
+              name: "YouTube",
+              protocol: "rtmp",
+              url: `rtmp://a.rtmp.youtube.com/live2/${key}`,
+              status: "running",
+            },
+            {
+              id: "o2",
+              name: "Facebook",
+              protocol: "rtmp",
+              url: `rtmps://live-api-s.facebook.com:443/rtmp/${key}`,
+            },
+            { id: "o3", name: "Broken", protocol: "srt", url: `srt://dest:9000?passphrase=${key}&foo=1` },
+          ],
+        },
+        created_at: "2025-10-30T12:00:00",
+      },
+      "3f0c8e4a-2222-4c2b-9a51-0c7d2b1e0002": {
+        config: { name: "Bad port", rtp_ip: "0.0.0.0", rtp_port: 70000, outputs: [] },
+      },
+    };
+    const response = await test.request("/api/config", { method: "POST", body: JSON.stringify(original) });
+    const result = await json(response);
+    expect(response.status, JSON.stringify(result)).toBe(200);
+    expect(result).toMatchObject({ created: ["3f0c8e4a-1111-4c2b-9a51-0c7d2b1e0001"], channels: 1 });
+    expect(result.report).toEqual([
+      {
+        id: "3f0c8e4a-1111-4c2b-9a51-0c7d2b1e0001",
+        taken: true,
+        outputs_taken: 2,
+        not_taken: [
+          {
+            field: "config.outputs[2].url",
+            message:
+              "unknown parameter 'foo' for srt (accepted: mode, latency, passphrase, pbkeylen, streamid)",
+          },
+        ],
+        warnings: [
+          { field: "config.backup_rtp_ip", message: "is empty; treated as absent" },
+          { field: "config.description", message: "is not a known field; ignored" },
+          { field: "config.outputs[0].status", message: "is not a known field; ignored" },
+        ],
+      },
+      {
+        id: "3f0c8e4a-2222-4c2b-9a51-0c7d2b1e0002",
+        taken: false,
+        outputs_taken: 0,
+        not_taken: [{ field: "config.rtp_port", message: "must be an integer from 1 to 65535, got 70000" }],
+        warnings: [],
+      },
+    ]);
+    expect(JSON.stringify(result)).not.toContain(key);
+    const main = await json(await test.request("/api/channels/3f0c8e4a-1111-4c2b-9a51-0c7d2b1e0001"));
+    expect(main.outputs).toMatchObject([
+      { id: "o1", protocol: "rtmp" },
+      { id: "o2", protocol: "rtmp", url: "rtmps://live-api-s.facebook.com:443/rtmp/****" },
+    ]);
+
+    // A file of which nothing can be taken is a 400 naming every reason, and changes nothing.
+    const before = await test.storeText();
+    const none = await test.request("/api/config", {
+      method: "POST",
+      body: JSON.stringify({ "only-bad": { config: { name: "x", rtp_ip: "nowhere", rtp_port: 5010 } } }),
+    });
+    expect(none.status).toBe(400);
+    expect(String((await json(none)).detail)).toContain('"only-bad".config.rtp_ip');
+    expect(await test.storeText()).toBe(before);
+  });
+});

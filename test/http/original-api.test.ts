@@ -235,3 +235,116 @@ describe("the original API", () => {
     }
   });
 });
+
+describe("what the original API accepted is accepted", () => {
+  it("unknown fields are ignored and named in warnings; empty optional strings count as absent", async () => {
+    const response = await post("/api/channels", {
+      name: "Described",
+      description: "studio feed",
+      rtp_ip: "127.0.0.1",
+      rtp_port: await freeUdpPort(),
+      backup_rtp_ip: "",
+      backup_rtp_port: "",
+      outputs: [{ name: "", protocol: "udp", url: "udp://127.0.0.1:7400", status: "running", uptime: 12.5 }],
+    });
+    const created = await json(response);
+    expect(response.status, JSON.stringify(created)).toBe(201);
+    expect(created).toMatchObject({ name: "Described", backup_rtp_ip: null, backup_rtp_port: null });
+    expect(created).not.toHaveProperty("description");
+    expect(created.outputs).toMatchObject([{ name: "Output 1", protocol: "udp" }]);
+    expect(created.warnings).toEqual(
+      expect.arrayContaining([
+        { field: "description", message: "is not a known field; ignored" },
+        { field: "backup_rtp_ip", message: "is empty; treated as absent" },
+        { field: "backup_rtp_port", message: "is empty; treated as absent" },
+        { field: "outputs[0].name", message: "is empty; treated as absent" },
+        { field: "outputs[0].status", message: "is not a known field; ignored" },
+        { field: "outputs[0].uptime", message: "is not a known field; ignored" },
+      ]),
+    );
+    expect(created.warnings).toHaveLength(6);
+    expect(await app.storeText()).not.toContain("studio feed");
+
+    // An output's own POST and PUT read the same way; an answer without ignored fields has no warnings.
+    const id = String(created.id);
+    const added = await json(
+      await post(`/api/channels/${id}/outputs`, {
+        protocol: "udp",
+        url: "udp://127.0.0.1:7401",
+        status: "x",
+      }),
+    );
+    expect(added.warnings).toEqual([{ field: "status", message: "is not a known field; ignored" }]);
+    const clean = await json(
+      await post(`/api/channels/${id}/outputs`, { protocol: "udp", url: "udp://127.0.0.1:7402" }),
+    );
+    expect(clean).not.toHaveProperty("warnings");
+    await app.request(`/api/channels/${id}`, { method: "DELETE" });
+  });
+
+  it("protocol rtmp takes an rtmps:// URL (RTMP over TLS), and its key stays secret", async () => {
+    const created = await json(
+      await post("/api/channels", { name: "TLS", rtp_ip: "127.0.0.1", rtp_port: await freeUdpPort() }),
+    );
+    const key = "FB-1234567890-0-AbCdEfGhIjKlMnOp";
+    const response = await post(`/api/channels/${String(created.id)}/outputs`, {
+      name: "Facebook",
+      protocol: "rtmp",
+      url: `rtmps://live-api-s.facebook.com:443/rtmp/${key}`,
+      enabled: false,
+      note: key,
+    });
+    const output = await json(response);
+    expect(response.status, JSON.stringify(output)).toBe(201);
+    expect(output).toMatchObject({ protocol: "rtmp", url: "rtmps://live-api-s.facebook.com:443/rtmp/****" });
+    expect(JSON.stringify(output)).not.toContain(key);
+    await app.request(`/api/channels/${String(created.id)}`, { method: "DELETE" });
+  });
+});
+
+describe("URLs survive a round trip", () => {
+  it("GET gives an SRT URL as PUT took it, and PUTting the GET answer back changes nothing", async () => {
+    const created = await json(
+      await post("/api/channels", { name: "Round trip", rtp_ip: "127.0.0.1", rtp_port: await freeUdpPort() }),
+    );
+    const id = String(created.id);
+    const urls = [
+      "srt://127.0.0.1:9000?streamid=%23!::r=live/x,m=publish",
+      "srt://127.0.0.1:9001?latency=200&streamid=publish%2Flive%2Fx&passphrase=0123456789abcdef",
+    ];
+    for (const url of urls) {
+      const added = await json(await post(`/api/channels/${id}/outputs`, { protocol: "srt", url }));
+      const path = `/api/channels/${id}/outputs/${String(added.id)}`;
+      const got = await json(await app.request(path));
+      if (url.includes("passphrase")) {
+        expect(got.url).toBe(url.replace("0123456789abcdef", "****"));
+      } else {
+        expect(got.url).toBe(url);
+        expect((await json(await app.request(`/api/channels/${id}`))).outputs).toEqual(
+          expect.arrayContaining([expect.objectContaining({ url })]),
+        );
+      }
+      const stored = await app.storeText();
+      const put = await app.request(path, { method: "PUT", body: JSON.stringify(got) });
+      const answer = await json(put);
+      expect(put.status, JSON.stringify(answer)).toBe(200);
+      expect(answer.url).toBe(got.url);
+      expect(await app.storeText()).toBe(stored);
+    }
+    await app.request(`/api/channels/${id}`, { method: "DELETE" });
+  });
+});
+
+describe("the OpenAPI document", () => {
+  it("says that unknown fields are ignored and reported, and what an import reports", async () => {
+    const document = await json(await app.request("/api/openapi.json", { token: null }));
+    const schemas = (document.components as { schemas: Record<string, Record<string, unknown>> }).schemas;
+    for (const name of ["ChannelBody", "OutputBody", "ConfigImport", "OriginalConfigFile"]) {
+      expect(String(schemas[name]?.description)).toContain("Unknown fields are ignored");
+    }
+    const answer = schemas.ChannelAnswer?.properties as Record<string, { description?: string }>;
+    expect(answer.warnings?.description).toContain("ignored");
+    const result = schemas.ImportResult?.properties as Record<string, { description?: string }>;
+    expect(result.report?.description).toContain("not taken and why");
+  });
+});

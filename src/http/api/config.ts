@@ -5,6 +5,7 @@
  */
 import { Effect, Schema } from "effect";
 import { ConfigDocument, ConfigImport, OriginalConfigFile } from "../../domain/channel.ts";
+import { FieldIssue } from "../../domain/errors.ts";
 import { invalid } from "../../domain/validate.ts";
 import type { ConfigTransfer } from "../../effects/config-transfer.ts";
 import { type Api, body, makeApi, type Run } from "../routes.ts";
@@ -17,6 +18,24 @@ const ImportResult = Schema.Struct({
   unchanged: Schema.Array(Schema.String),
   deleted: Schema.Array(Schema.String),
   channels: Schema.Number,
+  warnings: Schema.optional(Schema.Array(FieldIssue)).annotations({
+    description: "our format: what was ignored (unknown fields, empty optional fields); absent if nothing",
+  }),
+  report: Schema.optional(
+    Schema.Array(
+      Schema.Struct({
+        id: Schema.String,
+        taken: Schema.Boolean,
+        outputs_taken: Schema.Number,
+        not_taken: Schema.Array(FieldIssue),
+        warnings: Schema.Array(FieldIssue),
+      }),
+    ),
+  ).annotations({
+    description:
+      "the original project's channels.json: per channel, whether it was taken, how many outputs, what was " +
+      "not taken and why, and what was ignored",
+  }),
 }).annotations({ identifier: "ImportResult" });
 
 const importOptions = (query: Record<string, string>) => {
@@ -55,6 +74,8 @@ export const configApi = (transfer: ConfigTransfer, run: Run): Api => {
         "Import our export format or the original project's channels.json. ?mode=merge (default) adds or " +
         "replaces the channels it names and keeps the others; ?mode=replace also deletes the others; " +
         "?dry_run=true answers what would be created, changed and deleted, and changes nothing. " +
+        "Unknown fields are ignored and listed in warnings. Our format is taken whole or refused; the original " +
+        "file is taken channel by channel and output by output, and the report says what was not taken and why. " +
         "Channels whose desired state is running are started.",
       body: Schema.Union(ConfigImport, OriginalConfigFile),
       response: ImportResult,
