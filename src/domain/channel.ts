@@ -27,6 +27,11 @@ export const intRange = (min: number, max: number) => {
 
 export const Port = intRange(1, 65535);
 
+/** The longest name of a channel or an output, in characters. */
+export const MAX_NAME_LENGTH = 100;
+/** The longest output URL, in characters. */
+export const MAX_URL_LENGTH = 2048;
+
 // C0, DEL and C1: nothing a person types into a name, and all of them confuse logs and terminals.
 const controlCharacters = /\p{Cc}/u;
 
@@ -35,7 +40,8 @@ export const Name = Schema.String.annotations({
 }).pipe(
   Schema.filter((name) => {
     if (name.trim() === "") return "must not be empty";
-    if (name.length > 100) return `must be at most 100 characters, got ${name.length}`;
+    if (name.length > MAX_NAME_LENGTH)
+      return `must be at most ${MAX_NAME_LENGTH} characters, got ${name.length}`;
     if (controlCharacters.test(name)) return "must not contain control characters";
     return undefined;
   }),
@@ -63,7 +69,7 @@ export type Protocol = typeof Protocol.Type;
 
 const OutputUrl = Schema.String.annotations({
   message: (issue) => `must be a URL string, got ${show(issue.actual)}`,
-}).pipe(Schema.maxLength(2048, { message: () => "must be at most 2048 characters" }));
+}).pipe(Schema.maxLength(MAX_URL_LENGTH, { message: () => `must be at most ${MAX_URL_LENGTH} characters` }));
 
 /** The URL is valid for its protocol; the issue sits on `url` so the caller sees which field to fix. */
 const outputUrlProblem = (output: {
@@ -106,6 +112,18 @@ export const DesiredState = Schema.Literal("running", "stopped");
 
 /** Outputs one channel may have, however they are added. */
 export const MAX_OUTPUTS = 64;
+
+/** Channels one import may name. */
+export const MAX_IMPORT_CHANNELS = 1000;
+
+/**
+ * The most JSON one output can take within the schema: a 2048-character URL, a 100-character name of 4-byte
+ * UTF-8 characters, a 64-character id, and 256 bytes for field names, quotes, protocol, flag and spacing.
+ */
+export const MAX_OUTPUT_JSON_BYTES = MAX_URL_LENGTH + MAX_NAME_LENGTH * 4 + 64 + 256;
+
+/** The most JSON one channel with `MAX_OUTPUTS` outputs can take, with 4 KiB for its own fields. */
+export const MAX_CHANNEL_JSON_BYTES = 4096 + MAX_OUTPUTS * MAX_OUTPUT_JSON_BYTES;
 
 /**
  * On a channel that should carry SCTE-35: the longest expected time between two cues, in seconds. The
@@ -228,7 +246,7 @@ export const ConfigImport = Schema.Struct({
   mode: Schema.optional(Schema.Literal("merge", "replace")),
   /** Answer what would change, and change nothing. */
   dry_run: Schema.optional(Schema.Boolean),
-  channels: Schema.Array(ChannelImport).pipe(Schema.maxItems(1000)),
+  channels: Schema.Array(ChannelImport).pipe(Schema.maxItems(MAX_IMPORT_CHANNELS)),
 }).annotations({ identifier: "ConfigImport", description: lenientDescription });
 export type ConfigImport = typeof ConfigImport.Type;
 

@@ -1,6 +1,6 @@
 /**
  * The whole configuration in and out: `export` (secrets masked, safe to hand out, restorable onto this
- * server) and `import` (our own export format, or the original project's `channels.json`), which merges into
+ * server; or with secrets, for backups) and `import` (our own export format, or the original project's `channels.json`), which merges into
  * the configuration (or replaces it, when asked), with a dry run that tells what would change. One writer at
  * a time, like every command.
  */
@@ -167,16 +167,29 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
     const channels = yield* Channels;
     const control = yield* Control;
 
-    /** The whole configuration with every secret masked. */
-    const exportConfig = Effect.sync(
-      (): ConfigDocument => ({
-        ...configs.current(),
-        channels: configs.current().channels.map((channel) => ({
+    /**
+     * The whole configuration: with every secret masked (to share; it restores onto this server, which keeps
+     * the secrets), or, for a backup, as stored, secrets included — an audited event, since it hands them out.
+     */
+    const exportConfig = Effect.fn("ConfigTransfer.export")(function* (
+      options: { readonly secrets?: boolean } = {},
+    ) {
+      const document = configs.current();
+      if (options.secrets === true) {
+        yield* control.done(
+          "config.export",
+          `configuration exported with secrets (backup): ${document.channels.length} channels`,
+        );
+        return document;
+      }
+      return {
+        ...document,
+        channels: document.channels.map((channel) => ({
           ...channel,
           outputs: channel.outputs.map((output) => ({ ...output, url: maskUrl(output.url) })),
         })),
-      }),
-    );
+      } satisfies ConfigDocument;
+    });
 
     /**
      * Imports `body`. `merge` (the default) adds or replaces the channels the document names and keeps the

@@ -1,12 +1,13 @@
 /**
  * The HTTP surface: REST under /api (one sub-app per resource), the WebSocket, and the rules that hold for
- * all of them — bodies over 64 KiB are refused, every route but health, readiness and the OpenAPI document
+ * all of them — bodies larger than the schema allows are refused, every route but health, readiness and the OpenAPI document
  * needs a token, errors are problem+json. Built inside the service's scope: the WebSocket feeds live in it.
  */
 import { createNodeWebSocket } from "@hono/node-ws";
 import { Effect, FiberSet, Option, Runtime, Stream } from "effect";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { MAX_CHANNEL_JSON_BYTES } from "../domain/channel.ts";
 import type { ChannelId } from "../domain/ids.ts";
 import { Auth } from "../effects/auth.ts";
 import { ConfigTransfer } from "../effects/config-transfer.ts";
@@ -29,7 +30,28 @@ import { internalError, problemResponse } from "./problem.ts";
 import { makeApi, makeRun, mounted, type RouteDoc } from "./routes.ts";
 import { channelsSocket } from "./ws.ts";
 
-export const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * Body limits follow the schema's own maximums. Any body but an import holds at most one channel, so it may
+ * take what a channel with 64 outputs of the longest URLs and names takes (about 180 KiB). An import is
+ * bounded generously: 64 MiB holds an export of 200 channels of 64 outputs each even at the schema's maximums
+ * (about 35 MiB), and 1000 channels at ordinary URL lengths.
+ */
+export const MAX_BODY_BYTES = MAX_CHANNEL_JSON_BYTES;
+export const MAX_IMPORT_BODY_BYTES = 64 * 1024 * 1024;
+
+const describeBytes = (bytes: number) =>
+  bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${Math.round(bytes / 1024)} KiB`;
+
+const limitBody = (maxSize: number) =>
+  bodyLimit({
+    maxSize,
+    onError: () =>
+      problemResponse({
+        status: 413,
+        title: "Body too large",
+        detail: `the request body is over ${describeBytes(maxSize)}`,
+      }),
+  });
 
 export const makeApp = (startedAt: number = Date.now()) =>
   Effect.gen(function* () {
@@ -47,18 +69,9 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const app = new Hono<AuthEnv>();
     const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
 
-    app.use(
-      "/api/*",
-      bodyLimit({
-        maxSize: MAX_BODY_BYTES,
-        onError: () =>
-          problemResponse({
-            status: 413,
-            title: "Body too large",
-            detail: `the request body is over ${MAX_BODY_BYTES / 1024} KiB`,
-          }),
-      }),
-    );
+    const importLimit = limitBody(MAX_IMPORT_BODY_BYTES);
+    const bodyLimited = limitBody(MAX_BODY_BYTES);
+    app.use("/api/*", (c, next) => (c.req.path === "/api/config" ? importLimit : bodyLimited)(c, next));
 
     let routes: ReadonlyArray<RouteDoc> = [];
     const open = makeApi();

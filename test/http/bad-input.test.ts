@@ -3,6 +3,7 @@
  * is exactly as it was before.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MAX_CHANNEL_JSON_BYTES } from "../../src/domain/channel.ts";
 import { json, makeTestApp, type TestApp } from "../support/app.ts";
 
 let app: TestApp;
@@ -91,7 +92,7 @@ const cases: ReadonlyArray<Case> = [
   { name: "not JSON", body: { [raw]: "{name:" }, status: 400, mentions: "not valid JSON" },
   { name: "empty body", body: { [raw]: "" }, status: 400, mentions: "empty" },
   {
-    name: "JSON nested 4000 levels deep (under 64 KiB)",
+    name: "JSON nested 4000 levels deep (under the body limit)",
     body: {
       [raw]: `{"name":"x","rtp_ip":"127.0.0.1","rtp_port":5000,"extra":${'{"a":'.repeat(4000)}1${"}".repeat(4000)}}`,
     },
@@ -344,10 +345,10 @@ const cases: ReadonlyArray<Case> = [
     mentions: "masked",
   },
   {
-    name: "oversized body",
-    body: { [raw]: JSON.stringify(channel({ name: "x".repeat(70 * 1024) })) },
+    name: "body over what one channel can take",
+    body: { [raw]: JSON.stringify(channel({ name: "x".repeat(MAX_CHANNEL_JSON_BYTES) })) },
     status: 413,
-    mentions: "64 KiB",
+    mentions: `over ${Math.round(MAX_CHANNEL_JSON_BYTES / 1024)} KiB`,
   },
 ];
 

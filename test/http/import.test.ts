@@ -3,6 +3,7 @@
  * delete what the document does not name, `dry_run=true` to see what would change without changing anything.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { MAX_OUTPUTS } from "../../src/domain/channel.ts";
 import { json, makeTestApp, type TestApp } from "../support/app.ts";
 
 let app: TestApp | undefined;
@@ -177,5 +178,102 @@ describe("the original project's channels.json", () => {
     expect(none.status).toBe(400);
     expect(String((await json(none)).detail)).toContain('"only-bad".config.rtp_ip');
     expect(await test.storeText()).toBe(before);
+  });
+});
+
+describe("backups", () => {
+  it("an export of 200 channels with 64 outputs each imports whole into another server", async () => {
+    app = await makeTestApp();
+    const channels = Array.from({ length: 200 }, (_, c) => ({
+      id: `ch${c}`,
+      name: `Channel ${c}`,
+      rtp_ip: "127.0.0.1",
+      rtp_port: 10_000 + c * 2,
+      outputs: Array.from({ length: MAX_OUTPUTS }, (_, o) => ({
+        id: `o${o}`,
+        name: `Output ${o} of channel ${c}`,
+        protocol: "srt",
+        url: `srt://dest-${o}.example.net:${9000 + o}?streamid=%23!::r=live/ch${c}-${o},m=publish&passphrase=pass-${c}-${o}-0123456789`,
+      })),
+    }));
+    const loaded = await app.request("/api/config", {
+      method: "POST",
+      body: JSON.stringify({ version: 1, channels }),
+    });
+    expect(loaded.status, JSON.stringify(await loaded.clone().json())).toBe(200);
+
+    const backup = await app.request("/api/config?secrets=true");
+    const text = await backup.text();
+    expect(backup.headers.get("cache-control")).toBe("no-store");
+    expect(text.length).toBeGreaterThan(1024 * 1024);
+    await app.close();
+
+    app = await makeTestApp();
+    const restored = await app.request("/api/config", { method: "POST", body: text });
+    expect(restored.status, await restored.clone().text()).toBe(200);
+    expect(await json(restored)).toMatchObject({ channels: 200, deleted: [] });
+    const again = await app.request("/api/config?secrets=true");
+    expect(await again.text()).toBe(text);
+  }, 60_000);
+
+  it("the backup export carries secrets for admins only and is audited; the shared export masks them", async () => {
+    app = await makeTestApp();
+    const test = app;
+    const passphrase = "backup-passphrase-0123";
+    const key = "live_0123456789abcdefghij";
+    const created = await test.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        ...channel("bk", "Backup", 5700),
+        outputs: [
+          { protocol: "srt", url: `srt://h:9000?streamid=%23!::r=live/x,m=publish&passphrase=${passphrase}` },
+          { protocol: "rtmp", url: `rtmp://a.rtmp.youtube.com/live2/${key}` },
+        ],
+      }),
+    });
+    expect(created.status).toBe(201);
+
+    const shared = await test.request("/api/config");
+    const sharedText = await shared.text();
+    expect(sharedText).not.toContain(passphrase);
+    expect(sharedText).not.toContain(key);
+    // A streamid that carries no secret is not one: the shared export keeps it, as written.
+    expect(sharedText).toContain("streamid=%23!::r=live/x,m=publish&passphrase=****");
+
+    const backup = await test.request("/api/config?secrets=true");
+    const backupText = await backup.text();
+    expect(backup.status).toBe(200);
+    expect(backupText).toContain(passphrase);
+    expect(backupText).toContain(key);
+
+    for (const role of ["operator", "viewer"]) {
+      const token = await json(
+        await test.request("/api/tokens", { method: "POST", body: JSON.stringify({ name: role, role }) }),
+      );
+      const refused = await test.request("/api/config?secrets=true", { token: String(token.token) });
+      expect(refused.status).toBe(403);
+      expect(await refused.text()).not.toContain(passphrase);
+    }
+    expect((await test.request("/api/config?secrets=yes")).status).toBe(400);
+
+    const audit = (await json(await test.request("/api/events?type=api_change"))).events as Array<{
+      action: string;
+      actor: string;
+    }>;
+    expect(audit.filter((event) => event.action === "config.export")).toHaveLength(1);
+    expect(JSON.stringify(audit)).not.toContain(passphrase);
+    expect(test.logs.join("")).not.toContain(passphrase);
+  });
+
+  it("a channel with 64 outputs of the longest URLs fits in one request", async () => {
+    app = await makeTestApp();
+    const outputs = Array.from({ length: MAX_OUTPUTS }, (_, o) => {
+      const prefix = `rtmp://ingest-${o}.example.net/live/`;
+      return { protocol: "rtmp", url: prefix + "k".repeat(2048 - prefix.length) };
+    });
+    const body = JSON.stringify({ ...channel("long", "Long URLs", 5800), outputs });
+    expect(body.length).toBeGreaterThan(128 * 1024);
+    const response = await app.request("/api/channels", { method: "POST", body });
+    expect(response.status, await response.clone().text()).toBe(201);
   });
 });

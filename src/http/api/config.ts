@@ -1,6 +1,7 @@
 /**
  * `/api/config`: backup and restore of the whole configuration. The export masks every secret, like every
  * other answer; importing it onto the same server keeps the secrets it already holds for those outputs.
+ * `?secrets=true` (admin, audited) exports them too: a backup that restores anywhere.
  * The import also takes the original project's `channels.json`.
  */
 import { Effect, Schema } from "effect";
@@ -51,6 +52,11 @@ const importOptions = (query: Record<string, string>) => {
   });
 };
 
+const exportOptions = (query: Record<string, string>) =>
+  query.secrets === undefined || query.secrets === "true" || query.secrets === "false"
+    ? Effect.succeed({ secrets: query.secrets === "true" })
+    : Effect.fail(invalid([{ field: "secrets", message: `must be true or false, got '${query.secrets}'` }]));
+
 export const configApi = (transfer: ConfigTransfer, run: Run): Api => {
   const { app, routes, on } = makeApi();
 
@@ -59,10 +65,16 @@ export const configApi = (transfer: ConfigTransfer, run: Run): Api => {
       method: "get",
       path: "/",
       access: "admin",
-      summary: "Export the whole configuration (secrets masked)",
+      summary:
+        "Export the whole configuration. By default secrets are masked (****): safe to share, and it restores " +
+        "onto this server, which keeps them. ?secrets=true exports them too, for a backup that restores onto " +
+        "any server; each such export is an audit event (api_change, action config.export)",
       response: ConfigDocument,
     },
-    (c) => run(c, transfer.exportConfig, (document) => c.json(document)),
+    (c) =>
+      run(c, Effect.flatMap(exportOptions(c.req.query()), transfer.exportConfig), (document) =>
+        c.json(document, 200, { "cache-control": "no-store" }),
+      ),
   );
 
   on(
