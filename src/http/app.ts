@@ -5,7 +5,7 @@
  */
 import { createNodeWebSocket } from "@hono/node-ws";
 import { Effect, FiberSet, Option, Runtime, Stream } from "effect";
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { MAX_CHANNEL_JSON_BYTES } from "../domain/channel.ts";
 import type { ChannelId } from "../domain/ids.ts";
@@ -21,14 +21,14 @@ import { channelsApi } from "./api/channels.ts";
 import { configApi } from "./api/config.ts";
 import { eventsApi } from "./api/events.ts";
 import { tokensApi } from "./api/tokens.ts";
-import { type AuthEnv, authenticate, makeFailureLimiter, requireRole } from "./auth.ts";
+import { type AuthEnv, authenticate, makeFailureLimiter, presentedToken, requireRole } from "./auth.ts";
 import { metricsAccessConfig, metricsGuard } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { liveSocket, makeHistories } from "./pages/live.ts";
 import { pagesApp } from "./pages/routes.ts";
 import { internalError, problemResponse } from "./problem.ts";
 import { makeApi, makeRun, mounted, type RouteDoc } from "./routes.ts";
-import { channelsSocket } from "./ws.ts";
+import { BAD_TOKEN_REASON, channelsSocket, NO_TOKEN_REASON, refusedSocket } from "./ws.ts";
 
 /**
  * Body limits follow the schema's own maximums. Any body but an import holds at most one channel, so it may
@@ -102,9 +102,36 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const limiter = makeFailureLimiter();
     const requireToken = authenticate(auth.authenticate, limiter);
     app.use("/api/*", requireToken);
+    // A browser cannot read the status of a refused upgrade: without a valid token the socket opens and is
+    // closed at once with 4401 (4429 while the address is limited) and a reason that says what to add.
+    const refused = {
+      noToken: refusedSocket(upgradeWebSocket, 4401, NO_TOKEN_REASON),
+      badToken: refusedSocket(upgradeWebSocket, 4401, BAD_TOKEN_REASON),
+      limited: refusedSocket(
+        upgradeWebSocket,
+        4429,
+        "too many wrong tokens from this address; try again later",
+      ),
+    };
+    const socketToken: MiddlewareHandler<AuthEnv> = async (c, next) => {
+      let passed = false;
+      const response = await requireToken(c, async () => {
+        passed = true;
+      });
+      if (passed) return next();
+      if (c.req.header("upgrade")?.toLowerCase() !== "websocket" || !(response instanceof Response))
+        return response;
+      const socket =
+        response.status === 429
+          ? refused.limited
+          : presentedToken(c, true) === undefined
+            ? refused.noToken
+            : refused.badToken;
+      return socket(c, next);
+    };
     app.get(
       "/ws",
-      requireToken,
+      socketToken,
       requireRole("viewer"),
       channelsSocket(readModel, bus, runFork, upgradeWebSocket, (token) =>
         Option.isSome(auth.authenticate(token)),

@@ -348,3 +348,62 @@ describe("the OpenAPI document", () => {
     expect(result.report?.description).toContain("not taken and why");
   });
 });
+
+describe("the WebSocket for the original API's clients", () => {
+  const closeOf = (url: string) =>
+    new Promise<{ code: number; reason: string }>((resolve) => {
+      const socket = new WebSocket(url);
+      socket.onclose = (event) => resolve({ code: event.code, reason: event.reason });
+    });
+
+  it("the original snippet, with no token, is closed with 4401 and a reason that says to add one", async () => {
+    const port = await app.listen();
+    // The original README's snippet, unchanged but for the address.
+    const closed = await closeOf(`ws://127.0.0.1:${port}/ws`);
+    expect(closed.code).toBe(4401);
+    expect(closed.reason).toContain("/ws?token=");
+    expect(closed.reason).toContain("add a token");
+    const wrong = await closeOf(`ws://127.0.0.1:${port}/ws?token=not-a-token-at-all`);
+    expect(wrong.code).toBe(4401);
+    expect(wrong.reason).toContain("not valid");
+    expect(wrong.reason).not.toContain("not-a-token-at-all");
+    // A plain HTTP request still gets its 401 problem.
+    expect((await app.request("/ws", { token: null })).status).toBe(401);
+  });
+
+  it("each snapshot carries the channel's input bitrate and every output's bitrate", async () => {
+    const inputPort = await freeUdpPort();
+    const sink = await udpSink();
+    const source = udpSource(inputPort);
+    const created = await json(
+      await post("/api/channels", {
+        name: "Rates",
+        rtp_ip: "127.0.0.1",
+        rtp_port: inputPort,
+        outputs: [{ protocol: "udp", url: `udp://127.0.0.1:${sink.port}` }],
+      }),
+    );
+    const id = String(created.id);
+    expect((await post(`/api/channels/${id}/start`)).status).toBe(200);
+    const port = await app.listen();
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws?token=test-admin-token-0123456789abcdef`);
+    try {
+      const channel = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        socket.onmessage = (event) => {
+          const { channels } = JSON.parse(String(event.data)) as { channels: Array<Record<string, unknown>> };
+          const mine = channels.find((candidate) => candidate.id === id);
+          const outputs = (mine?.outputs ?? []) as Array<{ bitrate_bps: number }>;
+          if (Number(mine?.input_bitrate_bps) > 0 && (outputs[0]?.bitrate_bps ?? 0) > 0) resolve(mine ?? {});
+        };
+        socket.onerror = () => reject(new Error("WebSocket failed"));
+      });
+      // udpSource sends 7 packets every 5 ms: at most about 2.1 Mbit/s (less when its timer runs late).
+      expect(channel.input_bitrate_bps).toBeLessThan(4_000_000);
+    } finally {
+      socket.close();
+      await post(`/api/channels/${id}/stop`);
+      await source.close();
+      await sink.close();
+    }
+  });
+});
