@@ -138,7 +138,7 @@ const readParams = (url: URL, allowed: ReadonlyArray<string>): Map<string, strin
 
 const authority = (host: string, port: number) => `${host}:${port}`;
 
-const parseDatagram = (protocol: "udp" | "rtp", url: URL): DatagramTarget | OutputError => {
+const parseDatagram = (protocol: "udp" | "rtp", raw: string, url: URL): DatagramTarget | OutputError => {
   if (url.pathname !== "" && url.pathname !== "/") return invalid(`a ${protocol} URL has no path`);
   const port = parsePort(url.port, null);
   if (port instanceof OutputError) return port;
@@ -158,7 +158,8 @@ const parseDatagram = (protocol: "udp" | "rtp", url: URL): DatagramTarget | Outp
     multicast: isMulticast(url.hostname),
     ttl,
     localAddress,
-    masked: `${protocol}://${authority(url.hostname, port)}${url.search}`,
+    // Nothing in a datagram URL is secret: it is shown exactly as written.
+    masked: raw,
   };
 };
 
@@ -209,6 +210,12 @@ const maskStreamId = (raw: string): { shown: string; secrets: ReadonlyArray<stri
   return { shown: `${accessControl ?? ""}${shown}`, secrets };
 };
 
+/** The URL as written up to its query. */
+const beforeQuery = (raw: string): string => {
+  const mark = raw.indexOf("?");
+  return mark < 0 ? raw : raw.slice(0, mark);
+};
+
 /** The query as written after `?` (no fragment is accepted, so it runs to the end). */
 const rawQuery = (raw: string): string => {
   const mark = raw.indexOf("?");
@@ -216,6 +223,7 @@ const rawQuery = (raw: string): string => {
 };
 
 const parseSrt = (raw: string, url: URL): SrtTarget | OutputError => {
+  // Parameters are read from the URL as normalised (`srt://:port` listens on 0.0.0.0); shown as written.
   if (url.pathname !== "" && url.pathname !== "/") {
     return invalid("an srt URL has no path; give a stream id as ?streamid=");
   }
@@ -273,7 +281,8 @@ const parseSrt = (raw: string, url: URL): SrtTarget | OutputError => {
     pbkeylen,
     streamId,
     secrets: secrets.map((secret) => Redacted.make(secret)),
-    masked: `srt://${authority(url.hostname, port)}${shownParams.length === 0 ? "" : `?${shownParams.join("&")}`}`,
+    // Scheme and address as written (they hold no secret: user and password are refused), then the query.
+    masked: `${beforeQuery(raw)}${shownParams.length === 0 ? "" : `?${shownParams.join("&")}`}`,
   };
 };
 
@@ -332,9 +341,9 @@ const parseChecked = (raw: string): OutputTarget | OutputError => {
   switch (protocol) {
     case "udp":
     case "rtp":
-      return parseDatagram(protocol, url);
+      return parseDatagram(protocol, raw, url);
     case "srt":
-      return parseSrt(normalised, url);
+      return parseSrt(raw, url);
     case "rtmp":
     case "rtmps":
       return parseRtmp(protocol, normalised, url);
