@@ -215,10 +215,10 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
             line.not_taken.push(...(error.errors ?? [{ field: "(channel)", message: error.message }]));
             return Effect.void;
           };
-          const imported: ChannelConfig[] = [];
+          const built: ChannelConfig[] = [];
           for (const [index, item] of incoming.channels.entries()) {
             const existing = current.find((channel) => channel.id === item.id);
-            const built = buildChannel(
+            const channel = buildChannel(
               item,
               {
                 desired: item.desired ?? existing?.desired ?? "stopped",
@@ -226,32 +226,43 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
               },
               existing,
             );
-            if (Either.isLeft(built)) {
-              yield* refuse(item, index, built.left);
+            if (Either.isLeft(channel)) {
+              yield* refuse(item, index, channel.left);
               continue;
             }
-            const channel = built.right;
-            if (imported.some((other) => other.id === channel.id)) {
+            if (built.some((other) => other.id === channel.right.id)) {
               return yield* new ControlError({
                 reason: "conflict",
-                message: `channels[${index}].id: channel id '${channel.id}' is used twice`,
+                message: `channels[${index}].id: channel id '${channel.right.id}' is used twice`,
               });
             }
-            imported.push(channel);
+            built.push(channel.right);
+          }
+          // Each channel's inputs against the channels that stay and those taken before it: of two original
+          // channels on one port, the first is taken.
+          const builtIds = new Set<string>(built.map((channel) => channel.id));
+          const staying = mode === "merge" ? current.filter((channel) => !builtIds.has(channel.id)) : [];
+          const imported: ChannelConfig[] = [];
+          for (const [index, channel] of built.entries()) {
+            const problem = checkChannel(channel, [...staying, ...imported]);
+            if (problem === undefined) imported.push(channel);
+            else yield* refuse(channel, index, problem);
           }
           const kept = () => {
             const importedIds = new Set<string>(imported.map((channel) => channel.id));
             return mode === "merge" ? current.filter((channel) => !importedIds.has(channel.id)) : [];
           };
-          // Each channel's inputs against what stays and the channels taken before it: of two original
-          // channels on one port, the first is taken.
-          const candidates = imported.splice(0, imported.length);
-          const candidateIds = new Set<string>(candidates.map((channel) => channel.id));
-          const staying = mode === "merge" ? current.filter((channel) => !candidateIds.has(channel.id)) : [];
-          for (const [index, channel] of candidates.entries()) {
-            const problem = checkChannel(channel, [...staying, ...imported]);
-            if (problem === undefined) imported.push(channel);
-            else yield* refuse(channel, index, problem);
+          // An original channel not taken keeps its stored version (merge), which may use what another took.
+          for (let clash = true; clash; ) {
+            clash = false;
+            for (const channel of imported) {
+              const problem = checkChannel(channel, [...kept(), ...imported]);
+              if (problem === undefined) continue;
+              yield* refuse(channel, built.indexOf(channel), problem);
+              imported.splice(imported.indexOf(channel), 1);
+              clash = true;
+              break;
+            }
           }
           if (report !== undefined) {
             for (const line of report) {

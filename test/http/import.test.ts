@@ -131,6 +131,9 @@ describe("the original project's channels.json", () => {
       "3f0c8e4a-2222-4c2b-9a51-0c7d2b1e0002": {
         config: { name: "Bad port", rtp_ip: "0.0.0.0", rtp_port: 70000, outputs: [] },
       },
+      "3f0c8e4a-3333-4c2b-9a51-0c7d2b1e0003": {
+        config: { name: "Same port", rtp_ip: "0.0.0.0", rtp_port: 5000 },
+      },
     };
     const response = await test.request("/api/config", { method: "POST", body: JSON.stringify(original) });
     const result = await json(response);
@@ -159,6 +162,18 @@ describe("the original project's channels.json", () => {
         taken: false,
         outputs_taken: 0,
         not_taken: [{ field: "config.rtp_port", message: "must be an integer from 1 to 65535, got 70000" }],
+        warnings: [],
+      },
+      {
+        id: "3f0c8e4a-3333-4c2b-9a51-0c7d2b1e0003",
+        taken: false,
+        outputs_taken: 0,
+        not_taken: [
+          {
+            field: "rtp_port",
+            message: expect.stringContaining("is already used by channel 'Main'"),
+          },
+        ],
         warnings: [],
       },
     ]);
