@@ -99,9 +99,13 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
       );
     });
 
-    yield* Effect.forkScoped(Effect.repeat(flush, Schedule.spaced("1 second")));
+    // A failure to save is logged and tried again a second later; it never ends the saving fiber.
+    const save = flush.pipe(
+      Effect.catchAllCause((cause) => Effect.logWarning("cue history not saved", cause)),
+    );
+    yield* Effect.forkScoped(Effect.repeat(save, Schedule.spaced("1 second")));
     // On shutdown, the last second's cues too.
-    yield* Effect.addFinalizer(() => flush);
+    yield* Effect.addFinalizer(() => save);
 
     return {
       /** A channel's cues, oldest first, up to this moment: from before a restart as well. */

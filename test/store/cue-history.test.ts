@@ -3,7 +3,7 @@
  * cues.json in the config directory and served by /api/channels/{id}/cues after the service starts again.
  */
 import { createSocket } from "node:dgram";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -97,5 +97,22 @@ describe("cue history", () => {
     expect(total).toBe(130);
     const kept = await cuesOf(test, "many");
     expect(kept).toHaveLength(100);
+  });
+
+  it("a cues.json that cannot be read starts an empty history with a warning, and the service starts", async () => {
+    await writeFile(join(dir, "cues.json"), "{not json", { mode: 0o600 });
+    app = await makeTestApp(layerFile(dir));
+    const created = await app.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "fresh",
+        name: "Fresh",
+        rtp_ip: "127.0.0.1",
+        rtp_port: await freeUdpPort(),
+      }),
+    });
+    expect(created.status).toBe(201);
+    expect(await cuesOf(app, "fresh")).toEqual([]);
+    expect(app.logs.join("")).toContain("is not a cue history");
   });
 });
