@@ -1,8 +1,8 @@
 /**
  * The whole configuration in and out: `export` (secrets masked, safe to hand out, restorable onto this
- * server; or with secrets, for backups) and `import` (our own export format, or the original project's `channels.json`), which merges into
- * the configuration (or replaces it, when asked), with a dry run that tells what would change. One writer at
- * a time, like every command.
+ * server; or with secrets, for backups) and `import` (our own export format, or the original project's
+ * `channels.json`), which merges into the configuration (or replaces it, when asked), with a dry run that
+ * tells what would change. One writer at a time, like every command.
  */
 import { Effect, Either, Schema } from "effect";
 import {

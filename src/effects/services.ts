@@ -1,6 +1,7 @@
 /**
  * The service's Effect services wired together, given a document store: one event bus, the channel
- * supervisor, the configuration, the cue history, the read model over them, the commands, import/export and the tokens.
+ * supervisor, the configuration, the cue history, the read model over them, the commands, import/export
+ * and the tokens.
  * The service and the tests build the same graph from here.
  */
 import { ConfigProvider, Layer } from "effect";

@@ -1,7 +1,8 @@
 /**
  * The HTTP surface: REST under /api (one sub-app per resource), the WebSocket, and the rules that hold for
- * all of them — bodies larger than the schema allows are refused, every route but health, readiness and the OpenAPI document
- * needs a token, errors are problem+json. Built inside the service's scope: the WebSocket feeds live in it.
+ * all of them — bodies larger than the schema allows are refused, every route but health, readiness and the
+ * OpenAPI document needs a token, errors are problem+json. Built inside the service's scope: the WebSocket
+ * feeds live in it.
  */
 import { createNodeWebSocket } from "@hono/node-ws";
 import { Effect, FiberSet, Option, Runtime, Stream } from "effect";

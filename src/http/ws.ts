@@ -25,7 +25,7 @@ export const refusedSocket = (upgradeWebSocket: UpgradeWebSocket, code: number, 
     onOpen: (_event, ws) => ws.close(code, reason),
   }));
 
-/** The close reason of a WebSocket opened without a token, or with one that is not valid (at most 123 bytes). */
+/** Close reasons of a WebSocket opened without a token, or with one that is not valid (at most 123 bytes). */
 export const NO_TOKEN_REASON = "add a token: /ws?token=<your token> (or an Authorization: Bearer header)";
 export const BAD_TOKEN_REASON = "the token is not valid; add a valid one: /ws?token=<your token>";
 

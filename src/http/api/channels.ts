@@ -20,7 +20,7 @@ import {
 } from "../routes.ts";
 import { eventFilter } from "./events.ts";
 
-/** What the request held that was ignored: unknown fields, empty strings taken as absent. Absent when nothing was. */
+/** What the request held that was ignored: unknown fields, empty strings taken as absent; absent if nothing. */
 export const Warnings = Schema.optional(Schema.Array(FieldIssue)).annotations({
   description:
     "what the request held that was ignored (unknown fields, empty optional fields); absent if nothing",
