@@ -388,14 +388,16 @@ describe("the WebSocket for the original API's clients", () => {
     const port = await app.listen();
     const socket = new WebSocket(`ws://127.0.0.1:${port}/ws?token=test-admin-token-0123456789abcdef`);
     try {
-      const channel = await new Promise<Record<string, unknown>>((resolve, reject) => {
-        socket.onmessage = (event) => {
-          const { channels } = JSON.parse(String(event.data)) as { channels: Array<Record<string, unknown>> };
-          const mine = channels.find((candidate) => candidate.id === id);
-          const outputs = (mine?.outputs ?? []) as Array<{ bitrate_bps: number }>;
-          if (Number(mine?.input_bitrate_bps) > 0 && (outputs[0]?.bitrate_bps ?? 0) > 0) resolve(mine ?? {});
-        };
-        socket.onerror = () => reject(new Error("WebSocket failed"));
+      let latest: Record<string, unknown> | undefined;
+      socket.onmessage = (event) => {
+        const { channels } = JSON.parse(String(event.data)) as { channels: Array<Record<string, unknown>> };
+        latest = channels.find((candidate) => candidate.id === id);
+      };
+      const channel = await eventually("a WebSocket snapshot with input and output bitrates", () => {
+        const outputs = (latest?.outputs ?? []) as Array<{ bitrate_bps: number }>;
+        return Number(latest?.input_bitrate_bps) > 0 && (outputs[0]?.bitrate_bps ?? 0) > 0
+          ? latest
+          : undefined;
       });
       // udpSource sends 7 packets every 5 ms: at most about 2.1 Mbit/s (less when its timer runs late).
       expect(channel.input_bitrate_bps).toBeLessThan(4_000_000);
