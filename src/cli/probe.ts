@@ -8,11 +8,18 @@ import { bindInput, type InputEndpoint } from "../effects/ingest/udp-receiver.ts
 
 const PCR_HZ = 27_000_000;
 const DATAGRAM = 7 * 188;
+const TS_PACKET = 188;
+
+/** 27 MHz ticks as seconds, to the microsecond. */
+const pcrSeconds = (ticks: number | null): number | null =>
+  ticks === null ? null : Math.round((ticks / PCR_HZ) * 1e6) / 1e6;
 
 export interface ProbedCue {
   readonly pid: number;
   /** The program's last PCR before the cue, in 27 MHz ticks. */
   readonly pcr: number | null;
+  /** The same PCR in seconds. */
+  readonly pcr_seconds: number | null;
   readonly section_base64: string;
   readonly cue: SpliceInfoSection | null;
   readonly error: string | null;
@@ -20,6 +27,7 @@ export interface ProbedCue {
 
 export interface ProbeReport {
   readonly source: string;
+  /** `file` for a file; for a live source what arrived: `rtp` or `udp-ts`. */
   readonly input_kind: string;
   readonly seconds: number;
   readonly datagrams: number;
@@ -48,6 +56,7 @@ export interface ProbeReport {
     readonly continuity_errors: number;
     readonly random_access: number;
     readonly last_pcr: number | null;
+    readonly last_pcr_seconds: number | null;
   }>;
   readonly continuity_errors: number;
   readonly tr101290: CoreSnapshot["tr101290"];
@@ -67,6 +76,7 @@ const collector = () => {
       cues.push({
         pid: event.pid,
         pcr: event.pcr,
+        pcr_seconds: pcrSeconds(event.pcr),
         section_base64: Buffer.from(event.section).toString("base64"),
         cue: Either.isRight(decoded) ? decoded.right : null,
         error: Either.isLeft(decoded) ? decoded.left.message : null,
@@ -97,6 +107,7 @@ const pidName = (pid: number, streamType: number | null, snapshot: CoreSnapshot)
 
 const report = (
   source: string,
+  inputKind: string,
   snapshot: CoreSnapshot,
   collected: ReturnType<typeof collector>,
   seconds: number,
@@ -104,7 +115,7 @@ const report = (
   timedChecks: boolean,
 ): ProbeReport => ({
   source,
-  input_kind: snapshot.inputKind,
+  input_kind: inputKind,
   seconds,
   datagrams: snapshot.datagrams,
   malformed_datagrams: snapshot.malformed,
@@ -132,6 +143,7 @@ const report = (
     continuity_errors: pid.ccErrors,
     random_access: pid.randomAccess,
     last_pcr: pid.lastPcr,
+    last_pcr_seconds: pcrSeconds(pid.lastPcr),
   })),
   continuity_errors: snapshot.tr101290.ccErrors,
   tr101290: snapshot.tr101290,
@@ -146,6 +158,14 @@ const pcrOf = (core: PacketCore): number | null => {
   return snapshot.pids.find((pid) => pid.pid === pcrPid)?.lastPcr ?? null;
 };
 
+/** The file starts with TS packets: a sync byte at 0, 188, 376, ... for its first five packets (or all). */
+const looksLikeTs = (data: Uint8Array): boolean => {
+  const packets = Math.min(5, Math.floor(data.length / TS_PACKET));
+  if (packets === 0) return false;
+  for (let n = 0; n < packets; n += 1) if (data[n * TS_PACKET] !== 0x47) return false;
+  return true;
+};
+
 /**
  * A file has no arrival times, so it is probed twice: once to learn its bitrate from the PCR, then again
  * with each datagram stamped at the time it would arrive at that bitrate, so the time-based TR 101 290
@@ -153,6 +173,9 @@ const pcrOf = (core: PacketCore): number | null => {
  */
 export const probeFile = (path: string): ProbeReport => {
   const data = readFileSync(path);
+  if (!looksLikeTs(data)) {
+    throw new Error(`${path} is not an MPEG-TS file (no 0x47 sync byte every 188 bytes at its start)`);
+  }
   const first = PacketCore.load();
   let start: { pcr: number; bytes: number } | null = null;
   let offset = 0;
@@ -177,6 +200,7 @@ export const probeFile = (path: string): ProbeReport => {
   const seconds = bitrate === null ? 0 : (data.length * 8) / bitrate;
   return report(
     path,
+    "file",
     core.snapshot(),
     collected,
     Math.round(seconds * 1000) / 1000,
@@ -216,7 +240,15 @@ export const probeLive = (
       yield* Effect.sleep(seconds * 1000);
       const elapsed = (performance.now() - started) / 1000;
       const snapshot = core.snapshot();
-      return report(source, snapshot, collected, seconds, (snapshot.bytes * 8) / elapsed, true);
+      return report(
+        source,
+        snapshot.inputKind,
+        snapshot,
+        collected,
+        seconds,
+        (snapshot.bytes * 8) / elapsed,
+        true,
+      );
     }),
   );
 
@@ -260,7 +292,8 @@ export const formatReport = (probe: ProbeReport): string => {
   lines.push(`SCTE-35       ${probe.scte35.length} cue(s)`);
   for (const cue of probe.scte35) {
     const what = cue.cue === null ? `undecodable: ${cue.error}` : summarizeCue(cue.cue);
-    lines.push(`  pid ${hex(cue.pid)}  pcr ${cue.pcr ?? "-"}  ${what}`);
+    const pcr = cue.pcr === null ? "-" : `${cue.pcr} (${cue.pcr_seconds?.toFixed(6)} s)`;
+    lines.push(`  pid ${hex(cue.pid)}  pcr ${pcr}  ${what}`);
   }
   return `${lines.join("\n")}\n`;
 };

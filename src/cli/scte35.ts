@@ -1,7 +1,20 @@
 import { Either } from "effect";
-import { decodeCueText } from "../core/scte35/index.ts";
+import { decodeSection, parseCueText } from "../core/scte35/index.ts";
 
-/** `distributary scte35 <base64 | hex>`: the decoded section as JSON, or exit 1 with a one-line reason. */
+/**
+ * A section copied out of a TS packet's payload starts with its pointer_field: that many bytes (usually none)
+ * before table_id 0xFC. Such a payload is read from the section it points to; anything else as it is.
+ */
+export const withoutPointerField = (bytes: Uint8Array): Uint8Array => {
+  const pointer = bytes[0];
+  if (pointer === undefined || pointer === 0xfc) return bytes;
+  return bytes[pointer + 1] === 0xfc ? bytes.subarray(pointer + 1) : bytes;
+};
+
+/**
+ * `distributary scte35 <base64 | hex>`: the decoded section as JSON, or exit 1 with a one-line reason. The
+ * section may start with a pointer_field, as it does in a TS packet's payload.
+ */
 export const scte35Command = (args: ReadonlyArray<string>): void => {
   const text = args.join("").trim();
   if (text === "") {
@@ -9,7 +22,7 @@ export const scte35Command = (args: ReadonlyArray<string>): void => {
     process.exitCode = 1;
     return;
   }
-  const decoded = decodeCueText(text);
+  const decoded = Either.flatMap(parseCueText(text), (bytes) => decodeSection(withoutPointerField(bytes)));
   if (Either.isLeft(decoded)) {
     process.stderr.write(`distributary scte35: ${decoded.left.message}\n`);
     process.exitCode = 1;

@@ -27,6 +27,11 @@ export const intRange = (min: number, max: number) => {
 
 export const Port = intRange(1, 65535);
 
+/** The longest name of a channel or an output, in characters. */
+export const MAX_NAME_LENGTH = 100;
+/** The longest output URL, in characters. */
+export const MAX_URL_LENGTH = 2048;
+
 // C0, DEL and C1: nothing a person types into a name, and all of them confuse logs and terminals.
 const controlCharacters = /\p{Cc}/u;
 
@@ -35,7 +40,8 @@ export const Name = Schema.String.annotations({
 }).pipe(
   Schema.filter((name) => {
     if (name.trim() === "") return "must not be empty";
-    if (name.length > 100) return `must be at most 100 characters, got ${name.length}`;
+    if (name.length > MAX_NAME_LENGTH)
+      return `must be at most ${MAX_NAME_LENGTH} characters, got ${name.length}`;
     if (controlCharacters.test(name)) return "must not contain control characters";
     return undefined;
   }),
@@ -63,7 +69,7 @@ export type Protocol = typeof Protocol.Type;
 
 const OutputUrl = Schema.String.annotations({
   message: (issue) => `must be a URL string, got ${show(issue.actual)}`,
-}).pipe(Schema.maxLength(2048, { message: () => "must be at most 2048 characters" }));
+}).pipe(Schema.maxLength(MAX_URL_LENGTH, { message: () => `must be at most ${MAX_URL_LENGTH} characters` }));
 
 /** The URL is valid for its protocol; the issue sits on `url` so the caller sees which field to fix. */
 const outputUrlProblem = (output: {
@@ -73,7 +79,9 @@ const outputUrlProblem = (output: {
   if (output.url === undefined) return undefined;
   const parsed = parseOutputUrl(output.url);
   if (Either.isLeft(parsed)) return { path: ["url"], message: parsed.left.message };
-  if (output.protocol !== undefined && parsed.right.protocol !== output.protocol) {
+  // The original API took RTMP over TLS as protocol "rtmp" with an rtmps:// URL; the URL decides the transport.
+  const rtmpsUnderRtmp = output.protocol === "rtmp" && parsed.right.protocol === "rtmps";
+  if (output.protocol !== undefined && parsed.right.protocol !== output.protocol && !rtmpsUnderRtmp) {
     return {
       path: ["url"],
       message: `protocol is '${output.protocol}' but the URL scheme is '${parsed.right.protocol}'; they must match`,
@@ -104,6 +112,18 @@ export const DesiredState = Schema.Literal("running", "stopped");
 
 /** Outputs one channel may have, however they are added. */
 export const MAX_OUTPUTS = 64;
+
+/** Channels one import may name. */
+export const MAX_IMPORT_CHANNELS = 1000;
+
+/**
+ * The most JSON one output can take within the schema: a 2048-character URL, a 100-character name of 4-byte
+ * UTF-8 characters, a 64-character id, and 256 bytes for field names, quotes, protocol, flag and spacing.
+ */
+export const MAX_OUTPUT_JSON_BYTES = MAX_URL_LENGTH + MAX_NAME_LENGTH * 4 + 64 + 256;
+
+/** The most JSON one channel with `MAX_OUTPUTS` outputs can take, with 4 KiB for its own fields. */
+export const MAX_CHANNEL_JSON_BYTES = 4096 + MAX_OUTPUTS * MAX_OUTPUT_JSON_BYTES;
 
 /**
  * On a channel that should carry SCTE-35: the longest expected time between two cues, in seconds. The
@@ -146,6 +166,14 @@ const OptionalName = Schema.String.annotations({
   Schema.filter((name) => (controlCharacters.test(name) ? "must not contain control characters" : undefined)),
 );
 
+/**
+ * The original API's bodies (a channel, an output, an import) are read as it read them: an unknown field is
+ * ignored and named in the answer's `warnings`, and "" in an optional field means absent (`decodeLenient`).
+ * Our own additions (PATCH bodies, `redundancy`) stay strict: a typo there is refused, not ignored.
+ */
+const lenientDescription =
+  "Unknown fields are ignored and listed in the answer's warnings; an empty string in an optional field counts as absent.";
+
 /** POST and PUT of an output. `name` may be left out or blank: one is generated. */
 export const OutputBody = Schema.Struct({
   id: Schema.optional(OutputId),
@@ -153,7 +181,15 @@ export const OutputBody = Schema.Struct({
   protocol: Protocol,
   url: OutputUrl,
   enabled: Schema.optional(Schema.Boolean),
-}).pipe(Schema.filter(outputUrlProblem), Schema.annotations({ identifier: "OutputBody", ...strict }));
+}).pipe(
+  Schema.filter(outputUrlProblem),
+  Schema.annotations({
+    identifier: "OutputBody",
+    description: lenientDescription,
+    // A refinement's JSON Schema keeps only what this annotation gives.
+    jsonSchema: { description: lenientDescription },
+  }),
+);
 export type OutputBody = typeof OutputBody.Type;
 
 export const OutputPatch = Schema.Struct({
@@ -178,7 +214,7 @@ export const ChannelBody = Schema.Struct({
   ...channelFields,
   id: Schema.optional(ChannelId),
   outputs: Schema.optional(Schema.Array(OutputBody).pipe(Schema.maxItems(MAX_OUTPUTS))),
-}).annotations({ identifier: "ChannelBody", ...strict });
+}).annotations({ identifier: "ChannelBody", description: lenientDescription });
 export type ChannelBody = typeof ChannelBody.Type;
 
 export const ChannelPatch = Schema.Struct({
@@ -201,7 +237,7 @@ export const ChannelImport = Schema.Struct({
   ...ChannelBody.fields,
   desired: Schema.optional(DesiredState),
   created_at: Schema.optional(Schema.String),
-}).annotations({ identifier: "ChannelImport", ...strict });
+}).annotations({ identifier: "ChannelImport", description: lenientDescription });
 export type ChannelImport = typeof ChannelImport.Type;
 
 export const ConfigImport = Schema.Struct({
@@ -210,37 +246,49 @@ export const ConfigImport = Schema.Struct({
   mode: Schema.optional(Schema.Literal("merge", "replace")),
   /** Answer what would change, and change nothing. */
   dry_run: Schema.optional(Schema.Boolean),
-  channels: Schema.Array(ChannelImport).pipe(Schema.maxItems(1000)),
-}).annotations({ identifier: "ConfigImport", ...strict });
+  channels: Schema.Array(ChannelImport).pipe(Schema.maxItems(MAX_IMPORT_CHANNELS)),
+}).annotations({ identifier: "ConfigImport", description: lenientDescription });
 export type ConfigImport = typeof ConfigImport.Type;
 
+/** One output in the original project's `channels.json`. */
+export const OriginalOutput = Schema.Struct({
+  id: Schema.optional(Schema.String),
+  name: Schema.optional(Schema.String),
+  protocol: Protocol,
+  url: OutputUrl,
+}).pipe(Schema.filter(outputUrlProblem), Schema.annotations({ identifier: "OriginalOutput" }));
+export type OriginalOutput = typeof OriginalOutput.Type;
+
+const originalChannelFields = {
+  name: Name,
+  rtp_ip: InputAddress,
+  rtp_port: Port,
+  backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
+  backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
+};
+
+/** One channel of the original `channels.json`, outputs left out: they are taken or not one by one. */
+export const OriginalChannel = Schema.Struct({
+  config: Schema.Struct(originalChannelFields),
+  created_at: Schema.optional(Schema.String),
+}).annotations({ identifier: "OriginalChannel" });
+export type OriginalChannel = typeof OriginalChannel.Type;
+
 /**
- * The original project's `channels.json`: `{"<uuid>": {"config": {...}, "created_at": "..."}}`. Its files hold
- * fields we have no use for (runtime leftovers), so unknown fields are ignored here rather than refused.
+ * The original project's `channels.json`: `{"<uuid>": {"config": {...}, "created_at": "..."}}`. Read channel by
+ * channel and output by output: what cannot be taken is reported with its reason, the rest is imported. Its
+ * files hold fields we have no use for (runtime leftovers): they are ignored and named in the warnings.
  */
 export const OriginalConfigFile = Schema.Record({
   key: Schema.String,
   value: Schema.Struct({
     config: Schema.Struct({
-      name: Name,
-      rtp_ip: InputAddress,
-      rtp_port: Port,
-      backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
-      backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
-      outputs: Schema.optional(
-        Schema.Array(
-          Schema.Struct({
-            id: Schema.optional(Schema.String),
-            name: Schema.optional(Schema.String),
-            protocol: Protocol,
-            url: OutputUrl,
-          }),
-        ),
-      ),
+      ...originalChannelFields,
+      outputs: Schema.optional(Schema.Array(OriginalOutput)),
     }),
     created_at: Schema.optional(Schema.String),
   }),
-}).annotations({ identifier: "OriginalConfigFile" });
+}).annotations({ identifier: "OriginalConfigFile", description: lenientDescription });
 export type OriginalConfigFile = typeof OriginalConfigFile.Type;
 
 /** A UDP socket a channel binds: its inputs, and with FEC the column (port+2) and row (port+4) streams. */

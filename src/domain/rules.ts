@@ -7,17 +7,18 @@ import { Either } from "effect";
 import {
   type ChannelBody,
   type ChannelConfig,
+  type ChannelImport,
   type ChannelPatch,
-  type ConfigImport,
   type InputSocket,
   inputSockets,
-  type OriginalConfigFile,
+  type OriginalChannel,
+  type OriginalOutput,
   type OutputBody,
   type OutputConfig,
   socketsCollide,
 } from "./channel.ts";
 import { ControlError, type FieldIssue } from "./errors.ts";
-import { ChannelId, newChannelId, newOutputId, OutputId } from "./ids.ts";
+import { type ChannelId, newChannelId, newOutputId, OutputId } from "./ids.ts";
 import { type InputEndpoint, resolveRedundancy } from "./redundancy.ts";
 import { maskUrl } from "./url.ts";
 import { invalid } from "./validate.ts";
@@ -224,24 +225,25 @@ export const withOutput = (channel: ChannelConfig, output: OutputConfig): Channe
   };
 };
 
-/** The original project's `channels.json` in our import format: its keys are the channel ids. */
-export const fromOriginal = (file: OriginalConfigFile): ConfigImport => ({
-  version: 1,
-  channels: Object.entries(file).map(([id, entry]) => ({
-    id: ChannelId.make(id),
-    name: entry.config.name,
-    rtp_ip: entry.config.rtp_ip,
-    rtp_port: entry.config.rtp_port,
-    backup_rtp_ip: entry.config.backup_rtp_ip ?? null,
-    backup_rtp_port: entry.config.backup_rtp_port ?? null,
-    outputs: (entry.config.outputs ?? []).map((output) => ({
-      ...(output.id === undefined ? {} : { id: OutputId.make(output.id) }),
-      name: output.name ?? "",
-      protocol: output.protocol,
-      url: output.url,
-    })),
-    ...(entry.created_at === undefined ? {} : { created_at: entry.created_at }),
+/** One channel of the original project's `channels.json` in our import format: its key is the channel id. */
+export const fromOriginal = (
+  id: ChannelId,
+  entry: OriginalChannel,
+  outputs: ReadonlyArray<OriginalOutput>,
+): ChannelImport => ({
+  id,
+  name: entry.config.name,
+  rtp_ip: entry.config.rtp_ip,
+  rtp_port: entry.config.rtp_port,
+  backup_rtp_ip: entry.config.backup_rtp_ip ?? null,
+  backup_rtp_port: entry.config.backup_rtp_port ?? null,
+  outputs: outputs.map((output) => ({
+    ...(output.id === undefined ? {} : { id: OutputId.make(output.id) }),
+    name: output.name ?? "",
+    protocol: output.protocol,
+    url: output.url,
   })),
+  ...(entry.created_at === undefined ? {} : { created_at: entry.created_at }),
 });
 
 /** The same error with every field name under `prefix`, e.g. `channels[2].`. */

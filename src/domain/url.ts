@@ -4,10 +4,15 @@
  *
  * Masking rules (for logs, status, API and pages):
  * - rtmp/rtmps: the last path segment is the stream key and any query may carry tokens: both become `****`.
- * - srt: `passphrase` becomes `****`. A `streamid` in SRT access-control form (`#!::r=...,m=...`) is shown
- *   with its `r`, `m`, `h`, `t` and `u` values and every other value (`s`, the session token, and custom
- *   keys) masked. A plain streamid is masked when it looks like a token (16+ characters mixing letters and
- *   digits, as providers' ingest keys do) and shown otherwise (`live/channel1`).
+ * - srt: `passphrase` becomes `****`. A `streamid` is not a secret unless it carries one, and is shown as
+ *   written (percent-encoding kept) except for these values, each replaced by `****`:
+ *   - in SRT access-control form (`#!::r=...,m=...`): `s` (the session id) and any key whose name contains
+ *     key, token, pass, secret, auth or sig (`r`, `m`, `h`, `t`, `u` are always shown);
+ *   - in any other streamid: the value of a `name=value` part (parts split on `,` `;` `/` `?`) whose name
+ *     contains key, token, pass, secret, auth or sig (`live/x?token=****`);
+ *   - a streamid that is one bare word of 16+ characters mixing letters and digits, as providers' ingest
+ *     keys are, is masked whole. `publish/mystream` or `live/channel1-2025-backup` are shown.
+ *   The rest of the query keeps its own spelling, so what GET shows PUT accepts and stores unchanged.
  * - udp/rtp carry no secrets.
  */
 import { Either, Redacted } from "effect";
@@ -133,7 +138,7 @@ const readParams = (url: URL, allowed: ReadonlyArray<string>): Map<string, strin
 
 const authority = (host: string, port: number) => `${host}:${port}`;
 
-const parseDatagram = (protocol: "udp" | "rtp", url: URL): DatagramTarget | OutputError => {
+const parseDatagram = (protocol: "udp" | "rtp", raw: string, url: URL): DatagramTarget | OutputError => {
   if (url.pathname !== "" && url.pathname !== "/") return invalid(`a ${protocol} URL has no path`);
   const port = parsePort(url.port, null);
   if (port instanceof OutputError) return port;
@@ -153,35 +158,72 @@ const parseDatagram = (protocol: "udp" | "rtp", url: URL): DatagramTarget | Outp
     multicast: isMulticast(url.hostname),
     ttl,
     localAddress,
-    masked: `${protocol}://${authority(url.hostname, port)}${url.search}`,
+    // Nothing in a datagram URL is secret: it is shown exactly as written.
+    masked: raw,
   };
 };
 
 const accessControlShown = new Set(["r", "m", "h", "t", "u"]);
+/** A parameter whose name says it carries a secret. */
+const secretName = /key|token|pass|secret|auth|sig/i;
 
-/** The streamid as it may be shown, and the parts of it that are secret. */
-const maskStreamId = (streamId: string): { shown: string; secrets: ReadonlyArray<string> } => {
-  if (streamId.startsWith("#!::")) {
-    const secrets: Array<string> = [];
-    const pairs = streamId
-      .slice(4)
-      .split(",")
-      .map((pair) => {
-        const equals = pair.indexOf("=");
-        if (equals < 0) return pair;
-        const key = pair.slice(0, equals);
-        const value = pair.slice(equals + 1);
-        if (accessControlShown.has(key) || value === "") return pair;
-        secrets.push(value);
-        return `${key}=****`;
-      });
-    return { shown: `#!::${pairs.join(",")}`, secrets };
+const decoded = (text: string): string => {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
-  const looksLikeToken = streamId.length >= 16 && /[A-Za-z]/.test(streamId) && /\d/.test(streamId);
-  return looksLikeToken ? { shown: "****", secrets: [streamId] } : { shown: streamId, secrets: [] };
 };
 
-const parseSrt = (url: URL): SrtTarget | OutputError => {
+const looksLikeToken = (text: string) => text.length >= 16 && /[A-Za-z]/.test(text) && /\d/.test(text);
+
+/**
+ * The streamid as it may be shown, written as it was given (percent-encoding kept), and the secrets it carries
+ * (see the masking rules at the top of this file).
+ */
+const maskStreamId = (raw: string): { shown: string; secrets: ReadonlyArray<string> } => {
+  const accessControl = /^(#|%23)!::/i.exec(raw)?.[0];
+  const body = accessControl === undefined ? raw : raw.slice(accessControl.length);
+  if (accessControl === undefined && !/[=,;/?]/.test(decoded(body))) {
+    const whole = decoded(raw);
+    return looksLikeToken(whole) ? { shown: "****", secrets: [whole] } : { shown: raw, secrets: [] };
+  }
+  const separators = accessControl === undefined ? /(,|;|\/|\?|%2C|%3B|%2F|%3F)/i : /(,|%2C)/i;
+  const secrets: string[] = [];
+  const shown = body
+    .split(separators)
+    .map((piece, index) => {
+      if (index % 2 === 1) return piece;
+      const equals = /=|%3D/i.exec(piece);
+      if (equals === null) return piece;
+      const name = decoded(piece.slice(0, equals.index));
+      const value = piece.slice(equals.index + equals[0].length);
+      const secret =
+        accessControl === undefined
+          ? secretName.test(name)
+          : !accessControlShown.has(name) && (name === "s" || secretName.test(name));
+      if (!secret || value === "") return piece;
+      secrets.push(decoded(value));
+      return `${piece.slice(0, equals.index + equals[0].length)}****`;
+    })
+    .join("");
+  return { shown: `${accessControl ?? ""}${shown}`, secrets };
+};
+
+/** The URL as written up to its query. */
+const beforeQuery = (raw: string): string => {
+  const mark = raw.indexOf("?");
+  return mark < 0 ? raw : raw.slice(0, mark);
+};
+
+/** The query as written after `?` (no fragment is accepted, so it runs to the end). */
+const rawQuery = (raw: string): string => {
+  const mark = raw.indexOf("?");
+  return mark < 0 ? "" : raw.slice(mark + 1);
+};
+
+const parseSrt = (raw: string, url: URL): SrtTarget | OutputError => {
+  // Parameters are read from the URL as normalised (`srt://:port` listens on 0.0.0.0); shown as written.
   if (url.pathname !== "" && url.pathname !== "/") {
     return invalid("an srt URL has no path; give a stream id as ?streamid=");
   }
@@ -196,7 +238,9 @@ const parseSrt = (url: URL): SrtTarget | OutputError => {
   const latencyMs = latencyText === undefined ? null : parseInteger("latency", latencyText, 0, 60_000);
   if (latencyMs instanceof OutputError) return latencyMs;
   const passphrase = params.get("passphrase") ?? null;
-  if (passphrase !== null && (passphrase.length < 10 || passphrase.length > 79)) {
+  // `****` is the masked passphrase sent back from a GET: the control plane puts the stored one in its place,
+  // or refuses the URL as masked.
+  if (passphrase !== null && passphrase !== "****" && (passphrase.length < 10 || passphrase.length > 79)) {
     return invalid("passphrase must be 10 to 79 characters long");
   }
   const pbkeylenText = params.get("pbkeylen");
@@ -210,14 +254,23 @@ const parseSrt = (url: URL): SrtTarget | OutputError => {
   }
   const streamId = params.get("streamid") ?? null;
   if (streamId !== null && streamId.length > 512) return invalid("streamid is longer than 512 characters");
-  const streamIdMask = streamId === null ? null : maskStreamId(streamId);
 
-  const shownParams = [...params].map(([name, value]) => {
-    if (name === "passphrase") return "passphrase=****";
-    if (name === "streamid" && streamIdMask !== null) return `streamid=${streamIdMask.shown}`;
-    return `${name}=${value}`;
-  });
-  const secrets = [...(passphrase === null ? [] : [passphrase]), ...(streamIdMask?.secrets ?? [])];
+  // Shown as written: each parameter keeps its own spelling and percent-encoding, only secrets become ****.
+  const streamIdSecrets: string[] = [];
+  const query = rawQuery(raw);
+  const shownParams =
+    query === ""
+      ? []
+      : query.split("&").map((piece) => {
+          const equals = piece.indexOf("=");
+          const name = decoded(equals < 0 ? piece : piece.slice(0, equals));
+          if (name === "passphrase") return `${piece.slice(0, equals + 1)}****`;
+          if (name !== "streamid" || equals < 0) return piece;
+          const masked = maskStreamId(piece.slice(equals + 1));
+          streamIdSecrets.push(...masked.secrets);
+          return `${piece.slice(0, equals + 1)}${masked.shown}`;
+        });
+  const secrets = [...(passphrase === null ? [] : [passphrase]), ...streamIdSecrets];
   return {
     protocol: "srt",
     host: url.hostname,
@@ -228,7 +281,8 @@ const parseSrt = (url: URL): SrtTarget | OutputError => {
     pbkeylen,
     streamId,
     secrets: secrets.map((secret) => Redacted.make(secret)),
-    masked: `srt://${authority(url.hostname, port)}${shownParams.length === 0 ? "" : `?${shownParams.join("&")}`}`,
+    // Scheme and address as written (they hold no secret: user and password are refused), then the query.
+    masked: `${beforeQuery(raw)}${shownParams.length === 0 ? "" : `?${shownParams.join("&")}`}`,
   };
 };
 
@@ -287,9 +341,9 @@ const parseChecked = (raw: string): OutputTarget | OutputError => {
   switch (protocol) {
     case "udp":
     case "rtp":
-      return parseDatagram(protocol, url);
+      return parseDatagram(protocol, raw, url);
     case "srt":
-      return parseSrt(url);
+      return parseSrt(raw, url);
     case "rtmp":
     case "rtmps":
       return parseRtmp(protocol, normalised, url);

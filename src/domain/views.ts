@@ -126,6 +126,9 @@ export const ChannelView = Schema.Struct({
   input: Schema.NullOr(Schema.Literal("ok", "lost")).annotations({
     description: "lost while no input receives anything (the outputs stay connected); null when stopped",
   }),
+  input_bitrate_bps: Schema.Number.annotations({
+    description: "bits per second arriving at the active input over the last second; 0 when stopped",
+  }),
   failovers: Schema.Number.annotations({ description: "switches between inputs since the channel started" }),
   last_switch: Schema.NullOr(
     Schema.Struct({

@@ -1,26 +1,40 @@
 /**
  * The whole configuration in and out: `export` (secrets masked, safe to hand out, restorable onto this
- * server) and `import` (our own export format, or the original project's `channels.json`), which merges into
- * the configuration (or replaces it, when asked), with a dry run that tells what would change. One writer at
- * a time, like every command.
+ * server; or with secrets, for backups) and `import` (our own export format, or the original project's
+ * `channels.json`), which merges into the configuration (or replaces it, when asked), with a dry run that
+ * tells what would change. One writer at a time, like every command.
  */
-import { Effect, Schema } from "effect";
+import { Effect, Either, Schema } from "effect";
 import {
   type ChannelConfig,
+  ChannelImport,
   type ConfigDocument,
   ConfigImport,
-  OriginalConfigFile,
+  OriginalChannel,
+  OriginalOutput,
 } from "../domain/channel.ts";
-import { ControlError } from "../domain/errors.ts";
+import { ControlError, type FieldIssue } from "../domain/errors.ts";
 import { ChannelId } from "../domain/ids.ts";
 import { buildChannel, checkChannel, fromOriginal, prefixed } from "../domain/rules.ts";
 import { maskUrl } from "../domain/url.ts";
-import { decodeBody, invalid } from "../domain/validate.ts";
+import { decodeLenient, decodeLenientEither, invalid } from "../domain/validate.ts";
 import { Channels } from "./channels.ts";
 import { ConfigState } from "./config-state.ts";
 import { Control } from "./control.ts";
 
 export type ImportMode = "merge" | "replace";
+
+/** What an original channel became in an import: taken or not, how many outputs, and why not. */
+export interface ChannelReport {
+  /** The key of the original file, which becomes the channel id. */
+  readonly id: string;
+  readonly taken: boolean;
+  readonly outputs_taken: number;
+  /** What was not taken (the channel, or some of its outputs) and why. */
+  readonly not_taken: ReadonlyArray<FieldIssue>;
+  /** What was ignored: unknown fields, empty optional fields. */
+  readonly warnings: ReadonlyArray<FieldIssue>;
+}
 
 /** What an import did, or would do in a dry run: channel ids by fate. */
 export interface ImportPlan {
@@ -32,39 +46,118 @@ export interface ImportPlan {
   readonly deleted: ReadonlyArray<string>;
   /** Channels in the configuration afterwards. */
   readonly channels: number;
+  /** Our format: what was ignored (unknown fields, empty optional fields); absent when nothing was. */
+  readonly warnings?: ReadonlyArray<FieldIssue>;
+  /** The original project's file: channel by channel, what was taken and what was not. */
+  readonly report?: ReadonlyArray<ChannelReport>;
 }
 
 const expected =
   'send our export ({"version": 1, "channels": [...]}) or the original project\'s channels.json ({"<id>": {"config": {...}}})';
 
-const decodeImport = (body: unknown) => {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+interface Incoming {
+  readonly mode: ImportMode | undefined;
+  readonly dryRun: boolean | undefined;
+  readonly channels: ReadonlyArray<ChannelImport>;
+  readonly warnings: ReadonlyArray<FieldIssue>;
+  /** Present for the original project's file, one entry per channel of `channels` and per refused one. */
+  readonly report: Array<ReportLine> | undefined;
+}
+
+/** A ChannelReport while the import fills it in. */
+interface ReportLine {
+  readonly id: string;
+  taken: boolean;
+  outputs_taken: number;
+  readonly not_taken: FieldIssue[];
+  readonly warnings: FieldIssue[];
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+const under = (prefix: string, issues: ReadonlyArray<FieldIssue>): ReadonlyArray<FieldIssue> =>
+  issues.map((issue) => ({ field: `${prefix}${issue.field}`, message: issue.message }));
+
+/**
+ * The original file, channel by channel and output by output: a channel whose own fields are wrong is not
+ * taken; an output that is wrong is left out of its channel; each says why.
+ */
+const readOriginal = (file: Record<string, unknown>): Incoming => {
+  const channels: ChannelImport[] = [];
+  const report: NonNullable<Incoming["report"]> = [];
+  for (const [key, entry] of Object.entries(file)) {
+    const line: ReportLine = { id: key, taken: false, outputs_taken: 0, not_taken: [], warnings: [] };
+    report.push(line);
+    // The original file's keys are channel ids: a key that cannot be one (such as "__proto__") is named.
+    if (!Schema.is(ChannelId)(key)) {
+      line.not_taken.push({
+        field: "id",
+        message: "is not a channel id (1–64 letters, digits, '-' or '_', starting with a letter or digit)",
+      });
+      continue;
+    }
+    const config = isRecord(entry) && isRecord(entry.config) ? entry.config : undefined;
+    const { outputs: rawOutputs, ...configFields } = config ?? {};
+    const shell = decodeLenientEither(OriginalChannel)(
+      isRecord(entry) && config !== undefined ? { ...entry, config: configFields } : entry,
+    );
+    if (Either.isLeft(shell)) {
+      line.not_taken.push(...(shell.left.errors ?? [{ field: "(channel)", message: shell.left.message }]));
+      continue;
+    }
+    line.warnings.push(...shell.right.warnings);
+    const outputs: OriginalOutput[] = [];
+    const list = rawOutputs === undefined || rawOutputs === null ? [] : rawOutputs;
+    if (!Array.isArray(list)) {
+      line.not_taken.push({ field: "config.outputs", message: "is not a list; no output taken" });
+    } else {
+      for (const [index, raw] of list.entries()) {
+        const output = decodeLenientEither(OriginalOutput)(raw);
+        const prefix = `config.outputs[${index}].`;
+        if (Either.isLeft(output)) line.not_taken.push(...under(prefix, output.left.errors ?? []));
+        else {
+          outputs.push(output.right.value);
+          line.warnings.push(...under(prefix, output.right.warnings));
+        }
+      }
+    }
+    // Ids and limits are checked again as ours (an output id the original allowed may not be one).
+    const ours = decodeLenientEither(ChannelImport)(
+      fromOriginal(ChannelId.make(key), shell.right.value, outputs),
+    );
+    if (Either.isLeft(ours)) {
+      line.not_taken.push(...(ours.left.errors ?? [{ field: "(channel)", message: ours.left.message }]));
+      continue;
+    }
+    channels.push(ours.right.value);
+  }
+  return { mode: undefined, dryRun: undefined, channels, warnings: [], report };
+};
+
+const decodeImport = (body: unknown): Effect.Effect<Incoming, ControlError> => {
+  if (!isRecord(body)) {
     return Effect.fail(
       invalid([{ field: "(body)", message: `is not a configuration document; ${expected}` }]),
     );
   }
-  if ("version" in body) return decodeBody(ConfigImport)(body);
-  const keys = Object.keys(body);
-  if (keys.length === 0) {
+  if ("version" in body) {
+    return Effect.map(decodeLenient(ConfigImport)(body), ({ value, warnings }) => ({
+      mode: value.mode,
+      dryRun: value.dry_run,
+      channels: value.channels,
+      warnings,
+      report: undefined,
+    }));
+  }
+  if (Object.keys(body).length === 0) {
     return Effect.fail(invalid([{ field: "(body)", message: `is empty: nothing to import; ${expected}` }]));
   }
-  // The original file's keys are channel ids: a key that cannot be one (such as "__proto__") is named, not
-  // dropped on the way through.
-  const badKeys = keys.filter((key) => !Schema.is(ChannelId)(key));
-  if (badKeys.length > 0) {
-    return Effect.fail(
-      invalid(
-        badKeys.map((key) => ({
-          field: JSON.stringify(key),
-          message: "is not a channel id (1–64 letters, digits, '-' or '_', starting with a letter or digit)",
-        })),
-      ),
-    );
-  }
-  return decodeBody(OriginalConfigFile)(body).pipe(
-    Effect.map(fromOriginal),
-    // Ids of the original file are its keys; re-check them as ours.
-    Effect.flatMap(decodeBody(ConfigImport)),
+  const incoming = readOriginal(body);
+  if (incoming.channels.length > 0) return Effect.succeed(incoming);
+  // Nothing could be taken: a 400 that names every reason.
+  return Effect.fail(
+    invalid((incoming.report ?? []).flatMap((line) => under(`${JSON.stringify(line.id)}.`, line.not_taken))),
   );
 };
 
@@ -74,16 +167,29 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
     const channels = yield* Channels;
     const control = yield* Control;
 
-    /** The whole configuration with every secret masked. */
-    const exportConfig = Effect.sync(
-      (): ConfigDocument => ({
-        ...configs.current(),
-        channels: configs.current().channels.map((channel) => ({
+    /**
+     * The whole configuration: with every secret masked (to share; it restores onto this server, which keeps
+     * the secrets), or, for a backup, as stored, secrets included — an audited event, since it hands them out.
+     */
+    const exportConfig = Effect.fn("ConfigTransfer.export")(function* (
+      options: { readonly secrets?: boolean } = {},
+    ) {
+      const document = configs.current();
+      if (options.secrets === true) {
+        yield* control.done(
+          "config.export",
+          `configuration exported with secrets (backup): ${document.channels.length} channels`,
+        );
+        return document;
+      }
+      return {
+        ...document,
+        channels: document.channels.map((channel) => ({
           ...channel,
           outputs: channel.outputs.map((output) => ({ ...output, url: maskUrl(output.url) })),
         })),
-      }),
-    );
+      } satisfies ConfigDocument;
+    });
 
     /**
      * Imports `body`. `merge` (the default) adds or replaces the channels the document names and keeps the
@@ -99,34 +205,78 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
         Effect.gen(function* () {
           const incoming = yield* decodeImport(body);
           const mode = options.mode ?? incoming.mode ?? "merge";
-          const dryRun = options.dryRun ?? incoming.dry_run ?? false;
+          const dryRun = options.dryRun ?? incoming.dryRun ?? false;
+          const report = incoming.report;
           const current = configs.current().channels;
-          const imported: ChannelConfig[] = [];
+          /** An original channel that cannot be taken is reported; a channel of our own format fails all. */
+          const refuse = (item: ChannelImport, index: number, error: ControlError) => {
+            const line = report?.find((candidate) => candidate.id === item.id);
+            if (line === undefined) return Effect.fail(prefixed(error, `channels[${index}].`));
+            line.not_taken.push(...(error.errors ?? [{ field: "(channel)", message: error.message }]));
+            return Effect.void;
+          };
+          const built: ChannelConfig[] = [];
           for (const [index, item] of incoming.channels.entries()) {
             const existing = current.find((channel) => channel.id === item.id);
-            const channel = yield* buildChannel(
+            const channel = buildChannel(
               item,
               {
                 desired: item.desired ?? existing?.desired ?? "stopped",
                 created_at: item.created_at ?? existing?.created_at ?? new Date().toISOString(),
               },
               existing,
-            ).pipe(Effect.mapError((error) => prefixed(error, `channels[${index}].`)));
-            if (imported.some((other) => other.id === channel.id)) {
+            );
+            if (Either.isLeft(channel)) {
+              yield* refuse(item, index, channel.left);
+              continue;
+            }
+            if (built.some((other) => other.id === channel.right.id)) {
               return yield* new ControlError({
                 reason: "conflict",
-                message: `channels[${index}].id: channel id '${channel.id}' is used twice`,
+                message: `channels[${index}].id: channel id '${channel.right.id}' is used twice`,
               });
             }
-            imported.push(channel);
+            built.push(channel.right);
           }
-          const importedIds = new Set<string>(imported.map((channel) => channel.id));
-          const kept = mode === "merge" ? current.filter((channel) => !importedIds.has(channel.id)) : [];
-          const next = [...kept, ...imported];
-          for (const [index, channel] of imported.entries()) {
-            const problem = checkChannel(channel, next);
-            if (problem !== undefined) return yield* Effect.fail(prefixed(problem, `channels[${index}].`));
+          // Each channel's inputs against the channels that stay and those taken before it: of two original
+          // channels on one port, the first is taken.
+          const builtIds = new Set<string>(built.map((channel) => channel.id));
+          const staying = mode === "merge" ? current.filter((channel) => !builtIds.has(channel.id)) : [];
+          const imported: ChannelConfig[] = [];
+          for (const [index, channel] of built.entries()) {
+            const problem = checkChannel(channel, [...staying, ...imported]);
+            if (problem === undefined) imported.push(channel);
+            else yield* refuse(channel, index, problem);
           }
+          const kept = () => {
+            const importedIds = new Set<string>(imported.map((channel) => channel.id));
+            return mode === "merge" ? current.filter((channel) => !importedIds.has(channel.id)) : [];
+          };
+          // An original channel not taken keeps its stored version (merge), which may use what another took.
+          for (let clash = true; clash; ) {
+            clash = false;
+            for (const channel of imported) {
+              const problem = checkChannel(channel, [...kept(), ...imported]);
+              if (problem === undefined) continue;
+              yield* refuse(channel, built.indexOf(channel), problem);
+              imported.splice(imported.indexOf(channel), 1);
+              clash = true;
+              break;
+            }
+          }
+          if (report !== undefined) {
+            for (const line of report) {
+              const channel = imported.find((candidate) => candidate.id === line.id);
+              line.taken = channel !== undefined;
+              line.outputs_taken = channel?.outputs.length ?? 0;
+            }
+            if (imported.length === 0) {
+              return yield* Effect.fail(
+                invalid(report.flatMap((line) => under(`${JSON.stringify(line.id)}.`, line.not_taken))),
+              );
+            }
+          }
+          const next = [...kept(), ...imported];
           const plan: ImportPlan = {
             mode,
             dry_run: dryRun,
@@ -145,6 +295,8 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
               .map((c) => c.id),
             deleted: current.filter((channel) => !next.some((c) => c.id === channel.id)).map((c) => c.id),
             channels: next.length,
+            ...(incoming.warnings.length === 0 ? {} : { warnings: incoming.warnings }),
+            ...(report === undefined ? {} : { report }),
           };
           if (dryRun) return plan;
           yield* configs.commit({ version: 1, channels: next });

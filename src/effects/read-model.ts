@@ -19,6 +19,7 @@ import type { ChannelStats, ChannelView, InputSummary, OutputView, StatusSnapsho
 import type { ChannelRuntimeSummary, OutputEntryStatus } from "./channel.ts";
 import { Channels } from "./channels.ts";
 import { ConfigState } from "./config-state.ts";
+import { CueHistory } from "./cue-history.ts";
 import { EventBus } from "./event-bus.ts";
 import type { CueCounts } from "./scte35-watcher.ts";
 import { maskKnownSecrets } from "./secrets.ts";
@@ -97,6 +98,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
     const channels = yield* Channels;
     const configs = yield* ConfigState;
     const bus = yield* EventBus;
+    const cueHistory = yield* CueHistory;
 
     const rates = new Map<string, Rate>();
     const sampleRate = (key: string, bytes: number, now: number) => {
@@ -222,6 +224,9 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         error: channels.lastError(channel.id),
         active_input: runtime?.inputs.find((input) => input.active)?.role ?? null,
         input: runtime?.input ?? null,
+        input_bitrate_bps: bitrate(
+          `${channel.id}/input/${runtime?.inputs.find((input) => input.active)?.role}`,
+        ),
         failovers: runtime?.redundancy.failovers ?? 0,
         last_switch:
           lastSwitch != null
@@ -406,7 +411,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
       detail,
       cues: (id: string) =>
         Effect.map(configs.find(id), (channel) =>
-          channels.cues(channel.id).map((cue) => ({ ...cue, at: new Date(cue.at).toISOString() })),
+          cueHistory.recent(channel.id).map((cue) => ({ ...cue, at: new Date(cue.at).toISOString() })),
         ),
     } as const;
   }),

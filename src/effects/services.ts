@@ -1,6 +1,7 @@
 /**
  * The service's Effect services wired together, given a document store: one event bus, the channel
- * supervisor, the configuration, the read model over both, the commands, import/export and the tokens.
+ * supervisor, the configuration, the cue history, the read model over them, the commands, import/export
+ * and the tokens.
  * The service and the tests build the same graph from here.
  */
 import { ConfigProvider, Layer } from "effect";
@@ -9,6 +10,7 @@ import { Channels } from "./channels.ts";
 import { ConfigState } from "./config-state.ts";
 import { ConfigTransfer } from "./config-transfer.ts";
 import { Control } from "./control.ts";
+import { CueHistory } from "./cue-history.ts";
 import { EventBus } from "./event-bus.ts";
 import { EventLogLive } from "./event-log.ts";
 import { Metrics } from "./metrics.ts";
@@ -25,6 +27,7 @@ export const ServicesLive = Layer.mergeAll(
 ).pipe(
   Layer.provideMerge(Control.Default),
   Layer.provideMerge(ReadModel.Default),
+  Layer.provideMerge(CueHistory.Default),
   Layer.provideMerge(Layer.mergeAll(Channels.Default, ConfigState.Default)),
   Layer.provideMerge(EventBus.Default),
 );

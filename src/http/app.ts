@@ -1,12 +1,14 @@
 /**
  * The HTTP surface: REST under /api (one sub-app per resource), the WebSocket, and the rules that hold for
- * all of them — bodies over 64 KiB are refused, every route but health, readiness and the OpenAPI document
- * needs a token, errors are problem+json. Built inside the service's scope: the WebSocket feeds live in it.
+ * all of them — bodies larger than the schema allows are refused, every route but health, readiness and the
+ * OpenAPI document needs a token, errors are problem+json. Built inside the service's scope: the WebSocket
+ * feeds live in it.
  */
 import { createNodeWebSocket } from "@hono/node-ws";
 import { Effect, FiberSet, Option, Runtime, Stream } from "effect";
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { MAX_CHANNEL_JSON_BYTES } from "../domain/channel.ts";
 import type { ChannelId } from "../domain/ids.ts";
 import { Auth } from "../effects/auth.ts";
 import { ConfigTransfer } from "../effects/config-transfer.ts";
@@ -20,16 +22,37 @@ import { channelsApi } from "./api/channels.ts";
 import { configApi } from "./api/config.ts";
 import { eventsApi } from "./api/events.ts";
 import { tokensApi } from "./api/tokens.ts";
-import { type AuthEnv, authenticate, makeFailureLimiter, requireRole } from "./auth.ts";
+import { type AuthEnv, authenticate, makeFailureLimiter, presentedToken, requireRole } from "./auth.ts";
 import { metricsAccessConfig, metricsGuard } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { liveSocket, makeHistories } from "./pages/live.ts";
 import { pagesApp } from "./pages/routes.ts";
 import { internalError, problemResponse } from "./problem.ts";
 import { makeApi, makeRun, mounted, type RouteDoc } from "./routes.ts";
-import { channelsSocket } from "./ws.ts";
+import { BAD_TOKEN_REASON, channelsSocket, NO_TOKEN_REASON, refusedSocket } from "./ws.ts";
 
-export const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * Body limits follow the schema's own maximums. Any body but an import holds at most one channel, so it may
+ * take what a channel with 64 outputs of the longest URLs and names takes (about 180 KiB). An import is
+ * bounded generously: 64 MiB holds an export of 200 channels of 64 outputs each even at the schema's maximums
+ * (about 35 MiB), and 1000 channels at ordinary URL lengths.
+ */
+export const MAX_BODY_BYTES = MAX_CHANNEL_JSON_BYTES;
+export const MAX_IMPORT_BODY_BYTES = 64 * 1024 * 1024;
+
+const describeBytes = (bytes: number) =>
+  bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${Math.round(bytes / 1024)} KiB`;
+
+const limitBody = (maxSize: number) =>
+  bodyLimit({
+    maxSize,
+    onError: () =>
+      problemResponse({
+        status: 413,
+        title: "Body too large",
+        detail: `the request body is over ${describeBytes(maxSize)}`,
+      }),
+  });
 
 export const makeApp = (startedAt: number = Date.now()) =>
   Effect.gen(function* () {
@@ -47,18 +70,9 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const app = new Hono<AuthEnv>();
     const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
 
-    app.use(
-      "/api/*",
-      bodyLimit({
-        maxSize: MAX_BODY_BYTES,
-        onError: () =>
-          problemResponse({
-            status: 413,
-            title: "Body too large",
-            detail: `the request body is over ${MAX_BODY_BYTES / 1024} KiB`,
-          }),
-      }),
-    );
+    const importLimit = limitBody(MAX_IMPORT_BODY_BYTES);
+    const bodyLimited = limitBody(MAX_BODY_BYTES);
+    app.use("/api/*", (c, next) => (c.req.path === "/api/config" ? importLimit : bodyLimited)(c, next));
 
     let routes: ReadonlyArray<RouteDoc> = [];
     const open = makeApi();
@@ -89,9 +103,36 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const limiter = makeFailureLimiter();
     const requireToken = authenticate(auth.authenticate, limiter);
     app.use("/api/*", requireToken);
+    // A browser cannot read the status of a refused upgrade: without a valid token the socket opens and is
+    // closed at once with 4401 (4429 while the address is limited) and a reason that says what to add.
+    const refused = {
+      noToken: refusedSocket(upgradeWebSocket, 4401, NO_TOKEN_REASON),
+      badToken: refusedSocket(upgradeWebSocket, 4401, BAD_TOKEN_REASON),
+      limited: refusedSocket(
+        upgradeWebSocket,
+        4429,
+        "too many wrong tokens from this address; try again later",
+      ),
+    };
+    const socketToken: MiddlewareHandler<AuthEnv> = async (c, next) => {
+      let passed = false;
+      const response = await requireToken(c, async () => {
+        passed = true;
+      });
+      if (passed) return next();
+      if (c.req.header("upgrade")?.toLowerCase() !== "websocket" || !(response instanceof Response))
+        return response;
+      const socket =
+        response.status === 429
+          ? refused.limited
+          : presentedToken(c, true) === undefined
+            ? refused.noToken
+            : refused.badToken;
+      return socket(c, next);
+    };
     app.get(
       "/ws",
-      requireToken,
+      socketToken,
       requireRole("viewer"),
       channelsSocket(readModel, bus, runFork, upgradeWebSocket, (token) =>
         Option.isSome(auth.authenticate(token)),

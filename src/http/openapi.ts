@@ -15,7 +15,10 @@ const ProblemSchema = Schema.Struct({
 const problems = (route: RouteDoc): Record<string, string> => ({
   ...(route.body === undefined
     ? {}
-    : { "400": "invalid body: each problem names its field", "413": "body over 64 KiB" }),
+    : {
+        "400": "invalid body: each problem names its field",
+        "413": `body over ${route.path === "/api/config" ? "64 MiB" : "the most one channel with 64 outputs can take (about 180 KiB)"}`,
+      }),
   ...(route.access === "public"
     ? {}
     : {

@@ -8,7 +8,7 @@ import { Effect, Either, Runtime, Schema } from "effect";
 import { type Context, type Handler, Hono } from "hono";
 import { type ControlError, notFound } from "../domain/errors.ts";
 import { ChannelId, OutputId } from "../domain/ids.ts";
-import { decodeBody, invalid } from "../domain/validate.ts";
+import { decodeBody, decodeLenient, invalid, type Lenient } from "../domain/validate.ts";
 import { CurrentActor } from "../effects/actor.ts";
 import type { Role } from "../effects/auth.ts";
 import { type AuthEnv, requireRole } from "./auth.ts";
@@ -81,6 +81,23 @@ export const makeRun =
 
 /** The request body as JSON, checked against `schema`; every problem names its field. */
 export const body = <A, I>(c: Context, schema: Schema.Schema<A, I>): Effect.Effect<A, ControlError> =>
+  Effect.flatMap(json(c), decodeBody(schema));
+
+/**
+ * The request body as the original API read it (`decodeLenient`): unknown fields and "" in optional fields are
+ * ignored, and `warnings` says which.
+ */
+export const lenientBody = <A, I>(
+  c: Context,
+  schema: Schema.Schema<A, I>,
+): Effect.Effect<Lenient<A>, ControlError> => Effect.flatMap(json(c), decodeLenient(schema));
+
+/** `answer` with the warnings of its request, when there are any. */
+export const withWarnings = <A extends object>(answer: A, warnings: Lenient<unknown>["warnings"]) =>
+  warnings.length === 0 ? answer : { ...answer, warnings };
+
+/** The request body parsed as JSON, refused when empty, unparseable or nested too deeply. */
+const json = (c: Context): Effect.Effect<unknown, ControlError> =>
   Effect.promise(() => c.req.text()).pipe(
     Effect.flatMap((text) => {
       if (text.trim() === "")
@@ -109,7 +126,6 @@ export const body = <A, I>(c: Context, schema: Schema.Schema<A, I>): Effect.Effe
           )
         : Effect.succeed(json);
     }),
-    Effect.flatMap(decodeBody(schema)),
   );
 
 /** No document of this API nests deeper than a handful of levels; far deeper ones only cost stack. */

@@ -17,6 +17,20 @@ import { presentedToken } from "./auth.ts";
 
 export type RunFork = <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>;
 
+/**
+ * A WebSocket refused after its upgrade, with a close code and a reason a person can act on. A browser never
+ * shows the status of a refused upgrade (its script sees 1006 and nothing else), so a socket without a valid
+ * token is accepted only to be closed at once with 4401 and what to add.
+ */
+export const refusedSocket = (upgradeWebSocket: UpgradeWebSocket, code: number, reason: string) =>
+  upgradeWebSocket(() => ({
+    onOpen: (_event, ws) => ws.close(code, reason),
+  }));
+
+/** Close reasons of a WebSocket opened without a token, or with one that is not valid (at most 123 bytes). */
+export const NO_TOKEN_REASON = "add a token: /ws?token=<your token> (or an Authorization: Bearer header)";
+export const BAD_TOKEN_REASON = "the token is not valid; add a valid one: /ws?token=<your token>";
+
 /** Open sockets one token may hold: a dashboard wall needs a few, a leak or a loop should not cost a core. */
 export const MAX_SOCKETS_PER_TOKEN = 20;
 

@@ -129,6 +129,15 @@ describe("beyond the original API", () => {
       unchanged: [],
       deleted: ["extras"],
       channels: 1,
+      report: [
+        {
+          id: "4f1c2a3b-0000-4000-8000-000000000001",
+          taken: true,
+          outputs_taken: 1,
+          not_taken: [],
+          warnings: [],
+        },
+      ],
     });
     const list = await json(await app.request("/api/channels"));
     expect(list.channels).toEqual([

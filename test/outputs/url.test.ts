@@ -70,8 +70,29 @@ describe("output URLs", () => {
     );
     expect(maskUrl("srt://h:1?streamid=live/channel1")).toBe("srt://h:1?streamid=live/channel1");
     expect(maskUrl("srt://h:1?streamid=a1b2c3d4e5f6g7h8i9")).toBe("srt://h:1?streamid=****");
+    // Shown as written (percent-encoding kept): only the session id is masked.
     expect(maskUrl("srt://h:1?streamid=%23!::r=live/ch1,m=publish,s=a9f8e7d6")).toBe(
-      "srt://h:1?streamid=#!::r=live/ch1,m=publish,s=****",
+      "srt://h:1?streamid=%23!::r=live/ch1,m=publish,s=****",
+    );
+  });
+
+  it("a streamid is shown unless it carries a secret, named as one", () => {
+    const shown = [
+      "srt://h:9000?streamid=%23!::r=live/x,m=publish",
+      "srt://h:9000?streamid=%23!::r=live/x,m=request,u=bob,region=eu-west-1",
+      "srt://h:9000?streamid=live/channel1-2025-backup&latency=200",
+      "srt://h:9000?latency=200&streamid=publish%2Flive%2Fx",
+      "srt://h:9000?streamid=publish/mystream",
+    ];
+    for (const url of shown) expect(maskUrl(url)).toBe(url);
+    expect(maskUrl("srt://h:9000?streamid=%23!::r=live/x,m=publish,token=t0k3n")).toBe(
+      "srt://h:9000?streamid=%23!::r=live/x,m=publish,token=****",
+    );
+    expect(maskUrl("srt://h:9000?streamid=live/x?key=s3cr3t,user=bob")).toBe(
+      "srt://h:9000?streamid=live/x?key=****,user=bob",
+    );
+    expect(maskUrl("srt://h:9000?streamid=%23!::r=x,stream_key=abc")).toBe(
+      "srt://h:9000?streamid=%23!::r=x,stream_key=****",
     );
     // A URL we reject may still carry a key: only scheme and host survive.
     expect(maskUrl("rtmp://host/app")).toBe("rtmp://host/****");

@@ -1,13 +1,36 @@
 /** `/api/channels`: the original API's channel and output calls, and what automation needs beyond them. */
 import { Effect, Schema } from "effect";
 import { ChannelBody, ChannelPatch, OutputBody, OutputPatch, SwitchInputBody } from "../../domain/channel.ts";
+import { FieldIssue } from "../../domain/errors.ts";
 import { EventList } from "../../domain/events.ts";
 import { ChannelList, ChannelStats, ChannelView, CueList, OutputView } from "../../domain/views.ts";
 import type { Control } from "../../effects/control.ts";
 import type { EventBus } from "../../effects/event-bus.ts";
 import type { ReadModel } from "../../effects/read-model.ts";
-import { type Api, body, inChannel, inOutput, makeApi, param, type Run } from "../routes.ts";
+import {
+  type Api,
+  body,
+  inChannel,
+  inOutput,
+  lenientBody,
+  makeApi,
+  param,
+  type Run,
+  withWarnings,
+} from "../routes.ts";
 import { eventFilter } from "./events.ts";
+
+/** What the request held that was ignored: unknown fields, empty strings taken as absent; absent if nothing. */
+export const Warnings = Schema.optional(Schema.Array(FieldIssue)).annotations({
+  description:
+    "what the request held that was ignored (unknown fields, empty optional fields); absent if nothing",
+});
+const ChannelAnswer = Schema.Struct({ ...ChannelView.fields, warnings: Warnings }).annotations({
+  identifier: "ChannelAnswer",
+});
+const OutputAnswer = Schema.Struct({ ...OutputView.fields, warnings: Warnings }).annotations({
+  identifier: "OutputAnswer",
+});
 
 export const Deleted = Schema.Struct({ id: Schema.String, deleted: Schema.Literal(true) }).annotations({
   identifier: "Deleted",
@@ -26,12 +49,21 @@ export const channelsApi = (control: Control, readModel: ReadModel, bus: EventBu
       method: "post",
       path: "/",
       access: "admin",
-      summary: "Create a channel, with its outputs if given; it is created stopped",
+      summary:
+        "Create a channel, with its outputs if given; it is created stopped. As in the original API, unknown " +
+        "fields are ignored and listed in warnings, and an empty optional field counts as absent",
       body: ChannelBody,
-      response: ChannelView,
+      response: ChannelAnswer,
       status: 201,
     },
-    (c) => run(c, Effect.flatMap(body(c, ChannelBody), control.create), (channel) => c.json(channel, 201)),
+    (c) =>
+      run(
+        c,
+        Effect.flatMap(lenientBody(c, ChannelBody), ({ value, warnings }) =>
+          Effect.map(control.create(value), (channel) => withWarnings(channel, warnings)),
+        ),
+        (channel) => c.json(channel, 201),
+      ),
   );
 
   on({ method: "get", path: "/{id}", access: "viewer", summary: "One channel", response: ChannelView }, (c) =>
@@ -156,15 +188,21 @@ export const channelsApi = (control: Control, readModel: ReadModel, bus: EventBu
       method: "post",
       path: "/{id}/outputs",
       access: "operator",
-      summary: "Add an output; it starts at once if the channel is running",
+      summary:
+        "Add an output; it starts at once if the channel is running. Unknown fields are ignored and listed in " +
+        "warnings; protocol rtmp also takes an rtmps:// URL",
       body: OutputBody,
-      response: OutputView,
+      response: OutputAnswer,
       status: 201,
     },
     (c) =>
       run(
         c,
-        Effect.flatMap(body(c, OutputBody), (output) => inChannel(c, (id) => control.addOutput(id, output))),
+        Effect.flatMap(lenientBody(c, OutputBody), ({ value, warnings }) =>
+          inChannel(c, (id) =>
+            Effect.map(control.addOutput(id, value), (output) => withWarnings(output, warnings)),
+          ),
+        ),
         (output) => c.json(output, 201),
       ),
   );
@@ -185,15 +223,19 @@ export const channelsApi = (control: Control, readModel: ReadModel, bus: EventBu
       method: "put",
       path: "/{id}/outputs/{oid}",
       access: "operator",
-      summary: "Replace an output; only that output restarts",
+      summary:
+        "Replace an output; only that output restarts (not at all when nothing changed). The output as GET " +
+        "gives it is accepted back as it is: read-only fields are ignored and listed in warnings",
       body: OutputBody,
-      response: OutputView,
+      response: OutputAnswer,
     },
     (c) =>
       run(
         c,
-        Effect.flatMap(body(c, OutputBody), (output) =>
-          inOutput(c, (id, oid) => control.replaceOutput(id, oid, output)),
+        Effect.flatMap(lenientBody(c, OutputBody), ({ value, warnings }) =>
+          inOutput(c, (id, oid) =>
+            Effect.map(control.replaceOutput(id, oid, value), (output) => withWarnings(output, warnings)),
+          ),
         ),
         (output) => c.json(output),
       ),

@@ -1,0 +1,118 @@
+/**
+ * The recent SCTE-35 cues of every channel (the last 100 each), kept across restarts in `cues.json` next to
+ * the configuration. Nothing here touches the packet path: once a second a fiber copies the cues each running
+ * channel's watcher has seen since, and writes the document (atomically, through the store) only when
+ * something was added. A reader asking for a channel's cues gets the ones seen up to that moment. A
+ * missing or unreadable document starts an empty history with a warning: cues are worth keeping, not worth
+ * failing a start for.
+ */
+import { Effect, Option, Schedule } from "effect";
+import { Channels } from "./channels.ts";
+import { ConfigState } from "./config-state.ts";
+import type { CueRecord } from "./scte35-watcher.ts";
+import { DocumentStore } from "./store.ts";
+
+/** Cues kept per channel. */
+export const CUE_HISTORY_LIMIT = 100;
+export const CUE_DOCUMENT = "cues.json";
+
+interface CueDocument {
+  readonly version: 1;
+  readonly channels: Readonly<Record<string, ReadonlyArray<CueRecord>>>;
+}
+
+const parse = (text: string): Map<string, CueRecord[]> | null => {
+  try {
+    const document = JSON.parse(text) as Partial<CueDocument>;
+    if (document.version !== 1 || typeof document.channels !== "object" || document.channels === null)
+      return null;
+    const history = new Map<string, CueRecord[]>();
+    for (const [id, cues] of Object.entries(document.channels)) {
+      if (!Array.isArray(cues)) return null;
+      history.set(
+        id,
+        cues
+          .filter(
+            (cue): cue is CueRecord => typeof cue === "object" && cue !== null && typeof cue.at === "number",
+          )
+          .slice(-CUE_HISTORY_LIMIT),
+      );
+    }
+    return history;
+  } catch {
+    return null;
+  }
+};
+
+export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHistory", {
+  scoped: Effect.gen(function* () {
+    const channels = yield* Channels;
+    const configs = yield* ConfigState;
+    const store = yield* DocumentStore;
+
+    const loaded = yield* store.read(CUE_DOCUMENT).pipe(
+      Effect.map(Option.map(parse)),
+      Effect.catchAll((error) => Effect.as(Effect.logWarning(error.message), Option.none())),
+    );
+    if (Option.isSome(loaded) && loaded.value === null) {
+      yield* Effect.logWarning(`${store.locate(CUE_DOCUMENT)} is not a cue history; starting an empty one`);
+    }
+    const history =
+      Option.isSome(loaded) && loaded.value !== null ? loaded.value : new Map<string, CueRecord[]>();
+    const seen = new WeakSet<CueRecord>();
+    let dirty = false;
+
+    /** Copies the cues the running channels' watchers saw since the last call. */
+    const collect = () => {
+      for (const id of channels.running()) {
+        for (const cue of channels.cues(id)) {
+          if (seen.has(cue)) continue;
+          seen.add(cue);
+          const cues = history.get(id) ?? [];
+          cues.push(cue);
+          if (cues.length > CUE_HISTORY_LIMIT) cues.splice(0, cues.length - CUE_HISTORY_LIMIT);
+          history.set(id, cues);
+          dirty = true;
+        }
+      }
+    };
+
+    const flush = Effect.suspend(() => {
+      collect();
+      // Channels deleted since are forgotten.
+      const known = new Set<string>(configs.current().channels.map((channel) => channel.id));
+      for (const id of history.keys()) {
+        if (!known.has(id)) {
+          history.delete(id);
+          dirty = true;
+        }
+      }
+      if (!dirty) return Effect.void;
+      dirty = false;
+      const document: CueDocument = { version: 1, channels: Object.fromEntries(history) };
+      return store.write(CUE_DOCUMENT, JSON.stringify(document)).pipe(
+        Effect.catchAll((error) =>
+          Effect.sync(() => {
+            dirty = true;
+          }).pipe(Effect.zipRight(Effect.logWarning(`cue history not saved: ${error.message}`))),
+        ),
+      );
+    });
+
+    // A failure to save is logged and tried again a second later; it never ends the saving fiber.
+    const save = flush.pipe(
+      Effect.catchAllCause((cause) => Effect.logWarning("cue history not saved", cause)),
+    );
+    yield* Effect.forkScoped(Effect.repeat(save, Schedule.spaced("1 second")));
+    // On shutdown, the last second's cues too.
+    yield* Effect.addFinalizer(() => save);
+
+    return {
+      /** A channel's cues, oldest first, up to this moment: from before a restart as well. */
+      recent: (id: string): ReadonlyArray<CueRecord> => {
+        collect();
+        return [...(history.get(id) ?? [])];
+      },
+    } as const;
+  }),
+}) {}
