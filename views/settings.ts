@@ -20,6 +20,8 @@ export interface ImportPreview {
   readonly change: ReadonlyArray<string>;
   readonly remove: ReadonlyArray<string>;
   readonly problems: ReadonlyArray<string>;
+  /** What the import leaves out (a channel or output of the original file it cannot take) or ignores. */
+  readonly notes?: ReadonlyArray<string>;
 }
 
 export const settingsPage = (options: {
@@ -87,7 +89,12 @@ export const settingsPage = (options: {
   </section>
   <section aria-labelledby="config-title">
     <h2 id="config-title">Configuration</h2>
-    <p><a class="button" href="/settings/export" download="distributary-config.json">Export (secrets masked)</a></p>
+    <p>
+      <a class="button" href="/settings/export" download="distributary-config.json">Export (secrets masked)</a>
+      <a class="button" href="/settings/export?secrets=true" download="distributary-backup.json">Backup (with secrets)</a>
+    </p>
+    <p class="hint">The export is safe to share and restores onto this server. The backup carries stream keys and
+      passphrases: keep it like a password; importing it restores everything on any server.</p>
     <form method="post" action="/settings/import" class="stacked">
       <label>Import: paste an export or the original project's channels.json
         <textarea name="document" rows="8" required spellcheck="false">${options.preview?.document ?? ""}</textarea>
@@ -119,7 +126,13 @@ const importPreview = (result: ImportPreview) => html`<div class="preview" id="i
             <li>create ${result.create.length}: ${result.create.join(", ") || "none"}</li>
             <li>change ${result.change.length}: ${result.change.join(", ") || "none"}</li>
             <li>delete ${result.remove.length}: ${result.remove.join(", ") || "none"}</li>
-          </ul>`
+          </ul>
+          ${
+            (result.notes ?? []).length === 0
+              ? ""
+              : html`<p>Left out or ignored:</p>
+                <ul>${(result.notes ?? []).map((note) => html`<li>${note}</li>`)}</ul>`
+          }`
   }
 </div>`;
 

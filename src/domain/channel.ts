@@ -7,6 +7,7 @@
 import { isIP } from "node:net";
 import { Either, Schema } from "effect";
 import { ChannelId, OutputId } from "./ids.ts";
+import { oneOf } from "./literals.ts";
 import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET, RedundancyConfigSchema } from "./redundancy.ts";
 import { parseOutputUrl } from "./url.ts";
 
@@ -62,9 +63,7 @@ export const InputAddress = Schema.String.annotations({
   ),
 );
 
-export const Protocol = Schema.Literal("srt", "rtmp", "rtmps", "udp", "rtp").annotations({
-  message: (issue) => `must be one of srt, rtmp, rtmps, udp, rtp; got ${show(issue.actual)}`,
-});
+export const Protocol = oneOf("srt", "rtmp", "rtmps", "udp", "rtp");
 export type Protocol = typeof Protocol.Type;
 
 const OutputUrl = Schema.String.annotations({
@@ -229,7 +228,7 @@ export const ChannelPatch = Schema.Struct({
 export type ChannelPatch = typeof ChannelPatch.Type;
 
 export const SwitchInputBody = Schema.Struct({
-  active: Schema.Literal("primary", "backup"),
+  active: oneOf("primary", "backup"),
 }).annotations({ identifier: "SwitchInputBody", ...strict });
 
 /** One channel in an import of our own export format. */
@@ -243,7 +242,7 @@ export type ChannelImport = typeof ChannelImport.Type;
 export const ConfigImport = Schema.Struct({
   version: Schema.Literal(1),
   /** merge (default): keep channels the document does not name; replace: delete them. */
-  mode: Schema.optional(Schema.Literal("merge", "replace")),
+  mode: Schema.optional(oneOf("merge", "replace")),
   /** Answer what would change, and change nothing. */
   dry_run: Schema.optional(Schema.Boolean),
   channels: Schema.Array(ChannelImport).pipe(Schema.maxItems(MAX_IMPORT_CHANNELS)),

@@ -5,6 +5,7 @@
  * can hand the messages straight back.
  */
 import { Either, Schema } from "effect";
+import { oneOf } from "./literals.ts";
 
 export type InputRole = "primary" | "backup";
 
@@ -75,13 +76,21 @@ const intRange = (min: number, max: number) => {
 
 /** The shape of `redundancy` in a request body, every field optional. */
 export const RedundancyConfigSchema = Schema.Struct({
-  mode: Schema.optional(Schema.Literal("failover", "merge", "none")),
+  mode: Schema.optional(oneOf("failover", "merge", "none")),
   failover_after_ms: Schema.optional(intRange(...ranges.failover_after_ms)),
-  revert: Schema.optional(Schema.Literal("auto", "sticky")),
+  revert: Schema.optional(oneOf("auto", "sticky")),
   revert_after_ms: Schema.optional(intRange(...ranges.revert_after_ms)),
   merge_window_ms: Schema.optional(intRange(...ranges.merge_window_ms)),
   fec: Schema.optional(
-    Schema.Union(Schema.Boolean, Schema.Struct({ primary: Schema.Boolean, backup: Schema.Boolean })),
+    Schema.Union(
+      Schema.Boolean,
+      Schema.Struct({ primary: Schema.Boolean, backup: Schema.Boolean }),
+    ).annotations({
+      message: (issue) => ({
+        message: `must be true, false or {"primary": true|false, "backup": true|false}; got ${show(issue.actual)}`,
+        override: true,
+      }),
+    }),
   ),
 });
 

@@ -198,7 +198,15 @@ const cases: ReadonlyArray<Case> = [
     name: "unsupported protocol",
     ...output({ protocol: "http", url: "http://x/" }),
     status: 400,
-    mentions: "protocol",
+    // One line that lists what is accepted, not an "Expected …" per protocol.
+    mentions: 'protocol: must be one of srt, rtmp, rtmps, udp, rtp; got "http"',
+  },
+  {
+    name: "FEC neither a flag nor per input",
+    body: channel({ redundancy: { fec: "yes" } }),
+    status: 400,
+    mentions:
+      'redundancy.fec: must be true, false or {"primary": true|false, "backup": true|false}; got "yes"',
   },
   {
     name: "short SRT passphrase",

@@ -178,6 +178,18 @@ describe("overview and admin pages in Chromium", () => {
     const text = JSON.stringify(exported);
     expect(text).not.toContain("sEcReT-stream-key-42");
     expect(text).toContain("rtmp://127.0.0.1:1935/live2/****");
+
+    // The backup carries the key, and says in the audit trail who took it.
+    const [backup] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("link", { name: "Backup (with secrets)" }).click(),
+    ]);
+    expect(backup.suggestedFilename()).toBe("distributary-backup.json");
+    expect(await readFile(await backup.path(), "utf8")).toContain(
+      "rtmp://127.0.0.1:1935/live2/sEcReT-stream-key-42",
+    );
+    const audit = await json(await app.request("/api/events?type=api_change"));
+    expect(JSON.stringify(audit.events)).toContain("config.export");
   }, 60_000);
 
   it("the events page's live events keep its filters", async () => {
@@ -201,5 +213,32 @@ describe("overview and admin pages in Chromium", () => {
     // Only api_change items: the channel's start shows as its audit entry, never as a channel_started event.
     expect(await page.locator("#event-log li:not(.event-api_change)").count()).toBe(0);
     await app.request("/api/channels/alpha/stop", { method: "POST" });
+  }, 60_000);
+
+  it("an original channels.json is previewed with what it leaves out and what it ignores", async () => {
+    const original = {
+      foxtrot: {
+        config: {
+          name: "foxtrot channel",
+          rtp_ip: "127.0.0.1",
+          rtp_port: await freeUdpPort(),
+          description: "from the old box",
+          outputs: [
+            { name: "cdn", protocol: "udp", url: "udp://127.0.0.1:7100" },
+            { name: "odd", protocol: "carrier-pigeon", url: "pigeon://loft" },
+          ],
+        },
+      },
+    };
+    await page.goto(`${base}/settings`);
+    await page.getByLabel(/Import/).fill(JSON.stringify(original));
+    await page.getByLabel("Channels the document does not name").selectOption("merge");
+    await page.getByRole("button", { name: "Preview the changes" }).click();
+    const preview = (await page.locator("#import-preview").textContent()) ?? "";
+    expect(preview).toContain("create 1: foxtrot channel (foxtrot)");
+    expect(preview).toContain(
+      'foxtrot, not taken: config.outputs[1].protocol: must be one of srt, rtmp, rtmps, udp, rtp; got "carrier-pigeon"',
+    );
+    expect(preview).toContain("foxtrot, ignored: config.description: is not a known field; ignored");
   }, 60_000);
 });

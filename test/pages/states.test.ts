@@ -38,6 +38,7 @@ const channel: ChannelView = {
   desired: "running",
   uptime: 12,
   error: null,
+  input_bitrate_bps: 0,
   active_input: "primary",
   input: "lost",
   failovers: 0,

@@ -360,13 +360,19 @@ export const pagesApp = (services: PageServices) => {
     );
     return c.redirect("/settings", 303);
   });
-  // The masked export, for the browser's session (the API's /api/config wants a bearer token).
-  signedIn.get("/settings/export", needs("admin"), async (c) =>
-    c.body(JSON.stringify(await run(transfer.exportConfig), null, 2), 200, {
+  // The export for the browser's session (the API's /api/config wants a bearer token): masked for sharing, or
+  // with secrets for a backup (an audit event in the admin's name, never cached).
+  signedIn.get("/settings/export", needs("admin"), async (c) => {
+    const secrets = c.req.query("secrets") === "true";
+    const exported = await command(c, transfer.exportConfig({ secrets }));
+    if (Either.isLeft(exported)) return settings(c, { message: exported.left.message }, 500);
+    const name = secrets ? "distributary-backup.json" : "distributary-config.json";
+    return c.body(JSON.stringify(exported.right, null, 2), 200, {
       "content-type": "application/json",
-      "content-disposition": 'attachment; filename="distributary-config.json"',
-    }),
-  );
+      "content-disposition": `attachment; filename="${name}"`,
+      "cache-control": "no-store",
+    });
+  });
   signedIn.post("/settings/import", needs("admin"), async (c) => {
     const fields = await formFields(c);
     const document = fields.document ?? "";
@@ -404,11 +410,20 @@ export const pagesApp = (services: PageServices) => {
       const named = channel?.name ?? nameInDocument(parsed, id);
       return named === undefined ? id : `${named} (${id})`;
     };
+    const issue = (prefix: string) => (found: { readonly field: string; readonly message: string }) =>
+      `${prefix}${found.field}: ${found.message}`;
     const result = {
       create: plan.created.map(name),
       change: plan.changed.map(name),
       remove: plan.deleted.map(name),
       problems: [],
+      notes: [
+        ...(plan.report ?? []).flatMap((channel) => [
+          ...channel.not_taken.map(issue(`${channel.id}, not taken: `)),
+          ...channel.warnings.map(issue(`${channel.id}, ignored: `)),
+        ]),
+        ...(plan.warnings ?? []).map(issue("ignored: ")),
+      ],
     };
     if (apply) {
       const message = `Configuration imported (${mode}): ${plan.created.length} created, ${plan.changed.length} changed, ${plan.deleted.length} deleted.`;

@@ -1,0 +1,13 @@
+/**
+ * A field that takes one of a few words. Its error is one line that lists them — not one "Expected …" per
+ * word, which is what a union of literals reports by itself.
+ */
+import { Schema, type SchemaAST } from "effect";
+
+export const oneOf = <const Words extends ReadonlyArray<SchemaAST.LiteralValue>>(...words: Words) =>
+  Schema.Literal(...words).annotations({
+    message: (issue) => ({
+      message: `must be one of ${words.join(", ")}; got ${JSON.stringify(issue.actual) ?? String(issue.actual)}`,
+      override: true,
+    }),
+  });
