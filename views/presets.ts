@@ -121,7 +121,7 @@ export const outputFields = (state: FormState | undefined, withPresets: boolean)
   ${fieldError(state, "name")}
   <label>Protocol
     <select name="protocol" ${invalid(state, "protocol")}>
-      ${["srt", "rtmp", "rtmps", "udp", "rtp"].map((protocol) => html`<option ${value(state, "protocol", "srt") === protocol ? "selected" : ""}>${protocol}</option>`)}
+      ${["srt", "rtmp", "rtmps", "udp", "rtp", "rtsp", "rtsps", "file"].map((protocol) => html`<option ${value(state, "protocol", "srt") === protocol ? "selected" : ""}>${protocol}</option>`)}
     </select>
   </label>
   ${fieldError(state, "protocol")}

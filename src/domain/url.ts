@@ -13,12 +13,14 @@
  *   - a streamid that is one bare word of 16+ characters mixing letters and digits, as providers' ingest
  *     keys are, is masked whole. `publish/mystream` or `live/channel1-2025-backup` are shown.
  *   The rest of the query keeps its own spelling, so what GET shows PUT accepts and stores unchanged.
- * - udp/rtp carry no secrets.
+ * - rtsp/rtsps: a user and password before the host become `****:****`, and any query `****` (the path is
+ *   shown: it names the stream, and a server that wants a secret asks for the user and password).
+ * - udp/rtp carry no secrets; nor does a file:// recording (its path is shown as written).
  */
 import { Either, Redacted } from "effect";
 import { OutputError } from "./errors.ts";
 
-export type OutputProtocol = "udp" | "rtp" | "srt" | "rtmp" | "rtmps";
+export type OutputProtocol = "udp" | "rtp" | "srt" | "rtmp" | "rtmps" | "rtsp" | "rtsps" | "file";
 
 export interface DatagramTarget {
   readonly protocol: "udp" | "rtp";
@@ -57,9 +59,40 @@ export interface RtmpTarget {
   readonly masked: string;
 }
 
-export type OutputTarget = DatagramTarget | SrtTarget | RtmpTarget;
+export interface RtspTarget {
+  readonly protocol: "rtsp" | "rtsps";
+  readonly host: string;
+  readonly port: number;
+  readonly url: Redacted.Redacted<string>;
+  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>;
+  readonly masked: string;
+}
 
-const supportedSchemes: ReadonlyArray<OutputProtocol> = ["udp", "rtp", "srt", "rtmp", "rtmps"];
+/** A recording: the TS as received, in files of `rotateSeconds` named by their start time, in `directory`. */
+export interface FileTarget {
+  readonly protocol: "file";
+  /** Absolute, normalised (no `.` or `..`, no trailing `/`). */
+  readonly directory: string;
+  readonly rotateSeconds: number;
+  /** Files whose last write is older than this are deleted; null keeps them whatever their age. */
+  readonly keepHours: number | null;
+  /** The most the directory's recordings may take, oldest deleted first; null for no limit. */
+  readonly maxBytes: number | null;
+  readonly masked: string;
+}
+
+export type OutputTarget = DatagramTarget | SrtTarget | RtmpTarget | RtspTarget | FileTarget;
+
+const supportedSchemes: ReadonlyArray<OutputProtocol> = [
+  "udp",
+  "rtp",
+  "srt",
+  "rtmp",
+  "rtmps",
+  "rtsp",
+  "rtsps",
+  "file",
+];
 
 // Printable ASCII only: no whitespace, control or non-ASCII characters that a tool might read differently.
 const notPrintableAscii = /[^\x21-\x7e]/;
@@ -307,6 +340,91 @@ const parseRtmp = (protocol: "rtmp" | "rtmps", raw: string, url: URL): RtmpTarge
   };
 };
 
+const parseRtsp = (protocol: "rtsp" | "rtsps", raw: string, url: URL): RtspTarget | OutputError => {
+  const port = parsePort(url.port, protocol === "rtsp" ? 554 : 322);
+  if (port instanceof OutputError) return port;
+  if (url.pathname === "" || url.pathname === "/") {
+    return invalid(`an ${protocol} URL needs a path naming the stream: ${protocol}://host:port/path`);
+  }
+  const user = decoded(url.username);
+  const password = decoded(url.password);
+  const query = url.search.slice(1);
+  const hostPart = url.port === "" ? url.hostname : authority(url.hostname, port);
+  const credentials = user === "" && password === "" ? "" : password === "" ? "****@" : "****:****@";
+  return {
+    protocol,
+    host: url.hostname,
+    port,
+    url: Redacted.make(raw),
+    secrets: [user, password, query, url.username, url.password]
+      .filter((secret) => secret !== "")
+      .map((secret) => Redacted.make(secret)),
+    masked: `${protocol}://${credentials}${hostPart}${url.pathname}${query === "" ? "" : "?****"}`,
+  };
+};
+
+/** Characters a recording's directory may hold: no spaces, no percent-escapes, nothing a shell reads. */
+const plainPath = /^(?:\/[A-Za-z0-9._-]+)+$/;
+
+const parseDecimal = (name: string, text: string, min: number, max: number): number | OutputError => {
+  const value = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
+  return Number.isFinite(value) && value >= min && value <= max
+    ? value
+    : invalid(`${name} must be a number from ${min} to ${max}, got '${text}'`);
+};
+
+const parseFile = (raw: string): FileTarget | OutputError => {
+  const rest = raw.slice("file://".length);
+  const mark = rest.indexOf("?");
+  const path = (mark < 0 ? rest : rest.slice(0, mark)).replace(/\/+$/, "");
+  if (!path.startsWith("/")) {
+    return invalid("a file URL names an absolute directory: file:///var/lib/distributary/recordings/name");
+  }
+  if (!plainPath.test(path)) {
+    return invalid("a recording directory may hold only letters, digits, '.', '_', '-' and '/'");
+  }
+  if (path.split("/").some((segment) => segment === "." || segment === "..")) {
+    return invalid("a recording directory must not contain '.' or '..' segments");
+  }
+  const params = readParams(new URL(`file:///?${mark < 0 ? "" : rest.slice(mark + 1)}`), [
+    "rotate",
+    "keep_hours",
+    "max_gb",
+  ]);
+  if (params instanceof OutputError) return params;
+  const rotateText = params.get("rotate");
+  const rotateSeconds = rotateText === undefined ? 3600 : parseInteger("rotate", rotateText, 1, 86_400);
+  if (rotateSeconds instanceof OutputError) return rotateSeconds;
+  const keepText = params.get("keep_hours");
+  const keepHours = keepText === undefined ? null : parseDecimal("keep_hours", keepText, 0.001, 87_600);
+  if (keepHours instanceof OutputError) return keepHours;
+  const maxText = params.get("max_gb");
+  const maxGb = maxText === undefined ? null : parseDecimal("max_gb", maxText, 0.000001, 1_000_000);
+  if (maxGb instanceof OutputError) return maxGb;
+  return {
+    protocol: "file",
+    directory: path,
+    rotateSeconds,
+    keepHours,
+    maxBytes: maxGb === null ? null : Math.floor(maxGb * 1e9),
+    masked: raw,
+  };
+};
+
+/**
+ * Why a recording may not be written in `directory`, or null if it may: recordings go in a directory of their
+ * own under `root` (the service's recordings directory), never in the root itself or outside it.
+ */
+export const recordingPlaceProblem = (directory: string, root: string | null): string | null => {
+  if (root === null) {
+    return "recording to files is off on this server: start it with DISTRIBUTARY_RECORDINGS_DIR set";
+  }
+  const base = root.replace(/\/+$/, "");
+  return directory.startsWith(`${base}/`)
+    ? null
+    : `${directory} is outside the recordings directory ${base}: record in a directory under it, e.g. file://${base}/channel-name`;
+};
+
 /** Validates an output URL into a target; the error message says what to change. */
 export const parseOutputUrl = (raw: string): Either.Either<OutputTarget, OutputError> => {
   const result = parseChecked(raw);
@@ -322,8 +440,11 @@ const parseChecked = (raw: string): OutputTarget | OutputError => {
   const protocol = supportedSchemes.find((supported) => supported === scheme);
   if (protocol === undefined) {
     const named = scheme === undefined ? "no scheme" : `scheme '${scheme}:'`;
-    return invalid(`${named} is not an output; use udp://, rtp://, srt://, rtmp:// or rtmps://`);
+    return invalid(
+      `${named} is not an output; use udp://, rtp://, srt://, rtmp://, rtmps://, rtsp://, rtsps:// or file://`,
+    );
   }
+  if (protocol === "file") return parseFile(raw);
   // `srt://:port?mode=listener` is the customary way to listen on every interface.
   const normalised = protocol === "srt" ? raw.replace(/^srt:\/\/:/i, "srt://0.0.0.0:") : raw;
   let url: URL;
@@ -333,7 +454,7 @@ const parseChecked = (raw: string): OutputTarget | OutputError => {
     return invalid(`'${protocol}' URL could not be parsed; expected ${protocol}://host:port`);
   }
   if (!normalised.slice(protocol.length).startsWith("://")) return invalid(`expected ${protocol}://host...`);
-  if (url.username !== "" || url.password !== "")
+  if ((url.username !== "" || url.password !== "") && protocol !== "rtsp" && protocol !== "rtsps")
     return invalid("user names and passwords in the URL are not supported");
   if (url.hash !== "") return invalid("the URL has a '#' fragment; write '#' inside a value as %23");
   const hostProblem = checkHost(url.hostname);
@@ -347,6 +468,9 @@ const parseChecked = (raw: string): OutputTarget | OutputError => {
     case "rtmp":
     case "rtmps":
       return parseRtmp(protocol, normalised, url);
+    case "rtsp":
+    case "rtsps":
+      return parseRtsp(protocol, raw, url);
   }
 };
 

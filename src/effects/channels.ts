@@ -24,6 +24,7 @@ import {
 } from "./channel.ts";
 import { EventBus } from "./event-bus.ts";
 import type { OutputOptions } from "./outputs/writer.ts";
+import { recordingsRoot } from "./recordings.ts";
 import type { CueRecord } from "./scte35-watcher.ts";
 
 /** Queue sizes and reconnect policy for every output; tests shorten the backoff through it. */
@@ -44,7 +45,8 @@ const startFailure = (cause: Cause.Cause<ChannelErrorType>): ChannelErrorType =>
 
 export class Channels extends Effect.Service<Channels>()("distributary/Channels", {
   scoped: Effect.gen(function* () {
-    const outputOptions = yield* OutputDefaults;
+    // Recordings are refused outside the recordings directory when they run, as when they are saved.
+    const outputOptions = { ...(yield* OutputDefaults), recordingsRoot: yield* recordingsRoot };
     const bus = yield* EventBus;
     const faults = yield* ChannelFaults;
     const fibers = yield* FiberMap.make<ChannelId, void, never>();

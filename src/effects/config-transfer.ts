@@ -21,6 +21,7 @@ import { decodeLenient, decodeLenientEither, invalid } from "../domain/validate.
 import { Channels } from "./channels.ts";
 import { ConfigState } from "./config-state.ts";
 import { Control } from "./control.ts";
+import { recordingOutputsError, recordingsRoot } from "./recordings.ts";
 
 export type ImportMode = "merge" | "replace";
 
@@ -166,6 +167,7 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
     const configs = yield* ConfigState;
     const channels = yield* Channels;
     const control = yield* Control;
+    const recordings = yield* recordingsRoot;
 
     /**
      * The whole configuration: with every secret masked (to share; it restores onto this server, which keeps
@@ -244,7 +246,9 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
           const staying = mode === "merge" ? current.filter((channel) => !builtIds.has(channel.id)) : [];
           const imported: ChannelConfig[] = [];
           for (const [index, channel] of built.entries()) {
-            const problem = checkChannel(channel, [...staying, ...imported]);
+            const problem =
+              checkChannel(channel, [...staying, ...imported]) ??
+              recordingOutputsError(channel.outputs, recordings, (i) => `outputs[${i}].url`);
             if (problem === undefined) imported.push(channel);
             else yield* refuse(channel, index, problem);
           }

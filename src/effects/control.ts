@@ -38,6 +38,7 @@ import { Channels, OutputDefaults } from "./channels.ts";
 import { ConfigState } from "./config-state.ts";
 import { audit, EventBus } from "./event-bus.ts";
 import { ReadModel } from "./read-model.ts";
+import { checkRecordingOutputs, listIn, recordingDirectoryOf, recordingPath, recordingsRoot } from "./recordings.ts";
 import { backoff } from "./retry.ts";
 
 export const toSpec = (channel: ChannelConfig): ChannelSpec => ({
@@ -64,6 +65,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
     const configs = yield* ConfigState;
     const readModel = yield* ReadModel;
     const bus = yield* EventBus;
+    const recordings = yield* recordingsRoot;
     let ready = false;
     /** Channels that should run but could not start when the service started, with why. */
     let notResumed: ReadonlyArray<{ readonly id: ChannelId; readonly name: string; readonly error: string }> =
@@ -117,6 +119,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
             created_at: new Date().toISOString(),
           });
           yield* fromCheck(checkChannel(channel, config.channels));
+          yield* checkRecordingOutputs(channel.outputs, recordings, (index) => `outputs[${index}].url`);
           yield* configs.commit({ ...config, channels: [...config.channels, channel] });
           yield* done("channel.create", `channel ${channel.id} (${channel.name}) created`, channel.id);
           return yield* readModel.channel(channel.id);
@@ -192,6 +195,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
             message: `channel '${channel.name}' already has ${MAX_OUTPUTS} outputs, the most a channel may have; remove one first`,
           });
         }
+        yield* checkRecordingOutputs([output], recordings, () => "url");
         yield* commitChannel(withOutput(channel, output));
         if (isRunning(channel.id)) yield* applyRuntime(channels.applyOutput(channel.id, output));
         yield* done(
@@ -419,6 +423,14 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       ),
     );
 
+    /** The recording directory of a file:// output, from its stored URL. */
+    const recordingDirectory = (id: ChannelId, outputId: OutputId) =>
+      Effect.gen(function* () {
+        const channel = yield* find(id);
+        const output = yield* findOutput(channel, outputId);
+        return yield* recordingDirectoryOf(output.url, `output '${outputId}'`);
+      });
+
     return {
       create,
       remove,
@@ -431,6 +443,12 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       cloneOutput,
       removeOutput,
       switchInput,
+      /** A file:// output's recordings, oldest first. */
+      recordings: (id: ChannelId, outputId: OutputId) =>
+        Effect.flatMap(recordingDirectory(id, outputId), listIn),
+      /** The path of one of a file:// output's recordings; a 404 for any name that is not one of them. */
+      recordingFile: (id: ChannelId, outputId: OutputId, name: string) =>
+        Effect.flatMap(recordingDirectory(id, outputId), (directory) => recordingPath(directory, name)),
       /** Starts the channels the configuration wants running; the caller holds the lock. */
       resume,
       done,

@@ -1,7 +1,9 @@
 import { type ServerType, serve } from "@hono/node-server";
+import { join } from "node:path";
 import { Console, Effect, Layer } from "effect";
 import { Auth } from "../effects/auth.ts";
 import { PinoLoggerLive } from "../effects/logging.ts";
+import { RecordingsDir } from "../effects/recordings.ts";
 import { ServicesLive } from "../effects/services.ts";
 import { layerFile } from "../effects/store.ts";
 import { version } from "../version.ts";
@@ -111,6 +113,7 @@ export interface ServiceOptions extends ListenOptions {
 export const ServiceLive = (options: ServiceOptions) =>
   HttpLive(options).pipe(
     Layer.provide(ServicesLive),
+    Layer.provide(Layer.succeed(RecordingsDir, join(options.configDir, "recordings"))),
     Layer.provide(layerFile(options.configDir)),
     Layer.provide(PinoLoggerLive()),
   );

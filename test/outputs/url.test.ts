@@ -105,7 +105,7 @@ describe("output URLs", () => {
   });
 
   it("rejects anything that could reach a tool as something else", () => {
-    expect(rejection("file:///etc/passwd")).toMatch(/scheme 'file:' is not an output/);
+    expect(rejection("ftp://example.com/x")).toMatch(/scheme 'ftp:' is not an output/);
     expect(rejection("concat:a.ts|b.ts")).toMatch(/not allowed|not an output/);
     expect(rejection("-f")).toMatch(/must not start with '-'/);
     expect(rejection("udp://127.0.0.1:5000 -i x")).toMatch(/whitespace/);
@@ -126,5 +126,35 @@ describe("output URLs", () => {
     expect(rejection("udp://user:pw@h:1")).toMatch(/passwords/);
     expect(rejection("rtmp://h/onlyapp")).toMatch(/application and a stream key/);
     expect(rejection("srt://h:1?mode=caller&mode=listener")).toMatch(/twice/);
+  });
+
+  it("parses a file:// recording with rotation and retention, refusing what could leave its directory", () => {
+    expect(parse("file:///var/lib/distributary/rec?rotate=3600&keep_hours=48&max_gb=100")).toMatchObject({
+      protocol: "file",
+      directory: "/var/lib/distributary/rec",
+      rotateSeconds: 3600,
+      keepHours: 48,
+      maxBytes: 100_000_000_000,
+      masked: "file:///var/lib/distributary/rec?rotate=3600&keep_hours=48&max_gb=100",
+    });
+    expect(parse("file:///srv/rec/ch1/")).toMatchObject({ directory: "/srv/rec/ch1", rotateSeconds: 3600 });
+    expect(rejection("file:///srv/rec/../../etc")).toMatch(/'\.' or '\.\.' segments/);
+    expect(rejection("file:///srv/rec/%2e%2e/etc")).toMatch(/only letters, digits/);
+    expect(rejection("file://rec/x")).toMatch(/absolute directory/);
+    expect(rejection("file:///srv/rec?rotate=0")).toMatch(/rotate must be a whole number from 1/);
+    expect(rejection("file:///srv/rec?keep=1")).toMatch(/unknown parameter 'keep'/);
+    expect(rejection("file:///srv/rec?max_gb=-1")).toMatch(/max_gb must be a number/);
+  });
+
+  it("parses rtsp and rtsps, masking the user, the password and any query", () => {
+    const target = parse("rtsp://pub:s3cret-pass@127.0.0.1:8554/live/cam1?token=abc123");
+    expect(target).toMatchObject({ protocol: "rtsp", host: "127.0.0.1", port: 8554 });
+    expect(target.masked).toBe("rtsp://****:****@127.0.0.1:8554/live/cam1?****");
+    if (target.protocol !== "rtsp") throw new Error("expected rtsp");
+    expect(target.secrets.map(Redacted.value)).toEqual(expect.arrayContaining(["pub", "s3cret-pass", "token=abc123"]));
+    expect(parse("rtsps://media.example.com/live")).toMatchObject({ protocol: "rtsps", port: 322 });
+    expect(parse("rtsp://h/live")).toMatchObject({ port: 554, masked: "rtsp://h/live" });
+    expect(rejection("rtsp://h:8554")).toMatch(/needs a path/);
+    expect(maskUrl("rtsp://pub:s3cret-pass@127.0.0.1:8554/live")).not.toContain("s3cret");
   });
 });

@@ -1,12 +1,13 @@
 /**
- * RTMP/RTMPS output: RTMP cannot carry TS, so this is the one output that remuxes. An `ffmpeg` child reads
- * TS on stdin and publishes FLV, copying the codecs. It takes the first video and first audio stream (FLV
- * carries one of each; SCTE-35 and other data PIDs cannot go).
+ * RTMP/RTMPS output: RTMP cannot carry TS, so this output remuxes. An `ffmpeg` child reads TS on stdin and
+ * publishes FLV, copying the codecs. It takes the first video and first audio stream (FLV carries one of
+ * each; SCTE-35 and other data PIDs cannot go).
  *
  * Each attempt starts from live data: what queued while nobody was connected is dropped (as the SRT writer
  * does), and the TS handed to ffmpeg begins with the PAT, the PMT and a video keyframe (core/ts-start.ts), so
  * that the recording at the server holds every frame from there on, audio and video starting together.
- * ffmpeg keeps what it read while probing (no `-fflags +nobuffer`, which threw that second away).
+ * ffmpeg keeps what it read while probing (no `-fflags +nobuffer`, which threw that second away). The child,
+ * its feeding and the words for the failures RTSP shares live in ffmpeg-push.ts.
  *
  * Bytes count as sent once the server accepted the publish: an output that never published sent nothing.
  * ffmpeg logs at debug level so that the RTMP exchange tells a refused application from a refused stream
@@ -14,39 +15,26 @@
  *
  * The URL holds the stream key, so argv is never logged and the stderr tail is masked.
  */
-import { Clock, Deferred, Effect, Redacted, type Scope } from "effect";
-import { makeStartGate } from "../../core/ts-start.ts";
+import { type Effect, Redacted, type Scope } from "effect";
 import { OutputError } from "../../domain/errors.ts";
 import type { RtmpTarget } from "../../domain/url.ts";
-import { type ChildExit, describeExit, spawnChild } from "../child-process.ts";
+import type { ChildExit } from "../child-process.ts";
 import type { WriterContext } from "./context.ts";
+import {
+  commonExitError,
+  ffmpegPushAttempt,
+  ffmpegTsInputArgs,
+  hasLine as has,
+  unreadableOrExited,
+} from "./ffmpeg-push.ts";
 
-/** One pipe write gathers this much; ffmpeg reads in 32 KiB blocks. */
-const writeBatchBytes = 64 * 1024;
+export { errorLine } from "./ffmpeg-push.ts";
+
 /** A server that drops the connection this soon after publishing began most likely refused the key. */
 const earlyCloseMs = 5_000;
 
 export const ffmpegRtmpArgs = (target: RtmpTarget): ReadonlyArray<string> => [
-  "-hide_banner",
-  "-nostats",
-  "-loglevel",
-  "level+debug",
-  // Bytes are not the limit that should end probing: at 10 Mbit/s half a megabyte holds too little audio to
-  // learn its sample rate. The one-second analyzeduration below bounds the start-up delay instead.
-  "-probesize",
-  "5000000",
-  "-analyzeduration",
-  "1000000",
-  "-f",
-  "mpegts",
-  "-i",
-  "pipe:0",
-  "-map",
-  "0:v:0?",
-  "-map",
-  "0:a:0?",
-  "-c",
-  "copy",
+  ...ffmpegTsInputArgs,
   "-f",
   "flv",
   "-flvflags",
@@ -63,17 +51,6 @@ const outputFailure = /^rtmps?:\/\/\S*: |av_interleaved_write_frame\(\)|Error wr
 
 /** How far the RTMP exchange got before the child ended. */
 export type RtmpStage = "starting" | "connecting" | "app_accepted" | "publish_sent";
-
-/** A line with `-loglevel level+…`: `[context @ 0x…] [level] message`, the context optional. */
-const levelled = /^((?:\[[^\]]+ @ 0x[0-9a-f]+\] )?)\[(\w+)\] (.*)$/;
-const kept = new Set(["error", "fatal", "panic"]);
-
-/** The line as `-loglevel error` would have printed it, or null for the chatter below that level. */
-export const errorLine = (line: string): string | null => {
-  const match = levelled.exec(line);
-  if (match === null) return null;
-  return kept.has(match[2] ?? "") ? `${match[1]}${match[3]}` : null;
-};
 
 /** The stage a debug line of ffmpeg's RTMP client reports, if any. */
 const stageOf = (line: string): RtmpStage | null => {
@@ -92,8 +69,6 @@ const applicationOf = (target: RtmpTarget): string => {
   return path === undefined || path === "" ? "(none)" : path;
 };
 
-const has = (exit: ChildExit, pattern: RegExp) => exit.tail.some((line) => pattern.test(line));
-
 export const rtmpExitError = (
   target: RtmpTarget,
   exit: ChildExit,
@@ -101,12 +76,7 @@ export const rtmpExitError = (
   stage: RtmpStage = "starting",
 ): OutputError => {
   const server = `${target.host}:${target.port}`;
-  if (exit.spawnFailed) {
-    return new OutputError({
-      reason: "not_installed",
-      message: "ffmpeg could not be started: install ffmpeg and make sure it is on PATH",
-    });
-  }
+  if (exit.spawnFailed) return commonExitError(exit, target.host, server, "RTMP") as OutputError;
   const serverError = exit.tail
     .map((line) => /Server error: (.*)$/.exec(line)?.[1])
     .find((why) => why !== undefined);
@@ -116,24 +86,8 @@ export const rtmpExitError = (
       message: `the RTMP server rejected the stream: ${serverError}`,
     });
   }
-  if (has(exit, /Failed to resolve hostname/)) {
-    return new OutputError({ reason: "resolve_failed", message: `cannot resolve ${target.host}` });
-  }
-  if (has(exit, /Connection refused/)) {
-    return new OutputError({
-      reason: "connect_refused",
-      message: `connection refused by ${server} (is the RTMP server running?)`,
-    });
-  }
-  if (has(exit, /Connection timed out|Operation timed out/)) {
-    return new OutputError({
-      reason: "connect_timeout",
-      message: `no answer from ${server} (check the address and the firewall)`,
-    });
-  }
-  if (has(exit, /TLS|SSL|certificate/i)) {
-    return new OutputError({ reason: "connect_refused", message: `the TLS handshake with ${server} failed` });
-  }
+  const common = commonExitError(exit, target.host, server, "RTMP");
+  if (common !== null) return common;
   const closedEarly = has(exit, /Input\/output error|Broken pipe|Connection reset/);
   if (connectedForMs === null && closedEarly && stage === "publish_sent") {
     return new OutputError({
@@ -164,105 +118,24 @@ export const rtmpExitError = (
           message: `the RTMP server at ${server} closed the connection as publishing began: it rejected the stream key, or the key is already in use`,
         });
   }
-  if (
-    has(
-      exit,
-      /Invalid data found|Could not find codec parameters|does not contain any stream|Could not write header|sample rate not set/,
-    )
-  ) {
-    return new OutputError({
-      reason: "child_exited",
-      message: "ffmpeg could not read the channel's TS (no H.264/AAC found in time)",
-    });
-  }
-  return new OutputError({ reason: "child_exited", message: describeExit("ffmpeg", exit) });
+  return unreadableOrExited(exit);
 };
 
 export const rtmpAttempt = (
   target: RtmpTarget,
   context: WriterContext,
 ): Effect.Effect<never, OutputError, Scope.Scope> =>
-  Effect.gen(function* () {
-    // Whatever queued while nobody was connected is stale now.
-    context.queue.clear();
-    const gate = makeStartGate();
-    const published = yield* Deferred.make<void>();
-    const outputFailed = yield* Deferred.make<void>();
-    let stage: RtmpStage = "starting";
-    const child = yield* spawnChild({
-      command: "ffmpeg",
+  ffmpegPushAttempt(
+    {
       args: ffmpegRtmpArgs(target),
       secrets: target.secrets,
-      stdin: true,
-      tailLine: errorLine,
-      onStderrLine: (line) => {
-        const next = stageOf(line);
-        if (next !== null && order.indexOf(next) > order.indexOf(stage)) stage = next;
-        const error = errorLine(line);
-        if (error !== null && outputFailure.test(error)) Deferred.unsafeDone(outputFailed, Effect.void);
-      },
+      stages: order,
+      stageOf,
+      acceptedOnStderr: () => false,
       // ffmpeg writes the FLV header only once the server accepted the publish.
-      onStdoutLine: (line) => {
-        const written = /^total_size=(\d+)$/.exec(line)?.[1];
-        if (written !== undefined && Number(written) > 0) Deferred.unsafeDone(published, Effect.void);
-      },
-    });
-    const stdin = child.stdin;
-    if (stdin === null)
-      return yield* new OutputError({ reason: "child_exited", message: "ffmpeg has no stdin" });
-
-    let connectedAt: number | null = null;
-    // Handed to ffmpeg before the publish succeeded: sent only if it does.
-    let pendingBytes = 0;
-    const ended = child.exit.pipe(
-      Effect.flatMap((exit) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.fail(rtmpExitError(target, exit, connectedAt === null ? null : now - connectedAt, stage)),
-        ),
-      ),
-    );
-
-    const drained = Effect.async<void>((resume) => {
-      const done = () => resume(Effect.void);
-      stdin.once("drain", done);
-      stdin.once("close", done);
-      return Effect.sync(() => {
-        stdin.off("drain", done);
-        stdin.off("close", done);
-      });
-    });
-
-    const pump = Effect.forever(
-      Effect.gen(function* () {
-        const segments = yield* context.queue.takeUpTo(writeBatchBytes);
-        let open = true;
-        let bytes = 0;
-        for (const segment of segments) {
-          for (const part of gate.push(segment)) {
-            open = stdin.write(part);
-            bytes += part.length;
-          }
-        }
-        if (connectedAt === null) pendingBytes += bytes;
-        else context.countSent(bytes);
-        // A stuck server fills the pipe: wait here, and let this output's queue drop its oldest data.
-        if (!open) yield* drained;
-      }),
-    );
-
-    yield* Effect.forkScoped(
-      Effect.gen(function* () {
-        yield* Deferred.await(published);
-        connectedAt = yield* Clock.currentTimeMillis;
-        context.countSent(pendingBytes);
-        pendingBytes = 0;
-        yield* context.markConnected;
-      }),
-    );
-    // After reporting a failed output ffmpeg still waits on its input before it exits; end that input.
-    const feed = Effect.raceFirst(pump, Deferred.await(outputFailed)).pipe(
-      Effect.zipRight(Effect.sync(() => stdin.end())),
-      Effect.zipRight(Effect.never),
-    );
-    return yield* Effect.raceFirst(feed, ended);
-  });
+      acceptedOnStdout: (line) => Number(/^total_size=(\d+)$/.exec(line)?.[1] ?? 0) > 0,
+      outputFailure,
+      exitError: (exit, connectedForMs, stage) => rtmpExitError(target, exit, connectedForMs, stage),
+    },
+    context,
+  );

@@ -12,12 +12,19 @@
  * earlier run to finish releasing its socket or child process.
  */
 import { Cause, Duration, Effect, Exit } from "effect";
-import type { OutputError, OutputErrorReason } from "../../domain/errors.ts";
-import { type OutputProtocol, type OutputTarget, parseOutputUrl } from "../../domain/url.ts";
+import { OutputError, type OutputErrorReason } from "../../domain/errors.ts";
+import {
+  type OutputProtocol,
+  type OutputTarget,
+  parseOutputUrl,
+  recordingPlaceProblem,
+} from "../../domain/url.ts";
 import { type ReconnectOptions, reconnectSchedule, runWithReconnects } from "../retry.ts";
 import type { SrtLinkStats, WriterContext } from "./context.ts";
 import { makeChunkQueue, TS_PACKET_SIZE } from "./queue.ts";
+import { fileAttempt } from "./file.ts";
 import { rtmpAttempt } from "./rtmp.ts";
+import { rtspAttempt } from "./rtsp.ts";
 import { srtAttempt } from "./srt.ts";
 import { datagramAttempt } from "./udp.ts";
 
@@ -82,6 +89,11 @@ export interface OutputOptions {
   readonly reconnect?: ReconnectOptions;
   /** srt-live-transmit reports stats once per this many SRT packets (1316 bytes each). */
   readonly srtStatsEveryPackets?: number;
+  /**
+   * Where recordings may be written (absolute); a file:// output elsewhere is refused. null: recording is off.
+   * Left out (tests of one writer), a file output may write anywhere.
+   */
+  readonly recordingsRoot?: string | null;
 }
 
 const zeroSrt: SrtLinkStats = { rttMs: 0, retransmits: 0, lossPackets: 0, sendRateMbps: 0 };
@@ -96,6 +108,11 @@ const attemptFor = (target: OutputTarget, context: WriterContext) => {
     case "rtmp":
     case "rtmps":
       return rtmpAttempt(target, context);
+    case "rtsp":
+    case "rtsps":
+      return rtspAttempt(target, context);
+    case "file":
+      return fileAttempt(target, context);
   }
 };
 
@@ -106,6 +123,10 @@ export const makeOutput = (
 ): Effect.Effect<Output, OutputError> =>
   Effect.gen(function* () {
     const target = yield* parseOutputUrl(url);
+    if (target.protocol === "file" && options.recordingsRoot !== undefined) {
+      const problem = recordingPlaceProblem(target.directory, options.recordingsRoot);
+      if (problem !== null) return yield* new OutputError({ reason: "invalid_url", message: problem });
+    }
     const queue = makeChunkQueue(options.queueBytes ?? 4 * 1024 * 1024);
     const runLock = yield* Effect.makeSemaphore(1);
 

@@ -1,4 +1,6 @@
 /** `/api/channels`: the original API's channel and output calls, and what automation needs beyond them. */
+import { createReadStream } from "node:fs";
+import { Readable } from "node:stream";
 import { Effect, Schema } from "effect";
 import { ChannelBody, ChannelPatch, OutputBody, OutputPatch, SwitchInputBody } from "../../domain/channel.ts";
 import { FieldIssue } from "../../domain/errors.ts";
@@ -30,6 +32,16 @@ const ChannelAnswer = Schema.Struct({ ...ChannelView.fields, warnings: Warnings 
 });
 const OutputAnswer = Schema.Struct({ ...OutputView.fields, warnings: Warnings }).annotations({
   identifier: "OutputAnswer",
+});
+
+const Recording = Schema.Struct({
+  name: Schema.String,
+  bytes: Schema.Number,
+  started_at: Schema.String,
+  modified_at: Schema.String,
+}).annotations({ identifier: "Recording" });
+const RecordingList = Schema.Struct({ recordings: Schema.Array(Recording) }).annotations({
+  identifier: "RecordingList",
 });
 
 export const Deleted = Schema.Struct({ id: Schema.String, deleted: Schema.Literal(true) }).annotations({
@@ -294,5 +306,43 @@ export const channelsApi = (control: Control, readModel: ReadModel, bus: EventBu
     (c) => run(c, inOutput(c, control.removeOutput), () => c.json({ id: param(c, "oid"), deleted: true })),
   );
 
+  on(
+    {
+      method: "get",
+      path: "/{id}/outputs/{oid}/recordings",
+      access: "viewer",
+      summary:
+        "A file:// output's recordings, oldest first: name (its start time), size, start and last write",
+      response: RecordingList,
+    },
+    (c) => run(c, inOutput(c, control.recordings), (recordings) => c.json({ recordings })),
+  );
+
+  on(
+    {
+      method: "get",
+      path: "/{id}/outputs/{oid}/recordings/{file}",
+      access: "viewer",
+      summary:
+        "Download one recording (MPEG-TS, as received); only a name the listing gives is served, never a path",
+    },
+    (c) =>
+      run(
+        c,
+        inOutput(c, (id, oid) => control.recordingFile(id, oid, param(c, "file"))),
+        (path) => recordingResponse(path, param(c, "file")),
+      ),
+  );
+
   return { app, routes };
 };
+
+/** A recording streamed from disk (it may still be growing), to be saved under its own name. */
+export const recordingResponse = (path: string, name: string): Response =>
+  new Response(Readable.toWeb(createReadStream(path)) as ReadableStream, {
+    headers: {
+      "content-type": "video/mp2t",
+      "content-disposition": `attachment; filename="${name}"`,
+      "cache-control": "no-store",
+    },
+  });

@@ -1,0 +1,87 @@
+/**
+ * Where recordings may be written, and reading them back. The recordings directory is
+ * `DISTRIBUTARY_RECORDINGS_DIR`, else `<config-dir>/recordings` as the service sets it (`RecordingsDir`);
+ * without either (a test's memory store) recording to files is off. A file:// output writes in a directory of
+ * its own under it; anything else is refused when the output is saved (a 400 in words) and again when it runs.
+ *
+ * Listing and download read only names this service gives its files (outputs/file.ts), in the directory the
+ * output's stored URL names: a requested name is matched against that pattern, never joined as a path.
+ */
+import { resolve } from "node:path";
+import { Config, Context, Effect, Either, Option } from "effect";
+import { ControlError } from "../domain/errors.ts";
+import { parseOutputUrl, recordingPlaceProblem } from "../domain/url.ts";
+import { listRecordings, type RecordingFile, recordingName } from "./outputs/file.ts";
+
+/** The default recordings directory (the service sets `<config-dir>/recordings`); null: none. */
+export class RecordingsDir extends Context.Reference<RecordingsDir>()("distributary/RecordingsDir", {
+  defaultValue: (): string | null => null,
+}) {}
+
+/** The recordings directory, absolute, or null when recording to files is off. */
+export const recordingsRoot: Effect.Effect<string | null> = Effect.gen(function* () {
+  const fromSetting = yield* Config.option(Config.nonEmptyString("DISTRIBUTARY_RECORDINGS_DIR")).pipe(
+    Effect.orElseSucceed(() => Option.none<string>()),
+  );
+  const dir = Option.getOrNull(fromSetting) ?? (yield* RecordingsDir);
+  return dir === null ? null : resolve(dir);
+});
+
+/** Why `url` may not be stored as an output here (a file:// output outside the recordings directory). */
+export const recordingUrlProblem = (url: string, root: string | null): string | null => {
+  const parsed = parseOutputUrl(url);
+  if (Either.isLeft(parsed) || parsed.right.protocol !== "file") return null;
+  return recordingPlaceProblem(parsed.right.directory, root);
+};
+
+/** The first output of `outputs` that may not record where it says, as a 400 on its field. */
+export const recordingOutputsError = (
+  outputs: ReadonlyArray<{ readonly url: string }>,
+  root: string | null,
+  field: (index: number) => string,
+): ControlError | undefined => {
+  for (const [index, output] of outputs.entries()) {
+    const problem = recordingUrlProblem(output.url, root);
+    if (problem !== null) {
+      const name = field(index);
+      return new ControlError({
+        reason: "invalid",
+        message: `${name}: ${problem}`,
+        errors: [{ field: name, message: problem }],
+      });
+    }
+  }
+  return undefined;
+};
+
+export const checkRecordingOutputs = (
+  outputs: ReadonlyArray<{ readonly url: string }>,
+  root: string | null,
+  field: (index: number) => string,
+): Effect.Effect<void, ControlError> => {
+  const error = recordingOutputsError(outputs, root, field);
+  return error === undefined ? Effect.void : Effect.fail(error);
+};
+
+/** The recording directory of an output's URL, or a 404 in words when it is not a file:// output. */
+export const recordingDirectoryOf = (url: string, what: string): Effect.Effect<string, ControlError> => {
+  const parsed = parseOutputUrl(url);
+  return Either.isRight(parsed) && parsed.right.protocol === "file"
+    ? Effect.succeed(parsed.right.directory)
+    : Effect.fail(
+        new ControlError({ reason: "not_found", message: `${what} is not a file:// output: it has no recordings` }),
+      );
+};
+
+export const listIn = (directory: string): Effect.Effect<ReadonlyArray<RecordingFile>> =>
+  listRecordings(directory);
+
+/** The path of recording `name` in `directory`, if it is one of its recordings; a 404 otherwise. */
+export const recordingPath = (directory: string, name: string): Effect.Effect<string, ControlError> =>
+  Effect.gen(function* () {
+    const notFound = new ControlError({ reason: "not_found", message: `recording '${name}' does not exist` });
+    if (!recordingName.test(name)) return yield* notFound;
+    const files = yield* listRecordings(directory);
+    if (!files.some((file) => file.name === name)) return yield* notFound;
+    return `${directory}/${name}`;
+  });
