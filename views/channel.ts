@@ -11,6 +11,40 @@ import type { ChannelStats, ChannelView, OutputView } from "../src/domain/views.
 import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
 import { addOutputForm } from "./presets.ts";
 
+/** A file:// output's recordings, oldest first, as the page lists them. */
+export interface RecordingsEntry {
+  readonly outputId: string;
+  readonly outputName: string;
+  readonly files: ReadonlyArray<{ readonly name: string; readonly bytes: number; readonly started_at: string }>;
+}
+
+const megabytes = (bytes: number) => `${(bytes / 1_000_000).toFixed(1)} MB`;
+
+/** Recordings of the channel's file:// outputs, each a download link (with the page's session). */
+export const recordingsSection = (channelId: string, entries: ReadonlyArray<RecordingsEntry>) =>
+  entries.length === 0
+    ? ""
+    : html`<section id="ch-recordings" aria-labelledby="recordings-title">
+  <h2 id="recordings-title">Recordings</h2>
+  ${entries.map(
+    (entry) => html`<h3>${entry.outputName}</h3>
+    ${
+      entry.files.length === 0
+        ? html`<p class="muted">No recordings yet.</p>`
+        : html`<table>
+          <thead><tr><th>Started</th><th>Size</th><th>File</th></tr></thead>
+          <tbody>${entry.files.map(
+            (file) => html`<tr>
+              <td><time datetime="${file.started_at}">${file.started_at.replace("T", " ")}</time></td>
+              <td>${megabytes(file.bytes)}</td>
+              <td><a href="/channels/${channelId}/outputs/${entry.outputId}/recordings/${file.name}" download>${file.name}</a></td>
+            </tr>`,
+          )}</tbody>
+        </table>`
+    }`,
+  )}
+</section>`;
+
 export interface CueEntry {
   readonly at: string;
   readonly pid: number;
@@ -343,6 +377,7 @@ export const channelPage = (options: {
   readonly events: ReadonlyArray<ChannelEvent>;
   readonly history: (outputId: string) => ReadonlyArray<number>;
   readonly host: string;
+  readonly recordings?: ReadonlyArray<RecordingsEntry>;
   readonly form?: {
     readonly values: Readonly<Record<string, string>>;
     readonly errors: Readonly<Record<string, string>>;
@@ -350,6 +385,7 @@ export const channelPage = (options: {
 }) => html`${channelHead(options.channel, options.viewer)}
   ${inputsSection(options.channel, options.viewer)}
   ${outputsSection(options.channel, options.viewer, options.history)}
+  ${recordingsSection(options.channel.id, options.recordings ?? [])}
   ${can(options.viewer, "operator") ? addOutputForm(options.channel.id, options.form) : ""}
   <div class="columns">${cueLog(options.cues)} ${eventLog(options.events)}</div>
   ${pidsSection(options.stats)}

@@ -1,6 +1,4 @@
 /** `/api/channels`: the original API's channel and output calls, and what automation needs beyond them. */
-import { createReadStream } from "node:fs";
-import { Readable } from "node:stream";
 import { Effect, Schema } from "effect";
 import { ChannelBody, ChannelPatch, OutputBody, OutputPatch, SwitchInputBody } from "../../domain/channel.ts";
 import { FieldIssue } from "../../domain/errors.ts";
@@ -20,6 +18,7 @@ import {
   type Run,
   withWarnings,
 } from "../routes.ts";
+import { recordingResponse } from "../recording.ts";
 import { eventFilter } from "./events.ts";
 
 /** What the request held that was ignored: unknown fields, empty strings taken as absent; absent if nothing. */
@@ -336,13 +335,3 @@ export const channelsApi = (control: Control, readModel: ReadModel, bus: EventBu
 
   return { app, routes };
 };
-
-/** A recording streamed from disk (it may still be growing), to be saved under its own name. */
-export const recordingResponse = (path: string, name: string): Response =>
-  new Response(Readable.toWeb(createReadStream(path)) as ReadableStream, {
-    headers: {
-      "content-type": "video/mp2t",
-      "content-disposition": `attachment; filename="${name}"`,
-      "cache-control": "no-store",
-    },
-  });

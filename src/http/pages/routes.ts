@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { Effect, Either, Runtime } from "effect";
 import { type Context, Hono } from "hono";
 import { html } from "hono/html";
-import { type CueEntry, channelPage } from "../../../views/channel.ts";
+import { type CueEntry, channelPage, type RecordingsEntry } from "../../../views/channel.ts";
 import { page, type Viewer } from "../../../views/layout.ts";
 import { overview } from "../../../views/overview.ts";
 import { channelForm, editOutputForm, type FormState } from "../../../views/presets.ts";
@@ -34,6 +34,7 @@ import {
   outputFieldsOf,
 } from "./forms.ts";
 import type { Histories } from "./live.ts";
+import { recordingResponse } from "../recording.ts";
 import { makeSessions, sameOrigin } from "./session.ts";
 
 export interface PageServices {
@@ -182,6 +183,11 @@ export const pagesApp = (services: PageServices) => {
     if (channel === undefined) return c.text(`channel '${id}' does not exist`, 404);
     const stats = channel.status === "running" ? await run(Effect.option(readModel.detail(id))) : null;
     const cues = (await run(Effect.orElseSucceed(readModel.cues(id), () => []))) as ReadonlyArray<CueEntry>;
+    const recordings: RecordingsEntry[] = [];
+    for (const output of channel.outputs.filter((candidate) => candidate.protocol === "file")) {
+      const files = await run(Effect.orElseSucceed(control.recordings(id, OutputId.make(output.id)), () => []));
+      recordings.push({ outputId: output.id, outputName: output.name, files });
+    }
     return render(
       c,
       channel.name,
@@ -193,6 +199,7 @@ export const pagesApp = (services: PageServices) => {
         events: bus.recent({ channel: id, limit: 100 }),
         history: (outputId) => histories.of(id, outputId),
         host: new URL(c.req.url).hostname,
+        recordings,
         ...(form === undefined ? {} : { form }),
       }),
       `/ui/ws?page=channel&id=${encodeURIComponent(id)}`,
@@ -200,6 +207,15 @@ export const pagesApp = (services: PageServices) => {
     );
   };
   signedIn.get("/channels/:id", (c) => showChannel(c));
+  // A recording, for the page's session as the API gives it to a token; only a name the listing gives.
+  signedIn.get("/channels/:id/outputs/:oid/recordings/:file", async (c) => {
+    const file = c.req.param("file");
+    const result = await command(
+      c,
+      control.recordingFile(channelOf(c), OutputId.make(c.req.param("oid")), file),
+    );
+    return Either.isRight(result) ? recordingResponse(result.right, file) : c.text(result.left.message, 404);
+  });
 
   const back = (c: Context) => c.redirect(`/channels/${c.req.param("id")}`, 303);
   const orProblem = async (c: Context<AuthEnv>, result: Either.Either<unknown, ControlError>) =>

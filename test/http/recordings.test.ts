@@ -1,0 +1,179 @@
+/**
+ * Recording through the service, as a person or a script uses it: a file:// output under the recordings
+ * directory (DISTRIBUTARY_RECORDINGS_DIR) records a channel's UDP input; its recordings are listed and
+ * downloaded through the API with a viewer token (the bytes those the channel received, byte for byte) and
+ * from the channel page in Chromium; a directory outside the recordings directory is a 400 in words, and no
+ * name that is not a recording of that output (a path, an escape, another file) is ever served.
+ */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Effect } from "effect";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium, login, newContext } from "../support/browser.ts";
+import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { chunkTs, sendPaced } from "../support/sender.ts";
+import { TsGenerator } from "../support/ts-generator.ts";
+
+let app: TestApp;
+let root: string;
+let viewerToken: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "distributary-recordings-"));
+  app = await makeTestApp(undefined, undefined, { DISTRIBUTARY_RECORDINGS_DIR: root });
+  const created = await json(
+    await app.request("/api/tokens", { method: "POST", body: JSON.stringify({ name: "wall", role: "viewer" }) }),
+  );
+  viewerToken = String(created.token);
+});
+afterAll(async () => {
+  await app.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+const send = (method: string, path: string, body?: unknown, token?: string) =>
+  app.request(path, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    ...(token === undefined ? {} : { token }),
+  });
+
+/** Names that are not recordings of the output: escapes (encoded so they reach the route), paths, others. */
+const traversals = [
+  "..%2Fsecret.ts",
+  "..%2F..%2Fetc%2Fpasswd",
+  "%2Fetc%2Fpasswd",
+  "notes.txt",
+  "2026-01-01T00-00-00Z.ts%2F..%2F..%2Fsecret.ts",
+  "2099-01-01T00-00-00Z.ts",
+];
+
+interface Listed {
+  readonly name: string;
+  readonly bytes: number;
+}
+
+describe("recordings through the API and the pages", () => {
+  it("record the channel's stream byte for byte, listed and downloaded with a viewer token and from the page", async () => {
+    const input = await freeUdpPort();
+    expect((await send("POST", "/api/channels", { id: "rec", name: "Rec", rtp_ip: "127.0.0.1", rtp_port: input })).status).toBe(201);
+    const added = await send("POST", "/api/channels/rec/outputs", {
+      id: "archive",
+      name: "Archive",
+      protocol: "file",
+      url: `file://${root}/rec?rotate=2&keep_hours=48&max_gb=1`,
+    });
+    expect(added.status).toBe(201);
+    expect((await send("POST", "/api/channels/rec/start")).status).toBe(200);
+    await eventually("recording", async () => {
+      const output = await json(await app.request("/api/channels/rec/outputs/archive"));
+      return output.state === "connected" ? true : undefined;
+    });
+
+    // About 3 s of 2 Mbit/s TS: two rotations at least.
+    const ts = new TsGenerator({ seed: 21, bitrate: 2_000_000 }).packets(7 * 600);
+    await Effect.runPromise(sendPaced(chunkTs(ts), input, 0.2));
+    await eventually("every byte recorded", async () => {
+      const output = await json(await app.request("/api/channels/rec/outputs/archive"));
+      return Number(output.bytes_sent ?? output.sent_bytes ?? -1) >= ts.length ? true : undefined;
+    });
+
+    const listing = await send("GET", "/api/channels/rec/outputs/archive/recordings", undefined, viewerToken);
+    expect(listing.status).toBe(200);
+    const { recordings } = (await listing.json()) as { recordings: ReadonlyArray<Listed> };
+    expect(recordings.length).toBeGreaterThanOrEqual(2);
+    const downloads: Buffer[] = [];
+    for (const recording of recordings) {
+      const response = await send(
+        "GET",
+        `/api/channels/rec/outputs/archive/recordings/${recording.name}`,
+        undefined,
+        viewerToken,
+      );
+      expect(response.status).toBe(200);
+      expect(response.headers.get("content-type")).toBe("video/mp2t");
+      const bytes = Buffer.from(await response.arrayBuffer());
+      expect(bytes.length).toBe(recording.bytes);
+      downloads.push(bytes);
+    }
+    expect(Buffer.concat(downloads).equals(Buffer.from(ts))).toBe(true);
+
+    // The channel page lists them, and its link downloads the same bytes with the page's session.
+    const browser: Browser = await launchChromium();
+    try {
+      const base = `http://127.0.0.1:${await app.listen()}`;
+      const { context, offsite } = await newContext(browser);
+      const page = await context.newPage();
+      await login(page, base, viewerToken);
+      await page.goto(`${base}/channels/rec`);
+      const section = page.locator("#ch-recordings");
+      await expect.poll(() => section.isVisible()).toBe(true);
+      const first = recordings[0]?.name ?? "";
+      const link = section.getByRole("link", { name: first });
+      expect(await link.count()).toBe(1);
+      const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
+      const saved = await download.path();
+      expect((await readFile(saved)).equals(downloads[0] ?? Buffer.alloc(0))).toBe(true);
+      // The page's download route serves no other name either.
+      await writeFile(join(root, "secret.ts"), "not for you");
+      for (const name of traversals) {
+        const response = await page.request.get(`${base}/channels/rec/outputs/archive/recordings/${name}`);
+        expect(response.status()).toBe(404);
+        expect(await response.text()).not.toContain("not for you");
+      }
+      expect(offsite).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+
+  it("refuses a recording directory outside the recordings directory with a 400 in words", async () => {
+    const input = await freeUdpPort();
+    await send("POST", "/api/channels", { id: "outside", name: "Outside", rtp_ip: "127.0.0.1", rtp_port: input });
+    for (const url of ["file:///etc/distributary", `file://${root}`, `file://${root}-other/x`]) {
+      const response = await send("POST", "/api/channels/outside/outputs", { protocol: "file", url });
+      expect(response.status).toBe(400);
+      expect(response.headers.get("content-type")).toBe("application/problem+json");
+      const problem = await json(response);
+      expect(String(problem.detail)).toContain(`is outside the recordings directory ${root}`);
+    }
+    const escaped = await send("POST", "/api/channels/outside/outputs", {
+      protocol: "file",
+      url: `file://${root}/../../etc`,
+    });
+    expect(escaped.status).toBe(400);
+    expect(String((await json(escaped)).detail)).toContain("'.' or '..' segments");
+    // A whole channel with such an output is refused the same way, and nothing is stored.
+    const channel = await send("POST", "/api/channels", {
+      name: "Sneaky",
+      rtp_ip: "127.0.0.1",
+      rtp_port: await freeUdpPort(),
+      outputs: [{ protocol: "file", url: "file:///tmp/anywhere" }],
+    });
+    expect(channel.status).toBe(400);
+    expect(String((await json(channel)).detail)).toContain("outputs[0].url");
+    expect(await app.storeText()).not.toContain("/tmp/anywhere");
+  });
+
+  it("serves no name that is not one of the output's recordings: no path traversal", async () => {
+    await writeFile(join(root, "secret.ts"), "not for you");
+    await writeFile(join(root, "rec", "notes.txt"), "not a recording");
+    for (const name of traversals) {
+      const response = await send("GET", `/api/channels/rec/outputs/archive/recordings/${name}`);
+      expect(response.status).toBe(404);
+      expect(await response.text()).not.toContain("not for you");
+    }
+    // Dot segments, plain or encoded, are resolved by the URL itself before any route sees them.
+    for (const path of ["../../../secret.ts", "%2E%2E/%2E%2E/%2E%2E/secret.ts", "%2E%2E"]) {
+      const raw = await send("GET", `/api/channels/rec/outputs/archive/recordings/${path}`);
+      expect(raw.status).not.toBe(200);
+      expect(await raw.text()).not.toContain("not for you");
+    }
+    // Only a file:// output has recordings.
+    await send("POST", "/api/channels/rec/outputs", { id: "udp", protocol: "udp", url: "udp://127.0.0.1:9" });
+    const notFile = await send("GET", "/api/channels/rec/outputs/udp/recordings");
+    expect(notFile.status).toBe(404);
+    expect(String((await json(notFile)).detail)).toContain("is not a file:// output");
+  });
+});
