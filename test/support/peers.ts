@@ -1,7 +1,7 @@
 /**
  * Real peers for output tests, all on 127.0.0.1 with free ports, each tied to the test's Scope: a UDP sink,
- * srt-live-transmit as listener or caller forwarding to a sink, and nginx with the RTMP module recording
- * what it receives. Helpers to poll for a condition and to read our child processes from /proc.
+ * srt-live-transmit as listener or caller forwarding to a sink, nginx with the RTMP module recording
+ * what it receives, and ffmpeg as an RTSP server (listen mode) recording the one stream announced to it. Helpers to poll for a condition and to read our child processes from /proc.
  */
 import { createSocket } from "node:dgram";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -206,6 +206,52 @@ rtmp {
   });
 
 export const nginxRtmp: Effect.Effect<RtmpServer, Error, Scope.Scope> = nginxRtmpServer();
+
+/** A TCP port in LISTEN state on 127.0.0.1, read from /proc (connecting would use up a one-shot listener). */
+const tcpListening = async (port: number) => {
+  const table = await readFile("/proc/net/tcp", "utf8");
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  return table.split("\n").some((line) => {
+    const fields = line.trim().split(/\s+/);
+    return fields[1] === local && fields[3] === "0A";
+  })
+    ? true
+    : undefined;
+};
+
+export interface RtspServer {
+  readonly port: number;
+  /** The URL path it takes a stream on. */
+  readonly path: string;
+  /** Fragmented MP4 of what was announced and recorded: ffprobe reads it while it grows. */
+  readonly recording: string;
+}
+
+/**
+ * ffmpeg's RTSP server mode (`-rtsp_flags listen`): it takes one ANNOUNCE/RECORD session on `path` and keeps
+ * the streams, copied, in a fragmented MP4. It asks for no credentials.
+ */
+export const ffmpegRtspServer = (path = "/live/cam"): Effect.Effect<RtspServer, Error, Scope.Scope> =>
+  Effect.gen(function* () {
+    const dir = yield* Effect.acquireRelease(
+      Effect.promise(() => mkdtemp(join(tmpdir(), "distributary-rtsp-"))),
+      (folder) => Effect.promise(() => rm(folder, { recursive: true, force: true })),
+    );
+    const port = yield* freeTcpPort;
+    const recording = join(dir, "recorded.mp4");
+    const server = yield* spawnChild({
+      command: "ffmpeg",
+      args: [
+        ...["-hide_banner", "-loglevel", "error", "-rtsp_flags", "listen"],
+        ...["-i", `rtsp://127.0.0.1:${port}${path}`, "-c", "copy"],
+        ...["-f", "mp4", "-movflags", "frag_every_frame+empty_moov+default_base_moof", recording],
+      ],
+    });
+    yield* eventually(`ffmpeg to listen on ${port} (${server.tail().join(" | ")})`, () => tcpListening(port), {
+      timeoutMs: 5_000,
+    });
+    return { port, path, recording };
+  });
 
 export interface ProcessEntry {
   readonly pid: number;
