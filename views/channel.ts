@@ -15,7 +15,11 @@ import { addOutputForm } from "./presets.ts";
 export interface RecordingsEntry {
   readonly outputId: string;
   readonly outputName: string;
-  readonly files: ReadonlyArray<{ readonly name: string; readonly bytes: number; readonly started_at: string }>;
+  readonly files: ReadonlyArray<{
+    readonly name: string;
+    readonly bytes: number;
+    readonly started_at: string;
+  }>;
 }
 
 const megabytes = (bytes: number) => `${(bytes / 1_000_000).toFixed(1)} MB`;

@@ -38,7 +38,13 @@ import { Channels, OutputDefaults } from "./channels.ts";
 import { ConfigState } from "./config-state.ts";
 import { audit, EventBus } from "./event-bus.ts";
 import { ReadModel } from "./read-model.ts";
-import { checkRecordingOutputs, listIn, recordingDirectoryOf, recordingPath, recordingsRoot } from "./recordings.ts";
+import {
+  checkRecordingOutputs,
+  listIn,
+  recordingDirectoryOf,
+  recordingPath,
+  recordingsRoot,
+} from "./recordings.ts";
 import { backoff } from "./retry.ts";
 
 export const toSpec = (channel: ChannelConfig): ChannelSpec => ({

@@ -69,7 +69,10 @@ export const recordingDirectoryOf = (url: string, what: string): Effect.Effect<s
   return Either.isRight(parsed) && parsed.right.protocol === "file"
     ? Effect.succeed(parsed.right.directory)
     : Effect.fail(
-        new ControlError({ reason: "not_found", message: `${what} is not a file:// output: it has no recordings` }),
+        new ControlError({
+          reason: "not_found",
+          message: `${what} is not a file:// output: it has no recordings`,
+        }),
       );
 };
 

@@ -1,5 +1,5 @@
-import { type ServerType, serve } from "@hono/node-server";
 import { join } from "node:path";
+import { type ServerType, serve } from "@hono/node-server";
 import { Console, Effect, Layer } from "effect";
 import { Auth } from "../effects/auth.ts";
 import { PinoLoggerLive } from "../effects/logging.ts";

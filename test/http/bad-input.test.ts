@@ -160,7 +160,12 @@ const cases: ReadonlyArray<Case> = [
     status: 409,
     mentions: "already exists",
   },
-  { name: "file: URL", ...output({ url: "file:///etc/passwd" }), status: 400, mentions: "scheme 'file:'" },
+  {
+    name: "file: URL where recording is off",
+    ...output({ protocol: "file", url: "file:///etc/passwd" }),
+    status: 400,
+    mentions: "recording to files is off on this server",
+  },
   { name: "concat: URL", ...output({ url: "concat:a|b" }), status: 400, mentions: "'|'" },
   { name: "option as URL", ...output({ url: "-f" }), status: 400, mentions: "must not start with '-'" },
   {
@@ -199,7 +204,7 @@ const cases: ReadonlyArray<Case> = [
     ...output({ protocol: "http", url: "http://x/" }),
     status: 400,
     // One line that lists what is accepted, not an "Expected …" per protocol.
-    mentions: 'protocol: must be one of srt, rtmp, rtmps, udp, rtp; got "http"',
+    mentions: 'protocol: must be one of srt, rtmp, rtmps, udp, rtp, rtsp, rtsps, file; got "http"',
   },
   {
     name: "FEC neither a flag nor per input",

@@ -11,8 +11,8 @@ import { join } from "node:path";
 import { Effect } from "effect";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium, login, newContext } from "../support/browser.ts";
 import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { launchChromium, login, newContext } from "../support/browser.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
@@ -23,7 +23,10 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "distributary-recordings-"));
   app = await makeTestApp(undefined, undefined, { DISTRIBUTARY_RECORDINGS_DIR: root });
   const created = await json(
-    await app.request("/api/tokens", { method: "POST", body: JSON.stringify({ name: "wall", role: "viewer" }) }),
+    await app.request("/api/tokens", {
+      method: "POST",
+      body: JSON.stringify({ name: "wall", role: "viewer" }),
+    }),
   );
   viewerToken = String(created.token);
 });
@@ -57,7 +60,10 @@ interface Listed {
 describe("recordings through the API and the pages", () => {
   it("record the channel's stream byte for byte, listed and downloaded with a viewer token and from the page", async () => {
     const input = await freeUdpPort();
-    expect((await send("POST", "/api/channels", { id: "rec", name: "Rec", rtp_ip: "127.0.0.1", rtp_port: input })).status).toBe(201);
+    expect(
+      (await send("POST", "/api/channels", { id: "rec", name: "Rec", rtp_ip: "127.0.0.1", rtp_port: input }))
+        .status,
+    ).toBe(201);
     const added = await send("POST", "/api/channels/rec/outputs", {
       id: "archive",
       name: "Archive",
@@ -130,7 +136,12 @@ describe("recordings through the API and the pages", () => {
 
   it("refuses a recording directory outside the recordings directory with a 400 in words", async () => {
     const input = await freeUdpPort();
-    await send("POST", "/api/channels", { id: "outside", name: "Outside", rtp_ip: "127.0.0.1", rtp_port: input });
+    await send("POST", "/api/channels", {
+      id: "outside",
+      name: "Outside",
+      rtp_ip: "127.0.0.1",
+      rtp_port: input,
+    });
     for (const url of ["file:///etc/distributary", `file://${root}`, `file://${root}-other/x`]) {
       const response = await send("POST", "/api/channels/outside/outputs", { protocol: "file", url });
       expect(response.status).toBe(400);

@@ -65,7 +65,9 @@ describe("file output (recording)", () => {
           expect(start % 2).toBe(0);
           expect(start - (starts[index - 1] ?? 0)).toBeLessThanOrEqual(2);
         }
-        const files = yield* Effect.promise(() => Promise.all(names.map((name) => readFile(join(target, name)))));
+        const files = yield* Effect.promise(() =>
+          Promise.all(names.map((name) => readFile(join(target, name)))),
+        );
         for (const file of files) {
           expect(file.length % 188).toBe(0);
           expect(file[0]).toBe(0x47);
@@ -84,7 +86,8 @@ describe("file output (recording)", () => {
       const older = recordingFileName(now - 73 * 3_600_000);
       const recent = recordingFileName(now - 3_600_000);
       yield* Effect.promise(async () => {
-        for (const name of [older, old, recent, "notes.txt"]) await writeFile(join(dir, name), "x".repeat(188));
+        for (const name of [older, old, recent, "notes.txt"])
+          await writeFile(join(dir, name), "x".repeat(188));
         const threeDaysAgo = new Date(now - 72 * 3_600_000);
         await utimes(join(dir, older), threeDaysAgo, threeDaysAgo);
         await utimes(join(dir, old), threeDaysAgo, threeDaysAgo);
@@ -114,7 +117,9 @@ describe("file output (recording)", () => {
       // 250 kB: the three old files (300 kB) are over it as the recording starts.
       const output = yield* makeOutput(`file://${dir}?rotate=1&max_gb=0.00025`);
       yield* Effect.forkScoped(output.run);
-      yield* eventually("the oldest deleted", async () => ((await recordings(dir)).includes(a ?? "") ? undefined : true));
+      yield* eventually("the oldest deleted", async () =>
+        (await recordings(dir)).includes(a ?? "") ? undefined : true,
+      );
       expect(yield* Effect.promise(() => recordings(dir))).toEqual([b, c]);
 
       // 60 kB in the first new file, then, a rotation later, more: the next oldest goes, the newest stay.
@@ -123,7 +128,9 @@ describe("file output (recording)", () => {
       const first = yield* eventually("a recording started", async () =>
         (await recordings(dir)).find((name) => name !== b && name !== c),
       );
-      yield* eventually("the next second", () => (Math.floor(Date.now() / 1000) > startSecond(first) ? true : undefined));
+      yield* eventually("the next second", () =>
+        Math.floor(Date.now() / 1000) > startSecond(first) ? true : undefined,
+      );
       output.offer(generator.packets(7));
       yield* eventually("the next oldest deleted", async () =>
         (await recordings(dir)).includes(b ?? "") ? undefined : true,

@@ -47,10 +47,14 @@ describe("rtsp output", () => {
 
         const server = yield* ffmpegRtspServer();
         const before = yield* Effect.promise(ffmpegChildren);
-        const output = yield* makeOutput(`rtsp://publisher:${password}@127.0.0.1:${server.port}${server.path}`);
+        const output = yield* makeOutput(
+          `rtsp://publisher:${password}@127.0.0.1:${server.port}${server.path}`,
+        );
         expect(output.status().url).toBe(`rtsp://****:****@127.0.0.1:${server.port}${server.path}`);
         const writer = yield* Effect.forkScoped(output.run);
-        yield* eventually("the output's ffmpeg", async () => ((await ffmpegChildren()) > before ? true : undefined));
+        yield* eventually("the output's ffmpeg", async () =>
+          (await ffmpegChildren()) > before ? true : undefined,
+        );
         offerAll(output, sent);
 
         yield* eventually("the server to accept the stream", () =>
@@ -59,7 +63,9 @@ describe("rtsp output", () => {
         // Everything handed to ffmpeg (from the keyframe on, PAT and PMT in front): then it stops, as an
         // operator stopping the output, and sends what it still holds (the last second, for interleaving).
         yield* eventually("the stream handed over", () =>
-          output.status().queuedBytes === 0 && output.status().bytesSent > sent.length * 0.7 ? true : undefined,
+          output.status().queuedBytes === 0 && output.status().bytesSent > sent.length * 0.7
+            ? true
+            : undefined,
         );
         const status = output.status();
         expect(status).toMatchObject({ queueDrops: 0, reconnects: 0, errors: 0 });
@@ -83,7 +89,6 @@ describe("rtsp output", () => {
         expect(recorded.audio.codec).toBe("aac");
         expect(recorded.video.packets).toBeLessThanOrEqual(expected);
         expect(recorded.audio.packets).toBeGreaterThan(100);
-
       }),
   );
 
@@ -99,7 +104,9 @@ describe("rtsp output", () => {
         reconnect: { firstDelay: "200 millis", maxDelay: "200 millis" },
       });
       yield* Effect.forkScoped(output.run);
-      yield* eventually("the output's ffmpeg", async () => ((await ffmpegChildren()) > before ? true : undefined));
+      yield* eventually("the output's ffmpeg", async () =>
+        (await ffmpegChildren()) > before ? true : undefined,
+      );
       // ffmpeg opens the destination once it has read the stream's codecs.
       offerAll(output, source);
       yield* eventually("the refusal", () => (output.status().errors >= 1 ? true : undefined), {

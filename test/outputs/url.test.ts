@@ -151,7 +151,9 @@ describe("output URLs", () => {
     expect(target).toMatchObject({ protocol: "rtsp", host: "127.0.0.1", port: 8554 });
     expect(target.masked).toBe("rtsp://****:****@127.0.0.1:8554/live/cam1?****");
     if (target.protocol !== "rtsp") throw new Error("expected rtsp");
-    expect(target.secrets.map(Redacted.value)).toEqual(expect.arrayContaining(["pub", "s3cret-pass", "token=abc123"]));
+    expect(target.secrets.map(Redacted.value)).toEqual(
+      expect.arrayContaining(["pub", "s3cret-pass", "token=abc123"]),
+    );
     expect(parse("rtsps://media.example.com/live")).toMatchObject({ protocol: "rtsps", port: 322 });
     expect(parse("rtsp://h/live")).toMatchObject({ port: 554, masked: "rtsp://h/live" });
     expect(rejection("rtsp://h:8554")).toMatch(/needs a path/);

@@ -237,7 +237,7 @@ describe("overview and admin pages in Chromium", () => {
     const preview = (await page.locator("#import-preview").textContent()) ?? "";
     expect(preview).toContain("create 1: foxtrot channel (foxtrot)");
     expect(preview).toContain(
-      'foxtrot, not taken: config.outputs[1].protocol: must be one of srt, rtmp, rtmps, udp, rtp; got "carrier-pigeon"',
+      'foxtrot, not taken: config.outputs[1].protocol: must be one of srt, rtmp, rtmps, udp, rtp, rtsp, rtsps, file; got "carrier-pigeon"',
     );
     expect(preview).toContain("foxtrot, ignored: config.description: is not a known field; ignored");
   }, 60_000);

@@ -247,9 +247,13 @@ export const ffmpegRtspServer = (path = "/live/cam"): Effect.Effect<RtspServer, 
         ...["-f", "mp4", "-movflags", "frag_every_frame+empty_moov+default_base_moof", recording],
       ],
     });
-    yield* eventually(`ffmpeg to listen on ${port} (${server.tail().join(" | ")})`, () => tcpListening(port), {
-      timeoutMs: 5_000,
-    });
+    yield* eventually(
+      `ffmpeg to listen on ${port} (${server.tail().join(" | ")})`,
+      () => tcpListening(port),
+      {
+        timeoutMs: 5_000,
+      },
+    );
     return { port, path, recording };
   });
 

@@ -25,7 +25,10 @@ export const recordingName = /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z\.ts$/;
 
 /** `2026-11-22T18-00-00Z.ts` for the second `epochMs` falls in. */
 export const recordingFileName = (epochMs: number): string =>
-  `${new Date(Math.floor(epochMs / 1000) * 1000).toISOString().replace(/\.000Z$/, "Z").replaceAll(":", "-")}.ts`;
+  `${new Date(Math.floor(epochMs / 1000) * 1000)
+    .toISOString()
+    .replace(/\.000Z$/, "Z")
+    .replaceAll(":", "-")}.ts`;
 
 export interface RecordingFile {
   readonly name: string;
@@ -36,8 +39,7 @@ export interface RecordingFile {
   readonly modified_at: string;
 }
 
-const startOf = (name: string): string =>
-  `${name.slice(0, 10)}T${name.slice(11, 19).replaceAll("-", ":")}Z`;
+const startOf = (name: string): string => `${name.slice(0, 10)}T${name.slice(11, 19).replaceAll("-", ":")}Z`;
 
 /** The recordings in `directory`, oldest first; an absent directory holds none. */
 export const listRecordings = (directory: string): Effect.Effect<ReadonlyArray<RecordingFile>> =>

@@ -15,7 +15,13 @@ import { OutputError } from "../../domain/errors.ts";
 import type { RtspTarget } from "../../domain/url.ts";
 import type { ChildExit } from "../child-process.ts";
 import type { WriterContext } from "./context.ts";
-import { commonExitError, ffmpegPushAttempt, ffmpegTsInputArgs, hasLine, unreadableOrExited } from "./ffmpeg-push.ts";
+import {
+  commonExitError,
+  ffmpegPushAttempt,
+  ffmpegTsInputArgs,
+  hasLine,
+  unreadableOrExited,
+} from "./ffmpeg-push.ts";
 
 /** A server that drops the connection this soon after RECORD most likely refused the stream. */
 const earlyCloseMs = 5_000;
@@ -33,7 +39,8 @@ export const ffmpegRtspArgs = (target: RtspTarget): ReadonlyArray<string> => [
 
 export type RtspStage = "starting" | "announced";
 
-const outputFailure = /^rtsps?:\/\/\S*: |av_interleaved_write_frame\(\)|Error writing trailer|method \w+ failed/;
+const outputFailure =
+  /^rtsps?:\/\/\S*: |av_interleaved_write_frame\(\)|Error writing trailer|method \w+ failed/;
 
 export const rtspExitError = (
   target: RtspTarget,
@@ -61,7 +68,10 @@ export const rtspExitError = (
   if (common !== null) return common;
   if (hasLine(exit, /Broken pipe|Connection reset|End of file|Input\/output error/)) {
     return connectedForMs !== null && connectedForMs >= earlyCloseMs
-      ? new OutputError({ reason: "disconnected", message: `the RTSP server at ${server} closed the connection` })
+      ? new OutputError({
+          reason: "disconnected",
+          message: `the RTSP server at ${server} closed the connection`,
+        })
       : new OutputError({
           reason: "auth_rejected",
           message: `the RTSP server at ${server} closed the connection as recording began: it refused the stream, or the path is already in use`,

@@ -21,8 +21,8 @@ import {
 } from "../../domain/url.ts";
 import { type ReconnectOptions, reconnectSchedule, runWithReconnects } from "../retry.ts";
 import type { SrtLinkStats, WriterContext } from "./context.ts";
-import { makeChunkQueue, TS_PACKET_SIZE } from "./queue.ts";
 import { fileAttempt } from "./file.ts";
+import { makeChunkQueue, TS_PACKET_SIZE } from "./queue.ts";
 import { rtmpAttempt } from "./rtmp.ts";
 import { rtspAttempt } from "./rtsp.ts";
 import { srtAttempt } from "./srt.ts";

@@ -7,6 +7,7 @@ import { ChannelList, ChannelStats, ChannelView, CueList, OutputView } from "../
 import type { Control } from "../../effects/control.ts";
 import type { EventBus } from "../../effects/event-bus.ts";
 import type { ReadModel } from "../../effects/read-model.ts";
+import { recordingResponse } from "../recording.ts";
 import {
   type Api,
   body,
@@ -18,7 +19,6 @@ import {
   type Run,
   withWarnings,
 } from "../routes.ts";
-import { recordingResponse } from "../recording.ts";
 import { eventFilter } from "./events.ts";
 
 /** What the request held that was ignored: unknown fields, empty strings taken as absent; absent if nothing. */

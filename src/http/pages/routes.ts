@@ -24,6 +24,7 @@ import { audit, type EventBus } from "../../effects/event-bus.ts";
 import type { ReadModel } from "../../effects/read-model.ts";
 import type { Thumbnails } from "../../effects/thumbnails.ts";
 import type { AuthEnv } from "../auth.ts";
+import { recordingResponse } from "../recording.ts";
 import { assets } from "./assets.ts";
 import {
   channelBody,
@@ -34,7 +35,6 @@ import {
   outputFieldsOf,
 } from "./forms.ts";
 import type { Histories } from "./live.ts";
-import { recordingResponse } from "../recording.ts";
 import { makeSessions, sameOrigin } from "./session.ts";
 
 export interface PageServices {
@@ -185,7 +185,9 @@ export const pagesApp = (services: PageServices) => {
     const cues = (await run(Effect.orElseSucceed(readModel.cues(id), () => []))) as ReadonlyArray<CueEntry>;
     const recordings: RecordingsEntry[] = [];
     for (const output of channel.outputs.filter((candidate) => candidate.protocol === "file")) {
-      const files = await run(Effect.orElseSucceed(control.recordings(id, OutputId.make(output.id)), () => []));
+      const files = await run(
+        Effect.orElseSucceed(control.recordings(id, OutputId.make(output.id)), () => []),
+      );
       recordings.push({ outputId: output.id, outputName: output.name, files });
     }
     return render(
