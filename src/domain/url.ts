@@ -346,17 +346,18 @@ const parseRtsp = (protocol: "rtsp" | "rtsps", raw: string, url: URL): RtspTarge
   if (url.pathname === "" || url.pathname === "/") {
     return invalid(`an ${protocol} URL needs a path naming the stream: ${protocol}://host:port/path`);
   }
-  const user = decoded(url.username);
   const password = decoded(url.password);
   const query = url.search.slice(1);
   const hostPart = url.port === "" ? url.hostname : authority(url.hostname, port);
-  const credentials = user === "" && password === "" ? "" : password === "" ? "****@" : "****:****@";
+  const credentials =
+    url.username === "" && url.password === "" ? "" : url.password === "" ? "****@" : "****:****@";
   return {
     protocol,
     host: url.hostname,
     port,
     url: Redacted.make(raw),
-    secrets: [user, password, query, url.username, url.password]
+    // The user name is masked in the URL's shape only: by value it would mask ordinary words ("publisher").
+    secrets: [password, url.password, query]
       .filter((secret) => secret !== "")
       .map((secret) => Redacted.make(secret)),
     masked: `${protocol}://${credentials}${hostPart}${url.pathname}${query === "" ? "" : "?****"}`,

@@ -5,7 +5,7 @@
  * from the channel page in Chromium; a directory outside the recordings directory is a 400 in words, and no
  * name that is not a recording of that output (a path, an escape, another file) is ever served.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect } from "effect";
@@ -50,6 +50,7 @@ const traversals = [
   "notes.txt",
   "2026-01-01T00-00-00Z.ts%2F..%2F..%2Fsecret.ts",
   "2099-01-01T00-00-00Z.ts",
+  "2001-01-01T00-00-00Z.ts",
 ];
 
 interface Listed {
@@ -170,6 +171,8 @@ describe("recordings through the API and the pages", () => {
   it("serves no name that is not one of the output's recordings: no path traversal", async () => {
     await writeFile(join(root, "secret.ts"), "not for you");
     await writeFile(join(root, "rec", "notes.txt"), "not a recording");
+    // A link named as a recording, pointing out of the directory, is not one of its recordings.
+    await symlink(join(root, "secret.ts"), join(root, "rec", "2001-01-01T00-00-00Z.ts"));
     for (const name of traversals) {
       const response = await send("GET", `/api/channels/rec/outputs/archive/recordings/${name}`);
       expect(response.status).toBe(404);

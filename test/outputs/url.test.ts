@@ -152,7 +152,7 @@ describe("output URLs", () => {
     expect(target.masked).toBe("rtsp://****:****@127.0.0.1:8554/live/cam1?****");
     if (target.protocol !== "rtsp") throw new Error("expected rtsp");
     expect(target.secrets.map(Redacted.value)).toEqual(
-      expect.arrayContaining(["pub", "s3cret-pass", "token=abc123"]),
+      expect.arrayContaining(["s3cret-pass", "token=abc123"]),
     );
     expect(parse("rtsps://media.example.com/live")).toMatchObject({ protocol: "rtsps", port: 322 });
     expect(parse("rtsp://h/live")).toMatchObject({ port: 554, masked: "rtsp://h/live" });

@@ -10,7 +10,7 @@
  * disk makes this output drop its oldest data, never stalls the channel. A full disk, a directory it may not
  * write, a read-only file system: each is an output error in words, retried on the reconnect schedule.
  */
-import { mkdir, open, readdir, stat, unlink } from "node:fs/promises";
+import { lstat, mkdir, open, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Effect, type Scope } from "effect";
 import { OutputError } from "../../domain/errors.ts";
@@ -47,7 +47,8 @@ export const listRecordings = (directory: string): Effect.Effect<ReadonlyArray<R
     const names = await readdir(directory).catch(() => [] as string[]);
     const files: RecordingFile[] = [];
     for (const name of names.filter((candidate) => recordingName.test(candidate)).sort()) {
-      const info = await stat(join(directory, name)).catch(() => null);
+      // lstat: a link placed among the recordings is never listed, served or deleted.
+      const info = await lstat(join(directory, name)).catch(() => null);
       if (info?.isFile())
         files.push({
           name,
