@@ -90,7 +90,9 @@ describe("roles", () => {
       // "{}", which routes refuse (400) or apply as an empty change.
       const own = route.role === "admin" ? {} : { token: tokens[route.role] ?? "" };
       if (route.method === "GET") {
-        expect((await app.request(route.path, { ...init, ...own })).status, `${route.path}`).toBe(200);
+        // out1 is a udp output: its recordings routes pass the role check and answer that it has none.
+        const expected = route.path.includes("/recordings") ? 404 : 200;
+        expect((await app.request(route.path, { ...init, ...own })).status, `${route.path}`).toBe(expected);
       } else if (takesBody(route)) {
         const status = (await app.request(route.path, { ...init, ...own })).status;
         expect([401, 403, 429], `${route.method} ${route.path}`).not.toContain(status);
