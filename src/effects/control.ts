@@ -125,7 +125,12 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
             created_at: new Date().toISOString(),
           });
           yield* fromCheck(checkChannel(channel, config.channels));
-          yield* checkRecordingOutputs(channel.outputs, recordings, (index) => `outputs[${index}].url`);
+          yield* checkRecordingOutputs(
+            channel.outputs,
+            recordings,
+            (index) => `outputs[${index}].url`,
+            config.channels.flatMap((other) => other.outputs),
+          );
           yield* configs.commit({ ...config, channels: [...config.channels, channel] });
           yield* done("channel.create", `channel ${channel.id} (${channel.name}) created`, channel.id);
           return yield* readModel.channel(channel.id);
@@ -201,7 +206,16 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
             message: `channel '${channel.name}' already has ${MAX_OUTPUTS} outputs, the most a channel may have; remove one first`,
           });
         }
-        yield* checkRecordingOutputs([output], recordings, () => "url");
+        yield* checkRecordingOutputs(
+          [output],
+          recordings,
+          () => "url",
+          configs
+            .current()
+            .channels.flatMap((other) =>
+              other.outputs.filter((kept) => other.id !== channel.id || kept.id !== output.id),
+            ),
+        );
         yield* commitChannel(withOutput(channel, output));
         if (isRunning(channel.id)) yield* applyRuntime(channels.applyOutput(channel.id, output));
         yield* done(

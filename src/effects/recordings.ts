@@ -34,14 +34,31 @@ export const recordingUrlProblem = (url: string, root: string | null): string | 
   return recordingPlaceProblem(parsed.right.directory, root);
 };
 
-/** The first output of `outputs` that may not record where it says, as a 400 on its field. */
+const directoryOf = (url: string): string | null => {
+  const parsed = parseOutputUrl(url);
+  return Either.isRight(parsed) && parsed.right.protocol === "file" ? parsed.right.directory : null;
+};
+
+/**
+ * The first output of `outputs` that may not record where it says, as a 400 on its field: outside the
+ * recordings directory, or in a directory another output records in (`others`, or one before it), whose
+ * retention would delete its files.
+ */
 export const recordingOutputsError = (
   outputs: ReadonlyArray<{ readonly url: string }>,
   root: string | null,
   field: (index: number) => string,
+  others: ReadonlyArray<{ readonly url: string }> = [],
 ): ControlError | undefined => {
+  const taken = new Set(others.map((other) => directoryOf(other.url)));
   for (const [index, output] of outputs.entries()) {
-    const problem = recordingUrlProblem(output.url, root);
+    const directory = directoryOf(output.url);
+    const problem =
+      recordingUrlProblem(output.url, root) ??
+      (directory !== null && taken.has(directory)
+        ? `another output already records in ${directory}: give each recording a directory of its own`
+        : null);
+    taken.add(directory);
     if (problem !== null) {
       const name = field(index);
       return new ControlError({
@@ -58,8 +75,9 @@ export const checkRecordingOutputs = (
   outputs: ReadonlyArray<{ readonly url: string }>,
   root: string | null,
   field: (index: number) => string,
+  others: ReadonlyArray<{ readonly url: string }> = [],
 ): Effect.Effect<void, ControlError> => {
-  const error = recordingOutputsError(outputs, root, field);
+  const error = recordingOutputsError(outputs, root, field, others);
   return error === undefined ? Effect.void : Effect.fail(error);
 };
 

@@ -156,6 +156,18 @@ describe("recordings through the API and the pages", () => {
     });
     expect(escaped.status).toBe(400);
     expect(String((await json(escaped)).detail)).toContain("'.' or '..' segments");
+    // Another output in the directory the first one records in would have its files deleted by either.
+    const twice = await send("POST", "/api/channels/outside/outputs", {
+      protocol: "file",
+      url: `file://${root}/rec?rotate=60`,
+    });
+    expect(twice.status).toBe(400);
+    expect(String((await json(twice)).detail)).toContain(`another output already records in ${root}/rec`);
+    // Changing the first one's own settings is not a clash with itself.
+    const same = await send("PATCH", "/api/channels/rec/outputs/archive", {
+      url: `file://${root}/rec?rotate=2&keep_hours=48&max_gb=2`,
+    });
+    expect(same.status).toBe(200);
     // A whole channel with such an output is refused the same way, and nothing is stored.
     const channel = await send("POST", "/api/channels", {
       name: "Sneaky",
