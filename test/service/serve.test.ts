@@ -143,4 +143,50 @@ describe("serve", () => {
       await sink.close();
     }
   });
+
+  it("records under <config-dir>/recordings unless told otherwise, and nowhere else", async () => {
+    const inputPort = await freeUdpPort();
+    const source = udpSource(inputPort);
+    const server = await startServer();
+    try {
+      const recordings = join(dir, "config", "recordings");
+      const elsewhere = await api("/api/channels", {
+        method: "POST",
+        body: JSON.stringify({
+          name: "Elsewhere",
+          rtp_ip: "127.0.0.1",
+          rtp_port: inputPort,
+          outputs: [{ protocol: "file", url: `file://${dir}/elsewhere` }],
+        }),
+      });
+      expect(elsewhere.status).toBe(400);
+      expect(((await elsewhere.json()) as { detail: string }).detail).toContain(
+        `outside the recordings directory ${recordings}`,
+      );
+      const created = (await (
+        await api("/api/channels", {
+          method: "POST",
+          body: JSON.stringify({
+            name: "Recorded",
+            rtp_ip: "127.0.0.1",
+            rtp_port: inputPort,
+            outputs: [{ id: "rec", protocol: "file", url: `file://${recordings}/news?rotate=60` }],
+          }),
+        })
+      ).json()) as { id: string };
+      expect((await api(`/api/channels/${created.id}/start`, { method: "POST" })).status).toBe(200);
+      const listed = await eventually("a recording with bytes in it", async () => {
+        const answer = (await (await api(`/api/channels/${created.id}/outputs/rec/recordings`)).json()) as {
+          recordings: Array<{ name: string; bytes: number }>;
+        };
+        return answer.recordings.find((recording) => recording.bytes > 0);
+      });
+      expect(await readdir(join(recordings, "news"))).toEqual([listed.name]);
+      expect((await api(`/api/channels/${created.id}`, { method: "DELETE" })).status).toBe(200);
+    } finally {
+      server.process.kill("SIGTERM");
+      await server.exited;
+      await source.close();
+    }
+  });
 });
