@@ -5,6 +5,12 @@ import { initCrcTable } from "./crc";
 import { event1, event3 } from "./events";
 import {
   bump,
+  DEFAULT_LOCK_SILENCE_MS,
+  E_FOREIGN_SSRC,
+  E_OTHER_KIND,
+  E_PAYLOAD_TYPE,
+  E_SENDER,
+  E_SYNC,
   E_TOO_LONG,
   E_TOO_SHORT,
   E_TS_LENGTH,
@@ -20,6 +26,7 @@ import {
   INPUT_CAPACITY,
   KIND_RTP,
   KIND_UDP_TS,
+  KIND_UNKNOWN,
   MEMORY_END,
   NO_PROGRAM,
   NO_SLOT,
@@ -39,6 +46,7 @@ import {
   PIDS,
   PROGRAMS,
   pidEntry,
+  RTP_PAYLOAD_MP2T,
   SLOTS,
   ST_ADAPTATION_ERRORS,
   ST_CC_ERRORS,
@@ -50,6 +58,10 @@ import {
   ST_PACKETS,
   ST_PAYLOAD_LENGTH,
   ST_PAYLOAD_OFFSET,
+  ST_REJECT_OTHER_KIND,
+  ST_REJECT_PAYLOAD_TYPE,
+  ST_REJECT_SENDER,
+  ST_REJECT_SSRC,
   ST_SYNC_BYTE_ERRORS,
   ST_SYNC_LOCKED,
   ST_SYNC_LOSS,
@@ -59,7 +71,7 @@ import {
   TICK_MS,
 } from "./layout";
 import { checkTimers, resetPsi, scrambledTable, sectionPacket } from "./psi";
-import { resetRtp, rtpPayload } from "./rtp";
+import { acceptRtp, foreignSsrc, resetRtp, rtpPayload, rtpPayloadType } from "./rtp";
 
 const CC_SEEN: u32 = 0x10;
 const SYNC_LOCK_AFTER: u32 = 5;
@@ -68,6 +80,9 @@ const SYNC_LOSE_AFTER: u32 = 2;
 let goodSyncRun: u32 = 0;
 let badSyncRun: u32 = 0;
 let lastTickMs: f64 = -1;
+let lastAcceptedMs: f64 = -1;
+let lockSilenceMs: f64 = DEFAULT_LOCK_SILENCE_MS;
+let ssrcLock = true;
 
 initCrcTable();
 reset();
@@ -86,6 +101,7 @@ export function reset(): void {
   goodSyncRun = 0;
   badSyncRun = 0;
   lastTickMs = -1;
+  lastAcceptedMs = -1;
   resetRtp();
   resetPsi();
 }
@@ -110,17 +126,37 @@ export function ping(): i32 {
 }
 
 // The host cannot write a datagram larger than the input region; it reports it here so it is counted.
+// The host cannot write a datagram larger than the input region; it reports it here so it is counted.
 export function rejectOversize(): i32 {
   store<u64>(ST_DATAGRAMS, load<u64>(ST_DATAGRAMS) + 1);
   return malformed(E_TOO_LONG);
 }
 
-function malformed(status: i32): i32 {
-  bump(ST_MALFORMED);
+// The host drops a datagram from a sender outside the input's allow-list before it is copied in; it is
+// counted here with the others.
+export function rejectSender(): i32 {
+  store<u64>(ST_DATAGRAMS, load<u64>(ST_DATAGRAMS) + 1);
+  return reject(ST_REJECT_SENDER, E_SENDER);
+}
+
+// How long the locked input kind (RTP or plain TS) and RTP source must be silent before another is taken:
+// the channel's failover time. Without `lockSsrc` (a merged stream, made of two inputs' packets) the SSRC is
+// not compared. Kept across reset.
+export function configure(silenceMs: f64, lockSsrc: i32): void {
+  lockSilenceMs = silenceMs;
+  ssrcLock = lockSsrc != 0;
+}
+
+function reject(counter: usize, status: i32): i32 {
+  bump(counter);
   store<u32>(ST_PAYLOAD_OFFSET, 0);
   store<u32>(ST_PAYLOAD_LENGTH, 0);
   store<i32>(ST_LAST_STATUS, status);
   return status;
+}
+
+function malformed(status: i32): i32 {
+  return reject(ST_MALFORMED, status);
 }
 
 function setKind(kind: u32): void {
@@ -129,9 +165,33 @@ function setKind(kind: u32): void {
   event1(EV_INPUT_KIND, kind);
 }
 
+// What the input is locked to has sent nothing for the configured time. Never without a clock.
+function lockExpired(nowMs: f64): bool {
+  return nowMs >= 0 && lastAcceptedMs >= 0 && nowMs - lastAcceptedMs >= lockSilenceMs;
+}
+
+// Every packet of the datagram starts with the sync byte. When one does not and the datagram is of the
+// stream the input is locked to (`counted`), each packet goes through the TR 101 290 sync checks.
+function wholeTs(start: usize, count: u32, counted: bool): bool {
+  let i: u32 = 0;
+  while (i < count && load<u8>(start + <usize>(i * 188)) == 0x47) i++;
+  if (i == count) return true;
+  if (counted) {
+    for (let k: u32 = 0; k < count; k++) {
+      if (load<u8>(start + <usize>(k * 188)) != 0x47) badSync();
+      else if (badSyncRun != 0 || goodSyncRun < SYNC_LOCK_AFTER) goodSync();
+    }
+  }
+  return false;
+}
+
 // Processes the datagram of `length` bytes at INPUT. `nowMs` is the arrival time in milliseconds on any
-// monotonic clock, or negative when the host has none (the time-based TR 101 290 checks are then off).
-// Returns the number of TS packets found, or a negative status for a malformed datagram.
+// monotonic clock, or negative when the host has none (the time-based TR 101 290 checks are then off, and
+// the input keeps the kind and SSRC it locked to first).
+// Returns the number of TS packets found, or a negative status for a datagram rejected whole: one that is not
+// whole TS (any packet without its sync byte, a length that is not a multiple of 188, a broken RTP header),
+// the other kind than the input is locked to, RTP with another payload type than 33 or from another SSRC
+// than the locked one. The kind and SSRC change only once the locked ones were silent for the configured time.
 export function push(length: i32, nowMs: f64): i32 {
   store<f64>(ST_NOW_MS, nowMs);
   store<u64>(ST_DATAGRAMS, load<u64>(ST_DATAGRAMS) + 1);
@@ -139,25 +199,42 @@ export function push(length: i32, nowMs: f64): i32 {
   if (length < 1) return malformed(E_TOO_SHORT);
   const len = <u32>length;
   const first = <u32>load<u8>(INPUT);
+  const kind = load<u32>(ST_INPUT_KIND);
+  // RTP version 2 and a TS sync byte differ in the first two bits: no datagram can be taken for both.
+  let candidate: u32;
+  if ((first & 0xc0) == 0x80) candidate = KIND_RTP;
+  else if (first == 0x47 || (kind == KIND_UDP_TS && len % 188 == 0)) candidate = KIND_UDP_TS;
+  else return malformed(len < 12 ? E_TOO_SHORT : E_UNKNOWN_FORMAT);
+  const relock = candidate != kind;
+  if (relock && kind != KIND_UNKNOWN && !lockExpired(nowMs))
+    return reject(ST_REJECT_OTHER_KIND, E_OTHER_KIND);
+
   let offset: u32 = 0;
   let payloadLength = len;
-  if (first == 0x47 && len % 188 == 0) {
-    setKind(KIND_UDP_TS);
-  } else if ((first & 0xc0) == 0x80) {
+  let counted = !relock;
+  if (candidate == KIND_RTP) {
     const packed = rtpPayload(len);
     if (packed < 0) return malformed(<i32>packed);
     offset = <u32>(packed >> 32);
     payloadLength = <u32>packed;
-    setKind(KIND_RTP);
-  } else if (load<u32>(ST_INPUT_KIND) == KIND_UDP_TS && len % 188 == 0) {
-    // A TS datagram whose first sync byte is corrupt: counted by the sync checks below.
-  } else {
-    return malformed(len < 12 ? E_TOO_SHORT : E_UNKNOWN_FORMAT);
+    if (rtpPayloadType() != RTP_PAYLOAD_MP2T) return reject(ST_REJECT_PAYLOAD_TYPE, E_PAYLOAD_TYPE);
+    if (ssrcLock && !relock && foreignSsrc()) {
+      if (!lockExpired(nowMs)) return reject(ST_REJECT_SSRC, E_FOREIGN_SSRC);
+      counted = false;
+    }
   }
-  if (payloadLength % 188 != 0) return malformed(E_TS_LENGTH);
-
+  if (payloadLength == 0 || payloadLength % 188 != 0) return malformed(E_TS_LENGTH);
   const count = payloadLength / 188;
   const start = INPUT + <usize>offset;
+  if (!wholeTs(start, count, counted)) return malformed(E_SYNC);
+
+  if (relock) {
+    // Plain TS has no RTP state; RTP after plain TS starts afresh.
+    resetRtp();
+    setKind(candidate);
+  }
+  if (candidate == KIND_RTP) acceptRtp(ssrcLock);
+  lastAcceptedMs = nowMs;
   for (let i: u32 = 0; i < count; i++) tsPacket(start + <usize>(i * 188), nowMs);
   store<u64>(ST_PACKETS, load<u64>(ST_PACKETS) + <u64>count);
   store<u32>(ST_PAYLOAD_OFFSET, offset);
@@ -170,11 +247,8 @@ export function push(length: i32, nowMs: f64): i32 {
   return <i32>count;
 }
 
+// One packet of an accepted datagram: its sync byte is known to be there.
 function tsPacket(p: usize, nowMs: f64): void {
-  if (load<u8>(p) != 0x47) {
-    badSync();
-    return;
-  }
   if (badSyncRun != 0 || goodSyncRun < SYNC_LOCK_AFTER) goodSync();
 
   const header = bswap<u32>(load<u32>(p));
