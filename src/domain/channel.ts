@@ -8,6 +8,7 @@ import { isIP } from "node:net";
 import { Either, Schema } from "effect";
 import { ChannelId, OutputId } from "./ids.ts";
 import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET, RedundancyConfigSchema } from "./redundancy.ts";
+import { AllowedSources } from "./sources.ts";
 import { parseOutputUrl } from "./url.ts";
 
 const show = (value: unknown): string => {
@@ -120,6 +121,8 @@ export const ChannelConfig = Schema.Struct({
   rtp_port: Port,
   backup_rtp_ip: Schema.NullOr(InputAddress),
   backup_rtp_port: Schema.NullOr(Port),
+  rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
+  backup_rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
   redundancy: Redundancy,
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
   desired: DesiredState,
@@ -170,6 +173,8 @@ const channelFields = {
   rtp_port: Port,
   backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
   backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
+  rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
+  backup_rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
   redundancy: Schema.optional(Redundancy),
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
 };
@@ -187,6 +192,8 @@ export const ChannelPatch = Schema.Struct({
   rtp_port: Schema.optional(Port),
   backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
   backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
+  rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
+  backup_rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
   redundancy: Schema.optional(Redundancy),
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
 }).annotations({ identifier: "ChannelPatch", ...strict });

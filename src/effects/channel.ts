@@ -19,6 +19,7 @@
  * Over 400 lines on purpose: one function builds the whole packet path so that its per-datagram closures
  * share state directly, with no indirection per datagram; the shapes it reports live in channel-types.ts.
  */
+import type { RemoteInfo } from "node:dgram";
 import { Deferred, Effect, Either, Exit, FiberMap, type Scope } from "effect";
 import { type CoreEvent, PacketCore } from "../core/packet-core.ts";
 import type { OutputError } from "../domain/errors.ts";
@@ -38,6 +39,7 @@ import type { SwitchReason } from "./ingest/failover.ts";
 import { bindFec, type FecInput } from "./ingest/fec.ts";
 import { makeSequenceMerger, type SequenceMerger } from "./ingest/merge.ts";
 import { makeSelector } from "./ingest/selector.ts";
+import { makeSenderFilter } from "./ingest/sender-filter.ts";
 import { bindInput, type InputEndpoint, type InputError } from "./ingest/udp-receiver.ts";
 import { makeOutput, type Output, type OutputEvent } from "./outputs/writer.ts";
 import { makeScte35Watcher } from "./scte35-watcher.ts";
@@ -169,6 +171,8 @@ export const startChannel = (
     const inputs: InputRuntime[] = [];
     const merging = redundancy.mode === "merge";
     const mergedCore = merging ? yield* loadCoreFor("merged stream", loadCore) : null;
+    // Its packets come from both inputs, each already locked to its own source.
+    mergedCore?.configure({ silenceMs: redundancy.failover_after_ms, lockSsrc: false });
     const merger =
       mergedCore === null
         ? null
@@ -216,11 +220,16 @@ export const startChannel = (
       },
     });
 
-    /** An input's datagram, in its sequence, reaching its packet core. */
-    const deliver = (input: InputRuntime, datagram: Uint8Array, owned: boolean, nowMs: number) => {
+    /**
+     * An input's datagram, in its sequence, reaching its packet core. Only what the core accepts (whole TS
+     * of the kind and source the input is locked to) counts as an arrival and reaches the outputs: foreign
+     * datagrams neither feed the outputs nor keep a silent input looking alive.
+     */
+    const deliver = (input: InputRuntime, datagram: Uint8Array, owned: boolean) => {
       const packets = input.core.push(datagram, performance.now());
+      if (packets > 0) selector.arrival(input.role);
       if (merger !== null) {
-        merger.insert(datagram, LANE[input.role], nowMs);
+        if (packets > 0) merger.insert(datagram, LANE[input.role], selector.now());
         input.core.drainEvents(ignoreEvent);
         return;
       }
@@ -234,38 +243,54 @@ export const startChannel = (
     const listen = (role: InputRole, endpoint: InputEndpoint, fec: boolean) =>
       Effect.gen(function* () {
         const core = yield* loadCoreFor(`${role} input`, loadCore);
+        // The input keeps the kind and RTP source it locked to until they were silent for the failover time.
+        core.configure({ silenceMs: redundancy.failover_after_ms, lockSsrc: true });
         const input: InputRuntime = { role, endpoint, core, fec: null, reorder: null };
         inputs.push(input);
         if (fec && merger === null) {
           input.reorder = makeSequenceMerger(redundancy.merge_window_ms, (datagram) =>
-            deliver(input, datagram, false, selector.now()),
+            deliver(input, datagram, false),
           );
         }
         const reorder = input.reorder;
         // Recovered datagrams are views into the FEC core's memory; wire datagrams are the socket's own.
         const accept =
           reorder === null
-            ? (datagram: Uint8Array, recovered: boolean, nowMs: number) =>
-                deliver(input, datagram, !recovered, nowMs)
-            : (datagram: Uint8Array, recovered: boolean, nowMs: number) =>
-                reorder.insert(datagram, recovered ? RECOVERED_LANE : 0, nowMs);
+            ? (datagram: Uint8Array, recovered: boolean) => deliver(input, datagram, !recovered)
+            : (datagram: Uint8Array, recovered: boolean) =>
+                reorder.insert(datagram, recovered ? RECOVERED_LANE : 0, selector.now());
         const where = `the ${role} input's packet path`;
+        const accepts = makeSenderFilter(endpoint.allowedSources);
+        const refuse = () => {
+          core.rejectSender();
+        };
         if (fec)
           input.fec = yield* bindFec(
             endpoint,
-            guarded(where, (datagram: Uint8Array) => accept(datagram, true, selector.now())),
+            guarded(where, (datagram: Uint8Array) => accept(datagram, true)),
+            accepts,
+            refuse,
           );
         const fecInput = input.fec;
         const injected = faults.onDatagram;
-        yield* bindInput(
-          endpoint,
-          guarded(where, (datagram: Buffer) => {
-            injected?.(spec.id);
-            const nowMs = selector.arrival(role);
-            fecInput?.media(datagram);
-            accept(datagram, false, nowMs);
-          }),
+        const receive = guarded(
+          where,
+          accepts === null
+            ? (datagram: Buffer) => {
+                injected?.(spec.id);
+                fecInput?.media(datagram);
+                accept(datagram, false);
+              }
+            : (datagram: Buffer, sender: RemoteInfo) => {
+                // Another sender's datagram never reaches the packet path.
+                if (!accepts(sender.address)) return refuse();
+                injected?.(spec.id);
+                fecInput?.media(datagram);
+                accept(datagram, false);
+              },
         );
+        yield* bindInput(endpoint, receive);
+        faults.onListen?.(spec.id, role, receive);
       }).pipe(
         Effect.mapError(
           (error: InputError | ChannelError) =>
