@@ -47,7 +47,9 @@ const SourceEntry = Schema.String.annotations({
 
 /** The list as the API takes it: at least one entry; null or absent for every sender. */
 export const AllowedSources = Schema.Array(SourceEntry)
-  .annotations({ message: (issue) => `must be a list of addresses or CIDR blocks, got ${show(issue.actual)}` })
+  .annotations({
+    message: (issue) => `must be a list of addresses or CIDR blocks, got ${show(issue.actual)}`,
+  })
   .pipe(
     Schema.filter((list) =>
       list.length === 0

@@ -56,7 +56,8 @@ export type OutputView = typeof OutputView.Type;
 /** Datagrams an input dropped whole, by reason: nothing of them reached an output. */
 export const RejectedView = Schema.Struct({
   not_ts: Schema.Number.annotations({
-    description: "not whole TS: a packet without its sync byte, a length not a multiple of 188, a broken RTP header",
+    description:
+      "not whole TS: a packet without its sync byte, a length not a multiple of 188, a broken RTP header",
   }),
   other_kind: Schema.Number.annotations({
     description: "plain TS on an input locked to RTP, or RTP on one locked to plain TS",

@@ -8,6 +8,7 @@
  * It also turns growing queue-drop counters into `output_queue_drops` events, at most one per output a tick.
  */
 import { Effect, Either, Schedule, Stream, SubscriptionRef } from "effect";
+import type { CoreCounters } from "../core/packet-core.ts";
 import type { ChannelConfig, OutputConfig } from "../domain/channel.ts";
 import type { ControlError } from "../domain/errors.ts";
 import type { ChannelEventType } from "../domain/events.ts";
@@ -15,7 +16,6 @@ import type { ChannelId } from "../domain/ids.ts";
 import { resolveRedundancy } from "../domain/redundancy.ts";
 import { channelInputs } from "../domain/rules.ts";
 import { maskUrl } from "../domain/url.ts";
-import type { CoreCounters } from "../core/packet-core.ts";
 import type {
   ChannelStats,
   ChannelView,

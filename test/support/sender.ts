@@ -51,22 +51,29 @@ export const sendPaced = (datagrams: ReadonlyArray<Uint8Array>, port: number, pe
 
 /** One sender of `sendInterleaved`: its own socket, bound to `from` (a loopback address) when given. */
 export interface SenderStream {
-  readonly datagrams: ReadonlyArray<Uint8Array>;
+  /** A hole (undefined) sends nothing in that slot. */
+  readonly datagrams: ReadonlyArray<Uint8Array | undefined>;
   readonly from?: string;
 }
 
 /**
- * Sends several streams to 127.0.0.1:port at once, each from its own socket: slot i carries datagram i of
+ * Sends several streams to host:port (127.0.0.1 unless told) at once, each from its own socket: slot i carries datagram i of
  * every stream that has one, at about `perMs` slots per millisecond (pacing as sendPaced). For a real stream
  * with strangers' datagrams mixed in, or two senders on 127.0.0.1 and 127.0.0.2 (on Linux the whole
  * 127.0.0.0/8 is loopback).
  */
-export const sendInterleaved = (streams: ReadonlyArray<SenderStream>, port: number, perMs = 1) =>
+export const sendInterleaved = (
+  streams: ReadonlyArray<SenderStream>,
+  port: number,
+  perMs = 1,
+  /** Where to: 127.0.0.1 or ::1, the senders bound in the same family. */
+  host = "127.0.0.1",
+) =>
   Effect.async<void>((resume) => {
     let bound = 0;
     const sockets = streams.map((stream) => {
-      const socket = createSocket("udp4");
-      socket.bind({ port: 0, address: stream.from ?? "127.0.0.1" }, () => {
+      const socket = createSocket(host.includes(":") ? "udp6" : "udp4");
+      socket.bind({ port: 0, address: stream.from ?? host }, () => {
         bound++;
         if (bound === streams.length) start();
       });
@@ -100,7 +107,7 @@ export const sendInterleaved = (streams: ReadonlyArray<SenderStream>, port: numb
             const datagram = stream.datagrams[next];
             if (datagram === undefined) continue;
             pending++;
-            sockets[index]?.send(datagram, port, "127.0.0.1", sent);
+            sockets[index]?.send(datagram, port, host, sent);
           }
           next++;
         }
