@@ -85,7 +85,12 @@ export class ForeignDatagrams {
         return bytes;
       }),
       raw_ts: make(() => ts.datagram().slice()),
-      runt: make(() => noise(1 + ((random() * 11) | 0))),
+      runt: make(() => {
+        const bytes = noise(1 + ((random() * 11) | 0));
+        // Too short for anything; never a sync byte in front (that would be plain TS, the other kind).
+        if (bytes[0] === 0x47) bytes[0] = 0x80;
+        return bytes;
+      }),
     };
   }
 
