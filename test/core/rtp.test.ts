@@ -46,17 +46,21 @@ describe("RTP input", () => {
     expect(core.push(ts, 300)).toBe(7);
     expect(core.push(rtpPacket(ts, { sequence: 10 }), 799)).toBe(CoreStatus.OtherInputKind);
     expect(core.inputKind).toBe("udp-ts");
-    // 500 ms (the default lock time) after the last TS datagram, RTP is the input's kind.
-    expect(core.push(rtpPacket(ts, { sequence: 11 }), 800)).toBe(7);
+    // 500 ms (the default lock time) after the last TS datagram, RTP takes the input with its second
+    // datagram in sequence; the first is still dropped.
+    expect(core.push(rtpPacket(ts, { sequence: 11 }), 800)).toBe(CoreStatus.OtherInputKind);
+    expect(core.push(rtpPacket(ts, { sequence: 40 }), 801)).toBe(CoreStatus.OtherInputKind);
+    expect(core.inputKind).toBe("udp-ts");
+    expect(core.push(rtpPacket(ts, { sequence: 41 }), 802)).toBe(7);
     expect(core.inputKind).toBe("rtp");
-    expect(core.push(ts, 801)).toBe(CoreStatus.OtherInputKind);
+    expect(core.push(ts, 803)).toBe(CoreStatus.OtherInputKind);
     expect(ofType(drain(core), "inputKind").map((e) => [e.kind, e.atMs])).toEqual([
       ["udp-ts", 5],
-      ["rtp", 800],
+      ["rtp", 802],
     ]);
     expect(core.snapshot().rejected).toEqual({
       notTs: 0,
-      otherKind: 3,
+      otherKind: 5,
       foreignSsrc: 0,
       payloadType: 0,
       senderNotAllowed: 0,
@@ -174,14 +178,30 @@ describe("RTP input", () => {
     expect(core.push(rtpPacket(ts, { sequence: 5000, ssrc: 2 }), 100)).toBe(CoreStatus.ForeignSsrc);
     expect(core.push(rtpPacket(ts, { sequence: 101, ssrc: 1 }), 150)).toBe(7);
     expect(core.push(rtpPacket(ts, { sequence: 5001, ssrc: 2 }), 349)).toBe(CoreStatus.ForeignSsrc);
-    // The encoder restarted with a new SSRC: 200 ms after the old one's last packet it is the input's.
-    expect(core.push(rtpPacket(ts, { sequence: 5002, ssrc: 2 }), 350)).toBe(7);
+    // The encoder restarted with a new SSRC: 200 ms after the old one's last packet, its second datagram
+    // in sequence makes it the input's.
+    expect(core.push(rtpPacket(ts, { sequence: 5002, ssrc: 2 }), 350)).toBe(CoreStatus.ForeignSsrc);
     expect(core.push(rtpPacket(ts, { sequence: 5003, ssrc: 2 }), 351)).toBe(7);
-    expect(core.push(rtpPacket(ts, { sequence: 102, ssrc: 1 }), 352)).toBe(CoreStatus.ForeignSsrc);
+    expect(core.push(rtpPacket(ts, { sequence: 5004, ssrc: 2 }), 352)).toBe(7);
+    expect(core.push(rtpPacket(ts, { sequence: 102, ssrc: 1 }), 353)).toBe(CoreStatus.ForeignSsrc);
     const snapshot = core.snapshot();
     expect(snapshot.rtp).toMatchObject({ lost: 0, duplicate: 0, reordered: 0, ssrcChanges: 1, ssrc: 2 });
-    expect(snapshot.rejected.foreignSsrc).toBe(3);
+    expect(snapshot.rejected.foreignSsrc).toBe(4);
     expect(snapshot.packets).toBe(4 * 7);
+  });
+
+  it("never lets one stranger's datagram take a silent input: a new source needs two in a row", () => {
+    const core = PacketCore.load();
+    core.configure({ silenceMs: 200, lockSsrc: true });
+    expect(core.push(rtpPacket(ts, { sequence: 1, ssrc: 1 }), 0)).toBe(7);
+    // A stalled host finds a backlog: strangers' datagrams first, the real stream's among them.
+    expect(core.push(rtpPacket(ts, { sequence: 9, ssrc: 7 }), 900)).toBe(CoreStatus.ForeignSsrc);
+    expect(core.push(ts, 900)).toBe(CoreStatus.OtherInputKind);
+    expect(core.push(rtpPacket(ts, { sequence: 10, ssrc: 7 }), 900)).toBe(CoreStatus.ForeignSsrc);
+    expect(core.push(rtpPacket(ts, { sequence: 2, ssrc: 1 }), 900)).toBe(7);
+    expect(core.push(rtpPacket(ts, { sequence: 11, ssrc: 7 }), 900)).toBe(CoreStatus.ForeignSsrc);
+    expect(core.push(rtpPacket(ts, { sequence: 3, ssrc: 1 }), 901)).toBe(7);
+    expect(core.snapshot()).toMatchObject({ inputKind: "rtp", rtp: { ssrc: 1, ssrcChanges: 0, lost: 0 } });
   });
 
   it("resynchronises after a restart with the same SSRC: counted once, not as duplicates (RFC 3550 A.1)", () => {

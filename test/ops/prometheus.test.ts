@@ -18,7 +18,7 @@ import { ADMIN_TOKEN, eventually, freeUdpPort, json, makeTestApp, type TestApp }
 import { fixturePath } from "../support/fixtures.ts";
 import { ForeignDatagrams } from "../support/foreign.ts";
 import * as peers from "../support/peers.ts";
-import { chunkTs, sendInterleaved, sendPaced } from "../support/sender.ts";
+import { asRtp, chunkTs, sendInterleaved, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
 const STREAM_KEY = "planted-stream-key-4d1c9a";
@@ -171,15 +171,16 @@ beforeAll(async () => {
     cuesSent += 1;
   }
   const seconds = (s: number) => Math.round((s * BYTES_PER_SECOND) / 188 / 7) * 7;
-  // A stranger sends RTP to the plain TS primary now and then: dropped, counted as the other kind.
-  const primaryStream = chunkTs(generator.packets(seconds(15)));
+  // RTP, as MediaLive sends it. A stranger sends plain TS to the primary now and then: dropped, counted as
+  // the other kind.
+  const primaryStream = asRtp(chunkTs(generator.packets(seconds(15))));
   const stranger = new ForeignDatagrams({ ssrc: 0x5eed });
-  const strangers = primaryStream.map((_, i) => (i % 100 === 50 ? stranger.of("rtp_other_ssrc") : undefined));
+  const strangers = primaryStream.map((_, i) => (i % 100 === 50 ? stranger.of("raw_ts") : undefined));
   foreignSent = strangers.filter((datagram) => datagram !== undefined).length;
   await Effect.runPromise(
     sendInterleaved([{ datagrams: primaryStream }, { datagrams: strangers }], primary, PACE),
   );
-  await Effect.runPromise(sendPaced(chunkTs(generator.packets(seconds(8))), backup, PACE));
+  await Effect.runPromise(sendPaced(asRtp(chunkTs(generator.packets(seconds(8)))), backup, PACE));
   streamEnd = Date.now() / 1000;
 }, 120_000);
 

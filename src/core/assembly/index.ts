@@ -71,7 +71,7 @@ import {
   TICK_MS,
 } from "./layout";
 import { checkTimers, resetPsi, scrambledTable, sectionPacket } from "./psi";
-import { acceptRtp, foreignSsrc, resetRtp, rtpPayload, rtpPayloadType } from "./rtp";
+import { acceptRtp, foreignSsrc, resetRtp, rtpPayload, rtpPayloadType, rtpSequence, rtpSsrc } from "./rtp";
 
 const CC_SEEN: u32 = 0x10;
 const SYNC_LOCK_AFTER: u32 = 5;
@@ -83,6 +83,9 @@ let lastTickMs: f64 = -1;
 let lastAcceptedMs: f64 = -1;
 let lockSilenceMs: f64 = DEFAULT_LOCK_SILENCE_MS;
 let ssrcLock = true;
+let probationKind: u32 = KIND_UNKNOWN;
+let probationSsrc: u32 = 0;
+let probationSequence: u32 = 0;
 
 initCrcTable();
 reset();
@@ -102,6 +105,7 @@ export function reset(): void {
   badSyncRun = 0;
   lastTickMs = -1;
   lastAcceptedMs = -1;
+  probationKind = KIND_UNKNOWN;
   resetRtp();
   resetPsi();
 }
@@ -125,7 +129,6 @@ export function ping(): i32 {
   return 0;
 }
 
-// The host cannot write a datagram larger than the input region; it reports it here so it is counted.
 // The host cannot write a datagram larger than the input region; it reports it here so it is counted.
 export function rejectOversize(): i32 {
   store<u64>(ST_DATAGRAMS, load<u64>(ST_DATAGRAMS) + 1);
@@ -170,6 +173,24 @@ function lockExpired(nowMs: f64): bool {
   return nowMs >= 0 && lastAcceptedMs >= 0 && nowMs - lastAcceptedMs >= lockSilenceMs;
 }
 
+// A stream that would replace the locked one once that was silent is believed on its second datagram in a
+// row (RTP: of the same SSRC, next in sequence), as a new source in RFC 3550 A.1 (MIN_SEQUENTIAL = 2): one
+// stranger's datagram can never take the input, even when a stalled host finds it first in a backlog.
+// The first is dropped and counted under the reason it would have had.
+function confirmed(kind: u32): bool {
+  const rtp = kind == KIND_RTP;
+  const ssrc = rtp ? rtpSsrc() : 0;
+  const sequence = rtp ? rtpSequence() : 0;
+  if (probationKind == kind && probationSsrc == ssrc && probationSequence == sequence) {
+    probationKind = KIND_UNKNOWN;
+    return true;
+  }
+  probationKind = kind;
+  probationSsrc = ssrc;
+  probationSequence = rtp ? (sequence + 1) & 0xffff : 0;
+  return false;
+}
+
 // Every packet of the datagram starts with the sync byte. When one does not and the datagram is of the
 // stream the input is locked to (`counted`), each packet goes through the TR 101 290 sync checks.
 function wholeTs(start: usize, count: u32, counted: bool): bool {
@@ -191,7 +212,8 @@ function wholeTs(start: usize, count: u32, counted: bool): bool {
 // Returns the number of TS packets found, or a negative status for a datagram rejected whole: one that is not
 // whole TS (any packet without its sync byte, a length that is not a multiple of 188, a broken RTP header),
 // the other kind than the input is locked to, RTP with another payload type than 33 or from another SSRC
-// than the locked one. The kind and SSRC change only once the locked ones were silent for the configured time.
+// than the locked one. The kind and SSRC change only once the locked ones were silent for the configured time,
+// and the new stream sent two datagrams in a row.
 export function push(length: i32, nowMs: f64): i32 {
   store<f64>(ST_NOW_MS, nowMs);
   store<u64>(ST_DATAGRAMS, load<u64>(ST_DATAGRAMS) + 1);
@@ -206,12 +228,17 @@ export function push(length: i32, nowMs: f64): i32 {
   else if (first == 0x47 || (kind == KIND_UDP_TS && len % 188 == 0)) candidate = KIND_UDP_TS;
   else return malformed(len < 12 ? E_TOO_SHORT : E_UNKNOWN_FORMAT);
   const relock = candidate != kind;
-  if (relock && kind != KIND_UNKNOWN && !lockExpired(nowMs))
-    return reject(ST_REJECT_OTHER_KIND, E_OTHER_KIND);
+  // Taking the place of a locked stream: the other kind, or (below) another SSRC.
+  let replacing: usize = 0;
+  let replacingStatus: i32 = 0;
+  if (relock && kind != KIND_UNKNOWN) {
+    if (!lockExpired(nowMs)) return reject(ST_REJECT_OTHER_KIND, E_OTHER_KIND);
+    replacing = ST_REJECT_OTHER_KIND;
+    replacingStatus = E_OTHER_KIND;
+  }
 
   let offset: u32 = 0;
   let payloadLength = len;
-  let counted = !relock;
   if (candidate == KIND_RTP) {
     const packed = rtpPayload(len);
     if (packed < 0) return malformed(<i32>packed);
@@ -220,13 +247,19 @@ export function push(length: i32, nowMs: f64): i32 {
     if (rtpPayloadType() != RTP_PAYLOAD_MP2T) return reject(ST_REJECT_PAYLOAD_TYPE, E_PAYLOAD_TYPE);
     if (ssrcLock && !relock && foreignSsrc()) {
       if (!lockExpired(nowMs)) return reject(ST_REJECT_SSRC, E_FOREIGN_SSRC);
-      counted = false;
+      replacing = ST_REJECT_SSRC;
+      replacingStatus = E_FOREIGN_SSRC;
     }
   }
   if (payloadLength == 0 || payloadLength % 188 != 0) return malformed(E_TS_LENGTH);
   const count = payloadLength / 188;
   const start = INPUT + <usize>offset;
-  if (!wholeTs(start, count, counted)) return malformed(E_SYNC);
+  if (!wholeTs(start, count, !relock && replacing == 0)) return malformed(E_SYNC);
+  if (replacing != 0) {
+    if (!confirmed(candidate)) return reject(replacing, replacingStatus);
+  } else {
+    probationKind = KIND_UNKNOWN;
+  }
 
   if (relock) {
     // Plain TS has no RTP state; RTP after plain TS starts afresh.

@@ -71,6 +71,14 @@ export function rtpPayloadType(): u32 {
   return <u32>(load<u8>(INPUT, 1) & 0x7f);
 }
 
+export function rtpSsrc(): u32 {
+  return be32(INPUT + 8);
+}
+
+export function rtpSequence(): u32 {
+  return be16(INPUT + 2);
+}
+
 // Another source than the one the input is locked to (false before any is locked).
 export function foreignSsrc(): bool {
   return ssrcLocked && be32(INPUT + 8) != load<u32>(ST_RTP_SSRC);
