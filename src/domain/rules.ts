@@ -239,10 +239,27 @@ export const inputChanged = (before: ChannelConfig, after: ChannelConfig): boole
   before.rtp_port !== after.rtp_port ||
   before.backup_rtp_ip !== after.backup_rtp_ip ||
   before.backup_rtp_port !== after.backup_rtp_port ||
-  JSON.stringify(before.rtp_allowed_sources ?? null) !== JSON.stringify(after.rtp_allowed_sources ?? null) ||
-  JSON.stringify(before.backup_rtp_allowed_sources ?? null) !==
-    JSON.stringify(after.backup_rtp_allowed_sources ?? null) ||
   JSON.stringify(before.redundancy) !== JSON.stringify(after.redundancy);
+
+/** The inputs whose sender allow-list changed: a running channel applies it live (domain/sources.ts). */
+export const sendersChanged = (
+  before: ChannelConfig,
+  after: ChannelConfig,
+): ReadonlyArray<{
+  readonly role: "primary" | "backup";
+  readonly sources: ReadonlyArray<string> | undefined;
+}> => {
+  const same = (a: ReadonlyArray<string> | null | undefined, b: ReadonlyArray<string> | null | undefined) =>
+    JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  return [
+    ...(same(before.rtp_allowed_sources, after.rtp_allowed_sources)
+      ? []
+      : [{ role: "primary" as const, sources: after.rtp_allowed_sources ?? undefined }]),
+    ...(same(before.backup_rtp_allowed_sources, after.backup_rtp_allowed_sources)
+      ? []
+      : [{ role: "backup" as const, sources: after.backup_rtp_allowed_sources ?? undefined }]),
+  ];
+};
 
 /** The channel with `output` added, or put in place of the one with its id. */
 export const withOutput = (channel: ChannelConfig, output: OutputConfig): ChannelConfig => {

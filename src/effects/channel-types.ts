@@ -150,6 +150,8 @@ export interface RunningChannel {
   /** Counters only: what the read model samples for every channel each second. */
   readonly summary: () => ChannelRuntimeSummary;
   readonly watcher: Scte35Watcher;
+  /** Replaces one input's sender allow-list at once (undefined: every sender); nothing restarts. */
+  readonly allowSenders: (role: InputRole, sources: ReadonlyArray<string> | undefined) => void;
   readonly applyOutput: (spec: OutputSpec) => Effect.Effect<void, ChannelError>;
   readonly removeOutput: (outputId: string) => Effect.Effect<void>;
   /** Which input feeds the outputs in failover mode; the primary otherwise. */

@@ -48,8 +48,10 @@ export * from "./channel-types.ts";
 
 interface InputRuntime {
   readonly role: InputRole;
-  readonly endpoint: InputEndpoint;
+  endpoint: InputEndpoint;
   readonly core: PacketCore;
+  /** The sender allow-list as the socket callbacks ask it; null for every sender. Changed live. */
+  accepts: ((address: string) => boolean) | null;
   fec: FecInput | null;
   /** Puts recovered packets back in sequence; only with FEC outside merge mode. */
   reorder: SequenceMerger | null;
@@ -245,7 +247,14 @@ export const startChannel = (
         const core = yield* loadCoreFor(`${role} input`, loadCore);
         // The input keeps the kind and RTP source it locked to until they were silent for the failover time.
         core.configure({ silenceMs: redundancy.failover_after_ms, lockSsrc: true });
-        const input: InputRuntime = { role, endpoint, core, fec: null, reorder: null };
+        const input: InputRuntime = {
+          role,
+          endpoint,
+          core,
+          accepts: makeSenderFilter(endpoint.allowedSources),
+          fec: null,
+          reorder: null,
+        };
         inputs.push(input);
         if (fec && merger === null) {
           input.reorder = makeSequenceMerger(redundancy.merge_window_ms, (datagram) =>
@@ -260,7 +269,7 @@ export const startChannel = (
             : (datagram: Uint8Array, recovered: boolean) =>
                 reorder.insert(datagram, recovered ? RECOVERED_LANE : 0, selector.now());
         const where = `the ${role} input's packet path`;
-        const accepts = makeSenderFilter(endpoint.allowedSources);
+        const allowed = (address: string) => input.accepts === null || input.accepts(address);
         const refuse = () => {
           core.rejectSender();
         };
@@ -268,27 +277,18 @@ export const startChannel = (
           input.fec = yield* bindFec(
             endpoint,
             guarded(where, (datagram: Uint8Array) => accept(datagram, true)),
-            accepts,
+            allowed,
             refuse,
           );
         const fecInput = input.fec;
         const injected = faults.onDatagram;
-        const receive = guarded(
-          where,
-          accepts === null
-            ? (datagram: Buffer) => {
-                injected?.(spec.id);
-                fecInput?.media(datagram);
-                accept(datagram, false);
-              }
-            : (datagram: Buffer, sender: RemoteInfo) => {
-                // Another sender's datagram never reaches the packet path.
-                if (!accepts(sender.address)) return refuse();
-                injected?.(spec.id);
-                fecInput?.media(datagram);
-                accept(datagram, false);
-              },
-        );
+        const receive = guarded(where, (datagram: Buffer, sender: RemoteInfo) => {
+          // Another sender's datagram never reaches the packet path.
+          if (input.accepts !== null && !input.accepts(sender.address)) return refuse();
+          injected?.(spec.id);
+          fecInput?.media(datagram);
+          accept(datagram, false);
+        });
         yield* bindInput(endpoint, receive);
         faults.onListen?.(spec.id, role, receive);
       }).pipe(
@@ -449,8 +449,20 @@ export const startChannel = (
         return selector.switchTo(role);
       });
 
+    /** A new sender allow-list for one input, at once: its socket and the outputs are left alone. */
+    const allowSenders = (role: InputRole, sources: ReadonlyArray<string> | undefined) => {
+      const input = inputs.find((candidate) => candidate.role === role);
+      if (input === undefined) return;
+      const { allowedSources: _previous, ...endpoint } = input.endpoint;
+      input.endpoint = sources === undefined ? endpoint : { ...endpoint, allowedSources: sources };
+      input.accepts = makeSenderFilter(sources);
+      if (role === "primary") spec = { ...spec, primary: input.endpoint };
+      else if (spec.backup !== null) spec = { ...spec, backup: input.endpoint };
+    };
+
     return {
       spec: () => spec,
+      allowSenders,
       status,
       summary,
       watcher,

@@ -121,6 +121,8 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       removeOutput: (channelId: ChannelId, outputId: OutputId) =>
         withChannel(channelId, (channel) => channel.removeOutput(outputId)),
       /** An operator's input switch, at once; fails unless the channel runs in failover mode with a backup. */
+      allowSenders: (channelId: ChannelId, role: InputRole, sources: ReadonlyArray<string> | undefined) =>
+        withChannel(channelId, (channel) => Effect.sync(() => channel.allowSenders(role, sources))),
       switchInput: (channelId: ChannelId, role: InputRole) =>
         withChannel(channelId, (channel) => channel.switchInput(role)),
       /** Recent input switches and losses of a running channel, oldest first. */

@@ -26,6 +26,7 @@ import {
   checkChannel,
   inputChanged,
   patchChannel,
+  sendersChanged,
   unmask,
   withOutput,
 } from "../domain/rules.ts";
@@ -168,6 +169,9 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
           if (isRunning(id) && inputChanged(channel, next)) {
             yield* channels.stop(id);
             yield* startRuntime(next);
+          } else if (isRunning(id)) {
+            for (const { role, sources } of sendersChanged(channel, next))
+              yield* Effect.ignore(channels.allowSenders(id, role, sources));
           }
           yield* done("channel.update", `channel ${id} (${next.name}) changed`, id);
           return yield* readModel.channel(id);

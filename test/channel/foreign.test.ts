@@ -275,7 +275,8 @@ describe("the sender allow-list", () => {
     expect(input.rejected).toEqual({ ...noRejections, sender_not_allowed: intruder.length });
     expect(Buffer.compare(output.bytes(), Buffer.from(ts))).toBe(0);
 
-    // Now a block that holds 127.0.0.0 and 127.0.0.1 only: the roles swap.
+    // Now a block that holds 127.0.0.0 and 127.0.0.1 only: the roles swap, at once and without a restart
+    // (the counters go on, the output keeps its socket).
     const patched = await send("PATCH", "/api/channels/allow", { rtp_allowed_sources: ["127.0.0.0/31"] });
     expect(patched.status, JSON.stringify(patched.body)).toBe(200);
     const more = generator.packets(7 * 300);
@@ -292,9 +293,14 @@ describe("the sender allow-list", () => {
     const all = Buffer.concat([ts, more]);
     await arrived(output, all.length, "the newly allowed sender's stream");
     expect(Buffer.compare(output.bytes(), all)).toBe(0);
-    await eventually("the other sender counted", async () =>
-      ((await statsInput("allow")).rejected.sender_not_allowed ?? 0) >= 300 ? true : undefined,
+    await eventually("the other sender counted beside the first one", async () =>
+      ((await statsInput("allow")).rejected.sender_not_allowed ?? 0) >= intruder.length + 300
+        ? true
+        : undefined,
     );
+    const started = await send("GET", "/api/events?channel=allow&type=channel_started,channel_stopped");
+    expect((started.body.events as unknown[]).length).toBe(1);
+    expect((await statsInput("allow")).rejected.sender_not_allowed).toBe(intruder.length + 300);
     // Clearing the list lets every sender in again.
     const cleared = await send("PATCH", "/api/channels/allow", { rtp_allowed_sources: null });
     expect(cleared.body).toMatchObject({ rtp_allowed_sources: null });

@@ -18,13 +18,13 @@ export interface FecInput {
 }
 
 /**
- * `accepts` is the input's sender allow-list (null: every sender); FEC from another sender is dropped and
- * handed to `onRefused` to be counted with the input's.
+ * `accepts` asks the input's sender allow-list; FEC from another sender is dropped and handed to `onRefused`
+ * to be counted with the input's.
  */
 export const bindFec = (
   endpoint: InputEndpoint,
   onRecovered: (datagram: Uint8Array) => void,
-  accepts: ((address: string) => boolean) | null,
+  accepts: (address: string) => boolean,
   onRefused: () => void,
 ) =>
   Effect.gen(function* () {
@@ -32,13 +32,10 @@ export const bindFec = (
     const handOn = (count: number) => {
       for (let i = 0; i < count; i++) onRecovered(core.recovered(i));
     };
-    const onFec =
-      accepts === null
-        ? (datagram: Uint8Array) => handOn(core.fec(datagram))
-        : (datagram: Uint8Array, sender: RemoteInfo) => {
-            if (accepts(sender.address)) handOn(core.fec(datagram));
-            else onRefused();
-          };
+    const onFec = (datagram: Uint8Array, sender: RemoteInfo) => {
+      if (accepts(sender.address)) handOn(core.fec(datagram));
+      else onRefused();
+    };
     yield* bindInput({ ...endpoint, port: endpoint.port + FEC_COLUMN_PORT_OFFSET }, onFec);
     yield* bindInput({ ...endpoint, port: endpoint.port + FEC_ROW_PORT_OFFSET }, onFec);
     return {
