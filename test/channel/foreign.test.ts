@@ -366,6 +366,18 @@ describe("the sender allow-list", () => {
     });
     expect(good.status).toBe(201);
     expect(good.body.rtp_allowed_sources).toEqual(["203.0.113.7", "198.51.100.0/24", "2001:db8::/32", "::1"]);
+    // Kept in the store and the export, so a backup restores it.
+    const stored = JSON.parse((await app.storeText()) ?? "{}") as {
+      channels: Array<Record<string, unknown>>;
+    };
+    expect(stored.channels.find((channel) => channel.id === good.body.id)?.rtp_allowed_sources).toEqual(
+      good.body.rtp_allowed_sources,
+    );
+    const exported = await send("GET", "/api/config");
+    const channels = exported.body.channels as Array<Record<string, unknown>>;
+    expect(channels.find((channel) => channel.id === good.body.id)?.rtp_allowed_sources).toEqual(
+      good.body.rtp_allowed_sources,
+    );
     await send("DELETE", `/api/channels/${String(good.body.id)}`);
 
     const document = await json(await app.request("/api/openapi.json", { token: null }));
