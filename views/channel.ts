@@ -91,6 +91,21 @@ export const channelHead = (channel: ChannelView, viewer: Viewer) => html`<secti
   </div>
 </section>`;
 
+type Rejected = ChannelView["inputs"][number]["rejected"];
+
+const REJECTED_WORDS: ReadonlyArray<[keyof Rejected, string]> = [
+  ["not_ts", "not whole TS"],
+  ["other_kind", "other input kind"],
+  ["foreign_ssrc", "foreign SSRC"],
+  ["payload_type", "wrong payload type"],
+  ["sender_not_allowed", "sender not allowed"],
+];
+
+/** Datagrams dropped before any output, all reasons together; the title says which. */
+const rejectedTotal = (rejected: Rejected) => REJECTED_WORDS.reduce((sum, [key]) => sum + rejected[key], 0);
+const rejectedTitle = (rejected: Rejected) =>
+  REJECTED_WORDS.map(([key, words]) => `${words}: ${rejected[key]}`).join(", ");
+
 export const inputsSection = (channel: ChannelView, viewer: Viewer) => {
   const mode = channel.redundancy?.mode ?? "none";
   const canSwitch = can(viewer, "operator") && channel.status === "running" && mode === "failover";
@@ -106,7 +121,7 @@ export const inputsSection = (channel: ChannelView, viewer: Viewer) => {
               <tr>
                 <th scope="col">Input</th><th scope="col">On air</th><th scope="col">Health</th><th scope="col">Bitrate</th>
                 <th scope="col">RTP lost</th><th scope="col">CC errors</th><th scope="col">Sync loss</th><th scope="col">PAT</th>
-                <th scope="col">PMT</th><th scope="col">PID</th><th scope="col">Malformed</th>${canSwitch ? html`<th scope="col">Switch</th>` : ""}
+                <th scope="col">PMT</th><th scope="col">PID</th><th scope="col">Rejected</th>${canSwitch ? html`<th scope="col">Switch</th>` : ""}
               </tr>
             </thead>
             <tbody>
@@ -116,13 +131,13 @@ export const inputsSection = (channel: ChannelView, viewer: Viewer) => {
                   <td>${input.active ? stateBadge("on-air") : html`<span class="muted">standby</span>`}</td>
                   <td>${stateBadge(input.receiving ? "receiving" : "silent")}</td>
                   <td>${bitrate(input.bitrate_bps)}</td>
-                  <td>${input.rtp.lost}</td>
+                  <td>${input.rtp === null ? html`<span class="muted">—</span>` : input.rtp.lost}</td>
                   <td>${input.continuity_errors}</td>
                   <td>${input.tr101290.sync_loss}</td>
                   <td>${input.tr101290.pat_error}</td>
                   <td>${input.tr101290.pmt_error}</td>
                   <td>${input.tr101290.pid_error}</td>
-                  <td>${input.malformed}</td>
+                  <td title="${rejectedTitle(input.rejected)}">${rejectedTotal(input.rejected)}</td>
                   ${
                     canSwitch
                       ? html`<td>${

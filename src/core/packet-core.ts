@@ -48,6 +48,11 @@ const S = {
   rtpDuplicate: statusWord(CORE.ST_RTP_DUPLICATE),
   rtpReordered: statusWord(CORE.ST_RTP_REORDERED),
   rtpSsrcChanges: statusWord(CORE.ST_RTP_SSRC_CHANGES),
+  rtpRestarts: statusWord(CORE.ST_RTP_RESTARTS),
+  rejectOtherKind: statusWord(CORE.ST_REJECT_OTHER_KIND),
+  rejectSsrc: statusWord(CORE.ST_REJECT_SSRC),
+  rejectPayloadType: statusWord(CORE.ST_REJECT_PAYLOAD_TYPE),
+  rejectSender: statusWord(CORE.ST_REJECT_SENDER),
   syncLocked: statusWord(CORE.ST_SYNC_LOCKED),
   syncLoss: statusWord(CORE.ST_SYNC_LOSS),
   syncByteErrors: statusWord(CORE.ST_SYNC_BYTE_ERRORS),
@@ -100,7 +105,10 @@ const EV = {
   crcError: CORE.EV_CRC_ERROR,
 } as const;
 
-/** What push returns for a datagram it could not use; the datagram is counted as malformed. */
+/**
+ * What push returns for a datagram it rejected whole (never forwarded): counted as malformed (not whole TS)
+ * up to TsSyncByteMissing, then each under its own reason.
+ */
 export const CoreStatus = {
   /** Empty, or too short to be RTP and not a TS datagram. */
   TooShort: CORE.E_TOO_SHORT,
@@ -116,6 +124,16 @@ export const CoreStatus = {
   RtpBadPadding: CORE.E_RTP_PADDING,
   /** The TS payload is not a whole number of 188-byte packets. */
   TsLengthNotMultipleOf188: CORE.E_TS_LENGTH,
+  /** A 188-byte packet of the datagram does not start with the sync byte 0x47. */
+  TsSyncByteMissing: CORE.E_SYNC,
+  /** Plain TS on an input locked to RTP, or RTP on one locked to plain TS. */
+  OtherInputKind: CORE.E_OTHER_KIND,
+  /** RTP from another SSRC than the one the input is locked to. */
+  ForeignSsrc: CORE.E_FOREIGN_SSRC,
+  /** RTP with a payload type other than 33 (MPEG-2 TS). */
+  WrongPayloadType: CORE.E_PAYLOAD_TYPE,
+  /** From a sender outside the input's allow-list (reported by the host with rejectSender). */
+  SenderNotAllowed: CORE.E_SENDER,
 } as const;
 export type CoreStatus = (typeof CoreStatus)[keyof typeof CoreStatus];
 
@@ -208,12 +226,25 @@ export interface ProgramSnapshot {
   readonly pmtVersion: number | null;
 }
 
+/** Datagrams dropped whole, by reason; none of their bytes reach an output. */
+export interface CoreRejections {
+  /** Not whole TS: = malformed. */
+  readonly notTs: number;
+  readonly otherKind: number;
+  readonly foreignSsrc: number;
+  readonly payloadType: number;
+  readonly senderNotAllowed: number;
+}
+
 export interface CoreSnapshot {
   readonly datagrams: number;
   readonly packets: number;
   readonly bytes: number;
+  /** Datagrams that were not whole TS (also rejected.notTs). */
   readonly malformed: number;
+  readonly rejected: CoreRejections;
   readonly inputKind: InputKind;
+  /** The locked source's figures; they describe the input only while inputKind is "rtp". */
   readonly rtp: {
     readonly payloadType: number | null;
     readonly ssrc: number | null;
@@ -222,6 +253,8 @@ export interface CoreSnapshot {
     readonly duplicate: number;
     readonly reordered: number;
     readonly ssrcChanges: number;
+    /** Times the same SSRC restarted its sequence (a jump confirmed by the next packet, RFC 3550 A.1). */
+    readonly restarts: number;
   };
   readonly syncLocked: boolean;
   readonly tr101290: {
@@ -249,6 +282,8 @@ export type CoreCounters = Omit<CoreSnapshot, "programs" | "pids">;
 interface CoreExports extends CoreLayout {
   readonly push: (length: number, nowMs: number) => number;
   readonly rejectOversize: () => number;
+  readonly rejectSender: () => number;
+  readonly configure: (silenceMs: number, lockSsrc: number) => void;
   readonly reset: () => void;
   readonly ping: () => number;
 }
@@ -295,6 +330,20 @@ export class PacketCore {
     if (datagram.length > INPUT_CAPACITY) return this.#exports.rejectOversize();
     this.#input.set(datagram);
     return this.#exports.push(datagram.length, nowMs);
+  }
+
+  /** Counts a datagram the host dropped because its sender is not allowed; returns SenderNotAllowed. */
+  rejectSender(): number {
+    return this.#exports.rejectSender();
+  }
+
+  /**
+   * How long the input kind (RTP or plain TS) and the RTP source the core locked to must be silent before it
+   * takes another (the channel's failover time; 500 ms until set). `lockSsrc: false` for a merged stream,
+   * whose packets come from two inputs. Kept across reset.
+   */
+  configure(options: { readonly silenceMs: number; readonly lockSsrc: boolean }): void {
+    this.#exports.configure(options.silenceMs, options.lockSsrc ? 1 : 0);
   }
 
   /** An empty call into the module, for measuring the cost of crossing into WebAssembly. */
@@ -357,6 +406,13 @@ export class PacketCore {
       packets,
       bytes: packets * 188,
       malformed: status(S.malformed),
+      rejected: {
+        notTs: status(S.malformed),
+        otherKind: status(S.rejectOtherKind),
+        foreignSsrc: status(S.rejectSsrc),
+        payloadType: status(S.rejectPayloadType),
+        senderNotAllowed: status(S.rejectSender),
+      },
       inputKind: this.inputKind,
       rtp: {
         payloadType: rtpStarted ? signed(S.rtpPayloadType) : null,
@@ -366,6 +422,7 @@ export class PacketCore {
         duplicate: status(S.rtpDuplicate),
         reordered: status(S.rtpReordered),
         ssrcChanges: status(S.rtpSsrcChanges),
+        restarts: status(S.rtpRestarts),
       },
       syncLocked: status(S.syncLocked) !== 0,
       tr101290: {

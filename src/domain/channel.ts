@@ -9,6 +9,7 @@ import { Either, Schema } from "effect";
 import { ChannelId, OutputId } from "./ids.ts";
 import { oneOf } from "./literals.ts";
 import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET, RedundancyConfigSchema } from "./redundancy.ts";
+import { AllowedSources } from "./sources.ts";
 import { parseOutputUrl } from "./url.ts";
 
 const show = (value: unknown): string => {
@@ -139,6 +140,8 @@ export const ChannelConfig = Schema.Struct({
   rtp_port: Port,
   backup_rtp_ip: Schema.NullOr(InputAddress),
   backup_rtp_port: Schema.NullOr(Port),
+  rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
+  backup_rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
   redundancy: Redundancy,
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
   desired: DesiredState,
@@ -205,6 +208,8 @@ const channelFields = {
   rtp_port: Port,
   backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
   backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
+  rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
+  backup_rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
   redundancy: Schema.optional(Redundancy),
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
 };
@@ -222,6 +227,8 @@ export const ChannelPatch = Schema.Struct({
   rtp_port: Schema.optional(Port),
   backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
   backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
+  rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
+  backup_rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
   redundancy: Schema.optional(Redundancy),
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
 }).annotations({ identifier: "ChannelPatch", ...strict });

@@ -17,6 +17,8 @@ export interface InputEndpoint {
   readonly source?: string | undefined;
   /** Local interface address for the multicast join. */
   readonly interface?: string | undefined;
+  /** Only datagrams from these senders (addresses or CIDR blocks, domain/sources.ts); every sender when absent. */
+  readonly allowedSources?: ReadonlyArray<string> | undefined;
 }
 export type RedundancyMode = "failover" | "merge" | "none";
 export type RevertPolicy = "auto" | "sticky";

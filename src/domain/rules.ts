@@ -30,17 +30,32 @@ const describeSocket = (socket: InputSocket) =>
 export const channelInputs = (
   channel: ChannelConfig,
 ): { readonly primary: InputEndpoint; readonly backup: InputEndpoint | null } => ({
-  primary: { ip: channel.rtp_ip, port: channel.rtp_port },
+  primary: { ip: channel.rtp_ip, port: channel.rtp_port, ...allowed(channel.rtp_allowed_sources) },
   backup:
     channel.backup_rtp_ip === null || channel.backup_rtp_port === null
       ? null
-      : { ip: channel.backup_rtp_ip, port: channel.backup_rtp_port },
+      : {
+          ip: channel.backup_rtp_ip,
+          port: channel.backup_rtp_port,
+          ...allowed(channel.backup_rtp_allowed_sources),
+        },
 });
+
+const allowed = (sources: ReadonlyArray<string> | null | undefined) =>
+  sources == null ? {} : { allowedSources: sources };
 
 /** Problems inside one channel's own inputs: the caller fixes the request (400). */
 const ownInputProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => {
   if (channel.backup_rtp_ip !== null && channel.backup_rtp_port === null) {
     return [{ field: "backup_rtp_port", message: "is required when backup_rtp_ip is given" }];
+  }
+  if (channel.backup_rtp_port === null && channel.backup_rtp_allowed_sources != null) {
+    return [
+      {
+        field: "backup_rtp_allowed_sources",
+        message: "there is no backup input to allow senders for; add backup_rtp_port or leave this out",
+      },
+    ];
   }
   const sockets = inputSockets(channel);
   for (const [index, socket] of sockets.entries()) {
@@ -174,6 +189,10 @@ export const buildChannel = (
     // A backup port alone means the same address as the primary, as MediaLive's two pipelines often use.
     backup_rtp_ip: backupIp ?? (backupPort === null ? null : body.rtp_ip),
     backup_rtp_port: backupPort,
+    ...(body.rtp_allowed_sources == null ? {} : { rtp_allowed_sources: body.rtp_allowed_sources }),
+    ...(body.backup_rtp_allowed_sources == null
+      ? {}
+      : { backup_rtp_allowed_sources: body.backup_rtp_allowed_sources }),
     redundancy: body.redundancy ?? {},
     ...(body.expect_cues_within_s == null ? {} : { expect_cues_within_s: body.expect_cues_within_s }),
     desired: base.desired,
@@ -198,6 +217,15 @@ export const patchChannel = (channel: ChannelConfig, changes: ChannelPatch): Cha
     rtp_port: changes.rtp_port ?? channel.rtp_port,
     backup_rtp_ip: backupIp,
     backup_rtp_port: backupPort,
+    rtp_allowed_sources:
+      changes.rtp_allowed_sources === undefined ? channel.rtp_allowed_sources : changes.rtp_allowed_sources,
+    // Removing the backup removes its allow-list.
+    backup_rtp_allowed_sources:
+      changes.backup_rtp_allowed_sources !== undefined
+        ? changes.backup_rtp_allowed_sources
+        : backupPort === null
+          ? null
+          : channel.backup_rtp_allowed_sources,
     redundancy: { ...channel.redundancy, ...changes.redundancy },
     expect_cues_within_s:
       changes.expect_cues_within_s === undefined
@@ -206,13 +234,19 @@ export const patchChannel = (channel: ChannelConfig, changes: ChannelPatch): Cha
   };
 };
 
-/** The running channel must restart its inputs for this change. */
-export const inputChanged = (before: ChannelConfig, after: ChannelConfig): boolean =>
-  before.rtp_ip !== after.rtp_ip ||
-  before.rtp_port !== after.rtp_port ||
-  before.backup_rtp_ip !== after.backup_rtp_ip ||
-  before.backup_rtp_port !== after.backup_rtp_port ||
-  JSON.stringify(before.redundancy) !== JSON.stringify(after.redundancy);
+/** The running channel must apply this change to its inputs (live: its outputs go on). */
+export const inputChanged = (before: ChannelConfig, after: ChannelConfig): boolean => {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  return (
+    before.rtp_ip !== after.rtp_ip ||
+    before.rtp_port !== after.rtp_port ||
+    before.backup_rtp_ip !== after.backup_rtp_ip ||
+    before.backup_rtp_port !== after.backup_rtp_port ||
+    !same(before.rtp_allowed_sources, after.rtp_allowed_sources) ||
+    !same(before.backup_rtp_allowed_sources, after.backup_rtp_allowed_sources) ||
+    !same(before.redundancy, after.redundancy)
+  );
+};
 
 /** The channel with `output` added, or put in place of the one with its id. */
 export const withOutput = (channel: ChannelConfig, output: OutputConfig): ChannelConfig => {

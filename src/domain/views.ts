@@ -71,6 +71,21 @@ export const OutputView = Schema.Struct({
 }).annotations({ identifier: "Output" });
 export type OutputView = typeof OutputView.Type;
 
+/** Datagrams an input dropped whole, by reason: nothing of them reached an output. */
+export const RejectedView = Schema.Struct({
+  not_ts: Schema.Number.annotations({
+    description:
+      "not whole TS: a packet without its sync byte, a length not a multiple of 188, a broken RTP header",
+  }),
+  other_kind: Schema.Number.annotations({
+    description: "plain TS on an input locked to RTP, or RTP on one locked to plain TS",
+  }),
+  foreign_ssrc: Schema.Number.annotations({ description: "RTP from another SSRC than the locked one" }),
+  payload_type: Schema.Number.annotations({ description: "RTP with a payload type other than 33 (MP2T)" }),
+  sender_not_allowed: Schema.Number.annotations({ description: "from a sender outside the allow-list" }),
+}).annotations({ identifier: "Rejected" });
+export type RejectedView = typeof RejectedView.Type;
+
 /** One input of a running channel, as the read model samples it each second: counters, no PID tables. */
 export const InputSummary = Schema.Struct({
   role: Schema.Literal("primary", "backup"),
@@ -83,8 +98,18 @@ export const InputSummary = Schema.Struct({
   input_kind: Schema.String,
   datagrams: Schema.Number,
   bytes: Schema.Number,
-  malformed: Schema.Number,
-  rtp: Schema.Struct({ lost: Schema.Number, duplicate: Schema.Number, reordered: Schema.Number }),
+  malformed: Schema.Number.annotations({ description: "datagrams that were not whole TS (rejected.not_ts)" }),
+  rejected: RejectedView,
+  rtp: Schema.NullOr(
+    Schema.Struct({
+      lost: Schema.Number,
+      duplicate: Schema.Number,
+      reordered: Schema.Number,
+      restarts: Schema.Number.annotations({
+        description: "times the sender restarted its sequence with the same SSRC (RFC 3550 A.1 probation)",
+      }),
+    }),
+  ).annotations({ description: "null unless the input receives RTP" }),
   continuity_errors: Schema.Number,
   tr101290: Schema.Struct({
     sync_loss: Schema.Number,
@@ -117,6 +142,12 @@ export const ChannelView = Schema.Struct({
   rtp_port: Schema.Number,
   backup_rtp_ip: Schema.NullOr(Schema.String),
   backup_rtp_port: Schema.NullOr(Schema.Number),
+  rtp_allowed_sources: Schema.NullOr(Schema.Array(Schema.String)).annotations({
+    description: "the primary input's sender allow-list; null: every sender",
+  }),
+  backup_rtp_allowed_sources: Schema.NullOr(Schema.Array(Schema.String)).annotations({
+    description: "the backup input's sender allow-list; null: every sender",
+  }),
   redundancy: Schema.NullOr(RedundancyView),
   status: Schema.Literal("running", "stopped", "error"),
   desired: Schema.Literal("running", "stopped"),
@@ -167,13 +198,20 @@ export const InputStatsView = Schema.Struct({
   packets: Schema.Number,
   bytes: Schema.Number,
   malformed: Schema.Number,
-  rtp: Schema.Struct({
-    payload_type: Schema.NullOr(Schema.Number),
-    ssrc: Schema.NullOr(Schema.Number),
-    lost: Schema.Number,
-    duplicate: Schema.Number,
-    reordered: Schema.Number,
-  }),
+  rejected: RejectedView,
+  rtp: Schema.NullOr(
+    Schema.Struct({
+      payload_type: Schema.NullOr(Schema.Number),
+      ssrc: Schema.NullOr(Schema.Number),
+      lost: Schema.Number,
+      duplicate: Schema.Number,
+      reordered: Schema.Number,
+      ssrc_changes: Schema.Number.annotations({
+        description: "times a new SSRC was taken after the locked one was silent for the failover time",
+      }),
+      restarts: Schema.Number,
+    }),
+  ).annotations({ description: "null unless the input receives RTP" }),
   continuity_errors: Schema.Number,
   tr101290: Schema.Record({ key: Schema.String, value: Schema.Number }),
   programs: Schema.Array(

@@ -3,6 +3,7 @@
  * tick, `status` on request), its handle (`RunningChannel`) and how it fails (`ChannelError`). Kept apart
  * from channel.ts, which builds the fiber tree, so that readers of status need not read the packet path.
  */
+import type { RemoteInfo } from "node:dgram";
 import { Context, Data, type Effect } from "effect";
 import type { CoreCounters, CoreSnapshot, PacketCore } from "../core/packet-core.ts";
 import type { FecSnapshot, MergeSnapshot } from "../core/redundancy-core.ts";
@@ -60,6 +61,15 @@ export class ChannelFaults extends Context.Reference<ChannelFaults>()("distribut
   defaultValue: (): {
     readonly loadCore?: () => PacketCore;
     readonly onDatagram?: (channelId: string) => void;
+    /**
+     * Hands over each input's receive function (what its socket calls) as it starts listening, so a test
+     * can push datagrams into the packet path at rates loopback cannot carry.
+     */
+    readonly onListen?: (
+      channelId: string,
+      role: InputRole,
+      receive: (datagram: Buffer, sender: RemoteInfo) => void,
+    ) => void;
   } => ({}),
 }) {}
 

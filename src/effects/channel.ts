@@ -19,6 +19,7 @@
  * Over 400 lines on purpose: one function builds the whole packet path so that its per-datagram closures
  * share state directly, with no indirection per datagram; the shapes it reports live in channel-types.ts.
  */
+import type { RemoteInfo } from "node:dgram";
 import { Deferred, Effect, Either, ExecutionStrategy, Exit, FiberMap, Scope } from "effect";
 import { type CoreEvent, PacketCore } from "../core/packet-core.ts";
 import type { OutputError } from "../domain/errors.ts";
@@ -44,6 +45,7 @@ import type { FailoverPolicy, SwitchReason } from "./ingest/failover.ts";
 import { bindFec, type FecInput } from "./ingest/fec.ts";
 import { makeSequenceMerger, type SequenceMerger } from "./ingest/merge.ts";
 import { makeSelector } from "./ingest/selector.ts";
+import { makeSenderFilter } from "./ingest/sender-filter.ts";
 import { bindInput, type InputError } from "./ingest/udp-receiver.ts";
 import { makeOutput, type Output, type OutputEvent } from "./outputs/writer.ts";
 import { makeScte35Watcher } from "./scte35-watcher.ts";
@@ -52,10 +54,12 @@ export * from "./channel-types.ts";
 
 interface InputRuntime {
   readonly role: InputRole;
-  readonly endpoint: InputEndpoint;
+  endpoint: InputEndpoint;
   readonly core: PacketCore;
   /** Holds the input's socket and FEC: closing it ends this input alone. */
   readonly scope: Scope.CloseableScope;
+  /** The sender allow-list as the socket callbacks ask it; null for every sender. Changed live. */
+  accepts: ((address: string) => boolean) | null;
   fec: { readonly input: FecInput; readonly scope: Scope.CloseableScope } | null;
   /** Puts recovered packets back in sequence; only with FEC outside merge mode. */
   reorder: SequenceMerger | null;
@@ -182,6 +186,8 @@ export const startChannel = (
           return;
         }
         const core = mergedCore ?? (yield* loadCoreFor("merged stream", loadCore));
+        // Its packets come from both inputs, each already locked to its own source.
+        core.configure({ silenceMs: redundancy.failover_after_ms, lockSsrc: false });
         mergedCore = core;
         if (merger !== null && !windowChanged) return;
         merger = makeSequenceMerger(redundancy.merge_window_ms, (datagram) => {
@@ -224,11 +230,16 @@ export const startChannel = (
       },
     });
 
-    /** An input's datagram, in its sequence, reaching its packet core. */
-    const deliver = (input: InputRuntime, datagram: Uint8Array, owned: boolean, nowMs: number) => {
+    /**
+     * An input's datagram, in its sequence, reaching its packet core. Only what the core accepts (whole TS
+     * of the kind and source the input is locked to) counts as an arrival and reaches the outputs: foreign
+     * datagrams neither feed the outputs nor keep a silent input looking alive.
+     */
+    const deliver = (input: InputRuntime, datagram: Uint8Array, owned: boolean) => {
       const packets = input.core.push(datagram, performance.now());
+      if (packets > 0) selector.arrival(input.role);
       if (merger !== null) {
-        merger.insert(datagram, LANE[input.role], nowMs);
+        if (packets > 0) merger.insert(datagram, LANE[input.role], selector.now());
         input.core.drainEvents(ignoreEvent);
         return;
       }
@@ -240,12 +251,15 @@ export const startChannel = (
     };
 
     /** Recovered datagrams are views into the FEC core's memory; wire datagrams are the socket's own. */
-    const accept = (input: InputRuntime, datagram: Uint8Array, recovered: boolean, nowMs: number) => {
+    const accept = (input: InputRuntime, datagram: Uint8Array, recovered: boolean) => {
       const reorder = input.reorder;
-      if (reorder === null) deliver(input, datagram, !recovered, nowMs);
-      else reorder.insert(datagram, recovered ? RECOVERED_LANE : 0, nowMs);
+      if (reorder === null) deliver(input, datagram, !recovered);
+      else reorder.insert(datagram, recovered ? RECOVERED_LANE : 0, selector.now());
     };
     const where = (role: InputRole) => `the ${role} input's packet path`;
+    const allowed = (input: InputRuntime) => (address: string) =>
+      input.accepts === null || input.accepts(address);
+    const refuse = (input: InputRuntime) => () => input.core.rejectSender();
 
     /**
      * FEC on or off for one input, and its reorder buffer as the mode and window want it: the input's own
@@ -257,9 +271,9 @@ export const startChannel = (
           const scope = yield* Scope.fork(input.scope, ExecutionStrategy.sequential);
           const fec = yield* bindFec(
             input.endpoint,
-            guarded(where(input.role), (datagram: Uint8Array) =>
-              accept(input, datagram, true, selector.now()),
-            ),
+            guarded(where(input.role), (datagram: Uint8Array) => accept(input, datagram, true)),
+            allowed(input),
+            refuse(input),
           ).pipe(
             Scope.extend(scope),
             Effect.tapError(() => Scope.close(scope, Exit.void)),
@@ -274,32 +288,41 @@ export const startChannel = (
         if (!reordering) input.reorder = null;
         else if (input.reorder === null || windowChanged)
           input.reorder = makeSequenceMerger(redundancy.merge_window_ms, (datagram) =>
-            deliver(input, datagram, false, selector.now()),
+            deliver(input, datagram, false),
           );
       });
+
+    /** The input's lock time follows the failover time; its allow-list follows its endpoint. */
+    const configureInput = (input: InputRuntime) => {
+      // The input keeps the kind and RTP source it locked to until they were silent for the failover time.
+      input.core.configure({ silenceMs: redundancy.failover_after_ms, lockSsrc: true });
+      input.accepts = makeSenderFilter(input.endpoint.allowedSources);
+    };
 
     /** Binds one input in a scope of its own, so that it can be re-pointed or removed alone. */
     const listen = (role: InputRole, endpoint: InputEndpoint, fec: boolean) =>
       Effect.gen(function* () {
         const core = yield* loadCoreFor(`${role} input`, loadCore);
         const scope = yield* Scope.fork(channelScope, ExecutionStrategy.sequential);
-        const input: InputRuntime = { role, endpoint, core, scope, fec: null, reorder: null };
+        const input: InputRuntime = { role, endpoint, core, scope, accepts: null, fec: null, reorder: null };
+        configureInput(input);
         const injected = faults.onDatagram;
+        const refused = refuse(input);
+        const receive = guarded(where(role), (datagram: Buffer, sender: RemoteInfo) => {
+          // Another sender's datagram never reaches the packet path.
+          if (input.accepts !== null && !input.accepts(sender.address)) return refused();
+          injected?.(spec.id);
+          input.fec?.input.media(datagram);
+          accept(input, datagram, false);
+        });
         yield* Effect.gen(function* () {
           yield* useFec(input, fec, true);
-          yield* bindInput(
-            endpoint,
-            guarded(where(role), (datagram: Buffer) => {
-              injected?.(spec.id);
-              const nowMs = selector.arrival(role);
-              input.fec?.input.media(datagram);
-              accept(input, datagram, false, nowMs);
-            }),
-          ).pipe(Scope.extend(scope));
+          yield* bindInput(endpoint, receive).pipe(Scope.extend(scope));
         }).pipe(Effect.tapError(() => Scope.close(scope, Exit.void)));
         inputs = [...inputs.filter((other) => other.role !== role), input].sort((a, b) =>
           a.role === b.role ? 0 : a.role === "primary" ? -1 : 1,
         );
+        faults.onListen?.(spec.id, role, receive);
       }).pipe(Effect.mapError(inputFailure(role)));
 
     const unlisten = (role: InputRole) =>
@@ -327,11 +350,14 @@ export const startChannel = (
             yield* unlisten(role);
           if (endpoint === null) continue;
           const kept = inputs.find((input) => input.role === role);
-          if (kept === undefined) yield* listen(role, endpoint, redundancy.fec[role]);
-          else
-            yield* useFec(kept, redundancy.fec[role], windowChanged).pipe(
-              Effect.mapError(inputFailure(role)),
-            );
+          if (kept === undefined) {
+            yield* listen(role, endpoint, redundancy.fec[role]);
+            continue;
+          }
+          // Same socket: a new allow-list and lock time apply from the next datagram.
+          kept.endpoint = endpoint;
+          configureInput(kept);
+          yield* useFec(kept, redundancy.fec[role], windowChanged).pipe(Effect.mapError(inputFailure(role)));
         }
         selector.setPolicy(failoverPolicy(next, redundancy));
         spec = {

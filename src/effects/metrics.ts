@@ -33,6 +33,14 @@ export const OUTPUT_STATES = [
   "disabled",
 ] as const satisfies ReadonlyArray<OutputView["state"]>;
 const TR101290 = ["sync_loss", "pat_error", "cc_error", "pmt_error", "pid_error"] as const;
+/** Why an input drops a datagram: the keys of its `rejected` counters. */
+export const REJECT_REASONS = [
+  "not_ts",
+  "other_kind",
+  "foreign_ssrc",
+  "payload_type",
+  "sender_not_allowed",
+] as const satisfies ReadonlyArray<keyof InputSummary["rejected"]>;
 
 /** The registry over a snapshot source; `countEvent` counts bus events by type. */
 export const makeMetrics = (current: () => StatusSnapshot, ready: () => boolean) => {
@@ -251,19 +259,35 @@ export const makeMetrics = (current: () => StatusSnapshot, ready: () => boolean)
     "counter",
     "distributary_input_rtp_lost_packets_total",
     "RTP packets missing from the sequence",
-    (input) => input.rtp.lost,
+    (input) => input.rtp?.lost ?? null,
   );
   perInput(
     "counter",
     "distributary_input_rtp_duplicate_packets_total",
     "RTP packets received twice",
-    (input) => input.rtp.duplicate,
+    (input) => input.rtp?.duplicate ?? null,
   );
   perInput(
     "counter",
     "distributary_input_rtp_reordered_packets_total",
     "RTP packets received out of order",
-    (input) => input.rtp.reordered,
+    (input) => input.rtp?.reordered ?? null,
+  );
+  perInput(
+    "counter",
+    "distributary_input_rtp_restarts_total",
+    "Times the RTP sender restarted its sequence with the same SSRC (resynchronised, not counted as loss)",
+    (input) => input.rtp?.restarts ?? null,
+  );
+  perInput(
+    "counter",
+    "distributary_input_rejected_datagrams_total",
+    "Datagrams dropped whole before any output, by reason",
+    () => null,
+    {
+      label: "reason",
+      values: (input) => REJECT_REASONS.map((reason) => [reason, input.rejected[reason]]),
+    },
   );
   perInput(
     "counter",

@@ -8,6 +8,7 @@
  * It also turns growing queue-drop counters into `output_queue_drops` events, at most one per output a tick.
  */
 import { Effect, Either, Schedule, Stream, SubscriptionRef } from "effect";
+import type { CoreCounters } from "../core/packet-core.ts";
 import type { ChannelConfig, OutputConfig } from "../domain/channel.ts";
 import type { ControlError } from "../domain/errors.ts";
 import type { ChannelEventType } from "../domain/events.ts";
@@ -15,7 +16,14 @@ import type { ChannelId } from "../domain/ids.ts";
 import { resolveRedundancy } from "../domain/redundancy.ts";
 import { channelInputs } from "../domain/rules.ts";
 import { maskUrl } from "../domain/url.ts";
-import type { ChannelStats, ChannelView, InputSummary, OutputView, StatusSnapshot } from "../domain/views.ts";
+import type {
+  ChannelStats,
+  ChannelView,
+  InputSummary,
+  OutputView,
+  RejectedView,
+  StatusSnapshot,
+} from "../domain/views.ts";
 import type { ChannelRuntimeSummary, OutputEntryStatus } from "./channel.ts";
 import { Channels } from "./channels.ts";
 import { ConfigState } from "./config-state.ts";
@@ -69,6 +77,14 @@ const compatibleStatus = (state: OutputView["state"]): OutputView["status"] => {
       return "stopped";
   }
 };
+
+const rejectedView = (core: CoreCounters): RejectedView => ({
+  not_ts: core.rejected.notTs,
+  other_kind: core.rejected.otherKind,
+  foreign_ssrc: core.rejected.foreignSsrc,
+  payload_type: core.rejected.payloadType,
+  sender_not_allowed: core.rejected.senderNotAllowed,
+});
 
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
 
@@ -189,11 +205,16 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         datagrams: input.core.datagrams,
         bytes: input.core.bytes,
         malformed: input.core.malformed,
-        rtp: {
-          lost: input.core.rtp.lost,
-          duplicate: input.core.rtp.duplicate,
-          reordered: input.core.rtp.reordered,
-        },
+        rejected: rejectedView(input.core),
+        rtp:
+          input.core.inputKind === "rtp"
+            ? {
+                lost: input.core.rtp.lost,
+                duplicate: input.core.rtp.duplicate,
+                reordered: input.core.rtp.reordered,
+                restarts: input.core.rtp.restarts,
+              }
+            : null,
         continuity_errors: input.core.tr101290.ccErrors,
         tr101290: {
           sync_loss: input.core.tr101290.syncLoss,
@@ -217,6 +238,8 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         rtp_port: channel.rtp_port,
         backup_rtp_ip: channel.backup_rtp_ip,
         backup_rtp_port: channel.backup_rtp_port,
+        rtp_allowed_sources: channel.rtp_allowed_sources ?? null,
+        backup_rtp_allowed_sources: channel.backup_rtp_allowed_sources ?? null,
         redundancy: redundancyOf(channel),
         status: channels.state(channel.id),
         desired: channel.desired,
@@ -347,13 +370,19 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
             packets: input.core.packets,
             bytes: input.core.bytes,
             malformed: input.core.malformed,
-            rtp: {
-              payload_type: input.core.rtp.payloadType,
-              ssrc: input.core.rtp.ssrc,
-              lost: input.core.rtp.lost,
-              duplicate: input.core.rtp.duplicate,
-              reordered: input.core.rtp.reordered,
-            },
+            rejected: rejectedView(input.core),
+            rtp:
+              input.core.inputKind === "rtp"
+                ? {
+                    payload_type: input.core.rtp.payloadType,
+                    ssrc: input.core.rtp.ssrc,
+                    lost: input.core.rtp.lost,
+                    duplicate: input.core.rtp.duplicate,
+                    reordered: input.core.rtp.reordered,
+                    ssrc_changes: input.core.rtp.ssrcChanges,
+                    restarts: input.core.rtp.restarts,
+                  }
+                : null,
             continuity_errors: input.core.tr101290.ccErrors,
             tr101290: { ...input.core.tr101290 },
             programs: input.core.programs.map((program) => ({

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { PacketCore } from "../../src/core/packet-core.ts";
+import { CoreStatus, PacketCore } from "../../src/core/packet-core.ts";
 import { drain } from "../support/core.ts";
 import {
   datagramsOf,
@@ -40,7 +40,7 @@ describe("robustness", () => {
     const noise = Uint8Array.from({ length: 1 << 20 }, () => (random() * 256) | 0);
     const scratch = new Uint8Array(2048);
     const int = (n: number) => (random() * n) | 0;
-    let malformed = 0;
+    let rejected = 0;
     let events = 0;
     for (let i = 0; i < DATAGRAMS; i++) {
       const base = pool[int(pool.length)] ?? new Uint8Array(0);
@@ -88,15 +88,16 @@ describe("robustness", () => {
         default:
           datagram = base;
       }
-      if (core.push(datagram, i) < 0) malformed++;
+      if (core.push(datagram, i) < 0) rejected++;
       if ((i & 0x3ff) === 0) events += drain(core).length;
     }
     events += drain(core).length;
     const snapshot = core.snapshot();
     expect(core.memoryBytes).toBe(memoryBefore);
     expect(snapshot.datagrams).toBe(DATAGRAMS);
-    expect(snapshot.malformed).toBe(malformed);
-    expect(malformed).toBeGreaterThan(DATAGRAMS / 10);
+    expect(Object.values(snapshot.rejected).reduce((a, b) => a + b, 0)).toBe(rejected);
+    expect(snapshot.malformed).toBe(snapshot.rejected.notTs);
+    expect(snapshot.malformed).toBeGreaterThan(DATAGRAMS / 10);
     expect(events).toBeGreaterThan(0);
   });
 
@@ -110,7 +111,7 @@ describe("robustness", () => {
         drain(core);
         return (
           Number.isInteger(status) &&
-          status >= -7 &&
+          status >= CoreStatus.SenderNotAllowed &&
           core.payloadOffset + core.payloadLength <= datagram.length
         );
       }),

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { CoreStatus, PacketCore } from "../../src/core/packet-core.ts";
+import { type CoreSnapshot, CoreStatus, PacketCore } from "../../src/core/packet-core.ts";
 import { drain, ofType } from "../support/core.ts";
 import { RtpWrapper, rtpPacket, TsGenerator } from "../support/ts-generator.ts";
 
 const ts = new TsGenerator({ seed: 7 }).datagram();
 
-const pushSequences = (core: PacketCore, sequences: ReadonlyArray<number>) => {
+const pushSequences = (core: PacketCore, sequences: ReadonlyArray<number>): CoreSnapshot["rtp"] => {
   for (const sequence of sequences) expect(core.push(rtpPacket(ts, { sequence }))).toBe(7);
   return core.snapshot().rtp;
 };
@@ -34,28 +34,51 @@ describe("RTP input", () => {
     ]);
   });
 
-  it("recognises plain UDP TS and reports the change of input kind", () => {
+  it("locks to plain UDP TS and takes RTP only once the TS was silent for the lock time", () => {
     const core = PacketCore.load();
     expect(core.inputKind).toBe("unknown");
     expect(core.push(ts, 5)).toBe(7);
     expect(core.inputKind).toBe("udp-ts");
     expect([core.payloadOffset, core.payloadLength]).toEqual([0, 1316]);
-    expect(core.push(rtpPacket(ts, { sequence: 9 }), 6)).toBe(7);
+    // One RTP datagram while the TS flows does not flip the kind: it is dropped and counted.
+    expect(core.push(rtpPacket(ts, { sequence: 9 }), 6)).toBe(CoreStatus.OtherInputKind);
+    expect(core.payloadLength).toBe(0);
+    expect(core.push(ts, 300)).toBe(7);
+    expect(core.push(rtpPacket(ts, { sequence: 10 }), 799)).toBe(CoreStatus.OtherInputKind);
+    expect(core.inputKind).toBe("udp-ts");
+    // 500 ms (the default lock time) after the last TS datagram, RTP takes the input with its second
+    // datagram in sequence; the first is still dropped.
+    expect(core.push(rtpPacket(ts, { sequence: 11 }), 800)).toBe(CoreStatus.OtherInputKind);
+    expect(core.push(rtpPacket(ts, { sequence: 40 }), 801)).toBe(CoreStatus.OtherInputKind);
+    expect(core.inputKind).toBe("udp-ts");
+    expect(core.push(rtpPacket(ts, { sequence: 41 }), 802)).toBe(7);
+    expect(core.inputKind).toBe("rtp");
+    expect(core.push(ts, 803)).toBe(CoreStatus.OtherInputKind);
     expect(ofType(drain(core), "inputKind").map((e) => [e.kind, e.atMs])).toEqual([
       ["udp-ts", 5],
-      ["rtp", 6],
+      ["rtp", 802],
     ]);
+    expect(core.snapshot().rejected).toEqual({
+      notTs: 0,
+      otherKind: 5,
+      foreignSsrc: 0,
+      payloadType: 0,
+      senderNotAllowed: 0,
+    });
   });
 
-  it("reports a payload type change", () => {
+  it("takes only payload type 33 (MPEG-2 TS) and counts the others", () => {
     const core = PacketCore.load();
-    core.push(rtpPacket(ts, { sequence: 1 }));
-    core.push(rtpPacket(ts, { sequence: 2, payloadType: 96 }));
+    expect(core.push(rtpPacket(ts, { sequence: 1 }))).toBe(7);
+    expect(core.push(rtpPacket(ts, { sequence: 7000, payloadType: 96 }))).toBe(CoreStatus.WrongPayloadType);
+    expect(core.push(rtpPacket(ts, { sequence: 2 }))).toBe(7);
     expect(ofType(drain(core), "rtpPayloadType").map((e) => [e.previous, e.payloadType])).toEqual([
       [null, 33],
-      [33, 96],
     ]);
-    expect(core.snapshot().rtp.payloadType).toBe(96);
+    const snapshot = core.snapshot();
+    expect(snapshot.rtp).toMatchObject({ payloadType: 33, lost: 0, duplicate: 0, reordered: 0 });
+    expect(snapshot.rejected.payloadType).toBe(1);
+    expect(snapshot.packets).toBe(14);
   });
 
   it("rejects malformed headers with a status and counts them", () => {
@@ -148,11 +171,56 @@ describe("RTP input", () => {
     });
   });
 
-  it("restarts sequence tracking when the SSRC changes", () => {
+  it("takes a new SSRC only once the locked one was silent for the lock time, then counts afresh", () => {
     const core = PacketCore.load();
-    core.push(rtpPacket(ts, { sequence: 100, ssrc: 1 }));
-    core.push(rtpPacket(ts, { sequence: 5000, ssrc: 2 }));
-    core.push(rtpPacket(ts, { sequence: 5001, ssrc: 2 }));
-    expect(core.snapshot().rtp).toMatchObject({ lost: 0, ssrcChanges: 1, ssrc: 2 });
+    core.configure({ silenceMs: 200, lockSsrc: true });
+    expect(core.push(rtpPacket(ts, { sequence: 100, ssrc: 1 }), 0)).toBe(7);
+    expect(core.push(rtpPacket(ts, { sequence: 5000, ssrc: 2 }), 100)).toBe(CoreStatus.ForeignSsrc);
+    expect(core.push(rtpPacket(ts, { sequence: 101, ssrc: 1 }), 150)).toBe(7);
+    expect(core.push(rtpPacket(ts, { sequence: 5001, ssrc: 2 }), 349)).toBe(CoreStatus.ForeignSsrc);
+    // The encoder restarted with a new SSRC: 200 ms after the old one's last packet, its second datagram
+    // in sequence makes it the input's.
+    expect(core.push(rtpPacket(ts, { sequence: 5002, ssrc: 2 }), 350)).toBe(CoreStatus.ForeignSsrc);
+    expect(core.push(rtpPacket(ts, { sequence: 5003, ssrc: 2 }), 351)).toBe(7);
+    expect(core.push(rtpPacket(ts, { sequence: 5004, ssrc: 2 }), 352)).toBe(7);
+    expect(core.push(rtpPacket(ts, { sequence: 102, ssrc: 1 }), 353)).toBe(CoreStatus.ForeignSsrc);
+    const snapshot = core.snapshot();
+    expect(snapshot.rtp).toMatchObject({ lost: 0, duplicate: 0, reordered: 0, ssrcChanges: 1, ssrc: 2 });
+    expect(snapshot.rejected.foreignSsrc).toBe(4);
+    expect(snapshot.packets).toBe(4 * 7);
+  });
+
+  it("never lets one stranger's datagram take a silent input: a new source needs two in a row", () => {
+    const core = PacketCore.load();
+    core.configure({ silenceMs: 200, lockSsrc: true });
+    expect(core.push(rtpPacket(ts, { sequence: 1, ssrc: 1 }), 0)).toBe(7);
+    // A stalled host finds a backlog: strangers' datagrams first, the real stream's among them.
+    expect(core.push(rtpPacket(ts, { sequence: 9, ssrc: 7 }), 900)).toBe(CoreStatus.ForeignSsrc);
+    expect(core.push(ts, 900)).toBe(CoreStatus.OtherInputKind);
+    expect(core.push(rtpPacket(ts, { sequence: 10, ssrc: 7 }), 900)).toBe(CoreStatus.ForeignSsrc);
+    expect(core.push(rtpPacket(ts, { sequence: 2, ssrc: 1 }), 900)).toBe(7);
+    expect(core.push(rtpPacket(ts, { sequence: 11, ssrc: 7 }), 900)).toBe(CoreStatus.ForeignSsrc);
+    expect(core.push(rtpPacket(ts, { sequence: 3, ssrc: 1 }), 901)).toBe(7);
+    expect(core.snapshot()).toMatchObject({ inputKind: "rtp", rtp: { ssrc: 1, ssrcChanges: 0, lost: 0 } });
+  });
+
+  it("resynchronises after a restart with the same SSRC: counted once, not as duplicates (RFC 3550 A.1)", () => {
+    const core = PacketCore.load();
+    const forward = pushSequences(core, [40_000, 40_001, 40_002, 40_003]);
+    expect(forward).toMatchObject({ lost: 0, restarts: 0 });
+    // The sender restarts from a low number, then sends on in order.
+    const restarted = pushSequences(
+      core,
+      Array.from({ length: 2000 }, (_, i) => 12 + i),
+    );
+    expect(restarted).toMatchObject({ lost: 0, duplicate: 0, reordered: 0, restarts: 1, lastSequence: 2011 });
+    // A jump ahead by more than the dropout limit, the same way.
+    const ahead = pushSequences(core, [30_000, 30_001, 30_002, 30_000, 30_002]);
+    expect(ahead).toMatchObject({ lost: 0, duplicate: 2, reordered: 0, restarts: 2 });
+  });
+
+  it("counts a lone stray sequence number as nothing, and goes on with the stream", () => {
+    const rtp = pushSequences(PacketCore.load(), [7, 8, 9, 20_000, 10, 11, 12]);
+    expect(rtp).toMatchObject({ lost: 0, duplicate: 0, reordered: 0, restarts: 0, lastSequence: 12 });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PacketCore } from "../../src/core/packet-core.ts";
+import { CoreStatus, PacketCore } from "../../src/core/packet-core.ts";
 import { drain, joinPackets, ofType, pidOf } from "../support/core.ts";
 import { type AdaptationSpec, TsGenerator, tsPacket } from "../support/ts-generator.ts";
 
@@ -159,15 +159,17 @@ describe("TS packets", () => {
     const broken = joinPackets([7, 8, 9, 10, 11, 12, 13].map(good));
     broken[188 * 2] = 0x46;
     broken[188 * 3] = 0x00;
-    core.push(broken);
+    expect(core.push(broken)).toBe(CoreStatus.TsSyncByteMissing);
     const lost = core.snapshot();
     expect(lost.syncLocked).toBe(false);
     expect(lost.tr101290).toMatchObject({ syncLoss: 1, syncByteErrors: 2 });
     core.push(joinPackets([14, 15, 0, 1, 2, 3, 4].map(good)));
-    // A datagram whose first sync byte is corrupt is still a TS datagram once the input is known as one.
+    // A datagram whose first sync byte is corrupt is still counted as TS once the input is known as one,
+    // and dropped like every datagram with a packet out of sync.
     const firstBad = joinPackets([5, 6, 7, 8, 9, 10, 11].map(good));
     firstBad[0] = 0x48;
-    expect(core.push(firstBad)).toBe(7);
+    expect(core.push(firstBad)).toBe(CoreStatus.TsSyncByteMissing);
+    expect(core.payloadLength).toBe(0);
     expect(core.snapshot()).toMatchObject({ syncLocked: true, tr101290: { syncLoss: 1, syncByteErrors: 3 } });
     expect(ofType(drain(core), "sync").map((e) => e.locked)).toEqual([true, false, true]);
   });

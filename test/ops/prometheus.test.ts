@@ -16,8 +16,9 @@ import { base64ToBytes } from "../../src/core/scte35/index.ts";
 import { OutputDefaults } from "../../src/effects/channels.ts";
 import { ADMIN_TOKEN, eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { fixturePath } from "../support/fixtures.ts";
+import { ForeignDatagrams } from "../support/foreign.ts";
 import * as peers from "../support/peers.ts";
-import { chunkTs, sendPaced } from "../support/sender.ts";
+import { asRtp, chunkTs, sendInterleaved, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
 const STREAM_KEY = "planted-stream-key-4d1c9a";
@@ -37,6 +38,7 @@ let prometheus: { readonly url: string; readonly stop: () => Promise<void> };
 const scope = Effect.runSync(Scope.make());
 let scrapeToken = "";
 let cuesSent = 0;
+let foreignSent = 0;
 /** When the last datagram was sent (Unix seconds). */
 let streamEnd = 0;
 
@@ -169,8 +171,16 @@ beforeAll(async () => {
     cuesSent += 1;
   }
   const seconds = (s: number) => Math.round((s * BYTES_PER_SECOND) / 188 / 7) * 7;
-  await Effect.runPromise(sendPaced(chunkTs(generator.packets(seconds(15))), primary, PACE));
-  await Effect.runPromise(sendPaced(chunkTs(generator.packets(seconds(8))), backup, PACE));
+  // RTP, as MediaLive sends it. A stranger sends plain TS to the primary now and then: dropped, counted as
+  // the other kind.
+  const primaryStream = asRtp(chunkTs(generator.packets(seconds(15))));
+  const stranger = new ForeignDatagrams({ ssrc: 0x5eed });
+  const strangers = primaryStream.map((_, i) => (i % 100 === 50 ? stranger.of("raw_ts") : undefined));
+  foreignSent = strangers.filter((datagram) => datagram !== undefined).length;
+  await Effect.runPromise(
+    sendInterleaved([{ datagrams: primaryStream }, { datagrams: strangers }], primary, PACE),
+  );
+  await Effect.runPromise(sendPaced(asRtp(chunkTs(generator.packets(seconds(8)))), backup, PACE));
   streamEnd = Date.now() / 1000;
 }, 120_000);
 
@@ -205,6 +215,25 @@ describe("Prometheus scraping a running channel", () => {
     expect(
       bySegmentation.map((sample) => [sample.metric.segmentation_type, Number(sample.value[1])]),
     ).toEqual([["52", cuesSent]]);
+  });
+
+  it("the stranger's datagrams are counted by input and reason, and no other", async () => {
+    const rejected = await query(`distributary_input_rejected_datagrams_total{channel="${CHANNEL}"}`);
+    const counts = Object.fromEntries(
+      rejected.map((sample) => [`${sample.metric.input}/${sample.metric.reason}`, Number(sample.value[1])]),
+    );
+    const reasons = ["not_ts", "other_kind", "foreign_ssrc", "payload_type", "sender_not_allowed"];
+    expect(counts).toEqual(
+      Object.fromEntries(
+        ["primary", "backup"].flatMap((input) =>
+          reasons.map((reason) => [
+            `${input}/${reason}`,
+            input === "primary" && reason === "other_kind" ? foreignSent : 0,
+          ]),
+        ),
+      ),
+    );
+    expect(foreignSent).toBeGreaterThan(0);
   });
 
   it("the output-down and running-on-backup alerts become pending", async () => {

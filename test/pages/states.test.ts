@@ -33,6 +33,8 @@ const channel: ChannelView = {
   rtp_port: 5000,
   backup_rtp_ip: null,
   backup_rtp_port: null,
+  rtp_allowed_sources: null,
+  backup_rtp_allowed_sources: null,
   redundancy: null,
   status: "running",
   desired: "running",

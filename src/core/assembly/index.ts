@@ -5,6 +5,12 @@ import { initCrcTable } from "./crc";
 import { event1, event3 } from "./events";
 import {
   bump,
+  DEFAULT_LOCK_SILENCE_MS,
+  E_FOREIGN_SSRC,
+  E_OTHER_KIND,
+  E_PAYLOAD_TYPE,
+  E_SENDER,
+  E_SYNC,
   E_TOO_LONG,
   E_TOO_SHORT,
   E_TS_LENGTH,
@@ -20,6 +26,7 @@ import {
   INPUT_CAPACITY,
   KIND_RTP,
   KIND_UDP_TS,
+  KIND_UNKNOWN,
   MEMORY_END,
   NO_PROGRAM,
   NO_SLOT,
@@ -39,6 +46,7 @@ import {
   PIDS,
   PROGRAMS,
   pidEntry,
+  RTP_PAYLOAD_MP2T,
   SLOTS,
   ST_ADAPTATION_ERRORS,
   ST_CC_ERRORS,
@@ -50,6 +58,10 @@ import {
   ST_PACKETS,
   ST_PAYLOAD_LENGTH,
   ST_PAYLOAD_OFFSET,
+  ST_REJECT_OTHER_KIND,
+  ST_REJECT_PAYLOAD_TYPE,
+  ST_REJECT_SENDER,
+  ST_REJECT_SSRC,
   ST_SYNC_BYTE_ERRORS,
   ST_SYNC_LOCKED,
   ST_SYNC_LOSS,
@@ -59,7 +71,7 @@ import {
   TICK_MS,
 } from "./layout";
 import { checkTimers, resetPsi, scrambledTable, sectionPacket } from "./psi";
-import { resetRtp, rtpPayload } from "./rtp";
+import { acceptRtp, foreignSsrc, resetRtp, rtpPayload, rtpPayloadType, rtpSequence, rtpSsrc } from "./rtp";
 
 const CC_SEEN: u32 = 0x10;
 const SYNC_LOCK_AFTER: u32 = 5;
@@ -68,6 +80,12 @@ const SYNC_LOSE_AFTER: u32 = 2;
 let goodSyncRun: u32 = 0;
 let badSyncRun: u32 = 0;
 let lastTickMs: f64 = -1;
+let lastAcceptedMs: f64 = -1;
+let lockSilenceMs: f64 = DEFAULT_LOCK_SILENCE_MS;
+let ssrcLock = true;
+let probationKind: u32 = KIND_UNKNOWN;
+let probationSsrc: u32 = 0;
+let probationSequence: u32 = 0;
 
 initCrcTable();
 reset();
@@ -86,6 +104,8 @@ export function reset(): void {
   goodSyncRun = 0;
   badSyncRun = 0;
   lastTickMs = -1;
+  lastAcceptedMs = -1;
+  probationKind = KIND_UNKNOWN;
   resetRtp();
   resetPsi();
 }
@@ -115,12 +135,31 @@ export function rejectOversize(): i32 {
   return malformed(E_TOO_LONG);
 }
 
-function malformed(status: i32): i32 {
-  bump(ST_MALFORMED);
+// The host drops a datagram from a sender outside the input's allow-list before it is copied in; it is
+// counted here with the others.
+export function rejectSender(): i32 {
+  store<u64>(ST_DATAGRAMS, load<u64>(ST_DATAGRAMS) + 1);
+  return reject(ST_REJECT_SENDER, E_SENDER);
+}
+
+// How long the locked input kind (RTP or plain TS) and RTP source must be silent before another is taken:
+// the channel's failover time. Without `lockSsrc` (a merged stream, made of two inputs' packets) the SSRC is
+// not compared. Kept across reset.
+export function configure(silenceMs: f64, lockSsrc: i32): void {
+  lockSilenceMs = silenceMs;
+  ssrcLock = lockSsrc != 0;
+}
+
+function reject(counter: usize, status: i32): i32 {
+  bump(counter);
   store<u32>(ST_PAYLOAD_OFFSET, 0);
   store<u32>(ST_PAYLOAD_LENGTH, 0);
   store<i32>(ST_LAST_STATUS, status);
   return status;
+}
+
+function malformed(status: i32): i32 {
+  return reject(ST_MALFORMED, status);
 }
 
 function setKind(kind: u32): void {
@@ -129,9 +168,52 @@ function setKind(kind: u32): void {
   event1(EV_INPUT_KIND, kind);
 }
 
+// What the input is locked to has sent nothing for the configured time. Never without a clock.
+function lockExpired(nowMs: f64): bool {
+  return nowMs >= 0 && lastAcceptedMs >= 0 && nowMs - lastAcceptedMs >= lockSilenceMs;
+}
+
+// A stream that would replace the locked one once that was silent is believed on its second datagram in a
+// row (RTP: of the same SSRC, next in sequence), as a new source in RFC 3550 A.1 (MIN_SEQUENTIAL = 2): one
+// stranger's datagram can never take the input, even when a stalled host finds it first in a backlog.
+// The first is dropped and counted under the reason it would have had.
+function confirmed(kind: u32): bool {
+  const rtp = kind == KIND_RTP;
+  const ssrc = rtp ? rtpSsrc() : 0;
+  const sequence = rtp ? rtpSequence() : 0;
+  if (probationKind == kind && probationSsrc == ssrc && probationSequence == sequence) {
+    probationKind = KIND_UNKNOWN;
+    return true;
+  }
+  probationKind = kind;
+  probationSsrc = ssrc;
+  probationSequence = rtp ? (sequence + 1) & 0xffff : 0;
+  return false;
+}
+
+// Every packet of the datagram starts with the sync byte. When one does not and the datagram is of the
+// stream the input is locked to (`counted`), each packet goes through the TR 101 290 sync checks.
+function wholeTs(start: usize, count: u32, counted: bool): bool {
+  let i: u32 = 0;
+  while (i < count && load<u8>(start + <usize>(i * 188)) == 0x47) i++;
+  if (i == count) return true;
+  if (counted) {
+    for (let k: u32 = 0; k < count; k++) {
+      if (load<u8>(start + <usize>(k * 188)) != 0x47) badSync();
+      else if (badSyncRun != 0 || goodSyncRun < SYNC_LOCK_AFTER) goodSync();
+    }
+  }
+  return false;
+}
+
 // Processes the datagram of `length` bytes at INPUT. `nowMs` is the arrival time in milliseconds on any
-// monotonic clock, or negative when the host has none (the time-based TR 101 290 checks are then off).
-// Returns the number of TS packets found, or a negative status for a malformed datagram.
+// monotonic clock, or negative when the host has none (the time-based TR 101 290 checks are then off, and
+// the input keeps the kind and SSRC it locked to first).
+// Returns the number of TS packets found, or a negative status for a datagram rejected whole: one that is not
+// whole TS (any packet without its sync byte, a length that is not a multiple of 188, a broken RTP header),
+// the other kind than the input is locked to, RTP with another payload type than 33 or from another SSRC
+// than the locked one. The kind and SSRC change only once the locked ones were silent for the configured time,
+// and the new stream sent two datagrams in a row.
 export function push(length: i32, nowMs: f64): i32 {
   store<f64>(ST_NOW_MS, nowMs);
   store<u64>(ST_DATAGRAMS, load<u64>(ST_DATAGRAMS) + 1);
@@ -139,25 +221,53 @@ export function push(length: i32, nowMs: f64): i32 {
   if (length < 1) return malformed(E_TOO_SHORT);
   const len = <u32>length;
   const first = <u32>load<u8>(INPUT);
+  const kind = load<u32>(ST_INPUT_KIND);
+  // RTP version 2 and a TS sync byte differ in the first two bits: no datagram can be taken for both.
+  let candidate: u32;
+  if ((first & 0xc0) == 0x80) candidate = KIND_RTP;
+  else if (first == 0x47 || (kind == KIND_UDP_TS && len % 188 == 0)) candidate = KIND_UDP_TS;
+  else return malformed(len < 12 ? E_TOO_SHORT : E_UNKNOWN_FORMAT);
+  const relock = candidate != kind;
+  // Taking the place of a locked stream: the other kind, or (below) another SSRC.
+  let replacing: usize = 0;
+  let replacingStatus: i32 = 0;
+  if (relock && kind != KIND_UNKNOWN) {
+    if (!lockExpired(nowMs)) return reject(ST_REJECT_OTHER_KIND, E_OTHER_KIND);
+    replacing = ST_REJECT_OTHER_KIND;
+    replacingStatus = E_OTHER_KIND;
+  }
+
   let offset: u32 = 0;
   let payloadLength = len;
-  if (first == 0x47 && len % 188 == 0) {
-    setKind(KIND_UDP_TS);
-  } else if ((first & 0xc0) == 0x80) {
+  if (candidate == KIND_RTP) {
     const packed = rtpPayload(len);
     if (packed < 0) return malformed(<i32>packed);
     offset = <u32>(packed >> 32);
     payloadLength = <u32>packed;
-    setKind(KIND_RTP);
-  } else if (load<u32>(ST_INPUT_KIND) == KIND_UDP_TS && len % 188 == 0) {
-    // A TS datagram whose first sync byte is corrupt: counted by the sync checks below.
-  } else {
-    return malformed(len < 12 ? E_TOO_SHORT : E_UNKNOWN_FORMAT);
+    if (rtpPayloadType() != RTP_PAYLOAD_MP2T) return reject(ST_REJECT_PAYLOAD_TYPE, E_PAYLOAD_TYPE);
+    if (ssrcLock && !relock && foreignSsrc()) {
+      if (!lockExpired(nowMs)) return reject(ST_REJECT_SSRC, E_FOREIGN_SSRC);
+      replacing = ST_REJECT_SSRC;
+      replacingStatus = E_FOREIGN_SSRC;
+    }
   }
-  if (payloadLength % 188 != 0) return malformed(E_TS_LENGTH);
-
+  if (payloadLength == 0 || payloadLength % 188 != 0) return malformed(E_TS_LENGTH);
   const count = payloadLength / 188;
   const start = INPUT + <usize>offset;
+  if (!wholeTs(start, count, !relock && replacing == 0)) return malformed(E_SYNC);
+  if (replacing != 0) {
+    if (!confirmed(candidate)) return reject(replacing, replacingStatus);
+  } else {
+    probationKind = KIND_UNKNOWN;
+  }
+
+  if (relock) {
+    // Plain TS has no RTP state; RTP after plain TS starts afresh.
+    resetRtp();
+    setKind(candidate);
+  }
+  if (candidate == KIND_RTP) acceptRtp(ssrcLock);
+  lastAcceptedMs = nowMs;
   for (let i: u32 = 0; i < count; i++) tsPacket(start + <usize>(i * 188), nowMs);
   store<u64>(ST_PACKETS, load<u64>(ST_PACKETS) + <u64>count);
   store<u32>(ST_PAYLOAD_OFFSET, offset);
@@ -170,11 +280,8 @@ export function push(length: i32, nowMs: f64): i32 {
   return <i32>count;
 }
 
+// One packet of an accepted datagram: its sync byte is known to be there.
 function tsPacket(p: usize, nowMs: f64): void {
-  if (load<u8>(p) != 0x47) {
-    badSync();
-    return;
-  }
   if (badSyncRun != 0 || goodSyncRun < SYNC_LOCK_AFTER) goodSync();
 
   const header = bswap<u32>(load<u32>(p));

@@ -14,7 +14,7 @@ export const ST_PAYLOAD_LENGTH: usize = STATUS + 8;
 export const ST_INPUT_KIND: usize = STATUS + 12;
 export const ST_DATAGRAMS: usize = STATUS + 16; // u64
 export const ST_PACKETS: usize = STATUS + 24; // u64
-export const ST_MALFORMED: usize = STATUS + 32;
+export const ST_MALFORMED: usize = STATUS + 32; // not whole TS: rejected, never forwarded
 export const ST_RTP_PAYLOAD_TYPE: usize = STATUS + 36; // -1 until the first RTP datagram
 export const ST_RTP_SSRC: usize = STATUS + 40;
 export const ST_RTP_LAST_SEQUENCE: usize = STATUS + 44; // -1 until the first RTP datagram
@@ -41,6 +41,12 @@ export const ST_TS_ID: usize = STATUS + 124;
 export const ST_PAT_CRC: usize = STATUS + 128;
 export const ST_SCTE35_SECTIONS: usize = STATUS + 132;
 export const ST_NOW_MS: usize = STATUS + 136; // f64, -1 without a clock
+// Datagrams rejected for another reason than not being whole TS (ST_MALFORMED), never forwarded:
+export const ST_REJECT_OTHER_KIND: usize = STATUS + 144; // plain TS on an RTP input, or RTP on a plain TS input
+export const ST_REJECT_SSRC: usize = STATUS + 148; // RTP from another SSRC than the locked one
+export const ST_REJECT_PAYLOAD_TYPE: usize = STATUS + 152; // RTP with a payload type other than 33 (MP2T)
+export const ST_REJECT_SENDER: usize = STATUS + 156; // from an address outside the input's allow-list (host)
+export const ST_RTP_RESTARTS: usize = STATUS + 160; // same SSRC, new sequence accepted after probation
 export const STATUS_SIZE: u32 = 256;
 
 // Programs from the PAT, with what their PMT said.
@@ -116,6 +122,16 @@ export const E_RTP_CSRC: i32 = -4;
 export const E_RTP_EXTENSION: i32 = -5;
 export const E_RTP_PADDING: i32 = -6;
 export const E_TS_LENGTH: i32 = -7;
+export const E_SYNC: i32 = -8;
+export const E_OTHER_KIND: i32 = -9;
+export const E_FOREIGN_SSRC: i32 = -10;
+export const E_PAYLOAD_TYPE: i32 = -11;
+export const E_SENDER: i32 = -12;
+
+// RTP payload type of MPEG-2 TS (RFC 3551); an RTP input takes no other.
+export const RTP_PAYLOAD_MP2T: u32 = 33;
+// How long the locked input kind or SSRC must be silent before another is taken, until the host configures it.
+export const DEFAULT_LOCK_SILENCE_MS: f64 = 500;
 
 // Event record types (header: u32 type, u32 size, f64 clock).
 export const EV_PAD: u32 = 0;

@@ -1,4 +1,4 @@
-// RTP (RFC 3550) header parsing and sequence accounting.
+// RTP (RFC 3550) header parsing, the SSRC lock and sequence accounting.
 
 import { event2 } from "./events";
 import {
@@ -18,23 +18,36 @@ import {
   ST_RTP_LOST,
   ST_RTP_PAYLOAD_TYPE,
   ST_RTP_REORDERED,
+  ST_RTP_RESTARTS,
   ST_RTP_SSRC,
   ST_RTP_SSRC_CHANGES,
 } from "./layout";
 
+// RFC 3550 appendix A.1: a jump of MAX_DROPOUT or more ahead, or more than MAX_MISORDER behind, is not loss
+// or reordering but a sender that restarted its sequence; it is believed once the next packet follows it
+// (MIN_SEQUENTIAL = 2). Late packets are told apart within the receive window, so it is the misorder limit.
+const MAX_DROPOUT: u32 = 3000;
+const MAX_MISORDER: u32 = RTP_WINDOW_BITS;
+const NO_SEQUENCE: u32 = 0x10000;
+
 let highestSequence: u32 = 0;
 let started = false;
+let ssrcLocked = false;
+// The sequence number that would confirm a restart: the one after a large jump.
+let probation: u32 = NO_SEQUENCE;
 
 export function resetRtp(): void {
   started = false;
+  ssrcLocked = false;
   highestSequence = 0;
+  probation = NO_SEQUENCE;
   store<i32>(ST_RTP_PAYLOAD_TYPE, -1);
   store<i32>(ST_RTP_LAST_SEQUENCE, -1);
   memory.fill(RTP_WINDOW, 0, RTP_WINDOW_BITS >> 3);
 }
 
-// Parses the RTP header of the datagram at INPUT. Returns the TS payload as (offset << 32 | length), or a
-// negative status when the header does not fit the datagram.
+// Parses the RTP header of the datagram at INPUT, changing nothing. Returns the TS payload as
+// (offset << 32 | length), or a negative status when the header does not fit the datagram.
 export function rtpPayload(length: u32): i64 {
   if (length < 12) return E_TOO_SHORT;
   const first = <u32>load<u8>(INPUT);
@@ -51,22 +64,42 @@ export function rtpPayload(length: u32): i64 {
     if (padding == 0 || offset + padding > length) return E_RTP_PADDING;
     end -= padding;
   }
+  return ((<i64>offset) << 32) | <i64>(end - offset);
+}
 
-  const payloadType = <i32>(load<u8>(INPUT, 1) & 0x7f);
+export function rtpPayloadType(): u32 {
+  return <u32>(load<u8>(INPUT, 1) & 0x7f);
+}
+
+export function rtpSsrc(): u32 {
+  return be32(INPUT + 8);
+}
+
+export function rtpSequence(): u32 {
+  return be16(INPUT + 2);
+}
+
+// Another source than the one the input is locked to (false before any is locked).
+export function foreignSsrc(): bool {
+  return ssrcLocked && be32(INPUT + 8) != load<u32>(ST_RTP_SSRC);
+}
+
+// Takes the datagram at INPUT into the stream: locks its SSRC — a new one (`lockSsrc`) restarts the sequence
+// space — and accounts for its sequence number. Without `lockSsrc` the SSRC is noted, never compared.
+export function acceptRtp(lockSsrc: bool): void {
+  const payloadType = <i32>rtpPayloadType();
   const previousType = load<i32>(ST_RTP_PAYLOAD_TYPE);
   if (payloadType != previousType) {
     store<i32>(ST_RTP_PAYLOAD_TYPE, payloadType);
     event2(EV_RTP_PAYLOAD_TYPE, <u32>previousType, <u32>payloadType);
   }
-  const ssrc = be32(INPUT + 8);
-  if (started && ssrc != load<u32>(ST_RTP_SSRC)) {
-    // A new source restarts the sequence space.
+  if (lockSsrc && foreignSsrc()) {
     bump(ST_RTP_SSRC_CHANGES);
     started = false;
   }
-  store<u32>(ST_RTP_SSRC, ssrc);
+  ssrcLocked = true;
+  store<u32>(ST_RTP_SSRC, be32(INPUT + 8));
   sequence(be16(INPUT + 2));
-  return ((<i64>offset) << 32) | <i64>(end - offset);
 }
 
 function windowWord(sequence: u32): usize {
@@ -78,16 +111,22 @@ function mark(sequence: u32): void {
   store<u32>(word, load<u32>(word) | (1 << (sequence & 31)));
 }
 
-// Sequence numbers are compared modulo 2^16: a packet up to 32767 ahead of the highest seen advances it,
-// counting the numbers skipped as lost; anything behind is late. A late packet whose bit is still set in
-// the window is a duplicate; otherwise it fills a gap counted as lost, so it moves from lost to reordered.
+function restart(seq: u32): void {
+  started = true;
+  highestSequence = seq;
+  probation = NO_SEQUENCE;
+  memory.fill(RTP_WINDOW, 0, RTP_WINDOW_BITS >> 3);
+  mark(seq);
+}
+
+// Sequence numbers are compared modulo 2^16: a packet less than MAX_DROPOUT ahead of the highest seen
+// advances it, counting the numbers skipped as lost; one less than MAX_MISORDER behind is late. A late packet
+// whose bit is still set in the window is a duplicate; otherwise it fills a gap counted as lost, so it moves
+// from lost to reordered. Any larger jump is a restart on probation: counted once, and only when confirmed.
 function sequence(seq: u32): void {
   store<i32>(ST_RTP_LAST_SEQUENCE, <i32>seq);
   if (!started) {
-    started = true;
-    highestSequence = seq;
-    memory.fill(RTP_WINDOW, 0, RTP_WINDOW_BITS >> 3);
-    mark(seq);
+    restart(seq);
     return;
   }
   const ahead = (seq - highestSequence) & 0xffff;
@@ -95,7 +134,8 @@ function sequence(seq: u32): void {
     bump(ST_RTP_DUPLICATE);
     return;
   }
-  if (ahead < 0x8000) {
+  if (ahead < MAX_DROPOUT) {
+    probation = NO_SEQUENCE;
     if (ahead > 1) store<u32>(ST_RTP_LOST, load<u32>(ST_RTP_LOST) + ahead - 1);
     if (ahead >= RTP_WINDOW_BITS) {
       memory.fill(RTP_WINDOW, 0, RTP_WINDOW_BITS >> 3);
@@ -111,9 +151,15 @@ function sequence(seq: u32): void {
     return;
   }
   const behind: u32 = 0x10000 - ahead;
-  if (behind >= RTP_WINDOW_BITS) {
-    // Older than the window: whether it was lost before cannot be told any more.
-    bump(ST_RTP_REORDERED);
+  if (behind >= MAX_MISORDER) {
+    if (seq == probation) {
+      // The packet before this one started the new sequence: the sender restarted.
+      bump(ST_RTP_RESTARTS);
+      restart(seq);
+      mark((seq - 1) & 0xffff);
+    } else {
+      probation = (seq + 1) & 0xffff;
+    }
     return;
   }
   if ((load<u32>(windowWord(seq)) & (1 << (seq & 31))) != 0) {

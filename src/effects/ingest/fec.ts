@@ -5,6 +5,7 @@
  *
  * `onRecovered` gets a view into the core's memory: it must use the bytes before it returns.
  */
+import type { RemoteInfo } from "node:dgram";
 import { Effect } from "effect";
 import { FecCore, type FecSnapshot } from "../../core/redundancy-core.ts";
 import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET } from "../../domain/redundancy.ts";
@@ -16,13 +17,25 @@ export interface FecInput {
   readonly snapshot: () => FecSnapshot;
 }
 
-export const bindFec = (endpoint: InputEndpoint, onRecovered: (datagram: Uint8Array) => void) =>
+/**
+ * `accepts` asks the input's sender allow-list; FEC from another sender is dropped and handed to `onRefused`
+ * to be counted with the input's.
+ */
+export const bindFec = (
+  endpoint: InputEndpoint,
+  onRecovered: (datagram: Uint8Array) => void,
+  accepts: (address: string) => boolean,
+  onRefused: () => void,
+) =>
   Effect.gen(function* () {
     const core = FecCore.load();
     const handOn = (count: number) => {
       for (let i = 0; i < count; i++) onRecovered(core.recovered(i));
     };
-    const onFec = (datagram: Uint8Array) => handOn(core.fec(datagram));
+    const onFec = (datagram: Uint8Array, sender: RemoteInfo) => {
+      if (accepts(sender.address)) handOn(core.fec(datagram));
+      else onRefused();
+    };
     yield* bindInput({ ...endpoint, port: endpoint.port + FEC_COLUMN_PORT_OFFSET }, onFec);
     yield* bindInput({ ...endpoint, port: endpoint.port + FEC_ROW_PORT_OFFSET }, onFec);
     return {

@@ -1,4 +1,4 @@
-import { createSocket, type Socket } from "node:dgram";
+import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { Data, Effect } from "effect";
 import type { InputEndpoint } from "../../domain/redundancy.ts";
@@ -24,9 +24,13 @@ const receiveBufferBytes = 8 * 1024 * 1024;
 
 /**
  * Binds a UDP socket for one input while the scope is open. Every datagram goes to `onDatagram` synchronously
- * from the socket's callback: the per-packet path stays out of Effect so that it allocates nothing of its own.
+ * from the socket's callback, with its sender: the per-packet path stays out of Effect so that it allocates
+ * nothing of its own.
  */
-export const bindInput = (endpoint: InputEndpoint, onDatagram: (datagram: Buffer) => void) =>
+export const bindInput = (
+  endpoint: InputEndpoint,
+  onDatagram: (datagram: Buffer, sender: RemoteInfo) => void,
+) =>
   Effect.acquireRelease(
     Effect.async<Socket, InputError>((resume) => {
       const multicast = isMulticast(endpoint.ip);
