@@ -197,6 +197,9 @@ const stop = async (child: ChildProcess) => {
   await ended(child);
   clearTimeout(timer);
 };
+// Ctrl-C or a SIGTERM still stops every child started here (the exit handler below runs)
+process.once("SIGINT", () => process.exit(130));
+process.once("SIGTERM", () => process.exit(143));
 process.once("exit", () => {
   for (const child of children) child.kill("SIGKILL");
   rmSync(work, { recursive: true, force: true });
@@ -377,10 +380,11 @@ const usage = (roots: ReadonlyArray<number>): Usage => {
 };
 /** Whether something has bound UDP `port` (from /proc/net/udp). */
 const udpBound = (port: number) => {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
+  // "  sl  local_address rem_address ...": the slot number is right-aligned, so trim before splitting
+  const suffix = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
   return readFileSync("/proc/net/udp", "utf8")
     .split("\n")
-    .some((line) => line.split(/\s+/)[2]?.endsWith(hex.trim()) === true);
+    .some((line) => line.trim().split(/\s+/)[1]?.endsWith(suffix) === true);
 };
 
 // ---- contenders ----------------------------------------------------------------------------------------
@@ -401,10 +405,15 @@ interface Contender {
   readonly start: () => Promise<Running>;
 }
 
-const eventually = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000) => {
+const eventually = async (
+  what: string | (() => string),
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 60_000,
+) => {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`);
     await sleep(100);
   }
 };
@@ -497,7 +506,7 @@ const distributary: Contender = {
 const ffmpegTee: Contender = {
   name: "ffmpeg -f tee",
   start: async () => {
-    const processes = plan.map((channel) => {
+    const runs = plan.map((channel) => {
       const tee = channel.outputs
         .map((output) =>
           output.protocol === "udp"
@@ -509,11 +518,20 @@ const ffmpegTee: Contender = {
         ...["-hide_banner", "-nostats", "-loglevel", "fatal", "-probesize", "1000000"],
         ...["-i", `rtp://127.0.0.1:${channel.input}?fifo_size=1000000&overrun_nonfatal=1`],
         ...["-map", "0", "-c", "copy", "-f", "tee", tee],
-      ]).child;
+      ]);
     });
+    const processes = runs.map((run) => run.child);
     await eventually(
-      "every ffmpeg to bind its input",
-      () => plan.every((channel) => udpBound(channel.input)),
+      () =>
+        `every ffmpeg to bind its input (unbound: ${plan
+          .filter((channel) => !udpBound(channel.input))
+          .map((channel) => channel.input)
+          .join(", ")}; ${runs.map((run) => run.tail()).join(" | ")})`,
+      () => {
+        const gone = runs.find((run) => run.child.exitCode !== null);
+        if (gone !== undefined) throw new Error(`ffmpeg ended: ${gone.tail()}`);
+        return plan.every((channel) => udpBound(channel.input));
+      },
       30_000,
     );
     return {

@@ -30,8 +30,8 @@
 #define MAX_SOCKETS 1024
 #define MAX_TIMES (4 << 20)
 #define MAX_PIDS 16
-#define BUCKET_NS 10000ull /* latency histogram: 10 µs buckets up to 2 s */
-#define BUCKETS 200000
+#define BUCKET_NS 10000ull /* latency histogram: 10 µs buckets up to 10 s */
+#define BUCKETS 1000000
 
 static volatile sig_atomic_t report = 0, quit = 0, restart = 0;
 static void on_usr1(int sig) { (void)sig; report = 1; }
