@@ -748,6 +748,7 @@ const measure = async (contender: Contender, seconds: number, apiClients: number
 const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0);
 
 const figures = (run: Measured) => {
+  const remuxed = run.name === ffmpegTee.name;
   const perProtocol = (protocol: Protocol) => {
     const sink = run.sinks[protocol];
     if (sink === null) return null;
@@ -766,9 +767,10 @@ const figures = (run: Measured) => {
       outputs: outputs * C,
       packets_sent: sentWhole,
       packets_received: receivedWhole,
-      packets_lost: Math.max(0, sentWhole - receivedWhole),
+      // a remuxer re-cuts the TS, so its packets cannot be counted against those sent: see delivered_in_window
+      packets_lost: remuxed ? null : Math.max(0, sentWhole - receivedWhole),
       loss_percent: round(
-        sentWhole === 0 ? 0 : (Math.max(0, sentWhole - receivedWhole) / sentWhole) * 100,
+        remuxed || sentWhole === 0 ? null : (Math.max(0, sentWhole - receivedWhole) / sentWhole) * 100,
         4,
       ),
       delivered_in_window_percent: round(sentWindow === 0 ? 0 : (receivedWindow / sentWindow) * 100, 2),
@@ -961,7 +963,7 @@ const protocolRows = (protocol: Protocol): Row[] =>
         [
           `${protocol.toUpperCase()} TS packets lost (whole run)`,
           (r) =>
-            r.contender.startsWith("ffmpeg")
+            r[protocol]?.packets_lost === null
               ? "n/a (remuxed)"
               : `${show(r[protocol]?.packets_lost)} of ${show(r[protocol]?.packets_sent)}`,
         ],
