@@ -85,8 +85,9 @@ const openSinks = async (ports: ReadonlyArray<number>, timedPort: number): Promi
     let datagrams = 0;
     let bytes = 0;
     for (const line of (await report).split("\n")) {
-      const [, d, b] = line.trim().split(" ");
-      if (b !== undefined) {
+      // "port datagrams bytes ..." per port; the sink's "latency ..." line is not a port's
+      const [port, d, b] = line.trim().split(" ");
+      if (b !== undefined && /^\d+$/.test(port ?? "")) {
         datagrams += Number(d);
         bytes += Number(b);
       }

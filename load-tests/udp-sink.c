@@ -1,11 +1,16 @@
 /*
- * A UDP sink for bench:fanout that costs next to nothing per datagram, so that on a small machine the
- * benchmark measures the service and not its own receivers: one epoll loop reading every socket with
- * recvmmsg. Binds 127.0.0.1 on each port given, prints "ready", and on SIGTERM or SIGUSR1 prints one line
- * per port, "port datagrams bytes", then "end" (SIGTERM also exits). With -t FILE, the arrival time of every
- * datagram on the first port is written to FILE on exit, one per line (ns, CLOCK_REALTIME): the kernel's
- * receive timestamp (SO_TIMESTAMPNS), so that neither this program's nor the benchmark's scheduling delays
- * count as the service's latency.
+ * A UDP sink for bench:fanout, bench:api and the load harness that costs next to nothing per datagram, so
+ * that on a small machine the benchmark measures the service and not its own receivers: one epoll loop reading
+ * every socket with recvmmsg. Binds 127.0.0.1 on each port given and prints "ready". Each datagram is read as
+ * TS (an RTP header, if any, is skipped): TS packets, continuity errors per PID, SCTE-35 sections (table 0xfc)
+ * and the latency stamps of udp-source.c's synthetic mode (kernel receive time less the stamped send time,
+ * both CLOCK_REALTIME) are counted, as is the longest silence between two datagrams on a port.
+ * On SIGTERM or SIGUSR1 it prints one line per port, "port datagrams bytes packets cc_errors cues stamps
+ * longest_silence_us", then "latency COUNT P50_US P99_US MAX_US" over every port, then "end" (SIGTERM also
+ * exits). SIGUSR2 starts the measurement window again: latency and silences, not the counts. With -t FILE, the
+ * arrival time of every datagram on the first port is written to FILE on exit, one per line (ns,
+ * CLOCK_REALTIME): the kernel's receive timestamp (SO_TIMESTAMPNS), so that neither this program's nor the
+ * benchmark's scheduling delays count as the service's latency.
  *
  *   cc -O2 -o udp-sink load-tests/udp-sink.c && ./udp-sink [-t times.txt] 6000 6001 ...
  */
@@ -24,10 +29,100 @@
 #define BATCH 64
 #define MAX_SOCKETS 1024
 #define MAX_TIMES (4 << 20)
+#define MAX_PIDS 16
+#define BUCKET_NS 10000ull /* latency histogram: 10 µs buckets up to 10 s */
+#define BUCKETS 1000000
 
-static volatile sig_atomic_t report = 0, quit = 0;
+static volatile sig_atomic_t report = 0, quit = 0, restart = 0;
 static void on_usr1(int sig) { (void)sig; report = 1; }
+static void on_usr2(int sig) { (void)sig; restart = 1; }
 static void on_term(int sig) { (void)sig; report = 1; quit = 1; }
+
+static const unsigned char STAMP_MAGIC[8] = {'D', 'S', 'T', 'R', 'S', 'T', 'M', 'P'};
+
+typedef struct {
+  unsigned long long datagrams, bytes, packets, cc_errors, cues, stamps, last_ns, longest_ns;
+  int pids;
+  unsigned short pid[MAX_PIDS];
+  unsigned char cc[MAX_PIDS];
+} Port;
+
+static unsigned int histogram[BUCKETS];
+static unsigned long long latencies, latency_max;
+
+static void count_ts(Port *port, const unsigned char *data, int length, unsigned long long received_ns) {
+  int at = 0;
+  if (length >= 12 + 188 && (data[0] & 0xc0) == 0x80 && data[12] == 0x47) at = 12 + 4 * (data[0] & 0x0f);
+  int stamped = 0;
+  for (; at + 188 <= length; at += 188) {
+    const unsigned char *p = data + at;
+    if (p[0] != 0x47) continue;
+    port->packets++;
+    int pid = ((p[1] & 0x1f) << 8) | p[2];
+    if (pid == 0x1fff) continue;
+    int pusi = (p[1] & 0x40) != 0;
+    int control = (p[3] >> 4) & 3;
+    int cc = p[3] & 0x0f;
+    int payload = 4;
+    int discontinuity = 0;
+    if (control & 2) {
+      payload = 5 + p[4];
+      discontinuity = p[4] > 0 && (p[5] & 0x80);
+    }
+    if (control & 1) {
+      int slot = 0;
+      while (slot < port->pids && port->pid[slot] != pid) slot++;
+      if (slot == port->pids) {
+        if (slot < MAX_PIDS) {
+          port->pid[slot] = (unsigned short)pid;
+          port->cc[slot] = (unsigned char)cc;
+          port->pids++;
+        }
+      } else {
+        int last = port->cc[slot];
+        if (!discontinuity && cc != ((last + 1) & 0x0f) && cc != last) port->cc_errors++;
+        port->cc[slot] = (unsigned char)cc;
+      }
+      if (pusi && payload < 187) {
+        int table = payload + 1 + p[payload];
+        if (table < 188 && p[table] == 0xfc) port->cues++;
+      }
+      if (!stamped && control == 1 && !pusi && memcmp(p + 4, STAMP_MAGIC, 8) == 0 && received_ns > 0) {
+        unsigned long long sent;
+        memcpy(&sent, p + 12, 8);
+        stamped = 1;
+        port->stamps++;
+        unsigned long long latency = received_ns > sent ? received_ns - sent : 0;
+        unsigned long long bucket = latency / BUCKET_NS;
+        histogram[bucket < BUCKETS ? bucket : BUCKETS - 1]++;
+        latencies++;
+        if (latency > latency_max) latency_max = latency;
+      }
+    }
+  }
+}
+
+static double percentile_us(double p) {
+  if (latencies == 0) return -1;
+  unsigned long long rank = (unsigned long long)(p * (double)latencies), seen = 0;
+  for (int b = 0; b < BUCKETS; b++) {
+    seen += histogram[b];
+    if (seen > rank) return (double)b * BUCKET_NS / 1000.0 + BUCKET_NS / 2000.0;
+  }
+  return (double)BUCKETS * BUCKET_NS / 1000.0;
+}
+
+static void print_report(const Port *counts, const int *ports, int count) {
+  for (int i = 0; i < count; i++) {
+    const Port *p = &counts[i];
+    printf("%d %llu %llu %llu %llu %llu %llu %llu\n", ports[i], p->datagrams, p->bytes, p->packets, p->cc_errors,
+           p->cues, p->stamps, p->longest_ns / 1000);
+  }
+  printf("latency %llu %.1f %.1f %.1f\n", latencies, percentile_us(0.5), percentile_us(0.99),
+         (double)latency_max / 1000.0);
+  printf("end\n");
+  fflush(stdout);
+}
 
 int main(int argc, char **argv) {
   const char *times_path = NULL;
@@ -38,7 +133,7 @@ int main(int argc, char **argv) {
   static unsigned long long times[MAX_TIMES];
   size_t timed = 0;
   static int fds[MAX_SOCKETS], ports[MAX_SOCKETS];
-  static unsigned long long datagrams[MAX_SOCKETS], bytes[MAX_SOCKETS];
+  static Port counts[MAX_SOCKETS];
   int epoll = epoll_create1(0);
   for (int i = 0; i < count; i++) {
     ports[i] = atoi(argv[first + i]);
@@ -48,15 +143,14 @@ int main(int argc, char **argv) {
     struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(ports[i])};
     inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
     if (bind(fds[i], (struct sockaddr *)&address, sizeof address) != 0) { perror("bind"); return 1; }
-    if (i == 0 && times_path != NULL) {
-      int on = 1;
-      setsockopt(fds[i], SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
-    }
+    int on = 1;
+    setsockopt(fds[i], SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
     struct epoll_event event = {.events = EPOLLIN, .data.u32 = (unsigned)i};
     epoll_ctl(epoll, EPOLL_CTL_ADD, fds[i], &event);
   }
-  struct sigaction usr1 = {.sa_handler = on_usr1}, term = {.sa_handler = on_term};
+  struct sigaction usr1 = {.sa_handler = on_usr1}, usr2 = {.sa_handler = on_usr2}, term = {.sa_handler = on_term};
   sigaction(SIGUSR1, &usr1, NULL);
+  sigaction(SIGUSR2, &usr2, NULL);
   sigaction(SIGTERM, &term, NULL);
   printf("ready\n");
   fflush(stdout);
@@ -67,10 +161,15 @@ int main(int argc, char **argv) {
   struct iovec vectors[BATCH];
   struct epoll_event events[64];
   while (!quit) {
+    if (restart) {
+      restart = 0;
+      memset(histogram, 0, sizeof histogram);
+      latencies = 0;
+      latency_max = 0;
+      for (int i = 0; i < count; i++) counts[i].last_ns = counts[i].longest_ns = 0;
+    }
     if (report) {
-      for (int i = 0; i < count; i++) printf("%d %llu %llu\n", ports[i], datagrams[i], bytes[i]);
-      printf("end\n");
-      fflush(stdout);
+      print_report(counts, ports, count);
       report = 0;
     }
     int ready = epoll_wait(epoll, events, 64, 100);
@@ -84,19 +183,24 @@ int main(int argc, char **argv) {
         }
         int got = recvmmsg(fds[i], messages, BATCH, MSG_DONTWAIT, NULL);
         if (got <= 0) break;
-        datagrams[i] += (unsigned long long)got;
-        if (i == 0 && times_path != NULL) {
-          for (int b = 0; b < got && timed < MAX_TIMES; b++) {
-            for (struct cmsghdr *c = CMSG_FIRSTHDR(&messages[b].msg_hdr); c != NULL;
-                 c = CMSG_NXTHDR(&messages[b].msg_hdr, c)) {
-              if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
-              struct timespec at;
-              memcpy(&at, CMSG_DATA(c), sizeof at);
-              times[timed++] = (unsigned long long)at.tv_sec * 1000000000ull + (unsigned long long)at.tv_nsec;
-            }
+        Port *port = &counts[i];
+        port->datagrams += (unsigned long long)got;
+        for (int b = 0; b < got; b++) {
+          unsigned long long received_ns = 0;
+          for (struct cmsghdr *c = CMSG_FIRSTHDR(&messages[b].msg_hdr); c != NULL;
+               c = CMSG_NXTHDR(&messages[b].msg_hdr, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+            struct timespec at;
+            memcpy(&at, CMSG_DATA(c), sizeof at);
+            received_ns = (unsigned long long)at.tv_sec * 1000000000ull + (unsigned long long)at.tv_nsec;
           }
+          if (i == 0 && times_path != NULL && timed < MAX_TIMES) times[timed++] = received_ns;
+          if (port->last_ns > 0 && received_ns > port->last_ns && received_ns - port->last_ns > port->longest_ns)
+            port->longest_ns = received_ns - port->last_ns;
+          if (received_ns > 0) port->last_ns = received_ns;
+          port->bytes += messages[b].msg_len;
+          count_ts(port, (const unsigned char *)buffers[b], (int)messages[b].msg_len, received_ns);
         }
-        for (int b = 0; b < got; b++) bytes[i] += messages[b].msg_len;
         if (got < BATCH) break;
       }
     }
@@ -107,7 +211,6 @@ int main(int argc, char **argv) {
     for (size_t t = 0; t < timed; t++) fprintf(out, "%llu\n", times[t]);
     fclose(out);
   }
-  for (int i = 0; i < count; i++) printf("%d %llu %llu\n", ports[i], datagrams[i], bytes[i]);
-  printf("end\n");
+  print_report(counts, ports, count);
   return 0;
 }

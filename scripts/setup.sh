@@ -2,12 +2,15 @@
 # Sets up what is missing, and nothing else: npm packages (which bring Node.js 24 and Bun), the Debian
 # packages the service and its tests use, and the WebAssembly packet core. Idempotent; quick when all is there.
 #   scripts/setup.sh            for running the service
-#   scripts/setup.sh --tests    also insists on what only the tests use
+#   scripts/setup.sh --tests    also insists on what only the tests use (the load harness's smoke run included)
+#   scripts/setup.sh --load     also insists on what the load harness uses (a C compiler, GStreamer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 for_tests=false
-[ "${1:-}" = "--tests" ] && for_tests=true
+for_load=false
+[ "${1:-}" = "--tests" ] && for_tests=true && for_load=true
+[ "${1:-}" = "--load" ] && for_load=true
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -35,6 +38,16 @@ if $for_tests; then
   need_cmd amtool prometheus-alertmanager
   need_cmd chromium chromium
   need_cmd ps procps
+fi
+need_pkg() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ] || missing+=("$1"); }
+if $for_load; then
+  # load-tests/: the C load generator and sinks are built with cc; GStreamer is one of the harness's anchors
+  # (udpsrc, rtpmp2tdepay, tee, udpsink from base and good; srtsink from bad).
+  need_cmd cc gcc
+  need_cmd gst-launch-1.0 gstreamer1.0-tools
+  need_pkg gstreamer1.0-plugins-base
+  need_pkg gstreamer1.0-plugins-good
+  need_pkg gstreamer1.0-plugins-bad
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   line="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"

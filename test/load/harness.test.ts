@@ -1,0 +1,112 @@
+/**
+ * The load harness's smoke run (`npm run load` at its smallest): 2 channels × 2 UDP outputs for 20 s through
+ * the real service, then its anchors for 5 s each. It must write both reports with every figure, and at this
+ * tiny load distributary must lose nothing: every TS packet and every SCTE-35 cue sent reaches every output,
+ * with no continuity error.
+ */
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { afterAll, describe, expect, it } from "vitest";
+
+let reportDir = "";
+afterAll(async () => {
+  if (reportDir !== "") await rm(reportDir, { recursive: true, force: true });
+});
+
+interface ProtocolFigures {
+  readonly outputs: number;
+  readonly packets_sent: number;
+  readonly packets_received: number;
+  readonly packets_lost: number;
+  readonly delivered_in_window_percent: number;
+  readonly continuity_errors: number;
+  readonly cues_sent: number;
+  readonly cues_received: number;
+  readonly latency_ms: { samples: number; p50: number; p99: number; max: number } | null;
+  readonly longest_silence_ms: number;
+}
+interface Result {
+  readonly contender: string;
+  readonly udp: ProtocolFigures | null;
+  readonly cpu: { percent_of_a_core: number; per_channel_percent: number; per_output_stream_percent: number };
+  readonly rss_mib: number;
+  readonly open_files: { start: number; end: number };
+  readonly event_loop_lag: ReadonlyArray<{ series: string; p99_worst_ms: number }> | null;
+  readonly rest: { requests: number; p99_ms: number } | null;
+  readonly ratio_to_distributary?: { cpu: number | null; rss: number | null };
+}
+
+describe("load harness", () => {
+  it("runs 2 channels × 2 UDP outputs for 20 s, writes the JSON and markdown reports, and loses nothing", async () => {
+    reportDir = await mkdtemp(join(tmpdir(), "distributary-load-report-"));
+    const run = await execa(
+      process.execPath,
+      [
+        "load-tests/load.ts",
+        ...["--channels", "2", "--outputs", "2", "--protocol", "udp", "--seconds", "20"],
+        ...["--anchor-seconds", "5", "--report-dir", reportDir],
+      ],
+      { reject: false, all: true },
+    );
+    expect(run.exitCode, run.all).toBe(0);
+    const files = (await readdir(reportDir)).sort();
+    expect(files).toHaveLength(2);
+    const jsonFile = files.find((name) => name.endsWith("-2x2-udp.json"));
+    const markdownFile = files.find((name) => name.endsWith("-2x2-udp.md"));
+    expect(jsonFile).toBeDefined();
+    expect(markdownFile).toBeDefined();
+
+    const report = JSON.parse(await readFile(join(reportDir, jsonFile ?? ""), "utf8")) as {
+      command: string;
+      host: { cpus: number; load_average_before: number[] };
+      workload: { channels: number; outputs_per_channel: number; protocol: string; mbps: number };
+      results: ReadonlyArray<Result>;
+      goals: ReadonlyArray<{ goal: string; met: boolean | null }>;
+    };
+    expect(report.command).toContain("npm run load -- --channels 2 --outputs 2");
+    expect(report.host.load_average_before).toHaveLength(3);
+    expect(report.workload).toMatchObject({ channels: 2, outputs_per_channel: 2, protocol: "udp", mbps: 7 });
+    expect(report.results.map((result) => result.contender)).toEqual([
+      "distributary",
+      "ffmpeg -f tee",
+      "GStreamer tee",
+    ]);
+
+    const [ours, ffmpeg, gstreamer] = report.results as [Result, Result, Result];
+    const udp = ours.udp as ProtocolFigures;
+    // 20 s + warm-up of a 7 Mbit/s stream is ~100 000 TS packets a channel, to each of 4 outputs in all.
+    expect(udp.outputs).toBe(4);
+    expect(udp.packets_sent).toBeGreaterThan(4 * 90_000);
+    expect(udp.packets_lost).toBe(0);
+    expect(udp.packets_received).toBe(udp.packets_sent);
+    expect(udp.continuity_errors).toBe(0);
+    expect(udp.cues_sent).toBeGreaterThanOrEqual(4 * 5);
+    expect(udp.cues_received).toBe(udp.cues_sent);
+    expect(udp.latency_ms?.samples).toBeGreaterThan(1000);
+    expect(udp.latency_ms?.p50).toBeGreaterThan(0);
+    expect(ours.cpu.percent_of_a_core).toBeGreaterThan(0);
+    expect(ours.rss_mib).toBeGreaterThan(10);
+    expect(ours.open_files.end).toBeGreaterThan(0);
+    expect(ours.event_loop_lag?.map((series) => series.series)).toContain("nodejs_eventloop_lag");
+    expect(ours.rest?.requests).toBeGreaterThan(0);
+    expect(report.goals.find((goal) => goal.goal === "zero packets lost")?.met).toBe(true);
+
+    // The anchors ran the same workload and carry their ratio to our figures.
+    for (const anchor of [ffmpeg, gstreamer]) {
+      expect(anchor.udp?.packets_received).toBeGreaterThan(0);
+      expect(anchor.cpu.percent_of_a_core).toBeGreaterThan(0);
+      expect(anchor.ratio_to_distributary?.cpu).toBeGreaterThan(0);
+      expect(anchor.ratio_to_distributary?.rss).toBeGreaterThan(0);
+    }
+    // GStreamer forwards the bytes untouched, so it too is counted packet for packet.
+    expect(gstreamer.udp?.cues_received).toBe(gstreamer.udp?.cues_sent);
+
+    const markdown = await readFile(join(reportDir, markdownFile ?? ""), "utf8");
+    expect(markdown).toContain("# Load: 2 channels × 2 outputs (udp) at 7 Mbit/s");
+    expect(markdown).toContain("| | distributary | ffmpeg -f tee | GStreamer tee |");
+    expect(markdown).toContain("| UDP TS packets lost (whole run) | 0 of ");
+    expect(run.stdout).toContain(join(reportDir, jsonFile ?? ""));
+  }, 180_000);
+});
