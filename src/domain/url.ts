@@ -38,7 +38,17 @@ export interface SrtTarget {
   readonly passphrase: Redacted.Redacted<string> | null;
   readonly pbkeylen: 16 | 24 | 32 | null;
   readonly streamId: string | null;
-  /** Values that must be masked wherever the child's own output is repeated. */
+  /** SRTO_MAXBW in bytes per second (0: relative to the input rate, with `oheadbw`). */
+  readonly maxbw: number | null;
+  /** SRTO_OHEADBW: percent over the input rate for retransmissions when maxbw is 0. */
+  readonly oheadbw: number | null;
+  /** SRTO_PAYLOADSIZE: bytes of TS per SRT packet, a multiple of 188 (default 1316). */
+  readonly payloadSize: number;
+  /** Listener only: how many receivers are served at once. */
+  readonly maxReceivers: number;
+  /** Listener only: the stream ids a receiver may ask for; null takes any. */
+  readonly allowedStreamIds: ReadonlyArray<string> | null;
+  /** Values that must be masked wherever a peer's or libsrt's words are repeated. */
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>;
   readonly masked: string;
 }
@@ -121,7 +131,7 @@ const readParams = (url: URL, allowed: ReadonlyArray<string>): Map<string, strin
       return invalid(`unknown parameter '${name}' for ${url.protocol.slice(0, -1)} (accepted: ${accepted})`);
     }
     if (params.has(name)) return invalid(`parameter '${name}' is given twice`);
-    // Values reach srt-live-transmit inside its own URI, which it splits on '&' without decoding.
+    // A decoded '&' would change the meaning of the URL wherever it is shown or pasted again.
     const problem =
       checkText(`parameter '${name}'`, value) ??
       (value.includes("&") ? invalid(`parameter '${name}' contains '&'`) : null);
@@ -160,7 +170,7 @@ const parseDatagram = (protocol: "udp" | "rtp", url: URL): DatagramTarget | Outp
 const accessControlShown = new Set(["r", "m", "h", "t", "u"]);
 
 /** The streamid as it may be shown, and the parts of it that are secret. */
-const maskStreamId = (streamId: string): { shown: string; secrets: ReadonlyArray<string> } => {
+export const maskStreamId = (streamId: string): { shown: string; secrets: ReadonlyArray<string> } => {
   if (streamId.startsWith("#!::")) {
     const secrets: Array<string> = [];
     const pairs = streamId
@@ -187,7 +197,18 @@ const parseSrt = (url: URL): SrtTarget | OutputError => {
   }
   const port = parsePort(url.port, null);
   if (port instanceof OutputError) return port;
-  const params = readParams(url, ["mode", "latency", "passphrase", "pbkeylen", "streamid"]);
+  const params = readParams(url, [
+    "mode",
+    "latency",
+    "passphrase",
+    "pbkeylen",
+    "streamid",
+    "maxbw",
+    "oheadbw",
+    "payloadsize",
+    "maxreceivers",
+    "allowstreamid",
+  ]);
   if (params instanceof OutputError) return params;
   const mode = params.get("mode") ?? "caller";
   if (mode !== "caller" && mode !== "listener")
@@ -211,13 +232,42 @@ const parseSrt = (url: URL): SrtTarget | OutputError => {
   const streamId = params.get("streamid") ?? null;
   if (streamId !== null && streamId.length > 512) return invalid("streamid is longer than 512 characters");
   const streamIdMask = streamId === null ? null : maskStreamId(streamId);
+  const number = (name: string, min: number, max: number): number | null | OutputError => {
+    const text = params.get(name);
+    return text === undefined ? null : parseInteger(name, text, min, max);
+  };
+  const maxbw = number("maxbw", 0, 10_000_000_000);
+  if (maxbw instanceof OutputError) return maxbw;
+  const oheadbw = number("oheadbw", 5, 100);
+  if (oheadbw instanceof OutputError) return oheadbw;
+  const payloadSize = number("payloadsize", 188, 1316);
+  if (payloadSize instanceof OutputError) return payloadSize;
+  if (payloadSize !== null && payloadSize % 188 !== 0) {
+    return invalid(`payloadsize must be a multiple of 188 (whole TS packets) up to 1316, got ${payloadSize}`);
+  }
+  const maxReceivers = number("maxreceivers", 1, 64);
+  if (maxReceivers instanceof OutputError) return maxReceivers;
+  const allowText = params.get("allowstreamid");
+  if (mode !== "listener" && (maxReceivers !== null || allowText !== undefined)) {
+    return invalid("maxreceivers and allowstreamid apply to mode=listener only");
+  }
+  const allowedStreamIds = allowText === undefined ? null : allowText.split(",").filter((id) => id !== "");
+  if (allowedStreamIds !== null && allowedStreamIds.length === 0) {
+    return invalid("allowstreamid needs at least one stream id (several separated by commas)");
+  }
+  const allowedMasks = (allowedStreamIds ?? []).map(maskStreamId);
 
   const shownParams = [...params].map(([name, value]) => {
     if (name === "passphrase") return "passphrase=****";
     if (name === "streamid" && streamIdMask !== null) return `streamid=${streamIdMask.shown}`;
+    if (name === "allowstreamid") return `allowstreamid=${allowedMasks.map((mask) => mask.shown).join(",")}`;
     return `${name}=${value}`;
   });
-  const secrets = [...(passphrase === null ? [] : [passphrase]), ...(streamIdMask?.secrets ?? [])];
+  const secrets = [
+    ...(passphrase === null ? [] : [passphrase]),
+    ...(streamIdMask?.secrets ?? []),
+    ...allowedMasks.flatMap((mask) => mask.secrets),
+  ];
   return {
     protocol: "srt",
     host: url.hostname,
@@ -227,6 +277,11 @@ const parseSrt = (url: URL): SrtTarget | OutputError => {
     passphrase: passphrase === null ? null : Redacted.make(passphrase),
     pbkeylen,
     streamId,
+    maxbw,
+    oheadbw,
+    payloadSize: payloadSize ?? 1316,
+    maxReceivers: maxReceivers ?? 8,
+    allowedStreamIds,
     secrets: secrets.map((secret) => Redacted.make(secret)),
     masked: `srt://${authority(url.hostname, port)}${shownParams.length === 0 ? "" : `?${shownParams.join("&")}`}`,
   };

@@ -39,7 +39,7 @@ const received = (sink: UdpSink, expected: Buffer) =>
     sink.totalBytes() >= expected.length ? true : undefined,
   ).pipe(Effect.map(() => sink.bytes()));
 
-const options = { srtStatsEveryPackets: 20 };
+const options = { srtStatsIntervalMs: 100 };
 
 describe("srt output", () => {
   it.scopedLive("caller: a listener peer forwards the same TS byte for byte, and link stats appear", () =>
