@@ -113,21 +113,71 @@ export const srtListenerPeer = (options: {
     return { port, pid: child.pid, tail: child.tail };
   });
 
-/** srt-live-transmit calling our SRT listener output (retrying until it answers) and forwarding to a sink. */
+/**
+ * srt-live-transmit calling our SRT listener output (retrying until it answers) and forwarding to a sink,
+ * asking for `streamId` when given.
+ */
 export const srtCallerPeer = (options: {
   readonly port: number;
   readonly forwardTo: number;
   readonly passphrase?: string;
+  readonly streamId?: string;
 }): Effect.Effect<SrtPeer, never, Scope.Scope> =>
   Effect.gen(function* () {
+    const streamId = options.streamId === undefined ? "" : `&streamid=${options.streamId}`;
     const child = yield* spawnChild({
       command: "srt-live-transmit",
       args: [
-        `srt://127.0.0.1:${options.port}?mode=caller${srtOptions(options.passphrase)}`,
+        `srt://127.0.0.1:${options.port}?mode=caller${srtOptions(options.passphrase)}${streamId}`,
         `udp://127.0.0.1:${options.forwardTo}`,
       ],
     });
     return { port: options.port, pid: child.pid, tail: child.tail };
+  });
+
+/**
+ * ffmpeg's own SRT listener (libsrt inside ffmpeg) for our caller, writing what it receives untouched to a
+ * file (`-f data`: no demuxing, no remuxing). `received` reads that file.
+ */
+export const ffmpegSrtListenerPeer = (options: {
+  readonly passphrase?: string;
+}): Effect.Effect<SrtPeer & { readonly received: () => Promise<Buffer> }, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const port = yield* freeUdpPort;
+    const dir = yield* Effect.acquireRelease(
+      Effect.promise(() => mkdtemp(join(tmpdir(), "distributary-ffmpeg-srt-"))),
+      (path) => Effect.promise(() => rm(path, { recursive: true, force: true })),
+    );
+    const file = join(dir, "received.ts");
+    const child = yield* spawnChild({
+      command: "ffmpeg",
+      args: [
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-f",
+        "data",
+        "-i",
+        `srt://127.0.0.1:${port}?mode=listener${srtOptions(options.passphrase)}`,
+        "-map",
+        "0",
+        "-c",
+        "copy",
+        "-flush_packets",
+        "1",
+        "-f",
+        "data",
+        file,
+      ],
+      secrets: options.passphrase === undefined ? [] : [Redacted.make(options.passphrase)],
+    });
+    return {
+      port,
+      pid: child.pid,
+      tail: child.tail,
+      received: () => readFile(file).catch(() => Buffer.alloc(0)),
+    };
   });
 
 export interface RtmpServer {

@@ -423,26 +423,31 @@ const bind = (path: string): LibSrt => {
   };
 };
 
-let loaded: { readonly lib: LibSrt } | { readonly error: string } | null = null;
-
-/**
- * libsrt, loaded once per process; or why it cannot be, in words for the operator. Set
- * DISTRIBUTARY_LIBSRT to a path to load another build (tests use it to prove the refusal).
- */
-export const loadLibSrt = (): { readonly lib: LibSrt } | { readonly error: string } => {
-  if (loaded !== null) return loaded;
-  const override = process.env.DISTRIBUTARY_LIBSRT;
-  const paths = override === undefined || override === "" ? candidates : [override];
+/** libsrt from the first of `paths` that loads, or why none does, in words for the operator. */
+export const loadLibSrtFrom = (
+  paths: ReadonlyArray<string>,
+): { readonly lib: LibSrt } | { readonly error: string } => {
   for (const path of paths) {
     try {
-      loaded = { lib: bind(path) };
-      return loaded;
+      return { lib: bind(path) };
     } catch {
       // Try the next flavour; the message below names them all.
     }
   }
-  loaded = {
-    error: `libsrt cannot be loaded (${paths.join(" or ")}); install it with: apt-get install libsrt1.5-openssl`,
+  return {
+    error: `SRT needs libsrt, which cannot be loaded (${paths.join(" or ")}); install it with: apt-get install libsrt1.5-openssl`,
   };
+};
+
+let loaded: { readonly lib: LibSrt } | { readonly error: string } | null = null;
+
+/**
+ * libsrt, loaded once per process (the first use of SRT loads it). DISTRIBUTARY_LIBSRT names another build
+ * to load instead.
+ */
+export const loadLibSrt = (): { readonly lib: LibSrt } | { readonly error: string } => {
+  if (loaded !== null) return loaded;
+  const override = process.env.DISTRIBUTARY_LIBSRT;
+  loaded = loadLibSrtFrom(override === undefined || override === "" ? candidates : [override]);
   return loaded;
 };
