@@ -47,7 +47,8 @@ const program = Effect.gen(function* () {
       ),
     );
     if (srt.length > 0) {
-      const total = (of: (link: (typeof srt)[number]) => number) => srt.reduce((sum, link) => sum + of(link), 0);
+      const total = (of: (link: (typeof srt)[number]) => number) =>
+        srt.reduce((sum, link) => sum + of(link), 0);
       process.stdout.write(
         `SRT retransmits ${total((link) => link.retransmits)}, lost ${total((link) => link.lossPackets)}, dropped ${total((link) => link.droppedPackets)}\n`,
       );

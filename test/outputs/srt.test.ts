@@ -248,6 +248,32 @@ describe("srt output", () => {
       }),
   );
 
+  it.scopedLive("the receiver gets the stream paced as it was offered, not in the bursts it is sent in", () =>
+    Effect.gen(function* () {
+      const sink = yield* udpSink;
+      const peer = yield* srtListenerPeer({ forwardTo: sink.port });
+      const output = yield* makeOutput(`srt://127.0.0.1:${peer.port}?latency=120`, options);
+      yield* Effect.forkScoped(output.run);
+      yield* connected(output);
+      const generator = new TsGenerator({ seed: 21 });
+      const offeredAt: Array<number> = [];
+      for (let i = 0; i < 60; i++) {
+        offeredAt.push(performance.now());
+        output.offer(generator.datagram());
+        yield* Effect.sleep("8 millis");
+      }
+      yield* eventually("60 datagrams at the sink", () => (sink.arrivals.length >= 60 ? true : undefined));
+      // Offered one every 8+ ms: SRT's receiver releases each at its source time plus the latency, so the
+      // gaps at the sink follow the gaps at the offer, though the sender hands libsrt up to 20 ms at once.
+      const gaps = (times: ReadonlyArray<number>) => times.slice(1).map((at, i) => at - (times[i] ?? at));
+      const median = (values: ReadonlyArray<number>) =>
+        [...values].sort((a, b) => a - b)[values.length >> 1] ?? 0;
+      const offered = median(gaps(offeredAt));
+      const arrived = median(gaps(sink.arrivals.slice(0, 60)));
+      expect(arrived).toBeGreaterThan(offered * 0.6);
+    }),
+  );
+
   it.scopedLive("payloadsize sets the TS bytes per SRT message", () =>
     Effect.gen(function* () {
       const sink = yield* udpSink;

@@ -47,6 +47,8 @@ export const freeTcpPort: Effect.Effect<number> = Effect.async((resume) => {
 export interface UdpSink {
   readonly port: number;
   readonly datagrams: ReadonlyArray<Buffer>;
+  /** When each datagram arrived (performance.now(), ms). */
+  readonly arrivals: ReadonlyArray<number>;
   readonly bytes: () => Buffer;
   readonly totalBytes: () => number;
 }
@@ -71,14 +73,17 @@ export const udpReceiver = (receive: (datagram: Buffer) => void): Effect.Effect<
 
 export const udpSink: Effect.Effect<UdpSink, never, Scope.Scope> = Effect.suspend(() => {
   const datagrams: Array<Buffer> = [];
+  const arrivals: Array<number> = [];
   let total = 0;
   return udpReceiver((message) => {
     datagrams.push(message);
+    arrivals.push(performance.now());
     total += message.length;
   }).pipe(
     Effect.map((port) => ({
       port,
       datagrams,
+      arrivals,
       bytes: () => Buffer.concat(datagrams),
       totalBytes: () => total,
     })),

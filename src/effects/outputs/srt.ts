@@ -30,7 +30,7 @@ import type { SrtLinkStats, SrtPeerStats, WriterContext } from "./context.ts";
 import { resolveIPv4 } from "./udp.ts";
 
 /** How long chunks are gathered before they go to libsrt, and how many bytes flush them at once. */
-const GATHER_MS = 5;
+const GATHER_MS = 20;
 const GATHER_MAX_BYTES = 16 * 1316;
 
 /** libsrt, or the error that refuses SRT URLs when it cannot be loaded. */
@@ -107,6 +107,8 @@ interface Peer {
   readonly address: string;
   readonly streamId: string | null;
   readonly connectedAt: number;
+  /** libsrt's clock when it connected: no message may carry an earlier source time. */
+  readonly since: number;
   /** Messages libsrt's full send buffer refused. */
   refused: number;
   last: SrtSocketStats | null;
@@ -144,6 +146,7 @@ const makePeers = (lib: LibSrt, context: WriterContext, payloadSize: number) => 
       address: lib.peerAddress(socket),
       streamId: streamId === "" ? null : streamId,
       connectedAt: Date.now(),
+      since: lib.now(),
       refused: 0,
       last: null,
     };
@@ -165,13 +168,18 @@ const makePeers = (lib: LibSrt, context: WriterContext, payloadSize: number) => 
     lib.close(socket);
   };
 
-  /** Sends `chunk` to every peer in messages of `payloadSize`; returns the sockets whose link failed. */
-  const send = (chunk: Uint8Array, broken: (socket: number) => void) => {
+  /**
+   * Sends `chunk`, which arrived at `arrivedUs` on libsrt's clock, to every peer in messages of
+   * `payloadSize`; tells `broken` of each peer whose link failed.
+   */
+  const send = (chunk: Uint8Array, arrivedUs: number, broken: (socket: number) => void) => {
     for (const peer of peers.values()) {
+      const sourceTime = Math.max(arrivedUs, peer.since);
       for (let at = 0; at < chunk.length; at += payloadSize) {
         const result = lib.send(
           peer.socket,
           at === 0 && chunk.length <= payloadSize ? chunk : chunk.subarray(at, at + payloadSize),
+          sourceTime,
         );
         if (result >= 0) continue;
         if (-result === SRT_ERR.EASYNCSND) {
@@ -203,7 +211,7 @@ const makePeers = (lib: LibSrt, context: WriterContext, payloadSize: number) => 
     context.reportSrt(link);
   };
 
-  return { peers, add, remove, send, report };
+  return { peers, add, remove, send, report, clockNow: lib.now };
 };
 
 const sum = (list: ReadonlyArray<SrtPeerStats>, of: (peer: SrtPeerStats) => number): number =>
@@ -228,23 +236,29 @@ const stream = (
       ),
     );
     // Chunks are gathered for a few milliseconds and handed to libsrt together: its send thread then wakes
-    // once per burst rather than once per input datagram, which is most of what SRT costs in CPU. A few
-    // milliseconds are nothing beside SRT's own latency window (120 ms by default).
+    // once per burst rather than once per input datagram, which is most of what SRT costs in CPU. Each
+    // message carries the time its chunk arrived (SRT_MSGCTRL.srctime), so the receiver delivers the stream
+    // paced as it came, within SRT's own latency window (120 ms by default), not in bursts.
+    const clockOffsetUs = peers.clockNow() - performance.now() * 1000;
     let pending: Array<Uint8Array> = [];
+    let arrivals: Array<number> = [];
     let pendingBytes = 0;
     let timer: ReturnType<typeof setTimeout> | null = null;
     const flush = () => {
       if (timer !== null) clearTimeout(timer);
       timer = null;
       const chunks = pending;
+      const times = arrivals;
       pending = [];
+      arrivals = [];
       pendingBytes = 0;
-      for (const chunk of chunks) peers.send(chunk, onBroken);
+      for (const [index, chunk] of chunks.entries()) peers.send(chunk, times[index] ?? 0, onBroken);
     };
     yield* Effect.acquireRelease(
       Effect.sync(() =>
         context.queue.deliverDirectly((chunk) => {
           pending.push(chunk);
+          arrivals.push(clockOffsetUs + performance.now() * 1000);
           pendingBytes += chunk.length;
           context.countSent(chunk.length);
           if (pendingBytes >= GATHER_MAX_BYTES) flush();

@@ -8,7 +8,7 @@
  * while some socket is watched. Sends (srt_sendmsg2) only copy into libsrt's send buffer and never wait.
  *
  * Struct layouts are those of srt.h in libsrt 1.5.1 (SRT_TRACEBSTATS = struct CBytePerfMon: 496 bytes, msRTT
- * at 328, as gcc lays that header out; SRT_EPOLL_EVENT = { int fd; int events; }).
+ * at 328, as gcc lays that header out; SRT_EPOLL_EVENT = { int fd; int events; }; SRT_MSGCTRL, 48 bytes).
  */
 import koffi from "koffi";
 
@@ -174,8 +174,14 @@ export interface LibSrt {
   readonly rejectReasonText: (reason: number) => string;
   readonly streamId: (socket: number) => string;
   readonly peerAddress: (socket: number) => string;
-  /** Sends one message; returns the bytes taken, or the SRT error code (negative) when it could not. */
-  readonly send: (socket: number, message: Uint8Array) => number;
+  /**
+   * Sends one message; returns the bytes taken, or the SRT error code (negative) when it could not.
+   * `sourceTimeUs` (on libsrt's clock, see `now`) is when the data arrived: the receiver then delivers it
+   * paced as it came, however it was sent; 0 stamps it now.
+   */
+  readonly send: (socket: number, message: Uint8Array, sourceTimeUs: number) => number;
+  /** libsrt's clock (srt_time_now), in microseconds. */
+  readonly now: () => number;
   /** Receives one message into `into`; returns its length, 0 when nothing is waiting, or -code on an error. */
   readonly receive: (socket: number, into: Uint8Array) => number;
   readonly stats: (socket: number) => SrtSocketStats | null;
@@ -202,7 +208,7 @@ export class LibSrtError extends Error {
 const candidates = ["libsrt-openssl.so.1.5", "libsrt.so.1.5", "libsrt-gnutls.so.1.5"];
 
 /** How long one asynchronous srt_epoll_uwait waits; it returns at once when something happens. */
-const POLL_TIMEOUT_MS = 100;
+const POLL_TIMEOUT_MS = 250;
 const POLL_EVENTS = 64;
 
 const sockaddrIn = (host: string, port: number): Buffer => {
@@ -238,6 +244,7 @@ const bind = (path: string): LibSrt => {
     getrejectreason: lib.func("int srt_getrejectreason(int)"),
     rejectreason_str: lib.func("const char *srt_rejectreason_str(int)"),
     sendmsg2: lib.func("int srt_sendmsg2(int, const void *, int, void *)"),
+    time_now: lib.func("int64_t srt_time_now()"),
     recvmsg2: lib.func("int srt_recvmsg2(int, _Out_ void *, int, void *)"),
     bstats: lib.func("srt_bstats", "int", ["int", koffi.out(koffi.pointer(TraceBStats)), "int"]),
     epoll_create: lib.func("int srt_epoll_create()"),
@@ -325,6 +332,8 @@ const bind = (path: string): LibSrt => {
   };
 
   const statsOut: Record<string, number | bigint> = {};
+  // SRT_MSGCTRL: 4 ints, int64_t srctime, 2 int32_t, a pointer and a size_t: 48 bytes on 64-bit Linux.
+  const msgctrl = Buffer.alloc(48);
 
   return {
     library: path,
@@ -386,10 +395,18 @@ const bind = (path: string): LibSrt => {
       if (f.getpeername(socket, buffer, length) < 0 || buffer.readUInt16LE(0) !== AF_INET) return "";
       return `${buffer[4]}.${buffer[5]}.${buffer[6]}.${buffer[7]}:${buffer.readUInt16BE(2)}`;
     },
-    send: (socket, message) => {
-      const sent = f.sendmsg2(socket, message, message.length, null);
+    send: (socket, message, sourceTimeUs) => {
+      // SRT_MSGCTRL as srt_msgctrl_default has it: flags 0, msgttl -1, inorder 0, boundary 0, srctime,
+      // pktseq -1, msgno -1, grpdata NULL, grpdata_size 0 (libsrt writes pktseq and msgno back).
+      msgctrl.fill(0);
+      msgctrl.writeInt32LE(-1, 4);
+      msgctrl.writeBigInt64LE(BigInt(Math.floor(sourceTimeUs)), 16);
+      msgctrl.writeInt32LE(-1, 24);
+      msgctrl.writeInt32LE(-1, 28);
+      const sent = f.sendmsg2(socket, message, message.length, msgctrl);
       return sent >= 0 ? sent : -Number(f.getlasterror(null));
     },
+    now: () => Number(f.time_now()),
     receive: (socket, into) => {
       const got = f.recvmsg2(socket, into, into.length, null);
       if (got >= 0) return got;
