@@ -140,6 +140,39 @@ export const srtCallerPeer = (options: {
     return { port: options.port, pid: child.pid, tail: child.tail };
   });
 
+/** Waits until some process on this machine has bound UDP `port` (a peer's input is ready for a stream). */
+export const udpPortBound = (port: number): Effect.Effect<true, Error> => {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
+  return eventually(`UDP port ${port} to be bound`, async () =>
+    (await readFile("/proc/net/udp", "utf8")).includes(hexPort) ? true : undefined,
+  );
+};
+
+/**
+ * srt-live-transmit sending over SRT what it receives on a UDP port (`udpPort`): as a caller to our SRT
+ * input's listener on `port`, or as a listener on `port` for our SRT input's caller.
+ */
+export const srtSenderPeer = (options: {
+  readonly mode: "caller" | "listener";
+  readonly port: number;
+  readonly passphrase?: string;
+  readonly streamId?: string;
+}): Effect.Effect<SrtPeer & { readonly udpPort: number }, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const udpPort = yield* freeUdpPort;
+    const streamId = options.streamId === undefined ? "" : `&streamid=${options.streamId}`;
+    const child = yield* spawnChild({
+      command: "srt-live-transmit",
+      args: [
+        `udp://127.0.0.1:${udpPort}`,
+        `srt://127.0.0.1:${options.port}?mode=${options.mode}${srtOptions(options.passphrase)}${streamId}`,
+      ],
+      secrets: options.passphrase === undefined ? [] : [Redacted.make(options.passphrase)],
+    });
+    yield* Effect.orDie(udpPortBound(udpPort));
+    return { port: options.port, udpPort, pid: child.pid, tail: child.tail };
+  });
+
 /**
  * ffmpeg's own SRT listener (libsrt inside ffmpeg) for our caller, writing what it receives untouched to a
  * file (`-f data`: no demuxing, no remuxing). `received` reads that file.
