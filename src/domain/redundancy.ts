@@ -16,6 +16,11 @@ export interface InputEndpoint {
   readonly source?: string | undefined;
   /** Local interface address for the multicast join. */
   readonly interface?: string | undefined;
+  /**
+   * An SRT input instead of plain UDP/RTP: the srt:// URL (listener or caller, with its options). The
+   * stream arrives through libsrt; `ip` and `port` then only name it in status.
+   */
+  readonly srt?: string | undefined;
 }
 export type RedundancyMode = "failover" | "merge" | "none";
 export type RevertPolicy = "auto" | "sticky";

@@ -29,6 +29,7 @@ import {
   type Redundancy,
   resolveRedundancy,
 } from "../domain/redundancy.ts";
+import { parseOutputUrl, type SrtTarget } from "../domain/url.ts";
 import {
   ChannelError,
   ChannelFaults,
@@ -44,7 +45,8 @@ import type { FailoverPolicy, SwitchReason } from "./ingest/failover.ts";
 import { bindFec, type FecInput } from "./ingest/fec.ts";
 import { makeSequenceMerger, type SequenceMerger } from "./ingest/merge.ts";
 import { makeSelector } from "./ingest/selector.ts";
-import { bindInput, type InputError } from "./ingest/udp-receiver.ts";
+import { bindSrtInput } from "./ingest/srt-receiver.ts";
+import { bindInput, InputError } from "./ingest/udp-receiver.ts";
 import { makeOutput, type Output, type OutputEvent } from "./outputs/writer.ts";
 import { makeScte35Watcher } from "./scte35-watcher.ts";
 
@@ -286,16 +288,19 @@ export const startChannel = (
         const input: InputRuntime = { role, endpoint, core, scope, fec: null, reorder: null };
         const injected = faults.onDatagram;
         yield* Effect.gen(function* () {
-          yield* useFec(input, fec, true);
-          yield* bindInput(
-            endpoint,
-            guarded(where(role), (datagram: Buffer) => {
-              injected?.(spec.id);
-              const nowMs = selector.arrival(role);
-              input.fec?.input.media(datagram);
-              accept(input, datagram, false, nowMs);
-            }),
-          ).pipe(Scope.extend(scope));
+          const onDatagram = guarded(where(role), (datagram: Buffer) => {
+            injected?.(spec.id);
+            const nowMs = selector.arrival(role);
+            input.fec?.input.media(datagram);
+            accept(input, datagram, false, nowMs);
+          });
+          if (endpoint.srt !== undefined) {
+            // SRT recovers its own losses: no FEC beside it.
+            yield* bindSrtInput(yield* srtInputTarget(endpoint.srt), onDatagram).pipe(Scope.extend(scope));
+          } else {
+            yield* useFec(input, fec, true);
+            yield* bindInput(endpoint, onDatagram).pipe(Scope.extend(scope));
+          }
         }).pipe(Effect.tapError(() => Scope.close(scope, Exit.void)));
         inputs = [...inputs.filter((other) => other.role !== role), input].sort((a, b) =>
           a.role === b.role ? 0 : a.role === "primary" ? -1 : 1,
@@ -538,7 +543,26 @@ const inputFailure =
     });
 
 const sameEndpoint = (a: InputEndpoint, b: InputEndpoint) =>
-  a.ip === b.ip && a.port === b.port && a.source === b.source && a.interface === b.interface;
+  a.ip === b.ip &&
+  a.port === b.port &&
+  a.source === b.source &&
+  a.interface === b.interface &&
+  a.srt === b.srt;
+
+/** An SRT input's URL as a target (the same syntax and checks as an SRT output's). */
+const srtInputTarget = (url: string): Effect.Effect<SrtTarget, InputError> =>
+  Effect.flatMap(
+    Effect.mapError(
+      parseOutputUrl(url),
+      (error) => new InputError({ reason: "bind_failed", message: `SRT input URL: ${error.message}` }),
+    ),
+    (target) =>
+      target.protocol === "srt"
+        ? Effect.succeed(target)
+        : Effect.fail(
+            new InputError({ reason: "bind_failed", message: "an SRT input URL starts with srt://" }),
+          ),
+  );
 
 /** A packet core for one of the channel's paths; a core that cannot load fails the start with its reason. */
 const loadCoreFor = (what: string, load: () => PacketCore) =>
