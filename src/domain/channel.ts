@@ -65,6 +65,21 @@ const OutputUrl = Schema.String.annotations({
   message: (issue) => `must be a URL string, got ${show(issue.actual)}`,
 }).pipe(Schema.maxLength(2048, { message: () => "must be at most 2048 characters" }));
 
+/**
+ * An SRT input: `srt://:port?mode=listener` (waits for the sender) or `srt://host:port` (calls it), with
+ * `latency`, `passphrase`, `pbkeylen`, `streamid`. A masked URL (****) is checked where the stored one is known.
+ */
+export const InputUrl = OutputUrl.pipe(
+  Schema.filter((url) => {
+    if (url.includes("****")) return undefined;
+    const parsed = parseOutputUrl(url);
+    if (Either.isLeft(parsed)) return parsed.left.message;
+    return parsed.right.protocol === "srt"
+      ? undefined
+      : "an input URL is srt:// (RTP and UDP use rtp_ip and rtp_port)";
+  }),
+).annotations({ description: "SRT input instead of RTP/UDP on rtp_ip:rtp_port; masked in responses" });
+
 /** The URL is valid for its protocol; the issue sits on `url` so the caller sees which field to fix. */
 const outputUrlProblem = (output: {
   readonly protocol?: Protocol | undefined;
@@ -120,6 +135,8 @@ export const ChannelConfig = Schema.Struct({
   rtp_port: Port,
   backup_rtp_ip: Schema.NullOr(InputAddress),
   backup_rtp_port: Schema.NullOr(Port),
+  input_url: Schema.optional(Schema.NullOr(InputUrl)),
+  backup_input_url: Schema.optional(Schema.NullOr(InputUrl)),
   redundancy: Redundancy,
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
   desired: DesiredState,
@@ -170,6 +187,8 @@ const channelFields = {
   rtp_port: Port,
   backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
   backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
+  input_url: Schema.optional(Schema.NullOr(InputUrl)),
+  backup_input_url: Schema.optional(Schema.NullOr(InputUrl)),
   redundancy: Schema.optional(Redundancy),
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
 };
@@ -187,6 +206,8 @@ export const ChannelPatch = Schema.Struct({
   rtp_port: Schema.optional(Port),
   backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
   backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
+  input_url: Schema.optional(Schema.NullOr(InputUrl)),
+  backup_input_url: Schema.optional(Schema.NullOr(InputUrl)),
   redundancy: Schema.optional(Redundancy),
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
 }).annotations({ identifier: "ChannelPatch", ...strict });

@@ -29,15 +29,41 @@ const describeSocket = (socket: InputSocket) =>
 export const channelInputs = (
   channel: ChannelConfig,
 ): { readonly primary: InputEndpoint; readonly backup: InputEndpoint | null } => ({
-  primary: { ip: channel.rtp_ip, port: channel.rtp_port },
+  primary: {
+    ip: channel.rtp_ip,
+    port: channel.rtp_port,
+    ...(channel.input_url == null ? {} : { srt: channel.input_url }),
+  },
   backup:
     channel.backup_rtp_ip === null || channel.backup_rtp_port === null
       ? null
-      : { ip: channel.backup_rtp_ip, port: channel.backup_rtp_port },
+      : {
+          ip: channel.backup_rtp_ip,
+          port: channel.backup_rtp_port,
+          ...(channel.backup_input_url == null ? {} : { srt: channel.backup_input_url }),
+        },
 });
+
+/** A masked input URL (as GET shows it) sent back means the stored one; any other masked URL is refused. */
+const unmaskInput = (
+  url: string | null | undefined,
+  stored: string | null | undefined,
+  field: string,
+): Either.Either<string | null, FieldIssue> => {
+  if (url == null) return Either.right(null);
+  return unmask(url, stored == null ? undefined : { url: stored }, field);
+};
 
 /** Problems inside one channel's own inputs: the caller fixes the request (400). */
 const ownInputProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => {
+  if (channel.backup_input_url != null && channel.backup_rtp_port === null) {
+    return [
+      {
+        field: "backup_rtp_port",
+        message: "is required when backup_input_url is given (it names the backup)",
+      },
+    ];
+  }
   if (channel.backup_rtp_ip !== null && channel.backup_rtp_port === null) {
     return [{ field: "backup_rtp_port", message: "is required when backup_rtp_ip is given" }];
   }
@@ -119,7 +145,7 @@ const generatedName = (taken: ReadonlyArray<{ readonly name: string }>) => {
  */
 export const unmask = (
   url: string,
-  existing: OutputConfig | undefined,
+  existing: { readonly url: string } | undefined,
   field: string,
 ): Either.Either<string, FieldIssue> => {
   if (!url.includes("****")) return Either.right(url);
@@ -160,7 +186,12 @@ export const buildChannel = (
     if (Either.isLeft(url)) issues.push(url.left);
     else outputs.push(buildOutput({ ...outputBody, url: url.right }, outputs));
   }
-  if (issues.length > 0) return Either.left(invalid(issues));
+  const inputUrl = unmaskInput(body.input_url, existing?.input_url, "input_url");
+  const backupInputUrl = unmaskInput(body.backup_input_url, existing?.backup_input_url, "backup_input_url");
+  if (Either.isLeft(inputUrl)) issues.push(inputUrl.left);
+  if (Either.isLeft(backupInputUrl)) issues.push(backupInputUrl.left);
+  if (issues.length > 0 || Either.isLeft(inputUrl) || Either.isLeft(backupInputUrl))
+    return Either.left(invalid(issues));
   const duplicate = duplicateOutputIds(outputs);
   if (duplicate !== undefined) return Either.left(duplicate);
   const backupIp = body.backup_rtp_ip ?? null;
@@ -173,6 +204,8 @@ export const buildChannel = (
     // A backup port alone means the same address as the primary, as MediaLive's two pipelines often use.
     backup_rtp_ip: backupIp ?? (backupPort === null ? null : body.rtp_ip),
     backup_rtp_port: backupPort,
+    ...(inputUrl.right === null ? {} : { input_url: inputUrl.right }),
+    ...(backupInputUrl.right === null ? {} : { backup_input_url: backupInputUrl.right }),
     redundancy: body.redundancy ?? {},
     ...(body.expect_cues_within_s == null ? {} : { expect_cues_within_s: body.expect_cues_within_s }),
     desired: base.desired,
@@ -181,8 +214,14 @@ export const buildChannel = (
   });
 };
 
-/** A channel with a PATCH applied: given fields replace, the rest stays. */
+/** A channel with a PATCH applied: given fields replace, the rest stays; null removes an input URL. */
 export const patchChannel = (channel: ChannelConfig, changes: ChannelPatch): ChannelConfig => {
+  const inputUrl = (given: string | null | undefined, stored: string | null | undefined) =>
+    given === undefined
+      ? (stored ?? null)
+      : given !== null && given.includes("****")
+        ? (stored ?? null)
+        : given;
   const rtpIp = changes.rtp_ip ?? channel.rtp_ip;
   // Clearing either half of the backup removes it; a backup port alone shares the primary's address.
   const dropBackup = changes.backup_rtp_ip === null || changes.backup_rtp_port === null;
@@ -197,6 +236,8 @@ export const patchChannel = (channel: ChannelConfig, changes: ChannelPatch): Cha
     rtp_port: changes.rtp_port ?? channel.rtp_port,
     backup_rtp_ip: backupIp,
     backup_rtp_port: backupPort,
+    input_url: inputUrl(changes.input_url, channel.input_url),
+    backup_input_url: inputUrl(changes.backup_input_url, channel.backup_input_url),
     redundancy: { ...channel.redundancy, ...changes.redundancy },
     expect_cues_within_s:
       changes.expect_cues_within_s === undefined
@@ -211,6 +252,8 @@ export const inputChanged = (before: ChannelConfig, after: ChannelConfig): boole
   before.rtp_port !== after.rtp_port ||
   before.backup_rtp_ip !== after.backup_rtp_ip ||
   before.backup_rtp_port !== after.backup_rtp_port ||
+  (before.input_url ?? null) !== (after.input_url ?? null) ||
+  (before.backup_input_url ?? null) !== (after.backup_input_url ?? null) ||
   JSON.stringify(before.redundancy) !== JSON.stringify(after.redundancy);
 
 /** The channel with `output` added, or put in place of the one with its id. */

@@ -122,6 +122,8 @@ export const ChannelView = Schema.Struct({
   rtp_port: Schema.Number,
   backup_rtp_ip: Schema.NullOr(Schema.String),
   backup_rtp_port: Schema.NullOr(Schema.Number),
+  input_url: Schema.NullOr(Schema.String).annotations({ description: "SRT input, masked; null for RTP/UDP" }),
+  backup_input_url: Schema.NullOr(Schema.String).annotations({ description: "SRT backup input, masked" }),
   redundancy: Schema.NullOr(RedundancyView),
   status: Schema.Literal("running", "stopped", "error"),
   desired: Schema.Literal("running", "stopped"),

@@ -218,6 +218,8 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         rtp_port: channel.rtp_port,
         backup_rtp_ip: channel.backup_rtp_ip,
         backup_rtp_port: channel.backup_rtp_port,
+        input_url: channel.input_url == null ? null : maskOnce(channel.input_url),
+        backup_input_url: channel.backup_input_url == null ? null : maskOnce(channel.backup_input_url),
         redundancy: redundancyOf(channel),
         status: channels.state(channel.id),
         desired: channel.desired,

@@ -6,7 +6,7 @@ import { Effect, Exit, Scope } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import * as peers from "../support/peers.ts";
-import { chunkTs } from "../support/sender.ts";
+import { chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
 let app: TestApp | undefined;
@@ -106,5 +106,61 @@ describe("SRT statistics in the API and /metrics", () => {
       clearInterval(timer);
       socket.close();
     }
+  });
+});
+
+describe("an SRT input through the API", () => {
+  it("input_url takes the stream over SRT; GET shows it masked; a non-SRT input_url is a 400 on that field", async () => {
+    app = await makeTestApp();
+    const test = app;
+    const open = Effect.runSync(Scope.make());
+    scope = open;
+    const inside = <A>(effect: Effect.Effect<A, never, Scope.Scope>) =>
+      Effect.runPromise(Scope.extend(effect, open));
+    const secret = "input-secret-passphrase-77";
+    const port = await freeUdpPort();
+    const sink = await inside(peers.udpSink);
+
+    const refused = await test.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        name: "bad input",
+        rtp_ip: "127.0.0.1",
+        rtp_port: port,
+        input_url: `udp://127.0.0.1:${port}`,
+      }),
+    });
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(await refused.json())).toContain("input_url");
+
+    const created = await test.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "srt-in",
+        name: "SRT in",
+        rtp_ip: "127.0.0.1",
+        rtp_port: port,
+        input_url: `srt://127.0.0.1:${port}?mode=listener&latency=80&passphrase=${secret}`,
+        outputs: [{ name: "sink", protocol: "udp", url: `udp://127.0.0.1:${sink.port}` }],
+      }),
+    });
+    expect(created.status).toBe(201);
+    expect((await test.request("/api/channels/srt-in/start", { method: "POST" })).status).toBe(200);
+    const sender = await inside(peers.srtSenderPeer({ mode: "caller", port, passphrase: secret }));
+    const ts = new TsGenerator({ seed: 61 }).packets(7 * 300);
+    await Effect.runPromise(sendPaced(chunkTs(ts), sender.udpPort, 0.25));
+    await eventually("the stream at the output", () => (sink.totalBytes() >= ts.length ? true : undefined));
+    expect(sink.bytes().equals(Buffer.from(ts))).toBe(true);
+
+    const shown = await test.request("/api/channels/srt-in");
+    const text = await shown.text();
+    expect(JSON.parse(text)).toMatchObject({
+      input_url: `srt://127.0.0.1:${port}?mode=listener&latency=80&passphrase=****`,
+      backup_input_url: null,
+    });
+    expect(text).not.toContain(secret);
+    const exported = await (await test.request("/api/config")).text();
+    expect(exported).toContain("passphrase=****");
+    expect(exported).not.toContain(secret);
   });
 });
