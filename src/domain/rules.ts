@@ -217,11 +217,7 @@ export const buildChannel = (
 /** A channel with a PATCH applied: given fields replace, the rest stays; null removes an input URL. */
 export const patchChannel = (channel: ChannelConfig, changes: ChannelPatch): ChannelConfig => {
   const inputUrl = (given: string | null | undefined, stored: string | null | undefined) =>
-    given === undefined
-      ? (stored ?? null)
-      : given !== null && given.includes("****")
-        ? (stored ?? null)
-        : given;
+    given === undefined ? (stored ?? null) : given?.includes("****") ? (stored ?? null) : given;
   const rtpIp = changes.rtp_ip ?? channel.rtp_ip;
   // Clearing either half of the backup removes it; a backup port alone shares the primary's address.
   const dropBackup = changes.backup_rtp_ip === null || changes.backup_rtp_port === null;
