@@ -180,12 +180,14 @@ layer(Channels.Test, { excludeTestServices: true })("a channel with an SRT prima
       yield* eventually("the end of the stream at the sink", () =>
         sink.bytes().subarray(-tail.length).equals(tail) ? true : undefined,
       );
-      const { gapMs, index } = sink.largestGap();
+      // The primary's 600 datagrams, then the backup's from where it was when the channel switched: the gap
+      // between the two is the failover (a stall of this busy machine elsewhere in the run does not count).
+      const index = primaryStopsAt;
+      const gapMs = (sink.arrivals[index]?.atMs ?? 0) - (sink.arrivals[index - 1]?.atMs ?? 0);
       const before = Buffer.concat(sink.arrivals.slice(0, index).map((arrival) => arrival.datagram));
       const after = Buffer.concat(sink.arrivals.slice(index).map((arrival) => arrival.datagram));
       console.log(`failover gap after the SRT primary stopped: ${Math.round(gapMs)} ms`);
       expect(gapMs).toBeLessThanOrEqual(FAILOVER_AFTER_MS + 100);
-      expect(before.length).toBe(primaryStopsAt * 1316);
       expect(before.equals(Buffer.from(ts.subarray(0, before.length)))).toBe(true);
       expect(after.equals(Buffer.from(ts.subarray(ts.length - after.length)))).toBe(true);
       expect(analyse(before).ccErrors).toBe(0);
