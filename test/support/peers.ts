@@ -164,7 +164,9 @@ export const srtSenderPeer = (options: {
     const child = yield* spawnChild({
       command: "srt-live-transmit",
       args: [
-        `udp://127.0.0.1:${udpPort}`,
+        // A deep receive buffer: on a busy machine the tool may not read for a while, and a test's stream
+        // must not be lost on its way in.
+        `udp://127.0.0.1:${udpPort}?rcvbuf=8388608`,
         `srt://127.0.0.1:${options.port}?mode=${options.mode}${srtOptions(options.passphrase)}${streamId}`,
       ],
       secrets: options.passphrase === undefined ? [] : [Redacted.make(options.passphrase)],
