@@ -162,5 +162,24 @@ describe("an SRT input through the API", () => {
     const exported = await (await test.request("/api/config")).text();
     expect(exported).toContain("passphrase=****");
     expect(exported).not.toContain(secret);
+
+    // Back to plain UDP on the same port, live: the SRT listener is closed and the port bound again.
+    const patched = await test.request("/api/channels/srt-in", {
+      method: "PATCH",
+      body: JSON.stringify({ input_url: null }),
+    });
+    expect(patched.status, await patched.clone().text()).toBe(200);
+    const before = sink.totalBytes();
+    const udp = new TsGenerator({ seed: 62 }).packets(7 * 100);
+    await eventually(
+      "the channel to take plain UDP on the port",
+      async () => {
+        await Effect.runPromise(sendPaced(chunkTs(udp).slice(0, 1), port, 1));
+        return sink.totalBytes() > before ? true : undefined;
+      },
+      5000,
+    );
+    const channel = await json(await test.request("/api/channels/srt-in"));
+    expect(channel).toMatchObject({ status: "running", input_url: null });
   });
 });

@@ -10,6 +10,7 @@
  *
  * Silence is not an error here: the channel's failover notices a sender that stopped, as it does for UDP.
  */
+import { createSocket } from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { Effect, Redacted, type Scope } from "effect";
 import type { SrtTarget } from "../../domain/url.ts";
@@ -51,6 +52,29 @@ const drain = (lib: LibSrt, socket: number, scratch: Buffer, onDatagram: (datagr
     onDatagram(Buffer.from(scratch.subarray(0, length)));
   }
 };
+
+const bindsNow = (host: string, port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const probe = createSocket({ type: "udp4", reuseAddr: false });
+    probe.once("error", () => {
+      probe.close();
+      resolve(false);
+    });
+    probe.bind({ port, address: host, exclusive: true }, () => probe.close(() => resolve(true)));
+  });
+
+/**
+ * libsrt closes a listener's UDP socket from its own garbage collector, about 4.5 s after srt_close
+ * (libsrt 1.5.1): waits (at most 8 s) until the port is free, so that whatever binds it next (the same input
+ * as plain UDP, another channel) can.
+ */
+const portReleased = (host: string, port: number): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + 8000;
+    while (Date.now() < deadline && !(yield* Effect.promise(() => bindsNow(host, port)))) {
+      yield* Effect.sleep("50 millis");
+    }
+  });
 
 export const bindSrtInput = (
   target: SrtTarget,
@@ -100,10 +124,13 @@ export const bindSrtInput = (
           catch: (error) => inputError(target, error),
         }),
         (socket) =>
-          Effect.sync(() => {
-            dropSender();
-            lib.close(socket);
-          }),
+          Effect.zipRight(
+            Effect.sync(() => {
+              dropSender();
+              lib.close(socket);
+            }),
+            portReleased(target.host, target.port),
+          ),
       );
       lib.watch(listener, SRT_EPOLL.IN | SRT_EPOLL.ERR, () => {
         while (true) {
