@@ -223,6 +223,36 @@ describe("srt output", () => {
   );
 
   it.scopedLive(
+    "listener with a passphrase: a caller with a wrong one gets nothing; the right one is served",
+    () =>
+      Effect.gen(function* () {
+        const [wrongSink, rightSink] = [yield* udpSink, yield* udpSink];
+        const port = yield* freeUdpPort;
+        const output = yield* makeOutput(
+          `srt://127.0.0.1:${port}?mode=listener&passphrase=${passphrase}`,
+          options,
+        );
+        yield* Effect.forkScoped(output.run);
+        const wrong = yield* srtCallerPeer({
+          port,
+          forwardTo: wrongSink.port,
+          passphrase: "not-the-passphrase",
+        });
+        // The handshake fails on the caller's side, in its own words; our listener never lists it.
+        yield* eventually("the wrong caller to give up", () =>
+          wrong.tail().some((line) => /passphrase|BADSECRET|rejected/i.test(line)) ? true : undefined,
+        );
+        expect(output.status().state).toBe("connecting");
+        expect(output.status().srt).toBeNull();
+        yield* srtCallerPeer({ port, forwardTo: rightSink.port, passphrase });
+        yield* connected(output);
+        const expected = yield* sendLive(output, new TsGenerator({ seed: 22 }), 60);
+        expect((yield* received(rightSink, expected)).equals(expected)).toBe(true);
+        expect(wrongSink.totalBytes()).toBe(0);
+      }),
+  );
+
+  it.scopedLive(
     "a stream-id allow-list serves the callers it names and turns others away; maxreceivers caps",
     () =>
       Effect.gen(function* () {
