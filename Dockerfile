@@ -1,5 +1,6 @@
 # distributary in a container: Node.js 24 on Debian bookworm (slim, pinned), ffmpeg for RTMP outputs,
-# srt-tools for SRT outputs, util-linux for setpriv (children die with the service). Runs as a non-root user;
+# libsrt for SRT outputs (loaded in process), util-linux for setpriv (children die with the service).
+# Runs as a non-root user;
 # the configuration (channels.json, tokens.json) lives in the /config volume.
 #   docker build -t distributary .
 #   docker run --network host -v distributary-config:/config distributary
@@ -17,7 +18,7 @@ RUN bash scripts/build-core.sh --force && npm prune --omit=dev --no-audit --no-f
 FROM node:24.11.1-bookworm-slim
 # hadolint ignore=DL3008
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends ffmpeg srt-tools util-linux ca-certificates \
+  && apt-get install -y --no-install-recommends ffmpeg libsrt1.5-openssl util-linux ca-certificates \
   && rm -rf /var/lib/apt/lists/* \
   && useradd --system --uid 10001 --home-dir /opt/distributary --shell /usr/sbin/nologin distributary \
   && mkdir -p /config && chown distributary:distributary /config

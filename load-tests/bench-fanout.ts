@@ -3,7 +3,11 @@
  * (service plus its children), RSS and added latency p50/p99 for distributary, then the same fan-out done
  * by one `ffmpeg -f tee` per channel, and the ratios.
  *
- *   node load-tests/bench-fanout.ts [--channels 25] [--outputs 4] [--mbps 7] [--seconds 20]
+ * With `--protocol srt` the outputs are SRT callers instead, each to an `srt-live-transmit` listener that
+ * forwards to the UDP sink (the receivers' CPU is counted for neither contender; latency then includes
+ * SRT's own latency window and is not reported).
+ *
+ *   node load-tests/bench-fanout.ts [--channels 25] [--outputs 4] [--mbps 7] [--seconds 20] [--protocol udp|srt]
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,8 +21,11 @@ const { values } = parseArgs({
     outputs: { type: "string", default: "4" },
     mbps: { type: "string", default: "7" },
     seconds: { type: "string", default: "20" },
+    protocol: { type: "string", default: "udp" },
   },
 });
+const SRT = values.protocol === "srt";
+if (!SRT && values.protocol !== "udp") throw new Error("--protocol is udp or srt");
 const C = Number(values.channels);
 const M = Number(values.outputs);
 const MBPS = Number(values.mbps);
@@ -202,6 +209,23 @@ const run = async (
 };
 
 const children: ResultPromise[] = [];
+
+/** SRT: the listener port in front of a sink port. */
+const srtPortFor = (sinkPort: number) => sinkPort + 10_000;
+/** SRT: one srt-live-transmit listener per output, forwarding to its sink; waits until all are bound. */
+const startSrtReceivers = async (sinkPorts: ReadonlyArray<number>) => {
+  for (const port of sinkPorts) {
+    children.push(
+      execa(
+        "srt-live-transmit",
+        ["-q", `srt://127.0.0.1:${srtPortFor(port)}?mode=listener`, `udp://127.0.0.1:${port}`],
+        { stdin: "ignore", stdout: "ignore", stderr: "ignore" },
+      ),
+    );
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500));
+};
+
 const stopAll = async () => {
   for (const child of children.splice(0)) {
     child.kill("SIGTERM");
@@ -210,10 +234,17 @@ const stopAll = async () => {
 };
 
 let loopDelay = "event loop delay not reported";
+let srtFigures: string | null = null;
 const distributary = await run(
   "distributary",
   async (inputs, outputs) => {
-    const plan = { channels: inputs.map((input, c) => ({ input, outputs: outputs[c] })) };
+    if (SRT) await startSrtReceivers(outputs.flat());
+    const plan = {
+      channels: inputs.map((input, c) => ({
+        input,
+        outputs: (outputs[c] ?? []).map((port) => (SRT ? `srt://127.0.0.1:${srtPortFor(port)}` : port)),
+      })),
+    };
     // The V8 flag bin/distributary runs the service with.
     const nodeFlags = ["--max-semi-space-size=1"];
     const service = execa(
@@ -230,20 +261,28 @@ const distributary = await run(
         if (chunk.includes("ready")) ready();
         const delay = /event loop delay [^\n]*/.exec(chunk.toString());
         if (delay !== null) loopDelay = delay[0];
+        const srt = /SRT retransmits [^\n]*/.exec(chunk.toString());
+        if (srt !== null) srtFigures = srt[0];
       }),
     );
+    if (SRT) await new Promise((resolve) => setTimeout(resolve, 1000));
     return [{ pid: service.pid ?? 0 }];
   },
-  true,
+  !SRT,
 );
 await stopAll();
 
 const ffmpeg = await run(
   "ffmpeg -f tee",
   async (inputs, outputs) => {
+    if (SRT) await startSrtReceivers(outputs.flat());
     const started = inputs.map((input, c) => {
       const tee = (outputs[c] ?? [])
-        .map((port) => `[f=mpegts]udp://127.0.0.1:${port}?pkt_size=1316`)
+        .map((port) =>
+          SRT
+            ? `[f=mpegts]srt://127.0.0.1:${srtPortFor(port)}?mode=caller`
+            : `[f=mpegts]udp://127.0.0.1:${port}?pkt_size=1316`,
+        )
         .join("|");
       const child = execa(
         "ffmpeg",
@@ -275,7 +314,9 @@ const line = (r: Result, remuxed: boolean) => {
     : `sent ${r.sentDatagrams}, received ${r.receivedDatagrams} (loss ${loss.toFixed(3)} %), TS bytes delivered ${delivered.toFixed(2)} %`;
   const latency =
     r.latency === null
-      ? "n/a (remuxed: packets cannot be matched)"
+      ? SRT
+        ? "n/a (SRT: includes its latency window)"
+        : "n/a (remuxed: packets cannot be matched)"
       : `p50 ${r.latency.p50.toFixed(3)} ms, p99 ${r.latency.p99.toFixed(3)} ms`;
   return [
     `${r.name}:`,
@@ -286,10 +327,11 @@ const line = (r: Result, remuxed: boolean) => {
   ].join("\n");
 };
 console.log(
-  `fan-out: ${C} channels × ${M} UDP outputs at ${MBPS} Mbit/s, ${SECONDS} s measured after ${WARMUP_MS / 1000} s warm-up`,
+  `fan-out: ${C} channels × ${M} ${SRT ? "SRT" : "UDP"} outputs at ${MBPS} Mbit/s, ${SECONDS} s measured after ${WARMUP_MS / 1000} s warm-up`,
 );
 console.log(line(distributary, false));
 console.log(`  service     ${loopDelay}`);
+if (srtFigures !== null) console.log(`  SRT links   ${srtFigures}`);
 console.log(line(ffmpeg, true));
 console.log(
   `ratio ffmpeg/distributary: CPU ${(ffmpeg.cpuPerChannel / distributary.cpuPerChannel).toFixed(2)}×, RSS ${(ffmpeg.rss / distributary.rss).toFixed(2)}×`,

@@ -4,6 +4,8 @@
  * it prints how long its event loop was held up while it ran ("event loop delay ..."), before it stops.
  *
  *   node load-tests/fanout-service.ts '{"channels":[{"input":5000,"outputs":[6000,6001]}]}'
+ *
+ * An output is a UDP port on 127.0.0.1, or a whole URL (`srt://127.0.0.1:7000`).
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { runMain } from "@effect/platform-node/NodeRuntime";
@@ -12,7 +14,10 @@ import { ChannelId, OutputId } from "../src/domain/ids.ts";
 import { Channels } from "../src/effects/channels.ts";
 
 interface Plan {
-  readonly channels: ReadonlyArray<{ readonly input: number; readonly outputs: ReadonlyArray<number> }>;
+  readonly channels: ReadonlyArray<{
+    readonly input: number;
+    readonly outputs: ReadonlyArray<number | string>;
+  }>;
 }
 const plan: Plan = JSON.parse(process.argv[2] ?? '{"channels":[]}');
 
@@ -24,10 +29,10 @@ const program = Effect.gen(function* () {
       name: `bench ${index}`,
       primary: { ip: "127.0.0.1", port: channel.input },
       backup: null,
-      outputs: channel.outputs.map((port, o) => ({
+      outputs: channel.outputs.map((output, o) => ({
         id: OutputId.make(`out-${o}`),
         name: `out ${o}`,
-        url: `udp://127.0.0.1:${port}`,
+        url: typeof output === "string" ? output : `udp://127.0.0.1:${output}`,
         enabled: true,
       })),
     });
@@ -36,6 +41,18 @@ const program = Effect.gen(function* () {
   delay.enable();
   process.once("SIGTERM", () => {
     const ms = (ns: number) => (ns / 1e6).toFixed(1);
+    const srt = plan.channels.flatMap((_, index) =>
+      (channels.status(ChannelId.make(`bench-${index}`))?.outputs ?? []).flatMap((output) =>
+        output.srt === null ? [] : [output.srt],
+      ),
+    );
+    if (srt.length > 0) {
+      const total = (of: (link: (typeof srt)[number]) => number) =>
+        srt.reduce((sum, link) => sum + of(link), 0);
+      process.stdout.write(
+        `SRT retransmits ${total((link) => link.retransmits)}, lost ${total((link) => link.lossPackets)}, dropped ${total((link) => link.droppedPackets)}\n`,
+      );
+    }
     process.stdout.write(
       `event loop delay p50 ${ms(delay.percentile(50))} ms, p99 ${ms(delay.percentile(99))} ms, max ${ms(delay.max)} ms\n`,
     );

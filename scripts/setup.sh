@@ -29,9 +29,13 @@ fi
 missing=()
 need_cmd() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 need_file() { [ -e "$1" ] || missing+=("$2"); }
+need_lib() { /sbin/ldconfig -p 2>/dev/null | grep -q "$1" || missing+=("$2"); }
 need_cmd ffmpeg ffmpeg
-need_cmd srt-live-transmit srt-tools
+# SRT runs in process through libsrt (loaded with koffi, no compiler needed); Debian's OpenSSL flavour.
+need_lib 'libsrt\(-openssl\)\?\.so\.1\.5 ' libsrt1.5-openssl
 if $for_tests; then
+  # srt-live-transmit is only a test peer now.
+  need_cmd srt-live-transmit srt-tools
   need_cmd nginx nginx
   need_file /usr/lib/nginx/modules/ngx_rtmp_module.so libnginx-mod-rtmp
   need_cmd promtool prometheus

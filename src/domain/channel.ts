@@ -71,6 +71,21 @@ const OutputUrl = Schema.String.annotations({
   message: (issue) => `must be a URL string, got ${show(issue.actual)}`,
 }).pipe(Schema.maxLength(MAX_URL_LENGTH, { message: () => `must be at most ${MAX_URL_LENGTH} characters` }));
 
+/**
+ * An SRT input: `srt://:port?mode=listener` (waits for the sender) or `srt://host:port` (calls it), with
+ * `latency`, `passphrase`, `pbkeylen`, `streamid`. A masked URL (****) is checked where the stored one is known.
+ */
+export const InputUrl = OutputUrl.pipe(
+  Schema.filter((url) => {
+    if (url.includes("****")) return undefined;
+    const parsed = parseOutputUrl(url);
+    if (Either.isLeft(parsed)) return parsed.left.message;
+    return parsed.right.protocol === "srt"
+      ? undefined
+      : "an input URL is srt:// (RTP and UDP use rtp_ip and rtp_port)";
+  }),
+).annotations({ description: "SRT input instead of RTP/UDP on rtp_ip:rtp_port; masked in responses" });
+
 /** The URL is valid for its protocol; the issue sits on `url` so the caller sees which field to fix. */
 const outputUrlProblem = (output: {
   readonly protocol?: Protocol | undefined;
@@ -142,6 +157,8 @@ export const ChannelConfig = Schema.Struct({
   backup_rtp_port: Schema.NullOr(Port),
   rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
   backup_rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
+  input_url: Schema.optional(Schema.NullOr(InputUrl)),
+  backup_input_url: Schema.optional(Schema.NullOr(InputUrl)),
   redundancy: Redundancy,
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
   desired: DesiredState,
@@ -210,6 +227,8 @@ const channelFields = {
   backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
   rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
   backup_rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
+  input_url: Schema.optional(Schema.NullOr(InputUrl)),
+  backup_input_url: Schema.optional(Schema.NullOr(InputUrl)),
   redundancy: Schema.optional(Redundancy),
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
 };
@@ -229,6 +248,8 @@ export const ChannelPatch = Schema.Struct({
   backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
   rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
   backup_rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
+  input_url: Schema.optional(Schema.NullOr(InputUrl)),
+  backup_input_url: Schema.optional(Schema.NullOr(InputUrl)),
   redundancy: Schema.optional(Redundancy),
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
 }).annotations({ identifier: "ChannelPatch", ...strict });

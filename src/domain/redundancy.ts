@@ -19,6 +19,11 @@ export interface InputEndpoint {
   readonly interface?: string | undefined;
   /** Only datagrams from these senders (addresses or CIDR blocks, domain/sources.ts); every sender when absent. */
   readonly allowedSources?: ReadonlyArray<string> | undefined;
+  /**
+   * An SRT input instead of plain UDP/RTP: the srt:// URL (listener or caller, with its options). The
+   * stream arrives through libsrt; `ip` and `port` then only name it in status.
+   */
+  readonly srt?: string | undefined;
 }
 export type RedundancyMode = "failover" | "merge" | "none";
 export type RevertPolicy = "auto" | "sticky";

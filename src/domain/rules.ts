@@ -30,7 +30,12 @@ const describeSocket = (socket: InputSocket) =>
 export const channelInputs = (
   channel: ChannelConfig,
 ): { readonly primary: InputEndpoint; readonly backup: InputEndpoint | null } => ({
-  primary: { ip: channel.rtp_ip, port: channel.rtp_port, ...allowed(channel.rtp_allowed_sources) },
+  primary: {
+    ip: channel.rtp_ip,
+    port: channel.rtp_port,
+    ...allowed(channel.rtp_allowed_sources),
+    ...(channel.input_url == null ? {} : { srt: channel.input_url }),
+  },
   backup:
     channel.backup_rtp_ip === null || channel.backup_rtp_port === null
       ? null
@@ -38,14 +43,33 @@ export const channelInputs = (
           ip: channel.backup_rtp_ip,
           port: channel.backup_rtp_port,
           ...allowed(channel.backup_rtp_allowed_sources),
+          ...(channel.backup_input_url == null ? {} : { srt: channel.backup_input_url }),
         },
 });
 
 const allowed = (sources: ReadonlyArray<string> | null | undefined) =>
   sources == null ? {} : { allowedSources: sources };
 
+/** A masked input URL (as GET shows it) sent back means the stored one; any other masked URL is refused. */
+const unmaskInput = (
+  url: string | null | undefined,
+  stored: string | null | undefined,
+  field: string,
+): Either.Either<string | null, FieldIssue> => {
+  if (url == null) return Either.right(null);
+  return unmask(url, stored == null ? undefined : { url: stored }, field);
+};
+
 /** Problems inside one channel's own inputs: the caller fixes the request (400). */
 const ownInputProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => {
+  if (channel.backup_input_url != null && channel.backup_rtp_port === null) {
+    return [
+      {
+        field: "backup_rtp_port",
+        message: "is required when backup_input_url is given (it names the backup)",
+      },
+    ];
+  }
   if (channel.backup_rtp_ip !== null && channel.backup_rtp_port === null) {
     return [{ field: "backup_rtp_port", message: "is required when backup_rtp_ip is given" }];
   }
@@ -135,7 +159,7 @@ const generatedName = (taken: ReadonlyArray<{ readonly name: string }>) => {
  */
 export const unmask = (
   url: string,
-  existing: OutputConfig | undefined,
+  existing: { readonly url: string } | undefined,
   field: string,
 ): Either.Either<string, FieldIssue> => {
   if (!url.includes("****")) return Either.right(url);
@@ -176,7 +200,12 @@ export const buildChannel = (
     if (Either.isLeft(url)) issues.push(url.left);
     else outputs.push(buildOutput({ ...outputBody, url: url.right }, outputs));
   }
-  if (issues.length > 0) return Either.left(invalid(issues));
+  const inputUrl = unmaskInput(body.input_url, existing?.input_url, "input_url");
+  const backupInputUrl = unmaskInput(body.backup_input_url, existing?.backup_input_url, "backup_input_url");
+  if (Either.isLeft(inputUrl)) issues.push(inputUrl.left);
+  if (Either.isLeft(backupInputUrl)) issues.push(backupInputUrl.left);
+  if (issues.length > 0 || Either.isLeft(inputUrl) || Either.isLeft(backupInputUrl))
+    return Either.left(invalid(issues));
   const duplicate = duplicateOutputIds(outputs);
   if (duplicate !== undefined) return Either.left(duplicate);
   const backupIp = body.backup_rtp_ip ?? null;
@@ -193,6 +222,8 @@ export const buildChannel = (
     ...(body.backup_rtp_allowed_sources == null
       ? {}
       : { backup_rtp_allowed_sources: body.backup_rtp_allowed_sources }),
+    ...(inputUrl.right === null ? {} : { input_url: inputUrl.right }),
+    ...(backupInputUrl.right === null ? {} : { backup_input_url: backupInputUrl.right }),
     redundancy: body.redundancy ?? {},
     ...(body.expect_cues_within_s == null ? {} : { expect_cues_within_s: body.expect_cues_within_s }),
     desired: base.desired,
@@ -201,8 +232,10 @@ export const buildChannel = (
   });
 };
 
-/** A channel with a PATCH applied: given fields replace, the rest stays. */
+/** A channel with a PATCH applied: given fields replace, the rest stays; null removes an input URL. */
 export const patchChannel = (channel: ChannelConfig, changes: ChannelPatch): ChannelConfig => {
+  const inputUrl = (given: string | null | undefined, stored: string | null | undefined) =>
+    given === undefined ? (stored ?? null) : given?.includes("****") ? (stored ?? null) : given;
   const rtpIp = changes.rtp_ip ?? channel.rtp_ip;
   // Clearing either half of the backup removes it; a backup port alone shares the primary's address.
   const dropBackup = changes.backup_rtp_ip === null || changes.backup_rtp_port === null;
@@ -226,6 +259,8 @@ export const patchChannel = (channel: ChannelConfig, changes: ChannelPatch): Cha
         : backupPort === null
           ? null
           : channel.backup_rtp_allowed_sources,
+    input_url: inputUrl(changes.input_url, channel.input_url),
+    backup_input_url: inputUrl(changes.backup_input_url, channel.backup_input_url),
     redundancy: { ...channel.redundancy, ...changes.redundancy },
     expect_cues_within_s:
       changes.expect_cues_within_s === undefined
@@ -242,6 +277,8 @@ export const inputChanged = (before: ChannelConfig, after: ChannelConfig): boole
     before.rtp_port !== after.rtp_port ||
     before.backup_rtp_ip !== after.backup_rtp_ip ||
     before.backup_rtp_port !== after.backup_rtp_port ||
+    (before.input_url ?? null) !== (after.input_url ?? null) ||
+    (before.backup_input_url ?? null) !== (after.backup_input_url ?? null) ||
     !same(before.rtp_allowed_sources, after.rtp_allowed_sources) ||
     !same(before.backup_rtp_allowed_sources, after.backup_rtp_allowed_sources) ||
     !same(before.redundancy, after.redundancy)

@@ -1,5 +1,5 @@
 /**
- * Output URLs: the one place where operator text becomes something a socket, srt-live-transmit or ffmpeg
+ * Output URLs: the one place where operator text becomes something a socket, libsrt or ffmpeg
  * sees. Everything is validated into a typed target here, so the writers never pass raw operator text on.
  *
  * Masking rules (for logs, status, API and pages):
@@ -45,7 +45,17 @@ export interface SrtTarget {
   readonly passphrase: Redacted.Redacted<string> | null;
   readonly pbkeylen: 16 | 24 | 32 | null;
   readonly streamId: string | null;
-  /** Values that must be masked wherever the child's own output is repeated. */
+  /** SRTO_MAXBW in bytes per second (0: relative to the input rate, with `oheadbw`). */
+  readonly maxbw: number | null;
+  /** SRTO_OHEADBW: percent over the input rate for retransmissions when maxbw is 0. */
+  readonly oheadbw: number | null;
+  /** SRTO_PAYLOADSIZE: bytes of TS per SRT packet, a multiple of 188 (default 1316). */
+  readonly payloadSize: number;
+  /** Listener only: how many receivers are served at once. */
+  readonly maxReceivers: number;
+  /** Listener only: the stream ids a receiver may ask for; null takes any. */
+  readonly allowedStreamIds: ReadonlyArray<string> | null;
+  /** Values that must be masked wherever a peer's or libsrt's words are repeated. */
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>;
   readonly masked: string;
 }
@@ -159,7 +169,7 @@ const readParams = (url: URL, allowed: ReadonlyArray<string>): Map<string, strin
       return invalid(`unknown parameter '${name}' for ${url.protocol.slice(0, -1)} (accepted: ${accepted})`);
     }
     if (params.has(name)) return invalid(`parameter '${name}' is given twice`);
-    // Values reach srt-live-transmit inside its own URI, which it splits on '&' without decoding.
+    // A decoded '&' would change the meaning of the URL wherever it is shown or pasted again.
     const problem =
       checkText(`parameter '${name}'`, value) ??
       (value.includes("&") ? invalid(`parameter '${name}' contains '&'`) : null);
@@ -214,7 +224,7 @@ const looksLikeToken = (text: string) => text.length >= 16 && /[A-Za-z]/.test(te
  * The streamid as it may be shown, written as it was given (percent-encoding kept), and the secrets it carries
  * (see the masking rules at the top of this file).
  */
-const maskStreamId = (raw: string): { shown: string; secrets: ReadonlyArray<string> } => {
+export const maskStreamId = (raw: string): { shown: string; secrets: ReadonlyArray<string> } => {
   const accessControl = /^(#|%23)!::/i.exec(raw)?.[0];
   const body = accessControl === undefined ? raw : raw.slice(accessControl.length);
   if (accessControl === undefined && !/[=,;/?]/.test(decoded(body))) {
@@ -262,7 +272,18 @@ const parseSrt = (raw: string, url: URL): SrtTarget | OutputError => {
   }
   const port = parsePort(url.port, null);
   if (port instanceof OutputError) return port;
-  const params = readParams(url, ["mode", "latency", "passphrase", "pbkeylen", "streamid"]);
+  const params = readParams(url, [
+    "mode",
+    "latency",
+    "passphrase",
+    "pbkeylen",
+    "streamid",
+    "maxbw",
+    "oheadbw",
+    "payloadsize",
+    "maxreceivers",
+    "allowstreamid",
+  ]);
   if (params instanceof OutputError) return params;
   const mode = params.get("mode") ?? "caller";
   if (mode !== "caller" && mode !== "listener")
@@ -287,9 +308,37 @@ const parseSrt = (raw: string, url: URL): SrtTarget | OutputError => {
   }
   const streamId = params.get("streamid") ?? null;
   if (streamId !== null && streamId.length > 512) return invalid("streamid is longer than 512 characters");
+  const number = (name: string, min: number, max: number): number | null | OutputError => {
+    const text = params.get(name);
+    return text === undefined ? null : parseInteger(name, text, min, max);
+  };
+  const maxbw = number("maxbw", 0, 10_000_000_000);
+  if (maxbw instanceof OutputError) return maxbw;
+  const oheadbw = number("oheadbw", 5, 100);
+  if (oheadbw instanceof OutputError) return oheadbw;
+  const payloadSize = number("payloadsize", 188, 1316);
+  if (payloadSize instanceof OutputError) return payloadSize;
+  if (payloadSize !== null && payloadSize % 188 !== 0) {
+    return invalid(`payloadsize must be a multiple of 188 (whole TS packets) up to 1316, got ${payloadSize}`);
+  }
+  const maxReceivers = number("maxreceivers", 1, 64);
+  if (maxReceivers instanceof OutputError) return maxReceivers;
+  const allowText = params.get("allowstreamid");
+  if (mode !== "listener" && (maxReceivers !== null || allowText !== undefined)) {
+    return invalid("maxreceivers and allowstreamid apply to mode=listener only");
+  }
+  const allowedStreamIds = allowText === undefined ? null : allowText.split(",").filter((id) => id !== "");
+  if (allowedStreamIds !== null && allowedStreamIds.length === 0) {
+    return invalid("allowstreamid needs at least one stream id (several separated by commas)");
+  }
 
   // Shown as written: each parameter keeps its own spelling and percent-encoding, only secrets become ****.
   const streamIdSecrets: string[] = [];
+  const masked = (streamIdText: string) => {
+    const mask = maskStreamId(streamIdText);
+    streamIdSecrets.push(...mask.secrets);
+    return mask.shown;
+  };
   const query = rawQuery(raw);
   const shownParams =
     query === ""
@@ -297,11 +346,13 @@ const parseSrt = (raw: string, url: URL): SrtTarget | OutputError => {
       : query.split("&").map((piece) => {
           const equals = piece.indexOf("=");
           const name = decoded(equals < 0 ? piece : piece.slice(0, equals));
+          const value = piece.slice(equals + 1);
           if (name === "passphrase") return `${piece.slice(0, equals + 1)}****`;
-          if (name !== "streamid" || equals < 0) return piece;
-          const masked = maskStreamId(piece.slice(equals + 1));
-          streamIdSecrets.push(...masked.secrets);
-          return `${piece.slice(0, equals + 1)}${masked.shown}`;
+          if (equals < 0) return piece;
+          if (name === "streamid") return `${piece.slice(0, equals + 1)}${masked(value)}`;
+          if (name === "allowstreamid")
+            return `${piece.slice(0, equals + 1)}${value.split(",").map(masked).join(",")}`;
+          return piece;
         });
   const secrets = [...(passphrase === null ? [] : [passphrase]), ...streamIdSecrets];
   return {
@@ -313,6 +364,11 @@ const parseSrt = (raw: string, url: URL): SrtTarget | OutputError => {
     passphrase: passphrase === null ? null : Redacted.make(passphrase),
     pbkeylen,
     streamId,
+    maxbw,
+    oheadbw,
+    payloadSize: payloadSize ?? 1316,
+    maxReceivers: maxReceivers ?? 8,
+    allowedStreamIds,
     secrets: secrets.map((secret) => Redacted.make(secret)),
     // Scheme and address as written (they hold no secret: user and password are refused), then the query.
     masked: `${beforeQuery(raw)}${shownParams.length === 0 ? "" : `?${shownParams.join("&")}`}`,

@@ -16,11 +16,34 @@ export const RedundancyView = Schema.Struct({
   fec: Schema.Struct({ primary: Schema.Boolean, backup: Schema.Boolean }),
 });
 
-export const SrtStatsView = Schema.Struct({
+/** One SRT peer of an output: the listener our caller reached, or one receiver of our listener. */
+export const SrtPeerView = Schema.Struct({
+  peer: Schema.String.annotations({ description: "the peer's address:port" }),
+  stream_id: Schema.NullOr(Schema.String).annotations({ description: "as the peer asked; masked like URLs" }),
+  connected_at: Schema.String.annotations({ description: "ISO 8601" }),
   rtt_ms: Schema.Number,
+  send_rate_mbps: Schema.Number,
+  bandwidth_mbps: Schema.Number.annotations({ description: "libsrt's estimate of the link's capacity" }),
+  retransmits: Schema.Number,
+  loss_packets: Schema.Number.annotations({ description: "packets the peer reported lost" }),
+  dropped_packets: Schema.Number.annotations({
+    description: "too late to send, or refused by a full buffer",
+  }),
+  flight_size: Schema.Number.annotations({ description: "packets sent and not yet acknowledged" }),
+  send_buffer_packets: Schema.Number,
+  send_buffer_ms: Schema.Number,
+});
+
+export const SrtStatsView = Schema.Struct({
+  rtt_ms: Schema.Number.annotations({ description: "the highest among the peers" }),
   retransmits: Schema.Number,
   loss_packets: Schema.Number,
-  send_rate_mbps: Schema.Number,
+  dropped_packets: Schema.Number,
+  send_rate_mbps: Schema.Number.annotations({ description: "the sum over the peers" }),
+  flight_size: Schema.Number,
+  send_buffer_ms: Schema.Number.annotations({ description: "the fullest send buffer among the peers" }),
+  receivers: Schema.Number.annotations({ description: "peers connected now" }),
+  peers: Schema.Array(SrtPeerView),
 });
 
 /** The original API's output status: `running` while it works or is getting there, `error` while it fails. */
@@ -148,6 +171,8 @@ export const ChannelView = Schema.Struct({
   backup_rtp_allowed_sources: Schema.NullOr(Schema.Array(Schema.String)).annotations({
     description: "the backup input's sender allow-list; null: every sender",
   }),
+  input_url: Schema.NullOr(Schema.String).annotations({ description: "SRT input, masked; null for RTP/UDP" }),
+  backup_input_url: Schema.NullOr(Schema.String).annotations({ description: "SRT backup input, masked" }),
   redundancy: Schema.NullOr(RedundancyView),
   status: Schema.Literal("running", "stopped", "error"),
   desired: Schema.Literal("running", "stopped"),

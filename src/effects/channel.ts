@@ -30,6 +30,7 @@ import {
   type Redundancy,
   resolveRedundancy,
 } from "../domain/redundancy.ts";
+import { parseOutputUrl, type SrtTarget } from "../domain/url.ts";
 import {
   ChannelError,
   ChannelFaults,
@@ -46,7 +47,8 @@ import { bindFec, type FecInput } from "./ingest/fec.ts";
 import { makeSequenceMerger, type SequenceMerger } from "./ingest/merge.ts";
 import { makeSelector } from "./ingest/selector.ts";
 import { makeSenderFilter } from "./ingest/sender-filter.ts";
-import { bindInput, type InputError } from "./ingest/udp-receiver.ts";
+import { bindSrtInput } from "./ingest/srt-receiver.ts";
+import { bindInput, InputError } from "./ingest/udp-receiver.ts";
 import { makeOutput, type Output, type OutputEvent } from "./outputs/writer.ts";
 import { makeScte35Watcher } from "./scte35-watcher.ts";
 
@@ -316,8 +318,17 @@ export const startChannel = (
           accept(input, datagram, false);
         });
         yield* Effect.gen(function* () {
-          yield* useFec(input, fec, true);
-          yield* bindInput(endpoint, receive).pipe(Scope.extend(scope));
+          if (endpoint.srt !== undefined) {
+            // SRT recovers its own losses (no FEC beside it), and libsrt checked the peer (passphrase, stream id).
+            const fromSrt = guarded(where(role), (datagram: Buffer) => {
+              injected?.(spec.id);
+              accept(input, datagram, false);
+            });
+            yield* bindSrtInput(yield* srtInputTarget(endpoint.srt), fromSrt).pipe(Scope.extend(scope));
+          } else {
+            yield* useFec(input, fec, true);
+            yield* bindInput(endpoint, receive).pipe(Scope.extend(scope));
+          }
         }).pipe(Effect.tapError(() => Scope.close(scope, Exit.void)));
         inputs = [...inputs.filter((other) => other.role !== role), input].sort((a, b) =>
           a.role === b.role ? 0 : a.role === "primary" ? -1 : 1,
@@ -564,7 +575,26 @@ const inputFailure =
     });
 
 const sameEndpoint = (a: InputEndpoint, b: InputEndpoint) =>
-  a.ip === b.ip && a.port === b.port && a.source === b.source && a.interface === b.interface;
+  a.ip === b.ip &&
+  a.port === b.port &&
+  a.source === b.source &&
+  a.interface === b.interface &&
+  a.srt === b.srt;
+
+/** An SRT input's URL as a target (the same syntax and checks as an SRT output's). */
+const srtInputTarget = (url: string): Effect.Effect<SrtTarget, InputError> =>
+  Effect.flatMap(
+    Effect.mapError(
+      parseOutputUrl(url),
+      (error) => new InputError({ reason: "bind_failed", message: `SRT input URL: ${error.message}` }),
+    ),
+    (target) =>
+      target.protocol === "srt"
+        ? Effect.succeed(target)
+        : Effect.fail(
+            new InputError({ reason: "bind_failed", message: "an SRT input URL starts with srt://" }),
+          ),
+  );
 
 /** A packet core for one of the channel's paths; a core that cannot load fails the start with its reason. */
 const loadCoreFor = (what: string, load: () => PacketCore) =>

@@ -35,7 +35,12 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
     /** Every secret the stored outputs carry is known to the masker before any text could repeat it. */
     const learnSecrets = (document: ConfigDocument) =>
       registerSecrets(
-        document.channels.flatMap((channel) => channel.outputs.flatMap((output) => secretsOfUrl(output.url))),
+        document.channels.flatMap((channel) => [
+          ...channel.outputs.flatMap((output) => secretsOfUrl(output.url)),
+          ...[channel.input_url, channel.backup_input_url].flatMap((url) =>
+            url == null ? [] : secretsOfUrl(url),
+          ),
+        ]),
       );
     learnSecrets(config);
     const writeLock = yield* Effect.makeSemaphore(1);

@@ -188,6 +188,10 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
         ...document,
         channels: document.channels.map((channel) => ({
           ...channel,
+          ...(channel.input_url == null ? {} : { input_url: maskUrl(channel.input_url) }),
+          ...(channel.backup_input_url == null
+            ? {}
+            : { backup_input_url: maskUrl(channel.backup_input_url) }),
           outputs: channel.outputs.map((output) => ({ ...output, url: maskUrl(output.url) })),
         })),
       } satisfies ConfigDocument;

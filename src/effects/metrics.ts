@@ -416,6 +416,30 @@ export const makeMetrics = (current: () => StatusSnapshot, ready: () => boolean)
   perOutput("gauge", "distributary_output_srt_send_rate_bytes_per_second", "SRT sending rate", (output) =>
     output.srt === null ? null : (output.srt.send_rate_mbps * 1_000_000) / 8,
   );
+  perOutput(
+    "counter",
+    "distributary_output_srt_dropped_packets_total",
+    "SRT packets dropped as too late to send or refused by a full send buffer",
+    (output) => output.srt?.dropped_packets ?? null,
+  );
+  perOutput(
+    "gauge",
+    "distributary_output_srt_flight_packets",
+    "SRT packets sent and not yet acknowledged",
+    (output) => output.srt?.flight_size ?? null,
+  );
+  perOutput(
+    "gauge",
+    "distributary_output_srt_send_buffer_seconds",
+    "The fullest SRT send buffer among the output's peers",
+    (output) => (output.srt === null ? null : output.srt.send_buffer_ms / 1000),
+  );
+  perOutput(
+    "gauge",
+    "distributary_output_srt_receivers",
+    "SRT peers connected to the output (several for a listener)",
+    (output) => output.srt?.receivers ?? null,
+  );
 
   const events = new Counter({
     name: "distributary_events_total",

@@ -5,10 +5,8 @@
  */
 import { Effect, Exit, Redacted, Scope } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import { parseOutputUrl } from "../../src/domain/url.ts";
 import { spawnChild } from "../../src/effects/child-process.ts";
 import { maskSecrets } from "../../src/effects/logging.ts";
-import { srtExitError } from "../../src/effects/outputs/srt.ts";
 import { json, makeTestApp, type TestApp } from "../support/app.ts";
 
 let app: TestApp | undefined;
@@ -83,17 +81,6 @@ describe("masking", () => {
 });
 
 describe("words that tell the truth", () => {
-  it("an SRT child ended by a signal says so, not what an earlier line of it said", () => {
-    const target = parseOutputUrl("srt://127.0.0.1:9000?mode=caller&passphrase=abcdefghijk");
-    if (target._tag === "Left" || target.right.protocol !== "srt") throw new Error("not an SRT target");
-    const error = srtExitError(
-      target.right,
-      { code: null, signal: "SIGKILL", spawnFailed: false, tail: ["09:00:00 Incorrect passphrase"] },
-      false,
-    );
-    expect(error.message).toBe("srt-live-transmit was killed by SIGKILL");
-  });
-
   it("a plain streamid in a log line is shown; a secret one is masked", () => {
     expect(maskSecrets("publishing with streamid=live/channel1")).toContain("streamid=live/channel1");
     expect(maskSecrets("connect srt://h:9000?streamid=AbCdEf0123456789XyZ")).not.toContain(

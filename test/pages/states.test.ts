@@ -35,6 +35,8 @@ const channel: ChannelView = {
   backup_rtp_port: null,
   rtp_allowed_sources: null,
   backup_rtp_allowed_sources: null,
+  input_url: null,
+  backup_input_url: null,
   redundancy: null,
   status: "running",
   desired: "running",

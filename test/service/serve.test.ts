@@ -84,7 +84,8 @@ describe("serve", () => {
   it("resumes channels and outputs after SIGKILL, and exits cleanly on SIGTERM", async () => {
     const inputPort = await freeUdpPort();
     const sink: UdpSink = await udpSink();
-    const srtPort = await freeUdpPort();
+    // Nothing listens on this TCP port: the RTMP output's ffmpeg stays up trying, a child for the reaping check.
+    const rtmpPort = await freeUdpPort();
     const source = udpSource(inputPort);
     try {
       const first = await startServer();
@@ -117,16 +118,19 @@ describe("serve", () => {
       expect(channel.status).toBe("running");
       expect(channel.outputs.map((output) => output.name)).toEqual(["sink"]);
 
-      // Added only now, as SIGKILL would orphan it: nobody listens, so srt-live-transmit stays up retrying,
-      // a child process for the reaping check.
-      const srt = await api(`/api/channels/${created.id}/outputs`, {
+      // Added only now, as SIGKILL would orphan it (SRT outputs run in process and have no child).
+      const rtmp = await api(`/api/channels/${created.id}/outputs`, {
         method: "POST",
-        body: JSON.stringify({ name: "srt", protocol: "srt", url: `srt://127.0.0.1:${srtPort}?mode=caller` }),
+        body: JSON.stringify({
+          name: "rtmp",
+          protocol: "rtmp",
+          url: `rtmp://127.0.0.1:${rtmpPort}/live/key`,
+        }),
       });
-      expect(srt.status).toBe(201);
+      expect(rtmp.status).toBe(201);
 
       const pid = second.process.pid ?? 0;
-      const children = await eventually("srt-live-transmit to run", async () => {
+      const children = await eventually("ffmpeg to run", async () => {
         const found = await childrenOf(pid);
         return found.length > 0 ? found : undefined;
       });

@@ -47,6 +47,8 @@ export const freeTcpPort: Effect.Effect<number> = Effect.async((resume) => {
 export interface UdpSink {
   readonly port: number;
   readonly datagrams: ReadonlyArray<Buffer>;
+  /** When each datagram arrived (performance.now(), ms). */
+  readonly arrivals: ReadonlyArray<number>;
   readonly bytes: () => Buffer;
   readonly totalBytes: () => number;
 }
@@ -71,14 +73,17 @@ export const udpReceiver = (receive: (datagram: Buffer) => void): Effect.Effect<
 
 export const udpSink: Effect.Effect<UdpSink, never, Scope.Scope> = Effect.suspend(() => {
   const datagrams: Array<Buffer> = [];
+  const arrivals: Array<number> = [];
   let total = 0;
   return udpReceiver((message) => {
     datagrams.push(message);
+    arrivals.push(performance.now());
     total += message.length;
   }).pipe(
     Effect.map((port) => ({
       port,
       datagrams,
+      arrivals,
       bytes: () => Buffer.concat(datagrams),
       totalBytes: () => total,
     })),
@@ -113,21 +118,106 @@ export const srtListenerPeer = (options: {
     return { port, pid: child.pid, tail: child.tail };
   });
 
-/** srt-live-transmit calling our SRT listener output (retrying until it answers) and forwarding to a sink. */
+/**
+ * srt-live-transmit calling our SRT listener output (retrying until it answers) and forwarding to a sink,
+ * asking for `streamId` when given.
+ */
 export const srtCallerPeer = (options: {
   readonly port: number;
   readonly forwardTo: number;
   readonly passphrase?: string;
+  readonly streamId?: string;
 }): Effect.Effect<SrtPeer, never, Scope.Scope> =>
   Effect.gen(function* () {
+    const streamId = options.streamId === undefined ? "" : `&streamid=${options.streamId}`;
     const child = yield* spawnChild({
       command: "srt-live-transmit",
       args: [
-        `srt://127.0.0.1:${options.port}?mode=caller${srtOptions(options.passphrase)}`,
+        `srt://127.0.0.1:${options.port}?mode=caller${srtOptions(options.passphrase)}${streamId}`,
         `udp://127.0.0.1:${options.forwardTo}`,
       ],
     });
     return { port: options.port, pid: child.pid, tail: child.tail };
+  });
+
+/** Waits until some process on this machine has bound UDP `port` (a peer's input is ready for a stream). */
+export const udpPortBound = (port: number): Effect.Effect<true, Error> => {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
+  return eventually(`UDP port ${port} to be bound`, async () =>
+    (await readFile("/proc/net/udp", "utf8")).includes(hexPort) ? true : undefined,
+  );
+};
+
+/**
+ * srt-live-transmit sending over SRT what it receives on a UDP port (`udpPort`): as a caller to our SRT
+ * input's listener on `port`, or as a listener on `port` for our SRT input's caller.
+ */
+export const srtSenderPeer = (options: {
+  readonly mode: "caller" | "listener";
+  readonly port: number;
+  readonly passphrase?: string;
+  readonly streamId?: string;
+}): Effect.Effect<SrtPeer & { readonly udpPort: number }, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const udpPort = yield* freeUdpPort;
+    const streamId = options.streamId === undefined ? "" : `&streamid=${options.streamId}`;
+    const child = yield* spawnChild({
+      command: "srt-live-transmit",
+      args: [
+        // A deep receive buffer: on a busy machine the tool may not read for a while, and a test's stream
+        // must not be lost on its way in.
+        `udp://127.0.0.1:${udpPort}?rcvbuf=8388608`,
+        `srt://127.0.0.1:${options.port}?mode=${options.mode}${srtOptions(options.passphrase)}${streamId}`,
+      ],
+      secrets: options.passphrase === undefined ? [] : [Redacted.make(options.passphrase)],
+    });
+    yield* Effect.orDie(udpPortBound(udpPort));
+    return { port: options.port, udpPort, pid: child.pid, tail: child.tail };
+  });
+
+/**
+ * ffmpeg's own SRT listener (libsrt inside ffmpeg) for our caller, writing what it receives untouched to a
+ * file (`-f data`: no demuxing, no remuxing). `received` reads that file.
+ */
+export const ffmpegSrtListenerPeer = (options: {
+  readonly passphrase?: string;
+}): Effect.Effect<SrtPeer & { readonly received: () => Promise<Buffer> }, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const port = yield* freeUdpPort;
+    const dir = yield* Effect.acquireRelease(
+      Effect.promise(() => mkdtemp(join(tmpdir(), "distributary-ffmpeg-srt-"))),
+      (path) => Effect.promise(() => rm(path, { recursive: true, force: true })),
+    );
+    const file = join(dir, "received.ts");
+    const child = yield* spawnChild({
+      command: "ffmpeg",
+      args: [
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-f",
+        "data",
+        "-i",
+        `srt://127.0.0.1:${port}?mode=listener${srtOptions(options.passphrase)}`,
+        "-map",
+        "0",
+        "-c",
+        "copy",
+        "-flush_packets",
+        "1",
+        "-f",
+        "data",
+        file,
+      ],
+      secrets: options.passphrase === undefined ? [] : [Redacted.make(options.passphrase)],
+    });
+    return {
+      port,
+      pid: child.pid,
+      tail: child.tail,
+      received: () => readFile(file).catch(() => Buffer.alloc(0)),
+    };
   });
 
 export interface RtmpServer {

@@ -6,12 +6,40 @@
 import type { Effect } from "effect";
 import type { ChunkQueue } from "./queue.ts";
 
-/** SRT link figures as srt-live-transmit reports them; counters add up over reconnects. */
+/** One SRT peer of an output (the listener it called, or one receiver that called our listener). */
+export interface SrtPeerStats {
+  /** The peer's address and port. */
+  readonly peer: string;
+  /** The stream id the peer asked for, masked as URLs are; null when none. */
+  readonly streamId: string | null;
+  readonly connectedAt: number;
+  readonly rttMs: number;
+  readonly sendRateMbps: number;
+  readonly bandwidthMbps: number;
+  readonly retransmits: number;
+  /** Packets the peer reported lost. */
+  readonly lossPackets: number;
+  /** Packets libsrt dropped as too late to send, and messages its full send buffer refused. */
+  readonly droppedPackets: number;
+  readonly flightSize: number;
+  readonly sendBufferPackets: number;
+  readonly sendBufferMs: number;
+}
+
+/** SRT link figures of an output from libsrt's statistics; counters add up over peers and reconnects. */
 export interface SrtLinkStats {
+  /** The highest round-trip time among the peers. */
   readonly rttMs: number;
   readonly retransmits: number;
   readonly lossPackets: number;
+  readonly droppedPackets: number;
+  /** The sum over the peers. */
   readonly sendRateMbps: number;
+  readonly flightSize: number;
+  /** The fullest send buffer among the peers, in milliseconds of stream. */
+  readonly sendBufferMs: number;
+  /** The peers connected now, each with its own figures. */
+  readonly peers: ReadonlyArray<SrtPeerStats>;
 }
 
 /** What a protocol's attempt may do to the output it serves. */
@@ -22,5 +50,6 @@ export interface WriterContext {
   readonly countSent: (bytes: number) => void;
   /** Cumulative link figures for the current connection. */
   readonly reportSrt: (stats: SrtLinkStats) => void;
-  readonly srtStatsEveryPackets: number;
+  /** How often an SRT output reads libsrt's statistics. */
+  readonly srtStatsIntervalMs: number;
 }

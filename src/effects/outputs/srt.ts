@@ -1,193 +1,399 @@
 /**
- * SRT output: an `srt-live-transmit` child per attempt, fed 7×188-byte datagrams over loopback UDP (a pipe
- * would lose the 1316-byte message boundaries SRT live mode sends as packets). Its JSON stats arrive on its stdout.
+ * SRT output, in process through libsrt (src/effects/srt/libsrt.ts): no child, the passphrase only in this
+ * process's memory.
  *
- * The child runs with auto-reconnect off, so every drop ends the attempt and our reconnect schedule (and its
- * reconnect count) decides what happens next. srt-live-transmit 1.5.1 takes SRT options only inside its
- * URI: the passphrase therefore travels in the child's argv (nowhere else: not logged, masked in the stderr
- * tail and in status). There is no file or environment option for it in this version.
+ * - caller: one non-blocking socket connects; libsrt reports the connection (or why it failed: the peer's
+ *   reject reason, a timeout) through epoll, and a broken link the same way.
+ * - listener: serves up to `maxreceivers` callers at once, each sent every message, each with its own
+ *   statistics; a caller whose stream id is not in `allowstreamid` is turned away. The attempt runs while at
+ *   least one receiver is connected: a receiver that leaves while others stay changes nothing for them, one
+ *   that comes back is served again; when the last one leaves, the attempt ends as "disconnected" and the
+ *   reconnect schedule listens again.
+ *
+ * Each message is `payloadsize` bytes of TS (1316 by default, 7 packets), sent with srt_sendmsg2; a send never
+ * waits (libsrt copies it into its send buffer, or refuses it when that buffer is full, counted as a drop).
  */
-import { createSocket, type Socket } from "node:dgram";
-import { Deferred, Effect, Option, Redacted, Schema, type Scope } from "effect";
+import { Deferred, Effect, Exit, Redacted, Schedule, type Scope } from "effect";
 import { OutputError } from "../../domain/errors.ts";
-import type { SrtTarget } from "../../domain/url.ts";
-import { type ChildExit, describeExit, spawnChild } from "../child-process.ts";
-import type { WriterContext } from "./context.ts";
-import { connectSocket, deliverUntilError, sendAsDatagrams } from "./udp.ts";
+import { maskStreamId, type SrtTarget } from "../../domain/url.ts";
+import {
+  type LibSrt,
+  LibSrtError,
+  loadLibSrt,
+  SRT_EPOLL,
+  SRT_ERR,
+  SRT_REJ,
+  SRTS,
+  type SrtSocketStats,
+} from "../srt/libsrt.ts";
+import type { SrtLinkStats, SrtPeerStats, WriterContext } from "./context.ts";
+import { resolveIPv4 } from "./udp.ts";
 
-const StatsLine = Schema.parseJson(
-  Schema.Struct({
-    link: Schema.Struct({ rtt: Schema.Number }),
-    send: Schema.Struct({
-      packetsLost: Schema.Number,
-      packetsRetransmitted: Schema.Number,
-      mbitRate: Schema.Number,
-    }),
-  }),
-);
-const decodeStatsLine = Schema.decodeUnknownOption(StatsLine);
+/** How long chunks are gathered before they go to libsrt, and how many bytes flush them at once. */
+const GATHER_MS = 20;
+const GATHER_MAX_BYTES = 16 * 1316;
 
-const connectedLine = /^(SRT target connected|Accepted SRT target connection)/;
-
-/** The URI srt-live-transmit gets; values go in raw because it does not percent-decode. */
-export const srtChildUri = (target: SrtTarget): string => {
-  const params = [`mode=${target.mode}`];
-  if (target.latencyMs !== null) params.push(`latency=${target.latencyMs}`);
-  if (target.passphrase !== null) params.push(`passphrase=${Redacted.value(target.passphrase)}`);
-  if (target.pbkeylen !== null) params.push(`pbkeylen=${target.pbkeylen}`);
-  if (target.streamId !== null) params.push(`streamid=${target.streamId}`);
-  return `srt://${target.host}:${target.port}?${params.join("&")}`;
-};
-
-/**
- * A loopback UDP port nobody holds right now. The child binds it a moment later; if something takes it in
- * between, the child fails to start and the attempt is retried.
- */
-const freeLoopbackPort = Effect.async<number, OutputError>((resume) => {
-  const probe = createSocket("udp4");
-  probe.once("error", (cause) => {
-    probe.close();
-    resume(
-      Effect.fail(
-        new OutputError({ reason: "child_exited", message: `no free loopback UDP port (${cause.message})` }),
-      ),
-    );
-  });
-  probe.bind(0, "127.0.0.1", () => {
-    const { port } = probe.address();
-    probe.close(() => resume(Effect.succeed(port)));
-  });
+/** libsrt, or the error that refuses SRT URLs when it cannot be loaded. */
+export const libSrtOrError: Effect.Effect<LibSrt, OutputError> = Effect.suspend(() => {
+  const loaded = loadLibSrt();
+  return "lib" in loaded
+    ? Effect.succeed(loaded.lib)
+    : Effect.fail(new OutputError({ reason: "not_installed", message: loaded.error }));
 });
 
-const loopbackSender: Effect.Effect<Socket, never, Scope.Scope> = Effect.acquireRelease(
-  Effect.sync(() => {
-    const socket = createSocket("udp4");
-    // Loopback sends fail only if the child is gone, which its exit reports better.
-    socket.on("error", () => {});
-    return socket;
-  }),
-  (socket) =>
-    Effect.async<void>((resume) => {
-      socket.close(() => resume(Effect.void));
-    }),
-);
-
-const lineMatching = (exit: ChildExit, pattern: RegExp): string | undefined =>
-  exit.tail.find((line) => pattern.test(line));
-
-/** Turns the child's end into words a person can act on. */
-export const srtExitError = (target: SrtTarget, exit: ChildExit, wasConnected: boolean): OutputError => {
+/** Why a caller's connection failed, from libsrt's reject reason, in words a person can act on. */
+export const connectFailure = (target: SrtTarget, reason: number, reasonText: string): OutputError => {
   const peer = `${target.host}:${target.port}`;
-  if (exit.spawnFailed) {
-    return new OutputError({
-      reason: "not_installed",
-      message:
-        "srt-live-transmit could not be started: install srt-tools (Debian) and make sure it is on PATH",
-    });
+  switch (reason) {
+    case SRT_REJ.BADSECRET:
+      return new OutputError({
+        reason: "auth_rejected",
+        message: `the SRT peer at ${peer} rejected the passphrase`,
+      });
+    case SRT_REJ.UNSECURE:
+      return new OutputError({
+        reason: "auth_rejected",
+        message:
+          target.passphrase === null
+            ? `the SRT peer at ${peer} requires a passphrase`
+            : `the SRT peer at ${peer} does not expect a passphrase`,
+      });
+    case SRT_REJ.TIMEOUT:
+      return new OutputError({
+        reason: "connect_timeout",
+        message: `no SRT listener answered at ${peer} (is it running, and does the firewall allow UDP ${target.port}?)`,
+      });
+    default:
+      return new OutputError({
+        reason: "auth_rejected",
+        message: `the SRT peer at ${peer} rejected the connection: ${reasonText}`,
+      });
   }
-  // A signal ended this child: that is what happened to this attempt, whatever its last lines said before.
-  if (exit.signal !== null)
-    return new OutputError({ reason: "child_exited", message: describeExit("srt-live-transmit", exit) });
-  if (lineMatching(exit, /Incorrect passphrase|BADSECRET/) !== undefined) {
+};
+
+const srtFailure = (target: SrtTarget, error: unknown): OutputError => {
+  const peer = `${target.host}:${target.port}`;
+  const detail = error instanceof Error ? error.message : String(error);
+  if (error instanceof LibSrtError && error.operation === "srt_bind") {
     return new OutputError({
-      reason: "auth_rejected",
-      message: `the SRT peer at ${peer} rejected the passphrase`,
-    });
-  }
-  if (lineMatching(exit, /Password required or unexpected|UNSECURE/) !== undefined) {
-    const message =
-      target.passphrase === null
-        ? `the SRT peer at ${peer} requires a passphrase`
-        : `the SRT peer at ${peer} does not expect a passphrase`;
-    return new OutputError({ reason: "auth_rejected", message });
-  }
-  const rejected = lineMatching(exit, /REJECT reported from HS processing: /);
-  if (rejected !== undefined) {
-    const why = rejected
-      .split("REJECT reported from HS processing: ")[1]
-      ?.replace(/ - not processing further$/, "");
-    return new OutputError({
-      reason: "auth_rejected",
-      message: `the SRT peer at ${peer} rejected the connection: ${why}`,
-    });
-  }
-  if (lineMatching(exit, /Bad parameters/) !== undefined) {
-    return new OutputError({
-      reason: "invalid_url",
-      message: "srt-live-transmit rejected these SRT parameters",
-    });
-  }
-  if (
-    target.mode === "listener" &&
-    lineMatching(exit, /srt_bind|unable to create\/configure SRT socket/) !== undefined
-  ) {
-    return new OutputError({
-      reason: "child_exited",
+      reason: "connect_refused",
       message: `cannot listen for SRT on ${peer}: the port is in use or the address is not on this machine`,
     });
   }
-  if (wasConnected) {
-    const who = target.mode === "caller" ? `the SRT peer at ${peer}` : `the SRT caller on ${peer}`;
-    return new OutputError({ reason: "disconnected", message: `${who} disconnected` });
-  }
-  if (target.mode === "caller" && exit.code === 0) {
-    return new OutputError({
-      reason: "connect_timeout",
-      message: `no SRT listener answered at ${peer} (is it running, and does the firewall allow UDP ${target.port}?)`,
-    });
-  }
-  return new OutputError({ reason: "child_exited", message: describeExit("srt-live-transmit", exit) });
+  return new OutputError({ reason: "write_failed", message: `SRT on ${peer}: ${detail}` });
 };
+
+/** A socket made with the URL's options, closed with the scope. */
+const openSocket = (lib: LibSrt, target: SrtTarget): Effect.Effect<number, OutputError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () =>
+        lib.createSocket({
+          latencyMs: target.latencyMs,
+          passphrase: target.passphrase === null ? null : Redacted.value(target.passphrase),
+          pbkeylen: target.pbkeylen,
+          streamId: target.streamId,
+          maxbw: target.maxbw,
+          oheadbw: target.oheadbw,
+          payloadSize: target.payloadSize,
+        }),
+      catch: (error) => srtFailure(target, error),
+    }),
+    (socket) => Effect.sync(() => lib.close(socket)),
+  );
+
+interface Peer {
+  readonly socket: number;
+  readonly address: string;
+  readonly streamId: string | null;
+  readonly connectedAt: number;
+  /** libsrt's clock when it connected: no message may carry an earlier source time. */
+  readonly since: number;
+  /** Messages libsrt's full send buffer refused. */
+  refused: number;
+  last: SrtSocketStats | null;
+}
+
+const peerStats = (peer: Peer): SrtPeerStats => {
+  const stats = peer.last;
+  return {
+    peer: peer.address,
+    streamId: peer.streamId === null ? null : maskStreamId(peer.streamId).shown,
+    connectedAt: peer.connectedAt,
+    rttMs: stats?.rttMs ?? 0,
+    sendRateMbps: stats?.sendRateMbps ?? 0,
+    bandwidthMbps: stats?.bandwidthMbps ?? 0,
+    retransmits: stats?.retransmits ?? 0,
+    lossPackets: stats?.sendLoss ?? 0,
+    droppedPackets: (stats?.sendDrops ?? 0) + peer.refused,
+    flightSize: stats?.flightSize ?? 0,
+    sendBufferPackets: stats?.sendBufferPackets ?? 0,
+    sendBufferMs: stats?.sendBufferMs ?? 0,
+  };
+};
+
+/**
+ * The peers an attempt sends to, their statistics, and the totals of peers already gone (so an output's
+ * counters never go back when a receiver leaves).
+ */
+const makePeers = (lib: LibSrt, context: WriterContext, payloadSize: number) => {
+  const peers = new Map<number, Peer>();
+  let gone = { retransmits: 0, lossPackets: 0, droppedPackets: 0 };
+
+  const add = (socket: number, streamId: string | null): Peer => {
+    const peer: Peer = {
+      socket,
+      address: lib.peerAddress(socket),
+      streamId: streamId === "" ? null : streamId,
+      connectedAt: Date.now(),
+      since: lib.now(),
+      refused: 0,
+      last: null,
+    };
+    peers.set(socket, peer);
+    return peer;
+  };
+
+  const remove = (socket: number) => {
+    const peer = peers.get(socket);
+    if (peer === undefined) return;
+    peer.last = lib.stats(socket) ?? peer.last;
+    const final = peerStats(peer);
+    gone = {
+      retransmits: gone.retransmits + final.retransmits,
+      lossPackets: gone.lossPackets + final.lossPackets,
+      droppedPackets: gone.droppedPackets + final.droppedPackets,
+    };
+    peers.delete(socket);
+    lib.close(socket);
+  };
+
+  /**
+   * Sends `chunk`, which arrived at `arrivedUs` on libsrt's clock, to every peer in messages of
+   * `payloadSize`; tells `broken` of each peer whose link failed.
+   */
+  const send = (chunk: Uint8Array, arrivedUs: number, broken: (socket: number) => void) => {
+    for (const peer of peers.values()) {
+      const sourceTime = Math.max(arrivedUs, peer.since);
+      for (let at = 0; at < chunk.length; at += payloadSize) {
+        const result = lib.send(
+          peer.socket,
+          at === 0 && chunk.length <= payloadSize ? chunk : chunk.subarray(at, at + payloadSize),
+          sourceTime,
+        );
+        if (result >= 0) continue;
+        if (-result === SRT_ERR.EASYNCSND) {
+          peer.refused += 1;
+          continue;
+        }
+        broken(peer.socket);
+        break;
+      }
+    }
+  };
+
+  const report = () => {
+    const list: Array<SrtPeerStats> = [];
+    for (const peer of peers.values()) {
+      peer.last = lib.stats(peer.socket) ?? peer.last;
+      list.push(peerStats(peer));
+    }
+    const link: SrtLinkStats = {
+      rttMs: Math.max(0, ...list.map((peer) => peer.rttMs)),
+      retransmits: gone.retransmits + sum(list, (peer) => peer.retransmits),
+      lossPackets: gone.lossPackets + sum(list, (peer) => peer.lossPackets),
+      droppedPackets: gone.droppedPackets + sum(list, (peer) => peer.droppedPackets),
+      sendRateMbps: sum(list, (peer) => peer.sendRateMbps),
+      flightSize: sum(list, (peer) => peer.flightSize),
+      sendBufferMs: Math.max(0, ...list.map((peer) => peer.sendBufferMs)),
+      peers: list,
+    };
+    context.reportSrt(link);
+  };
+
+  return { peers, add, remove, send, report, clockNow: lib.now };
+};
+
+const sum = (list: ReadonlyArray<SrtPeerStats>, of: (peer: SrtPeerStats) => number): number =>
+  list.reduce((total, peer) => total + of(peer), 0);
+
+/** Streams the queue to the peers until `failed` is done; statistics are read every interval meanwhile. */
+const stream = (
+  context: WriterContext,
+  peers: ReturnType<typeof makePeers>,
+  failed: Deferred.Deferred<never, OutputError>,
+  onBroken: (socket: number) => void,
+): Effect.Effect<never, OutputError, Scope.Scope> =>
+  Effect.gen(function* () {
+    // Whatever queued while nobody was connected is stale now.
+    context.queue.clear();
+    yield* context.markConnected;
+    peers.report();
+    yield* Effect.forkScoped(
+      Effect.repeat(
+        Effect.sync(peers.report),
+        Schedule.spaced(`${Math.max(10, context.srtStatsIntervalMs)} millis`),
+      ),
+    );
+    // Chunks are gathered for a few milliseconds and handed to libsrt together: its send thread then wakes
+    // once per burst rather than once per input datagram, which is most of what SRT costs in CPU. Each
+    // message carries the time its chunk arrived (SRT_MSGCTRL.srctime), so the receiver delivers the stream
+    // paced as it came, within SRT's own latency window (120 ms by default), not in bursts.
+    const clockOffsetUs = peers.clockNow() - performance.now() * 1000;
+    let pending: Array<Uint8Array> = [];
+    let arrivals: Array<number> = [];
+    let pendingBytes = 0;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const flush = () => {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+      const chunks = pending;
+      const times = arrivals;
+      pending = [];
+      arrivals = [];
+      pendingBytes = 0;
+      for (const [index, chunk] of chunks.entries()) peers.send(chunk, times[index] ?? 0, onBroken);
+    };
+    yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        context.queue.deliverDirectly((chunk) => {
+          pending.push(chunk);
+          arrivals.push(clockOffsetUs + performance.now() * 1000);
+          pendingBytes += chunk.length;
+          context.countSent(chunk.length);
+          if (pendingBytes >= GATHER_MAX_BYTES) flush();
+          else if (timer === null) timer = setTimeout(flush, GATHER_MS);
+        }),
+      ),
+      () =>
+        Effect.sync(() => {
+          context.queue.deliverDirectly(null);
+          if (timer !== null) clearTimeout(timer);
+          timer = null;
+        }),
+    );
+    return yield* Deferred.await(failed);
+  });
+
+const callerAttempt = (
+  lib: LibSrt,
+  target: SrtTarget,
+  context: WriterContext,
+): Effect.Effect<never, OutputError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const address = yield* resolveIPv4(target.host);
+    const socket = yield* openSocket(lib, target);
+    const peers = makePeers(lib, context, target.payloadSize);
+    const connected = yield* Deferred.make<void, OutputError>();
+    const failed = yield* Deferred.make<never, OutputError>();
+    const peer = `${target.host}:${target.port}`;
+    const disconnected = () =>
+      Deferred.unsafeDone(
+        failed,
+        Exit.fail(
+          new OutputError({ reason: "disconnected", message: `the SRT peer at ${peer} disconnected` }),
+        ),
+      );
+
+    yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        lib.watch(socket, SRT_EPOLL.OUT | SRT_EPOLL.ERR, (events) => {
+          if ((events & SRT_EPOLL.ERR) === 0 && lib.state(socket) === SRTS.CONNECTED) {
+            Deferred.unsafeDone(connected, Exit.void);
+          } else {
+            const reason = lib.rejectReason(socket);
+            Deferred.unsafeDone(
+              connected,
+              Exit.fail(connectFailure(target, reason, lib.rejectReasonText(reason))),
+            );
+          }
+        }),
+      ),
+      () => Effect.sync(() => lib.unwatch(socket)),
+    );
+    yield* Effect.try({
+      try: () => lib.connect(socket, address, target.port),
+      catch: (error) => srtFailure(target, error),
+    });
+    yield* Deferred.await(connected);
+
+    peers.add(socket, target.streamId);
+    // Connected: only a broken link matters from now on (a writable socket would wake the poll all the time).
+    lib.watch(socket, SRT_EPOLL.ERR, disconnected);
+    return yield* stream(context, peers, failed, disconnected);
+  });
+
+const listenerAttempt = (
+  lib: LibSrt,
+  target: SrtTarget,
+  context: WriterContext,
+): Effect.Effect<never, OutputError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const address = target.host === "0.0.0.0" ? target.host : yield* resolveIPv4(target.host);
+    const listener = yield* openSocket(lib, target);
+    yield* Effect.try({
+      try: () => {
+        lib.bind(listener, address, target.port);
+        lib.listen(listener, target.maxReceivers);
+      },
+      catch: (error) => srtFailure(target, error),
+    });
+    const peers = makePeers(lib, context, target.payloadSize);
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const socket of [...peers.peers.keys()]) peers.remove(socket);
+      }),
+    );
+    const first = yield* Deferred.make<void>();
+    const failed = yield* Deferred.make<never, OutputError>();
+    const shown = `${target.host}:${target.port}`;
+
+    const gone = (socket: number) => {
+      peers.remove(socket);
+      if (peers.peers.size === 0) {
+        Deferred.unsafeDone(
+          failed,
+          Exit.fail(
+            new OutputError({ reason: "disconnected", message: `the SRT caller on ${shown} disconnected` }),
+          ),
+        );
+      }
+    };
+
+    const acceptAll = () => {
+      while (true) {
+        let socket: number | null;
+        try {
+          socket = lib.accept(listener);
+        } catch (error) {
+          Deferred.unsafeDone(failed, Exit.fail(srtFailure(target, error)));
+          return;
+        }
+        if (socket === null) return;
+        const streamId = lib.streamId(socket);
+        const allowed = target.allowedStreamIds === null || target.allowedStreamIds.includes(streamId);
+        if (!allowed || peers.peers.size >= target.maxReceivers) {
+          lib.close(socket);
+          continue;
+        }
+        peers.add(socket, streamId);
+        lib.watch(socket, SRT_EPOLL.ERR, () => gone(socket));
+        Deferred.unsafeDone(first, Exit.void);
+      }
+    };
+
+    yield* Effect.acquireRelease(
+      Effect.sync(() => lib.watch(listener, SRT_EPOLL.IN | SRT_EPOLL.ERR, acceptAll)),
+      () => Effect.sync(() => lib.unwatch(listener)),
+    );
+    yield* Effect.raceFirst(Deferred.await(first), Deferred.await(failed));
+    return yield* stream(context, peers, failed, gone);
+  });
 
 export const srtAttempt = (
   target: SrtTarget,
   context: WriterContext,
 ): Effect.Effect<never, OutputError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const inputPort = yield* freeLoopbackPort;
-    const connected = yield* Deferred.make<void>();
-    const child = yield* spawnChild({
-      command: "srt-live-transmit",
-      args: [
-        "-a:no",
-        `-s:${context.srtStatsEveryPackets}`,
-        "-f",
-        "-pf:json",
-        `udp://127.0.0.1:${inputPort}`,
-        srtChildUri(target),
-      ],
-      secrets: target.secrets,
-      onStderrLine: (line) => {
-        if (connectedLine.test(line)) Deferred.unsafeDone(connected, Effect.void);
-      },
-      onStdoutLine: (line) => {
-        Option.map(decodeStatsLine(line), ({ link, send }) =>
-          context.reportSrt({
-            rttMs: link.rtt,
-            retransmits: send.packetsRetransmitted,
-            lossPackets: send.packetsLost,
-            sendRateMbps: send.mbitRate,
-          }),
-        );
-      },
-    });
-    const socket = yield* loopbackSender;
-    yield* connectSocket(socket, inputPort, "127.0.0.1");
-
-    const ended = (wasConnected: boolean) =>
-      Effect.flatMap(child.exit, (exit) => Effect.fail(srtExitError(target, exit, wasConnected)));
-
-    yield* Effect.raceFirst(Deferred.await(connected), ended(false));
-    // Whatever queued while nobody was connected is stale now.
-    context.queue.clear();
-    yield* context.markConnected;
-
-    const pump = deliverUntilError(
-      socket,
-      context,
-      (chunk) => sendAsDatagrams(socket, chunk, null),
-      // Loopback sends fail only if the child is gone, which its exit reports better.
-      () => new OutputError({ reason: "child_exited", message: "srt-live-transmit stopped reading" }),
-    );
-    return yield* Effect.raceFirst(pump, ended(true));
-  });
+  Effect.flatMap(libSrtOrError, (lib) =>
+    target.mode === "caller" ? callerAttempt(lib, target, context) : listenerAttempt(lib, target, context),
+  );

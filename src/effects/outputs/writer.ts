@@ -87,8 +87,8 @@ export interface OutputOptions {
   /** Queue capacity; the oldest data beyond it is dropped. Default 4 MiB, about 6 s at 5 Mb/s. */
   readonly queueBytes?: number;
   readonly reconnect?: ReconnectOptions;
-  /** srt-live-transmit reports stats once per this many SRT packets (1316 bytes each). */
-  readonly srtStatsEveryPackets?: number;
+  /** How often SRT outputs read libsrt's statistics. Default 1 s. */
+  readonly srtStatsIntervalMs?: number;
   /**
    * Where recordings may be written (absolute); a file:// output elsewhere is refused. null: recording is off.
    * Left out (tests of one writer), a file output may write anywhere.
@@ -96,7 +96,16 @@ export interface OutputOptions {
   readonly recordingsRoot?: string | null;
 }
 
-const zeroSrt: SrtLinkStats = { rttMs: 0, retransmits: 0, lossPackets: 0, sendRateMbps: 0 };
+const zeroSrt: SrtLinkStats = {
+  rttMs: 0,
+  retransmits: 0,
+  lossPackets: 0,
+  droppedPackets: 0,
+  sendRateMbps: 0,
+  flightSize: 0,
+  sendBufferMs: 0,
+  peers: [],
+};
 
 const attemptFor = (target: OutputTarget, context: WriterContext) => {
   switch (target.protocol) {
@@ -142,7 +151,7 @@ export const makeOutput = (
     let lastErrorAt: number | null = null;
     let startedAt: number | null = null;
     let connectedAt: number | null = null;
-    // SRT counters restart with each srt-live-transmit; earlier connections' totals are kept here.
+    // SRT counters restart with each connection attempt; earlier attempts' totals are kept here.
     let srtEarlier: SrtLinkStats | null = null;
     let srtCurrent: SrtLinkStats | null = null;
 
@@ -171,7 +180,7 @@ export const makeOutput = (
       reportSrt: (stats) => {
         srtCurrent = stats;
       },
-      srtStatsEveryPackets: options.srtStatsEveryPackets ?? 100,
+      srtStatsIntervalMs: options.srtStatsIntervalMs ?? 1000,
     };
 
     const beginAttempt = Effect.sync(() => {
@@ -181,6 +190,8 @@ export const makeOutput = (
           ...srtCurrent,
           retransmits: earlier.retransmits + srtCurrent.retransmits,
           lossPackets: earlier.lossPackets + srtCurrent.lossPackets,
+          droppedPackets: earlier.droppedPackets + srtCurrent.droppedPackets,
+          peers: [],
         };
         srtCurrent = null;
       }
@@ -238,6 +249,7 @@ export const makeOutput = (
               ...srtCurrent,
               retransmits: (srtEarlier?.retransmits ?? 0) + srtCurrent.retransmits,
               lossPackets: (srtEarlier?.lossPackets ?? 0) + srtCurrent.lossPackets,
+              droppedPackets: (srtEarlier?.droppedPackets ?? 0) + srtCurrent.droppedPackets,
             };
       return {
         protocol: target.protocol,

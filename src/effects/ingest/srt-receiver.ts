@@ -1,0 +1,205 @@
+/**
+ * An SRT input, in process through libsrt: the same shape as `bindInput` (UDP), so a channel can take its
+ * primary or backup stream over SRT and feed the same packet core, failover and outputs. Each SRT message
+ * (up to 7 TS packets) is handed to `onDatagram` as it is released by libsrt (after SRT's latency window).
+ *
+ * - listener (`srt://:port?mode=listener`): waits for one sender; when it goes, waits for the next. A second
+ *   sender while one is connected is turned away.
+ * - caller (`srt://host:port`): connects, and connects again one second after the link fails, for as long
+ *   as the scope is open.
+ *
+ * Silence is not an error here: the channel's failover notices a sender that stopped, as it does for UDP.
+ */
+import { createSocket } from "node:dgram";
+import { lookup } from "node:dns/promises";
+import { Effect, Redacted, type Scope } from "effect";
+import type { SrtTarget } from "../../domain/url.ts";
+import { type LibSrt, LibSrtError, loadLibSrt, SRT_EPOLL, SRTS } from "../srt/libsrt.ts";
+import { InputError } from "./udp-receiver.ts";
+
+/** What a running SRT input can tell: whether a sender is connected, and its address. */
+export interface SrtInput {
+  readonly sender: () => string | null;
+}
+
+const RECONNECT_MS = 1000;
+
+const inputError = (target: SrtTarget, error: unknown): InputError => {
+  const where = `${target.host}:${target.port}`;
+  if (error instanceof LibSrtError && error.operation === "srt_bind") {
+    return new InputError({
+      reason: "bind_failed",
+      message: `cannot listen for SRT on ${where}: another program or channel already uses this port`,
+    });
+  }
+  const detail = error instanceof Error ? error.message : String(error);
+  return new InputError({ reason: "bind_failed", message: `SRT input ${where}: ${detail}` });
+};
+
+const socketOptions = (target: SrtTarget) => ({
+  latencyMs: target.latencyMs,
+  passphrase: target.passphrase === null ? null : Redacted.value(target.passphrase),
+  pbkeylen: target.pbkeylen,
+  streamId: target.mode === "caller" ? target.streamId : null,
+  payloadSize: target.payloadSize,
+});
+
+/** Reads every message libsrt has released on `socket`, handing each to `onDatagram` as its own Buffer. */
+const drain = (lib: LibSrt, socket: number, scratch: Buffer, onDatagram: (datagram: Buffer) => void) => {
+  while (true) {
+    const length = lib.receive(socket, scratch);
+    if (length <= 0) return length;
+    onDatagram(Buffer.from(scratch.subarray(0, length)));
+  }
+};
+
+const bindsNow = (host: string, port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const probe = createSocket({ type: "udp4", reuseAddr: false });
+    probe.once("error", () => {
+      probe.close();
+      resolve(false);
+    });
+    probe.bind({ port, address: host, exclusive: true }, () => probe.close(() => resolve(true)));
+  });
+
+/**
+ * libsrt closes a listener's UDP socket from its own garbage collector, about 4.5 s after srt_close
+ * (libsrt 1.5.1): waits (at most 8 s) until the port is free, so that whatever binds it next (the same input
+ * as plain UDP, another channel) can.
+ */
+const portReleased = (host: string, port: number): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + 8000;
+    while (Date.now() < deadline && !(yield* Effect.promise(() => bindsNow(host, port)))) {
+      yield* Effect.sleep("50 millis");
+    }
+  });
+
+export const bindSrtInput = (
+  target: SrtTarget,
+  onDatagram: (datagram: Buffer) => void,
+): Effect.Effect<SrtInput, InputError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const loaded = loadLibSrt();
+    if (!("lib" in loaded)) {
+      return yield* Effect.fail(new InputError({ reason: "bind_failed", message: loaded.error }));
+    }
+    const lib = loaded.lib;
+    const scratch = Buffer.alloc(1500);
+    let sender: { socket: number; address: string } | null = null;
+    let closed = false;
+
+    const dropSender = () => {
+      if (sender === null) return;
+      lib.close(sender.socket);
+      sender = null;
+    };
+
+    const serve = (socket: number, onGone: () => void) => {
+      sender = { socket, address: lib.peerAddress(socket) };
+      lib.watch(socket, SRT_EPOLL.IN | SRT_EPOLL.ERR, (events) => {
+        const result = drain(lib, socket, scratch, onDatagram);
+        if ((events & SRT_EPOLL.ERR) !== 0 || result < 0 || lib.state(socket) >= SRTS.BROKEN) {
+          dropSender();
+          onGone();
+        }
+      });
+    };
+
+    if (target.mode === "listener") {
+      const listener = yield* Effect.acquireRelease(
+        Effect.try({
+          try: () => {
+            const socket = lib.createSocket(socketOptions(target));
+            try {
+              lib.bind(socket, target.host, target.port);
+              lib.listen(socket, 2);
+            } catch (error) {
+              lib.close(socket);
+              throw error;
+            }
+            return socket;
+          },
+          catch: (error) => inputError(target, error),
+        }),
+        (socket) =>
+          Effect.zipRight(
+            Effect.sync(() => {
+              dropSender();
+              lib.close(socket);
+            }),
+            portReleased(target.host, target.port),
+          ),
+      );
+      lib.watch(listener, SRT_EPOLL.IN | SRT_EPOLL.ERR, () => {
+        while (true) {
+          let socket: number | null;
+          try {
+            socket = lib.accept(listener);
+          } catch {
+            return;
+          }
+          if (socket === null) return;
+          const allowed =
+            target.allowedStreamIds === null || target.allowedStreamIds.includes(lib.streamId(socket));
+          if (sender !== null || !allowed) {
+            lib.close(socket);
+            continue;
+          }
+          serve(socket, () => {});
+        }
+      });
+      return { sender: () => sender?.address ?? null };
+    }
+
+    // Caller: connect, and connect again a second after any failure, until the scope closes.
+    const address = yield* Effect.tryPromise({
+      try: () => lookup(target.host, { family: 4 }).then((result) => result.address),
+      catch: () => new InputError({ reason: "bind_failed", message: `cannot resolve ${target.host}` }),
+    });
+    let retry: ReturnType<typeof setTimeout> | null = null;
+    let connecting: number | null = null;
+    const connect = () => {
+      retry = null;
+      if (closed) return;
+      const again = () => {
+        if (!closed) retry = setTimeout(connect, RECONNECT_MS);
+      };
+      let socket: number;
+      try {
+        socket = lib.createSocket(socketOptions(target));
+      } catch {
+        again();
+        return;
+      }
+      connecting = socket;
+      lib.watch(socket, SRT_EPOLL.OUT | SRT_EPOLL.ERR, (events) => {
+        connecting = null;
+        if ((events & SRT_EPOLL.ERR) === 0 && lib.state(socket) === SRTS.CONNECTED) {
+          serve(socket, again);
+        } else {
+          lib.close(socket);
+          again();
+        }
+      });
+      try {
+        lib.connect(socket, address, target.port);
+      } catch {
+        connecting = null;
+        lib.close(socket);
+        again();
+      }
+    };
+    yield* Effect.acquireRelease(
+      Effect.sync(() => connect()),
+      () =>
+        Effect.sync(() => {
+          closed = true;
+          if (retry !== null) clearTimeout(retry);
+          if (connecting !== null) lib.close(connecting);
+          dropSender();
+        }),
+    );
+    return { sender: () => sender?.address ?? null };
+  });

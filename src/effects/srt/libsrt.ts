@@ -1,0 +1,470 @@
+/**
+ * The one module that talks to libsrt (Debian's libsrt1.5-openssl, else the GnuTLS flavour) through koffi.
+ * Everything else uses the small interface below, so another runtime's FFI (Bun, Deno) can replace this file.
+ *
+ * Used the way libsrt's authors intend from an event loop: every socket is non-blocking (SRTO_SNDSYN and
+ * SRTO_RCVSYN off), and readiness (connected, accepted, broken) comes from one process-wide srt_epoll set that
+ * an asynchronous koffi call of srt_epoll_uwait waits on in a worker thread, a short timeout at a time, only
+ * while some socket is watched. Sends (srt_sendmsg2) only copy into libsrt's send buffer and never wait.
+ *
+ * Struct layouts are those of srt.h in libsrt 1.5.1 (SRT_TRACEBSTATS = struct CBytePerfMon: 496 bytes, msRTT
+ * at 328, as gcc lays that header out; SRT_EPOLL_EVENT = { int fd; int events; }; SRT_MSGCTRL, 48 bytes).
+ */
+import koffi from "koffi";
+
+export const SRTO = {
+  SNDSYN: 1,
+  RCVSYN: 2,
+  MAXBW: 16,
+  LATENCY: 23,
+  OHEADBW: 25,
+  PASSPHRASE: 26,
+  PBKEYLEN: 27,
+  CONNTIMEO: 36,
+  STREAMID: 46,
+  PAYLOADSIZE: 49,
+  TRANSTYPE: 50,
+  ENFORCEDENCRYPTION: 53,
+} as const;
+
+export const SRTS = { CONNECTING: 4, CONNECTED: 5, BROKEN: 6, CLOSING: 7, CLOSED: 8, NONEXIST: 9 } as const;
+
+export const SRT_EPOLL = { IN: 0x1, OUT: 0x4, ERR: 0x8 } as const;
+
+/** SRT_ERRNO values the callers tell apart. */
+export const SRT_ERR = { EASYNCSND: 6001, EASYNCRCV: 6002, ECONNLOST: 2001, ENOCONN: 2002 } as const;
+
+/** SRT_REJECT_REASON values the callers tell apart. */
+export const SRT_REJ = { PEER: 2, TIMEOUT: 16, BADSECRET: 10, UNSECURE: 11, CLOSE: 7 } as const;
+/** SRT_REJC_PREDEFINED + 403, the conventional "forbidden" for a stream id not allowed. */
+export const SRT_REJX_FORBIDDEN = 1403;
+
+const AF_INET = 2;
+
+// struct CBytePerfMon, field for field as in srt.h of libsrt 1.5.1.
+export const TraceBStats = koffi.struct("SRT_TRACEBSTATS", {
+  msTimeStamp: "int64_t",
+  pktSentTotal: "int64_t",
+  pktRecvTotal: "int64_t",
+  pktSndLossTotal: "int",
+  pktRcvLossTotal: "int",
+  pktRetransTotal: "int",
+  pktSentACKTotal: "int",
+  pktRecvACKTotal: "int",
+  pktSentNAKTotal: "int",
+  pktRecvNAKTotal: "int",
+  usSndDurationTotal: "int64_t",
+  pktSndDropTotal: "int",
+  pktRcvDropTotal: "int",
+  pktRcvUndecryptTotal: "int",
+  byteSentTotal: "uint64_t",
+  byteRecvTotal: "uint64_t",
+  byteRcvLossTotal: "uint64_t",
+  byteRetransTotal: "uint64_t",
+  byteSndDropTotal: "uint64_t",
+  byteRcvDropTotal: "uint64_t",
+  byteRcvUndecryptTotal: "uint64_t",
+  pktSent: "int64_t",
+  pktRecv: "int64_t",
+  pktSndLoss: "int",
+  pktRcvLoss: "int",
+  pktRetrans: "int",
+  pktRcvRetrans: "int",
+  pktSentACK: "int",
+  pktRecvACK: "int",
+  pktSentNAK: "int",
+  pktRecvNAK: "int",
+  mbpsSendRate: "double",
+  mbpsRecvRate: "double",
+  usSndDuration: "int64_t",
+  pktReorderDistance: "int",
+  pktRcvAvgBelatedTime: "double",
+  pktRcvBelated: "int64_t",
+  pktSndDrop: "int",
+  pktRcvDrop: "int",
+  pktRcvUndecrypt: "int",
+  byteSent: "uint64_t",
+  byteRecv: "uint64_t",
+  byteRcvLoss: "uint64_t",
+  byteRetrans: "uint64_t",
+  byteSndDrop: "uint64_t",
+  byteRcvDrop: "uint64_t",
+  byteRcvUndecrypt: "uint64_t",
+  usPktSndPeriod: "double",
+  pktFlowWindow: "int",
+  pktCongestionWindow: "int",
+  pktFlightSize: "int",
+  msRTT: "double",
+  mbpsBandwidth: "double",
+  byteAvailSndBuf: "int",
+  byteAvailRcvBuf: "int",
+  mbpsMaxBW: "double",
+  byteMSS: "int",
+  pktSndBuf: "int",
+  byteSndBuf: "int",
+  msSndBuf: "int",
+  msSndTsbPdDelay: "int",
+  pktRcvBuf: "int",
+  byteRcvBuf: "int",
+  msRcvBuf: "int",
+  msRcvTsbPdDelay: "int",
+  pktSndFilterExtraTotal: "int",
+  pktRcvFilterExtraTotal: "int",
+  pktRcvFilterSupplyTotal: "int",
+  pktRcvFilterLossTotal: "int",
+  pktSndFilterExtra: "int",
+  pktRcvFilterExtra: "int",
+  pktRcvFilterSupply: "int",
+  pktRcvFilterLoss: "int",
+  pktReorderTolerance: "int",
+  pktSentUniqueTotal: "int64_t",
+  pktRecvUniqueTotal: "int64_t",
+  byteSentUniqueTotal: "uint64_t",
+  byteRecvUniqueTotal: "uint64_t",
+  pktSentUnique: "int64_t",
+  pktRecvUnique: "int64_t",
+  byteSentUnique: "uint64_t",
+  byteRecvUnique: "uint64_t",
+});
+
+/** The figures of SRT_TRACEBSTATS that status and metrics use (totals since the connection began). */
+export interface SrtSocketStats {
+  readonly rttMs: number;
+  readonly sendRateMbps: number;
+  readonly receiveRateMbps: number;
+  readonly bandwidthMbps: number;
+  readonly packetsSent: number;
+  readonly packetsReceived: number;
+  readonly retransmits: number;
+  readonly sendLoss: number;
+  readonly receiveLoss: number;
+  readonly sendDrops: number;
+  readonly receiveDrops: number;
+  readonly flightSize: number;
+  readonly sendBufferPackets: number;
+  readonly sendBufferMs: number;
+  readonly receiveBufferPackets: number;
+  readonly receiveBufferMs: number;
+}
+
+export interface SrtOptionValues {
+  readonly latencyMs?: number | null;
+  readonly passphrase?: string | null;
+  readonly pbkeylen?: number | null;
+  readonly streamId?: string | null;
+  readonly maxbw?: number | null;
+  readonly oheadbw?: number | null;
+  readonly payloadSize?: number | null;
+}
+
+export interface LibSrt {
+  readonly library: string;
+  readonly version: string;
+  /** A live-mode, non-blocking socket with the given options; throws a LibSrtError when libsrt refuses one. */
+  readonly createSocket: (options: SrtOptionValues) => number;
+  readonly bind: (socket: number, host: string, port: number) => void;
+  readonly listen: (socket: number, backlog: number) => void;
+  /** Starts a connection; readiness (OUT) or failure (ERR) arrives through `watch`. */
+  readonly connect: (socket: number, host: string, port: number) => void;
+  /** The next pending connection, or null when none is waiting. */
+  readonly accept: (socket: number) => number | null;
+  readonly close: (socket: number) => void;
+  readonly state: (socket: number) => number;
+  readonly rejectReason: (socket: number) => number;
+  readonly rejectReasonText: (reason: number) => string;
+  readonly streamId: (socket: number) => string;
+  readonly peerAddress: (socket: number) => string;
+  /**
+   * Sends one message; returns the bytes taken, or the SRT error code (negative) when it could not.
+   * `sourceTimeUs` (on libsrt's clock, see `now`) is when the data arrived: the receiver then delivers it
+   * paced as it came, however it was sent; 0 stamps it now.
+   */
+  readonly send: (socket: number, message: Uint8Array, sourceTimeUs: number) => number;
+  /** libsrt's clock (srt_time_now), in microseconds. */
+  readonly now: () => number;
+  /** Receives one message into `into`; returns its length, 0 when nothing is waiting, or -code on an error. */
+  readonly receive: (socket: number, into: Uint8Array) => number;
+  readonly stats: (socket: number) => SrtSocketStats | null;
+  /**
+   * Calls `onEvents` with SRT_EPOLL flags whenever `socket` has any of `events`, until `unwatch`. Readiness
+   * is level-triggered: change the flags with `watch` again once an event is handled.
+   */
+  readonly watch: (socket: number, events: number, onEvents: (events: number) => void) => void;
+  readonly unwatch: (socket: number) => void;
+}
+
+export class LibSrtError extends Error {
+  readonly operation: string;
+  /** SRT_ERRNO, 0 when the failure is ours (a bad address). */
+  readonly code: number;
+  constructor(operation: string, code: number, detail: string) {
+    super(`${operation}: ${detail}`);
+    this.operation = operation;
+    this.code = code;
+  }
+}
+
+// Debian's libsrt1.5-openssl ships libsrt.so.1.5; other builds name the OpenSSL flavour libsrt-openssl.
+const candidates = ["libsrt-openssl.so.1.5", "libsrt.so.1.5", "libsrt-gnutls.so.1.5"];
+
+/** How long one asynchronous srt_epoll_uwait waits; it returns at once when something happens. */
+const POLL_TIMEOUT_MS = 250;
+const POLL_EVENTS = 64;
+
+const sockaddrIn = (host: string, port: number): Buffer => {
+  const octets = host.split(".").map(Number);
+  if (octets.length !== 4 || octets.some((octet) => !(octet >= 0 && octet <= 255))) {
+    throw new LibSrtError("address", 0, `'${host}' is not an IPv4 address`);
+  }
+  const address = Buffer.alloc(16);
+  address.writeUInt16LE(AF_INET, 0);
+  address.writeUInt16BE(port, 2);
+  for (const [index, octet] of octets.entries()) address[4 + index] = octet;
+  return address;
+};
+
+const bind = (path: string): LibSrt => {
+  const lib = koffi.load(path);
+  const f = {
+    startup: lib.func("int srt_startup()"),
+    getversion: lib.func("uint32_t srt_getversion()"),
+    setloglevel: lib.func("void srt_setloglevel(int)"),
+    create_socket: lib.func("int srt_create_socket()"),
+    setsockflag: lib.func("int srt_setsockflag(int, int, const void *, int)"),
+    getsockflag: lib.func("int srt_getsockflag(int, int, _Out_ void *, _Inout_ int *)"),
+    bind: lib.func("int srt_bind(int, const void *, int)"),
+    listen: lib.func("int srt_listen(int, int)"),
+    accept: lib.func("int srt_accept(int, void *, int *)"),
+    connect: lib.func("int srt_connect(int, const void *, int)"),
+    close: lib.func("int srt_close(int)"),
+    getsockstate: lib.func("int srt_getsockstate(int)"),
+    getpeername: lib.func("int srt_getpeername(int, _Out_ void *, _Inout_ int *)"),
+    getlasterror: lib.func("int srt_getlasterror(void *)"),
+    getlasterror_str: lib.func("const char *srt_getlasterror_str()"),
+    getrejectreason: lib.func("int srt_getrejectreason(int)"),
+    rejectreason_str: lib.func("const char *srt_rejectreason_str(int)"),
+    sendmsg2: lib.func("int srt_sendmsg2(int, const void *, int, void *)"),
+    time_now: lib.func("int64_t srt_time_now()"),
+    recvmsg2: lib.func("int srt_recvmsg2(int, _Out_ void *, int, void *)"),
+    bstats: lib.func("srt_bstats", "int", ["int", koffi.out(koffi.pointer(TraceBStats)), "int"]),
+    epoll_create: lib.func("int srt_epoll_create()"),
+    epoll_add_usock: lib.func("int srt_epoll_add_usock(int, int, const int *)"),
+    epoll_update_usock: lib.func("int srt_epoll_update_usock(int, int, const int *)"),
+    epoll_remove_usock: lib.func("int srt_epoll_remove_usock(int, int)"),
+    epoll_uwait: lib.func("int srt_epoll_uwait(int, _Out_ void *, int, int64_t)"),
+  };
+  if (f.startup() < 0) throw new LibSrtError("srt_startup", 0, String(f.getlasterror_str()));
+  // libsrt writes its own log lines to stderr; only fatal ones (LOG_CRIT) may, errors arrive through its API.
+  f.setloglevel(2);
+  const raw = Number(f.getversion());
+  const version = `${(raw >> 16) & 0xff}.${(raw >> 8) & 0xff}.${raw & 0xff}`;
+
+  const lastError = (operation: string): LibSrtError => {
+    const code = Number(f.getlasterror(null));
+    return new LibSrtError(operation, code, String(f.getlasterror_str()));
+  };
+  const check = (operation: string, result: number) => {
+    if (result < 0) throw lastError(operation);
+  };
+  const intValue = Buffer.alloc(8);
+  const setInt = (socket: number, option: number, value: number, what: string) => {
+    intValue.writeInt32LE(value, 0);
+    check(what, f.setsockflag(socket, option, intValue, 4));
+  };
+  const setInt64 = (socket: number, option: number, value: number, what: string) => {
+    intValue.writeBigInt64LE(BigInt(value), 0);
+    check(what, f.setsockflag(socket, option, intValue, 8));
+  };
+  const setText = (socket: number, option: number, value: string, what: string) => {
+    const bytes = Buffer.from(value, "utf8");
+    check(what, f.setsockflag(socket, option, bytes, bytes.length));
+  };
+
+  // --- readiness: one epoll set, waited on in a worker thread while anything is watched ------------------
+  const eid = f.epoll_create();
+  if (eid < 0) throw lastError("srt_epoll_create");
+  const handlers = new Map<number, (events: number) => void>();
+  const eventsBuffer = Buffer.alloc(POLL_EVENTS * 8);
+  const flags = new Int32Array(1);
+  let polling = false;
+
+  const dispatch = (count: number) => {
+    for (let i = 0; i < count; i++) {
+      const socket = eventsBuffer.readInt32LE(i * 8);
+      const events = eventsBuffer.readInt32LE(i * 8 + 4);
+      const handler = handlers.get(socket);
+      if (handler === undefined) continue;
+      try {
+        handler(events);
+      } catch {
+        // A handler's own failure is its own: the poll loop goes on for the other sockets.
+      }
+    }
+  };
+
+  const poll = () => {
+    if (handlers.size === 0) {
+      polling = false;
+      return;
+    }
+    polling = true;
+    f.epoll_uwait.async(eid, eventsBuffer, POLL_EVENTS, POLL_TIMEOUT_MS, (error: unknown, result: number) => {
+      if (error === null || error === undefined) dispatch(Math.max(0, result));
+      // Let other callbacks run before waiting again.
+      setImmediate(poll);
+    });
+  };
+
+  const watch = (socket: number, events: number, onEvents: (events: number) => void) => {
+    flags[0] = events;
+    const known = handlers.has(socket);
+    handlers.set(socket, onEvents);
+    check(
+      "srt_epoll",
+      known ? f.epoll_update_usock(eid, socket, flags) : f.epoll_add_usock(eid, socket, flags),
+    );
+    if (!polling) poll();
+  };
+
+  const unwatch = (socket: number) => {
+    if (!handlers.delete(socket)) return;
+    f.epoll_remove_usock(eid, socket);
+  };
+
+  const statsOut: Record<string, number | bigint> = {};
+  // SRT_MSGCTRL: 4 ints, int64_t srctime, 2 int32_t, a pointer and a size_t: 48 bytes on 64-bit Linux.
+  const msgctrl = Buffer.alloc(48);
+
+  return {
+    library: path,
+    version,
+    createSocket: (options) => {
+      const socket = f.create_socket();
+      if (socket < 0) throw lastError("srt_create_socket");
+      try {
+        setInt(socket, SRTO.TRANSTYPE, 0, "transtype"); // SRTT_LIVE
+        setInt(socket, SRTO.SNDSYN, 0, "sndsyn");
+        setInt(socket, SRTO.RCVSYN, 0, "rcvsyn");
+        if (options.latencyMs != null) setInt(socket, SRTO.LATENCY, options.latencyMs, "latency");
+        if (options.payloadSize != null) setInt(socket, SRTO.PAYLOADSIZE, options.payloadSize, "payloadsize");
+        if (options.maxbw != null) setInt64(socket, SRTO.MAXBW, options.maxbw, "maxbw");
+        if (options.oheadbw != null) setInt(socket, SRTO.OHEADBW, options.oheadbw, "oheadbw");
+        if (options.passphrase != null) {
+          setText(socket, SRTO.PASSPHRASE, options.passphrase, "passphrase");
+          if (options.pbkeylen != null) setInt(socket, SRTO.PBKEYLEN, options.pbkeylen, "pbkeylen");
+        }
+        if (options.streamId != null) setText(socket, SRTO.STREAMID, options.streamId, "streamid");
+      } catch (error) {
+        f.close(socket);
+        throw error;
+      }
+      return socket;
+    },
+    bind: (socket, host, port) => {
+      const address = sockaddrIn(host, port);
+      check("srt_bind", f.bind(socket, address, address.length));
+    },
+    listen: (socket, backlog) => check("srt_listen", f.listen(socket, backlog)),
+    connect: (socket, host, port) => {
+      const address = sockaddrIn(host, port);
+      check("srt_connect", f.connect(socket, address, address.length));
+    },
+    accept: (socket) => {
+      const accepted = f.accept(socket, null, null);
+      if (accepted >= 0) return accepted;
+      const error = lastError("srt_accept");
+      if (error.code === SRT_ERR.EASYNCRCV) return null;
+      throw error;
+    },
+    close: (socket) => {
+      unwatch(socket);
+      f.close(socket);
+    },
+    state: (socket) => f.getsockstate(socket),
+    rejectReason: (socket) => f.getrejectreason(socket),
+    rejectReasonText: (reason) => String(f.rejectreason_str(reason) ?? `reason ${reason}`),
+    streamId: (socket) => {
+      const buffer = Buffer.alloc(513);
+      const length = [buffer.length];
+      if (f.getsockflag(socket, SRTO.STREAMID, buffer, length) < 0) return "";
+      return buffer.subarray(0, length[0] ?? 0).toString("utf8");
+    },
+    peerAddress: (socket) => {
+      const buffer = Buffer.alloc(128);
+      const length = [buffer.length];
+      if (f.getpeername(socket, buffer, length) < 0 || buffer.readUInt16LE(0) !== AF_INET) return "";
+      return `${buffer[4]}.${buffer[5]}.${buffer[6]}.${buffer[7]}:${buffer.readUInt16BE(2)}`;
+    },
+    send: (socket, message, sourceTimeUs) => {
+      // SRT_MSGCTRL as srt_msgctrl_default has it: flags 0, msgttl -1, inorder 0, boundary 0, srctime,
+      // pktseq -1, msgno -1, grpdata NULL, grpdata_size 0 (libsrt writes pktseq and msgno back).
+      msgctrl.fill(0);
+      msgctrl.writeInt32LE(-1, 4);
+      msgctrl.writeBigInt64LE(BigInt(Math.floor(sourceTimeUs)), 16);
+      msgctrl.writeInt32LE(-1, 24);
+      msgctrl.writeInt32LE(-1, 28);
+      const sent = f.sendmsg2(socket, message, message.length, msgctrl);
+      return sent >= 0 ? sent : -Number(f.getlasterror(null));
+    },
+    now: () => Number(f.time_now()),
+    receive: (socket, into) => {
+      const got = f.recvmsg2(socket, into, into.length, null);
+      if (got >= 0) return got;
+      const code = Number(f.getlasterror(null));
+      return code === SRT_ERR.EASYNCRCV ? 0 : -code;
+    },
+    stats: (socket) => {
+      if (f.bstats(socket, statsOut, 0) < 0) return null;
+      const n = (name: string) => Number(statsOut[name] ?? 0);
+      return {
+        rttMs: n("msRTT"),
+        sendRateMbps: n("mbpsSendRate"),
+        receiveRateMbps: n("mbpsRecvRate"),
+        bandwidthMbps: n("mbpsBandwidth"),
+        packetsSent: n("pktSentTotal"),
+        packetsReceived: n("pktRecvTotal"),
+        retransmits: n("pktRetransTotal"),
+        sendLoss: n("pktSndLossTotal"),
+        receiveLoss: n("pktRcvLossTotal"),
+        sendDrops: n("pktSndDropTotal"),
+        receiveDrops: n("pktRcvDropTotal"),
+        flightSize: n("pktFlightSize"),
+        sendBufferPackets: n("pktSndBuf"),
+        sendBufferMs: n("msSndBuf"),
+        receiveBufferPackets: n("pktRcvBuf"),
+        receiveBufferMs: n("msRcvBuf"),
+      };
+    },
+    watch,
+    unwatch,
+  };
+};
+
+/** libsrt from the first of `paths` that loads, or why none does, in words for the operator. */
+export const loadLibSrtFrom = (
+  paths: ReadonlyArray<string>,
+): { readonly lib: LibSrt } | { readonly error: string } => {
+  for (const path of paths) {
+    try {
+      return { lib: bind(path) };
+    } catch {
+      // Try the next flavour; the message below names them all.
+    }
+  }
+  return {
+    error: `SRT needs libsrt, which cannot be loaded (${paths.join(" or ")}); install it with: apt-get install libsrt1.5-openssl`,
+  };
+};
+
+let loaded: { readonly lib: LibSrt } | { readonly error: string } | null = null;
+
+/**
+ * libsrt, loaded once per process (the first use of SRT loads it). DISTRIBUTARY_LIBSRT names another build
+ * to load instead.
+ */
+export const loadLibSrt = (): { readonly lib: LibSrt } | { readonly error: string } => {
+  if (loaded !== null) return loaded;
+  const override = process.env.DISTRIBUTARY_LIBSRT;
+  loaded = loadLibSrtFrom(override === undefined || override === "" ? candidates : [override]);
+  return loaded;
+};
