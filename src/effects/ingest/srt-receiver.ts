@@ -26,7 +26,7 @@ const RECONNECT_MS = 1000;
 
 const inputError = (target: SrtTarget, error: unknown): InputError => {
   const where = `${target.host}:${target.port}`;
-  if (error instanceof LibSrtError && error.operation === "srt_bind") {
+  if (error instanceof LibSrtError && (error.operation === "srt_bind" || error.operation === "srt_listen")) {
     return new InputError({
       reason: "bind_failed",
       message: `cannot listen for SRT on ${where}: another program or channel already uses this port`,

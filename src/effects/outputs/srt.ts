@@ -74,7 +74,8 @@ export const connectFailure = (target: SrtTarget, reason: number, reasonText: st
 const srtFailure = (target: SrtTarget, error: unknown): OutputError => {
   const peer = `${target.host}:${target.port}`;
   const detail = error instanceof Error ? error.message : String(error);
-  if (error instanceof LibSrtError && error.operation === "srt_bind") {
+  // libsrt shares a bound UDP port between its sockets: a second listener on it fails at srt_listen.
+  if (error instanceof LibSrtError && (error.operation === "srt_bind" || error.operation === "srt_listen")) {
     return new OutputError({
       reason: "connect_refused",
       message: `cannot listen for SRT on ${peer}: the port is in use or the address is not on this machine`,
