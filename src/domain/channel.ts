@@ -63,7 +63,7 @@ export const InputAddress = Schema.String.annotations({
   ),
 );
 
-export const Protocol = oneOf("srt", "rtmp", "rtmps", "udp", "rtp");
+export const Protocol = oneOf("srt", "rtmp", "rtmps", "udp", "rtp", "hls");
 export type Protocol = typeof Protocol.Type;
 
 const OutputUrl = Schema.String.annotations({

@@ -16,12 +16,14 @@ import type { OutputError, OutputErrorReason } from "../../domain/errors.ts";
 import { type OutputProtocol, type OutputTarget, parseOutputUrl } from "../../domain/url.ts";
 import { type ReconnectOptions, reconnectSchedule, runWithReconnects } from "../retry.ts";
 import type { SrtLinkStats, WriterContext } from "./context.ts";
+import { type HlsServed, type HlsState, makeHlsState } from "./hls.ts";
 import { makeChunkQueue, TS_PACKET_SIZE } from "./queue.ts";
 import { rtmpAttempt } from "./rtmp.ts";
 import { srtAttempt } from "./srt.ts";
 import { datagramAttempt } from "./udp.ts";
 
 export type { SrtLinkStats, WriterContext } from "./context.ts";
+export type { HlsServed } from "./hls.ts";
 
 /**
  * `starting` until its first attempt begins; `connecting` during it; `connected` once the destination accepts
@@ -74,6 +76,8 @@ export interface Output {
   readonly offer: (chunk: Uint8Array) => void;
   readonly status: () => OutputStatus;
   readonly run: Effect.Effect<never, OutputError>;
+  /** An HLS output's playlist and segments, for the service to serve; null for other protocols. */
+  readonly hls: HlsServed | null;
 }
 
 export interface OutputOptions {
@@ -86,8 +90,10 @@ export interface OutputOptions {
 
 const zeroSrt: SrtLinkStats = { rttMs: 0, retransmits: 0, lossPackets: 0, sendRateMbps: 0 };
 
-const attemptFor = (target: OutputTarget, context: WriterContext) => {
+const attemptFor = (target: OutputTarget, context: WriterContext, hls: HlsState | null) => {
   switch (target.protocol) {
+    case "hls":
+      return hls === null ? Effect.dieMessage("an hls output without its state") : hls.attempt(context);
     case "udp":
     case "rtp":
       return datagramAttempt(target, context);
@@ -108,6 +114,7 @@ export const makeOutput = (
     const target = yield* parseOutputUrl(url);
     const queue = makeChunkQueue(options.queueBytes ?? 4 * 1024 * 1024);
     const runLock = yield* Effect.makeSemaphore(1);
+    const hls = target.protocol === "hls" ? makeHlsState(target) : null;
 
     let state: OutputState = "starting";
     let bytesSent = 0;
@@ -191,7 +198,7 @@ export const makeOutput = (
         startedAt = Date.now();
         failing = false;
         return runWithReconnects(
-          Effect.zipRight(beginAttempt, attemptFor(target, context)).pipe(Effect.tapError(recordError)),
+          Effect.zipRight(beginAttempt, attemptFor(target, context, hls)).pipe(Effect.tapError(recordError)),
           reconnectSchedule(options.reconnect),
           {
             onRetry,
@@ -238,5 +245,5 @@ export const makeOutput = (
       };
     };
 
-    return { protocol: target.protocol, maskedUrl: target.masked, offer: queue.offer, status, run };
+    return { protocol: target.protocol, maskedUrl: target.masked, offer: queue.offer, status, run, hls };
   });
