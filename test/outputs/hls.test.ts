@@ -6,7 +6,7 @@
  * retried until everything arrives.
  */
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { it } from "@effect/vitest";
@@ -55,9 +55,6 @@ const firstVideoFrameIsKey = async (path: string) => {
   return result.stdout.trim().split("\n")[0]?.replace(/,$/, "");
 };
 
-/** The TS packets of `bytes` after the first `skip`, concatenated. */
-const stopOutput = (fiber: Fiber.RuntimeFiber<never, unknown>) => Fiber.interrupt(fiber);
-
 describe("hls output", () => {
   it.scopedLive(
     "an encoded stream becomes segments ffprobe reads, each PAT, PMT and a keyframe first, within the target, the input's packets byte for byte",
@@ -72,7 +69,7 @@ describe("hls output", () => {
         const writer = yield* Effect.forkScoped(output.run);
         offerAll(output, source);
         yield* eventually("the queue to drain", () => (output.status().queuedBytes === 0 ? true : undefined));
-        yield* stopOutput(writer);
+        yield* Fiber.interrupt(writer);
 
         const playlist = yield* Effect.promise(() => readFile(join(out, "index.m3u8"), "utf8"));
         expect(playlist).toContain("#EXT-X-TARGETDURATION:4");
@@ -199,6 +196,90 @@ describe("hls output", () => {
           expect(pidOf(bytes?.subarray(188, 376) ?? new Uint8Array(188))).toBe(generator.pmtPid);
           expect(pidOf(bytes?.subarray(376, 564) ?? new Uint8Array(188))).toBe(generator.videoPid);
         }
+      }),
+    30_000,
+  );
+});
+
+interface Origin {
+  /** The body of the last PUT to each path. */
+  readonly received: Map<string, Buffer>;
+  /** Paths in the order their PUTs completed. */
+  readonly puts: string[];
+  readonly server: Server;
+}
+
+/** An HTTP origin taking PUTs, as a WebDAV or MediaPackage-style ingest does, on `port` until the scope ends. */
+const httpOrigin = (port: number) =>
+  Effect.acquireRelease(
+    Effect.async<Origin>((resume) => {
+      const received = new Map<string, Buffer>();
+      const puts: string[] = [];
+      const server = createServer((request, response) => {
+        const parts: Buffer[] = [];
+        request.on("data", (part: Buffer) => parts.push(part));
+        request.on("end", () => {
+          if (request.method === "PUT") {
+            received.set(request.url ?? "", Buffer.concat(parts));
+            puts.push(request.url ?? "");
+          }
+          response.writeHead(request.method === "PUT" ? 201 : 405).end();
+        });
+      });
+      server.listen(port, "127.0.0.1", () => resume(Effect.succeed({ received, puts, server })));
+    }),
+    ({ server }) =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void));
+        server.closeAllConnections();
+      }),
+  );
+
+describe("hls push to an HTTP origin", () => {
+  it.scopedLive(
+    "a down origin is retried on the reconnect schedule; once up it receives every segment and the playlist",
+    () =>
+      Effect.gen(function* () {
+        const port = yield* freeTcpPort;
+        const path = "live/channel-7f3k9q2z";
+        const output = yield* makeOutput(`hls://?target=4&window=20&push=http://127.0.0.1:${port}/${path}`, {
+          reconnect: { firstDelay: "100 millis", maxDelay: "300 millis" },
+        });
+        expect(output.status().url).toBe(`hls://?target=4&window=20&push=http://127.0.0.1:${port}/****`);
+        yield* Effect.forkScoped(output.run);
+        offerAll(output, new TsGenerator({ seed: 3, bitrate: 1_000_000 }).packets(10_700));
+
+        const down = yield* eventually("a failed PUT, retried", () => {
+          const status = output.status();
+          return status.errors >= 2 && status.lastError !== null ? status : undefined;
+        });
+        expect(down.lastError).toBe(`cannot PUT segment-0.ts to the origin 127.0.0.1:${port} (ECONNREFUSED)`);
+        expect(JSON.stringify(down)).not.toContain("7f3k9q2z");
+
+        const origin = yield* httpOrigin(port);
+        const playlist = yield* eventually(
+          "the playlist of every segment at the origin",
+          () => {
+            const text = origin.received.get(`/${path}/index.m3u8`)?.toString("utf8");
+            return text !== undefined && text === output.hls?.playlist() && segmentsOf(text).length >= 3
+              ? text
+              : undefined;
+          },
+          { timeoutMs: 15_000 },
+        );
+        expect(output.status().state).toBe("connected");
+        for (const segment of segmentsOf(playlist)) {
+          const arrived = origin.received.get(`/${path}/${segment.name}`);
+          expect(arrived, segment.name).toBeDefined();
+          expect(
+            Buffer.compare(arrived ?? Buffer.alloc(0), Buffer.from(output.hls?.segment(segment.name) ?? [])),
+          ).toBe(0);
+        }
+        // Each segment arrives before a playlist that lists it.
+        const first = segmentsOf(playlist)[0]?.name ?? "";
+        expect(origin.puts.indexOf(`/${path}/${first}`)).toBeLessThan(
+          origin.puts.indexOf(`/${path}/index.m3u8`),
+        );
       }),
     30_000,
   );
