@@ -3,6 +3,7 @@
  * tick, `status` on request), its handle (`RunningChannel`) and how it fails (`ChannelError`). Kept apart
  * from channel.ts, which builds the fiber tree, so that readers of status need not read the packet path.
  */
+
 import { Context, Data, type Effect } from "effect";
 import type { CoreCounters, CoreSnapshot, PacketCore } from "../core/packet-core.ts";
 import type { FecSnapshot, MergeSnapshot } from "../core/redundancy-core.ts";
@@ -16,6 +17,7 @@ import type {
   RedundancyMode,
 } from "../domain/redundancy.ts";
 import type { InputHealth, RedundancyEvent, SwitchReason } from "./ingest/failover.ts";
+import type { HlsServed } from "./outputs/hls.ts";
 import type { OutputOptions, OutputStatus } from "./outputs/writer.ts";
 import type { Scte35Watcher } from "./scte35-watcher.ts";
 
@@ -150,6 +152,8 @@ export interface RunningChannel {
   readonly events: () => ReadonlyArray<RedundancyEvent>;
   /** The TS the outputs get over the next `ms`, at most `maxBytes` (for a still of the picture). */
   readonly capture: (ms: number, maxBytes: number) => Effect.Effect<Uint8Array>;
+  /** An HLS output's playlist and segments as it serves them; null for another protocol or no such output. */
+  readonly hls: (outputId: string) => HlsServed | null;
   /**
    * New inputs or redundancy settings while it runs: only an input whose address changed is bound again;
    * timers, mode and FEC apply live and the outputs go on untouched.

@@ -502,6 +502,7 @@ export const startChannel = (
       events: selector.events,
       crashed: Deferred.await(crash),
       capture,
+      hls: (outputId: string) => entries.get(outputId)?.output.hls ?? null,
       reconfigure,
       applyOutput: (next) =>
         Effect.tap(applyOutput(next), () => {

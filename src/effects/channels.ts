@@ -138,6 +138,8 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       /** The TS a running channel forwards over the next `ms`; empty when it is not running. */
       capture: (id: ChannelId, ms: number, maxBytes: number): Effect.Effect<Uint8Array> =>
         Effect.suspend(() => running.get(id)?.capture(ms, maxBytes) ?? Effect.succeed(new Uint8Array(0))),
+      /** A running channel's HLS output, as served at /hls/<channel>/<output>/; null when there is none. */
+      hls: (id: ChannelId, outputId: string) => running.get(id)?.hls(outputId) ?? null,
       cues: (id: ChannelId): ReadonlyArray<CueRecord> => running.get(id)?.watcher.recent() ?? [],
       running: (): ReadonlyArray<ChannelId> => [...running.keys()],
     } as const;

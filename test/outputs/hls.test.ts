@@ -15,6 +15,7 @@ import { execa } from "execa";
 import { describe, expect } from "vitest";
 import { bytesToHex, encodeSection } from "../../src/core/scte35/index.ts";
 import { parseOutputUrl } from "../../src/domain/url.ts";
+import { maskSecrets } from "../../src/effects/logging.ts";
 import { makeOutput, type Output } from "../../src/effects/outputs/writer.ts";
 import { immediateSpliceOut, spliceInsertSection } from "../support/cues.ts";
 import { encodeTestStream, probeMedia, streamFigures } from "../support/media.ts";
@@ -300,6 +301,9 @@ describe("hls url", () => {
     const parsed = parseOutputUrl("hls://?push=http://127.0.0.1:8080/live/s3cr3t-path&target=2");
     expect(parsed._tag === "Right" && parsed.right.masked).toBe(
       "hls://?push=http://127.0.0.1:8080/****&target=2",
+    );
+    expect(maskSecrets("output hls://?push=http://127.0.0.1:8080/live/s3cr3t-path&target=2 started")).toBe(
+      "output hls://?push=http://127.0.0.1:8080/****&target=2 started",
     );
   });
 });
