@@ -335,6 +335,21 @@ export const mediaLiveNote = (channel: ChannelView, host: string) => {
   </section>`;
 };
 
+/**
+ * A player for the channel's own preview rendition (short HLS segments the service makes only while a page
+ * asks for them). Nothing loads until it is opened: then hls.js comes from /assets and the playlist from
+ * /ui/preview; closing it stops the player, and the service ends the rendition once nobody asks.
+ */
+const previewSection = (
+  channel: ChannelView,
+) => html`<section id="preview-section" aria-labelledby="preview-title">
+  <details data-preview="/ui/preview/${channel.id}/index.m3u8">
+    <summary id="preview-title">Preview</summary>
+    <video muted playsinline controls width="640" height="360" aria-label="Preview of ${channel.name}"></video>
+    <p class="muted" data-preview-status role="status">${channel.status === "running" ? "" : "The channel is not running."}</p>
+  </details>
+</section>`;
+
 export const channelPage = (options: {
   readonly channel: ChannelView;
   readonly stats: ChannelStats | null;
@@ -349,6 +364,7 @@ export const channelPage = (options: {
   };
 }) => html`${channelHead(options.channel, options.viewer)}
   ${inputsSection(options.channel, options.viewer)}
+  ${previewSection(options.channel)}
   ${outputsSection(options.channel, options.viewer, options.history)}
   ${can(options.viewer, "operator") ? addOutputForm(options.channel.id, options.form) : ""}
   <div class="columns">${cueLog(options.cues)} ${eventLog(options.events)}</div>

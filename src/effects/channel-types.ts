@@ -154,6 +154,8 @@ export interface RunningChannel {
   readonly capture: (ms: number, maxBytes: number) => Effect.Effect<Uint8Array>;
   /** An HLS output's playlist and segments as it serves them; null for another protocol or no such output. */
   readonly hls: (outputId: string) => HlsServed | null;
+  /** The pages' preview rendition: started by the first call, kept while calls keep coming. */
+  readonly preview: Effect.Effect<HlsServed | null>;
   /**
    * New inputs or redundancy settings while it runs: only an input whose address changed is bound again;
    * timers, mode and FEC apply live and the outputs go on untouched.

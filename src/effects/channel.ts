@@ -19,7 +19,7 @@
  * Over 400 lines on purpose: one function builds the whole packet path so that its per-datagram closures
  * share state directly, with no indirection per datagram; the shapes it reports live in channel-types.ts.
  */
-import { Deferred, Effect, Either, ExecutionStrategy, Exit, FiberMap, Scope } from "effect";
+import { Deferred, Effect, Either, ExecutionStrategy, Exit, FiberMap, Schedule, Scope } from "effect";
 import { type CoreEvent, PacketCore } from "../core/packet-core.ts";
 import type { OutputError } from "../domain/errors.ts";
 import {
@@ -78,6 +78,10 @@ const describeThrow = (thrown: unknown) => (thrown instanceof Error ? thrown.mes
  * Builds and runs a channel in the current scope; returns once every input listens and every enabled output
  * has started. The outputs and their child processes live until the scope closes.
  */
+/** The pages' preview: one-second segments, a short window; ended 20 s after the last request for it. */
+const PREVIEW_URL = "hls://?target=1&window=4";
+const PREVIEW_IDLE_MS = 20_000;
+
 export const startChannel = (
   initial: ChannelSpec,
   options: ChannelOptions = {},
@@ -147,11 +151,42 @@ export const startChannel = (
       // The queues keep chunks by reference, so bytes in a WebAssembly buffer are copied once for all outputs.
       const chunk = owned ? datagram.subarray(start, end) : datagram.slice(start, end);
       for (let i = 0; i < offers.length; i++) offers[i]?.(chunk);
+      preview?.output.offer(chunk);
       if (tap !== null && tap.bytes < tap.max) {
         tap.chunks.push(chunk);
         tap.bytes += chunk.length;
       }
     };
+
+    /**
+     * The channel's own preview rendition for the pages: an HLS output of short segments fed beside the
+     * outputs, started by the first request for it and ended when nobody asked for PREVIEW_IDLE_MS.
+     */
+    let preview: { readonly output: Output; lastAsked: number } | null = null;
+    const previewHls = Effect.suspend(() => {
+      if (preview !== null) {
+        preview.lastAsked = Date.now();
+        return Effect.succeed(preview.output.hls);
+      }
+      return Effect.gen(function* () {
+        const output = yield* Effect.orDie(makeOutput(PREVIEW_URL, { queueBytes: 2 * 1024 * 1024 }));
+        const running = { output, lastAsked: Date.now() };
+        preview = running;
+        const idle = Effect.repeat(Effect.void, {
+          schedule: Schedule.spaced("1 second"),
+          until: () => Date.now() - running.lastAsked > PREVIEW_IDLE_MS,
+        });
+        yield* Effect.raceFirst(Effect.ignore(output.run), idle).pipe(
+          Effect.ensuring(
+            Effect.sync(() => {
+              if (preview === running) preview = null;
+            }),
+          ),
+          Effect.forkIn(channelScope),
+        );
+        return output.hls;
+      });
+    });
 
     /** The TS the outputs got over the next `ms` (at most `maxBytes`): the thumbnailer's only input. */
     const capture = (ms: number, maxBytes: number) =>
@@ -503,6 +538,7 @@ export const startChannel = (
       crashed: Deferred.await(crash),
       capture,
       hls: (outputId: string) => entries.get(outputId)?.output.hls ?? null,
+      preview: previewHls,
       reconfigure,
       applyOutput: (next) =>
         Effect.tap(applyOutput(next), () => {

@@ -7,6 +7,7 @@
  * load) — fails that start with its reason; a channel whose packet path throws later is stopped with status
  * `error` and the message, and the other channels go on. Both publish `channel_failed` on the event bus.
  */
+
 import { Cause, Context, Deferred, Effect, Exit, FiberMap, Layer } from "effect";
 import type { ChannelId, OutputId } from "../domain/ids.ts";
 import {
@@ -23,6 +24,7 @@ import {
   startChannel,
 } from "./channel.ts";
 import { EventBus } from "./event-bus.ts";
+import type { HlsServed } from "./outputs/hls.ts";
 import type { OutputOptions } from "./outputs/writer.ts";
 import type { CueRecord } from "./scte35-watcher.ts";
 
@@ -140,6 +142,9 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
         Effect.suspend(() => running.get(id)?.capture(ms, maxBytes) ?? Effect.succeed(new Uint8Array(0))),
       /** A running channel's HLS output, as served at /hls/<channel>/<output>/; null when there is none. */
       hls: (id: ChannelId, outputId: string) => running.get(id)?.hls(outputId) ?? null,
+      /** A running channel's preview rendition for the pages (started on demand); null when not running. */
+      preview: (id: ChannelId): Effect.Effect<HlsServed | null> =>
+        Effect.suspend(() => running.get(id)?.preview ?? Effect.succeed(null)),
       cues: (id: ChannelId): ReadonlyArray<CueRecord> => running.get(id)?.watcher.recent() ?? [],
       running: (): ReadonlyArray<ChannelId> => [...running.keys()],
     } as const;

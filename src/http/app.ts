@@ -175,6 +175,16 @@ export const makeApp = (startedAt: number = Date.now()) =>
         served: channels.hls,
       }),
     );
+    // The channel page's preview: a session only (the page's own), started by asking, ended by not asking.
+    app.get(
+      "/ui/preview/:channel/:file",
+      serveHls({
+        sessionPrincipal: pages.sessions.principalOf,
+        authenticate: () => Option.none(),
+        served: (channel) => Runtime.runPromise(runtime)(channels.preview(channel)),
+        waitForPlaylistMs: 8_000,
+      }),
+    );
     const metricsAccess = yield* Effect.orDie(metricsAccessConfig);
     app.get("/metrics", metricsGuard(metricsAccess, requireToken), async (c) =>
       c.body(await Runtime.runPromise(runtime)(metrics.render), 200, { "content-type": metrics.contentType }),

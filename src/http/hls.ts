@@ -19,12 +19,24 @@ export interface HlsAccess {
   /** The principal of the request's page session, if any. */
   readonly sessionPrincipal: (c: Context) => Principal | null;
   readonly authenticate: (token: string) => Option.Option<Principal>;
-  readonly served: (channel: ChannelId, output: string) => HlsServed | null;
+  readonly served: (channel: ChannelId, output: string) => HlsServed | null | Promise<HlsServed | null>;
+  /** How long a playlist request waits for the first segment (a preview just started); 0 answers at once. */
+  readonly waitForPlaylistMs?: number;
 }
+
+const playlistWithin = async (served: HlsServed, ms: number): Promise<string | null> => {
+  const deadline = Date.now() + ms;
+  let playlist = served.playlist();
+  while (playlist === null && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    playlist = served.playlist();
+  }
+  return playlist;
+};
 
 const segmentFile = /^segment-\d+\.ts$/;
 
-export const serveHls = (access: HlsAccess) => (c: Context) => {
+export const serveHls = (access: HlsAccess) => async (c: Context) => {
   const headerToken =
     /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? c.req.header("x-api-key");
   const urlToken = c.req.query("token");
@@ -55,11 +67,11 @@ export const serveHls = (access: HlsAccess) => (c: Context) => {
   const channel = c.req.param("channel") as ChannelId;
   const output = c.req.param("output") ?? "";
   const file = c.req.param("file") ?? "";
-  const served = access.served(channel, output);
+  const served = await access.served(channel, output);
   const notHere = (detail: string) => problemResponse({ status: 404, title: "Not found", detail });
   if (served === null) return notHere(`channel ${channel} runs no HLS output ${output}`);
   if (file === PLAYLIST_NAME) {
-    const playlist = served.playlist();
+    const playlist = await playlistWithin(served, access.waitForPlaylistMs ?? 0);
     if (playlist === null) return notHere("no segment yet: the playlist appears after the first one");
     const text =
       urlToken === undefined
