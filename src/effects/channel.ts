@@ -78,9 +78,8 @@ const describeThrow = (thrown: unknown) => (thrown instanceof Error ? thrown.mes
  * Builds and runs a channel in the current scope; returns once every input listens and every enabled output
  * has started. The outputs and their child processes live until the scope closes.
  */
-/** The pages' preview: one-second segments, a short window; ended 20 s after the last request for it. */
+/** The pages' preview: one-second segments, a short window; ended `previewIdleMs` after the last request. */
 const PREVIEW_URL = "hls://?target=1&window=4";
-const PREVIEW_IDLE_MS = 20_000;
 
 export const startChannel = (
   initial: ChannelSpec,
@@ -89,6 +88,7 @@ export const startChannel = (
   Effect.gen(function* () {
     let spec = initial;
     const outputOptions = options.outputs ?? {};
+    const previewIdleMs = options.previewIdleMs ?? 20_000;
     const emit = options.emit ?? (() => {});
     const faults = options.faults ?? (yield* ChannelFaults);
     const loadCore = faults.loadCore ?? PacketCore.load;
@@ -160,7 +160,7 @@ export const startChannel = (
 
     /**
      * The channel's own preview rendition for the pages: an HLS output of short segments fed beside the
-     * outputs, started by the first request for it and ended when nobody asked for PREVIEW_IDLE_MS.
+     * outputs, started by the first request for it and ended when nobody asked for `previewIdleMs`.
      */
     let preview: { readonly output: Output; lastAsked: number } | null = null;
     const previewHls = Effect.suspend(() => {
@@ -173,8 +173,8 @@ export const startChannel = (
         const running = { output, lastAsked: Date.now() };
         preview = running;
         const idle = Effect.repeat(Effect.void, {
-          schedule: Schedule.spaced("1 second"),
-          until: () => Date.now() - running.lastAsked > PREVIEW_IDLE_MS,
+          schedule: Schedule.spaced(Math.min(1000, previewIdleMs / 4)),
+          until: () => Date.now() - running.lastAsked > previewIdleMs,
         });
         yield* Effect.raceFirst(Effect.ignore(output.run), idle).pipe(
           Effect.ensuring(
@@ -539,6 +539,7 @@ export const startChannel = (
       capture,
       hls: (outputId: string) => entries.get(outputId)?.output.hls ?? null,
       preview: previewHls,
+      previewActive: () => preview !== null,
       reconfigure,
       applyOutput: (next) =>
         Effect.tap(applyOutput(next), () => {

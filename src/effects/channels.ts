@@ -19,6 +19,7 @@ import {
   type ChannelSpec,
   type InputRole,
   type OutputSpec,
+  PreviewSettings,
   type RedundancyEvent,
   type RunningChannel,
   startChannel,
@@ -49,6 +50,7 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
     const outputOptions = yield* OutputDefaults;
     const bus = yield* EventBus;
     const faults = yield* ChannelFaults;
+    const previewSettings = yield* PreviewSettings;
     const fibers = yield* FiberMap.make<ChannelId, void, never>();
     const running = new Map<ChannelId, RunningChannel>();
     const failures = new Map<ChannelId, string>();
@@ -60,7 +62,12 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       if (running.has(spec.id)) return;
       const ready = yield* Deferred.make<void, ChannelErrorType>();
       const life = Effect.gen(function* () {
-        const channel = yield* startChannel(spec, { outputs: outputOptions, emit: bus.emit, faults });
+        const channel = yield* startChannel(spec, {
+          outputs: outputOptions,
+          emit: bus.emit,
+          faults,
+          previewIdleMs: previewSettings.idleMs,
+        });
         running.set(spec.id, channel);
         yield* Effect.addFinalizer(() => Effect.sync(() => running.delete(spec.id)));
         yield* Deferred.succeed(ready, undefined);
@@ -145,6 +152,8 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       /** A running channel's preview rendition for the pages (started on demand); null when not running. */
       preview: (id: ChannelId): Effect.Effect<HlsServed | null> =>
         Effect.suspend(() => running.get(id)?.preview ?? Effect.succeed(null)),
+      /** Whether a running channel is making its preview rendition now. */
+      previewActive: (id: ChannelId): boolean => running.get(id)?.previewActive() ?? false,
       cues: (id: ChannelId): ReadonlyArray<CueRecord> => running.get(id)?.watcher.recent() ?? [],
       running: (): ReadonlyArray<ChannelId> => [...running.keys()],
     } as const;
