@@ -236,6 +236,37 @@ const httpOrigin = (port: number) =>
       }),
   );
 
+describe("hls live window", () => {
+  it.scopedLive(
+    "a live playlist lists the last `window` segments and the dir keeps only two more behind them",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir;
+        const output = yield* makeOutput(`hls://?dir=${dir}&target=1&window=3`);
+        yield* Effect.forkScoped(output.run);
+        // About twenty one-second segments.
+        offerAll(output, new TsGenerator({ seed: 4, bitrate: 1_000_000 }).packets(14_000));
+        const playlist = yield* eventually("a playlist past segment 15", async () => {
+          const text = await readFile(join(dir, "index.m3u8"), "utf8").catch(() => "");
+          return text.includes("segment-15.ts") ? text : undefined;
+        });
+        const listed = segmentsOf(playlist).map((segment) => segment.name);
+        expect(listed).toHaveLength(3);
+        const sequence = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(playlist)?.[1]);
+        expect(listed[0]).toBe(`segment-${sequence}.ts`);
+        yield* eventually("old segments deleted", async () => {
+          const files = (await readdir(dir)).filter((name) => name.endsWith(".ts"));
+          const numbers = files.map((name) => Number(/\d+/.exec(name)?.[0])).sort((a, b) => a - b);
+          const newest = numbers.at(-1) ?? 0;
+          return files.length <= 5 && numbers.every((n) => n > newest - 5) ? true : undefined;
+        });
+        expect(output.hls?.segment(listed[0] ?? "")).not.toBeNull();
+        expect(output.hls?.segment("segment-0.ts")).toBeNull();
+      }),
+    30_000,
+  );
+});
+
 describe("hls push to an HTTP origin", () => {
   it.scopedLive(
     "a down origin is retried on the reconnect schedule; once up it receives every segment and the playlist",
