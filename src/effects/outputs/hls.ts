@@ -162,7 +162,6 @@ export const makeHlsState = (target: HlsTarget): HlsState => {
         }
       }
       yield* publishPlaylist;
-      yield* pushPending;
       context.countSent(segment.bytes.length);
     });
 
@@ -208,9 +207,20 @@ export const makeHlsState = (target: HlsTarget): HlsState => {
       }
       while (true) {
         const chunks = yield* context.queue.takeUpTo(1024 * 188);
-        for (const chunk of chunks) {
-          for (const segment of segmenter.push(chunk, Date.now())) yield* publish(segment, context);
-        }
+        // Whole batches into memory and the dir: a stop between taking packets and listing the segments they
+        // closed would lose them (a file written but never listed, a gap in the playlist).
+        yield* Effect.uninterruptible(
+          Effect.forEach(
+            chunks,
+            (chunk) =>
+              Effect.forEach(segmenter.push(chunk, Date.now()), (segment) => publish(segment, context), {
+                discard: true,
+              }),
+            { discard: true },
+          ),
+        );
+        // Uploads may be stopped halfway: what the origin has not confirmed stays queued for the next attempt.
+        yield* pushPending;
       }
     });
 
