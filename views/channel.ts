@@ -127,7 +127,11 @@ const outputRow = (
 ) => {
   const state = output.state;
   return html`<tr id="out-${output.id}">
-    <th scope="row">${output.name}<br /><span class="muted url">${output.url}</span></th>
+    <th scope="row">${output.name}<br /><span class="muted url">${output.url}</span>${
+      output.protocol === "hls"
+        ? html`<br /><a href="/hls/${channel.id}/${output.id}/index.m3u8">playlist</a>`
+        : ""
+    }</th>
     <td>${stateBadge(state)}${output.last_error === null || state === "connected" ? "" : html`<br /><span class="error-text">${output.last_error}</span>`}</td>
     <td>${state === "connected" ? duration(output.uptime) : "—"}</td>
     <td class="nowrap">${bitrate(output.bitrate_bps)} ${sparkline(history)}</td>

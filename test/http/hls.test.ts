@@ -94,6 +94,23 @@ describe("hls through a channel", () => {
     const refusal = JSON.stringify(await json(adminInUrl));
     expect(refusal).toContain("must be a viewer (read-only) token");
     expect(refusal).not.toContain(admin);
+    // A page session reads it too, and the channel page links the playlist.
+    const login = await app.request("http://127.0.0.1/login", {
+      method: "POST",
+      token: null,
+      headers: {
+        host: "127.0.0.1",
+        origin: "http://127.0.0.1",
+        "content-type": "application/x-www-form-urlencoded",
+      },
+      body: new URLSearchParams({ token: viewer, next: "/" }).toString(),
+      redirect: "manual",
+    });
+    expect(login.status).toBe(303);
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+    const page = await app.request("/channels/hlsch", { token: null, headers: { cookie } });
+    expect(await page.text()).toContain(`href="${base}/index.m3u8"`);
+    expect((await app.request(`${base}/index.m3u8`, { token: null, headers: { cookie } })).status).toBe(200);
     expect((await app.request(`${base}/segment-99999.ts`)).status).toBe(404);
     expect((await app.request("/hls/hlsch/nothing/index.m3u8")).status).toBe(404);
   }, 30_000);
