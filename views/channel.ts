@@ -180,7 +180,11 @@ const outputRow = (
 ) => {
   const state = output.state;
   return html`<tr id="out-${output.id}">
-    <th scope="row">${output.name}<br /><span class="muted url">${output.url}</span></th>
+    <th scope="row">${output.name}<br /><span class="muted url">${output.url}</span>${
+      output.protocol === "hls"
+        ? html`<br /><a href="/hls/${channel.id}/${output.id}/index.m3u8">playlist</a>`
+        : ""
+    }</th>
     <td>${stateBadge(state)}${output.last_error === null || state === "connected" ? "" : html`<br /><span class="error-text">${output.last_error}</span>`}</td>
     <td>${state === "connected" ? duration(output.uptime) : "—"}</td>
     <td class="nowrap">${bitrate(output.bitrate_bps)} ${sparkline(history)}</td>
@@ -388,6 +392,21 @@ export const mediaLiveNote = (channel: ChannelView, host: string) => {
   </section>`;
 };
 
+/**
+ * A player for the channel's own preview rendition (short HLS segments the service makes only while a page
+ * asks for them). Nothing loads until it is opened: then hls.js comes from /assets and the playlist from
+ * /ui/preview; closing it stops the player, and the service ends the rendition once nobody asks.
+ */
+const previewSection = (
+  channel: ChannelView,
+) => html`<section id="preview-section" aria-labelledby="preview-title">
+  <details data-preview="/ui/preview/${channel.id}/index.m3u8">
+    <summary id="preview-title">Preview</summary>
+    <video muted playsinline controls width="640" height="360" aria-label="Preview of ${channel.name}"></video>
+    <p class="muted" data-preview-status role="status">${channel.status === "running" ? "" : "The channel is not running."}</p>
+  </details>
+</section>`;
+
 export const channelPage = (options: {
   readonly channel: ChannelView;
   readonly stats: ChannelStats | null;
@@ -403,6 +422,7 @@ export const channelPage = (options: {
   };
 }) => html`${channelHead(options.channel, options.viewer)}
   ${inputsSection(options.channel, options.viewer)}
+  ${previewSection(options.channel)}
   ${outputsSection(options.channel, options.viewer, options.history)}
   ${recordingsSection(options.channel.id, options.recordings ?? [])}
   ${can(options.viewer, "operator") ? addOutputForm(options.channel.id, options.form) : ""}

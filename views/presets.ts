@@ -14,7 +14,7 @@ export interface FormState {
 export interface Preset {
   readonly id: string;
   readonly label: string;
-  readonly protocol: "rtmp" | "rtmps" | "srt" | "udp" | "rtp";
+  readonly protocol: "rtmp" | "rtmps" | "srt" | "udp" | "rtp" | "hls";
   readonly url: string;
   readonly hint: string;
 }
@@ -90,6 +90,13 @@ export const PRESETS: ReadonlyArray<Preset> = [
     url: "rtp://HOST:PORT",
     hint: "TS over RTP (payload type 33), for receivers that want sequence numbers.",
   },
+  {
+    id: "hls",
+    label: "HLS",
+    protocol: "hls",
+    url: "hls://?target=4&window=6",
+    hint: "Served at /hls/<channel>/<output id>/index.m3u8 (a viewer token as ?token= for players); add &dir=/path to write files, &push=http://origin/path to PUT them, &cuetags=1 for CUE-OUT/IN.",
+  },
 ];
 
 const fieldError = (state: FormState | undefined, field: string) => {
@@ -121,7 +128,7 @@ export const outputFields = (state: FormState | undefined, withPresets: boolean)
   ${fieldError(state, "name")}
   <label>Protocol
     <select name="protocol" ${invalid(state, "protocol")}>
-      ${["srt", "rtmp", "rtmps", "udp", "rtp", "rtsp", "rtsps", "file"].map((protocol) => html`<option ${value(state, "protocol", "srt") === protocol ? "selected" : ""}>${protocol}</option>`)}
+      ${["srt", "rtmp", "rtmps", "udp", "rtp", "rtsp", "rtsps", "file", "hls"].map((protocol) => html`<option ${value(state, "protocol", "srt") === protocol ? "selected" : ""}>${protocol}</option>`)}
     </select>
   </label>
   ${fieldError(state, "protocol")}

@@ -32,24 +32,24 @@ export interface StartGate {
   readonly skippedBytes: () => number;
 }
 
-const payloadOffset = (packet: Uint8Array): number => {
+export const payloadOffset = (packet: Uint8Array): number => {
   const control = ((packet[3] ?? 0) >> 4) & 0x3;
   if ((control & 0x1) === 0) return PACKET;
   return control === 0x3 ? 5 + (packet[4] ?? 0) : 4;
 };
 
 /** The section that starts in this packet's payload, as far as this packet holds it. */
-const sectionOf = (packet: Uint8Array): Uint8Array | null => {
+export const sectionOf = (packet: Uint8Array): Uint8Array | null => {
   const start = payloadOffset(packet);
   if (start >= PACKET) return null;
   const section = start + 1 + (packet[start] ?? 0);
   return section < PACKET ? packet.subarray(section) : null;
 };
 
-const sectionLength = (section: Uint8Array) => (((section[1] ?? 0) & 0x0f) << 8) | (section[2] ?? 0);
+export const sectionLength = (section: Uint8Array) => (((section[1] ?? 0) & 0x0f) << 8) | (section[2] ?? 0);
 
 /** The first program's PMT PID in a PAT section. */
-const pmtPidOf = (section: Uint8Array): number | null => {
+export const pmtPidOf = (section: Uint8Array): number | null => {
   if (section[0] !== 0x00) return null;
   const end = Math.min(section.length, 3 + sectionLength(section) - 4);
   for (let at = 8; at + 4 <= end; at += 4) {
@@ -59,13 +59,13 @@ const pmtPidOf = (section: Uint8Array): number | null => {
   return null;
 };
 
-interface Elementary {
+export interface Elementary {
   readonly pid: number;
   readonly streamType: number;
 }
 
 /** The video stream of a PMT section, else its first stream. */
-const startStreamOf = (section: Uint8Array): Elementary | null => {
+export const startStreamOf = (section: Uint8Array): Elementary | null => {
   if (section[0] !== 0x02) return null;
   const end = Math.min(section.length, 3 + sectionLength(section) - 4);
   const infoLength = (((section[10] ?? 0) & 0x0f) << 8) | (section[11] ?? 0);
@@ -97,6 +97,18 @@ const beginsWithKeyNal = (packet: Uint8Array, streamType: number): boolean => {
     }
   }
   return false;
+};
+
+/**
+ * Whether a decoder can start at this packet of the start stream (`startStreamOf`), which must begin a PES:
+ * the random_access_indicator, or a parameter set or IDR/IRAP picture at the start of an H.264/H.265 PES; a
+ * stream that is not video (`streamType` -1) starts at any PES.
+ */
+export const isRandomAccess = (packet: Uint8Array, streamType: number): boolean => {
+  if (streamType === -1) return true;
+  const control = ((packet[3] ?? 0) >> 4) & 0x3;
+  const randomAccess = (control & 0x2) !== 0 && (packet[4] ?? 0) > 0 && ((packet[5] ?? 0) & 0x40) !== 0;
+  return randomAccess || beginsWithKeyNal(packet, streamType);
 };
 
 export const makeStartGate = (
@@ -139,10 +151,7 @@ export const makeStartGate = (
       return false;
     }
     if (pat === null || pmt === null || start === null || pid !== start.pid) return false;
-    if (start.streamType === -1) return true;
-    const control = ((packet[3] ?? 0) >> 4) & 0x3;
-    const randomAccess = (control & 0x2) !== 0 && (packet[4] ?? 0) > 0 && ((packet[5] ?? 0) & 0x40) !== 0;
-    if (randomAccess || beginsWithKeyNal(packet, start.streamType)) return true;
+    if (isRandomAccess(packet, start.streamType)) return true;
     pictures += 1;
     return pictures > giveUpAfter;
   };

@@ -64,7 +64,7 @@ export const InputAddress = Schema.String.annotations({
   ),
 );
 
-export const Protocol = oneOf("srt", "rtmp", "rtmps", "udp", "rtp", "rtsp", "rtsps", "file");
+export const Protocol = oneOf("srt", "rtmp", "rtmps", "udp", "rtp", "rtsp", "rtsps", "file", "hls");
 export type Protocol = typeof Protocol.Type;
 
 const OutputUrl = Schema.String.annotations({

@@ -16,11 +16,13 @@
  * - rtsp/rtsps: a user and password before the host become `****:****`, and any query `****` (the path is
  *   shown: it names the stream, and a server that wants a secret asks for the user and password).
  * - udp/rtp carry no secrets; nor does a file:// recording (its path is shown as written).
+ * - hls: `hls://?dir=/path&target=4&window=6&mode=live|event&cuetags=1&push=http://origin/path`; shown as
+ *   written except the push origin's path, which may carry a token (`push=http://host:port/****`).
  */
 import { Either, Redacted } from "effect";
 import { OutputError } from "./errors.ts";
 
-export type OutputProtocol = "udp" | "rtp" | "srt" | "rtmp" | "rtmps" | "rtsp" | "rtsps" | "file";
+export type OutputProtocol = "udp" | "rtp" | "srt" | "rtmp" | "rtmps" | "rtsp" | "rtsps" | "file" | "hls";
 
 export interface DatagramTarget {
   readonly protocol: "udp" | "rtp";
@@ -78,6 +80,22 @@ export interface RtspTarget {
   readonly masked: string;
 }
 
+export interface HlsTarget {
+  readonly protocol: "hls";
+  /** Directory the playlist and segments are written to; null: kept in memory and served only. */
+  readonly dir: string | null;
+  readonly targetSeconds: number;
+  /** Segments in a live playlist. */
+  readonly window: number;
+  readonly mode: "live" | "event";
+  /** Also EXT-X-CUE-OUT / EXT-X-CUE-IN beside each EXT-X-DATERANGE. */
+  readonly cueTags: boolean;
+  /** HTTP origin the playlist and segments are PUT to (`<push>/index.m3u8`, `<push>/<segment>.ts`). */
+  readonly push: Redacted.Redacted<string> | null;
+  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>;
+  readonly masked: string;
+}
+
 /** A recording: the TS as received, in files of `rotateSeconds` named by their start time, in `directory`. */
 export interface FileTarget {
   readonly protocol: "file";
@@ -91,7 +109,7 @@ export interface FileTarget {
   readonly masked: string;
 }
 
-export type OutputTarget = DatagramTarget | SrtTarget | RtmpTarget | RtspTarget | FileTarget;
+export type OutputTarget = DatagramTarget | SrtTarget | RtmpTarget | RtspTarget | FileTarget | HlsTarget;
 
 const supportedSchemes: ReadonlyArray<OutputProtocol> = [
   "udp",
@@ -102,6 +120,7 @@ const supportedSchemes: ReadonlyArray<OutputProtocol> = [
   "rtsp",
   "rtsps",
   "file",
+  "hls",
 ];
 
 // Printable ASCII only: no whitespace, control or non-ASCII characters that a tool might read differently.
@@ -482,6 +501,66 @@ export const recordingPlaceProblem = (directory: string, root: string | null): s
     : `${directory} is outside the recordings directory ${base}: record in a directory under it, e.g. file://${base}/channel-name`;
 };
 
+const parseHls = (raw: string, url: URL): HlsTarget | OutputError => {
+  if (url.hostname !== "" || (url.pathname !== "" && url.pathname !== "/")) {
+    return invalid("an hls URL has no host or path: hls://?dir=/path&target=4&window=6&mode=live");
+  }
+  const params = readParams(url, ["dir", "target", "window", "mode", "cuetags", "push"]);
+  if (params instanceof OutputError) return params;
+  const dir = params.get("dir") ?? null;
+  if (dir !== null && (!dir.startsWith("/") || dir.split("/").includes(".."))) {
+    return invalid(`dir must be an absolute path without '..', got '${dir}'`);
+  }
+  const targetSeconds = parseInteger("target", params.get("target") ?? "4", 1, 60);
+  if (targetSeconds instanceof OutputError) return targetSeconds;
+  const window = parseInteger("window", params.get("window") ?? "6", 2, 1000);
+  if (window instanceof OutputError) return window;
+  const mode = params.get("mode") ?? "live";
+  if (mode !== "live" && mode !== "event") return invalid(`mode must be live or event, got '${mode}'`);
+  const cueTagsText = params.get("cuetags") ?? "0";
+  if (cueTagsText !== "0" && cueTagsText !== "1")
+    return invalid(`cuetags must be 0 or 1, got '${cueTagsText}'`);
+  const pushText = params.get("push") ?? null;
+  let push: URL | null = null;
+  if (pushText !== null) {
+    try {
+      push = new URL(pushText);
+    } catch {
+      return invalid(`push must be an http:// or https:// URL, got '${pushText}'`);
+    }
+    if (push.protocol !== "http:" && push.protocol !== "https:") {
+      return invalid("push must be an http:// or https:// URL");
+    }
+    if (push.username !== "" || push.password !== "" || push.search !== "" || push.hash !== "") {
+      return invalid("push takes an origin and a path, without user, password, query or fragment");
+    }
+    const hostProblem = checkHost(push.hostname);
+    if (hostProblem !== null) return hostProblem;
+  }
+  // An event playlist keeps every segment: in memory only it would grow without end.
+  if (mode === "event" && dir === null && push === null) {
+    return invalid("mode=event keeps every segment: give a dir or a push origin to write them to");
+  }
+  const pushPath = push === null ? "" : push.pathname.replace(/\/+$/, "");
+  const maskedPush = push === null ? null : `${push.protocol}//${push.host}${pushPath === "" ? "" : "/****"}`;
+  const query = rawQuery(raw);
+  const shown =
+    query === ""
+      ? []
+      : query.split("&").map((piece) => (piece.startsWith("push=") ? `push=${maskedPush}` : piece));
+  return {
+    protocol: "hls",
+    dir,
+    targetSeconds,
+    window,
+    mode,
+    cueTags: cueTagsText === "1",
+    push: push === null ? null : Redacted.make(`${push.protocol}//${push.host}${pushPath}`),
+    secrets: pushPath === "" ? [] : [Redacted.make(pushPath.slice(1))],
+    masked: `hls://${shown.length === 0 ? "" : `?${shown.join("&")}`}`,
+  };
+};
+
 /** Validates an output URL into a target; the error message says what to change. */
 export const parseOutputUrl = (raw: string): Either.Either<OutputTarget, OutputError> => {
   const result = parseChecked(raw);
@@ -498,8 +577,20 @@ const parseChecked = (raw: string): OutputTarget | OutputError => {
   if (protocol === undefined) {
     const named = scheme === undefined ? "no scheme" : `scheme '${scheme}:'`;
     return invalid(
-      `${named} is not an output; use udp://, rtp://, srt://, rtmp://, rtmps://, rtsp://, rtsps:// or file://`,
+      `${named} is not an output; use udp://, rtp://, srt://, rtmp://, rtmps://, rtsp://, rtsps://, file:// or hls://`,
     );
+  }
+  if (protocol === "hls") {
+    let hls: URL;
+    try {
+      hls = new URL(raw);
+    } catch {
+      return invalid("'hls' URL could not be parsed; expected hls://?dir=/path&target=4");
+    }
+    if (hls.username !== "" || hls.password !== "" || hls.hash !== "") {
+      return invalid("an hls URL has no user, password or '#' fragment");
+    }
+    return parseHls(raw, hls);
   }
   if (protocol === "file") return parseFile(raw);
   // `srt://:port?mode=listener` is the customary way to listen on every interface.
@@ -529,6 +620,7 @@ const parseChecked = (raw: string): OutputTarget | OutputError => {
     case "rtsps":
       return parseRtsp(protocol, raw, url);
   }
+  return invalid(`${protocol} URL could not be parsed`);
 };
 
 /**

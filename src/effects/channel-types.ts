@@ -17,6 +17,7 @@ import type {
   RedundancyMode,
 } from "../domain/redundancy.ts";
 import type { InputHealth, RedundancyEvent, SwitchReason } from "./ingest/failover.ts";
+import type { HlsServed } from "./outputs/hls.ts";
 import type { OutputOptions, OutputStatus } from "./outputs/writer.ts";
 import type { Scte35Watcher } from "./scte35-watcher.ts";
 
@@ -73,8 +74,15 @@ export class ChannelFaults extends Context.Reference<ChannelFaults>()("distribut
   } => ({}),
 }) {}
 
+/** The pages' preview rendition: ended once nobody has asked for it for `idleMs` (20 s). */
+export class PreviewSettings extends Context.Reference<PreviewSettings>()("distributary/PreviewSettings", {
+  defaultValue: (): { readonly idleMs: number } => ({ idleMs: 20_000 }),
+}) {}
+
 export interface ChannelOptions {
   readonly outputs?: OutputOptions;
+  /** How long the preview rendition outlives the last request for it (PreviewSettings). */
+  readonly previewIdleMs?: number;
   /** Test seams; the supervisor reads them once from the service's context. */
   readonly faults?: typeof ChannelFaults.Service;
   /** Where the channel's events go (the event bus). */
@@ -160,6 +168,12 @@ export interface RunningChannel {
   readonly events: () => ReadonlyArray<RedundancyEvent>;
   /** The TS the outputs get over the next `ms`, at most `maxBytes` (for a still of the picture). */
   readonly capture: (ms: number, maxBytes: number) => Effect.Effect<Uint8Array>;
+  /** An HLS output's playlist and segments as it serves them; null for another protocol or no such output. */
+  readonly hls: (outputId: string) => HlsServed | null;
+  /** The pages' preview rendition: started by the first call, kept while calls keep coming. */
+  readonly preview: Effect.Effect<HlsServed | null>;
+  /** Whether the preview rendition is being made now (asked for within the idle time). */
+  readonly previewActive: () => boolean;
   /**
    * New inputs or redundancy settings while it runs: only an input whose address changed is bound again;
    * timers, mode and FEC apply live and the outputs go on untouched.

@@ -20,7 +20,7 @@
  * share state directly, with no indirection per datagram; the shapes it reports live in channel-types.ts.
  */
 import type { RemoteInfo } from "node:dgram";
-import { Deferred, Effect, Either, ExecutionStrategy, Exit, FiberMap, Scope } from "effect";
+import { Deferred, Effect, Either, ExecutionStrategy, Exit, FiberMap, Schedule, Scope } from "effect";
 import { type CoreEvent, PacketCore } from "../core/packet-core.ts";
 import type { OutputError } from "../domain/errors.ts";
 import {
@@ -84,6 +84,9 @@ const describeThrow = (thrown: unknown) => (thrown instanceof Error ? thrown.mes
  * Builds and runs a channel in the current scope; returns once every input listens and every enabled output
  * has started. The outputs and their child processes live until the scope closes.
  */
+/** The pages' preview: one-second segments, a short window; ended `previewIdleMs` after the last request. */
+const PREVIEW_URL = "hls://?target=1&window=4";
+
 export const startChannel = (
   initial: ChannelSpec,
   options: ChannelOptions = {},
@@ -91,6 +94,7 @@ export const startChannel = (
   Effect.gen(function* () {
     let spec = initial;
     const outputOptions = options.outputs ?? {};
+    const previewIdleMs = options.previewIdleMs ?? 20_000;
     const emit = options.emit ?? (() => {});
     const faults = options.faults ?? (yield* ChannelFaults);
     const loadCore = faults.loadCore ?? PacketCore.load;
@@ -153,11 +157,42 @@ export const startChannel = (
       // The queues keep chunks by reference, so bytes in a WebAssembly buffer are copied once for all outputs.
       const chunk = owned ? datagram.subarray(start, end) : datagram.slice(start, end);
       for (let i = 0; i < offers.length; i++) offers[i]?.(chunk);
+      preview?.output.offer(chunk);
       if (tap !== null && tap.bytes < tap.max) {
         tap.chunks.push(chunk);
         tap.bytes += chunk.length;
       }
     };
+
+    /**
+     * The channel's own preview rendition for the pages: an HLS output of short segments fed beside the
+     * outputs, started by the first request for it and ended when nobody asked for `previewIdleMs`.
+     */
+    let preview: { readonly output: Output; lastAsked: number } | null = null;
+    const previewHls = Effect.suspend(() => {
+      if (preview !== null) {
+        preview.lastAsked = Date.now();
+        return Effect.succeed(preview.output.hls);
+      }
+      return Effect.gen(function* () {
+        const output = yield* Effect.orDie(makeOutput(PREVIEW_URL, { queueBytes: 2 * 1024 * 1024 }));
+        const running = { output, lastAsked: Date.now() };
+        preview = running;
+        const idle = Effect.repeat(Effect.void, {
+          schedule: Schedule.spaced(Math.min(1000, previewIdleMs / 4)),
+          until: () => Date.now() - running.lastAsked > previewIdleMs,
+        });
+        yield* Effect.raceFirst(Effect.ignore(output.run), idle).pipe(
+          Effect.ensuring(
+            Effect.sync(() => {
+              if (preview === running) preview = null;
+            }),
+          ),
+          Effect.forkIn(channelScope),
+        );
+        return output.hls;
+      });
+    });
 
     /** The TS the outputs got over the next `ms` (at most `maxBytes`): the thumbnailer's only input. */
     const capture = (ms: number, maxBytes: number) =>
@@ -539,6 +574,9 @@ export const startChannel = (
       events: selector.events,
       crashed: Deferred.await(crash),
       capture,
+      hls: (outputId: string) => entries.get(outputId)?.output.hls ?? null,
+      preview: previewHls,
+      previewActive: () => preview !== null,
       reconfigure,
       applyOutput: (next) =>
         Effect.tap(applyOutput(next), () => {

@@ -7,6 +7,7 @@
  * load) — fails that start with its reason; a channel whose packet path throws later is stopped with status
  * `error` and the message, and the other channels go on. Both publish `channel_failed` on the event bus.
  */
+
 import { Cause, Context, Deferred, Effect, Exit, FiberMap, Layer } from "effect";
 import type { ChannelId, OutputId } from "../domain/ids.ts";
 import {
@@ -18,11 +19,13 @@ import {
   type ChannelSpec,
   type InputRole,
   type OutputSpec,
+  PreviewSettings,
   type RedundancyEvent,
   type RunningChannel,
   startChannel,
 } from "./channel.ts";
 import { EventBus } from "./event-bus.ts";
+import type { HlsServed } from "./outputs/hls.ts";
 import type { OutputOptions } from "./outputs/writer.ts";
 import { recordingsRoot } from "./recordings.ts";
 import type { CueRecord } from "./scte35-watcher.ts";
@@ -49,6 +52,7 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
     const outputOptions = { ...(yield* OutputDefaults), recordingsRoot: yield* recordingsRoot };
     const bus = yield* EventBus;
     const faults = yield* ChannelFaults;
+    const previewSettings = yield* PreviewSettings;
     const fibers = yield* FiberMap.make<ChannelId, void, never>();
     const running = new Map<ChannelId, RunningChannel>();
     const failures = new Map<ChannelId, string>();
@@ -60,7 +64,12 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       if (running.has(spec.id)) return;
       const ready = yield* Deferred.make<void, ChannelErrorType>();
       const life = Effect.gen(function* () {
-        const channel = yield* startChannel(spec, { outputs: outputOptions, emit: bus.emit, faults });
+        const channel = yield* startChannel(spec, {
+          outputs: outputOptions,
+          emit: bus.emit,
+          faults,
+          previewIdleMs: previewSettings.idleMs,
+        });
         running.set(spec.id, channel);
         yield* Effect.addFinalizer(() => Effect.sync(() => running.delete(spec.id)));
         yield* Deferred.succeed(ready, undefined);
@@ -140,6 +149,13 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       /** The TS a running channel forwards over the next `ms`; empty when it is not running. */
       capture: (id: ChannelId, ms: number, maxBytes: number): Effect.Effect<Uint8Array> =>
         Effect.suspend(() => running.get(id)?.capture(ms, maxBytes) ?? Effect.succeed(new Uint8Array(0))),
+      /** A running channel's HLS output, as served at /hls/<channel>/<output>/; null when there is none. */
+      hls: (id: ChannelId, outputId: string) => running.get(id)?.hls(outputId) ?? null,
+      /** A running channel's preview rendition for the pages (started on demand); null when not running. */
+      preview: (id: ChannelId): Effect.Effect<HlsServed | null> =>
+        Effect.suspend(() => running.get(id)?.preview ?? Effect.succeed(null)),
+      /** Whether a running channel is making its preview rendition now. */
+      previewActive: (id: ChannelId): boolean => running.get(id)?.previewActive() ?? false,
       cues: (id: ChannelId): ReadonlyArray<CueRecord> => running.get(id)?.watcher.recent() ?? [],
       running: (): ReadonlyArray<ChannelId> => [...running.keys()],
     } as const;

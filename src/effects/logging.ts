@@ -10,7 +10,7 @@ import { maskUrl } from "../domain/url.ts";
 import { maskKnownSecrets } from "./secrets.ts";
 
 // Commas belong to URLs (an SRT streamid is `#!::r=…,s=…`): a URL ends at a space, a quote or a bracket.
-const outputUrlPattern = /\b(?:rtmps?|rtsps?|srt|udp|rtp):\/\/[^\s"'<>]+/gi;
+const outputUrlPattern = /\b(?:rtmps?|rtsps?|srt|udp|rtp|hls):\/\/[^\s"'<>]+/gi;
 // `streamid` is not here: most carry no secret (`live/channel1`), and those that do are masked by value and
 // by the URL masker, which knows the SRT access-control form.
 const secretParameter = /\b(passphrase|token|key|password|secret)=[^&\s"'<>,]+/gi;

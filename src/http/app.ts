@@ -11,6 +11,7 @@ import { bodyLimit } from "hono/body-limit";
 import { MAX_CHANNEL_JSON_BYTES } from "../domain/channel.ts";
 import type { ChannelId } from "../domain/ids.ts";
 import { Auth } from "../effects/auth.ts";
+import { Channels } from "../effects/channels.ts";
 import { ConfigTransfer } from "../effects/config-transfer.ts";
 import { Control } from "../effects/control.ts";
 import { EventBus } from "../effects/event-bus.ts";
@@ -23,6 +24,7 @@ import { configApi } from "./api/config.ts";
 import { eventsApi } from "./api/events.ts";
 import { tokensApi } from "./api/tokens.ts";
 import { type AuthEnv, authenticate, makeFailureLimiter, presentedToken, requireRole } from "./auth.ts";
+import { serveHls } from "./hls.ts";
 import { metricsAccessConfig, metricsGuard } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { liveSocket, makeHistories } from "./pages/live.ts";
@@ -63,6 +65,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const metrics = yield* Metrics;
     const thumbnails = yield* Thumbnails;
     const auth = yield* Auth;
+    const channels = yield* Channels;
     const runtime = yield* Effect.runtime<never>();
     const run = makeRun(runtime);
     const runFork = yield* FiberSet.makeRuntime<never>();
@@ -164,6 +167,24 @@ export const makeApp = (startedAt: number = Date.now()) =>
         "cache-control": "private, max-age=10",
       });
     });
+    app.get(
+      "/hls/:channel/:output/:file",
+      serveHls({
+        sessionPrincipal: pages.sessions.principalOf,
+        authenticate: auth.authenticate,
+        served: channels.hls,
+      }),
+    );
+    // The channel page's preview: a session only (the page's own), started by asking, ended by not asking.
+    app.get(
+      "/ui/preview/:channel/:file",
+      serveHls({
+        sessionPrincipal: pages.sessions.principalOf,
+        authenticate: () => Option.none(),
+        served: (channel) => Runtime.runPromise(runtime)(channels.preview(channel)),
+        waitForPlaylistMs: 8_000,
+      }),
+    );
     const metricsAccess = yield* Effect.orDie(metricsAccessConfig);
     app.get("/metrics", metricsGuard(metricsAccess, requireToken), async (c) =>
       c.body(await Runtime.runPromise(runtime)(metrics.render), 200, { "content-type": metrics.contentType }),

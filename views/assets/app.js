@@ -111,3 +111,68 @@
     if (filter?.value) filter.dispatchEvent(new Event("input", { bubbles: true }));
   });
 })();
+
+// The channel page's preview: hls.js and the playlist load only when the <details> is opened; closing it
+// stops the player (the service ends the preview rendition once nobody asks for it).
+(() => {
+  const players = new WeakMap();
+  let library = null;
+  const loadHls = () => {
+    library ??= new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = "/assets/hls.min.js";
+      script.onload = () => resolve(window.Hls);
+      script.onerror = () => reject(new Error("could not load the player"));
+      document.head.append(script);
+    });
+    return library;
+  };
+  const say = (details, text) => {
+    const status = details.querySelector("[data-preview-status]");
+    if (status) status.textContent = text;
+  };
+  document.addEventListener(
+    "toggle",
+    async (event) => {
+      const details = event.target;
+      if (!(details instanceof HTMLDetailsElement) || !details.dataset.preview) return;
+      const video = details.querySelector("video");
+      if (!details.open) {
+        players.get(details)?.destroy();
+        players.delete(details);
+        video.removeAttribute("src");
+        video.load();
+        say(details, "");
+        return;
+      }
+      say(details, "loading…");
+      let Hls;
+      try {
+        Hls = await loadHls();
+      } catch (error) {
+        say(details, error.message);
+        return;
+      }
+      if (!details.open || players.has(details)) return;
+      if (!Hls.isSupported()) {
+        say(details, "this browser cannot play HLS");
+        return;
+      }
+      const hls = new Hls({ liveSyncDurationCount: 2, manifestLoadingMaxRetry: 4 });
+      players.set(details, hls);
+      let fragments = 0;
+      hls.on(Hls.Events.FRAG_LOADED, () => {
+        fragments += 1;
+        details.dataset.fragments = String(fragments);
+      });
+      hls.on(Hls.Events.ERROR, (_, data) => {
+        if (data.fatal) say(details, `preview failed: ${data.details}`);
+      });
+      video.addEventListener("playing", () => say(details, "playing"), { once: true });
+      hls.loadSource(details.dataset.preview);
+      hls.attachMedia(video);
+      video.play().catch(() => {});
+    },
+    true,
+  );
+})();

@@ -22,6 +22,7 @@ import {
 import { type ReconnectOptions, reconnectSchedule, runWithReconnects } from "../retry.ts";
 import type { SrtLinkStats, WriterContext } from "./context.ts";
 import { fileAttempt } from "./file.ts";
+import { type HlsServed, type HlsState, makeHlsState } from "./hls.ts";
 import { makeChunkQueue, TS_PACKET_SIZE } from "./queue.ts";
 import { rtmpAttempt } from "./rtmp.ts";
 import { rtspAttempt } from "./rtsp.ts";
@@ -29,6 +30,7 @@ import { srtAttempt } from "./srt.ts";
 import { datagramAttempt } from "./udp.ts";
 
 export type { SrtLinkStats, WriterContext } from "./context.ts";
+export type { HlsServed } from "./hls.ts";
 
 /**
  * `starting` until its first attempt begins; `connecting` during it; `connected` once the destination accepts
@@ -81,6 +83,8 @@ export interface Output {
   readonly offer: (chunk: Uint8Array) => void;
   readonly status: () => OutputStatus;
   readonly run: Effect.Effect<never, OutputError>;
+  /** An HLS output's playlist and segments, for the service to serve; null for other protocols. */
+  readonly hls: HlsServed | null;
 }
 
 export interface OutputOptions {
@@ -107,8 +111,10 @@ const zeroSrt: SrtLinkStats = {
   peers: [],
 };
 
-const attemptFor = (target: OutputTarget, context: WriterContext) => {
+const attemptFor = (target: OutputTarget, context: WriterContext, hls: HlsState | null) => {
   switch (target.protocol) {
+    case "hls":
+      return hls === null ? Effect.dieMessage("an hls output without its state") : hls.attempt(context);
     case "udp":
     case "rtp":
       return datagramAttempt(target, context);
@@ -138,6 +144,7 @@ export const makeOutput = (
     }
     const queue = makeChunkQueue(options.queueBytes ?? 4 * 1024 * 1024);
     const runLock = yield* Effect.makeSemaphore(1);
+    const hls = target.protocol === "hls" ? makeHlsState(target) : null;
 
     let state: OutputState = "starting";
     let bytesSent = 0;
@@ -223,7 +230,7 @@ export const makeOutput = (
         startedAt = Date.now();
         failing = false;
         return runWithReconnects(
-          Effect.zipRight(beginAttempt, attemptFor(target, context)).pipe(Effect.tapError(recordError)),
+          Effect.zipRight(beginAttempt, attemptFor(target, context, hls)).pipe(Effect.tapError(recordError)),
           reconnectSchedule(options.reconnect),
           {
             onRetry,
@@ -271,5 +278,5 @@ export const makeOutput = (
       };
     };
 
-    return { protocol: target.protocol, maskedUrl: target.masked, offer: queue.offer, status, run };
+    return { protocol: target.protocol, maskedUrl: target.masked, offer: queue.offer, status, run, hls };
   });

@@ -1,6 +1,6 @@
 /**
- * `/assets/*`: the pages' stylesheet and script from views/assets, and htmx with its WebSocket extension from
- * the installed npm packages (no CDN). Read once at start; served with a short cache so an upgrade shows.
+ * `/assets/*`: the pages' stylesheet and script from views/assets, and htmx with its WebSocket extension and
+ * hls.js from the installed npm packages (no CDN). Read once at start; served with a short cache so an upgrade shows.
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -17,6 +17,11 @@ const files: Record<string, { readonly path: string | URL; readonly type: string
     type: "text/javascript; charset=utf-8",
   },
   "ws.js": { path: require.resolve("htmx-ext-ws/dist/ws.js"), type: "text/javascript; charset=utf-8" },
+  // The channel page's preview player; loaded only when a preview is opened.
+  "hls.min.js": {
+    path: require.resolve("hls.js/dist/hls.min.js"),
+    type: "text/javascript; charset=utf-8",
+  },
 };
 
 export const assets = () => {

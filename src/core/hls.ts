@@ -1,0 +1,470 @@
+/**
+ * HLS from a passthrough MPEG-TS, without touching the elementary streams: the input's packets are cut into
+ * segments at the video PID's random-access points (src/core/ts-start.ts finds them), each segment begins with
+ * a copy of the latest PAT and PMT, and everything after them is the input's packets as received. SCTE-35
+ * sections on the PMT's SCTE-35 PIDs become EXT-X-DATERANGE tags (RFC 8216 §4.3.2.7.1) and, when the cue asks
+ * for a splice at once or at a PTS, the segment is cut at the first keyframe at or after that point.
+ *
+ *   const segmenter = makeHlsSegmenter({ targetSeconds: 4 })
+ *   for (const segment of segmenter.push(chunk, Date.now())) store(segment)     // whole segments, in order
+ *   renderPlaylist({ segments, targetSeconds: 4, mode: "live", ended: false, cueTags: false })
+ *
+ * Durations are read from the PCR (27 MHz), so they are stream time, not arrival time; a stream without PCR
+ * falls back to the arrival clock. Pure and synchronous: the writer owns files, memory and uploads.
+ */
+import { Either } from "effect";
+import { decodeSection, type SpliceInfoSection } from "./scte35/index.ts";
+import { bytesToHex } from "./scte35/text.ts";
+import {
+  type Elementary,
+  isRandomAccess,
+  payloadOffset,
+  pmtPidOf,
+  sectionLength,
+  sectionOf,
+  startStreamOf,
+} from "./ts-start.ts";
+
+const PACKET = 188;
+const STREAM_TYPE_SCTE35 = 0x86;
+const PTS_WRAP = 2 ** 33;
+
+export type HlsCueClass = "out" | "in" | "cmd";
+
+export interface HlsCue {
+  /** Unique in the playlist: `scte35-<n>`, counted from the first cue this segmenter saw. */
+  readonly id: string;
+  readonly cueClass: HlsCueClass;
+  /** The whole splice_info_section, CRC included. */
+  readonly section: Uint8Array;
+  /** break_duration in seconds, when the cue gives one. */
+  readonly durationSeconds: number | null;
+  /** Epoch ms: the start of the segment it splits, else when it arrived. */
+  readonly startMs: number;
+}
+
+export interface HlsSegment {
+  readonly sequence: number;
+  /** PAT, PMT, then the input's packets from a random-access point. */
+  readonly bytes: Uint8Array;
+  readonly durationSeconds: number;
+  /** Epoch ms when its first packet arrived: EXT-X-PROGRAM-DATE-TIME. */
+  readonly programDateMs: number;
+  /** The cues that take effect in this segment, in arrival order. */
+  readonly cues: ReadonlyArray<HlsCue>;
+  /** The first segment after the segmenter started again (a new attempt): EXT-X-DISCONTINUITY. */
+  readonly discontinuity: boolean;
+}
+
+export interface HlsSegmenter {
+  /** Takes whole 188-byte packets; answers the segments this chunk completed. */
+  readonly push: (chunk: Uint8Array, nowMs: number) => ReadonlyArray<HlsSegment>;
+  /** The segment in progress, closed as it is (at the end of a stream). */
+  readonly flush: (nowMs: number) => HlsSegment | null;
+}
+
+export interface HlsSegmenterOptions {
+  readonly targetSeconds: number;
+  /** First media sequence number (an output that starts again continues its numbering). */
+  readonly firstSequence?: number;
+  readonly firstCue?: number;
+  /** Mark the first segment EXT-X-DISCONTINUITY (the segmenter follows an earlier one). */
+  readonly discontinuity?: boolean;
+}
+
+interface Tables {
+  readonly pcrPid: number | null;
+  readonly scte35Pids: ReadonlySet<number>;
+}
+
+/** The PCR PID and the SCTE-35 PIDs of a PMT section. */
+const tablesOf = (section: Uint8Array): Tables => {
+  const end = Math.min(section.length, 3 + sectionLength(section) - 4);
+  const pcrPid = (((section[8] ?? 0) & 0x1f) << 8) | (section[9] ?? 0);
+  const infoLength = (((section[10] ?? 0) & 0x0f) << 8) | (section[11] ?? 0);
+  const scte35Pids = new Set<number>();
+  for (let at = 12 + infoLength; at + 5 <= end; ) {
+    const pid = (((section[at + 1] ?? 0) & 0x1f) << 8) | (section[at + 2] ?? 0);
+    if (section[at] === STREAM_TYPE_SCTE35) scte35Pids.add(pid);
+    at += 5 + ((((section[at + 3] ?? 0) & 0x0f) << 8) | (section[at + 4] ?? 0));
+  }
+  return { pcrPid: pcrPid === 0x1fff ? null : pcrPid, scte35Pids };
+};
+
+const pcrOf = (packet: Uint8Array): number | null => {
+  const control = ((packet[3] ?? 0) >> 4) & 0x3;
+  if ((control & 0x2) === 0 || (packet[4] ?? 0) < 7 || ((packet[5] ?? 0) & 0x10) === 0) return null;
+  const base =
+    (packet[6] ?? 0) * 2 ** 25 +
+    (packet[7] ?? 0) * 2 ** 17 +
+    (packet[8] ?? 0) * 2 ** 9 +
+    (packet[9] ?? 0) * 2;
+  const high = ((packet[10] ?? 0) >> 7) & 1;
+  const extension = (((packet[10] ?? 0) & 1) << 8) | (packet[11] ?? 0);
+  return (base + high) * 300 + extension;
+};
+
+/** The PTS of the PES this packet starts, if it carries one. */
+const ptsOf = (packet: Uint8Array): number | null => {
+  const pes = payloadOffset(packet);
+  if (pes + 14 > PACKET || packet[pes] !== 0 || packet[pes + 1] !== 0 || packet[pes + 2] !== 1) return null;
+  if (((packet[pes + 7] ?? 0) & 0x80) === 0) return null;
+  const at = pes + 9;
+  return (
+    (((packet[at] ?? 0) >> 1) & 0x07) * 2 ** 30 +
+    (packet[at + 1] ?? 0) * 2 ** 22 +
+    (((packet[at + 2] ?? 0) >> 1) & 0x7f) * 2 ** 15 +
+    (packet[at + 3] ?? 0) * 2 ** 7 +
+    (((packet[at + 4] ?? 0) >> 1) & 0x7f)
+  );
+};
+
+/** Whether PTS `a` is at or after `b`, across the 33-bit wrap. */
+const ptsReached = (a: number, b: number) => {
+  const ahead = (((a - b) % PTS_WRAP) + PTS_WRAP) % PTS_WRAP;
+  return ahead < PTS_WRAP / 2;
+};
+
+const startTypes = new Set([
+  0x10, 0x14, 0x20, 0x22, 0x30, 0x32, 0x34, 0x36, 0x38, 0x3a, 0x3c, 0x3e, 0x44, 0x46,
+]);
+const endTypes = new Set([
+  0x11, 0x15, 0x21, 0x23, 0x31, 0x33, 0x35, 0x37, 0x39, 0x3b, 0x3d, 0x3f, 0x45, 0x47,
+]);
+
+interface CueReading {
+  readonly cueClass: HlsCueClass;
+  readonly durationSeconds: number | null;
+  /** Where to cut: at the next keyframe, at the first keyframe at or after a PTS, or nowhere. */
+  readonly split: "now" | number | null;
+}
+
+/**
+ * How a cue reads in HLS: a splice_insert out of (back into) the network is OUT (IN), and so is a time_signal
+ * whose segmentation descriptor starts (ends) a break, programme, chapter or placement opportunity; anything
+ * else is CMD. OUT and IN split a segment when they say when: immediately, or at a PTS.
+ */
+export const readCue = (section: SpliceInfoSection): CueReading => {
+  if (section.encrypted_packet) return { cueClass: "cmd", durationSeconds: null, split: null };
+  const at = (pts: number | undefined) =>
+    pts === undefined ? null : (pts + section.pts_adjustment) % PTS_WRAP;
+  if (section.splice_command_type === 0x05) {
+    const insert = section.splice_command;
+    if (insert.splice_event_cancel_indicator) return { cueClass: "cmd", durationSeconds: null, split: null };
+    return {
+      cueClass: insert.out_of_network_indicator ? "out" : "in",
+      durationSeconds: insert.break_duration === undefined ? null : insert.break_duration.duration / 90_000,
+      split: insert.splice_immediate_flag ? "now" : at(insert.pts_time),
+    };
+  }
+  if (section.splice_command_type === 0x06) {
+    let cueClass: HlsCueClass = "cmd";
+    let durationSeconds: number | null = null;
+    for (const descriptor of section.descriptors) {
+      if (!("segmentation_type_id" in descriptor) || descriptor.segmentation_event_cancel_indicator) continue;
+      const type = descriptor.segmentation_type_id;
+      if (startTypes.has(type)) {
+        cueClass = "out";
+        const duration = "segmentation_duration" in descriptor ? descriptor.segmentation_duration : undefined;
+        durationSeconds = typeof duration === "number" ? duration / 90_000 : null;
+        break;
+      }
+      if (endTypes.has(type)) {
+        cueClass = "in";
+        break;
+      }
+    }
+    const pts = at(section.splice_command.pts_time);
+    return { cueClass, durationSeconds, split: cueClass === "cmd" ? null : (pts ?? "now") };
+  }
+  return { cueClass: "cmd", durationSeconds: null, split: null };
+};
+
+interface PendingCue {
+  readonly section: Uint8Array;
+  readonly reading: CueReading;
+  readonly arrivedMs: number;
+}
+
+export const makeHlsSegmenter = (options: HlsSegmenterOptions): HlsSegmenter => {
+  const target = options.targetSeconds;
+  let sequence = options.firstSequence ?? 0;
+  let cueCount = options.firstCue ?? 0;
+  let discontinuity = options.discontinuity ?? false;
+
+  let pat: Uint8Array | null = null;
+  let pmtPid: number | null = null;
+  let pmt: Uint8Array | null = null;
+  let start: Elementary | null = null;
+  let tables: Tables = { pcrPid: null, scte35Pids: new Set() };
+  /** Latest PCR, in seconds. */
+  let clock: number | null = null;
+  const sections = new Map<number, { bytes: number[]; wanted: number }>();
+
+  // The segment being built: packets as views into the pushed chunks, copied once when it closes.
+  let parts: Uint8Array[] = [];
+  let partsBytes = 0;
+  let open = false;
+  let segmentStartSeconds = 0;
+  let segmentStartMs = 0;
+  let lastKeyframeSeconds = 0;
+  let gopSeconds = 0;
+  let segmentCues: Array<{ pending: PendingCue; startMs: number | null }> = [];
+  const pendingCues: PendingCue[] = [];
+
+  /** Stream time now, in seconds: the latest PCR (at most a PCR interval behind), else the arrival clock. */
+  const now = (nowMs: number) => (clock === null ? nowMs / 1000 : clock);
+
+  const close = (endSeconds: number): HlsSegment => {
+    const bytes = new Uint8Array(partsBytes);
+    let at = 0;
+    for (const part of parts) {
+      bytes.set(part, at);
+      at += part.length;
+    }
+    let duration = endSeconds - segmentStartSeconds;
+    // A PCR that jumped (a new source behind the encoder) says nothing about this segment's length.
+    if (!(duration > 0) || duration > 10 * target) duration = Math.min(gopSeconds || target, target);
+    const segment: HlsSegment = {
+      sequence,
+      bytes,
+      durationSeconds: duration,
+      programDateMs: segmentStartMs,
+      cues: segmentCues.map(({ pending, startMs }) => ({
+        id: `scte35-${cueCount++}`,
+        cueClass: pending.reading.cueClass,
+        section: pending.section,
+        durationSeconds: pending.reading.durationSeconds,
+        startMs: startMs ?? pending.arrivedMs,
+      })),
+      discontinuity,
+    };
+    sequence += 1;
+    discontinuity = false;
+    parts = [];
+    partsBytes = 0;
+    segmentCues = [];
+    return segment;
+  };
+
+  const begin = (packetTimeSeconds: number, nowMs: number, pts: number | null) => {
+    open = true;
+    segmentStartSeconds = packetTimeSeconds;
+    segmentStartMs = nowMs;
+    if (pat !== null && pmt !== null) {
+      parts.push(pat, pmt);
+      partsBytes += 2 * PACKET;
+    }
+    // Cues waiting for this point take effect here; a cue that split the stream starts with the segment.
+    for (let index = 0; index < pendingCues.length; ) {
+      const pending = pendingCues[index];
+      if (pending === undefined) break;
+      const split = pending.reading.split;
+      const due = split === null || split === "now" || pts === null || ptsReached(pts, split);
+      if (due) {
+        segmentCues.push({ pending, startMs: split === null ? null : nowMs });
+        pendingCues.splice(index, 1);
+      } else index += 1;
+    }
+  };
+
+  const cueWantsCut = (pts: number | null) =>
+    pendingCues.some(({ reading }) =>
+      reading.split === "now"
+        ? true
+        : typeof reading.split === "number" && (pts === null || ptsReached(pts, reading.split)),
+    );
+
+  const onSection = (section: Uint8Array, nowMs: number) => {
+    const decoded = decodeSection(section);
+    if (Either.isLeft(decoded)) return;
+    const length = sectionLength(section) + 3;
+    pendingCues.push({
+      section: section.slice(0, length),
+      reading: readCue(decoded.right),
+      arrivedMs: nowMs,
+    });
+  };
+
+  /** Collects SCTE-35 sections, which may span packets. */
+  const onScte35 = (packet: Uint8Array, pid: number, nowMs: number) => {
+    const offset = payloadOffset(packet);
+    if (offset >= PACKET) return;
+    const unitStart = ((packet[1] ?? 0) & 0x40) !== 0;
+    let payload = packet.subarray(offset);
+    if (unitStart) {
+      const pointer = payload[0] ?? 0;
+      const waiting = sections.get(pid);
+      if (waiting !== undefined) {
+        waiting.bytes.push(...payload.subarray(1, 1 + pointer));
+        if (waiting.bytes.length >= waiting.wanted) onSection(Uint8Array.from(waiting.bytes), nowMs);
+      }
+      sections.delete(pid);
+      payload = payload.subarray(1 + pointer);
+      if (payload.length < 3 || payload[0] !== 0xfc) return;
+      const wanted = sectionLength(payload) + 3;
+      if (payload.length >= wanted) onSection(payload, nowMs);
+      else sections.set(pid, { bytes: [...payload], wanted });
+      return;
+    }
+    const waiting = sections.get(pid);
+    if (waiting === undefined) return;
+    waiting.bytes.push(...payload);
+    if (waiting.bytes.length >= waiting.wanted) {
+      sections.delete(pid);
+      onSection(Uint8Array.from(waiting.bytes), nowMs);
+    }
+  };
+
+  const push = (chunk: Uint8Array, nowMs: number): ReadonlyArray<HlsSegment> => {
+    const done: HlsSegment[] = [];
+    let runStart = 0;
+    const flushRun = (to: number) => {
+      if (open && to > runStart) {
+        parts.push(chunk.subarray(runStart, to));
+        partsBytes += to - runStart;
+      }
+      runStart = to;
+    };
+    for (let at = 0; at + PACKET <= chunk.length; at += PACKET) {
+      const packet = chunk.subarray(at, at + PACKET);
+      if (packet[0] !== 0x47) continue;
+      const pid = (((packet[1] ?? 0) & 0x1f) << 8) | (packet[2] ?? 0);
+      const unitStart = ((packet[1] ?? 0) & 0x40) !== 0;
+      if (pid === tables.pcrPid) {
+        const pcr = pcrOf(packet);
+        if (pcr !== null) {
+          clock = pcr / 27_000_000;
+        }
+      }
+      if (unitStart && pid === 0) {
+        const section = sectionOf(packet);
+        const next = section === null ? null : pmtPidOf(section);
+        if (next !== null) {
+          pat = packet.slice();
+          pmtPid = next;
+        }
+        continue;
+      }
+      if (unitStart && pid === pmtPid) {
+        const section = sectionOf(packet);
+        const stream = section === null ? null : startStreamOf(section);
+        if (section !== null && stream !== null) {
+          pmt = packet.slice();
+          start = stream;
+          tables = tablesOf(section);
+        }
+        continue;
+      }
+      if (tables.scte35Pids.has(pid)) {
+        onScte35(packet, pid, nowMs);
+        continue;
+      }
+      if (!unitStart || start === null || pid !== start.pid || pat === null || pmt === null) continue;
+      if (!isRandomAccess(packet, start.streamType)) continue;
+      // A random-access point: the place to start, or to cut.
+      const time = now(nowMs);
+      const pts = ptsOf(packet);
+      if (!open) {
+        runStart = at;
+        begin(time, nowMs, pts);
+        lastKeyframeSeconds = time;
+        continue;
+      }
+      const elapsed = time - segmentStartSeconds;
+      const gop = time - lastKeyframeSeconds;
+      if (gop > 0) gopSeconds = gop;
+      lastKeyframeSeconds = time;
+      // Cut where one more GOP would overrun the target, so that segments stay within it.
+      const cut = elapsed + gopSeconds > target + 0.001 || elapsed < 0 || cueWantsCut(pts);
+      if (!cut) continue;
+      flushRun(at);
+      done.push(close(time));
+      begin(time, nowMs, pts);
+    }
+    flushRun(chunk.length - (chunk.length % PACKET));
+    return done;
+  };
+
+  const flush = (nowMs: number): HlsSegment | null => {
+    if (!open || partsBytes <= 2 * PACKET) return null;
+    const segment = close(now(nowMs));
+    open = false;
+    return segment;
+  };
+
+  return { push, flush };
+};
+
+/** Sequence number and cue number to continue from, for a segmenter that follows another. */
+export const nextNumbers = (
+  segments: ReadonlyArray<HlsSegment>,
+  fallback: { sequence: number; cue: number },
+) => {
+  const last = segments.at(-1);
+  const cues = segments.flatMap((segment) => segment.cues);
+  const lastCue = cues.at(-1);
+  return {
+    sequence: last === undefined ? fallback.sequence : last.sequence + 1,
+    cue: lastCue === undefined ? fallback.cue : Number(lastCue.id.slice("scte35-".length)) + 1,
+  };
+};
+
+export type HlsMode = "live" | "event";
+
+export interface PlaylistOptions {
+  readonly segments: ReadonlyArray<HlsSegment>;
+  readonly targetSeconds: number;
+  readonly mode: HlsMode;
+  /** The stream ended: EXT-X-ENDLIST (an event playlist then reads as VOD). */
+  readonly ended: boolean;
+  /** Also write EXT-X-CUE-OUT / EXT-X-CUE-IN for players that read those instead of DATERANGE. */
+  readonly cueTags: boolean;
+  readonly segmentName: (sequence: number) => string;
+}
+
+const isoDate = (ms: number) => new Date(ms).toISOString();
+
+const dateRange = (cue: HlsCue): string => {
+  const attribute =
+    cue.cueClass === "out" ? "SCTE35-OUT" : cue.cueClass === "in" ? "SCTE35-IN" : "SCTE35-CMD";
+  const duration =
+    cue.durationSeconds === null || cue.cueClass !== "out"
+      ? ""
+      : `,PLANNED-DURATION=${cue.durationSeconds.toFixed(3)}`;
+  return `#EXT-X-DATERANGE:ID="${cue.id}",START-DATE="${isoDate(cue.startMs)}"${duration},${attribute}=0x${bytesToHex(cue.section)}`;
+};
+
+/** A media playlist (RFC 8216) of `segments`, oldest first. */
+export const renderPlaylist = (options: PlaylistOptions): string => {
+  const longest = Math.max(0, ...options.segments.map((segment) => segment.durationSeconds));
+  const targetDuration = Math.max(Math.ceil(options.targetSeconds), Math.round(longest));
+  const first = options.segments[0]?.sequence ?? 0;
+  const lines = [
+    "#EXTM3U",
+    "#EXT-X-VERSION:3",
+    `#EXT-X-TARGETDURATION:${targetDuration}`,
+    `#EXT-X-MEDIA-SEQUENCE:${first}`,
+  ];
+  if (options.mode === "event") lines.push(`#EXT-X-PLAYLIST-TYPE:${options.ended ? "VOD" : "EVENT"}`);
+  lines.push("#EXT-X-INDEPENDENT-SEGMENTS");
+  for (const segment of options.segments) {
+    if (segment.discontinuity && segment.sequence !== first) lines.push("#EXT-X-DISCONTINUITY");
+    for (const cue of segment.cues) {
+      lines.push(dateRange(cue));
+      if (!options.cueTags) continue;
+      if (cue.cueClass === "out") {
+        lines.push(
+          cue.durationSeconds === null
+            ? "#EXT-X-CUE-OUT"
+            : `#EXT-X-CUE-OUT:DURATION=${cue.durationSeconds.toFixed(3)}`,
+        );
+      } else if (cue.cueClass === "in") lines.push("#EXT-X-CUE-IN");
+    }
+    lines.push(`#EXT-X-PROGRAM-DATE-TIME:${isoDate(segment.programDateMs)}`);
+    lines.push(`#EXTINF:${segment.durationSeconds.toFixed(3)},`);
+    lines.push(options.segmentName(segment.sequence));
+  }
+  if (options.ended) lines.push("#EXT-X-ENDLIST");
+  return `${lines.join("\n")}\n`;
+};

@@ -1,0 +1,232 @@
+/**
+ * The HLS output: the queue's TS cut into segments by src/core/hls.ts, the media playlist rendered after each
+ * one, and both kept in memory for the service to serve (`/hls/<channel>/<output>/index.m3u8`), written to a
+ * directory (`dir=`) and/or PUT to an HTTP origin (`push=`).
+ *
+ * What the playlist lists outlives an attempt: a failed upload fails the attempt, the writer retries on the
+ * reconnect schedule, and the next attempt first uploads what the origin has not yet got, then continues the
+ * numbering with EXT-X-DISCONTINUITY. Stopping an event playlist closes the last segment and ends the playlist
+ * (EXT-X-ENDLIST: it reads as VOD from then on).
+ */
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Cause, Effect, Exit, Redacted, type Scope } from "effect";
+import { type HlsSegment, makeHlsSegmenter, nextNumbers, renderPlaylist } from "../../core/hls.ts";
+import { OutputError } from "../../domain/errors.ts";
+import type { HlsTarget } from "../../domain/url.ts";
+import type { WriterContext } from "./context.ts";
+
+export const PLAYLIST_NAME = "index.m3u8";
+export const segmentName = (sequence: number) => `segment-${sequence}.ts`;
+
+/** What the service serves of one HLS output while it runs. */
+export interface HlsServed {
+  /** The media playlist, or null before the first segment. */
+  readonly playlist: () => string | null;
+  /** A segment the playlist lists (or just listed), by file name. */
+  readonly segment: (name: string) => Uint8Array | null;
+}
+
+/** An HLS output's state across its attempts. */
+export interface HlsState extends HlsServed {
+  readonly attempt: (context: WriterContext) => Effect.Effect<never, OutputError, Scope.Scope>;
+}
+
+const errorText = (cause: unknown): string =>
+  cause instanceof Error && "code" in cause && typeof cause.code === "string"
+    ? cause.code
+    : cause instanceof Error
+      ? cause.message
+      : String(cause);
+
+/** Segments kept beyond a live playlist's window, for players still fetching them. */
+const KEEP_BEHIND = 2;
+
+export const makeHlsState = (target: HlsTarget): HlsState => {
+  // Listed in the playlist, oldest first; in live mode the last `window` of them.
+  const listed: HlsSegment[] = [];
+  // Left the playlist but kept a little longer (memory and dir), oldest first.
+  const behind: HlsSegment[] = [];
+  let ended = false;
+  let playlistText: string | null = null;
+  // The bytes of the newest segments, served from memory: the live window and the few behind it.
+  const held = new Map<string, Uint8Array>();
+  const hold = (name: string, bytes: Uint8Array) => {
+    held.set(name, bytes);
+    for (const old of held.keys()) {
+      if (held.size <= target.window + KEEP_BEHIND) break;
+      held.delete(old);
+    }
+  };
+  // Uploads the origin has not confirmed yet, in order; the playlist last.
+  const unpushed: Array<{ name: string; body: () => Uint8Array | string }> = [];
+
+  const render = () =>
+    renderPlaylist({
+      segments: listed,
+      targetSeconds: target.targetSeconds,
+      mode: target.mode,
+      ended,
+      cueTags: target.cueTags,
+      segmentName,
+    });
+
+  const fail = (message: string) => new OutputError({ reason: "write_failed", message });
+
+  const writeAtomically = (name: string, body: Uint8Array | string) =>
+    target.dir === null
+      ? Effect.void
+      : Effect.tryPromise({
+          try: async () => {
+            const dir = target.dir ?? "";
+            const temporary = join(dir, `.${name}.tmp`);
+            await writeFile(temporary, body);
+            await rename(temporary, join(dir, name));
+          },
+          catch: (cause) => fail(`cannot write ${name} in ${target.dir} (${errorText(cause)})`),
+        });
+
+  const origin = target.push === null ? null : Redacted.value(target.push);
+  const shownOrigin = () => (origin === null ? "" : new URL(origin).host);
+
+  const put = (name: string, body: Uint8Array | string) =>
+    Effect.tryPromise({
+      try: async (signal) => {
+        const response = await fetch(`${origin}/${name}`, {
+          method: "PUT",
+          body,
+          headers: {
+            "content-type": name.endsWith(".m3u8") ? "application/vnd.apple.mpegurl" : "video/mp2t",
+          },
+          signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]),
+        });
+        await response.body?.cancel();
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      },
+      catch: (cause) => {
+        const reason =
+          cause instanceof Error && cause.cause !== undefined ? errorText(cause.cause) : errorText(cause);
+        return new OutputError({
+          reason: "connect_refused",
+          message: `cannot PUT ${name} to the origin ${shownOrigin()} (${reason})`,
+        });
+      },
+    });
+
+  /** Uploads everything not yet confirmed, in order; stops at the first failure (kept for the next try). */
+  const pushPending = Effect.suspend(() => {
+    if (origin === null) return Effect.void;
+    return Effect.gen(function* () {
+      while (unpushed.length > 0) {
+        const next = unpushed[0];
+        if (next === undefined) break;
+        yield* put(next.name, next.body());
+        unpushed.shift();
+      }
+    });
+  });
+
+  const queuePush = (name: string, body: () => Uint8Array | string) => {
+    if (origin === null) return;
+    // Only the latest playlist matters: an older one waiting is replaced.
+    if (name === PLAYLIST_NAME) {
+      const waiting = unpushed.findIndex((item) => item.name === PLAYLIST_NAME);
+      if (waiting >= 0) unpushed.splice(waiting, 1);
+    }
+    unpushed.push({ name, body });
+  };
+
+  const publishPlaylist = Effect.suspend(() => {
+    const text = render();
+    playlistText = text;
+    queuePush(PLAYLIST_NAME, () => text);
+    return writeAtomically(PLAYLIST_NAME, text);
+  });
+
+  const publish = (segment: HlsSegment, context: WriterContext) =>
+    Effect.gen(function* () {
+      const name = segmentName(segment.sequence);
+      yield* writeAtomically(name, segment.bytes);
+      queuePush(name, () => segment.bytes);
+      hold(name, segment.bytes);
+      // The playlist needs only the figures; the bytes live in `held` (and the dir, the origin).
+      listed.push({ ...segment, bytes: new Uint8Array(0) });
+      if (target.mode === "live" && listed.length > target.window) {
+        behind.push(...listed.splice(0, listed.length - target.window));
+        const gone = behind.splice(0, Math.max(0, behind.length - KEEP_BEHIND));
+        if (target.dir !== null) {
+          const dir = target.dir;
+          yield* Effect.promise(() =>
+            Promise.all(gone.map((old) => rm(join(dir, segmentName(old.sequence)), { force: true }))),
+          );
+        }
+      }
+      yield* publishPlaylist;
+      context.countSent(segment.bytes.length);
+    });
+
+  const attempt = (context: WriterContext): Effect.Effect<never, OutputError, Scope.Scope> =>
+    Effect.gen(function* () {
+      if (target.dir !== null) {
+        const dir = target.dir;
+        yield* Effect.tryPromise({
+          try: () => mkdir(dir, { recursive: true }),
+          catch: (cause) => fail(`cannot create ${dir} (${errorText(cause)})`),
+        });
+      }
+      // What an earlier attempt could not upload goes first; the origin may still be down.
+      yield* pushPending;
+      yield* context.markConnected;
+      ended = false;
+      const numbers = nextNumbers([...behind, ...listed], { sequence: 0, cue: 0 });
+      const segmenter = makeHlsSegmenter({
+        targetSeconds: target.targetSeconds,
+        firstSequence: numbers.sequence,
+        firstCue: numbers.cue,
+        discontinuity: listed.length > 0,
+      });
+      if (target.mode === "event") {
+        // A stopped event stream is complete: its last segment closed, the playlist ended (VOD from then on).
+        yield* Effect.addFinalizer((exit) =>
+          Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+            ? Effect.void
+            : Effect.gen(function* () {
+                const last = segmenter.flush(Date.now());
+                if (last !== null) {
+                  const name = segmentName(last.sequence);
+                  yield* writeAtomically(name, last.bytes);
+                  queuePush(name, () => last.bytes);
+                  hold(name, last.bytes);
+                  listed.push({ ...last, bytes: new Uint8Array(0) });
+                }
+                ended = true;
+                yield* publishPlaylist;
+                yield* pushPending.pipe(Effect.timeout("5 seconds"));
+              }).pipe(Effect.ignore),
+        );
+      }
+      while (true) {
+        const chunks = yield* context.queue.takeUpTo(1024 * 188);
+        // Whole batches into memory and the dir: a stop between taking packets and listing the segments they
+        // closed would lose them (a file written but never listed, a gap in the playlist).
+        yield* Effect.uninterruptible(
+          Effect.forEach(
+            chunks,
+            (chunk) =>
+              Effect.forEach(segmenter.push(chunk, Date.now()), (segment) => publish(segment, context), {
+                discard: true,
+              }),
+            { discard: true },
+          ),
+        );
+        // Uploads may be stopped halfway: what the origin has not confirmed stays queued for the next attempt.
+        yield* pushPending;
+      }
+    });
+
+  return {
+    attempt,
+    playlist: () => playlistText,
+    segment: (name) => held.get(name) ?? null,
+  };
+};

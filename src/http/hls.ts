@@ -1,0 +1,93 @@
+/**
+ * HLS outputs served by the service: `GET /hls/<channel>/<output>/index.m3u8` and the segments it lists.
+ *
+ * Who may read: a signed-in page session (any role: viewers watch), a token in the Authorization or X-API-Key
+ * header (any role), or, for players that cannot send headers, a viewer token in the URL (`?token=`): only a
+ * read-only token may travel in a URL, where proxies and histories keep it. With a URL token the playlist's
+ * segment URIs carry it too, so the player's segment requests pass the same check.
+ */
+
+import type { Option } from "effect";
+import type { Context } from "hono";
+import type { ChannelId } from "../domain/ids.ts";
+import type { Principal } from "../effects/auth.ts";
+import type { HlsServed } from "../effects/outputs/hls.ts";
+import { PLAYLIST_NAME } from "../effects/outputs/hls.ts";
+import { problemResponse } from "./problem.ts";
+
+export interface HlsAccess {
+  /** The principal of the request's page session, if any. */
+  readonly sessionPrincipal: (c: Context) => Principal | null;
+  readonly authenticate: (token: string) => Option.Option<Principal>;
+  readonly served: (channel: ChannelId, output: string) => HlsServed | null | Promise<HlsServed | null>;
+  /** How long a playlist request waits for the first segment (a preview just started); 0 answers at once. */
+  readonly waitForPlaylistMs?: number;
+}
+
+const playlistWithin = async (served: HlsServed, ms: number): Promise<string | null> => {
+  const deadline = Date.now() + ms;
+  let playlist = served.playlist();
+  while (playlist === null && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    playlist = served.playlist();
+  }
+  return playlist;
+};
+
+const segmentFile = /^segment-\d+\.ts$/;
+
+export const serveHls = (access: HlsAccess) => async (c: Context) => {
+  const headerToken =
+    /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? c.req.header("x-api-key");
+  const urlToken = c.req.query("token");
+  let allowed = access.sessionPrincipal(c) !== null;
+  if (!allowed && headerToken !== undefined) allowed = access.authenticate(headerToken)._tag === "Some";
+  if (!allowed && urlToken !== undefined) {
+    const principal = access.authenticate(urlToken);
+    if (principal._tag === "Some" && principal.value.role !== "viewer") {
+      return problemResponse({
+        status: 403,
+        title: "Forbidden",
+        detail: `a token in the URL must be a viewer (read-only) token; '${principal.value.name}' is ${principal.value.role}: create a viewer token for players`,
+      });
+    }
+    allowed = principal._tag === "Some";
+  }
+  if (!allowed) {
+    return problemResponse(
+      {
+        status: 401,
+        title: "Unauthorized",
+        detail:
+          "this needs a page session, a token in 'Authorization: Bearer <token>', or a viewer token as ?token=",
+      },
+      { "www-authenticate": 'Bearer realm="distributary"' },
+    );
+  }
+  const channel = c.req.param("channel") as ChannelId;
+  const output = c.req.param("output") ?? "";
+  const file = c.req.param("file") ?? "";
+  const served = await access.served(channel, output);
+  const notHere = (detail: string) => problemResponse({ status: 404, title: "Not found", detail });
+  if (served === null) return notHere(`channel ${channel} runs no HLS output ${output}`);
+  if (file === PLAYLIST_NAME) {
+    const playlist = await playlistWithin(served, access.waitForPlaylistMs ?? 0);
+    if (playlist === null) return notHere("no segment yet: the playlist appears after the first one");
+    const text =
+      urlToken === undefined
+        ? playlist
+        : playlist.replace(/^(segment-\d+\.ts)$/gm, `$1?token=${encodeURIComponent(urlToken)}`);
+    return c.body(text, 200, {
+      "content-type": "application/vnd.apple.mpegurl",
+      "cache-control": "no-cache",
+    });
+  }
+  if (!segmentFile.test(file))
+    return notHere(`no file ${file}: HLS outputs serve index.m3u8 and segment-N.ts`);
+  const segment = served.segment(file);
+  if (segment === null) return notHere(`segment ${file} has left the playlist`);
+  return c.body(new Uint8Array(segment), 200, {
+    "content-type": "video/mp2t",
+    "cache-control": "private, max-age=60",
+  });
+};

@@ -1,0 +1,134 @@
+/**
+ * An HLS output through a channel, read as a player would: a stream with SCTE-35 cues sent to the channel's
+ * UDP input, the playlist and segments fetched from /hls/<channel>/<output>/, one EXT-X-DATERANGE per cue
+ * with the section's bytes; who may read (a token in a header, a viewer token in the URL; never an admin
+ * token in a URL, nobody without one).
+ */
+import { Effect } from "effect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bytesToHex, encodeSection } from "../../src/core/scte35/index.ts";
+import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { immediateSpliceOut } from "../support/cues.ts";
+import { chunkTs, sendPaced } from "../support/sender.ts";
+import { spliceNull, TsGenerator } from "../support/ts-generator.ts";
+
+let app: TestApp;
+beforeAll(async () => {
+  app = await makeTestApp();
+});
+afterAll(async () => {
+  await app.close();
+});
+
+const send = (method: string, path: string, body?: unknown) =>
+  app.request(path, { method, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+
+const pidOf = (packet: Uint8Array) => (((packet[1] ?? 0) & 0x1f) << 8) | (packet[2] ?? 0);
+
+describe("hls through a channel", () => {
+  it("serves the playlist and segments; each cue sent is one DATERANGE with its bytes; only allowed readers", async () => {
+    const input = await freeUdpPort();
+    await send("POST", "/api/channels", { id: "hlsch", name: "HLS", rtp_ip: "127.0.0.1", rtp_port: input });
+    const added = await send("POST", "/api/channels/hlsch/outputs", {
+      id: "web",
+      protocol: "hls",
+      url: "hls://?target=4&window=10",
+    });
+    expect(added.status).toBe(201);
+    expect((await send("POST", "/api/channels/hlsch/start")).status).toBe(200);
+
+    const generator = new TsGenerator({ seed: 11, bitrate: 1_000_000 });
+    const cues = [
+      { atMs: 1500, section: encodeSection(immediateSpliceOut(7)), attribute: "SCTE35-OUT" },
+      { atMs: 5200, section: spliceNull(), attribute: "SCTE35-CMD" },
+    ];
+    for (const cue of cues) generator.insertScte35(cue.section, cue.atMs);
+    await Effect.runPromise(sendPaced(chunkTs(generator.packets(10_700)), input));
+
+    const base = "/hls/hlsch/web";
+    const playlist = await eventually("a playlist with both cues", async () => {
+      const response = await app.request(`${base}/index.m3u8`);
+      const text = response.status === 200 ? await response.text() : "";
+      return text.includes("SCTE35-CMD") ? { text, type: response.headers.get("content-type") } : undefined;
+    });
+    expect(playlist.type).toBe("application/vnd.apple.mpegurl");
+    const ranges = playlist.text.split("\n").filter((line) => line.startsWith("#EXT-X-DATERANGE:"));
+    expect(ranges).toHaveLength(cues.length);
+    cues.forEach((cue, index) => {
+      expect(ranges[index]).toContain(`${cue.attribute}=0x${bytesToHex(cue.section)}`);
+    });
+
+    const names = playlist.text.split("\n").filter((line) => line.endsWith(".ts"));
+    expect(names.length).toBeGreaterThanOrEqual(2);
+    for (const name of names) {
+      const response = await app.request(`${base}/${name}`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get("content-type")).toBe("video/mp2t");
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      expect(bytes.length % 188).toBe(0);
+      expect([pidOf(bytes), pidOf(bytes.subarray(188)), pidOf(bytes.subarray(376))]).toEqual([
+        0,
+        generator.pmtPid,
+        generator.videoPid,
+      ]);
+    }
+
+    // Who may read.
+    const nobody = await app.request(`${base}/index.m3u8`, { token: null });
+    expect(nobody.status).toBe(401);
+    expect((await json(nobody)).detail).toContain("viewer token as ?token=");
+    const viewer = String(
+      (await json(await send("POST", "/api/tokens", { name: "player", role: "viewer" }))).token,
+    );
+    const admin = String(
+      (await json(await send("POST", "/api/tokens", { name: "ops", role: "admin" }))).token,
+    );
+    const inUrl = await app.request(`${base}/index.m3u8?token=${viewer}`, { token: null });
+    expect(inUrl.status).toBe(200);
+    const withToken = await inUrl.text();
+    const firstSegment = withToken.split("\n").find((line) => line.includes(".ts?token="));
+    expect(firstSegment).toBe(`${names[0]}?token=${viewer}`);
+    expect((await app.request(`${base}/${firstSegment}`, { token: null })).status).toBe(200);
+    const adminInUrl = await app.request(`${base}/index.m3u8?token=${admin}`, { token: null });
+    expect(adminInUrl.status).toBe(403);
+    const refusal = JSON.stringify(await json(adminInUrl));
+    expect(refusal).toContain("must be a viewer (read-only) token");
+    expect(refusal).not.toContain(admin);
+    // A page session reads it too, and the channel page links the playlist.
+    const login = await app.request("http://127.0.0.1/login", {
+      method: "POST",
+      token: null,
+      headers: {
+        host: "127.0.0.1",
+        origin: "http://127.0.0.1",
+        "content-type": "application/x-www-form-urlencoded",
+      },
+      body: new URLSearchParams({ token: viewer, next: "/" }).toString(),
+      redirect: "manual",
+    });
+    expect(login.status).toBe(303);
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+    const page = await app.request("/channels/hlsch", { token: null, headers: { cookie } });
+    expect(await page.text()).toContain(`href="${base}/index.m3u8"`);
+    expect((await app.request(`${base}/index.m3u8`, { token: null, headers: { cookie } })).status).toBe(200);
+    expect((await app.request(`${base}/segment-99999.ts`)).status).toBe(404);
+    expect((await app.request("/hls/hlsch/nothing/index.m3u8")).status).toBe(404);
+  }, 30_000);
+
+  it("refuses a bad hls URL with a problem that says what to change", async () => {
+    await send("POST", "/api/channels", {
+      id: "hlsbad",
+      name: "Bad",
+      rtp_ip: "127.0.0.1",
+      rtp_port: await freeUdpPort(),
+    });
+    const response = await send("POST", "/api/channels/hlsbad/outputs", {
+      id: "web",
+      protocol: "hls",
+      url: "hls://?target=4&mode=event",
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get("content-type")).toContain("application/problem+json");
+    expect(JSON.stringify(await json(response))).toContain("give a dir or a push origin");
+  });
+});
