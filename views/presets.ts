@@ -4,6 +4,7 @@
  * its field — the same field names and messages the REST API answers with (problem+json `errors`).
  */
 import { html } from "hono/html";
+import { PROTOCOLS } from "../src/domain/channel.ts";
 
 export interface FormState {
   readonly values: Readonly<Record<string, string>>;
@@ -128,7 +129,7 @@ export const outputFields = (state: FormState | undefined, withPresets: boolean)
   ${fieldError(state, "name")}
   <label>Protocol
     <select name="protocol" ${invalid(state, "protocol")}>
-      ${["srt", "rtmp", "rtmps", "udp", "rtp", "rtsp", "rtsps", "file", "hls"].map((protocol) => html`<option ${value(state, "protocol", "srt") === protocol ? "selected" : ""}>${protocol}</option>`)}
+      ${PROTOCOLS.map((protocol) => html`<option ${value(state, "protocol", "srt") === protocol ? "selected" : ""}>${protocol}</option>`)}
     </select>
   </label>
   ${fieldError(state, "protocol")}

@@ -64,7 +64,9 @@ export const InputAddress = Schema.String.annotations({
   ),
 );
 
-export const Protocol = oneOf("srt", "rtmp", "rtmps", "udp", "rtp", "rtsp", "rtsps", "file", "hls");
+/** Every output protocol, in the order forms list them. */
+export const PROTOCOLS = ["srt", "rtmp", "rtmps", "udp", "rtp", "rtsp", "rtsps", "file", "hls"] as const;
+export const Protocol = oneOf(...PROTOCOLS);
 export type Protocol = typeof Protocol.Type;
 
 const OutputUrl = Schema.String.annotations({

@@ -2,7 +2,8 @@
  * Where recordings may be written, and reading them back. The recordings directory is
  * `DISTRIBUTARY_RECORDINGS_DIR`, else `<config-dir>/recordings` as the service sets it (`RecordingsDir`);
  * without either (a test's memory store) recording to files is off. A file:// output writes in a directory of
- * its own under it; anything else is refused when the output is saved (a 400 in words) and again when it runs.
+ * its own under it, and so does an HLS output that writes its segments to a `dir`; anything else is refused
+ * when the output is saved (a 400 in words) and again when it runs.
  *
  * Listing and download read only names this service gives its files (outputs/file.ts), in the directory the
  * output's stored URL names: a requested name is matched against that pattern, never joined as a path.
@@ -27,16 +28,21 @@ export const recordingsRoot: Effect.Effect<string | null> = Effect.gen(function*
   return dir === null ? null : resolve(dir);
 });
 
-/** Why `url` may not be stored as an output here (a file:// output outside the recordings directory). */
+/**
+ * Why `url` may not be stored as an output here: a file:// output, or an HLS output with a `dir`, that would
+ * write outside the recordings directory.
+ */
 export const recordingUrlProblem = (url: string, root: string | null): string | null => {
-  const parsed = parseOutputUrl(url);
-  if (Either.isLeft(parsed) || parsed.right.protocol !== "file") return null;
-  return recordingPlaceProblem(parsed.right.directory, root);
+  const directory = directoryOf(url);
+  return directory === null ? null : recordingPlaceProblem(directory, root);
 };
 
+/** Where an output writes files: a recording's directory, or an HLS output's `dir`; null for the others. */
 const directoryOf = (url: string): string | null => {
   const parsed = parseOutputUrl(url);
-  return Either.isRight(parsed) && parsed.right.protocol === "file" ? parsed.right.directory : null;
+  if (Either.isLeft(parsed)) return null;
+  const target = parsed.right;
+  return target.protocol === "file" ? target.directory : target.protocol === "hls" ? target.dir : null;
 };
 
 /**

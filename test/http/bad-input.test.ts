@@ -3,7 +3,7 @@
  * is exactly as it was before.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MAX_CHANNEL_JSON_BYTES } from "../../src/domain/channel.ts";
+import { MAX_CHANNEL_JSON_BYTES, PROTOCOLS } from "../../src/domain/channel.ts";
 import { json, makeTestApp, type TestApp } from "../support/app.ts";
 
 let app: TestApp;
@@ -204,7 +204,7 @@ const cases: ReadonlyArray<Case> = [
     ...output({ protocol: "http", url: "http://x/" }),
     status: 400,
     // One line that lists what is accepted, not an "Expected …" per protocol.
-    mentions: 'protocol: must be one of srt, rtmp, rtmps, udp, rtp, rtsp, rtsps, file; got "http"',
+    mentions: `protocol: must be one of ${PROTOCOLS.join(", ")}; got "http"`,
   },
   {
     name: "FEC neither a flag nor per input",

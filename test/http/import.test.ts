@@ -148,7 +148,7 @@ describe("the original project's channels.json", () => {
           {
             field: "config.outputs[2].url",
             message:
-              "unknown parameter 'foo' for srt (accepted: mode, latency, passphrase, pbkeylen, streamid)",
+              "unknown parameter 'foo' for srt (accepted: mode, latency, passphrase, pbkeylen, streamid, maxbw, oheadbw, payloadsize, maxreceivers, allowstreamid)",
           },
         ],
         warnings: [

@@ -178,6 +178,26 @@ describe("recordings through the API and the pages", () => {
     expect(channel.status).toBe(400);
     expect(String((await json(channel)).detail)).toContain("outputs[0].url");
     expect(await app.storeText()).not.toContain("/tmp/anywhere");
+    // An HLS output writes its segments under the same rule, and into no recording's directory.
+    const hlsOutside = await send("POST", "/api/channels/outside/outputs", {
+      protocol: "hls",
+      url: "hls://?dir=/etc/cron.d",
+    });
+    expect(hlsOutside.status).toBe(400);
+    expect(String((await json(hlsOutside)).detail)).toContain(`is outside the recordings directory ${root}`);
+    const hlsOnRecording = await send("POST", "/api/channels/outside/outputs", {
+      protocol: "hls",
+      url: `hls://?dir=${root}/rec`,
+    });
+    expect(hlsOnRecording.status).toBe(400);
+    expect(String((await json(hlsOnRecording)).detail)).toContain(
+      `another output already records in ${root}/rec`,
+    );
+    const hlsInside = await send("POST", "/api/channels/outside/outputs", {
+      protocol: "hls",
+      url: `hls://?dir=${root}/outside-hls`,
+    });
+    expect(hlsInside.status).toBe(201);
   });
 
   it("serves no name that is not one of the output's recordings: no path traversal", async () => {

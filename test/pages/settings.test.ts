@@ -5,6 +5,7 @@
  */
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PROTOCOLS } from "../../src/domain/channel.ts";
 import { ADMIN_TOKEN, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { launchChromium, login, newContext } from "../support/browser.ts";
 
@@ -237,7 +238,7 @@ describe("overview and admin pages in Chromium", () => {
     const preview = (await page.locator("#import-preview").textContent()) ?? "";
     expect(preview).toContain("create 1: foxtrot channel (foxtrot)");
     expect(preview).toContain(
-      'foxtrot, not taken: config.outputs[1].protocol: must be one of srt, rtmp, rtmps, udp, rtp, rtsp, rtsps, file; got "carrier-pigeon"',
+      `foxtrot, not taken: config.outputs[1].protocol: must be one of ${PROTOCOLS.join(", ")}; got "carrier-pigeon"`,
     );
     expect(preview).toContain("foxtrot, ignored: config.description: is not a known field; ignored");
   }, 60_000);

@@ -138,8 +138,11 @@ export const makeOutput = (
 ): Effect.Effect<Output, OutputError> =>
   Effect.gen(function* () {
     const target = yield* parseOutputUrl(url);
-    if (target.protocol === "file" && options.recordingsRoot !== undefined) {
-      const problem = recordingPlaceProblem(target.directory, options.recordingsRoot);
+    // Files go only under the recordings directory: recordings, and an HLS output's dir.
+    const directory =
+      target.protocol === "file" ? target.directory : target.protocol === "hls" ? target.dir : null;
+    if (directory !== null && options.recordingsRoot !== undefined) {
+      const problem = recordingPlaceProblem(directory, options.recordingsRoot);
       if (problem !== null) return yield* new OutputError({ reason: "invalid_url", message: problem });
     }
     const queue = makeChunkQueue(options.queueBytes ?? 4 * 1024 * 1024);
