@@ -15,7 +15,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PacketCore } from "../../src/core/packet-core.ts";
 import { ChannelFaults } from "../../src/effects/channel.ts";
 import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
-import { FOREIGN_KINDS, ForeignDatagrams, type ForeignKind } from "../support/foreign.ts";
+import {
+  API_REASON_ON_RTP_INPUT,
+  FOREIGN_KINDS,
+  ForeignDatagrams,
+  type ForeignKind,
+  REAL_SSRC,
+} from "../support/foreign.ts";
 import { udpReceiver } from "../support/peers.ts";
 import { asRtp, chunkTs } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
@@ -23,18 +29,8 @@ import { TsGenerator } from "../support/ts-generator.ts";
 const FOREIGN = 1_000_000;
 const REAL = 20_000;
 const PER_REAL = FOREIGN / REAL;
-/** The real stream's SSRC (asRtp's). */
-const SSRC = 0x0d15_7a1b;
-const REASON: Record<ForeignKind | "spoofed_sender", string> = {
-  rtp_no_sync: "not_ts",
-  rtp_one_bad_sync: "not_ts",
-  rtp_bad_length: "not_ts",
-  rtp_other_ssrc: "foreign_ssrc",
-  rtp_other_payload_type: "payload_type",
-  raw_sync_then_noise: "other_kind",
-  raw_no_sync: "not_ts",
-  raw_ts: "other_kind",
-  runt: "not_ts",
+const REASON: Readonly<Record<ForeignKind | "spoofed_sender", string>> = {
+  ...API_REASON_ON_RTP_INPUT,
   spoofed_sender: "sender_not_allowed",
 };
 
@@ -109,7 +105,7 @@ describe("fuzz: foreign datagrams interleaved with a real stream", () => {
     const push = receive;
     if (push === undefined) throw new Error("the channel's receive path was not handed over");
 
-    const foreign = new ForeignDatagrams({ ssrc: SSRC, seed: 4242 });
+    const foreign = new ForeignDatagrams({ ssrc: REAL_SSRC, seed: 4242 });
     const counts: Record<string, number> = {};
     const sentReal = (n: number) => n * 7 * 188;
     let sent = 0;
@@ -190,7 +186,7 @@ describe("fuzz: foreign datagrams interleaved with a real stream", () => {
       packets: 7 * REAL,
       continuity_errors: 0,
       input_kind: "rtp",
-      rtp: { ssrc: SSRC, lost: 0, duplicate: 0, reordered: 0, restarts: 0, ssrc_changes: 0 },
+      rtp: { ssrc: REAL_SSRC, lost: 0, duplicate: 0, reordered: 0, restarts: 0, ssrc_changes: 0 },
     });
     expect((stats.outputs as Array<Record<string, unknown>>)[0]).toMatchObject({ queue_drops: 0 });
     // Memory comes back to its level: nothing per foreign datagram is kept.

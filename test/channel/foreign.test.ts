@@ -9,24 +9,18 @@ import { Effect, Exit, Scope } from "effect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { analyse } from "../support/analyse.ts";
 import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
-import { FOREIGN_KINDS, ForeignDatagrams, type ForeignKind } from "../support/foreign.ts";
+import {
+  API_REASON_ON_RTP_INPUT,
+  FOREIGN_KINDS,
+  ForeignDatagrams,
+  type ForeignKind,
+  REAL_SSRC,
+} from "../support/foreign.ts";
 import * as peers from "../support/peers.ts";
 import { asRtp, chunkTs, sendInterleaved, sendPaced } from "../support/sender.ts";
 import { RtpWrapper, TsGenerator } from "../support/ts-generator.ts";
 
-/** The SSRC asRtp gives the real stream. */
-const SSRC = 0x0d15_7a1b;
-const REASON: Record<ForeignKind, string> = {
-  rtp_no_sync: "not_ts",
-  rtp_one_bad_sync: "not_ts",
-  rtp_bad_length: "not_ts",
-  rtp_other_ssrc: "foreign_ssrc",
-  rtp_other_payload_type: "payload_type",
-  raw_sync_then_noise: "other_kind",
-  raw_no_sync: "not_ts",
-  raw_ts: "other_kind",
-  runt: "not_ts",
-};
+const REASON = API_REASON_ON_RTP_INPUT;
 const noRejections = {
   not_ts: 0,
   other_kind: 0,
@@ -96,7 +90,7 @@ describe("foreign datagrams at a channel's input", () => {
     const port = await runChannel("foreign", output.port);
     const ts = new TsGenerator({ seed: 7, bitrate: 4_000_000 }).packets(7 * 1500);
     const real = asRtp(chunkTs(ts), 65_000);
-    const foreign = new ForeignDatagrams({ ssrc: SSRC });
+    const foreign = new ForeignDatagrams({ ssrc: REAL_SSRC });
     // Three strangers, each its own socket: after the first real datagram, each slot holds one foreign
     // datagram per stranger, the kinds in turn.
     const strangers = [0, 1, 2].map((k) => ({
@@ -130,7 +124,7 @@ describe("foreign datagrams at a channel's input", () => {
     expect(input).toMatchObject({ input_kind: "rtp", packets: ts.length / 188, continuity_errors: 0 });
     expect(input.rtp).toMatchObject({
       payload_type: 33,
-      ssrc: SSRC,
+      ssrc: REAL_SSRC,
       lost: 0,
       duplicate: 0,
       reordered: 0,

@@ -36,6 +36,17 @@ export const REASON_ON_RTP_INPUT: Readonly<
   runt: "notTs",
 };
 
+/** The same reasons as the API and /metrics name them (`rejected.not_ts`, …). */
+export const API_REASON_ON_RTP_INPUT = Object.fromEntries(
+  Object.entries(REASON_ON_RTP_INPUT).map(([kind, reason]) => [
+    kind,
+    reason.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`),
+  ]),
+) as Readonly<Record<ForeignKind, string>>;
+
+/** The SSRC sender.ts's asRtp gives the real stream. */
+export const REAL_SSRC = 0x0d15_7a1b;
+
 const VARIANTS = 32;
 
 export class ForeignDatagrams {
