@@ -12,7 +12,7 @@ import { Effect } from "effect";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
-import { launchChromium, login, newContext } from "../support/browser.ts";
+import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
@@ -119,6 +119,8 @@ describe("recordings through the API and the pages", () => {
       const first = recordings[0]?.name ?? "";
       const link = section.getByRole("link", { name: first });
       expect(await link.count()).toBe(1);
+      await section.scrollIntoViewIfNeeded();
+      await screenshot(page, "recordings-light-1280");
       const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
       const saved = await download.path();
       expect((await readFile(saved)).equals(downloads[0] ?? Buffer.alloc(0))).toBe(true);

@@ -10,7 +10,7 @@ import { Effect } from "effect";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ADMIN_TOKEN, freeUdpPort, makeTestApp, type TestApp } from "../support/app.ts";
-import { launchChromium, login, newContext } from "../support/browser.ts";
+import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
 import { encodeTestStream } from "../support/media.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 
@@ -72,6 +72,13 @@ it("opens a preview that plays the channel's input: hls.js loads only then, and 
     expect(Number(await details.getAttribute("data-fragments"))).toBeGreaterThan(1);
   }
   expect(offsite).toEqual([]);
+  // What the operator sees: the channel page with its preview open, light on a desktop, dark on a phone.
+  await screenshot(page, "preview-light-1280");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await screenshot(page, "preview-dark-390");
+  // Nothing wider than the phone's screen.
+  expect(await page.evaluate("document.documentElement.scrollWidth")).toBeLessThanOrEqual(390);
   await context.close();
   await sending;
 }, 90_000);
