@@ -7,7 +7,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROTOCOLS } from "../../src/domain/channel.ts";
 import { ADMIN_TOKEN, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
-import { launchChromium, login, newContext } from "../support/browser.ts";
+import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
 
 let app: TestApp;
 let base = "";
@@ -241,5 +241,13 @@ describe("overview and admin pages in Chromium", () => {
       `foxtrot, not taken: config.outputs[1].protocol: must be one of ${PROTOCOLS.join(", ")}; got "carrier-pigeon"`,
     );
     expect(preview).toContain("foxtrot, ignored: config.description: is not a known field; ignored");
+    // What the admin sees: the settings page with this preview, light on a desktop, dark on a phone.
+    await screenshot(page, "settings-light-1280");
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await screenshot(page, "settings-dark-390");
+    expect(await page.evaluate("document.documentElement.scrollWidth")).toBeLessThanOrEqual(390);
+    await page.emulateMedia({ colorScheme: "light" });
+    await page.setViewportSize({ width: 1280, height: 900 });
   }, 60_000);
 });
