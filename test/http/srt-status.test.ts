@@ -25,14 +25,19 @@ interface PeerView {
   readonly rtt_ms: number;
 }
 
+/** The service, and a scope for the test's peers that afterEach closes. */
+const startApp = async () => {
+  app = await makeTestApp();
+  const open = Effect.runSync(Scope.make());
+  scope = open;
+  const inside = <A>(effect: Effect.Effect<A, never, Scope.Scope>) =>
+    Effect.runPromise(Scope.extend(effect, open));
+  return { test: app, inside };
+};
+
 describe("SRT statistics in the API and /metrics", () => {
   it("a listener output lists each receiver with its own figures; /metrics counts the receivers", async () => {
-    app = await makeTestApp();
-    const test = app;
-    const open = Effect.runSync(Scope.make());
-    scope = open;
-    const inside = <A>(effect: Effect.Effect<A, never, Scope.Scope>) =>
-      Effect.runPromise(Scope.extend(effect, open));
+    const { test, inside } = await startApp();
     const [input, listen] = [await freeUdpPort(), await freeUdpPort()];
     const created = await test.request("/api/channels", {
       method: "POST",
@@ -111,12 +116,7 @@ describe("SRT statistics in the API and /metrics", () => {
 
 describe("an SRT input through the API", () => {
   it("input_url takes the stream over SRT; GET shows it masked; a non-SRT input_url is a 400 on that field", async () => {
-    app = await makeTestApp();
-    const test = app;
-    const open = Effect.runSync(Scope.make());
-    scope = open;
-    const inside = <A>(effect: Effect.Effect<A, never, Scope.Scope>) =>
-      Effect.runPromise(Scope.extend(effect, open));
+    const { test, inside } = await startApp();
     const secret = "input-secret-passphrase-77";
     const port = await freeUdpPort();
     const sink = await inside(peers.udpSink);
