@@ -9,7 +9,7 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { runMain } from "@effect/platform-node/NodeRuntime";
-import { Effect, Logger, LogLevel } from "effect";
+import { Effect, Logger, LogLevel, Schedule } from "effect";
 import { ChannelId, OutputId } from "../src/domain/ids.ts";
 import { Channels } from "../src/effects/channels.ts";
 
@@ -37,12 +37,14 @@ const program = Effect.gen(function* () {
       })),
     });
   }
+  // Counters cross from the forwarding workers when asked: once a second, as the read model does.
+  yield* Effect.forkDaemon(Effect.repeat(channels.sync, Schedule.spaced("1 second")));
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
   process.once("SIGTERM", () => {
     const ms = (ns: number) => (ns / 1e6).toFixed(1);
     const srt = plan.channels.flatMap((_, index) =>
-      (channels.status(ChannelId.make(`bench-${index}`))?.outputs ?? []).flatMap((output) =>
+      (channels.summary(ChannelId.make(`bench-${index}`))?.outputs ?? []).flatMap((output) =>
         output.srt === null ? [] : [output.srt],
       ),
     );

@@ -354,6 +354,8 @@ const eventWords = (event: ChannelEvent): string => {
       return `output ${event.output} dropped ${event.packets} TS packets`;
     case "scte35_cue":
       return `SCTE-35 ${event.summary}`;
+    case "worker_restarted":
+      return `forwarding worker ${event.worker} ${event.reason}; its channels were started again`;
     case "api_change":
       return `${event.detail} — by ${event.actor}`;
   }

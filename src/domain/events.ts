@@ -73,6 +73,14 @@ export const ChannelEvent = Schema.Union(
   }),
   Schema.Struct({
     ...common,
+    /** A forwarding thread died and was started again with the channels it carried. */
+    type: Schema.Literal("worker_restarted"),
+    worker: Schema.Number,
+    channels: Schema.Array(Schema.String),
+    reason: Schema.String,
+  }),
+  Schema.Struct({
+    ...common,
     type: Schema.Literal("api_change"),
     /** The token's name. */
     actor: Schema.String,
@@ -106,6 +114,7 @@ export const EVENT_TYPES: ReadonlyArray<ChannelEventType> = [
   "output_reconnect",
   "output_queue_drops",
   "scte35_cue",
+  "worker_restarted",
   "api_change",
 ];
 

@@ -79,6 +79,9 @@ export class PreviewSettings extends Context.Reference<PreviewSettings>()("distr
   defaultValue: (): { readonly idleMs: number } => ({ idleMs: 20_000 }),
 }) {}
 
+/** Where each input of a channel being moved hears its sender now: the new copy takes that sender first. */
+export type Handover = Partial<Record<InputRole, { readonly address: string; readonly port: number }>>;
+
 export interface ChannelOptions {
   readonly outputs?: OutputOptions;
   /** How long the preview rendition outlives the last request for it (PreviewSettings). */
@@ -87,6 +90,8 @@ export interface ChannelOptions {
   readonly faults?: typeof ChannelFaults.Service;
   /** Where the channel's events go (the event bus). */
   readonly emit?: (event: NewEvent) => void;
+  /** Starting as the new copy of a moving channel: its UDP inputs take these senders over. */
+  readonly handover?: Handover;
 }
 
 /** An input as the read model samples it every second: counters only, no PID tables. */
@@ -181,6 +186,15 @@ export interface RunningChannel {
   readonly reconfigure: (spec: ChannelSpec) => Effect.Effect<void, ChannelError>;
   /** Fails when the channel's packet path threw: the channel cannot go on and must be stopped. */
   readonly crashed: Effect.Effect<never, ChannelError>;
+  /** The sender each UDP input heard last (a move's handover). */
+  readonly senders: () => Handover;
+  /**
+   * A move's end on the old copy: the inputs close, then it waits (at most `maxMs`) until every connected
+   * output has sent what it queued. The channel is stopped afterwards as usual.
+   */
+  readonly release: (maxMs: number) => Effect.Effect<void>;
+  /** A move's end on the new copy: inputs that took a sender over take any sender again. */
+  readonly settle: Effect.Effect<void>;
 }
 
 export interface ChannelRuntimeSummary extends Omit<ChannelRuntimeStatus, "inputs" | "redundancy"> {

@@ -19,7 +19,7 @@
  * Over 400 lines on purpose: one function builds the whole packet path so that its per-datagram closures
  * share state directly, with no indirection per datagram; the shapes it reports live in channel-types.ts.
  */
-import type { RemoteInfo } from "node:dgram";
+import type { RemoteInfo, Socket } from "node:dgram";
 import { Deferred, Effect, Either, ExecutionStrategy, Exit, FiberMap, Schedule, Scope } from "effect";
 import { type CoreEvent, PacketCore } from "../core/packet-core.ts";
 import type { OutputError } from "../domain/errors.ts";
@@ -38,6 +38,7 @@ import {
   type ChannelRuntimeStatus,
   type ChannelRuntimeSummary,
   type ChannelSpec,
+  type Handover,
   type MergeStatus,
   type OutputSpec,
   type RunningChannel,
@@ -65,6 +66,9 @@ interface InputRuntime {
   fec: { readonly input: FecInput; readonly scope: Scope.CloseableScope } | null;
   /** Puts recovered packets back in sequence; only with FEC outside merge mode. */
   reorder: SequenceMerger | null;
+  /** A UDP input's socket (null for SRT), and the sender it heard last. */
+  socket: Socket | null;
+  sender: RemoteInfo | null;
 }
 
 interface OutputEntry {
@@ -341,13 +345,24 @@ export const startChannel = (
       Effect.gen(function* () {
         const core = yield* loadCoreFor(`${role} input`, loadCore);
         const scope = yield* Scope.fork(channelScope, ExecutionStrategy.sequential);
-        const input: InputRuntime = { role, endpoint, core, scope, accepts: null, fec: null, reorder: null };
+        const input: InputRuntime = {
+          role,
+          endpoint,
+          core,
+          scope,
+          accepts: null,
+          fec: null,
+          reorder: null,
+          socket: null,
+          sender: null,
+        };
         configureInput(input);
         const injected = faults.onDatagram;
         const refused = refuse(input);
         const receive = guarded(where(role), (datagram: Buffer, sender: RemoteInfo) => {
           // Another sender's datagram never reaches the packet path.
           if (input.accepts !== null && !input.accepts(sender.address)) return refused();
+          input.sender = sender;
           injected?.(spec.id);
           input.fec?.input.media(datagram);
           accept(input, datagram, false);
@@ -362,7 +377,8 @@ export const startChannel = (
             yield* bindSrtInput(yield* srtInputTarget(endpoint.srt), fromSrt).pipe(Scope.extend(scope));
           } else {
             yield* useFec(input, fec, true);
-            yield* bindInput(endpoint, receive).pipe(Scope.extend(scope));
+            const takeOver = options.handover?.[role];
+            input.socket = yield* bindInput(endpoint, receive, takeOver).pipe(Scope.extend(scope));
           }
         }).pipe(Effect.tapError(() => Scope.close(scope, Exit.void)));
         inputs = [...inputs.filter((other) => other.role !== role), input].sort((a, b) =>
@@ -564,8 +580,39 @@ export const startChannel = (
         return selector.switchTo(role);
       });
 
+    const release = (maxMs: number) =>
+      Effect.gen(function* () {
+        for (const input of inputs) yield* unlisten(input.role);
+        const deadline = Date.now() + maxMs;
+        const queued = () =>
+          [...entries.values()].some((entry) => {
+            const status = entry.output.status();
+            return entry.spec.enabled && status.state === "connected" && status.queuedBytes > 0;
+          });
+        while (queued() && Date.now() < deadline) yield* Effect.sleep("2 millis");
+      });
+
+    const settle = Effect.sync(() => {
+      for (const input of inputs) {
+        try {
+          input.socket?.disconnect();
+        } catch {
+          // Not connected: it took any sender already.
+        }
+      }
+    });
+
     return {
       spec: () => spec,
+      senders: () => {
+        const senders: Handover = {};
+        for (const input of inputs)
+          if (input.sender !== null)
+            senders[input.role] = { address: input.sender.address, port: input.sender.port };
+        return senders;
+      },
+      release,
+      settle,
       status,
       summary,
       watcher,

@@ -1,34 +1,40 @@
 /**
- * The channel supervisor: one FiberMap entry per running channel, each holding that channel's whole fiber
- * tree in its own scope. Stopping a channel interrupts its entry: every output writer is interrupted and every
- * child process killed and reaped before `stop` returns. Closing the service stops every channel.
+ * The channel supervisor: starts, changes and stops channels, and answers for them — state, counters,
+ * status, cues, captures, HLS. Where the channels run is its own business:
  *
- * Failure stays inside the channel: a start that fails — with an error or a defect (a core that cannot
- * load) — fails that start with its reason; a channel whose packet path throws later is stopped with status
- * `error` and the message, and the other channels go on. Both publish `channel_failed` on the event bus.
+ * - on forwarding workers (the default: `DISTRIBUTARY_WORKERS`, cores − 1, at least 1): each channel is placed
+ *   on the worker with the fewest, its whole fiber tree runs there (workers/pool.ts), and the main thread keeps
+ *   the API, pages, WebSocket and metrics;
+ * - in this thread (`DISTRIBUTARY_WORKERS=0`, and whenever a test sets a ChannelFaults seam, whose functions
+ *   cannot cross threads): channel-host.ts, as before workers existed.
+ *
+ * Failure stays inside the channel either way: a start that fails fails with its reason; a channel whose
+ * packet path throws later is stopped with status `error` and the message, and the others go on. Both publish
+ * `channel_failed` on the event bus.
  */
-
-import { Cause, Context, Deferred, Effect, Exit, FiberMap, Layer } from "effect";
+import { availableParallelism } from "node:os";
+import { Config, Context, Effect, Layer } from "effect";
 import type { ChannelId, OutputId } from "../domain/ids.ts";
 import {
   ChannelError,
   type ChannelError as ChannelErrorType,
   ChannelFaults,
+  type ChannelOptions,
   type ChannelRuntimeStatus,
   type ChannelRuntimeSummary,
   type ChannelSpec,
   type InputRole,
   type OutputSpec,
   PreviewSettings,
-  type RedundancyEvent,
   type RunningChannel,
-  startChannel,
 } from "./channel.ts";
+import { makeChannelHost } from "./channel-host.ts";
 import { EventBus } from "./event-bus.ts";
 import type { HlsServed } from "./outputs/hls.ts";
 import type { OutputOptions } from "./outputs/writer.ts";
 import { recordingsRoot } from "./recordings.ts";
-import type { CueRecord } from "./scte35-watcher.ts";
+import type { CueCounts, CueRecord } from "./scte35-watcher.ts";
+import { makeWorkerChannels } from "./workers/pool.ts";
 
 /** Queue sizes and reconnect policy for every output; tests shorten the backoff through it. */
 export class OutputDefaults extends Context.Reference<OutputDefaults>()("distributary/OutputDefaults", {
@@ -37,81 +43,82 @@ export class OutputDefaults extends Context.Reference<OutputDefaults>()("distrib
 
 export type ChannelState = "running" | "stopped" | "error";
 
-/** A start that died (not failed) is still a start that failed: its reason in words, never a hang. */
-const startFailure = (cause: Cause.Cause<ChannelErrorType>): ChannelErrorType => {
-  const failure = Cause.failureOption(cause);
-  if (failure._tag === "Some") return failure.value;
-  const defect = Cause.squash(cause);
-  const reason = defect instanceof Error ? defect.message : String(defect);
-  return new ChannelError({ reason: "crashed", message: `internal error while starting: ${reason}` });
-};
+/** An HLS output (or the preview) as the HTTP layer serves it, wherever the channel runs. */
+export interface HlsSource {
+  readonly playlist: () => Promise<string | null>;
+  readonly segment: (name: string) => Promise<Uint8Array | null>;
+}
 
-export class Channels extends Effect.Service<Channels>()("distributary/Channels", {
-  scoped: Effect.gen(function* () {
-    // Recordings are refused outside the recordings directory when they run, as when they are saved.
-    const outputOptions = { ...(yield* OutputDefaults), recordingsRoot: yield* recordingsRoot };
+/** A forwarding worker as the status and metrics show it. */
+export interface WorkerStatus {
+  readonly index: number;
+  readonly channels: number;
+  readonly restarts: number;
+  /** Event-loop delay over the last sync, in ms. */
+  readonly loopDelayP99Ms: number;
+  readonly loopDelayMaxMs: number;
+}
+
+export interface ChannelsService {
+  readonly start: (spec: ChannelSpec) => Effect.Effect<void, ChannelErrorType>;
+  readonly stop: (id: ChannelId) => Effect.Effect<void>;
+  /** Adds or replaces one output of a running channel; only that output restarts. */
+  readonly applyOutput: (channelId: ChannelId, output: OutputSpec) => Effect.Effect<void, ChannelErrorType>;
+  /** New inputs or redundancy settings for a running channel: its outputs go on (RunningChannel.reconfigure). */
+  readonly reconfigure: (spec: ChannelSpec) => Effect.Effect<void, ChannelErrorType>;
+  readonly removeOutput: (channelId: ChannelId, outputId: OutputId) => Effect.Effect<void, ChannelErrorType>;
+  /** An operator's input switch, at once; fails unless the channel runs in failover mode with a backup. */
+  readonly switchInput: (channelId: ChannelId, role: InputRole) => Effect.Effect<void, ChannelErrorType>;
+  readonly state: (id: ChannelId) => ChannelState;
+  readonly lastError: (id: ChannelId) => string | null;
+  /** Brings every channel's counters up to now (one message per worker): the read model's tick calls it. */
+  readonly sync: Effect.Effect<void>;
+  /** Counters only, as of the last `sync`: what the read model samples each tick. */
+  readonly summary: (id: ChannelId) => ChannelRuntimeSummary | null;
+  /** Everything, PID tables and recent switches included: for one channel at a time. */
+  readonly status: (id: ChannelId) => Effect.Effect<ChannelRuntimeStatus | null>;
+  readonly cueCounts: (id: ChannelId) => CueCounts | null;
+  /** The channel's recent cues, newest last; the same objects from one call to the next. */
+  readonly cues: (id: ChannelId) => ReadonlyArray<CueRecord>;
+  /** The TS a running channel forwards over the next `ms`; empty when it is not running. */
+  readonly capture: (id: ChannelId, ms: number, maxBytes: number) => Effect.Effect<Uint8Array>;
+  /** A running channel's HLS output, as served at /hls/<channel>/<output>/; null when there is none. */
+  readonly hls: (id: ChannelId, outputId: string) => HlsSource | null;
+  /** A running channel's preview rendition for the pages (started on demand); null when not running. */
+  readonly preview: (id: ChannelId) => Effect.Effect<HlsSource | null>;
+  /** Whether a running channel is making its preview rendition now. */
+  readonly previewActive: (id: ChannelId) => boolean;
+  readonly running: () => ReadonlyArray<ChannelId>;
+  /** The forwarding workers; empty when channels run in the main thread. */
+  readonly workers: () => ReadonlyArray<WorkerStatus>;
+  /** Which worker runs a channel; null when in the main thread or not running. */
+  readonly placement: (id: ChannelId) => number | null;
+  /** Moves a running channel to another worker while its stream flows (workers/pool.ts). */
+  readonly move: (id: ChannelId, worker: number) => Effect.Effect<void, ChannelErrorType>;
+  /** Ends a worker's thread at once, as a crash would (a drill): it is restarted with its channels. */
+  readonly killWorker: (index: number) => Effect.Effect<void>;
+}
+
+const notRunning = (id: string) =>
+  new ChannelError({ reason: "not_running", message: `channel ${id} is not running` });
+
+const servedAsync = (served: HlsServed): HlsSource => ({
+  playlist: () => Promise.resolve(served.playlist()),
+  segment: (name) => Promise.resolve(served.segment(name)),
+});
+
+/** Every channel in this thread. */
+const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =>
+  Effect.gen(function* () {
     const bus = yield* EventBus;
-    const faults = yield* ChannelFaults;
-    const previewSettings = yield* PreviewSettings;
-    const fibers = yield* FiberMap.make<ChannelId, void, never>();
-    const running = new Map<ChannelId, RunningChannel>();
     const failures = new Map<ChannelId, string>();
-
-    const notRunning = (id: string) =>
-      new ChannelError({ reason: "not_running", message: `channel ${id} is not running` });
-
-    const start = Effect.fn("Channels.start")(function* (spec: ChannelSpec) {
-      if (running.has(spec.id)) return;
-      const ready = yield* Deferred.make<void, ChannelErrorType>();
-      const life = Effect.gen(function* () {
-        const channel = yield* startChannel(spec, {
-          outputs: outputOptions,
-          emit: bus.emit,
-          faults,
-          previewIdleMs: previewSettings.idleMs,
-        });
-        running.set(spec.id, channel);
-        yield* Effect.addFinalizer(() => Effect.sync(() => running.delete(spec.id)));
-        yield* Deferred.succeed(ready, undefined);
-        bus.emit({ type: "channel_started", channel: spec.id });
-        return yield* channel.crashed;
-      }).pipe(
-        Effect.scoped,
-        Effect.onExit((exit) =>
-          Effect.gen(function* () {
-            if (Exit.isSuccess(exit)) return;
-            if (Cause.isInterruptedOnly(exit.cause)) {
-              const stopped = "the channel was stopped while it was starting";
-              yield* Deferred.fail(ready, new ChannelError({ reason: "not_running", message: stopped }));
-              return;
-            }
-            const error = startFailure(exit.cause);
-            // Before `ready`, the caller of start reports the failure; after it, nobody waits: record it here.
-            if (!(yield* Deferred.fail(ready, error))) {
-              failures.set(spec.id, error.message);
-              bus.emit({ type: "channel_failed", channel: spec.id, message: error.message });
-            }
-          }),
-        ),
-        Effect.catchAllCause(() => Effect.void),
-      );
-      yield* FiberMap.run(fibers, spec.id, life, { onlyIfMissing: true });
-      yield* Deferred.await(ready).pipe(
-        Effect.tapError((error) =>
-          Effect.sync(() => {
-            failures.set(spec.id, error.message);
-            bus.emit({ type: "channel_failed", channel: spec.id, message: error.message });
-          }),
-        ),
-      );
-      failures.delete(spec.id);
-    });
-
-    const stop = Effect.fn("Channels.stop")(function* (id: ChannelId) {
-      failures.delete(id);
-      if (!running.has(id) && !(yield* FiberMap.has(fibers, id))) return;
-      yield* FiberMap.remove(fibers, id);
-      bus.emit({ type: "channel_stopped", channel: id });
+    const host = yield* makeChannelHost({
+      ...options,
+      emit: bus.emit,
+      onFailed: (id, message) => {
+        failures.set(id, message);
+        bus.emit({ type: "channel_failed", channel: id, message });
+      },
     });
 
     const withChannel = <A>(
@@ -119,46 +126,89 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       use: (channel: RunningChannel) => Effect.Effect<A, ChannelErrorType>,
     ) =>
       Effect.suspend(() => {
-        const channel = running.get(id);
+        const channel = host.get(id);
         return channel === undefined ? Effect.fail(notRunning(id)) : use(channel);
       });
 
     return {
-      start,
-      stop,
-      /** Adds or replaces one output of a running channel; only that output restarts. */
-      applyOutput: (channelId: ChannelId, output: OutputSpec) =>
-        withChannel(channelId, (channel) => channel.applyOutput(output)),
-      /** New inputs or redundancy settings for a running channel: its outputs go on (RunningChannel.reconfigure). */
-      reconfigure: (spec: ChannelSpec) => withChannel(spec.id, (channel) => channel.reconfigure(spec)),
-      removeOutput: (channelId: ChannelId, outputId: OutputId) =>
+      start: Effect.fn("Channels.start")(function* (spec: ChannelSpec) {
+        if (host.get(spec.id) !== undefined) return;
+        yield* host.start(spec).pipe(
+          Effect.tapError((error) =>
+            Effect.sync(() => {
+              failures.set(spec.id, error.message);
+              bus.emit({ type: "channel_failed", channel: spec.id, message: error.message });
+            }),
+          ),
+        );
+        failures.delete(spec.id);
+        bus.emit({ type: "channel_started", channel: spec.id });
+      }),
+      stop: Effect.fn("Channels.stop")(function* (id: ChannelId) {
+        failures.delete(id);
+        if (yield* host.stop(id)) bus.emit({ type: "channel_stopped", channel: id });
+      }),
+      applyOutput: (channelId, output) => withChannel(channelId, (channel) => channel.applyOutput(output)),
+      reconfigure: (spec) => withChannel(spec.id, (channel) => channel.reconfigure(spec)),
+      removeOutput: (channelId, outputId) =>
         withChannel(channelId, (channel) => channel.removeOutput(outputId)),
-      /** An operator's input switch, at once; fails unless the channel runs in failover mode with a backup. */
-      switchInput: (channelId: ChannelId, role: InputRole) =>
-        withChannel(channelId, (channel) => channel.switchInput(role)),
-      /** Recent input switches and losses of a running channel, oldest first. */
-      events: (id: ChannelId): ReadonlyArray<RedundancyEvent> => running.get(id)?.events() ?? [],
-      state: (id: ChannelId): ChannelState =>
-        running.has(id) ? "running" : failures.has(id) ? "error" : "stopped",
-      lastError: (id: ChannelId): string | null => failures.get(id) ?? null,
-      /** Everything, PID tables included: for one channel at a time. */
-      status: (id: ChannelId): ChannelRuntimeStatus | null => running.get(id)?.status() ?? null,
-      /** Counters only: what the read model samples each tick. */
-      summary: (id: ChannelId): ChannelRuntimeSummary | null => running.get(id)?.summary() ?? null,
-      watcher: (id: ChannelId) => running.get(id)?.watcher ?? null,
-      /** The TS a running channel forwards over the next `ms`; empty when it is not running. */
-      capture: (id: ChannelId, ms: number, maxBytes: number): Effect.Effect<Uint8Array> =>
-        Effect.suspend(() => running.get(id)?.capture(ms, maxBytes) ?? Effect.succeed(new Uint8Array(0))),
-      /** A running channel's HLS output, as served at /hls/<channel>/<output>/; null when there is none. */
-      hls: (id: ChannelId, outputId: string) => running.get(id)?.hls(outputId) ?? null,
-      /** A running channel's preview rendition for the pages (started on demand); null when not running. */
-      preview: (id: ChannelId): Effect.Effect<HlsServed | null> =>
-        Effect.suspend(() => running.get(id)?.preview ?? Effect.succeed(null)),
-      /** Whether a running channel is making its preview rendition now. */
-      previewActive: (id: ChannelId): boolean => running.get(id)?.previewActive() ?? false,
-      cues: (id: ChannelId): ReadonlyArray<CueRecord> => running.get(id)?.watcher.recent() ?? [],
-      running: (): ReadonlyArray<ChannelId> => [...running.keys()],
-    } as const;
+      switchInput: (channelId, role) => withChannel(channelId, (channel) => channel.switchInput(role)),
+      state: (id) => (host.get(id) !== undefined ? "running" : failures.has(id) ? "error" : "stopped"),
+      lastError: (id) => failures.get(id) ?? null,
+      sync: Effect.void,
+      summary: (id) => host.get(id)?.summary() ?? null,
+      status: (id) => Effect.sync(() => host.get(id)?.status() ?? null),
+      cueCounts: (id) => host.get(id)?.watcher.counts() ?? null,
+      cues: (id) => host.get(id)?.watcher.recent() ?? [],
+      capture: (id, ms, maxBytes) =>
+        Effect.suspend(() => host.get(id)?.capture(ms, maxBytes) ?? Effect.succeed(new Uint8Array(0))),
+      hls: (id, outputId) => {
+        const served = host.get(id)?.hls(outputId) ?? null;
+        return served === null ? null : servedAsync(served);
+      },
+      preview: (id) =>
+        Effect.suspend(() => {
+          const channel = host.get(id);
+          if (channel === undefined) return Effect.succeed(null);
+          return Effect.map(channel.preview, (served) => (served === null ? null : servedAsync(served)));
+        }),
+      previewActive: (id) => host.get(id)?.previewActive() ?? false,
+      running: host.running,
+      workers: () => [],
+      placement: () => null,
+      killWorker: () => Effect.void,
+      move: () =>
+        Effect.fail(
+          new ChannelError({
+            reason: "not_running",
+            message: "forwarding runs in the main thread (DISTRIBUTARY_WORKERS=0)",
+          }),
+        ),
+    } satisfies ChannelsService;
+  });
+
+/** How many forwarding workers: `DISTRIBUTARY_WORKERS`, by default one fewer than the cores, at least one. */
+export const workerCount = Config.integer("DISTRIBUTARY_WORKERS").pipe(
+  Config.withDefault(Math.max(1, availableParallelism() - 1)),
+  Config.validate({
+    message: "DISTRIBUTARY_WORKERS must be 0 (forward in the main thread) or more",
+    validation: (n) => n >= 0,
+  }),
+);
+
+export class Channels extends Effect.Service<Channels>()("distributary/Channels", {
+  scoped: Effect.gen(function* () {
+    // Recordings are refused outside the recordings directory when they run, as when they are saved.
+    const outputs = { ...(yield* OutputDefaults), recordingsRoot: yield* recordingsRoot };
+    const faults = yield* ChannelFaults;
+    const previewIdleMs = (yield* PreviewSettings).idleMs;
+    const workers = yield* Effect.orDie(workerCount);
+    const seams = Object.keys(faults).length > 0;
+    const service: ChannelsService =
+      workers === 0 || seams
+        ? yield* makeLocalChannels({ outputs, faults, previewIdleMs })
+        : yield* makeWorkerChannels(workers, { outputs, previewIdleMs });
+    return service;
   }),
 }) {
   /** The supervisor with an event bus of its own: for tests and tools that run channels without the service. */

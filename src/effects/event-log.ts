@@ -48,6 +48,11 @@ export const describeEvent = (event: ChannelEvent): readonly [Level, string] | n
       ];
     case "scte35_cue":
       return ["info", `channel ${event.channel}: SCTE-35 ${event.summary} on PID ${event.pid}`];
+    case "worker_restarted":
+      return [
+        "error",
+        `forwarding worker ${event.worker} ${event.reason}; restarted with ${event.channels.length} channels`,
+      ];
     case "api_change":
       return ["info", `${event.detail} (by ${event.actor})`];
   }

@@ -471,7 +471,7 @@ export class Metrics extends Effect.Service<Metrics>()("distributary/Metrics", {
       bus.stream.pipe(Stream.runForEach((event) => Effect.sync(() => metrics.countEvent(event.type)))),
     );
     return {
-      render: Effect.promise(metrics.render),
+      render: Effect.zipRight(readModel.sync, Effect.promise(metrics.render)),
       contentType: metrics.contentType,
     } as const;
   }),

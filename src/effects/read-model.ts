@@ -286,7 +286,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
           primary_restored: 0,
         },
         inputs: viewInputs(channel.id, runtime),
-        cues: cueSummary(channels.watcher(channel.id)?.counts() ?? null),
+        cues: cueSummary(channels.cueCounts(channel.id)),
         expect_cues_within_s: channel.expect_cues_within_s ?? null,
         created_at: channel.created_at,
         outputs: channel.outputs.map((output) => viewOutput(channel.id, output, runtime)),
@@ -333,13 +333,18 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
     };
     const ref = yield* SubscriptionRef.make<StatusSnapshot>(build());
     let latest = yield* SubscriptionRef.get(ref);
-    const refresh = Effect.suspend(() => {
+    const publish = Effect.suspend(() => {
       latest = build();
       return SubscriptionRef.set(ref, latest);
     });
+    // The workers' counters first (one message each), so the snapshot shows them as they are now.
+    const refresh = Effect.zipRight(channels.sync, publish);
 
     yield* Effect.forkScoped(
-      Effect.repeat(Effect.zipRight(sample, refresh), Schedule.spaced(READ_MODEL_TICK)),
+      Effect.repeat(
+        Effect.zipRight(channels.sync, Effect.zipRight(sample, publish)),
+        Schedule.spaced(READ_MODEL_TICK),
+      ),
     );
     // Events a person should see at once; a burst of them costs one snapshot.
     yield* Effect.forkScoped(
@@ -372,7 +377,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
     const detail = (id: string): Effect.Effect<ChannelStats, ControlError> =>
       Effect.gen(function* () {
         const channel = yield* configs.find(id);
-        const runtime = channels.status(channel.id);
+        const runtime = yield* channels.status(channel.id);
         const summary = latest.channels.find((c) => c.id === channel.id) ?? view(channel, Date.now());
         return {
           id: channel.id,
@@ -420,7 +425,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
             })),
           })),
           outputs: channel.outputs.map((output) => viewOutput(channel.id, output, runtime)),
-          redundancy_events: channels.events(channel.id),
+          redundancy_events: runtime?.redundancy.events ?? [],
         };
       });
 
@@ -431,6 +436,8 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
        * The counters as they are now, bitrates as of the last tick, without publishing: for a Prometheus
        * scrape, whose rates need values read at scrape time rather than up to a tick old.
        */
+      /** The workers' counters brought up to now, for `fresh` to read (one message per worker). */
+      sync: channels.sync,
       fresh: (): StatusSnapshot => {
         const at = Date.now();
         return {

@@ -11,7 +11,7 @@ import type { Option } from "effect";
 import type { Context } from "hono";
 import type { ChannelId } from "../domain/ids.ts";
 import type { Principal } from "../effects/auth.ts";
-import type { HlsServed } from "../effects/outputs/hls.ts";
+import type { HlsSource } from "../effects/channels.ts";
 import { PLAYLIST_NAME } from "../effects/outputs/hls.ts";
 import { problemResponse } from "./problem.ts";
 
@@ -19,17 +19,17 @@ export interface HlsAccess {
   /** The principal of the request's page session, if any. */
   readonly sessionPrincipal: (c: Context) => Principal | null;
   readonly authenticate: (token: string) => Option.Option<Principal>;
-  readonly served: (channel: ChannelId, output: string) => HlsServed | null | Promise<HlsServed | null>;
+  readonly served: (channel: ChannelId, output: string) => HlsSource | null | Promise<HlsSource | null>;
   /** How long a playlist request waits for the first segment (a preview just started); 0 answers at once. */
   readonly waitForPlaylistMs?: number;
 }
 
-const playlistWithin = async (served: HlsServed, ms: number): Promise<string | null> => {
+const playlistWithin = async (served: HlsSource, ms: number): Promise<string | null> => {
   const deadline = Date.now() + ms;
-  let playlist = served.playlist();
+  let playlist = await served.playlist();
   while (playlist === null && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 100));
-    playlist = served.playlist();
+    playlist = await served.playlist();
   }
   return playlist;
 };
@@ -84,7 +84,7 @@ export const serveHls = (access: HlsAccess) => async (c: Context) => {
   }
   if (!segmentFile.test(file))
     return notHere(`no file ${file}: HLS outputs serve index.m3u8 and segment-N.ts`);
-  const segment = served.segment(file);
+  const segment = await served.segment(file);
   if (segment === null) return notHere(`segment ${file} has left the playlist`);
   return c.body(new Uint8Array(segment), 200, {
     "content-type": "video/mp2t",

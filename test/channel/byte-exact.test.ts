@@ -97,11 +97,14 @@ layer(Channels.Test, { excludeTestServices: true })(
             ],
           });
           yield* srtCallerPeer({ port: ourSrtListenerPort, forwardTo: srtListenerSink.port });
-          yield* eventually("both SRT outputs connected", () => {
-            const outputs = channels.status(ChannelId.make("byte-exact"))?.outputs ?? [];
-            const srt = outputs.filter((output) => output.protocol === "srt");
-            return srt.length === 2 && srt.every((output) => output.state === "connected") ? true : undefined;
-          });
+          yield* eventually("both SRT outputs connected", () =>
+            Effect.runPromise(channels.status(ChannelId.make("byte-exact"))).then((status) => {
+              const srt = (status?.outputs ?? []).filter((output) => output.protocol === "srt");
+              return srt.length === 2 && srt.every((output) => output.state === "connected")
+                ? true
+                : undefined;
+            }),
+          );
 
           const generated = generatedStream();
           const feeds = [
@@ -156,11 +159,12 @@ layer(Channels.Test, { excludeTestServices: true })(
           for (const datagram of [...srtCallerSink.datagrams, ...srtListenerSink.datagrams]) {
             expect(datagram.length % 188).toBe(0);
           }
+          yield* channels.sync;
           const cues = channels.cues(ChannelId.make("byte-exact"));
           expect(cues.map((cue) => cue.section_base64)).toEqual(
             feeds.flatMap((feed) => analyse(feed.ts).sections),
           );
-          const status = channels.status(ChannelId.make("byte-exact"));
+          const status = yield* channels.status(ChannelId.make("byte-exact"));
           expect(status?.inputs[0]?.core.rtp.lost).toBe(0);
           for (const output of status?.outputs ?? []) expect(output.queueDrops, output.name).toBe(0);
         }),

@@ -78,7 +78,7 @@ layer(Channels.Test, { excludeTestServices: true })("hot changes touch only the 
         // The re-pointed output moved: the new destination receives, the old one stopped.
         yield* eventually("c2 receiving", () => (c2.totalBytes() > 0 ? true : undefined));
         expect(c1.totalBytes() + c2.totalBytes()).toBeLessThanOrEqual(ts.length);
-        const outputs = channels.status(ChannelId.make("hot"))?.outputs ?? [];
+        const outputs = (yield* channels.status(ChannelId.make("hot")))?.outputs ?? [];
         expect(outputs.map((output) => output.id).sort()).toEqual(["a", "b", "c"]);
         for (const output of outputs) expect(output.queueDrops).toBe(0);
       }),

@@ -74,11 +74,14 @@ layer(services, { excludeTestServices: true })(
             ],
           });
           const status = (id: string) =>
-            channels.status(ChannelId.make("mixed"))?.outputs.find((output) => output.id === id);
+            Effect.map(channels.status(ChannelId.make("mixed")), (channel) =>
+              channel?.outputs.find((output) => output.id === id),
+            );
+          const statusNow = (id: string) => Effect.runPromise(status(id));
 
           const sending = yield* Effect.fork(sendPaced(asRtp(chunkTs(ts)), inputPort));
           yield* eventually("the stuck RTMP output to connect", () =>
-            status("stuck")?.state === "connected" ? true : undefined,
+            statusNow("stuck").then((output) => (output?.state === "connected" ? true : undefined)),
           );
           // The server stops reading: nginx is frozen with its connection open.
           process.kill(stuckRtmp.pid ?? 0, "SIGSTOP");
@@ -88,24 +91,24 @@ layer(services, { excludeTestServices: true })(
 
           yield* eventually("UDP output complete", () => (sink.totalBytes() >= ts.length ? true : undefined));
           expect(Buffer.compare(sink.bytes(), ts)).toBe(0);
-          expect(status("udp")?.queueDrops).toBe(0);
+          expect((yield* status("udp"))?.queueDrops).toBe(0);
           yield* eventually("the stuck output to drop and count", () =>
-            (status("stuck")?.queueDrops ?? 0) > 0 ? true : undefined,
+            statusNow("stuck").then((output) => ((output?.queueDrops ?? 0) > 0 ? true : undefined)),
           );
           // Outputs that never had a peer let data go without counting it as dropped: nobody was losing it.
           for (const id of ["down", "lonely"])
-            expect(status(id)).toMatchObject({ queueDrops: 0, bytesSent: 0 });
-          expect(status("down")?.state).not.toBe("connected");
-          expect(status("down")?.lastError).toMatch(/127\.0\.0\.1/);
+            expect(yield* status(id)).toMatchObject({ queueDrops: 0, bytesSent: 0 });
+          expect((yield* status("down"))?.state).not.toBe("connected");
+          expect((yield* status("down"))?.lastError).toMatch(/127\.0\.0\.1/);
 
           // SRT outputs run in process: no child of theirs, and the listener keeps waiting for a caller.
-          expect(status("lonely")?.state).toBe("connecting");
+          expect((yield* status("lonely"))?.state).toBe("connecting");
 
           // Removing one output reaps its child (ffmpeg ends the FLV cleanly); stopping the channel reaps the rest.
           const ffmpegCount = async () =>
             (await outputChildren()).filter((child) => child.command === "ffmpeg").length;
           expect(yield* Effect.promise(ffmpegCount)).toBe(2);
-          expect(status("rtmp")).toMatchObject({ queueDrops: 0, reconnects: 0 });
+          expect(yield* status("rtmp")).toMatchObject({ queueDrops: 0, reconnects: 0 });
           yield* channels.removeOutput(ChannelId.make("mixed"), OutputId.make("rtmp"));
           expect(yield* Effect.promise(ffmpegCount)).toBe(1);
           const recording = yield* eventually(

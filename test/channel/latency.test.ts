@@ -41,7 +41,9 @@ layer(Channels.Test, { excludeTestServices: true })("latency through a channel",
           ],
         });
         yield* eventually("output ready", () =>
-          channels.status(ChannelId.make("latency"))?.outputs[0]?.state === "connected" ? true : undefined,
+          Effect.runPromise(channels.status(ChannelId.make("latency"))).then((status) =>
+            status?.outputs[0]?.state === "connected" ? true : undefined,
+          ),
         );
 
         const generator = new TsGenerator({ seed: 5, bitrate: 5_000_000 });

@@ -89,7 +89,7 @@ layer(Channels.Test, { excludeTestServices: true })("redundancy through the supe
       const switched = yield* Effect.flip(channels.switchInput(ChannelId.make("alone"), "backup"));
       expect(switched).toMatchObject({ reason: "invalid_switch" });
       expect(switched.message).toContain("no backup input");
-      expect(channels.status(ChannelId.make("alone"))).toMatchObject({
+      expect(yield* channels.status(ChannelId.make("alone"))).toMatchObject({
         input: "lost",
         redundancy: { mode: "none", failovers: 0 },
       });

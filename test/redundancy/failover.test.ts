@@ -61,10 +61,9 @@ layer(Channels.Test, { excludeTestServices: true })("failover between two live i
           ],
         });
         yield* eventually("the SRT output to connect", () =>
-          channels.status(ChannelId.make("failover"))?.outputs.find((output) => output.id === "srt")
-            ?.state === "connected"
-            ? true
-            : undefined,
+          Effect.runPromise(channels.status(ChannelId.make("failover"))).then((status) =>
+            status?.outputs.find((output) => output.id === "srt")?.state === "connected" ? true : undefined,
+          ),
         );
 
         // Both pipelines carry the same stream, cues included: one cue before the primary stops, one after.
@@ -110,11 +109,12 @@ layer(Channels.Test, { excludeTestServices: true })("failover between two live i
           expect(backupStretch.sections).toEqual([base64(cues[1] ?? new Uint8Array(0))]);
         }
         console.log(`failover gap at the receiver: udp ${measured.udp} ms, srt ${measured.srt} ms`);
+        yield* channels.sync;
         expect(channels.cues(ChannelId.make("failover")).map((cue) => cue.section_base64)).toEqual(
           cues.map(base64),
         );
 
-        const status = channels.status(ChannelId.make("failover"));
+        const status = yield* channels.status(ChannelId.make("failover"));
         expect(status?.redundancy).toMatchObject({ mode: "failover", active: "backup", failovers: 1 });
         expect(status?.inputs.map((input) => input.failovers)).toEqual([1, 0]);
         // The bus and the channel's own recent list tell the same switch.
@@ -130,7 +130,9 @@ layer(Channels.Test, { excludeTestServices: true })("failover between two live i
 
         // Every input silent: the channel says so, and its outputs stay connected meanwhile.
         yield* eventually("input lost", () =>
-          channels.status(ChannelId.make("failover"))?.input === "lost" ? true : undefined,
+          Effect.runPromise(channels.status(ChannelId.make("failover"))).then((status) =>
+            status?.input === "lost" ? true : undefined,
+          ),
         );
         expect(events.map((event) => event.type)).toContain("input_lost");
         // The primary comes back first: outputs carry on at once, with no reconnect.
@@ -145,7 +147,7 @@ layer(Channels.Test, { excludeTestServices: true })("failover between two live i
             sink.bytes().subarray(-more.length).equals(more) ? true : undefined,
           );
         }
-        const after = channels.status(ChannelId.make("failover"));
+        const after = yield* channels.status(ChannelId.make("failover"));
         expect(after?.input).toBe("ok");
         expect(after?.redundancy.active).toBe("primary");
         for (const output of after?.outputs ?? []) {

@@ -50,7 +50,7 @@ layer(Channels.Test, { excludeTestServices: true })("SMPTE 2022-1 FEC on an inpu
           sink.bytes().length >= ts.length ? true : undefined,
         );
         expect(sink.bytes().equals(Buffer.from(ts))).toBe(true);
-        const input = channels.status(ChannelId.make("fec"))?.inputs[0];
+        const input = (yield* channels.status(ChannelId.make("fec")))?.inputs[0];
         // At least the packets the test dropped: on a loaded machine loopback may lose one more, which FEC
         // also recovers (the byte-exact output above is the proof either way).
         expect(input?.fec?.recovered).toBeGreaterThanOrEqual(lost.size);

@@ -73,7 +73,7 @@ layer(Channels.Test, { excludeTestServices: true })("SMPTE ST 2022-7 merge of tw
         expect(order).toEqual(surviving);
         expect(received.equals(expected)).toBe(true);
 
-        const status = channels.status(ChannelId.make("merge"));
+        const status = yield* channels.status(ChannelId.make("merge"));
         const merge = status?.redundancy.merge;
         expect(merge).toMatchObject({ released: surviving.length, skipped: lostOnBoth, late: 0 });
         expect((merge?.firstCopies.primary ?? 0) + (merge?.firstCopies.backup ?? 0)).toBe(surviving.length);

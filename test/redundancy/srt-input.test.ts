@@ -191,7 +191,7 @@ layer(Channels.Test, { excludeTestServices: true })("a channel with an SRT prima
       expect(before.equals(Buffer.from(ts.subarray(0, before.length)))).toBe(true);
       expect(after.equals(Buffer.from(ts.subarray(ts.length - after.length)))).toBe(true);
       expect(analyse(before).ccErrors).toBe(0);
-      const status = channels.status(id);
+      const status = yield* channels.status(id);
       expect(status?.redundancy).toMatchObject({ active: "backup", failovers: 1 });
     }),
   );

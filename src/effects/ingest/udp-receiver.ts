@@ -26,18 +26,29 @@ const receiveBufferBytes = 8 * 1024 * 1024;
  * Binds a UDP socket for one input while the scope is open. Every datagram goes to `onDatagram` synchronously
  * from the socket's callback, with its sender: the per-packet path stays out of Effect so that it allocates
  * nothing of its own.
+ *
+ * `takeOver` is for a channel moving to another worker while its stream flows: the new socket joins the old
+ * one's port (SO_REUSEPORT) connected to the sender the old one hears, so the kernel hands that sender's
+ * datagrams to the new socket from then on and the old one can close without losing any; `disconnect`
+ * afterwards lets any sender in again.
  */
 export const bindInput = (
   endpoint: InputEndpoint,
   onDatagram: (datagram: Buffer, sender: RemoteInfo) => void,
+  takeOver?: { readonly address: string; readonly port: number },
 ) =>
   Effect.acquireRelease(
     Effect.async<Socket, InputError>((resume) => {
       const multicast = isMulticast(endpoint.ip);
-      // A unicast input is ours alone: without SO_REUSEADDR no other socket can bind the port and take the
-      // stream while the channel shows running, and a port someone holds fails the start. Multicast groups
-      // are shared by design: several receivers may join one group on one port.
-      const socket = createSocket({ type: isIPv6(endpoint.ip) ? "udp6" : "udp4", reuseAddr: multicast });
+      // A unicast input is ours alone: without SO_REUSEADDR no other program's socket can bind the port and
+      // take the stream while the channel shows running, and a port someone holds fails the start.
+      // SO_REUSEPORT (kernel-checked: same user, every socket asking for it) lets a moving channel's next
+      // socket join its port. Multicast groups are shared by design: several receivers may join one group.
+      const socket = createSocket({
+        type: isIPv6(endpoint.ip) ? "udp6" : "udp4",
+        reuseAddr: multicast,
+        reusePort: !multicast,
+      });
       const onError = (error: Error) => {
         socket.close();
         resume(
@@ -83,7 +94,14 @@ export const bindInput = (
             );
           }
         }
-        resume(Effect.succeed(socket));
+        if (takeOver === undefined || multicast) return resume(Effect.succeed(socket));
+        // Not connected, the socket still works: it shares the sender's datagrams with the old one meanwhile.
+        const unconnected = () => resume(Effect.succeed(socket));
+        socket.once("error", unconnected);
+        socket.connect(takeOver.port, takeOver.address, () => {
+          socket.off("error", unconnected);
+          resume(Effect.succeed(socket));
+        });
       });
     }),
     (socket) =>

@@ -1,0 +1,420 @@
+/**
+ * Channels on forwarding workers: N threads (workers/worker.ts), each running the channels placed on it.
+ * The supervisor here keeps, for every channel, the spec it last gave and a mirror of what the last `sync`
+ * reported (counters, cue counts, new cues), so that the read model, the pages and the metrics read plain
+ * values on the main thread; everything else is a request to the worker.
+ *
+ * - Placement: a new channel goes to the worker with the fewest channels.
+ * - A worker that dies is started again, counted, reported as a `worker_restarted` event, and given back its
+ *   channels (their latest specs). Its children died with its thread (setpriv --pdeathsig follows the thread
+ *   that started them) and Node closed its sockets.
+ * - A move (`move`) starts the channel's new copy beside the old one, its UDP inputs joining the old sockets'
+ *   ports connected to the senders they hear (udp-receiver.ts), so the kernel hands the stream over between two
+ *   datagrams; the old copy then closes its inputs, lets its outputs send what they queued, and stops.
+ */
+import { Worker } from "node:worker_threads";
+import { Effect, Either, Runtime } from "effect";
+import type { ChannelId, OutputId } from "../../domain/ids.ts";
+import { parseOutputUrl } from "../../domain/url.ts";
+import {
+  ChannelError,
+  type ChannelRuntimeStatus,
+  type ChannelRuntimeSummary,
+  type ChannelSpec,
+  type Handover,
+  type InputRole,
+  type OutputSpec,
+} from "../channel.ts";
+import type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "../channels.ts";
+import { EventBus } from "../event-bus.ts";
+import type { OutputOptions } from "../outputs/writer.ts";
+import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
+import type { Command, Request, SyncReply, WorkerMessage, WorkerSettings } from "./protocol.ts";
+
+const KEEP_CUES = 100;
+/** How long a stopping worker may take to stop its channels before its thread is ended anyway. */
+const SHUTDOWN_MS = 10_000;
+
+interface Slot {
+  readonly index: number;
+  worker: Worker;
+  /** Requests waiting for their answer, by id. */
+  readonly pending: Map<number, (result: Effect.Effect<unknown, ChannelError>) => void>;
+  restarts: number;
+  startedAt: number;
+  /** Why the thread ended, when it failed with an error. */
+  lastError: string | null;
+  loopDelay: { p99: number; max: number };
+}
+
+interface Entry {
+  spec: ChannelSpec;
+  worker: number;
+  /** Started on its worker (a start in flight is not yet). */
+  running: boolean;
+  summary: ChannelRuntimeSummary | null;
+  cueCounts: CueCounts | null;
+  readonly cues: CueRecord[];
+  previewActive: boolean;
+}
+
+export const makeWorkerChannels = (
+  count: number,
+  options: { readonly outputs: OutputOptions; readonly previewIdleMs: number },
+) =>
+  Effect.gen(function* () {
+    const bus = yield* EventBus;
+    const runtime = yield* Effect.runtime<never>();
+    const runFork = Runtime.runFork(runtime);
+    const entries = new Map<ChannelId, Entry>();
+    const failures = new Map<ChannelId, string>();
+    const slots: Slot[] = [];
+    let nextRequest = 1;
+    let closing = false;
+
+    const gone = (slot: Slot) =>
+      new ChannelError({ reason: "crashed", message: `forwarding worker ${slot.index} stopped` });
+
+    const request = <A>(slot: Slot, command: Command): Effect.Effect<A, ChannelError> =>
+      Effect.async<A, ChannelError>((resume) => {
+        const id = nextRequest++;
+        slot.pending.set(id, resume as (result: Effect.Effect<unknown, ChannelError>) => void);
+        slot.worker.postMessage({ id, command } satisfies Request);
+        return Effect.sync(() => slot.pending.delete(id));
+      });
+
+    const slotOf = (entry: Entry): Slot => slots[entry.worker] as Slot;
+
+    const failed = (id: ChannelId, message: string) => {
+      entries.delete(id);
+      failures.set(id, message);
+      bus.emit({ type: "channel_failed", channel: id, message });
+    };
+
+    const onMessage = (slot: Slot) => (message: WorkerMessage) => {
+      switch (message.kind) {
+        case "ready":
+          return;
+        case "reply": {
+          const resume = slot.pending.get(message.id);
+          slot.pending.delete(message.id);
+          if (resume === undefined) return;
+          if ("error" in message) resume(Effect.fail(new ChannelError(message.error)));
+          else resume(Effect.succeed(message.value));
+          return;
+        }
+        case "event":
+          return bus.emit(message.event);
+        case "failed": {
+          const entry = entries.get(message.channel);
+          // A copy left behind by a move is not the channel.
+          if (entry !== undefined && entry.worker === slot.index) failed(message.channel, message.message);
+          return;
+        }
+        case "log":
+          runFork(
+            message.level === "error" ? Effect.logError(message.message) : Effect.logWarning(message.message),
+          );
+          return;
+      }
+    };
+
+    const spawn = (slot: Pick<Slot, "index">): Worker => {
+      const settings: WorkerSettings = { index: slot.index, ...options };
+      return new Worker(new URL("./worker.ts", import.meta.url), {
+        workerData: settings,
+        name: `forwarding-${slot.index}`,
+      });
+    };
+
+    const attach = (slot: Slot) => {
+      slot.worker.on("message", onMessage(slot));
+      slot.worker.on("error", (error) => {
+        slot.lastError = error.message;
+      });
+      slot.worker.once("exit", (code) => {
+        if (closing) return;
+        const reason = slot.lastError ?? `ended with code ${code}`;
+        for (const resume of slot.pending.values()) resume(Effect.fail(gone(slot)));
+        slot.pending.clear();
+        runFork(restart(slot, reason));
+      });
+    };
+
+    /** A worker died: a new thread in its place, then its channels started there again. */
+    const restart = (slot: Slot, reason: string) =>
+      Effect.gen(function* () {
+        // A thread that dies as it starts is not restarted in a tight loop.
+        if (Date.now() - slot.startedAt < 1000) yield* Effect.sleep("1 second");
+        if (closing) return;
+        slot.restarts += 1;
+        slot.lastError = null;
+        slot.startedAt = Date.now();
+        slot.worker = spawn(slot);
+        attach(slot);
+        const carried = [...entries.entries()].filter(([, entry]) => entry.worker === slot.index);
+        bus.emit({
+          type: "worker_restarted",
+          worker: slot.index,
+          channels: carried.map(([id]) => id),
+          reason: `stopped (${reason})`,
+        });
+        yield* Effect.forEach(
+          carried,
+          ([id, entry]) =>
+            Effect.gen(function* () {
+              entry.running = false;
+              entry.summary = null;
+              yield* request(slot, { op: "start", spec: entry.spec }).pipe(
+                Effect.matchEffect({
+                  onFailure: (error) => Effect.sync(() => failed(id, error.message)),
+                  onSuccess: () =>
+                    Effect.sync(() => {
+                      entry.running = true;
+                      bus.emit({ type: "channel_started", channel: id });
+                    }),
+                }),
+              );
+            }),
+          { discard: true },
+        );
+      });
+
+    for (let index = 0; index < count; index++) {
+      const slot: Slot = {
+        index,
+        worker: spawn({ index }),
+        pending: new Map(),
+        restarts: 0,
+        startedAt: Date.now(),
+        lastError: null,
+        loopDelay: { p99: 0, max: 0 },
+      };
+      attach(slot);
+      slots.push(slot);
+    }
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach(
+        slots,
+        (slot) =>
+          request(slot, { op: "shutdown" }).pipe(
+            Effect.timeout(SHUTDOWN_MS),
+            Effect.ignore,
+            Effect.zipRight(
+              Effect.sync(() => {
+                closing = true;
+              }),
+            ),
+            Effect.zipRight(Effect.promise(() => slot.worker.terminate())),
+          ),
+        { concurrency: "unbounded", discard: true },
+      ),
+    );
+
+    const notRunning = (id: string) =>
+      new ChannelError({ reason: "not_running", message: `channel ${id} is not running` });
+
+    const withEntry = <A>(id: ChannelId, use: (entry: Entry, slot: Slot) => Effect.Effect<A, ChannelError>) =>
+      Effect.suspend(() => {
+        const entry = entries.get(id);
+        return entry === undefined || !entry.running
+          ? Effect.fail(notRunning(id))
+          : use(entry, slotOf(entry));
+      });
+
+    const running = (id: ChannelId): Entry | null => {
+      const entry = entries.get(id);
+      return entry?.running === true ? entry : null;
+    };
+
+    const lightest = (): number => {
+      const load = slots.map(() => 0);
+      for (const entry of entries.values()) load[entry.worker] = (load[entry.worker] ?? 0) + 1;
+      let best = 0;
+      for (let i = 1; i < load.length; i++) if ((load[i] ?? 0) < (load[best] ?? 0)) best = i;
+      return best;
+    };
+
+    const applySync = (slot: Slot, reply: SyncReply) => {
+      slot.loopDelay = reply.loopDelay;
+      for (const sample of reply.channels) {
+        const entry = entries.get(sample.id);
+        if (entry === undefined || entry.worker !== slot.index) continue;
+        entry.summary = sample.summary;
+        entry.cueCounts = sample.cueCounts;
+        entry.previewActive = sample.previewActive;
+        entry.cues.push(...sample.newCues);
+        if (entry.cues.length > KEEP_CUES) entry.cues.splice(0, entry.cues.length - KEEP_CUES);
+      }
+    };
+
+    const remoteHls = (id: ChannelId, output: string | null): HlsSource => {
+      const ask = <A>(file: Extract<Command, { op: "hls" }>["file"]) => {
+        const entry = running(id);
+        if (entry === null) return Promise.resolve(null);
+        return Runtime.runPromise(runtime)(
+          Effect.orElseSucceed(
+            request<A | null>(slotOf(entry), { op: "hls", channel: id, output, file }),
+            () => null,
+          ),
+        );
+      };
+      return {
+        playlist: () => ask<string>({ kind: "playlist" }),
+        segment: (name) => ask<Uint8Array>({ kind: "segment", name }),
+      };
+    };
+
+    const start = Effect.fn("Channels.start")(function* (spec: ChannelSpec) {
+      if (entries.has(spec.id)) return;
+      const entry: Entry = {
+        spec,
+        worker: lightest(),
+        running: false,
+        summary: null,
+        cueCounts: null,
+        cues: [],
+        previewActive: false,
+      };
+      entries.set(spec.id, entry);
+      yield* request(slotOf(entry), { op: "start", spec }).pipe(
+        Effect.tapError((error) => Effect.sync(() => failed(spec.id, error.message))),
+      );
+      entry.running = true;
+      failures.delete(spec.id);
+      bus.emit({ type: "channel_started", channel: spec.id });
+    });
+
+    const stop = Effect.fn("Channels.stop")(function* (id: ChannelId) {
+      failures.delete(id);
+      const entry = entries.get(id);
+      if (entry === undefined) return;
+      entries.delete(id);
+      yield* Effect.ignore(request(slotOf(entry), { op: "stop", channel: id }));
+      bus.emit({ type: "channel_stopped", channel: id });
+    });
+
+    const move = (id: ChannelId, to: number) =>
+      withEntry(id, (entry, from) =>
+        Effect.gen(function* () {
+          const target = slots[to];
+          if (target === undefined)
+            return yield* Effect.fail(
+              new ChannelError({
+                reason: "not_running",
+                message: `there is no forwarding worker ${to} (0–${slots.length - 1})`,
+              }),
+            );
+          if (target === from) return;
+          const handover = yield* request<Handover>(from, { op: "senders", channel: id });
+          yield* request(target, { op: "start", spec: entry.spec, handover }).pipe(
+            Effect.tapError(() => Effect.ignore(request(target, { op: "stop", channel: id }))),
+          );
+          entry.worker = to;
+          yield* Effect.ignore(request(from, { op: "release", channel: id }));
+          yield* request(target, { op: "settle", channel: id });
+        }),
+      );
+
+    const sync = Effect.forEach(
+      slots,
+      (slot) =>
+        Effect.ignore(
+          Effect.map(request<SyncReply>(slot, { op: "sync" }), (reply) => applySync(slot, reply)),
+        ),
+      { concurrency: "unbounded", discard: true },
+    );
+
+    return {
+      start,
+      stop,
+      applyOutput: (channelId: ChannelId, output: OutputSpec) =>
+        withEntry(channelId, (entry, slot) =>
+          Effect.tap(request(slot, { op: "applyOutput", channel: channelId, output }), () => {
+            entry.spec = {
+              ...entry.spec,
+              outputs: [...entry.spec.outputs.filter((o) => o.id !== output.id), output],
+            };
+          }),
+        ),
+      reconfigure: (spec: ChannelSpec) =>
+        withEntry(spec.id, (entry, slot) =>
+          Effect.tap(request(slot, { op: "reconfigure", spec }), () => {
+            entry.spec = { ...spec, outputs: entry.spec.outputs };
+          }),
+        ),
+      removeOutput: (channelId: ChannelId, outputId: OutputId) =>
+        withEntry(channelId, (entry, slot) =>
+          Effect.tap(request(slot, { op: "removeOutput", channel: channelId, output: outputId }), () => {
+            entry.spec = { ...entry.spec, outputs: entry.spec.outputs.filter((o) => o.id !== outputId) };
+          }),
+        ),
+      switchInput: (channelId: ChannelId, role: InputRole) =>
+        withEntry(channelId, (_, slot) => request(slot, { op: "switchInput", channel: channelId, role })),
+      state: (id: ChannelId): ChannelState =>
+        running(id) !== null ? "running" : failures.has(id) ? "error" : "stopped",
+      lastError: (id: ChannelId) => failures.get(id) ?? null,
+      sync,
+      summary: (id: ChannelId) => running(id)?.summary ?? null,
+      status: (id: ChannelId) =>
+        Effect.suspend(() => {
+          const entry = running(id);
+          if (entry === null) return Effect.succeed(null);
+          return Effect.orElseSucceed(
+            request<ChannelRuntimeStatus | null>(slotOf(entry), { op: "status", channel: id }),
+            () => null,
+          );
+        }),
+      cueCounts: (id: ChannelId) => running(id)?.cueCounts ?? null,
+      cues: (id: ChannelId) => running(id)?.cues ?? [],
+      capture: (id: ChannelId, ms: number, maxBytes: number) =>
+        Effect.suspend(() => {
+          const entry = running(id);
+          if (entry === null) return Effect.succeed(new Uint8Array(0));
+          return Effect.orElseSucceed(
+            request<Uint8Array>(slotOf(entry), { op: "capture", channel: id, ms, maxBytes }),
+            () => new Uint8Array(0),
+          );
+        }),
+      hls: (id: ChannelId, outputId: string) => {
+        const output = running(id)?.spec.outputs.find((o) => o.id === outputId);
+        if (output === undefined || !output.enabled) return null;
+        const target = parseOutputUrl(output.url);
+        return Either.isRight(target) && target.right.protocol === "hls" ? remoteHls(id, outputId) : null;
+      },
+      preview: (id: ChannelId) =>
+        Effect.suspend(() => {
+          const entry = running(id);
+          if (entry === null) return Effect.succeed(null);
+          return request<true | null>(slotOf(entry), {
+            op: "hls",
+            channel: id,
+            output: null,
+            file: null,
+          }).pipe(
+            Effect.map((there) => {
+              if (there === null) return null;
+              entry.previewActive = true;
+              return remoteHls(id, null);
+            }),
+            Effect.orElseSucceed(() => null),
+          );
+        }),
+      previewActive: (id: ChannelId) => running(id)?.previewActive ?? false,
+      running: () => [...entries.entries()].flatMap(([id, entry]) => (entry.running ? [id] : [])),
+      workers: (): ReadonlyArray<WorkerStatus> =>
+        slots.map((slot) => ({
+          index: slot.index,
+          channels: [...entries.values()].filter((entry) => entry.worker === slot.index).length,
+          restarts: slot.restarts,
+          loopDelayP99Ms: slot.loopDelay.p99,
+          loopDelayMaxMs: slot.loopDelay.max,
+        })),
+      placement: (id: ChannelId) => running(id)?.worker ?? null,
+      move,
+      killWorker: (index: number) =>
+        Effect.promise(async () => {
+          await slots[index]?.worker.terminate();
+        }),
+    } satisfies ChannelsService;
+  });

@@ -1,0 +1,89 @@
+/**
+ * What the supervisor and a forwarding worker say to each other. Commands and answers are messages; status
+ * crosses once per read-model tick as one batch per worker (`sync`), and events as they happen. Nothing per
+ * datagram crosses threads.
+ */
+
+import type { NewEvent } from "../../domain/events.ts";
+import type { ChannelId, OutputId } from "../../domain/ids.ts";
+import type {
+  ChannelError,
+  ChannelRuntimeSummary,
+  ChannelSpec,
+  Handover,
+  InputRole,
+  OutputSpec,
+} from "../channel.ts";
+import type { OutputOptions } from "../outputs/writer.ts";
+import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
+
+/** What a worker is started with (structured-cloned: plain data only). */
+export interface WorkerSettings {
+  readonly index: number;
+  readonly outputs: OutputOptions;
+  readonly previewIdleMs: number;
+}
+
+export type Command =
+  | { readonly op: "start"; readonly spec: ChannelSpec; readonly handover?: Handover }
+  | { readonly op: "stop"; readonly channel: ChannelId }
+  /** A move's first half on the old worker: where its inputs hear their senders. */
+  | { readonly op: "senders"; readonly channel: ChannelId }
+  /** A move's second half on the old worker: inputs closed, outputs drained, then stopped. */
+  | { readonly op: "release"; readonly channel: ChannelId }
+  /** A move's last step on the new worker: its inputs take any sender again. */
+  | { readonly op: "settle"; readonly channel: ChannelId }
+  | { readonly op: "applyOutput"; readonly channel: ChannelId; readonly output: OutputSpec }
+  | { readonly op: "removeOutput"; readonly channel: ChannelId; readonly output: OutputId }
+  | { readonly op: "reconfigure"; readonly spec: ChannelSpec }
+  | { readonly op: "switchInput"; readonly channel: ChannelId; readonly role: InputRole }
+  | { readonly op: "sync" }
+  /** Every channel stopped and every child reaped: the thread may end. */
+  | { readonly op: "shutdown" }
+  | { readonly op: "status"; readonly channel: ChannelId }
+  | { readonly op: "capture"; readonly channel: ChannelId; readonly ms: number; readonly maxBytes: number }
+  | {
+      readonly op: "hls";
+      readonly channel: ChannelId;
+      /** An HLS output's id, or null for the channel's preview rendition (started by asking). */
+      readonly output: string | null;
+      /** null asks only whether it is there. */
+      readonly file:
+        | { readonly kind: "playlist" }
+        | { readonly kind: "segment"; readonly name: string }
+        | null;
+    };
+
+/** One channel as a sync reports it. */
+export interface ChannelSample {
+  readonly id: ChannelId;
+  readonly summary: ChannelRuntimeSummary;
+  readonly cueCounts: CueCounts;
+  /** Cues seen since the previous sync, oldest first. */
+  readonly newCues: ReadonlyArray<CueRecord>;
+  readonly previewActive: boolean;
+}
+
+export interface SyncReply {
+  readonly channels: ReadonlyArray<ChannelSample>;
+  /** The worker's event-loop delay since the previous sync, in ms. */
+  readonly loopDelay: { readonly p99: number; readonly max: number };
+}
+
+export type WorkerMessage =
+  | { readonly kind: "ready" }
+  | { readonly kind: "reply"; readonly id: number; readonly value: unknown }
+  | {
+      readonly kind: "reply";
+      readonly id: number;
+      readonly error: { readonly reason: ChannelError["reason"]; readonly message: string };
+    }
+  | { readonly kind: "event"; readonly event: NewEvent }
+  /** A channel that had started ended with an error. */
+  | { readonly kind: "failed"; readonly channel: ChannelId; readonly message: string }
+  | { readonly kind: "log"; readonly level: "warning" | "error"; readonly message: string };
+
+export interface Request {
+  readonly id: number;
+  readonly command: Command;
+}

@@ -1,0 +1,172 @@
+/**
+ * A forwarding worker: a thread that runs the channels placed on it (receivers, packet cores, selector,
+ * merge, FEC and writers, as channel.ts builds them) and answers the supervisor's commands (protocol.ts).
+ * Its channels' events go to the supervisor as they happen; their counters only when it asks (`sync`).
+ */
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { parentPort, workerData } from "node:worker_threads";
+import { Cause, Effect, Exit, Layer, Logger, LogLevel, ManagedRuntime, Option, Scope } from "effect";
+import type { ChannelId } from "../../domain/ids.ts";
+import { type ChannelError, ChannelError as ChannelErrorClass, type RunningChannel } from "../channel.ts";
+import { makeChannelHost } from "../channel-host.ts";
+import type { HlsServed } from "../outputs/hls.ts";
+import type { CueRecord } from "../scte35-watcher.ts";
+import type {
+  ChannelSample,
+  Command,
+  Request,
+  SyncReply,
+  WorkerMessage,
+  WorkerSettings,
+} from "./protocol.ts";
+
+const port = parentPort;
+if (port === null) throw new Error("workers/worker.ts runs as a worker thread");
+const settings = workerData as WorkerSettings;
+const post = (message: WorkerMessage) => port.postMessage(message);
+
+// The few lines channel code logs (a listener that threw) go to the supervisor's log.
+const forwardLogs = Logger.replace(
+  Logger.defaultLogger,
+  Logger.make(({ logLevel, message }) => {
+    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message);
+    post({
+      kind: "log",
+      level: LogLevel.greaterThanEqual(logLevel, LogLevel.Error) ? "error" : "warning",
+      message: text,
+    });
+  }),
+);
+const runtime = ManagedRuntime.make(Layer.merge(forwardLogs, Logger.minimumLogLevel(LogLevel.Warning)));
+
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
+// The channels' scope lives as long as the thread; `shutdown` closes it (every channel stopped, every child
+// reaped) before the supervisor ends the thread.
+const scope = await runtime.runPromise(Scope.make());
+const host = await runtime.runPromise(
+  Scope.extend(
+    makeChannelHost({
+      outputs: settings.outputs,
+      previewIdleMs: settings.previewIdleMs,
+      emit: (event) => post({ kind: "event", event }),
+      onFailed: (channel, message) => post({ kind: "failed", channel, message }),
+    }),
+    scope,
+  ),
+);
+
+/** How many of each channel's recent cues the supervisor has: only newer ones cross in a sync. */
+const cuesSent = new Map<ChannelId, CueRecord>();
+
+const notRunning = (id: string) =>
+  new ChannelErrorClass({ reason: "not_running", message: `channel ${id} is not running` });
+
+const withChannel = <A>(id: ChannelId, use: (channel: RunningChannel) => Effect.Effect<A, ChannelError>) =>
+  Effect.suspend(() => {
+    const channel = host.get(id);
+    return channel === undefined ? Effect.fail(notRunning(id)) : use(channel);
+  });
+
+const newCues = (id: ChannelId, recent: ReadonlyArray<CueRecord>): ReadonlyArray<CueRecord> => {
+  const last = cuesSent.get(id);
+  const from = last === undefined ? 0 : recent.indexOf(last) + 1;
+  const fresh = recent.slice(from);
+  const newest = recent.at(-1);
+  if (newest !== undefined) cuesSent.set(id, newest);
+  return fresh;
+};
+
+const sync = (): SyncReply => {
+  const channels: ChannelSample[] = [];
+  for (const id of host.running()) {
+    const channel = host.get(id);
+    if (channel === undefined) continue;
+    channels.push({
+      id,
+      summary: channel.summary(),
+      cueCounts: channel.watcher.counts(),
+      newCues: newCues(id, channel.watcher.recent()),
+      previewActive: channel.previewActive(),
+    });
+  }
+  const reply = { channels, loopDelay: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 } };
+  loopDelay.reset();
+  return reply;
+};
+
+const served = (channel: RunningChannel, output: string | null): Effect.Effect<HlsServed | null> =>
+  output === null ? channel.preview : Effect.succeed(channel.hls(output));
+
+const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
+  switch (command.op) {
+    case "start":
+      return host.start(command.spec, command.handover);
+    case "stop":
+      return Effect.sync(() => cuesSent.delete(command.channel)).pipe(
+        Effect.zipRight(host.stop(command.channel)),
+      );
+    case "senders":
+      return withChannel(command.channel, (channel) => Effect.sync(channel.senders));
+    case "release":
+      return withChannel(command.channel, (channel) => channel.release(500)).pipe(
+        Effect.zipRight(host.stop(command.channel)),
+      );
+    case "settle":
+      return withChannel(command.channel, (channel) => channel.settle);
+    case "applyOutput":
+      return withChannel(command.channel, (channel) => channel.applyOutput(command.output));
+    case "removeOutput":
+      return withChannel(command.channel, (channel) => channel.removeOutput(command.output));
+    case "reconfigure":
+      return withChannel(command.spec.id, (channel) => channel.reconfigure(command.spec));
+    case "switchInput":
+      return withChannel(command.channel, (channel) => channel.switchInput(command.role));
+    case "sync":
+      return Effect.sync(sync);
+    case "shutdown":
+      return Scope.close(scope, Exit.void);
+    case "status":
+      return Effect.sync(() => host.get(command.channel)?.status() ?? null);
+    case "capture":
+      return Effect.suspend(() => {
+        const channel = host.get(command.channel);
+        return channel === undefined
+          ? Effect.succeed(new Uint8Array(0))
+          : channel.capture(command.ms, command.maxBytes);
+      });
+    case "hls":
+      return Effect.suspend(() => {
+        const channel = host.get(command.channel);
+        if (channel === undefined) return Effect.succeed(null);
+        return Effect.map(served(channel, command.output), (hls) => {
+          if (hls === null) return null;
+          const file = command.file;
+          if (file === null) return true;
+          return file.kind === "playlist" ? hls.playlist() : hls.segment(file.name);
+        });
+      });
+  }
+};
+
+port.on("message", (request: Request) => {
+  runtime.runCallback(run(request.command), {
+    onExit: (exit) => {
+      if (Exit.isSuccess(exit)) {
+        post({ kind: "reply", id: request.id, value: exit.value });
+        return;
+      }
+      const failure = Cause.failureOption(exit.cause);
+      const error = Option.isSome(failure)
+        ? failure.value
+        : new ChannelErrorClass({
+            reason: "crashed",
+            message: `internal error: ${Cause.pretty(exit.cause)}`,
+          });
+      post({ kind: "reply", id: request.id, error: { reason: error.reason, message: error.message } });
+    },
+  });
+});
+
+post({ kind: "ready" });
