@@ -261,6 +261,12 @@ export const SwitchInputBody = Schema.Struct({
   active: oneOf("primary", "backup"),
 }).annotations({ identifier: "SwitchInputBody", ...strict });
 
+export const MoveChannelBody = Schema.Struct({
+  worker: Schema.Int.pipe(Schema.nonNegative()).annotations({
+    description: "the forwarding worker thread to run the channel on (0 to DISTRIBUTARY_WORKERS − 1)",
+  }),
+}).annotations({ identifier: "MoveChannelBody", ...strict });
+
 /** One channel in an import of our own export format. */
 export const ChannelImport = Schema.Struct({
   ...ChannelBody.fields,

@@ -178,6 +178,10 @@ export const ChannelView = Schema.Struct({
   desired: Schema.Literal("running", "stopped"),
   uptime: Schema.Number.annotations({ description: "seconds since the channel started" }),
   error: Schema.NullOr(Schema.String),
+  worker: Schema.NullOr(Schema.Number).annotations({
+    description:
+      "the forwarding worker thread that runs the channel; null when stopped or forwarding in the main thread",
+  }),
   active_input: Schema.NullOr(Schema.Literal("primary", "backup")),
   input: Schema.NullOr(Schema.Literal("ok", "lost")).annotations({
     description: "lost while no input receives anything (the outputs stay connected); null when stopped",

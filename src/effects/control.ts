@@ -361,6 +361,25 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       return yield* readModel.channel(id);
     });
 
+    /** A running channel to another forwarding worker, its outputs going on (Channels.move). */
+    const move = Effect.fn("Control.move")(function* (id: ChannelId, worker: number) {
+      const channel = yield* find(id);
+      if (!isRunning(id)) {
+        return yield* new ControlError({
+          reason: "conflict",
+          message: `channel '${channel.name}' is not running; only a running channel moves between workers`,
+        });
+      }
+      const from = channels.placement(id);
+      yield* locked(
+        channels
+          .move(id, worker)
+          .pipe(Effect.mapError((error) => new ControlError({ reason: "conflict", message: error.message }))),
+      );
+      yield* done("channel.move", `channel ${id}: moved from forwarding worker ${from} to ${worker}`, id);
+      return yield* readModel.channel(id);
+    });
+
     /**
      * Starts a channel that should run but does not, after each wait of the reconnect schedule, until it runs
      * or nobody wants it to: each try reads the stored channel afresh, so a corrected port is used at once.
@@ -463,6 +482,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       cloneOutput,
       removeOutput,
       switchInput,
+      move,
       /** A file:// output's recordings, oldest first. */
       recordings: (id: ChannelId, outputId: OutputId) =>
         Effect.flatMap(recordingDirectory(id, outputId), listIn),

@@ -11,6 +11,8 @@ import { Effect, Stream } from "effect";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { ChannelView, InputSummary, OutputView, StatusSnapshot } from "../domain/views.ts";
 import { version } from "../version.ts";
+import type { WorkerStatus } from "./channels.ts";
+import { Channels } from "./channels.ts";
 import { Control } from "./control.ts";
 import { EventBus } from "./event-bus.ts";
 import { ReadModel } from "./read-model.ts";
@@ -43,7 +45,11 @@ export const REJECT_REASONS = [
 ] as const satisfies ReadonlyArray<keyof InputSummary["rejected"]>;
 
 /** The registry over a snapshot source; `countEvent` counts bus events by type. */
-export const makeMetrics = (current: () => StatusSnapshot, ready: () => boolean) => {
+export const makeMetrics = (
+  current: () => StatusSnapshot,
+  ready: () => boolean,
+  workers: () => ReadonlyArray<WorkerStatus> = () => [],
+) => {
   const registry = new Registry();
   const families: Family[] = [];
 
@@ -142,6 +148,43 @@ export const makeMetrics = (current: () => StatusSnapshot, ready: () => boolean)
     "1 once the stored channels were resumed after start",
     [],
     (_s, set) => set({}, ready() ? 1 : 0),
+  );
+
+  // --- forwarding workers (none when forwarding runs in the main thread) ---------------------------------------
+  const perWorker = (
+    kind: "counter" | "gauge",
+    name: string,
+    help: string,
+    extra: ReadonlyArray<string>,
+    each: (worker: WorkerStatus, set: (labels: Labels, value: number) => void) => void,
+  ) =>
+    family(kind, name, help, ["worker", ...extra], (_s, set) => {
+      for (const worker of workers())
+        each(worker, (labels, value) => set({ worker: `${worker.index}`, ...labels }, value));
+    });
+  perWorker(
+    "gauge",
+    "distributary_worker_channels",
+    "Channels a forwarding worker thread carries",
+    [],
+    (worker, set) => set({}, worker.channels),
+  );
+  perWorker(
+    "counter",
+    "distributary_worker_restarts_total",
+    "Times a forwarding worker thread died and was started again with its channels",
+    [],
+    (worker, set) => set({}, worker.restarts),
+  );
+  perWorker(
+    "gauge",
+    "distributary_worker_event_loop_delay_seconds",
+    "A forwarding worker's event-loop delay over the last second: quantile 0.99, and 1 for the longest",
+    ["quantile"],
+    (worker, set) => {
+      set({ quantile: "0.99" }, worker.loopDelayP99Ms / 1000);
+      set({ quantile: "1" }, worker.loopDelayMaxMs / 1000);
+    },
   );
 
   // --- channels -----------------------------------------------------------------------------------------------
@@ -466,7 +509,8 @@ export class Metrics extends Effect.Service<Metrics>()("distributary/Metrics", {
     const readModel = yield* ReadModel;
     const bus = yield* EventBus;
     const control = yield* Control;
-    const metrics = makeMetrics(readModel.fresh, control.ready);
+    const channels = yield* Channels;
+    const metrics = makeMetrics(readModel.fresh, control.ready, channels.workers);
     yield* Effect.forkScoped(
       bus.stream.pipe(Stream.runForEach((event) => Effect.sync(() => metrics.countEvent(event.type)))),
     );

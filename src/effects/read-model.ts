@@ -265,6 +265,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         desired: channel.desired,
         uptime: runtime === null ? 0 : seconds(now - runtime.startedAt),
         error: channels.lastError(channel.id),
+        worker: channels.placement(channel.id),
         active_input: runtime?.inputs.find((input) => input.active)?.role ?? null,
         input: runtime?.input ?? null,
         input_bitrate_bps: bitrate(

@@ -18,7 +18,7 @@ describe("alerting configuration", () => {
     expect(stdout).toContain("SUCCESS: 14 rules found");
     const text = await readFile("prometheus/alerts.yml", "utf8");
     const alerts = text.split("- alert: ").slice(1);
-    expect(alerts).toHaveLength(14);
+    expect(alerts).toHaveLength(16);
     for (const alert of alerts) {
       for (const field of ["severity:", "summary:", "description:", "runbook:"])
         expect(alert).toContain(field);

@@ -42,6 +42,7 @@ const channel: ChannelView = {
   desired: "running",
   uptime: 12,
   error: null,
+  worker: 0,
   input_bitrate_bps: 0,
   active_input: "primary",
   input: "lost",

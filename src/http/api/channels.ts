@@ -1,6 +1,13 @@
 /** `/api/channels`: the original API's channel and output calls, and what automation needs beyond them. */
 import { Effect, Schema } from "effect";
-import { ChannelBody, ChannelPatch, OutputBody, OutputPatch, SwitchInputBody } from "../../domain/channel.ts";
+import {
+  ChannelBody,
+  ChannelPatch,
+  MoveChannelBody,
+  OutputBody,
+  OutputPatch,
+  SwitchInputBody,
+} from "../../domain/channel.ts";
 import { FieldIssue } from "../../domain/errors.ts";
 import { EventList } from "../../domain/events.ts";
 import { ChannelList, ChannelStats, ChannelView, CueList, OutputView } from "../../domain/views.ts";
@@ -146,6 +153,25 @@ export const channelsApi = (control: Control, readModel: ReadModel, bus: EventBu
         c,
         Effect.flatMap(body(c, SwitchInputBody), ({ active }) =>
           inChannel(c, (id) => control.switchInput(id, active)),
+        ),
+        (channel) => c.json(channel),
+      ),
+  );
+
+  on(
+    {
+      method: "post",
+      path: "/{id}/move",
+      access: "operator",
+      summary: "Run the channel on another forwarding worker thread, without a gap in its outputs",
+      body: MoveChannelBody,
+      response: ChannelView,
+    },
+    (c) =>
+      run(
+        c,
+        Effect.flatMap(body(c, MoveChannelBody), ({ worker }) =>
+          inChannel(c, (id) => control.move(id, worker)),
         ),
         (channel) => c.json(channel),
       ),
