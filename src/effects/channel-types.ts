@@ -19,7 +19,7 @@ import type {
 import type { InputHealth, RedundancyEvent, SwitchReason } from "./ingest/failover.ts";
 import type { HlsServed } from "./outputs/hls.ts";
 import type { OutputOptions, OutputStatus } from "./outputs/writer.ts";
-import type { Scte35Watcher } from "./scte35-watcher.ts";
+import type { CueCounts, CueRecord, Scte35Watcher } from "./scte35-watcher.ts";
 
 export type { InputRole, RedundancyConfig, RedundancyMode } from "../domain/redundancy.ts";
 export type { InputHealth, RedundancyEvent, SwitchReason } from "./ingest/failover.ts";
@@ -202,4 +202,63 @@ export interface ChannelRuntimeSummary extends Omit<ChannelRuntimeStatus, "input
   readonly inputs: ReadonlyArray<InputSummaryStatus>;
   /** The last switch between inputs, shown beside the status. */
   readonly lastSwitch: Extract<RedundancyEvent, { readonly type: "switch" }> | null;
+}
+
+/** The supervisor (channels.ts), wherever it runs the channels. */
+export type ChannelState = "running" | "stopped" | "error";
+
+/** An HLS output (or the preview) as the HTTP layer serves it, wherever the channel runs. */
+export interface HlsSource {
+  readonly playlist: () => Promise<string | null>;
+  readonly segment: (name: string) => Promise<Uint8Array | null>;
+}
+
+/** A forwarding worker as the status and metrics show it. */
+export interface WorkerStatus {
+  readonly index: number;
+  readonly channels: number;
+  readonly restarts: number;
+  /** Event-loop delay over the last sync, in ms. */
+  readonly loopDelayP99Ms: number;
+  readonly loopDelayMaxMs: number;
+}
+
+export interface ChannelsService {
+  readonly start: (spec: ChannelSpec) => Effect.Effect<void, ChannelError>;
+  readonly stop: (id: ChannelId) => Effect.Effect<void>;
+  /** Adds or replaces one output of a running channel; only that output restarts. */
+  readonly applyOutput: (channelId: ChannelId, output: OutputSpec) => Effect.Effect<void, ChannelError>;
+  /** New inputs or redundancy settings for a running channel: its outputs go on (RunningChannel.reconfigure). */
+  readonly reconfigure: (spec: ChannelSpec) => Effect.Effect<void, ChannelError>;
+  readonly removeOutput: (channelId: ChannelId, outputId: OutputId) => Effect.Effect<void, ChannelError>;
+  /** An operator's input switch, at once; fails unless the channel runs in failover mode with a backup. */
+  readonly switchInput: (channelId: ChannelId, role: InputRole) => Effect.Effect<void, ChannelError>;
+  readonly state: (id: ChannelId) => ChannelState;
+  readonly lastError: (id: ChannelId) => string | null;
+  /** Brings every channel's counters up to now (one message per worker): the read model's tick calls it. */
+  readonly sync: Effect.Effect<void>;
+  /** Counters only, as of the last `sync`: what the read model samples each tick. */
+  readonly summary: (id: ChannelId) => ChannelRuntimeSummary | null;
+  /** Everything, PID tables and recent switches included: for one channel at a time. */
+  readonly status: (id: ChannelId) => Effect.Effect<ChannelRuntimeStatus | null>;
+  readonly cueCounts: (id: ChannelId) => CueCounts | null;
+  /** The channel's recent cues, newest last; the same objects from one call to the next. */
+  readonly cues: (id: ChannelId) => ReadonlyArray<CueRecord>;
+  /** The TS a running channel forwards over the next `ms`; empty when it is not running. */
+  readonly capture: (id: ChannelId, ms: number, maxBytes: number) => Effect.Effect<Uint8Array>;
+  /** A running channel's HLS output, as served at /hls/<channel>/<output>/; null when there is none. */
+  readonly hls: (id: ChannelId, outputId: string) => HlsSource | null;
+  /** A running channel's preview rendition for the pages (started on demand); null when not running. */
+  readonly preview: (id: ChannelId) => Effect.Effect<HlsSource | null>;
+  /** Whether a running channel is making its preview rendition now. */
+  readonly previewActive: (id: ChannelId) => boolean;
+  readonly running: () => ReadonlyArray<ChannelId>;
+  /** The forwarding workers; empty when channels run in the main thread. */
+  readonly workers: () => ReadonlyArray<WorkerStatus>;
+  /** Which worker runs a channel; null when in the main thread or not running. */
+  readonly placement: (id: ChannelId) => number | null;
+  /** Moves a running channel to another worker while its stream flows (workers/pool.ts). */
+  readonly move: (id: ChannelId, worker: number) => Effect.Effect<void, ChannelError>;
+  /** Ends a worker's thread at once, as a crash would (a drill): it is restarted with its channels. */
+  readonly killWorker: (index: number) => Effect.Effect<void>;
 }

@@ -20,11 +20,9 @@ import {
   type ChannelError as ChannelErrorType,
   ChannelFaults,
   type ChannelOptions,
-  type ChannelRuntimeStatus,
-  type ChannelRuntimeSummary,
   type ChannelSpec,
-  type InputRole,
-  type OutputSpec,
+  type ChannelsService,
+  type HlsSource,
   PreviewSettings,
   type RunningChannel,
 } from "./channel.ts";
@@ -36,68 +34,12 @@ import { recordingsRoot } from "./recordings.ts";
 import type { CueCounts, CueRecord } from "./scte35-watcher.ts";
 import { makeWorkerChannels } from "./workers/pool.ts";
 
+export type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "./channel-types.ts";
+
 /** Queue sizes and reconnect policy for every output; tests shorten the backoff through it. */
 export class OutputDefaults extends Context.Reference<OutputDefaults>()("distributary/OutputDefaults", {
   defaultValue: (): OutputOptions => ({}),
 }) {}
-
-export type ChannelState = "running" | "stopped" | "error";
-
-/** An HLS output (or the preview) as the HTTP layer serves it, wherever the channel runs. */
-export interface HlsSource {
-  readonly playlist: () => Promise<string | null>;
-  readonly segment: (name: string) => Promise<Uint8Array | null>;
-}
-
-/** A forwarding worker as the status and metrics show it. */
-export interface WorkerStatus {
-  readonly index: number;
-  readonly channels: number;
-  readonly restarts: number;
-  /** Event-loop delay over the last sync, in ms. */
-  readonly loopDelayP99Ms: number;
-  readonly loopDelayMaxMs: number;
-}
-
-export interface ChannelsService {
-  readonly start: (spec: ChannelSpec) => Effect.Effect<void, ChannelErrorType>;
-  readonly stop: (id: ChannelId) => Effect.Effect<void>;
-  /** Adds or replaces one output of a running channel; only that output restarts. */
-  readonly applyOutput: (channelId: ChannelId, output: OutputSpec) => Effect.Effect<void, ChannelErrorType>;
-  /** New inputs or redundancy settings for a running channel: its outputs go on (RunningChannel.reconfigure). */
-  readonly reconfigure: (spec: ChannelSpec) => Effect.Effect<void, ChannelErrorType>;
-  readonly removeOutput: (channelId: ChannelId, outputId: OutputId) => Effect.Effect<void, ChannelErrorType>;
-  /** An operator's input switch, at once; fails unless the channel runs in failover mode with a backup. */
-  readonly switchInput: (channelId: ChannelId, role: InputRole) => Effect.Effect<void, ChannelErrorType>;
-  readonly state: (id: ChannelId) => ChannelState;
-  readonly lastError: (id: ChannelId) => string | null;
-  /** Brings every channel's counters up to now (one message per worker): the read model's tick calls it. */
-  readonly sync: Effect.Effect<void>;
-  /** Counters only, as of the last `sync`: what the read model samples each tick. */
-  readonly summary: (id: ChannelId) => ChannelRuntimeSummary | null;
-  /** Everything, PID tables and recent switches included: for one channel at a time. */
-  readonly status: (id: ChannelId) => Effect.Effect<ChannelRuntimeStatus | null>;
-  readonly cueCounts: (id: ChannelId) => CueCounts | null;
-  /** The channel's recent cues, newest last; the same objects from one call to the next. */
-  readonly cues: (id: ChannelId) => ReadonlyArray<CueRecord>;
-  /** The TS a running channel forwards over the next `ms`; empty when it is not running. */
-  readonly capture: (id: ChannelId, ms: number, maxBytes: number) => Effect.Effect<Uint8Array>;
-  /** A running channel's HLS output, as served at /hls/<channel>/<output>/; null when there is none. */
-  readonly hls: (id: ChannelId, outputId: string) => HlsSource | null;
-  /** A running channel's preview rendition for the pages (started on demand); null when not running. */
-  readonly preview: (id: ChannelId) => Effect.Effect<HlsSource | null>;
-  /** Whether a running channel is making its preview rendition now. */
-  readonly previewActive: (id: ChannelId) => boolean;
-  readonly running: () => ReadonlyArray<ChannelId>;
-  /** The forwarding workers; empty when channels run in the main thread. */
-  readonly workers: () => ReadonlyArray<WorkerStatus>;
-  /** Which worker runs a channel; null when in the main thread or not running. */
-  readonly placement: (id: ChannelId) => number | null;
-  /** Moves a running channel to another worker while its stream flows (workers/pool.ts). */
-  readonly move: (id: ChannelId, worker: number) => Effect.Effect<void, ChannelErrorType>;
-  /** Ends a worker's thread at once, as a crash would (a drill): it is restarted with its channels. */
-  readonly killWorker: (index: number) => Effect.Effect<void>;
-}
 
 const notRunning = (id: string) =>
   new ChannelError({ reason: "not_running", message: `channel ${id} is not running` });

@@ -25,7 +25,7 @@ import {
   type InputRole,
   type OutputSpec,
 } from "../channel.ts";
-import type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "../channels.ts";
+import type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "../channel-types.ts";
 import { EventBus } from "../event-bus.ts";
 import type { OutputOptions } from "../outputs/writer.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
