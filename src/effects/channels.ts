@@ -14,7 +14,7 @@
  */
 import { availableParallelism } from "node:os";
 import { Config, Context, Effect, Layer } from "effect";
-import type { ChannelId, OutputId } from "../domain/ids.ts";
+import type { ChannelId } from "../domain/ids.ts";
 import {
   ChannelError,
   type ChannelError as ChannelErrorType,
@@ -31,7 +31,6 @@ import { EventBus } from "./event-bus.ts";
 import type { HlsServed } from "./outputs/hls.ts";
 import type { OutputOptions } from "./outputs/writer.ts";
 import { recordingsRoot } from "./recordings.ts";
-import type { CueCounts, CueRecord } from "./scte35-watcher.ts";
 import { makeWorkerChannels } from "./workers/pool.ts";
 
 export type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "./channel-types.ts";
