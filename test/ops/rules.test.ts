@@ -15,7 +15,7 @@ const run = promisify(execFile);
 describe("alerting configuration", () => {
   it("promtool check rules: every rule parses, with severity, summary, description and runbook", async () => {
     const { stdout } = await run("promtool", ["check", "rules", "prometheus/alerts.yml"]);
-    expect(stdout).toContain("SUCCESS: 14 rules found");
+    expect(stdout).toContain("SUCCESS: 16 rules found");
     const text = await readFile("prometheus/alerts.yml", "utf8");
     const alerts = text.split("- alert: ").slice(1);
     expect(alerts).toHaveLength(16);

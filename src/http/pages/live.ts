@@ -6,7 +6,7 @@
  * again with every message, so a revoked token's page stops at once (closed with 4401). When the service
  * stops, pages are closed with 1012 and reconnect by themselves once it is back.
  */
-import { Chunk, Effect, Fiber, Stream } from "effect";
+import { Chunk, Effect, Either, Fiber, Stream } from "effect";
 import type { Context } from "hono";
 import { html } from "hono/html";
 import type { UpgradeWebSocket } from "hono/ws";
@@ -20,6 +20,7 @@ import {
 } from "../../../views/channel.ts";
 import type { Viewer } from "../../../views/layout.ts";
 import { channelTile } from "../../../views/overview.ts";
+import { decodeSection } from "../../core/scte35/index.ts";
 import type { ChannelEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import type { StatusSnapshot } from "../../domain/views.ts";
@@ -92,20 +93,17 @@ export const liveSocket = (deps: {
         ];
         const cues = mine.filter((event) => event.type === "scte35_cue");
         if (pageName === "channel" && cues.length > 0) {
-          // The decoded cue (for its full JSON) is in the channel's recent cues; the event carries the section.
-          const recent = await Effect.runPromise(
-            Effect.orElseSucceed(deps.readModel.cues(channelId), () => []),
-          );
+          // The event carries the section as it was sent: decoded here for its fields and full JSON.
           const items = cues.map((event) => {
             if (event.type !== "scte35_cue") return "";
-            const decoded = recent.findLast((cue) => cue.section_base64 === event.section_base64);
+            const decoded = decodeSection(Buffer.from(event.section_base64, "base64"));
             return cueItem({
               at: event.at,
               pid: event.pid,
               command: event.command,
               summary: event.summary,
-              cue: decoded?.cue ?? null,
-              error: decoded?.error ?? null,
+              cue: Either.isRight(decoded) ? decoded.right : null,
+              error: Either.isLeft(decoded) ? decoded.left.message : null,
             });
           });
           parts.push(
