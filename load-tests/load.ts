@@ -5,7 +5,7 @@
  *
  *   npm run load -- --channels 10 --outputs 4 --protocol udp|srt|mix --seconds 20 [--api-clients 25]
  *     [--mbps 7] [--warmup 3] [--anchors ffmpeg,gstreamer|none] [--anchor-seconds S] [--report-dir DIR]
- *     [--loss PERCENT] [--jitter MS] [--gap-every S --gap-ms MS] [--cue-every S]
+ *     [--loss PERCENT] [--jitter MS] [--gap-every S --gap-ms MS] [--cue-every S] [--workers N]
  *
  * - Load: one C process (udp-source.c, synthetic mode) plays every channel as RTP: valid TS with PAT/PMT/PCR,
  *   a video-like PID, MPEG audio and an SCTE-35 splice_insert every few seconds, paced like an encoder, with
@@ -52,6 +52,8 @@ const { values } = parseArgs({
     "gap-every": { type: "string", default: "0" },
     "gap-ms": { type: "string", default: "0" },
     "cue-every": { type: "string", default: "4" },
+    /** Forwarding worker threads (DISTRIBUTARY_WORKERS); the service's default when left out. */
+    workers: { type: "string" },
   },
 });
 
@@ -439,6 +441,7 @@ const distributary: Contender = {
         DISTRIBUTARY_ADMIN_TOKEN: admin,
         DISTRIBUTARY_LOG_LEVEL: "warn",
         DISTRIBUTARY_METRICS_AUTH: "loopback",
+        ...(values.workers === undefined ? {} : { DISTRIBUTARY_WORKERS: values.workers }),
       },
     );
     const base = `http://127.0.0.1:${port}`;
@@ -594,6 +597,15 @@ const scrapeLag = async (base: string): Promise<ReadonlyArray<LagSample>> => {
     const series = `${match[1]}${match[3] ?? ""}`;
     const entry = bySeries.get(series) ?? { p99: 0, max: 0 };
     entry[match[2] === "p99" ? "p99" : "max"] = Number(match[4]) * 1000;
+    bySeries.set(series, entry);
+  }
+  // Each forwarding worker's own loop: `distributary_worker_event_loop_delay_seconds{worker,quantile}`.
+  for (const match of text.matchAll(
+    /^distributary_worker_event_loop_delay_seconds\{worker="(\d+)",quantile="([^"]+)"\} (\S+)$/gm,
+  )) {
+    const series = `worker ${match[1]}`;
+    const entry = bySeries.get(series) ?? { p99: 0, max: 0 };
+    entry[match[2] === "0.99" ? "p99" : "max"] = Number(match[3]) * 1000;
     bySeries.set(series, entry);
   }
   return [...bySeries].map(([series, { p99, max }]) => ({ series, p99, max }));
@@ -933,6 +945,8 @@ const report = {
     warmup_seconds: WARMUP,
     api_clients: API_CLIENTS,
     cue_every_seconds: CUE_EVERY,
+    forwarding_workers:
+      values.workers === undefined ? "default (cores − 1, at least 1)" : Number(values.workers),
     faults: { loss_percent: LOSS, jitter_ms: JITTER, gap_every_seconds: GAP_EVERY, gap_ms: GAP_MS },
     input: "RTP (payload type 33), 7 TS packets a datagram",
   },
