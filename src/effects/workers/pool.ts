@@ -34,6 +34,7 @@ import type { Command, Request, SyncReply, WorkerMessage, WorkerSettings } from 
 const KEEP_CUES = 100;
 /** How long a stopping worker may take to stop its channels before its thread is ended anyway. */
 const SHUTDOWN_MS = 10_000;
+const SYNC_TIMEOUT = "2 seconds";
 
 interface Slot {
   readonly index: number;
