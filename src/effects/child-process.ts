@@ -7,11 +7,11 @@
  * stderr tail kept for error messages has every secret masked.
  */
 
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Writable } from "node:stream";
 import { Effect, Redacted, type Scope } from "effect";
-import { execa } from "execa";
 import { maskKnownSecrets } from "./secrets.ts";
 
 export interface ChildSpec {
@@ -94,19 +94,43 @@ export const spawnChild = (spec: ChildSpec): Effect.Effect<Child, never, Scope.S
       const [command, args] = dieWithParent
         ? [setpriv, ["--pdeathsig", "KILL", "--", spec.command, ...spec.args]]
         : [spec.command, [...spec.args]];
-      const subprocess = execa(command, args, {
-        stdin: spec.stdin === true ? "pipe" : "ignore",
-        stdout: spec.onStdoutLine === undefined ? "ignore" : "pipe",
-        stderr: "pipe",
-        buffer: false,
-        reject: false,
+      // node:child_process, which Node, Bun and Deno all carry, in workers too (execa reads process.channel,
+      // which Deno refuses in a worker).
+      const subprocess = spawn(command, args, {
+        stdio: [
+          spec.stdin === true ? "pipe" : "ignore",
+          spec.onStdoutLine === undefined ? "ignore" : "pipe",
+          "pipe",
+        ],
         shell: false,
-        cleanup: true,
-        forceKillAfterDelay: spec.killGraceMs ?? 2_000,
         // A minimal environment: the tools need a PATH and a locale, and nothing of the service's own
         // (DISTRIBUTARY_ADMIN_TOKEN and the like stay out of /proc/<child>/environ).
-        extendEnv: false,
         env: childEnvironment(),
+      });
+      let spawnError = false;
+      const ended = new Promise<ChildExit>((resolve) => {
+        let done = false;
+        const settle = (code: number | null, signal: string | null) => {
+          if (done) return;
+          done = true;
+          resolve({
+            code,
+            signal,
+            spawnFailed:
+              spawnError ||
+              (dieWithParent && code === 127 && tail.some((line) => setprivCouldNotExec.test(line))),
+            tail: [...tail],
+          });
+        };
+        subprocess.once("error", () => {
+          // Only a spawn that failed leaves no pid; a kill that failed is not an end.
+          if (subprocess.pid === undefined) {
+            spawnError = true;
+            settle(null, null);
+          }
+        });
+        // "close": exited and reaped, and its stderr read to the end (so the tail is whole).
+        subprocess.once("close", (code, signal) => settle(code, signal));
       });
       readLines(subprocess.stderr, (raw) => {
         // Masked first, cut after: a secret cut in half would no longer be recognised.
@@ -124,19 +148,7 @@ export const spawnChild = (spec: ChildSpec): Effect.Effect<Child, never, Scope.S
       const stdin = spec.stdin === true ? subprocess.stdin : null;
       // EPIPE after the child died must not crash the service; the exit tells the story.
       stdin?.on("error", () => {});
-      // execa settles only once stdin is closed too, which a dead child's pipe never is on its own.
       subprocess.once("exit", () => stdin?.destroy());
-      // The result is inspected field by field: its message and command would repeat the argv and secrets.
-      const ended = subprocess.then(
-        (result): ChildExit => ({
-          code: result.exitCode ?? null,
-          signal: result.signal ?? null,
-          spawnFailed:
-            (result.failed && result.exitCode === undefined && result.signal === undefined) ||
-            (dieWithParent && result.exitCode === 127 && tail.some((line) => setprivCouldNotExec.test(line))),
-          tail: [...tail],
-        }),
-      );
       return {
         subprocess,
         ended,
@@ -150,8 +162,12 @@ export const spawnChild = (spec: ChildSpec): Effect.Effect<Child, never, Scope.S
     }),
     ({ subprocess, ended }) =>
       Effect.promise(() => {
-        if (subprocess.exitCode === null && subprocess.signalCode === null) subprocess.kill("SIGTERM");
-        return ended;
+        if (subprocess.exitCode !== null || subprocess.signalCode !== null || subprocess.pid === undefined)
+          return ended;
+        subprocess.kill("SIGTERM");
+        // SIGKILL after the grace period if SIGTERM was not enough.
+        const force = setTimeout(() => subprocess.kill("SIGKILL"), spec.killGraceMs ?? 2_000);
+        return ended.finally(() => clearTimeout(force));
       }),
   ).pipe(Effect.map(({ child }) => child));
 

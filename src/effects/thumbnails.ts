@@ -4,9 +4,9 @@
  * short-lived `ffmpeg` that decodes one keyframe to a small JPEG. No extra network input: the bytes are the
  * channel's own. One ffmpeg at a time, each killed after 5 s and with the service (setpriv --pdeathsig).
  */
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { Duration, Effect, Schedule } from "effect";
-import { execa } from "execa";
 import type { ChannelId } from "../domain/ids.ts";
 import { Channels } from "./channels.ts";
 import { childEnvironment } from "./child-process.ts";
@@ -45,17 +45,25 @@ export const stillOf = async (ts: Uint8Array): Promise<Buffer | null> => {
   const [command, full] = existsSync(setpriv)
     ? [setpriv, ["--pdeathsig", "KILL", "--", "ffmpeg", ...args]]
     : ["ffmpeg", args];
-  const result = await execa(command, full, {
-    input: ts,
-    encoding: "buffer",
-    reject: false,
-    timeout: 5000,
-    killSignal: "SIGKILL",
-    extendEnv: false,
-    env: childEnvironment(),
+  return new Promise<Buffer | null>((resolve) => {
+    const child = spawn(command, full, { stdio: ["pipe", "pipe", "ignore"], env: childEnvironment() });
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
+    child.stdin.on("error", () => {});
+    child.stdin.end(ts);
+    child.once("error", () => {
+      if (child.pid === undefined) {
+        clearTimeout(timer);
+        resolve(null);
+      }
+    });
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      const jpeg = Buffer.concat(chunks);
+      resolve(code === 0 && jpeg.length > 0 ? jpeg : null);
+    });
   });
-  const jpeg = Buffer.from(result.stdout as Uint8Array);
-  return result.exitCode === 0 && jpeg.length > 0 ? jpeg : null;
 };
 
 export class Thumbnails extends Effect.Service<Thumbnails>()("distributary/Thumbnails", {
