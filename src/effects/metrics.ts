@@ -16,6 +16,7 @@ import { Channels } from "./channels.ts";
 import { Control } from "./control.ts";
 import { EventBus } from "./event-bus.ts";
 import { ReadModel } from "./read-model.ts";
+import { runtimeName, runtimeVersion } from "./runtime/runtime.ts";
 
 type Labels = Record<string, string>;
 
@@ -138,9 +139,10 @@ export const makeMetrics = (
   family(
     "gauge",
     "distributary_build_info",
-    "Version of the running service (always 1)",
-    ["version", "node"],
-    (_s, set) => set({ version, node: process.versions.node }, 1),
+    "Version of the running service and the runtime that runs it (always 1)",
+    ["version", "node", "runtime", "runtime_version"],
+    (_s, set) =>
+      set({ version, node: process.versions.node, runtime: runtimeName, runtime_version: runtimeVersion }, 1),
   );
   family(
     "gauge",

@@ -17,6 +17,7 @@ import { Control } from "../effects/control.ts";
 import { EventBus } from "../effects/event-bus.ts";
 import { Metrics } from "../effects/metrics.ts";
 import { ReadModel } from "../effects/read-model.ts";
+import { runtimeName, runtimeVersion } from "../effects/runtime/runtime.ts";
 import { Thumbnails } from "../effects/thumbnails.ts";
 import { version } from "../version.ts";
 import { channelsApi } from "./api/channels.ts";
@@ -81,7 +82,14 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const open = makeApi();
     open.on(
       { method: "get", path: "/health", access: "public", summary: "Liveness: the process answers" },
-      (c) => c.json({ status: "ok", version, uptime: Math.floor((Date.now() - startedAt) / 1000) }),
+      (c) =>
+        c.json({
+          status: "ok",
+          version,
+          runtime: runtimeName,
+          runtime_version: runtimeVersion,
+          uptime: Math.floor((Date.now() - startedAt) / 1000),
+        }),
     );
     open.on(
       {

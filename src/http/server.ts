@@ -4,6 +4,7 @@ import { Console, Effect, Layer } from "effect";
 import { Auth } from "../effects/auth.ts";
 import { PinoLoggerLive } from "../effects/logging.ts";
 import { RecordingsDir } from "../effects/recordings.ts";
+import { runtimeName, runtimeVersion } from "../effects/runtime/runtime.ts";
 import { ServicesLive } from "../effects/services.ts";
 import { layerFile } from "../effects/store.ts";
 import { version } from "../version.ts";
@@ -97,7 +98,7 @@ export const HttpLive = (options: ListenOptions) =>
         );
       }
       yield* Effect.logInfo(
-        `distributary ${version} listening on http://${options.hostname ?? "0.0.0.0"}:${port}`,
+        `distributary ${version} (${runtimeName} ${runtimeVersion}) listening on http://${options.hostname ?? "0.0.0.0"}:${port}`,
       );
     }),
   );
