@@ -2,6 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { Data, Effect } from "effect";
 import type { InputEndpoint } from "../../domain/redundancy.ts";
+import { setReceiveBuffer } from "../runtime/datagram.ts";
 
 export type { InputEndpoint } from "../../domain/redundancy.ts";
 
@@ -71,11 +72,8 @@ export const bindInput = (
         socket.on("error", () => {
           // A receive error on a bound UDP socket is transient (ICMP noise); the silence detector reports real loss.
         });
-        try {
-          socket.setRecvBufferSize(receiveBufferBytes);
-        } catch {
-          // The kernel caps the size at net.core.rmem_max; the default still works, only with less headroom.
-        }
+        // The kernel caps the size at net.core.rmem_max; the default still works, only with less headroom.
+        setReceiveBuffer(socket, receiveBufferBytes);
         if (multicast) {
           try {
             if (endpoint.source)
