@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up what is missing, and nothing else: npm packages (which bring Node.js 24 and Bun), the Debian
+# Sets up what is missing, and nothing else: npm packages (which bring Node.js 24, Bun and Deno), the Debian
 # packages the service and its tests use, and the WebAssembly packet core. Idempotent; quick when all is there.
 #   scripts/setup.sh            for running the service
 #   scripts/setup.sh --tests    also insists on what only the tests use (the load harness's smoke run included)
@@ -19,7 +19,7 @@ stamp=node_modules/.distributary-setup
 want="$(cat package.json package-lock.json | sha256sum | cut -c1-64)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x node_modules/.bin/node ]; then
   command -v npm >/dev/null || { say "npm is required (install Node.js and npm first)"; exit 1; }
-  say "installing npm packages (Node.js 24, Bun, libraries)"
+  say "installing npm packages (Node.js 24, Bun, Deno, libraries)"
   # `npm install` honours the lockfile; `npm ci` rejects lockfiles that omit other platforms' optional packages.
   npm install --no-audit --no-fund --loglevel=error
   echo "$want" >"$stamp"
