@@ -6,6 +6,7 @@
  *   npm run load -- --channels 10 --outputs 4 --protocol udp|srt|mix --seconds 20 [--api-clients 25]
  *     [--mbps 7] [--warmup 3] [--anchors ffmpeg,gstreamer|none] [--anchor-seconds S] [--report-dir DIR]
  *     [--loss PERCENT] [--jitter MS] [--gap-every S --gap-ms MS] [--cue-every S] [--workers N]
+ *     [--runtimes node,bun,deno]
  *
  * - Load: one C process (udp-source.c, synthetic mode) plays every channel as RTP: valid TS with PAT/PMT/PCR,
  *   a video-like PID, MPEG audio and an SCTE-35 splice_insert every few seconds, paced like an encoder, with
@@ -22,6 +23,8 @@
  * - Anchors: one `ffmpeg -f tee` per channel (-c copy, it remuxes) and one gst-launch-1.0 with a
  *   `udpsrc ! rtpmp2tdepay ! tee ! udpsink|srtsink` chain per channel, each with its ratio to our figure.
  * - Soak: any run of 600 s or more samples RSS and open files every 10 s and reports their growth.
+ * - Runtimes: `--runtimes node,bun,deno` runs the service on each (`bin/distributary --runtime R`), one after
+ *   the other on the same workload, and prints their fan-out CPU, loss and latency side by side.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -54,6 +57,8 @@ const { values } = parseArgs({
     "cue-every": { type: "string", default: "4" },
     /** Forwarding worker threads (DISTRIBUTARY_WORKERS); the service's default when left out. */
     workers: { type: "string" },
+    /** The runtimes to run the service on, one run each (bin/distributary --runtime). */
+    runtimes: { type: "string", default: "node" },
   },
 });
 
@@ -90,6 +95,14 @@ const ANCHORS = (values.anchors ?? "")
 for (const anchor of ANCHORS)
   if (anchor !== "ffmpeg" && anchor !== "gstreamer")
     fail(`--anchors takes ffmpeg, gstreamer or none, got '${anchor}'`);
+const RUNTIMES = (values.runtimes ?? "node")
+  .split(",")
+  .map((name) => name.trim())
+  .filter((name) => name !== "");
+for (const runtime of RUNTIMES)
+  if (runtime !== "node" && runtime !== "bun" && runtime !== "deno")
+    fail(`--runtimes takes node, bun or deno, got '${runtime}'`);
+if (RUNTIMES.length === 0) fail("--runtimes needs at least one of node, bun, deno");
 const REPORT_DIR = resolve(values["report-dir"] ?? "load-tests/reports");
 const SOAK = SECONDS >= 600;
 const SAMPLE_MS = SOAK ? 10_000 : 1_000;
@@ -420,14 +433,17 @@ const eventually = async (
   }
 };
 
-const distributary: Contender = {
-  name: "distributary",
+/** Ours on `runtime`; named plain "distributary" on Node.js alone, as in the reports before runtimes. */
+const distributaryOn = (runtime: string): Contender => ({
+  name: RUNTIMES.length === 1 && runtime === "node" ? "distributary" : `distributary (${runtime})`,
   start: async () => {
     const port = await Effect.runPromise(freeTcpPort);
     const admin = randomBytes(24).toString("base64url");
     const { child, tail } = started(
       join(ROOT, "bin/distributary"),
       [
+        "--runtime",
+        runtime,
         "serve",
         "--port",
         String(port),
@@ -504,7 +520,7 @@ const distributary: Contender = {
       },
     };
   },
-};
+});
 
 const ffmpegTee: Contender = {
   name: "ffmpeg -f tee",
@@ -863,8 +879,11 @@ type Figures = ReturnType<typeof figures>;
 const loadBefore = loadavg();
 const startedAt = new Date();
 const runs: Measured[] = [];
-runs.push(await measure(distributary, SECONDS, 0));
-if (API_CLIENTS > 0) runs.push(await measure(distributary, SECONDS, API_CLIENTS));
+for (const runtime of RUNTIMES) {
+  const ourService = distributaryOn(runtime);
+  runs.push(await measure(ourService, SECONDS, 0));
+  if (API_CLIENTS > 0) runs.push(await measure(ourService, SECONDS, API_CLIENTS));
+}
 if (ANCHORS.includes("ffmpeg")) runs.push(await measure(ffmpegTee, ANCHOR_SECONDS, 0));
 if (ANCHORS.includes("gstreamer")) runs.push(await measure(gstreamerTee, ANCHOR_SECONDS, 0));
 const results = runs.map(figures);
@@ -873,9 +892,10 @@ const ratio = (anchor: number | null | undefined, our: number | null | undefined
   anchor === null || anchor === undefined || our === null || our === undefined || our === 0
     ? null
     : round(anchor / our, 2);
-const anchors = results.filter((r) => r.contender !== "distributary");
+const isOurs = (r: Figures) => r.contender.startsWith("distributary");
+const anchors = results.filter((r) => !isOurs(r));
 const withRatios = results.map((r) =>
-  r.contender === "distributary"
+  isOurs(r)
     ? r
     : {
         ...r,
@@ -885,7 +905,7 @@ const withRatios = results.map((r) =>
         },
       },
 );
-const loaded = results.find((r) => r.api_clients > 0);
+const loaded = results.find((r) => r.api_clients > 0 && r.contender === ours.contender);
 const silence = (r: Figures | undefined) => r?.udp?.longest_silence_ms ?? r?.srt?.longest_silence_ms ?? null;
 const ffmpegResult = anchors.find((r) => r.contender === "ffmpeg -f tee");
 const goals = [
@@ -945,6 +965,7 @@ const report = {
     warmup_seconds: WARMUP,
     api_clients: API_CLIENTS,
     cue_every_seconds: CUE_EVERY,
+    runtimes: RUNTIMES,
     forwarding_workers:
       values.workers === undefined ? "default (cores − 1, at least 1)" : Number(values.workers),
     faults: { loss_percent: LOSS, jitter_ms: JITTER, gap_every_seconds: GAP_EVERY, gap_ms: GAP_MS },
@@ -971,7 +992,7 @@ const show = (value: number | null | undefined, unit = "") =>
   value === null || value === undefined ? "n/a" : `${value}${unit}`;
 const withRatio = (r: Figures, pick: (r: Figures) => number | null | undefined, unit = "") => {
   const value = pick(r);
-  if (r.contender === "distributary" || value === null || value === undefined) return show(value, unit);
+  if (isOurs(r) || value === null || value === undefined) return show(value, unit);
   const x = ratio(value, pick(ours));
   return `${show(value, unit)} (${x === null ? "n/a" : `${x}×`})`;
 };
@@ -1044,6 +1065,22 @@ const rows: Row[] = [
 const headers = results.map((r) =>
   r.api_clients > 0 ? `${r.contender} + ${r.api_clients} API clients` : r.contender,
 );
+// One line per runtime (the runs without API clients): what the runtimes issue asks to compare.
+const runtimeLines = results
+  .filter((r) => isOurs(r) && r.api_clients === 0)
+  .map((r) => {
+    const lost = (r.udp?.packets_lost ?? 0) + (r.srt?.packets_lost ?? 0);
+    const sent = (r.udp?.packets_sent ?? 0) + (r.srt?.packets_sent ?? 0);
+    const latency = (protocol: Protocol) => {
+      const l = r[protocol]?.latency_ms;
+      return l ? `${protocol.toUpperCase()} latency p50 ${l.p50} / p99 ${l.p99} / max ${l.max} ms` : null;
+    };
+    return `${`${r.contender}:`.padEnd(22)} ${[
+      `CPU ${show(r.cpu.per_output_stream_percent, " %")} of a core per output stream (${show(r.cpu.percent_of_a_core, " %")} in all)`,
+      `lost ${lost} of ${sent} TS packets (${show(round(sent === 0 ? null : (lost / sent) * 100, 4), " %")})`,
+      ...[latency("udp"), latency("srt")].filter((line) => line !== null),
+    ].join(", ")}`;
+  });
 const markdown = [
   `# Load: ${C} channels × ${M} outputs (${PROTOCOL}) at ${MBPS} Mbit/s`,
   "",
@@ -1055,6 +1092,9 @@ const markdown = [
   `| --- | ${headers.map(() => "---").join(" | ")} |`,
   ...rows.map(([label, cell]) => `| ${label} | ${results.map(cell).join(" | ")} |`),
   "",
+  ...(RUNTIMES.length > 1 || RUNTIMES[0] !== "node"
+    ? ["## Runtimes (fan-out without API clients)", "", "```", ...runtimeLines, "```", ""]
+    : []),
   "## Goals (distributary)",
   "",
   ...goals.map((g) => `- ${g.met === null ? "–" : g.met ? "✓" : "✗"} ${g.goal}: ${show(g.value)}`),
