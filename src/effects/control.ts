@@ -46,6 +46,7 @@ import {
   recordingsRoot,
 } from "./recordings.ts";
 import { backoff } from "./retry.ts";
+import { unavailableHere } from "./runtime/runtime.ts";
 
 export const toSpec = (channel: ChannelConfig): ChannelSpec => ({
   id: channel.id,
@@ -364,6 +365,8 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
     /** A running channel to another forwarding worker, its outputs going on (Channels.move). */
     const move = Effect.fn("Control.move")(function* (id: ChannelId, worker: number) {
       const channel = yield* find(id);
+      if (unavailableHere.move !== null)
+        return yield* new ControlError({ reason: "unavailable", message: unavailableHere.move });
       if (!isRunning(id)) {
         return yield* new ControlError({
           reason: "conflict",

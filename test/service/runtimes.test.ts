@@ -46,8 +46,8 @@ const startService = async (runtime: string, configDir: string): Promise<Service
     bin,
     ["--runtime", runtime, "serve", "--port", String(port), "--host", "127.0.0.1", "--config-dir", configDir],
     {
-      // One forwarding worker thread: the channel runs off the main thread, as in production.
-      env: { ...process.env, DISTRIBUTARY_ADMIN_TOKEN: TOKEN, DISTRIBUTARY_WORKERS: "1" },
+      // Two forwarding worker threads: the channel runs off the main thread, as in production, and can move.
+      env: { ...process.env, DISTRIBUTARY_ADMIN_TOKEN: TOKEN, DISTRIBUTARY_WORKERS: "2" },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
@@ -124,15 +124,33 @@ describe.each(RUNTIMES)("the service on %s", (runtime) => {
           worker: number | null;
           outputs: ReadonlyArray<OutputView>;
         };
-      await eventually(
-        "both outputs to connect",
-        async () => {
-          const outputs = (await channel()).outputs;
-          return outputs.every((output) => output.state === "connected") ? true : undefined;
-        },
-        20_000,
-      );
+      const connected = () =>
+        eventually(
+          "both outputs to connect",
+          async () => {
+            const outputs = (await channel()).outputs;
+            return outputs.every((output) => output.state === "connected") ? true : undefined;
+          },
+          20_000,
+        );
+      await connected();
       expect((await channel()).worker).toBe(0);
+
+      // A move to the other worker: done on Node.js and Bun; refused on Deno, in words (README: Runtimes).
+      const moved = await api(`/api/channels/${id}/move`, {
+        method: "POST",
+        body: JSON.stringify({ worker: 1 }),
+      });
+      if (runtime === "deno") {
+        expect(moved.status).toBe(501);
+        expect(((await moved.json()) as { detail: string }).detail).toContain(
+          "not available on Deno: Deno's node:dgram does not set SO_REUSEPORT",
+        );
+      } else {
+        expect(moved.status).toBe(200);
+        expect((await channel()).worker).toBe(1);
+        await connected();
+      }
 
       // 3 s of a 2 Mbit/s TS with an immediate splice_insert every half second, paced as an encoder sends it.
       const generator = new TsGenerator({ seed: 15, bitrate: 2_000_000 });

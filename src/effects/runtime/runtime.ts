@@ -16,3 +16,16 @@ export const runtimeName: RuntimeName =
 /** The runtime's own version (Bun's or Deno's, not the Node.js version they report for compatibility). */
 export const runtimeVersion: string =
   globals.Bun?.version ?? globals.Deno?.version.deno ?? process.versions.node;
+
+/**
+ * What the service cannot do on this runtime, and why, in the words it refuses the request with (a 501).
+ * README.md ("Runtimes") lists the same.
+ */
+export const unavailableHere = {
+  move:
+    runtimeName === "deno"
+      ? "moving a running channel between forwarding workers is not available on Deno: Deno's node:dgram does " +
+        "not set SO_REUSEPORT, which handing a UDP input over between two datagrams needs. Run the service on " +
+        "Node.js or Bun to move channels, or stop the channel and start it again"
+      : null,
+} as const;
