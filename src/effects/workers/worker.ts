@@ -3,13 +3,13 @@
  * merge, FEC and writers, as channel.ts builds them) and answers the supervisor's commands (protocol.ts).
  * Its channels' events go to the supervisor as they happen; their counters only when it asks (`sync`).
  */
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parentPort, workerData } from "node:worker_threads";
 import { Cause, Effect, Exit, Layer, Logger, LogLevel, ManagedRuntime, Option, Scope } from "effect";
 import type { ChannelId } from "../../domain/ids.ts";
 import { type ChannelError, ChannelError as ChannelErrorClass, type RunningChannel } from "../channel.ts";
 import { makeChannelHost } from "../channel-host.ts";
 import type { HlsServed } from "../outputs/hls.ts";
+import { makeLoopDelay } from "../runtime/loop-delay.ts";
 import type { CueRecord } from "../scte35-watcher.ts";
 import type {
   ChannelSample,
@@ -39,8 +39,7 @@ const forwardLogs = Logger.replace(
 );
 const runtime = ManagedRuntime.make(Layer.merge(forwardLogs, Logger.minimumLogLevel(LogLevel.Warning)));
 
-const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-loopDelay.enable();
+const loopDelay = makeLoopDelay(10);
 
 // The channels' scope lives as long as the thread; `shutdown` closes it (every channel stopped, every child
 // reaped) before the supervisor ends the thread.
@@ -91,7 +90,7 @@ const sync = (): SyncReply => {
       previewActive: channel.previewActive(),
     });
   }
-  const reply = { channels, loopDelay: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 } };
+  const reply = { channels, loopDelay: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max() / 1e6 } };
   loopDelay.reset();
   return reply;
 };

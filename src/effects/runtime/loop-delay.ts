@@ -1,0 +1,56 @@
+/**
+ * The event-loop delay a forwarding worker reports each second (p99 and max, in nanoseconds as perf_hooks
+ * gives them). Node.js and Bun measure it with perf_hooks.monitorEventLoopDelay; Deno's (2.9) is there but
+ * does not see the loop being held (a 250 ms block reads as 0.02 ms), so on Deno a timer measures it instead:
+ * every `resolutionMs` it records how late it fires, which is what the loop made it wait.
+ */
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { setInterval } from "node:timers";
+import { runtimeName } from "./runtime.ts";
+
+export interface LoopDelay {
+  /** The p-th percentile of the delays since the last reset, in nanoseconds. */
+  readonly percentile: (p: number) => number;
+  /** The longest delay since the last reset, in nanoseconds. */
+  readonly max: () => number;
+  readonly reset: () => void;
+}
+
+/** Samples kept between two resets at most (the worker resets once a second). */
+const MAX_SAMPLES = 10_000;
+
+export const timerLoopDelay = (resolutionMs: number): LoopDelay => {
+  let samples: number[] = [];
+  let max = 0;
+  let expected = performance.now() + resolutionMs;
+  setInterval(() => {
+    const now = performance.now();
+    const late = Math.max(0, now - expected) * 1e6;
+    expected = now + resolutionMs;
+    if (samples.length < MAX_SAMPLES) samples.push(late);
+    if (late > max) max = late;
+  }, resolutionMs).unref();
+  return {
+    percentile: (p) => {
+      if (samples.length === 0) return 0;
+      const sorted = [...samples].sort((a, b) => a - b);
+      return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+    },
+    max: () => max,
+    reset: () => {
+      samples = [];
+      max = 0;
+    },
+  };
+};
+
+export const makeLoopDelay = (resolutionMs: number): LoopDelay => {
+  if (runtimeName === "deno") return timerLoopDelay(resolutionMs);
+  const histogram = monitorEventLoopDelay({ resolution: resolutionMs });
+  histogram.enable();
+  return {
+    percentile: (p) => histogram.percentile(p),
+    max: () => histogram.max,
+    reset: () => histogram.reset(),
+  };
+};
