@@ -458,6 +458,10 @@ const distributaryOn = (runtime: string): Contender => ({
         DISTRIBUTARY_LOG_LEVEL: "warn",
         DISTRIBUTARY_METRICS_AUTH: "loopback",
         ...(values.workers === undefined ? {} : { DISTRIBUTARY_WORKERS: values.workers }),
+        // node:dgram instead of the runtime's own sender (src/effects/runtime/udp-sender.ts), to compare them.
+        ...(process.env.DISTRIBUTARY_UDP_SENDER === undefined
+          ? {}
+          : { DISTRIBUTARY_UDP_SENDER: process.env.DISTRIBUTARY_UDP_SENDER }),
       },
     );
     const base = `http://127.0.0.1:${port}`;

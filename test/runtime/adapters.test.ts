@@ -129,3 +129,47 @@ setTimeout(() => {
     );
   });
 });
+
+describe("UDP sender (src/effects/runtime/udp-sender.ts)", () => {
+  for (const runtime of ["bun", "deno"] as const) {
+    it(`sends a burst through ${runtime === "bun" ? "Bun.udpSocket" : "send(2) through koffi"} in order, an RTP header first when given, byte for byte`, async () => {
+      const received: Buffer[] = [];
+      const sink = createSocket("udp4");
+      sink.on("message", (message) => received.push(message));
+      await new Promise<void>((resolve) => sink.bind(0, "127.0.0.1", () => resolve()));
+      const out = await onRuntime(
+        runtime,
+        `import { nativeUdpSenderKind, openNativeUdpSender } from "./src/effects/runtime/udp-sender.ts";
+const errors = [];
+const sender = await openNativeUdpSender("127.0.0.1", ${sink.address().port}, (e) => errors.push(String(e)));
+for (let i = 0; i < 100; i++) sender.send(new Uint8Array(1316).fill(i), i % 2 === 0 ? null : Uint8Array.of(0x80, 33, 0, i));
+await new Promise((resolve) => setTimeout(resolve, 200));
+await sender.close();
+console.log(JSON.stringify({ kind: nativeUdpSenderKind(), errors }));
+`,
+      );
+      sink.close();
+      expect(JSON.parse(out.trim().split("\n").at(-1) ?? "{}")).toEqual({ kind: runtime, errors: [] });
+      expect(received).toHaveLength(100);
+      for (const [i, datagram] of received.entries()) {
+        const expected = Buffer.alloc(1316, i);
+        expect(
+          datagram.equals(i % 2 === 0 ? expected : Buffer.concat([Buffer.of(0x80, 33, 0, i), expected])),
+        ).toBe(true);
+      }
+    });
+  }
+
+  it("is node:dgram on Node.js, and wherever DISTRIBUTARY_UDP_SENDER=dgram", async () => {
+    const { nativeUdpSenderKind } = await import("../../src/effects/runtime/udp-sender.ts");
+    expect(nativeUdpSenderKind()).toBeNull();
+    const out = await onRuntime(
+      "bun",
+      `process.env.DISTRIBUTARY_UDP_SENDER = "dgram";
+const { nativeUdpSenderKind } = await import("./src/effects/runtime/udp-sender.ts");
+console.log(JSON.stringify(nativeUdpSenderKind()));
+`,
+    );
+    expect(out.trim().split("\n").at(-1)).toBe("null");
+  });
+});

@@ -7,6 +7,7 @@ import { lookup } from "node:dns/promises";
 import { Deferred, Effect, Exit, type Scope } from "effect";
 import { OutputError } from "../../domain/errors.ts";
 import type { DatagramTarget } from "../../domain/url.ts";
+import { nativeUdpSenderKind, openNativeUdpSender } from "../runtime/udp-sender.ts";
 import type { WriterContext } from "./context.ts";
 import { DATAGRAM_PAYLOAD } from "./queue.ts";
 import { makeRtpFramer } from "./rtp.ts";
@@ -159,15 +160,72 @@ export const deliverUntilError = (
     return yield* Deferred.await(failed);
   });
 
+/**
+ * The same attempt through the runtime's own datagram API (src/effects/runtime/udp-sender.ts), for a plain
+ * unicast destination on Bun and Deno: errors arrive through `onError` instead of a socket's events.
+ */
+const nativeAttempt = (
+  target: DatagramTarget,
+  context: WriterContext,
+  address: string,
+  shown: string,
+): Effect.Effect<never, OutputError, Scope.Scope> | null => {
+  if (target.multicast || target.ttl !== null || target.localAddress !== null) return null;
+  if (nativeUdpSenderKind() === null) return null;
+  return Effect.gen(function* () {
+    const failed = yield* Deferred.make<never, OutputError>();
+    const report = (cause: unknown) => {
+      if (!harmless(cause))
+        Deferred.unsafeDone(
+          failed,
+          Exit.fail(
+            new OutputError({
+              reason: "write_failed",
+              message: `cannot send to ${shown} (${errorCode(cause)})`,
+            }),
+          ),
+        );
+    };
+    const sender = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => openNativeUdpSender(address, target.port, report),
+        catch: (cause) =>
+          new OutputError({
+            reason: "write_failed",
+            message: `cannot open a UDP socket (${errorCode(cause)})`,
+          }),
+      }),
+      (sender) => Effect.promise(() => sender.close()),
+    );
+    const rtp = target.protocol === "rtp" ? yield* makeRtpFramer : null;
+    yield* context.markConnected;
+    yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        context.queue.deliverDirectly((chunk) => {
+          for (let at = 0; at < chunk.length; at += DATAGRAM_PAYLOAD) {
+            const part = chunk.length <= DATAGRAM_PAYLOAD ? chunk : chunk.subarray(at, at + DATAGRAM_PAYLOAD);
+            sender.send(part, rtp === null ? null : rtp.nextHeader());
+          }
+          context.countSent(chunk.length);
+        }),
+      ),
+      () => Effect.sync(() => context.queue.deliverDirectly(null)),
+    );
+    return yield* Deferred.await(failed);
+  });
+};
+
 export const datagramAttempt = (
   target: DatagramTarget,
   context: WriterContext,
 ): Effect.Effect<never, OutputError, Scope.Scope> =>
   Effect.gen(function* () {
     const address = yield* resolveIPv4(target.host);
+    const shown = `${target.host}:${target.port}`;
+    const native = nativeAttempt(target, context, address, shown);
+    if (native !== null) return yield* native;
     const socket = yield* openSocket(target);
     const rtp = target.protocol === "rtp" ? yield* makeRtpFramer : null;
-    const shown = `${target.host}:${target.port}`;
     yield* connectSocket(socket, target.port, address);
     yield* context.markConnected;
     return yield* deliverUntilError(
