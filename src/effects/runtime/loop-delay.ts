@@ -19,7 +19,13 @@ export interface LoopDelay {
 /** Samples kept between two resets at most (the worker resets once a second). */
 const MAX_SAMPLES = 10_000;
 
-export const timerLoopDelay = (resolutionMs: number): LoopDelay => {
+export interface TimerLoopDelay extends LoopDelay {
+  readonly min: () => number;
+  readonly mean: () => number;
+  readonly stddev: () => number;
+}
+
+export const timerLoopDelay = (resolutionMs: number): TimerLoopDelay => {
   let samples: number[] = [];
   let max = 0;
   let expected = performance.now() + resolutionMs;
@@ -37,6 +43,13 @@ export const timerLoopDelay = (resolutionMs: number): LoopDelay => {
       return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
     },
     max: () => max,
+    min: () => (samples.length === 0 ? 0 : Math.min(...samples)),
+    mean: () => (samples.length === 0 ? 0 : samples.reduce((sum, value) => sum + value, 0) / samples.length),
+    stddev: () => {
+      if (samples.length === 0) return 0;
+      const mean = samples.reduce((sum, value) => sum + value, 0) / samples.length;
+      return Math.sqrt(samples.reduce((sum, value) => sum + (value - mean) ** 2, 0) / samples.length);
+    },
     reset: () => {
       samples = [];
       max = 0;
