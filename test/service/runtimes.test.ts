@@ -1,10 +1,10 @@
 /**
  * The one end-to-end test, on each runtime the service runs on (Node.js 24, Bun, Deno, all from npm):
- * `bin/distributary --runtime R serve` as a real process with a forwarding worker thread; a channel with a UDP
- * and an SRT output (libsrt in process, through koffi) made through the REST API; plain UDP TS with SCTE-35
- * splice_inserts streamed to it; both destinations get the bytes sent, byte for byte; the cue history, the
- * WebSocket feed and /metrics count the cues and bytes; the overview page, in a real Chromium, shows the
- * channel running; SIGTERM ends it with exit 0.
+ * `bin/distributary --runtime R serve` as a real process with two forwarding worker threads; a channel with a
+ * UDP and an SRT output (libsrt in process, through koffi) made through the REST API and moved to the other
+ * worker (refused on Deno, with the reason); plain UDP TS with SCTE-35 splice_inserts streamed to it; both
+ * destinations get the bytes sent, byte for byte; the cue history, the WebSocket feed and /metrics count the
+ * cues and bytes; the overview page, in a real Chromium, shows the channel running; SIGTERM ends it with 0.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
