@@ -215,6 +215,8 @@ export const startChannel = (
     // replaced, never mutated, when the mode or the window changes, so the datagram path reads them as is.
     let mergedCore: PacketCore | null = null;
     let merger: SequenceMerger | null = null;
+    /** A merge or reorder buffer holds a gap: the selector's fiber flushes it when it expires. */
+    const gapWaits = (expiresAtMs: number) => selector.wakeBy(expiresAtMs);
     const useMergeMode = (windowChanged: boolean) =>
       Effect.gen(function* () {
         if (redundancy.mode !== "merge") {
@@ -227,10 +229,14 @@ export const startChannel = (
         core.configure({ silenceMs: redundancy.failover_after_ms, lockSsrc: false });
         mergedCore = core;
         if (merger !== null && !windowChanged) return;
-        merger = makeSequenceMerger(redundancy.merge_window_ms, (datagram) => {
-          if (core.push(datagram, performance.now()) > 0) forward(datagram, core, false);
-          core.drainEvents(onEvent);
-        });
+        merger = makeSequenceMerger(
+          redundancy.merge_window_ms,
+          (datagram) => {
+            if (core.push(datagram, performance.now()) > 0) forward(datagram, core, false);
+            core.drainEvents(onEvent);
+          },
+          gapWaits,
+        );
       });
     yield* useMergeMode(true);
 
@@ -242,6 +248,14 @@ export const startChannel = (
         merger?.flush(nowMs);
         for (const input of inputs) input.reorder?.flush(nowMs);
       }),
+      nextFlush: () => {
+        let next = merger?.deadline() ?? null;
+        for (const input of inputs) {
+          const gap = input.reorder?.deadline() ?? null;
+          if (gap !== null && (next === null || gap < next)) next = gap;
+        }
+        return next;
+      },
       onEvent: (event) => {
         switch (event.type) {
           case "switch":
@@ -324,8 +338,10 @@ export const startChannel = (
         const reordering = input.fec !== null && merger === null;
         if (!reordering) input.reorder = null;
         else if (input.reorder === null || windowChanged)
-          input.reorder = makeSequenceMerger(redundancy.merge_window_ms, (datagram) =>
-            deliver(input, datagram, false),
+          input.reorder = makeSequenceMerger(
+            redundancy.merge_window_ms,
+            (datagram) => deliver(input, datagram, false),
+            gapWaits,
           );
       });
 
