@@ -154,8 +154,13 @@ export const startChannel = (
     const forward = (datagram: Uint8Array, core: PacketCore, owned: boolean) => {
       const start = core.payloadOffset;
       const end = start + core.payloadLength;
-      // The queues keep chunks by reference, so bytes in a WebAssembly buffer are copied once for all outputs.
-      const chunk = owned ? datagram.subarray(start, end) : datagram.slice(start, end);
+      // The queues keep chunks by reference, so bytes in a WebAssembly buffer are copied once for all outputs;
+      // a plain-TS datagram from the socket is its own chunk, with no view to allocate.
+      const chunk = !owned
+        ? datagram.slice(start, end)
+        : start === 0 && end === datagram.length
+          ? datagram
+          : datagram.subarray(start, end);
       for (let i = 0; i < offers.length; i++) offers[i]?.(chunk);
       preview?.output.offer(chunk);
       if (tap !== null && tap.bytes < tap.max) {
