@@ -170,10 +170,15 @@ export const datagramAttempt = (
     const shown = `${target.host}:${target.port}`;
     yield* connectSocket(socket, target.port, address);
     yield* context.markConnected;
+    const header = rtp === null ? null : rtp.nextHeader;
     return yield* deliverUntilError(
       socket,
       context,
-      (chunk) => sendAsDatagrams(socket, chunk, rtp === null ? null : rtp.nextHeader),
+      // Plain UDP with one input datagram's worth (the usual case) calls the socket straight away.
+      header === null
+        ? (chunk) =>
+            chunk.length <= DATAGRAM_PAYLOAD ? socket.send(chunk) : sendAsDatagrams(socket, chunk, null)
+        : (chunk) => sendAsDatagrams(socket, chunk, header),
       (cause) =>
         new OutputError({ reason: "write_failed", message: `cannot send to ${shown} (${errorCode(cause)})` }),
     );
