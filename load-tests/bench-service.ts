@@ -24,7 +24,8 @@ const freePort = () =>
     });
   });
 
-export const startBenchService = async (channels: number) => {
+/** `traffic: false` leaves the inputs silent (bench:idle); by default a trickle keeps the counters moving. */
+export const startBenchService = async (channels: number, options: { readonly traffic?: boolean } = {}) => {
   const layer = ServicesTest(TOKEN).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Error)));
   const runtime = ManagedRuntime.make(layer);
   const scope = await runtime.runPromise(Scope.make());
@@ -76,10 +77,13 @@ export const startBenchService = async (channels: number) => {
   const source = createSocket("udp4");
   const datagrams = chunkTs(new TsGenerator({ seed: 5, bitrate: 2_000_000 }).packets(7 * 500));
   let next = 0;
-  const trickle = setInterval(() => {
-    const datagram = datagrams[next++ % datagrams.length] as Uint8Array;
-    for (const input of inputs) source.send(datagram, input, "127.0.0.1");
-  }, 50);
+  const trickle =
+    options.traffic === false
+      ? undefined
+      : setInterval(() => {
+          const datagram = datagrams[next++ % datagrams.length] as Uint8Array;
+          for (const input of inputs) source.send(datagram, input, "127.0.0.1");
+        }, 50);
 
   const readModel = await runtime.runPromise(ReadModel);
   // Two ticks, so bitrates have been sampled.

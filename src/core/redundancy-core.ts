@@ -80,6 +80,7 @@ export class MergeCore {
   readonly #bytes: Uint8Array;
   readonly #input: Uint8Array;
   readonly #u32: Uint32Array;
+  readonly #f64: Float64Array;
 
   private constructor(exports: MergeExports) {
     checkRedundancyLayout("merge", exports);
@@ -87,6 +88,7 @@ export class MergeCore {
     this.#bytes = new Uint8Array(exports.memory.buffer);
     this.#input = this.#bytes.subarray(INPUT, INPUT + INPUT_CAPACITY);
     this.#u32 = new Uint32Array(exports.memory.buffer);
+    this.#f64 = new Float64Array(exports.memory.buffer);
   }
 
   static load(): MergeCore {
@@ -109,6 +111,15 @@ export class MergeCore {
     if (length <= 0) return null;
     const at = this.#word(M.outAddress);
     return this.#bytes.subarray(at, at + length);
+  }
+
+  /**
+   * Once `release` returned null: when the gap it waits on expires (the arrival of the packet after it plus
+   * `windowMs`), or null when nothing waits.
+   */
+  gapExpiry(windowMs: number): number | null {
+    if (this.#word(M.pending) === 0) return null;
+    return (this.#f64[MERGE_LAYOUT.ST_GAP_ARRIVED >> 3] ?? 0) + windowMs;
   }
 
   get memoryBytes(): number {

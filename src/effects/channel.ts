@@ -158,8 +158,13 @@ export const startChannel = (
     const forward = (datagram: Uint8Array, core: PacketCore, owned: boolean) => {
       const start = core.payloadOffset;
       const end = start + core.payloadLength;
-      // The queues keep chunks by reference, so bytes in a WebAssembly buffer are copied once for all outputs.
-      const chunk = owned ? datagram.subarray(start, end) : datagram.slice(start, end);
+      // The queues keep chunks by reference, so bytes in a WebAssembly buffer are copied once for all outputs;
+      // a plain-TS datagram from the socket is its own chunk, with no view to allocate.
+      const chunk = !owned
+        ? datagram.slice(start, end)
+        : start === 0 && end === datagram.length
+          ? datagram
+          : datagram.subarray(start, end);
       for (let i = 0; i < offers.length; i++) offers[i]?.(chunk);
       preview?.output.offer(chunk);
       if (tap !== null && tap.bytes < tap.max) {
@@ -219,6 +224,8 @@ export const startChannel = (
     // replaced, never mutated, when the mode or the window changes, so the datagram path reads them as is.
     let mergedCore: PacketCore | null = null;
     let merger: SequenceMerger | null = null;
+    /** A merge or reorder buffer holds a gap: the selector's fiber flushes it when it expires. */
+    const gapWaits = (expiresAtMs: number) => selector.wakeBy(expiresAtMs);
     const useMergeMode = (windowChanged: boolean) =>
       Effect.gen(function* () {
         if (redundancy.mode !== "merge") {
@@ -231,10 +238,14 @@ export const startChannel = (
         core.configure({ silenceMs: redundancy.failover_after_ms, lockSsrc: false });
         mergedCore = core;
         if (merger !== null && !windowChanged) return;
-        merger = makeSequenceMerger(redundancy.merge_window_ms, (datagram) => {
-          if (core.push(datagram, performance.now()) > 0) forward(datagram, core, false);
-          core.drainEvents(onEvent);
-        });
+        merger = makeSequenceMerger(
+          redundancy.merge_window_ms,
+          (datagram) => {
+            if (core.push(datagram, performance.now()) > 0) forward(datagram, core, false);
+            core.drainEvents(onEvent);
+          },
+          gapWaits,
+        );
       });
     yield* useMergeMode(true);
 
@@ -246,6 +257,14 @@ export const startChannel = (
         merger?.flush(nowMs);
         for (const input of inputs) input.reorder?.flush(nowMs);
       }),
+      nextFlush: () => {
+        let next = merger?.deadline() ?? null;
+        for (const input of inputs) {
+          const gap = input.reorder?.deadline() ?? null;
+          if (gap !== null && (next === null || gap < next)) next = gap;
+        }
+        return next;
+      },
       onEvent: (event) => {
         switch (event.type) {
           case "switch":
@@ -328,8 +347,10 @@ export const startChannel = (
         const reordering = input.fec !== null && merger === null;
         if (!reordering) input.reorder = null;
         else if (input.reorder === null || windowChanged)
-          input.reorder = makeSequenceMerger(redundancy.merge_window_ms, (datagram) =>
-            deliver(input, datagram, false),
+          input.reorder = makeSequenceMerger(
+            redundancy.merge_window_ms,
+            (datagram) => deliver(input, datagram, false),
+            gapWaits,
           );
       });
 

@@ -259,4 +259,69 @@ describe("failover selector", () => {
       expect(switches(selector.events())).toEqual(["primary→backup silence"]);
     }),
   );
+  it.scoped("an idle selector does not tick, and a datagram after a silence starts its timers again", () =>
+    Effect.gen(function* () {
+      let ticks = 0;
+      const selector = yield* makeSelector({
+        channel: "idle",
+        policy: {
+          roles: ["primary", "backup"] satisfies InputRole[],
+          switching: true,
+          failoverAfterMs: 500,
+          revert: "auto",
+          revertAfterMs: 10_000,
+        },
+        onTick: () => {
+          ticks += 1;
+        },
+      });
+      yield* TestClock.adjust(Duration.minutes(10));
+      // One tick as the fiber starts, then nothing is pending.
+      expect(ticks).toBe(1);
+      yield* feed(selector, 1_000, both);
+      yield* feed(selector, 2_000, { primary: false, backup: false });
+      expect(selector.health()).toBe("lost");
+      const busy = ticks;
+      yield* TestClock.adjust(Duration.minutes(10));
+      expect(ticks).toBe(busy);
+      // Both back after the loss, then the primary stops: its failover comes on time, from a sleeping fiber.
+      yield* feed(selector, 1_000, both);
+      const lastPrimary = selector.lastArrival("primary") ?? 0;
+      yield* feed(selector, 1_000, backupOnly);
+      const event = selector.lastSwitch();
+      expect(event).toMatchObject({ from: "primary", to: "backup", reason: "silence" });
+      expect((event?.at ?? 0) - lastPrimary).toBe(500);
+    }),
+  );
+
+  it.scoped("a merge gap wakes the fiber for its expiry, and only then", () =>
+    Effect.gen(function* () {
+      const flushes: number[] = [];
+      let gap: number | null = null;
+      const selector = yield* makeSelector({
+        channel: "gap",
+        policy: {
+          roles: ["primary"] satisfies InputRole[],
+          switching: false,
+          failoverAfterMs: 500,
+          revert: "auto",
+          revertAfterMs: 0,
+        },
+        onTick: (nowMs) => {
+          flushes.push(nowMs);
+          if (gap !== null && nowMs >= gap) gap = null;
+        },
+        nextFlush: () => gap,
+      });
+      yield* TestClock.adjust(Duration.seconds(1));
+      const start = selector.now();
+      gap = start + 30;
+      selector.wakeBy(gap);
+      yield* TestClock.adjust(Duration.millis(100));
+      // The wake-up itself, then the gap's expiry to the millisecond.
+      expect(flushes.slice(1).map((at) => at - start)).toEqual([0, 30]);
+      yield* TestClock.adjust(Duration.seconds(10));
+      expect(flushes).toHaveLength(3);
+    }),
+  );
 });

@@ -41,6 +41,7 @@ const ST_TOO_LONG: usize = STATUS + 40;
 const ST_RESYNCS: usize = STATUS + 44;
 const ST_RECEIVED: usize = STATUS + 64; // u32 per path
 const ST_FIRST_COPIES: usize = STATUS + 80; // u32 per path
+const ST_GAP_ARRIVED: usize = STATUS + 96; // f64: when the packet after the gap that holds the rest came
 
 const INSERT_STORED: i32 = 1;
 const INSERT_DUPLICATE: i32 = 0;
@@ -151,7 +152,11 @@ export function release(nowMs: f64, windowMs: f64): i32 {
       store<u32>(ST_PENDING, 0);
       return 0;
     }
-    if (windowMs >= 0 && nowMs - load<f64>(meta(next + gap), M_ARRIVED) < windowMs) return 0;
+    const arrived = load<f64>(meta(next + gap), M_ARRIVED);
+    if (windowMs >= 0 && nowMs - arrived < windowMs) {
+      store<f64>(ST_GAP_ARRIVED, arrived);
+      return 0;
+    }
     store<u32>(ST_SKIPPED, load<u32>(ST_SKIPPED) + gap);
     store<u32>(ST_NEXT, (next + gap) & 0xffff);
   }

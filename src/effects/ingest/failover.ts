@@ -1,7 +1,7 @@
 /**
  * The input decisions of one channel, as plain state over a millisecond clock the caller supplies: which
  * input is forwarded, when to fail over or revert, and whether any input is alive. The selector (selector.ts)
- * drives it from a ticking fiber; nothing here waits or reads a clock.
+ * drives it from a fiber that sleeps until `nextDeadline`; nothing here waits or reads a clock.
  *
  * - An input is silent once nothing came for `failoverAfterMs`; it is healthy from the first datagram after
  *   such a silence, as long as it keeps coming.
@@ -41,11 +41,19 @@ export interface FailoverPolicy {
 export interface FailoverState {
   /**
    * Records a datagram on `role`: the per-datagram call, so it compares and stores numbers. A switch or a
-   * restored input it decides is returned by the next `tick`.
+   * restored input it decides is returned by the next `tick`. True when the timers need a look sooner than
+   * `nextDeadline` said: it decided something, or `role` starts a new stretch after a silence (a new revert
+   * timer). A datagram that only continues a stretch moves deadlines later, never earlier.
    */
-  readonly arrival: (role: InputRole, nowMs: number) => void;
+  readonly arrival: (role: InputRole, nowMs: number) => boolean;
   /** Applies the timers; returns what changed since the last tick, oldest first. */
   readonly tick: (nowMs: number) => ReadonlyArray<RedundancyEvent>;
+  /**
+   * When `tick` next has something to do if no datagram comes: the earliest silence, failover or revert
+   * deadline (ms, on the caller's clock; `nowMs` or earlier when due), or null when nothing is pending (no
+   * input alive, nothing decided). Right after `tick(nowMs)` it is later than `nowMs` or null.
+   */
+  readonly nextDeadline: (nowMs: number) => number | null;
   /** An operator's switch: at once, whatever the timers say. Null when `role` is already active. */
   readonly operator: (role: InputRole, nowMs: number) => RedundancyEvent | null;
   readonly active: () => InputRole;
@@ -96,14 +104,22 @@ export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number):
   return {
     arrival: (role, nowMs) => {
       const entry = tracks[role];
-      if (entry.lastAt === null || nowMs - entry.lastAt >= policy.failoverAfterMs) entry.healthySince = nowMs;
+      let sooner = false;
+      if (entry.lastAt === null || nowMs - entry.lastAt >= policy.failoverAfterMs) {
+        entry.healthySince = nowMs;
+        sooner = true;
+      }
       entry.lastAt = nowMs;
-      if (role !== active && policy.switching && silent(tracks[active], nowMs))
+      if (role !== active && policy.switching && silent(tracks[active], nowMs)) {
         decided.push(switchTo(role, "silence", nowMs));
+        sooner = true;
+      }
       if (health === "lost" && policy.roles.includes(role)) {
         health = "ok";
         decided.push({ type: "input_restored", at: nowMs, role });
+        sooner = true;
       }
+      return sooner;
     },
     tick: (nowMs) => {
       const events = decided;
@@ -133,6 +149,30 @@ export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number):
         emit({ type: "input_lost", at: nowMs });
       }
       return events;
+    },
+    nextDeadline: (nowMs) => {
+      if (decided.length > 0) return nowMs;
+      let next = Number.POSITIVE_INFINITY;
+      let anyAlive = false;
+      for (const role of policy.roles) {
+        const entry = tracks[role];
+        // An alive input's silence: a failover, a lost input, or the end of its healthy stretch.
+        if (entry.lastAt !== null && alive(entry, nowMs)) {
+          anyAlive = true;
+          next = Math.min(next, entry.lastAt + policy.failoverAfterMs);
+        } else if (entry.healthySince !== null) return nowMs;
+      }
+      if (health === "ok" && !anyAlive) return nowMs;
+      if (policy.switching) {
+        const other: InputRole = active === "primary" ? "backup" : "primary";
+        // The active input's silence counts from the start when it never sent: the other may take over then.
+        if (alive(tracks[other], nowMs))
+          next = Math.min(next, (tracks[active].lastAt ?? startedAtMs) + policy.failoverAfterMs);
+        const since = tracks.primary.healthySince;
+        if (active === "backup" && policy.revert === "auto" && !operatorHold && since !== null)
+          next = Math.min(next, since + policy.revertAfterMs);
+      }
+      return next === Number.POSITIVE_INFINITY ? null : next;
     },
     operator: (role, nowMs) => (role === active ? null : switchTo(role, "operator", nowMs)),
     active: () => active,

@@ -4,10 +4,15 @@
  * a tick, so a TestClock drives the timers in tests. Each event is kept in a short recent list and handed to
  * `onEvent` (the channel passes it to the event bus, which logs it).
  *
+ * The fiber sleeps until the next deadline (the failover state's, or a merge buffer's gap) and not at all
+ * when nothing is pending, so an idle channel costs nothing over time. Whatever makes a deadline earlier
+ * wakes it: an arrival that starts a stretch or decides a switch, an operator's switch, new settings, a gap
+ * (`wakeBy`). Deadlines are met to the millisecond, on the clock's timer.
+ *
  * Timers run on the clock's monotonic time (nanoseconds since an arbitrary origin), so a step of the wall
  * clock cannot cause or prevent a switch; events carry wall-clock time for people.
  */
-import { Duration, Effect, Schedule, type Scope } from "effect";
+import { Duration, Effect, type Scope } from "effect";
 import type { InputRole } from "../../domain/redundancy.ts";
 import {
   type FailoverPolicy,
@@ -16,8 +21,6 @@ import {
   type RedundancyEvent,
 } from "./failover.ts";
 
-/** How often the timers are looked at: the failover delay is met to within this. */
-export const SELECTOR_TICK = Duration.millis(50);
 const RECENT_EVENTS = 50;
 
 export interface Selector {
@@ -35,6 +38,8 @@ export interface Selector {
   readonly lastSwitch: () => Extract<RedundancyEvent, { readonly type: "switch" }> | null;
   /** New timers, inputs or mode, live: nothing restarts (see FailoverState.setPolicy). */
   readonly setPolicy: (policy: FailoverPolicy) => void;
+  /** Asks for a tick by `atMs` (monotonic ms): a merge buffer now holds a gap that expires then. */
+  readonly wakeBy: (atMs: number) => void;
 }
 
 export const makeSelector = (options: {
@@ -43,6 +48,8 @@ export const makeSelector = (options: {
   readonly policy: FailoverPolicy;
   /** Runs first on every tick, with the tick's time: the merge buffers give up their expired gaps here. */
   readonly onTick?: (nowMs: number) => void;
+  /** After each tick: when `onTick` next has work (the earliest gap a merge buffer holds), or null. */
+  readonly nextFlush?: () => number | null;
   /** Each event as it is decided (`at` in epoch ms); a throw here is logged and does not stop the timers. */
   readonly onEvent?: (event: RedundancyEvent) => void;
 }): Effect.Effect<Selector, never, Scope.Scope> =>
@@ -66,18 +73,54 @@ export const makeSelector = (options: {
         Effect.annotateLogs({ channel: options.channel }),
       );
 
-    const tick = Effect.suspend(() => {
+    // When the fiber next runs (monotonic ms): +Infinity while it waits for a wake-up, -Infinity while it runs.
+    let wakeAt = Number.NEGATIVE_INFINITY;
+    let woken = false;
+    let resume: (() => void) | null = null;
+    const wakeBy = (atMs: number) => {
+      if (atMs >= wakeAt) return;
+      wakeAt = atMs;
+      woken = true;
+      const waiting = resume;
+      resume = null;
+      waiting?.();
+    };
+    const wake = () => wakeBy(Number.NEGATIVE_INFINITY);
+    const wakeUp = Effect.async<void>((done) => {
+      // A wake-up between the tick and this wait is not lost.
+      if (woken) return done(Effect.void);
+      const self = () => done(Effect.void);
+      resume = self;
+      return Effect.sync(() => {
+        if (resume === self) resume = null;
+      });
+    });
+
+    const step = Effect.suspend(() => {
+      woken = false;
+      wakeAt = Number.NEGATIVE_INFINITY;
       const at = now();
       options.onTick?.(at);
       const events = state.tick(at);
-      return events.length === 0 ? Effect.void : Effect.forEach(events, publish, { discard: true });
+      const deadline = state.nextDeadline(at);
+      const flush = options.nextFlush?.() ?? null;
+      const next = deadline === null ? flush : flush === null ? deadline : Math.min(deadline, flush);
+      wakeAt = next ?? Number.POSITIVE_INFINITY;
+      // At least a millisecond: a timer may fire a fraction early, and nothing is due right after a tick.
+      const wait =
+        next === null
+          ? wakeUp
+          : Effect.race(wakeUp, Effect.sleep(Duration.millis(Math.max(1, Math.ceil(next - at)))));
+      return events.length === 0
+        ? wait
+        : Effect.zipRight(Effect.forEach(events, publish, { discard: true }), wait);
     });
-    yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(SELECTOR_TICK)));
+    yield* Effect.forkScoped(Effect.forever(step));
 
     return {
       arrival: (role) => {
         const at = now();
-        state.arrival(role, at);
+        if (state.arrival(role, at)) wake();
         return at;
       },
       now,
@@ -88,10 +131,17 @@ export const makeSelector = (options: {
       switchTo: (role) =>
         Effect.suspend(() => {
           const event = state.operator(role, now());
-          return event === null ? Effect.void : publish(event);
+          if (event === null) return Effect.void;
+          // The operator's hold cancels a pending revert.
+          wake();
+          return publish(event);
         }),
       events: () => [...recent],
       lastSwitch: () => lastSwitch,
-      setPolicy: (policy) => state.setPolicy(policy, now()),
+      setPolicy: (policy) => {
+        state.setPolicy(policy, now());
+        wake();
+      },
+      wakeBy,
     } satisfies Selector;
   });

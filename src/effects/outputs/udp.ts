@@ -10,7 +10,8 @@ import type { DatagramTarget } from "../../domain/url.ts";
 import { nativeUdpSenderKind, openNativeUdpSender } from "../runtime/udp-sender.ts";
 import type { WriterContext } from "./context.ts";
 import { DATAGRAM_PAYLOAD } from "./queue.ts";
-import { makeRtpFramer } from "./rtp.ts";
+import { makeRtpFramer, RTP_HEADER_SIZE } from "./rtp.ts";
+import { type DatagramSender, makeDatagramSender } from "./segmented.ts";
 
 const errorCode = (cause: unknown): string =>
   cause instanceof Error && "code" in cause && typeof cause.code === "string" ? cause.code : String(cause);
@@ -109,23 +110,21 @@ export const connectSocket = (
   });
 
 /**
- * Sends `chunk` on a connected socket as datagrams of at most 7×188 bytes, synchronously: the socket queues
- * what the kernel cannot take at once, and errors arrive as the socket's "error" event.
+ * Sends `chunk` as datagrams of at most 7×188 bytes, each with its own header when `header` is given: the
+ * sender queues what the kernel cannot take at once, and errors arrive as the socket's "error" event.
  */
 export const sendAsDatagrams = (
-  socket: Socket,
+  sender: DatagramSender,
   chunk: Uint8Array,
   header: (() => Uint8Array) | null,
 ): void => {
   // The common case, one input datagram of up to 7 packets, goes out as it is: no view to allocate.
   if (chunk.length <= DATAGRAM_PAYLOAD) {
-    socket.send(header === null ? chunk : [header(), chunk]);
+    sender.send(chunk, header === null ? null : header());
     return;
   }
-  for (let at = 0; at < chunk.length; at += DATAGRAM_PAYLOAD) {
-    const part = chunk.subarray(at, at + DATAGRAM_PAYLOAD);
-    socket.send(header === null ? part : [header(), part]);
-  }
+  for (let at = 0; at < chunk.length; at += DATAGRAM_PAYLOAD)
+    sender.send(chunk.subarray(at, at + DATAGRAM_PAYLOAD), header === null ? null : header());
 };
 
 // A connected UDP socket reports an ICMP "port unreachable" from the destination as ECONNREFUSED on a later
@@ -227,11 +226,20 @@ export const datagramAttempt = (
     const socket = yield* openSocket(target);
     const rtp = target.protocol === "rtp" ? yield* makeRtpFramer : null;
     yield* connectSocket(socket, target.port, address);
+    const header = rtp === null ? null : rtp.nextHeader;
+    // Datagrams of one turn leave in one system call where the kernel segments them (segmented.ts); what
+    // waits is sent before the socket closes.
+    const sender = makeDatagramSender(socket, (rtp === null ? 0 : RTP_HEADER_SIZE) + DATAGRAM_PAYLOAD);
+    yield* Effect.addFinalizer(() => Effect.sync(sender.flush));
     yield* context.markConnected;
     return yield* deliverUntilError(
       socket,
       context,
-      (chunk) => sendAsDatagrams(socket, chunk, rtp === null ? null : rtp.nextHeader),
+      // Plain UDP with one input datagram's worth (the usual case) goes to the sender as it is.
+      header === null
+        ? (chunk) =>
+            chunk.length <= DATAGRAM_PAYLOAD ? sender.send(chunk, null) : sendAsDatagrams(sender, chunk, null)
+        : (chunk) => sendAsDatagrams(sender, chunk, header),
       (cause) =>
         new OutputError({ reason: "write_failed", message: `cannot send to ${shown} (${errorCode(cause)})` }),
     );

@@ -1,6 +1,6 @@
 /**
  * The event-loop delay a forwarding worker reports each second (p99 and max, in nanoseconds as perf_hooks
- * gives them). Node.js and Bun measure it with perf_hooks.monitorEventLoopDelay; Deno's (2.9) is there but
+ * gives them): how late a timer of `resolutionMs` ran beyond its interval. Node.js and Bun measure it with perf_hooks.monitorEventLoopDelay; Deno's (2.9) is there but
  * does not see the loop being held (a 250 ms block reads as 0.02 ms), so on Deno a timer measures it instead:
  * every `resolutionMs` it records how late it fires, which is what the loop made it wait.
  */
@@ -61,9 +61,11 @@ export const makeLoopDelay = (resolutionMs: number): LoopDelay => {
   if (runtimeName === "deno") return timerLoopDelay(resolutionMs);
   const histogram = monitorEventLoopDelay({ resolution: resolutionMs });
   histogram.enable();
+  // The monitor records the timer's whole interval; what the loop added is what lies beyond it.
+  const late = (ns: number) => Math.max(0, ns - resolutionMs * 1e6);
   return {
-    percentile: (p) => histogram.percentile(p),
-    max: () => histogram.max,
+    percentile: (p) => late(histogram.percentile(p)),
+    max: () => late(histogram.max),
     reset: () => histogram.reset(),
   };
 };

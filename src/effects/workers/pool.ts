@@ -320,8 +320,11 @@ export const makeWorkerChannels = (
     const sync = Effect.forEach(
       slots,
       (slot) =>
-        Effect.ignore(
-          Effect.map(request<SyncReply>(slot, { op: "sync" }), (reply) => applySync(slot, reply)),
+        // A worker too busy to answer within the tick keeps its last figures; the read model goes on.
+        request<SyncReply>(slot, { op: "sync" }).pipe(
+          Effect.timeout(SYNC_TIMEOUT),
+          Effect.map((reply) => applySync(slot, reply)),
+          Effect.ignore,
         ),
       { concurrency: "unbounded", discard: true },
     );

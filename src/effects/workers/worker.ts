@@ -39,6 +39,7 @@ const forwardLogs = Logger.replace(
 );
 const runtime = ManagedRuntime.make(Layer.merge(forwardLogs, Logger.minimumLogLevel(LogLevel.Warning)));
 
+// How late the loop ran beyond a 10 ms timer (src/effects/runtime/loop-delay.ts, per runtime).
 const loopDelay = makeLoopDelay(10);
 
 // The channels' scope lives as long as the thread; `shutdown` closes it (every channel stopped, every child

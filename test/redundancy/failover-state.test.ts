@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import type { InputRole } from "../../src/domain/redundancy.ts";
+import { type FailoverPolicy, makeFailoverState } from "../../src/effects/ingest/failover.ts";
+
+// The pure state on plain numbers: when the selector's fiber must next look, and why.
+
+const policy = (overrides: Partial<FailoverPolicy> = {}): FailoverPolicy => ({
+  roles: ["primary", "backup"] satisfies InputRole[],
+  switching: true,
+  failoverAfterMs: 500,
+  revert: "auto",
+  revertAfterMs: 2_000,
+  ...overrides,
+});
+
+describe("failover state: nextDeadline", () => {
+  it("is null while nothing ever arrived: an idle channel has no timer", () => {
+    const state = makeFailoverState(policy(), 0);
+    expect(state.tick(0)).toEqual([]);
+    expect(state.nextDeadline(0)).toBeNull();
+    expect(state.nextDeadline(60_000)).toBeNull();
+  });
+
+  it("is the last arrival plus failover_after_ms while an input is alive, and null once it was lost", () => {
+    const state = makeFailoverState(policy(), 0);
+    expect(state.arrival("primary", 100)).toBe(true);
+    // The restore is decided: due now.
+    expect(state.nextDeadline(100)).toBe(100);
+    expect(state.tick(100).map((event) => event.type)).toEqual(["input_restored"]);
+    expect(state.nextDeadline(100)).toBe(600);
+    // A datagram that continues the stretch only moves the deadline later.
+    expect(state.arrival("primary", 300)).toBe(false);
+    expect(state.nextDeadline(300)).toBe(800);
+    expect(state.tick(799)).toEqual([]);
+    expect(state.tick(800).map((event) => event.type)).toEqual(["input_lost"]);
+    expect(state.nextDeadline(800)).toBeNull();
+  });
+
+  it("names the moment of a silence failover, measured from the start when the active input never sent", () => {
+    const state = makeFailoverState(policy(), 0);
+    state.arrival("backup", 100);
+    state.tick(100);
+    // The primary never sent: silent from 500 on, when the backup (alive until 600) takes over.
+    expect(state.nextDeadline(100)).toBe(500);
+    expect(state.tick(500)).toMatchObject([{ type: "switch", from: "primary", to: "backup" }]);
+    state.arrival("backup", 550);
+    expect(state.nextDeadline(550)).toBe(1_050);
+  });
+
+  it("names the revert: the primary's new stretch plus revert_after_ms, gone under an operator's hold", () => {
+    const state = makeFailoverState(policy(), 0);
+    for (let at = 0; at <= 1_000; at += 100) state.arrival("backup", at);
+    state.tick(1_000);
+    expect(state.active()).toBe("backup");
+    // The primary starts a stretch: the arrival says the timers need a look sooner.
+    expect(state.arrival("primary", 1_050)).toBe(true);
+    expect(state.nextDeadline(1_050)).toBe(1_500);
+    for (let at = 1_100; at <= 3_000; at += 100) {
+      state.arrival("primary", at);
+      state.arrival("backup", at);
+      expect(state.nextDeadline(at)).toBe(Math.min(at + 500, 3_050));
+      state.tick(at);
+    }
+    expect(state.tick(3_050)).toMatchObject([{ type: "switch", reason: "primary_restored" }]);
+    state.operator("backup", 3_060);
+    state.arrival("primary", 3_100);
+    state.arrival("backup", 3_100);
+    state.tick(3_100);
+    expect(state.nextDeadline(3_100)).toBe(3_600);
+  });
+
+  it("is never due right after a tick, whatever arrived (so the fiber cannot spin)", () => {
+    const state = makeFailoverState(policy({ revertAfterMs: 0 }), 0);
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let at = 0; at < 60_000; at += Math.floor(random() * 300)) {
+      if (random() < 0.6) state.arrival("primary", at);
+      if (random() < 0.6) state.arrival("backup", at);
+      if (random() < 0.01) state.setPolicy(policy({ failoverAfterMs: 200 + Math.floor(random() * 800) }), at);
+      state.tick(at);
+      const next = state.nextDeadline(at);
+      if (next !== null) expect(next).toBeGreaterThan(at);
+    }
+  });
+
+  it("new settings that take the backup away are due at once", () => {
+    const state = makeFailoverState(policy(), 0);
+    for (let at = 0; at <= 1_000; at += 100) state.arrival("backup", at);
+    state.tick(1_000);
+    state.setPolicy(policy({ switching: false }), 1_000);
+    expect(state.nextDeadline(1_000)).toBe(1_000);
+    expect(state.tick(1_000)).toMatchObject([{ type: "switch", to: "primary", reason: "operator" }]);
+  });
+});
