@@ -35,7 +35,7 @@ afterAll(async () => {
 
 interface Service {
   readonly process: ChildProcess;
-  readonly exited: Promise<number | null>;
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null }>;
   readonly output: () => string;
   readonly base: string;
 }
@@ -58,7 +58,9 @@ const startService = async (runtime: string, configDir: string): Promise<Service
   child.stderr?.on("data", (chunk) => {
     output += String(chunk);
   });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   const base = `http://127.0.0.1:${port}`;
   await eventually(
     `the service on ${runtime} to be ready`,
@@ -134,7 +136,7 @@ describe.each(RUNTIMES)("the service on %s", (runtime) => {
           20_000,
         );
       await connected();
-      expect((await channel()).worker).toBe(0);
+      expect((await channel()).worker, JSON.stringify(await channel())).toBe(0);
 
       // A move to the other worker: done on Node.js and Bun; refused on Deno, in words (README: Runtimes).
       const moved = await api(`/api/channels/${id}/move`, {
@@ -216,7 +218,10 @@ describe.each(RUNTIMES)("the service on %s", (runtime) => {
           metric(text, "distributary_build_info", `runtime="${runtime}"`) === 1;
         return counted ? true : undefined;
       });
-      for (const output of (await channel()).outputs) expect(output.bytes_sent).toBe(sent.length);
+      // The channel's view is the read model's latest snapshot (once a second): it catches up.
+      await eventually("every output's bytes_sent to count what was sent", async () =>
+        (await channel()).outputs.every((output) => output.bytes_sent === sent.length) ? true : undefined,
+      );
 
       const { context, offsite } = await newContext(browser);
       const page = await context.newPage();
@@ -231,7 +236,7 @@ describe.each(RUNTIMES)("the service on %s", (runtime) => {
 
       const stopping = Date.now();
       service.process.kill("SIGTERM");
-      expect(await service.exited).toBe(0);
+      expect(await service.exited, service.output().slice(-3000)).toEqual({ code: 0, signal: null });
       expect(Date.now() - stopping).toBeLessThan(5000);
       service = undefined;
     } finally {
