@@ -130,46 +130,68 @@ setTimeout(() => {
   });
 });
 
-describe("UDP sender (src/effects/runtime/udp-sender.ts)", () => {
-  for (const runtime of ["bun", "deno"] as const) {
-    it(`sends a burst through ${runtime === "bun" ? "Bun.udpSocket" : "send(2) through koffi"} in order, an RTP header first when given, byte for byte`, async () => {
-      const received: Buffer[] = [];
-      const sink = createSocket("udp4");
-      sink.on("message", (message) => received.push(message));
-      await new Promise<void>((resolve) => sink.bind(0, "127.0.0.1", () => resolve()));
-      const out = await onRuntime(
-        runtime,
-        `import { nativeUdpSenderKind, openNativeUdpSender } from "./src/effects/runtime/udp-sender.ts";
+describe("UDP sender on Deno (src/effects/runtime/udp-sender.ts)", () => {
+  const burst = async (gso: "on" | "off") => {
+    const received: Buffer[] = [];
+    const sink = createSocket("udp4");
+    sink.on("message", (message) => received.push(message));
+    await new Promise<void>((resolve) =>
+      sink.bind(0, "127.0.0.1", () => {
+        sink.setRecvBufferSize(8 << 20);
+        resolve();
+      }),
+    );
+    // 300 full datagrams in one turn (several batches), a short one, and RTP-sized ones with their header.
+    const out = await onRuntime(
+      "deno",
+      `${gso === "off" ? 'process.env.DISTRIBUTARY_UDP_GSO = "off";\n' : ""}const { openLibcSender, usesLibcSender } = await import("./src/effects/runtime/udp-sender.ts");
 const errors = [];
-const sender = await openNativeUdpSender("127.0.0.1", ${sink.address().port}, (e) => errors.push(String(e)));
-for (let i = 0; i < 100; i++) sender.send(new Uint8Array(1316).fill(i), i % 2 === 0 ? null : Uint8Array.of(0x80, 33, 0, i));
+const sender = openLibcSender("127.0.0.1", ${sink.address().port}, 1316, (e) => errors.push(String(e)));
+for (let i = 0; i < 300; i++) sender.send(new Uint8Array(1316).fill(i % 256), null);
+sender.send(new Uint8Array(188).fill(7), null);
+const rtp = openLibcSender("127.0.0.1", ${sink.address().port}, 1328, (e) => errors.push(String(e)));
+await new Promise((resolve) => setTimeout(resolve, 50));
+for (let i = 0; i < 3; i++) rtp.send(new Uint8Array(1316).fill(i), new Uint8Array(12).fill(0x80 + i));
 await new Promise((resolve) => setTimeout(resolve, 200));
 await sender.close();
-console.log(JSON.stringify({ kind: nativeUdpSenderKind(), errors }));
-`,
-      );
-      sink.close();
-      expect(JSON.parse(out.trim().split("\n").at(-1) ?? "{}")).toEqual({ kind: runtime, errors: [] });
-      expect(received).toHaveLength(100);
-      for (const [i, datagram] of received.entries()) {
-        const expected = Buffer.alloc(1316, i);
-        expect(
-          datagram.equals(i % 2 === 0 ? expected : Buffer.concat([Buffer.of(0x80, 33, 0, i), expected])),
-        ).toBe(true);
-      }
-    });
-  }
-
-  it("is node:dgram on Node.js, and wherever DISTRIBUTARY_UDP_SENDER=dgram", async () => {
-    const { nativeUdpSenderKind } = await import("../../src/effects/runtime/udp-sender.ts");
-    expect(nativeUdpSenderKind()).toBeNull();
-    const out = await onRuntime(
-      "bun",
-      `process.env.DISTRIBUTARY_UDP_SENDER = "dgram";
-const { nativeUdpSenderKind } = await import("./src/effects/runtime/udp-sender.ts");
-console.log(JSON.stringify(nativeUdpSenderKind()));
+await rtp.close();
+console.log(JSON.stringify({ uses: usesLibcSender(), errors }));
 `,
     );
-    expect(out.trim().split("\n").at(-1)).toBe("null");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    sink.close();
+    expect(JSON.parse(out.trim().split("\n").at(-1) ?? "{}")).toEqual({ uses: true, errors: [] });
+    const expected = [
+      ...Array.from({ length: 300 }, (_, i) => Buffer.alloc(1316, i % 256)),
+      Buffer.alloc(188, 7),
+      ...Array.from({ length: 3 }, (_, i) =>
+        Buffer.concat([Buffer.alloc(12, 0x80 + i), Buffer.alloc(1316, i)]),
+      ),
+    ];
+    expect(received.length).toBe(expected.length);
+    for (const [i, datagram] of received.entries()) expect(datagram.equals(expected[i] as Buffer)).toBe(true);
+  };
+
+  it("sends a burst in order, each datagram whole, batched by the kernel (UDP_SEGMENT)", () => burst("on"));
+  it("and one by one with DISTRIBUTARY_UDP_GSO=off", () => burst("off"));
+
+  it("is node:dgram on Node.js and Bun, and on Deno with DISTRIBUTARY_UDP_SENDER=dgram", async () => {
+    const { usesLibcSender } = await import("../../src/effects/runtime/udp-sender.ts");
+    expect(usesLibcSender()).toBe(false);
+    const onBun = await onRuntime(
+      "bun",
+      `const { usesLibcSender } = await import("./src/effects/runtime/udp-sender.ts");
+console.log(JSON.stringify(usesLibcSender()));
+`,
+    );
+    expect(onBun.trim().split("\n").at(-1)).toBe("false");
+    const onDeno = await onRuntime(
+      "deno",
+      `process.env.DISTRIBUTARY_UDP_SENDER = "dgram";
+const { usesLibcSender } = await import("./src/effects/runtime/udp-sender.ts");
+console.log(JSON.stringify(usesLibcSender()));
+`,
+    );
+    expect(onDeno.trim().split("\n").at(-1)).toBe("false");
   });
 });

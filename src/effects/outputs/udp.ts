@@ -7,7 +7,7 @@ import { lookup } from "node:dns/promises";
 import { Deferred, Effect, Exit, type Scope } from "effect";
 import { OutputError } from "../../domain/errors.ts";
 import type { DatagramTarget } from "../../domain/url.ts";
-import { nativeUdpSenderKind, openNativeUdpSender } from "../runtime/udp-sender.ts";
+import { openLibcSender, usesLibcSender } from "../runtime/udp-sender.ts";
 import type { WriterContext } from "./context.ts";
 import { DATAGRAM_PAYLOAD } from "./queue.ts";
 import { makeRtpFramer, RTP_HEADER_SIZE } from "./rtp.ts";
@@ -160,17 +160,17 @@ export const deliverUntilError = (
   });
 
 /**
- * The same attempt through the runtime's own datagram API (src/effects/runtime/udp-sender.ts), for a plain
- * unicast destination on Bun and Deno: errors arrive through `onError` instead of a socket's events.
+ * The same attempt through a socket of our own on Deno (src/effects/runtime/udp-sender.ts: its node:dgram
+ * reorders bursts), for a plain unicast destination: errors arrive through a callback instead of socket events.
  */
-const nativeAttempt = (
+const libcAttempt = (
   target: DatagramTarget,
   context: WriterContext,
   address: string,
   shown: string,
 ): Effect.Effect<never, OutputError, Scope.Scope> | null => {
-  if (target.multicast || target.ttl !== null || target.localAddress !== null) return null;
-  if (nativeUdpSenderKind() === null) return null;
+  if (target.multicast || target.ttl !== null || target.localAddress !== null || !usesLibcSender())
+    return null;
   return Effect.gen(function* () {
     const failed = yield* Deferred.make<never, OutputError>();
     const report = (cause: unknown) => {
@@ -185,9 +185,12 @@ const nativeAttempt = (
           ),
         );
     };
+    const rtp = target.protocol === "rtp" ? yield* makeRtpFramer : null;
+    const segment = (rtp === null ? 0 : RTP_HEADER_SIZE) + DATAGRAM_PAYLOAD;
+    // What waits for the end of the turn is sent when the sender closes.
     const sender = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: () => openNativeUdpSender(address, target.port, report),
+      Effect.try({
+        try: () => openLibcSender(address, target.port, segment, report),
         catch: (cause) =>
           new OutputError({
             reason: "write_failed",
@@ -196,15 +199,15 @@ const nativeAttempt = (
       }),
       (sender) => Effect.promise(() => sender.close()),
     );
-    const rtp = target.protocol === "rtp" ? yield* makeRtpFramer : null;
     yield* context.markConnected;
+    const header = rtp === null ? null : rtp.nextHeader;
     yield* Effect.acquireRelease(
       Effect.sync(() =>
         context.queue.deliverDirectly((chunk) => {
-          for (let at = 0; at < chunk.length; at += DATAGRAM_PAYLOAD) {
-            const part = chunk.length <= DATAGRAM_PAYLOAD ? chunk : chunk.subarray(at, at + DATAGRAM_PAYLOAD);
-            sender.send(part, rtp === null ? null : rtp.nextHeader());
-          }
+          if (chunk.length <= DATAGRAM_PAYLOAD) sender.send(chunk, header === null ? null : header());
+          else
+            for (let at = 0; at < chunk.length; at += DATAGRAM_PAYLOAD)
+              sender.send(chunk.subarray(at, at + DATAGRAM_PAYLOAD), header === null ? null : header());
           context.countSent(chunk.length);
         }),
       ),
@@ -221,8 +224,8 @@ export const datagramAttempt = (
   Effect.gen(function* () {
     const address = yield* resolveIPv4(target.host);
     const shown = `${target.host}:${target.port}`;
-    const native = nativeAttempt(target, context, address, shown);
-    if (native !== null) return yield* native;
+    const ownSocket = libcAttempt(target, context, address, shown);
+    if (ownSocket !== null) return yield* ownSocket;
     const socket = yield* openSocket(target);
     const rtp = target.protocol === "rtp" ? yield* makeRtpFramer : null;
     yield* connectSocket(socket, target.port, address);

@@ -1,74 +1,26 @@
 /**
- * UDP and RTP outputs send through something cheaper than node:dgram where the runtime's node:dgram costs
- * more or misbehaves (measured, README.md "Runtimes"):
- * - Bun: Bun.udpSocket, a connected socket whose `send` says when the kernel would not take a datagram, and
- *   whose `drain` says when it will again (what it could not take waits here, in order).
- * - Deno: its node:dgram reorders datagrams sent in a burst (99 of 5000 in bursts of 100) and
- *   Deno.listenDatagram's sends complete in any order too (a burst of 100 arrives reversed), so a connected
- *   socket of our own, written with send(2) through koffi (which the service loads for libsrt anyway):
- *   synchronous, in order, and a third cheaper a datagram than Deno's node:dgram.
- * Node.js keeps node:dgram, and so does every destination that needs a socket option (multicast, ttl, a
- * local address). `DISTRIBUTARY_UDP_SENDER=dgram` keeps node:dgram everywhere.
+ * UDP and RTP outputs on Deno send through a connected socket of our own, written with send(2) through koffi
+ * (which the service loads for libsrt anyway), because Deno's node:dgram reorders datagrams sent in a burst
+ * (99 of 5000 in bursts of 100) and costs twice Node's CPU a datagram, and Deno.listenDatagram's sends are
+ * promises that complete in any order (a burst of 100 arrives reversed). Like src/effects/outputs/segmented.ts
+ * does for node:dgram, the datagrams of one turn of the event loop leave in one system call where the kernel
+ * cuts them (UDP_SEGMENT), else one by one; either way synchronously and in order.
+ *
+ * Node.js and Bun keep node:dgram with segmented.ts (measured: on Bun that costs 1.95 µs a datagram, its own
+ * Bun.udpSocket 4.2), and so does every destination that needs a socket option (multicast, ttl, a local
+ * address). `DISTRIBUTARY_UDP_SENDER=dgram` keeps node:dgram on Deno too.
  */
 import koffi from "koffi";
 import { runtimeName } from "./runtime.ts";
 
 export interface NativeUdpSender {
-  readonly kind: "bun" | "deno";
+  readonly kind: "libc";
   /** Sends one datagram, `header` (an RTP header) first when given; never waits. */
   readonly send: (payload: Uint8Array, header: Uint8Array | null) => void;
+  /** Sends what waits for the end of the turn now. */
+  readonly flush: () => void;
   readonly close: () => Promise<void>;
 }
-
-interface BunUdpSocket {
-  send(data: Uint8Array): boolean;
-  close(): void;
-}
-interface BunApi {
-  udpSocket(options: {
-    connect: { hostname: string; port: number };
-    socket?: { drain?: (socket: BunUdpSocket) => void; error?: (socket: BunUdpSocket, error: Error) => void };
-  }): Promise<BunUdpSocket>;
-}
-/** Datagrams a socket holds while the kernel takes none; past that the newest are dropped. */
-const PENDING_LIMIT = 4096;
-
-const joined = (payload: Uint8Array, header: Uint8Array | null): Uint8Array => {
-  if (header === null) return payload;
-  const datagram = new Uint8Array(header.length + payload.length);
-  datagram.set(header, 0);
-  datagram.set(payload, header.length);
-  return datagram;
-};
-
-const openBun = async (
-  bun: BunApi,
-  address: string,
-  port: number,
-  onError: (cause: unknown) => void,
-): Promise<NativeUdpSender> => {
-  const pending: Uint8Array[] = [];
-  const flush = (socket: BunUdpSocket) => {
-    while (pending.length > 0) {
-      const next = pending[0] as Uint8Array;
-      if (!socket.send(next)) return;
-      pending.shift();
-    }
-  };
-  const socket = await bun.udpSocket({
-    connect: { hostname: address, port },
-    socket: { drain: flush, error: (_socket, error) => onError(error) },
-  });
-  return {
-    kind: "bun",
-    send: (payload, header) => {
-      const datagram = joined(payload, header);
-      if (pending.length === 0 && socket.send(datagram)) return;
-      if (pending.length < PENDING_LIMIT) pending.push(datagram);
-    },
-    close: async () => socket.close(),
-  };
-};
 
 // Linux x86-64 and arm64 constants.
 const AF_INET = 2;
@@ -77,10 +29,17 @@ const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 const MSG_DONTWAIT = 0x40;
 const EAGAIN = 11;
+const SOL_UDP = 17;
+const UDP_SEGMENT = 103;
+/** Below the 65,507-byte UDP payload limit with room to spare, as in segmented.ts. */
+const MAX_BATCH_BYTES = 48 * 1316;
+/** Sends the kernel would not take yet, held in order; past that the newest are dropped. */
+const PENDING_LIMIT = 4096;
 
 interface Libc {
   readonly socket: (domain: number, type: number, protocol: number) => number;
   readonly connect: (fd: number, address: Buffer, length: number) => number;
+  readonly setsockopt: (fd: number, level: number, name: number, value: Buffer, length: number) => number;
   readonly send: (fd: number, data: Uint8Array, length: number, flags: number) => number;
   readonly close: (fd: number) => number;
 }
@@ -91,26 +50,46 @@ const loadLibc = (): Libc => {
   libc = {
     socket: lib.func("int socket(int, int, int)"),
     connect: lib.func("int connect(int, const void *, uint32_t)"),
+    setsockopt: lib.func("int setsockopt(int, int, int, const void *, uint32_t)"),
     send: lib.func("intptr_t send(int, const void *, size_t, int)"),
     close: lib.func("int close(int)"),
   };
   return libc;
 };
 
+const errnoNames: Record<number, string> = {
+  1: "EPERM",
+  101: "ENETUNREACH",
+  111: "ECONNREFUSED",
+  113: "EHOSTUNREACH",
+};
 const errnoError = (operation: string): Error & { code: string } => {
   const errno = koffi.errno();
-  const codes: Record<number, string> = {
-    111: "ECONNREFUSED",
-    101: "ENETUNREACH",
-    113: "EHOSTUNREACH",
-    1: "EPERM",
-  };
   return Object.assign(new Error(`${operation} failed (errno ${errno})`), {
-    code: codes[errno] ?? `E${errno}`,
+    code: errnoNames[errno] ?? `E${errno}`,
   });
 };
 
-const openLibc = (address: string, port: number, onError: (cause: unknown) => void): NativeUdpSender => {
+// One flush per turn for every sender with datagrams waiting.
+const waiting = new Set<() => void>();
+let flushScheduled = false;
+const flushAll = () => {
+  flushScheduled = false;
+  const flushes = [...waiting];
+  waiting.clear();
+  for (const flush of flushes) flush();
+};
+
+/**
+ * A connected socket to address:port (an IPv4 address) whose datagrams of `segment` bytes (header included)
+ * are batched; errors after the start (a refused send) go to `onError`.
+ */
+export const openLibcSender = (
+  address: string,
+  port: number,
+  segment: number,
+  onError: (cause: unknown) => void,
+): NativeUdpSender => {
   const c = loadLibc();
   const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw errnoError("socket");
@@ -123,64 +102,88 @@ const openLibc = (address: string, port: number, onError: (cause: unknown) => vo
     c.close(fd);
     throw error;
   }
+  const option = Buffer.alloc(4);
+  option.writeInt32LE(segment, 0);
+  const segmented =
+    process.env.DISTRIBUTARY_UDP_GSO !== "off" && c.setsockopt(fd, SOL_UDP, UDP_SEGMENT, option, 4) === 0;
+
   let open = true;
+  // Whole sends (one datagram, or a batch the kernel cuts) the kernel has not taken yet, in order.
   const pending: Uint8Array[] = [];
   let retry: ReturnType<typeof setTimeout> | null = null;
+  const batch = new Uint8Array(MAX_BATCH_BYTES);
+  let batched = 0;
+
   /** false when the kernel would not take it now. */
-  const write = (datagram: Uint8Array): boolean => {
-    if (c.send(fd, datagram, datagram.length, MSG_DONTWAIT) >= 0) return true;
+  const write = (data: Uint8Array): boolean => {
+    if (c.send(fd, data, data.length, MSG_DONTWAIT) >= 0) return true;
     if (koffi.errno() === EAGAIN) return false;
-    // Anything else is the writer's to judge (a refused port is harmless for UDP); the datagram is gone.
+    // Anything else is the writer's to judge (a refused port is harmless for UDP); the data is gone.
     onError(errnoError("send"));
     return true;
   };
-  const flush = () => {
+  const drain = () => {
     retry = null;
     while (open && pending.length > 0) {
       if (!write(pending[0] as Uint8Array)) {
-        retry = setTimeout(flush, 1);
+        retry = setTimeout(drain, 1);
         return;
       }
       pending.shift();
     }
   };
+  const emit = (data: Uint8Array) => {
+    if (pending.length === 0 && write(data)) return;
+    if (pending.length < PENDING_LIMIT) pending.push(data.slice());
+    retry ??= setTimeout(drain, 1);
+  };
+  const flush = () => {
+    waiting.delete(flush);
+    if (batched === 0 || !open) return;
+    const data = batch.subarray(0, batched);
+    batched = 0;
+    emit(data);
+  };
   return {
-    kind: "deno",
+    kind: "libc",
     send: (payload, header) => {
       if (!open) return;
-      const datagram = joined(payload, header);
-      if (pending.length === 0 && write(datagram)) return;
-      if (pending.length < PENDING_LIMIT) pending.push(datagram);
-      retry ??= setTimeout(flush, 1);
+      const length = payload.length + (header?.length ?? 0);
+      if (!segmented || length > segment) {
+        flush();
+        const datagram = header === null ? payload : new Uint8Array(length);
+        if (header !== null) {
+          datagram.set(header, 0);
+          datagram.set(payload, header.length);
+        }
+        emit(datagram);
+        return;
+      }
+      if (header !== null) batch.set(header, batched);
+      batch.set(payload, batched + (header?.length ?? 0));
+      batched += length;
+      // Only the last datagram of a batch may be shorter than the segment; a full batch goes at once.
+      if (length !== segment || batched + segment > MAX_BATCH_BYTES) {
+        flush();
+        return;
+      }
+      waiting.add(flush);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushAll);
+      }
     },
+    flush,
     close: async () => {
+      flush();
       open = false;
+      waiting.delete(flush);
       if (retry !== null) clearTimeout(retry);
       c.close(fd);
     },
   };
 };
 
-/** Which runtime API a plain unicast UDP output sends through here: null for node:dgram. */
-export const nativeUdpSenderKind = (): NativeUdpSender["kind"] | null => {
-  if (process.env.DISTRIBUTARY_UDP_SENDER === "dgram") return null;
-  if (runtimeName === "bun" && (globalThis as { readonly Bun?: BunApi }).Bun !== undefined) return "bun";
-  if (runtimeName === "deno") return "deno";
-  return null;
-};
-
-/**
- * A sender to address:port (an IPv4 address, no options); only where
- * `nativeUdpSenderKind()` names one. Errors after the start (a refused send) go to `onError`.
- */
-export const openNativeUdpSender = async (
-  address: string,
-  port: number,
-  onError: (cause: unknown) => void,
-): Promise<NativeUdpSender> => {
-  const bun = (globalThis as { readonly Bun?: BunApi }).Bun;
-  const kind = nativeUdpSenderKind();
-  if (kind === "bun" && bun !== undefined) return openBun(bun, address, port, onError);
-  if (kind === "deno") return openLibc(address, port, onError);
-  throw new Error("no native UDP sender on this runtime");
-};
+/** Whether a plain unicast UDP output sends through `openLibcSender` here (Deno) rather than node:dgram. */
+export const usesLibcSender = (): boolean =>
+  runtimeName === "deno" && process.env.DISTRIBUTARY_UDP_SENDER !== "dgram";
