@@ -134,10 +134,10 @@ export const makeWorkerChannels = (
         slot.lastError = error.message;
       });
       slot.worker.once("exit", (code) => {
-        if (closing) return;
-        const reason = slot.lastError ?? `ended with code ${code}`;
         for (const resume of slot.pending.values()) resume(Effect.fail(gone(slot)));
         slot.pending.clear();
+        if (closing) return;
+        const reason = slot.lastError ?? `ended with code ${code}`;
         runFork(restart(slot, reason));
       });
     };
@@ -194,21 +194,22 @@ export const makeWorkerChannels = (
       attach(slot);
       slots.push(slot);
     }
+    // Closing: no thread is restarted from here on; each stops its channels (children reaped), then ends.
     yield* Effect.addFinalizer(() =>
-      Effect.forEach(
-        slots,
-        (slot) =>
-          request(slot, { op: "shutdown" }).pipe(
-            Effect.timeout(SHUTDOWN_MS),
-            Effect.ignore,
-            Effect.zipRight(
-              Effect.sync(() => {
-                closing = true;
-              }),
+      Effect.zipRight(
+        Effect.sync(() => {
+          closing = true;
+        }),
+        Effect.forEach(
+          slots,
+          (slot) =>
+            request(slot, { op: "shutdown" }).pipe(
+              Effect.timeout(SHUTDOWN_MS),
+              Effect.ignore,
+              Effect.zipRight(Effect.promise(() => slot.worker.terminate())),
             ),
-            Effect.zipRight(Effect.promise(() => slot.worker.terminate())),
-          ),
-        { concurrency: "unbounded", discard: true },
+          { concurrency: "unbounded", discard: true },
+        ),
       ),
     );
 
