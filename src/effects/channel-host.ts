@@ -16,6 +16,7 @@ import {
   type ChannelOptions,
   type ChannelSpec,
   type Handover,
+  notRunning,
   type RunningChannel,
   startChannel,
 } from "./channel.ts";
@@ -34,6 +35,11 @@ export interface ChannelHost {
   readonly start: (spec: ChannelSpec, handover?: Handover) => Effect.Effect<void, ChannelErrorType>;
   readonly stop: (id: ChannelId) => Effect.Effect<boolean>;
   readonly get: (id: ChannelId) => RunningChannel | undefined;
+  /** `use` on a running channel; fails with not_running otherwise. */
+  readonly with: <A>(
+    id: ChannelId,
+    use: (channel: RunningChannel) => Effect.Effect<A, ChannelErrorType>,
+  ) => Effect.Effect<A, ChannelErrorType>;
   readonly running: () => ReadonlyArray<ChannelId>;
 }
 
@@ -93,6 +99,11 @@ export const makeChannelHost = (
       start,
       stop,
       get: (id) => running.get(id),
+      with: (id, use) =>
+        Effect.suspend(() => {
+          const channel = running.get(id);
+          return channel === undefined ? Effect.fail(notRunning(id)) : use(channel);
+        }),
       running: () => [...running.keys()],
     } satisfies ChannelHost;
   });

@@ -54,6 +54,9 @@ export class ChannelError extends Data.TaggedError("ChannelError")<{
   readonly message: string;
 }> {}
 
+export const notRunning = (id: string): ChannelError =>
+  new ChannelError({ reason: "not_running", message: `channel ${id} is not running` });
+
 /**
  * Seams for tests that must make a channel fail from inside: a core that cannot load, a datagram path that
  * throws. Unset in the service; the channel reads them once at start, so they cost nothing per datagram.

@@ -17,14 +17,12 @@ import { Config, Context, Effect, Layer } from "effect";
 import type { ChannelId } from "../domain/ids.ts";
 import {
   ChannelError,
-  type ChannelError as ChannelErrorType,
   ChannelFaults,
   type ChannelOptions,
   type ChannelSpec,
   type ChannelsService,
   type HlsSource,
   PreviewSettings,
-  type RunningChannel,
 } from "./channel.ts";
 import { makeChannelHost } from "./channel-host.ts";
 import { EventBus } from "./event-bus.ts";
@@ -39,9 +37,6 @@ export type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "./c
 export class OutputDefaults extends Context.Reference<OutputDefaults>()("distributary/OutputDefaults", {
   defaultValue: (): OutputOptions => ({}),
 }) {}
-
-const notRunning = (id: string) =>
-  new ChannelError({ reason: "not_running", message: `channel ${id} is not running` });
 
 const servedAsync = (served: HlsServed): HlsSource => ({
   playlist: () => Promise.resolve(served.playlist()),
@@ -62,15 +57,6 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
       },
     });
 
-    const withChannel = <A>(
-      id: ChannelId,
-      use: (channel: RunningChannel) => Effect.Effect<A, ChannelErrorType>,
-    ) =>
-      Effect.suspend(() => {
-        const channel = host.get(id);
-        return channel === undefined ? Effect.fail(notRunning(id)) : use(channel);
-      });
-
     return {
       start: Effect.fn("Channels.start")(function* (spec: ChannelSpec) {
         if (host.get(spec.id) !== undefined) return;
@@ -89,11 +75,11 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
         failures.delete(id);
         if (yield* host.stop(id)) bus.emit({ type: "channel_stopped", channel: id });
       }),
-      applyOutput: (channelId, output) => withChannel(channelId, (channel) => channel.applyOutput(output)),
-      reconfigure: (spec) => withChannel(spec.id, (channel) => channel.reconfigure(spec)),
+      applyOutput: (channelId, output) => host.with(channelId, (channel) => channel.applyOutput(output)),
+      reconfigure: (spec) => host.with(spec.id, (channel) => channel.reconfigure(spec)),
       removeOutput: (channelId, outputId) =>
-        withChannel(channelId, (channel) => channel.removeOutput(outputId)),
-      switchInput: (channelId, role) => withChannel(channelId, (channel) => channel.switchInput(role)),
+        host.with(channelId, (channel) => channel.removeOutput(outputId)),
+      switchInput: (channelId, role) => host.with(channelId, (channel) => channel.switchInput(role)),
       state: (id) => (host.get(id) !== undefined ? "running" : failures.has(id) ? "error" : "stopped"),
       lastError: (id) => failures.get(id) ?? null,
       sync: Effect.void,

@@ -17,7 +17,7 @@ import { createRequire } from "node:module";
 const SOL_UDP = 17;
 const UDP_SEGMENT = 103;
 /** Below the 65,507-byte UDP payload limit with room to spare: 48 datagrams of 7 TS packets. */
-const MAX_BATCH_BYTES = 48 * 1316;
+export const MAX_BATCH_BYTES = 48 * 1316;
 
 type SetSockOpt = (fd: number, level: number, name: number, value: Buffer, length: number) => number;
 
@@ -59,32 +59,25 @@ export const segmentSends = (socket: Socket, bytes: number): boolean => {
   return call(fd, SOL_UDP, UDP_SEGMENT, value, 4) === 0;
 };
 
-interface Batch {
-  readonly socket: Socket;
-  parts: Uint8Array[];
-  bytes: number;
-  datagrams: number;
-}
-
-// One flush per turn for every socket with datagrams waiting.
-const waiting = new Set<Batch>();
+// Flushes asked for during this turn of the event loop, run together at its end.
+const waiting = new Set<() => void>();
 let flushScheduled = false;
-const send = (batch: Batch) => {
-  if (batch.parts.length === 0) return;
-  const parts = batch.parts;
-  batch.parts = [];
-  batch.bytes = 0;
-  batch.datagrams = 0;
-  try {
-    batch.socket.send(parts.length === 1 ? (parts[0] as Uint8Array) : parts);
-  } catch {
-    // The socket closed meanwhile (its output stopped): nobody is left to send to.
-  }
-};
 const flushAll = () => {
   flushScheduled = false;
-  for (const batch of waiting) send(batch);
+  const flushes = [...waiting];
   waiting.clear();
+  for (const flush of flushes) flush();
+};
+/** Runs `flush` once at the end of this turn of the event loop (asking again in the same turn changes nothing). */
+export const atEndOfTurn = (flush: () => void): void => {
+  waiting.add(flush);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushAll);
+  }
+};
+export const cancelEndOfTurn = (flush: () => void): void => {
+  waiting.delete(flush);
 };
 
 export interface DatagramSender {
@@ -104,29 +97,30 @@ export const makeDatagramSender = (socket: Socket, segment: number): DatagramSen
       send: (payload, header) => socket.send(header === null ? payload : [header, payload]),
       flush: () => {},
     };
-  const batch: Batch = { socket, parts: [], bytes: 0, datagrams: 0 };
+  let parts: Uint8Array[] = [];
+  let bytes = 0;
+  const flush = () => {
+    cancelEndOfTurn(flush);
+    if (parts.length === 0) return;
+    const sending = parts;
+    parts = [];
+    bytes = 0;
+    try {
+      socket.send(sending.length === 1 ? (sending[0] as Uint8Array) : sending);
+    } catch {
+      // The socket closed meanwhile (its output stopped): nobody is left to send to.
+    }
+  };
   return {
     send: (payload, header) => {
       const length = payload.length + (header?.length ?? 0);
-      if (header !== null) batch.parts.push(header);
-      batch.parts.push(payload);
-      batch.bytes += length;
-      batch.datagrams += 1;
+      if (header !== null) parts.push(header);
+      parts.push(payload);
+      bytes += length;
       // Only the last datagram of a batch may be shorter than the segment; a full batch goes at once.
-      if (length !== segment || batch.bytes + segment > MAX_BATCH_BYTES) {
-        waiting.delete(batch);
-        send(batch);
-        return;
-      }
-      waiting.add(batch);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flushAll);
-      }
+      if (length !== segment || bytes + segment > MAX_BATCH_BYTES) flush();
+      else atEndOfTurn(flush);
     },
-    flush: () => {
-      waiting.delete(batch);
-      send(batch);
-    },
+    flush,
   };
 };

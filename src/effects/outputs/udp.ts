@@ -114,7 +114,7 @@ export const connectSocket = (
  * sender queues what the kernel cannot take at once, and errors arrive as the socket's "error" event.
  */
 export const sendAsDatagrams = (
-  sender: DatagramSender,
+  sender: Pick<DatagramSender, "send">,
   chunk: Uint8Array,
   header: (() => Uint8Array) | null,
 ): void => {
@@ -130,6 +130,9 @@ export const sendAsDatagrams = (
 // A connected UDP socket reports an ICMP "port unreachable" from the destination as ECONNREFUSED on a later
 // send. For a UDP destination that only means nobody listens yet: keep sending, as an unconnected socket would.
 const harmless = (cause: unknown) => errorCode(cause) === "ECONNREFUSED";
+
+const sendFailed = (shown: string, cause: unknown) =>
+  new OutputError({ reason: "write_failed", message: `cannot send to ${shown} (${errorCode(cause)})` });
 
 /**
  * Runs until the socket reports a send error. Data goes out straight from the channel's fan-out while this
@@ -174,16 +177,7 @@ const libcAttempt = (
   return Effect.gen(function* () {
     const failed = yield* Deferred.make<never, OutputError>();
     const report = (cause: unknown) => {
-      if (!harmless(cause))
-        Deferred.unsafeDone(
-          failed,
-          Exit.fail(
-            new OutputError({
-              reason: "write_failed",
-              message: `cannot send to ${shown} (${errorCode(cause)})`,
-            }),
-          ),
-        );
+      if (!harmless(cause)) Deferred.unsafeDone(failed, Exit.fail(sendFailed(shown, cause)));
     };
     const rtp = target.protocol === "rtp" ? yield* makeRtpFramer : null;
     const segment = (rtp === null ? 0 : RTP_HEADER_SIZE) + DATAGRAM_PAYLOAD;
@@ -204,10 +198,7 @@ const libcAttempt = (
     yield* Effect.acquireRelease(
       Effect.sync(() =>
         context.queue.deliverDirectly((chunk) => {
-          if (chunk.length <= DATAGRAM_PAYLOAD) sender.send(chunk, header === null ? null : header());
-          else
-            for (let at = 0; at < chunk.length; at += DATAGRAM_PAYLOAD)
-              sender.send(chunk.subarray(at, at + DATAGRAM_PAYLOAD), header === null ? null : header());
+          sendAsDatagrams(sender, chunk, header);
           context.countSent(chunk.length);
         }),
       ),
@@ -238,12 +229,7 @@ export const datagramAttempt = (
     return yield* deliverUntilError(
       socket,
       context,
-      // Plain UDP with one input datagram's worth (the usual case) goes to the sender as it is.
-      header === null
-        ? (chunk) =>
-            chunk.length <= DATAGRAM_PAYLOAD ? sender.send(chunk, null) : sendAsDatagrams(sender, chunk, null)
-        : (chunk) => sendAsDatagrams(sender, chunk, header),
-      (cause) =>
-        new OutputError({ reason: "write_failed", message: `cannot send to ${shown} (${errorCode(cause)})` }),
+      (chunk) => sendAsDatagrams(sender, chunk, header),
+      (cause) => sendFailed(shown, cause),
     );
   });

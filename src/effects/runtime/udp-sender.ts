@@ -11,6 +11,7 @@
  * address). `DISTRIBUTARY_UDP_SENDER=dgram` keeps node:dgram on Deno too.
  */
 import koffi from "koffi";
+import { atEndOfTurn, cancelEndOfTurn, MAX_BATCH_BYTES } from "../outputs/segmented.ts";
 import { runtimeName } from "./runtime.ts";
 
 export interface NativeUdpSender {
@@ -31,8 +32,6 @@ const MSG_DONTWAIT = 0x40;
 const EAGAIN = 11;
 const SOL_UDP = 17;
 const UDP_SEGMENT = 103;
-/** Below the 65,507-byte UDP payload limit with room to spare, as in segmented.ts. */
-const MAX_BATCH_BYTES = 48 * 1316;
 /** Sends the kernel would not take yet, held in order; past that the newest are dropped. */
 const PENDING_LIMIT = 4096;
 
@@ -68,16 +67,6 @@ const errnoError = (operation: string): Error & { code: string } => {
   return Object.assign(new Error(`${operation} failed (errno ${errno})`), {
     code: errnoNames[errno] ?? `E${errno}`,
   });
-};
-
-// One flush per turn for every sender with datagrams waiting.
-const waiting = new Set<() => void>();
-let flushScheduled = false;
-const flushAll = () => {
-  flushScheduled = false;
-  const flushes = [...waiting];
-  waiting.clear();
-  for (const flush of flushes) flush();
 };
 
 /**
@@ -138,7 +127,7 @@ export const openLibcSender = (
     retry ??= setTimeout(drain, 1);
   };
   const flush = () => {
-    waiting.delete(flush);
+    cancelEndOfTurn(flush);
     if (batched === 0 || !open) return;
     const data = batch.subarray(0, batched);
     batched = 0;
@@ -167,17 +156,13 @@ export const openLibcSender = (
         flush();
         return;
       }
-      waiting.add(flush);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flushAll);
-      }
+      atEndOfTurn(flush);
     },
     flush,
     close: async () => {
       flush();
       open = false;
-      waiting.delete(flush);
+      cancelEndOfTurn(flush);
       if (retry !== null) clearTimeout(retry);
       c.close(fd);
     },

@@ -23,6 +23,7 @@ import {
   type ChannelSpec,
   type Handover,
   type InputRole,
+  notRunning,
   type OutputSpec,
 } from "../channel.ts";
 import type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "../channel-types.ts";
@@ -213,9 +214,6 @@ export const makeWorkerChannels = (
       ),
     );
 
-    const notRunning = (id: string) =>
-      new ChannelError({ reason: "not_running", message: `channel ${id} is not running` });
-
     const withEntry = <A>(id: ChannelId, use: (entry: Entry, slot: Slot) => Effect.Effect<A, ChannelError>) =>
       Effect.suspend(() => {
         const entry = entries.get(id);
@@ -229,9 +227,14 @@ export const makeWorkerChannels = (
       return entry?.running === true ? entry : null;
     };
 
-    const lightest = (): number => {
+    /** Channels placed on each worker, by index. */
+    const loads = (): number[] => {
       const load = slots.map(() => 0);
       for (const entry of entries.values()) load[entry.worker] = (load[entry.worker] ?? 0) + 1;
+      return load;
+    };
+    const lightest = (): number => {
+      const load = loads();
       let best = 0;
       for (let i = 1; i < load.length; i++) if ((load[i] ?? 0) < (load[best] ?? 0)) best = i;
       return best;
@@ -407,14 +410,16 @@ export const makeWorkerChannels = (
         }),
       previewActive: (id: ChannelId) => running(id)?.previewActive ?? false,
       running: () => [...entries.entries()].flatMap(([id, entry]) => (entry.running ? [id] : [])),
-      workers: (): ReadonlyArray<WorkerStatus> =>
-        slots.map((slot) => ({
+      workers: (): ReadonlyArray<WorkerStatus> => {
+        const load = loads();
+        return slots.map((slot) => ({
           index: slot.index,
-          channels: [...entries.values()].filter((entry) => entry.worker === slot.index).length,
+          channels: load[slot.index] ?? 0,
           restarts: slot.restarts,
           loopDelayP99Ms: slot.loopDelay.p99,
           loopDelayMaxMs: slot.loopDelay.max,
-        })),
+        }));
+      },
       placement: (id: ChannelId) => running(id)?.worker ?? null,
       move,
       killWorker: (index: number) =>

@@ -57,17 +57,15 @@ const host = await runtime.runPromise(
   ),
 );
 
-/** How many of each channel's recent cues the supervisor has: only newer ones cross in a sync. */
+/** The newest cue of each channel the supervisor has been sent: only later ones cross in a sync. */
 const cuesSent = new Map<ChannelId, CueRecord>();
 
-const notRunning = (id: string) =>
-  new ChannelErrorClass({ reason: "not_running", message: `channel ${id} is not running` });
-
-const withChannel = <A>(id: ChannelId, use: (channel: RunningChannel) => Effect.Effect<A, ChannelError>) =>
-  Effect.suspend(() => {
-    const channel = host.get(id);
-    return channel === undefined ? Effect.fail(notRunning(id)) : use(channel);
-  });
+/** The channel stopped in this thread (stopped, or moved away): its cue mark goes with it. */
+const stopHere = (id: ChannelId) =>
+  Effect.zipRight(
+    Effect.sync(() => cuesSent.delete(id)),
+    host.stop(id),
+  );
 
 const newCues = (id: ChannelId, recent: ReadonlyArray<CueRecord>): ReadonlyArray<CueRecord> => {
   const last = cuesSent.get(id);
@@ -104,25 +102,23 @@ const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
     case "start":
       return host.start(command.spec, command.handover);
     case "stop":
-      return Effect.sync(() => cuesSent.delete(command.channel)).pipe(
-        Effect.zipRight(host.stop(command.channel)),
-      );
+      return stopHere(command.channel);
     case "senders":
-      return withChannel(command.channel, (channel) => Effect.sync(channel.senders));
+      return host.with(command.channel, (channel) => Effect.sync(channel.senders));
     case "release":
-      return withChannel(command.channel, (channel) => channel.release(500)).pipe(
-        Effect.zipRight(host.stop(command.channel)),
-      );
+      return host
+        .with(command.channel, (channel) => channel.release(500))
+        .pipe(Effect.zipRight(stopHere(command.channel)));
     case "settle":
-      return withChannel(command.channel, (channel) => channel.settle);
+      return host.with(command.channel, (channel) => channel.settle);
     case "applyOutput":
-      return withChannel(command.channel, (channel) => channel.applyOutput(command.output));
+      return host.with(command.channel, (channel) => channel.applyOutput(command.output));
     case "removeOutput":
-      return withChannel(command.channel, (channel) => channel.removeOutput(command.output));
+      return host.with(command.channel, (channel) => channel.removeOutput(command.output));
     case "reconfigure":
-      return withChannel(command.spec.id, (channel) => channel.reconfigure(command.spec));
+      return host.with(command.spec.id, (channel) => channel.reconfigure(command.spec));
     case "switchInput":
-      return withChannel(command.channel, (channel) => channel.switchInput(command.role));
+      return host.with(command.channel, (channel) => channel.switchInput(command.role));
     case "sync":
       return Effect.sync(sync);
     case "shutdown":
