@@ -3,14 +3,13 @@
  * really listens on; an admin token from the environment must be long enough, and stops being valid when the
  * service starts without it.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, freeUdpPort } from "../support/app.ts";
+import { spawnService } from "../support/service.ts";
 
-const bin = join(import.meta.dirname, "../../bin/distributary");
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "distributary-first-"));
@@ -20,38 +19,16 @@ afterAll(async () => {
 });
 
 const serve = async (port: number, env: Record<string, string> = {}) => {
-  const environment: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env };
-  const child: ChildProcess = spawn(
-    bin,
-    ["serve", "--port", String(port), "--config-dir", join(dir, "config")],
-    {
-      env: environment,
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let output = "";
-  child.stdout?.on("data", (chunk) => {
-    output += String(chunk);
+  const service = spawnService({
+    port,
+    after: ["--config-dir", join(dir, "config")],
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
   });
-  child.stderr?.on("data", (chunk) => {
-    output += String(chunk);
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return {
-    output: () => output,
-    exited,
-    ready: () =>
-      eventually(
-        "the service to be ready",
-        async () =>
-          (await fetch(`http://127.0.0.1:${port}/api/ready`).catch(() => undefined))?.status === 200
-            ? true
-            : undefined,
-        20_000,
-      ),
+    ...service,
     stop: async () => {
-      child.kill("SIGTERM");
-      return exited;
+      service.process.kill("SIGTERM");
+      return service.exited;
     },
   };
 };

@@ -6,7 +6,6 @@
  * destinations get the bytes sent, byte for byte; the cue history, the WebSocket feed and /metrics count the
  * cues and bytes; the overview page, in a real Chromium, shows the channel running; SIGTERM ends it with 0.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,10 +18,10 @@ import { launchChromium, login, newContext, screenshot } from "../support/browse
 import { immediateSpliceOut } from "../support/cues.ts";
 import * as peers from "../support/peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
+import { type ServiceProcess, spawnService } from "../support/service.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
 const TOKEN = "runtimes-test-admin-token-0123456789";
-const bin = join(import.meta.dirname, "../../bin/distributary");
 const RUNTIMES = ["node", "bun", "deno"] as const;
 
 let browser: Browser;
@@ -33,45 +32,16 @@ afterAll(async () => {
   await browser?.close();
 });
 
-interface Service {
-  readonly process: ChildProcess;
-  readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null }>;
-  readonly output: () => string;
-  readonly base: string;
-}
-
-const startService = async (runtime: string, configDir: string): Promise<Service> => {
-  const port = await freeUdpPort();
-  const child = spawn(
-    bin,
-    ["--runtime", runtime, "serve", "--port", String(port), "--host", "127.0.0.1", "--config-dir", configDir],
-    {
-      // Two forwarding worker threads: the channel runs off the main thread, as in production, and can move.
-      env: { ...process.env, DISTRIBUTARY_ADMIN_TOKEN: TOKEN, DISTRIBUTARY_WORKERS: "2" },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let output = "";
-  child.stdout?.on("data", (chunk) => {
-    output += String(chunk);
+const startService = async (runtime: string, configDir: string): Promise<ServiceProcess> => {
+  const service = spawnService({
+    port: await freeUdpPort(),
+    before: ["--runtime", runtime],
+    after: ["--host", "127.0.0.1", "--config-dir", configDir],
+    // Two forwarding worker threads: the channel runs off the main thread, as in production, and can move.
+    env: { ...process.env, DISTRIBUTARY_ADMIN_TOKEN: TOKEN, DISTRIBUTARY_WORKERS: "2" },
   });
-  child.stderr?.on("data", (chunk) => {
-    output += String(chunk);
-  });
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
-  );
-  const base = `http://127.0.0.1:${port}`;
-  await eventually(
-    `the service on ${runtime} to be ready`,
-    async () => {
-      if (child.exitCode !== null) throw new Error(`serve exited: ${output}`);
-      const ready = await fetch(`${base}/api/ready`).catch(() => undefined);
-      return ready?.status === 200 ? true : undefined;
-    },
-    30_000,
-  );
-  return { process: child, exited, output: () => output, base };
+  await service.ready(30_000);
+  return service;
 };
 
 interface OutputView {
@@ -85,7 +55,7 @@ describe.each(RUNTIMES)("the service on %s", (runtime) => {
   it("forwards UDP TS with SCTE-35 to UDP and SRT byte for byte, counts cues and bytes, shows the overview", async () => {
     const dir = await mkdtemp(join(tmpdir(), `distributary-${runtime}-`));
     const scope = Effect.runSync(Scope.make());
-    let service: Service | undefined;
+    let service: ServiceProcess | undefined;
     try {
       const udpSink = await Effect.runPromise(Scope.extend(peers.udpSink, scope));
       const srtSink = await Effect.runPromise(Scope.extend(peers.udpSink, scope));
@@ -236,7 +206,8 @@ describe.each(RUNTIMES)("the service on %s", (runtime) => {
 
       const stopping = Date.now();
       service.process.kill("SIGTERM");
-      expect(await service.exited, service.output().slice(-3000)).toEqual({ code: 0, signal: null });
+      const end = { code: await service.exited, signal: await service.signal };
+      expect(end, service.output().slice(-3000)).toEqual({ code: 0, signal: null });
       expect(Date.now() - stopping).toBeLessThan(5000);
       service = undefined;
     } finally {

@@ -2,15 +2,14 @@
  * `bin/distributary serve` as a real process with a temp config dir: killed with SIGKILL mid-stream it comes
  * back with the same channels and outputs streaming; SIGTERM stops it with exit 0 and no child left behind.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, freeUdpPort, type UdpSink, udpSink, udpSource } from "../support/app.ts";
+import { type ServiceProcess, spawnService } from "../support/service.ts";
 
 const TOKEN = "serve-test-admin-token-0123456789";
-const bin = join(import.meta.dirname, "../../bin/distributary");
 
 let dir: string;
 let httpPort: number;
@@ -23,39 +22,14 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-interface Server {
-  readonly process: ChildProcess;
-  readonly exited: Promise<number | null>;
-  readonly output: () => string;
-}
-
-const startServer = async (): Promise<Server> => {
-  const child = spawn(
-    bin,
-    ["serve", "--port", String(httpPort), "--host", "127.0.0.1", "--config-dir", join(dir, "config")],
-    {
-      env: { ...process.env, DISTRIBUTARY_ADMIN_TOKEN: TOKEN },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let output = "";
-  child.stdout?.on("data", (chunk) => {
-    output += String(chunk);
+const startServer = async (): Promise<ServiceProcess> => {
+  const server = spawnService({
+    port: httpPort,
+    after: ["--host", "127.0.0.1", "--config-dir", join(dir, "config")],
+    env: { ...process.env, DISTRIBUTARY_ADMIN_TOKEN: TOKEN },
   });
-  child.stderr?.on("data", (chunk) => {
-    output += String(chunk);
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  await eventually(
-    "the service to be ready",
-    async () => {
-      if (child.exitCode !== null) throw new Error(`serve exited: ${output}`);
-      const ready = await fetch(`http://127.0.0.1:${httpPort}/api/ready`).catch(() => undefined);
-      return ready?.status === 200 ? true : undefined;
-    },
-    20_000,
-  );
-  return { process: child, exited, output: () => output };
+  await server.ready();
+  return server;
 };
 
 const api = (path: string, init: RequestInit = {}) =>

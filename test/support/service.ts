@@ -1,0 +1,61 @@
+/**
+ * `bin/distributary … serve` as a real process for tests: its stdout and stderr kept, its exit awaited, and
+ * ready once `GET /api/ready` answers 200 (failing at once, with the output, if it exits first).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import { eventually } from "./app.ts";
+
+export const bin = join(import.meta.dirname, "../../bin/distributary");
+
+export interface ServiceProcess {
+  readonly process: ChildProcess;
+  /** The exit code (null after a signal). */
+  readonly exited: Promise<number | null>;
+  readonly signal: Promise<NodeJS.Signals | null>;
+  readonly output: () => string;
+  readonly base: string;
+  readonly ready: (timeoutMs?: number) => Promise<void>;
+}
+
+/** Starts `bin/distributary [...before] serve --port P [...after]` with exactly `env` as its environment. */
+export const spawnService = (options: {
+  readonly port: number;
+  readonly before?: ReadonlyArray<string>;
+  readonly after?: ReadonlyArray<string>;
+  readonly env: NodeJS.ProcessEnv;
+}): ServiceProcess => {
+  const child = spawn(
+    bin,
+    [...(options.before ?? []), "serve", "--port", String(options.port), ...(options.after ?? [])],
+    { env: options.env, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let output = "";
+  const keep = (chunk: unknown) => {
+    output += String(chunk);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  const base = `http://127.0.0.1:${options.port}`;
+  return {
+    process: child,
+    exited: ended.then((end) => end.code),
+    signal: ended.then((end) => end.signal),
+    output: () => output,
+    base,
+    ready: async (timeoutMs = 20_000) => {
+      await eventually(
+        "the service to be ready",
+        async () => {
+          if (child.exitCode !== null) throw new Error(`serve exited: ${output}`);
+          const ready = await fetch(`${base}/api/ready`).catch(() => undefined);
+          return ready?.status === 200 ? true : undefined;
+        },
+        timeoutMs,
+      );
+    },
+  };
+};
