@@ -454,14 +454,15 @@ const distributaryOn = (runtime: string): Contender => ({
       ],
       {
         PATH: process.env.PATH ?? "/usr/bin:/bin",
+        // The service's settings given to the harness (DISTRIBUTARY_BATCH_MS, DISTRIBUTARY_UDP_SENDER, ...) to
+        // compare them; the ones below are the harness's own.
+        ...Object.fromEntries(
+          Object.entries(process.env).filter(([name]) => name.startsWith("DISTRIBUTARY_")),
+        ),
         DISTRIBUTARY_ADMIN_TOKEN: admin,
         DISTRIBUTARY_LOG_LEVEL: "warn",
         DISTRIBUTARY_METRICS_AUTH: "loopback",
         ...(values.workers === undefined ? {} : { DISTRIBUTARY_WORKERS: values.workers }),
-        // node:dgram instead of the runtime's own sender (src/effects/runtime/udp-sender.ts), to compare them.
-        ...(process.env.DISTRIBUTARY_UDP_SENDER === undefined
-          ? {}
-          : { DISTRIBUTARY_UDP_SENDER: process.env.DISTRIBUTARY_UDP_SENDER }),
       },
     );
     const base = `http://127.0.0.1:${port}`;

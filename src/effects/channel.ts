@@ -13,8 +13,8 @@
  * outputs' writers never restart for it.
  *
  * The per-datagram path (socket callback → core.push → offer) is plain synchronous code: it allocates nothing
- * beyond the chunk it forwards (a subarray of the socket's buffer, or a copy out of a WebAssembly buffer) and
- * never waits on an output.
+ * beyond the chunk it forwards (one copy of the datagram's TS, shared by every output) and never waits on an
+ * output.
  *
  * Over 400 lines on purpose: one function builds the whole packet path so that its per-datagram closures
  * share state directly, with no indirection per datagram; the shapes it reports live in channel-types.ts.
@@ -154,17 +154,14 @@ export const startChannel = (
     /** While a still is being made: the chunks forwarded meanwhile, up to a byte budget. */
     let tap: { chunks: Uint8Array[]; bytes: number; readonly max: number } | null = null;
 
-    /** Offers the TS packets `core` just found in `datagram`; `owned` when the bytes are the socket's own. */
-    const forward = (datagram: Uint8Array, core: PacketCore, owned: boolean) => {
+    /** Offers the TS packets `core` just found in `datagram` to every output. */
+    const forward = (datagram: Uint8Array, core: PacketCore) => {
       const start = core.payloadOffset;
       const end = start + core.payloadLength;
-      // The queues keep chunks by reference, so bytes in a WebAssembly buffer are copied once for all outputs;
-      // a plain-TS datagram from the socket is its own chunk, with no view to allocate.
-      const chunk = !owned
-        ? datagram.slice(start, end)
-        : start === 0 && end === datagram.length
-          ? datagram
-          : datagram.subarray(start, end);
+      // The queues keep chunks by reference, and a datagram is a view into memory that is reused (the
+      // socket's batch, a WebAssembly buffer): it is copied once, into Node's buffer pool, for all outputs.
+      const chunk = Buffer.allocUnsafe(end - start);
+      chunk.set(start === 0 && end === datagram.length ? datagram : datagram.subarray(start, end));
       for (let i = 0; i < offers.length; i++) offers[i]?.(chunk);
       preview?.output.offer(chunk);
       if (tap !== null && tap.bytes < tap.max) {
@@ -241,7 +238,7 @@ export const startChannel = (
         merger = makeSequenceMerger(
           redundancy.merge_window_ms,
           (datagram) => {
-            if (core.push(datagram, performance.now()) > 0) forward(datagram, core, false);
+            if (core.push(datagram, performance.now()) > 0) forward(datagram, core);
             core.drainEvents(onEvent);
           },
           gapWaits,
@@ -295,7 +292,7 @@ export const startChannel = (
      * of the kind and source the input is locked to) counts as an arrival and reaches the outputs: foreign
      * datagrams neither feed the outputs nor keep a silent input looking alive.
      */
-    const deliver = (input: InputRuntime, datagram: Uint8Array, owned: boolean) => {
+    const deliver = (input: InputRuntime, datagram: Uint8Array) => {
       const packets = input.core.push(datagram, performance.now());
       if (packets > 0) selector.arrival(input.role);
       if (merger !== null) {
@@ -304,16 +301,16 @@ export const startChannel = (
         return;
       }
       const forwarding = selector.active() === input.role;
-      if (packets > 0 && forwarding) forward(datagram, input.core, owned);
+      if (packets > 0 && forwarding) forward(datagram, input.core);
       // The standby input's events are drained too, so its ring never overflows, but its cues are not the
       // channel's: they reach the watcher only from the input being forwarded.
       input.core.drainEvents(forwarding ? onEvent : ignoreEvent);
     };
 
-    /** Recovered datagrams are views into the FEC core's memory; wire datagrams are the socket's own. */
+    /** Recovered datagrams come from the FEC core and take their place in sequence through the reorder buffer. */
     const accept = (input: InputRuntime, datagram: Uint8Array, recovered: boolean) => {
       const reorder = input.reorder;
-      if (reorder === null) deliver(input, datagram, !recovered);
+      if (reorder === null) deliver(input, datagram);
       else reorder.insert(datagram, recovered ? RECOVERED_LANE : 0, selector.now());
     };
     const where = (role: InputRole) => `the ${role} input's packet path`;
@@ -349,7 +346,7 @@ export const startChannel = (
         else if (input.reorder === null || windowChanged)
           input.reorder = makeSequenceMerger(
             redundancy.merge_window_ms,
-            (datagram) => deliver(input, datagram, false),
+            (datagram) => deliver(input, datagram),
             gapWaits,
           );
       });

@@ -2,6 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { Data, Effect } from "effect";
 import type { InputEndpoint } from "../../domain/redundancy.ts";
+import { readInBatches } from "../runtime/batch-reader.ts";
 import { setReceiveBuffer } from "../runtime/datagram.ts";
 
 export type { InputEndpoint } from "../../domain/redundancy.ts";
@@ -24,9 +25,10 @@ const describe = (endpoint: InputEndpoint) =>
 const receiveBufferBytes = 8 * 1024 * 1024;
 
 /**
- * Binds a UDP socket for one input while the scope is open. Every datagram goes to `onDatagram` synchronously
- * from the socket's callback, with its sender: the per-packet path stays out of Effect so that it allocates
- * nothing of its own.
+ * Binds a UDP socket for one input while the scope is open. Every datagram goes to `onDatagram` synchronously,
+ * with its sender: the per-packet path stays out of Effect so that it allocates nothing of its own. On Node.js
+ * the datagrams are read in batches (src/effects/runtime/batch-reader.ts) and each is a view into memory that
+ * is reused once `onDatagram` returns: what must be kept is copied.
  *
  * `takeOver` is for a channel moving to another worker while its stream flows: the new socket joins the old
  * one's port (SO_REUSEPORT) connected to the sender the old one hears, so the kernel hands that sender's
@@ -39,7 +41,15 @@ export const bindInput = (
   takeOver?: { readonly address: string; readonly port: number },
 ) =>
   Effect.acquireRelease(
-    Effect.async<Socket, InputError>((resume) => {
+    Effect.async<Socket, InputError>((resumeWith) => {
+      // Once bound (and connected, for a take-over), the socket is read in batches where the runtime allows.
+      const resume = (effect: Effect.Effect<Socket, InputError>) =>
+        resumeWith(
+          Effect.map(effect, (bound) => {
+            stopReading.set(bound, readInBatches(bound, onDatagram));
+            return bound;
+          }),
+        );
       const multicast = isMulticast(endpoint.ip);
       // A unicast input is ours alone: without SO_REUSEADDR no other program's socket can bind the port and
       // take the stream while the channel shows running, and a port someone holds fails the start.
@@ -104,6 +114,11 @@ export const bindInput = (
     }),
     (socket) =>
       Effect.async<void>((resume) => {
+        stopReading.get(socket)?.();
+        stopReading.delete(socket);
         socket.close(() => resume(Effect.void));
       }),
   );
+
+/** How to give each batch-read socket back to node:dgram before it closes. */
+const stopReading = new WeakMap<Socket, (() => void) | null>();

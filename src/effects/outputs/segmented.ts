@@ -5,79 +5,43 @@
  * `socket.send`), and batching them costs a third as much per datagram on loopback
  * (load-tests/bench-segmented.ts).
  *
- * Datagrams offered during one turn of the event loop go out together at the end of it (setImmediate), so
+ * Datagrams offered during one turn of the event loop go out together at the end of it (end-of-turn.ts), so
  * nothing waits longer than the turn; a datagram of another size than the socket's segment ends a batch (the
  * kernel takes a shorter last one). Node has no API for the socket option, so it is set through koffi, the
  * FFI library the service already uses for libsrt; where that is not possible (no koffi, no descriptor,
  * another kernel) every datagram is sent on its own, as before.
  */
 import type { Socket } from "node:dgram";
-import { createRequire } from "node:module";
+import { atEndOfTurn, cancelEndOfTurn } from "../runtime/end-of-turn.ts";
+import { descriptorOf, type Libc, loadLibc, MSG_DONTWAIT, SOL_UDP, UDP_SEGMENT } from "../runtime/libc.ts";
+import { runtimeName } from "../runtime/runtime.ts";
 
-const SOL_UDP = 17;
-const UDP_SEGMENT = 103;
 /** Below the 65,507-byte UDP payload limit with room to spare: 48 datagrams of 7 TS packets. */
 export const MAX_BATCH_BYTES = 48 * 1316;
-
-type SetSockOpt = (fd: number, level: number, name: number, value: Buffer, length: number) => number;
-
-let setsockopt: SetSockOpt | null | undefined;
-const loadSetSockOpt = (): SetSockOpt | null => {
-  if (setsockopt !== undefined) return setsockopt;
-  try {
-    const koffi = createRequire(import.meta.url)("koffi") as typeof import("koffi");
-    setsockopt = koffi
-      .load("libc.so.6")
-      .func("int setsockopt(int, int, int, const void *, uint32_t)") as SetSockOpt;
-  } catch {
-    setsockopt = null;
-  }
-  return setsockopt;
-};
-
-/** The socket's file descriptor, from Node's internal state (no public API names it); null if not there. */
-const descriptorOf = (socket: Socket): number | null => {
-  const state = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === "state symbol");
-  const handle =
-    state === undefined
-      ? undefined
-      : (socket as unknown as Record<symbol, { handle?: { fd?: unknown } }>)[state]?.handle;
-  return typeof handle?.fd === "number" && handle.fd >= 0 ? handle.fd : null;
-};
 
 /** `DISTRIBUTARY_UDP_GSO=off` sends every datagram on its own (for a network path that mishandles it). */
 const wanted = process.env.DISTRIBUTARY_UDP_GSO !== "off";
 
-/** Asks the kernel to cut what is sent on `socket` into datagrams of `bytes`; false when it cannot. */
-export const segmentSends = (socket: Socket, bytes: number): boolean => {
-  if (!wanted) return false;
-  const fd = descriptorOf(socket);
-  const call = loadSetSockOpt();
-  if (fd === null || call === null) return false;
-  const value = Buffer.alloc(4);
-  value.writeInt32LE(bytes);
-  return call(fd, SOL_UDP, UDP_SEGMENT, value, 4) === 0;
-};
-
-// Flushes asked for during this turn of the event loop, run together at its end.
-const waiting = new Set<() => void>();
-let flushScheduled = false;
-const flushAll = () => {
-  flushScheduled = false;
-  const flushes = [...waiting];
-  waiting.clear();
-  for (const flush of flushes) flush();
-};
-/** Runs `flush` once at the end of this turn of the event loop (asking again in the same turn changes nothing). */
-export const atEndOfTurn = (flush: () => void): void => {
-  waiting.add(flush);
-  if (!flushScheduled) {
-    flushScheduled = true;
-    setImmediate(flushAll);
+const tryLibc = (): Libc | null => {
+  try {
+    return loadLibc();
+  } catch {
+    return null;
   }
 };
-export const cancelEndOfTurn = (flush: () => void): void => {
-  waiting.delete(flush);
+
+/**
+ * Asks the kernel to cut what is sent on `socket` into datagrams of `bytes`; returns the socket's descriptor,
+ * or null when it cannot.
+ */
+export const segmentSends = (socket: Socket, bytes: number): number | null => {
+  if (!wanted) return null;
+  const fd = descriptorOf(socket);
+  const c = tryLibc();
+  if (fd === null || c === null) return null;
+  const value = Buffer.alloc(4);
+  value.writeInt32LE(bytes);
+  return c.setsockopt(fd, SOL_UDP, UDP_SEGMENT, value, 4) === 0 ? fd : null;
 };
 
 export interface DatagramSender {
@@ -89,33 +53,54 @@ export interface DatagramSender {
 
 /**
  * Datagrams to `socket`'s one destination, batched when the kernel segments for it (`segment`: the size of a
- * full datagram, header included), else each sent on its own.
+ * full datagram, header included), else each sent on its own. On Node.js a batch is gathered in a buffer of
+ * the sender's own and written with send(2) on the socket's descriptor, which costs a fraction of
+ * `socket.send` (no request object, no list to walk); whatever that does not take at once (a full send buffer,
+ * an error the socket reports) goes through `socket.send` instead, which queues, reports and keeps the order,
+ * as it always did.
  */
 export const makeDatagramSender = (socket: Socket, segment: number): DatagramSender => {
-  if (!segmentSends(socket, segment))
+  const fd = segmentSends(socket, segment);
+  if (fd === null)
     return {
       send: (payload, header) => socket.send(header === null ? payload : [header, payload]),
       flush: () => {},
     };
+  const c = runtimeName === "node" ? tryLibc() : null;
+  const batch = c === null ? null : Buffer.allocUnsafeSlow(MAX_BATCH_BYTES);
   let parts: Uint8Array[] = [];
   let bytes = 0;
-  const flush = () => {
-    cancelEndOfTurn(flush);
-    if (parts.length === 0) return;
-    const sending = parts;
-    parts = [];
-    bytes = 0;
+  const sendThroughSocket = (data: Uint8Array | Uint8Array[]) => {
     try {
-      socket.send(sending.length === 1 ? (sending[0] as Uint8Array) : sending);
+      socket.send(data);
     } catch {
       // The socket closed meanwhile (its output stopped): nobody is left to send to.
     }
   };
+  const flush = () => {
+    cancelEndOfTurn(flush);
+    if (bytes === 0) return;
+    const length = bytes;
+    bytes = 0;
+    if (batch !== null && c !== null) {
+      if (socket.getSendQueueCount() === 0 && c.send(fd, batch, length, MSG_DONTWAIT) === length) return;
+      sendThroughSocket(Buffer.from(batch.subarray(0, length)));
+      return;
+    }
+    const sending = parts;
+    parts = [];
+    sendThroughSocket(sending.length === 1 ? (sending[0] as Uint8Array) : sending);
+  };
   return {
     send: (payload, header) => {
       const length = payload.length + (header?.length ?? 0);
-      if (header !== null) parts.push(header);
-      parts.push(payload);
+      if (batch !== null) {
+        if (header !== null) batch.set(header, bytes);
+        batch.set(payload, bytes + (header?.length ?? 0));
+      } else {
+        if (header !== null) parts.push(header);
+        parts.push(payload);
+      }
       bytes += length;
       // Only the last datagram of a batch may be shorter than the segment; a full batch goes at once.
       if (length !== segment || bytes + segment > MAX_BATCH_BYTES) flush();

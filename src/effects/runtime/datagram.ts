@@ -9,18 +9,8 @@
  */
 import type { Socket } from "node:dgram";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import koffi from "koffi";
+import { loadLibc, SO_RCVBUF, SOL_SOCKET } from "./libc.ts";
 import { runtimeName } from "./runtime.ts";
-
-const SOL_SOCKET = 1;
-const SO_RCVBUF = 8;
-
-let setsockopt: ((fd: number, level: number, name: number, value: Buffer, length: number) => number) | null =
-  null;
-const libc = () => {
-  setsockopt ??= koffi.load("libc.so.6").func("int setsockopt(int, int, int, const void *, uint32_t)");
-  return setsockopt;
-};
 
 /** Inodes of the UDP sockets bound to local `port` (any address, IPv4 and IPv6), from /proc/net/udp{,6}. */
 export const udpInodesOnPort = (port: number): ReadonlySet<string> => {
@@ -75,7 +65,8 @@ export const setReceiveBuffer = (socket: Socket, bytes: number): boolean => {
     const value = Buffer.alloc(4);
     value.writeInt32LE(bytes, 0);
     let set = false;
-    for (const fd of descriptors) set = libc()(fd, SOL_SOCKET, SO_RCVBUF, value, 4) === 0 || set;
+    const { setsockopt } = loadLibc();
+    for (const fd of descriptors) set = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, value, 4) === 0 || set;
     return set;
   } catch {
     return false;

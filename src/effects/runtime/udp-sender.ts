@@ -10,8 +10,20 @@
  * Bun.udpSocket 4.2), and so does every destination that needs a socket option (multicast, ttl, a local
  * address). `DISTRIBUTARY_UDP_SENDER=dgram` keeps node:dgram on Deno too.
  */
-import koffi from "koffi";
-import { atEndOfTurn, cancelEndOfTurn, MAX_BATCH_BYTES } from "../outputs/segmented.ts";
+import { MAX_BATCH_BYTES } from "../outputs/segmented.ts";
+import { atEndOfTurn, cancelEndOfTurn } from "./end-of-turn.ts";
+import {
+  AF_INET,
+  EAGAIN,
+  errno,
+  loadLibc,
+  MSG_DONTWAIT,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOL_UDP,
+  UDP_SEGMENT,
+} from "./libc.ts";
 import { runtimeName } from "./runtime.ts";
 
 export interface NativeUdpSender {
@@ -23,38 +35,8 @@ export interface NativeUdpSender {
   readonly close: () => Promise<void>;
 }
 
-// Linux x86-64 and arm64 constants.
-const AF_INET = 2;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const MSG_DONTWAIT = 0x40;
-const EAGAIN = 11;
-const SOL_UDP = 17;
-const UDP_SEGMENT = 103;
 /** Sends the kernel would not take yet, held in order; past that the newest are dropped. */
 const PENDING_LIMIT = 4096;
-
-interface Libc {
-  readonly socket: (domain: number, type: number, protocol: number) => number;
-  readonly connect: (fd: number, address: Buffer, length: number) => number;
-  readonly setsockopt: (fd: number, level: number, name: number, value: Buffer, length: number) => number;
-  readonly send: (fd: number, data: Uint8Array, length: number, flags: number) => number;
-  readonly close: (fd: number) => number;
-}
-let libc: Libc | null = null;
-const loadLibc = (): Libc => {
-  if (libc !== null) return libc;
-  const lib = koffi.load("libc.so.6");
-  libc = {
-    socket: lib.func("int socket(int, int, int)"),
-    connect: lib.func("int connect(int, const void *, uint32_t)"),
-    setsockopt: lib.func("int setsockopt(int, int, int, const void *, uint32_t)"),
-    send: lib.func("intptr_t send(int, const void *, size_t, int)"),
-    close: lib.func("int close(int)"),
-  };
-  return libc;
-};
 
 const errnoNames: Record<number, string> = {
   1: "EPERM",
@@ -63,9 +45,9 @@ const errnoNames: Record<number, string> = {
   113: "EHOSTUNREACH",
 };
 const errnoError = (operation: string): Error & { code: string } => {
-  const errno = koffi.errno();
-  return Object.assign(new Error(`${operation} failed (errno ${errno})`), {
-    code: errnoNames[errno] ?? `E${errno}`,
+  const number = errno();
+  return Object.assign(new Error(`${operation} failed (errno ${number})`), {
+    code: errnoNames[number] ?? `E${number}`,
   });
 };
 
@@ -106,7 +88,7 @@ export const openLibcSender = (
   /** false when the kernel would not take it now. */
   const write = (data: Uint8Array): boolean => {
     if (c.send(fd, data, data.length, MSG_DONTWAIT) >= 0) return true;
-    if (koffi.errno() === EAGAIN) return false;
+    if (errno() === EAGAIN) return false;
     // Anything else is the writer's to judge (a refused port is harmless for UDP); the data is gone.
     onError(errnoError("send"));
     return true;
