@@ -13,9 +13,11 @@
  * Each message is `payloadsize` bytes of TS (1316 by default, 7 packets), sent with srt_sendmsg2; a send never
  * waits (libsrt copies it into its send buffer, or refuses it when that buffer is full, counted as a drop).
  */
+
 import { Deferred, Effect, Exit, Redacted, Schedule, type Scope } from "effect";
 import { OutputError } from "../../domain/errors.ts";
 import { maskStreamId, type SrtTarget } from "../../domain/url.ts";
+import { atEndOfTurn, cancelEndOfTurn } from "../runtime/end-of-turn.ts";
 import {
   type LibSrt,
   LibSrtError,
@@ -244,10 +246,12 @@ const stream = (
     let pending: Array<Uint8Array> = [];
     let arrivals: Array<number> = [];
     let pendingBytes = 0;
+    let firstAt = 0;
     let timer: ReturnType<typeof setTimeout> | null = null;
     const flush = () => {
       if (timer !== null) clearTimeout(timer);
       timer = null;
+      cancelEndOfTurn(flushWhenDue);
       const chunks = pending;
       const times = arrivals;
       pending = [];
@@ -255,15 +259,25 @@ const stream = (
       pendingBytes = 0;
       for (const [index, chunk] of chunks.entries()) peers.send(chunk, times[index] ?? 0, onBroken);
     };
+    // While the input flows, the gathered chunks leave at the end of the turn that finds them due, so the
+    // timer (kept for when the input stops) does not wake the thread once more.
+    const flushWhenDue = () => {
+      if (pending.length > 0 && performance.now() - firstAt >= GATHER_MS) flush();
+    };
     yield* Effect.acquireRelease(
       Effect.sync(() =>
         context.queue.deliverDirectly((chunk) => {
+          const now = performance.now();
+          if (pending.length === 0) firstAt = now;
           pending.push(chunk);
-          arrivals.push(clockOffsetUs + performance.now() * 1000);
+          arrivals.push(clockOffsetUs + now * 1000);
           pendingBytes += chunk.length;
           context.countSent(chunk.length);
           if (pendingBytes >= GATHER_MAX_BYTES) flush();
-          else if (timer === null) timer = setTimeout(flush, GATHER_MS);
+          else {
+            timer ??= setTimeout(flush, GATHER_MS);
+            atEndOfTurn(flushWhenDue);
+          }
         }),
       ),
       () =>
@@ -271,6 +285,7 @@ const stream = (
           context.queue.deliverDirectly(null);
           if (timer !== null) clearTimeout(timer);
           timer = null;
+          cancelEndOfTurn(flushWhenDue);
         }),
     );
     return yield* Deferred.await(failed);
