@@ -141,8 +141,20 @@ const senderOf = (reading: Reading, block: Buffer, slot: number): RemoteInfo | n
   return reading.sender;
 };
 
+/** Set while a batch is being handed on: the memory holds it, so nothing may read into it meanwhile. */
+let draining = false;
+
 /** Reads what waits on one socket and hands each datagram on; returns how many there were. */
 const drain = (reading: Reading): number => {
+  if (draining) return 0;
+  draining = true;
+  try {
+    return drainNow(reading);
+  } finally {
+    draining = false;
+  }
+};
+const drainNow = (reading: Reading): number => {
   const block = memory as Buffer;
   const c = libc as Libc;
   let total = 0;
