@@ -13,7 +13,6 @@
  * Each message is `payloadsize` bytes of TS (1316 by default, 7 packets), sent with srt_sendmsg2; a send never
  * waits (libsrt copies it into its send buffer, or refuses it when that buffer is full, counted as a drop).
  */
-
 import { Deferred, Effect, Exit, Redacted, Schedule, type Scope } from "effect";
 import { OutputError } from "../../domain/errors.ts";
 import { maskStreamId, type SrtTarget } from "../../domain/url.ts";
