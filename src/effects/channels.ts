@@ -29,6 +29,7 @@ import { EventBus } from "./event-bus.ts";
 import type { HlsServed } from "./outputs/hls.ts";
 import type { OutputOptions } from "./outputs/writer.ts";
 import { recordingsRoot } from "./recordings.ts";
+import { BATCH_MS_DEFAULT, BATCH_MS_MAX } from "./runtime/batch-reader.ts";
 import { makeWorkerChannels } from "./workers/pool.ts";
 
 export type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "./channel-types.ts";
@@ -123,8 +124,19 @@ export const workerCount = Config.integer("DISTRIBUTARY_WORKERS").pipe(
   }),
 );
 
+/** How long a flowing input's datagrams may wait to be read together (src/effects/runtime/batch-reader.ts). */
+export const batchMs = Config.number("DISTRIBUTARY_BATCH_MS").pipe(
+  Config.withDefault(BATCH_MS_DEFAULT),
+  Config.validate({
+    message: `DISTRIBUTARY_BATCH_MS must be a number of milliseconds from 0 (read each datagram as it comes) to ${BATCH_MS_MAX}`,
+    validation: (n) => n >= 0 && n <= BATCH_MS_MAX,
+  }),
+);
+
 export class Channels extends Effect.Service<Channels>()("distributary/Channels", {
   scoped: Effect.gen(function* () {
+    // Checked here, where a wrong value stops the start with its reason; every forwarding thread reads it.
+    yield* Effect.orDie(batchMs);
     // Recordings are refused outside the recordings directory when they run, as when they are saved.
     const outputs = { ...(yield* OutputDefaults), recordingsRoot: yield* recordingsRoot };
     const faults = yield* ChannelFaults;

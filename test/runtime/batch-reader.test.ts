@@ -4,8 +4,9 @@
  * are batched; what cannot be TS over UDP is not passed off as whole; closing gives the port back.
  */
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
-import { Effect, Exit, Scope } from "effect";
+import { Cause, ConfigProvider, Effect, Exit, Layer, Scope } from "effect";
 import { afterEach, expect, it } from "vitest";
+import { Channels } from "../../src/effects/channels.ts";
 import { bindInput } from "../../src/effects/ingest/udp-receiver.ts";
 import { batchMs, readInBatches } from "../../src/effects/runtime/batch-reader.ts";
 import { freeUdpPort } from "../support/peers.ts";
@@ -132,4 +133,19 @@ it("after the input closes: no more datagrams reach it and the port can be bound
   await send(from, datagram(2), input.port, "127.0.0.1");
   await expect.poll(() => heard.length).toBe(1);
   expect(input.received).toHaveLength(1);
+});
+
+it.each([
+  ["25", "from 0 (read each datagram as it comes) to 20"],
+  ["-1", "from 0 (read each datagram as it comes) to 20"],
+  ["abc", "DISTRIBUTARY_BATCH_MS"],
+])("DISTRIBUTARY_BATCH_MS=%s stops the start, saying what is wrong", async (value, words) => {
+  const settings = Layer.setConfigProvider(
+    ConfigProvider.fromMap(new Map([["DISTRIBUTARY_BATCH_MS", value]])),
+  );
+  const exit = await Effect.runPromiseExit(
+    Effect.scoped(Layer.build(Channels.Test.pipe(Layer.provide(settings)))),
+  );
+  expect(Exit.isFailure(exit)).toBe(true);
+  if (Exit.isFailure(exit)) expect(Cause.pretty(exit.cause)).toContain(words);
 });

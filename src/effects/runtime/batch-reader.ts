@@ -50,10 +50,13 @@ const MEMORY_BYTES = DATA_AT + SLOTS * SLOT_BYTES;
 const MAX_CALLS = 16;
 const QUIET_MS = 50;
 
+export const BATCH_MS_DEFAULT = 3;
+export const BATCH_MS_MAX = 20;
+// The service refuses to start with a value outside these (src/effects/channels.ts); a thread reads it as is.
 const parseBatchMs = (raw: string | undefined): number => {
-  if (raw === undefined || raw.trim() === "") return 3;
+  if (raw === undefined || raw.trim() === "") return BATCH_MS_DEFAULT;
   const value = Number(raw);
-  return Number.isFinite(value) && value >= 0 && value <= 20 ? value : 3;
+  return Number.isFinite(value) && value >= 0 && value <= BATCH_MS_MAX ? value : BATCH_MS_DEFAULT;
 };
 /** How long a flowing input's datagrams may wait to be read together (ms); 0 reads each as it comes. */
 export const batchMs = parseBatchMs(process.env.DISTRIBUTARY_BATCH_MS);
