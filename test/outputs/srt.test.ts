@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { it } from "@effect/vitest";
 import { Effect, Exit, Fiber, Scope } from "effect";
 import koffi from "koffi";
@@ -346,6 +347,76 @@ describe("srt output", () => {
       const sizes = new Set(sink.datagrams.map((datagram) => datagram.length));
       expect([...sizes].sort()).toEqual([188, 376]);
     }),
+  );
+});
+
+/** The local ports of this process's UDP sockets (IPv4), from /proc: what a packet capture would show. */
+const ownUdpPorts = (): Set<number> => {
+  const inodes = new Set(
+    readdirSync("/proc/self/fd").flatMap((fd) => {
+      try {
+        const link = readlinkSync(`/proc/self/fd/${fd}`);
+        return link.startsWith("socket:[") ? [link.slice(8, -1)] : [];
+      } catch {
+        return [];
+      }
+    }),
+  );
+  const ports = new Set<number>();
+  for (const line of readFileSync("/proc/net/udp", "utf8").split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    const [local, inode] = [fields[1], fields[9]];
+    if (local !== undefined && inode !== undefined && inodes.has(inode))
+      ports.add(Number.parseInt(local.split(":")[1] ?? "0", 16));
+  }
+  return ports;
+};
+
+describe("srt callers of one thread", () => {
+  it.scopedLive(
+    "share one local UDP port (one libsrt multiplexer); each stays byte for byte, and one leaving disturbs none",
+    () =>
+      Effect.gen(function* () {
+        const sinks = [yield* udpSink, yield* udpSink, yield* udpSink];
+        const listeners = [];
+        for (const sink of sinks) listeners.push(yield* srtListenerPeer({ forwardTo: sink.port }));
+        const before = ownUdpPorts();
+        const outputs = [];
+        const fibers = [];
+        for (const listener of listeners) {
+          const output = yield* makeOutput(`srt://127.0.0.1:${listener.port}?latency=80`, options);
+          fibers.push(yield* Effect.forkScoped(output.run));
+          outputs.push(output);
+        }
+        for (const output of outputs) yield* connected(output);
+        const added = [...ownUdpPorts()].filter((port) => !before.has(port));
+        expect(added).toHaveLength(1);
+
+        const generator = new TsGenerator({ seed: 21 });
+        const offerAll = (datagrams: number, to: ReadonlyArray<Output>) =>
+          Effect.gen(function* () {
+            const sent: Array<Uint8Array> = [];
+            for (let i = 0; i < datagrams; i++) {
+              const chunk = generator.datagram();
+              sent.push(chunk);
+              for (const output of to) output.offer(chunk);
+              if (i % 2 === 1) yield* Effect.sleep("10 millis");
+            }
+            return Buffer.concat(sent.map((chunk) => Buffer.from(chunk)));
+          });
+        const first = yield* offerAll(60, outputs);
+        for (const sink of sinks) expect((yield* received(sink, first)).equals(first)).toBe(true);
+
+        // The first output stops; the other two go on through the same port, every byte, no reconnect.
+        yield* Fiber.interrupt(fibers[0] as Fiber.RuntimeFiber<never, unknown>);
+        const second = yield* offerAll(60, outputs.slice(1));
+        const both = Buffer.concat([first, second]);
+        for (const sink of sinks.slice(1)) expect((yield* received(sink, both)).equals(both)).toBe(true);
+        for (const output of outputs.slice(1))
+          expect(output.status()).toMatchObject({ state: "connected", reconnects: 0 });
+        expect(sinks[0]?.totalBytes()).toBe(first.length);
+        expect([...ownUdpPorts()].filter((port) => !before.has(port))).toEqual(added);
+      }),
   );
 });
 

@@ -33,6 +33,13 @@ import { resolveIPv4 } from "./udp.ts";
 /** How long chunks are gathered before they go to libsrt, and how many bytes flush them at once. */
 const GATHER_MS = 20;
 const GATHER_MAX_BYTES = 16 * 1316;
+/**
+ * The timer that sends what was gathered when no further datagram comes (the input stopped). It waits longer
+ * than GATHER_MS so that while the input flows the end of a turn always sends first: a timer due at 20 ms
+ * fired before the turn that found the chunks due (turns come every DISTRIBUTARY_BATCH_MS) and woke the
+ * thread once more every gathering.
+ */
+const GATHER_TIMEOUT_MS = 2 * GATHER_MS;
 
 /** libsrt, or the error that refuses SRT URLs when it cannot be loaded. */
 export const libSrtOrError: Effect.Effect<LibSrt, OutputError> = Effect.suspend(() => {
@@ -103,6 +110,43 @@ const openSocket = (lib: LibSrt, target: SrtTarget): Effect.Effect<number, Outpu
     }),
     (socket) => Effect.sync(() => lib.close(socket)),
   );
+
+/**
+ * Local UDP ports this thread's SRT callers share. libsrt serves every socket bound to one port with one
+ * multiplexer: one UDP socket with one send and one receive thread, where a caller left to bind by itself gets
+ * a port and two threads of its own. Shared, the send thread wakes once for what several outputs handed over
+ * in one turn instead of once per output (1 channel × 4 SRT outputs: 8 libsrt threads became 2, and the
+ * service's CPU fell by a fifth). Peers are told apart by SRT's socket ids, so the outputs stay independent.
+ * A port takes at most CALLERS_PER_PORT callers, so that one send thread never carries a whole worker's SRT;
+ * libsrt refuses a port to a socket whose UDP settings differ, which then binds one of its own on connect.
+ */
+const CALLERS_PER_PORT = 8;
+const sharedPorts: Array<{ readonly port: number; users: number }> = [];
+
+const bindShared = (lib: LibSrt, socket: number): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      try {
+        let shared = sharedPorts.find((entry) => entry.users > 0 && entry.users < CALLERS_PER_PORT);
+        if (shared === undefined) {
+          lib.bind(socket, "0.0.0.0", 0);
+          shared = { port: lib.localPort(socket), users: 0 };
+          sharedPorts.push(shared);
+        } else lib.bind(socket, "0.0.0.0", shared.port);
+        shared.users += 1;
+        return shared;
+      } catch {
+        return null;
+      }
+    }),
+    (shared) =>
+      Effect.sync(() => {
+        if (shared === null) return;
+        shared.users -= 1;
+        // A port nobody uses any more goes with its multiplexer; the next caller picks a new one.
+        if (shared.users === 0) sharedPorts.splice(sharedPorts.indexOf(shared), 1);
+      }),
+  ).pipe(Effect.asVoid);
 
 interface Peer {
   readonly socket: number;
@@ -259,7 +303,7 @@ const stream = (
       for (const [index, chunk] of chunks.entries()) peers.send(chunk, times[index] ?? 0, onBroken);
     };
     // While the input flows, the gathered chunks leave at the end of the turn that finds them due, so the
-    // timer (kept for when the input stops) does not wake the thread once more.
+    // timer (kept for when the input stops, GATHER_TIMEOUT_MS) does not wake the thread once more.
     const flushWhenDue = () => {
       if (pending.length > 0 && performance.now() - firstAt >= GATHER_MS) flush();
     };
@@ -274,7 +318,7 @@ const stream = (
           context.countSent(chunk.length);
           if (pendingBytes >= GATHER_MAX_BYTES) flush();
           else {
-            timer ??= setTimeout(flush, GATHER_MS);
+            timer ??= setTimeout(flush, GATHER_TIMEOUT_MS);
             atEndOfTurn(flushWhenDue);
           }
         }),
@@ -298,6 +342,7 @@ const callerAttempt = (
   Effect.gen(function* () {
     const address = yield* resolveIPv4(target.host);
     const socket = yield* openSocket(lib, target);
+    yield* bindShared(lib, socket);
     const peers = makePeers(lib, context, target.payloadSize);
     const connected = yield* Deferred.make<void, OutputError>();
     const failed = yield* Deferred.make<never, OutputError>();

@@ -163,6 +163,8 @@ export interface LibSrt {
   /** A live-mode, non-blocking socket with the given options; throws a LibSrtError when libsrt refuses one. */
   readonly createSocket: (options: SrtOptionValues) => number;
   readonly bind: (socket: number, host: string, port: number) => void;
+  /** The local UDP port a bound socket uses. */
+  readonly localPort: (socket: number) => number;
   readonly listen: (socket: number, backlog: number) => void;
   /** Starts a connection; readiness (OUT) or failure (ERR) arrives through `watch`. */
   readonly connect: (socket: number, host: string, port: number) => void;
@@ -239,6 +241,7 @@ const bind = (path: string): LibSrt => {
     close: lib.func("int srt_close(int)"),
     getsockstate: lib.func("int srt_getsockstate(int)"),
     getpeername: lib.func("int srt_getpeername(int, _Out_ void *, _Inout_ int *)"),
+    getsockname: lib.func("int srt_getsockname(int, _Out_ void *, _Inout_ int *)"),
     getlasterror: lib.func("int srt_getlasterror(void *)"),
     getlasterror_str: lib.func("const char *srt_getlasterror_str()"),
     getrejectreason: lib.func("int srt_getrejectreason(int)"),
@@ -363,6 +366,12 @@ const bind = (path: string): LibSrt => {
     bind: (socket, host, port) => {
       const address = sockaddrIn(host, port);
       check("srt_bind", f.bind(socket, address, address.length));
+    },
+    localPort: (socket) => {
+      const buffer = Buffer.alloc(128);
+      const length = [buffer.length];
+      check("srt_getsockname", f.getsockname(socket, buffer, length));
+      return buffer.readUInt16BE(2);
     },
     listen: (socket, backlog) => check("srt_listen", f.listen(socket, backlog)),
     connect: (socket, host, port) => {
