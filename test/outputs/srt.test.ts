@@ -374,12 +374,19 @@ const ownUdpPorts = (): Set<number> => {
 
 describe("srt callers of one thread", () => {
   it.scopedLive(
-    "share one local UDP port (one libsrt multiplexer); each stays byte for byte, and one leaving disturbs none",
+    "share one local UDP port (one libsrt multiplexer); each stays byte for byte, stops and reconnects on its own",
     () =>
       Effect.gen(function* () {
         const sinks = [yield* udpSink, yield* udpSink, yield* udpSink];
         const listeners = [];
-        for (const sink of sinks) listeners.push(yield* srtListenerPeer({ forwardTo: sink.port }));
+        // The second listener can go away and come back on its port.
+        const [testScope, leaving] = [yield* Effect.scope, yield* Scope.make()];
+        for (const [index, sink] of sinks.entries())
+          listeners.push(
+            yield* srtListenerPeer({ forwardTo: sink.port }).pipe(
+              Scope.extend(index === 1 ? leaving : testScope),
+            ),
+          );
         const before = ownUdpPorts();
         const outputs = [];
         const fibers = [];
@@ -415,6 +422,31 @@ describe("srt callers of one thread", () => {
         for (const output of outputs.slice(1))
           expect(output.status()).toMatchObject({ state: "connected", reconnects: 0 });
         expect(sinks[0]?.totalBytes()).toBe(first.length);
+
+        // The second one's receiver goes away and comes back: it reconnects through the shared port, and the
+        // third is served all along, every byte, without a reconnect of its own.
+        const [, returning, steady] = outputs as [Output, Output, Output];
+        const streaming = yield* Effect.fork(offerAll(300, [returning, steady]));
+        yield* Scope.close(leaving, Exit.void);
+        yield* eventually(
+          "the second output to see its receiver gone",
+          () => (returning.status().state !== "connected" ? true : undefined),
+          { timeoutMs: 20_000 },
+        );
+        yield* srtListenerPeer({ forwardTo: sinks[1]?.port ?? 0, port: listeners[1]?.port ?? 0 });
+        yield* connected(returning, 30_000);
+        const during = yield* Fiber.join(streaming);
+        const after = yield* offerAll(40, [returning, steady]);
+        const all = Buffer.concat([both, during, after]);
+        expect((yield* received(sinks[2] as UdpSink, all)).equals(all)).toBe(true);
+        expect(steady.status()).toMatchObject({ state: "connected", reconnects: 0 });
+        yield* eventually("the data sent after the reconnect, at the end of the second stream", () => {
+          const got = sinks[1]?.bytes() ?? Buffer.alloc(0);
+          return got.length >= after.length && got.subarray(got.length - after.length).equals(after)
+            ? true
+            : undefined;
+        });
+        expect(returning.status().reconnects).toBeGreaterThanOrEqual(1);
         expect([...ownUdpPorts()].filter((port) => !before.has(port))).toEqual(added);
       }),
   );
