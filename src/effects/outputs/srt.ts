@@ -127,7 +127,7 @@ const bindShared = (lib: LibSrt, socket: number): Effect.Effect<void, never, Sco
   Effect.acquireRelease(
     Effect.sync(() => {
       try {
-        let shared = sharedPorts.find((entry) => entry.users > 0 && entry.users < CALLERS_PER_PORT);
+        let shared = sharedPorts.find((entry) => entry.users < CALLERS_PER_PORT);
         if (shared === undefined) {
           lib.bind(socket, "0.0.0.0", 0);
           shared = { port: lib.localPort(socket), users: 0 };
