@@ -26,13 +26,14 @@ const connected = (output: Output, timeoutMs = 15_000) =>
   );
 
 /** Offers `datagrams` 7-packet chunks at about 1.5 Mb/s, as a live channel would, and returns them. */
-const sendLive = (output: Output, generator: TsGenerator, datagrams: number) =>
+const sendLive = (to: Output | ReadonlyArray<Output>, generator: TsGenerator, datagrams: number) =>
   Effect.gen(function* () {
+    const outputs = "offer" in to ? [to] : to;
     const sent: Array<Uint8Array> = [];
     for (let i = 0; i < datagrams; i++) {
       const chunk = generator.datagram();
       sent.push(chunk);
-      output.offer(chunk);
+      for (const output of outputs) output.offer(chunk);
       if (i % 2 === 1) yield* Effect.sleep("10 millis");
     }
     return Buffer.concat(sent.map((chunk) => Buffer.from(chunk)));
@@ -400,17 +401,7 @@ describe("srt callers of one thread", () => {
         expect(added).toHaveLength(1);
 
         const generator = new TsGenerator({ seed: 21 });
-        const offerAll = (datagrams: number, to: ReadonlyArray<Output>) =>
-          Effect.gen(function* () {
-            const sent: Array<Uint8Array> = [];
-            for (let i = 0; i < datagrams; i++) {
-              const chunk = generator.datagram();
-              sent.push(chunk);
-              for (const output of to) output.offer(chunk);
-              if (i % 2 === 1) yield* Effect.sleep("10 millis");
-            }
-            return Buffer.concat(sent.map((chunk) => Buffer.from(chunk)));
-          });
+        const offerAll = (datagrams: number, to: ReadonlyArray<Output>) => sendLive(to, generator, datagrams);
         const first = yield* offerAll(60, outputs);
         for (const sink of sinks) expect((yield* received(sink, first)).equals(first)).toBe(true);
 
