@@ -859,7 +859,7 @@ const figures = (run: Measured) => {
   });
   const first = run.samples[0];
   const last = run.samples.at(-1);
-  const settled = soakGrowth(run.samples);
+  const warmGrowth = soakGrowth(run.samples);
   const durations = [...(run.rest?.durations ?? [])].sort((a, b) => a - b);
   return {
     contender: run.name,
@@ -877,7 +877,7 @@ const figures = (run: Measured) => {
     rss_growth_percent:
       first && last && first.rss > 0 ? round(((last.rss - first.rss) / first.rss) * 100, 2) : null,
     // a soak's figure: what RSS did once the heaps, pools and JIT had settled (see soakGrowth)
-    rss_growth_after_warmup_percent: settled === null ? null : round(settled, 2),
+    rss_growth_after_warmup_percent: warmGrowth === null ? null : round(warmGrowth, 2),
     open_files: { start: run.usageStart.fds, end: run.usageEnd.fds },
     event_loop_lag: mainLag.length === 0 ? null : lagSeries,
     rest:

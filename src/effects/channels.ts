@@ -29,7 +29,7 @@ import { EventBus } from "./event-bus.ts";
 import type { HlsServed } from "./outputs/hls.ts";
 import type { OutputOptions } from "./outputs/writer.ts";
 import { recordingsRoot } from "./recordings.ts";
-import { BATCH_MS_DEFAULT, BATCH_MS_MAX } from "./runtime/batch-reader.ts";
+import { BATCH_MS_DEFAULT, BATCH_MS_MAX, isBatchMs } from "./runtime/batch-reader.ts";
 import { makeWorkerChannels } from "./workers/pool.ts";
 
 export type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "./channel-types.ts";
@@ -129,7 +129,7 @@ export const batchMs = Config.number("DISTRIBUTARY_BATCH_MS").pipe(
   Config.withDefault(BATCH_MS_DEFAULT),
   Config.validate({
     message: `DISTRIBUTARY_BATCH_MS must be a number of milliseconds from 0 (read each datagram as it comes) to ${BATCH_MS_MAX}`,
-    validation: (n) => n >= 0 && n <= BATCH_MS_MAX,
+    validation: isBatchMs,
   }),
 );
 

@@ -52,11 +52,13 @@ const QUIET_MS = 50;
 
 export const BATCH_MS_DEFAULT = 3;
 export const BATCH_MS_MAX = 20;
-// The service refuses to start with a value outside these (src/effects/channels.ts); a thread reads it as is.
+/** The values DISTRIBUTARY_BATCH_MS may take; the service refuses to start with another (src/effects/channels.ts). */
+export const isBatchMs = (value: number): boolean =>
+  Number.isFinite(value) && value >= 0 && value <= BATCH_MS_MAX;
 const parseBatchMs = (raw: string | undefined): number => {
   if (raw === undefined || raw.trim() === "") return BATCH_MS_DEFAULT;
   const value = Number(raw);
-  return Number.isFinite(value) && value >= 0 && value <= BATCH_MS_MAX ? value : BATCH_MS_DEFAULT;
+  return isBatchMs(value) ? value : BATCH_MS_DEFAULT;
 };
 /** How long a flowing input's datagrams may wait to be read together (ms); 0 reads each as it comes. */
 export const batchMs = parseBatchMs(process.env.DISTRIBUTARY_BATCH_MS);
