@@ -19,6 +19,7 @@ import type {
 import type { InputHealth, RedundancyEvent, SwitchReason } from "./ingest/failover.ts";
 import type { HlsServed } from "./outputs/hls.ts";
 import type { OutputOptions, OutputStatus } from "./outputs/writer.ts";
+import type { Priority } from "./runtime/priority.ts";
 import type { CueCounts, CueRecord, Scte35Watcher } from "./scte35-watcher.ts";
 
 export type { InputRole, RedundancyConfig, RedundancyMode } from "../domain/redundancy.ts";
@@ -224,6 +225,8 @@ export interface WorkerStatus {
   /** Event-loop delay over the last sync, in ms. */
   readonly loopDelayP99Ms: number;
   readonly loopDelayMaxMs: number;
+  /** The scheduling the thread runs at (runtime/priority.ts); null until it is up. */
+  readonly priority: Priority | null;
 }
 
 export interface ChannelsService {

@@ -2,9 +2,10 @@
  * The channel supervisor: starts, changes and stops channels, and answers for them — state, counters,
  * status, cues, captures, HLS. Where the channels run is its own business:
  *
- * - on forwarding workers (the default: `DISTRIBUTARY_WORKERS`, cores − 1, at least 1): each channel is placed
- *   on the worker with the fewest, its whole fiber tree runs there (workers/pool.ts), and the main thread keeps
- *   the API, pages, WebSocket and metrics;
+ * - on forwarding workers (the default: `DISTRIBUTARY_WORKERS`, one per core): each channel is placed on the
+ *   worker with the fewest, its whole fiber tree runs there (workers/pool.ts), and the main thread keeps the
+ *   API, pages, WebSocket and metrics; the workers ask for real-time scheduling
+ *   (`DISTRIBUTARY_FORWARDING_PRIORITY`, runtime/priority.ts), so a turn that is due runs at once;
  * - in this thread (`DISTRIBUTARY_WORKERS=0`, and whenever a test sets a ChannelFaults seam, whose functions
  *   cannot cross threads): channel-host.ts, as before workers existed.
  *
@@ -30,6 +31,7 @@ import type { HlsServed } from "./outputs/hls.ts";
 import type { OutputOptions } from "./outputs/writer.ts";
 import { recordingsRoot } from "./recordings.ts";
 import { BATCH_MS_DEFAULT, BATCH_MS_MAX, isBatchMs } from "./runtime/batch-reader.ts";
+import { isPriority, PRIORITIES, type Priority } from "./runtime/priority.ts";
 import { makeWorkerChannels } from "./workers/pool.ts";
 
 export type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "./channel-types.ts";
@@ -115,9 +117,13 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
     } satisfies ChannelsService;
   });
 
-/** How many forwarding workers: `DISTRIBUTARY_WORKERS`, by default one fewer than the cores, at least one. */
+/**
+ * How many forwarding workers: `DISTRIBUTARY_WORKERS`, by default one per core. The main thread's work (API,
+ * pages, metrics) is light beside forwarding, and real-time workers go first anyway: a core kept back for it
+ * would only halve what a two-core machine forwards.
+ */
 export const workerCount = Config.integer("DISTRIBUTARY_WORKERS").pipe(
-  Config.withDefault(Math.max(1, availableParallelism() - 1)),
+  Config.withDefault(availableParallelism()),
   Config.validate({
     message: "DISTRIBUTARY_WORKERS must be 0 (forward in the main thread) or more",
     validation: (n) => n >= 0,
@@ -133,6 +139,16 @@ export const batchMs = Config.number("DISTRIBUTARY_BATCH_MS").pipe(
   }),
 );
 
+/** The scheduling forwarding workers ask for (runtime/priority.ts). */
+export const forwardingPriority = Config.string("DISTRIBUTARY_FORWARDING_PRIORITY").pipe(
+  Config.withDefault("realtime"),
+  Config.validate({
+    message: `DISTRIBUTARY_FORWARDING_PRIORITY must be one of ${PRIORITIES.join(", ")}`,
+    validation: isPriority,
+  }),
+  Config.map((value) => value as Priority),
+);
+
 export class Channels extends Effect.Service<Channels>()("distributary/Channels", {
   scoped: Effect.gen(function* () {
     // Checked here, where a wrong value stops the start with its reason; every forwarding thread reads it.
@@ -142,11 +158,12 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
     const faults = yield* ChannelFaults;
     const previewIdleMs = (yield* PreviewSettings).idleMs;
     const workers = yield* Effect.orDie(workerCount);
+    const priority = yield* Effect.orDie(forwardingPriority);
     const seams = Object.keys(faults).length > 0;
     const service: ChannelsService =
       workers === 0 || seams
         ? yield* makeLocalChannels({ outputs, faults, previewIdleMs })
-        : yield* makeWorkerChannels(workers, { outputs, previewIdleMs });
+        : yield* makeWorkerChannels(workers, { outputs, previewIdleMs, priority });
     return service;
   }),
 }) {

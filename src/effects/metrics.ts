@@ -208,6 +208,15 @@ export const makeMetrics = (
   );
   perWorker(
     "gauge",
+    "distributary_worker_scheduling_info",
+    "The scheduling a forwarding worker thread runs at: realtime (SCHED_RR), high (nice −10) or normal (always 1)",
+    ["priority"],
+    (worker, set) => {
+      if (worker.priority !== null) set({ priority: worker.priority }, 1);
+    },
+  );
+  perWorker(
+    "gauge",
     "distributary_worker_event_loop_delay_seconds",
     "A forwarding worker's event-loop delay over the last second: quantile 0.99, and 1 for the longest",
     ["quantile"],

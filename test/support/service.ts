@@ -18,18 +18,30 @@ export interface ServiceProcess {
   readonly ready: (timeoutMs?: number) => Promise<void>;
 }
 
-/** Starts `bin/distributary [...before] serve --port P [...after]` with exactly `env` as its environment. */
+/**
+ * Starts `bin/distributary [...before] serve --port P [...after]` with exactly `env` as its environment, under
+ * `wrapper` (a command and its arguments, such as `setpriv …`) if given.
+ */
 export const spawnService = (options: {
   readonly port: number;
+  readonly wrapper?: ReadonlyArray<string>;
   readonly before?: ReadonlyArray<string>;
   readonly after?: ReadonlyArray<string>;
   readonly env: NodeJS.ProcessEnv;
 }): ServiceProcess => {
-  const child = spawn(
+  const command = [
+    ...(options.wrapper ?? []),
     bin,
-    [...(options.before ?? []), "serve", "--port", String(options.port), ...(options.after ?? [])],
-    { env: options.env, stdio: ["ignore", "pipe", "pipe"] },
-  );
+    ...(options.before ?? []),
+    "serve",
+    "--port",
+    String(options.port),
+    ...(options.after ?? []),
+  ];
+  const child = spawn(command[0] ?? bin, command.slice(1), {
+    env: options.env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   const keep = (chunk: unknown) => {
     output += String(chunk);

@@ -1,8 +1,8 @@
 /**
  * The C library's socket calls the service makes itself, through koffi (the FFI library it loads for libsrt
  * anyway), where a runtime's own sockets cannot do what is needed: socket options Node.js has no API for
- * (UDP_SEGMENT, SO_RCVBUF on Deno), reading many datagrams in one call (recvmmsg), and sending a batch
- * straight from a buffer. One binding, loaded on first use; Linux x86-64 and arm64 constants.
+ * (UDP_SEGMENT, SO_RCVBUF on Deno), reading many datagrams in one call (recvmmsg), sending a batch
+ * straight from a buffer, and a thread's scheduling (priority.ts). One binding, loaded on first use; Linux x86-64 and arm64 constants.
  */
 import type { Socket } from "node:dgram";
 import koffi from "koffi";
@@ -20,6 +20,8 @@ export const MSG_DONTWAIT = 0x40;
 export const MSG_TRUNC = 0x20;
 export const EAGAIN = 11;
 export const EINTR = 4;
+export const EPERM = 1;
+export const EACCES = 13;
 
 export interface Libc {
   readonly socket: (domain: number, type: number, protocol: number) => number;
@@ -30,6 +32,10 @@ export interface Libc {
   readonly recvmmsg: (fd: number, messages: number, count: number, flags: number, timeout: number) => number;
   readonly inet_ntop: (family: number, source: Uint8Array, text: Uint8Array, size: number) => number;
   readonly close: (fd: number) => number;
+  /** `param` is a struct sched_param (one int); pid 0 is the calling thread. */
+  readonly sched_setscheduler: (pid: number, policy: number, param: Uint8Array) => number;
+  /** On Linux `who` 0 with PRIO_PROCESS is the calling thread alone. */
+  readonly setpriority: (which: number, who: number, nice: number) => number;
 }
 
 let libc: Libc | null = null;
@@ -44,6 +50,8 @@ export const loadLibc = (): Libc => {
     recvmmsg: lib.func("int recvmmsg(int, uintptr_t, unsigned int, int, uintptr_t)"),
     inet_ntop: lib.func("uintptr_t inet_ntop(int, const void *, void *, uint32_t)"),
     close: lib.func("int close(int)"),
+    sched_setscheduler: lib.func("int sched_setscheduler(int, int, const void *)"),
+    setpriority: lib.func("int setpriority(int, uint32_t, int)"),
   };
   return libc;
 };

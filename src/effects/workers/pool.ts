@@ -29,6 +29,7 @@ import {
 import type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "../channel-types.ts";
 import { EventBus } from "../event-bus.ts";
 import type { OutputOptions } from "../outputs/writer.ts";
+import type { Priority, Scheduling } from "../runtime/priority.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
 import type { Command, Request, SyncReply, WorkerMessage, WorkerSettings } from "./protocol.ts";
 
@@ -47,6 +48,8 @@ interface Slot {
   /** Why the thread ended, when it failed with an error. */
   lastError: string | null;
   loopDelay: { p99: number; max: number };
+  /** What the thread runs at, once it is up. */
+  scheduling: Scheduling | null;
 }
 
 interface Entry {
@@ -62,7 +65,7 @@ interface Entry {
 
 export const makeWorkerChannels = (
   count: number,
-  options: { readonly outputs: OutputOptions; readonly previewIdleMs: number },
+  options: { readonly outputs: OutputOptions; readonly previewIdleMs: number; readonly priority: Priority },
 ) =>
   Effect.gen(function* () {
     const bus = yield* EventBus;
@@ -93,10 +96,22 @@ export const makeWorkerChannels = (
       bus.emit({ type: "channel_failed", channel: id, message });
     };
 
+    const logScheduling = (index: number, { priority, shortfall }: Scheduling) =>
+      shortfall === null
+        ? Effect.logInfo(`forwarding worker ${index} runs at ${priority} priority`)
+        : Effect.logWarning(
+            `forwarding worker ${index} runs at ${priority} priority, not ${options.priority}: ${shortfall}`,
+          );
+
     const onMessage = (slot: Slot) => (message: WorkerMessage) => {
       switch (message.kind) {
-        case "ready":
+        case "ready": {
+          const first = slot.scheduling === null;
+          slot.scheduling = message.scheduling;
+          // Said once per worker: a restarted thread asks again and gets the same.
+          if (first) runFork(logScheduling(slot.index, message.scheduling));
           return;
+        }
         case "reply": {
           const resume = slot.pending.get(message.id);
           slot.pending.delete(message.id);
@@ -191,6 +206,7 @@ export const makeWorkerChannels = (
         startedAt: Date.now(),
         lastError: null,
         loopDelay: { p99: 0, max: 0 },
+        scheduling: null,
       };
       attach(slot);
       slots.push(slot);
@@ -418,6 +434,7 @@ export const makeWorkerChannels = (
           restarts: slot.restarts,
           loopDelayP99Ms: slot.loopDelay.p99,
           loopDelayMaxMs: slot.loopDelay.max,
+          priority: slot.scheduling?.priority ?? null,
         }));
       },
       placement: (id: ChannelId) => running(id)?.worker ?? null,

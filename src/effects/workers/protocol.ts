@@ -15,6 +15,7 @@ import type {
   OutputSpec,
 } from "../channel.ts";
 import type { OutputOptions } from "../outputs/writer.ts";
+import type { Priority, Scheduling } from "../runtime/priority.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
 
 /** What a worker is started with (structured-cloned: plain data only). */
@@ -22,6 +23,8 @@ export interface WorkerSettings {
   readonly index: number;
   readonly outputs: OutputOptions;
   readonly previewIdleMs: number;
+  /** The scheduling the thread asks for (DISTRIBUTARY_FORWARDING_PRIORITY). */
+  readonly priority: Priority;
 }
 
 export type Command =
@@ -71,7 +74,8 @@ export interface SyncReply {
 }
 
 export type WorkerMessage =
-  | { readonly kind: "ready" }
+  /** The thread is up, running at `scheduling`. */
+  | { readonly kind: "ready"; readonly scheduling: Scheduling }
   | { readonly kind: "reply"; readonly id: number; readonly value: unknown }
   | {
       readonly kind: "reply";

@@ -10,6 +10,7 @@ import { type ChannelError, ChannelError as ChannelErrorClass, type RunningChann
 import { makeChannelHost } from "../channel-host.ts";
 import type { HlsServed } from "../outputs/hls.ts";
 import { makeLoopDelay } from "../runtime/loop-delay.ts";
+import { raiseThisThread } from "../runtime/priority.ts";
 import type { CueRecord } from "../scte35-watcher.ts";
 import type {
   ChannelSample,
@@ -24,6 +25,9 @@ const port = parentPort;
 if (port === null) throw new Error("workers/worker.ts runs as a worker thread");
 const settings = workerData as WorkerSettings;
 const post = (message: WorkerMessage) => port.postMessage(message);
+
+// First of all, before any socket or child: the scheduling this thread forwards at (runtime/priority.ts).
+const scheduling = raiseThisThread(settings.priority);
 
 // The few lines channel code logs (a listener that threw) go to the supervisor's log.
 const forwardLogs = Logger.replace(
@@ -166,4 +170,4 @@ port.on("message", (request: Request) => {
   });
 });
 
-post({ kind: "ready" });
+post({ kind: "ready", scheduling });
