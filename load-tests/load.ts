@@ -620,11 +620,18 @@ const scrapeLag = async (base: string): Promise<ReadonlyArray<LagSample>> => {
     entry[match[2] === "p99" ? "p99" : "max"] = Number(match[4]) * 1000;
     bySeries.set(series, entry);
   }
-  // Each forwarding worker's own loop: `distributary_worker_event_loop_delay_seconds{worker,quantile}`.
+  // Each forwarding worker's own loop: `distributary_worker_event_loop_delay_seconds{worker,quantile}`, named
+  // with the scheduling the worker runs at (`distributary_worker_scheduling_info`).
+  const scheduling = new Map(
+    [...text.matchAll(/^distributary_worker_scheduling_info\{worker="(\d+)",priority="(\w+)"\} 1$/gm)].map(
+      (match) => [match[1], match[2]],
+    ),
+  );
   for (const match of text.matchAll(
     /^distributary_worker_event_loop_delay_seconds\{worker="(\d+)",quantile="([^"]+)"\} (\S+)$/gm,
   )) {
-    const series = `worker ${match[1]}`;
+    const priority = scheduling.get(match[1] ?? "");
+    const series = `worker ${match[1]}${priority === undefined ? "" : ` (${priority})`}`;
     const entry = bySeries.get(series) ?? { p99: 0, max: 0 };
     entry[match[2] === "0.99" ? "p99" : "max"] = Number(match[3]) * 1000;
     bySeries.set(series, entry);

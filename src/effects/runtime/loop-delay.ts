@@ -14,6 +14,8 @@ export interface LoopDelay {
   /** The longest delay since the last reset, in nanoseconds. */
   readonly max: () => number;
   readonly reset: () => void;
+  /** Measures only while on (a thread with nothing to forward need not wake to be measured); on at first. */
+  readonly measure: (on: boolean) => void;
 }
 
 /** Samples kept between two resets at most (the worker resets once a second). */
@@ -28,15 +30,28 @@ export interface TimerLoopDelay extends LoopDelay {
 export const timerLoopDelay = (resolutionMs: number): TimerLoopDelay => {
   let samples: number[] = [];
   let max = 0;
-  let expected = performance.now() + resolutionMs;
-  setInterval(() => {
-    const now = performance.now();
-    const late = Math.max(0, now - expected) * 1e6;
-    expected = now + resolutionMs;
-    if (samples.length < MAX_SAMPLES) samples.push(late);
-    if (late > max) max = late;
-  }, resolutionMs).unref();
+  let expected = 0;
+  let timer: ReturnType<typeof setInterval> | null = null;
+  const measure = (on: boolean) => {
+    if (on === (timer !== null)) return;
+    if (timer !== null) {
+      clearInterval(timer);
+      timer = null;
+      return;
+    }
+    expected = performance.now() + resolutionMs;
+    timer = setInterval(() => {
+      const now = performance.now();
+      const late = Math.max(0, now - expected) * 1e6;
+      expected = now + resolutionMs;
+      if (samples.length < MAX_SAMPLES) samples.push(late);
+      if (late > max) max = late;
+    }, resolutionMs);
+    timer.unref();
+  };
+  measure(true);
   return {
+    measure,
     percentile: (p) => {
       if (samples.length === 0) return 0;
       const sorted = [...samples].sort((a, b) => a - b);
@@ -60,6 +75,7 @@ export const timerLoopDelay = (resolutionMs: number): TimerLoopDelay => {
 export const makeLoopDelay = (resolutionMs: number): LoopDelay => {
   if (runtimeName === "deno") return timerLoopDelay(resolutionMs);
   const histogram = monitorEventLoopDelay({ resolution: resolutionMs });
+  let on = true;
   histogram.enable();
   // The monitor records the timer's whole interval; what the loop added is what lies beyond it.
   const late = (ns: number) => Math.max(0, ns - resolutionMs * 1e6);
@@ -67,5 +83,14 @@ export const makeLoopDelay = (resolutionMs: number): LoopDelay => {
     percentile: (p) => late(histogram.percentile(p)),
     max: () => late(histogram.max),
     reset: () => histogram.reset(),
+    measure: (wanted) => {
+      if (wanted === on) return;
+      on = wanted;
+      if (on) histogram.enable();
+      else {
+        histogram.disable();
+        histogram.reset();
+      }
+    },
   };
 };

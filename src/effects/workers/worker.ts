@@ -44,8 +44,10 @@ const forwardLogs = Logger.replace(
 const runtime = ManagedRuntime.make(Layer.merge(forwardLogs, Logger.minimumLogLevel(LogLevel.Warning)));
 
 // How late the loop ran beyond a 20 ms timer (src/effects/runtime/loop-delay.ts, per runtime), as the main
-// thread's figure is sampled: each timer wakes the thread, which is most of what an idle worker costs.
+// thread's figure is sampled: each timer wakes the thread, which was most of what an idle worker cost, so it
+// runs only while the worker has channels (`measureWhileBusy`, after each command and sync).
 const loopDelay = makeLoopDelay(20);
+loopDelay.measure(false);
 
 // The channels' scope lives as long as the thread; `shutdown` closes it (every channel stopped, every child
 // reaped) before the supervisor ends the thread.
@@ -81,7 +83,10 @@ const newCues = (id: ChannelId, recent: ReadonlyArray<CueRecord>): ReadonlyArray
   return fresh;
 };
 
+const measureWhileBusy = () => loopDelay.measure(host.running().length > 0);
+
 const sync = (): SyncReply => {
+  measureWhileBusy();
   const channels: ChannelSample[] = [];
   for (const id of host.running()) {
     const channel = host.get(id);
@@ -154,6 +159,7 @@ const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
 port.on("message", (request: Request) => {
   runtime.runCallback(run(request.command), {
     onExit: (exit) => {
+      measureWhileBusy();
       if (Exit.isSuccess(exit)) {
         post({ kind: "reply", id: request.id, value: exit.value });
         return;

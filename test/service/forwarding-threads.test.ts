@@ -2,7 +2,8 @@
  * The scheduling forwarding threads run at, read from /proc as `chrt -p` and `ps` would: real-time (SCHED_RR
  * 10) by default for the forwarding threads alone, the main thread and libsrt's threads as ordinary ones;
  * without the right to it, the next level down, with a warning that says why; `high` and `normal` when asked
- * for; an unknown value refused at start. /metrics says what each worker got.
+ * for; an unknown value refused at start. /metrics says what each worker got. And a worker with nothing to
+ * forward sleeps: its loop-delay timer runs only while it has channels.
  */
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -168,6 +169,61 @@ describe("forwarding thread scheduling", () => {
       } finally {
         await stop(server);
       }
+    }
+  });
+
+  it("a worker with no channel sleeps (woken once a second for the sync); one with a channel measures its loop again", async () => {
+    const server = await start("idle");
+    try {
+      await server.ready();
+      await forwarding(server);
+      const pid = server.process.pid ?? 0;
+      /** Each forwarding thread's wake-ups (voluntary context switches) over `ms`. */
+      const wakeups = async (ms: number) => {
+        const read = async () => {
+          const counts = new Map<string, number>();
+          for (const tid of await readdir(`/proc/${pid}/task`)) {
+            const status = await readFile(`/proc/${pid}/task/${tid}/status`, "utf8").catch(() => "");
+            const name = /^Name:\s*(\S+)/m.exec(status)?.[1] ?? "";
+            const switches = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1]);
+            if (name.startsWith("forwarding-")) counts.set(name, switches);
+          }
+          return counts;
+        };
+        const before = await read();
+        await new Promise((resolve) => setTimeout(resolve, ms));
+        const after = await read();
+        return Object.fromEntries([...after].map(([name, n]) => [name, n - (before.get(name) ?? n)]));
+      };
+      // Idle: a 20 ms loop-delay timer would wake each thread 150 times in 3 s.
+      const idle = await wakeups(3000);
+      expect(Object.keys(idle)).toHaveLength(2);
+      for (const [name, count] of Object.entries(idle)) expect(count, name).toBeLessThan(30);
+
+      // A started channel, even without input, is forwarding work: its worker measures its loop again.
+      const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+      const created = await fetch(`${server.base}/api/channels`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({
+          name: "quiet",
+          rtp_ip: "127.0.0.1",
+          rtp_port: await freeUdpPort(),
+          outputs: [],
+        }),
+      });
+      const { id } = (await created.json()) as { id: string };
+      expect((await fetch(`${server.base}/api/channels/${id}/start`, { method: "POST", headers })).ok).toBe(
+        true,
+      );
+      const channel = (await (await fetch(`${server.base}/api/channels/${id}`, { headers })).json()) as {
+        worker: number;
+      };
+      const busy = await wakeups(3000);
+      expect(busy[`forwarding-${channel.worker}`]).toBeGreaterThan(100);
+      expect(busy[`forwarding-${1 - channel.worker}`]).toBeLessThan(30);
+    } finally {
+      await stop(server);
     }
   });
 
