@@ -32,6 +32,7 @@ import type { OutputOptions } from "./outputs/writer.ts";
 import { recordingsRoot } from "./recordings.ts";
 import { BATCH_MS_DEFAULT, BATCH_MS_MAX, isBatchMs } from "./runtime/batch-reader.ts";
 import { isPriority, PRIORITIES, type Priority } from "./runtime/priority.ts";
+import { closeLibSrt } from "./srt/libsrt.ts";
 import { makeWorkerChannels } from "./workers/pool.ts";
 
 export type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "./channel-types.ts";
@@ -51,6 +52,8 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
   Effect.gen(function* () {
     const bus = yield* EventBus;
     const failures = new Map<ChannelId, string>();
+    // Runs after the host's channels have stopped (finalizers run last first): libsrt let go in order.
+    yield* Effect.addFinalizer(() => Effect.promise(closeLibSrt));
     const host = yield* makeChannelHost({
       ...options,
       emit: bus.emit,

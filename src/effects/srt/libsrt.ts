@@ -193,6 +193,13 @@ export interface LibSrt {
    */
   readonly watch: (socket: number, events: number, onEvents: (events: number) => void) => void;
   readonly unwatch: (socket: number) => void;
+  /**
+   * Ends this thread's use of libsrt, once its sockets are closed: the readiness wait returns (within
+   * POLL_TIMEOUT_MS), its epoll set is released, and srt_cleanup is called, the last call in the process
+   * stopping libsrt's own threads. Without it, libsrt's threads and a wait still under way met its static
+   * destructors at exit ("double free or corruption", SIGABRT, once in a CI run).
+   */
+  readonly release: () => Promise<void>;
 }
 
 export class LibSrtError extends Error {
@@ -229,6 +236,8 @@ const bind = (path: string): LibSrt => {
   const lib = koffi.load(path);
   const f = {
     startup: lib.func("int srt_startup()"),
+    cleanup: lib.func("int srt_cleanup()"),
+    epoll_release: lib.func("int srt_epoll_release(int)"),
     getversion: lib.func("uint32_t srt_getversion()"),
     setloglevel: lib.func("void srt_setloglevel(int)"),
     create_socket: lib.func("int srt_create_socket()"),
@@ -290,6 +299,9 @@ const bind = (path: string): LibSrt => {
   const eventsBuffer = Buffer.alloc(POLL_EVENTS * 8);
   const flags = new Int32Array(1);
   let polling = false;
+  let released = false;
+  /** Called when the wait under way returns and no other is started. */
+  let onIdle: (() => void) | null = null;
 
   const dispatch = (count: number) => {
     for (let i = 0; i < count; i++) {
@@ -306,8 +318,9 @@ const bind = (path: string): LibSrt => {
   };
 
   const poll = () => {
-    if (handlers.size === 0) {
+    if (handlers.size === 0 || released) {
       polling = false;
+      onIdle?.();
       return;
     }
     polling = true;
@@ -332,6 +345,15 @@ const bind = (path: string): LibSrt => {
   const unwatch = (socket: number) => {
     if (!handlers.delete(socket)) return;
     f.epoll_remove_usock(eid, socket);
+  };
+
+  const release = async () => {
+    if (released) return;
+    released = true;
+    if (polling) await new Promise<void>((resolve) => (onIdle = resolve));
+    handlers.clear();
+    f.epoll_release(eid);
+    f.cleanup();
   };
 
   const statsOut: Record<string, number | bigint> = {};
@@ -446,6 +468,7 @@ const bind = (path: string): LibSrt => {
     },
     watch,
     unwatch,
+    release,
   };
 };
 
@@ -468,7 +491,7 @@ export const loadLibSrtFrom = (
 let loaded: { readonly lib: LibSrt } | { readonly error: string } | null = null;
 
 /**
- * libsrt, loaded once per process (the first use of SRT loads it). DISTRIBUTARY_LIBSRT names another build
+ * libsrt, loaded once per thread (the first use of SRT in it loads it). DISTRIBUTARY_LIBSRT names another build
  * to load instead.
  */
 export const loadLibSrt = (): { readonly lib: LibSrt } | { readonly error: string } => {
@@ -476,4 +499,11 @@ export const loadLibSrt = (): { readonly lib: LibSrt } | { readonly error: strin
   const override = process.env.DISTRIBUTARY_LIBSRT;
   loaded = loadLibSrtFrom(override === undefined || override === "" ? candidates : [override]);
   return loaded;
+};
+
+/** Ends this thread's use of libsrt if it loaded it (LibSrt.release); a later use loads it again. */
+export const closeLibSrt = async (): Promise<void> => {
+  const current = loaded;
+  loaded = null;
+  if (current !== null && "lib" in current) await current.lib.release();
 };

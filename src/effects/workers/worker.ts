@@ -12,6 +12,7 @@ import type { HlsServed } from "../outputs/hls.ts";
 import { makeLoopDelay } from "../runtime/loop-delay.ts";
 import { raiseThisThread } from "../runtime/priority.ts";
 import type { CueRecord } from "../scte35-watcher.ts";
+import { closeLibSrt } from "../srt/libsrt.ts";
 import type {
   ChannelSample,
   Command,
@@ -132,7 +133,8 @@ const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
     case "sync":
       return Effect.sync(sync);
     case "shutdown":
-      return Scope.close(scope, Exit.void);
+      // Every channel stopped, then libsrt let go while this thread still runs (LibSrt.release).
+      return Scope.close(scope, Exit.void).pipe(Effect.zipRight(Effect.promise(closeLibSrt)));
     case "status":
       return Effect.sync(() => host.get(command.channel)?.status() ?? null);
     case "capture":
