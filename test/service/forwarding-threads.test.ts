@@ -3,8 +3,9 @@
  * 10) by default for the forwarding threads alone, the main thread and libsrt's threads as ordinary ones;
  * without the right to it, the next level down, with a warning that says why; `high` and `normal` when asked
  * for; an unknown value refused at start. /metrics says what each worker got. And a worker with nothing to
- * forward sleeps: its loop-delay timer runs only while it has channels.
+ * forward sleeps: its loop-delay timer runs only while its channels receive datagrams.
  */
+import { createSocket } from "node:dgram";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -172,7 +173,7 @@ describe("forwarding thread scheduling", () => {
     }
   });
 
-  it("a worker with no channel sleeps (woken once a second for the sync); one with a channel measures its loop again", async () => {
+  it("a worker whose channels have no input sleeps (woken once a second for the sync); one that forwards measures its loop", async () => {
     const server = await start("idle");
     try {
       await server.ready();
@@ -195,33 +196,57 @@ describe("forwarding thread scheduling", () => {
         const after = await read();
         return Object.fromEntries([...after].map(([name, n]) => [name, n - (before.get(name) ?? n)]));
       };
-      // Idle: a 20 ms loop-delay timer would wake each thread 150 times in 3 s.
+      // A started channel with no input on each worker: a 20 ms loop-delay timer would wake each thread 150
+      // times in 3 s.
+      const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+      const inputs: number[] = [];
+      for (const name of ["quiet-0", "quiet-1"]) {
+        const input = await freeUdpPort();
+        inputs.push(input);
+        const created = await fetch(`${server.base}/api/channels`, {
+          method: "POST",
+          headers,
+          body: JSON.stringify({ name, rtp_ip: "127.0.0.1", rtp_port: input, outputs: [] }),
+        });
+        const { id } = (await created.json()) as { id: string };
+        expect((await fetch(`${server.base}/api/channels/${id}/start`, { method: "POST", headers })).ok).toBe(
+          true,
+        );
+      }
+      await eventually("a channel on each worker", async () => {
+        const text = await (await fetch(`${server.base}/metrics`)).text();
+        return text.includes('distributary_worker_channels{worker="0"} 1') &&
+          text.includes('distributary_worker_channels{worker="1"} 1')
+          ? true
+          : undefined;
+      });
       const idle = await wakeups(3000);
       expect(Object.keys(idle)).toHaveLength(2);
       for (const [name, count] of Object.entries(idle)) expect(count, name).toBeLessThan(30);
+      const delays = async () =>
+        (await (await fetch(`${server.base}/metrics`)).text())
+          .split("\n")
+          .filter((line) =>
+            line.startsWith('distributary_worker_event_loop_delay_seconds{worker="0",quantile="1"}'),
+          )
+          .map((line) => Number(line.slice(line.lastIndexOf(" ") + 1)));
+      expect(await delays()).toEqual([0]);
 
-      // A started channel, even without input, is forwarding work: its worker measures its loop again.
-      const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
-      const created = await fetch(`${server.base}/api/channels`, {
-        method: "POST",
-        headers,
-        body: JSON.stringify({
-          name: "quiet",
-          rtp_ip: "127.0.0.1",
-          rtp_port: await freeUdpPort(),
-          outputs: [],
-        }),
-      });
-      const { id } = (await created.json()) as { id: string };
-      expect((await fetch(`${server.base}/api/channels/${id}/start`, { method: "POST", headers })).ok).toBe(
-        true,
-      );
-      const channel = (await (await fetch(`${server.base}/api/channels/${id}`, { headers })).json()) as {
-        worker: number;
-      };
-      const busy = await wakeups(3000);
-      expect(busy[`forwarding-${channel.worker}`]).toBeGreaterThan(100);
-      expect(busy[`forwarding-${1 - channel.worker}`]).toBeLessThan(30);
+      // Datagrams into both channels: the workers forward, and measure their loops again.
+      const sender = createSocket("udp4");
+      const datagram = Buffer.alloc(1316, 0xff);
+      for (let at = 0; at < 1316; at += 188) datagram.writeUInt32BE(0x471fff10, at);
+      const timer = setInterval(() => {
+        for (const input of inputs) sender.send(datagram, input, "127.0.0.1");
+      }, 5);
+      try {
+        await eventually("worker 0 to report its loop delay", async () =>
+          ((await delays())[0] ?? 0) > 0 ? true : undefined,
+        );
+      } finally {
+        clearInterval(timer);
+        sender.close();
+      }
     } finally {
       await stop(server);
     }

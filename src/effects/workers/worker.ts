@@ -45,8 +45,9 @@ const forwardLogs = Logger.replace(
 const runtime = ManagedRuntime.make(Layer.merge(forwardLogs, Logger.minimumLogLevel(LogLevel.Warning)));
 
 // How late the loop ran beyond a 20 ms timer (src/effects/runtime/loop-delay.ts, per runtime), as the main
-// thread's figure is sampled: each timer wakes the thread, which was most of what an idle worker cost, so it
-// runs only while the worker has channels (`measureWhileBusy`, after each command and sync).
+// thread's figure is sampled. Each timer wakes the thread, which was most of what an idle worker cost, so it
+// runs only while some channel here receives datagrams (checked at each sync): a worker whose channels have no
+// input sleeps.
 const loopDelay = makeLoopDelay(20);
 loopDelay.measure(false);
 
@@ -84,10 +85,10 @@ const newCues = (id: ChannelId, recent: ReadonlyArray<CueRecord>): ReadonlyArray
   return fresh;
 };
 
-const measureWhileBusy = () => loopDelay.measure(host.running().length > 0);
+/** An input heard within the last sync period: the worker is forwarding. */
+const FLOWING_MS = 1500;
 
 const sync = (): SyncReply => {
-  measureWhileBusy();
   const channels: ChannelSample[] = [];
   for (const id of host.running()) {
     const channel = host.get(id);
@@ -102,6 +103,13 @@ const sync = (): SyncReply => {
   }
   const reply = { channels, loopDelay: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max() / 1e6 } };
   loopDelay.reset();
+  loopDelay.measure(
+    channels.some((channel) =>
+      channel.summary.inputs.some(
+        (input) => input.lastPacketAgeMs !== null && input.lastPacketAgeMs < FLOWING_MS,
+      ),
+    ),
+  );
   return reply;
 };
 
@@ -161,7 +169,6 @@ const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
 port.on("message", (request: Request) => {
   runtime.runCallback(run(request.command), {
     onExit: (exit) => {
-      measureWhileBusy();
       if (Exit.isSuccess(exit)) {
         post({ kind: "reply", id: request.id, value: exit.value });
         return;
