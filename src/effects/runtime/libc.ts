@@ -2,7 +2,8 @@
  * The C library's socket calls the service makes itself, through koffi (the FFI library it loads for libsrt
  * anyway), where a runtime's own sockets cannot do what is needed: socket options Node.js has no API for
  * (UDP_SEGMENT, SO_RCVBUF on Deno), reading many datagrams in one call (recvmmsg), sending a batch
- * straight from a buffer, and a thread's scheduling (priority.ts). One binding, loaded on first use; Linux x86-64 and arm64 constants.
+ * straight from a buffer, and a thread's scheduling (priority.ts). One binding, loaded on first use; Linux
+ * x86-64 and arm64 constants.
  */
 import type { Socket } from "node:dgram";
 import koffi from "koffi";

@@ -196,8 +196,8 @@ export interface LibSrt {
   /**
    * Ends this thread's use of libsrt, once its sockets are closed: the readiness wait returns (within
    * POLL_TIMEOUT_MS), its epoll set is released, and srt_cleanup is called, the last call in the process
-   * stopping libsrt's own threads. Without it, libsrt's threads and a wait still under way met its static
-   * destructors at exit ("double free or corruption", SIGABRT, once in a CI run).
+   * stopping libsrt's own threads. Without it, libsrt's threads and a wait still under way could meet its
+   * static destructors at exit: a CI run once ended a service that way ("double free or corruption", SIGABRT).
    */
   readonly release: () => Promise<void>;
 }
