@@ -996,8 +996,7 @@ const report = {
     api_clients: API_CLIENTS,
     cue_every_seconds: CUE_EVERY,
     runtimes: RUNTIMES,
-    forwarding_workers:
-      values.workers === undefined ? "default (one per core)" : Number(values.workers),
+    forwarding_workers: values.workers === undefined ? "default (one per core)" : Number(values.workers),
     faults: { loss_percent: LOSS, jitter_ms: JITTER, gap_every_seconds: GAP_EVERY, gap_ms: GAP_MS },
     input: "RTP (payload type 33), 7 TS packets a datagram",
   },
