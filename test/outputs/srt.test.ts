@@ -401,13 +401,12 @@ describe("srt callers of one thread", () => {
         expect(added).toHaveLength(1);
 
         const generator = new TsGenerator({ seed: 21 });
-        const offerAll = (datagrams: number, to: ReadonlyArray<Output>) => sendLive(to, generator, datagrams);
-        const first = yield* offerAll(60, outputs);
+        const first = yield* sendLive(outputs, generator, 60);
         for (const sink of sinks) expect((yield* received(sink, first)).equals(first)).toBe(true);
 
         // The first output stops; the other two go on through the same port, every byte, no reconnect.
         yield* Fiber.interrupt(fibers[0] as Fiber.RuntimeFiber<never, unknown>);
-        const second = yield* offerAll(60, outputs.slice(1));
+        const second = yield* sendLive(outputs.slice(1), generator, 60);
         const both = Buffer.concat([first, second]);
         for (const sink of sinks.slice(1)) expect((yield* received(sink, both)).equals(both)).toBe(true);
         for (const output of outputs.slice(1))
@@ -417,7 +416,7 @@ describe("srt callers of one thread", () => {
         // The second one's receiver goes away and comes back: it reconnects through the shared port, and the
         // third is served all along, every byte, without a reconnect of its own.
         const [, returning, steady] = outputs as [Output, Output, Output];
-        const streaming = yield* Effect.fork(offerAll(300, [returning, steady]));
+        const streaming = yield* Effect.fork(sendLive([returning, steady], generator, 300));
         yield* Scope.close(leaving, Exit.void);
         yield* eventually(
           "the second output to see its receiver gone",
@@ -427,7 +426,7 @@ describe("srt callers of one thread", () => {
         yield* srtListenerPeer({ forwardTo: sinks[1]?.port ?? 0, port: listeners[1]?.port ?? 0 });
         yield* connected(returning, 30_000);
         const during = yield* Fiber.join(streaming);
-        const after = yield* offerAll(40, [returning, steady]);
+        const after = yield* sendLive([returning, steady], generator, 40);
         const all = Buffer.concat([both, during, after]);
         expect((yield* received(sinks[2] as UdpSink, all)).equals(all)).toBe(true);
         expect(steady.status()).toMatchObject({ state: "connected", reconnects: 0 });

@@ -66,6 +66,19 @@ const start = async (
   return server;
 };
 
+/** Creates a channel through the API (the original API's body) and starts it. */
+const startChannel = async (server: ServiceProcess, body: Record<string, unknown>) => {
+  const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+  const created = await fetch(`${server.base}/api/channels`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify(body),
+  });
+  expect(created.status).toBe(201);
+  const { id } = (await created.json()) as { id: string };
+  expect((await fetch(`${server.base}/api/channels/${id}/start`, { method: "POST", headers })).ok).toBe(true);
+};
+
 const stop = async (server: ServiceProcess) => {
   server.process.kill("SIGTERM");
   expect(await server.exited).toBe(0);
@@ -104,22 +117,12 @@ describe("forwarding thread scheduling", () => {
       await server.ready();
       // An SRT listener output: libsrt starts its threads from a forwarding thread, and they must not inherit.
       const srtPort = await freeUdpPort();
-      const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
-      const created = await fetch(`${server.base}/api/channels`, {
-        method: "POST",
-        headers,
-        body: JSON.stringify({
-          name: "srt",
-          rtp_ip: "127.0.0.1",
-          rtp_port: await freeUdpPort(),
-          outputs: [{ name: "srt", protocol: "srt", url: `srt://127.0.0.1:${srtPort}?mode=listener` }],
-        }),
+      await startChannel(server, {
+        name: "srt",
+        rtp_ip: "127.0.0.1",
+        rtp_port: await freeUdpPort(),
+        outputs: [{ name: "srt", protocol: "srt", url: `srt://127.0.0.1:${srtPort}?mode=listener` }],
       });
-      expect(created.status).toBe(201);
-      const { id } = (await created.json()) as { id: string };
-      expect((await fetch(`${server.base}/api/channels/${id}/start`, { method: "POST", headers })).ok).toBe(
-        true,
-      );
       await eventually("libsrt's threads", async () =>
         (await threadsOf(server.process.pid ?? 0)).some((thread) => thread.name.startsWith("SRT:"))
           ? true
@@ -198,20 +201,11 @@ describe("forwarding thread scheduling", () => {
       };
       // A started channel with no input on each worker: a 20 ms loop-delay timer would wake each thread 150
       // times in 3 s.
-      const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
       const inputs: number[] = [];
       for (const name of ["quiet-0", "quiet-1"]) {
         const input = await freeUdpPort();
         inputs.push(input);
-        const created = await fetch(`${server.base}/api/channels`, {
-          method: "POST",
-          headers,
-          body: JSON.stringify({ name, rtp_ip: "127.0.0.1", rtp_port: input, outputs: [] }),
-        });
-        const { id } = (await created.json()) as { id: string };
-        expect((await fetch(`${server.base}/api/channels/${id}/start`, { method: "POST", headers })).ok).toBe(
-          true,
-        );
+        await startChannel(server, { name, rtp_ip: "127.0.0.1", rtp_port: input, outputs: [] });
       }
       await eventually("a channel on each worker", async () => {
         const text = await (await fetch(`${server.base}/metrics`)).text();

@@ -36,10 +36,10 @@ export interface Scheduling {
   readonly shortfall: string | null;
 }
 
-const refused = (what: string, code: number) =>
+const refused = (what: string, limit: string, code: number) =>
   // sched_setscheduler says EPERM; setpriority, lowering the nice value, EACCES.
   code === EPERM || code === EACCES
-    ? `${what} was not permitted (it needs root, CAP_SYS_NICE or a raised ${what.startsWith("real") ? "RLIMIT_RTPRIO" : "RLIMIT_NICE"})`
+    ? `${what} was not permitted (it needs root, CAP_SYS_NICE or a raised ${limit})`
     : `${what} failed (errno ${code})`;
 
 /** Asks for `wanted` for the calling thread, falling back level by level; Linux only. */
@@ -59,13 +59,13 @@ export const raiseThisThread = (wanted: Priority): Scheduling => {
     // pid 0: the calling thread.
     if (libc.sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, param) === 0)
       return { priority: "realtime", shortfall: null };
-    reasons.push(refused(`real-time scheduling (SCHED_RR ${REALTIME_PRIORITY})`, errno()));
+    reasons.push(refused(`real-time scheduling (SCHED_RR ${REALTIME_PRIORITY})`, "RLIMIT_RTPRIO", errno()));
   }
   // An ordinary thread whose children start at nice 0 again; then the nice value, this thread's alone.
   new DataView(param.buffer).setInt32(0, 0, true);
   libc.sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, param);
   if (libc.setpriority(PRIO_PROCESS, 0, HIGH_NICE) === 0)
     return { priority: "high", shortfall: reasons.length === 0 ? null : reasons.join("; ") };
-  reasons.push(refused(`nice ${HIGH_NICE}`, errno()));
+  reasons.push(refused(`nice ${HIGH_NICE}`, "RLIMIT_NICE", errno()));
   return { priority: "normal", shortfall: reasons.join("; ") };
 };
