@@ -458,8 +458,9 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       locked(
         Effect.gen(function* () {
           yield* resume;
-          ready = true;
+          // The snapshot first: a client told "ready" must see each channel as it came out of the resume.
           yield* readModel.refresh;
+          ready = true;
           yield* Effect.logInfo(`store loaded, ${channels.running().length} channels resumed`);
         }),
       ),

@@ -7,8 +7,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, freeUdpPort } from "../support/app.ts";
-import { spawnService } from "../support/service.ts";
+import { eventually } from "../support/app.ts";
+import { servicePort, spawnService } from "../support/service.ts";
 
 let dir: string;
 beforeAll(async () => {
@@ -40,7 +40,7 @@ const status = (port: number, token: string) =>
 
 describe("the first start", () => {
   it("prints the admin token with the port it listens on; an environment token lasts only while it is set", async () => {
-    const port = await freeUdpPort();
+    const port = await servicePort();
     const first = await serve(port);
     await first.ready();
     await eventually("the token to be printed", () =>
@@ -68,7 +68,7 @@ describe("the first start", () => {
   }, 90_000);
 
   it("refuses a short admin token from the environment, saying why", async () => {
-    const short = await serve(await freeUdpPort(), { DISTRIBUTARY_ADMIN_TOKEN: "only-16-chars-ab" });
+    const short = await serve(await servicePort(), { DISTRIBUTARY_ADMIN_TOKEN: "only-16-chars-ab" });
     expect(await short.exited).not.toBe(0);
     expect(short.output()).toContain("at least 32 characters");
   }, 30_000);

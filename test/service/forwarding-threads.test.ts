@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, freeUdpPort } from "../support/app.ts";
-import { type ServiceProcess, spawnService } from "../support/service.ts";
+import { type ServiceProcess, servicePort, spawnService } from "../support/service.ts";
 
 const TOKEN = "priority-test-admin-token-0123456789";
 const SCHED_OTHER = 0;
@@ -50,7 +50,7 @@ const start = async (
   name: string,
   options: { readonly env?: NodeJS.ProcessEnv; readonly wrapper?: ReadonlyArray<string> } = {},
 ) => {
-  const port = await freeUdpPort();
+  const port = await servicePort();
   const server = spawnService({
     port,
     wrapper: options.wrapper,

@@ -18,7 +18,7 @@ import { launchChromium, login, newContext, screenshot } from "../support/browse
 import { immediateSpliceOut } from "../support/cues.ts";
 import * as peers from "../support/peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
-import { type ServiceProcess, spawnService } from "../support/service.ts";
+import { type ServiceProcess, servicePort, spawnService } from "../support/service.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
 const TOKEN = "runtimes-test-admin-token-0123456789";
@@ -34,7 +34,7 @@ afterAll(async () => {
 
 const startService = async (runtime: string, configDir: string): Promise<ServiceProcess> => {
   const service = spawnService({
-    port: await freeUdpPort(),
+    port: await servicePort(),
     before: ["--runtime", runtime],
     after: ["--host", "127.0.0.1", "--config-dir", configDir],
     // Two forwarding worker threads: the channel runs off the main thread, as in production, and can move.

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, freeUdpPort, type UdpSink, udpSink, udpSource } from "../support/app.ts";
-import { type ServiceProcess, spawnService } from "../support/service.ts";
+import { type ServiceProcess, servicePort, spawnService } from "../support/service.ts";
 
 const TOKEN = "serve-test-admin-token-0123456789";
 
@@ -15,8 +15,7 @@ let dir: string;
 let httpPort: number;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "distributary-serve-"));
-  // A free UDP port number is almost always free for TCP too, on loopback in a test run.
-  httpPort = await freeUdpPort();
+  httpPort = await servicePort();
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -59,7 +58,7 @@ describe("serve", () => {
     const inputPort = await freeUdpPort();
     const sink: UdpSink = await udpSink();
     // Nothing listens on this TCP port: the RTMP output's ffmpeg stays up trying, a child for the reaping check.
-    const rtmpPort = await freeUdpPort();
+    const rtmpPort = await servicePort();
     const source = udpSource(inputPort);
     try {
       const first = await startServer();

@@ -3,10 +3,33 @@
  * ready once `GET /api/ready` answers 200 (failing at once, with the output, if it exits first).
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { eventually } from "./app.ts";
 
 export const bin = join(import.meta.dirname, "../../bin/distributary");
+
+/**
+ * A TCP port for a service under test, free now and below the kernel's ephemeral range (32768 and up), so no
+ * socket elsewhere in the run is handed it between this check and the service's listen, nor between two
+ * services started on it in turn. Each test process takes its numbers from its own block.
+ */
+export const servicePort = async (): Promise<number> => {
+  const block = 20_000 + (Number(process.env.VITEST_POOL_ID ?? process.pid) % 24) * 500;
+  for (;;) {
+    taken = (taken + 1) % 500;
+    const port = block + taken;
+    if (await listenable(port)) return port;
+  }
+};
+let taken = -1;
+
+const listenable = (port: number): Promise<boolean> =>
+  new Promise((answer) => {
+    const server = createServer();
+    server.once("error", () => answer(false));
+    server.listen(port, "0.0.0.0", () => server.close(() => answer(true)));
+  });
 
 export interface ServiceProcess {
   readonly process: ChildProcess;
