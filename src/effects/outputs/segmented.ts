@@ -70,9 +70,18 @@ export const makeDatagramSender = (socket: Socket, segment: number): DatagramSen
   const batch = c === null ? null : Buffer.allocUnsafeSlow(MAX_BATCH_BYTES);
   let parts: Uint8Array[] = [];
   let bytes = 0;
+  // Sends handed to `socket.send` and not yet done: while any is, send(2) would overtake it. Counted here
+  // rather than asked of the socket at each flush (a call into Node's C++ per output and turn).
+  let queued = 0;
+  const sent = (error: Error | null) => {
+    queued -= 1;
+    // Given a callback, node:dgram passes a send's error there instead of emitting it: emitted as before.
+    if (error !== null) socket.emit("error", error);
+  };
   const sendThroughSocket = (data: Uint8Array | Uint8Array[]) => {
     try {
-      socket.send(data);
+      socket.send(data, sent);
+      queued += 1;
     } catch {
       // The socket closed meanwhile (its output stopped): nobody is left to send to.
     }
@@ -83,7 +92,7 @@ export const makeDatagramSender = (socket: Socket, segment: number): DatagramSen
     const length = bytes;
     bytes = 0;
     if (batch !== null && c !== null) {
-      if (socket.getSendQueueCount() === 0 && c.send(fd, batch, length, MSG_DONTWAIT) === length) return;
+      if (queued === 0 && c.send(fd, batch, length, MSG_DONTWAIT) === length) return;
       sendThroughSocket(Buffer.from(batch.subarray(0, length)));
       return;
     }

@@ -4,16 +4,22 @@
  * that hands over a whole batch itself (the batch reader) runs it inside `asOneTurn`, which ends the turn when
  * it returns, without another pass of the event loop.
  */
-const waiting = new Set<() => void>();
+let waiting = new Set<() => void>();
+// The set of the turn before, emptied, for the next one: no new set or array a turn.
+let spare: Set<() => void> | null = new Set();
 let scheduled = false;
 let holding = 0;
 
 const runAll = () => {
   scheduled = false;
   if (waiting.size === 0) return;
-  const work = [...waiting];
-  waiting.clear();
+  const work = waiting;
+  // (A run that ended a turn of its own inside this one would find no spare set and get a new one.)
+  waiting = spare ?? new Set();
+  spare = null;
   for (const run of work) run();
+  work.clear();
+  spare = work;
 };
 
 /** Runs `run` once at the end of this turn of the event loop (asking again in the same turn changes nothing). */
