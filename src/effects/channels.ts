@@ -144,7 +144,7 @@ export const batchMs = Config.number("DISTRIBUTARY_BATCH_MS").pipe(
 
 /** The scheduling forwarding workers ask for (runtime/priority.ts). */
 export const forwardingPriority = Config.string("DISTRIBUTARY_FORWARDING_PRIORITY").pipe(
-  Config.withDefault("realtime"),
+  Config.withDefault("high"),
   Config.validate({
     message: `DISTRIBUTARY_FORWARDING_PRIORITY must be one of ${PRIORITIES.join(", ")}`,
     validation: isPriority,

@@ -1,8 +1,8 @@
 /**
- * The scheduling forwarding threads run at, read from /proc as `chrt -p` and `ps` would: real-time (SCHED_RR
- * 10) by default for the forwarding threads alone, the main thread and libsrt's threads as ordinary ones;
- * without the right to it, the next level down, with a warning that says why; `high` and `normal` when asked
- * for; an unknown value refused at start. /metrics says what each worker got. And a worker with nothing to
+ * The scheduling forwarding threads run at, read from /proc as `chrt -p` and `ps` would: nice −10 (`high`) by
+ * default and real-time (SCHED_RR 10) when asked for, for the forwarding threads alone, the main thread and
+ * libsrt's threads as ordinary ones; without the right to it, the next level down, with a warning that says
+ * why; `normal` when asked for; an unknown value refused at start. /metrics says what each worker got. And a worker with nothing to
  * forward sleeps: its loop-delay timer runs only while its channels receive datagrams.
  */
 import { createSocket } from "node:dgram";
@@ -111,8 +111,8 @@ const info = (priority: string) => [
 const withoutSysNice = ["setpriv", "--bounding-set=-sys_nice", "--inh-caps=-sys_nice", "--"];
 
 describe("forwarding thread scheduling", () => {
-  it("by default the forwarding threads alone run SCHED_RR 10; the main thread and libsrt's threads stay ordinary", async () => {
-    const server = await start("default");
+  it("asked for `realtime`, the forwarding threads alone run SCHED_RR 10; the main thread and libsrt's threads stay ordinary", async () => {
+    const server = await start("realtime", { env: { DISTRIBUTARY_FORWARDING_PRIORITY: "realtime" } });
     try {
       await server.ready();
       // An SRT listener output: libsrt starts its threads from a forwarding thread, and they must not inherit.
@@ -142,7 +142,10 @@ describe("forwarding thread scheduling", () => {
   });
 
   it("without CAP_SYS_NICE the threads run as ordinary ones, and the log says what was refused and why", async () => {
-    const server = await start("refused", { wrapper: withoutSysNice });
+    const server = await start("refused", {
+      wrapper: withoutSysNice,
+      env: { DISTRIBUTARY_FORWARDING_PRIORITY: "realtime" },
+    });
     try {
       await server.ready();
       const { workers, metrics } = await forwarding(server);
@@ -157,12 +160,14 @@ describe("forwarding thread scheduling", () => {
     }
   });
 
-  it("`high` runs the forwarding threads at nice −10, `normal` leaves them be", async () => {
+  it("by default (`high`) the forwarding threads alone run at nice −10; `normal` leaves them be", async () => {
     for (const [priority, nice] of [
       ["high", -10],
       ["normal", 0],
     ] as const) {
-      const server = await start(priority, { env: { DISTRIBUTARY_FORWARDING_PRIORITY: priority } });
+      const env: Record<string, string> =
+        priority === "high" ? {} : { DISTRIBUTARY_FORWARDING_PRIORITY: priority };
+      const server = await start(priority, { env });
       try {
         await server.ready();
         const { workers, others, metrics } = await forwarding(server);
