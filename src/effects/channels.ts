@@ -4,8 +4,8 @@
  *
  * - on forwarding workers (the default: `DISTRIBUTARY_WORKERS`, one per core): each channel is placed on the
  *   worker with the fewest, its whole fiber tree runs there (workers/pool.ts), and the main thread keeps the
- *   API, pages, WebSocket and metrics; the workers ask for real-time scheduling
- *   (`DISTRIBUTARY_FORWARDING_PRIORITY`, runtime/priority.ts), so a turn that is due runs at once;
+ *   API, pages, WebSocket and metrics; the workers ask for a higher priority (nice −10, or real-time when
+ *   told: `DISTRIBUTARY_FORWARDING_PRIORITY`, runtime/priority.ts), so a turn that is due runs soon;
  * - in this thread (`DISTRIBUTARY_WORKERS=0`, and whenever a test sets a ChannelFaults seam, whose functions
  *   cannot cross threads): channel-host.ts, as before workers existed.
  *
@@ -122,8 +122,8 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
 
 /**
  * How many forwarding workers: `DISTRIBUTARY_WORKERS`, by default one per core. The main thread's work (API,
- * pages, metrics) is light beside forwarding, and real-time workers go first anyway: a core kept back for it
- * would only halve what a two-core machine forwards.
+ * pages, metrics) is light beside forwarding, and the workers' higher priority puts them first anyway: a core
+ * kept back for it would only halve what a two-core machine forwards.
  */
 export const workerCount = Config.integer("DISTRIBUTARY_WORKERS").pipe(
   Config.withDefault(availableParallelism()),
