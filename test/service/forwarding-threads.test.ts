@@ -2,8 +2,8 @@
  * The scheduling forwarding threads run at, read from /proc as `chrt -p` and `ps` would: nice −10 (`high`) by
  * default and real-time (SCHED_RR 10) when asked for, for the forwarding threads alone, the main thread and
  * libsrt's threads as ordinary ones; without the right to it, the next level down, with a warning that says
- * why; `normal` when asked for; an unknown value refused at start. /metrics says what each worker got. And a worker with nothing to
- * forward sleeps: its loop-delay timer runs only while its channels receive datagrams.
+ * why; `normal` when asked for; an unknown value refused at start. /metrics says what each worker got. And a
+ * worker with nothing to forward sleeps: its loop-delay timer runs only while its channels receive datagrams.
  */
 import { createSocket } from "node:dgram";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
