@@ -14,15 +14,16 @@ export const bin = join(import.meta.dirname, "../../bin/distributary");
  * socket elsewhere in the run is handed it between this check and the service's listen, nor between two
  * services started on it in turn. Each test process takes its numbers from its own block.
  */
+let taken = -1;
 export const servicePort = async (): Promise<number> => {
   const block = 20_000 + (Number(process.env.VITEST_POOL_ID ?? process.pid) % 24) * 500;
-  for (;;) {
+  for (let tries = 0; tries < 500; tries++) {
     taken = (taken + 1) % 500;
     const port = block + taken;
     if (await listenable(port)) return port;
   }
+  throw new Error(`no free TCP port in ${block}–${block + 499}`);
 };
-let taken = -1;
 
 const listenable = (port: number): Promise<boolean> =>
   new Promise((answer) => {
