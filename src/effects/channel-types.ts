@@ -222,7 +222,7 @@ export interface WorkerStatus {
   readonly index: number;
   readonly channels: number;
   readonly restarts: number;
-  /** Event-loop delay over the last sync, in ms. */
+  /** Event-loop delay in ms: the worst p99 and the longest of the syncs over the last 15 s. */
   readonly loopDelayP99Ms: number;
   readonly loopDelayMaxMs: number;
   /** The scheduling the thread runs at (runtime/priority.ts); null until it is up. */

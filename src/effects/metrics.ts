@@ -218,7 +218,7 @@ export const makeMetrics = (
   perWorker(
     "gauge",
     "distributary_worker_event_loop_delay_seconds",
-    "A forwarding worker's event-loop delay over the last second: quantile 0.99, and 1 for the longest",
+    "A forwarding worker's event-loop delay over the last 15 s: quantile 0.99 (the worst second's), and 1 for the longest",
     ["quantile"],
     (worker, set) => {
       set({ quantile: "0.99" }, worker.loopDelayP99Ms / 1000);

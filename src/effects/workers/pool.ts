@@ -37,6 +37,11 @@ const KEEP_CUES = 100;
 /** How long a stopping worker may take to stop its channels before its thread is ended anyway. */
 const SHUTDOWN_MS = 10_000;
 const SYNC_TIMEOUT = "2 seconds";
+/**
+ * A worker's event-loop delay is reported as the worst of its syncs over this window: the default scrape
+ * interval of Prometheus, so a scrape sees every second since the one before, not one second in fifteen.
+ */
+const LOOP_DELAY_WINDOW_MS = 15_000;
 
 interface Slot {
   readonly index: number;
@@ -47,7 +52,8 @@ interface Slot {
   startedAt: number;
   /** Why the thread ended, when it failed with an error. */
   lastError: string | null;
-  loopDelay: { p99: number; max: number };
+  /** The worker's event-loop delay of each sync (about one a second) within the last LOOP_DELAY_WINDOW_MS. */
+  loopDelays: Array<{ readonly at: number; readonly p99: number; readonly max: number }>;
   /** What the thread runs at, once it is up. */
   scheduling: Scheduling | null;
 }
@@ -205,7 +211,7 @@ export const makeWorkerChannels = (
         restarts: 0,
         startedAt: Date.now(),
         lastError: null,
-        loopDelay: { p99: 0, max: 0 },
+        loopDelays: [],
         scheduling: null,
       };
       attach(slot);
@@ -257,7 +263,9 @@ export const makeWorkerChannels = (
     };
 
     const applySync = (slot: Slot, reply: SyncReply) => {
-      slot.loopDelay = reply.loopDelay;
+      const now = Date.now();
+      slot.loopDelays = slot.loopDelays.filter((sample) => now - sample.at < LOOP_DELAY_WINDOW_MS);
+      slot.loopDelays.push({ at: now, ...reply.loopDelay });
       for (const sample of reply.channels) {
         const entry = entries.get(sample.id);
         if (entry === undefined || entry.worker !== slot.index) continue;
@@ -428,14 +436,18 @@ export const makeWorkerChannels = (
       running: () => [...entries.entries()].flatMap(([id, entry]) => (entry.running ? [id] : [])),
       workers: (): ReadonlyArray<WorkerStatus> => {
         const load = loads();
-        return slots.map((slot) => ({
-          index: slot.index,
-          channels: load[slot.index] ?? 0,
-          restarts: slot.restarts,
-          loopDelayP99Ms: slot.loopDelay.p99,
-          loopDelayMaxMs: slot.loopDelay.max,
-          priority: slot.scheduling?.priority ?? null,
-        }));
+        const now = Date.now();
+        return slots.map((slot) => {
+          const recent = slot.loopDelays.filter((sample) => now - sample.at < LOOP_DELAY_WINDOW_MS);
+          return {
+            index: slot.index,
+            channels: load[slot.index] ?? 0,
+            restarts: slot.restarts,
+            loopDelayP99Ms: Math.max(0, ...recent.map((sample) => sample.p99)),
+            loopDelayMaxMs: Math.max(0, ...recent.map((sample) => sample.max)),
+            priority: slot.scheduling?.priority ?? null,
+          };
+        });
       },
       placement: (id: ChannelId) => running(id)?.worker ?? null,
       move,
