@@ -1019,7 +1019,7 @@ const report = {
     "CPU is utime+stime of each contender's processes and their children (srt-live-transmit for our SRT outputs) over the measured window, as a share of one core.",
     "Latency is the sink's kernel receive time less the send time stamped in the datagram by the generator: SRT figures include SRT's own latency buffer (120 ms by default).",
     "ffmpeg remuxes (-c copy): its TS packets are re-cut, so its loss is given as TS packets delivered in the window, latency only where a stamp survived intact, and SCTE-35 leaves it as PES private data, not as sections.",
-    `Event-loop lag is read from /metrics every ${SCRAPE_MS / 1000} s (each figure covers the time since the scrape before): prom-client's monitor runs at 20 ms resolution, so its figures include those 20 ms.`,
+    `Event-loop lag is read from /metrics every ${SCRAPE_MS / 1000} s (the main thread's figure covers the time since the scrape before, each worker's is the worst second of the last 15 s): prom-client's monitor runs at 20 ms resolution, so its figures include those 20 ms.`,
   ],
 };
 

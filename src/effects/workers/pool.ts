@@ -43,6 +43,29 @@ const SYNC_TIMEOUT = "2 seconds";
  */
 const LOOP_DELAY_WINDOW_MS = 15_000;
 
+export interface LoopDelaySample {
+  /** When the sync brought it (ms since the epoch). */
+  readonly at: number;
+  readonly p99: number;
+  readonly max: number;
+}
+/** The samples still inside the window at `now`. */
+export const withinWindow = (samples: ReadonlyArray<LoopDelaySample>, now: number): LoopDelaySample[] =>
+  samples.filter((sample) => now - sample.at < LOOP_DELAY_WINDOW_MS);
+/** The worst p99 and the longest delay of the samples inside the window at `now`; 0 and 0 with none. */
+export const worstLoopDelay = (
+  samples: ReadonlyArray<LoopDelaySample>,
+  now: number,
+): { readonly p99: number; readonly max: number } => {
+  let p99 = 0;
+  let max = 0;
+  for (const sample of withinWindow(samples, now)) {
+    p99 = Math.max(p99, sample.p99);
+    max = Math.max(max, sample.max);
+  }
+  return { p99, max };
+};
+
 interface Slot {
   readonly index: number;
   worker: Worker;
@@ -53,7 +76,7 @@ interface Slot {
   /** Why the thread ended, when it failed with an error. */
   lastError: string | null;
   /** The worker's event-loop delay of each sync (about one a second) within the last LOOP_DELAY_WINDOW_MS. */
-  loopDelays: Array<{ readonly at: number; readonly p99: number; readonly max: number }>;
+  loopDelays: LoopDelaySample[];
   /** What the thread runs at, once it is up. */
   scheduling: Scheduling | null;
 }
@@ -264,7 +287,7 @@ export const makeWorkerChannels = (
 
     const applySync = (slot: Slot, reply: SyncReply) => {
       const now = Date.now();
-      slot.loopDelays = slot.loopDelays.filter((sample) => now - sample.at < LOOP_DELAY_WINDOW_MS);
+      slot.loopDelays = withinWindow(slot.loopDelays, now);
       slot.loopDelays.push({ at: now, ...reply.loopDelay });
       for (const sample of reply.channels) {
         const entry = entries.get(sample.id);
@@ -438,13 +461,13 @@ export const makeWorkerChannels = (
         const load = loads();
         const now = Date.now();
         return slots.map((slot) => {
-          const recent = slot.loopDelays.filter((sample) => now - sample.at < LOOP_DELAY_WINDOW_MS);
+          const delay = worstLoopDelay(slot.loopDelays, now);
           return {
             index: slot.index,
             channels: load[slot.index] ?? 0,
             restarts: slot.restarts,
-            loopDelayP99Ms: Math.max(0, ...recent.map((sample) => sample.p99)),
-            loopDelayMaxMs: Math.max(0, ...recent.map((sample) => sample.max)),
+            loopDelayP99Ms: delay.p99,
+            loopDelayMaxMs: delay.max,
             priority: slot.scheduling?.priority ?? null,
           };
         });
