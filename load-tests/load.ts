@@ -733,6 +733,7 @@ const measure = async (contender: Contender, seconds: number, apiClients: number
         const now = usage(running.pids());
         samples.push({ at: (performance.now() - startedAt) / 1000, rss: now.rss, fds: now.fds });
         if (running.service !== undefined) {
+          // Half a sample of slack: the samples drift by the time each takes, and a scrape is not put off a whole one.
           if (performance.now() - scrapedAt >= SCRAPE_MS - SAMPLE_MS / 2) {
             scrapedAt = performance.now();
             lag.push(...(await scrapeLag(running.service.base).catch(() => [])));

@@ -49,9 +49,7 @@ export interface LoopDelaySample {
   readonly p99: number;
   readonly max: number;
 }
-/** The samples still inside the window at `now`. */
-export const withinWindow = (samples: ReadonlyArray<LoopDelaySample>, now: number): LoopDelaySample[] =>
-  samples.filter((sample) => now - sample.at < LOOP_DELAY_WINDOW_MS);
+const inWindow = (sample: LoopDelaySample, now: number) => now - sample.at < LOOP_DELAY_WINDOW_MS;
 /** The worst p99 and the longest delay of the samples inside the window at `now`; 0 and 0 with none. */
 export const worstLoopDelay = (
   samples: ReadonlyArray<LoopDelaySample>,
@@ -59,7 +57,8 @@ export const worstLoopDelay = (
 ): { readonly p99: number; readonly max: number } => {
   let p99 = 0;
   let max = 0;
-  for (const sample of withinWindow(samples, now)) {
+  for (const sample of samples) {
+    if (!inWindow(sample, now)) continue;
     p99 = Math.max(p99, sample.p99);
     max = Math.max(max, sample.max);
   }
@@ -287,7 +286,7 @@ export const makeWorkerChannels = (
 
     const applySync = (slot: Slot, reply: SyncReply) => {
       const now = Date.now();
-      slot.loopDelays = withinWindow(slot.loopDelays, now);
+      slot.loopDelays = slot.loopDelays.filter((sample) => inWindow(sample, now));
       slot.loopDelays.push({ at: now, ...reply.loopDelay });
       for (const sample of reply.channels) {
         const entry = entries.get(sample.id);
