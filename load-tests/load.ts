@@ -4,7 +4,7 @@
  * markdown report under load-tests/reports/.
  *
  *   npm run load -- --channels 10 --outputs 4 --protocol udp|srt|mix --seconds 20 [--api-clients 25]
- *     [--mbps 7] [--warmup 3] [--anchors ffmpeg,gstreamer|none] [--anchor-seconds S] [--report-dir DIR]
+ *     [--mbps 7] [--warmup 3] [--anchors ffmpeg,gstreamer,floor,node-floor|none] [--anchor-seconds S] [--report-dir DIR]
  *     [--loss PERCENT] [--jitter MS] [--gap-every S --gap-ms MS] [--cue-every S] [--workers N]
  *     [--runtimes node,bun,deno] [--scrape-every S]
  *
@@ -23,7 +23,9 @@
  *   probe once a second or, with --api-clients N, from N HTTP clients polling GET /api/channels while N
  *   WebSocket clients listen (that run comes after one without them, so that silences can be compared).
  * - Anchors: one `ffmpeg -f tee` per channel (-c copy, it remuxes) and one gst-launch-1.0 with a
- *   `udpsrc ! rtpmp2tdepay ! tee ! udpsink|srtsink` chain per channel, each with its ratio to our figure.
+ *   `udpsrc ! rtpmp2tdepay ! tee ! udpsink|srtsink` chain per channel, each with its ratio to our figure; for
+ *   UDP also two floors, the service's forwarding design and nothing else, in C (floor-forwarder.c: what the
+ *   kernel and machine cost) and in Node.js (floor-forwarder.ts: the service's own reader and sender).
  * - Soak: any run of 600 s or more samples RSS and open files every 10 s and reports their growth.
  * - Runtimes: `--runtimes node,bun,deno` runs the service on each (`bin/distributary --runtime R`), one after
  *   the other on the same workload, and prints their fan-out CPU, loss and latency side by side.
@@ -49,7 +51,7 @@ const { values } = parseArgs({
     mbps: { type: "string", default: "7" },
     warmup: { type: "string", default: "3" },
     "api-clients": { type: "string", default: "0" },
-    anchors: { type: "string", default: "ffmpeg,gstreamer" },
+    anchors: { type: "string", default: "ffmpeg,gstreamer,floor,node-floor" },
     "anchor-seconds": { type: "string" },
     "report-dir": { type: "string", default: "load-tests/reports" },
     loss: { type: "string", default: "0" },
@@ -97,8 +99,8 @@ const ANCHORS = (values.anchors ?? "")
   .map((name) => name.trim())
   .filter((name) => name !== "" && name !== "none");
 for (const anchor of ANCHORS)
-  if (anchor !== "ffmpeg" && anchor !== "gstreamer")
-    fail(`--anchors takes ffmpeg, gstreamer or none, got '${anchor}'`);
+  if (!["ffmpeg", "gstreamer", "floor", "node-floor"].includes(anchor))
+    fail(`--anchors takes ffmpeg, gstreamer, floor, node-floor or none, got '${anchor}'`);
 const RUNTIMES = (values.runtimes ?? "node")
   .split(",")
   .map((name) => name.trim())
@@ -192,6 +194,9 @@ const sinkBinary = join(work, "udp-sink");
 const sourceBinary = join(work, "udp-source");
 execFileSync("cc", ["-O2", "-o", sinkBinary, join(ROOT, "load-tests/udp-sink.c")]);
 execFileSync("cc", ["-O2", "-o", sourceBinary, join(ROOT, "load-tests/udp-source.c")]);
+const floorBinary = join(work, "floor-forwarder");
+if (ANCHORS.includes("floor"))
+  execFileSync("cc", ["-O2", "-o", floorBinary, join(ROOT, "load-tests/floor-forwarder.c")]);
 
 const children = new Set<ChildProcess>();
 const started = (command: string, args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv) => {
@@ -613,6 +618,37 @@ const gstreamerTee: Contender = {
   },
 };
 
+/**
+ * The floors: the service's forwarding design with nothing else, so that each figure can be set against what
+ * the kernel and the machine alone cost at the same latency budget (`floor`: load-tests/floor-forwarder.c,
+ * recvmmsg every DISTRIBUTARY_BATCH_MS and one segmented send per output) and against what Node.js adds to that
+ * (`node-floor`: load-tests/floor-forwarder.ts, the service's own batch reader and segmented sender on one
+ * thread, no packet core, selector, Effect, API or metrics). UDP outputs only.
+ */
+const floorForwarder = (name: string, command: string, args: ReadonlyArray<string>): Contender => ({
+  name,
+  start: async () => {
+    const specs = plan.map(
+      (channel) => `${channel.input}:${channel.outputs.map((output) => output.sink).join(",")}`,
+    );
+    const { child, tail } = started(command, [...args, ...specs]);
+    await eventually(
+      `${name} to bind its inputs (${tail()})`,
+      () => {
+        if (child.exitCode !== null) throw new Error(`${name} ended: ${tail()}`);
+        return plan.every((channel) => udpBound(channel.input));
+      },
+      30_000,
+    );
+    return { pids: () => [child.pid ?? 0], stop: () => stop(child) };
+  },
+});
+const cFloor = floorForwarder("C floor", floorBinary, [process.env.DISTRIBUTARY_BATCH_MS ?? "3"]);
+const nodeFloor = floorForwarder("Node.js floor", process.execPath, [
+  "--max-semi-space-size=1",
+  join(ROOT, "load-tests/floor-forwarder.ts"),
+]);
+
 // ---- one measured run ----------------------------------------------------------------------------------
 
 interface LagSample {
@@ -930,6 +966,14 @@ for (const runtime of RUNTIMES) {
 }
 if (ANCHORS.includes("ffmpeg")) runs.push(await measure(ffmpegTee, ANCHOR_SECONDS, 0));
 if (ANCHORS.includes("gstreamer")) runs.push(await measure(gstreamerTee, ANCHOR_SECONDS, 0));
+for (const [anchor, contender] of [
+  ["floor", cFloor],
+  ["node-floor", nodeFloor],
+] as const)
+  if (ANCHORS.includes(anchor)) {
+    if (PROTOCOL === "udp") runs.push(await measure(contender, ANCHOR_SECONDS, 0));
+    else process.stderr.write(`load: the ${anchor} anchor forwards UDP only; left out of this run\n`);
+  }
 const results = runs.map(figures);
 const ours = results[0] as Figures;
 const ratio = (anchor: number | null | undefined, our: number | null | undefined) =>
@@ -988,7 +1032,15 @@ const goals = [
   },
 ];
 
-const command = `npm run load -- ${process.argv.slice(2).join(" ")}`.trim();
+// The forwarding settings given in the environment are part of what was run (the floors follow the batch too);
+// named one by one, so that no token or other secret of the environment reaches a report.
+const settings = Object.entries(process.env)
+  .filter(([name]) =>
+    /^DISTRIBUTARY_(BATCH_MS|BATCH_READ|WORKERS|FORWARDING_PRIORITY|UDP_GSO|UDP_SENDER|RUNTIME)$/.test(name),
+  )
+  .map(([name, value]) => `${name}=${String(value)} `)
+  .join("");
+const command = `${settings}npm run load -- ${process.argv.slice(2).join(" ")}`.trim();
 const report = {
   command,
   started_at: startedAt.toISOString(),

@@ -1,8 +1,8 @@
 /**
  * The load harness's smoke run (`npm run load` at its smallest): 2 channels × 2 UDP outputs for 20 s through
- * the real service, then its anchors for 5 s each. It must write both reports with every figure, and at this
- * tiny load distributary must lose nothing: every TS packet and every SCTE-35 cue sent reaches every output,
- * with no continuity error.
+ * the real service, then its anchors for 5 s each (ffmpeg, GStreamer and the two floor forwarders). It must
+ * write both reports with every figure, and at this tiny load distributary must lose nothing: every TS packet
+ * and every SCTE-35 cue sent reaches every output, with no continuity error.
  */
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -72,9 +72,17 @@ describe("load harness", () => {
       "distributary",
       "ffmpeg -f tee",
       "GStreamer tee",
+      "C floor",
+      "Node.js floor",
     ]);
 
-    const [ours, ffmpeg, gstreamer] = report.results as [Result, Result, Result];
+    const [ours, ffmpeg, gstreamer, cFloor, nodeFloor] = report.results as [
+      Result,
+      Result,
+      Result,
+      Result,
+      Result,
+    ];
     const udp = ours.udp as ProtocolFigures;
     // 20 s + warm-up of a 7 Mbit/s stream is ~100 000 TS packets a channel, to each of 4 outputs in all.
     expect(udp.outputs).toBe(4);
@@ -94,18 +102,23 @@ describe("load harness", () => {
     expect(report.goals.find((goal) => goal.goal === "zero packets lost")?.met).toBe(true);
 
     // The anchors ran the same workload and carry their ratio to our figures.
-    for (const anchor of [ffmpeg, gstreamer]) {
+    for (const anchor of [ffmpeg, gstreamer, cFloor, nodeFloor]) {
       expect(anchor.udp?.packets_received).toBeGreaterThan(0);
       expect(anchor.cpu.percent_of_a_core).toBeGreaterThan(0);
       expect(anchor.ratio_to_distributary?.cpu).toBeGreaterThan(0);
       expect(anchor.ratio_to_distributary?.rss).toBeGreaterThan(0);
     }
-    // GStreamer forwards the bytes untouched, so it too is counted packet for packet.
-    expect(gstreamer.udp?.cues_received).toBe(gstreamer.udp?.cues_sent);
+    // GStreamer and the floors forward the bytes untouched, so they too are counted packet for packet.
+    for (const anchor of [gstreamer, cFloor, nodeFloor]) {
+      expect(anchor.udp?.cues_received).toBe(anchor.udp?.cues_sent);
+      expect(anchor.udp?.continuity_errors).toBe(0);
+    }
 
     const markdown = await readFile(join(reportDir, markdownFile ?? ""), "utf8");
     expect(markdown).toContain("# Load: 2 channels × 2 outputs (udp) at 7 Mbit/s");
-    expect(markdown).toContain("| | distributary | ffmpeg -f tee | GStreamer tee |");
+    expect(markdown).toContain(
+      "| | distributary | ffmpeg -f tee | GStreamer tee | C floor | Node.js floor |",
+    );
     expect(markdown).toContain("| UDP TS packets lost (whole run) | 0 of ");
     expect(run.stdout).toContain(join(reportDir, jsonFile ?? ""));
   }, 180_000);
