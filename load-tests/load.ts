@@ -4,9 +4,9 @@
  * markdown report under load-tests/reports/.
  *
  *   npm run load -- --channels 10 --outputs 4 --protocol udp|srt|mix --seconds 20 [--api-clients 25]
- *     [--mbps 7] [--warmup 3] [--anchors ffmpeg,gstreamer,floor,node-floor|none] [--anchor-seconds S] [--report-dir DIR]
- *     [--loss PERCENT] [--jitter MS] [--gap-every S --gap-ms MS] [--cue-every S] [--workers N]
- *     [--runtimes node,bun,deno] [--scrape-every S]
+ *     [--mbps 7] [--warmup 3] [--anchors ffmpeg,gstreamer,floor,node-floor|none] [--anchor-seconds S]
+ *     [--report-dir DIR] [--loss PERCENT] [--jitter MS] [--gap-every S --gap-ms MS] [--cue-every S]
+ *     [--workers N] [--runtimes node,bun,deno] [--scrape-every S]
  *
  * - Load: one C process (udp-source.c, synthetic mode) plays every channel as RTP: valid TS with PAT/PMT/PCR,
  *   a video-like PID, MPEG audio and an SCTE-35 splice_insert every few seconds, paced like an encoder, with
