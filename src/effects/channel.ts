@@ -51,6 +51,7 @@ import { makeSenderFilter } from "./ingest/sender-filter.ts";
 import { bindSrtInput } from "./ingest/srt-receiver.ts";
 import { bindInput, InputError } from "./ingest/udp-receiver.ts";
 import { makeOutput, type Output, type OutputEvent } from "./outputs/writer.ts";
+import { asOneTurn } from "./runtime/end-of-turn.ts";
 import { makeScte35Watcher } from "./scte35-watcher.ts";
 
 export * from "./channel-types.ts";
@@ -81,6 +82,8 @@ interface OutputEntry {
 // what FEC rebuilt.
 const LANE: Record<InputRole, number> = { primary: 0, backup: 1 };
 const RECOVERED_LANE = 1;
+/** What a moved copy holds at most until the old copy is done: ~5 s of a 7 Mbit/s stream. */
+const MAX_HELD = 4096;
 
 const describeThrow = (thrown: unknown) => (thrown instanceof Error ? thrown.message : String(thrown));
 
@@ -154,6 +157,13 @@ export const startChannel = (
     /** While a still is being made: the chunks forwarded meanwhile, up to a byte budget. */
     let tap: { chunks: Uint8Array[]; bytes: number; readonly max: number } | null = null;
 
+    /**
+     * A copy started by a move holds what it forwards until the old copy has sent its last datagrams (`settle`):
+     * the old copy's inputs still hold datagrams older than the new copy's first, and two threads sending at
+     * once would reorder them at the destination.
+     */
+    let held: Uint8Array[] | null = options.handover === undefined ? null : [];
+
     /** Offers the TS packets `core` just found in `datagram` to every output. */
     const forward = (datagram: Uint8Array, core: PacketCore) => {
       const start = core.payloadOffset;
@@ -162,6 +172,18 @@ export const startChannel = (
       // socket's batch, a WebAssembly buffer): it is copied once, into Node's buffer pool, for all outputs.
       const chunk = Buffer.allocUnsafe(end - start);
       chunk.set(start === 0 && end === datagram.length ? datagram : datagram.subarray(start, end));
+      if (held !== null) {
+        held.push(chunk);
+        // Bounded: a settle that never comes lets go after a few seconds of stream rather than holding it.
+        if (held.length < MAX_HELD) return;
+        const waiting = held;
+        held = null;
+        waiting.forEach(offerAll);
+        return;
+      }
+      offerAll(chunk);
+    };
+    const offerAll = (chunk: Uint8Array) => {
       for (let i = 0; i < offers.length; i++) offers[i]?.(chunk);
       preview?.output.offer(chunk);
       if (tap !== null && tap.bytes < tap.max) {
@@ -611,6 +633,9 @@ export const startChannel = (
       });
 
     const settle = Effect.sync(() => {
+      const waiting = held;
+      held = null;
+      if (waiting !== null) asOneTurn(() => waiting.forEach(offerAll));
       for (const input of inputs) {
         try {
           input.socket?.disconnect();
