@@ -175,13 +175,16 @@ export const startChannel = (
       if (held !== null) {
         held.push(chunk);
         // Bounded: a settle that never comes lets go after a few seconds of stream rather than holding it.
-        if (held.length < MAX_HELD) return;
-        const waiting = held;
-        held = null;
-        waiting.forEach(offerAll);
+        if (held.length >= MAX_HELD) letGo();
         return;
       }
       offerAll(chunk);
+    };
+    /** Sends what a moved copy held, in order, and forwards as usual from then on. */
+    const letGo = () => {
+      const waiting = held;
+      held = null;
+      if (waiting !== null) asOneTurn(() => waiting.forEach(offerAll));
     };
     const offerAll = (chunk: Uint8Array) => {
       for (let i = 0; i < offers.length; i++) offers[i]?.(chunk);
@@ -633,9 +636,7 @@ export const startChannel = (
       });
 
     const settle = Effect.sync(() => {
-      const waiting = held;
-      held = null;
-      if (waiting !== null) asOneTurn(() => waiting.forEach(offerAll));
+      letGo();
       for (const input of inputs) {
         try {
           input.socket?.disconnect();
