@@ -3,7 +3,7 @@
  * process's memory.
  *
  * - caller: one non-blocking socket connects; libsrt reports the connection (or why it failed: the peer's
- *   reject reason, a timeout) through epoll, and a broken link the same way.
+ *   reject reason, a timeout) through epoll; a broken link shows in a send's result or the socket's state.
  * - listener: serves up to `maxreceivers` callers at once, each sent every message, each with its own
  *   statistics; a caller whose stream id is not in `allowstreamid` is turned away. The attempt runs while at
  *   least one receiver is connected: a receiver that leaves while others stay changes nothing for them, one
@@ -117,10 +117,12 @@ const openSocket = (lib: LibSrt, target: SrtTarget): Effect.Effect<number, Outpu
  * a port and two threads of its own. Shared, the send thread wakes once for what several outputs handed over
  * in one turn instead of once per output (1 channel × 4 SRT outputs: 8 libsrt threads became 2, and the
  * service's CPU fell by a fifth). Peers are told apart by SRT's socket ids, so the outputs stay independent.
- * A port takes at most CALLERS_PER_PORT callers, so that one send thread never carries a whole worker's SRT;
- * libsrt refuses a port to a socket whose UDP settings differ, which then binds one of its own on connect.
+ * A port takes at most CALLERS_PER_PORT callers: 32 rather than 8 cut 10 channels × 4 SRT outputs from 42 to
+ * 41 % of a core (libsrt's receive threads and the wake-ups of its send threads), and one send thread carries
+ * 32 outputs of 7 Mbit/s in about 15 % of a core, so a busy worker still spreads its SRT over several. libsrt
+ * refuses a port to a socket whose UDP settings differ, which then binds one of its own on connect.
  */
-const CALLERS_PER_PORT = 8;
+const CALLERS_PER_PORT = 32;
 const sharedPorts: Array<{ readonly port: number; users: number }> = [];
 
 const bindShared = (lib: LibSrt, socket: number): Effect.Effect<void, never, Scope.Scope> =>
@@ -238,9 +240,17 @@ const makePeers = (lib: LibSrt, context: WriterContext, payloadSize: number) => 
     }
   };
 
-  const report = () => {
+  /**
+   * Reads every peer's statistics and reports them; tells `broken` of each peer whose link libsrt has given
+   * up on (a send finds that sooner while the stream flows; this finds it when nothing is sent).
+   */
+  const report = (broken: (socket: number) => void) => {
     const list: Array<SrtPeerStats> = [];
     for (const peer of peers.values()) {
+      if (lib.state(peer.socket) >= SRTS.BROKEN) {
+        broken(peer.socket);
+        continue;
+      }
       peer.last = lib.stats(peer.socket) ?? peer.last;
       list.push(peerStats(peer));
     }
@@ -274,10 +284,11 @@ const stream = (
     // Whatever queued while nobody was connected is stale now.
     context.queue.clear();
     yield* context.markConnected;
-    peers.report();
+    const report = () => peers.report(onBroken);
+    report();
     yield* Effect.forkScoped(
       Effect.repeat(
-        Effect.sync(peers.report),
+        Effect.sync(report),
         Schedule.spaced(`${Math.max(10, context.srtStatsIntervalMs)} millis`),
       ),
     );
@@ -286,8 +297,9 @@ const stream = (
     // message carries the time its chunk arrived (SRT_MSGCTRL.srctime), so the receiver delivers the stream
     // paced as it came, within SRT's own latency window (120 ms by default), not in bursts.
     const clockOffsetUs = peers.clockNow() - performance.now() * 1000;
-    let pending: Array<Uint8Array> = [];
-    let arrivals: Array<number> = [];
+    // Kept and emptied rather than replaced, so that a flush allocates nothing (a send never runs other code).
+    const pending: Array<Uint8Array> = [];
+    const arrivals: Array<number> = [];
     let pendingBytes = 0;
     let firstAt = 0;
     let timer: ReturnType<typeof setTimeout> | null = null;
@@ -295,12 +307,12 @@ const stream = (
       if (timer !== null) clearTimeout(timer);
       timer = null;
       cancelEndOfTurn(flushWhenDue);
-      const chunks = pending;
-      const times = arrivals;
-      pending = [];
-      arrivals = [];
       pendingBytes = 0;
-      for (const [index, chunk] of chunks.entries()) peers.send(chunk, times[index] ?? 0, onBroken);
+      for (let index = 0; index < pending.length; index++) {
+        peers.send(pending[index] as Uint8Array, arrivals[index] ?? 0, onBroken);
+      }
+      pending.length = 0;
+      arrivals.length = 0;
     };
     // While the input flows, the gathered chunks leave at the end of the turn that finds them due, so the
     // timer (kept for when the input stops, GATHER_TIMEOUT_MS) does not wake the thread once more.
@@ -378,8 +390,10 @@ const callerAttempt = (
     yield* Deferred.await(connected);
 
     peers.add(socket, target.streamId);
-    // Connected: only a broken link matters from now on (a writable socket would wake the poll all the time).
-    lib.watch(socket, SRT_EPOLL.ERR, disconnected);
+    // Connected: nothing more to wait for. A broken link shows in a send's result or, while nothing is sent,
+    // in the socket's state at the next statistics reading; a watched socket would keep libsrt's readiness
+    // wait running, which wakes every 10 ms and on every change of any socket's readiness.
+    lib.unwatch(socket);
     return yield* stream(context, peers, failed, disconnected);
   });
 
@@ -437,7 +451,6 @@ const listenerAttempt = (
           continue;
         }
         peers.add(socket, streamId);
-        lib.watch(socket, SRT_EPOLL.ERR, () => gone(socket));
         Deferred.unsafeDone(first, Exit.void);
       }
     };

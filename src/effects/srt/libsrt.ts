@@ -357,8 +357,11 @@ const bind = (path: string): LibSrt => {
   };
 
   const statsOut: Record<string, number | bigint> = {};
-  // SRT_MSGCTRL: 4 ints, int64_t srctime, 2 int32_t, a pointer and a size_t: 48 bytes on 64-bit Linux.
-  const msgctrl = Buffer.alloc(48);
+  // SRT_MSGCTRL: 4 ints, int64_t srctime, 2 int32_t, a pointer and a size_t: 48 bytes on 64-bit Linux; as
+  // srt_msgctrl_default has it: flags 0, msgttl -1, inorder 0, boundary 0, srctime, pktseq -1, msgno -1,
+  // grpdata NULL, grpdata_size 0. Read and written as 32-bit words, so that a send makes no BigInt.
+  const msgctrl = new Int32Array(12);
+  msgctrl[1] = -1;
 
   return {
     library: path,
@@ -427,13 +430,13 @@ const bind = (path: string): LibSrt => {
       return `${buffer[4]}.${buffer[5]}.${buffer[6]}.${buffer[7]}:${buffer.readUInt16BE(2)}`;
     },
     send: (socket, message, sourceTimeUs) => {
-      // SRT_MSGCTRL as srt_msgctrl_default has it: flags 0, msgttl -1, inorder 0, boundary 0, srctime,
-      // pktseq -1, msgno -1, grpdata NULL, grpdata_size 0 (libsrt writes pktseq and msgno back).
-      msgctrl.fill(0);
-      msgctrl.writeInt32LE(-1, 4);
-      msgctrl.writeBigInt64LE(BigInt(Math.floor(sourceTimeUs)), 16);
-      msgctrl.writeInt32LE(-1, 24);
-      msgctrl.writeInt32LE(-1, 28);
+      // srctime as two 32-bit words, low first (a clock in µs stays far below 2^53); libsrt writes pktseq and
+      // msgno back, and a msgno other than -1 would force a message number, so both are set again each time.
+      const time = Math.max(0, Math.floor(sourceTimeUs));
+      msgctrl[4] = time % 0x1_0000_0000;
+      msgctrl[5] = Math.floor(time / 0x1_0000_0000);
+      msgctrl[6] = -1;
+      msgctrl[7] = -1;
       const sent = f.sendmsg2(socket, message, message.length, msgctrl);
       return sent >= 0 ? sent : -Number(f.getlasterror(null));
     },
