@@ -41,6 +41,48 @@ const GATHER_MAX_BYTES = 16 * 1316;
  */
 const GATHER_TIMEOUT_MS = 2 * GATHER_MS;
 
+/**
+ * The SRT outputs of this thread that hold gathered chunks, and when the oldest of them arrived. They all
+ * leave together: libsrt's send thread then wakes once per gathering for every output of the thread rather
+ * than in whichever turn each output's own oldest chunk came due (up to one wake-up a turn), and an output
+ * whose chunks are younger sends them early, never late.
+ */
+const gathered = new Set<() => void>();
+let gatheredSince = 0;
+let gatherTimer: ReturnType<typeof setTimeout> | null = null;
+
+const sendGathered = () => {
+  if (gatherTimer !== null) clearTimeout(gatherTimer);
+  gatherTimer = null;
+  cancelEndOfTurn(sendGatheredWhenDue);
+  for (const flush of gathered) flush();
+  gathered.clear();
+};
+// While the inputs flow, the gathered chunks leave at the end of the turn that finds them due, so the timer
+// (kept for when the inputs stop, GATHER_TIMEOUT_MS) does not wake the thread once more.
+const sendGatheredWhenDue = () => {
+  if (gathered.size > 0 && performance.now() - gatheredSince >= GATHER_MS) sendGathered();
+};
+
+/** Counts `flush` among the outputs holding chunks; `now` is when its chunk arrived. */
+const gather = (flush: () => void, now: number) => {
+  if (gathered.size === 0) {
+    gatheredSince = now;
+    gatherTimer = setTimeout(sendGathered, GATHER_TIMEOUT_MS);
+  }
+  gathered.add(flush);
+  atEndOfTurn(sendGatheredWhenDue);
+};
+
+/** `flush` holds nothing any more (it sent on its own, or its output stopped). */
+const ungather = (flush: () => void) => {
+  gathered.delete(flush);
+  if (gathered.size > 0) return;
+  if (gatherTimer !== null) clearTimeout(gatherTimer);
+  gatherTimer = null;
+  cancelEndOfTurn(sendGatheredWhenDue);
+};
+
 /** libsrt, or the error that refuses SRT URLs when it cannot be loaded. */
 export const libSrtOrError: Effect.Effect<LibSrt, OutputError> = Effect.suspend(() => {
   const loaded = loadLibSrt();
@@ -301,12 +343,7 @@ const stream = (
     const pending: Array<Uint8Array> = [];
     const arrivals: Array<number> = [];
     let pendingBytes = 0;
-    let firstAt = 0;
-    let timer: ReturnType<typeof setTimeout> | null = null;
     const flush = () => {
-      if (timer !== null) clearTimeout(timer);
-      timer = null;
-      cancelEndOfTurn(flushWhenDue);
       pendingBytes = 0;
       for (let index = 0; index < pending.length; index++) {
         peers.send(pending[index] as Uint8Array, arrivals[index] ?? 0, onBroken);
@@ -314,33 +351,25 @@ const stream = (
       pending.length = 0;
       arrivals.length = 0;
     };
-    // While the input flows, the gathered chunks leave at the end of the turn that finds them due, so the
-    // timer (kept for when the input stops, GATHER_TIMEOUT_MS) does not wake the thread once more.
-    const flushWhenDue = () => {
-      if (pending.length > 0 && performance.now() - firstAt >= GATHER_MS) flush();
-    };
     yield* Effect.acquireRelease(
       Effect.sync(() =>
         context.queue.deliverDirectly((chunk) => {
           const now = performance.now();
-          if (pending.length === 0) firstAt = now;
           pending.push(chunk);
           arrivals.push(clockOffsetUs + now * 1000);
           pendingBytes += chunk.length;
           context.countSent(chunk.length);
-          if (pendingBytes >= GATHER_MAX_BYTES) flush();
+          if (pendingBytes < GATHER_MAX_BYTES) gather(flush, now);
           else {
-            timer ??= setTimeout(flush, GATHER_TIMEOUT_MS);
-            atEndOfTurn(flushWhenDue);
+            ungather(flush);
+            flush();
           }
         }),
       ),
       () =>
         Effect.sync(() => {
           context.queue.deliverDirectly(null);
-          if (timer !== null) clearTimeout(timer);
-          timer = null;
-          cancelEndOfTurn(flushWhenDue);
+          ungather(flush);
         }),
     );
     return yield* Deferred.await(failed);
