@@ -5,7 +5,9 @@
  * Used the way libsrt's authors intend from an event loop: every socket is non-blocking (SRTO_SNDSYN and
  * SRTO_RCVSYN off), and readiness (connected, accepted, broken) comes from one process-wide srt_epoll set that
  * an asynchronous koffi call of srt_epoll_uwait waits on in a worker thread, a short timeout at a time, only
- * while some socket is watched. Sends (srt_sendmsg2) only copy into libsrt's send buffer and never wait.
+ * while some socket is watched (libsrt's wait wakes every 10 ms and on any socket's change: watch a socket
+ * only while something is awaited on it). Sends (srt_sendmsg2) only copy into libsrt's send buffer and never
+ * wait.
  *
  * Struct layouts are those of srt.h in libsrt 1.5.1 (SRT_TRACEBSTATS = struct CBytePerfMon: 496 bytes, msRTT
  * at 328, as gcc lays that header out; SRT_EPOLL_EVENT = { int fd; int events; }; SRT_MSGCTRL, 48 bytes).
