@@ -748,6 +748,13 @@ const measure = async (contender: Contender, seconds: number, apiClients: number
     const udpSink = await openSink(outputsOf("udp").map((output) => output.sink));
     const srtSink = await openSink(outputsOf("srt").map((output) => output.sink));
     const sinks = [udpSink, srtSink].filter((sink) => sink !== null);
+    // Each contender knows it is ready when something has bound its input ports: nothing may hold them before
+    // it starts (a contender before it still going away would pass for it).
+    await eventually(
+      "the input ports to be free before the next contender",
+      () => !plan.some((channel) => udpBound(channel.input)),
+      30_000,
+    );
     const running = await contender.start();
     const source = await startSource(WARMUP + seconds);
     await sleep(WARMUP * 1000);
@@ -976,10 +983,12 @@ for (const [anchor, contender] of [
   }
 const results = runs.map(figures);
 const ours = results[0] as Figures;
-const ratio = (anchor: number | null | undefined, our: number | null | undefined) =>
-  anchor === null || anchor === undefined || our === null || our === undefined || our === 0
-    ? null
-    : round(anchor / our, 2);
+/** anchor ÷ ours to two decimals, or two significant digits below 0.1 (1 MiB against 240 is 0.005×, not 0×). */
+const ratio = (anchor: number | null | undefined, our: number | null | undefined) => {
+  if (anchor === null || anchor === undefined || our === null || our === undefined || our === 0) return null;
+  const value = anchor / our;
+  return value >= 0.1 ? round(value, 2) : Number(value.toPrecision(2));
+};
 const isOurs = (r: Figures) => r.contender.startsWith("distributary");
 const anchors = results.filter((r) => !isOurs(r));
 const withRatios = results.map((r) =>
