@@ -1,6 +1,6 @@
 /**
  * The load harness's smoke run (`npm run load` at its smallest): 2 channels × 2 UDP outputs for 20 s through
- * the real service, then its anchors for 8 s each (ffmpeg, GStreamer and the two floor forwarders). It must
+ * the real service, then its anchors for 5 s each (ffmpeg, GStreamer and the two floor forwarders). It must
  * write both reports with every figure, and at this tiny load distributary must lose nothing: every TS packet
  * and every SCTE-35 cue sent reaches every output, with no continuity error.
  */
@@ -46,7 +46,7 @@ describe("load harness", () => {
       [
         "load-tests/load.ts",
         ...["--channels", "2", "--outputs", "2", "--protocol", "udp", "--seconds", "20"],
-        ...["--anchor-seconds", "8", "--report-dir", reportDir],
+        ...["--anchor-seconds", "5", "--report-dir", reportDir],
       ],
       { reject: false, all: true },
     );

@@ -51,10 +51,15 @@ const gathered = new Set<() => void>();
 let gatheredSince = 0;
 let gatherTimer: ReturnType<typeof setTimeout> | null = null;
 
-const sendGathered = () => {
+/** Nothing is due any more: neither the timer nor the end of this turn sends. */
+const stopWaiting = () => {
   if (gatherTimer !== null) clearTimeout(gatherTimer);
   gatherTimer = null;
   cancelEndOfTurn(sendGatheredWhenDue);
+};
+
+const sendGathered = () => {
+  stopWaiting();
   for (const flush of gathered) flush();
   gathered.clear();
 };
@@ -77,10 +82,7 @@ const gather = (flush: () => void, now: number) => {
 /** `flush` holds nothing any more (it sent on its own, or its output stopped). */
 const ungather = (flush: () => void) => {
   gathered.delete(flush);
-  if (gathered.size > 0) return;
-  if (gatherTimer !== null) clearTimeout(gatherTimer);
-  gatherTimer = null;
-  cancelEndOfTurn(sendGatheredWhenDue);
+  if (gathered.size === 0) stopWaiting();
 };
 
 /** libsrt, or the error that refuses SRT URLs when it cannot be loaded. */
