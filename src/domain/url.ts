@@ -547,7 +547,12 @@ const parseHls = (raw: string, url: URL): HlsTarget | OutputError => {
   const shown =
     query === ""
       ? []
-      : query.split("&").map((piece) => (piece.startsWith("push=") ? `push=${maskedPush}` : piece));
+      : query.split("&").map((piece) => {
+          // By the decoded name, as the parameter was read: `p%75sh=` is the push origin too.
+          const equals = piece.indexOf("=");
+          const name = decoded(equals < 0 ? piece : piece.slice(0, equals));
+          return name === "push" && equals >= 0 ? `${piece.slice(0, equals + 1)}${maskedPush}` : piece;
+        });
   return {
     protocol: "hls",
     dir,

@@ -76,6 +76,27 @@ describe("output URLs", () => {
     );
   });
 
+  it("masks a secret-bearing parameter whose name is percent-encoded, in every scheme", () => {
+    // Each parameter is read by its decoded name, so it is masked by its decoded name too.
+    const urls = [
+      "hls://?p%75sh=http://127.0.0.1:8080/live/s3cr3t&target=2",
+      "hls://?%70%75%73%68=http://origin.example:8080/s3cr3t",
+      "srt://h:1?pass%70hrase=0123456789s3cr3t",
+      "srt://h:1?stream%69d=a1b2c3d4e5f6g7h8i9s3cr3t",
+      "srt://h:1?stream%69d=%23!::r=a,%73=s3cr3t",
+      "srt://h:1?mode=listener&allowstream%69d=a1b2c3d4e5f6g7h8i9s3cr3t",
+      "rtmp://h/app/s3cr3t?tok%65n=s3cr3t",
+      "rtsp://u:s3cr3t@h/p?t%6fken=s3cr3t",
+    ];
+    for (const url of urls) {
+      expect(parseOutputUrl(url)._tag, url).toBe("Right");
+      expect(maskUrl(url), url).not.toContain("s3cr3t");
+    }
+    expect(maskUrl("hls://?p%75sh=http://127.0.0.1:8080/live/s3cr3t&target=2")).toBe(
+      "hls://?p%75sh=http://127.0.0.1:8080/****&target=2",
+    );
+  });
+
   it("a streamid is shown unless it carries a secret, named as one", () => {
     const shown = [
       "srt://h:9000?streamid=%23!::r=live/x,m=publish",
