@@ -19,6 +19,7 @@
  * - hls: `hls://?dir=/path&target=4&window=6&mode=live|event&cuetags=1&push=http://origin/path`; shown as
  *   written except the push origin's path, which may carry a token (`push=http://host:port/****`).
  */
+import { posix } from "node:path";
 import { Either, Redacted } from "effect";
 import { OutputError } from "./errors.ts";
 
@@ -82,7 +83,10 @@ export interface RtspTarget {
 
 export interface HlsTarget {
   readonly protocol: "hls";
-  /** Directory the playlist and segments are written to; null: kept in memory and served only. */
+  /**
+   * Directory the playlist and segments are written to, absolute and normalised (no `.`, no repeated or
+   * trailing `/`); null: kept in memory and served only.
+   */
   readonly dir: string | null;
   readonly targetSeconds: number;
   /** Segments in a live playlist. */
@@ -507,10 +511,12 @@ const parseHls = (raw: string, url: URL): HlsTarget | OutputError => {
   }
   const params = readParams(url, ["dir", "target", "window", "mode", "cuetags", "push"]);
   if (params instanceof OutputError) return params;
-  const dir = params.get("dir") ?? null;
-  if (dir !== null && (!dir.startsWith("/") || dir.split("/").includes(".."))) {
-    return invalid(`dir must be an absolute path without '..', got '${dir}'`);
+  const dirText = params.get("dir") ?? null;
+  if (dirText !== null && (!dirText.startsWith("/") || dirText.split("/").includes(".."))) {
+    return invalid(`dir must be an absolute path without '..', got '${dirText}'`);
   }
+  // Normalised, as a recording's directory is: the place and duplicate checks compare one spelling.
+  const dir = dirText === null ? null : posix.normalize(dirText).replace(/(.)\/+$/, "$1");
   const targetSeconds = parseInteger("target", params.get("target") ?? "4", 1, 60);
   if (targetSeconds instanceof OutputError) return targetSeconds;
   const window = parseInteger("window", params.get("window") ?? "6", 2, 1000);

@@ -202,6 +202,34 @@ describe("recordings through the API and the pages", () => {
     expect(hlsInside.status).toBe(201);
   });
 
+  it("compares directories once normalised: the recordings directory itself, and one directory spelt two ways", async () => {
+    await send("POST", "/api/channels", {
+      id: "spelt",
+      name: "Spelt",
+      rtp_ip: "127.0.0.1",
+      rtp_port: await freeUdpPort(),
+    });
+    const add = (url: string) => send("POST", "/api/channels/spelt/outputs", { protocol: "hls", url });
+    for (const dir of [`${root}/.`, `${root}/`, `${root}//`]) {
+      const response = await add(`hls://?dir=${dir}`);
+      expect(response.status, dir).toBe(400);
+      expect(String((await json(response)).detail)).toContain(`is outside the recordings directory ${root}`);
+    }
+    expect((await add(`hls://?dir=${root}/h1`)).status).toBe(201);
+    for (const dir of [`${root}/h1/`, `${root}/h1/./`, `${root}//h1`]) {
+      const response = await add(`hls://?dir=${dir}`);
+      expect(response.status, dir).toBe(400);
+      expect(String((await json(response)).detail)).toContain(`another output already records in ${root}/h1`);
+    }
+    expect(
+      (await send("POST", "/api/channels/spelt/outputs", { protocol: "file", url: `file://${root}/ok1` }))
+        .status,
+    ).toBe(201);
+    const slipped = await add(`hls://?dir=${root}/ok1/`);
+    expect(slipped.status).toBe(400);
+    expect(String((await json(slipped)).detail)).toContain(`another output already records in ${root}/ok1`);
+  });
+
   it("serves no name that is not one of the output's recordings: no path traversal", async () => {
     await writeFile(join(root, "secret.ts"), "not for you");
     await writeFile(join(root, "rec", "notes.txt"), "not a recording");

@@ -167,6 +167,15 @@ describe("output URLs", () => {
     expect(rejection("file:///srv/rec?max_gb=-1")).toMatch(/max_gb must be a number/);
   });
 
+  it("normalises an hls dir, so one directory has one spelling", () => {
+    for (const dir of ["/srv/rec/h1", "/srv/rec/h1/", "/srv/rec/h1/./", "/srv/rec//h1", "//srv/rec/./h1//"]) {
+      expect(parse(`hls://?dir=${dir}`), dir).toMatchObject({ dir: "/srv/rec/h1" });
+    }
+    expect(parse("hls://?dir=/srv/rec/.")).toMatchObject({ dir: "/srv/rec" });
+    // Shown as written: what GET shows, PUT accepts unchanged.
+    expect(parse("hls://?dir=/srv/rec/h1/./").masked).toBe("hls://?dir=/srv/rec/h1/./");
+  });
+
   it("parses rtsp and rtsps, masking the user, the password and any query", () => {
     const target = parse("rtsp://pub:s3cret-pass@127.0.0.1:8554/live/cam1?token=abc123");
     expect(target).toMatchObject({ protocol: "rtsp", host: "127.0.0.1", port: 8554 });
