@@ -1,0 +1,176 @@
+/**
+ * The harness's child processes: the C generator and sink (built here), every child's start, stop and output
+ * blocks, and the load's source and sinks as the measured run drives them.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ANCHORS, CUE_EVERY, GAP_EVERY, GAP_MS, JITTER, LOSS, MBPS, plan, ROOT } from "./options.ts";
+
+export const work = mkdtempSync(join(tmpdir(), "distributary-load-"));
+const sinkBinary = join(work, "udp-sink");
+const sourceBinary = join(work, "udp-source");
+execFileSync("cc", ["-O2", "-o", sinkBinary, join(ROOT, "load-tests/udp-sink.c")]);
+execFileSync("cc", ["-O2", "-o", sourceBinary, join(ROOT, "load-tests/udp-source.c")]);
+export const floorBinary = join(work, "floor-forwarder");
+if (ANCHORS.includes("floor"))
+  execFileSync("cc", ["-O2", "-o", floorBinary, join(ROOT, "load-tests/floor-forwarder.c")]);
+
+const children = new Set<ChildProcess>();
+export const started = (command: string, args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv) => {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], ...(env ? { env } : {}) });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  // keep stdout flowing (a full pipe would stall the child); readers attach their own listener right away
+  child.stdout?.on("data", () => undefined);
+  let tail = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    tail = (tail + chunk.toString()).slice(-2000);
+  });
+  return { child, tail: () => tail };
+};
+const ended = (child: ChildProcess) =>
+  new Promise<void>((done) => {
+    if (child.exitCode !== null || child.signalCode !== null) done();
+    else child.once("exit", () => done());
+  });
+export const stop = async (child: ChildProcess) => {
+  if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+  await ended(child);
+  clearTimeout(timer);
+};
+// Ctrl-C or a SIGTERM still stops every child started here (the exit handler below runs)
+process.once("SIGINT", () => process.exit(130));
+process.once("SIGTERM", () => process.exit(143));
+process.once("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** Lines from a child's stdout, handed out as blocks that end with a line starting with `end`. */
+const blocks = (child: ChildProcess, end: string) => {
+  let buffered = "";
+  const waiting: Array<(block: string) => void> = [];
+  const ready: string[] = [];
+  child.stdout?.on("data", (chunk: Buffer) => {
+    buffered += chunk.toString();
+    for (;;) {
+      const at = buffered.search(new RegExp(`^${end}.*$`, "m"));
+      if (at < 0) break;
+      const close = buffered.indexOf("\n", at);
+      if (close < 0) break;
+      const block = buffered.slice(0, close + 1);
+      buffered = buffered.slice(close + 1);
+      const waiter = waiting.shift();
+      if (waiter) waiter(block);
+      else ready.push(block);
+    }
+  });
+  return () =>
+    new Promise<string>((done) => {
+      const next = ready.shift();
+      if (next !== undefined) done(next);
+      else waiting.push(done);
+    });
+};
+
+interface PortCounts {
+  readonly port: number;
+  readonly datagrams: number;
+  readonly packets: number;
+  readonly ccErrors: number;
+  readonly cues: number;
+  readonly stamps: number;
+  readonly longestSilenceUs: number;
+}
+export interface SinkReport {
+  readonly ports: ReadonlyArray<PortCounts>;
+  readonly latency: { count: number; p50Us: number; p99Us: number; maxUs: number } | null;
+}
+const parseSink = (text: string): SinkReport => {
+  const ports: PortCounts[] = [];
+  let latency: SinkReport["latency"] = null;
+  for (const line of text.split("\n")) {
+    const fields = line.trim().split(" ");
+    if (fields[0] === "latency") {
+      const [count, p50Us, p99Us, maxUs] = fields.slice(1).map(Number);
+      if (count !== undefined && count > 0)
+        latency = { count, p50Us: p50Us ?? 0, p99Us: p99Us ?? 0, maxUs: maxUs ?? 0 };
+    } else if (/^\d+$/.test(fields[0] ?? "") && fields.length >= 8) {
+      const [port, datagrams, , packets, ccErrors, cues, stamps, longestSilenceUs] = fields.map(Number);
+      ports.push({
+        port: port ?? 0,
+        datagrams: datagrams ?? 0,
+        packets: packets ?? 0,
+        ccErrors: ccErrors ?? 0,
+        cues: cues ?? 0,
+        stamps: stamps ?? 0,
+        longestSilenceUs: longestSilenceUs ?? 0,
+      });
+    }
+  }
+  return { ports, latency };
+};
+
+interface Sink {
+  readonly report: () => Promise<SinkReport>;
+  readonly restartWindow: () => void;
+  readonly close: () => Promise<SinkReport>;
+}
+export const openSink = async (ports: ReadonlyArray<number>): Promise<Sink | null> => {
+  if (ports.length === 0) return null;
+  const { child, tail } = started(sinkBinary, ports.map(String));
+  const next = blocks(child, "(ready|end)");
+  const first = await Promise.race([next(), ended(child).then(() => "")]);
+  if (!first.includes("ready")) throw new Error(`udp-sink did not start: ${tail()}`);
+  const report = async () => {
+    const answer = next();
+    child.kill("SIGUSR1");
+    return parseSink(await answer);
+  };
+  return {
+    report,
+    restartWindow: () => child.kill("SIGUSR2"),
+    close: async () => {
+      const answer = next();
+      child.kill("SIGTERM");
+      const text = await answer;
+      await ended(child);
+      return parseSink(text);
+    },
+  };
+};
+
+export interface SourceCounts {
+  readonly channels: ReadonlyArray<{ packets: number; cues: number }>;
+}
+const parseSource = (text: string): SourceCounts => {
+  const channels: Array<{ packets: number; cues: number }> = [];
+  for (const match of text.matchAll(/^channel (\d+) datagrams (\d+) packets (\d+) cues (\d+)$/gm))
+    channels[Number(match[1])] = { packets: Number(match[3]), cues: Number(match[4]) };
+  return { channels };
+};
+export const startSource = async (seconds: number) => {
+  const args = ["-s", "-r", "-m", String(MBPS), "-d", String(seconds), "-c", String(CUE_EVERY)];
+  if (LOSS > 0) args.push("-l", String(LOSS));
+  if (JITTER > 0) args.push("-j", String(JITTER));
+  if (GAP_EVERY > 0 && GAP_MS > 0) args.push("-g", String(GAP_EVERY), "-G", String(GAP_MS));
+  const { child, tail } = started(sourceBinary, [...args, ...plan.map((channel) => String(channel.input))]);
+  const next = blocks(child, "(started|sent)");
+  const first = await Promise.race([next(), ended(child).then(() => "")]);
+  if (!first.includes("started")) throw new Error(`udp-source did not start: ${tail()}`);
+  // the last block, printed as it ends, once its output is closed (SIGUSR1 blocks are taken by counts())
+  const closed = new Promise<void>((done) => child.once("close", () => done()));
+  const done = closed.then(async () => parseSource(await next()));
+  return {
+    counts: async () => {
+      const answer = next();
+      child.kill("SIGUSR1");
+      return parseSource(await answer);
+    },
+    done,
+    child,
+  };
+};

@@ -1,0 +1,247 @@
+/**
+ * The contenders: the service on a runtime, `ffmpeg -f tee`, a GStreamer `tee` chain and the two floor
+ * forwarders, each started on the same port layout and stopped with everything it started.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { join } from "node:path";
+import { Effect } from "effect";
+import { freeTcpPort } from "../../test/support/peers.ts";
+import { floorBinary, started, stop, work } from "./children.ts";
+import { C, M, plan, ROOT, RUNTIMES, sleep, values } from "./options.ts";
+import { udpBound } from "./proc.ts";
+
+interface Running {
+  readonly pids: () => ReadonlyArray<number>;
+  readonly stop: () => Promise<void>;
+  /** the service only: its HTTP address and tokens */
+  readonly service?: Service;
+}
+export interface Service {
+  readonly base: string;
+  readonly admin: string;
+  readonly viewerTokens: (count: number) => Promise<ReadonlyArray<string>>;
+}
+export interface Contender {
+  readonly name: string;
+  readonly start: () => Promise<Running>;
+}
+
+export const eventually = async (
+  what: string | (() => string),
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 60_000,
+) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`);
+    await sleep(100);
+  }
+};
+
+/** Ours on `runtime`; named plain "distributary" on Node.js alone, as in the reports before runtimes. */
+export const distributaryOn = (runtime: string): Contender => ({
+  name: RUNTIMES.length === 1 && runtime === "node" ? "distributary" : `distributary (${runtime})`,
+  start: async () => {
+    const port = await Effect.runPromise(freeTcpPort);
+    const admin = randomBytes(24).toString("base64url");
+    const { child, tail } = started(
+      join(ROOT, "bin/distributary"),
+      [
+        "--runtime",
+        runtime,
+        "serve",
+        "--port",
+        String(port),
+        "--host",
+        "127.0.0.1",
+        "--config-dir",
+        mkdtempSync(join(work, "config-")),
+      ],
+      {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        // The service's settings given to the harness (DISTRIBUTARY_BATCH_MS, DISTRIBUTARY_UDP_SENDER, ...) to
+        // compare them, and DISTRIBUTARY_NODE_OPTIONS as the service's NODE_OPTIONS (to profile it: --cpu-prof,
+        // --perf-basic-prof); the ones below are the harness's own.
+        ...Object.fromEntries(
+          Object.entries(process.env).filter(([name]) => name.startsWith("DISTRIBUTARY_")),
+        ),
+        ...(process.env.DISTRIBUTARY_NODE_OPTIONS
+          ? { NODE_OPTIONS: process.env.DISTRIBUTARY_NODE_OPTIONS }
+          : {}),
+        DISTRIBUTARY_ADMIN_TOKEN: admin,
+        DISTRIBUTARY_LOG_LEVEL: "warn",
+        DISTRIBUTARY_METRICS_AUTH: "loopback",
+        ...(values.workers === undefined ? {} : { DISTRIBUTARY_WORKERS: values.workers }),
+      },
+    );
+    const base = `http://127.0.0.1:${port}`;
+    const api = async (path: string, init: RequestInit = {}) => {
+      const response = await fetch(`${base}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      });
+      const text = await response.text();
+      if (!response.ok) throw new Error(`${init.method ?? "GET"} ${path}: ${response.status} ${text}`);
+      return JSON.parse(text) as Record<string, unknown>;
+    };
+    await eventually(`the service to answer (${tail()})`, async () => {
+      if (child.exitCode !== null) throw new Error(`the service ended: ${tail()}`);
+      return (await fetch(`${base}/api/health`).catch(() => null))?.ok === true;
+    });
+    for (const [c, channel] of plan.entries()) {
+      const created = await api("/api/channels", {
+        method: "POST",
+        body: JSON.stringify({
+          name: `load ${c}`,
+          rtp_ip: "127.0.0.1",
+          rtp_port: channel.input,
+          outputs: channel.outputs.map((output, o) => ({
+            name: `out ${o}`,
+            protocol: output.protocol,
+            url:
+              output.protocol === "udp"
+                ? `udp://127.0.0.1:${output.sink}`
+                : `srt://127.0.0.1:${output.srt}?mode=caller`,
+          })),
+        }),
+      });
+      await api(`/api/channels/${String(created.id)}/start`, { method: "POST" });
+    }
+    await eventually("every output to run", async () => {
+      const { channels } = (await api("/api/channels")) as {
+        channels?: ReadonlyArray<{ outputs: ReadonlyArray<{ status: string }> }>;
+      };
+      const all = (channels ?? []).flatMap((channel) => channel.outputs);
+      return all.length === C * M && all.every((output) => output.status === "running");
+    });
+    return {
+      pids: () => [child.pid ?? 0],
+      stop: () => stop(child),
+      service: {
+        base,
+        admin,
+        viewerTokens: async (count) => {
+          const tokens: string[] = [];
+          for (let i = 0; i < count; i++) {
+            const created = await api("/api/tokens", {
+              method: "POST",
+              body: JSON.stringify({ name: `load-viewer-${i}`, role: "viewer" }),
+            });
+            tokens.push(String(created.token));
+          }
+          return tokens;
+        },
+      },
+    };
+  },
+});
+
+export const ffmpegTee: Contender = {
+  name: "ffmpeg -f tee",
+  start: async () => {
+    const runs = plan.map((channel) => {
+      const tee = channel.outputs
+        .map((output) =>
+          output.protocol === "udp"
+            ? `[f=mpegts]udp://127.0.0.1:${output.sink}?pkt_size=1316`
+            : `[f=mpegts]srt://127.0.0.1:${output.srt}?mode=caller&pkt_size=1316`,
+        )
+        .join("|");
+      return started("ffmpeg", [
+        ...["-hide_banner", "-nostats", "-loglevel", "fatal", "-probesize", "1000000"],
+        ...["-i", `rtp://127.0.0.1:${channel.input}?fifo_size=1000000&overrun_nonfatal=1`],
+        ...["-map", "0", "-c", "copy", "-f", "tee", tee],
+      ]);
+    });
+    const processes = runs.map((run) => run.child);
+    await eventually(
+      () =>
+        `every ffmpeg to bind its input (unbound: ${plan
+          .filter((channel) => !udpBound(channel.input))
+          .map((channel) => channel.input)
+          .join(", ")}; ${runs.map((run) => run.tail()).join(" | ")})`,
+      () => {
+        const gone = runs.find((run) => run.child.exitCode !== null);
+        if (gone !== undefined) throw new Error(`ffmpeg ended: ${gone.tail()}`);
+        return plan.every((channel) => udpBound(channel.input));
+      },
+      30_000,
+    );
+    return {
+      pids: () => processes.map((child) => child.pid ?? 0),
+      stop: async () => {
+        await Promise.all(processes.map(stop));
+      },
+    };
+  },
+};
+
+export const gstreamerTee: Contender = {
+  name: "GStreamer tee",
+  start: async () => {
+    const chains = plan.flatMap((channel, c) => [
+      "udpsrc",
+      "address=127.0.0.1",
+      `port=${channel.input}`,
+      "buffer-size=4194304",
+      "caps=application/x-rtp,media=video,clock-rate=90000,encoding-name=MP2T,payload=33",
+      "!",
+      "rtpmp2tdepay",
+      "!",
+      "tee",
+      `name=t${c}`,
+      ...channel.outputs.flatMap((output) => [
+        `t${c}.`,
+        "!",
+        ...(output.protocol === "udp"
+          ? ["udpsink", "host=127.0.0.1", `port=${output.sink}`]
+          : ["srtsink", `uri=srt://127.0.0.1:${output.srt}?mode=caller`, "wait-for-connection=false"]),
+        "sync=false",
+        "async=false",
+      ]),
+    ]);
+    const { child, tail } = started("gst-launch-1.0", ["-q", ...chains]);
+    await eventually(
+      `gst-launch-1.0 to bind its inputs (${tail()})`,
+      () => {
+        if (child.exitCode !== null) throw new Error(`gst-launch-1.0 ended: ${tail()}`);
+        return plan.every((channel) => udpBound(channel.input));
+      },
+      30_000,
+    );
+    return { pids: () => [child.pid ?? 0], stop: () => stop(child) };
+  },
+};
+
+/**
+ * The floors: the service's forwarding design with nothing else, so that each figure can be set against what
+ * the kernel and the machine alone cost at the same latency budget (`floor`: load-tests/floor-forwarder.c,
+ * recvmmsg every DISTRIBUTARY_BATCH_MS and one segmented send per output) and against what Node.js adds to that
+ * (`node-floor`: load-tests/floor-forwarder.ts, the service's own batch reader and segmented sender on one
+ * thread, no packet core, selector, Effect, API or metrics). UDP outputs only.
+ */
+const floorForwarder = (name: string, command: string, args: ReadonlyArray<string>): Contender => ({
+  name,
+  start: async () => {
+    const specs = plan.map(
+      (channel) => `${channel.input}:${channel.outputs.map((output) => output.sink).join(",")}`,
+    );
+    const { child, tail } = started(command, [...args, ...specs]);
+    await eventually(
+      `${name} to bind its inputs (${tail()})`,
+      () => {
+        if (child.exitCode !== null) throw new Error(`${name} ended: ${tail()}`);
+        return plan.every((channel) => udpBound(channel.input));
+      },
+      30_000,
+    );
+    return { pids: () => [child.pid ?? 0], stop: () => stop(child) };
+  },
+});
+export const cFloor = floorForwarder("C floor", floorBinary, [process.env.DISTRIBUTARY_BATCH_MS ?? "3"]);
+export const nodeFloor = floorForwarder("Node.js floor", process.execPath, [
+  "--max-semi-space-size=1",
+  join(ROOT, "load-tests/floor-forwarder.ts"),
+]);

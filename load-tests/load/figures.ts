@@ -1,0 +1,126 @@
+/**
+ * A measured run's figures: loss, continuity, cues, latency and silences per protocol, CPU per stream, RSS
+ * and its growth, event-loop lag, REST latency.
+ */
+import { ffmpegTee } from "./contenders.ts";
+import type { Measured } from "./measure.ts";
+import { C, M, outputCount, type Protocol, percentile, round, SOAK } from "./options.ts";
+
+const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0);
+
+/**
+ * A soak's RSS growth once warm: the first sixth of the run is warm-up (5 minutes of a 30-minute soak: heaps
+ * growing to their working size, buffer pools, JIT), then the median RSS of the last sixth against the median
+ * of the sixth right after the warm-up, in percent. Medians, so that one sample caught before a GC does not
+ * decide it; a leak shows as a later median above the earlier one.
+ */
+const soakGrowth = (samples: ReadonlyArray<{ at: number; rss: number }>): number | null => {
+  const end = samples.at(-1)?.at ?? 0;
+  const sixth = end / 6;
+  const median = (from: number, to: number) => {
+    const values = samples
+      .filter((sample) => sample.at >= from && sample.at <= to)
+      .map((sample) => sample.rss)
+      .sort((a, b) => a - b);
+    return values.length === 0 ? null : (values[Math.floor(values.length / 2)] ?? null);
+  };
+  const early = median(sixth, 2 * sixth);
+  const late = median(end - sixth, end);
+  return early === null || late === null || early <= 0 ? null : ((late - early) / early) * 100;
+};
+
+export const figures = (run: Measured) => {
+  const remuxed = run.name === ffmpegTee.name;
+  const perProtocol = (protocol: Protocol) => {
+    const sink = run.sinks[protocol];
+    if (sink === null) return null;
+    const outputs = outputCount(protocol);
+    const sentWhole = sum(run.source.whole.channels.map((c) => c.packets)) * outputs;
+    const sentWindow =
+      (sum(run.source.whole.channels.map((c) => c.packets)) -
+        sum(run.source.windowStart.channels.map((c) => c.packets))) *
+      outputs;
+    const cuesSent = sum(run.source.whole.channels.map((c) => c.cues)) * outputs;
+    const receivedWhole = sum(sink.end.ports.map((p) => p.packets));
+    const receivedWindow =
+      sum(sink.windowEnd.ports.map((p) => p.packets)) - sum(sink.start.ports.map((p) => p.packets));
+    const latency = sink.end.latency;
+    return {
+      outputs: outputs * C,
+      packets_sent: sentWhole,
+      packets_received: receivedWhole,
+      // a remuxer re-cuts the TS, so its packets cannot be counted against those sent: see delivered_in_window
+      packets_lost: remuxed ? null : Math.max(0, sentWhole - receivedWhole),
+      loss_percent: round(
+        remuxed || sentWhole === 0 ? null : (Math.max(0, sentWhole - receivedWhole) / sentWhole) * 100,
+        4,
+      ),
+      delivered_in_window_percent: round(sentWindow === 0 ? 0 : (receivedWindow / sentWindow) * 100, 2),
+      continuity_errors: sum(sink.end.ports.map((p) => p.ccErrors)),
+      cues_sent: cuesSent,
+      cues_received: sum(sink.end.ports.map((p) => p.cues)),
+      latency_ms:
+        latency === null
+          ? null
+          : {
+              samples: latency.count,
+              p50: round(latency.p50Us / 1000, 3),
+              p99: round(latency.p99Us / 1000, 3),
+              max: round(latency.maxUs / 1000, 3),
+            },
+      longest_silence_ms: round(Math.max(0, ...sink.end.ports.map((p) => p.longestSilenceUs)) / 1000, 1),
+    };
+  };
+  const streams = C * M;
+  const cpuPercent = (run.cpuSeconds / run.windowSeconds) * 100;
+  const mainLag = run.lag.filter((sample) => sample.series === "nodejs_eventloop_lag");
+  const lagSeries = [...new Set(run.lag.map((sample) => sample.series))].map((series) => {
+    const of = run.lag.filter((sample) => sample.series === series);
+    const p99s = of.map((sample) => sample.p99).sort((a, b) => a - b);
+    return {
+      series,
+      samples: of.length,
+      p99_median_ms: round(percentile(p99s, 50), 1),
+      p99_worst_ms: round(p99s.at(-1) ?? null, 1),
+      max_ms: round(Math.max(0, ...of.map((sample) => sample.max)), 1),
+    };
+  });
+  const first = run.samples[0];
+  const last = run.samples.at(-1);
+  const warmGrowth = soakGrowth(run.samples);
+  const durations = [...(run.rest?.durations ?? [])].sort((a, b) => a - b);
+  return {
+    contender: run.name,
+    api_clients: run.apiClients,
+    window_seconds: round(run.windowSeconds, 1),
+    processes: run.usageEnd.processes,
+    udp: perProtocol("udp"),
+    srt: perProtocol("srt"),
+    cpu: {
+      percent_of_a_core: round(cpuPercent, 1),
+      per_channel_percent: round(cpuPercent / C, 3),
+      per_output_stream_percent: round(cpuPercent / streams, 3),
+    },
+    rss_mib: round(run.usageEnd.rss / 1048576, 1),
+    rss_growth_percent:
+      first && last && first.rss > 0 ? round(((last.rss - first.rss) / first.rss) * 100, 2) : null,
+    // a soak's figure: what RSS did once the heaps, pools and JIT had settled (see soakGrowth)
+    rss_growth_after_warmup_percent: warmGrowth === null ? null : round(warmGrowth, 2),
+    open_files: { start: run.usageStart.fds, end: run.usageEnd.fds },
+    event_loop_lag: mainLag.length === 0 ? null : lagSeries,
+    rest:
+      run.rest === null
+        ? null
+        : {
+            requests: run.rest.requests,
+            per_second: round(run.rest.requests / run.windowSeconds, 1),
+            p50_ms: round(percentile(durations, 50), 2),
+            p99_ms: round(percentile(durations, 99), 2),
+          },
+    samples: SOAK
+      ? run.samples.map((s) => ({ at_s: round(s.at, 0), rss_mib: round(s.rss / 1048576, 1), fds: s.fds }))
+      : undefined,
+    load_average_after: run.loadAverage.map((value) => round(value, 2)),
+  };
+};
+export type Figures = ReturnType<typeof figures>;

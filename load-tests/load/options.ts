@@ -1,0 +1,151 @@
+/**
+ * The harness's options (`npm run load -- …`), checked once at start, and the port layout they imply: each
+ * channel's input and, per output, the sink's port and the SRT peer's.
+ */
+import { createSocket, type Socket } from "node:dgram";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+
+export const { values } = parseArgs({
+  options: {
+    channels: { type: "string", default: "1" },
+    outputs: { type: "string", default: "4" },
+    protocol: { type: "string", default: "udp" },
+    seconds: { type: "string", default: "20" },
+    mbps: { type: "string", default: "7" },
+    warmup: { type: "string", default: "3" },
+    "api-clients": { type: "string", default: "0" },
+    anchors: { type: "string", default: "ffmpeg,gstreamer,floor,node-floor" },
+    "anchor-seconds": { type: "string" },
+    "report-dir": { type: "string", default: "load-tests/reports" },
+    loss: { type: "string", default: "0" },
+    jitter: { type: "string", default: "0" },
+    "gap-every": { type: "string", default: "0" },
+    "gap-ms": { type: "string", default: "0" },
+    "cue-every": { type: "string", default: "4" },
+    /** Forwarding worker threads (DISTRIBUTARY_WORKERS); the service's default when left out. */
+    workers: { type: "string" },
+    /** The runtimes to run the service on, one run each (bin/distributary --runtime). */
+    runtimes: { type: "string", default: "node" },
+    /** Seconds between two scrapes of the service's /metrics (its event-loop lag figures). */
+    "scrape-every": { type: "string", default: "5" },
+  },
+});
+
+const fail = (message: string): never => {
+  process.stderr.write(`load: ${message}\n`);
+  process.exit(2);
+};
+const number = (name: keyof typeof values, min: number, max: number): number => {
+  const raw = values[name];
+  const value = Number(raw);
+  if (typeof raw !== "string" || !Number.isFinite(value) || value < min || value > max)
+    return fail(`--${name} must be a number from ${min} to ${max}, got '${String(raw)}'`);
+  return value;
+};
+export const C = number("channels", 1, 200);
+export const M = number("outputs", 1, 16);
+export const SECONDS = number("seconds", 1, 86_400);
+export const MBPS = number("mbps", 0.5, 100);
+export const WARMUP = number("warmup", 0, 60);
+export const API_CLIENTS = number("api-clients", 0, 200);
+export const ANCHOR_SECONDS =
+  values["anchor-seconds"] === undefined ? SECONDS : number("anchor-seconds", 1, 86_400);
+export const LOSS = number("loss", 0, 100);
+export const JITTER = number("jitter", 0, 10_000);
+export const GAP_EVERY = number("gap-every", 0, 86_400);
+export const GAP_MS = number("gap-ms", 0, 86_400_000);
+export const CUE_EVERY = number("cue-every", 0.1, 3600);
+export const PROTOCOL = values.protocol ?? "udp";
+if (PROTOCOL !== "udp" && PROTOCOL !== "srt" && PROTOCOL !== "mix")
+  fail(`--protocol must be udp, srt or mix, got '${PROTOCOL}'`);
+export const ANCHORS = (values.anchors ?? "")
+  .split(",")
+  .map((name) => name.trim())
+  .filter((name) => name !== "" && name !== "none");
+for (const anchor of ANCHORS)
+  if (!["ffmpeg", "gstreamer", "floor", "node-floor"].includes(anchor))
+    fail(`--anchors takes ffmpeg, gstreamer, floor, node-floor or none, got '${anchor}'`);
+export const RUNTIMES = (values.runtimes ?? "node")
+  .split(",")
+  .map((name) => name.trim())
+  .filter((name) => name !== "");
+for (const runtime of RUNTIMES)
+  if (runtime !== "node" && runtime !== "bun" && runtime !== "deno")
+    fail(`--runtimes takes node, bun or deno, got '${runtime}'`);
+if (RUNTIMES.length === 0) fail("--runtimes needs at least one of node, bun, deno");
+export const REPORT_DIR = resolve(values["report-dir"] ?? "load-tests/reports");
+export const SOAK = SECONDS >= 600;
+export const SAMPLE_MS = SOAK ? 10_000 : 1_000;
+export const SCRAPE_MS = number("scrape-every", 1, 60) * 1000;
+export const ROOT = resolve(import.meta.dirname, "../..");
+
+export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+export const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted.length === 0
+    ? null
+    : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? null);
+export const round = (value: number | null, digits = 2) =>
+  value === null || !Number.isFinite(value) ? null : Number(value.toFixed(digits));
+
+export type Protocol = "udp" | "srt";
+interface OutputPlan {
+  readonly protocol: Protocol;
+  /** where the sink listens (for SRT: where the srt-live-transmit peer forwards to) */
+  readonly sink: number;
+  /** the SRT peer's listener port */
+  readonly srt: number;
+}
+interface ChannelPlan {
+  readonly input: number;
+  readonly outputs: ReadonlyArray<OutputPlan>;
+}
+
+/**
+ * A block of consecutive free UDP ports on 127.0.0.1, below the ephemeral range (ffmpeg's RTP input also takes
+ * the port after its own, for RTCP). Each is bound once to check it, then released.
+ */
+const freePortBlock = async (size: number): Promise<number> => {
+  const bind = (port: number) =>
+    new Promise<Socket | null>((done) => {
+      const socket = createSocket("udp4");
+      socket.once("error", () => done(null));
+      socket.bind(port, "127.0.0.1", () => done(socket));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const start = 20_000 + 2 * Math.floor(Math.random() * ((32_000 - 20_000 - size) / 2));
+    const held: Socket[] = [];
+    let ok = true;
+    for (let port = start; port < start + size; port++) {
+      const socket = await bind(port);
+      if (socket === null) {
+        ok = false;
+        break;
+      }
+      held.push(socket);
+    }
+    await Promise.all(held.map((socket) => new Promise<void>((done) => socket.close(() => done()))));
+    if (ok) return start;
+  }
+  return fail(`no block of ${size} free UDP ports between 20000 and 32000`);
+};
+
+const protocolOf = (output: number): Protocol =>
+  PROTOCOL === "mix" ? (output < Math.ceil(M / 2) ? "udp" : "srt") : PROTOCOL === "srt" ? "srt" : "udp";
+
+const stride = 2 + 2 * M;
+const base = await freePortBlock(C * stride);
+export const plan: ReadonlyArray<ChannelPlan> = Array.from({ length: C }, (_, c) => {
+  const input = base + c * stride;
+  return {
+    input,
+    outputs: Array.from({ length: M }, (_, o) => ({
+      protocol: protocolOf(o),
+      sink: input + 2 + 2 * o,
+      srt: input + 3 + 2 * o,
+    })),
+  };
+});
+export const outputsOf = (protocol: Protocol) =>
+  plan.flatMap((channel) => channel.outputs.filter((o) => o.protocol === protocol));
+export const outputCount = (protocol: Protocol) => outputsOf(protocol).length / C;

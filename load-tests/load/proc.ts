@@ -1,0 +1,58 @@
+/**
+ * What /proc says of a contender: CPU, RSS and open files of its process tree, and whether a UDP port is bound.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+
+/** `root` and every process below it (children of any of its threads), from /proc. */
+const processTree = (root: number): number[] => {
+  const all: number[] = [];
+  const visit = (pid: number) => {
+    all.push(pid);
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return;
+    }
+    for (const task of tasks) {
+      try {
+        for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/))
+          if (child !== "") visit(Number(child));
+      } catch {}
+    }
+  };
+  visit(root);
+  return all;
+};
+export interface Usage {
+  readonly cpuSeconds: number;
+  readonly rss: number;
+  readonly fds: number;
+  readonly processes: number;
+}
+/** utime+stime, RSS and open files of the processes given and everything below them. */
+export const usage = (roots: ReadonlyArray<number>): Usage => {
+  let cpuSeconds = 0;
+  let rss = 0;
+  let fds = 0;
+  let processes = 0;
+  for (const pid of roots.flatMap(processTree)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      cpuSeconds += (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ
+      rss += Number(fields[21]) * 4096;
+      fds += readdirSync(`/proc/${pid}/fd`).length;
+      processes += 1;
+    } catch {}
+  }
+  return { cpuSeconds, rss, fds, processes };
+};
+/** Whether something has bound UDP `port` (from /proc/net/udp). */
+export const udpBound = (port: number) => {
+  // "  sl  local_address rem_address ...": the slot number is right-aligned, so trim before splitting
+  const suffix = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  return readFileSync("/proc/net/udp", "utf8")
+    .split("\n")
+    .some((line) => line.trim().split(/\s+/)[1]?.endsWith(suffix) === true);
+};

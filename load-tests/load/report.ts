@@ -1,0 +1,273 @@
+/**
+ * The report of a load run: each contender's figures with its ratios to ours, the goals, the command that
+ * reproduces it, written as JSON and markdown under the report directory and printed.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { type Figures, figures } from "./figures.ts";
+import type { Measured } from "./measure.ts";
+import {
+  ANCHOR_SECONDS,
+  ANCHORS,
+  API_CLIENTS,
+  C,
+  CUE_EVERY,
+  GAP_EVERY,
+  GAP_MS,
+  JITTER,
+  LOSS,
+  M,
+  MBPS,
+  outputsOf,
+  PROTOCOL,
+  type Protocol,
+  REPORT_DIR,
+  RUNTIMES,
+  round,
+  SCRAPE_MS,
+  SECONDS,
+  SOAK,
+  values,
+  WARMUP,
+} from "./options.ts";
+
+export const writeReport = (
+  runs: ReadonlyArray<Measured>,
+  loadBefore: ReadonlyArray<number>,
+  startedAt: Date,
+): void => {
+  const results = runs.map(figures);
+  const ours = results[0] as Figures;
+  /** anchor ÷ ours to two decimals, or two significant digits below 0.1 (1 MiB against 240 is 0.005×, not 0×). */
+  const ratio = (anchor: number | null | undefined, our: number | null | undefined) => {
+    if (anchor === null || anchor === undefined || our === null || our === undefined || our === 0)
+      return null;
+    const value = anchor / our;
+    return value >= 0.1 ? round(value, 2) : Number(value.toPrecision(2));
+  };
+  const isOurs = (r: Figures) => r.contender.startsWith("distributary");
+  const anchors = results.filter((r) => !isOurs(r));
+  const withRatios = results.map((r) =>
+    isOurs(r)
+      ? r
+      : {
+          ...r,
+          ratio_to_distributary: {
+            cpu: ratio(r.cpu.percent_of_a_core, ours.cpu.percent_of_a_core),
+            rss: ratio(r.rss_mib, ours.rss_mib),
+          },
+        },
+  );
+  const loaded = results.find((r) => r.api_clients > 0 && r.contender === ours.contender);
+  const silence = (r: Figures | undefined) =>
+    r?.udp?.longest_silence_ms ?? r?.srt?.longest_silence_ms ?? null;
+  const ffmpegResult = anchors.find((r) => r.contender === "ffmpeg -f tee");
+  const goals = [
+    {
+      goal: "zero packets lost",
+      value: (ours.udp?.packets_lost ?? 0) + (ours.srt?.packets_lost ?? 0),
+      met: (ours.udp?.packets_lost ?? 0) + (ours.srt?.packets_lost ?? 0) === 0,
+    },
+    {
+      goal: "CPU per output stream at or below ffmpeg -f tee's",
+      value: ours.cpu.per_output_stream_percent,
+      met:
+        ffmpegResult === undefined
+          ? null
+          : (ours.cpu.per_output_stream_percent ?? 0) <= (ffmpegResult.cpu.per_output_stream_percent ?? 0),
+    },
+    {
+      goal: "UDP p99 added latency under 5 ms",
+      value: ours.udp?.latency_ms?.p99 ?? null,
+      met: ours.udp?.latency_ms ? (ours.udp.latency_ms.p99 ?? 0) < 5 : null,
+    },
+    {
+      goal: "UDP max added latency under 20 ms",
+      value: ours.udp?.latency_ms?.max ?? null,
+      met: ours.udp?.latency_ms ? (ours.udp.latency_ms.max ?? 0) < 20 : null,
+    },
+    {
+      goal: "longest output silence with API clients within 20 ms of the run without",
+      value: loaded === undefined ? null : round((silence(loaded) ?? 0) - (silence(ours) ?? 0), 1),
+      met: loaded === undefined ? null : (silence(loaded) ?? 0) - (silence(ours) ?? 0) <= 20,
+    },
+    {
+      goal: "RSS growth under 5 % (a soak: --seconds 1800)",
+      value: SOAK ? ours.rss_growth_after_warmup_percent : ours.rss_growth_percent,
+      met: SOAK ? (ours.rss_growth_after_warmup_percent ?? 0) < 5 : null,
+    },
+  ];
+
+  // The forwarding settings given in the environment are part of what was run (the floors follow the batch too);
+  // named one by one, so that no token or other secret of the environment reaches a report.
+  const settings = Object.entries(process.env)
+    .filter(([name]) =>
+      /^DISTRIBUTARY_(BATCH_MS|BATCH_READ|WORKERS|FORWARDING_PRIORITY|UDP_GSO|UDP_SENDER|RUNTIME)$/.test(
+        name,
+      ),
+    )
+    .map(([name, value]) => `${name}=${String(value)} `)
+    .join("");
+  const command = `${settings}npm run load -- ${process.argv.slice(2).join(" ")}`.trim();
+  const report = {
+    command,
+    started_at: startedAt.toISOString(),
+    host: {
+      cpus: cpus().length,
+      cpu_model: cpus()[0]?.model ?? "unknown",
+      load_average_before: loadBefore.map((value) => round(value, 2)),
+      node: process.version,
+    },
+    workload: {
+      channels: C,
+      outputs_per_channel: M,
+      protocol: PROTOCOL,
+      outputs: { udp: outputsOf("udp").length, srt: outputsOf("srt").length },
+      mbps: MBPS,
+      seconds: SECONDS,
+      anchor_seconds: ANCHOR_SECONDS,
+      warmup_seconds: WARMUP,
+      api_clients: API_CLIENTS,
+      cue_every_seconds: CUE_EVERY,
+      runtimes: RUNTIMES,
+      forwarding_workers: values.workers === undefined ? "default (one per core)" : Number(values.workers),
+      faults: { loss_percent: LOSS, jitter_ms: JITTER, gap_every_seconds: GAP_EVERY, gap_ms: GAP_MS },
+      input: "RTP (payload type 33), 7 TS packets a datagram",
+    },
+    results: withRatios,
+    goals,
+    notes: [
+      "CPU is utime+stime of each contender's processes and their children (srt-live-transmit for our SRT outputs) over the measured window, as a share of one core.",
+      "Latency is the sink's kernel receive time less the send time stamped in the datagram by the generator: SRT figures include SRT's own latency buffer (120 ms by default).",
+      "ffmpeg remuxes (-c copy): its TS packets are re-cut, so its loss is given as TS packets delivered in the window, latency only where a stamp survived intact, and SCTE-35 leaves it as PES private data, not as sections.",
+      `Event-loop lag is read from /metrics every ${SCRAPE_MS / 1000} s (the main thread's figure covers the time since the scrape before, each worker's is the worst second of the last 15 s): prom-client's monitor runs at 20 ms resolution, so its figures include those 20 ms.`,
+    ],
+  };
+
+  const name = `${startedAt.toISOString().replace(/[:.]/g, "-").slice(0, 19)}-${C}x${M}-${PROTOCOL}${API_CLIENTS > 0 ? `-api${API_CLIENTS}` : ""}${SOAK ? "-soak" : ""}`;
+  mkdirSync(REPORT_DIR, { recursive: true });
+  const jsonPath = join(REPORT_DIR, `${name}.json`);
+  writeFileSync(jsonPath, `${JSON.stringify(report, null, 2)}\n`);
+
+  const show = (value: number | null | undefined, unit = "") =>
+    value === null || value === undefined ? "n/a" : `${value}${unit}`;
+  const withRatio = (r: Figures, pick: (r: Figures) => number | null | undefined, unit = "") => {
+    const value = pick(r);
+    if (isOurs(r) || value === null || value === undefined) return show(value, unit);
+    const x = ratio(value, pick(ours));
+    return `${show(value, unit)} (${x === null ? "n/a" : `${x}×`})`;
+  };
+  type Row = [string, (r: Figures) => string];
+  const protocolRows = (protocol: Protocol): Row[] =>
+    outputsOf(protocol).length === 0
+      ? []
+      : [
+          [
+            `${protocol.toUpperCase()} TS packets lost (whole run)`,
+            (r) =>
+              r[protocol]?.packets_lost === null
+                ? "n/a (remuxed)"
+                : `${show(r[protocol]?.packets_lost)} of ${show(r[protocol]?.packets_sent)}`,
+          ],
+          [
+            `${protocol.toUpperCase()} TS packets delivered in the window`,
+            (r) => show(r[protocol]?.delivered_in_window_percent, " %"),
+          ],
+          [`${protocol.toUpperCase()} continuity errors`, (r) => show(r[protocol]?.continuity_errors)],
+          [
+            `${protocol.toUpperCase()} SCTE-35 cues received / sent`,
+            (r) => `${show(r[protocol]?.cues_received)} / ${show(r[protocol]?.cues_sent)}`,
+          ],
+          [
+            `${protocol.toUpperCase()} latency p50 / p99 / max`,
+            (r) => {
+              const l = r[protocol]?.latency_ms;
+              return l ? `${l.p50} / ${l.p99} / ${l.max} ms (${l.samples} stamps)` : "n/a";
+            },
+          ],
+          [
+            `${protocol.toUpperCase()} longest silence at an output`,
+            (r) => show(r[protocol]?.longest_silence_ms, " ms"),
+          ],
+        ];
+  const rows: Row[] = [
+    ...protocolRows("udp"),
+    ...protocolRows("srt"),
+    ["CPU, % of one core (ratio to ours)", (r) => withRatio(r, (x) => x.cpu.percent_of_a_core, " %")],
+    ["CPU per channel", (r) => withRatio(r, (x) => x.cpu.per_channel_percent, " %")],
+    ["CPU per output stream", (r) => withRatio(r, (x) => x.cpu.per_output_stream_percent, " %")],
+    ["RSS (ratio to ours)", (r) => withRatio(r, (x) => x.rss_mib, " MiB")],
+    ["RSS growth in the window", (r) => show(r.rss_growth_percent, " %")],
+    ...(SOAK
+      ? ([
+          [
+            "RSS growth once warm (median of the last sixth against the second)",
+            (r) => show(r.rss_growth_after_warmup_percent, " %"),
+          ],
+        ] as Row[])
+      : []),
+    ["open files start → end", (r) => `${r.open_files.start} → ${r.open_files.end}`],
+    ["processes", (r) => String(r.processes)],
+    [
+      `event-loop lag p99 (median / worst of the ${SCRAPE_MS / 1000}-s scrapes), max`,
+      (r) =>
+        r.event_loop_lag === null
+          ? "n/a"
+          : r.event_loop_lag
+              .map((s) => `${s.series}: ${s.p99_median_ms} / ${s.p99_worst_ms} ms, max ${s.max_ms} ms`)
+              .join("; "),
+    ],
+    [
+      "REST GET /api/channels p50 / p99",
+      (r) =>
+        r.rest === null
+          ? "n/a"
+          : `${r.rest.p50_ms} / ${r.rest.p99_ms} ms (${r.rest.requests} requests, ${r.rest.per_second}/s)`,
+    ],
+    ["load average after", (r) => r.load_average_after.join(", ")],
+  ];
+  const headers = results.map((r) =>
+    r.api_clients > 0 ? `${r.contender} + ${r.api_clients} API clients` : r.contender,
+  );
+  // One line per runtime (the runs without API clients): what the runtimes issue asks to compare.
+  const runtimeLines = results
+    .filter((r) => isOurs(r) && r.api_clients === 0)
+    .map((r) => {
+      const lost = (r.udp?.packets_lost ?? 0) + (r.srt?.packets_lost ?? 0);
+      const sent = (r.udp?.packets_sent ?? 0) + (r.srt?.packets_sent ?? 0);
+      const latency = (protocol: Protocol) => {
+        const l = r[protocol]?.latency_ms;
+        return l ? `${protocol.toUpperCase()} latency p50 ${l.p50} / p99 ${l.p99} / max ${l.max} ms` : null;
+      };
+      return `${`${r.contender}:`.padEnd(22)} ${[
+        `CPU ${show(r.cpu.per_output_stream_percent, " %")} of a core per output stream (${show(r.cpu.percent_of_a_core, " %")} in all)`,
+        `lost ${lost} of ${sent} TS packets (${show(round(sent === 0 ? null : (lost / sent) * 100, 4), " %")})`,
+        ...[latency("udp"), latency("srt")].filter((line) => line !== null),
+      ].join(", ")}`;
+    });
+  const markdown = [
+    `# Load: ${C} channels × ${M} outputs (${PROTOCOL}) at ${MBPS} Mbit/s`,
+    "",
+    `\`${command}\` — ${startedAt.toISOString()}, ${SECONDS} s measured after ${WARMUP} s warm-up` +
+      (ANCHORS.length > 0 ? ` (anchors ${ANCHOR_SECONDS} s)` : "") +
+      `; ${report.host.cpus} × ${report.host.cpu_model}; load average before ${report.host.load_average_before.join(", ")}`,
+    "",
+    `| | ${headers.join(" | ")} |`,
+    `| --- | ${headers.map(() => "---").join(" | ")} |`,
+    ...rows.map(([label, cell]) => `| ${label} | ${results.map(cell).join(" | ")} |`),
+    "",
+    ...(RUNTIMES.length > 1 || RUNTIMES[0] !== "node"
+      ? ["## Runtimes (fan-out without API clients)", "", "```", ...runtimeLines, "```", ""]
+      : []),
+    "## Goals (distributary)",
+    "",
+    ...goals.map((g) => `- ${g.met === null ? "–" : g.met ? "✓" : "✗"} ${g.goal}: ${show(g.value)}`),
+    "",
+    ...report.notes.map((note) => `- ${note}`),
+    "",
+  ].join("\n");
+  const markdownPath = join(REPORT_DIR, `${name}.md`);
+  writeFileSync(markdownPath, markdown);
+  process.stdout.write(`${markdown}\nreport: ${jsonPath}\n        ${markdownPath}\n`);
+};
