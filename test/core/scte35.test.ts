@@ -11,8 +11,8 @@ import {
   type Scte35Error,
   type SegmentationUpid,
   type SpliceInfoSection,
-} from "../src/core/scte35/index.ts";
-import { fixturePath } from "./support/fixtures.ts";
+} from "../../src/core/scte35/index.ts";
+import { fixturePath } from "../support/fixtures.ts";
 
 interface Vector {
   readonly id: string;
