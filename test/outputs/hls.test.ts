@@ -5,7 +5,7 @@
  * and segments split where the cues splice; segments and playlists PUT to an HTTP origin, a down origin
  * retried until everything arrives.
  */
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, symlink } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -267,6 +267,30 @@ describe("hls live window", () => {
         expect(numbers).toEqual([sequence - 2, sequence - 1, sequence, sequence + 1, sequence + 2]);
         for (const name of listed) expect(output.hls?.segment(name)).not.toBeNull();
         expect(output.hls?.segment("segment-0.ts")).toBeNull();
+      }),
+    30_000,
+  );
+});
+
+describe("hls dir on a full disk", () => {
+  it.scopedLive(
+    "a segment that cannot be written is an output error in the recording's words, and leaves no temporary file",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir;
+        // The first segment's temporary file leads to /dev/full, where every write fails with ENOSPC.
+        yield* Effect.promise(() => symlink("/dev/full", join(dir, ".segment-0.ts.tmp")));
+        const output = yield* makeOutput(`hls://?dir=${dir}&target=1&window=3`, {
+          reconnect: { firstDelay: "1 minute", maxDelay: "1 minute" },
+        });
+        yield* Effect.forkScoped(output.run);
+        offerAll(output, new TsGenerator({ seed: 4, bitrate: 1_000_000 }).packets(2_000));
+        const error = yield* eventually("the error", () => output.status().lastError ?? undefined);
+        expect(error).toBe(`the disk is full: cannot write segment-0.ts in ${dir}`);
+        expect(output.status().lastErrorReason).toBe("write_failed");
+        expect((yield* Effect.promise(() => readdir(dir))).filter((name) => name.endsWith(".tmp"))).toEqual(
+          [],
+        );
       }),
     30_000,
   );

@@ -112,19 +112,19 @@ const writeAll = async (
 const codeOf = (cause: unknown): string =>
   typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : "";
 
-/** A file-system failure in words. */
-export const diskError = (directory: string, cause: unknown): OutputError => {
+/** A file-system failure in words; `what` names what could not be written (an HLS output names its file). */
+export const diskError = (directory: string, cause: unknown, what = "the recording"): OutputError => {
   const code = codeOf(cause);
   const message =
     code === "ENOSPC" || code === "EDQUOT"
-      ? `the disk is full: cannot write the recording in ${directory}`
+      ? `the disk is full: cannot write ${what} in ${directory}`
       : code === "EACCES" || code === "EPERM"
-        ? `permission denied: cannot write the recording in ${directory}`
+        ? `permission denied: cannot write ${what} in ${directory}`
         : code === "EROFS"
-          ? `the file system is read-only: cannot write the recording in ${directory}`
+          ? `the file system is read-only: cannot write ${what} in ${directory}`
           : code === "ENOTDIR" || code === "EEXIST"
             ? `${directory} is not a directory`
-            : `cannot write the recording in ${directory} (${code === "" ? String(cause) : code})`;
+            : `cannot write ${what} in ${directory} (${code === "" ? String(cause) : code})`;
   return new OutputError({ reason: "write_failed", message });
 };
 

@@ -15,6 +15,7 @@ import { type HlsSegment, makeHlsSegmenter, nextNumbers, renderPlaylist } from "
 import { OutputError } from "../../domain/errors.ts";
 import type { HlsTarget } from "../../domain/url.ts";
 import type { WriterContext } from "./context.ts";
+import { diskError } from "./file.ts";
 
 export const PLAYLIST_NAME = "index.m3u8";
 export const segmentName = (sequence: number) => `segment-${sequence}.ts`;
@@ -80,10 +81,16 @@ export const makeHlsState = (target: HlsTarget): HlsState => {
           try: async () => {
             const dir = target.dir ?? "";
             const temporary = join(dir, `.${name}.tmp`);
-            await writeFile(temporary, body);
-            await rename(temporary, join(dir, name));
+            try {
+              await writeFile(temporary, body);
+              await rename(temporary, join(dir, name));
+            } catch (cause) {
+              // A half-written temporary file (a full disk) would stay behind, taking space, for good.
+              await rm(temporary, { force: true }).catch(() => undefined);
+              throw cause;
+            }
           },
-          catch: (cause) => fail(`cannot write ${name} in ${target.dir} (${errorText(cause)})`),
+          catch: (cause) => diskError(target.dir ?? "", cause, name),
         });
 
   const origin = target.push === null ? null : Redacted.value(target.push);
@@ -171,7 +178,7 @@ export const makeHlsState = (target: HlsTarget): HlsState => {
         const dir = target.dir;
         yield* Effect.tryPromise({
           try: () => mkdir(dir, { recursive: true }),
-          catch: (cause) => fail(`cannot create ${dir} (${errorText(cause)})`),
+          catch: (cause) => diskError(dir, cause, "segments"),
         });
       }
       // What an earlier attempt could not upload goes first; the origin may still be down.
