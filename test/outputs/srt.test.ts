@@ -251,6 +251,63 @@ describe("srt output", () => {
   );
 
   it.scopedLive(
+    "a listener whose receivers all left waits for the next at once: no error, no backoff, its port open",
+    () =>
+      Effect.gen(function* () {
+        const port = yield* freeUdpPort;
+        const states: Array<string> = [];
+        const output = yield* makeOutput(
+          `srt://127.0.0.1:${port}?mode=listener&latency=80`,
+          options,
+          (event) => {
+            if (event.type === "state") states.push(event.state);
+          },
+        );
+        yield* Effect.forkScoped(output.run);
+        yield* eventually("the listener to wait", () =>
+          output.status().state === "connecting" ? true : undefined,
+        );
+        // The channel's stream, all along: each receiver must get bytes of it soon after it calls.
+        const generator = new TsGenerator({ seed: 23 });
+        yield* Effect.forkScoped(
+          Effect.forever(
+            Effect.zipRight(
+              Effect.sync(() => output.offer(generator.datagram())),
+              Effect.sleep("10 millis"),
+            ),
+          ),
+        );
+        const joins: Array<number> = [];
+        for (let cycle = 0; cycle < 5; cycle++) {
+          const sink = yield* udpSink;
+          const leaving = yield* Scope.make();
+          const calledAt = performance.now();
+          yield* srtCallerPeer({ port, forwardTo: sink.port }).pipe(Scope.extend(leaving));
+          // The old listener closed its port for the reconnect backoff (1, 2, 4, 8, 16 s): the fifth caller
+          // waited 16 s. A waiting listener answers within SRT's handshake, well under 3 s.
+          yield* eventually(
+            `receiver ${cycle + 1} to get bytes`,
+            () => (sink.totalBytes() > 0 ? true : undefined),
+            {
+              timeoutMs: 3000,
+            },
+          );
+          joins.push(Math.round(performance.now() - calledAt));
+          expect(output.status().state).toBe("connected");
+          yield* Scope.close(leaving, Exit.void);
+          yield* eventually(`receiver ${cycle + 1} to be gone and the listener waiting`, () => {
+            const status = output.status();
+            return status.state === "connecting" && status.srt?.peers.length === 0 ? true : undefined;
+          });
+          expect(ownUdpPorts().has(port)).toBe(true);
+        }
+        console.log(`listener rejoin times (ms): ${joins.join(", ")}`);
+        expect(states).not.toContain("reconnecting");
+        expect(output.status()).toMatchObject({ errors: 0, reconnects: 0, lastError: null, queueDrops: 0 });
+      }),
+  );
+
+  it.scopedLive(
     "listener with a passphrase: a caller with a wrong one gets nothing; the right one is served",
     () =>
       Effect.gen(function* () {

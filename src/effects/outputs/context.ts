@@ -47,6 +47,11 @@ export interface WriterContext {
   readonly queue: ChunkQueue;
   /** The destination accepts data from now on. */
   readonly markConnected: Effect.Effect<void>;
+  /**
+   * The destination has nobody to send to for now, and that is no failure: a listener whose receivers all
+   * left waits for the next one (state `connecting`; what the queue lets go meanwhile is no loss).
+   */
+  readonly markWaiting: Effect.Effect<void>;
   readonly countSent: (bytes: number) => void;
   /** Cumulative link figures for the current connection. */
   readonly reportSrt: (stats: SrtLinkStats) => void;

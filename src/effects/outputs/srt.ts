@@ -5,10 +5,9 @@
  * - caller: one non-blocking socket connects; libsrt reports the connection (or why it failed: the peer's
  *   reject reason, a timeout) through epoll; a broken link shows in a send's result or the socket's state.
  * - listener: serves up to `maxreceivers` callers at once, each sent every message, each with its own
- *   statistics; a caller whose stream id is not in `allowstreamid` is turned away. The attempt runs while at
- *   least one receiver is connected: a receiver that leaves while others stay changes nothing for them, one
- *   that comes back is served again; when the last one leaves, the attempt ends as "disconnected" and the
- *   reconnect schedule listens again.
+ *   statistics; a caller whose stream id is not in `allowstreamid` is turned away. A receiver that leaves
+ *   changes nothing for the others, one that comes back is served again; when the last one leaves, the
+ *   listener waits for the next with its port open, as it waited for the first: no error, no backoff.
  *
  * Each message is `payloadsize` bytes of TS (1316 by default, 7 packets), sent with srt_sendmsg2; a send never
  * waits (libsrt copies it into its send buffer, or refuses it when that buffer is full, counted as a drop).
@@ -317,13 +316,16 @@ const makePeers = (lib: LibSrt, context: WriterContext, payloadSize: number) => 
 const sum = (list: ReadonlyArray<SrtPeerStats>, of: (peer: SrtPeerStats) => number): number =>
   list.reduce((total, peer) => total + of(peer), 0);
 
-/** Streams the queue to the peers until `failed` is done; statistics are read every interval meanwhile. */
-const stream = (
+/**
+ * Streams the queue to the peers until `until` ends, with its outcome; statistics are read every interval
+ * meanwhile. Scoped: closing the scope stops the delivery and the readings.
+ */
+const stream = <A>(
   context: WriterContext,
   peers: ReturnType<typeof makePeers>,
-  failed: Deferred.Deferred<never, OutputError>,
+  until: Effect.Effect<A, OutputError>,
   onBroken: (socket: number) => void,
-): Effect.Effect<never, OutputError, Scope.Scope> =>
+): Effect.Effect<A, OutputError, Scope.Scope> =>
   Effect.gen(function* () {
     // Whatever queued while nobody was connected is stale now.
     context.queue.clear();
@@ -356,6 +358,8 @@ const stream = (
     yield* Effect.acquireRelease(
       Effect.sync(() =>
         context.queue.deliverDirectly((chunk) => {
+          // The last peer left and `until` is about to end: nobody is sent this.
+          if (peers.peers.size === 0) return;
           const now = performance.now();
           pending.push(chunk);
           arrivals.push(clockOffsetUs + now * 1000);
@@ -374,7 +378,7 @@ const stream = (
           ungather(flush);
         }),
     );
-    return yield* Deferred.await(failed);
+    return yield* until;
   });
 
 const callerAttempt = (
@@ -425,9 +429,14 @@ const callerAttempt = (
     // in the socket's state at the next statistics reading; a watched socket would keep libsrt's readiness
     // wait running, which wakes every 10 ms and on every change of any socket's readiness.
     lib.unwatch(socket);
-    return yield* stream(context, peers, failed, disconnected);
+    return yield* stream(context, peers, Deferred.await(failed), disconnected);
   });
 
+/**
+ * A listener's attempt lasts as long as its listening socket works: receivers come and go within it. While it
+ * has none it waits (state `connecting`, its port open); only a failure of the socket itself (bind, listen,
+ * accept) ends it, for the reconnect schedule.
+ */
 const listenerAttempt = (
   lib: LibSrt,
   target: SrtTarget,
@@ -449,20 +458,14 @@ const listenerAttempt = (
         for (const socket of [...peers.peers.keys()]) peers.remove(socket);
       }),
     );
-    const first = yield* Deferred.make<void>();
     const failed = yield* Deferred.make<never, OutputError>();
-    const shown = `${target.host}:${target.port}`;
+    // Renewed at each turn between waiting and serving: done when a receiver came, when the last one left.
+    let arrived = yield* Deferred.make<void>();
+    let emptied = yield* Deferred.make<void>();
 
     const gone = (socket: number) => {
       peers.remove(socket);
-      if (peers.peers.size === 0) {
-        Deferred.unsafeDone(
-          failed,
-          Exit.fail(
-            new OutputError({ reason: "disconnected", message: `the SRT caller on ${shown} disconnected` }),
-          ),
-        );
-      }
+      if (peers.peers.size === 0) Deferred.unsafeDone(emptied, Exit.void);
     };
 
     const acceptAll = () => {
@@ -482,7 +485,7 @@ const listenerAttempt = (
           continue;
         }
         peers.add(socket, streamId);
-        Deferred.unsafeDone(first, Exit.void);
+        Deferred.unsafeDone(arrived, Exit.void);
       }
     };
 
@@ -490,8 +493,23 @@ const listenerAttempt = (
       Effect.sync(() => lib.watch(listener, SRT_EPOLL.IN | SRT_EPOLL.ERR, acceptAll)),
       () => Effect.sync(() => lib.unwatch(listener)),
     );
-    yield* Effect.raceFirst(Deferred.await(first), Deferred.await(failed));
-    return yield* stream(context, peers, failed, gone);
+    // Between two turns of this loop the callbacks may run: a receiver that came or left meanwhile resolved
+    // the previous Deferred, so each new one starts from the receivers there are now.
+    while (true) {
+      yield* Effect.raceFirst(Deferred.await(arrived), Deferred.await(failed));
+      emptied = yield* Deferred.make<void>();
+      if (peers.peers.size === 0) Deferred.unsafeDone(emptied, Exit.void);
+      yield* Effect.scoped(
+        stream(context, peers, Effect.raceFirst(Deferred.await(emptied), Deferred.await(failed)), gone),
+      );
+      arrived = yield* Deferred.make<void>();
+      if (peers.peers.size > 0) Deferred.unsafeDone(arrived, Exit.void);
+      else {
+        // Everyone left: the receivers count drops to 0 now, not at a reading that no longer comes.
+        peers.report(gone);
+        yield* context.markWaiting;
+      }
+    }
   });
 
 export const srtAttempt = (

@@ -33,9 +33,9 @@ export type { SrtLinkStats, WriterContext } from "./context.ts";
 export type { HlsServed } from "./hls.ts";
 
 /**
- * `starting` until its first attempt begins; `connecting` during it; `connected` once the destination accepts
- * data; `reconnecting` after a failure, while waiting and while trying again; `error` when it gave up;
- * `stopped` once its run was interrupted.
+ * `starting` until its first attempt begins; `connecting` during it (and a listener while no receiver is
+ * connected); `connected` once the destination accepts data; `reconnecting` after a failure, while waiting
+ * and while trying again; `error` when it gave up; `stopped` once its run was interrupted.
  */
 export type OutputState = "starting" | "connecting" | "connected" | "reconnecting" | "stopped" | "error";
 
@@ -48,8 +48,8 @@ export interface OutputStatus {
   readonly bytesSent: number;
   readonly packetsSent: number;
   /**
-   * TS packets dropped because the destination did not keep up or was lost; what was let go before the
-   * first connection (nobody to send it to yet, e.g. a listener waiting for its first caller) is not counted.
+   * TS packets dropped because the destination did not keep up or was lost; what was let go while nobody
+   * could be sent it (before the first connection, or a listener with no receiver) is not counted.
    */
   readonly queueDrops: number;
   readonly queuedBytes: number;
@@ -165,16 +165,13 @@ export const makeOutput = (
     let srtEarlier: SrtLinkStats | null = null;
     let srtCurrent: SrtLinkStats | null = null;
 
-    const setState = (next: OutputState) => {
+    /** `fault` is whether an error led here, so the event names the last one. */
+    const setState = (next: OutputState, fault = next !== "connected") => {
       const changed = next !== state;
       state = next;
       connectedAt = next === "connected" ? Date.now() : null;
       if (changed)
-        onEvent({
-          type: "state",
-          state: next,
-          error: next === "connected" ? null : (lastError?.message ?? null),
-        });
+        onEvent({ type: "state", state: next, error: fault ? (lastError?.message ?? null) : null });
     };
 
     const context: WriterContext = {
@@ -183,6 +180,10 @@ export const makeOutput = (
         failing = false;
         queue.countDrops(true);
         setState("connected");
+      }),
+      markWaiting: Effect.sync(() => {
+        queue.countDrops(false);
+        setState("connecting", false);
       }),
       countSent: (bytes) => {
         bytesSent += bytes;
