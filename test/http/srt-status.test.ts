@@ -4,7 +4,7 @@
  */
 import { Effect, Exit, Scope } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { eventually, freeUdpPort, json, makeTestApp, type TestApp, udpSource } from "../support/app.ts";
 import * as peers from "../support/peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
@@ -110,6 +110,71 @@ describe("SRT statistics in the API and /metrics", () => {
     } finally {
       clearInterval(timer);
       socket.close();
+    }
+  });
+});
+
+describe("an SRT listener output whose receivers come and go", () => {
+  it("ten callers that leave bring receivers back to 0 and the output back to waiting, with no error", async () => {
+    const { test, inside } = await startApp();
+    const [input, listen] = [await freeUdpPort(), await freeUdpPort()];
+    const created = await test.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "srt-fans",
+        name: "SRT fans",
+        rtp_ip: "127.0.0.1",
+        rtp_port: input,
+        outputs: [
+          {
+            id: "fans",
+            name: "Fans",
+            protocol: "srt",
+            url: `srt://127.0.0.1:${listen}?mode=listener&latency=80&maxreceivers=16`,
+          },
+        ],
+      }),
+    });
+    expect(created.status).toBe(201);
+    expect((await test.request("/api/channels/srt-fans/start", { method: "POST" })).status).toBe(200);
+    const source = udpSource(input);
+    interface OutputView {
+      readonly state: string;
+      readonly error_count: number;
+      readonly srt: { readonly receivers: number } | null;
+    }
+    const output = async () =>
+      ((await json(await test.request("/api/channels/srt-fans"))).outputs as Array<OutputView>)[0];
+    try {
+      const callers = Effect.runSync(Scope.make());
+      const sinks: Array<peers.UdpSink> = [];
+      for (let i = 0; i < 10; i++) {
+        const sink = await inside(peers.udpSink);
+        sinks.push(sink);
+        await Effect.runPromise(
+          Scope.extend(peers.srtCallerPeer({ port: listen, forwardTo: sink.port }), callers),
+        );
+      }
+      await eventually(
+        "ten receivers, each getting the stream",
+        async () =>
+          (await output())?.srt?.receivers === 10 && sinks.every((sink) => sink.totalBytes() > 0)
+            ? true
+            : undefined,
+        20_000,
+      );
+      await Effect.runPromise(Scope.close(callers, Exit.void));
+      const after = await eventually(
+        "the receivers gone and the listener waiting",
+        async () => {
+          const view = await output();
+          return view?.srt?.receivers === 0 && view.state === "connecting" ? view : undefined;
+        },
+        15_000,
+      );
+      expect(after).toMatchObject({ state: "connecting", error_count: 0, srt: { receivers: 0 } });
+    } finally {
+      await source.close();
     }
   });
 });
