@@ -42,6 +42,9 @@ if $for_tests; then
   need_cmd amtool prometheus-alertmanager
   need_cmd chromium chromium
   need_cmd ps procps
+  # test/lab/: network namespaces, veth pairs and bridges (ip), loss and partitions (nft), rate limits (tc).
+  need_cmd ip iproute2
+  need_cmd nft nftables
 fi
 need_pkg() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ] || missing+=("$1"); }
 if $for_load; then

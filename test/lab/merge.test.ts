@@ -1,0 +1,121 @@
+/**
+ * SMPTE 2022-7 over two real paths: the encoder sends the same RTP stream to the service over a direct link
+ * (primary) and through a relay that holds every datagram 20 ms (backup). Each path loses 5 % of the
+ * datagrams, chosen at random and dropped by nftables by RTP sequence number, so the test knows exactly
+ * which: the output must miss exactly those both paths lost, and nothing else.
+ *
+ *   enc ── svc            primary, 5 % loss
+ *   enc ── wan ── svc     backup, 5 % loss, 20 ms later (relay in wan)
+ *          svc ── rx      UDP output
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { analyse } from "../support/analyse.ts";
+import { bytesArrived, channelOf, cuedStream, newGenerator, startedChannel } from "../support/lab-channel.ts";
+import {
+  type Lab,
+  type LabService,
+  labSend,
+  labService,
+  labSink,
+  labUnavailable,
+  makeLab,
+  written,
+} from "../support/netlab.ts";
+import { asRtp } from "../support/sender.ts";
+import { prng } from "../support/ts-generator.ts";
+
+const BITRATE = 2_000_000;
+const FIRST_SEQUENCE = 1_000;
+
+describe.skipIf(labUnavailable !== undefined)("2022-7 merge over two lossy paths with 20 ms of skew", () => {
+  let lab: Lab;
+  let dir: string;
+  let service: LabService;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "distributary-lab-merge-"));
+    lab = await makeLab("merge");
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    await lab?.close();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("the output misses exactly the datagrams both paths lost, and nothing else", async () => {
+    const enc = await lab.namespace("enc");
+    const svc = await lab.namespace("svc");
+    const wan = await lab.namespace("wan");
+    const rx = await lab.namespace("rx");
+    const primary = await lab.link(enc, svc);
+    const encWan = await lab.link(enc, wan);
+    const wanSvc = await lab.link(wan, svc);
+    const svcRx = await lab.link(svc, rx);
+    await written(
+      lab.agent(wan, ["relay", `${encWan.b.address}:5002`, `${wanSvc.b.address}:5002`, "20"]),
+      "ready",
+    );
+    service = await labService(lab, svc, join(dir, "config"));
+    const sink = await labSink(lab, rx, svcRx.b.address, 7000);
+    const channel = await startedChannel(service, {
+      name: "2022-7",
+      rtp_ip: primary.b.address,
+      rtp_port: 5000,
+      backup_rtp_ip: wanSvc.b.address,
+      backup_rtp_port: 5002,
+      redundancy: { mode: "merge" },
+      outputs: [{ id: "udp", name: "udp", protocol: "udp", url: `udp://${svcRx.b.address}:7000` }],
+    });
+
+    const stream = cuedStream(newGenerator(7, BITRATE), BITRATE, 15);
+    const media = asRtp(stream.datagrams, FIRST_SEQUENCE);
+    // Each path's 5 %, drawn independently; the first datagrams are spared so both inputs lock at once.
+    const random = prng(2022_7);
+    const draw = () =>
+      new Set(media.flatMap((_, index) => (index >= 10 && random() < 0.05 ? [FIRST_SEQUENCE + index] : [])));
+    const [primaryLost, backupLost] = [draw(), draw()];
+    const bothLost = new Set([...primaryLost].filter((sequence) => backupLost.has(sequence)));
+    const primaryDrop = await lab.dropSequences(primary.a, 5000, primaryLost);
+    const backupDrop = await lab.dropSequences(encWan.a, 5002, backupLost);
+
+    const slots = media.map((datagram) => [
+      { to: 0, datagram },
+      { to: 1, datagram },
+    ]);
+    const sender = await labSend(lab, enc, join(dir, "merge"), slots, stream.perMs, [
+      `${primary.b.address}:5000`,
+      `${encWan.b.address}:5002`,
+    ]);
+    await sender.done;
+    const expected = Buffer.concat(
+      stream.datagrams.filter((_, index) => !bothLost.has(FIRST_SEQUENCE + index)).map((d) => Buffer.from(d)),
+    );
+    await bytesArrived("the output's receiver", sink.totalBytes, expected.length);
+    expect(await primaryDrop.dropped(), "the primary path dropped what was drawn for it").toBe(
+      primaryLost.size,
+    );
+    expect(await backupDrop.dropped(), "the backup path dropped what was drawn for it").toBe(backupLost.size);
+
+    const received = sink.bytes();
+    expect(received.length).toBe(expected.length);
+    expect(received.equals(expected), "exactly the datagrams not lost on both paths, in order").toBe(true);
+    // The continuity errors are those the doubly lost datagrams cause, none elsewhere.
+    const [got, want] = [analyse(received), analyse(expected)];
+    expect(got.ccErrors).toBe(want.ccErrors);
+    expect(got.sections).toEqual(want.sections);
+    const view = await channelOf(service, channel);
+    const lostAt = view.inputs.map(
+      (input) => `${input.role} ${(input.rtp as { lost: number } | null)?.lost}`,
+    );
+    console.log(
+      `2022-7, 5 % loss per path, backup 20 ms behind: ${media.length} datagrams sent on each path; primary ` +
+        `dropped ${primaryLost.size}, backup ${backupLost.size}, both ${bothLost.size}; the output missed ` +
+        `${(stream.ts.length - received.length) / 1316} datagrams (${got.ccErrors} continuity errors, all at those); ` +
+        `RTP loss seen per input: ${lostAt.join(", ")}`,
+    );
+  }, 120_000);
+});
