@@ -308,6 +308,40 @@ describe("srt output", () => {
   );
 
   it.scopedLive(
+    "a receiver killed without a word while nothing flows is dropped at a statistics reading; the listener waits again",
+    () =>
+      Effect.gen(function* () {
+        const [first, next] = [yield* udpSink, yield* udpSink];
+        const port = yield* freeUdpPort;
+        const output = yield* makeOutput(`srt://127.0.0.1:${port}?mode=listener&latency=80`, options);
+        yield* Effect.forkScoped(output.run);
+        const caller = yield* srtCallerPeer({ port, forwardTo: first.port });
+        yield* connected(output);
+        const generator = new TsGenerator({ seed: 24 });
+        const expected = yield* sendLive(output, generator, 20);
+        expect((yield* received(first, expected)).equals(expected)).toBe(true);
+
+        // SIGKILL: no shutdown message; libsrt gives the link up once the peer has been silent for its idle
+        // timeout (5 s), and with no send to fail only the socket's state at a reading shows it.
+        process.kill(caller.pid ?? 0, "SIGKILL");
+        yield* eventually(
+          "the silent receiver dropped and the listener waiting",
+          () => {
+            const status = output.status();
+            return status.state === "connecting" && status.srt?.peers.length === 0 ? true : undefined;
+          },
+          { timeoutMs: 15_000 },
+        );
+        expect(output.status()).toMatchObject({ errors: 0, reconnects: 0 });
+
+        yield* srtCallerPeer({ port, forwardTo: next.port });
+        yield* connected(output);
+        const after = yield* sendLive(output, generator, 20);
+        expect((yield* received(next, after)).equals(after)).toBe(true);
+      }),
+  );
+
+  it.scopedLive(
     "listener with a passphrase: a caller with a wrong one gets nothing; the right one is served",
     () =>
       Effect.gen(function* () {
