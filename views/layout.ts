@@ -2,7 +2,8 @@
  * The page shell every operator page shares: head with the stylesheet and the scripts (htmx and its
  * WebSocket extension, served from the installed npm packages — never a CDN), the top bar with navigation,
  * the theme switch and the connection state, and the body that one WebSocket keeps live. Templates here take
- * data and return HTML; they never call services.
+ * data and return HTML; they never call services. htmx's indicator styles are off: the pages use none, and
+ * their Content-Security-Policy allows no inline style.
  */
 import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
@@ -31,6 +32,7 @@ export const page = (options: {
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <meta name="color-scheme" content="light dark" />
+    <meta name="htmx-config" content='{"includeIndicatorStyles":false}' />
     <title>${options.title} · distributary</title>
     <link rel="stylesheet" href="/assets/app.css" />
     <script src="/assets/htmx.min.js" defer></script>

@@ -7,8 +7,6 @@
 import { createNodeWebSocket } from "@hono/node-ws";
 import { Effect, FiberSet, Option, Runtime, Stream } from "effect";
 import { Hono, type MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
-import { MAX_CHANNEL_JSON_BYTES } from "../domain/channel.ts";
 import type { ChannelId } from "../domain/ids.ts";
 import { Auth } from "../effects/auth.ts";
 import { Channels } from "../effects/channels.ts";
@@ -25,37 +23,16 @@ import { configApi } from "./api/config.ts";
 import { eventsApi } from "./api/events.ts";
 import { tokensApi } from "./api/tokens.ts";
 import { type AuthEnv, authenticate, makeFailureLimiter, presentedToken, requireRole } from "./auth.ts";
+import { limitBody, MAX_BODY_BYTES, MAX_IMPORT_BODY_BYTES } from "./body-limit.ts";
 import { serveHls } from "./hls.ts";
 import { metricsAccessConfig, metricsGuard } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { liveSocket, makeHistories } from "./pages/live.ts";
 import { pagesApp } from "./pages/routes.ts";
+import { sameOriginSocket } from "./pages/session.ts";
 import { internalError, problemResponse } from "./problem.ts";
-import { makeApi, makeRun, mounted, type RouteDoc } from "./routes.ts";
+import { makeApi, makeRun, mounted, type RouteDoc, unmatched } from "./routes.ts";
 import { BAD_TOKEN_REASON, channelsSocket, NO_TOKEN_REASON, refusedSocket } from "./ws.ts";
-
-/**
- * Body limits follow the schema's own maximums. Any body but an import holds at most one channel, so it may
- * take what a channel with 64 outputs of the longest URLs and names takes (about 180 KiB). An import is
- * bounded generously: 64 MiB holds an export of 200 channels of 64 outputs each even at the schema's maximums
- * (about 35 MiB), and 1000 channels at ordinary URL lengths.
- */
-export const MAX_BODY_BYTES = MAX_CHANNEL_JSON_BYTES;
-export const MAX_IMPORT_BODY_BYTES = 64 * 1024 * 1024;
-
-const describeBytes = (bytes: number) =>
-  bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${Math.round(bytes / 1024)} KiB`;
-
-const limitBody = (maxSize: number) =>
-  bodyLimit({
-    maxSize,
-    onError: () =>
-      problemResponse({
-        status: 413,
-        title: "Body too large",
-        detail: `the request body is over ${describeBytes(maxSize)}`,
-      }),
-  });
 
 export const makeApp = (startedAt: number = Date.now()) =>
   Effect.gen(function* () {
@@ -153,9 +130,20 @@ export const makeApp = (startedAt: number = Date.now()) =>
     yield* Effect.forkScoped(
       readModel.changes.pipe(Stream.runForEach((snapshot) => Effect.sync(() => histories.record(snapshot)))),
     );
-    const pages = pagesApp({ control, readModel, bus, auth, transfer, histories, thumbnails, runtime });
+    const pages = pagesApp({
+      control,
+      readModel,
+      bus,
+      auth,
+      transfer,
+      histories,
+      thumbnails,
+      runtime,
+      limiter,
+    });
     app.get(
       "/ui/ws",
+      sameOriginSocket,
       liveSocket({
         readModel,
         bus,
@@ -180,6 +168,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
       serveHls({
         sessionPrincipal: pages.sessions.principalOf,
         authenticate: auth.authenticate,
+        limiter,
         served: channels.hls,
       }),
     );
@@ -189,6 +178,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
       serveHls({
         sessionPrincipal: pages.sessions.principalOf,
         authenticate: () => Option.none(),
+        limiter,
         served: (channel) => Runtime.runPromise(runtime)(channels.preview(channel)),
         waitForPlaylistMs: 8_000,
       }),
@@ -205,8 +195,10 @@ export const makeApp = (startedAt: number = Date.now()) =>
       ["/api/config", configApi(transfer, run)],
     ] as const;
     for (const [prefix, api] of resources) app.route(prefix, api.app);
-    app.route("/", pages.app);
     routes = [...mounted("/api", open), ...resources.flatMap(([prefix, api]) => mounted(prefix, api))];
+    // What no API route took stays in the API (404, or 405 with the path's methods), never in the pages.
+    app.all("/api/*", unmatched(routes));
+    app.route("/", pages.app);
 
     app.notFound((c) =>
       problemResponse({

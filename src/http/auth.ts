@@ -1,8 +1,9 @@
 /**
  * Who is calling, and may they. A token comes as `Authorization: Bearer …`, `X-API-Key: …`, or for a
- * browser's WebSocket (which cannot set headers) as `?token=` on `/ws`. Wrong tokens are counted per client
- * address: past the limit, that address's wrong tokens get 429 with Retry-After until its oldest failure is a
- * minute old. A valid token is never refused by the limiter.
+ * browser's WebSocket (which cannot set headers) as a viewer token in `?token=` on `/ws`: only a read-only
+ * token may travel in a URL, where proxies and histories keep it. Wrong tokens are counted per client
+ * address, one count for the API, `/login` and `/hls`: past the limit, that address's wrong tokens get 429
+ * with Retry-After until its oldest failure is a minute old. A valid token is never refused by the limiter.
  */
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { Option } from "effect";
@@ -70,11 +71,39 @@ export const clientAddress = (c: Context): string => {
   }
 };
 
-export const presentedToken = (c: Context, allowQuery: boolean): string | undefined => {
+/** The token in `Authorization: Bearer …` or `X-API-Key`. */
+export const headerToken = (c: Context): string | undefined => {
   const header = c.req.header("authorization");
   const bearer = header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
-  return bearer ?? c.req.header("x-api-key") ?? (allowQuery ? c.req.query("token") : undefined);
+  return bearer ?? c.req.header("x-api-key");
 };
+
+export const presentedToken = (c: Context, allowQuery: boolean): string | undefined =>
+  headerToken(c) ?? (allowQuery ? c.req.query("token") : undefined);
+
+/**
+ * Counts a refused token against the client's address: 0 once counted, or the seconds to wait when the
+ * address is already past the limit (then nothing more is counted and the caller answers 429).
+ */
+export const countFailure = (limiter: FailureLimiter, c: Context): number => {
+  const address = clientAddress(c);
+  const now = Date.now();
+  const wait = limiter.retryAfter(address, now);
+  if (wait === 0) limiter.recordFailure(address, now);
+  return wait;
+};
+
+export const TOO_MANY_FAILURES = "too many wrong tokens from this address";
+
+export const tooManyFailures = (wait: number) =>
+  problemResponse(
+    {
+      status: 429,
+      title: "Too many failed attempts",
+      detail: `${TOO_MANY_FAILURES}; try again in ${wait} s`,
+    },
+    { "retry-after": String(wait) },
+  );
 
 const unauthorized = (detail: string) =>
   problemResponse(
@@ -88,31 +117,27 @@ export const authenticate =
     limiter: FailureLimiter,
   ): MiddlewareHandler<AuthEnv> =>
   async (c, next) => {
-    const token = presentedToken(c, c.req.path === "/ws");
+    const inHeader = headerToken(c);
+    const inUrl = inHeader === undefined && c.req.path === "/ws" ? c.req.query("token") : undefined;
+    const token = inHeader ?? inUrl;
     if (token === undefined) {
       return unauthorized("this needs a token: send 'Authorization: Bearer <token>' or 'X-API-Key: <token>'");
     }
     // A valid token passes whatever the address did before: the limiter slows guessing, not the rightful user.
+    // An operator's or admin's token in a URL is refused as an unknown one is, so the answer tells a guesser
+    // nothing about the tokens that exist.
     const valid = authenticateToken(token);
-    if (Option.isSome(valid)) {
+    if (Option.isSome(valid) && (inUrl === undefined || valid.value.role === "viewer")) {
       c.set("principal", valid.value);
       return next();
     }
-    const address = clientAddress(c);
-    const now = Date.now();
-    const wait = limiter.retryAfter(address, now);
-    if (wait > 0) {
-      return problemResponse(
-        {
-          status: 429,
-          title: "Too many failed attempts",
-          detail: `too many wrong tokens from this address; try again in ${wait} s`,
-        },
-        { "retry-after": String(wait) },
-      );
-    }
-    limiter.recordFailure(address, now);
-    return unauthorized("the token is not valid");
+    const wait = countFailure(limiter, c);
+    if (wait > 0) return tooManyFailures(wait);
+    return unauthorized(
+      inUrl === undefined
+        ? "the token is not valid"
+        : "the token is not valid here: a token in the URL must be a viewer (read-only) token; send any other in 'Authorization: Bearer <token>'",
+    );
   };
 
 export const requireRole =

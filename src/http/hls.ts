@@ -4,7 +4,9 @@
  * Who may read: a signed-in page session (any role: viewers watch), a token in the Authorization or X-API-Key
  * header (any role), or, for players that cannot send headers, a viewer token in the URL (`?token=`): only a
  * read-only token may travel in a URL, where proxies and histories keep it. With a URL token the playlist's
- * segment URIs carry it too, so the player's segment requests pass the same check.
+ * segment URIs carry it too, so the player's segment requests pass the same check. A refused token counts
+ * against the address as a wrong token at the API does, and any refused token (unknown, or not a viewer's in
+ * the URL) gets the same answer, which names no token.
  */
 
 import type { Option } from "effect";
@@ -13,12 +15,15 @@ import type { ChannelId } from "../domain/ids.ts";
 import type { Principal } from "../effects/auth.ts";
 import type { HlsSource } from "../effects/channels.ts";
 import { PLAYLIST_NAME } from "../effects/outputs/hls.ts";
+import { countFailure, type FailureLimiter, headerToken, tooManyFailures } from "./auth.ts";
 import { problemResponse } from "./problem.ts";
 
 export interface HlsAccess {
   /** The principal of the request's page session, if any. */
   readonly sessionPrincipal: (c: Context) => Principal | null;
   readonly authenticate: (token: string) => Option.Option<Principal>;
+  /** The failure limiter the API uses, so that guesses here count with guesses there. */
+  readonly limiter: FailureLimiter;
   readonly served: (channel: ChannelId, output: string) => HlsSource | null | Promise<HlsSource | null>;
   /** How long a playlist request waits for the first segment (a preview just started); 0 answers at once. */
   readonly waitForPlaylistMs?: number;
@@ -36,33 +41,28 @@ const playlistWithin = async (served: HlsSource, ms: number): Promise<string | n
 
 const segmentFile = /^segment-\d+\.ts$/;
 
+const NEEDS =
+  "this needs a page session, a token in 'Authorization: Bearer <token>', or a viewer token as ?token= (only a read-only token may travel in a URL)";
+
+const refused = (detail: string) =>
+  problemResponse(
+    { status: 401, title: "Unauthorized", detail },
+    { "www-authenticate": 'Bearer realm="distributary"' },
+  );
+
 export const serveHls = (access: HlsAccess) => async (c: Context) => {
-  const headerToken =
-    /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? c.req.header("x-api-key");
+  const inHeader = headerToken(c);
   const urlToken = c.req.query("token");
-  let allowed = access.sessionPrincipal(c) !== null;
-  if (!allowed && headerToken !== undefined) allowed = access.authenticate(headerToken)._tag === "Some";
-  if (!allowed && urlToken !== undefined) {
-    const principal = access.authenticate(urlToken);
-    if (principal._tag === "Some" && principal.value.role !== "viewer") {
-      return problemResponse({
-        status: 403,
-        title: "Forbidden",
-        detail: `a token in the URL must be a viewer (read-only) token; '${principal.value.name}' is ${principal.value.role}: create a viewer token for players`,
-      });
+  if (access.sessionPrincipal(c) === null) {
+    const token = inHeader ?? urlToken;
+    if (token === undefined) return refused(NEEDS);
+    const principal = access.authenticate(token);
+    const allowed =
+      principal._tag === "Some" && (inHeader !== undefined || principal.value.role === "viewer");
+    if (!allowed) {
+      const wait = countFailure(access.limiter, c);
+      return wait > 0 ? tooManyFailures(wait) : refused(`the token is not valid here: ${NEEDS}`);
     }
-    allowed = principal._tag === "Some";
-  }
-  if (!allowed) {
-    return problemResponse(
-      {
-        status: 401,
-        title: "Unauthorized",
-        detail:
-          "this needs a page session, a token in 'Authorization: Bearer <token>', or a viewer token as ?token=",
-      },
-      { "www-authenticate": 'Bearer realm="distributary"' },
-    );
   }
   const channel = c.req.param("channel") as ChannelId;
   const output = c.req.param("output") ?? "";

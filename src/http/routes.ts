@@ -171,3 +171,38 @@ export const inOutput = <A>(
       (oid) => use(id, oid),
     ),
   );
+
+const METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
+
+/**
+ * The answer for a request no route took: 405 with `Allow` when the path is a route's under another method
+ * (a GET route answers HEAD too), else 404; both problem+json.
+ */
+export const unmatched = (routes: ReadonlyArray<RouteDoc>) => {
+  const patterns = routes.map((route) => ({
+    method: route.method.toUpperCase(),
+    pattern: new RegExp(`^${route.path.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{\w+\}/g, "[^/]+")}$`),
+  }));
+  return (c: Context) => {
+    const path = c.req.path;
+    const methods = new Set(
+      patterns.filter((route) => route.pattern.test(path)).map((route) => route.method),
+    );
+    if (methods.has("GET")) methods.add("HEAD");
+    if (methods.size === 0)
+      return problemResponse({
+        status: 404,
+        title: "Not found",
+        detail: `no route for ${c.req.method} ${path}`,
+      });
+    const allow = METHOD_ORDER.filter((method) => methods.has(method)).join(", ");
+    return problemResponse(
+      {
+        status: 405,
+        title: "Method not allowed",
+        detail: `${path} does not take ${c.req.method}; it takes ${allow}`,
+      },
+      { allow },
+    );
+  };
+};

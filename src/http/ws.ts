@@ -28,8 +28,10 @@ export const refusedSocket = (upgradeWebSocket: UpgradeWebSocket, code: number, 
   }));
 
 /** Close reasons of a WebSocket opened without a token, or with one that is not valid (at most 123 bytes). */
-export const NO_TOKEN_REASON = "add a token: /ws?token=<your token> (or an Authorization: Bearer header)";
-export const BAD_TOKEN_REASON = "the token is not valid; add a valid one: /ws?token=<your token>";
+export const NO_TOKEN_REASON =
+  "add a token: /ws?token=<viewer token> (or any token in an Authorization: Bearer header)";
+export const BAD_TOKEN_REASON =
+  "the token is not valid here: in the URL only a viewer token, /ws?token=<viewer token>; others in an Authorization header";
 
 /** Open sockets one token may hold: a dashboard wall needs a few, a leak or a loop should not cost a core. */
 export const MAX_SOCKETS_PER_TOKEN = 20;

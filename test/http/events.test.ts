@@ -52,7 +52,9 @@ describe("the event bus", () => {
     app = await makeTestApp(undefined, quickReconnect);
     const test = app;
     const port = await test.listen();
-    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${ADMIN_TOKEN}`);
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
     const received: Event[] = [];
     let messages = 0;
     socket.onmessage = (message) => {

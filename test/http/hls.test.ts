@@ -2,7 +2,7 @@
  * An HLS output through a channel, read as a player would: a stream with SCTE-35 cues sent to the channel's
  * UDP input, the playlist and segments fetched from /hls/<channel>/<output>/, one EXT-X-DATERANGE per cue
  * with the section's bytes; who may read (a token in a header, a viewer token in the URL; never an admin
- * token in a URL, nobody without one).
+ * token in a URL, which is refused as an unknown one is, nobody without one).
  */
 import { Effect } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -89,11 +89,15 @@ describe("hls through a channel", () => {
     const firstSegment = withToken.split("\n").find((line) => line.includes(".ts?token="));
     expect(firstSegment).toBe(`${names[0]}?token=${viewer}`);
     expect((await app.request(`${base}/${firstSegment}`, { token: null })).status).toBe(200);
+    // An admin token in a URL is refused as an unknown token is: the answer tells a guesser nothing.
     const adminInUrl = await app.request(`${base}/index.m3u8?token=${admin}`, { token: null });
-    expect(adminInUrl.status).toBe(403);
+    expect(adminInUrl.status).toBe(401);
     const refusal = JSON.stringify(await json(adminInUrl));
-    expect(refusal).toContain("must be a viewer (read-only) token");
+    expect(refusal).toContain("only a read-only token may travel in a URL");
     expect(refusal).not.toContain(admin);
+    expect(refusal).not.toContain("ops");
+    const unknown = await app.request(`${base}/index.m3u8?token=not-a-token`, { token: null });
+    expect(JSON.stringify(await json(unknown))).toBe(refusal);
     // A page session reads it too, and the channel page links the playlist.
     const login = await app.request("http://127.0.0.1/login", {
       method: "POST",

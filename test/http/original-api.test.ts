@@ -176,7 +176,9 @@ describe("the original API", () => {
       await post("/api/channels", { name: "WS", rtp_ip: "127.0.0.1", rtp_port: await freeUdpPort() }),
     );
     const port = await app.listen();
-    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws?token=test-admin-token-0123456789abcdef`);
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, {
+      headers: { authorization: "Bearer test-admin-token-0123456789abcdef" },
+    });
     try {
       const message = await new Promise<Record<string, unknown>>((resolve, reject) => {
         socket.onmessage = (event) => resolve(JSON.parse(String(event.data)) as Record<string, unknown>);
@@ -207,7 +209,9 @@ describe("the original API", () => {
     const id = String(created.id);
     expect((await post(`/api/channels/${id}/start`)).status).toBe(200);
     const port = await app.listen();
-    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws?token=test-admin-token-0123456789abcdef`);
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, {
+      headers: { authorization: "Bearer test-admin-token-0123456789abcdef" },
+    });
     try {
       const switched = new Promise<Record<string, unknown>>((resolve, reject) => {
         socket.onmessage = (event) => {
@@ -386,7 +390,9 @@ describe("the WebSocket for the original API's clients", () => {
     const id = String(created.id);
     expect((await post(`/api/channels/${id}/start`)).status).toBe(200);
     const port = await app.listen();
-    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws?token=test-admin-token-0123456789abcdef`);
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, {
+      headers: { authorization: "Bearer test-admin-token-0123456789abcdef" },
+    });
     try {
       let latest: Record<string, unknown> | undefined;
       socket.onmessage = (event) => {

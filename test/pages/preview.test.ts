@@ -1,7 +1,8 @@
 /**
  * The channel page's live preview in Chromium: nothing of the player loads until the preview is opened; then
  * hls.js (served from the npm package, nothing off the machine) plays the channel's own preview rendition of
- * an encoded stream sent to its input, and the video's currentTime advances.
+ * an encoded stream sent to its input, and the video's currentTime advances, with no Content-Security-Policy
+ * violation.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -51,6 +52,11 @@ it("opens a preview that plays the channel's input: hls.js loads only then, and 
   const page = await context.newPage();
   const requested: string[] = [];
   page.on("request", (request) => requested.push(new URL(request.url()).pathname));
+  // The player runs under the pages' Content-Security-Policy (its worker and media come from blob: URLs).
+  const violations: string[] = [];
+  page.on("console", (message) => {
+    if (message.text().includes("Content Security Policy")) violations.push(message.text());
+  });
   await login(page, base, ADMIN_TOKEN);
   await page.goto(`${base}/channels/look`);
   expect(requested.filter((url) => url.includes("hls") || url.includes("preview"))).toEqual([]);
@@ -72,6 +78,7 @@ it("opens a preview that plays the channel's input: hls.js loads only then, and 
     expect(Number(await details.getAttribute("data-fragments"))).toBeGreaterThan(1);
   }
   expect(offsite).toEqual([]);
+  expect(violations).toEqual([]);
   // What the operator sees: the channel page with its preview open, light on a desktop, dark on a phone.
   await screenshot(page, "preview-light-1280");
   await page.emulateMedia({ colorScheme: "dark" });

@@ -156,7 +156,9 @@ describe.each(RUNTIMES)("the service on %s", (runtime) => {
       for (const cue of cues) expect(cue.summary).toMatch(/splice_insert/);
 
       // The WebSocket feed (the pages' transport) answers on this runtime too.
-      const ws = new WebSocket(`${base.replace("http", "ws")}/ws?token=${TOKEN}`);
+      const ws = new WebSocket(`${base.replace("http", "ws")}/ws`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
       const first = await new Promise<string>((resolve, reject) => {
         ws.onmessage = (message) => resolve(String(message.data));
         ws.onerror = () => reject(new Error("the WebSocket failed"));

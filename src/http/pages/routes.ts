@@ -2,7 +2,8 @@
  * The operator pages: server-rendered HTML (views/) over the read model and the event bus, forms that post
  * and redirect, and one WebSocket per page (live.ts) that keeps them current. Actions go through the same
  * commands as the REST API, in the name of the signed-in token (`CurrentActor`), so the audit trail names the
- * person. A viewer sees no button that would be refused; every post is checked for this server's origin.
+ * person. A viewer sees no button that would be refused; every post is checked for this server's origin and
+ * bounded by what its form can hold before any of it is read. Wrong tokens at the login count with the API's.
  */
 import { createHash } from "node:crypto";
 import { Effect, Either, Runtime } from "effect";
@@ -23,7 +24,8 @@ import type { Control } from "../../effects/control.ts";
 import { audit, type EventBus } from "../../effects/event-bus.ts";
 import type { ReadModel } from "../../effects/read-model.ts";
 import type { Thumbnails } from "../../effects/thumbnails.ts";
-import type { AuthEnv } from "../auth.ts";
+import { type AuthEnv, countFailure, type FailureLimiter } from "../auth.ts";
+import { limitBody, MAX_BODY_BYTES, MAX_IMPORT_BODY_BYTES, MAX_LOGIN_BODY_BYTES } from "../body-limit.ts";
 import { recordingResponse } from "../recording.ts";
 import { assets } from "./assets.ts";
 import {
@@ -35,7 +37,7 @@ import {
   outputFieldsOf,
 } from "./forms.ts";
 import type { Histories } from "./live.ts";
-import { makeSessions, sameOrigin } from "./session.ts";
+import { makeSessions, nextAfterLogin, sameOrigin } from "./session.ts";
 
 export interface PageServices {
   readonly control: Control;
@@ -46,7 +48,27 @@ export interface PageServices {
   readonly histories: Histories;
   readonly thumbnails: Thumbnails;
   readonly runtime: Runtime.Runtime<never>;
+  /** The API's failure limiter: one count of wrong tokens per address. */
+  readonly limiter: FailureLimiter;
 }
+
+/**
+ * What the pages may load: their own scripts, stylesheet, images and connections (the WebSocket included),
+ * the preview's media and hls.js's worker from blob: URLs, and no framing by anyone.
+ */
+export const PAGE_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "media-src 'self' blob:",
+  "worker-src 'self' blob:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
 
 const viewerOf = (c: Context<AuthEnv>): Viewer => {
   const principal = c.get("principal");
@@ -90,7 +112,7 @@ const loginForm = (
 </section>`;
 
 export const pagesApp = (services: PageServices) => {
-  const { control, readModel, bus, auth, transfer, histories, thumbnails, runtime } = services;
+  const { control, readModel, bus, auth, transfer, histories, thumbnails, runtime, limiter } = services;
   const sessions = makeSessions(auth.authenticate);
   const app = new Hono<AuthEnv>();
   const run = Runtime.runPromise(runtime);
@@ -116,16 +138,41 @@ export const pagesApp = (services: PageServices) => {
     await next();
   };
 
+  app.use("*", async (c, next) => {
+    await next();
+    c.header("content-security-policy", PAGE_POLICY);
+  });
+  // Each post may carry what its form holds: a token at the login, a channel elsewhere, a document at the import.
+  const limits = {
+    login: limitBody(MAX_LOGIN_BODY_BYTES),
+    form: limitBody(MAX_BODY_BYTES),
+    import: limitBody(MAX_IMPORT_BODY_BYTES),
+  };
+  app.use("*", (c, next) => {
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+    const path = c.req.path;
+    const limit =
+      path === "/login" || path === "/logout"
+        ? limits.login
+        : path === "/settings/import"
+          ? limits.import
+          : limits.form;
+    return limit(c, next);
+  });
   app.route("/assets", assets());
   app.use("*", sameOrigin);
 
-  app.get("/login", (c) => c.html(loginPage(undefined, c.req.query("next") ?? "/")));
+  app.get("/login", (c) => c.html(loginPage(undefined, nextAfterLogin(c, c.req.query("next")))));
   app.post("/login", async (c) => {
     const fields = await formFields(c);
-    const next = fields.next?.startsWith("/") && !fields.next.startsWith("//") ? fields.next : "/";
-    if (!sessions.login(c, fields.token ?? ""))
-      return c.html(loginPage("That token is not valid.", next), 401);
-    return c.redirect(next, 303);
+    const next = nextAfterLogin(c, fields.next);
+    if (sessions.login(c, fields.token ?? "")) return c.redirect(next, 303);
+    const wait = countFailure(limiter, c);
+    if (wait > 0) {
+      c.header("retry-after", String(wait));
+      return c.html(loginPage(`Too many wrong tokens from this address: try again in ${wait} s.`, next), 429);
+    }
+    return c.html(loginPage("That token is not valid.", next), 401);
   });
   app.post("/logout", (c) => {
     sessions.logout(c);

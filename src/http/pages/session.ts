@@ -2,7 +2,9 @@
  * Page sessions: logging in with a token gives an HttpOnly, SameSite=Strict cookie holding a random session
  * id; the token itself stays in this process's memory. Every request checks the token again, so revoking it
  * (or changing its role) ends or changes the session at once. Form posts must come from this server's own
- * pages: the Origin (or, without one, the Referer) must name the host the request was sent to.
+ * pages: the Origin (or, without one, the Referer) must name the host the request was sent to; so must the
+ * Origin of the pages' WebSocket, since SameSite does not keep another port of the same host from using the
+ * cookie.
  */
 import { randomBytes } from "node:crypto";
 import type { Option } from "effect";
@@ -80,19 +82,49 @@ export const makeSessions = (authenticate: (secret: string) => Option.Option<Pri
   };
 };
 
+/** Whether `from` (an Origin or Referer) names the host the request was sent to. */
+const fromThisHost = (c: Context, from: string | undefined): boolean => {
+  const host = c.req.header("host");
+  if (host === undefined || from === undefined || from === "null") return false;
+  try {
+    return new URL(from).host === host;
+  } catch {
+    return false;
+  }
+};
+
 /** Refuses a form post that did not come from this server's own pages (cross-site request forgery). */
 export const sameOrigin: MiddlewareHandler = async (c, next) => {
   if (c.req.method === "GET" || c.req.method === "HEAD") return next();
-  const host = c.req.header("host");
-  const from = c.req.header("origin") ?? c.req.header("referer");
-  let fromHost: string | null = null;
-  try {
-    fromHost = from === undefined || from === "null" ? null : new URL(from).host;
-  } catch {
-    fromHost = null;
-  }
-  if (host === undefined || fromHost !== host) {
+  if (!fromThisHost(c, c.req.header("origin") ?? c.req.header("referer"))) {
     return c.text("refused: this form was not sent from this server's own pages", 403);
   }
   return next();
+};
+
+/**
+ * Refuses the pages' WebSocket opened by another origin, or with no Origin at all: a browser always sends
+ * one on an upgrade, and a page on another port of this host would otherwise read the live pages with the
+ * operator's cookie.
+ */
+export const sameOriginSocket: MiddlewareHandler = async (c, next) => {
+  if (!fromThisHost(c, c.req.header("origin"))) {
+    return c.text("refused: this WebSocket was not opened by this server's own pages", 403);
+  }
+  return next();
+};
+
+/**
+ * Where a login goes next: `next` resolved as the browser will resolve it (backslashes, tabs and newlines
+ * included), kept only when it stays on this service; anything else goes to the overview.
+ */
+export const nextAfterLogin = (c: Context, next: string | undefined): string => {
+  if (next === undefined || !next.startsWith("/")) return "/";
+  const own = new URL(c.req.url).origin;
+  try {
+    const target = new URL(next, own);
+    return target.origin === own ? `${target.pathname}${target.search}${target.hash}` : "/";
+  } catch {
+    return "/";
+  }
 };
