@@ -99,6 +99,7 @@ const REJECTED_WORDS: ReadonlyArray<[keyof Rejected, string]> = [
   ["foreign_ssrc", "foreign SSRC"],
   ["payload_type", "wrong payload type"],
   ["sender_not_allowed", "sender not allowed"],
+  ["own_output", "sent by one of our outputs (a loop)"],
 ];
 
 /** Datagrams dropped before any output, all reasons together; the title says which. */

@@ -53,6 +53,7 @@ const S = {
   rejectSsrc: statusWord(CORE.ST_REJECT_SSRC),
   rejectPayloadType: statusWord(CORE.ST_REJECT_PAYLOAD_TYPE),
   rejectSender: statusWord(CORE.ST_REJECT_SENDER),
+  rejectOwnOutput: statusWord(CORE.ST_REJECT_OWN_OUTPUT),
   syncLocked: statusWord(CORE.ST_SYNC_LOCKED),
   syncLoss: statusWord(CORE.ST_SYNC_LOSS),
   syncByteErrors: statusWord(CORE.ST_SYNC_BYTE_ERRORS),
@@ -134,6 +135,8 @@ export const CoreStatus = {
   WrongPayloadType: CORE.E_PAYLOAD_TYPE,
   /** From a sender outside the input's allow-list (reported by the host with rejectSender). */
   SenderNotAllowed: CORE.E_SENDER,
+  /** Sent by one of the service's own outputs (reported by the host with rejectOwnOutput). */
+  OwnOutput: CORE.E_OWN_OUTPUT,
 } as const;
 export type CoreStatus = (typeof CoreStatus)[keyof typeof CoreStatus];
 
@@ -234,6 +237,8 @@ export interface CoreRejections {
   readonly foreignSsrc: number;
   readonly payloadType: number;
   readonly senderNotAllowed: number;
+  /** Sent by one of the service's own outputs: an output aimed at an input. */
+  readonly ownOutput: number;
 }
 
 export interface CoreSnapshot {
@@ -283,6 +288,7 @@ interface CoreExports extends CoreLayout {
   readonly push: (length: number, nowMs: number) => number;
   readonly rejectOversize: () => number;
   readonly rejectSender: () => number;
+  readonly rejectOwnOutput: () => number;
   readonly configure: (silenceMs: number, lockSsrc: number) => void;
   readonly reset: () => void;
   readonly ping: () => number;
@@ -335,6 +341,11 @@ export class PacketCore {
   /** Counts a datagram the host dropped because its sender is not allowed; returns SenderNotAllowed. */
   rejectSender(): number {
     return this.#exports.rejectSender();
+  }
+
+  /** Counts a datagram the host dropped because one of the service's own outputs sent it; returns OwnOutput. */
+  rejectOwnOutput(): number {
+    return this.#exports.rejectOwnOutput();
   }
 
   /**
@@ -412,6 +423,7 @@ export class PacketCore {
         foreignSsrc: status(S.rejectSsrc),
         payloadType: status(S.rejectPayloadType),
         senderNotAllowed: status(S.rejectSender),
+        ownOutput: status(S.rejectOwnOutput),
       },
       inputKind: this.inputKind,
       rtp: {

@@ -106,6 +106,10 @@ export const RejectedView = Schema.Struct({
   foreign_ssrc: Schema.Number.annotations({ description: "RTP from another SSRC than the locked one" }),
   payload_type: Schema.Number.annotations({ description: "RTP with a payload type other than 33 (MP2T)" }),
   sender_not_allowed: Schema.Number.annotations({ description: "from a sender outside the allow-list" }),
+  own_output: Schema.Number.annotations({
+    description:
+      "sent by one of this service's own UDP/RTP outputs (an output aimed at an input): a loop, cut",
+  }),
 }).annotations({ identifier: "Rejected" });
 export type RejectedView = typeof RejectedView.Type;
 

@@ -47,11 +47,12 @@ import type { FailoverPolicy, SwitchReason } from "./ingest/failover.ts";
 import { bindFec, type FecInput } from "./ingest/fec.ts";
 import { makeSequenceMerger, type SequenceMerger } from "./ingest/merge.ts";
 import { makeSelector } from "./ingest/selector.ts";
-import { makeSenderFilter } from "./ingest/sender-filter.ts";
+import { fromThisHost, makeSenderFilter } from "./ingest/sender-filter.ts";
 import { bindSrtInput } from "./ingest/srt-receiver.ts";
 import { bindInput, InputError } from "./ingest/udp-receiver.ts";
 import { makeOutput, type Output, type OutputEvent } from "./outputs/writer.ts";
 import { asOneTurn } from "./runtime/end-of-turn.ts";
+import { isOwnPort } from "./runtime/own-ports.ts";
 import { makeScte35Watcher } from "./scte35-watcher.ts";
 
 export * from "./channel-types.ts";
@@ -403,6 +404,9 @@ export const startChannel = (
         const injected = faults.onDatagram;
         const refused = refuse(input);
         const receive = guarded(where(role), (datagram: Buffer, sender: RemoteInfo) => {
+          // What one of the service's own outputs sent (an output aimed at this input, by whatever path) is
+          // dropped: forwarded again, it would loop and multiply the stream until the channel stops.
+          if (isOwnPort(sender.port) && fromThisHost(sender.address)) return input.core.rejectOwnOutput();
           // Another sender's datagram never reaches the packet path.
           if (input.accepts !== null && !input.accepts(sender.address)) return refused();
           input.sender = sender;

@@ -22,6 +22,7 @@ import { Channels } from "./channels.ts";
 import { ConfigState } from "./config-state.ts";
 import { Control } from "./control.ts";
 import { recordingOutputsError, recordingsRoot } from "./recordings.ts";
+import { localAddresses } from "./runtime/own-ports.ts";
 
 export type ImportMode = "merge" | "replace";
 
@@ -214,6 +215,7 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
           const dryRun = options.dryRun ?? incoming.dryRun ?? false;
           const report = incoming.report;
           const current = configs.current().channels;
+          const here = localAddresses();
           /** An original channel that cannot be taken is reported; a channel of our own format fails all. */
           const refuse = (item: ChannelImport, index: number, error: ControlError) => {
             const line = report?.find((candidate) => candidate.id === item.id);
@@ -251,7 +253,7 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
           const imported: ChannelConfig[] = [];
           for (const [index, channel] of built.entries()) {
             const problem =
-              checkChannel(channel, [...staying, ...imported]) ??
+              checkChannel(channel, [...staying, ...imported], here) ??
               recordingOutputsError(
                 channel.outputs,
                 recordings,
@@ -269,7 +271,7 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
           for (let clash = true; clash; ) {
             clash = false;
             for (const channel of imported) {
-              const problem = checkChannel(channel, [...kept(), ...imported]);
+              const problem = checkChannel(channel, [...kept(), ...imported], here);
               if (problem === undefined) continue;
               yield* refuse(channel, built.indexOf(channel), problem);
               imported.splice(imported.indexOf(channel), 1);

@@ -28,6 +28,7 @@ import {
   channelInputs,
   checkChannel,
   inputChanged,
+  outputLoop,
   patchChannel,
   unmask,
   withOutput,
@@ -46,6 +47,7 @@ import {
   recordingsRoot,
 } from "./recordings.ts";
 import { backoff } from "./retry.ts";
+import { localAddresses } from "./runtime/own-ports.ts";
 import { unavailableHere } from "./runtime/runtime.ts";
 
 export const toSpec = (channel: ChannelConfig): ChannelSpec => ({
@@ -125,7 +127,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
             desired: "stopped",
             created_at: new Date().toISOString(),
           });
-          yield* fromCheck(checkChannel(channel, config.channels));
+          yield* fromCheck(checkChannel(channel, config.channels, localAddresses()));
           yield* checkRecordingOutputs(
             channel.outputs,
             recordings,
@@ -182,7 +184,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
         Effect.gen(function* () {
           const channel = yield* find(id);
           const next = patchChannel(channel, changes);
-          yield* fromCheck(checkChannel(next, configs.current().channels));
+          yield* fromCheck(checkChannel(next, configs.current().channels, localAddresses()));
           yield* commitChannel(next);
           // Inputs and redundancy change live; a channel that cannot take the change (a new address that will
           // not bind) is started afresh, which answers why it cannot run.
@@ -207,6 +209,14 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
             message: `channel '${channel.name}' already has ${MAX_OUTPUTS} outputs, the most a channel may have; remove one first`,
           });
         }
+        yield* fromCheck(
+          outputLoop(
+            output,
+            "url",
+            configs.current().channels.map((stored) => (stored.id === channel.id ? channel : stored)),
+            localAddresses(),
+          ),
+        );
         yield* checkRecordingOutputs(
           [output],
           recordings,

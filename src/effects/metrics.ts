@@ -44,6 +44,7 @@ export const REJECT_REASONS = [
   "foreign_ssrc",
   "payload_type",
   "sender_not_allowed",
+  "own_output",
 ] as const satisfies ReadonlyArray<keyof InputSummary["rejected"]>;
 
 /** The registry over a snapshot source; `countEvent` counts bus events by type. */

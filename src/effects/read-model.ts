@@ -84,6 +84,7 @@ const rejectedView = (core: CoreCounters): RejectedView => ({
   foreign_ssrc: core.rejected.foreignSsrc,
   payload_type: core.rejected.payloadType,
   sender_not_allowed: core.rejected.senderNotAllowed,
+  own_output: core.rejected.ownOutput,
 });
 
 const seconds = (ms: number) => Math.round(ms / 100) / 10;

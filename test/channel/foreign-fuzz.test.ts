@@ -174,6 +174,7 @@ describe("fuzz: foreign datagrams interleaved with a real stream", () => {
       foreign_ssrc: 0,
       payload_type: 0,
       sender_not_allowed: 0,
+      own_output: 0,
     };
     for (const [kind, count] of Object.entries(counts))
       expectedRejected[REASON[kind as ForeignKind]] =

@@ -27,6 +27,7 @@ const noRejections = {
   foreign_ssrc: 0,
   payload_type: 0,
   sender_not_allowed: 0,
+  own_output: 0,
 };
 
 let app: TestApp;

@@ -5,7 +5,14 @@ import { FOREIGN_KINDS, ForeignDatagrams, REASON_ON_RTP_INPUT } from "../support
 import { RtpWrapper, rtpPacket, TsGenerator } from "../support/ts-generator.ts";
 
 const SSRC = 0x0d15_7a1b;
-const none: CoreRejections = { notTs: 0, otherKind: 0, foreignSsrc: 0, payloadType: 0, senderNotAllowed: 0 };
+const none: CoreRejections = {
+  notTs: 0,
+  otherKind: 0,
+  foreignSsrc: 0,
+  payloadType: 0,
+  senderNotAllowed: 0,
+  ownOutput: 0,
+};
 
 /** Pushes `datagram`; returns the TS bytes the core would let through (empty when rejected). */
 const accepted = (core: PacketCore, datagram: Uint8Array, nowMs: number): Uint8Array => {

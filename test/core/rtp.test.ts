@@ -64,6 +64,7 @@ describe("RTP input", () => {
       foreignSsrc: 0,
       payloadType: 0,
       senderNotAllowed: 0,
+      ownOutput: 0,
     });
   });
 

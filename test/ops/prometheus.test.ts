@@ -222,7 +222,14 @@ describe("Prometheus scraping a running channel", () => {
     const counts = Object.fromEntries(
       rejected.map((sample) => [`${sample.metric.input}/${sample.metric.reason}`, Number(sample.value[1])]),
     );
-    const reasons = ["not_ts", "other_kind", "foreign_ssrc", "payload_type", "sender_not_allowed"];
+    const reasons = [
+      "not_ts",
+      "other_kind",
+      "foreign_ssrc",
+      "payload_type",
+      "sender_not_allowed",
+      "own_output",
+    ];
     expect(counts).toEqual(
       Object.fromEntries(
         ["primary", "backup"].flatMap((input) =>

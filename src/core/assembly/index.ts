@@ -8,6 +8,7 @@ import {
   DEFAULT_LOCK_SILENCE_MS,
   E_FOREIGN_SSRC,
   E_OTHER_KIND,
+  E_OWN_OUTPUT,
   E_PAYLOAD_TYPE,
   E_SENDER,
   E_SYNC,
@@ -59,6 +60,7 @@ import {
   ST_PAYLOAD_LENGTH,
   ST_PAYLOAD_OFFSET,
   ST_REJECT_OTHER_KIND,
+  ST_REJECT_OWN_OUTPUT,
   ST_REJECT_PAYLOAD_TYPE,
   ST_REJECT_SENDER,
   ST_REJECT_SSRC,
@@ -140,6 +142,13 @@ export function rejectOversize(): i32 {
 export function rejectSender(): i32 {
   store<u64>(ST_DATAGRAMS, load<u64>(ST_DATAGRAMS) + 1);
   return reject(ST_REJECT_SENDER, E_SENDER);
+}
+
+// The host drops a datagram that one of the service's own outputs sent (an output aimed at an input, a loop)
+// before it is copied in; it is counted here with the others.
+export function rejectOwnOutput(): i32 {
+  store<u64>(ST_DATAGRAMS, load<u64>(ST_DATAGRAMS) + 1);
+  return reject(ST_REJECT_OWN_OUTPUT, E_OWN_OUTPUT);
 }
 
 // How long the locked input kind (RTP or plain TS) and RTP source must be silent before another is taken:

@@ -47,6 +47,7 @@ export const ST_REJECT_SSRC: usize = STATUS + 148; // RTP from another SSRC than
 export const ST_REJECT_PAYLOAD_TYPE: usize = STATUS + 152; // RTP with a payload type other than 33 (MP2T)
 export const ST_REJECT_SENDER: usize = STATUS + 156; // from an address outside the input's allow-list (host)
 export const ST_RTP_RESTARTS: usize = STATUS + 160; // same SSRC, new sequence accepted after probation
+export const ST_REJECT_OWN_OUTPUT: usize = STATUS + 164; // sent by one of the service's own outputs (host)
 export const STATUS_SIZE: u32 = 256;
 
 // Programs from the PAT, with what their PMT said.
@@ -127,6 +128,7 @@ export const E_OTHER_KIND: i32 = -9;
 export const E_FOREIGN_SSRC: i32 = -10;
 export const E_PAYLOAD_TYPE: i32 = -11;
 export const E_SENDER: i32 = -12;
+export const E_OWN_OUTPUT: i32 = -13;
 
 // RTP payload type of MPEG-2 TS (RFC 3551); an RTP input takes no other.
 export const RTP_PAYLOAD_MP2T: u32 = 33;

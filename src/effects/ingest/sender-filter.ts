@@ -5,6 +5,7 @@
  */
 import { BlockList, isIPv4 } from "node:net";
 import { parseSourceBlock } from "../../domain/sources.ts";
+import { localAddresses } from "../runtime/own-ports.ts";
 
 /** Addresses whose verdict is kept; a flood from more senders than this only costs a BlockList check each. */
 const CACHE_SIZE = 1024;
@@ -44,3 +45,40 @@ export const makeSenderFilter = (
     return allowed;
   };
 };
+
+/** How long a verdict on whether an address is this host's holds: interfaces come and go. */
+const LOCAL_VERDICT_MS = 10_000;
+const loopback = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1)$/;
+
+/**
+ * Whether a sender's address is one of this host's: loopback or an address of one of its interfaces
+ * (src/effects/runtime/own-ports.ts). Asked only for a sender whose port one of the service's outputs sends
+ * from, so the interfaces are read only for such a sender's address, once per LOCAL_VERDICT_MS at most.
+ */
+export const makeLocalSenderCheck = (
+  addresses: () => ReadonlyArray<string> = localAddresses,
+  now: () => number = () => performance.now(),
+): ((address: string) => boolean) => {
+  const verdicts = new Map<string, boolean>();
+  let since = now();
+  const decide = (address: string): boolean => {
+    const plain = (mappedIpv4.exec(address)?.[1] ?? address).replace(/%.*$/, "").toLowerCase();
+    return loopback.test(plain) || addresses().some((local) => local.toLowerCase() === plain);
+  };
+  return (address) => {
+    const at = now();
+    if (at - since > LOCAL_VERDICT_MS || verdicts.size >= CACHE_SIZE) {
+      verdicts.clear();
+      since = at;
+    }
+    let local = verdicts.get(address);
+    if (local === undefined) {
+      local = decide(address);
+      verdicts.set(address, local);
+    }
+    return local;
+  };
+};
+
+/** This thread's verdicts, shared by its inputs. */
+export const fromThisHost = makeLocalSenderCheck();

@@ -7,6 +7,7 @@ import { lookup } from "node:dns/promises";
 import { Deferred, Effect, Exit, type Scope } from "effect";
 import { OutputError } from "../../domain/errors.ts";
 import type { DatagramTarget } from "../../domain/url.ts";
+import { markOwnPort } from "../runtime/own-ports.ts";
 import { openLibcSender, usesLibcSender } from "../runtime/udp-sender.ts";
 import type { WriterContext } from "./context.ts";
 import { DATAGRAM_PAYLOAD } from "./queue.ts";
@@ -56,6 +57,13 @@ const openSocket = (target: DatagramTarget): Effect.Effect<Socket, OutputError, 
         socket.close(() => resume(Effect.void));
       }),
   ).pipe(
+    // Inputs drop what comes from this port (own-ports.ts): an output aimed at an input cannot loop.
+    Effect.tap((socket) =>
+      Effect.acquireRelease(
+        Effect.sync(() => markOwnPort(socket.address().port)),
+        (release) => Effect.sync(release),
+      ),
+    ),
     Effect.tap((socket) =>
       Effect.try({
         try: () => {

@@ -27,6 +27,8 @@ export const EACCES = 13;
 export interface Libc {
   readonly socket: (domain: number, type: number, protocol: number) => number;
   readonly connect: (fd: number, address: Uint8Array, length: number) => number;
+  /** `length` holds the size of `address` in and the size written out (a uint32). */
+  readonly getsockname: (fd: number, address: Uint8Array, length: Uint8Array) => number;
   readonly setsockopt: (fd: number, level: number, name: number, value: Uint8Array, length: number) => number;
   readonly send: (fd: number, data: Uint8Array, length: number, flags: number) => number;
   /** `messages` and `timeout` are addresses (of memory the caller keeps alive); 0 for no timeout. */
@@ -46,6 +48,7 @@ export const loadLibc = (): Libc => {
   libc = {
     socket: lib.func("int socket(int, int, int)"),
     connect: lib.func("int connect(int, const void *, uint32_t)"),
+    getsockname: lib.func("int getsockname(int, void *, void *)"),
     setsockopt: lib.func("int setsockopt(int, int, int, const void *, uint32_t)"),
     send: lib.func("intptr_t send(int, const void *, size_t, int)"),
     recvmmsg: lib.func("int recvmmsg(int, uintptr_t, unsigned int, int, uintptr_t)"),

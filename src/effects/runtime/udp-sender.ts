@@ -24,6 +24,7 @@ import {
   SOL_UDP,
   UDP_SEGMENT,
 } from "./libc.ts";
+import { markOwnPort } from "./own-ports.ts";
 import { runtimeName } from "./runtime.ts";
 
 export interface NativeUdpSender {
@@ -73,6 +74,11 @@ export const openLibcSender = (
     c.close(fd);
     throw error;
   }
+  // The port the kernel chose at the connect: inputs drop what comes from it (own-ports.ts).
+  const local = Buffer.alloc(16);
+  const localLength = Buffer.alloc(4);
+  localLength.writeUInt32LE(16, 0);
+  const release = c.getsockname(fd, local, localLength) === 0 ? markOwnPort(local.readUInt16BE(2)) : () => {};
   const option = Buffer.alloc(4);
   option.writeInt32LE(segment, 0);
   const segmented =
@@ -147,6 +153,7 @@ export const openLibcSender = (
       cancelEndOfTurn(flush);
       if (retry !== null) clearTimeout(retry);
       c.close(fd);
+      release();
     },
   };
 };

@@ -29,6 +29,7 @@ import {
 import type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "../channel-types.ts";
 import { EventBus } from "../event-bus.ts";
 import type { OutputOptions } from "../outputs/writer.ts";
+import { forWorker, releaseWorker } from "../runtime/own-ports.ts";
 import type { Priority, Scheduling } from "../runtime/priority.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
 import type { Command, Request, SyncReply, WorkerMessage, WorkerSettings } from "./protocol.ts";
@@ -165,11 +166,14 @@ export const makeWorkerChannels = (
     };
 
     const spawn = (slot: Pick<Slot, "index">): Worker => {
-      const settings: WorkerSettings = { index: slot.index, ...options };
-      return new Worker(new URL("./worker.ts", import.meta.url), {
+      const settings: WorkerSettings = { index: slot.index, ...options, ownPorts: forWorker() };
+      const worker = new Worker(new URL("./worker.ts", import.meta.url), {
         workerData: settings,
         name: `forwarding-${slot.index}`,
       });
+      // A thread that died did not close its outputs' sockets itself: their ports are no longer ours.
+      worker.once("exit", () => releaseWorker(settings.ownPorts));
+      return worker;
     };
 
     const attach = (slot: Slot) => {

@@ -15,6 +15,7 @@ import type {
   OutputSpec,
 } from "../channel.ts";
 import type { OutputOptions } from "../outputs/writer.ts";
+import type { OwnPortsShare } from "../runtime/own-ports.ts";
 import type { Priority, Scheduling } from "../runtime/priority.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
 
@@ -25,6 +26,8 @@ export interface WorkerSettings {
   readonly previewIdleMs: number;
   /** The scheduling the thread asks for (DISTRIBUTARY_FORWARDING_PRIORITY). */
   readonly priority: Priority;
+  /** The ports the service's outputs send from, shared by every thread (runtime/own-ports.ts). */
+  readonly ownPorts: OwnPortsShare;
 }
 
 export type Command =

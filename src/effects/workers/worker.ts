@@ -10,6 +10,7 @@ import { type ChannelError, ChannelError as ChannelErrorClass, type RunningChann
 import { makeChannelHost } from "../channel-host.ts";
 import type { HlsServed } from "../outputs/hls.ts";
 import { makeLoopDelay } from "../runtime/loop-delay.ts";
+import { adoptOwnPorts } from "../runtime/own-ports.ts";
 import { raiseThisThread } from "../runtime/priority.ts";
 import type { CueRecord } from "../scte35-watcher.ts";
 import { closeLibSrt } from "../srt/libsrt.ts";
@@ -27,8 +28,10 @@ if (port === null) throw new Error("workers/worker.ts runs as a worker thread");
 const settings = workerData as WorkerSettings;
 const post = (message: WorkerMessage) => port.postMessage(message);
 
-// First of all, before any socket or child: the scheduling this thread forwards at (runtime/priority.ts).
+// First of all, before any socket or child: the scheduling this thread forwards at (runtime/priority.ts),
+// and the process-wide record of the outputs' sending ports that its inputs and outputs share.
 const scheduling = raiseThisThread(settings.priority);
+adoptOwnPorts(settings.ownPorts);
 
 // The few lines channel code logs (a listener that threw) go to the supervisor's log.
 const forwardLogs = Logger.replace(
