@@ -3,7 +3,6 @@
  * a channel and its outputs from the API of the service under test.
  */
 import { encodeSection } from "../../src/core/scte35/index.ts";
-import { eventually } from "./app.ts";
 import { immediateSpliceOut } from "./cues.ts";
 import type { LabService } from "./netlab.ts";
 import { chunkTs } from "./sender.ts";
@@ -91,17 +90,28 @@ export const startedChannel = async (service: LabService, body: Record<string, u
   return id;
 };
 
-export const connectedOutput = (service: LabService, channel: string, output: string, timeoutMs = 20_000) =>
-  eventually(
-    `output ${output} of ${channel} to connect`,
-    async () => ((await outputOf(service, channel, output)).state === "connected" ? true : undefined),
-    timeoutMs,
-  );
+export const connectedOutput = async (
+  service: LabService,
+  channel: string,
+  output: string,
+  timeoutMs = 20_000,
+) => {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const view = await outputOf(service, channel, output);
+    if (view.state === "connected") return view;
+    if (Date.now() > deadline)
+      throw new Error(`output ${output} did not connect in ${timeoutMs} ms: ${JSON.stringify(view)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+};
 
 /** Waits until `have()` holds at least `bytes` bytes. */
-export const bytesArrived = (what: string, have: () => number, bytes: number, timeoutMs = 30_000) =>
-  eventually(
-    `${bytes} bytes at ${what} (have ${have()})`,
-    () => (have() >= bytes ? true : undefined),
-    timeoutMs,
-  );
+export const bytesArrived = async (what: string, have: () => number, bytes: number, timeoutMs = 30_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (have() < bytes) {
+    if (Date.now() > deadline)
+      throw new Error(`${bytes} bytes expected at ${what} in ${timeoutMs} ms, ${have()} came`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+};

@@ -467,7 +467,7 @@ export const labSink = async (
   const child = lab.agent(ns, ["sink", `${address}:${port}`, ...(group === undefined ? [] : [group])]);
   const arrivals: Arrival[] = [];
   let total = 0;
-  let rest = Buffer.alloc(0);
+  let rest: Buffer = Buffer.alloc(0);
   child.child.stdout?.on("data", (chunk: Buffer) => {
     rest = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
     while (rest.length >= 12) {
