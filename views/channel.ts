@@ -6,7 +6,7 @@
  * (new events at the bottom), the add-output form with presets, and the note of what to set in MediaLive.
  */
 import { html, raw } from "hono/html";
-import type { ChannelEvent } from "../src/domain/events.ts";
+import { type ChannelEvent, outputLabel } from "../src/domain/events.ts";
 import type { ChannelStats, ChannelView, OutputView } from "../src/domain/views.ts";
 import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
 import { addOutputForm } from "./presets.ts";
@@ -348,11 +348,11 @@ const eventWords = (event: ChannelEvent): string => {
     case "input_switched":
       return `switched from the ${event.from} to the ${event.to} input (${event.reason})`;
     case "output_state":
-      return `output ${event.output}: ${event.state}${event.error === null ? "" : ` — ${event.error}`}`;
+      return `${outputLabel(event)}: ${event.state}${event.error === null ? "" : ` — ${event.error}`}`;
     case "output_reconnect":
-      return `output ${event.output}: ${event.error}; reconnecting in ${(event.delay_ms / 1000).toFixed(1)} s`;
+      return `${outputLabel(event)}: ${event.error}; reconnecting in ${(event.delay_ms / 1000).toFixed(1)} s`;
     case "output_queue_drops":
-      return `output ${event.output} dropped ${event.packets} TS packets`;
+      return `${outputLabel(event)} dropped ${event.packets} TS packets`;
     case "scte35_cue":
       return `SCTE-35 ${event.summary}`;
     case "worker_restarted":
@@ -367,7 +367,7 @@ export const eventItem = (
   withChannel = false,
 ) => html`<li class="event event-${event.type}">
   <time datetime="${event.at}">${event.at.slice(11, 19)}</time>
-  ${withChannel && event.channel !== null ? html`<a href="/channels/${event.channel}">${event.channel}</a>` : ""}
+  ${withChannel && event.channel !== null ? html`<a href="/channels/${event.channel}">${event.channel_name ?? event.channel}</a>` : ""}
   <span>${eventWords(event)}</span>
 </li>`;
 

@@ -15,6 +15,9 @@ const common = {
   at: Schema.String,
   channel: Schema.NullOr(Schema.String),
   output: Schema.NullOr(Schema.String),
+  /** The channel's and the output's names when the event happened, for people; the ids are for queries. */
+  channel_name: Schema.NullOr(Schema.String),
+  output_name: Schema.NullOr(Schema.String),
 } as const;
 
 export const OutputStateName = Schema.Literal(
@@ -95,13 +98,26 @@ export type ChannelEventType = ChannelEvent["type"];
 /** An event as its source hands it over: the bus numbers and dates it. */
 export type NewEvent = ChannelEvent extends infer E
   ? E extends ChannelEvent
-    ? Omit<E, "seq" | "at" | "channel" | "output"> & {
+    ? Omit<E, "seq" | "at" | "channel" | "output" | "channel_name" | "output_name"> & {
         readonly channel?: string | null;
         readonly output?: string | null;
         readonly at?: string;
       }
     : never
   : never;
+
+/** An id as people read it beside a name: its first 8 characters, which tell outputs of a channel apart. */
+const shortId = (id: string): string => (id.length > 8 ? `${id.slice(0, 8)}…` : id);
+
+const label = (kind: string, id: string | null, name: string | null): string =>
+  name === null ? `${kind} ${id}` : `${kind} ${name} (${shortId(id ?? "")})`;
+
+/** "channel News (5e2f0c1a…)", or "channel <id>" when the name is not known. */
+export const channelLabel = (event: ChannelEvent): string =>
+  label("channel", event.channel, event.channel_name);
+
+/** "output CDN (1a1bb558…)", or "output <id>" when the name is not known. */
+export const outputLabel = (event: ChannelEvent): string => label("output", event.output, event.output_name);
 
 export const EVENT_TYPES: ReadonlyArray<ChannelEventType> = [
   "channel_started",

@@ -9,7 +9,7 @@ import { Name } from "../domain/channel.ts";
 import { ControlError, notFound } from "../domain/errors.ts";
 import { TokenId } from "../domain/ids.ts";
 import { audit, EventBus } from "./event-bus.ts";
-import { registerSecrets } from "./secrets.ts";
+import { holdSecrets, releaseSecrets, setTokenNames } from "./secrets.ts";
 import { DocumentStore, loadDocument, saveDocument } from "./store.ts";
 
 export const TOKENS_FILE = "tokens.json";
@@ -77,7 +77,7 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
     const fromEnv = yield* Config.option(Config.redacted("DISTRIBUTARY_ADMIN_TOKEN"));
     if (Option.isSome(fromEnv)) {
       const secret = Redacted.value(fromEnv.value);
-      registerSecrets([secret]);
+      holdSecrets(`token:${ENV_ADMIN_ID}`, [secret]);
       if (secret.length < MIN_ENV_TOKEN_LENGTH) {
         return yield* Effect.dieMessage(
           `DISTRIBUTARY_ADMIN_TOKEN must be at least ${MIN_ENV_TOKEN_LENGTH} characters (random ones, e.g. ` +
@@ -105,12 +105,13 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
     let firstStartSecret: string | null = null;
     if (Option.isNone(fromEnv) && document.tokens.length === 0) {
       const secret = generateToken();
-      registerSecrets([secret]);
+      const id = TokenId.make(randomUUID());
+      holdSecrets(`token:${id}`, [secret]);
       document = {
         ...document,
         tokens: [
           {
-            id: TokenId.make(randomUUID()),
+            id,
             name: "first admin",
             role: "admin",
             sha256: hash(secret),
@@ -125,10 +126,12 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
 
     const byHash = () => new Map(document.tokens.map((token) => [token.sha256, token]));
     let index = byHash();
+    setTokenNames(document.tokens.map((token) => token.name));
     const commit = (next: TokensDocument) =>
       Effect.tap(save(next), () => {
         document = next;
         index = byHash();
+        setTokenNames(document.tokens.map((token) => token.name));
       });
 
     return {
@@ -145,9 +148,10 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
         return yield* writeLock.withPermits(1)(
           Effect.gen(function* () {
             const secret = generateToken();
-            registerSecrets([secret]);
+            const id = TokenId.make(randomUUID());
+            holdSecrets(`token:${id}`, [secret]);
             const record: TokenRecord = {
-              id: TokenId.make(randomUUID()),
+              id,
               name: body.name,
               role: body.role,
               sha256: hash(secret),
@@ -175,6 +179,7 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
               ...document,
               tokens: document.tokens.filter((candidate) => candidate.id !== id),
             });
+            releaseSecrets(`token:${id}`);
             yield* audit(bus, "token.revoke", `token ${id} (${token.name}) revoked`);
           }),
         );

@@ -9,7 +9,8 @@ import { Effect } from "effect";
 import { type ChannelConfig, ConfigDocument, emptyConfig } from "../domain/channel.ts";
 import { ControlError, notFound } from "../domain/errors.ts";
 import type { ChannelId } from "../domain/ids.ts";
-import { registerSecrets, secretsOfUrl } from "./secrets.ts";
+import { EventBus } from "./event-bus.ts";
+import { holdSecretsOf, secretsOfUrl } from "./secrets.ts";
 import { DocumentStore, loadDocument, type StoreError, saveDocument } from "./store.ts";
 
 export const CHANNELS_FILE = "channels.json";
@@ -32,17 +33,41 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
   scoped: Effect.gen(function* () {
     const store = yield* DocumentStore;
     let config: ConfigDocument = yield* loadDocument(CHANNELS_FILE, ConfigDocument, emptyConfig);
-    /** Every secret the stored outputs carry is known to the masker before any text could repeat it. */
-    const learnSecrets = (document: ConfigDocument) =>
-      registerSecrets(
-        document.channels.flatMap((channel) => [
-          ...channel.outputs.flatMap((output) => secretsOfUrl(output.url)),
-          ...[channel.input_url, channel.backup_input_url].flatMap((url) =>
+    /**
+     * Every secret the stored outputs and inputs carry is known to the masker before any text could repeat
+     * it, each held by its output (or its channel's inputs): what a change or a deletion took away is
+     * released, and a key two outputs share stays while one of them keeps it.
+     */
+    const learnSecrets = (document: ConfigDocument) => {
+      const byOwner = new Map<string, ReadonlyArray<string>>();
+      for (const channel of document.channels) {
+        for (const output of channel.outputs) {
+          byOwner.set(`config:${channel.id}/output/${output.id}`, secretsOfUrl(output.url));
+        }
+        byOwner.set(
+          `config:${channel.id}/inputs`,
+          [channel.input_url, channel.backup_input_url].flatMap((url) =>
             url == null ? [] : secretsOfUrl(url),
           ),
-        ]),
-      );
+        );
+      }
+      holdSecretsOf("config:", byOwner);
+    };
     learnSecrets(config);
+    /** The configuration before the latest change: a deleted output's last events still find its name. */
+    let previous: ConfigDocument = config;
+    const channelIn = (document: ConfigDocument, id: string | null) =>
+      id === null ? undefined : document.channels.find((candidate) => candidate.id === id);
+    const outputName = (document: ConfigDocument, channelId: string | null, outputId: string | null) =>
+      channelIn(document, channelId)?.outputs.find((candidate) => candidate.id === outputId)?.name;
+    const bus = yield* EventBus;
+    bus.nameWith((channelId, outputId) => ({
+      channel_name: (channelIn(config, channelId) ?? channelIn(previous, channelId))?.name ?? null,
+      output_name:
+        outputId === null
+          ? null
+          : (outputName(config, channelId, outputId) ?? outputName(previous, channelId, outputId) ?? null),
+    }));
     const writeLock = yield* Effect.makeSemaphore(1);
     yield* Effect.addFinalizer(() => writeLock.withPermits(1)(Effect.void));
 
@@ -53,6 +78,7 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
         Effect.catchAll((error) => Effect.flatMap(storeFailed(error), Effect.fail)),
         Effect.tap(() =>
           Effect.sync(() => {
+            previous = config;
             config = next;
             learnSecrets(next);
           }),

@@ -2,8 +2,8 @@
  * The event bus: one `PubSub` of typed channel events (domain/events.ts) that logs, the WebSocket, the pages'
  * event log and the metrics counters subscribe to, and a bounded ring of recent events behind
  * `GET /api/events`. Sources hand events over synchronously (`emit`), from socket callbacks and tick fibers
- * alike: the bus numbers and dates them, and a slow subscriber loses its oldest unread events rather than
- * slowing a source. A subscriber's failure is its own: nothing it does reaches the source.
+ * alike: the bus numbers and dates them and adds the channel's and output's names, and a slow subscriber loses
+ * its oldest unread events rather than slowing a source. A subscriber's failure is its own: nothing it does reaches the source.
  */
 import { Effect, PubSub, Stream } from "effect";
 import type { ChannelEvent, ChannelEventType, NewEvent } from "../domain/events.ts";
@@ -18,6 +18,14 @@ export interface EventFilter {
   readonly after?: number | undefined;
 }
 
+/** The names of a channel and an output (either may be null) as they are now, for the events that name them. */
+export type EventNamer = (
+  channel: string | null,
+  output: string | null,
+) => { readonly channel_name: string | null; readonly output_name: string | null };
+
+const noNames: EventNamer = () => ({ channel_name: null, output_name: null });
+
 /** How many recent events `recent` can return. */
 export const EVENT_RING_SIZE = 2000;
 /** Events a subscriber may have unread before its oldest are dropped. */
@@ -31,15 +39,19 @@ export class EventBus extends Effect.Service<EventBus>()("distributary/EventBus"
     );
     const ring: ChannelEvent[] = [];
     let seq = 0;
+    let names = noNames;
 
     const emit = (event: NewEvent): ChannelEvent => {
       seq += 1;
+      const channel = event.channel ?? null;
+      const output = event.output ?? null;
       const full = {
         ...event,
         seq,
         at: event.at ?? new Date().toISOString(),
-        channel: event.channel ?? null,
-        output: event.output ?? null,
+        channel,
+        output,
+        ...names(channel, output),
       } as ChannelEvent;
       ring.push(full);
       if (ring.length > EVENT_RING_SIZE) ring.splice(0, ring.length - EVENT_RING_SIZE);
@@ -62,6 +74,10 @@ export class EventBus extends Effect.Service<EventBus>()("distributary/EventBus"
 
     return {
       emit,
+      /** Who knows the configuration names the channels and outputs of the events from now on. */
+      nameWith: (namer: EventNamer): void => {
+        names = namer;
+      },
       publish: (event: NewEvent) => Effect.sync(() => emit(event)),
       /** Every event from the moment the stream is run. */
       stream: Stream.fromPubSub(hub),

@@ -1,34 +1,35 @@
 /**
  * The log, fed from the event bus: one line per event worth knowing — a channel started, stopped or failed,
  * an input lost, restored or switched, an output connected, failed or reconnecting (with the reason), queue
- * drops, an SCTE-35 cue, and every API change with the token that made it. Each line carries the `channel`
- * and `output` ids as fields, so a log query can follow one channel. The logger (logging.ts) masks secrets.
+ * drops, an SCTE-35 cue, and every API change with the token that made it. The words name the channel and
+ * output ("output CDN (1a1bb558…)"); each line carries their full ids as the `channel` and `output` fields,
+ * so a log query can follow one channel. The logger (logging.ts) masks secrets.
  */
 import { Effect, Stream } from "effect";
-import type { ChannelEvent } from "../domain/events.ts";
+import { type ChannelEvent, channelLabel, outputLabel } from "../domain/events.ts";
 import { EventBus } from "./event-bus.ts";
 
 type Level = "debug" | "info" | "warn" | "error";
 
-const outputName = (event: ChannelEvent) => `output ${event.output} of channel ${event.channel}`;
+const outputName = (event: ChannelEvent) => `${outputLabel(event)} of ${channelLabel(event)}`;
 
 /** The level and words of an event's line; null for events that a neighbouring line already tells. */
 export const describeEvent = (event: ChannelEvent): readonly [Level, string] | null => {
   switch (event.type) {
     case "channel_started":
-      return ["info", `channel ${event.channel} started`];
+      return ["info", `${channelLabel(event)} started`];
     case "channel_stopped":
-      return ["info", `channel ${event.channel} stopped`];
+      return ["info", `${channelLabel(event)} stopped`];
     case "channel_failed":
-      return ["error", `channel ${event.channel} failed: ${event.message}`];
+      return ["error", `${channelLabel(event)} failed: ${event.message}`];
     case "input_lost":
-      return ["warn", `channel ${event.channel}: input lost, no input is receiving`];
+      return ["warn", `${channelLabel(event)}: input lost, no input is receiving`];
     case "input_restored":
-      return ["info", `channel ${event.channel}: input restored on the ${event.input}`];
+      return ["info", `${channelLabel(event)}: input restored on the ${event.input}`];
     case "input_switched":
       return [
         event.reason === "silence" ? "warn" : "info",
-        `channel ${event.channel}: input switched from the ${event.from} to the ${event.to} (${event.reason})`,
+        `${channelLabel(event)}: input switched from the ${event.from} to the ${event.to} (${event.reason})`,
       ];
     case "output_state":
       if (event.state === "connected") return ["info", `${outputName(event)} connected`];
@@ -47,7 +48,7 @@ export const describeEvent = (event: ChannelEvent): readonly [Level, string] | n
         `${outputName(event)} dropped ${event.packets} TS packets: the destination does not keep up`,
       ];
     case "scte35_cue":
-      return ["info", `channel ${event.channel}: SCTE-35 ${event.summary} on PID ${event.pid}`];
+      return ["info", `${channelLabel(event)}: SCTE-35 ${event.summary} on PID ${event.pid}`];
     case "worker_restarted":
       return [
         "error",

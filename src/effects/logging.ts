@@ -1,8 +1,9 @@
 /**
  * pino as the Effect logger: JSON lines on stdout, or a readable line per entry when stdout is a terminal.
  * Every line passes a masking step first: output URLs are reduced to their masked
- * form, and anything shaped like a credential (stream keys, passphrases, tokens) becomes `****`, so a secret
- * that reaches a log message by any path still does not reach the log.
+ * form, and anything shaped like a credential (stream keys, passphrases, tokens) or equal to a secret the
+ * service holds becomes `****`, so a secret that reaches a log message by any path still does not reach the
+ * log. Fields that only name things (ids, the actor, the event type) are written as they are.
  */
 import { Cause, HashMap, type Layer, Logger, type LogLevel } from "effect";
 import pino, { type DestinationStream } from "pino";
@@ -25,6 +26,16 @@ export const maskSecrets = (text: string): string =>
     .replace(secretParameter, "$1=****")
     .replace(/\b(Bearer\s+)[^\s"']+/gi, "$1****")
     .replace(/\bdst_[A-Za-z0-9_-]+/g, "dst_****");
+
+/**
+ * Fields that name things rather than say what happened, written as they are: masking them by value would
+ * blank a name or id that happens to equal a secret (an actor's name turned into `****` in every audit line),
+ * and none can carry a URL or an error's text. `event` and `action` are the service's own words; `channel` and
+ * `output` are ids (generated, or chosen at creation and checked); `actor` is a token's name, which the API
+ * shows as it is.
+ * Any other field (a `cause`, whatever a caller annotates) may carry a URL or an error and is masked.
+ */
+const UNMASKED_FIELDS: ReadonlySet<string> = new Set(["event", "action", "channel", "output", "actor"]);
 
 const messageText = (message: unknown): string => {
   const parts = Array.isArray(message) ? message : [message];
@@ -81,7 +92,8 @@ export const makePinoLogger = (destination?: DestinationStream): Logger.Logger<u
     if (logLevel._tag === "None") return;
     const fields: Record<string, string> = {};
     for (const [key, value] of HashMap.toEntries(annotations)) {
-      fields[key] = maskSecrets(typeof value === "string" ? value : JSON.stringify(value));
+      const text = typeof value === "string" ? value : JSON.stringify(value);
+      fields[key] = UNMASKED_FIELDS.has(key) ? text : maskSecrets(text);
     }
     if (!Cause.isEmpty(cause)) fields.cause = maskSecrets(Cause.pretty(cause));
     logger[pinoLevel(logLevel)](fields, maskSecrets(messageText(message)));

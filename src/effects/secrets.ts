@@ -1,28 +1,117 @@
 /**
- * Masking by value: every secret the service knows — stream keys and query secrets of RTMP URLs, SRT
- * passphrases, API tokens — is registered here as it is loaded or created, and replaced by `****` wherever it
- * appears in text that leaves the process (log lines, problem details, last errors), whatever shape the text
- * has. Shape-based masking (URL parsing) still runs too; this catches what no shape foresaw.
+ * Masking by value: every secret the service holds — stream keys and query secrets of RTMP URLs, SRT
+ * passphrases, API tokens — is held here by its owner (an output, a channel's inputs, a token) for as long as
+ * the owner has it, and replaced by `****` wherever it appears in text that leaves the process (log messages,
+ * problem details, last errors), whatever shape the text has. Shape-based masking (URL parsing) still runs
+ * too; this catches what no shape foresaw.
+ *
+ * A value stops being masked when no owner holds it any more (an output deleted or changed, a token revoked),
+ * and a value that is a token's name or a word of the service's own texts is never masked by value: it would
+ * blank that name or word out of every line.
  */
 import { Either, Redacted } from "effect";
 import { parseOutputUrl } from "../domain/url.ts";
+import { SERVICE_WORDS } from "../domain/words.ts";
 
 /** Shorter values would mask ordinary words; every secret the service makes or accepts is longer. */
 const MIN_LENGTH = 6;
-const known = new Set<string>();
+/** The forms (as given and percent-encoded) each owner holds. */
+const owned = new Map<string, ReadonlySet<string>>();
+/** How many owners hold each form: a key two outputs share stays masked while one of them remains. */
+const holders = new Map<string, number>();
+let tokenNames: ReadonlyArray<string> = [];
 let longestFirst: ReadonlyArray<string> = [];
 
-export const registerSecrets = (values: Iterable<string>): void => {
-  let added = false;
+/** What `isWordlike` said of each form held so far: thousands of outputs each ask on every change. */
+const wordlike = new Map<string, boolean>();
+
+/** A piece of an ordinary word or of a token's name, compared without case. */
+const isWordlike = (form: string): boolean => {
+  let answer = wordlike.get(form);
+  if (answer === undefined) {
+    const lower = form.toLowerCase();
+    answer =
+      SERVICE_WORDS.some((word) => word.includes(lower)) ||
+      tokenNames.some((name) => name.toLowerCase().includes(lower));
+    wordlike.set(form, answer);
+  }
+  return answer;
+};
+
+const rebuild = () => {
+  longestFirst = [...holders.keys()].filter((form) => !isWordlike(form)).sort((a, b) => b.length - a.length);
+};
+
+const formsOf = (values: Iterable<string>): ReadonlySet<string> => {
+  const forms = new Set<string>();
   for (const value of values) {
-    for (const form of [value, encodeURIComponent(value)]) {
-      if (form.length >= MIN_LENGTH && !known.has(form)) {
-        known.add(form);
-        added = true;
-      }
+    for (const form of [value, encodeURIComponent(value)]) if (form.length >= MIN_LENGTH) forms.add(form);
+  }
+  return forms;
+};
+
+const sameForms = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string>) =>
+  a !== undefined && a.size === b.size && [...b].every((form) => a.has(form));
+
+const drop = (owner: string): void => {
+  for (const form of owned.get(owner) ?? []) {
+    const count = (holders.get(form) ?? 1) - 1;
+    if (count <= 0) {
+      holders.delete(form);
+      wordlike.delete(form);
+    } else holders.set(form, count);
+  }
+  owned.delete(owner);
+};
+
+const put = (owner: string, forms: ReadonlySet<string>): void => {
+  drop(owner);
+  if (forms.size === 0) return;
+  owned.set(owner, forms);
+  for (const form of forms) holders.set(form, (holders.get(form) ?? 0) + 1);
+};
+
+/** `owner` now holds exactly `values` (what it held before and no longer holds is released). */
+export const holdSecrets = (owner: string, values: Iterable<string>): void => {
+  const forms = formsOf(values);
+  if (sameForms(owned.get(owner), forms)) return;
+  put(owner, forms);
+  rebuild();
+};
+
+/** `owner` holds no secret any more. */
+export const releaseSecrets = (owner: string): void => {
+  if (!owned.has(owner)) return;
+  drop(owner);
+  rebuild();
+};
+
+/**
+ * The owners whose names start with `prefix` are exactly those of `byOwner`, holding those values: an owner
+ * of that prefix that is not there any more releases what it held (a deleted output, a replaced config).
+ */
+export const holdSecretsOf = (prefix: string, byOwner: ReadonlyMap<string, Iterable<string>>): void => {
+  let changed = false;
+  for (const owner of [...owned.keys()]) {
+    if (owner.startsWith(prefix) && !byOwner.has(owner)) {
+      drop(owner);
+      changed = true;
     }
   }
-  if (added) longestFirst = [...known].sort((a, b) => b.length - a.length);
+  for (const [owner, values] of byOwner) {
+    const forms = formsOf(values);
+    if (sameForms(owned.get(owner), forms) || (forms.size === 0 && !owned.has(owner))) continue;
+    put(owner, forms);
+    changed = true;
+  }
+  if (changed) rebuild();
+};
+
+/** The tokens' names: shown in every audit line, so never masked by value, even if a key equals one. */
+export const setTokenNames = (names: Iterable<string>): void => {
+  tokenNames = [...names];
+  wordlike.clear();
+  rebuild();
 };
 
 /** The secrets an output URL carries: an RTMP key and its query (whole and value by value), a passphrase. */

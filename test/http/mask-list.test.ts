@@ -1,0 +1,205 @@
+/**
+ * The list of secrets masked by value follows the configuration: a URL's secrets leave it with the URL (but
+ * stay while another output still carries them), a value that is a token's name or a word of the service's
+ * own texts never joins it, and structured log fields (actor, ids, event type) are never masked by value. A
+ * secret still configured stays masked in any text.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { maskSecrets } from "../../src/effects/logging.ts";
+import { maskKnownSecrets } from "../../src/effects/secrets.ts";
+import { eventually, json, makeTestApp, type TestApp } from "../support/app.ts";
+
+let app: TestApp | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+const createChannel = async (test: TestApp, body: Record<string, unknown>, token?: string) => {
+  const response = await test.request("/api/channels", {
+    method: "POST",
+    body: JSON.stringify(body),
+    ...(token === undefined ? {} : { token }),
+  });
+  expect(response.status).toBe(201);
+  return (await json(response)) as { id: string; outputs: Array<{ id: string }> };
+};
+
+const linesWith = (test: TestApp, text: string) => test.logs.filter((line) => line.includes(text));
+
+describe("the mask list", () => {
+  it("an RTMP key equal to the operator token's name leaves that name in every later audit line", async () => {
+    app = await makeTestApp();
+    const test = app;
+    const name = "nightly-publisher";
+    const created = await test.request("/api/tokens", {
+      method: "POST",
+      body: JSON.stringify({ name, role: "admin" }),
+    });
+    expect(created.status).toBe(201);
+    const token = String((await json(created)).token);
+    await createChannel(
+      test,
+      {
+        id: "by-name",
+        name: "By name",
+        rtp_ip: "127.0.0.1",
+        rtp_port: 5910,
+        outputs: [{ name: "Tube", protocol: "rtmp", url: `rtmp://a.rtmp.example.com/live2/${name}` }],
+      },
+      token,
+    );
+    await createChannel(test, { id: "after", name: "After", rtp_ip: "127.0.0.1", rtp_port: 5912 }, token);
+    const line = await eventually("the audit line of the second channel", () =>
+      linesWith(test, '"action":"channel.create"').find((candidate) => candidate.includes("channel after")),
+    );
+    expect(line).toContain(`"actor":"${name}"`);
+    expect(line).toContain(`(by ${name})`);
+    expect(line).not.toContain("****");
+    // The URL's shape still hides the key where the URL is shown.
+    const shown = JSON.stringify(await json(await test.request("/api/channels/by-name")));
+    expect(shown).toContain("rtmp://a.rtmp.example.com/live2/****");
+  });
+
+  it('a deleted RTSP output with a "?listen" query leaves "listener" whole', async () => {
+    app = await makeTestApp();
+    const test = app;
+    const channel = await createChannel(test, {
+      id: "rtsp-listen",
+      name: "RTSP",
+      rtp_ip: "127.0.0.1",
+      rtp_port: 5914,
+      outputs: [{ name: "Camera", protocol: "rtsp", url: "rtsp://127.0.0.1:8554/live?listen" }],
+    });
+    const output = channel.outputs[0]?.id;
+    expect(
+      (await test.request(`/api/channels/rtsp-listen/outputs/${output}`, { method: "DELETE" })).status,
+    ).toBe(200);
+    await createChannel(test, {
+      id: "named",
+      name: "the listener feed",
+      rtp_ip: "127.0.0.1",
+      rtp_port: 5916,
+    });
+    const line = await eventually("the audit line of the named channel", () =>
+      linesWith(test, "channel named (").at(0),
+    );
+    expect(line).toContain("the listener feed");
+    expect(maskSecrets("an SRT listener connected")).toBe("an SRT listener connected");
+  });
+
+  it("a key leaves the list with the last output that carries it, not before", async () => {
+    app = await makeTestApp();
+    const test = app;
+    const key = "k7Qx9ZpL2mWvR4t";
+    const url = `rtmp://a.rtmp.example.com/live2/${key}`;
+    const channel = await createChannel(test, {
+      id: "shared",
+      name: "Shared",
+      rtp_ip: "127.0.0.1",
+      rtp_port: 5918,
+      outputs: [
+        { name: "One", protocol: "rtmp", url },
+        { name: "Two", protocol: "rtmp", url: `${url}?via=two` },
+      ],
+    });
+    const [first, second] = channel.outputs.map((output) => output.id);
+    const remove = async (id: string | undefined) =>
+      expect((await test.request(`/api/channels/shared/outputs/${id}`, { method: "DELETE" })).status).toBe(
+        200,
+      );
+
+    await remove(first);
+    // Still configured on the second output: masked in any text, a channel's name included.
+    await createChannel(test, {
+      id: "while-live",
+      name: `about ${key}`,
+      rtp_ip: "127.0.0.1",
+      rtp_port: 5920,
+    });
+    const whileLive = await eventually("the audit line while the key is live", () =>
+      linesWith(test, "channel while-live (").at(0),
+    );
+    expect(whileLive).not.toContain(key);
+    expect(whileLive).toContain("about ****");
+
+    await remove(second);
+    await createChannel(test, { id: "after-all", name: `about ${key}`, rtp_ip: "127.0.0.1", rtp_port: 5922 });
+    const afterAll = await eventually("the audit line once no output carries the key", () =>
+      linesWith(test, "channel after-all (").at(0),
+    );
+    expect(afterAll).toContain(`about ${key}`);
+  });
+
+  it("an import in replace mode releases the secrets of the channels it deletes", async () => {
+    app = await makeTestApp();
+    const test = app;
+    const passphrase = "Zr8vN3qLx5TwYp2";
+    await createChannel(test, {
+      id: "replaced",
+      name: "Replaced",
+      rtp_ip: "127.0.0.1",
+      rtp_port: 5924,
+      outputs: [{ name: "Srt", protocol: "srt", url: `srt://192.0.2.1:9000?passphrase=${passphrase}` }],
+    });
+    expect(maskSecrets(`said ${passphrase}`)).toBe("said ****");
+    const imported = await test.request("/api/config?mode=replace", {
+      method: "POST",
+      body: JSON.stringify({
+        version: 1,
+        channels: [{ id: "kept", name: "Kept", rtp_ip: "127.0.0.1", rtp_port: 5926, outputs: [] }],
+      }),
+    });
+    expect(imported.status).toBe(200);
+    expect(maskSecrets(`said ${passphrase}`)).toBe(`said ${passphrase}`);
+  });
+
+  it("ids in a line's fields are written as they are, even equal to a live key; the message masks it", async () => {
+    app = await makeTestApp();
+    const test = app;
+    const key = "zq81lp0xwm3k";
+    await createChannel(test, {
+      id: "keyed",
+      name: "Keyed",
+      rtp_ip: "127.0.0.1",
+      rtp_port: 5930,
+      outputs: [{ name: "Tube", protocol: "rtmp", url: `rtmp://a.rtmp.example.com/live2/${key}` }],
+    });
+    await createChannel(test, { id: key, name: "Same as the key", rtp_ip: "127.0.0.1", rtp_port: 5932 });
+    const line = await eventually("the audit line of the channel named like the key", () =>
+      linesWith(test, "(Same as the key) created").at(0),
+    );
+    expect(line).toContain(`"channel":"${key}"`);
+    expect(line).toContain('"msg":"channel **** (Same as the key) created');
+  });
+
+  it("a revoked token's secret leaves the list", async () => {
+    app = await makeTestApp();
+    const test = app;
+    const created = await json(
+      await test.request("/api/tokens", {
+        method: "POST",
+        body: JSON.stringify({ name: "short-lived", role: "viewer" }),
+      }),
+    );
+    const secret = String(created.token);
+    expect(maskKnownSecrets(`got ${secret}`)).toBe("got ****");
+    expect((await test.request(`/api/tokens/${created.id}`, { method: "DELETE" })).status).toBe(200);
+    expect(maskKnownSecrets(`got ${secret}`)).toBe(`got ${secret}`);
+  });
+
+  it("a configured secret in an error text is still masked", async () => {
+    app = await makeTestApp();
+    const key = "Hq4wE9sTz1LmKd7";
+    await createChannel(app, {
+      id: "live-key",
+      name: "Live key",
+      rtp_ip: "127.0.0.1",
+      rtp_port: 5928,
+      outputs: [{ name: "Tube", protocol: "rtmp", url: `rtmp://a.rtmp.example.com/live2/${key}` }],
+    });
+    expect(maskSecrets(`Error opening output: ${key}: Input/output error`)).toBe(
+      "Error opening output: ****: Input/output error",
+    );
+  });
+});
