@@ -137,13 +137,33 @@ export const checkChannel = (
 };
 
 /** Where a UDP or RTP output sends; null for the other protocols, which cannot reach a UDP input. */
-const datagramDestination = (output: OutputConfig) => {
+type Destination = { readonly host: string; readonly port: number } | null;
+// Every check compares a channel with every other channel's outputs: an import of thousands of outputs parses
+// each URL once, not once per channel (a stored output is never mutated, only replaced).
+const destinations = new WeakMap<OutputConfig, Destination>();
+const datagramDestination = (output: OutputConfig): Destination => {
+  const known = destinations.get(output);
+  if (known !== undefined) return known;
+  const found = parseDestination(output);
+  destinations.set(output, found);
+  return found;
+};
+const parseDestination = (output: OutputConfig): Destination => {
   if (output.protocol !== "udp" && output.protocol !== "rtp") return null;
   const target = parseOutputUrl(output.url);
   if (Either.isLeft(target) || (target.right.protocol !== "udp" && target.right.protocol !== "rtp"))
     return null;
   const host = target.right.host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
   return { host: isIP(host) === 0 ? host : normalizeAddress(host), port: target.right.port };
+};
+const localSets = new WeakMap<ReadonlyArray<string>, ReadonlySet<string>>();
+const localSet = (addresses: ReadonlyArray<string>): ReadonlySet<string> => {
+  let set = localSets.get(addresses);
+  if (set === undefined) {
+    set = new Set(addresses.map(normalizeAddress));
+    localSets.set(addresses, set);
+  }
+  return set;
 };
 
 const isMulticastGroup = (ip: string) =>
@@ -197,12 +217,24 @@ export const outputLoop = (
   field: string,
   channels: ReadonlyArray<ChannelConfig>,
   localAddresses: ReadonlyArray<string>,
+): ControlError | undefined =>
+  feedsAnInput(
+    output,
+    field,
+    channels.map((channel) => [channel, udpInputSockets(channel)] as const),
+    localSet(localAddresses),
+  );
+
+const feedsAnInput = (
+  output: OutputConfig,
+  field: string,
+  listening: ReadonlyArray<readonly [ChannelConfig, ReadonlyArray<InputSocket>]>,
+  local: ReadonlySet<string>,
 ): ControlError | undefined => {
   const destination = datagramDestination(output);
   if (destination === null) return undefined;
-  const local = new Set(localAddresses.map(normalizeAddress));
-  for (const channel of channels) {
-    const input = udpInputSockets(channel).find((socket) => reachesInput(destination, socket, local));
+  for (const [channel, sockets] of listening) {
+    const input = sockets.find((socket) => reachesInput(destination, socket, local));
     if (input === undefined) continue;
     const message = `${output.protocol}://${describeSocket({ ...input, ip: destination.host })} is the ${input.what} of channel '${channel.name}' (${channel.id}) on this host: an output sent there would feed the stream back into the service, a loop that multiplies it; send to another port or host`;
     return invalid([{ field, message }]);
@@ -216,18 +248,26 @@ const feedbackLoop = (
   others: ReadonlyArray<ChannelConfig>,
   localAddresses: ReadonlyArray<string>,
 ): ControlError | undefined => {
-  const everyone = [channel, ...others.filter((other) => other.id !== channel.id)];
-  for (const [index, output] of channel.outputs.entries()) {
-    const problem = outputLoop(output, `outputs[${index}].url`, everyone, localAddresses);
-    if (problem !== undefined) return problem;
+  const local = localSet(localAddresses);
+  const mine = udpInputSockets(channel);
+  if (channel.outputs.length > 0) {
+    const listening = [
+      [channel, mine] as const,
+      ...others
+        .filter((other) => other.id !== channel.id)
+        .map((other) => [other, udpInputSockets(other)] as const),
+    ];
+    for (const [index, output] of channel.outputs.entries()) {
+      const problem = feedsAnInput(output, `outputs[${index}].url`, listening, local);
+      if (problem !== undefined) return problem;
+    }
   }
-  const local = new Set(localAddresses.map(normalizeAddress));
   for (const other of others) {
     if (other.id === channel.id) continue;
     for (const output of other.outputs) {
       const destination = datagramDestination(output);
       if (destination === null) continue;
-      const input = udpInputSockets(channel).find((socket) => reachesInput(destination, socket, local));
+      const input = mine.find((socket) => reachesInput(destination, socket, local));
       if (input === undefined) continue;
       const field = input.what.startsWith("backup") ? "backup_rtp_port" : "rtp_port";
       const message = `the ${input.what} ${describeSocket(input)} is where output '${output.name}' of channel '${other.name}' (${other.id}) sends (${maskUrl(output.url)}): listening there would feed that output back into the service, a loop that multiplies the stream; choose another port`;
