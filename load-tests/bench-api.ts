@@ -135,7 +135,7 @@ let running = true;
 let requests = 0;
 const sockets = Array.from(
   { length: CLIENTS },
-  () => new WebSocket(`ws://127.0.0.1:${httpPort}/ws?token=${TOKEN}`),
+  () => new WebSocket(`ws://127.0.0.1:${httpPort}/ws`, { headers: { authorization: `Bearer ${TOKEN}` } }),
 );
 const pollers = Array.from({ length: CLIENTS }, async () => {
   while (running) {

@@ -39,7 +39,9 @@ console.log(`  GET /api/channels, no WebSocket clients:     ${describeTimes(quie
 const sockets: WebSocket[] = [];
 let messages = 0;
 for (let i = 0; i < CLIENTS; i++) {
-  const socket = new WebSocket(`ws://127.0.0.1:${service.port}/ws?token=${TOKEN}`);
+  const socket = new WebSocket(`ws://127.0.0.1:${service.port}/ws`, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
   socket.onmessage = () => {
     messages += 1;
   };
