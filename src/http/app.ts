@@ -51,10 +51,6 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const app = new Hono<AuthEnv>();
     const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
 
-    const importLimit = limitBody(MAX_IMPORT_BODY_BYTES);
-    const bodyLimited = limitBody(MAX_BODY_BYTES);
-    app.use("/api/*", (c, next) => (c.req.path === "/api/config" ? importLimit : bodyLimited)(c, next));
-
     let routes: ReadonlyArray<RouteDoc> = [];
     const open = makeApi();
     open.on(
@@ -91,6 +87,10 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const limiter = makeFailureLimiter();
     const requireToken = authenticate(auth.authenticate, limiter);
     app.use("/api/*", requireToken);
+    // After the token check: a body is bounded before it is read, and only a known caller's is read at all.
+    const importLimit = limitBody(MAX_IMPORT_BODY_BYTES);
+    const bodyLimited = limitBody(MAX_BODY_BYTES);
+    app.use("/api/*", (c, next) => (c.req.path === "/api/config" ? importLimit : bodyLimited)(c, next));
     // A browser cannot read the status of a refused upgrade: without a valid token the socket opens and is
     // closed at once with 4401 (4429 while the address is limited) and a reason that says what to add.
     const refused = {

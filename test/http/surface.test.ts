@@ -128,6 +128,20 @@ describe("page posts have a body limit, checked before the body is read", () => 
   });
 });
 
+describe("nothing large is read before the sender is known", () => {
+  const chunkedHead = (path: string, extra = "") =>
+    `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nOrigin: http://127.0.0.1:${port}\r\n` +
+    `Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n${extra}\r\n`;
+
+  it("the import form without a session, and the API's import without a token, are refused at once", async () => {
+    for (const path of ["/settings/import", "/api/config"]) {
+      const answer = await postSlowly(chunkedHead(path), { chunked: true, atMost: 2 * 1024 * 1024 });
+      expect(answer.status, path).toBe("HTTP/1.1 401 Unauthorized");
+      expect(answer.sentBeforeAnswer).toBeLessThan(1024 * 1024);
+    }
+  });
+});
+
 describe("after a login, next stays on this service", () => {
   it.each([
     "/\\evil.example/x",

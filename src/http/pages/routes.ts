@@ -142,28 +142,18 @@ export const pagesApp = (services: PageServices) => {
     await next();
     c.header("content-security-policy", PAGE_POLICY);
   });
-  // Each post may carry what its form holds: a token at the login, a channel elsewhere, a document at the import.
+  // Each post may carry what its form holds: a token at the login, a channel elsewhere, a document at the
+  // import. Past the login, the limit applies after the session check, so nobody unknown sends a document.
   const limits = {
     login: limitBody(MAX_LOGIN_BODY_BYTES),
     form: limitBody(MAX_BODY_BYTES),
     import: limitBody(MAX_IMPORT_BODY_BYTES),
   };
-  app.use("*", (c, next) => {
-    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
-    const path = c.req.path;
-    const limit =
-      path === "/login" || path === "/logout"
-        ? limits.login
-        : path === "/settings/import"
-          ? limits.import
-          : limits.form;
-    return limit(c, next);
-  });
   app.route("/assets", assets());
   app.use("*", sameOrigin);
 
   app.get("/login", (c) => c.html(loginPage(undefined, nextAfterLogin(c, c.req.query("next")))));
-  app.post("/login", async (c) => {
+  app.post("/login", limits.login, async (c) => {
     const fields = await formFields(c);
     const next = nextAfterLogin(c, fields.next);
     if (sessions.login(c, fields.token ?? "")) return c.redirect(next, 303);
@@ -174,13 +164,18 @@ export const pagesApp = (services: PageServices) => {
     }
     return c.html(loginPage("That token is not valid.", next), 401);
   });
-  app.post("/logout", (c) => {
+  app.post("/logout", limits.login, (c) => {
     sessions.logout(c);
     return c.redirect("/login", 303);
   });
 
   const signedIn = new Hono<AuthEnv>();
   signedIn.use("*", sessions.require());
+  signedIn.use("*", (c, next) =>
+    c.req.method === "GET" || c.req.method === "HEAD"
+      ? next()
+      : (c.req.path === "/settings/import" ? limits.import : limits.form)(c, next),
+  );
 
   signedIn.get("/", (c) =>
     render(
