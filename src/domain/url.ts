@@ -96,6 +96,8 @@ export interface HlsTarget {
   readonly cueTags: boolean;
   /** HTTP origin the playlist and segments are PUT to (`<push>/index.m3u8`, `<push>/<segment>.ts`). */
   readonly push: Redacted.Redacted<string> | null;
+  /** The push origin as it may be shown (`http://host:port/****`). */
+  readonly pushShown: string | null;
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>;
   readonly masked: string;
 }
@@ -567,6 +569,7 @@ const parseHls = (raw: string, url: URL): HlsTarget | OutputError => {
     mode,
     cueTags: cueTagsText === "1",
     push: push === null ? null : Redacted.make(`${push.protocol}//${push.host}${pushPath}`),
+    pushShown: maskedPush,
     secrets: pushPath === "" ? [] : [Redacted.make(pushPath.slice(1))],
     masked: `hls://${shown.length === 0 ? "" : `?${shown.join("&")}`}`,
   };

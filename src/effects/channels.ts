@@ -28,6 +28,7 @@ import {
 import { makeChannelHost } from "./channel-host.ts";
 import { EventBus } from "./event-bus.ts";
 import type { HlsServed } from "./outputs/hls.ts";
+import { hlsPushAllowPrivate } from "./outputs/hls-push.ts";
 import type { OutputOptions } from "./outputs/writer.ts";
 import { recordingsRoot } from "./recordings.ts";
 import { BATCH_MS_DEFAULT, BATCH_MS_MAX, isBatchMs } from "./runtime/batch-reader.ts";
@@ -157,7 +158,11 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
     // Checked here, where a wrong value stops the start with its reason; every forwarding thread reads it.
     yield* Effect.orDie(batchMs);
     // Recordings are refused outside the recordings directory when they run, as when they are saved.
-    const outputs = { ...(yield* OutputDefaults), recordingsRoot: yield* recordingsRoot };
+    const outputs: OutputOptions = {
+      pushAddresses: { allowPrivate: yield* Effect.orDie(hlsPushAllowPrivate) },
+      ...(yield* OutputDefaults),
+      recordingsRoot: yield* recordingsRoot,
+    };
     const faults = yield* ChannelFaults;
     const previewIdleMs = (yield* PreviewSettings).idleMs;
     const workers = yield* Effect.orDie(workerCount);

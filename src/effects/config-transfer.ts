@@ -254,12 +254,12 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
           for (const [index, channel] of built.entries()) {
             const problem =
               checkChannel(channel, [...staying, ...imported], here) ??
-              recordingOutputsError(
+              (yield* recordingOutputsError(
                 channel.outputs,
                 recordings,
                 (i) => `outputs[${i}].url`,
                 [...staying, ...imported].flatMap((other) => other.outputs),
-              );
+              ));
             if (problem === undefined) imported.push(channel);
             else yield* refuse(channel, index, problem);
           }

@@ -2,17 +2,21 @@
  * Where recordings may be written, and reading them back. The recordings directory is
  * `DISTRIBUTARY_RECORDINGS_DIR`, else `<config-dir>/recordings` as the service sets it (`RecordingsDir`);
  * without either (a test's memory store) recording to files is off. A file:// output writes in a directory of
- * its own under it, and so does an HLS output that writes its segments to a `dir`; anything else is refused
- * when the output is saved (a 400 in words) and again when it runs.
+ * its own under it, and so does an HLS output that writes its segments to a `dir`; anything else, or a
+ * directory whose real path (symbolic links followed) lies elsewhere, is refused when the output is saved (a
+ * 400 in words) and again when it runs.
  *
  * Listing and download read only names this service gives its files (outputs/file.ts), in the directory the
  * output's stored URL names: a requested name is matched against that pattern, never joined as a path.
  */
 import { resolve } from "node:path";
-import { Config, Context, Effect, Either, Option } from "effect";
+import { Config, Context, Effect, Either, Option, Redacted } from "effect";
+import { pushAddressProblem } from "../domain/addresses.ts";
 import { ControlError } from "../domain/errors.ts";
 import { parseOutputUrl, recordingPlaceProblem } from "../domain/url.ts";
 import { listRecordings, type RecordingFile, recordingName } from "./outputs/file.ts";
+import { hlsPushAllowPrivate } from "./outputs/hls-push.ts";
+import { realPlaceProblem } from "./outputs/place.ts";
 
 /** The default recordings directory (the service sets `<config-dir>/recordings`); null: none. */
 export class RecordingsDir extends Context.Reference<RecordingsDir>()("distributary/RecordingsDir", {
@@ -37,6 +41,17 @@ export const recordingUrlProblem = (url: string, root: string | null): string | 
   return directory === null ? null : recordingPlaceProblem(directory, root);
 };
 
+/**
+ * Why an HLS output may not push where its URL says, known from the URL alone: a literal address of a kind
+ * pushes may not reach (a name is checked on what it resolves to, at each attempt).
+ */
+const pushUrlProblem = (url: string, allowPrivate: boolean): string | null => {
+  const parsed = parseOutputUrl(url);
+  if (Either.isLeft(parsed) || parsed.right.protocol !== "hls" || parsed.right.push === null) return null;
+  const host = new URL(Redacted.value(parsed.right.push)).hostname.replace(/^\[|\]$/g, "");
+  return pushAddressProblem(host, { allowPrivate }, parsed.right.pushShown ?? "", false);
+};
+
 /** Where an output writes files: a recording's directory, or an HLS output's `dir`; null for the others. */
 const directoryOf = (url: string): string | null => {
   const parsed = parseOutputUrl(url);
@@ -46,46 +61,54 @@ const directoryOf = (url: string): string | null => {
 };
 
 /**
- * The first output of `outputs` that may not record where it says, as a 400 on its field: outside the
- * recordings directory, or in a directory another output records in (`others`, or one before it), whose
- * retention would delete its files.
+ * The first output of `outputs` that may not write where it says, as a 400 on its field: an HLS push to an
+ * address pushes may not reach; a recording or HLS dir outside the recordings directory (symbolic links
+ * followed), or in a directory another output records in (`others`, or one before it), whose retention would
+ * delete its files.
  */
 export const recordingOutputsError = (
   outputs: ReadonlyArray<{ readonly url: string }>,
   root: string | null,
   field: (index: number) => string,
   others: ReadonlyArray<{ readonly url: string }> = [],
-): ControlError | undefined => {
-  const taken = new Set(others.map((other) => directoryOf(other.url)));
-  for (const [index, output] of outputs.entries()) {
-    const directory = directoryOf(output.url);
-    const problem =
-      recordingUrlProblem(output.url, root) ??
-      (directory !== null && taken.has(directory)
-        ? `another output already records in ${directory}: give each recording a directory of its own`
-        : null);
-    taken.add(directory);
-    if (problem !== null) {
-      const name = field(index);
-      return new ControlError({
-        reason: "invalid",
-        message: `${name}: ${problem}`,
-        errors: [{ field: name, message: problem }],
-      });
+): Effect.Effect<ControlError | undefined> =>
+  Effect.gen(function* () {
+    const allowPrivate = yield* Effect.orDie(hlsPushAllowPrivate);
+    const taken = new Set(others.map((other) => directoryOf(other.url)));
+    for (const [index, output] of outputs.entries()) {
+      const directory = directoryOf(output.url);
+      const problem =
+        pushUrlProblem(output.url, allowPrivate) ??
+        recordingUrlProblem(output.url, root) ??
+        (directory !== null && taken.has(directory)
+          ? `another output already records in ${directory}: give each recording a directory of its own`
+          : null) ??
+        // A symbolic link under the recordings directory may lead anywhere: where it really leads counts.
+        (directory !== null && root !== null
+          ? yield* Effect.promise(() => realPlaceProblem(directory, root))
+          : null);
+      taken.add(directory);
+      if (problem !== null) {
+        const name = field(index);
+        return new ControlError({
+          reason: "invalid",
+          message: `${name}: ${problem}`,
+          errors: [{ field: name, message: problem }],
+        });
+      }
     }
-  }
-  return undefined;
-};
+    return undefined;
+  });
 
 export const checkRecordingOutputs = (
   outputs: ReadonlyArray<{ readonly url: string }>,
   root: string | null,
   field: (index: number) => string,
   others: ReadonlyArray<{ readonly url: string }> = [],
-): Effect.Effect<void, ControlError> => {
-  const error = recordingOutputsError(outputs, root, field, others);
-  return error === undefined ? Effect.void : Effect.fail(error);
-};
+): Effect.Effect<void, ControlError> =>
+  Effect.flatMap(recordingOutputsError(outputs, root, field, others), (error) =>
+    error === undefined ? Effect.void : Effect.fail(error),
+  );
 
 /** The recording directory of an output's URL, or a 404 in words when it is not a file:// output. */
 export const recordingDirectoryOf = (url: string, what: string): Effect.Effect<string, ControlError> => {

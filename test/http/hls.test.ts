@@ -119,6 +119,34 @@ describe("hls through a channel", () => {
     expect((await app.request("/hls/hlsch/nothing/index.m3u8")).status).toBe(404);
   }, 30_000);
 
+  it("refuses a push to a loopback, link-local, unspecified or private address when saved, in words", async () => {
+    await send("POST", "/api/channels", {
+      id: "hlspush",
+      name: "Push",
+      rtp_ip: "127.0.0.1",
+      rtp_port: await freeUdpPort(),
+    });
+    const refused = [
+      ["http://169.254.169.254/latest/meta-data", "http://169.254.169.254/**** is a link-local address"],
+      ["http://127.0.0.1:8000/api", "http://127.0.0.1:8000/**** is a loopback address"],
+      ["http://0.0.0.0:8000/x", "http://0.0.0.0:8000/**** is an unspecified address"],
+      ["http://10.1.2.3/live", "http://10.1.2.3/**** is a private address"],
+      ["http://2130706433:8000/api", "http://127.0.0.1:8000/**** is a loopback address"],
+    ] as const;
+    for (const [push, words] of refused) {
+      const response = await send("POST", "/api/channels/hlspush/outputs", {
+        protocol: "hls",
+        url: `hls://?target=4&push=${push}`,
+      });
+      expect(response.status, push).toBe(400);
+      expect(response.headers.get("content-type")).toContain("application/problem+json");
+      const detail = String((await json(response)).detail);
+      expect(detail).toContain(`the push origin ${words}: HLS push goes to public addresses only`);
+      if (push.includes("10.1.2.3")) expect(detail).toContain("DISTRIBUTARY_HLS_PUSH_ALLOW_PRIVATE=true");
+    }
+    expect(await app.storeText()).not.toContain("meta-data");
+  });
+
   it("refuses a bad hls URL with a problem that says what to change", async () => {
     await send("POST", "/api/channels", {
       id: "hlsbad",

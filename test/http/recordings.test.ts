@@ -5,7 +5,7 @@
  * from the channel page in Chromium; a directory outside the recordings directory is a 400 in words, and no
  * name that is not a recording of that output (a path, an escape, another file) is ever served.
  */
-import { mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect } from "effect";
@@ -228,6 +228,37 @@ describe("recordings through the API and the pages", () => {
     const slipped = await add(`hls://?dir=${root}/ok1/`);
     expect(slipped.status).toBe(400);
     expect(String((await json(slipped)).detail)).toContain(`another output already records in ${root}/ok1`);
+  });
+
+  it("refuses a directory whose symbolic link leads out of the recordings directory with a 400 in words", async () => {
+    const elsewhere = await mkdtemp(join(tmpdir(), "distributary-elsewhere-"));
+    try {
+      await symlink(elsewhere, join(root, "evil"));
+      await symlink(root, join(root, "loop"));
+      const made = await send("POST", "/api/channels", {
+        id: "linked",
+        name: "Linked",
+        rtp_ip: "127.0.0.1",
+        rtp_port: await freeUdpPort(),
+      });
+      expect(made.status).toBe(201);
+      for (const [protocol, url, dir] of [
+        ["file", `file://${root}/evil`, `${root}/evil`],
+        ["file", `file://${root}/evil/deeper/still`, `${root}/evil/deeper/still`],
+        ["hls", `hls://?dir=${root}/evil/hls`, `${root}/evil/hls`],
+        ["hls", `hls://?dir=${root}/loop`, `${root}/loop`],
+      ] as const) {
+        const response = await send("POST", "/api/channels/linked/outputs", { protocol, url });
+        expect(response.status, url).toBe(400);
+        expect(response.headers.get("content-type")).toBe("application/problem+json");
+        expect(String((await json(response)).detail)).toContain(
+          `${dir} leads outside the recordings directory ${root} through a symbolic link`,
+        );
+      }
+      expect(await readdir(elsewhere)).toEqual([]);
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
   });
 
   it("serves no name that is not one of the output's recordings: no path traversal", async () => {

@@ -142,6 +142,28 @@ describe("file output (recording)", () => {
     }),
   );
 
+  it.scopedLive(
+    "a directory whose symbolic link leads out of the recordings directory fails, writing nothing",
+    () =>
+      Effect.gen(function* () {
+        const root = yield* tempDir;
+        const elsewhere = yield* tempDir;
+        // Saved when it was a directory under the recordings directory; a link by the time it runs.
+        yield* Effect.promise(() => symlink(elsewhere, join(root, "evil")));
+        for (const directory of [`${root}/evil`, `${root}/evil/below`]) {
+          const output = yield* makeOutput(`file://${directory}?rotate=1`, { recordingsRoot: root });
+          yield* Effect.forkScoped(output.run);
+          output.offer(new TsGenerator({ seed: 2 }).packets(70));
+          const error = yield* eventually("the error", () => output.status().lastError ?? undefined);
+          expect(error).toBe(
+            `${directory} leads outside the recordings directory ${root} through a symbolic link: record in a real directory under it`,
+          );
+          expect(output.status().bytesSent).toBe(0);
+        }
+        expect(yield* Effect.promise(() => readdir(elsewhere))).toEqual([]);
+      }),
+  );
+
   it.scopedLive("a full disk is an output error in words, retried", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir;

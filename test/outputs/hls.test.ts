@@ -7,8 +7,10 @@
  */
 import { mkdtemp, readdir, readFile, rm, symlink } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createServer as createTlsServer } from "node:tls";
 import { it } from "@effect/vitest";
 import { Effect, Fiber } from "effect";
 import { execa } from "execa";
@@ -16,6 +18,7 @@ import { describe, expect } from "vitest";
 import { bytesToHex, encodeSection } from "../../src/core/scte35/index.ts";
 import { parseOutputUrl } from "../../src/domain/url.ts";
 import { maskSecrets } from "../../src/effects/logging.ts";
+import type { PushAddressPolicy } from "../../src/effects/outputs/hls-push.ts";
 import { makeOutput, type Output } from "../../src/effects/outputs/writer.ts";
 import { immediateSpliceOut, spliceInsertSection } from "../support/cues.ts";
 import { encodeTestStream, probeMedia, streamFigures } from "../support/media.ts";
@@ -202,6 +205,9 @@ describe("hls output", () => {
   );
 });
 
+/** Loopback let through, for origins these tests start on 127.0.0.1; everything else as the service's. */
+const testOrigins: PushAddressPolicy = { allowPrivate: false, allowLoopback: true };
+
 interface Origin {
   /** The body of the last PUT to each path. */
   readonly received: Map<string, Buffer>;
@@ -296,6 +302,26 @@ describe("hls dir on a full disk", () => {
   );
 });
 
+describe("hls dir behind a symbolic link", () => {
+  it.scopedLive("a dir whose link leads out of the recordings directory fails, writing nothing", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir;
+      const elsewhere = yield* tempDir;
+      yield* Effect.promise(() => symlink(elsewhere, join(root, "evil")));
+      for (const dir of [`${root}/evil`, `${root}/evil/hls`]) {
+        const output = yield* makeOutput(`hls://?dir=${dir}&target=1`, { recordingsRoot: root });
+        yield* Effect.forkScoped(output.run);
+        offerAll(output, new TsGenerator({ seed: 4, bitrate: 1_000_000 }).packets(2_000));
+        const error = yield* eventually("the error", () => output.status().lastError ?? undefined);
+        expect(error).toBe(
+          `${dir} leads outside the recordings directory ${root} through a symbolic link: record in a real directory under it`,
+        );
+      }
+      expect(yield* Effect.promise(() => readdir(elsewhere))).toEqual([]);
+    }),
+  );
+});
+
 describe("hls push to an HTTP origin", () => {
   it.scopedLive(
     "a down origin is retried on the reconnect schedule; once up it receives every segment and the playlist",
@@ -305,6 +331,8 @@ describe("hls push to an HTTP origin", () => {
         const path = "live/channel-7f3k9q2z";
         const output = yield* makeOutput(`hls://?target=4&window=20&push=http://127.0.0.1:${port}/${path}`, {
           reconnect: { firstDelay: "100 millis", maxDelay: "300 millis" },
+          // The origin listens on loopback, which the service's own policy refuses (see the refusals below).
+          pushAddresses: testOrigins,
         });
         expect(output.status().url).toBe(`hls://?target=4&window=20&push=http://127.0.0.1:${port}/****`);
         yield* Effect.forkScoped(output.run);
@@ -314,7 +342,9 @@ describe("hls push to an HTTP origin", () => {
           const status = output.status();
           return status.errors >= 2 && status.lastError !== null ? status : undefined;
         });
-        expect(down.lastError).toBe(`cannot PUT segment-0.ts to the origin 127.0.0.1:${port} (ECONNREFUSED)`);
+        expect(down.lastError).toBe(
+          `could not deliver to the origin http://127.0.0.1:${port}/****: no HTTP answer`,
+        );
         expect(JSON.stringify(down)).not.toContain("7f3k9q2z");
 
         const origin = yield* httpOrigin(port);
@@ -343,6 +373,137 @@ describe("hls push to an HTTP origin", () => {
         );
       }),
     30_000,
+  );
+});
+
+/** The first error of an HLS output pushing to `push`, its stream offered at once. */
+const pushError = (push: string, pushAddresses?: PushAddressPolicy) =>
+  Effect.gen(function* () {
+    const output = yield* makeOutput(`hls://?target=1&window=5&push=${push}`, {
+      reconnect: { firstDelay: "1 minute", maxDelay: "1 minute" },
+      ...(pushAddresses === undefined ? {} : { pushAddresses }),
+    });
+    yield* Effect.forkScoped(output.run);
+    offerAll(output, new TsGenerator({ seed: 3, bitrate: 1_000_000 }).packets(2_000));
+    return yield* eventually("the push to fail", () => output.status().lastError ?? undefined, {
+      timeoutMs: 15_000,
+    });
+  });
+
+/** `server` listening on 127.0.0.1:`port` until the scope ends, when its connections are cut. */
+const listening = <S extends NetServer>(server: S, port: number) =>
+  Effect.acquireRelease(
+    Effect.async<S>((resume) => {
+      server.listen(port, "127.0.0.1", () => resume(Effect.succeed(server)));
+    }),
+    (server) =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void));
+        for (const socket of connections.get(server) ?? []) socket.destroy();
+      }),
+  ).pipe(
+    Effect.tap((server) =>
+      Effect.sync(() => {
+        const open = new Set<Socket>();
+        connections.set(server, open);
+        server.on("connection", (socket: Socket) => {
+          open.add(socket);
+          socket.on("close", () => open.delete(socket));
+        });
+      }),
+    ),
+  );
+const connections = new WeakMap<NetServer, Set<Socket>>();
+
+describe("hls push: where it may go", () => {
+  it.scopedLive("a loopback origin is refused in words, literal or by name, and no PUT reaches it", () =>
+    Effect.gen(function* () {
+      const port = yield* freeTcpPort;
+      const origin = yield* httpOrigin(port);
+      // The service's own policy: makeOutput without one.
+      expect(yield* pushError(`http://127.0.0.1:${port}/live/k3y`)).toBe(
+        `the push origin http://127.0.0.1:${port}/**** is a loopback address: HLS push goes to public addresses only`,
+      );
+      // A name is checked on what it resolves to, when the attempt connects.
+      expect(yield* pushError(`http://localhost:${port}/live/k3y`)).toMatch(
+        new RegExp(
+          `^the push origin http://localhost:${port}/\\*{4} resolves to (127\\.0\\.0\\.1|::1), a loopback address: HLS push goes to public addresses only$`,
+        ),
+      );
+      expect(origin.puts).toEqual([]);
+    }),
+  );
+
+  it.scopedLive("a redirect fails the attempt and its target gets no request", () =>
+    Effect.gen(function* () {
+      const targetPort = yield* freeTcpPort;
+      const target = yield* httpOrigin(targetPort);
+      for (const status of [307, 308]) {
+        const port = yield* freeTcpPort;
+        yield* Effect.acquireRelease(
+          Effect.async<Server>((resume) => {
+            const server = createServer((request, response) => {
+              request.resume();
+              response
+                .writeHead(status, {
+                  location: `http://127.0.0.1:${targetPort}/stolen`,
+                })
+                .end();
+            });
+            server.listen(port, "127.0.0.1", () => resume(Effect.succeed(server)));
+          }),
+          (server) =>
+            Effect.async<void>((resume) => {
+              server.close(() => resume(Effect.void));
+              server.closeAllConnections();
+            }),
+        );
+        expect(yield* pushError(`http://127.0.0.1:${port}/live/k3y`, testOrigins)).toBe(
+          `the origin http://127.0.0.1:${port}/**** answered a redirect (${status}) to the PUT of segment-0.ts: redirects are not followed`,
+        );
+      }
+      expect(target.puts).toEqual([]);
+    }),
+  );
+
+  it.scopedLive("a closed port, a listener that is not HTTP and a TLS-only one read the same", () =>
+    Effect.gen(function* () {
+      const closed = yield* freeTcpPort;
+      const garbage = yield* freeTcpPort;
+      yield* listening(
+        createNetServer((socket) => socket.end("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")),
+        garbage,
+      );
+      const tlsPort = yield* freeTcpPort;
+      const dir = yield* tempDir;
+      yield* Effect.promise(() =>
+        execa("openssl", [
+          ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
+          ...[
+            "-keyout",
+            join(dir, "key.pem"),
+            "-out",
+            join(dir, "cert.pem"),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=origin",
+          ],
+        ]),
+      );
+      const [key, cert] = yield* Effect.promise(() =>
+        Promise.all([readFile(join(dir, "key.pem")), readFile(join(dir, "cert.pem"))]),
+      );
+      yield* listening(
+        createTlsServer({ key, cert }, (socket) => socket.end("HTTP/1.1 200 OK\r\n\r\n")),
+        tlsPort,
+      );
+      for (const port of [closed, garbage, tlsPort]) {
+        expect(yield* pushError(`http://127.0.0.1:${port}/live/k3y`, testOrigins)).toBe(
+          `could not deliver to the origin http://127.0.0.1:${port}/****: no HTTP answer`,
+        );
+      }
+    }),
   );
 });
 

@@ -16,6 +16,7 @@ import { Effect, type Scope } from "effect";
 import { OutputError } from "../../domain/errors.ts";
 import type { FileTarget } from "../../domain/url.ts";
 import type { WriterContext } from "./context.ts";
+import { checkRealPlace } from "./place.ts";
 
 /** One write gathers up to this much. */
 const writeBatchBytes = 256 * 1024;
@@ -128,13 +129,20 @@ export const diskError = (directory: string, cause: unknown, what = "the recordi
   return new OutputError({ reason: "write_failed", message });
 };
 
+/** `root`: the recordings directory the real path must stay under; left out (a test), anywhere. */
 export const fileAttempt = (
   target: FileTarget,
   context: WriterContext,
+  root?: string | null,
 ): Effect.Effect<never, OutputError, Scope.Scope> =>
   Effect.gen(function* () {
     const fail = (cause: unknown) => diskError(target.directory, cause);
+    // A symbolic link in the recordings directory may lead anywhere: checked before anything is created and
+    // at each file opened, so a link swapped in later writes nothing either.
+    const inPlace = checkRealPlace(target.directory, root);
+    yield* inPlace;
     yield* Effect.tryPromise({ try: () => mkdir(target.directory, { recursive: true }), catch: fail });
+    yield* inPlace;
     let current: { name: string; handle: Awaited<ReturnType<typeof open>>; endsAt: number } | null = null;
     const closeCurrent = Effect.promise(async () => {
       const closing = current;
@@ -153,6 +161,7 @@ export const fileAttempt = (
         if (current === null || now >= current.endsAt) {
           yield* closeCurrent;
           const name = recordingFileName(now);
+          yield* inPlace;
           const handle = yield* Effect.tryPromise({
             try: () => open(join(target.directory, name), "a"),
             catch: fail,

@@ -16,6 +16,8 @@ import { OutputError } from "../../domain/errors.ts";
 import type { HlsTarget } from "../../domain/url.ts";
 import type { WriterContext } from "./context.ts";
 import { diskError } from "./file.ts";
+import { makePusher, type PushAddressPolicy, publicOnly } from "./hls-push.ts";
+import { checkRealPlace, realPlaceProblem } from "./place.ts";
 
 export const PLAYLIST_NAME = "index.m3u8";
 export const segmentName = (sequence: number) => `segment-${sequence}.ts`;
@@ -33,17 +35,20 @@ export interface HlsState extends HlsServed {
   readonly attempt: (context: WriterContext) => Effect.Effect<never, OutputError, Scope.Scope>;
 }
 
-const errorText = (cause: unknown): string =>
-  cause instanceof Error && "code" in cause && typeof cause.code === "string"
-    ? cause.code
-    : cause instanceof Error
-      ? cause.message
-      : String(cause);
+/** A dir that leads outside the recordings directory, found as a file is about to be written. */
+class OutsideRecordings extends Error {}
 
 /** Segments kept beyond a live playlist's window, for players still fetching them. */
 const KEEP_BEHIND = 2;
 
-export const makeHlsState = (target: HlsTarget): HlsState => {
+export interface HlsOptions {
+  /** Where files may be written (the recordings directory); left out, the dir may be anywhere. */
+  readonly recordingsRoot?: string | null;
+  /** Which addresses a push may reach; left out, public ones only. */
+  readonly pushAddresses?: PushAddressPolicy;
+}
+
+export const makeHlsState = (target: HlsTarget, options: HlsOptions = {}): HlsState => {
   // Listed in the playlist, oldest first; in live mode the last `window` of them.
   const listed: HlsSegment[] = [];
   // Left the playlist but kept a little longer (memory and dir), oldest first.
@@ -72,7 +77,10 @@ export const makeHlsState = (target: HlsTarget): HlsState => {
       segmentName,
     });
 
-  const fail = (message: string) => new OutputError({ reason: "write_failed", message });
+  const realProblem = (dir: string): Promise<string | null> =>
+    options.recordingsRoot === undefined || options.recordingsRoot === null
+      ? Promise.resolve(null)
+      : realPlaceProblem(dir, options.recordingsRoot);
 
   const writeAtomically = (name: string, body: Uint8Array | string) =>
     target.dir === null
@@ -80,6 +88,9 @@ export const makeHlsState = (target: HlsTarget): HlsState => {
       : Effect.tryPromise({
           try: async () => {
             const dir = target.dir ?? "";
+            // A link swapped in since the attempt began could lead the file anywhere: each write checks.
+            const problem = await realProblem(dir);
+            if (problem !== null) throw new OutsideRecordings(problem);
             const temporary = join(dir, `.${name}.tmp`);
             try {
               await writeFile(temporary, body);
@@ -90,35 +101,19 @@ export const makeHlsState = (target: HlsTarget): HlsState => {
               throw cause;
             }
           },
-          catch: (cause) => diskError(target.dir ?? "", cause, name),
+          catch: (cause) =>
+            cause instanceof OutsideRecordings
+              ? new OutputError({ reason: "invalid_url", message: cause.message })
+              : diskError(target.dir ?? "", cause, name),
         });
 
   const origin = target.push === null ? null : Redacted.value(target.push);
-  const shownOrigin = () => (origin === null ? "" : new URL(origin).host);
-
+  const pusher =
+    origin === null
+      ? null
+      : makePusher(origin, target.pushShown ?? "the origin", options.pushAddresses ?? publicOnly);
   const put = (name: string, body: Uint8Array | string) =>
-    Effect.tryPromise({
-      try: async (signal) => {
-        const response = await fetch(`${origin}/${name}`, {
-          method: "PUT",
-          body,
-          headers: {
-            "content-type": name.endsWith(".m3u8") ? "application/vnd.apple.mpegurl" : "video/mp2t",
-          },
-          signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]),
-        });
-        await response.body?.cancel();
-        if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      },
-      catch: (cause) => {
-        const reason =
-          cause instanceof Error && cause.cause !== undefined ? errorText(cause.cause) : errorText(cause);
-        return new OutputError({
-          reason: "connect_refused",
-          message: `cannot PUT ${name} to the origin ${shownOrigin()} (${reason})`,
-        });
-      },
-    });
+    pusher === null ? Effect.void : pusher.put(name, body);
 
   /** Uploads everything not yet confirmed, in order; stops at the first failure (kept for the next try). */
   const pushPending = Effect.suspend(() => {
@@ -174,12 +169,15 @@ export const makeHlsState = (target: HlsTarget): HlsState => {
 
   const attempt = (context: WriterContext): Effect.Effect<never, OutputError, Scope.Scope> =>
     Effect.gen(function* () {
+      if (pusher !== null) yield* Effect.addFinalizer(() => Effect.sync(pusher.close));
       if (target.dir !== null) {
         const dir = target.dir;
+        yield* checkRealPlace(dir, options.recordingsRoot);
         yield* Effect.tryPromise({
           try: () => mkdir(dir, { recursive: true }),
           catch: (cause) => diskError(dir, cause, "segments"),
         });
+        yield* checkRealPlace(dir, options.recordingsRoot);
       }
       // What an earlier attempt could not upload goes first; the origin may still be down.
       yield* pushPending;

@@ -23,6 +23,7 @@ import { type ReconnectOptions, reconnectSchedule, runWithReconnects } from "../
 import type { SrtLinkStats, WriterContext } from "./context.ts";
 import { fileAttempt } from "./file.ts";
 import { type HlsServed, type HlsState, makeHlsState } from "./hls.ts";
+import type { PushAddressPolicy } from "./hls-push.ts";
 import { makeChunkQueue, TS_PACKET_SIZE } from "./queue.ts";
 import { rtmpAttempt } from "./rtmp.ts";
 import { rtspAttempt } from "./rtsp.ts";
@@ -98,6 +99,11 @@ export interface OutputOptions {
    * Left out (tests of one writer), a file output may write anywhere.
    */
   readonly recordingsRoot?: string | null;
+  /**
+   * Which addresses an HLS push may reach: the service's comes from DISTRIBUTARY_HLS_PUSH_ALLOW_PRIVATE. Left
+   * out, public addresses only.
+   */
+  readonly pushAddresses?: PushAddressPolicy;
 }
 
 const zeroSrt: SrtLinkStats = {
@@ -111,7 +117,12 @@ const zeroSrt: SrtLinkStats = {
   peers: [],
 };
 
-const attemptFor = (target: OutputTarget, context: WriterContext, hls: HlsState | null) => {
+const attemptFor = (
+  target: OutputTarget,
+  context: WriterContext,
+  hls: HlsState | null,
+  recordingsRoot: string | null | undefined,
+) => {
   switch (target.protocol) {
     case "hls":
       return hls === null ? Effect.dieMessage("an hls output without its state") : hls.attempt(context);
@@ -127,7 +138,7 @@ const attemptFor = (target: OutputTarget, context: WriterContext, hls: HlsState 
     case "rtsps":
       return rtspAttempt(target, context);
     case "file":
-      return fileAttempt(target, context);
+      return fileAttempt(target, context, recordingsRoot);
   }
 };
 
@@ -147,7 +158,13 @@ export const makeOutput = (
     }
     const queue = makeChunkQueue(options.queueBytes ?? 4 * 1024 * 1024);
     const runLock = yield* Effect.makeSemaphore(1);
-    const hls = target.protocol === "hls" ? makeHlsState(target) : null;
+    const hls =
+      target.protocol === "hls"
+        ? makeHlsState(target, {
+            ...(options.recordingsRoot === undefined ? {} : { recordingsRoot: options.recordingsRoot }),
+            ...(options.pushAddresses === undefined ? {} : { pushAddresses: options.pushAddresses }),
+          })
+        : null;
 
     let state: OutputState = "starting";
     let bytesSent = 0;
@@ -234,7 +251,9 @@ export const makeOutput = (
         startedAt = Date.now();
         failing = false;
         return runWithReconnects(
-          Effect.zipRight(beginAttempt, attemptFor(target, context, hls)).pipe(Effect.tapError(recordError)),
+          Effect.zipRight(beginAttempt, attemptFor(target, context, hls, options.recordingsRoot)).pipe(
+            Effect.tapError(recordError),
+          ),
           reconnectSchedule(options.reconnect),
           {
             onRetry,
