@@ -225,6 +225,24 @@ export const outputLoop = (
     localSet(localAddresses),
   );
 
+/**
+ * The channel's outputs that would feed an input among `channels` (the channel itself among them), each with its
+ * index and the reason in words; the field is what `field` names for that index.
+ */
+export const loopingOutputs = (
+  channel: ChannelConfig,
+  channels: ReadonlyArray<ChannelConfig>,
+  localAddresses: ReadonlyArray<string>,
+  field: (index: number) => string,
+): ReadonlyArray<{ readonly index: number; readonly error: ControlError }> => {
+  const local = localSet(localAddresses);
+  const listening = channels.map((other) => [other, udpInputSockets(other)] as const);
+  return channel.outputs.flatMap((output, index) => {
+    const error = feedsAnInput(output, field(index), listening, local);
+    return error === undefined ? [] : [{ index, error }];
+  });
+};
+
 const feedsAnInput = (
   output: OutputConfig,
   field: string,

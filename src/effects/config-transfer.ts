@@ -15,7 +15,7 @@ import {
 } from "../domain/channel.ts";
 import { ControlError, type FieldIssue } from "../domain/errors.ts";
 import { ChannelId } from "../domain/ids.ts";
-import { buildChannel, checkChannel, fromOriginal, prefixed } from "../domain/rules.ts";
+import { buildChannel, checkChannel, fromOriginal, loopingOutputs, prefixed } from "../domain/rules.ts";
 import { maskUrl } from "../domain/url.ts";
 import { decodeLenient, decodeLenientEither, invalid } from "../domain/validate.ts";
 import { Channels } from "./channels.ts";
@@ -64,6 +64,8 @@ interface Incoming {
   readonly warnings: ReadonlyArray<FieldIssue>;
   /** Present for the original project's file, one entry per channel of `channels` and per refused one. */
   readonly report: Array<ReportLine> | undefined;
+  /** The original file's index of each output taken, by channel id: what the report names. */
+  readonly originalIndex: ReadonlyMap<string, ReadonlyArray<number>>;
 }
 
 /** A ChannelReport while the import fills it in. */
@@ -88,6 +90,7 @@ const under = (prefix: string, issues: ReadonlyArray<FieldIssue>): ReadonlyArray
 const readOriginal = (file: Record<string, unknown>): Incoming => {
   const channels: ChannelImport[] = [];
   const report: NonNullable<Incoming["report"]> = [];
+  const originalIndex = new Map<string, ReadonlyArray<number>>();
   for (const [key, entry] of Object.entries(file)) {
     const line: ReportLine = { id: key, taken: false, outputs_taken: 0, not_taken: [], warnings: [] };
     report.push(line);
@@ -110,6 +113,7 @@ const readOriginal = (file: Record<string, unknown>): Incoming => {
     }
     line.warnings.push(...shell.right.warnings);
     const outputs: OriginalOutput[] = [];
+    const indices: number[] = [];
     const list = rawOutputs === undefined || rawOutputs === null ? [] : rawOutputs;
     if (!Array.isArray(list)) {
       line.not_taken.push({ field: "config.outputs", message: "is not a list; no output taken" });
@@ -120,6 +124,7 @@ const readOriginal = (file: Record<string, unknown>): Incoming => {
         if (Either.isLeft(output)) line.not_taken.push(...under(prefix, output.left.errors ?? []));
         else {
           outputs.push(output.right.value);
+          indices.push(index);
           line.warnings.push(...under(prefix, output.right.warnings));
         }
       }
@@ -133,8 +138,9 @@ const readOriginal = (file: Record<string, unknown>): Incoming => {
       continue;
     }
     channels.push(ours.right.value);
+    originalIndex.set(key, indices);
   }
-  return { mode: undefined, dryRun: undefined, channels, warnings: [], report };
+  return { mode: undefined, dryRun: undefined, channels, warnings: [], report, originalIndex };
 };
 
 const decodeImport = (body: unknown): Effect.Effect<Incoming, ControlError> => {
@@ -150,6 +156,7 @@ const decodeImport = (body: unknown): Effect.Effect<Incoming, ControlError> => {
       channels: value.channels,
       warnings,
       report: undefined,
+      originalIndex: new Map(),
     }));
   }
   if (Object.keys(body).length === 0) {
@@ -250,6 +257,25 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
           // channels on one port, the first is taken.
           const builtIds = new Set<string>(built.map((channel) => channel.id));
           const staying = mode === "merge" ? current.filter((channel) => !builtIds.has(channel.id)) : [];
+          // An original output aimed at an input of this host (of any channel that may be kept or taken) is
+          // left out of its channel and reported, so that the rest of the channel is taken.
+          if (report !== undefined) {
+            const listening = [...staying, ...built];
+            for (const [index, channel] of built.entries()) {
+              const line = report.find((candidate) => candidate.id === channel.id);
+              const original = incoming.originalIndex.get(channel.id) ?? [];
+              const looping = loopingOutputs(
+                channel,
+                listening,
+                here,
+                (i) => `config.outputs[${original[i] ?? i}].url`,
+              );
+              if (looping.length === 0 || line === undefined) continue;
+              for (const { error } of looping) line.not_taken.push(...(error.errors ?? []));
+              const left = new Set(looping.map(({ index: i }) => i));
+              built[index] = { ...channel, outputs: channel.outputs.filter((_, i) => !left.has(i)) };
+            }
+          }
           const imported: ChannelConfig[] = [];
           for (const [index, channel] of built.entries()) {
             const problem =

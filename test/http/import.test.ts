@@ -196,6 +196,104 @@ describe("the original project's channels.json", () => {
   });
 });
 
+describe("an original channel with an output aimed at an input of this host", () => {
+  it("is taken without that output, which the report names with the reason", async () => {
+    app = await makeTestApp();
+    const test = app;
+    // The second channel's UDP output aims at the first channel's input; the first's own output at itself.
+    const original = {
+      "loop-b": {
+        config: {
+          name: "B",
+          rtp_ip: "0.0.0.0",
+          rtp_port: 5912,
+          outputs: [
+            { id: "to-a", name: "Into A", protocol: "udp", url: "udp://127.0.0.1:5910" },
+            { id: "away", name: "Away", protocol: "udp", url: "udp://192.0.2.7:6000" },
+          ],
+        },
+      },
+      "loop-a": {
+        config: {
+          name: "A",
+          rtp_ip: "0.0.0.0",
+          rtp_port: 5910,
+          outputs: [
+            { id: "bad", name: "Bad", protocol: "srt", url: "srt://dest:9000?foo=1" },
+            {
+              id: "yt",
+              name: "YouTube",
+              protocol: "rtmp",
+              url: "rtmp://a.rtmp.youtube.com/live2/k-0123456789",
+            },
+            { id: "self", name: "Self", protocol: "udp", url: "udp://127.0.0.1:5910" },
+          ],
+        },
+      },
+    };
+    const response = await test.request("/api/config", { method: "POST", body: JSON.stringify(original) });
+    const result = await json(response);
+    expect(response.status, JSON.stringify(result)).toBe(200);
+    expect(result).toMatchObject({ created: ["loop-b", "loop-a"], channels: 2 });
+    const report = result.report as Array<{
+      id: string;
+      not_taken: Array<{ field: string; message: string }>;
+    }>;
+    expect(report).toEqual([
+      {
+        id: "loop-b",
+        taken: true,
+        outputs_taken: 1,
+        not_taken: [
+          {
+            field: "config.outputs[0].url",
+            message: expect.stringContaining(
+              "udp://127.0.0.1:5910 is the primary input of channel 'A' (loop-a) on this host: an output sent " +
+                "there would feed the stream back into the service",
+            ),
+          },
+        ],
+        warnings: [],
+      },
+      {
+        id: "loop-a",
+        taken: true,
+        outputs_taken: 1,
+        not_taken: [
+          { field: "config.outputs[0].url", message: expect.stringContaining("unknown parameter 'foo'") },
+          {
+            field: "config.outputs[2].url",
+            message: expect.stringContaining("is the primary input of channel 'A' (loop-a) on this host"),
+          },
+        ],
+        warnings: [],
+      },
+    ]);
+    const b = await json(await test.request("/api/channels/loop-b"));
+    expect((b.outputs as Array<{ id: string }>).map((output) => output.id)).toEqual(["away"]);
+    const a = await json(await test.request("/api/channels/loop-a"));
+    expect((a.outputs as Array<{ id: string }>).map((output) => output.id)).toEqual(["yt"]);
+  });
+
+  it("our own format still refuses the whole import", async () => {
+    app = await makeTestApp();
+    const response = await app.request("/api/config", {
+      method: "POST",
+      body: JSON.stringify({
+        version: 1,
+        channels: [
+          {
+            ...channel("own", "Own", 5914),
+            outputs: [{ protocol: "udp", url: "udp://127.0.0.1:5914" }],
+          },
+        ],
+      }),
+    });
+    expect(response.status).toBe(400);
+    expect(String((await json(response)).detail)).toContain("channels[0].outputs[0].url");
+  });
+});
+
 describe("backups", () => {
   it("an export of 200 channels with 64 outputs each imports whole into another server", async () => {
     app = await makeTestApp();
