@@ -147,6 +147,56 @@ describe("hls through a channel", () => {
     expect(await app.storeText()).not.toContain("meta-data");
   });
 
+  it("takes a literal private push origin only with DISTRIBUTARY_HLS_PUSH_ALLOW_PRIVATE=true, never a loopback or link-local one", async () => {
+    const push = "hls://?target=4&push=http://10.20.30.40/live/x";
+    const withSetting = await makeTestApp(undefined, undefined, {
+      DISTRIBUTARY_HLS_PUSH_ALLOW_PRIVATE: "true",
+    });
+    try {
+      const taken = await withSetting.request("/api/channels", {
+        method: "POST",
+        body: JSON.stringify({
+          id: "private",
+          name: "Private",
+          rtp_ip: "127.0.0.1",
+          rtp_port: await freeUdpPort(),
+          outputs: [{ protocol: "hls", url: push }],
+        }),
+      });
+      expect(taken.status, await taken.clone().text()).toBe(201);
+      expect((await json(taken)).outputs).toMatchObject([
+        { url: "hls://?target=4&push=http://10.20.30.40/****" },
+      ]);
+      for (const [origin, words] of [
+        ["http://127.0.0.1:8000/x", "http://127.0.0.1:8000/**** is a loopback address"],
+        ["http://169.254.169.254/latest", "http://169.254.169.254/**** is a link-local address"],
+        ["http://0.0.0.0:8000/x", "http://0.0.0.0:8000/**** is an unspecified address"],
+      ] as const) {
+        const refused = await withSetting.request("/api/channels/private/outputs", {
+          method: "POST",
+          body: JSON.stringify({ protocol: "hls", url: `hls://?target=4&push=${origin}` }),
+        });
+        expect(refused.status, origin).toBe(400);
+        expect(refused.headers.get("content-type")).toContain("application/problem+json");
+        expect(String((await json(refused)).detail), origin).toContain(words);
+      }
+    } finally {
+      await withSetting.close();
+    }
+
+    const refused = await send("POST", "/api/channels", {
+      id: "private",
+      name: "private",
+      rtp_ip: "127.0.0.1",
+      rtp_port: await freeUdpPort(),
+      outputs: [{ protocol: "hls", url: push }],
+    });
+    expect(refused.status).toBe(400);
+    const detail = String((await json(refused)).detail);
+    expect(detail).toContain("the push origin http://10.20.30.40/**** is a private address");
+    expect(detail).toContain("DISTRIBUTARY_HLS_PUSH_ALLOW_PRIVATE=true");
+  });
+
   it("refuses a bad hls URL with a problem that says what to change", async () => {
     await send("POST", "/api/channels", {
       id: "hlsbad",
