@@ -277,6 +277,7 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
             }
           }
           const imported: ChannelConfig[] = [];
+          const places = new Map<string, Promise<string | null>>();
           for (const [index, channel] of built.entries()) {
             const problem =
               checkChannel(channel, [...staying, ...imported], here) ??
@@ -285,6 +286,7 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
                 recordings,
                 (i) => `outputs[${i}].url`,
                 [...staying, ...imported].flatMap((other) => other.outputs),
+                places,
               ));
             if (problem === undefined) imported.push(channel);
             else yield* refuse(channel, index, problem);

@@ -16,7 +16,7 @@ import { ControlError } from "../domain/errors.ts";
 import { parseOutputUrl, recordingPlaceProblem } from "../domain/url.ts";
 import { listRecordings, type RecordingFile, recordingName } from "./outputs/file.ts";
 import { hlsPushAllowPrivate } from "./outputs/hls-push.ts";
-import { realPlaceProblem } from "./outputs/place.ts";
+import { realPlace, realPlaceProblem } from "./outputs/place.ts";
 
 /** The default recordings directory (the service sets `<config-dir>/recordings`); null: none. */
 export class RecordingsDir extends Context.Reference<RecordingsDir>()("distributary/RecordingsDir", {
@@ -64,30 +64,55 @@ const directoryOf = (url: string): string | null => {
  * The first output of `outputs` that may not write where it says, as a 400 on its field: an HLS push to an
  * address pushes may not reach; a recording or HLS dir outside the recordings directory (symbolic links
  * followed), or in a directory another output records in (`others`, or one before it), whose retention would
- * delete its files.
+ * delete its files. Directories are compared by where they really are, so a link to another output's
+ * directory is that directory; `places` keeps real paths for the length of one command (an import checks
+ * every channel against the same outputs).
  */
 export const recordingOutputsError = (
   outputs: ReadonlyArray<{ readonly url: string }>,
   root: string | null,
   field: (index: number) => string,
   others: ReadonlyArray<{ readonly url: string }> = [],
+  places: Map<string, Promise<string | null>> = new Map(),
 ): Effect.Effect<ControlError | undefined> =>
   Effect.gen(function* () {
     const allowPrivate = yield* Effect.orDie(hlsPushAllowPrivate);
-    const taken = new Set(others.map((other) => directoryOf(other.url)));
+    const real = (directory: string) => {
+      let place = places.get(directory);
+      if (place === undefined) {
+        place = realPlace(directory);
+        places.set(directory, place);
+      }
+      return place;
+    };
+    /** Each directory taken, by where it really is (or as written, when the file system will not say). */
+    let taken: Map<string, string> | undefined;
+    const takenBy = async (directory: string) => {
+      if (taken === undefined) {
+        const written = [...new Set(others.map((other) => directoryOf(other.url)))].filter(
+          (dir): dir is string => dir !== null,
+        );
+        const reals = await Promise.all(written.map(real));
+        taken = new Map(written.map((dir, i) => [reals[i] ?? dir, dir] as const));
+      }
+      const key = (await real(directory)) ?? directory;
+      const holder = taken.get(key);
+      taken.set(key, holder ?? directory);
+      return holder;
+    };
     for (const [index, output] of outputs.entries()) {
       const directory = directoryOf(output.url);
-      const problem =
-        pushUrlProblem(output.url, allowPrivate) ??
-        recordingUrlProblem(output.url, root) ??
-        (directory !== null && taken.has(directory)
-          ? `another output already records in ${directory}: give each recording a directory of its own`
-          : null) ??
-        // A symbolic link under the recordings directory may lead anywhere: where it really leads counts.
-        (directory !== null && root !== null
-          ? yield* Effect.promise(() => realPlaceProblem(directory, root))
-          : null);
-      taken.add(directory);
+      let problem = pushUrlProblem(output.url, allowPrivate) ?? recordingUrlProblem(output.url, root);
+      if (problem === null && directory !== null) {
+        const holder = yield* Effect.promise(() => takenBy(directory));
+        problem =
+          holder !== undefined
+            ? `another output already records in ${holder}${holder === directory ? "" : `, where ${directory} leads`}: give each recording a directory of its own`
+            : // A symbolic link under the recordings directory may lead anywhere: where it really leads counts.
+              root !== null
+              ? yield* Effect.promise(() => realPlaceProblem(directory, root))
+              : null;
+      }
       if (problem !== null) {
         const name = field(index);
         return new ControlError({

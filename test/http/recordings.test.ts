@@ -5,7 +5,7 @@
  * from the channel page in Chromium; a directory outside the recordings directory is a 400 in words, and no
  * name that is not a recording of that output (a path, an escape, another file) is ever served.
  */
-import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect } from "effect";
@@ -259,6 +259,52 @@ describe("recordings through the API and the pages", () => {
     } finally {
       await rm(elsewhere, { recursive: true, force: true });
     }
+  });
+
+  it("compares directories by where they really are: a symbolic link to another output's directory is that directory", async () => {
+    await mkdir(join(root, "real-a"));
+    await symlink(join(root, "real-a"), join(root, "link-b"));
+    await mkdir(join(root, "sub"));
+    await symlink(join(root, "sub"), join(root, "link-sub"));
+    const made = await send("POST", "/api/channels", {
+      id: "realdup",
+      name: "Real",
+      rtp_ip: "127.0.0.1",
+      rtp_port: await freeUdpPort(),
+      outputs: [
+        { id: "a", protocol: "file", url: `file://${root}/real-a` },
+        // Not made yet: where it will be is where its nearest existing ancestor really is, and the rest.
+        { id: "x", protocol: "hls", url: `hls://?dir=${root}/sub/x` },
+      ],
+    });
+    expect(made.status, await made.clone().text()).toBe(201);
+    for (const [protocol, url, taken] of [
+      ["hls", `hls://?dir=${root}/link-b`, `${root}/real-a`],
+      ["file", `file://${root}/link-b/`, `${root}/real-a`],
+      ["file", `file://${root}/link-sub/x`, `${root}/sub/x`],
+    ] as const) {
+      const response = await send("POST", "/api/channels/realdup/outputs", { protocol, url });
+      expect(response.status, url).toBe(400);
+      expect(response.headers.get("content-type")).toBe("application/problem+json");
+      expect(String((await json(response)).detail), url).toContain(
+        `another output already records in ${taken}`,
+      );
+    }
+    // Two outputs of one new channel, one through the link, are refused the same way and nothing is stored.
+    const both = await send("POST", "/api/channels", {
+      name: "Both",
+      rtp_ip: "127.0.0.1",
+      rtp_port: await freeUdpPort(),
+      outputs: [
+        { protocol: "file", url: `file://${root}/sub/both` },
+        { protocol: "hls", url: `hls://?dir=${root}/link-sub/both` },
+      ],
+    });
+    expect(both.status).toBe(400);
+    expect(String((await json(both)).detail)).toContain(
+      `outputs[1].url: another output already records in ${root}/sub/both`,
+    );
+    expect(await app.storeText()).not.toContain("link-sub/both");
   });
 
   it("serves no name that is not one of the output's recordings: no path traversal", async () => {

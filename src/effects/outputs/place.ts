@@ -13,7 +13,7 @@ const codeOf = (cause: unknown): string =>
   typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : "";
 
 /** The real path `path` has, or would have once created; null when the file system will not say. */
-const realPlace = async (path: string): Promise<string | null> => {
+export const realPlace = async (path: string): Promise<string | null> => {
   const rest: string[] = [];
   let existing = path;
   while (true) {
