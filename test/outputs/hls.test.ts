@@ -5,7 +5,7 @@
  * and segments split where the cues splice; segments and playlists PUT to an HTTP origin, a down origin
  * retried until everything arrives.
  */
-import { mkdtemp, readdir, readFile, rm, symlink } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -319,6 +319,54 @@ describe("hls dir behind a symbolic link", () => {
       }
       expect(yield* Effect.promise(() => readdir(elsewhere))).toEqual([]);
     }),
+  );
+});
+
+/** Whether a thread of this process waits in open(2) for a FIFO's other end (a writer held at a FIFO). */
+const heldAtFifo = async () => {
+  for (const task of await readdir("/proc/self/task")) {
+    const wchan = await readFile(`/proc/self/task/${task}/wchan`, "utf8").catch(() => "");
+    if (wchan === "wait_for_partner") return true;
+  }
+  return undefined;
+};
+
+describe("hls live window behind a link swapped in mid-attempt", () => {
+  it.scopedLive(
+    "old segments are not deleted through a link that now leads out of the recordings directory",
+    () =>
+      Effect.gen(function* () {
+        const root = yield* tempDir;
+        const elsewhere = yield* tempDir;
+        const dir = join(root, "hls");
+        yield* Effect.promise(() => mkdir(dir));
+        // The sixth segment's temporary file is a FIFO: the writer, past its check, waits there to write it, and
+        // its live window then deletes segment-1.ts.
+        yield* Effect.promise(() => execa("mkfifo", [join(dir, ".segment-5.ts.tmp")]));
+        const output = yield* makeOutput(`hls://?dir=${dir}&target=1&window=2&mode=live`, {
+          recordingsRoot: root,
+          reconnect: { firstDelay: "1 minute", maxDelay: "1 minute" },
+        });
+        yield* Effect.forkScoped(output.run);
+        offerAll(output, new TsGenerator({ seed: 4, bitrate: 1_000_000 }).packets(14_000));
+        yield* eventually("the writer to wait at the FIFO", heldAtFifo);
+
+        // Meanwhile the dir becomes a link to a directory outside, holding files of the same names.
+        const victims = ["segment-0.ts", "segment-1.ts", "segment-2.ts", "segment-3.ts", "segment-4.ts"];
+        yield* Effect.promise(async () => {
+          for (const name of [...victims, ".segment-5.ts.tmp"]) await writeFile(join(elsewhere, name), name);
+          await rename(dir, join(root, "hls-moved"));
+          await symlink(elsewhere, dir);
+        });
+        yield* Effect.promise(() => readFile(join(root, "hls-moved", ".segment-5.ts.tmp")));
+
+        const error = yield* eventually("the error", () => output.status().lastError ?? undefined);
+        expect(error).toBe(
+          `${dir} leads outside the recordings directory ${root} through a symbolic link: record in a real directory under it`,
+        );
+        const left = yield* Effect.promise(() => readdir(elsewhere));
+        for (const name of victims) expect(left, name).toContain(name);
+      }),
   );
 });
 

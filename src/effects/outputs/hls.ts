@@ -156,11 +156,20 @@ export const makeHlsState = (target: HlsTarget, options: HlsOptions = {}): HlsSt
       if (target.mode === "live" && listed.length > target.window) {
         behind.push(...listed.splice(0, listed.length - target.window));
         const gone = behind.splice(0, Math.max(0, behind.length - KEEP_BEHIND));
-        if (target.dir !== null) {
+        if (target.dir !== null && gone.length > 0) {
           const dir = target.dir;
-          yield* Effect.promise(() =>
-            Promise.all(gone.map((old) => rm(join(dir, segmentName(old.sequence)), { force: true }))),
-          );
+          // As for a write: a link swapped in since the last check could lead the deletion anywhere.
+          yield* Effect.tryPromise({
+            try: async () => {
+              const problem = await realProblem(dir);
+              if (problem !== null) throw new OutsideRecordings(problem);
+              await Promise.all(gone.map((old) => rm(join(dir, segmentName(old.sequence)), { force: true })));
+            },
+            catch: (cause) =>
+              cause instanceof OutsideRecordings
+                ? new OutputError({ reason: "invalid_url", message: cause.message })
+                : diskError(dir, cause, "old segments"),
+          });
         }
       }
       yield* publishPlaylist;
