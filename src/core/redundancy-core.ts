@@ -164,7 +164,10 @@ export interface FecSnapshot {
   readonly mediaPackets: number;
   readonly columnPackets: number;
   readonly rowPackets: number;
-  /** Media packets rebuilt from FEC. */
+  /**
+   * Media packets rebuilt from FEC that the media stream lacked: one rebuilt before its own copy came (an FEC
+   * socket read first) is not counted; one rebuilt ahead of the media stream counts once the stream passes it.
+   */
   readonly recovered: number;
   /** Media packets still missing once no FEC packet could bring them back. */
   readonly unrecoverable: number;

@@ -6,6 +6,10 @@
 //
 // The host writes a datagram at INPUT and calls media(length) or fec(length); both return how many packets
 // were rebuilt, whose sequence numbers are listed at RECOVERED and whose bytes sit in their media slots.
+//
+// A rebuild counts as recovered only when it fills a gap the media path left. The host may read an FEC
+// socket before the media socket's datagram of the same moment, so a packet rebuilt ahead of the media path
+// may still come: it is held as EARLY and counted only once the media path moves past it without its copy.
 
 import { bump, checkRtp, E_TOO_LONG, INPUT, SLOT_SIZE, STATUS, STATUS_SIZE } from "./slots";
 
@@ -26,6 +30,8 @@ const MEMORY_END: usize = MEDIA_DATA + <usize>(MEDIA_SLOTS * SLOT_SIZE);
 
 const VALID: u32 = 0x10000;
 const PRESENT: u32 = 0x20000;
+// Rebuilt before the media path reached its sequence number: not yet known to fill a gap.
+const EARLY: u32 = 0x40000;
 
 const F_ACTIVE: usize = 0;
 const F_BASE: usize = 4;
@@ -56,6 +62,10 @@ const ST_HORIZON: usize = STATUS + 52;
 const ST_SSRC: usize = STATUS + 56;
 const ST_PENDING_FEC: usize = STATUS + 60;
 const ST_NEXT_FEC: usize = STATUS + 64;
+// The highest sequence number from the media socket itself (ST_HIGHEST also follows rebuilds).
+const ST_MEDIA_HIGHEST: usize = STATUS + 68;
+// How many media slots are tagged EARLY.
+const ST_EARLY: usize = STATUS + 72;
 
 const E_MALFORMED_FEC: i32 = -3;
 
@@ -118,7 +128,13 @@ export function media(length: i32): i32 {
   if (load<u32>(ST_STARTED) == 0) {
     store<u32>(ST_STARTED, 1);
     store<u32>(ST_HIGHEST, (sequence - 1) & 0xffff);
+    store<u32>(ST_MEDIA_HIGHEST, (sequence - 1) & 0xffff);
     store<u32>(ST_JUDGED, sequence);
+  }
+  const mediaAhead = (sequence - load<u32>(ST_MEDIA_HIGHEST)) & 0xffff;
+  if (mediaAhead != 0 && mediaAhead < 0x8000) {
+    if (load<u32>(ST_EARLY) != 0) passEarly(sequence, mediaAhead);
+    store<u32>(ST_MEDIA_HIGHEST, sequence);
   }
   const slot = mediaMeta(sequence);
   const tag = load<u32>(slot);
@@ -138,14 +154,43 @@ export function media(length: i32): i32 {
   return <i32>load<u32>(ST_RECOVERED_NOW);
 }
 
+// The media path reached `sequence`, `ahead` past where it was: an EARLY rebuild of `sequence` was not needed
+// (its copy came), and those of the sequence numbers it skipped filled real gaps.
+function passEarly(sequence: u32, ahead: u32): void {
+  const early = sequence | VALID | PRESENT | EARLY;
+  const slot = mediaMeta(sequence);
+  if (load<u32>(slot) == early) {
+    store<u32>(slot, early & ~EARLY);
+    store<u32>(ST_EARLY, load<u32>(ST_EARLY) - 1);
+  }
+  if (ahead > MEDIA_SLOTS) ahead = MEDIA_SLOTS;
+  for (let k: u32 = 1; k < ahead && load<u32>(ST_EARLY) != 0; k++) settleEarly((sequence - k) & 0xffff);
+}
+
+// Counts an EARLY rebuild of `sequence` as recovered, if its slot holds one.
+function settleEarly(sequence: u32): void {
+  const slot = mediaMeta(sequence);
+  const early = sequence | VALID | PRESENT | EARLY;
+  if (load<u32>(slot) != early) return;
+  store<u32>(slot, early & ~EARLY);
+  store<u32>(ST_EARLY, load<u32>(ST_EARLY) - 1);
+  bump(ST_RECOVERED);
+}
+
 // Marks the sequence numbers skipped on the way to `sequence` as missing, then judges the oldest ones.
 function advanceTo(sequence: u32): void {
   const ahead = (sequence - load<u32>(ST_HIGHEST)) & 0xffff;
   store<u32>(mediaMeta(sequence), sequence | VALID);
   store<u32>(ST_HIGHEST, sequence);
   if (ahead >= MEDIA_SLOTS) {
-    // A jump past the whole buffer is the sender restarting, not loss.
+    // A jump past the whole buffer is the sender restarting, not loss; what was rebuilt ahead of the media
+    // path will not come now.
     store<u32>(ST_JUDGED, sequence);
+    for (let s: u32 = 0; s < MEDIA_SLOTS && load<u32>(ST_EARLY) != 0; s++) {
+      const tag = load<u32>(MEDIA_META + <usize>(s << 3));
+      if ((tag & EARLY) != 0) settleEarly(tag & 0xffff);
+    }
+    store<u32>(ST_EARLY, 0);
     return;
   }
   for (let k: u32 = 1; k < ahead; k++) {
@@ -155,7 +200,9 @@ function advanceTo(sequence: u32): void {
   const horizon = load<u32>(ST_HORIZON);
   let judged = load<u32>(ST_JUDGED);
   while (((sequence - judged) & 0xffff) > horizon) {
-    if (load<u32>(mediaMeta(judged)) == (judged | VALID)) bump(ST_UNRECOVERABLE);
+    const tag = load<u32>(mediaMeta(judged));
+    if (tag == (judged | VALID)) bump(ST_UNRECOVERABLE);
+    else if ((tag & EARLY) != 0) settleEarly(judged);
     judged = (judged + 1) & 0xffff;
   }
   store<u32>(ST_JUDGED, judged);
@@ -254,7 +301,7 @@ function attempt(slot: u32): void {
   for (let i: u32 = 0; i < count; i++) {
     const sequence = (base + i * offset) & 0xffff;
     const tag = load<u32>(mediaMeta(sequence));
-    if (tag == (sequence | VALID | PRESENT)) continue;
+    if ((tag & ~EARLY) == (sequence | VALID | PRESENT)) continue;
     if (tag != (sequence | VALID) && !isAhead(sequence, highest)) {
       // Its slot has moved on to a newer packet: this FEC packet came too late to help.
       bump(ST_STALE_FEC);
@@ -276,8 +323,13 @@ function attempt(slot: u32): void {
   }
   retire(m);
   if (isAhead(lost, highest)) advanceTo(lost);
-  store<u32>(mediaMeta(lost), lost | VALID | PRESENT);
-  bump(ST_RECOVERED);
+  if (isAhead(lost, load<u32>(ST_MEDIA_HIGHEST))) {
+    store<u32>(mediaMeta(lost), lost | VALID | PRESENT | EARLY);
+    bump(ST_EARLY);
+  } else {
+    store<u32>(mediaMeta(lost), lost | VALID | PRESENT);
+    bump(ST_RECOVERED);
+  }
   const now = load<u32>(ST_RECOVERED_NOW);
   store<u32>(RECOVERED + <usize>(now << 2), lost);
   store<u32>(ST_RECOVERED_NOW, now + 1);
