@@ -122,10 +122,19 @@ export const secretsOfUrl = (url: string): ReadonlyArray<string> => {
   for (const value of [...values]) {
     for (const pair of value.split("&")) {
       const part = pair.split("=")[1];
-      if (part !== undefined && part !== "") values.push(decodeURIComponent(part));
+      if (part !== undefined && part !== "") values.push(decodedOrRaw(part));
     }
   }
   return values;
+};
+
+/** A query value as a destination reads it; one with a malformed escape is held as written. */
+const decodedOrRaw = (text: string): string => {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 };
 
 export const maskKnownSecrets = (text: string): string => {

@@ -105,6 +105,37 @@ describe("secrets", () => {
     for (const secret of secrets) expect(stored).toContain(secret);
   });
 
+  it("a query with a malformed percent escape is saved, and its key and query stay masked", async () => {
+    const key = `key${crypto.randomUUID().replaceAll("-", "")}`;
+    const query = `sig=${crypto.randomUUID().replaceAll("-", "")}%E0%A4%A`;
+    const outputs = [
+      { id: "rtmp", protocol: "rtmp", url: `rtmp://127.0.0.1:1/app/${key}?${query}` },
+      { id: "rtsp", protocol: "rtsp", url: `rtsp://127.0.0.1:1/live?${query}` },
+    ];
+    const created = await app.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "escapes",
+        name: "Escapes",
+        rtp_ip: "127.0.0.1",
+        rtp_port: await freeUdpPort(),
+        outputs,
+      }),
+    });
+    const text = await created.text();
+    expect(created.status, text).toBe(201);
+    const changed = await app.request("/api/channels/escapes/outputs/rtmp", {
+      method: "PUT",
+      body: JSON.stringify({ protocol: "rtmp", url: `rtmp://127.0.0.1:1/app/${key}?x=%ZZ${query}` }),
+    });
+    expect(changed.status, await changed.clone().text()).toBe(200);
+    const exported = await (await app.request("/api/config")).text();
+    for (const shown of [text, await changed.text(), exported, ...app.logs]) {
+      expect(shown).not.toContain(key);
+      expect(shown).not.toContain(query);
+    }
+  });
+
   it("a token is shown once, at creation", async () => {
     const created = await json(
       await app.request("/api/tokens", {
