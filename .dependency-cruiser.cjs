@@ -1,6 +1,7 @@
 /**
  * The dependency rules of ARCHITECTURE.md, checked by `npm test` (scripts/test.sh):
  *   src/domain ← src/core ← src/effects ← src/http ← src/cli
+ * and inside src/effects: config ← runtime, events ← ingest, outputs ← channel ← status ← control ← services.ts
  * Each layer imports only from the layers before it; views/ (page templates) take data, never services; no
  * import cycles anywhere; nothing in src/ imports tests or benchmarks.
  */
@@ -38,6 +39,56 @@ module.exports = {
       "^src/effects/",
       "^(src/(http|cli)|views)/",
       "Services never reach up into the HTTP layer or the pages.",
+    ),
+    // Inside src/effects, folders by role, each above the ones it may import (services.ts at the root wires
+    // them all): control → status → channel → ingest | outputs → runtime | events → config.
+    layer(
+      "effects-config-is-the-bottom",
+      "^src/effects/config/",
+      "^src/effects/(?!config/)",
+      "Storage (store, config state, secrets) knows nothing of the rest of the service.",
+    ),
+    layer(
+      "effects-runtime-below-channels",
+      "^src/effects/runtime/",
+      "^src/effects/(?!(runtime|config)/)",
+      "Sockets, libc, libsrt and child processes are tools: they know no channel, output or event.",
+    ),
+    layer(
+      "effects-events-below-channels",
+      "^src/effects/events/",
+      "^src/effects/(?!(events|config)/)",
+      "The event bus, log and actor carry what others say; they call no service above them.",
+    ),
+    layer(
+      "effects-ingest-below-channel",
+      "^src/effects/ingest/",
+      "^src/effects/(?!(ingest|runtime|events|config)/)",
+      "The input path knows sockets and the clock, not the outputs or the channel that assembles it.",
+    ),
+    layer(
+      "effects-outputs-below-channel",
+      "^src/effects/outputs/",
+      "^src/effects/(?!(outputs|runtime|events|config)/)",
+      "An output knows its destination and its queue, not the input path or the channel that feeds it.",
+    ),
+    layer(
+      "effects-channel-below-status",
+      "^src/effects/channel/",
+      "^src/effects/(status|control|services)",
+      "Channels and their supervisor report through counters and events; they do not read status or take commands from above.",
+    ),
+    layer(
+      "effects-status-below-control",
+      "^src/effects/status/",
+      "^src/effects/(control|services)",
+      "Status (read model, metrics, readiness, cue history, stills) is read by commands, never the other way.",
+    ),
+    layer(
+      "effects-control-below-wiring",
+      "^src/effects/control/",
+      "^src/effects/services",
+      "Commands use the services; services.ts wires them together.",
     ),
     layer("http-below-cli", "^src/http/", "^src/cli/", "The CLI starts the HTTP layer, not the other way."),
     layer(

@@ -14,7 +14,7 @@
 import { parseArgs } from "node:util";
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect";
 import { ChannelId, OutputId } from "../src/domain/ids.ts";
-import { Channels } from "../src/effects/channels.ts";
+import { Channels } from "../src/effects/channel/channels.ts";
 import { startBenchService } from "./bench-service.ts";
 
 const { values } = parseArgs({

@@ -6,8 +6,8 @@
  */
 import { createSocket } from "node:dgram";
 import { Layer, Logger, LogLevel, ManagedRuntime, Scope } from "effect";
-import { ReadModel } from "../src/effects/read-model.ts";
 import { ServicesTest } from "../src/effects/services.ts";
+import { ReadModel } from "../src/effects/status/read-model.ts";
 import { makeApp } from "../src/http/app.ts";
 import { listen } from "../src/http/server.ts";
 import { chunkTs } from "../test/support/sender.ts";

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Duration } from "effect";
-import { stillOf, THUMBNAIL_EVERY } from "../src/effects/thumbnails.ts";
+import { stillOf, THUMBNAIL_EVERY } from "../src/effects/status/thumbnails.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "10" } } });
 const dir = mkdtempSync(join(tmpdir(), "distributary-thumb-"));

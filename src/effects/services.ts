@@ -4,19 +4,29 @@
  * and the tokens.
  * The service and the tests build the same graph from here.
  */
-import { ConfigProvider, Layer } from "effect";
-import { Auth } from "./auth.ts";
-import { Channels } from "./channels.ts";
-import { ConfigState } from "./config-state.ts";
-import { ConfigTransfer } from "./config-transfer.ts";
-import { Control } from "./control.ts";
-import { CueHistory } from "./cue-history.ts";
-import { EventBus } from "./event-bus.ts";
-import { EventLogLive } from "./event-log.ts";
-import { Metrics } from "./metrics.ts";
-import { ReadModel } from "./read-model.ts";
-import { type DocumentStore, layerMemory } from "./store.ts";
-import { Thumbnails } from "./thumbnails.ts";
+import { ConfigProvider, Effect, Layer } from "effect";
+import { Channels } from "./channel/channels.ts";
+import { ConfigState } from "./config/config-state.ts";
+import { type DocumentStore, layerMemory } from "./config/store.ts";
+import { Auth } from "./control/auth.ts";
+import { ConfigTransfer } from "./control/config-transfer.ts";
+import { Control } from "./control/control.ts";
+import { EventBus } from "./events/event-bus.ts";
+import { EventLogLive } from "./events/event-log.ts";
+import { CueHistory } from "./status/cue-history.ts";
+import { Metrics } from "./status/metrics.ts";
+import { ReadModel } from "./status/read-model.ts";
+import { Readiness } from "./status/readiness.ts";
+import { Thumbnails } from "./status/thumbnails.ts";
+
+/** Events name their channel and output as the configuration names them (wired here: neither knows the other). */
+const EventNames = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const bus = yield* EventBus;
+    const config = yield* ConfigState;
+    bus.nameWith(config.names);
+  }),
+);
 
 export const ServicesLive = Layer.mergeAll(
   ConfigTransfer.Default,
@@ -26,8 +36,8 @@ export const ServicesLive = Layer.mergeAll(
   Layer.scopedDiscard(EventLogLive),
 ).pipe(
   Layer.provideMerge(Control.Default),
-  Layer.provideMerge(ReadModel.Default),
-  Layer.provideMerge(CueHistory.Default),
+  Layer.provideMerge(Layer.mergeAll(ReadModel.Default, Readiness.Default)),
+  Layer.provideMerge(Layer.mergeAll(CueHistory.Default, EventNames)),
   Layer.provideMerge(Layer.mergeAll(Channels.Default, ConfigState.Default)),
   Layer.provideMerge(EventBus.Default),
 );

@@ -8,15 +8,16 @@ import { createNodeWebSocket } from "@hono/node-ws";
 import { Effect, FiberSet, Option, Runtime, Stream } from "effect";
 import { Hono, type MiddlewareHandler } from "hono";
 import type { ChannelId } from "../domain/ids.ts";
-import { Auth } from "../effects/auth.ts";
-import { Channels } from "../effects/channels.ts";
-import { ConfigTransfer } from "../effects/config-transfer.ts";
-import { Control } from "../effects/control.ts";
-import { EventBus } from "../effects/event-bus.ts";
-import { Metrics } from "../effects/metrics.ts";
-import { ReadModel } from "../effects/read-model.ts";
+import { Channels } from "../effects/channel/channels.ts";
+import { Auth } from "../effects/control/auth.ts";
+import { ConfigTransfer } from "../effects/control/config-transfer.ts";
+import { Control } from "../effects/control/control.ts";
+import { EventBus } from "../effects/events/event-bus.ts";
 import { runtimeName, runtimeVersion } from "../effects/runtime/runtime.ts";
-import { Thumbnails } from "../effects/thumbnails.ts";
+import { Metrics } from "../effects/status/metrics.ts";
+import { ReadModel } from "../effects/status/read-model.ts";
+import { Readiness } from "../effects/status/readiness.ts";
+import { Thumbnails } from "../effects/status/thumbnails.ts";
 import { version } from "../version.ts";
 import { channelsApi } from "./api/channels.ts";
 import { configApi } from "./api/config.ts";
@@ -37,6 +38,7 @@ import { BAD_TOKEN_REASON, channelsSocket, NO_TOKEN_REASON, refusedSocket } from
 export const makeApp = (startedAt: number = Date.now()) =>
   Effect.gen(function* () {
     const control = yield* Control;
+    const readiness = yield* Readiness;
     const readModel = yield* ReadModel;
     const bus = yield* EventBus;
     const transfer = yield* ConfigTransfer;
@@ -74,8 +76,8 @@ export const makeApp = (startedAt: number = Date.now()) =>
           "lists the channels that failed to start",
       },
       (c) =>
-        control.ready()
-          ? c.json({ status: "ready", not_resumed: control.notResumed() })
+        readiness.ready()
+          ? c.json({ status: "ready", not_resumed: readiness.notResumed() })
           : c.json({ status: "starting", not_resumed: [] }, 503),
     );
     open.on(

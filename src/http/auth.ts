@@ -8,7 +8,7 @@
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { Option } from "effect";
 import type { Context, MiddlewareHandler } from "hono";
-import { allows, type Principal, type Role } from "../effects/auth.ts";
+import { allows, type Principal, type Role } from "../effects/control/auth.ts";
 import { problemResponse } from "./problem.ts";
 
 export interface AuthEnv {

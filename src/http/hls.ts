@@ -12,8 +12,8 @@
 import type { Option } from "effect";
 import type { Context } from "hono";
 import type { ChannelId } from "../domain/ids.ts";
-import type { Principal } from "../effects/auth.ts";
-import type { HlsSource } from "../effects/channels.ts";
+import type { HlsSource } from "../effects/channel/channels.ts";
+import type { Principal } from "../effects/control/auth.ts";
 import { PLAYLIST_NAME } from "../effects/outputs/hls.ts";
 import { countFailure, type FailureLimiter, headerToken, tooManyFailures } from "./auth.ts";
 import { problemResponse } from "./problem.ts";

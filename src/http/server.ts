@@ -1,12 +1,12 @@
 import { join } from "node:path";
 import { type ServerType, serve } from "@hono/node-server";
 import { Console, Effect, Layer } from "effect";
-import { Auth } from "../effects/auth.ts";
-import { PinoLoggerLive } from "../effects/logging.ts";
-import { RecordingsDir } from "../effects/recordings.ts";
+import { layerFile } from "../effects/config/store.ts";
+import { Auth } from "../effects/control/auth.ts";
+import { PinoLoggerLive } from "../effects/events/logging.ts";
+import { RecordingsDir } from "../effects/outputs/recordings.ts";
 import { runtimeName, runtimeVersion } from "../effects/runtime/runtime.ts";
 import { ServicesLive } from "../effects/services.ts";
-import { layerFile } from "../effects/store.ts";
 import { version } from "../version.ts";
 import { makeApp } from "./app.ts";
 

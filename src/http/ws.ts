@@ -11,8 +11,8 @@
  */
 import { Chunk, Effect, Fiber, Stream } from "effect";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
-import type { EventBus } from "../effects/event-bus.ts";
-import type { ReadModel } from "../effects/read-model.ts";
+import type { EventBus } from "../effects/events/event-bus.ts";
+import type { ReadModel } from "../effects/status/read-model.ts";
 import { presentedToken } from "./auth.ts";
 
 export type RunFork = <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>;

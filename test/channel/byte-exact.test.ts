@@ -3,7 +3,7 @@ import { expect, layer } from "@effect/vitest";
 import { Effect } from "effect";
 import { encodeSection, type SpliceInfoSection } from "../../src/core/scte35/index.ts";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
-import { Channels } from "../../src/effects/channels.ts";
+import { Channels } from "../../src/effects/channel/channels.ts";
 import { analyse } from "../support/analyse.ts";
 import { spliceInsertSection } from "../support/cues.ts";
 import { fixturePath } from "../support/fixtures.ts";

@@ -2,7 +2,7 @@ import { expect, layer } from "@effect/vitest";
 import { Effect, Fiber } from "effect";
 import { PacketCore } from "../../src/core/packet-core.ts";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
-import { Channels } from "../../src/effects/channels.ts";
+import { Channels } from "../../src/effects/channel/channels.ts";
 import { eventually, freeUdpPort, type UdpSink, udpSink } from "../support/peers.ts";
 import { asRtp, chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { expect, layer } from "@effect/vitest";
 import { Effect, Fiber, Layer } from "effect";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
-import { Channels, OutputDefaults } from "../../src/effects/channels.ts";
+import { Channels, OutputDefaults } from "../../src/effects/channel/channels.ts";
 import { encodeTestStream, probeMedia } from "../support/media.ts";
 import { childProcesses, eventually, freeUdpPort, nginxRtmp, udpSink } from "../support/peers.ts";
 import { asRtp, chunkTs, sendPaced } from "../support/sender.ts";

@@ -2,7 +2,7 @@ import { createSocket } from "node:dgram";
 import { expect, layer } from "@effect/vitest";
 import { Effect } from "effect";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
-import { Channels } from "../../src/effects/channels.ts";
+import { Channels } from "../../src/effects/channel/channels.ts";
 import { eventually, freeUdpPort } from "../support/peers.ts";
 import { asRtp, chunkTs } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";

@@ -5,8 +5,8 @@
 import { expect, layer } from "@effect/vitest";
 import { Effect, Layer } from "effect";
 import { ChannelId } from "../../src/domain/ids.ts";
-import { PreviewSettings } from "../../src/effects/channel-types.ts";
-import { Channels } from "../../src/effects/channels.ts";
+import { PreviewSettings } from "../../src/effects/channel/channel-types.ts";
+import { Channels } from "../../src/effects/channel/channels.ts";
 import { eventually, freeUdpPort } from "../support/peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";

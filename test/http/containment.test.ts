@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Layer } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import { ChannelFaults } from "../../src/effects/channel.ts";
-import { OutputDefaults } from "../../src/effects/channels.ts";
-import { layerFile } from "../../src/effects/store.ts";
+import { ChannelFaults } from "../../src/effects/channel/channel.ts";
+import { OutputDefaults } from "../../src/effects/channel/channels.ts";
+import { layerFile } from "../../src/effects/config/store.ts";
 import {
   eventually,
   freeUdpPort,

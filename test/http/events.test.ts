@@ -6,7 +6,7 @@
 import { Layer } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeSection } from "../../src/core/scte35/index.ts";
-import { OutputDefaults } from "../../src/effects/channels.ts";
+import { OutputDefaults } from "../../src/effects/channel/channels.ts";
 import { ADMIN_TOKEN, eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { immediateSpliceOut } from "../support/cues.ts";
 import { chunkTs } from "../support/sender.ts";

@@ -6,9 +6,9 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { type ChannelEvent, EVENT_TYPES } from "../../src/domain/events.ts";
-import { describeEvent } from "../../src/effects/event-log.ts";
-import { maskSecrets } from "../../src/effects/logging.ts";
-import { holdSecrets, maskKnownSecrets, releaseSecrets } from "../../src/effects/secrets.ts";
+import { holdSecrets, maskKnownSecrets, releaseSecrets } from "../../src/effects/config/secrets.ts";
+import { describeEvent } from "../../src/effects/events/event-log.ts";
+import { maskSecrets } from "../../src/effects/events/logging.ts";
 import { eventually, json, makeTestApp, type TestApp } from "../support/app.ts";
 
 let app: TestApp | undefined;

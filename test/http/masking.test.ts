@@ -5,8 +5,8 @@
  */
 import { Effect, Exit, Redacted, Scope } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import { spawnChild } from "../../src/effects/child-process.ts";
-import { maskSecrets } from "../../src/effects/logging.ts";
+import { maskSecrets } from "../../src/effects/events/logging.ts";
+import { spawnChild } from "../../src/effects/runtime/child-process.ts";
 import { json, makeTestApp, type TestApp } from "../support/app.ts";
 
 let app: TestApp | undefined;

@@ -6,7 +6,7 @@
  */
 import { Effect, Exit, Layer, Scope } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OutputDefaults } from "../../src/effects/channels.ts";
+import { OutputDefaults } from "../../src/effects/channel/channels.ts";
 import {
   eventually,
   freeUdpPort,

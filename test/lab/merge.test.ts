@@ -2,7 +2,8 @@
  * SMPTE 2022-7 over two real paths: the encoder sends the same RTP stream to the service over a direct link
  * (primary) and through a relay that holds every datagram 20 ms (backup). Each path loses 5 % of the
  * datagrams, chosen at random and dropped by nftables by RTP sequence number, so the test knows exactly
- * which: the output must miss exactly those both paths lost, and nothing else.
+ * which: the output must miss exactly those both paths lost, and nothing else, and each input's RTP loss
+ * counts exactly what its path lost.
  *
  *   enc ── svc            primary, 5 % loss
  *   enc ── wan ── svc     backup, 5 % loss, 20 ms later (relay in wan)
@@ -13,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { analyse } from "../support/analyse.ts";
-import { bytesArrived, channelOf, cuedStream, newGenerator, startedChannel } from "../support/lab-channel.ts";
+import { eventually } from "../support/app.ts";
+import { bytesArrived, cuedStream, newGenerator, startedChannel } from "../support/lab-channel.ts";
 import {
   type Lab,
   type LabService,
@@ -46,7 +48,7 @@ describe.skipIf(labUnavailable !== undefined)("2022-7 merge over two lossy paths
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
-  it("the output misses exactly the datagrams both paths lost, and nothing else", async () => {
+  it("the output misses exactly the datagrams both paths lost, and nothing else; each input counts its path's loss", async () => {
     const enc = await lab.namespace("enc");
     const svc = await lab.namespace("svc");
     const wan = await lab.namespace("wan");
@@ -107,15 +109,39 @@ describe.skipIf(labUnavailable !== undefined)("2022-7 merge over two lossy paths
     const [got, want] = [analyse(received), analyse(expected)];
     expect(got.ccErrors).toBe(want.ccErrors);
     expect(got.sections).toEqual(want.sections);
-    const view = await channelOf(service, channel);
-    const lostAt = view.inputs.map(
-      (input) => `${input.role} ${(input.rtp as { lost: number } | null)?.lost}`,
-    );
+    // An input counts a datagram lost when one after it arrives (RFC 3550), so what a path lost after the last
+    // datagram it delivered is not loss yet.
+    const countable = (lost: ReadonlySet<number>) => {
+      let last = FIRST_SEQUENCE + media.length - 1;
+      while (lost.has(last)) last--;
+      return [...lost].filter((sequence) => sequence < last).length;
+    };
+    const paths = {
+      primary: { delivered: media.length - primaryLost.size, lost: countable(primaryLost) },
+      backup: { delivered: media.length - backupLost.size, lost: countable(backupLost) },
+    };
+    // Read live (GET /api/channels/{id} is the read model's view, up to a second old) once each input has
+    // taken every datagram its path delivered: the backup's last ones come 20 ms after the output's.
+    interface InputStats {
+      readonly role: "primary" | "backup";
+      readonly datagrams: number;
+      readonly rtp: { readonly lost: number };
+    }
+    const inputs = await eventually("every delivered datagram counted at its input", async () => {
+      const answer = await service.api(`/api/channels/${channel}/stats`);
+      const { inputs } = (await answer.json()) as { inputs: ReadonlyArray<InputStats> };
+      return inputs.every((input) => input.datagrams >= paths[input.role].delivered) ? inputs : undefined;
+    });
+    const lostAt = inputs.map((input) => `${input.role} ${input.rtp.lost}`);
     console.log(
       `2022-7, 5 % loss per path, backup 20 ms behind: ${media.length} datagrams sent on each path; primary ` +
         `dropped ${primaryLost.size}, backup ${backupLost.size}, both ${bothLost.size}; the output missed ` +
         `${(stream.ts.length - received.length) / 1316} datagrams (${got.ccErrors} continuity errors, all at those); ` +
         `RTP loss seen per input: ${lostAt.join(", ")}`,
     );
+    for (const input of inputs) {
+      expect(input.datagrams, `${input.role}: datagrams taken`).toBe(paths[input.role].delivered);
+      expect(input.rtp.lost, `${input.role}: RTP loss`).toBe(paths[input.role].lost);
+    }
   }, 120_000);
 });

@@ -13,7 +13,7 @@ import { Effect, Either, Layer, Scope } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { base64ToBytes } from "../../src/core/scte35/index.ts";
-import { OutputDefaults } from "../../src/effects/channels.ts";
+import { OutputDefaults } from "../../src/effects/channel/channels.ts";
 import { ADMIN_TOKEN, eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { fixturePath } from "../support/fixtures.ts";
 import { ForeignDatagrams } from "../support/foreign.ts";

@@ -17,7 +17,7 @@ import { execa } from "execa";
 import { describe, expect } from "vitest";
 import { bytesToHex, encodeSection } from "../../src/core/scte35/index.ts";
 import { parseOutputUrl } from "../../src/domain/url.ts";
-import { maskSecrets } from "../../src/effects/logging.ts";
+import { maskSecrets } from "../../src/effects/events/logging.ts";
 import type { PushAddressPolicy } from "../../src/effects/outputs/hls-push.ts";
 import { makeOutput, type Output } from "../../src/effects/outputs/writer.ts";
 import { immediateSpliceOut, spliceInsertSection } from "../support/cues.ts";

@@ -3,8 +3,8 @@ import { it } from "@effect/vitest";
 import { Effect, Exit, Scope } from "effect";
 import { execa } from "execa";
 import { describe, expect } from "vitest";
-import { spawnChild } from "../../src/effects/child-process.ts";
 import { makeOutput } from "../../src/effects/outputs/writer.ts";
+import { spawnChild } from "../../src/effects/runtime/child-process.ts";
 import {
   childProcesses,
   eventually,

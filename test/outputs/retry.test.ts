@@ -2,7 +2,11 @@ import { it } from "@effect/vitest";
 import { Clock, Duration, Effect, Exit, Fiber, TestClock } from "effect";
 import { describe, expect } from "vitest";
 import { OutputError } from "../../src/domain/errors.ts";
-import { type ReconnectOptions, reconnectSchedule, runWithReconnects } from "../../src/effects/retry.ts";
+import {
+  type ReconnectOptions,
+  reconnectSchedule,
+  runWithReconnects,
+} from "../../src/effects/outputs/retry.ts";
 
 const refused = new OutputError({ reason: "connect_refused", message: "connection refused by 127.0.0.1:9" });
 const stepMs = 200;

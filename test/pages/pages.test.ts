@@ -9,7 +9,7 @@ import { Effect, Layer, Scope } from "effect";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeSection } from "../../src/core/scte35/index.ts";
-import { OutputDefaults } from "../../src/effects/channels.ts";
+import { OutputDefaults } from "../../src/effects/channel/channels.ts";
 import { ADMIN_TOKEN, eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
 import { immediateSpliceOut } from "../support/cues.ts";

@@ -2,7 +2,7 @@ import { describe, expect, it, layer } from "@effect/vitest";
 import { Effect, Either, Schema } from "effect";
 import { ChannelId } from "../../src/domain/ids.ts";
 import { RedundancyConfigSchema, resolveRedundancy } from "../../src/domain/redundancy.ts";
-import { Channels } from "../../src/effects/channels.ts";
+import { Channels } from "../../src/effects/channel/channels.ts";
 import { freeUdpPort } from "../support/peers.ts";
 
 const primary = { ip: "127.0.0.1", port: 5000 };

@@ -6,7 +6,7 @@
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { Cause, ConfigProvider, Effect, Exit, Layer, Scope } from "effect";
 import { afterEach, expect, it } from "vitest";
-import { Channels } from "../../src/effects/channels.ts";
+import { Channels } from "../../src/effects/channel/channels.ts";
 import { bindInput } from "../../src/effects/ingest/udp-receiver.ts";
 import { batchMs, readInBatches } from "../../src/effects/runtime/batch-reader.ts";
 import { freeUdpPort } from "../support/peers.ts";

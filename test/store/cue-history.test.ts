@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { encodeSection } from "../../src/core/scte35/index.ts";
-import { layerFile } from "../../src/effects/store.ts";
+import { layerFile } from "../../src/effects/config/store.ts";
 import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { immediateSpliceOut } from "../support/cues.ts";
 import { chunkTs } from "../support/sender.ts";

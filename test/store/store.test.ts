@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Exit, Schema } from "effect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DocumentStore, layerFile, loadDocument } from "../../src/effects/store.ts";
+import { DocumentStore, layerFile, loadDocument } from "../../src/effects/config/store.ts";
 import { freeUdpPort, json, makeTestApp } from "../support/app.ts";
 
 let dir: string;

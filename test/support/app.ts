@@ -5,10 +5,10 @@
 import { createSocket } from "node:dgram";
 import { Writable } from "node:stream";
 import { Effect, Exit, Layer, ManagedRuntime, Scope } from "effect";
-import { Control } from "../../src/effects/control.ts";
-import { PinoLoggerLive } from "../../src/effects/logging.ts";
+import { DocumentStore, layerMemory } from "../../src/effects/config/store.ts";
+import { PinoLoggerLive } from "../../src/effects/events/logging.ts";
 import { ServicesTest } from "../../src/effects/services.ts";
-import { DocumentStore, layerMemory } from "../../src/effects/store.ts";
+import { Readiness } from "../../src/effects/status/readiness.ts";
 import { makeApp } from "../../src/http/app.ts";
 import { closeWebSockets, listen } from "../../src/http/server.ts";
 import * as peers from "./peers.ts";
@@ -51,8 +51,8 @@ export const makeTestApp = async (
   const runtime = ManagedRuntime.make(layer);
   const scope = await runtime.runPromise(Scope.make());
   const handle = await runtime.runPromise(Scope.extend(makeApp(), scope));
-  const control = await runtime.runPromise(Control);
-  await eventually("the control plane to be ready", () => (control.ready() ? true : undefined));
+  const readiness = await runtime.runPromise(Readiness);
+  await eventually("the control plane to be ready", () => (readiness.ready() ? true : undefined));
   return {
     request: (path, init = {}) => {
       const { token = ADMIN_TOKEN, ...rest } = init;

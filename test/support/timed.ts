@@ -5,7 +5,7 @@
  */
 import { createSocket } from "node:dgram";
 import { Effect, type Scope } from "effect";
-import { udpReceiver } from "../support/peers.ts";
+import { udpReceiver } from "./peers.ts";
 
 export interface TimedSink {
   readonly port: number;

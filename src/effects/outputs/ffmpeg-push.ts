@@ -10,7 +10,7 @@
 import { Clock, Deferred, Effect, type Redacted, type Scope } from "effect";
 import { makeStartGate } from "../../core/ts-start.ts";
 import { OutputError } from "../../domain/errors.ts";
-import { type ChildExit, describeExit, spawnChild } from "../child-process.ts";
+import { type ChildExit, describeExit, spawnChild } from "../runtime/child-process.ts";
 import type { WriterContext } from "./context.ts";
 
 /** One pipe write gathers this much; ffmpeg reads in 32 KiB blocks. */

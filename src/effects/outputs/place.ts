@@ -2,7 +2,7 @@
  * Where a recording or an HLS dir really is: a symbolic link inside the recordings directory could lead a
  * writer anywhere, so the real path of each output's directory (its nearest existing ancestor's, resolved by
  * the file system, then the rest as written) must lie under the real path of the recordings directory. Checked
- * when an output is saved (src/effects/recordings.ts) and again before the writers create or open anything.
+ * when an output is saved (src/effects/outputs/recordings.ts) and again before the writers create or open anything.
  */
 import { realpath } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";

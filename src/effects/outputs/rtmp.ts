@@ -18,7 +18,7 @@
 import { type Effect, Redacted, type Scope } from "effect";
 import { OutputError } from "../../domain/errors.ts";
 import type { RtmpTarget } from "../../domain/url.ts";
-import type { ChildExit } from "../child-process.ts";
+import type { ChildExit } from "../runtime/child-process.ts";
 import type { WriterContext } from "./context.ts";
 import {
   commonExitError,

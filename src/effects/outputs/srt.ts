@@ -1,5 +1,5 @@
 /**
- * SRT output, in process through libsrt (src/effects/srt/libsrt.ts): no child, the passphrase only in this
+ * SRT output, in process through libsrt (src/effects/runtime/libsrt.ts): no child, the passphrase only in this
  * process's memory.
  *
  * - caller: one non-blocking socket connects; libsrt reports the connection (or why it failed: the peer's
@@ -25,7 +25,7 @@ import {
   SRT_REJ,
   SRTS,
   type SrtSocketStats,
-} from "../srt/libsrt.ts";
+} from "../runtime/libsrt.ts";
 import type { SrtLinkStats, SrtPeerStats, WriterContext } from "./context.ts";
 import { resolveIPv4 } from "./udp.ts";
 

@@ -8,11 +8,11 @@ import { Deferred, Effect, Exit, type Scope } from "effect";
 import { OutputError } from "../../domain/errors.ts";
 import type { DatagramTarget } from "../../domain/url.ts";
 import { markOwnPort } from "../runtime/own-ports.ts";
+import { type DatagramSender, makeDatagramSender } from "../runtime/segmented.ts";
 import { openLibcSender, usesLibcSender } from "../runtime/udp-sender.ts";
 import type { WriterContext } from "./context.ts";
 import { DATAGRAM_PAYLOAD } from "./queue.ts";
 import { makeRtpFramer, RTP_HEADER_SIZE } from "./rtp.ts";
-import { type DatagramSender, makeDatagramSender } from "./segmented.ts";
 
 const errorCode = (cause: unknown): string =>
   cause instanceof Error && "code" in cause && typeof cause.code === "string" ? cause.code : String(cause);

@@ -19,12 +19,12 @@ import {
   parseOutputUrl,
   recordingPlaceProblem,
 } from "../../domain/url.ts";
-import { type ReconnectOptions, reconnectSchedule, runWithReconnects } from "../retry.ts";
 import type { SrtLinkStats, WriterContext } from "./context.ts";
 import { fileAttempt } from "./file.ts";
 import { type HlsServed, type HlsState, makeHlsState } from "./hls.ts";
 import type { PushAddressPolicy } from "./hls-push.ts";
 import { makeChunkQueue, TS_PACKET_SIZE } from "./queue.ts";
+import { type ReconnectOptions, reconnectSchedule, runWithReconnects } from "./retry.ts";
 import { rtmpAttempt } from "./rtmp.ts";
 import { rtspAttempt } from "./rtsp.ts";
 import { srtAttempt } from "./srt.ts";

@@ -52,7 +52,7 @@ const QUIET_MS = 50;
 
 export const BATCH_MS_DEFAULT = 3;
 export const BATCH_MS_MAX = 20;
-/** The values DISTRIBUTARY_BATCH_MS may take; the service refuses to start with another (src/effects/channels.ts). */
+/** The values DISTRIBUTARY_BATCH_MS may take; the service refuses to start with another (src/effects/channel/channels.ts). */
 export const isBatchMs = (value: number): boolean =>
   Number.isFinite(value) && value >= 0 && value <= BATCH_MS_MAX;
 const parseBatchMs = (raw: string | undefined): number => {

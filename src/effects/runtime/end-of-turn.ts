@@ -1,6 +1,6 @@
 /**
  * Work that waits for the end of this turn of the event loop: the datagrams an output was handed during one
- * turn leave together (src/effects/outputs/segmented.ts). Normally the turn ends with a setImmediate; code
+ * turn leave together (src/effects/runtime/segmented.ts). Normally the turn ends with a setImmediate; code
  * that hands over a whole batch itself (the batch reader) runs it inside `asOneTurn`, which ends the turn when
  * it returns, without another pass of the event loop.
  */

@@ -2,7 +2,7 @@
  * UDP and RTP outputs on Deno send through a connected socket of our own, written with send(2) through koffi
  * (which the service loads for libsrt anyway), because Deno's node:dgram reorders datagrams sent in a burst
  * (99 of 5000 in bursts of 100) and costs twice Node's CPU a datagram, and Deno.listenDatagram's sends are
- * promises that complete in any order (a burst of 100 arrives reversed). Like src/effects/outputs/segmented.ts
+ * promises that complete in any order (a burst of 100 arrives reversed). Like src/effects/runtime/segmented.ts
  * does for node:dgram, the datagrams of one turn of the event loop leave in one system call where the kernel
  * cuts them (UDP_SEGMENT), else one by one; either way synchronously and in order.
  *
@@ -10,7 +10,7 @@
  * Bun.udpSocket 4.2), and so does every destination that needs a socket option (multicast, ttl, a local
  * address). `DISTRIBUTARY_UDP_SENDER=dgram` keeps node:dgram on Deno too.
  */
-import { MAX_BATCH_BYTES } from "../outputs/segmented.ts";
+
 import { atEndOfTurn, cancelEndOfTurn } from "./end-of-turn.ts";
 import {
   AF_INET,
@@ -26,6 +26,7 @@ import {
 } from "./libc.ts";
 import { markOwnPort } from "./own-ports.ts";
 import { runtimeName } from "./runtime.ts";
+import { MAX_BATCH_BYTES } from "./segmented.ts";
 
 export interface NativeUdpSender {
   readonly kind: "libc";

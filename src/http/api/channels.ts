@@ -11,9 +11,9 @@ import {
 import { FieldIssue } from "../../domain/errors.ts";
 import { EventList } from "../../domain/events.ts";
 import { ChannelList, ChannelStats, ChannelView, CueList, OutputView } from "../../domain/views.ts";
-import type { Control } from "../../effects/control.ts";
-import type { EventBus } from "../../effects/event-bus.ts";
-import type { ReadModel } from "../../effects/read-model.ts";
+import type { Control } from "../../effects/control/control.ts";
+import type { EventBus } from "../../effects/events/event-bus.ts";
+import type { ReadModel } from "../../effects/status/read-model.ts";
 import { recordingResponse } from "../recording.ts";
 import {
   type Api,

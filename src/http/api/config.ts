@@ -8,7 +8,7 @@ import { Effect, Schema } from "effect";
 import { ConfigDocument, ConfigImport, OriginalConfigFile } from "../../domain/channel.ts";
 import { FieldIssue } from "../../domain/errors.ts";
 import { invalid } from "../../domain/validate.ts";
-import type { ConfigTransfer } from "../../effects/config-transfer.ts";
+import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import { type Api, body, makeApi, type Run } from "../routes.ts";
 
 const ImportResult = Schema.Struct({

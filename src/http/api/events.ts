@@ -6,7 +6,7 @@
 import { Effect } from "effect";
 import { EVENT_TYPES, EventList } from "../../domain/events.ts";
 import { invalid } from "../../domain/validate.ts";
-import { EVENT_RING_SIZE, type EventBus, type EventFilter } from "../../effects/event-bus.ts";
+import { EVENT_RING_SIZE, type EventBus, type EventFilter } from "../../effects/events/event-bus.ts";
 import { type Api, makeApi, type Run } from "../routes.ts";
 
 const integerIn = (text: string | undefined, field: string, min: number, max: number) => {

@@ -24,9 +24,9 @@ import { decodeSection } from "../../core/scte35/index.ts";
 import type { ChannelEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import type { StatusSnapshot } from "../../domain/views.ts";
-import type { EventBus } from "../../effects/event-bus.ts";
-import type { ReadModel } from "../../effects/read-model.ts";
-import type { Thumbnails } from "../../effects/thumbnails.ts";
+import type { EventBus } from "../../effects/events/event-bus.ts";
+import type { ReadModel } from "../../effects/status/read-model.ts";
+import type { Thumbnails } from "../../effects/status/thumbnails.ts";
 import type { RunFork } from "../ws.ts";
 import type { makeSessions } from "./session.ts";
 

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import type { Option } from "effect";
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import type { Principal } from "../../effects/auth.ts";
+import type { Principal } from "../../effects/control/auth.ts";
 import type { AuthEnv } from "../auth.ts";
 
 const COOKIE = "dst_session";

@@ -6,7 +6,7 @@
  * so a log query can follow one channel. The logger (logging.ts) masks secrets.
  */
 import { Effect, Stream } from "effect";
-import { type ChannelEvent, channelLabel, outputLabel } from "../domain/events.ts";
+import { type ChannelEvent, channelLabel, outputLabel } from "../../domain/events.ts";
 import { EventBus } from "./event-bus.ts";
 
 type Level = "debug" | "info" | "warn" | "error";

@@ -7,8 +7,8 @@
  */
 import { Cause, HashMap, type Layer, Logger, type LogLevel } from "effect";
 import pino, { type DestinationStream } from "pino";
-import { maskUrl } from "../domain/url.ts";
-import { maskKnownSecrets } from "./secrets.ts";
+import { maskUrl } from "../../domain/url.ts";
+import { maskKnownSecrets } from "../config/secrets.ts";
 
 // Commas belong to URLs (an SRT streamid is `#!::r=…,s=…`): a URL ends at a space, a quote or a bracket.
 const outputUrlPattern = /\b(?:rtmps?|rtsps?|srt|udp|rtp|hls):\/\/[^\s"'<>]+/gi;

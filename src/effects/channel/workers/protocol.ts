@@ -4,8 +4,11 @@
  * datagram crosses threads.
  */
 
-import type { NewEvent } from "../../domain/events.ts";
-import type { ChannelId, OutputId } from "../../domain/ids.ts";
+import type { NewEvent } from "../../../domain/events.ts";
+import type { ChannelId, OutputId } from "../../../domain/ids.ts";
+import type { OutputOptions } from "../../outputs/writer.ts";
+import type { OwnPortsShare } from "../../runtime/own-ports.ts";
+import type { Priority, Scheduling } from "../../runtime/priority.ts";
 import type {
   ChannelError,
   ChannelRuntimeSummary,
@@ -14,9 +17,6 @@ import type {
   InputRole,
   OutputSpec,
 } from "../channel.ts";
-import type { OutputOptions } from "../outputs/writer.ts";
-import type { OwnPortsShare } from "../runtime/own-ports.ts";
-import type { Priority, Scheduling } from "../runtime/priority.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
 
 /** What a worker is started with (structured-cloned: plain data only). */

@@ -21,16 +21,26 @@
  */
 import type { RemoteInfo, Socket } from "node:dgram";
 import { Deferred, Effect, Either, ExecutionStrategy, Exit, FiberMap, Schedule, Scope } from "effect";
-import { type CoreEvent, PacketCore } from "../core/packet-core.ts";
-import type { OutputError } from "../domain/errors.ts";
+import { type CoreEvent, PacketCore } from "../../core/packet-core.ts";
+import type { OutputError } from "../../domain/errors.ts";
 import {
   describeIssues,
   type InputEndpoint,
   type InputRole,
   type Redundancy,
   resolveRedundancy,
-} from "../domain/redundancy.ts";
-import { parseOutputUrl, type SrtTarget } from "../domain/url.ts";
+} from "../../domain/redundancy.ts";
+import { parseOutputUrl, type SrtTarget } from "../../domain/url.ts";
+import type { FailoverPolicy, SwitchReason } from "../ingest/failover.ts";
+import { bindFec, type FecInput } from "../ingest/fec.ts";
+import { makeSequenceMerger, type SequenceMerger } from "../ingest/merge.ts";
+import { makeSelector } from "../ingest/selector.ts";
+import { fromThisHost, makeSenderFilter } from "../ingest/sender-filter.ts";
+import { bindSrtInput } from "../ingest/srt-receiver.ts";
+import { bindInput, InputError } from "../ingest/udp-receiver.ts";
+import { makeOutput, type Output, type OutputEvent } from "../outputs/writer.ts";
+import { asOneTurn } from "../runtime/end-of-turn.ts";
+import { isOwnPort } from "../runtime/own-ports.ts";
 import {
   ChannelError,
   ChannelFaults,
@@ -43,16 +53,6 @@ import {
   type OutputSpec,
   type RunningChannel,
 } from "./channel-types.ts";
-import type { FailoverPolicy, SwitchReason } from "./ingest/failover.ts";
-import { bindFec, type FecInput } from "./ingest/fec.ts";
-import { makeSequenceMerger, type SequenceMerger } from "./ingest/merge.ts";
-import { makeSelector } from "./ingest/selector.ts";
-import { fromThisHost, makeSenderFilter } from "./ingest/sender-filter.ts";
-import { bindSrtInput } from "./ingest/srt-receiver.ts";
-import { bindInput, InputError } from "./ingest/udp-receiver.ts";
-import { makeOutput, type Output, type OutputEvent } from "./outputs/writer.ts";
-import { asOneTurn } from "./runtime/end-of-turn.ts";
-import { isOwnPort } from "./runtime/own-ports.ts";
 import { makeScte35Watcher } from "./scte35-watcher.ts";
 
 export * from "./channel-types.ts";

@@ -5,15 +5,15 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { Cause, Effect, Exit, Layer, Logger, LogLevel, ManagedRuntime, Option, Scope } from "effect";
-import type { ChannelId } from "../../domain/ids.ts";
+import type { ChannelId } from "../../../domain/ids.ts";
+import type { HlsServed } from "../../outputs/hls.ts";
+import { closeLibSrt } from "../../runtime/libsrt.ts";
+import { makeLoopDelay } from "../../runtime/loop-delay.ts";
+import { adoptOwnPorts } from "../../runtime/own-ports.ts";
+import { raiseThisThread } from "../../runtime/priority.ts";
 import { type ChannelError, ChannelError as ChannelErrorClass, type RunningChannel } from "../channel.ts";
 import { makeChannelHost } from "../channel-host.ts";
-import type { HlsServed } from "../outputs/hls.ts";
-import { makeLoopDelay } from "../runtime/loop-delay.ts";
-import { adoptOwnPorts } from "../runtime/own-ports.ts";
-import { raiseThisThread } from "../runtime/priority.ts";
 import type { CueRecord } from "../scte35-watcher.ts";
-import { closeLibSrt } from "../srt/libsrt.ts";
 import type {
   ChannelSample,
   Command,

@@ -15,7 +15,15 @@
  */
 import { availableParallelism } from "node:os";
 import { Config, Context, Effect, Layer } from "effect";
-import type { ChannelId } from "../domain/ids.ts";
+import type { ChannelId } from "../../domain/ids.ts";
+import { EventBus } from "../events/event-bus.ts";
+import type { HlsServed } from "../outputs/hls.ts";
+import { hlsPushAllowPrivate } from "../outputs/hls-push.ts";
+import { recordingsRoot } from "../outputs/recordings.ts";
+import type { OutputOptions } from "../outputs/writer.ts";
+import { BATCH_MS_DEFAULT, BATCH_MS_MAX, isBatchMs } from "../runtime/batch-reader.ts";
+import { closeLibSrt } from "../runtime/libsrt.ts";
+import { isPriority, PRIORITIES, type Priority } from "../runtime/priority.ts";
 import {
   ChannelError,
   ChannelFaults,
@@ -26,14 +34,6 @@ import {
   PreviewSettings,
 } from "./channel.ts";
 import { makeChannelHost } from "./channel-host.ts";
-import { EventBus } from "./event-bus.ts";
-import type { HlsServed } from "./outputs/hls.ts";
-import { hlsPushAllowPrivate } from "./outputs/hls-push.ts";
-import type { OutputOptions } from "./outputs/writer.ts";
-import { recordingsRoot } from "./recordings.ts";
-import { BATCH_MS_DEFAULT, BATCH_MS_MAX, isBatchMs } from "./runtime/batch-reader.ts";
-import { isPriority, PRIORITIES, type Priority } from "./runtime/priority.ts";
-import { closeLibSrt } from "./srt/libsrt.ts";
 import { makeWorkerChannels } from "./workers/pool.ts";
 
 export type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "./channel-types.ts";

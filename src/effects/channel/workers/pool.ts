@@ -14,8 +14,12 @@
  */
 import { Worker } from "node:worker_threads";
 import { Effect, Either, Runtime } from "effect";
-import type { ChannelId, OutputId } from "../../domain/ids.ts";
-import { parseOutputUrl } from "../../domain/url.ts";
+import type { ChannelId, OutputId } from "../../../domain/ids.ts";
+import { parseOutputUrl } from "../../../domain/url.ts";
+import { EventBus } from "../../events/event-bus.ts";
+import type { OutputOptions } from "../../outputs/writer.ts";
+import { forWorker, releaseWorker } from "../../runtime/own-ports.ts";
+import type { Priority, Scheduling } from "../../runtime/priority.ts";
 import {
   ChannelError,
   type ChannelRuntimeStatus,
@@ -27,10 +31,6 @@ import {
   type OutputSpec,
 } from "../channel.ts";
 import type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "../channel-types.ts";
-import { EventBus } from "../event-bus.ts";
-import type { OutputOptions } from "../outputs/writer.ts";
-import { forWorker, releaseWorker } from "../runtime/own-ports.ts";
-import type { Priority, Scheduling } from "../runtime/priority.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
 import type { Command, Request, SyncReply, WorkerMessage, WorkerSettings } from "./protocol.ts";
 

@@ -9,7 +9,7 @@
  * `stop` returns.
  */
 import { Cause, Deferred, Effect, Exit, FiberMap } from "effect";
-import type { ChannelId } from "../domain/ids.ts";
+import type { ChannelId } from "../../domain/ids.ts";
 import {
   ChannelError,
   type ChannelError as ChannelErrorType,

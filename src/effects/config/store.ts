@@ -12,7 +12,7 @@ import { constants } from "node:fs";
 import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Context, Effect, Layer, Option, type ParseResult, Schema } from "effect";
-import { toFieldIssues } from "../domain/validate.ts";
+import { toFieldIssues } from "../../domain/validate.ts";
 
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   reason: Schema.Literal("read_failed", "write_failed", "corrupt"),

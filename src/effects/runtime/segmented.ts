@@ -12,9 +12,9 @@
  * another kernel) every datagram is sent on its own, as before.
  */
 import type { Socket } from "node:dgram";
-import { atEndOfTurn, cancelEndOfTurn } from "../runtime/end-of-turn.ts";
-import { descriptorOf, type Libc, loadLibc, MSG_DONTWAIT, SOL_UDP, UDP_SEGMENT } from "../runtime/libc.ts";
-import { runtimeName } from "../runtime/runtime.ts";
+import { atEndOfTurn, cancelEndOfTurn } from "./end-of-turn.ts";
+import { descriptorOf, type Libc, loadLibc, MSG_DONTWAIT, SOL_UDP, UDP_SEGMENT } from "./libc.ts";
+import { runtimeName } from "./runtime.ts";
 
 /** Below the 65,507-byte UDP payload limit with room to spare: 48 datagrams of 7 TS packets. */
 export const MAX_BATCH_BYTES = 48 * 1316;

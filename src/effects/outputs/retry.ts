@@ -5,7 +5,7 @@
  * attempt budget).
  */
 import { Clock, Duration, Effect, Schedule, ScheduleDecision, type Scope } from "effect";
-import { isRetryable, type OutputError } from "../domain/errors.ts";
+import { isRetryable, type OutputError } from "../../domain/errors.ts";
 
 /** What the schedule is told when an attempt ends. */
 export interface AttemptEnded {

@@ -6,7 +6,7 @@
  * its oldest unread events rather than slowing a source. A subscriber's failure is its own: nothing it does reaches the source.
  */
 import { Effect, PubSub, Stream } from "effect";
-import type { ChannelEvent, ChannelEventType, NewEvent } from "../domain/events.ts";
+import type { ChannelEvent, ChannelEventType, NewEvent } from "../../domain/events.ts";
 import { CurrentActor } from "./actor.ts";
 
 export interface EventFilter {

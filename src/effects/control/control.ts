@@ -19,9 +19,9 @@ import {
   type OutputConfig,
   OutputConfig as OutputConfigSchema,
   type OutputPatch,
-} from "../domain/channel.ts";
-import { ControlError } from "../domain/errors.ts";
-import type { ChannelId, OutputId } from "../domain/ids.ts";
+} from "../../domain/channel.ts";
+import { ControlError } from "../../domain/errors.ts";
+import type { ChannelId, OutputId } from "../../domain/ids.ts";
 import {
   buildChannel,
   buildOutput,
@@ -32,23 +32,24 @@ import {
   patchChannel,
   unmask,
   withOutput,
-} from "../domain/rules.ts";
-import { invalid, toFieldIssues } from "../domain/validate.ts";
-import type { ChannelSpec } from "./channel.ts";
-import { Channels, OutputDefaults } from "./channels.ts";
-import { ConfigState } from "./config-state.ts";
-import { audit, EventBus } from "./event-bus.ts";
-import { ReadModel } from "./read-model.ts";
+} from "../../domain/rules.ts";
+import { invalid, toFieldIssues } from "../../domain/validate.ts";
+import type { ChannelSpec } from "../channel/channel.ts";
+import { Channels, OutputDefaults } from "../channel/channels.ts";
+import { ConfigState } from "../config/config-state.ts";
+import { audit, EventBus } from "../events/event-bus.ts";
 import {
   checkRecordingOutputs,
   listIn,
   recordingDirectoryOf,
   recordingPath,
   recordingsRoot,
-} from "./recordings.ts";
-import { backoff } from "./retry.ts";
-import { localAddresses } from "./runtime/own-ports.ts";
-import { unavailableHere } from "./runtime/runtime.ts";
+} from "../outputs/recordings.ts";
+import { backoff } from "../outputs/retry.ts";
+import { localAddresses } from "../runtime/own-ports.ts";
+import { unavailableHere } from "../runtime/runtime.ts";
+import { ReadModel } from "../status/read-model.ts";
+import { Readiness } from "../status/readiness.ts";
 
 export const toSpec = (channel: ChannelConfig): ChannelSpec => ({
   id: channel.id,
@@ -75,10 +76,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
     const readModel = yield* ReadModel;
     const bus = yield* EventBus;
     const recordings = yield* recordingsRoot;
-    let ready = false;
-    /** Channels that should run but could not start when the service started, with why. */
-    let notResumed: ReadonlyArray<{ readonly id: ChannelId; readonly name: string; readonly error: string }> =
-      [];
+    const readiness = yield* Readiness;
     const { find, findOutput } = configs;
     /** One command at a time; whatever the outcome, readers see the state it left. */
     const locked = <A, E>(command: Effect.Effect<A, E>) =>
@@ -458,7 +456,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       ).pipe(
         Effect.flatMap((results) =>
           Effect.sync(() => {
-            notResumed = results.filter((result) => result !== null);
+            readiness.setNotResumed(results.filter((result) => result !== null));
           }),
         ),
       ),
@@ -470,7 +468,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
           yield* resume;
           // The snapshot first: a client told "ready" must see each channel as it came out of the resume.
           yield* readModel.refresh;
-          ready = true;
+          readiness.markReady();
           yield* Effect.logInfo(`store loaded, ${channels.running().length} channels resumed`);
         }),
       ),
@@ -506,9 +504,6 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       /** Starts the channels the configuration wants running; the caller holds the lock. */
       resume,
       done,
-      ready: () => ready,
-      /** Channels that should run but failed to start when the service started (or at the last import). */
-      notResumed: () => notResumed.filter((channel) => channels.state(channel.id) !== "running"),
     } as const;
   }),
 }) {}

@@ -11,12 +11,12 @@
  */
 import { resolve } from "node:path";
 import { Config, Context, Effect, Either, Option, Redacted } from "effect";
-import { pushAddressProblem } from "../domain/addresses.ts";
-import { ControlError } from "../domain/errors.ts";
-import { parseOutputUrl, recordingPlaceProblem } from "../domain/url.ts";
-import { listRecordings, type RecordingFile, recordingName } from "./outputs/file.ts";
-import { hlsPushAllowPrivate } from "./outputs/hls-push.ts";
-import { realPlace, realPlaceProblem } from "./outputs/place.ts";
+import { pushAddressProblem } from "../../domain/addresses.ts";
+import { ControlError } from "../../domain/errors.ts";
+import { parseOutputUrl, recordingPlaceProblem } from "../../domain/url.ts";
+import { listRecordings, type RecordingFile, recordingName } from "./file.ts";
+import { hlsPushAllowPrivate } from "./hls-push.ts";
+import { realPlace, realPlaceProblem } from "./place.ts";
 
 /** The default recordings directory (the service sets `<config-dir>/recordings`); null: none. */
 export class RecordingsDir extends Context.Reference<RecordingsDir>()("distributary/RecordingsDir", {

@@ -5,25 +5,25 @@
  */
 import type { RemoteInfo } from "node:dgram";
 import { Context, Data, type Effect } from "effect";
-import type { CoreCounters, CoreSnapshot, PacketCore } from "../core/packet-core.ts";
-import type { FecSnapshot, MergeSnapshot } from "../core/redundancy-core.ts";
-import type { NewEvent } from "../domain/events.ts";
-import type { ChannelId, OutputId } from "../domain/ids.ts";
+import type { CoreCounters, CoreSnapshot, PacketCore } from "../../core/packet-core.ts";
+import type { FecSnapshot, MergeSnapshot } from "../../core/redundancy-core.ts";
+import type { NewEvent } from "../../domain/events.ts";
+import type { ChannelId, OutputId } from "../../domain/ids.ts";
 import type {
   InputEndpoint,
   InputRole,
   Redundancy,
   RedundancyConfig,
   RedundancyMode,
-} from "../domain/redundancy.ts";
-import type { InputHealth, RedundancyEvent, SwitchReason } from "./ingest/failover.ts";
-import type { HlsServed } from "./outputs/hls.ts";
-import type { OutputOptions, OutputStatus } from "./outputs/writer.ts";
-import type { Priority } from "./runtime/priority.ts";
+} from "../../domain/redundancy.ts";
+import type { InputHealth, RedundancyEvent, SwitchReason } from "../ingest/failover.ts";
+import type { HlsServed } from "../outputs/hls.ts";
+import type { OutputOptions, OutputStatus } from "../outputs/writer.ts";
+import type { Priority } from "../runtime/priority.ts";
 import type { CueCounts, CueRecord, Scte35Watcher } from "./scte35-watcher.ts";
 
-export type { InputRole, RedundancyConfig, RedundancyMode } from "../domain/redundancy.ts";
-export type { InputHealth, RedundancyEvent, SwitchReason } from "./ingest/failover.ts";
+export type { InputRole, RedundancyConfig, RedundancyMode } from "../../domain/redundancy.ts";
+export type { InputHealth, RedundancyEvent, SwitchReason } from "../ingest/failover.ts";
 
 export interface OutputSpec {
   readonly id: OutputId;

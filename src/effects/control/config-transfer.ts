@@ -12,17 +12,17 @@ import {
   ConfigImport,
   OriginalChannel,
   OriginalOutput,
-} from "../domain/channel.ts";
-import { ControlError, type FieldIssue } from "../domain/errors.ts";
-import { ChannelId } from "../domain/ids.ts";
-import { buildChannel, checkChannel, fromOriginal, loopingOutputs, prefixed } from "../domain/rules.ts";
-import { maskUrl } from "../domain/url.ts";
-import { decodeLenient, decodeLenientEither, invalid } from "../domain/validate.ts";
-import { Channels } from "./channels.ts";
-import { ConfigState } from "./config-state.ts";
+} from "../../domain/channel.ts";
+import { ControlError, type FieldIssue } from "../../domain/errors.ts";
+import { ChannelId } from "../../domain/ids.ts";
+import { buildChannel, checkChannel, fromOriginal, loopingOutputs, prefixed } from "../../domain/rules.ts";
+import { maskUrl } from "../../domain/url.ts";
+import { decodeLenient, decodeLenientEither, invalid } from "../../domain/validate.ts";
+import { Channels } from "../channel/channels.ts";
+import { ConfigState } from "../config/config-state.ts";
+import { recordingOutputsError, recordingsRoot } from "../outputs/recordings.ts";
+import { localAddresses } from "../runtime/own-ports.ts";
 import { Control } from "./control.ts";
-import { recordingOutputsError, recordingsRoot } from "./recordings.ts";
-import { localAddresses } from "./runtime/own-ports.ts";
 
 export type ImportMode = "merge" | "replace";
 

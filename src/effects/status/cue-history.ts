@@ -7,10 +7,10 @@
  * failing a start for.
  */
 import { Effect, Option, Schedule } from "effect";
-import { Channels } from "./channels.ts";
-import { ConfigState } from "./config-state.ts";
-import type { CueRecord } from "./scte35-watcher.ts";
-import { DocumentStore } from "./store.ts";
+import { Channels } from "../channel/channels.ts";
+import type { CueRecord } from "../channel/scte35-watcher.ts";
+import { ConfigState } from "../config/config-state.ts";
+import { DocumentStore } from "../config/store.ts";
 
 /** Cues kept per channel. */
 export const CUE_HISTORY_LIMIT = 100;

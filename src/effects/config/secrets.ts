@@ -10,8 +10,8 @@
  * blank that name or word out of every line.
  */
 import { Either, Redacted } from "effect";
-import { parseOutputUrl } from "../domain/url.ts";
-import { SERVICE_WORDS } from "../domain/words.ts";
+import { parseOutputUrl } from "../../domain/url.ts";
+import { SERVICE_WORDS } from "../../domain/words.ts";
 
 /** Shorter values would mask ordinary words; every secret the service makes or accepts is longer. */
 const MIN_LENGTH = 6;

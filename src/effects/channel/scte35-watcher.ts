@@ -12,7 +12,7 @@ import {
   type SpliceInfoSection,
   segmentationTypes,
   summarizeCue,
-} from "../core/scte35/index.ts";
+} from "../../core/scte35/index.ts";
 
 /** One cue as the channel saw it go through. */
 export interface CueRecord {

@@ -6,10 +6,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { Effect } from "effect";
-import { type ChannelConfig, ConfigDocument, emptyConfig } from "../domain/channel.ts";
-import { ControlError, notFound } from "../domain/errors.ts";
-import type { ChannelId } from "../domain/ids.ts";
-import { EventBus } from "./event-bus.ts";
+import { type ChannelConfig, ConfigDocument, emptyConfig } from "../../domain/channel.ts";
+import { ControlError, notFound } from "../../domain/errors.ts";
+import type { ChannelId } from "../../domain/ids.ts";
 import { holdSecretsOf, secretsOfUrl } from "./secrets.ts";
 import { DocumentStore, loadDocument, type StoreError, saveDocument } from "./store.ts";
 
@@ -60,14 +59,6 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
       id === null ? undefined : document.channels.find((candidate) => candidate.id === id);
     const outputName = (document: ConfigDocument, channelId: string | null, outputId: string | null) =>
       channelIn(document, channelId)?.outputs.find((candidate) => candidate.id === outputId)?.name;
-    const bus = yield* EventBus;
-    bus.nameWith((channelId, outputId) => ({
-      channel_name: (channelIn(config, channelId) ?? channelIn(previous, channelId))?.name ?? null,
-      output_name:
-        outputId === null
-          ? null
-          : (outputName(config, channelId, outputId) ?? outputName(previous, channelId, outputId) ?? null),
-    }));
     const writeLock = yield* Effect.makeSemaphore(1);
     yield* Effect.addFinalizer(() => writeLock.withPermits(1)(Effect.void));
 
@@ -101,6 +92,17 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
           : Effect.succeed(output);
       },
       commit,
+      /**
+       * The names of a channel and an output as configured now, or before the latest change (so a deleted
+       * output's last events still find its name); for the event bus.
+       */
+      names: (channelId: string | null, outputId: string | null) => ({
+        channel_name: (channelIn(config, channelId) ?? channelIn(previous, channelId))?.name ?? null,
+        output_name:
+          outputId === null
+            ? null
+            : (outputName(config, channelId, outputId) ?? outputName(previous, channelId, outputId) ?? null),
+      }),
       /** The channel list with `channel` in place of the one with its id. */
       replacing: (channel: ChannelConfig): ConfigDocument => ({
         ...config,

@@ -5,12 +5,12 @@
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { Config, Effect, Option, Redacted, Schema } from "effect";
-import { Name } from "../domain/channel.ts";
-import { ControlError, notFound } from "../domain/errors.ts";
-import { TokenId } from "../domain/ids.ts";
-import { audit, EventBus } from "./event-bus.ts";
-import { holdSecrets, releaseSecrets, setTokenNames } from "./secrets.ts";
-import { DocumentStore, loadDocument, saveDocument } from "./store.ts";
+import { Name } from "../../domain/channel.ts";
+import { ControlError, notFound } from "../../domain/errors.ts";
+import { TokenId } from "../../domain/ids.ts";
+import { holdSecrets, releaseSecrets, setTokenNames } from "../config/secrets.ts";
+import { DocumentStore, loadDocument, saveDocument } from "../config/store.ts";
+import { audit, EventBus } from "../events/event-bus.ts";
 
 export const TOKENS_FILE = "tokens.json";
 

@@ -8,14 +8,14 @@
  * It also turns growing queue-drop counters into `output_queue_drops` events, at most one per output a tick.
  */
 import { Effect, Either, Schedule, Stream, SubscriptionRef } from "effect";
-import type { CoreCounters } from "../core/packet-core.ts";
-import type { ChannelConfig, OutputConfig } from "../domain/channel.ts";
-import type { ControlError } from "../domain/errors.ts";
-import type { ChannelEventType } from "../domain/events.ts";
-import type { ChannelId } from "../domain/ids.ts";
-import { resolveRedundancy } from "../domain/redundancy.ts";
-import { channelInputs } from "../domain/rules.ts";
-import { maskUrl } from "../domain/url.ts";
+import type { CoreCounters } from "../../core/packet-core.ts";
+import type { ChannelConfig, OutputConfig } from "../../domain/channel.ts";
+import type { ControlError } from "../../domain/errors.ts";
+import type { ChannelEventType } from "../../domain/events.ts";
+import type { ChannelId } from "../../domain/ids.ts";
+import { resolveRedundancy } from "../../domain/redundancy.ts";
+import { channelInputs } from "../../domain/rules.ts";
+import { maskUrl } from "../../domain/url.ts";
 import type {
   ChannelStats,
   ChannelView,
@@ -23,14 +23,14 @@ import type {
   OutputView,
   RejectedView,
   StatusSnapshot,
-} from "../domain/views.ts";
-import type { ChannelRuntimeSummary, OutputEntryStatus } from "./channel.ts";
-import { Channels } from "./channels.ts";
-import { ConfigState } from "./config-state.ts";
+} from "../../domain/views.ts";
+import type { ChannelRuntimeSummary, OutputEntryStatus } from "../channel/channel.ts";
+import { Channels } from "../channel/channels.ts";
+import type { CueCounts } from "../channel/scte35-watcher.ts";
+import { ConfigState } from "../config/config-state.ts";
+import { maskKnownSecrets } from "../config/secrets.ts";
+import { EventBus } from "../events/event-bus.ts";
 import { CueHistory } from "./cue-history.ts";
-import { EventBus } from "./event-bus.ts";
-import type { CueCounts } from "./scte35-watcher.ts";
-import { maskKnownSecrets } from "./secrets.ts";
 
 export const READ_MODEL_TICK = "1 second";
 

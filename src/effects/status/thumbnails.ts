@@ -7,9 +7,9 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { Duration, Effect, Schedule } from "effect";
-import type { ChannelId } from "../domain/ids.ts";
-import { Channels } from "./channels.ts";
-import { childEnvironment } from "./child-process.ts";
+import type { ChannelId } from "../../domain/ids.ts";
+import { Channels } from "../channel/channels.ts";
+import { childEnvironment } from "../runtime/child-process.ts";
 
 export const THUMBNAIL_EVERY = Duration.seconds(10);
 const CAPTURE_MS = 2000;

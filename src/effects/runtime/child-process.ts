@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Writable } from "node:stream";
 import { Effect, Redacted, type Scope } from "effect";
-import { maskKnownSecrets } from "./secrets.ts";
+import { maskKnownSecrets } from "../config/secrets.ts";
 
 export interface ChildSpec {
   readonly command: string;

@@ -9,15 +9,15 @@
  */
 import { Effect, Stream } from "effect";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
-import type { ChannelView, InputSummary, OutputView, StatusSnapshot } from "../domain/views.ts";
-import { version } from "../version.ts";
-import type { WorkerStatus } from "./channels.ts";
-import { Channels } from "./channels.ts";
-import { Control } from "./control.ts";
-import { EventBus } from "./event-bus.ts";
+import type { ChannelView, InputSummary, OutputView, StatusSnapshot } from "../../domain/views.ts";
+import { version } from "../../version.ts";
+import type { WorkerStatus } from "../channel/channels.ts";
+import { Channels } from "../channel/channels.ts";
+import { EventBus } from "../events/event-bus.ts";
+import { timerLoopDelay } from "../runtime/loop-delay.ts";
+import { runtimeName, runtimeVersion } from "../runtime/runtime.ts";
 import { ReadModel } from "./read-model.ts";
-import { timerLoopDelay } from "./runtime/loop-delay.ts";
-import { runtimeName, runtimeVersion } from "./runtime/runtime.ts";
+import { Readiness } from "./readiness.ts";
 
 type Labels = Record<string, string>;
 
@@ -548,9 +548,9 @@ export class Metrics extends Effect.Service<Metrics>()("distributary/Metrics", {
   scoped: Effect.gen(function* () {
     const readModel = yield* ReadModel;
     const bus = yield* EventBus;
-    const control = yield* Control;
+    const readiness = yield* Readiness;
     const channels = yield* Channels;
-    const metrics = makeMetrics(readModel.fresh, control.ready, channels.workers);
+    const metrics = makeMetrics(readModel.fresh, readiness.ready, channels.workers);
     yield* Effect.forkScoped(
       bus.stream.pipe(Stream.runForEach((event) => Effect.sync(() => metrics.countEvent(event.type)))),
     );
