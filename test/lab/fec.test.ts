@@ -12,6 +12,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../support/app.ts";
 import { encodeFec } from "../support/fec.ts";
 import { bytesArrived, channelOf, cuedStream, newGenerator, startedChannel } from "../support/lab-channel.ts";
 import {
@@ -164,17 +165,15 @@ describe.skipIf(labUnavailable !== undefined)("Pro-MPEG FEC over a lossy link", 
     for (const drop of drops) dropped += await drop.dropped();
     expect(dropped, "the link dropped what was drawn").toBe(lostMedia.size + lostFec.size);
     expect(sink.bytes().equals(expected), "every datagram but those the matrix cannot rebuild").toBe(true);
-    const counters = await (async () => {
-      const deadline = Date.now() + 5_000;
-      while (true) {
-        const input = (await channelOf(service, channel)).inputs[0] as {
-          fec: { recovered: number; unrecoverable: number };
-        };
-        const settled = input.fec.unrecoverable >= residual.size && input.fec.recovered >= recovered;
-        if (settled || Date.now() > deadline) return input.fec;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    })();
+    // The view (GET /api/channels/{id}) is the read model's, up to a second old: the counters are read from
+    // one taken once the input had every datagram the output got, each media one or its rebuild.
+    const counters = await eventually("a view with every datagram counted at the input", async () => {
+      const input = (await channelOf(service, channel)).inputs[0] as {
+        datagrams: number;
+        fec: { recovered: number; unrecoverable: number };
+      };
+      return input.datagrams >= media.length - residual.size ? input.fec : undefined;
+    });
     console.log(
       `FEC L=${L} D=${D}, 1 % loss: ${media.length} media datagrams and ${fec.length} FEC sent; lost ${lostMedia.size} ` +
         `media (4 of them a 2×2 square) and ${lostFec.size} FEC; the matrix can rebuild ${recovered}, leaving ` +
