@@ -5,6 +5,7 @@
  * recent ones. Messages are for people and hold no secret (URLs are masked before they get here).
  */
 import { Schema } from "effect";
+import { OutputState } from "./states.ts";
 
 const InputRoleField = Schema.Literal("primary", "backup");
 
@@ -19,17 +20,6 @@ const common = {
   channel_name: Schema.NullOr(Schema.String),
   output_name: Schema.NullOr(Schema.String),
 } as const;
-
-export const OutputStateName = Schema.Literal(
-  "starting",
-  "connecting",
-  "connected",
-  "reconnecting",
-  "disabled",
-  "stopped",
-  "error",
-);
-export type OutputStateName = typeof OutputStateName.Type;
 
 export const ChannelEvent = Schema.Union(
   Schema.Struct({ ...common, type: Schema.Literal("channel_started") }),
@@ -47,7 +37,7 @@ export const ChannelEvent = Schema.Union(
   Schema.Struct({
     ...common,
     type: Schema.Literal("output_state"),
-    state: OutputStateName,
+    state: OutputState,
     error: Schema.NullOr(Schema.String),
   }),
   Schema.Struct({
@@ -119,20 +109,10 @@ export const channelLabel = (event: ChannelEvent): string =>
 /** "output CDN (1a1bb558…)", or "output <id>" when the name is not known. */
 export const outputLabel = (event: ChannelEvent): string => label("output", event.output, event.output_name);
 
-export const EVENT_TYPES: ReadonlyArray<ChannelEventType> = [
-  "channel_started",
-  "channel_stopped",
-  "channel_failed",
-  "input_lost",
-  "input_restored",
-  "input_switched",
-  "output_state",
-  "output_reconnect",
-  "output_queue_drops",
-  "scte35_cue",
-  "worker_restarted",
-  "api_change",
-];
+/** Every event type, in the union's order: the `type` filter's words and the events page's list. */
+export const EVENT_TYPES: ReadonlyArray<ChannelEventType> = ChannelEvent.members.map(
+  (member) => member.fields.type.literals[0],
+);
 
 export const EventList = Schema.Struct({ events: Schema.Array(ChannelEvent) }).annotations({
   identifier: "EventList",

@@ -5,6 +5,7 @@
  */
 import { Schema } from "effect";
 import { Protocol } from "./channel.ts";
+import { ChannelStatus, OutputState, OutputStatus } from "./states.ts";
 
 /** The redundancy settings a channel runs with: what was given, defaults filled. */
 export const RedundancyView = Schema.Struct({
@@ -46,23 +47,6 @@ export const SrtStatsView = Schema.Struct({
   peers: Schema.Array(SrtPeerView),
 });
 
-/** The original API's output status: `running` while it works or is getting there, `error` while it fails. */
-export const OutputStatus = Schema.Literal("running", "stopped", "error");
-
-/** What an output is doing, in words. */
-export const OutputStateView = Schema.Literal(
-  "starting",
-  "connecting",
-  "connected",
-  "reconnecting",
-  "disabled",
-  "stopped",
-  "error",
-).annotations({
-  description:
-    "starting: added, its first attempt not begun; connecting: first attempt; connected: the destination accepts data; reconnecting: after a failure, waiting or trying again; disabled: enabled is false; stopped: the channel is stopped; error: gave up (see last_error)",
-});
-
 export const OutputView = Schema.Struct({
   id: Schema.String,
   name: Schema.String,
@@ -73,7 +57,7 @@ export const OutputView = Schema.Struct({
     description:
       "the original API's field: running (starting, connecting or connected), error (reconnecting or given up), stopped (disabled, or the channel is stopped); `state` says which",
   }),
-  state: OutputStateView,
+  state: OutputState,
   uptime: Schema.Number.annotations({ description: "seconds connected" }),
   error_count: Schema.Number.annotations({ description: "failed attempts to connect or stay connected" }),
   last_error: Schema.NullOr(Schema.String),
@@ -178,7 +162,7 @@ export const ChannelView = Schema.Struct({
   input_url: Schema.NullOr(Schema.String).annotations({ description: "SRT input, masked; null for RTP/UDP" }),
   backup_input_url: Schema.NullOr(Schema.String).annotations({ description: "SRT backup input, masked" }),
   redundancy: Schema.NullOr(RedundancyView),
-  status: Schema.Literal("running", "stopped", "error"),
+  status: ChannelStatus,
   desired: Schema.Literal("running", "stopped"),
   uptime: Schema.Number.annotations({ description: "seconds since the channel started" }),
   error: Schema.NullOr(Schema.String),
@@ -268,7 +252,7 @@ export const InputStatsView = Schema.Struct({
 
 export const ChannelStats = Schema.Struct({
   id: Schema.String,
-  status: Schema.Literal("running", "stopped", "error"),
+  status: ChannelStatus,
   uptime: Schema.Number,
   inputs: Schema.Array(InputStatsView),
   outputs: Schema.Array(OutputView),

@@ -13,6 +13,7 @@
  */
 import { Cause, Duration, Effect, Exit } from "effect";
 import { OutputError, type OutputErrorReason } from "../../domain/errors.ts";
+import type { WriterState } from "../../domain/states.ts";
 import {
   type OutputProtocol,
   type OutputTarget,
@@ -33,18 +34,11 @@ import { datagramAttempt } from "./udp.ts";
 export type { SrtLinkStats, WriterContext } from "./context.ts";
 export type { HlsServed } from "./hls.ts";
 
-/**
- * `starting` until its first attempt begins; `connecting` during it (and a listener while no receiver is
- * connected); `connected` once the destination accepts data; `reconnecting` after a failure, while waiting
- * and while trying again; `error` when it gave up; `stopped` once its run was interrupted.
- */
-export type OutputState = "starting" | "connecting" | "connected" | "reconnecting" | "stopped" | "error";
-
 export interface OutputStatus {
   readonly protocol: OutputProtocol;
   /** Masked: safe for logs, API and pages. */
   readonly url: string;
-  readonly state: OutputState;
+  readonly state: WriterState;
   /** TS bytes handed to the destination's transport (socket, or the child that speaks the protocol). */
   readonly bytesSent: number;
   readonly packetsSent: number;
@@ -70,7 +64,7 @@ export interface OutputStatus {
 
 /** What an output tells its channel as it happens: state changes and reconnects, for the event bus. */
 export type OutputEvent =
-  | { readonly type: "state"; readonly state: OutputState; readonly error: string | null }
+  | { readonly type: "state"; readonly state: WriterState; readonly error: string | null }
   | {
       readonly type: "reconnect";
       readonly reconnects: number;
@@ -166,7 +160,7 @@ export const makeOutput = (
           })
         : null;
 
-    let state: OutputState = "starting";
+    let state: WriterState = "starting";
     let bytesSent = 0;
     let reconnects = 0;
     let errors = 0;
@@ -183,7 +177,7 @@ export const makeOutput = (
     let srtCurrent: SrtLinkStats | null = null;
 
     /** `fault` is whether an error led here, so the event names the last one. */
-    const setState = (next: OutputState, fault = next !== "connected") => {
+    const setState = (next: WriterState, fault = next !== "connected") => {
       const changed = next !== state;
       state = next;
       connectedAt = next === "connected" ? Date.now() : null;

@@ -9,6 +9,7 @@
  */
 import { Effect, Stream } from "effect";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { ChannelStatus, OutputState } from "../../domain/states.ts";
 import type { ChannelView, InputSummary, OutputView, StatusSnapshot } from "../../domain/views.ts";
 import { version } from "../../version.ts";
 import type { WorkerStatus } from "../channel/channels.ts";
@@ -26,16 +27,6 @@ interface Family {
   readonly fill: (snapshot: StatusSnapshot) => void;
 }
 
-export const CHANNEL_STATES = ["running", "stopped", "error"] as const;
-export const OUTPUT_STATES = [
-  "starting",
-  "connecting",
-  "connected",
-  "reconnecting",
-  "stopped",
-  "error",
-  "disabled",
-] as const satisfies ReadonlyArray<OutputView["state"]>;
 const TR101290 = ["sync_loss", "pat_error", "cc_error", "pmt_error", "pid_error"] as const;
 /** Why an input drops a datagram: the keys of its `rejected` counters. */
 export const REJECT_REASONS = [
@@ -241,7 +232,7 @@ export const makeMetrics = (
     "1 for the channel's state, 0 for the others",
     ["state"],
     (channel, set) => {
-      for (const state of CHANNEL_STATES) set({ state }, channel.status === state ? 1 : 0);
+      for (const state of ChannelStatus.literals) set({ state }, channel.status === state ? 1 : 0);
     },
   );
   perChannel(
@@ -438,7 +429,7 @@ export const makeMetrics = (
         if (channel.status !== "running") continue;
         for (const output of channel.outputs) {
           const now = output.state;
-          for (const state of OUTPUT_STATES)
+          for (const state of OutputState.literals)
             set({ channel: channel.id, output: output.id, state }, now === state ? 1 : 0);
         }
       }

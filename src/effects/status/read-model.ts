@@ -14,6 +14,7 @@ import type { ControlError } from "../../domain/errors.ts";
 import type { ChannelEventType } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import { resolveRedundancy } from "../../domain/redundancy.ts";
+import { outputStatusOf } from "../../domain/states.ts";
 import { channelInputs } from "../../domain/rules.ts";
 import { maskUrl } from "../../domain/url.ts";
 import type {
@@ -60,22 +61,6 @@ const outputState = (
   if (!output.enabled) return "disabled";
   if (!running) return "stopped";
   return runtime?.state ?? "starting";
-};
-
-/** The original API's three words for a state. */
-const compatibleStatus = (state: OutputView["state"]): OutputView["status"] => {
-  switch (state) {
-    case "starting":
-    case "connecting":
-    case "connected":
-      return "running";
-    case "reconnecting":
-    case "error":
-      return "error";
-    case "disabled":
-    case "stopped":
-      return "stopped";
-  }
 };
 
 const rejectedView = (core: CoreCounters): RejectedView => ({
@@ -166,7 +151,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         protocol: output.protocol,
         url: maskOnce(output.url),
         enabled: output.enabled,
-        status: compatibleStatus(state),
+        status: outputStatusOf[state],
         state,
         uptime: live === undefined ? 0 : seconds(live.uptimeMs),
         error_count: live?.errors ?? 0,
