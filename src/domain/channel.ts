@@ -5,12 +5,12 @@
  * started can carry a URL the writers would not accept.
  */
 import { isIP } from "node:net";
-import { Either, Schema } from "effect";
+import { Either, Schema, Struct } from "effect";
 import { ChannelId, OutputId } from "./ids.ts";
 import { oneOf } from "./literals.ts";
 import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET, RedundancyConfigSchema } from "./redundancy.ts";
 import { AllowedSources } from "./sources.ts";
-import { parseOutputUrl } from "./url.ts";
+import { PROTOCOLS, parseOutputUrl } from "./url.ts";
 
 const show = (value: unknown): string => {
   const text = JSON.stringify(value);
@@ -64,8 +64,7 @@ export const InputAddress = Schema.String.annotations({
   ),
 );
 
-/** Every output protocol, in the order forms list them. */
-export const PROTOCOLS = ["srt", "rtmp", "rtmps", "udp", "rtp", "rtsp", "rtsps", "file", "hls"] as const;
+export { PROTOCOLS };
 export const Protocol = oneOf(...PROTOCOLS);
 export type Protocol = typeof Protocol.Type;
 
@@ -242,18 +241,12 @@ export const ChannelBody = Schema.Struct({
 }).annotations({ identifier: "ChannelBody", description: lenientDescription });
 export type ChannelBody = typeof ChannelBody.Type;
 
+/** A channel's fields as a POST gives them, each optional: what is given replaces what is stored. */
 export const ChannelPatch = Schema.Struct({
+  ...channelFields,
   name: Schema.optional(Name),
   rtp_ip: Schema.optional(InputAddress),
   rtp_port: Schema.optional(Port),
-  backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
-  backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
-  rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
-  backup_rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
-  input_url: Schema.optional(Schema.NullOr(InputUrl)),
-  backup_input_url: Schema.optional(Schema.NullOr(InputUrl)),
-  redundancy: Schema.optional(Redundancy),
-  expect_cues_within_s: Schema.optional(ExpectCuesWithin),
 }).annotations({ identifier: "ChannelPatch", ...strict });
 export type ChannelPatch = typeof ChannelPatch.Type;
 
@@ -294,13 +287,15 @@ export const OriginalOutput = Schema.Struct({
 }).pipe(Schema.filter(outputUrlProblem), Schema.annotations({ identifier: "OriginalOutput" }));
 export type OriginalOutput = typeof OriginalOutput.Type;
 
-const originalChannelFields = {
-  name: Name,
-  rtp_ip: InputAddress,
-  rtp_port: Port,
-  backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
-  backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
-};
+/** The original API knew a channel's name and its two inputs; everything else is ours. */
+const originalChannelFields = Struct.pick(
+  channelFields,
+  "name",
+  "rtp_ip",
+  "rtp_port",
+  "backup_rtp_ip",
+  "backup_rtp_port",
+);
 
 /** One channel of the original `channels.json`, outputs left out: they are taken or not one by one. */
 export const OriginalChannel = Schema.Struct({
