@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { worstLoopDelay } from "../../src/effects/channel/workers/pool.ts";
+import { worstLoopDelay } from "../../src/effects/channel/workers/threads.ts";
 
 describe("a worker's reported event-loop delay", () => {
   const at = 1_000_000;

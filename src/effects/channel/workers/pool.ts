@@ -1,25 +1,22 @@
 /**
- * Channels on forwarding workers: N threads (workers/worker.ts), each running the channels placed on it.
- * The supervisor here keeps, for every channel, the spec it last gave and a mirror of what the last `sync`
+ * Channels on forwarding workers: N threads (threads.ts), each running the channels placed on it. The
+ * supervisor here keeps, for every channel, the spec it last gave and a mirror of what the last `sync`
  * reported (counters, cue counts, new cues), so that the read model, the pages and the metrics read plain
  * values on the main thread; everything else is a request to the worker.
  *
  * - Placement: a new channel goes to the worker with the fewest channels.
- * - A worker that dies is started again, counted, reported as a `worker_restarted` event, and given back its
- *   channels (their latest specs). Its children died with its thread (setpriv --pdeathsig follows the thread
- *   that started them) and Node closed its sockets.
+ * - A worker that dies is started again (threads.ts), counted, reported as a `worker_restarted` event, and
+ *   given back its channels (their latest specs).
  * - A move (`move`) starts the channel's new copy beside the old one, its UDP inputs joining the old sockets'
  *   ports connected to the senders they hear (udp-receiver.ts), so the kernel hands the stream over between two
  *   datagrams; the old copy then closes its inputs, lets its outputs send what they queued, and stops.
  */
-import { Worker } from "node:worker_threads";
 import { Effect, Either, Runtime } from "effect";
 import type { ChannelId, OutputId } from "../../../domain/ids.ts";
 import { parseOutputUrl } from "../../../domain/url.ts";
 import { EventBus } from "../../events/event-bus.ts";
 import type { OutputOptions } from "../../outputs/writer.ts";
-import { forWorker, releaseWorker } from "../../runtime/own-ports.ts";
-import type { Priority, Scheduling } from "../../runtime/priority.ts";
+import type { Priority } from "../../runtime/priority.ts";
 import {
   ChannelError,
   type ChannelRuntimeStatus,
@@ -32,54 +29,11 @@ import {
 } from "../channel.ts";
 import type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "../channel-types.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
-import type { Command, Request, SyncReply, WorkerMessage, WorkerSettings } from "./protocol.ts";
+import type { Command, SyncReply } from "./protocol.ts";
+import { makeThreads, noteLoopDelay, request, type Slot, worstLoopDelay } from "./threads.ts";
 
 const KEEP_CUES = 100;
-/** How long a stopping worker may take to stop its channels before its thread is ended anyway. */
-const SHUTDOWN_MS = 10_000;
 const SYNC_TIMEOUT = "2 seconds";
-/**
- * A worker's event-loop delay is reported as the worst of its syncs over this window: the default scrape
- * interval of Prometheus, so a scrape sees every second since the one before, not one second in fifteen.
- */
-const LOOP_DELAY_WINDOW_MS = 15_000;
-
-export interface LoopDelaySample {
-  /** When the sync brought it (ms since the epoch). */
-  readonly at: number;
-  readonly p99: number;
-  readonly max: number;
-}
-const inWindow = (sample: LoopDelaySample, now: number) => now - sample.at < LOOP_DELAY_WINDOW_MS;
-/** The worst p99 and the longest delay of the samples inside the window at `now`; 0 and 0 with none. */
-export const worstLoopDelay = (
-  samples: ReadonlyArray<LoopDelaySample>,
-  now: number,
-): { readonly p99: number; readonly max: number } => {
-  let p99 = 0;
-  let max = 0;
-  for (const sample of samples) {
-    if (!inWindow(sample, now)) continue;
-    p99 = Math.max(p99, sample.p99);
-    max = Math.max(max, sample.max);
-  }
-  return { p99, max };
-};
-
-interface Slot {
-  readonly index: number;
-  worker: Worker;
-  /** Requests waiting for their answer, by id. */
-  readonly pending: Map<number, (result: Effect.Effect<unknown, ChannelError>) => void>;
-  restarts: number;
-  startedAt: number;
-  /** Why the thread ended, when it failed with an error. */
-  lastError: string | null;
-  /** The worker's event-loop delay of each sync (about one a second) within the last LOOP_DELAY_WINDOW_MS. */
-  loopDelays: LoopDelaySample[];
-  /** What the thread runs at, once it is up. */
-  scheduling: Scheduling | null;
-}
 
 interface Entry {
   spec: ChannelSpec;
@@ -99,25 +53,8 @@ export const makeWorkerChannels = (
   Effect.gen(function* () {
     const bus = yield* EventBus;
     const runtime = yield* Effect.runtime<never>();
-    const runFork = Runtime.runFork(runtime);
     const entries = new Map<ChannelId, Entry>();
     const failures = new Map<ChannelId, string>();
-    const slots: Slot[] = [];
-    let nextRequest = 1;
-    let closing = false;
-
-    const gone = (slot: Slot) =>
-      new ChannelError({ reason: "crashed", message: `forwarding worker ${slot.index} stopped` });
-
-    const request = <A>(slot: Slot, command: Command): Effect.Effect<A, ChannelError> =>
-      Effect.async<A, ChannelError>((resume) => {
-        const id = nextRequest++;
-        slot.pending.set(id, resume as (result: Effect.Effect<unknown, ChannelError>) => void);
-        slot.worker.postMessage({ id, command } satisfies Request);
-        return Effect.sync(() => slot.pending.delete(id));
-      });
-
-    const slotOf = (entry: Entry): Slot => slots[entry.worker] as Slot;
 
     const failed = (id: ChannelId, message: string) => {
       entries.delete(id);
@@ -125,82 +62,9 @@ export const makeWorkerChannels = (
       bus.emit({ type: "channel_failed", channel: id, message });
     };
 
-    const logScheduling = (index: number, { priority, shortfall }: Scheduling) =>
-      shortfall === null
-        ? Effect.logInfo(`forwarding worker ${index} runs at ${priority} priority`)
-        : Effect.logWarning(
-            `forwarding worker ${index} runs at ${priority} priority, not ${options.priority}: ${shortfall}`,
-          );
-
-    const onMessage = (slot: Slot) => (message: WorkerMessage) => {
-      switch (message.kind) {
-        case "ready": {
-          const first = slot.scheduling === null;
-          slot.scheduling = message.scheduling;
-          // Said once per worker: a restarted thread asks again and gets the same.
-          if (first) runFork(logScheduling(slot.index, message.scheduling));
-          return;
-        }
-        case "reply": {
-          const resume = slot.pending.get(message.id);
-          slot.pending.delete(message.id);
-          if (resume === undefined) return;
-          if ("error" in message) resume(Effect.fail(new ChannelError(message.error)));
-          else resume(Effect.succeed(message.value));
-          return;
-        }
-        case "event":
-          return bus.emit(message.event);
-        case "failed": {
-          const entry = entries.get(message.channel);
-          // A copy left behind by a move is not the channel.
-          if (entry !== undefined && entry.worker === slot.index) failed(message.channel, message.message);
-          return;
-        }
-        case "log":
-          runFork(
-            message.level === "error" ? Effect.logError(message.message) : Effect.logWarning(message.message),
-          );
-          return;
-      }
-    };
-
-    const spawn = (slot: Pick<Slot, "index">): Worker => {
-      const settings: WorkerSettings = { index: slot.index, ...options, ownPorts: forWorker() };
-      const worker = new Worker(new URL("./worker.ts", import.meta.url), {
-        workerData: settings,
-        name: `forwarding-${slot.index}`,
-      });
-      // A thread that died did not close its outputs' sockets itself: their ports are no longer ours.
-      worker.once("exit", () => releaseWorker(settings.ownPorts));
-      return worker;
-    };
-
-    const attach = (slot: Slot) => {
-      slot.worker.on("message", onMessage(slot));
-      slot.worker.on("error", (error) => {
-        slot.lastError = error.message;
-      });
-      slot.worker.once("exit", (code) => {
-        for (const resume of slot.pending.values()) resume(Effect.fail(gone(slot)));
-        slot.pending.clear();
-        if (closing) return;
-        const reason = slot.lastError ?? `ended with code ${code}`;
-        runFork(restart(slot, reason));
-      });
-    };
-
-    /** A worker died: a new thread in its place, then its channels started there again. */
-    const restart = (slot: Slot, reason: string) =>
+    /** A worker died and has a new thread: its channels started there again. */
+    const restarted = (slot: Slot, reason: string) =>
       Effect.gen(function* () {
-        // A thread that dies as it starts is not restarted in a tight loop.
-        if (Date.now() - slot.startedAt < 1000) yield* Effect.sleep("1 second");
-        if (closing) return;
-        slot.restarts += 1;
-        slot.lastError = null;
-        slot.startedAt = Date.now();
-        slot.worker = spawn(slot);
-        attach(slot);
         const carried = [...entries.entries()].filter(([, entry]) => entry.worker === slot.index);
         bus.emit({
           type: "worker_restarted",
@@ -229,38 +93,15 @@ export const makeWorkerChannels = (
         );
       });
 
-    for (let index = 0; index < count; index++) {
-      const slot: Slot = {
-        index,
-        worker: spawn({ index }),
-        pending: new Map(),
-        restarts: 0,
-        startedAt: Date.now(),
-        lastError: null,
-        loopDelays: [],
-        scheduling: null,
-      };
-      attach(slot);
-      slots.push(slot);
-    }
-    // Closing: no thread is restarted from here on; each stops its channels (children reaped), then ends.
-    yield* Effect.addFinalizer(() =>
-      Effect.zipRight(
-        Effect.sync(() => {
-          closing = true;
-        }),
-        Effect.forEach(
-          slots,
-          (slot) =>
-            request(slot, { op: "shutdown" }).pipe(
-              Effect.timeout(SHUTDOWN_MS),
-              Effect.ignore,
-              Effect.zipRight(Effect.promise(() => slot.worker.terminate())),
-            ),
-          { concurrency: "unbounded", discard: true },
-        ),
-      ),
-    );
+    const slots = yield* makeThreads(count, options, {
+      channelFailed: (slot, channel, message) => {
+        const entry = entries.get(channel);
+        // A copy left behind by a move is not the channel.
+        if (entry !== undefined && entry.worker === slot.index) failed(channel, message);
+      },
+      restarted,
+    });
+    const slotOf = (entry: Entry): Slot => slots[entry.worker] as Slot;
 
     const withEntry = <A>(id: ChannelId, use: (entry: Entry, slot: Slot) => Effect.Effect<A, ChannelError>) =>
       Effect.suspend(() => {
@@ -289,9 +130,7 @@ export const makeWorkerChannels = (
     };
 
     const applySync = (slot: Slot, reply: SyncReply) => {
-      const now = Date.now();
-      slot.loopDelays = slot.loopDelays.filter((sample) => inWindow(sample, now));
-      slot.loopDelays.push({ at: now, ...reply.loopDelay });
+      noteLoopDelay(slot, reply.loopDelay);
       for (const sample of reply.channels) {
         const entry = entries.get(sample.id);
         if (entry === undefined || entry.worker !== slot.index) continue;
