@@ -1,7 +1,7 @@
 /**
  * The service's Effect services wired together, given a document store: one event bus, the channel
- * supervisor, the configuration, the cue history, the read model over them, the commands, import/export
- * and the tokens.
+ * supervisor, the configuration, the cue history and the recordings, the read model over them, the commands
+ * and the resume of channels that should run, import/export and the tokens.
  * The service and the tests build the same graph from here.
  */
 import { ConfigProvider, Effect, Layer } from "effect";
@@ -11,8 +11,10 @@ import { type DocumentStore, layerMemory } from "./config/store.ts";
 import { Auth } from "./control/auth.ts";
 import { ConfigTransfer } from "./control/config-transfer.ts";
 import { Control } from "./control/control.ts";
+import { Resume } from "./control/resume.ts";
 import { EventBus } from "./events/event-bus.ts";
 import { EventLogLive } from "./events/event-log.ts";
+import { Recordings } from "./outputs/recordings.ts";
 import { CueHistory } from "./status/cue-history.ts";
 import { Metrics } from "./status/metrics.ts";
 import { ReadModel } from "./status/read-model.ts";
@@ -35,9 +37,9 @@ export const ServicesLive = Layer.mergeAll(
   Thumbnails.Default,
   Layer.scopedDiscard(EventLogLive),
 ).pipe(
-  Layer.provideMerge(Control.Default),
+  Layer.provideMerge(Layer.mergeAll(Control.Default, Resume.Default)),
   Layer.provideMerge(Layer.mergeAll(ReadModel.Default, Readiness.Default)),
-  Layer.provideMerge(Layer.mergeAll(CueHistory.Default, EventNames)),
+  Layer.provideMerge(Layer.mergeAll(CueHistory.Default, Recordings.Default, EventNames)),
   Layer.provideMerge(Layer.mergeAll(Channels.Default, ConfigState.Default)),
   Layer.provideMerge(EventBus.Default),
 );

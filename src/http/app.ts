@@ -13,6 +13,7 @@ import { Auth } from "../effects/control/auth.ts";
 import { ConfigTransfer } from "../effects/control/config-transfer.ts";
 import { Control } from "../effects/control/control.ts";
 import { EventBus } from "../effects/events/event-bus.ts";
+import { Recordings } from "../effects/outputs/recordings.ts";
 import { runtimeName, runtimeVersion } from "../effects/runtime/runtime.ts";
 import { Metrics } from "../effects/status/metrics.ts";
 import { ReadModel } from "../effects/status/read-model.ts";
@@ -38,6 +39,7 @@ import { BAD_TOKEN_REASON, channelsSocket, NO_TOKEN_REASON, refusedSocket } from
 export const makeApp = (startedAt: number = Date.now()) =>
   Effect.gen(function* () {
     const control = yield* Control;
+    const recordings = yield* Recordings;
     const readiness = yield* Readiness;
     const readModel = yield* ReadModel;
     const bus = yield* EventBus;
@@ -134,6 +136,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     );
     const pages = pagesApp({
       control,
+      recordings,
       readModel,
       bus,
       auth,
@@ -191,7 +194,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     );
 
     const resources = [
-      ["/api/channels", channelsApi(control, readModel, bus, run)],
+      ["/api/channels", channelsApi(control, recordings, readModel, bus, run)],
       ["/api/events", eventsApi(bus, run)],
       ["/api/tokens", tokensApi(auth, run)],
       ["/api/config", configApi(transfer, run)],

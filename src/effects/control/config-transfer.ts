@@ -22,7 +22,8 @@ import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { recordingOutputsError, recordingsRoot } from "../outputs/recordings.ts";
 import { localAddresses } from "../runtime/own-ports.ts";
-import { Control } from "./control.ts";
+import { Resume } from "./resume.ts";
+import { controlShared } from "./shared.ts";
 
 export type ImportMode = "merge" | "replace";
 
@@ -174,7 +175,8 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
   effect: Effect.gen(function* () {
     const configs = yield* ConfigState;
     const channels = yield* Channels;
-    const control = yield* Control;
+    const { resume } = yield* Resume;
+    const { done } = yield* controlShared;
     const recordings = yield* recordingsRoot;
 
     /**
@@ -186,7 +188,7 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
     ) {
       const document = configs.current();
       if (options.secrets === true) {
-        yield* control.done(
+        yield* done(
           "config.export",
           `configuration exported with secrets (backup): ${document.channels.length} channels`,
         );
@@ -346,8 +348,8 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
           // Persisted: now the running state follows. Deleted and changed channels stop; what should run starts.
           const touched = new Set<string>([...plan.deleted, ...plan.changed]);
           for (const id of channels.running()) if (touched.has(id)) yield* channels.stop(id);
-          yield* control.resume;
-          yield* control.done(
+          yield* resume;
+          yield* done(
             "config.import",
             `configuration imported (${mode}): ${plan.created.length} created, ${plan.changed.length} changed, ` +
               `${plan.deleted.length} deleted`,

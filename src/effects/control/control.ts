@@ -2,14 +2,11 @@
  * The control plane's commands. Each takes the write lock, applies the pure rules (domain/rules.ts) to the
  * stored configuration, persists the result, then touches only what changed at runtime: a new output starts,
  * a changed output restarts alone, changed inputs or redundancy settings apply to the running channel with its
- * outputs untouched. Each writes an `api_change` event
- * naming the token that made it (the audit trail) and refreshes the read model, whose view it answers with.
- * On start it resumes every channel whose desired state is running; readiness turns true once that is done.
- * A channel that should run but could not start then, or that stopped after an error, is started again on the
- * outputs' reconnect schedule until it runs, or until it is stopped, deleted or changed so that it can.
- * Import and export of the whole configuration live in config-transfer.ts.
+ * outputs untouched. Each writes an `api_change` event naming the token that made it (the audit trail) and
+ * refreshes the read model, whose view it answers with. Channels that should run are kept running by
+ * resume.ts; import and export of the whole configuration live in config-transfer.ts.
  */
-import { Duration, Effect, Either, FiberMap, Schedule, Schema, Stream } from "effect";
+import { Effect, Either, Schema } from "effect";
 import {
   type ChannelBody,
   type ChannelConfig,
@@ -25,7 +22,6 @@ import type { ChannelId, OutputId } from "../../domain/ids.ts";
 import {
   buildChannel,
   buildOutput,
-  channelInputs,
   checkChannel,
   inputChanged,
   outputLoop,
@@ -34,30 +30,13 @@ import {
   withOutput,
 } from "../../domain/rules.ts";
 import { invalid, toFieldIssues } from "../../domain/validate.ts";
-import type { ChannelSpec } from "../channel/channel.ts";
-import { Channels, OutputDefaults } from "../channel/channels.ts";
+import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
-import { audit, EventBus } from "../events/event-bus.ts";
-import {
-  checkRecordingOutputs,
-  listIn,
-  recordingDirectoryOf,
-  recordingPath,
-  recordingsRoot,
-} from "../outputs/recordings.ts";
-import { backoff } from "../outputs/retry.ts";
+import { checkRecordingOutputs, recordingsRoot } from "../outputs/recordings.ts";
 import { localAddresses } from "../runtime/own-ports.ts";
 import { unavailableHere } from "../runtime/runtime.ts";
 import { ReadModel } from "../status/read-model.ts";
-import { Readiness } from "../status/readiness.ts";
-
-export const toSpec = (channel: ChannelConfig): ChannelSpec => ({
-  id: channel.id,
-  name: channel.name,
-  ...channelInputs(channel),
-  redundancy: channel.redundancy,
-  outputs: channel.outputs.map(({ id, name, url, enabled }) => ({ id, name, url, enabled })),
-});
+import { controlShared, toSpec } from "./shared.ts";
 
 const fromCheck = (error: ControlError | undefined) =>
   error === undefined ? Effect.void : Effect.fail(error);
@@ -70,41 +49,16 @@ const keepMasked = (url: string, previous: OutputConfig | undefined, field: stri
   });
 
 export class Control extends Effect.Service<Control>()("distributary/Control", {
-  scoped: Effect.gen(function* () {
+  effect: Effect.gen(function* () {
     const channels = yield* Channels;
     const configs = yield* ConfigState;
     const readModel = yield* ReadModel;
-    const bus = yield* EventBus;
     const recordings = yield* recordingsRoot;
-    const readiness = yield* Readiness;
+    const { locked, done, startChannel, isRunning } = yield* controlShared;
     const { find, findOutput } = configs;
-    /** One command at a time; whatever the outcome, readers see the state it left. */
-    const locked = <A, E>(command: Effect.Effect<A, E>) =>
-      configs.locked(command).pipe(Effect.onError(() => readModel.refresh));
-
-    /** The audit event of a change, then a fresh snapshot so the answer and every reader see it. */
-    const done = (action: string, detail: string, channel?: ChannelId, output?: OutputId) =>
-      Effect.zipRight(
-        audit(bus, action, detail, {
-          ...(channel === undefined ? {} : { channel }),
-          ...(output === undefined ? {} : { output }),
-        }),
-        readModel.refresh,
-      );
 
     const commitChannel = (channel: ChannelConfig) => configs.commit(configs.replacing(channel));
 
-    const startRuntime = (channel: ChannelConfig) =>
-      channels.start(toSpec(channel)).pipe(
-        Effect.mapError(
-          (error) =>
-            new ControlError({
-              reason: "start_failed",
-              message: `channel '${channel.name}' could not start: ${error.message}`,
-            }),
-        ),
-      );
-    const isRunning = (id: ChannelId) => channels.state(id) === "running";
     /** Runtime changes after the store has accepted them; a failure shows in the output's status. */
     const applyRuntime = (effect: Effect.Effect<void, { readonly message: string }>) =>
       effect.pipe(
@@ -112,246 +66,209 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       );
 
     const create = Effect.fn("Control.create")(function* (body: ChannelBody) {
-      return yield* locked(
-        Effect.gen(function* () {
-          const config = configs.current();
-          if (body.id !== undefined && config.channels.some((channel) => channel.id === body.id)) {
-            return yield* new ControlError({
-              reason: "conflict",
-              message: `id: channel '${body.id}' already exists`,
-            });
-          }
-          const channel = yield* buildChannel(body, {
-            desired: "stopped",
-            created_at: new Date().toISOString(),
-          });
-          yield* fromCheck(checkChannel(channel, config.channels, localAddresses()));
-          yield* checkRecordingOutputs(
-            channel.outputs,
-            recordings,
-            (index) => `outputs[${index}].url`,
-            config.channels.flatMap((other) => other.outputs),
-          );
-          yield* configs.commit({ ...config, channels: [...config.channels, channel] });
-          yield* done("channel.create", `channel ${channel.id} (${channel.name}) created`, channel.id);
-          return yield* readModel.channel(channel.id);
-        }),
+      const config = configs.current();
+      if (body.id !== undefined && config.channels.some((channel) => channel.id === body.id)) {
+        return yield* new ControlError({
+          reason: "conflict",
+          message: `id: channel '${body.id}' already exists`,
+        });
+      }
+      const channel = yield* buildChannel(body, {
+        desired: "stopped",
+        created_at: new Date().toISOString(),
+      });
+      yield* fromCheck(checkChannel(channel, config.channels, localAddresses()));
+      yield* checkRecordingOutputs(
+        channel.outputs,
+        recordings,
+        (index) => `outputs[${index}].url`,
+        config.channels.flatMap((other) => other.outputs),
       );
-    });
+      yield* configs.commit({ ...config, channels: [...config.channels, channel] });
+      yield* done("channel.create", `channel ${channel.id} (${channel.name}) created`, channel.id);
+      return yield* readModel.channel(channel.id);
+    }, locked);
 
     const remove = Effect.fn("Control.remove")(function* (id: ChannelId) {
-      yield* locked(
-        Effect.gen(function* () {
-          const channel = yield* find(id);
-          const config = configs.current();
-          // Persisted first: a failed write leaves the channel as it was, on air.
-          yield* configs.commit({ ...config, channels: config.channels.filter((c) => c.id !== id) });
-          yield* channels.stop(channel.id);
-          yield* done("channel.delete", `channel ${id} (${channel.name}) deleted`, id);
-        }),
-      );
-    });
+      const channel = yield* find(id);
+      const config = configs.current();
+      // Persisted first: a failed write leaves the channel as it was, on air.
+      yield* configs.commit({ ...config, channels: config.channels.filter((c) => c.id !== id) });
+      yield* channels.stop(channel.id);
+      yield* done("channel.delete", `channel ${id} (${channel.name}) deleted`, id);
+    }, locked);
 
     const start = Effect.fn("Control.start")(function* (id: ChannelId) {
-      return yield* locked(
-        Effect.gen(function* () {
-          const channel = yield* find(id);
-          // Persisted first; a start that then fails puts the stored state back as it was.
-          yield* commitChannel({ ...channel, desired: "running" });
-          yield* startRuntime(channel).pipe(Effect.tapError(() => Effect.ignore(commitChannel(channel))));
-          yield* done("channel.start", `channel ${id} (${channel.name}) started`, id);
-          return yield* readModel.channel(id);
-        }),
-      );
-    });
+      const channel = yield* find(id);
+      // Persisted first; a start that then fails puts the stored state back as it was.
+      yield* commitChannel({ ...channel, desired: "running" });
+      yield* startChannel(channel).pipe(Effect.tapError(() => Effect.ignore(commitChannel(channel))));
+      yield* done("channel.start", `channel ${id} (${channel.name}) started`, id);
+      return yield* readModel.channel(id);
+    }, locked);
 
     const stop = Effect.fn("Control.stop")(function* (id: ChannelId) {
-      return yield* locked(
-        Effect.gen(function* () {
-          const channel = yield* find(id);
-          yield* commitChannel({ ...channel, desired: "stopped" });
-          yield* channels.stop(id);
-          yield* done("channel.stop", `channel ${id} (${channel.name}) stopped`, id);
-          return yield* readModel.channel(id);
-        }),
-      );
-    });
+      const channel = yield* find(id);
+      yield* commitChannel({ ...channel, desired: "stopped" });
+      yield* channels.stop(id);
+      yield* done("channel.stop", `channel ${id} (${channel.name}) stopped`, id);
+      return yield* readModel.channel(id);
+    }, locked);
 
     const patch = Effect.fn("Control.patch")(function* (id: ChannelId, changes: ChannelPatch) {
-      return yield* locked(
-        Effect.gen(function* () {
-          const channel = yield* find(id);
-          const next = patchChannel(channel, changes);
-          yield* fromCheck(checkChannel(next, configs.current().channels, localAddresses()));
-          yield* commitChannel(next);
-          // Inputs and redundancy change live; a channel that cannot take the change (a new address that will
-          // not bind) is started afresh, which answers why it cannot run.
-          if (isRunning(id) && inputChanged(channel, next)) {
-            yield* channels
-              .reconfigure(toSpec(next))
-              .pipe(Effect.catchAll(() => Effect.zipRight(channels.stop(id), startRuntime(next))));
-          }
-          yield* done("channel.update", `channel ${id} (${next.name}) changed`, id);
-          return yield* readModel.channel(id);
-        }),
-      );
-    });
+      const channel = yield* find(id);
+      const next = patchChannel(channel, changes);
+      yield* fromCheck(checkChannel(next, configs.current().channels, localAddresses()));
+      yield* commitChannel(next);
+      // Inputs and redundancy change live; a channel that cannot take the change (a new address that will
+      // not bind) is started afresh, which answers why it cannot run.
+      if (isRunning(id) && inputChanged(channel, next)) {
+        yield* channels
+          .reconfigure(toSpec(next))
+          .pipe(Effect.catchAll(() => Effect.zipRight(channels.stop(id), startChannel(next))));
+      }
+      yield* done("channel.update", `channel ${id} (${next.name}) changed`, id);
+      return yield* readModel.channel(id);
+    }, locked);
 
     /** Stores the channel with one output added or replaced, then applies it to the running channel. */
-    const putOutput = (channel: ChannelConfig, output: OutputConfig, action: string, verb: string) =>
-      Effect.gen(function* () {
-        const adding = !channel.outputs.some((candidate) => candidate.id === output.id);
-        if (adding && channel.outputs.length >= MAX_OUTPUTS) {
-          return yield* new ControlError({
-            reason: "conflict",
-            message: `channel '${channel.name}' already has ${MAX_OUTPUTS} outputs, the most a channel may have; remove one first`,
-          });
-        }
-        yield* fromCheck(
-          outputLoop(
-            output,
-            "url",
-            configs.current().channels.map((stored) => (stored.id === channel.id ? channel : stored)),
-            localAddresses(),
+    const putOutput = Effect.fnUntraced(function* (
+      channel: ChannelConfig,
+      output: OutputConfig,
+      action: string,
+      verb: string,
+    ) {
+      const adding = !channel.outputs.some((candidate) => candidate.id === output.id);
+      if (adding && channel.outputs.length >= MAX_OUTPUTS) {
+        return yield* new ControlError({
+          reason: "conflict",
+          message: `channel '${channel.name}' already has ${MAX_OUTPUTS} outputs, the most a channel may have; remove one first`,
+        });
+      }
+      yield* fromCheck(
+        outputLoop(
+          output,
+          "url",
+          configs.current().channels.map((stored) => (stored.id === channel.id ? channel : stored)),
+          localAddresses(),
+        ),
+      );
+      yield* checkRecordingOutputs(
+        [output],
+        recordings,
+        () => "url",
+        configs
+          .current()
+          .channels.flatMap((other) =>
+            other.outputs.filter((kept) => other.id !== channel.id || kept.id !== output.id),
           ),
-        );
-        yield* checkRecordingOutputs(
-          [output],
-          recordings,
-          () => "url",
-          configs
-            .current()
-            .channels.flatMap((other) =>
-              other.outputs.filter((kept) => other.id !== channel.id || kept.id !== output.id),
-            ),
-        );
-        yield* commitChannel(withOutput(channel, output));
-        if (isRunning(channel.id)) yield* applyRuntime(channels.applyOutput(channel.id, output));
-        yield* done(
-          action,
-          `output ${output.id} (${output.name}) of channel ${channel.id} ${verb}`,
-          channel.id,
-          output.id,
-        );
-        return yield* readModel.output(channel.id, output.id);
-      });
+      );
+      yield* commitChannel(withOutput(channel, output));
+      if (isRunning(channel.id)) yield* applyRuntime(channels.applyOutput(channel.id, output));
+      yield* done(
+        action,
+        `output ${output.id} (${output.name}) of channel ${channel.id} ${verb}`,
+        channel.id,
+        output.id,
+      );
+      return yield* readModel.output(channel.id, output.id);
+    });
 
     const addOutput = Effect.fn("Control.addOutput")(function* (id: ChannelId, body: OutputBody) {
-      return yield* locked(
-        Effect.gen(function* () {
-          const channel = yield* find(id);
-          if (body.id !== undefined && channel.outputs.some((output) => output.id === body.id)) {
-            return yield* new ControlError({
-              reason: "conflict",
-              message: `id: output '${body.id}' already exists in channel '${channel.name}'`,
-              errors: [{ field: "id", message: `output '${body.id}' already exists` }],
-            });
-          }
-          const url = yield* keepMasked(body.url, undefined, "url");
-          return yield* putOutput(
-            channel,
-            buildOutput({ ...body, url }, channel.outputs),
-            "output.create",
-            "added",
-          );
-        }),
+      const channel = yield* find(id);
+      if (body.id !== undefined && channel.outputs.some((output) => output.id === body.id)) {
+        return yield* new ControlError({
+          reason: "conflict",
+          message: `id: output '${body.id}' already exists in channel '${channel.name}'`,
+          errors: [{ field: "id", message: `output '${body.id}' already exists` }],
+        });
+      }
+      const url = yield* keepMasked(body.url, undefined, "url");
+      return yield* putOutput(
+        channel,
+        buildOutput({ ...body, url }, channel.outputs),
+        "output.create",
+        "added",
       );
-    });
+    }, locked);
 
     const replaceOutput = Effect.fn("Control.replaceOutput")(function* (
       id: ChannelId,
       outputId: OutputId,
       body: OutputBody,
     ) {
-      return yield* locked(
-        Effect.gen(function* () {
-          const channel = yield* find(id);
-          const previous = yield* findOutput(channel, outputId);
-          if (body.id !== undefined && body.id !== outputId) {
-            return yield* Effect.fail(
-              invalid([
-                { field: "id", message: `must be '${outputId}' (the output in the path) or left out` },
-              ]),
-            );
-          }
-          const url = yield* keepMasked(body.url, previous, "url");
-          const output = buildOutput({ ...body, url }, channel.outputs, previous);
-          return yield* putOutput(channel, output, "output.replace", "replaced");
-        }),
-      );
-    });
+      const channel = yield* find(id);
+      const previous = yield* findOutput(channel, outputId);
+      if (body.id !== undefined && body.id !== outputId) {
+        return yield* Effect.fail(
+          invalid([{ field: "id", message: `must be '${outputId}' (the output in the path) or left out` }]),
+        );
+      }
+      const url = yield* keepMasked(body.url, previous, "url");
+      const output = buildOutput({ ...body, url }, channel.outputs, previous);
+      return yield* putOutput(channel, output, "output.replace", "replaced");
+    }, locked);
 
     const patchOutput = Effect.fn("Control.patchOutput")(function* (
       id: ChannelId,
       outputId: OutputId,
       changes: OutputPatch,
     ) {
-      return yield* locked(
-        Effect.gen(function* () {
-          const channel = yield* find(id);
-          const previous = yield* findOutput(channel, outputId);
-          const merged = {
-            id: previous.id,
-            name: changes.name ?? previous.name,
-            protocol: changes.protocol ?? previous.protocol,
-            url: changes.url === undefined ? previous.url : yield* keepMasked(changes.url, previous, "url"),
-            enabled: changes.enabled ?? previous.enabled,
-          };
-          // The merged output is checked whole: a new protocol must match the URL it now goes with.
-          const output = yield* Schema.decodeUnknown(OutputConfigSchema, { errors: "all" })(merged).pipe(
-            Effect.mapError((error) => invalid(toFieldIssues(error))),
-          );
-          const verb =
-            changes.enabled !== undefined && changes.enabled !== previous.enabled
-              ? changes.enabled
-                ? "enabled"
-                : "disabled"
-              : "changed";
-          return yield* putOutput(channel, output, "output.update", verb);
-        }),
+      const channel = yield* find(id);
+      const previous = yield* findOutput(channel, outputId);
+      const merged = {
+        id: previous.id,
+        name: changes.name ?? previous.name,
+        protocol: changes.protocol ?? previous.protocol,
+        url: changes.url === undefined ? previous.url : yield* keepMasked(changes.url, previous, "url"),
+        enabled: changes.enabled ?? previous.enabled,
+      };
+      // The merged output is checked whole: a new protocol must match the URL it now goes with.
+      const output = yield* Schema.decodeUnknown(OutputConfigSchema, { errors: "all" })(merged).pipe(
+        Effect.mapError((error) => invalid(toFieldIssues(error))),
       );
-    });
+      const verb =
+        changes.enabled !== undefined && changes.enabled !== previous.enabled
+          ? changes.enabled
+            ? "enabled"
+            : "disabled"
+          : "changed";
+      return yield* putOutput(channel, output, "output.update", verb);
+    }, locked);
 
     /**
      * A copy of an output with its stored URL (stream key included), disabled, so that two outputs never
      * publish the same key at once: the operator edits the copy, then enables it.
      */
     const cloneOutput = Effect.fn("Control.cloneOutput")(function* (id: ChannelId, outputId: OutputId) {
-      return yield* locked(
-        Effect.gen(function* () {
-          const channel = yield* find(id);
-          const original = yield* findOutput(channel, outputId);
-          const copy = buildOutput(
-            {
-              name: `${original.name} (copy)`.slice(0, 100),
-              protocol: original.protocol,
-              url: original.url,
-              enabled: false,
-            },
-            channel.outputs,
-          );
-          return yield* putOutput(channel, copy, "output.clone", `cloned from ${outputId}`);
-        }),
+      const channel = yield* find(id);
+      const original = yield* findOutput(channel, outputId);
+      const copy = buildOutput(
+        {
+          name: `${original.name} (copy)`.slice(0, 100),
+          protocol: original.protocol,
+          url: original.url,
+          enabled: false,
+        },
+        channel.outputs,
       );
-    });
+      return yield* putOutput(channel, copy, "output.clone", `cloned from ${outputId}`);
+    }, locked);
 
     const removeOutput = Effect.fn("Control.removeOutput")(function* (id: ChannelId, outputId: OutputId) {
-      yield* locked(
-        Effect.gen(function* () {
-          const channel = yield* find(id);
-          const output = yield* findOutput(channel, outputId);
-          yield* commitChannel({ ...channel, outputs: channel.outputs.filter((o) => o.id !== outputId) });
-          if (isRunning(id)) yield* applyRuntime(channels.removeOutput(id, outputId));
-          yield* done(
-            "output.delete",
-            `output ${outputId} (${output.name}) of channel ${id} removed`,
-            id,
-            outputId,
-          );
-        }),
+      const channel = yield* find(id);
+      const output = yield* findOutput(channel, outputId);
+      yield* commitChannel({ ...channel, outputs: channel.outputs.filter((o) => o.id !== outputId) });
+      if (isRunning(id)) yield* applyRuntime(channels.removeOutput(id, outputId));
+      yield* done(
+        "output.delete",
+        `output ${outputId} (${output.name}) of channel ${id} removed`,
+        id,
+        outputId,
       );
-    });
+    }, locked);
 
+    /** It changes nothing stored, so it takes no write lock: an operator's switch never waits behind a command. */
     const switchInput = Effect.fn("Control.switchInput")(function* (
       id: ChannelId,
       active: "primary" | "backup",
@@ -382,105 +299,12 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
         });
       }
       const from = channels.placement(id);
-      yield* locked(
-        channels
-          .move(id, worker)
-          .pipe(Effect.mapError((error) => new ControlError({ reason: "conflict", message: error.message }))),
-      );
+      yield* channels
+        .move(id, worker)
+        .pipe(Effect.mapError((error) => new ControlError({ reason: "conflict", message: error.message })));
       yield* done("channel.move", `channel ${id}: moved from forwarding worker ${from} to ${worker}`, id);
       return yield* readModel.channel(id);
-    });
-
-    /**
-     * Starts a channel that should run but does not, after each wait of the reconnect schedule, until it runs
-     * or nobody wants it to: each try reads the stored channel afresh, so a corrected port is used at once.
-     */
-    const retries = yield* FiberMap.make<ChannelId, void>();
-    const reconnect = (yield* OutputDefaults).reconnect;
-    const keepStarting = (id: ChannelId) =>
-      FiberMap.run(
-        retries,
-        id,
-        Effect.gen(function* () {
-          const waits = yield* Schedule.driver(backoff(reconnect));
-          const wanted = () =>
-            configs.current().channels.find((candidate) => candidate.id === id)?.desired === "running";
-          while (wanted() && !isRunning(id)) {
-            const wait = yield* Effect.orDie(waits.next(undefined));
-            yield* Effect.logInfo(`channel ${id} will be started again in ${Duration.format(wait)}`);
-            yield* Effect.sleep(wait);
-            const started = yield* locked(
-              Effect.suspend(() => {
-                const channel = configs.current().channels.find((candidate) => candidate.id === id);
-                if (channel === undefined || channel.desired !== "running" || isRunning(id))
-                  return Effect.succeed(true);
-                return startRuntime(channel).pipe(
-                  Effect.as(true),
-                  Effect.catchAll(() => Effect.succeed(false)),
-                  Effect.zipLeft(readModel.refresh),
-                );
-              }),
-            );
-            if (started) return;
-          }
-        }),
-        { onlyIfMissing: true },
-      );
-    // A running channel that fails (its packet path threw) is started again like one that could not resume.
-    const failures = yield* bus.subscribe;
-    yield* Effect.forkScoped(
-      Stream.fromQueue(failures).pipe(
-        Stream.filter((event) => event.type === "channel_failed"),
-        Stream.runForEach((event) => {
-          const channel = configs.current().channels.find((candidate) => candidate.id === event.channel);
-          return channel?.desired === "running" ? keepStarting(channel.id) : Effect.void;
-        }),
-      ),
-    );
-
-    /** Starts every channel whose desired state is running; one that cannot start is listed and logged. */
-    const resume = Effect.suspend(() =>
-      Effect.forEach(
-        configs.current().channels.filter((channel) => channel.desired === "running"),
-        (channel) =>
-          startRuntime(channel).pipe(
-            Effect.as(null),
-            Effect.catchAll((error) =>
-              Effect.as(Effect.logError(error.message), {
-                id: channel.id,
-                name: channel.name,
-                error: error.message,
-              }),
-            ),
-          ),
-      ).pipe(
-        Effect.flatMap((results) =>
-          Effect.sync(() => {
-            readiness.setNotResumed(results.filter((result) => result !== null));
-          }),
-        ),
-      ),
-    );
-
-    yield* Effect.forkScoped(
-      locked(
-        Effect.gen(function* () {
-          yield* resume;
-          // The snapshot first: a client told "ready" must see each channel as it came out of the resume.
-          yield* readModel.refresh;
-          readiness.markReady();
-          yield* Effect.logInfo(`store loaded, ${channels.running().length} channels resumed`);
-        }),
-      ),
-    );
-
-    /** The recording directory of a file:// output, from its stored URL. */
-    const recordingDirectory = (id: ChannelId, outputId: OutputId) =>
-      Effect.gen(function* () {
-        const channel = yield* find(id);
-        const output = yield* findOutput(channel, outputId);
-        return yield* recordingDirectoryOf(output.url, `output '${outputId}'`);
-      });
+    }, locked);
 
     return {
       create,
@@ -495,15 +319,6 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       removeOutput,
       switchInput,
       move,
-      /** A file:// output's recordings, oldest first. */
-      recordings: (id: ChannelId, outputId: OutputId) =>
-        Effect.flatMap(recordingDirectory(id, outputId), listIn),
-      /** The path of one of a file:// output's recordings; a 404 for any name that is not one of them. */
-      recordingFile: (id: ChannelId, outputId: OutputId, name: string) =>
-        Effect.flatMap(recordingDirectory(id, outputId), (directory) => recordingPath(directory, name)),
-      /** Starts the channels the configuration wants running; the caller holds the lock. */
-      resume,
-      done,
     } as const;
   }),
 }) {}

@@ -6,16 +6,19 @@
  * directory whose real path (symbolic links followed) lies elsewhere, is refused when the output is saved (a
  * 400 in words) and again when it runs.
  *
- * Listing and download read only names this service gives its files (outputs/file.ts), in the directory the
- * output's stored URL names: a requested name is matched against that pattern, never joined as a path.
+ * Listing and download (`Recordings`) read only names this service gives its files (outputs/file.ts), in the
+ * directory the output's stored URL names: a requested name is matched against that pattern, never joined as
+ * a path.
  */
 import { resolve } from "node:path";
-import { Config, Context, Effect, Either, Option, Redacted } from "effect";
+import { Context, Effect, Either, Option, Redacted } from "effect";
 import { pushAddressProblem } from "../../domain/addresses.ts";
 import { ControlError } from "../../domain/errors.ts";
+import type { ChannelId, OutputId } from "../../domain/ids.ts";
 import { parseOutputUrl, recordingPlaceProblem } from "../../domain/url.ts";
-import { listRecordings, type RecordingFile, recordingName } from "./file.ts";
-import { hlsPushAllowPrivate } from "./hls-push.ts";
+import { ConfigState } from "../config/config-state.ts";
+import { hlsPushAllowPrivate, recordingsDir } from "../config/settings.ts";
+import { listRecordings, recordingName } from "./file.ts";
 import { realPlace, realPlaceProblem } from "./place.ts";
 
 /** The default recordings directory (the service sets `<config-dir>/recordings`); null: none. */
@@ -25,9 +28,7 @@ export class RecordingsDir extends Context.Reference<RecordingsDir>()("distribut
 
 /** The recordings directory, absolute, or null when recording to files is off. */
 export const recordingsRoot: Effect.Effect<string | null> = Effect.gen(function* () {
-  const fromSetting = yield* Config.option(Config.nonEmptyString("DISTRIBUTARY_RECORDINGS_DIR")).pipe(
-    Effect.orElseSucceed(() => Option.none<string>()),
-  );
+  const fromSetting = yield* recordingsDir.pipe(Effect.orElseSucceed(() => Option.none<string>()));
   const dir = Option.getOrNull(fromSetting) ?? (yield* RecordingsDir);
   return dir === null ? null : resolve(dir);
 });
@@ -136,7 +137,7 @@ export const checkRecordingOutputs = (
   );
 
 /** The recording directory of an output's URL, or a 404 in words when it is not a file:// output. */
-export const recordingDirectoryOf = (url: string, what: string): Effect.Effect<string, ControlError> => {
+const recordingDirectoryOf = (url: string, what: string): Effect.Effect<string, ControlError> => {
   const parsed = parseOutputUrl(url);
   return Either.isRight(parsed) && parsed.right.protocol === "file"
     ? Effect.succeed(parsed.right.directory)
@@ -148,11 +149,8 @@ export const recordingDirectoryOf = (url: string, what: string): Effect.Effect<s
       );
 };
 
-export const listIn = (directory: string): Effect.Effect<ReadonlyArray<RecordingFile>> =>
-  listRecordings(directory);
-
 /** The path of recording `name` in `directory`, if it is one of its recordings; a 404 otherwise. */
-export const recordingPath = (directory: string, name: string): Effect.Effect<string, ControlError> =>
+const recordingPath = (directory: string, name: string): Effect.Effect<string, ControlError> =>
   Effect.gen(function* () {
     const notFound = new ControlError({ reason: "not_found", message: `recording '${name}' does not exist` });
     if (!recordingName.test(name)) return yield* notFound;
@@ -160,3 +158,26 @@ export const recordingPath = (directory: string, name: string): Effect.Effect<st
     if (!files.some((file) => file.name === name)) return yield* notFound;
     return `${directory}/${name}`;
   });
+
+/** A stored file:// output's recordings, read from the directory its URL names (404s in words otherwise). */
+export class Recordings extends Effect.Service<Recordings>()("distributary/Recordings", {
+  effect: Effect.gen(function* () {
+    const configs = yield* ConfigState;
+    const directoryOf = (id: ChannelId, outputId: OutputId) =>
+      Effect.gen(function* () {
+        const channel = yield* configs.find(id);
+        const output = yield* configs.findOutput(channel, outputId);
+        return yield* recordingDirectoryOf(output.url, `output '${outputId}'`);
+      });
+    return {
+      /** A file:// output's recordings, oldest first. */
+      list: Effect.fn("Recordings.list")(function* (id: ChannelId, outputId: OutputId) {
+        return yield* listRecordings(yield* directoryOf(id, outputId));
+      }),
+      /** The path of one of a file:// output's recordings; a 404 for any name that is not one of them. */
+      file: Effect.fn("Recordings.file")(function* (id: ChannelId, outputId: OutputId, name: string) {
+        return yield* recordingPath(yield* directoryOf(id, outputId), name);
+      }),
+    } as const;
+  }),
+}) {}

@@ -13,6 +13,7 @@ import { EventList } from "../../domain/events.ts";
 import { ChannelList, ChannelStats, ChannelView, CueList, OutputView } from "../../domain/views.ts";
 import type { Control } from "../../effects/control/control.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
+import type { Recordings } from "../../effects/outputs/recordings.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
 import { recordingResponse } from "../recording.ts";
 import {
@@ -54,7 +55,13 @@ export const Deleted = Schema.Struct({ id: Schema.String, deleted: Schema.Litera
   identifier: "Deleted",
 });
 
-export const channelsApi = (control: Control, readModel: ReadModel, bus: EventBus, run: Run): Api => {
+export const channelsApi = (
+  control: Control,
+  recordings: Recordings,
+  readModel: ReadModel,
+  bus: EventBus,
+  run: Run,
+): Api => {
   const { app, routes, on } = makeApi();
 
   // The most polled route: the snapshot's bytes as they are, with no work per request.
@@ -340,7 +347,7 @@ export const channelsApi = (control: Control, readModel: ReadModel, bus: EventBu
         "A file:// output's recordings, oldest first: name (its start time), size, start and last write",
       response: RecordingList,
     },
-    (c) => run(c, inOutput(c, control.recordings), (recordings) => c.json({ recordings })),
+    (c) => run(c, inOutput(c, recordings.list), (list) => c.json({ recordings: list })),
   );
 
   on(
@@ -354,7 +361,7 @@ export const channelsApi = (control: Control, readModel: ReadModel, bus: EventBu
     (c) =>
       run(
         c,
-        inOutput(c, (id, oid) => control.recordingFile(id, oid, param(c, "file"))),
+        inOutput(c, (id, oid) => recordings.file(id, oid, param(c, "file"))),
         (path) => recordingResponse(path, param(c, "file")),
       ),
   );

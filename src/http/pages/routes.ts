@@ -22,6 +22,7 @@ import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import type { Control } from "../../effects/control/control.ts";
 import { CurrentActor } from "../../effects/events/actor.ts";
 import { audit, type EventBus } from "../../effects/events/event-bus.ts";
+import type { Recordings } from "../../effects/outputs/recordings.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
 import type { Thumbnails } from "../../effects/status/thumbnails.ts";
 import { type AuthEnv, countFailure, type FailureLimiter } from "../auth.ts";
@@ -41,6 +42,7 @@ import { makeSessions, nextAfterLogin, sameOrigin } from "./session.ts";
 
 export interface PageServices {
   readonly control: Control;
+  readonly recordings: Recordings;
   readonly readModel: ReadModel;
   readonly bus: EventBus;
   readonly auth: Auth;
@@ -112,7 +114,18 @@ const loginForm = (
 </section>`;
 
 export const pagesApp = (services: PageServices) => {
-  const { control, readModel, bus, auth, transfer, histories, thumbnails, runtime, limiter } = services;
+  const {
+    control,
+    recordings: recordingFiles,
+    readModel,
+    bus,
+    auth,
+    transfer,
+    histories,
+    thumbnails,
+    runtime,
+    limiter,
+  } = services;
   const sessions = makeSessions(auth.authenticate);
   const app = new Hono<AuthEnv>();
   const run = Runtime.runPromise(runtime);
@@ -228,7 +241,7 @@ export const pagesApp = (services: PageServices) => {
     const recordings: RecordingsEntry[] = [];
     for (const output of channel.outputs.filter((candidate) => candidate.protocol === "file")) {
       const files = await run(
-        Effect.orElseSucceed(control.recordings(id, OutputId.make(output.id)), () => []),
+        Effect.orElseSucceed(recordingFiles.list(id, OutputId.make(output.id)), () => []),
       );
       recordings.push({ outputId: output.id, outputName: output.name, files });
     }
@@ -256,7 +269,7 @@ export const pagesApp = (services: PageServices) => {
     const file = c.req.param("file");
     const result = await command(
       c,
-      control.recordingFile(channelOf(c), OutputId.make(c.req.param("oid")), file),
+      recordingFiles.file(channelOf(c), OutputId.make(c.req.param("oid")), file),
     );
     return Either.isRight(result) ? recordingResponse(result.right, file) : c.text(result.left.message, 404);
   });
