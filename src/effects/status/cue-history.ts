@@ -53,6 +53,7 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
     const loaded = yield* store.read(CUE_DOCUMENT).pipe(
       Effect.map(Option.map(parse)),
       Effect.catchAll((error) => Effect.as(Effect.logWarning(error.message), Option.none())),
+      Effect.withSpan("CueHistory.load"),
     );
     if (Option.isSome(loaded) && loaded.value === null) {
       yield* Effect.logWarning(`${store.locate(CUE_DOCUMENT)} is not a cue history; starting an empty one`);
@@ -101,6 +102,7 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
 
     // A failure to save is logged and tried again a second later; it never ends the saving fiber.
     const save = flush.pipe(
+      Effect.withSpan("CueHistory.save"),
       Effect.catchAllCause((cause) => Effect.logWarning("cue history not saved", cause)),
     );
     yield* Effect.forkScoped(Effect.repeat(save, Schedule.spaced("1 second")));
