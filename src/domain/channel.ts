@@ -328,6 +328,10 @@ export interface InputSocket {
   readonly what: string;
 }
 
+/** `ip:port`, an IPv6 address in brackets, as people write a socket. */
+export const describeSocket = (socket: InputSocket): string =>
+  `${socket.ip.includes(":") ? `[${socket.ip}]` : socket.ip}:${socket.port}`;
+
 export const inputSockets = (channel: {
   readonly rtp_ip: string;
   readonly rtp_port: number;

@@ -1,18 +1,17 @@
 /**
  * The control plane's rules as pure functions over the stored configuration: what a new or changed channel
  * must satisfy, how a request body becomes the stored channel or output, and what changed between two
- * versions. The commands (effects/control.ts) take the lock, call these, persist, then apply at runtime.
+ * versions. The commands (effects/control/) take the lock, call these, persist, then apply at runtime. The
+ * rules against outputs that feed an input of this host are in loops.ts.
  */
-import { isIP } from "node:net";
 import { Either } from "effect";
 import {
   type ChannelBody,
   type ChannelConfig,
   type ChannelImport,
   type ChannelPatch,
-  type InputSocket,
+  describeSocket,
   inputSockets,
-  normalizeAddress,
   type OriginalChannel,
   type OriginalOutput,
   type OutputBody,
@@ -21,12 +20,13 @@ import {
 } from "./channel.ts";
 import { ControlError, type FieldIssue } from "./errors.ts";
 import { type ChannelId, newChannelId, newOutputId, OutputId } from "./ids.ts";
+import { feedbackLoop } from "./loops.ts";
 import { type InputEndpoint, resolveRedundancy } from "./redundancy.ts";
-import { maskUrl, parseOutputUrl } from "./url.ts";
+import { maskUrl } from "./url.ts";
 import { invalid } from "./validate.ts";
 
-const describeSocket = (socket: InputSocket) =>
-  `${socket.ip.includes(":") ? `[${socket.ip}]` : socket.ip}:${socket.port}`;
+// The commands and the import take every rule from here.
+export { loopingOutputs, outputLoop } from "./loops.ts";
 
 /** The endpoints a channel listens on. */
 export const channelInputs = (
@@ -134,165 +134,6 @@ export const checkChannel = (
   const problems = ownInputProblems(channel);
   if (problems.length > 0) return invalid(problems);
   return inputConflict(channel, others) ?? feedbackLoop(channel, others, localAddresses);
-};
-
-/** Where a UDP or RTP output sends; null for the other protocols, which cannot reach a UDP input. */
-type Destination = { readonly host: string; readonly port: number } | null;
-// Every check compares a channel with every other channel's outputs: an import of thousands of outputs parses
-// each URL once, not once per channel (a stored output is never mutated, only replaced).
-const destinations = new WeakMap<OutputConfig, Destination>();
-const datagramDestination = (output: OutputConfig): Destination => {
-  const known = destinations.get(output);
-  if (known !== undefined) return known;
-  const found = parseDestination(output);
-  destinations.set(output, found);
-  return found;
-};
-const parseDestination = (output: OutputConfig): Destination => {
-  if (output.protocol !== "udp" && output.protocol !== "rtp") return null;
-  const target = parseOutputUrl(output.url);
-  if (Either.isLeft(target) || (target.right.protocol !== "udp" && target.right.protocol !== "rtp"))
-    return null;
-  const host = target.right.host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
-  return { host: isIP(host) === 0 ? host : normalizeAddress(host), port: target.right.port };
-};
-const localSets = new WeakMap<ReadonlyArray<string>, ReadonlySet<string>>();
-const localSet = (addresses: ReadonlyArray<string>): ReadonlySet<string> => {
-  let set = localSets.get(addresses);
-  if (set === undefined) {
-    set = new Set(addresses.map(normalizeAddress));
-    localSets.set(addresses, set);
-  }
-  return set;
-};
-
-const isMulticastGroup = (ip: string) =>
-  isIP(ip) === 6
-    ? ip.startsWith("ff")
-    : isIP(ip) === 4 && Number(ip.split(".")[0]) >= 224 && Number(ip.split(".")[0]) <= 239;
-const isLoopback = (host: string) =>
-  host === "::1" ||
-  (isIP(host) === 4 && host.startsWith("127.")) ||
-  host === "localhost" ||
-  host.endsWith(".localhost");
-const isWildcard = (ip: string) => ip === "0.0.0.0" || ip === "::";
-
-/**
- * Whether datagrams sent to `destination` on this host reach a socket listening on `input`. A multicast input
- * hears its group (the sender's own copy loops back); a unicast one its address, or every local address when
- * it listens on all of them. Sending to 0.0.0.0 (or ::) reaches the loopback address.
- */
-const reachesInput = (
-  destination: { readonly host: string; readonly port: number },
-  input: InputSocket,
-  localAddresses: ReadonlySet<string>,
-): boolean => {
-  if (destination.port !== input.port) return false;
-  const listening = normalizeAddress(input.ip);
-  if (isMulticastGroup(listening)) return destination.host === listening;
-  const local =
-    isWildcard(destination.host) || isLoopback(destination.host) || localAddresses.has(destination.host);
-  if (!local) return false;
-  if (isWildcard(listening)) return listening === "::" || isIP(destination.host) !== 6;
-  if (isWildcard(destination.host)) return isLoopback(listening);
-  return (
-    destination.host === listening ||
-    ((destination.host === "localhost" || destination.host.endsWith(".localhost")) && isLoopback(listening))
-  );
-};
-
-/** The UDP sockets a channel listens on: an SRT input receives through libsrt and is left out. */
-const udpInputSockets = (channel: ChannelConfig): ReadonlyArray<InputSocket> =>
-  inputSockets(channel).filter((socket) =>
-    socket.what.startsWith("backup") ? channel.backup_input_url == null : channel.input_url == null,
-  );
-
-/**
- * The first input among `channels` that `output` would feed, described for the person who must change it: a
- * UDP or RTP output sent to an input of this host sends the stream back into the service, which forwards it
- * again, a loop that multiplies it until the channel stops.
- */
-export const outputLoop = (
-  output: OutputConfig,
-  field: string,
-  channels: ReadonlyArray<ChannelConfig>,
-  localAddresses: ReadonlyArray<string>,
-): ControlError | undefined =>
-  feedsAnInput(
-    output,
-    field,
-    channels.map((channel) => [channel, udpInputSockets(channel)] as const),
-    localSet(localAddresses),
-  );
-
-/**
- * The channel's outputs that would feed an input among `channels` (the channel itself among them), each with its
- * index and the reason in words; the field is what `field` names for that index.
- */
-export const loopingOutputs = (
-  channel: ChannelConfig,
-  channels: ReadonlyArray<ChannelConfig>,
-  localAddresses: ReadonlyArray<string>,
-  field: (index: number) => string,
-): ReadonlyArray<{ readonly index: number; readonly error: ControlError }> => {
-  const local = localSet(localAddresses);
-  const listening = channels.map((other) => [other, udpInputSockets(other)] as const);
-  return channel.outputs.flatMap((output, index) => {
-    const error = feedsAnInput(output, field(index), listening, local);
-    return error === undefined ? [] : [{ index, error }];
-  });
-};
-
-const feedsAnInput = (
-  output: OutputConfig,
-  field: string,
-  listening: ReadonlyArray<readonly [ChannelConfig, ReadonlyArray<InputSocket>]>,
-  local: ReadonlySet<string>,
-): ControlError | undefined => {
-  const destination = datagramDestination(output);
-  if (destination === null) return undefined;
-  for (const [channel, sockets] of listening) {
-    const input = sockets.find((socket) => reachesInput(destination, socket, local));
-    if (input === undefined) continue;
-    const message = `${output.protocol}://${describeSocket({ ...input, ip: destination.host })} is the ${input.what} of channel '${channel.name}' (${channel.id}) on this host: an output sent there would feed the stream back into the service, a loop that multiplies it; send to another port or host`;
-    return invalid([{ field, message }]);
-  }
-  return undefined;
-};
-
-/** Whether one of the channel's outputs, or an output of another channel, feeds one of its inputs. */
-const feedbackLoop = (
-  channel: ChannelConfig,
-  others: ReadonlyArray<ChannelConfig>,
-  localAddresses: ReadonlyArray<string>,
-): ControlError | undefined => {
-  const local = localSet(localAddresses);
-  const mine = udpInputSockets(channel);
-  if (channel.outputs.length > 0) {
-    const listening = [
-      [channel, mine] as const,
-      ...others
-        .filter((other) => other.id !== channel.id)
-        .map((other) => [other, udpInputSockets(other)] as const),
-    ];
-    for (const [index, output] of channel.outputs.entries()) {
-      const problem = feedsAnInput(output, `outputs[${index}].url`, listening, local);
-      if (problem !== undefined) return problem;
-    }
-  }
-  for (const other of others) {
-    if (other.id === channel.id) continue;
-    for (const output of other.outputs) {
-      const destination = datagramDestination(output);
-      if (destination === null) continue;
-      const input = mine.find((socket) => reachesInput(destination, socket, local));
-      if (input === undefined) continue;
-      const field = input.what.startsWith("backup") ? "backup_rtp_port" : "rtp_port";
-      const message = `the ${input.what} ${describeSocket(input)} is where output '${output.name}' of channel '${other.name}' (${other.id}) sends (${maskUrl(output.url)}): listening there would feed that output back into the service, a loop that multiplies the stream; choose another port`;
-      return invalid([{ field, message }]);
-    }
-  }
-  return undefined;
 };
 
 const duplicateOutputIds = (outputs: ReadonlyArray<{ readonly id: string }>): ControlError | undefined => {
