@@ -19,11 +19,27 @@ const issueMessage = (issue: ParseResult.ArrayFormatterIssue): string => {
   }
 };
 
-export const toFieldIssues = (error: ParseResult.ParseError): ReadonlyArray<FieldIssue> =>
-  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
-    field: fieldName(issue.path) || "(body)",
-    message: issueMessage(issue),
-  }));
+const within = (inner: ReadonlyArray<PropertyKey>, outer: ReadonlyArray<PropertyKey>) =>
+  inner.length >= outer.length && outer.every((key, index) => inner[index] === key);
+
+/**
+ * A wrong value in an optional field fails both halves of its `X | undefined`; the "Expected undefined" half
+ * tells the caller nothing the other half does not, so it is left out where the other half speaks.
+ */
+const isOptionalEcho = (
+  issue: ParseResult.ArrayFormatterIssue,
+  all: ReadonlyArray<ParseResult.ArrayFormatterIssue>,
+) =>
+  issue._tag === "Type" &&
+  issue.message.startsWith("Expected undefined, actual ") &&
+  all.some((other) => other !== issue && within(other.path, issue.path));
+
+export const toFieldIssues = (error: ParseResult.ParseError): ReadonlyArray<FieldIssue> => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error);
+  return issues
+    .filter((issue) => !isOptionalEcho(issue, issues))
+    .map((issue) => ({ field: fieldName(issue.path) || "(body)", message: issueMessage(issue) }));
+};
 
 export const invalid = (errors: ReadonlyArray<FieldIssue>) =>
   new ControlError({
