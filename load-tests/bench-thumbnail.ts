@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Duration } from "effect";
+import { Duration, Effect } from "effect";
 import { stillOf, THUMBNAIL_EVERY } from "../src/effects/status/thumbnails.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "10" } } });
@@ -64,7 +64,7 @@ const seconds = (text: string) => {
 };
 const [user = "0m0s", system = "0m0s"] = children.split(/\s+/);
 const cpu = (seconds(user) + seconds(system)) / runs;
-const still = await stillOf(ts);
+const still = await Effect.runPromise(stillOf(ts));
 const every = Duration.toSeconds(THUMBNAIL_EVERY);
 console.log(`thumbnail: one 320-px JPEG from 2 s of 1280×720 H.264 TS, every ${every} s per running channel`);
 console.log(

@@ -2,6 +2,12 @@ import { parseArgs } from "node:util";
 // The module itself, not the package index: the index loads every platform service (about 90 MB more RSS).
 import { runMain } from "@effect/platform-node/NodeRuntime";
 import { Layer } from "effect";
+import {
+  configDir as configDirSetting,
+  serveHost,
+  servePort,
+  settingNow,
+} from "../effects/config/settings.ts";
 import { ServiceLive } from "../http/server.ts";
 import { version } from "../version.ts";
 
@@ -29,11 +35,12 @@ const serveCommand = (args: ReadonlyArray<string>) => {
     args: [...args],
     options: { port: { type: "string" }, host: { type: "string" }, "config-dir": { type: "string" } },
   });
-  const portText = values.port ?? process.env.DISTRIBUTARY_PORT ?? "8000";
+  // A flag wins over its setting; the settings have their defaults (src/effects/config/settings.ts).
+  const portText = values.port ?? settingNow(servePort, "8000");
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be 1–65535, got ${portText}`);
-  const hostname = values.host ?? process.env.DISTRIBUTARY_HOST ?? "0.0.0.0";
-  const configDir = values["config-dir"] ?? process.env.DISTRIBUTARY_CONFIG_DIR ?? "./config";
+  const hostname = values.host ?? settingNow(serveHost, "0.0.0.0");
+  const configDir = values["config-dir"] ?? settingNow(configDirSetting, "./config");
   // execa's child cleanup (signal-exit) re-raises SIGTERM/SIGINT as soon as its own handler is the only one
   // left, which is the case once runMain starts shutting down; the process would die mid-shutdown, before
   // its channels are stopped. With this listener present, runMain's orderly shutdown decides the exit.

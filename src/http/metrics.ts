@@ -5,8 +5,9 @@
  * - `loopback`: no token, but only from 127.0.0.0/8 or ::1 (a Prometheus on the same host).
  */
 import { timingSafeEqual } from "node:crypto";
-import { Config, Effect, Option, Redacted } from "effect";
+import { Effect, Option, Redacted } from "effect";
 import type { Context, MiddlewareHandler } from "hono";
+import { metricsAuth, metricsToken } from "../effects/config/settings.ts";
 import { type AuthEnv, clientAddress, presentedToken, requireRole } from "./auth.ts";
 import { problemResponse } from "./problem.ts";
 
@@ -15,13 +16,7 @@ export interface MetricsAccess {
   readonly scrapeToken: Option.Option<Redacted.Redacted<string>>;
 }
 
-export const metricsAccessConfig = Effect.all({
-  mode: Config.literal(
-    "token",
-    "loopback",
-  )("DISTRIBUTARY_METRICS_AUTH").pipe(Config.withDefault("token" as const)),
-  scrapeToken: Config.option(Config.redacted("DISTRIBUTARY_METRICS_TOKEN")),
-});
+export const metricsAccessConfig = Effect.all({ mode: metricsAuth, scrapeToken: metricsToken });
 
 const isLoopback = (address: string) =>
   address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");

@@ -1,7 +1,7 @@
 /**
  * Stills of a channel's input, as an operator sees them: while the overview is open in Chromium and a real
  * H.264 stream flows, the channel's tile gets a JPEG made from the channel's own bytes; the still is served
- * only to a signed-in session.
+ * only to a signed-in session. DISTRIBUTARY_THUMBNAILS=off starts the service with them off.
  */
 import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -59,4 +59,31 @@ describe("thumbnails", () => {
       await flowing;
     }
   }, 120_000);
+});
+
+describe("thumbnails setting", () => {
+  it("DISTRIBUTARY_THUMBNAILS=off starts the service with thumbnails off, as Settings shows", async () => {
+    const off = await makeTestApp(undefined, undefined, { DISTRIBUTARY_THUMBNAILS: "off" });
+    try {
+      const login = await off.request("http://127.0.0.1/login", {
+        method: "POST",
+        token: null,
+        headers: {
+          host: "127.0.0.1",
+          origin: "http://127.0.0.1",
+          "content-type": "application/x-www-form-urlencoded",
+        },
+        body: new URLSearchParams({ token: ADMIN_TOKEN, next: "/settings" }).toString(),
+      });
+      expect(login.status).toBe(303);
+      const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+      const settings = await off.request("http://127.0.0.1/settings", { token: null, headers: { cookie } });
+      expect(settings.status).toBe(200);
+      const text = await settings.text();
+      expect(text).toContain("Now: <strong>off</strong>");
+      expect(text).toContain("Turn thumbnails on");
+    } finally {
+      await off.close();
+    }
+  });
 });

@@ -13,17 +13,14 @@
  * packet path throws later is stopped with status `error` and the message, and the others go on. Both publish
  * `channel_failed` on the event bus.
  */
-import { availableParallelism } from "node:os";
-import { Config, Context, Effect, Layer } from "effect";
+import { Context, Effect, Layer } from "effect";
 import type { ChannelId } from "../../domain/ids.ts";
+import { batchMs, forwardingPriority, hlsPushAllowPrivate, workerCount } from "../config/settings.ts";
 import { EventBus } from "../events/event-bus.ts";
 import type { HlsServed } from "../outputs/hls.ts";
-import { hlsPushAllowPrivate } from "../outputs/hls-push.ts";
 import { recordingsRoot } from "../outputs/recordings.ts";
 import type { OutputOptions } from "../outputs/writer.ts";
-import { BATCH_MS_DEFAULT, BATCH_MS_MAX, isBatchMs } from "../runtime/batch-reader.ts";
 import { closeLibSrt } from "../runtime/libsrt.ts";
-import { isPriority, PRIORITIES, type Priority } from "../runtime/priority.ts";
 import {
   ChannelError,
   ChannelFaults,
@@ -120,38 +117,6 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
         ),
     } satisfies ChannelsService;
   });
-
-/**
- * How many forwarding workers: `DISTRIBUTARY_WORKERS`, by default one per core. The main thread's work (API,
- * pages, metrics) is light beside forwarding, and the workers' higher priority puts them first anyway: a core
- * kept back for it would only halve what a two-core machine forwards.
- */
-export const workerCount = Config.integer("DISTRIBUTARY_WORKERS").pipe(
-  Config.withDefault(availableParallelism()),
-  Config.validate({
-    message: "DISTRIBUTARY_WORKERS must be 0 (forward in the main thread) or more",
-    validation: (n) => n >= 0,
-  }),
-);
-
-/** How long a flowing input's datagrams may wait to be read together (src/effects/runtime/batch-reader.ts). */
-export const batchMs = Config.number("DISTRIBUTARY_BATCH_MS").pipe(
-  Config.withDefault(BATCH_MS_DEFAULT),
-  Config.validate({
-    message: `DISTRIBUTARY_BATCH_MS must be a number of milliseconds from 0 (read each datagram as it comes) to ${BATCH_MS_MAX}`,
-    validation: isBatchMs,
-  }),
-);
-
-/** The scheduling forwarding workers ask for (runtime/priority.ts). */
-export const forwardingPriority = Config.string("DISTRIBUTARY_FORWARDING_PRIORITY").pipe(
-  Config.withDefault("high"),
-  Config.validate({
-    message: `DISTRIBUTARY_FORWARDING_PRIORITY must be one of ${PRIORITIES.join(", ")}`,
-    validation: isPriority,
-  }),
-  Config.map((value) => value as Priority),
-);
 
 export class Channels extends Effect.Service<Channels>()("distributary/Channels", {
   scoped: Effect.gen(function* () {

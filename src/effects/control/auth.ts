@@ -4,11 +4,12 @@
  * how to use it; `DISTRIBUTARY_ADMIN_TOKEN` sets the admin token instead.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { Config, Effect, Option, Redacted, Schema } from "effect";
+import { Effect, Option, Redacted, Schema } from "effect";
 import { Name } from "../../domain/channel.ts";
 import { ControlError, notFound } from "../../domain/errors.ts";
 import { TokenId } from "../../domain/ids.ts";
 import { holdSecrets, releaseSecrets, setTokenNames } from "../config/secrets.ts";
+import { adminToken } from "../config/settings.ts";
 import { DocumentStore, loadDocument, saveDocument } from "../config/store.ts";
 import { audit, EventBus } from "../events/event-bus.ts";
 
@@ -74,7 +75,7 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
     let document = yield* loadDocument(TOKENS_FILE, TokensDocument, { version: 1, tokens: [] });
     const writeLock = yield* Effect.makeSemaphore(1);
 
-    const fromEnv = yield* Config.option(Config.redacted("DISTRIBUTARY_ADMIN_TOKEN"));
+    const fromEnv = yield* adminToken;
     if (Option.isSome(fromEnv)) {
       const secret = Redacted.value(fromEnv.value);
       holdSecrets(`token:${ENV_ADMIN_ID}`, [secret]);

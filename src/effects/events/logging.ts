@@ -9,6 +9,7 @@ import { Cause, HashMap, type Layer, Logger, type LogLevel } from "effect";
 import pino, { type DestinationStream } from "pino";
 import { maskUrl } from "../../domain/url.ts";
 import { maskKnownSecrets } from "../config/secrets.ts";
+import { logLevel, settingNow } from "../config/settings.ts";
 
 // Commas belong to URLs (an SRT streamid is `#!::r=…,s=…`): a URL ends at a space, a quote or a bracket.
 const outputUrlPattern = /\b(?:rtmps?|rtsps?|srt|udp|rtp|hls):\/\/[^\s"'<>]+/gi;
@@ -85,7 +86,7 @@ const prettyTerminal = (): DestinationStream => ({
 
 export const makePinoLogger = (destination?: DestinationStream): Logger.Logger<unknown, void> => {
   const logger = pino(
-    { base: { service: "distributary" }, level: process.env.DISTRIBUTARY_LOG_LEVEL ?? "info" },
+    { base: { service: "distributary" }, level: settingNow(logLevel, "info") },
     destination ?? (process.stdout.isTTY ? prettyTerminal() : pino.destination({ dest: 1, sync: true })),
   );
   return Logger.make(({ logLevel, message, cause, annotations }) => {

@@ -11,16 +11,11 @@ import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
-import { Config, Effect } from "effect";
+import { Effect } from "effect";
 import { type PushAddressPolicy, pushAddressProblem } from "../../domain/addresses.ts";
 import { OutputError } from "../../domain/errors.ts";
 
 export type { PushAddressPolicy } from "../../domain/addresses.ts";
-
-/** Private networks may be pushed to only when the admin says so. */
-export const hlsPushAllowPrivate = Config.boolean("DISTRIBUTARY_HLS_PUSH_ALLOW_PRIVATE").pipe(
-  Config.withDefault(false),
-);
 
 /** Public addresses only: what the service uses unless told otherwise. */
 export const publicOnly: PushAddressPolicy = { allowPrivate: false };

@@ -17,6 +17,7 @@
  * be had, keep node:dgram's "message" events.
  */
 import type { RemoteInfo, Socket } from "node:dgram";
+import { BATCH_MS_DEFAULT, batchMs as batchMsSetting, batchRead, settingNow } from "../config/settings.ts";
 import { asOneTurn } from "./end-of-turn.ts";
 import {
   AF_INET,
@@ -50,18 +51,13 @@ const MEMORY_BYTES = DATA_AT + SLOTS * SLOT_BYTES;
 const MAX_CALLS = 16;
 const QUIET_MS = 50;
 
-export const BATCH_MS_DEFAULT = 3;
-export const BATCH_MS_MAX = 20;
-/** The values DISTRIBUTARY_BATCH_MS may take; the service refuses to start with another (src/effects/channel/channels.ts). */
-export const isBatchMs = (value: number): boolean =>
-  Number.isFinite(value) && value >= 0 && value <= BATCH_MS_MAX;
-const parseBatchMs = (raw: string | undefined): number => {
-  if (raw === undefined || raw.trim() === "") return BATCH_MS_DEFAULT;
-  const value = Number(raw);
-  return isBatchMs(value) ? value : BATCH_MS_DEFAULT;
-};
-/** How long a flowing input's datagrams may wait to be read together (ms); 0 reads each as it comes. */
-export const batchMs = parseBatchMs(process.env.DISTRIBUTARY_BATCH_MS);
+/**
+ * How long a flowing input's datagrams may wait to be read together (ms); 0 reads each as it comes. Read at
+ * load, in each thread that reads inputs: the turns' timer is the thread's, set before any Effect asks.
+ */
+export const batchMs = settingNow(batchMsSetting, BATCH_MS_DEFAULT);
+/** Whether inputs are read in batches at all, read at load as `batchMs` is. */
+const batchReadOn = settingNow(batchRead, true);
 
 interface Reading {
   readonly fd: number;
@@ -234,7 +230,7 @@ export const readInBatches = (
   socket: Socket,
   deliver: (datagram: Buffer, sender: RemoteInfo) => void,
 ): (() => void) | null => {
-  if (runtimeName !== "node" || process.env.DISTRIBUTARY_BATCH_READ === "off") return null;
+  if (runtimeName !== "node" || !batchReadOn) return null;
   const fd = descriptorOf(socket);
   const handle = handleOf(socket);
   if (fd === null || typeof handle?.recvStop !== "function" || typeof handle.recvStart !== "function")

@@ -30,6 +30,8 @@ export interface ChildSpec {
    * stdout rather than an extra fd: Node's pipes are socket pairs, which a tool cannot reopen as /dev/fd/N.
    */
   readonly onStdoutLine?: (line: string) => void;
+  /** Read the child's stdout as it comes, bytes as they are (an image, say); not with `onStdoutLine`. */
+  readonly onStdoutData?: (chunk: Buffer) => void;
   readonly killGraceMs?: number;
   readonly tailLines?: number;
 }
@@ -99,7 +101,7 @@ export const spawnChild = (spec: ChildSpec): Effect.Effect<Child, never, Scope.S
       const subprocess = spawn(command, args, {
         stdio: [
           spec.stdin === true ? "pipe" : "ignore",
-          spec.onStdoutLine === undefined ? "ignore" : "pipe",
+          spec.onStdoutLine === undefined && spec.onStdoutData === undefined ? "ignore" : "pipe",
           "pipe",
         ],
         shell: false,
@@ -145,6 +147,8 @@ export const spawnChild = (spec: ChildSpec): Effect.Effect<Child, never, Scope.S
       });
       const onStdoutLine = spec.onStdoutLine;
       if (onStdoutLine !== undefined) readLines(subprocess.stdout, onStdoutLine);
+      const onStdoutData = spec.onStdoutData;
+      if (onStdoutData !== undefined) subprocess.stdout?.on("data", onStdoutData);
       const stdin = spec.stdin === true ? subprocess.stdin : null;
       // EPIPE after the child died must not crash the service; the exit tells the story.
       stdin?.on("error", () => {});

@@ -13,6 +13,7 @@
  * at 328, as gcc lays that header out; SRT_EPOLL_EVENT = { int fd; int events; }; SRT_MSGCTRL, 48 bytes).
  */
 import koffi from "koffi";
+import { libsrtPath, settingNow } from "../config/settings.ts";
 
 export const SRTO = {
   SNDSYN: 1,
@@ -501,8 +502,8 @@ let loaded: { readonly lib: LibSrt } | { readonly error: string } | null = null;
  */
 export const loadLibSrt = (): { readonly lib: LibSrt } | { readonly error: string } => {
   if (loaded !== null) return loaded;
-  const override = process.env.DISTRIBUTARY_LIBSRT;
-  loaded = loadLibSrtFrom(override === undefined || override === "" ? candidates : [override]);
+  const override = settingNow(libsrtPath, "");
+  loaded = loadLibSrtFrom(override === "" ? candidates : [override]);
   return loaded;
 };
 

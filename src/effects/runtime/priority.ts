@@ -20,12 +20,10 @@
  * was. SCHED_RESET_ON_FORK keeps them from what the thread starts: libsrt's threads and children such as
  * ffmpeg run as ordinary processes.
  */
+import type { Priority } from "../config/settings.ts";
 import { EACCES, EPERM, errno, loadLibc } from "./libc.ts";
 
-export const PRIORITIES = ["realtime", "high", "normal"] as const;
-export type Priority = (typeof PRIORITIES)[number];
-export const isPriority = (value: string): value is Priority =>
-  (PRIORITIES as ReadonlyArray<string>).includes(value);
+export type { Priority };
 
 const SCHED_OTHER = 0;
 const SCHED_RR = 2;

@@ -12,6 +12,7 @@
  * another kernel) every datagram is sent on its own, as before.
  */
 import type { Socket } from "node:dgram";
+import { settingNow, udpGso } from "../config/settings.ts";
 import { atEndOfTurn, cancelEndOfTurn } from "./end-of-turn.ts";
 import { descriptorOf, type Libc, loadLibc, MSG_DONTWAIT, SOL_UDP, UDP_SEGMENT } from "./libc.ts";
 import { runtimeName } from "./runtime.ts";
@@ -19,8 +20,8 @@ import { runtimeName } from "./runtime.ts";
 /** Below the 65,507-byte UDP payload limit with room to spare: 48 datagrams of 7 TS packets. */
 export const MAX_BATCH_BYTES = 48 * 1316;
 
-/** `DISTRIBUTARY_UDP_GSO=off` sends every datagram on its own (for a network path that mishandles it). */
-const wanted = process.env.DISTRIBUTARY_UDP_GSO !== "off";
+/** Whether UDP outputs send batches the kernel cuts; read at load, as every thread loads this module. */
+export const gsoWanted = settingNow(udpGso, true);
 
 const tryLibc = (): Libc | null => {
   try {
@@ -35,7 +36,7 @@ const tryLibc = (): Libc | null => {
  * or null when it cannot.
  */
 export const segmentSends = (socket: Socket, bytes: number): number | null => {
-  if (!wanted) return null;
+  if (!gsoWanted) return null;
   const fd = descriptorOf(socket);
   const c = tryLibc();
   if (fd === null || c === null) return null;

@@ -11,6 +11,7 @@
  * address). `DISTRIBUTARY_UDP_SENDER=dgram` keeps node:dgram on Deno too.
  */
 
+import { settingNow, udpSenderDgram } from "../config/settings.ts";
 import { atEndOfTurn, cancelEndOfTurn } from "./end-of-turn.ts";
 import {
   AF_INET,
@@ -26,7 +27,7 @@ import {
 } from "./libc.ts";
 import { markOwnPort } from "./own-ports.ts";
 import { runtimeName } from "./runtime.ts";
-import { MAX_BATCH_BYTES } from "./segmented.ts";
+import { gsoWanted, MAX_BATCH_BYTES } from "./segmented.ts";
 
 export interface NativeUdpSender {
   readonly kind: "libc";
@@ -82,8 +83,7 @@ export const openLibcSender = (
   const release = c.getsockname(fd, local, localLength) === 0 ? markOwnPort(local.readUInt16BE(2)) : () => {};
   const option = Buffer.alloc(4);
   option.writeInt32LE(segment, 0);
-  const segmented =
-    process.env.DISTRIBUTARY_UDP_GSO !== "off" && c.setsockopt(fd, SOL_UDP, UDP_SEGMENT, option, 4) === 0;
+  const segmented = gsoWanted && c.setsockopt(fd, SOL_UDP, UDP_SEGMENT, option, 4) === 0;
 
   let open = true;
   // Whole sends (one datagram, or a batch the kernel cuts) the kernel has not taken yet, in order.
@@ -160,5 +160,4 @@ export const openLibcSender = (
 };
 
 /** Whether a plain unicast UDP output sends through `openLibcSender` here (Deno) rather than node:dgram. */
-export const usesLibcSender = (): boolean =>
-  runtimeName === "deno" && process.env.DISTRIBUTARY_UDP_SENDER !== "dgram";
+export const usesLibcSender = (): boolean => runtimeName === "deno" && !settingNow(udpSenderDgram, false);

@@ -1,0 +1,114 @@
+/**
+ * Every `DISTRIBUTARY_*` setting of the service, each defined once here with its default and the values it
+ * takes (the README's table of settings lists the same). Services read them through Effect `Config`, so a test
+ * gives them with a `ConfigProvider`; the forwarding path's modules, which need a value at load or first use
+ * in every thread, read the same definition from the environment with `settingNow`. `DISTRIBUTARY_RUNTIME`
+ * is the launcher's own (bin/distributary): it picks the runtime before any of this runs.
+ */
+import { availableParallelism } from "node:os";
+import { Config, ConfigProvider, Effect, Either } from "effect";
+
+/** `serve`'s address and configuration directory, each overridden by its command-line flag. */
+export const servePort = Config.string("DISTRIBUTARY_PORT").pipe(Config.withDefault("8000"));
+export const serveHost = Config.string("DISTRIBUTARY_HOST").pipe(Config.withDefault("0.0.0.0"));
+export const configDir = Config.string("DISTRIBUTARY_CONFIG_DIR").pipe(Config.withDefault("./config"));
+
+/** An admin token from the environment instead of the one printed at the first start (control/auth.ts). */
+export const adminToken = Config.option(Config.redacted("DISTRIBUTARY_ADMIN_TOKEN"));
+
+/** The log's level, as pino names them. */
+export const logLevel = Config.string("DISTRIBUTARY_LOG_LEVEL").pipe(Config.withDefault("info"));
+
+/**
+ * How many forwarding workers: by default one per core. The main thread's work (API, pages, metrics) is light
+ * beside forwarding, and the workers' higher priority puts them first anyway: a core kept back for it would
+ * only halve what a two-core machine forwards.
+ */
+export const workerCount = Config.integer("DISTRIBUTARY_WORKERS").pipe(
+  Config.withDefault(availableParallelism()),
+  Config.validate({
+    message: "DISTRIBUTARY_WORKERS must be 0 (forward in the main thread) or more",
+    validation: (n) => n >= 0,
+  }),
+);
+
+export const PRIORITIES = ["realtime", "high", "normal"] as const;
+export type Priority = (typeof PRIORITIES)[number];
+export const isPriority = (value: string): value is Priority =>
+  (PRIORITIES as ReadonlyArray<string>).includes(value);
+
+/** The scheduling forwarding workers ask for (runtime/priority.ts). */
+export const forwardingPriority = Config.string("DISTRIBUTARY_FORWARDING_PRIORITY").pipe(
+  Config.withDefault("high"),
+  Config.validate({
+    message: `DISTRIBUTARY_FORWARDING_PRIORITY must be one of ${PRIORITIES.join(", ")}`,
+    validation: isPriority,
+  }),
+  Config.map((value) => value as Priority),
+);
+
+export const BATCH_MS_DEFAULT = 3;
+export const BATCH_MS_MAX = 20;
+export const isBatchMs = (value: number): boolean =>
+  Number.isFinite(value) && value >= 0 && value <= BATCH_MS_MAX;
+
+/** How long a flowing input's datagrams may wait to be read together (runtime/batch-reader.ts); 0: as they come. */
+export const batchMs = Config.number("DISTRIBUTARY_BATCH_MS").pipe(
+  Config.withDefault(BATCH_MS_DEFAULT),
+  Config.validate({
+    message: `DISTRIBUTARY_BATCH_MS must be a number of milliseconds from 0 (read each datagram as it comes) to ${BATCH_MS_MAX}`,
+    validation: isBatchMs,
+  }),
+);
+
+/** `off` reads inputs through node:dgram's events, one datagram at a time, instead of recvmmsg in batches. */
+export const batchRead = Config.string("DISTRIBUTARY_BATCH_READ").pipe(
+  Config.withDefault("on"),
+  Config.map((value) => value !== "off"),
+);
+
+/** `off` sends every UDP datagram on its own instead of a batch the kernel cuts (for a path that mishandles it). */
+export const udpGso = Config.string("DISTRIBUTARY_UDP_GSO").pipe(
+  Config.withDefault("on"),
+  Config.map((value) => value !== "off"),
+);
+
+/** `dgram` keeps UDP and RTP outputs on node:dgram on Deno too (runtime/udp-sender.ts). */
+export const udpSenderDgram = Config.string("DISTRIBUTARY_UDP_SENDER").pipe(
+  Config.withDefault(""),
+  Config.map((value) => value === "dgram"),
+);
+
+/** Another libsrt build to load instead of the system's (runtime/libsrt.ts); "" for the system's. */
+export const libsrtPath = Config.string("DISTRIBUTARY_LIBSRT").pipe(Config.withDefault(""));
+
+/** Where file and HLS-directory outputs may write (outputs/recordings.ts); none: `<config-dir>/recordings`. */
+export const recordingsDir = Config.option(Config.nonEmptyString("DISTRIBUTARY_RECORDINGS_DIR"));
+
+/** Whether HLS outputs may push to private networks (domain/addresses.ts); loopback and link-local never. */
+export const hlsPushAllowPrivate = Config.boolean("DISTRIBUTARY_HLS_PUSH_ALLOW_PRIVATE").pipe(
+  Config.withDefault(false),
+);
+
+/** Whether the pages' stills are on when the service starts (Settings turns them on and off at run time). */
+export const thumbnailsOn = Config.string("DISTRIBUTARY_THUMBNAILS").pipe(
+  Config.withDefault("on"),
+  Config.map((value) => value !== "off"),
+);
+
+/** Who may scrape `/metrics` (http/metrics.ts), and the scrape-only token. */
+export const metricsAuth = Config.literal("token", "loopback")("DISTRIBUTARY_METRICS_AUTH").pipe(
+  Config.withDefault("token" as const),
+);
+export const metricsToken = Config.option(Config.redacted("DISTRIBUTARY_METRICS_TOKEN"));
+
+/**
+ * A setting read now from the environment, for a module that needs it outside any Effect (at load, in a
+ * worker thread, on the forwarding path). A value the definition refuses gives `fallback` here: the service's
+ * start reads the same setting through `Config` and stops on it with the setting's message.
+ */
+export const settingNow = <A>(config: Config.Config<A>, fallback: A): A =>
+  Either.getOrElse(
+    Effect.runSync(Effect.either(ConfigProvider.fromEnv().load(config))),
+    () => fallback,
+  );
