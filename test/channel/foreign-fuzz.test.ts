@@ -11,10 +11,10 @@ import type { RemoteInfo } from "node:dgram";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Effect, Exit, Layer, Scope } from "effect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { PacketCore } from "../../src/core/packet-core.ts";
 import { ChannelFaults } from "../../src/effects/channel/channel.ts";
-import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { eventually, freeUdpPort, json, useTestApp } from "../support/app.ts";
 import {
   API_REASON_ON_RTP_INPUT,
   FOREIGN_KINDS,
@@ -46,20 +46,18 @@ const rssMiB = () => {
   return process.memoryUsage().rss / 2 ** 20;
 };
 
-let app: TestApp;
 let receive: ((datagram: Buffer, from: RemoteInfo) => void) | undefined;
 const scope = Effect.runSync(Scope.make());
-beforeAll(async () => {
-  const faults = Layer.succeed(ChannelFaults, {
+// Registered before the app's, so it runs after the app has closed (Vitest runs afterAll hooks as a stack).
+afterAll(async () => {
+  await Effect.runPromise(Scope.close(scope, Exit.void));
+});
+const app = useTestApp({
+  extra: Layer.succeed(ChannelFaults, {
     onListen: (channelId, role, receiveDatagram) => {
       if (channelId === "fuzz" && role === "primary") receive = receiveDatagram;
     },
-  });
-  app = await makeTestApp(undefined, faults);
-});
-afterAll(async () => {
-  await app.close();
-  await Effect.runPromise(Scope.close(scope, Exit.void));
+  }),
 });
 
 describe("fuzz: foreign datagrams interleaved with a real stream", () => {

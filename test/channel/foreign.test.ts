@@ -6,9 +6,9 @@
  * then a CIDR block). Counters are read where a user reads them: the stats, the channel and /metrics.
  */
 import { Effect, Exit, Scope } from "effect";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { analyse } from "../support/analyse.ts";
-import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { eventually, freeUdpPort, json, useTestApp } from "../support/app.ts";
 import {
   API_REASON_ON_RTP_INPUT,
   FOREIGN_KINDS,
@@ -30,14 +30,8 @@ const noRejections = {
   own_output: 0,
 };
 
-let app: TestApp;
+const app = useTestApp();
 let scope: Scope.CloseableScope;
-beforeAll(async () => {
-  app = await makeTestApp();
-});
-afterAll(async () => {
-  await app.close();
-});
 afterEach(async () => {
   await Effect.runPromise(Scope.close(scope, Exit.void));
 });

@@ -2,13 +2,12 @@
  * Bad requests: each gets the right status and a problem+json whose detail names the problem, and the store
  * is exactly as it was before.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_CHANNEL_JSON_BYTES, PROTOCOLS } from "../../src/domain/channel.ts";
-import { json, makeTestApp, type TestApp } from "../support/app.ts";
+import { json, useTestApp } from "../support/app.ts";
 
-let app: TestApp;
+const app = useTestApp();
 beforeAll(async () => {
-  app = await makeTestApp();
   const setup = [
     ["/api/channels", { id: "base", name: "Base", rtp_ip: "127.0.0.1", rtp_port: 6000 }],
     [
@@ -21,9 +20,6 @@ beforeAll(async () => {
     const response = await app.request(path, { method: "POST", body: JSON.stringify(body) });
     expect(response.status, JSON.stringify(await response.clone().json())).toBe(201);
   }
-});
-afterAll(async () => {
-  await app.close();
 });
 
 interface Case {

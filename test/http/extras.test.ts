@@ -2,24 +2,10 @@
  * Beyond the original API: PATCH of channels and outputs, enable/disable, the operator input switch, stats,
  * cues, readiness, OpenAPI, and export/import of the whole configuration (ours and the original format).
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  eventually,
-  freeUdpPort,
-  json,
-  makeTestApp,
-  type TestApp,
-  udpSink,
-  udpSource,
-} from "../support/app.ts";
+import { describe, expect, it } from "vitest";
+import { eventually, freeUdpPort, json, udpSink, udpSource, useTestApp } from "../support/app.ts";
 
-let app: TestApp;
-beforeAll(async () => {
-  app = await makeTestApp();
-});
-afterAll(async () => {
-  await app.close();
-});
+const app = useTestApp();
 
 const send = (method: string, path: string, body?: unknown) =>
   app.request(path, { method, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });

@@ -5,20 +5,14 @@
  * token in a URL, which is refused as an unknown one is, nobody without one).
  */
 import { Effect } from "effect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { bytesToHex, encodeSection } from "../../src/core/scte35/index.ts";
-import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { eventually, freeUdpPort, json, makeTestApp, useTestApp } from "../support/app.ts";
 import { immediateSpliceOut } from "../support/cues.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { spliceNull, TsGenerator } from "../support/ts-generator.ts";
 
-let app: TestApp;
-beforeAll(async () => {
-  app = await makeTestApp();
-});
-afterAll(async () => {
-  await app.close();
-});
+const app = useTestApp();
 
 const send = (method: string, path: string, body?: unknown) =>
   app.request(path, { method, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });

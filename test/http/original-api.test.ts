@@ -2,25 +2,18 @@
  * Every call of the original MediaLive Distributor API (original-api.md), with its documented bodies, gives
  * the documented shapes — against real channels on loopback, feeding UDP outputs into local sinks.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   eventually,
   freeUdpPort,
   json,
-  makeTestApp,
-  type TestApp,
   type UdpSink,
   udpSink,
   udpSource,
+  useTestApp,
 } from "../support/app.ts";
 
-let app: TestApp;
-beforeAll(async () => {
-  app = await makeTestApp();
-});
-afterAll(async () => {
-  await app.close();
-});
+const app = useTestApp();
 
 const post = (path: string, body?: unknown) =>
   app.request(path, { method: "POST", ...(body === undefined ? {} : { body: JSON.stringify(body) }) });

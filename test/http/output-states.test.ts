@@ -7,33 +7,22 @@
 import { Effect, Exit, Layer, Scope } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OutputDefaults } from "../../src/effects/channel/channels.ts";
-import {
-  eventually,
-  freeUdpPort,
-  json,
-  makeTestApp,
-  type TestApp,
-  udpSink,
-  udpSource,
-} from "../support/app.ts";
+import { eventually, freeUdpPort, json, udpSink, udpSource, useTestApp } from "../support/app.ts";
 import { srtCallerPeer } from "../support/peers.ts";
 
-let app: TestApp;
+// A small queue fills within a second of input; a long first delay keeps a failed output waiting.
+const app = useTestApp({
+  extra: Layer.succeed(OutputDefaults, {
+    queueBytes: 64 * 1024,
+    reconnect: { firstDelay: "30 seconds", maxDelay: "30 seconds" },
+  }),
+});
 let scope: Scope.CloseableScope;
 beforeAll(async () => {
-  // A small queue fills within a second of input; a long first delay keeps a failed output waiting.
-  app = await makeTestApp(
-    undefined,
-    Layer.succeed(OutputDefaults, {
-      queueBytes: 64 * 1024,
-      reconnect: { firstDelay: "30 seconds", maxDelay: "30 seconds" },
-    }),
-  );
   scope = await Effect.runPromise(Scope.make());
 });
 afterAll(async () => {
   await Effect.runPromise(Scope.close(scope, Exit.void));
-  await app.close();
 });
 
 const send = (method: string, path: string, body?: unknown) =>

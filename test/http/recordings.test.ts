@@ -11,17 +11,22 @@ import { join } from "node:path";
 import { Effect } from "effect";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { eventually, freeUdpPort, json, useTestApp } from "../support/app.ts";
 import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
-let app: TestApp;
 let root: string;
 let viewerToken: string;
+// The directory outlives the app: made before it, removed after it (Vitest runs afterAll hooks as a stack).
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "distributary-recordings-"));
-  app = await makeTestApp(undefined, undefined, { DISTRIBUTARY_RECORDINGS_DIR: root });
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+const app = useTestApp(() => ({ settings: { DISTRIBUTARY_RECORDINGS_DIR: root } }));
+beforeAll(async () => {
   const created = await json(
     await app.request("/api/tokens", {
       method: "POST",
@@ -29,10 +34,6 @@ beforeAll(async () => {
     }),
   );
   viewerToken = String(created.token);
-});
-afterAll(async () => {
-  await app.close();
-  await rm(root, { recursive: true, force: true });
 });
 
 const send = (method: string, path: string, body?: unknown, token?: string) =>

@@ -2,11 +2,11 @@
  * Roles, for every route in the OpenAPI document: no token gets 401, a role below the route's gets 403, and
  * the route's own role gets past the check. Plus the WebSocket, and the limit on wrong tokens.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { makeFailureLimiter } from "../../src/http/auth.ts";
-import { json, makeTestApp, type TestApp } from "../support/app.ts";
+import { json, useTestApp } from "../support/app.ts";
 
-let app: TestApp;
+const app = useTestApp();
 const tokens: Record<string, string> = {};
 
 interface Route {
@@ -17,7 +17,6 @@ interface Route {
 let routes: Route[] = [];
 
 beforeAll(async () => {
-  app = await makeTestApp();
   for (const role of ["viewer", "operator"]) {
     const created = await json(
       await app.request("/api/tokens", { method: "POST", body: JSON.stringify({ name: role, role }) }),
@@ -43,9 +42,6 @@ beforeAll(async () => {
       role: operation["x-required-role"],
     })),
   );
-});
-afterAll(async () => {
-  await app.close();
 });
 
 const below: Record<string, ReadonlyArray<string>> = {

@@ -3,27 +3,20 @@
  * appears in no API response, problem, log line or WebSocket message; it stays in the store (0600). A token
  * is shown once, in the answer that creates it.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { describe, expect, it } from "vitest";
+import { freeUdpPort, json, useTestApp } from "../support/app.ts";
 
 const KEY = `key${crypto.randomUUID().replaceAll("-", "")}`;
 const PASSPHRASE = `pass${crypto.randomUUID().replaceAll("-", "")}`;
 const STREAM_ID = `sid${crypto.randomUUID().replaceAll("-", "")}`;
 const secrets = [KEY, PASSPHRASE, STREAM_ID];
 
-let app: TestApp;
+const app = useTestApp();
 const seen: string[] = [];
 const record = async (response: Response) => {
   seen.push(await response.clone().text());
   return response;
 };
-
-beforeAll(async () => {
-  app = await makeTestApp();
-});
-afterAll(async () => {
-  await app.close();
-});
 
 describe("secrets", () => {
   it("never leave the store", async () => {

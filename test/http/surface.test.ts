@@ -6,16 +6,15 @@
  * /ws's URL.
  */
 import { connect } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_TOKEN, freeUdpPort, json, makeTestApp, useTestApp } from "../support/app.ts";
 import { launchChromium, login, newContext } from "../support/browser.ts";
 
-let app: TestApp;
+const app = useTestApp();
 let port = 0;
 let viewer = "";
 let operator = "";
 beforeAll(async () => {
-  app = await makeTestApp();
   port = await app.listen();
   const token = async (name: string, role: string) =>
     String(
@@ -24,9 +23,6 @@ beforeAll(async () => {
     );
   viewer = await token("player", "viewer");
   operator = await token("desk", "operator");
-});
-afterAll(async () => {
-  await app.close();
 });
 
 const form = (fields: Record<string, string>) => ({

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { base64ToBytes } from "../../src/core/scte35/index.ts";
 import { OutputDefaults } from "../../src/effects/channel/channels.ts";
-import { ADMIN_TOKEN, eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { ADMIN_TOKEN, eventually, freeUdpPort, json, useTestApp } from "../support/app.ts";
 import { fixturePath } from "../support/fixtures.ts";
 import { ForeignDatagrams } from "../support/foreign.ts";
 import * as peers from "../support/peers.ts";
@@ -33,7 +33,9 @@ interface Sample {
   readonly value: [number, string];
 }
 
-let app: TestApp;
+const app = useTestApp({
+  extra: Layer.succeed(OutputDefaults, { reconnect: { firstDelay: "200 millis", maxDelay: "500 millis" } }),
+});
 let prometheus: { readonly url: string; readonly stop: () => Promise<void> };
 const scope = Effect.runSync(Scope.make());
 let scrapeToken = "";
@@ -93,10 +95,6 @@ const startPrometheus = async (target: string, token: string) => {
 };
 
 beforeAll(async () => {
-  app = await makeTestApp(
-    undefined,
-    Layer.succeed(OutputDefaults, { reconnect: { firstDelay: "200 millis", maxDelay: "500 millis" } }),
-  );
   const port = await app.listen();
   // A scrape token of its own: a viewer token created through the API, itself a secret to keep out of logs.
   const created = await json(
@@ -187,7 +185,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await prometheus?.stop();
   await Effect.runPromise(Scope.close(scope, { _tag: "Success", value: undefined } as never));
-  await app?.close();
 });
 
 describe("Prometheus scraping a running channel", () => {

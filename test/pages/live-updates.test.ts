@@ -5,15 +5,14 @@
  */
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { ADMIN_TOKEN, freeUdpPort, makeTestApp, type TestApp } from "../support/app.ts";
+import { ADMIN_TOKEN, freeUdpPort, useTestApp } from "../support/app.ts";
 import { launchChromium, login, newContext } from "../support/browser.ts";
 
-let app: TestApp | undefined;
+const app = useTestApp();
 let base = "";
 let browser: Browser;
 
 beforeAll(async () => {
-  app = await makeTestApp();
   base = `http://127.0.0.1:${await app.listen()}`;
   const created = await app.request("/api/channels", {
     method: "POST",
@@ -32,7 +31,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await app?.close();
 });
 
 it("focus stays on the same control across live updates; a stopping service closes the page as a restart and the page tries again", async () => {
@@ -68,8 +66,7 @@ it("focus stays on the same control across live updates; a stopping service clos
 
   const sockets: string[] = [];
   page.on("websocket", (socket) => sockets.push(socket.url()));
-  await app?.close();
-  app = undefined;
+  await app.close();
   await expect.poll(() => page.evaluate("window.closes") as Promise<number[]>).toContain(1012);
   // The extension reconnects after a 1012: it opens the page's socket again (nothing answers it here).
   await expect.poll(() => sockets.length, { timeout: 15_000 }).toBeGreaterThan(0);

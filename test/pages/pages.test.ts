@@ -10,7 +10,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeSection } from "../../src/core/scte35/index.ts";
 import { OutputDefaults } from "../../src/effects/channel/channels.ts";
-import { ADMIN_TOKEN, eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { ADMIN_TOKEN, eventually, freeUdpPort, json, useTestApp } from "../support/app.ts";
 import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
 import { immediateSpliceOut } from "../support/cues.ts";
 import * as peers from "../support/peers.ts";
@@ -20,7 +20,9 @@ import { TsGenerator } from "../support/ts-generator.ts";
 const PASSPHRASE = "planted-pass-phrase-9f3c1e";
 const STREAM_KEY = "planted-key-a7b6c5d4";
 
-let app: TestApp;
+const app = useTestApp({
+  extra: Layer.succeed(OutputDefaults, { reconnect: { firstDelay: "300 millis", maxDelay: "1 second" } }),
+});
 let base = "";
 let browser: Browser;
 const scope = Effect.runSync(Scope.make());
@@ -53,10 +55,6 @@ const stream = (seconds: number) => {
 };
 
 beforeAll(async () => {
-  app = await makeTestApp(
-    undefined,
-    Layer.succeed(OutputDefaults, { reconnect: { firstDelay: "300 millis", maxDelay: "1 second" } }),
-  );
   base = `http://127.0.0.1:${await app.listen()}`;
   browser = await launchChromium();
   inputPort = await freeUdpPort();
@@ -66,7 +64,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await Effect.runPromise(Scope.close(scope, { _tag: "Success", value: undefined } as never));
-  await app?.close();
 });
 
 describe("operator pages in Chromium", () => {

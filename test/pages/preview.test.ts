@@ -10,19 +10,18 @@ import { join } from "node:path";
 import { Effect } from "effect";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { ADMIN_TOKEN, freeUdpPort, makeTestApp, type TestApp } from "../support/app.ts";
+import { ADMIN_TOKEN, freeUdpPort, useTestApp } from "../support/app.ts";
 import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
 import { encodeTestStream } from "../support/media.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 
-let app: TestApp | undefined;
+const app = useTestApp();
 let base = "";
 let browser: Browser;
 let input = 0;
 let dir = "";
 
 beforeAll(async () => {
-  app = await makeTestApp();
   base = `http://127.0.0.1:${await app.listen()}`;
   input = await freeUdpPort();
   const created = await app.request("/api/channels", {
@@ -37,7 +36,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await app?.close();
   await rm(dir, { recursive: true, force: true });
 });
 

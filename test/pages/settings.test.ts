@@ -6,16 +6,15 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROTOCOLS } from "../../src/domain/channel.ts";
-import { ADMIN_TOKEN, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { ADMIN_TOKEN, freeUdpPort, json, useTestApp } from "../support/app.ts";
 import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
 
-let app: TestApp;
+const app = useTestApp();
 let base = "";
 let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  app = await makeTestApp();
   base = `http://127.0.0.1:${await app.listen()}`;
   for (const id of ["alpha", "bravo"]) {
     const created = await app.request("/api/channels", {
@@ -33,7 +32,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await app?.close();
 });
 
 const status = async (id: string) => (await json(await app.request(`/api/channels/${id}`))).status;

@@ -5,6 +5,7 @@
 import { createSocket } from "node:dgram";
 import { Writable } from "node:stream";
 import { Effect, Exit, Layer, ManagedRuntime, Scope } from "effect";
+import { afterAll, beforeAll } from "vitest";
 import { DocumentStore, layerMemory } from "../../src/effects/config/store.ts";
 import { PinoLoggerLive } from "../../src/effects/events/logging.ts";
 import { ServicesTest } from "../../src/effects/services.ts";
@@ -82,6 +83,46 @@ export const makeTestApp = async (
     close: async () => {
       await runtime.runPromise(Scope.close(scope, Exit.void));
       await runtime.dispose();
+    },
+  };
+};
+
+export interface TestAppOptions {
+  readonly store?: Layer.Layer<DocumentStore, unknown>;
+  readonly extra?: Layer.Layer<never>;
+  readonly settings?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The prologue of a file whose tests share one app: made in `beforeAll`, closed in `afterAll`. What it returns
+ * stands for that app (each call goes to it), so the tests read `app.request(…)` as they would with
+ * `makeTestApp`. Options may be a function, called when the app is made, for settings known only then.
+ * Registered first, its `afterAll` runs after the file's own (Vitest runs them as a stack).
+ */
+export const useTestApp = (options: TestAppOptions | (() => TestAppOptions) = {}): TestApp => {
+  let current: TestApp | undefined;
+  const app = (): TestApp => {
+    if (current === undefined) throw new Error("the app of useTestApp exists from beforeAll to afterAll");
+    return current;
+  };
+  beforeAll(async () => {
+    const { store, extra, settings } = typeof options === "function" ? options() : options;
+    current = await makeTestApp(store, extra, settings);
+  });
+  afterAll(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  return {
+    request: (path, init) => app().request(path, init),
+    get logs() {
+      return app().logs;
+    },
+    storeText: () => app().storeText(),
+    listen: () => app().listen(),
+    close: async () => {
+      await current?.close();
+      current = undefined;
     },
   };
 };
