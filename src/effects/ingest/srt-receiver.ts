@@ -14,7 +14,8 @@ import { createSocket } from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { Effect, Redacted, type Scope } from "effect";
 import type { SrtTarget } from "../../domain/url.ts";
-import { type LibSrt, LibSrtError, loadLibSrt, SRT_EPOLL, SRTS } from "../runtime/libsrt.ts";
+import { loadLibSrt } from "../runtime/libsrt.ts";
+import { type LibSrt, LibSrtError, SRT_EPOLL, SRTS } from "../runtime/libsrt-api.ts";
 import { InputError } from "./udp-receiver.ts";
 
 /** What a running SRT input can tell: whether a sender is connected, and its address. */
