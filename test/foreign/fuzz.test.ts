@@ -5,7 +5,7 @@
  * interleaved with a real RTP stream, pushed straight into the channel's receive path (what its socket calls;
  * loopback would drop some of a million datagrams sent this fast). The UDP output, received over a real
  * socket, must hold exactly the real stream's packets, with no continuity error, and the process's memory
- * must come back to its level. test/channel/foreign.test.ts sends the same kinds over the wire.
+ * must come back to its level. test/foreign/channel.test.ts sends the same kinds over the wire.
  */
 import type { RemoteInfo } from "node:dgram";
 import { setFlagsFromString } from "node:v8";
