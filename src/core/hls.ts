@@ -7,14 +7,13 @@
  *
  *   const segmenter = makeHlsSegmenter({ targetSeconds: 4 })
  *   for (const segment of segmenter.push(chunk, Date.now())) store(segment)     // whole segments, in order
- *   renderPlaylist({ segments, targetSeconds: 4, mode: "live", ended: false, cueTags: false })
+ *   renderPlaylist({ segments, targetSeconds: 4, mode: "live", ended: false, cueTags: false })  // hls-playlist.ts
  *
  * Durations are read from the PCR (27 MHz), so they are stream time, not arrival time; a stream without PCR
  * falls back to the arrival clock. Pure and synchronous: the writer owns files, memory and uploads.
  */
 import { Either } from "effect";
 import { decodeSection, type SpliceInfoSection } from "./scte35/index.ts";
-import { bytesToHex } from "./scte35/text.ts";
 import {
   type Elementary,
   isRandomAccess,
@@ -408,63 +407,4 @@ export const nextNumbers = (
     sequence: last === undefined ? fallback.sequence : last.sequence + 1,
     cue: lastCue === undefined ? fallback.cue : Number(lastCue.id.slice("scte35-".length)) + 1,
   };
-};
-
-export type HlsMode = "live" | "event";
-
-export interface PlaylistOptions {
-  readonly segments: ReadonlyArray<HlsSegment>;
-  readonly targetSeconds: number;
-  readonly mode: HlsMode;
-  /** The stream ended: EXT-X-ENDLIST (an event playlist then reads as VOD). */
-  readonly ended: boolean;
-  /** Also write EXT-X-CUE-OUT / EXT-X-CUE-IN for players that read those instead of DATERANGE. */
-  readonly cueTags: boolean;
-  readonly segmentName: (sequence: number) => string;
-}
-
-const isoDate = (ms: number) => new Date(ms).toISOString();
-
-const dateRange = (cue: HlsCue): string => {
-  const attribute =
-    cue.cueClass === "out" ? "SCTE35-OUT" : cue.cueClass === "in" ? "SCTE35-IN" : "SCTE35-CMD";
-  const duration =
-    cue.durationSeconds === null || cue.cueClass !== "out"
-      ? ""
-      : `,PLANNED-DURATION=${cue.durationSeconds.toFixed(3)}`;
-  return `#EXT-X-DATERANGE:ID="${cue.id}",START-DATE="${isoDate(cue.startMs)}"${duration},${attribute}=0x${bytesToHex(cue.section)}`;
-};
-
-/** A media playlist (RFC 8216) of `segments`, oldest first. */
-export const renderPlaylist = (options: PlaylistOptions): string => {
-  const longest = Math.max(0, ...options.segments.map((segment) => segment.durationSeconds));
-  const targetDuration = Math.max(Math.ceil(options.targetSeconds), Math.round(longest));
-  const first = options.segments[0]?.sequence ?? 0;
-  const lines = [
-    "#EXTM3U",
-    "#EXT-X-VERSION:3",
-    `#EXT-X-TARGETDURATION:${targetDuration}`,
-    `#EXT-X-MEDIA-SEQUENCE:${first}`,
-  ];
-  if (options.mode === "event") lines.push(`#EXT-X-PLAYLIST-TYPE:${options.ended ? "VOD" : "EVENT"}`);
-  lines.push("#EXT-X-INDEPENDENT-SEGMENTS");
-  for (const segment of options.segments) {
-    if (segment.discontinuity && segment.sequence !== first) lines.push("#EXT-X-DISCONTINUITY");
-    for (const cue of segment.cues) {
-      lines.push(dateRange(cue));
-      if (!options.cueTags) continue;
-      if (cue.cueClass === "out") {
-        lines.push(
-          cue.durationSeconds === null
-            ? "#EXT-X-CUE-OUT"
-            : `#EXT-X-CUE-OUT:DURATION=${cue.durationSeconds.toFixed(3)}`,
-        );
-      } else if (cue.cueClass === "in") lines.push("#EXT-X-CUE-IN");
-    }
-    lines.push(`#EXT-X-PROGRAM-DATE-TIME:${isoDate(segment.programDateMs)}`);
-    lines.push(`#EXTINF:${segment.durationSeconds.toFixed(3)},`);
-    lines.push(options.segmentName(segment.sequence));
-  }
-  if (options.ended) lines.push("#EXT-X-ENDLIST");
-  return `${lines.join("\n")}\n`;
 };

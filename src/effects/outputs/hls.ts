@@ -11,7 +11,8 @@
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Cause, Effect, Exit, Redacted, type Scope } from "effect";
-import { type HlsSegment, makeHlsSegmenter, nextNumbers, renderPlaylist } from "../../core/hls.ts";
+import { type HlsSegment, makeHlsSegmenter, nextNumbers } from "../../core/hls.ts";
+import { renderPlaylist } from "../../core/hls-playlist.ts";
 import { OutputError } from "../../domain/errors.ts";
 import type { HlsTarget } from "../../domain/url.ts";
 import type { WriterContext } from "./context.ts";

@@ -1,0 +1,66 @@
+/**
+ * The media playlist (RFC 8216) of the segments src/core/hls.ts cuts: each segment with its programme date and
+ * duration, each SCTE-35 cue as an EXT-X-DATERANGE tag (§4.3.2.7.1) and, when asked, as EXT-X-CUE-OUT/IN too.
+ * Pure: the HLS output decides which segments are listed and what each is named.
+ */
+import type { HlsCue, HlsSegment } from "./hls.ts";
+import { bytesToHex } from "./scte35/text.ts";
+
+export type HlsMode = "live" | "event";
+
+export interface PlaylistOptions {
+  readonly segments: ReadonlyArray<HlsSegment>;
+  readonly targetSeconds: number;
+  readonly mode: HlsMode;
+  /** The stream ended: EXT-X-ENDLIST (an event playlist then reads as VOD). */
+  readonly ended: boolean;
+  /** Also write EXT-X-CUE-OUT / EXT-X-CUE-IN for players that read those instead of DATERANGE. */
+  readonly cueTags: boolean;
+  readonly segmentName: (sequence: number) => string;
+}
+
+const isoDate = (ms: number) => new Date(ms).toISOString();
+
+const dateRange = (cue: HlsCue): string => {
+  const attribute =
+    cue.cueClass === "out" ? "SCTE35-OUT" : cue.cueClass === "in" ? "SCTE35-IN" : "SCTE35-CMD";
+  const duration =
+    cue.durationSeconds === null || cue.cueClass !== "out"
+      ? ""
+      : `,PLANNED-DURATION=${cue.durationSeconds.toFixed(3)}`;
+  return `#EXT-X-DATERANGE:ID="${cue.id}",START-DATE="${isoDate(cue.startMs)}"${duration},${attribute}=0x${bytesToHex(cue.section)}`;
+};
+
+/** A media playlist (RFC 8216) of `segments`, oldest first. */
+export const renderPlaylist = (options: PlaylistOptions): string => {
+  const longest = Math.max(0, ...options.segments.map((segment) => segment.durationSeconds));
+  const targetDuration = Math.max(Math.ceil(options.targetSeconds), Math.round(longest));
+  const first = options.segments[0]?.sequence ?? 0;
+  const lines = [
+    "#EXTM3U",
+    "#EXT-X-VERSION:3",
+    `#EXT-X-TARGETDURATION:${targetDuration}`,
+    `#EXT-X-MEDIA-SEQUENCE:${first}`,
+  ];
+  if (options.mode === "event") lines.push(`#EXT-X-PLAYLIST-TYPE:${options.ended ? "VOD" : "EVENT"}`);
+  lines.push("#EXT-X-INDEPENDENT-SEGMENTS");
+  for (const segment of options.segments) {
+    if (segment.discontinuity && segment.sequence !== first) lines.push("#EXT-X-DISCONTINUITY");
+    for (const cue of segment.cues) {
+      lines.push(dateRange(cue));
+      if (!options.cueTags) continue;
+      if (cue.cueClass === "out") {
+        lines.push(
+          cue.durationSeconds === null
+            ? "#EXT-X-CUE-OUT"
+            : `#EXT-X-CUE-OUT:DURATION=${cue.durationSeconds.toFixed(3)}`,
+        );
+      } else if (cue.cueClass === "in") lines.push("#EXT-X-CUE-IN");
+    }
+    lines.push(`#EXT-X-PROGRAM-DATE-TIME:${isoDate(segment.programDateMs)}`);
+    lines.push(`#EXTINF:${segment.durationSeconds.toFixed(3)},`);
+    lines.push(options.segmentName(segment.sequence));
+  }
+  if (options.ended) lines.push("#EXT-X-ENDLIST");
+  return `${lines.join("\n")}\n`;
+};
