@@ -7,8 +7,9 @@
  * Not thread-safe and not re-entrant across inputs: each PacketCore belongs to the one fiber that receives
  * its input.
  *
- * Over 400 lines because it is the one translation of the core's binary layout (status words, event records,
- * PID and program tables) into TypeScript types; splitting it would spread that layout over several files.
+ * One file, over 450 lines, because it is the host's table of the core's binary layout (status words, event
+ * records, PID and program tables), mirrored field for field from src/core/assembly; split, that one layout
+ * would be spread over several files that must change together.
  */
 import { CORE } from "./build/layout.ts";
 import { type CoreLayout, checkLayout, instantiate, type WasmMemory } from "./wasm.ts";

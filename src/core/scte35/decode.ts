@@ -1,6 +1,6 @@
 // The SCTE 35 splice_info_section decoder: every command and descriptor of the standard, in its order and
-// with its field names. Over 400 lines because the standard is: each structure is a few lines, and keeping
-// them together keeps the decoder readable beside the standard's tables.
+// with its field names. One file, over 450 lines, because it follows the standard's structure: each structure
+// is a few lines, and keeping them together keeps the decoder readable beside the standard's tables.
 import { Either } from "effect";
 import { crc32Mpeg2 } from "../crc32.ts";
 import { encodeSegmentationUpid } from "./encode.ts";
