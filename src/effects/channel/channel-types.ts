@@ -1,22 +1,22 @@
 /**
  * The shapes of a running channel: what it is started with (`ChannelSpec`), what it reports (`summary` each
- * tick, `status` on request), its handle (`RunningChannel`) and how it fails (`ChannelError`). Kept apart
- * from channel.ts, which builds the fiber tree, so that readers of status need not read the packet path.
+ * tick, `status` on request: the input path's report with the channel's name and outputs), its handle
+ * (`RunningChannel`) and how it fails (`ChannelError`). Kept apart from channel.ts, which builds the fiber
+ * tree, so that readers of status need not read the packet path.
  */
-import type { RemoteInfo } from "node:dgram";
 import { Context, Data, type Effect } from "effect";
-import type { CoreCounters, CoreSnapshot, PacketCore } from "../../core/packet-core.ts";
-import type { FecSnapshot, MergeSnapshot } from "../../core/redundancy-core.ts";
 import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";
+import type { InputEndpoint, InputRole, RedundancyConfig } from "../../domain/redundancy.ts";
+import type { RedundancyEvent } from "../ingest/failover.ts";
 import type {
-  InputEndpoint,
-  InputRole,
-  Redundancy,
-  RedundancyConfig,
-  RedundancyMode,
-} from "../../domain/redundancy.ts";
-import type { InputHealth, RedundancyEvent, SwitchReason } from "../ingest/failover.ts";
+  InputSeams,
+  InputStatus,
+  InputsStatus,
+  InputsSummary,
+  RedundancyStatus,
+  Senders,
+} from "../ingest/input-types.ts";
 import type { HlsServed } from "../outputs/hls.ts";
 import type { OutputOptions, OutputStatus } from "../outputs/writer.ts";
 import type { Priority } from "../runtime/priority.ts";
@@ -24,6 +24,13 @@ import type { CueCounts, CueRecord, Scte35Watcher } from "./scte35-watcher.ts";
 
 export type { InputRole, RedundancyConfig, RedundancyMode } from "../../domain/redundancy.ts";
 export type { InputHealth, RedundancyEvent, SwitchReason } from "../ingest/failover.ts";
+export type {
+  InputStatus,
+  InputSummaryStatus,
+  MergeStatus,
+  RedundancyStatus,
+  RedundancySummary,
+} from "../ingest/input-types.ts";
 
 export interface OutputSpec {
   readonly id: OutputId;
@@ -63,19 +70,9 @@ export const notRunning = (id: string): ChannelError =>
  * throws. Unset in the service; the channel reads them once at start, so they cost nothing per datagram.
  */
 export class ChannelFaults extends Context.Reference<ChannelFaults>()("distributary/ChannelFaults", {
-  defaultValue: (): {
-    readonly loadCore?: () => PacketCore;
-    readonly onDatagram?: (channelId: string) => void;
-    /**
-     * Hands over each input's receive function (what its socket calls) as it starts listening, so a test
-     * can push datagrams into the packet path at rates loopback cannot carry.
-     */
-    readonly onListen?: (
-      channelId: string,
-      role: InputRole,
-      receive: (datagram: Buffer, sender: RemoteInfo) => void,
-    ) => void;
-  } => ({}),
+  // onListen hands over each input's receive function (what its socket calls) as it starts listening, so a
+  // test can push datagrams into the packet path at rates loopback cannot carry.
+  defaultValue: (): InputSeams => ({}),
 }) {}
 
 /** The pages' preview rendition: ended once nobody has asked for it for `idleMs` (20 s). */
@@ -84,7 +81,7 @@ export class PreviewSettings extends Context.Reference<PreviewSettings>()("distr
 }) {}
 
 /** Where each input of a channel being moved hears its sender now: the new copy takes that sender first. */
-export type Handover = Partial<Record<InputRole, { readonly address: string; readonly port: number }>>;
+export type Handover = Senders;
 
 export interface ChannelOptions {
   readonly outputs?: OutputOptions;
@@ -98,66 +95,24 @@ export interface ChannelOptions {
   readonly handover?: Handover;
 }
 
-/** An input as the read model samples it every second: counters only, no PID tables. */
-export interface InputSummaryStatus {
-  readonly role: InputRole;
-  readonly endpoint: InputEndpoint;
-  readonly active: boolean;
-  readonly lastPacketAgeMs: number | null;
-  readonly failovers: number;
-  readonly fec: { readonly recovered: number; readonly unrecoverable: number } | null;
-  readonly core: CoreCounters;
-}
-
-export interface InputStatus {
-  readonly role: InputRole;
-  readonly endpoint: InputEndpoint;
-  /** Its datagrams reach the outputs: the selected input in failover, every input in merge. */
-  readonly active: boolean;
-  /** ms since the last datagram; null before the first. */
-  readonly lastPacketAgeMs: number | null;
-  /** Times the channel switched away from this input, for any reason. */
-  readonly failovers: number;
-  /** With FEC enabled on this input. */
-  readonly fec: FecSnapshot | null;
-  readonly core: CoreSnapshot;
-}
-
-export interface MergeStatus extends Omit<MergeSnapshot, "received" | "firstCopies"> {
-  /** Packets each input delivered first: its share of the merged stream. */
-  readonly firstCopies: { readonly primary: number; readonly backup: number };
-}
-
-export interface RedundancyStatus {
-  readonly mode: RedundancyMode;
-  readonly failover_after_ms: number;
-  readonly revert: Redundancy["revert"];
-  readonly revert_after_ms: number;
-  readonly merge_window_ms: number;
-  readonly active: InputRole;
-  /** Switches between inputs since the channel started. */
-  readonly failovers: number;
-  readonly failoversByReason: Readonly<Record<SwitchReason, number>>;
-  /** Recent switches and input losses, oldest first. */
-  readonly events: ReadonlyArray<RedundancyEvent>;
-  readonly merge: MergeStatus | null;
-}
-
 export interface OutputEntryStatus extends OutputStatus {
   readonly id: string;
   readonly name: string;
   readonly enabled: boolean;
 }
 
-export interface ChannelRuntimeStatus {
+/** Counters only: what the read model samples for every channel each second. */
+export interface ChannelRuntimeSummary extends InputsSummary {
   readonly id: string;
   readonly name: string;
   readonly startedAt: number;
-  /** "lost" while no input receives anything; the outputs stay connected meanwhile. */
-  readonly input: InputHealth;
+  readonly outputs: ReadonlyArray<OutputEntryStatus>;
+}
+
+/** The summary with everything else: PID tables, FEC and merge figures, recent switches. */
+export interface ChannelRuntimeStatus extends ChannelRuntimeSummary, InputsStatus {
   readonly redundancy: RedundancyStatus;
   readonly inputs: ReadonlyArray<InputStatus>;
-  readonly outputs: ReadonlyArray<OutputEntryStatus>;
 }
 
 export interface RunningChannel {
@@ -199,13 +154,6 @@ export interface RunningChannel {
   readonly release: (maxMs: number) => Effect.Effect<void>;
   /** A move's end on the new copy: inputs that took a sender over take any sender again. */
   readonly settle: Effect.Effect<void>;
-}
-
-export interface ChannelRuntimeSummary extends Omit<ChannelRuntimeStatus, "inputs" | "redundancy"> {
-  readonly redundancy: Omit<RedundancyStatus, "events" | "merge">;
-  readonly inputs: ReadonlyArray<InputSummaryStatus>;
-  /** The last switch between inputs, shown beside the status. */
-  readonly lastSwitch: Extract<RedundancyEvent, { readonly type: "switch" }> | null;
 }
 
 /** The supervisor (channels.ts), wherever it runs the channels. */

@@ -1,0 +1,420 @@
+/**
+ * A channel's input side, from its sockets to its fan-out, by redundancy mode (domain/redundancy.ts):
+ *   failover, none   socket ─► sender filter ─► [FEC ─► reorder] ─► input core ─► selector ─► forward
+ *   merge            socket ─► sender filter ─► [FEC] ─► input core ─► merge (first copy, in order) ─► merged core ─► forward
+ * The channel hands in `forward`, its fan-out, and this path calls it once per datagram that reaches the
+ * outputs: in failover and none, only the active input's. The input cores count what each path delivered; in
+ * merge mode the merged core is what the outputs get, so the SCTE-35 sections come from it.
+ *
+ * The per-datagram path (socket callback → core.push → selector arrival → forward) is plain synchronous code
+ * that allocates nothing: every closure on it is made when an input starts listening, never per datagram.
+ * Each input has a scope of its own inside the channel's, so that a changed address binds that input again
+ * and nothing else; FEC sockets come and go beside it; timers and the mode change live.
+ */
+import type { RemoteInfo, Socket } from "node:dgram";
+import { Effect, ExecutionStrategy, Exit, Scope } from "effect";
+import { PacketCore } from "../../core/packet-core.ts";
+import type { InputEndpoint, InputRole, Redundancy } from "../../domain/redundancy.ts";
+import { parseOutputUrl, type SrtTarget } from "../../domain/url.ts";
+import { isOwnPort } from "../runtime/own-ports.ts";
+import type { FailoverPolicy, SwitchReason } from "./failover.ts";
+import { bindFec, type FecInput } from "./fec.ts";
+import {
+  type InputPath,
+  InputPathError,
+  type InputPathOptions,
+  type InputSummaryStatus,
+  type InputsStatus,
+  type InputsSummary,
+  type MergeStatus,
+  type RedundancyStatus,
+  type RedundancySummary,
+  type Senders,
+} from "./input-types.ts";
+import { makeSequenceMerger, type SequenceMerger } from "./merge.ts";
+import { makeSelector } from "./selector.ts";
+import { fromThisHost, makeSenderFilter } from "./sender-filter.ts";
+import { bindSrtInput } from "./srt-receiver.ts";
+import { bindInput, InputError } from "./udp-receiver.ts";
+
+interface InputRuntime {
+  readonly role: InputRole;
+  endpoint: InputEndpoint;
+  readonly core: PacketCore;
+  /** Holds the input's socket and FEC: closing it ends this input alone. */
+  readonly scope: Scope.CloseableScope;
+  /** The sender allow-list as the socket callbacks ask it; null for every sender. Changed live. */
+  accepts: ((address: string) => boolean) | null;
+  fec: { readonly input: FecInput; readonly scope: Scope.CloseableScope } | null;
+  /** Puts recovered packets back in sequence; only with FEC outside merge mode. */
+  reorder: SequenceMerger | null;
+  /** A UDP input's socket (null for SRT), and the sender it heard last. */
+  socket: Socket | null;
+  sender: RemoteInfo | null;
+}
+
+// Merge lanes name the inputs in the merge core's counters; an input's own reorder buffer uses lane 1 for
+// what FEC rebuilt.
+const LANE: Record<InputRole, number> = { primary: 0, backup: 1 };
+const RECOVERED_LANE = 1;
+
+/** Binds the channel's inputs in the current scope and returns once each listens. */
+export const makeInputPath = (
+  options: InputPathOptions,
+): Effect.Effect<InputPath, InputPathError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { channel, forward, onCoreEvent, emit, guarded } = options;
+    const seams = options.seams ?? {};
+    const loadCore = seams.loadCore ?? PacketCore.load;
+    const channelScope = yield* Effect.scope;
+    let redundancy = options.redundancy;
+    const ignoreEvent = () => {};
+
+    /** Primary first, then the backup: the order every status lists them in. */
+    let inputs: InputRuntime[] = [];
+    // In merge mode: the 2022-7 merge of both inputs and the core that reads what it lets through. Both are
+    // replaced, never mutated, when the mode or the window changes, so the datagram path reads them as is.
+    let mergedCore: PacketCore | null = null;
+    let merger: SequenceMerger | null = null;
+    /** A merge or reorder buffer holds a gap: the selector's fiber flushes it when it expires. */
+    const gapWaits = (expiresAtMs: number) => selector.wakeBy(expiresAtMs);
+    const useMergeMode = (windowChanged: boolean) =>
+      Effect.gen(function* () {
+        if (redundancy.mode !== "merge") {
+          merger = null;
+          mergedCore = null;
+          return;
+        }
+        const core = mergedCore ?? (yield* loadCoreFor("merged stream", loadCore));
+        // Its packets come from both inputs, each already locked to its own source.
+        core.configure({ silenceMs: redundancy.failover_after_ms, lockSsrc: false });
+        mergedCore = core;
+        if (merger !== null && !windowChanged) return;
+        merger = makeSequenceMerger(
+          redundancy.merge_window_ms,
+          (datagram) => {
+            if (core.push(datagram, performance.now()) > 0) forward(datagram, core);
+            core.drainEvents(onCoreEvent);
+          },
+          gapWaits,
+        );
+      });
+    yield* useMergeMode(true);
+
+    const switchesByReason: Record<SwitchReason, number> = { silence: 0, operator: 0, primary_restored: 0 };
+    const selector = yield* makeSelector({
+      channel,
+      policy: failoverPolicy(options.backup, redundancy),
+      onTick: guarded("the redundancy timers", (nowMs: number) => {
+        merger?.flush(nowMs);
+        for (const input of inputs) input.reorder?.flush(nowMs);
+      }),
+      nextFlush: () => {
+        let next = merger?.deadline() ?? null;
+        for (const input of inputs) {
+          const gap = input.reorder?.deadline() ?? null;
+          if (gap !== null && (next === null || gap < next)) next = gap;
+        }
+        return next;
+      },
+      onEvent: (event) => {
+        const at = new Date(event.at).toISOString();
+        switch (event.type) {
+          case "switch":
+            switchesByReason[event.reason] += 1;
+            return emit({
+              type: "input_switched",
+              channel,
+              from: event.from,
+              to: event.to,
+              reason: event.reason,
+              at,
+            });
+          case "input_lost":
+            return emit({ type: "input_lost", channel, at });
+          case "input_restored":
+            return emit({ type: "input_restored", channel, input: event.role, at });
+        }
+      },
+    });
+
+    /**
+     * An input's datagram, in its sequence, reaching its packet core. Only what the core accepts (whole TS
+     * of the kind and source the input is locked to) counts as an arrival and reaches the outputs: foreign
+     * datagrams neither feed the outputs nor keep a silent input looking alive.
+     */
+    const deliver = (input: InputRuntime, datagram: Uint8Array) => {
+      const packets = input.core.push(datagram, performance.now());
+      if (packets > 0) selector.arrival(input.role);
+      if (merger !== null) {
+        if (packets > 0) merger.insert(datagram, LANE[input.role], selector.now());
+        input.core.drainEvents(ignoreEvent);
+        return;
+      }
+      const forwarding = selector.active() === input.role;
+      if (packets > 0 && forwarding) forward(datagram, input.core);
+      // The standby input's events are drained too, so its ring never overflows, but its cues are not the
+      // channel's: they reach the channel only from the input being forwarded.
+      input.core.drainEvents(forwarding ? onCoreEvent : ignoreEvent);
+    };
+
+    /** Recovered datagrams come from the FEC core and take their place in sequence through the reorder buffer. */
+    const accept = (input: InputRuntime, datagram: Uint8Array, recovered: boolean) => {
+      const reorder = input.reorder;
+      if (reorder === null) deliver(input, datagram);
+      else reorder.insert(datagram, recovered ? RECOVERED_LANE : 0, selector.now());
+    };
+    const where = (role: InputRole) => `the ${role} input's packet path`;
+    const allowed = (input: InputRuntime) => (address: string) =>
+      input.accepts === null || input.accepts(address);
+    const refuse = (input: InputRuntime) => () => input.core.rejectSender();
+
+    /**
+     * FEC on or off for one input, and its reorder buffer as the mode and window want it: the input's own
+     * socket stays as it is. `windowChanged` rebuilds the reorder buffer for a new window.
+     */
+    const useFec = (input: InputRuntime, on: boolean, windowChanged: boolean) =>
+      Effect.gen(function* () {
+        if (on && input.fec === null) {
+          const scope = yield* Scope.fork(input.scope, ExecutionStrategy.sequential);
+          const fec = yield* bindFec(
+            input.endpoint,
+            guarded(where(input.role), (datagram: Uint8Array) => accept(input, datagram, true)),
+            allowed(input),
+            refuse(input),
+          ).pipe(
+            Scope.extend(scope),
+            Effect.tapError(() => Scope.close(scope, Exit.void)),
+          );
+          input.fec = { input: fec, scope };
+        } else if (!on && input.fec !== null) {
+          const { scope } = input.fec;
+          input.fec = null;
+          yield* Scope.close(scope, Exit.void);
+        }
+        const reordering = input.fec !== null && merger === null;
+        if (!reordering) input.reorder = null;
+        else if (input.reorder === null || windowChanged)
+          input.reorder = makeSequenceMerger(
+            redundancy.merge_window_ms,
+            (datagram) => deliver(input, datagram),
+            gapWaits,
+          );
+      });
+
+    /** The input's lock time follows the failover time; its allow-list follows its endpoint. */
+    const configureInput = (input: InputRuntime) => {
+      // The input keeps the kind and RTP source it locked to until they were silent for the failover time.
+      input.core.configure({ silenceMs: redundancy.failover_after_ms, lockSsrc: true });
+      input.accepts = makeSenderFilter(input.endpoint.allowedSources);
+    };
+
+    /** Binds one input in a scope of its own, so that it can be re-pointed or removed alone. */
+    const listen = (role: InputRole, endpoint: InputEndpoint, fec: boolean) =>
+      Effect.gen(function* () {
+        const core = yield* loadCoreFor(`${role} input`, loadCore);
+        const scope = yield* Scope.fork(channelScope, ExecutionStrategy.sequential);
+        const input: InputRuntime = {
+          role,
+          endpoint,
+          core,
+          scope,
+          accepts: null,
+          fec: null,
+          reorder: null,
+          socket: null,
+          sender: null,
+        };
+        configureInput(input);
+        const injected = seams.onDatagram;
+        const refused = refuse(input);
+        const receive = guarded(where(role), (datagram: Buffer, sender: RemoteInfo) => {
+          // What one of the service's own outputs sent (an output aimed at this input, by whatever path) is
+          // dropped: forwarded again, it would loop and multiply the stream until the channel stops.
+          if (isOwnPort(sender.port) && fromThisHost(sender.address)) return input.core.rejectOwnOutput();
+          // Another sender's datagram never reaches the packet path.
+          if (input.accepts !== null && !input.accepts(sender.address)) return refused();
+          input.sender = sender;
+          injected?.(channel);
+          input.fec?.input.media(datagram);
+          accept(input, datagram, false);
+        });
+        yield* Effect.gen(function* () {
+          if (endpoint.srt !== undefined) {
+            // SRT recovers its own losses (no FEC beside it), and libsrt checked the peer (passphrase, stream id).
+            const fromSrt = guarded(where(role), (datagram: Buffer) => {
+              injected?.(channel);
+              accept(input, datagram, false);
+            });
+            yield* bindSrtInput(yield* srtInputTarget(endpoint.srt), fromSrt).pipe(Scope.extend(scope));
+          } else {
+            yield* useFec(input, fec, true);
+            const takeOver = options.handover?.[role];
+            input.socket = yield* bindInput(endpoint, receive, takeOver).pipe(Scope.extend(scope));
+          }
+        }).pipe(Effect.tapError(() => Scope.close(scope, Exit.void)));
+        inputs = [...inputs.filter((other) => other.role !== role), input].sort((a, b) =>
+          a.role === b.role ? 0 : a.role === "primary" ? -1 : 1,
+        );
+        seams.onListen?.(channel, role, receive);
+      }).pipe(Effect.mapError(inputFailure(role)));
+
+    const unlisten = (role: InputRole) =>
+      Effect.suspend(() => {
+        const input = inputs.find((candidate) => candidate.role === role);
+        if (input === undefined) return Effect.void;
+        inputs = inputs.filter((candidate) => candidate !== input);
+        return Scope.close(input.scope, Exit.void);
+      });
+
+    const reconfigure: InputPath["reconfigure"] = (next, nextRedundancy) =>
+      Effect.gen(function* () {
+        const before = redundancy;
+        redundancy = nextRedundancy;
+        const windowChanged = before.merge_window_ms !== redundancy.merge_window_ms;
+        yield* useMergeMode(windowChanged);
+        for (const role of ["primary", "backup"] as const) {
+          const endpoint = role === "primary" ? next.primary : next.backup;
+          const current = inputs.find((input) => input.role === role);
+          if (current !== undefined && (endpoint === null || !sameEndpoint(current.endpoint, endpoint)))
+            yield* unlisten(role);
+          if (endpoint === null) continue;
+          const kept = inputs.find((input) => input.role === role);
+          if (kept === undefined) {
+            yield* listen(role, endpoint, redundancy.fec[role]);
+            continue;
+          }
+          // Same socket: a new allow-list and lock time apply from the next datagram.
+          kept.endpoint = endpoint;
+          configureInput(kept);
+          yield* useFec(kept, redundancy.fec[role], windowChanged).pipe(Effect.mapError(inputFailure(role)));
+        }
+        selector.setPolicy(failoverPolicy(next.backup, redundancy));
+      });
+
+    yield* listen("primary", options.primary, redundancy.fec.primary);
+    if (options.backup !== null) yield* listen("backup", options.backup, redundancy.fec.backup);
+
+    const mergeStatus = (): MergeStatus | null => {
+      const current = merger;
+      if (current === null) return null;
+      const { received: _received, firstCopies, ...counts } = current.snapshot();
+      return {
+        ...counts,
+        firstCopies: { primary: firstCopies[LANE.primary] ?? 0, backup: firstCopies[LANE.backup] ?? 0 },
+      };
+    };
+
+    /** The one projection: the summary, and with `detail` the same fields in full plus the detail's own. */
+    const project = (detail: boolean): InputsSummary => {
+      const now = selector.now();
+      const active = selector.active();
+      const figures: RedundancySummary = {
+        mode: redundancy.mode,
+        failover_after_ms: redundancy.failover_after_ms,
+        revert: redundancy.revert,
+        revert_after_ms: redundancy.revert_after_ms,
+        merge_window_ms: redundancy.merge_window_ms,
+        active,
+        failovers: selector.failovers("primary") + selector.failovers("backup"),
+        failoversByReason: { ...switchesByReason },
+      };
+      const full: RedundancyStatus | RedundancySummary = detail
+        ? { ...figures, events: selector.events(), merge: mergeStatus() }
+        : figures;
+      return {
+        input: selector.health(),
+        redundancy: full,
+        lastSwitch: selector.lastSwitch(),
+        inputs: inputs.map((input): InputSummaryStatus => {
+          const last = selector.lastArrival(input.role);
+          const fec = input.fec?.input.snapshot() ?? null;
+          return {
+            role: input.role,
+            endpoint: input.endpoint,
+            active: merger !== null || input.role === active,
+            lastPacketAgeMs: last === null ? null : Math.max(0, Math.round(now - last)),
+            failovers: selector.failovers(input.role),
+            fec:
+              detail || fec === null ? fec : { recovered: fec.recovered, unrecoverable: fec.unrecoverable },
+            core: detail ? input.core.snapshot() : input.core.counters(),
+          };
+        }),
+      };
+    };
+
+    return {
+      selector,
+      redundancy: () => redundancy,
+      reconfigure,
+      close: Effect.suspend(() => Effect.forEach(inputs, (input) => unlisten(input.role), { discard: true })),
+      takeAnySender: () => {
+        for (const input of inputs) {
+          try {
+            input.socket?.disconnect();
+          } catch {
+            // Not connected: it took any sender already.
+          }
+        }
+      },
+      senders: () => {
+        const senders: Senders = {};
+        for (const input of inputs)
+          if (input.sender !== null)
+            senders[input.role] = { address: input.sender.address, port: input.sender.port };
+        return senders;
+      },
+      summary: () => project(false),
+      status: () => project(true) as InputsStatus,
+    } satisfies InputPath;
+  });
+
+const failoverPolicy = (backup: InputEndpoint | null, redundancy: Redundancy): FailoverPolicy => ({
+  roles: backup === null ? ["primary"] : ["primary", "backup"],
+  switching: redundancy.mode === "failover",
+  failoverAfterMs: redundancy.failover_after_ms,
+  revert: redundancy.revert,
+  revertAfterMs: redundancy.revert_after_ms,
+});
+
+/** An input's failure names the input; a core that cannot load stays a core failure. */
+const inputFailure =
+  (role: InputRole) =>
+  (error: InputError | InputPathError): InputPathError =>
+    new InputPathError({
+      reason: error._tag === "InputPathError" ? error.reason : "input_failed",
+      message: `${role} input: ${error.message}`,
+    });
+
+const sameEndpoint = (a: InputEndpoint, b: InputEndpoint) =>
+  a.ip === b.ip &&
+  a.port === b.port &&
+  a.source === b.source &&
+  a.interface === b.interface &&
+  a.srt === b.srt;
+
+/** An SRT input's URL as a target (the same syntax and checks as an SRT output's). */
+const srtInputTarget = (url: string): Effect.Effect<SrtTarget, InputError> =>
+  Effect.flatMap(
+    Effect.mapError(
+      parseOutputUrl(url),
+      (error) => new InputError({ reason: "bind_failed", message: `SRT input URL: ${error.message}` }),
+    ),
+    (target) =>
+      target.protocol === "srt"
+        ? Effect.succeed(target)
+        : Effect.fail(
+            new InputError({ reason: "bind_failed", message: "an SRT input URL starts with srt://" }),
+          ),
+  );
+
+/** A packet core for one of the channel's paths; a core that cannot load fails the start with its reason. */
+const loadCoreFor = (what: string, load: () => PacketCore) =>
+  Effect.try({
+    try: load,
+    catch: (thrown) =>
+      new InputPathError({
+        reason: "core_failed",
+        message: `the packet core for the ${what} could not be loaded: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
+      }),
+  });

@@ -1,0 +1,137 @@
+/**
+ * The shapes of a channel's input path (input-path.ts): what the channel hands it, the handle it gets back,
+ * how it fails, and what it reports: a summary (counters only) that the read model samples for every channel
+ * each second, and the detail (PID tables, FEC and merge figures, recent switches) as its extension, built
+ * only for one channel at a time. The channel adds its name, its outputs and its start time to either.
+ */
+import type { RemoteInfo } from "node:dgram";
+import { Data, type Effect } from "effect";
+import type { CoreCounters, CoreEvent, CoreSnapshot, PacketCore } from "../../core/packet-core.ts";
+import type { FecSnapshot, MergeSnapshot } from "../../core/redundancy-core.ts";
+import type { NewEvent } from "../../domain/events.ts";
+import type { ChannelId } from "../../domain/ids.ts";
+import type { InputEndpoint, InputRole, Redundancy, RedundancyMode } from "../../domain/redundancy.ts";
+import type { InputHealth, RedundancyEvent, SwitchReason } from "./failover.ts";
+import type { Selector } from "./selector.ts";
+
+export class InputPathError extends Data.TaggedError("InputPathError")<{
+  /** `core_failed`: a packet core could not be loaded; `input_failed`: a socket could not listen. */
+  readonly reason: "input_failed" | "core_failed";
+  readonly message: string;
+}> {}
+
+/** Where each UDP input hears its sender: what a moving channel's new copy takes over. */
+export type Senders = Partial<Record<InputRole, { readonly address: string; readonly port: number }>>;
+
+/** What an input's UDP socket calls with each datagram. */
+export type Receive = (datagram: Buffer, sender: RemoteInfo) => void;
+
+/** Seams for tests that must make the path fail or feed it directly; read once, when an input starts. */
+export interface InputSeams {
+  readonly loadCore?: () => PacketCore;
+  readonly onDatagram?: (channelId: string) => void;
+  /** Hands over each input's receive function as it starts listening. */
+  readonly onListen?: (channelId: string, role: InputRole, receive: Receive) => void;
+}
+
+export interface InputPathOptions {
+  readonly channel: ChannelId;
+  readonly primary: InputEndpoint;
+  readonly backup: InputEndpoint | null;
+  readonly redundancy: Redundancy;
+  /** The fan-out, once per datagram that reaches the outputs, with the core that read it (the TS's place). */
+  readonly forward: (datagram: Uint8Array, core: PacketCore) => void;
+  /** What the forwarded core found (SCTE-35 sections); a standby input's findings are dropped. */
+  readonly onCoreEvent: (event: CoreEvent) => void;
+  /** Switches, losses and recoveries, for the event bus. */
+  readonly emit: (event: NewEvent) => void;
+  /** Wraps each socket callback so that a throw ends the channel alone: the channel owns that guard. */
+  readonly guarded: <A extends ReadonlyArray<unknown>>(
+    where: string,
+    callback: (...args: A) => void,
+  ) => (...args: A) => void;
+  readonly seams?: InputSeams | undefined;
+  /** Starting as a moving channel's new copy: each UDP input joins its port connected to this sender. */
+  readonly handover?: Senders | undefined;
+}
+
+export interface InputPath {
+  readonly selector: Selector;
+  readonly redundancy: () => Redundancy;
+  /**
+   * New inputs or redundancy settings, live: timers and mode apply from the next datagram, FEC sockets come
+   * and go beside their input, and only an input whose address changed is bound again.
+   */
+  readonly reconfigure: (
+    next: { readonly primary: InputEndpoint; readonly backup: InputEndpoint | null },
+    redundancy: Redundancy,
+  ) => Effect.Effect<void, InputPathError>;
+  /** Closes every input's sockets (a move's end on the old copy). */
+  readonly close: Effect.Effect<void>;
+  /** Inputs that took a sender over take any sender again (a move's end on the new copy). */
+  readonly takeAnySender: () => void;
+  /** The sender each UDP input heard last. */
+  readonly senders: () => Senders;
+  /** Counters only, for every channel each second. */
+  readonly summary: () => InputsSummary;
+  /** The summary with PID tables, FEC and merge figures and recent switches: for one channel at a time. */
+  readonly status: () => InputsStatus;
+}
+
+/** An input as the read model samples it every second: counters only, no PID tables. */
+export interface InputSummaryStatus {
+  readonly role: InputRole;
+  readonly endpoint: InputEndpoint;
+  /** Its datagrams reach the outputs: the selected input in failover, every input in merge. */
+  readonly active: boolean;
+  /** ms since the last datagram; null before the first. */
+  readonly lastPacketAgeMs: number | null;
+  /** Times the channel switched away from this input, for any reason. */
+  readonly failovers: number;
+  /** With FEC enabled on this input. */
+  readonly fec: { readonly recovered: number; readonly unrecoverable: number } | null;
+  readonly core: CoreCounters;
+}
+
+export interface InputStatus extends InputSummaryStatus {
+  readonly fec: FecSnapshot | null;
+  readonly core: CoreSnapshot;
+}
+
+export interface MergeStatus extends Omit<MergeSnapshot, "received" | "firstCopies"> {
+  /** Packets each input delivered first: its share of the merged stream. */
+  readonly firstCopies: { readonly primary: number; readonly backup: number };
+}
+
+export interface RedundancySummary {
+  readonly mode: RedundancyMode;
+  readonly failover_after_ms: number;
+  readonly revert: Redundancy["revert"];
+  readonly revert_after_ms: number;
+  readonly merge_window_ms: number;
+  readonly active: InputRole;
+  /** Switches between inputs since the channel started. */
+  readonly failovers: number;
+  readonly failoversByReason: Readonly<Record<SwitchReason, number>>;
+}
+
+export interface RedundancyStatus extends RedundancySummary {
+  /** Recent switches and input losses, oldest first. */
+  readonly events: ReadonlyArray<RedundancyEvent>;
+  readonly merge: MergeStatus | null;
+}
+
+export interface InputsSummary {
+  /** "lost" while no input receives anything; the outputs stay connected meanwhile. */
+  readonly input: InputHealth;
+  readonly redundancy: RedundancySummary;
+  /** The last switch between inputs, shown beside the status. */
+  readonly lastSwitch: Extract<RedundancyEvent, { readonly type: "switch" }> | null;
+  /** Primary first, then the backup. */
+  readonly inputs: ReadonlyArray<InputSummaryStatus>;
+}
+
+export interface InputsStatus extends InputsSummary {
+  readonly redundancy: RedundancyStatus;
+  readonly inputs: ReadonlyArray<InputStatus>;
+}
