@@ -97,6 +97,15 @@ export const RejectedView = Schema.Struct({
 }).annotations({ identifier: "Rejected" });
 export type RejectedView = typeof RejectedView.Type;
 
+const RtpCounters = Schema.Struct({
+  lost: Schema.Number,
+  duplicate: Schema.Number,
+  reordered: Schema.Number,
+  restarts: Schema.Number.annotations({
+    description: "times the sender restarted its sequence with the same SSRC (RFC 3550 A.1 probation)",
+  }),
+});
+
 /** One input of a running channel, as the read model samples it each second: counters, no PID tables. */
 export const InputSummary = Schema.Struct({
   role: Schema.Literal("primary", "backup"),
@@ -111,16 +120,7 @@ export const InputSummary = Schema.Struct({
   bytes: Schema.Number,
   malformed: Schema.Number.annotations({ description: "datagrams that were not whole TS (rejected.not_ts)" }),
   rejected: RejectedView,
-  rtp: Schema.NullOr(
-    Schema.Struct({
-      lost: Schema.Number,
-      duplicate: Schema.Number,
-      reordered: Schema.Number,
-      restarts: Schema.Number.annotations({
-        description: "times the sender restarted its sequence with the same SSRC (RFC 3550 A.1 probation)",
-      }),
-    }),
-  ).annotations({ description: "null unless the input receives RTP" }),
+  rtp: Schema.NullOr(RtpCounters).annotations({ description: "null unless the input receives RTP" }),
   continuity_errors: Schema.Number,
   tr101290: Schema.Struct({
     sync_loss: Schema.Number,
@@ -203,33 +203,20 @@ export const ChannelList = Schema.Struct({ channels: Schema.Array(ChannelView) }
   identifier: "ChannelList",
 });
 
+/** One input in full: its summary, with every TR 101 290 counter, the RTP stream's identity and the PID tables. */
 export const InputStatsView = Schema.Struct({
-  role: Schema.Literal("primary", "backup"),
-  ip: Schema.String,
-  port: Schema.Number,
-  active: Schema.Boolean,
-  last_packet_age_ms: Schema.NullOr(Schema.Number),
-  bitrate_bps: Schema.Number,
-  input_kind: Schema.String,
-  datagrams: Schema.Number,
+  ...InputSummary.fields,
   packets: Schema.Number,
-  bytes: Schema.Number,
-  malformed: Schema.Number,
-  rejected: RejectedView,
   rtp: Schema.NullOr(
     Schema.Struct({
+      ...RtpCounters.fields,
       payload_type: Schema.NullOr(Schema.Number),
       ssrc: Schema.NullOr(Schema.Number),
-      lost: Schema.Number,
-      duplicate: Schema.Number,
-      reordered: Schema.Number,
       ssrc_changes: Schema.Number.annotations({
         description: "times a new SSRC was taken after the locked one was silent for the failover time",
       }),
-      restarts: Schema.Number,
     }),
   ).annotations({ description: "null unless the input receives RTP" }),
-  continuity_errors: Schema.Number,
   tr101290: Schema.Record({ key: Schema.String, value: Schema.Number }),
   programs: Schema.Array(
     Schema.Struct({
@@ -249,6 +236,7 @@ export const InputStatsView = Schema.Struct({
     }),
   ),
 });
+export type InputStatsView = typeof InputStatsView.Type;
 
 export const ChannelStats = Schema.Struct({
   id: Schema.String,

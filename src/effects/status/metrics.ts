@@ -8,35 +8,22 @@
  * other than in the `_info` metrics.
  */
 import { Effect, Stream } from "effect";
-import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Registry } from "prom-client";
 import { ChannelStatus, OutputState } from "../../domain/states.ts";
-import type { ChannelView, InputSummary, OutputView, StatusSnapshot } from "../../domain/views.ts";
+import { InputSummary, RejectedView, type StatusSnapshot } from "../../domain/views.ts";
 import { version } from "../../version.ts";
-import type { WorkerStatus } from "../channel/channels.ts";
-import { Channels } from "../channel/channels.ts";
+import { Channels, type WorkerStatus } from "../channel/channels.ts";
 import { EventBus } from "../events/event-bus.ts";
-import { timerLoopDelay } from "../runtime/loop-delay.ts";
 import { runtimeName, runtimeVersion } from "../runtime/runtime.ts";
+import { snapshotFamilies, timerLoopDelayGauges } from "./metric-families.ts";
 import { ReadModel } from "./read-model.ts";
 import { Readiness } from "./readiness.ts";
 
-type Labels = Record<string, string>;
-
-/** What a collector fills in each scrape from the snapshot. */
-interface Family {
-  readonly fill: (snapshot: StatusSnapshot) => void;
-}
-
-const TR101290 = ["sync_loss", "pat_error", "cc_error", "pmt_error", "pid_error"] as const;
-/** Why an input drops a datagram: the keys of its `rejected` counters. */
-export const REJECT_REASONS = [
-  "not_ts",
-  "other_kind",
-  "foreign_ssrc",
-  "payload_type",
-  "sender_not_allowed",
-  "own_output",
-] as const satisfies ReadonlyArray<keyof InputSummary["rejected"]>;
+/** Why an input drops a datagram, and the TR 101 290 indicators: the keys of an input's counters. */
+const REJECT_REASONS = Object.keys(RejectedView.fields) as ReadonlyArray<keyof RejectedView>;
+const TR101290 = Object.keys(InputSummary.fields.tr101290.fields) as ReadonlyArray<
+  keyof InputSummary["tr101290"]
+>;
 
 /** The registry over a snapshot source; `countEvent` counts bus events by type. */
 export const makeMetrics = (
@@ -45,117 +32,11 @@ export const makeMetrics = (
   workers: () => ReadonlyArray<WorkerStatus> = () => [],
 ) => {
   const registry = new Registry();
-  const families: Family[] = [];
-
-  /** A counter or gauge whose values are set from the snapshot at each scrape. */
-  const family = (
-    kind: "counter" | "gauge",
-    name: string,
-    help: string,
-    labelNames: ReadonlyArray<string>,
-    each: (snapshot: StatusSnapshot, set: (labels: Labels, value: number) => void) => void,
-  ) => {
-    const metric =
-      kind === "counter"
-        ? new Counter({ name, help, labelNames, registers: [registry] })
-        : new Gauge({ name, help, labelNames, registers: [registry] });
-    families.push({
-      fill: (snapshot) => {
-        metric.reset();
-        each(snapshot, (labels, value) => {
-          if (metric instanceof Counter) metric.inc(labels, value);
-          else metric.set(labels, value);
-        });
-      },
-    });
-  };
-
-  const perChannel = (
-    kind: "counter" | "gauge",
-    name: string,
-    help: string,
-    extra: ReadonlyArray<string>,
-    each: (channel: ChannelView, set: (labels: Labels, value: number) => void) => void,
-  ) =>
-    family(kind, name, help, ["channel", ...extra], (snapshot, set) => {
-      for (const channel of snapshot.channels)
-        each(channel, (labels, value) => set({ channel: channel.id, ...labels }, value));
-    });
-
-  const perInput = (
-    kind: "counter" | "gauge",
-    name: string,
-    help: string,
-    value: (input: InputSummary) => number | null,
-    extra?: {
-      readonly label: string;
-      readonly values: (input: InputSummary) => ReadonlyArray<[string, number]>;
-    },
-  ) =>
-    family(
-      kind,
-      name,
-      help,
-      ["channel", "input", ...(extra === undefined ? [] : [extra.label])],
-      (snapshot, set) => {
-        for (const channel of snapshot.channels) {
-          for (const input of channel.inputs) {
-            const labels = { channel: channel.id, input: input.role };
-            if (extra === undefined) {
-              const v = value(input);
-              if (v !== null) set(labels, v);
-            } else {
-              for (const [key, v] of extra.values(input)) set({ ...labels, [extra.label]: key }, v);
-            }
-          }
-        }
-      },
-    );
-
-  const perOutput = (
-    kind: "counter" | "gauge",
-    name: string,
-    help: string,
-    value: (output: OutputView) => number | null,
-  ) =>
-    family(kind, name, help, ["channel", "output"], (snapshot, set) => {
-      for (const channel of snapshot.channels) {
-        for (const output of channel.outputs) {
-          const v = value(output);
-          if (v !== null) set({ channel: channel.id, output: output.id }, v);
-        }
-      }
-    });
+  const { family, perChannel, perInput, perOutput, perWorker, fill } = snapshotFamilies(registry, workers);
 
   // --- service ------------------------------------------------------------------------------------------------
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
-  // Deno's perf_hooks.monitorEventLoopDelay, which prom-client's figures come from, does not see a held loop:
-  // the same series from the timer sampler there (src/effects/runtime/loop-delay.ts), reset at each scrape.
-  if (runtimeName === "deno") {
-    const delay = timerLoopDelay(20);
-    const series: ReadonlyArray<[string, () => number]> = [
-      ["min", delay.min],
-      ["max", delay.max],
-      ["mean", delay.mean],
-      ["stddev", delay.stddev],
-      ["p50", () => delay.percentile(50)],
-      ["p90", () => delay.percentile(90)],
-      ["p99", () => delay.percentile(99)],
-    ];
-    for (const [index, [name, read]] of series.entries()) {
-      const metricName = `nodejs_eventloop_lag_${name}_seconds`;
-      registry.removeSingleMetric(metricName);
-      new Gauge({
-        name: metricName,
-        help: `The ${name} of the recorded event loop delays (a 20 ms timer's lateness).`,
-        registers: [registry],
-        collect() {
-          this.set(read() / 1e9);
-          if (index === series.length - 1) delay.reset();
-        },
-      });
-    }
-  }
+  if (runtimeName === "deno") timerLoopDelayGauges(registry);
   family(
     "gauge",
     "distributary_build_info",
@@ -173,17 +54,6 @@ export const makeMetrics = (
   );
 
   // --- forwarding workers (none when forwarding runs in the main thread) ---------------------------------------
-  const perWorker = (
-    kind: "counter" | "gauge",
-    name: string,
-    help: string,
-    extra: ReadonlyArray<string>,
-    each: (worker: WorkerStatus, set: (labels: Labels, value: number) => void) => void,
-  ) =>
-    family(kind, name, help, ["worker", ...extra], (_s, set) => {
-      for (const worker of workers())
-        each(worker, (labels, value) => set({ worker: `${worker.index}`, ...labels }, value));
-    });
   perWorker(
     "gauge",
     "distributary_worker_channels",
@@ -527,8 +397,7 @@ export const makeMetrics = (
     countEvent: (type: string) => events.inc({ type }),
     /** The exposition text; fills every family from the current snapshot first. */
     render: async (): Promise<string> => {
-      const snapshot = current();
-      for (const f of families) f.fill(snapshot);
+      fill(current());
       return registry.metrics();
     },
     contentType: registry.contentType,
@@ -546,7 +415,9 @@ export class Metrics extends Effect.Service<Metrics>()("distributary/Metrics", {
       bus.stream.pipe(Stream.runForEach((event) => Effect.sync(() => metrics.countEvent(event.type)))),
     );
     return {
-      render: Effect.zipRight(readModel.sync, Effect.promise(metrics.render)),
+      render: Effect.zipRight(readModel.sync, Effect.promise(metrics.render)).pipe(
+        Effect.withSpan("Metrics.render"),
+      ),
       contentType: metrics.contentType,
     } as const;
   }),
