@@ -1,10 +1,27 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
+
+/**
+ * Tests that assert wall-clock time on real sockets (a first byte within 100 ms, a failover gap) or run the
+ * network lab: machine load from files running beside them would fail them, not the service.
+ */
+const timing = ["test/**/*.timing.test.ts", "test/lab/**/*.test.ts"];
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "main",
+          include: ["test/**/*.test.ts"],
+          exclude: [...configDefaults.exclude, ...timing],
+        },
+      },
+      // After the others (groupOrder); scripts/test.sh also runs it on its own, one file at a time.
+      { extends: true, test: { name: "timing", include: timing, sequence: { groupOrder: 1 } } },
+    ],
   },
 });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: format and lint (Biome), types (tsc), the dependency rules (dependency-cruiser), then
-# every Vitest test. Ends with the plain line "N passed, N failed" that CI reads; each check before Vitest
-# counts as one test.
+# every Vitest test, the timing project after the others. Ends with the plain line "N passed, N failed" that CI
+# reads; each check before Vitest counts as one test. Arguments go to both Vitest runs (e.g. a file or folder).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -19,26 +19,38 @@ check "format and lint (biome)" biome check --error-on-warnings .
 check "types (tsc)" tsc --noEmit -p tsconfig.json
 check "dependency rules (dependency-cruiser)" depcruise src views test load-tests bin --config .dependency-cruiser.cjs
 
-results="$(mktemp)"
-vitest run --reporter=default --reporter=json --outputFile="$results" "$@"
-vitest_status=$?
-if counts="$(node -e '
-  const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
-  // A file that fails to load has no failed assertions of its own: count it as one failure.
-  const brokenFiles = r.testResults.filter(
-    (f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed"),
-  ).length;
-  console.log(r.numPassedTests, r.numFailedTests + brokenFiles);
-' "$results" 2>/dev/null)"; then
-  read -r vp vf <<<"$counts"
-  passed=$((passed + vp))
-  failed=$((failed + vf))
-  [ "$vitest_status" -ne 0 ] && [ "$vf" -eq 0 ] && failed=$((failed + 1))
-else
-  echo "✗ vitest produced no results"
-  failed=$((failed + 1))
-fi
-rm -f "$results"
+# Vitest twice: the main project, files in parallel; then the timing project (wall-clock assertions on real
+# sockets, the network lab) alone and one file at a time, so the load of the first run cannot fail it. Each
+# run's JSON results are added to the counts.
+vitest_project() {
+  local project="$1"
+  shift
+  local results
+  results="$(mktemp)"
+  echo "── vitest: $project"
+  vitest run --project "$project" --passWithNoTests --reporter=default --reporter=json --outputFile="$results" "$@"
+  local vitest_status=$?
+  local counts vp vf
+  if counts="$(node -e '
+    const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+    // A file that fails to load has no failed assertions of its own: count it as one failure.
+    const brokenFiles = r.testResults.filter(
+      (f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed"),
+    ).length;
+    console.log(r.numPassedTests, r.numFailedTests + brokenFiles);
+  ' "$results" 2>/dev/null)"; then
+    read -r vp vf <<<"$counts"
+    passed=$((passed + vp))
+    failed=$((failed + vf))
+    [ "$vitest_status" -ne 0 ] && [ "$vf" -eq 0 ] && failed=$((failed + 1))
+  else
+    echo "✗ vitest ($project) produced no results"
+    failed=$((failed + 1))
+  fi
+  rm -f "$results"
+}
+vitest_project main "$@"
+vitest_project timing --no-file-parallelism "$@"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
