@@ -2,10 +2,10 @@
  * Form fields to the REST API's request bodies, and the API's problems back to form fields: the pages check
  * what is typed with the same schemas (domain/channel.ts) and show the same messages beside each field.
  */
-import { Effect, Either } from "effect";
+import { Either, Schema } from "effect";
 import { ChannelBody, ChannelPatch, OutputBody } from "../../domain/channel.ts";
 import type { ControlError } from "../../domain/errors.ts";
-import { decodeBody } from "../../domain/validate.ts";
+import { invalid, toFieldIssues } from "../../domain/validate.ts";
 import type { ChannelView, OutputView } from "../../domain/views.ts";
 
 export type Fields = Readonly<Record<string, string>>;
@@ -17,6 +17,14 @@ const numberOrText = (text: string | undefined) =>
     : /^\d+$/.test(text.trim())
       ? Number(text.trim())
       : text;
+
+/** What a form gives, checked as the API checks a body: the value, or the problem with every field's message. */
+const decodeForm =
+  <A, I>(schema: Schema.Schema<A, I>) =>
+  (input: unknown): Either.Either<A, ControlError> =>
+    Either.mapLeft(Schema.decodeUnknownEither(schema, { errors: "all" })(input), (error) =>
+      invalid(toFieldIssues(error)),
+    );
 
 const present = (text: string | undefined) =>
   text === undefined || text.trim() === "" ? undefined : text.trim();
@@ -41,12 +49,12 @@ const channelJson = (fields: Fields) => {
   };
 };
 
-export const channelBody = (fields: Fields) => decodeBody(ChannelBody)(channelJson(fields));
+export const channelBody = (fields: Fields) => decodeForm(ChannelBody)(channelJson(fields));
 
 export const channelPatch = (fields: Fields) => {
   const json = channelJson(fields);
   // An edit without a backup removes it.
-  return decodeBody(ChannelPatch)({
+  return decodeForm(ChannelPatch)({
     ...json,
     backup_rtp_ip: "backup_rtp_ip" in json ? json.backup_rtp_ip : null,
     backup_rtp_port: "backup_rtp_port" in json ? json.backup_rtp_port : null,
@@ -54,7 +62,7 @@ export const channelPatch = (fields: Fields) => {
 };
 
 export const outputBody = (fields: Fields) =>
-  decodeBody(OutputBody)({
+  decodeForm(OutputBody)({
     ...(present(fields.name) === undefined ? {} : { name: present(fields.name) }),
     protocol: fields.protocol ?? "",
     url: (fields.url ?? "").trim(),
@@ -87,7 +95,3 @@ export const outputFieldsOf = (output: OutputView): Fields => ({
   protocol: output.protocol,
   url: output.url,
 });
-
-/** Runs a decode and gives either the body or the problem, never a failure. */
-export const attempt = <A>(effect: Effect.Effect<A, ControlError>) => Effect.runSync(Effect.either(effect));
-export { Either };

@@ -6,7 +6,7 @@
  * again with every message, so a revoked token's page stops at once (closed with 4401). When the service
  * stops, pages are closed with 1012 and reconnect by themselves once it is back.
  */
-import { Chunk, Effect, Either, Fiber, Stream } from "effect";
+import { Chunk, Effect, Either, Fiber, Option, Stream } from "effect";
 import type { Context } from "hono";
 import { html } from "hono/html";
 import type { UpgradeWebSocket } from "hono/ws";
@@ -31,6 +31,13 @@ import type { RunFork } from "../ws.ts";
 import type { makeSessions } from "./session.ts";
 
 const HISTORY = 30;
+
+/** Templates may render asynchronously (hono/html): their parts, awaited and joined. */
+const joined = (parts: ReadonlyArray<string | Promise<string>>): Effect.Effect<string> =>
+  Effect.map(
+    Effect.promise(() => Promise.all(parts)),
+    (texts) => texts.join(""),
+  );
 
 /** The last bitrates of every output, one per snapshot: the sparklines. */
 export const makeHistories = () => {
@@ -84,56 +91,58 @@ export const liveSocket = (deps: {
     let feed: Fiber.RuntimeFiber<void> | undefined;
     let watching = false;
 
-    const render = async (message: Message, viewer: Viewer, tick: number): Promise<string> => {
-      if (message.kind === "events") {
-        const mine = message.events.filter(listed);
-        if (pageName === "overview" || mine.length === 0) return "";
-        const parts = [
-          html`<ol id="event-log" hx-swap-oob="beforeend">${mine.map((event) => eventItem(event, pageName === "events"))}</ol>`,
-        ];
-        const cues = mine.filter((event) => event.type === "scte35_cue");
-        if (pageName === "channel" && cues.length > 0) {
-          // The event carries the section as it was sent: decoded here for its fields and full JSON.
-          const items = cues.map((event) => {
-            if (event.type !== "scte35_cue") return "";
-            const decoded = decodeSection(Buffer.from(event.section_base64, "base64"));
-            return cueItem({
-              at: event.at,
-              pid: event.pid,
-              command: event.command,
-              summary: event.summary,
-              cue: Either.isRight(decoded) ? decoded.right : null,
-              error: Either.isLeft(decoded) ? decoded.left.message : null,
+    /** The page's fragments for one message, rendered on the application runtime; "" when nothing changed. */
+    const render = (message: Message, viewer: Viewer, tick: number): Effect.Effect<string> =>
+      Effect.gen(function* () {
+        if (message.kind === "events") {
+          const mine = message.events.filter(listed);
+          if (pageName === "overview" || mine.length === 0) return "";
+          const parts = [
+            html`<ol id="event-log" hx-swap-oob="beforeend">${mine.map((event) => eventItem(event, pageName === "events"))}</ol>`,
+          ];
+          const cues = mine.filter((event) => event.type === "scte35_cue");
+          if (pageName === "channel" && cues.length > 0) {
+            // The event carries the section as it was sent: decoded here for its fields and full JSON.
+            const items = cues.map((event) => {
+              if (event.type !== "scte35_cue") return "";
+              const decoded = decodeSection(Buffer.from(event.section_base64, "base64"));
+              return cueItem({
+                at: event.at,
+                pid: event.pid,
+                command: event.command,
+                summary: event.summary,
+                cue: Either.isRight(decoded) ? decoded.right : null,
+                error: Either.isLeft(decoded) ? decoded.left.message : null,
+              });
             });
-          });
-          parts.push(
-            html`<ol id="cue-log" hx-swap-oob="afterbegin">${items}</ol><p id="no-cues" hx-swap-oob="true"></p>`,
-          );
+            parts.push(
+              html`<ol id="cue-log" hx-swap-oob="afterbegin">${items}</ol><p id="no-cues" hx-swap-oob="true"></p>`,
+            );
+          }
+          return yield* joined(parts);
         }
-        return (await Promise.all(parts)).join("");
-      }
-      const snapshot = message.snapshot;
-      if (pageName === "overview") {
-        const tiles = snapshot.channels.map((channel) =>
-          channelTile(channel, viewer, deps.thumbnails.tileState()),
-        );
-        return `<div id="tiles" class="tiles">${(await Promise.all(tiles)).join("")}</div>`;
-      }
-      if (pageName !== "channel") return "";
-      const channel = snapshot.channels.find((candidate) => candidate.id === channelId);
-      if (channel === undefined) return "";
-      const parts = [
-        channelHead(channel, viewer),
-        inputsSection(channel, viewer),
-        outputsSection(channel, viewer, (outputId) => deps.histories.of(channel.id, outputId)),
-      ];
-      // The PID tables cost a walk of the core's tables: every fifth snapshot is enough for them.
-      if (tick % 5 === 0 && channel.status === "running") {
-        const stats = await Effect.runPromise(Effect.option(deps.readModel.detail(channel.id)));
-        parts.push(pidsSection(stats._tag === "Some" ? stats.value : null));
-      }
-      return (await Promise.all(parts)).join("");
-    };
+        const snapshot = message.snapshot;
+        if (pageName === "overview") {
+          const tiles = snapshot.channels.map((channel) =>
+            channelTile(channel, viewer, deps.thumbnails.tileState()),
+          );
+          return `<div id="tiles" class="tiles">${yield* joined(tiles)}</div>`;
+        }
+        if (pageName !== "channel") return "";
+        const channel = snapshot.channels.find((candidate) => candidate.id === channelId);
+        if (channel === undefined) return "";
+        const parts = [
+          channelHead(channel, viewer),
+          inputsSection(channel, viewer),
+          outputsSection(channel, viewer, (outputId) => deps.histories.of(channel.id, outputId)),
+        ];
+        // The PID tables cost a walk of the core's tables: every fifth snapshot is enough for them.
+        if (tick % 5 === 0 && channel.status === "running") {
+          const stats = yield* Effect.option(deps.readModel.detail(channel.id));
+          parts.push(pidsSection(Option.getOrNull(stats)));
+        }
+        return yield* joined(parts);
+      });
 
     return {
       onOpen: (_event, ws) => {
@@ -155,14 +164,14 @@ export const liveSocket = (deps: {
         feed = deps.runFork(
           Stream.merge(snapshots, events).pipe(
             Stream.runForEach((message) =>
-              Effect.promise(async () => {
+              Effect.gen(function* () {
                 const principal = deps.sessions.principalFor(sessionId);
                 if (principal === null) {
                   ws.close(4401, "the session ended: log in again");
                   return;
                 }
                 if (message.kind === "snapshot") tick += 1;
-                const text = await render(message, { name: principal.name, role: principal.role }, tick);
+                const text = yield* render(message, { name: principal.name, role: principal.role }, tick);
                 if (text !== "") ws.send(text);
               }),
             ),

@@ -1,0 +1,301 @@
+/**
+ * The overview and the channel pages: a channel's form, its page (status, PIDs, cues, events, recordings),
+ * and its actions (start, stop, switch, outputs), each the REST API's command in the signed-in token's name.
+ * A viewer sees no button that would be refused, and a refused action says why.
+ */
+import { Effect, Either } from "effect";
+import { type Context, Hono } from "hono";
+import { type CueEntry, channelPage, type RecordingsEntry } from "../../../views/channel.ts";
+import { overview } from "../../../views/overview.ts";
+import { channelForm, editOutputForm, type FormState } from "../../../views/presets.ts";
+import type { ControlError } from "../../domain/errors.ts";
+import { ChannelId, OutputId } from "../../domain/ids.ts";
+import type { AuthEnv } from "../auth.ts";
+import { recordingResponse } from "../recording.ts";
+import {
+  channelBody,
+  channelFields,
+  channelPatch,
+  fieldErrors,
+  outputBody,
+  outputFieldsOf,
+} from "./forms.ts";
+import { formFields, needs, type PageServices, pageOn, render, viewerOf } from "./handler.ts";
+
+const channelOf = (c: Context) => ChannelId.make(c.req.param("id") ?? "");
+const outputOf = (c: Context) => OutputId.make(c.req.param("oid") ?? "");
+const back = (c: Context) => c.redirect(`/channels/${c.req.param("id")}`, 303);
+/** Back to the channel, or the command's problem in words. */
+const orProblem = (c: Context<AuthEnv>, result: Either.Either<unknown, ControlError>) =>
+  Either.isRight(result)
+    ? back(c)
+    : c.text(result.left.message, result.left.reason === "not_found" ? 404 : 409);
+/** From the overview, back to it: a failed start shows its reason on the tile as on the channel page. */
+const fromOverview = (c: Context) => {
+  const from = c.req.header("referer");
+  return from !== undefined && new URL(from).pathname === "/";
+};
+
+export const channelPages = (services: PageServices) => {
+  const { control, recordings: recordingFiles, readModel, bus, histories, thumbnails } = services;
+  const page = pageOn(services.runtime);
+  const app = new Hono<AuthEnv>();
+
+  app.get("/", (c) =>
+    render(
+      c,
+      "Channels",
+      overview(readModel.current().channels, viewerOf(c), thumbnails.tileState()),
+      "/ui/ws?page=overview",
+    ),
+  );
+
+  app.post(
+    "/channels/bulk",
+    needs("operator"),
+    page((c) =>
+      Effect.gen(function* () {
+        const body = yield* Effect.promise(() => c.req.parseBody({ all: true }));
+        const ids = ([] as unknown[])
+          .concat(body.ids ?? [])
+          .filter((id): id is string => typeof id === "string");
+        const action = body.action === "stop" ? control.stop : control.start;
+        for (const id of ids) yield* Effect.either(action(ChannelId.make(id)));
+        return c.redirect("/", 303);
+      }),
+    ),
+  );
+
+  app.get("/channels/new", needs("admin"), (c) =>
+    render(
+      c,
+      "New channel",
+      channelForm({ action: "/channels/new", title: "New channel", state: { values: {}, errors: {} } }),
+    ),
+  );
+  app.post(
+    "/channels/new",
+    needs("admin"),
+    page((c) =>
+      Effect.gen(function* () {
+        const fields = yield* formFields(c);
+        const result = yield* Effect.either(Effect.flatMap(channelBody(fields), control.create));
+        if (Either.isRight(result)) return c.redirect(`/channels/${result.right.id}`, 303);
+        const state: FormState = { values: fields, errors: fieldErrors(result.left) };
+        const form = channelForm({ action: "/channels/new", title: "New channel", state });
+        return render(c, "New channel", form, undefined, 400);
+      }),
+    ),
+  );
+
+  const showChannel = (c: Context<AuthEnv>, form?: FormState, status = 200) =>
+    Effect.gen(function* () {
+      const id = channelOf(c);
+      const channel = readModel.current().channels.find((candidate) => candidate.id === id);
+      if (channel === undefined) return c.text(`channel '${id}' does not exist`, 404);
+      const stats = channel.status === "running" ? yield* Effect.option(readModel.detail(id)) : null;
+      const cues: ReadonlyArray<CueEntry> = yield* Effect.orElseSucceed(readModel.cues(id), () => []);
+      const recordings: RecordingsEntry[] = [];
+      for (const output of channel.outputs.filter((candidate) => candidate.protocol === "file")) {
+        const files = yield* Effect.orElseSucceed(
+          recordingFiles.list(id, OutputId.make(output.id)),
+          () => [],
+        );
+        recordings.push({ outputId: output.id, outputName: output.name, files });
+      }
+      return render(
+        c,
+        channel.name,
+        channelPage({
+          channel,
+          stats: stats === null || stats._tag === "None" ? null : stats.value,
+          viewer: viewerOf(c),
+          cues: cues.slice(-50),
+          events: bus.recent({ channel: id, limit: 100 }),
+          history: (outputId) => histories.of(id, outputId),
+          host: new URL(c.req.url).hostname,
+          recordings,
+          ...(form === undefined ? {} : { form }),
+        }),
+        `/ui/ws?page=channel&id=${encodeURIComponent(id)}`,
+        status,
+      );
+    });
+  app.get(
+    "/channels/:id",
+    page((c) => showChannel(c)),
+  );
+  // A recording, for the page's session as the API gives it to a token; only a name the listing gives.
+  app.get(
+    "/channels/:id/outputs/:oid/recordings/:file",
+    page((c) =>
+      Effect.gen(function* () {
+        const file = c.req.param("file") ?? "";
+        const result = yield* Effect.either(recordingFiles.file(channelOf(c), outputOf(c), file));
+        return Either.isRight(result)
+          ? recordingResponse(result.right, file)
+          : c.text(result.left.message, 404);
+      }),
+    ),
+  );
+
+  app.post(
+    "/channels/:id/start",
+    needs("operator"),
+    page((c) =>
+      Effect.gen(function* () {
+        const result = yield* Effect.either(control.start(channelOf(c)));
+        if (fromOverview(c)) return c.redirect("/", 303);
+        return Either.isRight(result) || result.left.reason === "start_failed"
+          ? back(c)
+          : orProblem(c, result);
+      }),
+    ),
+  );
+  app.post(
+    "/channels/:id/stop",
+    needs("operator"),
+    page((c) =>
+      Effect.gen(function* () {
+        const result = yield* Effect.either(control.stop(channelOf(c)));
+        return fromOverview(c) ? c.redirect("/", 303) : orProblem(c, result);
+      }),
+    ),
+  );
+  app.post(
+    "/channels/:id/input",
+    needs("operator"),
+    page((c) =>
+      Effect.gen(function* () {
+        const fields = yield* formFields(c);
+        const role = fields.active === "backup" ? "backup" : "primary";
+        return orProblem(c, yield* Effect.either(control.switchInput(channelOf(c), role)));
+      }),
+    ),
+  );
+
+  app.get("/channels/:id/edit", needs("admin"), (c) => {
+    const channel = readModel.current().channels.find((candidate) => candidate.id === channelOf(c));
+    if (channel === undefined) return c.text("no such channel", 404);
+    const state: FormState = { values: channelFields(channel), errors: {} };
+    return render(
+      c,
+      `Edit ${channel.name}`,
+      channelForm({ action: `/channels/${channel.id}/edit`, title: `Edit ${channel.name}`, state }),
+    );
+  });
+  app.post(
+    "/channels/:id/edit",
+    needs("admin"),
+    page((c) =>
+      Effect.gen(function* () {
+        const fields = yield* formFields(c);
+        const result = yield* Effect.either(
+          Effect.flatMap(channelPatch(fields), (changes) => control.patch(channelOf(c), changes)),
+        );
+        if (Either.isRight(result)) return back(c);
+        const state: FormState = { values: fields, errors: fieldErrors(result.left) };
+        const action = `/channels/${c.req.param("id")}/edit`;
+        return render(
+          c,
+          "Edit channel",
+          channelForm({ action, title: "Edit channel", state }),
+          undefined,
+          400,
+        );
+      }),
+    ),
+  );
+
+  app.post(
+    "/channels/:id/outputs",
+    needs("operator"),
+    page((c) =>
+      Effect.gen(function* () {
+        const fields = yield* formFields(c);
+        const result = yield* Effect.either(
+          Effect.flatMap(outputBody(fields), (body) => control.addOutput(channelOf(c), body)),
+        );
+        if (Either.isRight(result)) return back(c);
+        return yield* showChannel(c, { values: fields, errors: fieldErrors(result.left) }, 400);
+      }),
+    ),
+  );
+
+  const findOutput = (c: Context) =>
+    readModel
+      .current()
+      .channels.find((channel) => channel.id === channelOf(c))
+      ?.outputs.find((output) => output.id === outputOf(c));
+
+  for (const [action, enabled] of [
+    ["enable", true],
+    ["disable", false],
+  ] as const) {
+    app.post(
+      `/channels/:id/outputs/:oid/${action}`,
+      needs("operator"),
+      page((c) =>
+        Effect.map(Effect.either(control.patchOutput(channelOf(c), outputOf(c), { enabled })), (result) =>
+          orProblem(c, result),
+        ),
+      ),
+    );
+  }
+  app.post(
+    "/channels/:id/outputs/:oid/remove",
+    needs("operator"),
+    page((c) =>
+      Effect.map(Effect.either(control.removeOutput(channelOf(c), outputOf(c))), (result) =>
+        orProblem(c, result),
+      ),
+    ),
+  );
+  app.post(
+    "/channels/:id/outputs/:oid/clone",
+    needs("operator"),
+    page((c) =>
+      Effect.map(Effect.either(control.cloneOutput(channelOf(c), outputOf(c))), (result) =>
+        orProblem(c, result),
+      ),
+    ),
+  );
+  app.get("/channels/:id/outputs/:oid/edit", needs("operator"), (c) => {
+    const output = findOutput(c);
+    if (output === undefined) return c.text("no such output", 404);
+    return render(
+      c,
+      `Edit ${output.name}`,
+      editOutputForm(channelOf(c), output.id, { values: outputFieldsOf(output), errors: {} }),
+    );
+  });
+  app.post(
+    "/channels/:id/outputs/:oid/edit",
+    needs("operator"),
+    page((c) =>
+      Effect.gen(function* () {
+        const fields = yield* formFields(c);
+        const output = findOutput(c);
+        if (output === undefined) return c.text("no such output", 404);
+        // The masked URL sent back unchanged means "keep the stored one" (its key or passphrase included).
+        const unchanged = (fields.url ?? "").trim() === output.url;
+        const name = fields.name?.trim() || output.name;
+        const body = unchanged ? Either.right(null) : outputBody(fields);
+        const result = yield* Effect.either(
+          Effect.flatMap(body, (changed) =>
+            control.patchOutput(channelOf(c), outputOf(c), {
+              name,
+              protocol: changed?.protocol ?? output.protocol,
+              ...(changed === null ? {} : { url: changed.url }),
+            }),
+          ),
+        );
+        if (Either.isRight(result)) return back(c);
+        const state: FormState = { values: fields, errors: fieldErrors(result.left) };
+        return render(c, "Edit output", editOutputForm(channelOf(c), output.id, state), undefined, 400);
+      }),
+    ),
+  );
+
+  return app;
+};

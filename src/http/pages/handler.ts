@@ -1,0 +1,80 @@
+/**
+ * What every signed-in page handler shares: the services it reads, and `page`, which runs a handler's Effect on
+ * the application runtime (its logger, its services) in the name of the session's token (`CurrentActor`), so
+ * the audit trail names the person. A defect rejects the request and the app's error handler logs it with a
+ * reference, as for the API.
+ */
+import { Effect, Runtime } from "effect";
+import type { Context } from "hono";
+import type { html } from "hono/html";
+import { page as layout, type Viewer } from "../../../views/layout.ts";
+import { type Auth, allows, type Role } from "../../effects/control/auth.ts";
+import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
+import type { Control } from "../../effects/control/control.ts";
+import { CurrentActor } from "../../effects/events/actor.ts";
+import type { EventBus } from "../../effects/events/event-bus.ts";
+import type { Recordings } from "../../effects/outputs/recordings.ts";
+import type { ReadModel } from "../../effects/status/read-model.ts";
+import type { Thumbnails } from "../../effects/status/thumbnails.ts";
+import type { AuthEnv, FailureLimiter } from "../auth.ts";
+import type { Histories } from "./live.ts";
+
+export interface PageServices {
+  readonly control: Control;
+  readonly recordings: Recordings;
+  readonly readModel: ReadModel;
+  readonly bus: EventBus;
+  readonly auth: Auth;
+  readonly transfer: ConfigTransfer;
+  readonly histories: Histories;
+  readonly thumbnails: Thumbnails;
+  readonly runtime: Runtime.Runtime<never>;
+  /** The API's failure limiter: one count of wrong tokens per address. */
+  readonly limiter: FailureLimiter;
+}
+
+type Answer = Response | Promise<Response>;
+
+/** A handler as an Effect, run on the application runtime in the name of the signed-in token. */
+export const pageOn =
+  (runtime: Runtime.Runtime<never>) =>
+  (handler: (c: Context<AuthEnv>) => Effect.Effect<Answer>) =>
+  async (c: Context<AuthEnv>): Promise<Response> =>
+    await Runtime.runPromise(runtime)(
+      handler(c).pipe(Effect.provideService(CurrentActor, { name: c.get("principal").name })),
+    );
+
+export const viewerOf = (c: Context<AuthEnv>): Viewer => {
+  const principal = c.get("principal");
+  return { name: principal.name, role: principal.role };
+};
+
+/** The posted form's text fields. */
+export const formFields = (c: Context): Effect.Effect<Record<string, string>> =>
+  Effect.map(
+    Effect.promise(() => c.req.parseBody({ all: false })),
+    (body) => {
+      const fields: Record<string, string> = {};
+      for (const [key, value] of Object.entries(body)) if (typeof value === "string") fields[key] = value;
+      return fields;
+    },
+  );
+
+/** A page in the layout, for the signed-in viewer; `live` is the page's WebSocket. */
+export const render = (
+  c: Context<AuthEnv>,
+  title: string,
+  body: ReturnType<typeof html>,
+  live?: string,
+  status = 200,
+): Answer =>
+  c.html(
+    layout({ title, viewer: viewerOf(c), body, ...(live === undefined ? {} : { live }) }),
+    status as 200,
+  );
+
+/** Refuses with 403 a viewer whose role is below `role`. */
+export const needs = (role: Role) => async (c: Context<AuthEnv>, next: () => Promise<void>) => {
+  if (!allows(c.get("principal").role, role)) return c.text(`this needs the ${role} role`, 403);
+  await next();
+};
