@@ -14,6 +14,7 @@
  * at 328, as gcc lays that header out; SRT_EPOLL_EVENT = { int fd; int events; }; SRT_MSGCTRL, 48 bytes).
  */
 import koffi from "koffi";
+import { libsrtPath, settingNow } from "../config/settings.ts";
 import { type LibSrt, LibSrtError, SRT_ERR, SRTO } from "./libsrt-api.ts";
 
 const AF_INET = 2;
@@ -390,8 +391,8 @@ let loaded: { readonly lib: LibSrt } | { readonly error: string } | null = null;
  */
 export const loadLibSrt = (): { readonly lib: LibSrt } | { readonly error: string } => {
   if (loaded !== null) return loaded;
-  const override = process.env.DISTRIBUTARY_LIBSRT;
-  loaded = loadLibSrtFrom(override === undefined || override === "" ? candidates : [override]);
+  const override = settingNow(libsrtPath, "");
+  loaded = loadLibSrtFrom(override === "" ? candidates : [override]);
   return loaded;
 };
 
