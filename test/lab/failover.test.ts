@@ -6,52 +6,24 @@
  *
  *   enc ══ svc ── rx      two links enc–svc (primary, backup); UDP output to rx
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { analyse } from "../support/analyse.ts";
 import { eventually } from "../support/app.ts";
 import { channelOf, cuedStream, newGenerator, startedChannel } from "../support/lab-channel.ts";
-import {
-  type Lab,
-  type LabService,
-  labSend,
-  labService,
-  labSink,
-  labUnavailable,
-  makeLab,
-} from "../support/netlab.ts";
+import { describeLab, labSend, throughService, useLab } from "../support/netlab.ts";
 import { asRtp } from "../support/sender.ts";
 
 const BITRATE = 2_000_000;
 const FAILOVER_AFTER_MS = 500;
 
-describe.skipIf(labUnavailable !== undefined)("failover when the primary's link fails", () => {
-  let lab: Lab;
-  let dir: string;
-  let service: LabService;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "distributary-lab-failover-"));
-    lab = await makeLab("fail");
-  });
-
-  afterAll(async () => {
-    await service?.stop();
-    await lab?.close();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-  });
+describeLab("failover when the primary's link fails", () => {
+  const lab = useLab("fail");
 
   it("a lossy primary does not flap; a dead link puts the backup on air within failover_after_ms + 100 ms", async () => {
-    const enc = await lab.namespace("enc");
-    const svc = await lab.namespace("svc");
-    const rx = await lab.namespace("rx");
+    const { enc, svc, service, sink, udpOutput } = await throughService(lab);
     const primary = await lab.link(enc, svc);
     const backup = await lab.link(enc, svc);
-    const out = await lab.link(svc, rx);
-    service = await labService(lab, svc, join(dir, "config"));
-    const sink = await labSink(lab, rx, out.b.address, 7000);
     const channel = await startedChannel(service, {
       name: "Failover",
       rtp_ip: primary.b.address,
@@ -59,7 +31,7 @@ describe.skipIf(labUnavailable !== undefined)("failover when the primary's link 
       backup_rtp_ip: backup.b.address,
       backup_rtp_port: 5002,
       redundancy: { mode: "failover", failover_after_ms: FAILOVER_AFTER_MS, revert: "sticky" },
-      outputs: [{ id: "udp", name: "udp", protocol: "udp", url: `udp://${out.b.address}:7000` }],
+      outputs: [udpOutput],
     });
     const switches = async () => {
       const answer = (await (
@@ -77,7 +49,7 @@ describe.skipIf(labUnavailable !== undefined)("failover when the primary's link 
     const sender = await labSend(
       lab,
       enc,
-      join(dir, "failover"),
+      join(lab.dir, "failover"),
       media.map((datagram) => [
         { to: 0, datagram },
         { to: 1, datagram },

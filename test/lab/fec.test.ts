@@ -8,23 +8,12 @@
  *
  *   enc ── svc ── rx
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { eventually } from "../support/app.ts";
 import { encodeFec } from "../support/fec.ts";
 import { bytesArrived, channelOf, cuedStream, newGenerator, startedChannel } from "../support/lab-channel.ts";
-import {
-  type Lab,
-  type LabService,
-  labSend,
-  labService,
-  labSink,
-  labUnavailable,
-  makeLab,
-  type Slot,
-} from "../support/netlab.ts";
+import { describeLab, labSend, type Slot, throughService, useLab } from "../support/netlab.ts";
 import { asRtp } from "../support/sender.ts";
 import { prng } from "../support/ts-generator.ts";
 
@@ -75,36 +64,18 @@ const repair = (lost: ReadonlySet<number>, arrived: ReadonlyArray<Protection>) =
   return { recovered, residual: missing };
 };
 
-describe.skipIf(labUnavailable !== undefined)("Pro-MPEG FEC over a lossy link", () => {
-  let lab: Lab;
-  let dir: string;
-  let service: LabService;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "distributary-lab-fec-"));
-    lab = await makeLab("fec");
-  });
-
-  afterAll(async () => {
-    await service?.stop();
-    await lab?.close();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-  });
+describeLab("Pro-MPEG FEC over a lossy link", () => {
+  const lab = useLab("fec");
 
   it("1 % loss on media, column and row FEC: the output misses exactly what the matrix cannot rebuild, counted as unrecoverable, and the rest as recovered", async () => {
-    const enc = await lab.namespace("enc");
-    const svc = await lab.namespace("svc");
-    const rx = await lab.namespace("rx");
+    const { enc, svc, service, sink, udpOutput } = await throughService(lab);
     const link = await lab.link(enc, svc);
-    const out = await lab.link(svc, rx);
-    service = await labService(lab, svc, join(dir, "config"));
-    const sink = await labSink(lab, rx, out.b.address, 7000);
     const channel = await startedChannel(service, {
       name: "FEC",
       rtp_ip: link.b.address,
       rtp_port: 5000,
       redundancy: { fec: true },
-      outputs: [{ id: "udp", name: "udp", protocol: "udp", url: `udp://${out.b.address}:7000` }],
+      outputs: [udpOutput],
     });
 
     const stream = cuedStream(newGenerator(5, BITRATE), BITRATE, 15);
@@ -150,7 +121,7 @@ describe.skipIf(labUnavailable !== undefined)("Pro-MPEG FEC over a lossy link", 
       if (item.stream === "media") slots.push([]);
       slots[slots.length - 1]?.push({ to: port[item.stream], datagram: item.datagram });
     }
-    const sender = await labSend(lab, enc, join(dir, "fec"), slots, stream.perMs, [
+    const sender = await labSend(lab, enc, join(lab.dir, "fec"), slots, stream.perMs, [
       `${link.b.address}:5000`,
       `${link.b.address}:5002`,
       `${link.b.address}:5004`,

@@ -9,60 +9,31 @@
  *   enc ── wan ── svc     backup, 5 % loss, 20 ms later (relay in wan)
  *          svc ── rx      UDP output
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { analyse } from "../support/analyse.ts";
 import { eventually } from "../support/app.ts";
 import { bytesArrived, cuedStream, newGenerator, startedChannel } from "../support/lab-channel.ts";
-import {
-  type Lab,
-  type LabService,
-  labSend,
-  labService,
-  labSink,
-  labUnavailable,
-  makeLab,
-  written,
-} from "../support/netlab.ts";
+import { describeLab, labSend, throughService, useLab, written } from "../support/netlab.ts";
 import { asRtp } from "../support/sender.ts";
 import { prng } from "../support/ts-generator.ts";
 
 const BITRATE = 2_000_000;
 const FIRST_SEQUENCE = 1_000;
 
-describe.skipIf(labUnavailable !== undefined)("2022-7 merge over two lossy paths with 20 ms of skew", () => {
-  let lab: Lab;
-  let dir: string;
-  let service: LabService;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "distributary-lab-merge-"));
-    lab = await makeLab("merge");
-  });
-
-  afterAll(async () => {
-    await service?.stop();
-    await lab?.close();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-  });
+describeLab("2022-7 merge over two lossy paths with 20 ms of skew", () => {
+  const lab = useLab("merge");
 
   it("the output misses exactly the datagrams both paths lost, and nothing else; each input counts its path's loss", async () => {
-    const enc = await lab.namespace("enc");
-    const svc = await lab.namespace("svc");
+    const { enc, svc, service, sink, udpOutput } = await throughService(lab);
     const wan = await lab.namespace("wan");
-    const rx = await lab.namespace("rx");
     const primary = await lab.link(enc, svc);
     const encWan = await lab.link(enc, wan);
     const wanSvc = await lab.link(wan, svc);
-    const svcRx = await lab.link(svc, rx);
     await written(
       lab.agent(wan, ["relay", `${encWan.b.address}:5002`, `${wanSvc.b.address}:5002`, "20"]),
       "ready",
     );
-    service = await labService(lab, svc, join(dir, "config"));
-    const sink = await labSink(lab, rx, svcRx.b.address, 7000);
     const channel = await startedChannel(service, {
       name: "2022-7",
       rtp_ip: primary.b.address,
@@ -70,7 +41,7 @@ describe.skipIf(labUnavailable !== undefined)("2022-7 merge over two lossy paths
       backup_rtp_ip: wanSvc.b.address,
       backup_rtp_port: 5002,
       redundancy: { mode: "merge" },
-      outputs: [{ id: "udp", name: "udp", protocol: "udp", url: `udp://${svcRx.b.address}:7000` }],
+      outputs: [udpOutput],
     });
 
     const stream = cuedStream(newGenerator(7, BITRATE), BITRATE, 15);
@@ -88,7 +59,7 @@ describe.skipIf(labUnavailable !== undefined)("2022-7 merge over two lossy paths
       { to: 0, datagram },
       { to: 1, datagram },
     ]);
-    const sender = await labSend(lab, enc, join(dir, "merge"), slots, stream.perMs, [
+    const sender = await labSend(lab, enc, join(lab.dir, "merge"), slots, stream.perMs, [
       `${primary.b.address}:5000`,
       `${encWan.b.address}:5002`,
     ]);

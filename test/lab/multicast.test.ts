@@ -8,42 +8,25 @@
  *   rx1 ─┤
  *   rx2 ─┘
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { analyse } from "../support/analyse.ts";
 import { eventually } from "../support/app.ts";
-import { bytesArrived, cuedStream, newGenerator, startedChannel } from "../support/lab-channel.ts";
 import {
-  type Lab,
-  type LabService,
-  labSend,
-  labService,
-  labSink,
-  labUnavailable,
-  makeLab,
-} from "../support/netlab.ts";
+  bytesArrived,
+  cuedStream,
+  newGenerator,
+  sendStream,
+  startedChannel,
+} from "../support/lab-channel.ts";
+import { describeLab, labSink, useLab } from "../support/netlab.ts";
 
 const BITRATE = 2_000_000;
 const INPUT_GROUP = "239.18.0.1";
 const OUTPUT_GROUP = "239.18.0.2";
 
-describe.skipIf(labUnavailable !== undefined)("multicast on a bridge", () => {
-  let lab: Lab;
-  let dir: string;
-  let service: LabService;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "distributary-lab-multicast-"));
-    lab = await makeLab("mcast");
-  });
-
-  afterAll(async () => {
-    await service?.stop();
-    await lab?.close();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-  });
+describeLab("multicast on a bridge", () => {
+  const lab = useLab("mcast");
 
   it("the service joins the input group, two receivers get the multicast output byte for byte, a stop leaves", async () => {
     const enc = await lab.namespace("enc");
@@ -54,7 +37,7 @@ describe.skipIf(labUnavailable !== undefined)("multicast on a bridge", () => {
     const [encEnd, svcEnd, rx1End, rx2End] = ends;
     if (encEnd === undefined || svcEnd === undefined || rx1End === undefined || rx2End === undefined)
       throw new Error("the bridge has four ports");
-    service = await labService(lab, svc, join(dir, "config"));
+    const service = await lab.service(svc);
     const sinks = [
       await labSink(lab, rx1, rx1End.address, 6000, OUTPUT_GROUP),
       await labSink(lab, rx2, rx2End.address, 6000, OUTPUT_GROUP),
@@ -73,14 +56,7 @@ describe.skipIf(labUnavailable !== undefined)("multicast on a bridge", () => {
 
     const generator = newGenerator(6, BITRATE);
     const stream = cuedStream(generator, BITRATE, 8);
-    const sender = await labSend(
-      lab,
-      enc,
-      join(dir, "multicast"),
-      stream.datagrams.map((datagram) => [{ to: 0, datagram }]),
-      stream.perMs,
-      [`${INPUT_GROUP}:5000`],
-    );
+    const sender = await sendStream(lab, enc, join(lab.dir, "multicast"), stream, `${INPUT_GROUP}:5000`);
     await sender.done;
     for (const [index, sink] of sinks.entries()) {
       await bytesArrived(`receiver ${index + 1}`, sink.totalBytes, stream.ts.length);
@@ -90,14 +66,7 @@ describe.skipIf(labUnavailable !== undefined)("multicast on a bridge", () => {
 
     // The encoder goes on sending; the channel stops.
     const more = cuedStream(generator, BITRATE, 4);
-    const still = await labSend(
-      lab,
-      enc,
-      join(dir, "multicast-more"),
-      more.datagrams.map((datagram) => [{ to: 0, datagram }]),
-      more.perMs,
-      [`${INPUT_GROUP}:5000`],
-    );
+    const still = await sendStream(lab, enc, join(lab.dir, "multicast-more"), more, `${INPUT_GROUP}:5000`);
     await eventually("the output to carry the new stream", () =>
       sinks.every((sink) => sink.totalBytes() > stream.ts.length) ? true : undefined,
     );

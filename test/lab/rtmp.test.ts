@@ -4,27 +4,23 @@
  * the service's memory stays bounded, the UDP output beside it stays byte for byte, and the RTMP output carries
  * on once the limit lifts.
  *
- *   enc ── svc ── rx      RTMP to nginx in rx, through the rate limit
- *          svc ── rx2     UDP output (clean)
+ *   enc ── svc ── cdn     RTMP to nginx in cdn, through the rate limit
+ *          svc ── rx      UDP output (clean)
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Effect } from "effect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { eventually } from "../support/app.ts";
-import { bytesArrived, connectedOutput, outputOf, startedChannel } from "../support/lab-channel.ts";
-import { encodeTestStream } from "../support/media.ts";
 import {
-  type Lab,
-  type LabService,
-  labSend,
-  labService,
-  labSink,
-  labUnavailable,
-  makeLab,
-  type Namespace,
-} from "../support/netlab.ts";
+  bytesArrived,
+  connectedOutput,
+  outputOf,
+  sendStream,
+  startedChannel,
+} from "../support/lab-channel.ts";
+import { encodeTestStream } from "../support/media.ts";
+import { describeLab, type Namespace, throughService, useLab } from "../support/netlab.ts";
 import { chunkTs } from "../support/sender.ts";
 
 const SECONDS = 30;
@@ -44,39 +40,23 @@ const serviceRss = async (svc: Namespace): Promise<number> => {
   return largest;
 };
 
-describe.skipIf(labUnavailable !== undefined)("an RTMP destination behind a slow link", () => {
-  let lab: Lab;
-  let dir: string;
-  let service: LabService;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "distributary-lab-rtmp-"));
-    lab = await makeLab("rtmp");
-  });
-
-  afterAll(async () => {
-    await service?.stop();
-    await lab?.close();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-  });
+describeLab("an RTMP destination behind a slow link", () => {
+  const lab = useLab("rtmp");
 
   it("a rate limit below the bitrate for 10 s: drops counted, memory bounded, the UDP output exact, then recovery", async () => {
-    const source = join(dir, "source.ts");
+    const source = join(lab.dir, "source.ts");
     await Effect.runPromise(encodeTestStream(source, SECONDS, VIDEO_BITRATE));
     const ts = await readFile(source);
     const datagrams = chunkTs(ts);
     const bitrate = (ts.length * 8) / SECONDS;
 
-    const enc = await lab.namespace("enc");
-    const svc = await lab.namespace("svc");
-    const rx = await lab.namespace("rx");
-    const rx2 = await lab.namespace("rx2");
+    const { enc, svc, service, sink, udpOutput } = await throughService(lab);
+    const cdn = await lab.namespace("cdn");
     const input = await lab.link(enc, svc);
-    const slow = await lab.link(svc, rx);
-    const clean = await lab.link(svc, rx2);
+    const slow = await lab.link(svc, cdn);
 
-    // nginx with the RTMP module, as test/support/peers.ts runs it, listening in rx.
-    const nginxDir = join(dir, "nginx");
+    // nginx with the RTMP module, as test/support/peers.ts runs it, listening in cdn.
+    const nginxDir = join(lab.dir, "nginx");
     const recordDir = join(nginxDir, "record");
     await mkdir(recordDir, { recursive: true });
     await writeFile(
@@ -91,7 +71,7 @@ rtmp { server { listen ${slow.b.address}:1935;
   application live { live on; record all; record_path ${recordDir}; record_unique on; } } }
 `,
     );
-    lab.spawn(rx, "nginx", [
+    lab.spawn(cdn, "nginx", [
       "-c",
       join(nginxDir, "nginx.conf"),
       "-p",
@@ -105,24 +85,21 @@ rtmp { server { listen ${slow.b.address}:1935;
       return bytes;
     };
 
-    service = await labService(lab, svc, join(dir, "config"));
-    const sink = await labSink(lab, rx2, clean.b.address, 7000);
     const channel = await startedChannel(service, {
       name: "RTMP",
       rtp_ip: input.b.address,
       rtp_port: 5000,
       outputs: [
         { id: "rtmp", name: "rtmp", protocol: "rtmp", url: `rtmp://${slow.b.address}:1935/live/stream` },
-        { id: "udp", name: "udp", protocol: "udp", url: `udp://${clean.b.address}:7000` },
+        udpOutput,
       ],
     });
-    const sender = await labSend(
+    const sender = await sendStream(
       lab,
       enc,
-      join(dir, "rtmp"),
-      datagrams.map((datagram) => [{ to: 0, datagram }]),
-      bitrate / (1316 * 8 * 1000),
-      [`${input.b.address}:5000`],
+      join(lab.dir, "rtmp"),
+      { datagrams, perMs: bitrate / (1316 * 8 * 1000) },
+      `${input.b.address}:5000`,
     );
     await connectedOutput(service, channel, "rtmp");
     await eventually(

@@ -8,10 +8,8 @@
  *          wan ── rx1     SRT output: the service calls srt-live-transmit in rx1 through the relay in wan
  *          svc ── rx2     UDP output (clean)
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, expect, it } from "vitest";
 import { analyse } from "../support/analyse.ts";
 import { eventually } from "../support/app.ts";
 import {
@@ -21,19 +19,17 @@ import {
   cuedStream,
   newGenerator,
   outputOf,
+  sendStream,
   startedChannel,
 } from "../support/lab-channel.ts";
 import {
-  type Lab,
+  describeLab,
   type LabService,
   type LabSink,
   type Link,
-  labSend,
-  labService,
   labSink,
-  labUnavailable,
-  makeLab,
   type Namespace,
+  useLab,
   written,
 } from "../support/netlab.ts";
 
@@ -41,9 +37,8 @@ const BITRATE = 2_000_000;
 // Eight round trips: the issue asks for at least four, and the rest absorbs a busy machine's pauses.
 const LATENCY_MS = 400;
 
-describe.skipIf(labUnavailable !== undefined)("SRT over a lossy link with a 50 ms round trip", () => {
-  let lab: Lab;
-  let dir: string;
+describeLab("SRT over a lossy link with a 50 ms round trip", () => {
+  const lab = useLab("srt");
   let service: LabService;
   let enc: Namespace;
   let rx1: Namespace;
@@ -55,8 +50,6 @@ describe.skipIf(labUnavailable !== undefined)("SRT over a lossy link with a 50 m
   let svcRx2: Link;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "distributary-lab-srt-"));
-    lab = await makeLab("srt");
     enc = await lab.namespace("enc");
     const svc = await lab.namespace("svc");
     const wan = await lab.namespace("wan");
@@ -72,13 +65,7 @@ describe.skipIf(labUnavailable !== undefined)("SRT over a lossy link with a 50 m
       [`${encWan.b.address}:9000`, `${wanSvc.b.address}:9000`],
     ] as const)
       await written(lab.agent(wan, ["relay", listen, to, "25", "2"]), "ready");
-    service = await labService(lab, svc, join(dir, "config"));
-  });
-
-  afterAll(async () => {
-    await service?.stop();
-    await lab?.close();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    service = await lab.service(svc);
   });
 
   it("output: 2 % then 5 % loss are repaired byte for byte with every cue; a partition longer than the latency is counted as drops, the UDP output unaffected", async () => {
@@ -109,9 +96,8 @@ describe.skipIf(labUnavailable !== undefined)("SRT over a lossy link with a 50 m
     const send = async (seconds: number, firstEventId: number) => {
       const stream = cuedStream(generator, BITRATE, seconds, 2, firstEventId);
       sent.push(stream.ts);
-      const file = join(dir, `srt-out-${schedules++}`);
-      const slots = stream.datagrams.map((datagram) => [{ to: 0, datagram }]);
-      const sender = await labSend(lab, enc, file, slots, stream.perMs, [`${encSvc.b.address}:5000`]);
+      const file = join(lab.dir, `srt-out-${schedules++}`);
+      const sender = await sendStream(lab, enc, file, stream, `${encSvc.b.address}:5000`);
       await sender.done;
       return stream;
     };
@@ -220,10 +206,13 @@ describe.skipIf(labUnavailable !== undefined)("SRT over a lossy link with a 50 m
       const [data, acks] = [await lab.loss(encWan.a, percent), await lab.loss(encWan.b, percent)];
       const stream = cuedStream(generator, BITRATE, 10, 2, firstEventId);
       sent.push(stream.ts);
-      const slots = stream.datagrams.map((datagram) => [{ to: 0, datagram }]);
-      const encoder = await labSend(lab, enc, join(dir, `srt-in-${percent}`), slots, stream.perMs, [
+      const encoder = await sendStream(
+        lab,
+        enc,
+        join(lab.dir, `srt-in-${percent}`),
+        stream,
         "127.0.0.1:7002",
-      ]);
+      );
       await encoder.done;
       const total = sent.reduce((sum, ts) => sum + ts.length, 0);
       await bytesArrived("the UDP output's receiver", sink.totalBytes, total, 30_000).catch(async (error) => {

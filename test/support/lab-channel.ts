@@ -4,7 +4,7 @@
  */
 import { encodeSection } from "../../src/core/scte35/index.ts";
 import { immediateSpliceOut } from "./cues.ts";
-import type { LabService } from "./netlab.ts";
+import { type Lab, type LabService, labSend, type Namespace } from "./netlab.ts";
 import { chunkTs } from "./sender.ts";
 import { TsGenerator } from "./ts-generator.ts";
 
@@ -37,6 +37,23 @@ export const cuedStream = (
   const ts = generator.packets(datagramCount * 7);
   return { ts, datagrams: chunkTs(ts), cues, perMs: bitrate / (1316 * 8 * 1000) };
 };
+
+/** Sends `stream` from `ns` to one destination ("addr:port") at its pace, its schedule in `file`. */
+export const sendStream = (
+  lab: Lab,
+  ns: Namespace,
+  file: string,
+  stream: Pick<CuedStream, "datagrams" | "perMs">,
+  destination: string,
+) =>
+  labSend(
+    lab,
+    ns,
+    file,
+    stream.datagrams.map((datagram) => [{ to: 0, datagram }]),
+    stream.perMs,
+    [destination],
+  );
 
 export const newGenerator = (seed: number, bitrate: number) =>
   new TsGenerator({ seed, bitrate, audioPid: null });

@@ -11,9 +11,11 @@
  * own remains. The test process stays in the root namespace and reaches a namespace over a management veth.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
+import { afterAll, beforeAll, describe } from "vitest";
 import { bin } from "./service.ts";
 
 const ip = "ip";
@@ -40,6 +42,9 @@ export const labUnavailable: string | undefined = (() => {
   return undefined;
 })();
 if (labUnavailable !== undefined) console.log(`network lab: skipped — ${labUnavailable}`);
+
+/** A lab test file's `describe`: skipped where the lab cannot run, the reason logged above. */
+export const describeLab = describe.skipIf(labUnavailable !== undefined);
 
 const run = async (command: string, args: ReadonlyArray<string>): Promise<string> => {
   const result = await execa(command, args, { reject: false });
@@ -123,6 +128,29 @@ const namespaceOf = (name: string): Namespace => ({
   name,
   exec: (command, args) => run(ip, ["netns", "exec", name, command, ...args]),
 });
+
+/**
+ * A rule in force from its counter and its removal. Once healed it answers the count read at the heal, since
+ * the counter goes with the rule.
+ */
+const impairment = (count: () => Promise<number>, remove: () => Promise<unknown>): Impairment => {
+  let healed = false;
+  let last = 0;
+  const dropped = async () => {
+    if (healed) return last;
+    last = await count();
+    return last;
+  };
+  return {
+    dropped,
+    heal: async () => {
+      if (healed) return;
+      await dropped();
+      healed = true;
+      await remove();
+    },
+  };
+};
 
 /** This run's leftovers: namespaces, root links, and the processes inside those namespaces. */
 const leftovers = async (id: string) => {
@@ -236,26 +264,16 @@ export const makeLab = async (id: string): Promise<Lab> => {
     ]);
     const handle = /# handle (\d+)/.exec(echoed)?.[1];
     if (handle === undefined) throw new Error(`nft did not say the rule's handle: ${echoed}`);
-    let healed = false;
-    let last = 0;
-    const dropped = async () => {
-      if (healed) return last;
-      const listing = JSON.parse(await ns.exec("nft", ["-j", "list", "chain", "netdev", table, chain])) as {
-        nftables: Array<{ rule?: { handle: number; expr: Array<{ counter?: { packets: number } }> } }>;
-      };
-      const found = listing.nftables.find((item) => item.rule?.handle === Number(handle));
-      last = found?.rule?.expr.find((expr) => expr.counter !== undefined)?.counter?.packets ?? 0;
-      return last;
-    };
-    return {
-      dropped,
-      heal: async () => {
-        if (healed) return;
-        await dropped();
-        healed = true;
-        await ns.exec("nft", ["delete", "rule", "netdev", table, chain, "handle", handle]);
+    return impairment(
+      async () => {
+        const listing = JSON.parse(await ns.exec("nft", ["-j", "list", "chain", "netdev", table, chain])) as {
+          nftables: Array<{ rule?: { handle: number; expr: Array<{ counter?: { packets: number } }> } }>;
+        };
+        const found = listing.nftables.find((item) => item.rule?.handle === Number(handle));
+        return found?.rule?.expr.find((expr) => expr.counter !== undefined)?.counter?.packets ?? 0;
       },
-    };
+      () => ns.exec("nft", ["delete", "rule", "netdev", table, chain, "handle", handle]),
+    );
   };
 
   const spawnIn = (
@@ -387,23 +405,14 @@ export const makeLab = async (id: string): Promise<Lab> => {
         "latency",
         `${latencyMs}ms`,
       ]);
-      let healed = false;
-      let last = 0;
-      const dropped = async () => {
-        if (healed) return last;
-        const shown = await from.ns.exec("tc", ["-s", "qdisc", "show", "dev", from.dev]);
-        last = Number(/dropped (\d+)/.exec(shown)?.[1] ?? 0);
-        return last;
-      };
-      return {
-        dropped,
-        heal: async () => {
-          if (healed) return;
-          await dropped();
-          healed = true;
-          await from.ns.exec("tc", ["qdisc", "del", "dev", from.dev, "root"]);
-        },
-      };
+      return impairment(
+        async () =>
+          Number(
+            /dropped (\d+)/.exec(await from.ns.exec("tc", ["-s", "qdisc", "show", "dev", from.dev]))?.[1] ??
+              0,
+          ),
+        () => from.ns.exec("tc", ["qdisc", "del", "dev", from.dev, "root"]),
+      );
     },
     close: async () => {
       await Promise.all([...processes].map((child) => child.stop()));
@@ -586,5 +595,104 @@ export const labService = async (
       await child.stop(10_000);
       return child.child.exitCode;
     },
+  };
+};
+
+/** The lab of a test file, as `useLab` gives it: the lab itself, a directory, and the service under test. */
+export interface UsedLab extends Lab {
+  /** A temporary directory for schedules and configuration, removed when the file ends. */
+  readonly dir: string;
+  /** `labService` in `ns`, its configuration in `dir`; stopped when the file ends, before the lab closes. */
+  readonly service: (ns: Namespace, env?: NodeJS.ProcessEnv) => Promise<LabService>;
+}
+
+/**
+ * The prologue of a lab test file, called inside its `describeLab`: a directory and the lab of run `id` made
+ * in `beforeAll`; in `afterAll` the services stopped, the lab closed (failing if anything of it remains) and
+ * the directory removed. What it returns stands for that lab, so tests read `lab.namespace(…)` and pass `lab`
+ * to `labSend` and `labSink` as they would the lab `makeLab` gives.
+ */
+export const useLab = (id: string): UsedLab => {
+  let dir: string | undefined;
+  let current: Lab | undefined;
+  const services: LabService[] = [];
+  const lab = (): Lab => {
+    if (current === undefined) throw new Error("the lab of useLab exists from beforeAll to afterAll");
+    return current;
+  };
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), `distributary-lab-${id}-`));
+    current = await makeLab(id);
+  });
+  afterAll(async () => {
+    try {
+      for (const service of services.splice(0)) await service.stop();
+      await current?.close();
+    } finally {
+      current = undefined;
+      if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    }
+  });
+  return {
+    run: id,
+    get dir() {
+      if (dir === undefined) throw new Error("the directory of useLab exists from beforeAll to afterAll");
+      return dir;
+    },
+    namespace: (name) => lab().namespace(name),
+    link: (a, b) => lab().link(a, b),
+    bridge: (members) => lab().bridge(members),
+    management: (ns) => lab().management(ns),
+    spawn: (ns, command, args, env) => lab().spawn(ns, command, args, env),
+    agent: (ns, args) => lab().agent(ns, args),
+    loss: (from, percent) => lab().loss(from, percent),
+    dropSequences: (from, port, sequences) => lab().dropSequences(from, port, sequences),
+    partition: (from) => lab().partition(from),
+    rate: (from, kbit, latencyMs) => lab().rate(from, kbit, latencyMs),
+    close: () => lab().close(),
+    service: async (ns, env) => {
+      const config = join(dir ?? "", services.length === 0 ? "config" : `config-${services.length + 1}`);
+      const service = await labService(lab(), ns, config, env);
+      services.push(service);
+      return service;
+    },
+  };
+};
+
+/** The common topology of the lab tests: the encoder, the service, and a receiver of its UDP output. */
+export interface ThroughService {
+  readonly enc: Namespace;
+  readonly svc: Namespace;
+  readonly rx: Namespace;
+  readonly service: LabService;
+  /** The sink in rx at the far end of the svc–rx link, port 7000. */
+  readonly sink: LabSink;
+  /** The channel's output to `sink`, as a channel's `outputs` lists it. */
+  readonly udpOutput: {
+    readonly id: "udp";
+    readonly name: "udp";
+    readonly protocol: "udp";
+    readonly url: string;
+  };
+}
+
+/**
+ * enc, svc and rx, the service running in svc and a UDP sink in rx linked to it. The test links enc to svc
+ * (directly or through namespaces of its own) as its inputs need.
+ */
+export const throughService = async (lab: UsedLab): Promise<ThroughService> => {
+  const enc = await lab.namespace("enc");
+  const svc = await lab.namespace("svc");
+  const rx = await lab.namespace("rx");
+  const out = await lab.link(svc, rx);
+  const service = await lab.service(svc);
+  const sink = await labSink(lab, rx, out.b.address, 7000);
+  return {
+    enc,
+    svc,
+    rx,
+    service,
+    sink,
+    udpOutput: { id: "udp", name: "udp", protocol: "udp", url: `udp://${out.b.address}:7000` },
   };
 };
