@@ -8,6 +8,7 @@ import {
   eventually,
   freeUdpPort,
   json,
+  loginSession,
   makeTestApp,
   type TestApp,
   udpSink,
@@ -71,18 +72,7 @@ describe("events name their output and channel", () => {
       expect(line).toContain(`"output":"${outputId}"`);
       expect(line).toContain(`"channel":"${channel.id}"`);
 
-      const login = await test.request("/login", {
-        method: "POST",
-        token: null,
-        headers: {
-          "content-type": "application/x-www-form-urlencoded",
-          host: "localhost",
-          origin: "http://localhost",
-        },
-        body: new URLSearchParams({ token: ADMIN_TOKEN }).toString(),
-      });
-      expect(login.status).toBe(303);
-      const cookie = String(login.headers.get("set-cookie")).split(";")[0] ?? "";
+      const cookie = await loginSession(test, ADMIN_TOKEN);
       const page = await test.request(`/channels/${channel.id}`, { token: null, headers: { cookie } });
       expect(page.status).toBe(200);
       expect(await page.text()).toContain(`${label}: connected`);

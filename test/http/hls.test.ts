@@ -7,7 +7,7 @@
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { bytesToHex, encodeSection } from "../../src/core/scte35/index.ts";
-import { eventually, freeUdpPort, json, makeTestApp, useTestApp } from "../support/app.ts";
+import { eventually, freeUdpPort, json, loginSession, makeTestApp, useTestApp } from "../support/app.ts";
 import { immediateSpliceOut } from "../support/cues.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { spliceNull, TsGenerator } from "../support/ts-generator.ts";
@@ -93,19 +93,7 @@ describe("hls through a channel", () => {
     const unknown = await app.request(`${base}/index.m3u8?token=not-a-token`, { token: null });
     expect(JSON.stringify(await json(unknown))).toBe(refusal);
     // A page session reads it too, and the channel page links the playlist.
-    const login = await app.request("http://127.0.0.1/login", {
-      method: "POST",
-      token: null,
-      headers: {
-        host: "127.0.0.1",
-        origin: "http://127.0.0.1",
-        "content-type": "application/x-www-form-urlencoded",
-      },
-      body: new URLSearchParams({ token: viewer, next: "/" }).toString(),
-      redirect: "manual",
-    });
-    expect(login.status).toBe(303);
-    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+    const cookie = await loginSession(app, viewer);
     const page = await app.request("/channels/hlsch", { token: null, headers: { cookie } });
     expect(await page.text()).toContain(`href="${base}/index.m3u8"`);
     expect((await app.request(`${base}/index.m3u8`, { token: null, headers: { cookie } })).status).toBe(200);

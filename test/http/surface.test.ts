@@ -7,7 +7,15 @@
  */
 import { connect } from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, freeUdpPort, json, makeTestApp, useTestApp } from "../support/app.ts";
+import {
+  ADMIN_TOKEN,
+  freeUdpPort,
+  json,
+  loginForm,
+  loginSession,
+  makeTestApp,
+  useTestApp,
+} from "../support/app.ts";
 import { launchChromium, login, newContext } from "../support/browser.ts";
 
 const app = useTestApp();
@@ -24,24 +32,6 @@ beforeAll(async () => {
   viewer = await token("player", "viewer");
   operator = await token("desk", "operator");
 });
-
-const form = (fields: Record<string, string>) => ({
-  method: "POST",
-  token: null,
-  headers: {
-    host: "127.0.0.1",
-    origin: "http://127.0.0.1",
-    "content-type": "application/x-www-form-urlencoded",
-  },
-  body: new URLSearchParams(fields).toString(),
-  redirect: "manual" as const,
-});
-
-const sessionCookie = async (token: string) => {
-  const login = await app.request("http://127.0.0.1/login", form({ token, next: "/" }));
-  expect(login.status).toBe(303);
-  return (login.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
-};
 
 /**
  * Sends a request's head, then its body a chunk at a time while the server has not answered, up to
@@ -111,7 +101,7 @@ describe("page posts have a body limit, checked before the body is read", () => 
   });
 
   it("a channel form past a channel's limit is refused too, signed in", async () => {
-    const cookie = await sessionCookie(ADMIN_TOKEN);
+    const cookie = await loginSession(app, ADMIN_TOKEN);
     const answer = await postSlowly(
       head("/channels/new", String(50 * 1024 * 1024), `Cookie: ${cookie}\r\n`),
       {
@@ -150,7 +140,7 @@ describe("after a login, next stays on this service", () => {
     "https://evil.example/",
     "javascript:alert(1)",
   ])("next=%j lands on this service", async (next) => {
-    const login = await app.request("http://127.0.0.1/login", form({ token: viewer, next }));
+    const login = await app.request("http://127.0.0.1/login", loginForm({ token: viewer, next }));
     expect(login.status).toBe(303);
     const location = login.headers.get("location") ?? "";
     expect(new URL(location, "http://127.0.0.1").origin).toBe("http://127.0.0.1");
@@ -162,7 +152,7 @@ describe("after a login, next stays on this service", () => {
       ["/channels/news?tab=outputs", "/channels/news?tab=outputs"],
       ["/%5Cevil", "/%5Cevil"],
     ] as const) {
-      const login = await app.request("http://127.0.0.1/login", form({ token: viewer, next }));
+      const login = await app.request("http://127.0.0.1/login", loginForm({ token: viewer, next }));
       expect(login.headers.get("location")).toBe(expected);
     }
   });
@@ -187,7 +177,7 @@ describe("the pages' WebSocket", () => {
     });
 
   it("serves the pages' own origin and refuses another origin or none", async () => {
-    const cookie = await sessionCookie(viewer);
+    const cookie = await loginSession(app, viewer);
     const own = await socketOutcome({ cookie, origin: `http://127.0.0.1:${port}` });
     expect(own.messages).toBeGreaterThan(0);
     const otherPort = await socketOutcome({ cookie, origin: `http://127.0.0.1:${port + 1}` });
@@ -198,7 +188,7 @@ describe("the pages' WebSocket", () => {
 
   it("pages carry a Content-Security-Policy that forbids framing", async () => {
     for (const path of ["/login", "/"]) {
-      const cookie = await sessionCookie(viewer);
+      const cookie = await loginSession(app, viewer);
       const page = await app.request(path, { token: null, headers: { cookie } });
       expect(page.status).toBe(200);
       const policy = page.headers.get("content-security-policy") ?? "";
@@ -309,7 +299,7 @@ describe("token guessing is limited on /login and /hls as on the API", () => {
           )
         ).token,
       );
-      const post = (token: string) => own.request("http://127.0.0.1/login", form({ token, next: "/" }));
+      const post = (token: string) => own.request("http://127.0.0.1/login", loginForm({ token, next: "/" }));
       const hls = (token: string) => own.request(`/hls/none/web/index.m3u8?token=${token}`, { token: null });
 
       // An admin token in /hls's URL is refused exactly as an unknown token is, naming nobody.

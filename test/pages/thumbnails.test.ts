@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect } from "effect";
 import { afterAll, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, freeUdpPort, makeTestApp, type TestApp } from "../support/app.ts";
+import { ADMIN_TOKEN, freeUdpPort, loginSession, makeTestApp, type TestApp } from "../support/app.ts";
 import { launchChromium, login, newContext } from "../support/browser.ts";
 import { encodeTestStream } from "../support/media.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
@@ -65,18 +65,7 @@ describe("thumbnails setting", () => {
   it("DISTRIBUTARY_THUMBNAILS=off starts the service with thumbnails off, as Settings shows", async () => {
     const off = await makeTestApp(undefined, undefined, { DISTRIBUTARY_THUMBNAILS: "off" });
     try {
-      const login = await off.request("http://127.0.0.1/login", {
-        method: "POST",
-        token: null,
-        headers: {
-          host: "127.0.0.1",
-          origin: "http://127.0.0.1",
-          "content-type": "application/x-www-form-urlencoded",
-        },
-        body: new URLSearchParams({ token: ADMIN_TOKEN, next: "/settings" }).toString(),
-      });
-      expect(login.status).toBe(303);
-      const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+      const cookie = await loginSession(off, ADMIN_TOKEN, "/settings");
       const settings = await off.request("http://127.0.0.1/settings", { token: null, headers: { cookie } });
       expect(settings.status).toBe(200);
       const text = await settings.text();

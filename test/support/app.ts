@@ -5,7 +5,7 @@
 import { createSocket } from "node:dgram";
 import { Writable } from "node:stream";
 import { Effect, Exit, Layer, ManagedRuntime, Scope } from "effect";
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { DocumentStore, layerMemory } from "../../src/effects/config/store.ts";
 import { PinoLoggerLive } from "../../src/effects/events/logging.ts";
 import { ServicesTest } from "../../src/effects/services.ts";
@@ -125,6 +125,30 @@ export const useTestApp = (options: TestAppOptions | (() => TestAppOptions) = {}
       current = undefined;
     },
   };
+};
+
+/** The login page's form as a browser on http://127.0.0.1 posts it: no bearer token, the page's own origin. */
+export const loginForm = (fields: { readonly token: string; readonly next?: string }) => ({
+  method: "POST",
+  token: null,
+  headers: {
+    host: "127.0.0.1",
+    origin: "http://127.0.0.1",
+    "content-type": "application/x-www-form-urlencoded",
+  },
+  body: new URLSearchParams(fields).toString(),
+  redirect: "manual" as const,
+});
+
+/** Signs in to the pages with `token` (a 303 on to `next`); the session's cookie, "name=value". */
+export const loginSession = async (
+  app: Pick<TestApp, "request">,
+  token: string,
+  next = "/",
+): Promise<string> => {
+  const login = await app.request("http://127.0.0.1/login", loginForm({ token, next }));
+  expect(login.status).toBe(303);
+  return (login.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
 };
 
 export const json = async (response: Response): Promise<Record<string, unknown>> =>
