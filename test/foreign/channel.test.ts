@@ -14,6 +14,7 @@ import {
   FOREIGN_KINDS,
   ForeignDatagrams,
   type ForeignKind,
+  NO_REJECTIONS,
   REAL_SSRC,
 } from "../support/foreign.ts";
 import * as peers from "../support/peers.ts";
@@ -21,14 +22,6 @@ import { asRtp, chunkTs, sendInterleaved, sendPaced } from "../support/sender.ts
 import { RtpWrapper, TsGenerator } from "../support/ts-generator.ts";
 
 const REASON = API_REASON_ON_RTP_INPUT;
-const noRejections = {
-  not_ts: 0,
-  other_kind: 0,
-  foreign_ssrc: 0,
-  payload_type: 0,
-  sender_not_allowed: 0,
-  own_output: 0,
-};
 
 const app = useTestApp();
 let scope: Scope.CloseableScope;
@@ -91,7 +84,7 @@ describe("foreign datagrams at a channel's input", () => {
     const strangers = [0, 1, 2].map((k) => ({
       datagrams: real.map((_, i) => (i === 0 ? undefined : foreign.next(i * 3 + k).datagram)),
     }));
-    const sent: Record<string, number> = { ...noRejections };
+    const sent: Record<string, number> = { ...NO_REJECTIONS };
     for (const stranger of strangers)
       stranger.datagrams.forEach((datagram, i) => {
         if (datagram === undefined) return;
@@ -183,7 +176,7 @@ describe("foreign datagrams at a channel's input", () => {
     await arrived(output, all.length, "all three parts at the output");
     expect(Buffer.compare(output.bytes(), all)).toBe(0);
     const input = await statsInput("restart");
-    expect(input.rejected).toEqual({ ...noRejections, foreign_ssrc: 7 });
+    expect(input.rejected).toEqual({ ...NO_REJECTIONS, foreign_ssrc: 7 });
     expect(input.rtp).toMatchObject({
       ssrc: 2222,
       ssrc_changes: 1,
@@ -219,7 +212,7 @@ describe("foreign datagrams at a channel's input", () => {
     expect(await statsInput("kinds")).toMatchObject({
       input_kind: "udp-ts",
       rtp: null,
-      rejected: { ...noRejections, other_kind: 1 },
+      rejected: { ...NO_REJECTIONS, other_kind: 1 },
     });
     await eventually("the summary without an rtp block", async () => {
       const input = await channelInput("kinds");
@@ -261,7 +254,7 @@ describe("the sender allow-list", () => {
       const found = await statsInput("allow");
       return (found.rejected.sender_not_allowed ?? 0) >= intruder.length ? found : undefined;
     });
-    expect(input.rejected).toEqual({ ...noRejections, sender_not_allowed: intruder.length });
+    expect(input.rejected).toEqual({ ...NO_REJECTIONS, sender_not_allowed: intruder.length });
     expect(Buffer.compare(output.bytes(), Buffer.from(ts))).toBe(0);
 
     // Now a block that holds 127.0.0.0 and 127.0.0.1 only: the roles swap, at once and without a restart

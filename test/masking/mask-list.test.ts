@@ -17,10 +17,11 @@ afterEach(async () => {
   app = undefined;
 });
 
+/** Creates a channel from `body`, its input on 127.0.0.1 unless `body` says otherwise. */
 const createChannel = async (test: TestApp, body: Record<string, unknown>, token?: string) => {
   const response = await test.request("/api/channels", {
     method: "POST",
-    body: JSON.stringify(body),
+    body: JSON.stringify({ rtp_ip: "127.0.0.1", ...body }),
     ...(token === undefined ? {} : { token }),
   });
   expect(response.status).toBe(201);
@@ -45,13 +46,12 @@ describe("the mask list", () => {
       {
         id: "by-name",
         name: "By name",
-        rtp_ip: "127.0.0.1",
         rtp_port: 5910,
         outputs: [{ name: "Tube", protocol: "rtmp", url: `rtmp://a.rtmp.example.com/live2/${name}` }],
       },
       token,
     );
-    await createChannel(test, { id: "after", name: "After", rtp_ip: "127.0.0.1", rtp_port: 5912 }, token);
+    await createChannel(test, { id: "after", name: "After", rtp_port: 5912 }, token);
     const line = await eventually("the audit line of the second channel", () =>
       linesWith(test, '"action":"channel.create"').find((candidate) => candidate.includes("channel after")),
     );
@@ -69,7 +69,6 @@ describe("the mask list", () => {
     const channel = await createChannel(test, {
       id: "rtsp-listen",
       name: "RTSP",
-      rtp_ip: "127.0.0.1",
       rtp_port: 5914,
       outputs: [{ name: "Camera", protocol: "rtsp", url: "rtsp://127.0.0.1:8554/live?listen" }],
     });
@@ -80,7 +79,6 @@ describe("the mask list", () => {
     await createChannel(test, {
       id: "named",
       name: "the listener feed",
-      rtp_ip: "127.0.0.1",
       rtp_port: 5916,
     });
     const line = await eventually("the audit line of the named channel", () =>
@@ -98,7 +96,6 @@ describe("the mask list", () => {
     const channel = await createChannel(test, {
       id: "shared",
       name: "Shared",
-      rtp_ip: "127.0.0.1",
       rtp_port: 5918,
       outputs: [
         { name: "One", protocol: "rtmp", url },
@@ -116,7 +113,6 @@ describe("the mask list", () => {
     await createChannel(test, {
       id: "while-live",
       name: `about ${key}`,
-      rtp_ip: "127.0.0.1",
       rtp_port: 5920,
     });
     const whileLive = await eventually("the audit line while the key is live", () =>
@@ -126,7 +122,7 @@ describe("the mask list", () => {
     expect(whileLive).toContain("about ****");
 
     await remove(second);
-    await createChannel(test, { id: "after-all", name: `about ${key}`, rtp_ip: "127.0.0.1", rtp_port: 5922 });
+    await createChannel(test, { id: "after-all", name: `about ${key}`, rtp_port: 5922 });
     const afterAll = await eventually("the audit line once no output carries the key", () =>
       linesWith(test, "channel after-all (").at(0),
     );
@@ -140,7 +136,6 @@ describe("the mask list", () => {
     await createChannel(test, {
       id: "replaced",
       name: "Replaced",
-      rtp_ip: "127.0.0.1",
       rtp_port: 5924,
       outputs: [{ name: "Srt", protocol: "srt", url: `srt://192.0.2.1:9000?passphrase=${passphrase}` }],
     });
@@ -163,11 +158,10 @@ describe("the mask list", () => {
     await createChannel(test, {
       id: "keyed",
       name: "Keyed",
-      rtp_ip: "127.0.0.1",
       rtp_port: 5930,
       outputs: [{ name: "Tube", protocol: "rtmp", url: `rtmp://a.rtmp.example.com/live2/${key}` }],
     });
-    await createChannel(test, { id: key, name: "Same as the key", rtp_ip: "127.0.0.1", rtp_port: 5932 });
+    await createChannel(test, { id: key, name: "Same as the key", rtp_port: 5932 });
     const line = await eventually("the audit line of the channel named like the key", () =>
       linesWith(test, "(Same as the key) created").at(0),
     );
@@ -196,7 +190,6 @@ describe("the mask list", () => {
     await createChannel(app, {
       id: "live-key",
       name: "Live key",
-      rtp_ip: "127.0.0.1",
       rtp_port: 5928,
       outputs: [{ name: "Tube", protocol: "rtmp", url: `rtmp://a.rtmp.example.com/live2/${key}` }],
     });

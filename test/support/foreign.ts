@@ -44,6 +44,16 @@ export const API_REASON_ON_RTP_INPUT = Object.fromEntries(
   ]),
 ) as Readonly<Record<ForeignKind, string>>;
 
+/** An input's `rejected` counters in the API before anything is rejected: every reason, at zero. */
+export const NO_REJECTIONS: Readonly<Record<string, number>> = {
+  not_ts: 0,
+  other_kind: 0,
+  foreign_ssrc: 0,
+  payload_type: 0,
+  sender_not_allowed: 0,
+  own_output: 0,
+};
+
 /** The SSRC sender.ts's asRtp gives the real stream. */
 export const REAL_SSRC = 0x0d15_7a1b;
 
