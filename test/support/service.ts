@@ -53,7 +53,12 @@ export const spawnService = (options: {
   readonly after?: ReadonlyArray<string>;
   readonly env: NodeJS.ProcessEnv;
 }): ServiceProcess => {
+  // The service dies with the test process (setpriv execs it: the same pid), so a test that fails before its
+  // own stop, or a test process the runner ends, leaves no service behind.
   const command = [
+    "/usr/bin/setpriv",
+    "--pdeathsig",
+    "KILL",
     ...(options.wrapper ?? []),
     bin,
     ...(options.before ?? []),
