@@ -97,9 +97,10 @@ export const thumbnailsOn = Config.string("DISTRIBUTARY_THUMBNAILS").pipe(
 );
 
 /** Who may scrape `/metrics` (http/metrics.ts), and the scrape-only token. */
-export const metricsAuth = Config.literal("token", "loopback")("DISTRIBUTARY_METRICS_AUTH").pipe(
-  Config.withDefault("token" as const),
-);
+export const metricsAuth = Config.literal(
+  "token",
+  "loopback",
+)("DISTRIBUTARY_METRICS_AUTH").pipe(Config.withDefault("token" as const));
 export const metricsToken = Config.option(Config.redacted("DISTRIBUTARY_METRICS_TOKEN"));
 
 /**
@@ -108,7 +109,4 @@ export const metricsToken = Config.option(Config.redacted("DISTRIBUTARY_METRICS_
  * start reads the same setting through `Config` and stops on it with the setting's message.
  */
 export const settingNow = <A>(config: Config.Config<A>, fallback: A): A =>
-  Either.getOrElse(
-    Effect.runSync(Effect.either(ConfigProvider.fromEnv().load(config))),
-    () => fallback,
-  );
+  Either.getOrElse(Effect.runSync(Effect.either(ConfigProvider.fromEnv().load(config))), () => fallback);
