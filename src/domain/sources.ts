@@ -1,7 +1,7 @@
 /**
  * An input's sender allow-list, as AWS MediaConnect's whitelist: addresses and CIDR blocks, IPv4 and IPv6.
  * Datagrams from any other sender are dropped and counted before they reach the packet path. Absent (or
- * null) means every sender, as before the field existed.
+ * null) means every sender.
  */
 import { isIP } from "node:net";
 import { Schema } from "effect";

@@ -82,7 +82,7 @@ const encodedSide = (ast: SchemaAST.AST): SchemaAST.AST => {
 /**
  * `input` with every empty string removed where the schema makes that field optional: the original API's
  * clients send `"backup_rtp_ip": ""` for "none". Each removal is reported. A required field keeps its "" and
- * is refused for it as before.
+ * is refused for it.
  */
 const blanksAsAbsent = (
   ast: SchemaAST.AST,

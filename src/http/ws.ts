@@ -2,7 +2,7 @@
  * `WS /ws`: `{"channels":[...]}`, the same channel objects as `GET /api/channels`, on connect and with every
  * snapshot of the read model (each second, and at once after a change); events from the bus arrive as they
  * happen in `{"channels":[...],"events":[...]}` — every message carries `channels`, so the original API's
- * clients read each one as before.
+ * clients read each one as they always have.
  *
  * One feed serves every socket: a single fiber, running while at least one socket is open, builds each message
  * once and hands the same text to every socket, so a client costs a send, not a status build, a JSON

@@ -7,7 +7,7 @@
  *   API, pages, WebSocket and metrics; the workers ask for a higher priority (nice −10, or real-time when
  *   told: `DISTRIBUTARY_FORWARDING_PRIORITY`, runtime/priority.ts), so a turn that is due runs soon;
  * - in this thread (`DISTRIBUTARY_WORKERS=0`, and whenever a test sets a ChannelFaults seam, whose functions
- *   cannot cross threads): channel-host.ts, as before workers existed.
+ *   cannot cross threads): channel-host.ts, beside the API.
  *
  * Failure stays inside the channel either way: a start that fails fails with its reason; a channel whose
  * packet path throws later is stopped with status `error` and the message, and the others go on. Both publish

@@ -9,7 +9,7 @@
  * nothing waits longer than the turn; a datagram of another size than the socket's segment ends a batch (the
  * kernel takes a shorter last one). Node has no API for the socket option, so it is set through koffi, the
  * FFI library the service already uses for libsrt; where that is not possible (no koffi, no descriptor,
- * another kernel) every datagram is sent on its own, as before.
+ * another kernel) every datagram is sent on its own.
  */
 import type { Socket } from "node:dgram";
 import { settingNow, udpGso } from "../config/settings.ts";
@@ -76,7 +76,8 @@ export const makeDatagramSender = (socket: Socket, segment: number): DatagramSen
   let queued = 0;
   const sent = (error: Error | null) => {
     queued -= 1;
-    // Given a callback, node:dgram passes a send's error there instead of emitting it: emitted as before.
+    // Given a callback, node:dgram passes a send's error there instead of emitting it: emitted here, where the
+    // output listens for it.
     if (error !== null) socket.emit("error", error);
   };
   const sendThroughSocket = (data: Uint8Array | Uint8Array[]) => {
