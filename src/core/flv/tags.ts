@@ -1,0 +1,484 @@
+/**
+ * FLV tag bodies from MPEG-TS access units, and the FLV file framing around them. An RTMP message carries a
+ * tag's body with the type and timestamp in its chunk header, so the bodies are what the remux makes once per
+ * frame and every output shares; `flvTag` adds the 11-byte tag header and PreviousTagSize for a file.
+ *
+ *   avcSequenceHeader(sps, pps)                      // video tag: AVCDecoderConfigurationRecord
+ *   videoFrame("h264", annexB, key, compositionMs)   // AUDs dropped, start codes → 4-byte lengths
+ *   hevcSequenceHeader(vps, sps, pps)                // Enhanced RTMP, FourCC hvc1
+ *   adts.reset(pes); while (adts.next()) aacFrame(pes, adts.start, adts.end)
+ *
+ * Per frame: one scan to measure, one allocation of the exact size, one scan to copy.
+ */
+import { EcmaArray, encodeAmf0 } from "./amf0.ts";
+
+export const TAG_AUDIO = 8;
+export const TAG_VIDEO = 9;
+export const TAG_SCRIPT = 18;
+
+export type VideoCodec = "h264" | "hevc";
+
+/** The 9-byte FLV header and PreviousTagSize0: what a file starts with. */
+export const flvFileHeader = (hasAudio: boolean, hasVideo: boolean): Uint8Array =>
+  Uint8Array.of(0x46, 0x4c, 0x56, 1, (hasAudio ? 4 : 0) | (hasVideo ? 1 : 0), 0, 0, 0, 9, 0, 0, 0, 0);
+
+/**
+ * A whole FLV tag: header (type, 24-bit data size, 24-bit timestamp then its upper 8 bits as the extended
+ * byte, stream id 0), the body, and the PreviousTagSize that follows every tag in a file.
+ */
+export const flvTag = (type: number, timestampMs: number, body: Uint8Array): Uint8Array => {
+  const tag = new Uint8Array(11 + body.length + 4);
+  const view = new DataView(tag.buffer);
+  const ts = timestampMs >>> 0;
+  view.setUint32(0, ((type & 0x1f) << 24) | body.length);
+  view.setUint32(4, ((ts & 0xffffff) << 8) | (ts >>> 24));
+  tag.set(body, 11);
+  view.setUint32(11 + body.length, 11 + body.length);
+  return tag;
+};
+
+// Annex B: NAL units behind 00 00 01 (or 00 00 00 01) start codes.
+
+/** Where the NAL unit after the first start code at or after `from` begins, or -1. */
+export const nextNal = (data: Uint8Array, from: number): number => {
+  for (let i = from; i + 2 < data.length; i++) {
+    if (data[i + 2] === 1 && data[i] === 0 && data[i + 1] === 0) return i + 3;
+    // A byte above 1 at i + 2 cannot end a start code beginning at i, i + 1 or i + 2.
+    if ((data[i + 2] ?? 0) > 1) i += 2;
+  }
+  return -1;
+};
+
+/** Where the NAL unit beginning at `start` ends: before the next start code and the zeros leading it. */
+export const nalEnd = (data: Uint8Array, start: number): number => {
+  let end = data.length;
+  for (let i = start; i + 2 < data.length; i++) {
+    if (data[i + 2] === 1 && data[i] === 0 && data[i + 1] === 0) {
+      end = i;
+      break;
+    }
+    if ((data[i + 2] ?? 0) > 1) i += 2;
+  }
+  while (end > start && data[end - 1] === 0) end--;
+  return end;
+};
+
+export const nalType = (codec: VideoCodec, data: Uint8Array, start: number): number =>
+  codec === "h264" ? (data[start] ?? 0) & 0x1f : ((data[start] ?? 0) >> 1) & 0x3f;
+
+const H264_AUD = 9;
+const HEVC_AUD = 35;
+export const H264_NAL = { idr: 5, sps: 7, pps: 8, aud: H264_AUD } as const;
+export const HEVC_NAL = { vps: 32, sps: 33, pps: 34, aud: HEVC_AUD } as const;
+
+const isAud = (codec: VideoCodec, data: Uint8Array, start: number): boolean =>
+  nalType(codec, data, start) === (codec === "h264" ? H264_AUD : HEVC_AUD);
+
+const HVC1 = [0x68, 0x76, 0x63, 0x31] as const;
+/** Enhanced RTMP: the IsExHeader bit and packet types of the video tag's first byte. */
+const EX_HEADER = 0x80;
+const EX_SEQUENCE_START = 0;
+const EX_CODED_FRAMES = 1;
+const EX_CODED_FRAMES_X = 3;
+
+/**
+ * A video frame's tag body: the codec's header (composition time as a signed 24-bit ms value), then each NAL
+ * unit of the Annex B access unit but the delimiters, behind a 4-byte length.
+ */
+export const videoFrame = (
+  codec: VideoCodec,
+  accessUnit: Uint8Array,
+  keyframe: boolean,
+  compositionMs: number,
+): Uint8Array => {
+  const frameType = keyframe ? 1 : 2;
+  const hevcShort = codec === "hevc" && compositionMs === 0;
+  const headerSize = codec === "h264" ? 5 : hevcShort ? 5 : 8;
+  let size = headerSize;
+  for (let s = nextNal(accessUnit, 0); s >= 0; ) {
+    const e = nalEnd(accessUnit, s);
+    if (e > s && !isAud(codec, accessUnit, s)) size += 4 + e - s;
+    s = nextNal(accessUnit, e);
+  }
+  const body = new Uint8Array(size);
+  let at: number;
+  if (codec === "h264") {
+    body[0] = (frameType << 4) | 7;
+    body[1] = 1;
+    at = 2;
+  } else {
+    body[0] = EX_HEADER | (frameType << 4) | (hevcShort ? EX_CODED_FRAMES_X : EX_CODED_FRAMES);
+    body.set(HVC1, 1);
+    at = 5;
+  }
+  if (!hevcShort) {
+    const ct = compositionMs & 0xffffff;
+    body[at] = ct >> 16;
+    body[at + 1] = (ct >> 8) & 0xff;
+    body[at + 2] = ct & 0xff;
+    at += 3;
+  }
+  for (let s = nextNal(accessUnit, 0); s >= 0; ) {
+    const e = nalEnd(accessUnit, s);
+    if (e > s && !isAud(codec, accessUnit, s)) {
+      const length = e - s;
+      body[at] = length >>> 24;
+      body[at + 1] = (length >> 16) & 0xff;
+      body[at + 2] = (length >> 8) & 0xff;
+      body[at + 3] = length & 0xff;
+      body.set(accessUnit.subarray(s, e), at + 4);
+      at += 4 + length;
+    }
+    s = nextNal(accessUnit, e);
+  }
+  return body;
+};
+
+/** A signed 24-bit composition time as a video tag carries it, read back (for tests and receivers). */
+export const readCompositionMs = (body: Uint8Array, at: number): number => {
+  const raw = ((body[at] ?? 0) << 16) | ((body[at + 1] ?? 0) << 8) | (body[at + 2] ?? 0);
+  return raw & 0x800000 ? raw - 0x1000000 : raw;
+};
+
+/** The parameter sets of an Annex B access unit, as views into it (no copy). */
+export interface ParameterSets {
+  readonly vps: ReadonlyArray<Uint8Array>;
+  readonly sps: ReadonlyArray<Uint8Array>;
+  readonly pps: ReadonlyArray<Uint8Array>;
+}
+
+export const parameterSets = (codec: VideoCodec, accessUnit: Uint8Array): ParameterSets => {
+  const vps: Uint8Array[] = [];
+  const sps: Uint8Array[] = [];
+  const pps: Uint8Array[] = [];
+  const types = codec === "h264" ? { vps: -1, sps: H264_NAL.sps, pps: H264_NAL.pps } : HEVC_NAL;
+  for (let s = nextNal(accessUnit, 0); s >= 0; ) {
+    const e = nalEnd(accessUnit, s);
+    const type = nalType(codec, accessUnit, s);
+    const nal = accessUnit.subarray(s, e);
+    if (type === types.vps) vps.push(nal);
+    else if (type === types.sps) sps.push(nal);
+    else if (type === types.pps) pps.push(nal);
+    s = nextNal(accessUnit, e);
+  }
+  return { vps, sps, pps };
+};
+
+const listSize = (nals: ReadonlyArray<Uint8Array>): number => nals.reduce((n, nal) => n + 2 + nal.length, 0);
+
+const putList = (body: Uint8Array, at: number, nals: ReadonlyArray<Uint8Array>): number => {
+  for (const nal of nals) {
+    body[at] = nal.length >> 8;
+    body[at + 1] = nal.length & 0xff;
+    body.set(nal, at + 2);
+    at += 2 + nal.length;
+  }
+  return at;
+};
+
+/**
+ * The H.264 sequence header tag body: AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3.1) with 4-byte
+ * NAL lengths, its profile and level copied from the first SPS.
+ */
+export const avcSequenceHeader = (
+  sps: ReadonlyArray<Uint8Array>,
+  pps: ReadonlyArray<Uint8Array>,
+): Uint8Array => {
+  const first = sps[0];
+  if (first === undefined || first.length < 4) throw new RangeError("an AVC sequence header needs an SPS");
+  const body = new Uint8Array(5 + 6 + listSize(sps) + 1 + listSize(pps));
+  body.set([0x17, 0, 0, 0, 0], 0);
+  body.set([1, first[1] ?? 0, first[2] ?? 0, first[3] ?? 0, 0xfc | 3, 0xe0 | sps.length], 5);
+  let at = putList(body, 11, sps);
+  body[at++] = pps.length;
+  at = putList(body, at, pps);
+  return body;
+};
+
+/** An RBSP reader: emulation prevention bytes removed, then bits and Exp-Golomb codes. */
+class BitReader {
+  private readonly bytes: Uint8Array;
+  private bit = 0;
+  constructor(nal: Uint8Array) {
+    const out = new Uint8Array(nal.length);
+    let n = 0;
+    let zeros = 0;
+    for (const byte of nal) {
+      if (zeros >= 2 && byte === 3) {
+        zeros = 0;
+        continue;
+      }
+      zeros = byte === 0 ? zeros + 1 : 0;
+      out[n++] = byte;
+    }
+    this.bytes = out.subarray(0, n);
+  }
+  u(n: number): number {
+    let value = 0;
+    for (let i = 0; i < n; i++) {
+      const byte = this.bytes[this.bit >> 3] ?? 0;
+      value = value * 2 + ((byte >> (7 - (this.bit & 7))) & 1);
+      this.bit++;
+    }
+    return value;
+  }
+  ue(): number {
+    let zeros = 0;
+    while (this.u(1) === 0 && zeros < 32) zeros++;
+    return 2 ** zeros - 1 + this.u(zeros);
+  }
+  slice(byteAt: number, length: number): Uint8Array {
+    return this.bytes.subarray(byteAt, byteAt + length);
+  }
+}
+
+/** What an HEVC SPS says that the decoder configuration record and onMetaData need. */
+export interface HevcSpsInfo {
+  /** general_profile_space … general_level_idc: the 12 bytes of the general profile_tier_level. */
+  readonly generalProfile: Uint8Array;
+  readonly maxSubLayers: number;
+  readonly temporalIdNesting: boolean;
+  readonly chromaFormat: number;
+  readonly bitDepthLuma: number;
+  readonly bitDepthChroma: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** Reads an HEVC SPS (H.265 7.3.2.2.1) as far as the bit depths. */
+export const readHevcSps = (sps: Uint8Array): HevcSpsInfo => {
+  const r = new BitReader(sps);
+  r.u(16); // nal_unit_header
+  r.u(4); // sps_video_parameter_set_id
+  const maxSubLayersMinus1 = r.u(3);
+  const temporalIdNesting = r.u(1) === 1;
+  const generalProfile = r.slice(3, 12).slice();
+  r.u(96);
+  const profilePresent: boolean[] = [];
+  const levelPresent: boolean[] = [];
+  for (let i = 0; i < maxSubLayersMinus1; i++) {
+    profilePresent.push(r.u(1) === 1);
+    levelPresent.push(r.u(1) === 1);
+  }
+  if (maxSubLayersMinus1 > 0) for (let i = maxSubLayersMinus1; i < 8; i++) r.u(2);
+  for (let i = 0; i < maxSubLayersMinus1; i++) {
+    if (profilePresent[i]) r.u(88);
+    if (levelPresent[i]) r.u(8);
+  }
+  r.ue(); // sps_seq_parameter_set_id
+  const chromaFormat = r.ue();
+  if (chromaFormat === 3) r.u(1); // separate_colour_plane_flag
+  let width = r.ue();
+  let height = r.ue();
+  if (r.u(1) === 1) {
+    // Conformance window offsets are in chroma sample units.
+    const subWidth = chromaFormat === 1 || chromaFormat === 2 ? 2 : 1;
+    const subHeight = chromaFormat === 1 ? 2 : 1;
+    width -= subWidth * (r.ue() + r.ue());
+    height -= subHeight * (r.ue() + r.ue());
+  }
+  const bitDepthLuma = r.ue() + 8;
+  const bitDepthChroma = r.ue() + 8;
+  return {
+    generalProfile,
+    maxSubLayers: maxSubLayersMinus1 + 1,
+    temporalIdNesting,
+    chromaFormat,
+    bitDepthLuma,
+    bitDepthChroma,
+    width,
+    height,
+  };
+};
+
+/**
+ * The HEVC sequence header tag body in Enhanced RTMP (IsExHeader, SequenceStart, FourCC hvc1): an
+ * HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 8.3.3.1) with 4-byte NAL lengths and one array each of
+ * VPS, SPS and PPS, complete.
+ */
+export const hevcSequenceHeader = (
+  vps: ReadonlyArray<Uint8Array>,
+  sps: ReadonlyArray<Uint8Array>,
+  pps: ReadonlyArray<Uint8Array>,
+): Uint8Array => {
+  const first = sps[0];
+  if (first === undefined) throw new RangeError("an HEVC sequence header needs an SPS");
+  const info = readHevcSps(first);
+  const arrays = [
+    [HEVC_NAL.vps, vps],
+    [HEVC_NAL.sps, sps],
+    [HEVC_NAL.pps, pps],
+  ] as const;
+  let size = 5 + 23;
+  for (const [, nals] of arrays) size += 3 + listSize(nals);
+  const body = new Uint8Array(size);
+  body[0] = EX_HEADER | (1 << 4) | EX_SEQUENCE_START;
+  body.set(HVC1, 1);
+  body[5] = 1; // configurationVersion
+  body.set(info.generalProfile, 6);
+  body.set(
+    [
+      0xf0, // reserved, min_spatial_segmentation_idc 0
+      0x00,
+      0xfc, // reserved, parallelismType 0 (unknown)
+      0xfc | info.chromaFormat,
+      0xf8 | (info.bitDepthLuma - 8),
+      0xf8 | (info.bitDepthChroma - 8),
+      0, // avgFrameRate 0: unspecified
+      0,
+      (info.maxSubLayers << 3) | (info.temporalIdNesting ? 4 : 0) | 3,
+      arrays.length,
+    ],
+    18,
+  );
+  let at = 28;
+  for (const [type, nals] of arrays) {
+    body[at] = 0x80 | type; // array_completeness: every set of this type is here
+    body[at + 1] = nals.length >> 8;
+    body[at + 2] = nals.length & 0xff;
+    at = putList(body, at + 3, nals);
+  }
+  return body;
+};
+
+// Audio.
+
+/** sampling_frequency_index → Hz (ISO/IEC 14496-3 1.6.3.4). */
+export const AAC_SAMPLE_RATES = [
+  96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+] as const;
+
+/** SoundFormat 10 (AAC), 44 kHz, 16-bit, stereo: what FLV requires in the first byte of every AAC tag. */
+const AAC_FLAGS = 0xaf;
+
+/**
+ * Walks the ADTS frames of one PES payload. After `next()` answers true, `start`…`end` is the raw AAC frame
+ * (header and CRC skipped) and the header's fields describe it; a frame cut short or a lost sync ends the walk.
+ */
+export class AdtsReader {
+  private data: Uint8Array = new Uint8Array(0);
+  private pos = 0;
+  start = 0;
+  end = 0;
+  objectType = 0;
+  sampleRateIndex = 0;
+  channels = 0;
+  /** Frames in this PES so far, so the caller can time the n-th one 1024 samples after the one before. */
+  index = -1;
+
+  reset(payload: Uint8Array): void {
+    this.data = payload;
+    this.pos = 0;
+    this.index = -1;
+  }
+
+  next(): boolean {
+    const d = this.data;
+    const at = this.pos;
+    if (at + 7 > d.length || d[at] !== 0xff || ((d[at + 1] ?? 0) & 0xf6) !== 0xf0) return false;
+    const b1 = d[at + 1] ?? 0;
+    const b2 = d[at + 2] ?? 0;
+    const b3 = d[at + 3] ?? 0;
+    const frameLength = ((b3 & 0x03) << 11) | ((d[at + 4] ?? 0) << 3) | ((d[at + 5] ?? 0) >> 5);
+    const headerLength = (b1 & 1) === 1 ? 7 : 9;
+    if (frameLength < headerLength || at + frameLength > d.length) return false;
+    this.objectType = (b2 >> 6) + 1;
+    this.sampleRateIndex = (b2 >> 2) & 0x0f;
+    this.channels = ((b2 & 1) << 2) | (b3 >> 6);
+    this.start = at + headerLength;
+    this.end = at + frameLength;
+    this.pos = at + frameLength;
+    this.index++;
+    return true;
+  }
+
+  get sampleRate(): number {
+    return AAC_SAMPLE_RATES[this.sampleRateIndex] ?? 0;
+  }
+
+  /** The 2-byte AudioSpecificConfig of the current frame's header. */
+  audioSpecificConfig(): Uint8Array {
+    return Uint8Array.of(
+      (this.objectType << 3) | (this.sampleRateIndex >> 1),
+      ((this.sampleRateIndex & 1) << 7) | (this.channels << 3),
+    );
+  }
+}
+
+/** The AAC sequence header tag body: 0xAF 0x00 and the AudioSpecificConfig. */
+export const aacSequenceHeader = (audioSpecificConfig: Uint8Array): Uint8Array => {
+  const body = new Uint8Array(2 + audioSpecificConfig.length);
+  body[0] = AAC_FLAGS;
+  body.set(audioSpecificConfig, 2);
+  return body;
+};
+
+/** An AAC frame's tag body: 0xAF 0x01 and the raw frame `payload[start, end)`, its ADTS header gone. */
+export const aacFrame = (payload: Uint8Array, start: number, end: number): Uint8Array => {
+  const body = new Uint8Array(2 + end - start);
+  body[0] = AAC_FLAGS;
+  body[1] = 1;
+  body.set(payload.subarray(start, end), 2);
+  return body;
+};
+
+/**
+ * An MP3 tag body (SoundFormat 2): the flags from the first frame header, then the frames as they came. FLV's
+ * rate field has no 48 or 32 kHz; as other muxers do, those say 44 kHz and decoders read the frame header.
+ */
+export const mp3Frame = (frames: Uint8Array): Uint8Array => {
+  const version = ((frames[1] ?? 0) >> 3) & 3; // 3 MPEG-1, 2 MPEG-2, 0 MPEG-2.5
+  const rateIndex = ((frames[2] ?? 0) >> 2) & 3;
+  const mono = (frames[3] ?? 0) >> 6 === 3;
+  const base = [44100, 48000, 32000][rateIndex] ?? 44100;
+  const rate = version === 3 ? base : version === 2 ? base / 2 : base / 4;
+  const rateCode = rate <= 8000 ? 0 : rate <= 12000 ? 1 : rate <= 24000 ? 2 : 3;
+  const body = new Uint8Array(1 + frames.length);
+  body[0] = (2 << 4) | (rateCode << 2) | 2 | (mono ? 0 : 1);
+  body.set(frames, 1);
+  return body;
+};
+
+/** FLV's codec ids, as onMetaData names them; HEVC's is its FourCC's value, as Enhanced RTMP says. */
+export const VIDEO_CODEC_ID = { h264: 7, hevc: 0x68766331 } as const;
+export const AUDIO_CODEC_ID = { mp3: 2, aac: 10 } as const;
+
+export interface StreamMetadata {
+  readonly video?: {
+    readonly codec: VideoCodec;
+    readonly width: number;
+    readonly height: number;
+    readonly frameRate: number;
+    readonly kbps?: number;
+  };
+  readonly audio?: {
+    readonly codec: keyof typeof AUDIO_CODEC_ID;
+    readonly sampleRate: number;
+    readonly channels: number;
+    readonly kbps?: number;
+  };
+}
+
+/**
+ * The script data body of `onMetaData`; with `setDataFrame`, behind the `@setDataFrame` a publisher sends so
+ * that the server keeps it for every viewer.
+ */
+export const metadataBody = (meta: StreamMetadata, setDataFrame = false): Uint8Array => {
+  const entries: Record<string, number | boolean> = { duration: 0 };
+  if (meta.video) {
+    entries.width = meta.video.width;
+    entries.height = meta.video.height;
+    entries.framerate = meta.video.frameRate;
+    entries.videocodecid = VIDEO_CODEC_ID[meta.video.codec];
+    if (meta.video.kbps !== undefined) entries.videodatarate = meta.video.kbps;
+  }
+  if (meta.audio) {
+    entries.audiocodecid = AUDIO_CODEC_ID[meta.audio.codec];
+    entries.audiosamplerate = meta.audio.sampleRate;
+    entries.audiosamplesize = 16;
+    entries.stereo = meta.audio.channels >= 2;
+    if (meta.audio.kbps !== undefined) entries.audiodatarate = meta.audio.kbps;
+  }
+  const array = new EcmaArray(entries);
+  return setDataFrame ? encodeAmf0("@setDataFrame", "onMetaData", array) : encodeAmf0("onMetaData", array);
+};
