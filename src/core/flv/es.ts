@@ -1,0 +1,239 @@
+/**
+ * Elementary streams out of MPEG-TS for the FLV remux: the PAT and PMT name the program's video (H.264, HEVC)
+ * and audio (ADTS AAC, MPEG audio) PIDs, and each PID's PES packets are reassembled into access units with
+ * their PTS and DTS (33-bit, 90 kHz, as the stream has them).
+ *
+ *   const demux = new EsDemuxer((unit) => …)   // unit.data is a view, valid only during the call
+ *   demux.push(chunk)                         // whole 188-byte packets
+ *   demux.flush()                             // the PES still open at the end of a file
+ *
+ * A PES ends where the next one starts on its PID, or as soon as its PES_packet_length is reached (audio PES
+ * usually carry one). A continuity gap drops the PES it falls in rather than hand on a frame with a hole.
+ * Each PID's buffer grows to its largest PES and is then reused, so steady state allocates nothing per packet.
+ */
+import { H264_NAL, nalEnd, nalType, nextNal, type VideoCodec } from "./tags.ts";
+
+const PACKET = 188;
+
+export type AudioCodec = "aac" | "mpeg-audio";
+export type EsCodec = VideoCodec | AudioCodec;
+
+/** The codec the remux can carry for a PMT stream_type, or undefined (AC-3, MPEG-2 video, data…). */
+export const esCodecOf = (streamType: number): EsCodec | undefined => {
+  switch (streamType) {
+    case 0x1b:
+      return "h264";
+    case 0x24:
+      return "hevc";
+    case 0x0f:
+      return "aac";
+    case 0x03:
+    case 0x04:
+      return "mpeg-audio";
+    default:
+      return undefined;
+  }
+};
+
+export const isVideoCodec = (codec: EsCodec): codec is VideoCodec => codec === "h264" || codec === "hevc";
+
+export interface AccessUnit {
+  readonly pid: number;
+  readonly codec: EsCodec;
+  /** 33-bit, 90 kHz; -1 when the PES carries none. */
+  readonly pts: number;
+  /** The PTS when the PES carries no DTS. */
+  readonly dts: number;
+  /** For video: the access unit holds an IDR (H.264) or IRAP (HEVC) picture. Audio: always true. */
+  readonly keyframe: boolean;
+  /** The PES payload: a view into a reused buffer, valid only until the callback returns. */
+  readonly data: Uint8Array;
+}
+
+/** One PID's PES being collected, and the access unit handed out for it (reused). */
+class PesStream implements AccessUnit {
+  readonly pid: number;
+  readonly codec: EsCodec;
+  pts = -1;
+  dts = -1;
+  keyframe = false;
+  data: Uint8Array = new Uint8Array(0);
+  private buffer = new Uint8Array(64 * 1024);
+  private length = 0;
+  /** Bytes the PES header says it holds after its length field, or 0 when unbounded. */
+  private expected = 0;
+  private collecting = false;
+  private continuity = -1;
+
+  constructor(pid: number, codec: EsCodec) {
+    this.pid = pid;
+    this.codec = codec;
+  }
+
+  /** Adds one packet whose payload begins at `start`; a PES it completes goes to `emit`. */
+  take(packet: Uint8Array, start: number, unitStart: boolean, emit: (unit: AccessUnit) => void): void {
+    const cc = (packet[3] ?? 0) & 0x0f;
+    const hasPayload = ((packet[3] ?? 0) & 0x10) !== 0;
+    if (hasPayload && this.continuity >= 0 && !unitStart) {
+      if (cc === this.continuity) return; // a duplicate packet, which the standard allows once
+      if (cc !== ((this.continuity + 1) & 0x0f)) this.collecting = false;
+    }
+    if (hasPayload) this.continuity = cc;
+    if (start >= PACKET) return;
+    if (unitStart) {
+      if (this.collecting) this.finish(emit);
+      this.length = 0;
+      this.collecting = true;
+    }
+    if (!this.collecting) return;
+    this.append(packet, start);
+    if (this.expected === 0 && this.length >= 6) {
+      this.expected = ((this.buffer[4] ?? 0) << 8) | (this.buffer[5] ?? 0);
+    }
+    if (this.expected > 0 && this.length >= 6 + this.expected) this.finish(emit);
+  }
+
+  /** Hands on the PES collected so far, if it is whole enough to read. */
+  finish(emit: (unit: AccessUnit) => void): void {
+    if (!this.collecting) return;
+    const b = this.buffer;
+    const length = this.expected > 0 ? Math.min(this.length, 6 + this.expected) : this.length;
+    this.collecting = false;
+    this.expected = 0;
+    if (length < 9 || b[0] !== 0 || b[1] !== 0 || b[2] !== 1) return;
+    const flags = (b[7] ?? 0) >> 6;
+    const payload = 9 + (b[8] ?? 0);
+    if (payload > length) return;
+    this.pts = flags & 2 ? readTimestamp(b, 9) : -1;
+    this.dts = flags === 3 ? readTimestamp(b, 14) : this.pts;
+    this.data = b.subarray(payload, length);
+    this.keyframe = isVideoCodec(this.codec) ? holdsKeyPicture(this.codec, this.data) : true;
+    emit(this);
+    this.data = new Uint8Array(0);
+  }
+
+  private append(packet: Uint8Array, start: number): void {
+    const size = PACKET - start;
+    if (this.length + size > this.buffer.length) {
+      const grown = new Uint8Array(Math.max(this.buffer.length * 2, this.length + size));
+      grown.set(this.buffer.subarray(0, this.length));
+      this.buffer = grown;
+    }
+    this.buffer.set(packet.subarray(start, PACKET), this.length);
+    this.length += size;
+  }
+}
+
+/** A PTS or DTS field: 33 bits spread over 5 bytes with marker bits. */
+const readTimestamp = (b: Uint8Array, at: number): number =>
+  (((b[at] ?? 0) >> 1) & 0x07) * 2 ** 30 +
+  (b[at + 1] ?? 0) * 2 ** 22 +
+  ((b[at + 2] ?? 0) >> 1) * 2 ** 15 +
+  (b[at + 3] ?? 0) * 2 ** 7 +
+  ((b[at + 4] ?? 0) >> 1);
+
+const holdsKeyPicture = (codec: VideoCodec, data: Uint8Array): boolean => {
+  for (let s = nextNal(data, 0); s >= 0; s = nextNal(data, nalEnd(data, s))) {
+    const type = nalType(codec, data, s);
+    if (codec === "h264" ? type === H264_NAL.idr : type >= 16 && type <= 23) return true;
+  }
+  return false;
+};
+
+export interface ProgramStreams {
+  readonly video?: { readonly pid: number; readonly codec: VideoCodec; readonly streamType: number };
+  readonly audio?: { readonly pid: number; readonly codec: AudioCodec; readonly streamType: number };
+  /** Stream types of the program that the remux cannot carry, for a state that names them. */
+  readonly unsupported: ReadonlyArray<number>;
+}
+
+/** The first video and first audio stream the remux can carry in a PMT section (one packet's worth). */
+export const programStreams = (section: Uint8Array): ProgramStreams | undefined => {
+  if (section[0] !== 0x02) return undefined;
+  const end = Math.min(section.length, 3 + ((((section[1] ?? 0) & 0x0f) << 8) | (section[2] ?? 0)) - 4);
+  const infoLength = (((section[10] ?? 0) & 0x0f) << 8) | (section[11] ?? 0);
+  let video: ProgramStreams["video"];
+  let audio: ProgramStreams["audio"];
+  const unsupported: number[] = [];
+  for (let at = 12 + infoLength; at + 5 <= end; ) {
+    const streamType = section[at] ?? 0;
+    const pid = (((section[at + 1] ?? 0) & 0x1f) << 8) | (section[at + 2] ?? 0);
+    const codec = esCodecOf(streamType);
+    if (codec === undefined) {
+      if (streamType !== 0x86 && streamType !== 0x05 && streamType !== 0x06 && streamType !== 0x15) {
+        unsupported.push(streamType);
+      }
+    } else if (isVideoCodec(codec)) {
+      video ??= { pid, codec, streamType };
+    } else {
+      audio ??= { pid, codec, streamType };
+    }
+    at += 5 + ((((section[at + 3] ?? 0) & 0x0f) << 8) | (section[at + 4] ?? 0));
+  }
+  return { ...(video ? { video } : {}), ...(audio ? { audio } : {}), unsupported };
+};
+
+export class EsDemuxer {
+  private readonly emit: (unit: AccessUnit) => void;
+  private pmtPid = -1;
+  private video: PesStream | undefined;
+  private audio: PesStream | undefined;
+  /** The program's streams as the latest PMT named them. */
+  program: ProgramStreams | undefined;
+
+  constructor(emit: (unit: AccessUnit) => void) {
+    this.emit = emit;
+  }
+
+  push(chunk: Uint8Array): void {
+    for (let at = 0; at + PACKET <= chunk.length; at += PACKET) this.packet(chunk.subarray(at, at + PACKET));
+  }
+
+  /** Hands on the PES each stream still holds: the end of a file, or of an input. */
+  flush(): void {
+    this.video?.finish(this.emit);
+    this.audio?.finish(this.emit);
+  }
+
+  private packet(packet: Uint8Array): void {
+    if (packet[0] !== 0x47) return;
+    const pid = (((packet[1] ?? 0) & 0x1f) << 8) | (packet[2] ?? 0);
+    const unitStart = ((packet[1] ?? 0) & 0x40) !== 0;
+    const control = ((packet[3] ?? 0) >> 4) & 0x3;
+    const start = (control & 1) === 0 ? PACKET : control === 3 ? 5 + (packet[4] ?? 0) : 4;
+    if (this.video?.pid === pid) this.video.take(packet, start, unitStart, this.emit);
+    else if (this.audio?.pid === pid) this.audio.take(packet, start, unitStart, this.emit);
+    else if (unitStart && start < PACKET && (pid === 0 || pid === this.pmtPid)) {
+      const sectionAt = start + 1 + (packet[start] ?? 0);
+      if (sectionAt >= PACKET) return;
+      const section = packet.subarray(sectionAt);
+      if (pid === 0) this.readPat(section);
+      else this.readPmt(section);
+    }
+  }
+
+  private readPat(section: Uint8Array): void {
+    if (section[0] !== 0x00) return;
+    const end = Math.min(section.length, 3 + ((((section[1] ?? 0) & 0x0f) << 8) | (section[2] ?? 0)) - 4);
+    for (let at = 8; at + 4 <= end; at += 4) {
+      const program = ((section[at] ?? 0) << 8) | (section[at + 1] ?? 0);
+      if (program !== 0) {
+        this.pmtPid = (((section[at + 2] ?? 0) & 0x1f) << 8) | (section[at + 3] ?? 0);
+        return;
+      }
+    }
+  }
+
+  private readPmt(section: Uint8Array): void {
+    const program = programStreams(section);
+    if (program === undefined) return;
+    this.program = program;
+    const { video, audio } = program;
+    if (video && (this.video?.pid !== video.pid || this.video.codec !== video.codec)) {
+      this.video = new PesStream(video.pid, video.codec);
+    }
+    if (audio && (this.audio?.pid !== audio.pid || this.audio.codec !== audio.codec)) {
+      this.audio = new PesStream(audio.pid, audio.codec);
+    }
+  }
+}
