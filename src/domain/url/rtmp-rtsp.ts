@@ -6,8 +6,9 @@ import { Redacted } from "effect";
 import { OutputError } from "../errors.ts";
 import { authority, decoded, invalid, parsePort } from "./shared.ts";
 
-export interface RtmpTarget {
-  readonly protocol: "rtmp" | "rtmps";
+/** An RTMP or RTSP destination: where ffmpeg pushes, the URL kept whole but redacted, its secrets apart. */
+interface PushTarget<P extends string> {
+  readonly protocol: P;
   readonly host: string;
   readonly port: number;
   readonly url: Redacted.Redacted<string>;
@@ -15,14 +16,8 @@ export interface RtmpTarget {
   readonly masked: string;
 }
 
-export interface RtspTarget {
-  readonly protocol: "rtsp" | "rtsps";
-  readonly host: string;
-  readonly port: number;
-  readonly url: Redacted.Redacted<string>;
-  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>;
-  readonly masked: string;
-}
+export type RtmpTarget = PushTarget<"rtmp" | "rtmps">;
+export type RtspTarget = PushTarget<"rtsp" | "rtsps">;
 
 export const parseRtmp = (protocol: "rtmp" | "rtmps", raw: string, url: URL): RtmpTarget | OutputError => {
   const port = parsePort(url.port, protocol === "rtmp" ? 1935 : 443);
