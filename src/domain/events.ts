@@ -99,16 +99,15 @@ export type NewEvent = ChannelEvent extends infer E
 /** An id as people read it beside a name: its first 8 characters, which tell outputs of a channel apart. */
 const shortId = (id: string): string => (id.length > 8 ? `${id.slice(0, 8)}…` : id);
 
-/** "channel News (5e2f0c1a…)", "output CDN (1a1bb558…)": how events and audit lines name a channel or output. */
-export const named = (kind: "channel" | "output", id: string | null, name: string | null): string =>
+const label = (kind: string, id: string | null, name: string | null): string =>
   name === null ? `${kind} ${id}` : `${kind} ${name} (${shortId(id ?? "")})`;
 
 /** "channel News (5e2f0c1a…)", or "channel <id>" when the name is not known. */
 export const channelLabel = (event: ChannelEvent): string =>
-  named("channel", event.channel, event.channel_name);
+  label("channel", event.channel, event.channel_name);
 
 /** "output CDN (1a1bb558…)", or "output <id>" when the name is not known. */
-export const outputLabel = (event: ChannelEvent): string => named("output", event.output, event.output_name);
+export const outputLabel = (event: ChannelEvent): string => label("output", event.output, event.output_name);
 
 /** Every event type, in the union's order: the `type` filter's words and the events page's list. */
 export const EVENT_TYPES: ReadonlyArray<ChannelEventType> = ChannelEvent.members.map(

@@ -18,7 +18,6 @@ import {
   type OutputPatch,
 } from "../../domain/channel.ts";
 import { ControlError } from "../../domain/errors.ts";
-import { named } from "../../domain/events.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";
 import {
   buildChannel,
@@ -86,7 +85,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
         config.channels.flatMap((other) => other.outputs),
       );
       yield* configs.commit({ ...config, channels: [...config.channels, channel] });
-      yield* done("channel.create", `${named("channel", channel.id, channel.name)} created`, channel.id);
+      yield* done("channel.create", `channel ${channel.id} (${channel.name}) created`, channel.id);
       return yield* readModel.channel(channel.id);
     }, locked);
 
@@ -96,7 +95,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       // Persisted first: a failed write leaves the channel as it was, on air.
       yield* configs.commit({ ...config, channels: config.channels.filter((c) => c.id !== id) });
       yield* channels.stop(channel.id);
-      yield* done("channel.delete", `${named("channel", id, channel.name)} deleted`, id);
+      yield* done("channel.delete", `channel ${id} (${channel.name}) deleted`, id);
     }, locked);
 
     const start = Effect.fn("Control.start")(function* (id: ChannelId) {
@@ -104,7 +103,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       // Persisted first; a start that then fails puts the stored state back as it was.
       yield* commitChannel({ ...channel, desired: "running" });
       yield* startChannel(channel).pipe(Effect.tapError(() => Effect.ignore(commitChannel(channel))));
-      yield* done("channel.start", `${named("channel", id, channel.name)} started`, id);
+      yield* done("channel.start", `channel ${id} (${channel.name}) started`, id);
       return yield* readModel.channel(id);
     }, locked);
 
@@ -112,7 +111,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       const channel = yield* find(id);
       yield* commitChannel({ ...channel, desired: "stopped" });
       yield* channels.stop(id);
-      yield* done("channel.stop", `${named("channel", id, channel.name)} stopped`, id);
+      yield* done("channel.stop", `channel ${id} (${channel.name}) stopped`, id);
       return yield* readModel.channel(id);
     }, locked);
 
@@ -128,7 +127,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
           .reconfigure(toSpec(next))
           .pipe(Effect.catchAll(() => Effect.zipRight(channels.stop(id), startChannel(next))));
       }
-      yield* done("channel.update", `${named("channel", id, next.name)} changed`, id);
+      yield* done("channel.update", `channel ${id} (${next.name}) changed`, id);
       return yield* readModel.channel(id);
     }, locked);
 
@@ -168,7 +167,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       if (isRunning(channel.id)) yield* applyRuntime(channels.applyOutput(channel.id, output));
       yield* done(
         action,
-        `${named("output", output.id, output.name)} of ${named("channel", channel.id, channel.name)} ${verb}`,
+        `output ${output.id} (${output.name}) of channel ${channel.id} ${verb}`,
         channel.id,
         output.id,
       );
@@ -253,12 +252,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
         },
         channel.outputs,
       );
-      return yield* putOutput(
-        channel,
-        copy,
-        "output.clone",
-        `cloned from ${named("output", outputId, original.name)}`,
-      );
+      return yield* putOutput(channel, copy, "output.clone", `cloned from ${outputId}`);
     }, locked);
 
     const removeOutput = Effect.fn("Control.removeOutput")(function* (id: ChannelId, outputId: OutputId) {
@@ -268,7 +262,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       if (isRunning(id)) yield* applyRuntime(channels.removeOutput(id, outputId));
       yield* done(
         "output.delete",
-        `${named("output", outputId, output.name)} of ${named("channel", id, channel.name)} removed`,
+        `output ${outputId} (${output.name}) of channel ${id} removed`,
         id,
         outputId,
       );
@@ -289,11 +283,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       yield* channels
         .switchInput(id, active)
         .pipe(Effect.mapError((error) => new ControlError({ reason: "conflict", message: error.message })));
-      yield* done(
-        "input.switch",
-        `${named("channel", id, channel.name)}: operator switched to the ${active} input`,
-        id,
-      );
+      yield* done("input.switch", `channel ${id}: operator switched to the ${active} input`, id);
       return yield* readModel.channel(id);
     });
 
@@ -312,11 +302,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       yield* channels
         .move(id, worker)
         .pipe(Effect.mapError((error) => new ControlError({ reason: "conflict", message: error.message })));
-      yield* done(
-        "channel.move",
-        `${named("channel", id, channel.name)}: moved from forwarding worker ${from} to ${worker}`,
-        id,
-      );
+      yield* done("channel.move", `channel ${id}: moved from forwarding worker ${from} to ${worker}`, id);
       return yield* readModel.channel(id);
     }, locked);
 
