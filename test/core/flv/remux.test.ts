@@ -1,14 +1,6 @@
-/**
- * TS → FLV with the pieces together: an H.264 (with B-frames) and AAC stream that ffmpeg encoded into MPEG-TS
- * goes through the PES reassembly, the tag clock and the tag builders into an .flv, and ffprobe must read the
- * same frames from both: each video frame's DTS and PTS in ms, the same decoded pictures, and every AAC frame
- * with its ADTS header gone and its own time, 1024 samples after the one before.
- */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type AccessUnit, EsDemuxer, isVideoCodec } from "../../../src/core/flv/es.ts";
 import {
   AdtsReader,
@@ -25,27 +17,9 @@ import {
   videoFrame,
 } from "../../../src/core/flv/tags.ts";
 import { AUDIO, compositionMs, PTS_WRAP, TagClock, VIDEO } from "../../../src/core/flv/timestamps.ts";
+import { ffmpeg, mediaDir, type Packet, packets } from "./media.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "flv-remux-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const ffmpeg = (...args: string[]) =>
-  execFileSync("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", ...args], { encoding: "utf8" });
-
-interface Packet {
-  readonly codec_type: string;
-  readonly pts: number;
-  readonly dts: number;
-  readonly size: string;
-  readonly flags: string;
-}
-
-const packets = (file: string): Packet[] =>
-  (
-    JSON.parse(
-      execFileSync("ffprobe", ["-v", "error", "-show_packets", "-of", "json", file], { encoding: "utf8" }),
-    ) as { packets: Packet[] }
-  ).packets;
+const dir = mediaDir("flv-remux-");
 
 /** The decoded pictures' MD5s, in order: equal lists mean the FLV carries the same coded frames. */
 const pictureHashes = (file: string): string[] =>

@@ -1,14 +1,7 @@
-/**
- * FLV tags checked two ways: field by field against the formats' layouts, and by ffmpeg itself, which reads
- * an .flv written from elementary streams that ffmpeg encoded (H.264 with access unit delimiters, ADTS AAC)
- * and must find every frame, the right sizes and times, and decode it all without an error.
- */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Either } from "effect";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { decodeAmf0, EcmaArray } from "../../../src/core/flv/amf0.ts";
 import {
   AdtsReader,
@@ -32,12 +25,10 @@ import {
   TAG_VIDEO,
   videoFrame,
 } from "../../../src/core/flv/tags.ts";
+import { ffmpeg, mediaDir, packets } from "./media.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "flv-tags-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = mediaDir("flv-tags-");
 
-const ffmpeg = (...args: string[]) =>
-  execFileSync("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", ...args], { encoding: "utf8" });
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
 /** Annex B split into access units at each delimiter, as an encoder with AUDs writes them. */
@@ -48,14 +39,6 @@ const accessUnits = (stream: Uint8Array): Uint8Array[] => {
   }
   return starts.map((at, i) => stream.subarray(at, starts[i + 1] ?? stream.length));
 };
-
-interface Packet {
-  readonly codec_type: string;
-  readonly pts: number;
-  readonly dts: number;
-  readonly size: string;
-  readonly flags: string;
-}
 
 describe("FLV framing", () => {
   it("writes the file header and a tag with its extended timestamp byte and PreviousTagSize", () => {
@@ -153,10 +136,7 @@ describe("video tags", () => {
     const file = join(dir, "out.flv");
     writeFileSync(file, Buffer.concat(parts));
 
-    const probe = JSON.parse(
-      execFileSync("ffprobe", ["-v", "error", "-show_packets", "-of", "json", file], { encoding: "utf8" }),
-    ) as { packets: Packet[] };
-    const got = probe.packets.map((p) => ({
+    const got = packets(file).map((p) => ({
       type: p.codec_type,
       ms: p.dts,
       size: Number(p.size),
