@@ -6,7 +6,7 @@
  */
 import { isIP } from "node:net";
 import { Either, Schema, Struct } from "effect";
-import { ChannelId, OutputId } from "./ids.ts";
+import { ChannelId, NodeId, OutputId } from "./ids.ts";
 import { oneOf } from "./literals.ts";
 import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET, RedundancyConfigSchema } from "./redundancy.ts";
 import { AllowedSources } from "./sources.ts";
@@ -149,6 +149,18 @@ export const ExpectCuesWithin = Schema.NullOr(intRange(10, 86_400)).annotations(
   description: "seconds: alert when no SCTE-35 cue came for this long; null when the channel carries no cues",
 });
 
+/**
+ * In a fleet: the nodes this channel's input reaches, in order of preference (a MediaLive channel's pipeline 0
+ * → the first, pipeline 1 → the second). Each listed node receives the input; one of them, the lease holder,
+ * runs the outputs. Absent or empty: every node of the fleet. One box ignores it.
+ */
+export const ChannelNodes = Schema.Array(NodeId).pipe(
+  Schema.maxItems(8),
+  Schema.filter((nodes) => new Set(nodes).size === nodes.length || "must not name a node twice"),
+).annotations({
+  description: "fleet nodes that receive this channel's input, in order of preference; empty: every node",
+});
+
 export const ChannelConfig = Schema.Struct({
   id: ChannelId,
   name: Name,
@@ -162,6 +174,7 @@ export const ChannelConfig = Schema.Struct({
   backup_input_url: Schema.optional(Schema.NullOr(InputUrl)),
   redundancy: Redundancy,
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
+  nodes: Schema.optional(ChannelNodes),
   desired: DesiredState,
   created_at: Schema.String,
   outputs: Schema.Array(OutputConfig),
@@ -232,6 +245,7 @@ const channelFields = {
   backup_input_url: Schema.optional(Schema.NullOr(InputUrl)),
   redundancy: Schema.optional(Redundancy),
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
+  nodes: Schema.optional(ChannelNodes),
 };
 
 export const ChannelBody = Schema.Struct({

@@ -16,6 +16,13 @@ export const OutputId = Schema.String.pipe(
 );
 export type OutputId = typeof OutputId.Type;
 
+/** A fleet node's id (`DISTRIBUTARY_NODE_ID`): in metric labels, URLs and the nodes list. */
+export const NodeId = Schema.String.pipe(
+  Schema.pattern(idPattern, { message: () => idMessage }),
+  Schema.brand("NodeId"),
+);
+export type NodeId = typeof NodeId.Type;
+
 export const TokenId = Schema.String.pipe(Schema.brand("TokenId"));
 export type TokenId = typeof TokenId.Type;
 

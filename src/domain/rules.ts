@@ -232,6 +232,7 @@ export const buildChannel = (
     ...(backupInputUrl.right === null ? {} : { backup_input_url: backupInputUrl.right }),
     redundancy: body.redundancy ?? {},
     ...(body.expect_cues_within_s == null ? {} : { expect_cues_within_s: body.expect_cues_within_s }),
+    ...(body.nodes == null || body.nodes.length === 0 ? {} : { nodes: body.nodes }),
     desired: base.desired,
     created_at: base.created_at,
     outputs,
@@ -272,6 +273,7 @@ export const patchChannel = (channel: ChannelConfig, changes: ChannelPatch): Cha
       changes.expect_cues_within_s === undefined
         ? channel.expect_cues_within_s
         : changes.expect_cues_within_s,
+    nodes: changes.nodes ?? channel.nodes,
   };
 };
 

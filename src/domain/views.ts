@@ -146,6 +146,24 @@ export const CueSummary = Schema.Struct({
 }).annotations({ identifier: "CueSummary" });
 export type CueSummary = typeof CueSummary.Type;
 
+/** Where a channel runs in a fleet: absent on one box. */
+export const ChannelFleetView = Schema.Struct({
+  nodes: Schema.Array(Schema.String).annotations({
+    description: "the nodes that receive the input, in order of preference; empty: every node",
+  }),
+  holder: Schema.NullOr(Schema.String).annotations({
+    description: "the node whose lease runs the outputs; null while no node holds it",
+  }),
+  term: Schema.Number.annotations({ description: "grows at every change of holder (a fencing token)" }),
+  standbys: Schema.Array(Schema.String).annotations({
+    description: "live nodes that receive the input and would take over, in order",
+  }),
+  holder_reachable: Schema.Boolean.annotations({
+    description: "whether the holder answered within the last two heartbeats (live figures come from it)",
+  }),
+}).annotations({ identifier: "ChannelFleet" });
+export type ChannelFleetView = typeof ChannelFleetView.Type;
+
 export const ChannelView = Schema.Struct({
   id: Schema.String,
   name: Schema.String,
@@ -196,6 +214,7 @@ export const ChannelView = Schema.Struct({
   expect_cues_within_s: Schema.NullOr(Schema.Number),
   created_at: Schema.String,
   outputs: Schema.Array(OutputView),
+  fleet: Schema.optional(ChannelFleetView),
 }).annotations({ identifier: "Channel" });
 export type ChannelView = typeof ChannelView.Type;
 

@@ -110,3 +110,30 @@ export const metricsToken = Config.option(Config.redacted("DISTRIBUTARY_METRICS_
  */
 export const settingNow = <A>(config: Config.Config<A>, fallback: A): A =>
   Either.getOrElse(Effect.runSync(Effect.either(ConfigProvider.fromEnv().load(config))), () => fallback);
+
+/** A fleet's shared store (`postgres://…`); none: the embedded JSON store of one box (the config directory). */
+export const databaseUrl = Config.option(Config.redacted("DISTRIBUTARY_DATABASE_URL"));
+
+/** This node's id in a fleet; by default the host's name. */
+export const nodeId = Config.option(Config.nonEmptyString("DISTRIBUTARY_NODE_ID"));
+
+/** How peers and browsers reach this node (`http://host:port`); by default the host's name and the port. */
+export const nodeUrl = Config.option(Config.nonEmptyString("DISTRIBUTARY_NODE_URL"));
+
+/**
+ * How long a channel's lease lasts without renewal, in ms: the longest a dead holder's channels wait for a
+ * standby when its death cannot be seen at once (its host unreachable). Renewed every third of it.
+ */
+export const leaseMs = Config.integer("DISTRIBUTARY_LEASE_MS").pipe(
+  Config.withDefault(6000),
+  Config.validate({
+    message: "DISTRIBUTARY_LEASE_MS must be from 1500 to 60000 milliseconds",
+    validation: (n) => n >= 1500 && n <= 60_000,
+  }),
+);
+
+/** `off`: a standby waits for a dead holder's lease to expire instead of ending it when the holder's port refuses. */
+export const fastTakeover = Config.string("DISTRIBUTARY_FAST_TAKEOVER").pipe(
+  Config.withDefault("on"),
+  Config.map((value) => value !== "off"),
+);
