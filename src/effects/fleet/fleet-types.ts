@@ -1,0 +1,63 @@
+/**
+ * The fleet as the HTTP layer, the pages and the metrics see it: its nodes, leases, takeovers and whether this
+ * node is cut off. On one box `enabled` is false and the lists are empty.
+ */
+import type { Effect } from "effect";
+import type { ControlError } from "../../domain/errors.ts";
+
+export type NodeState = "up" | "unreachable" | "down" | "draining" | "drained";
+
+export interface NodeView {
+  readonly id: string;
+  readonly url: string;
+  readonly version: string;
+  readonly boot_id: string;
+  readonly started_at: string;
+  /** ms since its last heartbeat, by the database's clock; null when it never beat. */
+  readonly heartbeat_age_ms: number | null;
+  /** up: beating and answering; unreachable: beating but not answering this node; down: no heartbeat. */
+  readonly state: NodeState;
+  readonly self: boolean;
+  readonly channels_held: number;
+  readonly load: { readonly channels_running: number; readonly cpu_percent: number };
+}
+
+export interface LeaseView {
+  readonly channel: string;
+  readonly holder: string | null;
+  readonly term: number;
+  /** ms until it expires unless renewed, by the database's clock; negative once expired. */
+  readonly expires_in_ms: number;
+}
+
+export type TakeoverReason = "expired" | "holder_gone" | "holder_restarted" | "drain" | "move";
+export const TAKEOVER_REASONS: ReadonlyArray<TakeoverReason> = [
+  "expired",
+  "holder_gone",
+  "holder_restarted",
+  "drain",
+  "move",
+];
+
+export interface FleetShape {
+  /** False on one box (no DISTRIBUTARY_DATABASE_URL). */
+  readonly enabled: boolean;
+  readonly self: string | null;
+  /** Every registered node, as of the last heartbeat round. */
+  readonly nodes: () => ReadonlyArray<NodeView>;
+  readonly leases: () => ReadonlyArray<LeaseView>;
+  /** Whether this node's last statement reached the database. */
+  readonly databaseReachable: () => boolean;
+  /** Holding leases it cannot renew while no peer reaches the database either: it keeps sending. */
+  readonly isolated: () => boolean;
+  /** Takeovers this node made since it started, by reason. */
+  readonly takeovers: () => Readonly<Record<TakeoverReason, number>>;
+  /** The URL of the node that holds a channel, when another node holds it and answers; else null. */
+  readonly holderUrl: (channelId: string) => string | null;
+  /** Hands every channel a node holds to its standbys and leaves it holding none (for an upgrade). */
+  readonly drain: (nodeId: string) => Effect.Effect<{ readonly released: number }, ControlError>;
+  /** An operator's move of a channel to a node that receives its input. */
+  readonly move: (channelId: string, nodeId: string) => Effect.Effect<void, ControlError>;
+  /** The bearer credential nodes use between themselves (a secret, shared through the database). */
+  readonly peerToken: () => string | null;
+}
