@@ -1,7 +1,7 @@
 /**
  * The dependency rules of ARCHITECTURE.md, checked by `npm test` (scripts/test.sh):
  *   src/domain ← src/core ← src/effects ← src/http ← src/cli
- * and inside src/effects: config ← runtime, events ← ingest, outputs ← channel ← status ← control ← services.ts
+ * and inside src/effects: config ← runtime, events ← ingest, outputs ← channel ← status ← control ← fleet ← services.ts
  * Each layer imports only from the layers before it; views/ (page templates) take data, never services; no
  * import cycles anywhere; nothing in src/ imports tests or benchmarks.
  */
@@ -41,7 +41,7 @@ module.exports = {
       "Services never reach up into the HTTP layer or the pages.",
     ),
     // Inside src/effects, folders by role, each above the ones it may import (services.ts at the root wires
-    // them all): control → status → channel → ingest | outputs → runtime | events → config.
+    // them all): fleet → control → status → channel → ingest | outputs → runtime | events → config.
     layer(
       "effects-config-is-the-bottom",
       "^src/effects/config/",
@@ -85,10 +85,16 @@ module.exports = {
       "Status (read model, metrics, readiness, cue history, stills) is read by commands, never the other way.",
     ),
     layer(
-      "effects-control-below-wiring",
+      "effects-control-below-fleet",
       "^src/effects/control/",
+      "^src/effects/(fleet|services)",
+      "Commands use the services below; the fleet's coordinator drives them, not the other way.",
+    ),
+    layer(
+      "effects-fleet-below-wiring",
+      "^src/effects/fleet/",
       "^src/effects/services",
-      "Commands use the services; services.ts wires them together.",
+      "The fleet's coordinator (leases, nodes, peers) uses the commands; services.ts wires it.",
     ),
     layer("http-below-cli", "^src/http/", "^src/cli/", "The CLI starts the HTTP layer, not the other way."),
     layer(

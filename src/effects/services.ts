@@ -7,6 +7,7 @@
 import { ConfigProvider, Effect, Layer } from "effect";
 import { Channels } from "./channel/channels.ts";
 import { ConfigState } from "./config/config-state.ts";
+import { Placement } from "./config/placement.ts";
 import { type DocumentStore, layerMemory } from "./config/store.ts";
 import { Auth } from "./control/auth.ts";
 import { ConfigTransfer } from "./control/config-transfer.ts";
@@ -14,6 +15,7 @@ import { Control } from "./control/control.ts";
 import { Resume } from "./control/resume.ts";
 import { EventBus } from "./events/event-bus.ts";
 import { EventLogLive } from "./events/event-log.ts";
+import { layerOneBox } from "./fleet/fleet.ts";
 import { Recordings } from "./outputs/recordings.ts";
 import { CueHistory } from "./status/cue-history.ts";
 import { Metrics } from "./status/metrics.ts";
@@ -36,11 +38,12 @@ export const ServicesLive = Layer.mergeAll(
   Metrics.Default,
   Thumbnails.Default,
   Layer.scopedDiscard(EventLogLive),
+  layerOneBox,
 ).pipe(
   Layer.provideMerge(Layer.mergeAll(Control.Default, Resume.Default)),
   Layer.provideMerge(Layer.mergeAll(ReadModel.Default, Readiness.Default)),
   Layer.provideMerge(Layer.mergeAll(CueHistory.Default, Recordings.Default, EventNames)),
-  Layer.provideMerge(Layer.mergeAll(Channels.Default, ConfigState.Default)),
+  Layer.provideMerge(Layer.mergeAll(Channels.Default, ConfigState.Default, Placement.Default)),
   Layer.provideMerge(EventBus.Default),
 );
 

@@ -1,0 +1,33 @@
+/**
+ * The fleet's coordinator as the rest of the service sees it (fleet-types.ts): on one box a `Fleet` that is
+ * not enabled; with `DISTRIBUTARY_DATABASE_URL`, the coordinator (coordinator.ts).
+ */
+import { Context, Effect, Layer } from "effect";
+import { ControlError } from "../../domain/errors.ts";
+import type { FleetShape } from "./fleet-types.ts";
+
+export class Fleet extends Context.Tag("distributary/Fleet")<Fleet, FleetShape>() {}
+
+const noFleet = () =>
+  new ControlError({
+    reason: "not_found",
+    message: "this service runs alone (no DISTRIBUTARY_DATABASE_URL): it has no fleet of nodes",
+  });
+
+/** One box: no nodes, no leases; drain and move answer that there is no fleet. */
+export const layerOneBox: Layer.Layer<Fleet> = Layer.succeed(
+  Fleet,
+  Fleet.of({
+    enabled: false,
+    self: null,
+    nodes: () => [],
+    leases: () => [],
+    databaseReachable: () => true,
+    isolated: () => false,
+    takeovers: () => ({ expired: 0, holder_gone: 0, holder_restarted: 0, drain: 0, move: 0 }),
+    holderUrl: () => null,
+    drain: () => Effect.fail(noFleet()),
+    move: () => Effect.fail(noFleet()),
+    peerToken: () => null,
+  }),
+);
