@@ -1,0 +1,209 @@
+/**
+ * A throwaway PostgreSQL 15 for tests: `initdb` in a temporary directory, the server run as the `postgres`
+ * user in the foreground (a child of the test process, so it dies with it), a password-authenticated
+ * superuser over TCP, and the database `distributary`. Inside the network lab, `wrap` puts the server in a
+ * namespace (`ip netns exec dl-… …`) and `listen` gives it the namespace's address.
+ *
+ * The helper itself always reaches the server through its Unix socket in the data directory, which works
+ * whatever namespace the server listens in and whatever the lab does to its links.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+
+const binDir = "/usr/lib/postgresql/15/bin";
+const user = "distributary";
+const database = "distributary";
+
+export type Wrap = (command: string, args: ReadonlyArray<string>) => [string, ReadonlyArray<string>];
+
+export interface PostgresOptions {
+  readonly port: number;
+  /** The address the server listens on (default 127.0.0.1). */
+  readonly listen?: string;
+  /** Wraps the server's command, e.g. in `ip netns exec <ns>`. */
+  readonly wrap?: Wrap;
+}
+
+export interface Postgres {
+  /** postgres://distributary:<password>@<listen>:<port>/distributary */
+  readonly url: string;
+  readonly port: number;
+  readonly password: string;
+  /** Stops the server, keeping its data: `fast` lets sessions end cleanly, `immediate` is a crash. */
+  readonly stop: (options?: { readonly mode?: "fast" | "immediate" }) => Promise<void>;
+  /** Starts the server again on the same data, port and address. */
+  readonly start: () => Promise<void>;
+  /** Drops the database `distributary` (ending its sessions) and creates it empty. */
+  readonly dropAndCreate: () => Promise<void>;
+  /** A query as the superuser through the Unix socket (setup and checks in tests). */
+  readonly admin: <R extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    values?: ReadonlyArray<unknown>,
+  ) => Promise<ReadonlyArray<R>>;
+  /** Stops the server and removes its directory. */
+  readonly close: () => Promise<void>;
+}
+
+const postgresIds = (): { uid: number; gid: number } => ({
+  uid: Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" })),
+  gid: Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" })),
+});
+
+/** Runs a command as the `postgres` user (PostgreSQL refuses to run as root). */
+const asPostgres = (command: string, args: ReadonlyArray<string>): [string, ReadonlyArray<string>] => [
+  "/usr/bin/setpriv",
+  ["--reuid=postgres", "--regid=postgres", "--clear-groups", "--pdeathsig", "KILL", command, ...args],
+];
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** The test process that made a directory (none while another process is still making it). */
+const ownerOf = (dir: string): number => {
+  try {
+    return Number.parseInt(readFileSync(join(dir, "owner"), "utf8"), 10);
+  } catch {
+    return Number.NaN;
+  }
+};
+
+/** Directories left by test processes that were killed before their exit handler could run. */
+const removeOrphans = (): void => {
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith("dl-pg-")) continue;
+    const owner = ownerOf(join(tmpdir(), name));
+    if (Number.isInteger(owner) && !alive(owner))
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+};
+
+export const startPostgres = async (options: PostgresOptions): Promise<Postgres> => {
+  removeOrphans();
+  const listen = options.listen ?? "127.0.0.1";
+  const wrap: Wrap = options.wrap ?? ((command, args) => [command, args]);
+  const dir = mkdtempSync(join(tmpdir(), "dl-pg-"));
+  const data = join(dir, "data");
+  const password = randomBytes(12).toString("hex");
+  const { uid, gid } = postgresIds();
+  chownSync(dir, uid, gid);
+  chmodSync(dir, 0o700);
+  writeFileSync(join(dir, "owner"), String(process.pid));
+  // A test process that ends without close() still leaves no directory behind.
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  process.once("exit", removeDir);
+
+  const pwfile = join(dir, "pw");
+  writeFileSync(pwfile, password, { mode: 0o600 });
+  chownSync(pwfile, uid, gid);
+  const [initdb, initArgs] = asPostgres(join(binDir, "initdb"), [
+    `--pgdata=${data}`,
+    `--username=${user}`,
+    `--pwfile=${pwfile}`,
+    "--auth-local=trust",
+    "--auth-host=scram-sha-256",
+    "--encoding=UTF8",
+    "--locale=C",
+    "--no-sync",
+  ]);
+  execFileSync(initdb, initArgs, { cwd: dir, stdio: "pipe", env: { PATH: process.env.PATH ?? "" } });
+  rmSync(pwfile);
+  // initdb's own rules allow TCP from 127.0.0.1 only; a lab node connects from its namespace's address.
+  writeFileSync(
+    join(data, "pg_hba.conf"),
+    "local all all trust\nhost all all 0.0.0.0/0 scram-sha-256\nhost all all ::/0 scram-sha-256\n",
+  );
+
+  let server: { child: ChildProcess; exited: Promise<void> } | undefined;
+  const launch = async (): Promise<void> => {
+    const [command, args] = wrap(
+      ...asPostgres(join(binDir, "postgres"), [
+        "-D",
+        data,
+        "-p",
+        String(options.port),
+        "-c",
+        `listen_addresses=${listen}`,
+        "-c",
+        `unix_socket_directories=${dir}`,
+        // Throwaway data: nothing needs to survive a power cut, and tests should not wait on disks.
+        "-c",
+        "fsync=off",
+        "-c",
+        "synchronous_commit=off",
+        "-c",
+        "full_page_writes=off",
+        "-c",
+        "shared_buffers=16MB",
+        "-c",
+        "max_connections=60",
+      ]),
+    );
+    const child = spawn(command, [...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      const keep = (chunk: unknown) => {
+        output += String(chunk);
+        if (output.includes("ready to accept connections")) resolve();
+      };
+      child.stdout?.on("data", keep);
+      child.stderr?.on("data", keep);
+      exited.then(() => reject(new Error(`postgres exited before it was ready:\n${output}`)));
+      child.once("error", reject);
+    });
+    server = { child, exited };
+  };
+
+  const stop = async (stopOptions?: { readonly mode?: "fast" | "immediate" }): Promise<void> => {
+    const running = server;
+    server = undefined;
+    if (running === undefined || running.child.exitCode !== null) return;
+    // The postmaster's own shutdown signals: SIGINT is a fast shutdown, SIGQUIT an immediate one.
+    running.child.kill(stopOptions?.mode === "immediate" ? "SIGQUIT" : "SIGINT");
+    await running.exited;
+  };
+
+  const admin = async <R extends pg.QueryResultRow>(
+    sql: string,
+    values?: ReadonlyArray<unknown>,
+    db = database,
+  ): Promise<ReadonlyArray<R>> => {
+    const client = new pg.Client({ host: dir, port: options.port, user, database: db });
+    await client.connect();
+    try {
+      return (await client.query<R>(sql, values === undefined ? undefined : [...values])).rows;
+    } finally {
+      await client.end();
+    }
+  };
+
+  await launch();
+  await admin(`create database ${database}`, undefined, "postgres");
+  return {
+    url: `postgres://${user}:${password}@${listen.includes(":") ? `[${listen}]` : listen}:${options.port}/${database}`,
+    port: options.port,
+    password,
+    stop,
+    start: launch,
+    admin: (sql, values) => admin(sql, values),
+    dropAndCreate: async () => {
+      await admin(`drop database if exists ${database} with (force)`, undefined, "postgres");
+      await admin(`create database ${database}`, undefined, "postgres");
+    },
+    close: async () => {
+      await stop({ mode: "immediate" });
+      removeDir();
+      process.off("exit", removeDir);
+    },
+  };
+};
