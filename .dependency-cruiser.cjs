@@ -58,7 +58,7 @@ module.exports = {
       "effects-events-below-channels",
       "^src/effects/events/",
       "^src/effects/(?!(events|config)/)",
-      "The event bus, log and actor carry what others say; they call no service above them.",
+      "The event bus and log carry what others say; they call no service above them.",
     ),
     layer(
       "effects-ingest-below-channel",

@@ -7,7 +7,7 @@
  */
 import { Effect, PubSub, Stream } from "effect";
 import type { ChannelEvent, ChannelEventType, NewEvent } from "../../domain/events.ts";
-import { CurrentActor } from "./actor.ts";
+import { CurrentActor } from "../config/actor.ts";
 
 export interface EventFilter {
   readonly channel?: string | undefined;

@@ -11,7 +11,7 @@ import { page as layout, type Viewer } from "../../../views/layout.ts";
 import { type Auth, allows, type Role } from "../../effects/control/auth.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import type { Control } from "../../effects/control/control.ts";
-import { CurrentActor } from "../../effects/events/actor.ts";
+import { CurrentActor } from "../../effects/config/actor.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
 import type { Recordings } from "../../effects/outputs/recordings.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
