@@ -1,0 +1,95 @@
+/**
+ * The fleet's node registry in PostgreSQL: each node's URL, boot id and version, its last heartbeat by the
+ * database's clock, whether it drains, and the load it reported. One statement per function.
+ */
+import type { Queryable } from "./leases.ts";
+
+/** What a node reports of itself at each heartbeat. */
+export interface NodeLoad {
+  readonly channels_running: number;
+  readonly cpu_percent: number;
+}
+
+export interface NodeRegistration {
+  readonly id: string;
+  /** How peers and browsers reach it. */
+  readonly url: string;
+  /** New at every start of the process: another boot id under the same node id means it restarted. */
+  readonly bootId: string;
+  readonly version: string;
+}
+
+export interface NodeRow extends NodeRegistration {
+  /** When this boot registered, ISO 8601. */
+  readonly startedAt: string;
+  /** ms since its last heartbeat (or its registration), by the database's clock. */
+  readonly heartbeatAgeMs: number;
+  readonly draining: boolean;
+  /** Zeros until its first heartbeat. */
+  readonly load: NodeLoad;
+}
+
+/**
+ * Registers this process as node `id`, or registers it again after a restart: the new boot id, URL and
+ * version replace the old, its start and heartbeat are now, and a drain it was in is over (a node is drained
+ * to be stopped; the one that starts is back in service).
+ */
+export const registerNode = async (db: Queryable, node: NodeRegistration): Promise<void> => {
+  await db.query(
+    `insert into nodes (id, url, boot_id, version, started_at, heartbeat_at, draining, load)
+     values ($1, $2, $3, $4, now(), now(), false, '{}')
+     on conflict (id) do update set url = excluded.url, boot_id = excluded.boot_id,
+       version = excluded.version, started_at = now(), heartbeat_at = now(), draining = false, load = '{}'`,
+    [node.id, node.url, node.bootId, node.version],
+  );
+};
+
+/**
+ * Records a heartbeat with the node's load. Returns false when the row is not this boot's: another process
+ * registered under the same id since (or the row is gone), and this one should stop acting as the node.
+ */
+export const heartbeat = async (
+  db: Queryable,
+  id: string,
+  bootId: string,
+  load: NodeLoad,
+): Promise<boolean> => {
+  const { rows } = await db.query(
+    "update nodes set heartbeat_at = now(), load = $3 where id = $1 and boot_id = $2 returning id",
+    [id, bootId, JSON.stringify(load)],
+  );
+  return rows.length === 1;
+};
+
+const number = (value: unknown): number => (typeof value === "number" ? value : 0);
+
+/** Every registered node, by id, with its heartbeat's age by the database's clock. */
+export const listNodes = async (db: Queryable): Promise<ReadonlyArray<NodeRow>> => {
+  const { rows } = await db.query(
+    `select id, url, boot_id, version, started_at, draining, load,
+       ((extract(epoch from now()) - extract(epoch from heartbeat_at)) * 1000)::double precision as age_ms
+     from nodes order by id`,
+  );
+  return rows.map((row) => {
+    const load = (row.load ?? {}) as Record<string, unknown>;
+    return {
+      id: String(row.id),
+      url: String(row.url),
+      bootId: String(row.boot_id),
+      version: String(row.version),
+      startedAt: (row.started_at as Date).toISOString(),
+      heartbeatAgeMs: Number(row.age_ms),
+      draining: row.draining === true,
+      load: { channels_running: number(load.channels_running), cpu_percent: number(load.cpu_percent) },
+    };
+  });
+};
+
+/** Marks a node as draining (standbys stop ranking it) or back in service. Returns false for an unknown id. */
+export const setDraining = async (db: Queryable, id: string, draining: boolean): Promise<boolean> => {
+  const { rows } = await db.query("update nodes set draining = $2 where id = $1 returning id", [
+    id,
+    draining,
+  ]);
+  return rows.length === 1;
+};
