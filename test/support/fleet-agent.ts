@@ -1,0 +1,102 @@
+/**
+ * The fleet lab's sender and receiver, run inside a namespace (test/support/fleet-lab.ts starts them with
+ * `ip netns exec`). netlab-agent.ts's sink records neither the sender's address nor the port, and its sender
+ * writes every copy of a datagram into the schedule; a fleet test needs both, for many channels at once.
+ *
+ *   node fleet-agent.ts tx <file> <datagrams per ms> <to addr:port>...
+ *       Plays MediaLive's pipelines: the file's datagrams ([u16 length][bytes]...) at their pace, each one to
+ *       every destination (one copy to each node's input of each channel), from one socket. Prints
+ *       "sending" on stderr, and "done" once the file has been sent.
+ *   node fleet-agent.ts rx <bind addr> <with bytes: 1|0> <port>...
+ *       Binds every port and writes each datagram to stdout as [u16 port][u32 source IPv4][f64 arrival, epoch
+ *       ms][u32 length] and, with bytes, the datagram itself. Prints "ready" on stderr once every port is bound.
+ */
+import { createSocket } from "node:dgram";
+import { readFileSync } from "node:fs";
+
+const [mode, ...args] = process.argv.slice(2);
+const now = () => performance.timeOrigin + performance.now();
+process.on("SIGTERM", () => process.exit(0));
+
+const ipv4 = (address: string) =>
+  address.split(".").reduce((value, part) => ((value << 8) | Number(part)) >>> 0, 0);
+
+if (mode === "tx") {
+  const file = readFileSync(args[0] ?? "");
+  const perMs = Number(args[1] ?? 1);
+  const destinations = args.slice(2).map((text) => {
+    const at = text.lastIndexOf(":");
+    return { address: text.slice(0, at), port: Number(text.slice(at + 1)) };
+  });
+  const datagrams: Buffer[] = [];
+  for (let offset = 0; offset < file.length; ) {
+    const length = file.readUInt16LE(offset);
+    datagrams.push(file.subarray(offset + 2, offset + 2 + length));
+    offset += 2 + length;
+  }
+  const socket = createSocket("udp4");
+  await new Promise<void>((bound) => socket.bind(0, () => bound()));
+  socket.setSendBufferSize(4 * 1024 * 1024);
+  let next = 0;
+  let pending = 0;
+  const finish = () => {
+    if (next < datagrams.length || pending > 0) return;
+    process.stderr.write("done\n");
+    process.exit(0);
+  };
+  const sent = () => {
+    pending--;
+    finish();
+  };
+  const started = performance.now();
+  process.stderr.write("sending\n");
+  const tick = () => {
+    const due = Math.min(datagrams.length, Math.floor((performance.now() - started) * perMs) + 1);
+    while (next < due) {
+      const datagram = datagrams[next++] as Buffer;
+      for (const { address, port } of destinations) {
+        pending++;
+        socket.send(datagram, port, address, sent);
+      }
+    }
+    if (next < datagrams.length) setTimeout(tick, 1);
+    else finish();
+  };
+  tick();
+} else if (mode === "rx") {
+  const address = args[0] ?? "";
+  const withBytes = args[1] === "1";
+  const ports = args.slice(2).map(Number);
+  let pending: Buffer[] = [];
+  const flush = () => {
+    const chunk = Buffer.concat(pending);
+    pending = [];
+    process.stdout.write(chunk);
+  };
+  await Promise.all(
+    ports.map(
+      (port) =>
+        new Promise<void>((bound) => {
+          const socket = createSocket("udp4");
+          socket.on("message", (datagram, from) => {
+            const header = Buffer.allocUnsafe(18);
+            header.writeUInt16LE(port, 0);
+            header.writeUInt32LE(ipv4(from.address), 2);
+            header.writeDoubleLE(now(), 6);
+            header.writeUInt32LE(datagram.length, 14);
+            if (pending.length === 0) setImmediate(flush);
+            pending.push(header);
+            if (withBytes) pending.push(datagram);
+          });
+          socket.bind(port, address, () => {
+            socket.setRecvBufferSize(4 * 1024 * 1024);
+            bound();
+          });
+        }),
+    ),
+  );
+  process.stderr.write("ready\n");
+} else {
+  process.stderr.write(`unknown mode ${mode}: tx or rx\n`);
+  process.exit(2);
+}
