@@ -32,6 +32,7 @@ import {
 import { invalid, toFieldIssues } from "../../domain/validate.ts";
 import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
+import { Placement } from "../config/placement.ts";
 import { checkRecordingOutputs, recordingsRoot } from "../outputs/recordings.ts";
 import { localAddresses } from "../runtime/own-ports.ts";
 import { unavailableHere } from "../runtime/runtime.ts";
@@ -54,7 +55,8 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
     const configs = yield* ConfigState;
     const readModel = yield* ReadModel;
     const recordings = yield* recordingsRoot;
-    const { locked, done, startChannel, isRunning } = yield* controlShared;
+    const { locked, done, startChannel, isRunning, outputSpec } = yield* controlShared;
+    const placement = yield* Placement;
     const { find, findOutput } = configs;
 
     const commitChannel = (channel: ChannelConfig) => configs.commit(configs.replacing(channel));
@@ -122,9 +124,13 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       yield* commitChannel(next);
       // Inputs and redundancy change live; a channel that cannot take the change (a new address that will
       // not bind) is started afresh, which answers why it cannot run.
-      if (isRunning(id) && inputChanged(channel, next)) {
+      // A fleet node that stops or starts receiving the channel's input (its `nodes` changed).
+      if (placement.runsHere(channel) !== placement.runsHere(next)) {
+        if (isRunning(id)) yield* channels.stop(id);
+        else if (next.desired === "running") yield* applyRuntime(startChannel(next));
+      } else if (isRunning(id) && inputChanged(channel, next)) {
         yield* channels
-          .reconfigure(toSpec(next))
+          .reconfigure(toSpec(next, placement.holds(id)))
           .pipe(Effect.catchAll(() => Effect.zipRight(channels.stop(id), startChannel(next))));
       }
       yield* done("channel.update", `channel ${id} (${next.name}) changed`, id);
@@ -164,7 +170,9 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
           ),
       );
       yield* commitChannel(withOutput(channel, output));
-      if (isRunning(channel.id)) yield* applyRuntime(channels.applyOutput(channel.id, output));
+      if (isRunning(channel.id)) {
+        yield* applyRuntime(channels.applyOutput(channel.id, outputSpec(channel.id, output)));
+      }
       yield* done(
         action,
         `output ${output.id} (${output.name}) of channel ${channel.id} ${verb}`,

@@ -3,17 +3,21 @@
  * readiness turns true once that is done (listing those that could not start). A channel that should run but
  * could not start, or that stopped after an error (`channel_failed`), is started again on the outputs'
  * reconnect schedule until it runs, or until it is stopped, deleted or changed so that it can. An import
- * resumes through here too.
+ * resumes through here too. In a fleet, a change another node stored is applied here by `converge`, and a
+ * change of lease holder by `hold`.
  */
 import { Duration, Effect, FiberMap, Schedule, Stream } from "effect";
+import type { ChannelConfig, ConfigDocument } from "../../domain/channel.ts";
 import type { ChannelId } from "../../domain/ids.ts";
+import { inputChanged } from "../../domain/rules.ts";
 import { Channels, OutputDefaults } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
+import { Placement } from "../config/placement.ts";
 import { EventBus } from "../events/event-bus.ts";
 import { backoff } from "../outputs/retry.ts";
 import { ReadModel } from "../status/read-model.ts";
 import { Readiness } from "../status/readiness.ts";
-import { controlShared } from "./shared.ts";
+import { controlShared, toSpec } from "./shared.ts";
 
 export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
   scoped: Effect.gen(function* () {
@@ -23,7 +27,8 @@ export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
     const bus = yield* EventBus;
     const readiness = yield* Readiness;
     const reconnect = (yield* OutputDefaults).reconnect;
-    const { locked, startChannel, isRunning } = yield* controlShared;
+    const placement = yield* Placement;
+    const { locked, startChannel, isRunning, outputSpec } = yield* controlShared;
     const stored = (id: ChannelId) => configs.current().channels.find((candidate) => candidate.id === id);
 
     /**
@@ -106,9 +111,77 @@ export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
       ),
     );
 
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    const wanted = (channel: ChannelConfig | undefined): channel is ChannelConfig =>
+      channel !== undefined && channel.desired === "running" && placement.runsHere(channel);
+
+    /**
+     * Brings the runtime from `before` to `after`, two versions of the stored configuration (a change another
+     * fleet node stored, read back here): channels start and stop, changed inputs apply live, and only the
+     * outputs that changed restart. The caller holds the lock; a channel that cannot start is retried.
+     */
+    const converge = (before: ConfigDocument, after: ConfigDocument) =>
+      Effect.gen(function* () {
+        const ids = new Set([...before.channels, ...after.channels].map((channel) => channel.id));
+        for (const id of ids) {
+          const old = before.channels.find((channel) => channel.id === id);
+          const next = after.channels.find((channel) => channel.id === id);
+          if (!wanted(next)) {
+            if (isRunning(id)) yield* channels.stop(id);
+            continue;
+          }
+          if (!isRunning(id)) {
+            const started = yield* startChannel(next).pipe(
+              Effect.as(true),
+              Effect.catchAll((error) => Effect.as(Effect.logWarning(error.message), false)),
+            );
+            if (!started) yield* keepStarting(id);
+            continue;
+          }
+          if (old === undefined || same(old, next)) continue;
+          if (inputChanged(old, next) || old.name !== next.name) {
+            yield* channels.reconfigure(toSpec(next, placement.holds(id))).pipe(
+              Effect.catchAll(() => Effect.zipRight(channels.stop(id), startChannel(next))),
+              Effect.ignoreLogged,
+            );
+          }
+          for (const output of next.outputs) {
+            const was = old.outputs.find((candidate) => candidate.id === output.id);
+            if (was !== undefined && same(was, output)) continue;
+            yield* channels.applyOutput(id, outputSpec(id, output)).pipe(Effect.ignoreLogged);
+          }
+          for (const output of old.outputs) {
+            if (next.outputs.some((candidate) => candidate.id === output.id)) continue;
+            yield* channels.removeOutput(id, output.id).pipe(Effect.ignoreLogged);
+          }
+        }
+        yield* readModel.refresh;
+      });
+
+    /**
+     * This fleet node now holds (or no longer holds) a channel's lease: its enabled outputs start (or go
+     * idle), its inputs and the rest of the channel untouched. Taking over is starting outputs, not a channel.
+     */
+    const hold = (id: ChannelId, holds: boolean) =>
+      Effect.gen(function* () {
+        if (placement.holds(id) === holds) return;
+        placement.setHeld(id, holds);
+        const channel = stored(id);
+        if (channel === undefined || !isRunning(id)) return;
+        yield* Effect.forEach(
+          channel.outputs.filter((output) => output.enabled),
+          (output) => channels.applyOutput(id, outputSpec(id, output)).pipe(Effect.ignoreLogged),
+          { concurrency: "unbounded", discard: true },
+        );
+      });
+
     return {
       /** Starts the channels the configuration wants running; the caller holds the lock. */
       resume,
+      converge,
+      hold,
+      /** For a fleet node: one command at a time with the API's commands. */
+      locked,
     } as const;
   }),
 }) {}

@@ -4,23 +4,35 @@
  * starting a channel's runtime from its stored configuration. Private to control/.
  */
 import { Effect } from "effect";
-import type { ChannelConfig } from "../../domain/channel.ts";
+import type { ChannelConfig, OutputConfig } from "../../domain/channel.ts";
 import { ControlError } from "../../domain/errors.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";
 import { channelInputs } from "../../domain/rules.ts";
-import type { ChannelSpec } from "../channel/channel.ts";
+import type { ChannelSpec, OutputSpec } from "../channel/channel.ts";
 import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
+import { Placement } from "../config/placement.ts";
 import { audit, EventBus } from "../events/event-bus.ts";
 import { ReadModel } from "../status/read-model.ts";
 
-/** What the channel runtime needs of a stored channel. */
-export const toSpec = (channel: ChannelConfig): ChannelSpec => ({
+/** What the channel runtime needs of a stored output: in a fleet, only the lease holder sends. */
+export const toOutputSpec = (output: OutputConfig, holds: boolean): OutputSpec => ({
+  id: output.id,
+  name: output.name,
+  url: output.url,
+  enabled: output.enabled && holds,
+});
+
+/**
+ * What the channel runtime needs of a stored channel. A fleet node that does not hold the channel's lease
+ * (`holds` false) runs it as a standby: inputs, core, selector and SCTE-35 watcher warm, every output idle.
+ */
+export const toSpec = (channel: ChannelConfig, holds = true): ChannelSpec => ({
   id: channel.id,
   name: channel.name,
   ...channelInputs(channel),
   redundancy: channel.redundancy,
-  outputs: channel.outputs.map(({ id, name, url, enabled }) => ({ id, name, url, enabled })),
+  outputs: channel.outputs.map((output) => toOutputSpec(output, holds)),
 });
 
 export const controlShared = Effect.gen(function* () {
@@ -28,6 +40,7 @@ export const controlShared = Effect.gen(function* () {
   const configs = yield* ConfigState;
   const readModel = yield* ReadModel;
   const bus = yield* EventBus;
+  const placement = yield* Placement;
 
   return {
     /** One command at a time; whatever the outcome, readers see the state it left. */
@@ -44,9 +57,15 @@ export const controlShared = Effect.gen(function* () {
         readModel.refresh,
       ),
 
-    /** Starts the channel's runtime; a failure is a `start_failed` that says why. */
+    /**
+     * Starts the channel's runtime; a failure is a `start_failed` that says why. A fleet node that does not
+     * receive the channel's input (`nodes` names others) leaves it to them.
+     */
     startChannel: (channel: ChannelConfig) =>
-      channels.start(toSpec(channel)).pipe(
+      (placement.runsHere(channel)
+        ? channels.start(toSpec(channel, placement.holds(channel.id)))
+        : Effect.void
+      ).pipe(
         Effect.mapError(
           (error) =>
             new ControlError({
@@ -57,5 +76,9 @@ export const controlShared = Effect.gen(function* () {
       ),
 
     isRunning: (id: ChannelId) => channels.state(id) === "running",
+
+    /** A stored output as the runtime should run it here: idle on a fleet node that does not hold the channel. */
+    outputSpec: (channelId: ChannelId, output: OutputConfig) =>
+      toOutputSpec(output, placement.holds(channelId)),
   } as const;
 });

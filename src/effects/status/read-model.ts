@@ -17,7 +17,9 @@ import { maskUrl } from "../../domain/url.ts";
 import type { ChannelStats, ChannelView, OutputView, StatusSnapshot } from "../../domain/views.ts";
 import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
+import { Placement } from "../config/placement.ts";
 import { EventBus } from "../events/event-bus.ts";
+import { MediaLive } from "../medialive/medialive.ts";
 import { CueHistory } from "./cue-history.ts";
 import {
   inputKey,
@@ -54,6 +56,8 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
     const configs = yield* ConfigState;
     const bus = yield* EventBus;
     const cueHistory = yield* CueHistory;
+    const medialive = yield* MediaLive;
+    const placement = yield* Placement;
 
     const rates = new Map<string, Rate>();
     const sampleRate = (key: string, bytes: number, now: number) => {
@@ -96,8 +100,19 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
       maskUrl: maskOnce,
       redundancy: redundancyOf,
       channels,
+      medialive: medialive.view,
     };
-    const view = (channel: ChannelConfig, now: number) => viewChannel(context, channel, now);
+    const local = (channel: ChannelConfig, now: number) => viewChannel(context, channel, now);
+    /**
+     * What people see of a channel: in a fleet, the live figures of a channel another node holds come from
+     * that holder (fetched by the fleet's coordinator, a second old at most), and every channel says where it
+     * runs. This node's own metrics (`fresh`) stay local, so that a fleet's scrapes never count a figure twice.
+     */
+    const view = (channel: ChannelConfig, now: number): ChannelView => {
+      const fleet = placement.fleet(channel.id);
+      if (fleet === undefined) return local(channel, now);
+      return { ...(placement.remote(channel.id) ?? local(channel, now)), fleet };
+    };
 
     /** Bitrates over the last tick, and queue drops turned into events. */
     const sample = Effect.sync(() => {
@@ -211,7 +226,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         return {
           seq: latest.seq,
           at,
-          channels: configs.current().channels.map((channel) => view(channel, at)),
+          channels: configs.current().channels.map((channel) => local(channel, at)),
         };
       },
       /** The latest snapshot's channel list as JSON, serialised once per snapshot for every reader. */
