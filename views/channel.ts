@@ -8,6 +8,7 @@
 import { html, raw } from "hono/html";
 import { type ChannelEvent, outputLabel } from "../src/domain/events.ts";
 import type { ChannelStats, ChannelView, OutputView } from "../src/domain/views.ts";
+import { fleetLine } from "./fleet.ts";
 import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
 import { addOutputForm } from "./presets.ts";
 
@@ -66,6 +67,7 @@ export const channelHead = (channel: ChannelView, viewer: Viewer) => html`<secti
     ${channel.status === "running" ? html`<span class="muted">up ${duration(channel.uptime)}</span>` : ""}
   </div>
   ${channel.error === null ? "" : html`<p class="error-text" role="alert">${channel.error}</p>`}
+  ${fleetLine(channel.fleet)}
   ${
     channel.last_switch === null
       ? ""

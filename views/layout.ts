@@ -14,6 +14,8 @@ export type Role = "viewer" | "operator" | "admin";
 export interface Viewer {
   readonly name: string;
   readonly role: Role;
+  /** Whether the service is a node of a fleet: the menu then shows Nodes. */
+  readonly inFleet?: boolean;
 }
 
 const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
@@ -49,6 +51,7 @@ export const page = (options: {
               <a href="/">Channels</a>
               ${can(options.viewer, "admin") ? html`<a href="/channels/new">New channel</a>` : ""}
               <a href="/events">Events</a>
+              ${options.viewer.inFleet === true ? html`<a href="/nodes">Nodes</a>` : ""}
               ${can(options.viewer, "admin") ? html`<a href="/settings">Settings</a>` : ""}
             </nav>`
       }

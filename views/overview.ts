@@ -6,6 +6,7 @@
  */
 import { html } from "hono/html";
 import type { ChannelView } from "../src/domain/views.ts";
+import { fleetLine } from "./fleet.ts";
 import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
 
 const outputStates = (channel: ChannelView) => {
@@ -69,6 +70,7 @@ export const channelTile = (channel: ChannelView, viewer: Viewer, thumbnails: Ti
     </dl>
     ${channel.error === null ? "" : html`<p class="error-text" role="alert">${channel.error}</p>`}
     ${
+    ${fleetLine(channel.fleet)}
       can(viewer, "operator")
         ? html`<footer>
             ${

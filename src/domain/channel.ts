@@ -269,10 +269,25 @@ export const SwitchInputBody = Schema.Struct({
 }).annotations({ identifier: "SwitchInputBody", ...strict });
 
 export const MoveChannelBody = Schema.Struct({
-  worker: Schema.Int.pipe(Schema.nonNegative()).annotations({
-    description: "the forwarding worker thread to run the channel on (0 to DISTRIBUTARY_WORKERS − 1)",
-  }),
-}).annotations({ identifier: "MoveChannelBody", ...strict });
+  worker: Schema.optional(
+    Schema.Int.pipe(Schema.nonNegative()).annotations({
+      description: "the forwarding worker thread to run the channel on (0 to DISTRIBUTARY_WORKERS − 1)",
+    }),
+  ),
+  node: Schema.optional(
+    NodeId.annotations({
+      description: "in a fleet: the node that takes the channel's lease (one that receives its input)",
+    }),
+  ),
+}).pipe(
+  Schema.filter((move) =>
+    (move.worker === undefined) === (move.node === undefined)
+      ? 'give exactly one of worker (a forwarding thread of this node) and node (another node of the fleet), e.g. {"node": "b"}'
+      : undefined,
+  ),
+  Schema.annotations({ identifier: "MoveChannelBody", ...strict }),
+);
+/** Where a channel moves: another forwarding worker of this node, or (in a fleet) another node; one of them. */
 
 /** One channel in an import of our own export format. */
 export const ChannelImport = Schema.Struct({

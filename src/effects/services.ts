@@ -16,6 +16,7 @@ import { Resume } from "./control/resume.ts";
 import { EventBus } from "./events/event-bus.ts";
 import { EventLogLive } from "./events/event-log.ts";
 import { layerOneBox } from "./fleet/fleet.ts";
+import { FleetMetricsLive } from "./fleet/fleet-metrics.ts";
 import { Recordings } from "./outputs/recordings.ts";
 import { CueHistory } from "./status/cue-history.ts";
 import { Metrics } from "./status/metrics.ts";
@@ -32,14 +33,17 @@ const EventNames = Layer.effectDiscard(
   }),
 );
 
-export const ServicesLive = Layer.mergeAll(
-  ConfigTransfer.Default,
-  Auth.Default,
-  Metrics.Default,
-  Thumbnails.Default,
-  Layer.scopedDiscard(EventLogLive),
-  layerOneBox,
-).pipe(
+export const ServicesLive = FleetMetricsLive.pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(
+      ConfigTransfer.Default,
+      Auth.Default,
+      Metrics.Default,
+      Thumbnails.Default,
+      Layer.scopedDiscard(EventLogLive),
+      layerOneBox,
+    ),
+  ),
   Layer.provideMerge(Layer.mergeAll(Control.Default, Resume.Default)),
   Layer.provideMerge(Layer.mergeAll(ReadModel.Default, Readiness.Default)),
   Layer.provideMerge(Layer.mergeAll(CueHistory.Default, Recordings.Default, EventNames)),

@@ -13,6 +13,7 @@ import { Auth } from "../effects/control/auth.ts";
 import { ConfigTransfer } from "../effects/control/config-transfer.ts";
 import { Control } from "../effects/control/control.ts";
 import { EventBus } from "../effects/events/event-bus.ts";
+import { Fleet } from "../effects/fleet/fleet.ts";
 import { Recordings } from "../effects/outputs/recordings.ts";
 import { runtimeName, runtimeVersion } from "../effects/runtime/runtime.ts";
 import { Metrics } from "../effects/status/metrics.ts";
@@ -22,12 +23,15 @@ import { Thumbnails } from "../effects/status/thumbnails.ts";
 import { version } from "../version.ts";
 import { channelsApi } from "./api/channels.ts";
 import { configApi } from "./api/config.ts";
+import { clusterApi, serviceDiscovery, serviceDiscoveryDoc, withPeer } from "./api/cluster.ts";
 import { eventsApi } from "./api/events.ts";
 import { tokensApi } from "./api/tokens.ts";
+import { nodesApi } from "./api/nodes.ts";
 import { type AuthEnv, authenticate, makeFailureLimiter, presentedToken, requireRole } from "./auth.ts";
 import { limitBody, MAX_BODY_BYTES, MAX_IMPORT_BODY_BYTES } from "./body-limit.ts";
 import { serveHls } from "./hls.ts";
 import { metricsAccessConfig, metricsGuard } from "./metrics.ts";
+import { forwardToHolder } from "./forward.ts";
 import { openApiDocument } from "./openapi.ts";
 import { liveSocket, makeHistories } from "./pages/live.ts";
 import { pagesApp } from "./pages/routes.ts";
@@ -50,6 +54,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const channels = yield* Channels;
     const runtime = yield* Effect.runtime<never>();
     const run = makeRun(runtime);
+    const fleet = yield* Fleet;
     const runFork = yield* FiberSet.makeRuntime<never>();
 
     const app = new Hono<AuthEnv>();
@@ -89,7 +94,14 @@ export const makeApp = (startedAt: number = Date.now()) =>
     app.route("/api", open.app);
 
     const limiter = makeFailureLimiter();
-    const requireToken = authenticate(auth.authenticate, limiter);
+    // The API takes the fleet's peer credential too; the pages and the HLS files do not.
+    const apiToken = withPeer(fleet, auth.authenticate);
+    const requireToken = authenticate(apiToken, limiter);
+    const metricsAccess = yield* Effect.orDie(metricsAccessConfig);
+    const scrapeGuard = metricsGuard(metricsAccess, requireToken);
+    // Before the API's token check: service discovery is guarded as /metrics is (a loopback Prometheus needs
+    // no token).
+    app.get(serviceDiscoveryDoc.path, scrapeGuard, serviceDiscovery(fleet));
     app.use("/api/*", requireToken);
     // After the token check: a body is bounded before it is read, and only a known caller's is read at all.
     const importLimit = limitBody(MAX_IMPORT_BODY_BYTES);
@@ -98,6 +110,8 @@ export const makeApp = (startedAt: number = Date.now()) =>
     // A browser cannot read the status of a refused upgrade: without a valid token the socket opens and is
     // closed at once with 4401 (4429 while the address is limited) and a reason that says what to add.
     const refused = {
+    // In a fleet, a channel's own routes are answered by its holder (live figures, recordings, its outputs).
+    app.use("/api/channels/*", forwardToHolder(fleet));
       noToken: refusedSocket(upgradeWebSocket, 4401, NO_TOKEN_REASON),
       badToken: refusedSocket(upgradeWebSocket, 4401, BAD_TOKEN_REASON),
       limited: refusedSocket(
@@ -126,9 +140,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
       "/ws",
       socketToken,
       requireRole("viewer"),
-      channelsSocket(readModel, bus, runFork, upgradeWebSocket, (token) =>
-        Option.isSome(auth.authenticate(token)),
-      ),
+      channelsSocket(readModel, bus, runFork, upgradeWebSocket, (token) => Option.isSome(apiToken(token))),
     );
     const histories = makeHistories();
     yield* Effect.forkScoped(
@@ -147,6 +159,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
       limiter,
     });
     app.get(
+      fleet,
       "/ui/ws",
       sameOriginSocket,
       liveSocket({
@@ -159,6 +172,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
         upgradeWebSocket,
       }),
     );
+        fleet,
     app.get("/ui/thumbs/:file", (c) => {
       if (pages.sessions.principalOf(c) === null) return c.text("log in first", 401);
       const still = thumbnails.still(c.req.param("file").replace(/\.jpg$/, "") as ChannelId);
@@ -188,21 +202,26 @@ export const makeApp = (startedAt: number = Date.now()) =>
         waitForPlaylistMs: 8_000,
       }),
     );
-    const metricsAccess = yield* Effect.orDie(metricsAccessConfig);
-    app.get("/metrics", metricsGuard(metricsAccess, requireToken), async (c) =>
+    app.get("/metrics", scrapeGuard, async (c) =>
       c.body(await Runtime.runPromise(runtime)(metrics.render), 200, { "content-type": metrics.contentType }),
     );
 
     const resources = [
-      ["/api/channels", channelsApi(control, recordings, readModel, bus, run)],
+      ["/api/channels", channelsApi(control, recordings, readModel, bus, fleet, run)],
       ["/api/events", eventsApi(bus, run)],
       ["/api/tokens", tokensApi(auth, run)],
       ["/api/config", configApi(transfer, run)],
     ] as const;
     for (const [prefix, api] of resources) app.route(prefix, api.app);
-    routes = [...mounted("/api", open), ...resources.flatMap(([prefix, api]) => mounted(prefix, api))];
+    routes = [
+      ...mounted("/api", open),
+      ...resources.flatMap(([prefix, api]) => mounted(prefix, api)),
+      serviceDiscoveryDoc,
+    ];
     // What no API route took stays in the API (404, or 405 with the path's methods), never in the pages.
     app.all("/api/*", unmatched(routes));
+      ["/api/nodes", nodesApi(fleet, bus, run)],
+      ["/api/cluster", clusterApi(fleet, run)],
     app.route("/", pages.app);
 
     app.notFound((c) =>

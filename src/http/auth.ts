@@ -5,6 +5,7 @@
  * address, one count for the API, `/login` and `/hls`: past the limit, that address's wrong tokens get 429
  * with Retry-After until its oldest failure is a minute old. A valid token is never refused by the limiter.
  */
+import { timingSafeEqual } from "node:crypto";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { Option } from "effect";
 import type { Context, MiddlewareHandler } from "hono";
@@ -12,8 +13,16 @@ import { allows, type Principal, type Role } from "../effects/control/auth.ts";
 import { problemResponse } from "./problem.ts";
 
 export interface AuthEnv {
-  Variables: { principal: Principal };
+  /** `inFleet`: set for the pages, whether this service is a node of a fleet (its menu then shows Nodes). */
+  Variables: { principal: Principal; inFleet?: boolean };
 }
+
+/** Whether a presented secret is the expected one, in a time that does not tell how much of it matched. */
+export const sameSecret = (given: string, expected: string) => {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+};
 
 export interface FailureLimiter {
   /** Seconds until the address may try again; 0 when it may try now. */

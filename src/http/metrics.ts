@@ -4,11 +4,10 @@
  *   `DISTRIBUTARY_METRICS_TOKEN`, which opens `/metrics` and nothing else;
  * - `loopback`: no token, but only from 127.0.0.0/8 or ::1 (a Prometheus on the same host).
  */
-import { timingSafeEqual } from "node:crypto";
 import { Effect, Option, Redacted } from "effect";
 import type { Context, MiddlewareHandler } from "hono";
 import { metricsAuth, metricsToken } from "../effects/config/settings.ts";
-import { type AuthEnv, clientAddress, presentedToken, requireRole } from "./auth.ts";
+import { type AuthEnv, clientAddress, presentedToken, requireRole, sameSecret } from "./auth.ts";
 import { problemResponse } from "./problem.ts";
 
 export interface MetricsAccess {
@@ -20,12 +19,6 @@ export const metricsAccessConfig = Effect.all({ mode: metricsAuth, scrapeToken: 
 
 const isLoopback = (address: string) =>
   address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
-
-const sameSecret = (given: string, expected: string) => {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-};
 
 /** Lets a scrape through as the setting says; otherwise hands over to the API's token check. */
 export const metricsGuard =

@@ -8,7 +8,8 @@ import type { FleetShape } from "./fleet-types.ts";
 
 export class Fleet extends Context.Tag("distributary/Fleet")<Fleet, FleetShape>() {}
 
-const noFleet = () =>
+/** What every fleet-only request answers on one box. */
+export const noFleet = () =>
   new ControlError({
     reason: "not_found",
     message: "this service runs alone (no DISTRIBUTARY_DATABASE_URL): it has no fleet of nodes",

@@ -422,3 +422,5 @@ export class Metrics extends Effect.Service<Metrics>()("distributary/Metrics", {
     } as const;
   }),
 }) {}
+      /** For the rooms above (the fleet's figures) to add their own families to the same exposition. */
+      registry: metrics.registry,

@@ -12,7 +12,8 @@ import { FieldIssue } from "../../domain/errors.ts";
 import { EventList } from "../../domain/events.ts";
 import { ChannelList, ChannelStats, ChannelView, CueList, OutputView } from "../../domain/views.ts";
 import type { Control } from "../../effects/control/control.ts";
-import type { EventBus } from "../../effects/events/event-bus.ts";
+import { audit, type EventBus } from "../../effects/events/event-bus.ts";
+import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
 import type { Recordings } from "../../effects/outputs/recordings.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
 import { recordingResponse } from "../recording.ts";
@@ -60,6 +61,7 @@ export const channelsApi = (
   recordings: Recordings,
   readModel: ReadModel,
   bus: EventBus,
+  fleet: FleetShape,
   run: Run,
 ): Api => {
   const { app, routes, on } = makeApi();
@@ -170,15 +172,28 @@ export const channelsApi = (
       method: "post",
       path: "/{id}/move",
       access: "operator",
-      summary: "Run the channel on another forwarding worker thread, without a gap in its outputs",
+      summary:
+        "Run the channel on another forwarding worker thread, without a gap in its outputs ({worker: n}); in " +
+        "a fleet, hand its lease to another node that receives its input ({node: id}: a short gap on air)",
       body: MoveChannelBody,
       response: ChannelView,
     },
     (c) =>
       run(
         c,
-        Effect.flatMap(body(c, MoveChannelBody), ({ worker }) =>
-          inChannel(c, (id) => control.move(id, worker)),
+        Effect.flatMap(body(c, MoveChannelBody), ({ worker, node }) =>
+          inChannel(c, (id) =>
+            node === undefined
+              ? control.move(id, worker ?? 0)
+              : Effect.gen(function* () {
+                  const from = (yield* readModel.channel(id)).fleet?.holder ?? "(none)";
+                  yield* fleet.move(id, node);
+                  yield* audit(bus, "channel.move", `channel ${id}: moved from node ${from} to ${node}`, {
+                    channel: id,
+                  });
+                  return yield* readModel.channel(id);
+                }),
+          ),
         ),
         (channel) => c.json(channel),
       ),

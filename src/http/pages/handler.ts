@@ -8,11 +8,12 @@ import { Effect, Runtime } from "effect";
 import type { Context } from "hono";
 import type { html } from "hono/html";
 import { page as layout, type Viewer } from "../../../views/layout.ts";
+import { CurrentActor } from "../../effects/config/actor.ts";
 import { type Auth, allows, type Role } from "../../effects/control/auth.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import type { Control } from "../../effects/control/control.ts";
-import { CurrentActor } from "../../effects/config/actor.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
+import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
 import type { Recordings } from "../../effects/outputs/recordings.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
 import type { Thumbnails } from "../../effects/status/thumbnails.ts";
@@ -30,6 +31,7 @@ export interface PageServices {
   readonly thumbnails: Thumbnails;
   readonly runtime: Runtime.Runtime<never>;
   /** The API's failure limiter: one count of wrong tokens per address. */
+  readonly fleet: FleetShape;
   readonly limiter: FailureLimiter;
 }
 
@@ -46,7 +48,7 @@ export const pageOn =
 
 export const viewerOf = (c: Context<AuthEnv>): Viewer => {
   const principal = c.get("principal");
-  return { name: principal.name, role: principal.role };
+  return { name: principal.name, role: principal.role, inFleet: c.get("inFleet") === true };
 };
 
 /** The posted form's text fields. */

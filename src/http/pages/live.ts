@@ -18,6 +18,7 @@ import {
   outputsSection,
   pidsSection,
 } from "../../../views/channel.ts";
+import { nodesTable } from "../../../views/fleet.ts";
 import type { Viewer } from "../../../views/layout.ts";
 import { channelTile } from "../../../views/overview.ts";
 import { decodeSection } from "../../core/scte35/index.ts";
@@ -26,6 +27,7 @@ import type { ChannelId } from "../../domain/ids.ts";
 import type { StatusSnapshot } from "../../domain/views.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
+import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
 import type { Thumbnails } from "../../effects/status/thumbnails.ts";
 import type { RunFork } from "../ws.ts";
 import type { makeSessions } from "./session.ts";
@@ -74,6 +76,7 @@ export const liveSocket = (deps: {
   readonly histories: Histories;
   readonly thumbnails: Thumbnails;
   readonly runFork: RunFork;
+  readonly fleet: FleetShape;
   readonly upgradeWebSocket: UpgradeWebSocket;
 }) =>
   deps.upgradeWebSocket((c: Context) => {
@@ -129,6 +132,8 @@ export const liveSocket = (deps: {
           return `<div id="tiles" class="tiles">${yield* joined(tiles)}</div>`;
         }
         if (pageName !== "channel") return "";
+        // The nodes' states and heartbeat ages, once a snapshot (a second).
+        if (pageName === "nodes") return yield* joined([nodesTable(deps.fleet.nodes(), viewer)]);
         const channel = snapshot.channels.find((candidate) => candidate.id === channelId);
         if (channel === undefined) return "";
         const parts = [

@@ -16,6 +16,7 @@ import { limitBody, MAX_BODY_BYTES, MAX_IMPORT_BODY_BYTES, MAX_LOGIN_BODY_BYTES 
 import { adminPages } from "./admin-pages.ts";
 import { assets } from "./assets.ts";
 import { channelPages } from "./channel-pages.ts";
+import { fleetPages } from "./fleet-pages.ts";
 import { formFields, type PageServices } from "./handler.ts";
 import { makeSessions, nextAfterLogin, sameOrigin } from "./session.ts";
 
@@ -95,6 +96,10 @@ export const pagesApp = (services: PageServices) => {
   const signedIn = new Hono<AuthEnv>();
   signedIn.use("*", sessions.require());
   signedIn.use("*", (c, next) =>
+  signedIn.use("*", (c, next) => {
+    c.set("inFleet", services.fleet.enabled);
+    return next();
+  });
     c.req.method === "GET" || c.req.method === "HEAD"
       ? next()
       : (c.req.path === "/settings/import" ? limits.import : limits.form)(c, next),
@@ -103,5 +108,6 @@ export const pagesApp = (services: PageServices) => {
   signedIn.route("/", adminPages(services));
 
   app.route("/", signedIn);
+  signedIn.route("/", fleetPages(services));
   return { app, sessions };
 };

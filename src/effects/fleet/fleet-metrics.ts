@@ -1,0 +1,115 @@
+/**
+ * The fleet's figures in `/metrics`, read from the coordinator at scrape time: whether this node is cut off,
+ * whether it reaches the database, which nodes it sees up, the leases it holds and their terms, the channels
+ * that should run and have no holder, and the takeovers it made. Registered only in a fleet, so one box's
+ * `/metrics` is what it always was. Every node reports what it sees, so Prometheus can compare their views:
+ * a node down is one that no node sees up.
+ */
+import { Effect, Layer } from "effect";
+import { Counter, Gauge, type Registry } from "prom-client";
+import type { StatusSnapshot } from "../../domain/views.ts";
+import { Metrics } from "../status/metrics.ts";
+import { ReadModel } from "../status/read-model.ts";
+import { Fleet } from "./fleet.ts";
+import { type FleetShape, TAKEOVER_REASONS } from "./fleet-types.ts";
+
+/** A node counts as up while it beats and answers: draining and drained nodes are up, on purpose. */
+const isUp = (state: string) => state !== "down" && state !== "unreachable";
+
+/** Channels that should run whose lease has no holder, or a holder that let it expire. */
+export const withoutHolder = (fleet: FleetShape, snapshot: StatusSnapshot): number => {
+  const leases = new Map(fleet.leases().map((lease) => [lease.channel, lease]));
+  return snapshot.channels.filter((channel) => {
+    if (channel.desired !== "running") return false;
+    const lease = leases.get(channel.id);
+    return lease === undefined || lease.holder === null || lease.expires_in_ms < 0;
+  }).length;
+};
+
+export const registerFleetMetrics = (
+  registry: Registry,
+  fleet: FleetShape,
+  current: () => StatusSnapshot,
+) => {
+  const gauge = (
+    name: string,
+    help: string,
+    labelNames: ReadonlyArray<string>,
+    collect: (g: Gauge) => void,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        collect(this);
+      },
+    });
+  gauge(
+    "distributary_cluster_isolated",
+    "1 while this node holds leases it cannot renew and no peer reaches the database either: it keeps sending",
+    [],
+    (g) => g.set(fleet.isolated() ? 1 : 0),
+  );
+  gauge(
+    "distributary_cluster_database_reachable",
+    "1 while this node's statements reach the fleet's database",
+    [],
+    (g) => g.set(fleet.databaseReachable() ? 1 : 0),
+  );
+  gauge(
+    "distributary_node_up",
+    "Each node as this node sees it: 1 beating and answering (draining and drained included), 0 unreachable or down",
+    ["node"],
+    (g) => {
+      for (const node of fleet.nodes()) g.set({ node: node.id }, isUp(node.state) ? 1 : 0);
+    },
+  );
+  gauge(
+    "distributary_lease_held",
+    "1 for each channel whose lease this node holds (it runs the outputs), 0 for the others",
+    ["channel"],
+    (g) => {
+      for (const lease of fleet.leases())
+        g.set({ channel: lease.channel }, lease.holder !== null && lease.holder === fleet.self ? 1 : 0);
+    },
+  );
+  gauge(
+    "distributary_lease_term",
+    "A channel's lease term: grows at every change of holder (a fencing token)",
+    ["channel"],
+    (g) => {
+      for (const lease of fleet.leases()) g.set({ channel: lease.channel }, lease.term);
+    },
+  );
+  gauge(
+    "distributary_channels_without_holder",
+    "Channels that should run whose lease no node holds (none yet, or expired): their outputs are off air",
+    [],
+    (g) => g.set(withoutHolder(fleet, current())),
+  );
+  new Counter({
+    name: "distributary_takeovers_total",
+    help: "Leases this node took since it started, by reason: expired, holder_gone, holder_restarted, drain, move",
+    labelNames: ["reason"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const counts = fleet.takeovers();
+      for (const reason of TAKEOVER_REASONS) this.inc({ reason }, counts[reason]);
+    },
+  });
+};
+
+/** Adds the fleet's families to `/metrics` in a fleet; nothing on one box. */
+export const FleetMetricsLive = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const fleet = yield* Fleet;
+    if (!fleet.enabled) return;
+    const metrics = yield* Metrics;
+    const readModel = yield* ReadModel;
+    registerFleetMetrics(metrics.registry, fleet, readModel.current);
+  }),
+);
