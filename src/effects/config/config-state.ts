@@ -14,17 +14,26 @@ import { DocumentStore, loadDocument, type StoreError, saveDocument } from "./st
 
 export const CHANNELS_FILE = "channels.json";
 
+/** What an API answer says while the shared database cannot be reached (503). */
+export const DATABASE_UNREACHABLE =
+  "the database cannot be reached: changes are refused until it is back; reads keep working";
+
 /**
  * A failed write, for the caller: what happened in words and a reference to find the details (file paths,
- * the system's error) in the service log, where they are written — not in the answer.
+ * the system's error) in the service log, where they are written — not in the answer. Another node's change
+ * to the same rows is a conflict the person resolves; an unreachable database is a wait.
  */
-const storeFailed = (error: StoreError) =>
+export const storeFailed = (error: StoreError) =>
   Effect.gen(function* () {
+    if (error.reason === "conflict") return new ControlError({ reason: "conflict", message: error.message });
     const reference = randomUUID().slice(0, 8);
     yield* Effect.logError(`configuration write failed (reference ${reference}): ${error.message}`);
     return new ControlError({
       reason: "store_failed",
-      message: `the configuration could not be saved, so nothing was changed (reference ${reference} in the service log)`,
+      message:
+        error.reason === "unavailable"
+          ? `${DATABASE_UNREACHABLE} (reference ${reference} in the service log)`
+          : `the configuration could not be saved, so nothing was changed (reference ${reference} in the service log)`,
     });
   });
 
@@ -110,6 +119,22 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
       }),
       /** Runs `effect` as the only writer. */
       locked: writeLock.withPermits(1),
+      /**
+       * Reads the document again and takes it as current (another node changed it): its secrets are learnt and
+       * released as on a commit. Returns the configuration before and after.
+       */
+      reload: writeLock.withPermits(1)(
+        Effect.gen(function* () {
+          const next = yield* loadDocument(CHANNELS_FILE, ConfigDocument, emptyConfig).pipe(
+            Effect.provideService(DocumentStore, store),
+          );
+          const before = config;
+          previous = config;
+          config = next;
+          learnSecrets(next);
+          return { previous: before, current: next } as const;
+        }),
+      ),
     } as const;
   }),
 }) {}

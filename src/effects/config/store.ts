@@ -14,8 +14,12 @@ import { join } from "node:path";
 import { Context, Effect, Layer, Option, type ParseResult, Schema } from "effect";
 import { toFieldIssues } from "../../domain/validate.ts";
 
+/**
+ * `unavailable`: the shared database cannot be reached; `conflict`: another node changed what this write
+ * changes since this node read it (the PostgreSQL store, postgres/).
+ */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
-  reason: Schema.Literal("read_failed", "write_failed", "corrupt"),
+  reason: Schema.Literal("read_failed", "write_failed", "corrupt", "unavailable", "conflict"),
   message: Schema.String,
 }) {}
 

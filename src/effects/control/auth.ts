@@ -8,6 +8,7 @@ import { Effect, Option, Redacted, Schema } from "effect";
 import { Name } from "../../domain/channel.ts";
 import { ControlError, notFound } from "../../domain/errors.ts";
 import { TokenId } from "../../domain/ids.ts";
+import { storeFailed } from "../config/config-state.ts";
 import { holdSecrets, releaseSecrets, setTokenNames } from "../config/secrets.ts";
 import { adminToken } from "../config/settings.ts";
 import { DocumentStore, loadDocument, saveDocument } from "../config/store.ts";
@@ -70,7 +71,14 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
     const save = (next: TokensDocument) =>
       saveDocument(TOKENS_FILE, TokensDocument, next).pipe(
         Effect.provideService(DocumentStore, store),
-        Effect.mapError((error) => new ControlError({ reason: "store_failed", message: error.message })),
+        Effect.catchAll((error) =>
+          Effect.flatMap(
+            error.reason === "conflict" || error.reason === "unavailable"
+              ? storeFailed(error)
+              : Effect.succeed(new ControlError({ reason: "store_failed", message: error.message })),
+            Effect.fail,
+          ),
+        ),
       );
     let document = yield* loadDocument(TOKENS_FILE, TokensDocument, { version: 1, tokens: [] });
     const writeLock = yield* Effect.makeSemaphore(1);
@@ -128,12 +136,12 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
     const byHash = () => new Map(document.tokens.map((token) => [token.sha256, token]));
     let index = byHash();
     setTokenNames(document.tokens.map((token) => token.name));
-    const commit = (next: TokensDocument) =>
-      Effect.tap(save(next), () => {
-        document = next;
-        index = byHash();
-        setTokenNames(document.tokens.map((token) => token.name));
-      });
+    const take = (next: TokensDocument) => {
+      document = next;
+      index = byHash();
+      setTokenNames(document.tokens.map((token) => token.name));
+    };
+    const commit = (next: TokensDocument) => Effect.tap(save(next), () => take(next));
 
     return {
       /** The admin token created at a first start, once: whoever prints it takes it. */
@@ -145,6 +153,22 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
       authenticate: (secret: string): Option.Option<Principal> =>
         Option.map(Option.fromNullable(index.get(hash(secret))), toView),
       list: Effect.sync(() => document.tokens.map(toView)),
+      /**
+       * Reads the token list again and takes it as current (another node changed it); a token gone from it no
+       * longer authenticates here. Returns the lists before and after.
+       */
+      reload: writeLock.withPermits(1)(
+        Effect.gen(function* () {
+          const next = yield* loadDocument(TOKENS_FILE, TokensDocument, { version: 1, tokens: [] }).pipe(
+            Effect.provideService(DocumentStore, store),
+          );
+          const before = document;
+          const kept = new Set(next.tokens.map((token) => token.id));
+          for (const token of before.tokens) if (!kept.has(token.id)) releaseSecrets(`token:${token.id}`);
+          take(next);
+          return { previous: before.tokens.map(toView), current: next.tokens.map(toView) } as const;
+        }),
+      ),
       create: Effect.fn("Auth.create")(function* (body: { readonly name: string; readonly role: Role }) {
         return yield* writeLock.withPermits(1)(
           Effect.gen(function* () {

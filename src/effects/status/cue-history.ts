@@ -5,12 +5,18 @@
  * something was added. A reader asking for a channel's cues gets the ones seen up to that moment. A
  * missing or unreadable document starts an empty history with a warning: cues are worth keeping, not worth
  * failing a start for.
+ *
+ * In a fleet (a Database is present) the history lives in the `cues` table instead (cues-table.ts): the
+ * node that holds a channel adds its cues, and whichever node starts reads the channels' last cues back.
  */
 import { Effect, Option, Schedule } from "effect";
 import { Channels } from "../channel/channels.ts";
 import type { CueRecord } from "../channel/scte35-watcher.ts";
 import { ConfigState } from "../config/config-state.ts";
+import { Placement } from "../config/placement.ts";
+import { Database } from "../config/postgres/database.ts";
 import { DocumentStore } from "../config/store.ts";
+import { type CueTable, cueTable } from "./cues-table.ts";
 
 /** Cues kept per channel. */
 export const CUE_HISTORY_LIMIT = 100;
@@ -49,9 +55,17 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
     const channels = yield* Channels;
     const configs = yield* ConfigState;
     const store = yield* DocumentStore;
+    const placement = yield* Placement;
+    const database = yield* Effect.serviceOption(Database);
+    const table: CueTable | undefined = Option.isSome(database)
+      ? cueTable(database.value, CUE_HISTORY_LIMIT, placement.node)
+      : undefined;
 
-    const loaded = yield* store.read(CUE_DOCUMENT).pipe(
-      Effect.map(Option.map(parse)),
+    const fromStore: Effect.Effect<
+      Option.Option<Map<string, CueRecord[]> | null>,
+      { readonly message: string }
+    > = table === undefined ? Effect.map(store.read(CUE_DOCUMENT), Option.map(parse)) : table.load;
+    const loaded = yield* fromStore.pipe(
       Effect.catchAll((error) => Effect.as(Effect.logWarning(error.message), Option.none())),
       Effect.withSpan("CueHistory.load"),
     );
@@ -62,6 +76,9 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
       Option.isSome(loaded) && loaded.value !== null ? loaded.value : new Map<string, CueRecord[]>();
     const seen = new WeakSet<CueRecord>();
     let dirty = false;
+    /** Cues of channels this node holds, not yet in the table. */
+    let pending: Array<{ readonly channel: string; readonly cue: CueRecord }> = [];
+    let forgotten: string[] = [];
 
     /** Copies the cues the running channels' watchers saw since the last call. */
     const collect = () => {
@@ -74,6 +91,7 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
           if (cues.length > CUE_HISTORY_LIMIT) cues.splice(0, cues.length - CUE_HISTORY_LIMIT);
           history.set(id, cues);
           dirty = true;
+          if (table !== undefined && placement.holds(id)) pending.push({ channel: id, cue });
         }
       }
     };
@@ -85,11 +103,25 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
       for (const id of history.keys()) {
         if (!known.has(id)) {
           history.delete(id);
+          forgotten.push(id);
           dirty = true;
         }
       }
       if (!dirty) return Effect.void;
       dirty = false;
+      if (table !== undefined) {
+        const [adding, removing] = [pending, forgotten];
+        [pending, forgotten] = [[], []];
+        return table.save(adding, removing).pipe(
+          Effect.catchAll((error) =>
+            Effect.sync(() => {
+              pending = [...adding, ...pending];
+              forgotten = [...removing, ...forgotten];
+              dirty = true;
+            }).pipe(Effect.zipRight(Effect.logWarning(`cue history not saved: ${error.message}`))),
+          ),
+        );
+      }
       const document: CueDocument = { version: 1, channels: Object.fromEntries(history) };
       return store.write(CUE_DOCUMENT, JSON.stringify(document)).pipe(
         Effect.catchAll((error) =>

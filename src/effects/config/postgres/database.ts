@@ -1,0 +1,269 @@
+/**
+ * The fleet's PostgreSQL as one service: a small pool for statements and transactions, and one client of its own
+ * that LISTENs for configuration changes.
+ *
+ * Every wait is short on purpose: a node cut off from the database must learn it within about two seconds
+ * (connecting gives up after one, a statement after two), because the fleet's coordinator decides from that
+ * whether to keep sending. A notification can be lost while the listening client is disconnected; after each
+ * reconnection the stream says `{reconnected: true}`, and whoever listens reloads in full instead.
+ *
+ * The URL's password and the fleet's peer token are held as secrets (secrets.ts), so no log line shows them;
+ * the errors here also replace the password themselves, as it may be too short for the masker to hold.
+ */
+import { Context, Duration, Effect, Layer, PubSub, Redacted, Schedule, Schema, Stream } from "effect";
+import pg from "pg";
+import { holdSecrets } from "../secrets.ts";
+
+/** The database could not be reached, or the connection broke, or a statement ran out of time. */
+export class DatabaseUnavailable extends Schema.TaggedError<DatabaseUnavailable>()("DatabaseUnavailable", {
+  message: Schema.String,
+}) {}
+
+/** The database answered and refused a statement (a constraint, a lock, a bad statement): `code` is SQLSTATE. */
+export class DatabaseRefused extends Schema.TaggedError<DatabaseRefused>()("DatabaseRefused", {
+  code: Schema.String,
+  message: Schema.String,
+}) {}
+
+export type DatabaseError = DatabaseUnavailable | DatabaseRefused;
+
+export const CONFIG_CHANNEL = "distributary_config";
+
+/** What a NOTIFY on `distributary_config` says: which document changed, its newest revision and who wrote it. */
+export interface ConfigNotice {
+  readonly document: "channels" | "tokens";
+  readonly revision: number;
+  readonly node: string | null;
+}
+export type StoreNotice = ConfigNotice | { readonly reconnected: true };
+
+export type Row = Record<string, unknown>;
+
+/** Statements inside one transaction. */
+export interface Transaction {
+  readonly query: <R extends Row = Row>(
+    sql: string,
+    values?: ReadonlyArray<unknown>,
+  ) => Effect.Effect<ReadonlyArray<R>, DatabaseError>;
+}
+
+/** A Promise-shaped connection for code written against pg directly (such as the fleet's lease statements). */
+export interface Queryable {
+  query(text: string, values?: ReadonlyArray<unknown>): Promise<{ readonly rows: ReadonlyArray<Row> }>;
+}
+
+export interface DatabaseShape extends Transaction {
+  /** Runs `body` between BEGIN and COMMIT; any failure (its own or the database's) rolls back. */
+  readonly transaction: <A, E>(
+    body: (tx: Transaction) => Effect.Effect<A, E>,
+  ) => Effect.Effect<A, E | DatabaseError>;
+  /** The same pool as Promises; a failure rejects with DatabaseUnavailable or DatabaseRefused. */
+  readonly queryable: Queryable;
+  /** Notifications on `distributary_config`, and `{reconnected: true}` after each reconnection. */
+  readonly notices: Stream.Stream<StoreNotice>;
+  /** Whether the latest statement (or the listening client's latest check) succeeded. */
+  readonly reachable: () => boolean;
+  /** The URL with its password replaced, for messages. */
+  readonly display: string;
+}
+
+export class Database extends Context.Tag("distributary/Database")<Database, DatabaseShape>() {}
+
+/** Connecting gives up after this long: a cut-off network answers nothing at all. */
+const CONNECT_TIMEOUT_MS = 1000;
+/** A statement gives up after this long (client side too: a cut-off network never answers). */
+const STATEMENT_TIMEOUT_MS = 2000;
+/** How often the listening client proves its connection alive (a cut connection may stay silent for hours). */
+const LISTEN_CHECK = Duration.seconds(2);
+
+/** A postgres:// URL with its password replaced by ****, for messages and printing. */
+export const displayUrl = (url: string): string => {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "****";
+    return parsed.toString();
+  } catch {
+    return "the database URL (it does not parse as a URL)";
+  }
+};
+
+const passwordOf = (url: string): string => {
+  try {
+    return decodeURIComponent(new URL(url).password);
+  } catch {
+    return "";
+  }
+};
+
+/** The SQLSTATE classes of a database that is there but cannot serve: starting, stopping, out of connections. */
+const unavailableCodes = /^(08|53|57P|3D000)/;
+
+export const makeDatabase = (url: Redacted.Redacted<string>) =>
+  Effect.gen(function* () {
+    const text = Redacted.value(url);
+    const password = passwordOf(text);
+    holdSecrets("database:password", password === "" ? [] : [password]);
+    const display = displayUrl(text);
+    const clean = (message: string) => (password === "" ? message : message.split(password).join("****"));
+    const classify = (cause: unknown): DatabaseError => {
+      const error = cause instanceof Error ? cause : new Error(String(cause));
+      const code = "code" in error && typeof error.code === "string" ? error.code : "";
+      // pg's own errors (no SQLSTATE) are the network's: refused, reset, timed out.
+      if (/^[0-9A-Z]{5}$/.test(code) && !unavailableCodes.test(code)) {
+        return new DatabaseRefused({ code, message: clean(error.message) });
+      }
+      return new DatabaseUnavailable({
+        message: `the database (${display}) cannot be reached: ${clean(error.message || code || "no answer")}`,
+      });
+    };
+
+    const settings: pg.PoolConfig = {
+      connectionString: text,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      query_timeout: STATEMENT_TIMEOUT_MS,
+      statement_timeout: STATEMENT_TIMEOUT_MS,
+      idle_in_transaction_session_timeout: 4 * STATEMENT_TIMEOUT_MS,
+      keepAlive: true,
+      application_name: "distributary",
+    };
+    const pool = new pg.Pool({ ...settings, max: 5, idleTimeoutMillis: 30_000 });
+    // An idle client whose connection breaks reports it here; without a listener it would end the process.
+    pool.on("error", () => {
+      reachable = false;
+    });
+    yield* Effect.addFinalizer(() => Effect.promise(() => pool.end().catch(() => undefined)));
+
+    let reachable = false;
+    /** Every statement goes through here, so `reachable` is the latest one's outcome. */
+    const run = async <R extends Row>(
+      client: pg.Pool | pg.PoolClient | pg.Client,
+      sql: string,
+      values?: ReadonlyArray<unknown>,
+    ): Promise<ReadonlyArray<R>> => {
+      try {
+        const result = await client.query<R>(sql, values === undefined ? undefined : [...values]);
+        reachable = true;
+        return result.rows;
+      } catch (cause) {
+        const error = classify(cause);
+        if (error._tag === "DatabaseUnavailable") reachable = false;
+        throw error;
+      }
+    };
+    const runOn =
+      (client: pg.Pool | pg.PoolClient) =>
+      <R extends Row = Row>(sql: string, values?: ReadonlyArray<unknown>) =>
+        Effect.tryPromise({
+          try: () => run<R>(client, sql, values),
+          catch: (error) => error as DatabaseError,
+        });
+
+    const transaction = <A, E>(body: (tx: Transaction) => Effect.Effect<A, E>) =>
+      Effect.acquireUseRelease(
+        Effect.tryPromise({ try: () => pool.connect(), catch: classify }).pipe(
+          Effect.tapError(() =>
+            Effect.sync(() => {
+              reachable = false;
+            }),
+          ),
+        ),
+        (client) =>
+          Effect.gen(function* () {
+            const query = runOn(client);
+            yield* query("begin");
+            const result = yield* body({ query });
+            yield* query("commit");
+            return result;
+          }).pipe(
+            Effect.tapError(() => Effect.promise(() => client.query("rollback").catch(() => undefined))),
+          ),
+        // A client whose transaction failed is discarded, not reused: its connection may be the broken part.
+        (client, exit) => Effect.sync(() => client.release(exit._tag === "Failure" ? true : undefined)),
+      );
+
+    const notices = yield* PubSub.sliding<StoreNotice>(1024);
+    yield* Effect.forkScoped(listen(settings, notices, classify, (client) => run(client, "select 1")));
+
+    return Database.of({
+      query: runOn(pool),
+      transaction,
+      queryable: { query: async (sql, values) => ({ rows: await run(pool, sql, values) }) },
+      notices: Stream.fromPubSub(notices),
+      reachable: () => reachable,
+      display,
+    });
+  });
+
+const parseNotice = (payload: string | undefined): ConfigNotice | undefined => {
+  try {
+    const notice = JSON.parse(payload ?? "") as Partial<ConfigNotice>;
+    return (notice.document === "channels" || notice.document === "tokens") &&
+      typeof notice.revision === "number"
+      ? { document: notice.document, revision: notice.revision, node: notice.node ?? null }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * One listening connection at a time, checked every two seconds; when it fails, the next is tried after a
+ * growing pause (0.1 s doubling up to 2 s), and `{reconnected: true}` follows each success but the first.
+ */
+const listen = (
+  settings: pg.ClientConfig,
+  notices: PubSub.PubSub<StoreNotice>,
+  classify: (cause: unknown) => DatabaseError,
+  check: (client: pg.Client) => Promise<unknown>,
+) => {
+  let connections = 0;
+  const session = Effect.acquireUseRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const client = new pg.Client(settings);
+        // Errors of a broken connection also come as events; the checks below notice and end the session.
+        client.on("error", () => undefined);
+        try {
+          await client.connect();
+          await client.query(`listen ${CONFIG_CHANNEL}`);
+        } catch (cause) {
+          await client.end().catch(() => undefined);
+          throw cause;
+        }
+        return client;
+      },
+      catch: classify,
+    }),
+    (client) =>
+      Effect.gen(function* () {
+        connections += 1;
+        client.on("notification", (message) => {
+          const notice = parseNotice(message.payload);
+          if (notice !== undefined) notices.unsafeOffer(notice);
+        });
+        if (connections > 1) yield* PubSub.publish(notices, { reconnected: true });
+        const ended = Effect.async<void>((resume) => {
+          client.once("end", () => resume(Effect.void));
+        });
+        const checks = Effect.tryPromise(() => check(client)).pipe(
+          Effect.delay(LISTEN_CHECK),
+          Effect.forever,
+        );
+        yield* Effect.raceFirst(ended, checks.pipe(Effect.ignore));
+      }),
+    (client) => Effect.promise(() => client.end().catch(() => undefined)),
+  );
+  return session.pipe(
+    Effect.ignore,
+    Effect.repeat(
+      Schedule.exponential("100 millis").pipe(
+        Schedule.union(Schedule.spaced("2 seconds")),
+        Schedule.resetAfter("10 seconds"),
+      ),
+    ),
+  );
+};
+
+/** Database as a layer: the pool and the listener live as long as it does. */
+export const layerDatabase = (url: Redacted.Redacted<string>): Layer.Layer<Database> =>
+  Layer.scoped(Database, makeDatabase(url));

@@ -1,0 +1,49 @@
+/**
+ * The fleet's store as one layer: the Database (pool and listener), its schema brought up to date before
+ * anything reads it, the DocumentStore over it, and StoreChanges from its notifications. The service chooses
+ * it when `DISTRIBUTARY_DATABASE_URL` is set (src/http/server.ts).
+ */
+import { hostname } from "node:os";
+import { Effect, Layer, Option, Redacted } from "effect";
+import { holdSecrets } from "../secrets.ts";
+import { nodeId } from "../settings.ts";
+import { StoreChanges } from "../store-changes.ts";
+import { Database, type DatabaseShape, layerDatabase } from "./database.ts";
+import { layerPostgresStore } from "./document-store.ts";
+import { migrate } from "./migrations.ts";
+
+/** The credential nodes show each other (made by migration 2), held as a secret so no text shows it. */
+export const peerToken = (db: DatabaseShape) =>
+  db.query<{ value: string }>("select value from cluster where key = 'peer_token'").pipe(
+    Effect.map((rows) => {
+      const value = rows[0]?.value ?? "";
+      holdSecrets("database:peer-token", value === "" ? [] : [value]);
+      return Redacted.make(value);
+    }),
+  );
+
+const Migrated = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const db = yield* Database;
+    const applied = yield* migrate(db);
+    if (applied.length > 0) yield* Effect.logInfo(`database schema brought to version ${applied.join(", ")}`);
+    yield* peerToken(db);
+  }),
+);
+
+const Changes = Layer.effect(
+  StoreChanges,
+  Effect.map(Database, (db) => ({ changes: db.notices })),
+);
+
+/** Database, DocumentStore and StoreChanges over the PostgreSQL at `url`; audit rows name this node. */
+export const layerPostgres = (url: Redacted.Redacted<string>) =>
+  Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const node = Option.getOrElse(yield* nodeId, () => hostname());
+      return Layer.mergeAll(layerPostgresStore(node), Changes).pipe(
+        Layer.provide(Migrated),
+        Layer.provideMerge(layerDatabase(url)),
+      );
+    }),
+  );

@@ -1,0 +1,123 @@
+/**
+ * The fleet database's schema, versioned and forward-only: each version runs once, in a transaction of its own
+ * that first takes one advisory lock (so two nodes starting together apply it once: the second waits, then
+ * finds it applied), and records itself in `schema_migrations`. A database whose schema is newer than this
+ * build knows is refused: an older node must not write rows whose meaning has changed under it.
+ */
+import { randomBytes } from "node:crypto";
+import { Effect, Schema } from "effect";
+import type { DatabaseError, DatabaseShape, Transaction } from "./database.ts";
+
+/** Any number, the same in every build: the advisory lock the migrations take. */
+const MIGRATION_LOCK = 2_029_001;
+
+interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly apply: (tx: Transaction) => Effect.Effect<unknown, DatabaseError>;
+}
+
+const statements =
+  (...sql: ReadonlyArray<string>) =>
+  (tx: Transaction) =>
+    Effect.forEach(sql, (statement) => tx.query(statement), { discard: true });
+
+export const MIGRATIONS: ReadonlyArray<Migration> = [
+  {
+    version: 1,
+    name: "channels, tokens and the audit trail",
+    apply: statements(
+      `create table channels (id text primary key, position integer not null, body jsonb not null,
+         revision bigint not null, updated_at timestamptz not null default now())`,
+      "create sequence config_revision",
+      "create table tokens (id text primary key, body jsonb not null, revision bigint not null)",
+      `create table audit (id bigserial primary key, at timestamptz not null default now(), node text,
+         actor text not null, action text not null, detail text not null, channel text, revision bigint)`,
+    ),
+  },
+  {
+    version: 2,
+    name: "the fleet: nodes, leases, cue history and the peer token",
+    apply: (tx) =>
+      Effect.zipRight(
+        statements(
+          `create table nodes (id text primary key, url text not null, boot_id text not null,
+             version text not null, started_at timestamptz not null, heartbeat_at timestamptz not null,
+             draining boolean not null default false, load jsonb not null default '{}')`,
+          `create table leases (channel text primary key references channels(id) on delete cascade,
+             holder text, holder_boot text, term bigint not null default 0,
+             expires_at timestamptz not null default '-infinity')`,
+          `create table cues (id bigserial primary key, channel text not null, at timestamptz not null,
+             node text, record jsonb not null)`,
+          "create index cues_by_channel on cues (channel, id)",
+          "create table cluster (key text primary key, value text not null)",
+        )(tx),
+        // The credential nodes show each other when one forwards a command to another.
+        tx.query("insert into cluster (key, value) values ('peer_token', $1)", [
+          randomBytes(32).toString("base64url"),
+        ]),
+      ),
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS.reduce(
+  (latest, migration) => Math.max(latest, migration.version),
+  0,
+);
+
+export class SchemaTooNew extends Schema.TaggedError<SchemaTooNew>()("SchemaTooNew", {
+  message: Schema.String,
+}) {}
+
+const currentVersion = (tx: Transaction) =>
+  Effect.gen(function* () {
+    yield* tx.query(
+      `create table if not exists schema_migrations (version integer primary key, name text not null,
+         applied_at timestamptz not null default now())`,
+    );
+    const rows = yield* tx.query<{ version: number | null }>(
+      "select max(version) as version from schema_migrations",
+    );
+    return rows[0]?.version ?? 0;
+  });
+
+/**
+ * Brings the schema to `target` (the latest by default), one version per transaction. Returns the versions it
+ * applied (none when another node had applied them).
+ */
+export const migrate = (db: DatabaseShape, target = LATEST_VERSION) =>
+  Effect.gen(function* () {
+    const applied: number[] = [];
+    for (const migration of MIGRATIONS) {
+      if (migration.version > target) break;
+      const ran = yield* db.transaction((tx) =>
+        Effect.gen(function* () {
+          yield* tx.query("select pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
+          const version = yield* currentVersion(tx);
+          if (version > LATEST_VERSION) {
+            return yield* new SchemaTooNew({
+              message:
+                `the database's schema is at version ${version}, newer than this distributary knows ` +
+                `(${LATEST_VERSION}): a newer distributary has used it. Start this node with that version ` +
+                "or a later one; an older one must not write to it",
+            });
+          }
+          if (version >= migration.version) return false;
+          yield* migration.apply(tx);
+          yield* tx.query("insert into schema_migrations (version, name) values ($1, $2)", [
+            migration.version,
+            migration.name,
+          ]);
+          return true;
+        }),
+      );
+      if (ran) applied.push(migration.version);
+    }
+    return applied;
+  }).pipe(Effect.withSpan("Database.migrate"));
+
+/** The schema's version now (0 for an empty database). */
+export const schemaVersion = (db: DatabaseShape) =>
+  db.transaction((tx) =>
+    Effect.zipRight(tx.query("select pg_advisory_xact_lock($1)", [MIGRATION_LOCK]), currentVersion(tx)),
+  );
