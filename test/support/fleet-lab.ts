@@ -92,6 +92,8 @@ export interface FleetLab {
   ) => Promise<Sender>;
   /** nftables in `node`'s namespace dropping everything to and from the database's address, and only that. */
   readonly cutFromDatabase: (node: FleetNode) => Promise<Impairment>;
+  /** The same for every other address on the bridge: the database, the peers, tx and rx. */
+  readonly isolate: (node: FleetNode) => Promise<Impairment>;
 }
 
 export interface FleetLabOptions {
@@ -127,6 +129,7 @@ export const useFleetLab = (id: string, options: FleetLabOptions): FleetLab => {
         rx: Namespace;
         rxAddress: string;
         names: Map<string, string>;
+        bridged: ReadonlyArray<string>;
       }
     | undefined;
   const cuts = new Set<Impairment>();
@@ -211,6 +214,46 @@ export const useFleetLab = (id: string, options: FleetLabOptions): FleetLab => {
     };
   };
 
+  let cutCount = 0;
+  /**
+   * An inet table of its own in the node's namespace dropping its traffic to and from `addresses`: output and
+   * input hooks see the node's own traffic, which the netlab's ingress rules on a bridge port cannot single
+   * out per peer.
+   */
+  const cut = async (node: FleetNode, addresses: ReadonlyArray<string>): Promise<Impairment> => {
+    const table = `dl${id}cut${cutCount++}`;
+    const set = `{ ${addresses.join(", ")} }`;
+    const nft = (args: ReadonlyArray<string>) => node.ns.exec("nft", args);
+    await nft(["add", "table", "inet", table]);
+    await nft(["add", "chain", "inet", table, "out", "{ type filter hook output priority 0; }"]);
+    await nft(["add", "chain", "inet", table, "in", "{ type filter hook input priority 0; }"]);
+    await nft(["add", "rule", "inet", table, "out", "ip", "daddr", set, "counter", "drop"]);
+    await nft(["add", "rule", "inet", table, "in", "ip", "saddr", set, "counter", "drop"]);
+    let healed = false;
+    let last = 0;
+    const dropped = async () => {
+      if (healed) return last;
+      const listing = await nft(["list", "table", "inet", table]);
+      last = [...listing.matchAll(/counter packets (\d+)/g)].reduce(
+        (sum, match) => sum + Number(match[1]),
+        0,
+      );
+      return last;
+    };
+    const impairment: Impairment = {
+      dropped,
+      heal: async () => {
+        if (healed) return;
+        await dropped();
+        healed = true;
+        cuts.delete(impairment);
+        await nft(["delete", "table", "inet", table]);
+      },
+    };
+    cuts.add(impairment);
+    return impairment;
+  };
+
   beforeAll(async () => {
     const db = await lab.namespace("db");
     const members = await Promise.all(options.nodes.map((name) => lab.namespace(name)));
@@ -232,7 +275,8 @@ export const useFleetLab = (id: string, options: FleetLabOptions): FleetLab => {
       nodes.set(name, makeNode(name, ns, address(ns), managed, postgres));
       names.set(address(ns), name);
     }
-    state = { db: postgres, dbAddress, nodes, tx, rx, rxAddress: address(rx), names };
+    const bridged = bridge.ends.map((end) => end.address);
+    state = { db: postgres, dbAddress, nodes, tx, rx, rxAddress: address(rx), names, bridged };
   }, 120_000);
 
   afterAll(async () => {
@@ -332,40 +376,11 @@ export const useFleetLab = (id: string, options: FleetLabOptions): FleetLab => {
       await written(child, "sending");
       return { process: child, done, stop: () => child.stop() };
     },
-    cutFromDatabase: async (node) => {
-      // An inet table of its own in the node's namespace: output and input hooks see the node's own traffic,
-      // which the netlab's ingress rules on the bridge port cannot single out per peer.
-      const table = `dl${id}cut`;
-      const db = get().dbAddress;
-      const nft = (args: ReadonlyArray<string>) => node.ns.exec("nft", args);
-      await nft(["add", "table", "inet", table]);
-      await nft(["add", "chain", "inet", table, "out", "{ type filter hook output priority 0; }"]);
-      await nft(["add", "chain", "inet", table, "in", "{ type filter hook input priority 0; }"]);
-      await nft(["add", "rule", "inet", table, "out", "ip", "daddr", db, "counter", "drop"]);
-      await nft(["add", "rule", "inet", table, "in", "ip", "saddr", db, "counter", "drop"]);
-      let healed = false;
-      let last = 0;
-      const dropped = async () => {
-        if (healed) return last;
-        const listing = await nft(["list", "table", "inet", table]);
-        last = [...listing.matchAll(/counter packets (\d+)/g)].reduce(
-          (sum, match) => sum + Number(match[1]),
-          0,
-        );
-        return last;
-      };
-      const cut: Impairment = {
-        dropped,
-        heal: async () => {
-          if (healed) return;
-          await dropped();
-          healed = true;
-          cuts.delete(cut);
-          await nft(["delete", "table", "inet", table]);
-        },
-      };
-      cuts.add(cut);
-      return cut;
-    },
+    cutFromDatabase: (node) => cut(node, [get().dbAddress]),
+    isolate: (node) =>
+      cut(
+        node,
+        [...get().bridged].filter((address) => address !== node.address),
+      ),
   };
 };

@@ -1,0 +1,187 @@
+/**
+ * What the fleet's lab scenarios (test/lab/fleet-*.test.ts) share: channels that run on two nodes (MediaLive's
+ * two pipelines, one to each), waiting for holders in the database's lease table and for outputs on air at the
+ * receiver, and the printed report.
+ */
+import { eventually } from "./app.ts";
+import {
+  type Continuation,
+  continuation,
+  doubleSending,
+  longestSilence,
+  outputLine,
+  type Received,
+  type Silence,
+} from "./fleet-analysis.ts";
+import type { FleetLab, FleetNode, Receiver } from "./fleet-lab.ts";
+
+export interface Lease {
+  readonly holder: string | null;
+  readonly term: number;
+  /** Not expired, by the database's clock. */
+  readonly live: boolean;
+}
+
+/** The lease table as the database has it, by channel. */
+export const leaseRows = async (fleet: FleetLab): Promise<ReadonlyMap<string, Lease>> => {
+  const rows = await fleet.db.admin<{ channel: string; holder: string | null; term: string; live: boolean }>(
+    "select channel, holder, term, expires_at > now() as live from leases",
+  );
+  return new Map(
+    rows.map((row) => [row.channel, { holder: row.holder, term: Number(row.term), live: row.live }]),
+  );
+};
+
+/** Waits until every channel of `ids` has a live lease held by `holder`; the leases then. */
+export const awaitHolder = (
+  fleet: FleetLab,
+  ids: ReadonlyArray<string>,
+  holder: string,
+  timeoutMs = 20_000,
+): Promise<ReadonlyMap<string, Lease>> =>
+  eventually(
+    `node ${holder} holding ${ids.length} channels`,
+    async () => {
+      const leases = await leaseRows(fleet);
+      return ids.every((id) => leases.get(id)?.holder === holder && leases.get(id)?.live === true)
+        ? leases
+        : undefined;
+    },
+    timeoutMs,
+  );
+
+export interface FleetChannels {
+  readonly ids: ReadonlyArray<string>;
+  readonly inputPorts: ReadonlyArray<number>;
+  readonly outputPorts: ReadonlyArray<number>;
+}
+
+/**
+ * `count` channels created and started through `via`, each received on `nodes` at 0.0.0.0 (every node binds
+ * the same port on its own addresses) and sent by UDP to the receiver: channel i listens on
+ * `inputBase + 2i` and sends to rx's `outputBase + i`.
+ */
+export const createChannels = async (
+  fleet: FleetLab,
+  via: FleetNode,
+  options: {
+    readonly name: string;
+    readonly count: number;
+    readonly nodes: (index: number) => ReadonlyArray<string>;
+    readonly inputBase: number;
+    readonly outputBase: number;
+  },
+): Promise<FleetChannels> => {
+  const ids: string[] = [];
+  const inputPorts: number[] = [];
+  const outputPorts: number[] = [];
+  for (let i = 0; i < options.count; i++) {
+    const [inputPort, outputPort] = [options.inputBase + 2 * i, options.outputBase + i];
+    const created = await via.api("/api/channels", {
+      method: "POST",
+      body: {
+        name: `${options.name} ${i + 1}`,
+        rtp_ip: "0.0.0.0",
+        rtp_port: inputPort,
+        nodes: options.nodes(i),
+        outputs: [{ id: "out", name: "rx", protocol: "udp", url: `udp://${fleet.rxAddress}:${outputPort}` }],
+      },
+    });
+    if (created.status !== 201)
+      throw new Error(`POST /api/channels on ${via.id}: ${created.status} ${await created.text()}`);
+    const { id } = (await created.json()) as { id: string };
+    const started = await via.api(`/api/channels/${id}/start`, { method: "POST" });
+    if (started.status !== 200)
+      throw new Error(`start ${id} on ${via.id}: ${started.status} ${await started.text()}`);
+    ids.push(id);
+    inputPorts.push(inputPort);
+    outputPorts.push(outputPort);
+  }
+  return { ids, inputPorts, outputPorts };
+};
+
+/** Where tx sends: each channel's input port on each of its nodes' addresses. */
+export const inputsOf = (
+  fleet: FleetLab,
+  channels: FleetChannels,
+  nodes: (index: number) => ReadonlyArray<string>,
+): ReadonlyArray<string> =>
+  channels.inputPorts.flatMap((port, i) => nodes(i).map((node) => `${fleet.node(node).address}:${port}`));
+
+/** Deletes the channels through `via` (stopping them), so the next scenario starts from a quiet fleet. */
+export const deleteChannels = async (via: FleetNode, ids: ReadonlyArray<string>) => {
+  for (const id of ids) {
+    const answer = await via.api(`/api/channels/${id}`, { method: "DELETE" });
+    if (answer.status !== 200 && answer.status !== 404)
+      throw new Error(`DELETE ${id} on ${via.id}: ${answer.status} ${await answer.text()}`);
+  }
+};
+
+/** What came to `port` at or after `sinceMs` (from `source` only, when given). */
+export const since = (receiver: Receiver, port: number, sinceMs: number, source?: string): Received[] =>
+  receiver
+    .at(port)
+    .filter((arrival) => arrival.atMs >= sinceMs && (source === undefined || arrival.source === source));
+
+/** Waits until every port has had `count` datagrams at or after `sinceMs` (from `source`, when given). */
+export const awaitOnAir = (
+  receiver: Receiver,
+  ports: ReadonlyArray<number>,
+  sinceMs: number,
+  options: { readonly source?: string; readonly count?: number; readonly timeoutMs?: number } = {},
+) =>
+  eventually(
+    `${ports.length} outputs on air${options.source === undefined ? "" : ` from ${options.source}`}`,
+    () =>
+      ports.every((port) => since(receiver, port, sinceMs, options.source).length >= (options.count ?? 20))
+        ? true
+        : undefined,
+    options.timeoutMs ?? 20_000,
+  );
+
+export const nowMs = () => performance.timeOrigin + performance.now();
+
+export const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A scenario's report, printed whole so that CI's output keeps it together. */
+export const report = (title: string, lines: ReadonlyArray<string>) =>
+  console.log([title, ...lines].join("\n"));
+
+export interface OutputMeasure {
+  readonly port: number;
+  readonly silence: Silence;
+  readonly doubles: number;
+  /** What came after the longest silence, against the stream (when the receiver kept bytes). */
+  readonly after?: Continuation;
+  readonly line: string;
+}
+
+/**
+ * Each output between `fromMs` and `untilMs`: its longest silence, its double sending and, given the stream,
+ * whether what came after the silence is the stream itself with its cues, byte for byte.
+ */
+export const measureOutputs = (
+  fleet: FleetLab,
+  receiver: Receiver,
+  ports: ReadonlyArray<number>,
+  window: { readonly fromMs: number; readonly untilMs: number },
+  stream?: { readonly datagrams: ReadonlyArray<Uint8Array>; readonly index: ReadonlyMap<string, number> },
+): ReadonlyArray<OutputMeasure> =>
+  ports.map((port) => {
+    const arrivals = receiver.at(port).filter((a) => a.atMs >= window.fromMs && a.atMs <= window.untilMs);
+    const silence = longestSilence(arrivals, window);
+    const after =
+      stream === undefined ? undefined : continuation(arrivals, silence.toMs, stream.datagrams, stream.index);
+    const tail =
+      after === undefined
+        ? ""
+        : `; after it ${after.count} datagrams ${after.contiguous ? "contiguous" : "NOT contiguous"} from #${after.firstIndex}, ` +
+          `cues ${after.cues.length} (stream has ${after.expectedCues.length} there)`;
+    return {
+      port,
+      silence,
+      doubles: doubleSending(arrivals).length,
+      ...(after === undefined ? {} : { after }),
+      line: `${outputLine(`output :${port}`, arrivals, fleet.names, window)}${tail}`,
+    };
+  });
