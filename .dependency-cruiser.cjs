@@ -1,7 +1,7 @@
 /**
  * The dependency rules of ARCHITECTURE.md, checked by `npm test` (scripts/test.sh):
  *   src/domain ← src/core ← src/effects ← src/http ← src/cli
- * and inside src/effects: config ← runtime, events ← ingest, outputs ← channel ← status ← control ← fleet ← services.ts
+ * and inside src/effects: config ← runtime, events ← ingest, outputs ← channel ← medialive ← status ← control ← fleet ← services.ts
  * Each layer imports only from the layers before it; views/ (page templates) take data, never services; no
  * import cycles anywhere; nothing in src/ imports tests or benchmarks.
  */
@@ -41,7 +41,7 @@ module.exports = {
       "Services never reach up into the HTTP layer or the pages.",
     ),
     // Inside src/effects, folders by role, each above the ones it may import (services.ts at the root wires
-    // them all): fleet → control → status → channel → ingest | outputs → runtime | events → config.
+    // them all): fleet → control → status → medialive → channel → ingest | outputs → runtime | events → config.
     layer(
       "effects-config-is-the-bottom",
       "^src/effects/config/",
@@ -75,8 +75,14 @@ module.exports = {
     layer(
       "effects-channel-below-status",
       "^src/effects/channel/",
-      "^src/effects/(status|control|services)",
+      "^src/effects/(medialive|status|control|services)",
       "Channels and their supervisor report through counters and events; they do not read status or take commands from above.",
+    ),
+    layer(
+      "effects-medialive-below-status",
+      "^src/effects/medialive/",
+      "^src/effects/(status|control|fleet|services)",
+      "The link to AWS MediaLive reads channels and the configuration and is shown by status; it takes no commands from above.",
     ),
     layer(
       "effects-status-below-control",

@@ -10,6 +10,7 @@ import { type ChannelEvent, outputLabel } from "../src/domain/events.ts";
 import type { ChannelStats, ChannelView, OutputView } from "../src/domain/views.ts";
 import { fleetLine } from "./fleet.ts";
 import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
+import { medialiveSection } from "./medialive.ts";
 import { addOutputForm } from "./presets.ts";
 
 /** A file:// output's recordings, oldest first, as the page lists them. */
@@ -359,6 +360,10 @@ const eventWords = (event: ChannelEvent): string => {
       return `SCTE-35 ${event.summary}`;
     case "worker_restarted":
       return `forwarding worker ${event.worker} ${event.reason}; its channels were started again`;
+    case "medialive_action":
+      return `MediaLive ${event.message}`;
+    case "medialive_state":
+      return `MediaLive channel ${event.state}`;
     case "api_change":
       return `${event.detail} — by ${event.actor}`;
   }
@@ -390,8 +395,14 @@ export const mediaLiveNote = (channel: ChannelView, host: string) => {
     "  PCR period: 40 ms (PCR control CONFIGURED_PCR_PERIOD)",
     "  Video: H.264, audio: AAC; the stream is forwarded untouched",
   ].join("\n");
+  const linked = channel.medialive;
   return html`<section aria-labelledby="medialive-title">
     <h2 id="medialive-title">What to set in MediaLive</h2>
+    ${
+      linked === undefined
+        ? ""
+        : html`<p>Linked channel: <a href="${linked.console_url}" rel="noreferrer" target="_blank">MediaLive channel ${linked.channel_id} in ${linked.region}</a> (AWS console).</p>`
+    }
     <pre id="medialive-note">${note}</pre>
     <button type="button" data-copy="#medialive-note">Copy</button>
   </section>`;
@@ -426,6 +437,7 @@ export const channelPage = (options: {
     readonly errors: Readonly<Record<string, string>>;
   };
 }) => html`${channelHead(options.channel, options.viewer)}
+  ${medialiveSection(options.channel, options.viewer)}
   ${inputsSection(options.channel, options.viewer)}
   ${previewSection(options.channel)}
   ${outputsSection(options.channel, options.viewer, options.history)}

@@ -8,6 +8,7 @@ import { html } from "hono/html";
 import type { ChannelView } from "../src/domain/views.ts";
 import { fleetLine } from "./fleet.ts";
 import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
+import { medialiveFact } from "./medialive.ts";
 
 const outputStates = (channel: ChannelView) => {
   const counts = new Map<string, number>();
@@ -67,6 +68,7 @@ export const channelTile = (channel: ChannelView, viewer: Viewer, thumbnails: Ti
       <dd>${channel.outputs.length === 0 ? html`<span class="muted">none</span>` : outputStates(channel)}</dd>
       <dt>Last cue</dt>
       <dd>${channel.status === "running" ? sinceLastCue(channel, now) : "—"}</dd>
+      ${medialiveFact(channel)}
     </dl>
     ${channel.error === null ? "" : html`<p class="error-text" role="alert">${channel.error}</p>`}
     ${

@@ -8,6 +8,7 @@ import { isIP } from "node:net";
 import { Either, Schema, Struct } from "effect";
 import { ChannelId, NodeId, OutputId } from "./ids.ts";
 import { oneOf } from "./literals.ts";
+import { MediaLiveLink } from "./medialive.ts";
 import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET, RedundancyConfigSchema } from "./redundancy.ts";
 import { AllowedSources } from "./sources.ts";
 import { PROTOCOLS, parseOutputUrl } from "./url.ts";
@@ -175,6 +176,7 @@ export const ChannelConfig = Schema.Struct({
   redundancy: Redundancy,
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
   nodes: Schema.optional(ChannelNodes),
+  medialive: Schema.optional(Schema.NullOr(MediaLiveLink)),
   desired: DesiredState,
   created_at: Schema.String,
   outputs: Schema.Array(OutputConfig),
@@ -246,6 +248,7 @@ const channelFields = {
   redundancy: Schema.optional(Redundancy),
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
   nodes: Schema.optional(ChannelNodes),
+  medialive: Schema.optional(Schema.NullOr(MediaLiveLink)),
 };
 
 export const ChannelBody = Schema.Struct({

@@ -8,7 +8,16 @@ export type FieldIssue = typeof FieldIssue.Type;
  * reasons to statuses in one place; `message` is for a person and never holds a secret.
  */
 export class ControlError extends Schema.TaggedError<ControlError>()("ControlError", {
-  reason: Schema.Literal("invalid", "not_found", "conflict", "start_failed", "unavailable", "store_failed"),
+  reason: Schema.Literal(
+    "invalid",
+    "not_found",
+    "conflict",
+    "start_failed",
+    "unavailable",
+    "store_failed",
+    // A service we call for the request (AWS MediaLive) refused it or failed.
+    "upstream",
+  ),
   message: Schema.String,
   errors: Schema.optional(Schema.Array(FieldIssue)),
 }) {}

@@ -74,6 +74,24 @@ export const ChannelEvent = Schema.Union(
   }),
   Schema.Struct({
     ...common,
+    /** A start or stop of the linked MediaLive channel, asked by someone or something, and how it went. */
+    type: Schema.Literal("medialive_action"),
+    action: Schema.Literal("start", "stop"),
+    /** operator (API or page), channel_start (start_with_channel) or cost_guard (idle too long). */
+    by: Schema.Literal("operator", "channel_start", "cost_guard"),
+    ok: Schema.Boolean,
+    /** What happened, or why it failed, in words. */
+    message: Schema.String,
+  }),
+  Schema.Struct({
+    ...common,
+    /** The linked MediaLive channel's state changed (IDLE, STARTING, RUNNING, …), as DescribeChannel says. */
+    type: Schema.Literal("medialive_state"),
+    state: Schema.String,
+    previous: Schema.NullOr(Schema.String),
+  }),
+  Schema.Struct({
+    ...common,
     type: Schema.Literal("api_change"),
     /** The token's name. */
     actor: Schema.String,

@@ -233,6 +233,7 @@ export const buildChannel = (
     redundancy: body.redundancy ?? {},
     ...(body.expect_cues_within_s == null ? {} : { expect_cues_within_s: body.expect_cues_within_s }),
     ...(body.nodes == null || body.nodes.length === 0 ? {} : { nodes: body.nodes }),
+    ...(body.medialive == null ? {} : { medialive: body.medialive }),
     desired: base.desired,
     created_at: base.created_at,
     outputs,
@@ -274,6 +275,8 @@ export const patchChannel = (channel: ChannelConfig, changes: ChannelPatch): Cha
         ? channel.expect_cues_within_s
         : changes.expect_cues_within_s,
     nodes: changes.nodes ?? channel.nodes,
+    // null unlinks the MediaLive channel.
+    medialive: changes.medialive === undefined ? channel.medialive : changes.medialive,
   };
 };
 

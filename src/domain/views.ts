@@ -5,6 +5,7 @@
  */
 import { Schema } from "effect";
 import { Protocol } from "./channel.ts";
+import { MediaLiveView } from "./medialive.ts";
 import { ChannelStatus, OutputState, OutputStatus } from "./states.ts";
 
 /** The redundancy settings a channel runs with: what was given, defaults filled. */
@@ -215,6 +216,9 @@ export const ChannelView = Schema.Struct({
   created_at: Schema.String,
   outputs: Schema.Array(OutputView),
   fleet: Schema.optional(ChannelFleetView),
+  medialive: Schema.optional(MediaLiveView).annotations({
+    description: "the AWS MediaLive channel that feeds this one, as last described; absent when none is linked",
+  }),
 }).annotations({ identifier: "Channel" });
 export type ChannelView = typeof ChannelView.Type;
 

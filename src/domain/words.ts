@@ -86,6 +86,9 @@ const WORDS = `
   volume waiting wallet wanted warning warnings watched watcher weather website websocket weekend welcome
   western whatever whether whitespace window winter within without wonder worker workers working writer
   writev written yellow yesterday youtube
+  called changing console creating describechannel egress endpoints instance linked listchannels matches
+  minutes passed passes pending pipelines reaches recovering removes startchannel stopchannel stopping
+  throttled updating upstream
 `;
 
 export const SERVICE_WORDS: ReadonlyArray<string> = WORDS.split(/\s+/).filter((word) => word !== "");

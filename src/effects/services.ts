@@ -17,6 +17,7 @@ import { EventBus } from "./events/event-bus.ts";
 import { EventLogLive } from "./events/event-log.ts";
 import { layerOneBox } from "./fleet/fleet.ts";
 import { FleetMetricsLive } from "./fleet/fleet-metrics.ts";
+import { MediaLive } from "./medialive/medialive.ts";
 import { Recordings } from "./outputs/recordings.ts";
 import { CueHistory } from "./status/cue-history.ts";
 import { Metrics } from "./status/metrics.ts";
@@ -33,6 +34,15 @@ const EventNames = Layer.effectDiscard(
   }),
 );
 
+/** The inputs follow the linked MediaLive channel's egress (wired here: the link is below the commands). */
+const MediaLiveSenders = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const medialive = yield* MediaLive;
+    const control = yield* Control;
+    medialive.onSendersChanged((id) => Effect.ignore(control.applySenders(id)));
+  }),
+);
+
 export const ServicesLive = FleetMetricsLive.pipe(
   Layer.provideMerge(
     Layer.mergeAll(
@@ -41,11 +51,13 @@ export const ServicesLive = FleetMetricsLive.pipe(
       Metrics.Default,
       Thumbnails.Default,
       Layer.scopedDiscard(EventLogLive),
+      MediaLiveSenders,
       layerOneBox,
     ),
   ),
   Layer.provideMerge(Layer.mergeAll(Control.Default, Resume.Default)),
   Layer.provideMerge(Layer.mergeAll(ReadModel.Default, Readiness.Default)),
+  Layer.provideMerge(MediaLive.Default),
   Layer.provideMerge(Layer.mergeAll(CueHistory.Default, Recordings.Default, EventNames)),
   Layer.provideMerge(Layer.mergeAll(Channels.Default, ConfigState.Default, Placement.Default)),
   Layer.provideMerge(EventBus.Default),

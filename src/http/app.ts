@@ -14,6 +14,7 @@ import { ConfigTransfer } from "../effects/control/config-transfer.ts";
 import { Control } from "../effects/control/control.ts";
 import { EventBus } from "../effects/events/event-bus.ts";
 import { Fleet } from "../effects/fleet/fleet.ts";
+import { MediaLive } from "../effects/medialive/medialive.ts";
 import { Recordings } from "../effects/outputs/recordings.ts";
 import { runtimeName, runtimeVersion } from "../effects/runtime/runtime.ts";
 import { Metrics } from "../effects/status/metrics.ts";
@@ -25,6 +26,7 @@ import { channelsApi } from "./api/channels.ts";
 import { configApi } from "./api/config.ts";
 import { clusterApi, serviceDiscovery, serviceDiscoveryDoc, withPeer } from "./api/cluster.ts";
 import { eventsApi } from "./api/events.ts";
+import { medialiveApi } from "./api/medialive.ts";
 import { tokensApi } from "./api/tokens.ts";
 import { nodesApi } from "./api/nodes.ts";
 import { type AuthEnv, authenticate, makeFailureLimiter, presentedToken, requireRole } from "./auth.ts";
@@ -52,6 +54,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const thumbnails = yield* Thumbnails;
     const auth = yield* Auth;
     const channels = yield* Channels;
+    const medialive = yield* MediaLive;
     const runtime = yield* Effect.runtime<never>();
     const run = makeRun(runtime);
     const fleet = yield* Fleet;
@@ -151,6 +154,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
       recordings,
       readModel,
       bus,
+      medialive,
       auth,
       transfer,
       histories,
@@ -208,6 +212,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
 
     const resources = [
       ["/api/channels", channelsApi(control, recordings, readModel, bus, fleet, run)],
+      ["/api/channels", medialiveApi(medialive, run)],
       ["/api/events", eventsApi(bus, run)],
       ["/api/tokens", tokensApi(auth, run)],
       ["/api/config", configApi(transfer, run)],

@@ -44,6 +44,8 @@ export const fromControlError = (error: ControlError): Problem => {
       return { ...base, status: 409, title: "Channel could not start" };
     case "unavailable":
       return { ...base, status: 501, title: "Not available" };
+    case "upstream":
+      return { ...base, status: 502, title: "AWS refused or failed" };
     case "store_failed":
       return { ...base, status: 503, title: "Configuration could not be saved; nothing was changed" };
   }

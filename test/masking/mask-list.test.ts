@@ -220,6 +220,16 @@ describe("the mask list", () => {
       { ...common, ...names, type: "output_reconnect", reconnects: 1, error: "refused", delay_ms: 1000 },
       { ...common, ...names, type: "output_queue_drops", packets: 1 },
       { ...common, ...names, type: "worker_restarted", worker: 1, channels: [], reason: "crashed" },
+      {
+        ...common,
+        ...names,
+        type: "medialive_action",
+        action: "stop",
+        by: "cost_guard",
+        ok: true,
+        message: "channel 1234567: stop asked by the cost guard: no output sent for 15 min; it is STOPPING",
+      },
+      { ...common, ...names, type: "medialive_state", state: "RUNNING", previous: "STARTING" },
     ];
     expect(new Set(samples.map((event) => event.type)).size).toBe(EVENT_TYPES.length - 2);
     const text = samples.map((event) => describeEvent(event)?.[1] ?? "").join("\n");

@@ -104,6 +104,12 @@ export const metricsAuth = Config.literal(
 export const metricsToken = Config.option(Config.redacted("DISTRIBUTARY_METRICS_TOKEN"));
 
 /**
+ * Another endpoint for the AWS MediaLive client (a VPC endpoint, or a stand-in in tests); none: AWS's own for
+ * the linked channel's region. Credentials are never a setting of ours: the AWS SDK's standard chain finds them.
+ */
+export const awsEndpoint = Config.option(Config.nonEmptyString("DISTRIBUTARY_AWS_ENDPOINT"));
+
+/**
  * A setting read now from the environment, for a module that needs it outside any Effect (at load, in a
  * worker thread, on the forwarding path). A value the definition refuses gives `fallback` here: the service's
  * start reads the same setting through `Config` and stops on it with the setting's message.

@@ -37,7 +37,7 @@ import { checkRecordingOutputs, recordingsRoot } from "../outputs/recordings.ts"
 import { localAddresses } from "../runtime/own-ports.ts";
 import { unavailableHere } from "../runtime/runtime.ts";
 import { ReadModel } from "../status/read-model.ts";
-import { controlShared, toSpec } from "./shared.ts";
+import { controlShared } from "./shared.ts";
 
 const fromCheck = (error: ControlError | undefined) =>
   error === undefined ? Effect.void : Effect.fail(error);
@@ -55,7 +55,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
     const configs = yield* ConfigState;
     const readModel = yield* ReadModel;
     const recordings = yield* recordingsRoot;
-    const { locked, done, startChannel, isRunning, outputSpec } = yield* controlShared;
+    const { locked, done, startChannel, isRunning, outputSpec, spec } = yield* controlShared;
     const placement = yield* Placement;
     const { find, findOutput } = configs;
 
@@ -130,7 +130,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
         else if (next.desired === "running") yield* applyRuntime(startChannel(next));
       } else if (isRunning(id) && inputChanged(channel, next)) {
         yield* channels
-          .reconfigure(toSpec(next, placement.holds(id)))
+          .reconfigure(spec(next))
           .pipe(Effect.catchAll(() => Effect.zipRight(channels.stop(id), startChannel(next))));
       }
       yield* done("channel.update", `channel ${id} (${next.name}) changed`, id);
@@ -295,6 +295,19 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       return yield* readModel.channel(id);
     });
 
+    /**
+     * A running channel's inputs take the senders they trust now (the linked MediaLive channel's egress
+     * endpoints changed), live: the outputs go on. Nothing stored changes, so nothing is audited.
+     */
+    const applySenders = Effect.fn("Control.applySenders")(function* (id: ChannelId) {
+      const channel = configs.channel(id);
+      if (channel === undefined || !isRunning(id)) return;
+      yield* applyRuntime(channels.reconfigure(spec(channel)));
+      yield* Effect.logInfo(
+        `channel ${id} (${channel.name}): its inputs' allowed senders follow MediaLive's egress`,
+      );
+    }, locked);
+
     /** A running channel to another forwarding worker, its outputs going on (Channels.move). */
     const move = Effect.fn("Control.move")(function* (id: ChannelId, worker: number) {
       const channel = yield* find(id);
@@ -327,6 +340,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       removeOutput,
       switchInput,
       move,
+      applySenders,
     } as const;
   }),
 }) {}

@@ -17,7 +17,7 @@ import { EventBus } from "../events/event-bus.ts";
 import { backoff } from "../outputs/retry.ts";
 import { ReadModel } from "../status/read-model.ts";
 import { Readiness } from "../status/readiness.ts";
-import { controlShared, toSpec } from "./shared.ts";
+import { controlShared } from "./shared.ts";
 
 export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
   scoped: Effect.gen(function* () {
@@ -28,7 +28,7 @@ export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
     const readiness = yield* Readiness;
     const reconnect = (yield* OutputDefaults).reconnect;
     const placement = yield* Placement;
-    const { locked, startChannel, isRunning, outputSpec } = yield* controlShared;
+    const { locked, startChannel, isRunning, outputSpec, spec } = yield* controlShared;
     const stored = (id: ChannelId) => configs.current().channels.find((candidate) => candidate.id === id);
 
     /**
@@ -140,7 +140,7 @@ export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
           }
           if (old === undefined || same(old, next)) continue;
           if (inputChanged(old, next) || old.name !== next.name) {
-            yield* channels.reconfigure(toSpec(next, placement.holds(id))).pipe(
+            yield* channels.reconfigure(spec(next)).pipe(
               Effect.catchAll(() => Effect.zipRight(channels.stop(id), startChannel(next))),
               Effect.ignoreLogged,
             );

@@ -6,6 +6,7 @@
 import { Effect } from "effect";
 import type { ChannelConfig, OutputConfig } from "../../domain/channel.ts";
 import { ControlError } from "../../domain/errors.ts";
+import { trustSenders } from "../../domain/medialive.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";
 import { channelInputs } from "../../domain/rules.ts";
 import type { ChannelSpec, OutputSpec } from "../channel/channel.ts";
@@ -13,6 +14,7 @@ import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
 import { audit, EventBus } from "../events/event-bus.ts";
+import { MediaLive } from "../medialive/medialive.ts";
 import { ReadModel } from "../status/read-model.ts";
 
 /** What the channel runtime needs of a stored output: in a fleet, only the lease holder sends. */
@@ -26,14 +28,23 @@ export const toOutputSpec = (output: OutputConfig, holds: boolean): OutputSpec =
 /**
  * What the channel runtime needs of a stored channel. A fleet node that does not hold the channel's lease
  * (`holds` false) runs it as a standby: inputs, core, selector and SCTE-35 watcher warm, every output idle.
+ * `senders` are trusted by both inputs beside their own lists: the linked MediaLive channel's egress.
  */
-export const toSpec = (channel: ChannelConfig, holds = true): ChannelSpec => ({
-  id: channel.id,
-  name: channel.name,
-  ...channelInputs(channel),
-  redundancy: channel.redundancy,
-  outputs: channel.outputs.map((output) => toOutputSpec(output, holds)),
-});
+export const toSpec = (
+  channel: ChannelConfig,
+  holds = true,
+  senders: ReadonlyArray<string> = [],
+): ChannelSpec => {
+  const { primary, backup } = channelInputs(channel);
+  return {
+    id: channel.id,
+    name: channel.name,
+    primary: trustSenders(primary, senders),
+    backup: backup === null ? null : trustSenders(backup, senders),
+    redundancy: channel.redundancy,
+    outputs: channel.outputs.map((output) => toOutputSpec(output, holds)),
+  };
+};
 
 export const controlShared = Effect.gen(function* () {
   const channels = yield* Channels;
@@ -41,6 +52,10 @@ export const controlShared = Effect.gen(function* () {
   const readModel = yield* ReadModel;
   const bus = yield* EventBus;
   const placement = yield* Placement;
+  const medialive = yield* MediaLive;
+  /** The channel as the runtime runs it here, now. */
+  const spec = (channel: ChannelConfig) =>
+    toSpec(channel, placement.holds(channel.id), medialive.trustedSenders(channel.id));
 
   return {
     /** One command at a time; whatever the outcome, readers see the state it left. */
@@ -62,10 +77,7 @@ export const controlShared = Effect.gen(function* () {
      * receive the channel's input (`nodes` names others) leaves it to them.
      */
     startChannel: (channel: ChannelConfig) =>
-      (placement.runsHere(channel)
-        ? channels.start(toSpec(channel, placement.holds(channel.id)))
-        : Effect.void
-      ).pipe(
+      (placement.runsHere(channel) ? channels.start(spec(channel)) : Effect.void).pipe(
         Effect.mapError(
           (error) =>
             new ControlError({
@@ -76,6 +88,8 @@ export const controlShared = Effect.gen(function* () {
       ),
 
     isRunning: (id: ChannelId) => channels.state(id) === "running",
+
+    spec,
 
     /** A stored output as the runtime should run it here: idle on a fleet node that does not hold the channel. */
     outputSpec: (channelId: ChannelId, output: OutputConfig) =>

@@ -54,6 +54,10 @@ export const describeEvent = (event: ChannelEvent): readonly [Level, string] | n
         "error",
         `forwarding worker ${event.worker} ${event.reason}; restarted with ${event.channels.length} channels`,
       ];
+    case "medialive_action":
+      return [event.ok ? "info" : "warn", `${channelLabel(event)}: MediaLive ${event.message}`];
+    case "medialive_state":
+      return ["info", `${channelLabel(event)}: MediaLive channel ${event.state}`];
     case "api_change":
       return ["info", `${event.detail} (by ${event.actor})`];
   }

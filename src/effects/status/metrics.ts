@@ -9,6 +9,7 @@
  */
 import { Effect, Stream } from "effect";
 import { Counter, collectDefaultMetrics, Registry } from "prom-client";
+import { MEDIALIVE_STATES } from "../../domain/medialive.ts";
 import { ChannelStatus, OutputState } from "../../domain/states.ts";
 import { InputSummary, RejectedView, type StatusSnapshot } from "../../domain/views.ts";
 import { version } from "../../version.ts";
@@ -103,6 +104,17 @@ export const makeMetrics = (
     ["state"],
     (channel, set) => {
       for (const state of ChannelStatus.literals) set({ state }, channel.status === state ? 1 : 0);
+    },
+  );
+  perChannel(
+    "gauge",
+    "distributary_medialive_channel_state",
+    "1 for the state of the AWS MediaLive channel linked to the channel, 0 for the others (none until MediaLive answered)",
+    ["state"],
+    (channel, set) => {
+      const state = channel.medialive?.state;
+      if (state == null) return;
+      for (const known of MEDIALIVE_STATES) set({ state: known }, state === known ? 1 : 0);
     },
   );
   perChannel(

@@ -6,6 +6,7 @@
 import type { CoreCounters } from "../../core/packet-core.ts";
 import type { ChannelConfig, OutputConfig } from "../../domain/channel.ts";
 import type { ChannelId } from "../../domain/ids.ts";
+import type { MediaLiveView } from "../../domain/medialive.ts";
 import { outputStatusOf } from "../../domain/states.ts";
 import type {
   ChannelView,
@@ -31,6 +32,8 @@ export interface ViewContext {
   readonly maskUrl: (url: string) => string;
   readonly redundancy: (channel: ChannelConfig) => ChannelView["redundancy"];
   readonly channels: Pick<ChannelsService, "summary" | "state" | "lastError" | "placement" | "cueCounts">;
+  /** The linked MediaLive channel as last described; undefined when none is linked. */
+  readonly medialive?: (channel: ChannelConfig, now: number) => MediaLiveView | undefined;
 }
 
 export const inputKey = (channel: string, role: string) => `${channel}/input/${role}`;
@@ -261,5 +264,11 @@ export const viewChannel = (context: ViewContext, channel: ChannelConfig, now: n
     expect_cues_within_s: channel.expect_cues_within_s ?? null,
     created_at: channel.created_at,
     outputs: channel.outputs.map((output) => viewOutput(context, channel.id, output, runtime)),
+    ...medialiveOf(context, channel, now),
   };
+};
+
+const medialiveOf = (context: ViewContext, channel: ChannelConfig, now: number) => {
+  const medialive = context.medialive?.(channel, now);
+  return medialive === undefined ? {} : { medialive };
 };

@@ -13,6 +13,7 @@ import { type Auth, allows, type Role } from "../../effects/control/auth.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import type { Control } from "../../effects/control/control.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
+import type { MediaLive } from "../../effects/medialive/medialive.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
 import type { Recordings } from "../../effects/outputs/recordings.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
@@ -25,6 +26,7 @@ export interface PageServices {
   readonly recordings: Recordings;
   readonly readModel: ReadModel;
   readonly bus: EventBus;
+  readonly medialive: MediaLive;
   readonly auth: Auth;
   readonly transfer: ConfigTransfer;
   readonly histories: Histories;

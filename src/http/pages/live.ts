@@ -18,6 +18,7 @@ import {
   outputsSection,
   pidsSection,
 } from "../../../views/channel.ts";
+import { medialiveSection } from "../../../views/medialive.ts";
 import { nodesTable } from "../../../views/fleet.ts";
 import type { Viewer } from "../../../views/layout.ts";
 import { channelTile } from "../../../views/overview.ts";
@@ -138,6 +139,7 @@ export const liveSocket = (deps: {
         if (channel === undefined) return "";
         const parts = [
           channelHead(channel, viewer),
+          medialiveSection(channel, viewer),
           inputsSection(channel, viewer),
           outputsSection(channel, viewer, (outputId) => deps.histories.of(channel.id, outputId)),
         ];

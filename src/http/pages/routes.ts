@@ -18,6 +18,7 @@ import { assets } from "./assets.ts";
 import { channelPages } from "./channel-pages.ts";
 import { fleetPages } from "./fleet-pages.ts";
 import { formFields, type PageServices } from "./handler.ts";
+import { medialivePages } from "./medialive-pages.ts";
 import { makeSessions, nextAfterLogin, sameOrigin } from "./session.ts";
 
 export type { PageServices } from "./handler.ts";
@@ -105,6 +106,7 @@ export const pagesApp = (services: PageServices) => {
       : (c.req.path === "/settings/import" ? limits.import : limits.form)(c, next),
   );
   signedIn.route("/", channelPages(services));
+  signedIn.route("/", medialivePages(services));
   signedIn.route("/", adminPages(services));
 
   app.route("/", signedIn);
