@@ -42,7 +42,7 @@ export const awaitHolder = (
   eventually(
     `node ${holder} holding ${ids.length} channels`,
     async () => {
-      const leases = await leaseRows(fleet);
+      const leases = await leaseRows(fleet).catch(() => new Map<string, Lease>());
       return ids.every((id) => leases.get(id)?.holder === holder && leases.get(id)?.live === true)
         ? leases
         : undefined;
