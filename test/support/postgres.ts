@@ -37,6 +37,11 @@ export interface Postgres {
   readonly stop: (options?: { readonly mode?: "fast" | "immediate" }) => Promise<void>;
   /** Starts the server again on the same data, port and address. */
   readonly start: () => Promise<void>;
+  /**
+   * Stops (SIGSTOP) or resumes (SIGCONT) the server and its sessions: connections are accepted by the kernel
+   * but nothing answers, as when the network to the database is cut.
+   */
+  readonly freeze: (frozen: boolean) => void;
   /** Drops the database `distributary` (ending its sessions) and creates it empty. */
   readonly dropAndCreate: () => Promise<void>;
   /** A query as the superuser through the Unix socket (setup and checks in tests). */
@@ -135,11 +140,11 @@ export const startPostgres = async (options: PostgresOptions): Promise<Postgres>
         `listen_addresses=${listen}`,
         "-c",
         `unix_socket_directories=${dir}`,
-        // Throwaway data: nothing needs to survive a power cut, and tests should not wait on disks.
+        // Throwaway data: nothing needs to survive a power cut, and tests should not wait on disks. A commit
+        // still reaches the WAL before it is acknowledged (synchronous_commit stays on), so a crash of the
+        // server (stop immediate) keeps every acknowledged change, as it would in production.
         "-c",
         "fsync=off",
-        "-c",
-        "synchronous_commit=off",
         "-c",
         "full_page_writes=off",
         "-c",
@@ -164,7 +169,17 @@ export const startPostgres = async (options: PostgresOptions): Promise<Postgres>
     server = { child, exited };
   };
 
+  const freeze = (frozen: boolean): void => {
+    const pid = server?.child.pid;
+    if (pid === undefined) return;
+    const children = execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" })
+      .split(/\s+/)
+      .filter(Boolean);
+    for (const target of [pid, ...children.map(Number)]) process.kill(target, frozen ? "SIGSTOP" : "SIGCONT");
+  };
+
   const stop = async (stopOptions?: { readonly mode?: "fast" | "immediate" }): Promise<void> => {
+    freeze(false);
     const running = server;
     server = undefined;
     if (running === undefined || running.child.exitCode !== null) return;
@@ -196,6 +211,7 @@ export const startPostgres = async (options: PostgresOptions): Promise<Postgres>
     stop,
     start: launch,
     admin: (sql, values) => admin(sql, values),
+    freeze,
     dropAndCreate: async () => {
       await admin(`drop database if exists ${database} with (force)`, undefined, "postgres");
       await admin(`create database ${database}`, undefined, "postgres");

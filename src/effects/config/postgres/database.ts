@@ -175,7 +175,13 @@ export const makeDatabase = (url: Redacted.Redacted<string>) =>
             yield* query("commit");
             return result;
           }).pipe(
-            Effect.tapError(() => Effect.promise(() => client.query("rollback").catch(() => undefined))),
+            // A connection that stopped answering is not asked to roll back (that would wait its own timeout):
+            // discarding it ends the session, which rolls the transaction back on the server.
+            Effect.tapError((error) =>
+              error instanceof DatabaseUnavailable
+                ? Effect.void
+                : Effect.promise(() => client.query("rollback").catch(() => undefined)),
+            ),
           ),
         // A client whose transaction failed is discarded, not reused: its connection may be the broken part.
         (client, exit) => Effect.sync(() => client.release(exit._tag === "Failure" ? true : undefined)),
