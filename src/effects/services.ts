@@ -15,7 +15,8 @@ import { Control } from "./control/control.ts";
 import { Resume } from "./control/resume.ts";
 import { EventBus } from "./events/event-bus.ts";
 import { EventLogLive } from "./events/event-log.ts";
-import { layerOneBox } from "./fleet/fleet.ts";
+import { makeCoordinator } from "./fleet/coordinator.ts";
+import { Fleet, layerOneBox } from "./fleet/fleet.ts";
 import { FleetMetricsLive } from "./fleet/fleet-metrics.ts";
 import { MediaLive } from "./medialive/medialive.ts";
 import { Recordings } from "./outputs/recordings.ts";
@@ -43,25 +44,32 @@ const MediaLiveSenders = Layer.effectDiscard(
   }),
 );
 
-export const ServicesLive = FleetMetricsLive.pipe(
-  Layer.provideMerge(
-    Layer.mergeAll(
-      ConfigTransfer.Default,
-      Auth.Default,
-      Metrics.Default,
-      Thumbnails.Default,
-      Layer.scopedDiscard(EventLogLive),
-      MediaLiveSenders,
-      layerOneBox,
+/** The graph around one `Fleet`: one box's (none) or a fleet node's coordinator. */
+const graph = <R>(fleet: Layer.Layer<Fleet, never, R>) =>
+  FleetMetricsLive.pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        ConfigTransfer.Default,
+        Metrics.Default,
+        Thumbnails.Default,
+        Layer.scopedDiscard(EventLogLive),
+        MediaLiveSenders,
+        fleet,
+      ),
     ),
-  ),
-  Layer.provideMerge(Layer.mergeAll(Control.Default, Resume.Default)),
-  Layer.provideMerge(Layer.mergeAll(ReadModel.Default, Readiness.Default)),
-  Layer.provideMerge(MediaLive.Default),
-  Layer.provideMerge(Layer.mergeAll(CueHistory.Default, Recordings.Default, EventNames)),
-  Layer.provideMerge(Layer.mergeAll(Channels.Default, ConfigState.Default, Placement.Default)),
-  Layer.provideMerge(EventBus.Default),
-);
+    Layer.provideMerge(Layer.mergeAll(Control.Default, Resume.Default, Auth.Default)),
+    Layer.provideMerge(Layer.mergeAll(ReadModel.Default, Readiness.Default)),
+    Layer.provideMerge(MediaLive.Default),
+    Layer.provideMerge(Layer.mergeAll(CueHistory.Default, Recordings.Default, EventNames)),
+    Layer.provideMerge(Layer.mergeAll(Channels.Default, ConfigState.Default, Placement.Default)),
+    Layer.provideMerge(EventBus.Default),
+  );
+
+/** One box: the embedded JSON store, no fleet. */
+export const ServicesLive = graph(layerOneBox);
+
+/** A fleet node: with the Database and StoreChanges of the PostgreSQL store (config/postgres/layer.ts). */
+export const ServicesFleet = graph(Layer.scoped(Fleet, makeCoordinator).pipe(Layer.orDie));
 
 /**
  * The same graph for tests and benchmarks: a memory store unless another is given, and `adminToken` as the

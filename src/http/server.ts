@@ -1,12 +1,14 @@
 import { join } from "node:path";
 import { type ServerType, serve } from "@hono/node-server";
-import { Console, Effect, Layer } from "effect";
+import { Console, Effect, Layer, Option } from "effect";
+import { layerPostgres } from "../effects/config/postgres/layer.ts";
+import { databaseUrl } from "../effects/config/settings.ts";
 import { layerFile } from "../effects/config/store.ts";
 import { Auth } from "../effects/control/auth.ts";
 import { PinoLoggerLive } from "../effects/events/logging.ts";
 import { RecordingsDir } from "../effects/outputs/recordings.ts";
 import { runtimeName, runtimeVersion } from "../effects/runtime/runtime.ts";
-import { ServicesLive } from "../effects/services.ts";
+import { ServicesFleet, ServicesLive } from "../effects/services.ts";
 import { version } from "../version.ts";
 import { makeApp } from "./app.ts";
 
@@ -112,9 +114,14 @@ export interface ServiceOptions extends ListenOptions {
  * a store write in progress), then the channel supervisor stops every channel and reaps every child.
  */
 export const ServiceLive = (options: ServiceOptions) =>
-  HttpLive(options).pipe(
-    Layer.provide(ServicesLive),
+  Layer.unwrapEffect(
+    Effect.map(databaseUrl, (url) =>
+      Option.isSome(url)
+        ? // A fleet node: configuration, tokens, audit and cues in PostgreSQL; recordings stay local.
+          HttpLive(options).pipe(Layer.provide(ServicesFleet), Layer.provide(layerPostgres(url.value)))
+        : HttpLive(options).pipe(Layer.provide(ServicesLive), Layer.provide(layerFile(options.configDir))),
+    ),
+  ).pipe(
     Layer.provide(Layer.succeed(RecordingsDir, join(options.configDir, "recordings"))),
-    Layer.provide(layerFile(options.configDir)),
     Layer.provide(PinoLoggerLive()),
   );

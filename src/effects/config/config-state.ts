@@ -121,9 +121,10 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
       locked: writeLock.withPermits(1),
       /**
        * Reads the document again and takes it as current (another node changed it): its secrets are learnt and
-       * released as on a commit. Returns the configuration before and after.
+       * released as on a commit. Returns the configuration before and after. The caller holds `locked`, so
+       * that what it then applies to the runtime is what it read.
        */
-      reload: writeLock.withPermits(1)(
+      reload: Effect.suspend(() =>
         Effect.gen(function* () {
           const next = yield* loadDocument(CHANNELS_FILE, ConfigDocument, emptyConfig).pipe(
             Effect.provideService(DocumentStore, store),

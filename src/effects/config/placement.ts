@@ -6,13 +6,19 @@
  * config room, the bottom floor, so that the commands (which start channels) and the read model (which shows
  * them) can ask without knowing the fleet.
  */
-import { Effect } from "effect";
+import { hostname } from "node:os";
+import { Effect, Option } from "effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { ChannelFleetView, ChannelView } from "../../domain/views.ts";
+import { databaseUrl, nodeId } from "./settings.ts";
 
 export class Placement extends Effect.Service<Placement>()("distributary/Placement", {
-  sync: () => {
-    let node: string | null = null;
+  effect: Effect.gen(function* () {
+    // Known before any channel starts: a fleet node resumes its channels as standbys, never sending
+    // before its coordinator holds their leases.
+    const node: string | null = Option.isSome(yield* databaseUrl)
+      ? Option.getOrElse(yield* nodeId, () => hostname())
+      : null;
     const held = new Set<string>();
     let fleetViews: ReadonlyMap<string, ChannelFleetView> = new Map();
     let remoteViews: ReadonlyMap<string, ChannelView> = new Map();
@@ -33,10 +39,6 @@ export class Placement extends Effect.Service<Placement>()("distributary/Placeme
       remote: (channelId: string): ChannelView | undefined =>
         node !== null && !held.has(channelId) ? remoteViews.get(channelId) : undefined,
 
-      /** For the fleet's coordinator: this process is node `id` of a fleet. */
-      joinFleet: (id: string): void => {
-        node = id;
-      },
       /** For the fleet's coordinator: this node now holds (or no longer holds) the channel's lease. */
       setHeld: (channelId: string, holds: boolean): void => {
         if (holds) held.add(channelId);
@@ -51,5 +53,5 @@ export class Placement extends Effect.Service<Placement>()("distributary/Placeme
         remoteViews = remote;
       },
     } as const;
-  },
+  }),
 }) {}

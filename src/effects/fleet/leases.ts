@@ -137,6 +137,21 @@ export const release = async (db: Queryable, me: string, channel: string, term: 
   return rows.length === 1;
 };
 
+/**
+ * An operator's move: the holder gives its lease straight to node `to` (whose boot id it names) with the next
+ * term, after it stopped its outputs; `to` finds itself the holder at its next reading and starts them.
+ * Only if `me` still holds it with `term`; returns the new term, or null.
+ */
+export const handOver = (
+  db: Queryable,
+  me: string,
+  term: number,
+  channel: string,
+  to: string,
+  toBoot: string,
+  ttlMs: number,
+): Promise<number | null> => take(db, "holder = $5 and term = $6", [to, toBoot, ttlMs, channel, me, term]);
+
 /** Every lease, by channel id. */
 export const leases = async (db: Queryable): Promise<ReadonlyArray<LeaseRow>> => {
   const { rows } = await db.query(

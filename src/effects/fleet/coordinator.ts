@@ -1,0 +1,455 @@
+/**
+ * The fleet's coordinator on one node: it registers the node and beats its heart, holds channel leases and
+ * turns holding into sending (Resume.hold: a standby's channel runs with idle outputs), takes over from a dead
+ * holder, fences itself when cut off from the database, drains, moves, and applies what other nodes stored.
+ *
+ * Every lease time is the database's (leases.ts); every deadline here is this process's monotonic clock, so
+ * clocks that disagree between nodes do not matter. One loop (`tick`, every 250 ms) talks to the database;
+ * another (`watch`) probes the peers' ports and fetches their views of the channels they hold.
+ *
+ * Fencing: a holder whose statements fail asks its peers whether they reach the database. If one does, this
+ * node is the one cut off: it stops its outputs at once, well before its leases can expire and pass to a
+ * standby. If none does (the database is down, or everything is cut off), it keeps sending — the air matters
+ * more than the configuration — says so (`isolated`), and gets its leases back by their terms when the
+ * database returns. A node back on the database waits a lease time before it takes anything, so a holder
+ * that kept sending through an outage renews first.
+ */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { Effect, Option, Redacted, Schedule, Stream } from "effect";
+import type { ChannelConfig } from "../../domain/channel.ts";
+import { ControlError } from "../../domain/errors.ts";
+import type { ChannelId } from "../../domain/ids.ts";
+import type { ChannelFleetView, ChannelView } from "../../domain/views.ts";
+import { version } from "../../version.ts";
+import { Channels } from "../channel/channels.ts";
+import { ConfigState } from "../config/config-state.ts";
+import { Placement } from "../config/placement.ts";
+import { Database } from "../config/postgres/database.ts";
+import { peerToken as readPeerToken } from "../config/postgres/layer.ts";
+import { fastTakeover, leaseMs, nodeId, nodeUrl, servePort } from "../config/settings.ts";
+import { StoreChanges } from "../config/store-changes.ts";
+import { Auth } from "../control/auth.ts";
+import { Resume } from "../control/resume.ts";
+import type { FleetShape, LeaseView, NodeView, TakeoverReason } from "./fleet-types.ts";
+import * as L from "./leases.ts";
+import * as N from "./nodes.ts";
+import { type PortProbe, peerChannels, peerReachesDatabase, probePort } from "./peers.ts";
+
+const TICK_MS = 250;
+const BEAT_MS = 1000;
+const PEER_TIMEOUT_MS = 600;
+
+export const makeCoordinator = Effect.gen(function* () {
+  const db = yield* Database;
+  const configs = yield* ConfigState;
+  const placement = yield* Placement;
+  const channels = yield* Channels;
+  const resume = yield* Resume;
+  const auth = yield* Auth;
+  const changes = yield* StoreChanges;
+  const ttl = yield* leaseMs;
+  const fast = yield* fastTakeover;
+  const me = Option.getOrElse(yield* nodeId, () => hostname());
+  const port = yield* servePort;
+  const selfUrl = Option.getOrElse(yield* nodeUrl, () => `http://${hostname()}:${port}`);
+  const bootId = randomUUID();
+  const token = Redacted.value(yield* readPeerToken(db));
+  const q = db.queryable;
+
+  /** The terms this node holds, by channel; `fenced` while it stopped sending for want of the database. */
+  const held = new Map<string, number>();
+  let fenced = false;
+  let isolated = false;
+  let draining = false;
+  let dbOk = true;
+  let lastDbOkAt = performance.now();
+  /** When the database came back after a failure: no acquisition for a lease time after. */
+  let backAt = Number.NEGATIVE_INFINITY;
+  let lastRenewOkSent = performance.now();
+  let lastRenewAt = Number.NEGATIVE_INFINITY;
+  let lastBeatAt = Number.NEGATIVE_INFINITY;
+  let nodes: ReadonlyArray<N.NodeRow> = [];
+  let rows: ReadonlyArray<L.LeaseRow> = [];
+  const probes = new Map<string, { probe: PortProbe; at: number }>();
+  const takeovers: Record<TakeoverReason, number> = {
+    expired: 0,
+    holder_gone: 0,
+    holder_restarted: 0,
+    drain: 0,
+    move: 0,
+  };
+  let cpuBefore = process.cpuUsage();
+  let cpuAt = performance.now();
+
+  /** A database statement: its failure marks the database unreachable (and is answered by fencing). */
+  const sql = <A>(what: string, run: () => Promise<A>) =>
+    Effect.tryPromise({ try: run, catch: (cause) => cause }).pipe(
+      Effect.tap(() =>
+        Effect.sync(() => {
+          if (!dbOk) backAt = performance.now();
+          dbOk = true;
+          isolated = false;
+          lastDbOkAt = performance.now();
+        }),
+      ),
+      Effect.tapError((cause) =>
+        Effect.suspend(() => {
+          const first = dbOk;
+          dbOk = false;
+          return first
+            ? Effect.logWarning(`fleet: the database cannot be reached (${what}): ${String(cause)}`)
+            : Effect.void;
+        }),
+      ),
+    );
+
+  const stored = (id: string) => configs.current().channels.find((channel) => channel.id === id);
+  const wantedHere = (channel: ChannelConfig | undefined) =>
+    channel !== undefined &&
+    channel.desired === "running" &&
+    placement.runsHere(channel) &&
+    channels.state(channel.id as ChannelId) === "running";
+
+  const startSending = (id: string, term: number, reason: TakeoverReason | null) =>
+    Effect.gen(function* () {
+      held.set(id, term);
+      if (reason !== null) takeovers[reason] += 1;
+      yield* resume.locked(resume.hold(id as ChannelId, true));
+      yield* Effect.logInfo(
+        `fleet: node ${me} holds channel ${id} (term ${term}${reason === null ? "" : `, ${reason}`})`,
+      );
+    });
+  const stopSending = (id: string, why: string) =>
+    Effect.gen(function* () {
+      held.delete(id);
+      yield* resume.locked(resume.hold(id as ChannelId, false));
+      yield* Effect.logWarning(`fleet: node ${me} no longer sends channel ${id}: ${why}`);
+    });
+
+  /** Every output idle, the terms kept: the database may still say they are ours when it is back. */
+  const fence = (why: string) =>
+    Effect.gen(function* () {
+      if (fenced || held.size === 0) return;
+      fenced = true;
+      for (const id of held.keys()) yield* resume.locked(resume.hold(id as ChannelId, false));
+      yield* Effect.logError(`fleet: node ${me} stopped sending ${held.size} channels: ${why}`);
+    });
+
+  const peersOf = () => nodes.filter((node) => node.id !== me && node.heartbeatAgeMs < 3 * ttl);
+
+  /** After a failed statement while holding: fence when a peer reaches the database, else keep sending. */
+  const answerOutage = Effect.gen(function* () {
+    if (held.size === 0 || fenced) return;
+    const answers = yield* Effect.promise(() =>
+      Promise.all(peersOf().map((node) => peerReachesDatabase(node.url, token, PEER_TIMEOUT_MS))),
+    );
+    if (answers.some((answer) => answer === true)) {
+      isolated = false;
+      return yield* fence("it cannot reach the database and a peer can (its leases will pass to a standby)");
+    }
+    if (!isolated) {
+      isolated = true;
+      yield* Effect.logError(
+        `fleet: node ${me} cannot reach the database and no peer can: it keeps sending its ${held.size} channels`,
+      );
+    }
+    // Past its leases' time without word from anyone: still sending, as the design says; the next answer decides.
+  });
+
+  const beat = Effect.gen(function* () {
+    const now = performance.now();
+    const cpu = process.cpuUsage(cpuBefore);
+    const cpuPercent = Math.round(((cpu.user + cpu.system) / 1000 / Math.max(1, now - cpuAt)) * 1000) / 10;
+    cpuBefore = process.cpuUsage();
+    cpuAt = now;
+    const mine = yield* sql("heartbeat", () =>
+      N.heartbeat(q, me, bootId, { channels_running: channels.running().length, cpu_percent: cpuPercent }),
+    );
+    if (!mine) {
+      yield* Effect.logError(`fleet: another process registered as node ${me}; registering this one again`);
+      yield* sql("register", () => N.registerNode(q, { id: me, url: selfUrl, bootId, version }));
+    }
+    nodes = yield* sql("nodes", () => N.listNodes(q));
+    if (nodes.find((node) => node.id === me)?.draining === true && !draining) yield* drainSelf;
+    lastBeatAt = now;
+  });
+
+  const renew = Effect.gen(function* () {
+    const sent = performance.now();
+    lastRenewAt = sent;
+    const still = yield* sql("renew", () => L.renewAll(q, me, bootId, ttl, held));
+    lastRenewOkSent = sent;
+    for (const id of [...held.keys()]) {
+      if (!still.has(id)) yield* stopSending(id, "its lease passed to another node");
+    }
+    if (fenced) {
+      fenced = false;
+      for (const id of held.keys()) yield* resume.locked(resume.hold(id as ChannelId, true));
+      if (held.size > 0) yield* Effect.logInfo(`fleet: node ${me} is back on the database and sends again`);
+    }
+  });
+
+  const place = Effect.gen(function* () {
+    yield* sql("ensure", () => L.ensureLeases(q));
+    rows = yield* sql("leases", () => L.leases(q));
+    const now = performance.now();
+    const live = nodes.filter((node) => node.heartbeatAgeMs < ttl);
+    const settling = now - backAt < ttl;
+    for (const row of rows) {
+      const channel = stored(row.channel);
+      const mine = held.has(row.channel);
+      if (!wantedHere(channel) || channel === undefined) {
+        if (mine) {
+          const term = held.get(row.channel) ?? 0;
+          yield* stopSending(row.channel, "it no longer runs here");
+          yield* sql("release", () => L.release(q, me, row.channel, term));
+        }
+        continue;
+      }
+      if (row.holder === me && row.holderBoot === bootId) {
+        // Handed over by a move, or ours already.
+        if (!mine && !draining) yield* startSending(row.channel, row.term, "move");
+        continue;
+      }
+      if (mine || draining || settling) continue;
+      const ranking = L.candidates(channel.nodes, live, row.holder);
+      if (row.holder === null || row.expiresInMs <= 0) {
+        if (!L.shouldTry(me, ranking, -row.expiresInMs)) continue;
+        const term = yield* sql("acquire", () => L.acquire(q, me, bootId, row.channel, ttl));
+        if (term !== null) {
+          const reason = row.holder !== null ? "expired" : row.term > 0 ? "drain" : null;
+          yield* startSending(row.channel, term, reason);
+        }
+        continue;
+      }
+      if (!fast || ranking[0] !== me) continue;
+      const holderNode = nodes.find((node) => node.id === row.holder);
+      const restarted = holderNode !== undefined && holderNode.bootId !== row.holderBoot;
+      const gone = probes.get(row.holder)?.probe === "refused";
+      if (!restarted && !gone) continue;
+      const term = yield* sql("take over", () =>
+        L.takeOver(q, me, bootId, row.channel, row.holder ?? "", row.term, ttl),
+      );
+      if (term !== null)
+        yield* startSending(row.channel, term, restarted ? "holder_restarted" : "holder_gone");
+    }
+  });
+
+  const tick = Effect.gen(function* () {
+    const now = performance.now();
+    if (now - lastBeatAt >= BEAT_MS) yield* beat;
+    if (held.size > 0 && now - lastRenewAt >= ttl / 3) yield* renew;
+    yield* place;
+  }).pipe(
+    Effect.catchAll(() =>
+      Effect.gen(function* () {
+        yield* answerOutage;
+        // No answer from anyone about the database and the leases' time is up: whoever can reach it may take
+        // them, so stop — unless every peer said it cannot reach it either (isolated).
+        if (!isolated && performance.now() - lastRenewOkSent > ttl - TICK_MS * 2) {
+          yield* fence("its leases ran out without a renewal");
+        }
+      }),
+    ),
+  );
+
+  const drainSelf = Effect.gen(function* () {
+    draining = true;
+    let released = 0;
+    for (const [id, term] of [...held]) {
+      yield* stopSending(id, "this node is draining");
+      if (yield* sql("release", () => L.release(q, me, id, term))) released += 1;
+    }
+    yield* Effect.logInfo(`fleet: node ${me} drained: ${released} channels handed to their standbys`);
+    return released;
+  });
+
+  /** The peers' ports every tick, and every second the views of the channels each one holds. */
+  let remote = new Map<string, ChannelView>();
+  const watchPorts = Effect.promise(() =>
+    Promise.all(
+      peersOf().map(async (node) => {
+        probes.set(node.id, { probe: await probePort(node.url, PEER_TIMEOUT_MS), at: performance.now() });
+      }),
+    ),
+  );
+  const fetchViews = Effect.promise(async () => {
+    const next = new Map<string, ChannelView>();
+    const holders = new Set(
+      rows.flatMap((row) => (row.holder === null || row.holder === me ? [] : [row.holder])),
+    );
+    await Promise.all(
+      peersOf()
+        .filter((node) => holders.has(node.id) && probes.get(node.id)?.probe === "open")
+        .map(async (node) => {
+          const views = await peerChannels(node.url, token, 900);
+          for (const row of rows) {
+            const view = row.holder === node.id ? views?.get(row.channel) : undefined;
+            if (view !== undefined) next.set(row.channel, view);
+          }
+        }),
+    );
+    remote = next;
+  });
+  const reachable = (id: string) => id === me || probes.get(id)?.probe === "open";
+
+  const publish = Effect.sync(() => {
+    const live = nodes.filter((node) => node.heartbeatAgeMs < ttl);
+    const views = new Map<string, ChannelFleetView>();
+    for (const channel of configs.current().channels) {
+      const row = rows.find((candidate) => candidate.channel === channel.id);
+      const holder = row !== undefined && row.holder !== null && row.expiresInMs > -ttl ? row.holder : null;
+      views.set(channel.id, {
+        nodes: [...(channel.nodes ?? [])],
+        holder,
+        term: row?.term ?? 0,
+        standbys: L.candidates(channel.nodes, live, holder).filter((id) => id !== holder),
+        holder_reachable: holder !== null && reachable(holder),
+      });
+    }
+    placement.publish(views, remote);
+  });
+
+  /** Applies another node's change: the configuration is read again and the runtime brought to it. */
+  const reconcile = resume
+    .locked(
+      Effect.gen(function* () {
+        const { previous, current } = yield* configs.reload;
+        yield* resume.converge(previous, current);
+      }),
+    )
+    .pipe(
+      Effect.catchAll((error) =>
+        Effect.logWarning(`fleet: could not apply stored changes: ${String(error)}`),
+      ),
+    );
+
+  yield* sql("register", () => N.registerNode(q, { id: me, url: selfUrl, bootId, version })).pipe(
+    Effect.orDie,
+  );
+  yield* Effect.logInfo(
+    `fleet: node ${me} (${selfUrl}) joined, boot ${bootId.slice(0, 8)}, leases ${ttl} ms`,
+  );
+
+  yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(`${TICK_MS} millis`)));
+  yield* Effect.forkScoped(
+    Effect.repeat(Effect.zipRight(watchPorts, publish), Schedule.spaced(`${TICK_MS} millis`)),
+  );
+  yield* Effect.forkScoped(Effect.repeat(Effect.zipRight(fetchViews, publish), Schedule.spaced("1 second")));
+  yield* Effect.forkScoped(
+    changes.changes.pipe(
+      Stream.debounce("30 millis"),
+      Stream.runForEach(() => reconcile),
+    ),
+  );
+  yield* Effect.forkScoped(Effect.repeat(reconcile, Schedule.spaced("5 seconds")));
+  // A clean stop hands every lease over at once instead of leaving the standbys to wait for them.
+  yield* Effect.addFinalizer(() => Effect.ignore(drainSelf));
+
+  const nodeState = (node: N.NodeRow): NodeView["state"] => {
+    const holds = rows.filter((row) => row.holder === node.id && row.expiresInMs > 0).length;
+    if (node.id !== me) {
+      if (node.heartbeatAgeMs > 30_000) return "down";
+      if (!reachable(node.id)) return "unreachable";
+    }
+    if (node.draining) return holds > 0 ? "draining" : "drained";
+    return "up";
+  };
+
+  const shape: FleetShape = {
+    enabled: true,
+    self: me,
+    nodes: () =>
+      nodes.map((node) => ({
+        id: node.id,
+        url: node.url,
+        version: node.version,
+        boot_id: node.bootId,
+        started_at: node.startedAt,
+        heartbeat_age_ms: Math.max(0, Math.round(node.heartbeatAgeMs)),
+        state: nodeState(node),
+        self: node.id === me,
+        channels_held: rows.filter((row) => row.holder === node.id && row.expiresInMs > 0).length,
+        load: node.load,
+      })),
+    leases: (): ReadonlyArray<LeaseView> =>
+      rows.map((row) => ({
+        channel: row.channel,
+        holder: row.holder,
+        term: row.term,
+        expires_in_ms: Number.isFinite(row.expiresInMs) ? Math.round(row.expiresInMs) : -1,
+      })),
+    databaseReachable: () => dbOk && performance.now() - lastDbOkAt < 3000,
+    isolated: () => isolated,
+    takeovers: () => ({ ...takeovers }),
+    holderUrl: (channelId) => {
+      const row = rows.find((candidate) => candidate.channel === channelId);
+      if (row === undefined || row.holder === null || row.holder === me || row.expiresInMs <= 0) return null;
+      const node = nodes.find((candidate) => candidate.id === row.holder);
+      return node !== undefined && reachable(node.id) ? node.url : null;
+    },
+    drain: (id) =>
+      Effect.gen(function* () {
+        const node = nodes.find((candidate) => candidate.id === id);
+        if (node === undefined) {
+          return yield* new ControlError({
+            reason: "not_found",
+            message: `node '${id}' is not in the fleet`,
+          });
+        }
+        const holds = rows.filter((row) => row.holder === id && row.expiresInMs > 0).length;
+        yield* sql("drain", () => N.setDraining(q, id, true)).pipe(Effect.mapError(unavailable));
+        if (id === me) return { released: yield* Effect.mapError(drainSelf, unavailable) };
+        return { released: holds };
+      }),
+    move: (channelId, to) =>
+      Effect.gen(function* () {
+        const channel = stored(channelId);
+        const term = held.get(channelId);
+        if (channel === undefined)
+          return yield* new ControlError({
+            reason: "not_found",
+            message: `channel '${channelId}' does not exist`,
+          });
+        if (to === me && term !== undefined) return;
+        const target = nodes.find((node) => node.id === to);
+        if (target === undefined || nodeState(target) !== "up") {
+          return yield* new ControlError({
+            reason: "conflict",
+            message: `node '${to}' is not up in the fleet: a channel moves only to a live node`,
+          });
+        }
+        if (channel.nodes !== undefined && channel.nodes.length > 0 && !channel.nodes.includes(to as never)) {
+          return yield* new ControlError({
+            reason: "invalid",
+            message: `node: '${to}' does not receive channel '${channel.name}' (its nodes are ${channel.nodes.join(", ")})`,
+          });
+        }
+        if (term === undefined) {
+          return yield* new ControlError({
+            reason: "conflict",
+            message: `node ${me} does not hold channel '${channel.name}': ask its holder`,
+          });
+        }
+        yield* stopSending(channelId, `moved to node ${to} by an operator`);
+        const moved = yield* sql("move", () =>
+          L.handOver(q, me, term, channelId, to, target.bootId, ttl),
+        ).pipe(Effect.mapError(unavailable));
+        if (moved === null) {
+          return yield* new ControlError({
+            reason: "conflict",
+            message: `the lease of '${channel.name}' changed meanwhile`,
+          });
+        }
+      }),
+    peerToken: () => token,
+  };
+  return shape;
+});
+
+const unavailable = () =>
+  new ControlError({
+    reason: "unavailable",
+    message: "the database cannot be reached: changes are refused until it is back; reads keep working",
+  });

@@ -1,0 +1,76 @@
+/**
+ * What one node learns of another over the network, never through the database: whether its process is there
+ * (a TCP connection to its port: refused means the host answers but the process is gone, the fast takeover's
+ * sign; no answer at all means it cannot be told apart from a partition), whether it reaches the database (the
+ * question a holder asks before it fences itself), and its own view of the channels it holds.
+ */
+import { connect } from "node:net";
+import type { ChannelView } from "../../domain/views.ts";
+
+export type PortProbe = "open" | "refused" | "silent";
+
+/** Connects to the node's URL's port and hangs up at once. */
+export const probePort = (url: string, timeoutMs: number): Promise<PortProbe> =>
+  new Promise((resolve) => {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      resolve("silent");
+      return;
+    }
+    const port = Number(target.port || (target.protocol === "https:" ? 443 : 80));
+    const socket = connect({ host: target.hostname.replace(/^\[|\]$/g, ""), port });
+    const done = (result: PortProbe) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => done("silent"), timeoutMs);
+    socket.once("connect", () => done("open"));
+    socket.once("error", (error: NodeJS.ErrnoException) =>
+      done(error.code === "ECONNREFUSED" ? "refused" : "silent"),
+    );
+  });
+
+const getJson = async (url: string, token: string, timeoutMs: number): Promise<unknown> => {
+  const response = await fetch(url, {
+    headers: { authorization: `Bearer ${token}`, accept: "application/json" },
+    signal: AbortSignal.timeout(timeoutMs),
+    redirect: "error",
+  });
+  if (!response.ok) throw new Error(`${response.status}`);
+  return response.json();
+};
+
+/** Whether the node at `url` says it reaches the database; null when it does not answer. */
+export const peerReachesDatabase = async (
+  url: string,
+  token: string,
+  timeoutMs: number,
+): Promise<boolean | null> => {
+  try {
+    const body = (await getJson(new URL("/api/cluster/database", url).href, token, timeoutMs)) as {
+      reachable?: unknown;
+    };
+    return body.reachable === true;
+  } catch {
+    return null;
+  }
+};
+
+/** The node's channel views (GET /api/channels), by id; null when it does not answer. */
+export const peerChannels = async (
+  url: string,
+  token: string,
+  timeoutMs: number,
+): Promise<ReadonlyMap<string, ChannelView> | null> => {
+  try {
+    const body = (await getJson(new URL("/api/channels", url).href, token, timeoutMs)) as {
+      channels?: ReadonlyArray<ChannelView>;
+    };
+    return new Map((body.channels ?? []).map((view) => [view.id, view]));
+  } catch {
+    return null;
+  }
+};
