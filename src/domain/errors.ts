@@ -39,6 +39,7 @@ export const OutputErrorReason = Schema.Literal(
   "disconnected",
   "child_exited",
   "write_failed",
+  "unsupported_media",
 );
 export type OutputErrorReason = typeof OutputErrorReason.Type;
 

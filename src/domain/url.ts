@@ -29,7 +29,7 @@ import { parseSrt, type SrtTarget } from "./url/srt.ts";
 
 export type { DatagramTarget } from "./url/datagram.ts";
 export { type FileTarget, type HlsTarget, recordingPlaceProblem } from "./url/recording.ts";
-export type { RtmpTarget, RtspTarget } from "./url/rtmp-rtsp.ts";
+export type { CueMode, RtmpTarget, RtspTarget } from "./url/rtmp-rtsp.ts";
 export { maskStreamId, type SrtMode, type SrtTarget } from "./url/srt.ts";
 
 /** Every output protocol, in the order forms list them: the API's `protocol` words and the URL schemes. */

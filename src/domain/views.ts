@@ -48,6 +48,18 @@ export const SrtStatsView = Schema.Struct({
   peers: Schema.Array(SrtPeerView),
 });
 
+export const RtmpStatsView = Schema.Struct({
+  frames_sent: Schema.Number.annotations({ description: "FLV video and audio frames written to the server" }),
+  frames_dropped: Schema.Number.annotations({
+    description: "whole frames dropped because the server did not keep up (non-key video first)",
+  }),
+  cues: Schema.Literal("off", "oncuepoint", "onadcue", "youtube").annotations({
+    description: "how SCTE-35 cues are sent: the URL's cues= option",
+  }),
+  cues_sent: Schema.Number.annotations({ description: "SCTE-35 cues sent as AMF0 data messages" }),
+  acknowledged_bytes: Schema.Number.annotations({ description: "bytes the server acknowledged receiving" }),
+});
+
 export const OutputView = Schema.Struct({
   id: Schema.String,
   name: Schema.String,
@@ -64,7 +76,7 @@ export const OutputView = Schema.Struct({
   last_error: Schema.NullOr(Schema.String),
   bytes_sent: Schema.Number.annotations({
     description:
-      "TS bytes the destination accepted (for RTMP: from the moment the server accepted the publish)",
+      "TS bytes the destination accepted (for RTMP: FLV tag bytes written once the server accepted the publish)",
   }),
   packets_sent: Schema.Number.annotations({
     description: "TS packets (188 bytes) handed to the destination",
@@ -76,6 +88,7 @@ export const OutputView = Schema.Struct({
       "TS packets dropped because the destination did not keep up or was lost; not counted before the first connection",
   }),
   srt: Schema.NullOr(SrtStatsView),
+  rtmp: Schema.optional(Schema.NullOr(RtmpStatsView)),
 }).annotations({ identifier: "Output" });
 export type OutputView = typeof OutputView.Type;
 
@@ -217,7 +230,8 @@ export const ChannelView = Schema.Struct({
   outputs: Schema.Array(OutputView),
   fleet: Schema.optional(ChannelFleetView),
   medialive: Schema.optional(MediaLiveView).annotations({
-    description: "the AWS MediaLive channel that feeds this one, as last described; absent when none is linked",
+    description:
+      "the AWS MediaLive channel that feeds this one, as last described; absent when none is linked",
   }),
 }).annotations({ identifier: "Channel" });
 export type ChannelView = typeof ChannelView.Type;

@@ -196,7 +196,7 @@ export const avcSequenceHeader = (
 };
 
 /** An RBSP reader: emulation prevention bytes removed, then bits and Exp-Golomb codes. */
-class BitReader {
+export class BitReader {
   private readonly bytes: Uint8Array;
   private bit = 0;
   constructor(nal: Uint8Array) {
@@ -226,6 +226,11 @@ class BitReader {
     let zeros = 0;
     while (this.u(1) === 0 && zeros < 32) zeros++;
     return 2 ** zeros - 1 + this.u(zeros);
+  }
+  /** A signed Exp-Golomb code: 1, −1, 2, −2, … */
+  se(): number {
+    const k = this.ue();
+    return k % 2 === 1 ? (k + 1) / 2 : -k / 2;
   }
   slice(byteAt: number, length: number): Uint8Array {
     return this.bytes.subarray(byteAt, byteAt + length);

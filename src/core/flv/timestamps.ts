@@ -37,11 +37,14 @@ export interface TagClockOptions {
   readonly maxBackMs?: number;
   /** A DTS this far after the previous one (ms) is another time base, not a gap. Default 10000. */
   readonly maxForwardMs?: number;
+  /** Where the timeline starts (ms). Default 0; a test starts it just before 2^24 ms to cross that line. */
+  readonly startMs?: number;
 }
 
 export class TagClock {
   private readonly maxBack: number;
   private readonly maxForward: number;
+  private readonly startTicks: number;
   /** The previous DTS as it came (33-bit), or -1 before the first. */
   private lastRaw = -1;
   /** Where that DTS sits on the continuous timeline, in ticks. */
@@ -54,6 +57,8 @@ export class TagClock {
   constructor(options: TagClockOptions = {}) {
     this.maxBack = (options.maxBackMs ?? 2000) * TICKS_PER_MS;
     this.maxForward = (options.maxForwardMs ?? 10000) * TICKS_PER_MS;
+    this.startTicks = (options.startMs ?? 0) * TICKS_PER_MS;
+    this.maxTicks = this.startTicks;
   }
 
   /** Times given after this follow a new time base (the channel switched input), whatever their step. */
@@ -68,7 +73,7 @@ export class TagClock {
 
   /**
    * The tag timestamp (ms) for a frame of `track` whose DTS (33-bit, 90 kHz; the PTS for audio) is `dts`.
-   * The first DTS ever maps to 0, so the caller starts with the frame it sends first (a keyframe); an earlier
+   * The first DTS ever maps to the start (0), so the caller starts with the frame it sends first (a keyframe); an earlier
    * DTS on the other track is held at 0. Never less than the previous timestamp of the same track.
    */
   timestampMs(dts: number, track: number): number {
@@ -86,9 +91,26 @@ export class TagClock {
     return ms;
   }
 
+  /**
+   * Where a PTS (33-bit) falls on the timeline (ms) without moving it: a cue's splice time. Before any DTS,
+   * or from another time base, it is the latest time given.
+   */
+  peekMs(pts: number): number {
+    const latest = Math.floor(this.maxTicks / TICKS_PER_MS);
+    if (this.lastRaw < 0) return latest;
+    const step = ticksBetween(this.lastRaw, pts);
+    if (step < -this.maxBack || step > this.maxForward) return latest;
+    return Math.floor((this.lastTicks + step) / TICKS_PER_MS);
+  }
+
+  /** The latest time given on any track (ms). */
+  get nowMs(): number {
+    return Math.floor(this.maxTicks / TICKS_PER_MS);
+  }
+
   /** One ms past the latest time given, so that no track steps back and the jump is as small as it can be. */
   private anchor(): void {
-    this.lastTicks = this.anchors === 0 ? 0 : this.maxTicks + TICKS_PER_MS;
+    this.lastTicks = this.anchors === 0 ? this.startTicks : this.maxTicks + TICKS_PER_MS;
     this.anchors++;
   }
 }

@@ -1,6 +1,9 @@
 /**
- * rtmp(s):// and rtsp(s):// destinations, the protocols ffmpeg speaks for us: the URL goes to it whole
- * (redacted), so only the host, the port and what to mask are read here.
+ * rtmp(s):// and rtsp(s):// destinations. RTSP goes to ffmpeg whole (redacted). RTMP is spoken in process: the
+ * URL gives the application, the stream key (the last path segment, with any query the destination wants) and
+ * three options of ours, read out of the query and never sent: `cues=off|oncuepoint|onadcue|youtube` (SCTE-35
+ * as AMF0 data messages), `hevc=1` (the destination takes HEVC through Enhanced RTMP) and `ca=/path.pem` (an
+ * RTMPS server's certificate is checked against this CA file instead of the system's).
  */
 import { Redacted } from "effect";
 import { OutputError } from "../errors.ts";
@@ -16,7 +19,17 @@ interface PushTarget<P extends string> {
   readonly masked: string;
 }
 
-export type RtmpTarget = PushTarget<"rtmp" | "rtmps">;
+export type CueMode = "off" | "oncuepoint" | "onadcue" | "youtube";
+const CUE_MODES: ReadonlyArray<CueMode> = ["off", "oncuepoint", "onadcue", "youtube"];
+
+export interface RtmpTarget extends PushTarget<"rtmp" | "rtmps"> {
+  readonly app: string;
+  /** The stream key and the query the destination was given, as `publish` names the stream. */
+  readonly streamName: Redacted.Redacted<string>;
+  readonly cues: CueMode;
+  readonly hevc: boolean;
+  readonly caFile: string | null;
+}
 export type RtspTarget = PushTarget<"rtsp" | "rtsps">;
 
 export const parseRtmp = (protocol: "rtmp" | "rtmps", raw: string, url: URL): RtmpTarget | OutputError => {
@@ -27,7 +40,34 @@ export const parseRtmp = (protocol: "rtmp" | "rtmps", raw: string, url: URL): Rt
   if (segments.length < 2 || key === undefined) {
     return invalid(`an ${protocol} URL needs an application and a stream key: ${protocol}://host/app/key`);
   }
-  const query = url.search.slice(1);
+  // Our options leave the query; what remains belongs to the destination, with the key.
+  const ours: string[] = [];
+  const theirs: string[] = [];
+  let cues: CueMode = "off";
+  let hevc = false;
+  let caFile: string | null = null;
+  for (const part of url.search.slice(1).split("&")) {
+    if (part === "") continue;
+    const [name = "", value = ""] = part.split(/=(.*)/s);
+    if (name === "cues") {
+      const mode = CUE_MODES.find((candidate) => candidate === value);
+      if (mode === undefined) return invalid(`cues must be one of ${CUE_MODES.join(", ")}; got '${value}'`);
+      cues = mode;
+    } else if (name === "hevc") {
+      if (value !== "0" && value !== "1") return invalid(`hevc must be 0 or 1; got '${value}'`);
+      hevc = value === "1";
+    } else if (name === "ca") {
+      caFile = decoded(value);
+      if (protocol !== "rtmps") return invalid("ca applies to rtmps:// only");
+      if (!caFile.startsWith("/"))
+        return invalid(`ca must be an absolute path to a PEM file; got '${caFile}'`);
+    } else {
+      theirs.push(part);
+      continue;
+    }
+    ours.push(part);
+  }
+  const query = theirs.join("&");
   const appPath = segments.slice(0, -1).join("/");
   const hostPart = url.port === "" ? url.hostname : authority(url.hostname, port);
   return {
@@ -36,7 +76,12 @@ export const parseRtmp = (protocol: "rtmp" | "rtmps", raw: string, url: URL): Rt
     port,
     url: Redacted.make(raw),
     secrets: [key, ...(query === "" ? [] : [query])].map((secret) => Redacted.make(secret)),
-    masked: `${protocol}://${hostPart}/${appPath}/****`,
+    masked: `${protocol}://${hostPart}/${appPath}/****${ours.length === 0 ? "" : `?${ours.join("&")}`}`,
+    app: appPath,
+    streamName: Redacted.make(query === "" ? decoded(key) : `${decoded(key)}?${query}`),
+    cues,
+    hevc,
+    caFile,
   };
 };
 

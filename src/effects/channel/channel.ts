@@ -11,6 +11,7 @@
  * datagram's TS, shared by every output) and never waits on an output.
  */
 import { Deferred, Effect, Either, Exit, FiberMap, type Scope } from "effect";
+import { FlvRemux } from "../../core/flv/remux.ts";
 import type { CoreEvent, PacketCore } from "../../core/packet-core.ts";
 import type { OutputError } from "../../domain/errors.ts";
 import {
@@ -96,8 +97,16 @@ export const startChannel = (
         section_base64: cue.section_base64,
       }),
     );
+    /**
+     * The TS → FLV remux every RTMP output of the channel shares: it exists while the channel has an enabled
+     * RTMP output and reads the TS only while one of them runs (core/flv/remux.ts).
+     */
+    let flv: FlvRemux | null = null;
     const onCoreEvent = (event: CoreEvent) => {
-      if (event.type === "scte35") watcher.onSection(event.pid, event.pcr, event.section);
+      if (event.type === "scte35") {
+        watcher.onSection(event.pid, event.pcr, event.section);
+        flv?.cue(event.section);
+      }
     };
 
     const writers = yield* FiberMap.make<string, never, OutputError>();
@@ -107,8 +116,12 @@ export const startChannel = (
     // The fan-out reads a plain array: cheaper per datagram than iterating a Map.
     let offers: ReadonlyArray<(chunk: Uint8Array) => void> = [];
     const rebuildFanOut = () => {
+      const enabled = [...entries.values()].filter((entry) => entry.spec.enabled);
+      const remuxed = enabled.some((entry) => entry.output.flv !== null);
+      if (!remuxed && [...entries.values()].every((entry) => entry.output.flv === null)) flv = null;
       offers = [
-        ...[...entries.values()].flatMap((entry) => (entry.spec.enabled ? [entry.output.offer] : [])),
+        ...enabled.flatMap((entry) => (entry.output.flv === null ? [entry.output.offer] : [])),
+        ...(remuxed && flv !== null ? [flv.push.bind(flv)] : []),
         ...tapping,
       ];
     };
@@ -228,7 +241,14 @@ export const startChannel = (
           entries.set(next.id, { ...current, spec: next });
           return;
         }
-        const output = yield* makeOutput(next.url, outputOptions, outputEvents(next.id)).pipe(
+        if (flv === null && /^rtmps?:/i.test(next.url)) {
+          flv = new FlvRemux({ startMs: outputOptions.flvStartMs ?? 0 });
+        }
+        const output = yield* makeOutput(
+          next.url,
+          flv === null ? outputOptions : { ...outputOptions, flv },
+          outputEvents(next.id),
+        ).pipe(
           Effect.mapError((error) => new ChannelError({ reason: "invalid_output", message: error.message })),
         );
         yield* removeOutput(next.id);

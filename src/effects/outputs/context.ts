@@ -45,6 +45,8 @@ export interface SrtLinkStats {
 /** What a protocol's attempt may do to the output it serves. */
 export interface WriterContext {
   readonly queue: ChunkQueue;
+  /** The queue's capacity in bytes: an RTMP output's frame queue holds as much. */
+  readonly queueBytes: number;
   /** The destination accepts data from now on. */
   readonly markConnected: Effect.Effect<void>;
   /**

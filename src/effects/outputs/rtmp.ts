@@ -1,141 +1,225 @@
 /**
- * RTMP/RTMPS output: RTMP cannot carry TS, so this output remuxes. An `ffmpeg` child reads TS on stdin and
- * publishes FLV, copying the codecs. It takes the first video and first audio stream (FLV carries one of
- * each; SCTE-35 and other data PIDs cannot go).
+ * RTMP/RTMPS output, in process. The channel's TS is remuxed to FLV once (core/flv/remux.ts, shared by every
+ * RTMP output of the channel); each output publishes its frames over its own connection (rtmp-session.ts).
  *
- * Each attempt starts from live data: what queued while nobody was connected is dropped (as the SRT writer
- * does), and the TS handed to ffmpeg begins with the PAT, the PMT and a video keyframe (core/ts-start.ts), so
- * that the recording at the server holds every frame from there on, audio and video starting together.
- * ffmpeg keeps what it read while probing (no `-fflags +nobuffer`, which threw that second away). The child,
- * its feeding and the words for the failures RTSP shares live in ffmpeg-push.ts.
+ * Each attempt starts live: nothing that came while it was away is sent. From the moment it starts to
+ * connect it keeps the frames from the latest video keyframe on (a newer keyframe replaces them), behind
+ * onMetaData and the sequence headers in force, so every connection starts decodable, audio and video
+ * together, without waiting a GOP more than it must. HEVC goes only to an output marked as taking it (`hevc=1`); a channel whose
+ * codecs RTMP cannot carry gets the output an error naming them rather than tags no one can decode.
  *
- * Bytes count as sent once the server accepted the publish: an output that never published sent nothing.
- * ffmpeg logs at debug level so that the RTMP exchange tells a refused application from a refused stream
- * key; only its error lines are kept for messages.
- *
- * The URL holds the stream key, so argv is never logged and the stderr tail is masked.
+ * A server slower than the stream costs only its output: frames wait in this output's bounded queue (the
+ * output's queue size); past it, whole frames are dropped, non-key video first and then everything before
+ * the latest keyframe, and video after a dropped frame waits for the next keyframe. Every drop is counted.
+ * The socket's own buffer is kept to a small mark, so neither grows without bound, and nothing waits on the
+ * channel's side: the remux hands frames over synchronously.
  */
-import { type Effect, Redacted, type Scope } from "effect";
+import { Effect, type Scope } from "effect";
+import type { FlvFrame, FlvRemux } from "../../core/flv/remux.ts";
+import { MESSAGE } from "../../core/rtmp/chunks.ts";
 import { OutputError } from "../../domain/errors.ts";
 import type { RtmpTarget } from "../../domain/url.ts";
-import type { ChildExit } from "../runtime/child-process.ts";
 import type { WriterContext } from "./context.ts";
-import {
-  commonExitError,
-  ffmpegPushAttempt,
-  ffmpegTsInputArgs,
-  hasLine as has,
-  unreadableOrExited,
-} from "./ffmpeg-push.ts";
+import { connectRtmp } from "./rtmp-session.ts";
 
-export { errorLine } from "./ffmpeg-push.ts";
+/** The socket's buffer mark: past it, frames wait in the output's queue, where they can be dropped whole. */
+const SOCKET_MARK = 128 * 1024;
+const CHUNK_STREAM = { audio: 4, data: 5, video: 6 } as const;
 
-/** A server that drops the connection this soon after publishing began most likely refused the key. */
-const earlyCloseMs = 5_000;
+/** Counters of one RTMP output, over its attempts. */
+export interface RtmpCounters {
+  framesSent: number;
+  framesDropped: number;
+  cuesSent: number;
+  acknowledgedBytes: number;
+}
 
-export const ffmpegRtmpArgs = (target: RtmpTarget): ReadonlyArray<string> => [
-  ...ffmpegTsInputArgs,
-  "-f",
-  "flv",
-  "-flvflags",
-  "no_duration_filesize",
-  "-progress",
-  "pipe:1",
-  "-stats_period",
-  "1",
-  Redacted.value(target.url),
-];
+const sizeOf = (frame: FlvFrame): number => frame.body.length + 16;
 
-/** ffmpeg's report that the destination failed: `<url>: <reason>`, or a failed write or trailer. */
-const outputFailure = /^rtmps?:\/\/\S*: |av_interleaved_write_frame\(\)|Error writing trailer/;
-
-/** How far the RTMP exchange got before the child ended. */
-export type RtmpStage = "starting" | "connecting" | "app_accepted" | "publish_sent";
-
-/** The stage a debug line of ffmpeg's RTMP client reports, if any. */
-const stageOf = (line: string): RtmpStage | null => {
-  if (!line.startsWith("[rtmp @ ")) return null;
-  if (line.includes("Sending publish command")) return "publish_sent";
-  if (/Releasing stream|FCPublish stream|Creating stream/.test(line)) return "app_accepted";
-  if (line.includes("Proto = ")) return "connecting";
+/** The codec check an attempt makes before it connects: null when the output can carry the channel. */
+const carryProblem = (remux: FlvRemux, target: RtmpTarget): string | null => {
+  const problem = remux.problem;
+  if (problem !== null) return problem;
+  if (remux.videoCodec === "hevc" && !target.hevc) {
+    return "the channel's video is HEVC, which needs Enhanced RTMP: add hevc=1 to the output URL if the destination takes it (YouTube's RTMP ingest, for one, takes H.264)";
+  }
   return null;
-};
-
-const order: ReadonlyArray<RtmpStage> = ["starting", "connecting", "app_accepted", "publish_sent"];
-
-/** The application name of the URL: the path's first segment (never the key). */
-const applicationOf = (target: RtmpTarget): string => {
-  const path = /^rtmps?:\/\/[^/]+\/([^/?]*)/.exec(target.masked)?.[1];
-  return path === undefined || path === "" ? "(none)" : path;
-};
-
-export const rtmpExitError = (
-  target: RtmpTarget,
-  exit: ChildExit,
-  connectedForMs: number | null,
-  stage: RtmpStage = "starting",
-): OutputError => {
-  const server = `${target.host}:${target.port}`;
-  if (exit.spawnFailed) return commonExitError(exit, target.host, server, "RTMP") as OutputError;
-  const serverError = exit.tail
-    .map((line) => /Server error: (.*)$/.exec(line)?.[1])
-    .find((why) => why !== undefined);
-  if (serverError !== undefined) {
-    return new OutputError({
-      reason: "auth_rejected",
-      message: `the RTMP server rejected the stream: ${serverError}`,
-    });
-  }
-  const common = commonExitError(exit, target.host, server, "RTMP");
-  if (common !== null) return common;
-  const closedEarly = has(exit, /Input\/output error|Broken pipe|Connection reset/);
-  if (connectedForMs === null && closedEarly && stage === "publish_sent") {
-    return new OutputError({
-      reason: "auth_rejected",
-      message: `the server refused the stream key: the RTMP server at ${server} accepted the application "${applicationOf(target)}" and closed the connection when publishing began (a wrong key, or the key is already in use)`,
-    });
-  }
-  if (connectedForMs === null && closedEarly && stage === "connecting") {
-    return new OutputError({
-      reason: "auth_rejected",
-      message: `the RTMP server at ${server} refused the application "${applicationOf(target)}": check the application name in the URL`,
-    });
-  }
-  if (connectedForMs === null && has(exit, /Input\/output error/)) {
-    return new OutputError({
-      reason: "auth_rejected",
-      message: `the RTMP server at ${server} refused the connection: check the application name in the URL`,
-    });
-  }
-  if (has(exit, /Broken pipe|Connection reset/)) {
-    return connectedForMs !== null && connectedForMs >= earlyCloseMs
-      ? new OutputError({
-          reason: "disconnected",
-          message: `the RTMP server at ${server} closed the connection`,
-        })
-      : new OutputError({
-          reason: "auth_rejected",
-          message: `the RTMP server at ${server} closed the connection as publishing began: it rejected the stream key, or the key is already in use`,
-        });
-  }
-  return unreadableOrExited(exit);
 };
 
 export const rtmpAttempt = (
   target: RtmpTarget,
+  remux: FlvRemux,
+  counters: RtmpCounters,
   context: WriterContext,
 ): Effect.Effect<never, OutputError, Scope.Scope> =>
-  ffmpegPushAttempt(
-    {
-      args: ffmpegRtmpArgs(target),
-      secrets: target.secrets,
-      stages: order,
-      stageOf,
-      acceptedOnStderr: () => false,
-      // ffmpeg writes the FLV header only once the server accepted the publish.
-      acceptedOnStdout: (line) => Number(/^total_size=(\d+)$/.exec(line)?.[1] ?? 0) > 0,
-      outputFailure,
-      exitError: (exit, connectedForMs, stage) => rtmpExitError(target, exit, connectedForMs, stage),
-    },
-    context,
-  );
+  Effect.gen(function* () {
+    const queue: FlvFrame[] = [];
+    let queued = 0;
+    let started = false;
+    let waitingForKey = false;
+    let failure: OutputError | null = null;
+    const wake = { resume: null as (() => void) | null };
+    const signal = () => {
+      const resume = wake.resume;
+      wake.resume = null;
+      resume?.();
+    };
+
+    const drop = (keep: (frame: FlvFrame, index: number) => boolean) => {
+      for (let i = 0; i < queue.length; ) {
+        const frame = queue[i] as FlvFrame;
+        if (keep(frame, i)) i++;
+        else {
+          queue.splice(i, 1);
+          queued -= sizeOf(frame);
+          if (frame.kind === "video" || frame.kind === "audio") counters.framesDropped++;
+        }
+      }
+    };
+    /** Over the queue's size: non-key video first, then all before the latest keyframe, then the oldest. */
+    const shed = () => {
+      drop((frame) => frame.kind !== "video" || frame.keyframe);
+      waitingForKey = true;
+      if (queued <= context.queueBytes) return;
+      let latestKey = -1;
+      queue.forEach((frame, i) => {
+        if (frame.kind === "video" && frame.keyframe) latestKey = i;
+      });
+      drop((frame, i) => i >= latestKey || frame.kind === "videoHeader" || frame.kind === "audioHeader");
+      while (queued > context.queueBytes && queue.length > 1) {
+        const oldest = queue.shift() as FlvFrame;
+        queued -= sizeOf(oldest);
+        if (oldest.kind === "video" || oldest.kind === "audio") counters.framesDropped++;
+      }
+    };
+    const enqueue = (frame: FlvFrame) => {
+      queue.push(frame);
+      queued += sizeOf(frame);
+      if (queued > context.queueBytes) shed();
+      signal();
+    };
+
+    let connected = false;
+    const stop = remux.listen((frame) => {
+      // Until the server accepts the publish, only the frames from the latest keyframe wait.
+      if (!connected && started && frame.kind === "video" && frame.keyframe) {
+        queue.length = 0;
+        queued = 0;
+        started = false;
+      }
+      if (!started) {
+        // Each connection starts at a keyframe (or the first audio of a channel without video), with the
+        // metadata and the sequence headers in force.
+        const opens = frame.kind === "video" ? frame.keyframe : frame.kind === "audio" && !remux.tracks.video;
+        if (!opens) return;
+        const problem = carryProblem(remux, target);
+        if (problem !== null) {
+          failure = new OutputError({ reason: "unsupported_media", message: problem });
+          signal();
+          return;
+        }
+        started = true;
+        enqueue({
+          ...frame,
+          kind: "metadata",
+          type: MESSAGE.data,
+          body: remux.metadata(),
+          keyframe: false,
+          cueBody: null,
+        });
+        if (remux.videoHeader !== null) enqueue({ ...remux.videoHeader, timestamp: frame.timestamp });
+        if (remux.audioHeader !== null) enqueue({ ...remux.audioHeader, timestamp: frame.timestamp });
+        enqueue(frame);
+        return;
+      }
+      if (frame.kind === "videoHeader" && frame.body[0] !== remux.videoHeader?.body[0]) {
+        const problem = carryProblem(remux, target);
+        if (problem !== null) failure = new OutputError({ reason: "unsupported_media", message: problem });
+      }
+      if (frame.kind === "video") {
+        if (waitingForKey && !frame.keyframe) {
+          counters.framesDropped++;
+          return;
+        }
+        if (frame.keyframe) waitingForKey = false;
+      }
+      if (frame.kind === "cue" && frame.cueBody !== null) {
+        if (target.cues === "off") return;
+        const body = frame.cueBody(target.cues);
+        if (body === undefined) return;
+        enqueue({ ...frame, body, cueBody: null });
+        return;
+      }
+      enqueue(frame);
+    });
+    yield* Effect.addFinalizer(() => Effect.sync(stop));
+    const failed = Effect.suspend(() => (failure === null ? Effect.void : Effect.fail(failure)));
+    // A channel RTMP cannot carry shows in its PMT before any frame: fail with its words, not wait.
+    const watch = Effect.forever(
+      Effect.zipRight(
+        Effect.sleep("250 millis"),
+        Effect.suspend(() => {
+          const problem = started ? null : carryProblem(remux, target);
+          return problem === null
+            ? failed
+            : Effect.fail(new OutputError({ reason: "unsupported_media", message: problem }));
+        }),
+      ),
+    );
+    const connection = yield* Effect.raceFirst(connectRtmp(target), watch);
+    connected = true;
+    yield* context.markConnected;
+
+    const socket = connection.socket;
+    const drained = Effect.async<void>((resume) => {
+      const done = () => resume(Effect.void);
+      socket.once("drain", done);
+      socket.once("close", done);
+      return Effect.sync(() => {
+        socket.off("drain", done);
+        socket.off("close", done);
+      });
+    });
+    const next = Effect.async<void>((resume) => {
+      if (queue.length > 0 || failure !== null) return resume(Effect.void);
+      wake.resume = () => resume(Effect.void);
+      return Effect.sync(() => {
+        wake.resume = null;
+      });
+    });
+
+    let lastAcknowledged = 0;
+    const pump = Effect.forever(
+      Effect.gen(function* () {
+        yield* next;
+        if (failure !== null) return yield* failure;
+        while (queue.length > 0 && socket.writableLength < SOCKET_MARK) {
+          const frame = queue.shift() as FlvFrame;
+          queued -= sizeOf(frame);
+          const chunkStream =
+            frame.type === MESSAGE.video
+              ? CHUNK_STREAM.video
+              : frame.type === MESSAGE.audio
+                ? CHUNK_STREAM.audio
+                : CHUNK_STREAM.data;
+          connection.send({
+            chunkStream,
+            type: frame.type,
+            streamId: connection.streamId,
+            timestamp: frame.timestamp,
+            body: frame.body,
+          });
+          context.countSent(frame.body.length);
+          if (frame.kind === "video" || frame.kind === "audio") counters.framesSent++;
+          else if (frame.kind === "cue") counters.cuesSent++;
+        }
+        const acknowledged = connection.acknowledged();
+        if (acknowledged !== lastAcknowledged) {
+          counters.acknowledgedBytes += (acknowledged - lastAcknowledged + 2 ** 32) % 2 ** 32;
+          lastAcknowledged = acknowledged;
+        }
+        if (socket.writableLength >= SOCKET_MARK) yield* drained;
+      }),
+    );
+    return yield* Effect.raceFirst(Effect.raceFirst(pump, connection.closed), watch);
+  });

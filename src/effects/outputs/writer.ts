@@ -12,9 +12,11 @@
  * earlier run to finish releasing its socket or child process.
  */
 import { Cause, Duration, Effect, Exit } from "effect";
+import { FlvRemux } from "../../core/flv/remux.ts";
 import { OutputError, type OutputErrorReason } from "../../domain/errors.ts";
 import type { WriterState } from "../../domain/states.ts";
 import {
+  type CueMode,
   type OutputProtocol,
   type OutputTarget,
   parseOutputUrl,
@@ -26,7 +28,7 @@ import { type HlsServed, type HlsState, makeHlsState } from "./hls.ts";
 import type { PushAddressPolicy } from "./hls-push.ts";
 import { makeChunkQueue, TS_PACKET_SIZE } from "./queue.ts";
 import { type ReconnectOptions, reconnectSchedule, runWithReconnects } from "./retry.ts";
-import { rtmpAttempt } from "./rtmp.ts";
+import { type RtmpCounters, rtmpAttempt } from "./rtmp.ts";
 import { rtspAttempt } from "./rtsp.ts";
 import { srtAttempt } from "./srt.ts";
 import { datagramAttempt } from "./udp.ts";
@@ -60,6 +62,8 @@ export interface OutputStatus {
   readonly connectedAt: number | null;
   readonly uptimeMs: number;
   readonly srt: SrtLinkStats | null;
+  /** RTMP outputs: FLV frames sent and dropped, SCTE-35 cues sent, bytes the server acknowledged. */
+  readonly rtmp: (RtmpCounters & { readonly cues: CueMode }) | null;
 }
 
 /** What an output tells its channel as it happens: state changes and reconnects, for the event bus. */
@@ -80,6 +84,8 @@ export interface Output {
   readonly run: Effect.Effect<never, OutputError>;
   /** An HLS output's playlist and segments, for the service to serve; null for other protocols. */
   readonly hls: HlsServed | null;
+  /** An RTMP output's remux: the channel's shared one (its `offer` then does nothing), or its own. */
+  readonly flv: FlvRemux | null;
 }
 
 export interface OutputOptions {
@@ -98,6 +104,10 @@ export interface OutputOptions {
    * out, public addresses only.
    */
   readonly pushAddresses?: PushAddressPolicy;
+  /** The channel's TS → FLV remux, shared by its RTMP outputs; left out, an RTMP output makes its own. */
+  readonly flv?: FlvRemux;
+  /** Where an RTMP output's own remux starts its timeline (ms): tests start it just before 2^24. */
+  readonly flvStartMs?: number;
 }
 
 const zeroSrt: SrtLinkStats = {
@@ -116,6 +126,7 @@ const attemptFor = (
   context: WriterContext,
   hls: HlsState | null,
   recordingsRoot: string | null | undefined,
+  rtmp: { remux: FlvRemux; counters: RtmpCounters } | null,
 ) => {
   switch (target.protocol) {
     case "hls":
@@ -127,7 +138,9 @@ const attemptFor = (
       return srtAttempt(target, context);
     case "rtmp":
     case "rtmps":
-      return rtmpAttempt(target, context);
+      return rtmp === null
+        ? Effect.dieMessage("an rtmp output without its remux")
+        : rtmpAttempt(target, rtmp.remux, rtmp.counters, context);
     case "rtsp":
     case "rtsps":
       return rtspAttempt(target, context);
@@ -150,7 +163,16 @@ export const makeOutput = (
       const problem = recordingPlaceProblem(directory, options.recordingsRoot);
       if (problem !== null) return yield* new OutputError({ reason: "invalid_url", message: problem });
     }
-    const queue = makeChunkQueue(options.queueBytes ?? 4 * 1024 * 1024);
+    const queueBytes = options.queueBytes ?? 4 * 1024 * 1024;
+    const queue = makeChunkQueue(queueBytes);
+    const isRtmp = target.protocol === "rtmp" || target.protocol === "rtmps";
+    const ownRemux = isRtmp && options.flv === undefined;
+    const rtmp = isRtmp
+      ? {
+          remux: options.flv ?? new FlvRemux({ startMs: options.flvStartMs ?? 0 }),
+          counters: { framesSent: 0, framesDropped: 0, cuesSent: 0, acknowledgedBytes: 0 },
+        }
+      : null;
     const runLock = yield* Effect.makeSemaphore(1);
     const hls =
       target.protocol === "hls"
@@ -187,6 +209,7 @@ export const makeOutput = (
 
     const context: WriterContext = {
       queue,
+      queueBytes,
       markConnected: Effect.sync(() => {
         failing = false;
         queue.countDrops(true);
@@ -245,7 +268,7 @@ export const makeOutput = (
         startedAt = Date.now();
         failing = false;
         return runWithReconnects(
-          Effect.zipRight(beginAttempt, attemptFor(target, context, hls, options.recordingsRoot)).pipe(
+          Effect.zipRight(beginAttempt, attemptFor(target, context, hls, options.recordingsRoot, rtmp)).pipe(
             Effect.tapError(recordError),
           ),
           reconnectSchedule(options.reconnect),
@@ -292,8 +315,17 @@ export const makeOutput = (
         connectedAt,
         uptimeMs: connectedAt === null ? 0 : Date.now() - connectedAt,
         srt,
+        rtmp:
+          rtmp === null || !(target.protocol === "rtmp" || target.protocol === "rtmps")
+            ? null
+            : { ...rtmp.counters, cues: target.cues },
       };
     };
 
-    return { protocol: target.protocol, maskedUrl: target.masked, offer: queue.offer, status, run, hls };
+    const remux = rtmp?.remux ?? null;
+    // An RTMP output reads the channel's TS through its remux: its own (fed here) or the channel's (fed once by
+    // the channel for all its RTMP outputs).
+    const offer =
+      remux === null ? queue.offer : ownRemux ? (chunk: Uint8Array) => remux.push(chunk) : () => {};
+    return { protocol: target.protocol, maskedUrl: target.masked, offer, status, run, hls, flv: remux };
   });

@@ -354,6 +354,24 @@ export const makeMetrics = (
     "Seconds the current connection has lasted",
     (output) => (output.state === "connected" ? output.uptime : null),
   );
+  perOutput(
+    "counter",
+    "distributary_output_rtmp_frames_sent_total",
+    "FLV video and audio frames an RTMP output wrote to its server",
+    (output) => output.rtmp?.frames_sent ?? null,
+  );
+  perOutput(
+    "counter",
+    "distributary_output_rtmp_frames_dropped_total",
+    "Whole frames an RTMP output dropped because its server did not keep up",
+    (output) => output.rtmp?.frames_dropped ?? null,
+  );
+  perOutput(
+    "counter",
+    "distributary_output_rtmp_cues_sent_total",
+    "SCTE-35 cues an RTMP output sent as AMF0 data messages",
+    (output) => output.rtmp?.cues_sent ?? null,
+  );
   perOutput("gauge", "distributary_output_srt_rtt_seconds", "SRT round-trip time", (output) =>
     output.srt === null ? null : output.srt.rtt_ms / 1000,
   );
@@ -431,8 +449,8 @@ export class Metrics extends Effect.Service<Metrics>()("distributary/Metrics", {
         Effect.withSpan("Metrics.render"),
       ),
       contentType: metrics.contentType,
+      /** For the rooms above (the fleet's figures) to add their own families to the same exposition. */
+      registry: metrics.registry,
     } as const;
   }),
 }) {}
-      /** For the rooms above (the fleet's figures) to add their own families to the same exposition. */
-      registry: metrics.registry,

@@ -75,6 +75,16 @@ export const viewOutput = (
     bitrate_bps: context.bitrate(outputKey(channelId, output.id)),
     reconnects: live?.reconnects ?? 0,
     queue_drops: live?.queueDrops ?? 0,
+    rtmp:
+      live?.rtmp == null
+        ? null
+        : {
+            frames_sent: live.rtmp.framesSent,
+            frames_dropped: live.rtmp.framesDropped,
+            cues: live.rtmp.cues,
+            cues_sent: live.rtmp.cuesSent,
+            acknowledged_bytes: live.rtmp.acknowledgedBytes,
+          },
     srt:
       live?.srt == null
         ? null

@@ -1,0 +1,303 @@
+/**
+ * A channel's TS → FLV remux, made once and shared by every RTMP output of the channel: the channel's TS in,
+ * FLV tag bodies with their timestamps out, each made once and handed by reference to every listener.
+ *
+ *   const remux = new FlvRemux()
+ *   const stop = remux.listen((frame) => …)   // frames in order; sequence headers again when they change
+ *   remux.push(chunk)                           // whole TS packets, as the fan-out offers them
+ *   remux.cue(section)                          // a splice_info_section the channel's core found
+ *   remux.start()                               // what a connection starts with: metadata, headers
+ *
+ * Video (H.264, HEVC as Enhanced RTMP) and audio (AAC split from ADTS, MP3) are timed from their DTS on one
+ * monotonic timeline (timestamps.ts). A stream the remux cannot carry (AC-3, MPEG-2 video…) is `problem`, in
+ * words naming the codec, rather than tags no one can decode.
+ */
+import { Either } from "effect";
+import { decodeSection } from "../scte35/index.ts";
+import { avcPictureSize } from "./avc-sps.ts";
+import { type CueFormat, cueMessage, splicePts } from "./cues.ts";
+import { type AccessUnit, EsDemuxer, isVideoCodec } from "./es.ts";
+import {
+  AdtsReader,
+  aacFrame,
+  aacSequenceHeader,
+  avcSequenceHeader,
+  hevcSequenceHeader,
+  metadataBody,
+  mp3Frame,
+  parameterSets,
+  readHevcSps,
+  type StreamMetadata,
+  TAG_AUDIO,
+  TAG_SCRIPT,
+  TAG_VIDEO,
+  type VideoCodec,
+  videoFrame,
+} from "./tags.ts";
+import { AUDIO, compositionMs, PTS_WRAP, TagClock, type TagClockOptions, VIDEO } from "./timestamps.ts";
+
+export type FrameKind = "video" | "audio" | "videoHeader" | "audioHeader" | "metadata" | "cue";
+
+export interface FlvFrame {
+  readonly kind: FrameKind;
+  /** The RTMP message type: audio 8, video 9, data 18. */
+  readonly type: number;
+  readonly timestamp: number;
+  /** Empty for a cue: its body depends on the output's format (`cueBody`). */
+  readonly body: Uint8Array;
+  /** A video frame a decoder can start at; headers and audio: false. */
+  readonly keyframe: boolean;
+  /** For a cue: its data message in `format`, or undefined when that format has nothing to say about it. */
+  readonly cueBody: ((format: CueFormat) => Uint8Array | undefined) | null;
+}
+
+const STREAM_TYPES: Readonly<Record<number, string>> = {
+  1: "MPEG-1 video",
+  2: "MPEG-2 video",
+  16: "MPEG-4 part 2 video",
+  17: "AAC in LATM",
+  129: "AC-3",
+  135: "E-AC-3",
+  66: "AVS video",
+  209: "Dirac video",
+  234: "VC-1 video",
+};
+
+const sameNals = (a: ReadonlyArray<Uint8Array>, b: ReadonlyArray<Uint8Array>): boolean =>
+  a.length === b.length && a.every((nal, i) => Buffer.compare(nal, b[i] ?? new Uint8Array(0)) === 0);
+
+const frame = (
+  kind: FrameKind,
+  type: number,
+  timestamp: number,
+  body: Uint8Array,
+  keyframe = false,
+): FlvFrame => ({
+  kind,
+  type,
+  timestamp,
+  body,
+  keyframe,
+  cueBody: null,
+});
+
+export class FlvRemux {
+  private readonly clock: TagClock;
+  private readonly demux: EsDemuxer;
+  private readonly adts = new AdtsReader();
+  private readonly listeners = new Set<(frame: FlvFrame) => void>();
+  private sets: { vps: Uint8Array[]; sps: Uint8Array[]; pps: Uint8Array[] } | null = null;
+  private audioConfig: Uint8Array | null = null;
+  /** The sequence headers in force: what every connection starts with. */
+  videoHeader: FlvFrame | null = null;
+  audioHeader: FlvFrame | null = null;
+  videoCodec: VideoCodec | null = null;
+  private picture = { width: 0, height: 0 };
+  private audioInfo: { codec: "aac" | "mp3"; sampleRate: number; channels: number } | null = null;
+  /** Recent video DTS steps (90 kHz) and bytes per track, for onMetaData's frame rate and data rates. */
+  private readonly frameSteps: number[] = [];
+  private lastVideoDts = -1;
+  /** The MPEG audio is layer II, which FLV has no codec for. */
+  private layer2 = false;
+  private readonly rate = { startMs: -1, video: 0, audio: 0, videoKbps: 0, audioKbps: 0 };
+
+  constructor(options: TagClockOptions = {}) {
+    this.clock = new TagClock(options);
+    this.demux = new EsDemuxer((unit) => this.unit(unit));
+  }
+
+  /** Frames go to `listener` from now on, in order; the result stops them. */
+  listen(listener: (frame: FlvFrame) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Reads the channel's TS only while someone listens: with no RTMP output running it costs nothing. */
+  push(chunk: Uint8Array): void {
+    if (this.listeners.size > 0) this.demux.push(chunk);
+  }
+
+  /** The channel switched input: the next times may be on another time base. */
+  discontinuity(): void {
+    this.clock.discontinuity();
+  }
+
+  /**
+   * Why nothing of the channel's program can go over RTMP, in words naming its codecs; null while the video
+   * is H.264 or HEVC, or while there is no video and the audio is AAC or MP3 (or before the PMT is seen).
+   */
+  get problem(): string | null {
+    const program = this.demux.program;
+    if (program === undefined || program.video !== undefined) return null;
+    const names = program.unsupported.map(
+      (type) => STREAM_TYPES[type] ?? `stream type 0x${type.toString(16)}`,
+    );
+    if (program.audio !== undefined && !this.layer2) {
+      if (!names.some((name) => name.endsWith("video"))) return null;
+    } else if (this.layer2) names.push("MPEG audio layer II");
+    if (names.length === 0) return null;
+    return `the channel carries ${[...new Set(names)].join(" and ")}, which RTMP cannot carry: RTMP takes H.264 or HEVC video with AAC or MP3 audio`;
+  }
+
+  /** The channel has audio and video as the PMT names them. */
+  get tracks(): { video: boolean; audio: boolean } {
+    const program = this.demux.program;
+    return { video: program?.video !== undefined, audio: program?.audio !== undefined };
+  }
+
+  /** onMetaData behind @setDataFrame, from what the stream showed so far. */
+  metadata(): Uint8Array {
+    const meta: { -readonly [K in keyof StreamMetadata]: StreamMetadata[K] } = {};
+    if (this.videoCodec !== null) {
+      const steps = [...this.frameSteps].sort((a, b) => a - b);
+      const median = steps[steps.length >> 1] ?? 0;
+      meta.video = {
+        codec: this.videoCodec,
+        width: this.picture.width,
+        height: this.picture.height,
+        frameRate: median > 0 ? Math.round((90_000 / median) * 1000) / 1000 : 0,
+        kbps: this.rate.videoKbps,
+      };
+    }
+    if (this.audioInfo !== null) meta.audio = { ...this.audioInfo, kbps: this.rate.audioKbps };
+    return metadataBody(meta, true);
+  }
+
+  /**
+   * A splice_info_section (CRC included) as a data message at the current time, its splice time (when the
+   * cue has one) in the message's `time`.
+   */
+  cue(section: Uint8Array): void {
+    if (this.listeners.size === 0) return;
+    const decoded = decodeSection(section);
+    if (Either.isLeft(decoded)) return;
+    const bytes = section.slice();
+    const now = this.clock.nowMs;
+    const pts = splicePts(decoded.right);
+    const at = pts === undefined ? now : Math.max(now, this.clock.peekMs(pts));
+    const timing = { time: at / 1000, preRoll: (at - now) / 1000 };
+    const bodies = new Map<CueFormat, Uint8Array | undefined>();
+    this.emit({
+      kind: "cue",
+      type: TAG_SCRIPT,
+      timestamp: now,
+      body: new Uint8Array(0),
+      keyframe: false,
+      cueBody: (format) => {
+        if (!bodies.has(format)) bodies.set(format, cueMessage(format, bytes, decoded.right, timing));
+        return bodies.get(format);
+      },
+    });
+  }
+
+  private emit(out: FlvFrame): void {
+    for (const listener of this.listeners) listener(out);
+  }
+
+  private countRate(track: "video" | "audio", bytes: number, ms: number): void {
+    const rate = this.rate;
+    if (rate.startMs < 0) rate.startMs = ms;
+    rate[track] += bytes;
+    const elapsed = ms - rate.startMs;
+    if (elapsed >= 2000) {
+      rate.videoKbps = Math.round((rate.video * 8) / elapsed);
+      rate.audioKbps = Math.round((rate.audio * 8) / elapsed);
+      rate.startMs = ms;
+      rate.video = 0;
+      rate.audio = 0;
+    }
+  }
+
+  private unit(unit: AccessUnit): void {
+    if (unit.pts < 0) return;
+    if (isVideoCodec(unit.codec)) this.video(unit, unit.codec);
+    else if (unit.codec === "aac") this.aac(unit);
+    else this.mp3(unit);
+  }
+
+  private video(unit: AccessUnit, codec: VideoCodec): void {
+    if (this.lastVideoDts >= 0) {
+      const step = (unit.dts - this.lastVideoDts + PTS_WRAP) % PTS_WRAP;
+      if (step > 0 && step < 90_000) {
+        this.frameSteps.push(step);
+        if (this.frameSteps.length > 50) this.frameSteps.shift();
+      }
+    }
+    this.lastVideoDts = unit.dts;
+    const ms = this.clock.timestampMs(unit.dts, VIDEO);
+    if (unit.keyframe) this.parameterSetsOf(codec, unit.data, ms);
+    // Frames before the first sequence header cannot be decoded by anyone.
+    if (this.videoHeader === null || codec !== this.videoCodec) return;
+    const body = videoFrame(codec, unit.data, unit.keyframe, compositionMs(unit.pts, unit.dts));
+    this.countRate("video", body.length, ms);
+    this.emit(frame("video", TAG_VIDEO, ms, body, unit.keyframe));
+  }
+
+  /** A keyframe's parameter sets: a new sequence header when they differ from the ones in force. */
+  private parameterSetsOf(codec: VideoCodec, data: Uint8Array, ms: number): void {
+    const sets = parameterSets(codec, data);
+    if (sets.sps.length === 0 || sets.pps.length === 0 || (codec === "hevc" && sets.vps.length === 0)) return;
+    const current = this.sets;
+    if (
+      current !== null &&
+      codec === this.videoCodec &&
+      sameNals(current.sps, sets.sps) &&
+      sameNals(current.pps, sets.pps) &&
+      sameNals(current.vps, sets.vps)
+    )
+      return;
+    const copy = (nals: ReadonlyArray<Uint8Array>) => nals.map((nal) => nal.slice());
+    this.sets = { vps: copy(sets.vps), sps: copy(sets.sps), pps: copy(sets.pps) };
+    const sps = this.sets.sps[0] as Uint8Array;
+    this.picture = codec === "h264" ? avcPictureSize(sps) : readHevcSps(sps);
+    this.videoCodec = codec;
+    const body =
+      codec === "h264"
+        ? avcSequenceHeader(this.sets.sps, this.sets.pps)
+        : hevcSequenceHeader(this.sets.vps, this.sets.sps, this.sets.pps);
+    this.videoHeader = frame("videoHeader", TAG_VIDEO, ms, body);
+    this.emit(this.videoHeader);
+  }
+
+  private aac(unit: AccessUnit): void {
+    const adts = this.adts;
+    adts.reset(unit.data);
+    while (adts.next()) {
+      const rate = adts.sampleRate;
+      if (rate === 0) return;
+      const pts = (unit.pts + Math.round((adts.index * 1024 * 90_000) / rate)) % PTS_WRAP;
+      const ms = this.clock.timestampMs(pts, AUDIO);
+      const config = adts.audioSpecificConfig();
+      if (this.audioConfig === null || Buffer.compare(config, this.audioConfig) !== 0) {
+        this.audioConfig = config;
+        this.audioInfo = { codec: "aac", sampleRate: rate, channels: adts.channels };
+        this.audioHeader = frame("audioHeader", TAG_AUDIO, ms, aacSequenceHeader(config));
+        this.emit(this.audioHeader);
+      }
+      const body = aacFrame(unit.data, adts.start, adts.end);
+      this.countRate("audio", body.length, ms);
+      this.emit(frame("audio", TAG_AUDIO, ms, body));
+    }
+  }
+
+  private mp3(unit: AccessUnit): void {
+    const data = unit.data;
+    if (data.length < 4 || data[0] !== 0xff) return;
+    const ms = this.clock.timestampMs(unit.pts, AUDIO);
+    // MPEG-1/2 layer III only: RTMP has no codec for layer II.
+    const layer = ((data[1] ?? 0) >> 1) & 3;
+    if (layer !== 1) {
+      this.layer2 = true;
+      return;
+    }
+    if (this.audioInfo === null) {
+      const version = ((data[1] ?? 0) >> 3) & 3;
+      const base = [44100, 48000, 32000][((data[2] ?? 0) >> 2) & 3] ?? 44100;
+      const sampleRate = version === 3 ? base : version === 2 ? base / 2 : base / 4;
+      this.audioInfo = { codec: "mp3", sampleRate, channels: (data[3] ?? 0) >> 6 === 3 ? 1 : 2 };
+    }
+    const body = mp3Frame(data);
+    this.countRate("audio", body.length, ms);
+    this.emit(frame("audio", TAG_AUDIO, ms, body));
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * What the RTMP output's tests share: test streams with B-frames (H.264 or HEVC, AAC) made with ffmpeg, playing
+ * them into an output at about real time, ffprobe's packets and decoded pictures of what a receiver got, and
+ * the comparison of those with the input's access units.
+ */
+import { execFileSync } from "node:child_process";
+import { Effect } from "effect";
+import { expect } from "vitest";
+import type { Output } from "../../src/effects/outputs/writer.ts";
+import { childProcesses, eventually } from "./peers.ts";
+
+export interface Packet {
+  readonly codec_type: string;
+  readonly pts: number;
+  readonly dts: number;
+  readonly size: string;
+  readonly flags: string;
+}
+
+export const probe = (file: string): Packet[] =>
+  (
+    JSON.parse(
+      execFileSync("ffprobe", ["-v", "error", "-show_packets", "-of", "json", file], { encoding: "utf8" }),
+    ) as { packets?: Packet[] }
+  ).packets ?? [];
+
+/** The MD5 of each decoded picture, in order. */
+export const pictures = (file: string): string[] =>
+  execFileSync("ffmpeg", ["-v", "error", "-i", file, "-map", "0:v", "-f", "framemd5", "-"], {
+    encoding: "utf8",
+  })
+    .split("\n")
+    .filter((line) => line !== "" && !line.startsWith("#"))
+    .map((line) => line.split(",").at(-1)?.trim() ?? "");
+
+/** H.264 (B-frames, a keyframe a second) and AAC in TS, made with ffmpeg. */
+export const bframeStream = (
+  path: string,
+  seconds: number,
+  codec: "libx264" | "libx265" = "libx264",
+  offset = 0,
+) =>
+  execFileSync("ffmpeg", [
+    ...["-hide_banner", "-loglevel", "error", "-y"],
+    ...["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"],
+    ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", String(seconds)],
+    ...["-c:v", codec, "-preset", "veryfast", "-g", "25", "-bf", "2", "-pix_fmt", "yuv420p"],
+    ...(codec === "libx265" ? ["-x265-params", "log-level=error:bframes=2:keyint=25"] : []),
+    ...["-c:a", "aac", "-ac", "2", "-output_ts_offset", String(offset), "-f", "mpegts", path],
+  ]);
+
+/**
+ * Hands `ts` to the output as the fan-out does, seven packets at a time, at about real time, once the output
+ * runs (a channel's stream would be flowing already: none of it should be lost to the test's start).
+ */
+export const play = (output: Output, ts: Uint8Array, seconds: number) =>
+  Effect.zipRight(
+    eventually("the output to run", () => (output.status().state !== "starting" ? true : undefined)),
+    Effect.promise(async () => {
+      const step = 1316;
+      const perTick = Math.ceil(ts.length / step / (seconds * 50));
+      for (let at = 0; at < ts.length; ) {
+        for (let n = 0; n < perTick && at < ts.length; n++, at += step) {
+          output.offer(ts.subarray(at, Math.min(at + step, ts.length)));
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }),
+  );
+
+/**
+ * The received FLV carries the input's access units from a keyframe on: each picture decodes to the same
+ * image as in the input, in a run without a gap, with the same composition offsets and key flags, and every
+ * AAC frame has its ADTS frame's size without the header.
+ */
+export const expectSameAccessUnits = (input: string, received: string, atLeast: number) => {
+  const source = probe(input);
+  const got = probe(received);
+  const video = (list: Packet[]) => list.filter((p) => p.codec_type === "video");
+  const audio = (list: Packet[]) => list.filter((p) => p.codec_type === "audio");
+  const sourceVideo = video(source);
+  const gotVideo = video(got);
+  expect(gotVideo.length).toBeGreaterThanOrEqual(atLeast);
+  expect(gotVideo[0]?.flags[0]).toBe("K");
+  const want = pictures(input);
+  const have = pictures(received);
+  const first = want.indexOf(have[0] ?? "");
+  expect(first).toBeGreaterThanOrEqual(0);
+  // The last frame or two decode differently where the recording ends before the input's reordering does.
+  expect(have.slice(0, -2)).toEqual(want.slice(first, first + have.length - 2));
+  // Composition offsets (ms) and key flags of the same run of frames; the source's are in 90 kHz.
+  const start = sourceVideo.findIndex((p) => p.flags[0] === "K" && sourceVideo.indexOf(p) >= first - 2);
+  const offsets = (list: Packet[], scale: number) =>
+    list.map((p) => [Math.round((p.pts - p.dts) / scale), p.flags[0]]);
+  expect(offsets(gotVideo, 1)).toEqual(offsets(sourceVideo.slice(start, start + gotVideo.length), 90));
+  expect(sourceVideo.some((p) => p.pts > p.dts)).toBe(true);
+  const sizes = audio(source).map((p) => Number(p.size) - 7);
+  const gotSizes = audio(got).map((p) => Number(p.size));
+  expect(gotSizes.length).toBeGreaterThan(atLeast);
+  const joinAt = sizes.findIndex((_, i) => gotSizes.every((size, j) => sizes[i + j] === size));
+  expect(joinAt).toBeGreaterThanOrEqual(0);
+};
+
+export const noFfmpegRunning = Effect.promise(async () =>
+  (await childProcesses()).filter((child) => child.command === "ffmpeg" && child.state !== "Z"),
+);
+
+/** One file under `list()` whose video has at least `frames` frames. */
+export const recordingWith = (list: () => Promise<ReadonlyArray<string>>, frames: number) =>
+  eventually(
+    `a recording with ${frames} video frames`,
+    async () => {
+      const files = await list();
+      const file = files[0];
+      if (files.length !== 1 || file === undefined) return undefined;
+      try {
+        return probe(file).filter((p) => p.codec_type === "video").length >= frames ? file : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    { timeoutMs: 20_000, intervalMs: 250 },
+  );
