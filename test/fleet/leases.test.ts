@@ -1,10 +1,12 @@
 import { setTimeout } from "node:timers/promises";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { Queryable } from "../../src/effects/config/postgres/database.ts";
 import {
   acquire,
   candidates,
   ensureLeases,
+  handOver,
   leases,
   RANK_STEP_MS,
   release,
@@ -13,10 +15,11 @@ import {
   takeOver,
 } from "../../src/effects/fleet/leases.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
-import { createSchema } from "./schema.ts";
+import { migrated } from "./migrated.ts";
 
 let db: Postgres;
-let pool: pg.Pool;
+let store: Awaited<ReturnType<typeof migrated>>;
+let q: Queryable;
 const LONG = 60_000;
 
 const addChannels = async (...ids: ReadonlyArray<string>): Promise<void> => {
@@ -25,28 +28,26 @@ const addChannels = async (...ids: ReadonlyArray<string>): Promise<void> => {
       "insert into channels (id, position, body, revision) values ($1, 0, '{}', nextval('config_revision'))",
       [id],
     );
-  await ensureLeases(pool);
+  await ensureLeases(q);
 };
 
-const leaseOf = async (channel: string) => (await leases(pool)).find((lease) => lease.channel === channel);
+const leaseOf = async (channel: string) => (await leases(q)).find((lease) => lease.channel === channel);
 
 beforeAll(async () => {
   db = await startPostgres({ port: 18750 });
-  await createSchema(db);
-  pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  // The outage test ends every session; an idle client's error must not end the test process.
-  pool.on("error", () => {});
+  store = await migrated(db);
+  q = store.db;
 });
 
 afterAll(async () => {
-  await pool?.end();
+  await store?.dispose();
   await db?.close();
 });
 
 describe("leases in PostgreSQL", () => {
   test("every channel gets one free lease row, once; a row created without a holder's time is stamped", async () => {
     await addChannels("e1", "e2");
-    expect(await ensureLeases(pool)).toBe(0);
+    expect(await ensureLeases(q)).toBe(0);
     const fresh = await leaseOf("e1");
     expect(fresh).toMatchObject({ holder: null, holderBoot: null, term: 0 });
     expect(fresh?.expiresInMs).toBeLessThanOrEqual(0);
@@ -55,7 +56,7 @@ describe("leases in PostgreSQL", () => {
     await db.admin("insert into channels (id, position, body, revision) values ('e3', 0, '{}', 1)");
     await db.admin("insert into leases (channel) values ('e3')");
     expect((await leaseOf("e3"))?.expiresInMs).toBe(Number.NEGATIVE_INFINITY);
-    expect(await ensureLeases(pool)).toBe(1);
+    expect(await ensureLeases(q)).toBe(1);
     expect((await leaseOf("e3"))?.expiresInMs).toBeGreaterThan(-5000);
   });
 
@@ -81,24 +82,24 @@ describe("leases in PostgreSQL", () => {
 
   test("a held lease cannot be acquired; an expired one can, with the next term", async () => {
     await addChannels("x1");
-    expect(await acquire(pool, "a", "boot-a", "x1", LONG)).toBe(1);
-    expect(await acquire(pool, "b", "boot-b", "x1", LONG)).toBeNull();
+    expect(await acquire(q, "a", "boot-a", "x1", LONG)).toBe(1);
+    expect(await acquire(q, "b", "boot-b", "x1", LONG)).toBeNull();
     await db.admin("update leases set expires_at = now() - interval '1 second' where channel = 'x1'");
-    expect(await acquire(pool, "b", "boot-b", "x1", LONG)).toBe(2);
+    expect(await acquire(q, "b", "boot-b", "x1", LONG)).toBe(2);
     expect(await leaseOf("x1")).toMatchObject({ holder: "b", holderBoot: "boot-b", term: 2 });
-    expect(await acquire(pool, "a", "boot-a", "no-such-channel", LONG)).toBeNull();
+    expect(await acquire(q, "a", "boot-a", "no-such-channel", LONG)).toBeNull();
   });
 
   test("renewAll keeps what is still mine at the term I hold and leaves out a lease another took", async () => {
     await addChannels("r1", "r2");
-    const t1 = await acquire(pool, "a", "boot-a", "r1", LONG);
+    const t1 = await acquire(q, "a", "boot-a", "r1", LONG);
     // Expired at once: b may take r2 before a renews it.
-    const t2 = await acquire(pool, "a", "boot-a", "r2", 0);
-    expect(await acquire(pool, "b", "boot-b", "r2", LONG)).toBe(Number(t2) + 1);
+    const t2 = await acquire(q, "a", "boot-a", "r2", 0);
+    expect(await acquire(q, "b", "boot-b", "r2", LONG)).toBe(Number(t2) + 1);
 
     const before = (await leaseOf("r1"))?.expiresInMs ?? 0;
     const kept = await renewAll(
-      pool,
+      q,
       "a",
       "boot-a",
       LONG + 30_000,
@@ -111,26 +112,24 @@ describe("leases in PostgreSQL", () => {
     expect((await leaseOf("r1"))?.expiresInMs).toBeGreaterThan(before + 20_000);
     expect(await leaseOf("r2")).toMatchObject({ holder: "b", term: Number(t2) + 1 });
     // Another boot of the same node holds nothing it did not take itself.
-    expect(await renewAll(pool, "a", "boot-a2", LONG, new Map([["r1", Number(t1)]]))).toEqual(new Map());
-    expect(await renewAll(pool, "a", "boot-a", LONG, new Map())).toEqual(new Map());
+    expect(await renewAll(q, "a", "boot-a2", LONG, new Map([["r1", Number(t1)]]))).toEqual(new Map());
+    expect(await renewAll(q, "a", "boot-a", LONG, new Map())).toEqual(new Map());
   });
 
   test("after a database outage every lease has expired, and renewAll gives the holder back those nobody took", async () => {
     await addChannels("o1", "o2");
-    const t1 = Number(await acquire(pool, "a", "boot-a", "o1", 200));
-    const t2 = Number(await acquire(pool, "a", "boot-a", "o2", 200));
-    // A clean stop: the test server does not flush commits at once (synchronous_commit=off), so a crash could
-    // lose the acquisitions themselves; what matters here is the time the database was away.
-    await db.stop({ mode: "fast" });
-    // The outage itself: down for twice the leases' time, as nodes that could not renew would be.
+    const t1 = Number(await acquire(q, "a", "boot-a", "o1", 200));
+    const t2 = Number(await acquire(q, "a", "boot-a", "o2", 200));
+    await db.stop({ mode: "immediate" });
+    // The outage itself: the database crashed and stays down for twice the leases' time.
     await setTimeout(400);
     await db.start();
     // b took one as soon as the database was back.
     expect((await leaseOf("o1"))?.expiresInMs).toBeLessThan(0);
-    expect(await acquire(pool, "b", "boot-b", "o2", LONG)).toBe(t2 + 1);
+    expect(await acquire(q, "b", "boot-b", "o2", LONG)).toBe(t2 + 1);
 
     const kept = await renewAll(
-      pool,
+      q,
       "a",
       "boot-a",
       LONG,
@@ -146,31 +145,43 @@ describe("leases in PostgreSQL", () => {
 
   test("takeOver is a compare-and-set on (holder, term): a stale term or holder fails", async () => {
     await addChannels("t1");
-    const first = Number(await acquire(pool, "a", "boot-a", "t1", LONG));
-    expect(await takeOver(pool, "b", "boot-b", "t1", "a", first, LONG)).toBe(first + 1);
-    expect(await takeOver(pool, "c", "boot-c", "t1", "a", first, LONG)).toBeNull();
-    expect(await takeOver(pool, "c", "boot-c", "t1", "b", first, LONG)).toBeNull();
+    const first = Number(await acquire(q, "a", "boot-a", "t1", LONG));
+    expect(await takeOver(q, "b", "boot-b", "t1", "a", first, LONG)).toBe(first + 1);
+    expect(await takeOver(q, "c", "boot-c", "t1", "a", first, LONG)).toBeNull();
+    expect(await takeOver(q, "c", "boot-c", "t1", "b", first, LONG)).toBeNull();
     expect(await leaseOf("t1")).toMatchObject({ holder: "b", holderBoot: "boot-b", term: first + 1 });
     // The holder that was taken over from cannot renew with the term it had.
-    expect(await renewAll(pool, "a", "boot-a", LONG, new Map([["t1", first]]))).toEqual(new Map());
+    expect(await renewAll(q, "a", "boot-a", LONG, new Map([["t1", first]]))).toEqual(new Map());
+  });
+
+  test("handOver gives a held lease straight to the named node with the next term, only from its holder", async () => {
+    await addChannels("m1");
+    const term = Number(await acquire(q, "a", "boot-a", "m1", LONG));
+    expect(await handOver(q, "b", term, "m1", "c", "boot-c", LONG)).toBeNull();
+    expect(await handOver(q, "a", term - 1, "m1", "c", "boot-c", LONG)).toBeNull();
+    expect(await handOver(q, "a", term, "m1", "c", "boot-c", LONG)).toBe(term + 1);
+    expect(await leaseOf("m1")).toMatchObject({ holder: "c", holderBoot: "boot-c", term: term + 1 });
+    expect(await renewAll(q, "c", "boot-c", LONG, new Map([["m1", term + 1]]))).toEqual(
+      new Map([["m1", term + 1]]),
+    );
   });
 
   test("release frees a lease at once for another node, only when still mine at that term", async () => {
     await addChannels("d1");
-    const term = Number(await acquire(pool, "a", "boot-a", "d1", LONG));
-    expect(await acquire(pool, "b", "boot-b", "d1", LONG)).toBeNull();
-    expect(await release(pool, "a", "d1", term - 1)).toBe(false);
-    expect(await release(pool, "b", "d1", term)).toBe(false);
+    const term = Number(await acquire(q, "a", "boot-a", "d1", LONG));
+    expect(await acquire(q, "b", "boot-b", "d1", LONG)).toBeNull();
+    expect(await release(q, "a", "d1", term - 1)).toBe(false);
+    expect(await release(q, "b", "d1", term)).toBe(false);
     expect((await leaseOf("d1"))?.holder).toBe("a");
 
-    expect(await release(pool, "a", "d1", term)).toBe(true);
+    expect(await release(q, "a", "d1", term)).toBe(true);
     const freed = await leaseOf("d1");
     expect(freed).toMatchObject({ holder: null, holderBoot: null, term });
     // Free since the release: the best-ranked standby may take it now, the others after their delays.
     expect(freed?.expiresInMs).toBeLessThanOrEqual(0);
     expect(freed?.expiresInMs).toBeGreaterThan(-RANK_STEP_MS);
-    expect(await acquire(pool, "b", "boot-b", "d1", LONG)).toBe(term + 1);
-    expect(await release(pool, "a", "d1", term)).toBe(false);
+    expect(await acquire(q, "b", "boot-b", "d1", LONG)).toBe(term + 1);
+    expect(await release(q, "a", "d1", term)).toBe(false);
   });
 
   test("terms only grow: every change of holder in 400 random steps of three nodes raised the term", async () => {
@@ -204,14 +215,14 @@ describe("leases in PostgreSQL", () => {
         const lease = await leaseOf(channel);
         const term =
           action === "acquire"
-            ? await acquire(pool, node, `boot-${node}`, channel, ttl)
-            : await takeOver(pool, node, `boot-${node}`, channel, lease?.holder ?? "", lease?.term ?? 0, ttl);
+            ? await acquire(q, node, `boot-${node}`, channel, ttl)
+            : await takeOver(q, node, `boot-${node}`, channel, lease?.holder ?? "", lease?.term ?? 0, ttl);
         if (term !== null) mine.set(channel, term);
       } else if (action === "release") {
         const term = mine.get(channel);
-        if (term !== undefined && (await release(pool, node, channel, term))) mine.delete(channel);
+        if (term !== undefined && (await release(q, node, channel, term))) mine.delete(channel);
       } else {
-        const kept = await renewAll(pool, node, `boot-${node}`, ttl, mine);
+        const kept = await renewAll(q, node, `boot-${node}`, ttl, mine);
         held.set(node, kept);
       }
     }

@@ -1,14 +1,16 @@
+import { Effect, ManagedRuntime, Redacted } from "effect";
+import { Database, layerDatabase, type Queryable } from "../../src/effects/config/postgres/database.ts";
+import { migrate } from "../../src/effects/config/postgres/migrations.ts";
 import type { Postgres } from "../support/postgres.ts";
 
-/** Stand-in for the migrations until src/effects/config/postgres/migrations.ts lands (fleet-overview DDL). */
-export const createSchema = async (db: Postgres): Promise<void> => {
-  await db.admin(`
-    create table channels(id text primary key, position integer not null, body jsonb not null,
-      revision bigint not null, updated_at timestamptz not null default now());
-    create sequence config_revision;
-    create table nodes(id text primary key, url text not null, boot_id text not null, version text not null,
-      started_at timestamptz not null, heartbeat_at timestamptz not null,
-      draining boolean not null default false, load jsonb not null default '{}');
-    create table leases(channel text primary key references channels(id) on delete cascade, holder text,
-      holder_boot text, term bigint not null default 0, expires_at timestamptz not null default '-infinity');`);
+/**
+ * The fleet's database as a node has it: the schema brought up by the migrations, and the store's own
+ * connection (its pool, timeouts and errors) as the Queryable the fleet's statements run on.
+ */
+export const migrated = async (
+  postgres: Postgres,
+): Promise<{ readonly db: Queryable; readonly dispose: () => Promise<void> }> => {
+  const runtime = ManagedRuntime.make(layerDatabase(Redacted.make(postgres.url)));
+  const database = await runtime.runPromise(Effect.tap(Database, migrate));
+  return { db: database.queryable, dispose: () => runtime.dispose() };
 };

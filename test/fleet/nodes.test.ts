@@ -1,28 +1,29 @@
-import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import type { Queryable } from "../../src/effects/config/postgres/database.ts";
 import { heartbeat, listNodes, registerNode, setDraining } from "../../src/effects/fleet/nodes.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
-import { createSchema } from "./schema.ts";
+import { migrated } from "./migrated.ts";
 
 let db: Postgres;
-let pool: pg.Pool;
+let store: Awaited<ReturnType<typeof migrated>>;
+let q: Queryable;
 
 beforeAll(async () => {
   db = await startPostgres({ port: 18751 });
-  await createSchema(db);
-  pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  store = await migrated(db);
+  q = store.db;
 });
 
 afterAll(async () => {
-  await pool?.end();
+  await store?.dispose();
   await db?.close();
 });
 
 const nodeA = { id: "a", url: "http://198.18.0.2:8080", bootId: "boot-1", version: "1.4.0" };
-const row = async (id: string) => (await listNodes(pool)).find((node) => node.id === id);
+const row = async (id: string) => (await listNodes(q)).find((node) => node.id === id);
 
 test("a node registers, beats with its load, and its heartbeat's age is by the database's clock", async () => {
-  await registerNode(pool, nodeA);
+  await registerNode(q, nodeA);
   const registered = await row("a");
   expect(registered).toMatchObject({
     ...nodeA,
@@ -37,28 +38,28 @@ test("a node registers, beats with its load, and its heartbeat's age is by the d
   expect((await row("a"))?.heartbeatAgeMs).toBeGreaterThanOrEqual(7000);
   expect((await row("a"))?.heartbeatAgeMs).toBeLessThan(12_000);
 
-  expect(await heartbeat(pool, "a", "boot-1", { channels_running: 3, cpu_percent: 41.5 })).toBe(true);
+  expect(await heartbeat(q, "a", "boot-1", { channels_running: 3, cpu_percent: 41.5 })).toBe(true);
   const beaten = await row("a");
   expect(beaten?.heartbeatAgeMs).toBeLessThan(5000);
   expect(beaten?.load).toEqual({ channels_running: 3, cpu_percent: 41.5 });
-  expect(await heartbeat(pool, "nobody", "boot-1", { channels_running: 0, cpu_percent: 0 })).toBe(false);
+  expect(await heartbeat(q, "nobody", "boot-1", { channels_running: 0, cpu_percent: 0 })).toBe(false);
 });
 
 test("a restart registers a new boot id and ends a drain; the old process's heartbeats are refused", async () => {
-  await registerNode(pool, nodeA);
-  expect(await setDraining(pool, "a", true)).toBe(true);
+  await registerNode(q, nodeA);
+  expect(await setDraining(q, "a", true)).toBe(true);
   expect((await row("a"))?.draining).toBe(true);
-  expect(await setDraining(pool, "nobody", true)).toBe(false);
+  expect(await setDraining(q, "nobody", true)).toBe(false);
 
   const restarted = { ...nodeA, bootId: "boot-2", version: "1.5.0", url: "http://198.18.0.3:8080" };
-  await registerNode(pool, restarted);
+  await registerNode(q, restarted);
   expect(await row("a")).toMatchObject({ ...restarted, draining: false });
-  expect(await heartbeat(pool, "a", "boot-1", { channels_running: 1, cpu_percent: 1 })).toBe(false);
-  expect(await heartbeat(pool, "a", "boot-2", { channels_running: 1, cpu_percent: 1 })).toBe(true);
+  expect(await heartbeat(q, "a", "boot-1", { channels_running: 1, cpu_percent: 1 })).toBe(false);
+  expect(await heartbeat(q, "a", "boot-2", { channels_running: 1, cpu_percent: 1 })).toBe(true);
 
-  await registerNode(pool, { id: "b", url: "http://198.18.0.4:8080", bootId: "boot-b", version: "1.5.0" });
-  expect((await listNodes(pool)).map((node) => node.id)).toEqual(["a", "b"]);
-  expect(await setDraining(pool, "b", true)).toBe(true);
-  expect(await setDraining(pool, "b", false)).toBe(true);
+  await registerNode(q, { id: "b", url: "http://198.18.0.4:8080", bootId: "boot-b", version: "1.5.0" });
+  expect((await listNodes(q)).map((node) => node.id)).toEqual(["a", "b"]);
+  expect(await setDraining(q, "b", true)).toBe(true);
+  expect(await setDraining(q, "b", false)).toBe(true);
   expect((await row("b"))?.draining).toBe(false);
 });

@@ -6,16 +6,9 @@
  *
  * The compare-and-set statements are plain UPDATEs under READ COMMITTED: when two nodes update the same row
  * at once, the second waits for the first and then checks its WHERE again against the row the first wrote,
- * so exactly one of them matches.
+ * so exactly one of them matches. `db` is the store's `Database.queryable`; a pg Pool or Client also fits.
  */
-
-/** What these functions need of a connection: a pg Pool or Client satisfies it. */
-export interface Queryable {
-  query(
-    text: string,
-    values?: ReadonlyArray<unknown>,
-  ): Promise<{ readonly rows: ReadonlyArray<Record<string, unknown>> }>;
-}
+import type { Queryable } from "../config/postgres/database.ts";
 
 /** The terms a node holds, by channel id. */
 export type HeldTerms = ReadonlyMap<string, number>;

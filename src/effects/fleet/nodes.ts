@@ -2,7 +2,7 @@
  * The fleet's node registry in PostgreSQL: each node's URL, boot id and version, its last heartbeat by the
  * database's clock, whether it drains, and the load it reported. One statement per function.
  */
-import type { Queryable } from "./leases.ts";
+import type { Queryable } from "../config/postgres/database.ts";
 
 /** What a node reports of itself at each heartbeat. */
 export interface NodeLoad {
