@@ -39,6 +39,9 @@ import { type PortProbe, peerChannels, peerReachesDatabase, probePort } from "./
 const TICK_MS = 250;
 const BEAT_MS = 1000;
 const PEER_TIMEOUT_MS = 600;
+/** How long the database may be silent before a holder asks its peers, and how often it checks. */
+const OUTAGE_MS = 1000;
+const GUARD_MS = 100;
 
 export const makeCoordinator = Effect.gen(function* () {
   const db = yield* Database;
@@ -241,18 +244,23 @@ export const makeCoordinator = Effect.gen(function* () {
     if (now - lastBeatAt >= BEAT_MS) yield* beat;
     if (held.size > 0 && now - lastRenewAt >= ttl / 3) yield* renew;
     yield* place;
-  }).pipe(
-    Effect.catchAll(() =>
-      Effect.gen(function* () {
-        yield* answerOutage;
-        // No answer from anyone about the database and the leases' time is up: whoever can reach it may take
-        // them, so stop — unless every peer said it cannot reach it either (isolated).
-        if (!isolated && performance.now() - lastRenewOkSent > ttl - TICK_MS * 2) {
-          yield* fence("its leases ran out without a renewal");
-        }
-      }),
-    ),
-  );
+  }).pipe(Effect.ignore);
+
+  /**
+   * Beside the tick, which may wait on a statement that hangs (a network cut drops packets; a statement
+   * gives up after two seconds): once the database has been silent for a second while this node holds
+   * leases, the peers are asked; and when the leases' time is nearly up with nobody saying the database is
+   * down for all, the outputs stop — before any standby may take the leases.
+   */
+  const guard = Effect.gen(function* () {
+    if (held.size === 0 || fenced) return;
+    const now = performance.now();
+    if (now - lastDbOkAt < OUTAGE_MS) return;
+    yield* answerOutage;
+    if (!isolated && !fenced && performance.now() - lastRenewOkSent > ttl - GUARD_MS * 3) {
+      yield* fence("its leases ran out without a renewal");
+    }
+  });
 
   const drainSelf = Effect.gen(function* () {
     draining = true;
@@ -320,6 +328,8 @@ export const makeCoordinator = Effect.gen(function* () {
       }),
     )
     .pipe(
+      // Tokens made or revoked on another node authenticate (or stop) here too.
+      Effect.zipRight(auth.reload),
       Effect.catchAll((error) =>
         Effect.logWarning(`fleet: could not apply stored changes: ${String(error)}`),
       ),
@@ -333,6 +343,7 @@ export const makeCoordinator = Effect.gen(function* () {
   );
 
   yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(`${TICK_MS} millis`)));
+  yield* Effect.forkScoped(Effect.repeat(guard, Schedule.spaced(`${GUARD_MS} millis`)));
   yield* Effect.forkScoped(
     Effect.repeat(Effect.zipRight(watchPorts, publish), Schedule.spaced(`${TICK_MS} millis`)),
   );
@@ -380,7 +391,8 @@ export const makeCoordinator = Effect.gen(function* () {
         term: row.term,
         expires_in_ms: Number.isFinite(row.expiresInMs) ? Math.round(row.expiresInMs) : -1,
       })),
-    databaseReachable: () => dbOk && performance.now() - lastDbOkAt < 3000,
+    // A healthy node's tick reaches the database every 250 ms: a second without is an outage.
+    databaseReachable: () => dbOk && performance.now() - lastDbOkAt < OUTAGE_MS,
     isolated: () => isolated,
     takeovers: () => ({ ...takeovers }),
     holderUrl: (channelId) => {
