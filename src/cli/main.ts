@@ -22,6 +22,9 @@ usage:
   distributary probe <file.ts | udp://@:PORT | rtp://@:PORT> [--seconds N] [--json]
                                                     analyse a TS: programs, PIDs, errors, SCTE-35 cues
   distributary scte35 <base64 | hex>                decode one SCTE-35 splice_info_section to JSON
+  distributary migrate --to postgres://… [--config-dir DIR] [--replace]
+                                                    bring a fleet's PostgreSQL schema up to date and import
+                                                    a one-box config directory (channels and tokens) into it
   distributary --version
 `;
 
@@ -60,6 +63,10 @@ const main = async (argv: ReadonlyArray<string>) => {
     case "probe": {
       const { probeCommand } = await import("./probe.ts");
       return probeCommand(rest);
+    }
+    case "migrate": {
+      const { migrateCommand } = await import("./migrate.ts");
+      return migrateCommand(rest);
     }
     case "scte35": {
       const { scte35Command } = await import("./scte35.ts");

@@ -33,8 +33,8 @@ const TokenRecord = Schema.Struct({
 });
 type TokenRecord = typeof TokenRecord.Type;
 
-const TokensDocument = Schema.Struct({ version: Schema.Literal(1), tokens: Schema.Array(TokenRecord) });
-type TokensDocument = typeof TokensDocument.Type;
+export const TokensDocument = Schema.Struct({ version: Schema.Literal(1), tokens: Schema.Array(TokenRecord) });
+export type TokensDocument = typeof TokensDocument.Type;
 
 export const TokenView = Schema.Struct({
   id: Schema.String,

@@ -36,11 +36,18 @@ const Changes = Layer.effect(
   Effect.map(Database, (db) => ({ changes: db.notices })),
 );
 
-/** Database, DocumentStore and StoreChanges over the PostgreSQL at `url`; audit rows name this node. */
-export const layerPostgres = (url: Redacted.Redacted<string>) =>
+/**
+ * Database, DocumentStore and StoreChanges over the PostgreSQL at `url`; audit rows name this node
+ * (`DISTRIBUTARY_NODE_ID`, else the host's name), or `options.node` (null: no node, as for an import).
+ */
+export const layerPostgres = (
+  url: Redacted.Redacted<string>,
+  options: { readonly node?: string | null } = {},
+) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
-      const node = Option.getOrElse(yield* nodeId, () => hostname());
+      const node =
+        options.node !== undefined ? options.node : Option.getOrElse(yield* nodeId, () => hostname());
       return Layer.mergeAll(layerPostgresStore(node), Changes).pipe(
         Layer.provide(Migrated),
         Layer.provideMerge(layerDatabase(url)),
