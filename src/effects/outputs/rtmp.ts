@@ -32,6 +32,8 @@ export interface RtmpCounters {
   framesDropped: number;
   cuesSent: number;
   acknowledgedBytes: number;
+  /** Bytes of frames waiting in the output's queue now. */
+  queuedBytes: number;
 }
 
 const sizeOf = (frame: FlvFrame): number => frame.body.length + 16;
@@ -96,6 +98,7 @@ export const rtmpAttempt = (
       queue.push(frame);
       queued += sizeOf(frame);
       if (queued > context.queueBytes) shed();
+      counters.queuedBytes = queued;
       signal();
     };
 
@@ -152,7 +155,12 @@ export const rtmpAttempt = (
       }
       enqueue(frame);
     });
-    yield* Effect.addFinalizer(() => Effect.sync(stop));
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        stop();
+        counters.queuedBytes = 0;
+      }),
+    );
     const failed = Effect.suspend(() => (failure === null ? Effect.void : Effect.fail(failure)));
     // A channel RTMP cannot carry shows in its PMT before any frame: fail with its words, not wait.
     const watch = Effect.forever(
@@ -213,6 +221,7 @@ export const rtmpAttempt = (
           if (frame.kind === "video" || frame.kind === "audio") counters.framesSent++;
           else if (frame.kind === "cue") counters.cuesSent++;
         }
+        counters.queuedBytes = queued;
         const acknowledged = connection.acknowledged();
         if (acknowledged !== lastAcknowledged) {
           counters.acknowledgedBytes += (acknowledged - lastAcknowledged + 2 ** 32) % 2 ** 32;

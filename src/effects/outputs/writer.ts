@@ -170,7 +170,7 @@ export const makeOutput = (
     const rtmp = isRtmp
       ? {
           remux: options.flv ?? new FlvRemux({ startMs: options.flvStartMs ?? 0 }),
-          counters: { framesSent: 0, framesDropped: 0, cuesSent: 0, acknowledgedBytes: 0 },
+          counters: { framesSent: 0, framesDropped: 0, cuesSent: 0, acknowledgedBytes: 0, queuedBytes: 0 },
         }
       : null;
     const runLock = yield* Effect.makeSemaphore(1);
@@ -305,7 +305,8 @@ export const makeOutput = (
         bytesSent,
         packetsSent: Math.floor(bytesSent / TS_PACKET_SIZE),
         queueDrops: queue.droppedPackets(),
-        queuedBytes: queue.queuedBytes(),
+        // An RTMP output's queue holds FLV frames; its TS queue is not used.
+        queuedBytes: rtmp === null ? queue.queuedBytes() : rtmp.counters.queuedBytes,
         reconnects,
         errors,
         lastError: lastError?.message ?? null,
