@@ -1,0 +1,284 @@
+/**
+ * How the stored configuration and a channel's runtime figures become what the API shows: one builder per
+ * view, the detail of an input built as its summary plus the PID tables and full counters. The read model
+ * calls these with what it keeps between ticks (bitrates, masked URLs, resolved redundancy).
+ */
+import type { CoreCounters } from "../../core/packet-core.ts";
+import type { ChannelConfig, OutputConfig } from "../../domain/channel.ts";
+import type { ChannelId } from "../../domain/ids.ts";
+import type { MediaLiveView } from "../../domain/medialive.ts";
+import { outputStatusOf } from "../../domain/states.ts";
+import type {
+  ChannelView,
+  InputStatsView,
+  InputSummary,
+  OutputView,
+  RejectedView,
+} from "../../domain/views.ts";
+import type {
+  ChannelRuntimeSummary,
+  ChannelsService,
+  InputStatus,
+  InputSummaryStatus,
+  OutputEntryStatus,
+} from "../channel/channel.ts";
+import type { CueCounts } from "../channel/scte35-watcher.ts";
+import { maskKnownSecrets } from "../config/secrets.ts";
+
+/** What the builders read beside the configuration and the runtime figures. */
+export interface ViewContext {
+  /** Bits per second over the last tick, by `inputKey` or `outputKey`. */
+  readonly bitrate: (key: string) => number;
+  readonly maskUrl: (url: string) => string;
+  readonly redundancy: (channel: ChannelConfig) => ChannelView["redundancy"];
+  readonly channels: Pick<ChannelsService, "summary" | "state" | "lastError" | "placement" | "cueCounts">;
+  /** The linked MediaLive channel as last described; undefined when none is linked. */
+  readonly medialive?: (channel: ChannelConfig, now: number) => MediaLiveView | undefined;
+}
+
+export const inputKey = (channel: string, role: string) => `${channel}/input/${role}`;
+export const outputKey = (channel: string, output: string) => `${channel}/output/${output}`;
+
+const seconds = (ms: number) => Math.round(ms / 100) / 10;
+
+const outputState = (
+  output: OutputConfig,
+  running: boolean,
+  runtime: OutputEntryStatus | undefined,
+): OutputView["state"] => {
+  if (!output.enabled) return "disabled";
+  if (!running) return "stopped";
+  return runtime?.state ?? "starting";
+};
+
+export const viewOutput = (
+  context: ViewContext,
+  channelId: ChannelId,
+  output: OutputConfig,
+  runtime: { readonly outputs: ReadonlyArray<OutputEntryStatus> } | null,
+): OutputView => {
+  const live = runtime?.outputs.find((candidate) => candidate.id === output.id);
+  const state = outputState(output, runtime != null, live);
+  return {
+    id: output.id,
+    name: output.name,
+    protocol: output.protocol,
+    url: context.maskUrl(output.url),
+    enabled: output.enabled,
+    status: outputStatusOf[state],
+    state,
+    uptime: live === undefined ? 0 : seconds(live.uptimeMs),
+    error_count: live?.errors ?? 0,
+    last_error: live?.lastError == null ? null : maskKnownSecrets(live.lastError),
+    bytes_sent: live?.bytesSent ?? 0,
+    packets_sent: live?.packetsSent ?? 0,
+    bitrate_bps: context.bitrate(outputKey(channelId, output.id)),
+    reconnects: live?.reconnects ?? 0,
+    queue_drops: live?.queueDrops ?? 0,
+    rtmp:
+      live?.rtmp == null
+        ? null
+        : {
+            frames_sent: live.rtmp.framesSent,
+            frames_dropped: live.rtmp.framesDropped,
+            cues: live.rtmp.cues,
+            cues_sent: live.rtmp.cuesSent,
+            acknowledged_bytes: live.rtmp.acknowledgedBytes,
+          },
+    srt:
+      live?.srt == null
+        ? null
+        : {
+            rtt_ms: live.srt.rttMs,
+            retransmits: live.srt.retransmits,
+            loss_packets: live.srt.lossPackets,
+            dropped_packets: live.srt.droppedPackets,
+            send_rate_mbps: live.srt.sendRateMbps,
+            flight_size: live.srt.flightSize,
+            send_buffer_ms: live.srt.sendBufferMs,
+            receivers: live.srt.peers.length,
+            peers: live.srt.peers.map((peer) => ({
+              peer: peer.peer,
+              stream_id: peer.streamId === null ? null : maskKnownSecrets(peer.streamId),
+              connected_at: new Date(peer.connectedAt).toISOString(),
+              rtt_ms: peer.rttMs,
+              send_rate_mbps: peer.sendRateMbps,
+              bandwidth_mbps: peer.bandwidthMbps,
+              retransmits: peer.retransmits,
+              loss_packets: peer.lossPackets,
+              dropped_packets: peer.droppedPackets,
+              flight_size: peer.flightSize,
+              send_buffer_packets: peer.sendBufferPackets,
+              send_buffer_ms: peer.sendBufferMs,
+            })),
+          },
+  };
+};
+
+const rejectedView = (core: CoreCounters): RejectedView => ({
+  not_ts: core.rejected.notTs,
+  other_kind: core.rejected.otherKind,
+  foreign_ssrc: core.rejected.foreignSsrc,
+  payload_type: core.rejected.payloadType,
+  sender_not_allowed: core.rejected.senderNotAllowed,
+  own_output: core.rejected.ownOutput,
+});
+
+/** An input's counters, as every channel's view carries them each tick. */
+export const viewInput = (
+  context: ViewContext,
+  channelId: ChannelId,
+  input: InputSummaryStatus,
+  silentAfterMs: number,
+): InputSummary => ({
+  role: input.role,
+  ip: input.endpoint.ip,
+  port: input.endpoint.port,
+  active: input.active,
+  receiving: input.lastPacketAgeMs !== null && input.lastPacketAgeMs < silentAfterMs,
+  last_packet_age_ms: input.lastPacketAgeMs,
+  bitrate_bps: context.bitrate(inputKey(channelId, input.role)),
+  input_kind: input.core.inputKind,
+  datagrams: input.core.datagrams,
+  bytes: input.core.bytes,
+  malformed: input.core.malformed,
+  rejected: rejectedView(input.core),
+  rtp:
+    input.core.inputKind === "rtp"
+      ? {
+          lost: input.core.rtp.lost,
+          duplicate: input.core.rtp.duplicate,
+          reordered: input.core.rtp.reordered,
+          restarts: input.core.rtp.restarts,
+        }
+      : null,
+  continuity_errors: input.core.tr101290.ccErrors,
+  tr101290: {
+    sync_loss: input.core.tr101290.syncLoss,
+    pat_error: input.core.tr101290.patErrors,
+    cc_error: input.core.tr101290.ccErrors,
+    pmt_error: input.core.tr101290.pmtErrors,
+    pid_error: input.core.tr101290.pidErrors,
+  },
+  fec: input.fec === null ? null : { recovered: input.fec.recovered, unrecoverable: input.fec.unrecoverable },
+  failovers: input.failovers,
+});
+
+/** One input in full: its summary, with every TR 101 290 counter, the RTP stream's identity and the PID tables. */
+export const viewInputDetail = (
+  context: ViewContext,
+  channelId: ChannelId,
+  input: InputStatus,
+  silentAfterMs: number,
+): InputStatsView => {
+  const summary = viewInput(context, channelId, input, silentAfterMs);
+  const { core } = input;
+  return {
+    ...summary,
+    packets: core.packets,
+    rtp:
+      summary.rtp === null
+        ? null
+        : {
+            ...summary.rtp,
+            payload_type: core.rtp.payloadType,
+            ssrc: core.rtp.ssrc,
+            ssrc_changes: core.rtp.ssrcChanges,
+          },
+    tr101290: { ...core.tr101290 },
+    programs: core.programs.map((program) => ({
+      program: program.program,
+      pmt_pid: program.pmtPid,
+      pcr_pid: program.pcrPid,
+    })),
+    pids: core.pids.map((pid) => ({
+      pid: pid.pid,
+      stream_type: pid.streamType,
+      packets: pid.packets,
+      bytes: pid.bytes,
+      continuity_errors: pid.ccErrors,
+      scte35: pid.scte35,
+    })),
+  };
+};
+
+const noCues: ChannelView["cues"] = {
+  total: 0,
+  last_at: null,
+  last: null,
+  by_command: {},
+  by_segmentation_type: {},
+};
+
+const cueSummary = (counts: CueCounts | null): ChannelView["cues"] => {
+  if (counts === null) return noCues;
+  return {
+    total: counts.total,
+    last_at: counts.last === null ? null : new Date(counts.last.at).toISOString(),
+    last: counts.last === null ? null : { command: counts.last.command, summary: counts.last.summary },
+    by_command: Object.fromEntries(counts.byCommand),
+    by_segmentation_type: Object.fromEntries(
+      [...counts.bySegmentationType].map(([type, count]) => [String(type), count]),
+    ),
+  };
+};
+
+/** A channel as the snapshot shows it: the stored fields, masked, and the runtime's counters (no PID tables). */
+export const viewChannel = (context: ViewContext, channel: ChannelConfig, now: number): ChannelView => {
+  const { channels } = context;
+  const runtime: ChannelRuntimeSummary | null = channels.summary(channel.id);
+  const lastSwitch = runtime?.lastSwitch;
+  const active = runtime?.inputs.find((input) => input.active)?.role;
+  return {
+    id: channel.id,
+    name: channel.name,
+    rtp_ip: channel.rtp_ip,
+    rtp_port: channel.rtp_port,
+    backup_rtp_ip: channel.backup_rtp_ip,
+    backup_rtp_port: channel.backup_rtp_port,
+    rtp_allowed_sources: channel.rtp_allowed_sources ?? null,
+    backup_rtp_allowed_sources: channel.backup_rtp_allowed_sources ?? null,
+    input_url: channel.input_url == null ? null : context.maskUrl(channel.input_url),
+    backup_input_url: channel.backup_input_url == null ? null : context.maskUrl(channel.backup_input_url),
+    redundancy: context.redundancy(channel),
+    status: channels.state(channel.id),
+    desired: channel.desired,
+    uptime: runtime === null ? 0 : seconds(now - runtime.startedAt),
+    error: channels.lastError(channel.id),
+    worker: channels.placement(channel.id),
+    active_input: active ?? null,
+    input: runtime?.input ?? null,
+    input_bitrate_bps: context.bitrate(inputKey(channel.id, `${active}`)),
+    failovers: runtime?.redundancy.failovers ?? 0,
+    last_switch:
+      lastSwitch != null
+        ? {
+            at: new Date(lastSwitch.at).toISOString(),
+            from: lastSwitch.from,
+            to: lastSwitch.to,
+            reason: lastSwitch.reason,
+          }
+        : null,
+    failovers_by_reason: runtime?.redundancy.failoversByReason ?? {
+      silence: 0,
+      operator: 0,
+      primary_restored: 0,
+    },
+    inputs:
+      runtime === null
+        ? []
+        : runtime.inputs.map((input) =>
+            viewInput(context, channel.id, input, runtime.redundancy.failover_after_ms),
+          ),
+    cues: cueSummary(channels.cueCounts(channel.id)),
+    expect_cues_within_s: channel.expect_cues_within_s ?? null,
+    created_at: channel.created_at,
+    outputs: channel.outputs.map((output) => viewOutput(context, channel.id, output, runtime)),
+    ...medialiveOf(context, channel, now),
+  };
+};
+
+const medialiveOf = (context: ViewContext, channel: ChannelConfig, now: number) => {
+  const medialive = context.medialive?.(channel, now);
+  return medialive === undefined ? {} : { medialive };
+};
