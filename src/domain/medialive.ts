@@ -190,6 +190,9 @@ const reaches = (url: string, ip: string, port: number): boolean => {
   return wildcard(ip) || isIP(target.host) === 0 || target.host === ip;
 };
 
+/** SCTE-35 controls that pass the cues through (NONE, MediaLive's default, removes them). */
+const PASSING = new Set(["PASSTHROUGH", "SCTE_35_WITHOUT_IDR"]);
+
 export interface DestinationCheck {
   readonly destinations: ReadonlyArray<MediaLiveDestinationView>;
   readonly scte35Passthrough: boolean | null;
@@ -224,7 +227,7 @@ export const checkDestinations = (described: DescribedChannel, inputs: InputsToF
       if (udp === undefined) continue;
       outputs += 1;
       const name = output.OutputName ?? `output ${outputs}`;
-      if (udp.ContainerSettings?.M2tsSettings?.Scte35Control !== "PASSTHROUGH") {
+      if (!PASSING.has(udp.ContainerSettings?.M2tsSettings?.Scte35Control ?? "NONE")) {
         passthrough = false;
         warnings.push(
           `output '${name}' removes SCTE-35: set its SCTE-35 control to PASSTHROUGH, or no cue reaches this channel`,

@@ -125,10 +125,31 @@ export const makeMediaLiveCalls = Effect.gen(function* () {
     });
 
   const calls: MediaLiveCalls = {
+    // An unknown id is not always a 404 (stand-ins answer 500): ListChannels, which the link's IAM policy
+    // allows, tells an unknown channel or a wrong region apart from another failure.
     describe: (link) =>
-      send("DescribeChannel", link, (client, abortSignal) =>
-        client.send(new DescribeChannelCommand({ ChannelId: link.channel_id }), { abortSignal }),
-      ) as Effect.Effect<DescribedChannel, MediaLiveFailure>,
+      (
+        send("DescribeChannel", link, (client, abortSignal) =>
+          client.send(new DescribeChannelCommand({ ChannelId: link.channel_id }), { abortSignal }),
+        ) as Effect.Effect<DescribedChannel, MediaLiveFailure>
+      ).pipe(
+        Effect.catchIf(
+          (failure) => failure.kind === "not_found" || failure.kind === "other",
+          (failure) =>
+            Effect.flatMap(
+              Effect.orElseSucceed(calls.list(link), () => null),
+              (ids) =>
+                Effect.fail(
+                  ids === null || ids.includes(link.channel_id)
+                    ? failure
+                    : new MediaLiveFailure({
+                        kind: "not_found",
+                        message: `MediaLive has no channel '${link.channel_id}' in ${link.region} (${ids.length} other${ids.length === 1 ? "" : "s"} there): check the channel id and the region`,
+                      }),
+                ),
+            ),
+        ),
+      ),
     start: (link) =>
       Effect.map(
         send("StartChannel", link, (client, abortSignal) =>
