@@ -67,8 +67,8 @@ export const channelHead = (channel: ChannelView, viewer: Viewer) => html`<secti
     ${channel.status === "running" && channel.input === "lost" ? html`<span class="badge state-lost">input lost</span>` : ""}
     ${channel.status === "running" ? html`<span class="muted">up ${duration(channel.uptime)}</span>` : ""}
   </div>
-  ${channel.error === null ? "" : html`<p class="error-text" role="alert">${channel.error}</p>`}
   ${fleetLine(channel.fleet)}
+  ${channel.error === null ? "" : html`<p class="error-text" role="alert">${channel.error}</p>`}
   ${
     channel.last_switch === null
       ? ""

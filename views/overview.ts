@@ -70,9 +70,9 @@ export const channelTile = (channel: ChannelView, viewer: Viewer, thumbnails: Ti
       <dd>${channel.status === "running" ? sinceLastCue(channel, now) : "—"}</dd>
       ${medialiveFact(channel)}
     </dl>
+    ${fleetLine(channel.fleet)}
     ${channel.error === null ? "" : html`<p class="error-text" role="alert">${channel.error}</p>`}
     ${
-    ${fleetLine(channel.fleet)}
       can(viewer, "operator")
         ? html`<footer>
             ${

@@ -155,12 +155,14 @@ export const ExpectCuesWithin = Schema.NullOr(intRange(10, 86_400)).annotations(
  * → the first, pipeline 1 → the second). Each listed node receives the input; one of them, the lease holder,
  * runs the outputs. Absent or empty: every node of the fleet. One box ignores it.
  */
-export const ChannelNodes = Schema.Array(NodeId).pipe(
-  Schema.maxItems(8),
-  Schema.filter((nodes) => new Set(nodes).size === nodes.length || "must not name a node twice"),
-).annotations({
-  description: "fleet nodes that receive this channel's input, in order of preference; empty: every node",
-});
+export const ChannelNodes = Schema.Array(NodeId)
+  .pipe(
+    Schema.maxItems(8),
+    Schema.filter((nodes) => new Set(nodes).size === nodes.length || "must not name a node twice"),
+  )
+  .annotations({
+    description: "fleet nodes that receive this channel's input, in order of preference; empty: every node",
+  });
 
 export const ChannelConfig = Schema.Struct({
   id: ChannelId,
@@ -271,6 +273,7 @@ export const SwitchInputBody = Schema.Struct({
   active: oneOf("primary", "backup"),
 }).annotations({ identifier: "SwitchInputBody", ...strict });
 
+/** Where a channel moves: another forwarding worker of this node, or (in a fleet) another node; one of them. */
 export const MoveChannelBody = Schema.Struct({
   worker: Schema.optional(
     Schema.Int.pipe(Schema.nonNegative()).annotations({
@@ -290,7 +293,6 @@ export const MoveChannelBody = Schema.Struct({
   ),
   Schema.annotations({ identifier: "MoveChannelBody", ...strict }),
 );
-/** Where a channel moves: another forwarding worker of this node, or (in a fleet) another node; one of them. */
 
 /** One channel in an import of our own export format. */
 export const ChannelImport = Schema.Struct({

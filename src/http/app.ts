@@ -9,6 +9,7 @@ import { Effect, FiberSet, Option, Runtime, Stream } from "effect";
 import { Hono, type MiddlewareHandler } from "hono";
 import type { ChannelId } from "../domain/ids.ts";
 import { Channels } from "../effects/channel/channels.ts";
+import { Database } from "../effects/config/postgres/database.ts";
 import { Auth } from "../effects/control/auth.ts";
 import { ConfigTransfer } from "../effects/control/config-transfer.ts";
 import { Control } from "../effects/control/control.ts";
@@ -22,18 +23,19 @@ import { ReadModel } from "../effects/status/read-model.ts";
 import { Readiness } from "../effects/status/readiness.ts";
 import { Thumbnails } from "../effects/status/thumbnails.ts";
 import { version } from "../version.ts";
+import { auditApi } from "./api/audit.ts";
 import { channelsApi } from "./api/channels.ts";
-import { configApi } from "./api/config.ts";
 import { clusterApi, serviceDiscovery, serviceDiscoveryDoc, withPeer } from "./api/cluster.ts";
+import { configApi } from "./api/config.ts";
 import { eventsApi } from "./api/events.ts";
 import { medialiveApi } from "./api/medialive.ts";
-import { tokensApi } from "./api/tokens.ts";
 import { nodesApi } from "./api/nodes.ts";
+import { tokensApi } from "./api/tokens.ts";
 import { type AuthEnv, authenticate, makeFailureLimiter, presentedToken, requireRole } from "./auth.ts";
 import { limitBody, MAX_BODY_BYTES, MAX_IMPORT_BODY_BYTES } from "./body-limit.ts";
+import { forwardToHolder } from "./forward.ts";
 import { serveHls } from "./hls.ts";
 import { metricsAccessConfig, metricsGuard } from "./metrics.ts";
-import { forwardToHolder } from "./forward.ts";
 import { openApiDocument } from "./openapi.ts";
 import { liveSocket, makeHistories } from "./pages/live.ts";
 import { pagesApp } from "./pages/routes.ts";
@@ -55,9 +57,11 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const auth = yield* Auth;
     const channels = yield* Channels;
     const medialive = yield* MediaLive;
+    const fleet = yield* Fleet;
+    // A fleet node's database (its audit trail); none on one box.
+    const database = yield* Effect.serviceOption(Database);
     const runtime = yield* Effect.runtime<never>();
     const run = makeRun(runtime);
-    const fleet = yield* Fleet;
     const runFork = yield* FiberSet.makeRuntime<never>();
 
     const app = new Hono<AuthEnv>();
@@ -110,11 +114,11 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const importLimit = limitBody(MAX_IMPORT_BODY_BYTES);
     const bodyLimited = limitBody(MAX_BODY_BYTES);
     app.use("/api/*", (c, next) => (c.req.path === "/api/config" ? importLimit : bodyLimited)(c, next));
+    // In a fleet, a channel's own routes are answered by its holder (live figures, recordings, its outputs).
+    app.use("/api/channels/*", forwardToHolder(fleet));
     // A browser cannot read the status of a refused upgrade: without a valid token the socket opens and is
     // closed at once with 4401 (4429 while the address is limited) and a reason that says what to add.
     const refused = {
-    // In a fleet, a channel's own routes are answered by its holder (live figures, recordings, its outputs).
-    app.use("/api/channels/*", forwardToHolder(fleet));
       noToken: refusedSocket(upgradeWebSocket, 4401, NO_TOKEN_REASON),
       badToken: refusedSocket(upgradeWebSocket, 4401, BAD_TOKEN_REASON),
       limited: refusedSocket(
@@ -159,11 +163,11 @@ export const makeApp = (startedAt: number = Date.now()) =>
       transfer,
       histories,
       thumbnails,
+      fleet,
       runtime,
       limiter,
     });
     app.get(
-      fleet,
       "/ui/ws",
       sameOriginSocket,
       liveSocket({
@@ -172,11 +176,11 @@ export const makeApp = (startedAt: number = Date.now()) =>
         sessions: pages.sessions,
         histories,
         thumbnails,
+        fleet,
         runFork,
         upgradeWebSocket,
       }),
     );
-        fleet,
     app.get("/ui/thumbs/:file", (c) => {
       if (pages.sessions.principalOf(c) === null) return c.text("log in first", 401);
       const still = thumbnails.still(c.req.param("file").replace(/\.jpg$/, "") as ChannelId);
@@ -216,6 +220,9 @@ export const makeApp = (startedAt: number = Date.now()) =>
       ["/api/events", eventsApi(bus, run)],
       ["/api/tokens", tokensApi(auth, run)],
       ["/api/config", configApi(transfer, run)],
+      ["/api/nodes", nodesApi(fleet, bus, run)],
+      ["/api/cluster", clusterApi(fleet, run)],
+      ["/api/audit", auditApi(database, run)],
     ] as const;
     for (const [prefix, api] of resources) app.route(prefix, api.app);
     routes = [
@@ -225,8 +232,6 @@ export const makeApp = (startedAt: number = Date.now()) =>
     ];
     // What no API route took stays in the API (404, or 405 with the path's methods), never in the pages.
     app.all("/api/*", unmatched(routes));
-      ["/api/nodes", nodesApi(fleet, bus, run)],
-      ["/api/cluster", clusterApi(fleet, run)],
     app.route("/", pages.app);
 
     app.notFound((c) =>

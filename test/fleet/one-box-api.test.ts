@@ -49,6 +49,18 @@ describe("the fleet's routes on one box", () => {
     expect(await problem(asAdmin)).toBe(NO_FLEET);
   });
 
+  it("GET /api/audit needs an admin, then says where one box keeps its audit trail", async () => {
+    expect((await app.request("/api/audit", { token: operator })).status).toBe(403);
+    const answer = await app.request("/api/audit");
+    expect(answer.status).toBe(404);
+    expect(await problem(answer)).toBe(
+      "this service runs alone (no DISTRIBUTARY_DATABASE_URL): its audit trail is GET /api/events?type=api_change",
+    );
+    const bad = await app.request("/api/audit?limit=5000");
+    expect(bad.status).toBe(400);
+    expect(await problem(bad)).toBe('limit: must be a whole number from 1 to 1000, got "5000"');
+  });
+
   it("GET /api/cluster/sd is guarded as /metrics is: a viewer's or the scrape token, or loopback", async () => {
     expect((await app.request("/api/cluster/sd", { token: null })).status).toBe(401);
     for (const token of [viewer, SCRAPE_TOKEN]) {

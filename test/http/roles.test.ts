@@ -176,7 +176,7 @@ describe("roles", () => {
   });
 });
 
-const FLEET_ONLY = /^\/api\/(nodes|cluster)(\/|$)/;
+const FLEET_ONLY = /^\/api\/(nodes|cluster|audit)(\/|$)/;
 
 const takesBody = (route: Route) =>
   route.method !== "DELETE" && !/\/(start|stop|enable|disable)$/.test(route.path);

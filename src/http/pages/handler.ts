@@ -13,8 +13,8 @@ import { type Auth, allows, type Role } from "../../effects/control/auth.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import type { Control } from "../../effects/control/control.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
-import type { MediaLive } from "../../effects/medialive/medialive.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
+import type { MediaLive } from "../../effects/medialive/medialive.ts";
 import type { Recordings } from "../../effects/outputs/recordings.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
 import type { Thumbnails } from "../../effects/status/thumbnails.ts";
@@ -31,9 +31,9 @@ export interface PageServices {
   readonly transfer: ConfigTransfer;
   readonly histories: Histories;
   readonly thumbnails: Thumbnails;
+  readonly fleet: FleetShape;
   readonly runtime: Runtime.Runtime<never>;
   /** The API's failure limiter: one count of wrong tokens per address. */
-  readonly fleet: FleetShape;
   readonly limiter: FailureLimiter;
 }
 

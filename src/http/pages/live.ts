@@ -18,17 +18,17 @@ import {
   outputsSection,
   pidsSection,
 } from "../../../views/channel.ts";
-import { medialiveSection } from "../../../views/medialive.ts";
 import { nodesTable } from "../../../views/fleet.ts";
 import type { Viewer } from "../../../views/layout.ts";
+import { medialiveSection } from "../../../views/medialive.ts";
 import { channelTile } from "../../../views/overview.ts";
 import { decodeSection } from "../../core/scte35/index.ts";
 import type { ChannelEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import type { StatusSnapshot } from "../../domain/views.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
-import type { ReadModel } from "../../effects/status/read-model.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
+import type { ReadModel } from "../../effects/status/read-model.ts";
 import type { Thumbnails } from "../../effects/status/thumbnails.ts";
 import type { RunFork } from "../ws.ts";
 import type { makeSessions } from "./session.ts";
@@ -76,8 +76,8 @@ export const liveSocket = (deps: {
   readonly sessions: ReturnType<typeof makeSessions>;
   readonly histories: Histories;
   readonly thumbnails: Thumbnails;
-  readonly runFork: RunFork;
   readonly fleet: FleetShape;
+  readonly runFork: RunFork;
   readonly upgradeWebSocket: UpgradeWebSocket;
 }) =>
   deps.upgradeWebSocket((c: Context) => {
@@ -132,9 +132,9 @@ export const liveSocket = (deps: {
           );
           return `<div id="tiles" class="tiles">${yield* joined(tiles)}</div>`;
         }
-        if (pageName !== "channel") return "";
         // The nodes' states and heartbeat ages, once a snapshot (a second).
         if (pageName === "nodes") return yield* joined([nodesTable(deps.fleet.nodes(), viewer)]);
+        if (pageName !== "channel") return "";
         const channel = snapshot.channels.find((candidate) => candidate.id === channelId);
         if (channel === undefined) return "";
         const parts = [

@@ -96,11 +96,11 @@ export const pagesApp = (services: PageServices) => {
 
   const signedIn = new Hono<AuthEnv>();
   signedIn.use("*", sessions.require());
-  signedIn.use("*", (c, next) =>
   signedIn.use("*", (c, next) => {
     c.set("inFleet", services.fleet.enabled);
     return next();
   });
+  signedIn.use("*", (c, next) =>
     c.req.method === "GET" || c.req.method === "HEAD"
       ? next()
       : (c.req.path === "/settings/import" ? limits.import : limits.form)(c, next),
@@ -108,8 +108,8 @@ export const pagesApp = (services: PageServices) => {
   signedIn.route("/", channelPages(services));
   signedIn.route("/", medialivePages(services));
   signedIn.route("/", adminPages(services));
+  signedIn.route("/", fleetPages(services));
 
   app.route("/", signedIn);
-  signedIn.route("/", fleetPages(services));
   return { app, sessions };
 };

@@ -1,0 +1,91 @@
+/**
+ * `GET /api/audit`: a fleet's audit trail as its database keeps it (one row per changed channel or token, in
+ * the change's own transaction, naming the node and the token), newest first. One box keeps no such table:
+ * its audit trail is the event log's `api_change` events.
+ */
+import { Effect, Either, Option, Schema } from "effect";
+import { ControlError } from "../../domain/errors.ts";
+import { type AuditEntry, auditTrail } from "../../effects/config/postgres/audit.ts";
+import type { DatabaseShape } from "../../effects/config/postgres/database.ts";
+import { problemResponse } from "../problem.ts";
+import { type Api, makeApi, type Run } from "../routes.ts";
+
+const AuditEntrySchema = Schema.Struct({
+  id: Schema.Number,
+  at: Schema.String,
+  node: Schema.NullOr(Schema.String).annotations({ description: "the node that made the change" }),
+  actor: Schema.String.annotations({ description: "the name of the token that asked for it" }),
+  action: Schema.String,
+  detail: Schema.String,
+  channel: Schema.NullOr(Schema.String),
+  revision: Schema.NullOr(Schema.Number),
+}).annotations({ identifier: "AuditEntry" });
+
+// The stored row and the documented schema are the same shape, checked both ways by the compiler.
+const sameShape: [AuditEntry, typeof AuditEntrySchema.Type] = [
+  {} as typeof AuditEntrySchema.Type,
+  {} as AuditEntry,
+];
+void sameShape;
+
+const AuditList = Schema.Struct({ entries: Schema.Array(AuditEntrySchema) }).annotations({
+  identifier: "AuditList",
+});
+
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 1000;
+
+/** `limit` from the query: a whole number from 1 to 1000, 100 when absent. */
+const limitOf = (text: string | undefined) => {
+  if (text === undefined) return Either.right(DEFAULT_LIMIT);
+  const limit = Number(text);
+  return Number.isInteger(limit) && limit >= 1 && limit <= MAX_LIMIT
+    ? Either.right(limit)
+    : Either.left(
+        new ControlError({
+          reason: "invalid",
+          message: `limit: must be a whole number from 1 to ${MAX_LIMIT}, got ${JSON.stringify(text)}`,
+          errors: [{ field: "limit", message: `must be a whole number from 1 to ${MAX_LIMIT}` }],
+        }),
+      );
+};
+
+const oneBox = new ControlError({
+  reason: "not_found",
+  message:
+    "this service runs alone (no DISTRIBUTARY_DATABASE_URL): its audit trail is GET /api/events?type=api_change",
+});
+
+export const auditApi = (database: Option.Option<DatabaseShape>, run: Run): Api => {
+  const { app, routes, on } = makeApi();
+  on(
+    {
+      method: "get",
+      path: "/",
+      access: "admin",
+      summary:
+        "A fleet's audit trail from its database, newest first: who changed which channel or token, on which " +
+        "node (query: limit, 1–1000, default 100). One box: GET /api/events?type=api_change",
+      response: AuditList,
+    },
+    (c) =>
+      run(
+        c,
+        Effect.gen(function* () {
+          const limit = yield* limitOf(c.req.query("limit"));
+          if (Option.isNone(database)) return yield* Effect.fail(oneBox);
+          return yield* Effect.either(auditTrail(database.value, limit));
+        }),
+        (read) =>
+          Either.isRight(read)
+            ? c.json({ entries: read.right })
+            : problemResponse({
+                status: 503,
+                title: "Database unreachable",
+                detail:
+                  "the fleet's database cannot be reached, and the audit trail is read from it: try again once it is back",
+              }),
+      ),
+  );
+  return { app, routes };
+};
