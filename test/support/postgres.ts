@@ -175,7 +175,14 @@ export const startPostgres = async (options: PostgresOptions): Promise<Postgres>
     const children = execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" })
       .split(/\s+/)
       .filter(Boolean);
-    for (const target of [pid, ...children.map(Number)]) process.kill(target, frozen ? "SIGSTOP" : "SIGCONT");
+    for (const target of [pid, ...children.map(Number)]) {
+      try {
+        process.kill(target, frozen ? "SIGSTOP" : "SIGCONT");
+      } catch (error) {
+        // A backend whose session ended between the listing and the signal (stop() thaws a running server).
+        if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+      }
+    }
   };
 
   const stop = async (stopOptions?: { readonly mode?: "fast" | "immediate" }): Promise<void> => {
