@@ -102,7 +102,6 @@ describe("a fleet of two nodes", () => {
     );
     const local = await api("a", "/api/channels/only-b/outputs/out1", {
       method: "PATCH",
-      token: desk,
       ...here,
       body: JSON.stringify({ name: "Renamed on a" }),
     });
