@@ -41,14 +41,17 @@ const listening = (port: number) =>
     { timeoutMs: 10_000, intervalMs: 50 },
   );
 
-/** ffmpeg listening for one RTMP publish on `port`, copying it into `file` (FLV). */
+/**
+ * ffmpeg listening for one RTMP publish on `port`, copying it into `file` (FLV) with the times it received
+ * (`-copyts`: not moved to start at 0).
+ */
 export const ffmpegRtmpListener = (port: number, file: string) =>
   Effect.gen(function* () {
     const child = yield* spawnChild({
       command: "ffmpeg",
       args: [
         ...["-hide_banner", "-loglevel", "error", "-y", "-listen", "1"],
-        ...["-i", `rtmp://127.0.0.1:${port}/live/key`, "-c", "copy", "-f", "flv", file],
+        ...["-i", `rtmp://127.0.0.1:${port}/live/key`, "-copyts", "-c", "copy", "-f", "flv", file],
       ],
     });
     yield* listening(port);

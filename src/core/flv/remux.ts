@@ -139,10 +139,15 @@ export class FlvRemux {
     return `the channel carries ${[...new Set(names)].join(" and ")}, which RTMP cannot carry: RTMP takes H.264 or HEVC video with AAC or MP3 audio`;
   }
 
-  /** The channel has audio and video as the PMT names them. */
-  get tracks(): { video: boolean; audio: boolean } {
+  /** The channel's tracks as the PMT names them; null before a PMT was seen. */
+  get tracks(): { video: boolean; audio: boolean; videoCodec: VideoCodec | null } | null {
     const program = this.demux.program;
-    return { video: program?.video !== undefined, audio: program?.audio !== undefined };
+    if (program === undefined) return null;
+    return {
+      video: program.video !== undefined,
+      audio: program.audio !== undefined,
+      videoCodec: program.video?.codec ?? null,
+    };
   }
 
   /** onMetaData behind @setDataFrame, from what the stream showed so far. */

@@ -42,7 +42,7 @@ const sizeOf = (frame: FlvFrame): number => frame.body.length + 16;
 const carryProblem = (remux: FlvRemux, target: RtmpTarget): string | null => {
   const problem = remux.problem;
   if (problem !== null) return problem;
-  if (remux.videoCodec === "hevc" && !target.hevc) {
+  if ((remux.videoCodec ?? remux.tracks?.videoCodec) === "hevc" && !target.hevc) {
     return "the channel's video is HEVC, which needs Enhanced RTMP: add hevc=1 to the output URL if the destination takes it (YouTube's RTMP ingest, for one, takes H.264)";
   }
   return null;
@@ -113,7 +113,8 @@ export const rtmpAttempt = (
       if (!started) {
         // Each connection starts at a keyframe (or the first audio of a channel without video), with the
         // metadata and the sequence headers in force.
-        const opens = frame.kind === "video" ? frame.keyframe : frame.kind === "audio" && !remux.tracks.video;
+        const opens =
+          frame.kind === "video" ? frame.keyframe : frame.kind === "audio" && remux.tracks?.video === false;
         if (!opens) return;
         const problem = carryProblem(remux, target);
         if (problem !== null) {
@@ -174,6 +175,10 @@ export const rtmpAttempt = (
         }),
       ),
     );
+    // The PMT says what the channel carries: a destination is not called for a stream it cannot take.
+    while (remux.tracks === null) yield* Effect.sleep("50 millis");
+    const known = carryProblem(remux, target);
+    if (known !== null) return yield* new OutputError({ reason: "unsupported_media", message: known });
     const connection = yield* Effect.raceFirst(connectRtmp(target), watch);
     connected = true;
     yield* context.markConnected;
