@@ -108,4 +108,11 @@ describe("the API over PostgreSQL", () => {
     );
     expect(await pg.admin("select body->>'name' as name from channels")).toEqual([{ name: "Changed" }]);
   });
+
+  it("starts two nodes together on an empty database with the same DISTRIBUTARY_ADMIN_TOKEN", async () => {
+    const [a, b] = await Promise.all([node("a"), node("b")]);
+    expect((await a.request("/api/channels")).status).toBe(200);
+    expect((await b.request("/api/channels")).status).toBe(200);
+    expect(await pg.admin("select id from tokens")).toEqual([{ id: "admin-from-env" }]);
+  });
 });

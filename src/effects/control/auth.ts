@@ -33,7 +33,10 @@ const TokenRecord = Schema.Struct({
 });
 type TokenRecord = typeof TokenRecord.Type;
 
-export const TokensDocument = Schema.Struct({ version: Schema.Literal(1), tokens: Schema.Array(TokenRecord) });
+export const TokensDocument = Schema.Struct({
+  version: Schema.Literal(1),
+  tokens: Schema.Array(TokenRecord),
+});
 export type TokensDocument = typeof TokensDocument.Type;
 
 export const TokenView = Schema.Struct({
@@ -100,11 +103,22 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
         sha256: hash(secret),
         created_at: new Date().toISOString(),
       };
-      const current = document.tokens.find((token) => token.id === ENV_ADMIN_ID);
-      if (current?.sha256 !== record.sha256) {
-        document = { ...document, tokens: [...document.tokens.filter((t) => t.id !== ENV_ADMIN_ID), record] };
-        yield* save(document).pipe(Effect.orDie);
-      }
+      // Nodes of a fleet starting together each find the token missing and add it; all but the first are
+      // refused as a conflict, read the list again and find it there.
+      const addEnvAdmin = Effect.gen(function* () {
+        document = yield* loadDocument(TOKENS_FILE, TokensDocument, { version: 1, tokens: [] });
+        if (document.tokens.find((token) => token.id === ENV_ADMIN_ID)?.sha256 === record.sha256) return;
+        const next = {
+          ...document,
+          tokens: [...document.tokens.filter((t) => t.id !== ENV_ADMIN_ID), record],
+        };
+        yield* save(next);
+        document = next;
+      });
+      yield* addEnvAdmin.pipe(
+        Effect.retry({ times: 3, while: (error) => error.reason === "conflict" }),
+        Effect.orDie,
+      );
     }
     if (Option.isNone(fromEnv) && document.tokens.some((token) => token.id === ENV_ADMIN_ID)) {
       // Started without the variable: the admin token it gave earlier is no longer valid.
