@@ -57,7 +57,7 @@ export const nodesTable = (
           <td>${stateBadge(node.state)}</td>
           <td>${node.version}</td>
           <td>${node.channels_held}</td>
-          <td>${node.load.channels_running} running · ${node.load.cpu_percent.toFixed(0)} % CPU</td>
+          <td>${node.load.channels_running} channel${node.load.channels_running === 1 ? "" : "s"} running · ${node.load.cpu_percent.toFixed(0)} % CPU</td>
           <td>${age(node.heartbeat_age_ms)}</td>
           ${
             can(viewer, "admin")
