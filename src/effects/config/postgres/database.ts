@@ -95,6 +95,13 @@ const passwordOf = (url: string): string => {
   }
 };
 
+/**
+ * Closes a connection (or the pool) without waiting more than a second: ending waits for the server's goodbye,
+ * which a cut network or a stopped server never sends.
+ */
+const endWithin = (end: () => Promise<void>) =>
+  Effect.promise(() => end().catch(() => undefined)).pipe(Effect.timeout("1 second"), Effect.ignore);
+
 /** The SQLSTATE classes of a database that is there but cannot serve: starting, stopping, out of connections. */
 const unavailableCodes = /^(08|53|57P|3D000)/;
 
@@ -131,7 +138,7 @@ export const makeDatabase = (url: Redacted.Redacted<string>) =>
     pool.on("error", () => {
       reachable = false;
     });
-    yield* Effect.addFinalizer(() => Effect.promise(() => pool.end().catch(() => undefined)));
+    yield* Effect.addFinalizer(() => endWithin(() => pool.end()));
 
     let reachable = false;
     /** Every statement goes through here, so `reachable` is the latest one's outcome. */
@@ -229,6 +236,11 @@ const listen = (
         const client = new pg.Client(settings);
         // Errors of a broken connection also come as events; the checks below notice and end the session.
         client.on("error", () => undefined);
+        // Before LISTEN, so that nothing heard once it is on goes unhandled.
+        client.on("notification", (message) => {
+          const notice = parseNotice(message.payload);
+          if (notice !== undefined) notices.unsafeOffer(notice);
+        });
         try {
           await client.connect();
           await client.query(`listen ${CONFIG_CHANNEL}`);
@@ -243,10 +255,6 @@ const listen = (
     (client) =>
       Effect.gen(function* () {
         connections += 1;
-        client.on("notification", (message) => {
-          const notice = parseNotice(message.payload);
-          if (notice !== undefined) notices.unsafeOffer(notice);
-        });
         if (connections > 1) yield* PubSub.publish(notices, { reconnected: true });
         const ended = Effect.async<void>((resume) => {
           client.once("end", () => resume(Effect.void));
@@ -257,7 +265,7 @@ const listen = (
         );
         yield* Effect.raceFirst(ended, checks.pipe(Effect.ignore));
       }),
-    (client) => Effect.promise(() => client.end().catch(() => undefined)),
+    (client) => endWithin(() => client.end()),
   );
   return session.pipe(
     Effect.ignore,
