@@ -161,6 +161,26 @@ export const editOutputForm = (
   </form>
 </section>`;
 
+const checkbox = (state: FormState, name: string, label: string) =>
+  html`<label class="check"><input type="checkbox" name="${name}" value="on" ${value(state, name) === "on" ? "checked" : ""} /> ${label}</label>`;
+
+/** The AWS MediaLive channel that feeds this one: blank id, no link. Credentials are never asked here. */
+const medialiveFieldset = (state: FormState) => html`<fieldset>
+  <legend>AWS MediaLive channel that feeds this one (optional)</legend>
+  <label>Channel id <input name="medialive_channel_id" value="${value(state, "medialive_channel_id")}" placeholder="1234567" ${invalid(state, "medialive.channel_id")} /></label>
+  ${fieldError(state, "medialive.channel_id")}
+  <label>Region <input name="medialive_region" value="${value(state, "medialive_region")}" placeholder="eu-west-1" ${invalid(state, "medialive.region")} /></label>
+  ${fieldError(state, "medialive.region")}
+  ${checkbox(state, "medialive_start_with_channel", "Start it when this channel is started")}
+  ${checkbox(state, "medialive_stop_when_idle", "Stop it when no output has sent for a while (cost guard)")}
+  <label>Minutes without a sending output before the stop
+    <input name="medialive_idle_minutes" inputmode="numeric" value="${value(state, "medialive_idle_minutes")}" placeholder="15" ${invalid(state, "medialive.idle_minutes")} />
+  </label>
+  ${fieldError(state, "medialive.idle_minutes")}
+  ${checkbox(state, "medialive_egress_allowlist", "Accept the inputs only from its egress endpoints")}
+  ${fieldError(state, "medialive")}
+</fieldset>`;
+
 export const channelForm = (options: {
   readonly action: string;
   readonly title: string;
@@ -196,6 +216,7 @@ export const channelForm = (options: {
       <input name="expect_cues_within_s" inputmode="numeric" value="${value(options.state, "expect_cues_within_s")}" ${invalid(options.state, "expect_cues_within_s")} />
     </label>
     ${fieldError(options.state, "expect_cues_within_s")}
+    ${medialiveFieldset(options.state)}
     ${fieldError(options.state, "(body)")}
     <button type="submit" class="primary">Save</button> <a href="/">Cancel</a>
   </form>

@@ -323,6 +323,55 @@ describe.skipIf(missing !== null)("a channel linked to MediaLive (moto)", () => 
     expect(metrics).toContain('distributary_medialive_channel_state{channel="metered",state="IDLE"} 0');
   });
 
+  it("the channel form links, shows and unlinks a MediaLive channel, and says what is wrong beside the field", async () => {
+    const cookie = await loginSession(app, ADMIN_TOKEN, "/");
+    const form = (path: string, fields: Record<string, string>) =>
+      request(`http://127.0.0.1${path}`, {
+        method: "POST",
+        token: null,
+        redirect: "manual",
+        headers: {
+          cookie,
+          host: "127.0.0.1",
+          origin: "http://127.0.0.1",
+          "content-type": "application/x-www-form-urlencoded",
+        },
+        body: new URLSearchParams(fields).toString(),
+      });
+    const port = String(await freeUdpPort());
+    const fields = { name: "Formed", rtp_ip: "127.0.0.1", rtp_port: port, revert: "auto" };
+    const refused = await form("/channels/new", {
+      ...fields,
+      medialive_channel_id: "1234567",
+      medialive_region: "Ireland",
+    });
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain("must be an AWS region such as &quot;eu-west-1&quot;");
+    const created = await form("/channels/new", {
+      ...fields,
+      medialive_channel_id: "1234567",
+      medialive_region: "eu-west-1",
+      medialive_stop_when_idle: "on",
+      medialive_idle_minutes: "20",
+    });
+    expect(created.status).toBe(303);
+    const id = String(created.headers.get("location")).split("/").pop();
+    const stored = (await json(await request("/api/config"))).channels as Array<Record<string, unknown>>;
+    expect(stored.find((channel) => channel.id === id)?.medialive).toEqual({
+      channel_id: "1234567",
+      region: "eu-west-1",
+      start_with_channel: false,
+      stop_when_idle: true,
+      idle_minutes: 20,
+      egress_allowlist: false,
+    });
+    const edit = await request(`http://127.0.0.1/channels/${id}/edit`, { token: null, headers: { cookie } });
+    expect(await edit.text()).toMatch(/name="medialive_stop_when_idle" value="on"\s+checked/);
+    expect((await form(`/channels/${id}/edit`, fields)).status).toBe(303);
+    const unlinked = (await json(await request("/api/config"))).channels as Array<Record<string, unknown>>;
+    expect(unlinked.find((channel) => channel.id === id)?.medialive).toBeNull();
+  });
+
   it("no planted credential appears in any answer, page, log line or metric", async () => {
     const cookie = await loginSession(app, ADMIN_TOKEN, "/");
     for (const path of ["/", "/channels/sport", "/channels/ghost", "/events"]) {

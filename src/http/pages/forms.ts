@@ -46,6 +46,22 @@ const channelJson = (fields: Fields) => {
       : { backup_rtp_ip: present(fields.backup_rtp_ip) }),
     ...(Object.keys(redundancy).length === 0 ? {} : { redundancy }),
     expect_cues_within_s: expect ?? null,
+    medialive: medialiveJson(fields),
+  };
+};
+
+/** The MediaLive fields of the form; null (no link) when the channel id is blank. */
+const medialiveJson = (fields: Fields) => {
+  const channelId = present(fields.medialive_channel_id);
+  if (channelId === undefined) return null;
+  const minutes = numberOrText(fields.medialive_idle_minutes);
+  return {
+    channel_id: channelId,
+    region: present(fields.medialive_region) ?? "",
+    start_with_channel: fields.medialive_start_with_channel === "on",
+    stop_when_idle: fields.medialive_stop_when_idle === "on",
+    ...(minutes === undefined ? {} : { idle_minutes: minutes }),
+    egress_allowlist: fields.medialive_egress_allowlist === "on",
   };
 };
 
@@ -88,7 +104,20 @@ export const channelFields = (channel: ChannelView): Fields => ({
   failover_after_ms: channel.redundancy === null ? "" : String(channel.redundancy.failover_after_ms),
   revert: channel.redundancy?.revert ?? "auto",
   expect_cues_within_s: channel.expect_cues_within_s === null ? "" : String(channel.expect_cues_within_s),
+  ...medialiveFields(channel.medialive),
 });
+
+const medialiveFields = (link: ChannelView["medialive"]): Fields =>
+  link === undefined
+    ? {}
+    : {
+        medialive_channel_id: link.channel_id,
+        medialive_region: link.region,
+        medialive_idle_minutes: String(link.idle_minutes),
+        ...(link.start_with_channel ? { medialive_start_with_channel: "on" } : {}),
+        ...(link.stop_when_idle ? { medialive_stop_when_idle: "on" } : {}),
+        ...(link.egress_allowlist ? { medialive_egress_allowlist: "on" } : {}),
+      };
 
 export const outputFieldsOf = (output: OutputView): Fields => ({
   name: output.name,
