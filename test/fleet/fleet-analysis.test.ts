@@ -106,7 +106,9 @@ describe("what came after a takeover", () => {
 
   it("a datagram missing, or one changed, is not contiguous", () => {
     const arrivals = arrive(200, 700, 5000);
-    expect(continuation(arrivals.toSpliced(100, 1), 5000, stream.datagrams, index).contiguous).toBe(false);
+    const missing = continuation(arrivals.toSpliced(100, 1), 5000, stream.datagrams, index);
+    expect(missing.contiguous).toBe(false);
+    expect(missing.breaks).toEqual([{ atMs: 5101, expected: 300, got: 301 }]);
     const changed = arrivals.map((arrival, i) =>
       i === 10
         ? {

@@ -113,6 +113,8 @@ export interface Continuation {
   readonly firstIndex: number;
   /** Every datagram after the moment is the stream's next one, byte for byte. */
   readonly contiguous: boolean;
+  /** Where it was not: the arrival time, the position expected and the one that came (-1: not the stream's). */
+  readonly breaks: ReadonlyArray<{ readonly atMs: number; readonly expected: number; readonly got: number }>;
   /** The SCTE-35 sections that came, and those the stream holds over the same stretch (base64). */
   readonly cues: ReadonlyArray<string>;
   readonly expectedCues: ReadonlyArray<string>;
@@ -130,14 +132,19 @@ export const continuation = (
     arrival.datagram === undefined ? -1 : (index.get(arrival.datagram.toString("latin1")) ?? -1),
   );
   const firstIndex = positions[0] ?? -1;
-  const contiguous = firstIndex >= 0 && positions.every((position, i) => position === firstIndex + i);
+  const breaks: Array<{ atMs: number; expected: number; got: number }> = [];
+  for (let i = 1; i < positions.length; i++) {
+    const [expected, got] = [(positions[i - 1] as number) + 1, positions[i] as number];
+    if (got !== expected || expected === 0) breaks.push({ atMs: after[i]?.atMs ?? 0, expected, got });
+  }
+  const contiguous = firstIndex >= 0 && breaks.length === 0;
   const cues = analyse(Buffer.concat(after.flatMap((arrival) => arrival.datagram ?? []))).sections;
   const expectedCues =
     firstIndex < 0
       ? []
       : analyse(Buffer.concat(stream.slice(firstIndex, firstIndex + after.length).map((d) => Buffer.from(d))))
           .sections;
-  return { count: after.length, firstIndex, contiguous, cues, expectedCues };
+  return { count: after.length, firstIndex, contiguous, breaks, cues, expectedCues };
 };
 
 /** A time of day with milliseconds, for the printed reports. */

@@ -51,7 +51,7 @@ export interface FleetNode {
   /** SIGTERM, SIGKILL after 10 s. */
   readonly stop: () => Promise<void>;
   readonly running: () => boolean;
-  /** Everything it wrote on stdout and stderr since its last start (the end of it). */
+  /** Everything it wrote on stdout and stderr since its last start. */
   readonly log: () => string;
 }
 
@@ -174,7 +174,7 @@ export const useFleetLab = (id: string, options: FleetLabOptions): FleetLab => {
       base,
       api,
       running,
-      log: () => current?.output().slice(-20_000) ?? "",
+      log: () => current?.output() ?? "",
       start: async (env = {}) => {
         if (running()) throw new Error(`node ${nodeId} is already running`);
         const child = spawnService({

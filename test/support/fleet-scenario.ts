@@ -147,10 +147,18 @@ export const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve
 export const report = (title: string, lines: ReadonlyArray<string>) =>
   console.log([title, ...lines].join("\n"));
 
+/**
+ * A port of rx that tx also sends the stream to directly, bypassing the nodes: a silence there too means the
+ * machine or the sender paused, not the fleet.
+ */
+export const REFERENCE_PORT = 7999;
+
 export interface OutputMeasure {
   readonly port: number;
   readonly silence: Silence;
   readonly doubles: number;
+  /** The longest silence of the sender's direct copy (REFERENCE_PORT) within this output's longest silence. */
+  readonly directSilenceMs?: number;
   /** What came after the longest silence, against the stream (when the receiver kept bytes). */
   readonly after?: Continuation;
   readonly line: string;
@@ -177,11 +185,31 @@ export const measureOutputs = (
         ? ""
         : `; after it ${after.count} datagrams ${after.contiguous ? "contiguous" : "NOT contiguous"} from #${after.firstIndex}, ` +
           `cues ${after.cues.length} (stream has ${after.expectedCues.length} there)`;
+    const reference = receiver.at(REFERENCE_PORT);
+    const directSilenceMs =
+      reference.length === 0
+        ? undefined
+        : longestSilence(reference, { fromMs: silence.fromMs, untilMs: silence.toMs }).ms;
+    const direct =
+      directSilenceMs === undefined
+        ? ""
+        : `; the sender's direct copy over that silence: longest silence ${Math.round(directSilenceMs)} ms`;
     return {
       port,
       silence,
+      ...(directSilenceMs === undefined ? {} : { directSilenceMs }),
       doubles: doubleSending(arrivals).length,
       ...(after === undefined ? {} : { after }),
-      line: `${outputLine(`output :${port}`, arrivals, fleet.names, window)}${tail}`,
+      line: `${outputLine(`output :${port}`, arrivals, fleet.names, window)}${tail}${direct}`,
     };
   });
+
+/** The lines of a node's JSON log written between `fromMs` and `untilMs`, for a report's evidence. */
+export const logBetween = (node: FleetNode, fromMs: number, untilMs: number): ReadonlyArray<string> =>
+  node
+    .log()
+    .split("\n")
+    .filter((line) => {
+      const time = /"time":(\d+)/.exec(line)?.[1];
+      return time !== undefined && Number(time) >= fromMs && Number(time) <= untilMs;
+    });
