@@ -58,7 +58,10 @@ const freePortInRange = async (): Promise<number> => {
 
 export interface Moto {
   readonly endpoint: string;
-  readonly client: (region?: string) => MediaLiveClient;
+  readonly client: (
+    region?: string,
+    credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string },
+  ) => MediaLiveClient;
   readonly stop: () => Promise<void>;
 }
 
@@ -92,8 +95,8 @@ export const startMoto = async (env: Readonly<Record<string, string>> = {}): Pro
   const clients: MediaLiveClient[] = [];
   return {
     endpoint,
-    client: (region = "eu-west-1") => {
-      const client = new MediaLiveClient({ endpoint, region, credentials: MOTO_CREDENTIALS });
+    client: (region = "eu-west-1", credentials = MOTO_CREDENTIALS) => {
+      const client = new MediaLiveClient({ endpoint, region, credentials });
       clients.push(client);
       return client;
     },
@@ -154,4 +157,38 @@ export const createMediaLiveChannel = async (
   const id = created.Channel?.Id;
   if (id === undefined) throw new Error("moto created a channel without an id");
   return id;
+};
+
+/**
+ * An IAM user allowed exactly `actions`, made through moto's IAM API, and its access key. moto enforces IAM
+ * only when started with `INITIAL_NO_AUTH_ACTION_COUNT`: the first that many calls (these three) go
+ * unchecked, every later one is checked against the policy of the key that signed it.
+ */
+export const iamUser = async (moto: Moto, name: string, actions: ReadonlyArray<string>) => {
+  const call = async (fields: Record<string, string>) => {
+    const response = await fetch(`${moto.endpoint}/`, {
+      method: "POST",
+      headers: {
+        // Not checked while the unchecked calls last; it tells moto which service is asked.
+        authorization:
+          "AWS4-HMAC-SHA256 Credential=AKIASETUP/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+        "content-type": "application/x-www-form-urlencoded",
+      },
+      body: new URLSearchParams({ ...fields, Version: "2010-05-08" }).toString(),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`IAM ${fields.Action} failed: ${text}`);
+    return text;
+  };
+  await call({ Action: "CreateUser", UserName: name });
+  const policy = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: actions, Resource: "*" }] };
+  await call({
+    Action: "PutUserPolicy",
+    UserName: name,
+    PolicyName: "link",
+    PolicyDocument: JSON.stringify(policy),
+  });
+  const keys = await call({ Action: "CreateAccessKey", UserName: name });
+  const field = (tag: string) => new RegExp(`<${tag}>([^<]+)</${tag}>`).exec(keys)?.[1] ?? "";
+  return { accessKeyId: field("AccessKeyId"), secretAccessKey: field("SecretAccessKey") };
 };
