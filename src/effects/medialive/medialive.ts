@@ -145,15 +145,18 @@ export class MediaLive extends Effect.Service<MediaLive>()("distributary/MediaLi
     });
     yield* Effect.forkScoped(Effect.repeat(reconcile, Schedule.spaced("1 second")));
 
-    /** The linked channel's loop, after making sure it runs for the stored link. */
-    const entryOf = (id: ChannelId) =>
+    /**
+     * The linked channel's loop, after making sure it runs for the stored link. Without a link, a command is
+     * a conflict (link it first) and a read finds nothing (404).
+     */
+    const entryOf = (id: ChannelId, unlinked: "conflict" | "not_found" = "conflict") =>
       Effect.gen(function* () {
         const channel = yield* configs.find(id);
         yield* reconcile;
         const entry = watched.get(channel.id);
         if (entry === undefined)
           return yield* new ControlError({
-            reason: "conflict",
+            reason: unlinked,
             message: `channel '${channel.name}' is not linked to a MediaLive channel: set its medialive field (channel_id and region) first`,
           });
         return [channel, entry] as const;
@@ -228,7 +231,7 @@ export class MediaLive extends Effect.Service<MediaLive>()("distributary/MediaLi
       view,
       /** The view of one channel, for `GET /api/channels/{id}/medialive`. */
       find: (id: ChannelId) =>
-        Effect.flatMap(entryOf(id), ([channel]) =>
+        Effect.flatMap(entryOf(id, "not_found"), ([channel]) =>
           Effect.succeed(view(channel, Date.now()) as MediaLiveView),
         ),
       start: command("start"),
