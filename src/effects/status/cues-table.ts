@@ -33,30 +33,34 @@ export const cueTable = (db: DatabaseShape, limit: number, node: () => string | 
       }),
     ),
   save: (adding, forgotten) =>
-    db.transaction((tx) =>
-      Effect.gen(function* () {
-        if (adding.length > 0) {
-          yield* tx.query(
-            `insert into cues (channel, at, node, record)
+    // A standby's cues are not its to add: with nothing held, nothing to write.
+    adding.length === 0 && forgotten.length === 0
+      ? Effect.void
+      : db.transaction((tx) =>
+          Effect.gen(function* () {
+            if (adding.length > 0) {
+              yield* tx.query(
+                `insert into cues (channel, at, node, record)
              select channel, to_timestamp(at / 1000.0), $4, record
              from unnest($1::text[], $2::double precision[], $3::jsonb[]) as added(channel, at, record)`,
-            [
-              adding.map((added) => added.channel),
-              adding.map((added) => added.cue.at),
-              adding.map((added) => JSON.stringify(added.cue)),
-              node(),
-            ],
-          );
-          yield* tx.query(
-            `delete from cues where channel = any($1) and id not in (
+                [
+                  adding.map((added) => added.channel),
+                  adding.map((added) => added.cue.at),
+                  adding.map((added) => JSON.stringify(added.cue)),
+                  node(),
+                ],
+              );
+              yield* tx.query(
+                `delete from cues where channel = any($1) and id not in (
                select id from (
                  select id, row_number() over (partition by channel order by id desc) as age
                  from cues where channel = any($1)
                ) latest where age <= $2)`,
-            [[...new Set(adding.map((added) => added.channel))], limit],
-          );
-        }
-        if (forgotten.length > 0) yield* tx.query("delete from cues where channel = any($1)", [forgotten]);
-      }),
-    ),
+                [[...new Set(adding.map((added) => added.channel))], limit],
+              );
+            }
+            if (forgotten.length > 0)
+              yield* tx.query("delete from cues where channel = any($1)", [forgotten]);
+          }),
+        ),
 });

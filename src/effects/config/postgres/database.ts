@@ -245,7 +245,8 @@ const listen = (
           await client.connect();
           await client.query(`listen ${CONFIG_CHANNEL}`);
         } catch (cause) {
-          await client.end().catch(() => undefined);
+          // Not awaited: a half-open connection may never confirm its end.
+          client.end().catch(() => undefined);
           throw cause;
         }
         return client;
