@@ -134,6 +134,23 @@ describe("the PostgreSQL store", () => {
     expect((await rows()).map((row) => row.name)).toEqual(["X by b", "Y by b"]);
   });
 
+  it("lets exactly one of two nodes changing the same row at the same moment win", async () => {
+    const [a, b] = [node("a"), node("b")];
+    await read(a);
+    await write(a, doc(channel("race", "Race")));
+    await read(b);
+    const [byA, byB] = await Promise.all([
+      write(a, doc(channel("race", "Race by a"))),
+      write(b, doc(channel("race", "Race by b"))),
+    ]);
+    const won = [byA, byB].filter(Exit.isSuccess);
+    expect(won).toHaveLength(1);
+    const winner = Exit.isSuccess(byA) ? "Race by a" : "Race by b";
+    expect(failure(Exit.isSuccess(byA) ? byB : byA)).toContain("was changed on another node meanwhile");
+    expect((await rows()).map((row) => row.name)).toEqual([winner]);
+    expect((await audit()).filter((row) => row.action === "channel.update")).toHaveLength(1);
+  });
+
   it("notifies every node of a commit, with the document, its revision and the writer", async () => {
     const [a, b] = [node("a"), node("b")];
     await read(a);
