@@ -141,7 +141,7 @@ describeLab("a bounded chaos run over three nodes and 30 channels", () => {
         const settled = arrivals.filter((arrival) => arrival.atMs >= deadlineMs);
         return {
           name: `Chaos ${i + 1} (${pairOf(i).join("+")})`,
-          longest: longestSilence(arrivals, { fromMs: chaosMs, untilMs: endMs }).ms,
+          longest: longestSilence(arrivals, { fromMs: chaosMs, untilMs: endMs }),
           afterDeadline: longestSilence(settled, { fromMs: deadlineMs, untilMs: endMs }).ms,
           handovers: handovers(arrivals).length,
           doubles: doubleSending(arrivals).map(
@@ -160,7 +160,7 @@ describeLab("a bounded chaos run over three nodes and 30 channels", () => {
           ),
           ...perChannel.map(
             (channel) =>
-              `  ${channel.name}: longest silence ${Math.round(channel.longest)} ms, ${Math.round(channel.afterDeadline)} ms after ${clock(deadlineMs)}; ` +
+              `  ${channel.name}: longest silence ${Math.round(channel.longest.ms)} ms (${clock(channel.longest.fromMs)} → ${clock(channel.longest.toMs)}), ${Math.round(channel.afterDeadline)} ms after ${clock(deadlineMs)}; ` +
               `${channel.handovers} handovers, double sending ${channel.doubles.length === 0 ? "none" : channel.doubles.join(", ")}, term ${channel.term}`,
           ),
           ...problems.slice(0, 10).map((problem) => `  PROBLEM ${problem}`),

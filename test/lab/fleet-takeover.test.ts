@@ -170,10 +170,12 @@ describeLab("a channel's outputs move between two nodes", () => {
           index,
         },
       );
-      const nodes = await (await b.api("/api/nodes")).json();
+      const { nodes } = (await (await b.api("/api/nodes")).json()) as {
+        nodes: Array<{ id: string; state: string; channels_held: number }>;
+      };
       report(`Drain: POST /api/nodes/a/drain at ${clock(drainMs)} answered ${answer.status} ${said}`, [
         ...measured.map((m) => m.line),
-        `  nodes ${JSON.stringify(nodes)}`,
+        `  GET /api/nodes: ${nodes.map((node) => `${node.id} ${node.state}, ${node.channels_held} held`).join("; ")}`,
       ]);
       expect(answer.status).toBe(200);
       for (const m of measured) {
