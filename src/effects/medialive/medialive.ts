@@ -20,6 +20,7 @@ import {
 } from "../../domain/medialive.ts";
 import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
+import { Placement } from "../config/placement.ts";
 import { audit, EventBus } from "../events/event-bus.ts";
 import { type MediaLiveFailure, makeMediaLiveCalls } from "./client.ts";
 import { newWatched, record, type Watched, watch } from "./watch.ts";
@@ -41,6 +42,7 @@ export class MediaLive extends Effect.Service<MediaLive>()("distributary/MediaLi
     const configs = yield* ConfigState;
     const channels = yield* Channels;
     const bus = yield* EventBus;
+    const placement = yield* Placement;
     const calls = yield* makeMediaLiveCalls;
     const watchers = yield* FiberMap.make<ChannelId>();
     const watched = new Map<ChannelId, Watched>();
@@ -68,7 +70,10 @@ export class MediaLive extends Effect.Service<MediaLive>()("distributary/MediaLi
         const link = entry.link;
         const described = yield* Effect.mapError(calls.describe(link), toControlError);
         const now = yield* Clock.currentTimeMillis;
-        record(entry, now, described, { stateChanged: (state, previous) => stateEvent(id, state, previous) });
+        const egressMoved = record(entry, now, described, {
+          stateChanged: (state, previous) => stateEvent(id, state, previous),
+        });
+        if (egressMoved && link.egress_allowlist === true) yield* sendersChanged(id);
         const forbidden = actionForbidden(action, entry.state);
         if (forbidden !== null)
           return yield* Effect.fail(new ControlError({ reason: "conflict", message: forbidden }));
@@ -80,13 +85,12 @@ export class MediaLive extends Effect.Service<MediaLive>()("distributary/MediaLi
           entry.state = state;
         }
         if (action === "start") entry.runningSince = now;
-        const words = action === "start" ? "start" : "stop";
         emitAction(
           id,
           action,
           by,
           true,
-          `channel ${link.channel_id}: ${words} asked${reason}; it is ${state ?? "changing"}`,
+          `channel ${link.channel_id}: ${action} asked${reason}; it is ${state ?? "changing"}`,
         );
         yield* Queue.offer(entry.wake, undefined);
       }).pipe(
@@ -109,6 +113,7 @@ export class MediaLive extends Effect.Service<MediaLive>()("distributary/MediaLi
     const watchChannel = (channel: ChannelConfig, entry: Watched) =>
       watch(entry, calls, {
         sending: sending(channel.id),
+        guards: () => placement.holds(channel.id),
         stateChanged: (state, previous) => stateEvent(channel.id, state, previous),
         egressChanged: () =>
           entry.link.egress_allowlist === true ? sendersChanged(channel.id) : Effect.void,

@@ -73,6 +73,8 @@ export interface WatchHooks {
   readonly stateChanged: (state: string, previous: string | null) => void;
   /** The egress addresses changed: the inputs' allow-lists follow when the link asks. */
   readonly egressChanged: () => Effect.Effect<void>;
+  /** Whether the cost guard runs here: in a fleet, only the node holding the channel sends, and knows it. */
+  readonly guards: () => boolean;
   /** The cost guard's stop. */
   readonly guardStop: (idleMinutes: number) => Effect.Effect<void>;
 }
@@ -128,7 +130,7 @@ export const look = (watched: Watched, calls: MediaLiveCalls, hooks: WatchHooks)
     watched.bytes = seen.bytes;
     const { next, verdict } = stepGuard(watched.guard, {
       now,
-      lingerMs: guardLingerMs(watched.link),
+      lingerMs: hooks.guards() ? guardLingerMs(watched.link) : null,
       state: watched.state,
       sending: seen.sending,
     });
