@@ -3,10 +3,16 @@ import { cFloor, distributaryOn, ffmpegTee, gstreamerTee, nodeFloor } from "./lo
 import { type Measured, measure } from "./load/measure.ts";
 import { ANCHOR_SECONDS, ANCHORS, API_CLIENTS, PROTOCOL, RUNTIMES, SECONDS } from "./load/options.ts";
 import { writeReport } from "./load/report.ts";
+import { runRtmp } from "./load/rtmp.ts";
 
 const loadBefore = loadavg();
 const startedAt = new Date();
 const runs: Measured[] = [];
+// RTMP outputs need a real stream and an RTMP server: their own run (load/rtmp.ts).
+if (PROTOCOL === "rtmp") {
+  await runRtmp(startedAt);
+  process.exit(0);
+}
 for (const runtime of RUNTIMES) {
   const ourService = distributaryOn(runtime);
   runs.push(await measure(ourService, SECONDS, 0));

@@ -38,6 +38,9 @@ if $for_tests; then
   need_cmd srt-live-transmit srt-tools
   need_cmd nginx nginx
   need_file /usr/lib/nginx/modules/ngx_rtmp_module.so libnginx-mod-rtmp
+  # The RTMPS tests' TLS front (nginx stream) and its self-signed CA.
+  need_file /usr/lib/nginx/modules/ngx_stream_module.so libnginx-mod-stream
+  need_cmd openssl openssl
   need_cmd promtool prometheus
   need_cmd amtool prometheus-alertmanager
   need_cmd chromium chromium
@@ -52,6 +55,9 @@ if $for_load; then
   # (udpsrc, rtpmp2tdepay, tee, udpsink from base and good; srtsink from bad).
   need_cmd cc gcc
   need_cmd gst-launch-1.0 gstreamer1.0-tools
+  # --protocol rtmp: nginx-rtmp receives every contender's streams.
+  need_cmd nginx nginx
+  need_file /usr/lib/nginx/modules/ngx_rtmp_module.so libnginx-mod-rtmp
   need_pkg gstreamer1.0-plugins-base
   need_pkg gstreamer1.0-plugins-good
   need_pkg gstreamer1.0-plugins-bad

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Effect } from "effect";
 import { freeTcpPort } from "../../test/support/peers.ts";
 import { floorBinary, started, stop, work } from "./children.ts";
-import { C, M, plan, ROOT, RUNTIMES, sleep, values } from "./options.ts";
+import { C, M, PROTOCOL, plan, ROOT, RTMP_SERVER, RUNTIMES, sleep, values } from "./options.ts";
 import { udpBound } from "./proc.ts";
 
 interface Running {
@@ -97,14 +97,18 @@ export const distributaryOn = (runtime: string): Contender => ({
           name: `load ${c}`,
           rtp_ip: "127.0.0.1",
           rtp_port: channel.input,
-          outputs: channel.outputs.map((output, o) => ({
-            name: `out ${o}`,
-            protocol: output.protocol,
-            url:
-              output.protocol === "udp"
-                ? `udp://127.0.0.1:${output.sink}`
-                : `srt://127.0.0.1:${output.srt}?mode=caller`,
-          })),
+          outputs: channel.outputs.map((output, o) =>
+            PROTOCOL === "rtmp"
+              ? { name: `out ${o}`, protocol: "rtmp", url: `${RTMP_SERVER}/live/c${c}o${o}` }
+              : {
+                  name: `out ${o}`,
+                  protocol: output.protocol,
+                  url:
+                    output.protocol === "udp"
+                      ? `udp://127.0.0.1:${output.sink}`
+                      : `srt://127.0.0.1:${output.srt}?mode=caller`,
+                },
+          ),
         }),
       });
       await api(`/api/channels/${String(created.id)}/start`, { method: "POST" });

@@ -57,8 +57,8 @@ export const GAP_EVERY = number("gap-every", 0, 86_400);
 export const GAP_MS = number("gap-ms", 0, 86_400_000);
 export const CUE_EVERY = number("cue-every", 0.1, 3600);
 export const PROTOCOL = values.protocol ?? "udp";
-if (PROTOCOL !== "udp" && PROTOCOL !== "srt" && PROTOCOL !== "mix")
-  fail(`--protocol must be udp, srt or mix, got '${PROTOCOL}'`);
+if (PROTOCOL !== "udp" && PROTOCOL !== "srt" && PROTOCOL !== "mix" && PROTOCOL !== "rtmp")
+  fail(`--protocol must be udp, srt, mix or rtmp, got '${PROTOCOL}'`);
 export const ANCHORS = (values.anchors ?? "")
   .split(",")
   .map((name) => name.trim())
@@ -149,3 +149,7 @@ export const plan: ReadonlyArray<ChannelPlan> = Array.from({ length: C }, (_, c)
 export const outputsOf = (protocol: Protocol) =>
   plan.flatMap((channel) => channel.outputs.filter((o) => o.protocol === protocol));
 export const outputCount = (protocol: Protocol) => outputsOf(protocol).length / C;
+
+/** With --protocol rtmp, the one nginx-rtmp every contender publishes to (load/rtmp.ts), on the first sink port. */
+export const RTMP_PORT = plan[0]?.outputs[0]?.sink ?? 0;
+export const RTMP_SERVER = `rtmp://127.0.0.1:${RTMP_PORT}`;

@@ -1,6 +1,6 @@
 /**
  * An RTMP destination behind a slow link: nginx-rtmp in its own namespace, reached over a link that `tc tbf`
- * limits to 300 kbit/s for 10 s, far below the stream's ~5 Mbit/s. The RTMP output drops its oldest data and counts it,
+ * limits to 300 kbit/s for 10 s, far below the stream's ~5 Mbit/s. The RTMP output drops whole frames and counts them,
  * the service's memory stays bounded, the UDP output beside it stays byte for byte, and the RTMP output carries
  * on once the limit lifts.
  *
@@ -138,12 +138,12 @@ rtmp { server { listen ${slow.b.address}:1935;
     await sender.done;
     await bytesArrived("the UDP output's receiver", sink.totalBytes, ts.length);
     const rssAfter = await serviceRss(svc);
-    const dropped = during.queue_drops - before.queue_drops;
+    const dropped = (during.rtmp?.frames_dropped ?? 0) - (before.rtmp?.frames_dropped ?? 0);
     const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
     console.log(
       `RTMP behind ${LIMIT_KBIT} kbit/s for 10 s (stream ${Math.round(bitrate / 1000)} kbit/s): nginx recorded ` +
-        `${Math.round((recordedDuring * 8) / 10_000)} kbit/s meanwhile, the output dropped ${dropped} TS packets ` +
-        `(${Math.round((dropped * 188 * 8) / 10_000)} kbit/s), tbf dropped ${shaped}; the service's RSS ${mib(rssBefore)} → ` +
+        `${Math.round((recordedDuring * 8) / 10_000)} kbit/s meanwhile, the output dropped ${dropped} frames, ` +
+        `tbf dropped ${shaped}; the service's RSS ${mib(rssBefore)} → ` +
         `peak ${mib(rssPeak)} → ${mib(rssAfter)} MiB; full rate again ${recoveredInMs} ms after the limit lifted ` +
         `(${afterHeal.reconnects} reconnects); the UDP output byte for byte`,
     );

@@ -29,9 +29,9 @@ describe("output child processes", () => {
     Effect.gen(function* () {
       const scope = yield* Scope.make();
       // Nothing listens here: ffmpeg stays alive waiting for input to probe, which is all this test needs.
-      const rtmpPort = yield* freeTcpPort;
-      const rtmp = yield* makeOutput(`rtmp://127.0.0.1:${rtmpPort}/live/key`);
-      yield* Effect.forkIn(rtmp.run, scope);
+      const rtspPort = yield* freeTcpPort;
+      const rtsp = yield* makeOutput(`rtsp://127.0.0.1:${rtspPort}/live/key`);
+      yield* Effect.forkIn(rtsp.run, scope);
 
       const first = yield* eventually("ffmpeg to start", childNamed("ffmpeg"));
       process.kill(first.pid, "SIGKILL");
@@ -40,11 +40,11 @@ describe("output child processes", () => {
         return found !== undefined && found.pid !== first.pid ? found : undefined;
       });
       expect(second.pid).not.toBe(first.pid);
-      expect(rtmp.status()).toMatchObject({ reconnects: 1 });
-      expect(rtmp.status().lastError).toMatch(/SIGKILL/);
+      expect(rtsp.status()).toMatchObject({ reconnects: 1 });
+      expect(rtsp.status().lastError).toMatch(/SIGKILL/);
 
       yield* Scope.close(scope, Exit.void);
-      expect(rtmp.status().state).toBe("stopped");
+      expect(rtsp.status().state).toBe("stopped");
       // Reaped as well as ended: not even a zombie is left.
       const left = yield* Effect.promise(() => childProcesses());
       expect(left).toEqual([]);
@@ -151,8 +151,8 @@ describe("what a child sees of the service", () => {
           else process.env.DISTRIBUTARY_ADMIN_TOKEN = before;
         }),
       );
-      const rtmp = yield* makeOutput(`rtmp://127.0.0.1:${yield* freeTcpPort}/live/key`);
-      yield* Effect.forkScoped(rtmp.run);
+      const rtsp = yield* makeOutput(`rtsp://127.0.0.1:${yield* freeTcpPort}/live/key`);
+      yield* Effect.forkScoped(rtsp.run);
       for (const command of ["ffmpeg"]) {
         const child = yield* eventually(`${command} to start`, childNamed(command));
         const environ = yield* Effect.promise(() =>

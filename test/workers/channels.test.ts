@@ -13,7 +13,7 @@ import { ChannelId, OutputId } from "../../src/domain/ids.ts";
 import { Channels, type ChannelsService } from "../../src/effects/channel/channels.ts";
 import { EventBus } from "../../src/effects/events/event-bus.ts";
 import { analyse } from "../support/analyse.ts";
-import { childProcesses, eventually, freeUdpPort, nginxRtmp, udpSink } from "../support/peers.ts";
+import { childProcesses, eventually, freeTcpPort, freeUdpPort, udpSink } from "../support/peers.ts";
 import { asRtp, chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
@@ -158,7 +158,8 @@ it.live(
   "closing the supervisor leaves no worker thread, no input socket and no child process",
   () =>
     Effect.gen(function* () {
-      const rtmp = yield* nginxRtmp;
+      // RTSP outputs have an ffmpeg child (RTMP runs in process); nobody needs to listen for it to start.
+      const rtspPort = yield* freeTcpPort;
       const sink = yield* udpSink;
       const inputs = [yield* freeUdpPort, yield* freeUdpPort];
       const runtime = ManagedRuntime.make(withWorkers(2));
@@ -169,7 +170,7 @@ it.live(
             channels.start(
               udpChannel(`c${index}`, port, [
                 ["udp", `udp://127.0.0.1:${sink.port}`],
-                ["rtmp", `rtmp://127.0.0.1:${rtmp.port}/live/c${index}`],
+                ["rtsp", `rtsp://127.0.0.1:${rtspPort}/live/c${index}`],
               ]),
             ),
           ),
@@ -179,7 +180,7 @@ it.live(
       const sending = yield* Effect.fork(sendPaced(datagrams, inputs[0] ?? 0, perMs));
       const ffmpegChildren = () =>
         childProcesses().then((children) => children.filter((child) => child.command === "ffmpeg"));
-      yield* eventually("ffmpeg children for the RTMP outputs", () =>
+      yield* eventually("ffmpeg children for the RTSP outputs", () =>
         ffmpegChildren().then((children) => (children.length >= 2 ? children : undefined)),
       );
       yield* Fiber.join(sending);

@@ -9,7 +9,7 @@
  * codecs RTMP cannot carry gets the output an error naming them rather than tags no one can decode.
  *
  * A server slower than the stream costs only its output: frames wait in this output's bounded queue (the
- * output's queue size); past it, whole frames are dropped, non-key video first and then everything before
+ * output's queue size, or a second of stream if that is more); past it, whole frames are dropped, non-key video first and then everything before
  * the latest keyframe, and video after a dropped frame waits for the next keyframe. Every drop is counted.
  * The socket's own buffer is kept to a small mark, so neither grows without bound, and nothing waits on the
  * channel's side: the remux hands frames over synchronously.
@@ -25,6 +25,11 @@ import { connectRtmp } from "./rtmp-session.ts";
 /** The socket's buffer mark: past it, frames wait in the output's queue, where they can be dropped whole. */
 const SOCKET_MARK = 128 * 1024;
 const CHUNK_STREAM = { audio: 4, data: 5, video: 6 } as const;
+/**
+ * The queue sheds only past its size and this much stream as well: a busy event loop's pause of a few hundred
+ * milliseconds must not cost a healthy server frames, and a second of stream is bounded by its bitrate.
+ */
+const MIN_QUEUE_MS = 1000;
 
 /** Counters of one RTMP output, over its attempts. */
 export interface RtmpCounters {
@@ -82,22 +87,23 @@ export const rtmpAttempt = (
     const shed = () => {
       drop((frame) => frame.kind !== "video" || frame.keyframe);
       waitingForKey = true;
-      if (queued <= context.queueBytes) return;
+      if (queued <= context.queueBytes || span() <= MIN_QUEUE_MS) return;
       let latestKey = -1;
       queue.forEach((frame, i) => {
         if (frame.kind === "video" && frame.keyframe) latestKey = i;
       });
       drop((frame, i) => i >= latestKey || frame.kind === "videoHeader" || frame.kind === "audioHeader");
-      while (queued > context.queueBytes && queue.length > 1) {
+      while (queued > context.queueBytes && span() > MIN_QUEUE_MS && queue.length > 1) {
         const oldest = queue.shift() as FlvFrame;
         queued -= sizeOf(oldest);
         if (oldest.kind === "video" || oldest.kind === "audio") counters.framesDropped++;
       }
     };
+    const span = () => (queue.at(-1)?.timestamp ?? 0) - (queue[0]?.timestamp ?? 0);
     const enqueue = (frame: FlvFrame) => {
       queue.push(frame);
       queued += sizeOf(frame);
-      if (queued > context.queueBytes) shed();
+      if (queued > context.queueBytes && span() > MIN_QUEUE_MS) shed();
       counters.queuedBytes = queued;
       signal();
     };

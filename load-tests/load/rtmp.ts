@@ -1,0 +1,270 @@
+/**
+ * `npm run load -- --protocol rtmp`: C channels × M RTMP outputs of one real H.264 + AAC stream (made once
+ * with ffmpeg at --mbps, B-frames, a keyframe every 2 s) into one nginx-rtmp that takes every publish and keeps
+ * nothing (`live on`, no recording). Each contender runs alone on the same ports: the service (RTMP outputs),
+ * one `ffmpeg -map 0:v -map 0:a -c copy -f tee` per channel with FLV outputs, and one GStreamer chain per
+ * channel (`tsdemux ! h264parse`/`aacparse ! flvmux ! tee ! rtmp2sink`). The source is the file sent as plain UDP
+ * to every channel's input (udp-source's file mode). Over the window: CPU of the contender's process tree
+ * (children included), RSS, processes; at its end nginx's own statistics (streams publishing, bytes in) and,
+ * for the service, the frames its outputs sent and dropped. The report goes to --report-dir.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { started, stop, work } from "./children.ts";
+import { type Contender, distributaryOn, eventually } from "./contenders.ts";
+import {
+  ANCHORS,
+  C,
+  M,
+  MBPS,
+  plan,
+  REPORT_DIR,
+  ROOT,
+  RTMP_PORT,
+  round,
+  SECONDS,
+  sleep,
+  WARMUP,
+} from "./options.ts";
+import { udpBound, usage } from "./proc.ts";
+
+const sourceFile = join(work, "rtmp-source.ts");
+const streamName = (c: number, o: number) => `c${c}o${o}`;
+
+/** The stream every channel gets: real H.264 (B-frames) and AAC at about --mbps, long enough for the run. */
+const makeSource = () => {
+  const seconds = Math.ceil(WARMUP + SECONDS + 2);
+  const rate = `${MBPS}M`;
+  execFileSync("ffmpeg", [
+    ...["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25"],
+    ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", String(seconds)],
+    ...["-vf", "noise=alls=30:allf=t", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "50"],
+    ...["-b:v", rate, "-maxrate", rate, "-bufsize", rate, "-c:a", "aac", "-b:a", "128k"],
+    ...["-muxrate", `${Math.round(MBPS * 1.1 * 1_000_000)}`, "-f", "mpegts", sourceFile],
+  ]);
+};
+
+/** nginx-rtmp taking every publish to `live`, with its statistics page on `stat`. */
+const startNginx = async (rtmpPort: number, statPort: number) => {
+  const dir = join(work, "nginx");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, "nginx.conf"),
+    `daemon off;
+master_process off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+events { worker_connections 1024; }
+rtmp { server { listen 127.0.0.1:${rtmpPort}; application live { live on; } } }
+http { access_log off; server { listen 127.0.0.1:${statPort}; location /stat { rtmp_stat all; } } }
+`,
+  );
+  const nginx = started("nginx", ["-c", join(dir, "nginx.conf"), "-p", dir, "-e", join(dir, "error.log")]);
+  await eventually(
+    `nginx to answer (${nginx.tail()})`,
+    async () => (await fetch(`http://127.0.0.1:${statPort}/stat`).catch(() => null))?.ok === true,
+  );
+  return nginx;
+};
+
+/** What nginx says it receives: the streams publishing now and the bytes they brought in so far. */
+const nginxStat = async (statPort: number) => {
+  const xml = await (await fetch(`http://127.0.0.1:${statPort}/stat`)).text();
+  const streams = [...xml.matchAll(/<stream>([\s\S]*?)<\/stream>/g)].map((match) => match[1] ?? "");
+  const publishing = streams.filter((stream) => stream.includes("<publishing/>"));
+  const bytesIn = publishing.reduce(
+    (sum, stream) => sum + Number(/<bytes_in>(\d+)</.exec(stream)?.[1] ?? 0),
+    0,
+  );
+  return { publishing: publishing.length, bytesIn };
+};
+
+const rtmpUrl = (port: number, c: number, o: number) => `rtmp://127.0.0.1:${port}/live/${streamName(c, o)}`;
+
+/** Stops an anchor's processes, saying which of them had ended early (and why, from its last words). */
+const stopAll = async (runs: ReadonlyArray<ReturnType<typeof started>>) => {
+  for (const run of runs)
+    if (run.child.exitCode !== null) process.stderr.write(`load: a child ended early: ${run.tail()}\n`);
+  await Promise.all(runs.map((run) => stop(run.child)));
+};
+
+const ffmpegTee = (port: number): Contender => ({
+  name: "ffmpeg -f tee",
+  start: async () => {
+    const runs = plan.map((channel, c) =>
+      started("ffmpeg", [
+        ...["-hide_banner", "-nostats", "-loglevel", "error"],
+        ...["-i", `udp://127.0.0.1:${channel.input}?fifo_size=1000000&overrun_nonfatal=1`],
+        // The FLV codec tags given outright: ffmpeg 5.1's tee keeps the TS stream type as the tag, which FLV refuses.
+        ...["-map", "0:v", "-map", "0:a", "-c", "copy", "-tag:v", "7", "-tag:a", "10", "-f", "tee"],
+        channel.outputs.map((_, o) => `[f=flv]${rtmpUrl(port, c, o)}`).join("|"),
+      ]),
+    );
+    await eventually("every ffmpeg to bind its input", () =>
+      plan.every((channel) => udpBound(channel.input)),
+    );
+    return {
+      pids: () => runs.map((run) => run.child.pid ?? 0),
+      stop: () => stopAll(runs),
+    };
+  },
+});
+
+const gstreamerTee = (port: number): Contender => ({
+  name: "GStreamer flvmux ! rtmp2sink",
+  start: async () => {
+    const runs = plan.map((channel, c) =>
+      started("gst-launch-1.0", [
+        "-q",
+        ...["udpsrc", "address=127.0.0.1", `port=${channel.input}`, "buffer-size=4194304", "!"],
+        ...[
+          "tsdemux",
+          "name=d",
+          "d.",
+          "!",
+          "queue",
+          "!",
+          "h264parse",
+          "!",
+          "flvmux",
+          "name=m",
+          "streamable=true",
+        ],
+        ...["d.", "!", "queue", "!", "aacparse", "!", "m.", "m.", "!", "tee", "name=t"],
+        ...channel.outputs.flatMap((_, o) => [
+          "t.",
+          "!",
+          "queue",
+          "!",
+          "rtmp2sink",
+          `location=${rtmpUrl(port, c, o)}`,
+        ]),
+      ]),
+    );
+    await eventually("every GStreamer chain to bind its input", () =>
+      plan.every((channel) => udpBound(channel.input)),
+    );
+    return {
+      pids: () => runs.map((run) => run.child.pid ?? 0),
+      stop: () => stopAll(runs),
+    };
+  },
+});
+
+interface RtmpRun {
+  readonly name: string;
+  readonly cpuPercentPerStream: number | null;
+  readonly cpuPercent: number | null;
+  readonly rssMiB: number;
+  readonly processes: number;
+  readonly publishing: number;
+  readonly receivedMbps: number | null;
+  readonly framesSent: number | null;
+  readonly framesDropped: number | null;
+}
+
+const measureRtmp = async (contender: Contender, statPort: number): Promise<RtmpRun> => {
+  process.stderr.write(`load: ${contender.name}, ${C} × ${M} RTMP, ${SECONDS} s\n`);
+  await eventually(
+    "the input ports to be free",
+    () => !plan.some((channel) => udpBound(channel.input)),
+    30_000,
+  );
+  const running = await contender.start();
+  const packets = Math.floor(((WARMUP + SECONDS) * MBPS * 1.1 * 1_000_000) / 8 / 1316);
+  const rate = packets / (WARMUP + SECONDS);
+  const source = started(join(work, "udp-source"), [
+    sourceFile,
+    String(rate),
+    String(WARMUP + SECONDS),
+    join(work, "times.txt"),
+    ...plan.map((channel) => String(channel.input)),
+  ]);
+  await sleep(WARMUP * 1000);
+  const statStart = await nginxStat(statPort);
+  const start = usage(running.pids());
+  const at = performance.now();
+  let rss = 0;
+  let processes = 0;
+  while (performance.now() - at < SECONDS * 1000 - 500) {
+    const now = usage(running.pids());
+    rss = Math.max(rss, now.rss);
+    processes = Math.max(processes, now.processes);
+    await sleep(1000);
+  }
+  const end = usage(running.pids());
+  const seconds = (performance.now() - at) / 1000;
+  const statEnd = await nginxStat(statPort);
+  let framesSent: number | null = null;
+  let framesDropped: number | null = null;
+  if (running.service !== undefined) {
+    const answer = (await (
+      await fetch(`${running.service.base}/api/channels`, {
+        headers: { authorization: `Bearer ${running.service.admin}` },
+      })
+    ).json()) as {
+      channels: ReadonlyArray<{
+        outputs: ReadonlyArray<{ rtmp?: { frames_sent: number; frames_dropped: number } | null }>;
+      }>;
+    };
+    const outputs = answer.channels.flatMap((channel) => channel.outputs);
+    if (outputs.some((output) => output.rtmp != null)) {
+      framesSent = outputs.reduce((sum, output) => sum + (output.rtmp?.frames_sent ?? 0), 0);
+      framesDropped = outputs.reduce((sum, output) => sum + (output.rtmp?.frames_dropped ?? 0), 0);
+    }
+  }
+  await stop(source.child);
+  await running.stop();
+  const cpuPercent = ((end.cpuSeconds - start.cpuSeconds) / seconds) * 100;
+  return {
+    name: contender.name,
+    cpuPercent: round(cpuPercent),
+    cpuPercentPerStream: round(cpuPercent / (C * M), 3),
+    rssMiB: Math.round(rss / 1024 / 1024),
+    processes,
+    publishing: statEnd.publishing,
+    receivedMbps: round(((statEnd.bytesIn - statStart.bytesIn) * 8) / seconds / 1_000_000),
+    framesSent,
+    framesDropped,
+  };
+};
+
+export const runRtmp = async (startedAt: Date) => {
+  makeSource();
+  const [rtmpPort, statPort] = [RTMP_PORT, plan[0]?.outputs[0]?.srt ?? 0];
+  const nginx = await startNginx(rtmpPort, statPort);
+  const runs: RtmpRun[] = [];
+  try {
+    runs.push(await measureRtmp(distributaryOn("node"), statPort));
+    if (ANCHORS.includes("ffmpeg")) runs.push(await measureRtmp(ffmpegTee(rtmpPort), statPort));
+    if (ANCHORS.includes("gstreamer")) runs.push(await measureRtmp(gstreamerTee(rtmpPort), statPort));
+  } finally {
+    await stop(nginx.child);
+  }
+  const commit = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], {
+    encoding: "utf8",
+  }).trim();
+  const name = `${startedAt.toISOString().slice(0, 19).replaceAll(":", "-")}-${C}x${M}-rtmp`;
+  const lines = [
+    `# ${C} channels × ${M} RTMP outputs, ${MBPS} Mbit/s, ${SECONDS} s (commit ${commit})`,
+    "",
+    "Command: `npm run load -- --protocol rtmp --channels " + `${C} --outputs ${M} --seconds ${SECONDS}\``,
+    "",
+    "| contender | CPU % of a core | per output stream | RSS MiB | processes | streams at nginx | nginx received Mbit/s | frames sent | frames dropped |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...runs.map(
+      (run) =>
+        `| ${run.name} | ${run.cpuPercent} | ${run.cpuPercentPerStream} | ${run.rssMiB} | ${run.processes} | ${run.publishing} | ${run.receivedMbps} | ${run.framesSent ?? "–"} | ${run.framesDropped ?? "–"} |`,
+    ),
+    "",
+  ];
+  mkdirSync(REPORT_DIR, { recursive: true });
+  writeFileSync(
+    join(REPORT_DIR, `${name}.json`),
+    `${JSON.stringify({ channels: C, outputs: M, mbps: MBPS, seconds: SECONDS, commit, runs }, null, 2)}\n`,
+  );
+  writeFileSync(join(REPORT_DIR, `${name}.md`), lines.join("\n"));
+  process.stdout.write(lines.join("\n"));
+};
