@@ -132,6 +132,20 @@ describe.skipIf(missing !== null)("a channel linked to MediaLive (moto)", () => 
     const exported = await json(await request("/api/config"));
     const stored = (exported.channels as Array<Record<string, unknown>>).find((c) => c.id === "news");
     expect(stored?.medialive).toMatchObject({ region: "eu-west-1" });
+    const imported = await post("/api/config", {
+      version: 1,
+      channels: [
+        {
+          ...stored,
+          id: "news-copy",
+          name: "news copy",
+          rtp_port: await freeUdpPort(),
+          backup_rtp_port: await freeUdpPort(),
+        },
+      ],
+    });
+    expect(imported.status).toBe(200);
+    expect((await until("news-copy", (current) => current.state === "IDLE")).destinations).toHaveLength(2);
   });
 
   it("starts and stops it through the API, audited, each outcome an event; a state that forbids says why", async () => {
