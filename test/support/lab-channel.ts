@@ -71,6 +71,8 @@ export interface OutputView {
     readonly loss_packets: number;
     readonly dropped_packets: number;
   } | null;
+  /** RTMP outputs only. */
+  readonly rtmp?: { readonly frames_sent: number; readonly frames_dropped: number } | null;
 }
 
 export interface ChannelView {
