@@ -9,8 +9,8 @@ import { type Context, type Handler, Hono } from "hono";
 import { type ControlError, notFound } from "../domain/errors.ts";
 import { ChannelId, OutputId } from "../domain/ids.ts";
 import { decodeBody, decodeLenient, invalid, type Lenient } from "../domain/validate.ts";
-import type { Role } from "../effects/control/auth.ts";
 import { CurrentActor } from "../effects/config/actor.ts";
+import type { Role } from "../effects/control/auth.ts";
 import { type AuthEnv, requireRole } from "./auth.ts";
 import { fromControlError, internalError, problemResponse } from "./problem.ts";
 

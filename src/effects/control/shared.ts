@@ -6,8 +6,8 @@
 import { Effect } from "effect";
 import type { ChannelConfig, OutputConfig } from "../../domain/channel.ts";
 import { ControlError } from "../../domain/errors.ts";
-import { trustSenders } from "../../domain/medialive.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";
+import { trustSenders } from "../../domain/medialive.ts";
 import { channelInputs } from "../../domain/rules.ts";
 import type { ChannelSpec, OutputSpec } from "../channel/channel.ts";
 import { Channels } from "../channel/channels.ts";
