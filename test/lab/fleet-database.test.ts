@@ -114,12 +114,23 @@ describeLab("the fleet's database restarted and down", () => {
           index,
         ),
       }));
+      // The nodes' logs around what went wrong (the first break in a stream, or a long silence), cues left out.
       const longest = measured.reduce((worst, m) => (m.silence.ms > worst.silence.ms ? m : worst));
-      const evidence = [a, b].flatMap((node) =>
-        logBetween(node, longest.silence.fromMs - 1000, longest.silence.toMs + 1000).map(
-          (line) => `  ${node.id} log: ${line.slice(0, 300)}`,
-        ),
-      );
+      const firstBreak = whole.flatMap((w) => (w.port === REFERENCE_PORT ? [] : w.breaks))[0];
+      const around =
+        firstBreak !== undefined
+          ? firstBreak.atMs
+          : longest.silence.ms > 200
+            ? longest.silence.toMs
+            : undefined;
+      const evidence =
+        around === undefined
+          ? []
+          : [a, b].flatMap((node) =>
+              logBetween(node, around - 1500, around + 500)
+                .filter((line) => !line.includes('"scte35_cue"'))
+                .map((line) => `  ${node.id} log: ${line.slice(0, 300)}`),
+            );
       const terms = (leases: ReadonlyMap<string, { holder: string | null; term: number }>) =>
         channels.ids.map((id) => `${leases.get(id)?.holder}@${leases.get(id)?.term}`).join(", ");
       report(
@@ -144,7 +155,7 @@ describeLab("the fleet's database restarted and down", () => {
                 }`,
             )
             .join("; ")}`,
-          ...(longest.silence.ms > 200 ? evidence.slice(0, 20) : []),
+          ...evidence.slice(0, 20),
         ],
       );
       for (const w of whole.filter((w) => w.port !== REFERENCE_PORT))

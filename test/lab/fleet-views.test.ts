@@ -7,7 +7,7 @@
  *   namespace and reaches a node through a TCP relay on 127.0.0.1 (test/support/browser.ts refuses any other
  *   address).
  */
-import { connect, createServer, type Server } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { expect, it } from "vitest";
 import { eventually } from "../support/app.ts";
 import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
@@ -39,13 +39,18 @@ interface ListedChannel {
   };
 }
 
-/** 127.0.0.1:<port> relayed to `host:port`, for the browser. */
+/** 127.0.0.1:<port> relayed to `host:port`, for the browser; closing it ends every connection it holds. */
 const relay = async (
   host: string,
   port: number,
 ): Promise<{ readonly base: string; readonly close: () => Promise<void> }> => {
+  const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     const upstream = connect(port, host);
+    for (const one of [socket, upstream]) {
+      sockets.add(one);
+      one.once("close", () => sockets.delete(one));
+    }
     socket.pipe(upstream).pipe(socket);
     socket.on("error", () => upstream.destroy());
     upstream.on("error", () => socket.destroy());
@@ -55,7 +60,11 @@ const relay = async (
   const local = typeof address === "object" && address !== null ? address.port : 0;
   return {
     base: `http://127.0.0.1:${local}`,
-    close: () => new Promise<void>((closed) => server.close(() => closed())),
+    close: () =>
+      new Promise<void>((closed) => {
+        server.close(() => closed());
+        for (const socket of sockets) socket.destroy();
+      }),
   };
 };
 
@@ -175,8 +184,8 @@ describeLab("one API and one set of pages for the fleet", () => {
       expect(["unreachable", "down"]).toContain(state);
       expect(shownMs).toBeLessThanOrEqual(4000);
     } finally {
-      await toB.close();
       await browser.close();
+      await toB.close();
       await sender.stop();
       await receiver.stop();
     }
