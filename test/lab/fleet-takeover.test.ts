@@ -20,6 +20,7 @@ import {
   measureOutputs,
   nowMs,
   pause,
+  REFERENCE_PORT,
   report,
   since,
 } from "../support/fleet-scenario.ts";
@@ -54,7 +55,7 @@ describeLab("a channel's outputs move between two nodes", () => {
   ) => {
     const a = fleet.node("a");
     const receiver = await fleet.receiver(
-      [...Array.from({ length: count }, (_, i) => 7000 + base + i), ...extraPorts],
+      [...Array.from({ length: count }, (_, i) => 7000 + base + i), ...extraPorts, REFERENCE_PORT],
       true,
     );
     const channels = await createChannels(fleet, a, {
@@ -64,7 +65,10 @@ describeLab("a channel's outputs move between two nodes", () => {
       inputBase: 5000 + base * 2,
       outputBase: 7000 + base,
     });
-    const sender = await fleet.send(name, stream.datagrams, stream.perMs, inputsOf(fleet, channels, PAIR));
+    const sender = await fleet.send(name, stream.datagrams, stream.perMs, [
+      ...inputsOf(fleet, channels, PAIR),
+      `${fleet.rxAddress}:${REFERENCE_PORT}`,
+    ]);
     const startedMs = nowMs();
     const leases = await awaitHolder(fleet, channels.ids, "a");
     await awaitOnAir(receiver, channels.outputPorts, startedMs, { source: a.address, count: 100 });

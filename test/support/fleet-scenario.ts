@@ -6,8 +6,10 @@
 import { eventually } from "./app.ts";
 import {
   type Continuation,
+  clock,
   continuation,
   doubleSending,
+  handovers,
   longestSilence,
   outputLine,
   type Received,
@@ -159,14 +161,15 @@ export interface OutputMeasure {
   readonly doubles: number;
   /** The longest silence of the sender's direct copy (REFERENCE_PORT) within this output's longest silence. */
   readonly directSilenceMs?: number;
-  /** What came after the longest silence, against the stream (when the receiver kept bytes). */
+  /** What came from the last change of sender on (else after the longest silence), against the stream. */
   readonly after?: Continuation;
   readonly line: string;
 }
 
 /**
  * Each output between `fromMs` and `untilMs`: its longest silence, its double sending and, given the stream,
- * whether what came after the silence is the stream itself with its cues, byte for byte.
+ * whether what the last sender sent (from its first datagram on) is the stream itself with its cues, byte for
+ * byte.
  */
 export const measureOutputs = (
   fleet: FleetLab,
@@ -178,12 +181,21 @@ export const measureOutputs = (
   ports.map((port) => {
     const arrivals = receiver.at(port).filter((a) => a.atMs >= window.fromMs && a.atMs <= window.untilMs);
     const silence = longestSilence(arrivals, window);
+    // What the new sender sent from its first datagram on (after the longest silence when the sender never
+    // changed), and how many of the stream's datagrams fell between the two senders.
+    const startMs = handovers(arrivals).at(-1)?.atMs ?? silence.toMs;
     const after =
-      stream === undefined ? undefined : continuation(arrivals, silence.toMs, stream.datagrams, stream.index);
+      stream === undefined ? undefined : continuation(arrivals, startMs, stream.datagrams, stream.index);
+    const before = arrivals.filter((arrival) => arrival.atMs < startMs).at(-1)?.datagram;
+    const lastBefore = before === undefined ? undefined : stream?.index.get(before.toString("latin1"));
+    const between =
+      after === undefined || lastBefore === undefined || after.firstIndex < 0
+        ? ""
+        : `, ${after.firstIndex - lastBefore - 1} of the stream's datagrams between the last before and the first after`;
     const tail =
       after === undefined
         ? ""
-        : `; after it ${after.count} datagrams ${after.contiguous ? "contiguous" : "NOT contiguous"} from #${after.firstIndex}, ` +
+        : `; from ${clock(startMs)} ${after.count} datagrams ${after.contiguous ? "contiguous" : "NOT contiguous"} from #${after.firstIndex}${between}, ` +
           `cues ${after.cues.length} (stream has ${after.expectedCues.length} there)`;
     const reference = receiver.at(REFERENCE_PORT);
     const directSilenceMs =
