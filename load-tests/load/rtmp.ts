@@ -243,9 +243,13 @@ export const runRtmp = async (startedAt: Date) => {
   } finally {
     await stop(nginx.child);
   }
-  const commit = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], {
-    encoding: "utf8",
-  }).trim();
+  let commit = "not a git checkout";
+  try {
+    commit = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+  } catch {}
   const name = `${startedAt.toISOString().slice(0, 19).replaceAll(":", "-")}-${C}x${M}-rtmp`;
   const lines = [
     `# ${C} channels × ${M} RTMP outputs, ${MBPS} Mbit/s, ${SECONDS} s (commit ${commit})`,

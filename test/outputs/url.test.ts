@@ -16,6 +16,29 @@ const rejection = (url: string): string => {
 };
 
 describe("output URLs", () => {
+  it("reads an RTMP URL's own options out of the query, shows them, and keeps the rest with the key", () => {
+    const target = parse("rtmps://live.example.com/app/sk-123?cues=onadcue&hevc=1&ca=/etc/ca.pem&auth=t0k");
+    expect(target).toMatchObject({
+      protocol: "rtmps",
+      app: "app",
+      cues: "onadcue",
+      hevc: true,
+      caFile: "/etc/ca.pem",
+      masked: "rtmps://live.example.com/app/****?cues=onadcue&hevc=1&ca=/etc/ca.pem",
+    });
+    if (target.protocol !== "rtmps") throw new Error("rtmps expected");
+    expect(Redacted.value(target.streamName)).toBe("sk-123?auth=t0k");
+    expect(parse("rtmp://h/app/key")).toMatchObject({ cues: "off", hevc: false, caFile: null });
+    expect(rejection("rtmp://h/app/key?cues=scte")).toBe(
+      "cues must be one of off, oncuepoint, onadcue, youtube; got 'scte'",
+    );
+    expect(rejection("rtmp://h/app/key?hevc=yes")).toBe("hevc must be 0 or 1; got 'yes'");
+    expect(rejection("rtmp://h/app/key?ca=/etc/ca.pem")).toBe("ca applies to rtmps:// only");
+    expect(rejection("rtmps://h/app/key?ca=ca.pem")).toBe(
+      "ca must be an absolute path to a PEM file; got 'ca.pem'",
+    );
+  });
+
   it("parses udp and rtp with ttl, localaddr and multicast", () => {
     expect(parse("udp://239.1.2.3:5000?ttl=4&localaddr=127.0.0.1")).toMatchObject({
       protocol: "udp",

@@ -1,8 +1,8 @@
 /**
- * What the RTMP and RTSP outputs share: an `ffmpeg -c copy` child fed the channel's TS on stdin through the
- * start gate (core/ts-start.ts: PAT, PMT, then the stream from the next video keyframe), whatever queued before
+ * The RTSP output's push (RTMP runs in process, outputs/rtmp.ts): an `ffmpeg -c copy` child fed the channel's
+ * TS on stdin through the start gate (core/ts-start.ts: PAT, PMT, then the stream from the next video keyframe), whatever queued before
  * the attempt dropped, bytes counted as sent once the server accepted the stream, the pipe's backpressure
- * letting this output's queue drop its oldest data. The protocol modules give the arguments, how the server's
+ * letting this output's queue drop its oldest data. The protocol module gives the arguments, how the server's
  * acceptance shows, and how an exit reads in words.
  *
  * The URL may hold secrets, so argv is never logged and the stderr tail is masked.

@@ -212,6 +212,8 @@ export const rtmpAttempt = (
       Effect.gen(function* () {
         yield* next;
         if (failure !== null) return yield* failure;
+        // What is ready goes to the kernel in one writev, not one write per message.
+        socket.cork();
         while (queue.length > 0 && socket.writableLength < SOCKET_MARK) {
           const frame = queue.shift() as FlvFrame;
           queued -= sizeOf(frame);
@@ -232,6 +234,7 @@ export const rtmpAttempt = (
           if (frame.kind === "video" || frame.kind === "audio") counters.framesSent++;
           else if (frame.kind === "cue") counters.cuesSent++;
         }
+        socket.uncork();
         counters.queuedBytes = queued;
         const acknowledged = connection.acknowledged();
         if (acknowledged !== lastAcknowledged) {

@@ -1,8 +1,8 @@
 /**
  * RTSP/RTSPS push: an `ffmpeg -c copy` child announces the stream to the server and records (ANNOUNCE, SETUP,
  * RECORD), interleaved over the RTSP TCP connection (`-rtsp_transport tcp`: one connection, no UDP ports to
- * open). Everything else is the RTMP output's (ffmpeg-push.ts): the start gate, what is dropped before an
- * attempt, the reconnect schedule and the words for a refused, unreachable or unreadable destination.
+ * open). The child's feeding is ffmpeg-push.ts: the start gate, what is dropped before an attempt, and the
+ * words for a refused, unreachable or unreadable destination.
  *
  * AAC from a TS has no global header for the SDP; it goes as LATM (`-rtpflags latm`, RFC 3016), which
  * carries its configuration in band, as RTSP servers and players read it. Bytes count as sent once the
