@@ -147,6 +147,21 @@ export const makeCoordinator = Effect.gen(function* () {
     const answers = yield* Effect.promise(() =>
       Promise.all(peersOf().map((node) => peerReachesDatabase(node.url, token, PEER_TIMEOUT_MS))),
     );
+    // A peer that reaches the database may only have reached it first as it comes back: one quick
+    // statement of this node's own tells that apart from a cut before it stops sending.
+    const own = yield* Effect.promise(() =>
+      Promise.race([
+        q.query("select 1").then(
+          () => true,
+          () => false,
+        ),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 300)),
+      ]),
+    );
+    if (own) {
+      lastDbOkAt = performance.now();
+      return;
+    }
     if (answers.some((answer) => answer === true)) {
       isolated = false;
       return yield* fence("it cannot reach the database and a peer can (its leases will pass to a standby)");
