@@ -254,7 +254,7 @@ export const runRtmp = async (startedAt: Date) => {
   const lines = [
     `# ${C} channels × ${M} RTMP outputs, ${MBPS} Mbit/s, ${SECONDS} s (commit ${commit})`,
     "",
-    "Command: `npm run load -- --protocol rtmp --channels " + `${C} --outputs ${M} --seconds ${SECONDS}\``,
+    `Command: \`npm run load -- --protocol rtmp --channels ${C} --outputs ${M} --seconds ${SECONDS}\``,
     "",
     "| contender | CPU % of a core | per output stream | RSS MiB | processes | streams at nginx | nginx received Mbit/s | frames sent | frames dropped |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",

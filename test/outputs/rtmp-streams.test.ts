@@ -18,6 +18,7 @@ import { bframeStream, pictures, play, probe } from "../support/rtmp-media.ts";
 import { ffmpegRtmpListener, type TestReceiver, tempDir, testReceiver } from "../support/rtmp-peers.ts";
 
 const EXTENDED_FROM = 0xffffff;
+const streamKey = "secret-key-77ab";
 
 /** The first messages of each publish: what follows `publish`, up to the first video frame. */
 const openings = (receiver: TestReceiver): string[][] => {
@@ -72,6 +73,47 @@ describe("rtmp output streams", () => {
         expect(openings(back)[0]).toEqual(["onMetaData", "video header", "audio header", "video key"]);
         expect(output.status()).toMatchObject({ reconnects: 1, state: "connected" });
         expect(output.status().lastError).toBe("the RTMP server at 127.0.0.1:18621 closed the connection");
+      }),
+  );
+
+  it.scopedLive(
+    "the server's ping is answered and its window acknowledged; a BadName refusal is told in words, the key masked",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir("distributary-rtmp-");
+        const input = join(dir, "in.ts");
+        bframeStream(input, 3);
+        const ts = yield* Effect.promise(() => readFile(input));
+        const receiver = yield* testReceiver(18626, { window: 1000, ping: 424242 });
+        const refusing = yield* testReceiver(18627, { refuse: "NetStream.Publish.BadName" });
+        const output = yield* makeOutput("rtmp://127.0.0.1:18626/live/key");
+        const refused = yield* makeOutput(`rtmp://127.0.0.1:18627/live/${streamKey}`, {
+          reconnect: { firstDelay: "30 seconds" },
+        });
+        yield* Effect.forkScoped(output.run);
+        yield* Effect.forkScoped(refused.run);
+        yield* Effect.all([play(output, ts, 3), play(refused, ts, 3)], { concurrency: 2 });
+        const control = (type: number) => receiver.messages.filter((m) => m.type === type);
+        yield* eventually("the ping's answer", () =>
+          control(MESSAGE.userControl).some((m) => m.body[1] === 7) ? true : undefined,
+        );
+        const pong = control(MESSAGE.userControl).find((m) => m.body[1] === 7);
+        expect(Buffer.from(pong?.body ?? []).readUInt32BE(2)).toBe(424242);
+        // It said its chunk size and window first, and acknowledged what it received past the 1000-byte window
+        // the server asked for (its handshake and the replies, about 3.5 kB).
+        const acks = control(MESSAGE.acknowledgement).map((m) => Buffer.from(m.body).readUInt32BE(0));
+        expect(acks.length).toBeGreaterThan(0);
+        expect(acks[0]).toBeGreaterThanOrEqual(1000);
+        expect(receiver.messages[0]).toMatchObject({ type: MESSAGE.setChunkSize });
+        expect(Buffer.from(receiver.messages[0]?.body ?? []).readUInt32BE(0)).toBe(4096);
+        expect(receiver.messages[1]).toMatchObject({ type: MESSAGE.windowAckSize });
+
+        const message = yield* eventually("the refusal", () => refused.status().lastError ?? undefined);
+        expect(message).toBe(
+          "the server refused the stream key: the RTMP server at 127.0.0.1:18627 said NetStream.Publish.BadName **** is already publishing (the stream key is already in use or not valid)",
+        );
+        expect(refused.status()).toMatchObject({ lastErrorReason: "auth_rejected", bytesSent: 0 });
+        expect(refusing.messages.filter((m) => m.type === MESSAGE.video)).toEqual([]);
       }),
   );
 

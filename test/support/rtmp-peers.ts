@@ -18,7 +18,9 @@ import {
   encodeMessage,
   MESSAGE,
   type RtmpMessage,
+  USER_CONTROL,
   u32Body,
+  userControl,
 } from "../../src/core/rtmp/chunks.ts";
 import { spawnChild } from "../../src/effects/runtime/child-process.ts";
 import { eventually } from "./peers.ts";
@@ -184,7 +186,19 @@ export interface TestReceiver {
  * answers as nginx-rtmp does: Window Acknowledgement Size, Set Peer Bandwidth, Set Chunk Size, `_result`s and
  * `NetStream.Publish.Start`.
  */
-export const testReceiver = (port: number): Effect.Effect<TestReceiver, never, Scope.Scope> =>
+export interface TestReceiverOptions {
+  /** The acknowledgement window it asks the publisher for (default 5,000,000 bytes). */
+  readonly window?: number;
+  /** Sends a ping request (user control 6) with this timestamp once the publish started. */
+  readonly ping?: number;
+  /** Answers `publish` with this error code instead of NetStream.Publish.Start. */
+  readonly refuse?: string;
+}
+
+export const testReceiver = (
+  port: number,
+  options: TestReceiverOptions = {},
+): Effect.Effect<TestReceiver, never, Scope.Scope> =>
   Effect.gen(function* () {
     const messages: ReceivedMessage[] = [];
     const sockets = new Set<Socket>();
@@ -213,7 +227,7 @@ export const testReceiver = (port: number): Effect.Effect<TestReceiver, never, S
           if (handshake.length < 1537 + 1536) return;
           shaken = true;
           bytes = handshake.subarray(1537 + 1536);
-          send(controlMessage(MESSAGE.windowAckSize, u32Body(5_000_000)));
+          send(controlMessage(MESSAGE.windowAckSize, u32Body(options.window ?? 5_000_000)));
           send(controlMessage(MESSAGE.setChunkSize, u32Body(4096)));
         }
         reader.push(bytes, (message) => {
@@ -234,12 +248,14 @@ export const testReceiver = (port: number): Effect.Effect<TestReceiver, never, S
               { code: "NetConnection.Connect.Success", level: "status" },
             );
           else if (name === "createStream") reply(0, "_result", transaction ?? 0, null, 1);
-          else if (name === "publish")
+          else if (name === "publish") {
             reply(message.streamId, "onStatus", 0, null, {
-              level: "status",
-              code: "NetStream.Publish.Start",
-              description: "go",
+              level: options.refuse === undefined ? "status" : "error",
+              code: options.refuse ?? "NetStream.Publish.Start",
+              description: options.refuse === undefined ? "go" : `${String(values[3])} is already publishing`,
             });
+            if (options.ping !== undefined) send(userControl(USER_CONTROL.pingRequest, options.ping));
+          }
         });
       });
     });

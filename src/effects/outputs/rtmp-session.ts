@@ -221,7 +221,8 @@ export const connectRtmp = (target: RtmpTarget): Effect.Effect<RtmpConnection, O
     crypto.getRandomValues(c1.subarray(9));
     socket.on("data", (data: Buffer) => {
       received += data.length;
-      if (received - acked >= receiveWindow) {
+      // Acknowledged as the server's window asks, counted from the first byte, sent once chunks may flow.
+      if (handshakeDone && received - acked >= receiveWindow) {
         acked = received;
         send(controlMessage(MESSAGE.acknowledgement, u32Body(received)));
       }
