@@ -264,6 +264,31 @@ describe("rtmp output streams", () => {
   );
 
   it.scopedLive(
+    "a channel whose video turns to HEVC ends the stream of an output not marked hevc=1, in words",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir("distributary-rtmp-switch-");
+        const h264 = join(dir, "h264.ts");
+        const hevc = join(dir, "hevc.ts");
+        bframeStream(h264, 3);
+        bframeStream(hevc, 3, "libx265", 10);
+        const receiver = yield* testReceiver(18628);
+        const output = yield* makeOutput("rtmp://127.0.0.1:18628/live/key", {
+          reconnect: { firstDelay: "30 seconds" },
+        });
+        yield* Effect.forkScoped(output.run);
+        yield* play(output, yield* Effect.promise(() => readFile(h264)), 3);
+        expect(output.status().state).toBe("connected");
+        yield* play(output, yield* Effect.promise(() => readFile(hevc)), 3);
+        const message = yield* eventually("an error", () => output.status().lastError ?? undefined);
+        expect(message).toContain("the channel's video is HEVC, which needs Enhanced RTMP: add hevc=1");
+        const video = receiver.messages.filter((m) => m.type === MESSAGE.video);
+        expect(video.length).toBeGreaterThan(50);
+        expect(video.filter((m) => ((m.body[0] ?? 0) & 0x80) !== 0)).toEqual([]);
+      }),
+  );
+
+  it.scopedLive(
     "MPEG-2 video with MPEG audio layer II gives an error naming them and what RTMP carries",
     () =>
       Effect.gen(function* () {
@@ -303,9 +328,10 @@ describe("rtmp output streams", () => {
         yield* Effect.forkScoped(output.run);
         yield* play(output, ts, 2);
         const message = yield* eventually("an error", () => output.status().lastError ?? undefined);
-        // Told before any server is called (none listens here): the PMT names the video's codec.
-        expect(message).toBe(
-          "the channel carries MPEG-2 video, which RTMP cannot carry: RTMP takes H.264 or HEVC video with AAC or MP3 audio",
+        // Told before any server is called (none listens here): the PMT names the video's codec, and the audio's
+        // layer once a frame of it was seen.
+        expect(message).toMatch(
+          /^the channel carries MPEG-2 video( and MPEG audio layer II)?, which RTMP cannot carry: RTMP takes H\.264 or HEVC video with AAC or MP3 audio$/,
         );
         expect(output.status().lastErrorReason).toBe("unsupported_media");
       }),

@@ -109,6 +109,7 @@ export const rtmpAttempt = (
     };
 
     let connected = false;
+    let startedCodec = remux.videoCodec;
     const stop = remux.listen((frame) => {
       // Until the server accepts the publish, only the frames from the latest keyframe wait.
       if (!connected && started && frame.kind === "video" && frame.keyframe) {
@@ -129,6 +130,7 @@ export const rtmpAttempt = (
           return;
         }
         started = true;
+        startedCodec = remux.videoCodec;
         enqueue({
           ...frame,
           kind: "metadata",
@@ -142,9 +144,15 @@ export const rtmpAttempt = (
         enqueue(frame);
         return;
       }
-      if (frame.kind === "videoHeader" && frame.body[0] !== remux.videoHeader?.body[0]) {
+      // The channel's video changed codec (an input switch): the new one may be one this destination cannot take.
+      if (frame.kind === "videoHeader" && remux.videoCodec !== startedCodec) {
+        startedCodec = remux.videoCodec;
         const problem = carryProblem(remux, target);
-        if (problem !== null) failure = new OutputError({ reason: "unsupported_media", message: problem });
+        if (problem !== null) {
+          failure = new OutputError({ reason: "unsupported_media", message: problem });
+          signal();
+          return;
+        }
       }
       if (frame.kind === "video") {
         if (waitingForKey && !frame.keyframe) {
@@ -168,21 +176,22 @@ export const rtmpAttempt = (
         counters.queuedBytes = 0;
       }),
     );
-    const failed = Effect.suspend(() => (failure === null ? Effect.void : Effect.fail(failure)));
-    // A channel RTMP cannot carry shows in its PMT before any frame: fail with its words, not wait.
+    // Until the first frame goes, a PMT that changes to what RTMP cannot carry ends the attempt in words; from
+    // then on the listener tells the pump (a codec switch), and this rests.
     const watch = Effect.forever(
       Effect.zipRight(
         Effect.sleep("250 millis"),
         Effect.suspend(() => {
-          const problem = started ? null : carryProblem(remux, target);
+          if (started) return Effect.never;
+          const problem = failure?.message ?? carryProblem(remux, target);
           return problem === null
-            ? failed
+            ? Effect.void
             : Effect.fail(new OutputError({ reason: "unsupported_media", message: problem }));
         }),
       ),
     );
     // The PMT says what the channel carries: a destination is not called for a stream it cannot take.
-    while (remux.tracks === null) yield* Effect.sleep("50 millis");
+    while (remux.tracks === null) yield* Effect.sleep("250 millis");
     const known = carryProblem(remux, target);
     if (known !== null) return yield* new OutputError({ reason: "unsupported_media", message: known });
     const connection = yield* Effect.raceFirst(connectRtmp(target), watch);
