@@ -14,7 +14,7 @@ import { describe, expect } from "vitest";
 import { MESSAGE } from "../../src/core/rtmp/chunks.ts";
 import { makeOutput } from "../../src/effects/outputs/writer.ts";
 import { eventually } from "../support/peers.ts";
-import { bframeStream, pictures, play, probe } from "../support/rtmp-media.ts";
+import { bframeStream, hevcAnnexB, pictures, play, probe } from "../support/rtmp-media.ts";
 import { ffmpegRtmpListener, type TestReceiver, tempDir, testReceiver } from "../support/rtmp-peers.ts";
 
 const EXTENDED_FROM = 0xffffff;
@@ -216,36 +216,16 @@ describe("rtmp output streams", () => {
         return raw & 0x800000 ? raw - 0x1000000 : raw;
       };
       const source = probe(input).filter((p) => p.codec_type === "video");
-      const first = source.findIndex((p, i) => p.flags[0] === "K" && i > 0) >= 0 ? 0 : 0;
-      void first;
-      const annexB: Uint8Array[] = [];
-      // The record's arrays: after 22 bytes of fields, numOfArrays, then type, count, (length, NAL)…
-      const record = header.subarray(5);
-      let at = 23;
-      for (let array = 0; array < (record[22] ?? 0); array++) {
-        const count = ((record[at + 1] ?? 0) << 8) | (record[at + 2] ?? 0);
-        at += 3;
-        for (let n = 0; n < count; n++) {
-          const length = ((record[at] ?? 0) << 8) | (record[at + 1] ?? 0);
-          annexB.push(Uint8Array.of(0, 0, 0, 1), record.subarray(at + 2, at + 2 + length));
-          at += 2 + length;
-        }
-      }
-      for (const frame of frames) {
-        const body = frame.body;
-        for (let p = (body[0] ?? 0) % 16 === 3 ? 5 : 8; p + 4 <= body.length; ) {
-          const length =
-            (((body[p] ?? 0) << 24) |
-              ((body[p + 1] ?? 0) << 16) |
-              ((body[p + 2] ?? 0) << 8) |
-              (body[p + 3] ?? 0)) >>>
-            0;
-          annexB.push(Uint8Array.of(0, 0, 0, 1), body.subarray(p + 4, p + 4 + length));
-          p += 4 + length;
-        }
-      }
       const rebuilt = join(dir, "rebuilt.hevc");
-      yield* Effect.promise(() => writeFile(rebuilt, Buffer.concat(annexB)));
+      yield* Effect.promise(() =>
+        writeFile(
+          rebuilt,
+          hevcAnnexB(
+            header,
+            frames.map((m) => m.body),
+          ),
+        ),
+      );
       const want = pictures(input);
       const have = pictures(rebuilt);
       expect(have.length).toBe(frames.length);

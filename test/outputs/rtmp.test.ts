@@ -4,7 +4,7 @@
  * ffprobe and compared with the input's access units (timing, key flags, decoded pictures, AAC frame sizes).
  * No ffmpeg runs for the output while it streams.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { it } from "@effect/vitest";
 import { Effect, Fiber } from "effect";
@@ -14,7 +14,10 @@ import { eventually, nginxRtmpServer } from "../support/peers.ts";
 import {
   bframeStream,
   expectSameAccessUnits,
+  flvVideoTags,
+  hevcAnnexB,
   noFfmpegRunning,
+  pictures,
   play,
   recordingWith,
 } from "../support/rtmp-media.ts";
@@ -91,6 +94,41 @@ describe("rtmp output", () => {
       yield* Fiber.interrupt(writer);
       expectSameAccessUnits(input, recorded, 60);
     }),
+  );
+
+  it.scopedLive(
+    "node-media-server records HEVC sent as Enhanced RTMP, which decodes to the same pictures",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir("distributary-rtmp-hevc-");
+        const input = join(dir, "in.ts");
+        bframeStream(input, 4, "libx265");
+        const ts = yield* Effect.promise(() => readFile(input));
+        const nms = yield* nodeMediaServer(18630, 18631, dir);
+        const output = yield* makeOutput(`rtmp://127.0.0.1:18630/live/${streamKey}?hevc=1`);
+        const writer = yield* Effect.forkScoped(output.run);
+        yield* play(output, ts, 4);
+        const file = yield* eventually("a recording", () => nms.recordings().then((files) => files[0]));
+        yield* Effect.sleep("500 millis");
+        const sent = output.status().rtmp?.framesSent ?? 0;
+        yield* Fiber.interrupt(writer);
+        // ffmpeg 5.1 reads no E-RTMP: our own reader takes the tags out, and ffmpeg decodes them as Annex B.
+        const tags = flvVideoTags(yield* Effect.promise(() => readFile(file)));
+        const [header, ...frames] = tags;
+        expect(header?.[0]).toBe(0x90);
+        expect(Buffer.from(header?.subarray(1, 5) ?? []).toString()).toBe("hvc1");
+        expect(frames.length).toBeGreaterThan(60);
+        // The frames sent counted audio too: the recording holds fewer video frames than that.
+        expect(frames.length).toBeLessThan(sent);
+        const rebuilt = join(dir, "rebuilt.hevc");
+        yield* Effect.promise(() => writeFile(rebuilt, hevcAnnexB(header ?? new Uint8Array(0), frames)));
+        const want = pictures(input);
+        const have = pictures(rebuilt);
+        expect(have.length).toBe(frames.length);
+        const first = want.indexOf(have[0] ?? "");
+        expect(first).toBeGreaterThanOrEqual(0);
+        expect(have.slice(0, -2)).toEqual(want.slice(first, first + have.length - 2));
+      }),
   );
 
   it.scopedLive(

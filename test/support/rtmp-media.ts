@@ -121,3 +121,47 @@ export const recordingWith = (list: () => Promise<ReadonlyArray<string>>, frames
     },
     { timeoutMs: 20_000, intervalMs: 250 },
   );
+
+/**
+ * An Enhanced RTMP HEVC stream as Annex B, for ffmpeg to decode (Debian's ffmpeg 5.1 reads no E-RTMP): the
+ * parameter sets of the SequenceStart's HEVCDecoderConfigurationRecord, then each coded frame's NAL units, each
+ * behind a start code.
+ */
+export const hevcAnnexB = (sequenceStart: Uint8Array, frames: ReadonlyArray<Uint8Array>): Buffer => {
+  const out: Uint8Array[] = [];
+  const startCode = Uint8Array.of(0, 0, 0, 1);
+  // The record after the 5-byte E-RTMP header: 22 bytes of fields, numOfArrays, then per array its type, a
+  // 16-bit count and each NAL unit behind a 16-bit length.
+  const record = sequenceStart.subarray(5);
+  let at = 23;
+  for (let array = 0; array < (record[22] ?? 0); array++) {
+    const count = ((record[at + 1] ?? 0) << 8) | (record[at + 2] ?? 0);
+    at += 3;
+    for (let n = 0; n < count; n++) {
+      const length = ((record[at] ?? 0) << 8) | (record[at + 1] ?? 0);
+      out.push(startCode, record.subarray(at + 2, at + 2 + length));
+      at += 2 + length;
+    }
+  }
+  for (const body of frames) {
+    // CodedFramesX (3) has no composition time: its NAL units start after the FourCC.
+    for (let p = (body[0] ?? 0) % 16 === 3 ? 5 : 8; p + 4 <= body.length; ) {
+      const length = Buffer.from(body.buffer, body.byteOffset + p, 4).readUInt32BE(0);
+      out.push(startCode, body.subarray(p + 4, p + 4 + length));
+      p += 4 + length;
+    }
+  }
+  return Buffer.concat(out);
+};
+
+/** The bodies of an FLV file's video tags, in order (an FLV reader of our own, for what ffprobe cannot read). */
+export const flvVideoTags = (flv: Buffer): Uint8Array[] => {
+  const tags: Uint8Array[] = [];
+  for (let at = flv.readUInt32BE(5) + 4; at + 11 <= flv.length; ) {
+    const size = flv.readUIntBE(at + 1, 3);
+    if (at + 11 + size > flv.length) break;
+    if (flv[at] === 9) tags.push(flv.subarray(at + 11, at + 11 + size));
+    at += 11 + size + 4;
+  }
+  return tags;
+};
