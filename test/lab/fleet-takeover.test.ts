@@ -85,32 +85,41 @@ describeLab("a channel's outputs move between two nodes", () => {
     if (via !== undefined) await deleteChannels(via, channels.ids);
   };
 
+  /**
+   * Waits until every output hears b after `sinceMs`, lets the stream run `runMs` more (the cues and datagrams
+   * the measure compares), then measures every output from just before the channels went on air.
+   */
+  const measureOnB = async (
+    run: Awaited<ReturnType<typeof onAirFromA>>,
+    sinceMs: number,
+    runMs: number,
+    timeoutMs = 15_000,
+  ) => {
+    await awaitOnAir(run.receiver, run.channels.outputPorts, sinceMs, {
+      source: fleet.node("b").address,
+      count: 1,
+      timeoutMs,
+    });
+    await pause(runMs);
+    return measureOutputs(
+      fleet,
+      run.receiver,
+      run.channels.outputPorts,
+      { fromMs: run.onAirMs - 500, untilMs: nowMs() },
+      { datagrams: stream.datagrams, index },
+    );
+  };
+
   const killHolder = async (title: string, base: number, limitMs: number, env: NodeJS.ProcessEnv) => {
     await nodesWith(env);
-    const [a, b] = [fleet.node("a"), fleet.node("b")];
+    const a = fleet.node("a");
     const run = await onAirFromA(title, base, 4);
     const { receiver, channels } = run;
     try {
       const killedMs = nowMs();
       await a.kill();
-      await awaitOnAir(receiver, channels.outputPorts, killedMs, {
-        source: b.address,
-        count: 1,
-        timeoutMs: 15_000,
-      });
       // Four cues of the stream after the last output resumed.
-      await pause(4_000);
-      const endMs = nowMs();
-      const measured = measureOutputs(
-        fleet,
-        receiver,
-        channels.outputPorts,
-        { fromMs: run.onAirMs - 500, untilMs: endMs },
-        {
-          datagrams: stream.datagrams,
-          index,
-        },
-      );
+      const measured = await measureOnB(run, killedMs, 4_000);
       const taken = await leaseRows(fleet);
       report(`${title}: node a, holder of 4 channels, killed at ${clock(killedMs)}; limit ${limitMs} ms`, [
         ...measured.map((m) => m.line),
@@ -153,27 +162,12 @@ describeLab("a channel's outputs move between two nodes", () => {
     await nodesWith({});
     const [a, b] = [fleet.node("a"), fleet.node("b")];
     const run = await onAirFromA("Drain", 20, 4);
-    const { receiver, channels } = run;
+    const { channels } = run;
     try {
       const drainMs = nowMs();
       const answer = await b.api("/api/nodes/a/drain", { method: "POST" });
       const said = await answer.text();
-      await awaitOnAir(receiver, channels.outputPorts, drainMs, {
-        source: b.address,
-        count: 1,
-        timeoutMs: 10_000,
-      });
-      await pause(2_000);
-      const measured = measureOutputs(
-        fleet,
-        receiver,
-        channels.outputPorts,
-        { fromMs: run.onAirMs - 500, untilMs: nowMs() },
-        {
-          datagrams: stream.datagrams,
-          index,
-        },
-      );
+      const measured = await measureOnB(run, drainMs, 2_000, 10_000);
       const { nodes } = (await (await b.api("/api/nodes")).json()) as {
         nodes: Array<{ id: string; state: string; channels_held: number }>;
       };
@@ -198,28 +192,13 @@ describeLab("a channel's outputs move between two nodes", () => {
 
   it("the holder cut off from the database only: it stops before b starts (no overlap), the gap within the lease time + 1 s", async () => {
     await nodesWith({});
-    const [a, b] = [fleet.node("a"), fleet.node("b")];
+    const a = fleet.node("a");
     const run = await onAirFromA("Cut off", 30, 4);
     const { receiver, channels } = run;
     const cut = await fleet.cutFromDatabase(a);
     try {
       const cutMs = nowMs();
-      await awaitOnAir(receiver, channels.outputPorts, cutMs, {
-        source: b.address,
-        count: 1,
-        timeoutMs: 15_000,
-      });
-      await pause(2_000);
-      const measured = measureOutputs(
-        fleet,
-        receiver,
-        channels.outputPorts,
-        { fromMs: run.onAirMs - 500, untilMs: nowMs() },
-        {
-          datagrams: stream.datagrams,
-          index,
-        },
-      );
+      const measured = await measureOnB(run, cutMs, 2_000);
       const dropped = await cut.dropped();
       await cut.heal();
       const healedMs = nowMs();

@@ -7,22 +7,11 @@ import { execFileSync } from "node:child_process";
 import { Effect } from "effect";
 import { expect } from "vitest";
 import type { Output } from "../../src/effects/outputs/writer.ts";
+import { type Packet, packets } from "../core/flv/media.ts";
 import { childProcesses, eventually } from "./peers.ts";
 
-export interface Packet {
-  readonly codec_type: string;
-  readonly pts: number;
-  readonly dts: number;
-  readonly size: string;
-  readonly flags: string;
-}
-
-export const probe = (file: string): Packet[] =>
-  (
-    JSON.parse(
-      execFileSync("ffprobe", ["-v", "error", "-show_packets", "-of", "json", file], { encoding: "utf8" }),
-    ) as { packets?: Packet[] }
-  ).packets ?? [];
+/** Every packet of a received file, as ffprobe reads it. */
+export const probe = packets;
 
 /** The MD5 of each decoded picture, in order. */
 export const pictures = (file: string): string[] =>

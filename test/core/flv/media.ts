@@ -26,10 +26,10 @@ export interface Packet {
   readonly flags: string;
 }
 
-/** Every packet of `file` as ffprobe reads it. */
+/** Every packet of `file` as ffprobe reads it (none for a file it finds no packet in). */
 export const packets = (file: string): Packet[] =>
   (
     JSON.parse(
       execFileSync("ffprobe", ["-v", "error", "-show_packets", "-of", "json", file], { encoding: "utf8" }),
-    ) as { packets: Packet[] }
-  ).packets;
+    ) as { packets?: Packet[] }
+  ).packets ?? [];
