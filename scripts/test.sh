@@ -8,11 +8,12 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 
 passed=0
 failed=0
+failures="$(mktemp)"
 check() {
   local name="$1"
   shift
   echo "── $name"
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "✗ $name failed"; fi
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "✗ $name failed" | tee -a "$failures"; fi
 }
 
 check "format and lint (biome)" biome check --error-on-warnings .
@@ -37,14 +38,24 @@ vitest_project() {
     const brokenFiles = r.testResults.filter(
       (f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed"),
     ).length;
+    // The names of what failed go to a list printed again just before the closing line.
+    const cwd = process.cwd() + "/";
+    const lines = [];
+    for (const f of r.testResults) {
+      const file = f.name.startsWith(cwd) ? f.name.slice(cwd.length) : f.name;
+      const failedTests = f.assertionResults.filter((a) => a.status === "failed");
+      if (f.status === "failed" && failedTests.length === 0) lines.push(`✗ ${file}: ${(f.message || "did not load").split("\n")[0]}`);
+      for (const a of failedTests) lines.push(`✗ ${file} > ${a.fullName}: ${(a.failureMessages[0] || "").split("\n")[0]}`);
+    }
+    require("node:fs").appendFileSync(process.argv[2], lines.map((l) => l.slice(0, 400) + "\n").join(""));
     console.log(r.numPassedTests, r.numFailedTests + brokenFiles);
-  ' "$results" 2>/dev/null)"; then
+  ' "$results" "$failures" 2>/dev/null)"; then
     read -r vp vf <<<"$counts"
     passed=$((passed + vp))
     failed=$((failed + vf))
     [ "$vitest_status" -ne 0 ] && [ "$vf" -eq 0 ] && failed=$((failed + 1))
   else
-    echo "✗ vitest ($project) produced no results"
+    echo "✗ vitest ($project) produced no results" | tee -a "$failures"
     failed=$((failed + 1))
   fi
   rm -f "$results"
@@ -52,5 +63,10 @@ vitest_project() {
 vitest_project main "$@"
 vitest_project timing --no-file-parallelism "$@"
 
+if [ -s "$failures" ]; then
+  echo "── what failed"
+  cat "$failures"
+fi
+rm -f "$failures"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
