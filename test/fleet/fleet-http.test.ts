@@ -28,6 +28,17 @@ const changesOf = (channel: string) =>
       "select node, actor, action from audit where channel = $1 order by id",
       [channel],
     );
+/** The fleet's audit rows of one action as a node's API reads them, newest first. */
+const auditOf = async (id: string, action: string) =>
+  (
+    (await json(await api(id, "/api/audit?limit=1000"))).entries as Array<{
+      node: string;
+      actor: string;
+      action: string;
+      channel: string | null;
+      detail: string;
+    }>
+  ).filter((entry) => entry.action === action);
 const apiChanges = async (id: string, action: string) =>
   (
     (await json(await api(id, "/api/events?type=api_change"))).events as Array<Record<string, unknown>>
@@ -199,6 +210,10 @@ describe("a fleet of two nodes", () => {
     expect((await apiChanges("a", "channel.move")).map((event) => event.detail)).toEqual([
       "channel both: moved from node a to b",
     ]);
+    // The fleet's audit trail has it too, read on the node that was asked: a carried it out.
+    expect(
+      (await auditOf("b", "channel.move")).map(({ node, channel, detail }) => [node, channel, detail]),
+    ).toEqual([["a", "both", "channel both: moved from node a to b"]]);
     const nowhere = await api("a", "/api/channels/only-b/move", {
       method: "POST",
       body: JSON.stringify({ node: "a" }),
@@ -250,6 +265,8 @@ describe("a fleet of two nodes", () => {
       "b to see a up",
       async () => (await nodesSeenBy("b")).find((node) => node.id === "a")?.state === "up",
     );
+    // b, woken from its hang, may not have read the leases again yet: it must know a holds News.
+    await until("b to see a hold News", async () => (await fleetOf("b", "both"))?.holder === "a");
     fleet.process("a").process.kill("SIGKILL");
     const killedAt = Date.now();
     await until(
@@ -283,6 +300,9 @@ describe("a fleet of two nodes", () => {
     expect((await apiChanges("a", "node.drain")).map((event) => [event.actor, event.detail])).toEqual([
       ["admin (DISTRIBUTARY_ADMIN_TOKEN)", "node b drained: 2 channels handed to standbys"],
     ]);
+    expect(
+      (await auditOf("a", "node.drain")).map(({ node, actor, detail }) => [node, actor, detail]),
+    ).toEqual([["a", "admin (DISTRIBUTARY_ADMIN_TOKEN)", "node b drained: 2 channels handed to standbys"]]);
     const groups = (await (await api("a", "/api/cluster/sd", { token: desk })).json()) as Array<{
       labels: Record<string, string>;
     }>;
@@ -295,9 +315,14 @@ describe("a fleet of two nodes", () => {
   it("GET /api/audit reads the fleet's audit trail from the database, newest first, for admins", async () => {
     const answer = await api("a", "/api/audit?limit=3");
     expect(answer.status).toBe(200);
-    const entries = (await json(answer)).entries as Array<{ node: string; actor: string; channel: string }>;
+    const entries = (await json(answer)).entries as Array<{ node: string; actor: string; action: string }>;
     expect(entries).toHaveLength(3);
-    expect(entries[0]).toMatchObject({ node: "b", actor: "desk", channel: "only-b" });
+    // The drain was the last thing done, on a.
+    expect(entries[0]).toMatchObject({
+      node: "a",
+      actor: "admin (DISTRIBUTARY_ADMIN_TOKEN)",
+      action: "node.drain",
+    });
     expect((await api("a", "/api/audit", { token: desk })).status).toBe(403);
     const bad = await api("a", "/api/audit?limit=0");
     expect(bad.status).toBe(400);

@@ -9,9 +9,10 @@
  *
  * Fencing: a holder whose statements fail asks its peers whether they reach the database. If one does, this
  * node is the one cut off: it stops its outputs at once, well before its leases can expire and pass to a
- * standby. If none does (the database is down, or everything is cut off), it keeps sending — the air matters
- * more than the configuration — says so (`isolated`), and gets its leases back by their terms when the
- * database returns. A node back on the database waits a lease time before it takes anything, so a holder
+ * standby. If a peer says it does not reach it either (the database is down for all), or no live peer is
+ * left to take over, it keeps sending — the air matters more than the configuration — says so (`isolated`),
+ * and gets its leases back by their terms when the database returns. If no peer answers at all (this node is
+ * cut off from everything, or its peers are too slow to say), it stops shortly before its leases can expire. A node back on the database waits a lease time before it takes anything, so a holder
  * that kept sending through an outage renews first.
  */
 import { randomUUID } from "node:crypto";
@@ -31,6 +32,8 @@ import { fastTakeover, leaseMs, nodeId, nodeUrl, servePort } from "../config/set
 import { StoreChanges } from "../config/store-changes.ts";
 import { Auth } from "../control/auth.ts";
 import { Resume } from "../control/resume.ts";
+import { EventBus } from "../events/event-bus.ts";
+import { auditCommands } from "./command-audit.ts";
 import type { FleetShape, LeaseView, NodeView, TakeoverReason } from "./fleet-types.ts";
 import * as L from "./leases.ts";
 import * as N from "./nodes.ts";
@@ -42,6 +45,11 @@ const PEER_TIMEOUT_MS = 600;
 /** How long the database may be silent before a holder asks its peers, and how often it checks. */
 const OUTAGE_MS = 1000;
 const GUARD_MS = 100;
+/**
+ * How long before its leases can expire a holder without word stops sending: a fifth of the lease time, at
+ * least 500 ms, so a loop that runs a few hundred milliseconds late on a loaded machine still stops first.
+ */
+export const fenceMarginMs = (ttl: number) => Math.max(500, ttl / 5);
 
 export const makeCoordinator = Effect.gen(function* () {
   const db = yield* Database;
@@ -51,6 +59,7 @@ export const makeCoordinator = Effect.gen(function* () {
   const resume = yield* Resume;
   const auth = yield* Auth;
   const changes = yield* StoreChanges;
+  const bus = yield* EventBus;
   const ttl = yield* leaseMs;
   const fast = yield* fastTakeover;
   const me = Option.getOrElse(yield* nodeId, () => hostname());
@@ -141,15 +150,22 @@ export const makeCoordinator = Effect.gen(function* () {
 
   const peersOf = () => nodes.filter((node) => node.id !== me && node.heartbeatAgeMs < 3 * ttl);
 
-  /** After a failed statement while holding: fence when a peer reaches the database, else keep sending. */
-  const answerOutage = Effect.gen(function* () {
-    if (held.size === 0 || fenced) return;
-    const answers = yield* Effect.promise(() =>
+  /**
+   * During an outage, what the peers last said of the database (asked again as soon as an answer is in):
+   * a peer that reaches it means this node is the one cut off; one that does not means the database is down
+   * for all. A peer that does not answer says nothing either way.
+   */
+  let asking = false;
+  let heard: {
+    readonly at: number;
+    readonly peers: ReadonlyArray<boolean | null>;
+    readonly own: boolean;
+  } | null = null;
+  const ask = async () => {
+    const [peers, own] = await Promise.all([
       Promise.all(peersOf().map((node) => peerReachesDatabase(node.url, token, PEER_TIMEOUT_MS))),
-    );
-    // A peer that reaches the database may only have reached it first as it comes back: one quick
-    // statement of this node's own tells that apart from a cut before it stops sending.
-    const own = yield* Effect.promise(() =>
+      // A peer that reaches the database may only have reached it first as it comes back: one quick
+      // statement of this node's own tells that apart from a cut before it stops sending.
       Promise.race([
         q.query("select 1").then(
           () => true,
@@ -157,22 +173,47 @@ export const makeCoordinator = Effect.gen(function* () {
         ),
         new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 300)),
       ]),
-    );
-    if (own) {
+    ]);
+    heard = { at: performance.now(), peers, own };
+  };
+
+  /**
+   * Beside the tick, which may wait on a statement that hangs (a network cut drops packets; a statement
+   * gives up after two seconds): once the database has been silent for a second while this node holds
+   * leases, the peers are asked, and the answers decide — never the wait for them. When the leases' time is
+   * nearly up, the outputs stop unless a peer said the database is down for it too (or no peer is left
+   * that could take over): a peer that did not answer may reach the database and take the leases.
+   */
+  const guard = Effect.gen(function* () {
+    if (held.size === 0 || fenced) return;
+    const outageSince = lastDbOkAt;
+    if (performance.now() - outageSince < OUTAGE_MS) return;
+    if (!asking) {
+      asking = true;
+      void ask().finally(() => {
+        asking = false;
+      });
+    }
+    const answer = heard !== null && heard.at > outageSince + OUTAGE_MS ? heard : null;
+    if (answer?.own === true) {
       lastDbOkAt = performance.now();
       return;
     }
-    if (answers.some((answer) => answer === true)) {
+    if (answer?.peers.some((reaches) => reaches === true)) {
       isolated = false;
       return yield* fence("it cannot reach the database and a peer can (its leases will pass to a standby)");
     }
-    if (!isolated) {
+    const takers = peersOf().filter((node) => probes.get(node.id)?.probe !== "refused");
+    const downForAll = takers.length === 0 || answer?.peers.some((reaches) => reaches === false) === true;
+    if (downForAll && !isolated) {
       isolated = true;
       yield* Effect.logError(
         `fleet: node ${me} cannot reach the database and no peer can: it keeps sending its ${held.size} channels`,
       );
     }
-    // Past its leases' time without word from anyone: still sending, as the design says; the next answer decides.
+    if (!downForAll && performance.now() - lastRenewOkSent > ttl - fenceMarginMs(ttl)) {
+      yield* fence("its leases ran out without a renewal, and no peer said the database is down for it too");
+    }
   });
 
   const beat = Effect.gen(function* () {
@@ -260,22 +301,6 @@ export const makeCoordinator = Effect.gen(function* () {
     if (held.size > 0 && now - lastRenewAt >= ttl / 3) yield* renew;
     yield* place;
   }).pipe(Effect.ignore);
-
-  /**
-   * Beside the tick, which may wait on a statement that hangs (a network cut drops packets; a statement
-   * gives up after two seconds): once the database has been silent for a second while this node holds
-   * leases, the peers are asked; and when the leases' time is nearly up with nobody saying the database is
-   * down for all, the outputs stop — before any standby may take the leases.
-   */
-  const guard = Effect.gen(function* () {
-    if (held.size === 0 || fenced) return;
-    const now = performance.now();
-    if (now - lastDbOkAt < OUTAGE_MS) return;
-    yield* answerOutage;
-    if (!isolated && !fenced && performance.now() - lastRenewOkSent > ttl - GUARD_MS * 3) {
-      yield* fence("its leases ran out without a renewal");
-    }
-  });
 
   const drainSelf = Effect.gen(function* () {
     draining = true;
@@ -370,6 +395,7 @@ export const makeCoordinator = Effect.gen(function* () {
     ),
   );
   yield* Effect.forkScoped(Effect.repeat(reconcile, Schedule.spaced("5 seconds")));
+  yield* Effect.forkScoped(auditCommands(bus, db, me));
   // A clean stop hands every lease over at once instead of leaving the standbys to wait for them.
   yield* Effect.addFinalizer(() => Effect.ignore(drainSelf));
 

@@ -21,12 +21,17 @@ export const probePort = (url: string, timeoutMs: number): Promise<PortProbe> =>
     }
     const port = Number(target.port || (target.protocol === "https:" ? 443 : 80));
     const socket = connect({ host: target.hostname.replace(/^\[|\]$/g, ""), port });
+    let settled = false;
     const done = (result: PortProbe) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       socket.destroy();
       resolve(result);
     };
-    const timer = setTimeout(() => done("silent"), timeoutMs);
+    // Timers run before the event loop polls its sockets: on a loop that ran late, a refusal that came in
+    // time would lose to the timer. Deciding "silent" one turn later lets the poll read it first.
+    const timer = setTimeout(() => setImmediate(() => done("silent")), timeoutMs);
     socket.once("connect", () => done("open"));
     socket.once("error", (error: NodeJS.ErrnoException) =>
       done(error.code === "ECONNREFUSED" ? "refused" : "silent"),

@@ -1,0 +1,35 @@
+/**
+ * The fleet's audit trail holds every configuration change (written in the change's own transaction), but an
+ * operator's commands that change no stored row — a drain, a move, MediaLive started or stopped, the cost
+ * guard's stop called off, thumbnails turned on or off — exist only as `api_change` events on the node that
+ * carried them out. This copies those into the `audit` table, so `GET /api/audit` on any node answers who
+ * drained a node or moved a channel, and when. A row that cannot be written (the database is away) is logged
+ * and stays in that node's own event log.
+ */
+import { Effect, Stream } from "effect";
+import type { ChannelEvent } from "../../domain/events.ts";
+import type { DatabaseShape } from "../config/postgres/database.ts";
+import type { EventBus } from "../events/event-bus.ts";
+
+/** Commands of an operator that are not a stored change (those are audited by the store already). */
+const COMMANDS = /^(node\.drain|channel\.move|medialive\.[a-z]+|settings\.[a-z]+)$/;
+
+export const auditCommands = (bus: EventBus, db: DatabaseShape, node: string) =>
+  bus.stream.pipe(
+    Stream.filter(
+      (event): event is Extract<ChannelEvent, { type: "api_change" }> =>
+        event.type === "api_change" && COMMANDS.test(event.action),
+    ),
+    Stream.runForEach((event) =>
+      db
+        .query(
+          "insert into audit (at, node, actor, action, detail, channel) values ($1, $2, $3, $4, $5, $6)",
+          [event.at, node, event.actor, event.action, event.detail, event.channel],
+        )
+        .pipe(
+          Effect.catchAll((error) =>
+            Effect.logWarning(`fleet: the audit row of ${event.action} was not written: ${String(error)}`),
+          ),
+        ),
+    ),
+  );
