@@ -1,7 +1,17 @@
 import { loadavg } from "node:os";
+import { stop } from "./load/children.ts";
 import { cFloor, distributaryOn, ffmpegTee, gstreamerTee, nodeFloor } from "./load/contenders.ts";
 import { type Measured, measure } from "./load/measure.ts";
-import { ANCHOR_SECONDS, ANCHORS, API_CLIENTS, PROTOCOL, RUNTIMES, SECONDS } from "./load/options.ts";
+import { startNginx } from "./load/nginx.ts";
+import {
+  ANCHOR_SECONDS,
+  ANCHORS,
+  API_CLIENTS,
+  outputsOf,
+  PROTOCOL,
+  RUNTIMES,
+  SECONDS,
+} from "./load/options.ts";
 import { writeReport } from "./load/report.ts";
 import { runRtmp } from "./load/rtmp.ts";
 
@@ -13,6 +23,8 @@ if (PROTOCOL === "rtmp") {
   await runRtmp(startedAt);
   process.exit(0);
 }
+// A mix's RTMP outputs publish to one nginx-rtmp, there for every contender (load/nginx.ts).
+const nginx = outputsOf("rtmp").length > 0 ? await startNginx() : null;
 for (const runtime of RUNTIMES) {
   const ourService = distributaryOn(runtime);
   runs.push(await measure(ourService, SECONDS, 0));
@@ -28,4 +40,5 @@ for (const [anchor, contender] of [
     if (PROTOCOL === "udp") runs.push(await measure(contender, ANCHOR_SECONDS, 0));
     else process.stderr.write(`load: the ${anchor} anchor forwards UDP only; left out of this run\n`);
   }
+if (nginx !== null) await stop(nginx.child);
 writeReport(runs, loadBefore, startedAt);

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Effect } from "effect";
 import { freeTcpPort } from "../../test/support/peers.ts";
 import { floorBinary, started, stop, work } from "./children.ts";
-import { C, M, PROTOCOL, plan, ROOT, RTMP_SERVER, RUNTIMES, sleep, values } from "./options.ts";
+import { C, M, plan, ROOT, RUNTIMES, rtmpUrl, sleep, values } from "./options.ts";
 import { udpBound } from "./proc.ts";
 
 interface Running {
@@ -97,18 +97,16 @@ export const distributaryOn = (runtime: string): Contender => ({
           name: `load ${c}`,
           rtp_ip: "127.0.0.1",
           rtp_port: channel.input,
-          outputs: channel.outputs.map((output, o) =>
-            PROTOCOL === "rtmp"
-              ? { name: `out ${o}`, protocol: "rtmp", url: `${RTMP_SERVER}/live/c${c}o${o}` }
-              : {
-                  name: `out ${o}`,
-                  protocol: output.protocol,
-                  url:
-                    output.protocol === "udp"
-                      ? `udp://127.0.0.1:${output.sink}`
-                      : `srt://127.0.0.1:${output.srt}?mode=caller`,
-                },
-          ),
+          outputs: channel.outputs.map((output, o) => ({
+            name: `out ${o}`,
+            protocol: output.protocol,
+            url:
+              output.protocol === "udp"
+                ? `udp://127.0.0.1:${output.sink}`
+                : output.protocol === "srt"
+                  ? `srt://127.0.0.1:${output.srt}?mode=caller`
+                  : rtmpUrl(c, o),
+          })),
         }),
       });
       await api(`/api/channels/${String(created.id)}/start`, { method: "POST" });
@@ -145,18 +143,23 @@ export const distributaryOn = (runtime: string): Contender => ({
 export const ffmpegTee: Contender = {
   name: "ffmpeg -f tee",
   start: async () => {
-    const runs = plan.map((channel) => {
+    const runs = plan.map((channel, c) => {
+      // FLV has no codec for the source's MPEG-1 Layer II audio: an RTMP output takes the video alone, as ours do.
       const tee = channel.outputs
-        .map((output) =>
+        .map((output, o) =>
           output.protocol === "udp"
             ? `[f=mpegts]udp://127.0.0.1:${output.sink}?pkt_size=1316`
-            : `[f=mpegts]srt://127.0.0.1:${output.srt}?mode=caller&pkt_size=1316`,
+            : output.protocol === "srt"
+              ? `[f=mpegts]srt://127.0.0.1:${output.srt}?mode=caller&pkt_size=1316`
+              : `[f=flv:select=v]${rtmpUrl(c, o)}`,
         )
         .join("|");
+      const rtmp = channel.outputs.some((output) => output.protocol === "rtmp");
       return started("ffmpeg", [
         ...["-hide_banner", "-nostats", "-loglevel", "fatal", "-probesize", "1000000"],
         ...["-i", `rtp://127.0.0.1:${channel.input}?fifo_size=1000000&overrun_nonfatal=1`],
-        ...["-map", "0", "-c", "copy", "-f", "tee", tee],
+        // ffmpeg 5.1's tee keeps the TS stream type as the codec tag, which FLV refuses: H.264's FLV tag outright
+        ...["-map", "0", "-c", "copy", ...(rtmp ? ["-tag:v", "7"] : []), "-f", "tee", tee],
       ]);
     });
     const processes = runs.map((run) => run.child);
@@ -182,6 +185,20 @@ export const ffmpegTee: Contender = {
   },
 };
 
+/**
+ * A channel's RTMP outputs in the GStreamer chain: its TS demuxed once, the H.264 muxed into FLV once and
+ * teed to one rtmp2sink per output (video alone: flvmux takes no MPEG-1 Layer II audio).
+ */
+const flvBranch = (c: number, outputs: ReadonlyArray<{ readonly protocol: string }>) => {
+  const rtmp = outputs.flatMap((output, o) => (output.protocol === "rtmp" ? [o] : []));
+  if (rtmp.length === 0) return [];
+  return [
+    ...[`t${c}.`, "!", "queue", "!", "tsdemux", `name=d${c}`, `d${c}.`, "!", "queue", "!", "h264parse"],
+    ...["!", "flvmux", "streamable=true", "!", "tee", `name=f${c}`],
+    ...rtmp.flatMap((o) => [`f${c}.`, "!", "queue", "!", "rtmp2sink", `location=${rtmpUrl(c, o)}`]),
+  ];
+};
+
 export const gstreamerTee: Contender = {
   name: "GStreamer tee",
   start: async () => {
@@ -196,15 +213,20 @@ export const gstreamerTee: Contender = {
       "!",
       "tee",
       `name=t${c}`,
-      ...channel.outputs.flatMap((output) => [
-        `t${c}.`,
-        "!",
-        ...(output.protocol === "udp"
-          ? ["udpsink", "host=127.0.0.1", `port=${output.sink}`]
-          : ["srtsink", `uri=srt://127.0.0.1:${output.srt}?mode=caller`, "wait-for-connection=false"]),
-        "sync=false",
-        "async=false",
-      ]),
+      ...channel.outputs.flatMap((output) =>
+        output.protocol === "rtmp"
+          ? []
+          : [
+              `t${c}.`,
+              "!",
+              ...(output.protocol === "udp"
+                ? ["udpsink", "host=127.0.0.1", `port=${output.sink}`]
+                : ["srtsink", `uri=srt://127.0.0.1:${output.srt}?mode=caller`, "wait-for-connection=false"]),
+              "sync=false",
+              "async=false",
+            ],
+      ),
+      ...flvBranch(c, channel.outputs),
     ]);
     const { child, tail } = started("gst-launch-1.0", ["-q", ...chains]);
     await eventually(

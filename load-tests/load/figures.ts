@@ -1,10 +1,10 @@
 /**
- * A measured run's figures: loss, continuity, cues, latency and silences per protocol, CPU per stream, RSS
- * and its growth, event-loop lag, REST latency.
+ * A measured run's figures: loss, continuity, cues, latency and silences per TS protocol, streams and frames
+ * of the RTMP outputs, CPU per stream, RSS and its growth, event-loop lag, REST latency.
  */
 import { ffmpegTee } from "./contenders.ts";
 import type { Measured } from "./measure.ts";
-import { C, M, outputCount, type Protocol, percentile, round, SOAK } from "./options.ts";
+import { C, M, outputCount, percentile, round, SOAK, type TsProtocol } from "./options.ts";
 
 const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0);
 
@@ -31,7 +31,7 @@ const soakGrowth = (samples: ReadonlyArray<{ at: number; rss: number }>): number
 
 export const figures = (run: Measured) => {
   const remuxed = run.name === ffmpegTee.name;
-  const perProtocol = (protocol: Protocol) => {
+  const perProtocol = (protocol: TsProtocol) => {
     const sink = run.sinks[protocol];
     if (sink === null) return null;
     const outputs = outputCount(protocol);
@@ -71,6 +71,19 @@ export const figures = (run: Measured) => {
       longest_silence_ms: round(Math.max(0, ...sink.end.ports.map((p) => p.longestSilenceUs)) / 1000, 1),
     };
   };
+  const rtmpOutputs = outputCount("rtmp") * C;
+  const rtmp =
+    run.rtmp === null
+      ? null
+      : {
+          outputs: rtmpOutputs,
+          streams_at_nginx: run.rtmp.windowEnd.publishing,
+          nginx_received_mbps: round(
+            ((run.rtmp.windowEnd.bytesIn - run.rtmp.start.bytesIn) * 8) / run.windowSeconds / 1_000_000,
+          ),
+          frames_sent: run.rtmp.frames?.sent ?? null,
+          frames_dropped: run.rtmp.frames?.dropped ?? null,
+        };
   const streams = C * M;
   const cpuPercent = (run.cpuSeconds / run.windowSeconds) * 100;
   const mainLag = run.lag.filter((sample) => sample.series === "nodejs_eventloop_lag");
@@ -96,6 +109,7 @@ export const figures = (run: Measured) => {
     processes: run.usageEnd.processes,
     udp: perProtocol("udp"),
     srt: perProtocol("srt"),
+    rtmp,
     cpu: {
       percent_of_a_core: round(cpuPercent, 1),
       per_channel_percent: round(cpuPercent / C, 3),

@@ -7,7 +7,8 @@ import { Effect, Exit, Scope } from "effect";
 import { srtListenerPeer } from "../../test/support/peers.ts";
 import { openSink, type SinkReport, type SourceCounts, startSource } from "./children.ts";
 import { type Contender, eventually, type Service } from "./contenders.ts";
-import { outputsOf, type Protocol, plan, SAMPLE_MS, SCRAPE_MS, sleep, WARMUP } from "./options.ts";
+import { type NginxStat, nginxStat, rtmpFrames } from "./nginx.ts";
+import { outputsOf, plan, SAMPLE_MS, SCRAPE_MS, sleep, type TsProtocol, WARMUP } from "./options.ts";
 import { type Usage, udpBound, usage } from "./proc.ts";
 
 interface LagSample {
@@ -82,9 +83,15 @@ export interface Measured {
   readonly source: { readonly whole: SourceCounts; readonly windowStart: SourceCounts };
   /** at the window's start and end (as the generator ends), and once everything in flight has landed */
   readonly sinks: Record<
-    Protocol,
+    TsProtocol,
     { readonly start: SinkReport; readonly windowEnd: SinkReport; readonly end: SinkReport } | null
   >;
+  /** RTMP outputs: nginx's figures at the window's ends, and the frames our outputs sent and dropped */
+  readonly rtmp: {
+    readonly start: NginxStat;
+    readonly windowEnd: NginxStat;
+    readonly frames: { readonly sent: number; readonly dropped: number } | null;
+  } | null;
   readonly cpuSeconds: number;
   readonly usageStart: Usage;
   readonly usageEnd: Usage;
@@ -125,6 +132,8 @@ export const measure = async (
     const windowStart = await source.counts();
     const udpStart = await udpSink?.report();
     const srtStart = await srtSink?.report();
+    const rtmp = outputsOf("rtmp").length > 0;
+    const nginxStart = rtmp ? await nginxStat() : null;
     const usageStart = usage(running.pids());
     const startedAt = performance.now();
     const samples: Array<{ at: number; rss: number; fds: number }> = [];
@@ -162,6 +171,7 @@ export const measure = async (
     // read at the same moments as the generator's counts, so that what is in flight is left out at both ends
     const udpWindowEnd = await udpSink?.report();
     const srtWindowEnd = await srtSink?.report();
+    const nginxEnd = rtmp ? await nginxStat() : null;
     sampling = false;
     await sampler;
     const rest =
@@ -174,6 +184,7 @@ export const measure = async (
     await sleep(1000);
     const udpEnd = await udpSink?.close();
     const srtEnd = await srtSink?.close();
+    const frames = rtmp && running.service !== undefined ? await rtmpFrames(running.service) : null;
     await running.stop();
     return {
       name: contender.name,
@@ -190,6 +201,7 @@ export const measure = async (
             ? { start: srtStart, windowEnd: srtWindowEnd, end: srtEnd }
             : null,
       },
+      rtmp: nginxStart && nginxEnd ? { start: nginxStart, windowEnd: nginxEnd, frames } : null,
       cpuSeconds: usageEnd.cpuSeconds - usageStart.cpuSeconds,
       usageStart,
       usageEnd,

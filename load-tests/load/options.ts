@@ -88,7 +88,9 @@ export const percentile = (sorted: ReadonlyArray<number>, p: number) =>
 export const round = (value: number | null, digits = 2) =>
   value === null || !Number.isFinite(value) ? null : Number(value.toFixed(digits));
 
-export type Protocol = "udp" | "srt";
+/** The protocols whose outputs carry the TS as it came, counted packet for packet by a sink. */
+export type TsProtocol = "udp" | "srt";
+export type Protocol = TsProtocol | "rtmp";
 interface OutputPlan {
   readonly protocol: Protocol;
   /** where the sink listens (for SRT: where the srt-live-transmit peer forwards to) */
@@ -130,8 +132,12 @@ const freePortBlock = async (size: number): Promise<number> => {
   return fail(`no block of ${size} free UDP ports between 20000 and 32000`);
 };
 
+/** In `mix`, a channel's outputs take UDP, SRT and RTMP in turn; otherwise all are of the one protocol. */
+const MIXED: ReadonlyArray<Protocol> = ["udp", "srt", "rtmp"];
+if (PROTOCOL === "mix" && M < MIXED.length)
+  fail(`--protocol mix needs --outputs ${MIXED.length} or more (UDP, SRT and RTMP in turn), got ${M}`);
 const protocolOf = (output: number): Protocol =>
-  PROTOCOL === "mix" ? (output < Math.ceil(M / 2) ? "udp" : "srt") : PROTOCOL === "srt" ? "srt" : "udp";
+  PROTOCOL === "mix" ? (MIXED[output % MIXED.length] ?? "udp") : (PROTOCOL as Protocol);
 
 const stride = 2 + 2 * M;
 const base = await freePortBlock(C * stride);
@@ -150,6 +156,12 @@ export const outputsOf = (protocol: Protocol) =>
   plan.flatMap((channel) => channel.outputs.filter((o) => o.protocol === protocol));
 export const outputCount = (protocol: Protocol) => outputsOf(protocol).length / C;
 
-/** With --protocol rtmp, the one nginx-rtmp every contender publishes to (load/rtmp.ts), on the first sink port. */
-export const RTMP_PORT = plan[0]?.outputs[0]?.sink ?? 0;
-export const RTMP_SERVER = `rtmp://127.0.0.1:${RTMP_PORT}`;
+/**
+ * The one nginx-rtmp every contender's RTMP outputs publish to (load/nginx.ts), on the first RTMP output's
+ * sink port (TCP; only UDP sinks bind those numbers), its statistics page on that output's SRT port.
+ */
+const firstRtmp = outputsOf("rtmp")[0];
+export const RTMP_PORT = firstRtmp?.sink ?? 0;
+export const RTMP_STAT_PORT = firstRtmp?.srt ?? 0;
+/** Where channel c's output o publishes: one stream name each, so that nginx counts every stream. */
+export const rtmpUrl = (c: number, o: number) => `rtmp://127.0.0.1:${RTMP_PORT}/live/c${c}o${o}`;

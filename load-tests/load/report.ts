@@ -21,13 +21,13 @@ import {
   MBPS,
   outputsOf,
   PROTOCOL,
-  type Protocol,
   REPORT_DIR,
   RUNTIMES,
   round,
   SCRAPE_MS,
   SECONDS,
   SOAK,
+  type TsProtocol,
   values,
   WARMUP,
 } from "./options.ts";
@@ -69,6 +69,15 @@ export const writeReport = (
       value: (ours.udp?.packets_lost ?? 0) + (ours.srt?.packets_lost ?? 0),
       met: (ours.udp?.packets_lost ?? 0) + (ours.srt?.packets_lost ?? 0) === 0,
     },
+    ...(ours.rtmp === null
+      ? []
+      : [
+          {
+            goal: "zero RTMP frames dropped",
+            value: ours.rtmp.frames_dropped,
+            met: ours.rtmp.frames_dropped === 0,
+          },
+        ]),
     {
       goal: "CPU per output stream at or below ffmpeg -f tee's",
       value: ours.cpu.per_output_stream_percent,
@@ -123,7 +132,11 @@ export const writeReport = (
       channels: C,
       outputs_per_channel: M,
       protocol: PROTOCOL,
-      outputs: { udp: outputsOf("udp").length, srt: outputsOf("srt").length },
+      outputs: {
+        udp: outputsOf("udp").length,
+        srt: outputsOf("srt").length,
+        rtmp: outputsOf("rtmp").length,
+      },
       mbps: MBPS,
       seconds: SECONDS,
       anchor_seconds: ANCHOR_SECONDS,
@@ -141,6 +154,11 @@ export const writeReport = (
       "CPU is utime+stime of each contender's processes and their children (srt-live-transmit for our SRT outputs) over the measured window, as a share of one core.",
       "Latency is the sink's kernel receive time less the send time stamped in the datagram by the generator: SRT figures include SRT's own latency buffer (120 ms by default).",
       "ffmpeg remuxes (-c copy): its TS packets are re-cut, so its loss is given as TS packets delivered in the window, latency only where a stamp survived intact, and SCTE-35 leaves it as PES private data, not as sections.",
+      ...(outputsOf("rtmp").length === 0
+        ? []
+        : [
+            "RTMP outputs publish to one nginx-rtmp that keeps nothing; its statistics page gives the streams publishing and the bytes received. They carry the source's H.264 video alone, for every contender: FLV has no codec for its MPEG-1 Layer II audio. Frames are counted by our outputs only.",
+          ]),
       `Event-loop lag is read from /metrics every ${SCRAPE_MS / 1000} s (the main thread's figure covers the time since the scrape before, each worker's is the worst second of the last 15 s): prom-client's monitor runs at 20 ms resolution, so its figures include those 20 ms.`,
     ],
   };
@@ -159,7 +177,7 @@ export const writeReport = (
     return `${show(value, unit)} (${x === null ? "n/a" : `${x}×`})`;
   };
   type Row = [string, (r: Figures) => string];
-  const protocolRows = (protocol: Protocol): Row[] =>
+  const protocolRows = (protocol: TsProtocol): Row[] =>
     outputsOf(protocol).length === 0
       ? []
       : [
@@ -191,9 +209,25 @@ export const writeReport = (
             (r) => show(r[protocol]?.longest_silence_ms, " ms"),
           ],
         ];
+  const rtmpRows: Row[] =
+    outputsOf("rtmp").length === 0
+      ? []
+      : [
+          [
+            "RTMP streams publishing at nginx",
+            (r) => `${show(r.rtmp?.streams_at_nginx)} of ${show(r.rtmp?.outputs)}`,
+          ],
+          ["RTMP received by nginx in the window", (r) => show(r.rtmp?.nginx_received_mbps, " Mbit/s")],
+          [
+            "RTMP frames sent / dropped (whole run)",
+            (r) =>
+              r.rtmp?.frames_sent == null ? "n/a" : `${r.rtmp.frames_sent} / ${show(r.rtmp.frames_dropped)}`,
+          ],
+        ];
   const rows: Row[] = [
     ...protocolRows("udp"),
     ...protocolRows("srt"),
+    ...rtmpRows,
     ["CPU, % of one core (ratio to ours)", (r) => withRatio(r, (x) => x.cpu.percent_of_a_core, " %")],
     ["CPU per channel", (r) => withRatio(r, (x) => x.cpu.per_channel_percent, " %")],
     ["CPU per output stream", (r) => withRatio(r, (x) => x.cpu.per_output_stream_percent, " %")],
@@ -236,7 +270,7 @@ export const writeReport = (
     .map((r) => {
       const lost = (r.udp?.packets_lost ?? 0) + (r.srt?.packets_lost ?? 0);
       const sent = (r.udp?.packets_sent ?? 0) + (r.srt?.packets_sent ?? 0);
-      const latency = (protocol: Protocol) => {
+      const latency = (protocol: TsProtocol) => {
         const l = r[protocol]?.latency_ms;
         return l ? `${protocol.toUpperCase()} latency p50 ${l.p50} / p99 ${l.p99} / max ${l.max} ms` : null;
       };

@@ -13,6 +13,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { started, stop, work } from "./children.ts";
 import { type Contender, distributaryOn, eventually } from "./contenders.ts";
+import { nginxStat, rtmpFrames, startNginx } from "./nginx.ts";
 import {
   ANCHORS,
   C,
@@ -21,8 +22,8 @@ import {
   plan,
   REPORT_DIR,
   ROOT,
-  RTMP_PORT,
   round,
+  rtmpUrl,
   SECONDS,
   sleep,
   WARMUP,
@@ -30,7 +31,6 @@ import {
 import { udpBound, usage } from "./proc.ts";
 
 const sourceFile = join(work, "rtmp-source.ts");
-const streamName = (c: number, o: number) => `c${c}o${o}`;
 
 /** The stream every channel gets: real H.264 (B-frames) and AAC at about --mbps, long enough for the run. */
 const makeSource = () => {
@@ -45,44 +45,6 @@ const makeSource = () => {
   ]);
 };
 
-/** nginx-rtmp taking every publish to `live`, with its statistics page on `stat`. */
-const startNginx = async (rtmpPort: number, statPort: number) => {
-  const dir = join(work, "nginx");
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    join(dir, "nginx.conf"),
-    `daemon off;
-master_process off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-events { worker_connections 1024; }
-rtmp { server { listen 127.0.0.1:${rtmpPort}; application live { live on; } } }
-http { access_log off; server { listen 127.0.0.1:${statPort}; location /stat { rtmp_stat all; } } }
-`,
-  );
-  const nginx = started("nginx", ["-c", join(dir, "nginx.conf"), "-p", dir, "-e", join(dir, "error.log")]);
-  await eventually(
-    `nginx to answer (${nginx.tail()})`,
-    async () => (await fetch(`http://127.0.0.1:${statPort}/stat`).catch(() => null))?.ok === true,
-  );
-  return nginx;
-};
-
-/** What nginx says it receives: the streams publishing now and the bytes they brought in so far. */
-const nginxStat = async (statPort: number) => {
-  const xml = await (await fetch(`http://127.0.0.1:${statPort}/stat`)).text();
-  const streams = [...xml.matchAll(/<stream>([\s\S]*?)<\/stream>/g)].map((match) => match[1] ?? "");
-  const publishing = streams.filter((stream) => stream.includes("<publishing/>"));
-  const bytesIn = publishing.reduce(
-    (sum, stream) => sum + Number(/<bytes_in>(\d+)</.exec(stream)?.[1] ?? 0),
-    0,
-  );
-  return { publishing: publishing.length, bytesIn };
-};
-
-const rtmpUrl = (port: number, c: number, o: number) => `rtmp://127.0.0.1:${port}/live/${streamName(c, o)}`;
-
 /** Stops an anchor's processes, saying which of them had ended early (and why, from its last words). */
 const stopAll = async (runs: ReadonlyArray<ReturnType<typeof started>>) => {
   for (const run of runs)
@@ -90,7 +52,7 @@ const stopAll = async (runs: ReadonlyArray<ReturnType<typeof started>>) => {
   await Promise.all(runs.map((run) => stop(run.child)));
 };
 
-const ffmpegTee = (port: number): Contender => ({
+const ffmpegTee: Contender = {
   name: "ffmpeg -f tee",
   start: async () => {
     const runs = plan.map((channel, c) =>
@@ -99,7 +61,7 @@ const ffmpegTee = (port: number): Contender => ({
         ...["-i", `udp://127.0.0.1:${channel.input}?fifo_size=1000000&overrun_nonfatal=1`],
         // The FLV codec tags given outright: ffmpeg 5.1's tee keeps the TS stream type as the tag, which FLV refuses.
         ...["-map", "0:v", "-map", "0:a", "-c", "copy", "-tag:v", "7", "-tag:a", "10", "-f", "tee"],
-        channel.outputs.map((_, o) => `[f=flv]${rtmpUrl(port, c, o)}`).join("|"),
+        channel.outputs.map((_, o) => `[f=flv]${rtmpUrl(c, o)}`).join("|"),
       ]),
     );
     await eventually("every ffmpeg to bind its input", () =>
@@ -110,9 +72,9 @@ const ffmpegTee = (port: number): Contender => ({
       stop: () => stopAll(runs),
     };
   },
-});
+};
 
-const gstreamerTee = (port: number): Contender => ({
+const gstreamerTee: Contender = {
   name: "GStreamer flvmux ! rtmp2sink",
   start: async () => {
     const runs = plan.map((channel, c) =>
@@ -139,7 +101,7 @@ const gstreamerTee = (port: number): Contender => ({
           "queue",
           "!",
           "rtmp2sink",
-          `location=${rtmpUrl(port, c, o)}`,
+          `location=${rtmpUrl(c, o)}`,
         ]),
       ]),
     );
@@ -151,7 +113,7 @@ const gstreamerTee = (port: number): Contender => ({
       stop: () => stopAll(runs),
     };
   },
-});
+};
 
 interface RtmpRun {
   readonly name: string;
@@ -165,7 +127,7 @@ interface RtmpRun {
   readonly framesDropped: number | null;
 }
 
-const measureRtmp = async (contender: Contender, statPort: number): Promise<RtmpRun> => {
+const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
   process.stderr.write(`load: ${contender.name}, ${C} × ${M} RTMP, ${SECONDS} s\n`);
   await eventually(
     "the input ports to be free",
@@ -183,7 +145,7 @@ const measureRtmp = async (contender: Contender, statPort: number): Promise<Rtmp
     ...plan.map((channel) => String(channel.input)),
   ]);
   await sleep(WARMUP * 1000);
-  const statStart = await nginxStat(statPort);
+  const statStart = await nginxStat();
   const start = usage(running.pids());
   const at = performance.now();
   let rss = 0;
@@ -196,25 +158,8 @@ const measureRtmp = async (contender: Contender, statPort: number): Promise<Rtmp
   }
   const end = usage(running.pids());
   const seconds = (performance.now() - at) / 1000;
-  const statEnd = await nginxStat(statPort);
-  let framesSent: number | null = null;
-  let framesDropped: number | null = null;
-  if (running.service !== undefined) {
-    const answer = (await (
-      await fetch(`${running.service.base}/api/channels`, {
-        headers: { authorization: `Bearer ${running.service.admin}` },
-      })
-    ).json()) as {
-      channels: ReadonlyArray<{
-        outputs: ReadonlyArray<{ rtmp?: { frames_sent: number; frames_dropped: number } | null }>;
-      }>;
-    };
-    const outputs = answer.channels.flatMap((channel) => channel.outputs);
-    if (outputs.some((output) => output.rtmp != null)) {
-      framesSent = outputs.reduce((sum, output) => sum + (output.rtmp?.frames_sent ?? 0), 0);
-      framesDropped = outputs.reduce((sum, output) => sum + (output.rtmp?.frames_dropped ?? 0), 0);
-    }
-  }
+  const statEnd = await nginxStat();
+  const frames = running.service === undefined ? null : await rtmpFrames(running.service);
   await stop(source.child);
   await running.stop();
   const cpuPercent = ((end.cpuSeconds - start.cpuSeconds) / seconds) * 100;
@@ -226,20 +171,19 @@ const measureRtmp = async (contender: Contender, statPort: number): Promise<Rtmp
     processes,
     publishing: statEnd.publishing,
     receivedMbps: round(((statEnd.bytesIn - statStart.bytesIn) * 8) / seconds / 1_000_000),
-    framesSent,
-    framesDropped,
+    framesSent: frames?.sent ?? null,
+    framesDropped: frames?.dropped ?? null,
   };
 };
 
 export const runRtmp = async (startedAt: Date) => {
   makeSource();
-  const [rtmpPort, statPort] = [RTMP_PORT, plan[0]?.outputs[0]?.srt ?? 0];
-  const nginx = await startNginx(rtmpPort, statPort);
+  const nginx = await startNginx();
   const runs: RtmpRun[] = [];
   try {
-    runs.push(await measureRtmp(distributaryOn("node"), statPort));
-    if (ANCHORS.includes("ffmpeg")) runs.push(await measureRtmp(ffmpegTee(rtmpPort), statPort));
-    if (ANCHORS.includes("gstreamer")) runs.push(await measureRtmp(gstreamerTee(rtmpPort), statPort));
+    runs.push(await measureRtmp(distributaryOn("node")));
+    if (ANCHORS.includes("ffmpeg")) runs.push(await measureRtmp(ffmpegTee));
+    if (ANCHORS.includes("gstreamer")) runs.push(await measureRtmp(gstreamerTee));
   } finally {
     await stop(nginx.child);
   }

@@ -2,7 +2,8 @@
  * The load harness's smoke run (`npm run load` at its smallest): 2 channels × 2 UDP outputs for 20 s through
  * the real service, then its anchors for 5 s each (ffmpeg, GStreamer and the two floor forwarders). It must
  * write both reports with every figure, and at this tiny load distributary must lose nothing: every TS packet
- * and every SCTE-35 cue sent reaches every output, with no continuity error.
+ * and every SCTE-35 cue sent reaches every output, with no continuity error. Then a short `mix`: UDP, SRT and
+ * RTMP outputs in each channel, the RTMP ones counted at the harness's nginx-rtmp for every contender.
  */
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -123,4 +124,60 @@ describe("load harness", () => {
     expect(markdown).toContain("| UDP TS packets lost (whole run) | 0 of ");
     expect(run.stdout).toContain(join(reportDir, jsonFile ?? ""));
   }, 180_000);
+
+  it("mixes UDP, SRT and RTMP outputs in each channel and reports nginx's streams and our RTMP frames beside the TS figures", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "distributary-load-mix-"));
+    try {
+      const run = await execa(
+        process.execPath,
+        [
+          "load-tests/load.ts",
+          ...["--channels", "2", "--outputs", "3", "--protocol", "mix", "--seconds", "8"],
+          ...["--anchors", "ffmpeg,gstreamer", "--anchor-seconds", "5", "--report-dir", dir],
+        ],
+        { reject: false, all: true },
+      );
+      expect(run.exitCode, run.all).toBe(0);
+      const jsonFile = (await readdir(dir)).find((name) => name.endsWith("-2x3-mix.json")) ?? "";
+      const report = JSON.parse(await readFile(join(dir, jsonFile), "utf8")) as {
+        workload: { outputs: { udp: number; srt: number; rtmp: number } };
+        results: ReadonlyArray<MixResult>;
+        goals: ReadonlyArray<{ goal: string; met: boolean | null }>;
+      };
+      expect(report.workload.outputs).toEqual({ udp: 2, srt: 2, rtmp: 2 });
+      const [ours, ffmpeg, gstreamer] = report.results as [MixResult, MixResult, MixResult];
+      expect(report.results.map((result) => result.contender)).toEqual([
+        "distributary",
+        "ffmpeg -f tee",
+        "GStreamer tee",
+      ]);
+      expect(ours.udp?.packets_lost).toBe(0);
+      expect(ours.srt?.packets_lost).toBe(0);
+      // Every RTMP output publishing at nginx for every contender, and ours sent ~25 frames a second each.
+      for (const result of [ours, ffmpeg, gstreamer]) {
+        expect(result.rtmp?.streams_at_nginx, result.contender).toBe(2);
+        expect(result.rtmp?.nginx_received_mbps, result.contender).toBeGreaterThan(1);
+      }
+      expect(ours.rtmp?.frames_sent).toBeGreaterThan(2 * 8 * 20);
+      expect(ours.rtmp?.frames_dropped).toBe(0);
+      expect(ffmpeg.rtmp?.frames_sent).toBeNull();
+      expect(report.goals.find((goal) => goal.goal === "zero RTMP frames dropped")?.met).toBe(true);
+      const markdown = await readFile(join(dir, jsonFile.replace(/json$/, "md")), "utf8");
+      expect(markdown).toContain("| RTMP streams publishing at nginx | 2 of 2 | 2 of 2 | 2 of 2 |");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
+
+interface MixResult {
+  readonly contender: string;
+  readonly udp: { packets_lost: number | null } | null;
+  readonly srt: { packets_lost: number | null } | null;
+  readonly rtmp: {
+    streams_at_nginx: number;
+    nginx_received_mbps: number;
+    frames_sent: number | null;
+    frames_dropped: number | null;
+  } | null;
+}
