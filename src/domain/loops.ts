@@ -47,11 +47,11 @@ const localSet = (addresses: ReadonlyArray<string>): ReadonlySet<string> => {
   return set;
 };
 
-const isMulticastGroup = (ip: string) =>
+export const isMulticastGroup = (ip: string) =>
   isIP(ip) === 6
     ? ip.startsWith("ff")
     : isIP(ip) === 4 && Number(ip.split(".")[0]) >= 224 && Number(ip.split(".")[0]) <= 239;
-const isLoopback = (host: string) =>
+export const isLoopback = (host: string) =>
   host === "::1" ||
   (isIP(host) === 4 && host.startsWith("127.")) ||
   host === "localhost" ||

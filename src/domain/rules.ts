@@ -20,7 +20,7 @@ import {
 } from "./channel.ts";
 import { ControlError, type FieldIssue } from "./errors.ts";
 import { type ChannelId, newChannelId, newOutputId, OutputId } from "./ids.ts";
-import { feedbackLoop } from "./loops.ts";
+import { feedbackLoop, isLoopback, isMulticastGroup } from "./loops.ts";
 import { type InputEndpoint, resolveRedundancy } from "./redundancy.ts";
 import { maskUrl } from "./url.ts";
 import { invalid } from "./validate.ts";
@@ -62,8 +62,33 @@ const unmaskInput = (
   return unmask(url, stored == null ? undefined : { url: stored }, field);
 };
 
+/**
+ * A channel that several fleet nodes receive binds its inputs on each of them: an address that only one host
+ * has (a unicast address other than loopback) cannot be bound on the others, whose standby would never run.
+ */
+const fleetAddressProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => {
+  const nodes = channel.nodes ?? [];
+  if (nodes.length < 2) return [];
+  const problems: FieldIssue[] = [];
+  for (const [field, ip] of [
+    ["rtp_ip", channel.rtp_ip],
+    ["backup_rtp_ip", channel.backup_rtp_ip],
+  ] as const) {
+    if (ip === null || ip === "0.0.0.0" || ip === "::" || isMulticastGroup(ip) || isLoopback(ip)) continue;
+    problems.push({
+      field,
+      message:
+        `the channel is received on nodes ${nodes.join(", ")}, and each binds ${ip}, an address only one host ` +
+        "has: give 0.0.0.0 (or ::) to listen on every address of each node, or a multicast group",
+    });
+  }
+  return problems;
+};
+
 /** Problems inside one channel's own inputs: the caller fixes the request (400). */
 const ownInputProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => {
+  const fleet = fleetAddressProblems(channel);
+  if (fleet.length > 0) return fleet;
   if (channel.backup_input_url != null && channel.backup_rtp_port === null) {
     return [
       {

@@ -110,6 +110,44 @@ describe("a move names a worker or a node, not both", () => {
   });
 });
 
+describe("a channel received on several nodes", () => {
+  const create = async (body: Record<string, unknown>) =>
+    app.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({ name: "Two nodes", rtp_port: await freeUdpPort(), nodes: ["a", "b"], ...body }),
+    });
+
+  it("refuses an input address only one host has, saying what to give instead; on create and on patch", async () => {
+    const refused = await create({ rtp_ip: "198.18.0.5" });
+    expect(refused.status).toBe(400);
+    expect(await problem(refused)).toBe(
+      "rtp_ip: the channel is received on nodes a, b, and each binds 198.18.0.5, an address only one host has: " +
+        "give 0.0.0.0 (or ::) to listen on every address of each node, or a multicast group",
+    );
+    const backup = await create({ rtp_ip: "0.0.0.0", backup_rtp_ip: "10.1.2.3", backup_rtp_port: 7001 });
+    expect(backup.status).toBe(400);
+    expect(((await json(backup)).errors as Array<{ field: string }>).map((issue) => issue.field)).toEqual([
+      "backup_rtp_ip",
+    ]);
+    // One node may bind whatever address it has; a second node listed makes the same address a problem.
+    const one = await create({ id: "one-node", rtp_ip: "198.18.0.5", nodes: ["a"] });
+    expect(one.status, await one.clone().text()).toBe(201);
+    const widened = await app.request("/api/channels/one-node", {
+      method: "PATCH",
+      body: JSON.stringify({ nodes: ["a", "b"] }),
+    });
+    expect(widened.status).toBe(400);
+    expect(await problem(widened)).toContain("each binds 198.18.0.5");
+  });
+
+  it("takes every address each node has: the wildcard, a multicast group, loopback", async () => {
+    for (const rtp_ip of ["0.0.0.0", "::", "239.18.0.9", "127.0.0.1"]) {
+      const answer = await create({ rtp_ip });
+      expect(answer.status, `${rtp_ip}: ${await answer.clone().text()}`).toBe(201);
+    }
+  });
+});
+
 describe("pages and metrics on one box", () => {
   it("no Nodes link in the menu, and /nodes says there is no fleet", async () => {
     const cookie = await loginSession(app, viewer);
