@@ -6,8 +6,10 @@
  * and a credential planted in the environment, found in no answer, page, log line or metric.
  */
 import { createSocket } from "node:dgram";
+import { readFile } from "node:fs/promises";
 import { DescribeChannelCommand, M2tsScte35Control, StartChannelCommand } from "@aws-sdk/client-medialive";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import {
   ADMIN_TOKEN,
   eventually,
@@ -335,6 +337,29 @@ describe.skipIf(missing !== null)("a channel linked to MediaLive (moto)", () => 
     const metrics = await (await request("/metrics")).text();
     expect(metrics).toContain('distributary_medialive_channel_state{channel="metered",state="RUNNING"} 1');
     expect(metrics).toContain('distributary_medialive_channel_state{channel="metered",state="IDLE"} 0');
+    // What the channel dashboard's MediaLive panel and the MediaLive alerts read is all there.
+    const dashboard = JSON.parse(await readFile("grafana/dashboards/channel.json", "utf8")) as {
+      panels: Array<{ title: string; targets?: Array<{ expr: string }> }>;
+    };
+    const rules = parse(await readFile("prometheus/alerts.yml", "utf8")) as {
+      groups: Array<{ name: string; rules: Array<{ expr: string }> }>;
+    };
+    const exprs = [
+      ...dashboard.panels
+        .filter((panel) => panel.title.startsWith("MediaLive"))
+        .flatMap((panel) => (panel.targets ?? []).map((target) => target.expr)),
+      ...(rules.groups.find((group) => group.name === "distributary-medialive")?.rules ?? []).map(
+        (rule) => rule.expr,
+      ),
+    ];
+    const names = new Set(exprs.flatMap((expr) => expr.match(/distributary_[a-z_]+/g) ?? []));
+    expect([...names].sort()).toEqual([
+      "distributary_channel_desired_running",
+      "distributary_medialive_channel_state",
+      "distributary_output_up",
+    ]);
+    for (const name of ["distributary_channel_desired_running", "distributary_medialive_channel_state"])
+      expect(metrics, name).toMatch(new RegExp(`^${name}\\{channel="metered"[^}]*\\} `, "m"));
   });
 
   it("the channel form links, shows and unlinks a MediaLive channel, and says what is wrong beside the field", async () => {
