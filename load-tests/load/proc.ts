@@ -56,3 +56,25 @@ export const udpBound = (port: number) => {
     .split("\n")
     .some((line) => line.trim().split(/\s+/)[1]?.endsWith(suffix) === true);
 };
+
+/** CPU seconds of each thread of `pid` by name (/proc/PID/task/TID/stat), V8's GC helpers summed as one. */
+export const threadUsage = (pid: number): Map<string, number> => {
+  const byName = new Map<string, number>();
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byName;
+  }
+  for (const task of tasks) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+      const key = name === "V8Worker" ? "V8 workers (GC, compiler)" : name;
+      byName.set(key, (byName.get(key) ?? 0) + seconds);
+    } catch {}
+  }
+  return byName;
+};

@@ -6,7 +6,8 @@
  * channel (`tsdemux ! h264parse`/`aacparse ! flvmux ! tee ! rtmp2sink`). The source is the file sent as plain UDP
  * to every channel's input (udp-source's file mode). Over the window: CPU of the contender's process tree
  * (children included), RSS, processes; at its end nginx's own statistics (streams publishing, bytes in) and,
- * for the service, the frames its outputs sent and dropped. The report goes to --report-dir.
+ * for the service, the frames its outputs sent and dropped and each of its threads' CPU (where one channel's
+ * cost goes). The report goes to --report-dir.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -28,7 +29,7 @@ import {
   sleep,
   WARMUP,
 } from "./options.ts";
-import { udpBound, usage } from "./proc.ts";
+import { threadUsage, udpBound, usage } from "./proc.ts";
 
 const sourceFile = join(work, "rtmp-source.ts");
 
@@ -125,6 +126,8 @@ interface RtmpRun {
   readonly receivedMbps: number | null;
   readonly framesSent: number | null;
   readonly framesDropped: number | null;
+  /** the service's threads over the window, % of a core each (the busiest first) */
+  readonly threads: ReadonlyArray<{ readonly name: string; readonly cpuPercent: number | null }> | null;
 }
 
 const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
@@ -147,6 +150,8 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
   await sleep(WARMUP * 1000);
   const statStart = await nginxStat();
   const start = usage(running.pids());
+  const service = running.service === undefined ? null : (running.pids()[0] ?? null);
+  const threadsStart = service === null ? null : threadUsage(service);
   const at = performance.now();
   let rss = 0;
   let processes = 0;
@@ -157,6 +162,7 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
     await sleep(1000);
   }
   const end = usage(running.pids());
+  const threadsEnd = service === null ? null : threadUsage(service);
   const seconds = (performance.now() - at) / 1000;
   const statEnd = await nginxStat();
   const frames = running.service === undefined ? null : await rtmpFrames(running.service);
@@ -173,6 +179,16 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
     receivedMbps: round(((statEnd.bytesIn - statStart.bytesIn) * 8) / seconds / 1_000_000),
     framesSent: frames?.sent ?? null,
     framesDropped: frames?.dropped ?? null,
+    threads:
+      threadsStart === null || threadsEnd === null
+        ? null
+        : [...threadsEnd]
+            .map(([name, cpu]) => ({
+              name,
+              cpuPercent: round(((cpu - (threadsStart.get(name) ?? 0)) / seconds) * 100),
+            }))
+            .filter((thread) => (thread.cpuPercent ?? 0) > 0)
+            .sort((a, b) => (b.cpuPercent ?? 0) - (a.cpuPercent ?? 0)),
   };
 };
 
@@ -207,6 +223,14 @@ export const runRtmp = async (startedAt: Date) => {
         `| ${run.name} | ${run.cpuPercent} | ${run.cpuPercentPerStream} | ${run.rssMiB} | ${run.processes} | ${run.publishing} | ${run.receivedMbps} | ${run.framesSent ?? "–"} | ${run.framesDropped ?? "–"} |`,
     ),
     "",
+    ...runs.flatMap((run) =>
+      run.threads === null
+        ? []
+        : [
+            `${run.name}'s threads, % of a core over the window (/proc/PID/task): ${run.threads.map((thread) => `${thread.name} ${thread.cpuPercent}`).join(", ")}`,
+            "",
+          ],
+    ),
   ];
   mkdirSync(REPORT_DIR, { recursive: true });
   writeFileSync(
