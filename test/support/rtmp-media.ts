@@ -1,7 +1,7 @@
 /**
  * What the RTMP output's tests share: test streams with B-frames (H.264 or HEVC, AAC) made with ffmpeg, playing
  * them into an output at about real time, ffprobe's packets and decoded pictures of what a receiver got, and
- * the comparison of those with the input's access units.
+ * the comparison of those with the input's access units; SCTE-35 cues put into such a stream where we want them.
  */
 import { execFileSync } from "node:child_process";
 import { Effect } from "effect";
@@ -9,6 +9,14 @@ import { expect } from "vitest";
 import type { Output } from "../../src/effects/outputs/writer.ts";
 import { type Packet, packets } from "../core/flv/media.ts";
 import { childProcesses, eventually } from "./peers.ts";
+import {
+  buildPmt,
+  CUEI_REGISTRATION,
+  PACKET_SIZE,
+  packetizeSections,
+  STREAM_TYPE_H264,
+  STREAM_TYPE_SCTE35,
+} from "./ts-generator.ts";
 
 /** Every packet of a received file, as ffprobe reads it. */
 export const probe = packets;
@@ -153,4 +161,71 @@ export const flvVideoTags = (flv: Buffer): Uint8Array[] => {
     at += 11 + size + 4;
   }
   return tags;
+};
+
+/** ffmpeg's PIDs in a TS it makes: the PMT, the video and the audio; and the one we add for SCTE-35. */
+const FFMPEG_PIDS = { pmt: 0x1000, video: 0x100, audio: 0x101 } as const;
+export const CUE_PID = 0x1f0;
+
+const pidOf = (ts: Uint8Array, at: number) => (((ts[at + 1] ?? 0) & 0x1f) << 8) | (ts[at + 2] ?? 0);
+
+/** A PES header's 33-bit time at byte `at`. */
+const pesTime = (b: Uint8Array, at: number) =>
+  (((b[at] ?? 0) >> 1) & 7) * 2 ** 30 +
+  (b[at + 1] ?? 0) * 2 ** 22 +
+  ((b[at + 2] ?? 0) >> 1) * 2 ** 15 +
+  (b[at + 3] ?? 0) * 2 ** 7 +
+  ((b[at + 4] ?? 0) >> 1);
+
+/** The video PES of a TS ffmpeg made, in order: the index of the packet each starts in, its PTS and DTS. */
+export const videoPes = (ts: Uint8Array): Array<{ packet: number; pts: number; dts: number }> => {
+  const found: Array<{ packet: number; pts: number; dts: number }> = [];
+  for (let packet = 0; packet * PACKET_SIZE < ts.length; packet++) {
+    const at = packet * PACKET_SIZE;
+    if (pidOf(ts, at) !== FFMPEG_PIDS.video || ((ts[at + 1] ?? 0) & 0x40) === 0) continue;
+    const control = ((ts[at + 3] ?? 0) >> 4) & 3;
+    const pes = at + (control === 3 ? 5 + (ts[at + 4] ?? 0) : 4);
+    const flags = (ts[pes + 7] ?? 0) >> 6;
+    const pts = pesTime(ts, pes + 9);
+    found.push({ packet, pts, dts: flags === 3 ? pesTime(ts, pes + 14) : pts });
+  }
+  return found;
+};
+
+/**
+ * A TS ffmpeg made (H.264 and AAC or MPEG audio) with a SCTE-35 stream in its PMT (CUEI registered) and each
+ * cue's section put in just before packet `before` (an index into `ts`), as a cue inserter would.
+ */
+export const withCues = (
+  ts: Uint8Array,
+  audioType: number,
+  cues: ReadonlyArray<{ readonly before: number; readonly section: Uint8Array }>,
+): Buffer => {
+  const pmt = buildPmt({
+    program: 1,
+    pcrPid: FFMPEG_PIDS.video,
+    programInfo: CUEI_REGISTRATION,
+    streams: [
+      { streamType: STREAM_TYPE_H264, pid: FFMPEG_PIDS.video },
+      { streamType: audioType, pid: FFMPEG_PIDS.audio },
+      { streamType: STREAM_TYPE_SCTE35, pid: CUE_PID },
+    ],
+  });
+  const out: Uint8Array[] = [];
+  let cueCc = 0;
+  for (let packet = 0; packet * PACKET_SIZE < ts.length; packet++) {
+    for (const cue of cues.filter((candidate) => candidate.before === packet)) {
+      const packets = packetizeSections(CUE_PID, [cue.section], cueCc);
+      cueCc = (cueCc + packets.length) & 0x0f;
+      out.push(...packets);
+    }
+    const at = packet * PACKET_SIZE;
+    const original = ts.subarray(at, at + PACKET_SIZE);
+    out.push(
+      pidOf(ts, at) === FFMPEG_PIDS.pmt
+        ? (packetizeSections(FFMPEG_PIDS.pmt, [pmt], (ts[at + 3] ?? 0) & 0x0f)[0] as Uint8Array)
+        : original,
+    );
+  }
+  return Buffer.concat(out);
 };

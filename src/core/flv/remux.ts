@@ -5,12 +5,16 @@
  *   const remux = new FlvRemux()
  *   const stop = remux.listen((frame) => …)   // frames in order; sequence headers again when they change
  *   remux.push(chunk)                           // whole TS packets, as the fan-out offers them
- *   remux.cue(section)                          // a splice_info_section the channel's core found
+ *   remux.cue(section, sent)                    // a splice_info_section the channel's core found
  *   remux.start()                               // what a connection starts with: metadata, headers
  *
  * Video (H.264, HEVC as Enhanced RTMP) and audio (AAC split from ADTS, MP3) are timed from their DTS on one
  * monotonic timeline (timestamps.ts). A stream the remux cannot carry (AC-3, MPEG-2 video…) is `problem`, in
  * words naming the codec, rather than tags no one can decode.
+ *
+ * A cue is stamped at its splice time: one whose splice time is ahead of the media waits here and goes out,
+ * stamped with that time, just before the first video or audio frame at or after it, so that every output
+ * gets it in order and the tags' timeline stays monotonic (see `cue`).
  */
 import { Either } from "effect";
 import { decodeSection } from "../scte35/index.ts";
@@ -36,6 +40,9 @@ import {
 } from "./tags.ts";
 import { AUDIO, compositionMs, PTS_WRAP, TagClock, type TagClockOptions, VIDEO } from "./timestamps.ts";
 
+/** An output that sent a cue as a data message says so, with its id and the shape it sent it in. */
+export type CueSent = (output: string, format: CueFormat) => void;
+
 export type FrameKind = "video" | "audio" | "videoHeader" | "audioHeader" | "metadata" | "cue";
 
 export interface FlvFrame {
@@ -49,7 +56,25 @@ export interface FlvFrame {
   readonly keyframe: boolean;
   /** For a cue: its data message in `format`, or undefined when that format has nothing to say about it. */
   readonly cueBody: ((format: CueFormat) => Uint8Array | undefined) | null;
+  /** For a cue: to be called by each output that sent it. */
+  readonly cueSent: CueSent | null;
 }
+
+/**
+ * A splice time further ahead of the media than this is not waited for: the cue goes out at arrival, its
+ * splice time in the message's `time` and the wait in its pre-roll, as the cue says. Splices are announced
+ * seconds ahead; one a minute or more ahead is a cue inserter's mistake (a wrong pts_adjustment, another
+ * clock), and holding it would keep it from every receiver for as long, or for ever if the stream stops.
+ */
+export const MAX_CUE_HOLD_MS = 60_000;
+
+interface HeldCue {
+  /** The splice time on the tags' timeline (ms). */
+  readonly at: number;
+  readonly frame: FlvFrame;
+}
+/** Cues waiting at once; past this (a burst of cues), a new one goes out at arrival. */
+const MAX_HELD_CUES = 64;
 
 const STREAM_TYPES: Readonly<Record<number, string>> = {
   1: "MPEG-1 video",
@@ -79,6 +104,7 @@ const frame = (
   body,
   keyframe,
   cueBody: null,
+  cueSent: null,
 });
 
 export class FlvRemux {
@@ -100,6 +126,8 @@ export class FlvRemux {
   /** The MPEG audio is layer II, which FLV has no codec for. */
   private layer2 = false;
   private readonly rate = { startMs: -1, video: 0, audio: 0, videoKbps: 0, audioKbps: 0 };
+  /** Cues waiting for the media to reach their splice time, soonest first. */
+  private readonly held: HeldCue[] = [];
 
   constructor(options: TagClockOptions = {}) {
     this.clock = new TagClock(options);
@@ -109,7 +137,11 @@ export class FlvRemux {
   /** Frames go to `listener` from now on, in order; the result stops them. */
   listen(listener: (frame: FlvFrame) => void): () => void {
     this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return () => {
+      this.listeners.delete(listener);
+      // With no one listening the TS is not read: a waiting cue would go out against a later stream.
+      if (this.listeners.size === 0) this.held.length = 0;
+    };
   }
 
   /** Reads the channel's TS only while someone listens: with no RTMP output running it costs nothing. */
@@ -169,30 +201,51 @@ export class FlvRemux {
   }
 
   /**
-   * A splice_info_section (CRC included) as a data message at the current time, its splice time (when the
-   * cue has one) in the message's `time`.
+   * A splice_info_section (CRC included) as a data message stamped at its splice time: splice_insert's or
+   * time_signal's pts_time plus pts_adjustment, mapped onto the tags' timeline as a DTS would be (across the
+   * 33-bit wrap; after a switch, on the new input's time base). One ahead of the media waits and goes out just
+   * before the first video or audio frame at or after it, pre-roll 0. An immediate cue (splice_immediate, no
+   * time, cancelled, encrypted), one whose time is past, and one whose time cannot be mapped yet (no frame of
+   * the input yet) go at once, stamped at arrival; one more than MAX_CUE_HOLD_MS ahead too, with its time.
+   * `sent` is called by each output that sends it.
    */
-  cue(section: Uint8Array): void {
+  cue(section: Uint8Array, sent: CueSent | null = null): void {
     if (this.listeners.size === 0) return;
     const decoded = decodeSection(section);
     if (Either.isLeft(decoded)) return;
     const bytes = section.slice();
     const now = this.clock.nowMs;
     const pts = splicePts(decoded.right);
-    const at = pts === undefined ? now : Math.max(now, this.clock.peekMs(pts));
-    const timing = { time: at / 1000, preRoll: (at - now) / 1000 };
+    const at = pts === undefined ? null : this.clock.spliceMs(pts);
     const bodies = new Map<CueFormat, Uint8Array | undefined>();
-    this.emit({
+    const cueFrame = (timestamp: number, time: number): FlvFrame => ({
       kind: "cue",
       type: TAG_SCRIPT,
-      timestamp: now,
+      timestamp,
       body: new Uint8Array(0),
       keyframe: false,
       cueBody: (format) => {
+        const timing = { time: time / 1000, preRoll: (time - timestamp) / 1000 };
         if (!bodies.has(format)) bodies.set(format, cueMessage(format, bytes, decoded.right, timing));
         return bodies.get(format);
       },
+      cueSent: sent,
     });
+    const held = this.held;
+    if (at === null || at <= now) this.emit(cueFrame(now, now));
+    else if (at - now > MAX_CUE_HOLD_MS || held.length >= MAX_HELD_CUES) this.emit(cueFrame(now, at));
+    else {
+      let i = held.length;
+      while (i > 0 && (held[i - 1]?.at ?? 0) > at) i--;
+      held.splice(i, 0, { at, frame: cueFrame(at, at) });
+    }
+  }
+
+  /** A video or audio frame, after the waiting cues whose splice time it reaches. */
+  private emitMedia(out: FlvFrame): void {
+    const held = this.held;
+    while (held.length > 0 && (held[0]?.at ?? 0) <= out.timestamp) this.emit((held.shift() as HeldCue).frame);
+    this.emit(out);
   }
 
   private emit(out: FlvFrame): void {
@@ -235,7 +288,7 @@ export class FlvRemux {
     if (this.videoHeader === null || codec !== this.videoCodec) return;
     const body = videoFrame(codec, unit.data, unit.keyframe, compositionMs(unit.pts, unit.dts));
     this.countRate("video", body.length, ms);
-    this.emit(frame("video", TAG_VIDEO, ms, body, unit.keyframe));
+    this.emitMedia(frame("video", TAG_VIDEO, ms, body, unit.keyframe));
   }
 
   /** A keyframe's parameter sets: a new sequence header when they differ from the ones in force. */
@@ -281,7 +334,7 @@ export class FlvRemux {
       }
       const body = aacFrame(unit.data, adts.start, adts.end);
       this.countRate("audio", body.length, ms);
-      this.emit(frame("audio", TAG_AUDIO, ms, body));
+      this.emitMedia(frame("audio", TAG_AUDIO, ms, body));
     }
   }
 
@@ -303,6 +356,6 @@ export class FlvRemux {
     }
     const body = mp3Frame(data);
     this.countRate("audio", body.length, ms);
-    this.emit(frame("audio", TAG_AUDIO, ms, body));
+    this.emitMedia(frame("audio", TAG_AUDIO, ms, body));
   }
 }

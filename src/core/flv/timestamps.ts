@@ -92,15 +92,13 @@ export class TagClock {
   }
 
   /**
-   * Where a PTS (33-bit) falls on the timeline (ms) without moving it: a cue's splice time. Before any DTS,
-   * or from another time base, it is the latest time given.
+   * Where a PTS (33-bit) falls on the timeline (ms) without moving it: a cue's splice time, mapped as the next
+   * DTS would be (the short way round the 33-bit circle, from the latest DTS). Null before any DTS and after
+   * a signalled switch until the new input's first DTS: there is nothing to map it against yet.
    */
-  peekMs(pts: number): number {
-    const latest = Math.floor(this.maxTicks / TICKS_PER_MS);
-    if (this.lastRaw < 0) return latest;
-    const step = ticksBetween(this.lastRaw, pts);
-    if (step < -this.maxBack || step > this.maxForward) return latest;
-    return Math.floor((this.lastTicks + step) / TICKS_PER_MS);
+  spliceMs(pts: number): number | null {
+    if (this.lastRaw < 0) return null;
+    return Math.floor((this.lastTicks + ticksBetween(this.lastRaw, pts)) / TICKS_PER_MS);
   }
 
   /** The latest time given on any track (ms). */

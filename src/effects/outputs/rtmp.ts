@@ -11,6 +11,8 @@
  * A server slower than the stream costs only its output: frames wait in this output's bounded queue (the
  * output's queue size, or a second of stream if that is more); past it, whole frames are dropped, non-key video first and then everything before
  * the latest keyframe, and video after a dropped frame waits for the next keyframe. Every drop is counted.
+ * A cue is never dropped with the frames around it: it is a few hundred bytes, and a receiver that misses it
+ * misses an ad break.
  * The socket's own buffer is kept to a small mark, so neither grows without bound, and nothing waits on the
  * channel's side: the remux hands frames over synchronously.
  */
@@ -53,11 +55,13 @@ const carryProblem = (remux: FlvRemux, target: RtmpTarget): string | null => {
   return null;
 };
 
+/** `id` is the output's, given to a cue's `cueSent` when this output sends it. */
 export const rtmpAttempt = (
   target: RtmpTarget,
   remux: FlvRemux,
   counters: RtmpCounters,
   context: WriterContext,
+  id: string,
 ): Effect.Effect<never, OutputError, Scope.Scope> =>
   Effect.gen(function* () {
     const queue: FlvFrame[] = [];
@@ -75,7 +79,7 @@ export const rtmpAttempt = (
     const drop = (keep: (frame: FlvFrame, index: number) => boolean) => {
       for (let i = 0; i < queue.length; ) {
         const frame = queue[i] as FlvFrame;
-        if (keep(frame, i)) i++;
+        if (keep(frame, i) || frame.kind === "cue") i++;
         else {
           queue.splice(i, 1);
           queued -= sizeOf(frame);
@@ -93,10 +97,12 @@ export const rtmpAttempt = (
         if (frame.kind === "video" && frame.keyframe) latestKey = i;
       });
       drop((frame, i) => i >= latestKey || frame.kind === "videoHeader" || frame.kind === "audioHeader");
-      while (queued > context.queueBytes && span() > MIN_QUEUE_MS && queue.length > 1) {
-        const oldest = queue.shift() as FlvFrame;
-        queued -= sizeOf(oldest);
-        if (oldest.kind === "video" || oldest.kind === "audio") counters.framesDropped++;
+      while (queued > context.queueBytes && span() > MIN_QUEUE_MS) {
+        const oldest = queue.findIndex((frame) => frame.kind !== "cue");
+        if (oldest < 0 || oldest === queue.length - 1) break;
+        const [dropped] = queue.splice(oldest, 1) as [FlvFrame];
+        queued -= sizeOf(dropped);
+        if (dropped.kind === "video" || dropped.kind === "audio") counters.framesDropped++;
       }
     };
     const span = () => (queue.at(-1)?.timestamp ?? 0) - (queue[0]?.timestamp ?? 0);
@@ -138,6 +144,7 @@ export const rtmpAttempt = (
           body: remux.metadata(),
           keyframe: false,
           cueBody: null,
+          cueSent: null,
         });
         if (remux.videoHeader !== null) enqueue({ ...remux.videoHeader, timestamp: frame.timestamp });
         if (remux.audioHeader !== null) enqueue({ ...remux.audioHeader, timestamp: frame.timestamp });
@@ -241,7 +248,10 @@ export const rtmpAttempt = (
           });
           context.countSent(frame.body.length);
           if (frame.kind === "video" || frame.kind === "audio") counters.framesSent++;
-          else if (frame.kind === "cue") counters.cuesSent++;
+          else if (frame.kind === "cue" && target.cues !== "off") {
+            counters.cuesSent++;
+            frame.cueSent?.(id, target.cues);
+          }
         }
         socket.uncork();
         counters.queuedBytes = queued;

@@ -108,6 +108,8 @@ export interface OutputOptions {
   readonly flv?: FlvRemux;
   /** Where an RTMP output's own remux starts its timeline (ms): tests start it just before 2^24. */
   readonly flvStartMs?: number;
+  /** The output's id: an RTMP output names it when it reports a cue it sent (the channel's cue log). */
+  readonly id?: string;
 }
 
 const zeroSrt: SrtLinkStats = {
@@ -126,7 +128,7 @@ const attemptFor = (
   context: WriterContext,
   hls: HlsState | null,
   recordingsRoot: string | null | undefined,
-  rtmp: { remux: FlvRemux; counters: RtmpCounters } | null,
+  rtmp: { remux: FlvRemux; counters: RtmpCounters; id: string } | null,
 ) => {
   switch (target.protocol) {
     case "hls":
@@ -140,7 +142,7 @@ const attemptFor = (
     case "rtmps":
       return rtmp === null
         ? Effect.dieMessage("an rtmp output without its remux")
-        : rtmpAttempt(target, rtmp.remux, rtmp.counters, context);
+        : rtmpAttempt(target, rtmp.remux, rtmp.counters, context, rtmp.id);
     case "rtsp":
     case "rtsps":
       return rtspAttempt(target, context);
@@ -171,6 +173,7 @@ export const makeOutput = (
       ? {
           remux: options.flv ?? new FlvRemux({ startMs: options.flvStartMs ?? 0 }),
           counters: { framesSent: 0, framesDropped: 0, cuesSent: 0, acknowledgedBytes: 0, queuedBytes: 0 },
+          id: options.id ?? "",
         }
       : null;
     const runLock = yield* Effect.makeSemaphore(1);

@@ -92,6 +92,25 @@ describe("TagClock", () => {
   });
 });
 
+describe("TagClock.spliceMs", () => {
+  it("maps a splice PTS as the next DTS would be: across the wrap, and after a switch on the new time base", () => {
+    const clock = new TagClock();
+    expect(clock.spliceMs(1000)).toBeNull();
+    const start = PTS_WRAP - 100 * MS;
+    expect(clock.timestampMs(start, VIDEO)).toBe(0);
+    expect(clock.timestampMs(start + 40 * MS, VIDEO)).toBe(40);
+    // 1.5 s after that frame, past the wrap; and 300 ms before it.
+    expect(clock.spliceMs((start + 1540 * MS) % PTS_WRAP)).toBe(1540);
+    expect(clock.spliceMs(start - 260 * MS)).toBe(-260);
+    expect(clock.timestampMs(start + 80 * MS, VIDEO)).toBe(80);
+    // A switch: nothing to map against until the new input's first DTS, then its own time base.
+    clock.discontinuity();
+    expect(clock.spliceMs(5000 * MS)).toBeNull();
+    expect(clock.timestampMs(4000 * MS, VIDEO)).toBe(81);
+    expect(clock.spliceMs(5000 * MS)).toBe(1081);
+  });
+});
+
 describe("compositionMs", () => {
   it("is signed and takes the short way across the wrap", () => {
     expect(compositionMs(1000 * MS, 1000 * MS)).toBe(0);
