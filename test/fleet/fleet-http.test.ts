@@ -310,6 +310,14 @@ describe("a fleet of two nodes", () => {
     const unknown = await api("a", "/api/nodes/zz/drain", { method: "POST" });
     expect(unknown.status).toBe(404);
     expect(String((await json(unknown)).detail)).toBe("node 'zz' does not exist");
+    // Stopped after its drain (maintenance), b is out of service on purpose: drained, not down.
+    fleet.process("b").process.kill("SIGKILL");
+    await until(
+      "b's heartbeat to stop",
+      async () => ((await nodesSeenBy("a")).find((node) => node.id === "b")?.heartbeat_age_ms ?? 0) > 3_000,
+    );
+    expect((await nodesSeenBy("a")).find((node) => node.id === "b")?.state).toBe("drained");
+    expect(await metricsOf("a")).toMatch(/^distributary_node_up\{node="b"\} 1$/m);
   }, 60_000);
 
   it("GET /api/audit reads the fleet's audit trail from the database, newest first, for admins", async () => {

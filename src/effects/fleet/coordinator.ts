@@ -401,6 +401,8 @@ export const makeCoordinator = Effect.gen(function* () {
 
   const nodeState = (node: N.NodeRow): NodeView["state"] => {
     const holds = rows.filter((row) => row.holder === node.id && row.expiresInMs > 0).length;
+    // Drained is out of service on purpose: stopped afterwards (maintenance, an upgrade), it is not down.
+    if (node.draining && holds === 0) return "drained";
     if (node.id !== me) {
       if (node.heartbeatAgeMs > 30_000) return "down";
       if (!reachable(node.id)) return "unreachable";

@@ -61,7 +61,7 @@ export const registerFleetMetrics = (
   );
   gauge(
     "distributary_node_up",
-    "Each node as this node sees it: 1 beating and answering (draining and drained included), 0 unreachable or down",
+    "Each node as this node sees it: 1 beating and answering, or draining, or drained (even once stopped: out of service on purpose), 0 unreachable or down",
     ["node"],
     (g) => {
       for (const node of fleet.nodes()) g.set({ node: node.id }, isUp(node.state) ? 1 : 0);
