@@ -27,6 +27,7 @@ export interface NodeSeen {
   readonly self: boolean;
   readonly channels_held: number;
   readonly version: string;
+  readonly heartbeat_age_ms: number | null;
 }
 
 export interface FleetNodes {
