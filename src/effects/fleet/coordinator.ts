@@ -157,11 +157,13 @@ export const makeCoordinator = Effect.gen(function* () {
    */
   let asking = false;
   let heard: {
-    readonly at: number;
+    /** When the question was asked: an answer counts for an outage that began before it. */
+    readonly askedAt: number;
     readonly peers: ReadonlyArray<boolean | null>;
     readonly own: boolean;
   } | null = null;
   const ask = async () => {
+    const askedAt = performance.now();
     const [peers, own] = await Promise.all([
       Promise.all(peersOf().map((node) => peerReachesDatabase(node.url, token, PEER_TIMEOUT_MS))),
       // A peer that reaches the database may only have reached it first as it comes back: one quick
@@ -174,27 +176,26 @@ export const makeCoordinator = Effect.gen(function* () {
         new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 300)),
       ]),
     ]);
-    heard = { at: performance.now(), peers, own };
+    heard = { askedAt, peers, own };
   };
 
   /**
    * Beside the tick, which may wait on a statement that hangs (a network cut drops packets; a statement
-   * gives up after two seconds): once the database has been silent for a second while this node holds
-   * leases, the peers are asked, and the answers decide — never the wait for them. When the leases' time is
+   * gives up after two seconds): once a statement failed, or the database has been silent for a second,
+   * while this node holds leases, the peers are asked, and the answers decide — never the wait for them. When the leases' time is
    * nearly up, the outputs stop unless a peer said the database is down for it too (or no peer is left
    * that could take over): a peer that did not answer may reach the database and take the leases.
    */
   const guard = Effect.gen(function* () {
     if (held.size === 0 || fenced) return;
-    const outageSince = lastDbOkAt;
-    if (performance.now() - outageSince < OUTAGE_MS) return;
+    if (performance.now() - lastDbOkAt < (dbOk ? OUTAGE_MS : GUARD_MS)) return;
     if (!asking) {
       asking = true;
       void ask().finally(() => {
         asking = false;
       });
     }
-    const answer = heard !== null && heard.at > outageSince + OUTAGE_MS ? heard : null;
+    const answer = heard !== null && heard.askedAt > lastDbOkAt ? heard : null;
     if (answer?.own === true) {
       lastDbOkAt = performance.now();
       return;
