@@ -3,6 +3,7 @@
  * back with the same channels and outputs streaming; SIGTERM stops it with exit 0 and no child left behind.
  */
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -57,8 +58,11 @@ describe("serve", () => {
   it("resumes channels and outputs after SIGKILL, and exits cleanly on SIGTERM", async () => {
     const inputPort = await freeUdpPort();
     const sink: UdpSink = await udpSink();
-    // Nothing listens on this TCP port: the RTMP output's ffmpeg stays up trying, a child for the reaping check.
-    const rtmpPort = await servicePort();
+    // An RTSP server that takes the connection and never answers: the RTSP output's ffmpeg stays up waiting,
+    // a child for the reaping check (RTMP and SRT outputs run in process and have none).
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const rtspPort = (silent.address() as AddressInfo).port;
     const source = udpSource(inputPort);
     try {
       const first = await startServer();
@@ -91,16 +95,12 @@ describe("serve", () => {
       expect(channel.status).toBe("running");
       expect(channel.outputs.map((output) => output.name)).toEqual(["sink"]);
 
-      // Added only now, as SIGKILL would orphan it (SRT outputs run in process and have no child).
-      const rtmp = await api(`/api/channels/${created.id}/outputs`, {
+      // Added only now, as SIGKILL would orphan it.
+      const rtsp = await api(`/api/channels/${created.id}/outputs`, {
         method: "POST",
-        body: JSON.stringify({
-          name: "rtmp",
-          protocol: "rtmp",
-          url: `rtmp://127.0.0.1:${rtmpPort}/live/key`,
-        }),
+        body: JSON.stringify({ name: "rtsp", protocol: "rtsp", url: `rtsp://127.0.0.1:${rtspPort}/live` }),
       });
-      expect(rtmp.status).toBe(201);
+      expect(rtsp.status, await rtsp.clone().text()).toBe(201);
 
       const pid = second.process.pid ?? 0;
       const children = await eventually("ffmpeg to run", async () => {
@@ -118,6 +118,7 @@ describe("serve", () => {
     } finally {
       await source.close();
       await sink.close();
+      silent.close();
     }
   });
 

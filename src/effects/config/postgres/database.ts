@@ -165,9 +165,16 @@ export const makeDatabase = (url: Redacted.Redacted<string>) =>
           catch: (error) => error as DatabaseError,
         });
 
+    // The pool listens for errors of idle clients only: a checked-out client whose connection breaks (the
+    // server stopped mid-transaction) reports it to its own listeners, and with none it would end the process.
+    // Its statement fails as well, and says so.
+    const brokenWhileOut = () => {
+      reachable = false;
+    };
     const transaction = <A, E>(body: (tx: Transaction) => Effect.Effect<A, E>) =>
       Effect.acquireUseRelease(
         Effect.tryPromise({ try: () => pool.connect(), catch: classify }).pipe(
+          Effect.tap((client) => Effect.sync(() => client.on("error", brokenWhileOut))),
           Effect.tapError(() =>
             Effect.sync(() => {
               reachable = false;
@@ -191,7 +198,13 @@ export const makeDatabase = (url: Redacted.Redacted<string>) =>
             ),
           ),
         // A client whose transaction failed is discarded, not reused: its connection may be the broken part.
-        (client, exit) => Effect.sync(() => client.release(exit._tag === "Failure" ? true : undefined)),
+        (client, exit) =>
+          Effect.sync(() => {
+            // A discarded client keeps the listener for whatever its closing connection still reports.
+            if (exit._tag === "Failure") return client.release(true);
+            client.removeListener("error", brokenWhileOut);
+            client.release();
+          }),
       );
 
     const notices = yield* PubSub.sliding<StoreNotice>(1024);
