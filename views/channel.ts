@@ -58,7 +58,23 @@ export interface CueEntry {
   readonly summary: string;
   readonly cue: unknown;
   readonly error: string | null;
+  /** The RTMP outputs that sent it as a data message (a cue pushed live has none yet). */
+  readonly rtmp?: ReadonlyArray<{ readonly output: string; readonly name: string; readonly format: string }>;
 }
+
+const CUE_MESSAGES: Readonly<Record<string, string>> = {
+  oncuepoint: "onCuePoint",
+  onadcue: "onAdCue",
+  youtube: "YouTube cue point",
+};
+
+/** "sent to YouTube (onCuePoint), Twitch (onAdCue)": where the cue went over RTMP, in small print. */
+const cueSent = (cue: CueEntry) =>
+  cue.rtmp === undefined || cue.rtmp.length === 0
+    ? ""
+    : html`<small class="muted cue-rtmp">sent to ${cue.rtmp
+        .map((sent) => `${sent.name} (${CUE_MESSAGES[sent.format] ?? sent.format})`)
+        .join(", ")}</small>`;
 
 export const channelHead = (channel: ChannelView, viewer: Viewer) => html`<section id="ch-head" class="head">
   <div class="title">
@@ -323,7 +339,7 @@ export const cueItem = (cue: CueEntry) => html`<li>
   <details>
     <summary>
       <time datetime="${cue.at}">${cue.at.slice(11, 19)}</time> <strong>${cue.command}</strong> ${cue.summary}
-      <span class="muted">PID ${cue.pid}</span>
+      <span class="muted">PID ${cue.pid}</span> ${cueSent(cue)}
     </summary>
     <dl class="facts">${cueFields(cue.cue).map(([name, value]) => html`<dt>${name}</dt><dd>${value}</dd>`)}</dl>
     <pre>${JSON.stringify(cue.cue ?? { error: cue.error }, null, 2)}</pre>

@@ -290,6 +290,9 @@ export type ChannelStats = typeof ChannelStats.Type;
 export const CueList = Schema.Struct({
   cues: Schema.Array(
     Schema.Struct({
+      id: Schema.optional(
+        Schema.String.annotations({ description: "the cue's id (absent for cues kept by older versions)" }),
+      ),
       at: Schema.String,
       pid: Schema.Number,
       pcr: Schema.NullOr(Schema.Number),
@@ -298,6 +301,18 @@ export const CueList = Schema.Struct({
       section_base64: Schema.String,
       cue: Schema.Unknown,
       error: Schema.NullOr(Schema.String),
+      rtmp: Schema.Array(
+        Schema.Struct({
+          output: Schema.String.annotations({ description: "the output's id" }),
+          name: Schema.String.annotations({ description: "the output's name when it sent the cue" }),
+          format: Schema.Literal("oncuepoint", "onadcue", "youtube").annotations({
+            description: "the data message's shape: the output URL's cues= option",
+          }),
+        }),
+      ).annotations({
+        description:
+          "the RTMP outputs that sent the cue as an AMF0 data message, in the order they sent it (a cue waiting for its splice time is listed once sent); empty when none did",
+      }),
     }),
   ),
 }).annotations({ identifier: "CueList" });

@@ -196,7 +196,10 @@ export interface ChannelsService {
   /** Everything, PID tables and recent switches included: for one channel at a time. */
   readonly status: (id: ChannelId) => Effect.Effect<ChannelRuntimeStatus | null>;
   readonly cueCounts: (id: ChannelId) => CueCounts | null;
-  /** The channel's recent cues, newest last; the same objects from one call to the next. */
+  /**
+   * The channel's recent cues, newest last; the same objects from one call to the next, but for a cue an RTMP
+   * output sent since: a new object with the same id takes its place.
+   */
   readonly cues: (id: ChannelId) => ReadonlyArray<CueRecord>;
   /** The TS a running channel forwards over the next `ms`; empty when it is not running. */
   readonly capture: (id: ChannelId, ms: number, maxBytes: number) => Effect.Effect<Uint8Array>;

@@ -104,8 +104,11 @@ export const startChannel = (
     let flv: FlvRemux | null = null;
     const onCoreEvent = (event: CoreEvent) => {
       if (event.type === "scte35") {
-        watcher.onSection(event.pid, event.pcr, event.section);
-        flv?.cue(event.section);
+        const cue = watcher.onSection(event.pid, event.pcr, event.section);
+        // Each RTMP output that sends it as a data message is named in the cue's record (the cue log).
+        flv?.cue(event.section, (output, format) =>
+          watcher.sentBy(cue.id, { output, name: entries.get(output)?.spec.name ?? output, format }),
+        );
       }
     };
 
@@ -246,7 +249,7 @@ export const startChannel = (
         }
         const output = yield* makeOutput(
           next.url,
-          flv === null ? outputOptions : { ...outputOptions, flv },
+          flv === null ? outputOptions : { ...outputOptions, flv, id: next.id },
           outputEvents(next.id),
         ).pipe(
           Effect.mapError((error) => new ChannelError({ reason: "invalid_output", message: error.message })),

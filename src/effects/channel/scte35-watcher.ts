@@ -3,7 +3,12 @@
  * and metrics show, and hands each cue to `onCue` (the channel passes it to the event bus). Cues are rare (a
  * few a minute), so decoding each one to JSON here costs nothing next to the packet path; the sections
  * themselves are forwarded untouched anyway.
+ *
+ * An RTMP output that sends a cue as a data message says so (`sentBy`), maybe seconds after it arrived (a cue
+ * waits for its splice time): the log's record is then replaced by one that names that output too, with the
+ * same id, and `changedSince` hands it on again to whoever copies the log (a worker's sync, the cue history).
  */
+import { randomUUID } from "node:crypto";
 import { Either } from "effect";
 import {
   commandName,
@@ -14,8 +19,18 @@ import {
   summarizeCue,
 } from "../../core/scte35/index.ts";
 
+/** An RTMP output that sent a cue as an AMF0 data message, and the shape it sent it in. */
+export interface RtmpCueSent {
+  readonly output: string;
+  /** The output's name when it sent the cue. */
+  readonly name: string;
+  readonly format: string;
+}
+
 /** One cue as the channel saw it go through. */
 export interface CueRecord {
+  /** Unique: a record replaced by a later copy (an output sent the cue) keeps its id. */
+  readonly id: string;
   /** Epoch ms at arrival. */
   readonly at: number;
   readonly pid: number;
@@ -29,6 +44,8 @@ export interface CueRecord {
   readonly section_base64: string;
   readonly cue: SpliceInfoSection | null;
   readonly error: string | null;
+  /** The RTMP outputs that sent it, in the order they did; none for a cue kept before outputs said so. */
+  readonly rtmp?: ReadonlyArray<RtmpCueSent>;
 }
 
 export interface CueCounts {
@@ -40,9 +57,16 @@ export interface CueCounts {
 }
 
 export interface Scte35Watcher {
-  readonly onSection: (pid: number, pcr: number | null, section: Uint8Array) => void;
+  /** Keeps the cue the core found and gives its record. */
+  readonly onSection: (pid: number, pcr: number | null, section: Uint8Array) => CueRecord;
+  /** The RTMP output `sent.output` sent the cue `id` (ignored once the cue has left the log). */
+  readonly sentBy: (id: string, sent: RtmpCueSent) => void;
   /** Newest last. */
   readonly recent: () => ReadonlyArray<CueRecord>;
+  /**
+   * The records added or replaced after `mark` (0: all), in the log's order, and the mark to give next time.
+   */
+  readonly changedSince: (mark: number) => { readonly cues: ReadonlyArray<CueRecord>; readonly mark: number };
   readonly counts: () => CueCounts;
 }
 
@@ -52,12 +76,16 @@ export const makeScte35Watcher = (onCue: (cue: CueRecord) => void = () => {}, ke
   const bySegmentationType = new Map<number, number>();
   let total = 0;
   let undecodable = 0;
+  /** Each record's version: a count of additions and replacements, for `changedSince`. */
+  const versions = new WeakMap<CueRecord, number>();
+  let version = 0;
 
   const onSection = (pid: number, pcr: number | null, section: Uint8Array) => {
     const decoded = decodeSection(section);
     const cue = Either.isRight(decoded) ? decoded.right : null;
     const command = cue === null || cue.encrypted_packet ? "unknown" : commandName(cue.splice_command_type);
     const record: CueRecord = {
+      id: randomUUID(),
       at: Date.now(),
       pid,
       pcr,
@@ -68,7 +96,9 @@ export const makeScte35Watcher = (onCue: (cue: CueRecord) => void = () => {}, ke
       section_base64: Buffer.from(section).toString("base64"),
       cue,
       error: Either.isLeft(decoded) ? decoded.left.message : null,
+      rtmp: [],
     };
+    versions.set(record, ++version);
     total += 1;
     if (cue === null) undecodable += 1;
     byCommand.set(command, (byCommand.get(command) ?? 0) + 1);
@@ -77,11 +107,26 @@ export const makeScte35Watcher = (onCue: (cue: CueRecord) => void = () => {}, ke
     log.push(record);
     if (log.length > keep) log.shift();
     onCue(record);
+    return record;
+  };
+
+  const sentBy = (id: string, sent: RtmpCueSent) => {
+    const index = log.findLastIndex((record) => record.id === id);
+    const record = log[index];
+    if (record === undefined) return;
+    const replaced: CueRecord = { ...record, rtmp: [...(record.rtmp ?? []), sent] };
+    log[index] = replaced;
+    versions.set(replaced, ++version);
   };
 
   return {
     onSection,
+    sentBy,
     recent: () => [...log],
+    changedSince: (mark) => ({
+      cues: log.filter((record) => (versions.get(record) ?? 0) > mark),
+      mark: version,
+    }),
     counts: () => ({
       total,
       byCommand: new Map(byCommand),

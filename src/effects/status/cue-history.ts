@@ -8,6 +8,9 @@
  *
  * In a fleet (a Database is present) the history lives in the `cues` table instead (cues-table.ts): the
  * node that holds a channel adds its cues, and whichever node starts reads the channels' last cues back.
+ *
+ * A cue an RTMP output sent after it was copied comes again with the same id and the output named: it takes
+ * the place of the copy kept (and of its row).
  */
 import { Effect, Option, Schedule } from "effect";
 import { Channels } from "../channel/channels.ts";
@@ -76,8 +79,9 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
       Option.isSome(loaded) && loaded.value !== null ? loaded.value : new Map<string, CueRecord[]>();
     const seen = new WeakSet<CueRecord>();
     let dirty = false;
-    /** Cues of channels this node holds, not yet in the table. */
-    let pending: Array<{ readonly channel: string; readonly cue: CueRecord }> = [];
+    /** Cues of channels this node holds, not yet in the table; and cues in it that changed since. */
+    let pending: Array<{ readonly channel: string; cue: CueRecord }> = [];
+    let changed: Array<{ readonly channel: string; cue: CueRecord }> = [];
     let forgotten: string[] = [];
 
     /** Copies the cues the running channels' watchers saw since the last call. */
@@ -86,11 +90,20 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
         for (const cue of channels.cues(id)) {
           if (seen.has(cue)) continue;
           seen.add(cue);
+          dirty = true;
           const cues = history.get(id) ?? [];
+          history.set(id, cues);
+          const kept = cues.findLastIndex((earlier) => earlier.id === cue.id);
+          if (kept >= 0) {
+            cues[kept] = cue;
+            if (table === undefined || !placement.holds(id)) continue;
+            const waiting = [...pending, ...changed].find((entry) => entry.cue.id === cue.id);
+            if (waiting !== undefined) waiting.cue = cue;
+            else changed.push({ channel: id, cue });
+            continue;
+          }
           cues.push(cue);
           if (cues.length > CUE_HISTORY_LIMIT) cues.splice(0, cues.length - CUE_HISTORY_LIMIT);
-          history.set(id, cues);
-          dirty = true;
           if (table !== undefined && placement.holds(id)) pending.push({ channel: id, cue });
         }
       }
@@ -110,12 +123,13 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
       if (!dirty) return Effect.void;
       dirty = false;
       if (table !== undefined) {
-        const [adding, removing] = [pending, forgotten];
-        [pending, forgotten] = [[], []];
-        return table.save(adding, removing).pipe(
+        const [adding, updating, removing] = [pending, changed, forgotten];
+        [pending, changed, forgotten] = [[], [], []];
+        return table.save(adding, removing, updating).pipe(
           Effect.catchAll((error) =>
             Effect.sync(() => {
               pending = [...adding, ...pending];
+              changed = [...updating, ...changed];
               forgotten = [...removing, ...forgotten];
               dirty = true;
             }).pipe(Effect.zipRight(Effect.logWarning(`cue history not saved: ${error.message}`))),

@@ -9,10 +9,14 @@ import type { DatabaseShape } from "../config/postgres/database.ts";
 export interface CueTable {
   /** Every channel's last cues, oldest first. */
   readonly load: Effect.Effect<Option.Option<Map<string, CueRecord[]>>, { readonly message: string }>;
-  /** Adds cues (and keeps each channel's last ones only), and forgets deleted channels' cues. */
+  /**
+   * Adds cues (and keeps each channel's last ones only), forgets deleted channels' cues, and writes cues
+   * that changed (an RTMP output sent them since) over their rows.
+   */
   readonly save: (
     adding: ReadonlyArray<{ readonly channel: string; readonly cue: CueRecord }>,
     forgotten: ReadonlyArray<string>,
+    updating?: ReadonlyArray<{ readonly channel: string; readonly cue: CueRecord }>,
   ) => Effect.Effect<void, { readonly message: string }>;
 }
 
@@ -32,9 +36,9 @@ export const cueTable = (db: DatabaseShape, limit: number, node: () => string | 
         return Option.some(history);
       }),
     ),
-  save: (adding, forgotten) =>
+  save: (adding, forgotten, updating = []) =>
     // A standby's cues are not its to add: with nothing held, nothing to write.
-    adding.length === 0 && forgotten.length === 0
+    adding.length === 0 && forgotten.length === 0 && updating.length === 0
       ? Effect.void
       : db.transaction((tx) =>
           Effect.gen(function* () {
@@ -57,6 +61,18 @@ export const cueTable = (db: DatabaseShape, limit: number, node: () => string | 
                  from cues where channel = any($1)
                ) latest where age <= $2)`,
                 [[...new Set(adding.map((added) => added.channel))], limit],
+              );
+            }
+            if (updating.length > 0) {
+              yield* tx.query(
+                `update cues set record = changed.record
+             from unnest($1::text[], $2::text[], $3::jsonb[]) as changed(channel, cue, record)
+             where cues.channel = changed.channel and cues.record->>'id' = changed.cue`,
+                [
+                  updating.map((entry) => entry.channel),
+                  updating.map((entry) => entry.cue.id),
+                  updating.map((entry) => JSON.stringify(entry.cue)),
+                ],
               );
             }
             if (forgotten.length > 0)

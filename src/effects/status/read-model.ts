@@ -250,7 +250,9 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
       detail,
       cues: (id: string) =>
         Effect.map(configs.find(id), (channel) =>
-          cueHistory.recent(channel.id).map((cue) => ({ ...cue, at: new Date(cue.at).toISOString() })),
+          cueHistory
+            .recent(channel.id)
+            .map((cue) => ({ ...cue, at: new Date(cue.at).toISOString(), rtmp: cue.rtmp ?? [] })),
         ),
     } as const;
   }),

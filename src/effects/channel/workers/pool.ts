@@ -137,7 +137,11 @@ export const makeWorkerChannels = (
         entry.summary = sample.summary;
         entry.cueCounts = sample.cueCounts;
         entry.previewActive = sample.previewActive;
-        entry.cues.push(...sample.newCues);
+        for (const cue of sample.newCues) {
+          const known = entry.cues.findLastIndex((kept) => kept.id === cue.id);
+          if (known >= 0) entry.cues[known] = cue;
+          else entry.cues.push(cue);
+        }
         if (entry.cues.length > KEEP_CUES) entry.cues.splice(0, entry.cues.length - KEEP_CUES);
       }
     };

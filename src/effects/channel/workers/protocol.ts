@@ -65,7 +65,10 @@ export interface ChannelSample {
   readonly id: ChannelId;
   readonly summary: ChannelRuntimeSummary;
   readonly cueCounts: CueCounts;
-  /** Cues seen since the previous sync, oldest first. */
+  /**
+   * Cues seen since the previous sync, oldest first, and earlier ones an RTMP output has sent since (the same
+   * id, a longer `rtmp` list): they take the place of the copy with their id.
+   */
   readonly newCues: ReadonlyArray<CueRecord>;
   readonly previewActive: boolean;
 }

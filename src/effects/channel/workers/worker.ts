@@ -13,7 +13,7 @@ import { adoptOwnPorts } from "../../runtime/own-ports.ts";
 import { raiseThisThread } from "../../runtime/priority.ts";
 import { type ChannelError, ChannelError as ChannelErrorClass, type RunningChannel } from "../channel.ts";
 import { makeChannelHost } from "../channel-host.ts";
-import type { CueRecord } from "../scte35-watcher.ts";
+import type { CueRecord, Scte35Watcher } from "../scte35-watcher.ts";
 import type {
   ChannelSample,
   Command,
@@ -69,23 +69,20 @@ const host = await runtime.runPromise(
   ),
 );
 
-/** The newest cue of each channel the supervisor has been sent: only later ones cross in a sync. */
-const cuesSent = new Map<ChannelId, CueRecord>();
+/** Each channel's cue log mark as of the last sync: only cues added or changed since cross in the next. */
+const cueMarks = new Map<ChannelId, number>();
 
 /** The channel stopped in this thread (stopped, or moved away): its cue mark goes with it. */
 const stopHere = (id: ChannelId) =>
   Effect.zipRight(
-    Effect.sync(() => cuesSent.delete(id)),
+    Effect.sync(() => cueMarks.delete(id)),
     host.stop(id),
   );
 
-const newCues = (id: ChannelId, recent: ReadonlyArray<CueRecord>): ReadonlyArray<CueRecord> => {
-  const last = cuesSent.get(id);
-  const from = last === undefined ? 0 : recent.indexOf(last) + 1;
-  const fresh = recent.slice(from);
-  const newest = recent.at(-1);
-  if (newest !== undefined) cuesSent.set(id, newest);
-  return fresh;
+const newCues = (id: ChannelId, watcher: Scte35Watcher): ReadonlyArray<CueRecord> => {
+  const { cues, mark } = watcher.changedSince(cueMarks.get(id) ?? 0);
+  cueMarks.set(id, mark);
+  return cues;
 };
 
 /** An input heard within the last sync period: the worker is forwarding. */
@@ -100,7 +97,7 @@ const sync = (): SyncReply => {
       id,
       summary: channel.summary(),
       cueCounts: channel.watcher.counts(),
-      newCues: newCues(id, channel.watcher.recent()),
+      newCues: newCues(id, channel.watcher),
       previewActive: channel.previewActive(),
     });
   }
