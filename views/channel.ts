@@ -205,7 +205,11 @@ const outputRow = (
         ? html`<br /><a href="/hls/${channel.id}/${output.id}/index.m3u8">playlist</a>`
         : ""
     }</th>
-    <td>${stateBadge(state)}${output.last_error === null || state === "connected" ? "" : html`<br /><span class="error-text">${output.last_error}</span>`}</td>
+    <td>${stateBadge(state)}${output.last_error === null || state === "connected" ? "" : html`<br /><span class="error-text">${output.last_error}</span>`}${
+      output.rtmp?.left_out == null
+        ? ""
+        : html`<br /><small class="muted left-out">${output.rtmp.left_out}</small>`
+    }</td>
     <td>${state === "connected" ? duration(output.uptime) : "—"}</td>
     <td class="nowrap">${bitrate(output.bitrate_bps)} ${sparkline(history)}</td>
     <td>${output.reconnects}</td>

@@ -58,6 +58,10 @@ export const RtmpStatsView = Schema.Struct({
   }),
   cues_sent: Schema.Number.annotations({ description: "SCTE-35 cues sent as AMF0 data messages" }),
   acknowledged_bytes: Schema.Number.annotations({ description: "bytes the server acknowledged receiving" }),
+  left_out: Schema.NullOr(Schema.String).annotations({
+    description:
+      "what of the channel the output leaves out, in words: its audio when RTMP cannot carry it (AC-3, MPEG audio layer II…) beside video it can, which goes alone; null when nothing is",
+  }),
 });
 
 export const OutputView = Schema.Struct({

@@ -10,7 +10,8 @@
  *
  * Video (H.264, HEVC as Enhanced RTMP) and audio (AAC split from ADTS, MP3) are timed from their DTS on one
  * monotonic timeline (timestamps.ts). A stream the remux cannot carry (AC-3, MPEG-2 video…) is `problem`, in
- * words naming the codec, rather than tags no one can decode.
+ * words naming the codec, rather than tags no one can decode; audio it cannot carry beside video it can
+ * (AC-3, MPEG audio layer II…) is `leftOut`: the video goes without it.
  *
  * A cue is stamped at its splice time: one whose splice time is ahead of the media waits here and goes out,
  * stamped with that time, just before the first video or audio frame at or after it, so that every output
@@ -123,8 +124,11 @@ export class FlvRemux {
   /** Recent video DTS steps (90 kHz) and bytes per track, for onMetaData's frame rate and data rates. */
   private readonly frameSteps: number[] = [];
   private lastVideoDts = -1;
-  /** The MPEG audio is layer II, which FLV has no codec for. */
-  private layer2 = false;
+  /**
+   * The MPEG audio's layer when FLV has no codec for it ("MPEG audio layer II" or "layer I"): stream types
+   * 0x03/0x04 carry any layer, so the frames' headers tell; null for layer III (MP3) or before a frame.
+   */
+  private mpegAudioNotCarried: string | null = null;
   private readonly rate = { startMs: -1, video: 0, audio: 0, videoKbps: 0, audioKbps: 0 };
   /** Cues waiting for the media to reach their splice time, soonest first. */
   private readonly held: HeldCue[] = [];
@@ -164,11 +168,32 @@ export class FlvRemux {
     const names = program.unsupported.map(
       (type) => STREAM_TYPES[type] ?? `stream type 0x${type.toString(16)}`,
     );
-    if (program.audio !== undefined && !this.layer2) {
+    if (program.audio !== undefined && this.mpegAudioNotCarried === null) {
       if (!names.some((name) => name.endsWith("video"))) return null;
-    } else if (this.layer2) names.push("MPEG audio layer II");
+    } else if (this.mpegAudioNotCarried !== null) names.push(this.mpegAudioNotCarried);
     if (names.length === 0) return null;
     return `the channel carries ${[...new Set(names)].join(" and ")}, which RTMP cannot carry: RTMP takes H.264 or HEVC video with AAC or MP3 audio`;
+  }
+
+  /**
+   * The channel's audio in words when the video goes over RTMP but the audio cannot (AC-3, E-AC-3, MPEG audio
+   * layer II, AAC in LATM): the output sends the video alone and says so. Null when the audio goes, or there
+   * is none, or nothing goes at all (`problem`).
+   */
+  get leftOut(): string | null {
+    const program = this.demux.program;
+    if (program?.video === undefined) return null;
+    const names =
+      program.audio !== undefined
+        ? this.mpegAudioNotCarried === null
+          ? []
+          : [this.mpegAudioNotCarried]
+        : program.unsupported.flatMap((type) => {
+            const name = STREAM_TYPES[type];
+            return name === undefined || name.endsWith("video") ? [] : [name];
+          });
+    if (names.length === 0) return null;
+    return `the channel's audio is ${[...new Set(names)].join(" and ")}, which RTMP cannot carry: the video goes without audio (RTMP takes AAC or MP3 audio)`;
   }
 
   /** The channel's tracks as the PMT names them; null before a PMT was seen. */
@@ -342,12 +367,13 @@ export class FlvRemux {
     const data = unit.data;
     if (data.length < 4 || data[0] !== 0xff) return;
     const ms = this.clock.timestampMs(unit.pts, AUDIO);
-    // MPEG-1/2 layer III only: RTMP has no codec for layer II.
+    // MPEG-1/2 layer III only (layer bits 01): FLV has no codec for layers II (10) and I (11).
     const layer = ((data[1] ?? 0) >> 1) & 3;
     if (layer !== 1) {
-      this.layer2 = true;
+      this.mpegAudioNotCarried = layer === 2 ? "MPEG audio layer II" : "MPEG audio layer I";
       return;
     }
+    this.mpegAudioNotCarried = null;
     if (this.audioInfo === null) {
       const version = ((data[1] ?? 0) >> 3) & 3;
       const base = [44100, 48000, 32000][((data[2] ?? 0) >> 2) & 3] ?? 44100;

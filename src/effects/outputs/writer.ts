@@ -62,8 +62,11 @@ export interface OutputStatus {
   readonly connectedAt: number | null;
   readonly uptimeMs: number;
   readonly srt: SrtLinkStats | null;
-  /** RTMP outputs: FLV frames sent and dropped, SCTE-35 cues sent, bytes the server acknowledged. */
-  readonly rtmp: (RtmpCounters & { readonly cues: CueMode }) | null;
+  /**
+   * RTMP outputs: FLV frames sent and dropped, SCTE-35 cues sent, bytes the server acknowledged; what of the
+   * channel it leaves out (its audio, when RTMP cannot carry it), in words.
+   */
+  readonly rtmp: (RtmpCounters & { readonly cues: CueMode; readonly leftOut: string | null }) | null;
 }
 
 /** What an output tells its channel as it happens: state changes and reconnects, for the event bus. */
@@ -322,7 +325,7 @@ export const makeOutput = (
         rtmp:
           rtmp === null || !(target.protocol === "rtmp" || target.protocol === "rtmps")
             ? null
-            : { ...rtmp.counters, cues: target.cues },
+            : { ...rtmp.counters, cues: target.cues, leftOut: rtmp.remux.leftOut },
       };
     };
 

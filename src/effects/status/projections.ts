@@ -84,6 +84,7 @@ export const viewOutput = (
             cues: live.rtmp.cues,
             cues_sent: live.rtmp.cuesSent,
             acknowledged_bytes: live.rtmp.acknowledgedBytes,
+            left_out: live.rtmp.leftOut,
           },
     srt:
       live?.srt == null
