@@ -52,6 +52,21 @@ export const awaitHolder = (
     timeoutMs,
   );
 
+/** Waits until every channel of `ids` has a live lease, whoever holds it; the leases then. */
+export const awaitLive = (
+  fleet: FleetLab,
+  ids: ReadonlyArray<string>,
+  timeoutMs = 20_000,
+): Promise<ReadonlyMap<string, Lease>> =>
+  eventually(
+    `${ids.length} channels held`,
+    async () => {
+      const leases = await leaseRows(fleet).catch(() => new Map<string, Lease>());
+      return ids.every((id) => leases.get(id)?.live === true) ? leases : undefined;
+    },
+    timeoutMs,
+  );
+
 export interface FleetChannels {
   readonly ids: ReadonlyArray<string>;
   readonly inputPorts: ReadonlyArray<number>;
