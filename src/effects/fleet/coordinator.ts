@@ -9,10 +9,11 @@
  *
  * Fencing: a holder whose statements fail asks its peers whether they reach the database. If one does, this
  * node is the one cut off: it stops its outputs at once, well before its leases can expire and pass to a
- * standby. If a peer says it does not reach it either (the database is down for all), or no live peer is
- * left to take over, it keeps sending — the air matters more than the configuration — says so (`isolated`),
- * and gets its leases back by their terms when the database returns. If no peer answers at all (this node is
- * cut off from everything, or its peers are too slow to say), it stops shortly before its leases can expire. A node back on the database waits a lease time before it takes anything, so a holder
+ * standby. If a peer says it does not reach it either (the database is down for all), or no peer can be
+ * reached at all (they are gone, or the network is down for everyone), it keeps sending — the air matters
+ * more than the configuration — says so (`isolated`), and gets its leases back by their terms when the
+ * database returns. If a peer that accepts connections has not answered when the leases are nearly up (a
+ * loaded machine), it stops shortly before they can expire. A node back on the database waits a lease time before it takes anything, so a holder
  * that kept sending through an outage renews first.
  */
 import { randomUUID } from "node:crypto";
@@ -37,7 +38,7 @@ import { auditCommands } from "./command-audit.ts";
 import type { FleetShape, LeaseView, NodeView, TakeoverReason } from "./fleet-types.ts";
 import * as L from "./leases.ts";
 import * as N from "./nodes.ts";
-import { type PortProbe, peerChannels, peerReachesDatabase, probePort } from "./peers.ts";
+import { type PeerReach, type PortProbe, peerChannels, peerReachesDatabase, probePort } from "./peers.ts";
 
 const TICK_MS = 250;
 const BEAT_MS = 1000;
@@ -76,6 +77,8 @@ export const makeCoordinator = Effect.gen(function* () {
   let draining = false;
   let dbOk = true;
   let lastDbOkAt = performance.now();
+  /** When the current run of failed statements began. */
+  let failedAt = Number.NEGATIVE_INFINITY;
   /** When the database came back after a failure: no acquisition for a lease time after. */
   let backAt = Number.NEGATIVE_INFINITY;
   let lastRenewOkSent = performance.now();
@@ -109,6 +112,7 @@ export const makeCoordinator = Effect.gen(function* () {
         Effect.suspend(() => {
           const first = dbOk;
           dbOk = false;
+          if (first) failedAt = performance.now();
           return first
             ? Effect.logWarning(`fleet: the database cannot be reached (${what}): ${String(cause)}`)
             : Effect.void;
@@ -159,7 +163,7 @@ export const makeCoordinator = Effect.gen(function* () {
   let heard: {
     /** When the question was asked: an answer counts for an outage that began before it. */
     readonly askedAt: number;
-    readonly peers: ReadonlyArray<boolean | null>;
+    readonly peers: ReadonlyArray<PeerReach | null>;
     readonly own: boolean;
   } | null = null;
   const ask = async () => {
@@ -182,9 +186,10 @@ export const makeCoordinator = Effect.gen(function* () {
   /**
    * Beside the tick, which may wait on a statement that hangs (a network cut drops packets; a statement
    * gives up after two seconds): once a statement failed, or the database has been silent for a second,
-   * while this node holds leases, the peers are asked, and the answers decide — never the wait for them. When the leases' time is
-   * nearly up, the outputs stop unless a peer said the database is down for it too (or no peer is left
-   * that could take over): a peer that did not answer may reach the database and take the leases.
+   * while this node holds leases, the peers are asked, and the answers decide — never the wait for them.
+   * When the leases' time is nearly up, the outputs stop unless a peer said the database is down for it
+   * too, or no peer can be reached: a peer that accepts connections but did not answer may reach the
+   * database and take the leases.
    */
   const guard = Effect.gen(function* () {
     if (held.size === 0 || fenced) return;
@@ -200,12 +205,22 @@ export const makeCoordinator = Effect.gen(function* () {
       lastDbOkAt = performance.now();
       return;
     }
-    if (answer?.peers.some((reaches) => reaches === true)) {
+    // The outage began at the first failed statement, or once a hung one had kept silent for a second. A
+    // peer reaches the database only if it did after that: a peer's success from just before a crash is
+    // no sign, and a peer whose own statements hang has not succeeded since.
+    const outageAt = dbOk ? lastDbOkAt + OUTAGE_MS : failedAt;
+    const peers = answer?.peers ?? [];
+    if (peers.some((peer) => peer?.reachable === true && peer.okAt > outageAt)) {
       isolated = false;
       return yield* fence("it cannot reach the database and a peer can (its leases will pass to a standby)");
     }
-    const takers = peersOf().filter((node) => probes.get(node.id)?.probe !== "refused");
-    const downForAll = takers.length === 0 || answer?.peers.some((reaches) => reaches === false) === true;
+    // A peer this node can still connect to, but that has not said, may well reach the database (a loaded
+    // machine answers late): only those make the deadline count. Peers gone or cut off cannot take over, or
+    // cannot be told apart from a network down for all, where the air comes first.
+    const reachablePeers = peersOf().filter((node) => probes.get(node.id)?.probe === "open");
+    const saysDown = (peer: PeerReach | null) =>
+      peer !== null && (!peer.reachable || performance.now() - peer.okAt > OUTAGE_MS);
+    const downForAll = reachablePeers.length === 0 || peers.some(saysDown);
     if (downForAll && !isolated) {
       isolated = true;
       yield* Effect.logError(
@@ -437,6 +452,7 @@ export const makeCoordinator = Effect.gen(function* () {
       })),
     // A healthy node's tick reaches the database every 250 ms: a second without is an outage.
     databaseReachable: () => dbOk && performance.now() - lastDbOkAt < OUTAGE_MS,
+    databaseLastOkMsAgo: () => performance.now() - lastDbOkAt,
     isolated: () => isolated,
     takeovers: () => ({ ...takeovers }),
     holderUrl: (channelId) => {

@@ -48,6 +48,8 @@ export interface FleetShape {
   readonly leases: () => ReadonlyArray<LeaseView>;
   /** Whether this node's last statement reached the database. */
   readonly databaseReachable: () => boolean;
+  /** Milliseconds since this node's last statement that reached the database (monotonic clock). */
+  readonly databaseLastOkMsAgo: () => number;
   /** Holding leases it cannot renew while no peer reaches the database either: it keeps sending. */
   readonly isolated: () => boolean;
   /** Takeovers this node made since it started, by reason. */

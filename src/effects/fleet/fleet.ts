@@ -24,6 +24,7 @@ export const layerOneBox: Layer.Layer<Fleet> = Layer.succeed(
     nodes: () => [],
     leases: () => [],
     databaseReachable: () => true,
+    databaseLastOkMsAgo: () => 0,
     isolated: () => false,
     takeovers: () => ({ expired: 0, holder_gone: 0, holder_restarted: 0, drain: 0, move: 0 }),
     holderUrl: () => null,

@@ -48,17 +48,29 @@ const getJson = async (url: string, token: string, timeoutMs: number): Promise<u
   return response.json();
 };
 
-/** Whether the node at `url` says it reaches the database; null when it does not answer. */
+/** What a peer says of its own reach of the database: `okAt` is its last success, on this process's clock. */
+export interface PeerReach {
+  readonly reachable: boolean;
+  readonly okAt: number;
+}
+
+/**
+ * What the node at `url` says of the database; null when it does not answer. Its last success is put on this
+ * process's monotonic clock from the time it says has passed since, so no two clocks are compared (the
+ * answer's travel time makes it look older, never newer).
+ */
 export const peerReachesDatabase = async (
   url: string,
   token: string,
   timeoutMs: number,
-): Promise<boolean | null> => {
+): Promise<PeerReach | null> => {
   try {
     const body = (await getJson(new URL("/api/cluster/database", url).href, token, timeoutMs)) as {
       reachable?: unknown;
+      last_ok_ms_ago?: unknown;
     };
-    return body.reachable === true;
+    const ago = typeof body.last_ok_ms_ago === "number" ? body.last_ok_ms_ago : Number.POSITIVE_INFINITY;
+    return { reachable: body.reachable === true, okAt: performance.now() - ago };
   } catch {
     return null;
   }

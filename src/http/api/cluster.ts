@@ -25,6 +25,11 @@ export const withPeer =
 
 const DatabaseReach = Schema.Struct({
   reachable: Schema.Boolean.annotations({ description: "whether this node's last statement reached it" }),
+  last_ok_ms_ago: Schema.Number.annotations({
+    description:
+      "milliseconds since this node's last statement that reached it: the asker counts a peer as reaching " +
+      "the database only if that was after its own statements began to fail",
+  }),
 }).annotations({ identifier: "DatabaseReach" });
 
 export const clusterApi = (fleet: FleetShape, run: Run): Api => {
@@ -43,7 +48,10 @@ export const clusterApi = (fleet: FleetShape, run: Run): Api => {
       run(
         c,
         fleet.enabled
-          ? Effect.sync(() => ({ reachable: fleet.databaseReachable() }))
+          ? Effect.sync(() => ({
+              reachable: fleet.databaseReachable(),
+              last_ok_ms_ago: Math.round(fleet.databaseLastOkMsAgo()),
+            }))
           : Effect.fail(noFleet()),
         (reach) => c.json(reach),
       ),
