@@ -130,6 +130,14 @@ static void fill_random(unsigned char *out, int length) {
   }
 }
 
+/* The video's noise: random bytes but no zero, so that no H.264 start code appears inside a frame (a parser
+   that remuxes to FLV, as GStreamer's h264parse does for the mix's RTMP outputs, stops on a made-up SPS). */
+static void fill_video_noise(unsigned char *out, int length) {
+  fill_random(out, length);
+  for (int i = 0; i < length; i++)
+    if (out[i] == 0) out[i] = 0x80;
+}
+
 /* A section (CRC appended here) in one TS packet on `pid`: PUSI, pointer_field 0, stuffing 0xff. */
 static void section_packet(unsigned char *packet, int pid, int cc, unsigned char *section, int length) {
   uint32_t crc = crc32_mpeg(section, (size_t)length);
@@ -337,10 +345,10 @@ static int next_packet(Channel *c, unsigned char *out, int *cue) {
     const unsigned char *start = key ? key_start : other_start;
     int length = key ? (int)sizeof key_start : (int)sizeof other_start;
     memcpy(out + at, start, (size_t)length);
-    fill_random(out + at + length, TS - at - length);
+    fill_video_noise(out + at + length, TS - at - length);
     return 0;
   }
-  fill_random(out + at, TS - at);
+  fill_video_noise(out + at, TS - at);
   return at == 4;
 }
 
@@ -453,8 +461,8 @@ static int synthetic_mode(int argc, char **argv) {
         c->sequence++;
         if (stamp_at >= 0) {
           memcpy(ts + stamp_at, STAMP_MAGIC, 8);
-          uint32_t channel = (uint32_t)i;
-          memcpy(ts + stamp_at + 16, &channel, 4);
+          /* the channel in 7-bit groups with the top bit set: no zero byte, as in the noise around it */
+          for (int b = 0; b < 4; b++) ts[stamp_at + 16 + b] = (unsigned char)(0x80 | ((i >> (7 * b)) & 0x7f));
         }
         /* faults: a gap or a random loss drops this datagram; a jitter hold keeps it for later */
         int silent = 0;

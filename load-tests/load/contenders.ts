@@ -237,7 +237,14 @@ export const gstreamerTee: Contender = {
       },
       30_000,
     );
-    return { pids: () => [child.pid ?? 0], stop: () => stop(child) };
+    return {
+      pids: () => [child.pid ?? 0],
+      stop: async () => {
+        // A chain that failed mid-run shows as a contender with no CPU: its last words say why.
+        if (child.exitCode !== null) process.stderr.write(`load: gst-launch-1.0 ended early: ${tail()}\n`);
+        await stop(child);
+      },
+    };
   },
 };
 
