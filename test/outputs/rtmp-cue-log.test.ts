@@ -14,7 +14,7 @@ import { encodeSection } from "../../src/core/scte35/index.ts";
 import { layerPostgres } from "../../src/effects/config/postgres/layer.ts";
 import { layerFile } from "../../src/effects/config/store.ts";
 import { ADMIN_TOKEN, eventually, json, makeTestApp, type TestApp } from "../support/app.ts";
-import { launchChromium, login, newContext } from "../support/browser.ts";
+import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
 import { immediateSpliceOut, spliceInsertSection } from "../support/cues.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
 import { bframeStream, videoPes, withCues } from "../support/rtmp-media.ts";
@@ -180,6 +180,7 @@ describe("the cue log and RTMP outputs", () => {
         expect(note).toContain("Partner <CDN> (onAdCue)");
         expect(note).not.toContain("Plain");
       }
+      await screenshot(page, `rtmp-cue-log-${store === "cues.json" ? "file" : "postgres"}`);
       await context.close();
 
       // Kept across a restart.
