@@ -160,16 +160,26 @@ export const makeCoordinator = Effect.gen(function* () {
    * for all. A peer that does not answer says nothing either way.
    */
   let asking = false;
-  let heard: {
-    /** When the question was asked: an answer counts for an outage that began before it. */
-    readonly askedAt: number;
-    readonly peers: ReadonlyArray<PeerReach | null>;
-    readonly own: boolean;
-  } | null = null;
+  /**
+   * What each peer last said (a peer that did not answer says nothing, and erases nothing it said before),
+   * with the question it answered: when it was asked, and whether this node's own statement failed then.
+   */
+  const said = new Map<
+    string,
+    {
+      readonly reach: PeerReach;
+      readonly heardAt: number;
+      readonly askedAt: number;
+      readonly ownFailed: boolean;
+    }
+  >();
+  /** When a question whose own statement reached the database was asked. */
+  let ownOkAskedAt = Number.NEGATIVE_INFINITY;
   const ask = async () => {
     const askedAt = performance.now();
-    const [peers, own] = await Promise.all([
-      Promise.all(peersOf().map((node) => peerReachesDatabase(node.url, token, PEER_TIMEOUT_MS))),
+    const peers = peersOf();
+    const [answers, own] = await Promise.all([
+      Promise.all(peers.map((node) => peerReachesDatabase(node.url, token, PEER_TIMEOUT_MS))),
       // A peer that reaches the database may only have reached it first as it comes back: one quick
       // statement of this node's own tells that apart from a cut before it stops sending.
       Promise.race([
@@ -180,7 +190,12 @@ export const makeCoordinator = Effect.gen(function* () {
         new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 300)),
       ]),
     ]);
-    heard = { askedAt, peers, own };
+    const heardAt = performance.now();
+    for (const [index, node] of peers.entries()) {
+      const reach = answers[index];
+      if (reach != null) said.set(node.id, { reach, heardAt, askedAt, ownFailed: !own });
+    }
+    if (own) ownOkAskedAt = askedAt;
   };
 
   /**
@@ -200,17 +215,21 @@ export const makeCoordinator = Effect.gen(function* () {
         asking = false;
       });
     }
-    const answer = heard !== null && heard.askedAt > lastDbOkAt ? heard : null;
-    if (answer?.own === true) {
+    if (ownOkAskedAt > lastDbOkAt) {
       lastDbOkAt = performance.now();
       return;
     }
-    // The outage began at the first failed statement, or once a hung one had kept silent for a second. A
-    // peer reaches the database only if it did after that: a peer's success from just before a crash is
-    // no sign, and a peer whose own statements hang has not succeeded since.
+    // The outage began at the first failed statement, or once a hung one had kept silent for a second. What
+    // the peers said before is no sign. A peer reaches the database only if it did after that, and before a
+    // question in which this node's own statement still failed: a peer's success from just before a crash,
+    // or from the moment the database came back (sooner for it than for this node), does not count.
     const outageAt = dbOk ? lastDbOkAt + OUTAGE_MS : failedAt;
-    const peers = answer?.peers ?? [];
-    if (peers.some((peer) => peer?.reachable === true && peer.okAt > outageAt)) {
+    const heard = [...said.values()].filter((entry) => entry.heardAt > outageAt);
+    const reaches = heard.some(
+      ({ reach, askedAt, ownFailed }) =>
+        ownFailed && reach.reachable && reach.okAt > outageAt && reach.okAt < askedAt,
+    );
+    if (reaches) {
       isolated = false;
       return yield* fence("it cannot reach the database and a peer can (its leases will pass to a standby)");
     }
@@ -218,16 +237,17 @@ export const makeCoordinator = Effect.gen(function* () {
     // machine answers late): only those make the deadline count. Peers gone or cut off cannot take over, or
     // cannot be told apart from a network down for all, where the air comes first.
     const reachablePeers = peersOf().filter((node) => probes.get(node.id)?.probe === "open");
-    const saysDown = (peer: PeerReach | null) =>
-      peer !== null && (!peer.reachable || performance.now() - peer.okAt > OUTAGE_MS);
-    const downForAll = reachablePeers.length === 0 || peers.some(saysDown);
+    const saysDown = (peer: PeerReach) => !peer.reachable || performance.now() - peer.okAt > OUTAGE_MS;
+    const downForAll = reachablePeers.length === 0 || heard.some((entry) => saysDown(entry.reach));
     if (downForAll && !isolated) {
       isolated = true;
       yield* Effect.logError(
         `fleet: node ${me} cannot reach the database and no peer can: it keeps sending its ${held.size} channels`,
       );
     }
-    if (!downForAll && performance.now() - lastRenewOkSent > ttl - fenceMarginMs(ttl)) {
+    // Once the database was down for all, this node stays isolated until it reaches it again, or a peer
+    // reaches it first (above): a peer back on the database waits a lease time before it takes any lease.
+    if (!isolated && performance.now() - lastRenewOkSent > ttl - fenceMarginMs(ttl)) {
       yield* fence("its leases ran out without a renewal, and no peer said the database is down for it too");
     }
   });
