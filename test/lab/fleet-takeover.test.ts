@@ -77,10 +77,7 @@ describeLab("a channel's outputs move between two nodes", () => {
       const taken = await awaitLive(fleet, channels.ids);
       for (const [id, lease] of taken) {
         if (lease.holder === "a") continue;
-        const moved = await a.api(`/api/channels/${id}/move`, {
-          method: "POST",
-          body: JSON.stringify({ node: "a" }),
-        });
+        const moved = await a.api(`/api/channels/${id}/move`, { method: "POST", body: { node: "a" } });
         expect(moved.status, await moved.clone().text()).toBe(200);
       }
       const leases = await awaitHolder(fleet, channels.ids, "a");
