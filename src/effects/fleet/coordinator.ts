@@ -13,8 +13,8 @@
  * reached at all (they are gone, or the network is down for everyone), it keeps sending — the air matters
  * more than the configuration — says so (`isolated`), and gets its leases back by their terms when the
  * database returns. If a peer that accepts connections has not answered when the leases are nearly up (a
- * loaded machine), it stops shortly before they can expire. A node back on the database waits a lease time before it takes anything, so a holder
- * that kept sending through an outage renews first.
+ * loaded machine), it stops shortly before they can expire. A node back on the database waits a lease time
+ * before it takes anything, so a holder that kept sending through an outage renews first.
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -50,7 +50,7 @@ const GUARD_MS = 100;
  * How long before its leases can expire a holder without word stops sending: a fifth of the lease time, at
  * least 500 ms, so a loop that runs a few hundred milliseconds late on a loaded machine still stops first.
  */
-export const fenceMarginMs = (ttl: number) => Math.max(500, ttl / 5);
+const fenceMarginMs = (ttl: number) => Math.max(500, ttl / 5);
 
 export const makeCoordinator = Effect.gen(function* () {
   const db = yield* Database;
@@ -154,15 +154,13 @@ export const makeCoordinator = Effect.gen(function* () {
 
   const peersOf = () => nodes.filter((node) => node.id !== me && node.heartbeatAgeMs < 3 * ttl);
 
-  /**
-   * During an outage, what the peers last said of the database (asked again as soon as an answer is in):
-   * a peer that reaches it means this node is the one cut off; one that does not means the database is down
-   * for all. A peer that does not answer says nothing either way.
-   */
+  /** A question to the peers is out (asked again as soon as its answers are in). */
   let asking = false;
   /**
-   * What each peer last said (a peer that did not answer says nothing, and erases nothing it said before),
-   * with the question it answered: when it was asked, and whether this node's own statement failed then.
+   * During an outage, what each peer last said of the database: one that reaches it means this node is the
+   * one cut off; one that does not means the database is down for all. A peer that does not answer says
+   * nothing, and erases nothing it said before. Kept with the question it answered: when it was asked, and
+   * whether this node's own statement failed then.
    */
   const said = new Map<
     string,
