@@ -336,16 +336,27 @@ export const makeCoordinator = Effect.gen(function* () {
     yield* place;
   }).pipe(Effect.ignore);
 
-  const drainSelf = Effect.gen(function* () {
-    draining = true;
-    let released = 0;
-    for (const [id, term] of [...held]) {
-      yield* stopSending(id, "this node is draining");
-      if (yield* sql("release", () => L.release(q, me, id, term))) released += 1;
-    }
-    yield* Effect.logInfo(`fleet: node ${me} drained: ${released} channels handed to their standbys`);
-    return released;
-  });
+  /**
+   * One drain at a time, however it was asked for (the API on this node, the flag another node set, seen by
+   * the heartbeat, or a clean stop): a second one waits for the first and answers with the same count, the
+   * channels handed over since this node began to drain.
+   */
+  const drainLock = yield* Effect.makeSemaphore(1);
+  let releasedSinceDrain = 0;
+  const drainSelf = drainLock.withPermits(1)(
+    Effect.gen(function* () {
+      draining = true;
+      if (held.size === 0) return releasedSinceDrain;
+      for (const [id, term] of [...held]) {
+        yield* stopSending(id, "this node is draining");
+        if (yield* sql("release", () => L.release(q, me, id, term))) releasedSinceDrain += 1;
+      }
+      yield* Effect.logInfo(
+        `fleet: node ${me} drained: ${releasedSinceDrain} channels handed to their standbys`,
+      );
+      return releasedSinceDrain;
+    }),
+  );
 
   /** The peers' ports every tick, and every second the views of the channels each one holds. */
   let remote = new Map<string, ChannelView>();
