@@ -11,7 +11,6 @@ import { clock, streamIndex } from "../support/fleet-analysis.ts";
 import { useFleetLab } from "../support/fleet-lab.ts";
 import {
   awaitHolder,
-  awaitLive,
   awaitOnAir,
   createChannels,
   deleteChannels,
@@ -74,7 +73,7 @@ describeLab("a channel's outputs move between two nodes", () => {
     try {
       // a is first in every channel's order; on a loaded machine b, a second behind, may still take a new
       // channel first (nothing moves back by itself): the scenario moves those to a, as an operator would.
-      const taken = await awaitLive(fleet, channels.ids);
+      const taken = await awaitHolder(fleet, channels.ids);
       for (const [id, lease] of taken) {
         if (lease.holder === "a") continue;
         const moved = await a.api(`/api/channels/${id}/move`, { method: "POST", body: { node: "a" } });

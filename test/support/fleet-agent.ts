@@ -13,6 +13,7 @@
  */
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
+import { pace } from "./pace.ts";
 
 const [mode, ...args] = process.argv.slice(2);
 const now = () => performance.timeOrigin + performance.now();
@@ -37,32 +38,20 @@ if (mode === "tx") {
   const socket = createSocket("udp4");
   await new Promise<void>((bound) => socket.bind(0, () => bound()));
   socket.setSendBufferSize(4 * 1024 * 1024);
-  let next = 0;
-  let pending = 0;
-  const finish = () => {
-    if (next < datagrams.length || pending > 0) return;
-    process.stderr.write("done\n");
-    process.exit(0);
-  };
-  const sent = () => {
-    pending--;
-    finish();
-  };
-  const started = performance.now();
   process.stderr.write("sending\n");
-  const tick = () => {
-    const due = Math.min(datagrams.length, Math.floor((performance.now() - started) * perMs) + 1);
-    while (next < due) {
-      const datagram = datagrams[next++] as Buffer;
-      for (const { address, port } of destinations) {
-        pending++;
-        socket.send(datagram, port, address, sent);
-      }
-    }
-    if (next < datagrams.length) setTimeout(tick, 1);
-    else finish();
-  };
-  tick();
+  pace(
+    datagrams.length,
+    perMs,
+    (index, sent) => {
+      const datagram = datagrams[index] as Buffer;
+      for (const { address, port } of destinations) socket.send(datagram, port, address, sent);
+      return destinations.length;
+    },
+    () => {
+      process.stderr.write("done\n");
+      process.exit(0);
+    },
+  );
 } else if (mode === "rx") {
   const address = args[0] ?? "";
   const withBytes = args[1] === "1";

@@ -34,35 +34,20 @@ export const leaseRows = async (fleet: FleetLab): Promise<ReadonlyMap<string, Le
   );
 };
 
-/** Waits until every channel of `ids` has a live lease held by `holder`; the leases then. */
+/** Waits until every channel of `ids` has a live lease, held by `holder` if given; the leases then. */
 export const awaitHolder = (
   fleet: FleetLab,
   ids: ReadonlyArray<string>,
-  holder: string,
+  holder?: string,
   timeoutMs = 20_000,
 ): Promise<ReadonlyMap<string, Lease>> =>
   eventually(
-    `node ${holder} holding ${ids.length} channels`,
+    holder === undefined ? `${ids.length} channels held` : `node ${holder} holding ${ids.length} channels`,
     async () => {
       const leases = await leaseRows(fleet).catch(() => new Map<string, Lease>());
-      return ids.every((id) => leases.get(id)?.holder === holder && leases.get(id)?.live === true)
-        ? leases
-        : undefined;
-    },
-    timeoutMs,
-  );
-
-/** Waits until every channel of `ids` has a live lease, whoever holds it; the leases then. */
-export const awaitLive = (
-  fleet: FleetLab,
-  ids: ReadonlyArray<string>,
-  timeoutMs = 20_000,
-): Promise<ReadonlyMap<string, Lease>> =>
-  eventually(
-    `${ids.length} channels held`,
-    async () => {
-      const leases = await leaseRows(fleet).catch(() => new Map<string, Lease>());
-      return ids.every((id) => leases.get(id)?.live === true) ? leases : undefined;
+      const held = (id: string) =>
+        leases.get(id)?.live === true && (holder === undefined || leases.get(id)?.holder === holder);
+      return ids.every(held) ? leases : undefined;
     },
     timeoutMs,
   );

@@ -14,6 +14,7 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { readFileSync } from "node:fs";
+import { pace } from "./pace.ts";
 
 const [mode, ...args] = process.argv.slice(2);
 const now = () => performance.timeOrigin + performance.now();
@@ -128,33 +129,26 @@ if (mode === "relay") {
     }
     slots.push(slot);
   }
-  let next = 0;
-  let pending = 0;
-  const finish = () => {
-    if (next < slots.length || pending > 0) return;
-    process.stderr.write("done\n");
-    process.exit(0);
-  };
-  const sent = () => {
-    pending--;
-    finish();
-  };
-  const started = performance.now();
   process.stderr.write(`sending ${now()}\n`);
-  const tick = () => {
-    const due = Math.min(slots.length, Math.floor((performance.now() - started) * perMs) + 1);
-    while (next < due) {
-      for (const { to, datagram } of slots[next++] ?? []) {
+  pace(
+    slots.length,
+    perMs,
+    (index, sent) => {
+      let started = 0;
+      for (const { to, datagram } of slots[index] ?? []) {
         const destination = destinations[to];
-        if (destination === undefined) continue;
-        pending++;
-        sockets[to]?.send(datagram, destination.port, destination.address, sent);
+        const socket = sockets[to];
+        if (destination === undefined || socket === undefined) continue;
+        socket.send(datagram, destination.port, destination.address, sent);
+        started++;
       }
-    }
-    if (next < slots.length) setTimeout(tick, 1);
-    else finish();
-  };
-  tick();
+      return started;
+    },
+    () => {
+      process.stderr.write("done\n");
+      process.exit(0);
+    },
+  );
 } else {
   process.stderr.write(`unknown mode ${mode}: relay, sink or send\n`);
   process.exit(2);

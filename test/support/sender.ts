@@ -1,5 +1,6 @@
 import { createSocket } from "node:dgram";
 import { Effect } from "effect";
+import { pace } from "./pace.ts";
 import { RtpWrapper } from "./ts-generator.ts";
 
 export const DATAGRAM_BYTES = 7 * 188;
@@ -24,29 +25,17 @@ export const asRtp = (chunks: ReadonlyArray<Uint8Array>, firstSequence = 0): Uin
 export const sendPaced = (datagrams: ReadonlyArray<Uint8Array>, port: number, perMs = 1) =>
   Effect.async<void>((resume) => {
     const socket = createSocket("udp4");
-    const started = performance.now();
-    let next = 0;
-    let pending = 0;
-    const finish = () => {
-      if (next === datagrams.length && pending === 0) socket.close(() => resume(Effect.void));
-    };
-    const sent = () => {
-      pending--;
-      finish();
-    };
-    const tick = () => {
-      const due = Math.min(datagrams.length, Math.floor((performance.now() - started) * perMs) + 1);
-      while (next < due) {
-        const datagram = datagrams[next++];
-        if (datagram === undefined) continue;
-        pending++;
-        // Closing before every send has completed would drop the datagrams still queued in the socket.
+    pace(
+      datagrams.length,
+      perMs,
+      (index, sent) => {
+        const datagram = datagrams[index];
+        if (datagram === undefined) return 0;
         socket.send(datagram, port, "127.0.0.1", sent);
-      }
-      if (next < datagrams.length) setTimeout(tick, 1);
-      else finish();
-    };
-    tick();
+        return 1;
+      },
+      () => socket.close(() => resume(Effect.void)),
+    );
   });
 
 /** One sender of `sendInterleaved`: its own socket, bound to `from` (a loopback address) when given. */
