@@ -1,0 +1,99 @@
+/**
+ * CPU of the TS → FLV remux alone (src/core/flv/remux.ts): a 20-second H.264 (B-frames, 1280x720, about
+ * 7 Mbit/s, a keyframe every 2 s) + AAC TS file, fed to one FlvRemux in 1316-byte chunks with one listener, as
+ * a channel with an RTMP output does. Prints the CPU time per second of stream (median of the rounds), the JS
+ * heap allocated and the garbage collections per second of stream, and a hash of every frame the remux made,
+ * so that a change that must not alter a byte can be checked by running this before and after it.
+ *
+ *   node load-tests/bench-remux.ts [rounds, default 7]
+ */
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { GCProfiler } from "node:v8";
+import { type FlvFrame, FlvRemux } from "../src/core/flv/remux.ts";
+
+const rounds = Number(process.argv[2] ?? 7);
+const SECONDS = 20;
+const MBPS = 7;
+const DATAGRAM = 1316;
+
+// The stream of `npm run load -- --protocol rtmp` (load-tests/load/rtmp.ts, makeSource), made once and kept:
+// that module cannot be imported alone (it reads the harness's options and makes its work directory).
+const sourcePath = join(tmpdir(), `distributary-bench-remux-${MBPS}M-${SECONDS}s.ts`);
+if (!existsSync(sourcePath)) {
+  const rate = `${MBPS}M`;
+  execFileSync("ffmpeg", [
+    ...["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25"],
+    ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", String(SECONDS)],
+    ...["-vf", "noise=alls=30:allf=t", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "50"],
+    ...["-b:v", rate, "-maxrate", rate, "-bufsize", rate, "-c:a", "aac", "-b:a", "128k"],
+    ...["-muxrate", `${Math.round(MBPS * 1.1 * 1_000_000)}`, "-f", "mpegts", `${sourcePath}.part`],
+  ]);
+  execFileSync("mv", [`${sourcePath}.part`, sourcePath]);
+}
+const file = readFileSync(sourcePath);
+// Each datagram a Buffer of its own (a copy), as they come off a socket.
+const chunks: Uint8Array[] = [];
+for (let at = 0; at + DATAGRAM <= file.length; at += DATAGRAM)
+  chunks.push(Buffer.from(file.subarray(at, at + DATAGRAM)));
+
+/** One pass over the file through a new remux; `onFrame` sees every frame, as an RTMP output would. */
+const pass = (onFrame: (frame: FlvFrame) => void): void => {
+  const remux = new FlvRemux();
+  remux.listen(onFrame);
+  for (const chunk of chunks) remux.push(chunk);
+};
+
+// The frames of one pass, hashed with what an output sends of them (kind, timestamp, keyframe, body).
+const hash = createHash("sha256");
+let frames = 0;
+pass((frame) => {
+  frames++;
+  hash.update(`${frame.kind} ${frame.timestamp} ${frame.keyframe}\n`);
+  hash.update(frame.body);
+});
+const digest = hash.digest("hex");
+
+let sink = 0;
+const count = (frame: FlvFrame) => {
+  sink += frame.body.length;
+};
+for (let i = 0; i < 3; i++) pass(count); // warm-up: optimised code before measuring
+
+const cpu: number[] = [];
+const profiler = new GCProfiler();
+profiler.start();
+for (let i = 0; i < rounds; i++) {
+  const before = process.cpuUsage();
+  pass(count);
+  const used = process.cpuUsage(before);
+  cpu.push((used.user + used.system) / SECONDS);
+}
+const gcs = profiler.stop()?.statistics ?? [];
+
+// Heap allocated between collections: what each found in use, less what the one before left.
+let allocated = 0;
+let previousAfter: number | undefined;
+for (const gc of gcs) {
+  const before = gc.beforeGC.heapStatistics.usedHeapSize;
+  if (previousAfter !== undefined) allocated += Math.max(0, before - previousAfter);
+  previousAfter = gc.afterGC.heapStatistics.usedHeapSize;
+}
+const streamSeconds = rounds * SECONDS;
+const median = [...cpu].sort((a, b) => a - b)[cpu.length >> 1] ?? 0;
+const scavenges = gcs.filter((gc) => gc.gcType === "Scavenge").length;
+
+process.stdout.write(
+  [
+    `source: ${sourcePath} (${(file.length / 1e6).toFixed(1)} MB, ${chunks.length} datagrams of ${DATAGRAM} bytes)`,
+    `frames per pass: ${frames}, sha256 of kind/timestamp/keyframe/body: ${digest}`,
+    `CPU per second of stream: median ${median.toFixed(0)} µs (rounds: ${cpu.map((us) => us.toFixed(0)).join(", ")})`,
+    `JS heap allocated per second of stream: ${(allocated / streamSeconds / 1024).toFixed(0)} KiB (between collections)`,
+    `collections per second of stream: ${(gcs.length / streamSeconds).toFixed(2)} (${scavenges} scavenges, ${gcs.length - scavenges} others in ${streamSeconds} s)`,
+    `(bytes handed out: ${sink})`,
+    "",
+  ].join("\n"),
+);
