@@ -1,11 +1,15 @@
 /**
  * CPU of the TS → FLV remux alone (src/core/flv/remux.ts): a 20-second H.264 (B-frames, 1280x720, about
  * 7 Mbit/s, a keyframe every 2 s) + AAC TS file, fed to one FlvRemux in 1316-byte chunks with one listener, as
- * a channel with an RTMP output does. Prints the CPU time per second of stream (median of the rounds), the JS
- * heap allocated and the garbage collections per second of stream, and a hash of every frame the remux made,
- * so that a change that must not alter a byte can be checked by running this before and after it.
+ * a channel with an RTMP output does. Prints the CPU time per second of stream (median and mean of the rounds:
+ * a round with a major collection in it costs more), the JS heap allocated and the garbage collections per
+ * second of stream, and a hash of every frame the remux made, so that a change that must not alter a byte can
+ * be checked by running this before and after it.
  *
- *   node load-tests/bench-remux.ts [rounds, default 7]
+ *   node --max-semi-space-size=1 load-tests/bench-remux.ts [rounds, default 7]
+ *
+ * The young generation of 1 MiB is the service's (bin/distributary). With V8's default, a remux that makes
+ * little garbage sees few scavenges free its frames' buffers, and their memory brings major collections instead.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -84,13 +88,14 @@ for (const gc of gcs) {
 }
 const streamSeconds = rounds * SECONDS;
 const median = [...cpu].sort((a, b) => a - b)[cpu.length >> 1] ?? 0;
+const mean = cpu.reduce((sum, us) => sum + us, 0) / cpu.length;
 const scavenges = gcs.filter((gc) => gc.gcType === "Scavenge").length;
 
 process.stdout.write(
   [
     `source: ${sourcePath} (${(file.length / 1e6).toFixed(1)} MB, ${chunks.length} datagrams of ${DATAGRAM} bytes)`,
     `frames per pass: ${frames}, sha256 of kind/timestamp/keyframe/body: ${digest}`,
-    `CPU per second of stream: median ${median.toFixed(0)} µs (rounds: ${cpu.map((us) => us.toFixed(0)).join(", ")})`,
+    `CPU per second of stream: median ${median.toFixed(0)} µs, mean ${mean.toFixed(0)} µs (rounds: ${cpu.map((us) => us.toFixed(0)).join(", ")})`,
     `JS heap allocated per second of stream: ${(allocated / streamSeconds / 1024).toFixed(0)} KiB (between collections)`,
     `collections per second of stream: ${(gcs.length / streamSeconds).toFixed(2)} (${scavenges} scavenges, ${gcs.length - scavenges} others in ${streamSeconds} s)`,
     `(bytes handed out: ${sink})`,

@@ -9,9 +9,11 @@
  *
  * A PES ends where the next one starts on its PID, or as soon as its PES_packet_length is reached (audio PES
  * usually carry one). A continuity gap drops the PES it falls in rather than hand on a frame with a hole.
- * Each PID's buffer grows to its largest PES and is then reused, so steady state allocates nothing per packet.
+ * Each PID's buffer grows to its largest PES and is then reused, and packets are read where they lie in the
+ * chunk (no view of each), so steady state allocates nothing per packet.
  */
-import { H264_NAL, nalEnd, nalType, nextNal, type VideoCodec } from "./tags.ts";
+import { H264_NAL, NalUnits, nalType, type VideoCodec } from "./nal.ts";
+import { copyBytes } from "./tags.ts";
 
 const PACKET = 188;
 
@@ -48,7 +50,11 @@ export interface AccessUnit {
   readonly keyframe: boolean;
   /** The PES payload: a view into a reused buffer, valid only until the callback returns. */
   readonly data: Uint8Array;
+  /** Video: the NAL units of `data`, found once for `keyframe` and read again by the remux; audio: none. */
+  readonly nals: NalUnits;
 }
+
+const EMPTY = new Uint8Array(0);
 
 /** One PID's PES being collected, and the access unit handed out for it (reused). */
 class PesStream implements AccessUnit {
@@ -57,7 +63,8 @@ class PesStream implements AccessUnit {
   pts = -1;
   dts = -1;
   keyframe = false;
-  data: Uint8Array = new Uint8Array(0);
+  data: Uint8Array = EMPTY;
+  readonly nals = new NalUnits();
   private buffer = new Uint8Array(64 * 1024);
   private length = 0;
   /** Bytes the PES header says it holds after its length field, or 0 when unbounded. */
@@ -70,10 +77,19 @@ class PesStream implements AccessUnit {
     this.codec = codec;
   }
 
-  /** Adds one packet whose payload begins at `start`; a PES it completes goes to `emit`. */
-  take(packet: Uint8Array, start: number, unitStart: boolean, emit: (unit: AccessUnit) => void): void {
-    const cc = (packet[3] ?? 0) & 0x0f;
-    const hasPayload = ((packet[3] ?? 0) & 0x10) !== 0;
+  /**
+   * Adds the packet at `chunk[at]` whose payload begins `start` bytes into it; a PES it completes goes to
+   * `emit`.
+   */
+  take(
+    chunk: Uint8Array,
+    at: number,
+    start: number,
+    unitStart: boolean,
+    emit: (unit: AccessUnit) => void,
+  ): void {
+    const cc = (chunk[at + 3] ?? 0) & 0x0f;
+    const hasPayload = ((chunk[at + 3] ?? 0) & 0x10) !== 0;
     if (hasPayload && this.continuity >= 0 && !unitStart) {
       if (cc === this.continuity) return; // a duplicate packet, which the standard allows once
       if (cc !== ((this.continuity + 1) & 0x0f)) this.collecting = false;
@@ -86,7 +102,7 @@ class PesStream implements AccessUnit {
       this.collecting = true;
     }
     if (!this.collecting) return;
-    this.append(packet, start);
+    this.append(chunk, at + start, at + PACKET);
     if (this.expected === 0 && this.length >= 6) {
       this.expected = ((this.buffer[4] ?? 0) << 8) | (this.buffer[5] ?? 0);
     }
@@ -107,19 +123,21 @@ class PesStream implements AccessUnit {
     this.pts = flags & 2 ? readTimestamp(b, 9) : -1;
     this.dts = flags === 3 ? readTimestamp(b, 14) : this.pts;
     this.data = b.subarray(payload, length);
-    this.keyframe = isVideoCodec(this.codec) ? holdsKeyPicture(this.codec, this.data) : true;
+    this.keyframe = isVideoCodec(this.codec)
+      ? holdsKeyPicture(this.codec, this.data, this.nals.scan(this.data))
+      : true;
     emit(this);
-    this.data = new Uint8Array(0);
+    this.data = EMPTY;
   }
 
-  private append(packet: Uint8Array, start: number): void {
-    const size = PACKET - start;
+  private append(chunk: Uint8Array, from: number, to: number): void {
+    const size = to - from;
     if (this.length + size > this.buffer.length) {
       const grown = new Uint8Array(Math.max(this.buffer.length * 2, this.length + size));
       grown.set(this.buffer.subarray(0, this.length));
       this.buffer = grown;
     }
-    this.buffer.set(packet.subarray(start, PACKET), this.length);
+    copyBytes(chunk, from, to, this.buffer, this.length);
     this.length += size;
   }
 }
@@ -132,9 +150,9 @@ const readTimestamp = (b: Uint8Array, at: number): number =>
   (b[at + 3] ?? 0) * 2 ** 7 +
   ((b[at + 4] ?? 0) >> 1);
 
-const holdsKeyPicture = (codec: VideoCodec, data: Uint8Array): boolean => {
-  for (let s = nextNal(data, 0); s >= 0; s = nextNal(data, nalEnd(data, s))) {
-    const type = nalType(codec, data, s);
+const holdsKeyPicture = (codec: VideoCodec, data: Uint8Array, nals: NalUnits): boolean => {
+  for (let i = 0; i < nals.count; i++) {
+    const type = nalType(codec, data, nals.start(i));
     if (codec === "h264" ? type === H264_NAL.idr : type >= 16 && type <= 23) return true;
   }
   return false;
@@ -186,7 +204,7 @@ export class EsDemuxer {
   }
 
   push(chunk: Uint8Array): void {
-    for (let at = 0; at + PACKET <= chunk.length; at += PACKET) this.packet(chunk.subarray(at, at + PACKET));
+    for (let at = 0; at + PACKET <= chunk.length; at += PACKET) this.packet(chunk, at);
   }
 
   /** Hands on the PES each stream still holds: the end of a file, or of an input. */
@@ -195,18 +213,19 @@ export class EsDemuxer {
     this.audio?.finish(this.emit);
   }
 
-  private packet(packet: Uint8Array): void {
-    if (packet[0] !== 0x47) return;
-    const pid = (((packet[1] ?? 0) & 0x1f) << 8) | (packet[2] ?? 0);
-    const unitStart = ((packet[1] ?? 0) & 0x40) !== 0;
-    const control = ((packet[3] ?? 0) >> 4) & 0x3;
-    const start = (control & 1) === 0 ? PACKET : control === 3 ? 5 + (packet[4] ?? 0) : 4;
-    if (this.video?.pid === pid) this.video.take(packet, start, unitStart, this.emit);
-    else if (this.audio?.pid === pid) this.audio.take(packet, start, unitStart, this.emit);
+  /** The packet at `chunk[at]`. */
+  private packet(chunk: Uint8Array, at: number): void {
+    if (chunk[at] !== 0x47) return;
+    const pid = (((chunk[at + 1] ?? 0) & 0x1f) << 8) | (chunk[at + 2] ?? 0);
+    const unitStart = ((chunk[at + 1] ?? 0) & 0x40) !== 0;
+    const control = ((chunk[at + 3] ?? 0) >> 4) & 0x3;
+    const start = (control & 1) === 0 ? PACKET : control === 3 ? 5 + (chunk[at + 4] ?? 0) : 4;
+    if (this.video?.pid === pid) this.video.take(chunk, at, start, unitStart, this.emit);
+    else if (this.audio?.pid === pid) this.audio.take(chunk, at, start, unitStart, this.emit);
     else if (unitStart && start < PACKET && (pid === 0 || pid === this.pmtPid)) {
-      const sectionAt = start + 1 + (packet[start] ?? 0);
+      const sectionAt = start + 1 + (chunk[at + start] ?? 0);
       if (sectionAt >= PACKET) return;
-      const section = packet.subarray(sectionAt);
+      const section = chunk.subarray(at + sectionAt, at + PACKET);
       if (pid === 0) this.readPat(section);
       else this.readPmt(section);
     }

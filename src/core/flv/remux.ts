@@ -22,6 +22,7 @@ import { decodeSection } from "../scte35/index.ts";
 import { avcPictureSize } from "./avc-sps.ts";
 import { type CueFormat, cueMessage, splicePts } from "./cues.ts";
 import { type AccessUnit, EsDemuxer, isVideoCodec } from "./es.ts";
+import type { VideoCodec } from "./nal.ts";
 import {
   AdtsReader,
   aacFrame,
@@ -36,7 +37,6 @@ import {
   TAG_AUDIO,
   TAG_SCRIPT,
   TAG_VIDEO,
-  type VideoCodec,
   videoFrame,
 } from "./tags.ts";
 import { AUDIO, compositionMs, PTS_WRAP, TagClock, type TagClockOptions, VIDEO } from "./timestamps.ts";
@@ -308,17 +308,17 @@ export class FlvRemux {
     }
     this.lastVideoDts = unit.dts;
     const ms = this.clock.timestampMs(unit.dts, VIDEO);
-    if (unit.keyframe) this.parameterSetsOf(codec, unit.data, ms);
+    if (unit.keyframe) this.parameterSetsOf(codec, unit, ms);
     // Frames before the first sequence header cannot be decoded by anyone.
     if (this.videoHeader === null || codec !== this.videoCodec) return;
-    const body = videoFrame(codec, unit.data, unit.keyframe, compositionMs(unit.pts, unit.dts));
+    const body = videoFrame(codec, unit.data, unit.keyframe, compositionMs(unit.pts, unit.dts), unit.nals);
     this.countRate("video", body.length, ms);
     this.emitMedia(frame("video", TAG_VIDEO, ms, body, unit.keyframe));
   }
 
   /** A keyframe's parameter sets: a new sequence header when they differ from the ones in force. */
-  private parameterSetsOf(codec: VideoCodec, data: Uint8Array, ms: number): void {
-    const sets = parameterSets(codec, data);
+  private parameterSetsOf(codec: VideoCodec, unit: AccessUnit, ms: number): void {
+    const sets = parameterSets(codec, unit.data, unit.nals);
     if (sets.sps.length === 0 || sets.pps.length === 0 || (codec === "hevc" && sets.vps.length === 0)) return;
     const current = this.sets;
     if (
@@ -350,8 +350,8 @@ export class FlvRemux {
       if (rate === 0) return;
       const pts = (unit.pts + Math.round((adts.index * 1024 * 90_000) / rate)) % PTS_WRAP;
       const ms = this.clock.timestampMs(pts, AUDIO);
-      const config = adts.audioSpecificConfig();
-      if (this.audioConfig === null || Buffer.compare(config, this.audioConfig) !== 0) {
+      if (this.audioConfig === null || !adts.hasConfig(this.audioConfig)) {
+        const config = adts.audioSpecificConfig();
         this.audioConfig = config;
         this.audioInfo = { codec: "aac", sampleRate: rate, channels: adts.channels };
         this.audioHeader = frame("audioHeader", TAG_AUDIO, ms, aacSequenceHeader(config));

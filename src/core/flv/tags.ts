@@ -8,15 +8,15 @@
  *   hevcSequenceHeader(vps, sps, pps)                // Enhanced RTMP, FourCC hvc1
  *   adts.reset(pes); while (adts.next()) aacFrame(pes, adts.start, adts.end)
  *
- * Per frame: one scan to measure, one allocation of the exact size, one scan to copy.
+ * Per frame: one search for its NAL units (`NalUnits`, shared with the keyframe test and the parameter sets),
+ * one allocation of the exact size, one copy.
  */
 import { EcmaArray, encodeAmf0 } from "./amf0.ts";
+import { H264_NAL, HEVC_NAL, NalUnits, nalType, type VideoCodec } from "./nal.ts";
 
 export const TAG_AUDIO = 8;
 export const TAG_VIDEO = 9;
 export const TAG_SCRIPT = 18;
-
-export type VideoCodec = "h264" | "hevc";
 
 /** The 9-byte FLV header and PreviousTagSize0: what a file starts with. */
 export const flvFileHeader = (hasAudio: boolean, hasVideo: boolean): Uint8Array =>
@@ -37,42 +37,16 @@ export const flvTag = (type: number, timestampMs: number, body: Uint8Array): Uin
   return tag;
 };
 
-// Annex B: NAL units behind 00 00 01 (or 00 00 00 01) start codes.
-
-/** Where the NAL unit after the first start code at or after `from` begins, or -1. */
-export const nextNal = (data: Uint8Array, from: number): number => {
-  for (let i = from; i + 2 < data.length; i++) {
-    if (data[i + 2] === 1 && data[i] === 0 && data[i + 1] === 0) return i + 3;
-    // A byte above 1 at i + 2 cannot end a start code beginning at i, i + 1 or i + 2.
-    if ((data[i + 2] ?? 0) > 1) i += 2;
-  }
-  return -1;
+/**
+ * Copies `from[start, end)` into `to` at `at`. Buffer's copy takes any Uint8Array (in Node.js, Bun and Deno)
+ * and, unlike `to.set(from.subarray(start, end), at)`, makes no view: this runs for every TS packet.
+ */
+export const copyBytes = (from: Uint8Array, start: number, end: number, to: Uint8Array, at: number): void => {
+  Buffer.prototype.copy.call(from, to, at, start, end);
 };
-
-/** Where the NAL unit beginning at `start` ends: before the next start code and the zeros leading it. */
-export const nalEnd = (data: Uint8Array, start: number): number => {
-  let end = data.length;
-  for (let i = start; i + 2 < data.length; i++) {
-    if (data[i + 2] === 1 && data[i] === 0 && data[i + 1] === 0) {
-      end = i;
-      break;
-    }
-    if ((data[i + 2] ?? 0) > 1) i += 2;
-  }
-  while (end > start && data[end - 1] === 0) end--;
-  return end;
-};
-
-export const nalType = (codec: VideoCodec, data: Uint8Array, start: number): number =>
-  codec === "h264" ? (data[start] ?? 0) & 0x1f : ((data[start] ?? 0) >> 1) & 0x3f;
-
-const H264_AUD = 9;
-const HEVC_AUD = 35;
-export const H264_NAL = { idr: 5, sps: 7, pps: 8, aud: H264_AUD } as const;
-export const HEVC_NAL = { vps: 32, sps: 33, pps: 34, aud: HEVC_AUD } as const;
 
 const isAud = (codec: VideoCodec, data: Uint8Array, start: number): boolean =>
-  nalType(codec, data, start) === (codec === "h264" ? H264_AUD : HEVC_AUD);
+  nalType(codec, data, start) === (codec === "h264" ? H264_NAL.aud : HEVC_NAL.aud);
 
 const HVC1 = [0x68, 0x76, 0x63, 0x31] as const;
 /** Enhanced RTMP: the IsExHeader bit and packet types of the video tag's first byte. */
@@ -83,22 +57,22 @@ const EX_CODED_FRAMES_X = 3;
 
 /**
  * A video frame's tag body: the codec's header (composition time as a signed 24-bit ms value), then each NAL
- * unit of the Annex B access unit but the delimiters, behind a 4-byte length.
+ * unit of the Annex B access unit but the delimiters, behind a 4-byte length. `nals`: its NAL units, when
+ * the demuxer found them already.
  */
 export const videoFrame = (
   codec: VideoCodec,
   accessUnit: Uint8Array,
   keyframe: boolean,
   compositionMs: number,
+  nals: NalUnits = new NalUnits().scan(accessUnit),
 ): Uint8Array => {
   const frameType = keyframe ? 1 : 2;
   const hevcShort = codec === "hevc" && compositionMs === 0;
   const headerSize = codec === "h264" ? 5 : hevcShort ? 5 : 8;
   let size = headerSize;
-  for (let s = nextNal(accessUnit, 0); s >= 0; ) {
-    const e = nalEnd(accessUnit, s);
-    if (e > s && !isAud(codec, accessUnit, s)) size += 4 + e - s;
-    s = nextNal(accessUnit, e);
+  for (let i = 0; i < nals.count; i++) {
+    if (!isAud(codec, accessUnit, nals.start(i))) size += 4 + nals.end(i) - nals.start(i);
   }
   const body = new Uint8Array(size);
   let at: number;
@@ -118,18 +92,16 @@ export const videoFrame = (
     body[at + 2] = ct & 0xff;
     at += 3;
   }
-  for (let s = nextNal(accessUnit, 0); s >= 0; ) {
-    const e = nalEnd(accessUnit, s);
-    if (e > s && !isAud(codec, accessUnit, s)) {
-      const length = e - s;
-      body[at] = length >>> 24;
-      body[at + 1] = (length >> 16) & 0xff;
-      body[at + 2] = (length >> 8) & 0xff;
-      body[at + 3] = length & 0xff;
-      body.set(accessUnit.subarray(s, e), at + 4);
-      at += 4 + length;
-    }
-    s = nextNal(accessUnit, e);
+  for (let i = 0; i < nals.count; i++) {
+    const s = nals.start(i);
+    if (isAud(codec, accessUnit, s)) continue;
+    const length = nals.end(i) - s;
+    body[at] = length >>> 24;
+    body[at + 1] = (length >> 16) & 0xff;
+    body[at + 2] = (length >> 8) & 0xff;
+    body[at + 3] = length & 0xff;
+    copyBytes(accessUnit, s, s + length, body, at + 4);
+    at += 4 + length;
   }
   return body;
 };
@@ -147,19 +119,21 @@ export interface ParameterSets {
   readonly pps: ReadonlyArray<Uint8Array>;
 }
 
-export const parameterSets = (codec: VideoCodec, accessUnit: Uint8Array): ParameterSets => {
+/** `nals`: the access unit's NAL units, when the demuxer found them already. */
+export const parameterSets = (
+  codec: VideoCodec,
+  accessUnit: Uint8Array,
+  nals: NalUnits = new NalUnits().scan(accessUnit),
+): ParameterSets => {
   const vps: Uint8Array[] = [];
   const sps: Uint8Array[] = [];
   const pps: Uint8Array[] = [];
   const types = codec === "h264" ? { vps: -1, sps: H264_NAL.sps, pps: H264_NAL.pps } : HEVC_NAL;
-  for (let s = nextNal(accessUnit, 0); s >= 0; ) {
-    const e = nalEnd(accessUnit, s);
+  for (let i = 0; i < nals.count; i++) {
+    const s = nals.start(i);
     const type = nalType(codec, accessUnit, s);
-    const nal = accessUnit.subarray(s, e);
-    if (type === types.vps) vps.push(nal);
-    else if (type === types.sps) sps.push(nal);
-    else if (type === types.pps) pps.push(nal);
-    s = nextNal(accessUnit, e);
+    const list = type === types.vps ? vps : type === types.sps ? sps : type === types.pps ? pps : null;
+    list?.push(accessUnit.subarray(s, nals.end(i)));
   }
   return { vps, sps, pps };
 };
@@ -403,10 +377,18 @@ export class AdtsReader {
 
   /** The 2-byte AudioSpecificConfig of the current frame's header. */
   audioSpecificConfig(): Uint8Array {
-    return Uint8Array.of(
-      (this.objectType << 3) | (this.sampleRateIndex >> 1),
-      ((this.sampleRateIndex & 1) << 7) | (this.channels << 3),
-    );
+    return Uint8Array.of(this.configByte(0), this.configByte(1));
+  }
+
+  /** Whether `config` is the current frame's AudioSpecificConfig: asked every frame, so it makes none. */
+  hasConfig(config: Uint8Array): boolean {
+    return config.length === 2 && config[0] === this.configByte(0) && config[1] === this.configByte(1);
+  }
+
+  private configByte(i: 0 | 1): number {
+    return i === 0
+      ? (this.objectType << 3) | (this.sampleRateIndex >> 1)
+      : ((this.sampleRateIndex & 1) << 7) | (this.channels << 3);
   }
 }
 
@@ -423,7 +405,7 @@ export const aacFrame = (payload: Uint8Array, start: number, end: number): Uint8
   const body = new Uint8Array(2 + end - start);
   body[0] = AAC_FLAGS;
   body[1] = 1;
-  body.set(payload.subarray(start, end), 2);
+  copyBytes(payload, start, end, body, 2);
   return body;
 };
 

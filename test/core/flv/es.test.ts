@@ -172,20 +172,43 @@ describe("EsDemuxer", () => {
     expect(units.map((u) => u.pts)).toEqual([90_000, 97_200]);
   });
 
-  it("marks an HEVC access unit with an IRAP picture as a keyframe", () => {
+  it("finds an IDR behind SEI, its start code cut across two packets, in chunks of several packets", () => {
     const { units, demux } = collect();
-    const cra = Uint8Array.of(0, 0, 0, 1, 0x46, 0x01, 0x50, 0, 0, 1, 0x2a, 0x01, 0xaf);
-    const trail = Uint8Array.of(0, 0, 0, 1, 0x46, 0x01, 0x50, 0, 0, 1, 0x02, 0x01, 0xd0);
-    for (const packet of [
-      ...psi([{ streamType: 0x24, pid: VIDEO_PID }]),
-      tsPacket({ pid: VIDEO_PID, cc: 0, pusi: true, payload: concat(pesHeader(0xe0, 0, 1), cra) }),
-      tsPacket({ pid: VIDEO_PID, cc: 1, pusi: true, payload: concat(pesHeader(0xe0, 0, 2), trail) }),
-    ])
-      demux.push(packet);
+    const sei = Uint8Array.of(0x06, 0x05, ...new Array<number>(155).fill(0x5a), 0x80);
+    // AUD, SEI, IDR: the IDR's 4-byte start code straddles the end of the first packet's payload.
+    const au = (slice: Uint8Array) => concat(idr.subarray(0, 6), Uint8Array.of(0, 0, 0, 1), sei, slice);
+    const key = au(Uint8Array.of(0, 0, 0, 1, 0x65, 0x88, 0x84));
+    const nonKey = au(Uint8Array.of(0, 0, 0, 1, 0x41, 0x9a, 0x02));
+    const pes = (payload: Uint8Array, pts: number, cc: number) => {
+      const bytes = concat(pesHeader(0xe0, 0, pts), payload);
+      return [
+        tsPacket({ pid: VIDEO_PID, cc, pusi: true, payload: bytes.subarray(0, 184) }),
+        tsPacket({ pid: VIDEO_PID, cc: cc + 1, payload: bytes.subarray(184) }),
+      ];
+    };
+    const packets = [...psi([{ streamType: 0x1b, pid: VIDEO_PID }]), ...pes(key, 1, 0), ...pes(nonKey, 2, 2)];
+    expect(concat(pesHeader(0xe0, 0, 1), key).subarray(182, 186)).toEqual(Uint8Array.of(0, 0, 0, 1));
+    // One chunk of all the packets, with a packet's worth of something else before it in its buffer.
+    const chunk = concat(new Uint8Array(188), ...packets).subarray(188);
+    demux.push(chunk);
     demux.flush();
-    expect(units.map((u) => [u.codec, u.keyframe])).toEqual([
-      ["hevc", true],
-      ["hevc", false],
+    expect(units.map((u) => [u.pts, u.keyframe, u.data])).toEqual([
+      [1, true, Buffer.from(key).toString("hex")],
+      [2, false, Buffer.from(nonKey).toString("hex")],
     ]);
+  });
+
+  it("marks an HEVC access unit with an IRAP picture (types 16 to 23) as a keyframe", () => {
+    const { units, demux } = collect();
+    // AUD, then a slice of each type: TRAIL_N 0, RASL_R 9, 15 (reserved), BLA_W_LP 16, CRA 21, 23, 24 (reserved).
+    const types = [0, 9, 15, 16, 21, 23, 24];
+    const au = (type: number) => Uint8Array.of(0, 0, 0, 1, 0x46, 0x01, 0x50, 0, 0, 1, type << 1, 0x01, 0xaf);
+    const packets = types.map((type, i) =>
+      tsPacket({ pid: VIDEO_PID, cc: i, pusi: true, payload: concat(pesHeader(0xe0, 0, i), au(type)) }),
+    );
+    for (const packet of [...psi([{ streamType: 0x24, pid: VIDEO_PID }]), ...packets]) demux.push(packet);
+    demux.flush();
+    expect(units.map((u) => u.codec)).toEqual(types.map(() => "hevc"));
+    expect(units.map((u) => u.keyframe)).toEqual([false, false, false, true, true, true, false]);
   });
 });

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { Either } from "effect";
 import { describe, expect, it } from "vitest";
 import { decodeAmf0, EcmaArray } from "../../../src/core/flv/amf0.ts";
+import { H264_NAL, NalUnits, nalType } from "../../../src/core/flv/nal.ts";
 import {
   AdtsReader,
   aacFrame,
@@ -10,13 +11,9 @@ import {
   avcSequenceHeader,
   flvFileHeader,
   flvTag,
-  H264_NAL,
   hevcSequenceHeader,
   metadataBody,
   mp3Frame,
-  nalEnd,
-  nalType,
-  nextNal,
   parameterSets,
   readCompositionMs,
   readHevcSps,
@@ -34,8 +31,9 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 /** Annex B split into access units at each delimiter, as an encoder with AUDs writes them. */
 const accessUnits = (stream: Uint8Array): Uint8Array[] => {
   const starts: number[] = [];
-  for (let s = nextNal(stream, 0); s >= 0; s = nextNal(stream, nalEnd(stream, s))) {
-    if (nalType("h264", stream, s) === H264_NAL.aud) starts.push(s - 4);
+  const nals = new NalUnits().scan(stream);
+  for (let i = 0; i < nals.count; i++) {
+    if (nalType("h264", stream, nals.start(i)) === H264_NAL.aud) starts.push(nals.start(i) - 4);
   }
   return starts.map((at, i) => stream.subarray(at, starts[i + 1] ?? stream.length));
 };
@@ -211,6 +209,12 @@ describe("audio tags", () => {
     adts.reset(pes);
     adts.next();
     expect(hex(aacSequenceHeader(adts.audioSpecificConfig()))).toBe("af001190");
+    const config = adts.audioSpecificConfig();
+    expect(adts.hasConfig(config)).toBe(true);
+    // 44.1 kHz (index 4), mono: another AudioSpecificConfig, so the remux sends a new sequence header.
+    adts.reset(Uint8Array.of(0xff, 0xf1, 0x50, 0x40, 0x01, 0x3f, 0xfc, 0xaa, 0xbb));
+    expect(adts.next()).toBe(true);
+    expect([adts.hasConfig(config), hex(adts.audioSpecificConfig())]).toEqual([false, "1208"]);
     // A frame longer than what remains ends the walk rather than reading past it.
     adts.reset(pes.subarray(0, 12));
     expect([adts.next(), adts.next()]).toEqual([true, false]);
