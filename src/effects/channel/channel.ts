@@ -20,9 +20,11 @@ import {
   type Redundancy,
   resolveRedundancy,
 } from "../../domain/redundancy.ts";
+import type { OutputProtocol } from "../../domain/url.ts";
 import { makeInputPath } from "../ingest/input-path.ts";
 import type { InputPathError, InputsSummary } from "../ingest/input-types.ts";
 import { makeOutput, type Output, type OutputEvent } from "../outputs/writer.ts";
+import { type ReadPace, readPaceMs } from "../runtime/batch-reader.ts";
 import { asOneTurn } from "../runtime/end-of-turn.ts";
 import {
   ChannelError,
@@ -48,6 +50,12 @@ interface OutputEntry {
 
 /** What a moved copy holds at most until the old copy is done: ~5 s of a 7 Mbit/s stream. */
 const MAX_HELD = 4096;
+
+/**
+ * Outputs that send the TS packets as they come, for whom every millisecond a datagram waits to be read is
+ * added latency; the others (RTMP, RTSP, HLS, files) send whole frames or segments.
+ */
+const AS_THEY_COME: ReadonlySet<OutputProtocol> = new Set(["udp", "rtp", "srt"]);
 
 /**
  * Builds and runs a channel in the current scope; returns once every input listens and every enabled output
@@ -118,15 +126,22 @@ export const startChannel = (
     const tapping = new Set<(chunk: Uint8Array) => void>();
     // The fan-out reads a plain array: cheaper per datagram than iterating a Map.
     let offers: ReadonlyArray<(chunk: Uint8Array) => void> = [];
+    /** Whether an offer keeps the chunk it is given (a queue, a tap); the remux copies what it needs. */
+    let kept = false;
+    /** How long the inputs' datagrams may wait to be read: the outputs and the failover time say (ReadPace). */
+    const pace: ReadPace = { ms: readPaceMs(true, 0) };
+    let failoverAfterMs = 0;
     const rebuildFanOut = () => {
       const enabled = [...entries.values()].filter((entry) => entry.spec.enabled);
       const remuxed = enabled.some((entry) => entry.output.flv !== null);
       if (!remuxed && [...entries.values()].every((entry) => entry.output.flv === null)) flv = null;
-      offers = [
-        ...enabled.flatMap((entry) => (entry.output.flv === null ? [entry.output.offer] : [])),
-        ...(remuxed && flv !== null ? [flv.push.bind(flv)] : []),
-        ...tapping,
-      ];
+      const queued = enabled.flatMap((entry) => (entry.output.flv === null ? [entry.output.offer] : []));
+      offers = [...queued, ...(remuxed && flv !== null ? [flv.push.bind(flv)] : []), ...tapping];
+      kept = queued.length > 0 || tapping.size > 0;
+      pace.ms = readPaceMs(
+        enabled.some((entry) => AS_THEY_COME.has(entry.output.protocol)),
+        failoverAfterMs,
+      );
     };
     const taps = yield* makeTaps(
       {
@@ -152,10 +167,13 @@ export const startChannel = (
     const forward = (datagram: Uint8Array, core: PacketCore) => {
       const start = core.payloadOffset;
       const end = start + core.payloadLength;
+      const view = start === 0 && end === datagram.length ? datagram : datagram.subarray(start, end);
+      // Only the remux reads it (it copies what it keeps): the view itself will do.
+      if (!kept && held === null) return offerAll(view);
       // The queues keep chunks by reference, and a datagram is a view into memory that is reused (the
       // socket's batch, a WebAssembly buffer): it is copied once, into Node's buffer pool, for all outputs.
       const chunk = Buffer.allocUnsafe(end - start);
-      chunk.set(start === 0 && end === datagram.length ? datagram : datagram.subarray(start, end));
+      chunk.set(view);
       if (held !== null) {
         held.push(chunk);
         // Bounded: a settle that never comes lets go after a few seconds of stream rather than holding it.
@@ -174,17 +192,21 @@ export const startChannel = (
       for (let i = 0; i < offers.length; i++) offers[i]?.(chunk);
     };
 
+    const redundancy = yield* resolvedRedundancy(spec);
+    failoverAfterMs = redundancy.failover_after_ms;
+    rebuildFanOut();
     const inputs = yield* makeInputPath({
       channel: spec.id,
       primary: spec.primary,
       backup: spec.backup,
-      redundancy: yield* resolvedRedundancy(spec),
+      redundancy,
       forward,
       onCoreEvent,
       emit,
       guarded,
       seams: faults,
       handover: options.handover,
+      pace,
     }).pipe(Effect.mapError(inputPathFailure));
 
     /**
@@ -195,6 +217,8 @@ export const startChannel = (
       Effect.gen(function* () {
         const redundancy = yield* resolvedRedundancy(next);
         yield* inputs.reconfigure(next, redundancy).pipe(Effect.mapError(inputPathFailure));
+        failoverAfterMs = redundancy.failover_after_ms;
+        rebuildFanOut();
         spec = {
           ...spec,
           name: next.name,

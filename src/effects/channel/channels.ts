@@ -15,7 +15,13 @@
  */
 import { Context, Effect, Layer } from "effect";
 import type { ChannelId } from "../../domain/ids.ts";
-import { batchMs, forwardingPriority, hlsPushAllowPrivate, workerCount } from "../config/settings.ts";
+import {
+  batchMs,
+  batchMsRemuxed,
+  forwardingPriority,
+  hlsPushAllowPrivate,
+  workerCount,
+} from "../config/settings.ts";
 import { EventBus } from "../events/event-bus.ts";
 import type { HlsServed } from "../outputs/hls.ts";
 import { recordingsRoot } from "../outputs/recordings.ts";
@@ -122,6 +128,7 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
   scoped: Effect.gen(function* () {
     // Checked here, where a wrong value stops the start with its reason; every forwarding thread reads it.
     yield* Effect.orDie(batchMs);
+    yield* Effect.orDie(batchMsRemuxed);
     // Recordings are refused outside the recordings directory when they run, as when they are saved.
     const outputs: OutputOptions = {
       pushAddresses: { allowPrivate: yield* Effect.orDie(hlsPushAllowPrivate) },

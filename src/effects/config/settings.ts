@@ -61,6 +61,21 @@ export const batchMs = Config.number("DISTRIBUTARY_BATCH_MS").pipe(
   }),
 );
 
+export const BATCH_MS_REMUXED_DEFAULT = 20;
+
+/**
+ * The same wait for a channel none of whose outputs sends TS packets as they come (UDP, RTP, SRT): RTMP, RTSP,
+ * HLS and files send whole frames or segments, so reading every 20 ms instead of every 3 costs no destination
+ * anything it would see, and the thread wakes far less often. Never below DISTRIBUTARY_BATCH_MS.
+ */
+export const batchMsRemuxed = Config.number("DISTRIBUTARY_BATCH_MS_REMUXED").pipe(
+  Config.withDefault(BATCH_MS_REMUXED_DEFAULT),
+  Config.validate({
+    message: `DISTRIBUTARY_BATCH_MS_REMUXED must be a number of milliseconds from 0 to ${BATCH_MS_MAX}`,
+    validation: isBatchMs,
+  }),
+);
+
 /** `off` reads inputs through node:dgram's events, one datagram at a time, instead of recvmmsg in batches. */
 export const batchRead = Config.string("DISTRIBUTARY_BATCH_READ").pipe(
   Config.withDefault("on"),

@@ -9,6 +9,7 @@ import type { RemoteInfo } from "node:dgram";
 import { Effect } from "effect";
 import { FecCore, type FecSnapshot } from "../../core/redundancy-core.ts";
 import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET } from "../../domain/redundancy.ts";
+import type { ReadPace } from "../runtime/batch-reader.ts";
 import { bindInput, type InputEndpoint } from "./udp-receiver.ts";
 
 export interface FecInput {
@@ -26,6 +27,7 @@ export const bindFec = (
   onRecovered: (datagram: Uint8Array) => void,
   accepts: (address: string) => boolean,
   onRefused: () => void,
+  pace?: ReadPace,
 ) =>
   Effect.gen(function* () {
     const core = FecCore.load();
@@ -36,8 +38,8 @@ export const bindFec = (
       if (accepts(sender.address)) handOn(core.fec(datagram));
       else onRefused();
     };
-    yield* bindInput({ ...endpoint, port: endpoint.port + FEC_COLUMN_PORT_OFFSET }, onFec);
-    yield* bindInput({ ...endpoint, port: endpoint.port + FEC_ROW_PORT_OFFSET }, onFec);
+    yield* bindInput({ ...endpoint, port: endpoint.port + FEC_COLUMN_PORT_OFFSET }, onFec, undefined, pace);
+    yield* bindInput({ ...endpoint, port: endpoint.port + FEC_ROW_PORT_OFFSET }, onFec, undefined, pace);
     return {
       media: (datagram) => handOn(core.media(datagram)),
       snapshot: () => core.snapshot(),

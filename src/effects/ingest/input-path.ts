@@ -182,6 +182,7 @@ export const makeInputPath = (
             guarded(where(input.role), (datagram: Uint8Array) => accept(input, datagram, true)),
             allowed(input),
             refuse(input),
+            options.pace,
           ).pipe(
             Scope.extend(scope),
             Effect.tapError(() => Scope.close(scope, Exit.void)),
@@ -250,7 +251,9 @@ export const makeInputPath = (
           } else {
             yield* useFec(input, fec, true);
             const takeOver = options.handover?.[role];
-            input.socket = yield* bindInput(endpoint, receive, takeOver).pipe(Scope.extend(scope));
+            input.socket = yield* bindInput(endpoint, receive, takeOver, options.pace).pipe(
+              Scope.extend(scope),
+            );
           }
         }).pipe(Effect.tapError(() => Scope.close(scope, Exit.void)));
         inputs = [...inputs.filter((other) => other.role !== role), input].sort((a, b) =>

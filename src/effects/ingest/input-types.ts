@@ -11,6 +11,7 @@ import type { FecSnapshot, MergeSnapshot } from "../../core/redundancy-core.ts";
 import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import type { InputEndpoint, InputRole, Redundancy, RedundancyMode } from "../../domain/redundancy.ts";
+import type { ReadPace } from "../runtime/batch-reader.ts";
 import type { InputHealth, RedundancyEvent, SwitchReason } from "./failover.ts";
 import type { Selector } from "./selector.ts";
 
@@ -53,6 +54,8 @@ export interface InputPathOptions {
   readonly seams?: InputSeams | undefined;
   /** Starting as a moving channel's new copy: each UDP input joins its port connected to this sender. */
   readonly handover?: Senders | undefined;
+  /** How long the channel's outputs let its UDP inputs' datagrams wait to be read; the channel changes it. */
+  readonly pace?: ReadPace | undefined;
 }
 
 export interface InputPath {

@@ -2,7 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { Data, Effect } from "effect";
 import type { InputEndpoint } from "../../domain/redundancy.ts";
-import { readInBatches } from "../runtime/batch-reader.ts";
+import { type ReadPace, readInBatches } from "../runtime/batch-reader.ts";
 import { setReceiveBuffer } from "../runtime/datagram.ts";
 
 export type { InputEndpoint } from "../../domain/redundancy.ts";
@@ -33,12 +33,14 @@ const receiveBufferBytes = 8 * 1024 * 1024;
  * `takeOver` is for a channel moving to another worker while its stream flows: the new socket joins the old
  * one's port (SO_REUSEPORT) connected to the sender the old one hears, so the kernel hands that sender's
  * datagrams to the new socket from then on and the old one can close without losing any; `disconnect`
- * afterwards lets any sender in again.
+ * afterwards lets any sender in again. `pace` is how long the channel's outputs let its datagrams wait to be
+ * read (batch-reader.ts).
  */
 export const bindInput = (
   endpoint: InputEndpoint,
   onDatagram: (datagram: Buffer, sender: RemoteInfo) => void,
   takeOver?: { readonly address: string; readonly port: number },
+  pace?: ReadPace,
 ) =>
   Effect.acquireRelease(
     Effect.async<Socket, InputError>((resumeWith) => {
@@ -46,7 +48,7 @@ export const bindInput = (
       const resume = (effect: Effect.Effect<Socket, InputError>) =>
         resumeWith(
           Effect.map(effect, (bound) => {
-            stopReading.set(bound, readInBatches(bound, onDatagram));
+            stopReading.set(bound, readInBatches(bound, onDatagram, pace));
             return bound;
           }),
         );

@@ -21,6 +21,7 @@ import type { FlvFrame, FlvRemux } from "../../core/flv/remux.ts";
 import { MESSAGE } from "../../core/rtmp/chunks.ts";
 import { OutputError } from "../../domain/errors.ts";
 import type { RtmpTarget } from "../../domain/url.ts";
+import { atEndOfTurn, cancelEndOfTurn } from "../runtime/end-of-turn.ts";
 import type { WriterContext } from "./context.ts";
 import { connectRtmp } from "./rtmp-session.ts";
 
@@ -69,12 +70,9 @@ export const rtmpAttempt = (
     let started = false;
     let waitingForKey = false;
     let failure: OutputError | null = null;
-    const wake = { resume: null as (() => void) | null };
-    const signal = () => {
-      const resume = wake.resume;
-      wake.resume = null;
-      resume?.();
-    };
+    /** Set once connected: frames are waiting, or `failure` was set. */
+    let ready: (() => void) | null = null;
+    const signal = () => ready?.();
 
     const drop = (keep: (frame: FlvFrame, index: number) => boolean) => {
       for (let i = 0; i < queue.length; ) {
@@ -184,7 +182,7 @@ export const rtmpAttempt = (
       }),
     );
     // Until the first frame goes, a PMT that changes to what RTMP cannot carry ends the attempt in words; from
-    // then on the listener tells the pump (a codec switch), and this rests.
+    // then on the listener ends it (a codec switch), and this rests.
     const watch = Effect.forever(
       Effect.zipRight(
         Effect.sleep("250 millis"),
@@ -206,62 +204,69 @@ export const rtmpAttempt = (
     yield* context.markConnected;
 
     const socket = connection.socket;
-    const drained = Effect.async<void>((resume) => {
-      const done = () => resume(Effect.void);
-      socket.once("drain", done);
-      socket.once("close", done);
-      return Effect.sync(() => {
-        socket.off("drain", done);
-        socket.off("close", done);
-      });
-    });
-    const next = Effect.async<void>((resume) => {
-      if (queue.length > 0 || failure !== null) return resume(Effect.void);
-      wake.resume = () => resume(Effect.void);
-      return Effect.sync(() => {
-        wake.resume = null;
-      });
-    });
-
     let lastAcknowledged = 0;
-    const pump = Effect.forever(
-      Effect.gen(function* () {
-        yield* next;
-        if (failure !== null) return yield* failure;
-        // What is ready goes to the kernel in one writev, not one write per message.
+    /** Past the socket's mark, nothing is written until it drains. */
+    let blocked = false;
+    // What a turn of the event loop queued goes to the kernel at its end, in one writev: a plain callback, not a
+    // fiber woken per turn, since this runs at every read of the inputs.
+    const sendFrame = (frame: FlvFrame) => {
+      queued -= sizeOf(frame);
+      const chunkStream =
+        frame.type === MESSAGE.video
+          ? CHUNK_STREAM.video
+          : frame.type === MESSAGE.audio
+            ? CHUNK_STREAM.audio
+            : CHUNK_STREAM.data;
+      connection.send({
+        chunkStream,
+        type: frame.type,
+        streamId: connection.streamId,
+        timestamp: frame.timestamp,
+        body: frame.body,
+      });
+      context.countSent(frame.body.length);
+      if (frame.kind === "video" || frame.kind === "audio") counters.framesSent++;
+      else if (frame.kind === "cue" && target.cues !== "off") {
+        counters.cuesSent++;
+        frame.cueSent?.(id, target.cues);
+      }
+    };
+    const write = () => {
+      if (blocked || failure !== null) return;
+      // Corked, a mark's worth goes in one writev; the kernel may take it at once, and then the next does.
+      while (queue.length > 0 && socket.writableLength < SOCKET_MARK) {
         socket.cork();
         while (queue.length > 0 && socket.writableLength < SOCKET_MARK) {
-          const frame = queue.shift() as FlvFrame;
-          queued -= sizeOf(frame);
-          const chunkStream =
-            frame.type === MESSAGE.video
-              ? CHUNK_STREAM.video
-              : frame.type === MESSAGE.audio
-                ? CHUNK_STREAM.audio
-                : CHUNK_STREAM.data;
-          connection.send({
-            chunkStream,
-            type: frame.type,
-            streamId: connection.streamId,
-            timestamp: frame.timestamp,
-            body: frame.body,
-          });
-          context.countSent(frame.body.length);
-          if (frame.kind === "video" || frame.kind === "audio") counters.framesSent++;
-          else if (frame.kind === "cue" && target.cues !== "off") {
-            counters.cuesSent++;
-            frame.cueSent?.(id, target.cues);
-          }
+          sendFrame(queue.shift() as FlvFrame);
         }
         socket.uncork();
-        counters.queuedBytes = queued;
-        const acknowledged = connection.acknowledged();
-        if (acknowledged !== lastAcknowledged) {
-          counters.acknowledgedBytes += (acknowledged - lastAcknowledged + 2 ** 32) % 2 ** 32;
-          lastAcknowledged = acknowledged;
-        }
-        if (socket.writableLength >= SOCKET_MARK) yield* drained;
-      }),
-    );
-    return yield* Effect.raceFirst(Effect.raceFirst(pump, connection.closed), watch);
+      }
+      counters.queuedBytes = queued;
+      const acknowledged = connection.acknowledged();
+      if (acknowledged !== lastAcknowledged) {
+        counters.acknowledgedBytes += (acknowledged - lastAcknowledged + 2 ** 32) % 2 ** 32;
+        lastAcknowledged = acknowledged;
+      }
+      if (socket.writableLength >= SOCKET_MARK) {
+        blocked = true;
+        socket.once("drain", drained);
+      }
+    };
+    const drained = () => {
+      blocked = false;
+      write();
+    };
+    const failed = Effect.async<never, OutputError>((resume) => {
+      ready = () => {
+        if (failure !== null) resume(Effect.fail(failure));
+        else atEndOfTurn(write);
+      };
+      signal();
+      return Effect.sync(() => {
+        ready = null;
+        cancelEndOfTurn(write);
+        socket.off("drain", drained);
+      });
+    });
+    return yield* Effect.raceFirst(Effect.raceFirst(failed, connection.closed), watch);
   });

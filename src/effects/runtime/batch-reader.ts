@@ -13,11 +13,24 @@
  * wakes once per interval instead of once per datagram. 0 reads every datagram as it comes. A socket that
  * stays empty for 50 ms goes back to being watched.
  *
+ * The interval is each channel's to say (its `ReadPace`, changed live): 3 ms while one of its outputs sends TS
+ * packets as they come (UDP, RTP, SRT), `DISTRIBUTARY_BATCH_MS_REMUXED` (20 ms) while all of them send whole
+ * frames or segments (RTMP, RTSP, HLS, files), which no destination sees; a fifth of its failover time at most,
+ * so that a flowing input's reads stay well inside it. The thread reads at the shortest interval any of its
+ * flowing sockets asks for.
+ *
  * Node.js only (its socket internals and koffi's libuv poll); Bun and Deno, or a socket whose descriptor cannot
  * be had, keep node:dgram's "message" events.
  */
 import type { RemoteInfo, Socket } from "node:dgram";
-import { BATCH_MS_DEFAULT, batchMs as batchMsSetting, batchRead, settingNow } from "../config/settings.ts";
+import {
+  BATCH_MS_DEFAULT,
+  BATCH_MS_REMUXED_DEFAULT,
+  batchMsRemuxed as batchMsRemuxedSetting,
+  batchMs as batchMsSetting,
+  batchRead,
+  settingNow,
+} from "../config/settings.ts";
 import { asOneTurn } from "./end-of-turn.ts";
 import {
   AF_INET,
@@ -58,10 +71,27 @@ const QUIET_MS = 50;
 export const batchMs = settingNow(batchMsSetting, BATCH_MS_DEFAULT);
 /** Whether inputs are read in batches at all, read at load as `batchMs` is. */
 const batchReadOn = settingNow(batchRead, true);
+/** The interval for a channel whose outputs all remux or store, never below `batchMs`. */
+const remuxedMs = Math.max(batchMs, settingNow(batchMsRemuxedSetting, BATCH_MS_REMUXED_DEFAULT));
+
+/** How long one channel's flowing inputs may wait to be read (ms): the channel changes it as its outputs do. */
+export interface ReadPace {
+  ms: number;
+}
+
+/**
+ * The wait a channel's outputs allow: `batchMs` when one of them sends TS packets as they come, else the longer
+ * one, but at most a fifth of the failover time.
+ */
+export const readPaceMs = (asTheyCome: boolean, failoverAfterMs: number): number =>
+  asTheyCome ? batchMs : Math.max(batchMs, Math.min(remuxedMs, Math.floor(failoverAfterMs / 5)));
+
+const defaultPace: ReadPace = { ms: batchMs };
 
 interface Reading {
   readonly fd: number;
   readonly deliver: (datagram: Buffer, sender: RemoteInfo) => void;
+  readonly pace: ReadPace;
   readiness: Readiness | null;
   closed: boolean;
   quietTurns: number;
@@ -76,6 +106,8 @@ let memory: Buffer | null = null;
 let base = 0;
 const flowing = new Set<Reading>();
 let timer: ReturnType<typeof setInterval> | null = null;
+/** The interval `timer` runs at: the shortest any flowing socket asks for. */
+let timerMs = 0;
 const text = Buffer.alloc(64);
 
 const prepare = (): Buffer => {
@@ -183,10 +215,23 @@ const drainNow = (reading: Reading): number => {
   return total;
 };
 
-const quietTurns = () => Math.max(1, Math.ceil(QUIET_MS / Math.max(batchMs, 1)));
+const quietTurns = () => Math.max(1, Math.ceil(QUIET_MS / Math.max(timerMs, 1)));
+
+/** Runs the turns at `ms`, or stops them (0). */
+const setTurns = (ms: number) => {
+  if (ms === timerMs && (timer !== null) === ms > 0) return;
+  if (timer !== null) clearInterval(timer);
+  timer = null;
+  timerMs = ms;
+  if (ms > 0) {
+    timer = setInterval(turn, ms);
+    timer.unref();
+  }
+};
 
 /** Reads every flowing socket; what one socket's datagrams gave the outputs leaves before the next is read. */
 const turn = () => {
+  let shortest = Number.POSITIVE_INFINITY;
   for (const reading of flowing) {
     let count = 0;
     asOneTurn(() => {
@@ -196,12 +241,11 @@ const turn = () => {
     else if (++reading.quietTurns >= quietTurns()) {
       flowing.delete(reading);
       reading.readiness?.start();
+      continue;
     }
+    shortest = Math.min(shortest, reading.pace.ms);
   }
-  if (flowing.size === 0 && timer !== null) {
-    clearInterval(timer);
-    timer = null;
-  }
+  setTurns(flowing.size === 0 ? 0 : shortest);
 };
 
 const onReadable = (reading: Reading) => {
@@ -214,21 +258,19 @@ const onReadable = (reading: Reading) => {
   reading.quietTurns = 0;
   flowing.add(reading);
   asOneTurn(() => drain(reading));
-  if (timer === null) {
-    timer = setInterval(turn, batchMs);
-    timer.unref();
-  }
+  if (timer === null || reading.pace.ms < timerMs) setTurns(reading.pace.ms);
 };
 
 /**
  * Takes over reading a bound socket: from now on its datagrams go to `deliver` as views into memory that is
- * reused as soon as `deliver` returns (copy what must be kept). Returns the function that reads what is left
- * and lets the socket go (call it before closing the socket), or null when this runtime or socket cannot,
- * and node:dgram's "message" events go on.
+ * reused as soon as `deliver` returns (copy what must be kept), at most `pace.ms` after they came. Returns the
+ * function that reads what is left and lets the socket go (call it before closing the socket), or null when
+ * this runtime or socket cannot, and node:dgram's "message" events go on.
  */
 export const readInBatches = (
   socket: Socket,
   deliver: (datagram: Buffer, sender: RemoteInfo) => void,
+  pace: ReadPace = defaultPace,
 ): (() => void) | null => {
   if (runtimeName !== "node" || !batchReadOn) return null;
   const fd = descriptorOf(socket);
@@ -243,6 +285,7 @@ export const readInBatches = (
   const reading: Reading = {
     fd,
     deliver,
+    pace,
     readiness: null,
     closed: false,
     quietTurns: 0,
