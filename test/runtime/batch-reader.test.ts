@@ -136,13 +136,16 @@ it("after the input closes: no more datagrams reach it and the port can be bound
 });
 
 it.each([
-  ["25", "from 0 (read each datagram as it comes) to 20"],
-  ["-1", "from 0 (read each datagram as it comes) to 20"],
-  ["abc", "DISTRIBUTARY_BATCH_MS"],
-])("DISTRIBUTARY_BATCH_MS=%s stops the start, saying what is wrong", async (value, words) => {
-  const settings = Layer.setConfigProvider(
-    ConfigProvider.fromMap(new Map([["DISTRIBUTARY_BATCH_MS", value]])),
-  );
+  ["DISTRIBUTARY_BATCH_MS", "25", "from 0 (read each datagram as it comes) to 20"],
+  ["DISTRIBUTARY_BATCH_MS", "-1", "from 0 (read each datagram as it comes) to 20"],
+  ["DISTRIBUTARY_BATCH_MS", "abc", "DISTRIBUTARY_BATCH_MS"],
+  [
+    "DISTRIBUTARY_BATCH_MS_REMUXED",
+    "40",
+    "DISTRIBUTARY_BATCH_MS_REMUXED must be a number of milliseconds from 0 to 20",
+  ],
+])("%s=%s stops the start, saying what is wrong", async (name, value, words) => {
+  const settings = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([[name, value]])));
   const exit = await Effect.runPromiseExit(
     Effect.scoped(Layer.build(Channels.Test.pipe(Layer.provide(settings)))),
   );
