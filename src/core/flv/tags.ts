@@ -74,7 +74,8 @@ export const videoFrame = (
   for (let i = 0; i < nals.count; i++) {
     if (!isAud(codec, accessUnit, nals.start(i))) size += 4 + nals.end(i) - nals.start(i);
   }
-  const body = new Uint8Array(size);
+  // Every byte is written below: no zeroing first (and a small body comes from Buffer's pool).
+  const body = Buffer.allocUnsafe(size);
   let at: number;
   if (codec === "h264") {
     body[0] = (frameType << 4) | 7;
@@ -402,7 +403,8 @@ export const aacSequenceHeader = (audioSpecificConfig: Uint8Array): Uint8Array =
 
 /** An AAC frame's tag body: 0xAF 0x01 and the raw frame `payload[start, end)`, its ADTS header gone. */
 export const aacFrame = (payload: Uint8Array, start: number, end: number): Uint8Array => {
-  const body = new Uint8Array(2 + end - start);
+  // Every byte is written below; an AAC frame's few hundred bytes come from Buffer's pool.
+  const body = Buffer.allocUnsafe(2 + end - start);
   body[0] = AAC_FLAGS;
   body[1] = 1;
   copyBytes(payload, start, end, body, 2);

@@ -74,7 +74,8 @@ export const encodeMessage = (chunkSize: number, message: RtmpMessage): Uint8Arr
   const chunks = Math.max(1, Math.ceil(body.length / chunkSize));
   const basic = basicHeaderSize(chunkStream);
   const size = basic + 11 + (chunks - 1) * basic + chunks * (extended ? 4 : 0) + body.length;
-  const out = new Uint8Array(size);
+  // Every byte is written below: no zeroing first (and a small message comes from Buffer's pool).
+  const out = Buffer.allocUnsafe(size);
   let at = putBasicHeader(out, 0, 0, chunkStream);
   const field = extended ? EXTENDED : timestamp;
   out[at] = field >> 16;

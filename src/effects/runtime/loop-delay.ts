@@ -1,8 +1,9 @@
 /**
  * The event-loop delay a forwarding worker reports each second (p99 and max, in nanoseconds as perf_hooks
- * gives them): how late a timer of `resolutionMs` ran beyond its interval. Node.js and Bun measure it with perf_hooks.monitorEventLoopDelay; Deno's (2.9) is there but
- * does not see the loop being held (a 250 ms block reads as 0.02 ms), so on Deno a timer measures it instead:
- * every `resolutionMs` it records how late it fires, which is what the loop made it wait.
+ * gives them), and the main thread at each scrape: how late a timer of `resolutionMs` ran beyond its
+ * interval. Node.js and Bun measure it with perf_hooks.monitorEventLoopDelay; Deno's (2.9) is there but does
+ * not see the loop being held (a 250 ms block reads as 0.02 ms), so on Deno a timer measures it instead: every
+ * `resolutionMs` it records how late it fires, which is what the loop made it wait.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setInterval } from "node:timers";
@@ -13,6 +14,9 @@ export interface LoopDelay {
   readonly percentile: (p: number) => number;
   /** The longest delay since the last reset, in nanoseconds. */
   readonly max: () => number;
+  readonly min: () => number;
+  readonly mean: () => number;
+  readonly stddev: () => number;
   readonly reset: () => void;
   /** Measures only while on (a thread with nothing to forward need not wake to be measured); on at first. */
   readonly measure: (on: boolean) => void;
@@ -21,13 +25,7 @@ export interface LoopDelay {
 /** Samples kept between two resets at most (the worker resets once a second). */
 const MAX_SAMPLES = 10_000;
 
-export interface TimerLoopDelay extends LoopDelay {
-  readonly min: () => number;
-  readonly mean: () => number;
-  readonly stddev: () => number;
-}
-
-export const timerLoopDelay = (resolutionMs: number): TimerLoopDelay => {
+export const timerLoopDelay = (resolutionMs: number): LoopDelay => {
   let samples: number[] = [];
   let max = 0;
   let expected = 0;
@@ -82,6 +80,11 @@ export const makeLoopDelay = (resolutionMs: number): LoopDelay => {
   return {
     percentile: (p) => late(histogram.percentile(p)),
     max: () => late(histogram.max),
+    // Before its first sample the monitor's min is the largest integer and its mean and spread NaN.
+    min: () => (histogram.count === 0 ? 0 : late(histogram.min)),
+    mean: () => (histogram.count === 0 ? 0 : late(histogram.mean)),
+    // Each sample less the same interval: the spread is the monitor's own.
+    stddev: () => (histogram.count === 0 ? 0 : histogram.stddev),
     reset: () => histogram.reset(),
     measure: (wanted) => {
       if (wanted === on) return;

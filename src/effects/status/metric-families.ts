@@ -6,7 +6,7 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { ChannelView, InputSummary, OutputView, StatusSnapshot } from "../../domain/views.ts";
 import type { WorkerStatus } from "../channel/channels.ts";
-import { timerLoopDelay } from "../runtime/loop-delay.ts";
+import { makeLoopDelay } from "../runtime/loop-delay.ts";
 
 export type Labels = Record<string, string>;
 
@@ -125,11 +125,19 @@ export const snapshotFamilies = (registry: Registry, workers: () => ReadonlyArra
 };
 
 /**
- * Deno's perf_hooks.monitorEventLoopDelay, which prom-client's figures come from, does not see a held loop:
- * the same series from the timer sampler there (src/effects/runtime/loop-delay.ts), reset at each scrape.
+ * How often the main thread's event-loop delay is sampled. A timer of 20 ms (prom-client's monitor as the
+ * service ran it before) woke an idle service 50 times a second, which cost 0.4 % of a core on its own; the
+ * lateness of a 100-ms timer still sees every stall of 100 ms or more, what DistributaryEventLoopLag watches.
  */
-export const timerLoopDelayGauges = (registry: Registry) => {
-  const delay = timerLoopDelay(20);
+export const MAIN_LOOP_RESOLUTION_MS = 100;
+
+/**
+ * prom-client's event-loop delay series, from our own monitor (src/effects/runtime/loop-delay.ts), reset at
+ * each scrape: how late a timer ran beyond its interval, what the loop added, as the workers report theirs.
+ * On Deno, whose perf_hooks monitor does not see a held loop, a plain timer measures it.
+ */
+export const loopDelayGauges = (registry: Registry) => {
+  const delay = makeLoopDelay(MAIN_LOOP_RESOLUTION_MS);
   const series: ReadonlyArray<[string, () => number]> = [
     ["min", delay.min],
     ["max", delay.max],
@@ -144,7 +152,7 @@ export const timerLoopDelayGauges = (registry: Registry) => {
     registry.removeSingleMetric(metricName);
     new Gauge({
       name: metricName,
-      help: `The ${name} of the recorded event loop delays (a 20 ms timer's lateness).`,
+      help: `The ${name} of the recorded event loop delays (how late a ${MAIN_LOOP_RESOLUTION_MS} ms timer ran).`,
       registers: [registry],
       collect() {
         this.set(read() / 1e9);

@@ -16,7 +16,7 @@ import { version } from "../../version.ts";
 import { Channels, type WorkerStatus } from "../channel/channels.ts";
 import { EventBus } from "../events/event-bus.ts";
 import { runtimeName, runtimeVersion } from "../runtime/runtime.ts";
-import { snapshotFamilies, timerLoopDelayGauges } from "./metric-families.ts";
+import { loopDelayGauges, snapshotFamilies } from "./metric-families.ts";
 import { ReadModel } from "./read-model.ts";
 import { Readiness } from "./readiness.ts";
 
@@ -36,8 +36,9 @@ export const makeMetrics = (
   const { family, perChannel, perInput, perOutput, perWorker, fill } = snapshotFamilies(registry, workers);
 
   // --- service ------------------------------------------------------------------------------------------------
-  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
-  if (runtimeName === "deno") timerLoopDelayGauges(registry);
+  // prom-client's own delay monitor is left to sample once a minute: its series are replaced just after.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 60_000 });
+  loopDelayGauges(registry);
   family(
     "gauge",
     "distributary_build_info",
