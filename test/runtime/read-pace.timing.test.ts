@@ -7,7 +7,13 @@
 import { Effect, Exit, Scope } from "effect";
 import { afterEach, expect, it } from "vitest";
 import { bindInput } from "../../src/effects/ingest/udp-receiver.ts";
-import { batchMs, type ReadPace, readPaceMs } from "../../src/effects/runtime/batch-reader.ts";
+import {
+  batchMs,
+  type ReadPace,
+  readingInTurns,
+  readPaceMs,
+  turnLateness,
+} from "../../src/effects/runtime/batch-reader.ts";
 import { freeUdpPort } from "../support/peers.ts";
 import { DATAGRAM_BYTES, sendPaced } from "../support/sender.ts";
 
@@ -72,4 +78,20 @@ it("reads a flowing socket at its pace, and at the new one once the channel chan
   expect(remuxed).toBeGreaterThanOrEqual(15);
   expect(remuxed).toBeLessThan(30);
   expect(asTheyCome).toBeLessThan(8);
+
+  // The turns' lateness is the thread's event-loop delay (a worker reports it instead of waking for a timer
+  // of its own): a loop held for 150 ms makes a turn 150 ms late.
+  pace.ms = readPaceMs(false, 500);
+  const sending = Effect.runPromise(sendPaced(stream, port, 1));
+  await expect.poll(() => readingInTurns()).toBe(true);
+  turnLateness();
+  const until = performance.now() + 150;
+  while (performance.now() < until) {
+    // the loop held
+  }
+  await sending;
+  await expect.poll(() => datagrams).toBe(1800);
+  const late = turnLateness();
+  expect(late?.max).toBeGreaterThan(120);
+  expect(late?.max).toBeLessThan(400);
 });

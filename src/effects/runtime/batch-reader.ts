@@ -108,6 +108,10 @@ const flowing = new Set<Reading>();
 let timer: ReturnType<typeof setInterval> | null = null;
 /** The interval `timer` runs at: the shortest any flowing socket asks for. */
 let timerMs = 0;
+/** When the turn before ran (performance.now()), for how late the next one is. */
+let lastTurnAt = 0;
+/** The longest and the 99th percentile of how late the turns ran, since the last `turnLateness` call (ms). */
+let lateness: number[] = [];
 const text = Buffer.alloc(64);
 
 const prepare = (): Buffer => {
@@ -223,6 +227,7 @@ const setTurns = (ms: number) => {
   if (timer !== null) clearInterval(timer);
   timer = null;
   timerMs = ms;
+  lastTurnAt = performance.now();
   if (ms > 0) {
     timer = setInterval(turn, ms);
     timer.unref();
@@ -231,6 +236,9 @@ const setTurns = (ms: number) => {
 
 /** Reads every flowing socket; what one socket's datagrams gave the outputs leaves before the next is read. */
 const turn = () => {
+  const now = performance.now();
+  if (lateness.length < MAX_LATENESS) lateness.push(Math.max(0, now - lastTurnAt - timerMs));
+  lastTurnAt = now;
   let shortest = Number.POSITIVE_INFINITY;
   for (const reading of flowing) {
     let count = 0;
@@ -247,6 +255,27 @@ const turn = () => {
   }
   setTurns(flowing.size === 0 ? 0 : shortest);
 };
+
+const MAX_LATENESS = 10_000;
+
+/**
+ * How late this thread's turns ran beyond their interval since the last call (ms), or null when none ran: a
+ * thread that reads flowing inputs wakes for its turns anyway, so their lateness is its event-loop delay, and
+ * no other timer need wake it to measure that (src/effects/channel/workers/worker.ts).
+ */
+export const turnLateness = (): { readonly p99: number; readonly max: number } | null => {
+  if (lateness.length === 0) return null;
+  const sorted = lateness.sort((a, b) => a - b);
+  const figures = {
+    p99: sorted[Math.min(sorted.length - 1, Math.floor(0.99 * sorted.length))] ?? 0,
+    max: sorted.at(-1) ?? 0,
+  };
+  lateness = [];
+  return figures;
+};
+
+/** Whether this thread's inputs are read in turns now (a flowing input): `turnLateness` then has figures. */
+export const readingInTurns = (): boolean => timer !== null;
 
 const onReadable = (reading: Reading) => {
   if (reading.closed) return;

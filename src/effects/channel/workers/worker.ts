@@ -7,6 +7,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { Cause, Effect, Exit, Layer, Logger, LogLevel, ManagedRuntime, Option, Scope } from "effect";
 import type { ChannelId } from "../../../domain/ids.ts";
 import type { HlsServed } from "../../outputs/hls.ts";
+import { readingInTurns, turnLateness } from "../../runtime/batch-reader.ts";
 import { closeLibSrt } from "../../runtime/libsrt.ts";
 import { makeLoopDelay } from "../../runtime/loop-delay.ts";
 import { adoptOwnPorts } from "../../runtime/own-ports.ts";
@@ -47,10 +48,11 @@ const forwardLogs = Logger.replace(
 );
 const runtime = ManagedRuntime.make(Layer.merge(forwardLogs, Logger.minimumLogLevel(LogLevel.Warning)));
 
-// How late the loop ran beyond a 20 ms timer (src/effects/runtime/loop-delay.ts, per runtime), as the main
-// thread's figure is sampled. Each timer wakes the thread, which was most of what an idle worker cost, so it
-// runs only while some channel here receives datagrams (checked at each sync): a worker whose channels have no
-// input sleeps.
+// How late the loop ran beyond a 20 ms timer (src/effects/runtime/loop-delay.ts, per runtime). Each timer wakes
+// the thread, which was most of what an idle worker cost, so it runs only while some channel here receives
+// datagrams (checked at each sync): a worker whose channels have no input sleeps. While its inputs are read in
+// turns (batch-reader.ts), the turns' own lateness is the figure and this timer rests too: a second timer would
+// wake the thread as often again, for nothing the turns do not tell.
 const loopDelay = makeLoopDelay(20);
 loopDelay.measure(false);
 
@@ -101,14 +103,23 @@ const sync = (): SyncReply => {
       previewActive: channel.previewActive(),
     });
   }
-  const reply = { channels, loopDelay: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max() / 1e6 } };
+  // A second in which both measured (the turns began or ended) reports the worse of the two.
+  const turns = turnLateness();
+  const reply = {
+    channels,
+    loopDelay: {
+      p99: Math.max(loopDelay.percentile(99) / 1e6, turns?.p99 ?? 0),
+      max: Math.max(loopDelay.max() / 1e6, turns?.max ?? 0),
+    },
+  };
   loopDelay.reset();
   loopDelay.measure(
-    channels.some((channel) =>
-      channel.summary.inputs.some(
-        (input) => input.lastPacketAgeMs !== null && input.lastPacketAgeMs < FLOWING_MS,
+    !readingInTurns() &&
+      channels.some((channel) =>
+        channel.summary.inputs.some(
+          (input) => input.lastPacketAgeMs !== null && input.lastPacketAgeMs < FLOWING_MS,
+        ),
       ),
-    ),
   );
   return reply;
 };
