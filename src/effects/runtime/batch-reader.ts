@@ -110,8 +110,9 @@ let timer: ReturnType<typeof setInterval> | null = null;
 let timerMs = 0;
 /** When the turn before ran (performance.now()), for how late the next one is. */
 let lastTurnAt = 0;
-/** The longest and the 99th percentile of how late the turns ran, since the last `turnLateness` call (ms). */
+/** How late each turn ran beyond its interval (ms) since the last `turnLateness` call, MAX_LATENESS at most. */
 let lateness: number[] = [];
+const MAX_LATENESS = 10_000;
 const text = Buffer.alloc(64);
 
 const prepare = (): Buffer => {
@@ -255,8 +256,6 @@ const turn = () => {
   }
   setTurns(flowing.size === 0 ? 0 : shortest);
 };
-
-const MAX_LATENESS = 10_000;
 
 /**
  * How late this thread's turns ran beyond their interval since the last call (ms), or null when none ran: a
