@@ -11,32 +11,24 @@
  * The young generation of 1 MiB is the service's (bin/distributary). With V8's default, a remux that makes
  * little garbage sees few scavenges free its frames' buffers, and their memory brings major collections instead.
  */
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GCProfiler } from "node:v8";
 import { type FlvFrame, FlvRemux } from "../src/core/flv/remux.ts";
+import { writeRtmpSource } from "./load/rtmp-source.ts";
 
 const rounds = Number(process.argv[2] ?? 7);
 const SECONDS = 20;
 const MBPS = 7;
 const DATAGRAM = 1316;
 
-// The stream of `npm run load -- --protocol rtmp` (load-tests/load/rtmp.ts, makeSource), made once and kept:
-// that module cannot be imported alone (it reads the harness's options and makes its work directory).
+// The stream of `npm run load -- --protocol rtmp`, made once and kept.
 const sourcePath = join(tmpdir(), `distributary-bench-remux-${MBPS}M-${SECONDS}s.ts`);
 if (!existsSync(sourcePath)) {
-  const rate = `${MBPS}M`;
-  execFileSync("ffmpeg", [
-    ...["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25"],
-    ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", String(SECONDS)],
-    ...["-vf", "noise=alls=30:allf=t", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "50"],
-    ...["-b:v", rate, "-maxrate", rate, "-bufsize", rate, "-c:a", "aac", "-b:a", "128k"],
-    ...["-muxrate", `${Math.round(MBPS * 1.1 * 1_000_000)}`, "-f", "mpegts", `${sourcePath}.part`],
-  ]);
-  execFileSync("mv", [`${sourcePath}.part`, sourcePath]);
+  writeRtmpSource(`${sourcePath}.part`, SECONDS, MBPS);
+  renameSync(`${sourcePath}.part`, sourcePath);
 }
 const file = readFileSync(sourcePath);
 // Each datagram a Buffer of its own (a copy), as they come off a socket.

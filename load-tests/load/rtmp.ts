@@ -30,21 +30,12 @@ import {
   WARMUP,
 } from "./options.ts";
 import { threadUsage, udpBound, usage } from "./proc.ts";
+import { writeRtmpSource } from "./rtmp-source.ts";
 
 const sourceFile = join(work, "rtmp-source.ts");
 
-/** The stream every channel gets: real H.264 (B-frames) and AAC at about --mbps, long enough for the run. */
-const makeSource = () => {
-  const seconds = Math.ceil(WARMUP + SECONDS + 2);
-  const rate = `${MBPS}M`;
-  execFileSync("ffmpeg", [
-    ...["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25"],
-    ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", String(seconds)],
-    ...["-vf", "noise=alls=30:allf=t", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "50"],
-    ...["-b:v", rate, "-maxrate", rate, "-bufsize", rate, "-c:a", "aac", "-b:a", "128k"],
-    ...["-muxrate", `${Math.round(MBPS * 1.1 * 1_000_000)}`, "-f", "mpegts", sourceFile],
-  ]);
-};
+/** The stream every channel gets, long enough for the run. */
+const makeSource = () => writeRtmpSource(sourceFile, Math.ceil(WARMUP + SECONDS + 2), MBPS);
 
 /** Stops an anchor's processes, saying which of them had ended early (and why, from its last words). */
 const stopAll = async (runs: ReadonlyArray<ReturnType<typeof started>>) => {
