@@ -108,7 +108,7 @@ export const forwardToHolder =
   async (c: Context<AuthEnv>, next) => {
     if (!fleet.enabled || fleet.self === null || c.req.header(FORWARDED_BY) !== undefined) return next();
     const channel = channelOfPath(c.req.path);
-    const holder = channel === null ? null : fleet.holderUrl(channel);
+    const holder = channel === null ? null : await fleet.holderUrl(channel);
     if (holder === null) return next();
     const url = new URL(c.req.url);
     const target = new URL(`${holder.replace(/\/+$/, "")}${url.pathname}${url.search}`);

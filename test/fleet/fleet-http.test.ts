@@ -209,6 +209,13 @@ describe("a fleet of two nodes", () => {
       body: JSON.stringify({ node: "b" }),
     });
     expect(moved.status, await moved.clone().text()).toBe(200);
+    // The same move sent again at once to a, whose last round still shows it the holder, and reaching b before
+    // b has started it: done already, not refused, and not audited twice.
+    const again = await api("a", "/api/channels/both/move", {
+      method: "POST",
+      body: JSON.stringify({ node: "b" }),
+    });
+    expect(again.status, await again.clone().text()).toBe(200);
     await until("b to hold News", async () => (await fleetOf("a", "both"))?.holder === "b");
     expect((await fleetOf("a", "both"))?.term).toBeGreaterThan(before);
     expect((await apiChanges("a", "channel.move")).map((event) => event.detail)).toEqual([

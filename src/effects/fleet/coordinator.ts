@@ -86,6 +86,12 @@ export const makeCoordinator = Effect.gen(function* () {
   let lastBeatAt = Number.NEGATIVE_INFINITY;
   let nodes: ReadonlyArray<N.NodeRow> = [];
   let rows: ReadonlyArray<L.LeaseRow> = [];
+  /**
+   * The node last seen holding each channel. A released lease names no holder, yet the node that gave it up
+   * (a drain, a clean stop) must rank last: this node may not have seen its draining flag yet, and ranked
+   * first it would make every standby wait a rank step.
+   */
+  const lastHolder = new Map<string, string>();
   const probes = new Map<string, { probe: PortProbe; at: number }>();
   const takeovers: Record<TakeoverReason, number> = {
     expired: 0,
@@ -286,6 +292,9 @@ export const makeCoordinator = Effect.gen(function* () {
   const place = Effect.gen(function* () {
     yield* sql("ensure", () => L.ensureLeases(q));
     rows = yield* sql("leases", () => L.leases(q));
+    const listed = new Set(rows.map((row) => row.channel));
+    for (const id of lastHolder.keys()) if (!listed.has(id)) lastHolder.delete(id);
+    for (const row of rows) if (row.holder !== null) lastHolder.set(row.channel, row.holder);
     const now = performance.now();
     const live = nodes.filter((node) => node.heartbeatAgeMs < ttl);
     const settling = now - backAt < ttl;
@@ -306,7 +315,7 @@ export const makeCoordinator = Effect.gen(function* () {
         continue;
       }
       if (mine || draining || settling) continue;
-      const ranking = L.candidates(channel.nodes, live, row.holder);
+      const ranking = L.candidates(channel.nodes, live, row.holder ?? lastHolder.get(row.channel) ?? null);
       if (row.holder === null || row.expiresInMs <= 0) {
         if (!L.shouldTry(me, ranking, -row.expiresInMs)) continue;
         const term = yield* sql("acquire", () => L.acquire(q, me, bootId, row.channel, ttl));
@@ -341,6 +350,13 @@ export const makeCoordinator = Effect.gen(function* () {
    * the heartbeat, or a clean stop): a second one waits for the first and answers with the same count, the
    * channels handed over since this node began to drain.
    */
+  /** Whether the database names this process the channel's holder (a move it has not started yet). */
+  const handedHere = (channelId: string) =>
+    sql("lease", () => L.lease(q, channelId)).pipe(
+      Effect.map((row) => row?.holder === me && row.holderBoot === bootId && row.expiresInMs > 0),
+      Effect.mapError(unavailable),
+    );
+
   const drainLock = yield* Effect.makeSemaphore(1);
   let releasedSinceDrain = 0;
   const drainSelf = drainLock.withPermits(1)(
@@ -484,11 +500,22 @@ export const makeCoordinator = Effect.gen(function* () {
     databaseLastOkMsAgo: () => performance.now() - lastDbOkAt,
     isolated: () => isolated,
     takeovers: () => ({ ...takeovers }),
-    holderUrl: (channelId) => {
-      const row = rows.find((candidate) => candidate.channel === channelId);
-      if (row === undefined || row.holder === null || row.holder === me || row.expiresInMs <= 0) return null;
-      const node = nodes.find((candidate) => candidate.id === row.holder);
-      return node !== undefined && reachable(node.id) ? node.url : null;
+    holderUrl: async (channelId) => {
+      if (held.has(channelId)) return null;
+      const otherHolder = (row: L.LeaseRow | undefined) =>
+        row !== undefined && row.holder !== null && row.holder !== me && row.expiresInMs > 0
+          ? row.holder
+          : null;
+      const urlOf = (id: string) => {
+        const node = nodes.find((candidate) => candidate.id === id);
+        return node !== undefined && reachable(node.id) ? node.url : null;
+      };
+      const cached = otherHolder(rows.find((candidate) => candidate.channel === channelId));
+      if (cached !== null) return urlOf(cached);
+      // The rows are up to a tick old: a channel another node has just taken still reads as free here.
+      const fresh = await L.lease(q, channelId).catch(() => undefined);
+      const holder = otherHolder(fresh);
+      return holder === null ? null : urlOf(holder);
     },
     drain: (id) =>
       Effect.gen(function* () {
@@ -513,7 +540,8 @@ export const makeCoordinator = Effect.gen(function* () {
             reason: "not_found",
             message: `channel '${channelId}' does not exist`,
           });
-        if (to === me && term !== undefined) return;
+        // Already here, or handed here and starting at this node's next round: nothing to move.
+        if (to === me && (term !== undefined || (yield* handedHere(channelId)))) return null;
         const target = nodes.find((node) => node.id === to);
         if (target === undefined || nodeState(target) !== "up") {
           return yield* new ControlError({
@@ -543,6 +571,7 @@ export const makeCoordinator = Effect.gen(function* () {
             message: `the lease of '${channel.name}' changed meanwhile`,
           });
         }
+        return { from: me };
       }),
     peerToken: () => token,
   };

@@ -54,12 +54,21 @@ export interface FleetShape {
   readonly isolated: () => boolean;
   /** Takeovers this node made since it started, by reason. */
   readonly takeovers: () => Readonly<Record<TakeoverReason, number>>;
-  /** The URL of the node that holds a channel, when another node holds it and answers; else null. */
-  readonly holderUrl: (channelId: string) => string | null;
+  /**
+   * The URL of the node that holds a channel, when another node holds it and answers; else null. A channel
+   * that reads as free in the last round is looked up again in the database.
+   */
+  readonly holderUrl: (channelId: string) => Promise<string | null>;
   /** Hands every channel a node holds to its standbys and leaves it holding none (for an upgrade). */
   readonly drain: (nodeId: string) => Effect.Effect<{ readonly released: number }, ControlError>;
-  /** An operator's move of a channel to a node that receives its input. */
-  readonly move: (channelId: string, nodeId: string) => Effect.Effect<void, ControlError>;
+  /**
+   * An operator's move of a channel to a node that receives its input: the node it left, or null when it
+   * already ran there.
+   */
+  readonly move: (
+    channelId: string,
+    nodeId: string,
+  ) => Effect.Effect<{ readonly from: string } | null, ControlError>;
   /** The bearer credential nodes use between themselves (a secret, shared through the database). */
   readonly peerToken: () => string | null;
 }

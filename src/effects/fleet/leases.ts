@@ -145,20 +145,27 @@ export const handOver = (
   ttlMs: number,
 ): Promise<number | null> => take(db, "holder = $5 and term = $6", [to, toBoot, ttlMs, channel, me, term]);
 
+const LEASE_COLUMNS = `channel, holder, holder_boot, term,
+  ((extract(epoch from expires_at) - extract(epoch from now())) * 1000)::double precision as expires_in_ms`;
+
+const leaseRow = (row: Record<string, unknown>): LeaseRow => ({
+  channel: String(row.channel),
+  holder: row.holder === null ? null : String(row.holder),
+  holderBoot: row.holder_boot === null ? null : String(row.holder_boot),
+  term: Number(row.term),
+  expiresInMs: Number(row.expires_in_ms),
+});
+
 /** Every lease, by channel id. */
 export const leases = async (db: Queryable): Promise<ReadonlyArray<LeaseRow>> => {
-  const { rows } = await db.query(
-    `select channel, holder, holder_boot, term,
-       ((extract(epoch from expires_at) - extract(epoch from now())) * 1000)::double precision as expires_in_ms
-     from leases order by channel`,
-  );
-  return rows.map((row) => ({
-    channel: String(row.channel),
-    holder: row.holder === null ? null : String(row.holder),
-    holderBoot: row.holder_boot === null ? null : String(row.holder_boot),
-    term: Number(row.term),
-    expiresInMs: Number(row.expires_in_ms),
-  }));
+  const { rows } = await db.query(`select ${LEASE_COLUMNS} from leases order by channel`);
+  return rows.map(leaseRow);
+};
+
+/** One channel's lease as it is now, or undefined when the channel has none yet. */
+export const lease = async (db: Queryable, channel: string): Promise<LeaseRow | undefined> => {
+  const { rows } = await db.query(`select ${LEASE_COLUMNS} from leases where channel = $1`, [channel]);
+  return rows[0] === undefined ? undefined : leaseRow(rows[0]);
 };
 
 /** How long each standby waits after the one ranked before it, so that they do not race for a free lease. */

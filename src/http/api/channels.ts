@@ -186,11 +186,14 @@ export const channelsApi = (
             node === undefined
               ? control.move(id, worker ?? 0)
               : Effect.gen(function* () {
-                  const from = (yield* readModel.channel(id)).fleet?.holder ?? "(none)";
-                  yield* fleet.move(id, node);
-                  yield* audit(bus, "channel.move", `channel ${id}: moved from node ${from} to ${node}`, {
-                    channel: id,
-                  });
+                  const moved = yield* fleet.move(id, node);
+                  if (moved !== null)
+                    yield* audit(
+                      bus,
+                      "channel.move",
+                      `channel ${id}: moved from node ${moved.from} to ${node}`,
+                      { channel: id },
+                    );
                   return yield* readModel.channel(id);
                 }),
           ),
