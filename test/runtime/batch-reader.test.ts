@@ -141,8 +141,8 @@ it.each([
   ["DISTRIBUTARY_BATCH_MS", "abc", "DISTRIBUTARY_BATCH_MS"],
   [
     "DISTRIBUTARY_BATCH_MS_REMUXED",
-    "40",
-    "DISTRIBUTARY_BATCH_MS_REMUXED must be a number of milliseconds from 0 to 20",
+    "150",
+    "DISTRIBUTARY_BATCH_MS_REMUXED must be a number of milliseconds from 0 to 100",
   ],
 ])("%s=%s stops the start, saying what is wrong", async (name, value, words) => {
   const settings = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([[name, value]])));

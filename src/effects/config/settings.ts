@@ -61,18 +61,20 @@ export const batchMs = Config.number("DISTRIBUTARY_BATCH_MS").pipe(
   }),
 );
 
-export const BATCH_MS_REMUXED_DEFAULT = 20;
+export const BATCH_MS_REMUXED_DEFAULT = 40;
+export const BATCH_MS_REMUXED_MAX = 100;
 
 /**
  * The same wait for a channel none of whose outputs sends TS packets as they come (UDP, RTP, SRT): RTMP, RTSP,
- * HLS and files send whole frames or segments, so reading every 20 ms instead of every 3 costs no destination
- * anything it would see, and the thread wakes far less often. Never below DISTRIBUTARY_BATCH_MS.
+ * HLS and files send whole frames or segments, so reading every 40 ms (a frame at 25 fps) instead of every 3
+ * costs no destination anything it would see, and the thread wakes far less often. Never below
+ * DISTRIBUTARY_BATCH_MS, never above a fifth of the channel's failover time.
  */
 export const batchMsRemuxed = Config.number("DISTRIBUTARY_BATCH_MS_REMUXED").pipe(
   Config.withDefault(BATCH_MS_REMUXED_DEFAULT),
   Config.validate({
-    message: `DISTRIBUTARY_BATCH_MS_REMUXED must be a number of milliseconds from 0 to ${BATCH_MS_MAX}`,
-    validation: isBatchMs,
+    message: `DISTRIBUTARY_BATCH_MS_REMUXED must be a number of milliseconds from 0 to ${BATCH_MS_REMUXED_MAX}`,
+    validation: (value) => Number.isFinite(value) && value >= 0 && value <= BATCH_MS_REMUXED_MAX,
   }),
 );
 
