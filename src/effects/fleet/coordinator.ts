@@ -512,7 +512,9 @@ export const makeCoordinator = Effect.gen(function* () {
       };
       const cached = otherHolder(rows.find((candidate) => candidate.channel === channelId));
       if (cached !== null) return urlOf(cached);
-      // The rows are up to a tick old: a channel another node has just taken still reads as free here.
+      // The rows are up to a tick old: a channel another node has just taken still reads as free here. Not
+      // while the database is out of reach: the request is answered here at once.
+      if (!dbOk) return null;
       const fresh = await L.lease(q, channelId).catch(() => undefined);
       const holder = otherHolder(fresh);
       return holder === null ? null : urlOf(holder);
