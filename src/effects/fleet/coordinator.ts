@@ -345,11 +345,6 @@ export const makeCoordinator = Effect.gen(function* () {
     yield* place;
   }).pipe(Effect.ignore);
 
-  /**
-   * One drain at a time, however it was asked for (the API on this node, the flag another node set, seen by
-   * the heartbeat, or a clean stop): a second one waits for the first and answers with the same count, the
-   * channels handed over since this node began to drain.
-   */
   /** Whether the database names this process the channel's holder (a move it has not started yet). */
   const handedHere = (channelId: string) =>
     sql("lease", () => L.lease(q, channelId)).pipe(
@@ -357,6 +352,11 @@ export const makeCoordinator = Effect.gen(function* () {
       Effect.mapError(unavailable),
     );
 
+  /**
+   * One drain at a time, however it was asked for (the API on this node, the flag another node set, seen by
+   * the heartbeat, or a clean stop): a second one waits for the first and answers with the same count, the
+   * channels handed over since this node began to drain.
+   */
   const drainLock = yield* Effect.makeSemaphore(1);
   let releasedSinceDrain = 0;
   const drainSelf = drainLock.withPermits(1)(
