@@ -159,7 +159,7 @@ export const writeReport = (
         : [
             "RTMP outputs publish to one nginx-rtmp that keeps nothing; its statistics page gives the streams publishing and the bytes received. They carry the source's H.264 video alone, for every contender: FLV has no codec for its MPEG-1 Layer II audio. Frames are counted by our outputs only.",
           ]),
-      `Event-loop lag is read from /metrics every ${SCRAPE_MS / 1000} s (the main thread's figure covers the time since the scrape before, each worker's is the worst second of the last 15 s): the main thread's and the workers' figures are how late a timer (100 ms on the main thread, 20 ms in a worker) ran beyond its interval.`,
+      `Event-loop lag is read from /metrics every ${SCRAPE_MS / 1000} s (the main thread's figure covers the time since the scrape before, each worker's is the worst second of the last 15 s): the main thread's and the workers' figures are how late a timer (100 ms on the main thread, 20 ms in a worker, or the worker's reading turns while its inputs flow) ran beyond its interval.`,
     ],
   };
 

@@ -49,15 +49,18 @@ export const forwardingPriority = Config.string("DISTRIBUTARY_FORWARDING_PRIORIT
 
 export const BATCH_MS_DEFAULT = 3;
 export const BATCH_MS_MAX = 20;
-export const isBatchMs = (value: number): boolean =>
-  Number.isFinite(value) && value >= 0 && value <= BATCH_MS_MAX;
+/** A number of milliseconds from 0 to `max`. */
+const msUpTo =
+  (max: number) =>
+  (value: number): boolean =>
+    Number.isFinite(value) && value >= 0 && value <= max;
 
 /** How long a flowing input's datagrams may wait to be read together (runtime/batch-reader.ts); 0: as they come. */
 export const batchMs = Config.number("DISTRIBUTARY_BATCH_MS").pipe(
   Config.withDefault(BATCH_MS_DEFAULT),
   Config.validate({
     message: `DISTRIBUTARY_BATCH_MS must be a number of milliseconds from 0 (read each datagram as it comes) to ${BATCH_MS_MAX}`,
-    validation: isBatchMs,
+    validation: msUpTo(BATCH_MS_MAX),
   }),
 );
 
@@ -74,7 +77,7 @@ export const batchMsRemuxed = Config.number("DISTRIBUTARY_BATCH_MS_REMUXED").pip
   Config.withDefault(BATCH_MS_REMUXED_DEFAULT),
   Config.validate({
     message: `DISTRIBUTARY_BATCH_MS_REMUXED must be a number of milliseconds from 0 to ${BATCH_MS_REMUXED_MAX}`,
-    validation: (value) => Number.isFinite(value) && value >= 0 && value <= BATCH_MS_REMUXED_MAX,
+    validation: msUpTo(BATCH_MS_REMUXED_MAX),
   }),
 );
 

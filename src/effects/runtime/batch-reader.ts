@@ -14,7 +14,7 @@
  * stays empty for 50 ms goes back to being watched.
  *
  * The interval is each channel's to say (its `ReadPace`, changed live): 3 ms while one of its outputs sends TS
- * packets as they come (UDP, RTP, SRT), `DISTRIBUTARY_BATCH_MS_REMUXED` (20 ms) while all of them send whole
+ * packets as they come (UDP, RTP, SRT), `DISTRIBUTARY_BATCH_MS_REMUXED` (40 ms) while all of them send whole
  * frames or segments (RTMP, RTSP, HLS, files), which no destination sees; a fifth of its failover time at most,
  * so that a flowing input's reads stay well inside it. The thread reads at the shortest interval any of its
  * flowing sockets asks for.
