@@ -20,8 +20,9 @@ want="$(cat package.json package-lock.json | sha256sum | cut -c1-64)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x node_modules/.bin/node ]; then
   command -v npm >/dev/null || { say "npm is required (install Node.js and npm first)"; exit 1; }
   say "installing npm packages (Node.js 24, Bun, Deno, libraries)"
-  # `npm install` honours the lockfile; `npm ci` rejects lockfiles that omit other platforms' optional packages.
-  npm install --no-audit --no-fund --loglevel=error
+  # `npm ci` installs exactly the lockfile and never rewrites it (the lockfile lists every platform's optional
+  # packages, so it stays valid wherever it is installed).
+  npm ci --no-audit --no-fund --loglevel=error
   echo "$want" >"$stamp"
 fi
 

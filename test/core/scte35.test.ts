@@ -43,10 +43,10 @@ const tsFiles: ReadonlyArray<TsFile> = JSON.parse(
  */
 const QUIRKS: Readonly<Record<string, string>> = {
   v068:
-    "README quirk: SCTE35Parser reads crc32 from the 0xFF stuffing after the section (0xffffffff); " +
+    "library quirk: SCTE35Parser reads crc32 from the 0xFF stuffing after the section (0xffffffff); " +
     "the CRC_32 at section_length+3 is 0x11a8966d",
-  v138: "README quirk: gots never checks CRC_32, and this section's does not verify",
-  v139: "README quirk: gots never checks CRC_32, and this section's does not verify",
+  v138: "library quirk: gots never checks CRC_32, and this section's does not verify",
+  v139: "library quirk: gots never checks CRC_32, and this section's does not verify",
   v035:
     "SCTE35Parser error vector contradicted by scte35-go's v029: its second segmentation_descriptor " +
     "(type 0x30) carries sub_segment_num/sub_segments_expected, which the 2022b syntax allows and v029 " +
