@@ -6,7 +6,7 @@
  * (new events at the bottom), the add-output form with presets, and the note of what to set in MediaLive.
  */
 import { html, raw } from "hono/html";
-import { type ChannelEvent, outputLabel } from "../src/domain/events.ts";
+import { type ChannelEvent, dropReasonsText, outputLabel } from "../src/domain/events.ts";
 import type { ChannelStats, ChannelView, OutputView } from "../src/domain/views.ts";
 import { fleetLine } from "./fleet.ts";
 import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
@@ -364,6 +364,8 @@ const eventWords = (event: ChannelEvent): string => {
       return "channel stopped";
     case "channel_failed":
       return `channel failed: ${event.message}`;
+    case "channel_backing_off":
+      return `failed ${event.failures} times in a row: started again in ${Math.round(event.delay_ms / 1000)} s — ${event.message}`;
     case "input_lost":
       return "input lost: no input is receiving";
     case "input_restored":
@@ -376,6 +378,8 @@ const eventWords = (event: ChannelEvent): string => {
       return `${outputLabel(event)}: ${event.error}; reconnecting in ${(event.delay_ms / 1000).toFixed(1)} s`;
     case "output_queue_drops":
       return `${outputLabel(event)} dropped ${event.packets} TS packets`;
+    case "remux_frames_dropped":
+      return `${outputLabel(event)} dropped ${event.frames} frames it could not read (${dropReasonsText(event.reasons)})`;
     case "scte35_cue":
       return `SCTE-35 ${event.summary}`;
     case "worker_restarted":

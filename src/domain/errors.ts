@@ -40,6 +40,8 @@ export const OutputErrorReason = Schema.Literal(
   "child_exited",
   "write_failed",
   "unsupported_media",
+  /** The output's own code failed (a bug): the attempt ends and the output reconnects, alone. */
+  "internal_error",
 );
 export type OutputErrorReason = typeof OutputErrorReason.Type;
 
@@ -47,6 +49,13 @@ export class OutputError extends Schema.TaggedError<OutputError>()("OutputError"
   reason: OutputErrorReason,
   message: Schema.String,
 }) {}
+
+/** A throw in an output's own code, as the error that ends its attempt (it reconnects, alone). */
+export const outputInternalError = (thrown: unknown): OutputError =>
+  new OutputError({
+    reason: "internal_error",
+    message: `internal error in the output: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
+  });
 
 export const isRetryable = (error: OutputError): boolean =>
   error.reason !== "invalid_url" && error.reason !== "not_installed";

@@ -25,6 +25,16 @@ export const ChannelEvent = Schema.Union(
   Schema.Struct({ ...common, type: Schema.Literal("channel_started") }),
   Schema.Struct({ ...common, type: Schema.Literal("channel_stopped") }),
   Schema.Struct({ ...common, type: Schema.Literal("channel_failed"), message: Schema.String }),
+  Schema.Struct({
+    ...common,
+    /** The channel failed again and again: it is started again after `delay_ms`, not at once. */
+    type: Schema.Literal("channel_backing_off"),
+    /** Failures in a row, each within a minute of the one before. */
+    failures: Schema.Number,
+    delay_ms: Schema.Number,
+    /** The latest failure's reason. */
+    message: Schema.String,
+  }),
   Schema.Struct({ ...common, type: Schema.Literal("input_lost") }),
   Schema.Struct({ ...common, type: Schema.Literal("input_restored"), input: InputRoleField }),
   Schema.Struct({
@@ -53,6 +63,21 @@ export const ChannelEvent = Schema.Union(
     type: Schema.Literal("output_queue_drops"),
     /** TS packets dropped since the previous such event of this output. */
     packets: Schema.Number,
+  }),
+  Schema.Struct({
+    ...common,
+    /**
+     * An RTMP output's remux dropped frames it could not read (corrupt video or audio, bad parameter sets),
+     * or frames after those until the next keyframe; the output stays connected. At most one such event per
+     * output every REMUX_DROPS_EVENT_MS.
+     */
+    type: Schema.Literal("remux_frames_dropped"),
+    /** Frames dropped since the previous such event of this output. */
+    frames: Schema.Number,
+    /** The same, by reason (only reasons that dropped a frame). */
+    reasons: Schema.Record({ key: Schema.String, value: Schema.Number }),
+    /** What was wrong with the latest frame dropped, in words. */
+    detail: Schema.NullOr(Schema.String),
   }),
   Schema.Struct({
     ...common,
@@ -102,6 +127,15 @@ export const ChannelEvent = Schema.Union(
 ).annotations({ identifier: "Event" });
 export type ChannelEvent = typeof ChannelEvent.Type;
 export type ChannelEventType = ChannelEvent["type"];
+
+/** The shortest time between two `remux_frames_dropped` events of one output. */
+export const REMUX_DROPS_EVENT_MS = 10_000;
+
+/** "3 bad_parameter_sets, 12 no_keyframe_yet": the reasons of a `remux_frames_dropped` event. */
+export const dropReasonsText = (reasons: Readonly<Record<string, number>>): string =>
+  Object.entries(reasons)
+    .map(([reason, frames]) => `${frames} ${reason}`)
+    .join(", ");
 
 /** An event as its source hands it over: the bus numbers and dates it. */
 export type NewEvent = ChannelEvent extends infer E

@@ -62,6 +62,13 @@ export const RtmpStatsView = Schema.Struct({
     description:
       "what of the channel the output leaves out, in words: its audio when RTMP cannot carry it (AC-3, MPEG audio layer II…) beside video it can, which goes alone; null when nothing is",
   }),
+  remux_dropped: Schema.Record({ key: Schema.String, value: Schema.Number }).annotations({
+    description:
+      "frames the channel's TS → FLV remux could not read and dropped, by reason (bad_pes, bad_parameter_sets, bad_video, bad_audio, no_keyframe_yet: frames after a drop until the next keyframe, internal_error); the output stays connected and goes on from the next keyframe. The remux is shared by the channel's RTMP outputs",
+  }),
+  remux_last_drop: Schema.NullOr(Schema.String).annotations({
+    description: "what was wrong with the latest frame the remux dropped, in words; null before one was",
+  }),
 });
 
 export const OutputView = Schema.Struct({

@@ -41,6 +41,16 @@ import {
 } from "./tags.ts";
 import { AUDIO, compositionMs, PTS_WRAP, TagClock, type TagClockOptions, VIDEO } from "./timestamps.ts";
 
+export const REMUX_DROP_REASONS = [
+  "bad_pes",
+  "bad_parameter_sets",
+  "bad_video",
+  "bad_audio",
+  "no_keyframe_yet",
+  "internal_error",
+] as const;
+export type RemuxDropReason = (typeof REMUX_DROP_REASONS)[number];
+
 /** An output that sent a cue as a data message says so, with its id and the shape it sent it in. */
 export type CueSent = (output: string, format: CueFormat) => void;
 
@@ -132,6 +142,14 @@ export class FlvRemux {
   private readonly rate = { startMs: -1, video: 0, audio: 0, videoKbps: 0, audioKbps: 0 };
   /** Cues waiting for the media to reach their splice time, soonest first. */
   private readonly held: HeldCue[] = [];
+  /** Frames dropped since the remux was made, by reason; every reason present (0 until one is dropped). */
+  readonly dropped: Record<RemuxDropReason, number> = Object.fromEntries(
+    REMUX_DROP_REASONS.map((reason) => [reason, 0]),
+  ) as Record<RemuxDropReason, number>;
+  /** Called at each dropped frame with its reason and what was wrong (the channel rate-limits what it does). */
+  onDrop: ((reason: RemuxDropReason, detail: string) => void) | null = null;
+  /** What was wrong with the latest frame dropped, in words; null before one was. */
+  lastDrop: string | null = null;
 
   constructor(options: TagClockOptions = {}) {
     this.clock = new TagClock(options);

@@ -21,6 +21,7 @@ import {
   resolveRedundancy,
 } from "../../domain/redundancy.ts";
 import type { OutputProtocol } from "../../domain/url.ts";
+import { remuxFaultChannels, settingNow } from "../config/settings.ts";
 import { makeInputPath } from "../ingest/input-path.ts";
 import type { InputPathError, InputsSummary } from "../ingest/input-types.ts";
 import { makeOutput, type Output, type OutputEvent } from "../outputs/writer.ts";
@@ -93,6 +94,26 @@ export const startChannel = (
         }
       };
 
+    /**
+     * A fault in what reads inside the stream beside the TS fan-out — the remux, the cue watcher: the work
+     * of that datagram is lost to it alone, the fault is counted and logged (at most once per 10 s), and the
+     * input path and every other output go on. Only a fault of the input path itself ends the channel.
+     */
+    const faultsSeen = { count: 0, loggedAt: 0 };
+    const contained = (where: string, thrown: unknown) => {
+      faultsSeen.count++;
+      const now = Date.now();
+      if (now - faultsSeen.loggedAt < 10_000) return;
+      faultsSeen.loggedAt = now;
+      const detail = thrown instanceof Error ? thrown.message : String(thrown);
+      Effect.runFork(
+        Effect.logWarning(
+          `channel ${spec.id}: ${where} failed (${faultsSeen.count} times so far): ${detail}; the channel and its other outputs go on`,
+        ),
+      );
+    };
+    const remuxFault = settingNow(remuxFaultChannels, "").split(",").includes(spec.name);
+
     const watcher = makeScte35Watcher((cue) =>
       emit({
         type: "scte35_cue",
@@ -111,12 +132,38 @@ export const startChannel = (
      */
     let flv: FlvRemux | null = null;
     const onCoreEvent = (event: CoreEvent) => {
-      if (event.type === "scte35") {
-        const cue = watcher.onSection(event.pid, event.pcr, event.section);
+      if (event.type !== "scte35") return;
+      let cueId: string | null = null;
+      try {
+        cueId = watcher.onSection(event.pid, event.pcr, event.section).id;
+      } catch (thrown) {
+        contained("the SCTE-35 cue log", thrown);
+      }
+      try {
         // Each RTMP output that sends it as a data message is named in the cue's record (the cue log).
-        flv?.cue(event.section, (output, format) =>
-          watcher.sentBy(cue.id, { output, name: entries.get(output)?.spec.name ?? output, format }),
-        );
+        flv?.cue(event.section, (output, format) => {
+          if (cueId !== null)
+            watcher.sentBy(cueId, { output, name: entries.get(output)?.spec.name ?? output, format });
+        });
+      } catch (thrown) {
+        remuxFailed(thrown);
+      }
+    };
+    /** The remux threw out of its own guard: counted as a frame it lost, its outputs go on (see `contained`). */
+    const remuxFailed = (thrown: unknown) => {
+      if (flv !== null) {
+        flv.dropped.internal_error++;
+        flv.lastDrop = `the remux failed: ${thrown instanceof Error ? thrown.message : String(thrown)}`;
+      }
+      contained("the RTMP remux", thrown);
+    };
+    /** What the fan-out offers the remux: a throw stays with the remux's outputs. */
+    const remuxOffer = (remux: FlvRemux) => (chunk: Uint8Array) => {
+      try {
+        if (remuxFault) throw new Error("a fault injected for a test (DISTRIBUTARY_TEST_REMUX_FAULT)");
+        remux.push(chunk);
+      } catch (thrown) {
+        remuxFailed(thrown);
       }
     };
 
@@ -136,7 +183,7 @@ export const startChannel = (
       const remuxed = enabled.some((entry) => entry.output.flv !== null);
       if (!remuxed && [...entries.values()].every((entry) => entry.output.flv === null)) flv = null;
       const queued = enabled.flatMap((entry) => (entry.output.flv === null ? [entry.output.offer] : []));
-      offers = [...queued, ...(remuxed && flv !== null ? [flv.push.bind(flv)] : []), ...tapping];
+      offers = [...queued, ...(remuxed && flv !== null ? [remuxOffer(flv)] : []), ...tapping];
       kept = queued.length > 0 || tapping.size > 0;
       pace.ms = readPaceMs(
         enabled.some((entry) => AS_THEY_COME.has(entry.output.protocol)),

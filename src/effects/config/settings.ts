@@ -130,6 +130,12 @@ export const metricsToken = Config.option(Config.redacted("DISTRIBUTARY_METRICS_
 export const awsEndpoint = Config.option(Config.nonEmptyString("DISTRIBUTARY_AWS_ENDPOINT"));
 
 /**
+ * Test only: the names (comma-separated) of channels whose RTMP remux fails on every chunk it is given, as a
+ * remux with a bug would. Shows that such a fault stays with the channel's RTMP outputs; never set in service.
+ */
+export const remuxFaultChannels = Config.string("DISTRIBUTARY_TEST_REMUX_FAULT").pipe(Config.withDefault(""));
+
+/**
  * A setting read now from the environment, for a module that needs it outside any Effect (at load, in a
  * worker thread, on the forwarding path). A value the definition refuses gives `fallback` here: the service's
  * start reads the same setting through `Config` and stops on it with the setting's message.

@@ -19,6 +19,12 @@ import { ReadModel } from "../status/read-model.ts";
 import { Readiness } from "../status/readiness.ts";
 import { controlShared } from "./shared.ts";
 
+/** Failures in a row (each within CRASH_WINDOW_MS of the last) that are started again at once. */
+export const CRASHES_IN_A_ROW = 3;
+const CRASH_WINDOW_MS = 60_000;
+const CRASH_BACKOFF_FIRST_MS = 10_000;
+const CRASH_BACKOFF_MAX_MS = 300_000;
+
 export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
   scoped: Effect.gen(function* () {
     const channels = yield* Channels;
@@ -36,11 +42,42 @@ export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
      * or nobody wants it to: each try reads the stored channel afresh, so a corrected port is used at once.
      */
     const retries = yield* FiberMap.make<ChannelId, void>();
+    /** Each channel's failures in a row, each within CRASH_WINDOW_MS of the one before. */
+    const crashes = new Map<ChannelId, { inARow: number; lastAt: number; message: string }>();
+    const countFailure = (id: ChannelId, message: string) => {
+      const now = Date.now();
+      const before = crashes.get(id);
+      const inARow = before !== undefined && now - before.lastAt < CRASH_WINDOW_MS ? before.inARow + 1 : 1;
+      crashes.set(id, { inARow, lastAt: now, message });
+    };
+    /**
+     * A channel that fails again and again (a fault its input keeps triggering) is not started again at once
+     * each time: past CRASHES_IN_A_ROW failures each within a minute of the last, it waits, doubling from
+     * 10 s to 5 minutes, and says so.
+     */
+    const crashLoopWait = (id: ChannelId) =>
+      Effect.gen(function* () {
+        const loop = crashes.get(id);
+        if (loop === undefined || loop.inARow <= CRASHES_IN_A_ROW) return;
+        const delayMs = Math.min(
+          CRASH_BACKOFF_MAX_MS,
+          CRASH_BACKOFF_FIRST_MS * 2 ** (loop.inARow - CRASHES_IN_A_ROW - 1),
+        );
+        bus.emit({
+          type: "channel_backing_off",
+          channel: id,
+          failures: loop.inARow,
+          delay_ms: delayMs,
+          message: loop.message,
+        });
+        yield* Effect.sleep(Duration.millis(delayMs));
+      });
     const keepStarting = (id: ChannelId) =>
       FiberMap.run(
         retries,
         id,
         Effect.gen(function* () {
+          yield* crashLoopWait(id);
           const waits = yield* Schedule.driver(backoff(reconnect));
           while (stored(id)?.desired === "running" && !isRunning(id)) {
             const wait = yield* Effect.orDie(waits.next(undefined));
@@ -70,7 +107,9 @@ export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
         Stream.filter((event) => event.type === "channel_failed"),
         Stream.runForEach((event) => {
           const channel = configs.current().channels.find((candidate) => candidate.id === event.channel);
-          return channel?.desired === "running" ? keepStarting(channel.id) : Effect.void;
+          if (channel === undefined || event.type !== "channel_failed") return Effect.void;
+          countFailure(channel.id, event.message);
+          return channel.desired === "running" ? keepStarting(channel.id) : Effect.void;
         }),
       ),
     );

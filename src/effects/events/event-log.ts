@@ -6,7 +6,7 @@
  * so a log query can follow one channel. The logger (logging.ts) masks secrets.
  */
 import { Effect, Stream } from "effect";
-import { type ChannelEvent, channelLabel, outputLabel } from "../../domain/events.ts";
+import { type ChannelEvent, channelLabel, dropReasonsText, outputLabel } from "../../domain/events.ts";
 import { EventBus } from "./event-bus.ts";
 
 type Level = "debug" | "info" | "warn" | "error";
@@ -22,6 +22,11 @@ export const describeEvent = (event: ChannelEvent): readonly [Level, string] | n
       return ["info", `${channelLabel(event)} stopped`];
     case "channel_failed":
       return ["error", `${channelLabel(event)} failed: ${event.message}`];
+    case "channel_backing_off":
+      return [
+        "error",
+        `${channelLabel(event)} failed ${event.failures} times in a row, each within a minute of the last (latest: ${event.message}): it is started again in ${Math.round(event.delay_ms / 1000)} s, not at once`,
+      ];
     case "input_lost":
       return ["warn", `${channelLabel(event)}: input lost, no input is receiving`];
     case "input_restored":
@@ -46,6 +51,11 @@ export const describeEvent = (event: ChannelEvent): readonly [Level, string] | n
       return [
         "warn",
         `${outputName(event)} dropped ${event.packets} TS packets: the destination does not keep up`,
+      ];
+    case "remux_frames_dropped":
+      return [
+        "warn",
+        `${outputName(event)} dropped ${event.frames} frames it could not read (${dropReasonsText(event.reasons)})${event.detail === null ? "" : `, the latest: ${event.detail}`}; it goes on from the next keyframe`,
       ];
     case "scte35_cue":
       return ["info", `${channelLabel(event)}: SCTE-35 ${event.summary} on PID ${event.pid}`];

@@ -19,7 +19,7 @@
 import { Effect, type Scope } from "effect";
 import type { FlvFrame, FlvRemux } from "../../core/flv/remux.ts";
 import { MESSAGE } from "../../core/rtmp/chunks.ts";
-import { OutputError } from "../../domain/errors.ts";
+import { OutputError, outputInternalError } from "../../domain/errors.ts";
 import type { RtmpTarget } from "../../domain/url.ts";
 import { atEndOfTurn, cancelEndOfTurn } from "../runtime/end-of-turn.ts";
 import type { WriterContext } from "./context.ts";
@@ -114,7 +114,7 @@ export const rtmpAttempt = (
 
     let connected = false;
     let startedCodec = remux.videoCodec;
-    const stop = remux.listen((frame) => {
+    const listener = (frame: FlvFrame) => {
       // Until the server accepts the publish, only the frames from the latest keyframe wait.
       if (!connected && started && frame.kind === "video" && frame.keyframe) {
         queue.length = 0;
@@ -174,6 +174,16 @@ export const rtmpAttempt = (
         return;
       }
       enqueue(frame);
+    };
+    // The remux calls every RTMP output of the channel in turn: a throw here ends this output's attempt alone.
+    const stop = remux.listen((frame) => {
+      if (failure !== null) return;
+      try {
+        listener(frame);
+      } catch (thrown) {
+        failure = outputInternalError(thrown);
+        signal();
+      }
     });
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -232,6 +242,14 @@ export const rtmpAttempt = (
       }
     };
     const write = () => {
+      try {
+        writeQueued();
+      } catch (thrown) {
+        failure = outputInternalError(thrown);
+        ready?.();
+      }
+    };
+    const writeQueued = () => {
       if (blocked || failure !== null) return;
       // Corked, a mark's worth goes in one writev; the kernel may take it at once, and then the next does.
       while (queue.length > 0 && socket.writableLength < SOCKET_MARK) {

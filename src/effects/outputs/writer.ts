@@ -12,8 +12,8 @@
  * earlier run to finish releasing its socket or child process.
  */
 import { Cause, Duration, Effect, Exit } from "effect";
-import { FlvRemux } from "../../core/flv/remux.ts";
-import { OutputError, type OutputErrorReason } from "../../domain/errors.ts";
+import { FlvRemux, type RemuxDropReason } from "../../core/flv/remux.ts";
+import { OutputError, type OutputErrorReason, outputInternalError } from "../../domain/errors.ts";
 import type { WriterState } from "../../domain/states.ts";
 import {
   type CueMode,
@@ -66,7 +66,16 @@ export interface OutputStatus {
    * RTMP outputs: FLV frames sent and dropped, SCTE-35 cues sent, bytes the server acknowledged; what of the
    * channel it leaves out (its audio, when RTMP cannot carry it), in words.
    */
-  readonly rtmp: (RtmpCounters & { readonly cues: CueMode; readonly leftOut: string | null }) | null;
+  readonly rtmp:
+    | (RtmpCounters & {
+        readonly cues: CueMode;
+        readonly leftOut: string | null;
+        /** Frames the channel's remux could not read and dropped, by reason (shared by its RTMP outputs). */
+        readonly remuxDropped: Readonly<Record<RemuxDropReason, number>>;
+        /** What was wrong with the latest of them, in words. */
+        readonly remuxLastDrop: string | null;
+      })
+    | null;
 }
 
 /** What an output tells its channel as it happens: state changes and reconnects, for the event bus. */
@@ -275,6 +284,9 @@ export const makeOutput = (
         failing = false;
         return runWithReconnects(
           Effect.zipRight(beginAttempt, attemptFor(target, context, hls, options.recordingsRoot, rtmp)).pipe(
+            // A defect in this output's own code (its segmenter, its session) ends the attempt like a lost
+            // connection: the output tries again, alone, and the channel goes on.
+            Effect.catchAllDefect((defect) => Effect.fail(outputInternalError(defect))),
             Effect.tapError(recordError),
           ),
           reconnectSchedule(options.reconnect),
@@ -325,7 +337,13 @@ export const makeOutput = (
         rtmp:
           rtmp === null || !(target.protocol === "rtmp" || target.protocol === "rtmps")
             ? null
-            : { ...rtmp.counters, cues: target.cues, leftOut: rtmp.remux.leftOut },
+            : {
+                ...rtmp.counters,
+                cues: target.cues,
+                leftOut: rtmp.remux.leftOut,
+                remuxDropped: { ...rtmp.remux.dropped },
+                remuxLastDrop: rtmp.remux.lastDrop,
+              },
       };
     };
 

@@ -4,6 +4,8 @@
  * that hands over a whole batch itself (the batch reader) runs it inside `asOneTurn`, which ends the turn when
  * it returns, without another pass of the event loop.
  */
+import { Effect } from "effect";
+
 let waiting = new Set<() => void>();
 // The set of the turn before, emptied, for the next one: no new set or array a turn.
 let spare: Set<() => void> | null = new Set();
@@ -17,7 +19,19 @@ const runAll = () => {
   // (A run that ended a turn of its own inside this one would find no spare set and get a new one.)
   waiting = spare ?? new Set();
   spare = null;
-  for (const run of work) run();
+  for (const run of work) {
+    // One output's work that throws must not keep the others' from going, nor reach the input path that
+    // ended the turn (another channel's, maybe): each guards itself, and this is the last line.
+    try {
+      run();
+    } catch (thrown) {
+      Effect.runFork(
+        Effect.logError(
+          `work at the end of a turn failed: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
+        ),
+      );
+    }
+  }
   work.clear();
   spare = work;
 };

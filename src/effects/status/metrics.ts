@@ -373,6 +373,16 @@ export const makeMetrics = (
     "SCTE-35 cues an RTMP output sent as AMF0 data messages",
     (output) => output.rtmp?.cues_sent ?? null,
   );
+  perChannel(
+    "counter",
+    "distributary_remux_frames_dropped_total",
+    "Frames the channel's TS → FLV remux (shared by its RTMP outputs) could not read and dropped, by reason; the outputs stay connected and go on from the next keyframe",
+    ["reason"],
+    (channel, set) => {
+      const dropped = channel.outputs.find((output) => output.rtmp != null)?.rtmp?.remux_dropped;
+      for (const [reason, frames] of Object.entries(dropped ?? {})) set({ reason }, frames);
+    },
+  );
   perOutput("gauge", "distributary_output_srt_rtt_seconds", "SRT round-trip time", (output) =>
     output.srt === null ? null : output.srt.rtt_ms / 1000,
   );

@@ -85,6 +85,8 @@ export const viewOutput = (
             cues_sent: live.rtmp.cuesSent,
             acknowledged_bytes: live.rtmp.acknowledgedBytes,
             left_out: live.rtmp.leftOut,
+            remux_dropped: live.rtmp.remuxDropped,
+            remux_last_drop: live.rtmp.remuxLastDrop,
           },
     srt:
       live?.srt == null

@@ -10,7 +10,7 @@
 import { Effect, Either, Schedule, Stream, SubscriptionRef } from "effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { ControlError } from "../../domain/errors.ts";
-import type { ChannelEventType } from "../../domain/events.ts";
+import { type ChannelEventType, REMUX_DROPS_EVENT_MS } from "../../domain/events.ts";
 import { resolveRedundancy } from "../../domain/redundancy.ts";
 import { channelInputs } from "../../domain/rules.ts";
 import { maskUrl } from "../../domain/url.ts";
@@ -20,6 +20,7 @@ import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
 import { EventBus } from "../events/event-bus.ts";
 import { MediaLive } from "../medialive/medialive.ts";
+import type { OutputStatus } from "../outputs/writer.ts";
 import { CueHistory } from "./cue-history.ts";
 import {
   inputKey,
@@ -114,6 +115,51 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
       return { ...(placement.remote(channel.id) ?? local(channel, now)), fleet };
     };
 
+    /**
+     * An RTMP output's remux drops since the last event told, as a `remux_frames_dropped` event: at most one
+     * per output every REMUX_DROPS_EVENT_MS, so a stream corrupt for an hour makes a line every 10 s.
+     */
+    const remuxTold = new Map<
+      string,
+      { readonly at: number; readonly dropped: Readonly<Record<string, number>> }
+    >();
+    const remuxDrops = (
+      key: string,
+      channel: string,
+      output: string,
+      rtmp: NonNullable<OutputStatus["rtmp"]>,
+      now: number,
+    ) => {
+      const told = remuxTold.get(key);
+      if (told === undefined) {
+        // Drops before this node first saw the output (a moved channel's) were told where they happened.
+        remuxTold.set(key, { at: 0, dropped: rtmp.remuxDropped });
+        return;
+      }
+      if (now - told.at < REMUX_DROPS_EVENT_MS) return;
+      const reasons: Record<string, number> = {};
+      let frames = 0;
+      for (const [reason, count] of Object.entries(rtmp.remuxDropped)) {
+        // Counts that went down belong to a new remux (the channel restarted): all of them are new.
+        const before = told.dropped[reason] ?? 0;
+        const more = count >= before ? count - before : count;
+        if (more > 0) {
+          reasons[reason] = more;
+          frames += more;
+        }
+      }
+      if (frames === 0) return;
+      remuxTold.set(key, { at: now, dropped: rtmp.remuxDropped });
+      bus.emit({
+        type: "remux_frames_dropped",
+        channel,
+        output,
+        frames,
+        reasons,
+        detail: rtmp.remuxLastDrop,
+      });
+    };
+
     /** Bitrates over the last tick, and queue drops turned into events. */
     const sample = Effect.sync(() => {
       const now = Date.now();
@@ -140,10 +186,12 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
               packets: output.queueDrops - before,
             });
           }
+          if (output.rtmp != null) remuxDrops(key, id, output.id, output.rtmp, now);
         }
       }
       for (const key of rates.keys()) if (!live.has(key)) rates.delete(key);
       for (const key of drops.keys()) if (!live.has(key)) drops.delete(key);
+      for (const key of remuxTold.keys()) if (!live.has(key)) remuxTold.delete(key);
     });
 
     let seq = 0;
