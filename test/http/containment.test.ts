@@ -2,7 +2,7 @@
  * Failure stays inside the channel it happens in: a start whose packet core cannot load fails with a clear
  * problem and leaves the API answering; a channel whose datagram path throws goes to `error` while another
  * channel keeps streaming byte for byte. A channel that should run but cannot start is started again on the
- * reconnect schedule until it runs.
+ * reconnect schedule until it runs; one that fails again and again backs off and says so.
  */
 import { createSocket } from "node:dgram";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -241,6 +241,64 @@ describe("failure stays contained", () => {
     } finally {
       await sink.close();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a channel that fails again and again backs off after three failures in a row and says why", async () => {
+    const throwing = Layer.succeed(ChannelFaults, {
+      onDatagram: (channelId: string) => {
+        if (channelId === "looping") throw new RangeError("a fault its input triggers every time (injected)");
+      },
+    });
+    const quickRetries = Layer.succeed(OutputDefaults, {
+      reconnect: { firstDelay: "100 millis", maxDelay: "300 millis" },
+    });
+    app = await makeTestApp(undefined, Layer.merge(throwing, quickRetries));
+    const test = app;
+    const port = await freeUdpPort();
+    const created = await test.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "looping",
+        name: "looping",
+        rtp_ip: "127.0.0.1",
+        rtp_port: port,
+        outputs: [],
+      }),
+    });
+    expect(created.status).toBe(201);
+    expect((await test.request("/api/channels/looping/start", { method: "POST" })).status).toBe(200);
+    // Every start meets a datagram at once, as a channel whose input carries what breaks it would.
+    const source = udpSource(port);
+    try {
+      const events = async (type: string) =>
+        (await json(await test.request(`/api/events?channel=looping&type=${type}`))).events as Array<
+          Record<string, unknown>
+        >;
+      const backingOff = await eventually(
+        "the channel to back off",
+        async () => (await events("channel_backing_off"))[0],
+        20_000,
+      );
+      expect(backingOff).toMatchObject({ failures: 4, delay_ms: 10_000 });
+      expect(String(backingOff.message)).toContain("a fault its input triggers every time (injected)");
+      // While it waits, the channel says it failed, and why.
+      const waiting = await eventually("the channel's view to show the failure", async () => {
+        const channel = await json(await test.request("/api/channels/looping"));
+        return channel.status === "error" ? channel : undefined;
+      });
+      expect(String(waiting.error)).toContain("a fault its input triggers every time (injected)");
+      // Three quick restarts (the reconnect schedule's 100–300 ms), then the wait it announced.
+      expect(await events("channel_started")).toHaveLength(4);
+      expect(await events("channel_failed")).toHaveLength(4);
+      const next = await eventually(
+        "the start after the wait",
+        async () => (await events("channel_started"))[4],
+        20_000,
+      );
+      expect(Date.parse(String(next.at)) - Date.parse(String(backingOff.at))).toBeGreaterThanOrEqual(10_000);
+    } finally {
+      await source.close();
     }
   });
 });

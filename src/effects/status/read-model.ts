@@ -38,6 +38,7 @@ const VISIBLE: ReadonlySet<ChannelEventType> = new Set<ChannelEventType>([
   "channel_started",
   "channel_stopped",
   "channel_failed",
+  "channel_backing_off",
   "input_lost",
   "input_restored",
   "input_switched",
