@@ -192,6 +192,16 @@ export const sparkline = (values: ReadonlyArray<number>) => {
   return html`<svg class="spark" viewBox="0 0 60 16" aria-hidden="true"><polyline points="${points}" /></svg>`;
 };
 
+/** Frames an RTMP output's remux could not read, when there were any: how many, and the latest reason. */
+const remuxDrops = (output: OutputView) => {
+  const dropped = output.rtmp?.remux_dropped;
+  const frames = dropped === undefined ? 0 : Object.values(dropped).reduce((sum, count) => sum + count, 0);
+  if (frames === 0) return "";
+  return html`<br /><small class="muted remux-drops" title="${output.rtmp?.remux_last_drop ?? ""}">${frames} frames skipped (${dropReasonsText(
+    Object.fromEntries(Object.entries(dropped ?? {}).filter(([, count]) => count > 0)),
+  )})</small>`;
+};
+
 const outputRow = (
   channel: ChannelView,
   output: OutputView,
@@ -209,7 +219,7 @@ const outputRow = (
       output.rtmp?.left_out == null
         ? ""
         : html`<br /><small class="muted left-out">${output.rtmp.left_out}</small>`
-    }</td>
+    }${remuxDrops(output)}</td>
     <td>${state === "connected" ? duration(output.uptime) : "—"}</td>
     <td class="nowrap">${bitrate(output.bitrate_bps)} ${sparkline(history)}</td>
     <td>${output.reconnects}</td>
