@@ -219,6 +219,22 @@ describe("the mask list", () => {
       { ...common, ...names, type: "output_state", state: "error", error: null },
       { ...common, ...names, type: "output_reconnect", reconnects: 1, error: "refused", delay_ms: 1000 },
       { ...common, ...names, type: "output_queue_drops", packets: 1 },
+      {
+        ...common,
+        ...names,
+        type: "remux_frames_dropped",
+        frames: 3,
+        reasons: { bad_parameter_sets: 1, no_keyframe_yet: 2 },
+        detail: "the keyframe's SPS is not a usable parameter set",
+      },
+      {
+        ...common,
+        ...names,
+        type: "channel_backing_off",
+        failures: 4,
+        delay_ms: 10_000,
+        message: "failed",
+      },
       { ...common, ...names, type: "worker_restarted", worker: 1, channels: [], reason: "crashed" },
       {
         ...common,
