@@ -89,6 +89,7 @@ const WORDS = `
   called changing console creating describechannel egress endpoints instance linked listchannels matches
   minutes passed passes pending pipelines reaches recovering removes startchannel stopchannel stopping
   throttled updating upstream
+  backing failures keyframe keyframes latest usable skipped unreadable
 `;
 
 export const SERVICE_WORDS: ReadonlyArray<string> = WORDS.split(/\s+/).filter((word) => word !== "");
