@@ -7,6 +7,7 @@
  *   db, a, b, tx, rx on one bridge; PostgreSQL in db; a and b each a node
  */
 import { expect, it } from "vitest";
+import { eventually } from "../support/app.ts";
 import { clock, streamIndex } from "../support/fleet-analysis.ts";
 import { useFleetLab } from "../support/fleet-lab.ts";
 import {
@@ -76,7 +77,14 @@ describeLab("a channel's outputs move between two nodes", () => {
       const taken = await awaitHolder(fleet, channels.ids);
       for (const [id, lease] of taken) {
         if (lease.holder === "a") continue;
-        const moved = await a.api(`/api/channels/${id}/move`, { method: "POST", body: { node: "a" } });
+        // A node started again for this scenario is up once the fleet has its first heartbeat: until then a
+        // move to it is refused in words (409), and asked again.
+        const moved = await eventually(`channel ${id} moved to a`, async () => {
+          const answer = await a.api(`/api/channels/${id}/move`, { method: "POST", body: { node: "a" } });
+          return answer.status === 409 && (await answer.clone().text()).includes("is not up")
+            ? undefined
+            : answer;
+        });
         expect(moved.status, await moved.clone().text()).toBe(200);
       }
       const leases = await awaitHolder(fleet, channels.ids, "a");
