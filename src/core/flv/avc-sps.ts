@@ -1,10 +1,13 @@
 /**
- * The picture size an H.264 SPS (ISO/IEC 14496-10 7.3.2.1.1) declares, for onMetaData: read as far as the
- * frame cropping, through the high profiles' chroma format and scaling lists.
+ * What an H.264 SPS (ISO/IEC 14496-10 7.3.2.1.1) declares, for onMetaData, and whether it can be used at all:
+ * read as far as the frame cropping, through the high profiles' chroma format and scaling lists, every value
+ * checked against the range the standard gives it. A corrupt SPS (bit errors, a stranger's bytes) is
+ * `Unusable` with the reason, read in bounded time: no loop runs longer than the standard's largest count.
  */
-import { BitReader } from "./tags.ts";
+import { BitReader, MAX_PICTURE_SIDE, nalHeaderProblem, type Unusable } from "./tags.ts";
 
 const HIGH_PROFILES = new Set([100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135]);
+const PROFILES = new Set([66, 77, 88, ...HIGH_PROFILES]);
 
 const skipScalingList = (r: BitReader, size: number): void => {
   let last = 8;
@@ -18,19 +21,67 @@ const skipScalingList = (r: BitReader, size: number): void => {
   }
 };
 
-/** Width and height in pixels after cropping; zeros when the SPS is cut short. */
-export const avcPictureSize = (sps: Uint8Array): { width: number; height: number } => {
+/** hrd_parameters (E.1.2), read past. */
+const skipHrd = (r: BitReader): void => {
+  const count = r.ue() + 1; // cpb_cnt_minus1: at most 31
+  if (count > 32) {
+    r.broken = true;
+    return;
+  }
+  r.u(8); // bit_rate_scale, cpb_size_scale
+  for (let i = 0; i < count; i++) {
+    r.ue(); // bit_rate_value_minus1
+    r.ue(); // cpb_size_value_minus1
+    r.u(1); // cbr_flag
+  }
+  r.u(20); // the four delay and length fields
+};
+
+/** vui_parameters (E.1.1), read past: what follows them must be the SPS's trailing bits. */
+const readVui = (r: BitReader): void => {
+  if (r.u(1) === 1 && r.u(8) === 255) r.u(32); // aspect_ratio_idc, Extended_SAR
+  if (r.u(1) === 1) r.u(1); // overscan
+  if (r.u(1) === 1) {
+    r.u(4); // video_format, video_full_range_flag
+    if (r.u(1) === 1) r.u(24); // colour description
+  }
+  if (r.u(1) === 1) {
+    r.ue(); // chroma_sample_loc_type_top_field
+    r.ue();
+  }
+  if (r.u(1) === 1) r.u(65); // timing_info: num_units_in_tick, time_scale, fixed_frame_rate_flag
+  const nalHrd = r.u(1) === 1;
+  if (nalHrd) skipHrd(r);
+  const vclHrd = r.u(1) === 1;
+  if (vclHrd) skipHrd(r);
+  if (nalHrd || vclHrd) r.u(1); // low_delay_hrd_flag
+  r.u(1); // pic_struct_present_flag
+  if (r.u(1) === 1) {
+    r.u(1); // motion_vectors_over_pic_boundaries_flag
+    for (let i = 0; i < 6; i++) r.ue(); // max bytes/bits, mv lengths, reorder frames, dec frame buffering
+  }
+};
+
+/** Width and height in pixels after cropping, or why the SPS cannot be used. */
+export const readAvcSps = (
+  sps: Uint8Array,
+): { readonly width: number; readonly height: number } | Unusable => {
+  const header = nalHeaderProblem(sps, 4, "SPS");
+  if (header !== null) return { unusable: header };
   const r = new BitReader(sps);
   r.u(8); // NAL header
   const profile = r.u(8);
   r.u(16); // constraint flags, level
-  r.ue(); // seq_parameter_set_id
+  if (!PROFILES.has(profile))
+    return { unusable: `an SPS of profile_idc ${profile}, which is no H.264 profile` };
+  const id = r.ue(); // seq_parameter_set_id
   let chromaFormat = 1;
   if (HIGH_PROFILES.has(profile)) {
     chromaFormat = r.ue();
+    if (chromaFormat > 3) return { unusable: `an SPS with chroma_format_idc ${chromaFormat}` };
     if (chromaFormat === 3) r.u(1);
-    r.ue(); // bit_depth_luma_minus8
-    r.ue(); // bit_depth_chroma_minus8
+    const depths = [r.ue(), r.ue()]; // bit_depth_luma_minus8, bit_depth_chroma_minus8
+    if (depths.some((depth) => depth > 6)) return { unusable: "an SPS with a bit depth over 14" };
     r.u(1); // qpprime_y_zero_transform_bypass_flag
     if (r.u(1) === 1) {
       for (let i = 0; i < (chromaFormat === 3 ? 12 : 8); i++) {
@@ -38,17 +89,25 @@ export const avcPictureSize = (sps: Uint8Array): { width: number; height: number
       }
     }
   }
-  r.ue(); // log2_max_frame_num_minus4
+  const frameNumBits = r.ue(); // log2_max_frame_num_minus4
   const pocType = r.ue();
-  if (pocType === 0) r.ue();
-  else if (pocType === 1) {
+  if (id > 31 || frameNumBits > 12 || pocType > 2)
+    return {
+      unusable: `an SPS with seq_parameter_set_id ${id}, log2_max_frame_num_minus4 ${frameNumBits}, pic_order_cnt_type ${pocType}`,
+    };
+  if (pocType === 0) {
+    if (r.ue() > 12) return { unusable: "an SPS with log2_max_pic_order_cnt_lsb_minus4 over 12" };
+  } else if (pocType === 1) {
     r.u(1);
     r.se();
     r.se();
     const cycle = r.ue();
+    if (cycle > 255)
+      return { unusable: `an SPS whose pic_order_cnt cycle has ${cycle} frames (at most 255)` };
     for (let i = 0; i < cycle; i++) r.se();
   }
-  r.ue(); // max_num_ref_frames
+  const refFrames = r.ue(); // max_num_ref_frames
+  if (refFrames > 16) return { unusable: `an SPS of ${refFrames} reference frames (at most 16)` };
   r.u(1); // gaps_in_frame_num_value_allowed_flag
   const widthMbs = r.ue() + 1;
   const heightMapUnits = r.ue() + 1;
@@ -67,5 +126,11 @@ export const avcPictureSize = (sps: Uint8Array): { width: number; height: number
     width -= cropX * (left + right);
     height -= cropY * (top + bottom);
   }
+  if (r.u(1) === 1) readVui(r); // vui_parameters_present_flag
+  if (r.broken) return { unusable: "an SPS that ends before its fields do" };
+  if (!r.trailing())
+    return { unusable: "an SPS with bytes after its last field (no rbsp_trailing_bits there)" };
+  if (width <= 0 || height <= 0 || width > MAX_PICTURE_SIDE || height > MAX_PICTURE_SIDE)
+    return { unusable: `an SPS for a ${width}×${height} picture` };
   return { width, height };
 };

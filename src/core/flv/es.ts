@@ -8,7 +8,9 @@
  *   demux.flush()                             // the PES still open at the end of a file
  *
  * A PES ends where the next one starts on its PID, or as soon as its PES_packet_length is reached (audio PES
- * usually carry one). A continuity gap drops the PES it falls in rather than hand on a frame with a hole.
+ * usually carry one). A continuity gap drops the PES it falls in rather than hand on a frame with a hole. A
+ * PES that cannot be read — no start code prefix, marker bits wrong, a header longer than the PES, timestamps
+ * without their markers, more than MAX_PES_BYTES — is dropped and told (`onBad`), never handed on.
  * Each PID's buffer grows to its largest PES and is then reused, and packets are read where they lie in the
  * chunk (no view of each), so steady state allocates nothing per packet.
  */
@@ -16,6 +18,11 @@ import { H264_NAL, NalUnits, nalType, type VideoCodec } from "./nal.ts";
 import { copyBytes } from "./tags.ts";
 
 const PACKET = 188;
+/** A PES larger than this lost its start or lies about its length: 16 MiB is over a second of 100 Mbit/s. */
+export const MAX_PES_BYTES = 16 * 1024 * 1024;
+
+/** A PES that could not be read, on `pid`, and what was wrong with it. */
+export type BadPes = (pid: number, codec: EsCodec, detail: string) => void;
 
 export type AudioCodec = "aac" | "mpeg-audio";
 export type EsCodec = VideoCodec | AudioCodec;
@@ -87,6 +94,7 @@ class PesStream implements AccessUnit {
     start: number,
     unitStart: boolean,
     emit: (unit: AccessUnit) => void,
+    bad: BadPes,
   ): void {
     const cc = (chunk[at + 3] ?? 0) & 0x0f;
     const hasPayload = ((chunk[at + 3] ?? 0) & 0x10) !== 0;
@@ -97,29 +105,42 @@ class PesStream implements AccessUnit {
     if (hasPayload) this.continuity = cc;
     if (start >= PACKET) return;
     if (unitStart) {
-      if (this.collecting) this.finish(emit);
+      if (this.collecting) this.finish(emit, bad);
       this.length = 0;
       this.collecting = true;
     }
     if (!this.collecting) return;
+    if (this.length + PACKET - start > MAX_PES_BYTES) {
+      this.collecting = false;
+      this.expected = 0;
+      bad(
+        this.pid,
+        this.codec,
+        `a PES of more than ${MAX_PES_BYTES / 1024 / 1024} MiB (its start was lost, or its header lies)`,
+      );
+      return;
+    }
     this.append(chunk, at + start, at + PACKET);
     if (this.expected === 0 && this.length >= 6) {
       this.expected = ((this.buffer[4] ?? 0) << 8) | (this.buffer[5] ?? 0);
     }
-    if (this.expected > 0 && this.length >= 6 + this.expected) this.finish(emit);
+    if (this.expected > 0 && this.length >= 6 + this.expected) this.finish(emit, bad);
   }
 
   /** Hands on the PES collected so far, if it is whole enough to read. */
-  finish(emit: (unit: AccessUnit) => void): void {
+  finish(emit: (unit: AccessUnit) => void, bad: BadPes): void {
     if (!this.collecting) return;
     const b = this.buffer;
     const length = this.expected > 0 ? Math.min(this.length, 6 + this.expected) : this.length;
     this.collecting = false;
     this.expected = 0;
-    if (length < 9 || b[0] !== 0 || b[1] !== 0 || b[2] !== 1) return;
+    const problem = pesHeaderProblem(b, length);
+    if (problem !== null) {
+      bad(this.pid, this.codec, problem);
+      return;
+    }
     const flags = (b[7] ?? 0) >> 6;
     const payload = 9 + (b[8] ?? 0);
-    if (payload > length) return;
     this.pts = flags & 2 ? readTimestamp(b, 9) : -1;
     this.dts = flags === 3 ? readTimestamp(b, 14) : this.pts;
     this.data = b.subarray(payload, length);
@@ -127,6 +148,13 @@ class PesStream implements AccessUnit {
       ? holdsKeyPicture(this.codec, this.data, this.nals.scan(this.data))
       : true;
     emit(this);
+    this.data = EMPTY;
+  }
+
+  /** Forgets the PES being collected. */
+  drop(): void {
+    this.collecting = false;
+    this.expected = 0;
     this.data = EMPTY;
   }
 
@@ -141,6 +169,25 @@ class PesStream implements AccessUnit {
     this.length += size;
   }
 }
+
+/** A PTS or DTS field's marker bits (the last bit of its 1st, 3rd and 5th bytes) are all set. */
+const timestampMarked = (b: Uint8Array, at: number): boolean =>
+  ((b[at] ?? 0) & (b[at + 2] ?? 0) & (b[at + 4] ?? 0) & 1) === 1;
+
+/** Why the PES of `length` bytes in `b` cannot be read, in words; null when its header holds together. */
+const pesHeaderProblem = (b: Uint8Array, length: number): string | null => {
+  if (length < 9 || b[0] !== 0 || b[1] !== 0 || b[2] !== 1)
+    return "a PES that does not start with a PES header";
+  if (((b[6] ?? 0) & 0xc0) !== 0x80) return "a PES header whose marker bits are wrong";
+  const flags = (b[7] ?? 0) >> 6;
+  const headerLength = b[8] ?? 0;
+  if (9 + headerLength > length) return `a PES header of ${9 + headerLength} bytes in a PES of ${length}`;
+  if (flags === 1) return "a PES header with a DTS and no PTS";
+  if (flags >= 2 && (headerLength < (flags === 3 ? 10 : 5) || !timestampMarked(b, 9)))
+    return "a PES header whose PTS has no markers";
+  if (flags === 3 && !timestampMarked(b, 14)) return "a PES header whose DTS has no markers";
+  return null;
+};
 
 /** A PTS or DTS field: 33 bits spread over 5 bytes with marker bits. */
 const readTimestamp = (b: Uint8Array, at: number): number =>
@@ -193,14 +240,22 @@ export const programStreams = (section: Uint8Array): ProgramStreams | undefined 
 
 export class EsDemuxer {
   private readonly emit: (unit: AccessUnit) => void;
+  private readonly bad: BadPes;
   private pmtPid = -1;
   private video: PesStream | undefined;
   private audio: PesStream | undefined;
   /** The program's streams as the latest PMT named them. */
   program: ProgramStreams | undefined;
 
-  constructor(emit: (unit: AccessUnit) => void) {
+  constructor(emit: (unit: AccessUnit) => void, bad: BadPes = () => {}) {
     this.emit = emit;
+    this.bad = bad;
+  }
+
+  /** Forgets the PES each stream was collecting: after a fault, the next PES starts afresh. */
+  resync(): void {
+    this.video?.drop();
+    this.audio?.drop();
   }
 
   push(chunk: Uint8Array): void {
@@ -209,8 +264,8 @@ export class EsDemuxer {
 
   /** Hands on the PES each stream still holds: the end of a file, or of an input. */
   flush(): void {
-    this.video?.finish(this.emit);
-    this.audio?.finish(this.emit);
+    this.video?.finish(this.emit, this.bad);
+    this.audio?.finish(this.emit, this.bad);
   }
 
   /** The packet at `chunk[at]`. */
@@ -220,8 +275,8 @@ export class EsDemuxer {
     const unitStart = ((chunk[at + 1] ?? 0) & 0x40) !== 0;
     const control = ((chunk[at + 3] ?? 0) >> 4) & 0x3;
     const start = (control & 1) === 0 ? PACKET : control === 3 ? 5 + (chunk[at + 4] ?? 0) : 4;
-    if (this.video?.pid === pid) this.video.take(chunk, at, start, unitStart, this.emit);
-    else if (this.audio?.pid === pid) this.audio.take(chunk, at, start, unitStart, this.emit);
+    if (this.video?.pid === pid) this.video.take(chunk, at, start, unitStart, this.emit, this.bad);
+    else if (this.audio?.pid === pid) this.audio.take(chunk, at, start, unitStart, this.emit, this.bad);
     else if (unitStart && start < PACKET && (pid === 0 || pid === this.pmtPid)) {
       const sectionAt = start + 1 + (chunk[at + start] ?? 0);
       if (sectionAt >= PACKET) return;

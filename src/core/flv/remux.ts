@@ -13,24 +13,37 @@
  * words naming the codec, rather than tags no one can decode; audio it cannot carry beside video it can
  * (AC-3, MPEG audio layer II…) is `leftOut`: the video goes without it.
  *
+ * What it cannot read it drops, counts by reason (`dropped`, `onDrop`) and says why (`lastDrop`): a PES whose
+ * header lies (es.ts), a keyframe whose parameter sets are unusable (avc-sps.ts, tags.ts), an access unit with
+ * no NAL unit or a NAL unit with its forbidden bit set, an ADTS or MPEG audio frame that is not one. After a
+ * video frame is dropped, the frames that follow are dropped too (`no_keyframe_yet`) until a keyframe, whose
+ * parameter sets are in force or new and usable. `push` and `cue` never throw: what escapes the checks is
+ * caught, counted as `internal_error`, and the remux starts again at the next keyframe. The outputs that
+ * listen keep their sessions throughout.
+ *
  * A cue is stamped at its splice time: one whose splice time is ahead of the media waits here and goes out,
  * stamped with that time, just before the first video or audio frame at or after it, so that every output
  * gets it in order and the tags' timeline stays monotonic (see `cue`).
  */
 import { Either } from "effect";
 import { decodeSection } from "../scte35/index.ts";
-import { avcPictureSize } from "./avc-sps.ts";
+import { readAvcSps } from "./avc-sps.ts";
 import { type CueFormat, cueMessage, splicePts } from "./cues.ts";
 import { type AccessUnit, EsDemuxer, isVideoCodec } from "./es.ts";
-import type { VideoCodec } from "./nal.ts";
+import { H264_NAL, HEVC_NAL, nalType, type VideoCodec } from "./nal.ts";
 import {
   AdtsReader,
   aacFrame,
   aacSequenceHeader,
+  avcPpsProblem,
   avcSequenceHeader,
+  type HevcSpsInfo,
   hevcSequenceHeader,
+  hevcSetProblem,
+  isUnusable,
   metadataBody,
   mp3Frame,
+  type ParameterSets,
   parameterSets,
   readHevcSps,
   type StreamMetadata,
@@ -99,8 +112,66 @@ const STREAM_TYPES: Readonly<Record<number, string>> = {
   234: "VC-1 video",
 };
 
-const sameNals = (a: ReadonlyArray<Uint8Array>, b: ReadonlyArray<Uint8Array>): boolean =>
-  a.length === b.length && a.every((nal, i) => Buffer.compare(nal, b[i] ?? new Uint8Array(0)) === 0);
+/** Why an access unit's NAL units cannot go out as a frame: none at all, or one with its forbidden bit set. */
+const videoProblem = (data: Uint8Array, nals: AccessUnit["nals"]): string | null => {
+  if (nals.count === 0) return "an access unit with no NAL unit";
+  for (let i = 0; i < nals.count; i++) {
+    if (((data[nals.start(i)] ?? 0) & 0x80) !== 0) return "a NAL unit whose forbidden_zero_bit is set";
+  }
+  return null;
+};
+
+/** Why the first bytes of `data` are no MPEG audio frame header (11 sync bits, no reserved value), or null. */
+const mpegAudioHeaderProblem = (data: Uint8Array, at: number): string | null => {
+  const b1 = data[at + 1] ?? 0;
+  const b2 = data[at + 2] ?? 0;
+  if (at + 4 > data.length || data[at] !== 0xff || (b1 & 0xe0) !== 0xe0) return "no MPEG audio sync word";
+  if (((b1 >> 3) & 3) === 1 || ((b1 >> 1) & 3) === 0)
+    return "an MPEG audio header of a reserved version or layer";
+  if (b2 >> 4 === 15 || ((b2 >> 2) & 3) === 3)
+    return "an MPEG audio header of a reserved bitrate or sample rate";
+  return null;
+};
+
+interface UsableSets extends ParameterSets {
+  /** What the first usable SPS declares; null when none is. */
+  readonly first: { readonly width: number; readonly height: number; readonly hevc?: HevcSpsInfo } | null;
+  /** Why each of the others could not be used, in words. */
+  readonly problems: ReadonlyArray<string>;
+}
+
+/**
+ * A keyframe's parameter sets that can be used, each checked (a corrupt one among good ones is left out, as a
+ * decoder would), and what the first usable SPS declares.
+ */
+const usableSets = (codec: VideoCodec, sets: ParameterSets): UsableSets => {
+  const problems: string[] = [];
+  const keep = (nals: ReadonlyArray<Uint8Array>, problem: (nal: Uint8Array) => string | null) =>
+    nals.filter((nal) => {
+      const why = problem(nal);
+      if (why !== null) problems.push(why);
+      return why === null;
+    });
+  const pps = keep(sets.pps, (nal) => (codec === "h264" ? avcPpsProblem(nal) : hevcSetProblem(nal, "PPS")));
+  const vps = keep(sets.vps, (nal) => hevcSetProblem(nal, "VPS"));
+  let first: UsableSets["first"] = null;
+  const sps = keep(sets.sps, (nal) => {
+    const info = codec === "h264" ? readAvcSps(nal) : readHevcSps(nal);
+    if (isUnusable(info)) return info.unusable;
+    first ??= codec === "h264" ? info : { width: info.width, height: info.height, hevc: info as HevcSpsInfo };
+    return null;
+  });
+  return { vps, sps, pps, first, problems };
+};
+
+const complete = (codec: VideoCodec, sets: ParameterSets): boolean =>
+  sets.sps.length > 0 && sets.pps.length > 0 && (codec === "h264" || sets.vps.length > 0);
+
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
+
+/** Whether `nals` holds each of `wanted`, byte for byte. */
+const holdsAll = (nals: ReadonlyArray<Uint8Array>, wanted: ReadonlyArray<Uint8Array>): boolean =>
+  wanted.every((nal) => nals.some((candidate) => sameBytes(candidate, nal)));
 
 const frame = (
   kind: FrameKind,
@@ -142,6 +213,8 @@ export class FlvRemux {
   private readonly rate = { startMs: -1, video: 0, audio: 0, videoKbps: 0, audioKbps: 0 };
   /** Cues waiting for the media to reach their splice time, soonest first. */
   private readonly held: HeldCue[] = [];
+  /** A video frame was dropped: the next ones wait for a keyframe. */
+  private waitingForKey = false;
   /** Frames dropped since the remux was made, by reason; every reason present (0 until one is dropped). */
   readonly dropped: Record<RemuxDropReason, number> = Object.fromEntries(
     REMUX_DROP_REASONS.map((reason) => [reason, 0]),
@@ -153,7 +226,24 @@ export class FlvRemux {
 
   constructor(options: TagClockOptions = {}) {
     this.clock = new TagClock(options);
-    this.demux = new EsDemuxer((unit) => this.unit(unit));
+    this.demux = new EsDemuxer(
+      (unit) => this.unit(unit),
+      (_pid, codec, detail) => this.drop("bad_pes", detail, isVideoCodec(codec)),
+    );
+  }
+
+  /** Counts a frame dropped for `reason`; a video frame makes the next ones wait for a keyframe. */
+  private drop(reason: RemuxDropReason, detail: string, video: boolean): void {
+    this.dropped[reason]++;
+    this.lastDrop = `${reason}: ${detail}`;
+    if (video) this.waitingForKey = true;
+    this.onDrop?.(reason, detail);
+  }
+
+  /** What escaped the checks: counted, and the remux starts again from the next PES and keyframe. */
+  private fault(thrown: unknown): void {
+    this.demux.resync();
+    this.drop("internal_error", thrown instanceof Error ? thrown.message : String(thrown), true);
   }
 
   /** Frames go to `listener` from now on, in order; the result stops them. */
@@ -168,7 +258,12 @@ export class FlvRemux {
 
   /** Reads the channel's TS only while someone listens: with no RTMP output running it costs nothing. */
   push(chunk: Uint8Array): void {
-    if (this.listeners.size > 0) this.demux.push(chunk);
+    if (this.listeners.size === 0) return;
+    try {
+      this.demux.push(chunk);
+    } catch (thrown) {
+      this.fault(thrown);
+    }
   }
 
   /** The channel switched input: the next times may be on another time base. */
@@ -254,6 +349,14 @@ export class FlvRemux {
    */
   cue(section: Uint8Array, sent: CueSent | null = null): void {
     if (this.listeners.size === 0) return;
+    try {
+      this.heldOrSent(section, sent);
+    } catch {
+      // A section the watcher decoded but this cannot stamp stays in the cue log; the media goes on.
+    }
+  }
+
+  private heldOrSent(section: Uint8Array, sent: CueSent | null): void {
     const decoded = decodeSection(section);
     if (Either.isLeft(decoded)) return;
     const bytes = section.slice();
@@ -292,7 +395,12 @@ export class FlvRemux {
   }
 
   private emit(out: FlvFrame): void {
-    for (const listener of this.listeners) listener(out);
+    for (const listener of this.listeners) {
+      // An output that throws has failed itself (it says so): the others get the frame all the same.
+      try {
+        listener(out);
+      } catch {}
+    }
   }
 
   private countRate(track: "video" | "audio", bytes: number, ms: number): void {
@@ -311,9 +419,13 @@ export class FlvRemux {
 
   private unit(unit: AccessUnit): void {
     if (unit.pts < 0) return;
-    if (isVideoCodec(unit.codec)) this.video(unit, unit.codec);
-    else if (unit.codec === "aac") this.aac(unit);
-    else this.mp3(unit);
+    try {
+      if (isVideoCodec(unit.codec)) this.video(unit, unit.codec);
+      else if (unit.codec === "aac") this.aac(unit);
+      else this.mp3(unit);
+    } catch (thrown) {
+      this.fault(thrown);
+    }
   }
 
   private video(unit: AccessUnit, codec: VideoCodec): void {
@@ -325,39 +437,107 @@ export class FlvRemux {
       }
     }
     this.lastVideoDts = unit.dts;
+    const problem = videoProblem(unit.data, unit.nals);
+    if (problem !== null) {
+      this.drop("bad_video", problem, true);
+      return;
+    }
     const ms = this.clock.timestampMs(unit.dts, VIDEO);
-    if (unit.keyframe) this.parameterSetsOf(codec, unit, ms);
+    if (unit.keyframe) {
+      const unusable = this.parameterSetsOf(codec, unit, ms);
+      if (unusable !== null) {
+        this.drop("bad_parameter_sets", `the keyframe's ${unusable}`, true);
+        return;
+      }
+    }
     // Frames before the first sequence header cannot be decoded by anyone.
     if (this.videoHeader === null || codec !== this.videoCodec) return;
-    const body = videoFrame(codec, unit.data, unit.keyframe, compositionMs(unit.pts, unit.dts), unit.nals);
+    if (this.waitingForKey) {
+      if (!unit.keyframe) {
+        this.drop("no_keyframe_yet", "a frame after one that was dropped", true);
+        return;
+      }
+      this.waitingForKey = false;
+    }
+    const body = videoFrame(
+      codec,
+      unit.data,
+      unit.keyframe,
+      compositionMs(unit.pts, unit.dts),
+      unit.nals,
+      this.strayParameterSets(codec, unit),
+    );
     this.countRate("video", body.length, ms);
     this.emitMedia(frame("video", TAG_VIDEO, ms, body, unit.keyframe));
   }
 
-  /** A keyframe's parameter sets: a new sequence header when they differ from the ones in force. */
-  private parameterSetsOf(codec: VideoCodec, unit: AccessUnit, ms: number): void {
+  /**
+   * A keyframe's parameter sets: a new sequence header when they differ from the ones in force. Why they
+   * cannot be used, when one of them cannot (the keyframe is then dropped); null otherwise.
+   */
+  private parameterSetsOf(codec: VideoCodec, unit: AccessUnit, ms: number): string | null {
     const sets = parameterSets(codec, unit.data, unit.nals);
-    if (sets.sps.length === 0 || sets.pps.length === 0 || (codec === "hevc" && sets.vps.length === 0)) return;
+    // A keyframe without a whole set of its own is decoded with the sets in force.
+    if (!complete(codec, sets)) return null;
     const current = this.sets;
-    if (
+    // The sets in force, all carried again: anything else beside them is a stray copy (a corrupt one, a
+    // stranger's), left out of the frame (`strayParameterSets`), never made the sequence header.
+    const inForce = (candidate: ParameterSets) =>
       current !== null &&
       codec === this.videoCodec &&
-      sameNals(current.sps, sets.sps) &&
-      sameNals(current.pps, sets.pps) &&
-      sameNals(current.vps, sets.vps)
-    )
-      return;
+      holdsAll(candidate.sps, current.sps) &&
+      holdsAll(candidate.pps, current.pps) &&
+      holdsAll(candidate.vps, current.vps);
+    if (inForce(sets)) return null;
+    const usable = usableSets(codec, sets);
+    if (!complete(codec, usable) || usable.first === null)
+      return `parameter sets are unusable: ${usable.problems.join("; ")}`;
+    if (inForce(usable)) return null;
     const copy = (nals: ReadonlyArray<Uint8Array>) => nals.map((nal) => nal.slice());
-    this.sets = { vps: copy(sets.vps), sps: copy(sets.sps), pps: copy(sets.pps) };
-    const sps = this.sets.sps[0] as Uint8Array;
-    this.picture = codec === "h264" ? avcPictureSize(sps) : readHevcSps(sps);
+    this.sets = { vps: copy(usable.vps), sps: copy(usable.sps), pps: copy(usable.pps) };
+    this.picture = { width: usable.first.width, height: usable.first.height };
     this.videoCodec = codec;
     const body =
       codec === "h264"
         ? avcSequenceHeader(this.sets.sps, this.sets.pps)
-        : hevcSequenceHeader(this.sets.vps, this.sets.sps, this.sets.pps);
+        : hevcSequenceHeader(this.sets.vps, this.sets.sps, this.sets.pps, usable.first.hevc);
     this.videoHeader = frame("videoHeader", TAG_VIDEO, ms, body);
     this.emit(this.videoHeader);
+    return null;
+  }
+
+  /**
+   * Whether the access unit carries a parameter set other than those in force (a corrupt copy, a stranger's):
+   * then a test that leaves such units out of the frame, so no decoder reads them; null when it carries none.
+   */
+  private strayParameterSets(
+    codec: VideoCodec,
+    unit: AccessUnit,
+  ): ((start: number, end: number) => boolean) | null {
+    const sets = this.sets;
+    if (sets === null) return null;
+    const listOf = (type: number) =>
+      codec === "h264"
+        ? type === H264_NAL.sps
+          ? sets.sps
+          : type === H264_NAL.pps
+            ? sets.pps
+            : null
+        : type === HEVC_NAL.vps
+          ? sets.vps
+          : type === HEVC_NAL.sps
+            ? sets.sps
+            : type === HEVC_NAL.pps
+              ? sets.pps
+              : null;
+    const stray = (start: number, end: number): boolean => {
+      const list = listOf(nalType(codec, unit.data, start));
+      if (list === null) return false;
+      const nal = unit.data.subarray(start, end);
+      return !list.some((candidate) => sameBytes(candidate, nal));
+    };
+    for (let i = 0; i < unit.nals.count; i++) if (stray(unit.nals.start(i), unit.nals.end(i))) return stray;
+    return null;
   }
 
   private aac(unit: AccessUnit): void {
@@ -365,7 +545,6 @@ export class FlvRemux {
     adts.reset(unit.data);
     while (adts.next()) {
       const rate = adts.sampleRate;
-      if (rate === 0) return;
       const pts = (unit.pts + Math.round((adts.index * 1024 * 90_000) / rate)) % PTS_WRAP;
       const ms = this.clock.timestampMs(pts, AUDIO);
       if (this.audioConfig === null || !adts.hasConfig(this.audioConfig)) {
@@ -379,11 +558,20 @@ export class FlvRemux {
       this.countRate("audio", body.length, ms);
       this.emitMedia(frame("audio", TAG_AUDIO, ms, body));
     }
+    for (let i = 0; i < adts.lost; i++) this.drop("bad_audio", adts.problem, false);
   }
 
   private mp3(unit: AccessUnit): void {
-    const data = unit.data;
-    if (data.length < 4 || data[0] !== 0xff) return;
+    let data = unit.data;
+    const problem = mpegAudioHeaderProblem(data, 0);
+    if (problem !== null) {
+      // The frames from the first good header on go; the bytes before it are dropped as one frame.
+      let at = data.indexOf(0xff, 1);
+      while (at >= 0 && mpegAudioHeaderProblem(data, at) !== null) at = data.indexOf(0xff, at + 1);
+      this.drop("bad_audio", problem, false);
+      if (at < 0) return;
+      data = data.subarray(at);
+    }
     const ms = this.clock.timestampMs(unit.pts, AUDIO);
     // MPEG-1/2 layer III only (layer bits 01): FLV has no codec for layers II (10) and I (11).
     const layer = ((data[1] ?? 0) >> 1) & 3;

@@ -66,13 +66,17 @@ export const videoFrame = (
   keyframe: boolean,
   compositionMs: number,
   nals: NalUnits = new NalUnits().scan(accessUnit),
+  /** NAL units to leave out beside the delimiters (`leaveOut(start, end)`), if any. */
+  leaveOut: ((start: number, end: number) => boolean) | null = null,
 ): Uint8Array => {
   const frameType = keyframe ? 1 : 2;
   const hevcShort = codec === "hevc" && compositionMs === 0;
   const headerSize = codec === "h264" ? 5 : hevcShort ? 5 : 8;
+  const skip = (i: number) =>
+    isAud(codec, accessUnit, nals.start(i)) || leaveOut?.(nals.start(i), nals.end(i)) === true;
   let size = headerSize;
   for (let i = 0; i < nals.count; i++) {
-    if (!isAud(codec, accessUnit, nals.start(i))) size += 4 + nals.end(i) - nals.start(i);
+    if (!skip(i)) size += 4 + nals.end(i) - nals.start(i);
   }
   // Every byte is written below: no zeroing first (and a small body comes from Buffer's pool).
   const body = Buffer.allocUnsafe(size);
@@ -95,7 +99,7 @@ export const videoFrame = (
   }
   for (let i = 0; i < nals.count; i++) {
     const s = nals.start(i);
-    if (isAud(codec, accessUnit, s)) continue;
+    if (skip(i)) continue;
     const length = nals.end(i) - s;
     body[at] = length >>> 24;
     body[at + 1] = (length >> 16) & 0xff;
@@ -170,10 +174,22 @@ export const avcSequenceHeader = (
   return body;
 };
 
-/** An RBSP reader: emulation prevention bytes removed, then bits and Exp-Golomb codes. */
+/** Why a parameter set cannot be used, in words: the keyframe carrying it is dropped, not built into a header. */
+export interface Unusable {
+  readonly unusable: string;
+}
+
+export const isUnusable = (value: object): value is Unusable => "unusable" in value;
+
+/**
+ * An RBSP reader: emulation prevention bytes removed, then bits and Exp-Golomb codes. Reading past the end or
+ * an Exp-Golomb code with more than 31 leading zeros (no field of a parameter set is that large) sets
+ * `broken` and reads 0 from then on, so a corrupt set is read to its end in bounded time and then refused.
+ */
 export class BitReader {
   private readonly bytes: Uint8Array;
   private bit = 0;
+  broken = false;
   constructor(nal: Uint8Array) {
     const out = new Uint8Array(nal.length);
     let n = 0;
@@ -189,6 +205,10 @@ export class BitReader {
     this.bytes = out.subarray(0, n);
   }
   u(n: number): number {
+    if (this.broken || this.bit + n > this.bytes.length * 8) {
+      this.broken = true;
+      return 0;
+    }
     let value = 0;
     for (let i = 0; i < n; i++) {
       const byte = this.bytes[this.bit >> 3] ?? 0;
@@ -199,7 +219,12 @@ export class BitReader {
   }
   ue(): number {
     let zeros = 0;
-    while (this.u(1) === 0 && zeros < 32) zeros++;
+    while (this.u(1) === 0) {
+      if (this.broken || ++zeros > 31) {
+        this.broken = true;
+        return 0;
+      }
+    }
     return 2 ** zeros - 1 + this.u(zeros);
   }
   /** A signed Exp-Golomb code: 1, −1, 2, −2, … */
@@ -210,7 +235,56 @@ export class BitReader {
   slice(byteAt: number, length: number): Uint8Array {
     return this.bytes.subarray(byteAt, byteAt + length);
   }
+  /**
+   * Whether what is left is rbsp_trailing_bits: a 1, then 0s to the end (a set read to its last field ends
+   * exactly there; a corrupt one seldom does).
+   */
+  trailing(): boolean {
+    if (this.broken || this.u(1) !== 1) return false;
+    for (let at = this.bit; at < this.bytes.length * 8; at++) {
+      if ((((this.bytes[at >> 3] ?? 0) >> (7 - (at & 7))) & 1) !== 0) return false;
+    }
+    return true;
+  }
 }
+
+/** The largest picture side a parameter set may declare: 16384 (beyond every level of H.264 and HEVC). */
+export const MAX_PICTURE_SIDE = 16_384;
+
+/** Why a parameter set's NAL unit is no parameter set at all (too short, forbidden bit set), or null. */
+export const nalHeaderProblem = (nal: Uint8Array, minimum: number, what: string): string | null => {
+  if (nal.length < minimum) return `a ${what} of ${nal.length} bytes, too short to be one`;
+  if (((nal[0] ?? 0) & 0x80) !== 0) return `a ${what} whose forbidden_zero_bit is set`;
+  return null;
+};
+
+/** Why an H.264 PPS (7.3.2.2) cannot be used, or null: its ids must be there and in range. */
+export const avcPpsProblem = (pps: Uint8Array): string | null => {
+  const header = nalHeaderProblem(pps, 2, "PPS");
+  if (header !== null) return header;
+  const r = new BitReader(pps);
+  r.u(8);
+  const id = r.ue();
+  const spsId = r.ue();
+  if (r.broken) return "a PPS that ends before its ids";
+  if (id > 255 || spsId > 31)
+    return `a PPS with ids out of range (pic_parameter_set_id ${id}, seq_parameter_set_id ${spsId})`;
+  return null;
+};
+
+/** Why an HEVC VPS or PPS cannot be used, or null (HEVC's SPS is read by `readHevcSps`). */
+export const hevcSetProblem = (nal: Uint8Array, type: "VPS" | "PPS"): string | null => {
+  const header = nalHeaderProblem(nal, type === "VPS" ? 16 : 3, type);
+  if (header !== null || type === "VPS") return header;
+  const r = new BitReader(nal);
+  r.u(16);
+  const id = r.ue();
+  const spsId = r.ue();
+  if (r.broken) return "a PPS that ends before its ids";
+  if (id > 63 || spsId > 15)
+    return `a PPS with ids out of range (pps_pic_parameter_set_id ${id}, pps_seq_parameter_set_id ${spsId})`;
+  return null;
+};
 
 /** What an HEVC SPS says that the decoder configuration record and onMetaData need. */
 export interface HevcSpsInfo {
@@ -225,13 +299,20 @@ export interface HevcSpsInfo {
   readonly height: number;
 }
 
-/** Reads an HEVC SPS (H.265 7.3.2.2.1) as far as the bit depths. */
-export const readHevcSps = (sps: Uint8Array): HevcSpsInfo => {
+/**
+ * Reads an HEVC SPS (H.265 7.3.2.2.1) as far as the bit depths; unusable when a value is out of the standard's
+ * range (sub-layers, ids, chroma format, picture size, bit depths) or the set ends before them.
+ */
+export const readHevcSps = (sps: Uint8Array): HevcSpsInfo | Unusable => {
+  const header = nalHeaderProblem(sps, 15, "SPS");
+  if (header !== null) return { unusable: header };
   const r = new BitReader(sps);
   r.u(16); // nal_unit_header
   r.u(4); // sps_video_parameter_set_id
   const maxSubLayersMinus1 = r.u(3);
   const temporalIdNesting = r.u(1) === 1;
+  if (maxSubLayersMinus1 > 6)
+    return { unusable: `an SPS of ${maxSubLayersMinus1 + 1} sub-layers (at most 7)` };
   const generalProfile = r.slice(3, 12).slice();
   r.u(96);
   const profilePresent: boolean[] = [];
@@ -245,7 +326,7 @@ export const readHevcSps = (sps: Uint8Array): HevcSpsInfo => {
     if (profilePresent[i]) r.u(88);
     if (levelPresent[i]) r.u(8);
   }
-  r.ue(); // sps_seq_parameter_set_id
+  const id = r.ue(); // sps_seq_parameter_set_id
   const chromaFormat = r.ue();
   if (chromaFormat === 3) r.u(1); // separate_colour_plane_flag
   let width = r.ue();
@@ -259,6 +340,13 @@ export const readHevcSps = (sps: Uint8Array): HevcSpsInfo => {
   }
   const bitDepthLuma = r.ue() + 8;
   const bitDepthChroma = r.ue() + 8;
+  if (r.broken) return { unusable: "an SPS that ends before its picture size and bit depths" };
+  if (id > 15 || chromaFormat > 3)
+    return { unusable: `an SPS with sps_seq_parameter_set_id ${id} and chroma_format_idc ${chromaFormat}` };
+  if (width <= 0 || height <= 0 || width > MAX_PICTURE_SIDE || height > MAX_PICTURE_SIDE)
+    return { unusable: `an SPS for a ${width}×${height} picture` };
+  if (bitDepthLuma > 16 || bitDepthChroma > 16)
+    return { unusable: `an SPS of ${bitDepthLuma}-bit luma and ${bitDepthChroma}-bit chroma` };
   return {
     generalProfile,
     maxSubLayers: maxSubLayersMinus1 + 1,
@@ -280,10 +368,13 @@ export const hevcSequenceHeader = (
   vps: ReadonlyArray<Uint8Array>,
   sps: ReadonlyArray<Uint8Array>,
   pps: ReadonlyArray<Uint8Array>,
+  /** What the first SPS says, when the caller read it already. */
+  read?: HevcSpsInfo,
 ): Uint8Array => {
   const first = sps[0];
   if (first === undefined) throw new RangeError("an HEVC sequence header needs an SPS");
-  const info = readHevcSps(first);
+  const info = read ?? readHevcSps(first);
+  if (isUnusable(info)) throw new RangeError(`an HEVC sequence header needs a usable SPS: ${info.unusable}`);
   const arrays = [
     [HEVC_NAL.vps, vps],
     [HEVC_NAL.sps, sps],
@@ -333,7 +424,10 @@ const AAC_FLAGS = 0xaf;
 
 /**
  * Walks the ADTS frames of one PES payload. After `next()` answers true, `start`…`end` is the raw AAC frame
- * (header and CRC skipped) and the header's fields describe it; a frame cut short or a lost sync ends the walk.
+ * (header and CRC skipped) and the header's fields describe it. Bytes that are no frame — a lost sync, a
+ * header whose length is impossible or runs past the PES, a sampling frequency index past the table — are
+ * skipped to the next sync word that starts a frame ending where another starts (or the PES ends), and
+ * counted: `lost` stretches in this PES, the latest described in `problem`.
  */
 export class AdtsReader {
   private data: Uint8Array = new Uint8Array(0);
@@ -345,31 +439,64 @@ export class AdtsReader {
   channels = 0;
   /** Frames in this PES so far, so the caller can time the n-th one 1024 samples after the one before. */
   index = -1;
+  /** Stretches of this PES that were no ADTS frame, and what the latest was. */
+  lost = 0;
+  problem = "";
+  private resyncing = false;
 
   reset(payload: Uint8Array): void {
     this.data = payload;
     this.pos = 0;
     this.index = -1;
+    this.lost = 0;
+    this.resyncing = false;
   }
 
   next(): boolean {
     const d = this.data;
-    const at = this.pos;
-    if (at + 7 > d.length || d[at] !== 0xff || ((d[at + 1] ?? 0) & 0xf6) !== 0xf0) return false;
+    while (this.pos < d.length) {
+      const at = this.pos;
+      const problem = this.frameAt(d, at);
+      if (problem === null) {
+        this.resyncing = false;
+        this.index++;
+        return true;
+      }
+      if (!this.resyncing) {
+        this.resyncing = true;
+        this.lost++;
+        this.problem = problem;
+      }
+      const sync = d.indexOf(0xff, at + 1);
+      this.pos = sync < 0 ? d.length : sync;
+    }
+    return false;
+  }
+
+  /** Takes the frame at `at` (null), or says why there is none. */
+  private frameAt(d: Uint8Array, at: number): string | null {
+    if (at + 7 > d.length || d[at] !== 0xff || ((d[at + 1] ?? 0) & 0xf6) !== 0xf0) return "no ADTS sync word";
     const b1 = d[at + 1] ?? 0;
     const b2 = d[at + 2] ?? 0;
     const b3 = d[at + 3] ?? 0;
     const frameLength = ((b3 & 0x03) << 11) | ((d[at + 4] ?? 0) << 3) | ((d[at + 5] ?? 0) >> 5);
     const headerLength = (b1 & 1) === 1 ? 7 : 9;
-    if (frameLength < headerLength || at + frameLength > d.length) return false;
+    if (frameLength <= headerLength || at + frameLength > d.length)
+      return `an ADTS header whose frame_length ${frameLength} is impossible here`;
+    const sampleRateIndex = (b2 >> 2) & 0x0f;
+    if (sampleRateIndex >= AAC_SAMPLE_RATES.length)
+      return `an ADTS header with sampling_frequency_index ${sampleRateIndex}`;
+    // After a lost stretch a sync word may be a frame's own bytes: one is taken only where the next starts.
+    const after = at + frameLength;
+    if (this.resyncing && after < d.length && (d[after] !== 0xff || ((d[after + 1] ?? 0) & 0xf6) !== 0xf0))
+      return "no ADTS sync word";
     this.objectType = (b2 >> 6) + 1;
-    this.sampleRateIndex = (b2 >> 2) & 0x0f;
+    this.sampleRateIndex = sampleRateIndex;
     this.channels = ((b2 & 1) << 2) | (b3 >> 6);
     this.start = at + headerLength;
-    this.end = at + frameLength;
-    this.pos = at + frameLength;
-    this.index++;
-    return true;
+    this.end = after;
+    this.pos = after;
+    return null;
   }
 
   get sampleRate(): number {
