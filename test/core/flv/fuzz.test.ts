@@ -6,7 +6,7 @@
  * arbitrary bytes fed to each parser directly. In every run: nothing throws, nothing loops, the remux's safety
  * net catches nothing (every bad frame is dropped by a named check, `internal_error` stays 0), no frame goes
  * out of order or before its sequence header, and memory stays bounded. Over 100,000 inputs in all.
- * test/core/flv/remux-coverage.timing.test.ts runs a coverage-guided search over the same seeds; what it
+ * remux-coverage.timing.test.ts runs a coverage-guided search over the same seeds; what it
  * (or anything) ever found is kept in fuzz-corpus/ and replayed here.
  */
 import { readdirSync, readFileSync } from "node:fs";
@@ -31,51 +31,15 @@ import { makeHlsSegmenter } from "../../../src/core/hls.ts";
 import { decodeSection } from "../../../src/core/scte35/index.ts";
 import { CORRUPTIONS, corruptMedia, seeded } from "../../support/corrupt.ts";
 import { PACKET_SIZE } from "../../support/ts-generator.ts";
-import { corpusDir, seedStreams } from "./fuzz-seeds.ts";
+import { corpusDir, feed, MEDIA_PIDS, remuxRun, seedStreams, watch } from "./fuzz-support.ts";
 import { ffmpeg, mediaDir } from "./media.ts";
 
-/** ffmpeg's video and audio PIDs. */
-const MEDIA_PIDS = [0x100, 0x101];
 const dir = mediaDir("distributary-fuzz-");
 let seeds: ReadonlyArray<{ readonly name: string; readonly ts: Buffer }> = [];
 
 beforeAll(() => {
   seeds = seedStreams(dir, ffmpeg);
 });
-
-/** What a run of the remux must never break, checked on every frame it hands out. */
-const watch = (remux: FlvRemux) => {
-  const last = { video: -1, audio: -1 };
-  const problems: string[] = [];
-  remux.listen((frame: FlvFrame) => {
-    if (frame.kind === "video" || frame.kind === "audio") {
-      if (frame.timestamp < last[frame.kind])
-        problems.push(`${frame.kind} at ${frame.timestamp} after ${last[frame.kind]}`);
-      last[frame.kind] = frame.timestamp;
-      // Video and AAC need their sequence header first; MP3 frames (SoundFormat 2) carry their own.
-      const aac = frame.kind === "audio" && (frame.body[0] ?? 0) >> 4 === 10;
-      const header = frame.kind === "video" ? remux.videoHeader : aac ? remux.audioHeader : true;
-      if (header === null) problems.push(`a ${frame.kind} frame before its sequence header`);
-      if (frame.body.length === 0) problems.push(`an empty ${frame.kind} frame`);
-    }
-  });
-  return problems;
-};
-
-/** Pushes `ts` in chunks of `packets` whole packets, as the fan-out offers them. */
-const feed = (remux: FlvRemux, ts: Uint8Array, packets: number) => {
-  const size = packets * PACKET_SIZE;
-  for (let at = 0; at < ts.length; at += size) remux.push(ts.subarray(at, at + size));
-};
-
-/** Runs the remux over `ts`; the broken invariants, empty when none. */
-const remuxRun = (ts: Uint8Array, packets: number): string[] => {
-  const remux = new FlvRemux();
-  const problems = watch(remux);
-  feed(remux, ts, packets);
-  if (remux.dropped.internal_error > 0) problems.push(`the safety net caught: ${remux.lastDrop}`);
-  return problems;
-};
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
