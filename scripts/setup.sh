@@ -49,6 +49,10 @@ if $for_tests; then
   # test/lab/: network namespaces, veth pairs and bridges (ip), loss and partitions (nft), rate limits (tc).
   need_cmd ip iproute2
   need_cmd nft nftables
+  # test/lab/container.test.ts: the image built and run by podman (with runc) on a debootstrap base.
+  need_cmd podman podman
+  need_cmd runc runc
+  need_cmd debootstrap debootstrap
 fi
 need_pkg() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ] || missing+=("$1"); }
 if $for_load; then
