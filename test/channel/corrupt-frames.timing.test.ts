@@ -10,7 +10,8 @@
  *     test-only hook), as a remux with a bug would.
  * No channel restarts; every UDP output carries its input byte for byte; nginx sees one publish session of
  * "light" and of "heavy", whose frames it records, and none of "faulty", whose fault is counted; the remux's
- * drops are counted by reason in the output's status, in /metrics and as rate-limited events.
+ * drops are counted by reason in the output's status, in /metrics, as rate-limited events and on the channel
+ * page (screenshots: test-results/screenshots/channel-corrupt-*).
  */
 import { createHash } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
@@ -21,6 +22,7 @@ import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeSection } from "../../src/core/scte35/index.ts";
 import { eventually, freeUdpPort } from "../support/app.ts";
+import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
 import { CORRUPTIONS, type Corrupted, corruptMedia } from "../support/corrupt.ts";
 import { immediateSpliceOut } from "../support/cues.ts";
 import { encodeTestStream } from "../support/media.ts";
@@ -287,6 +289,31 @@ describe("corrupt frames in a channel's input", () => {
       expect(dropped.internal_error, feed.name).toBe(0);
     }
     expect(rtmpOf(await channelView(faulty)).rtmp?.remux_dropped.internal_error ?? 0).toBeGreaterThan(1000);
+  });
+
+  it("the channel page says how many frames the RTMP output skipped, and why", async () => {
+    const heavy = feeds[1] as Feed;
+    const browser = await launchChromium();
+    try {
+      for (const [width, dark] of [
+        [1280, false],
+        [1280, true],
+        [390, false],
+        [390, true],
+      ] as const) {
+        const { context, offsite } = await newContext(browser, { width, dark });
+        const page = await context.newPage();
+        await login(page, service?.base ?? "", TOKEN);
+        await page.goto(`${service?.base}/channels/${heavy.id}`);
+        const drops = page.locator(`#out-${rtmpOf(await channelView(heavy)).id} .remux-drops`);
+        await expect.poll(() => drops.textContent()).toMatch(/^\d+ frames skipped \(.*no_keyframe_yet/);
+        await screenshot(page, `channel-corrupt-${dark ? "dark" : "light"}-${width}`);
+        expect(offsite).toEqual([]);
+        await context.close();
+      }
+    } finally {
+      await browser.close();
+    }
   });
 
   it("a fault in one channel's remux stops neither its UDP output nor the other channels on its worker", async () => {
