@@ -60,6 +60,20 @@ describe("leases in PostgreSQL", () => {
     expect((await leaseOf("e3"))?.expiresInMs).toBeGreaterThan(-5000);
   });
 
+  test("at rest, keeping every channel's lease row writes nothing to the WAL", async () => {
+    await addChannels(...Array.from({ length: 300 }, (_, i) => `rest${i}`));
+    const lsn = async () =>
+      (await db.admin<{ lsn: string }>("select pg_current_wal_lsn()::text as lsn"))[0]?.lsn ?? "0/0";
+    const before = await lsn();
+    for (let i = 0; i < 20; i++) expect(await ensureLeases(q)).toBe(0);
+    const [{ bytes } = { bytes: "" }] = await db.admin<{ bytes: string }>(
+      "select pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)::text as bytes",
+      [await lsn(), before],
+    );
+    // 20 rounds over 300 rows: a statement that locked each row would write tens of kilobytes.
+    expect(Number(bytes)).toBeLessThan(1024);
+  });
+
   test("two nodes acquiring the same free lease at once: exactly one wins, 50 races out of 50", async () => {
     const channels = Array.from({ length: 50 }, (_, i) => `race${i}`);
     await addChannels(...channels);

@@ -35,15 +35,20 @@ const ms = (n: number): string => `($${n}::double precision * interval '1 millis
  * Gives every channel a lease row. A new row is free from now on (its expiry is now()), so the ranking's
  * delays (`shouldTry`) count from the moment the channel appeared; a row another writer created with the
  * column's default ('-infinity', never held) gets the same stamp. Returns how many rows it added or stamped.
+ * With every row there, both statements only read: no row is locked and nothing is written to the WAL (an
+ * `insert … on conflict do update` locked, and logged, every existing row at every call).
  */
 export const ensureLeases = async (db: Queryable): Promise<number> => {
-  const { rows } = await db.query(
-    `insert into leases (channel, expires_at) select id, now() from channels
-     on conflict (channel) do update set expires_at = now()
-       where leases.holder is null and leases.expires_at = '-infinity'
+  const added = await db.query(
+    `insert into leases (channel, expires_at)
+     select c.id, now() from channels c where not exists (select 1 from leases l where l.channel = c.id)
+     on conflict (channel) do nothing
      returning channel`,
   );
-  return rows.length;
+  const stamped = await db.query(
+    `update leases set expires_at = now() where holder is null and expires_at = '-infinity' returning channel`,
+  );
+  return added.rows.length + stamped.rows.length;
 };
 
 /**
