@@ -13,7 +13,7 @@
  * words naming the codec, rather than tags no one can decode; audio it cannot carry beside video it can
  * (AC-3, MPEG audio layer II…) is `leftOut`: the video goes without it.
  *
- * What it cannot read it drops, counts by reason (`dropped`, `onDrop`) and says why (`lastDrop`): a PES whose
+ * What it cannot read it drops, counts by reason (`dropped`) and says why (`lastDrop`): a PES whose
  * header lies (es.ts), a keyframe whose parameter sets are unusable (avc-sps.ts, tags.ts), an access unit with
  * no NAL unit or a NAL unit with its forbidden bit set, an ADTS or MPEG audio frame that is not one. After a
  * video frame is dropped, the frames that follow are dropped too (`no_keyframe_yet`) until a keyframe, whose
@@ -219,8 +219,6 @@ export class FlvRemux {
   readonly dropped: Record<RemuxDropReason, number> = Object.fromEntries(
     REMUX_DROP_REASONS.map((reason) => [reason, 0]),
   ) as Record<RemuxDropReason, number>;
-  /** Called at each dropped frame with its reason and what was wrong (the channel rate-limits what it does). */
-  onDrop: ((reason: RemuxDropReason, detail: string) => void) | null = null;
   /** What was wrong with the latest frame dropped, in words; null before one was. */
   lastDrop: string | null = null;
 
@@ -237,7 +235,6 @@ export class FlvRemux {
     this.dropped[reason]++;
     this.lastDrop = `${reason}: ${detail}`;
     if (video) this.waitingForKey = true;
-    this.onDrop?.(reason, detail);
   }
 
   /** What escaped the checks: counted, and the remux starts again from the next PES and keyframe. */
