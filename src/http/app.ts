@@ -86,13 +86,16 @@ export const makeApp = (startedAt: number = Date.now()) =>
         path: "/ready",
         access: "public",
         summary:
-          "Readiness: 200 once the store is loaded and the channels that were running were started (503 before); " +
+          "Readiness: 200 once the store is loaded, the channels that were running were started and, in a fleet, the " +
+          "node has joined (its first round renewed and read the leases; 503 before); " +
           "lists the channels that failed to start",
       },
       (c) =>
-        readiness.ready()
-          ? c.json({ status: "ready", not_resumed: readiness.notResumed() })
-          : c.json({ status: "starting", not_resumed: [] }, 503),
+        !readiness.ready()
+          ? c.json({ status: "starting", not_resumed: [] }, 503)
+          : !fleet.ready()
+            ? c.json({ status: "joining", not_resumed: [] }, 503)
+            : c.json({ status: "ready", not_resumed: readiness.notResumed() }),
     );
     open.on(
       { method: "get", path: "/openapi.json", access: "public", summary: "This API, as OpenAPI 3.1" },

@@ -34,7 +34,7 @@ const tables = async () =>
 
 describe("migrations", () => {
   it("bring an empty database to the latest version, once", async () => {
-    expect(await migrateTo()).toEqual([1, 2]);
+    expect(await migrateTo()).toEqual([1, 2, 3]);
     expect(await tables()).toEqual([
       "audit",
       "channels",
@@ -52,10 +52,10 @@ describe("migrations", () => {
       (await pg.admin<{ version: number }>("select version from schema_migrations order by 1")).map(
         (row) => row.version,
       ),
-    ).toEqual([1, 2]);
+    ).toEqual([1, 2, 3]);
   });
 
-  it("take a version-1 database holding a channel and a token to version 2 with both intact", async () => {
+  it("take a version-1 database holding a channel and a token to the latest version with both intact", async () => {
     expect(await migrateTo(1)).toEqual([1]);
     const channel = { id: "news", name: "News", outputs: [{ id: "o1", url: "udp://127.0.0.1:5000" }] };
     const token = {
@@ -75,20 +75,27 @@ describe("migrations", () => {
     ]);
     expect(await tables()).not.toContain("leases");
 
-    expect(await migrateTo()).toEqual([2]);
+    expect(await migrateTo()).toEqual([2, 3]);
     expect(await pg.admin("select id, position, body, revision from channels")).toEqual([
       { id: "news", position: 0, body: channel, revision: "1" },
     ]);
     expect(await pg.admin("select id, body, revision from tokens")).toEqual([
       { id: "t1", body: token, revision: "2" },
     ]);
-    // Version 2's leases refer to channels: the existing one can have its lease row.
-    await pg.admin("insert into leases (channel) values ('news')");
+    // Version 3 gives every channel its lease row, free; later channels get theirs as they are made.
+    expect(await pg.admin("select channel, holder, term::int from leases")).toEqual([
+      { channel: "news", holder: null, term: 0 },
+    ]);
+    await pg.admin("insert into channels (id, position, body, revision) values ('later', 1, '{}', 9)");
+    expect(await pg.admin("select channel from leases order by channel")).toEqual([
+      { channel: "later" },
+      { channel: "news" },
+    ]);
   });
 
   it("run once when two nodes start together", async () => {
     const results = await Promise.all([migrateTo(), migrateTo(), migrateTo()]);
-    expect(results.flat().sort()).toEqual([1, 2]);
+    expect(results.flat().sort()).toEqual([1, 2, 3]);
     expect(await pg.admin("select count(*)::int as n from cluster")).toEqual([{ n: 1 }]);
   });
 

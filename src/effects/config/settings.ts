@@ -164,6 +164,16 @@ export const leaseMs = Config.integer("DISTRIBUTARY_LEASE_MS").pipe(
   }),
 );
 
+/**
+ * What a holder that reaches neither the database nor any peer does: `keep` sending (the default: it cannot
+ * tell that from a network down for everyone, and the air comes first), or `stop` before its leases can run
+ * out, so that a standby on the other side of a partition is the only sender.
+ */
+export const isolatedPolicy = Config.literal(
+  "keep",
+  "stop",
+)("DISTRIBUTARY_ISOLATED").pipe(Config.withDefault("keep" as const));
+
 /** `off`: a standby waits for a dead holder's lease to expire instead of ending it when the holder's port refuses. */
 export const fastTakeover = Config.string("DISTRIBUTARY_FAST_TAKEOVER").pipe(
   Config.withDefault("on"),

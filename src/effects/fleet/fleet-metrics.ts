@@ -1,6 +1,7 @@
 /**
  * The fleet's figures in `/metrics`, read from the coordinator at scrape time: whether this node is cut off,
- * whether it reaches the database, which nodes it sees up, the leases it holds and their terms, the channels
+ * whether it reaches the database, which nodes it sees up, the leases it holds and their terms, how long its
+ * renewals take, the channels
  * that should run and have no holder, and the takeovers it made. Registered only in a fleet, so one box's
  * `/metrics` is what it always was. Every node reports what it sees, so Prometheus can compare their views:
  * a node down is one that no node sees up.
@@ -67,21 +68,34 @@ export const registerFleetMetrics = (
       for (const node of fleet.nodes()) g.set({ node: node.id }, isUp(node.state) ? 1 : 0);
     },
   );
+  // Only the leases this node holds: a series per channel per node would grow with the fleet's size squared.
   gauge(
     "distributary_lease_held",
-    "1 for each channel whose lease this node holds (it runs the outputs), 0 for the others",
+    "1 for each channel whose lease this node holds (it runs the outputs); no series for the others",
     ["channel"],
     (g) => {
-      for (const lease of fleet.leases())
-        g.set({ channel: lease.channel }, lease.holder !== null && lease.holder === fleet.self ? 1 : 0);
+      for (const channel of fleet.held().keys()) g.set({ channel }, 1);
     },
   );
   gauge(
     "distributary_lease_term",
-    "A channel's lease term: grows at every change of holder (a fencing token)",
+    "The term of each lease this node holds: grows at every change of holder (a fencing token)",
     ["channel"],
     (g) => {
-      for (const lease of fleet.leases()) g.set({ channel: lease.channel }, lease.term);
+      for (const [channel, term] of fleet.held()) g.set({ channel }, term);
+    },
+  );
+  gauge(
+    "distributary_fleet_lease_renewal_seconds",
+    "How long this node's renewals (its rounds: one statement) took, over its last few hundred: quantiles 0.5, 0.99 and 1",
+    ["quantile"],
+    (g) => {
+      const sorted = [...fleet.renewalMs()].sort((a, b) => a - b);
+      if (sorted.length === 0) return;
+      for (const quantile of [0.5, 0.99, 1]) {
+        const at = sorted[Math.min(sorted.length - 1, Math.ceil(quantile * sorted.length) - 1)] ?? 0;
+        g.set({ quantile: String(quantile) }, at / 1000);
+      }
     },
   );
   gauge(

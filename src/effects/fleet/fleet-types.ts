@@ -43,9 +43,18 @@ export interface FleetShape {
   /** False on one box (no DISTRIBUTARY_DATABASE_URL). */
   readonly enabled: boolean;
   readonly self: string | null;
-  /** Every registered node, as of the last heartbeat round. */
+  /**
+   * Whether this node has joined the fleet: registered, its first round renewed and read, so it knows the
+   * leases and takes part (readiness). Always true on one box.
+   */
+  readonly ready: () => boolean;
+  /** Every registered node, as of the last round. */
   readonly nodes: () => ReadonlyArray<NodeView>;
   readonly leases: () => ReadonlyArray<LeaseView>;
+  /** The leases this node holds, with their terms. */
+  readonly held: () => ReadonlyMap<string, number>;
+  /** How long this node's recent renewals took, in ms (its last few hundred rounds). */
+  readonly renewalMs: () => ReadonlyArray<number>;
   /** Whether this node's last statement reached the database. */
   readonly databaseReachable: () => boolean;
   /** Milliseconds since this node's last statement that reached the database (monotonic clock). */

@@ -21,8 +21,11 @@ export const layerOneBox: Layer.Layer<Fleet> = Layer.succeed(
   Fleet.of({
     enabled: false,
     self: null,
+    ready: () => true,
     nodes: () => [],
     leases: () => [],
+    held: () => new Map(),
+    renewalMs: () => [],
     databaseReachable: () => true,
     databaseLastOkMsAgo: () => 0,
     isolated: () => false,

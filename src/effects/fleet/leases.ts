@@ -1,14 +1,26 @@
 /**
- * One lease per channel in PostgreSQL: who runs its outputs (holder, and the holder's boot id), until when,
- * and a term that grows at every change of holder (the fencing token). Every function is one statement, so
- * each is atomic on its own, and every time is the database server's (now()): nodes' clocks may disagree,
- * the database's is the one they share. The coordinator keeps its own deadlines on its monotonic clock.
+ * One lease per channel in PostgreSQL: who runs its outputs (holder, and the holder's boot id) and a term that
+ * grows at every change of holder (the fencing token). A node renews every lease it holds at once, by renewing
+ * itself: its row in `nodes` carries `lease_until`, and a held lease lasts as long as its holder's node lease
+ * for the boot that took it. So renewal is one row per node, whatever it holds, and a lease row is written only
+ * when it changes hands; each such write takes the next revision and names its channel in a notification
+ * (`distributary_leases`, the table's trigger), so nodes read the rows that changed, not every row.
+ *
+ * Every function is one statement, so each is atomic on its own, and every time is the database server's
+ * (now()): nodes' clocks may disagree, the database's is the one they share. The coordinator keeps its own
+ * deadlines on its monotonic clock.
  *
  * The compare-and-set statements are plain UPDATEs under READ COMMITTED: when two nodes update the same row
  * at once, the second waits for the first and then checks its WHERE again against the row the first wrote,
  * so exactly one of them matches. `db` is the store's `Database.queryable`; a pg Pool or Client also fits.
+ *
+ * A lease row's own `expires_at` is the moment a free lease became free (the standbys' ranking counts from
+ * it). A holder of this version writes 'infinity' there, so a node of the previous version (which renewed
+ * every row) never sees it expire; such a node's own renewals of its rows still count here, so a fleet can be
+ * upgraded one node at a time.
  */
 import type { Queryable } from "../config/postgres/database.ts";
+import { NODE_SELECT, type NodeLoad, type NodeRow, nodeRow } from "./nodes.ts";
 
 /** The terms a node holds, by channel id. */
 export type HeldTerms = ReadonlyMap<string, number>;
@@ -20,10 +32,12 @@ export interface LeaseRow {
   /** The holder's boot id when it took the lease: another boot id on its node row means it restarted. */
   readonly holderBoot: string | null;
   readonly term: number;
+  /** Grows at every write of the row (a new holder, a release). */
+  readonly revision: number;
   /**
-   * ms until it expires unless renewed, by the database's clock; negative once expired (minus the ms since it
-   * expired or was released). −Infinity for a row nobody has held since it was created by someone else than
-   * `ensureLeases` (which stamps such rows with the time it first sees them).
+   * ms until it expires unless its holder renews, by the database's clock when read; negative once expired
+   * (minus the ms since it expired or was released). −Infinity for a row nobody has held since it was created
+   * by someone else than a channel's insert or `ensureLeases` (which stamp it with the time they see it).
    */
   readonly expiresInMs: number;
 }
@@ -32,11 +46,31 @@ export interface LeaseRow {
 const ms = (n: number): string => `($${n}::double precision * interval '1 millisecond')`;
 
 /**
- * Gives every channel a lease row. A new row is free from now on (its expiry is now()), so the ranking's
- * delays (`shouldTry`) count from the moment the channel appeared; a row another writer created with the
- * column's default ('-infinity', never held) gets the same stamp. Returns how many rows it added or stamped.
- * With every row there, both statements only read: no row is locked and nothing is written to the WAL (an
- * `insert … on conflict do update` locked, and logged, every existing row at every call).
+ * When the lease of row `l` runs out: a free one's `expires_at` (when it became free); a held one's holder's
+ * node lease while that node runs the boot that took it, or the row's own time as a previous version renewed it.
+ */
+const EXPIRES = `(case when l.holder is null then l.expires_at else greatest(
+    case when l.expires_at = 'infinity' then '-infinity'::timestamptz else l.expires_at end,
+    coalesce((select n.lease_until from nodes n where n.id = l.holder and n.boot_id = l.holder_boot),
+      '-infinity'::timestamptz)) end)`;
+
+const LEASE_COLUMNS = `l.channel, l.holder, l.holder_boot, l.term, l.revision,
+  ((extract(epoch from ${EXPIRES}) - extract(epoch from now())) * 1000)::double precision as expires_in_ms`;
+
+const leaseRow = (row: Record<string, unknown>): LeaseRow => ({
+  channel: String(row.channel),
+  holder: row.holder == null ? null : String(row.holder),
+  holderBoot: row.holder_boot == null ? null : String(row.holder_boot),
+  term: Number(row.term),
+  revision: Number(row.revision),
+  expiresInMs: Number(row.expires_in_ms),
+});
+
+/**
+ * Repairs the lease rows (a slow safety net: a channel's insert makes its row). A missing row is added, free
+ * from now on (its expiry is now(), so the ranking's delays count from the moment it appeared); a row another
+ * writer created with the column's default ('-infinity', never held) gets the same stamp. Returns how many
+ * rows it added or stamped. With every row there, both statements only read: nothing is locked or logged.
  */
 export const ensureLeases = async (db: Queryable): Promise<number> => {
   const added = await db.query(
@@ -51,30 +85,58 @@ export const ensureLeases = async (db: Queryable): Promise<number> => {
   return added.rows.length + stamped.rows.length;
 };
 
+/** What one round of a node tells it: everything it needs at rest, in one statement. */
+export interface Round {
+  /** False when the node's row is not this boot's: another process registered under its id since. */
+  readonly mine: boolean;
+  /** The leases this boot holds, with their terms, as the database has them. */
+  readonly held: ReadonlyMap<string, number>;
+  readonly nodes: ReadonlyArray<NodeRow>;
+  /** Lease rows written since revision `since` (every row for −1). */
+  readonly changed: ReadonlyArray<LeaseRow>;
+  /** The newest revision handed to a change of the channels or tokens (deletions included). */
+  readonly configRevision: number;
+}
+
 /**
- * Renews, in one statement, every lease this node holds with the term it holds. It does not require the
- * lease to be unexpired: after a database outage every lease has expired by the database's clock, and a
- * holder that kept sending gets its leases back as long as nobody took them (taking one raises its term).
- * Returns the channels (and terms) still this node's: a channel of `held` missing from the answer is lost,
- * and its outputs must stop at once.
+ * A node's round, one statement: it beats its heart and renews every lease it holds (its node lease, to
+ * now + `ttlMs`), and reads what it holds, every node, the lease rows changed since `since`, and the
+ * configuration's revision. A renewal does not require the lease to be unexpired: after a database outage
+ * every lease has expired by the database's clock, and a holder that kept sending gets its leases back as
+ * long as nobody took them (taking one raises its term). A channel of the node's own list missing from
+ * `held` is lost, and its outputs must stop at once.
  */
-export const renewAll = async (
+export const round = async (
   db: Queryable,
   me: string,
   bootId: string,
   ttlMs: number,
-  held: HeldTerms,
-): Promise<Map<string, number>> => {
-  if (held.size === 0) return new Map();
+  load: NodeLoad,
+  since: number,
+): Promise<Round> => {
   const { rows } = await db.query(
-    `update leases set expires_at = now() + ${ms(3)}
-     from unnest($4::text[], $5::bigint[]) as mine (channel, term)
-     where leases.channel = mine.channel and leases.term = mine.term
-       and leases.holder = $1 and leases.holder_boot = $2
-     returning leases.channel, leases.term`,
-    [me, bootId, ttlMs, [...held.keys()], [...held.values()]],
+    `with beat as (
+       update nodes set heartbeat_at = now(), lease_until = now() + ${ms(3)}, load = $4
+       where id = $1 and boot_id = $2 returning id)
+     select exists (select 1 from beat) as mine,
+       (select coalesce(json_agg(json_build_object('channel', channel, 'term', term)), '[]')
+          from leases where holder = $1 and holder_boot = $2) as held,
+       (select coalesce(json_agg(n order by n.id), '[]') from (${NODE_SELECT}) n) as nodes,
+       (select coalesce(json_agg(c), '[]') from (select ${LEASE_COLUMNS} from leases l where l.revision > $5) c)
+         as changed,
+       (select last_value from config_revision) as config_revision`,
+    [me, bootId, ttlMs, JSON.stringify(load), since],
   );
-  return new Map(rows.map((row) => [String(row.channel), Number(row.term)]));
+  const row = rows[0] ?? {};
+  const mine = row.mine === true;
+  const held = (row.held ?? []) as ReadonlyArray<{ channel: string; term: number | string }>;
+  return {
+    mine,
+    held: mine ? new Map(held.map((lease) => [String(lease.channel), Number(lease.term)])) : new Map(),
+    nodes: ((row.nodes ?? []) as ReadonlyArray<Record<string, unknown>>).map(nodeRow),
+    changed: ((row.changed ?? []) as ReadonlyArray<Record<string, unknown>>).map(leaseRow),
+    configRevision: Number(row.config_revision ?? 0),
+  };
 };
 
 /** The one statement that hands a lease to `me` with the next term, when `condition` holds of the row. */
@@ -84,8 +146,8 @@ const take = async (
   values: ReadonlyArray<unknown>,
 ): Promise<number | null> => {
   const { rows } = await db.query(
-    `update leases set holder = $1, holder_boot = $2, term = term + 1, expires_at = now() + ${ms(3)}
-     where channel = $4 and (${condition})
+    `update leases l set holder = $1, holder_boot = $2, term = term + 1, expires_at = 'infinity'
+     where channel = $3 and (${condition})
      returning term`,
     values,
   );
@@ -94,15 +156,11 @@ const take = async (
 
 /**
  * Takes a lease nobody holds or whose holder let it expire. Returns the new term, or null when the lease is
- * held (another node got it first, or its holder renewed it) or the channel has no lease row.
+ * held (another node got it first, or its holder renewed it) or the channel has no lease row. The taker's
+ * node lease must be current (its rounds renew it), or the lease is expired the moment it is taken.
  */
-export const acquire = (
-  db: Queryable,
-  me: string,
-  bootId: string,
-  channel: string,
-  ttlMs: number,
-): Promise<number | null> => take(db, "holder is null or expires_at <= now()", [me, bootId, ttlMs, channel]);
+export const acquire = (db: Queryable, me: string, bootId: string, channel: string): Promise<number | null> =>
+  take(db, `l.holder is null or ${EXPIRES} <= now()`, [me, bootId, channel]);
 
 /**
  * The fast takeover, when the holder's process is gone (its port refuses, or its node row shows a new boot
@@ -116,9 +174,8 @@ export const takeOver = (
   channel: string,
   oldHolder: string,
   oldTerm: number,
-  ttlMs: number,
 ): Promise<number | null> =>
-  take(db, "holder = $5 and term = $6", [me, bootId, ttlMs, channel, oldHolder, oldTerm]);
+  take(db, "l.holder = $4 and l.term = $5", [me, bootId, channel, oldHolder, oldTerm]);
 
 /**
  * Gives a lease up (a stop or a drain): nobody holds it from now on, so a standby acquires it at its next try,
@@ -137,8 +194,8 @@ export const release = async (db: Queryable, me: string, channel: string, term: 
 
 /**
  * An operator's move: the holder gives its lease straight to node `to` (whose boot id it names) with the next
- * term, after it stopped its outputs; `to` finds itself the holder at its next reading and starts them.
- * Only if `me` still holds it with `term`; returns the new term, or null.
+ * term, after it stopped its outputs; `to` finds itself the holder when it reads the row (the notification
+ * tells it at once) and starts them. Only if `me` still holds it with `term`; returns the new term, or null.
  */
 export const handOver = (
   db: Queryable,
@@ -147,31 +204,28 @@ export const handOver = (
   channel: string,
   to: string,
   toBoot: string,
-  ttlMs: number,
-): Promise<number | null> => take(db, "holder = $5 and term = $6", [to, toBoot, ttlMs, channel, me, term]);
-
-const LEASE_COLUMNS = `channel, holder, holder_boot, term,
-  ((extract(epoch from expires_at) - extract(epoch from now())) * 1000)::double precision as expires_in_ms`;
-
-const leaseRow = (row: Record<string, unknown>): LeaseRow => ({
-  channel: String(row.channel),
-  holder: row.holder === null ? null : String(row.holder),
-  holderBoot: row.holder_boot === null ? null : String(row.holder_boot),
-  term: Number(row.term),
-  expiresInMs: Number(row.expires_in_ms),
-});
+): Promise<number | null> => take(db, "l.holder = $4 and l.term = $5", [to, toBoot, channel, me, term]);
 
 /** Every lease, by channel id. */
 export const leases = async (db: Queryable): Promise<ReadonlyArray<LeaseRow>> => {
-  const { rows } = await db.query(`select ${LEASE_COLUMNS} from leases order by channel`);
+  const { rows } = await db.query(`select ${LEASE_COLUMNS} from leases l order by l.channel`);
+  return rows.map(leaseRow);
+};
+
+/** The leases of the channels named (the ones a notification named). */
+export const leasesOf = async (
+  db: Queryable,
+  channels: ReadonlyArray<string>,
+): Promise<ReadonlyArray<LeaseRow>> => {
+  const { rows } = await db.query(`select ${LEASE_COLUMNS} from leases l where l.channel = any($1)`, [
+    [...channels],
+  ]);
   return rows.map(leaseRow);
 };
 
 /** One channel's lease as it is now, or undefined when the channel has none yet. */
-export const lease = async (db: Queryable, channel: string): Promise<LeaseRow | undefined> => {
-  const { rows } = await db.query(`select ${LEASE_COLUMNS} from leases where channel = $1`, [channel]);
-  return rows[0] === undefined ? undefined : leaseRow(rows[0]);
-};
+export const lease = async (db: Queryable, channel: string): Promise<LeaseRow | undefined> =>
+  (await leasesOf(db, [channel]))[0];
 
 /** How long each standby waits after the one ranked before it, so that they do not race for a free lease. */
 export const RANK_STEP_MS = 1000;

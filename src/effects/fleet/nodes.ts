@@ -27,6 +27,11 @@ export interface NodeRow extends NodeRegistration {
   readonly draining: boolean;
   /** Zeros until its first heartbeat. */
   readonly load: NodeLoad;
+  /**
+   * ms until its node lease (and so every lease its boot holds) runs out unless it renews, by the database's
+   * clock when read; negative once run out.
+   */
+  readonly leaseInMs: number;
 }
 
 /**
@@ -44,45 +49,34 @@ export const registerNode = async (db: Queryable, node: NodeRegistration): Promi
   );
 };
 
-/**
- * Records a heartbeat with the node's load. Returns false when the row is not this boot's: another process
- * registered under the same id since (or the row is gone), and this one should stop acting as the node.
- */
-export const heartbeat = async (
-  db: Queryable,
-  id: string,
-  bootId: string,
-  load: NodeLoad,
-): Promise<boolean> => {
-  const { rows } = await db.query(
-    "update nodes set heartbeat_at = now(), load = $3 where id = $1 and boot_id = $2 returning id",
-    [id, bootId, JSON.stringify(load)],
-  );
-  return rows.length === 1;
-};
-
 const number = (value: unknown): number => (typeof value === "number" ? value : 0);
+
+/** The columns of a node row as `nodeRow` reads them (a round reads them too). */
+export const NODE_SELECT = `select id, url, boot_id, version, started_at, draining, load,
+    ((extract(epoch from now()) - extract(epoch from heartbeat_at)) * 1000)::double precision as age_ms,
+    ((extract(epoch from lease_until) - extract(epoch from now())) * 1000)::double precision as lease_in_ms
+  from nodes`;
+
+/** A row of NODE_SELECT, as a result row or as JSON (where a time is a string and −Infinity is "-Infinity"). */
+export const nodeRow = (row: Record<string, unknown>): NodeRow => {
+  const load = (row.load ?? {}) as Record<string, unknown>;
+  return {
+    id: String(row.id),
+    url: String(row.url),
+    bootId: String(row.boot_id),
+    version: String(row.version),
+    startedAt: new Date(row.started_at as Date | string).toISOString(),
+    heartbeatAgeMs: Number(row.age_ms),
+    draining: row.draining === true,
+    load: { channels_running: number(load.channels_running), cpu_percent: number(load.cpu_percent) },
+    leaseInMs: Number(row.lease_in_ms),
+  };
+};
 
 /** Every registered node, by id, with its heartbeat's age by the database's clock. */
 export const listNodes = async (db: Queryable): Promise<ReadonlyArray<NodeRow>> => {
-  const { rows } = await db.query(
-    `select id, url, boot_id, version, started_at, draining, load,
-       ((extract(epoch from now()) - extract(epoch from heartbeat_at)) * 1000)::double precision as age_ms
-     from nodes order by id`,
-  );
-  return rows.map((row) => {
-    const load = (row.load ?? {}) as Record<string, unknown>;
-    return {
-      id: String(row.id),
-      url: String(row.url),
-      bootId: String(row.boot_id),
-      version: String(row.version),
-      startedAt: (row.started_at as Date).toISOString(),
-      heartbeatAgeMs: Number(row.age_ms),
-      draining: row.draining === true,
-      load: { channels_running: number(load.channels_running), cpu_percent: number(load.cpu_percent) },
-    };
-  });
+  const { rows } = await db.query(`${NODE_SELECT} order by id`);
+  return rows.map(nodeRow);
 };
 
 /** Marks a node as draining (standbys stop ranking it) or back in service. Returns false for an unknown id. */

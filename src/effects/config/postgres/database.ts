@@ -35,7 +35,12 @@ export interface ConfigNotice {
   readonly revision: number;
   readonly node: string | null;
 }
-export type StoreNotice = ConfigNotice | { readonly reconnected: true };
+/** A lease row changed (`distributary_leases`, sent by the table's trigger): the channel it is for. */
+export interface LeaseNotice {
+  readonly lease: string;
+}
+export const LEASE_CHANNEL = "distributary_leases";
+export type StoreNotice = ConfigNotice | LeaseNotice | { readonly reconnected: true };
 
 export type Row = Record<string, unknown>;
 
@@ -59,7 +64,10 @@ export interface DatabaseShape extends Transaction {
   ) => Effect.Effect<A, E | DatabaseError>;
   /** The same pool as Promises; a failure rejects with DatabaseUnavailable or DatabaseRefused. */
   readonly queryable: Queryable;
-  /** Notifications on `distributary_config`, and `{reconnected: true}` after each reconnection. */
+  /**
+   * Notifications on `distributary_config` and `distributary_leases`, and `{reconnected: true}` after each
+   * reconnection.
+   */
   readonly notices: Stream.Stream<StoreNotice>;
   /** Whether the latest statement (or the listening client's latest check) succeeded. */
   readonly reachable: () => boolean;
@@ -251,12 +259,15 @@ const listen = (
         client.on("error", () => undefined);
         // Before LISTEN, so that nothing heard once it is on goes unhandled.
         client.on("notification", (message) => {
-          const notice = parseNotice(message.payload);
+          const notice =
+            message.channel === LEASE_CHANNEL
+              ? { lease: message.payload ?? "" }
+              : parseNotice(message.payload);
           if (notice !== undefined) notices.unsafeOffer(notice);
         });
         try {
           await client.connect();
-          await client.query(`listen ${CONFIG_CHANNEL}`);
+          await client.query(`listen ${CONFIG_CHANNEL}; listen ${LEASE_CHANNEL}`);
         } catch (cause) {
           // Not awaited: a half-open connection may never confirm its end.
           client.end().catch(() => undefined);

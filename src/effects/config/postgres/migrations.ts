@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { Effect, Schema } from "effect";
-import type { DatabaseError, DatabaseShape, Transaction } from "./database.ts";
+import { type DatabaseError, type DatabaseShape, LEASE_CHANNEL, type Transaction } from "./database.ts";
 
 /** Any number, the same in every build: the advisory lock the migrations take. */
 const MIGRATION_LOCK = 2_029_001;
@@ -57,6 +57,37 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
           randomBytes(32).toString("base64url"),
         ]),
       ),
+  },
+  {
+    version: 3,
+    name: "leases that cost what changes: one renewal per node, lease rows with their channels, lease notices",
+    apply: statements(
+      // A node renews all it holds by renewing itself: one row per node and renewal, whatever it holds.
+      "alter table nodes add column lease_until timestamptz not null default '-infinity'",
+      // Every change of a lease row (a new holder, a release) takes the next revision and names its channel
+      // on `distributary_leases`: nodes read the rows that changed, not every row every time.
+      "create sequence lease_revision",
+      "alter table leases add column revision bigint not null default 0",
+      "create index leases_by_revision on leases (revision)",
+      "create index leases_by_holder on leases (holder)",
+      `create function leases_revision() returns trigger language plpgsql as $$
+       begin new.revision := nextval('lease_revision'); return new; end $$`,
+      `create trigger leases_revision before insert or update on leases
+       for each row execute function leases_revision()`,
+      `create function leases_notify() returns trigger language plpgsql as $$
+       begin perform pg_notify('${LEASE_CHANNEL}', coalesce(new.channel, old.channel)); return null; end $$`,
+      `create trigger leases_notify after insert or update or delete on leases
+       for each row execute function leases_notify()`,
+      // A channel's lease row is made with it (free from that moment) and removed with it (on delete cascade).
+      `create function channels_lease() returns trigger language plpgsql as $$
+       begin
+         insert into leases (channel, expires_at) values (new.id, now()) on conflict (channel) do nothing;
+         return null;
+       end $$`,
+      `create trigger channels_lease after insert on channels
+       for each row execute function channels_lease()`,
+      "insert into leases (channel, expires_at) select id, now() from channels on conflict (channel) do nothing",
+    ),
   },
 ];
 

@@ -1,0 +1,231 @@
+/**
+ * The holder's guard: it decides when a node that holds leases must stop sending, so that no two nodes send a
+ * channel at once. It watches every database statement the coordinator makes (`sql`) and the renewals among
+ * them, and runs beside the coordinator's loop, which may wait on a statement that hangs (a network cut drops
+ * packets; a statement gives up after two seconds).
+ *
+ * Three rules, checked every 100 ms while the node holds leases:
+ * - Renewal has its own deadline. A holder whose leases were last renewed by a round sent more than
+ *   `lease − margin` ago stops, whatever else succeeds: renewals stuck behind a lock while other statements
+ *   go through must not let a lease expire in the database while its holder goes on sending.
+ * - Once a statement failed, or the database has been silent for a second, the peers are asked whether they
+ *   reach it. If one does, this node is the one cut off: it stops its outputs at once, well before its leases
+ *   can expire and pass to a standby.
+ * - If a peer says it does not reach the database either (it is down for all), or no peer can be reached at
+ *   all (they are gone, or the network is down for everyone), the node is isolated. With
+ *   `DISTRIBUTARY_ISOLATED=keep` (the default) it keeps sending — the air matters more than the configuration
+ *   — says so, and gets its leases back by their terms when the database returns; with `stop` it stops at the
+ *   renewal deadline like any holder without word. A peer that accepts connections but has not answered when
+ *   the deadline comes (a loaded machine) does not make the node isolated: it may reach the database.
+ *
+ * Stopping (`fence`) never waits for the API's commands: a configuration write queued behind a database that
+ * does not answer must not hold the outputs on air past the lease.
+ */
+import { Effect } from "effect";
+import type { Queryable } from "../config/postgres/database.ts";
+import type { NodeRow } from "./nodes.ts";
+import { type PeerReach, type PortProbe, peerReachesDatabase } from "./peers.ts";
+
+/** How long the database may be silent before a holder asks its peers, and how often it checks. */
+export const OUTAGE_MS = 1000;
+export const GUARD_MS = 100;
+const PEER_TIMEOUT_MS = 600;
+
+/**
+ * How long before its leases can expire a holder without a renewal stops sending: a fifth of the lease time,
+ * at least 500 ms, so a loop that runs a few hundred milliseconds late on a loaded machine still stops first.
+ */
+export const fenceMarginMs = (ttl: number) => Math.max(500, ttl / 5);
+
+export type IsolatedPolicy = "keep" | "stop";
+
+export interface GuardDeps {
+  readonly me: string;
+  readonly ttl: number;
+  readonly policy: IsolatedPolicy;
+  readonly token: string;
+  readonly q: Queryable;
+  /** The peers that beat recently (the node's last reading). */
+  readonly peers: () => ReadonlyArray<NodeRow>;
+  /** What the last probe of a peer's port said. */
+  readonly probe: (id: string) => PortProbe | undefined;
+  /** How many leases the node holds. */
+  readonly holding: () => number;
+  /** Stops every held channel's outputs, without any lock; `resume` starts them again. */
+  readonly stopAll: Effect.Effect<void>;
+  readonly resumeAll: Effect.Effect<void>;
+}
+
+export const makeGuard = (deps: GuardDeps) => {
+  const { me, ttl } = deps;
+  let fenced = false;
+  let isolated = false;
+  let dbOk = true;
+  let lastDbOkAt = performance.now();
+  /** When the current run of failed statements began. */
+  let failedAt = Number.NEGATIVE_INFINITY;
+  /** When the database came back after a failure: no acquisition for a lease time after. */
+  let backAt = Number.NEGATIVE_INFINITY;
+  /** When the last successful renewal was sent: the node's leases last until that + ttl, by the database. */
+  let renewedSentAt = performance.now();
+
+  /** A database statement: its failure marks the database unreachable (and is answered by fencing). */
+  const sql = <A>(what: string, run: () => Promise<A>) =>
+    Effect.tryPromise({ try: run, catch: (cause) => cause }).pipe(
+      Effect.tap(() =>
+        Effect.sync(() => {
+          if (!dbOk) backAt = performance.now();
+          dbOk = true;
+          isolated = false;
+          lastDbOkAt = performance.now();
+        }),
+      ),
+      Effect.tapError((cause) =>
+        Effect.suspend(() => {
+          const first = dbOk;
+          dbOk = false;
+          if (first) failedAt = performance.now();
+          return first
+            ? Effect.logWarning(`fleet: the database cannot be reached (${what}): ${String(cause)}`)
+            : Effect.void;
+        }),
+      ),
+    );
+
+  const fence = (why: string) =>
+    Effect.gen(function* () {
+      if (fenced || deps.holding() === 0) return;
+      fenced = true;
+      yield* deps.stopAll;
+      yield* Effect.logError(`fleet: node ${me} stopped sending ${deps.holding()} channels: ${why}`);
+    });
+
+  /** A renewal sent at `sentAt` succeeded: the leases it renewed are good until sentAt + ttl. */
+  const renewed = (sentAt: number) =>
+    Effect.gen(function* () {
+      renewedSentAt = Math.max(renewedSentAt, sentAt);
+      if (!fenced) return;
+      fenced = false;
+      if (deps.holding() === 0) return;
+      yield* deps.resumeAll;
+      yield* Effect.logInfo(`fleet: node ${me} renewed its leases again and sends again`);
+    });
+
+  /** A question to the peers is out (asked again as soon as its answers are in). */
+  let asking = false;
+  /**
+   * During an outage, what each peer last said of the database: one that reaches it means this node is the
+   * one cut off; one that does not means the database is down for all. A peer that does not answer says
+   * nothing, and erases nothing it said before. Kept with the question it answered: when it was asked, and
+   * whether this node's own statement failed then.
+   */
+  const said = new Map<
+    string,
+    {
+      readonly reach: PeerReach;
+      readonly heardAt: number;
+      readonly askedAt: number;
+      readonly ownFailed: boolean;
+    }
+  >();
+  /** When a question whose own statement reached the database was asked. */
+  let ownOkAskedAt = Number.NEGATIVE_INFINITY;
+  const ask = async () => {
+    const askedAt = performance.now();
+    const peers = deps.peers();
+    const [answers, own] = await Promise.all([
+      Promise.all(peers.map((node) => peerReachesDatabase(node.url, deps.token, PEER_TIMEOUT_MS))),
+      // A peer that reaches the database may only have reached it first as it comes back: one quick
+      // statement of this node's own tells that apart from a cut before it stops sending.
+      Promise.race([
+        deps.q.query("select 1").then(
+          () => true,
+          () => false,
+        ),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 300)),
+      ]),
+    ]);
+    const heardAt = performance.now();
+    for (const [index, node] of peers.entries()) {
+      const reach = answers[index];
+      if (reach != null) said.set(node.id, { reach, heardAt, askedAt, ownFailed: !own });
+    }
+    if (own) ownOkAskedAt = askedAt;
+  };
+
+  const check = Effect.gen(function* () {
+    if (deps.holding() === 0 || fenced) return;
+    const now = performance.now();
+    const late = now - renewedSentAt > ttl - fenceMarginMs(ttl);
+    const outage = now - lastDbOkAt >= (dbOk ? OUTAGE_MS : GUARD_MS);
+    if (!outage) {
+      if (late)
+        yield* fence(
+          "its leases were not renewed in time (the renewal waits, while other statements succeed)",
+        );
+      return;
+    }
+    if (!asking) {
+      asking = true;
+      void ask().finally(() => {
+        asking = false;
+      });
+    }
+    if (ownOkAskedAt > lastDbOkAt) {
+      lastDbOkAt = performance.now();
+      if (late) yield* fence("its leases were not renewed in time, though the database answers");
+      return;
+    }
+    // The outage began at the first failed statement, or once a hung one had kept silent for a second. What
+    // the peers said before is no sign. A peer reaches the database only if it did after that, and before a
+    // question in which this node's own statement still failed: a peer's success from just before a crash,
+    // or from the moment the database came back (sooner for it than for this node), does not count.
+    const outageAt = dbOk ? lastDbOkAt + OUTAGE_MS : failedAt;
+    const heard = [...said.values()].filter((entry) => entry.heardAt > outageAt);
+    const reaches = heard.some(
+      ({ reach, askedAt, ownFailed }) =>
+        ownFailed && reach.reachable && reach.okAt > outageAt && reach.okAt < askedAt,
+    );
+    if (reaches) {
+      isolated = false;
+      return yield* fence("it cannot reach the database and a peer can (its leases will pass to a standby)");
+    }
+    // A peer this node can still connect to, but that has not said, may well reach the database (a loaded
+    // machine answers late): only those make the deadline count. Peers gone or cut off cannot take over, or
+    // cannot be told apart from a network down for all.
+    const reachablePeers = deps.peers().filter((node) => deps.probe(node.id) === "open");
+    const saysDown = (peer: PeerReach) => !peer.reachable || performance.now() - peer.okAt > OUTAGE_MS;
+    const downForAll = reachablePeers.length === 0 || heard.some((entry) => saysDown(entry.reach));
+    if (downForAll && !isolated) {
+      isolated = true;
+      yield* Effect.logError(
+        deps.policy === "keep"
+          ? `fleet: node ${me} cannot reach the database and no peer can: it keeps sending its ${deps.holding()} channels`
+          : `fleet: node ${me} cannot reach the database and no peer can: it stops before its leases run out (DISTRIBUTARY_ISOLATED=stop)`,
+      );
+    }
+    // Once the database was down for all, this node stays isolated until it reaches it again, or a peer
+    // reaches it first (above): a peer back on the database waits a lease time before it takes any lease.
+    if (late && !isolated) {
+      yield* fence("its leases ran out without a renewal, and no peer said the database is down for it too");
+    } else if (late && deps.policy === "stop") {
+      yield* fence("it reaches neither the database nor a peer, and DISTRIBUTARY_ISOLATED=stop");
+    }
+  });
+
+  return {
+    sql,
+    renewed,
+    check,
+    /** Whether the holder stopped its outputs for want of renewals (its terms kept). */
+    fenced: () => fenced,
+    isolated: () => isolated,
+    /** Whether the last statement reached the database, within the last second. */
+    reachable: () => dbOk && performance.now() - lastDbOkAt < OUTAGE_MS,
+    lastOkMsAgo: () => performance.now() - lastDbOkAt,
+    /** Whether the database came back less than a lease time ago (no acquisition yet). */
+    settling: () => performance.now() - backAt < ttl,
+  } as const;
+};
+
+export type Guard = ReturnType<typeof makeGuard>;
