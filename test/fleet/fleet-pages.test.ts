@@ -73,8 +73,9 @@ describe("the fleet on the pages", () => {
     const rowA = page.locator("#node-a");
     await expect.poll(() => rowA.locator(".badge").textContent()).toBe("up");
     // The load is a's latest heartbeat: one sent before its channel ran says 0, and the page shows the next.
+    // A node reports its load at each round (every third of the lease), and the page's node reads it at its own.
     await expect
-      .poll(async () => (await rowA.locator("td").allTextContents())[3])
+      .poll(async () => (await rowA.locator("td").allTextContents())[3], { timeout: 10_000 })
       .toMatch(/^1 channel running · \d+ % CPU$/);
     const cells = await rowA.locator("td").allTextContents();
     expect(cells[1]).toMatch(/^\d+\.\d+\.\d+/);

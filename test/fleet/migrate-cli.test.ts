@@ -56,7 +56,7 @@ describe("distributary migrate", () => {
     expect(first.stdout).toContain("imported 2 channel(s) (News, Sport) and 2 token(s) (");
     expect(first.stdout).toContain("ops)");
     expect(first.stdout).toContain(`postgres://distributary:****@127.0.0.1:${pg.port}/distributary`);
-    expect(first.stdout).toContain("(schema version 2)");
+    expect(first.stdout).toContain("(schema version 3)");
     expect(first.stdout + first.stderr).not.toContain(pg.password);
     expect(await pg.admin("select id from channels order by position")).toEqual([
       { id: "news" },

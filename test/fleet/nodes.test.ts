@@ -1,3 +1,4 @@
+import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { Queryable } from "../../src/effects/config/postgres/database.ts";
 import { round } from "../../src/effects/fleet/leases.ts";
@@ -71,4 +72,22 @@ test("a restart registers a new boot id and ends a drain; the old process's hear
   expect(await setDraining(q, "b", true)).toBe(true);
   expect(await setDraining(q, "b", false)).toBe(true);
   expect((await row("b"))?.draining).toBe(false);
+});
+
+test("a registration and a change of drain are announced on distributary_nodes with the node's id", async () => {
+  const listener = new pg.Client({ connectionString: db.url });
+  await listener.connect();
+  try {
+    const heard: string[] = [];
+    listener.on("notification", (message) => heard.push(`${message.channel}:${message.payload}`));
+    await listener.query("listen distributary_nodes");
+    await registerNode(q, { ...nodeA, bootId: "boot-3" });
+    await setDraining(q, "a", true);
+    await setDraining(q, "nobody", true);
+    await heartbeat("a", "boot-3", { channels_running: 0, cpu_percent: 0 });
+    await listener.query("select 1");
+    expect(heard).toEqual(["distributary_nodes:a", "distributary_nodes:a"]);
+  } finally {
+    await listener.end();
+  }
 });

@@ -151,19 +151,24 @@ describe("the PostgreSQL store", () => {
     expect((await audit()).filter((row) => row.action === "channel.update")).toHaveLength(1);
   });
 
-  it("notifies every node of a commit, with the document, its revision and the writer", async () => {
+  it("notifies every node of a commit, with the document, its revision and the writer (and the new lease row)", async () => {
     const [a, b] = [node("a"), node("b")];
     await read(a);
     const heard = b.runPromise(
-      Effect.flatMap(StoreChanges, (changes) => Stream.runHead(changes.changes)).pipe(
-        Effect.timeout("5 seconds"),
-      ),
+      Effect.flatMap(StoreChanges, (changes) =>
+        Stream.runHead(Stream.filter(changes.changes, (notice) => "document" in notice)),
+      ).pipe(Effect.timeout("5 seconds")),
+    );
+    const leaseHeard = b.runPromise(
+      Effect.flatMap(StoreChanges, (changes) =>
+        Stream.runHead(Stream.filter(changes.changes, (notice) => "lease" in notice)),
+      ).pipe(Effect.timeout("5 seconds")),
     );
     // b is up, and both nodes' listening sessions are: a NOTIFY sent now is heard.
     await b.runPromise(Effect.flatMap(Database, (db) => db.query("select 1")));
     await eventually("both nodes listening", async () => {
       const [listening] = await pg.admin<{ n: number }>(
-        "select count(*)::int as n from pg_stat_activity where query = 'listen distributary_config'",
+        "select count(*)::int as n from pg_stat_activity where query like 'listen distributary_config;%'",
       );
       return (listening?.n ?? 0) >= 2 ? true : undefined;
     });
@@ -174,6 +179,7 @@ describe("the PostgreSQL store", () => {
       revision: Number(row?.revision),
       node: "a",
     });
+    expect(Option.getOrThrow(await leaseHeard)).toEqual({ lease: "n" });
   });
 
   it("refuses a write while the database is down, within seconds and whole, and works again after", async () => {

@@ -87,6 +87,10 @@ export const makeCoordinator = Effect.gen(function* () {
   let nodes: ReadonlyArray<N.NodeRow> = [];
   const nodeSeen = new Map<string, { readonly node: N.NodeRow; readonly readAt: number }>();
   let lastRoundAt = Number.NEGATIVE_INFINITY;
+  /** A notification said a node changed: the next tick makes a round, whenever the last one was. */
+  let roundDue = false;
+  /** Another node changed the configuration (a notification, or the revision a round read). */
+  let reconcileDue = false;
   let joined = false;
   const renewals: number[] = [];
   /**
@@ -178,6 +182,24 @@ export const makeCoordinator = Effect.gen(function* () {
     }
   };
 
+  /**
+   * What this node wrote to a lease row, known before the row is read again (its notification comes a tick
+   * later): a row it gave away must not read as its own meanwhile. The revision stays, so the row is read.
+   */
+  const wrote = (channel: string, holder: string | null, holderBoot: string | null, term: number) => {
+    const before = known.get(channel)?.row;
+    const row: L.LeaseRow = {
+      channel,
+      holder,
+      holderBoot,
+      term,
+      revision: before?.revision ?? 0,
+      // A held row lives by its holder's node lease; a released one is free from now.
+      expiresInMs: holder === null ? 0 : Number.NEGATIVE_INFINITY,
+    };
+    known.set(channel, { row, readAt: performance.now() });
+  };
+
   const register = sql("register", () => N.registerNode(q, { id: me, url: selfUrl, bootId, version }));
 
   const doRound = Effect.gen(function* () {
@@ -216,7 +238,7 @@ export const makeCoordinator = Effect.gen(function* () {
     if (nodeSeen.get(me)?.node.draining === true && !draining) yield* drainSelf;
     if (configRevision !== round.configRevision) {
       configRevision = round.configRevision;
-      yield* Effect.forkDaemon(reconcile);
+      reconcileDue = true;
     }
     joined = true;
   });
@@ -245,7 +267,8 @@ export const makeCoordinator = Effect.gen(function* () {
           if (mine) {
             const term = held.get(row.channel) ?? 0;
             yield* stopSending(row.channel, "it no longer runs here");
-            yield* sql("release", () => L.release(q, me, row.channel, term));
+            if (yield* sql("release", () => L.release(q, me, row.channel, term)))
+              wrote(row.channel, null, null, term);
           }
           continue;
         }
@@ -261,6 +284,7 @@ export const makeCoordinator = Effect.gen(function* () {
           if (!L.shouldTry(me, ranking, now - expiry)) continue;
           const term = yield* sql("acquire", () => L.acquire(q, me, bootId, row.channel));
           if (term !== null) {
+            wrote(row.channel, me, bootId, term);
             const reason = row.holder !== null ? "expired" : row.term > 0 ? "drain" : null;
             yield* startSending(row.channel, term, reason);
           }
@@ -274,17 +298,23 @@ export const makeCoordinator = Effect.gen(function* () {
         const term = yield* sql("take over", () =>
           L.takeOver(q, me, bootId, row.channel, row.holder ?? "", row.term),
         );
-        if (term !== null)
-          yield* startSending(row.channel, term, restarted ? "holder_restarted" : "holder_gone");
+        if (term === null) continue;
+        wrote(row.channel, me, bootId, term);
+        yield* startSending(row.channel, term, restarted ? "holder_restarted" : "holder_gone");
       }
     }),
   );
 
-  const tick = Effect.gen(function* () {
-    if (performance.now() - lastRoundAt >= ttl / 3) yield* doRound;
-    yield* readNamed;
-    yield* decide;
+  /**
+   * Rounds in a loop of their own, so that nothing the ticks wait for (a start of outputs waits for the API's
+   * lock) delays a renewal.
+   */
+  const roundLoop = Effect.suspend(() => {
+    if (!roundDue && performance.now() - lastRoundAt < ttl / 3) return Effect.void;
+    roundDue = false;
+    return doRound;
   }).pipe(Effect.ignore);
+  const tick = Effect.zipRight(readNamed, decide).pipe(Effect.ignore);
 
   /** The nodes holding the channels this node stands by for, the first standby's or any standby's. */
   const standingBy = (firstOnly: boolean) => {
@@ -304,12 +334,23 @@ export const makeCoordinator = Effect.gen(function* () {
   };
 
   /**
-   * Every tick, the ports of the holders this node is the first standby for (all the peers' while the
-   * database does not answer: the guard needs to know which it can reach); a refusal is acted on at once.
+   * Every tick, the ports of the holders this node is the first standby for, of the peers whose last probe
+   * did not connect, and of one more peer in turn (every peer's while the database does not answer: the
+   * guard needs to know which it can reach). A refusal is acted on at once.
    */
+  let turn = 0;
   const watchPorts = Effect.gen(function* () {
-    const targets = guard.reachable() ? peersOf().filter((node) => standingBy(true).has(node.id)) : peersOf();
-    for (const id of probes.keys()) if (!targets.some((node) => node.id === id)) probes.delete(id);
+    const peers = peersOf();
+    const first = standingBy(true);
+    turn = (turn + 1) % Math.max(1, peers.length);
+    const targets = peers.filter(
+      (node, index) =>
+        !guard.reachable() ||
+        index === turn ||
+        first.has(node.id) ||
+        (probes.get(node.id) ?? "open") !== "open",
+    );
+    for (const id of probes.keys()) if (!peers.some((node) => node.id === id)) probes.delete(id);
     const refused = yield* Effect.promise(() =>
       Promise.all(
         targets.map(async (node) => {
@@ -392,7 +433,10 @@ export const makeCoordinator = Effect.gen(function* () {
       if (held.size === 0) return releasedSinceDrain;
       for (const [id, term] of [...held]) {
         yield* stopSending(id, "this node is draining");
-        if (yield* sql("release", () => L.release(q, me, id, term))) releasedSinceDrain += 1;
+        if (yield* sql("release", () => L.release(q, me, id, term))) {
+          wrote(id, null, null, term);
+          releasedSinceDrain += 1;
+        }
       }
       yield* Effect.logInfo(
         `fleet: node ${me} drained: ${releasedSinceDrain} channels handed to their standbys`,
@@ -406,25 +450,38 @@ export const makeCoordinator = Effect.gen(function* () {
     `fleet: node ${me} (${selfUrl}) joined, boot ${bootId.slice(0, 8)}, leases ${ttl} ms`,
   );
 
+  yield* Effect.forkScoped(Effect.repeat(roundLoop, Schedule.spaced(`${GUARD_MS} millis`)));
   yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(`${TICK_MS} millis`)));
   yield* Effect.forkScoped(Effect.repeat(guard.check, Schedule.spaced(`${GUARD_MS} millis`)));
   yield* Effect.forkScoped(
     Effect.repeat(Effect.zipRight(watchPorts, publish), Schedule.spaced(`${TICK_MS} millis`)),
   );
   yield* Effect.forkScoped(Effect.repeat(Effect.zipRight(fetchViews, publish), Schedule.spaced("1 second")));
+  // Notifications only raise flags: nothing they lead to (a reconcile waits for the API's lock) holds them up.
   yield* Effect.forkScoped(
-    changes.changes.pipe(
-      Stream.tap((notice) =>
-        Effect.sync(() => {
-          if ("lease" in notice) named.add(notice.lease);
-          // After a reconnection the notifications missed are read by a full round, at once.
-          else if ("reconnected" in notice) lastFullAt = Number.NEGATIVE_INFINITY;
-        }),
-      ),
-      // A change this node wrote is applied already; a lease's is read by the next tick.
-      Stream.filter((notice) => !("lease" in notice) && !("node" in notice && notice.node === me)),
-      Stream.debounce("30 millis"),
-      Stream.runForEach(() => reconcile),
+    Stream.runForEach(changes.changes, (notice) =>
+      Effect.sync(() => {
+        if ("lease" in notice) named.add(notice.lease);
+        // A node registered or drains: the next tick's round reads the nodes.
+        else if ("node_changed" in notice) roundDue = true;
+        // A change this node wrote is applied already.
+        else if ("document" in notice) reconcileDue ||= notice.node !== me;
+        else {
+          // After a reconnection what was missed is read at once: every lease row, and the configuration.
+          lastFullAt = Number.NEGATIVE_INFINITY;
+          reconcileDue = true;
+        }
+      }),
+    ),
+  );
+  yield* Effect.forkScoped(
+    Effect.repeat(
+      Effect.suspend(() => {
+        if (!reconcileDue) return Effect.void;
+        reconcileDue = false;
+        return reconcile;
+      }),
+      Schedule.spaced("30 millis"),
     ),
   );
   yield* Effect.forkScoped(auditCommands(bus, db, me));
@@ -561,6 +618,7 @@ export const makeCoordinator = Effect.gen(function* () {
         const moved = yield* sql("move", () => L.handOver(q, me, term, channelId, to, target.bootId)).pipe(
           Effect.mapError(unavailable),
         );
+        if (moved !== null) wrote(channelId, to, target.bootId, moved);
         if (moved === null) {
           return yield* new ControlError({
             reason: "conflict",

@@ -107,7 +107,8 @@ export const makeGuard = (deps: GuardDeps) => {
       if (!fenced) return;
       fenced = false;
       if (deps.holding() === 0) return;
-      yield* deps.resumeAll;
+      // Starting outputs waits for the API's lock: not in the way of the next renewal.
+      yield* Effect.forkDaemon(deps.resumeAll);
       yield* Effect.logInfo(`fleet: node ${me} renewed its leases again and sends again`);
     });
 

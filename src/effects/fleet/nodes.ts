@@ -1,8 +1,9 @@
 /**
  * The fleet's node registry in PostgreSQL: each node's URL, boot id and version, its last heartbeat by the
- * database's clock, whether it drains, and the load it reported. One statement per function.
+ * database's clock, whether it drains, and the load it reported. One statement per function. A registration
+ * and a drain are announced on `distributary_nodes` (the node's id), so every node reads the nodes at once.
  */
-import type { Queryable } from "../config/postgres/database.ts";
+import { NODE_CHANNEL, type Queryable } from "../config/postgres/database.ts";
 
 /** What a node reports of itself at each heartbeat. */
 export interface NodeLoad {
@@ -41,10 +42,13 @@ export interface NodeRow extends NodeRegistration {
  */
 export const registerNode = async (db: Queryable, node: NodeRegistration): Promise<void> => {
   await db.query(
-    `insert into nodes (id, url, boot_id, version, started_at, heartbeat_at, draining, load)
-     values ($1, $2, $3, $4, now(), now(), false, '{}')
-     on conflict (id) do update set url = excluded.url, boot_id = excluded.boot_id,
-       version = excluded.version, started_at = now(), heartbeat_at = now(), draining = false, load = '{}'`,
+    `with registered as (
+       insert into nodes (id, url, boot_id, version, started_at, heartbeat_at, draining, load)
+       values ($1, $2, $3, $4, now(), now(), false, '{}')
+       on conflict (id) do update set url = excluded.url, boot_id = excluded.boot_id,
+         version = excluded.version, started_at = now(), heartbeat_at = now(), draining = false, load = '{}'
+       returning id)
+     select pg_notify('${NODE_CHANNEL}', id) from registered`,
     [node.id, node.url, node.bootId, node.version],
   );
 };
@@ -81,9 +85,10 @@ export const listNodes = async (db: Queryable): Promise<ReadonlyArray<NodeRow>> 
 
 /** Marks a node as draining (standbys stop ranking it) or back in service. Returns false for an unknown id. */
 export const setDraining = async (db: Queryable, id: string, draining: boolean): Promise<boolean> => {
-  const { rows } = await db.query("update nodes set draining = $2 where id = $1 returning id", [
-    id,
-    draining,
-  ]);
+  const { rows } = await db.query(
+    `with changed as (update nodes set draining = $2 where id = $1 returning id)
+     select id, pg_notify('${NODE_CHANNEL}', id) from changed`,
+    [id, draining],
+  );
   return rows.length === 1;
 };

@@ -40,7 +40,12 @@ export interface LeaseNotice {
   readonly lease: string;
 }
 export const LEASE_CHANNEL = "distributary_leases";
-export type StoreNotice = ConfigNotice | LeaseNotice | { readonly reconnected: true };
+/** A node registered, or its drain flag changed (`distributary_nodes`): its id. */
+export interface NodeNotice {
+  readonly node_changed: string;
+}
+export const NODE_CHANNEL = "distributary_nodes";
+export type StoreNotice = ConfigNotice | LeaseNotice | NodeNotice | { readonly reconnected: true };
 
 export type Row = Record<string, unknown>;
 
@@ -65,8 +70,8 @@ export interface DatabaseShape extends Transaction {
   /** The same pool as Promises; a failure rejects with DatabaseUnavailable or DatabaseRefused. */
   readonly queryable: Queryable;
   /**
-   * Notifications on `distributary_config` and `distributary_leases`, and `{reconnected: true}` after each
-   * reconnection.
+   * Notifications on `distributary_config`, `distributary_leases` and `distributary_nodes`, and
+   * `{reconnected: true}` after each reconnection.
    */
   readonly notices: Stream.Stream<StoreNotice>;
   /** Whether the latest statement (or the listening client's latest check) succeeded. */
@@ -262,12 +267,14 @@ const listen = (
           const notice =
             message.channel === LEASE_CHANNEL
               ? { lease: message.payload ?? "" }
-              : parseNotice(message.payload);
+              : message.channel === NODE_CHANNEL
+                ? { node_changed: message.payload ?? "" }
+                : parseNotice(message.payload);
           if (notice !== undefined) notices.unsafeOffer(notice);
         });
         try {
           await client.connect();
-          await client.query(`listen ${CONFIG_CHANNEL}; listen ${LEASE_CHANNEL}`);
+          await client.query(`listen ${CONFIG_CHANNEL}; listen ${LEASE_CHANNEL}; listen ${NODE_CHANNEL}`);
         } catch (cause) {
           // Not awaited: a half-open connection may never confirm its end.
           client.end().catch(() => undefined);
