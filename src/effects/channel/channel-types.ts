@@ -48,6 +48,11 @@ export interface ChannelSpec {
   /** How the backup is used and where FEC is taken; defaults (domain/redundancy.ts) when absent. */
   readonly redundancy?: RedundancyConfig | undefined;
   readonly outputs: ReadonlyArray<OutputSpec>;
+  /**
+   * On a fleet node, the channel's send gate (runtime/send-gates.ts): its outputs get nothing once the
+   * instant there has passed, whatever the main thread says. None on one box.
+   */
+  readonly sendGate?: number | undefined;
 }
 
 export class ChannelError extends Data.TaggedError("ChannelError")<{

@@ -10,7 +10,7 @@
  * The fan-out is plain synchronous code: it allocates nothing beyond the chunk it forwards (one copy of the
  * datagram's TS, shared by every output) and never waits on an output.
  */
-import { Deferred, Effect, Either, Exit, FiberMap, type Scope } from "effect";
+import { Deferred, Effect, Either, Exit, FiberMap, Schedule, type Scope } from "effect";
 import { FlvRemux } from "../../core/flv/remux.ts";
 import type { CoreEvent, PacketCore } from "../../core/packet-core.ts";
 import type { OutputError } from "../../domain/errors.ts";
@@ -27,6 +27,7 @@ import type { InputPathError, InputsSummary } from "../ingest/input-types.ts";
 import { makeOutput, type Output, type OutputEvent } from "../outputs/writer.ts";
 import { type ReadPace, readPaceMs } from "../runtime/batch-reader.ts";
 import { asOneTurn } from "../runtime/end-of-turn.ts";
+import { gateOpen } from "../runtime/send-gates.ts";
 import {
   ChannelError,
   ChannelFaults,
@@ -178,8 +179,14 @@ export const startChannel = (
     /** How long the inputs' datagrams may wait to be read: the outputs and the failover time say (ReadPace). */
     const pace: ReadPace = { ms: readPaceMs(true, 0) };
     let failoverAfterMs = 0;
+    /**
+     * On a fleet node, whether the channel's send gate is open: its lease was renewed in time. Checked here,
+     * on the thread that forwards, every 50 ms; closed, the outputs get nothing (the preview still does).
+     */
+    const gate = spec.sendGate;
+    let gateIsOpen = gate === undefined || gateOpen(gate);
     const rebuildFanOut = () => {
-      const enabled = [...entries.values()].filter((entry) => entry.spec.enabled);
+      const enabled = gateIsOpen ? [...entries.values()].filter((entry) => entry.spec.enabled) : [];
       const remuxed = enabled.some((entry) => entry.output.flv !== null);
       if (!remuxed && [...entries.values()].every((entry) => entry.output.flv === null)) flv = null;
       const queued = enabled.flatMap((entry) => (entry.output.flv === null ? [entry.output.offer] : []));
@@ -238,6 +245,25 @@ export const startChannel = (
     const offerAll = (chunk: Uint8Array) => {
       for (let i = 0; i < offers.length; i++) offers[i]?.(chunk);
     };
+
+    if (gate !== undefined) {
+      yield* Effect.forkScoped(
+        Effect.repeat(
+          Effect.suspend(() => {
+            const open = gateOpen(gate);
+            if (open === gateIsOpen) return Effect.void;
+            gateIsOpen = open;
+            rebuildFanOut();
+            return open
+              ? Effect.logInfo(`channel ${spec.id}: its lease was renewed: its outputs send again`)
+              : Effect.logWarning(
+                  `channel ${spec.id}: its lease was not renewed in time: its outputs stopped on the forwarding thread`,
+                );
+          }),
+          Schedule.spaced("50 millis"),
+        ),
+      );
+    }
 
     const redundancy = yield* resolvedRedundancy(spec);
     failoverAfterMs = redundancy.failover_after_ms;

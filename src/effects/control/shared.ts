@@ -15,6 +15,7 @@ import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
 import { audit, EventBus } from "../events/event-bus.ts";
 import { MediaLive } from "../medialive/medialive.ts";
+import { gateSlot } from "../runtime/send-gates.ts";
 import { ReadModel } from "../status/read-model.ts";
 
 /** What the channel runtime needs of a stored output: in a fleet, only the lease holder sends. */
@@ -34,6 +35,7 @@ export const toSpec = (
   channel: ChannelConfig,
   holds = true,
   senders: ReadonlyArray<string> = [],
+  sendGate?: number,
 ): ChannelSpec => {
   const { primary, backup } = channelInputs(channel);
   return {
@@ -43,6 +45,7 @@ export const toSpec = (
     backup: backup === null ? null : trustSenders(backup, senders),
     redundancy: channel.redundancy,
     outputs: channel.outputs.map((output) => toOutputSpec(output, holds)),
+    ...(sendGate === undefined ? {} : { sendGate }),
   };
 };
 
@@ -55,7 +58,13 @@ export const controlShared = Effect.gen(function* () {
   const medialive = yield* MediaLive;
   /** The channel as the runtime runs it here, now. */
   const spec = (channel: ChannelConfig) =>
-    toSpec(channel, placement.holds(channel.id), medialive.trustedSenders(channel.id));
+    toSpec(
+      channel,
+      placement.holds(channel.id),
+      medialive.trustedSenders(channel.id),
+      // A fleet node's outputs send only while its lease allows, checked by the forwarding thread itself.
+      placement.node() === null ? undefined : gateSlot(channel.id),
+    );
 
   return {
     /** One command at a time; whatever the outcome, readers see the state it left. */

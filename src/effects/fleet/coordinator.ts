@@ -19,9 +19,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { Effect, Option, Redacted, Schedule, Stream } from "effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
-import { ControlError } from "../../domain/errors.ts";
 import type { ChannelId } from "../../domain/ids.ts";
-import type { ChannelFleetView, ChannelView } from "../../domain/views.ts";
 import { version } from "../../version.ts";
 import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
@@ -33,25 +31,21 @@ import { StoreChanges } from "../config/store-changes.ts";
 import { Auth } from "../control/auth.ts";
 import { Resume } from "../control/resume.ts";
 import { EventBus } from "../events/event-bus.ts";
+import { monotonicMs, sendUntil } from "../runtime/send-gates.ts";
 import { auditCommands } from "./command-audit.ts";
-import type { FleetShape, LeaseView, NodeView, TakeoverReason } from "./fleet-types.ts";
-import { GUARD_MS, makeGuard } from "./guard.ts";
+import { makeCommands } from "./commands.ts";
+import type { FleetShape, TakeoverReason } from "./fleet-types.ts";
+import { fenceMarginMs, GUARD_MS, makeGuard } from "./guard.ts";
+import { makeLeaseBook } from "./lease-book.ts";
 import * as L from "./leases.ts";
 import * as N from "./nodes.ts";
-import { type PortProbe, peerChannels, probePort } from "./peers.ts";
+import { makeWatch } from "./watch.ts";
 
 const TICK_MS = 250;
-const PEER_TIMEOUT_MS = 600;
 /** How often a round reads every lease row, and the lease rows are repaired. */
 const FULL_MS = 30_000;
 /** How many renewal times the metrics' quantiles are taken over. */
 const RENEWALS_KEPT = 512;
-
-/** A lease row as last read, and when (this process's clock, when its statement was sent). */
-interface Known {
-  readonly row: L.LeaseRow;
-  readonly readAt: number;
-}
 
 export const makeCoordinator = Effect.gen(function* () {
   const db = yield* Database;
@@ -75,17 +69,12 @@ export const makeCoordinator = Effect.gen(function* () {
   /** The terms this node holds, by channel. */
   const held = new Map<string, number>();
   let draining = false;
-  /** Every lease row, as last read. */
-  const known = new Map<string, Known>();
-  /** The newest lease revision read: the next round reads the rows written after it (−1: all of them). */
-  let leaseRevision = -1;
+  const book = makeLeaseBook(me, ttl);
   let lastFullAt = Number.NEGATIVE_INFINITY;
   /** Channels whose lease rows a notification named since the last reading. */
   const named = new Set<string>();
   /** The configuration's revision this node last applied (null before its first round). */
   let configRevision: number | null = null;
-  let nodes: ReadonlyArray<N.NodeRow> = [];
-  const nodeSeen = new Map<string, { readonly node: N.NodeRow; readonly readAt: number }>();
   let lastRoundAt = Number.NEGATIVE_INFINITY;
   /** A notification said a node changed: the next tick makes a round, whenever the last one was. */
   let roundDue = false;
@@ -93,13 +82,6 @@ export const makeCoordinator = Effect.gen(function* () {
   let reconcileDue = false;
   let joined = false;
   const renewals: number[] = [];
-  /**
-   * The node last seen holding each channel. A released lease names no holder, yet the node that gave it up
-   * (a drain, a clean stop) must rank last: this node may not have seen its draining flag yet, and ranked
-   * first it would make every standby wait a rank step.
-   */
-  const lastHolder = new Map<string, string>();
-  const probes = new Map<string, PortProbe>();
   const takeovers: Record<TakeoverReason, number> = {
     expired: 0,
     holder_gone: 0,
@@ -126,40 +108,41 @@ export const makeCoordinator = Effect.gen(function* () {
     placement.runsHere(channel) &&
     channels.state(channel.id as ChannelId) === "running";
 
-  const peersOf = () => nodes.filter((node) => node.id !== me && node.heartbeatAgeMs < 3 * ttl);
-  const liveNodes = () => nodes.filter((node) => node.heartbeatAgeMs < ttl);
-
   const guard = makeGuard({
     me,
     ttl,
     policy,
     token,
     q,
-    peers: peersOf,
-    probe: (id) => probes.get(id),
+    peers: book.peers,
+    probe: (id) => watch.probe(id),
     holding: () => held.size,
     // Never behind the API's lock: a command waiting on the database must not keep the outputs on air.
-    stopAll: Effect.forEach([...held.keys()], (id) => resume.hold(id as ChannelId, false), { discard: true }),
+    stopAll: Effect.suspend(() =>
+      Effect.forEach(
+        [...held.keys()],
+        (id) =>
+          Effect.zipRight(
+            Effect.sync(() => sendUntil(id, 0)),
+            resume.hold(id as ChannelId, false),
+          ),
+        { discard: true },
+      ),
+    ),
     resumeAll: resume.locked(
-      Effect.forEach([...held.keys()], (id) => resume.hold(id as ChannelId, true), { discard: true }),
+      Effect.suspend(() =>
+        Effect.forEach([...held.keys()], (id) => resume.hold(id as ChannelId, true), { discard: true }),
+      ),
     ),
   });
   const sql = guard.sql;
 
-  /** When a lease runs out, on this process's clock: a held one lives as long as its holder's node lease. */
-  const expiresAt = (entry: Known): number => {
-    const own = entry.readAt + entry.row.expiresInMs;
-    const { holder, holderBoot } = entry.row;
-    if (holder === null) return own;
-    const seen = nodeSeen.get(holder);
-    return seen !== undefined && seen.node.bootId === holderBoot
-      ? Math.max(own, seen.readAt + seen.node.leaseInMs)
-      : own;
-  };
-
+  /** Until when the last renewal lets the held channels send (runtime/send-gates.ts). */
+  let gateUntil = 0;
   const startSending = (id: string, term: number, reason: TakeoverReason | null) =>
     Effect.gen(function* () {
       held.set(id, term);
+      if (!guard.fenced()) sendUntil(id, gateUntil);
       if (reason !== null) takeovers[reason] += 1;
       if (!guard.fenced()) yield* resume.locked(resume.hold(id as ChannelId, true));
       yield* Effect.logInfo(
@@ -170,35 +153,10 @@ export const makeCoordinator = Effect.gen(function* () {
   const stopSending = (id: string, why: string) =>
     Effect.gen(function* () {
       held.delete(id);
+      sendUntil(id, 0);
       yield* resume.hold(id as ChannelId, false);
       yield* Effect.logWarning(`fleet: node ${me} no longer sends channel ${id}: ${why}`);
     });
-
-  const learn = (rows: ReadonlyArray<L.LeaseRow>, readAt: number) => {
-    for (const row of rows) {
-      known.set(row.channel, { row, readAt });
-      leaseRevision = Math.max(leaseRevision, row.revision);
-      if (row.holder !== null) lastHolder.set(row.channel, row.holder);
-    }
-  };
-
-  /**
-   * What this node wrote to a lease row, known before the row is read again (its notification comes a tick
-   * later): a row it gave away must not read as its own meanwhile. The revision stays, so the row is read.
-   */
-  const wrote = (channel: string, holder: string | null, holderBoot: string | null, term: number) => {
-    const before = known.get(channel)?.row;
-    const row: L.LeaseRow = {
-      channel,
-      holder,
-      holderBoot,
-      term,
-      revision: before?.revision ?? 0,
-      // A held row lives by its holder's node lease; a released one is free from now.
-      expiresInMs: holder === null ? 0 : Number.NEGATIVE_INFINITY,
-    };
-    known.set(channel, { row, readAt: performance.now() });
-  };
 
   const register = sql("register", () => N.registerNode(q, { id: me, url: selfUrl, bootId, version }));
 
@@ -210,21 +168,17 @@ export const makeCoordinator = Effect.gen(function* () {
     cpuAt = sent;
     const full = sent - lastFullAt >= FULL_MS;
     const load = { channels_running: channels.running().length, cpu_percent: cpuPercent };
-    const round = yield* sql("round", () => L.round(q, me, bootId, ttl, load, full ? -1 : leaseRevision));
+    const round = yield* sql("round", () => L.round(q, me, bootId, ttl, load, full ? -1 : book.revision()));
     lastRoundAt = sent;
     renewals.push(performance.now() - sent);
     if (renewals.length > RENEWALS_KEPT) renewals.shift();
-    nodes = round.nodes;
-    nodeSeen.clear();
-    for (const node of nodes) nodeSeen.set(node.id, { node, readAt: sent });
+    book.setNodes(round.nodes, sent);
     if (full) {
       lastFullAt = sent;
-      const listed = new Set(round.changed.map((row) => row.channel));
-      for (const id of known.keys()) if (!listed.has(id)) known.delete(id);
-      for (const id of lastHolder.keys()) if (!listed.has(id)) lastHolder.delete(id);
+      book.keepOnly(round.changed);
       yield* sql("repair", () => L.ensureLeases(q));
     }
-    learn(round.changed, sent);
+    book.learn(round.changed, sent);
     if (!round.mine) {
       for (const id of [...held.keys()]) yield* stopSending(id, "another process registered as this node");
       yield* Effect.logError(`fleet: another process registered as node ${me}; registering this one again`);
@@ -235,7 +189,10 @@ export const makeCoordinator = Effect.gen(function* () {
       if (round.held.get(id) !== term) yield* stopSending(id, "its lease passed to another node");
     }
     yield* guard.renewed(sent);
-    if (nodeSeen.get(me)?.node.draining === true && !draining) yield* drainSelf;
+    // The forwarding threads stop each held channel by themselves once this instant passes without a renewal.
+    gateUntil = monotonicMs() - (performance.now() - sent) + ttl - fenceMarginMs(ttl);
+    for (const id of held.keys()) sendUntil(id, gateUntil);
+    if (book.node(me)?.draining === true && !draining) yield* drainSelf;
     if (configRevision !== round.configRevision) {
       configRevision = round.configRevision;
       reconcileDue = true;
@@ -249,7 +206,7 @@ export const makeCoordinator = Effect.gen(function* () {
     const ids = [...named];
     named.clear();
     const sent = performance.now();
-    learn(yield* sql("leases", () => L.leasesOf(q, ids)), sent);
+    book.learn(yield* sql("leases", () => L.leasesOf(q, ids)), sent);
   });
 
   const decideLock = yield* Effect.makeSemaphore(1);
@@ -257,9 +214,9 @@ export const makeCoordinator = Effect.gen(function* () {
   const decide = decideLock.withPermits(1)(
     Effect.gen(function* () {
       const now = performance.now();
-      const live = liveNodes();
+      const live = book.live();
       const settling = guard.settling();
-      for (const entry of known.values()) {
+      for (const entry of book.rows()) {
         const { row } = entry;
         const channel = stored(row.channel);
         const mine = held.has(row.channel);
@@ -268,7 +225,7 @@ export const makeCoordinator = Effect.gen(function* () {
             const term = held.get(row.channel) ?? 0;
             yield* stopSending(row.channel, "it no longer runs here");
             if (yield* sql("release", () => L.release(q, me, row.channel, term)))
-              wrote(row.channel, null, null, term);
+              book.wrote(row.channel, null, null, term);
           }
           continue;
         }
@@ -278,28 +235,28 @@ export const makeCoordinator = Effect.gen(function* () {
           continue;
         }
         if (mine || draining || settling || !joined) continue;
-        const ranking = L.candidates(channel.nodes, live, row.holder ?? lastHolder.get(row.channel) ?? null);
-        const expiry = expiresAt(entry);
+        const ranking = L.candidates(channel.nodes, live, row.holder ?? book.lastHolder(row.channel));
+        const expiry = book.expiresAt(entry);
         if (row.holder === null || expiry <= now) {
           if (!L.shouldTry(me, ranking, now - expiry)) continue;
           const term = yield* sql("acquire", () => L.acquire(q, me, bootId, row.channel));
           if (term !== null) {
-            wrote(row.channel, me, bootId, term);
+            book.wrote(row.channel, me, bootId, term);
             const reason = row.holder !== null ? "expired" : row.term > 0 ? "drain" : null;
             yield* startSending(row.channel, term, reason);
           }
           continue;
         }
         if (!fast || ranking[0] !== me) continue;
-        const holderNode = nodeSeen.get(row.holder)?.node;
+        const holderNode = book.node(row.holder);
         const restarted = holderNode !== undefined && holderNode.bootId !== row.holderBoot;
-        const gone = probes.get(row.holder) === "refused";
+        const gone = watch.probe(row.holder) === "refused";
         if (!restarted && !gone) continue;
         const term = yield* sql("take over", () =>
           L.takeOver(q, me, bootId, row.channel, row.holder ?? "", row.term),
         );
         if (term === null) continue;
-        wrote(row.channel, me, bootId, term);
+        book.wrote(row.channel, me, bootId, term);
         yield* startSending(row.channel, term, restarted ? "holder_restarted" : "holder_gone");
       }
     }),
@@ -316,93 +273,20 @@ export const makeCoordinator = Effect.gen(function* () {
   }).pipe(Effect.ignore);
   const tick = Effect.zipRight(readNamed, decide).pipe(Effect.ignore);
 
-  /** The nodes holding the channels this node stands by for, the first standby's or any standby's. */
-  const standingBy = (firstOnly: boolean) => {
-    const holders = new Map<string, Set<string>>();
-    const live = liveNodes();
-    for (const { row } of known.values()) {
-      if (row.holder === null || row.holder === me) continue;
-      const channel = stored(row.channel);
-      if (!wantedHere(channel)) continue;
-      const ranking = L.candidates(channel.nodes, live, row.holder);
-      if (firstOnly ? ranking[0] !== me : !ranking.includes(me)) continue;
-      const ids = holders.get(row.holder) ?? new Set<string>();
-      ids.add(row.channel);
-      holders.set(row.holder, ids);
-    }
-    return holders;
-  };
-
-  /**
-   * Every tick, the ports of the holders this node is the first standby for, of the peers whose last probe
-   * did not connect, and of one more peer in turn (every peer's while the database does not answer: the
-   * guard needs to know which it can reach). A refusal is acted on at once.
-   */
-  let turn = 0;
-  const watchPorts = Effect.gen(function* () {
-    const peers = peersOf();
-    const first = standingBy(true);
-    turn = (turn + 1) % Math.max(1, peers.length);
-    const targets = peers.filter(
-      (node, index) =>
-        !guard.reachable() ||
-        index === turn ||
-        first.has(node.id) ||
-        (probes.get(node.id) ?? "open") !== "open",
-    );
-    for (const id of probes.keys()) if (!peers.some((node) => node.id === id)) probes.delete(id);
-    const refused = yield* Effect.promise(() =>
-      Promise.all(
-        targets.map(async (node) => {
-          const probe = await probePort(node.url, PEER_TIMEOUT_MS);
-          probes.set(node.id, probe);
-          return probe === "refused";
-        }),
-      ),
-    );
-    if (refused.some(Boolean)) yield* Effect.ignore(decide);
+  const watch = makeWatch({
+    me,
+    token,
+    book,
+    databaseReachable: () => guard.reachable(),
+    stored,
+    wantedHere,
+    onRefused: Effect.ignore(decide),
   });
+  const reachable = watch.reachable;
 
-  /** Every second, the views of the channels this node stands by for, from their holders. */
-  let remote = new Map<string, ChannelView>();
-  const fetchViews = Effect.promise(async () => {
-    const next = new Map<string, ChannelView>();
-    const wanted = standingBy(false);
-    await Promise.all(
-      peersOf()
-        .filter((node) => wanted.has(node.id) && probes.get(node.id) !== "refused")
-        .map(async (node) => {
-          const views = await peerChannels(node.url, token, 900);
-          for (const id of wanted.get(node.id) ?? []) {
-            const view = views?.get(id);
-            if (view !== undefined) next.set(id, view);
-          }
-        }),
-    );
-    remote = next;
-  });
-  const reachable = (id: string) => id === me || (probes.get(id) ?? "open") === "open";
-
-  const publish = Effect.sync(() => {
-    const live = liveNodes();
-    const now = performance.now();
-    const views = new Map<string, ChannelFleetView>();
-    for (const channel of configs.current().channels) {
-      const entry = known.get(channel.id);
-      const holder =
-        entry !== undefined && entry.row.holder !== null && expiresAt(entry) > now - ttl
-          ? entry.row.holder
-          : null;
-      views.set(channel.id, {
-        nodes: [...(channel.nodes ?? [])],
-        holder,
-        term: entry?.row.term ?? 0,
-        standbys: L.candidates(channel.nodes, live, holder).filter((id) => id !== holder),
-        holder_reachable: holder !== null && reachable(holder),
-      });
-    }
-    placement.publish(views, remote);
-  });
+  const publish = Effect.sync(() =>
+    placement.publish(book.channelViews(configs.current().channels, reachable), watch.remote()),
+  );
 
   /** Applies another node's change: the configuration is read again and the runtime brought to it. */
   const reconcile = resume
@@ -434,7 +318,7 @@ export const makeCoordinator = Effect.gen(function* () {
       for (const [id, term] of [...held]) {
         yield* stopSending(id, "this node is draining");
         if (yield* sql("release", () => L.release(q, me, id, term))) {
-          wrote(id, null, null, term);
+          book.wrote(id, null, null, term);
           releasedSinceDrain += 1;
         }
       }
@@ -454,9 +338,9 @@ export const makeCoordinator = Effect.gen(function* () {
   yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(`${TICK_MS} millis`)));
   yield* Effect.forkScoped(Effect.repeat(guard.check, Schedule.spaced(`${GUARD_MS} millis`)));
   yield* Effect.forkScoped(
-    Effect.repeat(Effect.zipRight(watchPorts, publish), Schedule.spaced(`${TICK_MS} millis`)),
+    Effect.repeat(Effect.zipRight(watch.ports, publish), Schedule.spaced(`${TICK_MS} millis`)),
   );
-  yield* Effect.forkScoped(Effect.repeat(Effect.zipRight(fetchViews, publish), Schedule.spaced("1 second")));
+  yield* Effect.forkScoped(Effect.repeat(Effect.zipRight(watch.views, publish), Schedule.spaced("1 second")));
   // Notifications only raise flags: nothing they lead to (a reconcile waits for the API's lock) holds them up.
   yield* Effect.forkScoped(
     Stream.runForEach(changes.changes, (notice) =>
@@ -488,165 +372,33 @@ export const makeCoordinator = Effect.gen(function* () {
   // A clean stop hands every lease over at once instead of leaving the standbys to wait for them.
   yield* Effect.addFinalizer(() => Effect.ignore(drainSelf));
 
-  const holding = (id: string, now: number) => {
-    let count = 0;
-    for (const entry of known.values()) if (entry.row.holder === id && expiresAt(entry) > now) count += 1;
-    return count;
-  };
-  const nodeState = (node: N.NodeRow, holds: number): NodeView["state"] => {
-    // Drained is out of service on purpose: stopped afterwards (maintenance, an upgrade), it is not down.
-    if (node.draining && holds === 0) return "drained";
-    if (node.id !== me) {
-      if (node.heartbeatAgeMs > 30_000) return "down";
-      if (!reachable(node.id)) return "unreachable";
-    }
-    if (node.draining) return holds > 0 ? "draining" : "drained";
-    return "up";
-  };
-  const nodeViews = (): ReadonlyArray<NodeView> => {
-    const now = performance.now();
-    return nodes.map((node) => {
-      const holds = holding(node.id, now);
-      return {
-        id: node.id,
-        url: node.url,
-        version: node.version,
-        boot_id: node.bootId,
-        started_at: node.startedAt,
-        heartbeat_age_ms: Math.max(0, Math.round(node.heartbeatAgeMs)),
-        state: nodeState(node, holds),
-        self: node.id === me,
-        channels_held: holds,
-        load: node.load,
-      };
-    });
-  };
-
   const shape: FleetShape = {
     enabled: true,
     self: me,
     ready: () => joined,
-    nodes: nodeViews,
-    leases: (): ReadonlyArray<LeaseView> => {
-      const now = performance.now();
-      return [...known.values()]
-        .sort((a, b) => (a.row.channel < b.row.channel ? -1 : 1))
-        .map((entry) => {
-          const left = expiresAt(entry) - now;
-          return {
-            channel: entry.row.channel,
-            holder: entry.row.holder,
-            term: entry.row.term,
-            expires_in_ms: Number.isFinite(left) ? Math.round(left) : -1,
-          };
-        });
-    },
+    nodes: () => book.nodeViews(reachable),
+    leases: book.leaseViews,
     held: () => new Map(held),
     renewalMs: () => [...renewals],
     databaseReachable: guard.reachable,
     databaseLastOkMsAgo: guard.lastOkMsAgo,
     isolated: guard.isolated,
     takeovers: () => ({ ...takeovers }),
-    holderUrl: async (channelId) => {
-      if (held.has(channelId)) return null;
-      const otherHolder = (entry: Known | undefined) =>
-        entry !== undefined &&
-        entry.row.holder !== null &&
-        entry.row.holder !== me &&
-        expiresAt(entry) > performance.now()
-          ? entry.row.holder
-          : null;
-      const urlOf = (id: string) => {
-        const node = nodeSeen.get(id)?.node;
-        return node !== undefined && reachable(node.id) ? node.url : null;
-      };
-      const cached = otherHolder(known.get(channelId));
-      if (cached !== null) return urlOf(cached);
-      // A channel another node has just taken may still read as free here. Not while the database is out
-      // of reach: the request is answered here at once.
-      if (!guard.reachable()) return null;
-      const sent = performance.now();
-      const fresh = await L.lease(q, channelId).catch(() => undefined);
-      const holder = otherHolder(fresh === undefined ? undefined : { row: fresh, readAt: sent });
-      return holder === null ? null : urlOf(holder);
-    },
-    drain: (id) =>
-      Effect.gen(function* () {
-        const node = nodeSeen.get(id)?.node;
-        if (node === undefined) {
-          return yield* new ControlError({
-            reason: "not_found",
-            message: `node '${id}' is not in the fleet`,
-          });
-        }
-        const holds = holding(id, performance.now());
-        yield* sql("drain", () => N.setDraining(q, id, true)).pipe(Effect.mapError(unavailable));
-        if (id === me) return { released: yield* Effect.mapError(drainSelf, unavailable) };
-        return { released: holds };
-      }),
-    move: (channelId, to) =>
-      Effect.gen(function* () {
-        const channel = stored(channelId);
-        const term = held.get(channelId);
-        if (channel === undefined)
-          return yield* new ControlError({
-            reason: "not_found",
-            message: `channel '${channelId}' does not exist`,
-          });
-        // Already here, or handed here and starting at this node's next tick: nothing to move.
-        if (to === me && (term !== undefined || (yield* handedHere(channelId)))) return null;
-        const target = nodeSeen.get(to)?.node;
-        if (target === undefined || nodeState(target, holding(to, performance.now())) !== "up") {
-          return yield* new ControlError({
-            reason: "conflict",
-            message: `node '${to}' is not up in the fleet: a channel moves only to a live node`,
-          });
-        }
-        if (channel.nodes !== undefined && channel.nodes.length > 0 && !channel.nodes.includes(to as never)) {
-          return yield* new ControlError({
-            reason: "invalid",
-            message: `node: '${to}' does not receive channel '${channel.name}' (its nodes are ${channel.nodes.join(", ")})`,
-          });
-        }
-        if (term === undefined) {
-          return yield* new ControlError({
-            reason: "conflict",
-            message: `node ${me} does not hold channel '${channel.name}': ask its holder`,
-          });
-        }
-        yield* stopSending(channelId, `moved to node ${to} by an operator`);
-        const moved = yield* sql("move", () => L.handOver(q, me, term, channelId, to, target.bootId)).pipe(
-          Effect.mapError(unavailable),
-        );
-        if (moved !== null) wrote(channelId, to, target.bootId, moved);
-        if (moved === null) {
-          return yield* new ControlError({
-            reason: "conflict",
-            message: `the lease of '${channel.name}' changed meanwhile`,
-          });
-        }
-        return { from: me };
-      }),
+    ...makeCommands({
+      me,
+      bootId,
+      q,
+      book,
+      held,
+      sql,
+      reachable,
+      databaseReachable: guard.reachable,
+      stored,
+      stopSending,
+      drainSelf,
+    }),
     peerToken: () => token,
   };
 
-  /** Whether the database names this process the channel's holder (a move it has not started yet). */
-  const handedHere = (channelId: string) =>
-    sql("lease", () => L.lease(q, channelId)).pipe(
-      Effect.map(
-        (row) =>
-          row !== undefined &&
-          row.holder === me &&
-          row.holderBoot === bootId &&
-          expiresAt({ row, readAt: performance.now() }) > performance.now(),
-      ),
-      Effect.mapError(unavailable),
-    );
   return shape;
 });
-
-const unavailable = () =>
-  new ControlError({
-    reason: "unavailable",
-    message: "the database cannot be reached: changes are refused until it is back; reads keep working",
-  });

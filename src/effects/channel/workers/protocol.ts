@@ -28,6 +28,8 @@ export interface WorkerSettings {
   readonly priority: Priority;
   /** The ports the service's outputs send from, shared by every thread (runtime/own-ports.ts). */
   readonly ownPorts: OwnPortsShare;
+  /** Until when each fleet channel may send, shared by every thread (runtime/send-gates.ts). */
+  readonly sendGates: SharedArrayBuffer;
 }
 
 export type Command =

@@ -13,6 +13,7 @@ import { EventBus } from "../../events/event-bus.ts";
 import type { OutputOptions } from "../../outputs/writer.ts";
 import { forWorker, releaseWorker } from "../../runtime/own-ports.ts";
 import type { Priority, Scheduling } from "../../runtime/priority.ts";
+import { gatesForWorker } from "../../runtime/send-gates.ts";
 import { ChannelError } from "../channel.ts";
 import type { Command, Request, WorkerMessage, WorkerSettings } from "./protocol.ts";
 
@@ -139,7 +140,12 @@ export const makeThreads = (
     };
 
     const spawn = (slot: Pick<Slot, "index">): Worker => {
-      const settings: WorkerSettings = { index: slot.index, ...options, ownPorts: forWorker() };
+      const settings: WorkerSettings = {
+        index: slot.index,
+        ...options,
+        ownPorts: forWorker(),
+        sendGates: gatesForWorker(),
+      };
       const worker = new Worker(new URL("./worker.ts", import.meta.url), {
         workerData: settings,
         name: `forwarding-${slot.index}`,

@@ -12,6 +12,7 @@ import { closeLibSrt } from "../../runtime/libsrt.ts";
 import { makeLoopDelay } from "../../runtime/loop-delay.ts";
 import { adoptOwnPorts } from "../../runtime/own-ports.ts";
 import { raiseThisThread } from "../../runtime/priority.ts";
+import { adoptSendGates } from "../../runtime/send-gates.ts";
 import { type ChannelError, ChannelError as ChannelErrorClass, type RunningChannel } from "../channel.ts";
 import { makeChannelHost } from "../channel-host.ts";
 import type { CueRecord, Scte35Watcher } from "../scte35-watcher.ts";
@@ -33,6 +34,7 @@ const post = (message: WorkerMessage) => port.postMessage(message);
 // and the process-wide record of the outputs' sending ports that its inputs and outputs share.
 const scheduling = raiseThisThread(settings.priority);
 adoptOwnPorts(settings.ownPorts);
+adoptSendGates(settings.sendGates);
 
 // The few lines channel code logs (a listener that threw) go to the supervisor's log.
 const forwardLogs = Logger.replace(

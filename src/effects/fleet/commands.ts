@@ -1,0 +1,136 @@
+/**
+ * The fleet's commands on one node: where a channel's holder is (the API forwards changes there), a drain, and
+ * an operator's move of a channel to another node. The coordinator gives them what it knows and holds.
+ */
+import { Effect } from "effect";
+import type { ChannelConfig } from "../../domain/channel.ts";
+import { ControlError } from "../../domain/errors.ts";
+import type { Queryable } from "../config/postgres/database.ts";
+import type { FleetShape } from "./fleet-types.ts";
+import type { Guard } from "./guard.ts";
+import type { Known, LeaseBook } from "./lease-book.ts";
+import * as L from "./leases.ts";
+import * as N from "./nodes.ts";
+
+export interface CommandsContext {
+  readonly me: string;
+  readonly bootId: string;
+  readonly q: Queryable;
+  readonly book: LeaseBook;
+  /** The terms this node holds, by channel. */
+  readonly held: ReadonlyMap<string, number>;
+  readonly sql: Guard["sql"];
+  /** Whether this node's probes connect to node `id`. */
+  readonly reachable: (id: string) => boolean;
+  readonly databaseReachable: () => boolean;
+  readonly stored: (channelId: string) => ChannelConfig | undefined;
+  readonly stopSending: (channelId: string, why: string) => Effect.Effect<void>;
+  /** Hands every lease this node holds to the standbys: how many since it began to drain. */
+  readonly drainSelf: Effect.Effect<number, unknown>;
+}
+
+const unavailable = () =>
+  new ControlError({
+    reason: "unavailable",
+    message: "the database cannot be reached: changes are refused until it is back; reads keep working",
+  });
+
+export const makeCommands = (ctx: CommandsContext): Pick<FleetShape, "holderUrl" | "drain" | "move"> => {
+  const { me, bootId, q, book, held, sql, reachable } = ctx;
+
+  /** Whether the database names this process the channel's holder (a move it has not started yet). */
+  const handedHere = (channelId: string) =>
+    sql("lease", () => L.lease(q, channelId)).pipe(
+      Effect.map(
+        (row) =>
+          row !== undefined &&
+          row.holder === me &&
+          row.holderBoot === bootId &&
+          book.expiresAt({ row, readAt: performance.now() }) > performance.now(),
+      ),
+      Effect.mapError(unavailable),
+    );
+
+  return {
+    holderUrl: async (channelId) => {
+      if (held.has(channelId)) return null;
+      const otherHolder = (entry: Known | undefined) =>
+        entry !== undefined &&
+        entry.row.holder !== null &&
+        entry.row.holder !== me &&
+        book.expiresAt(entry) > performance.now()
+          ? entry.row.holder
+          : null;
+      const urlOf = (id: string) => {
+        const node = book.node(id);
+        return node !== undefined && reachable(node.id) ? node.url : null;
+      };
+      const cached = otherHolder(book.get(channelId));
+      if (cached !== null) return urlOf(cached);
+      // A channel another node has just taken may still read as free here. Not while the database is out
+      // of reach: the request is answered here at once.
+      if (!ctx.databaseReachable()) return null;
+      const sent = performance.now();
+      const fresh = await L.lease(q, channelId).catch(() => undefined);
+      const holder = otherHolder(fresh === undefined ? undefined : { row: fresh, readAt: sent });
+      return holder === null ? null : urlOf(holder);
+    },
+    drain: (id) =>
+      Effect.gen(function* () {
+        const node = book.node(id);
+        if (node === undefined) {
+          return yield* new ControlError({
+            reason: "not_found",
+            message: `node '${id}' is not in the fleet`,
+          });
+        }
+        const holds = book.holding(id);
+        yield* sql("drain", () => N.setDraining(q, id, true)).pipe(Effect.mapError(unavailable));
+        if (id === me) return { released: yield* Effect.mapError(ctx.drainSelf, unavailable) };
+        return { released: holds };
+      }),
+    move: (channelId, to) =>
+      Effect.gen(function* () {
+        const channel = ctx.stored(channelId);
+        const term = held.get(channelId);
+        if (channel === undefined)
+          return yield* new ControlError({
+            reason: "not_found",
+            message: `channel '${channelId}' does not exist`,
+          });
+        // Already here, or handed here and starting at this node's next tick: nothing to move.
+        if (to === me && (term !== undefined || (yield* handedHere(channelId)))) return null;
+        const target = book.node(to);
+        if (target === undefined || book.nodeState(target, reachable(to)) !== "up") {
+          return yield* new ControlError({
+            reason: "conflict",
+            message: `node '${to}' is not up in the fleet: a channel moves only to a live node`,
+          });
+        }
+        if (channel.nodes !== undefined && channel.nodes.length > 0 && !channel.nodes.includes(to as never)) {
+          return yield* new ControlError({
+            reason: "invalid",
+            message: `node: '${to}' does not receive channel '${channel.name}' (its nodes are ${channel.nodes.join(", ")})`,
+          });
+        }
+        if (term === undefined) {
+          return yield* new ControlError({
+            reason: "conflict",
+            message: `node ${me} does not hold channel '${channel.name}': ask its holder`,
+          });
+        }
+        yield* ctx.stopSending(channelId, `moved to node ${to} by an operator`);
+        const moved = yield* sql("move", () => L.handOver(q, me, term, channelId, to, target.bootId)).pipe(
+          Effect.mapError(unavailable),
+        );
+        if (moved !== null) book.wrote(channelId, to, target.bootId, moved);
+        if (moved === null) {
+          return yield* new ControlError({
+            reason: "conflict",
+            message: `the lease of '${channel.name}' changed meanwhile`,
+          });
+        }
+        return { from: me };
+      }),
+  };
+};

@@ -1,0 +1,49 @@
+/**
+ * Send gates: on a fleet node, each channel's outputs send only until an instant its lease allows, and the
+ * forwarding threads check that instant themselves. The main thread renews the leases and pushes each held
+ * channel's instant forward at every renewal; a worker whose channel's instant has passed stops offering
+ * datagrams to its outputs without waiting for the main thread, so a main thread stalled longer than the
+ * lease (a long pause, a debugger) cannot leave the workers sending while a standby takes over.
+ *
+ * One slot per channel in a SharedArrayBuffer the main thread makes and hands to each worker at its start
+ * (`gatesForWorker`, `adoptSendGates`), as own-ports.ts does. The instant is on `process.hrtime`, the
+ * monotonic clock every thread of the process shares, in milliseconds. One box gives its channels no slot.
+ */
+
+const SLOTS = 65536;
+
+let until = new Float64Array(new SharedArrayBuffer(SLOTS * Float64Array.BYTES_PER_ELEMENT));
+const slots = new Map<string, number>();
+
+/** The monotonic clock every thread shares, in ms. */
+export const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+/** The buffer a new worker is given (main thread). */
+export const gatesForWorker = (): SharedArrayBuffer => until.buffer as SharedArrayBuffer;
+
+/** In a worker, before any channel starts: the gates it was given. */
+export const adoptSendGates = (buffer: SharedArrayBuffer): void => {
+  until = new Float64Array(buffer);
+};
+
+/**
+ * The channel's slot (main thread), closed when it is first given: a fleet node's channel sends only once its
+ * lease is held. Slots are never reused, so a channel deleted and made again under its id finds its own.
+ */
+export const gateSlot = (channelId: string): number => {
+  const known = slots.get(channelId);
+  if (known !== undefined) return known;
+  const slot = slots.size;
+  if (slot >= SLOTS) throw new Error(`more than ${SLOTS} channels have had send gates in this process`);
+  slots.set(channelId, slot);
+  until[slot] = 1;
+  return slot;
+};
+
+/** The channel may send until `instant` (monotonicMs), or not at all (main thread). */
+export const sendUntil = (channelId: string, instant: number): void => {
+  until[gateSlot(channelId)] = Math.max(1, instant);
+};
+
+/** Whether a gated channel may send now (any thread). */
+export const gateOpen = (slot: number, now = monotonicMs()): boolean => now < (until[slot] ?? 0);
