@@ -344,9 +344,10 @@ export const startChannel = (
         if (flv === null && /^rtmps?:/i.test(next.url)) {
           flv = new FlvRemux({ startMs: outputOptions.flvStartMs ?? 0 });
         }
+        const options = { ...outputOptions, sendGate: gate };
         const output = yield* makeOutput(
           next.url,
-          flv === null ? outputOptions : { ...outputOptions, flv, id: next.id },
+          flv === null ? options : { ...options, flv, id: next.id },
           outputEvents(next.id),
         ).pipe(
           Effect.mapError((error) => new ChannelError({ reason: "invalid_output", message: error.message })),

@@ -31,7 +31,7 @@ import { StoreChanges } from "../config/store-changes.ts";
 import { Auth } from "../control/auth.ts";
 import { Resume } from "../control/resume.ts";
 import { EventBus } from "../events/event-bus.ts";
-import { monotonicMs, sendUntil } from "../runtime/send-gates.ts";
+import { monotonicMs, sendUntil, setTerm } from "../runtime/send-gates.ts";
 import { auditCommands } from "./command-audit.ts";
 import { makeCommands } from "./commands.ts";
 import type { FleetShape, TakeoverReason } from "./fleet-types.ts";
@@ -129,6 +129,10 @@ export const makeCoordinator = Effect.gen(function* () {
         { discard: true },
       ),
     ),
+    keepSending: () => {
+      gateUntil = monotonicMs() + ttl - fenceMarginMs(ttl);
+      for (const id of held.keys()) sendUntil(id, gateUntil);
+    },
     resumeAll: resume.locked(
       Effect.suspend(() =>
         Effect.forEach([...held.keys()], (id) => resume.hold(id as ChannelId, true), { discard: true }),
@@ -142,6 +146,7 @@ export const makeCoordinator = Effect.gen(function* () {
   const startSending = (id: string, term: number, reason: TakeoverReason | null) =>
     Effect.gen(function* () {
       held.set(id, term);
+      setTerm(id, term);
       if (!guard.fenced()) sendUntil(id, gateUntil);
       if (reason !== null) takeovers[reason] += 1;
       if (!guard.fenced()) yield* resume.locked(resume.hold(id as ChannelId, true));
@@ -234,7 +239,8 @@ export const makeCoordinator = Effect.gen(function* () {
           if (!mine && !draining) yield* startSending(row.channel, row.term, "move");
           continue;
         }
-        if (mine || draining || settling || !joined) continue;
+        // Nothing is taken while the database does not answer, nor for a lease time after it is back.
+        if (mine || draining || settling || !joined || !guard.answered()) continue;
         const ranking = L.candidates(channel.nodes, live, row.holder ?? book.lastHolder(row.channel));
         const expiry = book.expiresAt(entry);
         if (row.holder === null || expiry <= now) {

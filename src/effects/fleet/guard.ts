@@ -54,6 +54,11 @@ export interface GuardDeps {
   /** Stops every held channel's outputs, without any lock; `resume` starts them again. */
   readonly stopAll: Effect.Effect<void>;
   readonly resumeAll: Effect.Effect<void>;
+  /**
+   * The guard, not a renewal, lets the held channels go on sending for a lease time from now (isolated, with
+   * `keep`): their send gates move forward while this check runs.
+   */
+  readonly keepSending: () => void;
 }
 
 export const makeGuard = (deps: GuardDeps) => {
@@ -69,8 +74,26 @@ export const makeGuard = (deps: GuardDeps) => {
   /** When the last successful renewal was sent: the node's leases last until that + ttl, by the database. */
   let renewedSentAt = performance.now();
 
+  /** When each statement in flight was sent: one that hangs for a second is an outage too. */
+  const pending = new Map<number, number>();
+  let sentCount = 0;
+  const hungSince = () => {
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const at of pending.values()) oldest = Math.min(oldest, at);
+    return oldest;
+  };
+
   /** A database statement: its failure marks the database unreachable (and is answered by fencing). */
   const sql = <A>(what: string, run: () => Promise<A>) =>
+    Effect.suspend(() => {
+      const id = sentCount++;
+      pending.set(id, performance.now());
+      return Effect.ensuring(
+        statement(what, run),
+        Effect.sync(() => pending.delete(id)),
+      );
+    });
+  const statement = <A>(what: string, run: () => Promise<A>) =>
     Effect.tryPromise({ try: run, catch: (cause) => cause }).pipe(
       Effect.tap(() =>
         Effect.sync(() => {
@@ -158,7 +181,8 @@ export const makeGuard = (deps: GuardDeps) => {
     if (deps.holding() === 0 || fenced) return;
     const now = performance.now();
     const late = now - renewedSentAt > ttl - fenceMarginMs(ttl);
-    const outage = now - lastDbOkAt >= (dbOk ? OUTAGE_MS : GUARD_MS);
+    // A failed statement, or one in flight for a second (a network cut drops packets: it may hang for two).
+    const outage = !dbOk || now - hungSince() >= OUTAGE_MS;
     if (!outage) {
       if (late)
         yield* fence(
@@ -172,16 +196,18 @@ export const makeGuard = (deps: GuardDeps) => {
         asking = false;
       });
     }
-    if (ownOkAskedAt > lastDbOkAt) {
-      lastDbOkAt = performance.now();
+    // The outage began at the first failed statement, or once a hung one had kept silent for a second.
+    const outageAt = dbOk ? hungSince() + OUTAGE_MS : failedAt;
+    // This node's own quick statement went through meanwhile: the database answers, and a statement waits
+    // behind a lock. Only the renewal's deadline counts then.
+    if (ownOkAskedAt > outageAt) {
       if (late) yield* fence("its leases were not renewed in time, though the database answers");
       return;
     }
-    // The outage began at the first failed statement, or once a hung one had kept silent for a second. What
-    // the peers said before is no sign. A peer reaches the database only if it did after that, and before a
-    // question in which this node's own statement still failed: a peer's success from just before a crash,
-    // or from the moment the database came back (sooner for it than for this node), does not count.
-    const outageAt = dbOk ? lastDbOkAt + OUTAGE_MS : failedAt;
+    // What the peers said before the outage is no sign. A peer reaches the database only if it did after it
+    // began, and before a question in which this node's own statement still failed: a peer's success from
+    // just before a crash, or from the moment the database came back (sooner for it than for this node),
+    // does not count.
     const heard = [...said.values()].filter((entry) => entry.heardAt > outageAt);
     const reaches = heard.some(
       ({ reach, askedAt, ownFailed }) =>
@@ -207,6 +233,7 @@ export const makeGuard = (deps: GuardDeps) => {
     }
     // Once the database was down for all, this node stays isolated until it reaches it again, or a peer
     // reaches it first (above): a peer back on the database waits a lease time before it takes any lease.
+    if (isolated && deps.policy === "keep") deps.keepSending();
     if (late && !isolated) {
       yield* fence("its leases ran out without a renewal, and no peer said the database is down for it too");
     } else if (late && deps.policy === "stop") {
@@ -221,8 +248,10 @@ export const makeGuard = (deps: GuardDeps) => {
     /** Whether the holder stopped its outputs for want of renewals (its terms kept). */
     fenced: () => fenced,
     isolated: () => isolated,
-    /** Whether the last statement reached the database, within the last second. */
-    reachable: () => dbOk && performance.now() - lastDbOkAt < OUTAGE_MS,
+    /** Whether the last statement reached the database, and none has hung for a second since. */
+    reachable: () => dbOk && performance.now() - hungSince() < OUTAGE_MS,
+    /** Whether the last statement that ended succeeded (no acquisition while not). */
+    answered: () => dbOk,
     lastOkMsAgo: () => performance.now() - lastDbOkAt,
     /** Whether the database came back less than a lease time ago (no acquisition yet). */
     settling: () => performance.now() - backAt < ttl,

@@ -59,4 +59,6 @@ export interface WriterContext {
   readonly reportSrt: (stats: SrtLinkStats) => void;
   /** How often an SRT output reads libsrt's statistics. */
   readonly srtStatsIntervalMs: number;
+  /** On a fleet node, the term of the channel's lease as the attempt starts (an RTP SSRC carries it). */
+  readonly term: () => number | null;
 }

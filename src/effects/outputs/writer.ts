@@ -22,6 +22,7 @@ import {
   parseOutputUrl,
   recordingPlaceProblem,
 } from "../../domain/url.ts";
+import { termOf } from "../runtime/send-gates.ts";
 import type { SrtLinkStats, WriterContext } from "./context.ts";
 import { fileAttempt } from "./file.ts";
 import { type HlsServed, type HlsState, makeHlsState } from "./hls.ts";
@@ -106,6 +107,8 @@ export interface OutputOptions {
   readonly reconnect?: ReconnectOptions;
   /** How often SRT outputs read libsrt's statistics. Default 1 s. */
   readonly srtStatsIntervalMs?: number;
+  /** On a fleet node, the channel's send gate (runtime/send-gates.ts), where the lease's term is read. */
+  readonly sendGate?: number | undefined;
   /**
    * Where recordings may be written (absolute); a file:// output elsewhere is refused. null: recording is off.
    * Left out (tests of one writer), a file output may write anywhere.
@@ -241,6 +244,7 @@ export const makeOutput = (
         srtCurrent = stats;
       },
       srtStatsIntervalMs: options.srtStatsIntervalMs ?? 1000,
+      term: () => (options.sendGate === undefined ? null : termOf(options.sendGate)),
     };
 
     const beginAttempt = Effect.sync(() => {

@@ -7,23 +7,25 @@
  *
  * One slot per channel in a SharedArrayBuffer the main thread makes and hands to each worker at its start
  * (`gatesForWorker`, `adoptSendGates`), as own-ports.ts does. The instant is on `process.hrtime`, the
- * monotonic clock every thread of the process shares, in milliseconds. One box gives its channels no slot.
+ * monotonic clock every thread of the process shares, in milliseconds. Beside it, the term of the lease: an RTP
+ * output's SSRC carries it, so a receiver can tell two holders apart. One box gives its channels no slot.
  */
 
 const SLOTS = 65536;
 
-let until = new Float64Array(new SharedArrayBuffer(SLOTS * Float64Array.BYTES_PER_ELEMENT));
+/** Per slot: until when it may send, then the term of the lease it sends under. */
+let shared = new Float64Array(new SharedArrayBuffer(2 * SLOTS * Float64Array.BYTES_PER_ELEMENT));
 const slots = new Map<string, number>();
 
 /** The monotonic clock every thread shares, in ms. */
 export const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 /** The buffer a new worker is given (main thread). */
-export const gatesForWorker = (): SharedArrayBuffer => until.buffer as SharedArrayBuffer;
+export const gatesForWorker = (): SharedArrayBuffer => shared.buffer as SharedArrayBuffer;
 
 /** In a worker, before any channel starts: the gates it was given. */
 export const adoptSendGates = (buffer: SharedArrayBuffer): void => {
-  until = new Float64Array(buffer);
+  shared = new Float64Array(buffer);
 };
 
 /**
@@ -36,14 +38,22 @@ export const gateSlot = (channelId: string): number => {
   const slot = slots.size;
   if (slot >= SLOTS) throw new Error(`more than ${SLOTS} channels have had send gates in this process`);
   slots.set(channelId, slot);
-  until[slot] = 1;
+  shared[slot] = 1;
   return slot;
 };
 
 /** The channel may send until `instant` (monotonicMs), or not at all (main thread). */
 export const sendUntil = (channelId: string, instant: number): void => {
-  until[gateSlot(channelId)] = Math.max(1, instant);
+  shared[gateSlot(channelId)] = Math.max(1, instant);
 };
 
+/** The term of the lease the channel is (or was last) sent under (main thread). */
+export const setTerm = (channelId: string, term: number): void => {
+  shared[SLOTS + gateSlot(channelId)] = term;
+};
+
+/** The term the channel's outputs send under now (any thread): an RTP output's SSRC shows it. */
+export const termOf = (slot: number): number => shared[SLOTS + slot] ?? 0;
+
 /** Whether a gated channel may send now (any thread). */
-export const gateOpen = (slot: number, now = monotonicMs()): boolean => now < (until[slot] ?? 0);
+export const gateOpen = (slot: number, now = monotonicMs()): boolean => now < (shared[slot] ?? 0);
