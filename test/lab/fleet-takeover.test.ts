@@ -32,6 +32,8 @@ const LEASE_MS = 3000;
 const BITRATE = 1_000_000;
 const PAIR = () => ["a", "b"];
 
+const hex = (ssrc: number) => `0x${ssrc.toString(16).padStart(8, "0")}`;
+
 describeLab("a channel's outputs move between two nodes", () => {
   const fleet = useFleetLab("flt", { nodes: ["a", "b"], leaseMs: LEASE_MS });
   // One stream for every scenario: 60 s of TS with a cue every second, the same to every channel.
@@ -135,9 +137,18 @@ describeLab("a channel's outputs move between two nodes", () => {
   const killHolder = async (title: string, base: number, limitMs: number, env: NodeJS.ProcessEnv) => {
     await nodesWith(env);
     const a = fleet.node("a");
-    const run = await onAirFromA(title, base, 4);
+    const rtpPort = 7000 + base + 9;
+    const run = await onAirFromA(title, base, 4, [rtpPort]);
     const { receiver, channels } = run;
     try {
+      // One channel also sends RTP: its SSRC tells the holders apart at the receiver.
+      const first = channels.ids[0] ?? "";
+      const rtp = await a.api(`/api/channels/${first}/outputs`, {
+        method: "POST",
+        body: { id: "rtp", name: "RTP", url: `rtp://${fleet.rxAddress}:${rtpPort}` },
+      });
+      expect(rtp.status, await rtp.clone().text()).toBe(201);
+      await awaitOnAir(receiver, [rtpPort], run.onAirMs, { source: a.address, count: 10 });
       const killedMs = nowMs();
       await a.kill();
       // Four cues of the stream after the last output resumed.
@@ -158,6 +169,25 @@ describeLab("a channel's outputs move between two nodes", () => {
         expect(taken.get(id)?.holder).toBe("b");
         expect(taken.get(id)?.term).toBeGreaterThan(run.leases.get(id)?.term ?? Number.POSITIVE_INFINITY);
       }
+      // Each holder's RTP datagrams carry one SSRC, whose low 16 bits are the term it holds.
+      const ssrcsFrom = (address: string) =>
+        new Set(
+          receiver
+            .at(rtpPort)
+            .filter((received) => received.source === address && received.datagram !== undefined)
+            .map((received) => received.datagram?.readUInt32BE(8) ?? 0),
+        );
+      const [before, after] = [ssrcsFrom(a.address), ssrcsFrom(fleet.node("b").address)];
+      report(
+        `${title}: RTP SSRC from a ${[...before].map(hex).join(", ")}, from b ${[...after].map(hex).join(", ")}`,
+        [],
+      );
+      expect(before.size).toBe(1);
+      expect(after.size).toBe(1);
+      const [ssrcA, ssrcB] = [[...before][0] ?? 0, [...after][0] ?? 0];
+      expect(ssrcB).not.toBe(ssrcA);
+      expect(ssrcA & 0xffff).toBe(run.leases.get(first)?.term);
+      expect(ssrcB & 0xffff).toBe(taken.get(first)?.term);
 
       // The killed node comes back; more than two leases later it still holds nothing and sends nothing.
       await a.start(env);
@@ -176,7 +206,7 @@ describeLab("a channel's outputs move between two nodes", () => {
     }
   };
 
-  it("kill -9 of the holder of 4 streaming channels, fast takeover: each output back from b within 1.5 s, the stream and its cues whole; a restarted does not take them back", async () => {
+  it("kill -9 of the holder of 4 streaming channels, fast takeover: each output back from b within 1.5 s, the stream and its cues whole, RTP under a new SSRC carrying the term; a restarted does not take them back", async () => {
     await killHolder("Kill, fast takeover", 0, 1500, {});
   }, 120_000);
 

@@ -20,14 +20,15 @@ import type { FleetLab, FleetNode, Receiver } from "./fleet-lab.ts";
 export interface Lease {
   readonly holder: string | null;
   readonly term: number;
-  /** Not expired, by the database's clock. */
+  /** Held and not expired (its holder's node lease, for the boot that took it), by the database's clock. */
   readonly live: boolean;
 }
 
 /** The lease table as the database has it, by channel. */
 export const leaseRows = async (fleet: FleetLab): Promise<ReadonlyMap<string, Lease>> => {
   const rows = await fleet.db.admin<{ channel: string; holder: string | null; term: string; live: boolean }>(
-    "select channel, holder, term, expires_at > now() as live from leases",
+    `select l.channel, l.holder, l.term, exists (select 1 from nodes n where n.id = l.holder
+       and n.boot_id = l.holder_boot and n.lease_until > now()) as live from leases l`,
   );
   return new Map(
     rows.map((row) => [row.channel, { holder: row.holder, term: Number(row.term), live: row.live }]),
