@@ -145,7 +145,7 @@ describeLab("a channel's outputs move between two nodes", () => {
       const first = channels.ids[0] ?? "";
       const rtp = await a.api(`/api/channels/${first}/outputs`, {
         method: "POST",
-        body: { id: "rtp", name: "RTP", url: `rtp://${fleet.rxAddress}:${rtpPort}` },
+        body: { id: "rtp", name: "RTP", protocol: "rtp", url: `rtp://${fleet.rxAddress}:${rtpPort}` },
       });
       expect(rtp.status, await rtp.clone().text()).toBe(201);
       await awaitOnAir(receiver, [rtpPort], run.onAirMs, { source: a.address, count: 10 });
