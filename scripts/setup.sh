@@ -53,6 +53,8 @@ if $for_tests; then
   need_cmd podman podman
   need_cmd runc runc
   need_cmd debootstrap debootstrap
+  # test/ops/kubernetes.test.ts: the manifests rendered by kubectl's kustomize (any kubectl; Debian's when none).
+  need_cmd kubectl kubernetes-client
 fi
 need_pkg() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ] || missing+=("$1"); }
 if $for_load; then

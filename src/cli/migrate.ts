@@ -1,7 +1,8 @@
 /**
  * `distributary migrate --to postgres://… [--config-dir DIR] [--replace]`: brings a fleet database's schema up
  * to date and imports a one-box configuration directory into it (channels.json, and tokens.json with its
- * hashes, so every token keeps working). A database that already holds channels is left alone unless
+ * hashes, so every token keeps working). Without `--to`, DISTRIBUTARY_DATABASE_URL; with no channels.json in
+ * the default directory (and none named), only the schema is brought up to date. A database that already holds channels is left alone unless
  * `--replace` says to replace them: two configurations are never mixed silently. The URL's password is never
  * printed.
  */
@@ -72,22 +73,33 @@ const importInto = (directory: string, replace: boolean, display: string) =>
     ];
   });
 
+/** No configuration directory to import: the schema brought up to date (the layer does it), and said so. */
+const schemaOnly = (display: string) =>
+  Effect.map(Effect.flatMap(Database, schemaVersion), (version) => [
+    `the schema of ${display} is at version ${version}; nothing imported (no ${CHANNELS_FILE} to import)`,
+  ]);
+
 export const migrateCommand = async (args: ReadonlyArray<string>): Promise<void> => {
   const { values } = parseArgs({
     args: [...args],
     options: { to: { type: "string" }, "config-dir": { type: "string" }, replace: { type: "boolean" } },
   });
-  const to = values.to ?? "";
+  // From the environment, the URL stays out of the process's arguments (a Kubernetes Job takes it so).
+  const to = values.to ?? process.env.DISTRIBUTARY_DATABASE_URL ?? "";
   if (!/^postgres(ql)?:\/\//.test(to))
-    return fail("--to needs the database's URL: postgres://user:password@host/db");
-  const directory = values["config-dir"] ?? settingNow(configDirSetting, "./config");
-  if (!existsSync(join(directory, CHANNELS_FILE)))
+    return fail(
+      "--to (or DISTRIBUTARY_DATABASE_URL) needs the database's URL: postgres://user:password@host/db",
+    );
+  const named = values["config-dir"];
+  const directory = named ?? settingNow(configDirSetting, "./config");
+  const importing = existsSync(join(directory, CHANNELS_FILE));
+  if (!importing && named !== undefined)
     return fail(
       `there is no ${CHANNELS_FILE} in ${directory} to import (--config-dir DIR names the directory)`,
     );
   const display = displayUrl(to);
   const outcome = await Effect.runPromise(
-    importInto(directory, values.replace === true, display).pipe(
+    (importing ? importInto(directory, values.replace === true, display) : schemaOnly(display)).pipe(
       Effect.provideService(CurrentActor, { name: "distributary migrate" }),
       Effect.provide(layerPostgres(Redacted.make(to), { node: null })),
       Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)),

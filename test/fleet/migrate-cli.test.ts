@@ -47,6 +47,20 @@ afterAll(async () => {
 });
 
 const migrate = (...args: ReadonlyArray<string>) => execa(bin, ["migrate", ...args], { reject: false });
+/** With the URL in the environment only, run where no configuration directory is (a Kubernetes Job). */
+const migrateFromEnv = async (url: string) => {
+  const empty = await mkdtemp(join(tmpdir(), "distributary-migrate-empty-"));
+  try {
+    return await execa(bin, ["migrate"], {
+      reject: false,
+      cwd: empty,
+      env: { DISTRIBUTARY_DATABASE_URL: url, DISTRIBUTARY_CONFIG_DIR: join(empty, "config") },
+      extendEnv: false,
+    });
+  } finally {
+    await rm(empty, { recursive: true, force: true });
+  }
+};
 
 describe("distributary migrate", () => {
   it("imports a config directory, refuses to mix it with another, and replaces on --replace", async () => {
@@ -98,10 +112,24 @@ describe("distributary migrate", () => {
     ]);
   });
 
+  it("with nothing to import and the URL from DISTRIBUTARY_DATABASE_URL, brings only the schema up to date", async () => {
+    const other = "distributary_schema_only";
+    await pg.admin(`drop database if exists ${other}`);
+    await pg.admin(`create database ${other} owner distributary`);
+    const url = pg.url.replace(/\/distributary$/, `/${other}`);
+    const first = await migrateFromEnv(url);
+    expect(first.exitCode, first.stderr).toBe(0);
+    expect(first.stdout).toContain("is at version 3; nothing imported");
+    expect(first.stdout + first.stderr).not.toContain(pg.password);
+    const again = await migrateFromEnv(url);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stdout).toContain("is at version 3");
+  });
+
   it("says in words what is wrong, never printing the password", async () => {
     const notUrl = await migrate("--to", "localhost", "--config-dir", dir);
     expect(notUrl.exitCode).toBe(1);
-    expect(notUrl.stderr).toContain("--to needs the database's URL");
+    expect(notUrl.stderr).toContain("--to (or DISTRIBUTARY_DATABASE_URL) needs the database's URL");
 
     const noConfig = await migrate("--to", pg.url, "--config-dir", join(dir, "missing"));
     expect(noConfig.exitCode).toBe(1);

@@ -7,132 +7,27 @@
  *   db, a, b, tx, rx on one bridge; PostgreSQL in db; a and b each a node
  */
 import { expect, it } from "vitest";
-import { eventually } from "../support/app.ts";
-import { clock, streamIndex } from "../support/fleet-analysis.ts";
+import { clock } from "../support/fleet-analysis.ts";
 import { useFleetLab } from "../support/fleet-lab.ts";
 import {
-  awaitHolder,
   awaitOnAir,
-  createChannels,
-  deleteChannels,
-  type FleetChannels,
-  inputsOf,
   leaseRows,
   measureOutputs,
   nowMs,
   pause,
-  REFERENCE_PORT,
   report,
   since,
 } from "../support/fleet-scenario.ts";
-import { cuedStream, newGenerator } from "../support/lab-channel.ts";
+import { twoNodeScenarios } from "../support/fleet-two-nodes.ts";
 import { describeLab } from "../support/netlab.ts";
 
 const LEASE_MS = 3000;
-const BITRATE = 1_000_000;
-const PAIR = () => ["a", "b"];
 
 const hex = (ssrc: number) => `0x${ssrc.toString(16).padStart(8, "0")}`;
 
 describeLab("a channel's outputs move between two nodes", () => {
   const fleet = useFleetLab("flt", { nodes: ["a", "b"], leaseMs: LEASE_MS });
-  // One stream for every scenario: 60 s of TS with a cue every second, the same to every channel.
-  const stream = cuedStream(newGenerator(29, BITRATE), BITRATE, 60, 1);
-  const index = streamIndex(stream.datagrams);
-
-  /** Nodes a and b running with `env` (started again when their settings change), a started first. */
-  let nodeEnv = "";
-  const nodesWith = async (env: NodeJS.ProcessEnv = {}) => {
-    const key = JSON.stringify(env);
-    if (key !== nodeEnv) for (const node of fleet.nodes.values()) await node.stop();
-    nodeEnv = key;
-    for (const node of fleet.nodes.values()) if (!node.running()) await node.start(env);
-  };
-
-  /** `count` channels on a and b, streaming, held by a and on air at rx from a. */
-  const onAirFromA = async (
-    name: string,
-    base: number,
-    count: number,
-    extraPorts: ReadonlyArray<number> = [],
-  ) => {
-    const a = fleet.node("a");
-    const receiver = await fleet.receiver(
-      [...Array.from({ length: count }, (_, i) => 7000 + base + i), ...extraPorts, REFERENCE_PORT],
-      true,
-    );
-    const channels = await createChannels(fleet, a, {
-      name,
-      count,
-      nodes: PAIR,
-      inputBase: 5000 + base * 2,
-      outputBase: 7000 + base,
-    });
-    const sender = await fleet.send(name, stream.datagrams, stream.perMs, [
-      ...inputsOf(fleet, channels, PAIR),
-      `${fleet.rxAddress}:${REFERENCE_PORT}`,
-    ]);
-    const startedMs = nowMs();
-    try {
-      // a is first in every channel's order; on a loaded machine b, a second behind, may still take a new
-      // channel first (nothing moves back by itself): the scenario moves those to a, as an operator would.
-      const taken = await awaitHolder(fleet, channels.ids);
-      for (const [id, lease] of taken) {
-        if (lease.holder === "a") continue;
-        // A node started again for this scenario is up once the fleet has its first heartbeat: until then a
-        // move to it is refused in words (409), and asked again.
-        const moved = await eventually(`channel ${id} moved to a`, async () => {
-          const answer = await a.api(`/api/channels/${id}/move`, { method: "POST", body: { node: "a" } });
-          return answer.status === 409 && (await answer.clone().text()).includes("is not up")
-            ? undefined
-            : answer;
-        });
-        expect(moved.status, await moved.clone().text()).toBe(200);
-      }
-      const leases = await awaitHolder(fleet, channels.ids, "a");
-      await awaitOnAir(receiver, channels.outputPorts, startedMs, { source: a.address, count: 100 });
-      return { receiver, channels, sender, leases, onAirMs: nowMs() };
-    } catch (error) {
-      // Nothing of a scenario that could not start is left for the next one (its ports above all).
-      await stopAll({ receiver, sender }, channels);
-      throw error;
-    }
-  };
-
-  const stopAll = async (
-    parts: { receiver: { stop: () => Promise<void> }; sender: { stop: () => Promise<void> } },
-    channels: FleetChannels,
-  ) => {
-    await parts.sender.stop();
-    await parts.receiver.stop();
-    const via = [...fleet.nodes.values()].find((node) => node.running());
-    if (via !== undefined) await deleteChannels(via, channels.ids);
-  };
-
-  /**
-   * Waits until every output hears b after `sinceMs`, lets the stream run `runMs` more (the cues and datagrams
-   * the measure compares), then measures every output from just before the channels went on air.
-   */
-  const measureOnB = async (
-    run: Awaited<ReturnType<typeof onAirFromA>>,
-    sinceMs: number,
-    runMs: number,
-    timeoutMs = 15_000,
-  ) => {
-    await awaitOnAir(run.receiver, run.channels.outputPorts, sinceMs, {
-      source: fleet.node("b").address,
-      count: 1,
-      timeoutMs,
-    });
-    await pause(runMs);
-    return measureOutputs(
-      fleet,
-      run.receiver,
-      run.channels.outputPorts,
-      { fromMs: run.onAirMs - 500, untilMs: nowMs() },
-      { datagrams: stream.datagrams, index },
-    );
-  };
+  const { stream, index, nodesWith, onAirFromA, stopAll, measureOnB } = twoNodeScenarios(fleet);
 
   const killHolder = async (title: string, base: number, limitMs: number, env: NodeJS.ProcessEnv) => {
     await nodesWith(env);

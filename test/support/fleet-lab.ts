@@ -51,6 +51,8 @@ export interface FleetNode {
   /** SIGTERM, SIGKILL after 10 s. */
   readonly stop: () => Promise<void>;
   readonly running: () => boolean;
+  /** The service's process id while it runs (the runtime itself: its launchers exec it). */
+  readonly pid: () => number | undefined;
   /** Everything it wrote on stdout and stderr since its last start. */
   readonly log: () => string;
 }
@@ -92,6 +94,8 @@ export interface FleetLab {
   ) => Promise<Sender>;
   /** nftables in `node`'s namespace dropping everything to and from the database's address, and only that. */
   readonly cutFromDatabase: (node: FleetNode) => Promise<Impairment>;
+  /** Drops the node's traffic to and from `addresses` (nodes' and the database's on the bridge). */
+  readonly cutFrom: (node: FleetNode, addresses: ReadonlyArray<string>) => Promise<Impairment>;
   /** The same for every other address on the bridge: the database, the peers, tx and rx. */
   readonly isolate: (node: FleetNode) => Promise<Impairment>;
 }
@@ -174,6 +178,7 @@ export const useFleetLab = (id: string, options: FleetLabOptions): FleetLab => {
       base,
       api,
       running,
+      pid: () => (running() ? current?.process.pid : undefined),
       log: () => current?.output() ?? "",
       start: async (env = {}) => {
         if (running()) throw new Error(`node ${nodeId} is already running`);
@@ -377,6 +382,7 @@ export const useFleetLab = (id: string, options: FleetLabOptions): FleetLab => {
       return { process: child, done, stop: () => child.stop() };
     },
     cutFromDatabase: (node) => cut(node, [get().dbAddress]),
+    cutFrom: cut,
     isolate: (node) =>
       cut(
         node,

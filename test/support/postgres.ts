@@ -49,6 +49,11 @@ export interface Postgres {
     sql: string,
     values?: ReadonlyArray<unknown>,
   ) => Promise<ReadonlyArray<R>>;
+  /**
+   * A session of its own as the superuser (through the Unix socket), kept open until `end`: a transaction
+   * begun there holds its locks until then.
+   */
+  readonly session: () => Promise<pg.Client>;
   /** Stops the server and removes its directory. */
   readonly close: () => Promise<void>;
 }
@@ -218,6 +223,11 @@ export const startPostgres = async (options: PostgresOptions): Promise<Postgres>
     stop,
     start: launch,
     admin: (sql, values) => admin(sql, values),
+    session: async () => {
+      const client = new pg.Client({ host: dir, port: options.port, user, database });
+      await client.connect();
+      return client;
+    },
     freeze,
     dropAndCreate: async () => {
       await admin(`drop database if exists ${database} with (force)`, undefined, "postgres");
