@@ -5,7 +5,8 @@
  * docker-compose.yml does. It checks what a user of the image relies on: /api/health; the image's own
  * HEALTHCHECK; the service running as the unprivileged user; a channel made through the API forwarding a UDP
  * TS stream byte for byte; the configuration kept across a new container on the same volume; SIGTERM obeyed
- * within 10 s; and docker-compose.yml's distributary service started from the image as the file says. It
+ * within 10 s; docker-compose.yml's distributary service started from the image as the file says; and the
+ * Kubernetes DaemonSet's pod (deploy/kubernetes) run by `podman kube play` against a real PostgreSQL. It
  * prints the build time and the image's size (goal: 400 MB at most).
  *
  * The debootstrap base is cached as a tarball in DISTRIBUTARY_CONTAINER_CACHE (default
@@ -19,14 +20,16 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Exit, Scope } from "effect";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
 import { eventually, freeUdpPort } from "../support/app.ts";
 import { udpSink } from "../support/peers.ts";
+import { startPostgres } from "../support/postgres.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { servicePort } from "../support/service.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
@@ -132,6 +135,22 @@ const ensureBase = async (): Promise<string> => {
 };
 
 const report: string[] = [];
+
+interface KubeEnv {
+  readonly name: string;
+  readonly value?: string;
+  readonly valueFrom?: { readonly secretKeyRef?: { readonly optional?: boolean } };
+}
+// biome-ignore lint/suspicious/noExplicitAny: a rendered Kubernetes object, read as the JSON it is
+type KubeObject = { readonly kind: string; readonly data?: Record<string, string> } & Record<string, any>;
+
+/** Whether nothing listens on the TCP port. */
+const isFree = (tcpPort: number) =>
+  new Promise<boolean>((done) => {
+    const server = createServer();
+    server.once("error", () => done(false));
+    server.listen(tcpPort, "0.0.0.0", () => server.close(() => done(true)));
+  });
 
 interface ComposeFile {
   readonly services: {
@@ -304,4 +323,114 @@ describe.skipIf(unavailable !== undefined)("the container image", () => {
       await podman(["rmi", `localhost/${service.image}`]);
     }
   }, 120_000);
+  it("runs the Kubernetes DaemonSet's pod with podman kube play: read-only root, uid 10001, joined to a real PostgreSQL, drained by its preStop hook", async () => {
+    // The pod as a kubelet would start it on a media host named kube-node (its downward API and Secret
+    // resolved to what they give there), with the rendered ConfigMap.
+    const rendered = parseAllDocuments(
+      execFileSync("kubectl", ["kustomize", join(root, "deploy/kubernetes/base")], { encoding: "utf8" }),
+    ).map((document) => document.toJSON() as KubeObject);
+    const daemonSet = rendered.find((object) => object.kind === "DaemonSet");
+    const configMap = rendered.find((object) => object.kind === "ConfigMap");
+    if (daemonSet === undefined || configMap === undefined) throw new Error("no DaemonSet or ConfigMap");
+    const kubePort = Number(configMap.data?.DISTRIBUTARY_PORT);
+    expect(kubePort).toBe(8000);
+    expect(await isFree(kubePort), "port 8000 (the manifests' own) is free for the pod").toBe(true);
+    const pg = await startPostgres({ port: 55437 });
+    const podName = `dl-kube-${process.pid}`;
+    const files = mkdtempSync(join(tmpdir(), "distributary-kube-"));
+    const given: Record<string, string> = {
+      DISTRIBUTARY_NODE_ID: "kube-node",
+      HOST_IP: "127.0.0.1",
+      DISTRIBUTARY_DATABASE_URL: pg.url,
+      DISTRIBUTARY_ADMIN_TOKEN: TOKEN,
+    };
+    const template = daemonSet.spec.template;
+    const container = template.spec.containers[0];
+    const pod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: podName, labels: template.metadata.labels },
+      spec: {
+        ...template.spec,
+        nodeSelector: undefined,
+        containers: [
+          {
+            ...container,
+            image: IMAGE,
+            env: container.env
+              .filter((entry: KubeEnv) => entry.valueFrom?.secretKeyRef?.optional !== true)
+              .map((entry: KubeEnv) =>
+                entry.value !== undefined ? entry : { name: entry.name, value: given[entry.name] },
+              ),
+          },
+        ],
+      },
+    };
+    writeFileSync(join(files, "pod.yaml"), stringify(pod));
+    writeFileSync(join(files, "configmap.yaml"), stringify(configMap));
+    const ctr = `${podName}-${container.name}`;
+    try {
+      const played = await podman([
+        ...["kube", "play", "--configmap", join(files, "configmap.yaml")],
+        join(files, "pod.yaml"),
+      ]);
+      expect(played.exitCode, played.stderr).toBe(0);
+      const kube = `http://127.0.0.1:${kubePort}`;
+      await eventually(
+        "the pod's readiness (/api/ready: joined the fleet)",
+        async () =>
+          (await fetch(`${kube}/api/ready`).catch(() => undefined))?.status === 200 ? true : undefined,
+        90_000,
+      ).catch(async (error: Error) => {
+        throw new Error(`${error.message}; its log: ${(await podman(["logs", ctr])).stderr.slice(-3000)}`);
+      });
+      expect((await fetch(`${kube}/api/health`)).status).toBe(200);
+      expect((await mustPodman(["exec", ctr, "id", "-u"])).trim()).toBe(String(UNPRIVILEGED_UID));
+      const write = await podman(["exec", ctr, "sh", "-c", "touch /opt/distributary/written"]);
+      expect(write.exitCode, "the root filesystem is read-only").not.toBe(0);
+      expect(write.stderr).toMatch(/Read-only file system/);
+      expect(await pg.admin("select id, url from nodes")).toEqual([
+        { id: "kube-node", url: `http://127.0.0.1:${kubePort}` },
+      ]);
+      // A channel on this node, held by it; the preStop hook's own command hands it over.
+      const created = await fetch(`${kube}/api/channels`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          name: "Kube",
+          rtp_ip: "127.0.0.1",
+          rtp_port: await freeUdpPort(),
+          nodes: ["kube-node"],
+        }),
+      });
+      expect(created.status, await created.clone().text()).toBe(201);
+      const { id } = (await created.json()) as { id: string };
+      await fetch(`${kube}/api/channels/${id}/start`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      const holder = async () =>
+        (await pg.admin<{ holder: string | null }>("select holder from leases where channel = $1", [id]))[0]
+          ?.holder;
+      await eventually(
+        "kube-node to hold the channel",
+        async () => ((await holder()) === "kube-node" ? true : undefined),
+        20_000,
+      );
+      const hook = await podman(["exec", ctr, ...container.lifecycle.preStop.exec.command]);
+      expect(hook.exitCode, hook.stderr).toBe(0);
+      expect(await holder()).toBeNull();
+      expect(await pg.admin("select draining from nodes where id = 'kube-node'")).toEqual([
+        { draining: true },
+      ]);
+      report.push(
+        "kube play: the DaemonSet's pod joined, answered its probes' paths and drained by its preStop hook",
+      );
+    } finally {
+      await podman(["kube", "down", join(files, "pod.yaml")]);
+      await podman(["pod", "rm", "-f", podName]);
+      rmSync(files, { recursive: true, force: true });
+      await pg.close();
+    }
+  }, 240_000);
 });

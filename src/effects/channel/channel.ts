@@ -10,7 +10,7 @@
  * The fan-out is plain synchronous code: it allocates nothing beyond the chunk it forwards (one copy of the
  * datagram's TS, shared by every output) and never waits on an output.
  */
-import { Deferred, Effect, Either, Exit, FiberMap, Schedule, type Scope } from "effect";
+import { Deferred, Effect, Either, Exit, FiberMap, type Scope } from "effect";
 import { FlvRemux } from "../../core/flv/remux.ts";
 import type { CoreEvent, PacketCore } from "../../core/packet-core.ts";
 import type { OutputError } from "../../domain/errors.ts";
@@ -27,7 +27,7 @@ import type { InputPathError, InputsSummary } from "../ingest/input-types.ts";
 import { makeOutput, type Output, type OutputEvent } from "../outputs/writer.ts";
 import { type ReadPace, readPaceMs } from "../runtime/batch-reader.ts";
 import { asOneTurn } from "../runtime/end-of-turn.ts";
-import { gateOpen } from "../runtime/send-gates.ts";
+import { gateOpen, watchGate } from "../runtime/send-gates.ts";
 import {
   ChannelError,
   ChannelFaults,
@@ -180,13 +180,14 @@ export const startChannel = (
     const pace: ReadPace = { ms: readPaceMs(true, 0) };
     let failoverAfterMs = 0;
     /**
-     * On a fleet node, whether the channel's send gate is open: its lease was renewed in time. Checked here,
-     * on the thread that forwards, every 50 ms; closed, the outputs get nothing (the preview still does).
+     * On a fleet node, the channel's send gate: open while its lease was renewed in time. Checked here, on the
+     * thread that forwards (every 100 ms, and at each rebuild); closed, the outputs get nothing (the preview
+     * still does).
      */
     const gate = spec.sendGate;
-    let gateIsOpen = gate === undefined || gateOpen(gate);
     const rebuildFanOut = () => {
-      const enabled = gateIsOpen ? [...entries.values()].filter((entry) => entry.spec.enabled) : [];
+      const open = gate === undefined || gateOpen(gate);
+      const enabled = open ? [...entries.values()].filter((entry) => entry.spec.enabled) : [];
       const remuxed = enabled.some((entry) => entry.output.flv !== null);
       if (!remuxed && [...entries.values()].every((entry) => entry.output.flv === null)) flv = null;
       const queued = enabled.flatMap((entry) => (entry.output.flv === null ? [entry.output.offer] : []));
@@ -247,21 +248,20 @@ export const startChannel = (
     };
 
     if (gate !== undefined) {
-      yield* Effect.forkScoped(
-        Effect.repeat(
-          Effect.suspend(() => {
-            const open = gateOpen(gate);
-            if (open === gateIsOpen) return Effect.void;
-            gateIsOpen = open;
+      yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          watchGate(gate, (open) => {
             rebuildFanOut();
-            return open
-              ? Effect.logInfo(`channel ${spec.id}: its lease was renewed: its outputs send again`)
-              : Effect.logWarning(
-                  `channel ${spec.id}: its lease was not renewed in time: its outputs stopped on the forwarding thread`,
-                );
+            Effect.runFork(
+              open
+                ? Effect.logInfo(`channel ${spec.id}: its lease was renewed: its outputs send again`)
+                : Effect.logWarning(
+                    `channel ${spec.id}: its lease was not renewed in time: its outputs stopped on the forwarding thread`,
+                  ),
+            );
           }),
-          Schedule.spaced("50 millis"),
         ),
+        (stop) => Effect.sync(stop),
       );
     }
 

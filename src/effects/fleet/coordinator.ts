@@ -17,7 +17,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { Effect, Option, Redacted, Schedule, Stream } from "effect";
+import { Duration, Effect, Option, Queue, Redacted, Schedule, Stream } from "effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import { version } from "../../version.ts";
@@ -76,10 +76,10 @@ export const makeCoordinator = Effect.gen(function* () {
   /** The configuration's revision this node last applied (null before its first round). */
   let configRevision: number | null = null;
   let lastRoundAt = Number.NEGATIVE_INFINITY;
-  /** A notification said a node changed: the next tick makes a round, whenever the last one was. */
-  let roundDue = false;
+  /** A notification said a node changed: a round now, whenever the last one was. */
+  const roundDue = yield* Queue.sliding<void>(1);
   /** Another node changed the configuration (a notification, or the revision a round read). */
-  let reconcileDue = false;
+  const reconcileDue = yield* Queue.sliding<void>(1);
   let joined = false;
   const renewals: number[] = [];
   const takeovers: Record<TakeoverReason, number> = {
@@ -200,7 +200,7 @@ export const makeCoordinator = Effect.gen(function* () {
     if (book.node(me)?.draining === true && !draining) yield* drainSelf;
     if (configRevision !== round.configRevision) {
       configRevision = round.configRevision;
-      reconcileDue = true;
+      reconcileDue.unsafeOffer(undefined);
     }
     joined = true;
   });
@@ -272,11 +272,14 @@ export const makeCoordinator = Effect.gen(function* () {
    * Rounds in a loop of their own, so that nothing the ticks wait for (a start of outputs waits for the API's
    * lock) delays a renewal.
    */
-  const roundLoop = Effect.suspend(() => {
-    if (!roundDue && performance.now() - lastRoundAt < ttl / 3) return Effect.void;
-    roundDue = false;
-    return doRound;
-  }).pipe(Effect.ignore);
+  const roundLoop = Effect.gen(function* () {
+    const wait = Math.max(0, lastRoundAt + ttl / 3 - performance.now());
+    // Whichever comes first: the renewal interval, or a notification that a node changed.
+    yield* Effect.race(Effect.sleep(Duration.millis(wait)), Queue.take(roundDue));
+    yield* Effect.ignore(doRound);
+    // A failed round is tried again at the guard's pace, not at once in a loop.
+    if (lastRoundAt < performance.now() - ttl / 3) yield* Effect.sleep(Duration.millis(GUARD_MS));
+  });
   const tick = Effect.zipRight(readNamed, decide).pipe(Effect.ignore);
 
   const watch = makeWatch({
@@ -340,7 +343,7 @@ export const makeCoordinator = Effect.gen(function* () {
     `fleet: node ${me} (${selfUrl}) joined, boot ${bootId.slice(0, 8)}, leases ${ttl} ms`,
   );
 
-  yield* Effect.forkScoped(Effect.repeat(roundLoop, Schedule.spaced(`${GUARD_MS} millis`)));
+  yield* Effect.forkScoped(Effect.forever(roundLoop));
   yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(`${TICK_MS} millis`)));
   yield* Effect.forkScoped(Effect.repeat(guard.check, Schedule.spaced(`${GUARD_MS} millis`)));
   yield* Effect.forkScoped(
@@ -353,25 +356,25 @@ export const makeCoordinator = Effect.gen(function* () {
       Effect.sync(() => {
         if ("lease" in notice) named.add(notice.lease);
         // A node registered or drains: the next tick's round reads the nodes.
-        else if ("node_changed" in notice) roundDue = true;
+        else if ("node_changed" in notice) roundDue.unsafeOffer(undefined);
         // A change this node wrote is applied already.
-        else if ("document" in notice) reconcileDue ||= notice.node !== me;
-        else {
+        else if ("document" in notice) {
+          if (notice.node !== me) reconcileDue.unsafeOffer(undefined);
+        } else {
           // After a reconnection what was missed is read at once: every lease row, and the configuration.
           lastFullAt = Number.NEGATIVE_INFINITY;
-          reconcileDue = true;
+          reconcileDue.unsafeOffer(undefined);
         }
       }),
     ),
   );
+  // Changes that come together are applied together: 30 ms after the first, once.
   yield* Effect.forkScoped(
-    Effect.repeat(
-      Effect.suspend(() => {
-        if (!reconcileDue) return Effect.void;
-        reconcileDue = false;
-        return reconcile;
-      }),
-      Schedule.spaced("30 millis"),
+    Effect.forever(
+      Effect.zipRight(
+        Effect.zipRight(Queue.take(reconcileDue), Effect.sleep("30 millis")),
+        Effect.zipRight(Queue.takeAll(reconcileDue), reconcile),
+      ),
     ),
   );
   yield* Effect.forkScoped(auditCommands(bus, db, me));

@@ -1,8 +1,8 @@
 /**
  * What a node watches of its peers over the network: their ports (a refusal is the fast takeover's sign) and
  * the views of the channels they hold. Only what this node needs: the ports of the holders it is the first
- * standby for, of peers whose last probe did not connect, and of one more peer in turn; the views of the
- * channels it stands by for. So the probes a node makes do not grow with the fleet.
+ * standby for and of peers whose last probe did not connect, and each second one more peer in turn; the views
+ * of the channels it stands by for. So the probes a node makes do not grow with the fleet.
  */
 import { Effect } from "effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
@@ -46,19 +46,23 @@ export const makeWatch = (ctx: WatchContext) => {
   };
 
   /**
-   * Every tick, the ports of the holders this node is the first standby for, of the peers whose last probe
-   * did not connect, and of one more peer in turn (every peer's while the database does not answer: the
-   * guard needs to know which it can reach). A refusal is acted on at once.
+   * Every tick, the ports of the holders this node is the first standby for and of the peers whose last probe
+   * did not connect; every second one more peer in turn, so that every peer's state is known; every peer's
+   * while the database does not answer (the guard needs to know which it can reach). A refusal is acted on at
+   * once.
    */
   let turn = 0;
+  let turnAt = Number.NEGATIVE_INFINITY;
   const ports = Effect.gen(function* () {
     const peers = book.peers();
     const first = standingBy(true);
-    turn = (turn + 1) % Math.max(1, peers.length);
+    const now = performance.now();
+    const next = now - turnAt >= 1000 ? (turn + 1) % Math.max(1, peers.length) : -1;
+    if (next >= 0) [turn, turnAt] = [next, now];
     const targets = peers.filter(
       (node, index) =>
         !ctx.databaseReachable() ||
-        index === turn ||
+        index === next ||
         first.has(node.id) ||
         (probes.get(node.id) ?? "open") !== "open",
     );

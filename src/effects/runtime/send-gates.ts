@@ -57,3 +57,36 @@ export const termOf = (slot: number): number => shared[SLOTS + slot] ?? 0;
 
 /** Whether a gated channel may send now (any thread). */
 export const gateOpen = (slot: number, now = monotonicMs()): boolean => now < (shared[slot] ?? 0);
+
+/** Every 100 ms, on each thread that forwards a gated channel: one timer for all of them. */
+const WATCH_MS = 100;
+const watchers = new Set<() => void>();
+let watchTimer: ReturnType<typeof setInterval> | null = null;
+
+/**
+ * Calls `changed(open)` on this thread whenever the slot's gate opens or closes (checked every 100 ms, well
+ * within the margin a holder keeps before its lease can expire). Returns the way to stop watching.
+ */
+export const watchGate = (slot: number, changed: (open: boolean) => void): (() => void) => {
+  let open = gateOpen(slot);
+  const check = () => {
+    const now = gateOpen(slot);
+    if (now === open) return;
+    open = now;
+    changed(now);
+  };
+  watchers.add(check);
+  if (watchTimer === null) {
+    watchTimer = setInterval(() => {
+      for (const watcher of watchers) watcher();
+    }, WATCH_MS);
+    watchTimer.unref();
+  }
+  return () => {
+    watchers.delete(check);
+    if (watchers.size === 0 && watchTimer !== null) {
+      clearInterval(watchTimer);
+      watchTimer = null;
+    }
+  };
+};
