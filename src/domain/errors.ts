@@ -15,6 +15,8 @@ export class ControlError extends Schema.TaggedError<ControlError>()("ControlErr
     "start_failed",
     "unavailable",
     "store_failed",
+    // The database stopped answering while the change was committed: it may or may not have been saved.
+    "store_unconfirmed",
     // A service we call for the request (AWS MediaLive) refused it or failed.
     "upstream",
   ),

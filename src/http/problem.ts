@@ -46,6 +46,8 @@ export const fromControlError = (error: ControlError): Problem => {
       return { ...base, status: 501, title: "Not available" };
     case "upstream":
       return { ...base, status: 502, title: "AWS refused or failed" };
+    case "store_unconfirmed":
+      return { ...base, status: 503, title: "Configuration change unconfirmed; reload before trying again" };
     case "store_failed":
       return { ...base, status: 503, title: "Configuration could not be saved; nothing was changed" };
   }

@@ -111,12 +111,27 @@ export const inputsOf = (
 ): ReadonlyArray<string> =>
   channels.inputPorts.flatMap((port, i) => nodes(i).map((node) => `${fleet.node(node).address}:${port}`));
 
-/** Deletes the channels through `via` (stopping them), so the next scenario starts from a quiet fleet. */
+/**
+ * Deletes the channels through `via` (stopping them), so the next scenario starts from a quiet fleet. A 409
+ * (`via` has not yet read what another node, or its own unconfirmed write, changed) is tried again, as its
+ * answer asks, until `via` has reloaded.
+ */
 export const deleteChannels = async (via: FleetNode, ids: ReadonlyArray<string>) => {
   for (const id of ids) {
-    const answer = await via.api(`/api/channels/${id}`, { method: "DELETE" });
-    if (answer.status !== 200 && answer.status !== 404)
-      throw new Error(`DELETE ${id} on ${via.id}: ${answer.status} ${await answer.text()}`);
+    let refused = "";
+    await eventually(
+      `DELETE ${id} on ${via.id}`,
+      async () => {
+        const answer = await via.api(`/api/channels/${id}`, { method: "DELETE" });
+        if (answer.status === 200 || answer.status === 404) return true;
+        refused = `${answer.status} ${await answer.text()}`;
+        if (answer.status !== 409) throw new Error(`DELETE ${id} on ${via.id}: ${refused}`);
+        return undefined;
+      },
+      20_000,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message} (last answer ${refused})`);
+    });
   }
 };
 

@@ -28,6 +28,11 @@ export const storeFailed = (error: StoreError) =>
     if (error.reason === "conflict") return new ControlError({ reason: "conflict", message: error.message });
     const reference = randomUUID().slice(0, 8);
     yield* Effect.logError(`configuration write failed (reference ${reference}): ${error.message}`);
+    if (error.reason === "unconfirmed")
+      return new ControlError({
+        reason: "store_unconfirmed",
+        message: `the database stopped answering while the change was being committed, so it may or may not have been saved: reload to see which before trying again (reference ${reference} in the service log)`,
+      });
     return new ControlError({
       reason: "store_failed",
       message:

@@ -19,7 +19,7 @@ import { toFieldIssues } from "../../domain/validate.ts";
  * changes since this node read it (the PostgreSQL store, postgres/).
  */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
-  reason: Schema.Literal("read_failed", "write_failed", "corrupt", "unavailable", "conflict"),
+  reason: Schema.Literal("read_failed", "write_failed", "corrupt", "unavailable", "unconfirmed", "conflict"),
   message: Schema.String,
 }) {}
 

@@ -76,7 +76,7 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
         Effect.provideService(DocumentStore, store),
         Effect.catchAll((error) =>
           Effect.flatMap(
-            error.reason === "conflict" || error.reason === "unavailable"
+            error.reason === "conflict" || error.reason === "unavailable" || error.reason === "unconfirmed"
               ? storeFailed(error)
               : Effect.succeed(new ControlError({ reason: "store_failed", message: error.message })),
             Effect.fail,

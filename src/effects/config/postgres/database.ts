@@ -14,9 +14,13 @@ import { Context, Duration, Effect, Layer, PubSub, Redacted, Schedule, Schema, S
 import pg from "pg";
 import { holdSecrets } from "../secrets.ts";
 
-/** The database could not be reached, or the connection broke, or a statement ran out of time. */
+/**
+ * The database could not be reached, or the connection broke, or a statement ran out of time. `unconfirmed`:
+ * it was the COMMIT that got no answer, so the transaction may have been carried out all the same.
+ */
 export class DatabaseUnavailable extends Schema.TaggedError<DatabaseUnavailable>()("DatabaseUnavailable", {
   message: Schema.String,
+  unconfirmed: Schema.optional(Schema.Boolean),
 }) {}
 
 /** The database answered and refused a statement (a constraint, a lock, a bad statement): `code` is SQLSTATE. */
@@ -199,7 +203,13 @@ export const makeDatabase = (url: Redacted.Redacted<string>) =>
             const query = runOn(client);
             yield* query("begin");
             const result = yield* body({ query });
-            yield* query("commit");
+            yield* query("commit").pipe(
+              Effect.mapError((error) =>
+                error instanceof DatabaseUnavailable
+                  ? new DatabaseUnavailable({ message: error.message, unconfirmed: true })
+                  : error,
+              ),
+            );
             return result;
           }).pipe(
             // A connection that stopped answering is not asked to roll back (that would wait its own timeout):

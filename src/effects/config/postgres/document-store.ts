@@ -107,7 +107,9 @@ export const makePostgresStore = (db: DatabaseShape, node: string | null) =>
       new StoreError({
         reason:
           error._tag === "DatabaseUnavailable"
-            ? "unavailable"
+            ? error.unconfirmed === true
+              ? "unconfirmed"
+              : "unavailable"
             : verb === "read"
               ? "read_failed"
               : "write_failed",
