@@ -53,6 +53,8 @@ if $for_tests; then
   need_cmd podman podman
   need_cmd runc runc
   need_cmd debootstrap debootstrap
+  # podman kube play builds its pod's pause image around catatonit.
+  need_cmd catatonit catatonit
   # test/ops/kubernetes.test.ts: the manifests rendered by kubectl's kustomize (any kubectl; Debian's when none).
   need_cmd kubectl kubernetes-client
 fi

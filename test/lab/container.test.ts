@@ -141,6 +141,21 @@ interface KubeEnv {
   readonly value?: string;
   readonly valueFrom?: { readonly secretKeyRef?: { readonly optional?: boolean } };
 }
+/**
+ * What the kubelet does and podman's kube play does not: `$(NAME)` in a value becomes the value of NAME when
+ * NAME is listed before it (else it stays as written).
+ */
+const expandReferences = (env: ReadonlyArray<{ name: string; value: string }>) => {
+  const known = new Map<string, string>();
+  return env.map(({ name, value }) => {
+    const expanded = value.replace(
+      /\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g,
+      (whole, ref: string) => known.get(ref) ?? whole,
+    );
+    known.set(name, expanded);
+    return { name, value: expanded };
+  });
+};
 // biome-ignore lint/suspicious/noExplicitAny: a rendered Kubernetes object, read as the JSON it is
 type KubeObject = { readonly kind: string; readonly data?: Record<string, string> } & Record<string, any>;
 
@@ -361,11 +376,13 @@ describe.skipIf(unavailable !== undefined)("the container image", () => {
             // network, so the copy leaves it out.
             ports: undefined,
             image: IMAGE,
-            env: container.env
-              .filter((entry: KubeEnv) => entry.valueFrom?.secretKeyRef?.optional !== true)
-              .map((entry: KubeEnv) =>
-                entry.value !== undefined ? entry : { name: entry.name, value: given[entry.name] },
-              ),
+            env: expandReferences(
+              container.env
+                .filter((entry: KubeEnv) => entry.valueFrom?.secretKeyRef?.optional !== true)
+                .map((entry: KubeEnv) =>
+                  entry.value !== undefined ? entry : { name: entry.name, value: given[entry.name] },
+                ),
+            ),
           },
         ],
       },

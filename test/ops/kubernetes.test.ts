@@ -6,8 +6,10 @@
  * database, readiness that means joined, one node out at a time, and the schema's Job.
  */
 import { execFileSync } from "node:child_process";
+import { ConfigProvider, Effect, Option } from "effect";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { nodeUrl } from "../../src/effects/config/settings.ts";
 
 type Manifest = Record<string, unknown> & {
   readonly apiVersion: string;
@@ -76,6 +78,9 @@ describe("the Kubernetes manifests", () => {
     expect(env.get("DISTRIBUTARY_NODE_ID")?.valueFrom?.fieldRef?.fieldPath).toBe("spec.nodeName");
     expect(env.get("HOST_IP")?.valueFrom?.fieldRef?.fieldPath).toBe("status.hostIP");
     expect(env.get("DISTRIBUTARY_NODE_URL")?.value).toBe("http://$(HOST_IP):8000");
+    // The kubelet expands $(HOST_IP) only from variables listed before the one that names it.
+    const order = pod.containers[0].env.map((entry: { name: string }) => entry.name);
+    expect(order.indexOf("HOST_IP")).toBeLessThan(order.indexOf("DISTRIBUTARY_NODE_URL"));
     for (const [name, key] of [
       ["DISTRIBUTARY_DATABASE_URL", "database-url"],
       ["DISTRIBUTARY_ADMIN_TOKEN", "admin-token"],
@@ -134,5 +139,27 @@ describe("the Kubernetes manifests", () => {
         valueFrom: { secretKeyRef: { name: "distributary", key: "database-url" } },
       },
     ]);
+  });
+
+  it("a node URL whose $(HOST_IP) no one expanded is refused at start in words, never registered as is", async () => {
+    const load = (value: string) =>
+      Effect.runPromise(
+        Effect.either(
+          Effect.withConfigProvider(
+            nodeUrl,
+            ConfigProvider.fromMap(new Map([["DISTRIBUTARY_NODE_URL", value]])),
+          ),
+        ),
+      );
+    const refused = await load("http://$(HOST_IP):8000");
+    expect(refused._tag).toBe("Left");
+    expect(String(refused._tag === "Left" ? refused.left : "")).toMatch(
+      /DISTRIBUTARY_NODE_URL.*define the variable before DISTRIBUTARY_NODE_URL/s,
+    );
+    expect((await load("not a url"))._tag).toBe("Left");
+    const accepted = await load("http://198.18.0.10:8000");
+    expect(accepted._tag === "Right" ? Option.getOrUndefined(accepted.right) : undefined).toBe(
+      "http://198.18.0.10:8000",
+    );
   });
 });

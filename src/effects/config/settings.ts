@@ -149,8 +149,27 @@ export const databaseUrl = Config.option(Config.redacted("DISTRIBUTARY_DATABASE_
 /** This node's id in a fleet; by default the host's name. */
 export const nodeId = Config.option(Config.nonEmptyString("DISTRIBUTARY_NODE_ID"));
 
-/** How peers and browsers reach this node (`http://host:port`); by default the host's name and the port. */
-export const nodeUrl = Config.option(Config.nonEmptyString("DISTRIBUTARY_NODE_URL"));
+/**
+ * How peers and browsers reach this node (`http://host:port`); by default the host's name and the port. A
+ * `$(NAME)` left in it (a Kubernetes reference to a variable not defined before it) is refused in words.
+ */
+export const nodeUrl = Config.option(
+  Config.nonEmptyString("DISTRIBUTARY_NODE_URL").pipe(
+    Config.validate({
+      message:
+        "must be the http(s)://host:port peers reach this node at, with every $(NAME) reference expanded (in Kubernetes, define the variable before DISTRIBUTARY_NODE_URL)",
+      validation: (text) => {
+        if (text.includes("$(")) return false;
+        try {
+          const url = new URL(text);
+          return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "";
+        } catch {
+          return false;
+        }
+      },
+    }),
+  ),
+);
 
 /**
  * How long a channel's lease lasts without renewal, in ms: the longest a dead holder's channels wait for a
