@@ -250,8 +250,10 @@ export const startChannel = (
     if (gate !== undefined) {
       yield* Effect.acquireRelease(
         Effect.sync(() =>
-          watchGate(gate, (open) => {
+          watchGate(gate, (open, lapsed) => {
             rebuildFanOut();
+            // A gate the node closed itself (a release, a hand-over, a drain) is said by the node, with why.
+            if (!open && !lapsed) return;
             Effect.runFork(
               open
                 ? Effect.logInfo(`channel ${spec.id}: its lease was renewed: its outputs send again`)

@@ -14,6 +14,8 @@
 const SLOTS = 65536;
 
 /** Per slot: until when it may send, then the term of the lease it sends under. */
+/** The instant of a gate the main thread closed (never a real instant: the clock is past it at once). */
+const CLOSED = 1;
 let shared = new Float64Array(new SharedArrayBuffer(2 * SLOTS * Float64Array.BYTES_PER_ELEMENT));
 const slots = new Map<string, number>();
 
@@ -38,13 +40,13 @@ export const gateSlot = (channelId: string): number => {
   const slot = slots.size;
   if (slot >= SLOTS) throw new Error(`more than ${SLOTS} channels have had send gates in this process`);
   slots.set(channelId, slot);
-  shared[slot] = 1;
+  shared[slot] = CLOSED;
   return slot;
 };
 
 /** The channel may send until `instant` (monotonicMs), or not at all (main thread). */
 export const sendUntil = (channelId: string, instant: number): void => {
-  shared[gateSlot(channelId)] = Math.max(1, instant);
+  shared[gateSlot(channelId)] = Math.max(CLOSED, instant);
 };
 
 /** The term of the lease the channel is (or was last) sent under (main thread). */
@@ -64,16 +66,18 @@ const watchers = new Set<() => void>();
 let watchTimer: ReturnType<typeof setInterval> | null = null;
 
 /**
- * Calls `changed(open)` on this thread whenever the slot's gate opens or closes (checked every 100 ms, well
- * within the margin a holder keeps before its lease can expire). Returns the way to stop watching.
+ * Calls `changed(open, lapsed)` on this thread whenever the slot's gate opens or closes (checked every 100
+ * ms, well within the margin a holder keeps before its lease can expire). `lapsed`: it closed because its
+ * instant passed unrenewed, not because the main thread closed it (a release, a hand-over, a drain).
+ * Returns the way to stop watching.
  */
-export const watchGate = (slot: number, changed: (open: boolean) => void): (() => void) => {
+export const watchGate = (slot: number, changed: (open: boolean, lapsed: boolean) => void): (() => void) => {
   let open = gateOpen(slot);
   const check = () => {
     const now = gateOpen(slot);
     if (now === open) return;
     open = now;
-    changed(now);
+    changed(now, !now && (shared[slot] ?? 0) > CLOSED);
   };
   watchers.add(check);
   if (watchTimer === null) {
