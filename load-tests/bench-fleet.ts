@@ -4,7 +4,9 @@
  * nodes, so that every node holds about C/N and stands by for as many. It prints, over S seconds at rest:
  * each node's CPU (every thread, from /proc) and main-thread event-loop delay p99 (its /metrics), PostgreSQL's
  * CPU (every process of the cluster), WAL bytes/s (pg_current_wal_lsn) and transactions/s (pg_stat_database),
- * and lease renewal p50/p99 (each node's distributary_fleet_lease_renewal_seconds, the worst node); then how
+ * the nodes' connections to it (pg_stat_activity),
+ * and lease renewal p50/p99 (every node's distributary_fleet_lease_renewal_seconds histogram over the window,
+ * as PromQL's histogram_quantile reads it); then how
  * long after a `kill -9` of a node (from its port refusing) every channel it held has a new holder, and how
  * long a change made on one node takes to reach every other.
  *
@@ -69,7 +71,8 @@ const until = async (what: string, check: () => Promise<boolean>, timeoutMs: num
   }
 };
 
-const pg = await startPostgres({ port: PG_PORT });
+// Room for a node's pool (5) and listener (1) each: the connections the fleet uses are one of the figures.
+const pg = await startPostgres({ port: PG_PORT, maxConnections: Math.max(60, 6 * N + 10) });
 const dir = await mkdtemp(join(tmpdir(), "bench-fleet-"));
 const nodes = new Map<string, { pid: number; kill: () => void; exited: Promise<unknown> }>();
 const api = (id: string, path: string, init: RequestInit = {}) =>
@@ -172,9 +175,16 @@ try {
       )
     )[0] ?? { lsn: "0/0", tx: "0" };
   const nodeTicks = () => new Map(ids.map((id) => [id, cpuTicks(nodes.get(id)?.pid ?? 0)]));
+  const scrapeAll = () => Promise.all(ids.map(async (id) => (await api(id, "/metrics")).text()));
+  // A scrape now starts the window of each node's event-loop figures (prom-client's resets at each) and
+  // gives the renewal histograms' counts before it.
+  const restStarts = await scrapeAll();
   const before = { at: performance.now(), nodes: nodeTicks(), pg: pgTicks(), db: await walAndTx() };
   await sleep(SECONDS * 1000);
   const after = { at: performance.now(), nodes: nodeTicks(), pg: pgTicks(), db: await walAndTx() };
+  const [{ connections } = { connections: 0 }] = await pg.admin<{ connections: number }>(
+    "select count(*)::int as connections from pg_stat_activity where application_name = 'distributary'",
+  );
   const seconds = (after.at - before.at) / 1000;
   const [{ wal } = { wal: "0" }] = await pg.admin<{ wal: string }>(
     "select pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)::text as wal",
@@ -187,15 +197,38 @@ try {
     const line = text.split("\n").find((l) => l.startsWith(`${name}${labels} `));
     return line === undefined ? Number.NaN : Number(line.split(" ")[1]);
   };
-  const scrapes = await Promise.all(ids.map(async (id) => (await api(id, "/metrics")).text()));
+  const scrapes = await scrapeAll();
   const loopP99 = scrapes.map((text) => metric(text, "nodejs_eventloop_lag_p99_seconds") * 1000);
-  const renewP50 = scrapes.map(
-    (text) => metric(text, "distributary_fleet_lease_renewal_seconds", '{quantile="0.5"}') * 1000,
-  );
-  const renewP99 = scrapes.map(
-    (text) => metric(text, "distributary_fleet_lease_renewal_seconds", '{quantile="0.99"}') * 1000,
-  );
   const max = (xs: ReadonlyArray<number>) => (xs.some(Number.isNaN) ? Number.NaN : Math.max(...xs));
+  // Every node's renewals during the rest window: the histograms' bucket counts after less before, summed.
+  const buckets = (text: string) =>
+    new Map(
+      [...text.matchAll(/^distributary_fleet_lease_renewal_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map(
+        (m) => [m[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(m[1]), Number(m[2])],
+      ),
+    );
+  const window = new Map<number, number>();
+  for (const [i, text] of scrapes.entries()) {
+    const start = buckets(restStarts[i] ?? "");
+    for (const [le, count] of buckets(text))
+      window.set(le, (window.get(le) ?? 0) + count - (start.get(le) ?? 0));
+  }
+  const renewals = Array.from(window.entries()).sort(([a], [b]) => a - b);
+  const renewalCount = renewals[renewals.length - 1]?.[1] ?? 0;
+  /** As PromQL's histogram_quantile: linear within the bucket the quantile falls in, in ms. */
+  const renewalQuantile = (q: number) => {
+    let lower = 0;
+    let below = 0;
+    for (const [le, count] of renewals) {
+      if (count >= q * renewalCount && renewalCount > 0) {
+        const upper = Number.isFinite(le) ? le : lower;
+        return (lower + ((upper - lower) * (q * renewalCount - below)) / Math.max(1, count - below)) * 1000;
+      }
+      lower = Number.isFinite(le) ? le : lower;
+      below = count;
+    }
+    return Number.NaN;
+  };
 
   // A kill -9 of the node holding the most channels.
   const holders = await pg.admin<{ holder: string; channel: string; term: string }>(
@@ -273,8 +306,10 @@ try {
     postgres_cpu_percent: Math.round(((after.pg - before.pg) / TICKS / seconds) * 1000) / 10,
     wal_bytes_per_s: Math.round(Number(wal) / seconds),
     transactions_per_s: Math.round(((Number(after.db.tx) - Number(before.db.tx)) / seconds) * 10) / 10,
-    renewal_p50_ms_max: Math.round(max(renewP50) * 10) / 10,
-    renewal_p99_ms_max: Math.round(max(renewP99) * 10) / 10,
+    connections,
+    renewals: renewalCount,
+    renewal_p50_ms: Math.round(renewalQuantile(0.5) * 10) / 10,
+    renewal_p99_ms: Math.round(renewalQuantile(0.99) * 10) / 10,
     killed_node_channels: itsChannels.length,
     takeover_all_ms: Math.round(takeoverMs),
     change_reaches_all_ms_p50: Math.round(quantile(reach, 0.5)),

@@ -198,7 +198,11 @@ describe("a fleet of two nodes", () => {
     // Only the leases a node holds have series: b holds only-b, a has none for it.
     expect(text).not.toMatch(/^distributary_lease_held\{channel="only-b"\}/m);
     expect(text).toMatch(/^distributary_lease_term\{channel="both"\} [1-9]/m);
-    expect(text).toMatch(/^distributary_fleet_lease_renewal_seconds\{quantile="0.99"\} /m);
+    // A histogram of every renewal since the start: the node has renewed at least once.
+    expect(text).toMatch(/^distributary_fleet_lease_renewal_seconds_bucket\{le="0.1"\} /m);
+    expect(
+      Number(text.match(/^distributary_fleet_lease_renewal_seconds_count (\d+)$/m)?.[1]),
+    ).toBeGreaterThan(0);
     expect(text).toMatch(/^distributary_channels_without_holder 0$/m);
     expect(text).toMatch(/^distributary_cluster_isolated 0$/m);
     expect(text).toMatch(/^distributary_cluster_database_reachable 1$/m);

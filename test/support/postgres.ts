@@ -26,6 +26,8 @@ export interface PostgresOptions {
   readonly listen?: string;
   /** Wraps the server's command, e.g. in `ip netns exec <ns>`. */
   readonly wrap?: Wrap;
+  /** The server's max_connections (default 60). */
+  readonly maxConnections?: number;
 }
 
 export interface Postgres {
@@ -155,7 +157,7 @@ export const startPostgres = async (options: PostgresOptions): Promise<Postgres>
         "-c",
         "shared_buffers=16MB",
         "-c",
-        "max_connections=60",
+        `max_connections=${options.maxConnections ?? 60}`,
       ]),
     );
     const child = spawn(command, [...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });

@@ -45,7 +45,6 @@ const TICK_MS = 250;
 /** How often a round reads every lease row, and the lease rows are repaired. */
 const FULL_MS = 30_000;
 /** How many renewal times the metrics' quantiles are taken over. */
-const RENEWALS_KEPT = 512;
 
 export const makeCoordinator = Effect.gen(function* () {
   const db = yield* Database;
@@ -81,7 +80,7 @@ export const makeCoordinator = Effect.gen(function* () {
   /** Another node changed the configuration (a notification, or the revision a round read). */
   const reconcileDue = yield* Queue.sliding<void>(1);
   let joined = false;
-  const renewals: number[] = [];
+  const renewalListeners = new Set<(ms: number) => void>();
   const takeovers: Record<TakeoverReason, number> = {
     expired: 0,
     holder_gone: 0,
@@ -175,8 +174,8 @@ export const makeCoordinator = Effect.gen(function* () {
     const load = { channels_running: channels.running().length, cpu_percent: cpuPercent };
     const round = yield* sql("round", () => L.round(q, me, bootId, ttl, load, full ? -1 : book.revision()));
     lastRoundAt = sent;
-    renewals.push(performance.now() - sent);
-    if (renewals.length > RENEWALS_KEPT) renewals.shift();
+    const took = performance.now() - sent;
+    for (const listener of renewalListeners) listener(took);
     book.setNodes(round.nodes, sent);
     if (full) {
       lastFullAt = sent;
@@ -388,7 +387,9 @@ export const makeCoordinator = Effect.gen(function* () {
     nodes: () => book.nodeViews(reachable),
     leases: book.leaseViews,
     held: () => new Map(held),
-    renewalMs: () => [...renewals],
+    onRenewal: (listener) => {
+      renewalListeners.add(listener);
+    },
     databaseReachable: guard.reachable,
     databaseLastOkMsAgo: guard.lastOkMsAgo,
     isolated: guard.isolated,

@@ -7,12 +7,15 @@
  * a node down is one that no node sees up.
  */
 import { Effect, Layer } from "effect";
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { StatusSnapshot } from "../../domain/views.ts";
 import { Metrics } from "../status/metrics.ts";
 import { ReadModel } from "../status/read-model.ts";
 import { Fleet } from "./fleet.ts";
 import { type FleetShape, TAKEOVER_REASONS } from "./fleet-types.ts";
+
+/** Around the 100 ms a renewal should stay under, and up to the 2 s of a round's interval. */
+export const RENEWAL_BUCKETS = [0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
 
 /** A node counts as up while it beats and answers: draining and drained nodes are up, on purpose. */
 const isUp = (state: string) => state !== "down" && state !== "unreachable";
@@ -85,19 +88,13 @@ export const registerFleetMetrics = (
       for (const [channel, term] of fleet.held()) g.set({ channel }, term);
     },
   );
-  gauge(
-    "distributary_fleet_lease_renewal_seconds",
-    "How long this node's renewals (its rounds: one statement) took, over its last few hundred: quantiles 0.5, 0.99 and 1",
-    ["quantile"],
-    (g) => {
-      const sorted = [...fleet.renewalMs()].sort((a, b) => a - b);
-      if (sorted.length === 0) return;
-      for (const quantile of [0.5, 0.99, 1]) {
-        const at = sorted[Math.min(sorted.length - 1, Math.ceil(quantile * sorted.length) - 1)] ?? 0;
-        g.set({ quantile: String(quantile) }, at / 1000);
-      }
-    },
-  );
+  const renewals = new Histogram({
+    name: "distributary_fleet_lease_renewal_seconds",
+    help: "How long this node's renewals (its rounds: one statement) took",
+    buckets: RENEWAL_BUCKETS,
+    registers: [registry],
+  });
+  fleet.onRenewal((ms) => renewals.observe(ms / 1000));
   gauge(
     "distributary_channels_without_holder",
     "Channels that should run whose lease no node holds (none yet, or expired): their outputs are off air",

@@ -53,8 +53,8 @@ export interface FleetShape {
   readonly leases: () => ReadonlyArray<LeaseView>;
   /** The leases this node holds, with their terms. */
   readonly held: () => ReadonlyMap<string, number>;
-  /** How long this node's recent renewals took, in ms (its last few hundred rounds). */
-  readonly renewalMs: () => ReadonlyArray<number>;
+  /** Calls `listener` with how long each of this node's renewals (its rounds) took, in ms. */
+  readonly onRenewal: (listener: (ms: number) => void) => void;
   /** Whether this node's last statement reached the database. */
   readonly databaseReachable: () => boolean;
   /** Milliseconds since this node's last statement that reached the database (monotonic clock). */
