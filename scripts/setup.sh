@@ -30,7 +30,9 @@ fi
 missing=()
 need_cmd() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 need_file() { [ -e "$1" ] || missing+=("$2"); }
-need_lib() { /sbin/ldconfig -p 2>/dev/null | grep -q "$1" || missing+=("$2"); }
+# grep reads the whole list (not -q): stopping early would end ldconfig by SIGPIPE, which pipefail counts as
+# the library missing.
+need_lib() { /sbin/ldconfig -p 2>/dev/null | grep "$1" >/dev/null || missing+=("$2"); }
 need_cmd ffmpeg ffmpeg
 # SRT runs in process through libsrt (loaded with koffi, no compiler needed); Debian's OpenSSL flavour.
 need_lib 'libsrt\(-openssl\)\?\.so\.1\.5 ' libsrt1.5-openssl
