@@ -137,6 +137,27 @@ describe("beyond the original API", () => {
     ]);
   });
 
+  it("lists just the channels asked for with ids=a,b, leaving out ids it does not know", async () => {
+    for (const id of ["list-a", "list-b", "list-c"])
+      expect(
+        (
+          await send("POST", "/api/channels", {
+            id,
+            name: id,
+            rtp_ip: "127.0.0.1",
+            rtp_port: await freeUdpPort(),
+          })
+        ).status,
+      ).toBe(201);
+    const listed = async (query: string) =>
+      ((await json(await app.request(`/api/channels${query}`))).channels as Array<{ id: string }>).map(
+        (channel) => channel.id,
+      );
+    expect(await listed("?ids=list-c,list-a,unknown")).toEqual(["list-a", "list-c"]);
+    expect(await listed("?ids=unknown")).toEqual([]);
+    expect(await listed("")).toEqual(expect.arrayContaining(["list-a", "list-b", "list-c"]));
+  });
+
   it("answers readiness and publishes the OpenAPI document from the Schemas", async () => {
     expect(await json(await app.request("/api/ready", { token: null }))).toEqual({
       status: "ready",

@@ -292,9 +292,19 @@ export const makeCoordinator = Effect.gen(function* () {
   });
   const reachable = watch.reachable;
 
-  const publish = Effect.sync(() =>
-    placement.publish(book.channelViews(configs.current().channels, reachable), watch.remote()),
-  );
+  /** What the pages and the API show of the fleet, made again only when something it is made from moved. */
+  let published = { book: -1, watch: -1, channels: null as ReadonlyArray<ChannelConfig> | null };
+  const publish = Effect.sync(() => {
+    const { channels } = configs.current();
+    if (
+      published.book === book.version() &&
+      published.watch === watch.version() &&
+      published.channels === channels
+    )
+      return;
+    published = { book: book.version(), watch: watch.version(), channels };
+    placement.publish(book.channelViews(channels, reachable), watch.remote());
+  });
 
   /** Applies another node's change: the configuration is read again and the runtime brought to it. */
   const reconcile = resume

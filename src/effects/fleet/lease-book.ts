@@ -28,6 +28,8 @@ export const makeLeaseBook = (me: string, ttl: number) => {
   const lastHolder = new Map<string, string>();
   /** The newest lease revision read: the next round reads the rows written after it (−1: all of them). */
   let revision = -1;
+  /** Moves whenever what the book knows does: views made from it are made again only then. */
+  let version = 0;
 
   /** When a lease runs out, on this process's clock: a held one lives as long as its holder's node lease. */
   const expiresAt = (entry: Known): number => {
@@ -65,6 +67,7 @@ export const makeLeaseBook = (me: string, ttl: number) => {
     expiresAt,
     holding,
     revision: () => revision,
+    version: () => version,
     lastHolder: (channel: string) => lastHolder.get(channel) ?? null,
     nodes: () => nodes,
     node: (id: string) => nodeSeen.get(id)?.node,
@@ -76,11 +79,13 @@ export const makeLeaseBook = (me: string, ttl: number) => {
     /** A round's nodes, read by a statement sent at `readAt`. */
     setNodes: (rows: ReadonlyArray<NodeRow>, readAt: number) => {
       nodes = rows;
+      version += 1;
       nodeSeen.clear();
       for (const node of rows) nodeSeen.set(node.id, { node, readAt });
     },
     /** Lease rows read by a statement sent at `readAt`. */
     learn: (rows: ReadonlyArray<L.LeaseRow>, readAt: number) => {
+      if (rows.length > 0) version += 1;
       for (const row of rows) {
         known.set(row.channel, { row, readAt });
         revision = Math.max(revision, row.revision);
@@ -90,6 +95,7 @@ export const makeLeaseBook = (me: string, ttl: number) => {
     /** A reading of every row: the ones it does not list are gone (their channels deleted). */
     keepOnly: (rows: ReadonlyArray<L.LeaseRow>) => {
       const listed = new Set(rows.map((row) => row.channel));
+      version += 1;
       for (const id of known.keys()) if (!listed.has(id)) known.delete(id);
       for (const id of lastHolder.keys()) if (!listed.has(id)) lastHolder.delete(id);
     },
@@ -99,6 +105,7 @@ export const makeLeaseBook = (me: string, ttl: number) => {
      */
     wrote: (channel: string, holder: string | null, holderBoot: string | null, term: number) => {
       const before = known.get(channel)?.row;
+      version += 1;
       const row: L.LeaseRow = {
         channel,
         holder,

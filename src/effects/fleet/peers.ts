@@ -76,17 +76,33 @@ export const peerReachesDatabase = async (
   }
 };
 
-/** The node's channel views (GET /api/channels), by id; null when it does not answer. */
+/** Channel ids per request at most, so that a query stays far below a server's limit on a request line. */
+const IDS_PER_REQUEST = 100;
+
+/**
+ * The node's views (GET /api/channels?ids=…) of the channels named, by id; null when it does not answer. Only
+ * those: a holder of hundreds of channels answers a standby with the few it watches.
+ */
 export const peerChannels = async (
   url: string,
   token: string,
+  ids: ReadonlyArray<string>,
   timeoutMs: number,
 ): Promise<ReadonlyMap<string, ChannelView> | null> => {
   try {
-    const body = (await getJson(new URL("/api/channels", url).href, token, timeoutMs)) as {
-      channels?: ReadonlyArray<ChannelView>;
-    };
-    return new Map((body.channels ?? []).map((view) => [view.id, view]));
+    const parts: Array<ReadonlyArray<string>> = [];
+    for (let at = 0; at < ids.length; at += IDS_PER_REQUEST) parts.push(ids.slice(at, at + IDS_PER_REQUEST));
+    const answers = await Promise.all(
+      parts.map(async (part) => {
+        const target = new URL("/api/channels", url);
+        target.searchParams.set("ids", part.join(","));
+        const body = (await getJson(target.href, token, timeoutMs)) as {
+          channels?: ReadonlyArray<ChannelView>;
+        };
+        return body.channels ?? [];
+      }),
+    );
+    return new Map(answers.flat().map((view) => [view.id, view]));
   } catch {
     return null;
   }

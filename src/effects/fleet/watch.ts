@@ -27,6 +27,8 @@ export interface WatchContext {
 export const makeWatch = (ctx: WatchContext) => {
   const { me, token, book } = ctx;
   const probes = new Map<string, PortProbe>();
+  /** Moves whenever a probe's answer or the views fetched do. */
+  let version = 0;
 
   /** The nodes holding the channels this node stands by for, the first standby's or any standby's. */
   const standingBy = (firstOnly: boolean) => {
@@ -66,11 +68,16 @@ export const makeWatch = (ctx: WatchContext) => {
         first.has(node.id) ||
         (probes.get(node.id) ?? "open") !== "open",
     );
-    for (const id of probes.keys()) if (!peers.some((node) => node.id === id)) probes.delete(id);
+    for (const id of probes.keys())
+      if (!peers.some((node) => node.id === id)) {
+        probes.delete(id);
+        version += 1;
+      }
     const refused = yield* Effect.promise(() =>
       Promise.all(
         targets.map(async (node) => {
           const probe = await probePort(node.url, PEER_TIMEOUT_MS);
+          if (probes.get(node.id) !== probe) version += 1;
           probes.set(node.id, probe);
           return probe === "refused";
         }),
@@ -89,14 +96,16 @@ export const makeWatch = (ctx: WatchContext) => {
         .peers()
         .filter((node) => wanted.has(node.id) && probes.get(node.id) !== "refused")
         .map(async (node) => {
-          const views = await peerChannels(node.url, token, 900);
-          for (const id of wanted.get(node.id) ?? []) {
+          const ids = [...(wanted.get(node.id) ?? [])];
+          const views = await peerChannels(node.url, token, ids, 900);
+          for (const id of ids) {
             const view = views?.get(id);
             if (view !== undefined) next.set(id, view);
           }
         }),
     );
     remote = next;
+    version += 1;
   });
   const reachable = (id: string) => id === me || (probes.get(id) ?? "open") === "open";
 
@@ -105,6 +114,7 @@ export const makeWatch = (ctx: WatchContext) => {
     views,
     probe: (id: string) => probes.get(id),
     remote: () => remote,
+    version: () => version,
     /** Whether this node's probes connect to node `id` (one it has not probed yet counts as reachable). */
     reachable,
   } as const;

@@ -278,6 +278,9 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
           channels: configs.current().channels.map((channel) => local(channel, at)),
         };
       },
+      /** The latest snapshot's views of the channels named (in the snapshot's order). */
+      channelsOf: (ids: ReadonlySet<string>): ReadonlyArray<ChannelView> =>
+        latest.channels.filter((channel) => ids.has(channel.id)),
       /** The latest snapshot's channel list as JSON, serialised once per snapshot for every reader. */
       channelsJson: (): string => serialised().text,
       /**

@@ -66,9 +66,22 @@ export const channelsApi = (
 ): Api => {
   const { app, routes, on } = makeApi();
 
-  // The most polled route: the snapshot's bytes as they are, with no work per request.
-  on({ method: "get", path: "/", access: "viewer", summary: "List channels", response: ChannelList }, (c) =>
-    c.body(readModel.channelsMessage(), 200, { "content-type": "application/json" }),
+  // The most polled route: the snapshot's bytes as they are, with no work per request. A fleet's standby asks
+  // its holders for the few channels it watches (ids=a,b), not for every channel they know.
+  on(
+    {
+      method: "get",
+      path: "/",
+      access: "viewer",
+      summary: "List channels (query: ids=a,b for just those channels; unknown ids are left out)",
+      response: ChannelList,
+    },
+    (c) => {
+      const ids = c.req.query("ids");
+      if (ids === undefined)
+        return c.body(readModel.channelsMessage(), 200, { "content-type": "application/json" });
+      return c.json({ channels: readModel.channelsOf(new Set(ids.split(",").filter((id) => id !== ""))) });
+    },
   );
 
   on(
