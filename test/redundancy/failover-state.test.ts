@@ -86,6 +86,28 @@ describe("failover state: nextDeadline", () => {
     }
   });
 
+  it("after a silence of both inputs, the standby's datagram read first does not switch: the tick decides", () => {
+    const state = makeFailoverState(policy(), 0);
+    for (let at = 0; at <= 1_000; at += 100) {
+      state.arrival("primary", at);
+      state.arrival("backup", at);
+      state.tick(at);
+    }
+    // Nothing read for 700 ms, and no tick meanwhile (this thread's turn came late); then the backup's datagram
+    // is read before the primary's of the same turn.
+    expect(state.arrival("backup", 1_700)).toBe(true);
+    state.arrival("primary", 1_700);
+    expect(state.tick(1_700)).toEqual([]);
+    expect(state.active()).toBe("primary");
+    // A primary that stays silent while the backup flows is failed over, at once on the backup's datagram.
+    state.arrival("backup", 1_800);
+    state.tick(1_800);
+    expect(state.arrival("backup", 2_200)).toBe(true);
+    expect(state.tick(2_200)).toMatchObject([
+      { type: "switch", from: "primary", to: "backup", reason: "silence" },
+    ]);
+  });
+
   it("new settings that take the backup away are due at once", () => {
     const state = makeFailoverState(policy(), 0);
     for (let at = 0; at <= 1_000; at += 100) state.arrival("backup", at);

@@ -5,8 +5,8 @@
  * disk is the last acknowledged state.
  */
 import { randomUUID } from "node:crypto";
-import { Effect } from "effect";
-import { type ChannelConfig, ConfigDocument, emptyConfig } from "../../domain/channel.ts";
+import { Effect, Either, Option, Schema } from "effect";
+import { ChannelConfig, ConfigDocument, emptyConfig } from "../../domain/channel.ts";
 import { ControlError, notFound } from "../../domain/errors.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import { holdSecretsOf, secretsOfUrl } from "./secrets.ts";
@@ -42,10 +42,64 @@ export const storeFailed = (error: StoreError) =>
     });
   });
 
+const decodeChannel = Schema.decodeUnknownEither(ChannelConfig);
+
+const indexes = new WeakMap<ReadonlyArray<ChannelConfig>, ReadonlyMap<string, ChannelConfig>>();
+/** A document's channels by id, made once per channel list: lookups, never scans inside loops over channels. */
+const byId = (document: ConfigDocument): ReadonlyMap<string, ChannelConfig> => {
+  let index = indexes.get(document.channels);
+  if (index === undefined) {
+    index = new Map(document.channels.map((channel) => [channel.id, channel]));
+    indexes.set(document.channels, index);
+  }
+  return index;
+};
+
 export class ConfigState extends Effect.Service<ConfigState>()("distributary/ConfigState", {
   scoped: Effect.gen(function* () {
     const store = yield* DocumentStore;
-    let config: ConfigDocument = yield* loadDocument(CHANNELS_FILE, ConfigDocument, emptyConfig);
+    /**
+     * Each stored channel as last decoded, by its stored text: a reading after another node's change decodes
+     * only the channels whose text changed, and an unchanged channel keeps its object, so what is worked out
+     * once per stored object (the runtime's comparisons, the read model's) stays worked out.
+     */
+    let decodedByText = new Map<string, ChannelConfig>();
+    const reusing = (text: string): ConfigDocument | undefined => {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(text);
+      } catch {
+        return undefined;
+      }
+      if (typeof raw !== "object" || raw === null) return undefined;
+      const { version, channels } = raw as { version?: unknown; channels?: unknown };
+      if (version !== 1 || !Array.isArray(channels)) return undefined;
+      const next = new Map<string, ChannelConfig>();
+      const list: ChannelConfig[] = [];
+      for (const item of channels) {
+        const key = JSON.stringify(item);
+        let channel = decodedByText.get(key) ?? next.get(key);
+        if (channel === undefined) {
+          const decoded = decodeChannel(item);
+          if (Either.isLeft(decoded)) return undefined;
+          channel = decoded.right;
+        }
+        next.set(key, channel);
+        list.push(channel);
+      }
+      decodedByText = next;
+      return { version: 1, channels: list };
+    };
+    /** The stored document; anything unusual (none, a channel that does not decode) is read the long way. */
+    const readStored = Effect.gen(function* () {
+      const text = yield* store.read(CHANNELS_FILE);
+      const reused = Option.isSome(text) ? reusing(text.value) : undefined;
+      if (reused !== undefined) return reused;
+      return yield* loadDocument(CHANNELS_FILE, ConfigDocument, emptyConfig).pipe(
+        Effect.provideService(DocumentStore, store),
+      );
+    });
+    let config: ConfigDocument = yield* readStored;
     /**
      * Every secret the stored outputs and inputs carry is known to the masker before any text could repeat
      * it, each held by its output (or its channel's inputs): what a change or a deletion took away is
@@ -70,7 +124,7 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
     /** The configuration before the latest change: a deleted output's last events still find its name. */
     let previous: ConfigDocument = config;
     const channelIn = (document: ConfigDocument, id: string | null) =>
-      id === null ? undefined : document.channels.find((candidate) => candidate.id === id);
+      id === null ? undefined : byId(document).get(id);
     const outputName = (document: ConfigDocument, channelId: string | null, outputId: string | null) =>
       channelIn(document, channelId)?.outputs.find((candidate) => candidate.id === outputId)?.name;
     const writeLock = yield* Effect.makeSemaphore(1);
@@ -91,13 +145,14 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
       );
 
     const find = (id: string): Effect.Effect<ChannelConfig, ControlError> => {
-      const channel = config.channels.find((candidate) => candidate.id === id);
+      const channel = byId(config).get(id);
       return channel === undefined ? Effect.fail(notFound("channel", id)) : Effect.succeed(channel);
     };
 
     return {
       current: (): ConfigDocument => config,
-      channel: (id: ChannelId): ChannelConfig | undefined => config.channels.find((c) => c.id === id),
+      channel: (id: ChannelId): ChannelConfig | undefined => byId(config).get(id),
+      byId,
       find,
       findOutput: (channel: ChannelConfig, outputId: string) => {
         const output = channel.outputs.find((candidate) => candidate.id === outputId);
@@ -131,9 +186,7 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
        */
       reload: Effect.suspend(() =>
         Effect.gen(function* () {
-          const next = yield* loadDocument(CHANNELS_FILE, ConfigDocument, emptyConfig).pipe(
-            Effect.provideService(DocumentStore, store),
-          );
+          const next = yield* readStored;
           const before = config;
           previous = config;
           config = next;

@@ -35,7 +35,7 @@ export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
     const reconnect = (yield* OutputDefaults).reconnect;
     const placement = yield* Placement;
     const { locked, startChannel, isRunning, outputSpec, spec } = yield* controlShared;
-    const stored = (id: ChannelId) => configs.current().channels.find((candidate) => candidate.id === id);
+    const stored = (id: ChannelId) => configs.byId(configs.current()).get(id);
 
     /**
      * Starts a channel that should run but does not, after each wait of the reconnect schedule, until it runs
@@ -106,7 +106,7 @@ export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
       Stream.fromQueue(failures).pipe(
         Stream.filter((event) => event.type === "channel_failed"),
         Stream.runForEach((event) => {
-          const channel = configs.current().channels.find((candidate) => candidate.id === event.channel);
+          const channel = configs.byId(configs.current()).get(event.channel ?? "");
           if (channel === undefined || event.type !== "channel_failed") return Effect.void;
           countFailure(channel.id, event.message);
           return channel.desired === "running" ? keepStarting(channel.id) : Effect.void;
@@ -150,7 +150,8 @@ export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
       ),
     );
 
-    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    // A channel another node did not change is the same object (ConfigState keeps it): no text made of it.
+    const same = (a: unknown, b: unknown) => a === b || JSON.stringify(a) === JSON.stringify(b);
     const wanted = (channel: ChannelConfig | undefined): channel is ChannelConfig =>
       channel !== undefined && channel.desired === "running" && placement.runsHere(channel);
 
@@ -161,10 +162,10 @@ export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
      */
     const converge = (before: ConfigDocument, after: ConfigDocument) =>
       Effect.gen(function* () {
-        const ids = new Set([...before.channels, ...after.channels].map((channel) => channel.id));
-        for (const id of ids) {
-          const old = before.channels.find((channel) => channel.id === id);
-          const next = after.channels.find((channel) => channel.id === id);
+        const [olds, nexts] = [configs.byId(before), configs.byId(after)];
+        for (const id of new Set([...before.channels, ...after.channels].map((channel) => channel.id))) {
+          const old = olds.get(id);
+          const next = nexts.get(id);
           if (!wanted(next)) {
             if (isRunning(id)) yield* channels.stop(id);
             continue;

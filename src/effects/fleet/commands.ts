@@ -27,6 +27,11 @@ export interface CommandsContext {
   readonly stopSending: (channelId: string, why: string) => Effect.Effect<void>;
   /** Hands every lease this node holds to the standbys: how many since it began to drain. */
   readonly drainSelf: Effect.Effect<number, unknown>;
+  /**
+   * Runs `effect` while the coordinator decides nothing: a decision made from the lease as it was before a
+   * move (this node's, so start sending it) must not land after the move gave it away.
+   */
+  readonly exclusive: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>;
 }
 
 const unavailable = () =>
@@ -90,47 +95,53 @@ export const makeCommands = (ctx: CommandsContext): Pick<FleetShape, "holderUrl"
         return { released: holds };
       }),
     move: (channelId, to) =>
-      Effect.gen(function* () {
-        const channel = ctx.stored(channelId);
-        const term = held.get(channelId);
-        if (channel === undefined)
-          return yield* new ControlError({
-            reason: "not_found",
-            message: `channel '${channelId}' does not exist`,
-          });
-        // Already here, or handed here and starting at this node's next tick: nothing to move.
-        if (to === me && (term !== undefined || (yield* handedHere(channelId)))) return null;
-        const target = book.node(to);
-        if (target === undefined || book.nodeState(target, reachable(to)) !== "up") {
-          return yield* new ControlError({
-            reason: "conflict",
-            message: `node '${to}' is not up in the fleet: a channel moves only to a live node`,
-          });
-        }
-        if (channel.nodes !== undefined && channel.nodes.length > 0 && !channel.nodes.includes(to as never)) {
-          return yield* new ControlError({
-            reason: "invalid",
-            message: `node: '${to}' does not receive channel '${channel.name}' (its nodes are ${channel.nodes.join(", ")})`,
-          });
-        }
-        if (term === undefined) {
-          return yield* new ControlError({
-            reason: "conflict",
-            message: `node ${me} does not hold channel '${channel.name}': ask its holder`,
-          });
-        }
-        yield* ctx.stopSending(channelId, `moved to node ${to} by an operator`);
-        const moved = yield* sql("move", () => L.handOver(q, me, term, channelId, to, target.bootId)).pipe(
-          Effect.mapError(unavailable),
-        );
-        if (moved !== null) book.wrote(channelId, to, target.bootId, moved);
-        if (moved === null) {
-          return yield* new ControlError({
-            reason: "conflict",
-            message: `the lease of '${channel.name}' changed meanwhile`,
-          });
-        }
-        return { from: me };
-      }),
+      ctx.exclusive(
+        Effect.gen(function* () {
+          const channel = ctx.stored(channelId);
+          const term = held.get(channelId);
+          if (channel === undefined)
+            return yield* new ControlError({
+              reason: "not_found",
+              message: `channel '${channelId}' does not exist`,
+            });
+          // Already here, or handed here and starting at this node's next tick: nothing to move.
+          if (to === me && (term !== undefined || (yield* handedHere(channelId)))) return null;
+          const target = book.node(to);
+          if (target === undefined || book.nodeState(target, reachable(to)) !== "up") {
+            return yield* new ControlError({
+              reason: "conflict",
+              message: `node '${to}' is not up in the fleet: a channel moves only to a live node`,
+            });
+          }
+          if (
+            channel.nodes !== undefined &&
+            channel.nodes.length > 0 &&
+            !channel.nodes.includes(to as never)
+          ) {
+            return yield* new ControlError({
+              reason: "invalid",
+              message: `node: '${to}' does not receive channel '${channel.name}' (its nodes are ${channel.nodes.join(", ")})`,
+            });
+          }
+          if (term === undefined) {
+            return yield* new ControlError({
+              reason: "conflict",
+              message: `node ${me} does not hold channel '${channel.name}': ask its holder`,
+            });
+          }
+          yield* ctx.stopSending(channelId, `moved to node ${to} by an operator`);
+          const moved = yield* sql("move", () => L.handOver(q, me, term, channelId, to, target.bootId)).pipe(
+            Effect.mapError(unavailable),
+          );
+          if (moved !== null) book.wrote(channelId, to, target.bootId, moved);
+          if (moved === null) {
+            return yield* new ControlError({
+              reason: "conflict",
+              message: `the lease of '${channel.name}' changed meanwhile`,
+            });
+          }
+          return { from: me };
+        }),
+      ),
   };
 };

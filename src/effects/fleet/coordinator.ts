@@ -91,16 +91,7 @@ export const makeCoordinator = Effect.gen(function* () {
   let cpuBefore = process.cpuUsage();
   let cpuAt = performance.now();
 
-  let storedFrom: ReadonlyArray<ChannelConfig> | null = null;
-  let storedById = new Map<string, ChannelConfig>();
-  const stored = (id: string) => {
-    const list = configs.current().channels;
-    if (list !== storedFrom) {
-      storedFrom = list;
-      storedById = new Map(list.map((channel) => [channel.id, channel]));
-    }
-    return storedById.get(id);
-  };
+  const stored = (id: string) => configs.byId(configs.current()).get(id);
   const wantedHere = (channel: ChannelConfig | undefined): channel is ChannelConfig =>
     channel !== undefined &&
     channel.desired === "running" &&
@@ -416,6 +407,7 @@ export const makeCoordinator = Effect.gen(function* () {
       stored,
       stopSending,
       drainSelf,
+      exclusive: decideLock.withPermits(1),
     }),
     peerToken: () => token,
   };

@@ -6,8 +6,8 @@
  * - An input is silent once nothing came for `failoverAfterMs`; it is healthy from the first datagram after
  *   such a silence, as long as it keeps coming.
  * - Failover: when the active input is silent and the other is not, switch (reason "silence"). A datagram on
- *   the standby input while the active one is silent switches at once, so that datagram is already forwarded;
- *   the tick covers the rest.
+ *   a flowing standby input while the active one is silent switches at once, so that datagram is already
+ *   forwarded (so does the first input back after all were lost); the tick covers the rest.
  * - Auto revert: back to the primary once it has been healthy for `revertAfterMs` ("primary_restored"). An
  *   operator's choice is kept until the next silence failover: automation does not undo a person.
  * - When every input is silent the channel's input is "lost"; it is "ok" again with the first datagram.
@@ -105,12 +105,17 @@ export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number):
     arrival: (role, nowMs) => {
       const entry = tracks[role];
       let sooner = false;
-      if (entry.lastAt === null || nowMs - entry.lastAt >= policy.failoverAfterMs) {
+      const flowing = entry.lastAt !== null && nowMs - entry.lastAt < policy.failoverAfterMs;
+      if (!flowing) {
         entry.healthySince = nowMs;
         sooner = true;
       }
       entry.lastAt = nowMs;
-      if (role !== active && policy.switching && silent(tracks[active], nowMs)) {
+      // A standby that was flowing switches at once, and so does the first input back after every input was
+      // lost. A silence of both that no tick saw (this thread's turn came late) does not: whichever datagram
+      // the late turn reads first says nothing, and the tick decides once the turn has read them all.
+      const switchNow = flowing || health === "lost";
+      if (switchNow && role !== active && policy.switching && silent(tracks[active], nowMs)) {
         decided.push(switchTo(role, "silence", nowMs));
         sooner = true;
       }

@@ -41,6 +41,8 @@ interface Known {
   /** The body with its keys sorted: jsonb gives them back in its own order. */
   readonly canonical: string;
   readonly position: number;
+  /** The body as the database last gave it (null: this node wrote it, and has not read it back). */
+  readonly text: string | null;
 }
 
 /** JSON with every object's keys sorted, so two equal bodies give the same text whatever their key order. */
@@ -78,21 +80,37 @@ interface Change {
   readonly position: number;
 }
 
-const readRows = (db: Pick<DatabaseShape, "query">, kind: Kind) =>
-  db.query<{ id: string; body: Body; revision: string; position: number | null }>(
-    kind.positioned
-      ? "select id, body, revision, position from channels order by position, id"
-      : "select id, body, revision, null as position from tokens order by body->>'created_at', id",
+/**
+ * Every row's id, revision and position in the document's order, and the body (as text) of just the rows whose
+ * revision is not the one `known` gives: one statement, one snapshot, and a reload after a change carries the
+ * changed rows, not the table.
+ */
+const readRows = (db: Pick<DatabaseShape, "query">, kind: Kind, known: ReadonlyMap<string, Known>) => {
+  const ids = [...known.keys()];
+  const revisions = ids.map((id) => String(known.get(id)?.revision));
+  return db.query<{ id: string; text: string | null; revision: string; position: number | null }>(
+    `select r.id, case when k.revision is distinct from r.revision then r.body::text end as text, r.revision,
+            ${kind.positioned ? "r.position" : "null as position"}
+       from ${kind.table} r left join unnest($1::text[], $2::bigint[]) as k(id, revision) on k.id = r.id
+      order by ${kind.positioned ? "r.position" : "r.body->>'created_at'"}, r.id`,
+    [ids, revisions],
   );
+};
 
 /** Positions in the document's order: a row keeps its own while the order allows, new rows go after the rest. */
 const placeAll = (items: ReadonlyArray<Body>, baseline: ReadonlyMap<string, Known>, highest: number) => {
   const positions = new Map<string, number>();
+  // Whether every item after index i is new: one pass from the end, not a scan per item.
+  const newAfter: boolean[] = [];
+  for (let i = items.length - 1, allNew = true; i >= 0; i -= 1) {
+    newAfter[i] = allNew;
+    allNew = allNew && !baseline.has(items[i]?.id ?? "");
+  }
   let last = -1;
   items.forEach((item, index) => {
     const known = baseline.get(item.id);
     const kept = known !== undefined && known.position > last;
-    const inTail = items.slice(index + 1).every((later) => !baseline.has(later.id));
+    const inTail = newAfter[index] === true;
     last = kept ? known.position : inTail ? Math.max(last, highest) + 1 : last + 1;
     positions.set(item.id, last);
   });
@@ -120,17 +138,27 @@ export const makePostgresStore = (db: DatabaseShape, node: string | null) =>
       Effect.gen(function* () {
         const kind = KINDS[name];
         if (kind === undefined) return Option.none<string>();
-        const rows = yield* readRows(db, kind).pipe(Effect.mapError((error) => unavailable(error, "read")));
-        baselines.set(
-          name,
-          new Map(
-            rows.map((row) => [
-              row.id,
-              { revision: Number(row.revision), canonical: canonical(row.body), position: row.position ?? 0 },
-            ]),
-          ),
+        // Bodies this node holds as text are not read again while their revision stands.
+        const before = baselines.get(name) ?? new Map<string, Known>();
+        const held = new Map([...before].filter(([, known]) => known.text !== null));
+        const rows = yield* readRows(db, kind, held).pipe(
+          Effect.mapError((error) => unavailable(error, "read")),
         );
-        return Option.some(JSON.stringify({ version: 1, [kind.table]: rows.map((row) => row.body) }));
+        const next = new Map<string, Known>();
+        for (const row of rows) {
+          const kept = row.text === null ? held.get(row.id) : undefined;
+          const text = row.text ?? kept?.text ?? "null";
+          next.set(row.id, {
+            revision: Number(row.revision),
+            canonical: kept?.canonical ?? canonical(JSON.parse(text)),
+            position: row.position ?? 0,
+            text,
+          });
+        }
+        baselines.set(name, next);
+        return Option.some(
+          `{"version":1,${JSON.stringify(kind.table)}:[${[...next.values()].map((known) => known.text).join(",")}]}`,
+        );
       });
 
     const diff = (
@@ -292,7 +320,12 @@ export const makePostgresStore = (db: DatabaseShape, node: string | null) =>
           const revision = outcome.revisions.get(change.id);
           if (change.action === "delete") next.delete(change.id);
           else if (revision !== undefined)
-            next.set(change.id, { revision, canonical: canonical(change.body), position: change.position });
+            next.set(change.id, {
+              revision,
+              canonical: canonical(change.body),
+              position: change.position,
+              text: null,
+            });
         }
         baselines.set(name, next);
       });
