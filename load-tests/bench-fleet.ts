@@ -166,7 +166,18 @@ try {
       }
     }),
   );
-  const pgTicks = () => [postmaster, ...childrenOf(postmaster)].reduce((sum, pid) => sum + cpuTicks(pid), 0);
+  // Per process: a backend that ends during the window takes its ticks with it, so only processes there at
+  // both ends are counted (a sum over whichever were there went below zero at 20 × 500).
+  const pgTicks = () =>
+    new Map(
+      [postmaster, ...childrenOf(postmaster)].flatMap((pid) => {
+        try {
+          return [[pid, cpuTicks(pid)] as const];
+        } catch {
+          return []; // ended between the listing and the reading
+        }
+      }),
+    );
   const walAndTx = async () =>
     (
       await pg.admin<{ lsn: string; tx: string }>(
@@ -303,7 +314,13 @@ try {
     node_cpu_percent_total: Math.round(nodeCpu.reduce((a, b) => a + b, 0) * 10) / 10,
     node_cpu_percent_max: Math.round(Math.max(...nodeCpu) * 10) / 10,
     event_loop_p99_ms_max: Math.round(max(loopP99) * 10) / 10,
-    postgres_cpu_percent: Math.round(((after.pg - before.pg) / TICKS / seconds) * 1000) / 10,
+    postgres_cpu_percent:
+      Math.round(
+        ([...after.pg].reduce((sum, [pid, ticks]) => sum + ticks - (before.pg.get(pid) ?? ticks), 0) /
+          TICKS /
+          seconds) *
+          1000,
+      ) / 10,
     wal_bytes_per_s: Math.round(Number(wal) / seconds),
     transactions_per_s: Math.round(((Number(after.db.tx) - Number(before.db.tx)) / seconds) * 10) / 10,
     connections,
