@@ -62,10 +62,14 @@ describe("rtsp output", () => {
         );
         // Everything handed to ffmpeg (from the keyframe on, PAT and PMT in front): then it stops, as an
         // operator stopping the output, and sends what it still holds (the last second, for interleaving).
-        yield* eventually("the stream handed over", () =>
-          output.status().queuedBytes === 0 && output.status().bytesSent > sent.length * 0.7
-            ? true
-            : undefined,
+        // 3.6 s of stream through an ffmpeg that starts and probes slowly while the suite runs in parallel.
+        yield* eventually(
+          "the stream handed over",
+          () =>
+            output.status().queuedBytes === 0 && output.status().bytesSent > sent.length * 0.7
+              ? true
+              : undefined,
+          { timeoutMs: 30_000 },
         );
         const status = output.status();
         expect(status).toMatchObject({ queueDrops: 0, reconnects: 0, errors: 0 });
