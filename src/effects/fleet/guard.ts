@@ -14,8 +14,9 @@
  * - If a peer says it does not reach the database either (it is down for all), or no peer can be reached at
  *   all (they are gone, or the network is down for everyone), the node is isolated. With
  *   `DISTRIBUTARY_ISOLATED=keep` (the default) it keeps sending — the air matters more than the configuration
- *   — says so, and gets its leases back by their terms when the database returns; with `stop` it stops at the
- *   renewal deadline like any holder without word. A peer that accepts connections but has not answered when
+ *   — says so, and gets its leases back by their terms when the database returns (its renewal deadline
+ *   counting from that return, as the others wait a lease time then before they take anything); with `stop`
+ *   it stops at the renewal deadline like any holder without word. A peer that accepts connections but has not answered when
  *   the deadline comes (a loaded machine) does not make the node isolated: it may reach the database.
  *
  * Stopping (`fence`) never waits for the API's commands: a configuration write queued behind a database that
@@ -73,6 +74,16 @@ export const makeGuard = (deps: GuardDeps) => {
   let backAt = Number.NEGATIVE_INFINITY;
   /** When the last successful renewal was sent: the node's leases last until that + ttl, by the database. */
   let renewedSentAt = performance.now();
+  /**
+   * When the database answered again after it was down for all (this node isolated): the nodes back with it
+   * wait a lease time before they take anything, so this node's renewal deadline counts from then too, and it
+   * keeps sending until its first round renews (instead of stopping for the moment in between).
+   */
+  let isolationEndedAt = Number.NEGATIVE_INFINITY;
+  const answeredAgain = () => {
+    if (isolated && deps.policy === "keep") isolationEndedAt = performance.now();
+    isolated = false;
+  };
 
   /** When each statement in flight was sent: one that hangs for a second is an outage too. */
   const pending = new Map<number, number>();
@@ -99,7 +110,7 @@ export const makeGuard = (deps: GuardDeps) => {
         Effect.sync(() => {
           if (!dbOk) backAt = performance.now();
           dbOk = true;
-          isolated = false;
+          answeredAgain();
           lastDbOkAt = performance.now();
         }),
       ),
@@ -174,13 +185,18 @@ export const makeGuard = (deps: GuardDeps) => {
       const reach = answers[index];
       if (reach != null) said.set(node.id, { reach, heardAt, askedAt, ownFailed: !own });
     }
-    if (own) ownOkAskedAt = askedAt;
+    if (own) {
+      ownOkAskedAt = askedAt;
+      answeredAgain();
+    }
   };
 
   const check = Effect.gen(function* () {
     if (deps.holding() === 0 || fenced) return;
     const now = performance.now();
-    const late = now - renewedSentAt > ttl - fenceMarginMs(ttl);
+    const late = now - Math.max(renewedSentAt, isolationEndedAt) > ttl - fenceMarginMs(ttl);
+    // Back from an isolation with `keep`, not yet renewed: the gates move on until the first round renews.
+    if (!late && isolationEndedAt > renewedSentAt && deps.policy === "keep") deps.keepSending();
     // A failed statement, or one in flight for a second (a network cut drops packets: it may hang for two).
     const outage = !dbOk || now - hungSince() >= OUTAGE_MS;
     if (!outage) {
