@@ -5,7 +5,7 @@
  * feeds live in it.
  */
 import { createNodeWebSocket } from "@hono/node-ws";
-import { Effect, FiberSet, Option, Runtime, Stream } from "effect";
+import { Effect, FiberSet, Option, Runtime } from "effect";
 import { Hono, type MiddlewareHandler } from "hono";
 import type { ChannelId } from "../domain/ids.ts";
 import { Channels } from "../effects/channel/channels.ts";
@@ -37,7 +37,7 @@ import { forwardToHolder } from "./forward.ts";
 import { serveHls } from "./hls.ts";
 import { metricsAccessConfig, metricsGuard } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
-import { liveSocket, makeHistories } from "./pages/live.ts";
+import { liveSocket } from "./pages/live.ts";
 import { pagesApp } from "./pages/routes.ts";
 import { sameOriginSocket } from "./pages/session.ts";
 import { internalError, problemResponse } from "./problem.ts";
@@ -152,10 +152,6 @@ export const makeApp = (startedAt: number = Date.now()) =>
       requireRole("viewer"),
       channelsSocket(readModel, bus, runFork, upgradeWebSocket, (token) => Option.isSome(apiToken(token))),
     );
-    const histories = makeHistories();
-    yield* Effect.forkScoped(
-      readModel.changes.pipe(Stream.runForEach((snapshot) => Effect.sync(() => histories.record(snapshot)))),
-    );
     const pages = pagesApp({
       control,
       recordings,
@@ -164,7 +160,6 @@ export const makeApp = (startedAt: number = Date.now()) =>
       medialive,
       auth,
       transfer,
-      histories,
       thumbnails,
       fleet,
       runtime,
@@ -177,7 +172,6 @@ export const makeApp = (startedAt: number = Date.now()) =>
         readModel,
         bus,
         sessions: pages.sessions,
-        histories,
         thumbnails,
         fleet,
         runFork,

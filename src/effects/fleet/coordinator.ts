@@ -79,6 +79,8 @@ export const makeCoordinator = Effect.gen(function* () {
   const roundDue = yield* Queue.sliding<void>(1);
   /** Another node changed the configuration (a notification, or the revision a round read). */
   const reconcileDue = yield* Queue.sliding<void>(1);
+  /** A tether to a peer ended: its port is probed now. */
+  const portsDue = yield* Queue.sliding<void>(1);
   let joined = false;
   const renewalListeners = new Set<(ms: number) => void>();
   const takeovers: Record<TakeoverReason, number> = {
@@ -231,9 +233,9 @@ export const makeCoordinator = Effect.gen(function* () {
         }
         // Nothing is taken while the database does not answer, nor for a lease time after it is back.
         if (mine || draining || settling || !joined || !guard.answered()) continue;
-        const ranking = L.candidates(channel.nodes, live, row.holder ?? book.lastHolder(row.channel));
         const expiry = book.expiresAt(entry);
         if (row.holder === null || expiry <= now) {
+          const ranking = L.candidates(channel.nodes, live, row.holder ?? book.lastHolder(row.channel));
           if (!L.shouldTry(me, ranking, now - expiry)) continue;
           const term = yield* sql("acquire", () => L.acquire(q, me, bootId, row.channel));
           if (term !== null) {
@@ -243,11 +245,13 @@ export const makeCoordinator = Effect.gen(function* () {
           }
           continue;
         }
-        if (!fast || ranking[0] !== me) continue;
+        // A live holder (the case of nearly every row at rest) costs a lookup, not a ranking.
+        if (!fast) continue;
         const holderNode = book.node(row.holder);
         const restarted = holderNode !== undefined && holderNode.bootId !== row.holderBoot;
         const gone = watch.probe(row.holder) === "refused";
         if (!restarted && !gone) continue;
+        if (L.candidates(channel.nodes, live, row.holder)[0] !== me) continue;
         const term = yield* sql("take over", () =>
           L.takeOver(q, me, bootId, row.channel, row.holder ?? "", row.term),
         );
@@ -280,21 +284,34 @@ export const makeCoordinator = Effect.gen(function* () {
     stored,
     wantedHere,
     onRefused: Effect.ignore(decide),
+    wake: () => portsDue.unsafeOffer(undefined),
   });
   const reachable = watch.reachable;
 
-  /** What the pages and the API show of the fleet, made again only when something it is made from moved. */
-  let published = { book: -1, watch: -1, channels: null as ReadonlyArray<ChannelConfig> | null };
+  /**
+   * What the pages and the API show of the fleet: every channel's placement, made again only when something it
+   * is made from moved, and the holders' views as last fetched.
+   */
+  let published = {
+    book: -1,
+    watch: -1,
+    channels: null as ReadonlyArray<ChannelConfig> | null,
+    views: new Map() as ReturnType<typeof book.channelViews>,
+  };
   const publish = Effect.sync(() => {
     const { channels } = configs.current();
     if (
-      published.book === book.version() &&
-      published.watch === watch.version() &&
-      published.channels === channels
+      published.book !== book.version() ||
+      published.watch !== watch.version() ||
+      published.channels !== channels
     )
-      return;
-    published = { book: book.version(), watch: watch.version(), channels };
-    placement.publish(book.channelViews(channels, reachable), watch.remote());
+      published = {
+        book: book.version(),
+        watch: watch.version(),
+        channels,
+        views: book.channelViews(channels, reachable),
+      };
+    placement.publish(published.views, watch.remote());
   });
 
   /** Applies another node's change: the configuration is read again and the runtime brought to it. */
@@ -347,8 +364,14 @@ export const makeCoordinator = Effect.gen(function* () {
   yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(`${TICK_MS} millis`)));
   yield* Effect.forkScoped(Effect.repeat(guard.check, Schedule.spaced(`${GUARD_MS} millis`)));
   yield* Effect.forkScoped(
-    Effect.repeat(Effect.zipRight(watch.ports, publish), Schedule.spaced(`${TICK_MS} millis`)),
+    Effect.forever(
+      Effect.zipRight(
+        Effect.zipRight(watch.ports, publish),
+        Effect.race(Effect.sleep(Duration.millis(TICK_MS)), Queue.take(portsDue)),
+      ),
+    ),
   );
+  yield* Effect.addFinalizer(() => Effect.sync(watch.close));
   yield* Effect.forkScoped(Effect.repeat(Effect.zipRight(watch.views, publish), Schedule.spaced("1 second")));
   // Notifications only raise flags: nothing they lead to (a reconcile waits for the API's lock) holds them up.
   yield* Effect.forkScoped(

@@ -19,6 +19,9 @@ export interface Known {
 export const makeLeaseBook = (me: string, ttl: number) => {
   const known = new Map<string, Known>();
   let nodes: ReadonlyArray<NodeRow> = [];
+  let live: ReadonlyArray<NodeRow> = [];
+  let peers: ReadonlyArray<NodeRow> = [];
+  let nodesShape = "";
   const nodeSeen = new Map<string, { readonly node: NodeRow; readonly readAt: number }>();
   /**
    * The node last seen holding each channel. A released lease names no holder, yet the node that gave it up
@@ -72,16 +75,31 @@ export const makeLeaseBook = (me: string, ttl: number) => {
     nodes: () => nodes,
     node: (id: string) => nodeSeen.get(id)?.node,
     /** Nodes that beat within three lease times, but this one: the peers it may ask. */
-    peers: () => nodes.filter((node) => node.id !== me && node.heartbeatAgeMs < 3 * ttl),
-    /** Nodes that beat within a lease time: the ones that may take a lease. */
-    live: () => nodes.filter((node) => node.heartbeatAgeMs < ttl),
+    peers: () => peers,
+    /** Nodes that beat within a lease time: the ones that may take a lease (the same array until it changes). */
+    live: () => live,
 
-    /** A round's nodes, read by a statement sent at `readAt`. */
+    /**
+     * A round's nodes, read by a statement sent at `readAt`. The version moves only when something the views
+     * show of them did (who is there, where, which boot, draining, and their heartbeat's age in lease times):
+     * a round a second at rest does not make every channel's view again.
+     */
     setNodes: (rows: ReadonlyArray<NodeRow>, readAt: number) => {
       nodes = rows;
-      version += 1;
       nodeSeen.clear();
       for (const node of rows) nodeSeen.set(node.id, { node, readAt });
+      const shape = rows
+        .map(
+          (node) =>
+            `${node.id} ${node.url} ${node.bootId} ${node.draining} ${Math.min(4, Math.floor(node.heartbeatAgeMs / ttl))} ${node.heartbeatAgeMs > 30_000}`,
+        )
+        .join("\n");
+      if (shape !== nodesShape) {
+        nodesShape = shape;
+        version += 1;
+        live = rows.filter((node) => node.heartbeatAgeMs < ttl);
+        peers = rows.filter((node) => node.id !== me && node.heartbeatAgeMs < 3 * ttl);
+      }
     },
     /** Lease rows read by a statement sent at `readAt`. */
     learn: (rows: ReadonlyArray<L.LeaseRow>, readAt: number) => {
@@ -155,7 +173,6 @@ export const makeLeaseBook = (me: string, ttl: number) => {
 
     /** Each configured channel's holder, term and standbys, as the pages and the API show them. */
     channelViews: (channels: ReadonlyArray<ChannelConfig>, reachable: (id: string) => boolean) => {
-      const live = nodes.filter((node) => node.heartbeatAgeMs < ttl);
       const now = performance.now();
       const views = new Map<string, ChannelFleetView>();
       for (const channel of channels) {

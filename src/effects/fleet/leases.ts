@@ -236,12 +236,25 @@ export const RANK_STEP_MS = 1000;
  * takes its own channel again (after a restart) only when no other node does, as when it is the channel's
  * only node. Its standbys are this ranking without the holder.
  */
+const eligibleSets = new WeakMap<ReadonlyArray<unknown>, ReadonlySet<string>>();
+/** The live nodes that are not draining, worked out once per list of live nodes (the book keeps one a round). */
+const eligibleOf = (
+  liveNodes: ReadonlyArray<{ readonly id: string; readonly draining: boolean }>,
+): ReadonlySet<string> => {
+  let eligible = eligibleSets.get(liveNodes);
+  if (eligible === undefined) {
+    eligible = new Set(liveNodes.filter((node) => !node.draining).map((node) => node.id));
+    eligibleSets.set(liveNodes, eligible);
+  }
+  return eligible;
+};
+
 export const candidates = (
   channelNodes: ReadonlyArray<string> | undefined,
   liveNodes: ReadonlyArray<{ readonly id: string; readonly draining: boolean }>,
   holder: string | null,
 ): ReadonlyArray<string> => {
-  const eligible = new Set(liveNodes.filter((node) => !node.draining).map((node) => node.id));
+  const eligible = eligibleOf(liveNodes);
   const order = channelNodes === undefined || channelNodes.length === 0 ? [...eligible].sort() : channelNodes;
   const ranked = order.filter((id) => eligible.has(id) && id !== holder);
   return holder !== null && order.includes(holder) && eligible.has(holder) ? [...ranked, holder] : ranked;

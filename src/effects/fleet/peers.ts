@@ -4,39 +4,88 @@
  * sign; no answer at all means it cannot be told apart from a partition), whether it reaches the database (the
  * question a holder asks before it fences itself), and its own view of the channels it holds.
  */
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import type { ChannelView } from "../../domain/views.ts";
 
 export type PortProbe = "open" | "refused" | "silent";
 
-/** Connects to the node's URL's port and hangs up at once. */
-export const probePort = (url: string, timeoutMs: number): Promise<PortProbe> =>
+/**
+ * Connects to the node's URL's port. With `keep`, a connection that opens is kept and returned (nothing is
+ * sent on it); without, it hangs up at once.
+ */
+const connectPort = (
+  url: string,
+  timeoutMs: number,
+  keep: boolean,
+): Promise<{ readonly probe: PortProbe; readonly socket: Socket | null }> =>
   new Promise((resolve) => {
     let target: URL;
     try {
       target = new URL(url);
     } catch {
-      resolve("silent");
+      resolve({ probe: "silent", socket: null });
       return;
     }
     const port = Number(target.port || (target.protocol === "https:" ? 443 : 80));
     const socket = connect({ host: target.hostname.replace(/^\[|\]$/g, ""), port });
     let settled = false;
-    const done = (result: PortProbe) => {
+    const done = (probe: PortProbe) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      socket.destroy();
-      resolve(result);
+      const kept = probe === "open" && keep;
+      if (!kept) socket.destroy();
+      resolve({ probe, socket: kept ? socket : null });
     };
     // Timers run before the event loop polls its sockets: on a loop that ran late, a refusal that came in
     // time would lose to the timer. Deciding "silent" one turn later lets the poll read it first.
     const timer = setTimeout(() => setImmediate(() => done("silent")), timeoutMs);
     socket.once("connect", () => done("open"));
-    socket.once("error", (error: NodeJS.ErrnoException) =>
+    socket.on("error", (error: NodeJS.ErrnoException) =>
       done(error.code === "ECONNREFUSED" ? "refused" : "silent"),
     );
   });
+
+/** Connects to the node's URL's port and hangs up at once. */
+export const probePort = async (url: string, timeoutMs: number): Promise<PortProbe> =>
+  (await connectPort(url, timeoutMs, false)).probe;
+
+/**
+ * A connection to a node's port kept open, on which nothing is sent: it costs nothing while it lasts, and it
+ * ends the moment the node's process dies (the kernel closes its sockets), long before any timer would notice.
+ */
+export interface Tether {
+  readonly close: () => void;
+}
+
+/**
+ * Connects to the node's port and keeps the connection if it opens: `onEnd` is called when it ends, but not
+ * after `close`. The probe says how the connection went.
+ */
+export const tetherPort = async (
+  url: string,
+  timeoutMs: number,
+  onEnd: () => void,
+): Promise<{ readonly probe: PortProbe; readonly tether: Tether | null }> => {
+  const { probe, socket } = await connectPort(url, timeoutMs, true);
+  if (socket === null) return { probe, tether: null };
+  let closed = false;
+  // Whatever the peer sends is dropped; the socket never keeps the process up.
+  socket.unref();
+  socket.resume();
+  socket.once("close", () => {
+    if (!closed) onEnd();
+  });
+  return {
+    probe,
+    tether: {
+      close: () => {
+        closed = true;
+        socket.destroy();
+      },
+    },
+  };
+};
 
 const getJson = async (url: string, token: string, timeoutMs: number): Promise<unknown> => {
   const response = await fetch(url, {

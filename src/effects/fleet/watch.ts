@@ -1,15 +1,17 @@
 /**
- * What a node watches of its peers over the network: their ports (a refusal is the fast takeover's sign) and
- * the views of the channels they hold. Only what this node needs: the ports of the holders it is the first
- * standby for and of peers whose last probe did not connect, and each second one more peer in turn; the views
- * of the channels it stands by for. So the probes a node makes do not grow with the fleet.
+ * What a node watches of its peers over the network: their processes (a refusal is the fast takeover's sign)
+ * and the views of the channels they hold. Only what this node needs: a tether (a connection kept open, which
+ * ends the moment the peer's process dies) to each holder of a channel it stands by for, and each second a
+ * probe of one more peer in turn, so that every peer's state is known; every peer's port each tick while the
+ * database does not answer (the guard needs to know which it can reach). The views of the channels it stands
+ * by for, each second. So a node at rest makes one connection a second, however large the fleet.
  */
 import { Effect } from "effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { ChannelView } from "../../domain/views.ts";
 import type { LeaseBook } from "./lease-book.ts";
 import * as L from "./leases.ts";
-import { type PortProbe, peerChannels, probePort } from "./peers.ts";
+import { type PortProbe, peerChannels, probePort, type Tether, tetherPort } from "./peers.ts";
 
 const PEER_TIMEOUT_MS = 600;
 
@@ -22,75 +24,109 @@ export interface WatchContext {
   readonly wantedHere: (channel: ChannelConfig | undefined) => channel is ChannelConfig;
   /** What a refusal leads to at once (the coordinator decides about the holder's leases). */
   readonly onRefused: Effect.Effect<void>;
+  /** Runs `ports` now rather than at the next tick: a tether ended. */
+  readonly wake: () => void;
 }
 
 export const makeWatch = (ctx: WatchContext) => {
   const { me, token, book } = ctx;
   const probes = new Map<string, PortProbe>();
-  /** Moves whenever a probe's answer or the views fetched do. */
+  const tethers = new Map<string, Tether | "connecting">();
+  /** Moves whenever a probe's answer does. */
   let version = 0;
+  let stopped = false;
+  const answered = (id: string, probe: PortProbe) => {
+    if (probes.get(id) !== probe) version += 1;
+    probes.set(id, probe);
+  };
 
-  /** The nodes holding the channels this node stands by for, the first standby's or any standby's. */
-  const standingBy = (firstOnly: boolean) => {
+  /** The nodes holding the channels this node stands by for, with those channels. */
+  const standingBy = () => {
     const holders = new Map<string, Set<string>>();
     const live = book.live();
     for (const { row } of book.rows()) {
       if (row.holder === null || row.holder === me) continue;
       const channel = ctx.stored(row.channel);
       if (!ctx.wantedHere(channel)) continue;
-      const ranking = L.candidates(channel.nodes, live, row.holder);
-      if (firstOnly ? ranking[0] !== me : !ranking.includes(me)) continue;
+      if (!L.candidates(channel.nodes, live, row.holder).includes(me)) continue;
       const ids = holders.get(row.holder) ?? new Set<string>();
       ids.add(row.channel);
       holders.set(row.holder, ids);
     }
     return holders;
   };
+  /** As last worked out (each second, with the views, and whenever the lease book moved). */
+  let watched = { version: -1, at: Number.NEGATIVE_INFINITY, holders: new Map<string, Set<string>>() };
+  const watchedNow = () => {
+    const now = performance.now();
+    if (watched.version !== book.version() || now - watched.at >= 1000)
+      watched = { version: book.version(), at: now, holders: standingBy() };
+    return watched.holders;
+  };
 
   /**
-   * Every tick, the ports of the holders this node is the first standby for and of the peers whose last probe
-   * did not connect; every second one more peer in turn, so that every peer's state is known; every peer's
-   * while the database does not answer (the guard needs to know which it can reach). A refusal is acted on at
-   * once.
+   * Each tick (and at once when a tether ends): a tether to each holder watched that has none, which is also
+   * the probe of its port; a probe of one more peer each second in turn, and of every peer while the database
+   * does not answer. A refusal is acted on at once.
    */
   let turn = 0;
   let turnAt = Number.NEGATIVE_INFINITY;
   const ports = Effect.gen(function* () {
     const peers = book.peers();
-    const first = standingBy(true);
+    const holders = watchedNow();
     const now = performance.now();
     const next = now - turnAt >= 1000 ? (turn + 1) % Math.max(1, peers.length) : -1;
     if (next >= 0) [turn, turnAt] = [next, now];
-    const targets = peers.filter(
-      (node, index) =>
-        !ctx.databaseReachable() ||
-        index === next ||
-        first.has(node.id) ||
-        (probes.get(node.id) ?? "open") !== "open",
-    );
+    const isPeer = new Set(peers.map((node) => node.id));
     for (const id of probes.keys())
-      if (!peers.some((node) => node.id === id)) {
+      if (!isPeer.has(id)) {
         probes.delete(id);
         version += 1;
       }
-    const refused = yield* Effect.promise(() =>
+    for (const [id, tether] of tethers)
+      if ((!isPeer.has(id) || !holders.has(id)) && tether !== "connecting") {
+        tether.close();
+        tethers.delete(id);
+      }
+    const tether = async (node: { readonly id: string; readonly url: string }) => {
+      tethers.set(node.id, "connecting");
+      const { probe, tether } = await tetherPort(node.url, PEER_TIMEOUT_MS, () => {
+        // The peer's process is gone, or it closed the connection: the next tick, now, connects again,
+        // and a refusal then is the fast takeover's sign.
+        tethers.delete(node.id);
+        ctx.wake();
+      });
+      if (tether === null || stopped) {
+        tethers.delete(node.id);
+        tether?.close();
+      } else tethers.set(node.id, tether);
+      answered(node.id, probe);
+      return probe;
+    };
+    const probe = async (node: { readonly id: string; readonly url: string }) => {
+      const probe = await probePort(node.url, PEER_TIMEOUT_MS);
+      answered(node.id, probe);
+      return probe;
+    };
+    const answers = yield* Effect.promise(() =>
       Promise.all(
-        targets.map(async (node) => {
-          const probe = await probePort(node.url, PEER_TIMEOUT_MS);
-          if (probes.get(node.id) !== probe) version += 1;
-          probes.set(node.id, probe);
-          return probe === "refused";
-        }),
+        peers.flatMap((node, index) =>
+          holders.has(node.id) && !tethers.has(node.id)
+            ? [tether(node)]
+            : !ctx.databaseReachable() || index === next || (probes.get(node.id) ?? "open") !== "open"
+              ? [probe(node)]
+              : [],
+        ),
       ),
     );
-    if (refused.some(Boolean)) yield* ctx.onRefused;
+    if (answers.includes("refused")) yield* ctx.onRefused;
   });
 
   /** Every second, the views of the channels this node stands by for, from their holders. */
   let remote = new Map<string, ChannelView>();
   const views = Effect.promise(async () => {
     const next = new Map<string, ChannelView>();
-    const wanted = standingBy(false);
+    const wanted = watchedNow();
     await Promise.all(
       book
         .peers()
@@ -105,7 +141,6 @@ export const makeWatch = (ctx: WatchContext) => {
         }),
     );
     remote = next;
-    version += 1;
   });
   const reachable = (id: string) => id === me || (probes.get(id) ?? "open") === "open";
 
@@ -117,5 +152,11 @@ export const makeWatch = (ctx: WatchContext) => {
     version: () => version,
     /** Whether this node's probes connect to node `id` (one it has not probed yet counts as reachable). */
     reachable,
+    /** Hangs up every tether. */
+    close: () => {
+      stopped = true;
+      for (const tether of tethers.values()) if (tether !== "connecting") tether.close();
+      tethers.clear();
+    },
   } as const;
 };

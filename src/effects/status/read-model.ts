@@ -32,6 +32,8 @@ import {
 } from "./projections.ts";
 
 export const READ_MODEL_TICK = "1 second";
+/** How many ticks of bitrate a sparkline shows. */
+const HISTORY = 30;
 
 /** Events after which the snapshot is re-published at once rather than at the next tick. */
 const VISIBLE: ReadonlySet<ChannelEventType> = new Set<ChannelEventType>([
@@ -195,24 +197,62 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
       for (const key of remuxTold.keys()) if (!live.has(key)) remuxTold.delete(key);
     });
 
-    let seq = 0;
-    const build = (): StatusSnapshot => {
-      const at = Date.now();
-      seq += 1;
-      return { seq, at, channels: configs.current().channels.map((channel) => view(channel, at)) };
+    /**
+     * The last HISTORY bitrates of every output shown as on air (here, or by its holder in a fleet), one a
+     * tick: the pages' sparklines.
+     */
+    const histories = new Map<string, number[]>();
+    const record = () => {
+      const seen = new Set<string>();
+      for (const channel of configs.current().channels) {
+        const remote = placement.remote(channel.id);
+        if (remote === undefined && channels.state(channel.id) !== "running") continue;
+        for (const output of channel.outputs) {
+          const key = outputKey(channel.id, output.id);
+          const bps =
+            remote === undefined
+              ? bitrate(key)
+              : (remote.outputs.find((o) => o.id === output.id)?.bitrate_bps ?? 0);
+          seen.add(key);
+          const values = histories.get(key) ?? [];
+          values.push(bps);
+          if (values.length > HISTORY) values.shift();
+          histories.set(key, values);
+        }
+      }
+      for (const key of histories.keys()) if (!seen.has(key)) histories.delete(key);
     };
-    const ref = yield* SubscriptionRef.make<StatusSnapshot>(build());
-    let latest = yield* SubscriptionRef.get(ref);
+
+    // A snapshot is built when somebody reads it, once per tick or change at most: a node with hundreds of
+    // channels and nobody looking builds none. While a page or a WebSocket client is subscribed, each is
+    // published as it comes.
+    let seq = 0;
+    let latest: StatusSnapshot = { seq, at: Date.now(), channels: [] };
+    let stale = true;
+    const snapshot = (): StatusSnapshot => {
+      if (stale) {
+        stale = false;
+        const at = Date.now();
+        seq += 1;
+        latest = { seq, at, channels: configs.current().channels.map((channel) => view(channel, at)) };
+      }
+      return latest;
+    };
+    const ref = yield* SubscriptionRef.make<StatusSnapshot>(snapshot());
+    let subscribers = 0;
     const publish = Effect.suspend(() => {
-      latest = build();
-      return SubscriptionRef.set(ref, latest);
+      stale = true;
+      return subscribers === 0 ? Effect.void : SubscriptionRef.set(ref, snapshot());
     });
     // The workers' counters first (one message each), so the snapshot shows them as they are now.
     const refresh = Effect.zipRight(channels.sync, publish).pipe(Effect.withSpan("ReadModel.refresh"));
 
     yield* Effect.forkScoped(
       Effect.repeat(
-        Effect.zipRight(channels.sync, Effect.zipRight(sample, publish)),
+        Effect.zipRight(
+          channels.sync,
+          Effect.zipRight(Effect.zipRight(sample, Effect.sync(record)), publish),
+        ),
         Schedule.spaced(READ_MODEL_TICK),
       ),
     );
@@ -232,22 +272,21 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
     };
     const encoder = new TextEncoder();
     const serialised = () => {
-      if (json.seq !== latest.seq) {
-        const text = JSON.stringify(latest.channels);
-        json = { seq: latest.seq, text, message: encoder.encode(`{"channels":${text}}`) };
+      const { seq, channels } = snapshot();
+      if (json.seq !== seq) {
+        const text = JSON.stringify(channels);
+        json = { seq, text, message: encoder.encode(`{"channels":${text}}`) };
       }
       return json;
     };
 
     const find = (id: string): Effect.Effect<ChannelView, ControlError> =>
-      Effect.flatMap(configs.find(id), (channel) =>
-        Effect.succeed(latest.channels.find((c) => c.id === channel.id) ?? view(channel, Date.now())),
-      );
+      Effect.flatMap(configs.find(id), (channel) => Effect.succeed(view(channel, Date.now())));
 
     const detail = Effect.fn("ReadModel.detail")(function* (id: string) {
       const channel = yield* configs.find(id);
       const runtime = yield* channels.status(channel.id);
-      const summary = latest.channels.find((c) => c.id === channel.id) ?? view(channel, Date.now());
+      const summary = view(channel, Date.now());
       const stats: ChannelStats = {
         id: channel.id,
         status: channels.state(channel.id),
@@ -262,8 +301,8 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
     });
 
     return {
-      /** The latest snapshot; never built on the caller's behalf. */
-      current: (): StatusSnapshot => latest,
+      /** The snapshot of the last tick or change (built now if nobody asked for it since). */
+      current: snapshot,
       /** The workers' counters brought up to now, for `fresh` to read (one message per worker). */
       sync: channels.sync,
       /**
@@ -279,8 +318,12 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         };
       },
       /** The latest snapshot's views of the channels named (in the snapshot's order). */
-      channelsOf: (ids: ReadonlySet<string>): ReadonlyArray<ChannelView> =>
-        latest.channels.filter((channel) => ids.has(channel.id)),
+      channelsOf: (ids: ReadonlySet<string>): ReadonlyArray<ChannelView> => {
+        const at = Date.now();
+        return configs
+          .current()
+          .channels.flatMap((channel) => (ids.has(channel.id) ? [view(channel, at)] : []));
+      },
       /** The latest snapshot's channel list as JSON, serialised once per snapshot for every reader. */
       channelsJson: (): string => serialised().text,
       /**
@@ -289,7 +332,20 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
        */
       channelsMessage: (): Uint8Array<ArrayBuffer> => serialised().message,
       /** The current snapshot, then every new one; a slow reader skips to the latest. */
-      changes: ref.changes,
+      changes: Stream.unwrapScoped(
+        Effect.gen(function* () {
+          yield* Effect.acquireRelease(
+            Effect.sync(() => (subscribers += 1)),
+            () => Effect.sync(() => (subscribers -= 1)),
+          );
+          const now = snapshot();
+          if ((yield* SubscriptionRef.get(ref)) !== now) yield* SubscriptionRef.set(ref, now);
+          return ref.changes;
+        }),
+      ),
+      /** The sparkline of an output: its bitrate at each of the last ticks, oldest first. */
+      history: (channel: string, output: string): ReadonlyArray<number> =>
+        histories.get(outputKey(channel, output)) ?? [],
       /** Takes a new snapshot now: the commands call it so that their answer and readers see the change. */
       refresh,
       channel: find,

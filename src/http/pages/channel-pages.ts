@@ -37,7 +37,7 @@ const fromOverview = (c: Context) => {
 };
 
 export const channelPages = (services: PageServices) => {
-  const { control, recordings: recordingFiles, readModel, bus, histories, thumbnails } = services;
+  const { control, recordings: recordingFiles, readModel, bus, thumbnails } = services;
   const page = pageOn(services.runtime);
   const app = new Hono<AuthEnv>();
 
@@ -112,7 +112,7 @@ export const channelPages = (services: PageServices) => {
           viewer: viewerOf(c),
           cues: cues.slice(-50),
           events: bus.recent({ channel: id, limit: 100 }),
-          history: (outputId) => histories.of(id, outputId),
+          history: (outputId) => readModel.history(id, outputId),
           host: new URL(c.req.url).hostname,
           recordings,
           ...(form === undefined ? {} : { form }),

@@ -19,7 +19,6 @@ import type { Recordings } from "../../effects/outputs/recordings.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
 import type { Thumbnails } from "../../effects/status/thumbnails.ts";
 import type { AuthEnv, FailureLimiter } from "../auth.ts";
-import type { Histories } from "./live.ts";
 
 export interface PageServices {
   readonly control: Control;
@@ -29,7 +28,6 @@ export interface PageServices {
   readonly medialive: MediaLive;
   readonly auth: Auth;
   readonly transfer: ConfigTransfer;
-  readonly histories: Histories;
   readonly thumbnails: Thumbnails;
   readonly fleet: FleetShape;
   readonly runtime: Runtime.Runtime<never>;

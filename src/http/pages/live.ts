@@ -33,38 +33,12 @@ import type { Thumbnails } from "../../effects/status/thumbnails.ts";
 import type { RunFork } from "../ws.ts";
 import type { makeSessions } from "./session.ts";
 
-const HISTORY = 30;
-
 /** Templates may render asynchronously (hono/html): their parts, awaited and joined. */
 const joined = (parts: ReadonlyArray<string | Promise<string>>): Effect.Effect<string> =>
   Effect.map(
     Effect.promise(() => Promise.all(parts)),
     (texts) => texts.join(""),
   );
-
-/** The last bitrates of every output, one per snapshot: the sparklines. */
-export const makeHistories = () => {
-  const histories = new Map<string, number[]>();
-  return {
-    record: (snapshot: StatusSnapshot) => {
-      const seen = new Set<string>();
-      for (const channel of snapshot.channels) {
-        for (const output of channel.outputs) {
-          const key = `${channel.id}/${output.id}`;
-          seen.add(key);
-          const values = histories.get(key) ?? [];
-          values.push(output.bitrate_bps);
-          if (values.length > HISTORY) values.shift();
-          histories.set(key, values);
-        }
-      }
-      for (const key of histories.keys()) if (!seen.has(key)) histories.delete(key);
-    },
-    of: (channel: string, output: string): ReadonlyArray<number> =>
-      histories.get(`${channel}/${output}`) ?? [],
-  };
-};
-export type Histories = ReturnType<typeof makeHistories>;
 
 type Message =
   | { readonly kind: "snapshot"; readonly snapshot: StatusSnapshot }
@@ -74,7 +48,6 @@ export const liveSocket = (deps: {
   readonly readModel: ReadModel;
   readonly bus: EventBus;
   readonly sessions: ReturnType<typeof makeSessions>;
-  readonly histories: Histories;
   readonly thumbnails: Thumbnails;
   readonly fleet: FleetShape;
   readonly runFork: RunFork;
@@ -141,7 +114,7 @@ export const liveSocket = (deps: {
           channelHead(channel, viewer),
           medialiveSection(channel, viewer),
           inputsSection(channel, viewer),
-          outputsSection(channel, viewer, (outputId) => deps.histories.of(channel.id, outputId)),
+          outputsSection(channel, viewer, (outputId) => deps.readModel.history(channel.id, outputId)),
         ];
         // The PID tables cost a walk of the core's tables: every fifth snapshot is enough for them.
         if (tick % 5 === 0 && channel.status === "running") {
