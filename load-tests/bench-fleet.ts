@@ -10,12 +10,13 @@
  * long after a `kill -9` of a node (from its port refusing) every channel it held has a new holder, and how
  * long a change made on one node takes to reach every other.
  *
- *   npm run bench:fleet -- --nodes 10 --channels 200 --seconds 30 [--repo DIR] [--json]
+ *   npm run bench:fleet -- --nodes 10 --channels 200 --seconds 30 [--repo DIR] [--logs DIR] [--json]
  *
- * `--repo DIR` runs DIR/bin/distributary (another checkout, set up: an older commit, to compare).
+ * `--repo DIR` runs DIR/bin/distributary (another checkout, set up: an older commit, to compare); `--logs DIR`
+ * keeps each node's log there (DIR/n01.log, …) instead of dropping it.
  */
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     channels: { type: "string", default: "30" },
     seconds: { type: "string", default: "30" },
     repo: { type: "string" },
+    logs: { type: "string" },
     json: { type: "boolean", default: false },
   },
 });
@@ -89,6 +91,9 @@ const cleanUp = async () => {
 };
 process.once("SIGINT", () => void cleanUp().finally(() => process.exit(130)));
 
+if (values.logs !== undefined) mkdirSync(values.logs, { recursive: true });
+const log = (id: string) => openSync(join(values.logs ?? "", `${id}.log`), "a");
+
 try {
   const started = performance.now();
   for (const [i, id] of ids.entries()) {
@@ -107,13 +112,13 @@ try {
         join(dir, id),
       ],
       {
-        stdio: ["ignore", "ignore", "ignore"],
+        stdio: values.logs === undefined ? ["ignore", "ignore", "ignore"] : ["ignore", log(id), log(id)],
         env: {
           PATH: process.env.PATH,
           HOME: process.env.HOME,
           DISTRIBUTARY_ADMIN_TOKEN: TOKEN,
           DISTRIBUTARY_WORKERS: "0",
-          DISTRIBUTARY_LOG_LEVEL: "warn",
+          DISTRIBUTARY_LOG_LEVEL: values.logs === undefined ? "warn" : "info",
           DISTRIBUTARY_METRICS_AUTH: "loopback",
           DISTRIBUTARY_DATABASE_URL: pg.url,
           DISTRIBUTARY_NODE_ID: id,

@@ -135,17 +135,34 @@ export const makeCoordinator = Effect.gen(function* () {
 
   /** Until when the last renewal lets the held channels send (runtime/send-gates.ts). */
   let gateUntil = 0;
-  const startSending = (id: string, term: number, reason: TakeoverReason | null) =>
+  const startSendingAll = (
+    leases: ReadonlyArray<{
+      readonly channel: string;
+      readonly term: number;
+      readonly reason: TakeoverReason | null;
+    }>,
+  ) =>
     Effect.gen(function* () {
-      held.set(id, term);
-      setTerm(id, term);
-      if (!guard.fenced()) sendUntil(id, gateUntil);
-      if (reason !== null) takeovers[reason] += 1;
-      if (!guard.fenced()) yield* resume.locked(resume.hold(id as ChannelId, true));
-      yield* Effect.logInfo(
-        `fleet: node ${me} holds channel ${id} (term ${term}${reason === null ? "" : `, ${reason}`})`,
-      );
+      for (const { channel: id, term, reason } of leases) {
+        held.set(id, term);
+        setTerm(id, term);
+        if (!guard.fenced()) sendUntil(id, gateUntil);
+        if (reason !== null) takeovers[reason] += 1;
+      }
+      if (!guard.fenced())
+        yield* resume.locked(
+          Effect.forEach(leases, ({ channel: id }) => resume.hold(id as ChannelId, true), {
+            concurrency: "unbounded",
+            discard: true,
+          }),
+        );
+      for (const { channel: id, term, reason } of leases)
+        yield* Effect.logInfo(
+          `fleet: node ${me} holds channel ${id} (term ${term}${reason === null ? "" : `, ${reason}`})`,
+        );
     });
+  const startSending = (id: string, term: number, reason: TakeoverReason | null) =>
+    startSendingAll([{ channel: id, term, reason }]);
   /** Stops at once, without waiting for the API's lock. */
   const stopSending = (id: string, why: string) =>
     Effect.gen(function* () {
@@ -208,11 +225,22 @@ export const makeCoordinator = Effect.gen(function* () {
 
   const decideLock = yield* Effect.makeSemaphore(1);
   /** What this node does about each lease it knows: statements only where something is to be done. */
+  /**
+   * What the last pass over the leases was made from, and until when it holds: a pass whose inputs did not
+   * move (the book, the probes, the configuration, this node's state) finds nothing new to do before the
+   * first lease it saw can expire or a standby's turn comes, and at rest a pass a second is enough.
+   */
+  let lastPass = { key: "", channels: null as ReadonlyArray<ChannelConfig> | null, until: 0 };
   const decide = decideLock.withPermits(1)(
     Effect.gen(function* () {
       const now = performance.now();
       const live = book.live();
       const settling = guard.settling();
+      const { channels: configured } = configs.current();
+      const key = `${book.version()} ${watch.version()} ${held.size} ${draining} ${settling} ${joined} ${guard.answered()}`;
+      if (key === lastPass.key && configured === lastPass.channels && now < lastPass.until) return;
+      let until = now + 1000;
+      const takes: Array<{ channel: string; holder: string; term: number; reason: TakeoverReason }> = [];
       for (const entry of book.rows()) {
         const { row } = entry;
         const channel = stored(row.channel);
@@ -236,7 +264,11 @@ export const makeCoordinator = Effect.gen(function* () {
         const expiry = book.expiresAt(entry);
         if (row.holder === null || expiry <= now) {
           const ranking = L.candidates(channel.nodes, live, row.holder ?? book.lastHolder(row.channel));
-          if (!L.shouldTry(me, ranking, now - expiry)) continue;
+          if (!L.shouldTry(me, ranking, now - expiry)) {
+            const rank = ranking.indexOf(me);
+            if (rank >= 0) until = Math.min(until, expiry + rank * L.RANK_STEP_MS);
+            continue;
+          }
           const term = yield* sql("acquire", () => L.acquire(q, me, bootId, row.channel));
           if (term !== null) {
             book.wrote(row.channel, me, bootId, term);
@@ -246,19 +278,31 @@ export const makeCoordinator = Effect.gen(function* () {
           continue;
         }
         // A live holder (the case of nearly every row at rest) costs a lookup, not a ranking.
+        until = Math.min(until, expiry);
         if (!fast) continue;
         const holderNode = book.node(row.holder);
         const restarted = holderNode !== undefined && holderNode.bootId !== row.holderBoot;
         const gone = watch.probe(row.holder) === "refused";
         if (!restarted && !gone) continue;
         if (L.candidates(channel.nodes, live, row.holder)[0] !== me) continue;
-        const term = yield* sql("take over", () =>
-          L.takeOver(q, me, bootId, row.channel, row.holder ?? "", row.term),
-        );
-        if (term === null) continue;
-        book.wrote(row.channel, me, bootId, term);
-        yield* startSending(row.channel, term, restarted ? "holder_restarted" : "holder_gone");
+        takes.push({
+          channel: row.channel,
+          holder: row.holder,
+          term: row.term,
+          reason: restarted ? "holder_restarted" : "holder_gone",
+        });
       }
+      lastPass = { key, channels: configured, until };
+      // A dead holder's channels are taken in one statement, and their outputs started together.
+      if (takes.length === 0) return;
+      const terms = yield* sql("take over", () => L.takeOverMany(q, me, bootId, takes));
+      const taken = takes.flatMap((take) => {
+        const term = terms.get(take.channel);
+        if (term === undefined) return [];
+        book.wrote(take.channel, me, bootId, term);
+        return [{ ...take, term }];
+      });
+      yield* startSendingAll(taken);
     }),
   );
 

@@ -109,16 +109,23 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
       }
     };
 
-    const flush = Effect.suspend(() => {
-      collect();
-      // Channels deleted since are forgotten.
-      const known = new Set<string>(configs.current().channels.map((channel) => channel.id));
+    let checkedAgainst: ReadonlyArray<unknown> | null = null;
+    const forgetDeleted = (known: ReadonlySet<string>) => {
       for (const id of history.keys()) {
         if (!known.has(id)) {
           history.delete(id);
           forgotten.push(id);
           dirty = true;
         }
+      }
+    };
+    const flush = Effect.suspend(() => {
+      collect();
+      // Channels deleted since are forgotten (looked for only when the configuration changed).
+      const { channels: configured } = configs.current();
+      if (configured !== checkedAgainst) {
+        checkedAgainst = configured;
+        forgetDeleted(new Set<string>(configured.map((channel) => channel.id)));
       }
       if (!dirty) return Effect.void;
       dirty = false;
