@@ -12,6 +12,9 @@ import type { ChannelConfig } from "../../domain/channel.ts";
 import type { ChannelFleetView, ChannelView } from "../../domain/views.ts";
 import { databaseUrl, nodeId } from "./settings.ts";
 
+/** How long the holders' views are fetched after the last time somebody read one. */
+const REMOTE_WANTED_MS = 30_000;
+
 export class Placement extends Effect.Service<Placement>()("distributary/Placement", {
   effect: Effect.gen(function* () {
     // Known before any channel starts: a fleet node resumes its channels as standbys, never sending
@@ -22,6 +25,7 @@ export class Placement extends Effect.Service<Placement>()("distributary/Placeme
     const held = new Set<string>();
     let fleetViews: ReadonlyMap<string, ChannelFleetView> = new Map();
     let remoteViews: ReadonlyMap<string, ChannelView> = new Map();
+    let remoteAskedAt = Number.NEGATIVE_INFINITY;
     return {
       /** This node's id in a fleet; null on one box. */
       node: (): string | null => node,
@@ -35,9 +39,20 @@ export class Placement extends Effect.Service<Placement>()("distributary/Placeme
       holds: (channelId: string): boolean => node === null || held.has(channelId),
       /** The channel's holder, term and standbys; undefined on one box. */
       fleet: (channelId: string): ChannelFleetView | undefined => fleetViews.get(channelId),
-      /** The holder's own view of a channel another node holds (its live figures), when it answered. */
-      remote: (channelId: string): ChannelView | undefined =>
+      /**
+       * The holder's own view of a channel another node holds (its live figures), when it answered. Asking is
+       * what keeps them coming: the coordinator fetches them while somebody reads them (`remoteWanted`).
+       */
+      remote: (channelId: string): ChannelView | undefined => {
+        if (node === null || held.has(channelId)) return undefined;
+        remoteAskedAt = performance.now();
+        return remoteViews.get(channelId);
+      },
+      /** As `remote`, without asking for more. */
+      peekRemote: (channelId: string): ChannelView | undefined =>
         node !== null && !held.has(channelId) ? remoteViews.get(channelId) : undefined,
+      /** Whether somebody read the holders' views in the last REMOTE_WANTED_MS: nobody looking, nothing fetched. */
+      remoteWanted: (): boolean => performance.now() - remoteAskedAt < REMOTE_WANTED_MS,
 
       /** For the fleet's coordinator: this node now holds (or no longer holds) the channel's lease. */
       setHeld: (channelId: string, holds: boolean): void => {

@@ -329,6 +329,7 @@ export const makeCoordinator = Effect.gen(function* () {
     wantedHere,
     onRefused: Effect.ignore(decide),
     wake: () => portsDue.unsafeOffer(undefined),
+    viewsWanted: placement.remoteWanted,
   });
   const reachable = watch.reachable;
 

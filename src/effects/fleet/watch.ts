@@ -4,7 +4,8 @@
  * ends the moment the peer's process dies) to each holder of a channel it stands by for, and each second a
  * probe of one more peer in turn, so that every peer's state is known; every peer's port each tick while the
  * database does not answer (the guard needs to know which it can reach). The views of the channels it stands
- * by for, each second. So a node at rest makes one connection a second, however large the fleet.
+ * by for, each second while somebody reads them. So a node at rest makes one connection a second, however
+ * large the fleet, and no request.
  */
 import { Effect } from "effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
@@ -24,6 +25,8 @@ export interface WatchContext {
   readonly wantedHere: (channel: ChannelConfig | undefined) => channel is ChannelConfig;
   /** What a refusal leads to at once (the coordinator decides about the holder's leases). */
   readonly onRefused: Effect.Effect<void>;
+  /** Whether somebody reads the holders' views on this node: they are fetched only then. */
+  readonly viewsWanted: () => boolean;
   /** Runs `ports` now rather than at the next tick: a tether ended. */
   readonly wake: () => void;
 }
@@ -122,9 +125,16 @@ export const makeWatch = (ctx: WatchContext) => {
     if (answers.includes("refused")) yield* ctx.onRefused;
   });
 
-  /** Every second, the views of the channels this node stands by for, from their holders. */
+  /**
+   * Every second while somebody reads them here (a page, a list of channels), the views of the channels this
+   * node stands by for, from their holders; nothing while nobody looks.
+   */
   let remote = new Map<string, ChannelView>();
   const views = Effect.promise(async () => {
+    if (!ctx.viewsWanted()) {
+      remote = new Map();
+      return;
+    }
     const next = new Map<string, ChannelView>();
     const wanted = watchedNow();
     await Promise.all(

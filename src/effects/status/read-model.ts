@@ -205,7 +205,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
     const record = () => {
       const seen = new Set<string>();
       for (const channel of configs.current().channels) {
-        const remote = placement.remote(channel.id);
+        const remote = placement.peekRemote(channel.id);
         if (remote === undefined && channels.state(channel.id) !== "running") continue;
         for (const output of channel.outputs) {
           const key = outputKey(channel.id, output.id);
