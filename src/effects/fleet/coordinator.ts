@@ -6,7 +6,7 @@
  * What it costs is what changes, not what exists. At rest a node makes one statement per renewal interval (a
  * third of the lease): its round (leases.ts) renews its node lease, which every lease it holds hangs on, and
  * reads the nodes, the lease rows written since the last round, and the configuration's revision. A changed
- * lease row is announced by a notification naming its channel, and read at the next tick (250 ms); the
+ * lease row is announced by a notification naming its channel, and read 20 ms after it (a burst at once); the
  * configuration is read again only when its revision moved. Every 30 s a round reads every lease row, the
  * safety net for a notification lost. Peers are probed, and their views fetched, only for the channels this
  * node stands by for.
@@ -41,7 +41,10 @@ import * as L from "./leases.ts";
 import * as N from "./nodes.ts";
 import { makeWatch } from "./watch.ts";
 
-const TICK_MS = 250;
+/** The longest a node goes without a pass over its leases; a notification or a deadline brings one sooner. */
+const TICK_MS = 1000;
+/** How often the peers' ports are probed while the database does not answer (the guard asks which it reaches). */
+const OUTAGE_PROBE_MS = 250;
 /** How often a round reads every lease row, and the lease rows are repaired. */
 const FULL_MS = 30_000;
 /** How many renewal times the metrics' quantiles are taken over. */
@@ -79,6 +82,13 @@ export const makeCoordinator = Effect.gen(function* () {
   const roundDue = yield* Queue.sliding<void>(1);
   /** Another node changed the configuration (a notification, or the revision a round read). */
   const reconcileDue = yield* Queue.sliding<void>(1);
+  /** Until the last pass's first deadline (a second at most); a failed pass is tried again in 250 ms. */
+  const nextTickIn = () => {
+    const wait = lastPass.until - performance.now();
+    return wait > 0 ? Math.min(TICK_MS, Math.max(10, wait)) : OUTAGE_PROBE_MS;
+  };
+  /** A notification named a lease: it is read at once. */
+  const tickDue = yield* Queue.sliding<void>(1);
   /** A tether to a peer ended: its port is probed now. */
   const portsDue = yield* Queue.sliding<void>(1);
   let joined = false;
@@ -406,13 +416,28 @@ export const makeCoordinator = Effect.gen(function* () {
   );
 
   yield* Effect.forkScoped(Effect.forever(roundLoop));
-  yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(`${TICK_MS} millis`)));
+  // A tick at the first deadline the last pass saw (a lease that may expire, a standby's turn), at a notification
+  // (20 ms after it, so that a burst is read in one statement), or a second after the last.
+  yield* Effect.forkScoped(
+    Effect.forever(
+      Effect.zipRight(
+        tick,
+        Effect.race(
+          Effect.suspend(() => Effect.sleep(Duration.millis(nextTickIn()))),
+          Effect.zipRight(Queue.take(tickDue), Effect.sleep("20 millis")),
+        ),
+      ),
+    ),
+  );
   yield* Effect.forkScoped(Effect.repeat(guard.check, Schedule.spaced(`${GUARD_MS} millis`)));
   yield* Effect.forkScoped(
     Effect.forever(
       Effect.zipRight(
         Effect.zipRight(watch.ports, publish),
-        Effect.race(Effect.sleep(Duration.millis(TICK_MS)), Queue.take(portsDue)),
+        Effect.race(
+          Effect.suspend(() => Effect.sleep(Duration.millis(guard.reachable() ? TICK_MS : OUTAGE_PROBE_MS))),
+          Queue.take(portsDue),
+        ),
       ),
     ),
   );
@@ -422,7 +447,10 @@ export const makeCoordinator = Effect.gen(function* () {
   yield* Effect.forkScoped(
     Stream.runForEach(changes.changes, (notice) =>
       Effect.sync(() => {
-        if ("lease" in notice) named.add(notice.lease);
+        if ("lease" in notice) {
+          named.add(notice.lease);
+          tickDue.unsafeOffer(undefined);
+        }
         // A node registered or drains: the next tick's round reads the nodes.
         else if ("node_changed" in notice) roundDue.unsafeOffer(undefined);
         // A change this node wrote is applied already.
