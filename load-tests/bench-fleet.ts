@@ -10,9 +10,10 @@
  * long after a `kill -9` of a node (from its port refusing) every channel it held has a new holder, and how
  * long a change made on one node takes to reach every other.
  *
- *   npm run bench:fleet -- --nodes 10 --channels 200 --seconds 30 [--repo DIR] [--logs DIR] [--json]
+ *   npm run bench:fleet -- --nodes 10 --channels 200 --seconds 30 [--settle 20] [--repo DIR] [--logs DIR] [--json]
  *
- * `--repo DIR` runs DIR/bin/distributary (another checkout, set up: an older commit, to compare); `--logs DIR`
+ * "At rest" begins `--settle` seconds after every channel is held, when the start's work (compiling, the first
+ * full reads) is over. `--repo DIR` runs DIR/bin/distributary (another checkout, set up: an older commit, to compare); `--logs DIR`
  * keeps each node's log there (DIR/n01.log, …) instead of dropping it.
  */
 import { spawn } from "node:child_process";
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     nodes: { type: "string", default: "3" },
     channels: { type: "string", default: "30" },
     seconds: { type: "string", default: "30" },
+    settle: { type: "string", default: "20" },
     repo: { type: "string" },
     logs: { type: "string" },
     json: { type: "boolean", default: false },
@@ -37,6 +39,7 @@ const { values } = parseArgs({
 const N = Number(values.nodes);
 const C = Number(values.channels);
 const SECONDS = Number(values.seconds);
+const SETTLE = Number(values.settle);
 const repo = resolve(values.repo ?? ".");
 const TOKEN = "bench-fleet-admin-token-4b7d1e9a0c3f5e26";
 const PG_PORT = 55_450;
@@ -156,8 +159,10 @@ try {
       (await pg.admin<{ n: number }>("select count(*)::int as n from leases where holder is not null"))[0]?.n,
     ) === C;
   await until(`all ${C} channels held`, heldAll, 120_000, 200);
-  say(`${C} channels held ${Math.round(performance.now() - started)} ms after the start; settling 5 s`);
-  await sleep(5000);
+  say(
+    `${C} channels held ${Math.round(performance.now() - started)} ms after the start; settling ${SETTLE} s`,
+  );
+  await sleep(SETTLE * 1000);
 
   // At rest.
   // The postmaster is the process started with this port; its children are the rest of the cluster.
