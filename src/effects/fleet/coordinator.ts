@@ -37,6 +37,7 @@ import { makeCommands } from "./commands.ts";
 import type { FleetShape, TakeoverReason } from "./fleet-types.ts";
 import { fenceMarginMs, GUARD_MS, makeGuard } from "./guard.ts";
 import { makeLeaseBook } from "./lease-book.ts";
+import { makeLeasePass } from "./lease-pass.ts";
 import * as L from "./leases.ts";
 import * as N from "./nodes.ts";
 import { makeWatch } from "./watch.ts";
@@ -82,11 +83,6 @@ export const makeCoordinator = Effect.gen(function* () {
   const roundDue = yield* Queue.sliding<void>(1);
   /** Another node changed the configuration (a notification, or the revision a round read). */
   const reconcileDue = yield* Queue.sliding<void>(1);
-  /** Until the last pass's first deadline (a second at most); a failed pass is tried again in 250 ms. */
-  const nextTickIn = () => {
-    const wait = lastPass.until - performance.now();
-    return wait > 0 ? Math.min(TICK_MS, Math.max(10, wait)) : OUTAGE_PROBE_MS;
-  };
   /** A notification named a lease: it is read at once. */
   const tickDue = yield* Queue.sliding<void>(1);
   /** A tether to a peer ended: its port is probed now. */
@@ -234,87 +230,26 @@ export const makeCoordinator = Effect.gen(function* () {
   });
 
   const decideLock = yield* Effect.makeSemaphore(1);
-  /** What this node does about each lease it knows: statements only where something is to be done. */
-  /**
-   * What the last pass over the leases was made from, and until when it holds: a pass whose inputs did not
-   * move (the book, the probes, the configuration, this node's state) finds nothing new to do before the
-   * first lease it saw can expire or a standby's turn comes, and at rest a pass a second is enough.
-   */
-  let lastPass = { key: "", channels: null as ReadonlyArray<ChannelConfig> | null, until: 0 };
-  const decide = decideLock.withPermits(1)(
-    Effect.gen(function* () {
-      const now = performance.now();
-      const live = book.live();
-      const settling = guard.settling();
-      const { channels: configured } = configs.current();
-      const key = `${book.version()} ${watch.version()} ${held.size} ${draining} ${settling} ${joined} ${guard.answered()}`;
-      if (key === lastPass.key && configured === lastPass.channels && now < lastPass.until) return;
-      let until = now + 1000;
-      const takes: Array<{ channel: string; holder: string; term: number; reason: TakeoverReason }> = [];
-      for (const entry of book.rows()) {
-        const { row } = entry;
-        const channel = stored(row.channel);
-        const mine = held.has(row.channel);
-        if (!wantedHere(channel)) {
-          if (mine) {
-            const term = held.get(row.channel) ?? 0;
-            yield* stopSending(row.channel, "it no longer runs here");
-            if (yield* sql("release", () => L.release(q, me, row.channel, term)))
-              book.wrote(row.channel, null, null, term);
-          }
-          continue;
-        }
-        if (row.holder === me && row.holderBoot === bootId) {
-          // Handed over by a move, or ours already.
-          if (!mine && !draining) yield* startSending(row.channel, row.term, "move");
-          continue;
-        }
-        // Nothing is taken while the database does not answer, nor for a lease time after it is back.
-        if (mine || draining || settling || !joined || !guard.answered()) continue;
-        const expiry = book.expiresAt(entry);
-        if (row.holder === null || expiry <= now) {
-          const ranking = L.candidates(channel.nodes, live, row.holder ?? book.lastHolder(row.channel));
-          if (!L.shouldTry(me, ranking, now - expiry)) {
-            const rank = ranking.indexOf(me);
-            if (rank >= 0) until = Math.min(until, expiry + rank * L.RANK_STEP_MS);
-            continue;
-          }
-          const term = yield* sql("acquire", () => L.acquire(q, me, bootId, row.channel));
-          if (term !== null) {
-            book.wrote(row.channel, me, bootId, term);
-            const reason = row.holder !== null ? "expired" : row.term > 0 ? "drain" : null;
-            yield* startSending(row.channel, term, reason);
-          }
-          continue;
-        }
-        // A live holder (the case of nearly every row at rest) costs a lookup, not a ranking.
-        until = Math.min(until, expiry);
-        if (!fast) continue;
-        const holderNode = book.node(row.holder);
-        const restarted = holderNode !== undefined && holderNode.bootId !== row.holderBoot;
-        const gone = watch.probe(row.holder) === "refused";
-        if (!restarted && !gone) continue;
-        if (L.candidates(channel.nodes, live, row.holder)[0] !== me) continue;
-        takes.push({
-          channel: row.channel,
-          holder: row.holder,
-          term: row.term,
-          reason: restarted ? "holder_restarted" : "holder_gone",
-        });
-      }
-      lastPass = { key, channels: configured, until };
-      // A dead holder's channels are taken in one statement, and their outputs started together.
-      if (takes.length === 0) return;
-      const terms = yield* sql("take over", () => L.takeOverMany(q, me, bootId, takes));
-      const taken = takes.flatMap((take) => {
-        const term = terms.get(take.channel);
-        if (term === undefined) return [];
-        book.wrote(take.channel, me, bootId, term);
-        return [{ ...take, term }];
-      });
-      yield* startSendingAll(taken);
-    }),
-  );
+  const pass = makeLeasePass({
+    me,
+    bootId,
+    q,
+    fast,
+    book,
+    held,
+    sql,
+    guard,
+    probe: (id) => watch.probe(id),
+    probesVersion: () => watch.version(),
+    channels: () => configs.current().channels,
+    stored,
+    wantedHere,
+    state: () => ({ joined, draining }),
+    startSending,
+    startSendingAll,
+    stopSending,
+  });
+  const decide = decideLock.withPermits(1)(pass.decide);
 
   /**
    * Rounds in a loop of their own, so that nothing the ticks wait for (a start of outputs waits for the API's
@@ -423,7 +358,7 @@ export const makeCoordinator = Effect.gen(function* () {
       Effect.zipRight(
         tick,
         Effect.race(
-          Effect.suspend(() => Effect.sleep(Duration.millis(nextTickIn()))),
+          Effect.suspend(() => Effect.sleep(Duration.millis(pass.nextTickIn()))),
           Effect.zipRight(Queue.take(tickDue), Effect.sleep("20 millis")),
         ),
       ),
