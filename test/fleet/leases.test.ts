@@ -14,6 +14,7 @@ import {
   round,
   shouldTry,
   takeOver,
+  takeOverMany,
 } from "../../src/effects/fleet/leases.ts";
 import { registerNode } from "../../src/effects/fleet/nodes.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
@@ -223,6 +224,32 @@ describe("leases in PostgreSQL", () => {
     expect(await leaseOf("t1")).toMatchObject({ holder: "b", holderBoot: "boot-b", term: first + 1 });
     // The holder that was taken over from no longer holds it at its next round.
     expect((await renew("a")).has("t1")).toBe(false);
+  });
+
+  test("takeOverMany takes a dead holder's leases in one statement, each only if its holder and term still match", async () => {
+    await addChannels("u1", "u2", "u3");
+    const [t1, t2, t3] = [
+      Number(await acquire(q, "a", "boot-a", "u1")),
+      Number(await acquire(q, "a", "boot-a", "u2")),
+      Number(await acquire(q, "a", "boot-a", "u3")),
+    ];
+    // u2 changed hands since it was read (c took it over first): it is left out.
+    expect(await takeOver(q, "c", "boot-c", "u2", "a", t2)).toBe(t2 + 1);
+    const taken = await takeOverMany(q, "b", "boot-b", [
+      { channel: "u1", holder: "a", term: t1 },
+      { channel: "u2", holder: "a", term: t2 },
+      { channel: "u3", holder: "a", term: t3 },
+    ]);
+    expect(taken).toEqual(
+      new Map([
+        ["u1", t1 + 1],
+        ["u3", t3 + 1],
+      ]),
+    );
+    expect(await leaseOf("u1")).toMatchObject({ holder: "b", holderBoot: "boot-b", term: t1 + 1 });
+    expect(await leaseOf("u2")).toMatchObject({ holder: "c", term: t2 + 1 });
+    expect(await leaseOf("u3")).toMatchObject({ holder: "b", term: t3 + 1 });
+    expect(await takeOverMany(q, "b", "boot-b", [])).toEqual(new Map());
   });
 
   test("handOver gives a held lease straight to the named node with the next term, only from its holder", async () => {
