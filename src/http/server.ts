@@ -12,6 +12,12 @@ import { ServicesFleet, ServicesLive } from "../effects/services.ts";
 import { version } from "../version.ts";
 import { makeApp } from "./app.ts";
 
+/**
+ * How long a fleet node starting waits for a database that does not answer yet (a cluster started all at once)
+ * before it gives up; a supervisor (systemd, Kubernetes) starts it again after.
+ */
+const DATABASE_WAIT_MS = 60_000;
+
 export interface ListenOptions {
   readonly port: number;
   readonly hostname?: string;
@@ -118,7 +124,10 @@ export const ServiceLive = (options: ServiceOptions) =>
     Effect.map(databaseUrl, (url) =>
       Option.isSome(url)
         ? // A fleet node: configuration, tokens, audit and cues in PostgreSQL; recordings stay local.
-          HttpLive(options).pipe(Layer.provide(ServicesFleet), Layer.provide(layerPostgres(url.value)))
+          HttpLive(options).pipe(
+            Layer.provide(ServicesFleet),
+            Layer.provide(layerPostgres(url.value, { waitMs: DATABASE_WAIT_MS })),
+          )
         : HttpLive(options).pipe(Layer.provide(ServicesLive), Layer.provide(layerFile(options.configDir))),
     ),
   ).pipe(

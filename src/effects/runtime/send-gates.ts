@@ -62,7 +62,7 @@ export const gateOpen = (slot: number, now = monotonicMs()): boolean => now < (s
 
 /** Every 100 ms, on each thread that forwards a gated channel: one timer for all of them. */
 const WATCH_MS = 100;
-const watchers = new Set<() => void>();
+const watchers = new Set<(at: number) => void>();
 let watchTimer: ReturnType<typeof setInterval> | null = null;
 
 /**
@@ -73,8 +73,8 @@ let watchTimer: ReturnType<typeof setInterval> | null = null;
  */
 export const watchGate = (slot: number, changed: (open: boolean, lapsed: boolean) => void): (() => void) => {
   let open = gateOpen(slot);
-  const check = () => {
-    const now = gateOpen(slot);
+  const check = (at: number) => {
+    const now = gateOpen(slot, at);
     if (now === open) return;
     open = now;
     changed(now, !now && (shared[slot] ?? 0) > CLOSED);
@@ -82,7 +82,9 @@ export const watchGate = (slot: number, changed: (open: boolean, lapsed: boolean
   watchers.add(check);
   if (watchTimer === null) {
     watchTimer = setInterval(() => {
-      for (const watcher of watchers) watcher();
+      // One reading of the clock for all of them (each reading makes a BigInt).
+      const at = monotonicMs();
+      for (const watcher of watchers) watcher(at);
     }, WATCH_MS);
     watchTimer.unref();
   }

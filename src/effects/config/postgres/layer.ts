@@ -4,7 +4,7 @@
  * it when `DISTRIBUTARY_DATABASE_URL` is set (src/http/server.ts).
  */
 import { hostname } from "node:os";
-import { Effect, Layer, Option, Redacted } from "effect";
+import { Duration, Effect, Layer, Option, Redacted, Schedule } from "effect";
 import { holdSecrets } from "../secrets.ts";
 import { nodeId } from "../settings.ts";
 import { StoreChanges } from "../store-changes.ts";
@@ -22,14 +22,34 @@ export const peerToken = (db: DatabaseShape) =>
     }),
   );
 
-const Migrated = Layer.effectDiscard(
-  Effect.gen(function* () {
-    const db = yield* Database;
-    const applied = yield* migrate(db);
-    if (applied.length > 0) yield* Effect.logInfo(`database schema brought to version ${applied.join(", ")}`);
-    yield* peerToken(db);
-  }),
-);
+/**
+ * The schema brought up to date and the peer token read. A service starting (`waitMs` > 0) waits that long for
+ * a database that does not answer yet (nodes started together with it, or all at once on a loaded machine,
+ * whose first connections time out), saying so; a command fails at once.
+ */
+const migrated = (waitMs: number) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const db = yield* Database;
+      const applied = yield* migrate(db);
+      if (applied.length > 0)
+        yield* Effect.logInfo(`database schema brought to version ${applied.join(", ")}`);
+      yield* peerToken(db);
+    }).pipe(
+      Effect.tapError((error) =>
+        error._tag === "DatabaseUnavailable" && waitMs > 0
+          ? Effect.logWarning(`${error.message}; trying again (for up to ${waitMs / 1000} s after the start)`)
+          : Effect.void,
+      ),
+      Effect.retry({
+        schedule: Schedule.exponential("200 millis").pipe(
+          Schedule.union(Schedule.spaced("5 seconds")),
+          Schedule.upTo(Duration.millis(waitMs)),
+        ),
+        while: (error) => error._tag === "DatabaseUnavailable" && waitMs > 0,
+      }),
+    ),
+  );
 
 const Changes = Layer.effect(
   StoreChanges,
@@ -39,17 +59,18 @@ const Changes = Layer.effect(
 /**
  * Database, DocumentStore and StoreChanges over the PostgreSQL at `url`; audit rows name this node
  * (`DISTRIBUTARY_NODE_ID`, else the host's name), or `options.node` (null: no node, as for an import).
+ * `options.waitMs`: how long a starting service waits for a database that does not answer yet.
  */
 export const layerPostgres = (
   url: Redacted.Redacted<string>,
-  options: { readonly node?: string | null } = {},
+  options: { readonly node?: string | null; readonly waitMs?: number } = {},
 ) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const node =
         options.node !== undefined ? options.node : Option.getOrElse(yield* nodeId, () => hostname());
       return Layer.mergeAll(layerPostgresStore(node), Changes).pipe(
-        Layer.provide(Migrated),
+        Layer.provide(migrated(options.waitMs ?? 0)),
         Layer.provideMerge(layerDatabase(url)),
       );
     }),
