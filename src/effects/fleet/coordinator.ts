@@ -364,7 +364,7 @@ export const makeCoordinator = Effect.gen(function* () {
       ),
     ),
   );
-  yield* Effect.forkScoped(Effect.repeat(guard.check, Schedule.spaced(`${GUARD_MS} millis`)));
+  yield* guard.watch;
   yield* Effect.forkScoped(
     Effect.forever(
       Effect.zipRight(

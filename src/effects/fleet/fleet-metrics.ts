@@ -8,9 +8,9 @@
  */
 import { Effect, Layer } from "effect";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import type { StatusSnapshot } from "../../domain/views.ts";
+import type { ChannelConfig } from "../../domain/channel.ts";
+import { ConfigState } from "../config/config-state.ts";
 import { Metrics } from "../status/metrics.ts";
-import { ReadModel } from "../status/read-model.ts";
 import { Fleet } from "./fleet.ts";
 import { type FleetShape, TAKEOVER_REASONS } from "./fleet-types.ts";
 
@@ -21,9 +21,12 @@ export const RENEWAL_BUCKETS = [0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 const isUp = (state: string) => state !== "down" && state !== "unreachable";
 
 /** Channels that should run whose lease has no holder, or a holder that let it expire. */
-export const withoutHolder = (fleet: FleetShape, snapshot: StatusSnapshot): number => {
+export const withoutHolder = (
+  fleet: FleetShape,
+  channels: ReadonlyArray<Pick<ChannelConfig, "id" | "desired">>,
+): number => {
   const leases = new Map(fleet.leases().map((lease) => [lease.channel, lease]));
-  return snapshot.channels.filter((channel) => {
+  return channels.filter((channel) => {
     if (channel.desired !== "running") return false;
     const lease = leases.get(channel.id);
     return lease === undefined || lease.holder === null || lease.expires_in_ms < 0;
@@ -33,7 +36,8 @@ export const withoutHolder = (fleet: FleetShape, snapshot: StatusSnapshot): numb
 export const registerFleetMetrics = (
   registry: Registry,
   fleet: FleetShape,
-  current: () => StatusSnapshot,
+  /** The configured channels (not the status snapshot: a scrape must not make this node fetch peers' views). */
+  configured: () => ReadonlyArray<Pick<ChannelConfig, "id" | "desired">>,
 ) => {
   const gauge = (
     name: string,
@@ -99,7 +103,7 @@ export const registerFleetMetrics = (
     "distributary_channels_without_holder",
     "Channels that should run whose lease no node holds (none yet, or expired): their outputs are off air",
     [],
-    (g) => g.set(withoutHolder(fleet, current())),
+    (g) => g.set(withoutHolder(fleet, configured())),
   );
   new Counter({
     name: "distributary_takeovers_total",
@@ -120,7 +124,7 @@ export const FleetMetricsLive = Layer.effectDiscard(
     const fleet = yield* Fleet;
     if (!fleet.enabled) return;
     const metrics = yield* Metrics;
-    const readModel = yield* ReadModel;
-    registerFleetMetrics(metrics.registry, fleet, readModel.current);
+    const configs = yield* ConfigState;
+    registerFleetMetrics(metrics.registry, fleet, () => configs.current().channels);
   }),
 );

@@ -22,7 +22,7 @@
  * Stopping (`fence`) never waits for the API's commands: a configuration write queued behind a database that
  * does not answer must not hold the outputs on air past the lease.
  */
-import { Effect } from "effect";
+import { Effect, Runtime } from "effect";
 import type { Queryable } from "../config/postgres/database.ts";
 import type { NodeRow } from "./nodes.ts";
 import { type PeerReach, type PortProbe, peerReachesDatabase } from "./peers.ts";
@@ -257,10 +257,42 @@ export const makeGuard = (deps: GuardDeps) => {
     }
   });
 
+  /**
+   * Whether `check` would find nothing to do now: nothing held or fenced already, or renewed in time with the
+   * database answering and no isolation to come back from. Plain arithmetic, so that the check's timer costs
+   * next to nothing at rest.
+   */
+  const quiet = () => {
+    if (deps.holding() === 0 || fenced) return true;
+    if (isolated || isolationEndedAt > renewedSentAt) return false;
+    const now = performance.now();
+    return now - renewedSentAt <= ttl - fenceMarginMs(ttl) && dbOk && now - hungSince() < OUTAGE_MS;
+  };
+
+  /**
+   * The check every GUARD_MS while the scope lasts, on a timer of its own: run as an effect only when its
+   * arithmetic (`quiet`) finds something to do, and one at a time.
+   */
+  const watch = Effect.gen(function* () {
+    const runtime = yield* Effect.runtime<never>();
+    let checking = false;
+    const timer = setInterval(() => {
+      if (checking || quiet()) return;
+      checking = true;
+      Runtime.runFork(runtime)(
+        Effect.ensuring(
+          check,
+          Effect.sync(() => (checking = false)),
+        ),
+      );
+    }, GUARD_MS);
+    yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(timer)));
+  });
+
   return {
     sql,
     renewed,
-    check,
+    watch,
     /** Whether the holder stopped its outputs for want of renewals (its terms kept). */
     fenced: () => fenced,
     isolated: () => isolated,
