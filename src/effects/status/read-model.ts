@@ -1,9 +1,11 @@
 /**
- * The read model: the one owner of channel status. Once per tick (a second) it samples every channel's
- * counters (no PID tables), computes bitrates, and publishes one immutable `StatusSnapshot` that the REST
- * API, the WebSocket, the pages and `/metrics` all read; it also re-publishes right after a change and after
- * events that change what a person sees (a switch, an output's state). The detail of one channel — PID
- * tables, full TR 101 290, merge and FEC counters, recent redundancy events — is built only when asked for.
+ * The read model: the one owner of channel status. Once per tick (a second) it samples every running
+ * channel's counters (no PID tables) and computes bitrates and the outputs' sparklines. One immutable
+ * `StatusSnapshot`, which the REST API, the WebSocket and the pages read, is built from them when somebody
+ * reads it, at most once per tick, change, or event that changes what a person sees (a switch, an output's
+ * state); while a WebSocket client is subscribed, each is published as it comes. `/metrics` reads the
+ * counters as they are at the scrape. The detail of one channel — PID tables, full TR 101 290, merge and FEC
+ * counters, recent redundancy events — is built only when asked for.
  *
  * It also turns growing queue-drop counters into `output_queue_drops` events, at most one per output a tick.
  */
@@ -317,7 +319,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
           channels: configs.current().channels.map((channel) => local(channel, at)),
         };
       },
-      /** The latest snapshot's views of the channels named (in the snapshot's order). */
+      /** The views of the channels named, as they are now (in the configuration's order). */
       channelsOf: (ids: ReadonlySet<string>): ReadonlyArray<ChannelView> => {
         const at = Date.now();
         return configs
