@@ -17,7 +17,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { Duration, Effect, Option, Queue, Redacted, Schedule, Stream } from "effect";
+import { Duration, Effect, Option, Queue, Redacted, Stream } from "effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import { version } from "../../version.ts";
@@ -31,6 +31,8 @@ import { StoreChanges } from "../config/store-changes.ts";
 import { Auth } from "../control/auth.ts";
 import { Resume } from "../control/resume.ts";
 import { EventBus } from "../events/event-bus.ts";
+import { makeAlarm } from "../runtime/alarm.ts";
+import { quietly } from "../runtime/quiet-timer.ts";
 import { monotonicMs, sendUntil, setTerm } from "../runtime/send-gates.ts";
 import { auditCommands } from "./command-audit.ts";
 import { makeCommands } from "./commands.ts";
@@ -80,13 +82,13 @@ export const makeCoordinator = Effect.gen(function* () {
   let configRevision: number | null = null;
   let lastRoundAt = Number.NEGATIVE_INFINITY;
   /** A notification said a node changed: a round now, whenever the last one was. */
-  const roundDue = yield* Queue.sliding<void>(1);
+  const roundDue = makeAlarm();
   /** Another node changed the configuration (a notification, or the revision a round read). */
   const reconcileDue = yield* Queue.sliding<void>(1);
   /** A notification named a lease: it is read at once. */
-  const tickDue = yield* Queue.sliding<void>(1);
+  const tickDue = makeAlarm();
   /** A tether to a peer ended: its port is probed now. */
-  const portsDue = yield* Queue.sliding<void>(1);
+  const portsDue = makeAlarm();
   let joined = false;
   const renewalListeners = new Set<(ms: number) => void>();
   const takeovers: Record<TakeoverReason, number> = {
@@ -258,7 +260,7 @@ export const makeCoordinator = Effect.gen(function* () {
   const roundLoop = Effect.gen(function* () {
     const wait = Math.max(0, lastRoundAt + ttl / 3 - performance.now());
     // Whichever comes first: the renewal interval, or a notification that a node changed.
-    yield* Effect.race(Effect.sleep(Duration.millis(wait)), Queue.take(roundDue));
+    yield* roundDue.sleep(wait);
     yield* Effect.ignore(doRound);
     // A failed round is tried again at the guard's pace, not at once in a loop.
     if (lastRoundAt < performance.now() - ttl / 3) yield* Effect.sleep(Duration.millis(GUARD_MS));
@@ -273,7 +275,7 @@ export const makeCoordinator = Effect.gen(function* () {
     stored,
     wantedHere,
     onRefused: Effect.ignore(decide),
-    wake: () => portsDue.unsafeOffer(undefined),
+    wake: portsDue.ring,
     viewsWanted: placement.remoteWanted,
   });
   const reachable = watch.reachable;
@@ -357,9 +359,9 @@ export const makeCoordinator = Effect.gen(function* () {
     Effect.forever(
       Effect.zipRight(
         tick,
-        Effect.race(
-          Effect.suspend(() => Effect.sleep(Duration.millis(pass.nextTickIn()))),
-          Effect.zipRight(Queue.take(tickDue), Effect.sleep("20 millis")),
+        Effect.flatMap(
+          Effect.suspend(() => tickDue.sleep(pass.nextTickIn())),
+          (rung) => (rung ? Effect.sleep("20 millis") : Effect.void),
         ),
       ),
     ),
@@ -369,28 +371,29 @@ export const makeCoordinator = Effect.gen(function* () {
     Effect.forever(
       Effect.zipRight(
         Effect.zipRight(watch.ports, publish),
-        Effect.race(
-          Effect.suspend(() => Effect.sleep(Duration.millis(guard.reachable() ? TICK_MS : OUTAGE_PROBE_MS))),
-          Queue.take(portsDue),
-        ),
+        Effect.suspend(() => portsDue.sleep(guard.reachable() ? TICK_MS : OUTAGE_PROBE_MS)),
       ),
     ),
   );
   yield* Effect.addFinalizer(() => Effect.sync(watch.close));
-  yield* Effect.forkScoped(Effect.repeat(Effect.zipRight(watch.views, publish), Schedule.spaced("1 second")));
+  // Peers' views each second while somebody reads them here; nothing, not even an effect, while nobody does.
+  const viewsWanted = () => placement.remoteWanted() || watch.remote().size > 0;
+  yield* quietly(1000, viewsWanted, Effect.zipRight(watch.views, publish));
   // Notifications only raise flags: nothing they lead to (a reconcile waits for the API's lock) holds them up.
   yield* Effect.forkScoped(
     Stream.runForEach(changes.changes, (notice) =>
       Effect.sync(() => {
         if ("lease" in notice) {
           named.add(notice.lease);
-          tickDue.unsafeOffer(undefined);
+          tickDue.ring();
         }
         // A node registered or drains: the next tick's round reads the nodes.
-        else if ("node_changed" in notice) roundDue.unsafeOffer(undefined);
-        // A change this node wrote is applied already.
+        else if ("node_changed" in notice) roundDue.ring();
+        // A change this node wrote is applied already; what it changes here (a channel started with this
+        // node first in its list, say) is decided at once, not at the next pass, when a standby may act.
         else if ("document" in notice) {
           if (notice.node !== me) reconcileDue.unsafeOffer(undefined);
+          else tickDue.ring();
         } else {
           // After a reconnection what was missed is read at once: every lease row, and the configuration.
           lastFullAt = Number.NEGATIVE_INFINITY;
@@ -404,7 +407,7 @@ export const makeCoordinator = Effect.gen(function* () {
     Effect.forever(
       Effect.zipRight(
         Effect.zipRight(Queue.take(reconcileDue), Effect.sleep("30 millis")),
-        Effect.zipRight(Queue.takeAll(reconcileDue), reconcile),
+        Effect.zipRight(Queue.takeAll(reconcileDue), Effect.zipRight(reconcile, Effect.sync(tickDue.ring))),
       ),
     ),
   );

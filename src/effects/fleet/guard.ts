@@ -4,7 +4,9 @@
  * them, and runs beside the coordinator's loop, which may wait on a statement that hangs (a network cut drops
  * packets; a statement gives up after two seconds).
  *
- * Three rules, checked every 100 ms while the node holds leases:
+ * Three rules, checked while the node holds leases: at each instant one of them may apply (the renewal's
+ * deadline, a statement in flight for a second), at once when a statement fails, and every 100 ms while
+ * something is amiss:
  * - Renewal has its own deadline. A holder whose leases were last renewed by a round sent more than
  *   `lease − margin` ago stops, whatever else succeeds: renewals stuck behind a lock while other statements
  *   go through must not let a lease expire in the database while its holder goes on sending.
@@ -118,7 +120,10 @@ export const makeGuard = (deps: GuardDeps) => {
         Effect.suspend(() => {
           const first = dbOk;
           dbOk = false;
-          if (first) failedAt = performance.now();
+          if (first) {
+            failedAt = performance.now();
+            poke();
+          }
           return first
             ? Effect.logWarning(`fleet: the database cannot be reached (${what}): ${String(cause)}`)
             : Effect.void;
@@ -268,25 +273,56 @@ export const makeGuard = (deps: GuardDeps) => {
     const now = performance.now();
     return now - renewedSentAt <= ttl - fenceMarginMs(ttl) && dbOk && now - hungSince() < OUTAGE_MS;
   };
+  /**
+   * Until when `quiet` stays true if nothing else happens: the renewal's deadline, or a statement in flight
+   * turning into a hung one. A statement sent after this is read cannot hang before the next reading (it is at
+   * most OUTAGE_MS away), and a failed one wakes the check at once (`poke`).
+   */
+  const quietUntil = () => {
+    const now = performance.now();
+    if (deps.holding() === 0 || fenced) return now + OUTAGE_MS;
+    return Math.min(renewedSentAt + ttl - fenceMarginMs(ttl), hungSince() + OUTAGE_MS, now + OUTAGE_MS);
+  };
+  let poke = () => {};
 
   /**
-   * The check every GUARD_MS while the scope lasts, on a timer of its own: run as an effect only when its
-   * arithmetic (`quiet`) finds something to do, and one at a time.
+   * The check, on a timer of its own while the scope lasts: at rest it runs when `quiet` may next turn false
+   * (about once a second), as plain arithmetic; once there is something to do, as an effect every GUARD_MS,
+   * one at a time; and at once when a statement fails.
    */
   const watch = Effect.gen(function* () {
     const runtime = yield* Effect.runtime<never>();
     let checking = false;
-    const timer = setInterval(() => {
-      if (checking || quiet()) return;
+    let closed = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = (ms: number) => {
+      clearTimeout(timer);
+      timer = closed ? undefined : setTimeout(run, Math.max(1, Math.ceil(ms)));
+    };
+    const run = () => {
+      if (checking) return arm(GUARD_MS);
+      // A millisecond past the instant, so that `quiet` finds it passed.
+      if (quiet()) return arm(quietUntil() - performance.now() + 1);
       checking = true;
       Runtime.runFork(runtime)(
         Effect.ensuring(
           check,
-          Effect.sync(() => (checking = false)),
+          Effect.sync(() => {
+            checking = false;
+            arm(GUARD_MS);
+          }),
         ),
       );
-    }, GUARD_MS);
-    yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(timer)));
+    };
+    poke = () => arm(0);
+    run();
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true;
+        poke = () => {};
+        clearTimeout(timer);
+      }),
+    );
   });
 
   return {

@@ -5,7 +5,7 @@
  * channel (`start_with_channel`), the cost guard's stop, and the egress addresses the inputs may trust. A
  * MediaLive channel that no configuration names is never called, let alone started or stopped.
  */
-import { Clock, Effect, FiberMap, Queue, Schedule, Stream } from "effect";
+import { Clock, Effect, FiberMap, Queue, Stream } from "effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import { holdGuard } from "../../domain/cost-guard.ts";
 import { ControlError } from "../../domain/errors.ts";
@@ -22,6 +22,7 @@ import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
 import { audit, EventBus } from "../events/event-bus.ts";
+import { quietly } from "../runtime/quiet-timer.ts";
 import { type MediaLiveFailure, makeMediaLiveCalls } from "./client.ts";
 import { newWatched, record, type Watched, watch } from "./watch.ts";
 
@@ -148,7 +149,19 @@ export class MediaLive extends Effect.Service<MediaLive>()("distributary/MediaLi
         yield* FiberMap.run(watchers, id, watchChannel(channel, entry));
       }
     });
-    yield* Effect.forkScoped(Effect.repeat(reconcile, Schedule.spaced("1 second")));
+    // Only a changed configuration changes what is watched: a second after it changed, as a timer that costs
+    // next to nothing while it has not.
+    let reconciled: ReadonlyArray<ChannelConfig> | null = null;
+    yield* quietly(
+      1000,
+      () => configs.current().channels !== reconciled,
+      Effect.suspend(() => {
+        const channels = configs.current().channels;
+        return Effect.tap(reconcile, () => {
+          reconciled = channels;
+        });
+      }),
+    );
 
     /**
      * The linked channel's loop, after making sure it runs for the stored link. Without a link, a command is

@@ -16,7 +16,13 @@ const SLOTS = 65536;
 /** Per slot: until when it may send, then the term of the lease it sends under. */
 /** The instant of a gate the main thread closed (never a real instant: the clock is past it at once). */
 const CLOSED = 1;
-let shared = new Float64Array(new SharedArrayBuffer(2 * SLOTS * Float64Array.BYTES_PER_ELEMENT));
+/**
+ * The instants and terms, then one 32-bit counter the main thread bumps (and notifies) whenever a gate opens
+ * or closes by its hand rather than by its instant passing: the threads that watch gates wait on it.
+ */
+const BYTES = 2 * SLOTS * Float64Array.BYTES_PER_ELEMENT + Int32Array.BYTES_PER_ELEMENT;
+let shared = new Float64Array(new SharedArrayBuffer(BYTES), 0, 2 * SLOTS);
+let signal = new Int32Array(shared.buffer, 2 * SLOTS * Float64Array.BYTES_PER_ELEMENT, 1);
 const slots = new Map<string, number>();
 
 /** The monotonic clock every thread shares, in ms. */
@@ -27,7 +33,8 @@ export const gatesForWorker = (): SharedArrayBuffer => shared.buffer as SharedAr
 
 /** In a worker, before any channel starts: the gates it was given. */
 export const adoptSendGates = (buffer: SharedArrayBuffer): void => {
-  shared = new Float64Array(buffer);
+  shared = new Float64Array(buffer, 0, 2 * SLOTS);
+  signal = new Int32Array(buffer, 2 * SLOTS * Float64Array.BYTES_PER_ELEMENT, 1);
 };
 
 /**
@@ -46,7 +53,15 @@ export const gateSlot = (channelId: string): number => {
 
 /** The channel may send until `instant` (monotonicMs), or not at all (main thread). */
 export const sendUntil = (channelId: string, instant: number): void => {
-  shared[gateSlot(channelId)] = Math.max(CLOSED, instant);
+  const slot = gateSlot(channelId);
+  const now = monotonicMs();
+  const was = now < (shared[slot] ?? 0);
+  shared[slot] = Math.max(CLOSED, instant);
+  // Moving an open gate's instant on is read when that instant comes; opening or closing one is told now.
+  if (was !== now < (shared[slot] ?? 0)) {
+    Atomics.add(signal, 0, 1);
+    Atomics.notify(signal, 0);
+  }
 };
 
 /** The term of the lease the channel is (or was last) sent under (main thread). */
@@ -60,39 +75,87 @@ export const termOf = (slot: number): number => shared[SLOTS + slot] ?? 0;
 /** Whether a gated channel may send now (any thread). */
 export const gateOpen = (slot: number, now = monotonicMs()): boolean => now < (shared[slot] ?? 0);
 
-/** Every 100 ms, on each thread that forwards a gated channel: one timer for all of them. */
-const WATCH_MS = 100;
-const watchers = new Set<(at: number) => void>();
-let watchTimer: ReturnType<typeof setInterval> | null = null;
+/**
+ * Without Atomics.waitAsync (every runtime we run on has it), the watching thread reads its gates on this
+ * period instead of waiting on the main thread's signal.
+ */
+const POLL_MS = 100;
+interface Watcher {
+  readonly slot: number;
+  readonly check: (at: number) => void;
+}
+const watchers = new Set<Watcher>();
+/** The one timer of this thread: due when the earliest open gate's instant passes. */
+let timer: ReturnType<typeof setTimeout> | null = null;
+let timerDue = Number.POSITIVE_INFINITY;
+let waiting = false;
+
+const checkAll = () => {
+  // One reading of the clock for all of them (each reading makes a BigInt).
+  const at = monotonicMs();
+  let earliest = Number.POSITIVE_INFINITY;
+  for (const watcher of watchers) {
+    watcher.check(at);
+    const until = shared[watcher.slot] ?? 0;
+    if (at < until && until < earliest) earliest = until;
+  }
+  arm(typeof Atomics.waitAsync === "function" ? earliest : Math.min(earliest, at + POLL_MS), at);
+  waitForSignal();
+};
+
+/** The timer at `due` (monotonicMs; a millisecond past it, so that the gate has closed when it runs). */
+const arm = (due: number, at: number) => {
+  if (timer !== null && due === timerDue) return;
+  if (timer !== null) clearTimeout(timer);
+  timer = null;
+  timerDue = due;
+  if (watchers.size === 0 || !Number.isFinite(due)) return;
+  timer = setTimeout(
+    () => {
+      timer = null;
+      checkAll();
+    },
+    Math.max(1, Math.ceil(due - at) + 1),
+  );
+  timer.unref();
+};
+
+const waitForSignal = () => {
+  if (waiting || watchers.size === 0 || typeof Atomics.waitAsync !== "function") return;
+  const wait = Atomics.waitAsync(signal, 0, Atomics.load(signal, 0));
+  if (!wait.async) {
+    queueMicrotask(checkAll);
+    return;
+  }
+  waiting = true;
+  void wait.value.then(() => {
+    waiting = false;
+    if (watchers.size > 0) checkAll();
+  });
+};
 
 /**
- * Calls `changed(open, lapsed)` on this thread whenever the slot's gate opens or closes (checked every 100
- * ms, well within the margin a holder keeps before its lease can expire). `lapsed`: it closed because its
- * instant passed unrenewed, not because the main thread closed it (a release, a hand-over, a drain).
- * Returns the way to stop watching.
+ * Calls `changed(open, lapsed)` on this thread whenever the slot's gate opens or closes: when the main thread
+ * opens or closes it (told through the shared signal), or when its instant passes unrenewed (a timer at the
+ * earliest instant of the gates this thread watches, one for all of them; renewals move the instants on, so
+ * at rest it runs about once per lease time). `lapsed`: it closed because its instant passed unrenewed, not
+ * because the main thread closed it (a release, a hand-over, a drain). Returns the way to stop watching.
  */
 export const watchGate = (slot: number, changed: (open: boolean, lapsed: boolean) => void): (() => void) => {
   let open = gateOpen(slot);
-  const check = (at: number) => {
-    const now = gateOpen(slot, at);
-    if (now === open) return;
-    open = now;
-    changed(now, !now && (shared[slot] ?? 0) > CLOSED);
+  const watcher: Watcher = {
+    slot,
+    check: (at) => {
+      const now = gateOpen(slot, at);
+      if (now === open) return;
+      open = now;
+      changed(now, !now && (shared[slot] ?? 0) > CLOSED);
+    },
   };
-  watchers.add(check);
-  if (watchTimer === null) {
-    watchTimer = setInterval(() => {
-      // One reading of the clock for all of them (each reading makes a BigInt).
-      const at = monotonicMs();
-      for (const watcher of watchers) watcher(at);
-    }, WATCH_MS);
-    watchTimer.unref();
-  }
+  watchers.add(watcher);
+  checkAll();
   return () => {
-    watchers.delete(check);
-    if (watchers.size === 0 && watchTimer !== null) {
-      clearInterval(watchTimer);
-      watchTimer = null;
-    }
+    watchers.delete(watcher);
+    if (watchers.size === 0) arm(Number.POSITIVE_INFINITY, 0);
   };
 };

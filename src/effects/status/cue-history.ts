@@ -12,13 +12,14 @@
  * A cue an RTMP output sent after it was copied comes again with the same id and the output named: it takes
  * the place of the copy kept (and of its row).
  */
-import { Effect, Option, Schedule } from "effect";
+import { Effect, Option } from "effect";
 import { Channels } from "../channel/channels.ts";
 import type { CueRecord } from "../channel/scte35-watcher.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
 import { Database } from "../config/postgres/database.ts";
 import { DocumentStore } from "../config/store.ts";
+import { quietly } from "../runtime/quiet-timer.ts";
 import { type CueTable, cueTable } from "./cues-table.ts";
 
 /** Cues kept per channel. */
@@ -119,7 +120,8 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
         }
       }
     };
-    const flush = Effect.suspend(() => {
+    /** Whether there is anything to save, after copying what is new. */
+    const due = () => {
       collect();
       // Channels deleted since are forgotten (looked for only when the configuration changed).
       const { channels: configured } = configs.current();
@@ -127,7 +129,10 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
         checkedAgainst = configured;
         forgetDeleted(new Set<string>(configured.map((channel) => channel.id)));
       }
-      if (!dirty) return Effect.void;
+      return dirty;
+    };
+    const flush = Effect.suspend(() => {
+      if (!due()) return Effect.void;
       dirty = false;
       if (table !== undefined) {
         const [adding, updating, removing] = [pending, changed, forgotten];
@@ -158,7 +163,7 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
       Effect.withSpan("CueHistory.save"),
       Effect.catchAllCause((cause) => Effect.logWarning("cue history not saved", cause)),
     );
-    yield* Effect.forkScoped(Effect.repeat(save, Schedule.spaced("1 second")));
+    yield* quietly(1000, due, save);
     // On shutdown, the last second's cues too.
     yield* Effect.addFinalizer(() => save);
 

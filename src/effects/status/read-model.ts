@@ -9,7 +9,7 @@
  *
  * It also turns growing queue-drop counters into `output_queue_drops` events, at most one per output a tick.
  */
-import { Effect, Either, Schedule, Stream, SubscriptionRef } from "effect";
+import { Effect, Either, Stream, SubscriptionRef } from "effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { ControlError } from "../../domain/errors.ts";
 import { type ChannelEventType, REMUX_DROPS_EVENT_MS } from "../../domain/events.ts";
@@ -23,6 +23,7 @@ import { Placement } from "../config/placement.ts";
 import { EventBus } from "../events/event-bus.ts";
 import { MediaLive } from "../medialive/medialive.ts";
 import type { OutputStatus } from "../outputs/writer.ts";
+import { quietly } from "../runtime/quiet-timer.ts";
 import { CueHistory } from "./cue-history.ts";
 import {
   inputKey,
@@ -33,7 +34,7 @@ import {
   viewOutput,
 } from "./projections.ts";
 
-export const READ_MODEL_TICK = "1 second";
+const READ_MODEL_TICK_MS = 1000;
 /** How many ticks of bitrate a sparkline shows. */
 const HISTORY = 30;
 
@@ -249,14 +250,10 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
     // The workers' counters first (one message each), so the snapshot shows them as they are now.
     const refresh = Effect.zipRight(channels.sync, publish).pipe(Effect.withSpan("ReadModel.refresh"));
 
-    yield* Effect.forkScoped(
-      Effect.repeat(
-        Effect.zipRight(
-          channels.sync,
-          Effect.zipRight(Effect.zipRight(sample, Effect.sync(record)), publish),
-        ),
-        Schedule.spaced(READ_MODEL_TICK),
-      ),
+    yield* quietly(
+      READ_MODEL_TICK_MS,
+      () => true,
+      Effect.zipRight(channels.sync, Effect.zipRight(Effect.zipRight(sample, Effect.sync(record)), publish)),
     );
     // Events a person should see at once; a burst of them costs one snapshot.
     yield* Effect.forkScoped(
