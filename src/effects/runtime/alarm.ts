@@ -2,7 +2,7 @@
  * A sleep that a ring cuts short: what a loop waits on when it runs at its own pace and also at once when
  * told. One suspension on one timer per round, where `Effect.race(Effect.sleep(…), Queue.take(…))` forks two
  * fibers and a schedule each round; rings while the loop is busy are kept as one, so the next sleep ends at
- * once.
+ * once. One loop sleeps on an alarm at a time.
  */
 import { Effect } from "effect";
 

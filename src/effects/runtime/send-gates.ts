@@ -55,10 +55,12 @@ export const gateSlot = (channelId: string): number => {
 export const sendUntil = (channelId: string, instant: number): void => {
   const slot = gateSlot(channelId);
   const now = monotonicMs();
-  const was = now < (shared[slot] ?? 0);
-  shared[slot] = Math.max(CLOSED, instant);
-  // Moving an open gate's instant on is read when that instant comes; opening or closing one is told now.
-  if (was !== now < (shared[slot] ?? 0)) {
+  const before = shared[slot] ?? 0;
+  const next = Math.max(CLOSED, instant);
+  shared[slot] = next;
+  // Moving an open gate's instant on is read when the old instant comes; opening or closing one, or bringing
+  // its instant closer, is told now.
+  if (now < before !== now < next || next < before) {
     Atomics.add(signal, 0, 1);
     Atomics.notify(signal, 0);
   }
