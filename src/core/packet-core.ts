@@ -406,6 +406,11 @@ export class PacketCore {
     return { ...this.counters(), programs: this.#programs(), pids: this.#pids() };
   }
 
+  /** The TS bytes read so far (the counters' `bytes`), alone: what the read model samples each second. */
+  bytes(): number {
+    return u64(this.#u32, (STATUS >> 2) + S.packets) * 188;
+  }
+
   /** The counters alone, without walking the tables. */
   counters(): CoreCounters {
     const status = (index: number) => this.#status(index);

@@ -18,7 +18,7 @@ import type {
   Senders,
 } from "../ingest/input-types.ts";
 import type { HlsServed } from "../outputs/hls.ts";
-import type { OutputOptions, OutputStatus } from "../outputs/writer.ts";
+import type { OutputOptions, OutputStatus, OutputTraffic } from "../outputs/writer.ts";
 import type { Priority } from "../runtime/priority.ts";
 import type { CueCounts, CueRecord, Scte35Watcher } from "./scte35-watcher.ts";
 
@@ -114,6 +114,26 @@ export interface ChannelRuntimeSummary extends InputsSummary {
   readonly outputs: ReadonlyArray<OutputEntryStatus>;
 }
 
+/**
+ * A channel's traffic counters alone (each input's bytes, each output's bytes and drops): what the read model
+ * samples for every channel each second, without building its summary.
+ */
+export interface ChannelTraffic {
+  readonly inputs: ReadonlyArray<{ readonly role: InputRole; readonly bytes: number }>;
+  readonly outputs: ReadonlyArray<OutputTraffic & { readonly id: string }>;
+}
+
+/** The traffic counters in a summary (a worker's, as of its last sync). */
+export const trafficOf = (summary: ChannelRuntimeSummary): ChannelTraffic => ({
+  inputs: summary.inputs.map((input) => ({ role: input.role, bytes: input.core.bytes })),
+  outputs: summary.outputs.map(({ id, bytesSent, queueDrops, rtmp }) => ({
+    id,
+    bytesSent,
+    queueDrops,
+    rtmp,
+  })),
+});
+
 /** The summary with everything else: PID tables, FEC and merge figures, recent switches. */
 export interface ChannelRuntimeStatus extends ChannelRuntimeSummary, InputsStatus {
   readonly redundancy: RedundancyStatus;
@@ -124,8 +144,10 @@ export interface RunningChannel {
   readonly spec: () => ChannelSpec;
   /** Everything, PID tables included: for one channel's detail page or stats call. */
   readonly status: () => ChannelRuntimeStatus;
-  /** Counters only: what the read model samples for every channel each second. */
+  /** Counters only: for the pages and the API. */
   readonly summary: () => ChannelRuntimeSummary;
+  /** Traffic counters alone: what the read model samples for every channel each second. */
+  readonly traffic: () => ChannelTraffic;
   readonly watcher: Scte35Watcher;
   readonly applyOutput: (spec: OutputSpec) => Effect.Effect<void, ChannelError>;
   readonly removeOutput: (outputId: string) => Effect.Effect<void>;
@@ -196,8 +218,10 @@ export interface ChannelsService {
   readonly lastError: (id: ChannelId) => string | null;
   /** Brings every channel's counters up to now (one message per worker): the read model's tick calls it. */
   readonly sync: Effect.Effect<void>;
-  /** Counters only, as of the last `sync`: what the read model samples each tick. */
+  /** Counters only, as of the last `sync`: what the pages and the API show. */
   readonly summary: (id: ChannelId) => ChannelRuntimeSummary | null;
+  /** Traffic counters alone, as of the last `sync`: what the read model samples each tick. */
+  readonly traffic: (id: ChannelId) => ChannelTraffic | null;
   /** Everything, PID tables and recent switches included: for one channel at a time. */
   readonly status: (id: ChannelId) => Effect.Effect<ChannelRuntimeStatus | null>;
   readonly cueCounts: (id: ChannelId) => CueCounts | null;

@@ -418,6 +418,10 @@ export const startChannel = (
       settle,
       status: (): ChannelRuntimeStatus => report(inputs.status()),
       summary: (): ChannelRuntimeSummary => report(inputs.summary()),
+      traffic: () => ({
+        inputs: inputs.traffic(),
+        outputs: [...entries.values()].map((entry) => ({ ...entry.output.traffic(), id: entry.spec.id })),
+      }),
       watcher,
       activeInput: inputs.selector.active,
       switchInput,

@@ -94,6 +94,7 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
       lastError: (id) => failures.get(id) ?? null,
       sync: Effect.void,
       summary: (id) => host.get(id)?.summary() ?? null,
+      traffic: (id) => host.get(id)?.traffic() ?? null,
       status: (id) => Effect.sync(() => host.get(id)?.status() ?? null),
       cueCounts: (id) => host.get(id)?.watcher.counts() ?? null,
       cues: (id) => host.get(id)?.watcher.recent() ?? [],

@@ -367,6 +367,7 @@ export const makeInputPath = (
             senders[input.role] = { address: input.sender.address, port: input.sender.port };
         return senders;
       },
+      traffic: () => inputs.map((input) => ({ role: input.role, bytes: input.core.bytes() })),
       summary: () => project(false),
       status: () => project(true) as InputsStatus,
     } satisfies InputPath;

@@ -75,6 +75,8 @@ export interface InputPath {
   readonly takeAnySender: () => void;
   /** The sender each UDP input heard last. */
   readonly senders: () => Senders;
+  /** Each input's TS bytes so far: what the read model samples for every channel each second. */
+  readonly traffic: () => ReadonlyArray<{ readonly role: InputRole; readonly bytes: number }>;
   /** Counters only, for every channel each second. */
   readonly summary: () => InputsSummary;
   /** The summary with PID tables, FEC and merge figures and recent switches: for one channel at a time. */

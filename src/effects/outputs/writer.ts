@@ -89,11 +89,19 @@ export type OutputEvent =
       readonly delayMs: number;
     };
 
+/** An output's counters alone: what the read model samples each second, without the whole status. */
+export interface OutputTraffic {
+  readonly bytesSent: number;
+  readonly queueDrops: number;
+  readonly rtmp: OutputStatus["rtmp"];
+}
+
 export interface Output {
   readonly protocol: OutputProtocol;
   readonly maskedUrl: string;
   readonly offer: (chunk: Uint8Array) => void;
   readonly status: () => OutputStatus;
+  readonly traffic: () => OutputTraffic;
   readonly run: Effect.Effect<never, OutputError>;
   /** An HLS output's playlist and segments, for the service to serve; null for other protocols. */
   readonly hls: HlsServed | null;
@@ -356,5 +364,20 @@ export const makeOutput = (
     // the channel for all its RTMP outputs).
     const offer =
       remux === null ? queue.offer : ownRemux ? (chunk: Uint8Array) => remux.push(chunk) : () => {};
-    return { protocol: target.protocol, maskedUrl: target.masked, offer, status, run, hls, flv: remux };
+    // An RTMP output's figures include its remux's (rare, and read in full); the others', two numbers.
+    const traffic = (): OutputTraffic => {
+      if (rtmp === null) return { bytesSent, queueDrops: queue.droppedPackets(), rtmp: null };
+      const { bytesSent: sent, queueDrops, rtmp: remuxed } = status();
+      return { bytesSent: sent, queueDrops, rtmp: remuxed };
+    };
+    return {
+      protocol: target.protocol,
+      maskedUrl: target.masked,
+      offer,
+      status,
+      traffic,
+      run,
+      hls,
+      flv: remux,
+    };
   });

@@ -171,14 +171,14 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
       const now = Date.now();
       const live = new Set<string>();
       for (const id of channels.running()) {
-        const summary = channels.summary(id);
-        if (summary === null) continue;
-        for (const input of summary.inputs) {
+        const traffic = channels.traffic(id);
+        if (traffic === null) continue;
+        for (const input of traffic.inputs) {
           const key = inputKey(id, input.role);
           live.add(key);
-          sampleRate(key, input.core.bytes, now);
+          sampleRate(key, input.bytes, now);
         }
-        for (const output of summary.outputs) {
+        for (const output of traffic.outputs) {
           const key = outputKey(id, output.id);
           live.add(key);
           sampleRate(key, output.bytesSent, now);

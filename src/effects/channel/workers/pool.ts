@@ -27,7 +27,13 @@ import {
   notRunning,
   type OutputSpec,
 } from "../channel.ts";
-import type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "../channel-types.ts";
+import {
+  type ChannelState,
+  type ChannelsService,
+  type HlsSource,
+  trafficOf,
+  type WorkerStatus,
+} from "../channel-types.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
 import type { Command, SyncReply } from "./protocol.ts";
 import { makeThreads, noteLoopDelay, request, type Slot, worstLoopDelay } from "./threads.ts";
@@ -257,6 +263,10 @@ export const makeWorkerChannels = (
       lastError: (id: ChannelId) => failures.get(id) ?? null,
       sync,
       summary: (id: ChannelId) => running(id)?.summary ?? null,
+      traffic: (id: ChannelId) => {
+        const summary = running(id)?.summary;
+        return summary == null ? null : trafficOf(summary);
+      },
       status: (id: ChannelId) =>
         Effect.suspend(() => {
           const entry = running(id);
