@@ -1,8 +1,8 @@
 /**
  * A loop that usually finds nothing to do, at the cost of a plain timer. An Effect loop at rest
- * (`Effect.repeat(work, Schedule.spaced(…))`) costs about five times a plain timer per round — its schedule,
- * clock and fiber machinery run even when the work is nothing — and a service in a fleet of dozens of nodes
- * on one machine runs several such loops a second. Here the timer's callback asks `due` in plain code and
+ * (`Effect.repeat(work, Schedule.spaced(…))`) costs about five times a plain timer per round (`npm run
+ * bench:timers`): its schedule, clock and fiber machinery run even when the work is nothing, and a service in
+ * a fleet of dozens of nodes on one machine runs several such loops a second. Here the timer's callback asks `due` in plain code and
  * starts `work` as an effect only when there is something to do (at once, then each round), one run at a
  * time: a round that comes while the last run goes on is skipped. A run still going when the scope closes is
  * interrupted, as a forked loop would be.

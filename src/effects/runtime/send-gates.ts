@@ -17,8 +17,8 @@ const SLOTS = 65536;
 /** The instant of a gate the main thread closed (never a real instant: the clock is past it at once). */
 const CLOSED = 1;
 /**
- * The instants and terms, then one 32-bit counter the main thread bumps (and notifies) whenever a gate opens
- * or closes by its hand rather than by its instant passing: the threads that watch gates wait on it.
+ * The instants and terms, then one 32-bit counter the main thread bumps (and notifies) whenever it opens or
+ * closes a gate, or brings its instant closer: the threads that watch gates wait on it.
  */
 const BYTES = 2 * SLOTS * Float64Array.BYTES_PER_ELEMENT + Int32Array.BYTES_PER_ELEMENT;
 let shared = new Float64Array(new SharedArrayBuffer(BYTES), 0, 2 * SLOTS);
