@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { InputRole } from "../../src/domain/redundancy.ts";
-import { type FailoverPolicy, makeFailoverState } from "../../src/effects/ingest/failover.ts";
+import {
+  type FailoverPolicy,
+  makeFailoverState,
+  START_SETTLE_MS,
+} from "../../src/effects/ingest/failover.ts";
 
 // The pure state on plain numbers: when the selector's fiber must next look, and why.
 
@@ -45,6 +49,27 @@ describe("failover state: nextDeadline", () => {
     expect(state.tick(500)).toMatchObject([{ type: "switch", from: "primary", to: "backup" }]);
     state.arrival("backup", 550);
     expect(state.nextDeadline(550)).toBe(1_050);
+  });
+
+  it("inputs that begin long after the start leave the primary on air when the backup's datagram comes first", () => {
+    const state = makeFailoverState(policy(), 0);
+    // An encoder started 2 s after the channel: the backup's first datagram, then the primary's 30 ms later.
+    expect(state.arrival("backup", 2_000)).toBe(true);
+    expect(state.tick(2_000)).toEqual([{ type: "input_restored", at: 2_000, role: "backup" }]);
+    expect(state.nextDeadline(2_000)).toBe(2_000 + START_SETTLE_MS);
+    state.arrival("primary", 2_030);
+    state.arrival("backup", 2_030);
+    expect(state.tick(2_030)).toEqual([]);
+    expect(state.active()).toBe("primary");
+    // A primary that never shows up: the backup takes over START_SETTLE_MS after its first datagram.
+    const alone = makeFailoverState(policy(), 0);
+    alone.arrival("backup", 2_000);
+    alone.tick(2_000);
+    alone.arrival("backup", 2_050);
+    expect(alone.tick(2_050)).toEqual([]);
+    expect(alone.tick(2_000 + START_SETTLE_MS)).toMatchObject([
+      { type: "switch", from: "primary", to: "backup", reason: "silence" },
+    ]);
   });
 
   it("names the revert: the primary's new stretch plus revert_after_ms, gone under an operator's hold", () => {

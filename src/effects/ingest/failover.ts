@@ -11,6 +11,9 @@
  * - Auto revert: back to the primary once it has been healthy for `revertAfterMs` ("primary_restored"). An
  *   operator's choice is kept until the next silence failover: automation does not undo a person.
  * - When every input is silent the channel's input is "lost"; it is "ok" again with the first datagram.
+ * - An active input that never sent is silent `failoverAfterMs` after the start, and never sooner than
+ *   `START_SETTLE_MS` after the first datagram of any input: inputs that begin together (an encoder started
+ *   after the channel) leave the primary on air even when the backup's first datagram comes a moment earlier.
  */
 import type { InputRole, RevertPolicy } from "../../domain/redundancy.ts";
 
@@ -69,6 +72,9 @@ export interface FailoverState {
   readonly setPolicy: (next: FailoverPolicy, nowMs: number) => void;
 }
 
+/** How long, from the first datagram of any input, an active input that never sent has to show up. */
+export const START_SETTLE_MS = 100;
+
 interface Track {
   lastAt: number | null;
   healthySince: number | null;
@@ -85,13 +91,16 @@ export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number):
   let health: InputHealth = "lost";
   let operatorHold = false;
   let decided: RedundancyEvent[] = [];
+  // Where the silence of an input that never sent is measured from (see the rule on the start above).
+  let neverSentFrom = startedAtMs;
+  let anyArrived = false;
 
   const alive = (entry: Track, nowMs: number) =>
     entry.lastAt !== null && nowMs - entry.lastAt < policy.failoverAfterMs;
   // Measured from the start too, so that a backup whose first datagram beats the primary's by a moment does
   // not take over.
   const silent = (entry: Track, nowMs: number) =>
-    nowMs - (entry.lastAt ?? startedAtMs) >= policy.failoverAfterMs;
+    nowMs - (entry.lastAt ?? neverSentFrom) >= policy.failoverAfterMs;
 
   const switchTo = (to: InputRole, reason: SwitchReason, nowMs: number): RedundancyEvent => {
     const from = active;
@@ -105,6 +114,11 @@ export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number):
     arrival: (role, nowMs) => {
       const entry = tracks[role];
       let sooner = false;
+      if (!anyArrived) {
+        anyArrived = true;
+        const settle = Math.min(START_SETTLE_MS, policy.failoverAfterMs);
+        neverSentFrom = Math.max(neverSentFrom, nowMs + settle - policy.failoverAfterMs);
+      }
       const flowing = entry.lastAt !== null && nowMs - entry.lastAt < policy.failoverAfterMs;
       if (!flowing) {
         entry.healthySince = nowMs;
@@ -172,7 +186,7 @@ export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number):
         const other: InputRole = active === "primary" ? "backup" : "primary";
         // The active input's silence counts from the start when it never sent: the other may take over then.
         if (alive(tracks[other], nowMs))
-          next = Math.min(next, (tracks[active].lastAt ?? startedAtMs) + policy.failoverAfterMs);
+          next = Math.min(next, (tracks[active].lastAt ?? neverSentFrom) + policy.failoverAfterMs);
         const since = tracks.primary.healthySince;
         if (active === "backup" && policy.revert === "auto" && !operatorHold && since !== null)
           next = Math.min(next, since + policy.revertAfterMs);
