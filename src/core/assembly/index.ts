@@ -29,26 +29,19 @@ import {
   KIND_UDP_TS,
   KIND_UNKNOWN,
   MEMORY_END,
-  NO_PROGRAM,
-  NO_SLOT,
   PD_ADAPTATION_ERRORS,
   PD_CC_ERRORS,
   PD_CC_STATE,
   PD_DISCONTINUITIES,
-  PD_FLAGS,
   PD_LAST_PCR,
-  PD_LAST_SEEN_MS,
   PD_PACKETS,
   PD_PAYLOAD_BYTES,
   PD_RANDOM_ACCESS,
   PD_SCRAMBLED,
-  PD_SLOT,
-  PID_COUNT,
   PIDS,
   PROGRAMS,
   pidEntry,
   RTP_PAYLOAD_MP2T,
-  SLOTS,
   ST_ADAPTATION_ERRORS,
   ST_CC_ERRORS,
   ST_DATAGRAMS,
@@ -72,6 +65,7 @@ import {
   STATUS_SIZE,
   TICK_MS,
 } from "./layout";
+import { pidFlags, setPidFlags, setPidLastSeen } from "./pid-fields";
 import { checkTimers, resetPsi, scrambledTable, sectionPacket } from "./psi";
 import { acceptRtp, foreignSsrc, resetRtp, rtpPayload, rtpPayloadType, rtpSequence, rtpSsrc } from "./rtp";
 
@@ -90,18 +84,18 @@ let probationSsrc: u32 = 0;
 let probationSequence: u32 = 0;
 
 initCrcTable();
+// Whether a datagram was pushed since the last reset. The PID table and the section slots hold their reset
+// state as zeros (pid-fields.ts), so a new memory holds it already: writing it again at start would make their
+// 800 KiB resident in every core, whatever its stream uses.
+let dirty = false;
+
 reset();
 
 export function reset(): void {
   memory.fill(STATUS, 0, STATUS_SIZE);
   memory.fill(PROGRAMS, 0, EVENTS - PROGRAMS);
-  memory.fill(PIDS, 0, SLOTS - PIDS);
-  for (let pid: u32 = 0; pid < PID_COUNT; pid++) {
-    const entry = pidEntry(pid);
-    store<u32>(entry, NO_PROGRAM << 16, PD_FLAGS);
-    store<u32>(entry, NO_SLOT, PD_SLOT);
-    store<f64>(entry, -1, PD_LAST_SEEN_MS);
-  }
+  if (dirty) memory.fill(PIDS, 0, MEMORY_END - PIDS);
+  dirty = false;
   store<f64>(ST_NOW_MS, -1);
   goodSyncRun = 0;
   badSyncRun = 0;
@@ -224,6 +218,7 @@ function wholeTs(start: usize, count: u32, counted: bool): bool {
 // than the locked one. The kind and SSRC change only once the locked ones were silent for the configured time,
 // and the new stream sent two datagrams in a row.
 export function push(length: i32, nowMs: f64): i32 {
+  dirty = true;
   store<f64>(ST_NOW_MS, nowMs);
   store<u64>(ST_DATAGRAMS, load<u64>(ST_DATAGRAMS) + 1);
   if (<u32>length > INPUT_CAPACITY) return malformed(E_TOO_LONG);
@@ -302,7 +297,7 @@ function tsPacket(p: usize, nowMs: f64): void {
   const pid = (header >> 8) & 0x1fff;
   const entry = pidEntry(pid);
   store<u64>(entry, load<u64>(entry, PD_PACKETS) + 1, PD_PACKETS);
-  store<f64>(entry, nowMs, PD_LAST_SEEN_MS);
+  setPidLastSeen(entry, nowMs);
 
   const control = (header >> 4) & 3;
   let payload: usize = p + 4;
@@ -360,7 +355,7 @@ function tsPacket(p: usize, nowMs: f64): void {
     ccError(entry, pid, (last + 1) & 0xf, cc);
   }
 
-  const flags = load<u32>(entry, PD_FLAGS);
+  const flags = pidFlags(entry);
   if ((flags & F_SECTIONS) == 0) return;
   if ((header & 0xc0) != 0) {
     bump(entry + PD_SCRAMBLED);
@@ -409,5 +404,5 @@ function pcr(entry: usize, p: usize): void {
   const base = ((<u64>high) << 1) | <u64>(low >> 7);
   const extension = ((low & 1) << 8) | <u32>load<u8>(p, 11);
   store<f64>(entry, <f64>(base * 300 + <u64>extension), PD_LAST_PCR);
-  store<u32>(entry, load<u32>(entry, PD_FLAGS) | F_HAS_PCR, PD_FLAGS);
+  setPidFlags(entry, pidFlags(entry) | F_HAS_PCR);
 }

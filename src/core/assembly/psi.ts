@@ -27,10 +27,7 @@ import {
   MAX_SLOTS,
   NO_PROGRAM,
   NO_SLOT,
-  PD_FLAGS,
   PD_LAST_PCR,
-  PD_LAST_SEEN_MS,
-  PD_SLOT,
   PG_CRC,
   PG_IN_USE,
   PG_LAST_PMT_MS,
@@ -50,7 +47,6 @@ import {
   SL_HAVE,
   SL_LAST_PACKET,
   SL_NEED,
-  SL_PID,
   ST_CRC_ERRORS,
   ST_NOW_MS,
   ST_PAT_CRC,
@@ -63,6 +59,16 @@ import {
   ST_TS_ID,
   slotAt,
 } from "./layout";
+import {
+  pidFlags,
+  pidLastSeen,
+  pidSlot,
+  setPidFlags,
+  setPidLastSeen,
+  setPidSlot,
+  setSlotPid,
+  slotPid,
+} from "./pid-fields";
 
 const PSI_SECTION_MAX: u32 = 1024;
 const STREAM_TYPE_SCTE35: u32 = 0x86;
@@ -73,7 +79,6 @@ let referencedCount: u32 = 0;
 export function resetPsi(): void {
   lastPatMs = -1;
   referencedCount = 0;
-  for (let i: u32 = 0; i < MAX_SLOTS; i++) store<u32>(slotAt(i), NO_SLOT, SL_PID);
   for (let i: u32 = 0; i < MAX_PROGRAMS; i++) store<u32>(programAt(i), 0, PG_IN_USE);
   store<i32>(ST_PAT_VERSION, -1);
   store<i32>(ST_TS_ID, -1);
@@ -82,27 +87,27 @@ export function resetPsi(): void {
 
 function claimSlot(pid: u32): void {
   const entry = pidEntry(pid);
-  if (load<u32>(entry, PD_SLOT) != NO_SLOT) return;
+  if (pidSlot(entry) != NO_SLOT) return;
   for (let i: u32 = 0; i < MAX_SLOTS; i++) {
     const slot = slotAt(i);
-    if (load<u32>(slot, SL_PID) != NO_SLOT) continue;
-    store<u32>(slot, pid, SL_PID);
+    if (slotPid(slot) != NO_SLOT) continue;
+    setSlotPid(slot, pid);
     store<u32>(slot, 0, SL_HAVE);
     store<u32>(slot, 0, SL_NEED);
     store<u32>(slot, 0, SL_HAS_LAST);
-    store<u32>(entry, i, PD_SLOT);
-    store<u32>(entry, load<u32>(entry, PD_FLAGS) | F_SECTIONS, PD_FLAGS);
+    setPidSlot(entry, i);
+    setPidFlags(entry, pidFlags(entry) | F_SECTIONS);
     return;
   }
 }
 
 function releaseSlot(pid: u32): void {
   const entry = pidEntry(pid);
-  const index = load<u32>(entry, PD_SLOT);
+  const index = pidSlot(entry);
   if (index == NO_SLOT) return;
-  store<u32>(slotAt(index), NO_SLOT, SL_PID);
-  store<u32>(entry, NO_SLOT, PD_SLOT);
-  store<u32>(entry, load<u32>(entry, PD_FLAGS) & ~F_SECTIONS, PD_FLAGS);
+  setSlotPid(slotAt(index), NO_SLOT);
+  setPidSlot(entry, NO_SLOT);
+  setPidFlags(entry, pidFlags(entry) & ~F_SECTIONS);
 }
 
 // Called for every packet with a payload on a PID flagged F_SECTIONS. `duplicate` is a packet that repeats
@@ -116,7 +121,7 @@ export function sectionPacket(
   duplicate: bool,
   broken: bool,
 ): void {
-  const slot = slotAt(load<u32>(entry, PD_SLOT));
+  const slot = slotAt(pidSlot(entry));
   if (duplicate) {
     // A true duplicate carries nothing new. A same-CC packet with other bytes is a rewrite (some
     // injectors insert a PMT this way), so it is read like any other packet.
@@ -196,7 +201,7 @@ function append(slot: usize, pid: u32, p: usize, end: usize): usize {
 
 function section(pid: u32, s: usize, length: u32): void {
   const tableId = <u32>load<u8>(s);
-  const flags = load<u32>(pidEntry(pid), PD_FLAGS);
+  const flags = pidFlags(pidEntry(pid));
   if (pid == 0) {
     if (tableId != 0) {
       patError();
@@ -279,7 +284,7 @@ function applyPat(s: usize, length: u32): void {
       store<u32>(program, 0, PG_CRC);
       store<f64>(program, now, PG_LAST_PMT_MS);
       const entry = pidEntry(pmtPid);
-      store<u32>(entry, load<u32>(entry, PD_FLAGS) | F_PMT, PD_FLAGS);
+      setPidFlags(entry, pidFlags(entry) | F_PMT);
       claimSlot(pmtPid);
       break;
     }
@@ -313,7 +318,7 @@ function forgetPmtPid(pmtPid: u32): void {
     if (load<u32>(program, PG_IN_USE) != 0 && load<u32>(program, PG_PMT_PID) == pmtPid) return;
   }
   const entry = pidEntry(pmtPid);
-  store<u32>(entry, load<u32>(entry, PD_FLAGS) & ~F_PMT, PD_FLAGS);
+  setPidFlags(entry, pidFlags(entry) & ~F_PMT);
   if (pmtPid != 0) releaseSlot(pmtPid);
 }
 
@@ -348,22 +353,22 @@ function applyPmt(pid: u32, s: usize, length: u32): void {
 
   for (let esPid: u32 = 0; esPid < PID_COUNT; esPid++) {
     const entry = pidEntry(esPid);
-    const flags = load<u32>(entry, PD_FLAGS);
+    const flags = pidFlags(entry);
     if (((flags >> 16) & 0xff) != index || (flags & F_REFERENCED) == 0) continue;
     // A SCTE-35 PID keeps its role when a later PMT leaves it out: cues are rare and precious, and the
     // same-version rewrites seen in the wild alternate between PMTs with and without it.
     const kept = (flags & F_SCTE35) != 0 ? flags : (flags & 0xff) | (NO_PROGRAM << 16);
-    store<u32>(entry, kept & ~F_REFERENCED, PD_FLAGS);
+    setPidFlags(entry, kept & ~F_REFERENCED);
   }
   for (let p = programInfoEnd; p < body; p += 5 + <usize>(be16(p + 3) & 0x0fff)) {
     const streamType = <u32>load<u8>(p);
     const esPid = be16(p + 1) & 0x1fff;
     const entry = pidEntry(esPid);
-    const old = load<u32>(entry, PD_FLAGS);
+    const old = pidFlags(entry);
     let flags = (old & 0xff & ~F_SCTE35) | F_REFERENCED | (streamType << 8) | (index << 16);
     if (streamType == STREAM_TYPE_SCTE35) flags |= F_SCTE35;
-    store<u32>(entry, flags, PD_FLAGS);
-    store<f64>(entry, now, PD_LAST_SEEN_MS);
+    setPidFlags(entry, flags);
+    setPidLastSeen(entry, now);
     if (streamType == STREAM_TYPE_SCTE35) claimSlot(esPid);
     else if ((old & F_SCTE35) != 0 && (old & F_PMT) == 0) releaseSlot(esPid);
   }
@@ -374,7 +379,7 @@ function applyPmt(pid: u32, s: usize, length: u32): void {
 function rebuildReferenced(): void {
   referencedCount = 0;
   for (let pid: u32 = 0; pid < PID_COUNT && referencedCount < MAX_REFERENCED; pid++) {
-    const flags = load<u32>(pidEntry(pid), PD_FLAGS);
+    const flags = pidFlags(pidEntry(pid));
     // SCTE-35 PIDs may stay silent for hours between cues; their absence is no PID error.
     if ((flags & F_REFERENCED) != 0 && (flags & F_SCTE35) == 0) {
       store<u16>(REFERENCED + ((<usize>referencedCount) << 1), <u16>pid);
@@ -388,10 +393,10 @@ function scte35(pid: u32, s: usize, length: u32): void {
   const record = copyOut(EV_SCTE35, 16, pid, s, length);
   if (record == 0) return;
   let pcr: f64 = -1;
-  const program = (load<u32>(pidEntry(pid), PD_FLAGS) >> 16) & 0xff;
+  const program = (pidFlags(pidEntry(pid)) >> 16) & 0xff;
   if (program != NO_PROGRAM) {
     const pcrEntry = pidEntry(load<u32>(programAt(program), PG_PCR_PID));
-    if ((load<u32>(pcrEntry, PD_FLAGS) & F_HAS_PCR) != 0) pcr = load<f64>(pcrEntry, PD_LAST_PCR);
+    if ((pidFlags(pcrEntry) & F_HAS_PCR) != 0) pcr = load<f64>(pcrEntry, PD_LAST_PCR);
   }
   store<f64>(record, pcr, EVENT_HEADER + 8);
 }
@@ -417,9 +422,9 @@ export function checkTimers(now: f64): void {
   for (let i: u32 = 0; i < referencedCount; i++) {
     const pid = <u32>load<u16>(REFERENCED + ((<usize>i) << 1));
     const entry = pidEntry(pid);
-    if (load<f64>(entry, PD_LAST_SEEN_MS) < 0) store<f64>(entry, now, PD_LAST_SEEN_MS);
-    if (now - load<f64>(entry, PD_LAST_SEEN_MS) > PID_TIMEOUT_MS) {
-      store<f64>(entry, now, PD_LAST_SEEN_MS);
+    if (pidLastSeen(entry) < 0) setPidLastSeen(entry, now);
+    if (now - pidLastSeen(entry) > PID_TIMEOUT_MS) {
+      setPidLastSeen(entry, now);
       bump(ST_PID_ERRORS);
       event2(EV_TR101290, IND_PID_ERROR, pid);
     }

@@ -28,6 +28,7 @@ import { makeOutput, type Output, type OutputEvent } from "../outputs/writer.ts"
 import { type ReadPace, readPaceMs } from "../runtime/batch-reader.ts";
 import { asOneTurn } from "../runtime/end-of-turn.ts";
 import { gateOpen, watchGate } from "../runtime/send-gates.ts";
+import { type BatchSink, makeTurnBatch, type TurnBatch } from "../runtime/turn-batch.ts";
 import {
   ChannelError,
   ChannelFaults,
@@ -185,12 +186,21 @@ export const startChannel = (
      * still does).
      */
     const gate = spec.sendGate;
+    // Its sinks are set below, with the fan-out: an output that starts or stops sending batches rebuilds it.
+    const turnBatch: TurnBatch = makeTurnBatch(() => rebuildFanOut());
     const rebuildFanOut = () => {
       const open = gate === undefined || gateOpen(gate);
       const enabled = open ? [...entries.values()].filter((entry) => entry.spec.enabled) : [];
       const remuxed = enabled.some((entry) => entry.output.flv !== null);
       if (!remuxed && [...entries.values()].every((entry) => entry.output.flv === null)) flv = null;
-      const queued = enabled.flatMap((entry) => (entry.output.flv === null ? [entry.output.offer] : []));
+      const sinks: BatchSink[] = [];
+      const queued: Array<(chunk: Uint8Array) => void> = [];
+      for (const { output } of enabled) {
+        const sink = output.batchSink();
+        if (sink !== null) sinks.push(sink);
+        else if (output.flv === null) queued.push(output.offer);
+      }
+      turnBatch.sinks = sinks;
       offers = [...queued, ...(remuxed && flv !== null ? [remuxOffer(flv)] : []), ...tapping];
       kept = queued.length > 0 || tapping.size > 0;
       pace.ms = readPaceMs(
@@ -223,8 +233,12 @@ export const startChannel = (
       const start = core.payloadOffset;
       const end = start + core.payloadLength;
       const view = start === 0 && end === datagram.length ? datagram : datagram.subarray(start, end);
-      // Only the remux reads it (it copies what it keeps): the view itself will do.
-      if (!kept && held === null) return offerAll(view);
+      if (held === null) {
+        // The plain UDP outputs take it in the turn's batch, which copies it.
+        if (turnBatch.sinks.length > 0) turnBatch.add(view);
+        // Only the remux reads it (it copies what it keeps): the view itself will do.
+        if (!kept) return offerAll(view);
+      }
       // The queues keep chunks by reference, and a datagram is a view into memory that is reused (the
       // socket's batch, a WebAssembly buffer): it is copied once, into Node's buffer pool, for all outputs.
       const chunk = Buffer.allocUnsafe(end - start);
@@ -241,7 +255,13 @@ export const startChannel = (
     const letGo = () => {
       const waiting = held;
       held = null;
-      if (waiting !== null) asOneTurn(() => waiting.forEach(offerAll));
+      if (waiting !== null)
+        asOneTurn(() => {
+          for (const chunk of waiting) {
+            if (turnBatch.sinks.length > 0) turnBatch.add(chunk);
+            offerAll(chunk);
+          }
+        });
     };
     const offerAll = (chunk: Uint8Array) => {
       for (let i = 0; i < offers.length; i++) offers[i]?.(chunk);
@@ -346,7 +366,7 @@ export const startChannel = (
         if (flv === null && /^rtmps?:/i.test(next.url)) {
           flv = new FlvRemux({ startMs: outputOptions.flvStartMs ?? 0 });
         }
-        const options = { ...outputOptions, sendGate: gate };
+        const options = { ...outputOptions, sendGate: gate, turnBatch };
         const output = yield* makeOutput(
           next.url,
           flv === null ? options : { ...options, flv, id: next.id },

@@ -4,6 +4,7 @@
  * picks among them, do not import each other.
  */
 import type { Effect } from "effect";
+import type { BatchSink } from "../runtime/turn-batch.ts";
 import type { ChunkQueue } from "./queue.ts";
 
 /** One SRT peer of an output (the listener it called, or one receiver that called our listener). */
@@ -61,4 +62,11 @@ export interface WriterContext {
   readonly srtStatsIntervalMs: number;
   /** On a fleet node, the term of the channel's lease as the attempt starts (an RTP SSRC carries it). */
   readonly term: () => number | null;
+  /**
+   * Whether the output may take its channel's turn batches (runtime/turn-batch.ts) instead of single chunks:
+   * a channel that makes them says so. `joinBatches(sink)` starts that (the queue's chunks no longer come),
+   * `joinBatches(null)` ends it.
+   */
+  readonly batches: boolean;
+  readonly joinBatches: (sink: BatchSink | null) => void;
 }

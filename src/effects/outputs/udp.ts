@@ -144,13 +144,15 @@ const sendFailed = (shown: string, cause: unknown) =>
 
 /**
  * Runs until the socket reports a send error. Data goes out straight from the channel's fan-out while this
- * runs (the queue's direct delivery): a UDP send never waits, so there is nothing to queue for.
+ * runs (the queue's direct delivery): a UDP send never waits, so there is nothing to queue for. With
+ * `sendBatch`, what the queue held goes first, then the channel's turn batches (WriterContext.joinBatches).
  */
 export const deliverUntilError = (
   socket: Socket,
   context: WriterContext,
   deliver: (chunk: Uint8Array) => void,
   describeError: (cause: unknown) => OutputError,
+  sendBatch: ((batch: Buffer, length: number) => void) | null = null,
 ): Effect.Effect<never, OutputError, Scope.Scope> =>
   Effect.gen(function* () {
     const failed = yield* Deferred.make<never, OutputError>();
@@ -159,13 +161,22 @@ export const deliverUntilError = (
       if (!harmless(cause)) Deferred.unsafeDone(failed, Exit.fail(describeError(cause)));
     });
     yield* Effect.acquireRelease(
-      Effect.sync(() =>
+      Effect.sync(() => {
         context.queue.deliverDirectly((chunk) => {
           deliver(chunk);
           context.countSent(chunk.length);
+        });
+        if (sendBatch !== null)
+          context.joinBatches((batch, length) => {
+            sendBatch(batch, length);
+            context.countSent(length);
+          });
+      }),
+      () =>
+        Effect.sync(() => {
+          context.joinBatches(null);
+          context.queue.deliverDirectly(null);
         }),
-      ),
-      () => Effect.sync(() => context.queue.deliverDirectly(null)),
     );
     return yield* Deferred.await(failed);
   });
@@ -234,10 +245,13 @@ export const datagramAttempt = (
     const sender = makeDatagramSender(socket, (rtp === null ? 0 : RTP_HEADER_SIZE) + DATAGRAM_PAYLOAD);
     yield* Effect.addFinalizer(() => Effect.sync(sender.flush));
     yield* context.markConnected;
+    // Plain UDP sends the channel's turn batches as they are (runtime/turn-batch.ts): no datagram of its own.
+    const sendBatch = rtp === null && context.batches ? sender.sendBatch : null;
     return yield* deliverUntilError(
       socket,
       context,
       (chunk) => sendAsDatagrams(sender, chunk, header),
       (cause) => sendFailed(shown, cause),
+      sendBatch,
     );
   });

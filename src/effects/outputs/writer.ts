@@ -23,6 +23,7 @@ import {
   recordingPlaceProblem,
 } from "../../domain/url.ts";
 import { termOf } from "../runtime/send-gates.ts";
+import type { BatchSink, TurnBatch } from "../runtime/turn-batch.ts";
 import type { SrtLinkStats, WriterContext } from "./context.ts";
 import { fileAttempt } from "./file.ts";
 import { type HlsServed, type HlsState, makeHlsState } from "./hls.ts";
@@ -107,6 +108,11 @@ export interface Output {
   readonly hls: HlsServed | null;
   /** An RTMP output's remux: the channel's shared one (its `offer` then does nothing), or its own. */
   readonly flv: FlvRemux | null;
+  /**
+   * While the output sends its channel's turn batches (OutputOptions.turnBatch), where to send them: its
+   * `offer` then gets nothing to send, and the channel leaves it out of the per-datagram fan-out.
+   */
+  readonly batchSink: () => BatchSink | null;
 }
 
 export interface OutputOptions {
@@ -133,6 +139,11 @@ export interface OutputOptions {
   readonly flvStartMs?: number;
   /** The output's id: an RTMP output names it when it reports a cue it sent (the channel's cue log). */
   readonly id?: string;
+  /**
+   * The channel's turn batch: a plain UDP output sends it whole instead of taking each datagram through its
+   * queue. Left out, every output takes single chunks.
+   */
+  readonly turnBatch?: TurnBatch;
 }
 
 const zeroSrt: SrtLinkStats = {
@@ -233,6 +244,7 @@ export const makeOutput = (
         onEvent({ type: "state", state: next, error: fault ? (lastError?.message ?? null) : null });
     };
 
+    let batchSink: BatchSink | null = null;
     const context: WriterContext = {
       queue,
       queueBytes,
@@ -253,6 +265,15 @@ export const makeOutput = (
       },
       srtStatsIntervalMs: options.srtStatsIntervalMs ?? 1000,
       term: () => (options.sendGate === undefined ? null : termOf(options.sendGate)),
+      batches: options.turnBatch !== undefined,
+      joinBatches: (sink) => {
+        const turnBatch = options.turnBatch;
+        if (turnBatch === undefined || sink === batchSink) return;
+        // What waits in the batch still reaches this output when it leaves, and not when it joins.
+        turnBatch.flush();
+        batchSink = sink;
+        turnBatch.changed();
+      },
     };
 
     const beginAttempt = Effect.sync(() => {
@@ -379,5 +400,6 @@ export const makeOutput = (
       run,
       hls,
       flv: remux,
+      batchSink: () => batchSink,
     };
   });

@@ -50,6 +50,11 @@ export interface DatagramSender {
   readonly send: (payload: Uint8Array, header: Uint8Array | null) => void;
   /** Sends what waits now (before the socket closes). */
   readonly flush: () => void;
+  /**
+   * Sends a batch of whole datagrams that is not the sender's own (a channel's turn batch, turn-batch.ts)
+   * after what waits, with one system call; null where this sender does not send batches itself.
+   */
+  readonly sendBatch: ((batch: Buffer, length: number) => void) | null;
 }
 
 /**
@@ -66,9 +71,11 @@ export const makeDatagramSender = (socket: Socket, segment: number): DatagramSen
     return {
       send: (payload, header) => socket.send(header === null ? payload : [header, payload]),
       flush: () => {},
+      sendBatch: null,
     };
   const c = runtimeName === "node" ? tryLibc() : null;
-  const batch = c === null ? null : Buffer.allocUnsafeSlow(MAX_BATCH_BYTES);
+  // Made with the first datagram of its own: an output that sends its channel's batches may never need it.
+  let batch: Buffer | null = null;
   let parts: Uint8Array[] = [];
   let bytes = 0;
   // Sends handed to `socket.send` and not yet done: while any is, send(2) would overtake it. Counted here
@@ -105,7 +112,8 @@ export const makeDatagramSender = (socket: Socket, segment: number): DatagramSen
   return {
     send: (payload, header) => {
       const length = payload.length + (header?.length ?? 0);
-      if (batch !== null) {
+      if (c !== null) {
+        batch ??= Buffer.allocUnsafeSlow(MAX_BATCH_BYTES);
         if (header !== null) batch.set(header, bytes);
         batch.set(payload, bytes + (header?.length ?? 0));
       } else {
@@ -118,5 +126,13 @@ export const makeDatagramSender = (socket: Socket, segment: number): DatagramSen
       else atEndOfTurn(flush);
     },
     flush,
+    sendBatch:
+      c === null
+        ? null
+        : (shared, length) => {
+            flush();
+            if (queued === 0 && c.send(fd, shared, length, MSG_DONTWAIT) === length) return;
+            sendThroughSocket(Buffer.from(shared.subarray(0, length)));
+          },
   };
 };

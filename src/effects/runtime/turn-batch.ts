@@ -1,0 +1,67 @@
+/**
+ * A channel's datagrams of one turn, gathered once for all of its plain UDP outputs. Each output used to take
+ * every datagram through its own queue and copy it into a batch of its own (four outputs: four calls and four
+ * copies a datagram); here the channel copies each accepted payload once into one batch, and at the end of
+ * the turn every output sends that same memory with one system call of its own (segmented.ts cuts it into
+ * datagrams in the kernel). The batch ends early where the kernel would need it to: a payload that is not a
+ * whole datagram of 7 TS packets goes last, and a full batch leaves at once. A longer payload is cut into
+ * datagrams of 7 packets first, as each output did on its own.
+ *
+ * The sinks are the channel's to set (channel.ts): the outputs that send batches now, on an open send gate.
+ * A sink must be done with the memory when it returns (send it, or copy what it cannot send yet).
+ */
+import { atEndOfTurn, cancelEndOfTurn } from "./end-of-turn.ts";
+import { MAX_BATCH_BYTES } from "./segmented.ts";
+
+/** Seven TS packets: the datagram the outputs send. */
+export const SEGMENT_BYTES = 7 * 188;
+
+/** Sends `length` bytes of `batch`: whole datagrams of SEGMENT_BYTES, the last one maybe shorter. */
+export type BatchSink = (batch: Buffer, length: number) => void;
+
+export interface TurnBatch {
+  /** Copies a payload (whole TS packets) in; it leaves with the turn's others at the end of the turn. */
+  readonly add: (payload: Uint8Array) => void;
+  /** Sends what waits now, to the sinks of now. */
+  readonly flush: () => void;
+  /** Where a flush sends: set by the channel as its outputs start and stop sending batches. */
+  sinks: ReadonlyArray<BatchSink>;
+  /** An output starts or stops sending batches: what waits leaves first, then the owner sets the sinks again. */
+  readonly changed: () => void;
+}
+
+export const makeTurnBatch = (onChange: () => void): TurnBatch => {
+  // Made with the first payload: a channel without a plain UDP output never needs it.
+  let memory: Buffer | null = null;
+  let length = 0;
+  const flush = () => {
+    cancelEndOfTurn(flush);
+    if (length === 0 || memory === null) return;
+    const bytes = length;
+    length = 0;
+    const sinks = batch.sinks;
+    for (let i = 0; i < sinks.length; i++) sinks[i]?.(memory, bytes);
+  };
+  const put = (payload: Uint8Array) => {
+    if (length + payload.length > MAX_BATCH_BYTES) flush();
+    memory ??= Buffer.allocUnsafeSlow(MAX_BATCH_BYTES);
+    memory.set(payload, length);
+    length += payload.length;
+    if (payload.length !== SEGMENT_BYTES || length + SEGMENT_BYTES > MAX_BATCH_BYTES) flush();
+    else atEndOfTurn(flush);
+  };
+  const batch: TurnBatch = {
+    add: (payload) => {
+      if (payload.length <= SEGMENT_BYTES) return put(payload);
+      for (let at = 0; at < payload.length; at += SEGMENT_BYTES)
+        put(payload.subarray(at, at + SEGMENT_BYTES));
+    },
+    flush,
+    sinks: [],
+    changed: () => {
+      flush();
+      onChange();
+    },
+  };
+  return batch;
+};
