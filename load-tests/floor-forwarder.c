@@ -1,11 +1,16 @@
 /*
  * The floor anchor of the load harness: the least CPU a forwarder can spend on this machine for a given
  * latency budget. It does what the service's forwarding threads do and nothing else — no packet core, no
- * failover, no counters, no API: one thread, one epoll loop; a quiet input is watched for readability, a
- * flowing one is read with recvmmsg every BATCH_MS milliseconds (as DISTRIBUTARY_BATCH_MS), its RTP header
- * dropped, and each output gets the batch in one send(2) that the kernel cuts into datagrams (UDP_SEGMENT).
- * With a batch of 0 each datagram is forwarded as it comes. Whatever it costs is the kernel's and the
- * machine's share of the work: wake-ups and the per-datagram send and loopback delivery.
+ * failover, no counters, no API — with the fewest system calls C allows: one thread, one epoll loop; a quiet
+ * input is watched for readability, a flowing one is read with recvmmsg every BATCH_MS milliseconds (as
+ * DISTRIBUTARY_BATCH_MS). Each turn then ends in ONE sendmmsg(2) for every output of every channel read in it:
+ * one unconnected sending socket, one message per output and batch, addressed to that output (msg_name), its
+ * iovecs pointing at the received datagrams past their RTP header (no copy in this process), and a UDP_SEGMENT
+ * control message so that the kernel still cuts it into 1316-byte datagrams (segmentation offload). The kernel
+ * takes at most 1024 messages a call (UIO_MAXIOV): more outputs than that in one turn take more calls. A batch
+ * holds up to 48 datagrams; a datagram of another size goes alone. With a batch of 0 each wake-up reads what
+ * came and sends it at once, still in one sendmmsg. Whatever it costs is the kernel's and the machine's share
+ * of the work: wake-ups and the per-datagram send and loopback delivery. The bytes go out as they came.
  *
  *   cc -O2 -o floor-forwarder load-tests/floor-forwarder.c
  *   ./floor-forwarder BATCH_MS INPUT_PORT:OUT_PORT,OUT_PORT,... [INPUT_PORT:...] ...
@@ -18,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,17 +36,20 @@
 #define UDP_SEGMENT 103
 #endif
 
-#define SLOTS 64
+#define SLOTS 64          /* datagrams one recvmmsg reads */
+#define POOL 4096         /* datagrams held in one turn before its messages must go */
 #define SLOT_BYTES 2048
 #define MAX_OUTPUTS 16
 #define MAX_CHANNELS 512
 #define PAYLOAD 1316
-#define MAX_BATCH (48 * PAYLOAD)
+#define MAX_SEGMENTS 48   /* 48 × 1316 bytes: one UDP datagram's worth before the kernel cuts it */
+#define PER_CALL 1024     /* UIO_MAXIOV: the most messages one sendmmsg takes */
+#define QUEUE (8 * PER_CALL)
 #define QUIET_MS 50
 
 typedef struct {
   int in;
-  int outs[MAX_OUTPUTS];
+  struct sockaddr_in outs[MAX_OUTPUTS];
   int out_count;
   int flowing;
   int quiet_turns;
@@ -48,10 +57,23 @@ typedef struct {
 
 static Channel channels[MAX_CHANNELS];
 static int channel_count;
-static unsigned char slots[SLOTS][SLOT_BYTES];
-static struct mmsghdr headers[SLOTS];
-static struct iovec iovecs[SLOTS];
-static unsigned char batch[MAX_BATCH];
+static int sender;
+
+/* The turn's datagrams as read (pool), their payloads past the RTP header in order (payloads), and the
+   messages that send them (queue): each message is one output's batch, its iovecs a run of payloads. */
+static unsigned char pool[POOL][SLOT_BYTES];
+static struct iovec pool_iov[POOL];
+static struct mmsghdr pool_headers[POOL];
+static int pool_used;
+static struct iovec payloads[POOL];
+static int payload_count;
+static struct mmsghdr queue[QUEUE];
+static int queued;
+static union {
+  char bytes[CMSG_SPACE(sizeof(uint16_t))];
+  struct cmsghdr align;
+} segment_control;
+
 static volatile sig_atomic_t quit = 0;
 static void on_term(int sig) { (void)sig; quit = 1; }
 
@@ -70,37 +92,64 @@ static struct sockaddr_in loopback(int port) {
   return a;
 }
 
-static void flush(Channel *c, int length) {
-  if (length == 0) return;
-  for (int o = 0; o < c->out_count; o++) send(c->outs[o], batch, (size_t)length, MSG_DONTWAIT);
+/* Sends every queued message, as few sendmmsg calls as the kernel allows (one up to 1024 messages); a message
+   the kernel refuses (a full send buffer) is dropped, as a datagram on the wire would be. Frees the turn's memory. */
+static void send_queued(void) {
+  for (int at = 0; at < queued;) {
+    int count = queued - at < PER_CALL ? queued - at : PER_CALL;
+    int sent = sendmmsg(sender, queue + at, (unsigned)count, MSG_DONTWAIT);
+    at += sent > 0 ? sent : 1;
+  }
+  queued = 0;
+  pool_used = 0;
+  payload_count = 0;
 }
 
-/* Reads what waits on one input and forwards it; returns how many datagrams there were. */
+/* One message per output for the payloads [first, first + count): one batch of the channel. */
+static void queue_batch(const Channel *c, int first, int count) {
+  for (int o = 0; o < c->out_count; o++) {
+    struct msghdr *m = &queue[queued++].msg_hdr;
+    m->msg_name = (void *)&c->outs[o];
+    m->msg_namelen = sizeof c->outs[o];
+    m->msg_iov = &payloads[first];
+    m->msg_iovlen = (size_t)count;
+    m->msg_control = count > 1 ? segment_control.bytes : NULL;
+    m->msg_controllen = count > 1 ? sizeof segment_control.bytes : 0;
+    m->msg_flags = 0;
+  }
+}
+
+/* Reads what waits on one input and queues it for every output; returns how many datagrams there were. */
 static int drain(Channel *c) {
   int total = 0;
   for (int call = 0; call < 16; call++) {
-    int n = recvmmsg(c->in, headers, SLOTS, MSG_DONTWAIT, NULL);
+    /* room for a full read, each datagram of it a batch of its own at every output, or the turn goes now */
+    if (pool_used + SLOTS > POOL || queued + SLOTS * c->out_count > QUEUE) send_queued();
+    int n = recvmmsg(c->in, pool_headers + pool_used, SLOTS, MSG_DONTWAIT, NULL);
     if (n <= 0) break;
     total += n;
-    int length = 0;
+    int first = payload_count, segments = 0;
     for (int i = 0; i < n; i++) {
-      const unsigned char *d = slots[i];
-      int size = (int)headers[i].msg_len;
+      unsigned char *d = pool[pool_used + i];
+      int size = (int)pool_headers[pool_used + i].msg_len;
       int at = (size >= 12 && (d[0] & 0xc0) == 0x80) ? 12 + 4 * (d[0] & 0x0f) : 0;
       int payload = size - at;
       if (payload <= 0) continue;
-      if (payload != PAYLOAD || length + payload > MAX_BATCH) {
-        flush(c, length);
-        length = 0;
+      if (segments > 0 && (payload != PAYLOAD || segments == MAX_SEGMENTS)) {
+        queue_batch(c, first, segments);
+        first = payload_count;
+        segments = 0;
       }
-      memcpy(batch + length, d + at, (size_t)payload);
-      length += payload;
+      payloads[payload_count++] = (struct iovec){.iov_base = d + at, .iov_len = (size_t)payload};
+      segments++;
       if (payload != PAYLOAD) {
-        flush(c, length);
-        length = 0;
+        queue_batch(c, first, segments);
+        first = payload_count;
+        segments = 0;
       }
     }
-    flush(c, length);
+    if (segments > 0) queue_batch(c, first, segments);
+    pool_used += n;
     if (n < SLOTS) break;
   }
   return total;
@@ -114,12 +163,23 @@ int main(int argc, char **argv) {
   int batch_ms = atoi(argv[1]);
   signal(SIGTERM, on_term);
   signal(SIGINT, on_term);
-  for (int i = 0; i < SLOTS; i++) {
-    iovecs[i].iov_base = slots[i];
-    iovecs[i].iov_len = SLOT_BYTES;
-    headers[i].msg_hdr.msg_iov = &iovecs[i];
-    headers[i].msg_hdr.msg_iovlen = 1;
+  for (int i = 0; i < POOL; i++) {
+    pool_iov[i].iov_base = pool[i];
+    pool_iov[i].iov_len = SLOT_BYTES;
+    pool_headers[i].msg_hdr.msg_iov = &pool_iov[i];
+    pool_headers[i].msg_hdr.msg_iovlen = 1;
   }
+  struct cmsghdr *cm = (struct cmsghdr *)segment_control.bytes;
+  cm->cmsg_level = SOL_UDP;
+  cm->cmsg_type = UDP_SEGMENT;
+  cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  uint16_t segment = PAYLOAD;
+  memcpy(CMSG_DATA(cm), &segment, sizeof segment);
+  sender = udp_socket();
+  int send_buffer = 4 << 20;
+  setsockopt(sender, SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof send_buffer);
+  struct sockaddr_in from = loopback(0);
+  if (bind(sender, (struct sockaddr *)&from, sizeof from) != 0) { perror("bind"); return 1; }
   int ep = epoll_create1(EPOLL_CLOEXEC);
   for (int a = 2; a < argc && channel_count < MAX_CHANNELS; a++) {
     Channel *c = &channels[channel_count];
@@ -130,14 +190,8 @@ int main(int argc, char **argv) {
     struct sockaddr_in in = loopback(atoi(spec));
     if (bind(c->in, (struct sockaddr *)&in, sizeof in) != 0) { perror("bind"); return 1; }
     char *outs = strchr(spec, ':');
-    for (char *p = outs; p != NULL && c->out_count < MAX_OUTPUTS; p = strchr(p + 1, ',')) {
-      int fd = udp_socket();
-      int segment = PAYLOAD;
-      setsockopt(fd, SOL_UDP, UDP_SEGMENT, &segment, sizeof segment);
-      struct sockaddr_in out = loopback(atoi(p + 1));
-      if (connect(fd, (struct sockaddr *)&out, sizeof out) != 0) { perror("connect"); return 1; }
-      c->outs[c->out_count++] = fd;
-    }
+    for (char *p = outs; p != NULL && c->out_count < MAX_OUTPUTS; p = strchr(p + 1, ','))
+      c->outs[c->out_count++] = loopback(atoi(p + 1));
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (unsigned)channel_count};
     epoll_ctl(ep, EPOLL_CTL_ADD, c->in, &ev);
     channel_count++;
@@ -173,6 +227,7 @@ int main(int argc, char **argv) {
         }
       }
     }
+    send_queued();
     if (flowing == 0) continue;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -191,6 +246,7 @@ int main(int argc, char **argv) {
         flowing--;
       }
     }
+    send_queued();
   }
   return 0;
 }

@@ -2,8 +2,8 @@
  * The Node.js floor anchor of the load harness: the service's own input and output path with nothing between
  * them — the batch reader (src/effects/runtime/batch-reader.ts: recvmmsg every DISTRIBUTARY_BATCH_MS) and the
  * segmented UDP sender (src/effects/runtime/segmented.ts), on one thread, with no packet core, selector,
- * Effect runtime, API or metrics. Beside floor-forwarder.c (the same design in C) it splits what a forwarding
- * thread costs into what the runtime costs and what the service adds.
+ * Effect runtime, API or metrics. Beside floor-forwarder.c (the same reads in C, each turn's sends gathered into
+ * one sendmmsg) it splits what a forwarding thread costs into what the runtime costs and what the service adds.
  *
  *   node load-tests/floor-forwarder.ts INPUT_PORT:OUT_PORT,OUT_PORT,... [INPUT_PORT:...] ...
  *

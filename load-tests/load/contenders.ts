@@ -251,9 +251,9 @@ export const gstreamerTee: Contender = {
 /**
  * The floors: the service's forwarding design with nothing else, so that each figure can be set against what
  * the kernel and the machine alone cost at the same latency budget (`floor`: load-tests/floor-forwarder.c,
- * recvmmsg every DISTRIBUTARY_BATCH_MS and one segmented send per output) and against what Node.js adds to that
- * (`node-floor`: load-tests/floor-forwarder.ts, the service's own batch reader and segmented sender on one
- * thread, no packet core, selector, Effect, API or metrics). UDP outputs only.
+ * recvmmsg every DISTRIBUTARY_BATCH_MS and one sendmmsg a turn carrying every output's segmented batch) and
+ * against what Node.js adds to that (`node-floor`: load-tests/floor-forwarder.ts, the service's own batch reader
+ * and segmented sender on one thread, no packet core, selector, Effect, API or metrics). UDP outputs only.
  */
 const floorForwarder = (name: string, command: string, args: ReadonlyArray<string>): Contender => ({
   name,
