@@ -1,6 +1,6 @@
 import { loadavg } from "node:os";
 import { stop } from "./load/children.ts";
-import { cFloor, distributaryOn, ffmpegTee, gstreamerTee, nodeFloor } from "./load/contenders.ts";
+import { cFloor, distributaryOn, dvblast, ffmpegTee, gstreamerTee, nodeFloor } from "./load/contenders.ts";
 import { type Measured, measure } from "./load/measure.ts";
 import { startNginx } from "./load/nginx.ts";
 import {
@@ -33,6 +33,7 @@ for (const runtime of RUNTIMES) {
 if (ANCHORS.includes("ffmpeg")) runs.push(await measure(ffmpegTee, ANCHOR_SECONDS, 0));
 if (ANCHORS.includes("gstreamer")) runs.push(await measure(gstreamerTee, ANCHOR_SECONDS, 0));
 for (const [anchor, contender] of [
+  ["dvblast", dvblast],
   ["floor", cFloor],
   ["node-floor", nodeFloor],
 ] as const)

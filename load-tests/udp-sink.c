@@ -4,10 +4,16 @@
  * every socket with recvmmsg. Binds 127.0.0.1 on each port given and prints "ready". Each datagram is read as
  * TS (an RTP header, if any, is skipped): TS packets, continuity errors per PID, SCTE-35 sections (table 0xfc)
  * and the latency stamps of udp-source.c's synthetic mode (kernel receive time less the stamped send time,
- * both CLOCK_REALTIME) are counted, as is the longest silence between two datagrams on a port.
+ * both CLOCK_REALTIME) are counted, as is the longest silence between two datagrams on a port. So that what
+ * arrives can be set against what udp-source sent, each port also keeps: its media packets (every PID but the
+ * PAT, the PMTs the PAT names, the other PSI and SI PIDs below 0x20 and null packets), its PSI packets (those
+ * PIDs) and its null packets, a digest of every TS packet in the order received (equal to the source's when
+ * the stream came through byte for byte) and a digest of the media packets that ignores their order (equal
+ * when every media packet came through unchanged, whatever was done to the PSI around them).
  * On SIGTERM or SIGUSR1 it prints one line per port, "port datagrams bytes packets cc_errors cues stamps
- * longest_silence_us", then "latency COUNT P50_US P99_US MAX_US" over every port, then "end" (SIGTERM also
- * exits). SIGUSR2 starts the measurement window again: latency and silences, not the counts. With -t FILE, the
+ * longest_silence_us media psi nulls digest media_digest" (the digests as 16 hex digits), then "latency COUNT
+ * P50_US P99_US MAX_US" over every port, then "end" (SIGTERM also exits). SIGUSR2 starts the measurement window
+ * again: latency and silences, not the counts. With -t FILE, the
  * arrival time of every datagram on the first port is written to FILE on exit, one per line (ns,
  * CLOCK_REALTIME): the kernel's receive timestamp (SO_TIMESTAMPNS), so that neither this program's nor the
  * benchmark's scheduling delays count as the service's latency.
@@ -18,6 +24,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +47,63 @@ static void on_term(int sig) { (void)sig; report = 1; quit = 1; }
 
 static const unsigned char STAMP_MAGIC[8] = {'D', 'S', 'T', 'R', 'S', 'T', 'M', 'P'};
 
+#define MAX_PMTS 8
+
 typedef struct {
   unsigned long long datagrams, bytes, packets, cc_errors, cues, stamps, last_ns, longest_ns;
+  unsigned long long media, psi, nulls;
+  uint64_t digest, media_digest;
   int pids;
   unsigned short pid[MAX_PIDS];
   unsigned char cc[MAX_PIDS];
+  int pmts;
+  unsigned short pmt[MAX_PMTS];
 } Port;
+
+/* One TS packet's 64-bit hash, and the running digest of packets in order: the same in udp-source.c. */
+static uint64_t mix64(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+static uint64_t packet_hash(const unsigned char *p) {
+  uint64_t h = 0x243f6a8885a308d3ull, w;
+  for (int i = 0; i < 184; i += 8) {
+    memcpy(&w, p + i, 8);
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+  }
+  uint32_t tail;
+  memcpy(&tail, p + 184, 4);
+  return mix64(h ^ tail);
+}
+static uint64_t digest_next(uint64_t digest, uint64_t hash) {
+  return ((digest << 7) | (digest >> 57)) * 0x100000001b3ull ^ hash;
+}
+
+/* The PMT PIDs a PAT names (and the NIT's, under program 0): PSI, not media. */
+static void read_pat(Port *port, const unsigned char *p, int payload) {
+  if (payload >= 188) return;
+  int at = payload + 1 + p[payload];
+  if (at + 8 > 188 || p[at] != 0x00) return;
+  int end = at + 3 + (((p[at + 1] & 0x0f) << 8) | p[at + 2]) - 4;
+  if (end > 188) end = 188;
+  for (int e = at + 8; e + 4 <= end; e += 4) {
+    unsigned short pid = (unsigned short)(((p[e + 2] & 0x1f) << 8) | p[e + 3]);
+    int known = 0;
+    for (int k = 0; k < port->pmts; k++) known |= port->pmt[k] == pid;
+    if (!known && port->pmts < MAX_PMTS) port->pmt[port->pmts++] = pid;
+  }
+}
+static int is_psi(const Port *port, int pid) {
+  if (pid < 0x20) return 1;
+  for (int k = 0; k < port->pmts; k++)
+    if (port->pmt[k] == pid) return 1;
+  return 0;
+}
 
 static unsigned int histogram[BUCKETS];
 static unsigned long long latencies, latency_max;
@@ -58,8 +116,13 @@ static void count_ts(Port *port, const unsigned char *data, int length, unsigned
     const unsigned char *p = data + at;
     if (p[0] != 0x47) continue;
     port->packets++;
+    uint64_t hash = packet_hash(p);
+    port->digest = digest_next(port->digest, hash);
     int pid = ((p[1] & 0x1f) << 8) | p[2];
-    if (pid == 0x1fff) continue;
+    if (pid == 0x1fff) {
+      port->nulls++;
+      continue;
+    }
     int pusi = (p[1] & 0x40) != 0;
     int control = (p[3] >> 4) & 3;
     int cc = p[3] & 0x0f;
@@ -68,6 +131,13 @@ static void count_ts(Port *port, const unsigned char *data, int length, unsigned
     if (control & 2) {
       payload = 5 + p[4];
       discontinuity = p[4] > 0 && (p[5] & 0x80);
+    }
+    if (pid == 0 && pusi && (control & 1)) read_pat(port, p, payload);
+    if (is_psi(port, pid)) {
+      port->psi++;
+    } else {
+      port->media++;
+      port->media_digest += hash;
     }
     if (control & 1) {
       int slot = 0;
@@ -115,8 +185,9 @@ static double percentile_us(double p) {
 static void print_report(const Port *counts, const int *ports, int count) {
   for (int i = 0; i < count; i++) {
     const Port *p = &counts[i];
-    printf("%d %llu %llu %llu %llu %llu %llu %llu\n", ports[i], p->datagrams, p->bytes, p->packets, p->cc_errors,
-           p->cues, p->stamps, p->longest_ns / 1000);
+    printf("%d %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %016llx %016llx\n", ports[i], p->datagrams, p->bytes,
+           p->packets, p->cc_errors, p->cues, p->stamps, p->longest_ns / 1000, p->media, p->psi, p->nulls,
+           (unsigned long long)p->digest, (unsigned long long)p->media_digest);
   }
   printf("latency %llu %.1f %.1f %.1f\n", latencies, percentile_us(0.5), percentile_us(0.99),
          (double)latency_max / 1000.0);

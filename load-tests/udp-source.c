@@ -19,7 +19,10 @@
  * times a second and then sends them in a burst (order kept); -g S -G MS makes every channel go silent for MS
  * every S seconds (staggered). Dropped or silent datagrams are not sent, but the stream and the RTP sequence
  * go on, as after loss on a network. SIGUSR1 prints the counts so far; at the end it prints one line per
- * channel, "channel INDEX datagrams D packets P cues K", then "sent N" (datagram slots played).
+ * channel, "channel INDEX datagrams D packets P cues K media M digest HEX media_digest HEX", then "sent N"
+ * (datagram slots played): M is the packets sent on the media PIDs (video, audio, SCTE-35: all but PAT and
+ * PMT), the digests those udp-sink.c keeps, of every TS packet sent in order (as stamped) and of the media
+ * packets in any order, so that a sink can tell a byte-identical stream and unchanged media packets.
  *
  *   ./udp-source -s [-r] [-m MBPS] [-d SECONDS] [-c CUE_S] [-l PERCENT] [-j MS] [-g S -G MS] [-x SEED] PORT...
  */
@@ -244,8 +247,47 @@ typedef struct {
   int *ring_stamp;
   int ring_size, ring_head, ring_count;
   unsigned long long hold_until;
-  unsigned long long sent_datagrams, sent_packets, cues;
+  unsigned long long sent_datagrams, sent_packets, cues, media;
+  uint64_t digest, media_digest;
 } Channel;
+
+/* One TS packet's 64-bit hash, and the running digest of packets in order: the same in udp-sink.c. */
+static uint64_t mix64(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+static uint64_t packet_hash(const unsigned char *p) {
+  uint64_t h = 0x243f6a8885a308d3ull, w;
+  for (int i = 0; i < 184; i += 8) {
+    memcpy(&w, p + i, 8);
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+  }
+  uint32_t tail;
+  memcpy(&tail, p + 184, 4);
+  return mix64(h ^ tail);
+}
+static uint64_t digest_next(uint64_t digest, uint64_t hash) {
+  return ((digest << 7) | (digest >> 57)) * 0x100000001b3ull ^ hash;
+}
+
+/* A datagram's TS packets as sent (stamp included) into its channel's digests. */
+static void digest_datagram(Channel *c, const unsigned char *ts) {
+  for (int p = 0; p < PER_DATAGRAM; p++) {
+    const unsigned char *packet = ts + p * TS;
+    uint64_t hash = packet_hash(packet);
+    c->digest = digest_next(c->digest, hash);
+    int pid = ((packet[1] & 0x1f) << 8) | packet[2];
+    if (pid != PID_PAT && pid != PID_PMT) {
+      c->media++;
+      c->media_digest += hash;
+    }
+  }
+}
 
 static double ms_per_packet;
 static int audio_every = 216; /* a 4-packet audio PES every 216 packets: ~130 kbit/s in 7 Mbit/s */
@@ -357,8 +399,9 @@ static void on_usr1(int sig) { (void)sig; report_now = 1; }
 
 static void print_counts(Channel *channels, int count, unsigned long long slots) {
   for (int i = 0; i < count; i++)
-    printf("channel %d datagrams %llu packets %llu cues %llu\n", i, channels[i].sent_datagrams,
-           channels[i].sent_packets, channels[i].cues);
+    printf("channel %d datagrams %llu packets %llu cues %llu media %llu digest %016llx media_digest %016llx\n", i,
+           channels[i].sent_datagrams, channels[i].sent_packets, channels[i].cues, channels[i].media,
+           (unsigned long long)channels[i].digest, (unsigned long long)channels[i].media_digest);
   printf("sent %llu\n", slots);
   fflush(stdout);
 }
@@ -418,6 +461,7 @@ static int synthetic_mode(int argc, char **argv) {
   struct mmsghdr *messages = calloc((size_t)batch_max, sizeof *messages);
   struct iovec *vectors = calloc((size_t)batch_max, sizeof *vectors);
   unsigned char **stamps = calloc((size_t)batch_max, sizeof *stamps);
+  int *owners = calloc((size_t)batch_max, sizeof *owners);
 
   unsigned long long slots = (unsigned long long)(rate * seconds);
   printf("started\n");
@@ -486,6 +530,7 @@ static int synthetic_mode(int argc, char **argv) {
           messages[queued] = (struct mmsghdr){.msg_hdr = {.msg_name = &targets[i], .msg_namelen = sizeof targets[i],
                                                           .msg_iov = &vectors[queued], .msg_iovlen = 1}};
           stamps[queued] = c->ring_stamp[slot_index] >= 0 ? out + RTP_HEADER + c->ring_stamp[slot_index] + 8 : NULL;
+          owners[queued] = i;
           queued++;
           c->ring_head = (c->ring_head + 1) & (c->ring_size - 1);
           c->ring_count--;
@@ -501,6 +546,9 @@ static int synthetic_mode(int argc, char **argv) {
         if (sent <= 0) break;
         at += sent;
       }
+      /* digested once sent, so that the stamps' send time is not put off: the ring keeps them until then */
+      for (int q = 0; q < queued; q++)
+        digest_datagram(&channels[owners[q]], (const unsigned char *)vectors[q].iov_base + (rtp ? RTP_HEADER : 0));
     }
     if (report_now) {
       report_now = 0;

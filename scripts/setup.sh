@@ -3,7 +3,7 @@
 # packages the service and its tests use, and the WebAssembly packet core. Idempotent; quick when all is there.
 #   scripts/setup.sh            for running the service
 #   scripts/setup.sh --tests    also insists on what only the tests use (the load harness's smoke run included)
-#   scripts/setup.sh --load     also insists on what the load harness uses (a C compiler, GStreamer)
+#   scripts/setup.sh --load     also insists on what the load harness uses (a C compiler, GStreamer, dvblast)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,6 +66,8 @@ if $for_load; then
   # (udpsrc, rtpmp2tdepay, tee, udpsink from base and good; srtsink from bad).
   need_cmd cc gcc
   need_cmd gst-launch-1.0 gstreamer1.0-tools
+  # --anchors dvblast: VideoLAN's dvblast, one process per channel.
+  need_cmd dvblast dvblast
   # --protocol rtmp: nginx-rtmp receives every contender's streams.
   need_cmd nginx nginx
   need_file /usr/lib/nginx/modules/ngx_rtmp_module.so libnginx-mod-rtmp

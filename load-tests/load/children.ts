@@ -84,6 +84,13 @@ interface PortCounts {
   readonly cues: number;
   readonly stamps: number;
   readonly longestSilenceUs: number;
+  /** packets on the media PIDs (all but PSI, SI and null packets), on the PSI and SI PIDs, and null packets */
+  readonly media: number;
+  readonly psi: number;
+  readonly nulls: number;
+  /** of every TS packet in the order received, and of the media packets in any order (udp-sink.c) */
+  readonly digest: string;
+  readonly mediaDigest: string;
 }
 export interface SinkReport {
   readonly ports: ReadonlyArray<PortCounts>;
@@ -98,8 +105,10 @@ const parseSink = (text: string): SinkReport => {
       const [count, p50Us, p99Us, maxUs] = fields.slice(1).map(Number);
       if (count !== undefined && count > 0)
         latency = { count, p50Us: p50Us ?? 0, p99Us: p99Us ?? 0, maxUs: maxUs ?? 0 };
-    } else if (/^\d+$/.test(fields[0] ?? "") && fields.length >= 8) {
-      const [port, datagrams, , packets, ccErrors, cues, stamps, longestSilenceUs] = fields.map(Number);
+    } else if (/^\d+$/.test(fields[0] ?? "") && fields.length >= 13) {
+      const [port, datagrams, , packets, ccErrors, cues, stamps, longestSilenceUs, media, psi, nulls] = fields
+        .slice(0, 11)
+        .map(Number);
       ports.push({
         port: port ?? 0,
         datagrams: datagrams ?? 0,
@@ -108,6 +117,11 @@ const parseSink = (text: string): SinkReport => {
         cues: cues ?? 0,
         stamps: stamps ?? 0,
         longestSilenceUs: longestSilenceUs ?? 0,
+        media: media ?? 0,
+        psi: psi ?? 0,
+        nulls: nulls ?? 0,
+        digest: fields[11] ?? "",
+        mediaDigest: fields[12] ?? "",
       });
     }
   }
@@ -143,13 +157,29 @@ export const openSink = async (ports: ReadonlyArray<number>): Promise<Sink | nul
   };
 };
 
+interface ChannelSent {
+  readonly packets: number;
+  readonly cues: number;
+  /** packets on the media PIDs (video, audio, SCTE-35), and the digests udp-sink.c keeps too */
+  readonly media: number;
+  readonly digest: string;
+  readonly mediaDigest: string;
+}
 export interface SourceCounts {
-  readonly channels: ReadonlyArray<{ packets: number; cues: number }>;
+  readonly channels: ReadonlyArray<ChannelSent>;
 }
 const parseSource = (text: string): SourceCounts => {
-  const channels: Array<{ packets: number; cues: number }> = [];
-  for (const match of text.matchAll(/^channel (\d+) datagrams (\d+) packets (\d+) cues (\d+)$/gm))
-    channels[Number(match[1])] = { packets: Number(match[3]), cues: Number(match[4]) };
+  const channels: ChannelSent[] = [];
+  for (const match of text.matchAll(
+    /^channel (\d+) datagrams (\d+) packets (\d+) cues (\d+) media (\d+) digest (\w+) media_digest (\w+)$/gm,
+  ))
+    channels[Number(match[1])] = {
+      packets: Number(match[3]),
+      cues: Number(match[4]),
+      media: Number(match[5]),
+      digest: match[6] ?? "",
+      mediaDigest: match[7] ?? "",
+    };
   return { channels };
 };
 export const startSource = async (seconds: number) => {

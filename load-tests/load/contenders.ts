@@ -1,9 +1,9 @@
 /**
- * The contenders: the service on a runtime, `ffmpeg -f tee`, a GStreamer `tee` chain and the two floor
- * forwarders, each started on the same port layout and stopped with everything it started.
+ * The contenders: the service on a runtime, `ffmpeg -f tee`, a GStreamer `tee` chain, VideoLAN's dvblast and
+ * the two floor forwarders, each started on the same port layout and stopped with everything it started.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Effect } from "effect";
 import { freeTcpPort } from "../../test/support/peers.ts";
@@ -278,3 +278,51 @@ export const nodeFloor = floorForwarder("Node.js floor", process.execPath, [
   "--max-semi-space-size=1",
   join(ROOT, "load-tests/floor-forwarder.ts"),
 ]);
+
+/**
+ * The PIDs of udp-source.c's synthetic channel beside its PAT and PMT (0x1000), all of them: video (0x100, the
+ * PCR PID too), MPEG audio (0x101) and SCTE-35 (0x1f0), in service 1. dvblast given the service alone passes
+ * only the PIDs it knows to be audio, video or subtitles and drops the SCTE-35 PID; listed, it passes them all.
+ */
+export const SOURCE_SERVICE = 1;
+export const SOURCE_PIDS: ReadonlyArray<number> = [0x100, 0x101, 0x1f0];
+
+/**
+ * VideoLAN's dvblast, one process per channel as it is run: its input the channel's RTP stream (`-D
+ * @127.0.0.1:PORT`, RTP being its default), its outputs one line each in its configuration file (`-c`): plain UDP
+ * (`/udp`) with seven TS packets a datagram (its default for a 1500-byte MTU), service 1 with every PID of the
+ * source listed. It demultiplexes and rebuilds the PAT and PMT of each output (the media packets pass as they
+ * came); its own defaults otherwise, whose output buffer (`-L`, `-E`) paces the datagrams by the stream's
+ * clock. UDP outputs only.
+ */
+export const dvblast: Contender = {
+  name: "dvblast",
+  start: async () => {
+    const runs = plan.map((channel, c) => {
+      const config = join(work, `dvblast-${c}.conf`);
+      writeFileSync(
+        config,
+        channel.outputs
+          .map((output) => `127.0.0.1:${output.sink}/udp\t1\t${SOURCE_SERVICE}\t${SOURCE_PIDS.join(",")}\n`)
+          .join(""),
+      );
+      return started("dvblast", ["-q", "-D", `@127.0.0.1:${channel.input}`, "-c", config]);
+    });
+    const processes = runs.map((run) => run.child);
+    await eventually(
+      () => `every dvblast to bind its input (${runs.map((run) => run.tail()).join(" | ")})`,
+      () => {
+        const gone = runs.find((run) => run.child.exitCode !== null);
+        if (gone !== undefined) throw new Error(`dvblast ended: ${gone.tail()}`);
+        return plan.every((channel) => udpBound(channel.input));
+      },
+      30_000,
+    );
+    return {
+      pids: () => processes.map((child) => child.pid ?? 0),
+      stop: async () => {
+        await Promise.all(processes.map(stop));
+      },
+    };
+  },
+};

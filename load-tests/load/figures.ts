@@ -1,10 +1,11 @@
 /**
- * A measured run's figures: loss, continuity, cues, latency and silences per TS protocol, streams and frames
- * of the RTMP outputs, CPU per stream, RSS and its growth, event-loop lag, REST latency.
+ * A measured run's figures: loss, continuity, cues, latency and silences per TS protocol, whether each output
+ * is byte-identical to its input (or its media packets are), streams and frames of the RTMP outputs, CPU per
+ * stream, RSS and its growth, event-loop lag, REST latency.
  */
-import { ffmpegTee } from "./contenders.ts";
+import { dvblast, ffmpegTee } from "./contenders.ts";
 import type { Measured } from "./measure.ts";
-import { C, M, outputCount, percentile, round, SOAK, type TsProtocol } from "./options.ts";
+import { C, M, outputCount, percentile, plan, round, SOAK, type TsProtocol } from "./options.ts";
 
 const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0);
 
@@ -29,33 +30,67 @@ const soakGrowth = (samples: ReadonlyArray<{ at: number; rss: number }>): number
   return early === null || late === null || early <= 0 ? null : ((late - early) / early) * 100;
 };
 
+/** Which channel each sink port listens for (its input's digests are what the port's are set against). */
+const channelOfPort = new Map(
+  plan.flatMap((channel, c) => channel.outputs.map((output) => [output.sink, c] as const)),
+);
+
 export const figures = (run: Measured) => {
   const remuxed = run.name === ffmpegTee.name;
+  // dvblast rebuilds the PAT and PMT (its own versions, counters and cadence) and may pad with null packets:
+  // its loss is counted on the media and cue packets, which it passes as they came.
+  const psiRebuilt = run.name === dvblast.name;
   const perProtocol = (protocol: TsProtocol) => {
     const sink = run.sinks[protocol];
     if (sink === null) return null;
     const outputs = outputCount(protocol);
-    const sentWhole = sum(run.source.whole.channels.map((c) => c.packets)) * outputs;
-    const sentWindow =
-      (sum(run.source.whole.channels.map((c) => c.packets)) -
-        sum(run.source.windowStart.channels.map((c) => c.packets))) *
-      outputs;
+    const sent = (counts: typeof run.source.whole, pick: (c: { packets: number; media: number }) => number) =>
+      sum(counts.channels.map(pick)) * outputs;
+    const sentWhole = sent(run.source.whole, (c) => c.packets);
+    const mediaSentWhole = sent(run.source.whole, (c) => c.media);
+    // the window's figure counts what the loss counts: every TS packet, or for rebuilt PSI the media packets
+    const counted = (c: { packets: number; media: number }) => (psiRebuilt ? c.media : c.packets);
+    const sentWindow = sent(run.source.whole, counted) - sent(run.source.windowStart, counted);
     const cuesSent = sum(run.source.whole.channels.map((c) => c.cues)) * outputs;
     const receivedWhole = sum(sink.end.ports.map((p) => p.packets));
-    const receivedWindow =
-      sum(sink.windowEnd.ports.map((p) => p.packets)) - sum(sink.start.ports.map((p) => p.packets));
+    const mediaReceivedWhole = sum(sink.end.ports.map((p) => p.media));
+    const receivedWindow = sum(sink.windowEnd.ports.map(counted)) - sum(sink.start.ports.map(counted));
+    const packetsLost = Math.max(0, sentWhole - receivedWhole);
+    const mediaLost = Math.max(0, mediaSentWhole - mediaReceivedWhole);
+    const lost = psiRebuilt ? mediaLost : packetsLost;
+    const lossBase = psiRebuilt ? mediaSentWhole : sentWhole;
+    // Each output against its channel's input: the digest of every TS packet in order (byte-identical), and
+    // the count and order-free digest of the media packets (video, audio and SCTE-35 passed unchanged).
+    const inputOf = (port: number) => run.source.whole.channels[channelOfPort.get(port) ?? -1];
+    const byteIdentical = sink.end.ports.filter(
+      (p) => p.digest !== "" && p.digest === inputOf(p.port)?.digest,
+    );
+    const mediaIdentical = sink.end.ports.filter((p) => {
+      const input = inputOf(p.port);
+      return p.mediaDigest !== "" && p.media === input?.media && p.mediaDigest === input.mediaDigest;
+    });
     const latency = sink.end.latency;
     return {
       outputs: outputs * C,
       packets_sent: sentWhole,
       packets_received: receivedWhole,
       // a remuxer re-cuts the TS, so its packets cannot be counted against those sent: see delivered_in_window
-      packets_lost: remuxed ? null : Math.max(0, sentWhole - receivedWhole),
-      loss_percent: round(
-        remuxed || sentWhole === 0 ? null : (Math.max(0, sentWhole - receivedWhole) / sentWhole) * 100,
-        4,
-      ),
+      packets_lost: remuxed ? null : lost,
+      /** what packets_lost counts: every TS packet, or (rebuilt PSI) the media and cue packets alone */
+      loss_counts: remuxed ? null : psiRebuilt ? "media and cue packets" : "TS packets",
+      loss_percent: round(remuxed || lossBase === 0 ? null : (lost / lossBase) * 100, 4),
       delivered_in_window_percent: round(sentWindow === 0 ? 0 : (receivedWindow / sentWindow) * 100, 2),
+      /** the packets of every PID but PAT, PMT, other PSI/SI and null packets: video, audio and SCTE-35 */
+      media_packets_sent: mediaSentWhole,
+      media_packets_received: mediaReceivedWhole,
+      media_packets_lost: remuxed ? null : mediaLost,
+      psi_packets_sent: sentWhole - mediaSentWhole,
+      psi_packets_received: sum(sink.end.ports.map((p) => p.psi)),
+      null_packets_received: sum(sink.end.ports.map((p) => p.nulls)),
+      /** outputs whose every TS packet, in order, is the input's, byte for byte */
+      byte_identical_outputs: byteIdentical.length,
+      /** outputs whose media packets are all the input's, unchanged (whatever became of the PSI) */
+      media_identical_outputs: mediaIdentical.length,
       continuity_errors: sum(sink.end.ports.map((p) => p.ccErrors)),
       cues_sent: cuesSent,
       cues_received: sum(sink.end.ports.map((p) => p.cues)),

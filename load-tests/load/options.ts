@@ -63,9 +63,10 @@ export const ANCHORS = (values.anchors ?? "")
   .split(",")
   .map((name) => name.trim())
   .filter((name) => name !== "" && name !== "none");
+// dvblast is an anchor only when asked for (not in the default list): one process per channel, UDP outputs only.
 for (const anchor of ANCHORS)
-  if (!["ffmpeg", "gstreamer", "floor", "node-floor"].includes(anchor))
-    fail(`--anchors takes ffmpeg, gstreamer, floor, node-floor or none, got '${anchor}'`);
+  if (!["ffmpeg", "gstreamer", "dvblast", "floor", "node-floor"].includes(anchor))
+    fail(`--anchors takes ffmpeg, gstreamer, dvblast, floor, node-floor or none, got '${anchor}'`);
 export const RUNTIMES = (values.runtimes ?? "node")
   .split(",")
   .map((name) => name.trim())

@@ -79,6 +79,13 @@ export const writeReport = (
           },
         ]),
     {
+      goal: "every TS output byte-identical to its input",
+      value: `${(ours.udp?.byte_identical_outputs ?? 0) + (ours.srt?.byte_identical_outputs ?? 0)} of ${(ours.udp?.outputs ?? 0) + (ours.srt?.outputs ?? 0)}`,
+      met:
+        (ours.udp?.byte_identical_outputs ?? 0) + (ours.srt?.byte_identical_outputs ?? 0) ===
+        (ours.udp?.outputs ?? 0) + (ours.srt?.outputs ?? 0),
+    },
+    {
       goal: "CPU per output stream at or below ffmpeg -f tee's",
       value: ours.cpu.per_output_stream_percent,
       met:
@@ -154,6 +161,12 @@ export const writeReport = (
       "CPU is utime+stime of each contender's processes and their children (srt-live-transmit for our SRT outputs) over the measured window, as a share of one core.",
       "Latency is the sink's kernel receive time less the send time stamped in the datagram by the generator: SRT figures include SRT's own latency buffer (120 ms by default).",
       "ffmpeg remuxes (-c copy): its TS packets are re-cut, so its loss is given as TS packets delivered in the window, latency only where a stamp survived intact, and SCTE-35 leaves it as PES private data, not as sections.",
+      "Byte-identical: an output's digest of every TS packet it received, in order, equals that of every TS packet the generator sent its channel (udp-source.c and udp-sink.c keep the same digests); media and cue packets unchanged: the same count and order-free digest of the packets on every PID but the PAT, the PMT, other PSI/SI below 0x20 and null packets (the video, audio and SCTE-35 PIDs).",
+      ...(ANCHORS.includes("dvblast")
+        ? [
+            "dvblast runs one process per channel with its defaults (RTP input; its output buffer, -L, paces the datagrams by the stream's clock: about 200 ms of latency here, where its help says 100 ms and its README 200), each output a `/udp` line for service 1 with every PID of the source listed (256, 257, 496: listing the service alone drops the SCTE-35 PID). It rebuilds the PAT and PMT of each output and may add null packets, so its loss and its delivered share count the media and cue packets; its byte-identity row says what differs.",
+          ]
+        : []),
       ...(outputsOf("rtmp").length === 0
         ? []
         : [
@@ -168,7 +181,7 @@ export const writeReport = (
   const jsonPath = join(REPORT_DIR, `${name}.json`);
   writeFileSync(jsonPath, `${JSON.stringify(report, null, 2)}\n`);
 
-  const show = (value: number | null | undefined, unit = "") =>
+  const show = (value: number | string | null | undefined, unit = "") =>
     value === null || value === undefined ? "n/a" : `${value}${unit}`;
   const withRatio = (r: Figures, pick: (r: Figures) => number | null | undefined, unit = "") => {
     const value = pick(r);
@@ -177,6 +190,22 @@ export const writeReport = (
     return `${show(value, unit)} (${x === null ? "n/a" : `${x}×`})`;
   };
   type Row = [string, (r: Figures) => string];
+  /** Whether a contender's outputs are the input byte for byte, and if not, what differs. */
+  const identity = (f: Figures["udp"]) => {
+    if (f === null) return "n/a";
+    if (f.packets_lost === null) return "no (remuxed)";
+    if (f.byte_identical_outputs === f.outputs) return `yes (${f.outputs} of ${f.outputs} outputs)`;
+    const psi =
+      f.psi_packets_received === f.psi_packets_sent
+        ? `${f.psi_packets_received} PSI packets, as many as sent but not the same bytes`
+        : `${f.psi_packets_received} PSI packets for ${f.psi_packets_sent} sent`;
+    return [
+      `no (${f.byte_identical_outputs} of ${f.outputs} outputs)`,
+      `media and cue packets unchanged at ${f.media_identical_outputs} of ${f.outputs}`,
+      psi,
+      `${f.null_packets_received} null packets added`,
+    ].join("; ");
+  };
   const protocolRows = (protocol: TsProtocol): Row[] =>
     outputsOf(protocol).length === 0
       ? []
@@ -186,8 +215,11 @@ export const writeReport = (
             (r) =>
               r[protocol]?.packets_lost === null
                 ? "n/a (remuxed)"
-                : `${show(r[protocol]?.packets_lost)} of ${show(r[protocol]?.packets_sent)}`,
+                : r[protocol]?.loss_counts === "media and cue packets"
+                  ? `${show(r[protocol]?.packets_lost)} of ${show(r[protocol]?.media_packets_sent)} media and cue packets (PSI rebuilt)`
+                  : `${show(r[protocol]?.packets_lost)} of ${show(r[protocol]?.packets_sent)}`,
           ],
+          [`${protocol.toUpperCase()} output byte-identical to the input`, (r) => identity(r[protocol])],
           [
             `${protocol.toUpperCase()} TS packets delivered in the window`,
             (r) => show(r[protocol]?.delivered_in_window_percent, " %"),
