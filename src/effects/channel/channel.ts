@@ -84,13 +84,16 @@ export const startChannel = (
       const message = `the channel stopped after an internal error in ${where}: ${detail}`;
       Deferred.unsafeDone(crash, Exit.fail(new ChannelError({ reason: "crashed", message })));
     };
-    /** Wraps a per-datagram callback so a throw ends this channel only. */
+    /**
+     * Wraps a per-datagram callback so a throw ends this channel only. Two arguments at most, passed as they
+     * are: a rest parameter would make an array per datagram.
+     */
     const guarded =
-      <A extends ReadonlyArray<unknown>>(where: string, callback: (...args: A) => void) =>
-      (...args: A) => {
+      <A, B>(where: string, callback: (a: A, b: B) => void) =>
+      (a: A, b?: B) => {
         if (crashed) return;
         try {
-          callback(...args);
+          callback(a, b as B);
         } catch (thrown) {
           fail(where, thrown);
         }

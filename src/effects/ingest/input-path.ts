@@ -104,6 +104,7 @@ export const makeInputPath = (
     const switchesByReason: Record<SwitchReason, number> = { silence: 0, operator: 0, primary_restored: 0 };
     const selector = yield* makeSelector({
       channel,
+      nowMs: () => performance.now(),
       policy: failoverPolicy(options.backup, redundancy),
       onTick: guarded("the redundancy timers", (nowMs: number) => {
         merger?.flush(nowMs);
@@ -144,8 +145,9 @@ export const makeInputPath = (
      * datagrams neither feed the outputs nor keep a silent input looking alive.
      */
     const deliver = (input: InputRuntime, datagram: Uint8Array) => {
-      const packets = input.core.push(datagram, performance.now());
-      if (packets > 0) selector.arrival(input.role);
+      const at = performance.now();
+      const packets = input.core.push(datagram, at);
+      if (packets > 0) selector.arrival(input.role, at);
       if (merger !== null) {
         if (packets > 0) merger.insert(datagram, LANE[input.role], selector.now());
         input.core.drainEvents(ignoreEvent);

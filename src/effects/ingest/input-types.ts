@@ -46,11 +46,11 @@ export interface InputPathOptions {
   readonly onCoreEvent: (event: CoreEvent) => void;
   /** Switches, losses and recoveries, for the event bus. */
   readonly emit: (event: NewEvent) => void;
-  /** Wraps each socket callback so that a throw ends the channel alone: the channel owns that guard. */
-  readonly guarded: <A extends ReadonlyArray<unknown>>(
-    where: string,
-    callback: (...args: A) => void,
-  ) => (...args: A) => void;
+  /**
+   * Wraps each socket callback (two arguments at most) so that a throw ends the channel alone: the channel
+   * owns that guard.
+   */
+  readonly guarded: <A, B>(where: string, callback: (a: A, b: B) => void) => (a: A, b?: B) => void;
   readonly seams?: InputSeams | undefined;
   /** Starting as a moving channel's new copy: each UDP input joins its port connected to this sender. */
   readonly handover?: Senders | undefined;

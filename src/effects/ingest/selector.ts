@@ -24,8 +24,8 @@ import {
 const RECENT_EVENTS = 50;
 
 export interface Selector {
-  /** Records a datagram on `role`; returns the time it used (monotonic ms). */
-  readonly arrival: (role: InputRole) => number;
+  /** Records a datagram on `role` at `atMs` (`now()` when left out); returns the time it used (monotonic ms). */
+  readonly arrival: (role: InputRole, atMs?: number) => number;
   readonly now: () => number;
   readonly active: () => InputRole;
   readonly health: () => InputHealth;
@@ -52,10 +52,15 @@ export const makeSelector = (options: {
   readonly nextFlush?: () => number | null;
   /** Each event as it is decided (`at` in epoch ms); a throw here is logged and does not stop the timers. */
   readonly onEvent?: (event: RedundancyEvent) => void;
+  /**
+   * The monotonic clock in ms, when the Effect clock is the live one: it is read for every datagram, and the
+   * Effect clock's nanoseconds are a new BigInt each time. Left out, the Effect clock's (a TestClock in tests).
+   */
+  readonly nowMs?: () => number;
 }): Effect.Effect<Selector, never, Scope.Scope> =>
   Effect.gen(function* () {
     const clock = yield* Effect.clock;
-    const now = () => Number(clock.unsafeCurrentTimeNanos()) / 1e6;
+    const now = options.nowMs ?? (() => Number(clock.unsafeCurrentTimeNanos()) / 1e6);
     const state = makeFailoverState(options.policy, now());
     const recent: RedundancyEvent[] = [];
     let lastSwitch: Extract<RedundancyEvent, { readonly type: "switch" }> | null = null;
@@ -118,8 +123,8 @@ export const makeSelector = (options: {
     yield* Effect.forkScoped(Effect.forever(step));
 
     return {
-      arrival: (role) => {
-        const at = now();
+      arrival: (role, atMs) => {
+        const at = atMs ?? now();
         if (state.arrival(role, at)) wake();
         return at;
       },
