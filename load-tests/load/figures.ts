@@ -157,6 +157,20 @@ export const figures = (run: Measured) => {
     rss_growth_after_warmup_percent: warmGrowth === null ? null : round(warmGrowth, 2),
     open_files: { start: run.usageStart.fds, end: run.usageEnd.fds },
     event_loop_lag: mainLag.length === 0 ? null : lagSeries,
+    // where the service's CPU went: each thread's share of a core over the window, the busiest first
+    threads:
+      run.threads === null
+        ? null
+        : [...run.threads.end]
+            .map(([name, cpu]) => ({
+              name,
+              percent_of_a_core: round(
+                ((cpu - (run.threads?.start.get(name) ?? 0)) / run.windowSeconds) * 100,
+                1,
+              ),
+            }))
+            .filter((thread) => (thread.percent_of_a_core ?? 0) >= 0.1)
+            .sort((a, b) => (b.percent_of_a_core ?? 0) - (a.percent_of_a_core ?? 0)),
     rest:
       run.rest === null
         ? null

@@ -9,7 +9,7 @@ import { openSink, type SinkReport, type SourceCounts, startSource } from "./chi
 import { type Contender, eventually, type Service } from "./contenders.ts";
 import { type NginxStat, nginxStat, rtmpFrames } from "./nginx.ts";
 import { outputsOf, plan, SAMPLE_MS, SCRAPE_MS, sleep, type TsProtocol, WARMUP } from "./options.ts";
-import { type Usage, udpBound, usage } from "./proc.ts";
+import { threadUsage, type Usage, udpBound, usage } from "./proc.ts";
 
 interface LagSample {
   readonly series: string;
@@ -99,6 +99,8 @@ export interface Measured {
   readonly lag: ReadonlyArray<LagSample>;
   readonly rest: { requests: number; durations: number[] } | null;
   readonly loadAverage: ReadonlyArray<number>;
+  /** the service's threads over the window (CPU seconds by thread name), null for the others */
+  readonly threads: { readonly start: Map<string, number>; readonly end: Map<string, number> } | null;
 }
 
 export const measure = async (
@@ -135,6 +137,8 @@ export const measure = async (
     const rtmp = outputsOf("rtmp").length > 0;
     const nginxStart = rtmp ? await nginxStat() : null;
     const usageStart = usage(running.pids());
+    const service = running.service === undefined ? null : (running.pids()[0] ?? null);
+    const threadsStart = service === null ? null : threadUsage(service);
     const startedAt = performance.now();
     const samples: Array<{ at: number; rss: number; fds: number }> = [];
     const lag: LagSample[] = [];
@@ -167,6 +171,7 @@ export const measure = async (
     })();
     const whole = await source.done;
     const usageEnd = usage(running.pids());
+    const threadsEnd = service === null ? null : threadUsage(service);
     const windowSeconds = (performance.now() - startedAt) / 1000;
     // read at the same moments as the generator's counts, so that what is in flight is left out at both ends
     const udpWindowEnd = await udpSink?.report();
@@ -209,6 +214,7 @@ export const measure = async (
       lag,
       rest,
       loadAverage: loadavg(),
+      threads: threadsStart === null || threadsEnd === null ? null : { start: threadsStart, end: threadsEnd },
     };
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void));

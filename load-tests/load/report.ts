@@ -273,6 +273,13 @@ export const writeReport = (
           ],
         ] as Row[])
       : []),
+    [
+      "the service's threads, % of a core each",
+      (r) =>
+        r.threads === null
+          ? "n/a"
+          : r.threads.map((thread) => `${thread.name} ${thread.percent_of_a_core}`).join(", "),
+    ],
     ["open files start → end", (r) => `${r.open_files.start} → ${r.open_files.end}`],
     ["processes", (r) => String(r.processes)],
     [
