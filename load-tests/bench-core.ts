@@ -1,7 +1,8 @@
 /**
  * Throughput of the WebAssembly packet core on one CPU core: RTP-wrapped 1316-byte datagrams with PAT/PMT,
  * PCR, random access points and SCTE-35 cues, pushed from memory with a clock and drained of events as a
- * channel would. Also measures an empty call into the module, to show what crossing into WebAssembly costs.
+ * channel would. Also measures an empty call into the module, to show what crossing into WebAssembly costs,
+ * and the memory 100 cores hold resident (one per input of 100 channels): new, and after a second of stream each.
  *
  *   node load-tests/bench-core.ts [seconds per measurement, default 2]
  */
@@ -81,4 +82,15 @@ console.log(
 );
 console.log(`  empty call into wasm (ping):            ${pingNs.toFixed(1)} ns`);
 console.log(`  share of push spent crossing:           ${((100 * pingNs) / pushNs).toFixed(1)} %`);
+
+// Resident memory: what 100 new cores add to the process, and what they hold once each has read a stream.
+const rssMiB = () => process.memoryUsage().rss / 1048576;
+const before = rssMiB();
+const cores = Array.from({ length: 100 }, () => PacketCore.load());
+const fresh = rssMiB() - before;
+for (const each of cores)
+  for (let i = 0; i < 600; i++) each.push(datagrams[i] as Uint8Array, times[i] as number);
+console.log(
+  `  100 cores resident: ${fresh.toFixed(1)} MiB new, ${(rssMiB() - before).toFixed(1)} MiB after 600 datagrams each`,
+);
 if (sink === -1) console.log("unreachable");
