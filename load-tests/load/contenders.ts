@@ -140,6 +140,36 @@ export const distributaryOn = (runtime: string): Contender => ({
   },
 });
 
+/**
+ * A contender that runs one process per channel (`runs`, in the plan's order), once every one has bound its
+ * channel's input; a process that ends before fails the start with what it printed.
+ */
+const onePerChannel = async (
+  name: string,
+  runs: ReadonlyArray<ReturnType<typeof started>>,
+): Promise<Running> => {
+  const processes = runs.map((run) => run.child);
+  await eventually(
+    () =>
+      `every ${name} to bind its input (unbound: ${plan
+        .filter((channel) => !udpBound(channel.input))
+        .map((channel) => channel.input)
+        .join(", ")}; ${runs.map((run) => run.tail()).join(" | ")})`,
+    () => {
+      const gone = runs.find((run) => run.child.exitCode !== null);
+      if (gone !== undefined) throw new Error(`${name} ended: ${gone.tail()}`);
+      return plan.every((channel) => udpBound(channel.input));
+    },
+    30_000,
+  );
+  return {
+    pids: () => processes.map((child) => child.pid ?? 0),
+    stop: async () => {
+      await Promise.all(processes.map(stop));
+    },
+  };
+};
+
 export const ffmpegTee: Contender = {
   name: "ffmpeg -f tee",
   start: async () => {
@@ -162,26 +192,7 @@ export const ffmpegTee: Contender = {
         ...["-map", "0", "-c", "copy", ...(rtmp ? ["-tag:v", "7"] : []), "-f", "tee", tee],
       ]);
     });
-    const processes = runs.map((run) => run.child);
-    await eventually(
-      () =>
-        `every ffmpeg to bind its input (unbound: ${plan
-          .filter((channel) => !udpBound(channel.input))
-          .map((channel) => channel.input)
-          .join(", ")}; ${runs.map((run) => run.tail()).join(" | ")})`,
-      () => {
-        const gone = runs.find((run) => run.child.exitCode !== null);
-        if (gone !== undefined) throw new Error(`ffmpeg ended: ${gone.tail()}`);
-        return plan.every((channel) => udpBound(channel.input));
-      },
-      30_000,
-    );
-    return {
-      pids: () => processes.map((child) => child.pid ?? 0),
-      stop: async () => {
-        await Promise.all(processes.map(stop));
-      },
-    };
+    return onePerChannel("ffmpeg", runs);
   },
 };
 
@@ -308,21 +319,6 @@ export const dvblast: Contender = {
       );
       return started("dvblast", ["-q", "-D", `@127.0.0.1:${channel.input}`, "-c", config]);
     });
-    const processes = runs.map((run) => run.child);
-    await eventually(
-      () => `every dvblast to bind its input (${runs.map((run) => run.tail()).join(" | ")})`,
-      () => {
-        const gone = runs.find((run) => run.child.exitCode !== null);
-        if (gone !== undefined) throw new Error(`dvblast ended: ${gone.tail()}`);
-        return plan.every((channel) => udpBound(channel.input));
-      },
-      30_000,
-    );
-    return {
-      pids: () => processes.map((child) => child.pid ?? 0),
-      stop: async () => {
-        await Promise.all(processes.map(stop));
-      },
-    };
+    return onePerChannel("dvblast", runs);
   },
 };
