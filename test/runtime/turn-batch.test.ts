@@ -7,7 +7,8 @@ import { createSocket, type Socket } from "node:dgram";
 import { expect, it } from "vitest";
 import { asOneTurn } from "../../src/effects/runtime/end-of-turn.ts";
 import { MAX_BATCH_BYTES, makeDatagramSender } from "../../src/effects/runtime/segmented.ts";
-import { makeTurnBatch, SEGMENT_BYTES } from "../../src/effects/runtime/turn-batch.ts";
+import { SEGMENT_BYTES } from "../../src/effects/runtime/thread-sender.ts";
+import { makeTurnBatch } from "../../src/effects/runtime/turn-batch.ts";
 import { eventually } from "../support/app.ts";
 
 const payload = (packets: number, seed: number) => {

@@ -242,8 +242,15 @@ export const datagramAttempt = (
     const header = rtp === null ? null : rtp.nextHeader;
     // Datagrams of one turn leave in one system call where the kernel segments them (segmented.ts); what
     // waits is sent before the socket closes.
-    const sender = makeDatagramSender(socket, (rtp === null ? 0 : RTP_HEADER_SIZE) + DATAGRAM_PAYLOAD);
-    yield* Effect.addFinalizer(() => Effect.sync(sender.flush));
+    // Plain UDP to a unicast or multicast group the socket needs no option for may send its turn batches
+    // through the thread's one socket (runtime/thread-sender.ts), this one taking what that cannot send.
+    const shared = rtp === null && context.batches && target.ttl === null && target.localAddress === null;
+    const sender = makeDatagramSender(
+      socket,
+      (rtp === null ? 0 : RTP_HEADER_SIZE) + DATAGRAM_PAYLOAD,
+      shared ? { address, port: target.port } : null,
+    );
+    yield* Effect.addFinalizer(() => Effect.sync(sender.close));
     yield* context.markConnected;
     // Plain UDP sends the channel's turn batches as they are (runtime/turn-batch.ts): no datagram of its own.
     const sendBatch = rtp === null && context.batches ? sender.sendBatch : null;

@@ -213,11 +213,21 @@ const drainNow = (reading: Reading): number => {
       const start = DATA_AT + slot * SLOT_BYTES;
       // A datagram too big to be TS over UDP is handed on as one byte, which the packet core counts as
       // malformed, instead of as a cut that might look whole.
-      reading.deliver(block.subarray(start, start + (truncated ? 1 : length)), sender);
+      reading.deliver(viewOf(block, slot, start, truncated ? 1 : length), sender);
     }
     if (count < SLOTS) break;
   }
   return total;
+};
+
+/** Each slot's view of the last length it held: a stream's datagrams are mostly of one size. */
+const views: Array<Buffer | null> = new Array(SLOTS).fill(null);
+const viewOf = (block: Buffer, slot: number, start: number, length: number): Buffer => {
+  const view = views[slot];
+  if (view !== null && view !== undefined && view.length === length) return view;
+  const made = block.subarray(start, start + length);
+  views[slot] = made;
+  return made;
 };
 
 const quietTurns = () => Math.max(1, Math.ceil(QUIET_MS / Math.max(timerMs, 1)));
@@ -235,18 +245,20 @@ const setTurns = (ms: number) => {
   }
 };
 
-/** Reads every flowing socket; what one socket's datagrams gave the outputs leaves before the next is read. */
+/**
+ * Reads every flowing socket, as one turn: what all of them gave the outputs leaves together at its end (the
+ * thread's UDP outputs in one system call, thread-sender.ts).
+ */
 const turn = () => {
   const now = performance.now();
   if (lateness.length < MAX_LATENESS) lateness.push(Math.max(0, now - lastTurnAt - timerMs));
   lastTurnAt = now;
+  asOneTurn(readFlowing);
+};
+const readFlowing = () => {
   let shortest = Number.POSITIVE_INFINITY;
   for (const reading of flowing) {
-    let count = 0;
-    asOneTurn(() => {
-      count = drain(reading);
-    });
-    if (count > 0) reading.quietTurns = 0;
+    if (drain(reading) > 0) reading.quietTurns = 0;
     else if (++reading.quietTurns >= quietTurns()) {
       flowing.delete(reading);
       reading.readiness?.start();

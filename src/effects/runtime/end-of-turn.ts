@@ -11,35 +11,45 @@ let waiting = new Set<() => void>();
 let spare: Set<() => void> | null = new Set();
 let scheduled = false;
 let holding = 0;
+/** Set while the end of a turn runs: what it asks for joins this run rather than another turn. */
+let running = false;
 
 const runAll = () => {
   scheduled = false;
-  if (waiting.size === 0) return;
-  const work = waiting;
-  // (A run that ended a turn of its own inside this one would find no spare set and get a new one.)
-  waiting = spare ?? new Set();
-  spare = null;
-  for (const run of work) {
-    // One output's work that throws must not keep the others' from going, nor reach the input path that
-    // ended the turn (another channel's, maybe): each guards itself, and this is the last line.
-    try {
-      run();
-    } catch (thrown) {
-      Effect.runFork(
-        Effect.logError(
-          `work at the end of a turn failed: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
-        ),
-      );
+  running = true;
+  try {
+    // Work may ask for more at the end of the same turn (an output's batch for the thread's one send):
+    // it runs in this pass too.
+    while (waiting.size > 0) {
+      const work = waiting;
+      // (A run that ended a turn of its own inside this one would find no spare set and get a new one.)
+      waiting = spare ?? new Set();
+      spare = null;
+      for (const run of work) {
+        // One output's work that throws must not keep the others' from going, nor reach the input path that
+        // ended the turn (another channel's, maybe): each guards itself, and this is the last line.
+        try {
+          run();
+        } catch (thrown) {
+          Effect.runFork(
+            Effect.logError(
+              `work at the end of a turn failed: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
+            ),
+          );
+        }
+      }
+      work.clear();
+      spare = work;
     }
+  } finally {
+    running = false;
   }
-  work.clear();
-  spare = work;
 };
 
 /** Runs `run` once at the end of this turn of the event loop (asking again in the same turn changes nothing). */
 export const atEndOfTurn = (run: () => void): void => {
   waiting.add(run);
-  if (!scheduled && holding === 0) {
+  if (!scheduled && holding === 0 && !running) {
     scheduled = true;
     setImmediate(runAll);
   }
@@ -56,6 +66,6 @@ export const asOneTurn = (work: () => void): void => {
     work();
   } finally {
     holding -= 1;
-    if (holding === 0 && !scheduled) runAll();
+    if (holding === 0 && !scheduled && !running) runAll();
   }
 };

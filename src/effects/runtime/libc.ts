@@ -2,7 +2,7 @@
  * The C library's socket calls the service makes itself, through koffi (the FFI library it loads for libsrt
  * anyway), where a runtime's own sockets cannot do what is needed: socket options Node.js has no API for
  * (UDP_SEGMENT, SO_RCVBUF on Deno), reading many datagrams in one call (recvmmsg), sending a batch
- * straight from a buffer, and a thread's scheduling (priority.ts). One binding, loaded on first use; Linux
+ * straight from a buffer or many in one call (sendmmsg), and a thread's scheduling (priority.ts). One binding, loaded on first use; Linux
  * x86-64 and arm64 constants.
  */
 import type { Socket } from "node:dgram";
@@ -14,6 +14,7 @@ export const SOCK_DGRAM = 2;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
+export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 export const SOL_UDP = 17;
 export const UDP_SEGMENT = 103;
@@ -21,17 +22,21 @@ export const MSG_DONTWAIT = 0x40;
 export const MSG_TRUNC = 0x20;
 export const EAGAIN = 11;
 export const EINTR = 4;
+export const ENOBUFS = 105;
 export const EPERM = 1;
 export const EACCES = 13;
 
 export interface Libc {
   readonly socket: (domain: number, type: number, protocol: number) => number;
+  readonly bind: (fd: number, address: Uint8Array, length: number) => number;
   readonly connect: (fd: number, address: Uint8Array, length: number) => number;
   /** `length` holds the size of `address` in and the size written out (a uint32). */
   readonly getsockname: (fd: number, address: Uint8Array, length: Uint8Array) => number;
   readonly setsockopt: (fd: number, level: number, name: number, value: Uint8Array, length: number) => number;
   readonly send: (fd: number, data: Uint8Array, length: number, flags: number) => number;
   /** `messages` and `timeout` are addresses (of memory the caller keeps alive); 0 for no timeout. */
+  /** `messages` is an address (of memory the caller keeps alive, as the buffers its iovecs point at). */
+  readonly sendmmsg: (fd: number, messages: number, count: number, flags: number) => number;
   readonly recvmmsg: (fd: number, messages: number, count: number, flags: number, timeout: number) => number;
   readonly inet_ntop: (family: number, source: Uint8Array, text: Uint8Array, size: number) => number;
   readonly close: (fd: number) => number;
@@ -47,10 +52,12 @@ export const loadLibc = (): Libc => {
   const lib = koffi.load("libc.so.6");
   libc = {
     socket: lib.func("int socket(int, int, int)"),
+    bind: lib.func("int bind(int, const void *, uint32_t)"),
     connect: lib.func("int connect(int, const void *, uint32_t)"),
     getsockname: lib.func("int getsockname(int, void *, void *)"),
     setsockopt: lib.func("int setsockopt(int, int, int, const void *, uint32_t)"),
     send: lib.func("intptr_t send(int, const void *, size_t, int)"),
+    sendmmsg: lib.func("int sendmmsg(int, uintptr_t, unsigned int, int)"),
     recvmmsg: lib.func("int recvmmsg(int, uintptr_t, unsigned int, int, uintptr_t)"),
     inet_ntop: lib.func("uintptr_t inet_ntop(int, const void *, void *, uint32_t)"),
     close: lib.func("int close(int)"),

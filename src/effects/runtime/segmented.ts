@@ -16,6 +16,7 @@ import { settingNow, udpGso } from "../config/settings.ts";
 import { atEndOfTurn, cancelEndOfTurn } from "./end-of-turn.ts";
 import { descriptorOf, type Libc, loadLibc, MSG_DONTWAIT, SOL_UDP, UDP_SEGMENT } from "./libc.ts";
 import { runtimeName } from "./runtime.ts";
+import { SEGMENT_BYTES, threadDestination } from "./thread-sender.ts";
 
 /** Below the 65,507-byte UDP payload limit with room to spare: 48 datagrams of 7 TS packets. */
 export const MAX_BATCH_BYTES = 48 * 1316;
@@ -55,6 +56,8 @@ export interface DatagramSender {
    * after what waits, with one system call; null where this sender does not send batches itself.
    */
   readonly sendBatch: ((batch: Buffer, length: number) => void) | null;
+  /** Sends what waits and gives up its place on the thread's socket (before the socket closes). */
+  readonly close: () => void;
 }
 
 /**
@@ -65,13 +68,18 @@ export interface DatagramSender {
  * an error the socket reports) goes through `socket.send` instead, which queues, reports and keeps the order,
  * as it always did.
  */
-export const makeDatagramSender = (socket: Socket, segment: number): DatagramSender => {
+export const makeDatagramSender = (
+  socket: Socket,
+  segment: number,
+  destination: { readonly address: string; readonly port: number } | null = null,
+): DatagramSender => {
   const fd = segmentSends(socket, segment);
   if (fd === null)
     return {
       send: (payload, header) => socket.send(header === null ? payload : [header, payload]),
       flush: () => {},
       sendBatch: null,
+      close: () => {},
     };
   const c = runtimeName === "node" ? tryLibc() : null;
   // Made with the first datagram of its own: an output that sends its channel's batches may never need it.
@@ -109,6 +117,29 @@ export const makeDatagramSender = (socket: Socket, segment: number): DatagramSen
     parts = [];
     sendThroughSocket(sending.length === 1 ? (sending[0] as Uint8Array) : sending);
   };
+  /** A batch that is not the sender's own, after what waits, with one system call of its own. */
+  const sendDirect = (shared: Buffer, length: number) => {
+    flush();
+    if (queued === 0 && c !== null && c.send(fd, shared, length, MSG_DONTWAIT) === length) return;
+    sendThroughSocket(Buffer.from(shared.subarray(0, length)));
+  };
+  // A segment of whole TS packets to a destination the thread's socket can reach: batches leave with the
+  // thread's others (thread-sender.ts), and through this socket what that one cannot send.
+  const thread =
+    c === null || destination === null || segment !== SEGMENT_BYTES
+      ? null
+      : threadDestination(destination.address, destination.port, sendDirect);
+  const sendBatch =
+    c === null
+      ? null
+      : thread === null
+        ? sendDirect
+        : (shared: Buffer, length: number) => {
+            // What this socket holds goes first; while any of it waits in node:dgram, so does the batch.
+            if (bytes > 0) flush();
+            if (queued === 0) thread.send(shared, length);
+            else sendThroughSocket(Buffer.from(shared.subarray(0, length)));
+          };
   return {
     send: (payload, header) => {
       const length = payload.length + (header?.length ?? 0);
@@ -126,13 +157,10 @@ export const makeDatagramSender = (socket: Socket, segment: number): DatagramSen
       else atEndOfTurn(flush);
     },
     flush,
-    sendBatch:
-      c === null
-        ? null
-        : (shared, length) => {
-            flush();
-            if (queued === 0 && c.send(fd, shared, length, MSG_DONTWAIT) === length) return;
-            sendThroughSocket(Buffer.from(shared.subarray(0, length)));
-          },
+    sendBatch,
+    close: () => {
+      flush();
+      thread?.close();
+    },
   };
 };

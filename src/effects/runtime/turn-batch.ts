@@ -8,13 +8,12 @@
  * datagrams of 7 packets first, as each output did on its own.
  *
  * The sinks are the channel's to set (channel.ts): the outputs that send batches now, on an open send gate.
- * A sink must be done with the memory when it returns (send it, or copy what it cannot send yet).
+ * A sink sends the memory by the end of the turn (thread-sender.ts) or copies what it cannot send yet; memory
+ * handed out is written again only once that is done.
  */
 import { atEndOfTurn, cancelEndOfTurn } from "./end-of-turn.ts";
 import { MAX_BATCH_BYTES } from "./segmented.ts";
-
-/** Seven TS packets: the datagram the outputs send. */
-export const SEGMENT_BYTES = 7 * 188;
+import { SEGMENT_BYTES, settleThreadSends } from "./thread-sender.ts";
 
 /** Sends `length` bytes of `batch`: whole datagrams of SEGMENT_BYTES, the last one maybe shorter. */
 export type BatchSink = (batch: Buffer, length: number) => void;
@@ -34,21 +33,30 @@ export const makeTurnBatch = (onChange: () => void): TurnBatch => {
   // Made with the first payload: a channel without a plain UDP output never needs it.
   let memory: Buffer | null = null;
   let length = 0;
+  /** Sinks were handed the memory: one may send it only at the end of the turn (thread-sender.ts). */
+  let handedOut = false;
   const flush = () => {
     cancelEndOfTurn(flush);
     if (length === 0 || memory === null) return;
     const bytes = length;
     length = 0;
+    handedOut = true;
     const sinks = batch.sinks;
     for (let i = 0; i < sinks.length; i++) sinks[i]?.(memory, bytes);
   };
   const put = (payload: Uint8Array) => {
     if (length + payload.length > MAX_BATCH_BYTES) flush();
     memory ??= Buffer.allocUnsafeSlow(MAX_BATCH_BYTES);
+    // What the sinks were handed leaves before the memory is written again.
+    if (length === 0 && handedOut) {
+      handedOut = false;
+      settleThreadSends();
+    }
     memory.set(payload, length);
     length += payload.length;
     if (payload.length !== SEGMENT_BYTES || length + SEGMENT_BYTES > MAX_BATCH_BYTES) flush();
-    else atEndOfTurn(flush);
+    // The batch's first payload asks for the end of the turn; a flush takes the ask back.
+    else if (length === payload.length) atEndOfTurn(flush);
   };
   const batch: TurnBatch = {
     add: (payload) => {
