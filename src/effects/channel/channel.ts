@@ -28,7 +28,8 @@ import { makeOutput, type Output, type OutputEvent } from "../outputs/writer.ts"
 import { type ReadPace, readPaceMs } from "../runtime/batch-reader.ts";
 import { asOneTurn } from "../runtime/end-of-turn.ts";
 import { gateOpen, watchGate } from "../runtime/send-gates.ts";
-import { type BatchSink, makeTurnBatch, type TurnBatch } from "../runtime/turn-batch.ts";
+import type { BatchSink } from "../runtime/thread-sender.ts";
+import { makeTurnBatch, type TurnBatch } from "../runtime/turn-batch.ts";
 import {
   ChannelError,
   ChannelFaults,

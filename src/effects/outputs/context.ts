@@ -4,7 +4,7 @@
  * picks among them, do not import each other.
  */
 import type { Effect } from "effect";
-import type { BatchSink } from "../runtime/turn-batch.ts";
+import type { BatchSink } from "../runtime/thread-sender.ts";
 import type { ChunkQueue } from "./queue.ts";
 
 /** One SRT peer of an output (the listener it called, or one receiver that called our listener). */

@@ -23,7 +23,8 @@ import {
   recordingPlaceProblem,
 } from "../../domain/url.ts";
 import { termOf } from "../runtime/send-gates.ts";
-import type { BatchSink, TurnBatch } from "../runtime/turn-batch.ts";
+import type { BatchSink } from "../runtime/thread-sender.ts";
+import type { TurnBatch } from "../runtime/turn-batch.ts";
 import type { SrtLinkStats, WriterContext } from "./context.ts";
 import { fileAttempt } from "./file.ts";
 import { type HlsServed, type HlsState, makeHlsState } from "./hls.ts";

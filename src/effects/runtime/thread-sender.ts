@@ -37,7 +37,9 @@ import {
 } from "./libc.ts";
 import { markOwnPort } from "./own-ports.ts";
 import { runtimeName } from "./runtime.ts";
-import type { BatchSink } from "./turn-batch.ts";
+
+/** Sends `length` bytes of `batch`: whole datagrams of SEGMENT_BYTES, the last one maybe shorter. */
+export type BatchSink = (batch: Buffer, length: number) => void;
 
 /** Seven TS packets: the datagram UDP outputs send, and the size the kernel cuts the thread's messages into. */
 export const SEGMENT_BYTES = 7 * 188;

@@ -13,10 +13,7 @@
  */
 import { atEndOfTurn, cancelEndOfTurn } from "./end-of-turn.ts";
 import { MAX_BATCH_BYTES } from "./segmented.ts";
-import { SEGMENT_BYTES, settleThreadSends } from "./thread-sender.ts";
-
-/** Sends `length` bytes of `batch`: whole datagrams of SEGMENT_BYTES, the last one maybe shorter. */
-export type BatchSink = (batch: Buffer, length: number) => void;
+import { type BatchSink, SEGMENT_BYTES, settleThreadSends } from "./thread-sender.ts";
 
 export interface TurnBatch {
   /** Copies a payload (whole TS packets) in; it leaves with the turn's others at the end of the turn. */
