@@ -2,8 +2,8 @@
  * The C library's socket calls the service makes itself, through koffi (the FFI library it loads for libsrt
  * anyway), where a runtime's own sockets cannot do what is needed: socket options Node.js has no API for
  * (UDP_SEGMENT, SO_RCVBUF on Deno), reading many datagrams in one call (recvmmsg), sending a batch
- * straight from a buffer or many in one call (sendmmsg), and a thread's scheduling (priority.ts). One binding, loaded on first use; Linux
- * x86-64 and arm64 constants.
+ * straight from a buffer, or many batches to many destinations in one call (sendmmsg), and a thread's
+ * scheduling (priority.ts). One binding, loaded on first use; Linux x86-64 and arm64 constants.
  */
 import type { Socket } from "node:dgram";
 import koffi from "koffi";
@@ -34,9 +34,9 @@ export interface Libc {
   readonly getsockname: (fd: number, address: Uint8Array, length: Uint8Array) => number;
   readonly setsockopt: (fd: number, level: number, name: number, value: Uint8Array, length: number) => number;
   readonly send: (fd: number, data: Uint8Array, length: number, flags: number) => number;
-  /** `messages` and `timeout` are addresses (of memory the caller keeps alive); 0 for no timeout. */
   /** `messages` is an address (of memory the caller keeps alive, as the buffers its iovecs point at). */
   readonly sendmmsg: (fd: number, messages: number, count: number, flags: number) => number;
+  /** `messages` and `timeout` are addresses (of memory the caller keeps alive); 0 for no timeout. */
   readonly recvmmsg: (fd: number, messages: number, count: number, flags: number, timeout: number) => number;
   readonly inet_ntop: (family: number, source: Uint8Array, text: Uint8Array, size: number) => number;
   readonly close: (fd: number) => number;

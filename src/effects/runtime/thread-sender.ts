@@ -1,11 +1,10 @@
 /**
  * One system call a turn for every plain UDP output of a thread. A channel's turn batch (turn-batch.ts) goes to
- * each of its plain UDP outputs; each output used to send it with a send(2) of its own, so a thread forwarding 25
- * channels × 4 outputs made 100 system calls a turn. Where a system call is dear (a virtual machine whose
- * kernel entries trap to the hypervisor, as on the machine of README's benchmarks), that was most of the
- * service's CPU. Here the batches wait in one list until the end of the turn and leave with one sendmmsg(2) on
- * one unconnected socket of the thread, each message addressed to its output's destination; UDP_SEGMENT, set on
- * the socket, still has the kernel cut every message into datagrams of 7 TS packets.
+ * each of its plain UDP outputs; each output used to send it with a send(2) of its own, so a thread forwarding
+ * 25 channels × 4 outputs made 100 system calls a turn, and each entry into the kernel has its cost (more in a
+ * virtual machine). Here the batches wait in one list until the end of the turn and leave with one sendmmsg(2)
+ * on one unconnected socket of the thread, each message addressed to its output's destination; UDP_SEGMENT,
+ * set on the socket, still has the kernel cut every message into datagrams of 7 TS packets.
  *
  * What this socket cannot send goes through the output's own socket instead (`direct`), as it did before: a
  * message the kernel refuses (a firewall, a broadcast address, no route) there, where the output reports the
