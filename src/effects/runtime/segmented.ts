@@ -117,11 +117,14 @@ export const makeDatagramSender = (
     parts = [];
     sendThroughSocket(sending.length === 1 ? (sending[0] as Uint8Array) : sending);
   };
+  /** A batch that is not the sender's own, through node:dgram: a copy, queued after what waits there. */
+  const sendQueued = (shared: Buffer, length: number) =>
+    sendThroughSocket(Buffer.from(shared.subarray(0, length)));
   /** A batch that is not the sender's own, after what waits, with one system call of its own. */
   const sendDirect = (shared: Buffer, length: number) => {
     flush();
     if (queued === 0 && c !== null && c.send(fd, shared, length, MSG_DONTWAIT) === length) return;
-    sendThroughSocket(Buffer.from(shared.subarray(0, length)));
+    sendQueued(shared, length);
   };
   // A segment of whole TS packets to a destination the thread's socket can reach: batches leave with the
   // thread's others (thread-sender.ts), and through this socket what that one cannot send.
@@ -138,7 +141,7 @@ export const makeDatagramSender = (
             // What this socket holds goes first; while any of it waits in node:dgram, so does the batch.
             if (bytes > 0) flush();
             if (queued === 0) thread.send(shared, length);
-            else sendThroughSocket(Buffer.from(shared.subarray(0, length)));
+            else sendQueued(shared, length);
           };
   return {
     send: (payload, header) => {

@@ -35,7 +35,6 @@ import {
   UDP_SEGMENT,
 } from "./libc.ts";
 import { markOwnPort } from "./own-ports.ts";
-import { runtimeName } from "./runtime.ts";
 
 /** Sends `length` bytes of `batch`: whole datagrams of SEGMENT_BYTES, the last one maybe shorter. */
 export type BatchSink = (batch: Buffer, length: number) => void;
@@ -68,7 +67,7 @@ let open: ThreadSocket | null = null;
 /** How many outputs send through the thread's socket: the last one to go closes it. */
 let users = 0;
 /** Set once the socket could not be made: every output keeps its own from then on. */
-let unavailable = runtimeName !== "node";
+let unavailable = false;
 
 // The turn's messages: what each sends, and where it goes if this socket cannot send it.
 let queued = 0;
