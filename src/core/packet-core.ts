@@ -23,6 +23,7 @@ const {
   PROGRAM_STRIDE,
   EVENTS,
   EVENTS_SIZE,
+  PID_SEEN,
   PIDS,
   PID_COUNT,
   PID_STRIDE,
@@ -489,6 +490,14 @@ export class PacketCore {
   #pids(): PidSnapshot[] {
     const pids: PidSnapshot[] = [];
     for (let pid = 0; pid < PID_COUNT; pid++) {
+      // Only the PIDs the core marked as seen: the others' entries hold nothing, and reading them would make
+      // their pages resident on kernels without a zero page.
+      const seen = this.#bytes[PID_SEEN + (pid >> 3)] ?? 0;
+      if (seen === 0) {
+        pid |= 7;
+        continue;
+      }
+      if ((seen & (1 << (pid & 7))) === 0) continue;
       const word = (PIDS + pid * PID_STRIDE) >> 2;
       const flags = this.#u32[word + PD.flags] ?? 0;
       const packets = u64(this.#u32, word + PD.packets);

@@ -198,4 +198,24 @@ describe("TS packets", () => {
     });
     expect(drain(core)).toEqual([]);
   });
+
+  it("after reset, sees a stream exactly as a new core does", () => {
+    // Reset clears only the PID entries and section slots it marked as written: a stream seen again must
+    // find none of the first one's continuity, section or PCR state.
+    const datagrams = (seed: number) => {
+      const generator = new TsGenerator({ seed });
+      return Array.from({ length: 200 }, () => generator.datagram());
+    };
+    const used = PacketCore.load();
+    for (const datagram of datagrams(5)) used.push(datagram, 1000);
+    used.reset();
+    const fresh = PacketCore.load();
+    for (const [i, datagram] of datagrams(9).entries()) {
+      used.push(datagram, 2000 + i);
+      fresh.push(datagram, 2000 + i);
+    }
+    expect(used.snapshot()).toEqual(fresh.snapshot());
+    expect(used.snapshot().pids.length).toBeGreaterThan(2);
+    expect(drain(used)).toEqual(drain(fresh));
+  });
 });

@@ -38,10 +38,13 @@ import {
   PD_PAYLOAD_BYTES,
   PD_RANDOM_ACCESS,
   PD_SCRAMBLED,
-  PIDS,
+  PID_COUNT,
+  PID_STRIDE,
   PROGRAMS,
   pidEntry,
   RTP_PAYLOAD_MP2T,
+  SLOT_STRIDE,
+  SLOTS,
   ST_ADAPTATION_ERRORS,
   ST_CC_ERRORS,
   ST_DATAGRAMS,
@@ -65,8 +68,8 @@ import {
   STATUS_SIZE,
   TICK_MS,
 } from "./layout";
-import { pidFlags, setPidFlags, setPidLastSeen } from "./pid-fields";
-import { checkTimers, resetPsi, scrambledTable, sectionPacket } from "./psi";
+import { markSeen, nextSeen, pidFlags, setPidFlags, setPidLastSeen } from "./pid-fields";
+import { checkTimers, resetPsi, scrambledTable, sectionPacket, touchedSlots } from "./psi";
 import { acceptRtp, foreignSsrc, resetRtp, rtpPayload, rtpPayloadType, rtpSequence, rtpSsrc } from "./rtp";
 
 const CC_SEEN: u32 = 0x10;
@@ -92,10 +95,15 @@ let dirty = false;
 reset();
 
 export function reset(): void {
+  if (dirty) {
+    // Only what was written: the seen PIDs' entries and the slots claimed; the bitmap goes with PROGRAMS.
+    for (let pid = nextSeen(0); pid < PID_COUNT; pid = nextSeen(pid + 1))
+      memory.fill(pidEntry(pid), 0, PID_STRIDE);
+    memory.fill(SLOTS, 0, <usize>(touchedSlots() * SLOT_STRIDE));
+  }
+  dirty = false;
   memory.fill(STATUS, 0, STATUS_SIZE);
   memory.fill(PROGRAMS, 0, EVENTS - PROGRAMS);
-  if (dirty) memory.fill(PIDS, 0, MEMORY_END - PIDS);
-  dirty = false;
   store<f64>(ST_NOW_MS, -1);
   goodSyncRun = 0;
   badSyncRun = 0;
@@ -296,7 +304,9 @@ function tsPacket(p: usize, nowMs: f64): void {
   }
   const pid = (header >> 8) & 0x1fff;
   const entry = pidEntry(pid);
-  store<u64>(entry, load<u64>(entry, PD_PACKETS) + 1, PD_PACKETS);
+  const packets = load<u64>(entry, PD_PACKETS);
+  if (packets == 0) markSeen(pid);
+  store<u64>(entry, packets + 1, PD_PACKETS);
   setPidLastSeen(entry, nowMs);
 
   const control = (header >> 4) & 3;

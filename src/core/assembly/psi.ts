@@ -60,6 +60,7 @@ import {
   slotAt,
 } from "./layout";
 import {
+  nextSeen,
   pidFlags,
   pidLastSeen,
   pidSlot,
@@ -75,10 +76,17 @@ const STREAM_TYPE_SCTE35: u32 = 0x86;
 
 let lastPatMs: f64 = -1;
 let referencedCount: u32 = 0;
+// Slots are claimed lowest first; those at or above this index have never been written.
+let slotsTouched: u32 = 0;
+
+export function touchedSlots(): u32 {
+  return slotsTouched;
+}
 
 export function resetPsi(): void {
   lastPatMs = -1;
   referencedCount = 0;
+  slotsTouched = 0;
   for (let i: u32 = 0; i < MAX_PROGRAMS; i++) store<u32>(programAt(i), 0, PG_IN_USE);
   store<i32>(ST_PAT_VERSION, -1);
   store<i32>(ST_TS_ID, -1);
@@ -92,6 +100,7 @@ function claimSlot(pid: u32): void {
     const slot = slotAt(i);
     if (slotPid(slot) != NO_SLOT) continue;
     setSlotPid(slot, pid);
+    if (i >= slotsTouched) slotsTouched = i + 1;
     store<u32>(slot, 0, SL_HAVE);
     store<u32>(slot, 0, SL_NEED);
     store<u32>(slot, 0, SL_HAS_LAST);
@@ -351,7 +360,7 @@ function applyPmt(pid: u32, s: usize, length: u32): void {
   store<i32>(program, (<i32>load<u8>(s, 5) >> 1) & 0x1f, PG_VERSION);
   store<u32>(program, be16(s + 8) & 0x1fff, PG_PCR_PID);
 
-  for (let esPid: u32 = 0; esPid < PID_COUNT; esPid++) {
+  for (let esPid = nextSeen(0); esPid < PID_COUNT; esPid = nextSeen(esPid + 1)) {
     const entry = pidEntry(esPid);
     const flags = pidFlags(entry);
     if (((flags >> 16) & 0xff) != index || (flags & F_REFERENCED) == 0) continue;
@@ -378,7 +387,7 @@ function applyPmt(pid: u32, s: usize, length: u32): void {
 
 function rebuildReferenced(): void {
   referencedCount = 0;
-  for (let pid: u32 = 0; pid < PID_COUNT && referencedCount < MAX_REFERENCED; pid++) {
+  for (let pid = nextSeen(0); pid < PID_COUNT && referencedCount < MAX_REFERENCED; pid = nextSeen(pid + 1)) {
     const flags = pidFlags(pidEntry(pid));
     // SCTE-35 PIDs may stay silent for hours between cues; their absence is no PID error.
     if ((flags & F_REFERENCED) != 0 && (flags & F_SCTE35) == 0) {

@@ -4,14 +4,11 @@
  * (environment, shared config and profile, container or instance role): we never hold, log or show them.
  * Every failure becomes words a person can act on — the IAM action that is missing, the region that does not
  * answer — and never the SDK's error object, whose request and response may carry signed headers.
+ *
+ * The SDK is loaded at the first call: it costs a process about 37 MiB of memory, which a service that
+ * drives no MediaLive channel should not carry.
  */
-import {
-  DescribeChannelCommand,
-  ListChannelsCommand,
-  MediaLiveClient,
-  StartChannelCommand,
-  StopChannelCommand,
-} from "@aws-sdk/client-medialive";
+import type { MediaLiveClient } from "@aws-sdk/client-medialive";
 import { Data, Effect, Option } from "effect";
 import type { DescribedChannel, MediaLiveLink } from "../../domain/medialive.ts";
 import { awsEndpoint } from "../config/settings.ts";
@@ -82,6 +79,13 @@ export const failureOf = (error: unknown, call: MediaLiveCall, link: MediaLiveLi
   });
 };
 
+type Sdk = typeof import("@aws-sdk/client-medialive");
+let sdk: Promise<Sdk> | undefined;
+const loadSdk = (): Promise<Sdk> => {
+  sdk ??= import("@aws-sdk/client-medialive");
+  return sdk;
+};
+
 export interface MediaLiveCalls {
   readonly describe: (link: MediaLiveLink) => Effect.Effect<DescribedChannel, MediaLiveFailure>;
   /** The state MediaLive answers with (STARTING, STOPPING). */
@@ -101,11 +105,11 @@ export const makeMediaLiveCalls = Effect.gen(function* () {
       clients.clear();
     }),
   );
-  const clientFor = (region: string) => {
+  const clientFor = (aws: Sdk, region: string) => {
     let client = clients.get(region);
     if (client === undefined) {
       // The SDK's own retries take throttling and 5xx answers with backoff; the poll backs off on top of them.
-      client = new MediaLiveClient({
+      client = new aws.MediaLiveClient({
         region,
         maxAttempts: 4,
         ...(endpoint === undefined ? {} : { endpoint }),
@@ -117,10 +121,13 @@ export const makeMediaLiveCalls = Effect.gen(function* () {
   const send = <A>(
     call: MediaLiveCall,
     link: MediaLiveLink,
-    run: (client: MediaLiveClient, signal: AbortSignal) => Promise<A>,
+    run: (client: MediaLiveClient, aws: Sdk, signal: AbortSignal) => Promise<A>,
   ) =>
     Effect.tryPromise({
-      try: (signal) => run(clientFor(link.region), signal),
+      try: async (signal) => {
+        const aws = await loadSdk();
+        return run(clientFor(aws, link.region), aws, signal);
+      },
       catch: (error) => failureOf(error, call, link),
     });
 
@@ -129,8 +136,8 @@ export const makeMediaLiveCalls = Effect.gen(function* () {
     // allows, tells an unknown channel or a wrong region apart from another failure.
     describe: (link) =>
       (
-        send("DescribeChannel", link, (client, abortSignal) =>
-          client.send(new DescribeChannelCommand({ ChannelId: link.channel_id }), { abortSignal }),
+        send("DescribeChannel", link, (client, aws, abortSignal) =>
+          client.send(new aws.DescribeChannelCommand({ ChannelId: link.channel_id }), { abortSignal }),
         ) as Effect.Effect<DescribedChannel, MediaLiveFailure>
       ).pipe(
         Effect.catchIf(
@@ -152,15 +159,15 @@ export const makeMediaLiveCalls = Effect.gen(function* () {
       ),
     start: (link) =>
       Effect.map(
-        send("StartChannel", link, (client, abortSignal) =>
-          client.send(new StartChannelCommand({ ChannelId: link.channel_id }), { abortSignal }),
+        send("StartChannel", link, (client, aws, abortSignal) =>
+          client.send(new aws.StartChannelCommand({ ChannelId: link.channel_id }), { abortSignal }),
         ),
         (answer) => answer.State ?? null,
       ),
     stop: (link) =>
       Effect.map(
-        send("StopChannel", link, (client, abortSignal) =>
-          client.send(new StopChannelCommand({ ChannelId: link.channel_id }), { abortSignal }),
+        send("StopChannel", link, (client, aws, abortSignal) =>
+          client.send(new aws.StopChannelCommand({ ChannelId: link.channel_id }), { abortSignal }),
         ),
         (answer) => answer.State ?? null,
       ),
@@ -169,8 +176,8 @@ export const makeMediaLiveCalls = Effect.gen(function* () {
         const ids: string[] = [];
         let token: string | undefined;
         do {
-          const page = yield* send("ListChannels", link, (client, abortSignal) =>
-            client.send(new ListChannelsCommand({ NextToken: token }), { abortSignal }),
+          const page = yield* send("ListChannels", link, (client, aws, abortSignal) =>
+            client.send(new aws.ListChannelsCommand({ NextToken: token }), { abortSignal }),
           );
           for (const channel of page.Channels ?? []) if (channel.Id !== undefined) ids.push(channel.Id);
           token = page.NextToken;

@@ -146,7 +146,7 @@ export const makeThreads = (
         ownPorts: forWorker(),
         sendGates: gatesForWorker(),
       };
-      const worker = new Worker(new URL("./worker.ts", import.meta.url), {
+      const worker = new Worker(new URL("./start.mjs", import.meta.url), {
         workerData: settings,
         name: `forwarding-${slot.index}`,
       });
