@@ -1,6 +1,7 @@
 /**
- * Writes build/stripped/: every TypeScript module of src/ and views/, its types stripped by Node.js's own stripper, named
- * by the SHA-256 of its source (src/effects/runtime/stripped-sources.mjs serves them). Run by setup.
+ * Writes build/stripped/: every TypeScript module of src/ and views/, its types stripped by Node.js's own
+ * stripper, named by the SHA-256 of its source (src/effects/runtime/stripped-sources.mjs serves them). Run by
+ * setup; the AssemblyScript sources of the packet core are not modules of the service and are left out.
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { stripTypeScriptTypes } from "node:module";

@@ -74,7 +74,6 @@ export const RTP_WINDOW_BITS: u32 = 1024;
 // 1 KiB instead of the 512 KiB table: on a kernel without a shared zero page (some VMs), merely reading an
 // untouched page makes it resident, and a PMT that walked the table did so in every core.
 export const PID_SEEN: usize = 0x21000;
-export const PID_SEEN_BYTES: u32 = 1024;
 
 export const EVENTS: usize = 0x22000;
 export const EVENTS_SIZE: u32 = 0x20000; // a power of two: head and tail are free-running u32 counters
