@@ -3,16 +3,16 @@
  * stripper, named by the SHA-256 of its source (src/effects/runtime/stripped-sources.mjs serves them). Run by
  * setup; the AssemblyScript sources of the packet core are not modules of the service and are left out.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { stripTypeScriptTypes } from "node:module";
 import { join } from "node:path";
 import { strippedName } from "../src/effects/runtime/stripped-sources.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const out = join(root, "build/stripped");
-rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-let count = 0;
+// New copies first, then the stale ones go: a service starting meanwhile always finds the copies it needs.
+const written = new Set<string>();
 const modules = ["src", "views"].flatMap((dir) =>
   readdirSync(join(root, dir), { recursive: true, withFileTypes: true }),
 );
@@ -21,7 +21,13 @@ for (const entry of modules) {
   const path = join(entry.parentPath, entry.name);
   if (path.includes("/src/core/assembly/")) continue;
   const source = readFileSync(path);
-  writeFileSync(join(out, strippedName(source)), stripTypeScriptTypes(source.toString("utf8")));
-  count++;
+  const name = strippedName(source);
+  if (!existsSync(join(out, name))) {
+    // Whole or not at all: the loader would serve a half-written copy.
+    writeFileSync(join(out, `${name}.${process.pid}.part`), stripTypeScriptTypes(source.toString("utf8")));
+    renameSync(join(out, `${name}.${process.pid}.part`), join(out, name));
+  }
+  written.add(name);
 }
-process.stdout.write(`strip-sources: ${count} modules in build/stripped/\n`);
+for (const name of readdirSync(out)) if (!written.has(name)) rmSync(join(out, name));
+process.stdout.write(`strip-sources: ${written.size} modules in build/stripped/\n`);

@@ -5,13 +5,20 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { afterAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 
 const root = new URL("../../", import.meta.url);
 const node = new URL("node_modules/.bin/node", root).pathname;
 const hooks = new URL("src/effects/runtime/stripped-sources.mjs", root).href;
 const scratch = new URL(`build/strip-test-${process.pid}/`, root);
 
+// The copies of the tree as it is now (setup makes them too; a module edited since would have none).
+beforeAll(() => {
+  execFileSync(node, [
+    "--disable-warning=ExperimentalWarning",
+    new URL("scripts/strip-sources.ts", root).pathname,
+  ]);
+});
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** Imports `modules` after the hooks, in a new process; what it loaded of the stripper, and what it printed. */
