@@ -23,7 +23,6 @@ const {
   PROGRAM_STRIDE,
   EVENTS,
   EVENTS_SIZE,
-  PID_SEEN,
   PIDS,
   PID_COUNT,
   PID_STRIDE,
@@ -294,6 +293,7 @@ interface CoreExports extends CoreLayout {
   readonly configure: (silenceMs: number, lockSsrc: number) => void;
   readonly reset: () => void;
   readonly ping: () => number;
+  readonly nextSeenPid: (pid: number) => number;
 }
 
 const u64 = (words: Uint32Array, index: number): number =>
@@ -489,15 +489,10 @@ export class PacketCore {
 
   #pids(): PidSnapshot[] {
     const pids: PidSnapshot[] = [];
-    for (let pid = 0; pid < PID_COUNT; pid++) {
-      // Only the PIDs the core marked as seen: the others' entries hold nothing, and reading them would make
-      // their pages resident on kernels without a zero page.
-      const seen = this.#bytes[PID_SEEN + (pid >> 3)] ?? 0;
-      if (seen === 0) {
-        pid |= 7;
-        continue;
-      }
-      if ((seen & (1 << (pid & 7))) === 0) continue;
+    // Only the PIDs the core marked as seen: the others' entries hold nothing, and reading them would make
+    // their pages resident on kernels without a zero page.
+    const next = this.#exports.nextSeenPid;
+    for (let pid = next(0); pid < PID_COUNT; pid = next(pid + 1)) {
       const word = (PIDS + pid * PID_STRIDE) >> 2;
       const flags = this.#u32[word + PD.flags] ?? 0;
       const packets = u64(this.#u32, word + PD.packets);

@@ -128,6 +128,11 @@ export function memoryEnd(): usize {
   return MEMORY_END;
 }
 
+// The next PID at or after `pid` whose entry holds anything (PID_COUNT when none): for the host's snapshot.
+export function nextSeenPid(pid: u32): u32 {
+  return nextSeen(pid);
+}
+
 // An empty call, for the benchmark to measure what crossing into WebAssembly costs.
 export function ping(): i32 {
   return 0;
