@@ -87,10 +87,13 @@ export const makeLeasePass = (ctx: LeasePassContext) => {
         if (!mine && !draining) yield* ctx.startSending(row.channel, row.term, "move");
         continue;
       }
-      // Nothing is taken while the database does not answer, nor for a lease time after it is back.
-      if (mine || draining || settling || !joined || !guard.answered()) continue;
+      // Nothing is taken while the database does not answer.
+      if (mine || draining || !joined || !guard.answered()) continue;
       const expiry = book.expiresAt(entry);
       if (row.holder === null || expiry <= now) {
+        // Nor, for a lease time after it is back, a lease that merely expired: its holder may have kept
+        // sending through the outage and renews it by its term. A holder whose process is gone (below) cannot.
+        if (settling) continue;
         const ranking = L.candidates(channel.nodes, live, row.holder ?? book.lastHolder(row.channel));
         if (!L.shouldTry(me, ranking, now - expiry)) {
           const rank = ranking.indexOf(me);
