@@ -1,8 +1,8 @@
 /**
  * Channels on forwarding workers, seen from outside: a worker killed mid-stream comes back with its channels
  * and their outputs resume (the other worker's channel never notices); a channel moved between workers while
- * its stream flows delivers every byte once, in order; closing the supervisor leaves no worker thread, no
- * socket on an input port and no child process.
+ * its stream flows delivers every byte once, in order; a second thread starts only when it is needed; closing
+ * the supervisor leaves no worker thread, no socket on an input port and no child process.
  */
 import { createSocket } from "node:dgram";
 import { readdirSync, readFileSync } from "node:fs";
@@ -69,9 +69,11 @@ it.live(
       yield* channels.start(
         udpChannel("bystander", bystanderPort, [["out", `udp://127.0.0.1:${bystanderSink.port}`]]),
       );
+      // Both start on worker 0, which has room; the bystander is moved to worker 1, started for it.
       const victimWorker = channels.placement(ChannelId.make("victim"));
-      expect(victimWorker).not.toBeNull();
-      expect(channels.placement(ChannelId.make("bystander"))).not.toBe(victimWorker);
+      expect(victimWorker).toBe(0);
+      yield* channels.move(ChannelId.make("bystander"), 1);
+      expect(channels.placement(ChannelId.make("bystander"))).toBe(1);
 
       const victim = stream(1, 6, 2);
       const bystander = stream(2, 6, 2);
@@ -108,7 +110,10 @@ it.live(
       // The other worker's channel lost nothing; the victim's output resumed on the stream's own packets.
       expect(bystanderSink.bytes().equals(Buffer.from(bystander.ts))).toBe(true);
       expect(Buffer.from(victim.ts).includes(victimSink.bytes().subarray(-188 * 700))).toBe(true);
-      expect(channels.workers()[victimWorker ?? 0]?.restarts).toBe(1);
+      expect(channels.workers().map((worker) => [worker.index, worker.restarts])).toEqual([
+        [0, 1],
+        [1, 0],
+      ]);
       expect(
         events.filter((event) => event.type === "channel_started").map((event) => event.channel),
       ).toEqual(["victim", "bystander", "victim"]);
@@ -175,6 +180,9 @@ it.live(
             ),
           ),
         );
+      // One thread until a second is needed: a move to worker 1 starts it.
+      expect(workerThreads()).toBe(1);
+      yield* Effect.promise(() => runtime.runPromise(channels.move(ChannelId.make("c1"), 1)));
       expect(workerThreads()).toBe(2);
       const { datagrams, perMs } = stream(4, 4, 2);
       const sending = yield* Effect.fork(sendPaced(datagrams, inputs[0] ?? 0, perMs));

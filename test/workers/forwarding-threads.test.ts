@@ -60,6 +60,8 @@ const start = async (
       DISTRIBUTARY_ADMIN_TOKEN: TOKEN,
       DISTRIBUTARY_METRICS_AUTH: "loopback",
       DISTRIBUTARY_WORKERS: "2",
+      // Both threads from the start, channels spread by count: two threads to read, one channel on each.
+      DISTRIBUTARY_WORKER_BUSY_PERCENT: "0",
       ...options.env,
     },
   });

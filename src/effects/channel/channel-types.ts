@@ -192,10 +192,12 @@ export interface HlsSource {
   readonly segment: (name: string) => Promise<Uint8Array | null>;
 }
 
-/** A forwarding worker as the status and metrics show it. */
+/** A started forwarding worker as the status and metrics show it. */
 export interface WorkerStatus {
   readonly index: number;
   readonly channels: number;
+  /** Its thread's CPU time over the last 5 s as a share of one core; null until it has run that long. */
+  readonly cpuShare: number | null;
   readonly restarts: number;
   /** Event-loop delay in ms: the worst p99 and the longest of the syncs over the last 15 s. */
   readonly loopDelayP99Ms: number;

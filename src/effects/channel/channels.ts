@@ -2,10 +2,10 @@
  * The channel supervisor: starts, changes and stops channels, and answers for them — state, counters,
  * status, cues, captures, HLS. Where the channels run is its own business:
  *
- * - on forwarding workers (the default: `DISTRIBUTARY_WORKERS`, one per core): each channel is placed on the
- *   worker with the fewest, its whole fiber tree runs there (workers/pool.ts), and the main thread keeps the
- *   API, pages, WebSocket and metrics; the workers ask for a higher priority (nice −10, or real-time when
- *   told: `DISTRIBUTARY_FORWARDING_PRIORITY`, runtime/priority.ts), so a turn that is due runs soon;
+ * - on forwarding workers (the default: `DISTRIBUTARY_WORKERS`, one per core, each started once the others are
+ *   busy): each channel's whole fiber tree runs on one (workers/pool.ts), and the main thread keeps the API,
+ *   pages, WebSocket and metrics; the workers ask for a higher priority (nice −10, or real-time when told:
+ *   `DISTRIBUTARY_FORWARDING_PRIORITY`, runtime/priority.ts), so a turn that is due runs soon;
  * - in this thread (`DISTRIBUTARY_WORKERS=0`, and whenever a test sets a ChannelFaults seam, whose functions
  *   cannot cross threads): channel-host.ts, beside the API.
  *
@@ -20,6 +20,7 @@ import {
   batchMsRemuxed,
   forwardingPriority,
   hlsPushAllowPrivate,
+  workerBusyPercent,
   workerCount,
 } from "../config/settings.ts";
 import { EventBus } from "../events/event-bus.ts";
@@ -140,11 +141,12 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
     const previewIdleMs = (yield* PreviewSettings).idleMs;
     const workers = yield* Effect.orDie(workerCount);
     const priority = yield* Effect.orDie(forwardingPriority);
+    const busyPercent = yield* Effect.orDie(workerBusyPercent);
     const seams = Object.keys(faults).length > 0;
     const service: ChannelsService =
       workers === 0 || seams
         ? yield* makeLocalChannels({ outputs, faults, previewIdleMs })
-        : yield* makeWorkerChannels(workers, { outputs, previewIdleMs, priority });
+        : yield* makeWorkerChannels(workers, { outputs, previewIdleMs, priority, busyPercent });
     return service;
   }),
 }) {

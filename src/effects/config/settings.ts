@@ -32,6 +32,19 @@ export const workerCount = Config.integer("DISTRIBUTARY_WORKERS").pipe(
   }),
 );
 
+/**
+ * How busy a forwarding worker may be, in percent of one core over 5 s, before channels go to the next one:
+ * the next worker starts then, and a busy worker hands part of its channels to a less busy one (workers/pool.ts).
+ * 0 starts every worker at once and spreads the channels by count.
+ */
+export const workerBusyPercent = Config.integer("DISTRIBUTARY_WORKER_BUSY_PERCENT").pipe(
+  Config.withDefault(80),
+  Config.validate({
+    message: "DISTRIBUTARY_WORKER_BUSY_PERCENT must be a whole number from 0 to 100",
+    validation: (n) => n >= 0 && n <= 100,
+  }),
+);
+
 export const PRIORITIES = ["realtime", "high", "normal"] as const;
 export type Priority = (typeof PRIORITIES)[number];
 export const isPriority = (value: string): value is Priority =>

@@ -64,6 +64,15 @@ export const makeMetrics = (
     (worker, set) => set({}, worker.channels),
   );
   perWorker(
+    "gauge",
+    "distributary_worker_cpu_ratio",
+    "A forwarding worker thread's CPU time over the last 5 s as a share of one core (the next worker starts when one passes DISTRIBUTARY_WORKER_BUSY_PERCENT)",
+    [],
+    (worker, set) => {
+      if (worker.cpuShare !== null) set({}, worker.cpuShare);
+    },
+  );
+  perWorker(
     "counter",
     "distributary_worker_restarts_total",
     "Times a forwarding worker thread died and was started again with its channels",

@@ -4,7 +4,11 @@
  * reported (counters, cue counts, new cues), so that the read model, the pages and the metrics read plain
  * values on the main thread; everything else is a request to the worker.
  *
- * - Placement: a new channel goes to the worker with the fewest channels.
+ * - Placement: one worker runs while it has room. A new channel goes to the started worker with the fewest
+ *   channels among those under the busy line (`DISTRIBUTARY_WORKER_BUSY_PERCENT` of a core over 5 s); with none,
+ *   the next worker starts and takes it. A worker over the line hands a part of its channels (a move each,
+ *   below) to a clearly less busy one, or to the next worker, which starts: as many as would even the two out.
+ *   With the line at 0 every worker starts at once and a new channel goes to the one with the fewest channels.
  * - A worker that dies is started again (threads.ts), counted, reported as a `worker_restarted` event, and
  *   given back its channels (their latest specs).
  * - A move (`move`) starts the channel's new copy beside the old one, its UDP inputs joining the old sockets'
@@ -36,7 +40,15 @@ import {
 } from "../channel-types.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
 import type { Command, SyncReply } from "./protocol.ts";
-import { makeThreads, noteLoopDelay, request, type Slot, worstLoopDelay } from "./threads.ts";
+import {
+  cpuShare,
+  makeThreads,
+  noteCpu,
+  noteLoopDelay,
+  request,
+  type Slot,
+  worstLoopDelay,
+} from "./threads.ts";
 
 const KEEP_CUES = 100;
 const SYNC_TIMEOUT = "2 seconds";
@@ -54,7 +66,15 @@ interface Entry {
 
 export const makeWorkerChannels = (
   count: number,
-  options: { readonly outputs: OutputOptions; readonly previewIdleMs: number; readonly priority: Priority },
+  {
+    busyPercent,
+    ...options
+  }: {
+    readonly outputs: OutputOptions;
+    readonly previewIdleMs: number;
+    readonly priority: Priority;
+    readonly busyPercent: number;
+  },
 ) =>
   Effect.gen(function* () {
     const bus = yield* EventBus;
@@ -99,7 +119,8 @@ export const makeWorkerChannels = (
         );
       });
 
-    const slots = yield* makeThreads(count, options, {
+    const line = busyPercent / 100;
+    const { slots, wake } = yield* makeThreads(count, line === 0 ? count : 1, options, {
       channelFailed: (slot, channel, message) => {
         const entry = entries.get(channel);
         // A copy left behind by a move is not the channel.
@@ -128,15 +149,34 @@ export const makeWorkerChannels = (
       for (const entry of entries.values()) load[entry.worker] = (load[entry.worker] ?? 0) + 1;
       return load;
     };
-    const lightest = (): number => {
+    const started = () => slots.filter((slot) => slot.worker !== null);
+    /** Of `among`, the slot with the least of `measure`. */
+    const least = (among: ReadonlyArray<Slot>, measure: (slot: Slot) => number): Slot | undefined =>
+      among.reduce<Slot | undefined>(
+        (best, slot) => (best === undefined || measure(slot) < measure(best) ? slot : best),
+        undefined,
+      );
+    /** Where a new channel goes (its thread started if it was not). */
+    const place = (): Slot => {
       const load = loads();
-      let best = 0;
-      for (let i = 1; i < load.length; i++) if ((load[i] ?? 0) < (load[best] ?? 0)) best = i;
-      return best;
+      const fewest = (slot: Slot) => load[slot.index] ?? 0;
+      const chosen =
+        line === 0
+          ? least(slots, fewest)
+          : (least(
+              started().filter((slot) => (cpuShare(slot) ?? 0) < line),
+              fewest,
+            ) ??
+            slots.find((slot) => slot.worker === null) ??
+            least(started(), (slot) => cpuShare(slot) ?? 0));
+      const slot = chosen ?? (slots[0] as Slot);
+      wake(slot);
+      return slot;
     };
 
     const applySync = (slot: Slot, reply: SyncReply) => {
       noteLoopDelay(slot, reply.loopDelay);
+      noteCpu(slot, reply.cpuMicros);
       for (const sample of reply.channels) {
         const entry = entries.get(sample.id);
         if (entry === undefined || entry.worker !== slot.index) continue;
@@ -173,7 +213,7 @@ export const makeWorkerChannels = (
       if (entries.has(spec.id)) return;
       const entry: Entry = {
         spec,
-        worker: lightest(),
+        worker: place().index,
         running: false,
         summary: null,
         cueCounts: null,
@@ -210,6 +250,7 @@ export const makeWorkerChannels = (
               }),
             );
           if (target === from) return;
+          wake(target);
           const handover = yield* request<Handover>(from, { op: "senders", channel: id });
           yield* request(target, { op: "start", spec: entry.spec, handover }).pipe(
             Effect.tapError(() => Effect.ignore(request(target, { op: "stop", channel: id }))),
@@ -220,17 +261,78 @@ export const makeWorkerChannels = (
         }),
       );
 
-    const sync = Effect.forEach(
-      slots,
-      (slot) =>
-        // A worker too busy to answer within the tick keeps its last figures; the read model goes on.
-        request<SyncReply>(slot, { op: "sync" }).pipe(
-          Effect.timeout(SYNC_TIMEOUT),
-          Effect.map((reply) => applySync(slot, reply)),
-          Effect.ignore,
+    /** A rebalance's moves are under way: no other is decided meanwhile. */
+    let balancing = false;
+    /**
+     * A worker over the line hands channels to the least busy other started worker, if that one is clearly
+     * less busy (a quarter of the line below it), else to the next worker, started for them: as many channels
+     * as would even the two out, the last placed first. Both are judged again on a whole window after.
+     */
+    const rebalance = Effect.suspend(() => {
+      if (line === 0 || balancing) return Effect.void;
+      const shares = new Map(started().map((slot) => [slot, cpuShare(slot)] as const));
+      const busy = least(
+        started().filter((slot) => (shares.get(slot) ?? 0) >= line),
+        (slot) => -(shares.get(slot) ?? 0),
+      );
+      if (busy === undefined) return Effect.void;
+      const share = shares.get(busy) ?? 0;
+      const others = started().filter((slot) => slot !== busy && shares.get(slot) != null);
+      const calmest = least(others, (slot) => shares.get(slot) ?? 0);
+      const calm = calmest !== undefined && (shares.get(calmest) ?? 0) <= share - line / 4;
+      const target = calm ? calmest : slots.find((slot) => slot.worker === null);
+      if (target === undefined) return Effect.void;
+      const ids = [...entries.entries()].flatMap(([id, entry]) =>
+        entry.worker === busy.index && entry.running ? [id] : [],
+      );
+      if (ids.length < 2) return Effect.void;
+      const targetShare = target.worker === null ? 0 : (shares.get(target) ?? 0);
+      const count = Math.max(1, Math.round((ids.length * (share - targetShare)) / (2 * share)));
+      const moving = ids.slice(-count);
+      balancing = true;
+      Runtime.runFork(runtime)(
+        Effect.logInfo(
+          `forwarding worker ${busy.index} is busy (${Math.round(share * 100)} % of a core over 5 s): ` +
+            `${moving.length} of its ${ids.length} channels move to worker ${target.index}` +
+            (target.worker === null ? ", started for them" : ""),
+        ).pipe(
+          Effect.zipRight(
+            Effect.forEach(
+              moving,
+              (id) =>
+                move(id, target.index).pipe(
+                  Effect.catchAll((error) =>
+                    Effect.logWarning(`channel ${id} stays on worker ${busy.index}: ${error.message}`),
+                  ),
+                ),
+              { discard: true },
+            ),
+          ),
+          Effect.ensuring(
+            Effect.sync(() => {
+              busy.cpu = [];
+              target.cpu = [];
+              balancing = false;
+            }),
+          ),
         ),
-      { concurrency: "unbounded", discard: true },
-    );
+      );
+      return Effect.void;
+    });
+
+    const sync = Effect.suspend(() =>
+      Effect.forEach(
+        started(),
+        (slot) =>
+          // A worker too busy to answer within the tick keeps its last figures; the read model goes on.
+          request<SyncReply>(slot, { op: "sync" }).pipe(
+            Effect.timeout(SYNC_TIMEOUT),
+            Effect.map((reply) => applySync(slot, reply)),
+            Effect.ignore,
+          ),
+        { concurrency: "unbounded", discard: true },
+      ),
+    ).pipe(Effect.zipRight(rebalance));
 
     return {
       start,
@@ -316,11 +418,12 @@ export const makeWorkerChannels = (
       workers: (): ReadonlyArray<WorkerStatus> => {
         const load = loads();
         const now = Date.now();
-        return slots.map((slot) => {
+        return started().map((slot) => {
           const delay = worstLoopDelay(slot.loopDelays, now);
           return {
             index: slot.index,
             channels: load[slot.index] ?? 0,
+            cpuShare: cpuShare(slot),
             restarts: slot.restarts,
             loopDelayP99Ms: delay.p99,
             loopDelayMaxMs: delay.max,
@@ -332,7 +435,7 @@ export const makeWorkerChannels = (
       move,
       killWorker: (index: number) =>
         Effect.promise(async () => {
-          await slots[index]?.worker.terminate();
+          await slots[index]?.worker?.terminate();
         }),
     } satisfies ChannelsService;
   });

@@ -79,6 +79,8 @@ export interface SyncReply {
   readonly channels: ReadonlyArray<ChannelSample>;
   /** The worker's event-loop delay since the previous sync, in ms. */
   readonly loopDelay: { readonly p99: number; readonly max: number };
+  /** The thread's CPU time, user and system, since it started, in µs. */
+  readonly cpuMicros: number;
 }
 
 export type WorkerMessage =

@@ -1,6 +1,10 @@
 /**
  * The forwarding threads themselves (workers/worker.ts), apart from the channels placed on them (pool.ts): each
- * thread's slot, requests and their answers, its messages, its event-loop delay, its restart and its shutdown.
+ * thread's slot, requests and their answers, its messages, its event-loop delay and CPU time, its start, its
+ * restart and its shutdown.
+ *
+ * Slot 0's thread starts at once; each other one when the pool first needs it (`wake`): a thread costs memory
+ * and wake-ups, and one thread that has room forwards for less CPU than two that share the work.
  *
  * A thread that dies is started again in its slot, a second later if it died as it started, and the pool is
  * told so that it gives the thread back its channels. Its children died with it (setpriv --pdeathsig follows
@@ -24,6 +28,8 @@ const SHUTDOWN_MS = 10_000;
  * interval of Prometheus, so a scrape sees every second since the one before, not one second in fifteen.
  */
 const LOOP_DELAY_WINDOW_MS = 15_000;
+/** A worker's CPU time is judged over this window (pool.ts): long enough that a burst is not a load. */
+export const CPU_WINDOW_MS = 5000;
 
 export interface LoopDelaySample {
   /** When the sync brought it (ms since the epoch). */
@@ -49,7 +55,8 @@ export const worstLoopDelay = (
 
 export interface Slot {
   readonly index: number;
-  worker: Worker;
+  /** The thread; null until the pool first needs this slot. */
+  worker: Worker | null;
   /** Requests waiting for their answer, by id. */
   readonly pending: Map<number, (result: Effect.Effect<unknown, ChannelError>) => void>;
   restarts: number;
@@ -60,6 +67,8 @@ export interface Slot {
   loopDelays: LoopDelaySample[];
   /** What the thread runs at, once it is up. */
   scheduling: Scheduling | null;
+  /** The thread's CPU time (µs since it started) as each sync brought it, within the last CPU_WINDOW_MS. */
+  cpu: Array<{ readonly at: number; readonly micros: number }>;
 }
 
 /** Keeps a sync's event-loop delay, dropping the samples that left the window. */
@@ -69,14 +78,44 @@ export const noteLoopDelay = (slot: Slot, loopDelay: { readonly p99: number; rea
   slot.loopDelays.push({ at: now, ...loopDelay });
 };
 
+/** Keeps a sync's reading of the thread's CPU time, dropping the readings that left the window. */
+export const noteCpu = (slot: Slot, micros: number) => {
+  const at = performance.now();
+  slot.cpu = slot.cpu.filter((sample) => at - sample.at <= CPU_WINDOW_MS);
+  slot.cpu.push({ at, micros });
+};
+
+/**
+ * The thread's CPU time over the window as a share of one core: null until its readings span most of the
+ * window (a thread just started, restarted or just given channels is not judged on a second).
+ */
+export const cpuShare = (slot: Slot): number | null => {
+  const [first] = slot.cpu;
+  const last = slot.cpu.at(-1);
+  if (first === undefined || last === undefined || last.at - first.at < CPU_WINDOW_MS * 0.75) return null;
+  return (last.micros - first.micros) / 1000 / (last.at - first.at);
+};
+
 let nextRequest = 1;
 
 /** Sends `command` to the slot's thread and waits for its answer (a thread that ends fails it). */
 export const request = <A>(slot: Slot, command: Command): Effect.Effect<A, ChannelError> =>
   Effect.async<A, ChannelError>((resume) => {
+    const worker = slot.worker;
+    if (worker === null) {
+      resume(
+        Effect.fail(
+          new ChannelError({
+            reason: "not_running",
+            message: `forwarding worker ${slot.index} is not started`,
+          }),
+        ),
+      );
+      return;
+    }
     const id = nextRequest++;
     slot.pending.set(id, resume as (result: Effect.Effect<unknown, ChannelError>) => void);
-    slot.worker.postMessage({ id, command } satisfies Request);
+    worker.postMessage({ id, command } satisfies Request);
     return Effect.sync(() => slot.pending.delete(id));
   });
 
@@ -88,12 +127,22 @@ export interface ThreadHooks {
   readonly restarted: (slot: Slot, reason: string) => Effect.Effect<void>;
 }
 
-/** `count` threads, each in its slot, restarted when they die and stopped with the scope. */
+export interface Threads {
+  readonly slots: ReadonlyArray<Slot>;
+  /** Starts the slot's thread if it is not running yet. */
+  readonly wake: (slot: Slot) => void;
+}
+
+/**
+ * `count` slots, the first `eager` with their thread started now, the others when woken; each thread restarted
+ * when it dies, and stopped with the scope.
+ */
 export const makeThreads = (
   count: number,
+  eager: number,
   options: { readonly outputs: OutputOptions; readonly previewIdleMs: number; readonly priority: Priority },
   hooks: ThreadHooks,
-): Effect.Effect<ReadonlyArray<Slot>, never, EventBus | Scope.Scope> =>
+): Effect.Effect<Threads, never, EventBus | Scope.Scope> =>
   Effect.gen(function* () {
     const bus = yield* EventBus;
     const runFork = Runtime.runFork(yield* Effect.runtime<never>());
@@ -155,12 +204,12 @@ export const makeThreads = (
       return worker;
     };
 
-    const attach = (slot: Slot) => {
-      slot.worker.on("message", onMessage(slot));
-      slot.worker.on("error", (error) => {
+    const attach = (slot: Slot, worker: Worker) => {
+      worker.on("message", onMessage(slot));
+      worker.on("error", (error) => {
         slot.lastError = error.message;
       });
-      slot.worker.once("exit", (code) => {
+      worker.once("exit", (code) => {
         for (const resume of slot.pending.values()) resume(Effect.fail(gone(slot)));
         slot.pending.clear();
         if (closing) return;
@@ -176,24 +225,33 @@ export const makeThreads = (
         if (closing) return;
         slot.restarts += 1;
         slot.lastError = null;
-        slot.startedAt = Date.now();
-        slot.worker = spawn(slot);
-        attach(slot);
+        begin(slot);
         yield* hooks.restarted(slot, reason);
       });
+
+    const begin = (slot: Slot) => {
+      slot.startedAt = Date.now();
+      slot.cpu = [];
+      slot.worker = spawn(slot);
+      attach(slot, slot.worker);
+    };
+    const wake = (slot: Slot) => {
+      if (slot.worker === null && !closing) begin(slot);
+    };
 
     for (let index = 0; index < count; index++) {
       const slot: Slot = {
         index,
-        worker: spawn({ index }),
+        worker: null,
         pending: new Map(),
         restarts: 0,
         startedAt: Date.now(),
         lastError: null,
         loopDelays: [],
         scheduling: null,
+        cpu: [],
       };
-      attach(slot);
+      if (index < eager) begin(slot);
       slots.push(slot);
     }
     // Closing: no thread is restarted from here on; each stops its channels (children reaped), then ends.
@@ -208,11 +266,11 @@ export const makeThreads = (
             request(slot, { op: "shutdown" }).pipe(
               Effect.timeout(SHUTDOWN_MS),
               Effect.ignore,
-              Effect.zipRight(Effect.promise(() => slot.worker.terminate())),
+              Effect.zipRight(Effect.promise(async () => slot.worker?.terminate())),
             ),
           { concurrency: "unbounded", discard: true },
         ),
       ),
     );
-    return slots;
+    return { slots, wake };
   });

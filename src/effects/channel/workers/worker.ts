@@ -92,6 +92,11 @@ const newCues = (id: ChannelId, watcher: Scte35Watcher): ReadonlyArray<CueRecord
 /** An input heard within the last sync period: the worker is forwarding. */
 const FLOWING_MS = 1500;
 
+const threadCpuMicros = () => {
+  const { user, system } = process.threadCpuUsage();
+  return user + system;
+};
+
 const sync = (): SyncReply => {
   const channels: ChannelSample[] = [];
   for (const id of host.running()) {
@@ -113,6 +118,7 @@ const sync = (): SyncReply => {
       p99: Math.max(loopDelay.percentile(99) / 1e6, turns?.p99 ?? 0),
       max: Math.max(loopDelay.max() / 1e6, turns?.max ?? 0),
     },
+    cpuMicros: threadCpuMicros(),
   };
   loopDelay.reset();
   loopDelay.measure(
