@@ -190,8 +190,11 @@ describe("a loop the API cannot see", () => {
     const a = await call("POST", "/api/channels/a/start");
     const b = await call("POST", "/api/channels/b/start");
     expect([a.status, b.status]).toEqual([200, 200]);
-    // On two forwarding threads, the outputs of one and the inputs of the other see the same registry.
-    expect(a.body.worker).not.toBe(b.body.worker);
+    // On two forwarding threads, the outputs of one and the inputs of the other see the same registry: b is
+    // moved to a second thread (one thread takes both while it has room).
+    const moved = await call("POST", "/api/channels/b/move", { worker: a.body.worker === 0 ? 1 : 0 });
+    expect(moved.status).toBe(200);
+    expect(moved.body.worker).not.toBe(a.body.worker);
     await eventually("both outputs connected", async () => {
       const outputs = [
         ...((await call("GET", "/api/channels/a")).body.outputs as Array<{ state: string }>),
