@@ -271,6 +271,7 @@ export const makeWorkerChannels = (
     const rebalance = Effect.suspend(() => {
       if (line === 0 || balancing) return Effect.void;
       const shares = new Map(started().map((slot) => [slot, cpuShare(slot)] as const));
+      // The busiest of those over the line.
       const busy = least(
         started().filter((slot) => (shares.get(slot) ?? 0) >= line),
         (slot) => -(shares.get(slot) ?? 0),
