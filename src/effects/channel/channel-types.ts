@@ -196,7 +196,7 @@ export interface HlsSource {
 export interface WorkerStatus {
   readonly index: number;
   readonly channels: number;
-  /** Its thread's CPU time over the last 5 s as a share of one core; null until it has run that long. */
+  /** Its thread's CPU time over its last whole 5-s window as a share of one core; null before the first. */
   readonly cpuShare: number | null;
   readonly restarts: number;
   /** Event-loop delay in ms: the worst p99 and the longest of the syncs over the last 15 s. */

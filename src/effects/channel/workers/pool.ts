@@ -8,6 +8,7 @@
  *   channels among those under the busy line (`DISTRIBUTARY_WORKER_BUSY_PERCENT` of a core over 5 s); with none,
  *   the next worker starts and takes it. A worker over the line hands a part of its channels (a move each,
  *   below) to a clearly less busy one, or to the next worker, which starts: as many as would even the two out.
+ *   A worker is judged on a whole window since it last took a channel, not on the cost of starting channels.
  *   With the line at 0 every worker starts at once and a new channel goes to the one with the fewest channels.
  * - A worker that dies is started again (threads.ts), counted, reported as a `worker_restarted` event, and
  *   given back its channels (their latest specs).
@@ -42,6 +43,7 @@ import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
 import type { Command, SyncReply } from "./protocol.ts";
 import {
   cpuShare,
+  judgeAfresh,
   makeThreads,
   noteCpu,
   noteLoopDelay,
@@ -164,13 +166,14 @@ export const makeWorkerChannels = (
         line === 0
           ? least(slots, fewest)
           : (least(
-              started().filter((slot) => (cpuShare(slot) ?? 0) < line),
+              started().filter((slot) => (slot.lastShare ?? 0) < line),
               fewest,
             ) ??
             slots.find((slot) => slot.worker === null) ??
-            least(started(), (slot) => cpuShare(slot) ?? 0));
+            least(started(), (slot) => slot.lastShare ?? 0));
       const slot = chosen ?? (slots[0] as Slot);
       wake(slot);
+      judgeAfresh(slot);
       return slot;
     };
 
@@ -251,6 +254,7 @@ export const makeWorkerChannels = (
             );
           if (target === from) return;
           wake(target);
+          judgeAfresh(target);
           const handover = yield* request<Handover>(from, { op: "senders", channel: id });
           yield* request(target, { op: "start", spec: entry.spec, handover }).pipe(
             Effect.tapError(() => Effect.ignore(request(target, { op: "stop", channel: id }))),
@@ -311,8 +315,8 @@ export const makeWorkerChannels = (
           ),
           Effect.ensuring(
             Effect.sync(() => {
-              busy.cpu = [];
-              target.cpu = [];
+              judgeAfresh(busy);
+              judgeAfresh(target);
               balancing = false;
             }),
           ),
@@ -424,7 +428,7 @@ export const makeWorkerChannels = (
           return {
             index: slot.index,
             channels: load[slot.index] ?? 0,
-            cpuShare: cpuShare(slot),
+            cpuShare: slot.lastShare,
             restarts: slot.restarts,
             loopDelayP99Ms: delay.p99,
             loopDelayMaxMs: delay.max,

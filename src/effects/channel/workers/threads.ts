@@ -67,8 +67,13 @@ export interface Slot {
   loopDelays: LoopDelaySample[];
   /** What the thread runs at, once it is up. */
   scheduling: Scheduling | null;
-  /** The thread's CPU time (µs since it started) as each sync brought it, within the last CPU_WINDOW_MS. */
+  /**
+   * The thread's CPU time (µs since it started) as each sync brought it, within the last CPU_WINDOW_MS, since
+   * the thread last took a channel (`judgeAfresh`).
+   */
   cpu: Array<{ readonly at: number; readonly micros: number }>;
+  /** Its share of a core over the last whole window it had (`cpuShare`); null before the first. */
+  lastShare: number | null;
 }
 
 /** Keeps a sync's event-loop delay, dropping the samples that left the window. */
@@ -83,17 +88,24 @@ export const noteCpu = (slot: Slot, micros: number) => {
   const at = performance.now();
   slot.cpu = slot.cpu.filter((sample) => at - sample.at <= CPU_WINDOW_MS);
   slot.cpu.push({ at, micros });
+  slot.lastShare = cpuShare(slot) ?? slot.lastShare;
 };
 
 /**
  * The thread's CPU time over the window as a share of one core: null until its readings span most of the
- * window (a thread just started, restarted or just given channels is not judged on a second).
+ * window since it last took a channel (a thread is not judged on a second, nor on the cost of starting
+ * channels).
  */
 export const cpuShare = (slot: Slot): number | null => {
   const [first] = slot.cpu;
   const last = slot.cpu.at(-1);
   if (first === undefined || last === undefined || last.at - first.at < CPU_WINDOW_MS * 0.75) return null;
   return (last.micros - first.micros) / 1000 / (last.at - first.at);
+};
+
+/** The thread takes a channel (a start, a move, a restart): its share is measured again from now. */
+export const judgeAfresh = (slot: Slot) => {
+  slot.cpu = [];
 };
 
 let nextRequest = 1;
@@ -232,6 +244,7 @@ export const makeThreads = (
     const begin = (slot: Slot) => {
       slot.startedAt = Date.now();
       slot.cpu = [];
+      slot.lastShare = null;
       slot.worker = spawn(slot);
       attach(slot, slot.worker);
     };
@@ -250,6 +263,7 @@ export const makeThreads = (
         loopDelays: [],
         scheduling: null,
         cpu: [],
+        lastShare: null,
       };
       if (index < eager) begin(slot);
       slots.push(slot);
