@@ -90,6 +90,17 @@ describe("rtmp outputs of a channel", () => {
           ? true
           : undefined,
       );
+      // The first pass wholly through: the UDP output has it, and each receiver got every cue its output sent
+      // (a cue still on its way when the count below is taken would be counted with the second pass).
+      yield* eventually("the first pass's cues to arrive", () => {
+        const outputs = channel.summary().outputs;
+        return sink.bytes().length >= ts.length &&
+          (["oncuepoint", "onadcue", "youtube"] as const).every(
+            (name) => dataMessages(receivers[name], 0).length === (byId(outputs, name).rtmp?.cuesSent ?? 0),
+          )
+          ? true
+          : undefined;
+      });
       const before = Object.fromEntries(
         Object.entries(receivers).map(([name, receiver]) => [name, receiver.messages.length]),
       );
