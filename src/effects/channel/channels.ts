@@ -22,6 +22,7 @@ import {
   hlsPushAllowPrivate,
   workerBusyPercent,
   workerCount,
+  workerMovePercent,
 } from "../config/settings.ts";
 import { EventBus } from "../events/event-bus.ts";
 import type { HlsServed } from "../outputs/hls.ts";
@@ -142,11 +143,12 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
     const workers = yield* Effect.orDie(workerCount);
     const priority = yield* Effect.orDie(forwardingPriority);
     const busyPercent = yield* Effect.orDie(workerBusyPercent);
+    const movePercent = yield* Effect.orDie(workerMovePercent);
     const seams = Object.keys(faults).length > 0;
     const service: ChannelsService =
       workers === 0 || seams
         ? yield* makeLocalChannels({ outputs, faults, previewIdleMs })
-        : yield* makeWorkerChannels(workers, { outputs, previewIdleMs, priority, busyPercent });
+        : yield* makeWorkerChannels(workers, { outputs, previewIdleMs, priority, busyPercent, movePercent });
     return service;
   }),
 }) {

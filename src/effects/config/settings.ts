@@ -33,15 +33,27 @@ export const workerCount = Config.integer("DISTRIBUTARY_WORKERS").pipe(
 );
 
 /**
- * How busy a forwarding worker may be, in percent of one core over 5 s, before channels go to the next one:
- * the next worker starts then, and a busy worker hands part of its channels to a less busy one (workers/pool.ts).
- * 0 starts every worker at once and spreads the channels by count.
+ * How busy a forwarding worker may be, in percent of one core over 5 s, before new channels go to the next one,
+ * started then (workers/pool.ts). 0 starts every worker at once and spreads the channels by count.
  */
 export const workerBusyPercent = Config.integer("DISTRIBUTARY_WORKER_BUSY_PERCENT").pipe(
   Config.withDefault(80),
   Config.validate({
     message: "DISTRIBUTARY_WORKER_BUSY_PERCENT must be a whole number from 0 to 100",
     validation: (n) => n >= 0 && n <= 100,
+  }),
+);
+
+/**
+ * How busy a forwarding worker may get before some of its running channels move to another (each move costs
+ * that channel's outputs a short silence); by default the busy line, so a service started with more channels
+ * than one worker carries evens them out once, in its first seconds. 100: running channels never move.
+ */
+export const workerMovePercent = Config.integer("DISTRIBUTARY_WORKER_MOVE_PERCENT").pipe(
+  Config.withDefault(80),
+  Config.validate({
+    message: "DISTRIBUTARY_WORKER_MOVE_PERCENT must be a whole number from 1 to 100",
+    validation: (n) => n >= 1 && n <= 100,
   }),
 );
 

@@ -6,10 +6,12 @@
  *
  * - Placement: one worker runs while it has room. A new channel goes to the started worker with the fewest
  *   channels among those under the busy line (`DISTRIBUTARY_WORKER_BUSY_PERCENT` of a core over 5 s); with none,
- *   the next worker starts and takes it. A worker over the line hands a part of its channels (a move each,
- *   below) to a clearly less busy one, or to the next worker, which starts: as many as would even the two out.
- *   A worker is judged on a whole window since it last took a channel, not on the cost of starting channels.
- *   With the line at 0 every worker starts at once and a new channel goes to the one with the fewest channels.
+ *   the next worker starts and takes it. Running channels move off a worker past the move line
+ *   (`DISTRIBUTARY_WORKER_MOVE_PERCENT`, the busy line by default; a move costs the moved channel's outputs a
+ *   short silence): a part of them (a move each, below) to a clearly less busy worker, or to the next one,
+ *   which starts, as many as would even the two out. A worker is judged on a whole window since it last took a
+ *   channel, not on the cost of starting channels. With the busy line at 0 every worker starts at once and a
+ *   new channel goes to the one with the fewest channels.
  * - A worker that dies is started again (threads.ts), counted, reported as a `worker_restarted` event, and
  *   given back its channels (their latest specs).
  * - A move (`move`) starts the channel's new copy beside the old one, its UDP inputs joining the old sockets'
@@ -70,12 +72,14 @@ export const makeWorkerChannels = (
   count: number,
   {
     busyPercent,
+    movePercent,
     ...options
   }: {
     readonly outputs: OutputOptions;
     readonly previewIdleMs: number;
     readonly priority: Priority;
     readonly busyPercent: number;
+    readonly movePercent: number;
   },
 ) =>
   Effect.gen(function* () {
@@ -122,6 +126,7 @@ export const makeWorkerChannels = (
       });
 
     const line = busyPercent / 100;
+    const moveLine = Math.max(line, movePercent / 100);
     const { slots, wake } = yield* makeThreads(count, line === 0 ? count : 1, options, {
       channelFailed: (slot, channel, message) => {
         const entry = entries.get(channel);
@@ -268,23 +273,23 @@ export const makeWorkerChannels = (
     /** A rebalance's moves are under way: no other is decided meanwhile. */
     let balancing = false;
     /**
-     * A worker over the line hands channels to the least busy other started worker, if that one is clearly
+     * A worker over the move line hands channels to the least busy other started worker, if that one is clearly
      * less busy (a quarter of the line below it), else to the next worker, started for them: as many channels
      * as would even the two out, the last placed first. Both are judged again on a whole window after.
      */
     const rebalance = Effect.suspend(() => {
       if (line === 0 || balancing) return Effect.void;
       const shares = new Map(started().map((slot) => [slot, cpuShare(slot)] as const));
-      // The busiest of those over the line.
+      // The busiest of those over the move line.
       const busy = least(
-        started().filter((slot) => (shares.get(slot) ?? 0) >= line),
+        started().filter((slot) => (shares.get(slot) ?? 0) >= moveLine),
         (slot) => -(shares.get(slot) ?? 0),
       );
       if (busy === undefined) return Effect.void;
       const share = shares.get(busy) ?? 0;
       const others = started().filter((slot) => slot !== busy && shares.get(slot) != null);
       const calmest = least(others, (slot) => shares.get(slot) ?? 0);
-      const calm = calmest !== undefined && (shares.get(calmest) ?? 0) <= share - line / 4;
+      const calm = calmest !== undefined && (shares.get(calmest) ?? 0) <= share - moveLine / 4;
       const target = calm ? calmest : slots.find((slot) => slot.worker === null);
       if (target === undefined) return Effect.void;
       const ids = [...entries.entries()].flatMap(([id, entry]) =>
