@@ -32,30 +32,28 @@ export const workerCount = Config.integer("DISTRIBUTARY_WORKERS").pipe(
   }),
 );
 
+/** A forwarding worker's share of one core, as a whole percentage from `min` to 100. */
+const percentOfACore = (name: string, fallback: number, min: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({
+      message: `${name} must be a whole number from ${min} to 100`,
+      validation: (n) => n >= min && n <= 100,
+    }),
+  );
+
 /**
  * How busy a forwarding worker may be, in percent of one core over 5 s, before new channels go to the next one,
  * started then (workers/pool.ts). 0 starts every worker at once and spreads the channels by count.
  */
-export const workerBusyPercent = Config.integer("DISTRIBUTARY_WORKER_BUSY_PERCENT").pipe(
-  Config.withDefault(80),
-  Config.validate({
-    message: "DISTRIBUTARY_WORKER_BUSY_PERCENT must be a whole number from 0 to 100",
-    validation: (n) => n >= 0 && n <= 100,
-  }),
-);
+export const workerBusyPercent = percentOfACore("DISTRIBUTARY_WORKER_BUSY_PERCENT", 80, 0);
 
 /**
  * How busy a forwarding worker may get before some of its running channels move to another (each move costs
  * that channel's outputs a short silence); by default the busy line, so a service started with more channels
  * than one worker carries evens them out once, in its first seconds. 100: running channels never move.
  */
-export const workerMovePercent = Config.integer("DISTRIBUTARY_WORKER_MOVE_PERCENT").pipe(
-  Config.withDefault(80),
-  Config.validate({
-    message: "DISTRIBUTARY_WORKER_MOVE_PERCENT must be a whole number from 1 to 100",
-    validation: (n) => n >= 1 && n <= 100,
-  }),
-);
+export const workerMovePercent = percentOfACore("DISTRIBUTARY_WORKER_MOVE_PERCENT", 80, 1);
 
 export const PRIORITIES = ["realtime", "high", "normal"] as const;
 export type Priority = (typeof PRIORITIES)[number];

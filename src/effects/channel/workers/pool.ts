@@ -277,7 +277,7 @@ export const makeWorkerChannels = (
      * less busy (a quarter of the line below it), else to the next worker, started for them: as many channels
      * as would even the two out, the last placed first. Both are judged again on a whole window after.
      */
-    const rebalance = Effect.suspend(() => {
+    const rebalance: Effect.Effect<unknown> = Effect.suspend(() => {
       if (line === 0 || balancing) return Effect.void;
       const shares = new Map(started().map((slot) => [slot, cpuShare(slot)] as const));
       // The busiest of those over the move line.
@@ -300,7 +300,7 @@ export const makeWorkerChannels = (
       const count = Math.max(1, Math.round((ids.length * (share - targetShare)) / (2 * share)));
       const moving = ids.slice(-count);
       balancing = true;
-      Runtime.runFork(runtime)(
+      return Effect.forkDaemon(
         Effect.logInfo(
           `forwarding worker ${busy.index} is busy (${Math.round(share * 100)} % of a core over 5 s): ` +
             `${moving.length} of its ${ids.length} channels move to worker ${target.index}` +
@@ -327,7 +327,6 @@ export const makeWorkerChannels = (
           ),
         ),
       );
-      return Effect.void;
     });
 
     const sync = Effect.suspend(() =>
