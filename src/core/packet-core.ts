@@ -29,6 +29,14 @@ const {
   F_SCTE35,
   F_REFERENCED,
   F_HAS_PCR,
+  RX_HEADERS,
+  RX_IOVECS,
+  RX_NAMES,
+  RX_DATA,
+  RX_RESULTS,
+  RX_OUT,
+  RX_SLOTS,
+  RX_SLOT_BYTES,
 } = CORE;
 
 /** A status field's index among the status struct's 32-bit words. */
@@ -72,6 +80,9 @@ const S = {
   patVersion: statusWord(CORE.ST_PAT_VERSION),
   transportStreamId: statusWord(CORE.ST_TS_ID),
   scte35Sections: statusWord(CORE.ST_SCTE35_SECTIONS),
+  runAccepted: statusWord(CORE.ST_RUN_ACCEPTED),
+  runBytes: statusWord(CORE.ST_RUN_BYTES),
+  runUniform: statusWord(CORE.ST_RUN_UNIFORM),
 } as const;
 
 /** Field offsets inside a PID entry and a program entry, as 32-bit word indices. */
@@ -140,6 +151,21 @@ export const CoreStatus = {
   OwnOutput: CORE.E_OWN_OUTPUT,
 } as const;
 export type CoreStatus = (typeof CoreStatus)[keyof typeof CoreStatus];
+
+/** Where a reader writes datagrams for pushMany: offsets into `memory`, in the 64-bit Linux struct layout. */
+export interface ReadSlots {
+  readonly memory: Uint8Array;
+  /** struct mmsghdr × slots (64 bytes each). */
+  readonly headers: number;
+  /** struct iovec × slots (16 bytes each). */
+  readonly iovecs: number;
+  /** 32 bytes of sockaddr room × slots. */
+  readonly names: number;
+  /** slotBytes × slots. */
+  readonly data: number;
+  readonly slots: number;
+  readonly slotBytes: number;
+}
 
 export type InputKind = "unknown" | "rtp" | "udp-ts";
 const INPUT_KINDS: ReadonlyArray<InputKind> = ["unknown", "rtp", "udp-ts"];
@@ -287,6 +313,10 @@ export type CoreCounters = Omit<CoreSnapshot, "programs" | "pids">;
 
 interface CoreExports extends CoreLayout {
   readonly push: (length: number, nowMs: number) => number;
+  readonly pushMany: (from: number, count: number, nowMs: number) => number;
+  readonly trustSender: (slot: number) => void;
+  readonly distrustSender: () => void;
+  readonly rejectSlot: (slot: number, reason: number) => void;
   readonly rejectOversize: () => number;
   readonly rejectSender: () => number;
   readonly rejectOwnOutput: () => number;
@@ -338,6 +368,75 @@ export class PacketCore {
     if (datagram.length > INPUT_CAPACITY) return this.#exports.rejectOversize();
     this.#input.set(datagram);
     return this.#exports.push(datagram.length, nowMs);
+  }
+
+  /**
+   * The core's read slots: where recvmmsg(2) writes a batch of datagrams, their senders and lengths, for
+   * pushMany to check them where they landed (the struct mmsghdr array is the reader's to fill in).
+   */
+  get readSlots(): ReadSlots {
+    return {
+      memory: this.#bytes,
+      headers: RX_HEADERS,
+      iovecs: RX_IOVECS,
+      names: RX_NAMES,
+      data: RX_DATA,
+      slots: RX_SLOTS,
+      slotBytes: RX_SLOT_BYTES,
+    };
+  }
+
+  /**
+   * Checks the datagrams read into the read slots, from `from` up to `count`, as push checks one, and puts
+   * each accepted TS payload after the one before it in the run (`run`, `runPayloads`). Stops at the first
+   * datagram of another sender than the trusted one and returns its slot: the host then trusts that sender
+   * (`trustSender`) or refuses the datagram (`rejectSlot`) and calls again from there. Returns `count` when
+   * it went through them all. `from` 0 starts a new run.
+   */
+  pushMany(from: number, count: number, nowMs: number): number {
+    return this.#exports.pushMany(from, count, nowMs);
+  }
+
+  /** The sender of the datagram in `slot` may send: its datagrams go through pushMany without asking. */
+  trustSender(slot: number): void {
+    this.#exports.trustSender(slot);
+  }
+
+  /** The senders allowed changed: pushMany asks about every sender again. */
+  distrustSender(): void {
+    this.#exports.distrustSender();
+  }
+
+  /** Counts the datagram in `slot` as refused by the host (SenderNotAllowed or OwnOutput); pushMany goes on past it. */
+  rejectSlot(slot: number, reason: typeof CoreStatus.SenderNotAllowed | typeof CoreStatus.OwnOutput): void {
+    this.#exports.rejectSlot(slot, reason);
+  }
+
+  /** How many datagrams the last pushMany run accepted. */
+  get runAccepted(): number {
+    return this.#status(S.runAccepted);
+  }
+
+  /**
+   * The TS payloads the last run accepted, one after the other, when each is a whole number of 7-packet
+   * datagrams (the usual case: the outputs send it as it is); null otherwise (see `runPayloads`).
+   */
+  uniformRun(): Uint8Array | null {
+    if (this.#status(S.runUniform) === 0) return null;
+    return this.#bytes.subarray(RX_OUT, RX_OUT + this.#status(S.runBytes));
+  }
+
+  /** Each TS payload the last run accepted, in order. */
+  runPayloads(onPayload: (payload: Uint8Array) => void): void {
+    if (this.#status(S.runBytes) === 0) return;
+    for (let slot = 0; slot < RX_SLOTS; slot++) {
+      const result = (RX_RESULTS >> 2) + slot * 4;
+      const length = this.#u32[result + 2] ?? 0;
+      if ((this.#i32[result] ?? 0) <= 0 || length === 0) continue;
+      const offset = RX_OUT + (this.#u32[result + 1] ?? 0);
+      onPayload(this.#bytes.subarray(offset, offset + length));
+      if (offset + length >= RX_OUT + this.#status(S.runBytes)) return;
+    }
   }
 
   /** Counts a datagram the host dropped because its sender is not allowed; returns SenderNotAllowed. */

@@ -6,10 +6,12 @@
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { Cause, ConfigProvider, Effect, Exit, Layer, Scope } from "effect";
 import { afterEach, expect, it } from "vitest";
+import { CoreStatus, PacketCore } from "../../src/core/packet-core.ts";
 import { Channels } from "../../src/effects/channel/channels.ts";
 import { bindInput } from "../../src/effects/ingest/udp-receiver.ts";
 import { batchMs, readInBatches } from "../../src/effects/runtime/batch-reader.ts";
 import { freeUdpPort } from "../support/peers.ts";
+import { TsGenerator } from "../support/ts-generator.ts";
 
 interface Received {
   readonly bytes: Buffer;
@@ -81,6 +83,65 @@ it("hands on a burst of 500 datagrams whole, in order, with their sender, in bat
   expect(input.received.every((r) => r.sender.address === "127.0.0.1" && r.sender.port === port)).toBe(true);
   expect(input.received.every((r) => r.sender.family === "IPv4")).toBe(true);
   expect(turns).toBeLessThan(sent.length / 10);
+});
+
+it("lands a read in a packet core's slots and hands it on whole: in order, byte-exact, strangers asked about", async () => {
+  const port = await Effect.runPromise(freeUdpPort);
+  const core = PacketCore.load();
+  const good = await sender("udp4", "127.0.0.1");
+  const stranger = await sender("udp4", "127.0.0.1");
+  const runs: Buffer[] = [];
+  const asked: number[] = [];
+  let reads = 0;
+  const scope = await Effect.runPromise(Scope.make());
+  scopes.push(scope);
+  await Effect.runPromise(
+    bindInput(
+      { ip: "127.0.0.1", port },
+      () => {
+        throw new Error("a datagram came one by one");
+      },
+      undefined,
+      undefined,
+      {
+        slots: core.readSlots,
+        run: (count, senderAt) => {
+          reads += 1;
+          const now = performance.now();
+          let slot = core.pushMany(0, count, now);
+          while (slot < count) {
+            const from = senderAt(slot)?.port ?? 0;
+            asked.push(from);
+            if (from === good.address().port) {
+              core.trustSender(slot);
+              slot = core.pushMany(slot, count, now);
+            } else {
+              core.rejectSlot(slot, CoreStatus.SenderNotAllowed);
+              slot = core.pushMany(slot + 1, count, now);
+            }
+          }
+          runs.push(Buffer.from(core.uniformRun() ?? []));
+          return true;
+        },
+      },
+    ).pipe(Scope.extend(scope)),
+  );
+  const generator = new TsGenerator({ seed: 9 });
+  const sent = Array.from({ length: 400 }, () => generator.datagram());
+  for (const [n, bytes] of sent.entries()) {
+    good.send(bytes, port, "127.0.0.1");
+    if (n % 80 === 40) stranger.send(generator.datagram(), port, "127.0.0.1");
+    if (n % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const total = sent.length * 1316;
+  await expect.poll(() => runs.reduce((sum, run) => sum + run.length, 0)).toBe(total);
+  expect(Buffer.concat(runs).equals(Buffer.concat(sent))).toBe(true);
+  // Read in batches: far fewer calls than datagrams.
+  expect(reads).toBeLessThan(sent.length / 4);
+  // The good sender was asked about once; each of the stranger's five datagrams was, and refused.
+  expect(asked.filter((from) => from === good.address().port)).toHaveLength(1);
+  expect(asked.filter((from) => from === stranger.address().port)).toHaveLength(5);
+  expect(core.counters().rejected.senderNotAllowed).toBe(5);
 });
 
 it("tells two senders apart datagram by datagram", async () => {

@@ -29,6 +29,7 @@ import {
   KIND_UDP_TS,
   KIND_UNKNOWN,
   MEMORY_END,
+  MSG_TRUNC,
   PD_ADAPTATION_ERRORS,
   PD_CC_ERRORS,
   PD_CC_STATE,
@@ -43,6 +44,16 @@ import {
   PROGRAMS,
   pidEntry,
   RTP_PAYLOAD_MP2T,
+  RX_DATA,
+  RX_HEADER_BYTES,
+  RX_HEADERS,
+  RX_MSG_FLAGS,
+  RX_MSG_LEN,
+  RX_NAME_BYTES,
+  RX_NAMES,
+  RX_OUT,
+  RX_RESULTS,
+  RX_SLOT_BYTES,
   SLOT_STRIDE,
   SLOTS,
   ST_ADAPTATION_ERRORS,
@@ -60,6 +71,10 @@ import {
   ST_REJECT_PAYLOAD_TYPE,
   ST_REJECT_SENDER,
   ST_REJECT_SSRC,
+  ST_RUN_ACCEPTED,
+  ST_RUN_BYTES,
+  ST_RUN_UNIFORM,
+  ST_SENDER,
   ST_SYNC_BYTE_ERRORS,
   ST_SYNC_LOCKED,
   ST_SYNC_LOSS,
@@ -70,7 +85,16 @@ import {
 } from "./layout";
 import { markSeen, nextSeen, pidFlags, setPidFlags, setPidLastSeen } from "./pid-fields";
 import { checkTimers, resetPsi, scrambledTable, sectionPacket, touchedSlots } from "./psi";
-import { acceptRtp, foreignSsrc, resetRtp, rtpPayload, rtpPayloadType, rtpSequence, rtpSsrc } from "./rtp";
+import {
+  acceptRtp,
+  foreignSsrc,
+  resetRtp,
+  rtpAt,
+  rtpPayload,
+  rtpPayloadType,
+  rtpSequence,
+  rtpSsrc,
+} from "./rtp";
 
 const CC_SEEN: u32 = 0x10;
 const SYNC_LOCK_AFTER: u32 = 5;
@@ -231,13 +255,19 @@ function wholeTs(start: usize, count: u32, counted: bool): bool {
 // than the locked one. The kind and SSRC change only once the locked ones were silent for the configured time,
 // and the new stream sent two datagrams in a row.
 export function push(length: i32, nowMs: f64): i32 {
+  return pushAt(INPUT, length, nowMs);
+}
+
+// push, for the datagram at `at`.
+function pushAt(at: usize, length: i32, nowMs: f64): i32 {
   dirty = true;
   store<f64>(ST_NOW_MS, nowMs);
   store<u64>(ST_DATAGRAMS, load<u64>(ST_DATAGRAMS) + 1);
   if (<u32>length > INPUT_CAPACITY) return malformed(E_TOO_LONG);
   if (length < 1) return malformed(E_TOO_SHORT);
+  rtpAt(at);
   const len = <u32>length;
-  const first = <u32>load<u8>(INPUT);
+  const first = <u32>load<u8>(at);
   const kind = load<u32>(ST_INPUT_KIND);
   // RTP version 2 and a TS sync byte differ in the first two bits: no datagram can be taken for both.
   let candidate: u32;
@@ -270,7 +300,7 @@ export function push(length: i32, nowMs: f64): i32 {
   }
   if (payloadLength == 0 || payloadLength % 188 != 0) return malformed(E_TS_LENGTH);
   const count = payloadLength / 188;
-  const start = INPUT + <usize>offset;
+  const start = at + <usize>offset;
   if (!wholeTs(start, count, !relock && replacing == 0)) return malformed(E_SYNC);
   if (replacing != 0) {
     if (!confirmed(candidate)) return reject(replacing, replacingStatus);
@@ -295,6 +325,80 @@ export function push(length: i32, nowMs: f64): i32 {
     checkTimers(nowMs);
   }
   return <i32>count;
+}
+
+// The datagrams recvmmsg(2) wrote to the read slots (RX), from slot `from` up to `count`: each is checked as
+// push checks one, and each accepted TS payload is copied after the one before it into RX_OUT, its place
+// written to its slot's result (RX_RESULTS). A datagram from another sender than the trusted one (ST_SENDER)
+// stops the run: the host decides about that sender, then calls again from that slot. `from` 0 starts a new
+// run (ST_RUN_*). Returns the slot it stopped at: `count` when it went through them all.
+export function pushMany(from: i32, count: i32, nowMs: f64): i32 {
+  if (from == 0) {
+    store<u32>(ST_RUN_ACCEPTED, 0);
+    store<u32>(ST_RUN_BYTES, 0);
+    store<u32>(ST_RUN_UNIFORM, 1);
+  }
+  for (let slot = from; slot < count; slot++) {
+    const header = RX_HEADERS + <usize>(<u32>slot * RX_HEADER_BYTES);
+    // The kernel wrote the name's length back: the next read needs the room again.
+    store<u32>(header, RX_NAME_BYTES, 8);
+    if (!trusted(RX_NAMES + <usize>(<u32>slot * RX_NAME_BYTES))) return slot;
+    const result = RX_RESULTS + ((<usize>slot) << 4);
+    const at = RX_DATA + <usize>(<u32>slot * RX_SLOT_BYTES);
+    // A datagram cut to its slot is too long to be TS over UDP, and never taken for a whole one.
+    const length =
+      (load<u32>(header, RX_MSG_FLAGS) & MSG_TRUNC) != 0
+        ? <i32>INPUT_CAPACITY + 1
+        : <i32>load<u32>(header, RX_MSG_LEN);
+    const status = pushAt(at, length, nowMs);
+    store<i32>(result, status);
+    if (status <= 0) {
+      store<u32>(result, 0, 8);
+      continue;
+    }
+    const bytes = load<u32>(ST_PAYLOAD_LENGTH);
+    const out = load<u32>(ST_RUN_BYTES);
+    memory.copy(RX_OUT + <usize>out, at + <usize>load<u32>(ST_PAYLOAD_OFFSET), bytes);
+    store<u32>(result, out, 4);
+    store<u32>(result, bytes, 8);
+    store<u32>(ST_RUN_BYTES, out + bytes);
+    store<u32>(ST_RUN_ACCEPTED, load<u32>(ST_RUN_ACCEPTED) + 1);
+    if (bytes % RUN_SEGMENT != 0) store<u32>(ST_RUN_UNIFORM, 0);
+  }
+  return count;
+}
+
+// A run's payloads leave as datagrams of 7 TS packets.
+const RUN_SEGMENT: u32 = 7 * 188;
+
+// The datagram in a slot whose sender the host let in: its sockaddr's first 24 bytes are the trusted ones.
+// An IPv4 name is family, port and address (8 bytes); an IPv6 one adds the flow label and the rest of the
+// address (24 bytes), its scope id aside.
+function trusted(name: usize): bool {
+  if (load<u64>(name) != load<u64>(ST_SENDER)) return false;
+  if (load<u16>(name) != AF_INET6) return true;
+  return load<u64>(name, 8) == load<u64>(ST_SENDER, 8) && load<u64>(name, 16) == load<u64>(ST_SENDER, 16);
+}
+const AF_INET6: u16 = 10;
+
+// The host let the sender of `slot` in: its datagrams go through pushMany from now on.
+export function trustSender(slot: i32): void {
+  const name = RX_NAMES + <usize>(<u32>slot * RX_NAME_BYTES);
+  store<u64>(ST_SENDER, load<u64>(name));
+  store<u64>(ST_SENDER, load<u64>(name, 8), 8);
+  store<u64>(ST_SENDER, load<u64>(name, 16), 16);
+}
+
+// The allow-list changed: every sender is asked about again.
+export function distrustSender(): void {
+  memory.fill(ST_SENDER, 0, 24);
+}
+
+// The host refused the sender of `slot` (reason: E_SENDER or E_OWN_OUTPUT): counted, and the run goes on past it.
+export function rejectSlot(slot: i32, reason: i32): void {
+  const result = RX_RESULTS + ((<usize>slot) << 4);
+  store<i32>(result, reason == E_OWN_OUTPUT ? rejectOwnOutput() : rejectSender());
+  store<u32>(result, 0, 8);
 }
 
 // One packet of an accepted datagram: its sync byte is known to be there.

@@ -48,6 +48,14 @@ export const ST_REJECT_PAYLOAD_TYPE: usize = STATUS + 152; // RTP with a payload
 export const ST_REJECT_SENDER: usize = STATUS + 156; // from an address outside the input's allow-list (host)
 export const ST_RTP_RESTARTS: usize = STATUS + 160; // same SSRC, new sequence accepted after probation
 export const ST_REJECT_OWN_OUTPUT: usize = STATUS + 164; // sent by one of the service's own outputs (host)
+// The last pushMany: datagrams accepted, TS bytes in RX_OUT, and 1 when every accepted payload is a whole
+// number of 7-packet datagrams (the outputs then send the run as it is).
+export const ST_RUN_ACCEPTED: usize = STATUS + 168;
+export const ST_RUN_BYTES: usize = STATUS + 172;
+export const ST_RUN_UNIFORM: usize = STATUS + 176;
+// The sender the host let in last, as the first 24 bytes of its sockaddr: pushMany takes its datagrams
+// without asking (six words; all zero until the host trusts one).
+export const ST_SENDER: usize = STATUS + 180;
 export const STATUS_SIZE: u32 = 256;
 
 // Programs from the PAT, with what their PMT said.
@@ -114,7 +122,26 @@ export const SL_LAST_PACKET: usize = 64; // the previous packet, to tell a true 
 export const SL_BUFFER: usize = 256;
 export const SECTION_MAX: u32 = 4096;
 
-export const MEMORY_END: usize = SLOTS + <usize>(MAX_SLOTS * SLOT_STRIDE);
+// Reads in batches (pushMany): recvmmsg(2) writes up to RX_SLOTS datagrams straight into this region, with
+// their senders and lengths in the struct mmsghdr array the host sets up once (64-bit Linux layout); the core
+// checks them all in one call and copies each accepted TS payload after the one before it into RX_OUT, where
+// the outputs take the whole run at once. The pages are touched only as datagrams land in them.
+export const RX: usize = 0x110000;
+export const RX_SLOTS: u32 = 64;
+export const RX_HEADERS: usize = RX; // struct mmsghdr, 64 bytes each
+export const RX_HEADER_BYTES: u32 = 64;
+export const RX_MSG_FLAGS: usize = 48; // msg_flags inside a struct mmsghdr
+export const RX_MSG_LEN: usize = 56; // msg_len
+export const RX_IOVECS: usize = RX + 0x1000; // struct iovec, 16 bytes each
+export const RX_NAMES: usize = RX + 0x1400; // a sockaddr_in or sockaddr_in6, 32 bytes of room each
+export const RX_NAME_BYTES: u32 = 32;
+export const RX_RESULTS: usize = RX + 0x1c00; // per slot: i32 status, u32 offset in RX_OUT, u32 length, u32 0
+export const RX_DATA: usize = RX + 0x2000;
+export const RX_SLOT_BYTES: u32 = 8192;
+export const RX_OUT: usize = RX_DATA + <usize>(RX_SLOTS * RX_SLOT_BYTES);
+export const MSG_TRUNC: u32 = 0x20;
+
+export const MEMORY_END: usize = RX_OUT + <usize>(RX_SLOTS * RX_SLOT_BYTES);
 
 export const KIND_UNKNOWN: u32 = 0;
 export const KIND_RTP: u32 = 1;

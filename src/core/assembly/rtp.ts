@@ -30,6 +30,12 @@ const MAX_DROPOUT: u32 = 3000;
 const MAX_MISORDER: u32 = RTP_WINDOW_BITS;
 const NO_SEQUENCE: u32 = 0x10000;
 
+// Where the datagram being read starts: INPUT, or a read slot of a batch (pushMany).
+let at: usize = INPUT;
+export function rtpAt(address: usize): void {
+  at = address;
+}
+
 let highestSequence: u32 = 0;
 let started = false;
 let ssrcLocked = false;
@@ -46,21 +52,21 @@ export function resetRtp(): void {
   memory.fill(RTP_WINDOW, 0, RTP_WINDOW_BITS >> 3);
 }
 
-// Parses the RTP header of the datagram at INPUT, changing nothing. Returns the TS payload as
+// Parses the RTP header of the datagram at `at`, changing nothing. Returns the TS payload as
 // (offset << 32 | length), or a negative status when the header does not fit the datagram.
 export function rtpPayload(length: u32): i64 {
   if (length < 12) return E_TOO_SHORT;
-  const first = <u32>load<u8>(INPUT);
+  const first = <u32>load<u8>(at);
   let offset: u32 = 12 + ((first & 0x0f) << 2);
   if (offset > length) return E_RTP_CSRC;
   if ((first & 0x10) != 0) {
     if (offset + 4 > length) return E_RTP_EXTENSION;
-    offset += 4 + (be16(INPUT + <usize>offset + 2) << 2);
+    offset += 4 + (be16(at + <usize>offset + 2) << 2);
     if (offset > length) return E_RTP_EXTENSION;
   }
   let end = length;
   if ((first & 0x20) != 0) {
-    const padding = <u32>load<u8>(INPUT + <usize>length - 1);
+    const padding = <u32>load<u8>(at + <usize>length - 1);
     if (padding == 0 || offset + padding > length) return E_RTP_PADDING;
     end -= padding;
   }
@@ -68,23 +74,23 @@ export function rtpPayload(length: u32): i64 {
 }
 
 export function rtpPayloadType(): u32 {
-  return <u32>(load<u8>(INPUT, 1) & 0x7f);
+  return <u32>(load<u8>(at, 1) & 0x7f);
 }
 
 export function rtpSsrc(): u32 {
-  return be32(INPUT + 8);
+  return be32(at + 8);
 }
 
 export function rtpSequence(): u32 {
-  return be16(INPUT + 2);
+  return be16(at + 2);
 }
 
 // Another source than the one the input is locked to (false before any is locked).
 export function foreignSsrc(): bool {
-  return ssrcLocked && be32(INPUT + 8) != load<u32>(ST_RTP_SSRC);
+  return ssrcLocked && be32(at + 8) != load<u32>(ST_RTP_SSRC);
 }
 
-// Takes the datagram at INPUT into the stream: locks its SSRC — a new one (`lockSsrc`) restarts the sequence
+// Takes the datagram at `at` into the stream: locks its SSRC — a new one (`lockSsrc`) restarts the sequence
 // space — and accounts for its sequence number. Without `lockSsrc` the SSRC is noted, never compared.
 export function acceptRtp(lockSsrc: bool): void {
   const payloadType = <i32>rtpPayloadType();
@@ -98,8 +104,8 @@ export function acceptRtp(lockSsrc: bool): void {
     started = false;
   }
   ssrcLocked = true;
-  store<u32>(ST_RTP_SSRC, be32(INPUT + 8));
-  sequence(be16(INPUT + 2));
+  store<u32>(ST_RTP_SSRC, be32(at + 8));
+  sequence(be16(at + 2));
 }
 
 function windowWord(sequence: u32): usize {

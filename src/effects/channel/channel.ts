@@ -255,6 +255,18 @@ export const startChannel = (
       }
       offerAll(chunk);
     };
+    /**
+     * Whether the plain UDP outputs' turn batch is all that takes the inputs' datagrams now (no queue, remux,
+     * tap or held copy): a UDP input's whole read then comes at once, to `forwardRun`.
+     */
+    const takesRuns = () => held === null && offers.length === 0;
+    /** Offers the TS payloads `core` accepted from one whole read to the turn batch, as one run. */
+    const forwardRun = (core: PacketCore) => {
+      if (turnBatch.sinks.length === 0) return;
+      const run = core.uniformRun();
+      if (run !== null) turnBatch.addRun(run);
+      else core.runPayloads(turnBatch.add);
+    };
     /** Sends what a moved copy held, in order, and forwards as usual from then on. */
     const letGo = () => {
       const waiting = held;
@@ -300,6 +312,8 @@ export const startChannel = (
       backup: spec.backup,
       redundancy,
       forward,
+      forwardRun,
+      takesRuns,
       onCoreEvent,
       emit,
       guarded,

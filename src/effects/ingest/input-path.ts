@@ -6,6 +6,10 @@
  * outputs: in failover and none, only the active input's. The input cores count what each path delivered; in
  * merge mode the merged core is what the outputs get, so the SCTE-35 sections come from it.
  *
+ * On Node.js a UDP input's reads land in its core's memory, and while the channel's outputs take whole reads
+ * (only plain UDP outputs), one core call checks a whole read and one `forwardRun` hands on what it accepted
+ * (`runOf`): no JavaScript per datagram. Otherwise each datagram takes the path above.
+ *
  * The per-datagram path (socket callback → core.push → selector arrival → forward) is plain synchronous code
  * that allocates nothing: every closure on it is made when an input starts listening, never per datagram.
  * Each input has a scope of its own inside the channel's, so that a changed address binds that input again
@@ -13,9 +17,10 @@
  */
 import type { RemoteInfo, Socket } from "node:dgram";
 import { Effect, ExecutionStrategy, Exit, Scope } from "effect";
-import { PacketCore } from "../../core/packet-core.ts";
+import { CoreStatus, PacketCore } from "../../core/packet-core.ts";
 import type { InputEndpoint, InputRole, Redundancy } from "../../domain/redundancy.ts";
 import { parseOutputUrl, type SrtTarget } from "../../domain/url.ts";
+import type { ReadInto } from "../runtime/batch-reader.ts";
 import { isOwnPort } from "../runtime/own-ports.ts";
 import type { FailoverPolicy, SwitchReason } from "./failover.ts";
 import { bindFec, type FecInput } from "./fec.ts";
@@ -160,6 +165,51 @@ export const makeInputPath = (
       input.core.drainEvents(forwarding ? onCoreEvent : ignoreEvent);
     };
 
+    /**
+     * A whole read of a UDP input, checked by its core where recvmmsg(2) wrote it (one call for all of its
+     * datagrams, PacketCore `pushMany`): the core stops at a sender it was not told to trust, and the host
+     * decides about that sender as `receive` does for one datagram. What the core accepted reaches the
+     * outputs as one run. Not with FEC or merge (each datagram has its place in a sequence there), nor while the
+     * channel's outputs take datagrams one by one: then the reader hands each to `receive`.
+     */
+    const runOf = (input: InputRuntime): ReadInto["run"] => {
+      const { forwardRun, takesRuns } = options;
+      if (forwardRun === undefined || takesRuns === undefined) return () => false;
+      const take = guarded(
+        where(input.role),
+        (count: number, senderAt: (slot: number) => RemoteInfo | null) => {
+          const core = input.core;
+          seams.onDatagram?.(channel);
+          const at = performance.now();
+          let slot = core.pushMany(0, count, at);
+          while (slot < count) {
+            const sender = senderAt(slot);
+            if (sender !== null && !(isOwnPort(sender.port) && fromThisHost(sender.address))) {
+              if (input.accepts === null || input.accepts(sender.address)) {
+                input.sender = sender;
+                core.trustSender(slot);
+                slot = core.pushMany(slot, count, at);
+                continue;
+              }
+              core.rejectSlot(slot, CoreStatus.SenderNotAllowed);
+            } else
+              core.rejectSlot(slot, sender === null ? CoreStatus.SenderNotAllowed : CoreStatus.OwnOutput);
+            slot = core.pushMany(slot + 1, count, at);
+          }
+          const accepted = core.runAccepted > 0;
+          if (accepted) selector.arrival(input.role, at);
+          const forwarding = selector.active() === input.role;
+          if (accepted && forwarding) forwardRun(core);
+          core.drainEvents(forwarding ? onCoreEvent : ignoreEvent);
+        },
+      );
+      return (count, senderAt) => {
+        if (merger !== null || input.fec !== null || input.reorder !== null || !takesRuns()) return false;
+        take(count, senderAt);
+        return true;
+      };
+    };
+
     /** Recovered datagrams come from the FEC core and take their place in sequence through the reorder buffer. */
     const accept = (input: InputRuntime, datagram: Uint8Array, recovered: boolean) => {
       const reorder = input.reorder;
@@ -210,6 +260,8 @@ export const makeInputPath = (
       // The input keeps the kind and RTP source it locked to until they were silent for the failover time.
       input.core.configure({ silenceMs: redundancy.failover_after_ms, lockSsrc: true });
       input.accepts = makeSenderFilter(input.endpoint.allowedSources);
+      // Whoever the core let through without asking is asked about again.
+      input.core.distrustSender();
     };
 
     /** Binds one input in a scope of its own, so that it can be re-pointed or removed alone. */
@@ -253,7 +305,8 @@ export const makeInputPath = (
           } else {
             yield* useFec(input, fec, true);
             const takeOver = options.handover?.[role];
-            input.socket = yield* bindInput(endpoint, receive, takeOver, options.pace).pipe(
+            const into = { slots: core.readSlots, run: runOf(input) };
+            input.socket = yield* bindInput(endpoint, receive, takeOver, options.pace, into).pipe(
               Scope.extend(scope),
             );
           }

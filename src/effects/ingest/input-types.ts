@@ -42,6 +42,13 @@ export interface InputPathOptions {
   readonly redundancy: Redundancy;
   /** The fan-out, once per datagram that reaches the outputs, with the core that read it (the TS's place). */
   readonly forward: (datagram: Uint8Array, core: PacketCore) => void;
+  /**
+   * The fan-out of a whole read of a UDP input at once: the TS payloads its core accepted, one after the other
+   * (PacketCore `uniformRun`, `runPayloads`). Used while `takesRuns` says the outputs take nothing one datagram
+   * at a time, and the input has no FEC or merge; otherwise each datagram goes to `forward`.
+   */
+  readonly forwardRun?: ((core: PacketCore) => void) | undefined;
+  readonly takesRuns?: (() => boolean) | undefined;
   /** What the forwarded core found (SCTE-35 sections); a standby input's findings are dropped. */
   readonly onCoreEvent: (event: CoreEvent) => void;
   /** Switches, losses and recoveries, for the event bus. */

@@ -2,7 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { Data, Effect } from "effect";
 import type { InputEndpoint } from "../../domain/redundancy.ts";
-import { type ReadPace, readInBatches } from "../runtime/batch-reader.ts";
+import { type ReadInto, type ReadPace, readInBatches } from "../runtime/batch-reader.ts";
 import { setReceiveBuffer } from "../runtime/datagram.ts";
 
 export type { InputEndpoint } from "../../domain/redundancy.ts";
@@ -34,13 +34,14 @@ const receiveBufferBytes = 8 * 1024 * 1024;
  * one's port (SO_REUSEPORT) connected to the sender the old one hears, so the kernel hands that sender's
  * datagrams to the new socket from then on and the old one can close without losing any; `disconnect`
  * afterwards lets any sender in again. `pace` is how long the channel's outputs let its datagrams wait to be
- * read (batch-reader.ts).
+ * read (batch-reader.ts); `into`, where they land and what takes them a read at a time (the input's packet core).
  */
 export const bindInput = (
   endpoint: InputEndpoint,
   onDatagram: (datagram: Buffer, sender: RemoteInfo) => void,
   takeOver?: { readonly address: string; readonly port: number },
   pace?: ReadPace,
+  into?: ReadInto,
 ) =>
   Effect.acquireRelease(
     Effect.async<Socket, InputError>((resumeWith) => {
@@ -48,7 +49,7 @@ export const bindInput = (
       const resume = (effect: Effect.Effect<Socket, InputError>) =>
         resumeWith(
           Effect.map(effect, (bound) => {
-            stopReading.set(bound, readInBatches(bound, onDatagram, pace));
+            stopReading.set(bound, readInBatches(bound, onDatagram, pace, into));
             return bound;
           }),
         );

@@ -23,6 +23,7 @@
  * be had, keep node:dgram's "message" events.
  */
 import type { RemoteInfo, Socket } from "node:dgram";
+import type { ReadSlots } from "../../core/packet-core.ts";
 import {
   BATCH_MS_DEFAULT,
   BATCH_MS_REMUXED_DEFAULT,
@@ -88,22 +89,50 @@ export const readPaceMs = (asTheyCome: boolean, failoverAfterMs: number): number
 
 const defaultPace: ReadPace = { ms: batchMs };
 
+/**
+ * Where a socket's datagrams land instead of the thread's own memory: a packet core's read slots
+ * (core/packet-core.ts `readSlots`), and what checks them there. `run` takes the `count` datagrams of one read
+ * as a whole (one call into the core for all of them) and returns true, or returns false when the channel
+ * needs them one by one now; `deliver` then gets each, as views into those slots.
+ */
+export interface ReadInto {
+  readonly slots: ReadSlots;
+  readonly run: (count: number, senderAt: (slot: number) => RemoteInfo | null) => boolean;
+}
+
+/** Where one socket's reads land: a block of memory laid out for recvmmsg, and its native address. */
+interface Landing {
+  readonly block: Buffer;
+  /** The native address of block[0]. */
+  readonly base: number;
+  readonly headers: number;
+  readonly names: number;
+  readonly data: number;
+  readonly slotBytes: number;
+}
+
 interface Reading {
   readonly fd: number;
   readonly deliver: (datagram: Buffer, sender: RemoteInfo) => void;
+  readonly landing: Landing;
+  readonly run: ReadInto["run"] | null;
+  /** `senderOf` for this socket's slots, made once. */
+  readonly senderAt: (slot: number) => RemoteInfo | null;
   readonly pace: ReadPace;
   readiness: Readiness | null;
   closed: boolean;
   quietTurns: number;
+  /** Each slot's last view (`viewOf`). */
+  readonly views: Array<Buffer | null>;
   /** The last sender, reused while datagrams keep coming from it (its sockaddr's words as the key). */
   sender: RemoteInfo | null;
   key: [number, number, number, number, number, number];
 }
 
-// One thread's memory for every socket it reads (each worker thread has its own copy of this module).
+// One thread's memory for every socket it reads into no core (each worker thread has its own copy of this
+// module).
 let libc: Libc | null = null;
-let memory: Buffer | null = null;
-let base = 0;
+let shared: Landing | null = null;
 const flowing = new Set<Reading>();
 let timer: ReturnType<typeof setInterval> | null = null;
 /** The interval `timer` runs at: the shortest any flowing socket asks for. */
@@ -115,29 +144,49 @@ let lateness: number[] = [];
 const MAX_LATENESS = 10_000;
 const text = Buffer.alloc(64);
 
-const prepare = (): Buffer => {
-  if (memory !== null) return memory;
-  libc = loadLibc();
-  const block = Buffer.allocUnsafeSlow(MEMORY_BYTES).fill(0);
-  base = addressOf(block);
+/** Fills in the struct mmsghdr array of `block` (each slot's name, iovec and data); returns its landing. */
+const lay = (
+  block: Buffer,
+  at: { headers: number; iovecs: number; names: number; data: number; slotBytes: number },
+): Landing => {
+  const base = addressOf(block);
   for (let slot = 0; slot < SLOTS; slot++) {
-    const header = HEADERS_AT + slot * MMSGHDR_BYTES;
-    const iovec = IOVECS_AT + slot * IOVEC_BYTES;
+    const header = at.headers + slot * MMSGHDR_BYTES;
+    const iovec = at.iovecs + slot * IOVEC_BYTES;
     // struct msghdr: name, namelen, iov, iovlen (control, controllen and flags stay 0), then msg_len.
-    block.writeBigUInt64LE(BigInt(base + NAMES_AT + slot * NAME_BYTES), header);
+    block.writeBigUInt64LE(BigInt(base + at.names + slot * NAME_BYTES), header);
     block.writeUInt32LE(NAME_BYTES, header + 8);
     block.writeBigUInt64LE(BigInt(base + iovec), header + 16);
     block.writeBigUInt64LE(1n, header + 24);
-    block.writeBigUInt64LE(BigInt(base + DATA_AT + slot * SLOT_BYTES), iovec);
-    block.writeBigUInt64LE(BigInt(SLOT_BYTES), iovec + 8);
+    block.writeBigUInt64LE(BigInt(base + at.data + slot * at.slotBytes), iovec);
+    block.writeBigUInt64LE(BigInt(at.slotBytes), iovec + 8);
   }
-  memory = block;
-  return block;
+  return { block, base, headers: at.headers, names: at.names, data: at.data, slotBytes: at.slotBytes };
+};
+
+const prepare = (): Landing => {
+  libc ??= loadLibc();
+  shared ??= lay(Buffer.allocUnsafeSlow(MEMORY_BYTES).fill(0), {
+    headers: HEADERS_AT,
+    iovecs: IOVECS_AT,
+    names: NAMES_AT,
+    data: DATA_AT,
+    slotBytes: SLOT_BYTES,
+  });
+  return shared;
+};
+
+/** A core's read slots as a landing, when they have this reader's shape. */
+const landingIn = (slots: ReadSlots): Landing | null => {
+  if (slots.slots !== SLOTS || slots.slotBytes < 2048) return null;
+  const block = Buffer.from(slots.memory.buffer, slots.memory.byteOffset, slots.memory.byteLength);
+  return lay(block, slots);
 };
 
 /** The sender of the datagram in `slot`: the object from before while it is the same address and port. */
-const senderOf = (reading: Reading, block: Buffer, slot: number): RemoteInfo | null => {
-  const at = NAMES_AT + slot * NAME_BYTES;
+const senderOf = (reading: Reading, slot: number): RemoteInfo | null => {
+  const block = reading.landing.block;
+  const at = reading.landing.names + slot * NAME_BYTES;
   const head = block.readUInt32LE(at);
   const family = head & 0xffff;
   const key = reading.key;
@@ -193,27 +242,30 @@ const drain = (reading: Reading): number => {
   }
 };
 const drainNow = (reading: Reading): number => {
-  const block = memory as Buffer;
+  const { block, base, headers, data, slotBytes } = reading.landing;
   const c = libc as Libc;
   let total = 0;
   for (let call = 0; call < MAX_CALLS && !reading.closed; call++) {
-    const count = c.recvmmsg(reading.fd, base + HEADERS_AT, SLOTS, MSG_DONTWAIT, 0);
+    const count = c.recvmmsg(reading.fd, base + headers, SLOTS, MSG_DONTWAIT, 0);
     // Nothing waits (EAGAIN), or an error the socket reports for a send of someone else (ICMP): try later.
     if (count <= 0) break;
     total += count;
+    if (reading.run?.(count, reading.senderAt) === true) {
+      if (count < SLOTS) break;
+      continue;
+    }
     for (let slot = 0; slot < count && !reading.closed; slot++) {
-      const header = HEADERS_AT + slot * MMSGHDR_BYTES;
+      const header = headers + slot * MMSGHDR_BYTES;
       const length = block.readUInt32LE(header + 56);
       const truncated = (block.readInt32LE(header + 48) & MSG_TRUNC) !== 0;
-      const sender = senderOf(reading, block, slot);
+      const sender = senderOf(reading, slot);
       // The kernel writes back the name's length: the next call needs the room again.
       block.writeUInt32LE(NAME_BYTES, header + 8);
       if (sender === null) continue;
       sender.size = length;
-      const start = DATA_AT + slot * SLOT_BYTES;
       // A datagram too big to be TS over UDP is handed on as one byte, which the packet core counts as
       // malformed, instead of as a cut that might look whole.
-      reading.deliver(viewOf(block, slot, start, truncated ? 1 : length), sender);
+      reading.deliver(viewOf(reading, slot, data + slot * slotBytes, truncated ? 1 : length), sender);
     }
     if (count < SLOTS) break;
   }
@@ -221,11 +273,11 @@ const drainNow = (reading: Reading): number => {
 };
 
 /** Each slot's view of the last length it held: a stream's datagrams are mostly of one size. */
-const views: Array<Buffer | null> = new Array(SLOTS).fill(null);
-const viewOf = (block: Buffer, slot: number, start: number, length: number): Buffer => {
+const viewOf = (reading: Reading, slot: number, start: number, length: number): Buffer => {
+  const views = reading.views;
   const view = views[slot];
   if (view !== null && view !== undefined && view.length === length) return view;
-  const made = block.subarray(start, start + length);
+  const made = reading.landing.block.subarray(start, start + length);
   views[slot] = made;
   return made;
 };
@@ -311,20 +363,28 @@ export const readInBatches = (
   socket: Socket,
   deliver: (datagram: Buffer, sender: RemoteInfo) => void,
   pace: ReadPace = defaultPace,
+  into?: ReadInto,
 ): (() => void) | null => {
   if (runtimeName !== "node" || !batchReadOn) return null;
   const fd = descriptorOf(socket);
   const handle = handleOf(socket);
   if (fd === null || typeof handle?.recvStop !== "function" || typeof handle.recvStart !== "function")
     return null;
+  let landing: Landing;
+  let own: Landing | null = null;
   try {
-    prepare();
+    landing = prepare();
+    own = into === undefined ? null : landingIn(into.slots);
   } catch {
     return null;
   }
   const reading: Reading = {
     fd,
     deliver,
+    landing: own ?? landing,
+    run: own === null ? null : (into?.run ?? null),
+    senderAt: (slot) => senderOf(reading, slot),
+    views: new Array(SLOTS).fill(null),
     pace,
     readiness: null,
     closed: false,

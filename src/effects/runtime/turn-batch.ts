@@ -18,6 +18,8 @@ import { type BatchSink, SEGMENT_BYTES, settleThreadSends } from "./thread-sende
 export interface TurnBatch {
   /** Copies a payload (whole TS packets) in; it leaves with the turn's others at the end of the turn. */
   readonly add: (payload: Uint8Array) => void;
+  /** Copies a run of whole 7-packet datagrams in (a packet core's `uniformRun`): one copy per batch it fills. */
+  readonly addRun: (run: Uint8Array) => void;
   /** Sends what waits now, to the sinks of now. */
   readonly flush: () => void;
   /** Where a flush sends: set by the channel as its outputs start and stop sending batches. */
@@ -55,7 +57,25 @@ export const makeTurnBatch = (onChange: () => void): TurnBatch => {
     // The batch's first payload asks for the end of the turn; a flush takes the ask back.
     else if (length === payload.length) atEndOfTurn(flush);
   };
+  const addRun = (run: Uint8Array) => {
+    for (let at = 0; at < run.length; ) {
+      memory ??= Buffer.allocUnsafeSlow(MAX_BATCH_BYTES);
+      if (length === 0 && handedOut) {
+        handedOut = false;
+        settleThreadSends();
+      }
+      const room = MAX_BATCH_BYTES - length - ((MAX_BATCH_BYTES - length) % SEGMENT_BYTES);
+      const take = Math.min(room, run.length - at);
+      const first = length === 0;
+      memory.set(take === run.length ? run : run.subarray(at, at + take), length);
+      length += take;
+      at += take;
+      if (length + SEGMENT_BYTES > MAX_BATCH_BYTES) flush();
+      else if (first) atEndOfTurn(flush);
+    }
+  };
   const batch: TurnBatch = {
+    addRun,
     add: (payload) => {
       if (payload.length <= SEGMENT_BYTES) return put(payload);
       for (let at = 0; at < payload.length; at += SEGMENT_BYTES)
