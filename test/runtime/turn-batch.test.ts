@@ -119,3 +119,25 @@ it("a UDP sender sends a shared batch as datagrams of 7 TS packets, after what i
     sender.close();
   }
 });
+
+it("takes a packet core's run whole: after what waits, full batches at once, the rest at the end of the turn", () => {
+  const batch = makeTurnBatch(() => {});
+  const out = recorder();
+  batch.sinks = [out.sink];
+  const full = MAX_BATCH_BYTES / SEGMENT_BYTES;
+  const first = payload(7, 1);
+  // A run of a batch and a half of 7-packet datagrams, after one payload already waiting.
+  const run = Buffer.concat(Array.from({ length: full + full / 2 }, (_, i) => payload(7, 2 + i)));
+  asOneTurn(() => {
+    batch.add(first);
+    batch.addRun(run);
+    expect(out.batches.map((each) => each.length)).toEqual([MAX_BATCH_BYTES]);
+  });
+  expect(out.batches.map((each) => each.length)).toEqual([
+    MAX_BATCH_BYTES,
+    run.length + first.length - MAX_BATCH_BYTES,
+  ]);
+  expect(Buffer.concat(out.batches)).toEqual(Buffer.concat([first, run]));
+  // Each batch is whole 7-packet datagrams: the kernel cuts it without a short one in the middle.
+  for (const each of out.batches) expect(each.length % SEGMENT_BYTES).toBe(0);
+});

@@ -109,6 +109,8 @@ interface Landing {
   readonly names: number;
   readonly data: number;
   readonly slotBytes: number;
+  /** Datagrams one call reads at most. */
+  readonly slots: number;
 }
 
 interface Reading {
@@ -147,10 +149,10 @@ const text = Buffer.alloc(64);
 /** Fills in the struct mmsghdr array of `block` (each slot's name, iovec and data); returns its landing. */
 const lay = (
   block: Buffer,
-  at: { headers: number; iovecs: number; names: number; data: number; slotBytes: number },
+  at: { headers: number; iovecs: number; names: number; data: number; slotBytes: number; slots: number },
 ): Landing => {
   const base = addressOf(block);
-  for (let slot = 0; slot < SLOTS; slot++) {
+  for (let slot = 0; slot < at.slots; slot++) {
     const header = at.headers + slot * MMSGHDR_BYTES;
     const iovec = at.iovecs + slot * IOVEC_BYTES;
     // struct msghdr: name, namelen, iov, iovlen (control, controllen and flags stay 0), then msg_len.
@@ -161,7 +163,8 @@ const lay = (
     block.writeBigUInt64LE(BigInt(base + at.data + slot * at.slotBytes), iovec);
     block.writeBigUInt64LE(BigInt(at.slotBytes), iovec + 8);
   }
-  return { block, base, headers: at.headers, names: at.names, data: at.data, slotBytes: at.slotBytes };
+  const { headers, names, data, slotBytes, slots } = at;
+  return { block, base, headers, names, data, slotBytes, slots };
 };
 
 const prepare = (): Landing => {
@@ -172,13 +175,14 @@ const prepare = (): Landing => {
     names: NAMES_AT,
     data: DATA_AT,
     slotBytes: SLOT_BYTES,
+    slots: SLOTS,
   });
   return shared;
 };
 
 /** A core's read slots as a landing, when they have this reader's shape. */
 const landingIn = (slots: ReadSlots): Landing | null => {
-  if (slots.slots !== SLOTS || slots.slotBytes < 2048) return null;
+  if (slots.slots < 1 || slots.slots > SLOTS || slots.slotBytes < 2048) return null;
   const block = Buffer.from(slots.memory.buffer, slots.memory.byteOffset, slots.memory.byteLength);
   return lay(block, slots);
 };
@@ -242,16 +246,16 @@ const drain = (reading: Reading): number => {
   }
 };
 const drainNow = (reading: Reading): number => {
-  const { block, base, headers, data, slotBytes } = reading.landing;
+  const { block, base, headers, data, slotBytes, slots } = reading.landing;
   const c = libc as Libc;
   let total = 0;
   for (let call = 0; call < MAX_CALLS && !reading.closed; call++) {
-    const count = c.recvmmsg(reading.fd, base + headers, SLOTS, MSG_DONTWAIT, 0);
+    const count = c.recvmmsg(reading.fd, base + headers, slots, MSG_DONTWAIT, 0);
     // Nothing waits (EAGAIN), or an error the socket reports for a send of someone else (ICMP): try later.
     if (count <= 0) break;
     total += count;
     if (reading.run?.(count, reading.senderAt) === true) {
-      if (count < SLOTS) break;
+      if (count < slots) break;
       continue;
     }
     for (let slot = 0; slot < count && !reading.closed; slot++) {
@@ -267,7 +271,7 @@ const drainNow = (reading: Reading): number => {
       // malformed, instead of as a cut that might look whole.
       reading.deliver(viewOf(reading, slot, data + slot * slotBytes, truncated ? 1 : length), sender);
     }
-    if (count < SLOTS) break;
+    if (count < slots) break;
   }
   return total;
 };
