@@ -5,9 +5,11 @@
  * counts the input path's entries through its test seam (ChannelFaults.onDatagram): once per read on the
  * vector path, once per datagram otherwise.
  */
+import { createSocket } from "node:dgram";
 import { Effect, Layer } from "effect";
 import { afterEach, expect, it } from "vitest";
 import { ChannelFaults } from "../../src/effects/channel/channel.ts";
+import { markOwnPort } from "../../src/effects/runtime/own-ports.ts";
 import { eventually, freeUdpPort, makeTestApp, type TestApp } from "../support/app.ts";
 import { udpSink } from "../support/peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
@@ -71,6 +73,61 @@ it("plain UDP outputs take a whole read at once; an RTP output beside them has e
         expect(entries.get("mixed")).toBe(datagrams.length);
         expect(entries.get("plain") ?? 0).toBeGreaterThan(0);
         expect(entries.get("plain") ?? 0).toBeLessThan(datagrams.length / 2);
+      }),
+    ),
+  );
+});
+
+it("a trusted sender whose port turns out to be one of the service's own outputs' is refused as a loop", async () => {
+  app = await makeTestApp(undefined, Layer.succeed(ChannelFaults, { onDatagram: () => {} }));
+  const test = app;
+  await Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const output = yield* udpSink;
+        const port = yield* Effect.promise(() => freeUdpPort());
+        const created = yield* Effect.promise(() =>
+          test.request("/api/channels", {
+            method: "POST",
+            body: JSON.stringify({
+              id: "loop",
+              name: "loop",
+              rtp_ip: "127.0.0.1",
+              rtp_port: port,
+              outputs: [{ name: "a", protocol: "udp", url: `udp://127.0.0.1:${output.port}` }],
+            }),
+          }),
+        );
+        expect(created.status).toBe(201);
+        yield* Effect.promise(() => test.request("/api/channels/loop/start", { method: "POST" }));
+        const sender = createSocket("udp4");
+        yield* Effect.addFinalizer(() => Effect.sync(() => sender.close()));
+        yield* Effect.promise(() => new Promise<void>((resolve) => sender.bind(0, "127.0.0.1", resolve)));
+        const generator = new TsGenerator({ seed: 12 });
+        const first = chunkTs(generator.packets(7 * 50));
+        for (const datagram of first) sender.send(datagram, port, "127.0.0.1");
+        yield* Effect.promise(() =>
+          eventually("the sender's stream at the output", () =>
+            output.totalBytes() >= 50 * 1316 ? true : undefined,
+          ),
+        );
+        // The sender's port is now one the service sends from (as when an output's socket takes a port a
+        // sender had): what comes from it is a loop, and is dropped however trusted it was.
+        const release = markOwnPort(sender.address().port);
+        yield* Effect.addFinalizer(() => Effect.sync(release));
+        const second = chunkTs(generator.packets(7 * 20));
+        for (const datagram of second) sender.send(datagram, port, "127.0.0.1");
+        const rejected = yield* Effect.promise(() =>
+          eventually("the datagrams counted as the service's own", async () => {
+            const stats = (await (await test.request("/api/channels/loop/stats")).json()) as {
+              inputs: ReadonlyArray<{ rejected: Record<string, number> }>;
+            };
+            const own = stats.inputs[0]?.rejected.own_output ?? 0;
+            return own >= second.length ? own : undefined;
+          }),
+        );
+        expect(rejected).toBe(second.length);
+        expect(output.totalBytes()).toBe(50 * 1316);
       }),
     ),
   );

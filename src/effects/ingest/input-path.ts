@@ -56,6 +56,8 @@ interface InputRuntime {
   /** A UDP input's socket (null for SRT), and the sender it heard last. */
   socket: Socket | null;
   sender: RemoteInfo | null;
+  /** The sender the core takes datagrams from without asking (the vector path, `takeRun`); null for none. */
+  trusted: RemoteInfo | null;
 }
 
 // Merge lanes name the inputs in the merge core's counters; an input's own reorder buffer uses lane 1 for
@@ -172,36 +174,46 @@ export const makeInputPath = (
      * outputs as one run. Not with FEC or merge (each datagram has its place in a sequence there), nor while the
      * channel's outputs take datagrams one by one: then the reader hands each to `receive`.
      */
+    const takeRun = (input: InputRuntime, count: number, senderAt: (slot: number) => RemoteInfo | null) => {
+      const core = input.core;
+      seams.onDatagram?.(channel);
+      // The port the trusted sender had may since be one of the service's own outputs' (a port used again):
+      // the core then asks about every sender again, so the loop rule holds.
+      const trusted = input.trusted;
+      if (trusted !== null && isOwnPort(trusted.port) && fromThisHost(trusted.address)) {
+        input.trusted = null;
+        core.distrustSender();
+      }
+      const at = performance.now();
+      let slot = core.pushMany(0, count, at);
+      while (slot < count) {
+        const sender = senderAt(slot);
+        if (sender === null) core.rejectSlot(slot, CoreStatus.SenderNotAllowed);
+        else if (isOwnPort(sender.port) && fromThisHost(sender.address))
+          core.rejectSlot(slot, CoreStatus.OwnOutput);
+        else if (input.accepts !== null && !input.accepts(sender.address))
+          core.rejectSlot(slot, CoreStatus.SenderNotAllowed);
+        else {
+          input.sender = sender;
+          input.trusted = sender;
+          core.trustSender(slot);
+          slot = core.pushMany(slot, count, at);
+          continue;
+        }
+        slot = core.pushMany(slot + 1, count, at);
+      }
+      const accepted = core.runAccepted > 0;
+      if (accepted) selector.arrival(input.role, at);
+      const forwarding = selector.active() === input.role;
+      if (accepted && forwarding) options.forwardRun?.(core);
+      core.drainEvents(forwarding ? onCoreEvent : ignoreEvent);
+    };
     const runOf = (input: InputRuntime): ReadInto["run"] => {
       const { forwardRun, takesRuns } = options;
       if (forwardRun === undefined || takesRuns === undefined) return () => false;
       const take = guarded(
         where(input.role),
-        (count: number, senderAt: (slot: number) => RemoteInfo | null) => {
-          const core = input.core;
-          seams.onDatagram?.(channel);
-          const at = performance.now();
-          let slot = core.pushMany(0, count, at);
-          while (slot < count) {
-            const sender = senderAt(slot);
-            if (sender !== null && !(isOwnPort(sender.port) && fromThisHost(sender.address))) {
-              if (input.accepts === null || input.accepts(sender.address)) {
-                input.sender = sender;
-                core.trustSender(slot);
-                slot = core.pushMany(slot, count, at);
-                continue;
-              }
-              core.rejectSlot(slot, CoreStatus.SenderNotAllowed);
-            } else
-              core.rejectSlot(slot, sender === null ? CoreStatus.SenderNotAllowed : CoreStatus.OwnOutput);
-            slot = core.pushMany(slot + 1, count, at);
-          }
-          const accepted = core.runAccepted > 0;
-          if (accepted) selector.arrival(input.role, at);
-          const forwarding = selector.active() === input.role;
-          if (accepted && forwarding) forwardRun(core);
-          core.drainEvents(forwarding ? onCoreEvent : ignoreEvent);
-        },
+        (count: number, senderAt: (slot: number) => RemoteInfo | null) => takeRun(input, count, senderAt),
       );
       return (count, senderAt) => {
         if (merger !== null || input.fec !== null || input.reorder !== null || !takesRuns()) return false;
@@ -261,6 +273,7 @@ export const makeInputPath = (
       input.core.configure({ silenceMs: redundancy.failover_after_ms, lockSsrc: true });
       input.accepts = makeSenderFilter(input.endpoint.allowedSources);
       // Whoever the core let through without asking is asked about again.
+      input.trusted = null;
       input.core.distrustSender();
     };
 
@@ -279,6 +292,7 @@ export const makeInputPath = (
           reorder: null,
           socket: null,
           sender: null,
+          trusted: null,
         };
         configureInput(input);
         const injected = seams.onDatagram;
