@@ -3,7 +3,8 @@
  * JavaScript in a new buffer with a new sender object, and a steady stream wakes the thread once per datagram:
  * a profile of one channel × 4 UDP outputs at 7 Mbit/s spent more of its CPU in that machinery than in
  * forwarding. Here a bound node:dgram socket keeps its address, options and memberships, but Node stops
- * reading it; its descriptor is read with recvmmsg(2) into memory that is reused, up to 64 datagrams a call.
+ * reading it; its descriptor is read with recvmmsg(2) into memory that is reused, up to 64 datagrams a call
+ * (16 when they land in the input's packet core, `ReadInto`: the vector path).
  *
  * A quiet socket is watched for readability on the event loop (costing nothing while it stays quiet); its first
  * datagram is read at once. While datagrams keep coming, the thread's sockets are read together every
