@@ -79,6 +79,7 @@ it("plain UDP outputs take a whole read at once; an RTP output beside them has e
 });
 
 it("a trusted sender whose port turns out to be one of the service's own outputs' is refused as a loop", async () => {
+  // A seam set runs the channels on this thread, where the test can mark a port as the service's own.
   app = await makeTestApp(undefined, Layer.succeed(ChannelFaults, { onDatagram: () => {} }));
   const test = app;
   await Effect.runPromise(

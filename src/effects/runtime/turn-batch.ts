@@ -43,44 +43,44 @@ export const makeTurnBatch = (onChange: () => void): TurnBatch => {
     const sinks = batch.sinks;
     for (let i = 0; i < sinks.length; i++) sinks[i]?.(memory, bytes);
   };
-  const put = (payload: Uint8Array) => {
-    if (length + payload.length > MAX_BATCH_BYTES) flush();
+  /** The memory, once what the sinks were handed of it has left: only then is it written again. */
+  const writable = (): Buffer => {
     memory ??= Buffer.allocUnsafeSlow(MAX_BATCH_BYTES);
-    // What the sinks were handed leaves before the memory is written again.
     if (length === 0 && handedOut) {
       handedOut = false;
       settleThreadSends();
     }
-    memory.set(payload, length);
-    length += payload.length;
-    if (payload.length !== SEGMENT_BYTES || length + SEGMENT_BYTES > MAX_BATCH_BYTES) flush();
-    // The batch's first payload asks for the end of the turn; a flush takes the ask back.
-    else if (length === payload.length) atEndOfTurn(flush);
+    return memory;
   };
+  /** Whole 7-packet datagrams: as many as fit go in each batch, and a full batch leaves at once. */
   const addRun = (run: Uint8Array) => {
     for (let at = 0; at < run.length; ) {
-      memory ??= Buffer.allocUnsafeSlow(MAX_BATCH_BYTES);
-      if (length === 0 && handedOut) {
-        handedOut = false;
-        settleThreadSends();
-      }
+      const into = writable();
       const room = MAX_BATCH_BYTES - length - ((MAX_BATCH_BYTES - length) % SEGMENT_BYTES);
       const take = Math.min(room, run.length - at);
       const first = length === 0;
-      memory.set(take === run.length ? run : run.subarray(at, at + take), length);
+      into.set(take === run.length ? run : run.subarray(at, at + take), length);
       length += take;
       at += take;
       if (length + SEGMENT_BYTES > MAX_BATCH_BYTES) flush();
+      // The batch's first payload asks for the end of the turn; a flush takes the ask back.
       else if (first) atEndOfTurn(flush);
     }
   };
+  /** Fewer than 7 packets: the kernel may cut only the last datagram short, so the batch leaves with it. */
+  const addShort = (payload: Uint8Array) => {
+    if (length + payload.length > MAX_BATCH_BYTES) flush();
+    writable().set(payload, length);
+    length += payload.length;
+    flush();
+  };
   const batch: TurnBatch = {
-    addRun,
     add: (payload) => {
-      if (payload.length <= SEGMENT_BYTES) return put(payload);
-      for (let at = 0; at < payload.length; at += SEGMENT_BYTES)
-        put(payload.subarray(at, at + SEGMENT_BYTES));
+      const whole = payload.length - (payload.length % SEGMENT_BYTES);
+      if (whole > 0) addRun(whole === payload.length ? payload : payload.subarray(0, whole));
+      if (whole < payload.length) addShort(whole === 0 ? payload : payload.subarray(whole));
     },
+    addRun,
     flush,
     sinks: [],
     changed: () => {
