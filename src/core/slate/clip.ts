@@ -1,0 +1,242 @@
+/**
+ * A prepared slate clip, read once: the ffmpeg-made TS (layout in types.ts) as the splicer needs it. Its
+ * packets in file order in one buffer with each one's PID and time, where a take may end, the clip's first
+ * PCR and its duration, so that the splicer only copies, renumbers and re-times packets.
+ *
+ *   const clip = readClip(bytes, format.audio.length)
+ *   if ("unusable" in clip) say(clip.unusable)
+ *
+ * A packet's time is the PCR of the latest PCR-bearing packet at or before it, counted from the clip's first
+ * PCR (27 MHz); a packet before the first PCR is at 0. The duration is the video's frame count × frame
+ * duration (last PTS − first PTS + one frame), so that the next loop's first picture follows the last one by
+ * exactly one frame.
+ */
+
+import { ticksBetween } from "../flv/timestamps.ts";
+import { isRandomAccess, payloadOffset, pmtPidOf, sectionLength, sectionOf } from "../ts-start.ts";
+import { CLIP_FIRST_AUDIO_PID, CLIP_PMT_PID, CLIP_VIDEO_PID } from "./types.ts";
+
+const PACKET = 188;
+/** PCR values wrap at 2^33 × 300 (27 MHz). */
+export const PCR_WRAP = 2 ** 33 * 300;
+const PTS_WRAP = 2 ** 33;
+
+export interface SlateClip {
+  /** The clip's packets in file order, 188 bytes each: `count` packets. */
+  readonly packets: Uint8Array;
+  readonly count: number;
+  /** Each packet's PID. */
+  readonly pids: Uint16Array;
+  /** Each packet's time, 27 MHz after `firstPcr` (see above). */
+  readonly times: Float64Array;
+  /**
+   * 1 where a take may end just before this packet: no carried stream (video, audio) has a PES under way
+   * there, so a switch there cuts no picture or audio frame in two.
+   */
+  readonly clean: Uint8Array;
+  /** The clip's first PCR (27 MHz). */
+  readonly firstPcr: number;
+  /** One loop, 27 MHz: a whole number of frames. */
+  readonly duration: number;
+  /** The earliest PTS of the clip's first loop on any of its streams (90 kHz, as the clip has it). */
+  readonly firstPts: number;
+  /** One frame, 27 MHz. */
+  readonly frameDuration: number;
+  readonly audioCount: number;
+  /** The PMT stream type of the clip's video (0x1b, 0x24). */
+  readonly videoStreamType: number;
+}
+
+/** The PCR a packet's adaptation field carries (27 MHz), or -1. */
+export const pcrOf = (packet: Uint8Array, at = 0): number => {
+  const control = ((packet[at + 3] ?? 0) >> 4) & 0x3;
+  if ((control & 0x2) === 0 || (packet[at + 4] ?? 0) < 7 || ((packet[at + 5] ?? 0) & 0x10) === 0) return -1;
+  const base =
+    (packet[at + 6] ?? 0) * 2 ** 25 +
+    ((packet[at + 7] ?? 0) << 17) +
+    ((packet[at + 8] ?? 0) << 9) +
+    ((packet[at + 9] ?? 0) << 1) +
+    ((packet[at + 10] ?? 0) >> 7);
+  const extension = (((packet[at + 10] ?? 0) & 0x01) << 8) | (packet[at + 11] ?? 0);
+  return base * 300 + extension;
+};
+
+/** A 33-bit PTS/DTS field at `at`. */
+export const readTimestamp = (bytes: Uint8Array, at: number): number =>
+  (((bytes[at] ?? 0) >> 1) & 0x07) * 2 ** 30 +
+  ((bytes[at + 1] ?? 0) << 22) +
+  (((bytes[at + 2] ?? 0) >> 1) << 15) +
+  ((bytes[at + 3] ?? 0) << 7) +
+  ((bytes[at + 4] ?? 0) >> 1);
+
+/** The PTS at the start of the PES this packet begins, or -1. */
+const ptsOf = (packet: Uint8Array): number => {
+  if (((packet[1] ?? 0) & 0x40) === 0) return -1;
+  const pes = payloadOffset(packet);
+  if (pes + 14 > PACKET || packet[pes] !== 0 || packet[pes + 1] !== 0 || packet[pes + 2] !== 1) return -1;
+  if (((packet[pes + 7] ?? 0) & 0x80) === 0) return -1;
+  return readTimestamp(packet, pes + 9);
+};
+
+interface ClipPmt {
+  readonly pcrPid: number;
+  readonly streams: ReadonlyArray<{ readonly pid: number; readonly streamType: number }>;
+}
+
+const readPmt = (section: Uint8Array): ClipPmt | null => {
+  if (section[0] !== 0x02 || section.length < 12) return null;
+  const end = Math.min(section.length, 3 + sectionLength(section) - 4);
+  const pcrPid = (((section[8] ?? 0) & 0x1f) << 8) | (section[9] ?? 0);
+  const infoLength = (((section[10] ?? 0) & 0x0f) << 8) | (section[11] ?? 0);
+  const streams: Array<{ pid: number; streamType: number }> = [];
+  for (let at = 12 + infoLength; at + 5 <= end; ) {
+    streams.push({
+      streamType: section[at] ?? 0,
+      pid: (((section[at + 1] ?? 0) & 0x1f) << 8) | (section[at + 2] ?? 0),
+    });
+    at += 5 + ((((section[at + 3] ?? 0) & 0x0f) << 8) | (section[at + 4] ?? 0));
+  }
+  return { pcrPid, streams };
+};
+
+const hex = (pid: number) => `0x${pid.toString(16)}`;
+
+export const readClip = (ts: Uint8Array, audioCount: number): SlateClip | { unusable: string } => {
+  if (ts.length < PACKET || ts.length % PACKET !== 0)
+    return { unusable: `the clip is ${ts.length} bytes, not a whole number of 188-byte TS packets` };
+  const count = ts.length / PACKET;
+  const packets = ts.slice();
+  const pids = new Uint16Array(count);
+  const times = new Float64Array(count);
+  const clean = new Uint8Array(count);
+  const audioPids = Array.from({ length: audioCount }, (_, i) => CLIP_FIRST_AUDIO_PID + i);
+  const carried = (pid: number) =>
+    pid === CLIP_VIDEO_PID || (pid > CLIP_VIDEO_PID && pid <= CLIP_VIDEO_PID + audioCount);
+
+  let pmtPid = -1;
+  let pmt: ClipPmt | null = null;
+  let firstPcr = -1;
+  let pcrOnOther = -1;
+  let time = 0;
+  let firstVideo = -1;
+  const seen = new Set<number>();
+  let firstPts = -1;
+  let earliestPts = -1;
+  let minPts = 0;
+  let maxPts = 0;
+  let pictures = 0;
+  let step = Number.POSITIVE_INFINITY;
+  let previousPts = -1;
+
+  for (let i = 0; i < count; i++) {
+    const packet = packets.subarray(i * PACKET, (i + 1) * PACKET);
+    if (packet[0] !== 0x47)
+      return { unusable: `packet ${i} of the clip does not start with the sync byte 0x47` };
+    const pid = (((packet[1] ?? 0) & 0x1f) << 8) | (packet[2] ?? 0);
+    pids[i] = pid;
+    const unitStart = ((packet[1] ?? 0) & 0x40) !== 0;
+    if (pid === 0 && unitStart && pmtPid === -1) {
+      const section = sectionOf(packet);
+      pmtPid = section === null ? -1 : (pmtPidOf(section) ?? -1);
+    } else if (pid === pmtPid && unitStart && pmt === null) {
+      const section = sectionOf(packet);
+      pmt = section === null ? null : readPmt(section);
+    }
+    const pcr = pcrOf(packet);
+    if (pcr >= 0) {
+      if (pid !== CLIP_VIDEO_PID) pcrOnOther = pid;
+      else {
+        if (firstPcr < 0) firstPcr = pcr;
+        time = (((pcr - firstPcr) % PCR_WRAP) + PCR_WRAP) % PCR_WRAP;
+      }
+    }
+    times[i] = time;
+    if (carried(pid)) seen.add(pid);
+    if (carried(pid) && unitStart) {
+      const pts = ptsOf(packet);
+      if (pts >= 0 && (earliestPts < 0 || ticksBetween(earliestPts, pts) < 0)) earliestPts = pts;
+    }
+    if (pid === CLIP_VIDEO_PID && unitStart) {
+      if (firstVideo === -1) firstVideo = i;
+      const pts = ptsOf(packet);
+      if (pts >= 0) {
+        if (firstPts < 0) firstPts = pts;
+        const at = (((pts - firstPts) % PTS_WRAP) + PTS_WRAP) % PTS_WRAP;
+        const signed = at >= PTS_WRAP / 2 ? at - PTS_WRAP : at;
+        if (signed < minPts) minPts = signed;
+        if (signed > maxPts) maxPts = signed;
+        if (previousPts >= 0) {
+          const delta = Math.abs(signed - previousPts);
+          if (delta > 0 && delta < step) step = delta;
+        }
+        previousPts = signed;
+        pictures += 1;
+      }
+    }
+  }
+
+  if (pmtPid === -1) return { unusable: "the clip has no PAT naming a PMT" };
+  if (pmtPid !== CLIP_PMT_PID)
+    return { unusable: `the clip's PMT is on ${hex(pmtPid)}, not ${hex(CLIP_PMT_PID)}` };
+  if (pmt === null) return { unusable: `the clip has no PMT on ${hex(CLIP_PMT_PID)}` };
+  if (pmt.pcrPid !== CLIP_VIDEO_PID)
+    return {
+      unusable: `the clip's PCR is on ${hex(pmt.pcrPid)}, not on the video PID ${hex(CLIP_VIDEO_PID)}`,
+    };
+  const video = pmt.streams.find((stream) => stream.pid === CLIP_VIDEO_PID);
+  if (video === undefined)
+    return { unusable: `the clip's PMT has no stream on the video PID ${hex(CLIP_VIDEO_PID)}` };
+  const listed = pmt.streams.filter((stream) => stream.pid !== CLIP_VIDEO_PID).map((stream) => stream.pid);
+  if (listed.length !== audioCount || listed.some((pid, i) => pid !== audioPids[i]))
+    return {
+      unusable: `the clip's PMT lists audio on [${listed.map(hex).join(", ")}], the channel needs ${audioCount} audio stream(s) on [${audioPids.map(hex).join(", ")}]`,
+    };
+  for (const pid of [CLIP_VIDEO_PID, ...audioPids])
+    if (!seen.has(pid)) return { unusable: `the clip carries no packet on ${hex(pid)}` };
+  if (pcrOnOther !== -1)
+    return { unusable: `the clip carries a PCR on ${hex(pcrOnOther)}, not only on the video` };
+  if (firstPcr < 0) return { unusable: `the clip's video (${hex(CLIP_VIDEO_PID)}) carries no PCR` };
+  const first = packets.subarray(firstVideo * PACKET, (firstVideo + 1) * PACKET);
+  if (!isRandomAccess(first, video.streamType))
+    return {
+      unusable: "the clip's first video PES is not a random access point (an IDR with its parameter sets)",
+    };
+  if (pictures < 2 || !Number.isFinite(step))
+    return { unusable: `the clip has ${pictures} picture(s) with a PTS: too few to know its frame duration` };
+
+  // Where a take may end: walking back, a PID has a PES under way before packet i unless its next packet
+  // (after a wrap, the clip's first) starts one.
+  const nextStarts = new Map<number, boolean>();
+  for (let i = 0; i < count; i++) {
+    const pid = pids[i] ?? 0;
+    if (!carried(pid) || nextStarts.has(pid) || payloadOffset(packets.subarray(i * PACKET)) >= PACKET)
+      continue;
+    nextStarts.set(pid, ((packets[i * PACKET + 1] ?? 0) & 0x40) !== 0);
+  }
+  let underWay = [...nextStarts.values()].filter((starts) => !starts).length;
+  for (let i = count - 1; i >= 0; i--) {
+    const pid = pids[i] ?? 0;
+    if (carried(pid) && payloadOffset(packets.subarray(i * PACKET, (i + 1) * PACKET)) < PACKET) {
+      const starts = ((packets[i * PACKET + 1] ?? 0) & 0x40) !== 0;
+      const before = nextStarts.get(pid) ?? true;
+      if (before !== starts) underWay += starts ? -1 : 1;
+      nextStarts.set(pid, starts);
+    }
+    clean[i] = underWay === 0 ? 1 : 0;
+  }
+
+  const frameDuration = step * 300;
+  return {
+    packets,
+    count,
+    pids,
+    times,
+    clean,
+    firstPcr,
+    duration: (maxPts - minPts) * 300 + frameDuration,
+    firstPts: earliestPts,
+    frameDuration,
+    audioCount,
+    videoStreamType: video.streamType,
+  };
+};

@@ -1,0 +1,143 @@
+/**
+ * Back to live when an input returns to a channel on the slate (splicer.ts). The slate goes on until the live
+ * video's first random access point; from that packet on the live TS is sent untouched, and before the first
+ * live packet of each PID that the slate wrote on, an adaptation-only "bridge" packet flags the jump of the
+ * continuity counter (discontinuity_indicator = 1, CC = the live packet's CC − 1 when it has a payload, else
+ * its CC), so that a decoder or a TR 101 290 probe sees a signalled discontinuity, not a lost packet. On the
+ * PCR PID the bridge flags the change of time base (no PCR in it).
+ *
+ * The packets dropped before the random access point break the counters of the live's other PIDs too (the SDT,
+ * a data PID the slate keeps silent): every PID seen in the live, dropped or not, gets a bridge the same way
+ * before its first packet sent, as long as the caller pushes.
+ *
+ *   const back = makeLiveReturn(format)
+ *   for each live chunk: const out = back.push(chunk); if (out === null) keep the slate on; else send(out)
+ *   once back.done(): send the live as it comes, without push
+ *
+ * Live packets are never modified. Allocates only for the chunks that get a bridge.
+ */
+
+import { isRandomAccess } from "../ts-start.ts";
+import { pcrOf } from "./clip.ts";
+import { writeAdaptationOnly } from "./splicer.ts";
+import type { SlateFormat } from "./types.ts";
+
+const PACKET = 188;
+const DATAGRAM_PACKETS = 7;
+const NULL_PID = 0x1fff;
+const PCR_WRAP = 2 ** 33 * 300;
+/** After this much live (by its PCR), the return is done whatever PID still waits for a bridge. */
+const GIVE_UP = 5 * 27_000_000;
+/** … or after this many live packets when no PCR comes (about 5 s at 30 Mb/s). */
+const GIVE_UP_PACKETS = 100_000;
+
+export interface LiveReturn {
+  /** Takes the next live chunk (whole packets, untouched input TS). While no random access point has come: returns null (the slate goes on; nothing of this chunk is sent). At the chunk with the video's first random access point: returns the datagram payloads to send, starting AT that packet (the packets before it in the chunk are dropped), with bridges inserted. After that: returns the chunk as is, or with bridges inserted while some PID still needs one, and finally `[chunk]` untouched. */
+  push(chunk: Uint8Array): ReadonlyArray<Uint8Array> | null;
+  /** True once live has resumed and every PID the slate wrote on got its bridge (or 5 s of live passed): the caller may stop calling push. */
+  done(): boolean;
+}
+
+export const makeLiveReturn = (format: SlateFormat): LiveReturn => {
+  /** 1: this PID still needs its bridge before its next packet sent. */
+  const needs = new Uint8Array(8192);
+  /** 1: the return is not done until this PID got its bridge. */
+  const awaited = new Uint8Array(8192);
+  let waiting = 0;
+  const await_ = (pid: number) => {
+    if (pid === NULL_PID || awaited[pid] === 1) return;
+    awaited[pid] = 1;
+    needs[pid] = 1;
+    waiting += 1;
+  };
+  for (const pid of [0, format.pmtPid, format.video.pid, format.pcrPid, ...format.audio.map((a) => a.pid)])
+    await_(pid);
+
+  let live = false;
+  let finished = false;
+  let firstPcr = -1;
+  let packets = 0;
+
+  const videoPid = format.video.pid;
+  const pidOf = (chunk: Uint8Array, at: number) =>
+    (((chunk[at + 1] ?? 0) & 0x1f) << 8) | (chunk[at + 2] ?? 0);
+
+  /** Whether 5 s of live have gone by (by the PCR), seeing this packet. */
+  const clock = (chunk: Uint8Array, at: number, pid: number) => {
+    packets += 1;
+    if (pid !== format.pcrPid) return;
+    const pcr = pcrOf(chunk, at);
+    if (pcr < 0) return;
+    if (firstPcr < 0) firstPcr = pcr;
+    else if ((((pcr - firstPcr) % PCR_WRAP) + PCR_WRAP) % PCR_WRAP >= GIVE_UP) finished = true;
+  };
+
+  /** Per packet of the chunk being bridged: the bridge's CC before it, or -1 (reused). */
+  let bridges = new Int8Array(64);
+
+  /** The chunk from `from` on, a bridge before each packet that needs one, in datagrams of at most 7 packets. */
+  const bridged = (chunk: Uint8Array, from: number): ReadonlyArray<Uint8Array> => {
+    const count = Math.floor((chunk.length - from) / PACKET);
+    if (bridges.length < count) bridges = new Int8Array(count);
+    let inserted = 0;
+    for (let k = 0; k < count; k++) {
+      const at = from + k * PACKET;
+      const pid = pidOf(chunk, at);
+      clock(chunk, at, pid);
+      bridges[k] = -1;
+      if (needs[pid] !== 1) continue;
+      needs[pid] = 0;
+      waiting -= 1;
+      inserted += 1;
+      const control = ((chunk[at + 3] ?? 0) >> 4) & 0x3;
+      const cc = (chunk[at + 3] ?? 0) & 0x0f;
+      bridges[k] = (control & 0x1) !== 0 ? (cc + 15) & 0x0f : cc;
+    }
+    if (waiting === 0 || packets > GIVE_UP_PACKETS) finished = true;
+    if (inserted === 0) return [from === 0 ? chunk : chunk.subarray(from)];
+    const out: Uint8Array[] = [];
+    let datagram = new Uint8Array(0);
+    let filled = 0;
+    const room = (): number => {
+      if (filled === datagram.length) {
+        const left = count + inserted - out.length * DATAGRAM_PACKETS;
+        datagram = new Uint8Array(Math.min(DATAGRAM_PACKETS, left) * PACKET);
+        out.push(datagram);
+        filled = 0;
+      }
+      filled += PACKET;
+      return filled - PACKET;
+    };
+    for (let k = 0; k < count; k++) {
+      const at = from + k * PACKET;
+      const cc = bridges[k] ?? -1;
+      if (cc >= 0) {
+        const to = room();
+        writeAdaptationOnly(datagram, to, pidOf(chunk, at), cc, true, -1);
+      }
+      const to = room();
+      datagram.set(chunk.subarray(at, at + PACKET), to);
+    }
+    return out;
+  };
+
+  const push = (chunk: Uint8Array): ReadonlyArray<Uint8Array> | null => {
+    if (finished) return [chunk];
+    if (live) return bridged(chunk, 0);
+    for (let at = 0; at + PACKET <= chunk.length; at += PACKET) {
+      if (chunk[at] !== 0x47) continue;
+      const pid = pidOf(chunk, at);
+      if (pid === videoPid && ((chunk[at + 1] ?? 0) & 0x40) !== 0) {
+        if (isRandomAccess(chunk.subarray(at, at + PACKET), format.video.streamType)) {
+          live = true;
+          return bridged(chunk, at);
+        }
+      }
+      // A PID whose packets are dropped here has a gap in its counters: it gets a bridge too.
+      await_(pid);
+    }
+    return null;
+  };
+
+  return { push, done: () => finished };
+};

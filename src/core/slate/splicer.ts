@@ -1,0 +1,275 @@
+/**
+ * The slate on air: the prepared clip (clip.ts), looped, carried at the TS level on the channel's own PIDs
+ * under the channel's own PAT and PMT, its clock continuing from where the input's clock stands.
+ *
+ *   const splicer = makeSplicer(clip, format, { startPcr })
+ *   every few ms: for (const payload of splicer.take(now - started)) send(payload)
+ *   on the input's return: makeLiveReturn(format) takes over (live-return.ts)
+ *
+ * What goes out:
+ * - first, the switch: one adaptation-only "bridge" per PID the slate writes on (PAT, PMT, video, each audio,
+ *   the PCR PID) with discontinuity_indicator = 1 and CC 15, so that the slate's counters (from 0) follow it
+ *   and the jump from the input's counters is flagged; the PCR PID's bridge carries the first PCR;
+ * - the channel's PAT and PMT sections byte for byte, at the start and every 100 ms of stream time;
+ * - every clip packet of the video (0x100) and audio (0x101 + i) on the channel's PIDs, its PCR, PTS and DTS
+ *   moved by (startPcr − clip's first PCR) + loop × clip duration, its CC counted per output PID; the clip's
+ *   own PAT, PMT, SDT are not carried;
+ * - when the channel's PCR PID is not its video PID, an adaptation-only packet with the PCR on it beside
+ *   every clip packet that carries one.
+ *
+ * Pacing: a packet is due at its time (clip.ts) + loop × duration, counted from the slate's start. A take
+ * ends only where no picture or audio frame is under way (the clip's `clean` marks): it finishes the PES it
+ * is in, so that the input's return never cuts a slate picture in two (the decoder would complain about it).
+ *
+ * Allocation: the datagram buffers handed out (7 packets each), nothing per packet.
+ */
+import { ticksBetween } from "../flv/timestamps.ts";
+import { PCR_WRAP, readTimestamp, type SlateClip } from "./clip.ts";
+import { CLIP_VIDEO_PID, type SlateFormat } from "./types.ts";
+
+const PACKET = 188;
+const DATAGRAM = 7 * PACKET;
+const PTS_WRAP = 2 ** 33;
+const TICKS_PER_MS = 27_000;
+const PSI_EVERY = 100 * TICKS_PER_MS;
+/** A take finishes the PES it is in, but never runs more than this past what is due (a clip without ends). */
+const MAX_RUN_ON = 1000 * TICKS_PER_MS;
+const NULL_PID = 0x1fff;
+
+export interface Splicer {
+  /** The TS due by `elapsedMs` since the slate started, as datagram payloads of 7 packets (the last of a take may be shorter), in order. The first take starts with the switch. */
+  take(elapsedMs: number): Uint8Array[];
+  /** The continuity counter the slate last used on each PID it wrote (for the return to live). */
+  lastCc(): ReadonlyMap<number, number>;
+}
+
+/** A section as TS packets on `pid` (CC left 0): pointer_field 0, 0xff stuffing, split across packets. */
+export const packetizeSection = (section: Uint8Array, pid: number): Uint8Array[] => {
+  const packets: Uint8Array[] = [];
+  for (let at = 0; at < section.length || packets.length === 0; ) {
+    const packet = new Uint8Array(PACKET).fill(0xff);
+    const first = packets.length === 0;
+    packet[0] = 0x47;
+    packet[1] = (first ? 0x40 : 0) | ((pid >> 8) & 0x1f);
+    packet[2] = pid & 0xff;
+    packet[3] = 0x10;
+    let offset = 4;
+    if (first) packet[offset++] = 0;
+    const part = section.subarray(at, at + PACKET - offset);
+    packet.set(part, offset);
+    at += part.length;
+    packets.push(packet);
+  }
+  return packets;
+};
+
+/** Writes an adaptation-only packet at `out[at]`: discontinuity_indicator as asked, a PCR if `pcr` ≥ 0. */
+export const writeAdaptationOnly = (
+  out: Uint8Array,
+  at: number,
+  pid: number,
+  cc: number,
+  discontinuity: boolean,
+  pcr: number,
+): void => {
+  out.fill(0xff, at, at + PACKET);
+  out[at] = 0x47;
+  out[at + 1] = (pid >> 8) & 0x1f;
+  out[at + 2] = pid & 0xff;
+  out[at + 3] = 0x20 | (cc & 0x0f);
+  out[at + 4] = PACKET - 5;
+  out[at + 5] = (discontinuity ? 0x80 : 0) | (pcr >= 0 ? 0x10 : 0);
+  if (pcr >= 0) writePcr(out, at + 6, pcr);
+};
+
+/** The 6-byte PCR field (base, 6 reserved bits set, extension) at `at`. */
+const writePcr = (out: Uint8Array, at: number, pcr: number): void => {
+  const base = Math.floor(pcr / 300);
+  const extension = pcr - base * 300;
+  const high = Math.floor(base / 2 ** 25);
+  const low = base - high * 2 ** 25;
+  out[at] = high & 0xff;
+  out[at + 1] = (low >>> 17) & 0xff;
+  out[at + 2] = (low >>> 9) & 0xff;
+  out[at + 3] = (low >>> 1) & 0xff;
+  out[at + 4] = ((low & 1) << 7) | 0x7e | ((extension >> 8) & 0x01);
+  out[at + 5] = extension & 0xff;
+};
+
+/** A PTS/DTS field at `at`, keeping its 4-bit prefix. */
+const writeTimestamp = (out: Uint8Array, at: number, value: number): void => {
+  const high = Math.floor(value / 2 ** 30);
+  const low = value - high * 2 ** 30;
+  out[at] = ((out[at] ?? 0) & 0xf0) | ((high & 0x07) << 1) | 1;
+  out[at + 1] = (low >>> 22) & 0xff;
+  out[at + 2] = ((low >>> 14) & 0xfe) | 1;
+  out[at + 3] = (low >>> 7) & 0xff;
+  out[at + 4] = ((low << 1) & 0xfe) | 1;
+};
+
+const mod = (value: number, wrap: number) => ((value % wrap) + wrap) % wrap;
+
+export const makeSplicer = (
+  clip: SlateClip,
+  format: SlateFormat,
+  options: {
+    /** 27 MHz: where the input's clock stands now (its last PCR + the time since), or null if it never had one. */
+    readonly startPcr: number | null;
+    /**
+     * 90 kHz: the latest PTS the input sent on any stream, if known. The slate's time then starts late enough
+     * that its first PTS comes one frame after it: an input whose pictures run further ahead of its PCR than
+     * the clip's (B-frames, a longer mux delay) would otherwise overlap the slate's first pictures.
+     */
+    readonly lastPts?: number | null;
+  },
+): Splicer => {
+  // Clip PID → channel PID (-1: not carried).
+  const map = new Int32Array(8192).fill(-1);
+  map[CLIP_VIDEO_PID] = format.video.pid;
+  for (let i = 0; i < clip.audioCount; i++) {
+    const audio = format.audio[i];
+    if (audio !== undefined) map[CLIP_VIDEO_PID + 1 + i] = audio.pid;
+  }
+  const pcrPid = format.pcrPid;
+  const separatePcr = pcrPid !== format.video.pid && pcrPid !== NULL_PID;
+  const written = [
+    0,
+    format.pmtPid,
+    format.video.pid,
+    ...format.audio.slice(0, clip.audioCount).map((a) => a.pid),
+  ];
+  if (pcrPid !== NULL_PID) written.push(pcrPid);
+  const pidsWritten = [...new Set(written)];
+  // One view per clip packet, made once: copying one allocates nothing.
+  const views = Array.from({ length: clip.count }, (_, i) =>
+    clip.packets.subarray(i * PACKET, (i + 1) * PACKET),
+  );
+  const empty = new Uint8Array(PACKET);
+  const psi = [...packetizeSection(format.pat, 0), ...packetizeSection(format.pmt, format.pmtPid)];
+
+  /** The next payload packet's CC on each output PID. */
+  const next = new Uint8Array(8192);
+  let offset = mod((options.startPcr ?? clip.firstPcr) - clip.firstPcr, PCR_WRAP);
+  if (options.lastPts != null) {
+    const first = mod(clip.firstPts + Math.floor(offset / 300), PTS_WRAP);
+    const short = ticksBetween(first, options.lastPts + clip.frameDuration / 300);
+    if (short > 0) offset = mod(offset + short * 300, PCR_WRAP);
+  }
+
+  let started = false;
+  let index = 0;
+  let loop = 0;
+  /** Stream time (27 MHz since the slate's start) of the latest clip packet sent, and of the latest PSI. */
+  let streamTime = 0;
+  let psiAt = 0;
+
+  let out: Uint8Array = new Uint8Array(DATAGRAM);
+  let filled = 0;
+  let payloads: Uint8Array[] = [];
+
+  /** Room for one packet at `out[filled]`; a full datagram is handed over. */
+  const room = (): number => {
+    if (filled === DATAGRAM) {
+      payloads.push(out);
+      out = new Uint8Array(DATAGRAM);
+      filled = 0;
+    }
+    const at = filled;
+    filled += PACKET;
+    return at;
+  };
+
+  const stamp = (at: number, pid: number, payload: boolean) => {
+    const cc = payload ? (next[pid] ?? 0) : ((next[pid] ?? 0) + 15) & 0x0f;
+    if (payload) next[pid] = (cc + 1) & 0x0f;
+    out[at + 3] = ((out[at + 3] ?? 0) & 0xf0) | cc;
+  };
+
+  const sendPsi = () => {
+    for (const packet of psi) {
+      const at = room();
+      out.set(packet, at);
+      stamp(at, ((packet[1] ?? 0) & 0x1f) * 256 + (packet[2] ?? 0), true);
+    }
+  };
+
+  const sendClipPacket = (i: number, shift: number, pid: number) => {
+    const at = room();
+    out.set(views[i] ?? empty, at);
+    out[at + 1] = ((out[at + 1] ?? 0) & 0xe0) | ((pid >> 8) & 0x1f);
+    out[at + 2] = pid & 0xff;
+    const control = ((out[at + 3] ?? 0) >> 4) & 0x3;
+    stamp(at, pid, (control & 0x1) !== 0);
+    let pcr = -1;
+    if ((control & 0x2) !== 0 && (out[at + 4] ?? 0) >= 7 && ((out[at + 5] ?? 0) & 0x10) !== 0) {
+      const base =
+        (out[at + 6] ?? 0) * 2 ** 25 +
+        ((out[at + 7] ?? 0) << 17) +
+        ((out[at + 8] ?? 0) << 9) +
+        ((out[at + 9] ?? 0) << 1) +
+        ((out[at + 10] ?? 0) >> 7);
+      pcr = mod(base * 300 + ((((out[at + 10] ?? 0) & 1) << 8) | (out[at + 11] ?? 0)) + shift, PCR_WRAP);
+      writePcr(out, at + 6, pcr);
+    }
+    if (((out[at + 1] ?? 0) & 0x40) !== 0 && (control & 0x1) !== 0) {
+      const pes = at + (control === 0x3 ? 5 + (out[at + 4] ?? 0) : 4);
+      if (pes + 19 <= at + PACKET && out[pes] === 0 && out[pes + 1] === 0 && out[pes + 2] === 1) {
+        const flags = (out[pes + 7] ?? 0) >> 6;
+        const shift90 = Math.floor(shift / 300);
+        if (flags >= 2) writeTimestamp(out, pes + 9, mod(readTimestamp(out, pes + 9) + shift90, PTS_WRAP));
+        if (flags === 3) writeTimestamp(out, pes + 14, mod(readTimestamp(out, pes + 14) + shift90, PTS_WRAP));
+      }
+    }
+    if (pcr >= 0 && separatePcr) {
+      const at2 = room();
+      writeAdaptationOnly(out, at2, pcrPid, ((next[pcrPid] ?? 0) + 15) & 0x0f, false, pcr);
+    }
+  };
+
+  const take = (elapsedMs: number): Uint8Array[] => {
+    payloads = [];
+    if (!started) {
+      started = true;
+      for (const pid of pidsWritten) {
+        const at = room();
+        const pcr = pid === pcrPid ? mod(clip.firstPcr + offset, PCR_WRAP) : -1;
+        writeAdaptationOnly(out, at, pid, 15, true, pcr);
+      }
+      sendPsi();
+    }
+    const limit = elapsedMs * TICKS_PER_MS;
+    for (;;) {
+      const loopShift = loop * clip.duration;
+      const time = (clip.times[index] ?? 0) + loopShift;
+      if (time > limit && (clip.clean[index] === 1 || time > limit + MAX_RUN_ON)) break;
+      const pid = map[clip.pids[index] ?? 0] ?? -1;
+      if (pid >= 0) {
+        if (time > psiAt + PSI_EVERY) {
+          sendPsi();
+          psiAt = streamTime;
+        }
+        sendClipPacket(index, offset + loopShift, pid);
+        streamTime = time;
+      }
+      index += 1;
+      if (index === clip.count) {
+        index = 0;
+        loop += 1;
+      }
+    }
+    if (filled > 0) {
+      payloads.push(filled === DATAGRAM ? out : out.subarray(0, filled));
+      out = new Uint8Array(DATAGRAM);
+      filled = 0;
+    }
+    return payloads;
+  };
+
+  const lastCc = (): ReadonlyMap<number, number> => {
+    const cc = new Map<number, number>();
+    if (started) for (const pid of pidsWritten) cc.set(pid, ((next[pid] ?? 0) + 15) & 0x0f);
+    return cc;
+  };
+
+  return { take, lastCc };
+};
