@@ -34,6 +34,8 @@ need_file() { [ -e "$1" ] || missing+=("$2"); }
 # the library missing.
 need_lib() { /sbin/ldconfig -p 2>/dev/null | grep "$1" >/dev/null || missing+=("$2"); }
 need_cmd ffmpeg ffmpeg
+# The generated slate card's font (src/effects/channel/slate-maker.ts draws the channel's name with it).
+need_file /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf fonts-dejavu-core
 # SRT runs in process through libsrt (loaded with koffi, no compiler needed); Debian's OpenSSL flavour.
 need_lib 'libsrt\(-openssl\)\?\.so\.1\.5 ' libsrt1.5-openssl
 if $for_tests; then
