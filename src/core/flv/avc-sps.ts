@@ -1,6 +1,6 @@
 /**
- * What an H.264 SPS (ISO/IEC 14496-10 7.3.2.1.1) declares, for onMetaData, and whether it can be used at all:
- * read as far as the frame cropping, through the high profiles' chroma format and scaling lists, every value
+ * What an H.264 SPS (ISO/IEC 14496-10 7.3.2.1.1) declares, for onMetaData and the slate's format probe, and
+ * whether it can be used at all: read to its end (profile, level, chroma, bit depth, cropping, VUI timing), through the high profiles' chroma format and scaling lists, every value
  * checked against the range the standard gives it. A corrupt SPS (bit errors, a stranger's bytes) is
  * `Unusable` with the reason, read in bounded time: no loop runs longer than the standard's largest count.
  */
@@ -21,12 +21,24 @@ const skipScalingList = (r: BitReader, size: number): void => {
   }
 };
 
-/** hrd_parameters (E.1.2), read past. */
-const skipHrd = (r: BitReader): void => {
+/** What the VUI (E.1.1) says that the slate's probe reads: the timing and what a pic_timing SEI holds. */
+export interface AvcVui {
+  /** timing_info: a frame lasts 2 × numUnitsInTick / timeScale seconds; null when absent. */
+  readonly timing: { readonly numUnitsInTick: number; readonly timeScale: number } | null;
+  /** Whether a pic_timing SEI carries pic_struct. */
+  readonly picStructPresent: boolean;
+  /** Whether a pic_timing SEI starts with cpb_removal_delay and dpb_output_delay, and their lengths in bits. */
+  readonly cpbDpbDelaysPresent: boolean;
+  readonly cpbRemovalDelayLength: number;
+  readonly dpbOutputDelayLength: number;
+}
+
+/** hrd_parameters (E.1.2), read past: the lengths of the pic_timing SEI's delays, or null when broken. */
+const skipHrd = (r: BitReader): { cpb: number; dpb: number } | null => {
   const count = r.ue() + 1; // cpb_cnt_minus1: at most 31
   if (count > 32) {
     r.broken = true;
-    return;
+    return null;
   }
   r.u(8); // bit_rate_scale, cpb_size_scale
   for (let i = 0; i < count; i++) {
@@ -34,11 +46,15 @@ const skipHrd = (r: BitReader): void => {
     r.ue(); // cpb_size_value_minus1
     r.u(1); // cbr_flag
   }
-  r.u(20); // the four delay and length fields
+  r.u(5); // initial_cpb_removal_delay_length_minus1
+  const cpb = r.u(5) + 1; // cpb_removal_delay_length_minus1
+  const dpb = r.u(5) + 1; // dpb_output_delay_length_minus1
+  r.u(5); // time_offset_length
+  return { cpb, dpb };
 };
 
-/** vui_parameters (E.1.1), read past: what follows them must be the SPS's trailing bits. */
-const readVui = (r: BitReader): void => {
+/** vui_parameters (E.1.1): what follows them must be the SPS's trailing bits. */
+const readVui = (r: BitReader): AvcVui => {
   if (r.u(1) === 1 && r.u(8) === 255) r.u(32); // aspect_ratio_idc, Extended_SAR
   if (r.u(1) === 1) r.u(1); // overscan
   if (r.u(1) === 1) {
@@ -49,38 +65,70 @@ const readVui = (r: BitReader): void => {
     r.ue(); // chroma_sample_loc_type_top_field
     r.ue();
   }
-  if (r.u(1) === 1) r.u(65); // timing_info: num_units_in_tick, time_scale, fixed_frame_rate_flag
-  const nalHrd = r.u(1) === 1;
-  if (nalHrd) skipHrd(r);
-  const vclHrd = r.u(1) === 1;
-  if (vclHrd) skipHrd(r);
-  if (nalHrd || vclHrd) r.u(1); // low_delay_hrd_flag
-  r.u(1); // pic_struct_present_flag
+  let timing: AvcVui["timing"] = null;
+  if (r.u(1) === 1) {
+    const numUnitsInTick = r.u(32);
+    const timeScale = r.u(32);
+    r.u(1); // fixed_frame_rate_flag
+    if (numUnitsInTick > 0 && timeScale > 0) timing = { numUnitsInTick, timeScale };
+  }
+  const nalHrd = r.u(1) === 1 ? skipHrd(r) : null;
+  const vclHrd = r.u(1) === 1 ? skipHrd(r) : null;
+  const hrd = nalHrd ?? vclHrd;
+  if (hrd !== null) r.u(1); // low_delay_hrd_flag
+  const picStructPresent = r.u(1) === 1;
   if (r.u(1) === 1) {
     r.u(1); // motion_vectors_over_pic_boundaries_flag
     for (let i = 0; i < 6; i++) r.ue(); // max bytes/bits, mv lengths, reorder frames, dec frame buffering
   }
+  return {
+    timing,
+    picStructPresent,
+    cpbDpbDelaysPresent: hrd !== null,
+    cpbRemovalDelayLength: hrd?.cpb ?? 0,
+    dpbOutputDelayLength: hrd?.dpb ?? 0,
+  };
 };
 
-/** Width and height in pixels after cropping, or why the SPS cannot be used. */
-export const readAvcSps = (
-  sps: Uint8Array,
-): { readonly width: number; readonly height: number } | Unusable => {
+/** What an H.264 SPS declares: the picture size, and what the slate's probe and a slice header's reader need. */
+export interface AvcSpsInfo {
+  /** Width and height in pixels after cropping (the whole frame, both fields). */
+  readonly width: number;
+  readonly height: number;
+  readonly profileIdc: number;
+  readonly levelIdc: number;
+  readonly chromaFormat: number;
+  readonly separateColourPlane: boolean;
+  readonly bitDepthLuma: number;
+  readonly bitDepthChroma: number;
+  /** log2_max_frame_num: the width of a slice header's frame_num. */
+  readonly log2MaxFrameNum: number;
+  /** frame_mbs_only_flag: false when pictures may be coded as fields or as MBAFF frames (interlaced). */
+  readonly frameMbsOnly: boolean;
+  /** The VUI's fields, or null when the SPS has none. */
+  readonly vui: AvcVui | null;
+}
+
+/** What the SPS declares (width and height in pixels after cropping, …), or why it cannot be used. */
+export const readAvcSps = (sps: Uint8Array): AvcSpsInfo | Unusable => {
   const header = nalHeaderProblem(sps, 4, "SPS");
   if (header !== null) return { unusable: header };
   const r = new BitReader(sps);
   r.u(8); // NAL header
   const profile = r.u(8);
-  r.u(16); // constraint flags, level
+  r.u(8); // constraint flags
+  const levelIdc = r.u(8);
   if (!PROFILES.has(profile))
     return { unusable: `an SPS of profile_idc ${profile}, which is no H.264 profile` };
   const id = r.ue(); // seq_parameter_set_id
   let chromaFormat = 1;
+  let separateColourPlane = false;
+  let depths = [0, 0];
   if (HIGH_PROFILES.has(profile)) {
     chromaFormat = r.ue();
     if (chromaFormat > 3) return { unusable: `an SPS with chroma_format_idc ${chromaFormat}` };
-    if (chromaFormat === 3) r.u(1);
-    const depths = [r.ue(), r.ue()]; // bit_depth_luma_minus8, bit_depth_chroma_minus8
+    if (chromaFormat === 3) separateColourPlane = r.u(1) === 1;
+    depths = [r.ue(), r.ue()]; // bit_depth_luma_minus8, bit_depth_chroma_minus8
     if (depths.some((depth) => depth > 6)) return { unusable: "an SPS with a bit depth over 14" };
     r.u(1); // qpprime_y_zero_transform_bypass_flag
     if (r.u(1) === 1) {
@@ -126,11 +174,23 @@ export const readAvcSps = (
     width -= cropX * (left + right);
     height -= cropY * (top + bottom);
   }
-  if (r.u(1) === 1) readVui(r); // vui_parameters_present_flag
+  const vui = r.u(1) === 1 ? readVui(r) : null; // vui_parameters_present_flag
   if (r.broken) return { unusable: "an SPS that ends before its fields do" };
   if (!r.trailing())
     return { unusable: "an SPS with bytes after its last field (no rbsp_trailing_bits there)" };
   if (width <= 0 || height <= 0 || width > MAX_PICTURE_SIDE || height > MAX_PICTURE_SIDE)
     return { unusable: `an SPS for a ${width}×${height} picture` };
-  return { width, height };
+  return {
+    width,
+    height,
+    profileIdc: profile,
+    levelIdc,
+    chromaFormat,
+    separateColourPlane,
+    bitDepthLuma: (depths[0] ?? 0) + 8,
+    bitDepthChroma: (depths[1] ?? 0) + 8,
+    log2MaxFrameNum: frameNumBits + 4,
+    frameMbsOnly: frameMbsOnly === 1,
+    vui,
+  };
 };

@@ -73,7 +73,7 @@ const fps = (rate: VideoFormat["frameRate"]) =>
  */
 export const formatKey = (format: SlateFormat): string => {
   const v = format.video;
-  const video = `${v.codec}-${v.profile}-${v.level}-${v.width}x${v.height}-${v.frameRate.num}_${v.frameRate.den}-${v.scan}-${v.bitDepth}-${v.chroma.replace(":", "")}`;
+  const video = `${v.codec}-${v.profile}-${v.level}-${v.width}x${v.height}-${v.frameRate.num}_${v.frameRate.den}-${v.scan}-${v.bitDepth}-${v.chroma.replaceAll(":", "")}`;
   return [video, ...format.audio.map((a) => `${a.codec}-${a.sampleRate}-${a.channels}`)].join("+");
 };
 
