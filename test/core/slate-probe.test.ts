@@ -275,6 +275,23 @@ describe("the slate's format probe", () => {
     ]);
   });
 
+  it("answers an audio PID that never shows a frame header silent once its bytes are spent", () => {
+    // The interlaced stream without its audio packets (PID 0x101): the PMT still lists the AAC.
+    const tff = files.get("tff") ?? new Uint8Array();
+    const kept: number[] = [];
+    for (let at = 0; at + 188 <= tff.length; at += 188)
+      if (((((tff[at + 1] ?? 0) & 0x1f) << 8) | (tff[at + 2] ?? 0)) !== 0x101) kept.push(at);
+    const muted = new Uint8Array(kept.length * 188);
+    for (const [i, at] of kept.entries()) muted.set(tff.subarray(at, at + 188), i * 188);
+    const result = probe(muted, 1024 * 1024);
+    const format = result !== null && "format" in result ? result.format : null;
+    expect(format?.audio).toEqual([]);
+    expect(format?.silent).toEqual([
+      { pid: 0x101, why: "no AAC (ADTS) frame header in the first 1 MiB of the stream" },
+    ]);
+    expect(format?.video.scan).toBe("tff");
+  });
+
   it("names the format: formatKey and describeFormat", () => {
     const format = formatOf("tff");
     expect(formatKey(format)).toBe("h264-high-4-1920x1080-25_1-tff-8-420+aac-48000-2");

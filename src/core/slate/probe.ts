@@ -9,7 +9,8 @@
  * pic_timing SEI or the first field's slice header for the field order), takes the frame rate from the PTS of
  * about a dozen pictures (snapped to the usual rates), and one frame header of each audio PID. Everything is
  * bounded: a PES is reassembled up to 2 MiB, a section up to 1024 bytes; corrupt packets and sections are
- * skipped; a PMT that changes while it reads starts it over.
+ * skipped; a PMT that changes while it reads starts it over. After `maxBytes` (8 MiB) it refuses, saying
+ * what it did not find; only an audio PID that never showed a frame header is answered silent instead.
  */
 import { crc32Mpeg2 } from "../crc32.ts";
 import { readAvcSps } from "../flv/avc-sps.ts";
@@ -636,6 +637,9 @@ const roleOf = (s: PmtStream): Role => {
   return { role: "silent", why: `data (stream type ${hex(s.type)}): carries nothing while the slate plays` };
 };
 
+const audioName = (kind: AudioKind): string =>
+  kind === "aac" ? "AAC (ADTS)" : kind === "ac3" ? "AC-3" : "MPEG audio";
+
 interface AudioState {
   readonly pid: number;
   readonly type: number;
@@ -738,13 +742,17 @@ export const makeFormatProbe = (options?: { maxBytes?: number }): FormatProbe =>
   const pmtReader = new SectionReader(onPmt);
 
   /** The answer when everything is known, a refusal, or null while something is missing. */
-  const conclude = (): ProbeResult | null => {
+  /**
+   * `givingUp`: the bytes are spent, and an audio PID that showed no frame header is answered silent (the
+   * slate does without it) rather than refusing the whole format.
+   */
+  const conclude = (givingUp: boolean): ProbeResult | null => {
     const ch = channel;
     if (ch === null || ch.pmt === null || ch.parsed === null) return null;
     if (noVideo !== null) return { refused: noVideo };
     if (video.refused !== null) return { refused: video.refused };
     if (video.sps === null) return null;
-    if (audio.some((a) => a.header === null)) return null;
+    if (!givingUp && audio.some((a) => a.header === null)) return null;
     const rate = frameRate(video);
     if (rate === null) return null;
     if (typeof rate === "string") return { refused: rate };
@@ -753,7 +761,13 @@ export const makeFormatProbe = (options?: { maxBytes?: number }): FormatProbe =>
     const quiet = [...silent];
     for (const a of audio) {
       const f = a.header?.format;
-      if (f === undefined) quiet.push({ pid: a.pid, why: a.header?.why ?? "audio the slate cannot match" });
+      if (f === undefined)
+        quiet.push({
+          pid: a.pid,
+          why:
+            a.header?.why ??
+            `no ${audioName(a.kind)} frame header in the first ${sizeWords(maxBytes)} of the stream`,
+        });
       else formats.push({ pid: a.pid, streamType: a.type, ...f });
     }
     const pmtOrder = new Map(ch.parsed.streams.map((s, i) => [s.pid, i]));
@@ -782,8 +796,7 @@ export const makeFormatProbe = (options?: { maxBytes?: number }): FormatProbe =>
     if (video.pts.length < PICTURES)
       return `too few timed ${name} pictures for a frame rate (${video.pts.length} of ${PICTURES}) ${within}`;
     const quiet = audio.find((a) => a.header === null);
-    if (quiet !== undefined)
-      return `no ${quiet.kind === "aac" ? "AAC (ADTS)" : quiet.kind === "ac3" ? "AC-3" : "MPEG audio"} frame header on PID ${quiet.pid} ${within}`;
+    if (quiet !== undefined) return `no ${audioName(quiet.kind)} frame header on PID ${quiet.pid} ${within}`;
     return `no answer ${within}`;
   };
 
@@ -813,7 +826,7 @@ export const makeFormatProbe = (options?: { maxBytes?: number }): FormatProbe =>
       if (seen >= maxBytes) break;
     }
     try {
-      answer = conclude();
+      answer = conclude(false) ?? (seen >= maxBytes ? conclude(true) : null);
     } catch {
       answer = null;
     }
