@@ -2,6 +2,12 @@
  * The media playlist (RFC 8216) of the segments src/core/hls.ts cuts: each segment with its programme date and
  * duration, each SCTE-35 cue as an EXT-X-DATERANGE tag (§4.3.2.7.1) and, when asked, as EXT-X-CUE-OUT/IN too.
  * Pure: the HLS output decides which segments are listed and what each is named.
+ *
+ * Discontinuities (§4.3.3.3, §6.2.2): each segment carries its Discontinuity Sequence Number, so a window
+ * that slides needs no memory here. The first listed segment's EXT-X-DISCONTINUITY is left out (there is
+ * nothing before it in the playlist to be discontinuous with) and EXT-X-DISCONTINUITY-SEQUENCE is that
+ * segment's number; every later segment's number is then that plus the tags before it, its own included, as
+ * the segmenter counted. The tag is written only when not 0 (absent, it is 0).
  */
 import type { HlsCue, HlsSegment } from "./hls.ts";
 import { bytesToHex } from "./scte35/text.ts";
@@ -42,6 +48,8 @@ export const renderPlaylist = (options: PlaylistOptions): string => {
     `#EXT-X-TARGETDURATION:${targetDuration}`,
     `#EXT-X-MEDIA-SEQUENCE:${first}`,
   ];
+  const discontinuitySequence = options.segments[0]?.discontinuitySequence ?? 0;
+  if (discontinuitySequence > 0) lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${discontinuitySequence}`);
   if (options.mode === "event") lines.push(`#EXT-X-PLAYLIST-TYPE:${options.ended ? "VOD" : "EVENT"}`);
   lines.push("#EXT-X-INDEPENDENT-SEGMENTS");
   for (const segment of options.segments) {

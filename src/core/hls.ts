@@ -11,6 +11,17 @@
  *
  * Durations are read from the PCR (27 MHz), so they are stream time, not arrival time; a stream without PCR
  * falls back to the arrival clock. Pure and synchronous: the writer owns files, memory and uploads.
+ *
+ * A splice in the stream (the channel's slate cut in or out, src/core/slate/) is signalled by a packet whose
+ * adaptation field sets discontinuity_indicator. On the video PID it means the video that follows is another
+ * encoding, which starts at a random-access point: the segment in progress ends at the next random-access
+ * point of the video however short it is, and the segment that starts there is `discontinuity`
+ * (EXT-X-DISCONTINUITY). The video PID decides, not the PCR PID, because the video's flag always comes before
+ * the new video's first packet, where the cut must be; a flag on the PCR PID alone may come after it when the
+ * PCR travels on another PID, and on another PID it says nothing about where the video is spliced. On the PCR
+ * PID the flag says the time base changes: the next PCR is mapped onto the previous one (plus the arrival time
+ * between them), so durations stay stream time across the splice. The flags are read where the packet's
+ * header is read already: the video PID's adaptation flags, and the PCR PID's beside its PCR.
  */
 import { Either } from "effect";
 import { decodeSection, type SpliceInfoSection } from "./scte35/index.ts";
@@ -51,8 +62,16 @@ export interface HlsSegment {
   readonly programDateMs: number;
   /** The cues that take effect in this segment, in arrival order. */
   readonly cues: ReadonlyArray<HlsCue>;
-  /** The first segment after the segmenter started again (a new attempt): EXT-X-DISCONTINUITY. */
+  /**
+   * EXT-X-DISCONTINUITY: the first segment after the segmenter started again (a new attempt), or the first
+   * after a splice the stream signalled (discontinuity_indicator on the video PID).
+   */
   readonly discontinuity: boolean;
+  /**
+   * Its Discontinuity Sequence Number (RFC 8216 §6.2.1): how many discontinuities came before it, its own
+   * included. The playlist writes the first listed segment's as EXT-X-DISCONTINUITY-SEQUENCE.
+   */
+  readonly discontinuitySequence: number;
 }
 
 export interface HlsSegmenter {
@@ -69,6 +88,8 @@ export interface HlsSegmenterOptions {
   readonly firstCue?: number;
   /** Mark the first segment EXT-X-DISCONTINUITY (the segmenter follows an earlier one). */
   readonly discontinuity?: boolean;
+  /** The Discontinuity Sequence Number of the segment before this segmenter's first (`nextNumbers`). Default 0. */
+  readonly discontinuitySequence?: number;
 }
 
 interface Tables {
@@ -102,6 +123,10 @@ const pcrOf = (packet: Uint8Array): number | null => {
   const extension = (((packet[10] ?? 0) & 1) << 8) | (packet[11] ?? 0);
   return (base + high) * 300 + extension;
 };
+
+/** Whether the packet's adaptation field sets discontinuity_indicator. */
+const signalsDiscontinuity = (packet: Uint8Array): boolean =>
+  ((packet[3] ?? 0) & 0x20) !== 0 && (packet[4] ?? 0) > 0 && ((packet[5] ?? 0) & 0x80) !== 0;
 
 /** The PTS of the PES this packet starts, if it carries one. */
 const ptsOf = (packet: Uint8Array): number | null => {
@@ -190,14 +215,24 @@ export const makeHlsSegmenter = (options: HlsSegmenterOptions): HlsSegmenter => 
   let sequence = options.firstSequence ?? 0;
   let cueCount = options.firstCue ?? 0;
   let discontinuity = options.discontinuity ?? false;
+  let discontinuitySequence = options.discontinuitySequence ?? 0;
+  const firstSequence = sequence;
 
   let pat: Uint8Array | null = null;
   let pmtPid: number | null = null;
   let pmt: Uint8Array | null = null;
   let start: Elementary | null = null;
   let tables: Tables = { pcrPid: null, scte35Pids: new Set() };
-  /** Latest PCR, in seconds. */
+  /** Latest PCR, in seconds, on one time base across signalled splices. */
   let clock: number | null = null;
+  /** Seconds added to the PCR: where the time bases before each signalled splice left off. */
+  let clockOffset = 0;
+  /** Arrival (epoch ms) of the latest PCR. */
+  let clockAtMs = 0;
+  /** The PCR PID signalled a new time base: the next PCR continues from the latest. */
+  let timeBaseChanges = false;
+  /** The video PID signalled a splice: the next random-access point ends the segment and starts a discontinuity. */
+  let spliced = false;
   const sections = new Map<number, { bytes: number[]; wanted: number }>();
 
   // The segment being built: packets as views into the pushed chunks, copied once when it closes.
@@ -224,6 +259,7 @@ export const makeHlsSegmenter = (options: HlsSegmenterOptions): HlsSegmenter => 
     let duration = endSeconds - segmentStartSeconds;
     // A PCR that jumped (a new source behind the encoder) says nothing about this segment's length.
     if (!(duration > 0) || duration > 10 * target) duration = Math.min(gopSeconds || target, target);
+    if (discontinuity) discontinuitySequence += 1;
     const segment: HlsSegment = {
       sequence,
       bytes,
@@ -237,6 +273,7 @@ export const makeHlsSegmenter = (options: HlsSegmenterOptions): HlsSegmenter => 
         startMs: startMs ?? pending.arrivedMs,
       })),
       discontinuity,
+      discontinuitySequence,
     };
     sequence += 1;
     discontinuity = false;
@@ -331,9 +368,17 @@ export const makeHlsSegmenter = (options: HlsSegmenterOptions): HlsSegmenter => 
       const pid = (((packet[1] ?? 0) & 0x1f) << 8) | (packet[2] ?? 0);
       const unitStart = ((packet[1] ?? 0) & 0x40) !== 0;
       if (pid === tables.pcrPid) {
+        // The flag first: the packet that says the time base changes may carry the new base's first PCR.
+        if (signalsDiscontinuity(packet) && clock !== null) timeBaseChanges = true;
         const pcr = pcrOf(packet);
         if (pcr !== null) {
-          clock = pcr / 27_000_000;
+          if (timeBaseChanges) {
+            timeBaseChanges = false;
+            const previous = clock ?? 0;
+            clockOffset = previous + Math.max(0, (nowMs - clockAtMs) / 1000) - pcr / 27_000_000;
+          }
+          clock = pcr / 27_000_000 + clockOffset;
+          clockAtMs = nowMs;
         }
       }
       if (unitStart && pid === 0) {
@@ -359,15 +404,31 @@ export const makeHlsSegmenter = (options: HlsSegmenterOptions): HlsSegmenter => 
         onScte35(packet, pid, nowMs);
         continue;
       }
-      if (!unitStart || start === null || pid !== start.pid || pat === null || pmt === null) continue;
+      if (start === null || pid !== start.pid) continue;
+      // A splice (the bridge before the new video, or its first packet): the next keyframe is the new video's.
+      if (signalsDiscontinuity(packet)) spliced = true;
+      if (!unitStart || pat === null || pmt === null) continue;
       if (!isRandomAccess(packet, start.streamType)) continue;
       // A random-access point: the place to start, or to cut.
       const time = now(nowMs);
       const pts = ptsOf(packet);
       if (!open) {
+        // A splice before this segmenter's first segment is no discontinuity within its output.
+        if (spliced && sequence !== firstSequence) discontinuity = true;
+        spliced = false;
         runStart = at;
         begin(time, nowMs, pts);
         lastKeyframeSeconds = time;
+        continue;
+      }
+      if (spliced) {
+        // The old video ends here, however short its segment; the GOP it cut short says nothing of the next.
+        spliced = false;
+        flushRun(at);
+        done.push(close(time));
+        discontinuity = true;
+        lastKeyframeSeconds = time;
+        begin(time, nowMs, pts);
         continue;
       }
       const elapsed = time - segmentStartSeconds;
@@ -395,10 +456,10 @@ export const makeHlsSegmenter = (options: HlsSegmenterOptions): HlsSegmenter => 
   return { push, flush };
 };
 
-/** Sequence number and cue number to continue from, for a segmenter that follows another. */
+/** Sequence number, cue number and Discontinuity Sequence Number to continue from, for a segmenter that follows another. */
 export const nextNumbers = (
   segments: ReadonlyArray<HlsSegment>,
-  fallback: { sequence: number; cue: number },
+  fallback: { sequence: number; cue: number; discontinuitySequence?: number },
 ) => {
   const last = segments.at(-1);
   const cues = segments.flatMap((segment) => segment.cues);
@@ -406,5 +467,8 @@ export const nextNumbers = (
   return {
     sequence: last === undefined ? fallback.sequence : last.sequence + 1,
     cue: lastCue === undefined ? fallback.cue : Number(lastCue.id.slice("scte35-".length)) + 1,
+    /** For `discontinuitySequence`: the next segmenter's first segment counts on from the last one's. */
+    discontinuitySequence:
+      last === undefined ? (fallback.discontinuitySequence ?? 0) : last.discontinuitySequence,
   };
 };
