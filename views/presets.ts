@@ -164,6 +164,20 @@ export const editOutputForm = (
 const checkbox = (state: FormState, name: string, label: string) =>
   html`<label class="check"><input type="checkbox" name="${name}" value="on" ${value(state, name) === "on" ? "checked" : ""} /> ${label}</label>`;
 
+/** The slate's time: blank, no slate; its picture is set on the channel's page. */
+const slateFieldset = (state: FormState) => {
+  // A problem with the slate's time (below the failover time, not a number) or with the slate as a whole.
+  const field = state.errors["slate.after_ms"] === undefined ? "slate" : "slate.after_ms";
+  return html`<fieldset>
+    <legend>Slate (optional): a still picture with silent audio while every input is silent</legend>
+    <label>Slate after (ms)
+      <input name="slate_after_ms" inputmode="numeric" value="${value(state, "slate_after_ms")}" placeholder="2000" ${invalid(state, field)} />
+    </label>
+    ${fieldError(state, field)}
+    <p class="hint">At least the failover time; blank: no slate. The picture is chosen on the channel's page.</p>
+  </fieldset>`;
+};
+
 /** The AWS MediaLive channel that feeds this one: blank id, no link. Credentials are never asked here. */
 const medialiveFieldset = (state: FormState) => html`<fieldset>
   <legend>AWS MediaLive channel that feeds this one (optional)</legend>
@@ -216,6 +230,7 @@ export const channelForm = (options: {
       <input name="expect_cues_within_s" inputmode="numeric" value="${value(options.state, "expect_cues_within_s")}" ${invalid(options.state, "expect_cues_within_s")} />
     </label>
     ${fieldError(options.state, "expect_cues_within_s")}
+    ${slateFieldset(options.state)}
     ${medialiveFieldset(options.state)}
     ${fieldError(options.state, "(body)")}
     <button type="submit" class="primary">Save</button> <a href="/">Cancel</a>

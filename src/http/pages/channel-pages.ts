@@ -1,8 +1,10 @@
 /**
- * The overview and the channel pages: a channel's form, its page (status, PIDs, cues, events, recordings),
- * and its actions (start, stop, switch, outputs), each the REST API's command in the signed-in token's name.
- * A viewer sees no button that would be refused, and a refused action says why.
+ * The overview and the channel pages: a channel's form, its page (status, PIDs, cues, events, recordings, the
+ * slate), and its actions (start, stop, switch, outputs, the slate and its picture), each the REST API's
+ * command in the signed-in token's name. A viewer sees no button that would be refused, and a refused action
+ * says why.
  */
+import { Buffer } from "node:buffer";
 import { Effect, Either } from "effect";
 import { type Context, Hono } from "hono";
 import { type CueEntry, channelPage, type RecordingsEntry } from "../../../views/channel.ts";
@@ -88,7 +90,7 @@ export const channelPages = (services: PageServices) => {
     ),
   );
 
-  const showChannel = (c: Context<AuthEnv>, form?: FormState, status = 200) =>
+  const showChannel = (c: Context<AuthEnv>, form?: FormState, status = 200, slateProblem?: string) =>
     Effect.gen(function* () {
       const id = channelOf(c);
       const channel = readModel.current().channels.find((candidate) => candidate.id === id);
@@ -116,6 +118,7 @@ export const channelPages = (services: PageServices) => {
           host: new URL(c.req.url).hostname,
           recordings,
           ...(form === undefined ? {} : { form }),
+          ...(slateProblem === undefined ? {} : { slateProblem }),
         }),
         `/ui/ws?page=channel&id=${encodeURIComponent(id)}`,
         status,
@@ -174,6 +177,58 @@ export const channelPages = (services: PageServices) => {
     ),
   );
 
+  // The slate: an operator puts the channel on it or takes it off; an admin gives it a picture, or the card.
+  app.post(
+    "/channels/:id/slate",
+    needs("operator"),
+    page((c) =>
+      Effect.gen(function* () {
+        const fields = yield* formFields(c);
+        return orProblem(c, yield* Effect.either(control.switchSlate(channelOf(c), fields.on === "true")));
+      }),
+    ),
+  );
+  app.post(
+    "/channels/:id/slate/image",
+    needs("admin"),
+    page((c) =>
+      Effect.gen(function* () {
+        const body = yield* Effect.promise(() => c.req.parseBody({ all: false }));
+        const file = body.image;
+        if (typeof file === "string" || file === undefined || file.size === 0)
+          return yield* showChannel(c, undefined, 400, "Choose a PNG or JPEG picture to upload.");
+        const bytes = new Uint8Array(yield* Effect.promise(() => file.arrayBuffer()));
+        const result = yield* Effect.either(control.putSlateImage(channelOf(c), bytes));
+        if (Either.isRight(result) || result.left.reason !== "invalid") return orProblem(c, result);
+        // The picture's problem in words beside the upload; the stored picture is unchanged.
+        const problem = result.left.errors?.[0]?.message ?? result.left.message;
+        return yield* showChannel(c, undefined, 400, `${file.name}: ${problem}`);
+      }),
+    ),
+  );
+  app.post(
+    "/channels/:id/slate/card",
+    needs("admin"),
+    page((c) =>
+      Effect.map(Effect.either(control.putSlateImage(channelOf(c), null)), (result) => orProblem(c, result)),
+    ),
+  );
+  // The slate's uploaded picture, for the page's <img> (any signed-in viewer, as the API's GET).
+  app.get(
+    "/channels/:id/slate/image",
+    page((c) =>
+      Effect.gen(function* () {
+        const result = yield* Effect.either(control.slateImage(channelOf(c)));
+        if (Either.isLeft(result)) return c.text(result.left.message, 404);
+        return c.body(new Uint8Array(Buffer.from(result.right.data, "base64")), 200, {
+          "content-type": result.right.type,
+          "cache-control": "private, no-cache",
+          "x-content-type-options": "nosniff",
+        });
+      }),
+    ),
+  );
+
   app.get("/channels/:id/edit", needs("admin"), (c) => {
     const channel = readModel.current().channels.find((candidate) => candidate.id === channelOf(c));
     if (channel === undefined) return c.text("no such channel", 404);
@@ -190,8 +245,9 @@ export const channelPages = (services: PageServices) => {
     page((c) =>
       Effect.gen(function* () {
         const fields = yield* formFields(c);
+        const current = readModel.current().channels.find((candidate) => candidate.id === channelOf(c));
         const result = yield* Effect.either(
-          Effect.flatMap(channelPatch(fields), (changes) => control.patch(channelOf(c), changes)),
+          Effect.flatMap(channelPatch(fields, current), (changes) => control.patch(channelOf(c), changes)),
         );
         if (Either.isRight(result)) return back(c);
         const state: FormState = { values: fields, errors: fieldErrors(result.left) };

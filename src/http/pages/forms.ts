@@ -65,15 +65,31 @@ const medialiveJson = (fields: Fields) => {
   };
 };
 
-export const channelBody = (fields: Fields) => decodeForm(ChannelBody)(channelJson(fields));
+/** The slate's time as a body gives it: its `after_ms` (other slate settings stay as stored), or none. */
+const slateJson = (fields: Fields) => {
+  const after = numberOrText(fields.slate_after_ms);
+  return after === undefined ? undefined : { after_ms: after };
+};
 
-export const channelPatch = (fields: Fields) => {
+/** A new channel: a blank slate time leaves the slate out (none). */
+export const channelBody = (fields: Fields) => {
+  const slate = slateJson(fields);
+  return decodeForm(ChannelBody)({ ...channelJson(fields), ...(slate === undefined ? {} : { slate }) });
+};
+
+/**
+ * An edit: a slate time sets it (the stored alert time, picture and hand switch stay); blank removes a slate
+ * the channel has.
+ */
+export const channelPatch = (fields: Fields, current?: Pick<ChannelView, "slate">) => {
   const json = channelJson(fields);
+  const slate = slateJson(fields) ?? (current?.slate == null ? undefined : null);
   // An edit without a backup removes it.
   return decodeForm(ChannelPatch)({
     ...json,
     backup_rtp_ip: "backup_rtp_ip" in json ? json.backup_rtp_ip : null,
     backup_rtp_port: "backup_rtp_port" in json ? json.backup_rtp_port : null,
+    ...(slate === undefined ? {} : { slate }),
   });
 };
 
@@ -104,6 +120,7 @@ export const channelFields = (channel: ChannelView): Fields => ({
   failover_after_ms: channel.redundancy === null ? "" : String(channel.redundancy.failover_after_ms),
   revert: channel.redundancy?.revert ?? "auto",
   expect_cues_within_s: channel.expect_cues_within_s === null ? "" : String(channel.expect_cues_within_s),
+  slate_after_ms: channel.slate === null ? "" : String(channel.slate.after_ms),
   ...medialiveFields(channel.medialive),
 });
 
