@@ -7,26 +7,15 @@
 import { isIP } from "node:net";
 import { Either, Schema, Struct } from "effect";
 import { ChannelId, NodeId, OutputId } from "./ids.ts";
+import { intRange, show } from "./ints.ts";
 import { oneOf } from "./literals.ts";
 import { MediaLiveLink } from "./medialive.ts";
 import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET, RedundancyConfigSchema } from "./redundancy.ts";
+import { SlateBody, SlateConfig } from "./slate.ts";
 import { AllowedSources } from "./sources.ts";
 import { PROTOCOLS, parseOutputUrl } from "./url.ts";
 
-const show = (value: unknown): string => {
-  const text = JSON.stringify(value);
-  return text === undefined ? String(value) : text.length > 40 ? `${text.slice(0, 40)}…` : text;
-};
-
-/** A whole number in a range; every failure, including a wrong type, says the range and what was sent. */
-export const intRange = (min: number, max: number) => {
-  const message = (issue: { readonly actual: unknown }) =>
-    `must be an integer from ${min} to ${max}, got ${show(issue.actual)}`;
-  return Schema.Number.annotations({ message }).pipe(
-    Schema.int({ message }),
-    Schema.between(min, max, { message }),
-  );
-};
+export { intRange };
 
 export const Port = intRange(1, 65535);
 
@@ -179,6 +168,7 @@ export const ChannelConfig = Schema.Struct({
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
   nodes: Schema.optional(ChannelNodes),
   medialive: Schema.optional(Schema.NullOr(MediaLiveLink)),
+  slate: Schema.optional(Schema.NullOr(SlateConfig)),
   desired: DesiredState,
   created_at: Schema.String,
   outputs: Schema.Array(OutputConfig),
@@ -251,6 +241,7 @@ const channelFields = {
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
   nodes: Schema.optional(ChannelNodes),
   medialive: Schema.optional(Schema.NullOr(MediaLiveLink)),
+  slate: Schema.optional(SlateBody),
 };
 
 export const ChannelBody = Schema.Struct({
@@ -297,6 +288,8 @@ export const MoveChannelBody = Schema.Struct({
 /** One channel in an import of our own export format. */
 export const ChannelImport = Schema.Struct({
   ...ChannelBody.fields,
+  // An export carries the whole slate: its picture and whether an operator put the channel on it.
+  slate: Schema.optional(Schema.NullOr(SlateConfig)),
   desired: Schema.optional(DesiredState),
   created_at: Schema.optional(Schema.String),
 }).annotations({ identifier: "ChannelImport", description: lenientDescription });

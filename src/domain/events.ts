@@ -39,6 +39,18 @@ export const ChannelEvent = Schema.Union(
   Schema.Struct({ ...common, type: Schema.Literal("input_restored"), input: InputRoleField }),
   Schema.Struct({
     ...common,
+    /** The channel's outputs carry its slate: every input was silent for the slate's time, or an operator said so. */
+    type: Schema.Literal("slate_on"),
+    reason: Schema.Literal("input_lost", "manual"),
+  }),
+  Schema.Struct({
+    ...common,
+    /** The outputs carry the input again, from a random access point; `seconds` on the slate. */
+    type: Schema.Literal("slate_off"),
+    seconds: Schema.Number,
+  }),
+  Schema.Struct({
+    ...common,
     type: Schema.Literal("input_switched"),
     from: InputRoleField,
     to: InputRoleField,

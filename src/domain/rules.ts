@@ -22,6 +22,7 @@ import { ControlError, type FieldIssue } from "./errors.ts";
 import { type ChannelId, newChannelId, newOutputId, OutputId } from "./ids.ts";
 import { feedbackLoop, isLoopback, isMulticastGroup } from "./loops.ts";
 import { type InputEndpoint, resolveRedundancy } from "./redundancy.ts";
+import { type SlateBody, type SlateConfig, slateFromBody } from "./slate.ts";
 import { maskUrl } from "./url.ts";
 import { invalid } from "./validate.ts";
 
@@ -121,7 +122,18 @@ const ownInputProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => 
     }
   }
   const resolved = resolveRedundancy(channel.redundancy, channelInputs(channel));
-  return Either.isLeft(resolved) ? resolved.left : [];
+  if (Either.isLeft(resolved)) return resolved.left;
+  // The backup gets its chance first: the slate starts no earlier than a failover would.
+  const failover = resolved.right.failover_after_ms;
+  if (channel.slate != null && channel.slate.after_ms < failover) {
+    return [
+      {
+        field: "slate.after_ms",
+        message: `must be at least the channel's failover time (redundancy.failover_after_ms, ${failover} ms), so that a backup input takes over before the slate does; got ${channel.slate.after_ms}`,
+      },
+    ];
+  }
+  return [];
 };
 
 /** Another channel already listens where this one would (409). */
@@ -259,6 +271,7 @@ export const buildChannel = (
     ...(body.expect_cues_within_s == null ? {} : { expect_cues_within_s: body.expect_cues_within_s }),
     ...(body.nodes == null || body.nodes.length === 0 ? {} : { nodes: body.nodes }),
     ...(body.medialive == null ? {} : { medialive: body.medialive }),
+    ...slateOf(body.slate, existing?.slate),
     desired: base.desired,
     created_at: base.created_at,
     outputs,
@@ -276,7 +289,7 @@ export const patchChannel = (channel: ChannelConfig, changes: ChannelPatch): Cha
   const backupIp = dropBackup
     ? null
     : (changes.backup_rtp_ip ?? channel.backup_rtp_ip ?? (backupPort === null ? null : rtpIp));
-  return {
+  const patched: ChannelConfig = {
     ...channel,
     name: changes.name ?? channel.name,
     rtp_ip: rtpIp,
@@ -303,9 +316,24 @@ export const patchChannel = (channel: ChannelConfig, changes: ChannelPatch): Cha
     // null unlinks the MediaLive channel.
     medialive: changes.medialive === undefined ? channel.medialive : changes.medialive,
   };
+  const slate = slateFromBody(changes.slate, channel.slate);
+  if (slate === null) {
+    const { slate: _removed, ...rest } = patched;
+    return rest;
+  }
+  return { ...patched, slate };
 };
 
-/** The running channel must apply this change to its inputs (live: its outputs go on). */
+/** The slate field a body leads to: absent stays absent, so a channel without one is stored as before. */
+const slateOf = (
+  body: SlateBody | SlateConfig | null | undefined,
+  stored: SlateConfig | null | undefined,
+) => {
+  const slate = slateFromBody(body, stored);
+  return slate === null ? {} : { slate };
+};
+
+/** The running channel must apply this change to its inputs or its slate (live: its outputs go on). */
 export const inputChanged = (before: ChannelConfig, after: ChannelConfig): boolean => {
   const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
   return (
@@ -317,7 +345,8 @@ export const inputChanged = (before: ChannelConfig, after: ChannelConfig): boole
     (before.backup_input_url ?? null) !== (after.backup_input_url ?? null) ||
     !same(before.rtp_allowed_sources, after.rtp_allowed_sources) ||
     !same(before.backup_rtp_allowed_sources, after.backup_rtp_allowed_sources) ||
-    !same(before.redundancy, after.redundancy)
+    !same(before.redundancy, after.redundancy) ||
+    !same(before.slate, after.slate)
   );
 };
 

@@ -189,6 +189,34 @@ export const ChannelFleetView = Schema.Struct({
 }).annotations({ identifier: "ChannelFleet" });
 export type ChannelFleetView = typeof ChannelFleetView.Type;
 
+/** A channel's slate: as stored (its picture without its bytes) and, while it runs, what it does now. */
+export const SlateView = Schema.Struct({
+  after_ms: Schema.Number,
+  alert_after_s: Schema.Number,
+  manual: Schema.Boolean.annotations({ description: "put on the slate by an operator, until taken off" }),
+  image: Schema.NullOr(
+    Schema.Struct({
+      type: Schema.String,
+      width: Schema.Number,
+      height: Schema.Number,
+      bytes: Schema.Number,
+      sha256: Schema.String,
+      url: Schema.String,
+    }),
+  ).annotations({ description: "the uploaded picture; null: a generated card with the channel's name" }),
+  on: Schema.Boolean.annotations({ description: "the outputs carry the slate now" }),
+  reason: Schema.NullOr(Schema.Literal("input_lost", "manual")),
+  since: Schema.NullOr(Schema.String).annotations({ description: "when this spell on the slate began" }),
+  seconds: Schema.Number.annotations({ description: "seconds on the slate since the channel started" }),
+  ready: Schema.Boolean.annotations({ description: "a clip in the input's format is prepared" }),
+  preparing: Schema.Boolean,
+  format: Schema.NullOr(Schema.String).annotations({ description: "the input's format the clip matches" }),
+  problem: Schema.NullOr(Schema.String).annotations({
+    description: "why no slate can be shown now, in words (the channel then goes silent without input)",
+  }),
+}).annotations({ identifier: "Slate" });
+export type SlateView = typeof SlateView.Type;
+
 export const ChannelView = Schema.Struct({
   id: Schema.String,
   name: Schema.String,
@@ -237,6 +265,9 @@ export const ChannelView = Schema.Struct({
   inputs: Schema.Array(InputSummary).annotations({ description: "empty while the channel is stopped" }),
   cues: CueSummary,
   expect_cues_within_s: Schema.NullOr(Schema.Number),
+  slate: Schema.NullOr(SlateView).annotations({
+    description: "the channel's slate; null: none (the default)",
+  }),
   created_at: Schema.String,
   outputs: Schema.Array(OutputView),
   fleet: Schema.optional(ChannelFleetView),

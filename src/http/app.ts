@@ -8,6 +8,7 @@ import { createNodeWebSocket } from "@hono/node-ws";
 import { Effect, FiberSet, Option, Runtime } from "effect";
 import { Hono, type MiddlewareHandler } from "hono";
 import type { ChannelId } from "../domain/ids.ts";
+import { MAX_SLATE_IMAGE_BYTES } from "../domain/slate.ts";
 import { Channels } from "../effects/channel/channels.ts";
 import { Database } from "../effects/config/postgres/database.ts";
 import { Auth } from "../effects/control/auth.ts";
@@ -116,7 +117,15 @@ export const makeApp = (startedAt: number = Date.now()) =>
     // After the token check: a body is bounded before it is read, and only a known caller's is read at all.
     const importLimit = limitBody(MAX_IMPORT_BODY_BYTES);
     const bodyLimited = limitBody(MAX_BODY_BYTES);
-    app.use("/api/*", (c, next) => (c.req.path === "/api/config" ? importLimit : bodyLimited)(c, next));
+    // A slate picture may be larger than any JSON body but an import.
+    const imageLimit = limitBody(MAX_SLATE_IMAGE_BYTES);
+    app.use("/api/*", (c, next) =>
+      (c.req.path === "/api/config"
+        ? importLimit
+        : c.req.path.endsWith("/slate/image")
+          ? imageLimit
+          : bodyLimited)(c, next),
+    );
     // In a fleet, a channel's own routes are answered by its holder (live figures, recordings, its outputs).
     app.use("/api/channels/*", forwardToHolder(fleet));
     // A browser cannot read the status of a refused upgrade: without a valid token the socket opens and is

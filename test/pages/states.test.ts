@@ -52,6 +52,7 @@ const channel: ChannelView = {
   inputs: [],
   cues: { total: 0, last_at: null, last: null, by_command: {}, by_segmentation_type: {} },
   expect_cues_within_s: null,
+  slate: null,
   created_at: "2026-01-01T00:00:00.000Z",
   outputs: [
     output("fresh", "starting", "running"),

@@ -1,6 +1,6 @@
 /**
  * A prepared slate clip, read once: the ffmpeg-made TS (layout in types.ts) as the splicer needs it. Its
- * packets in file order in one buffer with each one's PID and time, where a take may end, the clip's first
+ * packets in file order in one buffer with each one's PID and time, the clip's first
  * PCR and its duration, so that the splicer only copies, renumbers and re-times packets.
  *
  *   const clip = readClip(bytes, format.audio.length)
@@ -29,15 +29,16 @@ export interface SlateClip {
   readonly pids: Uint16Array;
   /** Each packet's time, 27 MHz after `firstPcr` (see above). */
   readonly times: Float64Array;
-  /**
-   * 1 where a take may end just before this packet: no carried stream (video, audio) has a PES under way
-   * there, so a switch there cuts no picture or audio frame in two.
-   */
-  readonly clean: Uint8Array;
   /** The clip's first PCR (27 MHz). */
   readonly firstPcr: number;
-  /** One loop, 27 MHz: a whole number of frames. */
+  /** One loop of the video, 27 MHz: a whole number of frames. */
   readonly duration: number;
+  /**
+   * One loop of each audio stream, 27 MHz: its PES span plus one PES step (the maker puts one frame in each).
+   * It is not the video's: whole audio frames never fill a whole number of pictures exactly, so each stream
+   * loops on its own period and neither overlaps itself nor leaves a gap.
+   */
+  readonly audioPeriods: ReadonlyArray<number>;
   /** The earliest PTS of the clip's first loop on any of its streams (90 kHz, as the clip has it). */
   readonly firstPts: number;
   /** One frame, 27 MHz. */
@@ -108,7 +109,6 @@ export const readClip = (ts: Uint8Array, audioCount: number): SlateClip | { unus
   const packets = ts.slice();
   const pids = new Uint16Array(count);
   const times = new Float64Array(count);
-  const clean = new Uint8Array(count);
   const audioPids = Array.from({ length: audioCount }, (_, i) => CLIP_FIRST_AUDIO_PID + i);
   const carried = (pid: number) =>
     pid === CLIP_VIDEO_PID || (pid > CLIP_VIDEO_PID && pid <= CLIP_VIDEO_PID + audioCount);
@@ -128,6 +128,8 @@ export const readClip = (ts: Uint8Array, audioCount: number): SlateClip | { unus
   let step = Number.POSITIVE_INFINITY;
   let previousPts = -1;
 
+  // Each audio stream's last PES PTS (after its first) and its smallest step.
+  const audioSpans = audioPids.map(() => ({ first: -1, last: 0, step: Number.POSITIVE_INFINITY }));
   for (let i = 0; i < count; i++) {
     const packet = packets.subarray(i * PACKET, (i + 1) * PACKET);
     if (packet[0] !== 0x47)
@@ -155,6 +157,18 @@ export const readClip = (ts: Uint8Array, audioCount: number): SlateClip | { unus
     if (carried(pid) && unitStart) {
       const pts = ptsOf(packet);
       if (pts >= 0 && (earliestPts < 0 || ticksBetween(earliestPts, pts) < 0)) earliestPts = pts;
+    }
+    const span = pid > CLIP_VIDEO_PID && unitStart ? audioSpans[pid - CLIP_FIRST_AUDIO_PID] : undefined;
+    if (span !== undefined) {
+      const pts = ptsOf(packet);
+      if (pts >= 0) {
+        if (span.first < 0) span.first = pts;
+        const at = (((pts - span.first) % PTS_WRAP) + PTS_WRAP) % PTS_WRAP;
+        if (at > span.last) {
+          span.step = Math.min(span.step, at - span.last);
+          span.last = at;
+        }
+      }
     }
     if (pid === CLIP_VIDEO_PID && unitStart) {
       if (firstVideo === -1) firstVideo = i;
@@ -204,36 +218,19 @@ export const readClip = (ts: Uint8Array, audioCount: number): SlateClip | { unus
   if (pictures < 2 || !Number.isFinite(step))
     return { unusable: `the clip has ${pictures} picture(s) with a PTS: too few to know its frame duration` };
 
-  // Where a take may end: walking back, a PID has a PES under way before packet i unless its next packet
-  // (after a wrap, the clip's first) starts one.
-  const nextStarts = new Map<number, boolean>();
-  for (let i = 0; i < count; i++) {
-    const pid = pids[i] ?? 0;
-    if (!carried(pid) || nextStarts.has(pid) || payloadOffset(packets.subarray(i * PACKET)) >= PACKET)
-      continue;
-    nextStarts.set(pid, ((packets[i * PACKET + 1] ?? 0) & 0x40) !== 0);
-  }
-  let underWay = [...nextStarts.values()].filter((starts) => !starts).length;
-  for (let i = count - 1; i >= 0; i--) {
-    const pid = pids[i] ?? 0;
-    if (carried(pid) && payloadOffset(packets.subarray(i * PACKET, (i + 1) * PACKET)) < PACKET) {
-      const starts = ((packets[i * PACKET + 1] ?? 0) & 0x40) !== 0;
-      const before = nextStarts.get(pid) ?? true;
-      if (before !== starts) underWay += starts ? -1 : 1;
-      nextStarts.set(pid, starts);
-    }
-    clean[i] = underWay === 0 ? 1 : 0;
-  }
-
   const frameDuration = step * 300;
+  const duration = (maxPts - minPts) * 300 + frameDuration;
+  const audioPeriods = audioSpans.map((span) =>
+    Number.isFinite(span.step) ? (span.last + span.step) * 300 : duration,
+  );
   return {
     packets,
     count,
     pids,
     times,
-    clean,
     firstPcr,
-    duration: (maxPts - minPts) * 300 + frameDuration,
+    duration,
+    audioPeriods,
     firstPts: earliestPts,
     frameDuration,
     audioCount,

@@ -12,7 +12,7 @@
  *   and the jump from the input's counters is flagged; the PCR PID's bridge carries the first PCR;
  * - the channel's PAT and PMT sections byte for byte, at the start and every 100 ms of stream time;
  * - every clip packet of the video (0x100) and audio (0x101 + i) on the channel's PIDs, its PCR, PTS and DTS
- *   moved by (startPcr − clip's first PCR) + loop × clip duration, its CC counted per output PID; the clip's
+ *   moved by (startPcr − clip's first PCR) + its stream's loop × period, its CC counted per output PID; the clip's
  *   own PAT, PMT, SDT are not carried;
  * - when the channel's PCR PID is not its video PID, an adaptation-only packet with the PCR on it beside
  *   every clip packet that carries one.
@@ -156,9 +156,38 @@ export const makeSplicer = (
     if (short > 0) offset = mod(offset + short * 300, PCR_WRAP);
   }
 
+  /**
+   * Each carried stream's packets (clip indices, file order) and where it stands: the stream loops on its own
+   * period (the video on the clip's duration, each audio on its own), so none overlaps or leaves a gap.
+   */
+  const streams = [
+    CLIP_VIDEO_PID,
+    ...Array.from({ length: clip.audioCount }, (_, i) => CLIP_VIDEO_PID + 1 + i),
+  ]
+    .filter((clipPid) => (map[clipPid] ?? -1) >= 0)
+    .map((clipPid) => {
+      const indices: number[] = [];
+      for (let i = 0; i < clip.count; i++) if (clip.pids[i] === clipPid) indices.push(i);
+      return {
+        pid: map[clipPid] ?? -1,
+        indices: Int32Array.from(indices),
+        period:
+          clipPid === CLIP_VIDEO_PID
+            ? clip.duration
+            : (clip.audioPeriods[clipPid - CLIP_VIDEO_PID - 1] ?? clip.duration),
+        at: 0,
+        loop: 0,
+      };
+    });
+  /** 1 where a clip packet continues a PES (payload, no unit start): a take does not stop before it. */
+  const continues = new Uint8Array(clip.count);
+  for (let i = 0; i < clip.count; i++) {
+    const header = clip.packets[i * PACKET + 1] ?? 0;
+    const control = ((clip.packets[i * PACKET + 3] ?? 0) >> 4) & 0x3;
+    continues[i] = (control & 0x1) !== 0 && (header & 0x40) === 0 ? 1 : 0;
+  }
+
   let started = false;
-  let index = 0;
-  let loop = 0;
   /** Stream time (27 MHz since the slate's start) of the latest clip packet sent, and of the latest PSI. */
   let streamTime = 0;
   let psiAt = 0;
@@ -239,22 +268,32 @@ export const makeSplicer = (
     }
     const limit = elapsedMs * TICKS_PER_MS;
     for (;;) {
-      const loopShift = loop * clip.duration;
-      const time = (clip.times[index] ?? 0) + loopShift;
-      if (time > limit && (clip.clean[index] === 1 || time > limit + MAX_RUN_ON)) break;
-      const pid = map[clip.pids[index] ?? 0] ?? -1;
-      if (pid >= 0) {
-        if (time > psiAt + PSI_EVERY) {
-          sendPsi();
-          psiAt = streamTime;
+      // The stream whose next packet is due first; one in the middle of a PES goes on to its end.
+      let next = -1;
+      let nextTime = Number.POSITIVE_INFINITY;
+      for (let n = 0; n < streams.length; n++) {
+        const stream = streams[n];
+        if (stream === undefined) continue;
+        const i = stream.indices[stream.at] ?? 0;
+        const time = (clip.times[i] ?? 0) + stream.loop * stream.period;
+        const due = time <= limit || (continues[i] === 1 && time <= limit + MAX_RUN_ON);
+        if (due && time < nextTime) {
+          next = n;
+          nextTime = time;
         }
-        sendClipPacket(index, offset + loopShift, pid);
-        streamTime = time;
       }
-      index += 1;
-      if (index === clip.count) {
-        index = 0;
-        loop += 1;
+      const stream = streams[next];
+      if (stream === undefined) break;
+      if (nextTime > psiAt + PSI_EVERY) {
+        sendPsi();
+        psiAt = streamTime;
+      }
+      sendClipPacket(stream.indices[stream.at] ?? 0, offset + stream.loop * stream.period, stream.pid);
+      streamTime = Math.max(streamTime, nextTime);
+      stream.at += 1;
+      if (stream.at === stream.indices.length) {
+        stream.at = 0;
+        stream.loop += 1;
       }
     }
     if (filled > 0) {

@@ -53,6 +53,39 @@ export interface ChannelSpec {
    * instant there has passed, whatever the main thread says. None on one box.
    */
   readonly sendGate?: number | undefined;
+  /** The channel's slate (slate.ts); none: its outputs go silent with its inputs, as without one. */
+  readonly slate?: SlateSpec | undefined;
+}
+
+/** What a running channel says of its slate. */
+export interface SlateStatus {
+  /** The outputs carry the slate now (or wait on it for the input's first keyframe). */
+  readonly on: boolean;
+  readonly reason: "input_lost" | "manual" | null;
+  /** Epoch ms when this spell on the slate began; null when off. */
+  readonly since: number | null;
+  /** Seconds on the slate since the channel started, this spell included. */
+  readonly seconds: number;
+  /** A clip in the input's format is prepared: the slate can go on. */
+  readonly ready: boolean;
+  /** ffmpeg is preparing a clip now. */
+  readonly preparing: boolean;
+  /** The input's format the clip matches, in words; null before it was read. */
+  readonly format: string | null;
+  /** Why no slate can be shown (a format it cannot match, a failed preparation), in words; null when none. */
+  readonly problem: string | null;
+}
+
+/** A slate as the channel runs it. */
+export interface SlateSpec {
+  /** Starts this long after the last input went silent (never before the failover time). */
+  readonly afterMs: number;
+  /** Put on by an operator: stays on, whatever the inputs do, until taken off. */
+  readonly manual: boolean;
+  /** The uploaded picture (base64 and its SHA-256), or the generated card's title (the channel's name). */
+  readonly picture:
+    | { readonly kind: "image"; readonly data: string; readonly sha256: string }
+    | { readonly kind: "card"; readonly title: string };
 }
 
 export class ChannelError extends Data.TaggedError("ChannelError")<{
@@ -111,6 +144,8 @@ export interface ChannelRuntimeSummary extends InputsSummary {
   readonly id: string;
   readonly name: string;
   readonly startedAt: number;
+  /** The slate's state; null when the channel has none. */
+  readonly slate: SlateStatus | null;
   readonly outputs: ReadonlyArray<OutputEntryStatus>;
 }
 

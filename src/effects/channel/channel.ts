@@ -23,7 +23,7 @@ import {
 import type { OutputProtocol } from "../../domain/url.ts";
 import { remuxFaultChannels, settingNow } from "../config/settings.ts";
 import { makeInputPath } from "../ingest/input-path.ts";
-import type { InputPathError, InputsSummary } from "../ingest/input-types.ts";
+import type { InputPathError, InputsStatus, InputsSummary } from "../ingest/input-types.ts";
 import { makeOutput, type Output, type OutputEvent } from "../outputs/writer.ts";
 import { type ReadPace, readPaceMs } from "../runtime/batch-reader.ts";
 import { asOneTurn } from "../runtime/end-of-turn.ts";
@@ -40,9 +40,11 @@ import {
   type OutputEntryStatus,
   type OutputSpec,
   type RunningChannel,
+  type SlateStatus,
 } from "./channel-types.ts";
 import { makeScte35Watcher } from "./scte35-watcher.ts";
-import { makeTaps } from "./taps.ts";
+import { makeSlate, type Slate } from "./slate.ts";
+import { type FanOutTaps, makeTaps } from "./taps.ts";
 
 export * from "./channel-types.ts";
 
@@ -138,6 +140,7 @@ export const startChannel = (
      */
     let flv: FlvRemux | null = null;
     const onCoreEvent = (event: CoreEvent) => {
+      if (event.type === "pmt") slate?.onPmt();
       if (event.type !== "scte35") return;
       let cueId: string | null = null;
       try {
@@ -212,18 +215,16 @@ export const startChannel = (
         failoverAfterMs,
       );
     };
-    const taps = yield* makeTaps(
-      {
-        attach: (offer) => {
-          tapping.add(offer);
-          rebuildFanOut();
-        },
-        detach: (offer) => {
-          if (tapping.delete(offer)) rebuildFanOut();
-        },
+    const fanOutTaps: FanOutTaps = {
+      attach: (offer) => {
+        tapping.add(offer);
+        rebuildFanOut();
       },
-      options.previewIdleMs ?? 20_000,
-    );
+      detach: (offer) => {
+        if (tapping.delete(offer)) rebuildFanOut();
+      },
+    };
+    const taps = yield* makeTaps(fanOutTaps, options.previewIdleMs ?? 20_000);
 
     /**
      * A copy started by a move holds what it forwards until the old copy has sent its last datagrams (`settle`):
@@ -231,12 +232,20 @@ export const startChannel = (
      * once would reorder them at the destination.
      */
     let held: Uint8Array[] | null = options.handover === undefined ? null : [];
+    /** The channel's slate (slate.ts), made once the input path exists; while `diverted`, live TS goes to it. */
+    let slate: Slate | null = null;
+    let diverted = false;
 
-    /** Offers the TS packets `core` just found in `datagram` to every output. */
+    /** Offers the TS packets `core` just found in `datagram` to every output (or to the slate's return). */
     const forward = (datagram: Uint8Array, core: PacketCore) => {
       const start = core.payloadOffset;
       const end = start + core.payloadLength;
       const view = start === 0 && end === datagram.length ? datagram : datagram.subarray(start, end);
+      if (diverted && slate !== null) return slate.live(view);
+      deliver(view);
+    };
+    /** Offers TS packets to every output: the input's, or the slate's. */
+    const deliver = (view: Uint8Array) => {
       if (held === null) {
         // The plain UDP outputs take it in the turn's batch, which copies it.
         if (turnBatch.sinks.length > 0) turnBatch.add(view);
@@ -245,7 +254,7 @@ export const startChannel = (
       }
       // The queues keep chunks by reference, and a datagram is a view into memory that is reused (the
       // socket's batch, a WebAssembly buffer): it is copied once, into Node's buffer pool, for all outputs.
-      const chunk = Buffer.allocUnsafe(end - start);
+      const chunk = Buffer.allocUnsafe(view.length);
       chunk.set(view);
       if (held !== null) {
         held.push(chunk);
@@ -259,7 +268,7 @@ export const startChannel = (
      * Whether the plain UDP outputs' turn batch is all that takes the inputs' datagrams now (no queue, remux,
      * tap or held copy): a UDP input's whole read then comes at once, to `forwardRun`.
      */
-    const takesRuns = () => held === null && offers.length === 0;
+    const takesRuns = () => held === null && offers.length === 0 && !diverted;
     /** Offers the TS payloads `core` accepted from one whole read to the turn batch, as one run. */
     const forwardRun = (core: PacketCore) => {
       if (turnBatch.sinks.length === 0) return;
@@ -315,12 +324,34 @@ export const startChannel = (
       forwardRun,
       takesRuns,
       onCoreEvent,
-      emit,
+      emit: (event) => {
+        emit(event);
+        slate?.onEvent(event);
+      },
       guarded,
       seams: faults,
       handover: options.handover,
       pace,
     }).pipe(Effect.mapError(inputPathFailure));
+
+    slate = yield* makeSlate(
+      {
+        channel: spec.id,
+        emit,
+        send: (chunks) =>
+          asOneTurn(() => {
+            for (const chunk of chunks) deliver(chunk);
+          }),
+        taps: fanOutTaps,
+        inputOk: () => inputs.selector.health() === "ok",
+        clockNow: (pcrPid) => inputClock(inputs.status(), pcrPid),
+        failoverAfterMs: () => failoverAfterMs,
+        divert: (on) => {
+          diverted = on;
+        },
+      },
+      spec.slate,
+    );
 
     /**
      * New inputs or redundancy settings, live: the input path binds again only an input whose address
@@ -338,7 +369,9 @@ export const startChannel = (
           primary: next.primary,
           backup: next.backup,
           redundancy: next.redundancy,
+          slate: next.slate,
         };
+        slate?.setSpec(next.slate);
       });
 
     const removeOutput = (outputId: string) =>
@@ -404,11 +437,18 @@ export const startChannel = (
     /** The one projection of the channel: the input path's summary or detail, with its name and outputs. */
     const report = <I extends InputsSummary>(
       inputsReport: I,
-    ): I & { id: string; name: string; startedAt: number; outputs: ReadonlyArray<OutputEntryStatus> } => ({
+    ): I & {
+      id: string;
+      name: string;
+      startedAt: number;
+      slate: SlateStatus | null;
+      outputs: ReadonlyArray<OutputEntryStatus>;
+    } => ({
       id: spec.id,
       name: spec.name,
       startedAt,
       ...inputsReport,
+      slate: slate?.status() ?? null,
       outputs: [...entries.values()].map((entry) => ({
         ...entry.output.status(),
         id: entry.spec.id,
@@ -494,3 +534,11 @@ const inputPathFailure = (error: InputPathError): ChannelError =>
     reason: error.reason === "core_failed" ? "crashed" : "input_failed",
     message: error.message,
   });
+
+/** Where the active input's clock stands now (27 MHz): its last PCR on `pcrPid` and the time since it came. */
+const inputClock = (status: InputsStatus, pcrPid: number): number | null => {
+  const input = status.inputs.find((candidate) => candidate.active) ?? status.inputs[0];
+  const pcr = input?.core.pids.find((pid) => pid.pid === pcrPid)?.lastPcr ?? null;
+  if (input === undefined || pcr === null) return null;
+  return pcr + (input.lastPacketAgeMs ?? 0) * 27_000;
+};

@@ -128,6 +128,12 @@ export const libsrtPath = Config.string("DISTRIBUTARY_LIBSRT").pipe(Config.withD
 /** Where file and HLS-directory outputs may write (outputs/recordings.ts); none: `<config-dir>/recordings`. */
 export const recordingsDir = Config.option(Config.nonEmptyString("DISTRIBUTARY_RECORDINGS_DIR"));
 
+/**
+ * Where prepared slate clips are kept (effects/channel/slate-maker.ts), one file per format and picture, reused
+ * by every channel that needs the same; none: `distributary-slates` in the system's temporary directory.
+ */
+export const slateDir = Config.option(Config.nonEmptyString("DISTRIBUTARY_SLATE_DIR"));
+
 /** Whether HLS outputs may push to private networks (domain/addresses.ts); loopback and link-local never. */
 export const hlsPushAllowPrivate = Config.boolean("DISTRIBUTARY_HLS_PUSH_ALLOW_PRIVATE").pipe(
   Config.withDefault(false),

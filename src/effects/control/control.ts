@@ -6,7 +6,10 @@
  * refreshes the read model, whose view it answers with. Channels that should run are kept running by
  * resume.ts; import and export of the whole configuration live in config-transfer.ts.
  */
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import { Effect, Either, Schema } from "effect";
+import { readSlateImage } from "../../core/slate/image.ts";
 import {
   type ChannelBody,
   type ChannelConfig,
@@ -29,6 +32,7 @@ import {
   unmask,
   withOutput,
 } from "../../domain/rules.ts";
+import type { SlateConfig, SlateImage } from "../../domain/slate.ts";
 import { invalid, toFieldIssues } from "../../domain/validate.ts";
 import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
@@ -38,6 +42,9 @@ import { localAddresses } from "../runtime/own-ports.ts";
 import { unavailableHere } from "../runtime/runtime.ts";
 import { ReadModel } from "../status/read-model.ts";
 import { controlShared } from "./shared.ts";
+
+/** A picture that cannot be a slate: a 400 that says what to send instead. */
+const invalidImage = (problem: string) => Effect.fail(invalid([{ field: "(body)", message: problem }]));
 
 const fromCheck = (error: ControlError | undefined) =>
   error === undefined ? Effect.void : Effect.fail(error);
@@ -327,7 +334,85 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       return yield* readModel.channel(id);
     }, locked);
 
+    /** The channel's slate, which must exist: a hand switch or a picture needs one to apply to. */
+    const withSlate = (channel: ChannelConfig, what: string) =>
+      channel.slate == null
+        ? Effect.fail(
+            new ControlError({
+              reason: "conflict",
+              message: `channel '${channel.name}' has no slate; turn one on first with PATCH /api/channels/${channel.id} {"slate": {"after_ms": 1000}} before ${what}`,
+            }),
+          )
+        : Effect.succeed(channel.slate);
+
+    /** Stores a slate change and applies it to the running channel (its outputs go on). */
+    const commitSlate = (channel: ChannelConfig, slate: SlateConfig) =>
+      Effect.gen(function* () {
+        const next = { ...channel, slate };
+        yield* commitChannel(next);
+        if (isRunning(channel.id)) yield* applyRuntime(channels.reconfigure(spec(next)));
+      });
+
+    /** Puts the channel on its slate by hand, or takes it off (then the inputs decide, as without a hand). */
+    const switchSlate = Effect.fn("Control.switchSlate")(function* (id: ChannelId, on: boolean) {
+      const channel = yield* find(id);
+      const slate = yield* withSlate(channel, on ? "putting it on the slate" : "taking it off the slate");
+      yield* commitSlate(channel, { ...slate, manual: on });
+      yield* done(
+        on ? "slate.on" : "slate.off",
+        `channel ${id} (${channel.name}) ${on ? "put on the slate" : "taken off the slate"} by hand`,
+        id,
+      );
+      return yield* readModel.channel(id);
+    }, locked);
+
+    /** A new picture for the slate (checked: PNG or JPEG, bounded), or none: the generated card. */
+    const putSlateImage = Effect.fn("Control.putSlateImage")(function* (
+      id: ChannelId,
+      bytes: Uint8Array | null,
+    ) {
+      const channel = yield* find(id);
+      const slate = yield* withSlate(channel, "giving it a picture");
+      let image: SlateImage | null = null;
+      if (bytes !== null) {
+        const read = readSlateImage(bytes);
+        if ("problem" in read) return yield* invalidImage(read.problem);
+        image = {
+          type: read.type,
+          width: read.width,
+          height: read.height,
+          bytes: bytes.length,
+          sha256: createHash("sha256").update(bytes).digest("hex"),
+          data: Buffer.from(bytes).toString("base64"),
+        };
+      }
+      yield* commitSlate(channel, { ...slate, image });
+      yield* done(
+        "slate.image",
+        image === null
+          ? `channel ${id} (${channel.name}): its slate shows the generated card`
+          : `channel ${id} (${channel.name}): its slate shows a ${image.width}×${image.height} ${image.type === "image/png" ? "PNG" : "JPEG"} picture`,
+        id,
+      );
+      return yield* readModel.channel(id);
+    }, locked);
+
+    /** The slate's uploaded picture; a 404 that says so when there is none. */
+    const slateImage = Effect.fn("Control.slateImage")(function* (id: ChannelId) {
+      const channel = yield* find(id);
+      const image = channel.slate?.image;
+      if (image == null)
+        return yield* new ControlError({
+          reason: "not_found",
+          message: `channel '${channel.name}' has no slate picture; its slate (if on) shows a generated card`,
+        });
+      return image;
+    });
+
     return {
+      slateImage,
+      switchSlate,
+      putSlateImage,
       create,
       remove,
       start,

@@ -9,7 +9,8 @@ import { ControlError } from "../../domain/errors.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";
 import { trustSenders } from "../../domain/medialive.ts";
 import { channelInputs } from "../../domain/rules.ts";
-import type { ChannelSpec, OutputSpec } from "../channel/channel.ts";
+import type { SlateConfig } from "../../domain/slate.ts";
+import type { ChannelSpec, OutputSpec, SlateSpec } from "../channel/channel.ts";
 import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
@@ -46,8 +47,18 @@ export const toSpec = (
     redundancy: channel.redundancy,
     outputs: channel.outputs.map((output) => toOutputSpec(output, holds)),
     ...(sendGate === undefined ? {} : { sendGate }),
+    ...(channel.slate == null ? {} : { slate: slateSpec(channel.name, channel.slate) }),
   };
 };
+
+const slateSpec = (name: string, slate: SlateConfig): SlateSpec => ({
+  afterMs: slate.after_ms,
+  manual: slate.manual ?? false,
+  picture:
+    slate.image == null
+      ? { kind: "card", title: name }
+      : { kind: "image", data: slate.image.data, sha256: slate.image.sha256 },
+});
 
 export const controlShared = Effect.gen(function* () {
   const channels = yield* Channels;

@@ -31,6 +31,16 @@ export const describeEvent = (event: ChannelEvent): readonly [Level, string] | n
       return ["warn", `${channelLabel(event)}: input lost, no input is receiving`];
     case "input_restored":
       return ["info", `${channelLabel(event)}: input restored on the ${event.input}`];
+    case "slate_on":
+      return [
+        "warn",
+        `${channelLabel(event)}: on the slate (${event.reason === "manual" ? "put there by an operator" : "every input is silent"}); its outputs stay connected`,
+      ];
+    case "slate_off":
+      return [
+        "info",
+        `${channelLabel(event)}: back to live after ${event.seconds.toFixed(1)} s on the slate, from a keyframe`,
+      ];
     case "input_switched":
       return [
         event.reason === "silence" ? "warn" : "info",

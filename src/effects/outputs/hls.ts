@@ -199,6 +199,7 @@ export const makeHlsState = (target: HlsTarget, options: HlsOptions = {}): HlsSt
         firstSequence: numbers.sequence,
         firstCue: numbers.cue,
         discontinuity: listed.length > 0,
+        discontinuitySequence: numbers.discontinuitySequence,
       });
       if (target.mode === "event") {
         // A stopped event stream is complete: its last segment closed, the playlist ended (VOD from then on).

@@ -154,6 +154,55 @@ export const makeMetrics = (
   );
   perChannel(
     "gauge",
+    "distributary_channel_slate",
+    "1 while a running channel's outputs carry its slate (reason: input_lost or manual), 0 while live; channels with a slate",
+    ["reason"],
+    (channel, set) => {
+      const slate = channel.slate;
+      if (slate === null || channel.status !== "running") return;
+      set({ reason: slate.reason ?? "none" }, slate.on ? 1 : 0);
+    },
+  );
+  perChannel(
+    "counter",
+    "distributary_channel_slate_seconds_total",
+    "Seconds a running channel's outputs carried its slate since it started",
+    [],
+    (channel, set) => {
+      if (channel.slate !== null && channel.status === "running") set({}, channel.slate.seconds);
+    },
+  );
+  perChannel(
+    "gauge",
+    "distributary_channel_slate_spell_seconds",
+    "Seconds since the channel went on its slate this time; 0 while live",
+    [],
+    (channel, set) => {
+      const slate = channel.slate;
+      if (slate === null || channel.status !== "running") return;
+      set({}, slate.since === null ? 0 : Math.max(0, (Date.now() - Date.parse(slate.since)) / 1000));
+    },
+  );
+  perChannel(
+    "gauge",
+    "distributary_channel_slate_alert_after_seconds",
+    "How long a channel may stay on its slate before the SlateTooLong alert (channels with a slate)",
+    [],
+    (channel, set) => {
+      if (channel.slate !== null) set({}, channel.slate.alert_after_s);
+    },
+  );
+  perChannel(
+    "gauge",
+    "distributary_channel_slate_ready",
+    "1 when a clip in the input's format is prepared, so the slate can go on (channels with a slate)",
+    [],
+    (channel, set) => {
+      if (channel.slate !== null && channel.status === "running") set({}, channel.slate.ready ? 1 : 0);
+    },
+  );
+  perChannel(
+    "gauge",
     "distributary_channel_on_backup",
     "1 while a running channel forwards its backup input",
     [],

@@ -7,6 +7,7 @@ import type { CoreCounters } from "../../core/packet-core.ts";
 import type { ChannelConfig, OutputConfig } from "../../domain/channel.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import type { MediaLiveView } from "../../domain/medialive.ts";
+import { slateView } from "../../domain/slate.ts";
 import { outputStatusOf } from "../../domain/states.ts";
 import type {
   ChannelView,
@@ -14,6 +15,7 @@ import type {
   InputSummary,
   OutputView,
   RejectedView,
+  SlateView,
 } from "../../domain/views.ts";
 import type {
   ChannelRuntimeSummary,
@@ -21,6 +23,7 @@ import type {
   InputStatus,
   InputSummaryStatus,
   OutputEntryStatus,
+  SlateStatus,
 } from "../channel/channel.ts";
 import type { CueCounts } from "../channel/scte35-watcher.ts";
 import { maskKnownSecrets } from "../config/secrets.ts";
@@ -275,6 +278,7 @@ export const viewChannel = (context: ViewContext, channel: ChannelConfig, now: n
           ),
     cues: cueSummary(channels.cueCounts(channel.id)),
     expect_cues_within_s: channel.expect_cues_within_s ?? null,
+    slate: viewSlate(channel, runtime?.slate ?? null),
     created_at: channel.created_at,
     outputs: channel.outputs.map((output) => viewOutput(context, channel.id, output, runtime)),
     ...medialiveOf(context, channel, now),
@@ -284,4 +288,21 @@ export const viewChannel = (context: ViewContext, channel: ChannelConfig, now: n
 const medialiveOf = (context: ViewContext, channel: ChannelConfig, now: number) => {
   const medialive = context.medialive?.(channel, now);
   return medialive === undefined ? {} : { medialive };
+};
+
+/** The stored slate with what the running channel says of it (off, not ready, while it is stopped). */
+const viewSlate = (channel: ChannelConfig, now: SlateStatus | null): SlateView | null => {
+  const stored = slateView(channel.slate, channel.id);
+  if (stored === null) return null;
+  return {
+    ...stored,
+    on: now?.on ?? false,
+    reason: now?.reason ?? null,
+    since: now?.since == null ? null : new Date(now.since).toISOString(),
+    seconds: now?.seconds ?? 0,
+    ready: now?.ready ?? false,
+    preparing: now?.preparing ?? false,
+    format: now?.format ?? null,
+    problem: now?.problem ?? null,
+  };
 };

@@ -47,6 +47,8 @@ const VISIBLE: ReadonlySet<ChannelEventType> = new Set<ChannelEventType>([
   "input_lost",
   "input_restored",
   "input_switched",
+  "slate_on",
+  "slate_off",
   "output_state",
   "output_reconnect",
 ]);

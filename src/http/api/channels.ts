@@ -1,4 +1,5 @@
 /** `/api/channels`: the original API's channel and output calls, and what automation needs beyond them. */
+import { Buffer } from "node:buffer";
 import { Effect, Schema } from "effect";
 import {
   ChannelBody,
@@ -10,6 +11,7 @@ import {
 } from "../../domain/channel.ts";
 import { FieldIssue } from "../../domain/errors.ts";
 import { EventList } from "../../domain/events.ts";
+import { MAX_SLATE_IMAGE_BYTES, SlateSwitchBody } from "../../domain/slate.ts";
 import { ChannelList, ChannelStats, ChannelView, CueList, OutputView } from "../../domain/views.ts";
 import type { Control } from "../../effects/control/control.ts";
 import { audit, type EventBus } from "../../effects/events/event-bus.ts";
@@ -177,6 +179,72 @@ export const channelsApi = (
           inChannel(c, (id) => control.switchInput(id, active)),
         ),
         (channel) => c.json(channel),
+      ),
+  );
+
+  on(
+    {
+      method: "post",
+      path: "/{id}/slate",
+      access: "operator",
+      summary:
+        'Put the channel on its slate by hand ({"on": true}: a break, a fault upstream) or take it off ({"on": false}: the inputs decide again)',
+      body: SlateSwitchBody,
+      response: ChannelView,
+    },
+    (c) =>
+      run(
+        c,
+        Effect.flatMap(body(c, SlateSwitchBody), ({ on: wanted }) =>
+          inChannel(c, (id) => control.switchSlate(id, wanted)),
+        ),
+        (channel) => c.json(channel),
+      ),
+  );
+
+  on(
+    {
+      method: "put",
+      path: "/{id}/slate/image",
+      access: "admin",
+      summary: `The slate's picture: the body is a PNG or JPEG (at most ${MAX_SLATE_IMAGE_BYTES / (1024 * 1024)} MiB, 16×16 to 7680×4320), scaled to the stream's size`,
+      response: ChannelView,
+    },
+    (c) =>
+      run(
+        c,
+        Effect.flatMap(
+          Effect.promise(() => c.req.arrayBuffer()),
+          (bytes) => inChannel(c, (id) => control.putSlateImage(id, new Uint8Array(bytes))),
+        ),
+        (channel) => c.json(channel),
+      ),
+  );
+
+  on(
+    {
+      method: "delete",
+      path: "/{id}/slate/image",
+      access: "admin",
+      summary: "Remove the slate's picture: the slate shows a generated card with the channel's name",
+      response: ChannelView,
+    },
+    (c) =>
+      run(
+        c,
+        inChannel(c, (id) => control.putSlateImage(id, null)),
+        (channel) => c.json(channel),
+      ),
+  );
+
+  on(
+    { method: "get", path: "/{id}/slate/image", access: "viewer", summary: "The slate's uploaded picture" },
+    (c) =>
+      run(c, inChannel(c, control.slateImage), (image) =>
+        c.body(new Uint8Array(Buffer.from(image.data, "base64")), 200, {
+          "content-type": image.type,
+          "cache-control": "no-cache",
+        }),
       ),
   );
 

@@ -1,0 +1,368 @@
+/**
+ * A channel's slate: when every input has been silent for the slate's time (or an operator says so), the
+ * channel's outputs carry a still picture with silent audio instead of nothing, so that every destination stays
+ * connected and playing; when an input returns, the outputs take it again from its first random access point.
+ *
+ *   live ──(every input silent for after_ms, or an operator)──► slate ──(input back)──► returning ──(its first
+ *   keyframe)──► bridging (live, each PID's first packet after a flagged discontinuity) ──► live
+ *
+ * Nothing is transcoded live. While the channel runs live, its format is read from its own TS now and then (a
+ * probe that joins the fan-out for a moment: core/slate/probe.ts); a clip in exactly that format is prepared
+ * once, by ffmpeg in the background (slate-maker.ts), and kept. On the slate, the splicer (core/slate/splicer.ts)
+ * carries that clip on the channel's own PIDs under its own PAT and PMT, its clock continued from where the
+ * input's stood; the return (core/slate/live-return.ts) starts at the input's keyframe and flags each PID's
+ * discontinuity without changing a byte of the input. A slate that is not ready (no format read yet, one it
+ * cannot match, a failed preparation) is said in words, and the channel then does what it does without one.
+ */
+import { Buffer } from "node:buffer";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Effect, Fiber, Option, type Scope } from "effect";
+import { readClip, type SlateClip } from "../../core/slate/clip.ts";
+import { type LiveReturn, makeLiveReturn } from "../../core/slate/live-return.ts";
+import { type FormatProbe, makeFormatProbe } from "../../core/slate/probe.ts";
+import { makeSplicer, type Splicer } from "../../core/slate/splicer.ts";
+import { describeFormat, formatKey, type SlateFormat } from "../../core/slate/types.ts";
+import type { NewEvent } from "../../domain/events.ts";
+import type { ChannelId } from "../../domain/ids.ts";
+import { settingNow, slateDir } from "../config/settings.ts";
+import type { SlateSpec, SlateStatus } from "./channel-types.ts";
+import { makeSlateClip } from "./slate-maker.ts";
+import type { FanOutTaps } from "./taps.ts";
+
+/** How often the slate's TS is handed to the outputs: a few packets at a time, as an input would. */
+const PACE_MS = 20;
+/** How long a probe may read the stream before it gives up for this time. */
+const PROBE_MS = 10_000;
+/** How often a channel's format is read again while it runs live: a change of format gets a new clip. */
+const REPROBE_MS = 60_000;
+
+export interface SlateHost {
+  readonly channel: ChannelId;
+  readonly emit: (event: NewEvent) => void;
+  /** Hands TS to every output, as the input's TS is handed (one turn). */
+  readonly send: (chunks: ReadonlyArray<Uint8Array>) => void;
+  /** Where the probe joins the fan-out while it reads. */
+  readonly taps: FanOutTaps;
+  /** Whether an input receives now. */
+  readonly inputOk: () => boolean;
+  /** Where the input's clock (PCR on `pcrPid`, 27 MHz) stands now, from its last PCR; null when unknown. */
+  readonly clockNow: (pcrPid: number) => number | null;
+  readonly failoverAfterMs: () => number;
+  /** Whether the live TS goes through `live` (true from the slate's start until the return is whole). */
+  readonly divert: (on: boolean) => void;
+}
+
+export interface Slate {
+  /** The live TS while diverted: dropped while the slate plays, then the return. */
+  readonly live: (view: Uint8Array) => void;
+  /** The input path's events: input_lost starts the slate's timer, input_restored stops it. */
+  readonly onEvent: (event: NewEvent) => void;
+  /** The input's PMT changed: its format is read again. */
+  readonly onPmt: () => void;
+  readonly setSpec: (spec: SlateSpec | undefined) => void;
+  readonly status: () => SlateStatus | null;
+}
+
+type Mode = "live" | "slate" | "returning" | "bridging";
+
+interface Prepared {
+  readonly key: string;
+  readonly format: SlateFormat;
+  readonly clip: SlateClip;
+}
+
+const pictureKey = (spec: SlateSpec) =>
+  spec.picture.kind === "image" ? `image:${spec.picture.sha256}` : `card:${spec.picture.title}`;
+
+export const makeSlate = (
+  host: SlateHost,
+  initial: SlateSpec | undefined,
+): Effect.Effect<Slate, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope;
+    const dir = Option.getOrElse(settingNow(slateDir, Option.none()), () =>
+      join(tmpdir(), "distributary-slates"),
+    );
+    let spec = initial;
+    let mode: Mode = "live";
+    let reason: "input_lost" | "manual" | null = null;
+    let since: number | null = null;
+    let secondsBefore = 0;
+    let prepared: Prepared | null = null;
+    let preparing: string | null = null;
+    let problem: string | null = null;
+    let format: SlateFormat | null = null;
+    let splicer: Splicer | null = null;
+    let back: LiveReturn | null = null;
+    let pacer: Fiber.RuntimeFiber<unknown> | null = null;
+    let timer: Fiber.RuntimeFiber<unknown> | null = null;
+    let probe: { readonly reader: FormatProbe; readonly offer: (chunk: Uint8Array) => void } | null = null;
+    let probedAt = 0;
+
+    /** Forks `effect` into the channel's scope: it ends with the channel at the latest. */
+    const run = <A>(effect: Effect.Effect<A>): Fiber.RuntimeFiber<A> =>
+      Effect.runSync(Effect.forkIn(effect, scope));
+    const stop = (fiber: Fiber.RuntimeFiber<unknown> | null) => {
+      if (fiber !== null) Effect.runFork(Fiber.interrupt(fiber));
+    };
+    const log = (message: string) => Effect.runFork(Effect.logWarning(`channel ${host.channel}: ${message}`));
+
+    // --- the format and the clip -------------------------------------------------------------------------
+    const endProbe = () => {
+      if (probe === null) return;
+      host.taps.detach(probe.offer);
+      probe = null;
+    };
+    const startProbe = () => {
+      if (spec === undefined || probe !== null || mode !== "live") return;
+      probedAt = Date.now();
+      const reader = makeFormatProbe();
+      const offer = (chunk: Uint8Array) => {
+        reader.push(chunk);
+        const result = reader.result();
+        if (result === null) return;
+        endProbe();
+        if ("refused" in result) {
+          format = null;
+          problem = `no slate can match this channel's stream: ${result.refused}`;
+          return;
+        }
+        found(result.format);
+      };
+      probe = { reader, offer };
+      host.taps.attach(offer);
+      run(
+        Effect.sleep(PROBE_MS).pipe(
+          Effect.andThen(
+            Effect.sync(() => {
+              if (probe?.reader === reader) endProbe();
+            }),
+          ),
+        ),
+      );
+    };
+    /** A format was read: a clip for it (and the picture) is prepared unless the one kept already is. */
+    const found = (next: SlateFormat) => {
+      format = next;
+      if (spec === undefined) return;
+      const key = `${formatKey(next)}|${pictureKey(spec)}`;
+      if (prepared?.key === key || preparing === key) {
+        // Same format and picture; the PIDs and tables may still have moved.
+        if (prepared !== null && prepared.key === key) prepared = { ...prepared, format: next };
+        return;
+      }
+      preparing = key;
+      const picture =
+        spec.picture.kind === "image"
+          ? {
+              kind: "image" as const,
+              bytes: Buffer.from(spec.picture.data, "base64"),
+              sha256: spec.picture.sha256,
+            }
+          : spec.picture;
+      run(
+        makeSlateClip({ dir, format: next, picture }).pipe(
+          Effect.flatMap((made) => {
+            const clip = readClip(made.bytes, next.audio.length);
+            return "unusable" in clip
+              ? Effect.fail({ message: `the prepared clip cannot be used: ${clip.unusable}` })
+              : Effect.succeed(clip);
+          }),
+          Effect.match({
+            onFailure: (error) => {
+              if (preparing !== key) return;
+              preparing = null;
+              problem = `the slate could not be prepared: ${error.message}`;
+              log(problem);
+            },
+            onSuccess: (clip) => {
+              if (preparing !== key) return;
+              preparing = null;
+              problem = null;
+              prepared = { key, format: next, clip };
+            },
+          }),
+        ),
+      );
+    };
+
+    // --- on and off ----------------------------------------------------------------------------------------
+    const goOn = (why: "input_lost" | "manual") => {
+      if (mode !== "live") {
+        if (why === "manual") reason = "manual";
+        return;
+      }
+      if (prepared === null) {
+        const words =
+          problem ??
+          (preparing !== null
+            ? "its clip is still being prepared"
+            : "the input's format has not been read yet");
+        log(
+          `the slate cannot go on (${why === "manual" ? "asked by an operator" : "every input is silent"}): ${words}`,
+        );
+        return;
+      }
+      endProbe();
+      const { clip, format: now } = prepared;
+      const started = Date.now();
+      splicer = makeSplicer(clip, now, { startPcr: host.clockNow(now.pcrPid) });
+      mode = "slate";
+      reason = why;
+      since = started;
+      host.divert(true);
+      host.emit({ type: "slate_on", channel: host.channel, reason: why });
+      const play = splicer;
+      pacer = run(
+        Effect.forever(
+          Effect.zipRight(
+            Effect.sync(() => {
+              const chunks = play.take(Date.now() - started);
+              if (chunks.length > 0) host.send(chunks);
+            }),
+            Effect.sleep(PACE_MS),
+          ),
+        ),
+      );
+    };
+    /** The input is back: the slate plays on until the input's first random access point. */
+    const startReturn = () => {
+      if (mode !== "slate" || prepared === null) return;
+      mode = "returning";
+      back = makeLiveReturn(prepared.format);
+    };
+    const resumed = (chunks: ReadonlyArray<Uint8Array>) => {
+      stop(pacer);
+      pacer = null;
+      splicer = null;
+      const seconds = since === null ? 0 : (Date.now() - since) / 1000;
+      secondsBefore += seconds;
+      since = null;
+      reason = null;
+      mode = "bridging";
+      host.emit({ type: "slate_off", channel: host.channel, seconds });
+      host.send(chunks);
+    };
+
+    const live = (view: Uint8Array) => {
+      if (mode === "slate") {
+        if (reason === "manual") return;
+        startReturn();
+      }
+      if (back === null) return;
+      const chunks = back.push(view);
+      if (chunks === null) return;
+      if (mode === "returning") resumed(chunks);
+      else host.send(chunks);
+      if (back.done()) {
+        back = null;
+        mode = "live";
+        host.divert(false);
+      }
+    };
+
+    const armTimer = () => {
+      stop(timer);
+      timer = null;
+      if (spec === undefined || mode !== "live") return;
+      const wait = Math.max(0, spec.afterMs - host.failoverAfterMs());
+      timer = run(
+        Effect.sleep(wait).pipe(
+          Effect.andThen(
+            Effect.sync(() => {
+              timer = null;
+              if (!host.inputOk()) goOn("input_lost");
+            }),
+          ),
+        ),
+      );
+    };
+
+    const onEvent = (event: NewEvent) => {
+      if (spec === undefined) return;
+      if (event.type === "input_lost") armTimer();
+      else if (event.type === "input_restored") {
+        stop(timer);
+        timer = null;
+      }
+    };
+
+    const setSpec = (next: SlateSpec | undefined) => {
+      const before = spec;
+      spec = next;
+      if (next === undefined) {
+        // No slate any more: the outputs go back to the input at once (from its next keyframe when it has one).
+        stop(timer);
+        endProbe();
+        if (mode === "slate" || mode === "returning") {
+          if (host.inputOk()) {
+            mode = "slate";
+            reason = "input_lost";
+            startReturn();
+          } else {
+            resumed([]);
+            back = null;
+            mode = "live";
+            host.divert(false);
+          }
+        }
+        prepared = null;
+        return;
+      }
+      if (before !== undefined && pictureKey(before) !== pictureKey(next)) prepared = null;
+      if (format !== null && prepared === null) found(format);
+      if (next.manual && !(before?.manual ?? false)) goOn("manual");
+      else if (!next.manual && (before?.manual ?? false) && mode === "slate" && reason === "manual") {
+        if (host.inputOk()) startReturn();
+        else reason = "input_lost";
+      }
+      if (format === null) startProbe();
+    };
+
+    // Read the format again now and then while live, and go on the slate at start when nothing comes.
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.zipRight(
+          Effect.sleep(1000),
+          Effect.sync(() => {
+            if (spec === undefined || mode !== "live") return;
+            if (format === null || Date.now() - probedAt >= REPROBE_MS) if (host.inputOk()) startProbe();
+          }),
+        ),
+      ),
+    );
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        endProbe();
+      }),
+    );
+    setSpec(initial);
+    if (initial !== undefined && !initial.manual) armTimer();
+
+    return {
+      live,
+      onEvent,
+      onPmt: () => {
+        if (mode === "live" && spec !== undefined) {
+          endProbe();
+          startProbe();
+        }
+      },
+      setSpec,
+      status: () => {
+        if (spec === undefined) return null;
+        const current = since === null ? 0 : (Date.now() - since) / 1000;
+        return {
+          on: mode === "slate" || mode === "returning",
+          reason,
+          since,
+          seconds: secondsBefore + current,
+          ready: prepared !== null,
+          preparing: preparing !== null,
+          format: format === null ? null : describeFormat(format),
+          problem,
+        };
+      },
+    } satisfies Slate;
+  });
