@@ -17,6 +17,7 @@ import {
   inputsSection,
   outputsSection,
   pidsSection,
+  slateState,
 } from "../../../views/channel.ts";
 import { nodesTable } from "../../../views/fleet.ts";
 import type { Viewer } from "../../../views/layout.ts";
@@ -114,6 +115,7 @@ export const liveSocket = (deps: {
           channelHead(channel, viewer),
           medialiveSection(channel, viewer),
           inputsSection(channel, viewer),
+          slateState(channel, viewer),
           outputsSection(channel, viewer, (outputId) => deps.readModel.history(channel.id, outputId)),
         ];
         // The PID tables cost a walk of the core's tables: every fifth snapshot is enough for them.

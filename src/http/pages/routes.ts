@@ -11,6 +11,7 @@ import { Runtime } from "effect";
 import { Hono } from "hono";
 import { html } from "hono/html";
 import { page } from "../../../views/layout.ts";
+import { MAX_SLATE_IMAGE_BYTES } from "../../domain/slate.ts";
 import { type AuthEnv, countFailure } from "../auth.ts";
 import { limitBody, MAX_BODY_BYTES, MAX_IMPORT_BODY_BYTES, MAX_LOGIN_BODY_BYTES } from "../body-limit.ts";
 import { adminPages } from "./admin-pages.ts";
@@ -73,6 +74,8 @@ export const pagesApp = (services: PageServices) => {
     login: limitBody(MAX_LOGIN_BODY_BYTES),
     form: limitBody(MAX_BODY_BYTES),
     import: limitBody(MAX_IMPORT_BODY_BYTES),
+    // A slate picture in its multipart wrapping.
+    picture: limitBody(MAX_SLATE_IMAGE_BYTES + 64 * 1024),
   };
   app.route("/assets", assets());
   app.use("*", sameOrigin);
@@ -103,7 +106,11 @@ export const pagesApp = (services: PageServices) => {
   signedIn.use("*", (c, next) =>
     c.req.method === "GET" || c.req.method === "HEAD"
       ? next()
-      : (c.req.path === "/settings/import" ? limits.import : limits.form)(c, next),
+      : (c.req.path === "/settings/import"
+          ? limits.import
+          : c.req.path.endsWith("/slate/image")
+            ? limits.picture
+            : limits.form)(c, next),
   );
   signedIn.route("/", channelPages(services));
   signedIn.route("/", medialivePages(services));
