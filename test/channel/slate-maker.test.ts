@@ -50,6 +50,7 @@ const format = (
   },
   audio: audio.map((a, i) => ({ pid: 0x40 + i, streamType: a.codec === "aac" ? 0x0f : 0x81, ...a })),
   silent: [],
+  ptsLead: 0,
 });
 
 const ffmpeg = (args: ReadonlyArray<string>) =>
@@ -129,7 +130,7 @@ const nalTypes = async (dir: string, path: string, codec: "h264" | "hevc"): Prom
 
 /**
  * The least room between a video PES's PTS and the PCR before it, in seconds: the clip's video is due this
- * long after it arrives (clip-args.ts chose -muxdelay 0.7).
+ * long after it arrives (clip-args.ts chose -muxdelay 0.3).
  */
 const leastPtsAheadOfPcr = (ts: Uint8Array): number => {
   let pcr: number | null = null;
@@ -278,8 +279,8 @@ describe("a slate clip is exactly the channel's format", () => {
 
     // The PCR (on the video PID) runs ahead of every picture's PTS, with room for the decoder's buffer.
     const room = leastPtsAheadOfPcr(clip.bytes);
-    expect(room).toBeGreaterThanOrEqual(0.5);
-    expect(room).toBeLessThanOrEqual(1);
+    expect(room).toBeGreaterThanOrEqual(0.25);
+    expect(room).toBeLessThanOrEqual(0.6);
 
     // Two whole GOPs: keyint = round(fps) frames each, a key frame first and at the second GOP only.
     const gop = Math.round(v.frameRate.num / v.frameRate.den);

@@ -151,6 +151,9 @@ describe("the slate's format probe", () => {
     expect(format.program).toBe(1);
     expect(format.pmtPid).toBe(0x1000);
     expect(format.pcrPid).toBe(0x100);
+    // ffmpeg's mux delay (0.7 s) keeps each picture's PTS that far ahead of the PCR, and a little more.
+    expect(format.ptsLead).toBeGreaterThanOrEqual(0.7 * 90_000);
+    expect(format.ptsLead).toBeLessThan(2 * 90_000);
     expect(format.video).toEqual({
       pid: 0x100,
       streamType: 0x1b,

@@ -144,6 +144,7 @@ const formatOf = (ts: Uint8Array): SlateFormat => {
     },
     audio: [{ pid: LIVE_AUDIO, streamType: 0x0f, codec: "aac", sampleRate: 48000, channels: 2 }],
     silent: [],
+    ptsLead: 0,
   };
 };
 

@@ -321,9 +321,10 @@ const audioCodecArgs = (a: AudioFormat, i: number): string[] => {
  * (anullsrc cut by atrim to the sample; its encoder pads the last frame, so audio ends within one audio frame
  * of the video). The audio encoders' priming (AAC 1024 samples, AC-3 256, MP2 481) starts the audio's first
  * packet that much before the first picture, so the sound proper starts with the picture.
- * `-muxdelay 0.7` (ffmpeg's own default, written out so it does not change under us): the muxer starts the PCR
- * 0.7 s before the first DTS and keeps every PTS at least that far ahead of the PCR, the room a decoder buffer
- * expects; 0 would put PCR = DTS, so each picture would arrive exactly when due and a large IDR late.
+ * `-muxdelay 0.3`: the muxer starts the PCR 0.3 s before the first DTS and keeps every PTS at least that far
+ * ahead of the PCR, room enough for a still picture's decoder buffer (0 would put PCR = DTS, so each picture
+ * would arrive exactly when due and a large IDR late). Less than an encoder's usual 0.5–1 s on purpose: when
+ * the input comes back on a clock that ran on, its pictures then come after the slate's last, not among them.
  */
 export const clipArgs = (format: SlateFormat, picture: ClipPicture, out: string): string[] => {
   const v = format.video;
@@ -356,7 +357,7 @@ export const clipArgs = (format: SlateFormat, picture: ClipPicture, out: string)
     "-mpegts_start_pid",
     `${CLIP_VIDEO_PID}`,
     "-muxdelay",
-    "0.7",
+    "0.3",
     "-y",
     out,
   ];

@@ -151,7 +151,7 @@ const readPts = (p: Uint8Array, at: number): number => {
   if (((p[at + 7] ?? 0) & 0x80) === 0 || at + 14 > p.length) return -1;
   const b = at + 9;
   return (
-    ((p[b] ?? 0) >> 1) * 2 ** 29 +
+    (((p[b] ?? 0) >> 1) & 0x07) * 2 ** 30 +
     ((p[b + 1] ?? 0) << 22) +
     (((p[b + 2] ?? 0) >> 1) << 15) +
     ((p[b + 3] ?? 0) << 7) +
@@ -648,6 +648,20 @@ interface AudioState {
   readonly pes: PesReader;
 }
 
+/** The PCR's 33-bit base (90 kHz) of a packet whose adaptation field carries one. */
+const readPcrBase = (p: Uint8Array): number =>
+  (p[6] ?? 0) * 2 ** 25 +
+  (p[7] ?? 0) * 2 ** 17 +
+  (p[8] ?? 0) * 2 ** 9 +
+  (p[9] ?? 0) * 2 +
+  ((p[10] ?? 0) >> 7);
+
+/** How far `pts` is after `pcr` (90 kHz) the short way round the 33-bit circle; 0 when it is before. */
+const ticksAhead = (pcr: number, pts: number): number => {
+  const ahead = (((pts - pcr) % PTS_WRAP) + PTS_WRAP) % PTS_WRAP;
+  return ahead < PTS_WRAP / 2 ? ahead : 0;
+};
+
 export const makeFormatProbe = (options?: { maxBytes?: number }): FormatProbe => {
   const maxBytes = options?.maxBytes ?? 8 * 1024 * 1024;
   let answer: ProbeResult | null = null;
@@ -781,6 +795,7 @@ export const makeFormatProbe = (options?: { maxBytes?: number }): FormatProbe =>
       video: { ...video.sps, frameRate: rate, scan },
       audio: formats,
       silent: quiet,
+      ptsLead,
     };
     return { format };
   };
@@ -800,6 +815,10 @@ export const makeFormatProbe = (options?: { maxBytes?: number }): FormatProbe =>
     return `no answer ${within}`;
   };
 
+  /** The latest PCR base on the PCR PID (90 kHz), and how far a video PTS ran ahead of it at most. */
+  let lastPcr = -1;
+  let ptsLead = 0;
+
   const packet = (p: Uint8Array): void => {
     if (p[0] !== 0x47) return;
     const b1 = p[1] ?? 0;
@@ -807,10 +826,16 @@ export const makeFormatProbe = (options?: { maxBytes?: number }): FormatProbe =>
     const pid = ((b1 & 0x1f) << 8) | (p[2] ?? 0);
     const b3 = p[3] ?? 0;
     const control = (b3 >> 4) & 3;
+    if (control === 3 && pid === channel?.parsed?.pcrPid && (p[4] ?? 0) >= 7 && ((p[5] ?? 0) & 0x10) !== 0)
+      lastPcr = readPcrBase(p);
     if ((control & 1) === 0) return; // no payload
     const at = control === 3 ? 5 + (p[4] ?? 0) : 4;
     if (at > PACKET) return;
     const pusi = (b1 & 0x40) !== 0;
+    if (pusi && pid === videoPid && lastPcr >= 0 && at + 14 <= PACKET) {
+      const pts = readPts(p, at);
+      if (pts >= 0) ptsLead = Math.max(ptsLead, ticksAhead(lastPcr, pts));
+    }
     const cc = b3 & 15;
     if (pid === 0) patReader.packet(p, at, pusi, cc);
     else if (channel !== null && pid === channel.pmtPid) pmtReader.packet(p, at, pusi, cc);

@@ -47,6 +47,11 @@ export interface SlateFormat {
   readonly video: VideoFormat;
   /** In PMT order; the clip carries one audio stream for each, in the same order. */
   readonly audio: ReadonlyArray<AudioFormat>;
+  /**
+   * How far the input's video PTS ran ahead of its PCR at most (90 kHz): where its last picture stands from
+   * its last PCR, so that the slate's first picture comes after it.
+   */
+  readonly ptsLead: number;
   /** The PMT's other PIDs (SCTE-35, data, audio the slate cannot make): silent while the slate plays, and why. */
   readonly silent: ReadonlyArray<{ readonly pid: number; readonly why: string }>;
 }

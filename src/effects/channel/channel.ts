@@ -344,7 +344,7 @@ export const startChannel = (
           }),
         taps: fanOutTaps,
         inputOk: () => inputs.selector.health() === "ok",
-        clockNow: (pcrPid) => inputClock(inputs.status(), pcrPid),
+        lastPcr: (pcrPid) => inputClock(inputs.status(), pcrPid),
         failoverAfterMs: () => failoverAfterMs,
         divert: (on) => {
           diverted = on;
@@ -535,10 +535,10 @@ const inputPathFailure = (error: InputPathError): ChannelError =>
     message: error.message,
   });
 
-/** Where the active input's clock stands now (27 MHz): its last PCR on `pcrPid` and the time since it came. */
-const inputClock = (status: InputsStatus, pcrPid: number): number | null => {
+/** The active input's last PCR on `pcrPid` (27 MHz), and how long ago its last datagram came. */
+const inputClock = (status: InputsStatus, pcrPid: number) => {
   const input = status.inputs.find((candidate) => candidate.active) ?? status.inputs[0];
   const pcr = input?.core.pids.find((pid) => pid.pid === pcrPid)?.lastPcr ?? null;
   if (input === undefined || pcr === null) return null;
-  return pcr + (input.lastPacketAgeMs ?? 0) * 27_000;
+  return { pcr, ageMs: input.lastPacketAgeMs ?? 0 };
 };

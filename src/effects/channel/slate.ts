@@ -46,8 +46,8 @@ export interface SlateHost {
   readonly taps: FanOutTaps;
   /** Whether an input receives now. */
   readonly inputOk: () => boolean;
-  /** Where the input's clock (PCR on `pcrPid`, 27 MHz) stands now, from its last PCR; null when unknown. */
-  readonly clockNow: (pcrPid: number) => number | null;
+  /** The input's last PCR on `pcrPid` (27 MHz) and how long ago its last datagram came; null when unknown. */
+  readonly lastPcr: (pcrPid: number) => { readonly pcr: number; readonly ageMs: number } | null;
   readonly failoverAfterMs: () => number;
   /** Whether the live TS goes through `live` (true from the slate's start until the return is whole). */
   readonly divert: (on: boolean) => void;
@@ -207,7 +207,13 @@ export const makeSlate = (
       endProbe();
       const { clip, format: now } = prepared;
       const started = Date.now();
-      splicer = makeSplicer(clip, now, { startPcr: host.clockNow(now.pcrPid) });
+      // The slate's clock goes on from the input's (its last PCR and the time since), its first picture after
+      // the input's last (the input's pictures run ahead of its PCR by its lead).
+      const last = host.lastPcr(now.pcrPid);
+      splicer = makeSplicer(clip, now, {
+        startPcr: last === null ? null : last.pcr + last.ageMs * 27_000,
+        lastPts: last === null ? null : Math.floor(last.pcr / 300) + now.ptsLead,
+      });
       mode = "slate";
       reason = why;
       since = started;
