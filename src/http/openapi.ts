@@ -1,6 +1,7 @@
 /** `/api/openapi.json`, generated from the route declarations and the same Schemas that check the bodies. */
 import { JSONSchema, Schema } from "effect";
 import { FieldIssue } from "../domain/errors.ts";
+import { MAX_SLATE_IMAGE_BYTES } from "../domain/slate.ts";
 import { version } from "../version.ts";
 import type { RouteDoc } from "./routes.ts";
 
@@ -12,7 +13,25 @@ const ProblemSchema = Schema.Struct({
   errors: Schema.optional(Schema.Array(FieldIssue)),
 }).annotations({ identifier: "Problem", description: "application/problem+json (RFC 9457)" });
 
+/**
+ * Routes whose body is not JSON, by "method path": the media types they take (app.ts bounds their bodies by
+ * path too). What they take is read by the handler itself, so no Schema describes it.
+ */
+const rawBodies: Record<string, { readonly types: ReadonlyArray<string>; readonly limit: string }> = {
+  "put /api/channels/{id}/slate/image": {
+    types: ["image/png", "image/jpeg"],
+    limit: `${MAX_SLATE_IMAGE_BYTES / (1024 * 1024)} MiB`,
+  },
+};
+const rawBodyOf = (route: RouteDoc) => rawBodies[`${route.method} ${route.path}`];
+
 const problems = (route: RouteDoc): Record<string, string> => ({
+  ...(rawBodyOf(route) === undefined
+    ? {}
+    : {
+        "400": "the body is not what the route takes: the problem says what to send instead",
+        "413": `body over ${rawBodyOf(route)?.limit}`,
+      }),
   ...(route.body === undefined
     ? {}
     : {
@@ -41,10 +60,21 @@ export const openApiDocument = (routes: ReadonlyArray<RouteDoc>) => {
   const problem = schemaOf(ProblemSchema);
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
+    const raw = rawBodyOf(route);
     const operation = {
       summary: route.summary,
       "x-required-role": route.access,
       ...(route.access === "public" ? { security: [] } : {}),
+      ...(raw === undefined
+        ? {}
+        : {
+            requestBody: {
+              required: true,
+              content: Object.fromEntries(
+                raw.types.map((type) => [type, { schema: { type: "string", format: "binary" } }]),
+              ),
+            },
+          }),
       ...(route.body === undefined
         ? {}
         : {

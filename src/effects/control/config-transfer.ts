@@ -4,7 +4,9 @@
  * `channels.json`), which merges into the configuration (or replaces it, when asked), with a dry run that
  * tells what would change. One writer at a time, like every command.
  */
+import { createHash } from "node:crypto";
 import { Effect, Either, Schema } from "effect";
+import { readSlateImage } from "../../core/slate/image.ts";
 import {
   type ChannelConfig,
   ChannelImport,
@@ -144,6 +146,54 @@ const readOriginal = (file: Record<string, unknown>): Incoming => {
   return { mode: undefined, dryRun: undefined, channels, warnings: [], report, originalIndex };
 };
 
+/** Base64 as an export writes it, or wrapped over lines; `null` when it is not base64. */
+const fromBase64 = (text: string): Buffer | null => {
+  const compact = text.replace(/\s+/g, "");
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) return null;
+  const bytes = Buffer.from(compact, "base64");
+  // Buffer skips what it cannot read: the bytes must encode back to the same text.
+  return bytes.toString("base64").replace(/=+$/, "") === compact.replace(/=+$/, "") ? bytes : null;
+};
+
+/**
+ * An imported slate picture is checked as an upload is (`readSlateImage`): its `data` must be a whole PNG or
+ * JPEG within the limits. Its type, width, height, length and hash are then taken from the data, overwriting
+ * what the document says of them (a hand-edited export may change one without the other; the data is what
+ * the slate shows), and the data is stored as the canonical base64 of its bytes.
+ */
+const checkedSlateImage = (item: ChannelImport): Either.Either<ChannelImport, ControlError> => {
+  const slate = item.slate;
+  const image = slate?.image;
+  if (slate == null || image == null) return Either.right(item);
+  const refused = (message: string) =>
+    Either.left(
+      invalid([
+        {
+          field: "slate.image",
+          message: `${message}; export the channel again, or upload the picture with PUT /api/channels/${item.id ?? "{id}"}/slate/image after the import`,
+        },
+      ]),
+    );
+  const bytes = fromBase64(image.data);
+  if (bytes === null) return refused("data is not base64");
+  const read = readSlateImage(new Uint8Array(bytes));
+  if ("problem" in read) return refused(`data is not a slate picture: ${read.problem}`);
+  return Either.right({
+    ...item,
+    slate: {
+      ...slate,
+      image: {
+        type: read.type,
+        width: read.width,
+        height: read.height,
+        bytes: bytes.length,
+        sha256: createHash("sha256").update(bytes).digest("hex"),
+        data: bytes.toString("base64"),
+      },
+    },
+  });
+};
+
 const decodeImport = (body: unknown): Effect.Effect<Incoming, ControlError> => {
   if (!isRecord(body)) {
     return Effect.fail(
@@ -233,7 +283,13 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
             return Effect.void;
           };
           const built: ChannelConfig[] = [];
-          for (const [index, item] of incoming.channels.entries()) {
+          for (const [index, given] of incoming.channels.entries()) {
+            const checked = checkedSlateImage(given);
+            if (Either.isLeft(checked)) {
+              yield* refuse(given, index, checked.left);
+              continue;
+            }
+            const item = checked.right;
             const existing = current.find((channel) => channel.id === item.id);
             const channel = buildChannel(
               item,
