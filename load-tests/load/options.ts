@@ -27,6 +27,8 @@ export const { values } = parseArgs({
     workers: { type: "string" },
     /** The runtimes to run the service on, one run each (bin/distributary --runtime). */
     runtimes: { type: "string", default: "node" },
+    /** Give every channel a slate starting this many ms after its input went silent; 0: no slate. */
+    slate: { type: "string", default: "0" },
     /** Seconds between two scrapes of the service's /metrics (its event-loop lag figures). */
     "scrape-every": { type: "string", default: "5" },
   },
@@ -56,6 +58,7 @@ export const JITTER = number("jitter", 0, 10_000);
 export const GAP_EVERY = number("gap-every", 0, 86_400);
 export const GAP_MS = number("gap-ms", 0, 86_400_000);
 export const CUE_EVERY = number("cue-every", 0.1, 3600);
+export const SLATE_MS = number("slate", 0, 3_600_000);
 export const PROTOCOL = values.protocol ?? "udp";
 if (PROTOCOL !== "udp" && PROTOCOL !== "srt" && PROTOCOL !== "mix" && PROTOCOL !== "rtmp")
   fail(`--protocol must be udp, srt, mix or rtmp, got '${PROTOCOL}'`);

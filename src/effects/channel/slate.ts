@@ -36,6 +36,8 @@ const PACE_MS = 20;
 const PROBE_MS = 10_000;
 /** How often a channel's format is read again while it runs live: a change of format gets a new clip. */
 const REPROBE_MS = 60_000;
+/** … and how often when no format could be read from it. */
+const REPROBE_REFUSED_MS = 300_000;
 
 export interface SlateHost {
   readonly channel: ChannelId;
@@ -333,7 +335,11 @@ export const makeSlate = (
           Effect.sleep(1000),
           Effect.sync(() => {
             if (spec === undefined || mode !== "live") return;
-            if (format === null || Date.now() - probedAt >= REPROBE_MS) if (host.inputOk()) startProbe();
+            // A stream the probe could not read (a refused format, nothing found within its time) is read again
+            // only every few minutes: the input's format may change, but a probe reads each packet while it runs.
+            const every = format === null && probedAt > 0 ? REPROBE_REFUSED_MS : REPROBE_MS;
+            const due = probedAt === 0 || Date.now() - probedAt >= every;
+            if (due && host.inputOk()) startProbe();
           }),
         ),
       ),
