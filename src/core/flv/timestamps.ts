@@ -15,6 +15,8 @@
 export const PTS_WRAP = 2 ** 33;
 const HALF_WRAP = 2 ** 32;
 const TICKS_PER_MS = 90;
+/** A track's DTS this far before its previous one (ticks) is another time base: 100 ms, no reordering's. */
+const TRACK_BACK = 100 * TICKS_PER_MS;
 
 /** Track numbers for `TagClock.timestampMs`. */
 export const VIDEO = 0;
@@ -52,6 +54,8 @@ export class TagClock {
   /** The latest time handed out on any track, in ticks: a new anchor starts after it. */
   private maxTicks = 0;
   private readonly lastMs = [0, 0];
+  /** Each track's previous DTS as it came, or -1: a track's own DTS never goes back in one time base. */
+  private readonly lastTrackRaw = [-1, -1];
   private anchors = 0;
 
   constructor(options: TagClockOptions = {}) {
@@ -77,7 +81,12 @@ export class TagClock {
    * DTS on the other track is held at 0. Never less than the previous timestamp of the same track.
    */
   timestampMs(dts: number, track: number): number {
+    const own = this.lastTrackRaw[track] ?? -1;
     if (this.lastRaw < 0) {
+      this.anchor();
+    } else if (own >= 0 && ticksBetween(own, dts) < -TRACK_BACK) {
+      // The track itself went back (an input returning on a clock a little behind the slate's): another time
+      // base, however small the step; holding the track at its last time would stack its frames on one stamp.
       this.anchor();
     } else {
       const step = ticksBetween(this.lastRaw, dts);
@@ -85,6 +94,7 @@ export class TagClock {
       else this.lastTicks += step;
     }
     this.lastRaw = dts;
+    this.lastTrackRaw[track] = dts;
     if (this.lastTicks > this.maxTicks) this.maxTicks = this.lastTicks;
     const ms = Math.max(Math.floor(this.lastTicks / TICKS_PER_MS), this.lastMs[track] ?? 0);
     this.lastMs[track] = ms;

@@ -76,6 +76,16 @@ describe("TagClock", () => {
     expect(clock.timestampMs(900_000 + 160 * MS - 500 * MS, VIDEO)).toBe(161);
   });
 
+  it("re-anchors when a track's own DTS goes back, rather than stacking its frames on one timestamp", () => {
+    const clock = new TagClock();
+    for (let i = 0; i < 25; i++) clock.timestampMs(2_000_000 + i * 40 * MS, VIDEO);
+    // The input comes back on a clock 1 s behind the slate's last frame (within the interleaving tolerance).
+    const back = 2_000_000 + 24 * 40 * MS - 1000 * MS;
+    const after = Array.from({ length: 5 }, (_, i) => clock.timestampMs(back + i * 40 * MS, VIDEO));
+    expect(after).toEqual([961, 1001, 1041, 1081, 1121]);
+    expect(clock.reanchors).toBe(2);
+  });
+
   it("holds audio older than the first video frame at 0", () => {
     const clock = new TagClock();
     expect(clock.timestampMs(1000 * MS, VIDEO)).toBe(0);
