@@ -38,6 +38,7 @@ import { videoPes, withCues } from "../support/rtmp-media.ts";
 import { chunkTs, DATAGRAM_BYTES, sendPaced } from "../support/sender.ts";
 import { type ServiceProcess, servicePort, spawnService } from "../support/service.ts";
 import { STREAM_TYPE_AAC } from "../support/ts-generator.ts";
+import { adaptation, discontinuity, find, hasPayload, pidAt, slateStart } from "../support/ts-packets.ts";
 
 const TOKEN = "slate-admin-token-0123456789abcdef";
 const SECONDS = 24;
@@ -81,11 +82,6 @@ const channel = async () =>
 
 // --- TS helpers: the test's own reading of what arrived ---------------------------------------------------
 const PACKET = 188;
-const pidAt = (ts: Uint8Array, at: number) => (((ts[at + 1] ?? 0) & 0x1f) << 8) | (ts[at + 2] ?? 0);
-const adaptation = (ts: Uint8Array, at: number) =>
-  (((ts[at + 3] ?? 0) >> 4) & 2) !== 0 && (ts[at + 4] ?? 0) > 0;
-const discontinuity = (ts: Uint8Array, at: number) => adaptation(ts, at) && ((ts[at + 5] ?? 0) & 0x80) !== 0;
-const hasPayload = (ts: Uint8Array, at: number) => (((ts[at + 3] ?? 0) >> 4) & 1) !== 0;
 
 /** Continuity counter jumps that no discontinuity_indicator flags, per PID (ISO/IEC 13818-1 2.4.3.3). */
 const unflaggedCcJumps = (ts: Uint8Array): string[] => {
@@ -168,23 +164,11 @@ const longestSilence = (arrivals: ReadonlyArray<number>) => {
   return { gap, index };
 };
 
-/** Where the first silence of over half a second ended: the index of the first slate datagram. */
-const slateStart = (arrivals: ReadonlyArray<number>) =>
-  arrivals.findIndex((at, i) => i > 0 && at - (arrivals[i - 1] ?? 0) > 500);
-
 /** The datagrams the slate sent while the sender was away: from the first silence to the return. */
 const slateDatagrams = (sink: UdpSink, keyframe: Uint8Array) => {
   const start = slateStart(sink.arrivals);
   const end = sink.datagrams.findIndex((datagram, i) => i > start && find(datagram, keyframe) >= 0);
   return sink.datagrams.slice(start, end);
-};
-
-/** Byte offset in `ts` of the first packet equal to `packet`. */
-const find = (ts: Buffer, packet: Uint8Array, from = 0) => {
-  for (let at = from; at + PACKET <= ts.length; at += PACKET) {
-    if (ts.subarray(at, at + PACKET).equals(packet)) return at;
-  }
-  return -1;
 };
 
 /** The first keyframe of what the sender sent after it came back (a video PES start flagged random access). */
@@ -414,11 +398,29 @@ describe("a channel with a slate whose input goes away for 20 s", () => {
     expect(srt.tail().filter((line) => /accepted/i.test(line)).length).toBeLessThanOrEqual(1);
   });
 
-  it("the HLS playlist marks both switches with EXT-X-DISCONTINUITY (and the third, when the input ended)", async () => {
+  it("the HLS playlist marks both switches with EXT-X-DISCONTINUITY (and the third, when the input ended), and a player plays through them", async () => {
     const view = await channel();
     const hls = view.outputs.find((candidate) => candidate.name === "hls");
     const playlist = await (await api(`/hls/${channelId}/${hls?.id}/index.m3u8`)).text();
     expect(playlist.match(/#EXT-X-DISCONTINUITY\n/g)?.length).toBe(3);
+    // A player: ffmpeg's HLS reader, with a viewer token in the URL as a player is given one, reads every
+    // segment of the playlist (live, slate, live, slate) and decodes them without an error.
+    const token = (
+      (await (
+        await api("/api/tokens", { method: "POST", body: JSON.stringify({ name: "player", role: "viewer" }) })
+      ).json()) as { token: string }
+    ).token;
+    const played = await execa(
+      "ffmpeg",
+      [
+        ...["-v", "error", "-live_start_index", "0", "-i"],
+        `${service?.base}/hls/${channelId}/${hls?.id}/index.m3u8?token=${token}`,
+        ...["-t", "40", "-f", "null", "-"],
+      ],
+      { reject: false },
+    );
+    expect(played.stderr.trim()).toBe("");
+    expect(played.exitCode).toBe(0);
   });
 
   it("events say when it went on and off, and the API and /metrics count its seconds", async () => {
