@@ -130,6 +130,8 @@ beforeAll(async () => {
       backup_rtp_port: backup,
       redundancy: { failover_after_ms: 300, revert: "sticky" },
       expect_cues_within_s: 60,
+      // A slate, so that its series exist (its stream has no picture to match: it never goes on).
+      slate: { after_ms: 5000 },
       outputs: [
         { id: "udp", name: "Playout", protocol: "udp", url: `udp://127.0.0.1:${sink.port}` },
         {

@@ -30,6 +30,8 @@ import type { SlateSpec, SlateStatus } from "./channel-types.ts";
 import { makeSlateClip } from "./slate-maker.ts";
 import type { FanOutTaps } from "./taps.ts";
 
+/** How long a returning input may take to show a random access point before it is taken as it comes. */
+const RETURN_GIVE_UP_MS = 10_000;
 /** How often the slate's TS is handed to the outputs: a few packets at a time, as an input would. */
 const PACE_MS = 20;
 /** How long a probe may read the stream before it gives up for this time. */
@@ -183,6 +185,8 @@ export const makeSlate = (
               preparing = null;
               problem = null;
               prepared = { key, format: next, clip };
+              // An operator who asked before the clip was ready gets the slate now.
+              if (spec?.manual === true && mode === "live") goOn("manual");
             },
           }),
         ),
@@ -235,9 +239,11 @@ export const makeSlate = (
       );
     };
     /** The input is back: the slate plays on until the input's first random access point. */
+    let returningSince = 0;
     const startReturn = () => {
       if (mode !== "slate" || prepared === null) return;
       mode = "returning";
+      returningSince = Date.now();
       back = makeLiveReturn(prepared.format);
     };
     const resumed = (chunks: ReadonlyArray<Uint8Array>) => {
@@ -260,7 +266,19 @@ export const makeSlate = (
       }
       if (back === null) return;
       const chunks = back.push(view);
-      if (chunks === null) return;
+      if (chunks === null) {
+        // An input that shows no random access point on the video PID the slate knows (its PIDs changed, a
+        // stream of another kind) is taken as it comes after a while rather than kept off air.
+        if (Date.now() - returningSince < RETURN_GIVE_UP_MS) return;
+        resumed([view]);
+        back = null;
+        mode = "live";
+        host.divert(false);
+        log(
+          `the input came back without a keyframe on the video PID the slate knew: it is forwarded as it comes`,
+        );
+        return;
+      }
       if (mode === "returning") resumed(chunks);
       else host.send(chunks);
       if (back.done()) {
