@@ -103,6 +103,8 @@ export const makeSlate = (
     let timer: Fiber.RuntimeFiber<unknown> | null = null;
     let probe: { readonly reader: FormatProbe; readonly offer: (chunk: Uint8Array) => void } | null = null;
     let probedAt = 0;
+    /** The slate's time came while its clip was still being made: it goes on once the clip is. */
+    let awaitingClip = false;
 
     /** Forks `effect` into the channel's scope: it ends with the channel at the latest. */
     const run = <A>(effect: Effect.Effect<A>): Fiber.RuntimeFiber<A> =>
@@ -185,8 +187,9 @@ export const makeSlate = (
               preparing = null;
               problem = null;
               prepared = { key, format: next, clip };
-              // An operator who asked before the clip was ready gets the slate now.
+              // An operator who asked, or an input that went silent, before the clip was ready: the slate now.
               if (spec?.manual === true && mode === "live") goOn("manual");
+              else if (awaitingClip && mode === "live" && !host.inputOk()) goOn("input_lost");
             },
           }),
         ),
@@ -200,6 +203,7 @@ export const makeSlate = (
         return;
       }
       if (prepared === null) {
+        awaitingClip = why === "input_lost";
         const words =
           problem ??
           (preparing !== null
@@ -311,6 +315,7 @@ export const makeSlate = (
       else if (event.type === "input_restored") {
         stop(timer);
         timer = null;
+        awaitingClip = false;
       }
     };
 
