@@ -444,4 +444,21 @@ describe("a channel with a slate whose input goes away for 20 s", () => {
     );
     expect(seconds).toBeGreaterThan(AWAY_MS / 1000 - 2);
   });
+  it("a move to another forwarding thread while on the slate keeps it on the slate (the new copy knows the format)", async () => {
+    const before = udp.arrivals.length;
+    const moved = await api(`/api/channels/${channelId}/move`, {
+      method: "POST",
+      body: JSON.stringify({ worker: 1 }),
+    });
+    expect(moved.status, await moved.clone().text()).toBe(200);
+    await eventually(
+      "the moved channel to carry its slate again",
+      async () =>
+        (await channel()).slate?.on === true && udp.arrivals.length > before + 50 ? true : undefined,
+      10_000,
+    );
+    const after = udp.arrivals.slice(before);
+    console.log(`slate: the longest silence around the move was ${longestSilence(after).gap.toFixed(0)} ms`);
+    expect(longestSilence(after).gap).toBeLessThan(AFTER_MS + 1000);
+  });
 });

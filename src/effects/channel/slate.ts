@@ -15,6 +15,7 @@
  * cannot match, a failed preparation) is said in words, and the channel then does what it does without one.
  */
 import { Buffer } from "node:buffer";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Fiber, Option, type Scope } from "effect";
@@ -148,8 +149,54 @@ export const makeSlate = (
         ),
       );
     };
+    /**
+     * The channel's last format, kept beside the clips: a new copy of the channel (a move to another thread, a
+     * restart, a fleet node taking it over) can then go on the slate before it has read its input.
+     */
+    const formatFile = join(dir, `format-${encodeURIComponent(host.channel)}.json`);
+    const keepFormat = (next: SlateFormat) => {
+      try {
+        mkdirSync(dir, { recursive: true });
+        const text = JSON.stringify({
+          ...next,
+          pat: Buffer.from(next.pat).toString("base64"),
+          pmt: Buffer.from(next.pmt).toString("base64"),
+        });
+        writeFileSync(`${formatFile}.tmp`, text);
+        renameSync(`${formatFile}.tmp`, formatFile);
+      } catch (thrown) {
+        log(
+          `could not keep the slate's format: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
+        );
+      }
+    };
+    const keptFormat = (): SlateFormat | null => {
+      try {
+        const kept = JSON.parse(readFileSync(formatFile, "utf8")) as SlateFormat & {
+          pat: string;
+          pmt: string;
+        };
+        if (typeof kept.video?.pid !== "number" || !Array.isArray(kept.audio)) return null;
+        return {
+          ...kept,
+          ptsLead: typeof kept.ptsLead === "number" ? kept.ptsLead : 0,
+          pat: new Uint8Array(Buffer.from(kept.pat, "base64")),
+          pmt: new Uint8Array(Buffer.from(kept.pmt, "base64")),
+        };
+      } catch {
+        return null;
+      }
+    };
+
     /** A format was read: a clip for it (and the picture) is prepared unless the one kept already is. */
     const found = (next: SlateFormat) => {
+      if (
+        format === null ||
+        formatKey(format) !== formatKey(next) ||
+        Buffer.compare(format.pmt, next.pmt) !== 0 ||
+        format.ptsLead !== next.ptsLead
+      )
+        keepFormat(next);
       format = next;
       if (spec === undefined) return;
       const key = `${formatKey(next)}|${pictureKey(spec)}`;
@@ -372,6 +419,7 @@ export const makeSlate = (
         endProbe();
       }),
     );
+    if (initial !== undefined) format = keptFormat();
     setSpec(initial);
     if (initial !== undefined && !initial.manual) armTimer();
 
