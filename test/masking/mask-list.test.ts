@@ -207,6 +207,8 @@ describe("the mask list", () => {
       { ...common, ...names, type: "channel_failed", message: "failed" },
       { ...common, ...names, type: "input_lost" },
       { ...common, ...names, type: "input_restored", input: "primary" },
+      { ...common, ...names, type: "slate_on", reason: "input_lost" },
+      { ...common, ...names, type: "slate_off", seconds: 21.5 },
       {
         ...common,
         ...names,
