@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeSection } from "../../src/core/scte35/index.ts";
 import { analyse } from "../support/analyse.ts";
 import { eventually, freeUdpPort } from "../support/app.ts";
+import { launchChromium, login, newContext } from "../support/browser.ts";
 import { immediateSpliceOut } from "../support/cues.ts";
 import { encodeTestStream } from "../support/media.ts";
 import {
@@ -444,6 +445,71 @@ describe("a channel with a slate whose input goes away for 20 s", () => {
     );
     expect(seconds).toBeGreaterThan(AWAY_MS / 1000 - 2);
   });
+  it("hls.js in Chromium reads the playlist's discontinuities, and plays through them where it can decode H.264", async () => {
+    const view = await channel();
+    const hls = view.outputs.find((candidate) => candidate.name === "hls");
+    const browser = await launchChromium();
+    try {
+      const { context } = await newContext(browser);
+      const page = await context.newPage();
+      await login(page, service?.base ?? "", TOKEN);
+      await page.goto(`${service?.base}/channels/${channelId}`);
+      await page.addScriptTag({ url: "/assets/hls.min.js" });
+      /** hls.js plays the playlist from `from` s until past `until` s (or for 20 s): what it read and did. */
+      const play = async (from: number, until: number) =>
+        (await page.evaluate(
+          `new Promise((resolve) => {
+            const seen = { sequences: [], loaded: [], fatal: [], time: 0 };
+            const video = document.createElement("video");
+            video.muted = true;
+            document.body.append(video);
+            const player = new Hls({ startPosition: ${from} });
+            player.on(Hls.Events.LEVEL_LOADED, (_, data) => {
+              seen.sequences = data.details.fragments.map((fragment) => fragment.cc);
+            });
+            player.on(Hls.Events.FRAG_LOADED, (_, data) => seen.loaded.push(data.frag.cc));
+            player.on(Hls.Events.ERROR, (_, data) => { if (data.fatal) seen.fatal.push(data.details); });
+            player.loadSource("/hls/${channelId}/${hls?.id}/index.m3u8");
+            player.attachMedia(video);
+            video.play().catch(() => {});
+            const started = Date.now();
+            const check = setInterval(() => {
+              if (video.currentTime < ${until} && Date.now() - started < 20000) return;
+              clearInterval(check);
+              seen.time = video.currentTime;
+              player.destroy();
+              video.remove();
+              resolve(seen);
+            }, 100);
+          })`,
+        )) as { sequences: number[]; loaded: number[]; fatal: string[]; time: number };
+      // From the start through the first switch (the slate begins 8 s in), and from before the return (about
+      // 29 s in: 8 s, then 20 s away and the slate's second) through it.
+      const seen = await play(0, 10.5);
+      const back = await play(26, 31.5);
+      const h264 = await page.evaluate(`MediaSource.isTypeSupported('video/mp4; codecs="avc1.42c01e"')`);
+      console.log(
+        `slate: hls.js (H.264 ${h264 ? "decodable" : "not decodable"} here): ${JSON.stringify({ ...seen, sequences: [...new Set(seen.sequences)] })}; from 26 s: ${JSON.stringify({ ...back, sequences: undefined })}`,
+      );
+      // The playlist as hls.js reads it: live (0), slate (1), live (2), the slate again (3).
+      expect([...new Set(seen.sequences)]).toEqual([0, 1, 2, 3]);
+      expect(seen.loaded.length).toBeGreaterThan(0);
+      if (h264) {
+        // It plays from the start through the first switch, without an error.
+        expect(seen.fatal).toEqual([]);
+        expect(seen.loaded).toContain(1);
+        expect(seen.time).toBeGreaterThan(10);
+        // And through the return to live.
+        expect(back.fatal).toEqual([]);
+        expect(back.loaded).toContain(2);
+        expect(back.time).toBeGreaterThan(31);
+      }
+      await context.close();
+    } finally {
+      await browser.close();
+    }
+  });
+
   it("a move to another forwarding thread while on the slate keeps it on the slate (the new copy knows the format)", async () => {
     const before = udp.arrivals.length;
     const moved = await api(`/api/channels/${channelId}/move`, {
