@@ -273,7 +273,12 @@ beforeAll(async () => {
     10_000,
   );
   // A few seconds of that slate, for the recording to go on through it.
-  await sleep(3000);
+  const onAgain = performance.now();
+  await eventually(
+    "3 s of the slate after the input ended",
+    async () => ((udp.arrivals.at(-1) ?? 0) > onAgain + 3000 ? true : undefined),
+    10_000,
+  );
 }, 180_000);
 
 afterAll(async () => {

@@ -4,7 +4,7 @@
  * checked against the range the standard gives it. A corrupt SPS (bit errors, a stranger's bytes) is
  * `Unusable` with the reason, read in bounded time: no loop runs longer than the standard's largest count.
  */
-import { BitReader, MAX_PICTURE_SIDE, nalHeaderProblem, type Unusable } from "./tags.ts";
+import { BitReader, MAX_PICTURE_SIDE, nalHeaderProblem, skipVuiStart, type Unusable } from "./tags.ts";
 
 const HIGH_PROFILES = new Set([100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135]);
 const PROFILES = new Set([66, 77, 88, ...HIGH_PROFILES]);
@@ -55,16 +55,7 @@ const skipHrd = (r: BitReader): { cpb: number; dpb: number } | null => {
 
 /** vui_parameters (E.1.1): what follows them must be the SPS's trailing bits. */
 const readVui = (r: BitReader): AvcVui => {
-  if (r.u(1) === 1 && r.u(8) === 255) r.u(32); // aspect_ratio_idc, Extended_SAR
-  if (r.u(1) === 1) r.u(1); // overscan
-  if (r.u(1) === 1) {
-    r.u(4); // video_format, video_full_range_flag
-    if (r.u(1) === 1) r.u(24); // colour description
-  }
-  if (r.u(1) === 1) {
-    r.ue(); // chroma_sample_loc_type_top_field
-    r.ue();
-  }
+  skipVuiStart(r);
   let timing: AvcVui["timing"] = null;
   if (r.u(1) === 1) {
     const numUnitsInTick = r.u(32);

@@ -249,6 +249,23 @@ export class BitReader {
 }
 
 /** The largest picture side a parameter set may declare: 16384 (beyond every level of H.264 and HEVC). */
+/**
+ * The start of vui_parameters, the same in H.264 (E.1.1) and HEVC (E.2.1), read past: aspect ratio, overscan,
+ * video signal type, chroma sample location.
+ */
+export const skipVuiStart = (r: BitReader): void => {
+  if (r.u(1) === 1 && r.u(8) === 255) r.u(32); // aspect_ratio_idc, Extended_SAR
+  if (r.u(1) === 1) r.u(1); // overscan
+  if (r.u(1) === 1) {
+    r.u(4); // video_format, video_full_range_flag
+    if (r.u(1) === 1) r.u(24); // colour description
+  }
+  if (r.u(1) === 1) {
+    r.ue(); // chroma_sample_loc_type_top_field
+    r.ue();
+  }
+};
+
 export const MAX_PICTURE_SIDE = 16_384;
 
 /** Why a parameter set's NAL unit is no parameter set at all (too short, forbidden bit set), or null. */
@@ -419,16 +436,7 @@ const readHevcSpsTail = (r: BitReader, maxSubLayersMinus1: number): HevcVui | nu
   }
   r.u(2); // sps_temporal_mvp_enabled_flag, strong_intra_smoothing_enabled_flag
   if (r.u(1) === 0) return r.broken ? null : { fieldSeq: false, timing: null }; // vui_parameters_present_flag
-  if (r.u(1) === 1 && r.u(8) === 255) r.u(32); // aspect_ratio_idc, sar
-  if (r.u(1) === 1) r.u(1); // overscan
-  if (r.u(1) === 1) {
-    r.u(4); // video_format, video_full_range_flag
-    if (r.u(1) === 1) r.u(24); // colour description
-  }
-  if (r.u(1) === 1) {
-    r.ue(); // chroma_sample_loc_type_top_field
-    r.ue();
-  }
+  skipVuiStart(r);
   r.u(1); // neutral_chroma_indication_flag
   const fieldSeq = r.u(1) === 1;
   r.u(1); // frame_field_info_present_flag

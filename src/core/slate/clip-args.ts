@@ -249,14 +249,18 @@ const videoCodecArgs = (v: VideoFormat): string[] => {
     "-color_range",
     "tv",
   ];
+  // Both encoders: closed GOPs of exactly `gop` pictures, no B-frames, parameter sets at each IDR.
+  const closedGops = [
+    `keyint=${gop}`,
+    `min-keyint=${gop}`,
+    "scenecut=0",
+    "open-gop=0",
+    "bframes=0",
+    "repeat-headers=1",
+  ];
   if (v.codec === "h264") {
     const x264 = [
-      `keyint=${gop}`,
-      `min-keyint=${gop}`,
-      "scenecut=0",
-      "open-gop=0",
-      "bframes=0",
-      "repeat-headers=1",
+      ...closedGops,
       "force-cfr=1",
       ...(v.scan === "tff" ? ["tff=1"] : v.scan === "bff" ? ["bff=1"] : []),
     ];
@@ -281,17 +285,7 @@ const videoCodecArgs = (v: VideoFormat): string[] => {
       x264.join(":"),
     ];
   }
-  const x265 = [
-    `keyint=${gop}`,
-    `min-keyint=${gop}`,
-    "scenecut=0",
-    "open-gop=0",
-    "bframes=0",
-    "repeat-headers=1",
-    `level-idc=${v.level.toFixed(1)}`,
-    "info=0",
-    "log-level=error",
-  ];
+  const x265 = [...closedGops, `level-idc=${v.level.toFixed(1)}`, "info=0", "log-level=error"];
   return [
     "-c:v",
     "libx265",
