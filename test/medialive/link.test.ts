@@ -71,11 +71,15 @@ interface View {
 
 const view = async (id: string) =>
   (await json(await request(`/api/channels/${id}/medialive`))) as unknown as View;
-const until = (id: string, check: (view: View) => boolean) =>
-  eventually(`channel ${id}'s MediaLive view to change`, async () => {
-    const current = await view(id);
-    return check(current) ? current : undefined;
-  });
+const until = (id: string, check: (view: View) => boolean, timeoutMs?: number) =>
+  eventually(
+    `channel ${id}'s MediaLive view to change`,
+    async () => {
+      const current = await view(id);
+      return check(current) ? current : undefined;
+    },
+    timeoutMs,
+  );
 
 /** Our channel on two free ports, linked to a new MediaLive channel that sends to `destinations(ports)`. */
 const linked = async (options: {
@@ -333,7 +337,9 @@ describe.skipIf(missing !== null)("a channel linked to MediaLive (moto)", () => 
     await moto
       .client()
       .send(new StartChannelCommand({ ChannelId: (await linked({ id: "metered" })).medialiveId }));
-    await until("metered", (current) => current.state === "RUNNING");
+    // Started behind the service's back: if its first look came before the start, it sees the change at its
+    // next steady look, 15 s later.
+    await until("metered", (current) => current.state === "RUNNING", 20_000);
     const metrics = await (await request("/metrics")).text();
     expect(metrics).toContain('distributary_medialive_channel_state{channel="metered",state="RUNNING"} 1');
     expect(metrics).toContain('distributary_medialive_channel_state{channel="metered",state="IDLE"} 0');
