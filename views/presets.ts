@@ -135,6 +135,11 @@ export const outputFields = (state: FormState | undefined, withPresets: boolean)
   ${fieldError(state, "protocol")}
   <label>URL <input name="url" value="${value(state, "url")}" required size="60" autocomplete="off" spellcheck="false" ${invalid(state, "url")} /></label>
   ${fieldError(state, "url")}
+  <label>Policy (optional, JSON)
+    <textarea name="policy" rows="2" spellcheck="false" placeholder='{"scte35": "strip"}' ${invalid(state, "policy")}>${value(state, "policy")}</textarea>
+  </label>
+  ${fieldError(state, "policy")}
+  <p class="hint">Blank: the stream untouched. <code>scte35</code>: "pass", "strip" or a filter such as <code>{"segmentation_types": [52, 54]}</code>; <code>pids</code>: <code>{"keep": [256, 257]}</code> or <code>{"drop": [...]}</code>; <code>remap</code>: <code>{"257": 259}</code>; <code>program</code>: one programme of the input.</p>
   ${fieldError(state, "(body)")}`;
 
 export const addOutputForm = (

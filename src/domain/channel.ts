@@ -10,6 +10,7 @@ import { ChannelId, NodeId, OutputId } from "./ids.ts";
 import { intRange, show } from "./ints.ts";
 import { oneOf } from "./literals.ts";
 import { MediaLiveLink } from "./medialive.ts";
+import { OutputPolicy } from "./output-policy.ts";
 import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET, RedundancyConfigSchema } from "./redundancy.ts";
 import { SlateBody, SlateConfig } from "./slate.ts";
 import { AllowedSources } from "./sources.ts";
@@ -96,6 +97,35 @@ const outputUrlProblem = (output: {
   return undefined;
 };
 
+/**
+ * An RTMP output carries FLV, which has no PIDs or programmes: of a policy, only `scte35` applies to it (before
+ * its cues become AMF messages).
+ */
+const policyProblem = (output: {
+  readonly protocol?: Protocol | undefined;
+  readonly policy?: OutputPolicy | null | undefined;
+}) => {
+  const policy = output.policy;
+  if (policy == null || output.protocol !== "rtmp") return undefined;
+  const tsOnly = (["pids", "remap", "program"] as const).find((field) => policy[field] !== undefined);
+  return tsOnly === undefined
+    ? undefined
+    : {
+        path: ["policy", tsOnly],
+        message:
+          "applies to TS outputs (UDP, RTP, SRT, HLS, RTSP, files); an RTMP output carries FLV, with no PIDs or programmes: of a policy it takes scte35 alone",
+      };
+};
+
+const outputProblem = (output: {
+  readonly protocol?: Protocol | undefined;
+  readonly url?: string | undefined;
+  readonly policy?: OutputPolicy | null | undefined;
+}) => outputUrlProblem(output) ?? policyProblem(output);
+
+/** An output's policy: absent or null, every packet untouched. */
+const Policy = Schema.optional(Schema.NullOr(OutputPolicy));
+
 const strict = { parseOptions: { onExcessProperty: "error" } } as const;
 
 /**
@@ -111,7 +141,8 @@ export const OutputConfig = Schema.Struct({
   protocol: Protocol,
   url: OutputUrl,
   enabled: Schema.Boolean,
-}).pipe(Schema.filter(outputUrlProblem), Schema.annotations({ identifier: "OutputConfig", ...strict }));
+  policy: Policy,
+}).pipe(Schema.filter(outputProblem), Schema.annotations({ identifier: "OutputConfig", ...strict }));
 export type OutputConfig = typeof OutputConfig.Type;
 
 export const DesiredState = Schema.Literal("running", "stopped");
@@ -124,9 +155,10 @@ export const MAX_IMPORT_CHANNELS = 1000;
 
 /**
  * The most JSON one output can take within the schema: a 2048-character URL, a 100-character name of 4-byte
- * UTF-8 characters, a 64-character id, and 256 bytes for field names, quotes, protocol, flag and spacing.
+ * UTF-8 characters, a 64-character id, 256 bytes for field names, quotes, protocol, flag and spacing, and
+ * 4 KiB for a policy (its lists are bounded: domain/output-policy.ts).
  */
-export const MAX_OUTPUT_JSON_BYTES = MAX_URL_LENGTH + MAX_NAME_LENGTH * 4 + 64 + 256;
+export const MAX_OUTPUT_JSON_BYTES = MAX_URL_LENGTH + MAX_NAME_LENGTH * 4 + 64 + 256 + 4096;
 
 /** The most JSON one channel with `MAX_OUTPUTS` outputs can take, with 4 KiB for its own fields. */
 export const MAX_CHANNEL_JSON_BYTES = 4096 + MAX_OUTPUTS * MAX_OUTPUT_JSON_BYTES;
@@ -208,8 +240,9 @@ export const OutputBody = Schema.Struct({
   protocol: Protocol,
   url: OutputUrl,
   enabled: Schema.optional(Schema.Boolean),
+  policy: Policy,
 }).pipe(
-  Schema.filter(outputUrlProblem),
+  Schema.filter(outputProblem),
   Schema.annotations({
     identifier: "OutputBody",
     description: lenientDescription,
@@ -224,6 +257,7 @@ export const OutputPatch = Schema.Struct({
   protocol: Schema.optional(Protocol),
   url: Schema.optional(OutputUrl),
   enabled: Schema.optional(Schema.Boolean),
+  policy: Policy,
 }).annotations({ identifier: "OutputPatch", ...strict });
 export type OutputPatch = typeof OutputPatch.Type;
 

@@ -100,6 +100,9 @@ export const ChannelEvent = Schema.Union(
     event_id: Schema.NullOr(Schema.Number),
     segmentation_type: Schema.NullOr(Schema.Number),
     section_base64: Schema.String,
+    /** An operator's cue (POST /api/channels/{id}/cues), and the token's name; absent: the input's. */
+    origin: Schema.optional(Schema.Literal("input", "operator")),
+    by: Schema.optional(Schema.String),
   }),
   Schema.Struct({
     ...common,

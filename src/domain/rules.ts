@@ -21,6 +21,7 @@ import {
 import { ControlError, type FieldIssue } from "./errors.ts";
 import { type ChannelId, newChannelId, newOutputId, OutputId } from "./ids.ts";
 import { feedbackLoop, isLoopback, isMulticastGroup } from "./loops.ts";
+import type { OutputPolicy } from "./output-policy.ts";
 import { type InputEndpoint, resolveRedundancy } from "./redundancy.ts";
 import { type SlateBody, type SlateConfig, slateFromBody } from "./slate.ts";
 import { maskUrl } from "./url.ts";
@@ -227,7 +228,17 @@ export const buildOutput = (
   protocol: body.protocol,
   url: body.url,
   enabled: body.enabled ?? previous?.enabled ?? true,
+  ...policyOf(body.policy, previous?.policy),
 });
+
+/** The policy a body gives (null: none), else the stored one; none is stored as no field. */
+export const policyOf = (
+  given: OutputPolicy | null | undefined,
+  stored: OutputPolicy | null | undefined,
+): { readonly policy?: OutputPolicy } => {
+  const policy = given === undefined ? stored : given;
+  return policy == null ? {} : { policy };
+};
 
 /** The stored channel a request body (or an imported channel) describes. */
 export const buildChannel = (

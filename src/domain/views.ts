@@ -3,9 +3,11 @@
  * seconds, `error_count`, `last_error`) and add the runtime figures automation asked for. URLs are always
  * masked here: these objects go to API responses, WebSocket messages and pages.
  */
+
 import { Schema } from "effect";
 import { Protocol } from "./channel.ts";
 import { MediaLiveView } from "./medialive.ts";
+import { OutputPolicy } from "./output-policy.ts";
 import { ChannelStatus, OutputState, OutputStatus } from "./states.ts";
 
 /** The redundancy settings a channel runs with: what was given, defaults filled. */
@@ -100,6 +102,26 @@ export const OutputView = Schema.Struct({
   }),
   srt: Schema.NullOr(SrtStatsView),
   rtmp: Schema.optional(Schema.NullOr(RtmpStatsView)),
+  policy: Schema.optional(Schema.NullOr(OutputPolicy)).annotations({
+    description: "what the output takes of the stream; null: every packet untouched",
+  }),
+  policy_status: Schema.optional(
+    Schema.NullOr(
+      Schema.Struct({
+        problems: Schema.Array(Schema.String).annotations({
+          description:
+            "what the policy cannot apply to the input as it is now, in words (a programme or PID it does not carry); empty when all applies",
+        }),
+        packets_dropped: Schema.Number.annotations({
+          description: "TS packets the policy kept from the output",
+        }),
+        cues_withheld: Schema.Number.annotations({
+          description:
+            "SCTE-35 cues the policy kept from the output (the cue log says which, and by which rule)",
+        }),
+      }),
+    ),
+  ),
 }).annotations({ identifier: "Output" });
 export type OutputView = typeof OutputView.Type;
 
@@ -355,9 +377,27 @@ export const CueList = Schema.Struct({
         description:
           "the RTMP outputs that sent the cue as an AMF0 data message, in the order they sent it (a cue waiting for its splice time is listed once sent); empty when none did",
       }),
+      origin: Schema.Literal("input", "operator").annotations({
+        description: "input: it came in the channel's stream; operator: inserted through POST .../cues",
+      }),
+      by: Schema.optional(Schema.String.annotations({ description: "the operator's token name" })),
+      withheld: Schema.Array(
+        Schema.Struct({
+          output: Schema.String.annotations({ description: "the output's id" }),
+          name: Schema.String,
+          rule: Schema.String.annotations({ description: "the policy rule that withheld it, in words" }),
+        }),
+      ).annotations({ description: "the outputs whose policy kept this cue from them" }),
     }),
   ),
 }).annotations({ identifier: "CueList" });
+
+export const InsertedCueView = Schema.Struct({
+  id: Schema.NullOr(Schema.String).annotations({ description: "the cue's id in the channel's cue log" }),
+  pid: Schema.Number.annotations({ description: "the SCTE-35 PID it went out on" }),
+  event_id: Schema.Number.annotations({ description: "its splice_event_id or segmentation_event_id" }),
+  section_base64: Schema.String.annotations({ description: "the splice_info_section as encoded and sent" }),
+}).annotations({ identifier: "InsertedCue" });
 
 /**
  * One sample of every configured channel, made once per tick by the read model and shared by every reader:

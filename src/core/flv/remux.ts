@@ -82,6 +82,8 @@ export interface FlvFrame {
   readonly cueBody: ((format: CueFormat) => Uint8Array | undefined) | null;
   /** For a cue: to be called by each output that sent it. */
   readonly cueSent: CueSent | null;
+  /** For a cue: its splice_info_section as it came, so that each output can apply its own policy to it. */
+  readonly cueSection: Uint8Array | null;
 }
 
 /**
@@ -187,6 +189,7 @@ const frame = (
   keyframe,
   cueBody: null,
   cueSent: null,
+  cueSection: null,
 });
 
 export class FlvRemux {
@@ -373,6 +376,7 @@ export class FlvRemux {
         return bodies.get(format);
       },
       cueSent: sent,
+      cueSection: bytes,
     });
     const held = this.held;
     if (at === null || at <= now) this.emit(cueFrame(now, now));

@@ -7,6 +7,7 @@
 import { Context, Data, type Effect } from "effect";
 import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";
+import type { OutputPolicy } from "../../domain/output-policy.ts";
 import type { InputEndpoint, InputRole, RedundancyConfig } from "../../domain/redundancy.ts";
 import type { RedundancyEvent } from "../ingest/failover.ts";
 import type {
@@ -38,6 +39,8 @@ export interface OutputSpec {
   readonly url: string;
   /** A disabled output exists, validated, without streaming ("ready" destination). */
   readonly enabled: boolean;
+  /** What it takes of the stream (domain/output-policy.ts); null or absent: every packet untouched. */
+  readonly policy?: OutputPolicy | null | undefined;
 }
 
 export interface ChannelSpec {
@@ -96,6 +99,7 @@ export class ChannelError extends Data.TaggedError("ChannelError")<{
     | "invalid_output"
     | "invalid_redundancy"
     | "invalid_switch"
+    | "invalid_cue"
     | "crashed";
   readonly message: string;
 }> {}
@@ -137,6 +141,18 @@ export interface OutputEntryStatus extends OutputStatus {
   readonly id: string;
   readonly name: string;
   readonly enabled: boolean;
+  /** An output with a policy: what it cannot apply, in words, and what it kept from the output. */
+  readonly policy: {
+    readonly problems: ReadonlyArray<string>;
+    readonly packetsDropped: number;
+    readonly cuesWithheld: number;
+  } | null;
+}
+
+/** Where an operator's cue went: its PID, and its id in the cue log (null if the log failed). */
+export interface InsertedCue {
+  readonly pid: number;
+  readonly id: string | null;
 }
 
 /** Counters only: what the read model samples for every channel each second. */
@@ -190,6 +206,12 @@ export interface RunningChannel {
   readonly activeInput: () => InputRole;
   /** An operator's switch, at once; only in failover mode with a backup. */
   readonly switchInput: (role: InputRole) => Effect.Effect<void, ChannelError>;
+  /** An operator's cue (a splice_info_section) onto the channel's SCTE-35 PID, now: the PID and the cue log's id. */
+  readonly insertCue: (
+    section: Uint8Array,
+    program: number | null,
+    by: string,
+  ) => Effect.Effect<InsertedCue, ChannelError>;
   /** Recent switches and input losses, oldest first. */
   readonly events: () => ReadonlyArray<RedundancyEvent>;
   /** The TS the outputs get over the next `ms`, at most `maxBytes` (for a still of the picture). */
@@ -251,6 +273,13 @@ export interface ChannelsService {
   readonly removeOutput: (channelId: ChannelId, outputId: OutputId) => Effect.Effect<void, ChannelError>;
   /** An operator's input switch, at once; fails unless the channel runs in failover mode with a backup. */
   readonly switchInput: (channelId: ChannelId, role: InputRole) => Effect.Effect<void, ChannelError>;
+  /** An operator's cue into a running channel (RunningChannel.insertCue). */
+  readonly insertCue: (
+    channelId: ChannelId,
+    section: Uint8Array,
+    program: number | null,
+    by: string,
+  ) => Effect.Effect<InsertedCue, ChannelError>;
   readonly state: (id: ChannelId) => ChannelState;
   readonly lastError: (id: ChannelId) => string | null;
   /** Brings every channel's counters up to now (one message per worker): the read model's tick calls it. */

@@ -11,9 +11,12 @@
  * datagram's TS, shared by every output) and never waits on an output.
  */
 import { Deferred, Effect, Either, Exit, FiberMap, type Scope } from "effect";
+import { makeCueInserter } from "../../core/cue-insert.ts";
 import { FlvRemux } from "../../core/flv/remux.ts";
 import type { CoreEvent, PacketCore } from "../../core/packet-core.ts";
+import { cueVerdict } from "../../core/ts-policy/cue-verdict.ts";
 import type { OutputError } from "../../domain/errors.ts";
+import { isUntouched } from "../../domain/output-policy.ts";
 import {
   describeIssues,
   type InputRole,
@@ -42,7 +45,8 @@ import {
   type RunningChannel,
   type SlateStatus,
 } from "./channel-types.ts";
-import { makeScte35Watcher } from "./scte35-watcher.ts";
+import { makePolicyGroups, type PolicyMember } from "./policy-groups.ts";
+import { type CueOrigin, makeScte35Watcher } from "./scte35-watcher.ts";
 import { makeSlate, type Slate } from "./slate.ts";
 import { type FanOutTaps, makeTaps } from "./taps.ts";
 
@@ -132,6 +136,7 @@ export const startChannel = (
         event_id: cue.event_id,
         segmentation_type: cue.segmentation_types[0] ?? null,
         section_base64: cue.section_base64,
+        ...(cue.origin === "operator" ? { origin: "operator", by: cue.by ?? "" } : {}),
       }),
     );
     /**
@@ -140,23 +145,32 @@ export const startChannel = (
      */
     let flv: FlvRemux | null = null;
     const onCoreEvent = (event: CoreEvent) => {
+      if (event.type === "pat" || event.type === "pmt") groups.psi(event);
       if (event.type === "pmt") slate?.onPmt();
       if (event.type !== "scte35") return;
+      onCue(event.pid, event.pcr, event.section, { origin: "input" });
+    };
+    /** A cue going out (the input's, or an operator's): the cue log, and the RTMP outputs as a data message. */
+    const onCue = (pid: number, pcr: number | null, section: Uint8Array, origin: CueOrigin) => {
       let cueId: string | null = null;
       try {
-        cueId = watcher.onSection(event.pid, event.pcr, event.section).id;
+        const enabled = [...entries.values()]
+          .filter((entry) => entry.spec.enabled)
+          .map((entry) => entry.spec);
+        cueId = watcher.onSection(pid, pcr, section, origin, groups.withheld(section, enabled)).id;
       } catch (thrown) {
         contained("the SCTE-35 cue log", thrown);
       }
       try {
         // Each RTMP output that sends it as a data message is named in the cue's record (the cue log).
-        flv?.cue(event.section, (output, format) => {
+        flv?.cue(section, (output, format) => {
           if (cueId !== null)
             watcher.sentBy(cueId, { output, name: entries.get(output)?.spec.name ?? output, format });
         });
       } catch (thrown) {
         remuxFailed(thrown);
       }
+      return cueId;
     };
     /** The remux threw out of its own guard: counted as a frame it lost, its outputs go on (see `contained`). */
     const remuxFailed = (thrown: unknown) => {
@@ -166,6 +180,8 @@ export const startChannel = (
       }
       contained("the RTMP remux", thrown);
     };
+    /** The operator's cues go on the channel's SCTE-35 PID: this stage learns the PSI, and rewrites once used. */
+    const inserter = makeCueInserter();
     /** What the fan-out offers the remux: a throw stays with the remux's outputs. */
     const remuxOffer = (remux: FlvRemux) => (chunk: Uint8Array) => {
       try {
@@ -195,6 +211,8 @@ export const startChannel = (
     const gate = spec.sendGate;
     // Its sinks are set below, with the fan-out: an output that starts or stops sending batches rebuilds it.
     const turnBatch: TurnBatch = makeTurnBatch(() => rebuildFanOut());
+    /** The outputs with a policy, one rewriter per distinct policy (policy-groups.ts). */
+    const groups = makePolicyGroups(() => rebuildFanOut());
     const rebuildFanOut = () => {
       const open = gate === undefined || gateOpen(gate);
       const enabled = open ? [...entries.values()].filter((entry) => entry.spec.enabled) : [];
@@ -202,13 +220,20 @@ export const startChannel = (
       if (!remuxed && [...entries.values()].every((entry) => entry.output.flv === null)) flv = null;
       const sinks: BatchSink[] = [];
       const queued: Array<(chunk: Uint8Array) => void> = [];
-      for (const { output } of enabled) {
+      const members: PolicyMember[] = [];
+      for (const { spec: outputSpec, output } of enabled) {
+        const policy = outputSpec.policy;
+        if (output.flv === null && policy != null && !isUntouched(policy)) {
+          members.push({ id: outputSpec.id, name: outputSpec.name, policy, output });
+          continue;
+        }
         const sink = output.batchSink();
         if (sink !== null) sinks.push(sink);
         else if (output.flv === null) queued.push(output.offer);
       }
       turnBatch.sinks = sinks;
-      offers = [...queued, ...(remuxed && flv !== null ? [remuxOffer(flv)] : []), ...tapping];
+      const rewritten = groups.rebuild(members);
+      offers = [...queued, ...(remuxed && flv !== null ? [remuxOffer(flv)] : []), ...rewritten, ...tapping];
       kept = queued.length > 0 || tapping.size > 0;
       pace.ms = readPaceMs(
         enabled.some((entry) => AS_THEY_COME.has(entry.output.protocol)),
@@ -244,8 +269,9 @@ export const startChannel = (
       if (diverted && slate !== null) return slate.live(view);
       deliver(view);
     };
-    /** Offers TS packets to every output: the input's, or the slate's. */
-    const deliver = (view: Uint8Array) => {
+    /** Offers TS packets to every output: the input's, or the slate's; after an operator's cue, through its stage. */
+    const deliver = (view: Uint8Array) => send(inserter.active ? inserter.push(view) : view);
+    const send = (view: Uint8Array) => {
       if (held === null) {
         // The plain UDP outputs take it in the turn's batch, which copies it.
         if (turnBatch.sinks.length > 0) turnBatch.add(view);
@@ -268,7 +294,7 @@ export const startChannel = (
      * Whether the plain UDP outputs' turn batch is all that takes the inputs' datagrams now (no queue, remux,
      * tap or held copy): a UDP input's whole read then comes at once, to `forwardRun`.
      */
-    const takesRuns = () => held === null && offers.length === 0 && !diverted;
+    const takesRuns = () => held === null && offers.length === 0 && !diverted && !inserter.active;
     /** Offers the TS payloads `core` accepted from one whole read to the turn batch, as one run. */
     const forwardRun = (core: PacketCore) => {
       if (turnBatch.sinks.length === 0) return;
@@ -412,12 +438,24 @@ export const startChannel = (
         const current = entries.get(next.id);
         if (current !== undefined && current.spec.url === next.url && current.spec.enabled === next.enabled) {
           entries.set(next.id, { ...current, spec: next });
+          // A new policy applies live: the output keeps its connection and moves to its new group.
+          if (JSON.stringify(current.spec.policy ?? null) !== JSON.stringify(next.policy ?? null))
+            rebuildFanOut();
           return;
         }
         if (flv === null && /^rtmps?:/i.test(next.url)) {
           flv = new FlvRemux({ startMs: outputOptions.flvStartMs ?? 0 });
         }
-        const options = { ...outputOptions, sendGate: gate, turnBatch };
+        const options = {
+          ...outputOptions,
+          sendGate: gate,
+          turnBatch,
+          // An RTMP output's SCTE-35 policy, read at each cue: a change applies at once.
+          cueKept: (section: Uint8Array) => {
+            const scte35 = entries.get(next.id)?.spec.policy?.scte35;
+            return scte35 === undefined || scte35 === "pass" || cueVerdict(scte35, section).kept;
+          },
+        };
         const output = yield* makeOutput(
           next.url,
           flv === null ? options : { ...options, flv, id: next.id },
@@ -454,6 +492,14 @@ export const startChannel = (
         id: entry.spec.id,
         name: entry.spec.name,
         enabled: entry.spec.enabled,
+        policy:
+          entry.spec.policy == null
+            ? null
+            : {
+                problems: groups.problems(entry.spec.id),
+                packetsDropped: groups.counts(entry.spec.id)?.packetsDropped ?? 0,
+                cuesWithheld: groups.counts(entry.spec.id)?.cuesWithheld ?? 0,
+              },
       })),
     });
 
@@ -484,6 +530,24 @@ export const startChannel = (
         while (queued() && Date.now() < deadline) yield* Effect.sleep("2 millis");
       });
 
+    /**
+     * An operator's cue: onto the channel's SCTE-35 PID (one added to the PMT when it has none), to every
+     * output whose policy keeps it, in the cue log with its origin.
+     */
+    const insertCue = (section: Uint8Array, program: number | null, by: string) =>
+      Effect.suspend(() => {
+        const inserted = inserter.insert(section, program);
+        if ("refused" in inserted)
+          return Effect.fail(
+            new ChannelError({ reason: "invalid_cue", message: `channel ${spec.id}: ${inserted.refused}` }),
+          );
+        asOneTurn(() => send(inserted.packets));
+        return Effect.succeed({
+          pid: inserted.pid,
+          id: onCue(inserted.pid, null, section, { origin: "operator", by }),
+        });
+      });
+
     const settle = Effect.sync(() => {
       letGo();
       inputs.takeAnySender();
@@ -503,6 +567,7 @@ export const startChannel = (
       watcher,
       activeInput: inputs.selector.active,
       switchInput,
+      insertCue,
       events: inputs.selector.events,
       crashed: Deferred.await(crash),
       capture: taps.capture,

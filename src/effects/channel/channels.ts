@@ -92,6 +92,8 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
       removeOutput: (channelId, outputId) =>
         host.with(channelId, (channel) => channel.removeOutput(outputId)),
       switchInput: (channelId, role) => host.with(channelId, (channel) => channel.switchInput(role)),
+      insertCue: (channelId, section, program, by) =>
+        host.with(channelId, (channel) => channel.insertCue(section, program, by)),
       state: (id) => (host.get(id) !== undefined ? "running" : failures.has(id) ? "error" : "stopped"),
       lastError: (id) => failures.get(id) ?? null,
       sync: Effect.void,

@@ -27,6 +27,16 @@ export interface RtmpCueSent {
   readonly format: string;
 }
 
+/** An output whose policy kept a cue from it, and the rule that did (domain/output-policy.ts). */
+export interface CueWithheld {
+  readonly output: string;
+  readonly name: string;
+  readonly rule: string;
+}
+
+/** Where a cue came from: the input, or an operator's "insert a break now" (with the token's name). */
+export type CueOrigin = { readonly origin: "input" } | { readonly origin: "operator"; readonly by: string };
+
 /** One cue as the channel saw it go through. */
 export interface CueRecord {
   /** Unique: a record replaced by a later copy (an output sent the cue) keeps its id. */
@@ -46,6 +56,12 @@ export interface CueRecord {
   readonly error: string | null;
   /** The RTMP outputs that sent it, in the order they did; none for a cue kept before outputs said so. */
   readonly rtmp?: ReadonlyArray<RtmpCueSent>;
+  /** Absent for cues kept before origins were: the input. */
+  readonly origin?: "input" | "operator";
+  /** The operator who inserted it. */
+  readonly by?: string;
+  /** The outputs whose policy kept it from them. */
+  readonly withheld?: ReadonlyArray<CueWithheld>;
 }
 
 export interface CueCounts {
@@ -58,7 +74,13 @@ export interface CueCounts {
 
 export interface Scte35Watcher {
   /** Keeps the cue the core found and gives its record. */
-  readonly onSection: (pid: number, pcr: number | null, section: Uint8Array) => CueRecord;
+  readonly onSection: (
+    pid: number,
+    pcr: number | null,
+    section: Uint8Array,
+    origin?: CueOrigin,
+    withheld?: ReadonlyArray<CueWithheld>,
+  ) => CueRecord;
   /** The RTMP output `sent.output` sent the cue `id` (ignored once the cue has left the log). */
   readonly sentBy: (id: string, sent: RtmpCueSent) => void;
   /** Newest last. */
@@ -80,7 +102,13 @@ export const makeScte35Watcher = (onCue: (cue: CueRecord) => void = () => {}, ke
   const versions = new WeakMap<CueRecord, number>();
   let version = 0;
 
-  const onSection = (pid: number, pcr: number | null, section: Uint8Array) => {
+  const onSection = (
+    pid: number,
+    pcr: number | null,
+    section: Uint8Array,
+    origin: CueOrigin = { origin: "input" },
+    withheld: ReadonlyArray<CueWithheld> = [],
+  ) => {
     const decoded = decodeSection(section);
     const cue = Either.isRight(decoded) ? decoded.right : null;
     const command = cue === null || cue.encrypted_packet ? "unknown" : commandName(cue.splice_command_type);
@@ -97,6 +125,8 @@ export const makeScte35Watcher = (onCue: (cue: CueRecord) => void = () => {}, ke
       cue,
       error: Either.isLeft(decoded) ? decoded.left.message : null,
       rtmp: [],
+      ...origin,
+      withheld,
     };
     versions.set(record, ++version);
     total += 1;

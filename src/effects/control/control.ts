@@ -7,8 +7,9 @@
  * resume.ts; import and export of the whole configuration live in config-transfer.ts.
  */
 import { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
+import { createHash, randomInt } from "node:crypto";
 import { Effect, Either, Schema } from "effect";
+import { encodeOperatorCue } from "../../core/cue-insert.ts";
 import { readSlateImage } from "../../core/slate/image.ts";
 import {
   type ChannelBody,
@@ -20,6 +21,7 @@ import {
   OutputConfig as OutputConfigSchema,
   type OutputPatch,
 } from "../../domain/channel.ts";
+import type { CueInsertBody } from "../../domain/cue-insert.ts";
 import { ControlError } from "../../domain/errors.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";
 import {
@@ -29,12 +31,14 @@ import {
   inputChanged,
   outputLoop,
   patchChannel,
+  policyOf,
   unmask,
   withOutput,
 } from "../../domain/rules.ts";
 import type { SlateConfig, SlateImage } from "../../domain/slate.ts";
 import { invalid, toFieldIssues } from "../../domain/validate.ts";
 import { Channels } from "../channel/channels.ts";
+import { CurrentActor } from "../config/actor.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
 import { checkRecordingOutputs, recordingsRoot } from "../outputs/recordings.ts";
@@ -237,6 +241,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
         protocol: changes.protocol ?? previous.protocol,
         url: changes.url === undefined ? previous.url : yield* keepMasked(changes.url, previous, "url"),
         enabled: changes.enabled ?? previous.enabled,
+        ...policyOf(changes.policy, previous.policy),
       };
       // The merged output is checked whole: a new protocol must match the URL it now goes with.
       const output = yield* Schema.decodeUnknown(OutputConfigSchema, { errors: "all" })(merged).pipe(
@@ -264,6 +269,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
           protocol: original.protocol,
           url: original.url,
           enabled: false,
+          policy: original.policy,
         },
         channel.outputs,
       );
@@ -300,6 +306,41 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
         .pipe(Effect.mapError((error) => new ControlError({ reason: "conflict", message: error.message })));
       yield* done("input.switch", `channel ${id}: operator switched to the ${active} input`, id);
       return yield* readModel.channel(id);
+    });
+
+    /**
+     * "Insert a break now": the operator's cue, encoded here, onto the running channel's SCTE-35 PID (one is
+     * added to its PMT when the input has none) and to every output whose policy keeps it. Nothing stored
+     * changes; the audit names the operator, and the cue log keeps it with its origin.
+     */
+    const insertCue = Effect.fn("Control.insertCue")(function* (id: ChannelId, body: CueInsertBody) {
+      const channel = yield* find(id);
+      if (!isRunning(id)) {
+        return yield* new ControlError({
+          reason: "conflict",
+          message: `channel '${channel.name}' is not running; start it before inserting a cue`,
+        });
+      }
+      const actor = yield* CurrentActor;
+      const eventId = body.event_id ?? randomInt(1, 0xffffffff);
+      const section = encodeOperatorCue(body, eventId);
+      const inserted = yield* channels
+        .insertCue(id, section, body.program ?? null, actor.name)
+        .pipe(Effect.mapError((error) => new ControlError({ reason: "conflict", message: error.message })));
+      const what = `${body.command} ${body.command === "splice_insert" && body.out === false ? "in" : "out"}`;
+      const length = body.duration_s === undefined ? "open-ended" : `${body.duration_s} s`;
+      const when = body.at_pts === undefined ? "immediate" : `at PTS ${body.at_pts}`;
+      yield* done(
+        "cue.insert",
+        `channel ${id}: operator inserted a ${what} (event ${eventId}, ${length}, ${when}) on PID ${inserted.pid}`,
+        id,
+      );
+      return {
+        id: inserted.id,
+        pid: inserted.pid,
+        event_id: eventId,
+        section_base64: Buffer.from(section).toString("base64"),
+      };
     });
 
     /**
@@ -424,6 +465,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       cloneOutput,
       removeOutput,
       switchInput,
+      insertCue,
       move,
       applySenders,
     } as const;

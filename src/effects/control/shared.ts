@@ -25,6 +25,7 @@ export const toOutputSpec = (output: OutputConfig, holds: boolean): OutputSpec =
   name: output.name,
   url: output.url,
   enabled: output.enabled && holds,
+  policy: output.policy ?? null,
 });
 
 /**

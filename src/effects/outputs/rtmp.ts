@@ -63,6 +63,7 @@ export const rtmpAttempt = (
   counters: RtmpCounters,
   context: WriterContext,
   id: string,
+  cueKept?: (section: Uint8Array) => boolean,
 ): Effect.Effect<never, OutputError, Scope.Scope> =>
   Effect.gen(function* () {
     const queue: FlvFrame[] = [];
@@ -143,6 +144,7 @@ export const rtmpAttempt = (
           keyframe: false,
           cueBody: null,
           cueSent: null,
+          cueSection: null,
         });
         if (remux.videoHeader !== null) enqueue({ ...remux.videoHeader, timestamp: frame.timestamp });
         if (remux.audioHeader !== null) enqueue({ ...remux.audioHeader, timestamp: frame.timestamp });
@@ -168,6 +170,8 @@ export const rtmpAttempt = (
       }
       if (frame.kind === "cue" && frame.cueBody !== null) {
         if (target.cues === "off") return;
+        // Withheld by the output's policy before it becomes a data message (the cue log says by which rule).
+        if (frame.cueSection !== null && cueKept !== undefined && !cueKept(frame.cueSection)) return;
         const body = frame.cueBody(target.cues);
         if (body === undefined) return;
         enqueue({ ...frame, body, cueBody: null });

@@ -141,6 +141,11 @@ export interface OutputOptions {
   /** The output's id: an RTMP output names it when it reports a cue it sent (the channel's cue log). */
   readonly id?: string;
   /**
+   * An RTMP output's SCTE-35 policy: whether it sends a cue (a splice_info_section). Asked at each cue, so a
+   * changed policy applies at once. Left out, every cue.
+   */
+  readonly cueKept?: (section: Uint8Array) => boolean;
+  /**
    * The channel's turn batch: a plain UDP output sends it whole instead of taking each datagram through its
    * queue. Left out, every output takes single chunks.
    */
@@ -163,7 +168,12 @@ const attemptFor = (
   context: WriterContext,
   hls: HlsState | null,
   recordingsRoot: string | null | undefined,
-  rtmp: { remux: FlvRemux; counters: RtmpCounters; id: string } | null,
+  rtmp: {
+    remux: FlvRemux;
+    counters: RtmpCounters;
+    id: string;
+    cueKept: ((section: Uint8Array) => boolean) | undefined;
+  } | null,
 ) => {
   switch (target.protocol) {
     case "hls":
@@ -177,7 +187,7 @@ const attemptFor = (
     case "rtmps":
       return rtmp === null
         ? Effect.dieMessage("an rtmp output without its remux")
-        : rtmpAttempt(target, rtmp.remux, rtmp.counters, context, rtmp.id);
+        : rtmpAttempt(target, rtmp.remux, rtmp.counters, context, rtmp.id, rtmp.cueKept);
     case "rtsp":
     case "rtsps":
       return rtspAttempt(target, context);
@@ -209,6 +219,7 @@ export const makeOutput = (
           remux: options.flv ?? new FlvRemux({ startMs: options.flvStartMs ?? 0 }),
           counters: { framesSent: 0, framesDropped: 0, cuesSent: 0, acknowledgedBytes: 0, queuedBytes: 0 },
           id: options.id ?? "",
+          cueKept: options.cueKept,
         }
       : null;
     const runLock = yield* Effect.makeSemaphore(1);

@@ -78,6 +78,15 @@ export const viewOutput = (
     bitrate_bps: context.bitrate(outputKey(channelId, output.id)),
     reconnects: live?.reconnects ?? 0,
     queue_drops: live?.queueDrops ?? 0,
+    policy: output.policy ?? null,
+    policy_status:
+      live?.policy == null
+        ? null
+        : {
+            problems: live.policy.problems,
+            packets_dropped: live.policy.packetsDropped,
+            cues_withheld: live.policy.cuesWithheld,
+          },
     rtmp:
       live?.rtmp == null
         ? null

@@ -359,9 +359,13 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
       detail,
       cues: (id: string) =>
         Effect.map(configs.find(id), (channel) =>
-          cueHistory
-            .recent(channel.id)
-            .map((cue) => ({ ...cue, at: new Date(cue.at).toISOString(), rtmp: cue.rtmp ?? [] })),
+          cueHistory.recent(channel.id).map((cue) => ({
+            ...cue,
+            at: new Date(cue.at).toISOString(),
+            rtmp: cue.rtmp ?? [],
+            origin: cue.origin ?? "input",
+            withheld: cue.withheld ?? [],
+          })),
         ),
     } as const;
   }),

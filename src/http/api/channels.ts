@@ -9,10 +9,18 @@ import {
   OutputPatch,
   SwitchInputBody,
 } from "../../domain/channel.ts";
+import { CueInsertBody } from "../../domain/cue-insert.ts";
 import { FieldIssue } from "../../domain/errors.ts";
 import { EventList } from "../../domain/events.ts";
 import { MAX_SLATE_IMAGE_BYTES, SlateSwitchBody } from "../../domain/slate.ts";
-import { ChannelList, ChannelStats, ChannelView, CueList, OutputView } from "../../domain/views.ts";
+import {
+  ChannelList,
+  ChannelStats,
+  ChannelView,
+  CueList,
+  InsertedCueView,
+  OutputView,
+} from "../../domain/views.ts";
 import type { Control } from "../../effects/control/control.ts";
 import { audit, type EventBus } from "../../effects/events/event-bus.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
@@ -303,6 +311,25 @@ export const channelsApi = (
       response: CueList,
     },
     (c) => run(c, inChannel(c, readModel.cues), (cues) => c.json({ cues })),
+  );
+
+  on(
+    {
+      method: "post",
+      path: "/{id}/cues",
+      access: "operator",
+      summary:
+        'Insert a break now: a splice_insert or a time_signal, encoded by the service, onto the channel\'s SCTE-35 PID (added to the PMT when the input has none), to every output whose policy keeps it, e.g. {"command": "splice_insert", "duration_s": 30}',
+      body: CueInsertBody,
+      response: InsertedCueView,
+      status: 201,
+    },
+    (c) =>
+      run(
+        c,
+        Effect.flatMap(body(c, CueInsertBody), (cue) => inChannel(c, (id) => control.insertCue(id, cue))),
+        (inserted) => c.json(inserted, 201),
+      ),
   );
 
   on(

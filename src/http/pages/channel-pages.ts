@@ -12,6 +12,7 @@ import { overview } from "../../../views/overview.ts";
 import { channelForm, editOutputForm, type FormState } from "../../../views/presets.ts";
 import type { ControlError } from "../../domain/errors.ts";
 import { ChannelId, OutputId } from "../../domain/ids.ts";
+import type { OutputPolicy } from "../../domain/output-policy.ts";
 import type { AuthEnv } from "../auth.ts";
 import { recordingResponse } from "../recording.ts";
 import {
@@ -21,6 +22,7 @@ import {
   fieldErrors,
   outputBody,
   outputFieldsOf,
+  policyField,
 } from "./forms.ts";
 import { formFields, needs, type PageServices, pageOn, render, viewerOf } from "./handler.ts";
 
@@ -338,11 +340,12 @@ export const channelPages = (services: PageServices) => {
         const name = fields.name?.trim() || output.name;
         const body = unchanged ? Either.right(null) : outputBody(fields);
         const result = yield* Effect.either(
-          Effect.flatMap(body, (changed) =>
+          Effect.flatMap(Effect.zip(body, policyField(fields.policy)), ([changed, policy]) =>
             control.patchOutput(channelOf(c), outputOf(c), {
               name,
               protocol: changed?.protocol ?? output.protocol,
               ...(changed === null ? {} : { url: changed.url }),
+              policy: policy as OutputPolicy | null,
             }),
           ),
         );

@@ -93,19 +93,42 @@ export const channelPatch = (fields: Fields, current?: Pick<ChannelView, "slate"
   });
 };
 
+/**
+ * The output's policy as the form's JSON field gives it: blank, none (null); text that is not JSON, a problem
+ * on the field. The schema checks the rest.
+ */
+export const policyField = (text: string | undefined): Either.Either<unknown, ControlError> => {
+  const given = present(text);
+  if (given === undefined) return Either.right(null);
+  try {
+    return Either.right(JSON.parse(given));
+  } catch {
+    return Either.left(
+      invalid([{ field: "policy", message: 'must be JSON, e.g. {"scte35": "strip"} or {"program": 1}' }]),
+    );
+  }
+};
+
 export const outputBody = (fields: Fields) =>
-  decodeForm(OutputBody)({
-    ...(present(fields.name) === undefined ? {} : { name: present(fields.name) }),
-    protocol: fields.protocol ?? "",
-    url: (fields.url ?? "").trim(),
-  });
+  Either.flatMap(policyField(fields.policy), (policy) =>
+    decodeForm(OutputBody)({
+      ...(present(fields.name) === undefined ? {} : { name: present(fields.name) }),
+      protocol: fields.protocol ?? "",
+      url: (fields.url ?? "").trim(),
+      policy,
+    }),
+  );
 
 /** The API's problem as messages by form field. */
 export const fieldErrors = (error: ControlError): Record<string, string> => {
   const errors: Record<string, string> = {};
   for (const issue of error.errors ?? []) {
-    const field = issue.field.replace(/^redundancy\./, "redundancy.");
-    errors[field] ??= issue.message;
+    // The policy is one field on the form: its parts' problems name the part.
+    if (issue.field.startsWith("policy")) {
+      errors.policy ??= issue.field === "policy" ? issue.message : `${issue.field}: ${issue.message}`;
+      continue;
+    }
+    errors[issue.field] ??= issue.message;
   }
   if (Object.keys(errors).length === 0) errors["(body)"] = error.message;
   return errors;
@@ -140,4 +163,5 @@ export const outputFieldsOf = (output: OutputView): Fields => ({
   name: output.name,
   protocol: output.protocol,
   url: output.url,
+  policy: output.policy == null ? "" : JSON.stringify(output.policy),
 });

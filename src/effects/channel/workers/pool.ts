@@ -31,6 +31,7 @@ import {
   type ChannelSpec,
   type Handover,
   type InputRole,
+  type InsertedCue,
   notRunning,
   type OutputSpec,
 } from "../channel.ts";
@@ -369,6 +370,10 @@ export const makeWorkerChannels = (
         ),
       switchInput: (channelId: ChannelId, role: InputRole) =>
         withEntry(channelId, (_, slot) => request(slot, { op: "switchInput", channel: channelId, role })),
+      insertCue: (channelId: ChannelId, section: Uint8Array, program: number | null, by: string) =>
+        withEntry(channelId, (_, slot) =>
+          request<InsertedCue>(slot, { op: "insertCue", channel: channelId, section, program, by }),
+        ),
       state: (id: ChannelId): ChannelState =>
         running(id) !== null ? "running" : failures.has(id) ? "error" : "stopped",
       lastError: (id: ChannelId) => failures.get(id) ?? null,

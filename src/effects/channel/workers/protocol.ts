@@ -45,6 +45,13 @@ export type Command =
   | { readonly op: "removeOutput"; readonly channel: ChannelId; readonly output: OutputId }
   | { readonly op: "reconfigure"; readonly spec: ChannelSpec }
   | { readonly op: "switchInput"; readonly channel: ChannelId; readonly role: InputRole }
+  | {
+      readonly op: "insertCue";
+      readonly channel: ChannelId;
+      readonly section: Uint8Array;
+      readonly program: number | null;
+      readonly by: string;
+    }
   | { readonly op: "sync" }
   /** Every channel stopped and every child reaped: the thread may end. */
   | { readonly op: "shutdown" }

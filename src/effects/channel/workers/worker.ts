@@ -157,6 +157,10 @@ const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
       return host.with(command.spec.id, (channel) => channel.reconfigure(command.spec));
     case "switchInput":
       return host.with(command.channel, (channel) => channel.switchInput(command.role));
+    case "insertCue":
+      return host.with(command.channel, (channel) =>
+        channel.insertCue(command.section, command.program, command.by),
+      );
     case "sync":
       return Effect.sync(sync);
     case "shutdown":

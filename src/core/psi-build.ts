@@ -1,0 +1,91 @@
+/**
+ * A PAT or a PMT made again from what the packet core read of it (its `pat` and `pmt` events), as TS packets:
+ * what a part of the service that starts late (a new output policy's rewriter) reads before the stream's next
+ * copy arrives. The sections say what the input's said; their packets' continuity counters are 0.
+ */
+import { crc32Mpeg2 } from "./crc32.ts";
+import type { PatProgram, PmtStream } from "./packet-core.ts";
+import { packetizeSection } from "./slate/splicer.ts";
+
+const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+};
+
+/** A long-form section: the header, `body`, the CRC; `tableIdExtension` is the tsid or the programme. */
+const section = (
+  tableId: number,
+  tableIdExtension: number,
+  version: number,
+  body: Uint8Array,
+): Uint8Array => {
+  const length = 5 + body.length + 4;
+  const out = new Uint8Array(3 + length);
+  out[0] = tableId;
+  out[1] = 0xb0 | ((length >> 8) & 0x0f);
+  out[2] = length & 0xff;
+  out[3] = (tableIdExtension >> 8) & 0xff;
+  out[4] = tableIdExtension & 0xff;
+  out[5] = 0xc1 | ((version & 0x1f) << 1);
+  out[6] = 0;
+  out[7] = 0;
+  out.set(body, 8);
+  const crc = crc32Mpeg2(out, 0, out.length - 4);
+  new DataView(out.buffer).setUint32(out.length - 4, crc);
+  return out;
+};
+
+export const patPackets = (pat: {
+  readonly version: number;
+  readonly transportStreamId: number;
+  readonly programs: ReadonlyArray<PatProgram>;
+  readonly networkPid: number | null;
+}): Uint8Array => {
+  const entries = [
+    ...(pat.networkPid === null ? [] : [{ program: 0, pmtPid: pat.networkPid }]),
+    ...pat.programs,
+  ];
+  const body = new Uint8Array(entries.length * 4);
+  entries.forEach((entry, i) => {
+    body[i * 4] = entry.program >> 8;
+    body[i * 4 + 1] = entry.program & 0xff;
+    body[i * 4 + 2] = 0xe0 | (entry.pmtPid >> 8);
+    body[i * 4 + 3] = entry.pmtPid & 0xff;
+  });
+  return concat(packetizeSection(section(0x00, pat.transportStreamId, pat.version, body), 0));
+};
+
+export const pmtPackets = (pmt: {
+  readonly pid: number;
+  readonly program: number;
+  readonly version: number;
+  readonly pcrPid: number;
+  readonly programInfo: Uint8Array;
+  readonly streams: ReadonlyArray<PmtStream>;
+}): Uint8Array => {
+  const head = Uint8Array.of(
+    0xe0 | (pmt.pcrPid >> 8),
+    pmt.pcrPid & 0xff,
+    0xf0 | (pmt.programInfo.length >> 8),
+    pmt.programInfo.length & 0xff,
+  );
+  const streams = pmt.streams.map((stream) =>
+    concat([
+      Uint8Array.of(
+        stream.streamType,
+        0xe0 | (stream.pid >> 8),
+        stream.pid & 0xff,
+        0xf0 | (stream.descriptors.length >> 8),
+        stream.descriptors.length & 0xff,
+      ),
+      stream.descriptors,
+    ]),
+  );
+  const body = concat([head, pmt.programInfo, ...streams]);
+  return concat(packetizeSection(section(0x02, pmt.program, pmt.version, body), pmt.pid));
+};

@@ -1,0 +1,180 @@
+/**
+ * What one output takes of its channel's stream (`policy` on an output; absent or null: the input's packets
+ * untouched, byte for byte). Everything here is TS-level work, no decoding of the media:
+ * - `scte35`: `pass` (the default), `strip` (no cue and no SCTE-35 PID in its PMT), or a filter that keeps or
+ *   drops each cue whole (kept cues stay byte-exact);
+ * - `pids`: keep only a list, or drop a list (the PAT and the PMTs always stay, rewritten to match);
+ * - `remap`: PID → PID, e.g. `{"257": 259}`; refused in words when two PIDs would become one;
+ * - `program`: one programme (service) out of a multi-programme input: its PMT, its PIDs, a PAT naming it alone.
+ */
+import { Schema } from "effect";
+import { intRange, show } from "./ints.ts";
+import { oneOf } from "./literals.ts";
+
+const strict = { parseOptions: { onExcessProperty: "error" } } as const;
+
+/** An elementary stream's PID: 0x0000–0x000F are the tables' and 0x1FFF is the null packets'. */
+export const MIN_ES_PID = 0x0010;
+export const MAX_ES_PID = 0x1ffe;
+export const EsPid = intRange(MIN_ES_PID, MAX_ES_PID);
+
+/** Commands a filter may drop, by the names the cue log uses. */
+export const CUE_COMMANDS = [
+  "splice_null",
+  "splice_schedule",
+  "splice_insert",
+  "time_signal",
+  "bandwidth_reservation",
+  "private_command",
+] as const;
+export type CueCommand = (typeof CUE_COMMANDS)[number];
+
+export const Scte35Filter = Schema.Struct({
+  segmentation_types: Schema.optional(
+    Schema.Array(intRange(0, 255)).pipe(Schema.minItems(1), Schema.maxItems(256)),
+  ).annotations({
+    description:
+      "keep only cues with a segmentation descriptor of one of these segmentation_type_id values (e.g. 52–55: provider and distributor placement opportunities); a cue without one is dropped",
+  }),
+  drop_web_delivery_restricted: Schema.optional(Schema.Boolean).annotations({
+    description:
+      "drop cues whose segmentation descriptor restricts delivery and does not allow web delivery (web_delivery_allowed_flag 0)",
+  }),
+  drop_regional_blackout: Schema.optional(Schema.Boolean).annotations({
+    description:
+      "drop cues whose segmentation descriptor restricts delivery with a regional blackout (no_regional_blackout_flag 0)",
+  }),
+  drop_commands: Schema.optional(Schema.Array(oneOf(...CUE_COMMANDS)).pipe(Schema.maxItems(6))).annotations({
+    description: "drop cues carrying these splice commands",
+  }),
+}).pipe(
+  Schema.filter((filter) =>
+    filter.segmentation_types === undefined &&
+    filter.drop_web_delivery_restricted !== true &&
+    filter.drop_regional_blackout !== true &&
+    (filter.drop_commands ?? []).length === 0
+      ? 'a filter needs at least one rule: segmentation_types, drop_web_delivery_restricted, drop_regional_blackout or drop_commands; "pass" keeps every cue'
+      : undefined,
+  ),
+  Schema.annotations({ identifier: "Scte35Filter", ...strict }),
+);
+export type Scte35Filter = typeof Scte35Filter.Type;
+
+export const Scte35Policy = Schema.Union(oneOf("pass", "strip"), Scte35Filter).annotations({
+  description: '"pass" (default): every cue; "strip": none, and no SCTE-35 PID in the PMT; or a filter',
+});
+export type Scte35Policy = typeof Scte35Policy.Type;
+
+const pidList = Schema.Array(EsPid).pipe(Schema.minItems(1), Schema.maxItems(64));
+
+export const PidPolicy = Schema.Union(
+  Schema.Struct({ keep: pidList }).annotations({ ...strict }),
+  Schema.Struct({ drop: pidList }).annotations({ ...strict }),
+).annotations({
+  identifier: "PidPolicy",
+  description:
+    '{"keep": [...]}: only these PIDs (with the PAT and the PMTs, rewritten); {"drop": [...]}: all but these',
+  message: (issue) => ({
+    message: `must be {"keep": [PIDs]} or {"drop": [PIDs]}, PIDs ${MIN_ES_PID} to ${MAX_ES_PID}; got ${show(issue.actual)}`,
+    override: false,
+  }),
+});
+export type PidPolicy = typeof PidPolicy.Type;
+
+const PID_KEY = /^(0x[0-9a-f]{1,4}|[0-9]{1,4})$/i;
+/** A PID as a JSON key: decimal or 0x hex. */
+export const pidOfKey = (key: string): number | null => (PID_KEY.test(key) ? Number(key) : null);
+
+export const Remap = Schema.Record({ key: Schema.String, value: EsPid })
+  .pipe(
+    Schema.filter((remap) => {
+      const entries = Object.entries(remap);
+      if (entries.length > 64) return `must map at most 64 PIDs, got ${entries.length}`;
+      const targets = new Map<number, number>();
+      for (const [key, to] of entries) {
+        const from = pidOfKey(key);
+        if (from === null || from < MIN_ES_PID || from > MAX_ES_PID)
+          return `each key must be a PID from ${MIN_ES_PID} to ${MAX_ES_PID} (decimal or 0x hex), got ${show(key)}`;
+        const before = targets.get(to);
+        if (before !== undefined)
+          return `PIDs ${before} and ${from} would both become ${to}: a remap must not make two PIDs one`;
+        targets.set(to, from);
+      }
+      return undefined;
+    }),
+  )
+  .annotations({
+    identifier: "Remap",
+    description: 'PID → PID, e.g. {"257": 259} or {"0x101": 259}; the PMT is rewritten to match',
+  });
+export type Remap = typeof Remap.Type;
+
+export const OutputPolicy = Schema.Struct({
+  scte35: Schema.optional(Scte35Policy),
+  pids: Schema.optional(PidPolicy),
+  remap: Schema.optional(Remap),
+  program: Schema.optional(
+    intRange(1, 65535).annotations({
+      description: "one programme (program_number) of a multi-programme input: it alone goes out",
+    }),
+  ),
+}).pipe(
+  Schema.filter(policyProblem),
+  Schema.annotations({
+    identifier: "OutputPolicy",
+    description: "what this output takes of the stream; absent or null: every packet untouched",
+    ...strict,
+  }),
+);
+export type OutputPolicy = typeof OutputPolicy.Type;
+
+/** Where the parts of a policy contradict each other, in words on the field to fix. */
+function policyProblem(policy: {
+  readonly pids?: PidPolicy | undefined;
+  readonly remap?: Remap | undefined;
+}) {
+  const remap = remapPairs(policy.remap);
+  const moved = new Set(remap.map(([from]) => from));
+  const pids = policy.pids;
+  if (pids !== undefined && "drop" in pids) {
+    const dropped = remap.find(([from]) => pids.drop.includes(from));
+    if (dropped !== undefined)
+      return {
+        path: ["remap"],
+        message: `PID ${dropped[0]} is both dropped (pids.drop) and remapped: drop it or remap it`,
+      };
+  }
+  if (pids !== undefined && "keep" in pids) {
+    const clash = remap.find(([from, to]) => pids.keep.includes(to) && !moved.has(to) && to !== from);
+    if (clash !== undefined)
+      return {
+        path: ["remap"],
+        message: `PID ${clash[0]} would become ${clash[1]}, which pids.keep keeps as it is: a remap must not make two PIDs one`,
+      };
+  }
+  return undefined;
+}
+
+/** The remap as [from, to] pairs, in key order. */
+export const remapPairs = (remap: Remap | undefined): ReadonlyArray<readonly [number, number]> =>
+  Object.entries(remap ?? {}).flatMap(([key, to]) => {
+    const from = pidOfKey(key);
+    return from === null ? [] : [[from, to] as const];
+  });
+
+/** Whether a policy changes anything at the TS level: none, or all its parts at their defaults, does not. */
+export const isUntouched = (policy: OutputPolicy | null | undefined): boolean =>
+  policy == null ||
+  ((policy.scte35 === undefined || policy.scte35 === "pass") &&
+    policy.pids === undefined &&
+    remapPairs(policy.remap).length === 0 &&
+    policy.program === undefined);
+
+/** One text per distinct policy: outputs with equal keys share one rewriter. */
+export const policyKey = (policy: OutputPolicy): string =>
+  JSON.stringify({
+    scte35: policy.scte35 ?? "pass",
+    pids: policy.pids ?? null,
+    remap: [...remapPairs(policy.remap)].sort((a, b) => a[0] - b[0]),
+    program: policy.program ?? null,
+  });
