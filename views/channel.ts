@@ -62,7 +62,30 @@ export interface CueEntry {
   readonly error: string | null;
   /** The RTMP outputs that sent it as a data message (a cue pushed live has none yet). */
   readonly rtmp?: ReadonlyArray<{ readonly output: string; readonly name: string; readonly format: string }>;
+  /** An operator's cue, and who inserted it. */
+  readonly origin?: "input" | "operator";
+  readonly by?: string;
+  /** The outputs whose policy kept it from them, and the rule. */
+  readonly withheld?: ReadonlyArray<{
+    readonly output: string;
+    readonly name: string;
+    readonly rule: string;
+  }>;
 }
+
+/** "inserted by ops · withheld from Partner (strip)": where the cue came from and who did not get it. */
+const cueRoute = (cue: CueEntry) =>
+  html`${
+    cue.origin === "operator"
+      ? html`<span class="badge cue-operator">inserted by ${cue.by ?? "an operator"}</span> `
+      : ""
+  }${
+    cue.withheld === undefined || cue.withheld.length === 0
+      ? ""
+      : html`<small class="muted cue-withheld">withheld from ${cue.withheld
+          .map((withheld) => `${withheld.name} (${withheld.rule})`)
+          .join(", ")}</small>`
+  }`;
 
 const CUE_MESSAGES: Readonly<Record<string, string>> = {
   oncuepoint: "onCuePoint",
@@ -346,6 +369,37 @@ const remuxDrops = (output: OutputView) => {
   )})</small>`;
 };
 
+/** What the output's policy takes, in words, and what of it cannot apply to the input as it is. */
+const policyWords = (output: OutputView) => {
+  const policy = output.policy;
+  if (policy == null) return "";
+  const scte35 = policy.scte35;
+  const parts = [
+    scte35 === undefined || scte35 === "pass"
+      ? null
+      : scte35 === "strip"
+        ? "SCTE-35 stripped"
+        : "SCTE-35 filtered",
+    policy.program === undefined ? null : `programme ${policy.program}`,
+    policy.pids === undefined
+      ? null
+      : "keep" in policy.pids
+        ? `PIDs ${policy.pids.keep.join(", ")} only`
+        : `without PIDs ${policy.pids.drop.join(", ")}`,
+    policy.remap === undefined
+      ? null
+      : `PIDs ${Object.entries(policy.remap)
+          .map(([from, to]) => `${from}→${to}`)
+          .join(", ")}`,
+  ].filter((part) => part !== null);
+  const problems = output.policy_status?.problems ?? [];
+  return html`<br /><small class="muted policy" title="${JSON.stringify(policy)}">policy: ${parts.join(" · ") || "untouched"}${
+    (output.policy_status?.cues_withheld ?? 0) > 0
+      ? ` · ${output.policy_status?.cues_withheld} cues withheld`
+      : ""
+  }</small>${problems.map((problem) => html`<br /><span class="error-text policy-problem">${problem}</span>`)}`;
+};
+
 const outputRow = (
   channel: ChannelView,
   output: OutputView,
@@ -363,7 +417,7 @@ const outputRow = (
       output.rtmp?.left_out == null
         ? ""
         : html`<br /><small class="muted left-out">${output.rtmp.left_out}</small>`
-    }${remuxDrops(output)}</td>
+    }${remuxDrops(output)}${policyWords(output)}</td>
     <td>${state === "connected" ? duration(output.uptime) : "—"}</td>
     <td class="nowrap">${bitrate(output.bitrate_bps)} ${sparkline(history)}</td>
     <td>${output.reconnects}</td>
@@ -497,15 +551,35 @@ export const cueItem = (cue: CueEntry) => html`<li>
   <details>
     <summary>
       <time datetime="${cue.at}">${cue.at.slice(11, 19)}</time> <strong>${cue.command}</strong> ${cue.summary}
-      <span class="muted">PID ${cue.pid}</span> ${cueSent(cue)}
+      <span class="muted">PID ${cue.pid}</span> ${cueSent(cue)} ${cueRoute(cue)}
     </summary>
     <dl class="facts">${cueFields(cue.cue).map(([name, value]) => html`<dt>${name}</dt><dd>${value}</dd>`)}</dl>
     <pre>${JSON.stringify(cue.cue ?? { error: cue.error }, null, 2)}</pre>
   </details>
 </li>`;
 
-export const cueLog = (cues: ReadonlyArray<CueEntry>) => html`<section aria-labelledby="cues-title">
+/** "Insert a break now": for an operator, while the channel runs; the browser asks before it goes. */
+const insertBreak = (channel: ChannelView, viewer: Viewer) =>
+  channel.status !== "running" || !can(viewer, "operator")
+    ? ""
+    : html`<form method="post" action="/channels/${channel.id}/cues" class="insert-break stacked" data-confirm="${`Insert a break into ${channel.name} now? Every output whose policy keeps cues gets it.`}">
+        <label>Break
+          <select name="command">
+            <option value="splice_insert">splice_insert (an avail)</option>
+            <option value="time_signal">time_signal (provider placement opportunity)</option>
+          </select>
+        </label>
+        <label>Duration (s) <input name="duration_s" inputmode="decimal" value="30" size="6" /></label>
+        <button type="submit" class="primary">Insert break</button>
+      </form>`;
+
+export const cueLog = (
+  cues: ReadonlyArray<CueEntry>,
+  channel: ChannelView,
+  viewer: Viewer,
+) => html`<section aria-labelledby="cues-title">
   <h2 id="cues-title">SCTE-35 cues</h2>
+  ${insertBreak(channel, viewer)}
   <ol id="cue-log" class="log" reversed>${[...cues].reverse().map(cueItem)}</ol>
   ${cues.length === 0 ? html`<p class="muted" id="no-cues">No cue yet.</p>` : ""}
 </section>`;
@@ -630,7 +704,7 @@ export const channelPage = (options: {
   ${outputsSection(options.channel, options.viewer, options.history)}
   ${recordingsSection(options.channel.id, options.recordings ?? [])}
   ${can(options.viewer, "operator") ? addOutputForm(options.channel.id, options.form) : ""}
-  <div class="columns">${cueLog(options.cues)} ${eventLog(options.events)}</div>
+  <div class="columns">${cueLog(options.cues, options.channel, options.viewer)} ${eventLog(options.events)}</div>
   ${pidsSection(options.stats)}
   ${mediaLiveNote(options.channel, options.host)}
   ${raw("")}`;

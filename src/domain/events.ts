@@ -103,6 +103,10 @@ export const ChannelEvent = Schema.Union(
     /** An operator's cue (POST /api/channels/{id}/cues), and the token's name; absent: the input's. */
     origin: Schema.optional(Schema.Literal("input", "operator")),
     by: Schema.optional(Schema.String),
+    /** The outputs whose policy kept the cue from them, and the rule. */
+    withheld: Schema.optional(
+      Schema.Array(Schema.Struct({ output: Schema.String, name: Schema.String, rule: Schema.String })),
+    ),
   }),
   Schema.Struct({
     ...common,

@@ -137,6 +137,7 @@ export const startChannel = (
         segmentation_type: cue.segmentation_types[0] ?? null,
         section_base64: cue.section_base64,
         ...(cue.origin === "operator" ? { origin: "operator", by: cue.by ?? "" } : {}),
+        ...(cue.withheld === undefined || cue.withheld.length === 0 ? {} : { withheld: cue.withheld }),
       }),
     );
     /**

@@ -5,14 +5,16 @@
  * says why.
  */
 import { Buffer } from "node:buffer";
-import { Effect, Either } from "effect";
+import { Effect, Either, Schema } from "effect";
 import { type Context, Hono } from "hono";
 import { type CueEntry, channelPage, type RecordingsEntry } from "../../../views/channel.ts";
 import { overview } from "../../../views/overview.ts";
 import { channelForm, editOutputForm, type FormState } from "../../../views/presets.ts";
+import { CueInsertBody } from "../../domain/cue-insert.ts";
 import type { ControlError } from "../../domain/errors.ts";
 import { ChannelId, OutputId } from "../../domain/ids.ts";
 import type { OutputPolicy } from "../../domain/output-policy.ts";
+import { toFieldIssues } from "../../domain/validate.ts";
 import type { AuthEnv } from "../auth.ts";
 import { recordingResponse } from "../recording.ts";
 import {
@@ -175,6 +177,32 @@ export const channelPages = (services: PageServices) => {
         const fields = yield* formFields(c);
         const role = fields.active === "backup" ? "backup" : "primary";
         return orProblem(c, yield* Effect.either(control.switchInput(channelOf(c), role)));
+      }),
+    ),
+  );
+
+  // "Insert a break now": the API's command with the form's command and duration.
+  app.post(
+    "/channels/:id/cues",
+    needs("operator"),
+    page((c) =>
+      Effect.gen(function* () {
+        const fields = yield* formFields(c);
+        const duration = fields.duration_s?.trim() ?? "";
+        const body = Schema.decodeUnknownEither(CueInsertBody)({
+          command: fields.command ?? "",
+          ...(duration === ""
+            ? {}
+            : { duration_s: Number.isNaN(Number(duration)) ? duration : Number(duration) }),
+        });
+        if (Either.isLeft(body))
+          return c.text(
+            `The break was not inserted: ${toFieldIssues(body.left)
+              .map((issue) => `${issue.field}: ${issue.message}`)
+              .join("; ")}`,
+            400,
+          );
+        return orProblem(c, yield* Effect.either(control.insertCue(channelOf(c), body.right)));
       }),
     ),
   );

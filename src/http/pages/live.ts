@@ -91,6 +91,9 @@ export const liveSocket = (deps: {
                 summary: event.summary,
                 cue: Either.isRight(decoded) ? decoded.right : null,
                 error: Either.isLeft(decoded) ? decoded.left.message : null,
+                ...(event.origin === undefined ? {} : { origin: event.origin }),
+                ...(event.by === undefined ? {} : { by: event.by }),
+                ...(event.withheld === undefined ? {} : { withheld: event.withheld }),
               });
             });
             parts.push(
