@@ -122,6 +122,13 @@ export interface CueInserter {
     section: Uint8Array,
     program: number | null,
   ): { readonly packets: Uint8Array; readonly pid: number } | { readonly refused: string };
+  /**
+   * Learns the PAT and PMTs from packets made again from the channel core's tables (psi-build.ts) while push()
+   * is not called (before the first insert, the channel keeps its fast path): their CCs are not noted.
+   */
+  teach(packets: Uint8Array): void;
+  /** The last CC the input sent on `pid`, as the channel's core saw it: inserted packets continue from it. */
+  noteCc(pid: number, cc: number): void;
   /** Whether push() has any work to do (false until the first insert): the channel keeps its fast path while false. */
   readonly active: boolean;
 }
@@ -496,6 +503,23 @@ export const makeCueInserter = (): CueInserter => {
   };
 
   return {
+    teach: (packets) => {
+      for (let p = 0; p + PACKET <= packets.length; p += PACKET) {
+        const pid = pid13(packets, p + 1);
+        if (packets[p] === SYNC && ((roles[pid] ?? 0) & PSI) !== 0) feed(pid, packets, p);
+      }
+      // What was taught is whole: the input's next packets start afresh.
+      for (const a of assemblers.values()) {
+        a.len = 0;
+        a.total = 0;
+        a.lastCc = -1;
+      }
+    },
+    noteCc: (pid, cc) => {
+      if (((roles[pid] ?? 0) & TRACK) === 0) return;
+      lastOut[pid] = cc & 0x0f;
+      seen[pid] = 1;
+    },
     push: (chunk) => {
       try {
         if (!active) {

@@ -96,6 +96,7 @@ const PD = {
   adaptationErrors: CORE.PD_ADAPTATION_ERRORS >> 2,
   flags: CORE.PD_FLAGS >> 2,
   scrambled: CORE.PD_SCRAMBLED >> 2,
+  ccState: CORE.PD_CC_STATE >> 2,
 } as const;
 const PG = {
   inUse: CORE.PG_IN_USE >> 2,
@@ -247,6 +248,8 @@ export interface PidSnapshot {
   readonly scte35: boolean;
   /** Listed in the current PMT of its program. */
   readonly referenced: boolean;
+  /** The continuity counter of its last packet; null before one was seen. */
+  readonly lastCc: number | null;
 }
 
 export interface ProgramSnapshot {
@@ -611,6 +614,7 @@ export class PacketCore {
         lastPcr: (flags & F_HAS_PCR) === 0 ? null : (this.#f64[(word + PD.lastPcr) >> 1] ?? null),
         scte35: (flags & F_SCTE35) !== 0,
         referenced: (flags & F_REFERENCED) !== 0,
+        lastCc: ccOf(this.#u32[word + PD.ccState] ?? 0),
       });
     }
     return pids;
@@ -661,6 +665,9 @@ const INDICATORS: Readonly<Record<number, Tr101290Indicator>> = {
   [CORE.IND_PMT_ERROR]: "PMT_error",
   [CORE.IND_PID_ERROR]: "PID_error",
 };
+
+/** PD_CC_STATE: bits 0–3 the last CC, bit 4 set once one was seen. */
+const ccOf = (state: number): number | null => ((state & 0x10) === 0 ? null : state & 0x0f);
 
 const be16 = (bytes: Uint8Array, at: number): number => ((bytes[at] ?? 0) << 8) | (bytes[at + 1] ?? 0);
 

@@ -1,11 +1,18 @@
 /**
  * A PAT or a PMT made again from what the packet core read of it (its `pat` and `pmt` events), as TS packets:
  * what a part of the service that starts late (a new output policy's rewriter) reads before the stream's next
- * copy arrives. The sections say what the input's said; their packets' continuity counters are 0.
+ * copy arrives. The sections say what the input's said; their packets' continuity counters count from 0.
  */
 import { crc32Mpeg2 } from "./crc32.ts";
 import type { PatProgram, PmtStream } from "./packet-core.ts";
 import { packetizeSection } from "./slate/splicer.ts";
+
+/** The section's packets in one run, their continuity counters counting from 0. */
+const packets = (section: Uint8Array, pid: number): Uint8Array => {
+  const run = concat(packetizeSection(section, pid));
+  for (let at = 0, cc = 0; at < run.length; at += 188, cc++) run[at + 3] = 0x10 | (cc & 0x0f);
+  return run;
+};
 
 const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
   const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
@@ -57,7 +64,7 @@ export const patPackets = (pat: {
     body[i * 4 + 2] = 0xe0 | (entry.pmtPid >> 8);
     body[i * 4 + 3] = entry.pmtPid & 0xff;
   });
-  return concat(packetizeSection(section(0x00, pat.transportStreamId, pat.version, body), 0));
+  return packets(section(0x00, pat.transportStreamId, pat.version, body), 0);
 };
 
 export const pmtPackets = (pmt: {
@@ -87,5 +94,5 @@ export const pmtPackets = (pmt: {
     ]),
   );
   const body = concat([head, pmt.programInfo, ...streams]);
-  return concat(packetizeSection(section(0x02, pmt.program, pmt.version, body), pmt.pid));
+  return packets(section(0x02, pmt.program, pmt.version, body), pmt.pid);
 };

@@ -537,6 +537,13 @@ export const startChannel = (
      */
     const insertCue = (section: Uint8Array, program: number | null, by: string) =>
       Effect.suspend(() => {
+        if (!inserter.active) {
+          // Until now it read nothing (the fast path): the tables and counters the active input's core knows.
+          inserter.teach(groups.psiPackets());
+          const input = inputs.status().inputs.find((candidate) => candidate.active);
+          for (const pid of input?.core.pids ?? [])
+            if (pid.lastCc !== null) inserter.noteCc(pid.pid, pid.lastCc);
+        }
         const inserted = inserter.insert(section, program);
         if ("refused" in inserted)
           return Effect.fail(

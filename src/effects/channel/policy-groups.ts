@@ -61,6 +61,8 @@ export interface PolicyGroups {
   readonly rebuild: (members: ReadonlyArray<PolicyMember>) => ReadonlyArray<(chunk: Uint8Array) => void>;
   /** The channel's core read a PAT or a PMT: kept, to teach groups made later. */
   readonly psi: (event: PsiEvent) => void;
+  /** The PAT and PMTs last seen, as packets (none before a PAT): what a stage that starts late reads first. */
+  readonly psiPackets: () => Uint8Array;
   /** The outputs whose SCTE-35 policy keeps this cue from them, with the rule. */
   readonly withheld: (
     section: Uint8Array,
@@ -85,11 +87,18 @@ export const makePolicyGroups = (onBatchChange: () => void): PolicyGroups => {
   let pat: PsiEvent | null = null;
   const pmts = new Map<number, PsiEvent>();
 
-  /** The PAT and PMTs last seen, as packets: a new rewriter reads them before its first chunk. */
+  const psiPackets = () => {
+    if (pat?.type !== "pat") return new Uint8Array(0);
+    const parts = [
+      patPackets(pat),
+      ...[...pmts.values()].flatMap((pmt) => (pmt.type === "pmt" ? [pmtPackets(pmt)] : [])),
+    ];
+    return Buffer.concat(parts);
+  };
+  /** A new rewriter reads the PAT and PMTs last seen before its first chunk (what it gives back is dropped). */
   const teach = (rewriter: PolicyRewriter) => {
-    if (pat?.type !== "pat") return;
-    rewriter.push(patPackets(pat));
-    for (const pmt of pmts.values()) if (pmt.type === "pmt") rewriter.push(pmtPackets(pmt));
+    const packets = psiPackets();
+    if (packets.length > 0) rewriter.push(packets);
   };
 
   const makeGroup = (policy: OutputPolicy): Group => {
@@ -150,6 +159,7 @@ export const makePolicyGroups = (onBatchChange: () => void): PolicyGroups => {
 
   return {
     rebuild,
+    psiPackets,
     psi: (event) => {
       if (event.type === "pat") {
         pat = event;
