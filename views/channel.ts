@@ -565,8 +565,8 @@ const insertBreak = (channel: ChannelView, viewer: Viewer) =>
     : html`<form method="post" action="/channels/${channel.id}/cues" class="insert-break stacked" data-confirm="${`Insert a break into ${channel.name} now? Every output whose policy keeps cues gets it.`}">
         <label>Break
           <select name="command">
-            <option value="splice_insert">splice_insert (an avail)</option>
-            <option value="time_signal">time_signal (provider placement opportunity)</option>
+            <option value="splice_insert">splice_insert (avail)</option>
+            <option value="time_signal">time_signal (placement)</option>
           </select>
         </label>
         <label>Duration (s) <input name="duration_s" inputmode="decimal" value="30" size="6" /></label>

@@ -123,6 +123,12 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
   const action = new Uint8Array(8192);
   const remapTo = new Uint16Array(8192);
   const seen = new Uint8Array(8192);
+  /**
+   * PIDs a PMT listed as SCTE-35 (0x86) and no PMT has listed as anything else since: as the packet core does,
+   * such a PID keeps its role when a later PMT leaves it out (same-version PMTs seen in the wild alternate
+   * between listing it and not), so a strip or a filter still applies to the cues that keep coming on it.
+   */
+  const cuePid = new Uint8Array(8192);
   const states = new Map<number, SectionPid>();
   let generation = 0;
   let pat: Pat | null = null;
@@ -193,6 +199,7 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
       }
       let kept = 0;
       for (const s of known.streams) {
+        cuePid[s.pid] = s.streamType === STREAM_TYPE_SCTE35 ? 1 : 0;
         if (wouldDrop(s.pid)) {
           action[s.pid] = DROP;
           continue;
@@ -217,6 +224,12 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
         if (wouldDrop(pcr)) said.push(`${pidText(pcr)} carries programme ${p.program}'s PCR: kept`);
       }
     }
+    if (scte35 !== "pass")
+      for (let pid = 0; pid < 8192; pid++) {
+        // Dropped already (another programme's, or by the PID lists): it stays dropped.
+        if (cuePid[pid] !== 1 || ((action[pid] ?? 0) & (CUE | PSI | DROP)) !== 0) continue;
+        action[pid] = scte35 === "strip" ? CUE | DROP : CUE;
+      }
     const carries = (pid: number) => seen[pid] === 1 || named[pid] === 1;
     const movedAway = new Set(pairs.map(([from]) => from));
     for (const [from, to] of pairs) {
