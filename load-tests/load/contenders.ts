@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Effect } from "effect";
 import { freeTcpPort } from "../../test/support/peers.ts";
 import { floorBinary, started, stop, work } from "./children.ts";
-import { C, M, plan, ROOT, RUNTIMES, rtmpUrl, SLATE_MS, sleep, values } from "./options.ts";
+import { C, M, POLICY, plan, ROOT, RUNTIMES, rtmpUrl, SLATE_MS, sleep, values } from "./options.ts";
 import { udpBound } from "./proc.ts";
 
 interface Running {
@@ -101,6 +101,7 @@ export const distributaryOn = (runtime: string): Contender => ({
           outputs: channel.outputs.map((output, o) => ({
             name: `out ${o}`,
             protocol: output.protocol,
+            ...(POLICY !== null && o % 2 === 1 ? { policy: POLICY } : {}),
             url:
               output.protocol === "udp"
                 ? `udp://127.0.0.1:${output.sink}`

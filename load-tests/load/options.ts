@@ -29,6 +29,8 @@ export const { values } = parseArgs({
     runtimes: { type: "string", default: "node" },
     /** Give every channel a slate starting this many ms after its input went silent; 0: no slate. */
     slate: { type: "string", default: "0" },
+    /** An output policy (JSON) for every second output of each channel (outputs 1, 3, …): the filtered half. */
+    policy: { type: "string" },
     /** Seconds between two scrapes of the service's /metrics (its event-loop lag figures). */
     "scrape-every": { type: "string", default: "5" },
   },
@@ -59,6 +61,16 @@ export const GAP_EVERY = number("gap-every", 0, 86_400);
 export const GAP_MS = number("gap-ms", 0, 86_400_000);
 export const CUE_EVERY = number("cue-every", 0.1, 3600);
 export const SLATE_MS = number("slate", 0, 3_600_000);
+export const POLICY: unknown =
+  values.policy === undefined
+    ? null
+    : (() => {
+        try {
+          return JSON.parse(values.policy);
+        } catch {
+          return fail(`--policy must be JSON, e.g. '{"scte35": "strip"}', got '${values.policy}'`);
+        }
+      })();
 export const PROTOCOL = values.protocol ?? "udp";
 if (PROTOCOL !== "udp" && PROTOCOL !== "srt" && PROTOCOL !== "mix" && PROTOCOL !== "rtmp")
   fail(`--protocol must be udp, srt, mix or rtmp, got '${PROTOCOL}'`);
