@@ -4,7 +4,12 @@
  * copy arrives. The sections say what the input's said; their packets' continuity counters count from 0.
  */
 import { crc32Mpeg2 } from "./crc32.ts";
-import type { PatProgram, PmtStream } from "./packet-core.ts";
+import type { CoreEvent } from "./packet-core.ts";
+
+/** What the packet core reports of a PAT and of a PMT. */
+export type PatEvent = Extract<CoreEvent, { readonly type: "pat" }>;
+export type PmtEvent = Extract<CoreEvent, { readonly type: "pmt" }>;
+
 import { packetizeSection } from "./slate/splicer.ts";
 
 /** The section's packets in one run, their continuity counters counting from 0. */
@@ -47,12 +52,7 @@ const section = (
   return out;
 };
 
-export const patPackets = (pat: {
-  readonly version: number;
-  readonly transportStreamId: number;
-  readonly programs: ReadonlyArray<PatProgram>;
-  readonly networkPid: number | null;
-}): Uint8Array => {
+export const patPackets = (pat: PatEvent): Uint8Array => {
   const entries = [
     ...(pat.networkPid === null ? [] : [{ program: 0, pmtPid: pat.networkPid }]),
     ...pat.programs,
@@ -67,14 +67,7 @@ export const patPackets = (pat: {
   return packets(section(0x00, pat.transportStreamId, pat.version, body), 0);
 };
 
-export const pmtPackets = (pmt: {
-  readonly pid: number;
-  readonly program: number;
-  readonly version: number;
-  readonly pcrPid: number;
-  readonly programInfo: Uint8Array;
-  readonly streams: ReadonlyArray<PmtStream>;
-}): Uint8Array => {
+export const pmtPackets = (pmt: PmtEvent): Uint8Array => {
   const head = Uint8Array.of(
     0xe0 | (pmt.pcrPid >> 8),
     pmt.pcrPid & 0xff,

@@ -10,8 +10,7 @@
  * rewrites from its first packet. The rewriters keep every continuity counter the input gave on the PIDs they
  * let through, so an output that moves between groups, or out of them, sees no continuity error.
  */
-import type { PatProgram, PmtStream } from "../../core/packet-core.ts";
-import { patPackets, pmtPackets } from "../../core/psi-build.ts";
+import { type PatEvent, type PmtEvent, patPackets, pmtPackets } from "../../core/psi-build.ts";
 import { cueVerdict } from "../../core/ts-policy/cue-verdict.ts";
 import { makePolicyRewriter, type PolicyRewriter } from "../../core/ts-policy/rewriter.ts";
 import { type OutputPolicy, policyKey } from "../../domain/output-policy.ts";
@@ -35,23 +34,7 @@ interface Group {
   readonly offer: (chunk: Uint8Array) => void;
 }
 
-export type PsiEvent =
-  | {
-      readonly type: "pat";
-      readonly version: number;
-      readonly transportStreamId: number;
-      readonly programs: ReadonlyArray<PatProgram>;
-      readonly networkPid: number | null;
-    }
-  | {
-      readonly type: "pmt";
-      readonly pid: number;
-      readonly program: number;
-      readonly version: number;
-      readonly pcrPid: number;
-      readonly programInfo: Uint8Array;
-      readonly streams: ReadonlyArray<PmtStream>;
-    };
+export type PsiEvent = PatEvent | PmtEvent;
 
 export interface PolicyGroups {
   /**
@@ -84,15 +67,12 @@ export const makePolicyGroups = (onBatchChange: () => void): PolicyGroups => {
   const groups = new Map<string, Group>();
   /** Which group each output is in. */
   const memberOf = new Map<string, Group>();
-  let pat: PsiEvent | null = null;
-  const pmts = new Map<number, PsiEvent>();
+  let pat: PatEvent | null = null;
+  const pmts = new Map<number, PmtEvent>();
 
   const psiPackets = () => {
-    if (pat?.type !== "pat") return new Uint8Array(0);
-    const parts = [
-      patPackets(pat),
-      ...[...pmts.values()].flatMap((pmt) => (pmt.type === "pmt" ? [pmtPackets(pmt)] : [])),
-    ];
+    if (pat === null) return new Uint8Array(0);
+    const parts = [patPackets(pat), ...[...pmts.values()].map(pmtPackets)];
     return Buffer.concat(parts);
   };
   /** A new rewriter reads the PAT and PMTs last seen before its first chunk (what it gives back is dropped). */
