@@ -154,6 +154,67 @@ describe("rtmp outputs of a channel", () => {
   );
 
   it.scopedLive(
+    "an RTMP output's SCTE-35 policy withholds its cues before they become AMF messages; lifted live, the cues come, with no reconnection",
+    () =>
+      Effect.gen(function* () {
+        const ts = readFileSync(fixturePath("scte35", "ts", "moq-dev_moq", "gst480i.ts"));
+        const sections = analyse(ts).sections;
+        expect(sections.length).toBeGreaterThan(0);
+        const receivers = { open: yield* testReceiver(18621), strip: yield* testReceiver(18622) };
+        const strip = {
+          ...output("strip", "rtmp://127.0.0.1:18622/live/k2?cues=onadcue"),
+          policy: { scte35: "strip" as const },
+        };
+        const channel = yield* startChannel({
+          id: ChannelId.make("rtmp-policy"),
+          name: "rtmp policy",
+          primary: { ip: "127.0.0.1", port: 18620 },
+          backup: null,
+          outputs: [output("open", "rtmp://127.0.0.1:18621/live/k1?cues=onadcue"), strip],
+        });
+        /** One pass of the file, once both outputs run; the data messages each receiver got from it. */
+        const pass = Effect.gen(function* () {
+          const before = { open: receivers.open.messages.length, strip: receivers.strip.messages.length };
+          yield* sendPaced(chunkTs(ts), 18620);
+          yield* eventually("the pass's cues at the open output", () =>
+            dataMessages(receivers.open, before.open).length >= sections.length ? true : undefined,
+          );
+          // The strip output reads the same frames in the same turns as the open one: the same wait covers it.
+          yield* eventually("the strip output's frames of the pass", () =>
+            media(receivers.strip).length >= media(receivers.open).length - 2 ? true : undefined,
+          );
+          return {
+            open: dataMessages(receivers.open, before.open).map(
+              (values) => (values[1] as Record<string, Amf0Value>).cue,
+            ),
+            strip: dataMessages(receivers.strip, before.strip).map(
+              (values) => (values[1] as Record<string, Amf0Value>).cue,
+            ),
+          };
+        });
+        yield* sendPaced(chunkTs(ts), 18620);
+        yield* eventually("both RTMP outputs connected and started", () =>
+          channel.summary().outputs.every((o) => o.state === "connected" && (o.rtmp?.framesSent ?? 0) > 0)
+            ? true
+            : undefined,
+        );
+        const withheld = yield* pass;
+        expect(withheld.open).toEqual(sections);
+        expect(withheld.strip).toEqual([]);
+        // The cue log names the output that withheld each cue, and the rule.
+        const logged = channel.watcher.recent().slice(-sections.length);
+        for (const record of logged)
+          expect(record.withheld).toEqual([{ output: "strip", name: "strip", rule: "strip" }]);
+
+        yield* channel.applyOutput({ ...strip, policy: null });
+        const lifted = yield* pass;
+        expect(lifted.strip).toEqual(sections);
+        const status = byId(channel.summary().outputs, "strip");
+        expect([status.state, status.reconnects, status.errors]).toEqual(["connected", 0, 0]);
+      }),
+  );
+
+  it.scopedLive(
     "a receiver that stops reading loses whole frames, counted; the UDP output stays byte-exact and the other RTMP output loses nothing",
     () =>
       Effect.gen(function* () {
