@@ -383,9 +383,9 @@ const policyWords = (output: OutputView) => {
     policy.program === undefined ? null : `programme ${policy.program}`,
     policy.pids === undefined
       ? null
-      : "keep" in policy.pids
+      : policy.pids.keep !== undefined
         ? `PIDs ${policy.pids.keep.join(", ")} only`
-        : `without PIDs ${policy.pids.drop.join(", ")}`,
+        : `without PIDs ${(policy.pids.drop ?? []).join(", ")}`,
     policy.remap === undefined
       ? null
       : `PIDs ${Object.entries(policy.remap)

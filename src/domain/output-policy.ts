@@ -67,18 +67,22 @@ export type Scte35Policy = typeof Scte35Policy.Type;
 
 const pidList = Schema.Array(EsPid).pipe(Schema.minItems(1), Schema.maxItems(64));
 
-export const PidPolicy = Schema.Union(
-  Schema.Struct({ keep: pidList }).annotations({ ...strict }),
-  Schema.Struct({ drop: pidList }).annotations({ ...strict }),
-).annotations({
-  identifier: "PidPolicy",
-  description:
-    '{"keep": [...]}: only these PIDs (with the PAT and the PMTs, rewritten); {"drop": [...]}: all but these',
-  message: (issue) => ({
-    message: `must be {"keep": [PIDs]} or {"drop": [PIDs]}, PIDs ${MIN_ES_PID} to ${MAX_ES_PID}; got ${show(issue.actual)}`,
-    override: false,
+export const PidPolicy = Schema.Struct({
+  keep: Schema.optional(pidList).annotations({ description: "only these PIDs (with the PAT and the PMTs)" }),
+  drop: Schema.optional(pidList).annotations({ description: "all but these PIDs" }),
+}).pipe(
+  Schema.filter((pids) =>
+    (pids.keep === undefined) === (pids.drop === undefined)
+      ? 'give exactly one of keep and drop, e.g. {"keep": [256, 257]} or {"drop": [258]}'
+      : undefined,
+  ),
+  Schema.annotations({
+    identifier: "PidPolicy",
+    description:
+      '{"keep": [...]}: only these PIDs (with the PAT and the PMTs, rewritten); {"drop": [...]}: all but these',
+    ...strict,
   }),
-});
+);
 export type PidPolicy = typeof PidPolicy.Type;
 
 const PID_KEY = /^(0x[0-9a-f]{1,4}|[0-9]{1,4})$/i;
@@ -136,16 +140,18 @@ function policyProblem(policy: {
   const remap = remapPairs(policy.remap);
   const moved = new Set(remap.map(([from]) => from));
   const pids = policy.pids;
-  if (pids !== undefined && "drop" in pids) {
-    const dropped = remap.find(([from]) => pids.drop.includes(from));
+  const drop = pids?.drop;
+  if (drop !== undefined) {
+    const dropped = remap.find(([from]) => drop.includes(from));
     if (dropped !== undefined)
       return {
         path: ["remap"],
         message: `PID ${dropped[0]} is both dropped (pids.drop) and remapped: drop it or remap it`,
       };
   }
-  if (pids !== undefined && "keep" in pids) {
-    const clash = remap.find(([from, to]) => pids.keep.includes(to) && !moved.has(to) && to !== from);
+  const keep = pids?.keep;
+  if (keep !== undefined) {
+    const clash = remap.find(([from, to]) => keep.includes(to) && !moved.has(to) && to !== from);
     if (clash !== undefined)
       return {
         path: ["remap"],

@@ -23,15 +23,17 @@ const within = (inner: ReadonlyArray<PropertyKey>, outer: ReadonlyArray<Property
   inner.length >= outer.length && outer.every((key, index) => inner[index] === key);
 
 /**
- * A wrong value in an optional field fails both halves of its `X | undefined`; the "Expected undefined" half
- * tells the caller nothing the other half does not, so it is left out where the other half speaks.
+ * A wrong value in an optional (or nullable) field fails both halves of its `X | undefined` (`X | null`); the
+ * "Expected undefined" ("Expected null") half tells the caller nothing the other half does not, so it is left
+ * out where the other half speaks.
  */
 const isOptionalEcho = (
   issue: ParseResult.ArrayFormatterIssue,
   all: ReadonlyArray<ParseResult.ArrayFormatterIssue>,
 ) =>
   issue._tag === "Type" &&
-  issue.message.startsWith("Expected undefined, actual ") &&
+  (issue.message.startsWith("Expected undefined, actual ") ||
+    issue.message.startsWith("Expected null, actual ")) &&
   all.some((other) => other !== issue && within(other.path, issue.path));
 
 export const toFieldIssues = (error: ParseResult.ParseError): ReadonlyArray<FieldIssue> => {

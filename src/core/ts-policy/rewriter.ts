@@ -113,8 +113,8 @@ const passThrough = (): PolicyRewriter => ({
 export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
   if (isUntouched(policy)) return passThrough();
   const scte35 = policy.scte35 ?? "pass";
-  const keepList = policy.pids !== undefined && "keep" in policy.pids ? new Set(policy.pids.keep) : null;
-  const dropList = policy.pids !== undefined && "drop" in policy.pids ? new Set(policy.pids.drop) : null;
+  const keepList = policy.pids?.keep === undefined ? null : new Set(policy.pids.keep);
+  const dropList = policy.pids?.drop === undefined ? null : new Set(policy.pids.drop);
   const pairs = remapPairs(policy.remap);
   const programWanted = policy.program ?? null;
   /** PIDs nobody named are dropped under a keep-list or a programme selection, kept otherwise. */
