@@ -78,7 +78,7 @@ describe("an output's policy through the API", () => {
     ).toBe(201);
     const document = await json(await app.request("/api/config"));
     const exported = (document.channels as Json[]).find((channel) => channel.id === "exported");
-    expect((exported?.outputs as Json[])[0]?.policy).toEqual(policy);
+    expect(((exported?.outputs ?? []) as Json[])[0]?.policy).toEqual(policy);
     expect((await send("DELETE", "/api/channels/exported", undefined)).status).toBe(200);
     const imported = await send("POST", "/api/config", { version: 1, channels: [exported] });
     expect(imported.status).toBe(200);
