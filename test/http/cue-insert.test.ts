@@ -268,6 +268,13 @@ const play = async (): Promise<Run> => {
         url: `rtmp://127.0.0.1:${nginx.port}/live/breaks?cues=onadcue`,
       },
       { id: "web", name: "Web", protocol: "hls", url: "hls://?target=2&window=30" },
+      {
+        id: "web-strip",
+        name: "Web partner",
+        protocol: "hls",
+        url: "hls://?target=2&window=30",
+        policy: { scte35: "strip" },
+      },
     ],
   });
   expect(created.status, JSON.stringify(await created.clone().json())).toBe(201);
@@ -401,6 +408,12 @@ describe("a break inserted from the API, with real peers", () => {
     const hex = bytesToHex(Buffer.from(body.section_base64, "base64"));
     expect(ranges[0]).toContain(`SCTE35-OUT=0x${hex}`);
     expect(ranges[0]).toMatch(/ID="[^"]+",START-DATE="\d{4}-[^"]+Z"/);
+    // The HLS output that strips cues cut as many segments of the same stream, and wrote no DATERANGE.
+    const stripped = await (await app.request(`/hls/${CHANNEL}/web-strip/index.m3u8`)).text();
+    const segments = (text: string) => text.split("\n").filter((line) => line.startsWith("#EXTINF:")).length;
+    expect(segments(stripped)).toBeGreaterThan(0);
+    expect(Math.abs(segments(stripped) - segments(playlist))).toBeLessThanOrEqual(1);
+    expect(stripped).not.toContain("#EXT-X-DATERANGE");
   }, 120_000);
 
   it('gets nothing to the output with {"scte35": "strip"}: no section on any PID, no packet on the cue PID', async () => {
@@ -423,7 +436,10 @@ describe("a break inserted from the API, with real peers", () => {
       section_base64: body.section_base64,
       origin: "operator",
       by: OPERATOR,
-      withheld: [{ output: "strip", name: "Partner", rule: "strip" }],
+      withheld: [
+        { output: "strip", name: "Partner", rule: "strip" },
+        { output: "web-strip", name: "Web partner", rule: "strip" },
+      ],
     });
     const audit = ((await json(await app.request("/api/events?type=api_change"))).events as Json[]).filter(
       (event) => event.action === "cue.insert",
