@@ -146,4 +146,62 @@ describe("the Insert break control on the channel page", () => {
     expect(await page.locator("form.insert-break").count()).toBe(0);
     await page.context().close();
   });
+
+  it("an output's policy is said under its name, with what cannot apply; the cue log says who withheld a cue (light and dark, desktop and phone)", async () => {
+    for (const output of [
+      {
+        id: "partner",
+        name: "Partner",
+        protocol: "udp",
+        url: `udp://127.0.0.1:${sink.port + 1}`,
+        policy: { scte35: "strip" },
+      },
+      {
+        id: "other",
+        name: "Other programme",
+        protocol: "udp",
+        url: `udp://127.0.0.1:${sink.port + 2}`,
+        policy: { program: 7 },
+      },
+    ]) {
+      const added = await app.request(`/api/channels/${CHANNEL}/outputs`, {
+        method: "POST",
+        body: JSON.stringify(output),
+      });
+      expect(added.status).toBe(201);
+    }
+    const inserted = await app.request(`/api/channels/${CHANNEL}/cues`, {
+      method: "POST",
+      body: JSON.stringify({ command: "time_signal", duration_s: 60 }),
+    });
+    expect(inserted.status).toBe(201);
+    for (const [dark, width] of [
+      [false, 1280],
+      [true, 390],
+      [false, 390],
+      [true, 1280],
+    ] as const) {
+      const { context } = await newContext(browser, { dark, width });
+      const page = await context.newPage();
+      await login(page, base, tokens.operator);
+      await page.goto(`${base}/channels/${CHANNEL}`);
+      const partner = page.locator("#out-partner");
+      await partner.locator(".policy").waitFor();
+      expect((await partner.locator(".policy").textContent())?.replace(/\s+/g, " ")).toContain(
+        "policy: SCTE-35 stripped",
+      );
+      const other = page.locator("#out-other");
+      await other.locator(".policy-problem").waitFor();
+      expect(await other.locator(".policy-problem").textContent()).toBe(
+        "programme 7 is not in the input (it carries 1)",
+      );
+      const withheld = page.locator("#cue-log li .cue-withheld").first();
+      // The programme filter keeps cues of the programme it takes: only the strip withheld this one.
+      expect((await withheld.textContent())?.replace(/\s+/g, " ")).toBe("withheld from Partner (strip)");
+      // Nothing wider than the screen.
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+      await screenshot(page, `policy-${dark ? "dark" : "light"}-${width}`);
+      await context.close();
+    }
+  });
 });
