@@ -369,6 +369,9 @@ const remuxDrops = (output: OutputView) => {
   )})</small>`;
 };
 
+const withheldWords = (cues: number) =>
+  cues === 0 ? "" : ` · ${cues} ${cues === 1 ? "cue" : "cues"} withheld`;
+
 /** What the output's policy takes, in words, and what of it cannot apply to the input as it is. */
 const policyWords = (output: OutputView) => {
   const policy = output.policy;
@@ -393,11 +396,9 @@ const policyWords = (output: OutputView) => {
           .join(", ")}`,
   ].filter((part) => part !== null);
   const problems = output.policy_status?.problems ?? [];
-  return html`<br /><small class="muted policy" title="${JSON.stringify(policy)}">policy: ${parts.join(" · ") || "untouched"}${
-    (output.policy_status?.cues_withheld ?? 0) > 0
-      ? ` · ${output.policy_status?.cues_withheld} cues withheld`
-      : ""
-  }</small>${problems.map((problem) => html`<br /><span class="error-text policy-problem">${problem}</span>`)}`;
+  return html`<br /><small class="muted policy" title="${JSON.stringify(policy)}">policy: ${parts.join(" · ") || "untouched"}${withheldWords(
+    output.policy_status?.cues_withheld ?? 0,
+  )}</small>${problems.map((problem) => html`<br /><span class="error-text policy-problem">${problem}</span>`)}`;
 };
 
 const outputRow = (

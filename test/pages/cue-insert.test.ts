@@ -199,7 +199,7 @@ describe("the Insert break control on the channel page", () => {
       // The programme filter keeps cues of the programme it takes: only the strip withheld this one.
       expect((await withheld.textContent())?.replace(/\s+/g, " ")).toBe("withheld from Partner (strip)");
       // Nothing wider than the screen.
-      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+      expect(await page.evaluate("document.documentElement.scrollWidth")).toBeLessThanOrEqual(width);
       await screenshot(page, `policy-${dark ? "dark" : "light"}-${width}`);
       await context.close();
     }
