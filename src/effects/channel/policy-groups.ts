@@ -163,9 +163,3 @@ export const makePolicyGroups = (onBatchChange: () => void): PolicyGroups => {
     counts: (outputId) => memberOf.get(outputId)?.rewriter.counts ?? null,
   };
 };
-
-/** Whether an output's policy is the groups' work: TS-level changes on a TS output (RTMP filters its own cues). */
-export const takesGroup = (
-  protocol: string,
-  policy: OutputPolicy | null | undefined,
-): policy is OutputPolicy => policy != null && protocol !== "rtmp" && protocol !== "rtmps";
