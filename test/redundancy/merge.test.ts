@@ -77,10 +77,13 @@ layer(Channels.Test, { excludeTestServices: true })("SMPTE ST 2022-7 merge of tw
         const merge = status?.redundancy.merge;
         expect(merge).toMatchObject({ released: surviving.length, skipped: lostOnBoth, late: 0 });
         expect((merge?.firstCopies.primary ?? 0) + (merge?.firstCopies.backup ?? 0)).toBe(surviving.length);
-        // The backup filled what the primary lost, and only that.
-        expect(merge?.firstCopies.backup).toBe(
-          surviving.length - lostOnPrimary.filter((lost) => !lost).length,
-        );
+        // The backup filled every gap the primary left. It may also have given the first copy of a few the
+        // primary had: a forwarding thread held up for more than the 20 ms between the copies (a loaded CI
+        // machine) reads both sockets in one turn, and whichever it reads first gives the copy. Never more
+        // than a few: the output above is exact either way.
+        const fills = surviving.length - lostOnPrimary.filter((lost) => !lost).length;
+        expect(merge?.firstCopies.backup ?? 0).toBeGreaterThanOrEqual(fills);
+        expect((merge?.firstCopies.backup ?? 0) - fills).toBeLessThanOrEqual(DATAGRAMS / 100);
         expect(status?.inputs.every((input) => input.active)).toBe(true);
         console.log(
           `merge: ${DATAGRAMS} datagrams, lost ${lostOnPrimary.filter(Boolean).length} on primary and ${lostOnBackup.filter(Boolean).length} on backup, ${lostOnBoth} on both; output ${order.length}`,
