@@ -7,6 +7,7 @@ import {
   buildPat,
   buildPmt,
   CUEI_REGISTRATION,
+  concat,
   type PmtSpec,
   packetizeSections,
   prng,
@@ -19,16 +20,6 @@ import {
 const PACKET = 188;
 
 // ---------------------------------------------------------------------------------------------- helpers
-
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-};
 
 const packetsOf = (ts: Uint8Array): Uint8Array[] => {
   expect(ts.length % PACKET).toBe(0);

@@ -10,6 +10,7 @@ import {
   buildPat,
   buildPmt,
   CUEI_REGISTRATION,
+  concat,
   packetizeSections,
   STREAM_TYPE_AAC,
   STREAM_TYPE_H264,
@@ -34,16 +35,6 @@ const vector = (id: string): Uint8Array => {
 // v003: type 0x35, restricted, web allowed. v051: type 0x35, not restricted. v022: type 0x37, not restricted.
 // v044: type 0x10, not restricted. v089: splice_schedule, a cancel, 0x10, and 0x34 with a regional blackout.
 // v002: splice_insert. v030: five descriptors (0x23, 0x11, 0x10, 0x22, 0x05), 202 bytes: two packets.
-
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-};
 
 const packetsOf = (ts: Uint8Array): Uint8Array[] => {
   const out: Uint8Array[] = [];

@@ -14,7 +14,8 @@ export const STREAM_TYPE_SCTE35 = 0x86;
 /** registration_descriptor with format_identifier "CUEI" (SCTE 35 §8.1). */
 export const CUEI_REGISTRATION: Uint8Array = Uint8Array.of(0x05, 0x04, 0x43, 0x55, 0x45, 0x49);
 
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+/** The parts one after another, in one new array. */
+export const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const part of parts) {

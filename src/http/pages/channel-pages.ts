@@ -5,22 +5,21 @@
  * says why.
  */
 import { Buffer } from "node:buffer";
-import { Effect, Either, Schema } from "effect";
+import { Effect, Either } from "effect";
 import { type Context, Hono } from "hono";
 import { type CueEntry, channelPage, type RecordingsEntry } from "../../../views/channel.ts";
 import { overview } from "../../../views/overview.ts";
 import { channelForm, editOutputForm, type FormState } from "../../../views/presets.ts";
-import { CueInsertBody } from "../../domain/cue-insert.ts";
 import type { ControlError } from "../../domain/errors.ts";
 import { ChannelId, OutputId } from "../../domain/ids.ts";
 import type { OutputPolicy } from "../../domain/output-policy.ts";
-import { toFieldIssues } from "../../domain/validate.ts";
 import type { AuthEnv } from "../auth.ts";
 import { recordingResponse } from "../recording.ts";
 import {
   channelBody,
   channelFields,
   channelPatch,
+  cueBody,
   fieldErrors,
   outputBody,
   outputFieldsOf,
@@ -187,17 +186,10 @@ export const channelPages = (services: PageServices) => {
     needs("operator"),
     page((c) =>
       Effect.gen(function* () {
-        const fields = yield* formFields(c);
-        const duration = fields.duration_s?.trim() ?? "";
-        const body = Schema.decodeUnknownEither(CueInsertBody)({
-          command: fields.command ?? "",
-          ...(duration === ""
-            ? {}
-            : { duration_s: Number.isNaN(Number(duration)) ? duration : Number(duration) }),
-        });
+        const body = cueBody(yield* formFields(c));
         if (Either.isLeft(body))
           return c.text(
-            `The break was not inserted: ${toFieldIssues(body.left)
+            `The break was not inserted: ${(body.left.errors ?? [])
               .map((issue) => `${issue.field}: ${issue.message}`)
               .join("; ")}`,
             400,

@@ -4,6 +4,7 @@
  */
 import { Either, Schema } from "effect";
 import { ChannelBody, ChannelPatch, OutputBody } from "../../domain/channel.ts";
+import { CueInsertBody } from "../../domain/cue-insert.ts";
 import type { ControlError } from "../../domain/errors.ts";
 import { invalid, toFieldIssues } from "../../domain/validate.ts";
 import type { ChannelView, OutputView } from "../../domain/views.ts";
@@ -11,10 +12,11 @@ import type { ChannelView, OutputView } from "../../domain/views.ts";
 export type Fields = Readonly<Record<string, string>>;
 
 /** A number when the field holds digits; otherwise the text, so the schema says what is wrong with it. */
-const numberOrText = (text: string | undefined) =>
+/** A field's number as the schema wants it (whole, or with `decimals` a decimal), else its text to refuse. */
+const numberOrText = (text: string | undefined, decimals = false) =>
   text === undefined || text.trim() === ""
     ? undefined
-    : /^\d+$/.test(text.trim())
+    : (decimals ? /^\d+(\.\d+)?$/ : /^\d+$/).test(text.trim())
       ? Number(text.trim())
       : text;
 
@@ -118,6 +120,15 @@ export const outputBody = (fields: Fields) =>
       policy,
     }),
   );
+
+/** The Insert break form: its command and duration (seconds, decimals allowed; blank: open-ended). */
+export const cueBody = (fields: Fields) => {
+  const duration = numberOrText(fields.duration_s, true);
+  return decodeForm(CueInsertBody)({
+    command: fields.command ?? "",
+    ...(duration === undefined ? {} : { duration_s: duration }),
+  });
+};
 
 /** The API's problem as messages by form field. */
 export const fieldErrors = (error: ControlError): Record<string, string> => {
