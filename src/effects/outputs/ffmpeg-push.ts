@@ -7,11 +7,14 @@
  *
  * The URL may hold secrets, so argv is never logged and the stderr tail is masked.
  */
-import { Clock, Deferred, Effect, type Redacted, type Scope } from "effect";
+import { Clock, Deferred, Duration, Effect, type Redacted, type Scope } from "effect";
 import { makeStartGate } from "../../core/ts-start.ts";
 import { OutputError } from "../../domain/errors.ts";
 import { type ChildExit, describeExit, spawnChild } from "../runtime/child-process.ts";
 import type { WriterContext } from "./context.ts";
+
+/** How long a stopped push may take to send what ffmpeg still holds before it is terminated. */
+const stopGraceMs = 2_000;
 
 /** One pipe write gathers this much; ffmpeg reads in 32 KiB blocks. */
 const writeBatchBytes = 64 * 1024;
@@ -145,6 +148,16 @@ export const ffmpegPushAttempt = <Stage extends string>(
     if (stdin === null)
       return yield* new OutputError({ reason: "child_exited", message: "ffmpeg has no stdin" });
 
+    // Stopped: end ffmpeg's input so it sends what it still holds (the server then has every frame it was
+    // handed) and leaves by itself; the child's own release sends SIGTERM only if it has not by then.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => stdin.end()).pipe(
+        Effect.zipRight(child.exit),
+        Effect.timeout(Duration.millis(stopGraceMs)),
+        Effect.ignore,
+      ),
+    );
+
     let connectedAt: number | null = null;
     // Handed to ffmpeg before the server accepted the stream: sent only if it does.
     let pendingBytes = 0;
@@ -156,7 +169,10 @@ export const ffmpegPushAttempt = <Stage extends string>(
       ),
     );
 
+    // The pump may be rescheduled between a refused write and this wait, and the pipe drained meanwhile: ask
+    // the stream, not only its next event.
     const drained = Effect.async<void>((resume) => {
+      if (!stdin.writableNeedDrain || stdin.destroyed) return resume(Effect.void);
       const done = () => resume(Effect.void);
       stdin.once("drain", done);
       stdin.once("close", done);
