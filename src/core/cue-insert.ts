@@ -13,7 +13,8 @@
  * After the first insert:
  * - the SCTE-35 PID's later input packets keep their bytes but their CC is shifted by the number of packets
  *   inserted on it, so its counters stay continuous;
- * - when the programme had no SCTE-35 PID, one is chosen (500, else the highest free below 0x1FF0) and the
+ * - when the programme had no SCTE-35 PID, one is chosen (500, else the highest free below 0x1FF0; a PID the
+ *   input carries counts as used even when no table lists it) and the
  *   programme's PMT PID is re-packetized from its sections: that PMT gains an elementary stream entry
  *   (stream_type 0x86, no descriptors), a CUEI registration_descriptor at the start of program_info if it has
  *   none, version_number XOR 0x10 and a new CRC; other sections on that PID go out as they came, each starting
@@ -127,7 +128,10 @@ export interface CueInserter {
    * is not called (before the first insert, the channel keeps its fast path): their CCs are not noted.
    */
   teach(packets: Uint8Array): void;
-  /** The last CC the input sent on `pid`, as the channel's core saw it: inserted packets continue from it. */
+  /**
+   * The input carries `pid`, and the last CC it sent on it was `cc`, as the channel's core saw it: inserted
+   * packets continue from it, and an added SCTE-35 PID is never one the input carries.
+   */
   noteCc(pid: number, cc: number): void;
   /** Whether push() has any work to do (false until the first insert): the channel keeps its fast path while false. */
   readonly active: boolean;
@@ -251,6 +255,8 @@ export const makeCueInserter = (): CueInserter => {
   const shift = new Uint8Array(8192);
   /** An input packet seen on the PID since it was tracked. */
   const seen = new Uint8Array(8192);
+  /** PIDs the input carries, listed in a table or not: never chosen for an added SCTE-35 PID. */
+  const present = new Uint8Array(8192);
   /** Packets inserted before any input packet was seen: the shift is set by the next input packet. */
   const pending = new Uint8Array(8192);
   const assemblers = new Map<number, Assembler>();
@@ -428,6 +434,7 @@ export const makeCueInserter = (): CueInserter => {
     for (let p = 0; p <= stop; p += PACKET) {
       if (chunk[p] !== SYNC) continue;
       const pid = pid13(chunk, p + 1);
+      present[pid] = 1;
       const role = roles[pid] ?? 0;
       if (role === 0) continue;
       if ((role & TRACK) !== 0) {
@@ -445,6 +452,7 @@ export const makeCueInserter = (): CueInserter => {
     let p = 0;
     for (; p <= stop; p += PACKET) {
       const pid = chunk[p] === SYNC ? pid13(chunk, p + 1) : -1;
+      if (pid >= 0) present[pid] = 1;
       const role = pid < 0 ? 0 : (roles[pid] ?? 0);
       if ((role & REPACK) === 0) {
         ensure(PACKET);
@@ -490,8 +498,9 @@ export const makeCueInserter = (): CueInserter => {
       for (const pid of pmt.pids) used.add(pid);
     }
     for (const pid of added.values()) used.add(pid);
-    if (!used.has(PREFERRED_PID)) return PREFERRED_PID;
-    for (let pid = HIGHEST_PID; pid >= LOWEST_PID; pid--) if (!used.has(pid)) return pid;
+    const free = (pid: number) => !used.has(pid) && present[pid] !== 1;
+    if (free(PREFERRED_PID)) return PREFERRED_PID;
+    for (let pid = HIGHEST_PID; pid >= LOWEST_PID; pid--) if (free(pid)) return pid;
     return PREFERRED_PID;
   };
 
@@ -516,6 +525,7 @@ export const makeCueInserter = (): CueInserter => {
       }
     },
     noteCc: (pid, cc) => {
+      present[pid] = 1;
       if (((roles[pid] ?? 0) & TRACK) === 0) return;
       lastOut[pid] = cc & 0x0f;
       seen[pid] = 1;

@@ -689,6 +689,22 @@ describe("makeCueInserter: the input has no SCTE-35 PID", () => {
     );
   });
 
+  it("never takes a PID the input carries that no table lists, seen in its packets or told by the core", () => {
+    // Unlisted data on PID 500 (a private stream the PMT leaves out), seen by push() before the insert.
+    const mux = new Mux();
+    const inserter = makeCueInserter();
+    for (const chunk of plainInput(mux, 2)) inserter.push(chunk);
+    inserter.push(mux.video(500, 2).take());
+    expect(insertOk(inserter, encodeOperatorCue({ command: "splice_insert" }, 1)).pid).toBe(0x1ff0);
+
+    // The same PID known only from the channel's core (the channel's fast path pushes nothing until then).
+    const told = makeCueInserter();
+    told.teach(concat(plainInput(new Mux(), 1)));
+    told.noteCc(500, 3);
+    told.noteCc(0x1ff0, 9);
+    expect(insertOk(told, encodeOperatorCue({ command: "splice_insert" }, 1)).pid).toBe(0x1fef);
+  });
+
   it("later inserts go on the same added PID, continuing its CCs; the PMT is sent again only with the first", () => {
     const { inserter, output } = run(plainPmt, encodeOperatorCue({ command: "splice_insert" }, 1));
     const again = insertOk(inserter, encodeOperatorCue({ command: "splice_insert", out: false }, 2));
