@@ -543,6 +543,8 @@ export const startChannel = (
           const input = inputs.status().inputs.find((candidate) => candidate.active);
           for (const pid of input?.core.pids ?? [])
             if (pid.lastCc !== null) inserter.noteCc(pid.pid, pid.lastCc);
+          // On the slate (or its return) the outputs' last packets were the slate's, not the input's.
+          for (const [pid, cc] of slate?.lastCc() ?? []) inserter.noteCc(pid, cc);
         }
         const inserted = inserter.insert(section, program);
         if ("refused" in inserted)

@@ -67,6 +67,11 @@ export interface Slate {
   readonly onPmt: () => void;
   readonly setSpec: (spec: SlateSpec | undefined) => void;
   readonly status: () => SlateStatus | null;
+  /**
+   * While what goes out is not the input's own packets (the slate, its return): the continuity counter of the
+   * last packet sent on each PID since the slate went on. Empty while live.
+   */
+  readonly lastCc: () => ReadonlyMap<number, number>;
 }
 
 type Mode = "live" | "slate" | "returning" | "bridging";
@@ -106,6 +111,16 @@ export const makeSlate = (
     let probedAt = 0;
     /** The slate's time came while its clip was still being made: it goes on once the clip is. */
     let awaitingClip = false;
+    /** The CC of the last packet sent on each PID since the slate went on (-1: none yet). */
+    const sentCc = new Int8Array(8192).fill(-1);
+
+    /** Hands TS to the outputs, noting each PID's last continuity counter. */
+    const send = (chunks: ReadonlyArray<Uint8Array>) => {
+      for (const chunk of chunks)
+        for (let at = 0; at + 188 <= chunk.length; at += 188)
+          sentCc[(((chunk[at + 1] ?? 0) & 0x1f) << 8) | (chunk[at + 2] ?? 0)] = (chunk[at + 3] ?? 0) & 0x0f;
+      host.send(chunks);
+    };
 
     /** Forks `effect` into the channel's scope: it ends with the channel at the latest. */
     const run = <A>(effect: Effect.Effect<A>): Fiber.RuntimeFiber<A> =>
@@ -274,6 +289,7 @@ export const makeSlate = (
       mode = "slate";
       reason = why;
       since = started;
+      sentCc.fill(-1);
       host.divert(true);
       host.emit({ type: "slate_on", channel: host.channel, reason: why });
       const play = splicer;
@@ -282,7 +298,7 @@ export const makeSlate = (
           Effect.zipRight(
             Effect.sync(() => {
               const chunks = play.take(Date.now() - started);
-              if (chunks.length > 0) host.send(chunks);
+              if (chunks.length > 0) send(chunks);
             }),
             Effect.sleep(PACE_MS),
           ),
@@ -307,7 +323,7 @@ export const makeSlate = (
       reason = null;
       mode = "bridging";
       host.emit({ type: "slate_off", channel: host.channel, seconds });
-      host.send(chunks);
+      send(chunks);
     };
 
     const live = (view: Uint8Array) => {
@@ -331,7 +347,7 @@ export const makeSlate = (
         return;
       }
       if (mode === "returning") resumed(chunks);
-      else host.send(chunks);
+      else send(chunks);
       if (back.done()) {
         back = null;
         mode = "live";
@@ -433,6 +449,14 @@ export const makeSlate = (
         }
       },
       setSpec,
+      lastCc: () => {
+        const last = new Map<number, number>();
+        if (mode === "live") return last;
+        sentCc.forEach((cc, pid) => {
+          if (cc >= 0) last.set(pid, cc);
+        });
+        return last;
+      },
       status: () => {
         if (spec === undefined) return null;
         const current = since === null ? 0 : (Date.now() - since) / 1000;
