@@ -135,6 +135,8 @@ export interface CueInserter {
   noteCc(pid: number, cc: number): void;
   /** Whether push() has any work to do (false until the first insert): the channel keeps its fast path while false. */
   readonly active: boolean;
+  /** Once active: the CC of the last packet that left this stage on each PID whose counters it keeps. */
+  lastCc(): ReadonlyMap<number, number>;
 }
 
 /** PID roles, one byte per PID. */
@@ -579,6 +581,13 @@ export const makeCueInserter = (): CueInserter => {
       }
       parts.push({ section, pid });
       return { packets: packetsOf(parts), pid };
+    },
+    lastCc: () => {
+      const last = new Map<number, number>();
+      if (!active) return last;
+      for (let pid = 0; pid < 8192; pid++)
+        if (((roles[pid] ?? 0) & TRACK) !== 0 && (lastOut[pid] ?? -1) >= 0) last.set(pid, lastOut[pid] ?? 0);
+      return last;
     },
     get active() {
       return active;

@@ -3,6 +3,7 @@ import { Either } from "effect";
 import { describe, expect, it } from "vitest";
 import { crc32Mpeg2 } from "../../src/core/crc32.ts";
 import { decodeSection, parseCueText } from "../../src/core/scte35/index.ts";
+import { moveBridges, untouchedRoute } from "../../src/core/ts-policy/move-bridges.ts";
 import { cueVerdict, makePolicyRewriter } from "../../src/core/ts-policy/rewriter.ts";
 import type { OutputPolicy } from "../../src/domain/output-policy.ts";
 import { fixturePath } from "../support/fixtures.ts";
@@ -444,5 +445,72 @@ describe("malformed input", () => {
         expect(() => rewriter.push(noise)).not.toThrow();
       }
     }
+  });
+});
+
+describe("moving an output between policies (move-bridges.ts)", () => {
+  /** Last CC per PID in `ts`, as the channel's core reports it. */
+  const lastCcs = (ts: Uint8Array) => {
+    const last = new Map<number, number>();
+    for (const packet of packetsOf(ts)) last.set(pidOf(packet), (packet[3] ?? 0) & 0x0f);
+    return last;
+  };
+  const isBridge = (p: Uint8Array) =>
+    (((p[3] ?? 0) >> 4) & 3) === 2 && (p[4] ?? 0) === 183 && ((p[5] ?? 0) & 0x80) !== 0;
+  const flaggedBridges = (ts: Uint8Array) =>
+    packetsOf(ts)
+      .filter(isBridge)
+      .map((p) => ({ pid: pidOf(p), cc: (p[3] ?? 0) & 0x0f }));
+  /** ccBreaks as a receiver counts them: a flagged discontinuity restarts the PID's count. */
+  const receiverBreaks = (ts: Uint8Array) => {
+    const breaks: string[] = [];
+    const last = new Map<number, number>();
+    packetsOf(ts).forEach((packet, index) => {
+      const pid = pidOf(packet);
+      const cc = (packet[3] ?? 0) & 0x0f;
+      const before = last.get(pid);
+      last.set(pid, cc);
+      if (pid === 0x1fff || before === undefined || isBridge(packet)) return;
+      const hasPayload = ((packet[3] ?? 0) & 0x10) !== 0;
+      if (cc !== (hasPayload ? (before + 1) & 0x0f : before)) breaks.push(`PID ${pid} at packet ${index}`);
+    });
+    return breaks;
+  };
+
+  it("flags each PID the output gets back or newly gets, with the CC its next packet follows, and only those", () => {
+    // Untouched, then the SCTE-35 PID stripped and the audio on 0x103, then untouched again.
+    // A cue every 15 ms through the whole 1.1 s, so the SCTE-35 PID has packets in each third.
+    const { ts } = channel(
+      Array.from({ length: 70 }, () => spliceNull()),
+      6000,
+    );
+    const part = (i: number) => ts.subarray(i * 2000 * P, (i + 1) * 2000 * P);
+    const strip = makePolicyRewriter({ scte35: "strip", remap: { "257": 0x103 } });
+    const untouched = makePolicyRewriter({});
+    const through = (rewriter: typeof strip, input: Uint8Array) => rewriter.push(input) ?? new Uint8Array(0);
+    // The new group is taught the tables before it takes its first chunk, as the channel's are.
+    through(strip, part(0));
+    const first = through(untouched, part(0));
+    const into = moveBridges(untouchedRoute, strip.outputPid, lastCcs(part(0))) ?? new Uint8Array(0);
+    const second = through(strip, part(1));
+    const last = lastCcs(concat([part(0), part(1)]));
+    const back = moveBridges(strip.outputPid, untouched.outputPid, last) ?? new Uint8Array(0);
+    const third = through(untouched, part(2));
+    // Into the strip only the remapped audio is new (0x103); back, the SCTE-35 PID and the audio on 0x101, each
+    // with the CC of the input's last packet on it.
+    expect(flaggedBridges(into)).toEqual([{ pid: 0x103, cc: lastCcs(part(0)).get(0x101) }]);
+    expect(flaggedBridges(back)).toEqual([
+      { pid: 0x101, cc: last.get(0x101) },
+      { pid: 0x1f0, cc: last.get(0x1f0) },
+    ]);
+    expect(receiverBreaks(concat([first, into, second, back, third]))).toEqual([]);
+    // Without them the receiver counts both jumps.
+    expect(receiverBreaks(concat([first, second, third])).map((text) => text.split(" ")[1])).toEqual([
+      "257",
+      "496",
+    ]);
+    // Into the same policy, or one that gives nothing back: none.
+    expect(moveBridges(strip.outputPid, strip.outputPid, last)).toBeNull();
+    expect(moveBridges(untouchedRoute, makePolicyRewriter({ scte35: "strip" }).outputPid, last)).toBeNull();
   });
 });

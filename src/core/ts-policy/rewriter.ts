@@ -37,6 +37,8 @@ export interface PolicyRewriter {
   onCue: ((pid: number, section: Uint8Array, verdict: CueVerdict) => void) | null;
   /** Packets withheld (dropped) so far, and cues withheld so far. */
   readonly counts: { packetsDropped: number; cuesWithheld: number };
+  /** The PID an input PID's packets go out on under the policy as last applied; null when withheld. */
+  readonly outputPid: (pid: number) => number | null;
 }
 
 const PACKET = 188;
@@ -108,6 +110,7 @@ const passThrough = (): PolicyRewriter => ({
   problems: () => [],
   onCue: null,
   counts: { packetsDropped: 0, cuesWithheld: 0 },
+  outputPid: (pid) => pid,
 });
 
 export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
@@ -146,7 +149,8 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
   let current: Uint8Array = out;
 
   const counts = { packetsDropped: 0, cuesWithheld: 0 };
-  const self: PolicyRewriter = { push, problems: () => problems, onCue: null, counts };
+  const outputPid = (pid: number): number | null => (((action[pid] ?? 0) & DROP) !== 0 ? null : pidOut(pid));
+  const self: PolicyRewriter = { push, problems: () => problems, onCue: null, counts, outputPid };
 
   const wouldDrop = (pid: number) => (keepList !== null ? !keepList.has(pid) : (dropList?.has(pid) ?? false));
 

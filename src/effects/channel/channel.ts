@@ -15,6 +15,7 @@ import { makeCueInserter } from "../../core/cue-insert.ts";
 import { FlvRemux } from "../../core/flv/remux.ts";
 import type { CoreEvent, PacketCore } from "../../core/packet-core.ts";
 import { cueVerdict } from "../../core/ts-policy/cue-verdict.ts";
+import { moveBridges, type Route, untouchedRoute } from "../../core/ts-policy/move-bridges.ts";
 import type { OutputError } from "../../domain/errors.ts";
 import { isUntouched } from "../../domain/output-policy.ts";
 import {
@@ -214,6 +215,8 @@ export const startChannel = (
     const turnBatch: TurnBatch = makeTurnBatch(() => rebuildFanOut());
     /** The outputs with a policy, one rewriter per distinct policy (policy-groups.ts). */
     const groups = makePolicyGroups(() => rebuildFanOut());
+    /** The path each enabled output took at the last rebuild: an output that changes path gets bridges. */
+    let routes = new Map<string, Route>();
     const rebuildFanOut = () => {
       const open = gate === undefined || gateOpen(gate);
       const enabled = open ? [...entries.values()].filter((entry) => entry.spec.enabled) : [];
@@ -234,6 +237,20 @@ export const startChannel = (
       }
       turnBatch.sinks = sinks;
       const rewritten = groups.rebuild(members);
+      const before = routes;
+      routes = new Map(
+        enabled.map((entry) => [entry.spec.id, groups.route(entry.spec.id) ?? untouchedRoute]),
+      );
+      for (const { spec: outputSpec, output } of enabled) {
+        const was = before.get(outputSpec.id);
+        const now = routes.get(outputSpec.id);
+        if (was === undefined || now === undefined || was === now) continue;
+        const bridges = moveBridges(was, now, lastCcOut());
+        if (bridges === null) continue;
+        const sink = output.batchSink();
+        if (sink !== null) sink(Buffer.from(bridges), bridges.length);
+        else output.offer(bridges);
+      }
       offers = [...queued, ...(remuxed && flv !== null ? [remuxOffer(flv)] : []), ...rewritten, ...tapping];
       kept = queued.length > 0 || tapping.size > 0;
       pace.ms = readPaceMs(
@@ -532,19 +549,28 @@ export const startChannel = (
       });
 
     /**
+     * Each PID's last continuity counter as it left the channel's stages for the outputs: the active input's,
+     * the slate's while its packets are what goes out, the operator's cue stage's where it keeps the counters.
+     */
+    function lastCcOut(): Map<number, number> {
+      const last = new Map<number, number>();
+      const input = inputs.status().inputs.find((candidate) => candidate.active);
+      for (const pid of input?.core.pids ?? []) if (pid.lastCc !== null) last.set(pid.pid, pid.lastCc);
+      for (const [pid, cc] of slate?.lastCc() ?? []) last.set(pid, cc);
+      for (const [pid, cc] of inserter.lastCc()) last.set(pid, cc);
+      return last;
+    }
+
+    /**
      * An operator's cue: onto the channel's SCTE-35 PID (one added to the PMT when it has none), to every
      * output whose policy keeps it, in the cue log with its origin.
      */
     const insertCue = (section: Uint8Array, program: number | null, by: string) =>
       Effect.suspend(() => {
         if (!inserter.active) {
-          // Until now it read nothing (the fast path): the tables and counters the active input's core knows.
+          // Until now it read nothing (the fast path): the tables the channel knows and the counters it sent.
           inserter.teach(groups.psiPackets());
-          const input = inputs.status().inputs.find((candidate) => candidate.active);
-          for (const pid of input?.core.pids ?? [])
-            if (pid.lastCc !== null) inserter.noteCc(pid.pid, pid.lastCc);
-          // On the slate (or its return) the outputs' last packets were the slate's, not the input's.
-          for (const [pid, cc] of slate?.lastCc() ?? []) inserter.noteCc(pid, cc);
+          for (const [pid, cc] of lastCcOut()) inserter.noteCc(pid, cc);
         }
         const inserted = inserter.insert(section, program);
         if ("refused" in inserted)

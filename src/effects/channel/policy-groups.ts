@@ -55,6 +55,8 @@ export interface PolicyGroups {
       readonly policy?: OutputPolicy | null;
     }>,
   ) => ReadonlyArray<CueWithheld>;
+  /** How the output's group maps input PIDs to its PIDs (null: withheld); null for an output in no group. */
+  readonly route: (outputId: string) => ((pid: number) => number | null) | null;
   /** What an output's policy cannot apply to the input as last seen, in words; empty when all applies. */
   readonly problems: (outputId: string) => ReadonlyArray<string>;
   /** Cues and packets the output's group kept from it. */
@@ -159,6 +161,7 @@ export const makePolicyGroups = (onBatchChange: () => void): PolicyGroups => {
       }
       return withheld;
     },
+    route: (outputId) => memberOf.get(outputId)?.rewriter.outputPid ?? null,
     problems: (outputId) => memberOf.get(outputId)?.rewriter.problems() ?? [],
     counts: (outputId) => memberOf.get(outputId)?.rewriter.counts ?? null,
   };
