@@ -8,7 +8,8 @@
  *
  * A new group (an output's policy changed, live) is taught the PAT and the PMTs the channel last saw, so it
  * rewrites from its first packet. The rewriters keep every continuity counter the input gave on the PIDs they
- * let through, so an output that moves between groups, or out of them, sees no continuity error.
+ * let through, so an output that moves between groups, or out of them, sees no continuity error on the PIDs
+ * both give it; `route` says what each gives, for the channel's bridges on the others (move-bridges.ts).
  */
 import { type PatEvent, type PmtEvent, patPackets, pmtPackets } from "../../core/psi-build.ts";
 import { cueVerdict } from "../../core/ts-policy/cue-verdict.ts";
