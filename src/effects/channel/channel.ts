@@ -238,14 +238,15 @@ export const startChannel = (
       turnBatch.sinks = sinks;
       const rewritten = groups.rebuild(members);
       const before = routes;
-      routes = new Map(
-        enabled.map((entry) => [entry.spec.id, groups.route(entry.spec.id) ?? untouchedRoute]),
-      );
+      routes = new Map();
+      let lastCc: Map<number, number> | undefined;
       for (const { spec: outputSpec, output } of enabled) {
+        const now = groups.route(outputSpec.id) ?? untouchedRoute;
+        routes.set(outputSpec.id, now);
         const was = before.get(outputSpec.id);
-        const now = routes.get(outputSpec.id);
-        if (was === undefined || now === undefined || was === now) continue;
-        const bridges = moveBridges(was, now, lastCcOut());
+        if (was === undefined || was === now) continue;
+        lastCc ??= lastCcOut();
+        const bridges = moveBridges(was, now, lastCc);
         if (bridges === null) continue;
         const sink = output.batchSink();
         if (sink !== null) sink(Buffer.from(bridges), bridges.length);

@@ -31,6 +31,7 @@ import type { SlateSpec, SlateStatus } from "./channel-types.ts";
 import { makeSlateClip } from "./slate-maker.ts";
 import type { FanOutTaps } from "./taps.ts";
 
+const PACKET = 188;
 /** How long a returning input may take to show a random access point before it is taken as it comes. */
 const RETURN_GIVE_UP_MS = 10_000;
 /** How often the slate's TS is handed to the outputs: a few packets at a time, as an input would. */
@@ -117,7 +118,7 @@ export const makeSlate = (
     /** Hands TS to the outputs, noting each PID's last continuity counter. */
     const send = (chunks: ReadonlyArray<Uint8Array>) => {
       for (const chunk of chunks)
-        for (let at = 0; at + 188 <= chunk.length; at += 188)
+        for (let at = 0; at + PACKET <= chunk.length; at += PACKET)
           sentCc[(((chunk[at + 1] ?? 0) & 0x1f) << 8) | (chunk[at + 2] ?? 0)] = (chunk[at + 3] ?? 0) & 0x0f;
       host.send(chunks);
     };

@@ -11,7 +11,6 @@ import type { ChannelView, OutputView } from "../../domain/views.ts";
 
 export type Fields = Readonly<Record<string, string>>;
 
-/** A number when the field holds digits; otherwise the text, so the schema says what is wrong with it. */
 /** A field's number as the schema wants it (whole, or with `decimals` a decimal), else its text to refuse. */
 const numberOrText = (text: string | undefined, decimals = false) =>
   text === undefined || text.trim() === ""
