@@ -9,6 +9,8 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 passed=0
 failed=0
 failures="$(mktemp)"
+# Each test file's wall-clock time, from both Vitest runs: the slowest are printed at the end.
+durations="$(mktemp)"
 check() {
   local name="$1"
   shift
@@ -48,8 +50,13 @@ vitest_project() {
       for (const a of failedTests) lines.push(`✗ ${file} > ${a.fullName}: ${(a.failureMessages[0] || "").split("\n")[0]}`);
     }
     require("node:fs").appendFileSync(process.argv[2], lines.map((l) => l.slice(0, 400) + "\n").join(""));
+    const timed = r.testResults.map((f) => {
+      const file = f.name.startsWith(cwd) ? f.name.slice(cwd.length) : f.name;
+      return `${Math.max(0, (f.endTime ?? 0) - (f.startTime ?? 0))}\t${file}\n`;
+    });
+    require("node:fs").appendFileSync(process.argv[3], timed.join(""));
     console.log(r.numPassedTests, r.numFailedTests + brokenFiles);
-  ' "$results" "$failures" 2>/dev/null)"; then
+  ' "$results" "$failures" "$durations" 2>/dev/null)"; then
     read -r vp vf <<<"$counts"
     passed=$((passed + vp))
     failed=$((failed + vf))
@@ -62,6 +69,13 @@ vitest_project() {
 }
 vitest_project main "$@"
 vitest_project timing --no-file-parallelism "$@"
+
+# Where the time went: the 15 slowest files of both runs (the timing project's run one file at a time).
+if [ -s "$durations" ]; then
+  echo "── slowest test files"
+  sort -rn "$durations" | head -15 | awk -F'\t' '{ printf "%7.1f s  %s\n", $1 / 1000, $2 }'
+fi
+rm -f "$durations"
 
 if [ -s "$failures" ]; then
   echo "── what failed"
