@@ -216,7 +216,7 @@ describe.skipIf(unavailable !== undefined)("the container image", () => {
 
   it("says its size, which stays under 800 MB", async () => {
     // The goal is 400 MB; Debian's ffmpeg and its libraries are 300 MB of it, Node.js 24 120 MB, the
-    // libraries 150 MB and the Debian base 60 MB (README: Docker).
+    // libraries 150 MB and the Debian base 60 MB (docs/operations.md: Docker).
     const bytes = Number(await mustPodman(["image", "inspect", IMAGE, "--format", "{{.Size}}"]));
     report.push(`size: ${(bytes / 1e6).toFixed(0)} MB`);
     expect(bytes / 1e6).toBeGreaterThan(100);
@@ -315,7 +315,7 @@ describe.skipIf(unavailable !== undefined)("the container image", () => {
       let started = await run(service.ulimits);
       if (started.exitCode !== 0 && /error setting rlimit/.test(started.stderr)) {
         // A machine that lets no process raise its limits (these test machines) refuses the file's ulimits:
-        // the service then runs its forwarding threads at normal priority and says so (README: Priority).
+        // the service then runs its forwarding threads at normal priority and says so (docs/api.md: Forwarding threads).
         report.push(
           `compose: the file's ulimits ${JSON.stringify(service.ulimits)} refused by this machine, run without`,
         );

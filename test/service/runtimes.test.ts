@@ -108,7 +108,7 @@ describe.each(RUNTIMES)("the service on %s", (runtime) => {
       await connected();
       expect((await channel()).worker, JSON.stringify(await channel())).toBe(0);
 
-      // A move to the other worker: done on Node.js and Bun; refused on Deno, in words (README: Runtimes).
+      // A move to the other worker: done on Node.js and Bun; refused on Deno, in words (docs/runtimes.md).
       const moved = await api(`/api/channels/${id}/move`, {
         method: "POST",
         body: JSON.stringify({ worker: 1 }),

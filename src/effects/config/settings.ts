@@ -1,6 +1,6 @@
 /**
  * Every `DISTRIBUTARY_*` setting of the service, each defined once here with its default and the values it
- * takes (the README's table of settings lists the same). Services read them through Effect `Config`, so a test
+ * takes (docs/settings.md lists the same). Services read them through Effect `Config`, so a test
  * gives them with a `ConfigProvider`; the forwarding path's modules, which need a value at load or first use
  * in every thread, read the same definition from the environment with `settingNow`. `DISTRIBUTARY_RUNTIME`
  * is the launcher's own (bin/distributary): it picks the runtime before any of this runs.

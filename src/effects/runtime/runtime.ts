@@ -19,7 +19,7 @@ export const runtimeVersion: string =
 
 /**
  * What the service cannot do on this runtime, and why, in the words it refuses the request with (a 501).
- * README.md ("Runtimes") lists the same.
+ * docs/runtimes.md lists the same.
  */
 export const unavailableHere = {
   move:
