@@ -48,7 +48,9 @@ describe("documentation", () => {
 
   it("finds the project's Markdown", () => {
     const names = files.map((file) => relative(root, file));
-    expect(names).toEqual(expect.arrayContaining(["README.md", "ARCHITECTURE.md", "docs/api.md", "test/README.md"]));
+    expect(names).toEqual(
+      expect.arrayContaining(["README.md", "ARCHITECTURE.md", "docs/api.md", "test/README.md"]),
+    );
   });
 
   it("has every relative link resolving to a file and, where it names one, a heading", () => {
