@@ -7,10 +7,10 @@
  */
 import { html } from "hono/html";
 import type { ChannelView } from "../src/domain/views.ts";
-import { slateBadge } from "./channel.ts";
 import { fleetLine } from "./fleet.ts";
 import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
 import { medialiveFact } from "./medialive.ts";
+import { slateBadge } from "./slate.ts";
 
 const outputStates = (channel: ChannelView) => {
   const counts = new Map<string, number>();

@@ -5,7 +5,7 @@
  */
 import { html } from "hono/html";
 import type { ChannelEvent } from "../src/domain/events.ts";
-import { eventItem } from "./channel.ts";
+import { eventItem } from "./events.ts";
 import { actionButton } from "./layout.ts";
 
 export interface TokenRow {

@@ -7,7 +7,8 @@
 import { Buffer } from "node:buffer";
 import { Effect, Either } from "effect";
 import { type Context, Hono } from "hono";
-import { type CueEntry, channelPage, type RecordingsEntry } from "../../../views/channel.ts";
+import { channelPage, type RecordingsEntry } from "../../../views/channel.ts";
+import type { CueEntry } from "../../../views/cues.ts";
 import { overview } from "../../../views/overview.ts";
 import { channelForm, editOutputForm, type FormState } from "../../../views/presets.ts";
 import type { ControlError } from "../../domain/errors.ts";

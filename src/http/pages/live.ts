@@ -10,19 +10,14 @@ import { Chunk, Effect, Either, Fiber, Option, Stream } from "effect";
 import type { Context } from "hono";
 import { html } from "hono/html";
 import type { UpgradeWebSocket } from "hono/ws";
-import {
-  channelHead,
-  cueItem,
-  eventItem,
-  inputsSection,
-  outputsSection,
-  pidsSection,
-  slateState,
-} from "../../../views/channel.ts";
+import { channelHead, inputsSection, outputsSection, pidsSection } from "../../../views/channel.ts";
+import { cueItem } from "../../../views/cues.ts";
+import { eventItem } from "../../../views/events.ts";
 import { nodesTable } from "../../../views/fleet.ts";
 import type { Viewer } from "../../../views/layout.ts";
 import { medialiveSection } from "../../../views/medialive.ts";
 import { channelTile } from "../../../views/overview.ts";
+import { slateState } from "../../../views/slate.ts";
 import { decodeSection } from "../../core/scte35/index.ts";
 import type { ChannelEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";

@@ -1,0 +1,60 @@
+/** The event log in words, on the channel page (its own events) and the settings page (every channel's). */
+import { html } from "hono/html";
+import { type ChannelEvent, dropReasonsText, outputLabel } from "../src/domain/events.ts";
+
+const eventWords = (event: ChannelEvent): string => {
+  switch (event.type) {
+    case "channel_started":
+      return "channel started";
+    case "channel_stopped":
+      return "channel stopped";
+    case "channel_failed":
+      return `channel failed: ${event.message}`;
+    case "channel_backing_off":
+      return `failed ${event.failures} times in a row: started again in ${Math.round(event.delay_ms / 1000)} s — ${event.message}`;
+    case "input_lost":
+      return "input lost: no input is receiving";
+    case "input_restored":
+      return `input restored on the ${event.input}`;
+    case "input_switched":
+      return `switched from the ${event.from} to the ${event.to} input (${event.reason})`;
+    case "slate_on":
+      return event.reason === "manual"
+        ? "on the slate: put there by an operator"
+        : "on the slate: every input is silent";
+    case "slate_off":
+      return `back to live after ${event.seconds.toFixed(1)} s on the slate`;
+    case "output_state":
+      return `${outputLabel(event)}: ${event.state}${event.error === null ? "" : ` — ${event.error}`}`;
+    case "output_reconnect":
+      return `${outputLabel(event)}: ${event.error}; reconnecting in ${(event.delay_ms / 1000).toFixed(1)} s`;
+    case "output_queue_drops":
+      return `${outputLabel(event)} dropped ${event.packets} TS packets`;
+    case "remux_frames_dropped":
+      return `${outputLabel(event)} dropped ${event.frames} frames it could not read (${dropReasonsText(event.reasons)})`;
+    case "scte35_cue":
+      return `SCTE-35 ${event.summary}`;
+    case "worker_restarted":
+      return `forwarding worker ${event.worker} ${event.reason}; its channels were started again`;
+    case "medialive_action":
+      return `MediaLive ${event.message}`;
+    case "medialive_state":
+      return `MediaLive channel ${event.state}`;
+    case "api_change":
+      return `${event.detail} — by ${event.actor}`;
+  }
+};
+
+export const eventItem = (
+  event: ChannelEvent,
+  withChannel = false,
+) => html`<li class="event event-${event.type}">
+  <time datetime="${event.at}">${event.at.slice(11, 19)}</time>
+  ${withChannel && event.channel !== null ? html`<a href="/channels/${event.channel}">${event.channel_name ?? event.channel}</a>` : ""}
+  <span>${eventWords(event)}</span>
+</li>`;
+
+export const eventLog = (events: ReadonlyArray<ChannelEvent>) => html`<section aria-labelledby="events-title">
+  <h2 id="events-title">Events</h2>
+  <ol id="event-log" class="log">${events.map((event) => eventItem(event))}</ol>
+</section>`;
