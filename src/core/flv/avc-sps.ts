@@ -4,7 +4,7 @@
  * checked against the range the standard gives it. A corrupt SPS (bit errors, a stranger's bytes) is
  * `Unusable` with the reason, read in bounded time: no loop runs longer than the standard's largest count.
  */
-import { BitReader, MAX_PICTURE_SIDE, nalHeaderProblem, skipVuiStart, type Unusable } from "./tags.ts";
+import { BitReader, MAX_PICTURE_SIDE, nalHeaderProblem, skipVuiStart, type Unusable } from "./rbsp.ts";
 
 const HIGH_PROFILES = new Set([100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135]);
 const PROFILES = new Set([66, 77, 88, ...HIGH_PROFILES]);

@@ -27,25 +27,19 @@
  */
 import { Either } from "effect";
 import { decodeSection } from "../scte35/index.ts";
+import { AdtsReader, aacFrame, aacSequenceHeader, mp3Frame } from "./audio.ts";
 import { readAvcSps } from "./avc-sps.ts";
 import { type CueFormat, cueMessage, splicePts } from "./cues.ts";
 import { type AccessUnit, EsDemuxer, isVideoCodec } from "./es.ts";
+import { type HevcSpsInfo, readHevcSps } from "./hevc-sps.ts";
 import { H264_NAL, HEVC_NAL, nalType, type VideoCodec } from "./nal.ts";
+import { avcPpsProblem, hevcSetProblem, isUnusable } from "./rbsp.ts";
 import {
-  AdtsReader,
-  aacFrame,
-  aacSequenceHeader,
-  avcPpsProblem,
   avcSequenceHeader,
-  type HevcSpsInfo,
   hevcSequenceHeader,
-  hevcSetProblem,
-  isUnusable,
   metadataBody,
-  mp3Frame,
   type ParameterSets,
   parameterSets,
-  readHevcSps,
   type StreamMetadata,
   TAG_AUDIO,
   TAG_SCRIPT,

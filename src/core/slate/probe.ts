@@ -13,9 +13,11 @@
  * what it did not find; only an audio PID that never showed a frame header is answered silent instead.
  */
 import { crc32Mpeg2 } from "../crc32.ts";
+import { AAC_SAMPLE_RATES } from "../flv/audio.ts";
 import { readAvcSps } from "../flv/avc-sps.ts";
+import { readHevcSps } from "../flv/hevc-sps.ts";
 import { NalUnits, nalType } from "../flv/nal.ts";
-import { AAC_SAMPLE_RATES, BitReader, isUnusable, readHevcSps } from "../flv/tags.ts";
+import { BitReader, isUnusable } from "../flv/rbsp.ts";
 import type { AudioFormat, ProbeResult, Scan, SlateFormat, VideoFormat } from "./types.ts";
 
 export interface FormatProbe {

@@ -16,17 +16,14 @@ import { runInNewContext } from "node:vm";
 import { Either } from "effect";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
+import { AdtsReader } from "../../../src/core/flv/audio.ts";
 import { readAvcSps } from "../../../src/core/flv/avc-sps.ts";
 import { EsDemuxer } from "../../../src/core/flv/es.ts";
+import { readHevcSps } from "../../../src/core/flv/hevc-sps.ts";
 import { NalUnits } from "../../../src/core/flv/nal.ts";
+import { avcPpsProblem, hevcSetProblem } from "../../../src/core/flv/rbsp.ts";
 import { type FlvFrame, FlvRemux } from "../../../src/core/flv/remux.ts";
-import {
-  AdtsReader,
-  avcPpsProblem,
-  hevcSetProblem,
-  parameterSets,
-  readHevcSps,
-} from "../../../src/core/flv/tags.ts";
+import { parameterSets } from "../../../src/core/flv/tags.ts";
 import { makeHlsSegmenter } from "../../../src/core/hls.ts";
 import { decodeSection } from "../../../src/core/scte35/index.ts";
 import { CORRUPTIONS, corruptMedia, seeded } from "../../support/corrupt.ts";

@@ -1,11 +1,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { AdtsReader, aacFrame, aacSequenceHeader } from "../../../src/core/flv/audio.ts";
 import { type AccessUnit, EsDemuxer, isVideoCodec } from "../../../src/core/flv/es.ts";
 import {
-  AdtsReader,
-  aacFrame,
-  aacSequenceHeader,
   avcSequenceHeader,
   flvFileHeader,
   flvTag,

@@ -3,20 +3,17 @@ import { join } from "node:path";
 import { Either } from "effect";
 import { describe, expect, it } from "vitest";
 import { decodeAmf0, EcmaArray } from "../../../src/core/flv/amf0.ts";
+import { AdtsReader, aacFrame, aacSequenceHeader, mp3Frame } from "../../../src/core/flv/audio.ts";
+import { readHevcSps } from "../../../src/core/flv/hevc-sps.ts";
 import { H264_NAL, NalUnits, nalType } from "../../../src/core/flv/nal.ts";
 import {
-  AdtsReader,
-  aacFrame,
-  aacSequenceHeader,
   avcSequenceHeader,
   flvFileHeader,
   flvTag,
   hevcSequenceHeader,
   metadataBody,
-  mp3Frame,
   parameterSets,
   readCompositionMs,
-  readHevcSps,
   TAG_AUDIO,
   TAG_SCRIPT,
   TAG_VIDEO,
