@@ -43,6 +43,7 @@ import {
   type WorkerStatus,
 } from "../channel-types.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
+import { placeChannel, planRebalance } from "./placement.ts";
 import type { Command, SyncReply } from "./protocol.ts";
 import {
   cpuShare,
@@ -151,33 +152,26 @@ export const makeWorkerChannels = (
       return entry?.running === true ? entry : null;
     };
 
-    /** Channels placed on each worker, by index. */
-    const loads = (): number[] => {
-      const load = slots.map(() => 0);
-      for (const entry of entries.values()) load[entry.worker] = (load[entry.worker] ?? 0) + 1;
-      return load;
+    /** The workers as placement.ts weighs them, each with its share of a core as `share` says. */
+    const seats = (share: (slot: Slot) => number | null) => {
+      const channels = slots.map(() => 0);
+      for (const entry of entries.values()) channels[entry.worker] = (channels[entry.worker] ?? 0) + 1;
+      return slots.map((slot) => ({
+        slot,
+        index: slot.index,
+        started: slot.worker !== null,
+        share: share(slot),
+        channels: channels[slot.index] ?? 0,
+      }));
     };
     const started = () => slots.filter((slot) => slot.worker !== null);
-    /** Of `among`, the slot with the least of `measure`. */
-    const least = (among: ReadonlyArray<Slot>, measure: (slot: Slot) => number): Slot | undefined =>
-      among.reduce<Slot | undefined>(
-        (best, slot) => (best === undefined || measure(slot) < measure(best) ? slot : best),
-        undefined,
-      );
     /** Where a new channel goes (its thread started if it was not). */
     const place = (): Slot => {
-      const load = loads();
-      const fewest = (slot: Slot) => load[slot.index] ?? 0;
-      const chosen =
-        line === 0
-          ? least(slots, fewest)
-          : (least(
-              started().filter((slot) => (slot.lastShare ?? 0) < line),
-              fewest,
-            ) ??
-            slots.find((slot) => slot.worker === null) ??
-            least(started(), (slot) => slot.lastShare ?? 0));
-      const slot = chosen ?? (slots[0] as Slot);
+      const slot =
+        placeChannel(
+          seats((slot) => slot.lastShare),
+          line,
+        )?.slot ?? (slots[0] as Slot);
       wake(slot);
       judgeAfresh(slot);
       return slot;
@@ -273,33 +267,24 @@ export const makeWorkerChannels = (
 
     /** A rebalance's moves are under way: no other is decided meanwhile. */
     let balancing = false;
-    /**
-     * A worker over the move line hands channels to the least busy other started worker, if that one is clearly
-     * less busy (a quarter of the line below it), else to the next worker, started for them: as many channels
-     * as would even the two out, the last placed first. Both are judged again on a whole window after.
-     */
+    /** A worker over the move line hands channels to a calmer one (placement.ts `planRebalance`). */
     const rebalance: Effect.Effect<unknown> = Effect.suspend(() => {
-      if (line === 0 || balancing) return Effect.void;
-      const shares = new Map(started().map((slot) => [slot, cpuShare(slot)] as const));
-      // The busiest of those over the move line.
-      const busy = least(
-        started().filter((slot) => (shares.get(slot) ?? 0) >= moveLine),
-        (slot) => -(shares.get(slot) ?? 0),
+      if (balancing) return Effect.void;
+      const runningOn = (index: number) =>
+        [...entries.entries()].flatMap(([id, entry]) =>
+          entry.worker === index && entry.running ? [id] : [],
+        );
+      const plan = planRebalance(
+        seats((slot) => (slot.worker === null ? null : cpuShare(slot))),
+        { busy: line, move: moveLine },
+        (seat) => runningOn(seat.index).length,
       );
-      if (busy === undefined) return Effect.void;
-      const share = shares.get(busy) ?? 0;
-      const others = started().filter((slot) => slot !== busy && shares.get(slot) != null);
-      const calmest = least(others, (slot) => shares.get(slot) ?? 0);
-      const calm = calmest !== undefined && (shares.get(calmest) ?? 0) <= share - moveLine / 4;
-      const target = calm ? calmest : slots.find((slot) => slot.worker === null);
-      if (target === undefined) return Effect.void;
-      const ids = [...entries.entries()].flatMap(([id, entry]) =>
-        entry.worker === busy.index && entry.running ? [id] : [],
-      );
-      if (ids.length < 2) return Effect.void;
-      const targetShare = target.worker === null ? 0 : (shares.get(target) ?? 0);
-      const count = Math.max(1, Math.round((ids.length * (share - targetShare)) / (2 * share)));
-      const moving = ids.slice(-count);
+      if (plan === null) return Effect.void;
+      const { share } = plan;
+      const busy = plan.from.slot;
+      const target = plan.to.slot;
+      const ids = runningOn(busy.index);
+      const moving = ids.slice(-plan.count);
       balancing = true;
       return Effect.forkDaemon(
         Effect.logInfo(
@@ -430,7 +415,7 @@ export const makeWorkerChannels = (
       previewActive: (id: ChannelId) => running(id)?.previewActive ?? false,
       running: () => [...entries.entries()].flatMap(([id, entry]) => (entry.running ? [id] : [])),
       workers: (): ReadonlyArray<WorkerStatus> => {
-        const load = loads();
+        const load = seats((slot) => slot.lastShare).map((seat) => seat.channels);
         const now = Date.now();
         return started().map((slot) => {
           const delay = worstLoopDelay(slot.loopDelays, now);
