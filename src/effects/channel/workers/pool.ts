@@ -87,6 +87,8 @@ export const makeWorkerChannels = (
   Effect.gen(function* () {
     const bus = yield* EventBus;
     const runtime = yield* Effect.runtime<never>();
+    /** The pool's own scope: a rebalance's moves run in it, and end with the service. */
+    const scope = yield* Effect.scope;
     const entries = new Map<ChannelId, Entry>();
     const failures = new Map<ChannelId, string>();
 
@@ -286,7 +288,7 @@ export const makeWorkerChannels = (
       const ids = runningOn(busy.index);
       const moving = ids.slice(-plan.count);
       balancing = true;
-      return Effect.forkDaemon(
+      return Effect.forkIn(
         Effect.logInfo(
           `forwarding worker ${busy.index} is busy (${Math.round(share * 100)} % of a core over 5 s): ` +
             `${moving.length} of its ${ids.length} channels move to worker ${target.index}` +
@@ -312,6 +314,7 @@ export const makeWorkerChannels = (
             }),
           ),
         ),
+        scope,
       );
     });
 
