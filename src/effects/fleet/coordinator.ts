@@ -33,7 +33,7 @@ import { Resume } from "../control/resume.ts";
 import { EventBus } from "../events/event-bus.ts";
 import { makeAlarm } from "../runtime/alarm.ts";
 import { quietly } from "../runtime/quiet-timer.ts";
-import { monotonicMs, sendUntil, setTerm } from "../runtime/send-gates.ts";
+import { monotonicMs, sendUntil, setStaleAfter, setTerm } from "../runtime/send-gates.ts";
 import { auditCommands } from "./command-audit.ts";
 import { makeCommands } from "./commands.ts";
 import type { FleetShape, TakeoverReason } from "./fleet-types.ts";
@@ -143,6 +143,8 @@ export const makeCoordinator = Effect.gen(function* () {
 
   /** Until when the last renewal lets the held channels send (runtime/send-gates.ts). */
   let gateUntil = 0;
+  // A forwarding thread that stalled longer than a loop may be late drops what queued in its inputs meanwhile.
+  setStaleAfter(fenceMarginMs(ttl));
   const startSendingAll = (
     leases: ReadonlyArray<{
       readonly channel: string;
