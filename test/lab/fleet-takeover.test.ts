@@ -1,8 +1,8 @@
 /**
  * A channel's outputs move between two nodes of a fleet, measured at the receiver: tx sends the same cued
  * stream to node a and node b (MediaLive's two pipelines); only the lease holder sends to rx. The holder is
- * killed (with and without the fast takeover), drained, and cut off from the database; an output changed
- * during a takeover is applied once, on the new holder.
+ * killed (with and without the fast takeover), drained, cut off from the database, and frozen (SIGSTOP) past its
+ * lease and within it; an output changed during a takeover is applied once, on the new holder.
  *
  *   db, a, b, tx, rx on one bridge; PostgreSQL in db; a and b each a node
  */

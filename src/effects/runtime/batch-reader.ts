@@ -20,8 +20,12 @@
  * so that a flowing input's reads stay well inside it. The thread reads at the shortest interval any of its
  * flowing sockets asks for.
  *
+ * On a fleet node a channel's pace carries its fence (`Fence`): its send gate checked against the turn's one
+ * reading of the clock before each of its sockets is read, and what queued in a socket while the thread
+ * stalled dropped rather than sent late.
+ *
  * Node.js only (its socket internals and koffi's libuv poll); Bun and Deno, or a socket whose descriptor cannot
- * be had, keep node:dgram's "message" events.
+ * be had, keep node:dgram's "message" events (and their channels the gate's timer alone).
  */
 import type { RemoteInfo, Socket } from "node:dgram";
 import type { ReadSlots } from "../../core/packet-core.ts";

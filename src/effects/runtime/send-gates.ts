@@ -3,7 +3,9 @@
  * forwarding threads check that instant themselves. The main thread renews the leases and pushes each held
  * channel's instant forward at every renewal; a worker whose channel's instant has passed stops offering
  * datagrams to its outputs without waiting for the main thread, so a main thread stalled longer than the
- * lease (a long pause, a debugger) cannot leave the workers sending while a standby takes over.
+ * lease (a long pause, a debugger) cannot leave the workers sending while a standby takes over. The channel
+ * checks its gate before each read of its inputs (batch-reader.ts `Fence`), not only when a timer says, so
+ * the first turn of a process that was frozen past its lease finds the gate closed before it forwards.
  *
  * One slot per channel in a SharedArrayBuffer the main thread makes and hands to each worker at its start
  * (`gatesForWorker`, `adoptSendGates`), as own-ports.ts does. The instant is on `process.hrtime`, the
