@@ -243,10 +243,12 @@ export const startChannel = (
             stale: (at, stalledMs) => {
               const open = gateOpen(gate, at);
               if (open !== gateWasOpen) rebuildFanOut(at);
-              // After a stall longer than the limit, or while the lease has lapsed (the process stalled,
-              // its main thread at least), what waits in the socket queued while nobody could decide
-              // whether it may be sent: it is dropped, whatever the gate says once the main thread runs again.
-              if (stalledMs <= staleAfterMs() && (open || !gateLapsed(gate))) return false;
+              // A standby's outputs send nothing: its reads go on as ever.
+              if (!open && !gateLapsed(gate)) return false;
+              if (open && stalledMs <= staleAfterMs()) return false;
+              // After a stall longer than the limit, or while the lease has lapsed (the process stalled, its
+              // main thread at least), what waits in the socket queued while nobody could say whether it may
+              // be sent: it is dropped, whatever the gate says once the main thread runs again.
               if (open) {
                 muted = true;
                 rebuildFanOut(at);

@@ -274,8 +274,13 @@ const drain = (reading: Reading, at: number, stalledMs: number): number => {
     reading.readAt = at;
     const fence = reading.pace.fence;
     if (fence === undefined || !fence.stale(at, stalledMs)) return drainNow(reading, MAX_CALLS);
-    const dropped = drainNow(reading, MAX_STALE_CALLS);
-    fence.dropped(dropped, stalledMs);
+    let dropped = 0;
+    try {
+      dropped = drainNow(reading, MAX_STALE_CALLS);
+    } finally {
+      // Whatever happened in the read, the channel's outputs get the reads after it.
+      fence.dropped(dropped, stalledMs);
+    }
     return dropped;
   } finally {
     draining = false;
