@@ -1,20 +1,23 @@
 /**
  * A channel's outputs move between two nodes of a fleet, measured at the receiver: tx sends the same cued
  * stream to node a and node b (MediaLive's two pipelines); only the lease holder sends to rx. The holder is
- * killed (with and without the fast takeover), drained, and cut off from the database; an output changed
- * during a takeover is applied once, on the new holder.
+ * killed (with and without the fast takeover), drained, cut off from the database, and frozen (SIGSTOP) past its
+ * lease and within it; an output changed during a takeover is applied once, on the new holder.
  *
  *   db, a, b, tx, rx on one bridge; PostgreSQL in db; a and b each a node
  */
 import { expect, it } from "vitest";
-import { clock } from "../support/fleet-analysis.ts";
+import { analyse } from "../support/analyse.ts";
+import { clock, type Received } from "../support/fleet-analysis.ts";
 import { useFleetLab } from "../support/fleet-lab.ts";
 import {
   awaitOnAir,
   leaseRows,
+  logBetween,
   measureOutputs,
   nowMs,
   pause,
+  REFERENCE_PORT,
   report,
   since,
 } from "../support/fleet-scenario.ts";
@@ -223,6 +226,130 @@ describeLab("a channel's outputs move between two nodes", () => {
         expect(m.doubles).toBe(0);
         expect(m.after?.contiguous, `the stream at :${m.port}`).toBe(true);
       }
+    } finally {
+      await stopAll(run, channels);
+    }
+  }, 120_000);
+
+  /** The holder's process stopped (SIGSTOP, every thread of it) and, `frozen` later, continued. */
+  const freeze = async (frozen: () => Promise<unknown>) => {
+    const pid = fleet.node("a").pid();
+    if (pid === undefined) throw new Error("node a is not running");
+    process.kill(pid, "SIGSTOP");
+    const stoppedMs = nowMs();
+    // Read before the signal: the node may run again, and send, before this process does.
+    let continuedMs = stoppedMs;
+    try {
+      await frozen();
+    } finally {
+      continuedMs = nowMs();
+      process.kill(pid, "SIGCONT");
+    }
+    return { stoppedMs, continuedMs };
+  };
+  const ssrcOf = (arrival: Received) => arrival.datagram?.readUInt32BE(8) ?? 0;
+  /** The most datagrams from `source` that came within any `windowMs` at or after `fromMs`. */
+  const burst = (arrivals: ReadonlyArray<Received>, source: string, fromMs: number, windowMs: number) => {
+    const times = arrivals.filter((x) => x.source === source && x.atMs >= fromMs).map((x) => x.atMs);
+    let most = 0;
+    for (let [i, j] = [0, 0]; j < times.length; j++) {
+      while ((times[j] as number) - (times[i] as number) > windowMs) i++;
+      most = Math.max(most, j - i + 1);
+    }
+    return most;
+  };
+
+  it("the holder stopped (SIGSTOP) past its lease, then continued: not one datagram from it after b's first, none of what queued in its inputs sent late, 0 continuity errors on UDP, no old SSRC on RTP", async () => {
+    await nodesWith({});
+    const [a, b] = [fleet.node("a"), fleet.node("b")];
+    const [udpPort, rtpPort] = [7060, 7069];
+    const run = await onAirFromA("Stalled", 60, 1, [rtpPort]);
+    const { receiver, channels } = run;
+    try {
+      const id = channels.ids[0] ?? "";
+      const rtp = await a.api(`/api/channels/${id}/outputs`, {
+        method: "POST",
+        body: { id: "rtp", name: "RTP", protocol: "rtp", url: `rtp://${fleet.rxAddress}:${rtpPort}` },
+      });
+      expect(rtp.status, await rtp.clone().text()).toBe(201);
+      await awaitOnAir(receiver, [rtpPort], run.onAirMs, { source: a.address, count: 10 });
+      // Stopped until b sends both outputs, and a second more: a's input sockets fill with what tx sends it.
+      const { stoppedMs, continuedMs } = await freeze(async () => {
+        await awaitOnAir(receiver, [udpPort, rtpPort], nowMs(), { source: b.address, count: 1 });
+        await pause(1000);
+      });
+      // What a does when it runs again: its first turns read seconds of queued stream.
+      await pause(2000);
+      const taken = await leaseRows(fleet);
+      const fromB = (port: number) => {
+        const arrivals = receiver.at(port).filter((x) => x.atMs >= run.onAirMs);
+        const first = arrivals.findIndex((x) => x.source === b.address);
+        return { arrivals, after: first < 0 ? [] : arrivals.slice(first) };
+      };
+      const udp = fromB(udpPort);
+      const rtpOut = fromB(rtpPort);
+      const fromAAfter = [udp, rtpOut].map(({ after }) => after.filter((x) => x.source === a.address).length);
+      const ccErrors = analyse(Buffer.concat(udp.after.map((x) => x.datagram ?? Buffer.alloc(0)))).ccErrors;
+      const ssrcA = ssrcOf(rtpOut.arrivals.find((x) => x.source === a.address) as Received);
+      const ssrcB = ssrcOf(rtpOut.after[0] as Received);
+      const oldSsrcAfter = rtpOut.after.filter((x) => ssrcOf(x) !== ssrcB).length;
+      report(
+        `Stalled: node a stopped at ${clock(stoppedMs)}, continued at ${clock(continuedMs)} (${Math.round(continuedMs - stoppedMs)} ms)`,
+        [
+          ...measureOutputs(fleet, receiver, [udpPort, rtpPort], {
+            fromMs: run.onAirMs,
+            untilMs: nowMs(),
+          }).map((m) => m.line),
+          `  from b's first datagram on: ${fromAAfter.join(" and ")} datagrams from a; ${ccErrors} continuity errors on :${udpPort}; ${oldSsrcAfter} RTP datagrams not of b's SSRC ${hex(ssrcB)} (a's ${hex(ssrcA)})`,
+          `  holder ${taken.get(id)?.holder}@${taken.get(id)?.term}`,
+          ...logBetween(a, continuedMs - 1000, nowMs()).map((line) => `  a: ${line}`),
+        ],
+      );
+      expect(taken.get(id)?.holder).toBe("b");
+      expect(udp.after.length).toBeGreaterThan(100);
+      expect(fromAAfter).toEqual([0, 0]);
+      expect(ccErrors).toBe(0);
+      expect(ssrcB).not.toBe(ssrcA);
+      expect(oldSsrcAfter).toBe(0);
+      // The node says what it dropped, and why.
+      expect(a.log()).toMatch(
+        /datagrams that waited in its inputs were dropped, not sent late: its forwarding thread stalled for \d+ ms/,
+      );
+    } finally {
+      await stopAll(run, channels);
+    }
+  }, 120_000);
+
+  it("the holder stopped for less than its lease keeps it and goes on with the stream of now: what queued in its inputs is dropped, not sent in a burst", async () => {
+    await nodesWith({});
+    const a = fleet.node("a");
+    const udpPort = 7070;
+    const run = await onAirFromA("Paused", 70, 1);
+    const { receiver, channels } = run;
+    try {
+      const id = channels.ids[0] ?? "";
+      // 1.2 s: longer than a forwarding thread may stall (a fifth of the lease, 600 ms), well inside the lease.
+      const { stoppedMs, continuedMs } = await freeze(() => pause(1200));
+      await awaitOnAir(receiver, [udpPort], continuedMs, { source: a.address, count: 100 });
+      const leases = await leaseRows(fleet);
+      const arrivals = receiver.at(udpPort).filter((x) => x.atMs >= run.onAirMs);
+      const most = burst(arrivals, a.address, continuedMs, 100);
+      // The stream's own pace: what tx sent to rx directly over the same 100 ms windows.
+      const direct = receiver.at(REFERENCE_PORT);
+      const paced = burst(direct, direct[0]?.source ?? "", continuedMs, 100);
+      report(`Paused: node a stopped at ${clock(stoppedMs)} for ${Math.round(continuedMs - stoppedMs)} ms`, [
+        ...measureOutputs(fleet, receiver, [udpPort], { fromMs: run.onAirMs, untilMs: nowMs() }).map(
+          (m) => m.line,
+        ),
+        `  after it: at most ${most} datagrams from a within 100 ms (the direct copy: ${paced}); holder ${leases.get(id)?.holder}@${leases.get(id)?.term} (was @${run.leases.get(id)?.term})`,
+        ...logBetween(a, continuedMs - 1000, nowMs()).map((line) => `  a: ${line}`),
+      ]);
+      expect(leases.get(id)).toMatchObject({ holder: "a", term: run.leases.get(id)?.term });
+      // 1.2 s of the stream is about 115 datagrams; at its pace about 10 come in 100 ms.
+      expect(most).toBeLessThanOrEqual(30);
+      expect(a.log()).toMatch(
+        /datagrams that waited in its inputs were dropped, not sent late: its forwarding thread stalled/,
+      );
     } finally {
       await stopAll(run, channels);
     }

@@ -10,7 +10,7 @@
  * The fan-out is plain synchronous code: it allocates nothing beyond the chunk it forwards (one copy of the
  * datagram's TS, shared by every output) and never waits on an output.
  */
-import { Deferred, Effect, Either, Exit, FiberMap, type Scope } from "effect";
+import { Deferred, Effect, Either, Exit, FiberMap, Runtime, type Scope } from "effect";
 import { makeCueInserter } from "../../core/cue-insert.ts";
 import { FlvRemux } from "../../core/flv/remux.ts";
 import type { CoreEvent, PacketCore } from "../../core/packet-core.ts";
@@ -29,9 +29,9 @@ import { remuxFaultChannels, settingNow } from "../config/settings.ts";
 import { makeInputPath } from "../ingest/input-path.ts";
 import type { InputPathError, InputsStatus, InputsSummary } from "../ingest/input-types.ts";
 import { makeOutput, type Output, type OutputEvent } from "../outputs/writer.ts";
-import { type ReadPace, readPaceMs } from "../runtime/batch-reader.ts";
+import { type Fence, type ReadPace, readPaceMs } from "../runtime/batch-reader.ts";
 import { asOneTurn } from "../runtime/end-of-turn.ts";
-import { gateOpen, watchGate } from "../runtime/send-gates.ts";
+import { gateLapsed, gateOpen, monotonicMs, staleAfterMs, watchGate } from "../runtime/send-gates.ts";
 import type { BatchSink } from "../runtime/thread-sender.ts";
 import { makeTurnBatch, type TurnBatch } from "../runtime/turn-batch.ts";
 import {
@@ -125,6 +125,28 @@ export const startChannel = (
         ),
       );
     };
+    /** Runs an effect in the channel's runtime: on a forwarding thread, its logger is the service's (masking). */
+    const runHere = Runtime.runFork(yield* Effect.runtime<never>());
+    /**
+     * A fleet node's read dropped as stale what waited in an input socket (`fence`): said at once, with why and
+     * the total so far, and then at most once per 10 s while it goes on (a lapsed lease drops every read until
+     * the main thread renews or gives it up).
+     */
+    const staleDropped = (datagrams: number, stalledMs: number) => {
+      stale.datagrams += datagrams;
+      const now = Date.now();
+      if (datagrams === 0 || now - stale.loggedAt < 10_000) return;
+      stale.loggedAt = now;
+      const why =
+        stalledMs > staleAfterMs()
+          ? `its forwarding thread stalled for ${Math.round(stalledMs)} ms (more than ${staleAfterMs()} ms)`
+          : "its lease lapsed unrenewed";
+      runHere(
+        Effect.logWarning(
+          `channel ${spec.id}: ${datagrams} datagrams that waited in its inputs were dropped, not sent late: ${why} (${stale.datagrams} so far)`,
+        ),
+      );
+    };
     const remuxFault = settingNow(remuxFaultChannels, "").split(",").includes(spec.name);
 
     const watcher = makeScte35Watcher((cue) =>
@@ -202,24 +224,58 @@ export const startChannel = (
     let offers: ReadonlyArray<(chunk: Uint8Array) => void> = [];
     /** Whether an offer keeps the chunk it is given (a queue, a tap); the remux copies what it needs. */
     let kept = false;
-    /** How long the inputs' datagrams may wait to be read: the outputs and the failover time say (ReadPace). */
-    const pace: ReadPace = { ms: readPaceMs(true, 0) };
-    let failoverAfterMs = 0;
     /**
      * On a fleet node, the channel's send gate: open while its lease was renewed in time. Checked here, on the
-     * thread that forwards (every 100 ms, and at each rebuild); closed, the outputs get nothing (the preview
-     * still does).
+     * thread that forwards, before each read of an input socket (`fence`), when a timer finds its instant
+     * passed, and at each rebuild; closed, the outputs get nothing (the preview still does).
      */
     const gate = spec.sendGate;
+    /** Whether the gate was open at the last rebuild of the fan-out. */
+    let gateWasOpen = true;
+    /** Set while a read's whole backlog is dropped as stale (`fence`): the outputs get none of it. */
+    let muted = false;
+    /** Datagrams dropped as stale (a stalled thread, a lapsed lease), and when that was last logged. */
+    const stale = { datagrams: 0, loggedAt: Number.NEGATIVE_INFINITY };
+    const fence: Fence | undefined =
+      gate === undefined
+        ? undefined
+        : {
+            stale: (at, stalledMs) => {
+              const open = gateOpen(gate, at);
+              if (open !== gateWasOpen) rebuildFanOut(at);
+              // A standby's outputs send nothing: its reads go on as ever.
+              if (!open && !gateLapsed(gate)) return false;
+              if (open && stalledMs <= staleAfterMs()) return false;
+              // After a stall longer than the limit, or while the lease has lapsed (the process stalled, its
+              // main thread at least), what waits in the socket queued while nobody could say whether it may
+              // be sent: it is dropped, whatever the gate says once the main thread runs again.
+              if (open) {
+                muted = true;
+                rebuildFanOut(at);
+              }
+              return true;
+            },
+            dropped: (datagrams, stalledMs) => {
+              if (muted) {
+                muted = false;
+                rebuildFanOut();
+              }
+              staleDropped(datagrams, stalledMs);
+            },
+          };
+    /** How long the inputs' datagrams may wait to be read: the outputs and the failover time say (ReadPace). */
+    const pace: ReadPace = { ms: readPaceMs(true, 0), ...(fence === undefined ? {} : { fence }) };
+    let failoverAfterMs = 0;
     // Its sinks are set below, with the fan-out: an output that starts or stops sending batches rebuilds it.
     const turnBatch: TurnBatch = makeTurnBatch(() => rebuildFanOut());
     /** The outputs with a policy, one rewriter per distinct policy (policy-groups.ts). */
     const groups = makePolicyGroups(() => rebuildFanOut());
     /** The path each enabled output took at the last rebuild: an output that changes path gets bridges. */
     let routes = new Map<string, Route>();
-    const rebuildFanOut = () => {
-      const open = gate === undefined || gateOpen(gate);
-      const enabled = open ? [...entries.values()].filter((entry) => entry.spec.enabled) : [];
+    const rebuildFanOut = (at = gate === undefined ? 0 : monotonicMs()) => {
+      gateWasOpen = gate === undefined || gateOpen(gate, at);
+      const enabled =
+        gateWasOpen && !muted ? [...entries.values()].filter((entry) => entry.spec.enabled) : [];
       const remuxed = enabled.some((entry) => entry.output.flv !== null);
       if (!remuxed && [...entries.values()].every((entry) => entry.output.flv === null)) flv = null;
       const sinks: BatchSink[] = [];

@@ -33,7 +33,7 @@ import { Resume } from "../control/resume.ts";
 import { EventBus } from "../events/event-bus.ts";
 import { makeAlarm } from "../runtime/alarm.ts";
 import { quietly } from "../runtime/quiet-timer.ts";
-import { monotonicMs, sendUntil, setTerm } from "../runtime/send-gates.ts";
+import { monotonicMs, sendUntil, setStaleAfter, setTerm } from "../runtime/send-gates.ts";
 import { auditCommands } from "./command-audit.ts";
 import { makeCommands } from "./commands.ts";
 import type { FleetShape, TakeoverReason } from "./fleet-types.ts";
@@ -81,6 +81,8 @@ export const makeCoordinator = Effect.gen(function* () {
   /** The configuration's revision this node last applied (null before its first round). */
   let configRevision: number | null = null;
   let lastRoundAt = Number.NEGATIVE_INFINITY;
+  /** When the last round the database answered was sent: it kept the node's leases a lease time from then. */
+  let answeredSentAt = Number.NEGATIVE_INFINITY;
   /** A notification said a node changed: a round now, whenever the last one was. */
   const roundDue = makeAlarm();
   /** Another node changed the configuration (a notification, or the revision a round read). */
@@ -143,6 +145,8 @@ export const makeCoordinator = Effect.gen(function* () {
 
   /** Until when the last renewal lets the held channels send (runtime/send-gates.ts). */
   let gateUntil = 0;
+  // A forwarding thread that stalled longer than a loop may be late drops what queued in its inputs meanwhile.
+  setStaleAfter(fenceMarginMs(ttl));
   const startSendingAll = (
     leases: ReadonlyArray<{
       readonly channel: string;
@@ -193,6 +197,13 @@ export const makeCoordinator = Effect.gen(function* () {
     const round = yield* sql("round", () => L.round(q, me, bootId, ttl, load, full ? -1 : book.revision()));
     lastRoundAt = sent;
     const took = performance.now() - sent;
+    // The round ran before its answer came, and the node's leases lasted at least a lease time from the round
+    // before: answered inside that, it renewed leases that still held. Later (the node, or its database,
+    // stalled meanwhile), they may have lapsed and a standby may have taken one in the same instant, unseen by
+    // this round: the gates stay as they are, and the next round, at once, says what the node holds.
+    const sinceBefore = sent + took - answeredSentAt;
+    const inTime = sinceBefore < ttl || answeredSentAt === Number.NEGATIVE_INFINITY;
+    answeredSentAt = sent;
     for (const listener of renewalListeners) listener(took);
     book.setNodes(round.nodes, sent);
     if (full) {
@@ -210,10 +221,18 @@ export const makeCoordinator = Effect.gen(function* () {
     for (const [id, term] of [...held]) {
       if (round.held.get(id) !== term) yield* stopSending(id, "its lease passed to another node");
     }
-    yield* guard.renewed(sent);
-    // The forwarding threads stop each held channel by themselves once this instant passes without a renewal.
-    gateUntil = monotonicMs() - (performance.now() - sent) + ttl - fenceMarginMs(ttl);
-    for (const id of held.keys()) sendUntil(id, gateUntil);
+    if (inTime) {
+      yield* guard.renewed(sent);
+      // The forwarding threads stop each held channel by themselves once this instant passes without a renewal.
+      gateUntil = monotonicMs() - (performance.now() - sent) + ttl - fenceMarginMs(ttl);
+      for (const id of held.keys()) sendUntil(id, gateUntil);
+    } else {
+      roundDue.ring();
+      if (held.size > 0)
+        yield* Effect.logWarning(
+          `fleet: node ${me} renewed its leases ${Math.round(sinceBefore)} ms after the round before, when they may have lapsed: its channels send again only once the next round finds them still its own`,
+        );
+    }
     if (book.node(me)?.draining === true && !draining) yield* drainSelf;
     if (configRevision !== round.configRevision) {
       configRevision = round.configRevision;

@@ -20,8 +20,12 @@
  * so that a flowing input's reads stay well inside it. The thread reads at the shortest interval any of its
  * flowing sockets asks for.
  *
+ * On a fleet node a channel's pace carries its fence (`Fence`): its send gate checked against the turn's one
+ * reading of the clock before each of its sockets is read, and what queued in a socket while the thread
+ * stalled dropped rather than sent late.
+ *
  * Node.js only (its socket internals and koffi's libuv poll); Bun and Deno, or a socket whose descriptor cannot
- * be had, keep node:dgram's "message" events.
+ * be had, keep node:dgram's "message" events (and their channels the gate's timer alone).
  */
 import type { RemoteInfo, Socket } from "node:dgram";
 import type { ReadSlots } from "../../core/packet-core.ts";
@@ -48,6 +52,7 @@ import {
   watchReadable,
 } from "./libc.ts";
 import { runtimeName } from "./runtime.ts";
+import { monotonicMs } from "./send-gates.ts";
 
 /** Datagrams one recvmmsg call takes at most. */
 const SLOTS = 64;
@@ -64,6 +69,11 @@ const DATA_AT = NAMES_AT + SLOTS * NAME_BYTES;
 const MEMORY_BYTES = DATA_AT + SLOTS * SLOT_BYTES;
 /** Calls per socket and turn at most, so that one flooded input cannot hold the thread. */
 const MAX_CALLS = 16;
+/**
+ * Calls at most when a socket's whole backlog is dropped as stale (`Fence`): a receive buffer of a few MB,
+ * with room for a flood that keeps coming meanwhile.
+ */
+const MAX_STALE_CALLS = 1024;
 const QUIET_MS = 50;
 
 /**
@@ -79,6 +89,20 @@ const remuxedMs = Math.max(batchMs, settingNow(batchMsRemuxedSetting, BATCH_MS_R
 /** How long one channel's flowing inputs may wait to be read (ms): the channel changes it as its outputs do. */
 export interface ReadPace {
   ms: number;
+  /** On a fleet node, the channel's fence: asked before each read of its sockets. */
+  readonly fence?: Fence;
+}
+
+/**
+ * What a fleet node's channel says of a read before it happens (channel.ts): its send gate is checked there,
+ * once per socket and turn, against the turn's instant. `stale` true: what waits in the socket is too old to
+ * send (the thread stalled, or the lease lapsed), so the reader reads all of it at once, the channel sending
+ * none of it, and then tells `dropped` how many datagrams that was.
+ */
+export interface Fence {
+  /** `at`: the turn's instant (send-gates.ts `monotonicMs`); `stalledMs`: since the socket's last turn. */
+  readonly stale: (at: number, stalledMs: number) => boolean;
+  readonly dropped: (datagrams: number, stalledMs: number) => void;
 }
 
 /**
@@ -125,6 +149,8 @@ interface Reading {
   readiness: Readiness | null;
   closed: boolean;
   quietTurns: number;
+  /** When a turn last read it (monotonicMs): how long a thread stalled shows in the next turn. */
+  readAt: number;
   /** Each slot's last view (`viewOf`). */
   readonly views: Array<Buffer | null>;
   /** The last sender, reused while datagrams keep coming from it (its sockaddr's words as the key). */
@@ -236,21 +262,35 @@ const senderOf = (reading: Reading, slot: number): RemoteInfo | null => {
 /** Set while a batch is being handed on: the memory holds it, so nothing may read into it meanwhile. */
 let draining = false;
 
-/** Reads what waits on one socket and hands each datagram on; returns how many there were. */
-const drain = (reading: Reading): number => {
+/**
+ * Reads what waits on one socket and hands each datagram on; returns how many there were. `at` is the turn's
+ * instant, and `stalledMs` how long since the turn that read the socket before (0 for a socket the event loop
+ * just found readable: it was empty until then).
+ */
+const drain = (reading: Reading, at: number, stalledMs: number): number => {
   if (draining) return 0;
   draining = true;
   try {
-    return drainNow(reading);
+    reading.readAt = at;
+    const fence = reading.pace.fence;
+    if (fence === undefined || !fence.stale(at, stalledMs)) return drainNow(reading, MAX_CALLS);
+    let dropped = 0;
+    try {
+      dropped = drainNow(reading, MAX_STALE_CALLS);
+    } finally {
+      // Whatever happened in the read, the channel's outputs get the reads after it.
+      fence.dropped(dropped, stalledMs);
+    }
+    return dropped;
   } finally {
     draining = false;
   }
 };
-const drainNow = (reading: Reading): number => {
+const drainNow = (reading: Reading, calls: number): number => {
   const { block, base, headers, data, slotBytes, slots } = reading.landing;
   const c = libc as Libc;
   let total = 0;
-  for (let call = 0; call < MAX_CALLS && !reading.closed; call++) {
+  for (let call = 0; call < calls && !reading.closed; call++) {
     const count = c.recvmmsg(reading.fd, base + headers, slots, MSG_DONTWAIT, 0);
     // Nothing waits (EAGAIN), or an error the socket reports for a send of someone else (ICMP): try later.
     if (count <= 0) break;
@@ -313,9 +353,11 @@ const turn = () => {
   asOneTurn(readFlowing);
 };
 const readFlowing = () => {
+  // One reading of the clock for the turn: each fence compares its gate's instant with it.
+  const at = monotonicMs();
   let shortest = Number.POSITIVE_INFINITY;
   for (const reading of flowing) {
-    if (drain(reading) > 0) reading.quietTurns = 0;
+    if (drain(reading, at, at - reading.readAt) > 0) reading.quietTurns = 0;
     else if (++reading.quietTurns >= quietTurns()) {
       flowing.delete(reading);
       reading.readiness?.start();
@@ -348,13 +390,13 @@ export const readingInTurns = (): boolean => timer !== null;
 const onReadable = (reading: Reading) => {
   if (reading.closed) return;
   if (batchMs === 0) {
-    asOneTurn(() => drain(reading));
+    asOneTurn(() => drain(reading, monotonicMs(), 0));
     return;
   }
   reading.readiness?.stop();
   reading.quietTurns = 0;
   flowing.add(reading);
-  asOneTurn(() => drain(reading));
+  asOneTurn(() => drain(reading, monotonicMs(), 0));
   if (timer === null || reading.pace.ms < timerMs) setTurns(reading.pace.ms);
 };
 
@@ -394,6 +436,7 @@ export const readInBatches = (
     readiness: null,
     closed: false,
     quietTurns: 0,
+    readAt: 0,
     sender: null,
     key: [0, 0, 0, 0, 0, 0],
   };
@@ -413,7 +456,7 @@ export const readInBatches = (
     if (reading.closed) return;
     // What the kernel holds for the socket still reaches the channel: a moving channel's old copy closes its
     // inputs only once the new one receives, and those datagrams are nowhere else.
-    asOneTurn(() => drain(reading));
+    asOneTurn(() => drain(reading, monotonicMs(), 0));
     reading.closed = true;
     flowing.delete(reading);
     reading.readiness?.close();

@@ -3,7 +3,9 @@
  * forwarding threads check that instant themselves. The main thread renews the leases and pushes each held
  * channel's instant forward at every renewal; a worker whose channel's instant has passed stops offering
  * datagrams to its outputs without waiting for the main thread, so a main thread stalled longer than the
- * lease (a long pause, a debugger) cannot leave the workers sending while a standby takes over.
+ * lease (a long pause, a debugger) cannot leave the workers sending while a standby takes over. The channel
+ * checks its gate before each read of its inputs (batch-reader.ts `Fence`), not only when a timer says, so
+ * the first turn of a process that was frozen past its lease finds the gate closed before it forwards.
  *
  * One slot per channel in a SharedArrayBuffer the main thread makes and hands to each worker at its start
  * (`gatesForWorker`, `adoptSendGates`), as own-ports.ts does. The instant is on `process.hrtime`, the
@@ -16,13 +18,17 @@ const SLOTS = 65536;
 /** Per slot: until when it may send, then the term of the lease it sends under. */
 /** The instant of a gate the main thread closed (never a real instant: the clock is past it at once). */
 const CLOSED = 1;
+/** Where the process's staleness limit sits, after the instants and terms (`staleAfterMs`). */
+const STALE_AT = 2 * SLOTS;
+const NUMBERS = 2 * SLOTS + 1;
 /**
- * The instants and terms, then one 32-bit counter the main thread bumps (and notifies) whenever it opens or
- * closes a gate, or brings its instant closer: the threads that watch gates wait on it.
+ * The instants and terms and the staleness limit, then one 32-bit counter the main thread bumps (and
+ * notifies) whenever it opens or closes a gate, or brings its instant closer: the threads that watch gates
+ * wait on it.
  */
-const BYTES = 2 * SLOTS * Float64Array.BYTES_PER_ELEMENT + Int32Array.BYTES_PER_ELEMENT;
-let shared = new Float64Array(new SharedArrayBuffer(BYTES), 0, 2 * SLOTS);
-let signal = new Int32Array(shared.buffer, 2 * SLOTS * Float64Array.BYTES_PER_ELEMENT, 1);
+const BYTES = NUMBERS * Float64Array.BYTES_PER_ELEMENT + Int32Array.BYTES_PER_ELEMENT;
+let shared = new Float64Array(new SharedArrayBuffer(BYTES), 0, NUMBERS);
+let signal = new Int32Array(shared.buffer, NUMBERS * Float64Array.BYTES_PER_ELEMENT, 1);
 const slots = new Map<string, number>();
 
 /** The monotonic clock every thread shares, in ms. */
@@ -33,8 +39,8 @@ export const gatesForWorker = (): SharedArrayBuffer => shared.buffer as SharedAr
 
 /** In a worker, before any channel starts: the gates it was given. */
 export const adoptSendGates = (buffer: SharedArrayBuffer): void => {
-  shared = new Float64Array(buffer, 0, 2 * SLOTS);
-  signal = new Int32Array(buffer, 2 * SLOTS * Float64Array.BYTES_PER_ELEMENT, 1);
+  shared = new Float64Array(buffer, 0, NUMBERS);
+  signal = new Int32Array(buffer, NUMBERS * Float64Array.BYTES_PER_ELEMENT, 1);
 };
 
 /**
@@ -76,6 +82,27 @@ export const termOf = (slot: number): number => shared[SLOTS + slot] ?? 0;
 
 /** Whether a gated channel may send now (any thread). */
 export const gateOpen = (slot: number, now = monotonicMs()): boolean => now < (shared[slot] ?? 0);
+
+/**
+ * Whether a closed gate closed because its instant passed unrenewed (the lease lapsed: the main thread, or the
+ * whole process, stalled), not because the main thread closed it (a standby, a release, a hand-over, a drain).
+ */
+export const gateLapsed = (slot: number): boolean => (shared[slot] ?? 0) > CLOSED;
+
+/**
+ * How late a forwarding thread may read what waits in a gated channel's input sockets and still send it (ms),
+ * set by the main thread when the fleet starts (the lease's fence margin). A thread that stalled longer (a
+ * SIGSTOP, a paused VM, CPU starvation) drops what queued meanwhile instead of sending it late: seconds-old
+ * stream sent at once is a burst no receiver wants, and, when the lease passed meanwhile, a second stream
+ * beside the new holder's. 0 before it is set: no limit.
+ */
+export const setStaleAfter = (ms: number): void => {
+  shared[STALE_AT] = ms;
+};
+export const staleAfterMs = (): number => {
+  const ms = shared[STALE_AT] ?? 0;
+  return ms > 0 ? ms : Number.POSITIVE_INFINITY;
+};
 
 /**
  * Without Atomics.waitAsync (every runtime we run on has it), the watching thread reads its gates on this
@@ -151,7 +178,7 @@ export const watchGate = (slot: number, changed: (open: boolean, lapsed: boolean
       const now = gateOpen(slot, at);
       if (now === open) return;
       open = now;
-      changed(now, !now && (shared[slot] ?? 0) > CLOSED);
+      changed(now, !now && gateLapsed(slot));
     },
   };
   watchers.add(watcher);
