@@ -2,8 +2,9 @@
  * Each node's admin from `DISTRIBUTARY_ADMIN_TOKEN` is its own, on three real nodes sharing one PostgreSQL: a
  * node started without the variable, then again with another value, takes nothing from the others — the
  * shared token keeps opening their API and their pages' login — and nothing of any variable is stored. The
- * node without it makes the fleet's first admin, valid everywhere. Fails on a version that stored the variable's
- * token as one shared record, which the node without it deleted and the one with another value replaced.
+ * node without it makes the fleet's first admin, valid everywhere; the record an older version stored for the
+ * variable is neither honoured nor removed. Fails on a version that stored the variable's token as one shared
+ * record, which the node without it deleted and the one with another value replaced.
  */
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
@@ -17,6 +18,7 @@ const fleet = useFleetNodes({
 });
 const { api, until } = fleet;
 const OTHER = "another-admin-token-for-node-b-5d0c8e2f71a4";
+const sha256 = (secret: string) => createHash("sha256").update(secret).digest("hex");
 
 const status = async (id: string, token: string) => (await api(id, "/api/channels", { token })).status;
 /** The pages' login with `token` on node `id`: the page it leads to, or the status that refused it. */
@@ -44,9 +46,25 @@ const listed = async (id: string, token: string) =>
 describe("each node's admin from the environment", () => {
   it("stays valid on the other nodes when one starts without the variable, or with another value", async () => {
     await fleet.start("a");
+    // What a version before this one left: the variable's token stored as one record for the whole fleet (such
+    // a version's node a has just written the same).
+    const [legacy] = await fleet.pg().admin<{ revision: string }>(
+      `insert into tokens (id, body, revision) values ('admin-from-env', $1, nextval('config_revision'))
+       on conflict (id) do update set body = excluded.body, revision = excluded.revision returning revision`,
+      [
+        JSON.stringify({
+          id: "admin-from-env",
+          name: "admin (DISTRIBUTARY_ADMIN_TOKEN)",
+          role: "admin",
+          sha256: sha256(FLEET_ADMIN),
+          created_at: new Date().toISOString(),
+        }),
+      ],
+    );
     await fleet.start("c");
     await fleet.start("b", { DISTRIBUTARY_ADMIN_TOKEN: undefined });
-    // b has no admin of its own and finds no token stored: it makes the fleet's first admin.
+    // b has no admin of its own, and finds no token stored that this version honours (the old record is not
+    // one): it makes the fleet's first admin.
     await until("b to print the first admin token", async () =>
       /Bearer dst_/.test(fleet.process("b").output()),
     );
@@ -97,12 +115,22 @@ describe("each node's admin from the environment", () => {
     expect(await pagesLogin("b", OTHER)).toBe(200);
     expect(await status("b", FLEET_ADMIN)).toBe(401);
 
-    // Nothing of either variable is in the database.
-    const hashes = (
-      await fleet.pg().admin<{ sha256: string }>("select body->>'sha256' as sha256 from tokens")
-    ).map((row) => row.sha256);
-    expect(hashes).toHaveLength(2);
-    for (const secret of [FLEET_ADMIN, OTHER])
-      expect(hashes).not.toContain(createHash("sha256").update(secret).digest("hex"));
+    // Nothing of either variable was stored, and the old record is as it was left: no node removed it, since
+    // nodes of the older version still running in an upgrade authenticate through it.
+    const rows = await fleet
+      .pg()
+      .admin<{ id: string; sha256: string; revision: string }>(
+        "select id, body->>'sha256' as sha256, revision from tokens order by id",
+      );
+    expect(rows.map((row) => row.id).sort()).toEqual(
+      ["admin-from-env", "first-admin", String(made.id)].sort(),
+    );
+    expect(rows.find((row) => row.id === "admin-from-env")).toEqual({
+      id: "admin-from-env",
+      sha256: sha256(FLEET_ADMIN),
+      revision: legacy?.revision,
+    });
+    const hashes = rows.filter((row) => row.id !== "admin-from-env").map((row) => row.sha256);
+    for (const secret of [FLEET_ADMIN, OTHER]) expect(hashes).not.toContain(sha256(secret));
   }, 120_000);
 });
