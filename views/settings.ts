@@ -13,6 +13,8 @@ export interface TokenRow {
   readonly name: string;
   readonly role: string;
   readonly created_at: string;
+  /** environment: this node's DISTRIBUTARY_ADMIN_TOKEN, not stored, so nothing to revoke here. */
+  readonly source: "stored" | "environment";
 }
 
 export interface ImportPreview {
@@ -55,12 +57,16 @@ export const settingsPage = (options: {
         ${options.tokens.map(
           (token) => html`<tr>
             <td>${token.name}</td><td>${token.role}</td><td>${token.created_at.slice(0, 16).replace("T", " ")}</td>
-            <td>${actionButton({
-              action: `/settings/tokens/${token.id}/revoke`,
-              label: "Revoke",
-              kind: "danger",
-              confirm: `Revoke the token ${token.name}? Everything using it stops working.`,
-            })}</td>
+            <td>${
+              token.source === "environment"
+                ? "this node's DISTRIBUTARY_ADMIN_TOKEN, not stored"
+                : actionButton({
+                    action: `/settings/tokens/${token.id}/revoke`,
+                    label: "Revoke",
+                    kind: "danger",
+                    confirm: `Revoke the token ${token.name}? Everything using it stops working.`,
+                  })
+            }</td>
           </tr>`,
         )}
       </tbody>

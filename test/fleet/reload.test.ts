@@ -1,7 +1,8 @@
 /**
  * ConfigState.reload and Auth.reload: a node takes what another node stored as current, learning the new
  * outputs' secrets and forgetting a revoked token; StoreChanges tells it when; the audit trail reads back
- * what node a did.
+ * what node a did. Nodes without an admin of their own that start together on an empty store make one first
+ * admin between them.
  */
 import { ConfigProvider, Effect, Layer, ManagedRuntime, Option, Redacted, Stream } from "effect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +14,7 @@ import { holdSecretsOf, maskKnownSecrets } from "../../src/effects/config/secret
 import { StoreChanges } from "../../src/effects/config/store-changes.ts";
 import { Auth } from "../../src/effects/control/auth.ts";
 import { EventBus } from "../../src/effects/events/event-bus.ts";
-import { ADMIN_TOKEN, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { ADMIN_TOKEN, eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
 
 let pg: Postgres;
@@ -24,7 +25,8 @@ afterAll(() => pg?.close());
 
 const runtimes: Array<{ readonly dispose: () => Promise<void> }> = [];
 const apps: TestApp[] = [];
-const node = (id: string) => {
+/** Node `id` as its Auth and ConfigState see it, with `adminToken` as its variable (null: none). */
+const node = (id: string, adminToken: string | null = ADMIN_TOKEN) => {
   const runtime = ManagedRuntime.make(
     Layer.mergeAll(ConfigState.Default, Auth.Default).pipe(
       Layer.provideMerge(Layer.merge(EventBus.Default, layerPostgres(Redacted.make(pg.url)))),
@@ -33,7 +35,7 @@ const node = (id: string) => {
           ConfigProvider.fromMap(
             new Map([
               ["DISTRIBUTARY_NODE_ID", id],
-              ["DISTRIBUTARY_ADMIN_TOKEN", ADMIN_TOKEN],
+              ...(adminToken === null ? [] : [["DISTRIBUTARY_ADMIN_TOKEN", adminToken] as const]),
             ]),
           ),
         ),
@@ -116,5 +118,39 @@ describe("reload", () => {
     // The database's password and the fleet's peer token are known to the masker too.
     const [peer] = await pg.admin<{ value: string }>("select value from cluster where key = 'peer_token'");
     expect(maskKnownSecrets(`${pg.password} ${peer?.value}`)).toBe("**** ****");
+  });
+
+  it("makes one first admin when nodes without the variable start together on an empty store", async () => {
+    await pg.dropAndCreate();
+    const schema = ManagedRuntime.make(layerPostgres(Redacted.make(pg.url), { node: null }));
+    await schema.runPromise(Effect.void);
+    await schema.dispose();
+    // Both nodes read the empty token list; neither may write until both have: the race, every time.
+    const blocker = await pg.session();
+    await blocker.query("begin");
+    await blocker.query("lock table tokens in exclusive mode");
+    const nodes = [node("x", null), node("y", null)];
+    const secrets = nodes.map((runtime) =>
+      runtime.runPromise(Effect.map(Auth, (auth) => auth.takeFirstStartSecret())),
+    );
+    await eventually("both nodes to wait to write", async () => {
+      const [waiting] = await pg.admin<{ count: string }>(
+        "select count(*) from pg_locks where relation = 'tokens'::regclass and not granted",
+      );
+      return Number(waiting?.count) === 2 ? true : undefined;
+    });
+    await blocker.query("commit");
+    await blocker.end();
+
+    const made = (await Promise.all(secrets)).filter((secret) => secret !== null);
+    expect(made).toHaveLength(1);
+    expect(await pg.admin("select id from tokens")).toEqual([{ id: "first-admin" }]);
+    for (const runtime of nodes) {
+      await runtime.runPromise(Effect.flatMap(Auth, (auth) => auth.reload));
+      const principal = await runtime.runPromise(
+        Effect.map(Auth, (auth) => auth.authenticate(made[0] ?? "")),
+      );
+      expect(Option.map(principal, (p) => p.role)).toEqual(Option.some("admin"));
+    }
   });
 });

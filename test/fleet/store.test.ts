@@ -1,7 +1,7 @@
 /**
  * The PostgreSQL document store as two nodes use it on one database: rows in the document's order, only
- * changed rows written, a stale node refused instead of undoing another's change, audit rows and NOTIFY in
- * the write's own transaction, and an outage that refuses a write whole.
+ * changed rows written, a stale node refused instead of undoing another's change (or another's new row), audit
+ * rows and NOTIFY in the write's own transaction, and an outage that refuses a write whole.
  */
 import { ConfigProvider, Effect, Exit, Layer, ManagedRuntime, Option, Redacted, Stream } from "effect";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -149,6 +149,33 @@ describe("the PostgreSQL store", () => {
     expect(failure(Exit.isSuccess(byA) ? byB : byA)).toContain("was changed on another node meanwhile");
     expect((await rows()).map((row) => row.name)).toEqual([winner]);
     expect((await audit()).filter((row) => row.action === "channel.update")).toHaveLength(1);
+  });
+
+  it("lets exactly one of two nodes creating the same row at the same moment win, never overwriting it", async () => {
+    const [a, b] = [node("a"), node("b")];
+    await Promise.all([read(a), read(b)]);
+    // Both find no such row and may insert it; neither's insert may begin before both are on their way.
+    const blocker = await pg.session();
+    await blocker.query("begin");
+    await blocker.query("lock table channels in exclusive mode");
+    const writes = Promise.all([
+      write(a, doc(channel("born", "Born on a"))),
+      write(b, doc(channel("born", "Born on b"))),
+    ]);
+    await eventually("both writes to wait for the table", async () => {
+      const [waiting] = await pg.admin<{ count: string }>(
+        "select count(*) from pg_locks where relation = 'channels'::regclass and not granted",
+      );
+      return Number(waiting?.count) === 2 ? true : undefined;
+    });
+    await blocker.query("commit");
+    await blocker.end();
+    const [byA, byB] = await writes;
+    expect([byA, byB].filter(Exit.isSuccess)).toHaveLength(1);
+    const winner = Exit.isSuccess(byA) ? "Born on a" : "Born on b";
+    expect(failure(Exit.isSuccess(byA) ? byB : byA)).toContain("was created on another node meanwhile");
+    expect((await rows()).map((row) => row.name)).toEqual([winner]);
+    expect((await audit()).filter((row) => row.action === "channel.create")).toHaveLength(1);
   });
 
   it("notifies every node of a commit, with the document, its revision and the writer (and the new lease row)", async () => {

@@ -2,14 +2,14 @@
  * The list of secrets masked by value follows the configuration: a URL's secrets leave it with the URL (but
  * stay while another output still carries them), a value that is a token's name or a word of the service's
  * own texts never joins it, and structured log fields (actor, ids, event type) are never masked by value. A
- * secret still configured stays masked in any text.
+ * secret still configured stays masked in any text, the admin token from the environment among them.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { type ChannelEvent, EVENT_TYPES } from "../../src/domain/events.ts";
 import { holdSecrets, maskKnownSecrets, releaseSecrets } from "../../src/effects/config/secrets.ts";
 import { describeEvent } from "../../src/effects/events/event-log.ts";
 import { maskSecrets } from "../../src/effects/events/logging.ts";
-import { eventually, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { ADMIN_TOKEN, eventually, json, makeTestApp, type TestApp } from "../support/app.ts";
 
 let app: TestApp | undefined;
 afterEach(async () => {
@@ -182,6 +182,26 @@ describe("the mask list", () => {
     expect(maskKnownSecrets(`got ${secret}`)).toBe("got ****");
     expect((await test.request(`/api/tokens/${created.id}`, { method: "DELETE" })).status).toBe(200);
     expect(maskKnownSecrets(`got ${secret}`)).toBe(`got ${secret}`);
+  });
+
+  it("the admin token from the environment is not stored: listed as such, never revoked, always masked", async () => {
+    app = await makeTestApp();
+    const test = app;
+    const second = await test.request("/api/tokens", {
+      method: "POST",
+      body: JSON.stringify({ name: "second admin", role: "admin" }),
+    });
+    expect(second.status).toBe(201);
+    const listed = (await json(await test.request("/api/tokens"))).tokens as Array<Record<string, unknown>>;
+    expect(listed.map((token) => [token.name, token.source])).toEqual([
+      ["second admin", "stored"],
+      ["admin (DISTRIBUTARY_ADMIN_TOKEN)", "environment"],
+    ]);
+    const refused = await test.request("/api/tokens/admin-from-env", { method: "DELETE" });
+    expect(refused.status).toBe(409);
+    expect(String((await json(refused)).detail)).toContain("unset it and restart the node to remove it");
+    expect((await test.request("/api/channels", { token: ADMIN_TOKEN })).status).toBe(200);
+    expect(maskKnownSecrets(`got ${ADMIN_TOKEN}`)).toBe("got ****");
   });
 
   it("a configured secret in an error text is still masked", async () => {

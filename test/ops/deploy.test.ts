@@ -1,8 +1,10 @@
 /**
  * The deployment files refer only to what exists: every path docker-compose.yml mounts, every file the
  * Dockerfile copies, the command the systemd unit runs. No Docker engine runs here, so these are read as the
- * engine would read them; the Dockerfile is also held to the usual lint rules (a pinned base image, apt
- * lists removed, a non-root user, a health check on /api/health).
+ * engine would read them (compose's variables filled in as `docker compose config` fills them); the monitoring
+ * stack listens on loopback unless told otherwise and asks for Grafana's admin password; the Dockerfile is
+ * also held to the usual lint rules (a pinned base image, apt lists removed, a non-root user, a health check
+ * on /api/health).
  */
 import { existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -20,6 +22,44 @@ interface Compose {
     }
   >;
   readonly volumes: Record<string, unknown>;
+}
+
+/**
+ * Compose's interpolation, as the compose specification gives it (`$$`, `$VAR`, `${VAR}`, `${VAR:-default}`,
+ * `${VAR-default}`, `${VAR:?error}`, `${VAR?error}`), over every string of the parsed file: what
+ * `docker compose config` renders with `env` as the environment and `.env`.
+ */
+const interpolate = (value: unknown, env: Readonly<Record<string, string>>): unknown => {
+  if (typeof value === "string")
+    return value.replace(
+      /\$\$|\$\{([A-Za-z_]\w*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_]\w*)/g,
+      (
+        whole,
+        braced: string | undefined,
+        operator: string | undefined,
+        argument: string,
+        bare: string | undefined,
+      ) => {
+        if (whole === "$$") return "$";
+        const name = braced ?? bare ?? "";
+        const given = env[name];
+        const missing = operator?.startsWith(":") ? given === undefined || given === "" : given === undefined;
+        if (operator?.endsWith("?") && missing)
+          throw new Error(`required variable ${name} is missing a value: ${argument}`);
+        return missing && operator?.endsWith("-") ? argument : (given ?? "");
+      },
+    );
+  if (Array.isArray(value)) return value.map((item) => interpolate(item, env));
+  if (value !== null && typeof value === "object")
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, interpolate(item, env)]));
+  return value;
+};
+
+interface Rendered {
+  readonly services: Record<
+    string,
+    { readonly command?: ReadonlyArray<string>; readonly environment?: Record<string, string> }
+  >;
 }
 
 describe("deployment files", () => {
@@ -65,6 +105,33 @@ describe("deployment files", () => {
       services: { distributary: { environment: Record<string, string> } };
     };
     expect(compose.services.distributary.environment.DISTRIBUTARY_METRICS_AUTH).toBe("loopback");
+  });
+
+  it("docker-compose.yml keeps Prometheus, Alertmanager and Grafana on 127.0.0.1 unless told, and asks for Grafana's admin password", async () => {
+    const file = parse(await readFile("docker-compose.yml", "utf8"));
+    // No default password to fall back on: rendering without one stops, saying what to set.
+    expect(() => interpolate(file, {})).toThrow(
+      /^required variable GRAFANA_ADMIN_PASSWORD is missing a value: set GRAFANA_ADMIN_PASSWORD in \.env/,
+    );
+    const password = "the-operators-own-grafana-password";
+    const flag = (rendered: Rendered, service: string, name: string) =>
+      rendered.services[service]?.command
+        ?.find((argument) => argument.startsWith(`--${name}=`))
+        ?.slice(name.length + 3);
+    const local = interpolate(file, { GRAFANA_ADMIN_PASSWORD: password }) as Rendered;
+    expect(flag(local, "prometheus", "web.listen-address")).toBe("127.0.0.1:9090");
+    expect(flag(local, "alertmanager", "web.listen-address")).toBe("127.0.0.1:9093");
+    // Alertmanager's cluster port would otherwise listen on every interface.
+    expect(flag(local, "alertmanager", "cluster.listen-address")).toBe("");
+    expect(local.services.grafana?.environment).toMatchObject({
+      GF_SERVER_HTTP_ADDR: "127.0.0.1",
+      GF_SECURITY_ADMIN_PASSWORD: password,
+      GF_AUTH_ANONYMOUS_ENABLED: "false",
+    });
+    // Another address only when asked for.
+    const wide = interpolate(file, { GRAFANA_ADMIN_PASSWORD: password, MONITORING_ADDRESS: "198.18.0.1" });
+    expect(flag(wide as Rendered, "prometheus", "web.listen-address")).toBe("198.18.0.1:9090");
+    expect((wide as Rendered).services.grafana?.environment?.GF_SERVER_HTTP_ADDR).toBe("198.18.0.1");
   });
 
   it("the Dockerfile copies what exists, pins its default base, runs as a non-root user and checks /api/health", async () => {

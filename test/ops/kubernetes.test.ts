@@ -2,8 +2,9 @@
  * The fleet's Kubernetes manifests (deploy/kubernetes/): rendered by a real kustomize (`kubectl kustomize`),
  * every object validated against Kubernetes' own schemas (kubernetes-models), and what running a fleet needs
  * checked on the rendered objects: host networking, the node's id and URL from the downward API, secrets by
- * reference only, Guaranteed resources and SYS_NICE, a drain before the stop, liveness that never asks the
- * database, readiness that means joined, one node out at a time, and the schema's Job.
+ * reference only, Guaranteed resources and SYS_NICE, bounded scratch volumes, recordings on a volume of their
+ * own (a claim in the example overlay), no service-account token, a drain before the stop, liveness that never
+ * asks the database, readiness that means joined, one node out at a time, and the schema's Job.
  */
 import { execFileSync } from "node:child_process";
 import { ConfigProvider, Effect, Option } from "effect";
@@ -106,6 +107,45 @@ describe("the Kubernetes manifests", () => {
     expect(container.securityContext.allowPrivilegeEscalation).toBe(false);
     const overlay = one(example, "DaemonSet").spec.template.spec.containers[0].resources;
     expect(overlay.requests).toEqual(overlay.limits);
+  });
+
+  it("bounds every scratch volume, records on a volume of its own (a claim in the example), mounts no service-account token", () => {
+    for (const [rendered, kind] of [
+      [base, "DaemonSet"],
+      [base, "Job"],
+      [example, "DaemonSet"],
+      [example, "Job"],
+    ] as const) {
+      const pod = one(rendered, kind).spec.template.spec;
+      expect(pod.automountServiceAccountToken, kind).toBe(false);
+      for (const volume of pod.volumes ?? [])
+        if ("emptyDir" in volume)
+          expect(volume.emptyDir.sizeLimit, `${kind} ${volume.name}`).toMatch(/^\d+[MG]i$/);
+    }
+    // file:// and HLS outputs write under the recordings directory: its own volume, not the config directory's.
+    expect(one(base, "ConfigMap").data.DISTRIBUTARY_RECORDINGS_DIR).toBe("/recordings");
+    const mounts = (rendered: ReadonlyArray<Manifest>) =>
+      Object.fromEntries(
+        one(rendered, "DaemonSet").spec.template.spec.containers[0].volumeMounts.map(
+          (mount: { name: string; mountPath: string }) => [mount.mountPath, mount.name],
+        ),
+      );
+    expect(mounts(base)).toEqual({ "/config": "config", "/recordings": "recordings", "/tmp": "tmp" });
+    expect(mounts(example)).toEqual(mounts(base));
+    const volume = (rendered: ReadonlyArray<Manifest>) =>
+      one(rendered, "DaemonSet").spec.template.spec.volumes.find(
+        (candidate: { name: string }) => candidate.name === "recordings",
+      );
+    expect(volume(base).emptyDir.sizeLimit).toBeDefined();
+    expect(volume(example)).toEqual({
+      name: "recordings",
+      persistentVolumeClaim: { claimName: "distributary-recordings" },
+    });
+    const claim = one(example, "PersistentVolumeClaim");
+    expect(claim.metadata).toMatchObject({ name: "distributary-recordings", namespace: "distributary" });
+    // Every node mounts it, and a standby that takes a channel over records where the holder did.
+    expect(claim.spec.accessModes).toEqual(["ReadWriteMany"]);
+    expect(claim.spec.resources.requests.storage).toMatch(/^\d+[GT]i$/);
   });
 
   it("drains before the stop, with time to spare; one node out at a time", () => {

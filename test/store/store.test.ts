@@ -89,6 +89,12 @@ describe("file store", () => {
       const names = stored.channels[0].outputs.map((output: { name: string }) => output.name);
       expect(new Set(names)).toEqual(new Set(Array.from({ length: 50 }, (_, n) => `o${n}`)));
       expect((await stat(join(dir, "channels.json"))).mode & 0o777).toBe(0o600);
+      // The environment's admin is never stored: a token made here is what writes the token file.
+      const token = await app.request("/api/tokens", {
+        method: "POST",
+        body: JSON.stringify({ name: "ci", role: "viewer" }),
+      });
+      expect(token.status).toBe(201);
       expect((await stat(join(dir, "tokens.json"))).mode & 0o777).toBe(0o600);
     } finally {
       await app.close();

@@ -1,7 +1,11 @@
 /**
- * API tokens. Only their sha256 is stored (`tokens.json`, 0600), so the file does not let anyone in; the token
- * itself is shown once, when it is created. A fresh install creates an admin token on first start and prints
- * how to use it; `DISTRIBUTARY_ADMIN_TOKEN` sets the admin token instead.
+ * API tokens. Only their sha256 is stored (`tokens.json`, 0600, or a fleet's `tokens` table), so the store
+ * does not let anyone in; the token itself is shown once, when it is created. A fresh install creates an admin
+ * token on first start and prints how to use it.
+ *
+ * `DISTRIBUTARY_ADMIN_TOKEN` gives the node an admin of its own instead, checked here and never stored: in a
+ * fleet the store is shared, and a node whose variable is missing or different must not be able to revoke or
+ * replace the admin of every other node. A node only ever removes a stored token because an admin revoked it.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { Effect, Option, Redacted, Schema } from "effect";
@@ -44,6 +48,11 @@ export const TokenView = Schema.Struct({
   name: Schema.String,
   role: Role,
   created_at: Schema.String,
+  source: Schema.Literal("stored", "environment").annotations({
+    description:
+      "stored: in the shared store, valid on every node until revoked; environment: this node's " +
+      "DISTRIBUTARY_ADMIN_TOKEN, valid on this node while the variable is set (created_at is the node's start)",
+  }),
 }).annotations({ identifier: "Token" });
 export type TokenView = typeof TokenView.Type;
 
@@ -61,11 +70,31 @@ export interface Principal {
 const hash = (token: string) => createHash("sha256").update(token).digest("hex");
 // The prefix lets the log masker and secret scanners recognise a token wherever it turns up.
 const generateToken = () => `dst_${randomBytes(32).toString("base64url")}`;
+/** How this node's admin from the environment is listed and named in the audit trail. */
 const ENV_ADMIN_ID = TokenId.make("admin-from-env");
+const ENV_ADMIN_NAME = "admin (DISTRIBUTARY_ADMIN_TOKEN)";
+/** Its owner in the secret masker: no stored token's, so that no revocation or reload releases it. */
+const ENV_SECRET_OWNER = "environment:admin-token";
+/** The admin made at a first start: one id, so that nodes starting together cannot each add one. */
+const FIRST_ADMIN_ID = TokenId.make("first-admin");
 /** An admin secret from the environment opens everything: at least this long. */
 export const MIN_ENV_TOKEN_LENGTH = 32;
 
-const toView = ({ id, name, role, created_at }: TokenRecord): TokenView => ({ id, name, role, created_at });
+const toView = ({ id, name, role, created_at }: TokenRecord): TokenView => ({
+  id,
+  name,
+  role,
+  created_at,
+  source: "stored",
+});
+
+/**
+ * The stored tokens this version honours. Older versions stored the variable's token as the record
+ * `admin-from-env`; it is neither honoured nor touched (so neither listed, counted nor removed): nodes of an
+ * older version still running during an upgrade authenticate through it, and removing it would take their
+ * admin away as the defect this replaces did.
+ */
+const stored = (document: TokensDocument) => document.tokens.filter((token) => token.id !== ENV_ADMIN_ID);
 
 export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
   effect: Effect.gen(function* () {
@@ -83,77 +112,81 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
           ),
         ),
       );
-    let document = yield* loadDocument(TOKENS_FILE, TokensDocument, { version: 1, tokens: [] });
+    const load = loadDocument(TOKENS_FILE, TokensDocument, { version: 1, tokens: [] }).pipe(
+      Effect.provideService(DocumentStore, store),
+    );
+    let document = yield* load;
     const writeLock = yield* Effect.makeSemaphore(1);
 
+    // This node's own admin, checked here and never stored: a node started without the variable (or with
+    // another value) has no say in it, and no other node's start can take it away.
     const fromEnv = yield* adminToken;
+    let envAdmin: { readonly sha256: string; readonly view: TokenView } | null = null;
     if (Option.isSome(fromEnv)) {
       const secret = Redacted.value(fromEnv.value);
-      holdSecrets(`token:${ENV_ADMIN_ID}`, [secret]);
+      holdSecrets(ENV_SECRET_OWNER, [secret]);
       if (secret.length < MIN_ENV_TOKEN_LENGTH) {
         return yield* Effect.dieMessage(
           `DISTRIBUTARY_ADMIN_TOKEN must be at least ${MIN_ENV_TOKEN_LENGTH} characters (random ones, e.g. ` +
             "`openssl rand -base64 32`): it opens everything, and a shorter one can be guessed",
         );
       }
+      envAdmin = {
+        sha256: hash(secret),
+        view: {
+          id: ENV_ADMIN_ID,
+          name: ENV_ADMIN_NAME,
+          role: "admin",
+          created_at: new Date().toISOString(),
+          source: "environment",
+        },
+      };
+    }
+
+    let firstStartSecret: string | null = null;
+    if (envAdmin === null && stored(document).length === 0) {
+      // Nodes of a fleet starting together on an empty store all find it empty: each tries to add the first
+      // admin under one id, the store refuses all but the first as a conflict, and the others read the list
+      // again and find it there. One first admin for the fleet, printed by the node that made it.
+      const secret = generateToken();
       const record: TokenRecord = {
-        id: ENV_ADMIN_ID,
-        name: "admin (DISTRIBUTARY_ADMIN_TOKEN)",
+        id: FIRST_ADMIN_ID,
+        name: "first admin",
         role: "admin",
         sha256: hash(secret),
         created_at: new Date().toISOString(),
       };
-      // Nodes of a fleet starting together each find the token missing and add it; all but the first are
-      // refused as a conflict, read the list again and find it there.
-      const addEnvAdmin = Effect.gen(function* () {
-        document = yield* loadDocument(TOKENS_FILE, TokensDocument, { version: 1, tokens: [] });
-        if (document.tokens.find((token) => token.id === ENV_ADMIN_ID)?.sha256 === record.sha256) return;
-        const next = {
-          ...document,
-          tokens: [...document.tokens.filter((t) => t.id !== ENV_ADMIN_ID), record],
-        };
+      const addFirstAdmin = Effect.gen(function* () {
+        document = yield* load;
+        if (stored(document).length > 0) return false;
+        const next = { ...document, tokens: [...document.tokens, record] };
         yield* save(next);
         document = next;
+        return true;
       });
-      yield* addEnvAdmin.pipe(
+      holdSecrets(`token:${FIRST_ADMIN_ID}`, [secret]);
+      const added = yield* addFirstAdmin.pipe(
         Effect.retry({ times: 3, while: (error) => error.reason === "conflict" }),
         Effect.orDie,
       );
-    }
-    if (Option.isNone(fromEnv) && document.tokens.some((token) => token.id === ENV_ADMIN_ID)) {
-      // Started without the variable: the admin token it gave earlier is no longer valid.
-      document = { ...document, tokens: document.tokens.filter((token) => token.id !== ENV_ADMIN_ID) };
-      yield* save(document).pipe(Effect.orDie);
-    }
-    let firstStartSecret: string | null = null;
-    if (Option.isNone(fromEnv) && document.tokens.length === 0) {
-      const secret = generateToken();
-      const id = TokenId.make(randomUUID());
-      holdSecrets(`token:${id}`, [secret]);
-      document = {
-        ...document,
-        tokens: [
-          {
-            id,
-            name: "first admin",
-            role: "admin",
-            sha256: hash(secret),
-            created_at: new Date().toISOString(),
-          },
-        ],
-      };
-      yield* save(document).pipe(Effect.orDie);
-      // Printed once by the HTTP layer, which knows the address: the only time the token exists in clear.
-      firstStartSecret = secret;
+      if (!added) releaseSecrets(`token:${FIRST_ADMIN_ID}`);
+      else {
+        // Printed once by the HTTP layer, which knows the address: the only time the token exists in clear.
+        firstStartSecret = secret;
+      }
     }
 
-    const byHash = () => new Map(document.tokens.map((token) => [token.sha256, token]));
+    const byHash = () => new Map(stored(document).map((token) => [token.sha256, token]));
     let index = byHash();
-    setTokenNames(document.tokens.map((token) => token.name));
+    const names = () => [
+      ...stored(document).map((token) => token.name),
+      ...(envAdmin ? [ENV_ADMIN_NAME] : []),
+    ];
+    setTokenNames(names());
     const take = (next: TokensDocument) => {
       document = next;
       index = byHash();
-      setTokenNames(document.tokens.map((token) => token.name));
+      setTokenNames(names());
     };
     const commit = (next: TokensDocument) => Effect.tap(save(next), () => take(next));
 
@@ -164,23 +197,25 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
         firstStartSecret = null;
         return secret;
       },
-      authenticate: (secret: string): Option.Option<Principal> =>
-        Option.map(Option.fromNullable(index.get(hash(secret))), toView),
-      list: Effect.sync(() => document.tokens.map(toView)),
+      authenticate: (secret: string): Option.Option<Principal> => {
+        const sha256 = hash(secret);
+        if (envAdmin !== null && envAdmin.sha256 === sha256) return Option.some(envAdmin.view);
+        return Option.map(Option.fromNullable(index.get(sha256)), toView);
+      },
+      /** The stored tokens, and this node's admin from the environment where it has one. */
+      list: Effect.sync(() => [...stored(document).map(toView), ...(envAdmin ? [envAdmin.view] : [])]),
       /**
        * Reads the token list again and takes it as current (another node changed it); a token gone from it no
-       * longer authenticates here. Returns the lists before and after.
+       * longer authenticates here. Returns the stored lists before and after.
        */
       reload: writeLock.withPermits(1)(
         Effect.gen(function* () {
-          const next = yield* loadDocument(TOKENS_FILE, TokensDocument, { version: 1, tokens: [] }).pipe(
-            Effect.provideService(DocumentStore, store),
-          );
-          const before = document;
-          const kept = new Set(next.tokens.map((token) => token.id));
-          for (const token of before.tokens) if (!kept.has(token.id)) releaseSecrets(`token:${token.id}`);
+          const next = yield* load;
+          const before = stored(document);
+          const kept = new Set(stored(next).map((token) => token.id));
+          for (const token of before) if (!kept.has(token.id)) releaseSecrets(`token:${token.id}`);
           take(next);
-          return { previous: before.tokens.map(toView), current: next.tokens.map(toView) } as const;
+          return { previous: before.map(toView), current: stored(next).map(toView) } as const;
         }),
       ),
       create: Effect.fn("Auth.create")(function* (body: { readonly name: string; readonly role: Role }) {
@@ -205,10 +240,21 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
       revoke: Effect.fn("Auth.revoke")(function* (id: string) {
         yield* writeLock.withPermits(1)(
           Effect.gen(function* () {
-            const token = document.tokens.find((candidate) => candidate.id === id);
+            if (envAdmin !== null && id === ENV_ADMIN_ID) {
+              return yield* new ControlError({
+                reason: "conflict",
+                message:
+                  "this is this node's DISTRIBUTARY_ADMIN_TOKEN, which is not stored: it is valid on this node " +
+                  "while the variable is set; unset it and restart the node to remove it",
+              });
+            }
+            const token = stored(document).find((candidate) => candidate.id === id);
             if (token === undefined) return yield* Effect.fail(notFound("token", id));
-            const admins = document.tokens.filter((candidate) => candidate.role === "admin");
-            if (token.role === "admin" && admins.length === 1) {
+            // The admins that open this node: the stored ones and its own from the environment.
+            const admins =
+              stored(document).filter((candidate) => candidate.role === "admin").length +
+              (envAdmin === null ? 0 : 1);
+            if (token.role === "admin" && admins === 1) {
               return yield* new ControlError({
                 reason: "conflict",
                 message: "this is the last admin token; create another admin token before deleting it",

@@ -250,18 +250,34 @@ export const makePostgresStore = (db: DatabaseShape, node: string | null) =>
           const body = JSON.stringify(change.body);
           if (change.action === "delete")
             yield* tx.query(`delete from ${kind.table} where id = $1`, [change.id]);
-          else if (kind.positioned)
+          else if (change.action === "create") {
+            // The row lock above cannot see a row another transaction is inserting: the insert waits for it,
+            // and finding it there once that commits is the same conflict, never a silent overwrite.
+            const inserted = yield* kind.positioned
+              ? tx.query(
+                  `insert into channels (id, position, body, revision) values ($1, $2, $3, $4)
+                   on conflict (id) do nothing returning id`,
+                  [change.id, change.position, body, revision],
+                )
+              : tx.query(
+                  "insert into tokens (id, body, revision) values ($1, $2, $3) on conflict (id) do nothing returning id",
+                  [change.id, body, revision],
+                );
+            if (inserted.length === 0)
+              return yield* Effect.fail(
+                new Conflict(`${what} was created on another node meanwhile: reload and try again`),
+              );
+          } else if (kind.positioned)
             yield* tx.query(
-              `insert into channels (id, position, body, revision) values ($1, $2, $3, $4)
-               on conflict (id) do update set position = $2, body = $3, revision = $4, updated_at = now()`,
+              "update channels set position = $2, body = $3, revision = $4, updated_at = now() where id = $1",
               [change.id, change.position, body, revision],
             );
           else
-            yield* tx.query(
-              `insert into tokens (id, body, revision) values ($1, $2, $3)
-               on conflict (id) do update set body = $2, revision = $3`,
-              [change.id, body, revision],
-            );
+            yield* tx.query("update tokens set body = $2, revision = $3 where id = $1", [
+              change.id,
+              body,
+              revision,
+            ]);
           yield* tx.query(
             "insert into audit (node, actor, action, detail, channel, revision) values ($1, $2, $3, $4, $5, $6)",
             [
