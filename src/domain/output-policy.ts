@@ -184,3 +184,12 @@ export const policyKey = (policy: OutputPolicy): string =>
     remap: [...remapPairs(policy.remap)].sort((a, b) => a[0] - b[0]),
     program: policy.program ?? null,
   });
+
+/** Whether two policies do the same to an output's stream (none and one at its defaults alike): the one test. */
+export const samePolicy = (
+  a: OutputPolicy | null | undefined,
+  b: OutputPolicy | null | undefined,
+): boolean =>
+  isUntouched(a)
+    ? isUntouched(b)
+    : !isUntouched(b) && a != null && b != null && policyKey(a) === policyKey(b);

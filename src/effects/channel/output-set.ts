@@ -1,0 +1,171 @@
+/**
+ * A channel's outputs. Each is made from its URL (validated even while it is disabled) and, while enabled, its
+ * writer runs as its own FiberMap entry, so changing one output restarts only that output; a new policy alone
+ * applies live, the output keeping its connection. The TS → FLV remux every RTMP output of the channel shares
+ * lives here too: made with the first RTMP output, dropped at the rebuild that finds none left
+ * (core/flv/remux.ts).
+ */
+import { Effect, FiberMap, type Scope } from "effect";
+import { FlvRemux } from "../../core/flv/remux.ts";
+import { cueVerdict } from "../../core/ts-policy/cue-verdict.ts";
+import type { OutputError } from "../../domain/errors.ts";
+import type { NewEvent } from "../../domain/events.ts";
+import { samePolicy } from "../../domain/output-policy.ts";
+import { makeOutput, type Output, type OutputEvent, type OutputOptions } from "../outputs/writer.ts";
+import type { TurnBatch } from "../runtime/turn-batch.ts";
+import { ChannelError, type OutputEntryStatus, type OutputSpec } from "./channel-types.ts";
+
+export interface OutputEntry {
+  readonly spec: OutputSpec;
+  /** Made (URL validated) even while disabled; only enabled outputs are fed and run. */
+  readonly output: Output;
+}
+
+export interface OutputSet {
+  readonly all: () => ReadonlyArray<OutputEntry>;
+  readonly enabled: () => ReadonlyArray<OutputEntry>;
+  readonly get: (outputId: string) => OutputEntry | undefined;
+  /** The shared remux, while an output of the channel uses it. */
+  readonly remux: () => FlvRemux | null;
+  /**
+   * At each rebuild of the fan-out: what offers the enabled outputs' remux its TS, or null while none of them
+   * runs one (the remux is let go once no output of the channel has it).
+   */
+  readonly remuxOffer: (enabled: ReadonlyArray<OutputEntry>) => ((chunk: Uint8Array) => void) | null;
+  /** The remux threw out of its own guard: counted as a frame it lost, its outputs go on. */
+  readonly remuxFailed: (thrown: unknown) => void;
+  /** Adds or changes an output (a new URL or enabling restarts it; a new policy applies live). */
+  readonly apply: (next: OutputSpec) => Effect.Effect<void, ChannelError>;
+  /** Stops and removes an output: its socket or child process is released before this returns. */
+  readonly remove: (outputId: string) => Effect.Effect<void>;
+  /** Whether an enabled, connected output still has bytes queued (a release waits for them). */
+  readonly queued: () => boolean;
+  readonly statuses: (policy: (spec: OutputSpec) => OutputEntryStatus["policy"]) => OutputEntryStatus[];
+}
+
+export const makeOutputSet = (options: {
+  readonly channelId: () => string;
+  readonly emit: (event: NewEvent) => void;
+  readonly outputOptions: OutputOptions;
+  readonly sendGate: number | undefined;
+  readonly turnBatch: TurnBatch;
+  /** The outputs the fan-out feeds changed: it is rebuilt. */
+  readonly changed: () => void;
+  readonly contained: (where: string, thrown: unknown) => void;
+  /** A fault injected into the remux for a test (DISTRIBUTARY_TEST_REMUX_FAULT). */
+  readonly remuxFault: boolean;
+}): Effect.Effect<OutputSet, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { channelId, emit, changed } = options;
+    const writers = yield* FiberMap.make<string, never, OutputError>();
+    const entries = new Map<string, OutputEntry>();
+    let flv: FlvRemux | null = null;
+
+    const remuxFailed = (thrown: unknown) => {
+      if (flv !== null) {
+        flv.dropped.internal_error++;
+        flv.lastDrop = `the remux failed: ${thrown instanceof Error ? thrown.message : String(thrown)}`;
+      }
+      options.contained("the RTMP remux", thrown);
+    };
+    /** What the fan-out offers the remux: a throw stays with the remux's outputs. */
+    const offerTo = (remux: FlvRemux) => (chunk: Uint8Array) => {
+      try {
+        if (options.remuxFault)
+          throw new Error("a fault injected for a test (DISTRIBUTARY_TEST_REMUX_FAULT)");
+        remux.push(chunk);
+      } catch (thrown) {
+        remuxFailed(thrown);
+      }
+    };
+
+    const remove = (outputId: string) =>
+      Effect.gen(function* () {
+        if (!entries.delete(outputId)) return;
+        changed();
+        yield* FiberMap.remove(writers, outputId);
+      });
+
+    const outputEvents =
+      (outputId: string) =>
+      (event: OutputEvent): void => {
+        if (event.type === "reconnect") {
+          const { reconnects, error, delayMs } = event;
+          const channel = channelId();
+          emit({ type: "output_reconnect", channel, output: outputId, reconnects, error, delay_ms: delayMs });
+          return;
+        }
+        emit({
+          type: "output_state",
+          channel: channelId(),
+          output: outputId,
+          state: event.state,
+          error: event.error,
+        });
+      };
+
+    const apply = (next: OutputSpec) =>
+      Effect.gen(function* () {
+        const current = entries.get(next.id);
+        if (current !== undefined && current.spec.url === next.url && current.spec.enabled === next.enabled) {
+          entries.set(next.id, { ...current, spec: next });
+          // A new policy applies live: the output keeps its connection and moves to its new group.
+          if (!samePolicy(current.spec.policy, next.policy)) changed();
+          return;
+        }
+        if (flv === null && /^rtmps?:/i.test(next.url)) {
+          flv = new FlvRemux({ startMs: options.outputOptions.flvStartMs ?? 0 });
+        }
+        const made = {
+          ...options.outputOptions,
+          sendGate: options.sendGate,
+          turnBatch: options.turnBatch,
+          // An RTMP output's SCTE-35 policy, read at each cue: a change applies at once.
+          cueKept: (section: Uint8Array) => {
+            const scte35 = entries.get(next.id)?.spec.policy?.scte35;
+            return scte35 === undefined || scte35 === "pass" || cueVerdict(scte35, section).kept;
+          },
+        };
+        const output = yield* makeOutput(
+          next.url,
+          flv === null ? made : { ...made, flv, id: next.id },
+          outputEvents(next.id),
+        ).pipe(
+          Effect.mapError((error) => new ChannelError({ reason: "invalid_output", message: error.message })),
+        );
+        yield* remove(next.id);
+        entries.set(next.id, { spec: next, output });
+        if (!next.enabled) return;
+        changed();
+        yield* FiberMap.run(writers, next.id, output.run);
+      });
+
+    const all = () => [...entries.values()];
+    return {
+      all,
+      enabled: () => all().filter((entry) => entry.spec.enabled),
+      get: (outputId) => entries.get(outputId),
+      remux: () => flv,
+      remuxOffer: (enabled) => {
+        const remuxed = enabled.some((entry) => entry.output.flv !== null);
+        if (!remuxed && all().every((entry) => entry.output.flv === null)) flv = null;
+        return remuxed && flv !== null ? offerTo(flv) : null;
+      },
+      remuxFailed,
+      apply,
+      remove,
+      queued: () =>
+        all().some((entry) => {
+          const status = entry.output.status();
+          return entry.spec.enabled && status.state === "connected" && status.queuedBytes > 0;
+        }),
+      statuses: (policy) =>
+        all().map((entry) => ({
+          ...entry.output.status(),
+          id: entry.spec.id,
+          name: entry.spec.name,
+          enabled: entry.spec.enabled,
+          policy: entry.spec.policy == null ? null : policy(entry.spec),
+        })),
+    };
+  });
