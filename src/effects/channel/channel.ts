@@ -9,7 +9,7 @@
  * channel's scope interrupts every fiber and reaps every child process.
  */
 import { Effect, Either, Runtime, type Scope } from "effect";
-import { makeCueInserter } from "../../core/cue-insert.ts";
+import { type CueInserter, makeCueInserter } from "../../core/cue-insert.ts";
 import type { CoreEvent } from "../../core/packet-core.ts";
 import {
   describeIssues,
@@ -19,7 +19,7 @@ import {
 } from "../../domain/redundancy.ts";
 import { remuxFaultChannels, settingNow } from "../config/settings.ts";
 import { makeInputPath } from "../ingest/input-path.ts";
-import type { InputPathError, InputsStatus, InputsSummary } from "../ingest/input-types.ts";
+import type { InputPath, InputPathError, InputsStatus, InputsSummary } from "../ingest/input-types.ts";
 import { asOneTurn } from "../runtime/end-of-turn.ts";
 import { makeTurnBatch } from "../runtime/turn-batch.ts";
 import {
@@ -32,9 +32,9 @@ import {
   type RunningChannel,
 } from "./channel-types.ts";
 import { makeCuePath } from "./cue-path.ts";
-import { makeFanOut } from "./fan-out.ts";
-import { makeFaultHandling } from "./fault-handling.ts";
-import { makeOutputSet } from "./output-set.ts";
+import { type FanOut, makeFanOut } from "./fan-out.ts";
+import { type FaultHandling, makeFaultHandling } from "./fault-handling.ts";
+import { makeOutputSet, type OutputSet } from "./output-set.ts";
 import { makeSlate, type Slate } from "./slate.ts";
 import { makeTaps } from "./taps.ts";
 
@@ -57,43 +57,20 @@ export const startChannel = (
     const log = Runtime.runFork(yield* Effect.runtime<never>());
     const faults = yield* makeFaultHandling(channelId, log);
     const inserter = makeCueInserter();
-    const turnBatch = makeTurnBatch(() => fanOut.rebuild());
-    const outputs = yield* makeOutputSet({
-      channelId,
-      emit,
-      outputOptions: options.outputs ?? {},
-      sendGate: spec.sendGate,
-      turnBatch,
-      changed: () => fanOut.rebuild(),
-      contained: faults.contained,
-      remuxFault: settingNow(remuxFaultChannels, "").split(",").includes(spec.name),
-    });
-    const fanOut = yield* makeFanOut({
-      channelId,
-      sendGate: spec.sendGate,
-      outputs,
-      turnBatch,
-      inserter,
-      holds: options.handover !== undefined,
-      lastCcOut: () => lastCcOut(),
+    const { outputs, fanOut, cues } = yield* makeStages(spec, options, {
+      faults,
       log,
-    });
-    const cues = makeCuePath({
-      channelId,
-      emit,
-      outputs,
-      groups: fanOut.groups,
       inserter,
-      send: (packets) => asOneTurn(() => fanOut.send(packets)),
-      lastCcOut: () => lastCcOut(),
-      contained: faults.contained,
+      lastCcOut: () => lastCcOut(inputs, slate, inserter),
     });
     const taps = yield* makeTaps(fanOut.taps, options.previewIdleMs ?? 20_000);
 
+    /** The slate, made once the input path exists: the path may forward (and say what happens) before then. */
+    let slate: Slate | null = null;
     const redundancy = yield* resolvedRedundancy(spec);
     fanOut.setFailoverAfterMs(redundancy.failover_after_ms);
     fanOut.rebuild();
-    const inputs = yield* makeInputPath({
+    const inputs: InputPath = yield* makeInputPath({
       channel: spec.id,
       primary: spec.primary,
       backup: spec.backup,
@@ -116,8 +93,6 @@ export const startChannel = (
       pace: fanOut.pace,
     }).pipe(Effect.mapError(inputPathFailure));
 
-    // Made once the input path exists, which may forward (and say what happens) before then.
-    let slate: Slate | null = null;
     slate = yield* makeSlate(
       {
         channel: spec.id,
@@ -136,54 +111,21 @@ export const startChannel = (
     );
     fanOut.setSlate(slate);
 
-    /**
-     * Each PID's last continuity counter as it left the channel's stages for the outputs: the active input's,
-     * the slate's while its packets are what goes out, the operator's cue stage's where it keeps the counters.
-     */
-    const lastCcOut = () => {
-      const last = new Map<number, number>();
-      const input = inputs.status().inputs.find((candidate) => candidate.active);
-      for (const pid of input?.core.pids ?? []) if (pid.lastCc !== null) last.set(pid.pid, pid.lastCc);
-      for (const [pid, cc] of slate?.lastCc() ?? []) last.set(pid, cc);
-      for (const [pid, cc] of inserter.lastCc()) last.set(pid, cc);
-      return last;
-    };
-
     for (const output of spec.outputs) yield* outputs.apply(output);
-
-    /** The one projection of the channel: the input path's summary or detail, with its name and outputs. */
-    const report = <I extends InputsSummary>(inputsReport: I) => ({
-      id: spec.id,
-      name: spec.name,
-      startedAt,
-      ...inputsReport,
-      slate: slate?.status() ?? null,
-      outputs: outputs.statuses((output) => ({
-        problems: fanOut.groups.problems(output.id),
-        packetsDropped: fanOut.groups.counts(output.id)?.packetsDropped ?? 0,
-        cuesWithheld: fanOut.groups.counts(output.id)?.cuesWithheld ?? 0,
-      })),
-    });
 
     return {
       spec: () => spec,
       senders: inputs.senders,
-      release: (maxMs: number) =>
-        Effect.gen(function* () {
-          yield* inputs.close;
-          const deadline = Date.now() + maxMs;
-          while (outputs.queued() && Date.now() < deadline) yield* Effect.sleep("2 millis");
-        }),
+      release: (maxMs: number) => release(inputs, outputs, maxMs),
       settle: Effect.sync(() => {
         fanOut.letGo();
         inputs.takeAnySender();
       }),
-      status: (): ChannelRuntimeStatus => report(inputs.status()),
-      summary: (): ChannelRuntimeSummary => report(inputs.summary()),
-      traffic: () => ({
-        inputs: inputs.traffic(),
-        outputs: outputs.all().map((entry) => ({ ...entry.output.traffic(), id: entry.spec.id })),
-      }),
+      status: (): ChannelRuntimeStatus =>
+        report({ spec, startedAt, slate, outputs, fanOut }, inputs.status()),
+      summary: (): ChannelRuntimeSummary =>
+        report({ spec, startedAt, slate, outputs, fanOut }, inputs.summary()),
+      traffic: () => ({ inputs: inputs.traffic(), outputs: outputs.traffic() }),
       watcher: cues.watcher,
       activeInput: inputs.selector.active,
       switchInput: (role: InputRole) =>
@@ -195,18 +137,10 @@ export const startChannel = (
       hls: (outputId: string) => outputs.get(outputId)?.output.hls ?? null,
       preview: taps.preview,
       previewActive: taps.previewActive,
-      /**
-       * New inputs or redundancy settings, live: the input path binds again only an input whose address
-       * changed. The outputs go on.
-       */
       reconfigure: (next) =>
-        Effect.gen(function* () {
-          const redundancy = yield* resolvedRedundancy(next);
-          yield* inputs.reconfigure(next, redundancy).pipe(Effect.mapError(inputPathFailure));
-          fanOut.setFailoverAfterMs(redundancy.failover_after_ms);
-          fanOut.rebuild();
-          const { name, primary, backup, redundancy: config, slate: slateSpec } = next;
-          spec = { ...spec, name, primary, backup, redundancy: config, slate: slateSpec };
+        Effect.tap(reconfigureInputs(next, inputs, fanOut), () => {
+          const { name, primary, backup, redundancy, slate: slateSpec } = next;
+          spec = { ...spec, name, primary, backup, redundancy, slate: slateSpec };
           slate?.setSpec(next.slate);
         }),
       applyOutput: (next) =>
@@ -218,6 +152,117 @@ export const startChannel = (
           spec = { ...spec, outputs: spec.outputs.filter((o) => o.id !== outputId) };
         }),
     } satisfies RunningChannel;
+  });
+
+/**
+ * What lies between the input path and the outputs: the output set, the fan-out that feeds it and the cue path
+ * beside them, sharing the turn batch of the plain UDP outputs and the operator's cue stage.
+ */
+const makeStages = (
+  spec: ChannelSpec,
+  options: ChannelOptions,
+  shared: {
+    readonly faults: FaultHandling;
+    readonly log: (line: Effect.Effect<void>) => void;
+    readonly inserter: CueInserter;
+    readonly lastCcOut: () => Map<number, number>;
+  },
+) =>
+  Effect.gen(function* () {
+    const { faults, log, inserter, lastCcOut } = shared;
+    const channelId = () => spec.id;
+    const emit = options.emit ?? (() => {});
+    const turnBatch = makeTurnBatch(() => fanOut.rebuild());
+    const outputs = yield* makeOutputSet({
+      channelId,
+      emit,
+      outputOptions: options.outputs ?? {},
+      sendGate: spec.sendGate,
+      turnBatch,
+      changed: () => fanOut.rebuild(),
+      contained: faults.contained,
+      remuxFault: settingNow(remuxFaultChannels, "").split(",").includes(spec.name),
+    });
+    const fanOut: FanOut = yield* makeFanOut({
+      channelId,
+      sendGate: spec.sendGate,
+      outputs,
+      turnBatch,
+      inserter,
+      holds: options.handover !== undefined,
+      lastCcOut,
+      log,
+    });
+    const cues = makeCuePath({
+      channelId,
+      emit,
+      outputs,
+      groups: fanOut.groups,
+      inserter,
+      send: (packets) => asOneTurn(() => fanOut.send(packets)),
+      lastCcOut,
+      contained: faults.contained,
+    });
+    return { outputs, fanOut, cues };
+  });
+
+/**
+ * New inputs or redundancy settings, live: the input path binds again only an input whose address changed.
+ * The outputs go on.
+ */
+const reconfigureInputs = (next: ChannelSpec, inputs: InputPath, fanOut: FanOut) =>
+  Effect.gen(function* () {
+    const redundancy = yield* resolvedRedundancy(next);
+    yield* inputs.reconfigure(next, redundancy).pipe(Effect.mapError(inputPathFailure));
+    fanOut.setFailoverAfterMs(redundancy.failover_after_ms);
+    fanOut.rebuild();
+  });
+
+/**
+ * Each PID's last continuity counter as it left the channel's stages for the outputs: the active input's, the
+ * slate's while its packets are what goes out, the operator's cue stage's where it keeps the counters.
+ */
+const lastCcOut = (inputs: InputPath, slate: Slate | null, inserter: CueInserter): Map<number, number> => {
+  const last = new Map<number, number>();
+  const input = inputs.status().inputs.find((candidate) => candidate.active);
+  for (const pid of input?.core.pids ?? []) if (pid.lastCc !== null) last.set(pid.pid, pid.lastCc);
+  for (const [pid, cc] of slate?.lastCc() ?? []) last.set(pid, cc);
+  for (const [pid, cc] of inserter.lastCc()) last.set(pid, cc);
+  return last;
+};
+
+/** The one projection of the channel: the input path's summary or detail, with its name and outputs. */
+const report = <I extends InputsSummary>(
+  channel: {
+    readonly spec: ChannelSpec;
+    readonly startedAt: number;
+    readonly slate: Slate | null;
+    readonly outputs: OutputSet;
+    readonly fanOut: FanOut;
+  },
+  inputsReport: I,
+) => {
+  const { groups } = channel.fanOut;
+  return {
+    id: channel.spec.id,
+    name: channel.spec.name,
+    startedAt: channel.startedAt,
+    ...inputsReport,
+    slate: channel.slate?.status() ?? null,
+    outputs: channel.outputs.statuses((output) => ({
+      problems: groups.problems(output.id),
+      packetsDropped: groups.counts(output.id)?.packetsDropped ?? 0,
+      cuesWithheld: groups.counts(output.id)?.cuesWithheld ?? 0,
+    })),
+  };
+};
+
+/** Closes the inputs, then waits up to `maxMs` for the connected outputs to send what they queued. */
+const release = (inputs: InputPath, outputs: OutputSet, maxMs: number) =>
+  Effect.gen(function* () {
+    yield* inputs.close;
+    const deadline = Date.now() + maxMs;
+    while (outputs.queued() && Date.now() < deadline) yield* Effect.sleep("2 millis");
   });
 
 /** The operator's input switch: only a channel in failover mode has one to make. */

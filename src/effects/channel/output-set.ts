@@ -11,7 +11,13 @@ import { cueVerdict } from "../../core/ts-policy/cue-verdict.ts";
 import type { OutputError } from "../../domain/errors.ts";
 import type { NewEvent } from "../../domain/events.ts";
 import { samePolicy } from "../../domain/output-policy.ts";
-import { makeOutput, type Output, type OutputEvent, type OutputOptions } from "../outputs/writer.ts";
+import {
+  makeOutput,
+  type Output,
+  type OutputEvent,
+  type OutputOptions,
+  type OutputTraffic,
+} from "../outputs/writer.ts";
 import type { TurnBatch } from "../runtime/turn-batch.ts";
 import { ChannelError, type OutputEntryStatus, type OutputSpec } from "./channel-types.ts";
 
@@ -41,6 +47,7 @@ export interface OutputSet {
   /** Whether an enabled, connected output still has bytes queued (a release waits for them). */
   readonly queued: () => boolean;
   readonly statuses: (policy: (spec: OutputSpec) => OutputEntryStatus["policy"]) => OutputEntryStatus[];
+  readonly traffic: () => ReadonlyArray<OutputTraffic & { readonly id: string }>;
 }
 
 export const makeOutputSet = (options: {
@@ -159,6 +166,7 @@ export const makeOutputSet = (options: {
           const status = entry.output.status();
           return entry.spec.enabled && status.state === "connected" && status.queuedBytes > 0;
         }),
+      traffic: () => all().map((entry) => ({ ...entry.output.traffic(), id: entry.spec.id })),
       statuses: (policy) =>
         all().map((entry) => ({
           ...entry.output.status(),
