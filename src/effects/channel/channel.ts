@@ -10,7 +10,7 @@
  * The fan-out is plain synchronous code: it allocates nothing beyond the chunk it forwards (one copy of the
  * datagram's TS, shared by every output) and never waits on an output.
  */
-import { Deferred, Effect, Either, Exit, FiberMap, type Scope } from "effect";
+import { Deferred, Effect, Either, Exit, FiberMap, Runtime, type Scope } from "effect";
 import { makeCueInserter } from "../../core/cue-insert.ts";
 import { FlvRemux } from "../../core/flv/remux.ts";
 import type { CoreEvent, PacketCore } from "../../core/packet-core.ts";
@@ -82,6 +82,10 @@ export const startChannel = (
     const emit = options.emit ?? (() => {});
     const faults = options.faults ?? (yield* ChannelFaults);
     const startedAt = Date.now();
+    // What the channel logs from its callbacks goes through the runtime it was started in: in a forwarding
+    // thread, the thread's logger, which hands the line to the service's (masked there); never Effect's
+    // default one, which would print it past the masking.
+    const log = Runtime.runFork(yield* Effect.runtime<never>());
     const crash = yield* Deferred.make<never, ChannelError>();
     let crashed = false;
     /** The packet path threw: stop forwarding at once and let the supervisor end the channel. */
@@ -119,7 +123,7 @@ export const startChannel = (
       if (now - faultsSeen.loggedAt < 10_000) return;
       faultsSeen.loggedAt = now;
       const detail = thrown instanceof Error ? thrown.message : String(thrown);
-      Effect.runFork(
+      log(
         Effect.logWarning(
           `channel ${spec.id}: ${where} failed (${faultsSeen.count} times so far): ${detail}; the channel and its other outputs go on`,
         ),
@@ -344,7 +348,7 @@ export const startChannel = (
             rebuildFanOut();
             // A gate the node closed itself (a release, a hand-over, a drain) is said by the node, with why.
             if (!open && !lapsed) return;
-            Effect.runFork(
+            log(
               open
                 ? Effect.logInfo(`channel ${spec.id}: its lease was renewed: its outputs send again`)
                 : Effect.logWarning(
