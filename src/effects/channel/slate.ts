@@ -54,6 +54,8 @@ export interface SlateHost {
   readonly inputOk: () => boolean;
   /** The input's last PCR on `pcrPid` (27 MHz) and how long ago its last datagram came; null when unknown. */
   readonly lastPcr: (pcrPid: number) => { readonly pcr: number; readonly ageMs: number } | null;
+  /** Every PID the input has carried: each gets a bridge on the return, the SI tables the slate keeps silent too. */
+  readonly livePids: () => ReadonlyArray<number>;
   readonly failoverAfterMs: () => number;
   /** Whether the live TS goes through `live` (true from the slate's start until the return is whole). */
   readonly divert: (on: boolean) => void;
@@ -316,7 +318,7 @@ export const makeSlate = (
       if (mode !== "slate" || prepared === null) return;
       mode = "returning";
       returningSince = Date.now();
-      back = makeLiveReturn(prepared.format);
+      back = makeLiveReturn(prepared.format, host.livePids());
     };
     const resumed = (chunks: ReadonlyArray<Uint8Array>) => {
       stop(pacer);
