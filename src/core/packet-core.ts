@@ -150,6 +150,8 @@ export const CoreStatus = {
   SenderNotAllowed: CORE.E_SENDER,
   /** Sent by one of the service's own outputs (reported by the host with rejectOwnOutput). */
   OwnOutput: CORE.E_OWN_OUTPUT,
+  /** RTP whose sequence number the input already took within its receive window (counted in rtp.duplicate). */
+  RtpDuplicate: CORE.E_RTP_DUPLICATE,
 } as const;
 export type CoreStatus = (typeof CoreStatus)[keyof typeof CoreStatus];
 

@@ -113,6 +113,28 @@ describe("pushMany", () => {
     expect(Buffer.from(runBytes(core)).equals(Buffer.concat(payloads))).toBe(true);
   });
 
+  it("drops a copy of an RTP datagram it took, within a read and across reads, as push does", () => {
+    const generator = new TsGenerator({ seed: 9 });
+    const rtp = new RtpWrapper({ ssrc: 0x4321, sequence: 65_533 });
+    // Each datagram twice, across the sequence number's wrap: two paths converging on the input.
+    const sent = Array.from({ length: 6 }, () => rtp.wrap(generator.datagram()));
+    const twice = sent.flatMap((bytes) => [{ bytes }, { bytes }]);
+    const many = PacketCore.load();
+    runAll(many, land(many, twice), () => true);
+    expect(many.runAccepted).toBe(6);
+    const payloads = sent.map((bytes) => bytes.subarray(12));
+    expect(Buffer.from(runBytes(many)).equals(Buffer.concat(payloads))).toBe(true);
+    // The next read repeats the last datagram of this one.
+    const last = sent.at(-1) ?? new Uint8Array();
+    runAll(many, land(many, [{ bytes: last }]), () => true);
+    expect(many.runAccepted).toBe(0);
+    const one = PacketCore.load();
+    for (const { bytes } of [...twice, { bytes: last }]) one.push(bytes, 1);
+    expect(many.snapshot()).toEqual(one.snapshot());
+    expect(many.snapshot().rtp).toMatchObject({ duplicate: 7, lost: 0, lastSequence: 2 });
+    expect(many.snapshot().tr101290.ccErrors).toBe(0);
+  });
+
   it("asks the host about each new sender, counts the datagrams it refuses, and forgets whom it trusted when told", () => {
     const generator = new TsGenerator({ seed: 5 });
     const good: readonly [string, number] = ["192.0.2.1", 5000];

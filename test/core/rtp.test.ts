@@ -127,9 +127,23 @@ describe("RTP input", () => {
     expect(rtp).toMatchObject({ lost: 2 + 7, duplicate: 0, reordered: 0 });
   });
 
-  it("counts duplicates, also of an earlier packet and across the wrap", () => {
-    const rtp = pushSequences(PacketCore.load(), [65534, 65535, 65535, 0, 65535, 1, 1, 0]);
-    expect(rtp).toMatchObject({ lost: 0, duplicate: 4, reordered: 0 });
+  it("drops and counts duplicates, also of an earlier packet and across the wrap", () => {
+    const core = PacketCore.load();
+    const sequences = [65534, 65535, 65535, 0, 65535, 1, 1, 0, 2];
+    const statuses = sequences.map((sequence) => core.push(rtpPacket(ts, { sequence })));
+    const D = CoreStatus.RtpDuplicate;
+    expect(statuses).toEqual([7, 7, D, 7, D, 7, D, D, 7]);
+    // A dropped copy reaches no output and no TS count.
+    const snapshot = core.snapshot();
+    expect(snapshot.rtp).toMatchObject({ lost: 0, duplicate: 4, reordered: 0, lastSequence: 2 });
+    expect(snapshot).toMatchObject({ datagrams: 9, packets: 5 * 7 });
+  });
+
+  it("takes a late packet once: a second copy of it is a duplicate", () => {
+    const core = PacketCore.load();
+    const statuses = [10, 12, 11, 11, 13].map((sequence) => core.push(rtpPacket(ts, { sequence })));
+    expect(statuses).toEqual([7, 7, 7, CoreStatus.RtpDuplicate, 7]);
+    expect(core.snapshot().rtp).toMatchObject({ lost: 0, duplicate: 1, reordered: 1 });
   });
 
   it("moves a late packet from lost to reordered, across the wrap", () => {
@@ -216,8 +230,14 @@ describe("RTP input", () => {
     );
     expect(restarted).toMatchObject({ lost: 0, duplicate: 0, reordered: 0, restarts: 1, lastSequence: 2011 });
     // A jump ahead by more than the dropout limit, the same way.
-    const ahead = pushSequences(core, [30_000, 30_001, 30_002, 30_000, 30_002]);
-    expect(ahead).toMatchObject({ lost: 0, duplicate: 2, reordered: 0, restarts: 2 });
+    const ahead = pushSequences(core, [30_000, 30_001, 30_002]);
+    expect(ahead).toMatchObject({ lost: 0, duplicate: 0, reordered: 0, restarts: 2 });
+    // Copies of the new sequence's first packets are copies, not another restart.
+    expect([30_000, 30_002].map((sequence) => core.push(rtpPacket(ts, { sequence })))).toEqual([
+      CoreStatus.RtpDuplicate,
+      CoreStatus.RtpDuplicate,
+    ]);
+    expect(core.snapshot().rtp).toMatchObject({ duplicate: 2, restarts: 2 });
   });
 
   it("counts a lone stray sequence number as nothing, and goes on with the stream", () => {

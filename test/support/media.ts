@@ -5,7 +5,14 @@ import { execa } from "execa";
  * Real H.264 + AAC in MPEG-TS, as an encoder sends it, made with ffmpeg's test sources. Noise on the picture
  * keeps the bitrate near `videoBitrate` instead of letting the encoder squeeze a static pattern to nothing.
  */
-export const encodeTestStream = (path: string, seconds: number, videoBitrate = "1M", size = "640x360") =>
+export const encodeTestStream = (
+  path: string,
+  seconds: number,
+  videoBitrate = "1M",
+  size = "640x360",
+  /** More of the muxer's options, e.g. how often it repeats its SI tables. */
+  muxer: ReadonlyArray<string> = [],
+) =>
   Effect.promise(() =>
     execa("ffmpeg", [
       ...["-hide_banner", "-loglevel", "error", "-y"],
@@ -14,7 +21,7 @@ export const encodeTestStream = (path: string, seconds: number, videoBitrate = "
       ...["-t", String(seconds), "-vf", "noise=alls=40:allf=t"],
       ...["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p"],
       ...["-b:v", videoBitrate, "-maxrate", videoBitrate, "-bufsize", videoBitrate],
-      ...["-c:a", "aac", "-f", "mpegts", path],
+      ...["-c:a", "aac", ...muxer, "-f", "mpegts", path],
     ]),
   );
 

@@ -10,6 +10,7 @@ import {
   E_OTHER_KIND,
   E_OWN_OUTPUT,
   E_PAYLOAD_TYPE,
+  E_RTP_DUPLICATE,
   E_SENDER,
   E_SYNC,
   E_TOO_LONG,
@@ -252,7 +253,7 @@ function wholeTs(start: usize, count: u32, counted: bool): bool {
 // Returns the number of TS packets found, or a negative status for a datagram rejected whole: one that is not
 // whole TS (any packet without its sync byte, a length that is not a multiple of 188, a broken RTP header),
 // the other kind than the input is locked to, RTP with another payload type than 33 or from another SSRC
-// than the locked one. The kind and SSRC change only once the locked ones were silent for the configured time,
+// than the locked one, RTP whose sequence number the receive window already holds (a duplicate). The kind and SSRC change only once the locked ones were silent for the configured time,
 // and the new stream sent two datagrams in a row.
 export function push(length: i32, nowMs: f64): i32 {
   return pushAt(INPUT, length, nowMs);
@@ -313,7 +314,13 @@ function pushAt(at: usize, length: i32, nowMs: f64): i32 {
     resetRtp();
     setKind(candidate);
   }
-  if (candidate == KIND_RTP) acceptRtp(ssrcLock);
+  if (candidate == KIND_RTP && !acceptRtp(ssrcLock)) {
+    // A copy of a datagram already taken: counted by acceptRtp (rtp.duplicate), its packets never counted twice.
+    store<u32>(ST_PAYLOAD_OFFSET, 0);
+    store<u32>(ST_PAYLOAD_LENGTH, 0);
+    store<i32>(ST_LAST_STATUS, E_RTP_DUPLICATE);
+    return E_RTP_DUPLICATE;
+  }
   lastAcceptedMs = nowMs;
   for (let i: u32 = 0; i < count; i++) tsPacket(start + <usize>(i * 188), nowMs);
   store<u64>(ST_PACKETS, load<u64>(ST_PACKETS) + <u64>count);

@@ -162,6 +162,7 @@ export const E_FOREIGN_SSRC: i32 = -10;
 export const E_PAYLOAD_TYPE: i32 = -11;
 export const E_SENDER: i32 = -12;
 export const E_OWN_OUTPUT: i32 = -13;
+export const E_RTP_DUPLICATE: i32 = -14;
 
 // RTP payload type of MPEG-2 TS (RFC 3551); an RTP input takes no other.
 export const RTP_PAYLOAD_MP2T: u32 = 33;

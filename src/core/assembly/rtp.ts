@@ -92,7 +92,9 @@ export function foreignSsrc(): bool {
 
 // Takes the datagram at `at` into the stream: locks its SSRC — a new one (`lockSsrc`) restarts the sequence
 // space — and accounts for its sequence number. Without `lockSsrc` the SSRC is noted, never compared.
-export function acceptRtp(lockSsrc: bool): void {
+// Returns false for a copy of a datagram the receive window already holds (counted as a duplicate): the
+// caller drops it, so a stream that reaches the input twice (two paths converging, a mirror port) leaves once.
+export function acceptRtp(lockSsrc: bool): bool {
   const payloadType = <i32>rtpPayloadType();
   const previousType = load<i32>(ST_RTP_PAYLOAD_TYPE);
   if (payloadType != previousType) {
@@ -105,7 +107,7 @@ export function acceptRtp(lockSsrc: bool): void {
   }
   ssrcLocked = true;
   store<u32>(ST_RTP_SSRC, be32(at + 8));
-  sequence(be16(at + 2));
+  return sequence(be16(at + 2));
 }
 
 function windowWord(sequence: u32): usize {
@@ -129,16 +131,17 @@ function restart(seq: u32): void {
 // advances it, counting the numbers skipped as lost; one less than MAX_MISORDER behind is late. A late packet
 // whose bit is still set in the window is a duplicate; otherwise it fills a gap counted as lost, so it moves
 // from lost to reordered. Any larger jump is a restart on probation: counted once, and only when confirmed.
-function sequence(seq: u32): void {
+// Returns false for a duplicate alone: the one check is the window's bit, which the accounting reads anyway.
+function sequence(seq: u32): bool {
   store<i32>(ST_RTP_LAST_SEQUENCE, <i32>seq);
   if (!started) {
     restart(seq);
-    return;
+    return true;
   }
   const ahead = (seq - highestSequence) & 0xffff;
   if (ahead == 0) {
     bump(ST_RTP_DUPLICATE);
-    return;
+    return false;
   }
   if (ahead < MAX_DROPOUT) {
     probation = NO_SEQUENCE;
@@ -154,7 +157,7 @@ function sequence(seq: u32): void {
     }
     highestSequence = seq;
     mark(seq);
-    return;
+    return true;
   }
   const behind: u32 = 0x10000 - ahead;
   if (behind >= MAX_MISORDER) {
@@ -166,14 +169,15 @@ function sequence(seq: u32): void {
     } else {
       probation = (seq + 1) & 0xffff;
     }
-    return;
+    return true;
   }
   if ((load<u32>(windowWord(seq)) & (1 << (seq & 31))) != 0) {
     bump(ST_RTP_DUPLICATE);
-    return;
+    return false;
   }
   mark(seq);
   bump(ST_RTP_REORDERED);
   const lost = load<u32>(ST_RTP_LOST);
   if (lost > 0) store<u32>(ST_RTP_LOST, lost - 1);
+  return true;
 }

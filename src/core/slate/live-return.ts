@@ -6,11 +6,14 @@
  * its CC), so that a decoder or a TR 101 290 probe sees a signalled discontinuity, not a lost packet. On the
  * PCR PID the bridge flags the change of time base (no PCR in it).
  *
- * The packets dropped before the random access point break the counters of the live's other PIDs too (the SDT,
- * a data PID the slate keeps silent): every PID seen in the live, dropped or not, gets a bridge the same way
- * before its first packet sent, as long as the caller pushes.
+ * The packets dropped while the slate played and before the random access point break the counters of the
+ * live's other PIDs too (the SDT, the NIT, a data PID the slate keeps silent): every PID the live carried before
+ * the slate (`livePids`, the input's) and every PID seen while returning gets a bridge the same way before its
+ * first packet sent, and the return is not done until each did (or 5 s of live passed). An SI table repeated
+ * every 2 s may well come back only after the video, audio and PSI are through: without waiting for it, its
+ * counter would jump unflagged.
  *
- *   const back = makeLiveReturn(format)
+ *   const back = makeLiveReturn(format, livePids)
  *   for each live chunk: const out = back.push(chunk); if (out === null) keep the slate on; else send(out)
  *   once back.done(): send the live as it comes, without push
  *
@@ -38,7 +41,7 @@ export interface LiveReturn {
   done(): boolean;
 }
 
-export const makeLiveReturn = (format: SlateFormat): LiveReturn => {
+export const makeLiveReturn = (format: SlateFormat, livePids: Iterable<number> = []): LiveReturn => {
   /** 1: this PID still needs its bridge before its next packet sent. */
   const needs = new Uint8Array(8192);
   /** 1: the return is not done until this PID got its bridge. */
@@ -52,6 +55,7 @@ export const makeLiveReturn = (format: SlateFormat): LiveReturn => {
   };
   for (const pid of [0, format.pmtPid, format.video.pid, format.pcrPid, ...format.audio.map((a) => a.pid)])
     await_(pid);
+  for (const pid of livePids) await_(pid);
 
   let live = false;
   let finished = false;

@@ -10,6 +10,7 @@
  */
 import { Cause, Deferred, Effect, Exit, FiberMap } from "effect";
 import type { ChannelId } from "../../domain/ids.ts";
+import { reportThrough } from "../runtime/end-of-turn.ts";
 import {
   ChannelError,
   type ChannelError as ChannelErrorType,
@@ -50,6 +51,8 @@ export const makeChannelHost = (
   },
 ) =>
   Effect.gen(function* () {
+    // Work at the end of a turn that fails is logged through this thread's runtime, as its channels' lines.
+    reportThrough(yield* Effect.runtime<never>());
     const fibers = yield* FiberMap.make<ChannelId, void, never>();
     const running = new Map<ChannelId, RunningChannel>();
 

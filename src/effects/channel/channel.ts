@@ -104,6 +104,7 @@ export const startChannel = (
         taps: fanOut.taps,
         inputOk: () => inputs.selector.health() === "ok",
         lastPcr: (pcrPid) => inputClock(inputs.status(), pcrPid),
+        livePids: () => activeInput(inputs.status())?.core.pids.map((entry) => entry.pid) ?? [],
         failoverAfterMs: () => inputs.redundancy().failover_after_ms,
         divert: fanOut.divert,
       },
@@ -295,9 +296,13 @@ const inputPathFailure = (error: InputPathError): ChannelError =>
     message: error.message,
   });
 
+/** The input being forwarded (the first in merge mode, where both are). */
+const activeInput = (status: InputsStatus) =>
+  status.inputs.find((candidate) => candidate.active) ?? status.inputs[0];
+
 /** The active input's last PCR on `pcrPid` (27 MHz), and how long ago its last datagram came. */
 const inputClock = (status: InputsStatus, pcrPid: number) => {
-  const input = status.inputs.find((candidate) => candidate.active) ?? status.inputs[0];
+  const input = activeInput(status);
   const pcr = input?.core.pids.find((pid) => pid.pid === pcrPid)?.lastPcr ?? null;
   if (input === undefined || pcr === null) return null;
   return { pcr, ageMs: input.lastPacketAgeMs ?? 0 };

@@ -18,7 +18,7 @@ import { Buffer } from "node:buffer";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Effect, Fiber, Option, type Scope } from "effect";
+import { Effect, Fiber, Option, Runtime, type Scope } from "effect";
 import { readClip, type SlateClip } from "../../core/slate/clip.ts";
 import { type LiveReturn, makeLiveReturn } from "../../core/slate/live-return.ts";
 import { type FormatProbe, makeFormatProbe } from "../../core/slate/probe.ts";
@@ -54,6 +54,8 @@ export interface SlateHost {
   readonly inputOk: () => boolean;
   /** The input's last PCR on `pcrPid` (27 MHz) and how long ago its last datagram came; null when unknown. */
   readonly lastPcr: (pcrPid: number) => { readonly pcr: number; readonly ageMs: number } | null;
+  /** Every PID the input has carried: each gets a bridge on the return, the SI tables the slate keeps silent too. */
+  readonly livePids: () => ReadonlyArray<number>;
   readonly failoverAfterMs: () => number;
   /** Whether the live TS goes through `live` (true from the slate's start until the return is whole). */
   readonly divert: (on: boolean) => void;
@@ -92,6 +94,11 @@ export const makeSlate = (
 ): Effect.Effect<Slate, never, Scope.Scope> =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope;
+    // The slate's fibers and lines run in the channel's runtime: in a forwarding thread its logger hands
+    // them to the service's, masked there, as every other line of the thread.
+    const runtime = yield* Effect.runtime<never>();
+    const runSync = Runtime.runSync(runtime);
+    const runFork = Runtime.runFork(runtime);
     const dir = Option.getOrElse(settingNow(slateDir, Option.none()), () =>
       join(tmpdir(), "distributary-slates"),
     );
@@ -124,12 +131,11 @@ export const makeSlate = (
     };
 
     /** Forks `effect` into the channel's scope: it ends with the channel at the latest. */
-    const run = <A>(effect: Effect.Effect<A>): Fiber.RuntimeFiber<A> =>
-      Effect.runSync(Effect.forkIn(effect, scope));
+    const run = <A>(effect: Effect.Effect<A>): Fiber.RuntimeFiber<A> => runSync(Effect.forkIn(effect, scope));
     const stop = (fiber: Fiber.RuntimeFiber<unknown> | null) => {
-      if (fiber !== null) Effect.runFork(Fiber.interrupt(fiber));
+      if (fiber !== null) runFork(Fiber.interrupt(fiber));
     };
-    const log = (message: string) => Effect.runFork(Effect.logWarning(`channel ${host.channel}: ${message}`));
+    const log = (message: string) => runFork(Effect.logWarning(`channel ${host.channel}: ${message}`));
 
     // --- the format and the clip -------------------------------------------------------------------------
     const endProbe = () => {
@@ -312,7 +318,7 @@ export const makeSlate = (
       if (mode !== "slate" || prepared === null) return;
       mode = "returning";
       returningSince = Date.now();
-      back = makeLiveReturn(prepared.format);
+      back = makeLiveReturn(prepared.format, host.livePids());
     };
     const resumed = (chunks: ReadonlyArray<Uint8Array>) => {
       stop(pacer);

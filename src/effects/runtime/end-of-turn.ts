@@ -4,7 +4,16 @@
  * that hands over a whole batch itself (the batch reader) runs it inside `asOneTurn`, which ends the turn when
  * it returns, without another pass of the event loop.
  */
-import { Effect } from "effect";
+import { Effect, Runtime } from "effect";
+
+/**
+ * The runtime a fault here is logged through: the thread's, set by its channel host (reportThrough), so that in
+ * a forwarding thread the line reaches the service's log, masked, as the thread's other lines do.
+ */
+let reporting: Runtime.Runtime<never> = Runtime.defaultRuntime;
+export const reportThrough = (runtime: Runtime.Runtime<never>): void => {
+  reporting = runtime;
+};
 
 let waiting = new Set<() => void>();
 // The set of the turn before, emptied, for the next one: no new set or array a turn.
@@ -31,7 +40,7 @@ const runAll = () => {
         try {
           run();
         } catch (thrown) {
-          Effect.runFork(
+          Runtime.runFork(reporting)(
             Effect.logError(
               `work at the end of a turn failed: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
             ),

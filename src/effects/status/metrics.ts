@@ -279,7 +279,7 @@ export const makeMetrics = (
   perInput(
     "counter",
     "distributary_input_rtp_duplicate_packets_total",
-    "RTP packets received twice",
+    "RTP packets received twice (the copy is dropped)",
     (input) => input.rtp?.duplicate ?? null,
   );
   perInput(
