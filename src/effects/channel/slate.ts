@@ -113,6 +113,8 @@ export const makeSlate = (
     let format: SlateFormat | null = null;
     let splicer: Splicer | null = null;
     let back: LiveReturn | null = null;
+    /** An operator asked for the slate while the input's return was still bridging its PIDs: once it is live. */
+    let manualWaiting = false;
     let pacer: Fiber.RuntimeFiber<unknown> | null = null;
     let timer: Fiber.RuntimeFiber<unknown> | null = null;
     let probe: { readonly reader: FormatProbe; readonly offer: (chunk: Uint8Array) => void } | null = null;
@@ -267,6 +269,18 @@ export const makeSlate = (
 
     // --- on and off ----------------------------------------------------------------------------------------
     const goOn = (why: "input_lost" | "manual") => {
+      if (why === "manual" && mode === "returning") {
+        // The slate is still what goes out: it stays, and the return is given up.
+        mode = "slate";
+        reason = "manual";
+        back = null;
+        return;
+      }
+      if (why === "manual" && mode === "bridging") {
+        // The input is on air, a PID still waiting for its bridge: the slate goes on once the return is whole.
+        manualWaiting = true;
+        return;
+      }
       if (mode !== "live") {
         if (why === "manual") reason = "manual";
         return;
@@ -359,6 +373,10 @@ export const makeSlate = (
         back = null;
         mode = "live";
         host.divert(false);
+        if (manualWaiting) {
+          manualWaiting = false;
+          if (spec?.manual === true) goOn("manual");
+        }
       }
     };
 
@@ -413,6 +431,7 @@ export const makeSlate = (
       }
       if (before !== undefined && pictureKey(before) !== pictureKey(next)) prepared = null;
       if (format !== null && prepared === null) found(format);
+      if (!next.manual) manualWaiting = false;
       if (next.manual && !(before?.manual ?? false)) goOn("manual");
       else if (!next.manual && (before?.manual ?? false) && mode === "slate" && reason === "manual") {
         if (host.inputOk()) startReturn();
