@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { Effect, Either } from "effect";
 import { type CoreEvent, type CoreSnapshot, PacketCore, type PmtStream } from "../core/packet-core.ts";
 import { decodeSection, type SpliceInfoSection, summarizeCue } from "../core/scte35/index.ts";
-import { streamTypeName } from "../core/stream-types.ts";
+import { streamTypeName } from "../core/ts/stream-types.ts";
 import { bindInput, type InputEndpoint } from "../effects/ingest/udp-receiver.ts";
 
 const PCR_HZ = 27_000_000;

@@ -25,7 +25,7 @@
  * ahead of the cue, so that receivers know the PID before the cue arrives on it.
  */
 import { type CueInsertBody, DEFAULT_SEGMENTATION_TYPE } from "../domain/cue-insert.ts";
-import { crc32Mpeg2 } from "./crc32.ts";
+import { crc32Mpeg2 } from "./ts/crc32.ts";
 import { encodeSection } from "./scte35/encode.ts";
 import { CUEI_IDENTIFIER, type SectionHeader } from "./scte35/types.ts";
 

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { expect, layer } from "@effect/vitest";
 import { Effect, Either, Fiber } from "effect";
 import { execa } from "execa";
-import { crc32Mpeg2 } from "../../src/core/crc32.ts";
+import { crc32Mpeg2 } from "../../src/core/ts/crc32.ts";
 import { decodeSection, encodeSection, isPrivateDescriptor } from "../../src/core/scte35/index.ts";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
 import type { OutputPolicy } from "../../src/domain/output-policy.ts";

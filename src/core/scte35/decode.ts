@@ -2,7 +2,7 @@
 // with its field names. One file, over 450 lines, because it follows the standard's structure: each structure
 // is a few lines, and keeping them together keeps the decoder readable beside the standard's tables.
 import { Either } from "effect";
-import { crc32Mpeg2 } from "../crc32.ts";
+import { crc32Mpeg2 } from "../ts/crc32.ts";
 import { encodeSegmentationUpid } from "./encode.ts";
 import { bytesToHex, parseCueText } from "./text.ts";
 import {

@@ -1,4 +1,4 @@
-import { crc32Mpeg2 } from "../crc32.ts";
+import { crc32Mpeg2 } from "../ts/crc32.ts";
 import type {
   BreakDuration,
   CueiDescriptor,

@@ -12,7 +12,7 @@
  * skipped; a PMT that changes while it reads starts it over. After `maxBytes` (8 MiB) it refuses, saying
  * what it did not find; only an audio PID that never showed a frame header is answered silent instead.
  */
-import { crc32Mpeg2 } from "../crc32.ts";
+import { crc32Mpeg2 } from "../ts/crc32.ts";
 import { readAvcSps } from "../flv/avc-sps.ts";
 import { NalUnits, nalType } from "../flv/nal.ts";
 import { AAC_SAMPLE_RATES, BitReader, isUnusable, readHevcSps } from "../flv/tags.ts";

@@ -2,7 +2,7 @@
  * PAT and PMT sections (ISO/IEC 13818-1 §2.4.4) as the policy rewriter needs them: read, and written again with
  * entries left out or PIDs changed. Sections here are whole, from table_id to CRC_32, no pointer_field.
  */
-import { crc32Mpeg2 } from "../crc32.ts";
+import { crc32Mpeg2 } from "../ts/crc32.ts";
 
 export interface PatEntry {
   readonly program: number;
