@@ -6,7 +6,10 @@ import {
   crc32Mpeg2,
   firstProgram,
   longSection,
+  NULL_PID,
   PACKET,
+  type PatEntry,
+  type Pmt,
   patSection,
   payloadOffset,
   pcrOf,
@@ -34,8 +37,12 @@ import { buildPat, buildPmt, packetizeSections, TsGenerator, tsPacket } from "..
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
-/** The PAT and PMT tables the packet core reports for `ts`, each once, in the order first reported. */
-const coreTables = (ts: Uint8Array): string[] => {
+/**
+ * The PAT and PMT tables the packet core reports for `ts`, each once, in the order first reported; and what
+ * its own memory holds at the end (programmes and the PIDs its current PMTs list), read without the host's
+ * section parser.
+ */
+const coreTables = (ts: Uint8Array): { tables: string[]; state: string } => {
   const core = PacketCore.load();
   const tables = new Set<string>();
   const note = (event: CoreEvent) => {
@@ -64,18 +71,26 @@ const coreTables = (ts: Uint8Array): string[] => {
     core.push(ts.subarray(at, Math.min(ts.length, at + 7 * PACKET)));
     for (const event of drain(core)) note(event);
   }
-  return [...tables];
+  const snapshot = core.snapshot();
+  const state = JSON.stringify({
+    programs: snapshot.programs.map((p) => [p.program, p.pmtPid, p.pcrPid, p.pmtVersion]),
+    listed: snapshot.pids.filter((p) => p.referenced).map((p) => [p.pid, p.streamType]),
+  });
+  return { tables: [...tables], state };
 };
 
-/** The same tables as the toolkit reads them: sections reassembled on PID 0 and the PMT PIDs the PAT names. */
-const toolkitTables = (ts: Uint8Array): string[] => {
+/** The same as the toolkit reads them: sections reassembled on PID 0 and the PMT PIDs the PAT names. */
+const toolkitTables = (ts: Uint8Array): { tables: string[]; state: string } => {
   const tables = new Set<string>();
+  let programs: ReadonlyArray<PatEntry> = [];
+  const pmts = new Map<number, Pmt>();
   const pmtReaders = new Map<number, SectionReader>();
   const current = (s: Uint8Array) => ((s[5] ?? 0) & 1) === 1;
   const patReader = new SectionReader((section) => {
     const pat = readPat(section);
     if (pat === null || !sectionOk(section, 0x00) || !current(section)) return;
     const network = pat.programs.filter((p) => p.program === 0).at(-1);
+    programs = pat.programs.filter((p) => p.program !== 0);
     tables.add(
       JSON.stringify({
         pat: pat.transportStreamId,
@@ -91,6 +106,7 @@ const toolkitTables = (ts: Uint8Array): string[] => {
         new SectionReader((pmtSection) => {
           const pmt = readPmt(pmtSection);
           if (pmt === null || !pmt.whole || !sectionOk(pmtSection, 0x02) || !current(pmtSection)) return;
+          pmts.set(pmt.program, pmt);
           tables.add(
             JSON.stringify({
               pmt: pid,
@@ -116,7 +132,18 @@ const toolkitTables = (ts: Uint8Array): string[] => {
     const reader = pid === 0 ? patReader : pmtReaders.get(pid);
     reader?.packet(packet, payloadOffset(packet), unitStartAt(packet), ccAt(packet));
   }
-  return [...tables];
+  const listed = new Map<number, number>();
+  const known = programs.map(({ program, pid }) => {
+    const pmt = pmts.get(program);
+    for (const stream of pmt?.streams ?? []) listed.set(stream.pid, stream.streamType);
+    const pcrPid = pmt === undefined || pmt.pcrPid === NULL_PID ? null : pmt.pcrPid;
+    return [program, pid, pcrPid, pmt?.version ?? null];
+  });
+  const state = JSON.stringify({
+    programs: known.sort((a, b) => Number(a[0]) - Number(b[0])),
+    listed: [...listed].sort((a, b) => a[0] - b[0]),
+  });
+  return { tables: [...tables], state };
 };
 
 const fixtureFiles = (): string[] => {
@@ -130,7 +157,7 @@ describe("the toolkit and the packet core read the same tables", () => {
   it.each(fixtureFiles())("%s", (file) => {
     const ts = new Uint8Array(readFileSync(fixturePath("scte35", "ts", ...file.split("/"))));
     const core = coreTables(ts);
-    expect(core.length).toBeGreaterThanOrEqual(2);
+    expect(core.tables.length).toBeGreaterThanOrEqual(2);
     expect(toolkitTables(ts)).toEqual(core);
   });
 
@@ -161,7 +188,7 @@ describe("the toolkit and the packet core read the same tables", () => {
       ...packetizeSections(0x100, [pmt2], 4),
     ]);
     const core = coreTables(ts);
-    expect(core.length).toBe(4);
+    expect(core.tables.length).toBe(4);
     expect(toolkitTables(ts)).toEqual(core);
   });
 });

@@ -9,7 +9,7 @@
  * the first packet of a table before its CRC has arrived.
  */
 import { NULL_PID } from "./packet.ts";
-import { fitLength, pid13, sealSection, sectionLength, u16, writePid } from "./section.ts";
+import { fitLength, pid13, sealSection, sectionLength, sectionOk, u16, writePid } from "./section.ts";
 
 export const TABLE_PAT = 0x00;
 export const TABLE_PMT = 0x02;
@@ -177,4 +177,15 @@ export const rewritePmt = (
     at += stream.end - stream.start;
   }
   return fitLength(out);
+};
+
+/** A whole, intact PAT (`sectionOk`, nothing after its entries); null otherwise. */
+export const parsePat = (section: Uint8Array): Pat | null =>
+  sectionOk(section, TABLE_PAT) && (section.length - 12) % 4 === 0 ? readPat(section) : null;
+
+/** A whole, intact PMT (`sectionOk`) whose entries fill its loop exactly; null otherwise. */
+export const parsePmt = (section: Uint8Array): Pmt | null => {
+  if (!sectionOk(section, TABLE_PMT) || section.length < 16) return null;
+  const pmt = readPmt(section);
+  return pmt?.whole ? pmt : null;
 };
