@@ -29,10 +29,12 @@ import { encodeSection } from "./scte35/encode.ts";
 import { CUEI_IDENTIFIER, type SectionHeader } from "./scte35/types.ts";
 import {
   crc32Mpeg2,
+  MAX_PSI_SECTION_LENGTH,
   MAX_SECTION,
   NULL_PID,
   PACKET,
   PID_COUNT,
+  PTS_HZ,
   pidAt,
   readPat,
   readPmt,
@@ -49,9 +51,6 @@ import {
 const PREFERRED_PID = 0x01f4;
 const HIGHEST_PID = 0x1ff0;
 const LOWEST_PID = 0x0020;
-/** PAT and PMT sections: section_length at most 1021. */
-const MAX_PSI_SECTION_LENGTH = 1021;
-const TICKS_PER_SECOND = 90_000;
 
 const NOT_YET = "the input's PMT has not been seen yet: nothing to insert into";
 
@@ -72,7 +71,7 @@ const header = {
 
 /** Encodes the operator's cue: a splice_info_section (CRC included). */
 export const encodeOperatorCue = (body: CueInsertBody, eventId: number): Uint8Array => {
-  const duration = body.duration_s === undefined ? undefined : Math.round(body.duration_s * TICKS_PER_SECOND);
+  const duration = body.duration_s === undefined ? undefined : Math.round(body.duration_s * PTS_HZ);
   const at = body.at_pts;
   if (body.command === "splice_insert") {
     return encodeSection({

@@ -29,10 +29,10 @@ import {
   NULL_PID,
   PACKET,
   PTS_WRAP,
+  packetPts,
   payloadOffset,
   pcrOf,
   pidAt,
-  ptsAt,
   readPmt,
   STREAM_TYPE_SCTE35,
   SYNC,
@@ -113,7 +113,7 @@ const tablesOf = (section: Uint8Array): Tables => {
 
 /** The PTS of the PES this packet starts, if it carries one. */
 const ptsOf = (packet: Uint8Array): number | null => {
-  const pts = ptsAt(packet, payloadOffset(packet));
+  const pts = packetPts(packet);
   return pts < 0 ? null : pts;
 };
 

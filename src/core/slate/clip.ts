@@ -18,10 +18,9 @@ import {
   PCR_WRAP,
   type Pmt,
   PTS_WRAP,
-  payloadOffset,
+  packetPts,
   pcrOf,
   pidAt,
-  ptsAt,
   readPmt,
   SYNC,
   sectionOf,
@@ -58,8 +57,7 @@ export interface SlateClip {
 }
 
 /** The PTS at the start of the PES this packet begins, or -1. */
-const ptsOf = (packet: Uint8Array): number =>
-  unitStartAt(packet) ? ptsAt(packet, payloadOffset(packet)) : -1;
+const ptsOf = (packet: Uint8Array): number => (unitStartAt(packet) ? packetPts(packet) : -1);
 
 const hex = (pid: number) => `0x${pid.toString(16)}`;
 

@@ -1,7 +1,12 @@
+import { payloadOffset } from "./packet.ts";
+
 /**
  * PES headers (ISO/IEC 13818-1 §2.4.3.6) as far as the host reads and writes them: the 33-bit PTS/DTS fields
  * (90 kHz), and the PTS of a PES header.
  */
+
+/** PTS and DTS tick at 90 kHz. */
+export const PTS_HZ = 90_000;
 
 /** PTS and DTS values wrap at 2^33 (90 kHz). */
 export const PTS_WRAP = 2 ** 33;
@@ -24,6 +29,9 @@ export const writeTimestamp = (out: Uint8Array, at: number, value: number): void
   out[at + 3] = (low >>> 7) & 0xff;
   out[at + 4] = ((low << 1) & 0xfe) | 1;
 };
+
+/** The PTS of the PES that `packet` starts (its payload's first bytes), or -1. */
+export const packetPts = (packet: Uint8Array): number => ptsAt(packet, payloadOffset(packet));
 
 /**
  * The PTS of the PES header at `bytes[at]`, or -1: no start code prefix, no PTS, or the header does not fit

@@ -7,6 +7,8 @@ import { PACKET, PAYLOAD, payloadOffset, SYNC } from "./packet.ts";
 
 /** A section is at most 3 + 4095 bytes (12-bit section_length). */
 export const MAX_SECTION = 3 + 0x0fff;
+/** PAT and PMT sections: section_length at most 1021. */
+export const MAX_PSI_SECTION_LENGTH = 1021;
 
 /** A 16-bit big-endian field at `at`. */
 export const u16 = (bytes: Uint8Array, at: number): number => ((bytes[at] ?? 0) << 8) | (bytes[at + 1] ?? 0);
@@ -83,18 +85,16 @@ export const sameContent = (a: Uint8Array, b: Uint8Array): boolean => {
   return true;
 };
 
-/** A long-form section, current, section 0 of 0: the header, `body`, the CRC; `tableIdExtension` is the tsid or the programme. */
-export const longSection = (
-  tableId: number,
-  tableIdExtension: number,
-  version: number,
-  body: Uint8Array,
-): Uint8Array => {
+/**
+ * A long-form section, current, section 0 of 0: the header, `body`, the CRC; `extension` (table_id_extension)
+ * is the transport_stream_id or the programme.
+ */
+export const longSection = (tableId: number, extension: number, version: number, body: Uint8Array) => {
   const out = new Uint8Array(3 + 5 + body.length + 4);
   out[0] = tableId;
   out[1] = 0xb0;
-  out[3] = (tableIdExtension >> 8) & 0xff;
-  out[4] = tableIdExtension & 0xff;
+  out[3] = (extension >> 8) & 0xff;
+  out[4] = extension & 0xff;
   out[5] = 0xc1;
   out.set(body, 8);
   fitLength(out);

@@ -24,7 +24,7 @@ import { type LiveReturn, makeLiveReturn } from "../../core/slate/live-return.ts
 import { type FormatProbe, makeFormatProbe } from "../../core/slate/probe.ts";
 import { makeSplicer, type Splicer } from "../../core/slate/splicer.ts";
 import { describeFormat, formatKey, type SlateFormat } from "../../core/slate/types.ts";
-import { PACKET } from "../../core/ts/index.ts";
+import { ccAt, PACKET, pidAt } from "../../core/ts/index.ts";
 import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import { settingNow, slateDir } from "../config/settings.ts";
@@ -119,7 +119,7 @@ export const makeSlate = (
     const send = (chunks: ReadonlyArray<Uint8Array>) => {
       for (const chunk of chunks)
         for (let at = 0; at + PACKET <= chunk.length; at += PACKET)
-          sentCc[(((chunk[at + 1] ?? 0) & 0x1f) << 8) | (chunk[at + 2] ?? 0)] = (chunk[at + 3] ?? 0) & 0x0f;
+          sentCc[pidAt(chunk, at)] = ccAt(chunk, at);
       host.send(chunks);
     };
 
