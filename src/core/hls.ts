@@ -26,6 +26,7 @@
 import { Either } from "effect";
 import { decodeSection, type SpliceInfoSection } from "./scte35/index.ts";
 import {
+  ccAt,
   NULL_PID,
   PACKET,
   PTS_WRAP,
@@ -34,9 +35,9 @@ import {
   pcrOf,
   pidAt,
   readPmt,
+  SectionReader,
   STREAM_TYPE_SCTE35,
   SYNC,
-  sectionLength,
   sectionOf,
   signalsDiscontinuity,
   unitStartAt,
@@ -207,7 +208,7 @@ export const makeHlsSegmenter = (options: HlsSegmenterOptions): HlsSegmenter => 
   let timeBaseChanges = false;
   /** The video PID signalled a splice: the next random-access point ends the segment and starts a discontinuity. */
   let spliced = false;
-  const sections = new Map<number, { bytes: number[]; wanted: number }>();
+  const sections = new Map<number, SectionReader>();
 
   // The segment being built: packets as views into the pushed chunks, copied once when it closes.
   let parts: Uint8Array[] = [];
@@ -285,45 +286,25 @@ export const makeHlsSegmenter = (options: HlsSegmenterOptions): HlsSegmenter => 
         : typeof reading.split === "number" && (pts === null || ptsReached(pts, reading.split)),
     );
 
-  const onSection = (section: Uint8Array, nowMs: number) => {
+  /** The arrival time of the packet being read: the time of the sections it completes. */
+  let sectionMs = 0;
+  const onSection = (section: Uint8Array) => {
     const decoded = decodeSection(section);
     if (Either.isLeft(decoded)) return;
-    const length = sectionLength(section) + 3;
-    pendingCues.push({
-      section: section.slice(0, length),
-      reading: readCue(decoded.right),
-      arrivedMs: nowMs,
-    });
+    pendingCues.push({ section: section.slice(), reading: readCue(decoded.right), arrivedMs: sectionMs });
   };
 
-  /** Collects SCTE-35 sections, which may span packets. */
+  /** Collects SCTE-35 sections, which may span packets or share one, each PID on its own. */
   const onScte35 = (packet: Uint8Array, pid: number, nowMs: number) => {
     const offset = payloadOffset(packet);
     if (offset >= PACKET) return;
-    const unitStart = unitStartAt(packet);
-    let payload = packet.subarray(offset);
-    if (unitStart) {
-      const pointer = payload[0] ?? 0;
-      const waiting = sections.get(pid);
-      if (waiting !== undefined) {
-        waiting.bytes.push(...payload.subarray(1, 1 + pointer));
-        if (waiting.bytes.length >= waiting.wanted) onSection(Uint8Array.from(waiting.bytes), nowMs);
-      }
-      sections.delete(pid);
-      payload = payload.subarray(1 + pointer);
-      if (payload.length < 3 || payload[0] !== 0xfc) return;
-      const wanted = sectionLength(payload) + 3;
-      if (payload.length >= wanted) onSection(payload, nowMs);
-      else sections.set(pid, { bytes: [...payload], wanted });
-      return;
+    let reader = sections.get(pid);
+    if (reader === undefined) {
+      reader = new SectionReader(onSection);
+      sections.set(pid, reader);
     }
-    const waiting = sections.get(pid);
-    if (waiting === undefined) return;
-    waiting.bytes.push(...payload);
-    if (waiting.bytes.length >= waiting.wanted) {
-      sections.delete(pid);
-      onSection(Uint8Array.from(waiting.bytes), nowMs);
-    }
+    sectionMs = nowMs;
+    reader.packet(packet, offset, unitStartAt(packet), ccAt(packet));
   };
 
   const push = (chunk: Uint8Array, nowMs: number): ReadonlyArray<HlsSegment> => {
