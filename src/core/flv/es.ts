@@ -15,7 +15,18 @@
  * chunk (no view of each), so steady state allocates nothing per packet.
  */
 
-import { firstProgram, PACKET, pidAt, readPat, readPmt, SYNC, sectionOf, unitStartAt } from "../ts/index.ts";
+import {
+  firstProgram,
+  PACKET,
+  payloadOffset,
+  pidAt,
+  readPat,
+  readPmt,
+  SYNC,
+  sameBytes,
+  sectionOf,
+  unitStartAt,
+} from "../ts/index.ts";
 import { H264_NAL, NalUnits, nalType, type VideoCodec } from "./nal.ts";
 import { copyBytes } from "./tags.ts";
 
@@ -239,6 +250,9 @@ export class EsDemuxer {
   private readonly emit: (unit: AccessUnit) => void;
   private readonly bad: BadPes;
   private pmtPid = -1;
+  /** The PAT and PMT as last read (as far as their first packet holds them). */
+  private lastPat: Uint8Array = EMPTY;
+  private lastPmt: Uint8Array = EMPTY;
   private video: PesStream | undefined;
   private audio: PesStream | undefined;
   /** The program's streams as the latest PMT named them. */
@@ -270,15 +284,22 @@ export class EsDemuxer {
     if (chunk[at] !== SYNC) return;
     const pid = pidAt(chunk, at);
     const unitStart = unitStartAt(chunk, at);
-    const control = ((chunk[at + 3] ?? 0) >> 4) & 0x3;
-    const start = (control & 1) === 0 ? PACKET : control === 3 ? 5 + (chunk[at + 4] ?? 0) : 4;
+    const start = payloadOffset(chunk, at);
     if (this.video?.pid === pid) this.video.take(chunk, at, start, unitStart, this.emit, this.bad);
     else if (this.audio?.pid === pid) this.audio.take(chunk, at, start, unitStart, this.emit, this.bad);
     else if (unitStart && (pid === 0 || pid === this.pmtPid)) {
-      const section = sectionOf(chunk.subarray(at, at + PACKET));
+      const section = sectionOf(chunk, at);
       if (section === null) return;
-      if (pid === 0) this.readPat(section);
-      else this.readPmt(section);
+      // The tables repeat ten times a second, mostly byte for byte: only a change is read.
+      if (pid === 0) {
+        if (sameBytes(section, this.lastPat)) return;
+        this.lastPat = section.slice();
+        this.readPat(section);
+      } else {
+        if (sameBytes(section, this.lastPmt)) return;
+        this.lastPmt = section.slice();
+        this.readPmt(section);
+      }
     }
   }
 

@@ -25,11 +25,14 @@ export const unitStartAt = (bytes: Uint8Array, at = 0): boolean => ((bytes[at + 
 /** The continuity counter of the packet at `bytes[at]`. */
 export const ccAt = (bytes: Uint8Array, at = 0): number => (bytes[at + 3] ?? 0) & 0x0f;
 
-/** Where the payload starts in `packet` (after the header and any adaptation field); PACKET when it has none. */
-export const payloadOffset = (packet: Uint8Array): number => {
-  const control = ((packet[3] ?? 0) >> 4) & 0x3;
+/**
+ * Where the payload starts in the packet at `bytes[at]`, counted from the packet's first byte (after the header
+ * and any adaptation field); PACKET when it has none.
+ */
+export const payloadOffset = (bytes: Uint8Array, at = 0): number => {
+  const control = ((bytes[at + 3] ?? 0) >> 4) & 0x3;
   if ((control & 0x1) === 0) return PACKET;
-  return control === 0x3 ? 5 + (packet[4] ?? 0) : 4;
+  return control === 0x3 ? 5 + (bytes[at + 4] ?? 0) : 4;
 };
 
 /** Whether the packet's adaptation field sets random_access_indicator. */

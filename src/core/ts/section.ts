@@ -25,12 +25,15 @@ export const writePid = (bytes: Uint8Array, at: number, pid: number): void => {
 /** section_length: the bytes after it, CRC included. */
 export const sectionLength = (section: Uint8Array) => (((section[1] ?? 0) & 0x0f) << 8) | (section[2] ?? 0);
 
-/** The section that starts in this packet's payload (after its pointer_field), as far as this packet holds it. */
-export const sectionOf = (packet: Uint8Array): Uint8Array | null => {
-  const start = payloadOffset(packet);
+/**
+ * The section that starts in the payload of the packet at `bytes[at]` (after its pointer_field), as far as
+ * that packet holds it: a view.
+ */
+export const sectionOf = (bytes: Uint8Array, at = 0): Uint8Array | null => {
+  const start = payloadOffset(bytes, at);
   if (start >= PACKET) return null;
-  const section = start + 1 + (packet[start] ?? 0);
-  return section < PACKET ? packet.subarray(section) : null;
+  const section = start + 1 + (bytes[at + start] ?? 0);
+  return section < PACKET ? bytes.subarray(at + section, at + PACKET) : null;
 };
 
 /** A long-form section of `tableId`, single (section 0 of 0), whose length fields agree and whose CRC verifies. */
