@@ -12,7 +12,7 @@
  * would be spread over several files that must change together.
  */
 import { CORE } from "./build/layout.ts";
-import { type Pat, type Pmt, readPat, readPmt } from "./ts/index.ts";
+import { PACKET, type Pat, type Pmt, readPat, readPmt } from "./ts/index.ts";
 import { type CoreLayout, checkLayout, instantiate, type WasmMemory } from "./wasm.ts";
 
 const {
@@ -512,7 +512,7 @@ export class PacketCore {
 
   /** The TS bytes read so far (the counters' `bytes`), alone: what the read model samples each second. */
   bytes(): number {
-    return u64(this.#u32, (STATUS >> 2) + S.packets) * 188;
+    return u64(this.#u32, (STATUS >> 2) + S.packets) * PACKET;
   }
 
   /** The counters alone, without walking the tables. */
@@ -525,7 +525,7 @@ export class PacketCore {
     return {
       datagrams: u64(this.#u32, (STATUS >> 2) + S.datagrams),
       packets,
-      bytes: packets * 188,
+      bytes: packets * PACKET,
       malformed: status(S.malformed),
       rejected: {
         notTs: status(S.malformed),
@@ -605,7 +605,7 @@ export class PacketCore {
         pid,
         streamType: (flags & (F_REFERENCED | F_SCTE35)) === 0 ? null : streamType,
         packets,
-        bytes: packets * 188,
+        bytes: packets * PACKET,
         payloadBytes: u64(this.#u32, word + PD.payloadBytes),
         ccErrors: this.#u32[word + PD.ccErrors] ?? 0,
         randomAccess: this.#u32[word + PD.randomAccess] ?? 0,
