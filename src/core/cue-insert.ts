@@ -32,6 +32,7 @@ import {
   MAX_PSI_SECTION_LENGTH,
   MAX_SECTION,
   NULL_PID,
+  nextCc,
   PACKET,
   PID_COUNT,
   PTS_HZ,
@@ -272,18 +273,18 @@ export const makeCueInserter = (): CueInserter => {
   };
 
   /** The CC of the next packet we put on `pid`. */
-  const nextCc = (pid: number): number => {
+  const takeCc = (pid: number): number => {
     const last = lastOut[pid] ?? -1;
-    const cc = last < 0 ? 0 : (last + 1) & 0x0f;
+    const cc = last < 0 ? 0 : nextCc(last);
     lastOut[pid] = cc;
-    if (seen[pid] === 1) shift[pid] = ((shift[pid] ?? 0) + 1) & 0x0f;
+    if (seen[pid] === 1) shift[pid] = nextCc(shift[pid] ?? 0);
     else pending[pid] = 1;
     return cc;
   };
 
   /** Writes `section` as packets on `pid` at `target[at]`, CCs continuing. */
   const writeSection = (target: Uint8Array, at: number, section: Uint8Array, pid: number): number =>
-    writeSectionPackets(target, at, section, pid, () => nextCc(pid));
+    writeSectionPackets(target, at, section, pid, () => takeCc(pid));
 
   const track = (pid: number): void => {
     if (((roles[pid] ?? 0) & TRACK) === 0) {
@@ -379,7 +380,7 @@ export const makeCueInserter = (): CueInserter => {
     const a = assemblerOf(pid);
     const cc = b3 & 0x0f;
     if (cc === a.lastCc) return; // a duplicate
-    const continuous = a.lastCc < 0 || cc === ((a.lastCc + 1) & 0x0f);
+    const continuous = a.lastCc < 0 || cc === nextCc(a.lastCc);
     a.lastCc = cc;
     if (!continuous) {
       a.len = 0;

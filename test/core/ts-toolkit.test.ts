@@ -7,6 +7,7 @@ import {
   firstProgram,
   longSection,
   NULL_PID,
+  nextCc,
   PACKET,
   type PatEntry,
   type Pmt,
@@ -15,6 +16,7 @@ import {
   pcrOf,
   pidAt,
   pmtSection,
+  previousCc,
   ptsAt,
   readPat,
   readPmt,
@@ -210,6 +212,11 @@ describe("packets", () => {
     expect(unitStartAt(chunk, 0)).toBe(false);
     expect(pcrOf(chunk, PACKET)).toBe(27_000_123);
     expect(packet[payloadOffset(packet)]).toBe(1);
+  });
+
+  it("counts continuity forwards and back, round the 4-bit circle", () => {
+    expect([0, 7, 15].map(nextCc)).toEqual([1, 8, 0]);
+    expect([0, 7, 15].map(previousCc)).toEqual([15, 6, 14]);
   });
 
   it("writes an adaptation-only packet with a PCR and the discontinuity flag, read back the same", () => {

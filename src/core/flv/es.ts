@@ -17,6 +17,7 @@
 
 import {
   firstProgram,
+  nextCc,
   PACKET,
   payloadOffset,
   pidAt,
@@ -112,7 +113,7 @@ class PesStream implements AccessUnit {
     const hasPayload = ((chunk[at + 3] ?? 0) & 0x10) !== 0;
     if (hasPayload && this.continuity >= 0 && !unitStart) {
       if (cc === this.continuity) return; // a duplicate packet, which the standard allows once
-      if (cc !== ((this.continuity + 1) & 0x0f)) this.collecting = false;
+      if (cc !== nextCc(this.continuity)) this.collecting = false;
     }
     if (hasPayload) this.continuity = cc;
     if (start >= PACKET) return;

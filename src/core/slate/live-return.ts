@@ -17,7 +17,16 @@
  * Live packets are never modified. Allocates only for the chunks that get a bridge.
  */
 
-import { NULL_PID, PACKET, PCR_WRAP, pcrOf, pidAt, SYNC, writeAdaptationOnly } from "../ts/index.ts";
+import {
+  NULL_PID,
+  PACKET,
+  PCR_WRAP,
+  pcrOf,
+  pidAt,
+  previousCc,
+  SYNC,
+  writeAdaptationOnly,
+} from "../ts/index.ts";
 import { isRandomAccess } from "../ts-start.ts";
 import type { SlateFormat } from "./types.ts";
 
@@ -85,7 +94,7 @@ export const makeLiveReturn = (format: SlateFormat): LiveReturn => {
       inserted += 1;
       const control = ((chunk[at + 3] ?? 0) >> 4) & 0x3;
       const cc = (chunk[at + 3] ?? 0) & 0x0f;
-      bridges[k] = (control & 0x1) !== 0 ? (cc + 15) & 0x0f : cc;
+      bridges[k] = (control & 0x1) !== 0 ? previousCc(cc) : cc;
     }
     if (waiting === 0 || packets > GIVE_UP_PACKETS) finished = true;
     if (inserted === 0) return [from === 0 ? chunk : chunk.subarray(from)];

@@ -18,6 +18,7 @@ import { NalUnits, nalType } from "../flv/nal.ts";
 import { AAC_SAMPLE_RATES, BitReader, isUnusable, readHevcSps } from "../flv/tags.ts";
 import {
   firstProgram,
+  nextCc,
   PACKET,
   PTS_WRAP,
   pcrBaseAt,
@@ -111,7 +112,7 @@ class PesReader {
   packet(p: Uint8Array, at: number, pusi: boolean, cc: number): void {
     if (this.limit === 0) return;
     if (this.cc >= 0 && cc === this.cc) return;
-    if (this.cc >= 0 && cc !== ((this.cc + 1) & 15)) this.ok = false;
+    if (this.cc >= 0 && cc !== nextCc(this.cc)) this.ok = false;
     this.cc = cc;
     if (pusi) {
       if (this.ok && this.length > 0) this.onPes(this.buf.subarray(0, this.length));

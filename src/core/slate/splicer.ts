@@ -27,11 +27,13 @@ import { ticksBetween } from "../flv/timestamps.ts";
 import {
   DATAGRAM,
   NULL_PID,
+  nextCc,
   PACKET,
   PCR_WRAP,
   PTS_WRAP,
   pcrOf,
   pidAt,
+  previousCc,
   readTimestamp,
   sectionPackets,
   writeAdaptationOnly,
@@ -155,8 +157,8 @@ export const makeSplicer = (
   };
 
   const stamp = (at: number, pid: number, payload: boolean) => {
-    const cc = payload ? (next[pid] ?? 0) : ((next[pid] ?? 0) + 15) & 0x0f;
-    if (payload) next[pid] = (cc + 1) & 0x0f;
+    const cc = payload ? (next[pid] ?? 0) : previousCc(next[pid] ?? 0);
+    if (payload) next[pid] = nextCc(cc);
     out[at + 3] = ((out[at + 3] ?? 0) & 0xf0) | cc;
   };
 
@@ -192,7 +194,7 @@ export const makeSplicer = (
     }
     if (pcr >= 0 && separatePcr) {
       const at2 = room();
-      writeAdaptationOnly(out, at2, pcrPid, ((next[pcrPid] ?? 0) + 15) & 0x0f, false, pcr);
+      writeAdaptationOnly(out, at2, pcrPid, previousCc(next[pcrPid] ?? 0), false, pcr);
     }
   };
 
@@ -247,7 +249,7 @@ export const makeSplicer = (
 
   const lastCc = (): ReadonlyMap<number, number> => {
     const cc = new Map<number, number>();
-    if (started) for (const pid of pidsWritten) cc.set(pid, ((next[pid] ?? 0) + 15) & 0x0f);
+    if (started) for (const pid of pidsWritten) cc.set(pid, previousCc(next[pid] ?? 0));
     return cc;
   };
 

@@ -25,6 +25,12 @@ export const unitStartAt = (bytes: Uint8Array, at = 0): boolean => ((bytes[at + 
 /** The continuity counter of the packet at `bytes[at]`. */
 export const ccAt = (bytes: Uint8Array, at = 0): number => (bytes[at + 3] ?? 0) & 0x0f;
 
+/** The continuity counter that follows `cc` on its PID: the next packet with a payload carries it. */
+export const nextCc = (cc: number): number => (cc + 1) & 0x0f;
+
+/** The continuity counter before `cc`: the last one sent when `cc` is the next, as a packet without payload repeats it. */
+export const previousCc = (cc: number): number => (cc + 15) & 0x0f;
+
 /**
  * Where the payload starts in the packet at `bytes[at]`, counted from the packet's first byte (after the header
  * and any adaptation field); PACKET when it has none.

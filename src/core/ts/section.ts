@@ -3,7 +3,7 @@
  * header, reassembly from packets, and writing one out as packets. PAT and PMT in particular are psi.ts.
  */
 import { crc32Mpeg2 } from "./crc32.ts";
-import { PACKET, PAYLOAD, payloadOffset, SYNC } from "./packet.ts";
+import { nextCc, PACKET, PAYLOAD, payloadOffset, SYNC } from "./packet.ts";
 
 /** A section is at most 3 + 4095 bytes (12-bit section_length). */
 export const MAX_SECTION = 3 + 0x0fff;
@@ -172,7 +172,7 @@ export class SectionReader {
   packet(p: Uint8Array, at: number, pusi: boolean, cc: number): void {
     // A packet out of sequence ends the section being collected. (One with the same CC is read again, not
     // dropped as a duplicate: a true duplicate only hands over the same section again.)
-    if (this.cc >= 0 && cc !== ((this.cc + 1) & 15)) this.collecting = false;
+    if (this.cc >= 0 && cc !== nextCc(this.cc)) this.collecting = false;
     this.cc = cc;
     if (at >= p.length) return;
     if (!pusi) {
