@@ -40,6 +40,12 @@ module.exports = {
       "^(src/(http|cli)|views)/",
       "Services never reach up into the HTTP layer or the pages.",
     ),
+    layer(
+      "core-ts-is-the-bottom-of-core",
+      "^src/core/ts/",
+      "^src/core/(?!ts/)",
+      "The TS toolkit (packets, sections, PAT/PMT, PES) is what the rest of src/core reads TS with; it knows none of them.",
+    ),
     // Inside src/effects, folders by role, each above the ones it may import (services.ts at the root wires
     // them all): fleet → control → status → medialive → channel → ingest | outputs → runtime | events → config.
     layer(

@@ -3,12 +3,10 @@ import { parseArgs } from "node:util";
 import { Effect, Either } from "effect";
 import { type CoreEvent, type CoreSnapshot, PacketCore, type PmtStream } from "../core/packet-core.ts";
 import { decodeSection, type SpliceInfoSection, summarizeCue } from "../core/scte35/index.ts";
-import { streamTypeName } from "../core/stream-types.ts";
+import { DATAGRAM, PACKET, SYNC, streamTypeName } from "../core/ts/index.ts";
 import { bindInput, type InputEndpoint } from "../effects/ingest/udp-receiver.ts";
 
 const PCR_HZ = 27_000_000;
-const DATAGRAM = 7 * 188;
-const TS_PACKET = 188;
 
 /** 27 MHz ticks as seconds, to the microsecond. */
 const pcrSeconds = (ticks: number | null): number | null =>
@@ -160,9 +158,9 @@ const pcrOf = (core: PacketCore): number | null => {
 
 /** The file starts with TS packets: a sync byte at 0, 188, 376, ... for its first five packets (or all). */
 const looksLikeTs = (data: Uint8Array): boolean => {
-  const packets = Math.min(5, Math.floor(data.length / TS_PACKET));
+  const packets = Math.min(5, Math.floor(data.length / PACKET));
   if (packets === 0) return false;
-  for (let n = 0; n < packets; n += 1) if (data[n * TS_PACKET] !== 0x47) return false;
+  for (let n = 0; n < packets; n += 1) if (data[n * PACKET] !== SYNC) return false;
   return true;
 };
 

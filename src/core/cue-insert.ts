@@ -25,21 +25,33 @@
  * ahead of the cue, so that receivers know the PID before the cue arrives on it.
  */
 import { type CueInsertBody, DEFAULT_SEGMENTATION_TYPE } from "../domain/cue-insert.ts";
-import { crc32Mpeg2 } from "./crc32.ts";
 import { encodeSection } from "./scte35/encode.ts";
 import { CUEI_IDENTIFIER, type SectionHeader } from "./scte35/types.ts";
+import {
+  crc32Mpeg2,
+  MAX_PSI_SECTION_LENGTH,
+  MAX_SECTION,
+  NULL_PID,
+  nextCc,
+  PACKET,
+  PID_COUNT,
+  PTS_HZ,
+  pidAt,
+  readPat,
+  readPmt,
+  STREAM_TYPE_SCTE35,
+  SYNC,
+  sameBytes,
+  sectionLength,
+  sectionPacketCount,
+  u16,
+  writeCrc,
+  writeSectionPackets,
+} from "./ts/index.ts";
 
-const PACKET = 188;
-const SYNC = 0x47;
-const SCTE35_STREAM_TYPE = 0x86;
 const PREFERRED_PID = 0x01f4;
 const HIGHEST_PID = 0x1ff0;
 const LOWEST_PID = 0x0020;
-/** A section is at most 3 + 4095 bytes (12-bit section_length). */
-const MAX_SECTION = 3 + 0x0fff;
-/** PAT and PMT sections: section_length at most 1021. */
-const MAX_PSI_SECTION_LENGTH = 1021;
-const TICKS_PER_SECOND = 90_000;
 
 const NOT_YET = "the input's PMT has not been seen yet: nothing to insert into";
 
@@ -60,7 +72,7 @@ const header = {
 
 /** Encodes the operator's cue: a splice_info_section (CRC included). */
 export const encodeOperatorCue = (body: CueInsertBody, eventId: number): Uint8Array => {
-  const duration = body.duration_s === undefined ? undefined : Math.round(body.duration_s * TICKS_PER_SECOND);
+  const duration = body.duration_s === undefined ? undefined : Math.round(body.duration_s * PTS_HZ);
   const at = body.at_pts;
   if (body.command === "splice_insert") {
     return encodeSection({
@@ -146,11 +158,6 @@ const TRACK = 2;
 /** Its packets are replaced by its sections, re-packetized (a PMT PID that gets our SCTE-35 entry). */
 const REPACK = 4;
 
-interface PatEntry {
-  readonly program: number;
-  readonly pmtPid: number;
-}
-
 interface KnownPmt {
   readonly pid: number;
   /** The input's section, CRC included. */
@@ -168,9 +175,6 @@ interface Assembler {
   total: number;
   lastCc: number;
 }
-
-const u16 = (b: Uint8Array, at: number): number => ((b[at] ?? 0) << 8) | (b[at + 1] ?? 0);
-const pid13 = (b: Uint8Array, at: number): number => u16(b, at) & 0x1fff;
 
 /** A whole section's bytes are `sec` (CRC included) and it is a current section_syntax section of length ok. */
 const crcOk = (sec: Uint8Array): boolean => sec.length >= 12 && crc32Mpeg2(sec) === 0;
@@ -194,25 +198,16 @@ const hasCueiRegistration = (sec: Uint8Array, from: number, to: number): boolean
   return false;
 };
 
-/** Parses a PMT section (CRC checked by the caller); null when its lengths do not hold together. */
-const parsePmt = (
-  sec: Uint8Array,
-): { programInfoEnd: number; loopEnd: number; scte35Pid: number; pids: number[] } | null => {
-  const loopEnd = sec.length - 4;
-  if (loopEnd < 12) return null;
-  const programInfoEnd = 12 + (u16(sec, 10) & 0x0fff);
-  if (programInfoEnd > loopEnd) return null;
-  const pids = [pid13(sec, 8)];
-  let scte35Pid = -1;
-  let at = programInfoEnd;
-  while (at + 5 <= loopEnd) {
-    const pid = pid13(sec, at + 1);
-    if (sec[at] === SCTE35_STREAM_TYPE && scte35Pid < 0) scte35Pid = pid;
-    pids.push(pid);
-    at += 5 + (u16(sec, at + 3) & 0x0fff);
-  }
-  if (at !== loopEnd) return null;
-  return { programInfoEnd, loopEnd, scte35Pid, pids };
+/** The PMT's PCR PID and elementary PIDs and its first SCTE-35 PID (-1: none); null when its loop does not add up. */
+const pmtPids = (sec: Uint8Array): { infoEnd: number; scte35Pid: number; pids: number[] } | null => {
+  const pmt = readPmt(sec);
+  if (pmt === null || !pmt.whole) return null;
+  const scte35 = pmt.streams.find((s) => s.streamType === STREAM_TYPE_SCTE35);
+  return {
+    infoEnd: pmt.infoEnd,
+    scte35Pid: scte35?.pid ?? -1,
+    pids: [pmt.pcrPid, ...pmt.streams.map((s) => s.pid)],
+  };
 };
 
 /**
@@ -221,9 +216,10 @@ const parsePmt = (
  * not parse, or would grow beyond a PMT's size.
  */
 const rewritePmt = (sec: Uint8Array, pid: number): Uint8Array | null => {
-  const pmt = parsePmt(sec);
+  const pmt = pmtPids(sec);
   if (pmt === null || pmt.scte35Pid >= 0) return null;
-  const registration = hasCueiRegistration(sec, 12, pmt.programInfoEnd) ? 0 : 6;
+  const loopEnd = sec.length - 4;
+  const registration = hasCueiRegistration(sec, 12, pmt.infoEnd) ? 0 : 6;
   const out = new Uint8Array(sec.length + registration + 5);
   const sectionLength = out.length - 3;
   if (sectionLength > MAX_PSI_SECTION_LENGTH) return null;
@@ -232,7 +228,7 @@ const rewritePmt = (sec: Uint8Array, pid: number): Uint8Array | null => {
   out[2] = sectionLength & 0xff;
   const versionByte = sec[5] ?? 0;
   out[5] = (versionByte & 0xc1) | ((((versionByte >> 1) & 0x1f) ^ 0x10) << 1);
-  const programInfoLength = pmt.programInfoEnd - 12 + registration;
+  const programInfoLength = pmt.infoEnd - 12 + registration;
   out[10] = ((sec[10] ?? 0) & 0xf0) | (programInfoLength >> 8);
   out[11] = programInfoLength & 0xff;
   let at = 12;
@@ -240,29 +236,28 @@ const rewritePmt = (sec: Uint8Array, pid: number): Uint8Array | null => {
     out.set([0x05, 0x04, 0x43, 0x55, 0x45, 0x49], at);
     at += registration;
   }
-  out.set(sec.subarray(12, pmt.loopEnd), at);
-  at += pmt.loopEnd - 12;
-  out.set([SCTE35_STREAM_TYPE, 0xe0 | (pid >> 8), pid & 0xff, 0xf0, 0x00], at);
-  at += 5;
-  const crc = crc32Mpeg2(out, 0, at);
-  out.set([crc >>> 24, (crc >>> 16) & 0xff, (crc >>> 8) & 0xff, crc & 0xff], at);
+  out.set(sec.subarray(12, loopEnd), at);
+  at += loopEnd - 12;
+  out.set([STREAM_TYPE_SCTE35, 0xe0 | (pid >> 8), pid & 0xff, 0xf0, 0x00], at);
+  writeCrc(out, at + 5);
   return out;
 };
 
 export const makeCueInserter = (): CueInserter => {
-  const roles = new Uint8Array(8192);
+  const roles = new Uint8Array(PID_COUNT);
   roles[0] = PSI;
   /** Last CC that went out on a TRACK PID (-1: none seen); the shift applied to its input CCs. */
-  const lastOut = new Int8Array(8192).fill(-1);
-  const shift = new Uint8Array(8192);
+  const lastOut = new Int8Array(PID_COUNT).fill(-1);
+  const shift = new Uint8Array(PID_COUNT);
   /** An input packet seen on the PID since it was tracked. */
-  const seen = new Uint8Array(8192);
+  const seen = new Uint8Array(PID_COUNT);
   /** PIDs the input carries, listed in a table or not: never chosen for an added SCTE-35 PID. */
-  const present = new Uint8Array(8192);
+  const present = new Uint8Array(PID_COUNT);
   /** Packets inserted before any input packet was seen: the shift is set by the next input packet. */
-  const pending = new Uint8Array(8192);
+  const pending = new Uint8Array(PID_COUNT);
   const assemblers = new Map<number, Assembler>();
-  let pat: ReadonlyArray<PatEntry> | null = null;
+  /** The PAT's programmes (not the NIT's entry 0) and their PMT PIDs. */
+  let pat: ReadonlyArray<{ readonly program: number; readonly pmtPid: number }> | null = null;
   const pmts = new Map<number, KnownPmt>();
   /** Programme → the SCTE-35 PID chosen for it. */
   const added = new Map<number, number>();
@@ -278,36 +273,18 @@ export const makeCueInserter = (): CueInserter => {
   };
 
   /** The CC of the next packet we put on `pid`. */
-  const nextCc = (pid: number): number => {
+  const takeCc = (pid: number): number => {
     const last = lastOut[pid] ?? -1;
-    const cc = last < 0 ? 0 : (last + 1) & 0x0f;
+    const cc = last < 0 ? 0 : nextCc(last);
     lastOut[pid] = cc;
-    if (seen[pid] === 1) shift[pid] = ((shift[pid] ?? 0) + 1) & 0x0f;
+    if (seen[pid] === 1) shift[pid] = nextCc(shift[pid] ?? 0);
     else pending[pid] = 1;
     return cc;
   };
 
-  const packetCount = (section: Uint8Array): number => Math.max(1, Math.ceil((section.length + 1) / 184));
-
-  /** Writes `section` as packets on `pid` at `target[at]`: pointer_field 0, 0xff stuffing, CCs continuing. */
-  const writeSection = (target: Uint8Array, at: number, section: Uint8Array, pid: number): number => {
-    const count = packetCount(section);
-    target.fill(0xff, at, at + count * PACKET);
-    let from = 0;
-    for (let i = 0; i < count; i++) {
-      const p = at + i * PACKET;
-      target[p] = SYNC;
-      target[p + 1] = (i === 0 ? 0x40 : 0) | ((pid >> 8) & 0x1f);
-      target[p + 2] = pid & 0xff;
-      target[p + 3] = 0x10 | nextCc(pid);
-      let offset = p + 4;
-      if (i === 0) target[offset++] = 0;
-      const part = section.subarray(from, from + (p + PACKET - offset));
-      target.set(part, offset);
-      from += part.length;
-    }
-    return count * PACKET;
-  };
+  /** Writes `section` as packets on `pid` at `target[at]`, CCs continuing. */
+  const writeSection = (target: Uint8Array, at: number, section: Uint8Array, pid: number): number =>
+    writeSectionPackets(target, at, section, pid, () => takeCc(pid));
 
   const track = (pid: number): void => {
     if (((roles[pid] ?? 0) & TRACK) === 0) {
@@ -318,11 +295,9 @@ export const makeCueInserter = (): CueInserter => {
 
   const learnPat = (sec: Uint8Array): void => {
     if (((sec[5] ?? 0) & 1) === 0 || sec[6] !== 0) return;
-    const entries: PatEntry[] = [];
-    for (let at = 8; at + 4 <= sec.length - 4; at += 4) {
-      const program = u16(sec, at);
+    const entries: Array<{ program: number; pmtPid: number }> = [];
+    for (const { program, pid: pmtPid } of readPat(sec)?.programs ?? []) {
       if (program === 0) continue;
-      const pmtPid = pid13(sec, at + 2);
       entries.push({ program, pmtPid });
       roles[pmtPid] = (roles[pmtPid] ?? 0) | PSI;
       track(pmtPid);
@@ -332,7 +307,7 @@ export const makeCueInserter = (): CueInserter => {
 
   const learnPmt = (pid: number, sec: Uint8Array): void => {
     if (((sec[5] ?? 0) & 1) === 0 || sec[6] !== 0) return;
-    const parsed = parsePmt(sec);
+    const parsed = pmtPids(sec);
     if (parsed === null) return;
     const program = u16(sec, 3);
     const known = pmts.get(program);
@@ -355,7 +330,7 @@ export const makeCueInserter = (): CueInserter => {
       const ours = added.get(u16(sec, 3));
       if (ours !== undefined) section = rewritePmt(sec, ours) ?? sec;
     }
-    ensure(packetCount(section) * PACKET);
+    ensure(sectionPacketCount(section) * PACKET);
     q += writeSection(out, q, section, pid);
   };
 
@@ -387,7 +362,7 @@ export const makeCueInserter = (): CueInserter => {
       a.buf.set(data.subarray(at, at + n), a.len);
       a.len += n;
       at += n;
-      if (a.total === 0 && a.len >= 3) a.total = 3 + (u16(a.buf, 1) & 0x0fff);
+      if (a.total === 0 && a.len >= 3) a.total = 3 + sectionLength(a.buf);
       if (a.total > 0 && a.len >= a.total) {
         const total = a.total;
         a.len = 0;
@@ -405,7 +380,7 @@ export const makeCueInserter = (): CueInserter => {
     const a = assemblerOf(pid);
     const cc = b3 & 0x0f;
     if (cc === a.lastCc) return; // a duplicate
-    const continuous = a.lastCc < 0 || cc === ((a.lastCc + 1) & 0x0f);
+    const continuous = a.lastCc < 0 || cc === nextCc(a.lastCc);
     a.lastCc = cc;
     if (!continuous) {
       a.len = 0;
@@ -435,7 +410,7 @@ export const makeCueInserter = (): CueInserter => {
     const stop = chunk.length - PACKET;
     for (let p = 0; p <= stop; p += PACKET) {
       if (chunk[p] !== SYNC) continue;
-      const pid = pid13(chunk, p + 1);
+      const pid = pidAt(chunk, p);
       present[pid] = 1;
       const role = roles[pid] ?? 0;
       if (role === 0) continue;
@@ -453,7 +428,7 @@ export const makeCueInserter = (): CueInserter => {
     const stop = chunk.length - PACKET;
     let p = 0;
     for (; p <= stop; p += PACKET) {
-      const pid = chunk[p] === SYNC ? pid13(chunk, p + 1) : -1;
+      const pid = chunk[p] === SYNC ? pidAt(chunk, p) : -1;
       if (pid >= 0) present[pid] = 1;
       const role = pid < 0 ? 0 : (roles[pid] ?? 0);
       if ((role & REPACK) === 0) {
@@ -493,7 +468,7 @@ export const makeCueInserter = (): CueInserter => {
   };
 
   const choosePid = (): number => {
-    const used = new Set<number>([0x1fff]);
+    const used = new Set<number>([NULL_PID]);
     for (const entry of pat ?? []) used.add(entry.pmtPid);
     for (const pmt of pmts.values()) {
       used.add(pmt.pid);
@@ -507,7 +482,9 @@ export const makeCueInserter = (): CueInserter => {
   };
 
   const packetsOf = (parts: ReadonlyArray<{ section: Uint8Array; pid: number }>): Uint8Array => {
-    const packets = new Uint8Array(parts.reduce((n, part) => n + packetCount(part.section) * PACKET, 0));
+    const packets = new Uint8Array(
+      parts.reduce((n, part) => n + sectionPacketCount(part.section) * PACKET, 0),
+    );
     let at = 0;
     for (const part of parts) at += writeSection(packets, at, part.section, part.pid);
     return packets;
@@ -516,7 +493,7 @@ export const makeCueInserter = (): CueInserter => {
   return {
     teach: (packets) => {
       for (let p = 0; p + PACKET <= packets.length; p += PACKET) {
-        const pid = pid13(packets, p + 1);
+        const pid = pidAt(packets, p);
         if (packets[p] === SYNC && ((roles[pid] ?? 0) & PSI) !== 0) feed(pid, packets, p);
       }
       // What was taught is whole: the input's next packets start afresh.
@@ -585,7 +562,7 @@ export const makeCueInserter = (): CueInserter => {
     lastCc: () => {
       const last = new Map<number, number>();
       if (!active) return last;
-      for (let pid = 0; pid < 8192; pid++)
+      for (let pid = 0; pid < PID_COUNT; pid++)
         if (((roles[pid] ?? 0) & TRACK) !== 0 && (lastOut[pid] ?? -1) >= 0) last.set(pid, lastOut[pid] ?? 0);
       return last;
     },
@@ -593,10 +570,4 @@ export const makeCueInserter = (): CueInserter => {
       return active;
     },
   };
-};
-
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 };

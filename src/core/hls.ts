@@ -26,18 +26,23 @@
 import { Either } from "effect";
 import { decodeSection, type SpliceInfoSection } from "./scte35/index.ts";
 import {
-  type Elementary,
-  isRandomAccess,
+  ccAt,
+  NULL_PID,
+  PACKET,
+  PTS_WRAP,
+  packetPts,
   payloadOffset,
-  pmtPidOf,
-  sectionLength,
+  pcrOf,
+  pidAt,
+  readPmt,
+  SectionReader,
+  STREAM_TYPE_SCTE35,
+  SYNC,
   sectionOf,
-  startStreamOf,
-} from "./ts-start.ts";
-
-const PACKET = 188;
-const STREAM_TYPE_SCTE35 = 0x86;
-const PTS_WRAP = 2 ** 33;
+  signalsDiscontinuity,
+  unitStartAt,
+} from "./ts/index.ts";
+import { type Elementary, isRandomAccess, pmtPidOf, startStreamOf } from "./ts-start.ts";
 
 export type HlsCueClass = "out" | "in" | "cmd";
 
@@ -99,48 +104,18 @@ interface Tables {
 
 /** The PCR PID and the SCTE-35 PIDs of a PMT section. */
 const tablesOf = (section: Uint8Array): Tables => {
-  const end = Math.min(section.length, 3 + sectionLength(section) - 4);
-  const pcrPid = (((section[8] ?? 0) & 0x1f) << 8) | (section[9] ?? 0);
-  const infoLength = (((section[10] ?? 0) & 0x0f) << 8) | (section[11] ?? 0);
+  const pmt = readPmt(section);
+  const pcrPid = pmt?.pcrPid ?? NULL_PID;
   const scte35Pids = new Set<number>();
-  for (let at = 12 + infoLength; at + 5 <= end; ) {
-    const pid = (((section[at + 1] ?? 0) & 0x1f) << 8) | (section[at + 2] ?? 0);
-    if (section[at] === STREAM_TYPE_SCTE35) scte35Pids.add(pid);
-    at += 5 + ((((section[at + 3] ?? 0) & 0x0f) << 8) | (section[at + 4] ?? 0));
-  }
-  return { pcrPid: pcrPid === 0x1fff ? null : pcrPid, scte35Pids };
+  for (const stream of pmt?.streams ?? [])
+    if (stream.streamType === STREAM_TYPE_SCTE35) scte35Pids.add(stream.pid);
+  return { pcrPid: pcrPid === NULL_PID ? null : pcrPid, scte35Pids };
 };
-
-const pcrOf = (packet: Uint8Array): number | null => {
-  const control = ((packet[3] ?? 0) >> 4) & 0x3;
-  if ((control & 0x2) === 0 || (packet[4] ?? 0) < 7 || ((packet[5] ?? 0) & 0x10) === 0) return null;
-  const base =
-    (packet[6] ?? 0) * 2 ** 25 +
-    (packet[7] ?? 0) * 2 ** 17 +
-    (packet[8] ?? 0) * 2 ** 9 +
-    (packet[9] ?? 0) * 2;
-  const high = ((packet[10] ?? 0) >> 7) & 1;
-  const extension = (((packet[10] ?? 0) & 1) << 8) | (packet[11] ?? 0);
-  return (base + high) * 300 + extension;
-};
-
-/** Whether the packet's adaptation field sets discontinuity_indicator. */
-const signalsDiscontinuity = (packet: Uint8Array): boolean =>
-  ((packet[3] ?? 0) & 0x20) !== 0 && (packet[4] ?? 0) > 0 && ((packet[5] ?? 0) & 0x80) !== 0;
 
 /** The PTS of the PES this packet starts, if it carries one. */
 const ptsOf = (packet: Uint8Array): number | null => {
-  const pes = payloadOffset(packet);
-  if (pes + 14 > PACKET || packet[pes] !== 0 || packet[pes + 1] !== 0 || packet[pes + 2] !== 1) return null;
-  if (((packet[pes + 7] ?? 0) & 0x80) === 0) return null;
-  const at = pes + 9;
-  return (
-    (((packet[at] ?? 0) >> 1) & 0x07) * 2 ** 30 +
-    (packet[at + 1] ?? 0) * 2 ** 22 +
-    (((packet[at + 2] ?? 0) >> 1) & 0x7f) * 2 ** 15 +
-    (packet[at + 3] ?? 0) * 2 ** 7 +
-    (((packet[at + 4] ?? 0) >> 1) & 0x7f)
-  );
+  const pts = packetPts(packet);
+  return pts < 0 ? null : pts;
 };
 
 /** Whether PTS `a` is at or after `b`, across the 33-bit wrap. */
@@ -233,7 +208,7 @@ export const makeHlsSegmenter = (options: HlsSegmenterOptions): HlsSegmenter => 
   let timeBaseChanges = false;
   /** The video PID signalled a splice: the next random-access point ends the segment and starts a discontinuity. */
   let spliced = false;
-  const sections = new Map<number, { bytes: number[]; wanted: number }>();
+  const sections = new Map<number, SectionReader>();
 
   // The segment being built: packets as views into the pushed chunks, copied once when it closes.
   let parts: Uint8Array[] = [];
@@ -311,45 +286,25 @@ export const makeHlsSegmenter = (options: HlsSegmenterOptions): HlsSegmenter => 
         : typeof reading.split === "number" && (pts === null || ptsReached(pts, reading.split)),
     );
 
-  const onSection = (section: Uint8Array, nowMs: number) => {
+  /** The arrival time of the packet being read: the time of the sections it completes. */
+  let sectionMs = 0;
+  const onSection = (section: Uint8Array) => {
     const decoded = decodeSection(section);
     if (Either.isLeft(decoded)) return;
-    const length = sectionLength(section) + 3;
-    pendingCues.push({
-      section: section.slice(0, length),
-      reading: readCue(decoded.right),
-      arrivedMs: nowMs,
-    });
+    pendingCues.push({ section: section.slice(), reading: readCue(decoded.right), arrivedMs: sectionMs });
   };
 
-  /** Collects SCTE-35 sections, which may span packets. */
+  /** Collects SCTE-35 sections, which may span packets or share one, each PID on its own. */
   const onScte35 = (packet: Uint8Array, pid: number, nowMs: number) => {
     const offset = payloadOffset(packet);
     if (offset >= PACKET) return;
-    const unitStart = ((packet[1] ?? 0) & 0x40) !== 0;
-    let payload = packet.subarray(offset);
-    if (unitStart) {
-      const pointer = payload[0] ?? 0;
-      const waiting = sections.get(pid);
-      if (waiting !== undefined) {
-        waiting.bytes.push(...payload.subarray(1, 1 + pointer));
-        if (waiting.bytes.length >= waiting.wanted) onSection(Uint8Array.from(waiting.bytes), nowMs);
-      }
-      sections.delete(pid);
-      payload = payload.subarray(1 + pointer);
-      if (payload.length < 3 || payload[0] !== 0xfc) return;
-      const wanted = sectionLength(payload) + 3;
-      if (payload.length >= wanted) onSection(payload, nowMs);
-      else sections.set(pid, { bytes: [...payload], wanted });
-      return;
+    let reader = sections.get(pid);
+    if (reader === undefined) {
+      reader = new SectionReader(onSection);
+      sections.set(pid, reader);
     }
-    const waiting = sections.get(pid);
-    if (waiting === undefined) return;
-    waiting.bytes.push(...payload);
-    if (waiting.bytes.length >= waiting.wanted) {
-      sections.delete(pid);
-      onSection(Uint8Array.from(waiting.bytes), nowMs);
-    }
+    sectionMs = nowMs;
+    reader.packet(packet, offset, unitStartAt(packet), ccAt(packet));
   };
 
   const push = (chunk: Uint8Array, nowMs: number): ReadonlyArray<HlsSegment> => {
@@ -364,14 +319,14 @@ export const makeHlsSegmenter = (options: HlsSegmenterOptions): HlsSegmenter => 
     };
     for (let at = 0; at + PACKET <= chunk.length; at += PACKET) {
       const packet = chunk.subarray(at, at + PACKET);
-      if (packet[0] !== 0x47) continue;
-      const pid = (((packet[1] ?? 0) & 0x1f) << 8) | (packet[2] ?? 0);
-      const unitStart = ((packet[1] ?? 0) & 0x40) !== 0;
+      if (packet[0] !== SYNC) continue;
+      const pid = pidAt(packet);
+      const unitStart = unitStartAt(packet);
       if (pid === tables.pcrPid) {
         // The flag first: the packet that says the time base changes may carry the new base's first PCR.
         if (signalsDiscontinuity(packet) && clock !== null) timeBaseChanges = true;
         const pcr = pcrOf(packet);
-        if (pcr !== null) {
+        if (pcr >= 0) {
           if (timeBaseChanges) {
             timeBaseChanges = false;
             const previous = clock ?? 0;

@@ -12,6 +12,7 @@
  * would be spread over several files that must change together.
  */
 import { CORE } from "./build/layout.ts";
+import { PACKET, type Pat, type Pmt, readPat, readPmt } from "./ts/index.ts";
 import { type CoreLayout, checkLayout, instantiate, type WasmMemory } from "./wasm.ts";
 
 const {
@@ -513,7 +514,7 @@ export class PacketCore {
 
   /** The TS bytes read so far (the counters' `bytes`), alone: what the read model samples each second. */
   bytes(): number {
-    return u64(this.#u32, (STATUS >> 2) + S.packets) * 188;
+    return u64(this.#u32, (STATUS >> 2) + S.packets) * PACKET;
   }
 
   /** The counters alone, without walking the tables. */
@@ -526,7 +527,7 @@ export class PacketCore {
     return {
       datagrams: u64(this.#u32, (STATUS >> 2) + S.datagrams),
       packets,
-      bytes: packets * 188,
+      bytes: packets * PACKET,
       malformed: status(S.malformed),
       rejected: {
         notTs: status(S.malformed),
@@ -606,7 +607,7 @@ export class PacketCore {
         pid,
         streamType: (flags & (F_REFERENCED | F_SCTE35)) === 0 ? null : streamType,
         packets,
-        bytes: packets * 188,
+        bytes: packets * PACKET,
         payloadBytes: u64(this.#u32, word + PD.payloadBytes),
         ccErrors: this.#u32[word + PD.ccErrors] ?? 0,
         randomAccess: this.#u32[word + PD.randomAccess] ?? 0,
@@ -671,39 +672,31 @@ const INDICATORS: Readonly<Record<number, Tr101290Indicator>> = {
 /** PD_CC_STATE: bits 0–3 the last CC, bit 4 set once one was seen. */
 const ccOf = (state: number): number | null => ((state & 0x10) === 0 ? null : state & 0x0f);
 
-const be16 = (bytes: Uint8Array, at: number): number => ((bytes[at] ?? 0) << 8) | (bytes[at + 1] ?? 0);
-
-// The core has checked syntax, lengths and CRC of the sections it hands over; these only read fields.
+// The core has checked table_id, syntax, lengths and CRC of the sections it hands over: these only read fields.
 const parsePat = (s: Uint8Array) => {
+  const pat = readPat(s) as Pat;
   const programs: PatProgram[] = [];
   let networkPid: number | null = null;
-  for (let at = 8; at + 4 <= s.length - 4; at += 4) {
-    const program = be16(s, at);
-    const pid = be16(s, at + 2) & 0x1fff;
+  for (const { program, pid } of pat.programs) {
     if (program === 0) networkPid = pid;
     else programs.push({ program, pmtPid: pid });
   }
-  return { version: ((s[5] ?? 0) >> 1) & 0x1f, transportStreamId: be16(s, 3), programs, networkPid };
+  return { version: pat.version, transportStreamId: pat.transportStreamId, programs, networkPid };
 };
 
 const parsePmt = (s: Uint8Array) => {
-  const end = s.length - 4;
-  const programInfoEnd = 12 + (be16(s, 10) & 0x0fff);
-  const streams: PmtStream[] = [];
-  for (let at = programInfoEnd; at + 5 <= end; ) {
-    const descriptorsEnd = at + 5 + (be16(s, at + 3) & 0x0fff);
-    streams.push({
-      streamType: s[at] ?? 0,
-      pid: be16(s, at + 1) & 0x1fff,
-      descriptors: s.subarray(at + 5, descriptorsEnd),
-    });
-    at = descriptorsEnd;
-  }
+  const pmt = readPmt(s) as Pmt;
   return {
-    program: be16(s, 3),
-    version: ((s[5] ?? 0) >> 1) & 0x1f,
-    pcrPid: be16(s, 8) & 0x1fff,
-    programInfo: s.subarray(12, programInfoEnd),
-    streams,
+    program: pmt.program,
+    version: pmt.version,
+    pcrPid: pmt.pcrPid,
+    programInfo: s.subarray(12, pmt.infoEnd),
+    streams: pmt.streams.map(
+      (stream): PmtStream => ({
+        streamType: stream.streamType,
+        pid: stream.pid,
+        descriptors: s.subarray(stream.start + 5, stream.end),
+      }),
+    ),
   };
 };

@@ -16,10 +16,21 @@
  * Runs only until it opens (one pass over at most a GOP of packets per connection), then passes chunks as is.
  */
 
-const PACKET = 188;
-const videoStreamTypes: ReadonlySet<number> = new Set([0x01, 0x02, 0x10, 0x1b, 0x24]);
-const H264 = 0x1b;
-const H265 = 0x24;
+import {
+  firstProgram,
+  PACKET,
+  payloadOffset,
+  pidAt,
+  randomAccessIndicator,
+  readPat,
+  readPmt,
+  STREAM_TYPE_H264,
+  STREAM_TYPE_H265,
+  SYNC,
+  sectionOf,
+  unitStartAt,
+  VIDEO_STREAM_TYPES,
+} from "./ts/index.ts";
 
 export interface StartGate {
   /**
@@ -32,63 +43,32 @@ export interface StartGate {
   readonly skippedBytes: () => number;
 }
 
-export const payloadOffset = (packet: Uint8Array): number => {
-  const control = ((packet[3] ?? 0) >> 4) & 0x3;
-  if ((control & 0x1) === 0) return PACKET;
-  return control === 0x3 ? 5 + (packet[4] ?? 0) : 4;
-};
-
-/** The section that starts in this packet's payload, as far as this packet holds it. */
-export const sectionOf = (packet: Uint8Array): Uint8Array | null => {
-  const start = payloadOffset(packet);
-  if (start >= PACKET) return null;
-  const section = start + 1 + (packet[start] ?? 0);
-  return section < PACKET ? packet.subarray(section) : null;
-};
-
-export const sectionLength = (section: Uint8Array) => (((section[1] ?? 0) & 0x0f) << 8) | (section[2] ?? 0);
-
-/** The first program's PMT PID in a PAT section. */
-export const pmtPidOf = (section: Uint8Array): number | null => {
-  if (section[0] !== 0x00) return null;
-  const end = Math.min(section.length, 3 + sectionLength(section) - 4);
-  for (let at = 8; at + 4 <= end; at += 4) {
-    const program = ((section[at] ?? 0) << 8) | (section[at + 1] ?? 0);
-    if (program !== 0) return (((section[at + 2] ?? 0) & 0x1f) << 8) | (section[at + 3] ?? 0);
-  }
-  return null;
-};
+/** The first programme's PMT PID in a PAT section (as far as the bytes given hold it). */
+export const pmtPidOf = (section: Uint8Array): number | null => firstProgram(readPat(section))?.pid ?? null;
 
 export interface Elementary {
   readonly pid: number;
   readonly streamType: number;
 }
 
-/** The video stream of a PMT section, else its first stream. */
+/** The video stream of a PMT section, else its first stream (stream type -1: not video). */
 export const startStreamOf = (section: Uint8Array): Elementary | null => {
-  if (section[0] !== 0x02) return null;
-  const end = Math.min(section.length, 3 + sectionLength(section) - 4);
-  const infoLength = (((section[10] ?? 0) & 0x0f) << 8) | (section[11] ?? 0);
-  let first: Elementary | null = null;
-  for (let at = 12 + infoLength; at + 5 <= end; ) {
-    const streamType = section[at] ?? 0;
-    const pid = (((section[at + 1] ?? 0) & 0x1f) << 8) | (section[at + 2] ?? 0);
-    if (videoStreamTypes.has(streamType)) return { pid, streamType };
-    first ??= { pid, streamType };
-    at += 5 + ((((section[at + 3] ?? 0) & 0x0f) << 8) | (section[at + 4] ?? 0));
-  }
-  return first === null ? null : { ...first, streamType: -1 };
+  const streams = readPmt(section)?.streams ?? [];
+  const video = streams.find((s) => VIDEO_STREAM_TYPES.has(s.streamType));
+  if (video !== undefined) return { pid: video.pid, streamType: video.streamType };
+  const first = streams[0];
+  return first === undefined ? null : { pid: first.pid, streamType: -1 };
 };
 
 /** Whether the start of this PES carries a parameter set or an IDR/IRAP picture. */
 const beginsWithKeyNal = (packet: Uint8Array, streamType: number): boolean => {
-  if (streamType !== H264 && streamType !== H265) return false;
+  if (streamType !== STREAM_TYPE_H264 && streamType !== STREAM_TYPE_H265) return false;
   const pes = payloadOffset(packet);
   if (pes + 9 > PACKET || packet[pes] !== 0 || packet[pes + 1] !== 0 || packet[pes + 2] !== 1) return false;
   for (let at = pes + 9 + (packet[pes + 8] ?? 0); at + 3 < PACKET; at++) {
     if (packet[at] !== 0 || packet[at + 1] !== 0 || packet[at + 2] !== 1) continue;
     const header = packet[at + 3] ?? 0;
-    if (streamType === H264) {
+    if (streamType === STREAM_TYPE_H264) {
       const type = header & 0x1f;
       if (type === 5 || type === 7) return true;
     } else {
@@ -106,9 +86,7 @@ const beginsWithKeyNal = (packet: Uint8Array, streamType: number): boolean => {
  */
 export const isRandomAccess = (packet: Uint8Array, streamType: number): boolean => {
   if (streamType === -1) return true;
-  const control = ((packet[3] ?? 0) >> 4) & 0x3;
-  const randomAccess = (control & 0x2) !== 0 && (packet[4] ?? 0) > 0 && ((packet[5] ?? 0) & 0x40) !== 0;
-  return randomAccess || beginsWithKeyNal(packet, streamType);
+  return randomAccessIndicator(packet) || beginsWithKeyNal(packet, streamType);
 };
 
 export const makeStartGate = (
@@ -126,8 +104,7 @@ export const makeStartGate = (
 
   /** Whether a decoder can start at this packet. */
   const isStart = (packet: Uint8Array, pid: number): boolean => {
-    const unitStart = ((packet[1] ?? 0) & 0x40) !== 0;
-    if (!unitStart) return false;
+    if (!unitStartAt(packet)) return false;
     if (pid === 0) {
       const section = sectionOf(packet);
       const next = section === null ? null : pmtPidOf(section);
@@ -160,8 +137,8 @@ export const makeStartGate = (
     if (open) return [chunk];
     for (let at = 0; at + PACKET <= chunk.length; at += PACKET) {
       const packet = chunk.subarray(at, at + PACKET);
-      if (packet[0] !== 0x47) continue;
-      const pid = (((packet[1] ?? 0) & 0x1f) << 8) | (packet[2] ?? 0);
+      if (packet[0] !== SYNC) continue;
+      const pid = pidAt(packet);
       if (isStart(packet, pid) && pat !== null && pmt !== null) {
         open = true;
         skipped += at;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { crc32Mpeg2 } from "../../src/core/crc32.ts";
+import { crc32Mpeg2 } from "../../src/core/ts/crc32.ts";
 
 const ascii = (text: string): Uint8Array => new TextEncoder().encode(text);
 const hex = (digits: string): Uint8Array => Uint8Array.from(Buffer.from(digits, "hex"));

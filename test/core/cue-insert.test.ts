@@ -1,8 +1,8 @@
 import { Either } from "effect";
 import { describe, expect, it } from "vitest";
-import { crc32Mpeg2 } from "../../src/core/crc32.ts";
 import { type CueInserter, encodeOperatorCue, makeCueInserter } from "../../src/core/cue-insert.ts";
 import { decodeSection, type SpliceInfoSection } from "../../src/core/scte35/index.ts";
+import { crc32Mpeg2 } from "../../src/core/ts/crc32.ts";
 import {
   buildPat,
   buildPmt,

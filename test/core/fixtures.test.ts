@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { crc32Mpeg2 } from "../../src/core/crc32.ts";
 import { PacketCore } from "../../src/core/packet-core.ts";
+import { crc32Mpeg2 } from "../../src/core/ts/crc32.ts";
 import { drain, ofType } from "../support/core.ts";
 import { fixturePath } from "../support/fixtures.ts";
 import { datagramsOf, RtpWrapper } from "../support/ts-generator.ts";

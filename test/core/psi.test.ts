@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { crc32Mpeg2 } from "../../src/core/crc32.ts";
 import { PacketCore } from "../../src/core/packet-core.ts";
+import { crc32Mpeg2 } from "../../src/core/ts/crc32.ts";
 import { drain, joinPackets, ofType, pidOf } from "../support/core.ts";
 import {
   buildPat,

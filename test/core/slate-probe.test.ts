@@ -8,10 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { crc32Mpeg2 } from "../../src/core/crc32.ts";
 import { makeFormatProbe } from "../../src/core/slate/probe.ts";
 import type { ProbeResult, SlateFormat } from "../../src/core/slate/types.ts";
 import { describeFormat, formatKey } from "../../src/core/slate/types.ts";
+import { crc32Mpeg2 } from "../../src/core/ts/crc32.ts";
 
 const CHUNK = 7 * 188;
 

@@ -13,11 +13,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pcrOf, readClip, readTimestamp, type SlateClip } from "../../src/core/slate/clip.ts";
+import { readClip, type SlateClip } from "../../src/core/slate/clip.ts";
 import { makeLiveReturn } from "../../src/core/slate/live-return.ts";
 import { makeSplicer } from "../../src/core/slate/splicer.ts";
 import type { SlateFormat } from "../../src/core/slate/types.ts";
-import { sectionLength, sectionOf } from "../../src/core/ts-start.ts";
+import { pcrOf, readTimestamp, sectionLength, sectionOf } from "../../src/core/ts/index.ts";
 import { buildPmt } from "../support/ts-generator.ts";
 
 const PACKET = 188;

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { Either } from "effect";
 import { describe, expect, it } from "vitest";
-import { crc32Mpeg2 } from "../../src/core/crc32.ts";
 import { decodeSection, parseCueText } from "../../src/core/scte35/index.ts";
+import { crc32Mpeg2 } from "../../src/core/ts/crc32.ts";
 import { moveBridges, untouchedRoute } from "../../src/core/ts-policy/move-bridges.ts";
 import { cueVerdict, makePolicyRewriter } from "../../src/core/ts-policy/rewriter.ts";
 import type { OutputPolicy } from "../../src/domain/output-policy.ts";

@@ -4,7 +4,7 @@
  * SCTE-35 sections inserted at chosen stream times. Faults (continuity gaps, duplicates, discontinuities)
  * can be injected on purpose. Also builds RTP datagrams around TS payloads.
  */
-import { crc32Mpeg2 } from "../../src/core/crc32.ts";
+import { crc32Mpeg2 } from "../../src/core/ts/crc32.ts";
 
 export const PACKET_SIZE = 188;
 export const PACKETS_PER_DATAGRAM = 7;

@@ -19,8 +19,8 @@ import {
   type SegmentationUpid,
   type SpliceInfoSection,
 } from "../scte35/index.ts";
+import { PTS_WRAP } from "../ts/index.ts";
 import { type Amf0Value, encodeAmf0 } from "./amf0.ts";
-import { PTS_WRAP } from "./timestamps.ts";
 
 export type CueFormat = "oncuepoint" | "onadcue" | "youtube";
 

@@ -14,10 +14,23 @@
  * Each PID's buffer grows to its largest PES and is then reused, and packets are read where they lie in the
  * chunk (no view of each), so steady state allocates nothing per packet.
  */
+
+import {
+  firstProgram,
+  nextCc,
+  PACKET,
+  payloadOffset,
+  pidAt,
+  readPat,
+  readPmt,
+  SYNC,
+  sameBytes,
+  sectionOf,
+  unitStartAt,
+} from "../ts/index.ts";
 import { H264_NAL, NalUnits, nalType, type VideoCodec } from "./nal.ts";
 import { copyBytes } from "./tags.ts";
 
-const PACKET = 188;
 /** A PES larger than this lost its start or lies about its length: 16 MiB is over a second of 100 Mbit/s. */
 export const MAX_PES_BYTES = 16 * 1024 * 1024;
 
@@ -100,7 +113,7 @@ class PesStream implements AccessUnit {
     const hasPayload = ((chunk[at + 3] ?? 0) & 0x10) !== 0;
     if (hasPayload && this.continuity >= 0 && !unitStart) {
       if (cc === this.continuity) return; // a duplicate packet, which the standard allows once
-      if (cc !== ((this.continuity + 1) & 0x0f)) this.collecting = false;
+      if (cc !== nextCc(this.continuity)) this.collecting = false;
     }
     if (hasPayload) this.continuity = cc;
     if (start >= PACKET) return;
@@ -214,15 +227,12 @@ export interface ProgramStreams {
 
 /** The first video and first audio stream the remux can carry in a PMT section (one packet's worth). */
 export const programStreams = (section: Uint8Array): ProgramStreams | undefined => {
-  if (section[0] !== 0x02) return undefined;
-  const end = Math.min(section.length, 3 + ((((section[1] ?? 0) & 0x0f) << 8) | (section[2] ?? 0)) - 4);
-  const infoLength = (((section[10] ?? 0) & 0x0f) << 8) | (section[11] ?? 0);
+  const pmt = readPmt(section);
+  if (pmt === null) return undefined;
   let video: ProgramStreams["video"];
   let audio: ProgramStreams["audio"];
   const unsupported: number[] = [];
-  for (let at = 12 + infoLength; at + 5 <= end; ) {
-    const streamType = section[at] ?? 0;
-    const pid = (((section[at + 1] ?? 0) & 0x1f) << 8) | (section[at + 2] ?? 0);
+  for (const { streamType, pid } of pmt.streams) {
     const codec = esCodecOf(streamType);
     if (codec === undefined) {
       if (streamType !== 0x86 && streamType !== 0x05 && streamType !== 0x06 && streamType !== 0x15) {
@@ -233,7 +243,6 @@ export const programStreams = (section: Uint8Array): ProgramStreams | undefined 
     } else {
       audio ??= { pid, codec, streamType };
     }
-    at += 5 + ((((section[at + 3] ?? 0) & 0x0f) << 8) | (section[at + 4] ?? 0));
   }
   return { ...(video ? { video } : {}), ...(audio ? { audio } : {}), unsupported };
 };
@@ -242,6 +251,9 @@ export class EsDemuxer {
   private readonly emit: (unit: AccessUnit) => void;
   private readonly bad: BadPes;
   private pmtPid = -1;
+  /** The PAT and PMT as last read (as far as their first packet holds them). */
+  private lastPat: Uint8Array = EMPTY;
+  private lastPmt: Uint8Array = EMPTY;
   private video: PesStream | undefined;
   private audio: PesStream | undefined;
   /** The program's streams as the latest PMT named them. */
@@ -270,32 +282,31 @@ export class EsDemuxer {
 
   /** The packet at `chunk[at]`. */
   private packet(chunk: Uint8Array, at: number): void {
-    if (chunk[at] !== 0x47) return;
-    const pid = (((chunk[at + 1] ?? 0) & 0x1f) << 8) | (chunk[at + 2] ?? 0);
-    const unitStart = ((chunk[at + 1] ?? 0) & 0x40) !== 0;
-    const control = ((chunk[at + 3] ?? 0) >> 4) & 0x3;
-    const start = (control & 1) === 0 ? PACKET : control === 3 ? 5 + (chunk[at + 4] ?? 0) : 4;
+    if (chunk[at] !== SYNC) return;
+    const pid = pidAt(chunk, at);
+    const unitStart = unitStartAt(chunk, at);
+    const start = payloadOffset(chunk, at);
     if (this.video?.pid === pid) this.video.take(chunk, at, start, unitStart, this.emit, this.bad);
     else if (this.audio?.pid === pid) this.audio.take(chunk, at, start, unitStart, this.emit, this.bad);
-    else if (unitStart && start < PACKET && (pid === 0 || pid === this.pmtPid)) {
-      const sectionAt = start + 1 + (chunk[at + start] ?? 0);
-      if (sectionAt >= PACKET) return;
-      const section = chunk.subarray(at + sectionAt, at + PACKET);
-      if (pid === 0) this.readPat(section);
-      else this.readPmt(section);
+    else if (unitStart && (pid === 0 || pid === this.pmtPid)) {
+      const section = sectionOf(chunk, at);
+      if (section === null) return;
+      // The tables repeat ten times a second, mostly byte for byte: only a change is read.
+      if (pid === 0) {
+        if (sameBytes(section, this.lastPat)) return;
+        this.lastPat = section.slice();
+        this.readPat(section);
+      } else {
+        if (sameBytes(section, this.lastPmt)) return;
+        this.lastPmt = section.slice();
+        this.readPmt(section);
+      }
     }
   }
 
   private readPat(section: Uint8Array): void {
-    if (section[0] !== 0x00) return;
-    const end = Math.min(section.length, 3 + ((((section[1] ?? 0) & 0x0f) << 8) | (section[2] ?? 0)) - 4);
-    for (let at = 8; at + 4 <= end; at += 4) {
-      const program = ((section[at] ?? 0) << 8) | (section[at + 1] ?? 0);
-      if (program !== 0) {
-        this.pmtPid = (((section[at + 2] ?? 0) & 0x1f) << 8) | (section[at + 3] ?? 0);
-        return;
-      }
-    }
+    const program = firstProgram(readPat(section));
+    if (program !== undefined) this.pmtPid = program.pid;
   }
 
   private readPmt(section: Uint8Array): void {

@@ -27,6 +27,7 @@
  */
 import { Either } from "effect";
 import { decodeSection } from "../scte35/index.ts";
+import { PTS_WRAP } from "../ts/index.ts";
 import { AdtsReader, aacFrame, aacSequenceHeader, mp3Frame } from "./audio.ts";
 import { readAvcSps } from "./avc-sps.ts";
 import { type CueFormat, cueMessage, splicePts } from "./cues.ts";
@@ -46,7 +47,7 @@ import {
   TAG_VIDEO,
   videoFrame,
 } from "./tags.ts";
-import { AUDIO, compositionMs, PTS_WRAP, TagClock, type TagClockOptions, VIDEO } from "./timestamps.ts";
+import { AUDIO, compositionMs, TagClock, type TagClockOptions, VIDEO } from "./timestamps.ts";
 
 export const REMUX_DROP_REASONS = [
   "bad_pes",

@@ -11,8 +11,8 @@
  *
  * Plain state and arithmetic: nothing allocates per call.
  */
+import { PTS_WRAP } from "../ts/index.ts";
 
-export const PTS_WRAP = 2 ** 33;
 const HALF_WRAP = 2 ** 32;
 const TICKS_PER_MS = 90;
 /** A track's DTS this far before its previous one (ticks) is another time base: 100 ms, no reordering's. */

@@ -1,17 +1,19 @@
 // The SCTE 35 splice_info_section decoder: the section's header, every command of the standard in its order
 // and with its field names, and its CRC; the descriptors are in descriptors.ts.
 import { Either } from "effect";
-import { crc32Mpeg2 } from "../crc32.ts";
+import { crc32Mpeg2 } from "../ts/crc32.ts";
 import { descriptorLoop } from "./descriptors.ts";
 import { bit, fail, hex8, hex32, Reader } from "./reader.ts";
 import { bytesToHex, parseCueText } from "./text.ts";
 import {
   type BreakDuration,
+  type CancelledEvent,
   type InsertComponent,
   type ScheduleComponent,
   type Scte35Error,
   SPLICE_COMMAND_NAMES,
   type SpliceCommandPart,
+  type SpliceEventHead,
   type SpliceInfoSection,
   type SpliceInsert,
   type SpliceScheduleEvent,
@@ -32,14 +34,40 @@ const breakDuration = (r: Reader): BreakDuration => {
   return { auto_return: bit(lead, 7), duration: r.u33After(lead) };
 };
 
-const scheduleEvent = (r: Reader): SpliceScheduleEvent => {
+/** The break and the programme and avail numbers a splice_schedule event and a splice_insert end with. */
+const eventEnd = (r: Reader, durationFlag: boolean) => ({
+  ...(durationFlag ? { break_duration: breakDuration(r) } : {}),
+  unique_program_id: r.u16(),
+  avail_num: r.u8(),
+  avails_expected: r.u8(),
+});
+
+/**
+ * What a splice_schedule event and a splice_insert begin with: the event id and, unless the event is cancelled
+ * (then nothing follows), the flags they share; `flags` is the whole byte, for the insert's own two.
+ */
+const eventStart = (
+  r: Reader,
+): CancelledEvent | { readonly head: SpliceEventHead; readonly flags: number } => {
   const splice_event_id = r.u32();
   if (bit(r.u8(), 7)) return { splice_event_id, splice_event_cancel_indicator: true };
   const flags = r.u8();
-  const program_splice_flag = bit(flags, 6);
-  const duration_flag = bit(flags, 5);
+  const head = {
+    splice_event_id,
+    splice_event_cancel_indicator: false,
+    out_of_network_indicator: bit(flags, 7),
+    program_splice_flag: bit(flags, 6),
+    duration_flag: bit(flags, 5),
+  } as const;
+  return { head, flags };
+};
+
+const scheduleEvent = (r: Reader): SpliceScheduleEvent => {
+  const start = eventStart(r);
+  if (!("head" in start)) return start;
+  const { head } = start;
   const timing: { utc_splice_time: number } | { components: ReadonlyArray<ScheduleComponent> } =
-    program_splice_flag
+    head.program_splice_flag
       ? { utc_splice_time: r.u32() }
       : {
           components: Array.from({ length: r.u8() }, () => ({
@@ -47,29 +75,16 @@ const scheduleEvent = (r: Reader): SpliceScheduleEvent => {
             utc_splice_time: r.u32(),
           })),
         };
-  return {
-    splice_event_id,
-    splice_event_cancel_indicator: false,
-    out_of_network_indicator: bit(flags, 7),
-    program_splice_flag,
-    duration_flag,
-    ...timing,
-    ...(duration_flag ? { break_duration: breakDuration(r) } : {}),
-    unique_program_id: r.u16(),
-    avail_num: r.u8(),
-    avails_expected: r.u8(),
-  };
+  return { ...head, ...timing, ...eventEnd(r, head.duration_flag) };
 };
 
 const spliceInsert = (r: Reader): SpliceInsert => {
-  const splice_event_id = r.u32();
-  if (bit(r.u8(), 7)) return { splice_event_id, splice_event_cancel_indicator: true };
-  const flags = r.u8();
-  const program_splice_flag = bit(flags, 6);
-  const duration_flag = bit(flags, 5);
+  const start = eventStart(r);
+  if (!("head" in start)) return start;
+  const { head, flags } = start;
   const splice_immediate_flag = bit(flags, 4);
   let timing: Partial<SpliceTime> | { components: ReadonlyArray<InsertComponent> } = {};
-  if (!program_splice_flag) {
+  if (!head.program_splice_flag) {
     timing = {
       components: Array.from({ length: r.u8() }, () => {
         const component_tag = r.u8();
@@ -80,18 +95,11 @@ const spliceInsert = (r: Reader): SpliceInsert => {
     timing = spliceTime(r);
   }
   return {
-    splice_event_id,
-    splice_event_cancel_indicator: false,
-    out_of_network_indicator: bit(flags, 7),
-    program_splice_flag,
-    duration_flag,
+    ...head,
     splice_immediate_flag,
     event_id_compliance_flag: bit(flags, 3),
     ...timing,
-    ...(duration_flag ? { break_duration: breakDuration(r) } : {}),
-    unique_program_id: r.u16(),
-    avail_num: r.u8(),
-    avails_expected: r.u8(),
+    ...eventEnd(r, head.duration_flag),
   };
 };
 

@@ -1,6 +1,7 @@
-import { crc32Mpeg2 } from "../crc32.ts";
+import { crc32Mpeg2 } from "../ts/crc32.ts";
 import type {
   BreakDuration,
+  CancelledEvent,
   CueiDescriptor,
   SegmentationDescriptor,
   SegmentationUpid,
@@ -94,13 +95,26 @@ const breakDuration = (w: Writer, d: BreakDuration): void => {
   w.u33After(flag(d.auto_return, 7) | 0x7e, d.duration, "break_duration.duration");
 };
 
-const scheduleEvent = (w: Writer, e: SpliceScheduleEvent): void => {
+/**
+ * Writes the event id and the cancel flag a splice_schedule event and a splice_insert begin with; true when
+ * the event is cancelled, which is all there is to write of it.
+ */
+const cancelled = (w: Writer, e: SpliceScheduleEvent | SpliceInsert): e is CancelledEvent => {
   w.u32(e.splice_event_id, "splice_event_id");
-  if (e.splice_event_cancel_indicator) {
-    w.u8(0xff, "splice_event_cancel_indicator");
-    return;
-  }
-  w.u8(0x7f, "splice_event_cancel_indicator");
+  w.u8(e.splice_event_cancel_indicator ? 0xff : 0x7f, "splice_event_cancel_indicator");
+  return e.splice_event_cancel_indicator;
+};
+
+/** The break and the programme and avail numbers they end with. */
+const eventEnd = (w: Writer, e: Exclude<SpliceScheduleEvent | SpliceInsert, CancelledEvent>): void => {
+  if (e.duration_flag) breakDuration(w, e.break_duration ?? { auto_return: false, duration: Number.NaN });
+  w.u16(e.unique_program_id, "unique_program_id")
+    .u8(e.avail_num, "avail_num")
+    .u8(e.avails_expected, "avails_expected");
+};
+
+const scheduleEvent = (w: Writer, e: SpliceScheduleEvent): void => {
+  if (cancelled(w, e)) return;
   w.u8(
     flag(e.out_of_network_indicator, 7) | flag(e.program_splice_flag, 6) | flag(e.duration_flag, 5) | 0x1f,
     "splice_schedule flags",
@@ -112,19 +126,11 @@ const scheduleEvent = (w: Writer, e: SpliceScheduleEvent): void => {
     for (const c of components)
       w.u8(c.component_tag, "component_tag").u32(c.utc_splice_time, "utc_splice_time");
   }
-  if (e.duration_flag) breakDuration(w, e.break_duration ?? { auto_return: false, duration: Number.NaN });
-  w.u16(e.unique_program_id, "unique_program_id")
-    .u8(e.avail_num, "avail_num")
-    .u8(e.avails_expected, "avails_expected");
+  eventEnd(w, e);
 };
 
 const spliceInsert = (w: Writer, c: SpliceInsert): void => {
-  w.u32(c.splice_event_id, "splice_event_id");
-  if (c.splice_event_cancel_indicator) {
-    w.u8(0xff, "splice_event_cancel_indicator");
-    return;
-  }
-  w.u8(0x7f, "splice_event_cancel_indicator");
+  if (cancelled(w, c)) return;
   w.u8(
     flag(c.out_of_network_indicator, 7) |
       flag(c.program_splice_flag, 6) |
@@ -154,10 +160,7 @@ const spliceInsert = (w: Writer, c: SpliceInsert): void => {
       "splice_insert",
     );
   }
-  if (c.duration_flag) breakDuration(w, c.break_duration ?? { auto_return: false, duration: Number.NaN });
-  w.u16(c.unique_program_id, "unique_program_id")
-    .u8(c.avail_num, "avail_num")
-    .u8(c.avails_expected, "avails_expected");
+  eventEnd(w, c);
 };
 
 const spliceCommand = (w: Writer, part: SpliceCommandPart): void => {

@@ -59,24 +59,38 @@ export interface ScheduleComponent {
   readonly utc_splice_time: number;
 }
 
+/** A splice_schedule event or a splice_insert that cancels an earlier one: its id and nothing else. */
+export interface CancelledEvent {
+  readonly splice_event_id: number;
+  readonly splice_event_cancel_indicator: true;
+}
+
+/** What a splice_schedule event and a splice_insert that is not cancelled both begin with. */
+export interface SpliceEventHead {
+  readonly splice_event_id: number;
+  readonly splice_event_cancel_indicator: false;
+  readonly out_of_network_indicator: boolean;
+  readonly program_splice_flag: boolean;
+  readonly duration_flag: boolean;
+}
+
+/** … and end with. */
+interface SpliceEvent extends SpliceEventHead {
+  /** Present when duration_flag is set. */
+  readonly break_duration?: BreakDuration;
+  readonly unique_program_id: number;
+  readonly avail_num: number;
+  readonly avails_expected: number;
+}
+
 export type SpliceScheduleEvent =
-  | { readonly splice_event_id: number; readonly splice_event_cancel_indicator: true }
-  | {
-      readonly splice_event_id: number;
-      readonly splice_event_cancel_indicator: false;
-      readonly out_of_network_indicator: boolean;
-      readonly program_splice_flag: boolean;
-      readonly duration_flag: boolean;
+  | CancelledEvent
+  | (SpliceEvent & {
       /** Present when program_splice_flag is set. */
       readonly utc_splice_time?: number;
       /** Present when program_splice_flag is clear. */
       readonly components?: ReadonlyArray<ScheduleComponent>;
-      /** Present when duration_flag is set. */
-      readonly break_duration?: BreakDuration;
-      readonly unique_program_id: number;
-      readonly avail_num: number;
-      readonly avails_expected: number;
-    };
+    });
 
 export interface SpliceSchedule {
   readonly events: ReadonlyArray<SpliceScheduleEvent>;
@@ -90,13 +104,8 @@ export interface InsertComponent {
 }
 
 export type SpliceInsert =
-  | { readonly splice_event_id: number; readonly splice_event_cancel_indicator: true }
-  | {
-      readonly splice_event_id: number;
-      readonly splice_event_cancel_indicator: false;
-      readonly out_of_network_indicator: boolean;
-      readonly program_splice_flag: boolean;
-      readonly duration_flag: boolean;
+  | CancelledEvent
+  | (SpliceEvent & {
       readonly splice_immediate_flag: boolean;
       readonly event_id_compliance_flag: boolean;
       /** With pts_time, present for a program splice that is not immediate. */
@@ -104,12 +113,7 @@ export type SpliceInsert =
       readonly pts_time?: number;
       /** Present when program_splice_flag is clear. */
       readonly components?: ReadonlyArray<InsertComponent>;
-      /** Present when duration_flag is set. */
-      readonly break_duration?: BreakDuration;
-      readonly unique_program_id: number;
-      readonly avail_num: number;
-      readonly avails_expected: number;
-    };
+    });
 
 export type TimeSignal = SpliceTime;
 

@@ -13,13 +13,21 @@
  */
 
 import { ticksBetween } from "../flv/timestamps.ts";
-import { isRandomAccess, payloadOffset, pmtPidOf, sectionLength, sectionOf } from "../ts-start.ts";
+import {
+  PACKET,
+  PCR_WRAP,
+  type Pmt,
+  PTS_WRAP,
+  packetPts,
+  pcrOf,
+  pidAt,
+  readPmt,
+  SYNC,
+  sectionOf,
+  unitStartAt,
+} from "../ts/index.ts";
+import { isRandomAccess, pmtPidOf } from "../ts-start.ts";
 import { CLIP_FIRST_AUDIO_PID, CLIP_PMT_PID, CLIP_VIDEO_PID } from "./types.ts";
-
-const PACKET = 188;
-/** PCR values wrap at 2^33 × 300 (27 MHz). */
-export const PCR_WRAP = 2 ** 33 * 300;
-const PTS_WRAP = 2 ** 33;
 
 export interface SlateClip {
   /** The clip's packets in file order, 188 bytes each: `count` packets. */
@@ -48,57 +56,8 @@ export interface SlateClip {
   readonly videoStreamType: number;
 }
 
-/** The PCR a packet's adaptation field carries (27 MHz), or -1. */
-export const pcrOf = (packet: Uint8Array, at = 0): number => {
-  const control = ((packet[at + 3] ?? 0) >> 4) & 0x3;
-  if ((control & 0x2) === 0 || (packet[at + 4] ?? 0) < 7 || ((packet[at + 5] ?? 0) & 0x10) === 0) return -1;
-  const base =
-    (packet[at + 6] ?? 0) * 2 ** 25 +
-    ((packet[at + 7] ?? 0) << 17) +
-    ((packet[at + 8] ?? 0) << 9) +
-    ((packet[at + 9] ?? 0) << 1) +
-    ((packet[at + 10] ?? 0) >> 7);
-  const extension = (((packet[at + 10] ?? 0) & 0x01) << 8) | (packet[at + 11] ?? 0);
-  return base * 300 + extension;
-};
-
-/** A 33-bit PTS/DTS field at `at`. */
-export const readTimestamp = (bytes: Uint8Array, at: number): number =>
-  (((bytes[at] ?? 0) >> 1) & 0x07) * 2 ** 30 +
-  ((bytes[at + 1] ?? 0) << 22) +
-  (((bytes[at + 2] ?? 0) >> 1) << 15) +
-  ((bytes[at + 3] ?? 0) << 7) +
-  ((bytes[at + 4] ?? 0) >> 1);
-
 /** The PTS at the start of the PES this packet begins, or -1. */
-const ptsOf = (packet: Uint8Array): number => {
-  if (((packet[1] ?? 0) & 0x40) === 0) return -1;
-  const pes = payloadOffset(packet);
-  if (pes + 14 > PACKET || packet[pes] !== 0 || packet[pes + 1] !== 0 || packet[pes + 2] !== 1) return -1;
-  if (((packet[pes + 7] ?? 0) & 0x80) === 0) return -1;
-  return readTimestamp(packet, pes + 9);
-};
-
-interface ClipPmt {
-  readonly pcrPid: number;
-  readonly streams: ReadonlyArray<{ readonly pid: number; readonly streamType: number }>;
-}
-
-const readPmt = (section: Uint8Array): ClipPmt | null => {
-  if (section[0] !== 0x02 || section.length < 12) return null;
-  const end = Math.min(section.length, 3 + sectionLength(section) - 4);
-  const pcrPid = (((section[8] ?? 0) & 0x1f) << 8) | (section[9] ?? 0);
-  const infoLength = (((section[10] ?? 0) & 0x0f) << 8) | (section[11] ?? 0);
-  const streams: Array<{ pid: number; streamType: number }> = [];
-  for (let at = 12 + infoLength; at + 5 <= end; ) {
-    streams.push({
-      streamType: section[at] ?? 0,
-      pid: (((section[at + 1] ?? 0) & 0x1f) << 8) | (section[at + 2] ?? 0),
-    });
-    at += 5 + ((((section[at + 3] ?? 0) & 0x0f) << 8) | (section[at + 4] ?? 0));
-  }
-  return { pcrPid, streams };
-};
+const ptsOf = (packet: Uint8Array): number => (unitStartAt(packet) ? packetPts(packet) : -1);
 
 const hex = (pid: number) => `0x${pid.toString(16)}`;
 
@@ -114,7 +73,7 @@ export const readClip = (ts: Uint8Array, audioCount: number): SlateClip | { unus
     pid === CLIP_VIDEO_PID || (pid > CLIP_VIDEO_PID && pid <= CLIP_VIDEO_PID + audioCount);
 
   let pmtPid = -1;
-  let pmt: ClipPmt | null = null;
+  let pmt: Pmt | null = null;
   let firstPcr = -1;
   let pcrOnOther = -1;
   let time = 0;
@@ -132,17 +91,17 @@ export const readClip = (ts: Uint8Array, audioCount: number): SlateClip | { unus
   const audioSpans = audioPids.map(() => ({ first: -1, last: 0, step: Number.POSITIVE_INFINITY }));
   for (let i = 0; i < count; i++) {
     const packet = packets.subarray(i * PACKET, (i + 1) * PACKET);
-    if (packet[0] !== 0x47)
+    if (packet[0] !== SYNC)
       return { unusable: `packet ${i} of the clip does not start with the sync byte 0x47` };
-    const pid = (((packet[1] ?? 0) & 0x1f) << 8) | (packet[2] ?? 0);
+    const pid = pidAt(packet);
     pids[i] = pid;
-    const unitStart = ((packet[1] ?? 0) & 0x40) !== 0;
+    const unitStart = unitStartAt(packet);
     if (pid === 0 && unitStart && pmtPid === -1) {
       const section = sectionOf(packet);
       pmtPid = section === null ? -1 : (pmtPidOf(section) ?? -1);
     } else if (pid === pmtPid && unitStart && pmt === null) {
       const section = sectionOf(packet);
-      pmt = section === null ? null : readPmt(section);
+      pmt = section === null || section.length < 12 ? null : readPmt(section);
     }
     const pcr = pcrOf(packet);
     if (pcr >= 0) {

@@ -20,15 +20,20 @@
  * Live packets are never modified. Allocates only for the chunks that get a bridge.
  */
 
+import {
+  NULL_PID,
+  PACKET,
+  PCR_WRAP,
+  pcrOf,
+  pidAt,
+  previousCc,
+  SYNC,
+  writeAdaptationOnly,
+} from "../ts/index.ts";
 import { isRandomAccess } from "../ts-start.ts";
-import { pcrOf } from "./clip.ts";
-import { writeAdaptationOnly } from "./splicer.ts";
 import type { SlateFormat } from "./types.ts";
 
-const PACKET = 188;
 const DATAGRAM_PACKETS = 7;
-const NULL_PID = 0x1fff;
-const PCR_WRAP = 2 ** 33 * 300;
 /** After this much live (by its PCR), the return is done whatever PID still waits for a bridge. */
 const GIVE_UP = 5 * 27_000_000;
 /** … or after this many live packets when no PCR comes (about 5 s at 30 Mb/s). */
@@ -63,8 +68,6 @@ export const makeLiveReturn = (format: SlateFormat, livePids: Iterable<number> =
   let packets = 0;
 
   const videoPid = format.video.pid;
-  const pidOf = (chunk: Uint8Array, at: number) =>
-    (((chunk[at + 1] ?? 0) & 0x1f) << 8) | (chunk[at + 2] ?? 0);
 
   /** Whether 5 s of live have gone by (by the PCR), seeing this packet. */
   const clock = (chunk: Uint8Array, at: number, pid: number) => {
@@ -86,7 +89,7 @@ export const makeLiveReturn = (format: SlateFormat, livePids: Iterable<number> =
     let inserted = 0;
     for (let k = 0; k < count; k++) {
       const at = from + k * PACKET;
-      const pid = pidOf(chunk, at);
+      const pid = pidAt(chunk, at);
       clock(chunk, at, pid);
       bridges[k] = -1;
       if (needs[pid] !== 1) continue;
@@ -95,7 +98,7 @@ export const makeLiveReturn = (format: SlateFormat, livePids: Iterable<number> =
       inserted += 1;
       const control = ((chunk[at + 3] ?? 0) >> 4) & 0x3;
       const cc = (chunk[at + 3] ?? 0) & 0x0f;
-      bridges[k] = (control & 0x1) !== 0 ? (cc + 15) & 0x0f : cc;
+      bridges[k] = (control & 0x1) !== 0 ? previousCc(cc) : cc;
     }
     if (waiting === 0 || packets > GIVE_UP_PACKETS) finished = true;
     if (inserted === 0) return [from === 0 ? chunk : chunk.subarray(from)];
@@ -117,7 +120,7 @@ export const makeLiveReturn = (format: SlateFormat, livePids: Iterable<number> =
       const cc = bridges[k] ?? -1;
       if (cc >= 0) {
         const to = room();
-        writeAdaptationOnly(datagram, to, pidOf(chunk, at), cc, true, -1);
+        writeAdaptationOnly(datagram, to, pidAt(chunk, at), cc, true, -1);
       }
       const to = room();
       datagram.set(chunk.subarray(at, at + PACKET), to);
@@ -129,8 +132,8 @@ export const makeLiveReturn = (format: SlateFormat, livePids: Iterable<number> =
     if (finished) return [chunk];
     if (live) return bridged(chunk, 0);
     for (let at = 0; at + PACKET <= chunk.length; at += PACKET) {
-      if (chunk[at] !== 0x47) continue;
-      const pid = pidOf(chunk, at);
+      if (chunk[at] !== SYNC) continue;
+      const pid = pidAt(chunk, at);
       if (pid === videoPid && ((chunk[at + 1] ?? 0) & 0x40) !== 0) {
         if (isRandomAccess(chunk.subarray(at, at + PACKET), format.video.streamType)) {
           live = true;

@@ -12,12 +12,24 @@
  * skipped; a PMT that changes while it reads starts it over. After `maxBytes` (8 MiB) it refuses, saying
  * what it did not find; only an audio PID that never showed a frame header is answered silent instead.
  */
-import { crc32Mpeg2 } from "../crc32.ts";
 import { AAC_SAMPLE_RATES } from "../flv/audio.ts";
 import { readAvcSps } from "../flv/avc-sps.ts";
 import { readHevcSps } from "../flv/hevc-sps.ts";
 import { NalUnits, nalType } from "../flv/nal.ts";
 import { BitReader, isUnusable } from "../flv/rbsp.ts";
+import {
+  firstProgram,
+  nextCc,
+  PACKET,
+  PTS_WRAP,
+  pcrBaseAt,
+  pidAt,
+  ptsAt,
+  readPat,
+  readPmt,
+  SectionReader,
+  SYNC,
+} from "../ts/index.ts";
 import type { AudioFormat, ProbeResult, Scan, SlateFormat, VideoFormat } from "./types.ts";
 
 export interface FormatProbe {
@@ -27,13 +39,12 @@ export interface FormatProbe {
   readonly result: () => ProbeResult | null;
 }
 
-const PACKET = 188;
 const MAX_PES = 2 * 1024 * 1024;
+/** Sections longer than this are skipped: a PAT or a PMT of a channel is far shorter. */
 const MAX_SECTION = 1024;
 /** Pictures whose PTS are kept for the frame rate: 13 give 12 differences (at least 8 must be usable). */
 const PICTURES = 13;
 const MIN_DELTAS = 8;
-const PTS_WRAP = 2 ** 33;
 
 /** The frame rates a slate is made at, as fractions. */
 const USUAL_RATES: ReadonlyArray<{ readonly num: number; readonly den: number }> = [
@@ -83,84 +94,6 @@ interface Pmt {
   readonly streams: ReadonlyArray<PmtStream>;
 }
 
-/** PSI sections reassembled on one PID (2.4.4 of ISO/IEC 13818-1), each handed over whole with its CRC right. */
-class SectionReader {
-  private readonly buf = new Uint8Array(MAX_SECTION);
-  private readonly onSection: (section: Uint8Array) => void;
-  private length = 0;
-  private collecting = false;
-  private cc = -1;
-  constructor(onSection: (section: Uint8Array) => void) {
-    this.onSection = onSection;
-  }
-
-  reset(): void {
-    this.length = 0;
-    this.collecting = false;
-    this.cc = -1;
-  }
-
-  packet(p: Uint8Array, at: number, pusi: boolean, cc: number): void {
-    // A packet out of sequence ends the section being collected. (One with the same CC is read again, not
-    // dropped as a duplicate: a true duplicate only hands over the same section again.)
-    if (this.cc >= 0 && cc !== ((this.cc + 1) & 15)) this.collecting = false;
-    this.cc = cc;
-    if (at >= p.length) return;
-    if (!pusi) {
-      if (this.collecting) this.append(p, at, p.length);
-      return;
-    }
-    let from = Math.min(p.length, at + 1 + (p[at] ?? 0)); // pointer_field
-    if (this.collecting) this.append(p, at + 1, from);
-    // Sections that start in this packet: until stuffing, or one that goes on in the next packet.
-    while (from + 3 <= p.length && p[from] !== 0xff) {
-      this.length = 0;
-      this.collecting = true;
-      const used = this.append(p, from, p.length);
-      if (this.collecting || used === 0) return;
-      from += used;
-    }
-    this.collecting = false;
-  }
-
-  /** Appends bytes up to the section's end; hands a whole one over. Answers the bytes it took. */
-  private append(p: Uint8Array, from: number, to: number): number {
-    const before = this.length;
-    const n = Math.min(this.buf.length - this.length, to - from);
-    if (n <= 0) {
-      this.collecting = false;
-      return 0;
-    }
-    this.buf.set(p.subarray(from, from + n), this.length);
-    this.length += n;
-    if (this.length < 3) return n;
-    const total = 3 + ((((this.buf[1] ?? 0) & 0x0f) << 8) | (this.buf[2] ?? 0));
-    if (total > MAX_SECTION || total < 12) {
-      this.collecting = false;
-      return 0;
-    }
-    if (this.length < total) return n;
-    this.collecting = false;
-    const section = this.buf.subarray(0, total);
-    if (crc32Mpeg2(section) === 0) this.onSection(section);
-    return total - before;
-  }
-}
-
-/** The PTS of a PES header at `at`, or -1. */
-const readPts = (p: Uint8Array, at: number): number => {
-  if (p[at] !== 0 || p[at + 1] !== 0 || p[at + 2] !== 1) return -1;
-  if (((p[at + 7] ?? 0) & 0x80) === 0 || at + 14 > p.length) return -1;
-  const b = at + 9;
-  return (
-    (((p[b] ?? 0) >> 1) & 0x07) * 2 ** 30 +
-    ((p[b + 1] ?? 0) << 22) +
-    (((p[b + 2] ?? 0) >> 1) << 15) +
-    ((p[b + 3] ?? 0) << 7) +
-    ((p[b + 4] ?? 0) >> 1)
-  );
-};
-
 /**
  * A PES reassembled on one PID into a buffer that grows up to 2 MiB and is kept. `limit` keeps only the
  * PES's first bytes (its header, for the PTS) once nothing more is read from it; 0 keeps nothing.
@@ -180,7 +113,7 @@ class PesReader {
   packet(p: Uint8Array, at: number, pusi: boolean, cc: number): void {
     if (this.limit === 0) return;
     if (this.cc >= 0 && cc === this.cc) return;
-    if (this.cc >= 0 && cc !== ((this.cc + 1) & 15)) this.ok = false;
+    if (this.cc >= 0 && cc !== nextCc(this.cc)) this.ok = false;
     this.cc = cc;
     if (pusi) {
       if (this.ok && this.length > 0) this.onPes(this.buf.subarray(0, this.length));
@@ -516,7 +449,7 @@ const nals = new NalUnits();
 const readVideoPes = (pes: Uint8Array, codec: "h264" | "hevc", pid: number, v: VideoState): void => {
   const at = pesPayload(pes);
   if (at < 0) return;
-  const pts = readPts(pes, 0);
+  const pts = ptsAt(pes, 0);
   const needSps = v.sps === null;
   const needOrder =
     codec === "h264" && (v.sps === null || (v.interlaced && (v.order === null || v.fieldPerPes === null)));
@@ -583,35 +516,18 @@ interface Channel {
   parsed: Pmt | null;
 }
 
-const parsePat = (section: Uint8Array): { program: number; pmtPid: number } | null => {
-  if (section[0] !== 0x00) return null;
-  const end = section.length - 4;
-  for (let i = 8; i + 4 <= end; i += 4) {
-    const program = ((section[i] ?? 0) << 8) | (section[i + 1] ?? 0);
-    const pid = (((section[i + 2] ?? 0) & 0x1f) << 8) | (section[i + 3] ?? 0);
-    if (program !== 0) return { program, pmtPid: pid };
-  }
-  return null;
-};
-
+/** The PMT of `program`, current, with its streams' descriptor tags; null otherwise. */
 const parsePmt = (section: Uint8Array, program: number): Pmt | null => {
-  if (section[0] !== 0x02 || ((section[5] ?? 0) & 1) === 0) return null;
-  if ((((section[3] ?? 0) << 8) | (section[4] ?? 0)) !== program) return null;
-  const pcrPid = (((section[8] ?? 0) & 0x1f) << 8) | (section[9] ?? 0);
+  const pmt = readPmt(section);
+  if (pmt === null || ((section[5] ?? 0) & 1) === 0 || pmt.program !== program) return null;
   const end = section.length - 4;
-  let i = 12 + ((((section[10] ?? 0) & 0x0f) << 8) | (section[11] ?? 0));
-  const streams: PmtStream[] = [];
-  while (i + 5 <= end) {
-    const type = section[i] ?? 0;
-    const pid = (((section[i + 1] ?? 0) & 0x1f) << 8) | (section[i + 2] ?? 0);
-    const infoLength = (((section[i + 3] ?? 0) & 0x0f) << 8) | (section[i + 4] ?? 0);
+  const streams = pmt.streams.map(({ streamType, pid, start, end: entryEnd }): PmtStream => {
     const tags: number[] = [];
-    for (let d = i + 5; d + 2 <= Math.min(end, i + 5 + infoLength); d += 2 + (section[d + 1] ?? 0))
+    for (let d = start + 5; d + 2 <= Math.min(end, entryEnd); d += 2 + (section[d + 1] ?? 0))
       tags.push(section[d] ?? 0);
-    streams.push({ type, pid, tags });
-    i += 5 + infoLength;
-  }
-  return { program, pcrPid, streams };
+    return { type: streamType, pid, tags };
+  });
+  return { program, pcrPid: pmt.pcrPid, streams };
 };
 
 /** What each PMT stream is to the slate: the video, an audio of a kind, or silent and why. */
@@ -650,14 +566,6 @@ interface AudioState {
   readonly pes: PesReader;
 }
 
-/** The PCR's 33-bit base (90 kHz) of a packet whose adaptation field carries one. */
-const readPcrBase = (p: Uint8Array): number =>
-  (p[6] ?? 0) * 2 ** 25 +
-  (p[7] ?? 0) * 2 ** 17 +
-  (p[8] ?? 0) * 2 ** 9 +
-  (p[9] ?? 0) * 2 +
-  ((p[10] ?? 0) >> 7);
-
 /** How far `pts` is after `pcr` (90 kHz) the short way round the 33-bit circle; 0 when it is before. */
 const ticksAhead = (pcr: number, pts: number): number => {
   const ahead = (((pts - pcr) % PTS_WRAP) + PTS_WRAP) % PTS_WRAP;
@@ -690,8 +598,9 @@ export const makeFormatProbe = (options?: { maxBytes?: number }): FormatProbe =>
   };
 
   const onPat = (section: Uint8Array): void => {
-    const pat = parsePat(section);
-    if (pat === null) return;
+    const entry = firstProgram(readPat(section));
+    if (entry === undefined) return;
+    const pat = { program: entry.program, pmtPid: entry.pid };
     if (channel !== null && channel.program === pat.program && channel.pmtPid === pat.pmtPid) {
       channel.pat = section.slice();
       return;
@@ -754,8 +663,8 @@ export const makeFormatProbe = (options?: { maxBytes?: number }): FormatProbe =>
           : `the slate is made for H.264 and HEVC video; this channel's video is ${other}`;
   };
 
-  const patReader = new SectionReader(onPat);
-  const pmtReader = new SectionReader(onPmt);
+  const patReader = new SectionReader(onPat, MAX_SECTION);
+  const pmtReader = new SectionReader(onPmt, MAX_SECTION);
 
   /** The answer when everything is known, a refusal, or null while something is missing. */
   /**
@@ -822,20 +731,20 @@ export const makeFormatProbe = (options?: { maxBytes?: number }): FormatProbe =>
   let ptsLead = 0;
 
   const packet = (p: Uint8Array): void => {
-    if (p[0] !== 0x47) return;
+    if (p[0] !== SYNC) return;
     const b1 = p[1] ?? 0;
     if ((b1 & 0x80) !== 0) return; // transport_error_indicator
-    const pid = ((b1 & 0x1f) << 8) | (p[2] ?? 0);
+    const pid = pidAt(p);
     const b3 = p[3] ?? 0;
     const control = (b3 >> 4) & 3;
     if (control === 3 && pid === channel?.parsed?.pcrPid && (p[4] ?? 0) >= 7 && ((p[5] ?? 0) & 0x10) !== 0)
-      lastPcr = readPcrBase(p);
+      lastPcr = pcrBaseAt(p, 6);
     if ((control & 1) === 0) return; // no payload
     const at = control === 3 ? 5 + (p[4] ?? 0) : 4;
     if (at > PACKET) return;
     const pusi = (b1 & 0x40) !== 0;
     if (pusi && pid === videoPid && lastPcr >= 0 && at + 14 <= PACKET) {
-      const pts = readPts(p, at);
+      const pts = ptsAt(p, at);
       if (pts >= 0) ptsLead = Math.max(ptsLead, ticksAhead(lastPcr, pts));
     }
     const cc = b3 & 15;

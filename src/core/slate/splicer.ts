@@ -24,17 +24,29 @@
  * Allocation: the datagram buffers handed out (7 packets each), nothing per packet.
  */
 import { ticksBetween } from "../flv/timestamps.ts";
-import { PCR_WRAP, readTimestamp, type SlateClip } from "./clip.ts";
+import {
+  DATAGRAM,
+  NULL_PID,
+  nextCc,
+  PACKET,
+  PCR_WRAP,
+  PTS_WRAP,
+  pcrOf,
+  pidAt,
+  previousCc,
+  readTimestamp,
+  sectionPackets,
+  writeAdaptationOnly,
+  writePcr,
+  writeTimestamp,
+} from "../ts/index.ts";
+import type { SlateClip } from "./clip.ts";
 import { CLIP_VIDEO_PID, type SlateFormat } from "./types.ts";
 
-const PACKET = 188;
-const DATAGRAM = 7 * PACKET;
-const PTS_WRAP = 2 ** 33;
 const TICKS_PER_MS = 27_000;
 const PSI_EVERY = 100 * TICKS_PER_MS;
 /** A take finishes the PES it is in, but never runs more than this past what is due (a clip without ends). */
 const MAX_RUN_ON = 1000 * TICKS_PER_MS;
-const NULL_PID = 0x1fff;
 
 export interface Splicer {
   /** The TS due by `elapsedMs` since the slate started, as datagram payloads of 7 packets (the last of a take may be shorter), in order. The first take starts with the switch. */
@@ -42,70 +54,6 @@ export interface Splicer {
   /** The continuity counter the slate last used on each PID it wrote (for the return to live). */
   lastCc(): ReadonlyMap<number, number>;
 }
-
-/** A section as TS packets on `pid` (CC left 0): pointer_field 0, 0xff stuffing, split across packets. */
-export const packetizeSection = (section: Uint8Array, pid: number): Uint8Array[] => {
-  const packets: Uint8Array[] = [];
-  for (let at = 0; at < section.length || packets.length === 0; ) {
-    const packet = new Uint8Array(PACKET).fill(0xff);
-    const first = packets.length === 0;
-    packet[0] = 0x47;
-    packet[1] = (first ? 0x40 : 0) | ((pid >> 8) & 0x1f);
-    packet[2] = pid & 0xff;
-    packet[3] = 0x10;
-    let offset = 4;
-    if (first) packet[offset++] = 0;
-    const part = section.subarray(at, at + PACKET - offset);
-    packet.set(part, offset);
-    at += part.length;
-    packets.push(packet);
-  }
-  return packets;
-};
-
-/** Writes an adaptation-only packet at `out[at]`: discontinuity_indicator as asked, a PCR if `pcr` ≥ 0. */
-export const writeAdaptationOnly = (
-  out: Uint8Array,
-  at: number,
-  pid: number,
-  cc: number,
-  discontinuity: boolean,
-  pcr: number,
-): void => {
-  out.fill(0xff, at, at + PACKET);
-  out[at] = 0x47;
-  out[at + 1] = (pid >> 8) & 0x1f;
-  out[at + 2] = pid & 0xff;
-  out[at + 3] = 0x20 | (cc & 0x0f);
-  out[at + 4] = PACKET - 5;
-  out[at + 5] = (discontinuity ? 0x80 : 0) | (pcr >= 0 ? 0x10 : 0);
-  if (pcr >= 0) writePcr(out, at + 6, pcr);
-};
-
-/** The 6-byte PCR field (base, 6 reserved bits set, extension) at `at`. */
-const writePcr = (out: Uint8Array, at: number, pcr: number): void => {
-  const base = Math.floor(pcr / 300);
-  const extension = pcr - base * 300;
-  const high = Math.floor(base / 2 ** 25);
-  const low = base - high * 2 ** 25;
-  out[at] = high & 0xff;
-  out[at + 1] = (low >>> 17) & 0xff;
-  out[at + 2] = (low >>> 9) & 0xff;
-  out[at + 3] = (low >>> 1) & 0xff;
-  out[at + 4] = ((low & 1) << 7) | 0x7e | ((extension >> 8) & 0x01);
-  out[at + 5] = extension & 0xff;
-};
-
-/** A PTS/DTS field at `at`, keeping its 4-bit prefix. */
-const writeTimestamp = (out: Uint8Array, at: number, value: number): void => {
-  const high = Math.floor(value / 2 ** 30);
-  const low = value - high * 2 ** 30;
-  out[at] = ((out[at] ?? 0) & 0xf0) | ((high & 0x07) << 1) | 1;
-  out[at + 1] = (low >>> 22) & 0xff;
-  out[at + 2] = ((low >>> 14) & 0xfe) | 1;
-  out[at + 3] = (low >>> 7) & 0xff;
-  out[at + 4] = ((low << 1) & 0xfe) | 1;
-};
 
 const mod = (value: number, wrap: number) => ((value % wrap) + wrap) % wrap;
 
@@ -145,7 +93,7 @@ export const makeSplicer = (
     clip.packets.subarray(i * PACKET, (i + 1) * PACKET),
   );
   const empty = new Uint8Array(PACKET);
-  const psi = [...packetizeSection(format.pat, 0), ...packetizeSection(format.pmt, format.pmtPid)];
+  const psi = Buffer.concat([sectionPackets(format.pat, 0), sectionPackets(format.pmt, format.pmtPid)]);
 
   /** The next payload packet's CC on each output PID. */
   const next = new Uint8Array(8192);
@@ -209,16 +157,16 @@ export const makeSplicer = (
   };
 
   const stamp = (at: number, pid: number, payload: boolean) => {
-    const cc = payload ? (next[pid] ?? 0) : ((next[pid] ?? 0) + 15) & 0x0f;
-    if (payload) next[pid] = (cc + 1) & 0x0f;
+    const cc = payload ? (next[pid] ?? 0) : previousCc(next[pid] ?? 0);
+    if (payload) next[pid] = nextCc(cc);
     out[at + 3] = ((out[at + 3] ?? 0) & 0xf0) | cc;
   };
 
   const sendPsi = () => {
-    for (const packet of psi) {
+    for (let p = 0; p < psi.length; p += PACKET) {
       const at = room();
-      out.set(packet, at);
-      stamp(at, ((packet[1] ?? 0) & 0x1f) * 256 + (packet[2] ?? 0), true);
+      out.set(psi.subarray(p, p + PACKET), at);
+      stamp(at, pidAt(psi, p), true);
     }
   };
 
@@ -230,14 +178,9 @@ export const makeSplicer = (
     const control = ((out[at + 3] ?? 0) >> 4) & 0x3;
     stamp(at, pid, (control & 0x1) !== 0);
     let pcr = -1;
-    if ((control & 0x2) !== 0 && (out[at + 4] ?? 0) >= 7 && ((out[at + 5] ?? 0) & 0x10) !== 0) {
-      const base =
-        (out[at + 6] ?? 0) * 2 ** 25 +
-        ((out[at + 7] ?? 0) << 17) +
-        ((out[at + 8] ?? 0) << 9) +
-        ((out[at + 9] ?? 0) << 1) +
-        ((out[at + 10] ?? 0) >> 7);
-      pcr = mod(base * 300 + ((((out[at + 10] ?? 0) & 1) << 8) | (out[at + 11] ?? 0)) + shift, PCR_WRAP);
+    const carried = pcrOf(out, at);
+    if (carried >= 0) {
+      pcr = mod(carried + shift, PCR_WRAP);
       writePcr(out, at + 6, pcr);
     }
     if (((out[at + 1] ?? 0) & 0x40) !== 0 && (control & 0x1) !== 0) {
@@ -251,7 +194,7 @@ export const makeSplicer = (
     }
     if (pcr >= 0 && separatePcr) {
       const at2 = room();
-      writeAdaptationOnly(out, at2, pcrPid, ((next[pcrPid] ?? 0) + 15) & 0x0f, false, pcr);
+      writeAdaptationOnly(out, at2, pcrPid, previousCc(next[pcrPid] ?? 0), false, pcr);
     }
   };
 
@@ -306,7 +249,7 @@ export const makeSplicer = (
 
   const lastCc = (): ReadonlyMap<number, number> => {
     const cc = new Map<number, number>();
-    if (started) for (const pid of pidsWritten) cc.set(pid, ((next[pid] ?? 0) + 15) & 0x0f);
+    if (started) for (const pid of pidsWritten) cc.set(pid, previousCc(next[pid] ?? 0));
     return cc;
   };
 

@@ -6,9 +6,7 @@
  * the output gets, on each such PID, one adaptation-only packet whose discontinuity_indicator flags the jump,
  * its CC that of the PID's last packet (the next one then follows it): the input's packets stay as they came.
  */
-import { writeAdaptationOnly } from "../slate/splicer.ts";
-
-const PACKET = 188;
+import { NULL_PID, PACKET, writeAdaptationOnly } from "../ts/index.ts";
 
 /** What a path makes of an input PID: the PID it goes out on, or null when withheld. */
 export type Route = (pid: number) => number | null;
@@ -26,7 +24,7 @@ export const moveBridges = (
 ): Uint8Array | null => {
   const bridged: Array<[number, number]> = [];
   for (const [pid, cc] of lastCc) {
-    if (pid === 0x1fff) continue;
+    if (pid === NULL_PID) continue;
     const to = after(pid);
     if (to !== null && to !== before(pid)) bridged.push([to, cc]);
   }

@@ -12,18 +12,26 @@
  * until it completes, usually within that one packet.
  */
 import { isUntouched, type OutputPolicy, remapPairs } from "../../domain/output-policy.ts";
-import { type CueVerdict, cueVerdict } from "./cue-verdict.ts";
 import {
   contentHash,
+  NULL_PID,
+  PACKET,
   type Pat,
+  PID_COUNT,
   type Pmt,
   parsePat,
   parsePmt,
+  pidAt,
   rewritePat,
   rewritePmt,
+  STREAM_TYPE_SCTE35,
+  SYNC,
+  sameBytes,
   sameContent,
   sealSection,
-} from "./psi.ts";
+  sectionLength,
+} from "../ts/index.ts";
+import { type CueVerdict, cueVerdict } from "./cue-verdict.ts";
 
 export type { CueVerdict } from "./cue-verdict.ts";
 export { cueVerdict } from "./cue-verdict.ts";
@@ -41,9 +49,6 @@ export interface PolicyRewriter {
   readonly outputPid: (pid: number) => number | null;
 }
 
-const PACKET = 188;
-const NULL_PID = 0x1fff;
-const STREAM_TYPE_SCTE35 = 0x86;
 /** Longest section we assemble: SCTE 35 allows 4093 bytes after the 3-byte header. */
 const MAX_SECTION = 4096;
 /** A group longer than this cannot be one section and its continuation: given up as garbage. */
@@ -123,15 +128,15 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
   /** PIDs nobody named are dropped under a keep-list or a programme selection, kept otherwise. */
   const unnamed = keepList !== null || programWanted !== null ? DROP : 0;
 
-  const action = new Uint8Array(8192);
-  const remapTo = new Uint16Array(8192);
-  const seen = new Uint8Array(8192);
+  const action = new Uint8Array(PID_COUNT);
+  const remapTo = new Uint16Array(PID_COUNT);
+  const seen = new Uint8Array(PID_COUNT);
   /**
    * PIDs a PMT listed as SCTE-35 (0x86) and no PMT has listed as anything else since: as the packet core does,
    * such a PID keeps its role when a later PMT leaves it out (same-version PMTs seen in the wild alternate
    * between listing it and not), so a strip or a filter still applies to the cues that keep coming on it.
    */
-  const cuePid = new Uint8Array(8192);
+  const cuePid = new Uint8Array(PID_COUNT);
   const states = new Map<number, SectionPid>();
   let generation = 0;
   let pat: Pat | null = null;
@@ -159,7 +164,7 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
     generation++;
     const said: string[] = [];
     action.fill(0);
-    for (let pid = 0; pid < 8192; pid++) {
+    for (let pid = 0; pid < PID_COUNT; pid++) {
       if (keepList !== null) action[pid] = keepList.has(pid) && programWanted === null ? 0 : DROP;
       else if (programWanted !== null) action[pid] = DROP;
       else if (dropList?.has(pid)) action[pid] = DROP;
@@ -167,7 +172,7 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
     action[NULL_PID] = unnamed !== 0 || dropList?.has(NULL_PID) ? DROP : 0;
     action[0] = PSI;
     programOut.clear();
-    const named = new Uint8Array(8192);
+    const named = new Uint8Array(PID_COUNT);
     named[0] = 1;
     const programs = pat?.programs ?? [];
     const selected = programs.filter(
@@ -229,7 +234,7 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
       }
     }
     if (scte35 !== "pass")
-      for (let pid = 0; pid < 8192; pid++) {
+      for (let pid = 0; pid < PID_COUNT; pid++) {
         // Dropped already (another programme's, or by the PID lists): it stays dropped.
         if (cuePid[pid] !== 1 || ((action[pid] ?? 0) & (CUE | PSI | DROP)) !== 0) continue;
         action[pid] = scte35 === "strip" ? CUE | DROP : CUE;
@@ -392,7 +397,7 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
     let i = at;
     while (i < end) {
       if (state.need === -1 && state.sectionLength >= 3) {
-        state.need = 3 + ((((state.section[1] ?? 0) & 0x0f) << 8) | (state.section[2] ?? 0));
+        state.need = 3 + sectionLength(state.section);
         if (state.need > MAX_SECTION) {
           abandon(state);
           return end;
@@ -524,12 +529,12 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
     const whole = chunk.length - (chunk.length % PACKET);
     if (whole !== chunk.length) diverge(0);
     for (let at = 0; at < whole; at += PACKET) {
-      if (chunk[at] !== 0x47) {
+      if (chunk[at] !== SYNC) {
         diverge(at);
         counts.packetsDropped++;
         continue;
       }
-      const pid = (((chunk[at + 1] ?? 0) & 0x1f) << 8) | (chunk[at + 2] ?? 0);
+      const pid = pidAt(chunk, at);
       if (seen[pid] === 0) {
         seen[pid] = 1;
         dirty = true;
@@ -569,9 +574,4 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
   }
 
   return self;
-};
-
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 };

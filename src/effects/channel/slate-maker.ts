@@ -14,6 +14,7 @@ import { Data, Duration, Effect } from "effect";
 import { clipArgs, clipRefusal } from "../../core/slate/clip-args.ts";
 import { readSlateImage } from "../../core/slate/image.ts";
 import { formatKey, type SlateFormat } from "../../core/slate/types.ts";
+import { PACKET, SYNC } from "../../core/ts/index.ts";
 import { describeExit, spawnChild } from "../runtime/child-process.ts";
 
 export class SlateMakerError extends Data.TaggedError("SlateMakerError")<{ readonly message: string }> {}
@@ -54,7 +55,7 @@ const io = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, SlateMaker
 
 /** A clip found in the cache is used only if it looks like whole TS (the rename makes a torn one unlikely). */
 const looksWhole = (bytes: Uint8Array): boolean =>
-  bytes.length >= 188 && bytes.length % 188 === 0 && bytes[0] === 0x47;
+  bytes.length >= PACKET && bytes.length % PACKET === 0 && bytes[0] === SYNC;
 
 const seconds = (ms: number) => (ms >= 1000 ? `${Math.round(ms / 100) / 10} s` : `${ms} ms`);
 

@@ -24,6 +24,7 @@ import { type LiveReturn, makeLiveReturn } from "../../core/slate/live-return.ts
 import { type FormatProbe, makeFormatProbe } from "../../core/slate/probe.ts";
 import { makeSplicer, type Splicer } from "../../core/slate/splicer.ts";
 import { describeFormat, formatKey, type SlateFormat } from "../../core/slate/types.ts";
+import { ccAt, PACKET, pidAt } from "../../core/ts/index.ts";
 import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import { settingNow, slateDir } from "../config/settings.ts";
@@ -31,7 +32,6 @@ import type { SlateSpec, SlateStatus } from "./channel-types.ts";
 import { makeSlateClip } from "./slate-maker.ts";
 import type { FanOutTaps } from "./taps.ts";
 
-const PACKET = 188;
 /** How long a returning input may take to show a random access point before it is taken as it comes. */
 const RETURN_GIVE_UP_MS = 10_000;
 /** How often the slate's TS is handed to the outputs: a few packets at a time, as an input would. */
@@ -128,7 +128,7 @@ export const makeSlate = (
     const send = (chunks: ReadonlyArray<Uint8Array>) => {
       for (const chunk of chunks)
         for (let at = 0; at + PACKET <= chunk.length; at += PACKET)
-          sentCc[(((chunk[at + 1] ?? 0) & 0x1f) << 8) | (chunk[at + 2] ?? 0)] = (chunk[at + 3] ?? 0) & 0x0f;
+          sentCc[pidAt(chunk, at)] = ccAt(chunk, at);
       host.send(chunks);
     };
 

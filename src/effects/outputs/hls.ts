@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { Cause, Effect, Exit, Redacted, type Scope } from "effect";
 import { type HlsSegment, makeHlsSegmenter, nextNumbers } from "../../core/hls.ts";
 import { renderPlaylist } from "../../core/hls-playlist.ts";
+import { PACKET } from "../../core/ts/index.ts";
 import { OutputError } from "../../domain/errors.ts";
 import type { HlsTarget } from "../../domain/url.ts";
 import type { WriterContext } from "./context.ts";
@@ -222,7 +223,7 @@ export const makeHlsState = (target: HlsTarget, options: HlsOptions = {}): HlsSt
         );
       }
       while (true) {
-        const chunks = yield* context.queue.takeUpTo(1024 * 188);
+        const chunks = yield* context.queue.takeUpTo(1024 * PACKET);
         // Whole batches into memory and the dir: a stop between taking packets and listing the segments they
         // closed would lose them (a file written but never listed, a gap in the playlist).
         yield* Effect.uninterruptible(

@@ -7,10 +7,11 @@
  * memory after offering it (it copies once per datagram and shares that copy between outputs).
  */
 import { Effect } from "effect";
+import { DATAGRAM, PACKET } from "../../core/ts/index.ts";
 
-export const TS_PACKET_SIZE = 188;
+export const TS_PACKET_SIZE = PACKET;
 /** Seven TS packets: the customary MPEG-TS-over-UDP payload, which fits an Ethernet MTU. */
-export const DATAGRAM_PAYLOAD = 7 * TS_PACKET_SIZE;
+export const DATAGRAM_PAYLOAD = DATAGRAM;
 
 export interface ChunkQueue {
   /** Never blocks; drops the oldest chunks when over capacity. `chunk.length` must be a multiple of 188. */

@@ -15,6 +15,7 @@
  * sooner calls `settleThreadSends` first. Node.js only (koffi, as segmented.ts, which asks for a destination only
  * where the kernel segments); IPv4 destinations.
  */
+import { DATAGRAM } from "../../core/ts/index.ts";
 import { atEndOfTurn, cancelEndOfTurn } from "./end-of-turn.ts";
 import {
   AF_INET,
@@ -40,7 +41,7 @@ import { markOwnPort } from "./own-ports.ts";
 export type BatchSink = (batch: Buffer, length: number) => void;
 
 /** Seven TS packets: the datagram UDP outputs send, and the size the kernel cuts the thread's messages into. */
-export const SEGMENT_BYTES = 7 * 188;
+export const SEGMENT_BYTES = DATAGRAM;
 
 /** Messages one sendmmsg takes here; more in one turn leave in more calls. */
 const MESSAGES = 256;

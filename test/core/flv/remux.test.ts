@@ -14,7 +14,8 @@ import {
   TAG_VIDEO,
   videoFrame,
 } from "../../../src/core/flv/tags.ts";
-import { AUDIO, compositionMs, PTS_WRAP, TagClock, VIDEO } from "../../../src/core/flv/timestamps.ts";
+import { AUDIO, compositionMs, TagClock, VIDEO } from "../../../src/core/flv/timestamps.ts";
+import { PTS_WRAP } from "../../../src/core/ts/index.ts";
 import { ffmpeg, mediaDir, type Packet, packets } from "./media.ts";
 
 const dir = mediaDir("flv-remux-");

@@ -3,7 +3,8 @@
  * and across a switch to an input with another time base.
  */
 import { describe, expect, it } from "vitest";
-import { AUDIO, compositionMs, PTS_WRAP, TagClock, VIDEO } from "../../../src/core/flv/timestamps.ts";
+import { AUDIO, compositionMs, TagClock, VIDEO } from "../../../src/core/flv/timestamps.ts";
+import { PTS_WRAP } from "../../../src/core/ts/index.ts";
 
 const MS = 90;
 

@@ -20,3 +20,15 @@ export const streamTypeName = (streamType: number | null): string =>
   streamType === null
     ? "unlisted"
     : (names.get(streamType) ?? `stream_type 0x${streamType.toString(16).padStart(2, "0")}`);
+
+export const STREAM_TYPE_H264 = 0x1b;
+export const STREAM_TYPE_H265 = 0x24;
+export const STREAM_TYPE_SCTE35 = 0x86;
+/** The stream types of video: MPEG-1, MPEG-2, MPEG-4 Part 2, H.264, H.265. */
+export const VIDEO_STREAM_TYPES: ReadonlySet<number> = new Set([
+  0x01,
+  0x02,
+  0x10,
+  STREAM_TYPE_H264,
+  STREAM_TYPE_H265,
+]);
