@@ -13,7 +13,7 @@ import { parse } from "yaml";
 import { peerProof } from "../../src/http/forward.ts";
 import { freeUdpPort, json } from "../support/app.ts";
 import { useFleetNodes } from "../support/fleet-nodes.ts";
-import { asRtp, chunkTs, sendPaced } from "../support/sender.ts";
+import { asRtp, chunkTs, sendInterleaved } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
 // Long enough that a hung holder keeps its lease while the requests sent to it wait.
@@ -160,7 +160,11 @@ describe("a fleet of two nodes", () => {
     const port = Number((await json(await api("a", "/api/channels/both"))).rtp_port);
     const generator = new TsGenerator({ seed: 49, bitrate: 2_000_000 });
     const ts = generator.packets(Math.round((8 * 2_000_000) / (188 * 8)));
-    const sending = Effect.runPromise(sendPaced(asRtp(chunkTs(ts)), port, 0.2));
+    // Both nodes listen on the port (SO_REUSEPORT), and the kernel gives each sender's datagrams to one of
+    // them: sent from four addresses, the holder gets the input all but one time in 16.
+    const datagrams = asRtp(chunkTs(ts));
+    const senders = [1, 2, 3, 4].map((host) => ({ datagrams, from: `127.0.0.${host}` }));
+    const sending = Effect.runPromise(sendInterleaved(senders, port, 0.2));
     // Until the holder has seen the input's PMT, a cue is refused (409): nothing is inserted.
     await until(
       "a cue with the forged header to be inserted",
