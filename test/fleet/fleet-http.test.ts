@@ -7,10 +7,14 @@
  * once, even just after a database outage; a drain; the audit trail from the database.
  */
 import { readFile } from "node:fs/promises";
+import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { peerProof } from "../../src/http/forward.ts";
 import { freeUdpPort, json } from "../support/app.ts";
 import { useFleetNodes } from "../support/fleet-nodes.ts";
+import { asRtp, chunkTs, sendInterleaved } from "../support/sender.ts";
+import { TsGenerator } from "../support/ts-generator.ts";
 
 // Long enough that a hung holder keeps its lease while the requests sent to it wait.
 const LEASE_MS = 10_000;
@@ -46,6 +50,16 @@ const apiChanges = async (id: string, action: string) =>
   ).filter((event) => event.action === action);
 
 let desk = "";
+/** The headers a peer sends with a request it forwards, made with the fleet's peer credential. */
+const forwardedBy = async (node: string, method: string, path: string) => {
+  const [row] = await fleet
+    .pg()
+    .admin<{ value: string }>("select value from cluster where key = 'peer_token'");
+  return {
+    "x-distributary-forwarded-by": node,
+    "x-distributary-peer-proof": peerProof(String(row?.value), node, method, path),
+  };
+};
 
 describe("a fleet of two nodes", () => {
   it("starts: News held by a (first in its order) with b standing by, Sport by b alone", async () => {
@@ -106,15 +120,17 @@ describe("a fleet of two nodes", () => {
     expect(added.status, await added.clone().text()).toBe(201);
     expect(added.headers.get("content-type")).toContain("application/json");
     expect((await json(added)).id).toBe("out1");
-    // Marked as forwarded once, a request is answered where it arrives: a here, once it has b's change.
-    const here = { token: desk, headers: { "x-distributary-forwarded-by": "b" } };
+    // Forwarded once by a peer that proves it, a request is answered where it arrives: a here, once it has
+    // b's change.
+    const path = "/api/channels/only-b/outputs/out1";
     await until(
       "a to have the output b added",
-      async () => (await api("a", "/api/channels/only-b/outputs/out1", here)).ok,
+      async () => (await api("a", path, { token: desk, headers: await forwardedBy("b", "GET", path) })).ok,
     );
-    const local = await api("a", "/api/channels/only-b/outputs/out1", {
+    const local = await api("a", path, {
       method: "PATCH",
-      ...here,
+      token: desk,
+      headers: await forwardedBy("b", "PATCH", path),
       body: JSON.stringify({ name: "Renamed on a" }),
     });
     expect(local.status, await local.clone().text()).toBe(200);
@@ -132,6 +148,46 @@ describe("a fleet of two nodes", () => {
     expect(refused.headers.get("content-type")).toBe("application/problem+json");
     expect(JSON.stringify(await json(refused))).toContain("url");
   });
+
+  it("a cue sent with a forged forwarded-by header goes to the holder and airs there; the header alone opens nothing", async () => {
+    // News is held by a; b is asked, by an admin that names a as the node that forwarded it.
+    const cue = (eventId: number, headers: Record<string, string>) =>
+      api("b", "/api/channels/both/cues", {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ command: "splice_insert", event_id: eventId }),
+      });
+    const port = Number((await json(await api("a", "/api/channels/both"))).rtp_port);
+    const generator = new TsGenerator({ seed: 49, bitrate: 2_000_000 });
+    const ts = generator.packets(Math.round((8 * 2_000_000) / (188 * 8)));
+    // Both nodes listen on the port (SO_REUSEPORT), and the kernel gives each sender's datagrams to one of
+    // them: sent from four addresses, the holder gets the input all but one time in 16.
+    const datagrams = asRtp(chunkTs(ts));
+    const senders = [1, 2, 3, 4].map((host) => ({ datagrams, from: `127.0.0.${host}` }));
+    const sending = Effect.runPromise(sendInterleaved(senders, port, 0.2));
+    // Until the holder has seen the input's PMT, a cue is refused (409): nothing is inserted.
+    await until(
+      "a cue with the forged header to be inserted",
+      async () => (await cue(4901, { "x-distributary-forwarded-by": "a" })).status === 201,
+    );
+    // A proof made for another path, or with a guessed credential, opens nothing either.
+    const replayed = await cue(4902, await forwardedBy("a", "GET", "/api/channels/both"));
+    expect(replayed.status, await replayed.clone().text()).toBe(201);
+    // The holder says it inserted both; the node asked says it inserted nothing.
+    expect((await apiChanges("a", "cue.insert")).map((event) => event.detail)).toEqual([
+      expect.stringContaining("operator inserted a splice_insert out (event 4901,"),
+      expect.stringContaining("operator inserted a splice_insert out (event 4902,"),
+    ]);
+    expect(await apiChanges("b", "cue.insert")).toEqual([]);
+    const aired = (await json(await api("a", "/api/channels/both/cues"))).cues as Array<{
+      event_id: number;
+      origin: string;
+    }>;
+    expect(aired.filter((entry) => entry.origin === "operator").map((entry) => entry.event_id)).toEqual(
+      expect.arrayContaining([4901, 4902]),
+    );
+    await sending;
+  }, 30_000);
 
   it("GET /api/cluster/sd lists every live node as a target, labelled with its node and version", async () => {
     // b's metrics are loopback-only: no token from this host; a's need one.

@@ -1,10 +1,12 @@
 /**
  * The fleet on the pages, in headless Chromium against two real nodes: the menu's Nodes link, the Nodes page
  * (state in words, version, channels held, load, heartbeat), where each channel runs on its tile and its page
- * ("on node a · term 1 · standby b"), "holder unreachable" pushed live when the holder dies, a viewer without a
+ * ("on node a · term 1 · standby b"), "holder unreachable" pushed live when the holder dies (and a cue sent then
+ * refused with 503, not acknowledged and dropped), a viewer without a
  * Drain button, and an admin's drain after a confirmation. Screenshots of the Nodes page and a channel page,
  * light and dark, 1280 and 390 px, go to test-results/screenshots (fleet-*).
  */
+
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freeUdpPort, json } from "../support/app.ts";
@@ -132,6 +134,17 @@ describe("the fleet on the pages", () => {
     await page.locator("#ch-head .badge.state-unreachable", { hasText: "holder unreachable" }).waitFor({
       timeout: 8_000,
     });
+    // A cue now would be acknowledged by b and aired by nobody: it is refused, in words.
+    const cue = await api("b", "/api/channels/news/cues", {
+      method: "POST",
+      body: JSON.stringify({ command: "splice_insert", event_id: 4903 }),
+    });
+    expect(cue.status, await cue.clone().text()).toBe(503);
+    expect(cue.headers.get("content-type")).toBe("application/problem+json");
+    expect(String((await json(cue)).detail)).toBe(
+      "the holder a did not answer: nothing was inserted; send it again once a answers or another node holds " +
+        "channel 'news'",
+    );
     await screenshot(page, "fleet-channel-holder-unreachable-light-1280");
     await page.goto(`${fleet.base("b")}/nodes`);
     await expect.poll(() => page.locator("#node-a .badge").textContent()).toBe("unreachable");

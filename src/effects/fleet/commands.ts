@@ -40,7 +40,7 @@ const unavailable = () =>
     message: "the database cannot be reached: changes are refused until it is back; reads keep working",
   });
 
-export const makeCommands = (ctx: CommandsContext): Pick<FleetShape, "holderUrl" | "drain" | "move"> => {
+export const makeCommands = (ctx: CommandsContext): Pick<FleetShape, "holder" | "drain" | "move"> => {
   const { me, bootId, q, book, held, sql, reachable } = ctx;
 
   /** Whether the database names this process the channel's holder (a move it has not started yet). */
@@ -57,7 +57,7 @@ export const makeCommands = (ctx: CommandsContext): Pick<FleetShape, "holderUrl"
     );
 
   return {
-    holderUrl: async (channelId) => {
+    holder: async (channelId) => {
       if (held.has(channelId)) return null;
       const otherHolder = (entry: Known | undefined) =>
         entry !== undefined &&
@@ -66,19 +66,19 @@ export const makeCommands = (ctx: CommandsContext): Pick<FleetShape, "holderUrl"
         book.expiresAt(entry) > performance.now()
           ? entry.row.holder
           : null;
-      const urlOf = (id: string) => {
+      const found = (id: string) => {
         const node = book.node(id);
-        return node !== undefined && reachable(node.id) ? node.url : null;
+        return { node: id, url: node !== undefined && reachable(node.id) ? node.url : null };
       };
       const cached = otherHolder(book.get(channelId));
-      if (cached !== null) return urlOf(cached);
+      if (cached !== null) return found(cached);
       // A channel another node has just taken may still read as free here. Not while the database is out
       // of reach: the request is answered here at once.
       if (!ctx.databaseReachable()) return null;
       const sent = performance.now();
       const fresh = await L.lease(q, channelId).catch(() => undefined);
       const holder = otherHolder(fresh === undefined ? undefined : { row: fresh, readAt: sent });
-      return holder === null ? null : urlOf(holder);
+      return holder === null ? null : found(holder);
     },
     drain: (id) =>
       Effect.gen(function* () {

@@ -64,10 +64,13 @@ export interface FleetShape {
   /** Takeovers this node made since it started, by reason. */
   readonly takeovers: () => Readonly<Record<TakeoverReason, number>>;
   /**
-   * The URL of the node that holds a channel, when another node holds it and answers; else null. A channel
-   * that reads as free in the last round is looked up again in the database.
+   * The node that holds a channel, when another node holds it: its id, and its URL when this node's probes
+   * reach it (null when they do not); else null. A channel that reads as free in the last round is looked up
+   * again in the database.
    */
-  readonly holderUrl: (channelId: string) => Promise<string | null>;
+  readonly holder: (
+    channelId: string,
+  ) => Promise<{ readonly node: string; readonly url: string | null } | null>;
   /** Hands every channel a node holds to its standbys and leaves it holding none (for an upgrade). */
   readonly drain: (nodeId: string) => Effect.Effect<{ readonly released: number }, ControlError>;
   /**
