@@ -89,23 +89,34 @@ const PID_KEY = /^(0x[0-9a-f]{1,4}|[0-9]{1,4})$/i;
 /** A PID as a JSON key: decimal or 0x hex. */
 export const pidOfKey = (key: string): number | null => (PID_KEY.test(key) ? Number(key) : null);
 
+/** The most PIDs a remap names: checked before any of them (validate.ts reads `maxProperties`). */
+const MAX_REMAP = 64;
+
 export const Remap = Schema.Record({ key: Schema.String, value: EsPid })
   .pipe(
-    Schema.filter((remap) => {
-      const entries = Object.entries(remap);
-      if (entries.length > 64) return `must map at most 64 PIDs, got ${entries.length}`;
-      const targets = new Map<number, number>();
-      for (const [key, to] of entries) {
-        const from = pidOfKey(key);
-        if (from === null || from < MIN_ES_PID || from > MAX_ES_PID)
-          return `each key must be a PID from ${MIN_ES_PID} to ${MAX_ES_PID} (decimal or 0x hex), got ${show(key)}`;
-        const before = targets.get(to);
-        if (before !== undefined)
-          return `PIDs ${before} and ${from} would both become ${to}: a remap must not make two PIDs one`;
-        targets.set(to, from);
-      }
-      return undefined;
-    }),
+    Schema.filter(
+      (remap) => {
+        const entries = Object.entries(remap);
+        if (entries.length > MAX_REMAP) return `must map at most ${MAX_REMAP} PIDs, got ${entries.length}`;
+        const targets = new Map<number, number>();
+        const keys = new Map<number, string>();
+        for (const [key, to] of entries) {
+          const from = pidOfKey(key);
+          if (from === null || from < MIN_ES_PID || from > MAX_ES_PID)
+            return `each key must be a PID from ${MIN_ES_PID} to ${MAX_ES_PID} (decimal or 0x hex; the PAT's, 0, and the other tables' below ${MIN_ES_PID} are never remapped), got ${show(key)}`;
+          const named = keys.get(from);
+          if (named !== undefined)
+            return `PID ${from} is named twice (${show(named)} and ${show(key)}): name each PID once`;
+          keys.set(from, key);
+          const before = targets.get(to);
+          if (before !== undefined)
+            return `PIDs ${before} and ${from} would both become ${to}: a remap must not make two PIDs one`;
+          targets.set(to, from);
+        }
+        return undefined;
+      },
+      { jsonSchema: { maxProperties: MAX_REMAP } },
+    ),
   )
   .annotations({
     identifier: "Remap",

@@ -51,12 +51,15 @@ export const AllowedSources = Schema.Array(SourceEntry)
     message: (issue) => `must be a list of addresses or CIDR blocks, got ${show(issue.actual)}`,
   })
   .pipe(
-    Schema.filter((list) =>
-      list.length === 0
-        ? "must list at least one address or CIDR block; leave it out or set null to accept every sender"
-        : list.length > MAX_ALLOWED_SOURCES
-          ? `must list at most ${MAX_ALLOWED_SOURCES} entries, got ${list.length}`
-          : undefined,
+    Schema.filter(
+      (list) =>
+        list.length === 0
+          ? "must list at least one address or CIDR block; leave it out or set null to accept every sender"
+          : list.length > MAX_ALLOWED_SOURCES
+            ? `must list at most ${MAX_ALLOWED_SOURCES} entries, got ${list.length}`
+            : undefined,
+      // Read by the API before any entry is checked (validate.ts).
+      { jsonSchema: { maxItems: MAX_ALLOWED_SOURCES } },
     ),
     Schema.annotations({
       description:

@@ -1,4 +1,4 @@
-import { Effect, Either, ParseResult, Schema, type SchemaAST } from "effect";
+import { type Effect, Either, ParseResult, Schema, SchemaAST } from "effect";
 import { ControlError, type FieldIssue } from "./errors.ts";
 
 const fieldName = (path: ReadonlyArray<PropertyKey>): string =>
@@ -19,28 +19,57 @@ const issueMessage = (issue: ParseResult.ArrayFormatterIssue): string => {
   }
 };
 
-const within = (inner: ReadonlyArray<PropertyKey>, outer: ReadonlyArray<PropertyKey>) =>
-  inner.length >= outer.length && outer.every((key, index) => inner[index] === key);
+const pathKey = (path: ReadonlyArray<PropertyKey>) => path.map(String).join("\u0000");
 
 /**
  * A wrong value in an optional (or nullable) field fails both halves of its `X | undefined` (`X | null`); the
  * "Expected undefined" ("Expected null") half tells the caller nothing the other half does not, so it is left
- * out where the other half speaks.
+ * out where the other half speaks (another issue at its path or below it). `below` counts the issues at each
+ * path and every path above it, so that the check is one lookup.
  */
-const isOptionalEcho = (
-  issue: ParseResult.ArrayFormatterIssue,
-  all: ReadonlyArray<ParseResult.ArrayFormatterIssue>,
-) =>
+const isOptionalEcho = (issue: ParseResult.ArrayFormatterIssue, below: ReadonlyMap<string, number>) =>
   issue._tag === "Type" &&
   (issue.message.startsWith("Expected undefined, actual ") ||
     issue.message.startsWith("Expected null, actual ")) &&
-  all.some((other) => other !== issue && within(other.path, issue.path));
+  (below.get(pathKey(issue.path)) ?? 0) > 1;
+
+/** How many problems an answer names per field (its array indices aside), and in all; the rest are counted. */
+export const ISSUES_PER_FIELD = 5;
+export const MAX_ISSUES = 50;
+
+/**
+ * The first few problems of each field and a count of the rest: a body with 100,000 wrong items gets an
+ * answer of a few lines that says how many there were, not one line each.
+ */
+const bounded = (issues: ReadonlyArray<FieldIssue>): ReadonlyArray<FieldIssue> => {
+  const perField = new Map<string, number>();
+  const kept: FieldIssue[] = [];
+  const left = new Map<string, number>();
+  for (const issue of issues) {
+    const family = issue.field.replace(/\[\d+\]/g, "[]");
+    const seen = perField.get(family) ?? 0;
+    perField.set(family, seen + 1);
+    if (seen < ISSUES_PER_FIELD && kept.length < MAX_ISSUES) kept.push(issue);
+    else left.set(family, (left.get(family) ?? 0) + 1);
+  }
+  for (const [family, count] of left)
+    kept.push({ field: family, message: `and ${count} more problem${count === 1 ? "" : "s"} like these` });
+  return kept;
+};
 
 export const toFieldIssues = (error: ParseResult.ParseError): ReadonlyArray<FieldIssue> => {
   const issues = ParseResult.ArrayFormatter.formatErrorSync(error);
-  return issues
-    .filter((issue) => !isOptionalEcho(issue, issues))
-    .map((issue) => ({ field: fieldName(issue.path) || "(body)", message: issueMessage(issue) }));
+  const below = new Map<string, number>();
+  for (const issue of issues)
+    for (let depth = 0; depth <= issue.path.length; depth++) {
+      const key = pathKey(issue.path.slice(0, depth));
+      below.set(key, (below.get(key) ?? 0) + 1);
+    }
+  return bounded(
+    issues
+      .filter((issue) => !isOptionalEcho(issue, below))
+      .map((issue) => ({ field: fieldName(issue.path) || "(body)", message: issueMessage(issue) })),
+  );
 };
 
 export const invalid = (errors: ReadonlyArray<FieldIssue>) =>
@@ -50,13 +79,100 @@ export const invalid = (errors: ReadonlyArray<FieldIssue>) =>
     errors,
   });
 
+/** The keys no map of ours takes: as a plain object's own key, each would reach (or stand for) its prototype. */
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+
+const limitOf = (ast: SchemaAST.AST, name: "maxItems" | "maxProperties"): number | undefined => {
+  const annotation = SchemaAST.getJSONSchemaAnnotation(ast);
+  if (annotation._tag === "None") return undefined;
+  const limit = (annotation.value as Record<string, unknown>)[name];
+  return typeof limit === "number" ? limit : undefined;
+};
+
+/**
+ * Before anything is checked item by item: every array and map of the body against the most items the schema
+ * lets it have, and every map's keys against the names no map takes. What it finds is answered without reading
+ * further: a list of 100,000 wrong PIDs costs a walk of the body, and its answer is one line.
+ */
+const oversized = (
+  ast: SchemaAST.AST,
+  input: unknown,
+  path: ReadonlyArray<PropertyKey>,
+  found: FieldIssue[],
+): void => {
+  switch (ast._tag) {
+    case "Refinement": {
+      const max = Array.isArray(input)
+        ? limitOf(ast, "maxItems")
+        : isRecord(input)
+          ? limitOf(ast, "maxProperties")
+          : undefined;
+      const count = Array.isArray(input) ? input.length : isRecord(input) ? Object.keys(input).length : 0;
+      if (max !== undefined && count > max) {
+        const what = Array.isArray(input) ? "items" : "entries";
+        found.push({
+          field: fieldName(path) || "(body)",
+          message: `must have at most ${max} ${what}, got ${count}`,
+        });
+        return;
+      }
+      return oversized(ast.from, input, path, found);
+    }
+    case "Transformation":
+      return oversized(ast.from, input, path, found);
+    case "Suspend":
+      return oversized(ast.f(), input, path, found);
+    case "Union":
+      for (const member of ast.types) oversized(member, input, path, found);
+      return;
+    case "TupleType": {
+      if (!Array.isArray(input)) return;
+      const element = ast.rest[0]?.type;
+      if (element !== undefined)
+        input.forEach((item, index) => oversized(element, item, [...path, index], found));
+      return;
+    }
+    case "TypeLiteral": {
+      if (!isRecord(input)) return;
+      for (const key of Object.keys(input)) {
+        const property = ast.propertySignatures.find((signature) => signature.name === key);
+        if (property === undefined && FORBIDDEN_KEYS.has(key) && ast.indexSignatures.length > 0) {
+          found.push({
+            field: fieldName([...path, key]),
+            message: "is not a key any map here takes (every JavaScript object has it): remove it",
+          });
+          continue;
+        }
+        const type = property?.type ?? ast.indexSignatures[0]?.type;
+        if (type !== undefined) oversized(type, input[key], [...path, key], found);
+      }
+      return;
+    }
+    default:
+      return;
+  }
+};
+
+/**
+ * Decodes what a client sent, reporting the problems with the field each concerns: first the sizes and names
+ * `oversized` checks, then the schema itself, at most a few problems a field (`bounded`).
+ */
+export const decodeUnknownBounded =
+  <A, I>(schema: Schema.Schema<A, I>, options?: { readonly onExcessProperty?: "error" }) =>
+  (input: unknown): Either.Either<A, ControlError> => {
+    const found: FieldIssue[] = [];
+    oversized(schema.ast, input, [], found);
+    if (found.length > 0) return Either.left(invalid(bounded(found)));
+    return Either.mapLeft(Schema.decodeUnknownEither(schema, { errors: "all", ...options })(input), (error) =>
+      invalid(toFieldIssues(error)),
+    );
+  };
+
 /** Decodes a request body, reporting every problem with the field it concerns. */
 export const decodeBody =
   <A, I>(schema: Schema.Schema<A, I>) =>
   (input: unknown): Effect.Effect<A, ControlError> =>
-    Schema.decodeUnknown(schema, { errors: "all" })(input).pipe(
-      Effect.mapError((error) => invalid(toFieldIssues(error))),
-    );
+    decodeUnknownBounded(schema)(input);
 
 /** What a lenient decode took, and what it ignored on the way (never a value, only where and why). */
 export interface Lenient<A> {
@@ -131,15 +247,21 @@ const blanksAsAbsent = (
 export const decodeLenientEither =
   <A, I>(schema: Schema.Schema<A, I>) =>
   (input: unknown): Either.Either<Lenient<A>, ControlError> => {
+    // Sizes first: the walk for blanks below goes through every item.
+    const oversize: FieldIssue[] = [];
+    oversized(schema.ast, input, [], oversize);
+    if (oversize.length > 0) return Either.left(invalid(bounded(oversize)));
     const blanks: FieldIssue[] = [];
     const cleaned = blanksAsAbsent(schema.ast, input, [], blanks);
-    const decoded = Schema.decodeUnknownEither(schema, { errors: "all" })(cleaned);
-    if (Either.isLeft(decoded)) return Either.left(invalid(toFieldIssues(decoded.left)));
+    const decoded = decodeUnknownBounded(schema)(cleaned);
+    if (Either.isLeft(decoded)) return Either.left(decoded.left);
     const strict = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "error" })(cleaned);
     const unknown = Either.isLeft(strict)
-      ? ParseResult.ArrayFormatter.formatErrorSync(strict.left)
-          .filter((issue) => issue._tag === "Unexpected")
-          .map((issue) => ({ field: fieldName(issue.path), message: "is not a known field; ignored" }))
+      ? bounded(
+          ParseResult.ArrayFormatter.formatErrorSync(strict.left)
+            .filter((issue) => issue._tag === "Unexpected")
+            .map((issue) => ({ field: fieldName(issue.path), message: "is not a known field; ignored" })),
+        )
       : [];
     return Either.right({ value: decoded.right, warnings: [...blanks, ...unknown] });
   };

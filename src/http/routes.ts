@@ -140,7 +140,9 @@ const nesting = (value: unknown): number => {
     if (typeof current !== "object" || current === null) continue;
     if (depth + 1 > deepest) deepest = depth + 1;
     if (deepest > MAX_NESTING) return deepest;
-    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+    // Only objects and arrays go deeper: a list of 100,000 numbers is one look at each, nothing kept.
+    for (const child of Object.values(current))
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
   }
   return deepest;
 };

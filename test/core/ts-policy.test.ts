@@ -337,6 +337,20 @@ describe("pids", () => {
     ]);
     expect(rewriter.problems()).toEqual(["PID 0x0100 (256) carries programme 1's PCR: kept"]);
   });
+
+  it("a PMT named in drop or remap goes out as ever, and the output's problems say why", () => {
+    const { ts } = channel([vector("v001")], 800);
+    const dropped = run({ pids: { drop: [0x1000] } }, ts);
+    expect(hex(dropped.out)).toBe(hex(ts));
+    expect(dropped.rewriter.problems()).toEqual([
+      `pids.drop: PID 0x1000 (4096) is programme 1's PMT, which always stays: drop its streams, or keep another programme with "program"`,
+    ]);
+    const moved = run({ remap: { "4096": 0x1100 } }, ts);
+    expect(hex(moved.out)).toBe(hex(ts));
+    expect(moved.rewriter.problems()).toEqual([
+      "remap: PID 0x1000 (4096) is programme 1's PMT, which is never remapped: left as it is",
+    ]);
+  });
 });
 
 /** Two programmes: 1 (PMT 0x1000, video 0x100 with PCR, audio 0x101) and 2 (PMT 0x1100, 0x200, 0x201), an SDT. */

@@ -133,6 +133,45 @@ describe("an output's policy through the API", () => {
     expect((await app.request("/api/channels/refused")).status).toBe(404);
   });
 
+  it("refuses a key that names no PID, a PID named twice, and the PAT's PID, in words; an import the same", async () => {
+    // Written as raw JSON: an object literal's "__proto__" would set its prototype instead of a key.
+    const raw = async (policyJson: string) =>
+      issues(
+        await app.request("/api/channels", {
+          method: "POST",
+          body: `{"name": "Keys", "rtp_ip": "127.0.0.1", "rtp_port": 6990, "outputs": [{"name": "x", "protocol": "udp", "url": "udp://127.0.0.1:7031", "policy": ${policyJson}}]}`,
+        }),
+      );
+    for (const key of ["__proto__", "constructor", "prototype"])
+      expect(await raw(`{"remap": {"${key}": 300}}`)).toEqual([
+        {
+          field: `outputs[0].policy.remap.${key}`,
+          message: "is not a key any map here takes (every JavaScript object has it): remove it",
+        },
+      ]);
+    expect(await raw('{"remap": {"0x100": 300, "256": 301}}')).toEqual([
+      {
+        field: "outputs[0].policy.remap",
+        message: 'PID 256 is named twice ("256" and "0x100"): name each PID once',
+      },
+    ]);
+    const pat = await raw('{"remap": {"0": 300}}');
+    expect(pat.map((issue) => issue.message).join()).toContain(
+      "the PAT's, 0, and the other tables' below 16 are never remapped",
+    );
+    expect(await raw('{"pids": {"drop": [0]}}')).toEqual([
+      { field: "outputs[0].policy.pids.drop[0]", message: "must be an integer from 16 to 8190, got 0" },
+    ]);
+    // The same document through the import: refused whole, nothing created.
+    const imported = await app.request("/api/config", {
+      method: "POST",
+      body: `{"version": 1, "channels": [{"id": "keys", "name": "Keys", "rtp_ip": "127.0.0.1", "rtp_port": 6990, "outputs": [{"name": "x", "protocol": "udp", "url": "udp://127.0.0.1:7031", "policy": {"remap": {"__proto__": 300}}}]}]}`,
+    });
+    expect(imported.status).toBe(400);
+    expect(JSON.stringify(await json(imported))).toContain("remap.__proto__");
+    expect((await app.request("/api/channels/keys")).status).toBe(404);
+  });
+
   it("is in the OpenAPI document, with the insert-a-break route", async () => {
     const document = await json(await app.request("/api/openapi.json"));
     const text = JSON.stringify(document);

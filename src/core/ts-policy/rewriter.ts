@@ -240,8 +240,25 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
         action[pid] = scte35 === "strip" ? CUE | DROP : CUE;
       }
     const carries = (pid: number) => seen[pid] === 1 || named[pid] === 1;
+    // The PAT and the PMTs always go out, rewritten: a policy that names a PMT's PID to drop or remap is said
+    // (PID 0 and the other tables' below 0x0010 are refused when the policy is saved).
+    const pmtOf = new Map(programs.filter((p) => p.program !== 0).map((p) => [p.pid, p.program] as const));
+    for (const pid of dropList ?? []) {
+      const program = pmtOf.get(pid);
+      if (program !== undefined)
+        said.push(
+          `pids.drop: ${pidText(pid)} is programme ${program}'s PMT, which always stays: drop its streams, or keep another programme with "program"`,
+        );
+    }
     const movedAway = new Set(pairs.map(([from]) => from));
     for (const [from, to] of pairs) {
+      const program = pmtOf.get(from);
+      if (program !== undefined) {
+        said.push(
+          `remap: ${pidText(from)} is programme ${program}'s PMT, which is never remapped: left as it is`,
+        );
+        continue;
+      }
       if (!carries(from)) said.push(`remap: ${pidText(from)} is not in the input`);
       if (carries(to) && !movedAway.has(to) && ((action[to] ?? 0) & DROP) === 0) {
         said.push(
