@@ -19,9 +19,12 @@ export class ControlError extends Schema.TaggedError<ControlError>()("ControlErr
     "store_unconfirmed",
     // A service we call for the request (AWS MediaLive) refused it or failed.
     "upstream",
+    // Too many of these requests in a while: `retry_after_s` says when the next may come.
+    "rate_limited",
   ),
   message: Schema.String,
   errors: Schema.optional(Schema.Array(FieldIssue)),
+  retry_after_s: Schema.optional(Schema.Number),
 }) {}
 
 export const notFound = (what: string, id: string) =>

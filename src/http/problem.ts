@@ -50,8 +50,17 @@ export const fromControlError = (error: ControlError): Problem => {
       return { ...base, status: 503, title: "Configuration change unconfirmed; reload before trying again" };
     case "store_failed":
       return { ...base, status: 503, title: "Configuration could not be saved; nothing was changed" };
+    case "rate_limited":
+      return { ...base, status: 429, title: "Too many requests" };
   }
 };
+
+/** A refusal's problem answer, with `Retry-After` when it says when to come back. */
+export const controlErrorResponse = (error: ControlError): Response =>
+  problemResponse(
+    fromControlError(error),
+    error.retry_after_s === undefined ? {} : { "retry-after": String(error.retry_after_s) },
+  );
 
 /**
  * An unexpected failure: the answer gives a reference and nothing else (no paths, process ids or internals);

@@ -12,7 +12,7 @@ import { decodeBody, decodeLenient, invalid, type Lenient } from "../domain/vali
 import { CurrentActor } from "../effects/config/actor.ts";
 import type { Role } from "../effects/control/auth.ts";
 import { type AuthEnv, requireRole } from "./auth.ts";
-import { fromControlError, internalError, problemResponse } from "./problem.ts";
+import { controlErrorResponse, internalError, problemResponse } from "./problem.ts";
 
 export type Access = Role | "public";
 export type Method = "get" | "post" | "put" | "patch" | "delete";
@@ -66,7 +66,7 @@ export const makeRun =
       effect.pipe(
         Effect.provideService(CurrentActor, { name: c.get("principal")?.name ?? "anonymous" }),
         Effect.map(respond),
-        Effect.catchAll((error) => Effect.succeed(problemResponse(fromControlError(error)))),
+        Effect.catchAll((error) => Effect.succeed(controlErrorResponse(error))),
         Effect.catchAllCause((cause) =>
           Effect.suspend(() => {
             const { problem, reference } = internalError();

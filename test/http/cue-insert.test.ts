@@ -318,6 +318,34 @@ describe("a break inserted from the API, with real peers", () => {
   }, 120_000);
 });
 
+describe("the operator's cue limit", () => {
+  it("takes 10 cues a minute on a channel, then answers 429 with Retry-After, in words, and inserts nothing", async () => {
+    await inserted();
+    const logged = async () =>
+      ((await json(await app.request(`/api/channels/${CHANNEL}/cues`))).cues as Json[]).filter(
+        (cue) => cue.origin === "operator",
+      ).length;
+    // The scenario's cue was the first of the minute: nine more go.
+    for (let n = 0; n < 9; n++) {
+      const response = await post(`/api/channels/${CHANNEL}/cues`, { command: "time_signal" }, operator);
+      expect(response.status, JSON.stringify(await json(response.clone()))).toBe(201);
+    }
+    expect(await logged()).toBe(10);
+    const refused = await post(`/api/channels/${CHANNEL}/cues`, { command: "time_signal" }, operator);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("content-type")).toBe("application/problem+json");
+    const wait = Number(refused.headers.get("retry-after"));
+    expect(wait).toBeGreaterThanOrEqual(1);
+    expect(wait).toBeLessThanOrEqual(60);
+    expect(String((await json(refused)).detail)).toMatch(
+      new RegExp(
+        `has had 10 operator cues in the last minute, .*nothing was inserted: the next may go in ${wait} s`,
+      ),
+    );
+    expect(await logged()).toBe(10);
+  }, 120_000);
+});
+
 describe("into an input with no SCTE-35 PID", () => {
   it("the output's PMT gains the PID (stream_type 0x86, CUEI registration, CRC good) before the cue, and ffprobe lists it", async () => {
     const body = await inserted();

@@ -32,6 +32,15 @@ export const workerCount = Config.integer("DISTRIBUTARY_WORKERS").pipe(
   }),
 );
 
+/** How many operator cues one channel takes in a minute (control/cue-limit.ts). */
+export const operatorCuesPerMinute = Config.integer("DISTRIBUTARY_OPERATOR_CUES_PER_MINUTE").pipe(
+  Config.withDefault(10),
+  Config.validate({
+    message: "DISTRIBUTARY_OPERATOR_CUES_PER_MINUTE must be a whole number of 1 or more",
+    validation: (n) => n >= 1,
+  }),
+);
+
 /** A forwarding worker's share of one core, as a whole percentage from `min` to 100. */
 const percentOfACore = (name: string, fallback: number, min: number) =>
   Config.integer(name).pipe(

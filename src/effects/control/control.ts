@@ -41,10 +41,12 @@ import { Channels } from "../channel/channels.ts";
 import { CurrentActor } from "../config/actor.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
+import { operatorCuesPerMinute } from "../config/settings.ts";
 import { checkRecordingOutputs, recordingsRoot } from "../outputs/recordings.ts";
 import { localAddresses } from "../runtime/own-ports.ts";
 import { unavailableHere } from "../runtime/runtime.ts";
 import { ReadModel } from "../status/read-model.ts";
+import { makeCueLimit } from "./cue-limit.ts";
 import { controlShared } from "./shared.ts";
 
 /** A picture that cannot be a slate: a 400 that says what to send instead. */
@@ -68,6 +70,8 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
     const recordings = yield* recordingsRoot;
     const { locked, done, startChannel, isRunning, outputSpec, spec } = yield* controlShared;
     const placement = yield* Placement;
+    const cuesPerMinute = yield* Effect.orDie(operatorCuesPerMinute);
+    const cueLimit = makeCueLimit(cuesPerMinute);
     const { find, findOutput } = configs;
 
     const commitChannel = (channel: ChannelConfig) => configs.commit(configs.replacing(channel));
@@ -321,12 +325,21 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
           message: `channel '${channel.name}' is not running; start it before inserting a cue`,
         });
       }
+      const wait = cueLimit.wait(id);
+      if (wait !== null) {
+        return yield* new ControlError({
+          reason: "rate_limited",
+          retry_after_s: wait,
+          message: `channel '${channel.name}' has had ${cuesPerMinute} operator cues in the last minute, the most it takes (DISTRIBUTARY_OPERATOR_CUES_PER_MINUTE); nothing was inserted: the next may go in ${wait} s`,
+        });
+      }
       const actor = yield* CurrentActor;
       const eventId = body.event_id ?? randomInt(1, 0xffffffff);
       const section = encodeOperatorCue(body, eventId);
       const inserted = yield* channels
         .insertCue(id, section, body.program ?? null, actor.name)
         .pipe(Effect.mapError((error) => new ControlError({ reason: "conflict", message: error.message })));
+      cueLimit.taken(id);
       const what = `${body.command} ${body.command === "splice_insert" && body.out === false ? "in" : "out"}`;
       const length = body.duration_s === undefined ? "open-ended" : `${body.duration_s} s`;
       const when = body.at_pts === undefined ? "immediate" : `at PTS ${body.at_pts}`;

@@ -32,10 +32,12 @@ const channelOf = (c: Context) => ChannelId.make(c.req.param("id") ?? "");
 const outputOf = (c: Context) => OutputId.make(c.req.param("oid") ?? "");
 const back = (c: Context) => c.redirect(`/channels/${c.req.param("id")}`, 303);
 /** Back to the channel, or the command's problem in words. */
-const orProblem = (c: Context<AuthEnv>, result: Either.Either<unknown, ControlError>) =>
-  Either.isRight(result)
-    ? back(c)
-    : c.text(result.left.message, result.left.reason === "not_found" ? 404 : 409);
+const orProblem = (c: Context<AuthEnv>, result: Either.Either<unknown, ControlError>) => {
+  if (Either.isRight(result)) return back(c);
+  const { message, reason, retry_after_s } = result.left;
+  if (reason === "rate_limited") return c.text(message, 429, { "retry-after": String(retry_after_s ?? 60) });
+  return c.text(message, reason === "not_found" ? 404 : 409);
+};
 /** From the overview, back to it: a failed start shows its reason on the tile as on the channel page. */
 const fromOverview = (c: Context) => {
   const from = c.req.header("referer");
