@@ -31,8 +31,16 @@ vitest_project() {
   local results
   results="$(mktemp)"
   echo "── vitest: $project"
-  vitest run --project "$project" --passWithNoTests --reporter=default --reporter=json --outputFile="$results" "$@"
-  local vitest_status=$?
+  # The default reporter's lines are kept too: each file's line ends with its whole duration, set-up included
+  # (the JSON report's times leave out the hooks, where a lab or an image build spends most of its time).
+  local printed
+  printed="$(mktemp)"
+  vitest run --project "$project" --passWithNoTests --reporter=default --reporter=json --outputFile="$results" "$@" |
+    tee "$printed"
+  local vitest_status=${PIPESTATUS[0]}
+  sed 's/\x1b\[[0-9;]*m//g' "$printed" |
+    sed -nE 's/^ *[✓❯×] \|[a-z]+\| ([^ ]+) \(.*\) ([0-9]+)ms$/\2\t\1/p' >>"$durations"
+  rm -f "$printed"
   local counts vp vf
   if counts="$(node -e '
     const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
@@ -50,13 +58,8 @@ vitest_project() {
       for (const a of failedTests) lines.push(`✗ ${file} > ${a.fullName}: ${(a.failureMessages[0] || "").split("\n")[0]}`);
     }
     require("node:fs").appendFileSync(process.argv[2], lines.map((l) => l.slice(0, 400) + "\n").join(""));
-    const timed = r.testResults.map((f) => {
-      const file = f.name.startsWith(cwd) ? f.name.slice(cwd.length) : f.name;
-      return `${Math.max(0, (f.endTime ?? 0) - (f.startTime ?? 0))}\t${file}\n`;
-    });
-    require("node:fs").appendFileSync(process.argv[3], timed.join(""));
     console.log(r.numPassedTests, r.numFailedTests + brokenFiles);
-  ' "$results" "$failures" "$durations" 2>/dev/null)"; then
+  ' "$results" "$failures" 2>/dev/null)"; then
     read -r vp vf <<<"$counts"
     passed=$((passed + vp))
     failed=$((failed + vf))

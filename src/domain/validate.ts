@@ -116,12 +116,15 @@ const oversized = (
         });
         return;
       }
-      return oversized(ast.from, input, path, found);
+      oversized(ast.from, input, path, found);
+      return;
     }
     case "Transformation":
-      return oversized(ast.from, input, path, found);
+      oversized(ast.from, input, path, found);
+      return;
     case "Suspend":
-      return oversized(ast.f(), input, path, found);
+      oversized(ast.f(), input, path, found);
+      return;
     case "Union":
       for (const member of ast.types) oversized(member, input, path, found);
       return;
@@ -129,7 +132,7 @@ const oversized = (
       if (!Array.isArray(input)) return;
       const element = ast.rest[0]?.type;
       if (element !== undefined)
-        input.forEach((item, index) => oversized(element, item, [...path, index], found));
+        for (const [index, item] of input.entries()) oversized(element, item, [...path, index], found);
       return;
     }
     case "TypeLiteral": {
