@@ -8,6 +8,7 @@
  * - `program`: one programme (service) out of a multi-programme input: its PMT, its PIDs, a PAT naming it alone.
  */
 import { Schema } from "effect";
+import type { FieldIssue } from "./errors.ts";
 import { intRange, show } from "./ints.ts";
 import { oneOf } from "./literals.ts";
 
@@ -204,3 +205,34 @@ export const samePolicy = (
   isUntouched(a)
     ? isUntouched(b)
     : !isUntouched(b) && a != null && b != null && policyKey(a) === policyKey(b);
+
+/**
+ * What a policy asks of the stream's tables: the PAT and the PMTs always go out, rewritten to match, so a drop
+ * or a remap naming a PMT's PID cannot be done. Given the programmes a running channel's input carries, each
+ * such PID is refused in words on its field (a channel whose stream is not read yet says it in the output's
+ * problems instead, once it is).
+ */
+export const tablePidIssues = (
+  policy: OutputPolicy,
+  programs: ReadonlyArray<{ readonly program: number; readonly pmtPid: number }>,
+): FieldIssue[] => {
+  const pmtOf = new Map(programs.filter((p) => p.program !== 0).map((p) => [p.pmtPid, p.program] as const));
+  const issues: FieldIssue[] = [];
+  (policy.pids?.drop ?? []).forEach((pid, index) => {
+    const program = pmtOf.get(pid);
+    if (program !== undefined)
+      issues.push({
+        field: `policy.pids.drop[${index}]`,
+        message: `PID ${pid} is programme ${program}'s PMT, which always stays: drop its streams, or keep another programme with "program"`,
+      });
+  });
+  for (const [from] of remapPairs(policy.remap)) {
+    const program = pmtOf.get(from);
+    if (program !== undefined)
+      issues.push({
+        field: "policy.remap",
+        message: `PID ${from} is programme ${program}'s PMT, which is never remapped: remap its streams instead`,
+      });
+  }
+  return issues;
+};

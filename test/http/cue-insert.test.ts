@@ -346,6 +346,39 @@ describe("the operator's cue limit", () => {
   }, 120_000);
 });
 
+describe("a policy that names the running stream's PMT", () => {
+  it("is refused in words on its field, dropped or remapped, and the output keeps its policy", async () => {
+    const { input } = await scenario();
+    const pmt = pmtPidOf(input);
+    const patch = (policy: unknown) =>
+      app.request(`/api/channels/${CHANNEL}/outputs/plain`, {
+        method: "PATCH",
+        body: JSON.stringify({ policy }),
+        token: operator,
+      });
+    const dropped = await patch({ pids: { drop: [pmt] } });
+    expect(dropped.status).toBe(400);
+    expect((await json(dropped)).errors).toEqual([
+      {
+        field: "policy.pids.drop[0]",
+        message: `PID ${pmt} is programme 1's PMT, which always stays: drop its streams, or keep another programme with "program"`,
+      },
+    ]);
+    const remapped = await patch({ remap: { [String(pmt)]: 7000 } });
+    expect(remapped.status).toBe(400);
+    expect((await json(remapped)).errors).toEqual([
+      {
+        field: "policy.remap",
+        message: `PID ${pmt} is programme 1's PMT, which is never remapped: remap its streams instead`,
+      },
+    ]);
+    const plain = ((await json(await app.request(`/api/channels/${CHANNEL}`))).outputs as Json[]).find(
+      (output) => output.id === "plain",
+    );
+    expect(plain?.policy).toBeNull();
+  }, 120_000);
+});
+
 describe("into an input with no SCTE-35 PID", () => {
   it("the output's PMT gains the PID (stream_type 0x86, CUEI registration, CRC good) before the cue, and ffprobe lists it", async () => {
     const body = await inserted();

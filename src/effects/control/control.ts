@@ -24,6 +24,7 @@ import {
 import type { CueInsertBody } from "../../domain/cue-insert.ts";
 import { ControlError } from "../../domain/errors.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";
+import { tablePidIssues } from "../../domain/output-policy.ts";
 import {
   buildChannel,
   buildOutput,
@@ -184,6 +185,14 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
             other.outputs.filter((kept) => other.id !== channel.id || kept.id !== output.id),
           ),
       );
+      if (output.policy != null && isRunning(channel.id)) {
+        const live = yield* channels.status(channel.id);
+        const issues = tablePidIssues(
+          output.policy,
+          live?.inputs.flatMap((input) => input.core.programs) ?? [],
+        );
+        if (issues.length > 0) return yield* Effect.fail(invalid(issues));
+      }
       yield* commitChannel(withOutput(channel, output));
       if (isRunning(channel.id)) {
         yield* applyRuntime(channels.applyOutput(channel.id, outputSpec(channel.id, output)));
