@@ -39,7 +39,7 @@ vitest_project() {
     tee "$printed"
   local vitest_status=${PIPESTATUS[0]}
   sed 's/\x1b\[[0-9;]*m//g' "$printed" |
-    sed -nE 's/^ *[✓❯×] \|[a-z]+\| ([^ ]+) \(.*\) ([0-9]+)ms$/\2\t\1/p' >>"$durations"
+    sed -nE 's/^ *[✓❯×] +(\|[a-z]+\||[a-z]+) +([^ ]+) \(.*\) ([0-9]+)ms$/\3\t\2/p' >>"$durations"
   rm -f "$printed"
   local counts vp vf
   if counts="$(node -e '
