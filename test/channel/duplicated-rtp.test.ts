@@ -5,12 +5,11 @@
  * whose outputs are all plain UDP takes whole reads (the vector path, PacketCore `pushMany`); one with an RTP
  * output beside has each datagram (`push`). The stream crosses the sequence number's wrap at 65535.
  */
-import { Effect, Layer } from "effect";
+import { Effect } from "effect";
 import { afterEach, expect, it } from "vitest";
-import { ChannelFaults } from "../../src/effects/channel/channel.ts";
 import { analyse } from "../support/analyse.ts";
-import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
-import { udpSink } from "../support/peers.ts";
+import { eventually, json, type TestApp } from "../support/app.ts";
+import { withBothInputPaths } from "../support/input-paths.ts";
 import { asRtp, chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
@@ -21,39 +20,12 @@ afterEach(async () => {
 });
 
 it("each datagram sent twice: every output carries the stream once, byte for byte, and the copies are counted", async () => {
-  const entries = new Map<string, number>();
-  const counting = Layer.succeed(ChannelFaults, {
-    onDatagram: (channelId: string) => entries.set(channelId, (entries.get(channelId) ?? 0) + 1),
-  });
-  app = await makeTestApp(undefined, counting);
-  const test = app;
   await Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {
-        const [plain, mixed, rtp] = yield* Effect.all([udpSink, udpSink, udpSink]);
-        const [plainPort, mixedPort] = yield* Effect.promise(() =>
-          Promise.all([freeUdpPort(), freeUdpPort()]),
-        );
-        yield* Effect.promise(async () => {
-          for (const [id, port, outputs] of [
-            ["plain", plainPort, [{ name: "a", protocol: "udp", url: `udp://127.0.0.1:${plain.port}` }]],
-            [
-              "mixed",
-              mixedPort,
-              [
-                { name: "a", protocol: "udp", url: `udp://127.0.0.1:${mixed.port}` },
-                { name: "b", protocol: "rtp", url: `rtp://127.0.0.1:${rtp.port}` },
-              ],
-            ],
-          ] as const) {
-            const created = await test.request("/api/channels", {
-              method: "POST",
-              body: JSON.stringify({ id, name: id, rtp_ip: "127.0.0.1", rtp_port: port, outputs }),
-            });
-            expect(created.status).toBe(201);
-            expect((await test.request(`/api/channels/${id}/start`, { method: "POST" })).status).toBe(200);
-          }
-        });
+        const both = yield* withBothInputPaths;
+        app = both.app;
+        const { app: test, entries, plain, mixed, rtp, plainPort, mixedPort } = both;
         const stream = Buffer.from(new TsGenerator({ seed: 21, bitrate: 8_000_000 }).packets(7 * 900));
         const once = asRtp(chunkTs(stream), 65_000);
         const twice = once.flatMap((datagram) => [datagram, datagram]);

@@ -11,6 +11,7 @@ import { afterEach, expect, it } from "vitest";
 import { ChannelFaults } from "../../src/effects/channel/channel.ts";
 import { markOwnPort } from "../../src/effects/runtime/own-ports.ts";
 import { eventually, freeUdpPort, makeTestApp, type TestApp } from "../support/app.ts";
+import { withBothInputPaths } from "../support/input-paths.ts";
 import { udpSink } from "../support/peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
@@ -22,39 +23,12 @@ afterEach(async () => {
 });
 
 it("plain UDP outputs take a whole read at once; an RTP output beside them has each datagram; both byte for byte", async () => {
-  const entries = new Map<string, number>();
-  const counting = Layer.succeed(ChannelFaults, {
-    onDatagram: (channelId: string) => entries.set(channelId, (entries.get(channelId) ?? 0) + 1),
-  });
-  app = await makeTestApp(undefined, counting);
-  const test = app;
   await Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {
-        const [plain, mixed, rtp] = yield* Effect.all([udpSink, udpSink, udpSink]);
-        const [plainPort, mixedPort] = yield* Effect.promise(() =>
-          Promise.all([freeUdpPort(), freeUdpPort()]),
-        );
-        yield* Effect.promise(async () => {
-          for (const [id, port, outputs] of [
-            ["plain", plainPort, [{ name: "a", protocol: "udp", url: `udp://127.0.0.1:${plain.port}` }]],
-            [
-              "mixed",
-              mixedPort,
-              [
-                { name: "a", protocol: "udp", url: `udp://127.0.0.1:${mixed.port}` },
-                { name: "b", protocol: "rtp", url: `rtp://127.0.0.1:${rtp.port}` },
-              ],
-            ],
-          ] as const) {
-            const created = await test.request("/api/channels", {
-              method: "POST",
-              body: JSON.stringify({ id, name: id, rtp_ip: "127.0.0.1", rtp_port: port, outputs }),
-            });
-            expect(created.status).toBe(201);
-            expect((await test.request(`/api/channels/${id}/start`, { method: "POST" })).status).toBe(200);
-          }
-        });
+        const both = yield* withBothInputPaths;
+        app = both.app;
+        const { entries, plain, mixed, rtp, plainPort, mixedPort } = both;
         const stream = Buffer.from(new TsGenerator({ seed: 8, bitrate: 8_000_000 }).packets(7 * 600));
         const datagrams = chunkTs(stream);
         // Four datagrams a millisecond: several wait for each read (every 3 ms).
