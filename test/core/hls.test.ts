@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { type HlsSegment, makeHlsSegmenter } from "../../src/core/hls.ts";
 import { bytesToHex, encodeSection } from "../../src/core/scte35/index.ts";
-import { spliceInsertSection } from "../support/cues.ts";
+import { immediateSpliceOut, spliceInsertSection } from "../support/cues.ts";
 import { PACKET_SIZE, packetizeSections, TsGenerator } from "../support/ts-generator.ts";
 
 const pidOf = (packet: Uint8Array) => (((packet[1] ?? 0) & 0x1f) << 8) | (packet[2] ?? 0);
@@ -101,21 +101,7 @@ describe("hls segmenter", () => {
 describe("hls segmenter, cues packed together", () => {
   it("reads every SCTE-35 section a packet carries, not only the first", () => {
     const generator = new TsGenerator({ seed: 6, bitrate: 1_000_000 });
-    const cue = (id: number) =>
-      encodeSection(
-        spliceInsertSection({
-          splice_event_id: id,
-          splice_event_cancel_indicator: false,
-          out_of_network_indicator: true,
-          program_splice_flag: true,
-          duration_flag: false,
-          splice_immediate_flag: true,
-          event_id_compliance_flag: true,
-          unique_program_id: 1,
-          avail_num: 0,
-          avails_expected: 0,
-        }),
-      );
+    const cue = (id: number) => encodeSection(immediateSpliceOut(id));
     const [first, second] = [cue(21), cue(22)];
     const packed = packetizeSections(generator.scte35Pid, [first, second], 0);
     expect(packed.length).toBe(1);
