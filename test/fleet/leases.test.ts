@@ -252,14 +252,20 @@ describe("leases in PostgreSQL", () => {
     expect(await takeOverMany(q, "b", "boot-b", [])).toEqual(new Map());
   });
 
-  test("handOver gives a held lease straight to the named node with the next term, only from its holder", async () => {
+  test("handOver gives a held lease straight to the named node with the next term, naming the boot it registered last, only from its holder", async () => {
     await addChannels("m1");
     const term = Number(await acquire(q, "a", "boot-a", "m1"));
-    expect(await handOver(q, "b", term, "m1", "c", "boot-c")).toBeNull();
-    expect(await handOver(q, "a", term - 1, "m1", "c", "boot-c")).toBeNull();
-    expect(await handOver(q, "a", term, "m1", "c", "boot-c")).toBe(term + 1);
+    expect(await handOver(q, "b", term, "m1", "c")).toBeNull();
+    expect(await handOver(q, "a", term - 1, "m1", "c")).toBeNull();
+    expect(await handOver(q, "a", term, "m1", "nobody")).toBeNull();
+    expect(await handOver(q, "a", term, "m1", "c")).toEqual({ term: term + 1, boot: "boot-c" });
     expect(await leaseOf("m1")).toMatchObject({ holder: "c", holderBoot: "boot-c", term: term + 1 });
     expect((await renew("c")).get("m1")).toBe(term + 1);
+    // Node m started again a moment ago: the lease names its new boot, whatever the holder last saw of it.
+    await join("m", LONG, "boot-m1");
+    await join("m", LONG, "boot-m2");
+    expect(await handOver(q, "c", term + 1, "m1", "m")).toEqual({ term: term + 2, boot: "boot-m2" });
+    expect((await renew("m", LONG, "boot-m2")).get("m1")).toBe(term + 2);
   });
 
   test("release frees a lease at once for another node, only when still mine at that term", async () => {

@@ -1,4 +1,6 @@
 import { PacketCore } from "../../src/core/packet-core.ts";
+import { NULL_PID, PACKET, pidAt } from "../../src/core/ts/packet.ts";
+import { STREAM_TYPE_SCTE35 } from "../../src/core/ts/stream-types.ts";
 import { chunkTs } from "./sender.ts";
 
 export interface Analysis {
@@ -25,4 +27,20 @@ export const analyse = (ts: Uint8Array): Analysis => {
     sections,
     pids: snapshot.pids.map((pid) => `${pid.pid}:${pid.streamType}`),
   };
+};
+
+/** A copy of `ts` whose SCTE-35 packets are null packets: the same stream and pace, without a cue. */
+export const withoutCues = (ts: Uint8Array): Buffer => {
+  const cuePids = new Set(
+    analyse(ts)
+      .pids.filter((entry) => Number(entry.split(":")[1]) === STREAM_TYPE_SCTE35)
+      .map((entry) => Number(entry.split(":")[0])),
+  );
+  const copy = Buffer.from(ts);
+  for (let at = 0; at + PACKET <= copy.length; at += PACKET)
+    if (cuePids.has(pidAt(copy, at))) {
+      copy[1 + at] = ((copy[1 + at] ?? 0) & 0xe0) | (NULL_PID >> 8);
+      copy[2 + at] = NULL_PID & 0xff;
+    }
+  return copy;
 };

@@ -14,10 +14,13 @@ import {
   deleteChannels,
   type FleetChannels,
   inputsOf,
+  leaseRows,
+  logBetween,
   measureOutputs,
   nowMs,
   pause,
   REFERENCE_PORT,
+  report,
 } from "./fleet-scenario.ts";
 import { cuedStream, newGenerator } from "./lab-channel.ts";
 
@@ -82,6 +85,17 @@ export const twoNodeScenarios = (fleet: FleetLab) => {
       await awaitOnAir(receiver, channels.outputPorts, startedMs, { source: a.address, count: 100 });
       return { receiver, channels, sender, leases, onAirMs: nowMs() };
     } catch (error) {
+      // What the fleet looked like, for whoever reads the failure: the leases, the nodes, what each node logged.
+      const leases = await leaseRows(fleet).catch(() => new Map());
+      report(`${name}: not on air from a`, [
+        `  leases: ${channels.ids.map((id) => `${id} ${JSON.stringify(leases.get(id))}`).join("; ")}`,
+        ...(await fleet.db.admin("select id, boot_id, draining, lease_until > now() as live from nodes")).map(
+          (row) => `  node ${JSON.stringify(row)}`,
+        ),
+        ...[...fleet.nodes.entries()].flatMap(([id, node]) =>
+          logBetween(node, startedMs - 5_000, nowMs()).map((line) => `  ${id}: ${line}`),
+        ),
+      ]);
       // Nothing of a scenario that could not start is left for the next one (its ports above all).
       await stopAll({ receiver, sender }, channels);
       throw error;

@@ -130,10 +130,10 @@ export const makeCommands = (ctx: CommandsContext): Pick<FleetShape, "holder" | 
             });
           }
           yield* ctx.stopSending(channelId, `moved to node ${to} by an operator`);
-          const moved = yield* sql("move", () => L.handOver(q, me, term, channelId, to, target.bootId)).pipe(
+          const moved = yield* sql("move", () => L.handOver(q, me, term, channelId, to)).pipe(
             Effect.mapError(unavailable),
           );
-          if (moved !== null) book.wrote(channelId, to, target.bootId, moved);
+          if (moved !== null) book.wrote(channelId, to, moved.boot, moved.term);
           if (moved === null) {
             return yield* new ControlError({
               reason: "conflict",

@@ -220,18 +220,29 @@ export const release = async (db: Queryable, me: string, channel: string, term: 
 };
 
 /**
- * An operator's move: the holder gives its lease straight to node `to` (whose boot id it names) with the next
- * term, after it stopped its outputs; `to` finds itself the holder when it reads the row (the notification
- * tells it at once) and starts them. Only if `me` still holds it with `term`; returns the new term, or null.
+ * An operator's move: the holder gives its lease straight to node `to` with the next term, after it stopped its
+ * outputs; `to` finds itself the holder when it reads the row (the notification tells it at once) and starts
+ * them. The lease names the boot `to` registered last, read in the same statement: a node started again a moment
+ * ago is handed the lease as it runs now, not as the holder's book last saw it. Only if `me` still holds it with
+ * `term` and `to` is registered; returns the new term and the boot it names, or null.
  */
-export const handOver = (
+export const handOver = async (
   db: Queryable,
   me: string,
   term: number,
   channel: string,
   to: string,
-  toBoot: string,
-): Promise<number | null> => take(db, "l.holder = $4 and l.term = $5", [to, toBoot, channel, me, term]);
+): Promise<{ readonly term: number; readonly boot: string } | null> => {
+  const { rows } = await db.query(
+    `update leases l set holder = n.id, holder_boot = n.boot_id, term = l.term + 1, expires_at = 'infinity'
+     from nodes n
+     where n.id = $1 and l.channel = $2 and l.holder = $3 and l.term = $4
+     returning l.term, n.boot_id`,
+    [to, channel, me, term],
+  );
+  const row = rows[0];
+  return row === undefined ? null : { term: Number(row.term), boot: String(row.boot_id) };
+};
 
 /** Every lease, by channel id. */
 export const leases = async (db: Queryable): Promise<ReadonlyArray<LeaseRow>> => {
