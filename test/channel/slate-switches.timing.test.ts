@@ -85,10 +85,8 @@ describe("slate switches while the input flows", () => {
       const off = sink.datagrams.length;
       await eventually("some live", () => (sink.datagrams.length > off + 40 + i * 13 ? true : undefined));
     }
-    await Effect.runPromise(Fiber.join(sending));
-    await eventually("the end of the input at the sink", () =>
-      sink.totalBytes() > 0 && sink.datagrams.length > 0 ? true : undefined,
-    );
+    // The switches are done: the rest of the input proves nothing more.
+    await Effect.runPromise(Fiber.interrupt(sending));
 
     const received = sink.bytes();
     const pids = new Set(packetsOf(received).map((packet) => pidOf(packet, 0)));
