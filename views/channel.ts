@@ -32,7 +32,7 @@ export interface RecordingsEntry {
 const megabytes = (bytes: number) => `${(bytes / 1_000_000).toFixed(1)} MB`;
 
 /** Recordings of the channel's file:// outputs, each a download link (with the page's session). */
-export const recordingsSection = (channelId: string, entries: ReadonlyArray<RecordingsEntry>) =>
+const recordingsSection = (channelId: string, entries: ReadonlyArray<RecordingsEntry>) =>
   entries.length === 0
     ? ""
     : html`<section id="ch-recordings" aria-labelledby="recordings-title">
@@ -332,7 +332,7 @@ const streamTypeName = (type: number | null, scte35: boolean) =>
       : "PSI / not in a PMT"
     : `${STREAM_TYPES[type] ?? "other"} (0x${type.toString(16).padStart(2, "0")})`;
 
-export const mediaLiveNote = (channel: ChannelView, host: string) => {
+const mediaLiveNote = (channel: ChannelView, host: string) => {
   const note = [
     `MediaLive output group for "${channel.name}": UDP (or RTP) output group`,
     `  Destination A: ${channel.backup_rtp_port === null ? "" : "(pipeline 0) "}rtp://${host}:${channel.rtp_port}`,

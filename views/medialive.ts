@@ -17,7 +17,7 @@ const tone = (state: string | null): string => {
   return "starting";
 };
 
-export const medialiveBadge = (view: MediaLiveView) =>
+const medialiveBadge = (view: MediaLiveView) =>
   html`<span class="badge state-${tone(view.state)}">${view.state ?? "not known yet"}</span>`;
 
 const pendingStop = (view: MediaLiveView) =>

@@ -36,7 +36,7 @@ const onAir = (channel: ChannelView) => {
 };
 
 /** Stills as a tile needs them: null when thumbnails are off. */
-export interface TileStills {
+interface TileStills {
   readonly version: number;
   readonly has: (channelId: string) => boolean;
 }

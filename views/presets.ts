@@ -20,7 +20,7 @@ export interface Preset {
   readonly hint: string;
 }
 
-export const PRESETS: ReadonlyArray<Preset> = [
+const PRESETS: ReadonlyArray<Preset> = [
   {
     id: "youtube",
     label: "YouTube",

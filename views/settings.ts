@@ -8,7 +8,7 @@ import type { ChannelEvent } from "../src/domain/events.ts";
 import { eventItem } from "./events.ts";
 import { actionButton } from "./layout.ts";
 
-export interface TokenRow {
+interface TokenRow {
   readonly id: string;
   readonly name: string;
   readonly role: string;
@@ -17,7 +17,7 @@ export interface TokenRow {
   readonly source: "stored" | "environment";
 }
 
-export interface ImportPreview {
+interface ImportPreview {
   readonly create: ReadonlyArray<string>;
   readonly change: ReadonlyArray<string>;
   readonly remove: ReadonlyArray<string>;

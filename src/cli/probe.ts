@@ -12,7 +12,7 @@ const PCR_HZ = 27_000_000;
 const pcrSeconds = (ticks: number | null): number | null =>
   ticks === null ? null : Math.round((ticks / PCR_HZ) * 1e6) / 1e6;
 
-export interface ProbedCue {
+interface ProbedCue {
   readonly pid: number;
   /** The program's last PCR before the cue, in 27 MHz ticks. */
   readonly pcr: number | null;
@@ -23,7 +23,7 @@ export interface ProbedCue {
   readonly error: string | null;
 }
 
-export interface ProbeReport {
+interface ProbeReport {
   readonly source: string;
   /** `file` for a file; for a live source what arrived: `rtp` or `udp-ts`. */
   readonly input_kind: string;
@@ -169,7 +169,7 @@ const looksLikeTs = (data: Uint8Array): boolean => {
  * with each datagram stamped at the time it would arrive at that bitrate, so the time-based TR 101 290
  * checks (PAT and PMT repetition, PID presence) judge the file as they would judge the live stream.
  */
-export const probeFile = (path: string): ProbeReport => {
+const probeFile = (path: string): ProbeReport => {
   const data = readFileSync(path);
   if (!looksLikeTs(data)) {
     throw new Error(`${path} is not an MPEG-TS file (no 0x47 sync byte every 188 bytes at its start)`);
@@ -209,7 +209,7 @@ export const probeFile = (path: string): ProbeReport => {
 
 const liveSource = /^(udp|rtp):\/\/@?(\[[0-9a-fA-F:.]+\]|[0-9.]*|[A-Za-z0-9.-]*):(\d{1,5})$/;
 
-export const parseLiveSource = (source: string): InputEndpoint | null => {
+const parseLiveSource = (source: string): InputEndpoint | null => {
   const match = liveSource.exec(source);
   if (match === null) return null;
   const host = (match[2] ?? "").replace(/^\[|\]$/g, "");
@@ -219,7 +219,7 @@ export const parseLiveSource = (source: string): InputEndpoint | null => {
 };
 
 /** Listens for `seconds` and reports what arrived. */
-export const probeLive = (
+const probeLive = (
   source: string,
   endpoint: InputEndpoint,
   seconds: number,
@@ -252,7 +252,7 @@ export const probeLive = (
 
 const hex = (value: number) => `0x${value.toString(16).padStart(4, "0")}`;
 
-export const formatReport = (probe: ProbeReport): string => {
+const formatReport = (probe: ProbeReport): string => {
   const lines: string[] = [];
   const mbps =
     probe.bitrate_bps === null ? "unknown (no PCR)" : `${(probe.bitrate_bps / 1e6).toFixed(3)} Mbit/s`;

@@ -5,7 +5,7 @@ import { decodeSection, parseCueText } from "../core/scte35/index.ts";
  * A section copied out of a TS packet's payload starts with its pointer_field: that many bytes (usually none)
  * before table_id 0xFC. Such a payload is read from the section it points to; anything else as it is.
  */
-export const withoutPointerField = (bytes: Uint8Array): Uint8Array => {
+const withoutPointerField = (bytes: Uint8Array): Uint8Array => {
   const pointer = bytes[0];
   if (pointer === undefined || pointer === 0xfc) return bytes;
   return bytes[pointer + 1] === 0xfc ? bytes.subarray(pointer + 1) : bytes;

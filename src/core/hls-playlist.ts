@@ -12,9 +12,9 @@
 import type { HlsCue, HlsSegment } from "./hls.ts";
 import { bytesToHex } from "./scte35/text.ts";
 
-export type HlsMode = "live" | "event";
+type HlsMode = "live" | "event";
 
-export interface PlaylistOptions {
+interface PlaylistOptions {
   readonly segments: ReadonlyArray<HlsSegment>;
   readonly targetSeconds: number;
   readonly mode: HlsMode;

@@ -44,7 +44,7 @@ import {
 } from "./ts/index.ts";
 import { type Elementary, isRandomAccess, pmtPidOf, startStreamOf } from "./ts-start.ts";
 
-export type HlsCueClass = "out" | "in" | "cmd";
+type HlsCueClass = "out" | "in" | "cmd";
 
 export interface HlsCue {
   /** Unique in the playlist: `scte35-<n>`, counted from the first cue this segmenter saw. */
@@ -79,14 +79,14 @@ export interface HlsSegment {
   readonly discontinuitySequence: number;
 }
 
-export interface HlsSegmenter {
+interface HlsSegmenter {
   /** Takes whole 188-byte packets; answers the segments this chunk completed. */
   readonly push: (chunk: Uint8Array, nowMs: number) => ReadonlyArray<HlsSegment>;
   /** The segment in progress, closed as it is (at the end of a stream). */
   readonly flush: (nowMs: number) => HlsSegment | null;
 }
 
-export interface HlsSegmenterOptions {
+interface HlsSegmenterOptions {
   readonly targetSeconds: number;
   /** First media sequence number (an output that starts again continues its numbering). */
   readonly firstSequence?: number;
@@ -143,7 +143,7 @@ interface CueReading {
  * whose segmentation descriptor starts (ends) a break, programme, chapter or placement opportunity; anything
  * else is CMD. OUT and IN split a segment when they say when: immediately, or at a PTS.
  */
-export const readCue = (section: SpliceInfoSection): CueReading => {
+const readCue = (section: SpliceInfoSection): CueReading => {
   if (section.encrypted_packet) return { cueClass: "cmd", durationSeconds: null, split: null };
   const at = (pts: number | undefined) =>
     pts === undefined ? null : (pts + section.pts_adjustment) % PTS_WRAP;

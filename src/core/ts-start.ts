@@ -32,7 +32,7 @@ import {
   VIDEO_STREAM_TYPES,
 } from "./ts/index.ts";
 
-export interface StartGate {
+interface StartGate {
   /**
    * Takes the next chunk (whole 188-byte packets); answers what to pass on: nothing while still looking, then
    * the PAT, the PMT and the chunk from the keyframe on, then every later chunk untouched.

@@ -21,9 +21,9 @@ export { intRange };
 export const Port = intRange(1, 65535);
 
 /** The longest name of a channel or an output, in characters. */
-export const MAX_NAME_LENGTH = 100;
+const MAX_NAME_LENGTH = 100;
 /** The longest output URL, in characters. */
-export const MAX_URL_LENGTH = 2048;
+const MAX_URL_LENGTH = 2048;
 
 // C0, DEL and C1: nothing a person types into a name, and all of them confuse logs and terminals.
 const controlCharacters = /\p{Cc}/u;
@@ -43,7 +43,7 @@ export const Name = Schema.String.annotations({
 const isBroadcast = (ip: string) => ip === "255.255.255.255";
 
 /** Where an input listens: an IPv4 or IPv6 unicast or multicast address; the wildcard listens everywhere. */
-export const InputAddress = Schema.String.annotations({
+const InputAddress = Schema.String.annotations({
   message: (issue) => `must be an IP address as a string, got ${show(issue.actual)}`,
 }).pipe(
   Schema.filter((ip) =>
@@ -67,7 +67,7 @@ const OutputUrl = Schema.String.annotations({
  * An SRT input: `srt://:port?mode=listener` (waits for the sender) or `srt://host:port` (calls it), with
  * `latency`, `passphrase`, `pbkeylen`, `streamid`. A masked URL (****) is checked where the stored one is known.
  */
-export const InputUrl = OutputUrl.pipe(
+const InputUrl = OutputUrl.pipe(
   Schema.filter((url) => {
     if (url.includes("****")) return undefined;
     const parsed = parseOutputUrl(url);
@@ -145,20 +145,20 @@ export const OutputConfig = Schema.Struct({
 }).pipe(Schema.filter(outputProblem), Schema.annotations({ identifier: "OutputConfig", ...strict }));
 export type OutputConfig = typeof OutputConfig.Type;
 
-export const DesiredState = Schema.Literal("running", "stopped");
+const DesiredState = Schema.Literal("running", "stopped");
 
 /** Outputs one channel may have, however they are added. */
 export const MAX_OUTPUTS = 64;
 
 /** Channels one import may name. */
-export const MAX_IMPORT_CHANNELS = 1000;
+const MAX_IMPORT_CHANNELS = 1000;
 
 /**
  * The most JSON one output can take within the schema: a 2048-character URL, a 100-character name of 4-byte
  * UTF-8 characters, a 64-character id, 256 bytes for field names, quotes, protocol, flag and spacing, and
  * 4 KiB for a policy (its lists are bounded: domain/output-policy.ts).
  */
-export const MAX_OUTPUT_JSON_BYTES = MAX_URL_LENGTH + MAX_NAME_LENGTH * 4 + 64 + 256 + 4096;
+const MAX_OUTPUT_JSON_BYTES = MAX_URL_LENGTH + MAX_NAME_LENGTH * 4 + 64 + 256 + 4096;
 
 /** The most JSON one channel with `MAX_OUTPUTS` outputs can take, with 4 KiB for its own fields. */
 export const MAX_CHANNEL_JSON_BYTES = 4096 + MAX_OUTPUTS * MAX_OUTPUT_JSON_BYTES;
@@ -167,7 +167,7 @@ export const MAX_CHANNEL_JSON_BYTES = 4096 + MAX_OUTPUTS * MAX_OUTPUT_JSON_BYTES
  * On a channel that should carry SCTE-35: the longest expected time between two cues, in seconds. The
  * metrics export it, so an alert can say that ads stopped arriving; absent or null when cues are not expected.
  */
-export const ExpectCuesWithin = Schema.NullOr(intRange(10, 86_400)).annotations({
+const ExpectCuesWithin = Schema.NullOr(intRange(10, 86_400)).annotations({
   description: "seconds: alert when no SCTE-35 cue came for this long; null when the channel carries no cues",
 });
 
@@ -176,7 +176,7 @@ export const ExpectCuesWithin = Schema.NullOr(intRange(10, 86_400)).annotations(
  * → the first, pipeline 1 → the second). Each listed node receives the input; one of them, the lease holder,
  * runs the outputs. Absent or empty: every node of the fleet. One box ignores it.
  */
-export const ChannelNodes = Schema.Array(NodeId)
+const ChannelNodes = Schema.Array(NodeId)
   .pipe(
     Schema.maxItems(8),
     Schema.filter((nodes) => new Set(nodes).size === nodes.length || "must not name a node twice"),

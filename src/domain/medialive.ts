@@ -26,8 +26,8 @@ const Region = Schema.String.pipe(
 
 /** The linger before the cost guard stops an idle channel; running resources bill at least 10 minutes. */
 export const IDLE_MINUTES_DEFAULT = 15;
-export const IDLE_MINUTES_MIN = 10;
-export const IDLE_MINUTES_MAX = 1440;
+const IDLE_MINUTES_MIN = 10;
+const IDLE_MINUTES_MAX = 1440;
 
 const IdleMinutes = Schema.Number.pipe(
   Schema.int(),
@@ -71,13 +71,13 @@ export const consoleUrl = (link: MediaLiveLink): string =>
   `https://${link.region}.console.aws.amazon.com/medialive/home?region=${link.region}#/channels/${encodeURIComponent(link.channel_id)}`;
 
 /** One destination of a UDP/RTP output of the MediaLive channel, checked against our inputs. */
-export const MediaLiveDestinationView = Schema.Struct({
+const MediaLiveDestinationView = Schema.Struct({
   output: Schema.String.annotations({ description: "the MediaLive output's name" }),
   pipeline: Schema.Number.annotations({ description: "0 feeds our primary input, 1 our backup" }),
   url: Schema.String,
   matches: Schema.Boolean.annotations({ description: "it points at the input of this pipeline" }),
 });
-export type MediaLiveDestinationView = typeof MediaLiveDestinationView.Type;
+type MediaLiveDestinationView = typeof MediaLiveDestinationView.Type;
 
 export const MediaLiveView = Schema.Struct({
   channel_id: Schema.String,
@@ -157,7 +157,7 @@ export interface DescribedChannel {
 }
 
 /** Our channel's inputs as the destination check needs them. */
-export interface InputsToFeed {
+interface InputsToFeed {
   readonly rtp_ip: string;
   readonly rtp_port: number;
   readonly backup_rtp_ip: string | null;
@@ -193,7 +193,7 @@ const reaches = (url: string, ip: string, port: number): boolean => {
 /** SCTE-35 controls that pass the cues through (NONE, MediaLive's default, removes them). */
 const PASSING = new Set(["PASSTHROUGH", "SCTE_35_WITHOUT_IDR"]);
 
-export interface DestinationCheck {
+interface DestinationCheck {
   readonly destinations: ReadonlyArray<MediaLiveDestinationView>;
   readonly scte35Passthrough: boolean | null;
   readonly warnings: ReadonlyArray<string>;

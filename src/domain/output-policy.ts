@@ -15,12 +15,12 @@ import { oneOf } from "./literals.ts";
 const strict = { parseOptions: { onExcessProperty: "error" } } as const;
 
 /** An elementary stream's PID: 0x0000–0x000F are the tables' and 0x1FFF is the null packets'. */
-export const MIN_ES_PID = 0x0010;
-export const MAX_ES_PID = 0x1ffe;
-export const EsPid = intRange(MIN_ES_PID, MAX_ES_PID);
+const MIN_ES_PID = 0x0010;
+const MAX_ES_PID = 0x1ffe;
+const EsPid = intRange(MIN_ES_PID, MAX_ES_PID);
 
 /** Commands a filter may drop, by the names the cue log uses. */
-export const CUE_COMMANDS = [
+const CUE_COMMANDS = [
   "splice_null",
   "splice_schedule",
   "splice_insert",
@@ -28,9 +28,8 @@ export const CUE_COMMANDS = [
   "bandwidth_reservation",
   "private_command",
 ] as const;
-export type CueCommand = (typeof CUE_COMMANDS)[number];
 
-export const Scte35Filter = Schema.Struct({
+const Scte35Filter = Schema.Struct({
   segmentation_types: Schema.optional(
     Schema.Array(intRange(0, 255)).pipe(Schema.minItems(1), Schema.maxItems(256)),
   ).annotations({
@@ -59,16 +58,14 @@ export const Scte35Filter = Schema.Struct({
   ),
   Schema.annotations({ identifier: "Scte35Filter", ...strict }),
 );
-export type Scte35Filter = typeof Scte35Filter.Type;
 
-export const Scte35Policy = Schema.Union(oneOf("pass", "strip"), Scte35Filter).annotations({
+const Scte35Policy = Schema.Union(oneOf("pass", "strip"), Scte35Filter).annotations({
   description: '"pass" (default): every cue; "strip": none, and no SCTE-35 PID in the PMT; or a filter',
 });
-export type Scte35Policy = typeof Scte35Policy.Type;
 
 const pidList = Schema.Array(EsPid).pipe(Schema.minItems(1), Schema.maxItems(64));
 
-export const PidPolicy = Schema.Struct({
+const PidPolicy = Schema.Struct({
   keep: Schema.optional(pidList).annotations({ description: "only these PIDs (with the PAT and the PMTs)" }),
   drop: Schema.optional(pidList).annotations({ description: "all but these PIDs" }),
 }).pipe(
@@ -84,16 +81,16 @@ export const PidPolicy = Schema.Struct({
     ...strict,
   }),
 );
-export type PidPolicy = typeof PidPolicy.Type;
+type PidPolicy = typeof PidPolicy.Type;
 
 const PID_KEY = /^(0x[0-9a-f]{1,4}|[0-9]{1,4})$/i;
 /** A PID as a JSON key: decimal or 0x hex. */
-export const pidOfKey = (key: string): number | null => (PID_KEY.test(key) ? Number(key) : null);
+const pidOfKey = (key: string): number | null => (PID_KEY.test(key) ? Number(key) : null);
 
 /** The most PIDs a remap names: checked before any of them (validate.ts reads `maxProperties`). */
 const MAX_REMAP = 64;
 
-export const Remap = Schema.Record({ key: Schema.String, value: EsPid })
+const Remap = Schema.Record({ key: Schema.String, value: EsPid })
   .pipe(
     Schema.filter(
       (remap) => {
@@ -123,7 +120,7 @@ export const Remap = Schema.Record({ key: Schema.String, value: EsPid })
     identifier: "Remap",
     description: 'PID → PID, e.g. {"257": 259} or {"0x101": 259}; the PMT is rewritten to match',
   });
-export type Remap = typeof Remap.Type;
+type Remap = typeof Remap.Type;
 
 export const OutputPolicy = Schema.Struct({
   scte35: Schema.optional(Scte35Policy),

@@ -28,7 +28,7 @@ export interface InputEndpoint {
 export type RedundancyMode = "failover" | "merge" | "none";
 export type RevertPolicy = "auto" | "sticky";
 
-export interface FecInputs {
+interface FecInputs {
   readonly primary: boolean;
   readonly backup: boolean;
 }
@@ -56,7 +56,7 @@ export interface Redundancy {
 }
 
 /** MediaConnect's figures: failover after 500 ms without data, a 200 ms merge recovery window. */
-export const redundancyDefaults = {
+const redundancyDefaults = {
   failover_after_ms: 500,
   revert: "auto",
   revert_after_ms: 10_000,
@@ -101,7 +101,7 @@ export const RedundancyConfigSchema = Schema.Struct({
   ),
 });
 
-export interface RedundancyIssue {
+interface RedundancyIssue {
   /** The field to fix, e.g. "redundancy.failover_after_ms". */
   readonly field: string;
   readonly message: string;

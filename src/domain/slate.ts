@@ -24,12 +24,12 @@ export const SlateImage = Schema.Struct({
 }).annotations({ identifier: "SlateImage" });
 export type SlateImage = typeof SlateImage.Type;
 
-export const SlateAfterMs = intRange(50, 3_600_000).annotations({
+const SlateAfterMs = intRange(50, 3_600_000).annotations({
   description:
     "ms after the last input went silent at which the slate starts; at least the channel's failover_after_ms",
 });
 
-export const SlateAlertAfterS = intRange(10, 86_400).annotations({
+const SlateAlertAfterS = intRange(10, 86_400).annotations({
   description: "seconds on the slate after which the SlateTooLong alert fires; default 300",
 });
 
@@ -61,7 +61,7 @@ export const SlateSwitchBody = Schema.Struct({
 }).annotations({ identifier: "SlateSwitchBody", ...strict });
 
 /** The default time on the slate before the alert fires. */
-export const DEFAULT_SLATE_ALERT_AFTER_S = 300;
+const DEFAULT_SLATE_ALERT_AFTER_S = 300;
 
 /**
  * The slate a body asks for, on top of what is stored: what it gives replaces (its times; an import of our

@@ -7,9 +7,9 @@ import { isIP } from "node:net";
 import { Schema } from "effect";
 
 /** Entries one list may hold. */
-export const MAX_ALLOWED_SOURCES = 64;
+const MAX_ALLOWED_SOURCES = 64;
 
-export interface SourceBlock {
+interface SourceBlock {
   readonly address: string;
   readonly prefix: number;
   readonly family: 4 | 6;

@@ -34,8 +34,8 @@ const isOptionalEcho = (issue: ParseResult.ArrayFormatterIssue, below: ReadonlyM
   (below.get(pathKey(issue.path)) ?? 0) > 1;
 
 /** How many problems an answer names per field (its array indices aside), and in all; the rest are counted. */
-export const ISSUES_PER_FIELD = 5;
-export const MAX_ISSUES = 50;
+const ISSUES_PER_FIELD = 5;
+const MAX_ISSUES = 50;
 
 /**
  * The first few problems of each field and a count of the rest: a body with 100,000 wrong items gets an
@@ -160,7 +160,7 @@ const oversized = (
  * Decodes what a client sent, reporting the problems with the field each concerns: first the sizes and names
  * `oversized` checks, then the schema itself, at most a few problems a field (`bounded`).
  */
-export const decodeUnknownBounded =
+const decodeUnknownBounded =
   <A, I>(schema: Schema.Schema<A, I>, options?: { readonly onExcessProperty?: "error" }) =>
   (input: unknown): Either.Either<A, ControlError> => {
     const found: FieldIssue[] = [];

@@ -11,7 +11,7 @@ import { OutputPolicy } from "./output-policy.ts";
 import { ChannelStatus, OutputState, OutputStatus } from "./states.ts";
 
 /** The redundancy settings a channel runs with: what was given, defaults filled. */
-export const RedundancyView = Schema.Struct({
+const RedundancyView = Schema.Struct({
   mode: Schema.Literal("failover", "merge", "none"),
   failover_after_ms: Schema.Number,
   revert: Schema.Literal("auto", "sticky"),
@@ -21,7 +21,7 @@ export const RedundancyView = Schema.Struct({
 });
 
 /** One SRT peer of an output: the listener our caller reached, or one receiver of our listener. */
-export const SrtPeerView = Schema.Struct({
+const SrtPeerView = Schema.Struct({
   peer: Schema.String.annotations({ description: "the peer's address:port" }),
   stream_id: Schema.NullOr(Schema.String).annotations({ description: "as the peer asked; masked like URLs" }),
   connected_at: Schema.String.annotations({ description: "ISO 8601" }),
@@ -38,7 +38,7 @@ export const SrtPeerView = Schema.Struct({
   send_buffer_ms: Schema.Number,
 });
 
-export const SrtStatsView = Schema.Struct({
+const SrtStatsView = Schema.Struct({
   rtt_ms: Schema.Number.annotations({ description: "the highest among the peers" }),
   retransmits: Schema.Number,
   loss_packets: Schema.Number,
@@ -50,7 +50,7 @@ export const SrtStatsView = Schema.Struct({
   peers: Schema.Array(SrtPeerView),
 });
 
-export const RtmpStatsView = Schema.Struct({
+const RtmpStatsView = Schema.Struct({
   frames_sent: Schema.Number.annotations({ description: "FLV video and audio frames written to the server" }),
   frames_dropped: Schema.Number.annotations({
     description: "whole frames dropped because the server did not keep up (non-key video first)",
@@ -182,7 +182,7 @@ export const InputSummary = Schema.Struct({
 export type InputSummary = typeof InputSummary.Type;
 
 /** The SCTE-35 cues a running channel has seen: counts, and the last one. */
-export const CueSummary = Schema.Struct({
+const CueSummary = Schema.Struct({
   total: Schema.Number,
   last_at: Schema.NullOr(Schema.String),
   last: Schema.NullOr(Schema.Struct({ command: Schema.String, summary: Schema.String })),
@@ -191,7 +191,6 @@ export const CueSummary = Schema.Struct({
     description: "segmentation_type_id (decimal) of each segmentation descriptor seen",
   }),
 }).annotations({ identifier: "CueSummary" });
-export type CueSummary = typeof CueSummary.Type;
 
 /** Where a channel runs in a fleet: absent on one box. */
 export const ChannelFleetView = Schema.Struct({

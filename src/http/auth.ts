@@ -102,7 +102,7 @@ export const countFailure = (limiter: FailureLimiter, c: Context): number => {
   return wait;
 };
 
-export const TOO_MANY_FAILURES = "too many wrong tokens from this address";
+const TOO_MANY_FAILURES = "too many wrong tokens from this address";
 
 export const tooManyFailures = (wait: number) =>
   problemResponse(

@@ -27,11 +27,11 @@ import type { AuthEnv } from "./auth.ts";
 import { sameSecret } from "./auth.ts";
 import { problemResponse } from "./problem.ts";
 
-export const FORWARDED_BY = "x-distributary-forwarded-by";
+const FORWARDED_BY = "x-distributary-forwarded-by";
 /** The peer's proof that it set FORWARDED_BY: see `peerProof`. */
-export const PEER_PROOF = "x-distributary-peer-proof";
+const PEER_PROOF = "x-distributary-peer-proof";
 /** How long a holder may take to accept the connection, and to answer a read, before this node answers. */
-export const HOLDER_ANSWER_MS = 2_000;
+const HOLDER_ANSWER_MS = 2_000;
 /** How long a change sent to the holder may take to be answered. */
 const CHANGE_ANSWER_MS = 15_000;
 

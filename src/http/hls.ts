@@ -18,7 +18,7 @@ import { PLAYLIST_NAME } from "../effects/outputs/hls.ts";
 import { countFailure, type FailureLimiter, headerToken, tooManyFailures } from "./auth.ts";
 import { problemResponse } from "./problem.ts";
 
-export interface HlsAccess {
+interface HlsAccess {
   /** The principal of the request's page session, if any. */
   readonly sessionPrincipal: (c: Context) => Principal | null;
   readonly authenticate: (token: string) => Option.Option<Principal>;

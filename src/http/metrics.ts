@@ -10,7 +10,7 @@ import { metricsAuth, metricsToken } from "../effects/config/settings.ts";
 import { type AuthEnv, clientAddress, presentedToken, requireRole, sameSecret } from "./auth.ts";
 import { problemResponse } from "./problem.ts";
 
-export interface MetricsAccess {
+interface MetricsAccess {
   readonly mode: "token" | "loopback";
   readonly scrapeToken: Option.Option<Redacted.Redacted<string>>;
 }

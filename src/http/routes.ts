@@ -14,8 +14,8 @@ import type { Role } from "../effects/control/auth.ts";
 import { type AuthEnv, requireRole } from "./auth.ts";
 import { controlErrorResponse, internalError, problemResponse } from "./problem.ts";
 
-export type Access = Role | "public";
-export type Method = "get" | "post" | "put" | "patch" | "delete";
+type Access = Role | "public";
+type Method = "get" | "post" | "put" | "patch" | "delete";
 
 export interface RouteDoc {
   readonly method: Method;
@@ -129,7 +129,7 @@ const json = (c: Context): Effect.Effect<unknown, ControlError> =>
   );
 
 /** No document of this API nests deeper than a handful of levels; far deeper ones only cost stack. */
-export const MAX_NESTING = 32;
+const MAX_NESTING = 32;
 
 /** How deeply `value` nests objects and arrays, counted without recursion (stops past the limit). */
 const nesting = (value: unknown): number => {

@@ -18,7 +18,7 @@ import { makeApp } from "./app.ts";
  */
 const DATABASE_WAIT_MS = 60_000;
 
-export interface ListenOptions {
+interface ListenOptions {
   readonly port: number;
   readonly hostname?: string;
 }
@@ -75,7 +75,7 @@ export const closeWebSockets = (server: { readonly clients: Iterable<OpenSocket>
   });
 
 /** The API and WebSocket on a port, for as long as the layer lives. */
-export const HttpLive = (options: ListenOptions) =>
+const HttpLive = (options: ListenOptions) =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
       const { app, injectWebSocket, webSockets } = yield* makeApp();
@@ -111,7 +111,7 @@ export const HttpLive = (options: ListenOptions) =>
     }),
   );
 
-export interface ServiceOptions extends ListenOptions {
+interface ServiceOptions extends ListenOptions {
   readonly configDir: string;
 }
 

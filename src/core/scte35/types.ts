@@ -10,7 +10,7 @@
 
 import { Data } from "effect";
 
-export type Scte35ErrorReason =
+type Scte35ErrorReason =
   | "truncated"
   | "bad_crc"
   | "bad_table_id"
@@ -37,8 +37,6 @@ export const SPLICE_COMMAND_NAMES: Readonly<Record<number, string>> = {
   7: "bandwidth_reservation",
   255: "private_command",
 };
-
-export type SpliceCommandType = 0x00 | 0x04 | 0x05 | 0x06 | 0x07 | 0xff;
 
 export interface BreakDuration {
   readonly auto_return: boolean;
@@ -131,8 +129,6 @@ export type SpliceCommandPart =
   | { readonly splice_command_type: 0x07; readonly splice_command: BandwidthReservation }
   | { readonly splice_command_type: 0xff; readonly splice_command: PrivateCommand };
 
-export type SpliceCommand = SpliceCommandPart["splice_command"];
-
 /**
  * A segmentation_upid(). Each type has one representation, chosen so that encoding it gives back the bytes it
  * was decoded from; bytes that do not fit a type's structured form (wrong length, not UTF-8, reserved bits
@@ -175,12 +171,12 @@ interface DescriptorHeader {
   readonly identifier: typeof CUEI_IDENTIFIER;
 }
 
-export interface AvailDescriptor extends DescriptorHeader {
+interface AvailDescriptor extends DescriptorHeader {
   readonly splice_descriptor_tag: 0x00;
   readonly provider_avail_id: number;
 }
 
-export interface DtmfDescriptor extends DescriptorHeader {
+interface DtmfDescriptor extends DescriptorHeader {
   readonly splice_descriptor_tag: 0x01;
   readonly preroll: number;
   readonly dtmf_chars: string;
@@ -222,7 +218,7 @@ export type SegmentationDescriptor = DescriptorHeader & {
       }
   );
 
-export interface TimeDescriptor extends DescriptorHeader {
+interface TimeDescriptor extends DescriptorHeader {
   readonly splice_descriptor_tag: 0x03;
   readonly tai_seconds: number;
   readonly tai_ns: number;
@@ -237,7 +233,7 @@ export interface AudioComponent {
   readonly full_srvc_audio: boolean;
 }
 
-export interface AudioDescriptor extends DescriptorHeader {
+interface AudioDescriptor extends DescriptorHeader {
   readonly splice_descriptor_tag: 0x04;
   readonly audio: ReadonlyArray<AudioComponent>;
 }
@@ -247,7 +243,7 @@ export interface AudioDescriptor extends DescriptorHeader {
  * does not define. `private_bytes_hex` is everything after the identifier. Told apart from the others by
  * `isPrivateDescriptor`, since its tag may collide with a CUEI tag.
  */
-export interface PrivateDescriptor {
+interface PrivateDescriptor {
   readonly splice_descriptor_tag: number;
   readonly descriptor_length: number;
   readonly identifier: number;
@@ -284,7 +280,7 @@ export interface SectionHeader {
   readonly crc32: string;
 }
 
-export type ClearSection = SectionHeader &
+type ClearSection = SectionHeader &
   SpliceCommandPart & {
     readonly encrypted_packet: false;
     /** Informational on encode: recomputed. */
@@ -298,7 +294,7 @@ export type ClearSection = SectionHeader &
  * Everything from splice_command_type up to and including E_CRC_32 is encrypted, so it is kept as it came
  * rather than guessed at.
  */
-export type EncryptedSection = SectionHeader & {
+type EncryptedSection = SectionHeader & {
   readonly encrypted_packet: true;
   readonly encrypted_bytes_hex: string;
 };

@@ -10,7 +10,6 @@ export const SYNC = 0x47;
 export const PAYLOAD = PACKET - 4;
 /** Seven packets: what one UDP datagram carries. */
 export const DATAGRAM = 7 * PACKET;
-export const PAT_PID = 0x0000;
 export const NULL_PID = 0x1fff;
 /** PIDs are 13 bits: per-PID tables have this many entries. */
 export const PID_COUNT = 8192;

@@ -11,8 +11,8 @@
 import { NULL_PID } from "./packet.ts";
 import { fitLength, pid13, sealSection, sectionLength, sectionOk, u16, writePid } from "./section.ts";
 
-export const TABLE_PAT = 0x00;
-export const TABLE_PMT = 0x02;
+const TABLE_PAT = 0x00;
+const TABLE_PMT = 0x02;
 
 export interface PatEntry {
   readonly program: number;
@@ -102,7 +102,7 @@ export const patSection = (
   return out;
 };
 
-export interface PmtEntry {
+interface PmtEntry {
   readonly streamType: number;
   readonly pid: number;
   readonly descriptors: Uint8Array;

@@ -31,7 +31,7 @@ const startFailure = (cause: Cause.Cause<ChannelErrorType>): ChannelErrorType =>
   return new ChannelError({ reason: "crashed", message: `internal error while starting: ${reason}` });
 };
 
-export interface ChannelHost {
+interface ChannelHost {
   /** `handover`: the channel is the new copy of one moving from another worker (ChannelOptions.handover). */
   readonly start: (spec: ChannelSpec, handover?: Handover) => Effect.Effect<void, ChannelErrorType>;
   readonly stop: (id: ChannelId) => Effect.Effect<boolean>;

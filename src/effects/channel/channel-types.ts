@@ -169,7 +169,7 @@ export interface ChannelRuntimeSummary extends InputsSummary {
  * A channel's traffic counters alone (each input's bytes, each output's bytes and drops): what the read model
  * samples for every channel each second, without building its summary.
  */
-export interface ChannelTraffic {
+interface ChannelTraffic {
   readonly inputs: ReadonlyArray<{ readonly role: InputRole; readonly bytes: number }>;
   readonly outputs: ReadonlyArray<OutputTraffic & { readonly id: string }>;
 }

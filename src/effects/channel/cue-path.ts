@@ -12,7 +12,7 @@ import type { OutputSet } from "./output-set.ts";
 import type { PolicyGroups } from "./policy-groups.ts";
 import { type CueOrigin, makeScte35Watcher, type Scte35Watcher } from "./scte35-watcher.ts";
 
-export interface CuePath {
+interface CuePath {
   readonly watcher: Scte35Watcher;
   /** A cue going out: the cue log, and the RTMP outputs as a data message. Its id in the log, or null. */
   readonly onCue: (pid: number, pcr: number | null, section: Uint8Array, origin: CueOrigin) => string | null;

@@ -10,7 +10,7 @@ import { Effect, type Scope } from "effect";
 import type { Fence } from "../runtime/batch-reader.ts";
 import { gateLapsed, gateOpen, monotonicMs, staleAfterMs, watchGate } from "../runtime/send-gates.ts";
 
-export interface LeaseFence {
+interface LeaseFence {
   /** What the channel's reads ask before each read of a socket; none on one box. */
   readonly fence: Fence | undefined;
   /** The instant a rebuild judges the gate at (the shared monotonic clock; 0 on one box). */

@@ -21,7 +21,7 @@ import {
 import type { TurnBatch } from "../runtime/turn-batch.ts";
 import { ChannelError, type OutputEntryStatus, type OutputSpec } from "./channel-types.ts";
 
-export interface OutputEntry {
+interface OutputEntry {
   readonly spec: OutputSpec;
   /** Made (URL validated) even while disabled; only enabled outputs are fed and run. */
   readonly output: Output;

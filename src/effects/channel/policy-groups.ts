@@ -35,7 +35,7 @@ interface Group {
   readonly offer: (chunk: Uint8Array) => void;
 }
 
-export type PsiEvent = PatEvent | PmtEvent;
+type PsiEvent = PatEvent | PmtEvent;
 
 export interface PolicyGroups {
   /**

@@ -20,7 +20,7 @@ import {
 } from "../../core/scte35/index.ts";
 
 /** An RTMP output that sent a cue as an AMF0 data message, and the shape it sent it in. */
-export interface RtmpCueSent {
+interface RtmpCueSent {
   readonly output: string;
   /** The output's name when it sent the cue. */
   readonly name: string;

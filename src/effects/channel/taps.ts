@@ -13,7 +13,7 @@ export interface FanOutTaps {
   readonly detach: (offer: (chunk: Uint8Array) => void) => void;
 }
 
-export interface Taps {
+interface Taps {
   /** The preview's playlist and segments: started by the first call, kept while calls keep coming. */
   readonly preview: Effect.Effect<HlsServed | null>;
   readonly previewActive: () => boolean;

@@ -5,7 +5,7 @@
  */
 import { Context } from "effect";
 
-export interface Actor {
+interface Actor {
   readonly name: string;
 }
 

@@ -15,7 +15,7 @@ import { DocumentStore, loadDocument, type StoreError, saveDocument } from "./st
 export const CHANNELS_FILE = "channels.json";
 
 /** What an API answer says while the shared database cannot be reached (503). */
-export const DATABASE_UNREACHABLE =
+const DATABASE_UNREACHABLE =
   "the database cannot be reached: changes are refused until it is back; reads keep working";
 
 /**

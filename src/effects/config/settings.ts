@@ -64,9 +64,9 @@ export const workerBusyPercent = percentOfACore("DISTRIBUTARY_WORKER_BUSY_PERCEN
  */
 export const workerMovePercent = percentOfACore("DISTRIBUTARY_WORKER_MOVE_PERCENT", 80, 1);
 
-export const PRIORITIES = ["realtime", "high", "normal"] as const;
+const PRIORITIES = ["realtime", "high", "normal"] as const;
 export type Priority = (typeof PRIORITIES)[number];
-export const isPriority = (value: string): value is Priority =>
+const isPriority = (value: string): value is Priority =>
   (PRIORITIES as ReadonlyArray<string>).includes(value);
 
 /** The scheduling forwarding workers ask for (runtime/priority.ts). */
@@ -80,7 +80,7 @@ export const forwardingPriority = Config.string("DISTRIBUTARY_FORWARDING_PRIORIT
 );
 
 export const BATCH_MS_DEFAULT = 3;
-export const BATCH_MS_MAX = 20;
+const BATCH_MS_MAX = 20;
 /** A number of milliseconds from 0 to `max`. */
 const msUpTo =
   (max: number) =>
@@ -97,7 +97,7 @@ export const batchMs = Config.number("DISTRIBUTARY_BATCH_MS").pipe(
 );
 
 export const BATCH_MS_REMUXED_DEFAULT = 40;
-export const BATCH_MS_REMUXED_MAX = 100;
+const BATCH_MS_REMUXED_MAX = 100;
 
 /**
  * The same wait for a channel none of whose outputs sends TS packets as they come (UDP, RTP, SRT): RTMP, RTSP,

@@ -23,7 +23,7 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   message: Schema.String,
 }) {}
 
-export interface DocumentStoreShape {
+interface DocumentStoreShape {
   /** Where a document lives, for messages a person acts on. */
   readonly locate: (name: string) => string;
   readonly read: (name: string) => Effect.Effect<Option.Option<string>, StoreError>;

@@ -19,7 +19,7 @@ export interface EventFilter {
 }
 
 /** The names of a channel and an output (either may be null) as they are now, for the events that name them. */
-export type EventNamer = (
+type EventNamer = (
   channel: string | null,
   output: string | null,
 ) => { readonly channel_name: string | null; readonly output_name: string | null };

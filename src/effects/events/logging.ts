@@ -84,7 +84,7 @@ const prettyTerminal = (): DestinationStream => ({
   },
 });
 
-export const makePinoLogger = (destination?: DestinationStream): Logger.Logger<unknown, void> => {
+const makePinoLogger = (destination?: DestinationStream): Logger.Logger<unknown, void> => {
   const logger = pino(
     { base: { service: "distributary" }, level: settingNow(logLevel, "info") },
     destination ?? (process.stdout.isTTY ? prettyTerminal() : pino.destination({ dest: 1, sync: true })),

@@ -25,7 +25,7 @@ export class InputPathError extends Data.TaggedError("InputPathError")<{
 export type Senders = Partial<Record<InputRole, { readonly address: string; readonly port: number }>>;
 
 /** What an input's UDP socket calls with each datagram. */
-export type Receive = (datagram: Buffer, sender: RemoteInfo) => void;
+type Receive = (datagram: Buffer, sender: RemoteInfo) => void;
 
 /** Seams for tests that must make the path fail or feed it directly; read once, when an input starts. */
 export interface InputSeams {

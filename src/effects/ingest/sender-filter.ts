@@ -55,7 +55,7 @@ const loopback = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1)$/;
  * (src/effects/runtime/own-ports.ts). Asked only for a sender whose port one of the service's outputs sends
  * from, so the interfaces are read only for such a sender's address, once per LOCAL_VERDICT_MS at most.
  */
-export const makeLocalSenderCheck = (
+const makeLocalSenderCheck = (
   addresses: () => ReadonlyArray<string> = localAddresses,
   now: () => number = () => performance.now(),
 ): ((address: string) => boolean) => {

@@ -19,7 +19,7 @@ import { type LibSrt, LibSrtError, SRT_EPOLL, SRTS } from "../runtime/libsrt-api
 import { InputError } from "./udp-receiver.ts";
 
 /** What a running SRT input can tell: whether a sender is connected, and its address. */
-export interface SrtInput {
+interface SrtInput {
   readonly sender: () => string | null;
 }
 

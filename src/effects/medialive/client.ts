@@ -13,7 +13,7 @@ import { Data, Effect, Option } from "effect";
 import type { DescribedChannel, MediaLiveLink } from "../../domain/medialive.ts";
 import { awsEndpoint } from "../config/settings.ts";
 
-export type MediaLiveCall = "DescribeChannel" | "StartChannel" | "StopChannel" | "ListChannels";
+type MediaLiveCall = "DescribeChannel" | "StartChannel" | "StopChannel" | "ListChannels";
 
 export class MediaLiveFailure extends Data.TaggedError("MediaLiveFailure")<{
   /** access: IAM refused; credentials: none found or not accepted; not_found; conflict: the state forbids it;

@@ -63,7 +63,7 @@ export const newWatched = (link: MediaLiveLink): Effect.Effect<Watched> =>
   }));
 
 /** What the loop asks of the rest of the service. */
-export interface WatchHooks {
+interface WatchHooks {
   /** An output of the channel is enabled and sending; `bytes` is updated with what was read. */
   readonly sending: (previous: ReadonlyMap<string, number>) => {
     readonly sending: boolean;

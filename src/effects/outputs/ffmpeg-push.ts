@@ -48,7 +48,7 @@ const levelled = /^((?:\[[^\]]+ @ 0x[0-9a-f]+\] )?)\[(\w+)\] (.*)$/;
 const kept = new Set(["error", "fatal", "panic"]);
 
 /** The line as `-loglevel error` would have printed it, or null for the chatter below that level. */
-export const errorLine = (line: string): string | null => {
+const errorLine = (line: string): string | null => {
   const match = levelled.exec(line);
   if (match === null) return null;
   return kept.has(match[2] ?? "") ? `${match[1]}${match[3]}` : null;
@@ -100,7 +100,7 @@ export const unreadableOrExited = (exit: ChildExit): OutputError =>
       })
     : new OutputError({ reason: "child_exited", message: describeExit("ffmpeg", exit) });
 
-export interface FfmpegPush<Stage extends string> {
+interface FfmpegPush<Stage extends string> {
   readonly args: ReadonlyArray<string>;
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>;
   /** The stages in order, the first where every attempt starts. */

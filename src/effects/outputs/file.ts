@@ -31,7 +31,7 @@ export const recordingFileName = (epochMs: number): string =>
     .replace(/\.000Z$/, "Z")
     .replaceAll(":", "-")}.ts`;
 
-export interface RecordingFile {
+interface RecordingFile {
   readonly name: string;
   readonly bytes: number;
   /** Start time (from the name), ISO 8601. */
@@ -62,7 +62,7 @@ export const listRecordings = (directory: string): Effect.Effect<ReadonlyArray<R
   });
 
 /** Deletes what retention says must go, never `current`; returns the names deleted. */
-export const applyRetention = (
+const applyRetention = (
   target: Pick<FileTarget, "directory" | "keepHours" | "maxBytes">,
   current: string | null,
   now: number,

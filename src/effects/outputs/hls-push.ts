@@ -53,7 +53,7 @@ const isNameError = (cause: unknown): boolean =>
   "code" in cause &&
   (cause.code === "ENOTFOUND" || cause.code === "EAI_AGAIN" || cause.code === "EAI_NONAME");
 
-export interface Pusher {
+interface Pusher {
   /** PUTs `body` to `<origin>/<name>`; fails in words a viewer may read. */
   readonly put: (name: string, body: Uint8Array | string) => Effect.Effect<void, OutputError>;
   /** Closes the connections kept open. */

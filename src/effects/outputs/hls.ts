@@ -43,7 +43,7 @@ class OutsideRecordings extends Error {}
 /** Segments kept beyond a live playlist's window, for players still fetching them. */
 const KEEP_BEHIND = 2;
 
-export interface HlsOptions {
+interface HlsOptions {
   /** Where files may be written (the recordings directory); left out, the dir may be anywhere. */
   readonly recordingsRoot?: string | null;
   /** Which addresses a push may reach; left out, public ones only. */

@@ -37,7 +37,7 @@ export const recordingsRoot: Effect.Effect<string | null> = Effect.gen(function*
  * Why `url` may not be stored as an output here: a file:// output, or an HLS output with a `dir`, that would
  * write outside the recordings directory.
  */
-export const recordingUrlProblem = (url: string, root: string | null): string | null => {
+const recordingUrlProblem = (url: string, root: string | null): string | null => {
   const directory = directoryOf(url);
   return directory === null ? null : recordingPlaceProblem(directory, root);
 };

@@ -8,7 +8,7 @@ import { Clock, Duration, Effect, Schedule, ScheduleDecision, type Scope } from 
 import { isRetryable, type OutputError } from "../../domain/errors.ts";
 
 /** What the schedule is told when an attempt ends. */
-export interface AttemptEnded {
+interface AttemptEnded {
   readonly error: OutputError;
   readonly ranFor: Duration.Duration;
 }
@@ -50,7 +50,7 @@ export const reconnectSchedule = (
   );
 };
 
-export interface ReconnectHooks {
+interface ReconnectHooks {
   /** Called when an attempt failed and another will follow after `delay`. */
   readonly onRetry: (error: OutputError, delay: Duration.Duration) => Effect.Effect<void>;
   /** Called as each new attempt after the first begins: one reconnect. */

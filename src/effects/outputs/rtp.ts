@@ -7,9 +7,9 @@
 import { Effect, Random } from "effect";
 
 export const RTP_HEADER_SIZE = 12;
-export const RTP_PAYLOAD_TYPE_MP2T = 33;
+const RTP_PAYLOAD_TYPE_MP2T = 33;
 
-export interface RtpFramer {
+interface RtpFramer {
   /** The header for the next datagram; a new buffer each time, since a send may still hold the last one. */
   readonly nextHeader: () => Uint8Array;
 }

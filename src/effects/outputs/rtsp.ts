@@ -26,7 +26,7 @@ import {
 /** A server that drops the connection this soon after RECORD most likely refused the stream. */
 const earlyCloseMs = 5_000;
 
-export const ffmpegRtspArgs = (target: RtspTarget): ReadonlyArray<string> => [
+const ffmpegRtspArgs = (target: RtspTarget): ReadonlyArray<string> => [
   ...ffmpegTsInputArgs,
   "-f",
   "rtsp",
@@ -37,16 +37,12 @@ export const ffmpegRtspArgs = (target: RtspTarget): ReadonlyArray<string> => [
   Redacted.value(target.url),
 ];
 
-export type RtspStage = "starting" | "announced";
+type RtspStage = "starting" | "announced";
 
 const outputFailure =
   /^rtsps?:\/\/\S*: |av_interleaved_write_frame\(\)|Error writing trailer|method \w+ failed/;
 
-export const rtspExitError = (
-  target: RtspTarget,
-  exit: ChildExit,
-  connectedForMs: number | null,
-): OutputError => {
+const rtspExitError = (target: RtspTarget, exit: ChildExit, connectedForMs: number | null): OutputError => {
   const server = `${target.host}:${target.port}`;
   // `method ANNOUNCE failed: 401 Unauthorized`: the server's own answer.
   const refusal = exit.tail

@@ -23,7 +23,7 @@ import { makePeers, stream } from "./srt-stream.ts";
 import { resolveIPv4 } from "./udp.ts";
 
 /** libsrt, or the error that refuses SRT URLs when it cannot be loaded. */
-export const libSrtOrError: Effect.Effect<LibSrt, OutputError> = Effect.suspend(() => {
+const libSrtOrError: Effect.Effect<LibSrt, OutputError> = Effect.suspend(() => {
   const loaded = loadLibSrt();
   return "lib" in loaded
     ? Effect.succeed(loaded.lib)
@@ -31,7 +31,7 @@ export const libSrtOrError: Effect.Effect<LibSrt, OutputError> = Effect.suspend(
 });
 
 /** Why a caller's connection failed, from libsrt's reject reason, in words a person can act on. */
-export const connectFailure = (target: SrtTarget, reason: number, reasonText: string): OutputError => {
+const connectFailure = (target: SrtTarget, reason: number, reasonText: string): OutputError => {
   const peer = `${target.host}:${target.port}`;
   switch (reason) {
     case SRT_REJ.BADSECRET:

@@ -90,11 +90,7 @@ const openSocket = (target: DatagramTarget): Effect.Effect<Socket, OutputError, 
  * the socket cannot reach) arrives as the socket's "error" event instead of the callback: it fails the
  * attempt with its reason, so the writer retries rather than waiting for ever.
  */
-export const connectSocket = (
-  socket: Socket,
-  port: number,
-  address: string,
-): Effect.Effect<void, OutputError> =>
+const connectSocket = (socket: Socket, port: number, address: string): Effect.Effect<void, OutputError> =>
   Effect.async<void, OutputError>((resume) => {
     const failed = (cause: unknown) =>
       resume(
@@ -121,7 +117,7 @@ export const connectSocket = (
  * Sends `chunk` as datagrams of at most 7×188 bytes, each with its own header when `header` is given: the
  * sender queues what the kernel cannot take at once, and errors arrive as the socket's "error" event.
  */
-export const sendAsDatagrams = (
+const sendAsDatagrams = (
   sender: Pick<DatagramSender, "send">,
   chunk: Uint8Array,
   header: (() => Uint8Array) | null,
@@ -147,7 +143,7 @@ const sendFailed = (shown: string, cause: unknown) =>
  * runs (the queue's direct delivery): a UDP send never waits, so there is nothing to queue for. With
  * `sendBatch`, what the queue held goes first, then the channel's turn batches (WriterContext.joinBatches).
  */
-export const deliverUntilError = (
+const deliverUntilError = (
   socket: Socket,
   context: WriterContext,
   deliver: (chunk: Uint8Array) => void,

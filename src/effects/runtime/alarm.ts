@@ -6,7 +6,7 @@
  */
 import { Effect } from "effect";
 
-export interface Alarm {
+interface Alarm {
   readonly ring: () => void;
   /** Sleeps `ms`, or until rung (true then). */
   readonly sleep: (ms: number) => Effect.Effect<boolean>;

@@ -14,7 +14,7 @@ import type { Writable } from "node:stream";
 import { Effect, Redacted, type Scope } from "effect";
 import { maskKnownSecrets } from "../config/secrets.ts";
 
-export interface ChildSpec {
+interface ChildSpec {
   readonly command: string;
   readonly args: ReadonlyArray<string>;
   /** Masked in the stderr tail, as given and as URL-encoded. */
@@ -46,7 +46,7 @@ export interface ChildExit {
   readonly tail: ReadonlyArray<string>;
 }
 
-export interface Child {
+interface Child {
   readonly pid: number | undefined;
   /** Present when `stdin: true`; write errors are absorbed here and surface as the child's exit. */
   readonly stdin: Writable | null;
@@ -74,7 +74,7 @@ const dieWithParent = existsSync(setpriv);
 const setprivCouldNotExec = /^setpriv: failed to execute /;
 
 /** What a child process gets of the environment: PATH and a fixed locale, nothing else. */
-export const childEnvironment = (): Record<string, string> => ({
+const childEnvironment = (): Record<string, string> => ({
   PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
   LC_ALL: "C",
 });

@@ -27,8 +27,6 @@ export const SRT_ERR = { EASYNCSND: 6001, EASYNCRCV: 6002, ECONNLOST: 2001, ENOC
 
 /** SRT_REJECT_REASON values the callers tell apart. */
 export const SRT_REJ = { PEER: 2, TIMEOUT: 16, BADSECRET: 10, UNSECURE: 11, CLOSE: 7 } as const;
-/** SRT_REJC_PREDEFINED + 403, the conventional "forbidden" for a stream id not allowed. */
-export const SRT_REJX_FORBIDDEN = 1403;
 
 /** The figures of SRT_TRACEBSTATS that status and metrics use (totals since the connection began). */
 export interface SrtSocketStats {
@@ -50,7 +48,7 @@ export interface SrtSocketStats {
   readonly receiveBufferMs: number;
 }
 
-export interface SrtOptionValues {
+interface SrtOptionValues {
   readonly latencyMs?: number | null;
   readonly passphrase?: string | null;
   readonly pbkeylen?: number | null;

@@ -9,7 +9,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setInterval } from "node:timers";
 import { runtimeName } from "./runtime.ts";
 
-export interface LoopDelay {
+interface LoopDelay {
   /** The p-th percentile of the delays since the last reset, in nanoseconds. */
   readonly percentile: (p: number) => number;
   /** The longest delay since the last reset, in nanoseconds. */

@@ -29,8 +29,8 @@ const SCHED_OTHER = 0;
 const SCHED_RR = 2;
 const SCHED_RESET_ON_FORK = 0x40000000;
 const PRIO_PROCESS = 0;
-export const REALTIME_PRIORITY = 10;
-export const HIGH_NICE = -10;
+const REALTIME_PRIORITY = 10;
+const HIGH_NICE = -10;
 
 export interface Scheduling {
   /** What the thread runs at. */

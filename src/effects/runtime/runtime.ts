@@ -3,7 +3,7 @@
  * Everything that differs between them is chosen from this at start-up, in the small adapters beside it
  * (src/effects/runtime/); the rest of the service is the same code on all three.
  */
-export type RuntimeName = "node" | "bun" | "deno";
+type RuntimeName = "node" | "bun" | "deno";
 
 const globals = globalThis as {
   readonly Bun?: { readonly version: string };

@@ -168,7 +168,7 @@ export const settleThreadSends = (): void => {
   if (queued > 0) flush();
 };
 
-export interface ThreadDestination {
+interface ThreadDestination {
   /** The batch leaves with the thread's others at the end of the turn; its memory must not change until then. */
   readonly send: BatchSink;
   /** Sends what waits; the thread's socket closes with its last destination. */

@@ -29,7 +29,7 @@ import { markOwnPort } from "./own-ports.ts";
 import { runtimeName } from "./runtime.ts";
 import { gsoWanted, MAX_BATCH_BYTES } from "./segmented.ts";
 
-export interface NativeUdpSender {
+interface NativeUdpSender {
   readonly kind: "libc";
   /** Sends one datagram, `header` (an RTP header) first when given; never waits. */
   readonly send: (payload: Uint8Array, header: Uint8Array | null) => void;

@@ -23,8 +23,8 @@ import { quietly } from "../runtime/quiet-timer.ts";
 import { type CueTable, cueTable } from "./cues-table.ts";
 
 /** Cues kept per channel. */
-export const CUE_HISTORY_LIMIT = 100;
-export const CUE_DOCUMENT = "cues.json";
+const CUE_HISTORY_LIMIT = 100;
+const CUE_DOCUMENT = "cues.json";
 
 interface CueDocument {
   readonly version: 1;

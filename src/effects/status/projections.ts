@@ -140,7 +140,7 @@ const rejectedView = (core: CoreCounters): RejectedView => ({
 });
 
 /** An input's counters, as every channel's view carries them each tick. */
-export const viewInput = (
+const viewInput = (
   context: ViewContext,
   channelId: ChannelId,
   input: InputSummaryStatus,

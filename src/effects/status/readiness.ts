@@ -7,7 +7,7 @@ import { Effect } from "effect";
 import type { ChannelId } from "../../domain/ids.ts";
 import { Channels } from "../channel/channels.ts";
 
-export interface NotResumed {
+interface NotResumed {
   readonly id: ChannelId;
   readonly name: string;
   readonly error: string;

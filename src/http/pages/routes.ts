@@ -28,7 +28,7 @@ export type { PageServices } from "./handler.ts";
  * What the pages may load: their own scripts, stylesheet, images and connections (the WebSocket included),
  * the preview's media and hls.js's worker from blob: URLs, and no framing by anyone.
  */
-export const PAGE_POLICY = [
+const PAGE_POLICY = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",

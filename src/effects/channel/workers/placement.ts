@@ -39,7 +39,7 @@ export const placeChannel = <S extends Seat>(seats: ReadonlyArray<S>, busyLine: 
   );
 };
 
-export interface Rebalance<S extends Seat> {
+interface Rebalance<S extends Seat> {
   readonly from: S;
   readonly to: S;
   /** The from seat's share of a core. */

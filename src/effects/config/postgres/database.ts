@@ -24,7 +24,7 @@ export class DatabaseUnavailable extends Schema.TaggedError<DatabaseUnavailable>
 }) {}
 
 /** The database answered and refused a statement (a constraint, a lock, a bad statement): `code` is SQLSTATE. */
-export class DatabaseRefused extends Schema.TaggedError<DatabaseRefused>()("DatabaseRefused", {
+class DatabaseRefused extends Schema.TaggedError<DatabaseRefused>()("DatabaseRefused", {
   code: Schema.String,
   message: Schema.String,
 }) {}
@@ -122,7 +122,7 @@ const endWithin = (end: () => Promise<void>) =>
 /** The SQLSTATE classes of a database that is there but cannot serve: starting, stopping, out of connections. */
 const unavailableCodes = /^(08|53|57P|3D000)/;
 
-export const makeDatabase = (url: Redacted.Redacted<string>) =>
+const makeDatabase = (url: Redacted.Redacted<string>) =>
   Effect.gen(function* () {
     const text = Redacted.value(url);
     const password = passwordOf(text);

@@ -117,7 +117,7 @@ const placeAll = (items: ReadonlyArray<Body>, baseline: ReadonlyMap<string, Know
   return positions;
 };
 
-export const makePostgresStore = (db: DatabaseShape, node: string | null) =>
+const makePostgresStore = (db: DatabaseShape, node: string | null) =>
   Effect.gen(function* () {
     const baselines = new Map<string, Map<string, Known>>();
     const one = yield* Effect.makeSemaphore(1);

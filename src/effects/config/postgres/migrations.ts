@@ -22,7 +22,7 @@ const statements =
   (tx: Transaction) =>
     Effect.forEach(sql, (statement) => tx.query(statement), { discard: true });
 
-export const MIGRATIONS: ReadonlyArray<Migration> = [
+const MIGRATIONS: ReadonlyArray<Migration> = [
   {
     version: 1,
     name: "channels, tokens and the audit trail",
@@ -96,7 +96,7 @@ export const LATEST_VERSION = MIGRATIONS.reduce(
   0,
 );
 
-export class SchemaTooNew extends Schema.TaggedError<SchemaTooNew>()("SchemaTooNew", {
+class SchemaTooNew extends Schema.TaggedError<SchemaTooNew>()("SchemaTooNew", {
   message: Schema.String,
 }) {}
 
