@@ -31,6 +31,7 @@ import { configApi } from "./api/config.ts";
 import { eventsApi } from "./api/events.ts";
 import { medialiveApi } from "./api/medialive.ts";
 import { nodesApi } from "./api/nodes.ts";
+import { outputsApi } from "./api/outputs.ts";
 import { tokensApi } from "./api/tokens.ts";
 import { type AuthEnv, authenticate, makeFailureLimiter, presentedToken, requireRole } from "./auth.ts";
 import { limitBody, MAX_BODY_BYTES, MAX_IMPORT_BODY_BYTES } from "./body-limit.ts";
@@ -221,7 +222,8 @@ export const makeApp = (startedAt: number = Date.now()) =>
     );
 
     const resources = [
-      ["/api/channels", channelsApi(control, recordings, readModel, bus, fleet, run)],
+      ["/api/channels", channelsApi(control, readModel, bus, fleet, run)],
+      ["/api/channels", outputsApi(control, recordings, readModel, run)],
       ["/api/channels", medialiveApi(medialive, run)],
       ["/api/events", eventsApi(bus, run)],
       ["/api/tokens", tokensApi(auth, run)],

@@ -77,6 +77,44 @@ it("a quiet loop runs its work only when due, one run at a time, first at once, 
   expect(asked).toBe(after);
 });
 
+it("a quiet loop that knows how long it stays not due sleeps that long at rest, and `now` brings a round at once", async () => {
+  const scope = await Effect.runPromise(Scope.make());
+  let due = false;
+  let asked = 0;
+  let runs = 0;
+  const timer = await Effect.runPromise(
+    Scope.extend(
+      quietly(
+        10,
+        () => {
+          asked += 1;
+          return due;
+        },
+        Effect.sync(() => {
+          runs += 1;
+        }),
+        () => 60_000,
+      ),
+      scope,
+    ),
+  );
+  // Asked once at the start, then asleep for the minute it said, not every 10 ms.
+  await new Promise((done) => setTimeout(done, 100));
+  expect(asked).toBe(1);
+  expect(runs).toBe(0);
+
+  // Something happened: a round at once, which finds the work due and runs it.
+  due = true;
+  timer.now();
+  await eventually("the run asked for", () => (runs >= 1 ? true : undefined));
+  // Due, it goes on at its pace.
+  await eventually("runs at the loop's pace", () => (runs >= 3 ? true : undefined));
+  await Effect.runPromise(Scope.close(scope, Exit.void));
+  const after = asked;
+  await new Promise((done) => setTimeout(done, 60));
+  expect(asked).toBe(after);
+});
+
 it("a send gate's watcher hears its instant pass unrenewed, and the main thread's open and close at once", async () => {
   const changes: Array<{ open: boolean; lapsed: boolean; atMs: number }> = [];
   sendUntil("gate-test", monotonicMs() + 60_000);

@@ -110,6 +110,15 @@ export const controlShared = Effect.gen(function* () {
 
     isRunning: (id: ChannelId) => channels.state(id) === "running",
 
+    /** Stores one channel as it now is, the others as they are. */
+    commitChannel: (channel: ChannelConfig) => configs.commit(configs.replacing(channel)),
+
+    /** Runtime changes after the store has accepted them; a failure shows in the output's status. */
+    applyRuntime: (effect: Effect.Effect<void, { readonly message: string }>) =>
+      effect.pipe(
+        Effect.catchAll((error) => Effect.logWarning(`could not apply a change: ${error.message}`)),
+      ),
+
     spec,
 
     /** A stored output as the runtime should run it here: idle on a fleet node that does not hold the channel. */

@@ -3,28 +3,17 @@
  * an operator's move of a channel to another node. The coordinator gives them what it knows and holds.
  */
 import { Effect } from "effect";
-import type { ChannelConfig } from "../../domain/channel.ts";
 import { ControlError } from "../../domain/errors.ts";
-import type { Queryable } from "../config/postgres/database.ts";
 import type { FleetShape } from "./fleet-types.ts";
-import type { Guard } from "./guard.ts";
-import type { Known, LeaseBook } from "./lease-book.ts";
+import type { Known } from "./lease-book.ts";
 import * as L from "./leases.ts";
+import type { NodeContext } from "./node-context.ts";
 import * as N from "./nodes.ts";
 
-export interface CommandsContext {
-  readonly me: string;
-  readonly bootId: string;
-  readonly q: Queryable;
-  readonly book: LeaseBook;
-  /** The terms this node holds, by channel. */
-  readonly held: ReadonlyMap<string, number>;
-  readonly sql: Guard["sql"];
+export interface CommandsContext extends NodeContext {
   /** Whether this node's probes connect to node `id`. */
   readonly reachable: (id: string) => boolean;
   readonly databaseReachable: () => boolean;
-  readonly stored: (channelId: string) => ChannelConfig | undefined;
-  readonly stopSending: (channelId: string, why: string) => Effect.Effect<void>;
   /** Hands every lease this node holds to the standbys: how many since it began to drain. */
   readonly drainSelf: Effect.Effect<number, unknown>;
   /**

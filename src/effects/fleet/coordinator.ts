@@ -1,7 +1,8 @@
 /**
  * The fleet's coordinator on one node: it registers the node, renews what it holds, turns holding into sending
  * (Resume.hold: a standby's channel runs with idle outputs), takes over from a dead holder, drains, moves, and
- * applies what other nodes stored. The guard (guard.ts) decides when a holder must stop for want of renewals.
+ * applies what other nodes stored. The guard (guard.ts) decides when a holder must stop for want of renewals;
+ * what the node holds, and the gates that let it send, are sending.ts.
  *
  * What it costs is what changes, not what exists. At rest a node makes one statement per renewal interval (a
  * third of the lease): its round (leases.ts) renews its node lease, which every lease it holds hangs on, and
@@ -33,15 +34,17 @@ import { Resume } from "../control/resume.ts";
 import { EventBus } from "../events/event-bus.ts";
 import { makeAlarm } from "../runtime/alarm.ts";
 import { quietly } from "../runtime/quiet-timer.ts";
-import { monotonicMs, sendUntil, setStaleAfter, setTerm } from "../runtime/send-gates.ts";
+import { setStaleAfter } from "../runtime/send-gates.ts";
 import { auditCommands } from "./command-audit.ts";
 import { makeCommands } from "./commands.ts";
-import type { FleetShape, TakeoverReason } from "./fleet-types.ts";
+import type { FleetShape } from "./fleet-types.ts";
 import { fenceMarginMs, GUARD_MS, makeGuard } from "./guard.ts";
 import { makeLeaseBook } from "./lease-book.ts";
 import { makeLeasePass } from "./lease-pass.ts";
 import * as L from "./leases.ts";
+import type { NodeContext } from "./node-context.ts";
 import * as N from "./nodes.ts";
+import { makeSending } from "./sending.ts";
 import { makeWatch } from "./watch.ts";
 
 /** The longest a node goes without a pass over its leases; a notification or a deadline brings one sooner. */
@@ -71,8 +74,6 @@ export const makeCoordinator = Effect.gen(function* () {
   const token = Redacted.value(yield* readPeerToken(db));
   const q = db.queryable;
 
-  /** The terms this node holds, by channel. */
-  const held = new Map<string, number>();
   let draining = false;
   const book = makeLeaseBook(me, ttl);
   let lastFullAt = Number.NEGATIVE_INFINITY;
@@ -93,13 +94,6 @@ export const makeCoordinator = Effect.gen(function* () {
   const portsDue = makeAlarm();
   let joined = false;
   const renewalListeners = new Set<(ms: number) => void>();
-  const takeovers: Record<TakeoverReason, number> = {
-    expired: 0,
-    holder_gone: 0,
-    holder_restarted: 0,
-    drain: 0,
-    move: 0,
-  };
   let cpuBefore = process.cpuUsage();
   let cpuAt = performance.now();
 
@@ -110,6 +104,8 @@ export const makeCoordinator = Effect.gen(function* () {
     placement.runsHere(channel) &&
     channels.state(channel.id as ChannelId) === "running";
 
+  const sending = makeSending(me, ttl, resume, () => guard.fenced());
+  const { held, stopSending } = sending;
   const guard = makeGuard({
     me,
     ttl,
@@ -120,69 +116,15 @@ export const makeCoordinator = Effect.gen(function* () {
     probe: (id) => watch.probe(id),
     holding: () => held.size,
     // Never behind the API's lock: a command waiting on the database must not keep the outputs on air.
-    stopAll: Effect.suspend(() =>
-      Effect.forEach(
-        [...held.keys()],
-        (id) =>
-          Effect.zipRight(
-            Effect.sync(() => sendUntil(id, 0)),
-            resume.hold(id as ChannelId, false),
-          ),
-        { discard: true },
-      ),
-    ),
-    keepSending: () => {
-      gateUntil = monotonicMs() + ttl - fenceMarginMs(ttl);
-      for (const id of held.keys()) sendUntil(id, gateUntil);
-    },
-    resumeAll: resume.locked(
-      Effect.suspend(() =>
-        Effect.forEach([...held.keys()], (id) => resume.hold(id as ChannelId, true), { discard: true }),
-      ),
-    ),
+    stopAll: sending.stopAll,
+    keepSending: () => sending.sendFor(0),
+    resumeAll: sending.resumeAll,
   });
   const sql = guard.sql;
-
-  /** Until when the last renewal lets the held channels send (runtime/send-gates.ts). */
-  let gateUntil = 0;
+  /** What the parts that act on the leases for the coordinator are given (node-context.ts). */
+  const node: NodeContext = { me, bootId, q, book, held, sql, stored, stopSending };
   // A forwarding thread that stalled longer than a loop may be late drops what queued in its inputs meanwhile.
   setStaleAfter(fenceMarginMs(ttl));
-  const startSendingAll = (
-    leases: ReadonlyArray<{
-      readonly channel: string;
-      readonly term: number;
-      readonly reason: TakeoverReason | null;
-    }>,
-  ) =>
-    Effect.gen(function* () {
-      for (const { channel: id, term, reason } of leases) {
-        held.set(id, term);
-        setTerm(id, term);
-        if (!guard.fenced()) sendUntil(id, gateUntil);
-        if (reason !== null) takeovers[reason] += 1;
-      }
-      if (!guard.fenced())
-        yield* resume.locked(
-          Effect.forEach(leases, ({ channel: id }) => resume.hold(id as ChannelId, true), {
-            concurrency: "unbounded",
-            discard: true,
-          }),
-        );
-      for (const { channel: id, term, reason } of leases)
-        yield* Effect.logInfo(
-          `fleet: node ${me} holds channel ${id} (term ${term}${reason === null ? "" : `, ${reason}`})`,
-        );
-    });
-  const startSending = (id: string, term: number, reason: TakeoverReason | null) =>
-    startSendingAll([{ channel: id, term, reason }]);
-  /** Stops at once, without waiting for the API's lock. */
-  const stopSending = (id: string, why: string) =>
-    Effect.gen(function* () {
-      held.delete(id);
-      sendUntil(id, 0);
-      yield* resume.hold(id as ChannelId, false);
-      yield* Effect.logWarning(`fleet: node ${me} no longer sends channel ${id}: ${why}`);
-    });
 
   const register = sql("register", () => N.registerNode(q, { id: me, url: selfUrl, bootId, version }));
 
@@ -223,9 +165,7 @@ export const makeCoordinator = Effect.gen(function* () {
     }
     if (inTime) {
       yield* guard.renewed(sent);
-      // The forwarding threads stop each held channel by themselves once this instant passes without a renewal.
-      gateUntil = monotonicMs() - (performance.now() - sent) + ttl - fenceMarginMs(ttl);
-      for (const id of held.keys()) sendUntil(id, gateUntil);
+      sending.sendFor(performance.now() - sent);
     } else {
       roundDue.ring();
       if (held.size > 0)
@@ -252,23 +192,16 @@ export const makeCoordinator = Effect.gen(function* () {
 
   const decideLock = yield* Effect.makeSemaphore(1);
   const pass = makeLeasePass({
-    me,
-    bootId,
-    q,
+    ...node,
     fast,
-    book,
-    held,
-    sql,
     guard,
     probe: (id) => watch.probe(id),
     probesVersion: () => watch.version(),
     channels: () => configs.current().channels,
-    stored,
     wantedHere,
     state: () => ({ joined, draining }),
-    startSending,
-    startSendingAll,
-    stopSending,
+    startSending: sending.startSending,
+    startSendingAll: sending.startSendingAll,
   });
   const decide = decideLock.withPermits(1)(pass.decide);
 
@@ -447,18 +380,11 @@ export const makeCoordinator = Effect.gen(function* () {
     databaseReachable: guard.reachable,
     databaseLastOkMsAgo: guard.lastOkMsAgo,
     isolated: guard.isolated,
-    takeovers: () => ({ ...takeovers }),
+    takeovers: sending.takeovers,
     ...makeCommands({
-      me,
-      bootId,
-      q,
-      book,
-      held,
-      sql,
+      ...node,
       reachable,
       databaseReachable: guard.reachable,
-      stored,
-      stopSending,
       drainSelf,
       exclusive: decideLock.withPermits(1),
     }),

@@ -24,8 +24,9 @@
  * Stopping (`fence`) never waits for the API's commands: a configuration write queued behind a database that
  * does not answer must not hold the outputs on air past the lease.
  */
-import { Effect, Runtime } from "effect";
+import { Effect } from "effect";
 import type { Queryable } from "../config/postgres/database.ts";
+import { quietly } from "../runtime/quiet-timer.ts";
 import type { NodeRow } from "./nodes.ts";
 import { type PeerReach, type PortProbe, peerReachesDatabase } from "./peers.ts";
 
@@ -146,8 +147,9 @@ export const makeGuard = (deps: GuardDeps) => {
       if (!fenced) return;
       fenced = false;
       if (deps.holding() === 0) return;
-      // Starting outputs waits for the API's lock: not in the way of the next renewal.
-      yield* Effect.forkDaemon(deps.resumeAll);
+      // Starting outputs waits for the API's lock: not in the way of the next renewal (and stopped with the
+      // coordinator's scope).
+      yield* Effect.forkScoped(deps.resumeAll);
       yield* Effect.logInfo(`fleet: node ${me} renewed its leases again and sends again`);
     });
 
@@ -286,43 +288,19 @@ export const makeGuard = (deps: GuardDeps) => {
   let poke = () => {};
 
   /**
-   * The check, on a timer of its own while the scope lasts: at rest it runs when `quiet` may next turn false
-   * (about once a second), as plain arithmetic; once there is something to do, as an effect every GUARD_MS,
-   * one at a time; and at once when a statement fails.
+   * The check, on a quiet timer (runtime/quiet-timer.ts) while the scope lasts: at rest it waits until `quiet`
+   * may next turn false (about once a second), as plain arithmetic; once there is something to do, it runs as
+   * an effect every GUARD_MS, one at a time; and at once when a statement fails.
    */
   const watch = Effect.gen(function* () {
-    const runtime = yield* Effect.runtime<never>();
-    let checking = false;
-    let closed = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const arm = (ms: number) => {
-      clearTimeout(timer);
-      timer = closed ? undefined : setTimeout(run, Math.max(1, Math.ceil(ms)));
-    };
-    const run = () => {
-      if (checking) return arm(GUARD_MS);
-      // A millisecond past the instant, so that `quiet` finds it passed.
-      if (quiet()) return arm(quietUntil() - performance.now() + 1);
-      checking = true;
-      Runtime.runFork(runtime)(
-        Effect.ensuring(
-          check,
-          Effect.sync(() => {
-            checking = false;
-            arm(GUARD_MS);
-          }),
-        ),
-      );
-    };
-    poke = () => arm(0);
-    run();
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        closed = true;
-        poke = () => {};
-        clearTimeout(timer);
-      }),
+    // A millisecond past the instant, so that `quiet` finds it passed.
+    const timer = yield* quietly(
+      GUARD_MS,
+      () => !quiet(),
+      check,
+      () => quietUntil() - performance.now() + 1,
     );
+    poke = timer.now;
   });
 
   return {

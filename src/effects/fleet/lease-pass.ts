@@ -11,47 +11,30 @@
  */
 import { Effect } from "effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
-import type { Queryable } from "../config/postgres/database.ts";
 import type { TakeoverReason } from "./fleet-types.ts";
-import type { makeGuard } from "./guard.ts";
-import type { LeaseBook } from "./lease-book.ts";
+import type { Guard } from "./guard.ts";
 import * as L from "./leases.ts";
+import type { NodeContext } from "./node-context.ts";
 import type { PortProbe } from "./peers.ts";
+import type { Sending } from "./sending.ts";
 
 /** The longest between two passes at rest. */
 const PASS_MS = 1000;
 /** How soon a pass that failed is tried again. */
 const RETRY_MS = 250;
 
-type Guard = ReturnType<typeof makeGuard>;
-
-export interface LeasePassContext {
-  readonly me: string;
-  readonly bootId: string;
-  readonly q: Queryable;
+export interface LeasePassContext extends NodeContext {
   /** Whether a holder's refused port or new boot is taken over at once (else only an expiry is). */
   readonly fast: boolean;
-  readonly book: LeaseBook;
-  /** The terms this node holds, by channel. */
-  readonly held: ReadonlyMap<string, number>;
-  readonly sql: Guard["sql"];
   readonly guard: Pick<Guard, "settling" | "answered">;
   readonly probe: (id: string) => PortProbe | undefined;
   /** Moves whenever a probe's answer does. */
   readonly probesVersion: () => number;
   readonly channels: () => ReadonlyArray<ChannelConfig>;
-  readonly stored: (id: string) => ChannelConfig | undefined;
   readonly wantedHere: (channel: ChannelConfig | undefined) => channel is ChannelConfig;
   readonly state: () => { readonly joined: boolean; readonly draining: boolean };
-  readonly startSending: (id: string, term: number, reason: TakeoverReason | null) => Effect.Effect<void>;
-  readonly startSendingAll: (
-    leases: ReadonlyArray<{
-      readonly channel: string;
-      readonly term: number;
-      readonly reason: TakeoverReason;
-    }>,
-  ) => Effect.Effect<void>;
-  readonly stopSending: (id: string, why: string) => Effect.Effect<void>;
+  readonly startSending: Sending["startSending"];
+  readonly startSendingAll: Sending["startSendingAll"];
 }
 
 export const makeLeasePass = (ctx: LeasePassContext) => {

@@ -8,11 +8,19 @@ import { Effect, Runtime } from "effect";
 
 /**
  * The runtime a fault here is logged through: the thread's, set by its channel host (reportThrough), so that in
- * a forwarding thread the line reaches the service's log, masked, as the thread's other lines do.
+ * a forwarding thread the line reaches the service's log, masked, as the thread's other lines do. Every thread
+ * of the service that runs channels has a host; a test or a benchmark that drives a sender by hand has no
+ * service log to reach, and its fault goes to stderr as plain words.
  */
-let reporting: Runtime.Runtime<never> = Runtime.defaultRuntime;
+let reporting: Runtime.Runtime<never> | null = null;
 export const reportThrough = (runtime: Runtime.Runtime<never>): void => {
   reporting = runtime;
+};
+
+const reportFault = (thrown: unknown) => {
+  const line = `work at the end of a turn failed: ${thrown instanceof Error ? thrown.message : String(thrown)}`;
+  if (reporting === null) process.stderr.write(`${line}\n`);
+  else Runtime.runFork(reporting)(Effect.logError(line));
 };
 
 let waiting = new Set<() => void>();
@@ -40,11 +48,7 @@ const runAll = () => {
         try {
           run();
         } catch (thrown) {
-          Runtime.runFork(reporting)(
-            Effect.logError(
-              `work at the end of a turn failed: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
-            ),
-          );
+          reportFault(thrown);
         }
       }
       work.clear();

@@ -1,43 +1,23 @@
-/** `/api/channels`: the original API's channel and output calls, and what automation needs beyond them. */
+/**
+ * `/api/channels`: the original API's channel calls, and what automation needs beyond them (the slate, a move,
+ * cues, events). A channel's outputs and recordings are outputs.ts, mounted under the same prefix.
+ */
 import { Buffer } from "node:buffer";
 import { Effect, Schema } from "effect";
-import {
-  ChannelBody,
-  ChannelPatch,
-  MoveChannelBody,
-  OutputBody,
-  OutputPatch,
-  SwitchInputBody,
-} from "../../domain/channel.ts";
+import type { Context } from "hono";
+import { ChannelBody, ChannelPatch, MoveChannelBody, SwitchInputBody } from "../../domain/channel.ts";
 import { CueInsertBody } from "../../domain/cue-insert.ts";
-import { FieldIssue } from "../../domain/errors.ts";
+import { type ControlError, FieldIssue } from "../../domain/errors.ts";
 import { EventList } from "../../domain/events.ts";
+import type { ChannelId } from "../../domain/ids.ts";
 import { MAX_SLATE_IMAGE_BYTES, SlateSwitchBody } from "../../domain/slate.ts";
-import {
-  ChannelList,
-  ChannelStats,
-  ChannelView,
-  CueList,
-  InsertedCueView,
-  OutputView,
-} from "../../domain/views.ts";
+import { ChannelList, ChannelStats, ChannelView, CueList, InsertedCueView } from "../../domain/views.ts";
 import type { Control } from "../../effects/control/control.ts";
 import { audit, type EventBus } from "../../effects/events/event-bus.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
-import type { Recordings } from "../../effects/outputs/recordings.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
-import { recordingResponse } from "../recording.ts";
-import {
-  type Api,
-  body,
-  inChannel,
-  inOutput,
-  lenientBody,
-  makeApi,
-  param,
-  type Run,
-  withWarnings,
-} from "../routes.ts";
+import type { AuthEnv } from "../auth.ts";
+import { type Api, body, inChannel, lenientBody, makeApi, param, type Run, withWarnings } from "../routes.ts";
 import { eventFilter } from "./events.ts";
 
 /** What the request held that was ignored: unknown fields, empty strings taken as absent; absent if nothing. */
@@ -48,19 +28,6 @@ export const Warnings = Schema.optional(Schema.Array(FieldIssue)).annotations({
 const ChannelAnswer = Schema.Struct({ ...ChannelView.fields, warnings: Warnings }).annotations({
   identifier: "ChannelAnswer",
 });
-const OutputAnswer = Schema.Struct({ ...OutputView.fields, warnings: Warnings }).annotations({
-  identifier: "OutputAnswer",
-});
-
-const Recording = Schema.Struct({
-  name: Schema.String,
-  bytes: Schema.Number,
-  started_at: Schema.String,
-  modified_at: Schema.String,
-}).annotations({ identifier: "Recording" });
-const RecordingList = Schema.Struct({ recordings: Schema.Array(Recording) }).annotations({
-  identifier: "RecordingList",
-});
 
 export const Deleted = Schema.Struct({ id: Schema.String, deleted: Schema.Literal(true) }).annotations({
   identifier: "Deleted",
@@ -68,13 +35,25 @@ export const Deleted = Schema.Struct({ id: Schema.String, deleted: Schema.Litera
 
 export const channelsApi = (
   control: Control,
-  recordings: Recordings,
   readModel: ReadModel,
   bus: EventBus,
   fleet: FleetShape,
   run: Run,
 ): Api => {
   const { app, routes, on } = makeApi();
+
+  /** A command with a body on the channel of the path, answered with the channel as it then is. */
+  const onChannel =
+    <B, I>(
+      schema: Schema.Schema<B, I>,
+      command: (id: ChannelId, value: B) => Effect.Effect<ChannelView, ControlError>,
+    ) =>
+    (c: Context<AuthEnv>) =>
+      run(
+        c,
+        Effect.flatMap(body(c, schema), (value) => inChannel(c, (id) => command(id, value))),
+        (channel) => c.json(channel),
+      );
 
   // The most polled route: the snapshot's bytes as they are, with no work per request. A fleet's standby asks
   // its holders for the few channels it watches (ids=a,b), not for every channel they know.
@@ -130,12 +109,7 @@ export const channelsApi = (
       body: ChannelPatch,
       response: ChannelView,
     },
-    (c) =>
-      run(
-        c,
-        Effect.flatMap(body(c, ChannelPatch), (changes) => inChannel(c, (id) => control.patch(id, changes))),
-        (channel) => c.json(channel),
-      ),
+    onChannel(ChannelPatch, control.patch),
   );
 
   on(
@@ -180,14 +154,7 @@ export const channelsApi = (
       body: SwitchInputBody,
       response: ChannelView,
     },
-    (c) =>
-      run(
-        c,
-        Effect.flatMap(body(c, SwitchInputBody), ({ active }) =>
-          inChannel(c, (id) => control.switchInput(id, active)),
-        ),
-        (channel) => c.json(channel),
-      ),
+    onChannel(SwitchInputBody, (id, { active }) => control.switchInput(id, active)),
   );
 
   on(
@@ -200,14 +167,7 @@ export const channelsApi = (
       body: SlateSwitchBody,
       response: ChannelView,
     },
-    (c) =>
-      run(
-        c,
-        Effect.flatMap(body(c, SlateSwitchBody), ({ on: wanted }) =>
-          inChannel(c, (id) => control.switchSlate(id, wanted)),
-        ),
-        (channel) => c.json(channel),
-      ),
+    onChannel(SlateSwitchBody, (id, { on: wanted }) => control.switchSlate(id, wanted)),
   );
 
   on(
@@ -267,28 +227,18 @@ export const channelsApi = (
       body: MoveChannelBody,
       response: ChannelView,
     },
-    (c) =>
-      run(
-        c,
-        Effect.flatMap(body(c, MoveChannelBody), ({ worker, node }) =>
-          inChannel(c, (id) =>
-            node === undefined
-              ? control.move(id, worker ?? 0)
-              : Effect.gen(function* () {
-                  const moved = yield* fleet.move(id, node);
-                  if (moved !== null)
-                    yield* audit(
-                      bus,
-                      "channel.move",
-                      `channel ${id}: moved from node ${moved.from} to ${node}`,
-                      { channel: id },
-                    );
-                  return yield* readModel.channel(id);
-                }),
-          ),
-        ),
-        (channel) => c.json(channel),
-      ),
+    onChannel(MoveChannelBody, (id, { worker, node }) =>
+      node === undefined
+        ? control.move(id, worker ?? 0)
+        : Effect.gen(function* () {
+            const moved = yield* fleet.move(id, node);
+            if (moved !== null)
+              yield* audit(bus, "channel.move", `channel ${id}: moved from node ${moved.from} to ${node}`, {
+                channel: id,
+              });
+            return yield* readModel.channel(id);
+          }),
+    ),
   );
 
   on(
@@ -350,145 +300,6 @@ export const channelsApi = (
           ),
         ),
         (events) => c.json({ events }),
-      ),
-  );
-
-  on(
-    {
-      method: "post",
-      path: "/{id}/outputs",
-      access: "operator",
-      summary:
-        "Add an output; it starts at once if the channel is running. Unknown fields are ignored and listed in " +
-        "warnings; protocol rtmp also takes an rtmps:// URL",
-      body: OutputBody,
-      response: OutputAnswer,
-      status: 201,
-    },
-    (c) =>
-      run(
-        c,
-        Effect.flatMap(lenientBody(c, OutputBody), ({ value, warnings }) =>
-          inChannel(c, (id) =>
-            Effect.map(control.addOutput(id, value), (output) => withWarnings(output, warnings)),
-          ),
-        ),
-        (output) => c.json(output, 201),
-      ),
-  );
-
-  on(
-    {
-      method: "get",
-      path: "/{id}/outputs/{oid}",
-      access: "viewer",
-      summary: "One output",
-      response: OutputView,
-    },
-    (c) => run(c, inOutput(c, readModel.output), (output) => c.json(output)),
-  );
-
-  on(
-    {
-      method: "put",
-      path: "/{id}/outputs/{oid}",
-      access: "operator",
-      summary:
-        "Replace an output; only that output restarts (not at all when nothing changed). The output as GET " +
-        "gives it is accepted back as it is: read-only fields are ignored and listed in warnings",
-      body: OutputBody,
-      response: OutputAnswer,
-    },
-    (c) =>
-      run(
-        c,
-        Effect.flatMap(lenientBody(c, OutputBody), ({ value, warnings }) =>
-          inOutput(c, (id, oid) =>
-            Effect.map(control.replaceOutput(id, oid, value), (output) => withWarnings(output, warnings)),
-          ),
-        ),
-        (output) => c.json(output),
-      ),
-  );
-
-  on(
-    {
-      method: "patch",
-      path: "/{id}/outputs/{oid}",
-      access: "operator",
-      summary: "Change some fields of an output; only that output restarts",
-      body: OutputPatch,
-      response: OutputView,
-    },
-    (c) =>
-      run(
-        c,
-        Effect.flatMap(body(c, OutputPatch), (changes) =>
-          inOutput(c, (id, oid) => control.patchOutput(id, oid, changes)),
-        ),
-        (output) => c.json(output),
-      ),
-  );
-
-  for (const [action, enabled] of [
-    ["enable", true],
-    ["disable", false],
-  ] as const) {
-    on(
-      {
-        method: "post",
-        path: `/{id}/outputs/{oid}/${action}`,
-        access: "operator",
-        summary: enabled
-          ? "Enable an output: it starts streaming"
-          : "Disable an output: it stays configured, not streaming",
-        response: OutputView,
-      },
-      (c) =>
-        run(
-          c,
-          inOutput(c, (id, oid) => control.patchOutput(id, oid, { enabled })),
-          (output) => c.json(output),
-        ),
-    );
-  }
-
-  on(
-    {
-      method: "delete",
-      path: "/{id}/outputs/{oid}",
-      access: "operator",
-      summary: "Remove an output; the others are not touched",
-      response: Deleted,
-    },
-    (c) => run(c, inOutput(c, control.removeOutput), () => c.json({ id: param(c, "oid"), deleted: true })),
-  );
-
-  on(
-    {
-      method: "get",
-      path: "/{id}/outputs/{oid}/recordings",
-      access: "viewer",
-      summary:
-        "A file:// output's recordings, oldest first: name (its start time), size, start and last write",
-      response: RecordingList,
-    },
-    (c) => run(c, inOutput(c, recordings.list), (list) => c.json({ recordings: list })),
-  );
-
-  on(
-    {
-      method: "get",
-      path: "/{id}/outputs/{oid}/recordings/{file}",
-      access: "viewer",
-      summary:
-        "Download one recording (MPEG-TS, as received); only a name the listing gives is served, never a path",
-    },
-    (c) =>
-      run(
-        c,
-        inOutput(c, (id, oid) => recordings.file(id, oid, param(c, "file"))),
-        (path) => recordingResponse(path, param(c, "file")),
       ),
   );
 

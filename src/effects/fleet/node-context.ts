@@ -1,0 +1,23 @@
+/**
+ * What the coordinator (coordinator.ts) hands the parts that act for it on the leases, its pass over them
+ * (lease-pass.ts) and the operators' commands (commands.ts): who this node is, its database and the guard's way
+ * into it, what it knows of the leases and which it holds.
+ */
+import type { Effect } from "effect";
+import type { ChannelConfig } from "../../domain/channel.ts";
+import type { Queryable } from "../config/postgres/database.ts";
+import type { Guard } from "./guard.ts";
+import type { LeaseBook } from "./lease-book.ts";
+
+export interface NodeContext {
+  readonly me: string;
+  readonly bootId: string;
+  readonly q: Queryable;
+  readonly book: LeaseBook;
+  /** The terms this node holds, by channel. */
+  readonly held: ReadonlyMap<string, number>;
+  readonly sql: Guard["sql"];
+  readonly stored: (channelId: string) => ChannelConfig | undefined;
+  /** Stops sending a channel at once, without waiting for the API's lock (sending.ts). */
+  readonly stopSending: (channelId: string, why: string) => Effect.Effect<void>;
+}

@@ -1,0 +1,105 @@
+/**
+ * What a node sends: the channels whose leases it holds, each with its term, and the send gates
+ * (runtime/send-gates.ts) that let their outputs go on. The coordinator starts and stops sending here as its
+ * leases come and go, and moves the gates on at each renewal made in time; the guard (guard.ts) stops every
+ * held channel at once and starts them again, or keeps their gates moving while the node is isolated.
+ */
+import { Effect } from "effect";
+import type { ChannelId } from "../../domain/ids.ts";
+import type { Resume } from "../control/resume.ts";
+import { monotonicMs, sendUntil, setTerm } from "../runtime/send-gates.ts";
+import type { TakeoverReason } from "./fleet-types.ts";
+import { fenceMarginMs } from "./guard.ts";
+
+/** A lease this node now holds: its channel, its term, and why it came here (null: it was free, or handed). */
+export interface HeldLease {
+  readonly channel: string;
+  readonly term: number;
+  readonly reason: TakeoverReason | null;
+}
+
+export const makeSending = (
+  me: string,
+  ttl: number,
+  resume: Resume,
+  /** Whether the guard stopped the held channels for want of renewals (guard.ts). */
+  fenced: () => boolean,
+) => {
+  /** The terms this node holds, by channel. */
+  const held = new Map<string, number>();
+  /** Until when the last renewal lets the held channels send (runtime/send-gates.ts). */
+  let gateUntil = 0;
+  const takeovers: Record<TakeoverReason, number> = {
+    expired: 0,
+    holder_gone: 0,
+    holder_restarted: 0,
+    drain: 0,
+    move: 0,
+  };
+
+  const startSendingAll = (leases: ReadonlyArray<HeldLease>) =>
+    Effect.gen(function* () {
+      for (const { channel: id, term, reason } of leases) {
+        held.set(id, term);
+        setTerm(id, term);
+        if (!fenced()) sendUntil(id, gateUntil);
+        if (reason !== null) takeovers[reason] += 1;
+      }
+      if (!fenced())
+        yield* resume.locked(
+          Effect.forEach(leases, ({ channel: id }) => resume.hold(id as ChannelId, true), {
+            concurrency: "unbounded",
+            discard: true,
+          }),
+        );
+      for (const { channel: id, term, reason } of leases)
+        yield* Effect.logInfo(
+          `fleet: node ${me} holds channel ${id} (term ${term}${reason === null ? "" : `, ${reason}`})`,
+        );
+    });
+
+  return {
+    held: held as ReadonlyMap<string, number>,
+    takeovers: () => ({ ...takeovers }),
+    startSendingAll,
+    startSending: (id: string, term: number, reason: TakeoverReason | null) =>
+      startSendingAll([{ channel: id, term, reason }]),
+    /** Stops at once, without waiting for the API's lock. */
+    stopSending: (id: string, why: string) =>
+      Effect.gen(function* () {
+        held.delete(id);
+        sendUntil(id, 0);
+        yield* resume.hold(id as ChannelId, false);
+        yield* Effect.logWarning(`fleet: node ${me} no longer sends channel ${id}: ${why}`);
+      }),
+    /** Every held channel's outputs stop, never behind the API's lock; the terms are kept (the guard's fence). */
+    stopAll: Effect.suspend(() =>
+      Effect.forEach(
+        [...held.keys()],
+        (id) =>
+          Effect.zipRight(
+            Effect.sync(() => sendUntil(id, 0)),
+            resume.hold(id as ChannelId, false),
+          ),
+        { discard: true },
+      ),
+    ),
+    /** Every held channel's outputs start again, behind the API's lock (`stopAll` undone). */
+    resumeAll: resume.locked(
+      Effect.suspend(() =>
+        Effect.forEach([...held.keys()], (id) => resume.hold(id as ChannelId, true), { discard: true }),
+      ),
+    ),
+    /**
+     * The held channels may send until a lease time, less the fence margin, from `agoMs` before now: a renewal
+     * sent then, or now (the guard's, while isolated). The forwarding threads stop each by themselves once that
+     * instant passes without another.
+     */
+    sendFor: (agoMs: number) => {
+      gateUntil = monotonicMs() - agoMs + ttl - fenceMarginMs(ttl);
+      for (const id of held.keys()) sendUntil(id, gateUntil);
+    },
+  } as const;
+};
+
+export type Sending = ReturnType<typeof makeSending>;
