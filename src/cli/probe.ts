@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Effect, Either } from "effect";
-import { type CoreEvent, type CoreSnapshot, PacketCore, type PmtStream } from "../core/packet-core.ts";
+import { PacketCore } from "../core/packet-core.ts";
+import type { CoreEvent, PmtStream } from "../core/packet-core-events.ts";
+import type { CoreSnapshot } from "../core/packet-core-snapshot.ts";
 import { decodeSection, type SpliceInfoSection, summarizeCue } from "../core/scte35/index.ts";
 import { DATAGRAM, PACKET, SYNC, streamTypeName } from "../core/ts/index.ts";
 import { bindInput, type InputEndpoint } from "../effects/ingest/udp-receiver.ts";

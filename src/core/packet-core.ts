@@ -4,121 +4,27 @@
  * assembly/layout.ts by the build, and checked against the module at load); the views over them are made
  * once, so a push allocates nothing.
  *
+ * What it counts is read out by packet-core-snapshot.ts, what it reports by packet-core-events.ts, both through
+ * the views of packet-core-memory.ts.
+ *
  * Not thread-safe and not re-entrant across inputs: each PacketCore belongs to the one fiber that receives
  * its input.
- *
- * One file, over 450 lines, because it is the host's table of the core's binary layout (status words, event
- * records, PID and program tables), mirrored field for field from src/core/assembly; split, that one layout
- * would be spread over several files that must change together.
  */
 import { CORE } from "./build/layout.ts";
-import { PACKET, type Pat, type Pmt, readPat, readPmt } from "./ts/index.ts";
+import { type CoreEvent, decodeEvent, type InputKind, inputKindOf } from "./packet-core-events.ts";
+import { type CoreMemory, coreMemory, i32At, u32At, u64At } from "./packet-core-memory.ts";
+import {
+  type CoreCounters,
+  type CoreSnapshot,
+  readCounters,
+  readPids,
+  readPrograms,
+} from "./packet-core-snapshot.ts";
+import { PACKET } from "./ts/index.ts";
 import { type CoreLayout, checkLayout, instantiate, type WasmMemory } from "./wasm.ts";
 
-const {
-  INPUT,
-  INPUT_CAPACITY,
-  STATUS,
-  PROGRAMS,
-  MAX_PROGRAMS,
-  PROGRAM_STRIDE,
-  EVENTS,
-  EVENTS_SIZE,
-  PIDS,
-  PID_COUNT,
-  PID_STRIDE,
-  F_SCTE35,
-  F_REFERENCED,
-  F_HAS_PCR,
-  RX_HEADERS,
-  RX_IOVECS,
-  RX_NAMES,
-  RX_DATA,
-  RX_RESULTS,
-  RX_OUT,
-  RX_SLOTS,
-  RX_SLOT_BYTES,
-} = CORE;
-
-/** A status field's index among the status struct's 32-bit words. */
-const statusWord = (address: number) => (address - STATUS) >> 2;
-
-const S = {
-  lastStatus: statusWord(CORE.ST_LAST_STATUS),
-  payloadOffset: statusWord(CORE.ST_PAYLOAD_OFFSET),
-  payloadLength: statusWord(CORE.ST_PAYLOAD_LENGTH),
-  inputKind: statusWord(CORE.ST_INPUT_KIND),
-  datagrams: statusWord(CORE.ST_DATAGRAMS),
-  packets: statusWord(CORE.ST_PACKETS),
-  malformed: statusWord(CORE.ST_MALFORMED),
-  rtpPayloadType: statusWord(CORE.ST_RTP_PAYLOAD_TYPE),
-  rtpSsrc: statusWord(CORE.ST_RTP_SSRC),
-  rtpLastSequence: statusWord(CORE.ST_RTP_LAST_SEQUENCE),
-  rtpLost: statusWord(CORE.ST_RTP_LOST),
-  rtpDuplicate: statusWord(CORE.ST_RTP_DUPLICATE),
-  rtpReordered: statusWord(CORE.ST_RTP_REORDERED),
-  rtpSsrcChanges: statusWord(CORE.ST_RTP_SSRC_CHANGES),
-  rtpRestarts: statusWord(CORE.ST_RTP_RESTARTS),
-  rejectOtherKind: statusWord(CORE.ST_REJECT_OTHER_KIND),
-  rejectSsrc: statusWord(CORE.ST_REJECT_SSRC),
-  rejectPayloadType: statusWord(CORE.ST_REJECT_PAYLOAD_TYPE),
-  rejectSender: statusWord(CORE.ST_REJECT_SENDER),
-  rejectOwnOutput: statusWord(CORE.ST_REJECT_OWN_OUTPUT),
-  syncLocked: statusWord(CORE.ST_SYNC_LOCKED),
-  syncLoss: statusWord(CORE.ST_SYNC_LOSS),
-  syncByteErrors: statusWord(CORE.ST_SYNC_BYTE_ERRORS),
-  patErrors: statusWord(CORE.ST_PAT_ERRORS),
-  ccErrors: statusWord(CORE.ST_CC_ERRORS),
-  pmtErrors: statusWord(CORE.ST_PMT_ERRORS),
-  pidErrors: statusWord(CORE.ST_PID_ERRORS),
-  transportErrors: statusWord(CORE.ST_TRANSPORT_ERRORS),
-  crcErrors: statusWord(CORE.ST_CRC_ERRORS),
-  adaptationFieldErrors: statusWord(CORE.ST_ADAPTATION_ERRORS),
-  sectionErrors: statusWord(CORE.ST_SECTION_ERRORS),
-  eventHead: statusWord(CORE.ST_EV_HEAD),
-  eventTail: statusWord(CORE.ST_EV_TAIL),
-  eventsDropped: statusWord(CORE.ST_EV_DROPPED),
-  patVersion: statusWord(CORE.ST_PAT_VERSION),
-  transportStreamId: statusWord(CORE.ST_TS_ID),
-  scte35Sections: statusWord(CORE.ST_SCTE35_SECTIONS),
-  runAccepted: statusWord(CORE.ST_RUN_ACCEPTED),
-  runBytes: statusWord(CORE.ST_RUN_BYTES),
-  runUniform: statusWord(CORE.ST_RUN_UNIFORM),
-} as const;
-
-/** Field offsets inside a PID entry and a program entry, as 32-bit word indices. */
-const PD = {
-  packets: CORE.PD_PACKETS >> 2,
-  payloadBytes: CORE.PD_PAYLOAD_BYTES >> 2,
-  lastPcr: CORE.PD_LAST_PCR >> 2,
-  ccErrors: CORE.PD_CC_ERRORS >> 2,
-  randomAccess: CORE.PD_RANDOM_ACCESS >> 2,
-  discontinuities: CORE.PD_DISCONTINUITIES >> 2,
-  adaptationErrors: CORE.PD_ADAPTATION_ERRORS >> 2,
-  flags: CORE.PD_FLAGS >> 2,
-  scrambled: CORE.PD_SCRAMBLED >> 2,
-  ccState: CORE.PD_CC_STATE >> 2,
-} as const;
-const PG = {
-  inUse: CORE.PG_IN_USE >> 2,
-  number: CORE.PG_NUMBER >> 2,
-  pmtPid: CORE.PG_PMT_PID >> 2,
-  pcrPid: CORE.PG_PCR_PID >> 2,
-  version: CORE.PG_VERSION >> 2,
-} as const;
-
-const EV = {
-  pad: CORE.EV_PAD,
-  pat: CORE.EV_PAT,
-  pmt: CORE.EV_PMT,
-  scte35: CORE.EV_SCTE35,
-  ccError: CORE.EV_CC_ERROR,
-  sync: CORE.EV_SYNC,
-  inputKind: CORE.EV_INPUT_KIND,
-  rtpPayloadType: CORE.EV_RTP_PAYLOAD_TYPE,
-  tr101290: CORE.EV_TR101290,
-  crcError: CORE.EV_CRC_ERROR,
-} as const;
+const { INPUT, INPUT_CAPACITY, STATUS, EVENTS, EVENTS_SIZE } = CORE;
+const { RX_HEADERS, RX_IOVECS, RX_NAMES, RX_DATA, RX_RESULTS, RX_OUT, RX_SLOTS, RX_SLOT_BYTES } = CORE;
 
 /**
  * What push returns for a datagram it rejected whole (never forwarded): counted as malformed (not whole TS)
@@ -171,152 +77,6 @@ export interface ReadSlots {
   readonly slotBytes: number;
 }
 
-export type InputKind = "unknown" | "rtp" | "udp-ts";
-const INPUT_KINDS: ReadonlyArray<InputKind> = ["unknown", "rtp", "udp-ts"];
-
-export interface PatProgram {
-  readonly program: number;
-  readonly pmtPid: number;
-}
-export interface PmtStream {
-  readonly streamType: number;
-  readonly pid: number;
-  readonly descriptors: Uint8Array;
-}
-/** TR 101 290 first-priority indicators raised by the time-based and table checks. */
-export type Tr101290Indicator = "PAT_error" | "PMT_error" | "PID_error";
-
-interface EventBase {
-  /** The nowMs of the push that raised the event; null when that push had no clock. */
-  readonly atMs: number | null;
-}
-export type CoreEvent =
-  | (EventBase & {
-      readonly type: "pat";
-      readonly version: number;
-      readonly transportStreamId: number;
-      readonly programs: ReadonlyArray<PatProgram>;
-      readonly networkPid: number | null;
-    })
-  | (EventBase & {
-      readonly type: "pmt";
-      readonly pid: number;
-      readonly program: number;
-      readonly version: number;
-      readonly pcrPid: number;
-      readonly programInfo: Uint8Array;
-      readonly streams: ReadonlyArray<PmtStream>;
-    })
-  | (EventBase & {
-      readonly type: "scte35";
-      readonly pid: number;
-      /** The last PCR of the section's program, in 27 MHz ticks; null before one was seen. */
-      readonly pcr: number | null;
-      /** The whole section, table_id 0xFC through CRC_32, CRC verified. */
-      readonly section: Uint8Array;
-    })
-  | (EventBase & {
-      readonly type: "ccError";
-      readonly pid: number;
-      readonly expected: number;
-      readonly got: number;
-    })
-  | (EventBase & { readonly type: "sync"; readonly locked: boolean })
-  | (EventBase & { readonly type: "inputKind"; readonly kind: InputKind })
-  | (EventBase & {
-      readonly type: "rtpPayloadType";
-      readonly previous: number | null;
-      readonly payloadType: number;
-    })
-  | (EventBase & { readonly type: "tr101290"; readonly indicator: Tr101290Indicator; readonly pid: number })
-  | (EventBase & { readonly type: "crcError"; readonly pid: number; readonly tableId: number });
-
-export interface PidSnapshot {
-  readonly pid: number;
-  /** From the PMT; null for PIDs no PMT lists. */
-  readonly streamType: number | null;
-  readonly packets: number;
-  /** TS bytes: packets × 188. */
-  readonly bytes: number;
-  /** Bytes after the header and adaptation field. */
-  readonly payloadBytes: number;
-  readonly ccErrors: number;
-  readonly randomAccess: number;
-  readonly discontinuities: number;
-  readonly adaptationFieldErrors: number;
-  readonly scrambled: number;
-  /** 27 MHz ticks; null before a PCR was seen on this PID. */
-  readonly lastPcr: number | null;
-  /** Sections on this PID are delivered as scte35 events. */
-  readonly scte35: boolean;
-  /** Listed in the current PMT of its program. */
-  readonly referenced: boolean;
-  /** The continuity counter of its last packet; null before one was seen. */
-  readonly lastCc: number | null;
-}
-
-export interface ProgramSnapshot {
-  readonly program: number;
-  readonly pmtPid: number;
-  readonly pcrPid: number | null;
-  readonly pmtVersion: number | null;
-}
-
-/** Datagrams dropped whole, by reason; none of their bytes reach an output. */
-export interface CoreRejections {
-  /** Not whole TS: = malformed. */
-  readonly notTs: number;
-  readonly otherKind: number;
-  readonly foreignSsrc: number;
-  readonly payloadType: number;
-  readonly senderNotAllowed: number;
-  /** Sent by one of the service's own outputs: an output aimed at an input. */
-  readonly ownOutput: number;
-}
-
-export interface CoreSnapshot {
-  readonly datagrams: number;
-  readonly packets: number;
-  readonly bytes: number;
-  /** Datagrams that were not whole TS (also rejected.notTs). */
-  readonly malformed: number;
-  readonly rejected: CoreRejections;
-  readonly inputKind: InputKind;
-  /** The locked source's figures; they describe the input only while inputKind is "rtp". */
-  readonly rtp: {
-    readonly payloadType: number | null;
-    readonly ssrc: number | null;
-    readonly lastSequence: number | null;
-    readonly lost: number;
-    readonly duplicate: number;
-    readonly reordered: number;
-    readonly ssrcChanges: number;
-    /** Times the same SSRC restarted its sequence (a jump confirmed by the next packet, RFC 3550 A.1). */
-    readonly restarts: number;
-  };
-  readonly syncLocked: boolean;
-  readonly tr101290: {
-    readonly syncLoss: number;
-    readonly syncByteErrors: number;
-    readonly patErrors: number;
-    readonly ccErrors: number;
-    readonly pmtErrors: number;
-    readonly pidErrors: number;
-    readonly transportErrors: number;
-    readonly crcErrors: number;
-  };
-  readonly adaptationFieldErrors: number;
-  readonly sectionErrors: number;
-  readonly scte35Sections: number;
-  readonly eventsDropped: number;
-  readonly pat: { readonly version: number; readonly transportStreamId: number } | null;
-  readonly programs: ReadonlyArray<ProgramSnapshot>;
-  readonly pids: ReadonlyArray<PidSnapshot>;
-}
-
-/** The snapshot without its tables: cheap enough to take for every input every second. */
-export type CoreCounters = Omit<CoreSnapshot, "programs" | "pids">;
-
 interface CoreExports extends CoreLayout {
   readonly push: (length: number, nowMs: number) => number;
   readonly pushMany: (from: number, count: number, nowMs: number) => number;
@@ -332,32 +92,22 @@ interface CoreExports extends CoreLayout {
   readonly nextSeenPid: (pid: number) => number;
 }
 
-const u64 = (words: Uint32Array, index: number): number =>
-  (words[index] ?? 0) + (words[index + 1] ?? 0) * 0x1_0000_0000;
-
 export class PacketCore {
   readonly #exports: CoreExports;
-  readonly #memory: WasmMemory;
-  readonly #bytes: Uint8Array;
+  readonly #wasmMemory: WasmMemory;
+  readonly #memory: CoreMemory;
   readonly #input: Uint8Array;
-  readonly #u32: Uint32Array;
-  readonly #i32: Int32Array;
-  readonly #f64: Float64Array;
 
   private constructor(exports: CoreExports) {
     this.#exports = exports;
-    this.#memory = exports.memory;
-    const buffer = exports.memory.buffer;
+    this.#wasmMemory = exports.memory;
     checkLayout(
       exports,
       { input: INPUT, inputCapacity: INPUT_CAPACITY, status: STATUS },
       "packet core layout does not match packet-core.ts (rebuild with npm run build:core)",
     );
-    this.#bytes = new Uint8Array(buffer);
-    this.#input = this.#bytes.subarray(INPUT, INPUT + INPUT_CAPACITY);
-    this.#u32 = new Uint32Array(buffer);
-    this.#i32 = new Int32Array(buffer);
-    this.#f64 = new Float64Array(buffer);
+    this.#memory = coreMemory(exports.memory.buffer);
+    this.#input = this.#memory.bytes.subarray(INPUT, INPUT + INPUT_CAPACITY);
   }
 
   /** Compiles the module on first use; every call returns a new, independent instance. */
@@ -382,7 +132,7 @@ export class PacketCore {
    */
   get readSlots(): ReadSlots {
     return {
-      memory: this.#bytes,
+      memory: this.#memory.bytes,
       headers: RX_HEADERS,
       iovecs: RX_IOVECS,
       names: RX_NAMES,
@@ -420,7 +170,7 @@ export class PacketCore {
 
   /** How many datagrams the last pushMany run accepted. */
   get runAccepted(): number {
-    return this.#status(S.runAccepted);
+    return this.#status(CORE.ST_RUN_ACCEPTED);
   }
 
   /**
@@ -428,20 +178,20 @@ export class PacketCore {
    * datagrams (the usual case: the outputs send it as it is); null otherwise (see `runPayloads`).
    */
   uniformRun(): Uint8Array | null {
-    if (this.#status(S.runUniform) === 0) return null;
-    return this.#bytes.subarray(RX_OUT, RX_OUT + this.#status(S.runBytes));
+    if (this.#status(CORE.ST_RUN_UNIFORM) === 0) return null;
+    return this.#memory.bytes.subarray(RX_OUT, RX_OUT + this.#status(CORE.ST_RUN_BYTES));
   }
 
   /** Each TS payload the last run accepted, in order. */
   runPayloads(onPayload: (payload: Uint8Array) => void): void {
-    if (this.#status(S.runBytes) === 0) return;
+    if (this.#status(CORE.ST_RUN_BYTES) === 0) return;
     for (let slot = 0; slot < RX_SLOTS; slot++) {
-      const result = (RX_RESULTS >> 2) + slot * 4;
-      const length = this.#u32[result + 2] ?? 0;
-      if ((this.#i32[result] ?? 0) <= 0 || length === 0) continue;
-      const offset = RX_OUT + (this.#u32[result + 1] ?? 0);
-      onPayload(this.#bytes.subarray(offset, offset + length));
-      if (offset + length >= RX_OUT + this.#status(S.runBytes)) return;
+      const result = RX_RESULTS + slot * 16;
+      const length = u32At(this.#memory, result + 8);
+      if (i32At(this.#memory, result) <= 0 || length === 0) continue;
+      const offset = RX_OUT + u32At(this.#memory, result + 4);
+      onPayload(this.#memory.bytes.subarray(offset, offset + length));
+      if (offset + length >= RX_OUT + this.#status(CORE.ST_RUN_BYTES)) return;
     }
   }
 
@@ -471,37 +221,37 @@ export class PacketCore {
 
   /** Where the TS packets of the last pushed datagram start in it (after any RTP header). */
   get payloadOffset(): number {
-    return this.#u32[(STATUS >> 2) + S.payloadOffset] ?? 0;
+    return this.#status(CORE.ST_PAYLOAD_OFFSET);
   }
 
   /** How many TS bytes the last pushed datagram holds; 0 when it was malformed. */
   get payloadLength(): number {
-    return this.#u32[(STATUS >> 2) + S.payloadLength] ?? 0;
+    return this.#status(CORE.ST_PAYLOAD_LENGTH);
   }
 
   get inputKind(): InputKind {
-    return INPUT_KINDS[this.#status(S.inputKind)] ?? "unknown";
+    return inputKindOf(this.#status(CORE.ST_INPUT_KIND));
   }
 
   /** The WebAssembly memory's size, for checking that it never grows. */
   get memoryBytes(): number {
-    return this.#memory.buffer.byteLength;
+    return this.#wasmMemory.buffer.byteLength;
   }
 
   /** Hands every queued event to `onEvent`, oldest first; returns how many. */
   drainEvents(onEvent: (event: CoreEvent) => void): number {
-    const head = this.#status(S.eventHead);
-    let tail = this.#status(S.eventTail);
+    const head = this.#status(CORE.ST_EV_HEAD);
+    let tail = this.#status(CORE.ST_EV_TAIL);
     let count = 0;
     while (tail !== head) {
       const at = EVENTS + (tail & (EVENTS_SIZE - 1));
-      const type = this.#u32[at >> 2] ?? EV.pad;
-      const size = this.#u32[(at >> 2) + 1] ?? 8;
+      const type = u32At(this.#memory, at);
+      const size = u32At(this.#memory, at + 4);
       tail = (tail + size) >>> 0;
       // Committed before the callback, so an event is never delivered twice if the callback throws.
-      this.#u32[(STATUS >> 2) + S.eventTail] = tail;
-      if (type === EV.pad) continue;
-      onEvent(this.#decodeEvent(type, at));
+      this.#memory.u32[CORE.ST_EV_TAIL >> 2] = tail;
+      if (type === CORE.EV_PAD) continue;
+      onEvent(decodeEvent(this.#memory, type, at));
       count++;
     }
     return count;
@@ -509,62 +259,21 @@ export class PacketCore {
 
   /** Everything the core knows, its program and PID tables included (walks all 8192 PID slots). */
   snapshot(): CoreSnapshot {
-    return { ...this.counters(), programs: this.#programs(), pids: this.#pids() };
+    return {
+      ...this.counters(),
+      programs: readPrograms(this.#memory),
+      pids: readPids(this.#memory, this.#exports.nextSeenPid),
+    };
   }
 
   /** The TS bytes read so far (the counters' `bytes`), alone: what the read model samples each second. */
   bytes(): number {
-    return u64(this.#u32, (STATUS >> 2) + S.packets) * PACKET;
+    return u64At(this.#memory, CORE.ST_PACKETS) * PACKET;
   }
 
   /** The counters alone, without walking the tables. */
   counters(): CoreCounters {
-    const status = (index: number) => this.#status(index);
-    const signed = (index: number) => this.#i32[(STATUS >> 2) + index] ?? -1;
-    const rtpStarted = signed(S.rtpPayloadType) >= 0;
-    const patVersion = signed(S.patVersion);
-    const packets = u64(this.#u32, (STATUS >> 2) + S.packets);
-    return {
-      datagrams: u64(this.#u32, (STATUS >> 2) + S.datagrams),
-      packets,
-      bytes: packets * PACKET,
-      malformed: status(S.malformed),
-      rejected: {
-        notTs: status(S.malformed),
-        otherKind: status(S.rejectOtherKind),
-        foreignSsrc: status(S.rejectSsrc),
-        payloadType: status(S.rejectPayloadType),
-        senderNotAllowed: status(S.rejectSender),
-        ownOutput: status(S.rejectOwnOutput),
-      },
-      inputKind: this.inputKind,
-      rtp: {
-        payloadType: rtpStarted ? signed(S.rtpPayloadType) : null,
-        ssrc: rtpStarted ? status(S.rtpSsrc) : null,
-        lastSequence: rtpStarted ? signed(S.rtpLastSequence) : null,
-        lost: status(S.rtpLost),
-        duplicate: status(S.rtpDuplicate),
-        reordered: status(S.rtpReordered),
-        ssrcChanges: status(S.rtpSsrcChanges),
-        restarts: status(S.rtpRestarts),
-      },
-      syncLocked: status(S.syncLocked) !== 0,
-      tr101290: {
-        syncLoss: status(S.syncLoss),
-        syncByteErrors: status(S.syncByteErrors),
-        patErrors: status(S.patErrors),
-        ccErrors: status(S.ccErrors),
-        pmtErrors: status(S.pmtErrors),
-        pidErrors: status(S.pidErrors),
-        transportErrors: status(S.transportErrors),
-        crcErrors: status(S.crcErrors),
-      },
-      adaptationFieldErrors: status(S.adaptationFieldErrors),
-      sectionErrors: status(S.sectionErrors),
-      scte35Sections: status(S.scte35Sections),
-      eventsDropped: status(S.eventsDropped),
-      pat: patVersion < 0 ? null : { version: patVersion, transportStreamId: signed(S.transportStreamId) },
-    };
+    return readCounters(this.#memory);
   }
 
   /** Forgets everything the core has seen, as if newly loaded. */
@@ -572,131 +281,7 @@ export class PacketCore {
     this.#exports.reset();
   }
 
-  #status(index: number): number {
-    return this.#u32[(STATUS >> 2) + index] ?? 0;
-  }
-
-  #programs(): ProgramSnapshot[] {
-    const programs: ProgramSnapshot[] = [];
-    for (let i = 0; i < MAX_PROGRAMS; i++) {
-      const word = (PROGRAMS + i * PROGRAM_STRIDE) >> 2;
-      if (this.#u32[word + PG.inUse] === 0) continue;
-      const version = this.#i32[word + PG.version] ?? -1;
-      programs.push({
-        program: this.#u32[word + PG.number] ?? 0,
-        pmtPid: this.#u32[word + PG.pmtPid] ?? 0,
-        pcrPid: version < 0 ? null : (this.#u32[word + PG.pcrPid] ?? null),
-        pmtVersion: version < 0 ? null : version,
-      });
-    }
-    return programs.sort((a, b) => a.program - b.program);
-  }
-
-  #pids(): PidSnapshot[] {
-    const pids: PidSnapshot[] = [];
-    // Only the PIDs the core marked as seen: the others' entries hold nothing, and reading them would make
-    // their pages resident on kernels without a zero page.
-    const next = this.#exports.nextSeenPid;
-    for (let pid = next(0); pid < PID_COUNT; pid = next(pid + 1)) {
-      const word = (PIDS + pid * PID_STRIDE) >> 2;
-      const flags = this.#u32[word + PD.flags] ?? 0;
-      const packets = u64(this.#u32, word + PD.packets);
-      if (packets === 0 && (flags & (F_REFERENCED | F_SCTE35)) === 0) continue;
-      const streamType = (flags >> 8) & 0xff;
-      pids.push({
-        pid,
-        streamType: (flags & (F_REFERENCED | F_SCTE35)) === 0 ? null : streamType,
-        packets,
-        bytes: packets * PACKET,
-        payloadBytes: u64(this.#u32, word + PD.payloadBytes),
-        ccErrors: this.#u32[word + PD.ccErrors] ?? 0,
-        randomAccess: this.#u32[word + PD.randomAccess] ?? 0,
-        discontinuities: this.#u32[word + PD.discontinuities] ?? 0,
-        adaptationFieldErrors: this.#u32[word + PD.adaptationErrors] ?? 0,
-        scrambled: this.#u32[word + PD.scrambled] ?? 0,
-        lastPcr: (flags & F_HAS_PCR) === 0 ? null : (this.#f64[(word + PD.lastPcr) >> 1] ?? null),
-        scte35: (flags & F_SCTE35) !== 0,
-        referenced: (flags & F_REFERENCED) !== 0,
-        lastCc: ccOf(this.#u32[word + PD.ccState] ?? 0),
-      });
-    }
-    return pids;
-  }
-
-  #decodeEvent(type: number, at: number): CoreEvent {
-    const word = at >> 2;
-    const clock = this.#f64[(at + 8) >> 3] ?? -1;
-    const atMs = clock < 0 ? null : clock;
-    const a = this.#u32[word + 4] ?? 0;
-    const b = this.#u32[word + 5] ?? 0;
-    const c = this.#u32[word + 6] ?? 0;
-    switch (type) {
-      case EV.pat:
-        return { type: "pat", atMs, ...parsePat(this.#bytes.subarray(at + 24, at + 24 + b)) };
-      case EV.pmt:
-        return { type: "pmt", atMs, pid: a, ...parsePmt(this.#bytes.slice(at + 24, at + 24 + b)) };
-      case EV.scte35: {
-        const pcr = this.#f64[(at + 24) >> 3] ?? -1;
-        return {
-          type: "scte35",
-          atMs,
-          pid: a,
-          pcr: pcr < 0 ? null : pcr,
-          section: this.#bytes.slice(at + 32, at + 32 + b),
-        };
-      }
-      case EV.ccError:
-        return { type: "ccError", atMs, pid: a, expected: b, got: c };
-      case EV.sync:
-        return { type: "sync", atMs, locked: a !== 0 };
-      case EV.inputKind:
-        return { type: "inputKind", atMs, kind: INPUT_KINDS[a] ?? "unknown" };
-      case EV.rtpPayloadType:
-        return { type: "rtpPayloadType", atMs, previous: a === 0xffffffff ? null : a, payloadType: b };
-      case EV.tr101290:
-        return { type: "tr101290", atMs, indicator: INDICATORS[a] ?? "PID_error", pid: b };
-      case EV.crcError:
-        return { type: "crcError", atMs, pid: a, tableId: b };
-      default:
-        throw new Error(`packet core: unknown event type ${type} at ${at}`);
-    }
+  #status(address: number): number {
+    return u32At(this.#memory, address);
   }
 }
-
-const INDICATORS: Readonly<Record<number, Tr101290Indicator>> = {
-  [CORE.IND_PAT_ERROR]: "PAT_error",
-  [CORE.IND_PMT_ERROR]: "PMT_error",
-  [CORE.IND_PID_ERROR]: "PID_error",
-};
-
-/** PD_CC_STATE: bits 0–3 the last CC, bit 4 set once one was seen. */
-const ccOf = (state: number): number | null => ((state & 0x10) === 0 ? null : state & 0x0f);
-
-// The core has checked table_id, syntax, lengths and CRC of the sections it hands over: these only read fields.
-const parsePat = (s: Uint8Array) => {
-  const pat = readPat(s) as Pat;
-  const programs: PatProgram[] = [];
-  let networkPid: number | null = null;
-  for (const { program, pid } of pat.programs) {
-    if (program === 0) networkPid = pid;
-    else programs.push({ program, pmtPid: pid });
-  }
-  return { version: pat.version, transportStreamId: pat.transportStreamId, programs, networkPid };
-};
-
-const parsePmt = (s: Uint8Array) => {
-  const pmt = readPmt(s) as Pmt;
-  return {
-    program: pmt.program,
-    version: pmt.version,
-    pcrPid: pmt.pcrPid,
-    programInfo: s.subarray(12, pmt.infoEnd),
-    streams: pmt.streams.map(
-      (stream): PmtStream => ({
-        streamType: stream.streamType,
-        pid: stream.pid,
-        descriptors: s.subarray(stream.start + 5, stream.end),
-      }),
-    ),
-  };
-};

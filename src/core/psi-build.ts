@@ -3,7 +3,7 @@
  * what a part of the service that starts late (a new output policy's rewriter) reads before the stream's next
  * copy arrives. The sections say what the input's said; their packets' continuity counters count from 0.
  */
-import type { CoreEvent } from "./packet-core.ts";
+import type { CoreEvent } from "./packet-core-events.ts";
 import { patSection, pmtSection, sectionPackets } from "./ts/index.ts";
 
 /** What the packet core reports of a PAT and of a PMT. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type CoreSnapshot, CoreStatus, PacketCore } from "../../src/core/packet-core.ts";
+import { CoreStatus, PacketCore } from "../../src/core/packet-core.ts";
+import type { CoreSnapshot } from "../../src/core/packet-core-snapshot.ts";
 import { drain, ofType } from "../support/core.ts";
 import { RtpWrapper, rtpPacket, TsGenerator } from "../support/ts-generator.ts";
 

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { type CoreEvent, PacketCore } from "../../src/core/packet-core.ts";
+import { PacketCore } from "../../src/core/packet-core.ts";
+import type { CoreEvent } from "../../src/core/packet-core-events.ts";
 import {
   ccAt,
   crc32Mpeg2,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type CoreRejections, CoreStatus, PacketCore } from "../../src/core/packet-core.ts";
+import { CoreStatus, PacketCore } from "../../src/core/packet-core.ts";
+import type { CoreRejections } from "../../src/core/packet-core-snapshot.ts";
 import { drain, ofType } from "../support/core.ts";
 import { FOREIGN_KINDS, ForeignDatagrams, REASON_ON_RTP_INPUT } from "../support/foreign.ts";
 import { RtpWrapper, rtpPacket, TsGenerator } from "../support/ts-generator.ts";

@@ -1,4 +1,5 @@
-import type { CoreEvent, PacketCore } from "../../src/core/packet-core.ts";
+import type { PacketCore } from "../../src/core/packet-core.ts";
+import type { CoreEvent } from "../../src/core/packet-core-events.ts";
 
 export const drain = (core: PacketCore): CoreEvent[] => {
   const events: CoreEvent[] = [];

@@ -2,7 +2,7 @@
 // else is read from the status struct, the PID table and the event ring (see layout.ts).
 
 import { initCrcTable } from "./crc";
-import { event1, event3 } from "./events";
+import { event1 } from "./events";
 import {
   bump,
   DEFAULT_LOCK_SILENCE_MS,
@@ -17,13 +17,8 @@ import {
   E_TOO_SHORT,
   E_TS_LENGTH,
   E_UNKNOWN_FORMAT,
-  EV_CC_ERROR,
   EV_INPUT_KIND,
-  EV_SYNC,
   EVENTS,
-  F_HAS_PCR,
-  F_PMT,
-  F_SECTIONS,
   INPUT,
   INPUT_CAPACITY,
   KIND_RTP,
@@ -31,15 +26,6 @@ import {
   KIND_UNKNOWN,
   MEMORY_END,
   MSG_TRUNC,
-  PD_ADAPTATION_ERRORS,
-  PD_CC_ERRORS,
-  PD_CC_STATE,
-  PD_DISCONTINUITIES,
-  PD_LAST_PCR,
-  PD_PACKETS,
-  PD_PAYLOAD_BYTES,
-  PD_RANDOM_ACCESS,
-  PD_SCRAMBLED,
   PID_COUNT,
   PID_STRIDE,
   PROGRAMS,
@@ -57,8 +43,6 @@ import {
   RX_SLOT_BYTES,
   SLOT_STRIDE,
   SLOTS,
-  ST_ADAPTATION_ERRORS,
-  ST_CC_ERRORS,
   ST_DATAGRAMS,
   ST_INPUT_KIND,
   ST_LAST_STATUS,
@@ -76,16 +60,12 @@ import {
   ST_RUN_BYTES,
   ST_RUN_UNIFORM,
   ST_SENDER,
-  ST_SYNC_BYTE_ERRORS,
-  ST_SYNC_LOCKED,
-  ST_SYNC_LOSS,
-  ST_TRANSPORT_ERRORS,
   STATUS,
   STATUS_SIZE,
   TICK_MS,
 } from "./layout";
-import { markSeen, nextSeen, pidFlags, setPidFlags, setPidLastSeen } from "./pid-fields";
-import { checkTimers, resetPsi, scrambledTable, sectionPacket, touchedSlots } from "./psi";
+import { nextSeen } from "./pid-fields";
+import { checkTimers, resetPsi, touchedSlots } from "./psi";
 import {
   acceptRtp,
   foreignSsrc,
@@ -96,13 +76,8 @@ import {
   rtpSequence,
   rtpSsrc,
 } from "./rtp";
+import { resetSync, tsPacket, wholeTs } from "./ts-packet";
 
-const CC_SEEN: u32 = 0x10;
-const SYNC_LOCK_AFTER: u32 = 5;
-const SYNC_LOSE_AFTER: u32 = 2;
-
-let goodSyncRun: u32 = 0;
-let badSyncRun: u32 = 0;
 let lastTickMs: f64 = -1;
 let lastAcceptedMs: f64 = -1;
 let lockSilenceMs: f64 = DEFAULT_LOCK_SILENCE_MS;
@@ -130,8 +105,7 @@ export function reset(): void {
   memory.fill(STATUS, 0, STATUS_SIZE);
   memory.fill(PROGRAMS, 0, EVENTS - PROGRAMS);
   store<f64>(ST_NOW_MS, -1);
-  goodSyncRun = 0;
-  badSyncRun = 0;
+  resetSync();
   lastTickMs = -1;
   lastAcceptedMs = -1;
   probationKind = KIND_UNKNOWN;
@@ -229,21 +203,6 @@ function confirmed(kind: u32): bool {
   probationKind = kind;
   probationSsrc = ssrc;
   probationSequence = rtp ? (sequence + 1) & 0xffff : 0;
-  return false;
-}
-
-// Every packet of the datagram starts with the sync byte. When one does not and the datagram is of the
-// stream the input is locked to (`counted`), each packet goes through the TR 101 290 sync checks.
-function wholeTs(start: usize, count: u32, counted: bool): bool {
-  let i: u32 = 0;
-  while (i < count && load<u8>(start + <usize>(i * 188)) == 0x47) i++;
-  if (i == count) return true;
-  if (counted) {
-    for (let k: u32 = 0; k < count; k++) {
-      if (load<u8>(start + <usize>(k * 188)) != 0x47) badSync();
-      else if (badSyncRun != 0 || goodSyncRun < SYNC_LOCK_AFTER) goodSync();
-    }
-  }
   return false;
 }
 
@@ -406,129 +365,4 @@ export function rejectSlot(slot: i32, reason: i32): void {
   const result = RX_RESULTS + ((<usize>slot) << 4);
   store<i32>(result, reason == E_OWN_OUTPUT ? rejectOwnOutput() : rejectSender());
   store<u32>(result, 0, 8);
-}
-
-// One packet of an accepted datagram: its sync byte is known to be there.
-function tsPacket(p: usize, nowMs: f64): void {
-  if (badSyncRun != 0 || goodSyncRun < SYNC_LOCK_AFTER) goodSync();
-
-  const header = bswap<u32>(load<u32>(p));
-  if ((header & 0x800000) != 0) {
-    // The PID of a packet flagged with a transport error cannot be trusted: count it and go no further.
-    bump(ST_TRANSPORT_ERRORS);
-    return;
-  }
-  const pid = (header >> 8) & 0x1fff;
-  const entry = pidEntry(pid);
-  const packets = load<u64>(entry, PD_PACKETS);
-  if (packets == 0) markSeen(pid);
-  store<u64>(entry, packets + 1, PD_PACKETS);
-  setPidLastSeen(entry, nowMs);
-
-  const control = (header >> 4) & 3;
-  let payload: usize = p + 4;
-  let discontinuity = false;
-  if ((control & 2) != 0) {
-    const afLength = <u32>load<u8>(p, 4);
-    if (control == 3 ? afLength > 182 : afLength != 183) {
-      adaptationError(entry);
-      return;
-    }
-    if (afLength != 0) {
-      const afFlags = <u32>load<u8>(p, 5);
-      discontinuity = (afFlags & 0x80) != 0;
-      if ((afFlags & 0x40) != 0) bump(entry + PD_RANDOM_ACCESS);
-      if ((afFlags & 0x10) != 0 && afLength >= 7) pcr(entry, p);
-    }
-    payload += 1 + <usize>afLength;
-  } else if (control == 0) {
-    adaptationError(entry);
-    return;
-  }
-  const hasPayload = (control & 1) != 0;
-  if (hasPayload) {
-    store<u64>(entry, load<u64>(entry, PD_PAYLOAD_BYTES) + <u64>(p + 188 - payload), PD_PAYLOAD_BYTES);
-  }
-  if (pid == 0x1fff) return;
-
-  // Continuity (TR 101 290 1.4): +1 per packet with payload, unchanged without; one repeat is a legal
-  // duplicate, a second is an error; the discontinuity indicator restarts the count.
-  const cc = header & 0xf;
-  const state = load<u32>(entry, PD_CC_STATE);
-  const last = state & 0xf;
-  let duplicate = false;
-  let broken = false;
-  if ((state & CC_SEEN) == 0) {
-    store<u32>(entry, cc | CC_SEEN, PD_CC_STATE);
-  } else if (discontinuity) {
-    bump(entry + PD_DISCONTINUITIES);
-    store<u32>(entry, cc | CC_SEEN, PD_CC_STATE);
-  } else if (!hasPayload) {
-    if (cc != last) ccError(entry, pid, last, cc);
-  } else if (cc == ((last + 1) & 0xf)) {
-    store<u32>(entry, cc | CC_SEEN, PD_CC_STATE);
-  } else if (cc == last) {
-    if (state >> 8 == 0) {
-      duplicate = true;
-      store<u32>(entry, state | 0x100, PD_CC_STATE);
-    } else {
-      broken = true;
-      ccError(entry, pid, (last + 1) & 0xf, cc);
-      store<u32>(entry, state, PD_CC_STATE);
-    }
-  } else {
-    broken = true;
-    ccError(entry, pid, (last + 1) & 0xf, cc);
-  }
-
-  const flags = pidFlags(entry);
-  if ((flags & F_SECTIONS) == 0) return;
-  if ((header & 0xc0) != 0) {
-    bump(entry + PD_SCRAMBLED);
-    if (pid == 0 || (flags & F_PMT) != 0) scrambledTable(pid);
-    return;
-  }
-  if (hasPayload) sectionPacket(entry, pid, p, payload, (header & 0x400000) != 0, duplicate, broken);
-}
-
-function badSync(): void {
-  bump(ST_SYNC_BYTE_ERRORS);
-  goodSyncRun = 0;
-  badSyncRun++;
-  if (badSyncRun == SYNC_LOSE_AFTER && load<u32>(ST_SYNC_LOCKED) != 0) {
-    store<u32>(ST_SYNC_LOCKED, 0);
-    bump(ST_SYNC_LOSS);
-    event1(EV_SYNC, 0);
-  }
-}
-
-function goodSync(): void {
-  badSyncRun = 0;
-  goodSyncRun++;
-  if (goodSyncRun == SYNC_LOCK_AFTER && load<u32>(ST_SYNC_LOCKED) == 0) {
-    store<u32>(ST_SYNC_LOCKED, 1);
-    event1(EV_SYNC, 1);
-  }
-}
-
-function adaptationError(entry: usize): void {
-  bump(ST_ADAPTATION_ERRORS);
-  bump(entry + PD_ADAPTATION_ERRORS);
-}
-
-function ccError(entry: usize, pid: u32, expected: u32, got: u32): void {
-  bump(ST_CC_ERRORS);
-  bump(entry + PD_CC_ERRORS);
-  store<u32>(entry, got | CC_SEEN, PD_CC_STATE);
-  event3(EV_CC_ERROR, pid, expected, got);
-}
-
-// program_clock_reference: 33-bit base at 90 kHz, 6 reserved bits, 9-bit extension; kept as 27 MHz ticks.
-function pcr(entry: usize, p: usize): void {
-  const high = bswap<u32>(load<u32>(p, 6));
-  const low = <u32>load<u8>(p, 10);
-  const base = ((<u64>high) << 1) | <u64>(low >> 7);
-  const extension = ((low & 1) << 8) | <u32>load<u8>(p, 11);
-  store<f64>(entry, <f64>(base * 300 + <u64>extension), PD_LAST_PCR);
-  setPidFlags(entry, pidFlags(entry) | F_HAS_PCR);
 }

@@ -1,7 +1,6 @@
 // Section demux for the PIDs that carry tables: PAT on PID 0, each program's PMT, and SCTE-35 (stream_type
-// 0x86). Tables are rare next to the packet rate, so this code favours plain loops over speed.
-// One file because it follows the tables' shared structure: PAT, PMT and SCTE-35 share one reassembly
-// buffer per PID and one CRC path; split apart they would each need the same slot bookkeeping.
+// 0x86). Tables are rare next to the packet rate, so this code favours plain loops over speed. PAT, PMT and
+// SCTE-35 share one reassembly buffer per PID and one CRC path.
 
 import { crc32Mpeg2 } from "./crc";
 import { beginEvent, EVENT_HEADER, event2 } from "./events";

@@ -10,7 +10,7 @@
  */
 import { Effect, Either, Runtime, type Scope } from "effect";
 import { type CueInserter, makeCueInserter } from "../../core/cue-insert.ts";
-import type { CoreEvent } from "../../core/packet-core.ts";
+import type { CoreEvent } from "../../core/packet-core-events.ts";
 import {
   describeIssues,
   type InputRole,

@@ -15,7 +15,7 @@
  *   `START_SETTLE_MS` after the first datagram of any input: inputs that begin together (an encoder started
  *   after the channel) leave the primary on air even when the backup's first datagram comes a moment earlier.
  */
-import type { InputRole, RevertPolicy } from "../../domain/redundancy.ts";
+import type { InputEndpoint, InputRole, Redundancy, RevertPolicy } from "../../domain/redundancy.ts";
 
 export type SwitchReason = "silence" | "operator" | "primary_restored";
 export type InputHealth = "ok" | "lost";
@@ -40,6 +40,15 @@ export interface FailoverPolicy {
   readonly revert: RevertPolicy;
   readonly revertAfterMs: number;
 }
+
+/** The policy a channel's redundancy settings ask for, with its backup input or without one. */
+export const failoverPolicy = (backup: InputEndpoint | null, redundancy: Redundancy): FailoverPolicy => ({
+  roles: backup === null ? ["primary"] : ["primary", "backup"],
+  switching: redundancy.mode === "failover",
+  failoverAfterMs: redundancy.failover_after_ms,
+  revert: redundancy.revert,
+  revertAfterMs: redundancy.revert_after_ms,
+});
 
 export interface FailoverState {
   /**

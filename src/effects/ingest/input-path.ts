@@ -18,29 +18,24 @@
 import type { RemoteInfo, Socket } from "node:dgram";
 import { Effect, ExecutionStrategy, Exit, Scope } from "effect";
 import { CoreStatus, PacketCore } from "../../core/packet-core.ts";
-import type { InputEndpoint, InputRole, Redundancy } from "../../domain/redundancy.ts";
-import { parseOutputUrl, type SrtTarget } from "../../domain/url.ts";
+import type { InputEndpoint, InputRole } from "../../domain/redundancy.ts";
 import type { ReadInto } from "../runtime/batch-reader.ts";
 import { isOwnPort } from "../runtime/own-ports.ts";
-import type { FailoverPolicy, SwitchReason } from "./failover.ts";
+import { failoverPolicy, type SwitchReason } from "./failover.ts";
 import { bindFec, type FecInput } from "./fec.ts";
+import { projectInputs, reportSelectorEvents } from "./input-status.ts";
 import {
   type InputPath,
   InputPathError,
   type InputPathOptions,
-  type InputSummaryStatus,
   type InputsStatus,
-  type InputsSummary,
-  type MergeStatus,
-  type RedundancyStatus,
-  type RedundancySummary,
   type Senders,
 } from "./input-types.ts";
-import { makeSequenceMerger, type SequenceMerger } from "./merge.ts";
+import { LANE, makeSequenceMerger, RECOVERED_LANE, type SequenceMerger } from "./merge.ts";
 import { makeSelector } from "./selector.ts";
 import { fromThisHost, makeSenderFilter } from "./sender-filter.ts";
-import { bindSrtInput } from "./srt-receiver.ts";
-import { bindInput, InputError } from "./udp-receiver.ts";
+import { bindSrtInput, srtInputTarget } from "./srt-receiver.ts";
+import { bindInput, type InputError } from "./udp-receiver.ts";
 
 interface InputRuntime {
   readonly role: InputRole;
@@ -59,11 +54,6 @@ interface InputRuntime {
   /** The sender the core takes datagrams from without asking (the vector path, `takeRun`); null for none. */
   trusted: RemoteInfo | null;
 }
-
-// Merge lanes name the inputs in the merge core's counters; an input's own reorder buffer uses lane 1 for
-// what FEC rebuilt.
-const LANE: Record<InputRole, number> = { primary: 0, backup: 1 };
-const RECOVERED_LANE = 1;
 
 /** Binds the channel's inputs in the current scope and returns once each listens. */
 export const makeInputPath = (
@@ -125,25 +115,7 @@ export const makeInputPath = (
         }
         return next;
       },
-      onEvent: (event) => {
-        const at = new Date(event.at).toISOString();
-        switch (event.type) {
-          case "switch":
-            switchesByReason[event.reason] += 1;
-            return emit({
-              type: "input_switched",
-              channel,
-              from: event.from,
-              to: event.to,
-              reason: event.reason,
-              at,
-            });
-          case "input_lost":
-            return emit({ type: "input_lost", channel, at });
-          case "input_restored":
-            return emit({ type: "input_restored", channel, input: event.role, at });
-        }
-      },
+      onEvent: reportSelectorEvents(channel, emit, switchesByReason),
     });
 
     /**
@@ -367,53 +339,8 @@ export const makeInputPath = (
     yield* listen("primary", options.primary, redundancy.fec.primary);
     if (options.backup !== null) yield* listen("backup", options.backup, redundancy.fec.backup);
 
-    const mergeStatus = (): MergeStatus | null => {
-      const current = merger;
-      if (current === null) return null;
-      const { received: _received, firstCopies, ...counts } = current.snapshot();
-      return {
-        ...counts,
-        firstCopies: { primary: firstCopies[LANE.primary] ?? 0, backup: firstCopies[LANE.backup] ?? 0 },
-      };
-    };
-
-    /** The one projection: the summary, and with `detail` the same fields in full plus the detail's own. */
-    const project = (detail: boolean): InputsSummary => {
-      const now = selector.now();
-      const active = selector.active();
-      const figures: RedundancySummary = {
-        mode: redundancy.mode,
-        failover_after_ms: redundancy.failover_after_ms,
-        revert: redundancy.revert,
-        revert_after_ms: redundancy.revert_after_ms,
-        merge_window_ms: redundancy.merge_window_ms,
-        active,
-        failovers: selector.failovers("primary") + selector.failovers("backup"),
-        failoversByReason: { ...switchesByReason },
-      };
-      const full: RedundancyStatus | RedundancySummary = detail
-        ? { ...figures, events: selector.events(), merge: mergeStatus() }
-        : figures;
-      return {
-        input: selector.health(),
-        redundancy: full,
-        lastSwitch: selector.lastSwitch(),
-        inputs: inputs.map((input): InputSummaryStatus => {
-          const last = selector.lastArrival(input.role);
-          const fec = input.fec?.input.snapshot() ?? null;
-          return {
-            role: input.role,
-            endpoint: input.endpoint,
-            active: merger !== null || input.role === active,
-            lastPacketAgeMs: last === null ? null : Math.max(0, Math.round(now - last)),
-            failovers: selector.failovers(input.role),
-            fec:
-              detail || fec === null ? fec : { recovered: fec.recovered, unrecoverable: fec.unrecoverable },
-            core: detail ? input.core.snapshot() : input.core.counters(),
-          };
-        }),
-      };
-    };
+    const project = (detail: boolean) =>
+      projectInputs({ selector, redundancy, switchesByReason, inputs, merger }, detail);
 
     return {
       selector,
@@ -442,14 +369,6 @@ export const makeInputPath = (
     } satisfies InputPath;
   });
 
-const failoverPolicy = (backup: InputEndpoint | null, redundancy: Redundancy): FailoverPolicy => ({
-  roles: backup === null ? ["primary"] : ["primary", "backup"],
-  switching: redundancy.mode === "failover",
-  failoverAfterMs: redundancy.failover_after_ms,
-  revert: redundancy.revert,
-  revertAfterMs: redundancy.revert_after_ms,
-});
-
 /** An input's failure names the input; a core that cannot load stays a core failure. */
 const inputFailure =
   (role: InputRole) =>
@@ -465,21 +384,6 @@ const sameEndpoint = (a: InputEndpoint, b: InputEndpoint) =>
   a.source === b.source &&
   a.interface === b.interface &&
   a.srt === b.srt;
-
-/** An SRT input's URL as a target (the same syntax and checks as an SRT output's). */
-const srtInputTarget = (url: string): Effect.Effect<SrtTarget, InputError> =>
-  Effect.flatMap(
-    Effect.mapError(
-      parseOutputUrl(url),
-      (error) => new InputError({ reason: "bind_failed", message: `SRT input URL: ${error.message}` }),
-    ),
-    (target) =>
-      target.protocol === "srt"
-        ? Effect.succeed(target)
-        : Effect.fail(
-            new InputError({ reason: "bind_failed", message: "an SRT input URL starts with srt://" }),
-          ),
-  );
 
 /** A packet core for one of the channel's paths; a core that cannot load fails the start with its reason. */
 const loadCoreFor = (what: string, load: () => PacketCore) =>

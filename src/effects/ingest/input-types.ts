@@ -6,7 +6,9 @@
  */
 import type { RemoteInfo } from "node:dgram";
 import { Data, type Effect } from "effect";
-import type { CoreCounters, CoreEvent, CoreSnapshot, PacketCore } from "../../core/packet-core.ts";
+import type { PacketCore } from "../../core/packet-core.ts";
+import type { CoreEvent } from "../../core/packet-core-events.ts";
+import type { CoreCounters, CoreSnapshot } from "../../core/packet-core-snapshot.ts";
 import type { FecSnapshot, MergeSnapshot } from "../../core/redundancy-core.ts";
 import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";

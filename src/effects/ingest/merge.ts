@@ -9,6 +9,12 @@
  * `emit` gets a view into the core's memory: it must use the bytes before it returns.
  */
 import { MergeCore, MergeInsert, type MergeSnapshot } from "../../core/redundancy-core.ts";
+import type { InputRole } from "../../domain/redundancy.ts";
+
+// Merge lanes name the inputs in the merge core's counters; an input's own reorder buffer uses lane 1 for
+// what FEC rebuilt.
+export const LANE: Readonly<Record<InputRole, number>> = { primary: 0, backup: 1 };
+export const RECOVERED_LANE = 1;
 
 export interface SequenceMerger {
   readonly insert: (datagram: Uint8Array, path: number, nowMs: number) => void;

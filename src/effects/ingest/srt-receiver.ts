@@ -13,7 +13,7 @@
 import { createSocket } from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { Effect, Redacted, type Scope } from "effect";
-import type { SrtTarget } from "../../domain/url.ts";
+import { parseOutputUrl, type SrtTarget } from "../../domain/url.ts";
 import { loadLibSrt } from "../runtime/libsrt.ts";
 import { type LibSrt, LibSrtError, SRT_EPOLL, SRTS } from "../runtime/libsrt-api.ts";
 import { InputError } from "./udp-receiver.ts";
@@ -24,6 +24,21 @@ interface SrtInput {
 }
 
 const RECONNECT_MS = 1000;
+
+/** An SRT input's URL as a target (the same syntax and checks as an SRT output's). */
+export const srtInputTarget = (url: string): Effect.Effect<SrtTarget, InputError> =>
+  Effect.flatMap(
+    Effect.mapError(
+      parseOutputUrl(url),
+      (error) => new InputError({ reason: "bind_failed", message: `SRT input URL: ${error.message}` }),
+    ),
+    (target) =>
+      target.protocol === "srt"
+        ? Effect.succeed(target)
+        : Effect.fail(
+            new InputError({ reason: "bind_failed", message: "an SRT input URL starts with srt://" }),
+          ),
+  );
 
 const inputError = (target: SrtTarget, error: unknown): InputError => {
   const where = `${target.host}:${target.port}`;

@@ -3,7 +3,7 @@
  * view, the detail of an input built as its summary plus the PID tables and full counters. The read model
  * calls these with what it keeps between ticks (bitrates, masked URLs, resolved redundancy).
  */
-import type { CoreCounters } from "../../core/packet-core.ts";
+import type { CoreCounters } from "../../core/packet-core-snapshot.ts";
 import type { ChannelConfig, OutputConfig } from "../../domain/channel.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import type { MediaLiveView } from "../../domain/medialive.ts";
