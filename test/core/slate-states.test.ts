@@ -90,6 +90,15 @@ describe("the slate's states", () => {
     }),
   );
 
+  it.effect("a clip ready after the slate was taken away puts nothing on the air", () =>
+    Effect.gen(function* () {
+      const slate = yield* states();
+      expect(slate.goOn("input_lost", false)).toBe("not_ready");
+      expect(slate.setSpec(undefined, false)).toBeNull();
+      expect(slate.clipReady(false)).toBeNull();
+    }),
+  );
+
   it.effect("the return waits for a keyframe up to its limit, then takes the input as it comes", () =>
     Effect.gen(function* () {
       const slate = yield* states();

@@ -176,7 +176,8 @@ export const makeSlateStates = <S extends SlateSwitches>(
       return "on";
     },
     clipReady: (inputOk) => {
-      if (mode !== "live") return null;
+      // A clip that was still being made when the slate was taken away puts nothing on the air.
+      if (spec === undefined || mode !== "live") return null;
       if (spec?.manual === true) return "manual";
       return awaitingClip && !inputOk ? "input_lost" : null;
     },
