@@ -17,7 +17,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { AUDIO_FRAME_SAMPLES, CLIP_GOPS, clipRefusal, gopFrames } from "../../src/core/slate/clip-args.ts";
 import { MAX_SLATE_IMAGE_BYTES, readSlateImage } from "../../src/core/slate/image.ts";
 import type { AudioFormat, SlateFormat, VideoFormat } from "../../src/core/slate/types.ts";
-import { makeSlateClip, type SlatePicture } from "../../src/effects/channel/slate-maker.ts";
+import {
+  keepSlateFormat,
+  keptSlateFormat,
+  makeSlateClip,
+  type SlatePicture,
+} from "../../src/effects/channel/slate-maker.ts";
 import { childProcesses } from "../support/peers.ts";
 
 const temps: Array<string> = [];
@@ -333,6 +338,24 @@ describe("a slate clip is exactly the channel's format", () => {
       expect(videoStart - audioStart).toBeGreaterThanOrEqual(0);
       expect(videoStart - audioStart).toBeLessThanOrEqual(oneFrame);
     }
+  });
+});
+
+describe("the kept format", () => {
+  it("comes back as it was kept, tables and all; a channel that kept none has none", async () => {
+    const dir = await tempDir();
+    const kept = {
+      ...format({ codec: "h264", profile: "high", level: 4, width: 1280, height: 720 }, [
+        { codec: "aac", sampleRate: 48_000, channels: 2 },
+      ]),
+      pat: Uint8Array.of(0, 0xb0, 0x0d),
+      pmt: Uint8Array.of(2, 0xb0, 0x17, 1),
+      ptsLead: 3_600,
+    };
+    await Effect.runPromise(keepSlateFormat(dir, "a/b c", kept));
+    expect(await readdir(dir)).toEqual([`format-${encodeURIComponent("a/b c")}.json`]);
+    expect(await Effect.runPromise(keptSlateFormat(dir, "a/b c"))).toEqual(kept);
+    expect(await Effect.runPromise(keptSlateFormat(dir, "other"))).toBeNull();
   });
 });
 

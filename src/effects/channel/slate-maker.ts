@@ -3,18 +3,23 @@
  * (core/slate/clip-args.ts says how), into a cache directory, under a name that is a hash of what it depends
  * on. The clip is written under a temporary name and renamed when ffmpeg has finished well, so a clip cut
  * short (a crash, a timeout, a full disk) is never found and reused. ffmpeg runs as a bounded child: killed
- * (and reaped) when it takes longer than the timeout or when the caller is interrupted.
+ * (and reaped) when it takes longer than the timeout or when the caller is interrupted. Beside the clips it
+ * keeps each channel's last format, so that a new copy of the channel can go on the slate before it has read
+ * its input. Every file of the slate is read and written here; the slate itself (slate.ts) touches none.
  */
 
+import { Buffer } from "node:buffer";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Data, Duration, Effect } from "effect";
+import { Data, Duration, Effect, Option } from "effect";
 import { clipArgs, clipRefusal } from "../../core/slate/clip-args.ts";
 import { readSlateImage } from "../../core/slate/image.ts";
 import { formatKey, type SlateFormat } from "../../core/slate/types.ts";
 import { PACKET, SYNC } from "../../core/ts/index.ts";
+import { settingNow, slateDir } from "../config/settings.ts";
 import { describeExit, spawnChild } from "../runtime/child-process.ts";
 
 export class SlateMakerError extends Data.TaggedError("SlateMakerError")<{ readonly message: string }> {}
@@ -36,16 +41,75 @@ export interface SlateClip {
   readonly reused: boolean;
 }
 
+/** Where the slate's files are kept: the slate directory's setting, else a folder in the system's temporary one. */
+export const slateDirNow = (): string =>
+  Option.getOrElse(settingNow(slateDir, Option.none()), () => join(tmpdir(), "distributary-slates"));
+
+/** A picture in a word: an uploaded image by its SHA-256, the generated card by its title. */
+export const pictureKey = (
+  picture:
+    | { readonly kind: "image"; readonly sha256: string }
+    | { readonly kind: "card"; readonly title: string },
+): string => (picture.kind === "image" ? `image:${picture.sha256}` : `card:${picture.title}`);
+
 /** What a clip depends on, hashed: the format's key and the picture (the image's SHA-256, or the card's title). */
 export const slateClipKey = (format: SlateFormat, picture: SlatePicture): string =>
   createHash("sha256")
     .update(formatKey(format))
     .update("\n")
-    .update(picture.kind === "image" ? `image:${picture.sha256}` : `card:${picture.title}`)
+    .update(pictureKey(picture))
     .digest("hex")
     .slice(0, 32);
 
 const fail = (message: string) => new SlateMakerError({ message });
+
+const formatFile = (dir: string, channel: string) => join(dir, `format-${encodeURIComponent(channel)}.json`);
+
+/**
+ * Keeps a channel's last format beside the clips (`format-<channel>.json`, written under a temporary name and
+ * renamed): a new copy of the channel (a move to another thread, a restart, a fleet node taking it over) can
+ * then go on the slate before it has read its input. Synchronous, as it was read: in the turn that read it.
+ */
+export const keepSlateFormat = (
+  dir: string,
+  channel: string,
+  format: SlateFormat,
+): Effect.Effect<void, SlateMakerError> =>
+  Effect.try({
+    try: () => {
+      const file = formatFile(dir, channel);
+      mkdirSync(dir, { recursive: true });
+      const text = JSON.stringify({
+        ...format,
+        pat: Buffer.from(format.pat).toString("base64"),
+        pmt: Buffer.from(format.pmt).toString("base64"),
+      });
+      writeFileSync(`${file}.tmp`, text);
+      renameSync(`${file}.tmp`, file);
+    },
+    catch: (thrown) =>
+      fail(`could not keep the slate's format: ${thrown instanceof Error ? thrown.message : String(thrown)}`),
+  });
+
+/** The format kept for a channel; null when none was kept or it cannot be read. */
+export const keptSlateFormat = (dir: string, channel: string): Effect.Effect<SlateFormat | null> =>
+  Effect.sync(() => {
+    try {
+      const kept = JSON.parse(readFileSync(formatFile(dir, channel), "utf8")) as SlateFormat & {
+        pat: string;
+        pmt: string;
+      };
+      if (typeof kept.video?.pid !== "number" || !Array.isArray(kept.audio)) return null;
+      return {
+        ...kept,
+        ptsLead: typeof kept.ptsLead === "number" ? kept.ptsLead : 0,
+        pat: new Uint8Array(Buffer.from(kept.pat, "base64")),
+        pmt: new Uint8Array(Buffer.from(kept.pmt, "base64")),
+      };
+    } catch {
+      return null;
+    }
+  });
 
 const io = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, SlateMakerError> =>
   Effect.tryPromise({

@@ -13,35 +13,28 @@
  * input's stood; the return (core/slate/live-return.ts) starts at the input's keyframe and flags each PID's
  * discontinuity without changing a byte of the input. A slate that is not ready (no format read yet, one it
  * cannot match, a failed preparation) is said in words, and the channel then does what it does without one.
+ * What the slate decides (when it goes on and off, the timers) is core/slate/states.ts, on the runtime's clock;
+ * this file carries it out, and the files it keeps (the clips, the last format) are the maker's.
  */
 import { Buffer } from "node:buffer";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Effect, Fiber, Option, Runtime, type Scope } from "effect";
+import { Effect, Fiber, Runtime, type Scope } from "effect";
 import { readClip, type SlateClip } from "../../core/slate/clip.ts";
 import { type LiveReturn, makeLiveReturn } from "../../core/slate/live-return.ts";
 import { type FormatProbe, makeFormatProbe } from "../../core/slate/probe.ts";
-import { makeSplicer, type Splicer } from "../../core/slate/splicer.ts";
+import { makeSplicer } from "../../core/slate/splicer.ts";
+import { makeSlateStates, type SlateReason } from "../../core/slate/states.ts";
 import { describeFormat, formatKey, type SlateFormat } from "../../core/slate/types.ts";
 import { ccAt, PACKET, pidAt } from "../../core/ts/index.ts";
 import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";
-import { settingNow, slateDir } from "../config/settings.ts";
 import type { SlateSpec, SlateStatus } from "./channel-types.ts";
-import { makeSlateClip } from "./slate-maker.ts";
+import { keepSlateFormat, keptSlateFormat, makeSlateClip, pictureKey, slateDirNow } from "./slate-maker.ts";
 import type { FanOutTaps } from "./taps.ts";
 
-/** How long a returning input may take to show a random access point before it is taken as it comes. */
-const RETURN_GIVE_UP_MS = 10_000;
 /** How often the slate's TS is handed to the outputs: a few packets at a time, as an input would. */
 const PACE_MS = 20;
 /** How long a probe may read the stream before it gives up for this time. */
 const PROBE_MS = 10_000;
-/** How often a channel's format is read again while it runs live: a change of format gets a new clip. */
-const REPROBE_MS = 60_000;
-/** … and how often when no format could be read from it. */
-const REPROBE_REFUSED_MS = 300_000;
 
 export interface SlateHost {
   readonly channel: ChannelId;
@@ -77,16 +70,11 @@ export interface Slate {
   readonly lastCc: () => ReadonlyMap<number, number>;
 }
 
-type Mode = "live" | "slate" | "returning" | "bridging";
-
 interface Prepared {
   readonly key: string;
   readonly format: SlateFormat;
   readonly clip: SlateClip;
 }
-
-const pictureKey = (spec: SlateSpec) =>
-  spec.picture.kind === "image" ? `image:${spec.picture.sha256}` : `card:${spec.picture.title}`;
 
 export const makeSlate = (
   host: SlateHost,
@@ -99,28 +87,19 @@ export const makeSlate = (
     const runtime = yield* Effect.runtime<never>();
     const runSync = Runtime.runSync(runtime);
     const runFork = Runtime.runFork(runtime);
-    const dir = Option.getOrElse(settingNow(slateDir, Option.none()), () =>
-      join(tmpdir(), "distributary-slates"),
-    );
-    let spec = initial;
-    let mode: Mode = "live";
-    let reason: "input_lost" | "manual" | null = null;
-    let since: number | null = null;
-    let secondsBefore = 0;
+    const clock = yield* Effect.clock;
+    const now = () => clock.unsafeCurrentTimeMillis();
+    const dir = slateDirNow();
+    /** What the slate decides (on, returning, the timers' deadlines); what follows carries it out. */
+    const states = makeSlateStates(clock, initial);
     let prepared: Prepared | null = null;
     let preparing: string | null = null;
     let problem: string | null = null;
     let format: SlateFormat | null = null;
-    let splicer: Splicer | null = null;
     let back: LiveReturn | null = null;
-    /** An operator asked for the slate while the input's return was still bridging its PIDs: once it is live. */
-    let manualWaiting = false;
     let pacer: Fiber.RuntimeFiber<unknown> | null = null;
     let timer: Fiber.RuntimeFiber<unknown> | null = null;
     let probe: { readonly reader: FormatProbe; readonly offer: (chunk: Uint8Array) => void } | null = null;
-    let probedAt = 0;
-    /** The slate's time came while its clip was still being made: it goes on once the clip is. */
-    let awaitingClip = false;
     /** The CC of the last packet sent on each PID since the slate went on (-1: none yet). */
     const sentCc = new Int8Array(8192).fill(-1);
 
@@ -138,6 +117,9 @@ export const makeSlate = (
       if (fiber !== null) runFork(Fiber.interrupt(fiber));
     };
     const log = (message: string) => runFork(Effect.logWarning(`channel ${host.channel}: ${message}`));
+    /** Sleeps until the clock reads `at`: a timer may fire a fraction early, and then sleeps the rest. */
+    const until = (at: number): Effect.Effect<void> =>
+      Effect.flatMap(Effect.sleep(Math.max(0, at - now())), () => (now() >= at ? Effect.void : until(at)));
 
     // --- the format and the clip -------------------------------------------------------------------------
     const endProbe = () => {
@@ -146,8 +128,8 @@ export const makeSlate = (
       probe = null;
     };
     const startProbe = () => {
-      if (spec === undefined || probe !== null || mode !== "live") return;
-      probedAt = Date.now();
+      if (probe !== null || !states.mayProbe()) return;
+      states.probing();
       const reader = makeFormatProbe();
       const offer = (chunk: Uint8Array) => {
         reader.push(chunk);
@@ -173,44 +155,6 @@ export const makeSlate = (
         ),
       );
     };
-    /**
-     * The channel's last format, kept beside the clips: a new copy of the channel (a move to another thread, a
-     * restart, a fleet node taking it over) can then go on the slate before it has read its input.
-     */
-    const formatFile = join(dir, `format-${encodeURIComponent(host.channel)}.json`);
-    const keepFormat = (next: SlateFormat) => {
-      try {
-        mkdirSync(dir, { recursive: true });
-        const text = JSON.stringify({
-          ...next,
-          pat: Buffer.from(next.pat).toString("base64"),
-          pmt: Buffer.from(next.pmt).toString("base64"),
-        });
-        writeFileSync(`${formatFile}.tmp`, text);
-        renameSync(`${formatFile}.tmp`, formatFile);
-      } catch (thrown) {
-        log(
-          `could not keep the slate's format: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
-        );
-      }
-    };
-    const keptFormat = (): SlateFormat | null => {
-      try {
-        const kept = JSON.parse(readFileSync(formatFile, "utf8")) as SlateFormat & {
-          pat: string;
-          pmt: string;
-        };
-        if (typeof kept.video?.pid !== "number" || !Array.isArray(kept.audio)) return null;
-        return {
-          ...kept,
-          ptsLead: typeof kept.ptsLead === "number" ? kept.ptsLead : 0,
-          pat: new Uint8Array(Buffer.from(kept.pat, "base64")),
-          pmt: new Uint8Array(Buffer.from(kept.pmt, "base64")),
-        };
-      } catch {
-        return null;
-      }
-    };
 
     /** A format was read: a clip for it (and the picture) is prepared unless the one kept already is. */
     const found = (next: SlateFormat) => {
@@ -220,10 +164,15 @@ export const makeSlate = (
         Buffer.compare(format.pmt, next.pmt) !== 0 ||
         format.ptsLead !== next.ptsLead
       )
-        keepFormat(next);
+        runSync(
+          Effect.catchAll(keepSlateFormat(dir, host.channel, next), (error) =>
+            Effect.sync(() => log(error.message)),
+          ),
+        );
       format = next;
+      const spec = states.spec();
       if (spec === undefined) return;
-      const key = `${formatKey(next)}|${pictureKey(spec)}`;
+      const key = `${formatKey(next)}|${pictureKey(spec.picture)}`;
       if (prepared?.key === key || preparing === key) {
         // Same format and picture; the PIDs and tables may still have moved.
         if (prepared !== null && prepared.key === key) prepared = { ...prepared, format: next };
@@ -259,8 +208,8 @@ export const makeSlate = (
               problem = null;
               prepared = { key, format: next, clip };
               // An operator who asked, or an input that went silent, before the clip was ready: the slate now.
-              if (spec?.manual === true && mode === "live") goOn("manual");
-              else if (awaitingClip && mode === "live" && !host.inputOk()) goOn("input_lost");
+              const waited = states.clipReady(host.inputOk());
+              if (waited !== null) goOn(waited);
             },
           }),
         ),
@@ -268,25 +217,11 @@ export const makeSlate = (
     };
 
     // --- on and off ----------------------------------------------------------------------------------------
-    const goOn = (why: "input_lost" | "manual") => {
-      if (why === "manual" && mode === "returning") {
-        // The slate is still what goes out: it stays, and the return is given up.
-        mode = "slate";
-        reason = "manual";
-        back = null;
-        return;
-      }
-      if (why === "manual" && mode === "bridging") {
-        // The input is on air, a PID still waiting for its bridge: the slate goes on once the return is whole.
-        manualWaiting = true;
-        return;
-      }
-      if (mode !== "live") {
-        if (why === "manual") reason = "manual";
-        return;
-      }
-      if (prepared === null) {
-        awaitingClip = why === "input_lost";
+    const goOn = (why: SlateReason) => {
+      const asked = states.goOn(why, prepared !== null);
+      // An operator's slate while it still showed: it stays, and the return is given up.
+      if (asked === "kept") back = null;
+      if (asked === "not_ready") {
         const words =
           problem ??
           (preparing !== null
@@ -295,30 +230,26 @@ export const makeSlate = (
         log(
           `the slate cannot go on (${why === "manual" ? "asked by an operator" : "every input is silent"}): ${words}`,
         );
-        return;
       }
+      const started = states.since();
+      if (asked !== "on" || prepared === null || started === null) return;
       endProbe();
-      const { clip, format: now } = prepared;
-      const started = Date.now();
+      const { clip, format: shown } = prepared;
       // The slate's clock goes on from the input's (its last PCR and the time since), its first picture after
       // the input's last (the input's pictures run ahead of its PCR by its lead).
-      const last = host.lastPcr(now.pcrPid);
-      splicer = makeSplicer(clip, now, {
+      const last = host.lastPcr(shown.pcrPid);
+      const play = makeSplicer(clip, shown, {
         startPcr: last === null ? null : last.pcr + last.ageMs * 27_000,
-        lastPts: last === null ? null : Math.floor(last.pcr / 300) + now.ptsLead,
+        lastPts: last === null ? null : Math.floor(last.pcr / 300) + shown.ptsLead,
       });
-      mode = "slate";
-      reason = why;
-      since = started;
       sentCc.fill(-1);
       host.divert(true);
       host.emit({ type: "slate_on", channel: host.channel, reason: why });
-      const play = splicer;
       pacer = run(
         Effect.forever(
           Effect.zipRight(
             Effect.sync(() => {
-              const chunks = play.take(Date.now() - started);
+              const chunks = play.take(now() - started);
               if (chunks.length > 0) send(chunks);
             }),
             Effect.sleep(PACE_MS),
@@ -327,29 +258,26 @@ export const makeSlate = (
       );
     };
     /** The input is back: the slate plays on until the input's first random access point. */
-    let returningSince = 0;
     const startReturn = () => {
-      if (mode !== "slate" || prepared === null) return;
-      mode = "returning";
-      returningSince = Date.now();
-      back = makeLiveReturn(prepared.format, host.livePids());
+      if (prepared !== null && states.inputBack()) back = makeLiveReturn(prepared.format, host.livePids());
     };
     const resumed = (chunks: ReadonlyArray<Uint8Array>) => {
       stop(pacer);
       pacer = null;
-      splicer = null;
-      const seconds = since === null ? 0 : (Date.now() - since) / 1000;
-      secondsBefore += seconds;
-      since = null;
-      reason = null;
-      mode = "bridging";
-      host.emit({ type: "slate_off", channel: host.channel, seconds });
+      host.emit({ type: "slate_off", channel: host.channel, seconds: states.resumed() });
       send(chunks);
+    };
+    /** What goes out is the input's own again; true when an operator's slate waited for the return's end. */
+    const liveAgain = (whole: boolean) => {
+      back = null;
+      const waited = states.liveAgain(whole);
+      host.divert(false);
+      return waited;
     };
 
     const live = (view: Uint8Array) => {
-      if (mode === "slate") {
-        if (reason === "manual") return;
+      if (states.mode() === "slate") {
+        if (states.reason() === "manual") return;
         startReturn();
       }
       if (back === null) return;
@@ -357,40 +285,30 @@ export const makeSlate = (
       if (chunks === null) {
         // An input that shows no random access point on the video PID the slate knows (its PIDs changed, a
         // stream of another kind) is taken as it comes after a while rather than kept off air.
-        if (Date.now() - returningSince < RETURN_GIVE_UP_MS) return;
+        if (!states.returnGivenUp()) return;
         resumed([view]);
-        back = null;
-        mode = "live";
-        host.divert(false);
+        liveAgain(false);
         log(
           `the input came back without a keyframe on the video PID the slate knew: it is forwarded as it comes`,
         );
         return;
       }
-      if (mode === "returning") resumed(chunks);
+      if (states.mode() === "returning") resumed(chunks);
       else send(chunks);
-      if (back.done()) {
-        back = null;
-        mode = "live";
-        host.divert(false);
-        if (manualWaiting) {
-          manualWaiting = false;
-          if (spec?.manual === true) goOn("manual");
-        }
-      }
+      if (back.done() && liveAgain(true)) goOn("manual");
     };
 
     const armTimer = () => {
       stop(timer);
       timer = null;
-      if (spec === undefined || mode !== "live") return;
-      const wait = Math.max(0, spec.afterMs - host.failoverAfterMs());
+      const at = states.inputLost(host.failoverAfterMs());
+      if (at === null) return;
       timer = run(
-        Effect.sleep(wait).pipe(
+        until(at).pipe(
           Effect.andThen(
             Effect.sync(() => {
               timer = null;
-              if (!host.inputOk()) goOn("input_lost");
+              if (states.silenceDue() && !host.inputOk()) goOn("input_lost");
             }),
           ),
         ),
@@ -398,46 +316,33 @@ export const makeSlate = (
     };
 
     const onEvent = (event: NewEvent) => {
-      if (spec === undefined) return;
+      if (states.spec() === undefined) return;
       if (event.type === "input_lost") armTimer();
       else if (event.type === "input_restored") {
         stop(timer);
         timer = null;
-        awaitingClip = false;
+        states.inputRestored();
       }
     };
 
     const setSpec = (next: SlateSpec | undefined) => {
-      const before = spec;
-      spec = next;
+      const before = states.spec();
+      const move = states.setSpec(next, host.inputOk());
       if (next === undefined) {
         // No slate any more: the outputs go back to the input at once (from its next keyframe when it has one).
         stop(timer);
         endProbe();
-        if (mode === "slate" || mode === "returning") {
-          if (host.inputOk()) {
-            mode = "slate";
-            reason = "input_lost";
-            startReturn();
-          } else {
-            resumed([]);
-            back = null;
-            mode = "live";
-            host.divert(false);
-          }
-        }
-        prepared = null;
-        return;
+      } else {
+        if (before !== undefined && pictureKey(before.picture) !== pictureKey(next.picture)) prepared = null;
+        if (format !== null && prepared === null) found(format);
       }
-      if (before !== undefined && pictureKey(before) !== pictureKey(next)) prepared = null;
-      if (format !== null && prepared === null) found(format);
-      if (!next.manual) manualWaiting = false;
-      if (next.manual && !(before?.manual ?? false)) goOn("manual");
-      else if (!next.manual && (before?.manual ?? false) && mode === "slate" && reason === "manual") {
-        if (host.inputOk()) startReturn();
-        else reason = "input_lost";
-      }
-      if (format === null) startProbe();
+      if (move === "return") startReturn();
+      else if (move === "off") {
+        resumed([]);
+        liveAgain(false);
+      } else if (move === "manual") goOn("manual");
+      if (next === undefined) prepared = null;
+      else if (format === null) startProbe();
     };
 
     // Read the format again now and then while live, and go on the slate at start when nothing comes.
@@ -446,12 +351,7 @@ export const makeSlate = (
         Effect.zipRight(
           Effect.sleep(1000),
           Effect.sync(() => {
-            if (spec === undefined || mode !== "live") return;
-            // A stream the probe could not read (a refused format, nothing found within its time) is read again
-            // only every few minutes: the input's format may change, but a probe reads each packet while it runs.
-            const every = format === null && probedAt > 0 ? REPROBE_REFUSED_MS : REPROBE_MS;
-            const due = probedAt === 0 || Date.now() - probedAt >= every;
-            if (due && host.inputOk()) startProbe();
+            if (states.reprobeDue(format !== null) && host.inputOk()) startProbe();
           }),
         ),
       ),
@@ -461,7 +361,7 @@ export const makeSlate = (
         endProbe();
       }),
     );
-    if (initial !== undefined) format = keptFormat();
+    if (initial !== undefined) format = yield* keptSlateFormat(dir, host.channel);
     setSpec(initial);
     if (initial !== undefined && !initial.manual) armTimer();
 
@@ -469,7 +369,7 @@ export const makeSlate = (
       live,
       onEvent,
       onPmt: () => {
-        if (mode === "live" && spec !== undefined) {
+        if (states.mayProbe()) {
           endProbe();
           startProbe();
         }
@@ -477,20 +377,16 @@ export const makeSlate = (
       setSpec,
       lastCc: () => {
         const last = new Map<number, number>();
-        if (mode === "live") return last;
+        if (states.mode() === "live") return last;
         sentCc.forEach((cc, pid) => {
           if (cc >= 0) last.set(pid, cc);
         });
         return last;
       },
       status: () => {
-        if (spec === undefined) return null;
-        const current = since === null ? 0 : (Date.now() - since) / 1000;
+        if (states.spec() === undefined) return null;
         return {
-          on: mode === "slate" || mode === "returning",
-          reason,
-          since,
-          seconds: secondsBefore + current,
+          ...states.report(),
           ready: prepared !== null,
           preparing: preparing !== null,
           format: format === null ? null : describeFormat(format),

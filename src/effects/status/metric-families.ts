@@ -1,7 +1,8 @@
 /**
  * The shapes `/metrics` is declared in: a family of series filled from the read model's snapshot at each scrape
- * (per channel, input, output or forwarding worker), so a metric is one declaration in metrics.ts. Also the
- * event-loop gauges Deno needs in place of prom-client's own.
+ * (per channel, input, output or forwarding worker), so a metric is one declaration in metrics.ts (the service
+ * and its workers), channel-metrics.ts (channels and inputs) or output-metrics.ts. Also the event-loop gauges
+ * Deno needs in place of prom-client's own.
  */
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { ChannelView, InputSummary, OutputView, StatusSnapshot } from "../../domain/views.ts";
@@ -123,6 +124,9 @@ export const snapshotFamilies = (registry: Registry, workers: () => ReadonlyArra
     },
   };
 };
+
+/** The declarations of one registry's families. */
+export type SnapshotFamilies = ReturnType<typeof snapshotFamilies>;
 
 /**
  * How often the main thread's event-loop delay is sampled. A timer of 20 ms (prom-client's monitor as the
