@@ -53,7 +53,6 @@ const TICK_MS = 1000;
 const OUTAGE_PROBE_MS = 250;
 /** How often a round reads every lease row, and the lease rows are repaired. */
 const FULL_MS = 30_000;
-/** How many renewal times the metrics' quantiles are taken over. */
 
 export const makeCoordinator = Effect.gen(function* () {
   const db = yield* Database;
