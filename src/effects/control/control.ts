@@ -9,7 +9,7 @@
 import { Buffer } from "node:buffer";
 import { createHash, randomInt } from "node:crypto";
 import { Effect, Either, Schema } from "effect";
-import { encodeOperatorCue } from "../../core/cue-insert.ts";
+import { encodeOperatorCue } from "../../core/cue-insert/operator-cue.ts";
 import { readSlateImage } from "../../core/slate/image.ts";
 import {
   type ChannelBody,
