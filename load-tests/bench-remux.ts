@@ -16,7 +16,8 @@ import { existsSync, readFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GCProfiler } from "node:v8";
-import { type FlvFrame, FlvRemux } from "../src/core/flv/remux.ts";
+import type { FlvFrame } from "../src/core/flv/frames.ts";
+import { FlvRemux } from "../src/core/flv/remux.ts";
 import { writeRtmpSource } from "./load/rtmp-source.ts";
 
 const rounds = Number(process.argv[2] ?? 7);

@@ -1,6 +1,7 @@
 import { Either } from "effect";
 import { describe, expect, it } from "vitest";
-import { type CueInserter, encodeOperatorCue, makeCueInserter } from "../../src/core/cue-insert.ts";
+import { type CueInserter, makeCueInserter } from "../../src/core/cue-insert/inserter.ts";
+import { encodeOperatorCue } from "../../src/core/cue-insert/operator-cue.ts";
 import { decodeSection, type SpliceInfoSection } from "../../src/core/scte35/index.ts";
 import { crc32Mpeg2 } from "../../src/core/ts/crc32.ts";
 import {

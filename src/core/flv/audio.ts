@@ -141,3 +141,15 @@ export const mp3Frame = (frames: Uint8Array): Uint8Array => {
   body.set(frames, 1);
   return body;
 };
+
+/** Why the first bytes of `data` are no MPEG audio frame header (11 sync bits, no reserved value), or null. */
+export const mpegAudioHeaderProblem = (data: Uint8Array, at: number): string | null => {
+  const b1 = data[at + 1] ?? 0;
+  const b2 = data[at + 2] ?? 0;
+  if (at + 4 > data.length || data[at] !== 0xff || (b1 & 0xe0) !== 0xe0) return "no MPEG audio sync word";
+  if (((b1 >> 3) & 3) === 1 || ((b1 >> 1) & 3) === 0)
+    return "an MPEG audio header of a reserved version or layer";
+  if (b2 >> 4 === 15 || ((b2 >> 2) & 3) === 3)
+    return "an MPEG audio header of a reserved bitrate or sample rate";
+  return null;
+};

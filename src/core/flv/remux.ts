@@ -14,7 +14,7 @@
  * (AC-3, MPEG audio layer II…) is `leftOut`: the video goes without it.
  *
  * What it cannot read it drops, counts by reason (`dropped`) and says why (`lastDrop`): a PES whose
- * header lies (es.ts), a keyframe whose parameter sets are unusable (avc-sps.ts, tags.ts), an access unit with
+ * header lies (es.ts), a keyframe whose parameter sets are unusable (video-checks.ts), an access unit with
  * no NAL unit or a NAL unit with its forbidden bit set, an ADTS or MPEG audio frame that is not one. After a
  * video frame is dropped, the frames that follow are dropped too (`no_keyframe_yet`) until a keyframe, whose
  * parameter sets are in force or new and usable. `push` and `cue` never throw: what escapes the checks is
@@ -23,18 +23,14 @@
  *
  * A cue is stamped at its splice time: one whose splice time is ahead of the media waits here and goes out,
  * stamped with that time, just before the first video or audio frame at or after it, so that every output
- * gets it in order and the tags' timeline stays monotonic (see `cue`).
+ * gets it in order and the tags' timeline stays monotonic (see `cue`; the waiting is cue-hold.ts's).
  */
-import { Either } from "effect";
-import { decodeSection } from "../scte35/index.ts";
 import { PTS_WRAP } from "../ts/index.ts";
-import { AdtsReader, aacFrame, aacSequenceHeader, mp3Frame } from "./audio.ts";
-import { readAvcSps } from "./avc-sps.ts";
-import { type CueFormat, cueMessage, splicePts } from "./cues.ts";
+import { AdtsReader, aacFrame, aacSequenceHeader, mp3Frame, mpegAudioHeaderProblem } from "./audio.ts";
+import { CueHold } from "./cue-hold.ts";
 import { type AccessUnit, EsDemuxer, isVideoCodec } from "./es.ts";
-import { type HevcSpsInfo, readHevcSps } from "./hevc-sps.ts";
-import { H264_NAL, HEVC_NAL, nalType, type VideoCodec } from "./nal.ts";
-import { avcPpsProblem, hevcSetProblem, isUnusable } from "./rbsp.ts";
+import { type CueSent, type FlvFrame, frame } from "./frames.ts";
+import type { VideoCodec } from "./nal.ts";
 import {
   avcSequenceHeader,
   hevcSequenceHeader,
@@ -43,11 +39,11 @@ import {
   parameterSets,
   type StreamMetadata,
   TAG_AUDIO,
-  TAG_SCRIPT,
   TAG_VIDEO,
   videoFrame,
 } from "./tags.ts";
 import { AUDIO, compositionMs, TagClock, type TagClockOptions, VIDEO } from "./timestamps.ts";
+import { complete, holdsAll, strayParameterSets, usableSets, videoProblem } from "./video-checks.ts";
 
 export const REMUX_DROP_REASONS = [
   "bad_pes",
@@ -58,44 +54,6 @@ export const REMUX_DROP_REASONS = [
   "internal_error",
 ] as const;
 export type RemuxDropReason = (typeof REMUX_DROP_REASONS)[number];
-
-/** An output that sent a cue as a data message says so, with its id and the shape it sent it in. */
-export type CueSent = (output: string, format: CueFormat) => void;
-
-export type FrameKind = "video" | "audio" | "videoHeader" | "audioHeader" | "metadata" | "cue";
-
-export interface FlvFrame {
-  readonly kind: FrameKind;
-  /** The RTMP message type: audio 8, video 9, data 18. */
-  readonly type: number;
-  readonly timestamp: number;
-  /** Empty for a cue: its body depends on the output's format (`cueBody`). */
-  readonly body: Uint8Array;
-  /** A video frame a decoder can start at; headers and audio: false. */
-  readonly keyframe: boolean;
-  /** For a cue: its data message in `format`, or undefined when that format has nothing to say about it. */
-  readonly cueBody: ((format: CueFormat) => Uint8Array | undefined) | null;
-  /** For a cue: to be called by each output that sent it. */
-  readonly cueSent: CueSent | null;
-  /** For a cue: its splice_info_section as it came, so that each output can apply its own policy to it. */
-  readonly cueSection: Uint8Array | null;
-}
-
-/**
- * A splice time further ahead of the media than this is not waited for: the cue goes out at arrival, its
- * splice time in the message's `time` and the wait in its pre-roll, as the cue says. Splices are announced
- * seconds ahead; one a minute or more ahead is a cue inserter's mistake (a wrong pts_adjustment, another
- * clock), and holding it would keep it from every receiver for as long, or for ever if the stream stops.
- */
-export const MAX_CUE_HOLD_MS = 60_000;
-
-interface HeldCue {
-  /** The splice time on the tags' timeline (ms). */
-  readonly at: number;
-  readonly frame: FlvFrame;
-}
-/** Cues waiting at once; past this (a burst of cues), a new one goes out at arrival. */
-const MAX_HELD_CUES = 64;
 
 const STREAM_TYPES: Readonly<Record<number, string>> = {
   1: "MPEG-1 video",
@@ -108,84 +66,6 @@ const STREAM_TYPES: Readonly<Record<number, string>> = {
   209: "Dirac video",
   234: "VC-1 video",
 };
-
-/** Why an access unit's NAL units cannot go out as a frame: none at all, or one with its forbidden bit set. */
-const videoProblem = (data: Uint8Array, nals: AccessUnit["nals"]): string | null => {
-  if (nals.count === 0) return "an access unit with no NAL unit";
-  for (let i = 0; i < nals.count; i++) {
-    if (((data[nals.start(i)] ?? 0) & 0x80) !== 0) return "a NAL unit whose forbidden_zero_bit is set";
-  }
-  return null;
-};
-
-/** Why the first bytes of `data` are no MPEG audio frame header (11 sync bits, no reserved value), or null. */
-const mpegAudioHeaderProblem = (data: Uint8Array, at: number): string | null => {
-  const b1 = data[at + 1] ?? 0;
-  const b2 = data[at + 2] ?? 0;
-  if (at + 4 > data.length || data[at] !== 0xff || (b1 & 0xe0) !== 0xe0) return "no MPEG audio sync word";
-  if (((b1 >> 3) & 3) === 1 || ((b1 >> 1) & 3) === 0)
-    return "an MPEG audio header of a reserved version or layer";
-  if (b2 >> 4 === 15 || ((b2 >> 2) & 3) === 3)
-    return "an MPEG audio header of a reserved bitrate or sample rate";
-  return null;
-};
-
-interface UsableSets extends ParameterSets {
-  /** What the first usable SPS declares; null when none is. */
-  readonly first: { readonly width: number; readonly height: number; readonly hevc?: HevcSpsInfo } | null;
-  /** Why each of the others could not be used, in words. */
-  readonly problems: ReadonlyArray<string>;
-}
-
-/**
- * A keyframe's parameter sets that can be used, each checked (a corrupt one among good ones is left out, as a
- * decoder would), and what the first usable SPS declares.
- */
-const usableSets = (codec: VideoCodec, sets: ParameterSets): UsableSets => {
-  const problems: string[] = [];
-  const keep = (nals: ReadonlyArray<Uint8Array>, problem: (nal: Uint8Array) => string | null) =>
-    nals.filter((nal) => {
-      const why = problem(nal);
-      if (why !== null) problems.push(why);
-      return why === null;
-    });
-  const pps = keep(sets.pps, (nal) => (codec === "h264" ? avcPpsProblem(nal) : hevcSetProblem(nal, "PPS")));
-  const vps = keep(sets.vps, (nal) => hevcSetProblem(nal, "VPS"));
-  let first: UsableSets["first"] = null;
-  const sps = keep(sets.sps, (nal) => {
-    const info = codec === "h264" ? readAvcSps(nal) : readHevcSps(nal);
-    if (isUnusable(info)) return info.unusable;
-    first ??= codec === "h264" ? info : { width: info.width, height: info.height, hevc: info as HevcSpsInfo };
-    return null;
-  });
-  return { vps, sps, pps, first, problems };
-};
-
-const complete = (codec: VideoCodec, sets: ParameterSets): boolean =>
-  sets.sps.length > 0 && sets.pps.length > 0 && (codec === "h264" || sets.vps.length > 0);
-
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
-
-/** Whether `nals` holds each of `wanted`, byte for byte. */
-const holdsAll = (nals: ReadonlyArray<Uint8Array>, wanted: ReadonlyArray<Uint8Array>): boolean =>
-  wanted.every((nal) => nals.some((candidate) => sameBytes(candidate, nal)));
-
-const frame = (
-  kind: FrameKind,
-  type: number,
-  timestamp: number,
-  body: Uint8Array,
-  keyframe = false,
-): FlvFrame => ({
-  kind,
-  type,
-  timestamp,
-  body,
-  keyframe,
-  cueBody: null,
-  cueSent: null,
-  cueSection: null,
-});
 
 export class FlvRemux {
   private readonly clock: TagClock;
@@ -209,8 +89,8 @@ export class FlvRemux {
    */
   private mpegAudioNotCarried: string | null = null;
   private readonly rate = { startMs: -1, video: 0, audio: 0, videoKbps: 0, audioKbps: 0 };
-  /** Cues waiting for the media to reach their splice time, soonest first. */
-  private readonly held: HeldCue[] = [];
+  /** Cues waiting for the media to reach their splice time (cue-hold.ts). */
+  private readonly held: CueHold;
   /** A video frame was dropped: the next ones wait for a keyframe. */
   private waitingForKey = false;
   /** Frames dropped since the remux was made, by reason; every reason present (0 until one is dropped). */
@@ -222,6 +102,7 @@ export class FlvRemux {
 
   constructor(options: TagClockOptions = {}) {
     this.clock = new TagClock(options);
+    this.held = new CueHold(this.clock, (out) => this.emit(out));
     this.demux = new EsDemuxer(
       (unit) => this.unit(unit),
       (_pid, codec, detail) => this.drop("bad_pes", detail, isVideoCodec(codec)),
@@ -247,7 +128,7 @@ export class FlvRemux {
     return () => {
       this.listeners.delete(listener);
       // With no one listening the TS is not read: a waiting cue would go out against a later stream.
-      if (this.listeners.size === 0) this.held.length = 0;
+      if (this.listeners.size === 0) this.held.clear();
     };
   }
 
@@ -345,48 +226,15 @@ export class FlvRemux {
   cue(section: Uint8Array, sent: CueSent | null = null): void {
     if (this.listeners.size === 0) return;
     try {
-      this.heldOrSent(section, sent);
+      this.held.offer(section, sent);
     } catch {
       // A section the watcher decoded but this cannot stamp stays in the cue log; the media goes on.
     }
   }
 
-  private heldOrSent(section: Uint8Array, sent: CueSent | null): void {
-    const decoded = decodeSection(section);
-    if (Either.isLeft(decoded)) return;
-    const bytes = section.slice();
-    const now = this.clock.nowMs;
-    const pts = splicePts(decoded.right);
-    const at = pts === undefined ? null : this.clock.spliceMs(pts);
-    const bodies = new Map<CueFormat, Uint8Array | undefined>();
-    const cueFrame = (timestamp: number, time: number): FlvFrame => ({
-      kind: "cue",
-      type: TAG_SCRIPT,
-      timestamp,
-      body: new Uint8Array(0),
-      keyframe: false,
-      cueBody: (format) => {
-        const timing = { time: time / 1000, preRoll: (time - timestamp) / 1000 };
-        if (!bodies.has(format)) bodies.set(format, cueMessage(format, bytes, decoded.right, timing));
-        return bodies.get(format);
-      },
-      cueSent: sent,
-      cueSection: bytes,
-    });
-    const held = this.held;
-    if (at === null || at <= now) this.emit(cueFrame(now, now));
-    else if (at - now > MAX_CUE_HOLD_MS || held.length >= MAX_HELD_CUES) this.emit(cueFrame(now, at));
-    else {
-      let i = held.length;
-      while (i > 0 && (held[i - 1]?.at ?? 0) > at) i--;
-      held.splice(i, 0, { at, frame: cueFrame(at, at) });
-    }
-  }
-
   /** A video or audio frame, after the waiting cues whose splice time it reaches. */
   private emitMedia(out: FlvFrame): void {
-    const held = this.held;
-    while (held.length > 0 && (held[0]?.at ?? 0) <= out.timestamp) this.emit((held.shift() as HeldCue).frame);
+    this.held.release(out.timestamp);
     this.emit(out);
   }
 
@@ -461,7 +309,7 @@ export class FlvRemux {
       unit.keyframe,
       compositionMs(unit.pts, unit.dts),
       unit.nals,
-      this.strayParameterSets(codec, unit),
+      strayParameterSets(codec, unit, this.sets),
     );
     this.countRate("video", body.length, ms);
     this.emitMedia(frame("video", TAG_VIDEO, ms, body, unit.keyframe));
@@ -499,40 +347,6 @@ export class FlvRemux {
         : hevcSequenceHeader(this.sets.vps, this.sets.sps, this.sets.pps, usable.first.hevc);
     this.videoHeader = frame("videoHeader", TAG_VIDEO, ms, body);
     this.emit(this.videoHeader);
-    return null;
-  }
-
-  /**
-   * Whether the access unit carries a parameter set other than those in force (a corrupt copy, a stranger's):
-   * then a test that leaves such units out of the frame, so no decoder reads them; null when it carries none.
-   */
-  private strayParameterSets(
-    codec: VideoCodec,
-    unit: AccessUnit,
-  ): ((start: number, end: number) => boolean) | null {
-    const sets = this.sets;
-    if (sets === null) return null;
-    const listOf = (type: number) =>
-      codec === "h264"
-        ? type === H264_NAL.sps
-          ? sets.sps
-          : type === H264_NAL.pps
-            ? sets.pps
-            : null
-        : type === HEVC_NAL.vps
-          ? sets.vps
-          : type === HEVC_NAL.sps
-            ? sets.sps
-            : type === HEVC_NAL.pps
-              ? sets.pps
-              : null;
-    const stray = (start: number, end: number): boolean => {
-      const list = listOf(nalType(codec, unit.data, start));
-      if (list === null) return false;
-      const nal = unit.data.subarray(start, end);
-      return !list.some((candidate) => sameBytes(candidate, nal));
-    };
-    for (let i = 0; i < unit.nals.count; i++) if (stray(unit.nals.start(i), unit.nals.end(i))) return stray;
     return null;
   }
 

@@ -7,31 +7,29 @@
  *   const rewriter = makePolicyRewriter(policy)
  *   for each chunk: const out = rewriter.push(chunk); if (out !== null) send(out)   // copy `out` to keep it
  *
- * Per packet: a PID read and a look-up in a table rebuilt when the PAT or a PMT changes or a new PID appears.
- * Packets of section PIDs (PAT, PMTs, SCTE-35 under a filter or strip) are held from a section's first packet
- * until it completes, usually within that one packet.
+ * Per packet: a PID read and a look-up in a table (policy-table.ts) rebuilt when the PAT or a PMT changes or a
+ * new PID appears. Packets of section PIDs (PAT, PMTs, SCTE-35 under a filter or strip) are held from a
+ * section's first packet until it completes, usually within that one packet (held-sections.ts).
  */
-import { isUntouched, type OutputPolicy, remapPairs } from "../../domain/output-policy.ts";
+import { isUntouched, type OutputPolicy } from "../../domain/output-policy.ts";
 import {
   contentHash,
-  NULL_PID,
   PACKET,
   type Pat,
-  PID_COUNT,
   type Pmt,
   parsePat,
   parsePmt,
   pidAt,
   rewritePat,
   rewritePmt,
-  STREAM_TYPE_SCTE35,
   SYNC,
   sameBytes,
   sameContent,
   sealSection,
-  sectionLength,
 } from "../ts/index.ts";
 import { type CueVerdict, cueVerdict } from "./cue-verdict.ts";
+import { abandon, MAX_HELD, newSectionPid, readSections, type SectionPid } from "./held-sections.ts";
+import { DROP, makePolicyTable, PSI, pidText, REMAP, SECTIONS } from "./policy-table.ts";
 
 export type { CueVerdict } from "./cue-verdict.ts";
 export { cueVerdict } from "./cue-verdict.ts";
@@ -49,66 +47,9 @@ export interface PolicyRewriter {
   readonly outputPid: (pid: number) => number | null;
 }
 
-/** Longest section we assemble: SCTE 35 allows 4093 bytes after the 3-byte header. */
-const MAX_SECTION = 4096;
-/** A group longer than this cannot be one section and its continuation: given up as garbage. */
-const MAX_HELD = 32;
-
-// Action bits, one byte per PID.
-const DROP = 1;
-const REMAP = 2;
-/** PAT or PMT: learnt, and rewritten when the policy changes it. */
-const PSI = 4;
-/** SCTE-35 under a filter or strip: each section gets a verdict. */
-const CUE = 8;
-const SECTIONS = PSI | CUE;
-
-const pidText = (pid: number) => `PID 0x${pid.toString(16).padStart(4, "0")} (${pid})`;
-
 /** What becomes of one complete section in a held group, when not replaced by new bytes. */
 const KEEP = 0;
 const WITHHOLD = 1;
-
-/** A section PID's held packets and the section being assembled. */
-interface SectionPid {
-  readonly pid: number;
-  readonly held: Uint8Array;
-  heldCount: number;
-  readonly section: Uint8Array;
-  sectionLength: number;
-  /** Bytes the section in assembly has (3 + section_length); -1 before its header is in, 0 when none is. */
-  need: number;
-  /** The group's output sections back to back, and where each starts. */
-  stream: Uint8Array;
-  streamLength: number;
-  starts: number[];
-  /** Something in the group is not going out as it came. */
-  altered: boolean;
-  // PSI: the last input section, the table generation and the result, so a repeated PAT/PMT costs a compare.
-  cacheIn: Uint8Array | null;
-  cacheGeneration: number;
-  cacheOut: Uint8Array | null;
-  lastOut: Uint8Array | null;
-  lastVersion: number;
-}
-
-const newSectionPid = (pid: number): SectionPid => ({
-  pid,
-  held: new Uint8Array(MAX_HELD * PACKET),
-  heldCount: 0,
-  section: new Uint8Array(MAX_SECTION),
-  sectionLength: 0,
-  need: 0,
-  stream: new Uint8Array(MAX_HELD * PACKET),
-  streamLength: 0,
-  starts: [],
-  altered: false,
-  cacheIn: null,
-  cacheGeneration: -1,
-  cacheOut: null,
-  lastOut: null,
-  lastVersion: -1,
-});
 
 const passThrough = (): PolicyRewriter => ({
   push: (chunk) => (chunk.length === 0 ? null : chunk),
@@ -121,29 +62,13 @@ const passThrough = (): PolicyRewriter => ({
 export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
   if (isUntouched(policy)) return passThrough();
   const scte35 = policy.scte35 ?? "pass";
-  const keepList = policy.pids?.keep === undefined ? null : new Set(policy.pids.keep);
-  const dropList = policy.pids?.drop === undefined ? null : new Set(policy.pids.drop);
-  const pairs = remapPairs(policy.remap);
-  const programWanted = policy.program ?? null;
-  /** PIDs nobody named are dropped under a keep-list or a programme selection, kept otherwise. */
-  const unnamed = keepList !== null || programWanted !== null ? DROP : 0;
-
-  const action = new Uint8Array(PID_COUNT);
-  const remapTo = new Uint16Array(PID_COUNT);
-  const seen = new Uint8Array(PID_COUNT);
-  /**
-   * PIDs a PMT listed as SCTE-35 (0x86) and no PMT has listed as anything else since: as the packet core does,
-   * such a PID keeps its role when a later PMT leaves it out (same-version PMTs seen in the wild alternate
-   * between listing it and not), so a strip or a filter still applies to the cues that keep coming on it.
-   */
-  const cuePid = new Uint8Array(PID_COUNT);
+  const table = makePolicyTable(policy);
+  const { action, remapTo, seen, programOut, pidOut } = table;
   const states = new Map<number, SectionPid>();
   let generation = 0;
   let pat: Pat | null = null;
   let patBytes: Uint8Array | null = null;
   const pmts = new Map<number, { pmt: Pmt; bytes: Uint8Array }>();
-  /** Programmes that go out: their PAT entries stay. */
-  const programOut = new Set<number>();
   let problems: ReadonlyArray<string> = [];
   let dirty = true;
 
@@ -157,123 +82,12 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
   const outputPid = (pid: number): number | null => (((action[pid] ?? 0) & DROP) !== 0 ? null : pidOut(pid));
   const self: PolicyRewriter = { push, problems: () => problems, onCue: null, counts, outputPid };
 
-  const wouldDrop = (pid: number) => (keepList !== null ? !keepList.has(pid) : (dropList?.has(pid) ?? false));
-
   function rebuild(): void {
     dirty = false;
     generation++;
-    const said: string[] = [];
-    action.fill(0);
-    for (let pid = 0; pid < PID_COUNT; pid++) {
-      if (keepList !== null) action[pid] = keepList.has(pid) && programWanted === null ? 0 : DROP;
-      else if (programWanted !== null) action[pid] = DROP;
-      else if (dropList?.has(pid)) action[pid] = DROP;
-    }
-    action[NULL_PID] = unnamed !== 0 || dropList?.has(NULL_PID) ? DROP : 0;
-    action[0] = PSI;
-    programOut.clear();
-    const named = new Uint8Array(PID_COUNT);
-    named[0] = 1;
-    const programs = pat?.programs ?? [];
-    const selected = programs.filter(
-      (p) => p.program !== 0 && (programWanted === null || p.program === programWanted),
-    );
-    if (pat !== null && programWanted !== null && selected.length === 0) {
-      const carried = programs.filter((p) => p.program !== 0).map((p) => p.program);
-      said.push(
-        `programme ${programWanted} is not in the input (it carries ${carried.length > 0 ? carried.join(", ") : "none"})`,
-      );
-      action.fill(DROP);
-      action[0] = PSI | DROP;
-      for (const p of programs) if (p.program !== 0) action[p.pid] = PSI | DROP;
-      problems = said;
-      return;
-    }
-    // The NIT: dropped with a programme selection, else as any other PID.
-    for (const p of programs) {
-      named[p.pid] = 1;
-      if (p.program === 0 && programWanted === null && (action[p.pid] ?? 0) === 0) programOut.add(0);
-      if (p.program !== 0 && !selected.includes(p)) action[p.pid] = PSI | DROP;
-      for (const s of pmts.get(p.pid)?.pmt.streams ?? []) named[s.pid] = 1;
-      const pcr = pmts.get(p.pid)?.pmt.pcrPid;
-      if (pcr !== undefined) named[pcr] = 1;
-    }
-    for (const p of selected) {
-      const known = pmts.get(p.pid)?.pmt;
-      if (known === undefined) {
-        // Not learnt yet: it goes out until its PMT says otherwise.
-        programOut.add(p.program);
-        action[p.pid] = PSI;
-        continue;
-      }
-      let kept = 0;
-      for (const s of known.streams) {
-        cuePid[s.pid] = s.streamType === STREAM_TYPE_SCTE35 ? 1 : 0;
-        if (wouldDrop(s.pid)) {
-          action[s.pid] = DROP;
-          continue;
-        }
-        kept++;
-        action[s.pid] =
-          s.streamType === STREAM_TYPE_SCTE35 && scte35 !== "pass"
-            ? scte35 === "strip"
-              ? CUE | DROP
-              : CUE
-            : 0;
-      }
-      if (policy.pids !== undefined && kept === 0) {
-        action[p.pid] = PSI | DROP;
-        continue;
-      }
-      programOut.add(p.program);
-      action[p.pid] = PSI;
-      const pcr = known.pcrPid;
-      if (pcr !== NULL_PID && ((action[pcr] ?? 0) & DROP) !== 0 && ((action[pcr] ?? 0) & CUE) === 0) {
-        action[pcr] = 0;
-        if (wouldDrop(pcr)) said.push(`${pidText(pcr)} carries programme ${p.program}'s PCR: kept`);
-      }
-    }
-    if (scte35 !== "pass")
-      for (let pid = 0; pid < PID_COUNT; pid++) {
-        // Dropped already (another programme's, or by the PID lists): it stays dropped.
-        if (cuePid[pid] !== 1 || ((action[pid] ?? 0) & (CUE | PSI | DROP)) !== 0) continue;
-        action[pid] = scte35 === "strip" ? CUE | DROP : CUE;
-      }
-    const carries = (pid: number) => seen[pid] === 1 || named[pid] === 1;
-    // The PAT and the PMTs always go out, rewritten: a policy that names a PMT's PID to drop or remap is said
-    // (PID 0 and the other tables' below 0x0010 are refused when the policy is saved).
-    const pmtOf = new Map(programs.filter((p) => p.program !== 0).map((p) => [p.pid, p.program] as const));
-    for (const pid of dropList ?? []) {
-      const program = pmtOf.get(pid);
-      if (program !== undefined)
-        said.push(
-          `pids.drop: ${pidText(pid)} is programme ${program}'s PMT, which always stays: drop its streams, or keep another programme with "program"`,
-        );
-    }
-    const movedAway = new Set(pairs.map(([from]) => from));
-    for (const [from, to] of pairs) {
-      const program = pmtOf.get(from);
-      if (program !== undefined) {
-        said.push(
-          `remap: ${pidText(from)} is programme ${program}'s PMT, which is never remapped: left as it is`,
-        );
-        continue;
-      }
-      if (!carries(from)) said.push(`remap: ${pidText(from)} is not in the input`);
-      if (carries(to) && !movedAway.has(to) && ((action[to] ?? 0) & DROP) === 0) {
-        said.push(
-          `remap: ${pidText(from)} would become ${pidText(to).slice(4)}, which the input already carries: left as it is`,
-        );
-        continue;
-      }
-      action[from] = (action[from] ?? 0) | REMAP;
-      remapTo[from] = to;
-    }
-    for (const pid of keepList ?? [])
-      if (!carries(pid)) said.push(`pids.keep: ${pidText(pid)} is not in the input`);
-    for (const pid of dropList ?? [])
-      if (!carries(pid)) said.push(`pids.drop: ${pidText(pid)} is not in the input`);
-    problems = said;
+    const built = table.build(pat, pmts);
+    problems = built.problems;
+    if (built.programMissing) return;
     // Packets held on a PID that no longer takes sections go as they came.
     for (const state of states.values()) {
       if (((action[state.pid] ?? 0) & SECTIONS) === 0 && state.heldCount > 0) {
@@ -283,8 +97,6 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
       }
     }
   }
-
-  const pidOut = (pid: number) => (((action[pid] ?? 0) & REMAP) !== 0 ? (remapTo[pid] ?? pid) : pid);
 
   function reserve(bytes: number): void {
     if (outLength + bytes <= out.length) return;
@@ -409,79 +221,6 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
     state.streamLength += bytes.length;
   }
 
-  /** Adds payload bytes [at, end) of `packet` to the section in assembly; returns where it stopped reading. */
-  function assemble(state: SectionPid, packet: Uint8Array, at: number, end: number): number {
-    let i = at;
-    while (i < end) {
-      if (state.need === -1 && state.sectionLength >= 3) {
-        state.need = 3 + sectionLength(state.section);
-        if (state.need > MAX_SECTION) {
-          abandon(state);
-          return end;
-        }
-      }
-      const want = state.need > 0 ? state.need - state.sectionLength : 3 - state.sectionLength;
-      const take = Math.min(want, end - i);
-      for (let k = 0; k < take; k++) state.section[state.sectionLength + k] = packet[i + k] ?? 0;
-      state.sectionLength += take;
-      i += take;
-      if (state.need > 0 && state.sectionLength === state.need) {
-        state.need = 0;
-        complete(state, state.section.subarray(0, state.sectionLength));
-        state.sectionLength = 0;
-        return i;
-      }
-    }
-    return i;
-  }
-
-  function abandon(state: SectionPid): void {
-    state.need = 0;
-    state.sectionLength = 0;
-    state.altered = true;
-  }
-
-  const stuffing = (packet: Uint8Array, from: number, to: number) => {
-    for (let i = from; i < to; i++) if (packet[i] !== 0xff) return false;
-    return true;
-  };
-
-  /** Reads one packet of a section PID (already held at `packet`). */
-  function readSections(state: SectionPid, packet: Uint8Array, base: number): void {
-    const end = base + PACKET;
-    const flags = packet[base + 3] ?? 0;
-    if ((flags & 0x10) === 0) return;
-    let at = base + ((flags & 0x20) !== 0 ? 5 + (packet[base + 4] ?? 0) : 4);
-    if (at >= end) {
-      state.altered = true;
-      return;
-    }
-    if (((packet[base + 1] ?? 0) & 0x40) === 0) {
-      if (state.need !== 0) assemble(state, packet, at, end);
-      else if (!stuffing(packet, at, end)) state.altered = true;
-      return;
-    }
-    const pointer = packet[at] ?? 0;
-    at++;
-    const first = at + pointer;
-    if (first >= end) {
-      abandon(state);
-      return;
-    }
-    if (state.need !== 0) {
-      const stop = assemble(state, packet, at, first);
-      if (state.need !== 0) abandon(state);
-      else if (!stuffing(packet, stop, first)) state.altered = true;
-    } else if (!stuffing(packet, at, first)) state.altered = true;
-    at = first;
-    while (at < end && packet[at] !== 0xff) {
-      state.need = -1;
-      state.sectionLength = 0;
-      at = assemble(state, packet, at, end);
-      if (state.need !== 0) return;
-    }
-  }
-
   /** The group is over: its packets go out as they came, laid over again, or not at all. */
   function flush(state: SectionPid): void {
     const n = state.heldCount;
@@ -583,7 +322,7 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
       const base = state.heldCount * PACKET;
       for (let i = 0; i < PACKET; i++) state.held[base + i] = chunk[at + i] ?? 0;
       state.heldCount++;
-      readSections(state, state.held, base);
+      readSections(state, state.held, base, complete);
       if (state.need === 0) flush(state);
     }
     if (!diverged) return chunk.length === 0 ? null : chunk;

@@ -9,7 +9,7 @@
  * channel's scope interrupts every fiber and reaps every child process.
  */
 import { Effect, Either, Runtime, type Scope } from "effect";
-import { type CueInserter, makeCueInserter } from "../../core/cue-insert.ts";
+import { type CueInserter, makeCueInserter } from "../../core/cue-insert/inserter.ts";
 import type { CoreEvent } from "../../core/packet-core-events.ts";
 import {
   describeIssues,

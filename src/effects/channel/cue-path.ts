@@ -1,11 +1,11 @@
 /**
  * A channel's SCTE-35 cues: each one going out — the input's, found by its packet core, or an operator's,
- * inserted on the channel's SCTE-35 PID (one added to the PMT when it has none, core/cue-insert.ts) — enters
+ * inserted on the channel's SCTE-35 PID (one added to the PMT when it has none, core/cue-insert/inserter.ts) — enters
  * the cue log with its origin and the outputs whose policy withheld it, and reaches the RTMP outputs as a data
  * message through the shared remux, each that sends it named in its record.
  */
 import { Effect } from "effect";
-import type { CueInserter } from "../../core/cue-insert.ts";
+import type { CueInserter } from "../../core/cue-insert/inserter.ts";
 import type { NewEvent } from "../../domain/events.ts";
 import { ChannelError, type InsertedCue } from "./channel-types.ts";
 import type { OutputSet } from "./output-set.ts";

@@ -10,7 +10,7 @@
  * is rebuilt, as a plain array, whenever an output, a policy, a tap, the send gate or the read pace changes.
  */
 import { Effect, type Scope } from "effect";
-import type { CueInserter } from "../../core/cue-insert.ts";
+import type { CueInserter } from "../../core/cue-insert/inserter.ts";
 import type { PacketCore } from "../../core/packet-core.ts";
 import { moveBridges, type Route, untouchedRoute } from "../../core/ts-policy/move-bridges.ts";
 import { isUntouched } from "../../domain/output-policy.ts";

@@ -7,7 +7,7 @@
 import { Buffer } from "node:buffer";
 import { randomInt } from "node:crypto";
 import { Effect } from "effect";
-import { encodeOperatorCue } from "../../core/cue-insert.ts";
+import { encodeOperatorCue } from "../../core/cue-insert/operator-cue.ts";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { CueInsertBody } from "../../domain/cue-insert.ts";
 import { ControlError } from "../../domain/errors.ts";

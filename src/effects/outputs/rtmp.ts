@@ -17,7 +17,8 @@
  * channel's side: the remux hands frames over synchronously.
  */
 import { Effect, type Scope } from "effect";
-import type { FlvFrame, FlvRemux } from "../../core/flv/remux.ts";
+import type { FlvFrame } from "../../core/flv/frames.ts";
+import type { FlvRemux } from "../../core/flv/remux.ts";
 import { MESSAGE } from "../../core/rtmp/chunks.ts";
 import { OutputError, outputInternalError } from "../../domain/errors.ts";
 import type { RtmpTarget } from "../../domain/url.ts";

@@ -39,9 +39,6 @@ import {
 } from "../config/settings.ts";
 import { asOneTurn } from "./end-of-turn.ts";
 import {
-  AF_INET,
-  AF_INET6,
-  addressOf,
   descriptorOf,
   handleOf,
   type Libc,
@@ -51,22 +48,19 @@ import {
   type Readiness,
   watchReadable,
 } from "./libc.ts";
+import {
+  type Landing,
+  landingIn,
+  MMSGHDR_BYTES,
+  NAME_BYTES,
+  SLOTS,
+  senderOf,
+  sharedLanding,
+  viewOf,
+} from "./recv-memory.ts";
 import { runtimeName } from "./runtime.ts";
 import { monotonicMs } from "./send-gates.ts";
 
-/** Datagrams one recvmmsg call takes at most. */
-const SLOTS = 64;
-/** Room for one datagram: TS over UDP is at most 7 × 188 bytes and an RTP header; a bigger one is cut. */
-const SLOT_BYTES = 8192;
-/** struct mmsghdr and struct iovec on 64-bit Linux; a sockaddr_in6 fits the name. */
-const MMSGHDR_BYTES = 64;
-const IOVEC_BYTES = 16;
-const NAME_BYTES = 32;
-const HEADERS_AT = 0;
-const IOVECS_AT = HEADERS_AT + SLOTS * MMSGHDR_BYTES;
-const NAMES_AT = IOVECS_AT + SLOTS * IOVEC_BYTES;
-const DATA_AT = NAMES_AT + SLOTS * NAME_BYTES;
-const MEMORY_BYTES = DATA_AT + SLOTS * SLOT_BYTES;
 /** Calls per socket and turn at most, so that one flooded input cannot hold the thread. */
 const MAX_CALLS = 16;
 /**
@@ -125,19 +119,6 @@ export interface ReadInto {
   readonly run: (count: number, senderAt: (slot: number) => RemoteInfo | null) => boolean;
 }
 
-/** Where one socket's reads land: a block of memory laid out for recvmmsg, and its native address. */
-interface Landing {
-  readonly block: Buffer;
-  /** The native address of block[0]. */
-  readonly base: number;
-  readonly headers: number;
-  readonly names: number;
-  readonly data: number;
-  readonly slotBytes: number;
-  /** Datagrams one call reads at most. */
-  readonly slots: number;
-}
-
 interface Reading {
   readonly fd: number;
   readonly deliver: (datagram: Buffer, sender: RemoteInfo) => void;
@@ -158,10 +139,7 @@ interface Reading {
   key: [number, number, number, number, number, number];
 }
 
-// One thread's memory for every socket it reads into no core (each worker thread has its own copy of this
-// module).
 let libc: Libc | null = null;
-let shared: Landing | null = null;
 const flowing = new Set<Reading>();
 let timer: ReturnType<typeof setInterval> | null = null;
 /** The interval `timer` runs at: the shortest any flowing socket asks for. */
@@ -171,92 +149,10 @@ let lastTurnAt = 0;
 /** How late each turn ran beyond its interval (ms) since the last `turnLateness` call, MAX_LATENESS at most. */
 let lateness: number[] = [];
 const MAX_LATENESS = 10_000;
-const text = Buffer.alloc(64);
-
-/** Fills in the struct mmsghdr array of `block` (each slot's name, iovec and data); returns its landing. */
-const lay = (
-  block: Buffer,
-  at: { headers: number; iovecs: number; names: number; data: number; slotBytes: number; slots: number },
-): Landing => {
-  const base = addressOf(block);
-  for (let slot = 0; slot < at.slots; slot++) {
-    const header = at.headers + slot * MMSGHDR_BYTES;
-    const iovec = at.iovecs + slot * IOVEC_BYTES;
-    // struct msghdr: name, namelen, iov, iovlen (control, controllen and flags stay 0), then msg_len.
-    block.writeBigUInt64LE(BigInt(base + at.names + slot * NAME_BYTES), header);
-    block.writeUInt32LE(NAME_BYTES, header + 8);
-    block.writeBigUInt64LE(BigInt(base + iovec), header + 16);
-    block.writeBigUInt64LE(1n, header + 24);
-    block.writeBigUInt64LE(BigInt(base + at.data + slot * at.slotBytes), iovec);
-    block.writeBigUInt64LE(BigInt(at.slotBytes), iovec + 8);
-  }
-  const { headers, names, data, slotBytes, slots } = at;
-  return { block, base, headers, names, data, slotBytes, slots };
-};
 
 const prepare = (): Landing => {
   libc ??= loadLibc();
-  shared ??= lay(Buffer.allocUnsafeSlow(MEMORY_BYTES).fill(0), {
-    headers: HEADERS_AT,
-    iovecs: IOVECS_AT,
-    names: NAMES_AT,
-    data: DATA_AT,
-    slotBytes: SLOT_BYTES,
-    slots: SLOTS,
-  });
-  return shared;
-};
-
-/** A core's read slots as a landing, when they have this reader's shape. */
-const landingIn = (slots: ReadSlots): Landing | null => {
-  if (slots.slots < 1 || slots.slots > SLOTS || slots.slotBytes < 2048) return null;
-  const block = Buffer.from(slots.memory.buffer, slots.memory.byteOffset, slots.memory.byteLength);
-  return lay(block, slots);
-};
-
-/** The sender of the datagram in `slot`: the object from before while it is the same address and port. */
-const senderOf = (reading: Reading, slot: number): RemoteInfo | null => {
-  const block = reading.landing.block;
-  const at = reading.landing.names + slot * NAME_BYTES;
-  const head = block.readUInt32LE(at);
-  const family = head & 0xffff;
-  const key = reading.key;
-  const a = block.readUInt32LE(at + 4);
-  if (family === AF_INET) {
-    if (reading.sender !== null && key[0] === head && key[1] === a) return reading.sender;
-    key[0] = head;
-    key[1] = a;
-  } else if (family === AF_INET6) {
-    const b = block.readUInt32LE(at + 8);
-    const c = block.readUInt32LE(at + 12);
-    const d = block.readUInt32LE(at + 16);
-    const e = block.readUInt32LE(at + 20);
-    if (
-      reading.sender !== null &&
-      key[0] === head &&
-      key[2] === b &&
-      key[3] === c &&
-      key[4] === d &&
-      key[5] === e
-    )
-      return reading.sender;
-    key[0] = head;
-    key[2] = b;
-    key[3] = c;
-    key[4] = d;
-    key[5] = e;
-  } else return null;
-  const v4 = family === AF_INET;
-  const source = block.subarray(at + (v4 ? 4 : 8), at + (v4 ? 8 : 24));
-  (libc as Libc).inet_ntop(family, source, text, text.length);
-  const end = text.indexOf(0);
-  reading.sender = {
-    address: text.toString("latin1", 0, end < 0 ? text.length : end),
-    family: v4 ? "IPv4" : "IPv6",
-    port: block.readUInt16BE(at + 2),
-    size: 0,
-  };
-  return reading.sender;
+  return sharedLanding();
 };
 
 /** Set while a batch is being handed on: the memory holds it, so nothing may read into it meanwhile. */
@@ -303,7 +199,7 @@ const drainNow = (reading: Reading, calls: number): number => {
       const header = headers + slot * MMSGHDR_BYTES;
       const length = block.readUInt32LE(header + 56);
       const truncated = (block.readInt32LE(header + 48) & MSG_TRUNC) !== 0;
-      const sender = senderOf(reading, slot);
+      const sender = senderOf(reading, slot, c);
       // The kernel writes back the name's length: the next call needs the room again.
       block.writeUInt32LE(NAME_BYTES, header + 8);
       if (sender === null) continue;
@@ -315,16 +211,6 @@ const drainNow = (reading: Reading, calls: number): number => {
     if (count < slots) break;
   }
   return total;
-};
-
-/** Each slot's view of the last length it held: a stream's datagrams are mostly of one size. */
-const viewOf = (reading: Reading, slot: number, start: number, length: number): Buffer => {
-  const views = reading.views;
-  const view = views[slot];
-  if (view !== null && view !== undefined && view.length === length) return view;
-  const made = reading.landing.block.subarray(start, start + length);
-  views[slot] = made;
-  return made;
 };
 
 const quietTurns = () => Math.max(1, Math.ceil(QUIET_MS / Math.max(timerMs, 1)));
@@ -430,7 +316,7 @@ export const readInBatches = (
     deliver,
     landing: own ?? landing,
     run: own === null ? null : (into?.run ?? null),
-    senderAt: (slot) => senderOf(reading, slot),
+    senderAt: (slot) => senderOf(reading, slot, libc as Libc),
     views: new Array(SLOTS).fill(null),
     pace,
     readiness: null,

@@ -5,7 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type FlvFrame, FlvRemux } from "../../../src/core/flv/remux.ts";
+import type { FlvFrame } from "../../../src/core/flv/frames.ts";
+import { FlvRemux } from "../../../src/core/flv/remux.ts";
 import { PACKET_SIZE } from "../../support/ts-generator.ts";
 
 export const corpusDir = join(import.meta.dirname, "fuzz-corpus");

@@ -15,7 +15,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type FlvFrame, FlvRemux } from "../../../src/core/flv/remux.ts";
+import type { FlvFrame } from "../../../src/core/flv/frames.ts";
+import { FlvRemux } from "../../../src/core/flv/remux.ts";
 import { PACKET_SIZE, tsPacket } from "../../support/ts-generator.ts";
 import { ffmpeg, mediaDir } from "./media.ts";
 
