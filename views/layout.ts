@@ -37,6 +37,7 @@ export const page = (options: {
     <meta name="htmx-config" content='{"includeIndicatorStyles":false}' />
     <title>${options.title} · distributary</title>
     <link rel="stylesheet" href="/assets/app.css" />
+    <link rel="stylesheet" href="/assets/parts.css" />
     <script src="/assets/htmx.min.js" defer></script>
     <script src="/assets/ws.js" defer></script>
     <script src="/assets/app.js" defer></script>

@@ -1,5 +1,5 @@
 /**
- * `/assets/*`: the pages' stylesheet and script from views/assets, and htmx with its WebSocket extension and
+ * `/assets/*`: the pages' two stylesheets and script from views/assets, and htmx with its WebSocket extension and
  * hls.js from the installed npm packages (no CDN). Read once at start; served with a short cache so an upgrade shows.
  */
 import { readFileSync } from "node:fs";
@@ -11,6 +11,7 @@ const own = (name: string) => new URL(`../../../views/assets/${name}`, import.me
 
 const files: Record<string, { readonly path: string | URL; readonly type: string }> = {
   "app.css": { path: own("app.css"), type: "text/css; charset=utf-8" },
+  "parts.css": { path: own("parts.css"), type: "text/css; charset=utf-8" },
   "app.js": { path: own("app.js"), type: "text/javascript; charset=utf-8" },
   "htmx.min.js": {
     path: require.resolve("htmx.org/dist/htmx.min.js"),
