@@ -12,7 +12,7 @@ export type InputKind = "unknown" | "rtp" | "udp-ts";
 export const inputKindOf = (kind: number): InputKind => INPUT_KINDS[kind] ?? "unknown";
 const INPUT_KINDS: ReadonlyArray<InputKind> = ["unknown", "rtp", "udp-ts"];
 
-export interface PatProgram {
+interface PatProgram {
   readonly program: number;
   readonly pmtPid: number;
 }
@@ -22,7 +22,7 @@ export interface PmtStream {
   readonly descriptors: Uint8Array;
 }
 /** TR 101 290 first-priority indicators raised by the time-based and table checks. */
-export type Tr101290Indicator = "PAT_error" | "PMT_error" | "PID_error";
+type Tr101290Indicator = "PAT_error" | "PMT_error" | "PID_error";
 
 interface EventBase {
   /** The nowMs of the push that raised the event; null when that push had no clock. */

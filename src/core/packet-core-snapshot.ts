@@ -8,7 +8,7 @@ import { type InputKind, inputKindOf } from "./packet-core-events.ts";
 import { type CoreMemory, f64At, i32At, u32At, u64At } from "./packet-core-memory.ts";
 import { PACKET } from "./ts/index.ts";
 
-export interface PidSnapshot {
+interface PidSnapshot {
   readonly pid: number;
   /** From the PMT; null for PIDs no PMT lists. */
   readonly streamType: number | null;
@@ -32,7 +32,7 @@ export interface PidSnapshot {
   readonly lastCc: number | null;
 }
 
-export interface ProgramSnapshot {
+interface ProgramSnapshot {
   readonly program: number;
   readonly pmtPid: number;
   readonly pcrPid: number | null;

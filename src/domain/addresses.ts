@@ -6,7 +6,7 @@
  */
 import { BlockList, isIP } from "node:net";
 
-export type AddressKind = "loopback" | "link-local" | "unspecified" | "private";
+type AddressKind = "loopback" | "link-local" | "unspecified" | "private";
 
 const list = (subnets: ReadonlyArray<readonly [string, number]>): BlockList => {
   const blocks = new BlockList();
@@ -50,7 +50,7 @@ const kinds: ReadonlyArray<readonly [AddressKind, BlockList]> = [
 ];
 
 /** The kind of `address` (an IPv4 or IPv6 literal), or null for a public address or not an IP at all. */
-export const addressKind = (address: string): AddressKind | null => {
+const addressKind = (address: string): AddressKind | null => {
   const version = isIP(address);
   if (version === 0) return null;
   const type = version === 6 ? "ipv6" : "ipv4";

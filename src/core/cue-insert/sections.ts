@@ -14,7 +14,7 @@ interface Assembler {
   lastCc: number;
 }
 
-export interface SectionFeed {
+interface SectionFeed {
   /** One input packet at `data[p]` on the PSI PID `pid`. */
   feed(pid: number, data: Uint8Array, p: number): void;
   /** Drops the section in progress on `pid`. */

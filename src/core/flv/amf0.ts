@@ -52,7 +52,7 @@ export type Amf0Value =
   | ReadonlyArray<Amf0Value>
   | { readonly [key: string]: Amf0Value };
 
-export class Amf0Error extends Data.TaggedError("Amf0Error")<{ readonly message: string }> {}
+class Amf0Error extends Data.TaggedError("Amf0Error")<{ readonly message: string }> {}
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });

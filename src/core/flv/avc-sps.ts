@@ -22,7 +22,7 @@ const skipScalingList = (r: BitReader, size: number): void => {
 };
 
 /** What the VUI (E.1.1) says that the slate's probe reads: the timing and what a pic_timing SEI holds. */
-export interface AvcVui {
+interface AvcVui {
   /** timing_info: a frame lasts 2 × numUnitsInTick / timeScale seconds; null when absent. */
   readonly timing: { readonly numUnitsInTick: number; readonly timeScale: number } | null;
   /** Whether a pic_timing SEI carries pic_struct. */
@@ -82,7 +82,7 @@ const readVui = (r: BitReader): AvcVui => {
 };
 
 /** What an H.264 SPS declares: the picture size, and what the slate's probe and a slice header's reader need. */
-export interface AvcSpsInfo {
+interface AvcSpsInfo {
   /** Width and height in pixels after cropping (the whole frame, both fields). */
   readonly width: number;
   readonly height: number;

@@ -24,7 +24,7 @@ import { type Amf0Value, encodeAmf0 } from "./amf0.ts";
 
 export type CueFormat = "oncuepoint" | "onadcue" | "youtube";
 
-export interface CueTiming {
+interface CueTiming {
   /** Seconds on the tags' timeline at which the splice takes effect (arrival, when immediate). */
   readonly time: number;
   /** Seconds from the message to the splice: 0 when immediate. */

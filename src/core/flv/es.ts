@@ -32,16 +32,16 @@ import { H264_NAL, NalUnits, nalType, type VideoCodec } from "./nal.ts";
 import { copyBytes } from "./tags.ts";
 
 /** A PES larger than this lost its start or lies about its length: 16 MiB is over a second of 100 Mbit/s. */
-export const MAX_PES_BYTES = 16 * 1024 * 1024;
+const MAX_PES_BYTES = 16 * 1024 * 1024;
 
 /** A PES that could not be read, on `pid`, and what was wrong with it. */
-export type BadPes = (pid: number, codec: EsCodec, detail: string) => void;
+type BadPes = (pid: number, codec: EsCodec, detail: string) => void;
 
 export type AudioCodec = "aac" | "mpeg-audio";
-export type EsCodec = VideoCodec | AudioCodec;
+type EsCodec = VideoCodec | AudioCodec;
 
 /** The codec the remux can carry for a PMT stream_type, or undefined (AC-3, MPEG-2 video, data…). */
-export const esCodecOf = (streamType: number): EsCodec | undefined => {
+const esCodecOf = (streamType: number): EsCodec | undefined => {
   switch (streamType) {
     case 0x1b:
       return "h264";
@@ -218,7 +218,7 @@ const holdsKeyPicture = (codec: VideoCodec, data: Uint8Array, nals: NalUnits): b
   return false;
 };
 
-export interface ProgramStreams {
+interface ProgramStreams {
   readonly video?: { readonly pid: number; readonly codec: VideoCodec; readonly streamType: number };
   readonly audio?: { readonly pid: number; readonly codec: AudioCodec; readonly streamType: number };
   /** Stream types of the program that the remux cannot carry, for a state that names them. */

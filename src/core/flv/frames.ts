@@ -8,7 +8,7 @@ import type { CueFormat } from "./cues.ts";
 /** An output that sent a cue as a data message says so, with its id and the shape it sent it in. */
 export type CueSent = (output: string, format: CueFormat) => void;
 
-export type FrameKind = "video" | "audio" | "videoHeader" | "audioHeader" | "metadata" | "cue";
+type FrameKind = "video" | "audio" | "videoHeader" | "audioHeader" | "metadata" | "cue";
 
 export interface FlvFrame {
   readonly kind: FrameKind;

@@ -17,7 +17,7 @@ export interface HevcSpsInfo {
 }
 
 /** What an HEVC SPS's VUI (E.2.1) says about timing and fields; all null/false when the SPS has no VUI. */
-export interface HevcVui {
+interface HevcVui {
   /** field_seq_flag: the pictures are fields (interlaced). */
   readonly fieldSeq: boolean;
   /** A picture lasts numUnitsInTick / timeScale seconds; null when absent. */

@@ -45,7 +45,7 @@ import {
 import { AUDIO, compositionMs, TagClock, type TagClockOptions, VIDEO } from "./timestamps.ts";
 import { complete, holdsAll, strayParameterSets, usableSets, videoProblem } from "./video-checks.ts";
 
-export const REMUX_DROP_REASONS = [
+const REMUX_DROP_REASONS = [
   "bad_pes",
   "bad_parameter_sets",
   "bad_video",

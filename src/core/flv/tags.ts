@@ -232,8 +232,8 @@ export const hevcSequenceHeader = (
 };
 
 /** FLV's codec ids, as onMetaData names them; HEVC's is its FourCC's value, as Enhanced RTMP says. */
-export const VIDEO_CODEC_ID = { h264: 7, hevc: 0x68766331 } as const;
-export const AUDIO_CODEC_ID = { mp3: 2, aac: 10 } as const;
+const VIDEO_CODEC_ID = { h264: 7, hevc: 0x68766331 } as const;
+const AUDIO_CODEC_ID = { mp3: 2, aac: 10 } as const;
 
 export interface StreamMetadata {
   readonly video?: {

@@ -21,7 +21,7 @@ export const videoProblem = (data: Uint8Array, nals: AccessUnit["nals"]): string
   return null;
 };
 
-export interface UsableSets extends ParameterSets {
+interface UsableSets extends ParameterSets {
   /** What the first usable SPS declares; null when none is. */
   readonly first: { readonly width: number; readonly height: number; readonly hevc?: HevcSpsInfo } | null;
   /** Why each of the others could not be used, in words. */

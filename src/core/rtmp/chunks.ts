@@ -30,7 +30,7 @@ export const USER_CONTROL = { streamBegin: 0, pingRequest: 6, pingResponse: 7 } 
 
 const EXTENDED = 0xffffff;
 /** The largest chunk size the specification allows (31 bits). */
-export const MAX_CHUNK_SIZE = 0x7fffffff;
+const MAX_CHUNK_SIZE = 0x7fffffff;
 
 export interface RtmpMessage {
   readonly chunkStream: number;
@@ -148,7 +148,7 @@ interface StreamState {
   filled: number;
 }
 
-export class RtmpProtocolError extends Error {}
+class RtmpProtocolError extends Error {}
 
 /**
  * Reads the peer's chunks back into messages, honouring its Set Chunk Size. Bytes may come in any pieces;

@@ -12,7 +12,6 @@
 
 import {
   type AudioFormat,
-  CLIP_FIRST_AUDIO_PID,
   CLIP_PMT_PID,
   CLIP_VIDEO_PID,
   type SlateFormat,
@@ -23,10 +22,10 @@ import {
 export const CLIP_GOPS = 2;
 
 /** The card's background and text. */
-export const CARD_BACKGROUND = "0x101820";
-export const CARD_SUBTITLE = "back shortly";
+const CARD_BACKGROUND = "0x101820";
+const CARD_SUBTITLE = "back shortly";
 
-export type ClipPicture =
+type ClipPicture =
   /** An image file; its name must end in .png or .jpg/.jpeg (ffmpeg's image reader goes by the extension). */
   | { readonly kind: "image"; readonly path: string }
   /**
@@ -45,14 +44,10 @@ export const gopFrames = (video: VideoFormat): number =>
   Math.max(1, Math.round(video.frameRate.num / video.frameRate.den));
 
 /** Video frames in the clip: `CLIP_GOPS` whole GOPs. */
-export const clipFrames = (video: VideoFormat): number => CLIP_GOPS * gopFrames(video);
-
-/** The clip's duration in seconds (as a fraction of the frame rate: 60 frames at 30000/1001 is 2.002 s). */
-export const clipDurationSeconds = (video: VideoFormat): number =>
-  (clipFrames(video) * video.frameRate.den) / video.frameRate.num;
+const clipFrames = (video: VideoFormat): number => CLIP_GOPS * gopFrames(video);
 
 /** Audio samples that last exactly as long as the video (rounded to a whole sample). */
-export const clipAudioSamples = (video: VideoFormat, audio: AudioFormat): number =>
+const clipAudioSamples = (video: VideoFormat, audio: AudioFormat): number =>
   Math.round((clipFrames(video) * video.frameRate.den * audio.sampleRate) / video.frameRate.num);
 
 const H264_PROFILES = ["baseline", "main", "high", "high10", "high422"];
@@ -129,7 +124,7 @@ export const clipRefusal = (format: SlateFormat): string | null =>
  * value in single quotes, a quote inside written '\'') and the graph level (each of \ ' [ ] , ; escaped with
  * a backslash). Safe for any path.
  */
-export const filterValue = (value: string): string => {
+const filterValue = (value: string): string => {
   const optionLevel = `'${value.replace(/'/g, "'\\''")}'`;
   return optionLevel.replace(/[\\'[\],;]/g, (c) => `\\${c}`);
 };
@@ -145,7 +140,7 @@ const colour = (v: VideoFormat) => {
 };
 
 /** Bits per second for a still picture: modest, by pixels per second, between 0.5 and 6 Mbit/s. */
-export const clipVideoBitrate = (v: VideoFormat): number => {
+const clipVideoBitrate = (v: VideoFormat): number => {
   const perSecond = v.width * v.height * (v.frameRate.num / v.frameRate.den);
   return Math.round(Math.min(6_000_000, Math.max(500_000, perSecond * 0.04)) / 1000) * 1000;
 };
@@ -356,6 +351,3 @@ export const clipArgs = (format: SlateFormat, picture: ClipPicture, out: string)
     out,
   ];
 };
-
-/** The audio stream i of a clip is on this PID (video is `CLIP_VIDEO_PID`). */
-export const clipAudioPid = (index: number): number => CLIP_FIRST_AUDIO_PID + index;

@@ -8,16 +8,16 @@
 import { crc32 } from "node:zlib";
 
 export const MAX_SLATE_IMAGE_BYTES = 2 * 1024 * 1024;
-export const MIN_SLATE_IMAGE_SIDE = 16;
-export const MAX_SLATE_IMAGE_WIDTH = 7680;
-export const MAX_SLATE_IMAGE_HEIGHT = 4320;
+const MIN_SLATE_IMAGE_SIDE = 16;
+const MAX_SLATE_IMAGE_WIDTH = 7680;
+const MAX_SLATE_IMAGE_HEIGHT = 4320;
 
 export type SlateImage = {
   readonly type: "image/png" | "image/jpeg";
   readonly width: number;
   readonly height: number;
 };
-export type SlateImageProblem = { readonly problem: string };
+type SlateImageProblem = { readonly problem: string };
 
 const MiB = 1024 * 1024;
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];

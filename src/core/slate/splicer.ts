@@ -48,7 +48,7 @@ const PSI_EVERY = 100 * TICKS_PER_MS;
 /** A take finishes the PES it is in, but never runs more than this past what is due (a clip without ends). */
 const MAX_RUN_ON = 1000 * TICKS_PER_MS;
 
-export interface Splicer {
+interface Splicer {
   /** The TS due by `elapsedMs` since the slate started, as datagram payloads of 7 packets (the last of a take may be shorter), in order. The first take starts with the switch. */
   take(elapsedMs: number): Uint8Array[];
   /** The continuity counter the slate last used on each PID it wrote (for the return to live). */

@@ -18,7 +18,7 @@ export const REPROBE_MS = 60_000;
 /** … and how often when no format could be read from it. */
 export const REPROBE_REFUSED_MS = 300_000;
 
-export type SlateMode = "live" | "slate" | "returning" | "bridging";
+type SlateMode = "live" | "slate" | "returning" | "bridging";
 export type SlateReason = "input_lost" | "manual";
 
 /** What the states read of a channel's slate settings (the rest, the picture, is the clip's business). */
@@ -35,15 +35,15 @@ export interface SlateSwitches {
  * while the return bridges its PIDs: once the return is whole), "already" (on the slate already) or "not_ready"
  * (no clip yet: a silence's slate goes on once it is, see `clipReady`).
  */
-export type SlateAsk = "on" | "kept" | "later" | "already" | "not_ready";
+type SlateAsk = "on" | "kept" | "later" | "already" | "not_ready";
 
 /**
  * What new settings ask of what goes out: the input's return begins ("return"), the input's packets go out at
  * once ("off": no slate any more and no input to return to), an operator's slate ("manual"), or nothing (null).
  */
-export type SlateSettingsMove = "return" | "off" | "manual" | null;
+type SlateSettingsMove = "return" | "off" | "manual" | null;
 
-export interface SlateStates<S extends SlateSwitches> {
+interface SlateStates<S extends SlateSwitches> {
   readonly spec: () => S | undefined;
   readonly mode: () => SlateMode;
   readonly reason: () => SlateReason | null;

@@ -49,7 +49,7 @@ const snapRate = (fps: number): { readonly num: number; readonly den: number } |
   return error < 0.02 ? best : null;
 };
 /** What the video's parameter sets and pictures have told so far. */
-export interface VideoState {
+interface VideoState {
   /** The format but for the frame rate and scan, once a usable SPS is read. */
   sps: Omit<VideoFormat, "frameRate" | "scan"> | null;
   /** The SPS's answer, when it refuses. */

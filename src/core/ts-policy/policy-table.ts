@@ -18,7 +18,7 @@ export const SECTIONS = PSI | CUE;
 
 export const pidText = (pid: number) => `PID 0x${pid.toString(16).padStart(4, "0")} (${pid})`;
 
-export interface PolicyTable {
+interface PolicyTable {
   /** The action bits of each PID. */
   readonly action: Uint8Array;
   /** Where a PID with REMAP goes. */

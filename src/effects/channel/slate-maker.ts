@@ -22,11 +22,11 @@ import { PACKET, SYNC } from "../../core/ts/index.ts";
 import { settingNow, slateDir } from "../config/settings.ts";
 import { describeExit, spawnChild } from "../runtime/child-process.ts";
 
-export class SlateMakerError extends Data.TaggedError("SlateMakerError")<{ readonly message: string }> {}
+class SlateMakerError extends Data.TaggedError("SlateMakerError")<{ readonly message: string }> {}
 
 /** The generated card's font (Debian's fonts-dejavu-core; scripts/setup.sh checks for it). */
-export const SLATE_CARD_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
-export const DEFAULT_SLATE_TIMEOUT_MS = 60_000;
+const SLATE_CARD_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
+const DEFAULT_SLATE_TIMEOUT_MS = 60_000;
 
 export type SlatePicture =
   | { readonly kind: "image"; readonly bytes: Uint8Array; readonly sha256: string }
@@ -53,7 +53,7 @@ export const pictureKey = (
 ): string => (picture.kind === "image" ? `image:${picture.sha256}` : `card:${picture.title}`);
 
 /** What a clip depends on, hashed: the format's key and the picture (the image's SHA-256, or the card's title). */
-export const slateClipKey = (format: SlateFormat, picture: SlatePicture): string =>
+const slateClipKey = (format: SlateFormat, picture: SlatePicture): string =>
   createHash("sha256")
     .update(formatKey(format))
     .update("\n")

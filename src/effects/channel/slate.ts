@@ -36,7 +36,7 @@ const PACE_MS = 20;
 /** How long a probe may read the stream before it gives up for this time. */
 const PROBE_MS = 10_000;
 
-export interface SlateHost {
+interface SlateHost {
   readonly channel: ChannelId;
   readonly emit: (event: NewEvent) => void;
   /** Hands TS to every output, as the input's TS is handed (one turn). */

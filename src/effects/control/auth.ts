@@ -78,7 +78,7 @@ const ENV_SECRET_OWNER = "environment:admin-token";
 /** The admin made at a first start: one id, so that nodes starting together cannot each add one. */
 const FIRST_ADMIN_ID = TokenId.make("first-admin");
 /** An admin secret from the environment opens everything: at least this long. */
-export const MIN_ENV_TOKEN_LENGTH = 32;
+const MIN_ENV_TOKEN_LENGTH = 32;
 
 const toView = ({ id, name, role, created_at }: TokenRecord): TokenView => ({
   id,

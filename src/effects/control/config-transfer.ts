@@ -27,10 +27,10 @@ import { localAddresses } from "../runtime/own-ports.ts";
 import { Resume } from "./resume.ts";
 import { controlShared } from "./shared.ts";
 
-export type ImportMode = "merge" | "replace";
+type ImportMode = "merge" | "replace";
 
 /** What an original channel became in an import: taken or not, how many outputs, and why not. */
-export interface ChannelReport {
+interface ChannelReport {
   /** The key of the original file, which becomes the channel id. */
   readonly id: string;
   readonly taken: boolean;
@@ -42,7 +42,7 @@ export interface ChannelReport {
 }
 
 /** What an import did, or would do in a dry run: channel ids by fate. */
-export interface ImportPlan {
+interface ImportPlan {
   readonly mode: ImportMode;
   readonly dry_run: boolean;
   readonly created: ReadonlyArray<string>;

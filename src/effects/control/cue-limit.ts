@@ -5,7 +5,7 @@
  * (where a fleet forwards every cue); a refusal says when the next cue may go.
  */
 
-export interface CueLimit {
+interface CueLimit {
   /** Whether a cue for `channel` may go now: null when it may, else the whole seconds until one may. */
   readonly wait: (channel: string) => number | null;
   /** A cue for `channel` went on air now (one refused for another reason does not count). */

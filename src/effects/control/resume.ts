@@ -20,7 +20,7 @@ import { Readiness } from "../status/readiness.ts";
 import { controlShared } from "./shared.ts";
 
 /** Failures in a row (each within CRASH_WINDOW_MS of the last) that are started again at once. */
-export const CRASHES_IN_A_ROW = 3;
+const CRASHES_IN_A_ROW = 3;
 const CRASH_WINDOW_MS = 60_000;
 const CRASH_BACKOFF_FIRST_MS = 10_000;
 const CRASH_BACKOFF_MAX_MS = 300_000;

@@ -20,7 +20,7 @@ import { gateSlot } from "../runtime/send-gates.ts";
 import { ReadModel } from "../status/read-model.ts";
 
 /** What the channel runtime needs of a stored output: in a fleet, only the lease holder sends. */
-export const toOutputSpec = (output: OutputConfig, holds: boolean): OutputSpec => ({
+const toOutputSpec = (output: OutputConfig, holds: boolean): OutputSpec => ({
   id: output.id,
   name: output.name,
   url: output.url,
@@ -33,7 +33,7 @@ export const toOutputSpec = (output: OutputConfig, holds: boolean): OutputSpec =
  * (`holds` false) runs it as a standby: inputs, core, selector and SCTE-35 watcher warm, every output idle.
  * `senders` are trusted by both inputs beside their own lists: the linked MediaLive channel's egress.
  */
-export const toSpec = (
+const toSpec = (
   channel: ChannelConfig,
   holds = true,
   senders: ReadonlyArray<string> = [],

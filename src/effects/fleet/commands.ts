@@ -10,7 +10,7 @@ import * as L from "./leases.ts";
 import type { NodeContext } from "./node-context.ts";
 import * as N from "./nodes.ts";
 
-export interface CommandsContext extends NodeContext {
+interface CommandsContext extends NodeContext {
   /** Whether this node's probes connect to node `id`. */
   readonly reachable: (id: string) => boolean;
   readonly databaseReachable: () => boolean;

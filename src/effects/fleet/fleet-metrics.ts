@@ -15,7 +15,7 @@ import { Fleet } from "./fleet.ts";
 import { type FleetShape, TAKEOVER_REASONS } from "./fleet-types.ts";
 
 /** Around the 100 ms a renewal should stay under, and up to the 2 s of a round's interval. */
-export const RENEWAL_BUCKETS = [0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
+const RENEWAL_BUCKETS = [0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
 
 /** A node counts as up while it beats and answers: draining and drained nodes are up, on purpose. */
 const isUp = (state: string) => state !== "down" && state !== "unreachable";
@@ -33,7 +33,7 @@ export const withoutHolder = (
   }).length;
 };
 
-export const registerFleetMetrics = (
+const registerFleetMetrics = (
   registry: Registry,
   fleet: FleetShape,
   /** The configured channels (not the status snapshot: a scrape must not make this node fetch peers' views). */

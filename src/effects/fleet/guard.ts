@@ -41,9 +41,9 @@ const PEER_TIMEOUT_MS = 600;
  */
 export const fenceMarginMs = (ttl: number) => Math.max(500, ttl / 5);
 
-export type IsolatedPolicy = "keep" | "stop";
+type IsolatedPolicy = "keep" | "stop";
 
-export interface GuardDeps {
+interface GuardDeps {
   readonly me: string;
   readonly ttl: number;
   readonly policy: IsolatedPolicy;

@@ -23,7 +23,7 @@ const PASS_MS = 1000;
 /** How soon a pass that failed is tried again. */
 const RETRY_MS = 250;
 
-export interface LeasePassContext extends NodeContext {
+interface LeasePassContext extends NodeContext {
   /** Whether a holder's refused port or new boot is taken over at once (else only an expiry is). */
   readonly fast: boolean;
   readonly guard: Pick<Guard, "settling" | "answered">;

@@ -22,9 +22,6 @@
 import type { Queryable } from "../config/postgres/database.ts";
 import { NODE_SELECT, type NodeLoad, type NodeRow, nodeRow } from "./nodes.ts";
 
-/** The terms a node holds, by channel id. */
-export type HeldTerms = ReadonlyMap<string, number>;
-
 export interface LeaseRow {
   readonly channel: string;
   /** The node that holds it; null when nobody does (never held, or released). */

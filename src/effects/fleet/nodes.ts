@@ -11,7 +11,7 @@ export interface NodeLoad {
   readonly cpu_percent: number;
 }
 
-export interface NodeRegistration {
+interface NodeRegistration {
   readonly id: string;
   /** How peers and browsers reach it. */
   readonly url: string;

@@ -12,7 +12,7 @@ import type { TakeoverReason } from "./fleet-types.ts";
 import { fenceMarginMs } from "./guard.ts";
 
 /** A lease this node now holds: its channel, its term, and why it came here (null: it was free, or handed). */
-export interface HeldLease {
+interface HeldLease {
   readonly channel: string;
   readonly term: number;
   readonly reason: TakeoverReason | null;

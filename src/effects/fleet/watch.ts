@@ -16,7 +16,7 @@ import { type PortProbe, peerChannels, probePort, type Tether, tetherPort } from
 
 const PEER_TIMEOUT_MS = 600;
 
-export interface WatchContext {
+interface WatchContext {
   readonly me: string;
   readonly token: string;
   readonly book: LeaseBook;

@@ -46,7 +46,7 @@ export const reportSelectorEvents =
   };
 
 /** What the status reads of one input. */
-export interface InputOnStatus {
+interface InputOnStatus {
   readonly role: InputRole;
   readonly endpoint: InputEndpoint;
   readonly core: PacketCore;
@@ -54,7 +54,7 @@ export interface InputOnStatus {
 }
 
 /** What the status reads of the path. */
-export interface PathOnStatus {
+interface PathOnStatus {
   readonly selector: Selector;
   readonly redundancy: Redundancy;
   readonly switchesByReason: Readonly<Record<SwitchReason, number>>;

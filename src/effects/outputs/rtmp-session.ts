@@ -27,12 +27,12 @@ import {
 import { OutputError } from "../../domain/errors.ts";
 import type { RtmpTarget } from "../../domain/url.ts";
 
-export const CHUNK_SIZE = 4096;
+const CHUNK_SIZE = 4096;
 const WINDOW = 2_500_000;
 const HANDSHAKE = 1536;
 const REPLY_TIMEOUT = "10 seconds";
 
-export interface RtmpConnection {
+interface RtmpConnection {
   readonly socket: Socket;
   readonly streamId: number;
   /** Writes one message (its chunks); false when the socket's buffer is past its mark. */

@@ -13,7 +13,7 @@
  */
 import { Effect, Fiber, Runtime, type Scope } from "effect";
 
-export interface QuietTimer {
+interface QuietTimer {
   /** A round as soon as the event loop comes back to the timer, whatever it was waiting for. */
   readonly now: () => void;
 }

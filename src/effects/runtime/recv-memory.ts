@@ -81,7 +81,7 @@ export const landingIn = (slots: ReadSlots): Landing | null => {
 };
 
 /** The sender cached for a socket's reads: the last one, reused while datagrams keep coming from it. */
-export interface SenderCache {
+interface SenderCache {
   readonly landing: Landing;
   sender: RemoteInfo | null;
   /** The last sender's sockaddr, as words. */
@@ -89,7 +89,7 @@ export interface SenderCache {
 }
 
 /** Each slot's last view of a socket's landing (`viewOf`). */
-export interface SlotViews {
+interface SlotViews {
   readonly landing: Landing;
   readonly views: Array<Buffer | null>;
 }

@@ -12,7 +12,7 @@ import { type Api, makeApi, param, type Run } from "../routes.ts";
 
 const NodeState = Schema.Literal("up", "unreachable", "down", "draining", "drained");
 
-export const NodeViewSchema = Schema.Struct({
+const NodeViewSchema = Schema.Struct({
   id: Schema.String,
   url: Schema.String.annotations({ description: "how peers and browsers reach the node" }),
   version: Schema.String,
@@ -44,7 +44,7 @@ const Drained = Schema.Struct({
 }).annotations({ identifier: "Drained" });
 
 /** The node a path names, when it is one of the fleet's; else why not. */
-export const knownNode = (fleet: FleetShape, text: string) => {
+const knownNode = (fleet: FleetShape, text: string) => {
   if (!fleet.enabled) return Either.left(noFleet());
   const id = Schema.decodeEither(NodeId)(text);
   const node = fleet.nodes().find((candidate) => Either.isRight(id) && candidate.id === id.right);

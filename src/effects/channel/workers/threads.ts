@@ -29,9 +29,9 @@ const SHUTDOWN_MS = 10_000;
  */
 const LOOP_DELAY_WINDOW_MS = 15_000;
 /** A worker's CPU time is judged over this window (pool.ts): long enough that a burst is not a load. */
-export const CPU_WINDOW_MS = 5000;
+const CPU_WINDOW_MS = 5000;
 
-export interface LoopDelaySample {
+interface LoopDelaySample {
   /** When the sync brought it (ms since the epoch). */
   readonly at: number;
   readonly p99: number;
@@ -132,14 +132,14 @@ export const request = <A>(slot: Slot, command: Command): Effect.Effect<A, Chann
   });
 
 /** What the threads tell the pool, which knows the channels. */
-export interface ThreadHooks {
+interface ThreadHooks {
   /** A channel on the slot's thread failed on its own. */
   readonly channelFailed: (slot: Slot, channel: ChannelId, message: string) => void;
   /** The slot has a new thread in place of one that died for `reason`: its channels go back to it. */
   readonly restarted: (slot: Slot, reason: string) => Effect.Effect<void>;
 }
 
-export interface Threads {
+interface Threads {
   readonly slots: ReadonlyArray<Slot>;
   /** Starts the slot's thread if it is not running yet. */
   readonly wake: (slot: Slot) => void;
