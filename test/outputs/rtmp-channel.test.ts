@@ -193,7 +193,9 @@ describe("rtmp outputs of a channel", () => {
           };
         });
         // Warmed up without cues: none of them can reach a receiver late, inside a pass.
-        yield* sendPaced(chunkTs(withoutCues(ts)), 18620);
+        const warmUp = withoutCues(ts);
+        expect(analyse(warmUp).sections).toEqual([]);
+        yield* sendPaced(chunkTs(warmUp), 18620);
         yield* eventually("both RTMP outputs connected and started", () =>
           channel.summary().outputs.every((o) => o.state === "connected" && (o.rtmp?.framesSent ?? 0) > 0)
             ? true

@@ -1,5 +1,6 @@
 import { PacketCore } from "../../src/core/packet-core.ts";
 import { NULL_PID, PACKET, pidAt } from "../../src/core/ts/packet.ts";
+import { writePid } from "../../src/core/ts/section.ts";
 import { STREAM_TYPE_SCTE35 } from "../../src/core/ts/stream-types.ts";
 import { chunkTs } from "./sender.ts";
 
@@ -38,9 +39,6 @@ export const withoutCues = (ts: Uint8Array): Buffer => {
   );
   const copy = Buffer.from(ts);
   for (let at = 0; at + PACKET <= copy.length; at += PACKET)
-    if (cuePids.has(pidAt(copy, at))) {
-      copy[1 + at] = ((copy[1 + at] ?? 0) & 0xe0) | (NULL_PID >> 8);
-      copy[2 + at] = NULL_PID & 0xff;
-    }
+    if (cuePids.has(pidAt(copy, at))) writePid(copy, at + 1, NULL_PID);
   return copy;
 };

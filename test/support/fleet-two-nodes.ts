@@ -89,9 +89,11 @@ export const twoNodeScenarios = (fleet: FleetLab) => {
       const leases = await leaseRows(fleet).catch(() => new Map());
       report(`${name}: not on air from a`, [
         `  leases: ${channels.ids.map((id) => `${id} ${JSON.stringify(leases.get(id))}`).join("; ")}`,
-        ...(await fleet.db.admin("select id, boot_id, draining, lease_until > now() as live from nodes")).map(
-          (row) => `  node ${JSON.stringify(row)}`,
-        ),
+        ...(
+          await fleet.db
+            .admin("select id, boot_id, draining, lease_until > now() as live from nodes")
+            .catch(() => [])
+        ).map((row) => `  node ${JSON.stringify(row)}`),
         ...[...fleet.nodes.entries()].flatMap(([id, node]) =>
           logBetween(node, startedMs - 5_000, nowMs()).map((line) => `  ${id}: ${line}`),
         ),
