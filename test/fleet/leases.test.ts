@@ -252,6 +252,20 @@ describe("leases in PostgreSQL", () => {
     expect(await takeOverMany(q, "b", "boot-b", [])).toEqual(new Map());
   });
 
+  test("a takeover for a restarted holder is refused while the holder's registered boot is the one the lease names", async () => {
+    await addChannels("w1");
+    // Node r restarted (boot r2) and took w1: a peer whose book still has r's boot r1 thinks r restarted since.
+    await join("r", LONG, "boot-r1");
+    await join("r", LONG, "boot-r2");
+    const term = Number(await acquire(q, "r", "boot-r2", "w1"));
+    const asRestarted = [{ channel: "w1", holder: "r", term, restarted: true }];
+    expect(await takeOverMany(q, "b", "boot-b", asRestarted)).toEqual(new Map());
+    expect(await leaseOf("w1")).toMatchObject({ holder: "r", holderBoot: "boot-r2", term });
+    // r really restarts (boot r3): now the lease names a boot that is gone, and it is taken.
+    await join("r", LONG, "boot-r3");
+    expect(await takeOverMany(q, "b", "boot-b", asRestarted)).toEqual(new Map([["w1", term + 1]]));
+  });
+
   test("handOver gives a held lease straight to the named node with the next term, naming the boot it registered last, only from its holder", async () => {
     await addChannels("m1");
     const term = Number(await acquire(q, "a", "boot-a", "m1"));

@@ -51,7 +51,13 @@ export const makeLeasePass = (ctx: LeasePassContext) => {
     const key = `${book.version()} ${ctx.probesVersion()} ${held.size} ${draining} ${settling} ${joined} ${guard.answered()}`;
     if (key === last.key && configured === last.channels && now < last.until) return;
     let until = now + PASS_MS;
-    const takes: Array<{ channel: string; holder: string; term: number; reason: TakeoverReason }> = [];
+    const takes: Array<{
+      channel: string;
+      holder: string;
+      term: number;
+      restarted: boolean;
+      reason: TakeoverReason;
+    }> = [];
     for (const entry of book.rows()) {
       const { row } = entry;
       const channel = ctx.stored(row.channel);
@@ -103,6 +109,7 @@ export const makeLeasePass = (ctx: LeasePassContext) => {
         channel: row.channel,
         holder: row.holder,
         term: row.term,
+        restarted: restarted && !gone,
         reason: restarted ? "holder_restarted" : "holder_gone",
       });
     }

@@ -176,19 +176,28 @@ export const takeOver = async (
 
 /**
  * `takeOver` of many leases in one statement (a dead holder's channels, all at once): the new term of each
- * taken, by channel; a lease that changed since it was read is left out.
+ * taken, by channel; a lease that changed since it was read is left out. A lease taken because its holder
+ * `restarted` is taken only if the database, now, registers another boot for the holder than the lease names:
+ * the taker's book may hold the node row of the holder's last boot, and the lease the new boot just took.
  */
 export const takeOverMany = async (
   db: Queryable,
   me: string,
   bootId: string,
-  leases: ReadonlyArray<{ readonly channel: string; readonly holder: string; readonly term: number }>,
+  leases: ReadonlyArray<{
+    readonly channel: string;
+    readonly holder: string;
+    readonly term: number;
+    readonly restarted?: boolean;
+  }>,
 ): Promise<ReadonlyMap<string, number>> => {
   if (leases.length === 0) return new Map();
   const { rows } = await db.query(
     `update leases l set holder = $1, holder_boot = $2, term = l.term + 1, expires_at = 'infinity'
-     from unnest($3::text[], $4::text[], $5::bigint[]) as t(channel, holder, term)
+     from unnest($3::text[], $4::text[], $5::bigint[], $6::boolean[]) as t(channel, holder, term, restarted)
      where l.channel = t.channel and l.holder = t.holder and l.term = t.term
+       and (not t.restarted
+         or l.holder_boot is distinct from (select n.boot_id from nodes n where n.id = l.holder))
      returning l.channel, l.term`,
     [
       me,
@@ -196,6 +205,7 @@ export const takeOverMany = async (
       leases.map((lease) => lease.channel),
       leases.map((lease) => lease.holder),
       leases.map((lease) => lease.term),
+      leases.map((lease) => lease.restarted === true),
     ],
   );
   return new Map(rows.map((row) => [String(row.channel), Number(row.term)]));
