@@ -6,6 +6,7 @@
 
 import { Schema } from "effect";
 import { Protocol } from "./channel.ts";
+import { HealthConfigSchema } from "./health.ts";
 import { MediaLiveView } from "./medialive.ts";
 import { OutputPolicy } from "./output-policy.ts";
 import { ChannelStatus, OutputState, OutputStatus } from "./states.ts";
@@ -18,6 +19,9 @@ const RedundancyView = Schema.Struct({
   revert_after_ms: Schema.Number,
   merge_window_ms: Schema.Number,
   fec: Schema.Struct({ primary: Schema.Boolean, backup: Schema.Boolean }),
+  health: Schema.NullOr(HealthConfigSchema).annotations({
+    description: "the inputs' health rules as given, clear_after_ms filled; null: silence alone fails over",
+  }),
 });
 
 /** One SRT peer of an output: the listener our caller reached, or one receiver of our listener. */
