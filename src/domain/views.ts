@@ -279,11 +279,15 @@ export const ChannelView = Schema.Struct({
       at: Schema.String,
       from: Schema.Literal("primary", "backup"),
       to: Schema.Literal("primary", "backup"),
-      reason: Schema.Literal("silence", "operator", "primary_restored"),
+      reason: Schema.Literal("silence", "rule", "operator", "primary_restored"),
+      rule: Schema.optional(Schema.String).annotations({
+        description: "for reason rule: the health rules that held on the input left (e.g. black && silent)",
+      }),
     }),
   ),
   failovers_by_reason: Schema.Struct({
     silence: Schema.Number,
+    rule: Schema.Number,
     operator: Schema.Number,
     primary_restored: Schema.Number,
   }),
