@@ -32,7 +32,14 @@ beforeAll(async () => {
 
 const stream = (name: string) => streams[name] as Buffer;
 
-/** Pushes `ts` a packet at a time at `times`, up to `untilMs` (all of it unless told). */
+/** Pushes `ts` a packet at a time at `times` (no clock when absent), up to `untilMs` (all of it unless told). */
+const pushAll = (core: PacketCore, ts: Uint8Array, times?: ReadonlyArray<number>, untilMs = Infinity) => {
+  for (let i = 0; i * PACKET < ts.length && (times?.[i] ?? 0) <= untilMs; i++)
+    core.push(ts.subarray(i * PACKET, (i + 1) * PACKET), times?.[i]);
+  return core;
+};
+
+/** `ts` pushed into a new core whose PCR repetition limit is `limit`. */
 const feed = (
   ts: Uint8Array,
   times: ReadonlyArray<number>,
@@ -41,9 +48,7 @@ const feed = (
 ) => {
   const core = PacketCore.load();
   core.pcrRepetition(limit);
-  for (let i = 0; i * PACKET < ts.length && (times[i] ?? 0) <= untilMs; i++)
-    core.push(ts.subarray(i * PACKET, (i + 1) * PACKET), times[i]);
-  return core;
+  return pushAll(core, ts, times, untilMs);
 };
 
 const indicators = (core: PacketCore, indicator: Tr101290Indicator) =>
@@ -103,6 +108,11 @@ describe("TR 101 290 second priority on ffmpeg's streams", () => {
       Array(expected).fill(pcrPidOf(ts)),
     );
     expect(feed(ts, times).snapshot().tr101290.pcrRepetitionErrors).toBe(0);
+    // The limit outlives a reset; without a clock, nothing is timed.
+    dvb.reset();
+    expect(pushAll(dvb, ts, times).snapshot().tr101290.pcrRepetitionErrors).toBe(expected);
+    dvb.reset();
+    expect(pushAll(dvb, ts).snapshot()).toMatchObject({ tr101290: P2_CLEAN, lastPcrMs: null });
   });
 
   // PCRs 120 or 160 ms apart also differ by over 100 ms in value: a PCR_discontinuity_indicator_error each
@@ -141,6 +151,11 @@ describe("TR 101 290 second priority, each fault injected into a clean ffmpeg st
     const core = feed(ts, times);
     expect(core.snapshot().tr101290).toMatchObject({ ...P2_CLEAN, pcrDiscontinuityErrors: 3, ccErrors: 0 });
     expect(indicators(core, "PCR_discontinuity_indicator_error").map((event) => event.atMs)).toEqual(atMs);
+    const backwards = inject({ kind: "pcr_jump", count: 2, jumpMs: -300 });
+    expect(feed(backwards.ts, backwards.times).snapshot().tr101290.pcrDiscontinuityErrors).toBe(2);
+    // The same jumps with the discontinuity_indicator set are announced, no error.
+    const flagged = inject({ kind: "pcr_jump", count: 3, flagged: true });
+    expect(feed(flagged.ts, flagged.times).snapshot().tr101290).toMatchObject({ ...P2_CLEAN, ccErrors: 0 });
   });
 
   it("counts each PTS gap over 700 ms once as a PTS_error on its PID", () => {

@@ -60,8 +60,16 @@ export const packetClock = (ts: Uint8Array, startMs = 1000): number[] => {
 };
 
 export type TsFault =
-  /** `count` forward jumps of `jumpMs` (200) in the PCR, none with the discontinuity_indicator. */
-  | { readonly kind: "pcr_jump"; readonly count: number; readonly jumpMs?: number }
+  /**
+   * `count` jumps of `jumpMs` (200; negative: backwards) in the PCR, every PCR after each moved with it;
+   * none with the discontinuity_indicator unless `flagged`.
+   */
+  | {
+      readonly kind: "pcr_jump";
+      readonly count: number;
+      readonly jumpMs?: number;
+      readonly flagged?: boolean;
+    }
   /** `count` stretches of `gapMs` (1000) on `pid` whose PES headers lose their PTS (and DTS). */
   | { readonly kind: "pts_gap"; readonly pid: number; readonly count: number; readonly gapMs?: number }
   /** `count` sections on `pid` (a PMT's) with their CRC_32 broken. */
@@ -107,9 +115,10 @@ export const injectFault = (input: Uint8Array, times: ReadonlyArray<number>, fau
       for (const i of withPcr) {
         if (jumps.has(i)) {
           offset += (fault.jumpMs ?? 200) * PCR_TICKS_PER_MS;
+          if (fault.flagged) ts[i * PACKET + 5] = (ts[i * PACKET + 5] ?? 0) | 0x80;
           atMs.push(time(i));
         }
-        if (offset > 0) writePcr(ts, i * PACKET + 6, pcrOf(packetAt(ts, i)) + offset);
+        if (offset !== 0) writePcr(ts, i * PACKET + 6, pcrOf(packetAt(ts, i)) + offset);
       }
       break;
     }

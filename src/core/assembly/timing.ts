@@ -47,20 +47,19 @@ export function pcrArrived(pid: u32, value: f64, previous: f64, flagged: bool, n
   if (previous >= 0 && !flagged) {
     let jump = value - previous;
     if (jump < -PCR_WRAP / 2) jump += PCR_WRAP;
-    if (jump < 0 || jump > PCR_JUMP_MS * PCR_TICKS_PER_MS) {
-      bump(ST_PCR_DISCONTINUITY_ERRORS);
-      bump(times + TM_PCR_DISCONTINUITY);
-      event2(EV_TR101290, IND_PCR_DISCONTINUITY_ERROR, pid);
-    }
+    if (jump < 0 || jump > PCR_JUMP_MS * PCR_TICKS_PER_MS)
+      raise(pid, ST_PCR_DISCONTINUITY_ERRORS, times + TM_PCR_DISCONTINUITY, IND_PCR_DISCONTINUITY_ERROR);
   }
   if (nowMs < 0) return;
-  const last = load<f64>(times, TM_PCR_MS) - 1;
-  if (last >= 0 && nowMs - last > pcrRepetitionMs) {
-    bump(ST_PCR_REPETITION_ERRORS);
-    bump(times + TM_PCR_REPETITION);
-    event2(EV_TR101290, IND_PCR_REPETITION_ERROR, pid);
-  }
-  store<f64>(times, nowMs + 1, TM_PCR_MS);
+  interval(
+    times + TM_PCR_MS,
+    nowMs,
+    pcrRepetitionMs,
+    pid,
+    ST_PCR_REPETITION_ERRORS,
+    times + TM_PCR_REPETITION,
+    IND_PCR_REPETITION_ERROR,
+  );
   store<f64>(ST_LAST_PCR_MS, nowMs + 1);
 }
 
@@ -73,14 +72,39 @@ export function unitStarted(pid: u32, payload: usize, end: usize, nowMs: f64): v
   store<f64>(times, nowMs + 1, TM_PES_MS);
   // PTS_DTS_flags '10' or '11', in a PES with the optional header (not padding, private_stream_2 and the like).
   if ((<u32>load<u8>(payload, 7) & 0x80) == 0 || (<u32>load<u8>(payload, 6) & 0xc0) != 0x80) return;
-  const last = load<f64>(times, TM_PTS_MS) - 1;
-  if (last >= 0 && nowMs - last > PTS_INTERVAL_MS) {
-    bump(ST_PTS_ERRORS);
-    bump(times + TM_PTS_ERRORS);
-    event2(EV_TR101290, IND_PTS_ERROR, pid);
-  }
-  store<f64>(times, nowMs + 1, TM_PTS_MS);
+  interval(
+    times + TM_PTS_MS,
+    nowMs,
+    PTS_INTERVAL_MS,
+    pid,
+    ST_PTS_ERRORS,
+    times + TM_PTS_ERRORS,
+    IND_PTS_ERROR,
+  );
   store<f64>(times, pts(payload + 9), TM_PTS);
+}
+
+// The arrival kept at `last` (milliseconds plus one) becomes `nowMs`; when over `limitMs` before it, `indicator`
+// is raised on `pid`.
+function interval(
+  last: usize,
+  nowMs: f64,
+  limitMs: f64,
+  pid: u32,
+  total: usize,
+  perPid: usize,
+  indicator: u32,
+): void {
+  const previous = load<f64>(last) - 1;
+  if (previous >= 0 && nowMs - previous > limitMs) raise(pid, total, perPid, indicator);
+  store<f64>(last, nowMs + 1);
+}
+
+// An indicator on `pid`: counted in the status struct (`total`) and the PID's times (`perPid`), and an event.
+function raise(pid: u32, total: usize, perPid: usize, indicator: u32): void {
+  bump(total);
+  bump(perPid);
+  event2(EV_TR101290, indicator, pid);
 }
 
 // A 33-bit timestamp in the PES header's 5-byte form.
