@@ -102,7 +102,11 @@ export function reset(): void {
     // Only what was written: the seen PIDs' entries and the slots claimed; the bitmap goes with PROGRAMS.
     for (let pid = nextSeen(0); pid < PID_COUNT; pid = nextSeen(pid + 1)) {
       memory.fill(pidEntry(pid), 0, PID_STRIDE);
-      memory.fill(timesAt(pid), 0, TM_STRIDE);
+      // Most seen PIDs never had times written (tables, stuffing): their pages are left as they are.
+      const times = timesAt(pid);
+      let written: u64 = 0;
+      for (let at: usize = 0; at < TM_STRIDE; at += 8) written |= load<u64>(times + at);
+      if (written != 0) memory.fill(times, 0, TM_STRIDE);
     }
     memory.fill(SLOTS, 0, <usize>(touchedSlots() * SLOT_STRIDE));
   }

@@ -377,7 +377,7 @@ function applyPmt(pid: u32, s: usize, length: u32): void {
     let flags = (old & 0xff & ~F_SCTE35) | F_REFERENCED | (streamType << 8) | (index << 16);
     if (streamType == STREAM_TYPE_SCTE35) flags |= F_SCTE35;
     setPidFlags(entry, flags);
-    store<f64>(timesAt(esPid), now + 1, TM_PID_TIMER);
+    if (streamType != STREAM_TYPE_SCTE35) store<f64>(timesAt(esPid), now + 1, TM_PID_TIMER);
     if (streamType == STREAM_TYPE_SCTE35) claimSlot(esPid);
     else if ((old & F_SCTE35) != 0 && (old & F_PMT) == 0) releaseSlot(esPid);
   }
