@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect } from "effect";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PacketCore } from "../../src/core/packet-core.ts";
 import type { Tr101290Indicator } from "../../src/core/packet-core-events.ts";
 import { PACKET, pcrOf, pidAt } from "../../src/core/ts/index.ts";
@@ -29,6 +29,7 @@ beforeAll(async () => {
     encode("pcr150", ["-pcr_period", "150"]),
   ]);
 }, 120_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const stream = (name: string) => streams[name] as Buffer;
 
