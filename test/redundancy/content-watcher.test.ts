@@ -15,15 +15,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Effect, Exit, Scope } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ContentVerdict } from "../../src/core/content/judge.ts";
-import {
-  DATAGRAM,
-  PACKET,
-  PTS_HZ,
-  packetPts,
-  payloadOffset,
-  pcrOf,
-  unitStartAt,
-} from "../../src/core/ts/index.ts";
 import type { HealthRule } from "../../src/domain/health.ts";
 import {
   type ContentWatcher,
@@ -31,6 +22,7 @@ import {
   makeContentWatcher,
 } from "../../src/effects/ingest/content-watcher.ts";
 import { type ContentPart, encodeContentStream } from "../support/media.ts";
+import { chunksByPcr, offerAtPace } from "../support/pcr-chunks.ts";
 
 const black: HealthRule = { black: { pixel_threshold: 0.1, picture_ratio: 0.98 }, for_ms: 2000 };
 const silent: HealthRule = { silent: { noise_db: -60 }, for_ms: 2000 };
@@ -47,7 +39,7 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 const stream = async (name: string, parts: ReadonlyArray<ContentPart>) => {
   const file = join(dir, `${name}.ts`);
   await Effect.runPromise(encodeContentStream(file, parts));
-  return { ts: await readFile(file), seconds: parts.reduce((sum, part) => sum + part.seconds, 0) };
+  return { ts: await readFile(file) };
 };
 
 const withWatcher = async <A>(
@@ -70,47 +62,9 @@ interface Tick {
   readonly verdicts: Readonly<Record<string, ContentVerdict>>;
 }
 
-interface Chunk {
-  readonly bytes: Uint8Array;
-  /** When an encoder would send it: its PCR, from the first, in seconds. */
-  readonly due: number;
-  /** The latest picture it brings, in seconds from the first picture. */
-  readonly position: number;
-}
-
-/** The TS in 1316-byte chunks, each with its PCR and the last picture's time, as timed.ts reads a stream. */
-const chunksOf = (ts: Uint8Array): ReadonlyArray<Chunk> => {
-  const chunks: Chunk[] = [];
-  let firstPcr = -1;
-  let pcr = 0;
-  let firstPts = -1;
-  let pts = 0;
-  for (let offset = 0; offset < ts.length; offset += DATAGRAM) {
-    const bytes = ts.subarray(offset, Math.min(offset + DATAGRAM, ts.length));
-    for (let at = 0; at + PACKET <= bytes.length; at += PACKET) {
-      const packet = bytes.subarray(at, at + PACKET);
-      const clock = pcrOf(packet);
-      if (clock >= 0) {
-        if (firstPcr < 0) firstPcr = clock;
-        pcr = clock - firstPcr;
-      }
-      const start = payloadOffset(packet);
-      if (unitStartAt(packet) && packet[start + 3] === 0xe0) {
-        const picture = packetPts(packet);
-        if (picture >= 0) {
-          if (firstPts < 0) firstPts = picture;
-          pts = Math.max(pts, picture - firstPts);
-        }
-      }
-    }
-    chunks.push({ bytes, due: pcr / 27_000_000, position: pts / PTS_HZ });
-  }
-  return chunks;
-};
-
 /**
- * Offers the TS in 1316-byte chunks at its own pace (its PCR), every 20 ms, reading the verdicts after each
- * round; `during` may act at a position (kill ffmpeg, say).
+ * Offers the TS at its own pace (test/support/pcr-chunks.ts), reading the verdicts after each round;
+ * `during` may act at a position (kill ffmpeg, say).
  */
 const feed = async (
   watcher: ContentWatcher,
@@ -118,18 +72,11 @@ const feed = async (
   during: (tick: Tick) => void = () => {},
 ): Promise<ReadonlyArray<Tick>> => {
   const ticks: Tick[] = [];
-  const chunks = chunksOf(source.ts);
-  const started = performance.now();
-  let next = 0;
-  while (next < chunks.length) {
-    const elapsed = (performance.now() - started) / 1000;
-    for (; next < chunks.length && (chunks[next]?.due ?? 0) <= elapsed; next += 1)
-      watcher.offer((chunks[next] as Chunk).bytes);
-    const tick = { position: chunks[next - 1]?.position ?? 0, verdicts: watcher.verdicts() };
+  await offerAtPace(chunksByPcr(source.ts), watcher.offer, (position) => {
+    const tick = { position, verdicts: watcher.verdicts() };
     ticks.push(tick);
     during(tick);
-    await sleep(20);
-  }
+  });
   return ticks;
 };
 

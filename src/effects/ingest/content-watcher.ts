@@ -148,10 +148,14 @@ export const makeContentWatcher = (
           movedAtMs: startedAtMs,
         };
         ended = null;
-        const exit = yield* child.exit;
-        run = null;
-        return describeExit("ffmpeg", exit);
+        return describeExit("ffmpeg", yield* child.exit);
       }),
+    ).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          run = null;
+        }),
+      ),
     );
 
     const supervise = Effect.gen(function* () {
