@@ -36,9 +36,9 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-const stream = async (name: string, parts: ReadonlyArray<ContentPart>) => {
+const stream = async (name: string, parts: ReadonlyArray<ContentPart>, encoder?: ReadonlyArray<string>) => {
   const file = join(dir, `${name}.ts`);
-  await Effect.runPromise(encodeContentStream(file, parts));
+  await Effect.runPromise(encodeContentStream(file, parts, "640x360", "1M", encoder));
   return { ts: await readFile(file) };
 };
 
@@ -115,6 +115,24 @@ describe("the content watcher", () => {
     expect(cost.restarts).toBe(0);
     expect(cost.cpuPercent).toBeGreaterThan(0);
     expect(cost.cpuPercent).toBeLessThan(100);
+  }, 60_000);
+
+  it("finds black within for_ms + 1 s too in a stream with B-frames", async () => {
+    // The decoder holds each key frame back for as many pictures as the stream reorders (two here, so two
+    // GOPs in key-frame mode), but the state's start is the picture's own time and the stream's clock comes
+    // from its packets, not the decoder, so that delay only shows where it is over for_ms.
+    const source = await stream(
+      "b-frames",
+      [
+        { kind: "programme", seconds: 6 },
+        { kind: "black", seconds: 5 },
+      ],
+      ["-preset", "veryfast", "-bf", "2"],
+    );
+    const ticks = await withWatcher({ rules: { black } }, (watcher) => feed(watcher, source));
+    const at = firstTrue(ticks, "black");
+    expect(at).toBeGreaterThanOrEqual(6 + 2);
+    expect(at).toBeLessThanOrEqual(6 + 2 + 1);
   }, 60_000);
 
   it("finds a still picture frozen, and it neither black nor silent", async () => {

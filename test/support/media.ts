@@ -131,16 +131,23 @@ const partSources = (part: ContentPart, size: string): ReadonlyArray<string> => 
   return ["-f", "lavfi", "-i", video, "-f", "lavfi", "-i", audio];
 };
 
+/** Where each stretch starts, in seconds. */
+const startsOf = (parts: ReadonlyArray<ContentPart>): ReadonlyArray<number> =>
+  parts.map((_, i) => parts.slice(0, i).reduce((sum, part) => sum + part.seconds, 0));
+
 /**
  * H.264 + AAC in MPEG-TS whose stretches follow each other in ONE encode (the timing runs on unbroken, as an
- * encoder's does when its source turns black), a key frame every second and at each stretch's start when
- * the stretches are whole seconds. The programme's picture carries noise, so no two of its pictures match.
+ * encoder's does when its source turns black), a key frame every second and at each stretch's start (as an
+ * encoder starts a GOP where its source changes). The programme's picture carries noise, so no two of its
+ * pictures match.
  */
 export const encodeContentStream = (
   path: string,
   parts: ReadonlyArray<ContentPart>,
   size = "640x360",
   videoBitrate = "1M",
+  /** The encoder's speed and B-frames: none by default; `["-preset", "veryfast", "-bf", "2"]` as broadcast has them. */
+  encoder: ReadonlyArray<string> = ["-preset", "ultrafast"],
 ) =>
   Effect.promise(() =>
     execa("ffmpeg", [
@@ -154,7 +161,8 @@ export const encodeContentStream = (
         `${parts.map((_, i) => `[v${i}][${2 * i + 1}:a]`).join("")}concat=n=${parts.length}:v=1:a=1[v][a]`,
       ].join(";"),
       ...["-map", "[v]", "-map", "[a]"],
-      ...["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p"],
+      ...["-c:v", "libx264", ...encoder, "-g", "25", "-pix_fmt", "yuv420p"],
+      ...["-force_key_frames", startsOf(parts).join(",")],
       ...["-b:v", videoBitrate, "-maxrate", videoBitrate, "-bufsize", videoBitrate],
       ...["-c:a", "aac", "-f", "mpegts", path],
     ]),

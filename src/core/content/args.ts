@@ -73,6 +73,9 @@ export const contentWatchArgs = (
     ...["-filter_complex", graphs.join(";")],
     ...(picture.length > 0 ? ["-map", "[v]", "-f", "null", "-"] : []),
     ...(sound.length > 0 ? ["-map", "[a]", "-f", "null", "-"] : []),
+    // The stream's packets as they come, copied, not decoded: progress that the decoder's reordering delay
+    // (in key-frame mode, as many GOPs as the stream reorders pictures) does not hold back.
+    ...["-map", "0:v:0?", "-map", "0:a:0?", "-c", "copy", "-f", "null", "-"],
     ...["-progress", "pipe:1", "-stats_period", "0.25"],
   ];
 };

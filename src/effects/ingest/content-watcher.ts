@@ -165,7 +165,7 @@ export const makeContentWatcher = (
         const why = yield* once;
         const lasted = (yield* Clock.currentTimeMillis) - startedAt;
         if (lasted >= RESET_AFTER_MS) backOff = firstBackOff;
-        ended = `the watcher's ffmpeg ended (${why}): starting it again in ${(backOff / 1000).toFixed(0)} s`;
+        ended = `the watcher's ffmpeg ended (${why}): starting it again in ${(backOff / 1000).toFixed(1)} s`;
         yield* Effect.sleep(Duration.millis(backOff));
         backOff = Math.min(backOff * 2, maxBackOff);
         restarts += 1;
