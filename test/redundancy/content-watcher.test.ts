@@ -2,10 +2,11 @@
  * The content watcher (src/effects/ingest/content-watcher.ts) with its real ffmpeg, fed streams made by
  * ffmpeg at their own pace, as the input path would feed it: black and silence become true within for_ms +
  * 1 s of the black part starting and not before, the programme alone is false for all three rules, a still
- * picture is frozen, a killed ffmpeg makes every rule null with the reason and is started again, and chunks
- * ffmpeg cannot take in time are dropped and counted while the rules say they cannot judge.
+ * picture is frozen, a killed ffmpeg makes every rule null with the reason and is started again, an input
+ * that falls silent leaves them null too, and chunks ffmpeg cannot take in time are dropped and counted while
+ * the rules say they cannot judge.
  *
- * Times are read as the stream fed so far (the position in the file), not the wall clock: ffmpeg cannot have
+ * Times are read as the stream fed so far (its last picture's time), not the wall clock: ffmpeg cannot have
  * seen more than that, so "not before" holds on any machine, and "within" only needs ffmpeg to keep up.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -175,6 +176,25 @@ describe("the content watcher", () => {
     const recovered = afterKill.slice(afterKill.indexOf(dead as Tick));
     expect(recovered.some((tick) => tick.verdicts.black?.state === false)).toBe(true);
     expect(ticks.at(-1)?.verdicts).toMatchObject({ black: { state: false }, silent: { state: false } });
+  }, 60_000);
+
+  it("says it cannot judge once no stream has reached it for the stall time", async () => {
+    const source = await stream("stall", [{ kind: "programme", seconds: 4 }]);
+    await withWatcher({ rules, stallMs: 1000 }, async (watcher) => {
+      let judged = false;
+      await offerAtPace(chunksByPcr(source.ts), watcher.offer, () => {
+        judged ||= watcher.verdicts().black?.state === false;
+      });
+      expect(judged).toBe(true);
+      // The input falls silent: nothing more is offered.
+      let verdict = watcher.verdicts().black;
+      while (verdict?.state !== null) {
+        await sleep(50);
+        verdict = watcher.verdicts().black;
+      }
+      expect(verdict.reason).toMatch(/^no stream has reached the watcher for 1\.\d s$/);
+      expect(watcher.verdicts().silent?.state).toBeNull();
+    });
   }, 60_000);
 
   it("drops and counts what its ffmpeg cannot take, returning at once, and cannot judge meanwhile", async () => {
