@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Effect, Exit, Scope } from "effect";
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ContentVerdict } from "../../src/core/content/judge.ts";
 import type { HealthRule } from "../../src/domain/health.ts";
@@ -194,6 +195,37 @@ describe("the content watcher", () => {
       }
       expect(verdict.reason).toMatch(/^no stream has reached the watcher for 1\.\d s$/);
       expect(watcher.verdicts().silent?.state).toBeNull();
+    });
+  }, 60_000);
+
+  it("says in words that a stream has no sound for a silent rule, and keeps trying", async () => {
+    const file = join(dir, "no-audio.ts");
+    await execa("ffmpeg", [
+      ...[
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25:duration=3",
+      ],
+      ...["-c:v", "libx264", "-preset", "ultrafast", "-f", "mpegts", file],
+    ]);
+    const ts = await readFile(file);
+    await withWatcher({ rules: { silent }, restartMs: 100 }, async (watcher) => {
+      let verdict = watcher.verdicts().silent;
+      while (!/no audio/.test(verdict?.reason ?? "")) {
+        watcher.offer(ts);
+        await sleep(50);
+        verdict = watcher.verdicts().silent;
+      }
+      expect(verdict).toMatchObject({
+        state: null,
+        reason: expect.stringMatching(
+          /^the watcher's ffmpeg (ended|is starting again after it ended) \(the stream has no audio to judge silence by\)/,
+        ),
+      });
     });
   }, 60_000);
 

@@ -23,7 +23,7 @@ import {
   readContentLine,
 } from "../../core/content/lines.ts";
 import { type HealthRule, isContentRule } from "../../domain/health.ts";
-import { describeExit, spawnChild } from "../runtime/child-process.ts";
+import { type ChildExit, describeExit, spawnChild } from "../runtime/child-process.ts";
 
 export interface ContentWatcherOptions {
   /** The channel's rules; only black, frozen and silent are the watcher's. */
@@ -50,7 +50,10 @@ export interface ContentWatcherCost {
 }
 
 export interface ContentWatcher {
-  /** Hands one chunk of whole TS packets to ffmpeg, or drops it when the pipe is full; returns at once. */
+  /**
+   * Hands one chunk of whole TS packets to ffmpeg, or drops it when the pipe is full; returns at once. While
+   * no ffmpeg runs (starting, or waiting to start again) the chunk is let go: the rules say why meanwhile.
+   */
   readonly offer: (chunk: Uint8Array) => void;
   /** Each of the watcher's rules: true, false, or null with the reason it cannot judge. */
   readonly verdicts: () => Readonly<Record<string, ContentVerdict>>;
@@ -67,6 +70,16 @@ const RESET_AFTER_MS = 60_000;
 const errorLine = (line: string): string | null => {
   const match = /^(?:(\[[^\]]+ @ 0x[0-9a-f]+\] ))?\[(error|fatal|panic)\] (.*)$/.exec(line);
   return match === null ? null : `${match[1] ?? ""}${match[3]}`;
+};
+
+/** How a run ended, in words: a stream without the picture or the sound the rules need, else ffmpeg's own. */
+const endedBecause = (exit: ChildExit): string => {
+  const missing = exit.tail
+    .map((line) => /Stream specifier ':([av]):0' in filtergraph description/.exec(line)?.[1])
+    .find((kind) => kind !== undefined);
+  if (missing === "a") return "the stream has no audio to judge silence by";
+  if (missing === "v") return "the stream has no video to judge black or frozen pictures by";
+  return describeExit("ffmpeg", exit);
 };
 
 /** utime + stime of a process, in seconds (USER_HZ is 100 on Linux); null when it is gone. */
@@ -148,7 +161,7 @@ export const makeContentWatcher = (
           movedAtMs: startedAtMs,
         };
         ended = null;
-        return describeExit("ffmpeg", yield* child.exit);
+        return endedBecause(yield* child.exit);
       }),
     ).pipe(
       Effect.ensuring(
