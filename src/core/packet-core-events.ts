@@ -21,8 +21,18 @@ export interface PmtStream {
   readonly pid: number;
   readonly descriptors: Uint8Array;
 }
-/** TR 101 290 first-priority indicators raised by the time-based and table checks. */
-type Tr101290Indicator = "PAT_error" | "PMT_error" | "PID_error";
+/**
+ * TR 101 290 indicators raised as events: first priority from the time-based and table checks, second from
+ * the packet and timing checks. CRC_error (2.2) has its own event, crcError, which names the table.
+ */
+export type Tr101290Indicator =
+  | "PAT_error"
+  | "PMT_error"
+  | "PID_error"
+  | "Transport_error"
+  | "PCR_repetition_error"
+  | "PCR_discontinuity_indicator_error"
+  | "PTS_error";
 
 interface EventBase {
   /** The nowMs of the push that raised the event; null when that push had no clock. */
@@ -115,6 +125,10 @@ const INDICATORS: Readonly<Record<number, Tr101290Indicator>> = {
   [CORE.IND_PAT_ERROR]: "PAT_error",
   [CORE.IND_PMT_ERROR]: "PMT_error",
   [CORE.IND_PID_ERROR]: "PID_error",
+  [CORE.IND_TRANSPORT_ERROR]: "Transport_error",
+  [CORE.IND_PCR_REPETITION_ERROR]: "PCR_repetition_error",
+  [CORE.IND_PCR_DISCONTINUITY_ERROR]: "PCR_discontinuity_indicator_error",
+  [CORE.IND_PTS_ERROR]: "PTS_error",
 };
 
 // The core has checked table_id, syntax, lengths and CRC of the sections it hands over: these only read fields.

@@ -30,6 +30,17 @@ interface PidSnapshot {
   readonly referenced: boolean;
   /** The continuity counter of its last packet; null before one was seen. */
   readonly lastCc: number | null;
+  /** Arrival times on the push's clock (nowMs), null before one: its last packet, PCR, PES start, PTS. */
+  readonly lastSeenMs: number | null;
+  readonly lastPcrMs: number | null;
+  readonly lastPesMs: number | null;
+  readonly lastPtsMs: number | null;
+  /** The PTS of that PES start, 90 kHz. */
+  readonly lastPts: number | null;
+  /** TR 101 290 second priority, on this PID (2.3a, 2.3b, 2.5). */
+  readonly pcrRepetitionErrors: number;
+  readonly pcrDiscontinuityErrors: number;
+  readonly ptsErrors: number;
 }
 
 interface ProgramSnapshot {
@@ -81,7 +92,15 @@ export interface CoreSnapshot {
     readonly pidErrors: number;
     readonly transportErrors: number;
     readonly crcErrors: number;
+    /** Over 100 ms between a PID's PCRs, or 40 ms with the "dvb" limit (PacketCore.pcrRepetition). */
+    readonly pcrRepetitionErrors: number;
+    /** A PCR over 100 ms on from the last, or before it, without the discontinuity_indicator. */
+    readonly pcrDiscontinuityErrors: number;
+    /** Over 700 ms between a PES PID's PTSs. */
+    readonly ptsErrors: number;
   };
+  /** The last PCR's arrival on any PID, on the push's clock; null before one (or without a clock). */
+  readonly lastPcrMs: number | null;
   readonly adaptationFieldErrors: number;
   readonly sectionErrors: number;
   readonly scte35Sections: number;
@@ -135,7 +154,11 @@ export const readCounters = (memory: CoreMemory): CoreCounters => {
       pidErrors: status(CORE.ST_PID_ERRORS),
       transportErrors: status(CORE.ST_TRANSPORT_ERRORS),
       crcErrors: status(CORE.ST_CRC_ERRORS),
+      pcrRepetitionErrors: status(CORE.ST_PCR_REPETITION_ERRORS),
+      pcrDiscontinuityErrors: status(CORE.ST_PCR_DISCONTINUITY_ERRORS),
+      ptsErrors: status(CORE.ST_PTS_ERRORS),
     },
+    lastPcrMs: clock(memory, CORE.ST_LAST_PCR_MS),
     adaptationFieldErrors: status(CORE.ST_ADAPTATION_ERRORS),
     sectionErrors: status(CORE.ST_SECTION_ERRORS),
     scte35Sections: status(CORE.ST_SCTE35_SECTIONS),
@@ -173,6 +196,7 @@ export const readPids = (memory: CoreMemory, nextSeenPid: (pid: number) => numbe
     const entry = CORE.PIDS + pid * CORE.PID_STRIDE;
     const field = (offset: number) => u32At(memory, entry + offset);
     const flags = field(CORE.PD_FLAGS);
+    const times = CORE.TIMES + pid * CORE.TM_STRIDE;
     const packets = u64At(memory, entry + CORE.PD_PACKETS);
     if (packets === 0 && (flags & (F_REFERENCED | F_SCTE35)) === 0) continue;
     const streamType = (flags >> 8) & 0xff;
@@ -191,9 +215,23 @@ export const readPids = (memory: CoreMemory, nextSeenPid: (pid: number) => numbe
       scte35: (flags & F_SCTE35) !== 0,
       referenced: (flags & F_REFERENCED) !== 0,
       lastCc: ccOf(field(CORE.PD_CC_STATE)),
+      lastSeenMs: clock(memory, entry + CORE.PD_LAST_SEEN_MS),
+      lastPcrMs: clock(memory, times + CORE.TM_PCR_MS),
+      lastPesMs: clock(memory, times + CORE.TM_PES_MS),
+      lastPtsMs: clock(memory, times + CORE.TM_PTS_MS),
+      lastPts: clock(memory, times + CORE.TM_PTS_MS) === null ? null : f64At(memory, times + CORE.TM_PTS),
+      pcrRepetitionErrors: u32At(memory, times + CORE.TM_PCR_REPETITION),
+      pcrDiscontinuityErrors: u32At(memory, times + CORE.TM_PCR_DISCONTINUITY),
+      ptsErrors: u32At(memory, times + CORE.TM_PTS_ERRORS),
     });
   }
   return pids;
+};
+
+/** A time the core keeps as milliseconds plus one, zero for never. */
+const clock = (memory: CoreMemory, address: number): number | null => {
+  const ms = f64At(memory, address);
+  return ms === 0 ? null : ms - 1;
 };
 
 /** PD_CC_STATE: bits 0–3 the last CC, bit 4 set once one was seen. */

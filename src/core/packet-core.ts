@@ -90,6 +90,7 @@ interface CoreExports extends CoreLayout {
   readonly reset: () => void;
   readonly ping: () => number;
   readonly nextSeenPid: (pid: number) => number;
+  readonly pcrRepetitionLimit: (ms: number) => void;
 }
 
 export class PacketCore {
@@ -212,6 +213,14 @@ export class PacketCore {
    */
   configure(options: { readonly silenceMs: number; readonly lockSsrc: boolean }): void {
     this.#exports.configure(options.silenceMs, options.lockSsrc ? 1 : 0);
+  }
+
+  /**
+   * The PCR_repetition_error limit (TR 101 290 2.3a): "default" 100 ms, "dvb" 40 ms (its ETSI limit for
+   * DVB networks). Kept across reset.
+   */
+  pcrRepetition(limit: "default" | "dvb"): void {
+    this.#exports.pcrRepetitionLimit(limit === "dvb" ? CORE.PCR_REPETITION_DVB_MS : CORE.PCR_REPETITION_MS);
   }
 
   /** An empty call into the module, for measuring the cost of crossing into WebAssembly. */

@@ -54,7 +54,9 @@ export const ChannelEvent = Schema.Union(
     type: Schema.Literal("input_switched"),
     from: InputRoleField,
     to: InputRoleField,
-    reason: Schema.Literal("silence", "operator", "primary_restored"),
+    reason: Schema.Literal("silence", "rule", "operator", "primary_restored"),
+    /** For reason rule: the health rules that held on the input left, as the expression names them. */
+    rule: Schema.optional(Schema.String),
   }),
   Schema.Struct({
     ...common,

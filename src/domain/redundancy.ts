@@ -5,6 +5,7 @@
  * can hand the messages straight back.
  */
 import { Either, Schema } from "effect";
+import { type Health, type HealthConfig, HealthConfigSchema, resolveHealth } from "./health.ts";
 import { oneOf } from "./literals.ts";
 
 export type InputRole = "primary" | "backup";
@@ -41,6 +42,8 @@ export interface RedundancyConfig {
   readonly revert_after_ms?: number | undefined;
   readonly merge_window_ms?: number | undefined;
   readonly fec?: boolean | FecInputs | undefined;
+  /** Health rules (domain/health.ts): absent or null (a PATCH's way to remove them), silence alone. */
+  readonly health?: HealthConfig | null | undefined;
 }
 
 /** As a channel runs it. */
@@ -53,6 +56,8 @@ export interface Redundancy {
   /** The recovery window: how long a gap is held for the other path's copy or for FEC to rebuild it. */
   readonly merge_window_ms: number;
   readonly fec: FecInputs;
+  /** The inputs' health rules; null: silence alone makes an input unhealthy. */
+  readonly health: Health | null;
 }
 
 /** MediaConnect's figures: failover after 500 ms without data, a 200 ms merge recovery window. */
@@ -99,6 +104,7 @@ export const RedundancyConfigSchema = Schema.Struct({
       }),
     }),
   ),
+  health: Schema.optional(Schema.NullOr(HealthConfigSchema)),
 });
 
 interface RedundancyIssue {
@@ -179,6 +185,19 @@ export const resolveRedundancy = (
       issue("fec", `the ${socket.what} would use ${socket.ip}:${socket.port}, which the ${clash.what} uses`);
   }
 
+  let health: Health | null = null;
+  if (given.health != null) {
+    const resolved = resolveHealth(given.health);
+    if (Either.isLeft(resolved))
+      for (const problem of resolved.left) issue(`health.${problem.field}`, problem.message);
+    else health = resolved.right;
+    if (requested === "merge")
+      issue(
+        "health",
+        "health rules choose which input is on air, and in mode merge both are at once: use mode failover",
+      );
+  }
+
   if (issues.length > 0) return Either.left(issues);
   return Either.right({
     mode: requested === "failover" && !hasBackup ? "none" : requested,
@@ -187,6 +206,7 @@ export const resolveRedundancy = (
     revert_after_ms: revertAfter,
     merge_window_ms: window,
     fec: { primary: fec.primary, backup: fec.backup },
+    health,
   });
 };
 

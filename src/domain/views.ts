@@ -6,6 +6,7 @@
 
 import { Schema } from "effect";
 import { Protocol } from "./channel.ts";
+import { HealthConfigSchema } from "./health.ts";
 import { MediaLiveView } from "./medialive.ts";
 import { OutputPolicy } from "./output-policy.ts";
 import { ChannelStatus, OutputState, OutputStatus } from "./states.ts";
@@ -18,6 +19,9 @@ const RedundancyView = Schema.Struct({
   revert_after_ms: Schema.Number,
   merge_window_ms: Schema.Number,
   fec: Schema.Struct({ primary: Schema.Boolean, backup: Schema.Boolean }),
+  health: Schema.NullOr(HealthConfigSchema).annotations({
+    description: "the inputs' health rules as given, clear_after_ms filled; null: silence alone fails over",
+  }),
 });
 
 /** One SRT peer of an output: the listener our caller reached, or one receiver of our listener. */
@@ -275,11 +279,15 @@ export const ChannelView = Schema.Struct({
       at: Schema.String,
       from: Schema.Literal("primary", "backup"),
       to: Schema.Literal("primary", "backup"),
-      reason: Schema.Literal("silence", "operator", "primary_restored"),
+      reason: Schema.Literal("silence", "rule", "operator", "primary_restored"),
+      rule: Schema.optional(Schema.String).annotations({
+        description: "for reason rule: the health rules that held on the input left (e.g. black && silent)",
+      }),
     }),
   ),
   failovers_by_reason: Schema.Struct({
     silence: Schema.Number,
+    rule: Schema.Number,
     operator: Schema.Number,
     primary_restored: Schema.Number,
   }),

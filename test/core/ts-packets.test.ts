@@ -49,6 +49,9 @@ describe("TS packets", () => {
       pidErrors: 0,
       transportErrors: 0,
       crcErrors: 0,
+      pcrRepetitionErrors: 0,
+      pcrDiscontinuityErrors: 0,
+      ptsErrors: 0,
     });
     expect(snapshot.syncLocked).toBe(true);
     expect(snapshot.pids.reduce((n, pid) => n + pid.packets, 0)).toBe(21_000);

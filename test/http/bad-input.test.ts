@@ -151,6 +151,48 @@ const cases: ReadonlyArray<Case> = [
     mentions: "redundancy.failover",
   },
   {
+    name: "a health expression naming a rule that is not there",
+    body: channel({
+      redundancy: {
+        health: {
+          rules: { black: { black: { pixel_threshold: 0.1, picture_ratio: 0.98 }, for_ms: 3000 } },
+          unhealthy_when: "black && silent",
+        },
+      },
+    }),
+    status: 400,
+    mentions: "redundancy.health.unhealthy_when: names 'silent', which is not a rule: the rules are black",
+  },
+  {
+    name: "a health expression that does not parse",
+    body: channel({
+      redundancy: { health: { rules: { no_pcr: { pcr_missing_ms: 500 } }, unhealthy_when: "no_pcr ||" } },
+    }),
+    status: 400,
+    mentions: "redundancy.health.unhealthy_when: expected a rule name, ! or ( at the end",
+  },
+  {
+    name: "a health rule of no known shape",
+    body: channel({
+      redundancy: { health: { rules: { odd: { pcr_missing: 500 } }, unhealthy_when: "odd" } },
+    }),
+    status: 400,
+    mentions: "redundancy.health.rules",
+  },
+  {
+    name: "health rules in merge mode",
+    body: channel({
+      backup_rtp_ip: "127.0.0.1",
+      backup_rtp_port: 6502,
+      redundancy: {
+        mode: "merge",
+        health: { rules: { no_pcr: { pcr_missing_ms: 500 } }, unhealthy_when: "no_pcr" },
+      },
+    }),
+    status: 400,
+    mentions: "in mode merge both are at once",
+  },
+  {
     name: "duplicate channel id",
     body: channel({ id: "base", rtp_port: 6600 }),
     status: 409,

@@ -48,7 +48,7 @@ const channel: ChannelView = {
   input: "lost",
   failovers: 0,
   last_switch: null,
-  failovers_by_reason: { silence: 0, operator: 0, primary_restored: 0 },
+  failovers_by_reason: { silence: 0, rule: 0, operator: 0, primary_restored: 0 },
   inputs: [],
   cues: { total: 0, last_at: null, last: null, by_command: {}, by_segmentation_type: {} },
   expect_cues_within_s: null,

@@ -18,6 +18,7 @@ describe("redundancy settings", () => {
         revert_after_ms: 10_000,
         merge_window_ms: 200,
         fec: { primary: false, backup: false },
+        health: null,
       }),
     );
     const alone = resolveRedundancy({ mode: "failover", fec: true }, { primary, backup: null });

@@ -142,3 +142,62 @@ describe("failover state: nextDeadline", () => {
     expect(state.tick(1_000)).toMatchObject([{ type: "switch", to: "primary", reason: "operator" }]);
   });
 });
+
+describe("failover state: health rules", () => {
+  /** Both inputs flowing from 0 to `until`, every 100 ms, ticking as it goes; the events of the last tick. */
+  const flow = (state: ReturnType<typeof makeFailoverState>, from: number, until: number) => {
+    let events: ReturnType<typeof state.tick> = [];
+    for (let at = from; at <= until; at += 100) {
+      state.arrival("primary", at);
+      state.arrival("backup", at);
+      events = [...events, ...state.tick(at)];
+    }
+    return events;
+  };
+
+  it("an unhealthy active input is left for a healthy flowing one (reason rule, naming the rules); revert waits for the primary to be healthy and revert_after_ms", () => {
+    const state = makeFailoverState(policy(), 0);
+    flow(state, 0, 1_000);
+    expect(state.judged("primary", "black && silent", 1_050)).toBe(true);
+    expect(state.judged("primary", "black && silent", 1_060)).toBe(false);
+    expect(state.tick(1_050)).toEqual([
+      { type: "switch", at: 1_050, from: "primary", to: "backup", reason: "rule", rule: "black && silent" },
+    ]);
+    // Flowing all along, but unhealthy: no revert, however long.
+    expect(flow(state, 1_100, 6_000)).toEqual([]);
+    state.judged("primary", null, 6_050);
+    expect(flow(state, 6_100, 8_000)).toEqual([]);
+    // The revert is due revert_after_ms after the primary turned healthy, not after its stretch began.
+    expect(state.nextDeadline(8_000)).toBe(8_050);
+    expect(state.tick(8_050)).toMatchObject([{ type: "switch", to: "primary", reason: "primary_restored" }]);
+  });
+
+  it("with both inputs unhealthy nothing moves; a standby that turns healthy is taken", () => {
+    const state = makeFailoverState(policy({ revert: "sticky" }), 0);
+    flow(state, 0, 1_000);
+    state.judged("backup", "no_pcr", 900);
+    state.judged("primary", "cc", 1_000);
+    expect(flow(state, 1_100, 3_000)).toEqual([]);
+    expect(state.active()).toBe("primary");
+    state.judged("backup", null, 3_050);
+    expect(state.tick(3_050)).toMatchObject([{ type: "switch", to: "backup", reason: "rule", rule: "cc" }]);
+  });
+
+  it("a standby that does not flow is not taken for a rule, and an operator's choice is kept", () => {
+    const state = makeFailoverState(policy(), 0);
+    for (let at = 0; at <= 1_000; at += 100) {
+      state.arrival("primary", at);
+      state.tick(at);
+    }
+    state.judged("primary", "frozen", 1_000);
+    expect(state.tick(1_000)).toEqual([]);
+    const held = makeFailoverState(policy(), 0);
+    flow(held, 0, 1_000);
+    held.operator("primary", 1_000);
+    held.operator("backup", 1_010);
+    held.operator("primary", 1_020);
+    held.judged("primary", "black", 1_100);
+    expect(flow(held, 1_100, 2_000).filter((event) => event.type === "switch")).toEqual([]);
+    expect(held.active()).toBe("primary");
+  });
+});

@@ -110,3 +110,60 @@ export const videoFramesFromFirstKeyframe = async (path: string): Promise<number
   const first = flags.findIndex((line) => line.startsWith("K"));
   return first === -1 ? 0 : flags.length - first;
 };
+
+/** One stretch of a content test stream: the programme (moving picture, a tone), black and silence, or a still. */
+export interface ContentPart {
+  readonly kind: "programme" | "black" | "still";
+  readonly seconds: number;
+}
+
+const partSources = (part: ContentPart, size: string): ReadonlyArray<string> => {
+  const d = String(part.seconds);
+  const video = {
+    programme: `testsrc2=size=${size}:rate=25:duration=${d}`,
+    black: `color=black:size=${size}:rate=25:duration=${d}`,
+    still: `smptebars=size=${size}:rate=25:duration=${d}`,
+  }[part.kind];
+  const audio =
+    part.kind === "black"
+      ? `anullsrc=r=48000:cl=mono:d=${d}`
+      : `sine=frequency=440:sample_rate=48000:duration=${d}`;
+  return ["-f", "lavfi", "-i", video, "-f", "lavfi", "-i", audio];
+};
+
+/** Where each stretch starts, in seconds. */
+const startsOf = (parts: ReadonlyArray<ContentPart>): ReadonlyArray<number> =>
+  parts.map((_, i) => parts.slice(0, i).reduce((sum, part) => sum + part.seconds, 0));
+
+/**
+ * H.264 + AAC in MPEG-TS whose stretches follow each other in ONE encode (the timing runs on unbroken, as an
+ * encoder's does when its source turns black), a key frame every second and at each stretch's start (as an
+ * encoder starts a GOP where its source changes). The programme's picture carries noise, so no two of its
+ * pictures match.
+ */
+export const encodeContentStream = (
+  path: string,
+  parts: ReadonlyArray<ContentPart>,
+  size = "640x360",
+  videoBitrate = "1M",
+  /** The encoder's speed and B-frames: none by default; `["-preset", "veryfast", "-bf", "2"]` as broadcast has them. */
+  encoder: ReadonlyArray<string> = ["-preset", "ultrafast"],
+) =>
+  Effect.promise(() =>
+    execa("ffmpeg", [
+      ...["-hide_banner", "-loglevel", "error", "-y"],
+      ...parts.flatMap((part) => partSources(part, size)),
+      "-filter_complex",
+      [
+        ...parts.map(
+          (part, i) => `[${2 * i}:v]${part.kind === "programme" ? "noise=alls=40:allf=t" : "null"}[v${i}]`,
+        ),
+        `${parts.map((_, i) => `[v${i}][${2 * i + 1}:a]`).join("")}concat=n=${parts.length}:v=1:a=1[v][a]`,
+      ].join(";"),
+      ...["-map", "[v]", "-map", "[a]"],
+      ...["-c:v", "libx264", ...encoder, "-g", "25", "-pix_fmt", "yuv420p"],
+      ...["-force_key_frames", startsOf(parts).join(",")],
+      ...["-b:v", videoBitrate, "-maxrate", videoBitrate, "-bufsize", videoBitrate],
+      ...["-c:a", "aac", "-f", "mpegts", path],
+    ]),
+  );

@@ -63,6 +63,8 @@ import {
   STATUS,
   STATUS_SIZE,
   TICK_MS,
+  TM_STRIDE,
+  timesAt,
 } from "./layout";
 import { nextSeen } from "./pid-fields";
 import { checkTimers, resetPsi, touchedSlots } from "./psi";
@@ -76,6 +78,7 @@ import {
   rtpSequence,
   rtpSsrc,
 } from "./rtp";
+import { setPcrRepetitionMs } from "./timing";
 import { resetSync, tsPacket, wholeTs } from "./ts-packet";
 
 let lastTickMs: f64 = -1;
@@ -97,8 +100,14 @@ reset();
 export function reset(): void {
   if (dirty) {
     // Only what was written: the seen PIDs' entries and the slots claimed; the bitmap goes with PROGRAMS.
-    for (let pid = nextSeen(0); pid < PID_COUNT; pid = nextSeen(pid + 1))
+    for (let pid = nextSeen(0); pid < PID_COUNT; pid = nextSeen(pid + 1)) {
       memory.fill(pidEntry(pid), 0, PID_STRIDE);
+      // Most seen PIDs never had times written (tables, stuffing): their pages are left as they are.
+      const times = timesAt(pid);
+      let written: u64 = 0;
+      for (let at: usize = 0; at < TM_STRIDE; at += 8) written |= load<u64>(times + at);
+      if (written != 0) memory.fill(times, 0, TM_STRIDE);
+    }
     memory.fill(SLOTS, 0, <usize>(touchedSlots() * SLOT_STRIDE));
   }
   dirty = false;
@@ -163,6 +172,11 @@ export function rejectOwnOutput(): i32 {
 export function configure(silenceMs: f64, lockSsrc: i32): void {
   lockSilenceMs = silenceMs;
   ssrcLock = lockSsrc != 0;
+}
+
+// The PCR_repetition_error limit (TR 101 290 2.3a): 100 ms unless set, DVB's is 40. Kept across reset.
+export function pcrRepetitionLimit(ms: f64): void {
+  setPcrRepetitionMs(ms);
 }
 
 function reject(counter: usize, status: i32): i32 {

@@ -56,6 +56,11 @@ export const ST_RUN_UNIFORM: usize = STATUS + 176;
 // The sender the host let in last, as the first 24 bytes of its sockaddr: pushMany takes its datagrams
 // without asking (six words; all zero until the host trusts one).
 export const ST_SENDER: usize = STATUS + 180;
+// TR 101 290 second priority, measured on the push's clock (timing.ts); 2.1 and 2.2 are counted above.
+export const ST_PCR_REPETITION_ERRORS: usize = STATUS + 204; // 2.3a
+export const ST_PCR_DISCONTINUITY_ERRORS: usize = STATUS + 208; // 2.3b
+export const ST_PTS_ERRORS: usize = STATUS + 212; // 2.5
+export const ST_LAST_PCR_MS: usize = STATUS + 216; // f64, the last PCR's arrival on any PID, plus one (0 never)
 export const STATUS_SIZE: u32 = 256;
 
 // Programs from the PAT, with what their PMT said.
@@ -142,7 +147,21 @@ export const RX_SLOT_BYTES: u32 = 8192;
 export const RX_OUT: usize = RX_DATA + <usize>(RX_SLOTS * RX_SLOT_BYTES);
 export const MSG_TRUNC: u32 = 0x20;
 
-export const MEMORY_END: usize = RX_OUT + <usize>(RX_SLOTS * RX_SLOT_BYTES);
+// Arrival times and second-priority counts per PID (timing.ts), beside the PID table rather than in it: its
+// 64-byte entries are full, and these are written only for packets with a PCR or a PES start. The f64 times
+// are milliseconds plus one, so zero (a fresh page) means never.
+export const TIMES: usize = RX_OUT + <usize>(RX_SLOTS * RX_SLOT_BYTES);
+export const TM_STRIDE: u32 = 64;
+export const TM_PCR_MS: usize = 0; // f64: the last PCR's arrival
+export const TM_PES_MS: usize = 8; // f64: the last PES start's arrival
+export const TM_PTS_MS: usize = 16; // f64: the last PES start with a PTS
+export const TM_PTS: usize = 24; // f64: that PTS, 90 kHz
+export const TM_PID_TIMER: usize = 32; // f64: since when a listed PID's absence is timed (listed, or its last PID error)
+export const TM_PCR_REPETITION: usize = 40; // u32
+export const TM_PCR_DISCONTINUITY: usize = 44; // u32
+export const TM_PTS_ERRORS: usize = 48; // u32
+
+export const MEMORY_END: usize = TIMES + <usize>(PID_COUNT * TM_STRIDE);
 
 export const KIND_UNKNOWN: u32 = 0;
 export const KIND_RTP: u32 = 1;
@@ -184,10 +203,21 @@ export const EV_CRC_ERROR: u32 = 9;
 export const IND_PAT_ERROR: u32 = 3;
 export const IND_PMT_ERROR: u32 = 5;
 export const IND_PID_ERROR: u32 = 6;
+// Second priority, numbered 2x after their section in TR 101 290 (2.3a and 2.3b as 23 and 24).
+export const IND_TRANSPORT_ERROR: u32 = 21;
+export const IND_PCR_REPETITION_ERROR: u32 = 23;
+export const IND_PCR_DISCONTINUITY_ERROR: u32 = 24;
+export const IND_PTS_ERROR: u32 = 25;
 
 export const PSI_INTERVAL_MS: f64 = 500;
 export const PID_TIMEOUT_MS: f64 = 5000;
 export const TICK_MS: f64 = 100;
+// PCR_repetition_error over this interval (2.3a), until the host asks for DVB's 40 ms; a PCR jump over
+// PCR_JUMP_MS or backwards is a PCR_discontinuity_indicator_error (2.3b) unless flagged; PTS_error over 700 ms (2.5).
+export const PCR_REPETITION_MS: f64 = 100;
+export const PCR_REPETITION_DVB_MS: f64 = 40;
+export const PCR_JUMP_MS: f64 = 100;
+export const PTS_INTERVAL_MS: f64 = 700;
 
 export function bump(addr: usize): void {
   store<u32>(addr, load<u32>(addr) + 1);
@@ -195,6 +225,10 @@ export function bump(addr: usize): void {
 
 export function pidEntry(pid: u32): usize {
   return PIDS + ((<usize>pid) << 6);
+}
+
+export function timesAt(pid: u32): usize {
+  return TIMES + ((<usize>pid) << 6);
 }
 
 export function slotAt(slot: u32): usize {

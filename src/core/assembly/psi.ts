@@ -57,6 +57,8 @@ import {
   ST_SECTION_ERRORS,
   ST_TS_ID,
   slotAt,
+  TM_PID_TIMER,
+  timesAt,
 } from "./layout";
 import {
   nextSeen,
@@ -64,7 +66,6 @@ import {
   pidLastSeen,
   pidSlot,
   setPidFlags,
-  setPidLastSeen,
   setPidSlot,
   setSlotPid,
   slotPid,
@@ -376,7 +377,7 @@ function applyPmt(pid: u32, s: usize, length: u32): void {
     let flags = (old & 0xff & ~F_SCTE35) | F_REFERENCED | (streamType << 8) | (index << 16);
     if (streamType == STREAM_TYPE_SCTE35) flags |= F_SCTE35;
     setPidFlags(entry, flags);
-    setPidLastSeen(entry, now);
+    if (streamType != STREAM_TYPE_SCTE35) store<f64>(timesAt(esPid), now + 1, TM_PID_TIMER);
     if (streamType == STREAM_TYPE_SCTE35) claimSlot(esPid);
     else if ((old & F_SCTE35) != 0 && (old & F_PMT) == 0) releaseSlot(esPid);
   }
@@ -430,9 +431,12 @@ export function checkTimers(now: f64): void {
   for (let i: u32 = 0; i < referencedCount; i++) {
     const pid = <u32>load<u16>(REFERENCED + ((<usize>i) << 1));
     const entry = pidEntry(pid);
-    if (pidLastSeen(entry) < 0) setPidLastSeen(entry, now);
-    if (now - pidLastSeen(entry) > PID_TIMEOUT_MS) {
-      setPidLastSeen(entry, now);
+    // Timed from its last packet, or since it was listed or last counted missing when that is later.
+    const timer = timesAt(pid) + TM_PID_TIMER;
+    const since = max(pidLastSeen(entry), load<f64>(timer) - 1);
+    if (since < 0) store<f64>(timer, now + 1);
+    else if (now - since > PID_TIMEOUT_MS) {
+      store<f64>(timer, now + 1);
       bump(ST_PID_ERRORS);
       event2(EV_TR101290, IND_PID_ERROR, pid);
     }

@@ -1,16 +1,18 @@
 // One TS packet of an accepted datagram, as the packet core counts it: the TR 101 290 sync checks (sync byte,
 // lock after 5 good packets, loss after 2 bad), the PID's packet and payload counts, its adaptation field
 // (random access, discontinuity, PCR), its continuity counter, and the hand-off of a table's packets to the
-// section demux (psi.ts). index.ts decides which datagrams are taken and calls these for each packet.
+// section demux (psi.ts), and of PCRs and PES starts to the timing checks (timing.ts). index.ts decides which datagrams are taken and calls these for each packet.
 
-import { event1, event3 } from "./events";
+import { event1, event2, event3 } from "./events";
 import {
   bump,
   EV_CC_ERROR,
   EV_SYNC,
+  EV_TR101290,
   F_HAS_PCR,
   F_PMT,
   F_SECTIONS,
+  IND_TRANSPORT_ERROR,
   PD_ADAPTATION_ERRORS,
   PD_CC_ERRORS,
   PD_CC_STATE,
@@ -30,6 +32,7 @@ import {
 } from "./layout";
 import { markSeen, pidFlags, setPidFlags, setPidLastSeen } from "./pid-fields";
 import { scrambledTable, sectionPacket } from "./psi";
+import { pcrArrived, unitStarted } from "./timing";
 
 const CC_SEEN: u32 = 0x10;
 const SYNC_LOCK_AFTER: u32 = 5;
@@ -66,6 +69,7 @@ export function tsPacket(p: usize, nowMs: f64): void {
   if ((header & 0x800000) != 0) {
     // The PID of a packet flagged with a transport error cannot be trusted: count it and go no further.
     bump(ST_TRANSPORT_ERRORS);
+    event2(EV_TR101290, IND_TRANSPORT_ERROR, (header >> 8) & 0x1fff);
     return;
   }
   const pid = (header >> 8) & 0x1fff;
@@ -88,7 +92,7 @@ export function tsPacket(p: usize, nowMs: f64): void {
       const afFlags = <u32>load<u8>(p, 5);
       discontinuity = (afFlags & 0x80) != 0;
       if ((afFlags & 0x40) != 0) bump(entry + PD_RANDOM_ACCESS);
-      if ((afFlags & 0x10) != 0 && afLength >= 7) pcr(entry, p);
+      if ((afFlags & 0x10) != 0 && afLength >= 7) pcr(entry, pid, p, discontinuity, nowMs);
     }
     payload += 1 + <usize>afLength;
   } else if (control == 0) {
@@ -132,7 +136,10 @@ export function tsPacket(p: usize, nowMs: f64): void {
   }
 
   const flags = pidFlags(entry);
-  if ((flags & F_SECTIONS) == 0) return;
+  if ((flags & F_SECTIONS) == 0) {
+    if ((header & 0x4000c0) == 0x400000 && hasPayload) unitStarted(pid, payload, p + 188, nowMs);
+    return;
+  }
   if ((header & 0xc0) != 0) {
     bump(entry + PD_SCRAMBLED);
     if (pid == 0 || (flags & F_PMT) != 0) scrambledTable(pid);
@@ -174,11 +181,14 @@ function ccError(entry: usize, pid: u32, expected: u32, got: u32): void {
 }
 
 // program_clock_reference: 33-bit base at 90 kHz, 6 reserved bits, 9-bit extension; kept as 27 MHz ticks.
-function pcr(entry: usize, p: usize): void {
+function pcr(entry: usize, pid: u32, p: usize, flagged: bool, nowMs: f64): void {
   const high = bswap<u32>(load<u32>(p, 6));
   const low = <u32>load<u8>(p, 10);
   const base = ((<u64>high) << 1) | <u64>(low >> 7);
   const extension = ((low & 1) << 8) | <u32>load<u8>(p, 11);
-  store<f64>(entry, <f64>(base * 300 + <u64>extension), PD_LAST_PCR);
-  setPidFlags(entry, pidFlags(entry) | F_HAS_PCR);
+  const value = <f64>(base * 300 + <u64>extension);
+  const flags = pidFlags(entry);
+  pcrArrived(pid, value, (flags & F_HAS_PCR) != 0 ? load<f64>(entry, PD_LAST_PCR) : -1, flagged, nowMs);
+  store<f64>(entry, value, PD_LAST_PCR);
+  setPidFlags(entry, flags | F_HAS_PCR);
 }

@@ -10,6 +10,10 @@
  *   forwarded (so does the first input back after all were lost); the tick covers the rest.
  * - Auto revert: back to the primary once it has been healthy for `revertAfterMs` ("primary_restored"). An
  *   operator's choice is kept until the next silence failover: automation does not undo a person.
+ * - Health rules (domain/health-judge.ts), when the channel has them: the caller says when an input turns
+ *   unhealthy (and by which rules) and healthy again. An unhealthy active input is left for the other when that
+ *   one flows and is healthy (reason "rule"); with both unhealthy nothing moves. Auto revert waits for the
+ *   primary to be healthy too. An operator's choice is not undone by a rule either.
  * - When every input is silent the channel's input is "lost"; it is "ok" again with the first datagram.
  * - An active input that never sent is silent `failoverAfterMs` after the start, and never sooner than
  *   `START_SETTLE_MS` after the first datagram of any input: inputs that begin together (an encoder started
@@ -17,7 +21,7 @@
  */
 import type { InputEndpoint, InputRole, Redundancy, RevertPolicy } from "../../domain/redundancy.ts";
 
-export type SwitchReason = "silence" | "operator" | "primary_restored";
+export type SwitchReason = "silence" | "rule" | "operator" | "primary_restored";
 export type InputHealth = "ok" | "lost";
 
 /** `at` is epoch milliseconds. */
@@ -28,6 +32,8 @@ export type RedundancyEvent =
       readonly from: InputRole;
       readonly to: InputRole;
       readonly reason: SwitchReason;
+      /** For "rule": the health rules that held on the input switched from, as the expression names them. */
+      readonly rule?: string | undefined;
     }
   | { readonly type: "input_lost"; readonly at: number }
   | { readonly type: "input_restored"; readonly at: number; readonly role: InputRole };
@@ -66,6 +72,11 @@ export interface FailoverState {
    * input alive, nothing decided). Right after `tick(nowMs)` it is later than `nowMs` or null.
    */
   readonly nextDeadline: (nowMs: number) => number | null;
+  /**
+   * The health judge's verdict on `role`: `rule` names what holds while unhealthy, null once healthy again.
+   * True when the next `tick` has something to decide.
+   */
+  readonly judged: (role: InputRole, rule: string | null, nowMs: number) => boolean;
   /** An operator's switch: at once, whatever the timers say. Null when `role` is already active. */
   readonly operator: (role: InputRole, nowMs: number) => RedundancyEvent | null;
   readonly active: () => InputRole;
@@ -88,13 +99,29 @@ interface Track {
   lastAt: number | null;
   healthySince: number | null;
   failovers: number;
+  /** The rules that make it unhealthy, while they do. */
+  unhealthy: string | null;
+  /** When the health judge last found it healthy again (−∞ while it never found it unhealthy). */
+  clearedAt: number;
 }
 
 export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number): FailoverState => {
   let policy = initial;
   const tracks: Record<InputRole, Track> = {
-    primary: { lastAt: null, healthySince: null, failovers: 0 },
-    backup: { lastAt: null, healthySince: null, failovers: 0 },
+    primary: {
+      lastAt: null,
+      healthySince: null,
+      failovers: 0,
+      unhealthy: null,
+      clearedAt: Number.NEGATIVE_INFINITY,
+    },
+    backup: {
+      lastAt: null,
+      healthySince: null,
+      failovers: 0,
+      unhealthy: null,
+      clearedAt: Number.NEGATIVE_INFINITY,
+    },
   };
   let active: InputRole = "primary";
   let health: InputHealth = "lost";
@@ -116,7 +143,13 @@ export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number):
     tracks[from].failovers++;
     active = to;
     operatorHold = reason === "operator";
-    return { type: "switch", at: nowMs, from, to, reason };
+    const rule = reason === "rule" ? (tracks[from].unhealthy ?? undefined) : undefined;
+    return { type: "switch", at: nowMs, from, to, reason, ...(rule === undefined ? {} : { rule }) };
+  };
+  /** Since when the primary has flowed and been healthy by the rules: what auto revert counts from. */
+  const primaryGoodSince = (): number | null => {
+    const { healthySince, unhealthy, clearedAt } = tracks.primary;
+    return healthySince === null || unhealthy !== null ? null : Math.max(healthySince, clearedAt);
   };
 
   return {
@@ -160,14 +193,22 @@ export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number):
       }
       if (policy.switching) {
         const other: InputRole = active === "primary" ? "backup" : "primary";
+        const goodSince = primaryGoodSince();
         if (silent(tracks[active], nowMs) && alive(tracks[other], nowMs)) {
           emit(switchTo(other, "silence", nowMs));
+        } else if (
+          tracks[active].unhealthy !== null &&
+          !operatorHold &&
+          alive(tracks[other], nowMs) &&
+          tracks[other].unhealthy === null
+        ) {
+          emit(switchTo(other, "rule", nowMs));
         } else if (
           active === "backup" &&
           policy.revert === "auto" &&
           !operatorHold &&
-          tracks.primary.healthySince !== null &&
-          nowMs - tracks.primary.healthySince >= policy.revertAfterMs
+          goodSince !== null &&
+          nowMs - goodSince >= policy.revertAfterMs
         ) {
           emit(switchTo("primary", "primary_restored", nowMs));
         }
@@ -196,11 +237,18 @@ export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number):
         // The active input's silence counts from the start when it never sent: the other may take over then.
         if (alive(tracks[other], nowMs))
           next = Math.min(next, (tracks[active].lastAt ?? neverSentFrom) + policy.failoverAfterMs);
-        const since = tracks.primary.healthySince;
+        const since = primaryGoodSince();
         if (active === "backup" && policy.revert === "auto" && !operatorHold && since !== null)
           next = Math.min(next, since + policy.revertAfterMs);
       }
       return next === Number.POSITIVE_INFINITY ? null : next;
+    },
+    judged: (role, rule, nowMs) => {
+      const entry = tracks[role];
+      if (entry.unhealthy === rule) return false;
+      if (rule === null) entry.clearedAt = nowMs;
+      entry.unhealthy = rule;
+      return true;
     },
     operator: (role, nowMs) => (role === active ? null : switchTo(role, "operator", nowMs)),
     active: () => active,

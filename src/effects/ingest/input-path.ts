@@ -98,7 +98,12 @@ export const makeInputPath = (
       });
     yield* useMergeMode(true);
 
-    const switchesByReason: Record<SwitchReason, number> = { silence: 0, operator: 0, primary_restored: 0 };
+    const switchesByReason: Record<SwitchReason, number> = {
+      silence: 0,
+      rule: 0,
+      operator: 0,
+      primary_restored: 0,
+    };
     const selector = yield* makeSelector({
       channel,
       nowMs: () => performance.now(),

@@ -36,6 +36,7 @@ export const reportSelectorEvents =
           from: event.from,
           to: event.to,
           reason: event.reason,
+          ...(event.rule === undefined ? {} : { rule: event.rule }),
           at,
         });
       case "input_lost":

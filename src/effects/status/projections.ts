@@ -272,10 +272,12 @@ export const viewChannel = (context: ViewContext, channel: ChannelConfig, now: n
             from: lastSwitch.from,
             to: lastSwitch.to,
             reason: lastSwitch.reason,
+            ...(lastSwitch.rule === undefined ? {} : { rule: lastSwitch.rule }),
           }
         : null,
     failovers_by_reason: runtime?.redundancy.failoversByReason ?? {
       silence: 0,
+      rule: 0,
       operator: 0,
       primary_restored: 0,
     },

@@ -95,10 +95,17 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
     const redundancyOf = (channel: ChannelConfig) => {
       let resolved = redundancies.get(channel);
       if (resolved === undefined) {
-        resolved = Either.getOrElse(
-          resolveRedundancy(channel.redundancy, channelInputs(channel)),
-          () => null,
-        );
+        resolved = Either.match(resolveRedundancy(channel.redundancy, channelInputs(channel)), {
+          onLeft: () => null,
+          // The rules as given, not as parsed: what a GET shows can be sent back as it is.
+          onRight: (running) => ({
+            ...running,
+            health:
+              running.health === null || channel.redundancy.health == null
+                ? null
+                : { ...channel.redundancy.health, clear_after_ms: running.health.clearAfterMs },
+          }),
+        });
         redundancies.set(channel, resolved);
       }
       return resolved;

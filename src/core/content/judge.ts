@@ -1,0 +1,64 @@
+/**
+ * A picture or sound rule's verdict from what the watcher's ffmpeg reported (content/lines.ts): true when
+ * its state has held for the rule's `for_ms` on the stream's own clock, false when not, and null, with the
+ * reason in words, when the watcher cannot judge — its ffmpeg is starting, stalled, dead or dropping (the
+ * watcher says why), it has not seen `for_ms` of the stream yet, or a frozen rule's `for_ms` is shorter than
+ * the key frames allow. A null never fails an input over (domain/health.ts reads it as unknown).
+ */
+import type { RuleState } from "../../domain/health.ts";
+import { type ContentRule, type DecodeMode, frozenRefusal } from "./args.ts";
+import { type ContentReport, pictureSpacingMs } from "./lines.ts";
+
+export interface ContentVerdict {
+  readonly state: RuleState;
+  /** Why, in words: the figure behind a true or false, what is missing behind a null. */
+  readonly reason: string;
+  /** The stream time (s) its state last changed, when ffmpeg said so. */
+  readonly since: number | null;
+}
+
+const what = (rule: ContentRule) => ("black" in rule ? "black" : "frozen" in rule ? "frozen" : "silent");
+const secondsText = (seconds: number) => `${seconds.toFixed(1)} s`;
+
+export const judgeContentRule = (
+  name: string,
+  rule: ContentRule,
+  report: ContentReport,
+  /** Why the watcher cannot judge anything now (its ffmpeg is starting, stalled, dead, dropping), or null. */
+  blocked: string | null,
+  mode: DecodeMode = "key",
+): ContentVerdict => {
+  if (blocked !== null) return { state: null, reason: blocked, since: null };
+  const word = what(rule);
+  if ("frozen" in rule) {
+    const spacing = pictureSpacingMs(report);
+    const refusal = spacing === null ? null : frozenRefusal(rule.for_ms, spacing, mode);
+    if (refusal !== null) return { state: null, reason: refusal, since: null };
+  }
+  const { reached, startedAt } = report;
+  if (reached === null || startedAt === null)
+    return { state: null, reason: "the watcher has not read any of the stream yet", since: null };
+  const needed = rule.for_ms / 1000;
+  const state = report.states.get(name);
+  if (state?.on === true) {
+    const held = Math.max(0, reached - state.since);
+    return held >= needed
+      ? { state: true, reason: `${word} for ${secondsText(held)}`, since: state.since }
+      : {
+          state: false,
+          reason: `${word} for ${secondsText(held)}, not yet ${secondsText(needed)}`,
+          since: state.since,
+        };
+  }
+  if (state === undefined && reached - startedAt < needed)
+    return {
+      state: null,
+      reason: `the watcher has seen ${secondsText(reached - startedAt)} of the stream and needs ${secondsText(needed)} to judge ${word}`,
+      since: null,
+    };
+  return {
+    state: false,
+    reason: state === undefined ? `not ${word}` : `not ${word} since ${secondsText(state.since)}`,
+    since: state?.since ?? null,
+  };
+};
