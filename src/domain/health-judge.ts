@@ -13,12 +13,12 @@
 import type { Health, HealthRule, P2Indicator, RuleState } from "./health.ts";
 import { evaluate } from "./health.ts";
 
-/** What the content watcher says of one kind (black, frozen, silent): since when, or that it cannot judge. */
-export interface ContentState {
-  /** true: seen since `sinceMs`; false: not seen; null: the watcher cannot judge now (`why`). */
-  readonly state: boolean | null;
-  readonly sinceMs: number | null;
-  readonly why?: string | undefined;
+/** The content watcher's verdict on one picture or sound rule: its `for_ms` is judged on the stream's clock. */
+export interface ContentVerdict {
+  /** true: it has held for the rule's for_ms; false: not; null: the watcher cannot judge now (`reason`). */
+  readonly state: RuleState;
+  /** The figure behind a true or false, or why it cannot judge, in words. */
+  readonly reason: string;
 }
 
 /** One input's measures at `atMs`: counters only grow; "last" times are on the same clock, null if never. */
@@ -32,11 +32,8 @@ export interface InputSample {
   readonly lastPtsAtMs: number | null;
   /** When a packet of the programme's video or audio, or of a PID by number, was last seen; undefined: unknown. */
   readonly lastSeenAtMs: (pid: "video" | "audio" | number) => number | null | undefined;
-  readonly content: {
-    readonly black: ContentState;
-    readonly frozen: ContentState;
-    readonly silent: ContentState;
-  };
+  /** The watcher's verdict on each picture and sound rule, by the rule's name; absent: none yet. */
+  readonly content: Readonly<Record<string, ContentVerdict>>;
 }
 
 export interface RuleView {
@@ -125,12 +122,9 @@ export const makeHealthJudge = (health: Health, startMs: number) => {
       );
       return { state: gained >= rule.count, figure: `${gained} in ${rule.window_ms} ms` };
     }
-    const kind = "black" in rule ? "black" : "frozen" in rule ? "frozen" : "silent";
-    const content = now.content[kind];
-    if (content.state === null) return { state: null, figure: content.why ?? "the watcher cannot judge now" };
-    if (!content.state || content.sinceMs === null) return { state: false, figure: `not ${kind}` };
-    const lasted = t - content.sinceMs;
-    return { state: lasted >= rule.for_ms, figure: `${kind} for ${Math.round(lasted)} ms` };
+    const verdict = now.content[name];
+    if (verdict === undefined) return { state: null, figure: "the watcher has not judged yet" };
+    return { state: verdict.state, figure: verdict.reason };
   };
 
   return {

@@ -157,6 +157,35 @@ const RtpCounters = Schema.Struct({
   }),
 });
 
+/** One input's health by the channel's rules: the verdict, and each rule's state with what it read. */
+export const InputHealthView = Schema.Struct({
+  state: Schema.Literal("healthy", "unhealthy"),
+  since: Schema.String.annotations({
+    description: "when it turned so (or when the rules began to judge it)",
+  }),
+  rules: Schema.Record({
+    key: Schema.String,
+    value: Schema.Struct({
+      state: Schema.NullOr(Schema.Boolean).annotations({
+        description:
+          "true: the rule holds; false: it does not; null: it cannot judge now (the figure says why)",
+      }),
+      figure: Schema.String,
+    }),
+  }),
+  watcher: Schema.NullOr(
+    Schema.Struct({
+      running: Schema.Boolean,
+      cpu_percent: Schema.NullOr(Schema.Number).annotations({
+        description: "its ffmpeg's CPU, % of one core",
+      }),
+      dropped_chunks: Schema.Number,
+      restarts: Schema.Number,
+    }),
+  ).annotations({ description: "the picture-and-sound watcher, while a rule names black, frozen or silent" }),
+}).annotations({ identifier: "InputHealth" });
+export type InputHealthView = typeof InputHealthView.Type;
+
 /** One input of a running channel, as the read model samples it each second: counters, no PID tables. */
 export const InputSummary = Schema.Struct({
   role: Schema.Literal("primary", "backup"),
@@ -179,9 +208,19 @@ export const InputSummary = Schema.Struct({
     cc_error: Schema.Number,
     pmt_error: Schema.Number,
     pid_error: Schema.Number,
+    transport_error: Schema.Number,
+    crc_error: Schema.Number,
+    pcr_repetition_error: Schema.Number,
+    pcr_discontinuity_indicator_error: Schema.Number,
+    pts_error: Schema.Number,
+  }).annotations({
+    description: "TR 101 290 first-priority (sync_loss … pid_error) and second-priority errors",
   }),
   fec: Schema.NullOr(Schema.Struct({ recovered: Schema.Number, unrecoverable: Schema.Number })),
   failovers: Schema.Number.annotations({ description: "switches away from this input" }),
+  health: Schema.NullOr(InputHealthView).annotations({
+    description: "by the channel's health rules (redundancy.health); null when it has none",
+  }),
 }).annotations({ identifier: "InputSummary" });
 export type InputSummary = typeof InputSummary.Type;
 

@@ -1,12 +1,11 @@
 import { Either, Schema } from "effect";
 import { describe, expect, it } from "vitest";
 import { HealthConfigSchema, resolveHealth } from "../../src/domain/health.ts";
-import { type ContentState, type InputSample, makeHealthJudge } from "../../src/domain/health-judge.ts";
+import { type ContentVerdict, type InputSample, makeHealthJudge } from "../../src/domain/health-judge.ts";
 
 const health = (config: unknown) =>
   Either.getOrThrow(resolveHealth(Schema.decodeUnknownSync(HealthConfigSchema)(config)));
 
-const none: ContentState = { state: false, sinceMs: null };
 const p2 = {
   Transport_error: 0,
   CRC_error: 0,
@@ -24,7 +23,7 @@ const sample = (atMs: number, over: Partial<InputSample> = {}): InputSample => (
   lastPcrAtMs: atMs,
   lastPtsAtMs: atMs,
   lastSeenAtMs: () => atMs,
-  content: { black: none, frozen: none, silent: none },
+  content: {},
   ...over,
 });
 
@@ -53,21 +52,19 @@ describe("the health judge", () => {
       }),
       0,
     );
-    // Black and silent from 1000 ms to 8000 ms.
-    const dark = (t: number) =>
-      t >= 1000 && t < 8000
-        ? sample(t, {
-            content: {
-              black: { state: true, sinceMs: 1000 },
-              frozen: none,
-              silent: { state: true, sinceMs: 1000 },
-            },
-          })
-        : sample(t);
+    // Black and silent from 1000 ms to 8000 ms: the watcher says so once each has lasted its for_ms.
+    const dark = (t: number) => {
+      const held = t >= 4000 && t < 8000;
+      const verdict = (kind: string): ContentVerdict =>
+        held
+          ? { state: true, reason: `${kind} for ${((t - 1000) / 1000).toFixed(1)} s` }
+          : { state: false, reason: `not ${kind}` };
+      return sample(t, { content: { black: verdict("black"), silent: verdict("silent") } });
+    };
     const views = run(judge, 0, 12_000, dark);
     const firstUnhealthy = views.find((view) => view.state === "unhealthy");
     expect(firstUnhealthy?.t).toBe(4000);
-    expect(firstUnhealthy?.rules.black).toEqual({ state: true, figure: "black for 3000 ms" });
+    expect(firstUnhealthy?.rules.black).toEqual({ state: true, figure: "black for 3.0 s" });
     expect(views.find((view) => view.t === 3900)?.state).toBe("healthy");
     const healthyAgain = views.find((view) => view.t > 4000 && view.state === "healthy");
     expect(healthyAgain?.t).toBe(10_000);
@@ -83,18 +80,14 @@ describe("the health judge", () => {
       }),
       0,
     );
-    const blind: ContentState = { state: null, sinceMs: null, why: "the watcher stopped: restarting" };
-    const gone = run(judge, 0, 3000, (t) =>
-      sample(t, { content: { black: none, frozen: none, silent: blind } }),
-    );
+    const blind: ContentVerdict = { state: null, reason: "the watcher stopped: restarting" };
+    const gone = run(judge, 0, 3000, (t) => sample(t, { content: { silent: blind } }));
     expect(gone.every((view) => view.state === "healthy")).toBe(true);
     expect(gone.at(-1)?.rules.silent).toEqual({ state: null, figure: "the watcher stopped: restarting" });
-    const silent = { state: true, sinceMs: 3100 };
-    run(judge, 3100, 4100, (t) => sample(t, { content: { black: none, frozen: none, silent } }));
+    const silent: ContentVerdict = { state: true, reason: "silent for 1.0 s" };
+    run(judge, 3100, 4100, (t) => sample(t, { content: { silent } }));
     // Unhealthy; then the watcher goes blind: it stays unhealthy however long that lasts.
-    const blindAgain = run(judge, 4200, 8000, (t) =>
-      sample(t, { content: { black: none, frozen: none, silent: blind } }),
-    );
+    const blindAgain = run(judge, 4200, 8000, (t) => sample(t, { content: { silent: blind } }));
     expect(blindAgain.every((view) => view.state === "unhealthy")).toBe(true);
   });
 

@@ -23,6 +23,7 @@ import type { ReadInto } from "../runtime/batch-reader.ts";
 import { isOwnPort } from "../runtime/own-ports.ts";
 import { failoverPolicy, type SwitchReason } from "./failover.ts";
 import { bindFec, type FecInput } from "./fec.ts";
+import { makeInputsHealth } from "./input-health.ts";
 import { projectInputs, reportSelectorEvents } from "./input-status.ts";
 import {
   type InputPath,
@@ -122,6 +123,17 @@ export const makeInputPath = (
       },
       onEvent: reportSelectorEvents(channel, emit, switchesByReason),
     });
+    const health = yield* makeInputsHealth({
+      initial: redundancy.health,
+      nowMs: () => performance.now(),
+      judged: selector.judged,
+      contentSuspended: options.contentSuspended ?? (() => false),
+      onAllUnhealthy: options.onAllUnhealthy,
+      receiving: (role) => {
+        const last = selector.lastArrival(role);
+        return last !== null && selector.now() - last < redundancy.failover_after_ms;
+      },
+    });
 
     /**
      * An input's datagram, in its sequence, reaching its packet core. Only what the core accepts (whole TS
@@ -131,7 +143,14 @@ export const makeInputPath = (
     const deliver = (input: InputRuntime, datagram: Uint8Array) => {
       const at = performance.now();
       const packets = input.core.push(datagram, at);
-      if (packets > 0) selector.arrival(input.role, at);
+      if (packets > 0) {
+        selector.arrival(input.role, at);
+        const watch = health.feeds[input.role];
+        if (watch !== null) {
+          const start = input.core.payloadOffset;
+          watch(datagram.subarray(start, start + input.core.payloadLength));
+        }
+      }
       if (merger !== null) {
         if (packets > 0) merger.insert(datagram, LANE[input.role], selector.now());
         input.core.drainEvents(ignoreEvent);
@@ -180,7 +199,11 @@ export const makeInputPath = (
         slot = core.pushMany(slot + 1, count, at);
       }
       const accepted = core.runAccepted > 0;
-      if (accepted) selector.arrival(input.role, at);
+      if (accepted) {
+        selector.arrival(input.role, at);
+        const watch = health.feeds[input.role];
+        if (watch !== null) core.runPayloads(watch);
+      }
       const forwarding = selector.active() === input.role;
       if (accepted && forwarding) options.forwardRun?.(core);
       core.drainEvents(forwarding ? onCoreEvent : ignoreEvent);
@@ -305,6 +328,7 @@ export const makeInputPath = (
         inputs = [...inputs.filter((other) => other.role !== role), input].sort((a, b) =>
           a.role === b.role ? 0 : a.role === "primary" ? -1 : 1,
         );
+        yield* health.attach(role, core);
         seams.onListen?.(channel, role, receive);
       }).pipe(Effect.mapError(inputFailure(role)));
 
@@ -313,7 +337,7 @@ export const makeInputPath = (
         const input = inputs.find((candidate) => candidate.role === role);
         if (input === undefined) return Effect.void;
         inputs = inputs.filter((candidate) => candidate !== input);
-        return Scope.close(input.scope, Exit.void);
+        return Effect.zipRight(health.detach(role), Scope.close(input.scope, Exit.void));
       });
 
     const reconfigure: InputPath["reconfigure"] = (next, nextRedundancy) =>
@@ -322,6 +346,8 @@ export const makeInputPath = (
         redundancy = nextRedundancy;
         const windowChanged = before.merge_window_ms !== redundancy.merge_window_ms;
         yield* useMergeMode(windowChanged);
+        if (JSON.stringify(before.health) !== JSON.stringify(redundancy.health))
+          yield* health.setHealth(redundancy.health);
         for (const role of ["primary", "backup"] as const) {
           const endpoint = role === "primary" ? next.primary : next.backup;
           const current = inputs.find((input) => input.role === role);
@@ -345,7 +371,10 @@ export const makeInputPath = (
     if (options.backup !== null) yield* listen("backup", options.backup, redundancy.fec.backup);
 
     const project = (detail: boolean) =>
-      projectInputs({ selector, redundancy, switchesByReason, inputs, merger }, detail);
+      projectInputs(
+        { selector, redundancy, switchesByReason, inputs, merger, health: health.status },
+        detail,
+      );
 
     return {
       selector,

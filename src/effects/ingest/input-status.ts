@@ -7,6 +7,7 @@ import type { PacketCore } from "../../core/packet-core.ts";
 import type { InputEndpoint, InputRole, Redundancy } from "../../domain/redundancy.ts";
 import type { RedundancyEvent, SwitchReason } from "./failover.ts";
 import type { FecInput } from "./fec.ts";
+import type { InputHealthStatus } from "./input-health.ts";
 import type {
   InputPathOptions,
   InputSummaryStatus,
@@ -63,6 +64,7 @@ interface PathOnStatus {
   readonly inputs: ReadonlyArray<InputOnStatus>;
   /** In merge mode, the 2022-7 merge of both inputs. */
   readonly merger: SequenceMerger | null;
+  readonly health: (role: InputRole) => InputHealthStatus | null;
 }
 
 const mergeStatus = (merger: SequenceMerger | null): MergeStatus | null => {
@@ -107,6 +109,7 @@ export const projectInputs = (path: PathOnStatus, detail: boolean): InputsSummar
         failovers: selector.failovers(input.role),
         fec: detail || fec === null ? fec : { recovered: fec.recovered, unrecoverable: fec.unrecoverable },
         core: detail ? input.core.snapshot() : input.core.counters(),
+        health: path.health(input.role),
       };
     }),
   };

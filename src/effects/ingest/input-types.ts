@@ -4,6 +4,7 @@
  * each second, and the detail (PID tables, FEC and merge figures, recent switches) as its extension, built
  * only for one channel at a time. The channel adds its name, its outputs and its start time to either.
  */
+
 import type { RemoteInfo } from "node:dgram";
 import { Data, type Effect } from "effect";
 import type { PacketCore } from "../../core/packet-core.ts";
@@ -15,6 +16,7 @@ import type { ChannelId } from "../../domain/ids.ts";
 import type { InputEndpoint, InputRole, Redundancy, RedundancyMode } from "../../domain/redundancy.ts";
 import type { ReadPace } from "../runtime/batch-reader.ts";
 import type { InputHealth, RedundancyEvent, SwitchReason } from "./failover.ts";
+import type { InputHealthStatus } from "./input-health.ts";
 import type { Selector } from "./selector.ts";
 
 export class InputPathError extends Data.TaggedError("InputPathError")<{
@@ -65,6 +67,10 @@ export interface InputPathOptions {
   readonly handover?: Senders | undefined;
   /** How long the channel's outputs let its UDP inputs' datagrams wait to be read; the channel changes it. */
   readonly pace?: ReadPace | undefined;
+  /** Whether the picture and sound health rules are suspended now (the channel's slate is on). */
+  readonly contentSuspended?: (() => boolean) | undefined;
+  /** Every input unhealthy by the channel's health rules, or no longer (input-health.ts). */
+  readonly onAllUnhealthy?: ((all: boolean) => void) | undefined;
 }
 
 export interface InputPath {
@@ -105,6 +111,8 @@ export interface InputSummaryStatus {
   /** With FEC enabled on this input. */
   readonly fec: { readonly recovered: number; readonly unrecoverable: number } | null;
   readonly core: CoreCounters;
+  /** By the channel's health rules; null without rules. */
+  readonly health: InputHealthStatus | null;
 }
 
 export interface InputStatus extends InputSummaryStatus {

@@ -31,6 +31,8 @@ export interface Selector {
   readonly health: () => InputHealth;
   readonly lastArrival: (role: InputRole) => number | null;
   readonly failovers: (role: InputRole) => number;
+  /** The health rules' verdict on `role`: the rules that hold while it is unhealthy, null once healthy. */
+  readonly judged: (role: InputRole, rule: string | null) => void;
   /** Switches at once (reason "operator"); nothing happens when `role` is already active. */
   readonly switchTo: (role: InputRole) => Effect.Effect<void>;
   /** Recent events, oldest first; `at` is epoch ms. */
@@ -133,6 +135,9 @@ export const makeSelector = (options: {
       health: state.health,
       lastArrival: state.lastArrival,
       failovers: state.failovers,
+      judged: (role, rule) => {
+        if (state.judged(role, rule, now())) wake();
+      },
       switchTo: (role) =>
         Effect.suspend(() => {
           const event = state.operator(role, now());

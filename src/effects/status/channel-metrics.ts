@@ -231,7 +231,7 @@ export const channelMetrics = ({ perChannel, perInput }: SnapshotFamilies): void
   perInput(
     "counter",
     "distributary_input_tr101290_errors_total",
-    "TR 101 290 first-priority errors, by indicator",
+    "TR 101 290 errors, by indicator: first priority (sync_loss … pid_error) and second (transport_error … pts_error)",
     () => null,
     {
       label: "indicator",
@@ -264,5 +264,25 @@ export const channelMetrics = ({ perChannel, perInput }: SnapshotFamilies): void
     "distributary_input_fec_unrecoverable_packets_total",
     "Packets FEC could not rebuild",
     (input) => input.fec?.unrecoverable ?? null,
+  );
+  perInput(
+    "gauge",
+    "distributary_input_unhealthy",
+    "1 while the channel's health rules find the input unhealthy, 0 while healthy (absent without rules)",
+    (input) => (input.health === null ? null : input.health.state === "unhealthy" ? 1 : 0),
+  );
+  perInput(
+    "gauge",
+    "distributary_input_rule_state",
+    "Each health rule on the input: 1 it holds, 0 it does not, -1 it cannot judge now",
+    () => null,
+    {
+      label: "rule",
+      values: (input) =>
+        Object.entries(input.health?.rules ?? {}).map(([rule, view]) => [
+          rule,
+          view.state === null ? -1 : view.state ? 1 : 0,
+        ]),
+    },
   );
 };

@@ -11,6 +11,7 @@ import { slateView } from "../../domain/slate.ts";
 import { outputStatusOf } from "../../domain/states.ts";
 import type {
   ChannelView,
+  InputHealthView,
   InputStatsView,
   InputSummary,
   OutputView,
@@ -27,6 +28,7 @@ import type {
 } from "../channel/channel.ts";
 import type { CueCounts } from "../channel/scte35-watcher.ts";
 import { maskKnownSecrets } from "../config/secrets.ts";
+import type { InputHealthStatus } from "../ingest/input-health.ts";
 
 /** What the builders read beside the configuration and the runtime figures. */
 export interface ViewContext {
@@ -174,9 +176,32 @@ const viewInput = (
     cc_error: input.core.tr101290.ccErrors,
     pmt_error: input.core.tr101290.pmtErrors,
     pid_error: input.core.tr101290.pidErrors,
+    transport_error: input.core.tr101290.transportErrors,
+    crc_error: input.core.tr101290.crcErrors,
+    pcr_repetition_error: input.core.tr101290.pcrRepetitionErrors,
+    pcr_discontinuity_indicator_error: input.core.tr101290.pcrDiscontinuityErrors,
+    pts_error: input.core.tr101290.ptsErrors,
   },
   fec: input.fec === null ? null : { recovered: input.fec.recovered, unrecoverable: input.fec.unrecoverable },
   failovers: input.failovers,
+  health: input.health === null ? null : viewHealth(input.health),
+});
+
+/** An input's health with its times as dates (the input path's clock is monotonic). */
+const viewHealth = (health: InputHealthStatus): InputHealthView => ({
+  state: health.state,
+  since: new Date(Date.now() - (performance.now() - health.sinceMs)).toISOString(),
+  rules: health.rules,
+  watcher:
+    health.watcher === null
+      ? null
+      : {
+          running: health.watcher.running,
+          cpu_percent:
+            health.watcher.cpuPercent === null ? null : Math.round(health.watcher.cpuPercent * 10) / 10,
+          dropped_chunks: health.watcher.droppedChunks,
+          restarts: health.watcher.restarts,
+        },
 });
 
 /** One input in full: its summary, with every TR 101 290 counter, the RTP stream's identity and the PID tables. */
