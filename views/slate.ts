@@ -11,6 +11,7 @@ type Slate = NonNullable<ChannelView["slate"]>;
 const SLATE_REASONS: Readonly<Record<NonNullable<Slate["reason"]>, { short: string; long: string }>> = {
   input_lost: { short: "input lost", long: "every input is silent" },
   manual: { short: "by hand", long: "put there by an operator" },
+  unhealthy: { short: "inputs unhealthy", long: "every input is unhealthy by the channel's health rules" },
 };
 
 const utc = (iso: string) => html`<time datetime="${iso}">${iso.slice(11, 19)} UTC</time>`;

@@ -5,6 +5,7 @@
  * recent ones. Messages are for people and hold no secret (URLs are masked before they get here).
  */
 import { Schema } from "effect";
+import { SLATE_REASONS } from "./slate.ts";
 import { OutputState } from "./states.ts";
 
 const InputRoleField = Schema.Literal("primary", "backup");
@@ -41,7 +42,7 @@ export const ChannelEvent = Schema.Union(
     ...common,
     /** The channel's outputs carry its slate: every input was silent for the slate's time, or an operator said so. */
     type: Schema.Literal("slate_on"),
-    reason: Schema.Literal("input_lost", "manual"),
+    reason: Schema.Literal(...SLATE_REASONS),
   }),
   Schema.Struct({
     ...common,

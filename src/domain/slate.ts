@@ -29,6 +29,15 @@ const SlateAfterMs = intRange(50, 3_600_000).annotations({
     "ms after the last input went silent at which the slate starts; at least the channel's failover_after_ms",
 });
 
+/** Why a channel is on its slate: every input silent, an operator, or every input unhealthy by its health rules. */
+export const SLATE_REASONS = ["input_lost", "manual", "unhealthy"] as const;
+export type SlateReason = (typeof SLATE_REASONS)[number];
+
+const SlateOnUnhealthy = Schema.Boolean.annotations({
+  description:
+    "true: when every input is unhealthy by the channel's health rules (redundancy.health), the slate goes on until one is healthy again; default false (the channel stays on its input)",
+});
+
 const SlateAlertAfterS = intRange(10, 86_400).annotations({
   description: "seconds on the slate after which the SlateTooLong alert fires; default 300",
 });
@@ -36,6 +45,7 @@ const SlateAlertAfterS = intRange(10, 86_400).annotations({
 export const SlateConfig = Schema.Struct({
   after_ms: SlateAfterMs,
   alert_after_s: Schema.optional(SlateAlertAfterS),
+  on_unhealthy: Schema.optional(SlateOnUnhealthy),
   /** Put on the slate by an operator (POST /api/channels/{id}/slate), kept until taken off. */
   manual: Schema.optional(Schema.Boolean),
   image: Schema.optional(Schema.NullOr(SlateImage)),
@@ -47,6 +57,7 @@ export const SlateBody = Schema.NullOr(
   Schema.Struct({
     after_ms: SlateAfterMs,
     alert_after_s: Schema.optional(SlateAlertAfterS),
+    on_unhealthy: Schema.optional(SlateOnUnhealthy),
   }).annotations({ identifier: "SlateBody", ...strict }),
 ).annotations({
   description:
@@ -84,6 +95,7 @@ export const slateView = (slate: SlateConfig | null | undefined, channelId: stri
         after_ms: slate.after_ms,
         alert_after_s: slate.alert_after_s ?? DEFAULT_SLATE_ALERT_AFTER_S,
         manual: slate.manual ?? false,
+        on_unhealthy: slate.on_unhealthy ?? false,
         image:
           slate.image == null
             ? null

@@ -9,6 +9,7 @@ import { Protocol } from "./channel.ts";
 import { HealthConfigSchema } from "./health.ts";
 import { MediaLiveView } from "./medialive.ts";
 import { OutputPolicy } from "./output-policy.ts";
+import { SLATE_REASONS } from "./slate.ts";
 import { ChannelStatus, OutputState, OutputStatus } from "./states.ts";
 
 /** The redundancy settings a channel runs with: what was given, defaults filled. */
@@ -258,6 +259,9 @@ export const SlateView = Schema.Struct({
   after_ms: Schema.Number,
   alert_after_s: Schema.Number,
   manual: Schema.Boolean.annotations({ description: "put on the slate by an operator, until taken off" }),
+  on_unhealthy: Schema.Boolean.annotations({
+    description: "the slate goes on while every input is unhealthy by the channel's health rules",
+  }),
   image: Schema.NullOr(
     Schema.Struct({
       type: Schema.String,
@@ -269,7 +273,7 @@ export const SlateView = Schema.Struct({
     }),
   ).annotations({ description: "the uploaded picture; null: a generated card with the channel's name" }),
   on: Schema.Boolean.annotations({ description: "the outputs carry the slate now" }),
-  reason: Schema.NullOr(Schema.Literal("input_lost", "manual")),
+  reason: Schema.NullOr(Schema.Literal(...SLATE_REASONS)),
   since: Schema.NullOr(Schema.String).annotations({ description: "when this spell on the slate began" }),
   seconds: Schema.Number.annotations({ description: "seconds on the slate since the channel started" }),
   ready: Schema.Boolean.annotations({ description: "a clip in the input's format is prepared" }),

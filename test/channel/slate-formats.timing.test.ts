@@ -653,6 +653,28 @@ describe("an operator's slate while the input still sends", () => {
     const away = (splice.backSent - splice.lastLiveSent) / perSecond;
     expect(away).toBeGreaterThan((MANUAL_MS - 500) / 1000);
     expect(splice.dropped).toBeGreaterThan(100);
+    if (splice.leaked.length > 0) {
+      const k = (ts: Buffer, at: number) => ts.toString("latin1", at, at + PACKET);
+      for (const leak of splice.leaked) {
+        const key = k(feed.ts, leak.sentPacket * PACKET);
+        const copies: number[] = [];
+        for (let at = 0; at + PACKET <= feed.ts.length; at += PACKET)
+          if (k(feed.ts, at) === key) copies.push(at / PACKET);
+        console.log(
+          "DIAG",
+          JSON.stringify({
+            leak,
+            copies,
+            firstSlate: splice.firstSlate / PACKET,
+            back: splice.back / PACKET,
+            lastLive: splice.lastLive / PACKET,
+            lastLiveSent: splice.lastLiveSent / PACKET,
+            backSent: splice.backSent / PACKET,
+            hex: feed.ts.subarray(leak.sentPacket * PACKET, leak.sentPacket * PACKET + 24).toString("hex"),
+          }),
+        );
+      }
+    }
     expect(splice.leaked).toEqual([]);
     // What went out meanwhile: the slate, in the input's format on its PIDs.
     const slate = splice.received.subarray(splice.lastLive + PACKET, splice.back);

@@ -18,8 +18,9 @@ export const REPROBE_MS = 60_000;
 /** … and how often when no format could be read from it. */
 export const REPROBE_REFUSED_MS = 300_000;
 
+import type { SlateReason } from "../../domain/slate.ts";
+
 type SlateMode = "live" | "slate" | "returning" | "bridging";
-export type SlateReason = "input_lost" | "manual";
 
 /** What the states read of a channel's slate settings (the rest, the picture, is the clip's business). */
 export interface SlateSwitches {

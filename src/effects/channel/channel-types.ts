@@ -9,6 +9,7 @@ import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";
 import type { OutputPolicy } from "../../domain/output-policy.ts";
 import type { InputEndpoint, InputRole, RedundancyConfig } from "../../domain/redundancy.ts";
+import type { SlateReason } from "../../domain/slate.ts";
 import type { RedundancyEvent } from "../ingest/failover.ts";
 import type {
   InputSeams,
@@ -64,7 +65,7 @@ export interface ChannelSpec {
 export interface SlateStatus {
   /** The outputs carry the slate now (or wait on it for the input's first keyframe). */
   readonly on: boolean;
-  readonly reason: "input_lost" | "manual" | null;
+  readonly reason: SlateReason | null;
   /** Epoch ms when this spell on the slate began; null when off. */
   readonly since: number | null;
   /** Seconds on the slate since the channel started, this spell included. */
@@ -85,6 +86,8 @@ export interface SlateSpec {
   readonly afterMs: number;
   /** Put on by an operator: stays on, whatever the inputs do, until taken off. */
   readonly manual: boolean;
+  /** Goes on while every input is unhealthy by the channel's health rules. */
+  readonly onUnhealthy: boolean;
   /** The uploaded picture (base64 and its SHA-256), or the generated card's title (the channel's name). */
   readonly picture:
     | { readonly kind: "image"; readonly data: string; readonly sha256: string }

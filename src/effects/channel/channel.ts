@@ -91,6 +91,8 @@ export const startChannel = (
       seams: options.faults ?? (yield* ChannelFaults),
       handover: options.handover,
       pace: fanOut.pace,
+      contentSuspended: () => slate?.suspendsContent() ?? false,
+      onAllUnhealthy: (all) => slate?.onHealth(all),
     }).pipe(Effect.mapError(inputPathFailure));
 
     slate = yield* makeSlate(

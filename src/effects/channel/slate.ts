@@ -22,14 +22,21 @@ import { readClip, type SlateClip } from "../../core/slate/clip.ts";
 import { type LiveReturn, makeLiveReturn } from "../../core/slate/live-return.ts";
 import { type FormatProbe, makeFormatProbe } from "../../core/slate/probe.ts";
 import { makeSplicer } from "../../core/slate/splicer.ts";
-import { makeSlateStates, type SlateReason } from "../../core/slate/states.ts";
+import { makeSlateStates } from "../../core/slate/states.ts";
 import { describeFormat, formatKey, type SlateFormat } from "../../core/slate/types.ts";
 import { ccAt, PACKET, pidAt } from "../../core/ts/index.ts";
 import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";
+import type { SlateReason } from "../../domain/slate.ts";
 import type { SlateSpec, SlateStatus } from "./channel-types.ts";
 import { keepSlateFormat, keptSlateFormat, makeSlateClip, pictureKey, slateDirNow } from "./slate-maker.ts";
 import type { FanOutTaps } from "./taps.ts";
+
+const SAID: Readonly<Record<SlateReason, string>> = {
+  manual: "asked by an operator",
+  input_lost: "every input is silent",
+  unhealthy: "every input is unhealthy",
+};
 
 /** How often the slate's TS is handed to the outputs: a few packets at a time, as an input would. */
 const PACE_MS = 20;
@@ -59,6 +66,13 @@ export interface Slate {
   readonly live: (view: Uint8Array) => void;
   /** The input path's events: input_lost starts the slate's timer, input_restored stops it. */
   readonly onEvent: (event: NewEvent) => void;
+  /**
+   * Every input is unhealthy by the channel's health rules (or no longer): with `on_unhealthy` the slate goes
+   * on, and the input's return waits until one is healthy again.
+   */
+  readonly onHealth: (allUnhealthy: boolean) => void;
+  /** Whether the picture and sound rules are suspended: the slate is on for another reason than health. */
+  readonly suspendsContent: () => boolean;
   /** The input's PMT changed: its format is read again. */
   readonly onPmt: () => void;
   readonly setSpec: (spec: SlateSpec | undefined) => void;
@@ -100,6 +114,8 @@ export const makeSlate = (
     let pacer: Fiber.RuntimeFiber<unknown> | null = null;
     let timer: Fiber.RuntimeFiber<unknown> | null = null;
     let probe: { readonly reader: FormatProbe; readonly offer: (chunk: Uint8Array) => void } | null = null;
+    /** Every input is unhealthy by the health rules (input-health.ts). */
+    let allUnhealthy = false;
     /** The CC of the last packet sent on each PID since the slate went on (-1: none yet). */
     const sentCc = new Int8Array(8192).fill(-1);
 
@@ -227,9 +243,7 @@ export const makeSlate = (
           (preparing !== null
             ? "its clip is still being prepared"
             : "the input's format has not been read yet");
-        log(
-          `the slate cannot go on (${why === "manual" ? "asked by an operator" : "every input is silent"}): ${words}`,
-        );
+        log(`the slate cannot go on (${SAID[why]}): ${words}`);
       }
       const started = states.since();
       if (asked !== "on" || prepared === null || started === null) return;
@@ -278,6 +292,7 @@ export const makeSlate = (
     const live = (view: Uint8Array) => {
       if (states.mode() === "slate") {
         if (states.reason() === "manual") return;
+        if (states.reason() === "unhealthy" && allUnhealthy && states.spec()?.onUnhealthy === true) return;
         startReturn();
       }
       if (back === null) return;
@@ -368,6 +383,11 @@ export const makeSlate = (
     return {
       live,
       onEvent,
+      onHealth: (all) => {
+        allUnhealthy = all;
+        if (all && states.spec()?.onUnhealthy === true) goOn("unhealthy");
+      },
+      suspendsContent: () => states.mode() !== "live" && states.reason() !== "unhealthy",
       onPmt: () => {
         if (states.mayProbe()) {
           endProbe();
