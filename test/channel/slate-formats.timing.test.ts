@@ -580,10 +580,10 @@ const manualSplice = () => {
   const { videoPid, audioPid } = feed.spec;
   const media = (ts: Buffer, at: number) => pidAt(ts, at) === videoPid || pidAt(ts, at) === audioPid;
   const key = (ts: Buffer, at: number) => ts.toString("latin1", at, at + PACKET);
-  /** Each media packet of the input → its byte offset in the input. */
-  const sentAt = new Map<string, number>();
+  /** Each media packet of the input → its byte offsets in the input (a stream may carry a packet twice). */
+  const sentAt = new Map<string, number[]>();
   for (let at = 0; at + PACKET <= feed.ts.length; at += PACKET)
-    if (media(feed.ts, at) && !sentAt.has(key(feed.ts, at))) sentAt.set(key(feed.ts, at), at);
+    if (media(feed.ts, at)) sentAt.set(key(feed.ts, at), [...(sentAt.get(key(feed.ts, at)) ?? []), at]);
   const received = feed.sink.bytes();
   const arrivals = feed.sink.datagrams.flatMap((datagram, i) =>
     Array.from({ length: datagram.length / PACKET }, () => feed.sink.arrivals[i] ?? 0),
@@ -599,29 +599,16 @@ const manualSplice = () => {
     const sent = sentAt.get(key(received, at));
     if (firstSlate < 0) {
       if (sent === undefined) firstSlate = at;
-      else [lastLive, lastLiveSent] = [at, sent];
+      else [lastLive, lastLiveSent] = [at, sent.includes(at) ? at : (sent[0] ?? -1)];
     } else if (sent !== undefined) {
-      [back, backSent] = [at, sent];
+      [back, backSent] = [at, sent.find((offset) => offset > lastLiveSent) ?? sent[0] ?? -1];
       break;
     }
   }
-  // What the sink got of the input: everything before the slate's first packet and from the return on. (In
-  // between, the first of the input's packets is by definition the return; a slate packet may equal one of the
-  // input's byte for byte, a PES's stuffed tail on the same continuity counter, so it is not looked at.)
-  /** Each of those packets → where the sink got it. */
-  const receivedAt = new Map<string, number>();
-  for (let at = 0; at + PACKET <= received.length; at += PACKET)
-    if (at < firstSlate || at >= back) receivedAt.set(key(received, at), at);
-  /** The input's media packets sent between the last before the slate and the return that reached the sink. */
-  const leaked: Array<{ readonly sentPacket: number; readonly receivedPacket: number }> = [];
+  /** The input's media packets sent between the last before the slate and the return. */
   let dropped = 0;
-  for (let at = lastLiveSent + PACKET; at < backSent; at += PACKET) {
-    if (!media(feed.ts, at)) continue;
-    dropped++;
-    const got = receivedAt.get(key(feed.ts, at));
-    if (got !== undefined) leaked.push({ sentPacket: at / PACKET, receivedPacket: got / PACKET });
-  }
-  return { received, arrivalAt, lastLive, lastLiveSent, firstSlate, back, backSent, leaked, dropped };
+  for (let at = lastLiveSent + PACKET; at < backSent; at += PACKET) if (media(feed.ts, at)) dropped++;
+  return { received, arrivalAt, lastLive, lastLiveSent, firstSlate, back, backSent, dropped };
 };
 
 describe("an operator's slate while the input still sends", () => {
@@ -653,29 +640,12 @@ describe("an operator's slate while the input still sends", () => {
     const away = (splice.backSent - splice.lastLiveSent) / perSecond;
     expect(away).toBeGreaterThan((MANUAL_MS - 500) / 1000);
     expect(splice.dropped).toBeGreaterThan(100);
-    if (splice.leaked.length > 0) {
-      const k = (ts: Buffer, at: number) => ts.toString("latin1", at, at + PACKET);
-      for (const leak of splice.leaked) {
-        const key = k(feed.ts, leak.sentPacket * PACKET);
-        const copies: number[] = [];
-        for (let at = 0; at + PACKET <= feed.ts.length; at += PACKET)
-          if (k(feed.ts, at) === key) copies.push(at / PACKET);
-        console.log(
-          "DIAG",
-          JSON.stringify({
-            leak,
-            copies,
-            firstSlate: splice.firstSlate / PACKET,
-            back: splice.back / PACKET,
-            lastLive: splice.lastLive / PACKET,
-            lastLiveSent: splice.lastLiveSent / PACKET,
-            backSent: splice.backSent / PACKET,
-            hex: feed.ts.subarray(leak.sentPacket * PACKET, leak.sentPacket * PACKET + 24).toString("hex"),
-          }),
-        );
-      }
-    }
-    expect(splice.leaked).toEqual([]);
+    // None of them reached it before the slate: what it got until then is the input from its start, every
+    // packet in place (compared in place: a stream may carry the same packet twice). From the return on, the
+    // next test checks the same.
+    const live = splice.lastLive + PACKET;
+    expect(splice.lastLive).toBe(splice.lastLiveSent);
+    expect(splice.received.subarray(0, live).equals(feed.ts.subarray(0, live))).toBe(true);
     // What went out meanwhile: the slate, in the input's format on its PIDs.
     const slate = splice.received.subarray(splice.lastLive + PACKET, splice.back);
     const file = join(dir, "manual-slate.ts");

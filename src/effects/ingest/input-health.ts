@@ -56,9 +56,7 @@ interface Entry {
   view: HealthView;
   cost: ContentWatcherCost | null;
   costAtMs: number;
-  /** The programme's video and audio PIDs as the PMT last listed them (kept when a PMT drops them). */
-  video: number | null;
-  audio: number | null;
+  readonly pids: ProgrammePids;
 }
 
 /** Gathers the payloads into whole chunks for the watcher, which keeps what it is given. */
@@ -78,6 +76,46 @@ const makeFeeder = (watcher: ContentWatcher) => {
     used += payload.length;
   };
   return { feed, flush };
+};
+
+/** The programme's video and audio PIDs as the PMT last listed them: kept when a PMT drops them. */
+export interface ProgrammePids {
+  video: number | null;
+  audio: number | null;
+}
+
+/** One sample of an input for its judge: the packet core's figures at `atMs`, the watcher's verdicts. */
+export const sampleOf = (
+  snapshot: CoreSnapshot,
+  pids: ProgrammePids,
+  atMs: number,
+  content: InputSample["content"],
+): InputSample => {
+  const byPid = new Map(snapshot.pids.map((pid) => [pid.pid, pid]));
+  const listed = snapshot.pids.filter((pid) => pid.referenced && pid.streamType !== null);
+  pids.video = listed.find((pid) => VIDEO_STREAM_TYPES.has(pid.streamType ?? -1))?.pid ?? pids.video;
+  pids.audio = listed.find((pid) => AUDIO_STREAM_TYPES.has(pid.streamType ?? -1))?.pid ?? pids.audio;
+  const { tr101290 } = snapshot;
+  return {
+    atMs,
+    bytes: snapshot.bytes,
+    ccErrors: tr101290.ccErrors,
+    p2: {
+      Transport_error: tr101290.transportErrors,
+      CRC_error: tr101290.crcErrors,
+      PCR_repetition_error: tr101290.pcrRepetitionErrors,
+      PCR_discontinuity_indicator_error: tr101290.pcrDiscontinuityErrors,
+      PTS_error: tr101290.ptsErrors,
+    },
+    lastPcrAtMs: snapshot.lastPcrMs,
+    lastPtsAtMs: pids.video === null ? null : (byPid.get(pids.video)?.lastPtsMs ?? null),
+    lastSeenAtMs: (pid) => {
+      const number = pid === "video" ? pids.video : pid === "audio" ? pids.audio : pid;
+      if (number === null) return undefined;
+      return byPid.get(number)?.lastSeenMs ?? null;
+    },
+    content,
+  };
 };
 
 /** The PCR_repetition_error limit the rules ask of the packet core: DVB's 40 ms when any rule says "dvb". */
@@ -149,20 +187,13 @@ export const makeInputsHealth = (options: {
           view: { state: "healthy", sinceMs: start, rules: {} },
           cost: null,
           costAtMs: start,
-          video: null,
-          audio: null,
+          pids: { video: null, audio: null },
         });
         feeds[role] = feeder?.feed ?? null;
       });
 
-    const sampleOf = (entry: Entry, atMs: number): InputSample => {
-      const snapshot: CoreSnapshot = entry.core.snapshot();
-      const byPid = new Map(snapshot.pids.map((pid) => [pid.pid, pid]));
-      const listed = snapshot.pids.filter((pid) => pid.referenced && pid.streamType !== null);
-      entry.video =
-        listed.find((pid) => VIDEO_STREAM_TYPES.has(pid.streamType ?? -1))?.pid ?? entry.video ?? null;
-      entry.audio =
-        listed.find((pid) => AUDIO_STREAM_TYPES.has(pid.streamType ?? -1))?.pid ?? entry.audio ?? null;
+    /** The watcher's verdicts, or why the picture and sound rules cannot judge now. */
+    const contentOf = (entry: Entry): InputSample["content"] => {
       const suspended = options.contentSuspended();
       const verdicts = entry.watcher === null || suspended ? {} : entry.watcher.verdicts();
       const content: Record<string, { state: boolean | null; reason: string }> = {};
@@ -171,27 +202,7 @@ export const makeInputsHealth = (options: {
           content[name] = suspended
             ? { state: null, reason: "suspended while the channel is on its slate" }
             : (verdicts[name] ?? { state: null, reason: "the watcher has not judged yet" });
-      const { tr101290 } = snapshot;
-      return {
-        atMs,
-        bytes: snapshot.bytes,
-        ccErrors: tr101290.ccErrors,
-        p2: {
-          Transport_error: tr101290.transportErrors,
-          CRC_error: tr101290.crcErrors,
-          PCR_repetition_error: tr101290.pcrRepetitionErrors,
-          PCR_discontinuity_indicator_error: tr101290.pcrDiscontinuityErrors,
-          PTS_error: tr101290.ptsErrors,
-        },
-        lastPcrAtMs: snapshot.lastPcrMs,
-        lastPtsAtMs: entry.video === null ? null : (byPid.get(entry.video)?.lastPtsMs ?? null),
-        lastSeenAtMs: (pid) => {
-          const number = pid === "video" ? entry.video : pid === "audio" ? entry.audio : pid;
-          if (number === null) return undefined;
-          return byPid.get(number)?.lastSeenMs ?? null;
-        },
-        content,
-      };
+      return content;
     };
 
     const sampleAll = Effect.sync(() => {
@@ -199,7 +210,7 @@ export const makeInputsHealth = (options: {
       const atMs = options.nowMs();
       for (const [role, entry] of entries) {
         entry.flush();
-        entry.view = entry.judge.sample(sampleOf(entry, atMs));
+        entry.view = entry.judge.sample(sampleOf(entry.core.snapshot(), entry.pids, atMs, contentOf(entry)));
         options.judged(role, entry.view.state === "unhealthy" ? holding(health, entry.view) : null);
         if (entry.watcher !== null && (entry.cost === null || atMs - entry.costAtMs >= COST_EVERY_MS)) {
           entry.cost = entry.watcher.cost();
