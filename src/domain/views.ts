@@ -182,6 +182,9 @@ export const InputHealthView = Schema.Struct({
       }),
       dropped_chunks: Schema.Number,
       restarts: Schema.Number,
+      gop_ms: Schema.NullOr(Schema.Number).annotations({
+        description: "ms between the key frames it decodes (a frozen rule's for_ms must be at least 1.5 of them)",
+      }),
     }),
   ).annotations({ description: "the picture-and-sound watcher, while a rule names black, frozen or silent" }),
 }).annotations({ identifier: "InputHealth" });

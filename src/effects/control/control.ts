@@ -9,6 +9,7 @@
  * config-transfer.ts.
  */
 import { Effect, Either, Schema } from "effect";
+import { frozenRefusal } from "../../core/content/args.ts";
 import {
   type ChannelBody,
   type ChannelConfig,
@@ -19,7 +20,7 @@ import {
   OutputConfig as OutputConfigSchema,
   type OutputPatch,
 } from "../../domain/channel.ts";
-import { ControlError } from "../../domain/errors.ts";
+import { ControlError, type FieldIssue } from "../../domain/errors.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";
 import { tablePidIssues } from "../../domain/output-policy.ts";
 import {
@@ -34,6 +35,7 @@ import {
   withOutput,
 } from "../../domain/rules.ts";
 import { invalid, toFieldIssues } from "../../domain/validate.ts";
+import type { ChannelRuntimeStatus } from "../channel/channel-types.ts";
 import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
@@ -46,6 +48,29 @@ import { slateCommands } from "./slate-commands.ts";
 
 const fromCheck = (error: ControlError | undefined) =>
   error === undefined ? Effect.void : Effect.fail(error);
+
+/**
+ * A frozen picture is judged on key frames: a frozen rule shorter than 1.5 GOPs of a running input, as its
+ * watcher measured them, is refused in words. (A channel that is not running is judged once it runs: the rule
+ * then cannot judge, and says why.)
+ */
+const frozenAgainstGop = (next: ChannelConfig, running: ChannelRuntimeStatus | null) => {
+  const issues: FieldIssue[] = [];
+  for (const [name, rule] of Object.entries(next.redundancy?.health?.rules ?? {})) {
+    if (!("frozen" in rule)) continue;
+    for (const input of running?.inputs ?? []) {
+      const gop = input.health?.watcher?.gopMs ?? null;
+      const refusal = gop === null ? null : frozenRefusal(rule.for_ms, gop);
+      if (refusal === null) continue;
+      issues.push({
+        field: `redundancy.health.rules.${name}.for_ms`,
+        message: `${refusal} (the ${input.role} input)`,
+      });
+      break;
+    }
+  }
+  return issues.length === 0 ? undefined : invalid(issues);
+};
 
 /** The stored URL when `url` is its masked form; a masked URL that stands for nothing stored is a 400. */
 const keepMasked = (url: string, previous: OutputConfig | undefined, field: string) =>
@@ -119,6 +144,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       const channel = yield* find(id);
       const next = patchChannel(channel, changes);
       yield* fromCheck(checkChannel(next, configs.current().channels, localAddresses()));
+      if (isRunning(id)) yield* fromCheck(frozenAgainstGop(next, yield* channels.status(id)));
       yield* commitChannel(next);
       // Inputs and redundancy change live; a channel that cannot take the change (a new address that will
       // not bind) is started afresh, which answers why it cannot run.

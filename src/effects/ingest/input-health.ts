@@ -31,7 +31,13 @@ const AUDIO_STREAM_TYPES: ReadonlySet<number> = new Set([0x03, 0x04, 0x0f, 0x11,
 /** One input's health as the status tells it; `sinceMs` on the input path's monotonic clock. */
 export interface InputHealthStatus extends HealthView {
   /** The content watcher, while the rules need one: whether its ffmpeg runs, and what it costs. */
-  readonly watcher: (ContentWatcherCost & { readonly running: boolean }) | null;
+  readonly watcher:
+    | (ContentWatcherCost & {
+        readonly running: boolean;
+        /** The spacing of the pictures it decodes (key frames: the GOP), once measured. */
+        readonly gopMs: number | null;
+      })
+    | null;
 }
 
 export interface InputsHealth {
@@ -252,6 +258,7 @@ export const makeInputsHealth = (options: {
               ? null
               : {
                   running: entry.watcher.pid() !== undefined,
+                  gopMs: entry.watcher.pictureSpacingMs(),
                   ...(entry.cost ?? { cpuPercent: null, droppedChunks: 0, restarts: 0 }),
                 },
         };

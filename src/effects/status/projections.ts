@@ -201,6 +201,7 @@ const viewHealth = (health: InputHealthStatus): InputHealthView => ({
             health.watcher.cpuPercent === null ? null : Math.round(health.watcher.cpuPercent * 10) / 10,
           dropped_chunks: health.watcher.droppedChunks,
           restarts: health.watcher.restarts,
+          gop_ms: health.watcher.gopMs === null ? null : Math.round(health.watcher.gopMs),
         },
 });
 
