@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Effect } from "effect";
 import { freeTcpPort } from "../../test/support/peers.ts";
 import { floorBinary, started, stop, work } from "./children.ts";
-import { C, M, POLICY, plan, ROOT, RUNTIMES, rtmpUrl, SLATE_MS, sleep, values } from "./options.ts";
+import { C, HEALTH, M, POLICY, plan, ROOT, RUNTIMES, rtmpUrl, SLATE_MS, sleep, values } from "./options.ts";
 import { udpBound } from "./proc.ts";
 
 interface Running {
@@ -98,6 +98,7 @@ export const distributaryOn = (runtime: string): Contender => ({
           rtp_ip: "127.0.0.1",
           rtp_port: channel.input,
           ...(SLATE_MS > 0 ? { slate: { after_ms: SLATE_MS } } : {}),
+          ...(HEALTH === null ? {} : { redundancy: { health: HEALTH } }),
           outputs: channel.outputs.map((output, o) => ({
             name: `out ${o}`,
             protocol: output.protocol,

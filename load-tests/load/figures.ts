@@ -145,6 +145,7 @@ export const figures = (run: Measured) => {
     udp: perProtocol("udp"),
     srt: perProtocol("srt"),
     rtmp,
+    health: run.health,
     cpu: {
       percent_of_a_core: round(cpuPercent, 1),
       per_channel_percent: round(cpuPercent / C, 3),

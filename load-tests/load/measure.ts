@@ -8,7 +8,7 @@ import { srtListenerPeer } from "../../test/support/peers.ts";
 import { openSink, type SinkReport, type SourceCounts, startSource } from "./children.ts";
 import { type Contender, eventually, type Service } from "./contenders.ts";
 import { type NginxStat, nginxStat, rtmpFrames } from "./nginx.ts";
-import { outputsOf, plan, SAMPLE_MS, SCRAPE_MS, sleep, type TsProtocol, WARMUP } from "./options.ts";
+import { HEALTH, outputsOf, plan, SAMPLE_MS, SCRAPE_MS, sleep, type TsProtocol, WARMUP } from "./options.ts";
 import { threadUsage, type Usage, udpBound, usage } from "./proc.ts";
 
 interface LagSample {
@@ -76,6 +76,47 @@ const driveApi = async (service: Service, clients: number): Promise<ApiLoad> => 
   };
 };
 
+type HealthTally = NonNullable<Measured["health"]>;
+
+/** What the channels' health rules say of our inputs (only with --health), at one moment of the window. */
+const healthTally = async (service: {
+  readonly base: string;
+  readonly admin: string;
+}): Promise<HealthTally | null> => {
+  if (HEALTH === null) return null;
+  const response = await fetch(`${service.base}/api/channels`, {
+    headers: { authorization: `Bearer ${service.admin}` },
+  });
+  const { channels } = (await response.json()) as {
+    channels: ReadonlyArray<{
+      inputs: ReadonlyArray<{
+        health: { state: string; rules: Record<string, { state: boolean | null; figure: string }> } | null;
+      }>;
+    }>;
+  };
+  const judged = channels.flatMap((channel) => channel.inputs.flatMap((input) => input.health ?? []));
+  return {
+    judged: judged.length,
+    unhealthy: judged.filter((health) => health.state === "unhealthy").length,
+    holding: [
+      ...new Set(
+        judged.flatMap((health) =>
+          Object.entries(health.rules)
+            .filter(([, rule]) => rule.state === true)
+            .map(([name, rule]) => `${name}: ${rule.figure}`),
+        ),
+      ),
+    ],
+  };
+};
+
+/** The worst of the window's tallies: the most inputs unhealthy at once, every rule that held at any. */
+const worstTally = (tallies: ReadonlyArray<HealthTally>): HealthTally => ({
+  judged: Math.max(...tallies.map((tally) => tally.judged)),
+  unhealthy: Math.max(...tallies.map((tally) => tally.unhealthy)),
+  holding: [...new Set(tallies.flatMap((tally) => tally.holding))],
+});
+
 export interface Measured {
   readonly name: string;
   readonly apiClients: number;
@@ -99,6 +140,13 @@ export interface Measured {
   readonly lag: ReadonlyArray<LagSample>;
   readonly rest: { requests: number; durations: number[] } | null;
   readonly loadAverage: ReadonlyArray<number>;
+  /** Our inputs by the channels' health rules over the window (--health, read at each scrape): the most judged
+   * and unhealthy at once, the rules that held. */
+  readonly health: {
+    readonly judged: number;
+    readonly unhealthy: number;
+    readonly holding: ReadonlyArray<string>;
+  } | null;
   /** the service's threads over the window (CPU seconds by thread name), null for the others */
   readonly threads: { readonly start: Map<string, number>; readonly end: Map<string, number> } | null;
 }
@@ -142,6 +190,7 @@ export const measure = async (
     const startedAt = performance.now();
     const samples: Array<{ at: number; rss: number; fds: number }> = [];
     const lag: LagSample[] = [];
+    const tallies: HealthTally[] = [];
     const probes: number[] = [];
     const api =
       running.service !== undefined && apiClients > 0 ? await driveApi(running.service, apiClients) : null;
@@ -156,6 +205,8 @@ export const measure = async (
           if (performance.now() - scrapedAt >= SCRAPE_MS - SAMPLE_MS / 2) {
             scrapedAt = performance.now();
             lag.push(...(await scrapeLag(running.service.base).catch(() => [])));
+            const tally = await healthTally(running.service).catch(() => null);
+            if (tally !== null) tallies.push(tally);
           }
           if (api === null) {
             const at = performance.now();
@@ -190,6 +241,7 @@ export const measure = async (
     const udpEnd = await udpSink?.close();
     const srtEnd = await srtSink?.close();
     const frames = rtmp && running.service !== undefined ? await rtmpFrames(running.service) : null;
+    const health = tallies.length === 0 ? null : worstTally(tallies);
     await running.stop();
     return {
       name: contender.name,
@@ -214,6 +266,7 @@ export const measure = async (
       lag,
       rest,
       loadAverage: loadavg(),
+      health,
       threads: threadsStart === null || threadsEnd === null ? null : { start: threadsStart, end: threadsEnd },
     };
   } finally {

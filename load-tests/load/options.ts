@@ -31,6 +31,11 @@ export const { values } = parseArgs({
     slate: { type: "string", default: "0" },
     /** An output policy (JSON) for every second output of each channel (outputs 1, 3, …): the filtered half. */
     policy: { type: "string" },
+    /**
+     * Input health rules (redundancy.health, JSON) on every channel; "ts": every TS rule (a PID, the PCR, the
+     * PTS, continuity, the bitrate, the TR 101 290 second-priority indicators), judged and never holding.
+     */
+    health: { type: "string" },
     /** Seconds between two scrapes of the service's /metrics (its event-loop lag figures). */
     "scrape-every": { type: "string", default: "5" },
   },
@@ -71,6 +76,42 @@ export const POLICY: unknown =
           return fail(`--policy must be JSON, e.g. '{"scte35": "strip"}', got '${values.policy}'`);
         }
       })();
+/** What `--health ts` puts on every channel: each TS rule, with limits no healthy input reaches. */
+const TS_RULES = {
+  rules: {
+    no_video: { pid_missing: "video", for_ms: 1000 },
+    no_pcr: { pcr_missing_ms: 500 },
+    no_pts: { pts_missing_ms: 1000 },
+    cc: { cc_errors: 20, window_ms: 1000 },
+    low: { bitrate_below_bps: 100_000, for_ms: 3000 },
+    p2: {
+      tr101290: [
+        "Transport_error",
+        "CRC_error",
+        "PCR_repetition_error",
+        "PCR_discontinuity_indicator_error",
+        "PTS_error",
+      ],
+      count: 5,
+      window_ms: 5000,
+    },
+  },
+  unhealthy_when: "no_video || no_pcr || no_pts || cc || low || p2",
+};
+export const HEALTH: unknown =
+  values.health === undefined
+    ? null
+    : values.health === "ts"
+      ? TS_RULES
+      : (() => {
+          try {
+            return JSON.parse(values.health);
+          } catch {
+            return fail(
+              `--health must be "ts" or JSON (a channel's redundancy.health), got '${values.health}'`,
+            );
+          }
+        })();
 export const PROTOCOL = values.protocol ?? "udp";
 if (PROTOCOL !== "udp" && PROTOCOL !== "srt" && PROTOCOL !== "mix" && PROTOCOL !== "rtmp")
   fail(`--protocol must be udp, srt, mix or rtmp, got '${PROTOCOL}'`);

@@ -15,6 +15,7 @@ import {
   CUE_EVERY,
   GAP_EVERY,
   GAP_MS,
+  HEALTH,
   JITTER,
   LOSS,
   M,
@@ -78,6 +79,15 @@ export const writeReport = (
             goal: "zero RTMP frames dropped",
             value: ours.rtmp.frames_dropped,
             met: ours.rtmp.frames_dropped === 0,
+          },
+        ]),
+    ...(ours.health === null
+      ? []
+      : [
+          {
+            goal: "health rules on every input, none of them unhealthy (the stream is healthy)",
+            value: `${ours.health.unhealthy} of ${ours.health.judged}`,
+            met: ours.health.judged === C && ours.health.unhealthy === 0,
           },
         ]),
     {
@@ -153,6 +163,7 @@ export const writeReport = (
       api_clients: API_CLIENTS,
       cue_every_seconds: CUE_EVERY,
       slate_after_ms: SLATE_MS,
+      health: HEALTH,
       policy: POLICY === null ? null : { policy: POLICY, outputs: "every second output of each channel" },
       runtimes: RUNTIMES,
       forwarding_workers: values.workers === undefined ? "default (one per core)" : Number(values.workers),
@@ -264,6 +275,17 @@ export const writeReport = (
     ...protocolRows("udp"),
     ...protocolRows("srt"),
     ...rtmpRows,
+    ...(HEALTH === null
+      ? []
+      : ([
+          [
+            "inputs judged by health rules: unhealthy (rules that held)",
+            (r) =>
+              r.health === null
+                ? "n/a"
+                : `${r.health.judged}: ${r.health.unhealthy} (${r.health.holding.join(", ") || "none"})`,
+          ],
+        ] satisfies Row[])),
     ["CPU, % of one core (ratio to ours)", (r) => withRatio(r, (x) => x.cpu.percent_of_a_core, " %")],
     ["CPU per channel", (r) => withRatio(r, (x) => x.cpu.per_channel_percent, " %")],
     ["CPU per output stream", (r) => withRatio(r, (x) => x.cpu.per_output_stream_percent, " %")],
