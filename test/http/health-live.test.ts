@@ -1,7 +1,8 @@
 /**
  * A running channel's health rules through the API: each input's health in its status (each rule's state and
  * figure, the content watcher running with its cost and the GOP it measured), rules changed live by PATCH,
- * a frozen rule shorter than 1.5 of the measured GOPs refused in words, and the watcher gone with the rules.
+ * a frozen rule shorter than 1.5 of the measured GOPs refused in words, the picture and sound rules suspended
+ * while the channel is on its slate, and the watcher gone with the rules.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -43,7 +44,7 @@ describe("health rules on a running channel", () => {
     const dir = await mkdtemp(join(tmpdir(), "health-live-"));
     dirs.push(dir);
     const file = join(dir, "programme.ts");
-    await Effect.runPromise(encodeContentStream(file, [{ kind: "programme", seconds: 10 }]));
+    await Effect.runPromise(encodeContentStream(file, [{ kind: "programme", seconds: 14 }]));
     const ts = await readFile(file);
     const port = await freeUdpPort();
     const rules = {
@@ -56,12 +57,13 @@ describe("health rules on a running channel", () => {
       rtp_ip: "127.0.0.1",
       rtp_port: port,
       redundancy: { health: { rules, unhealthy_when: "frozen || no_video" } },
+      slate: { after_ms: 1000 },
     });
     expect(created.status, await created.clone().text()).toBe(201);
     expect((await send("/api/channels/judged/start", "POST")).status).toBe(200);
-    // 10 s of a 1 GOP/s programme at its own pace, in the background.
+    // 14 s of a 1 GOP/s programme at its own pace, in the background.
     const datagrams = chunkTs(ts);
-    const sending = Effect.runPromise(sendPaced(datagrams, port, datagrams.length / 10_000));
+    const sending = Effect.runPromise(sendPaced(datagrams, port, datagrams.length / 14_000));
 
     const measured = await eventually(
       "the watcher's GOP",
@@ -80,6 +82,25 @@ describe("health rules on a running channel", () => {
     expect(measured.watcher).toMatchObject({ running: true, dropped_chunks: 0 });
     expect(measured.watcher?.gop_ms).toBeGreaterThan(900);
     expect(measured.watcher?.gop_ms).toBeLessThan(1100);
+
+    // On its slate by hand while the input still comes: the picture and sound rules are suspended (unknown),
+    // the TS rules go on; off again, they judge again.
+    expect((await send("/api/channels/judged/slate", "POST", { on: true })).status).toBe(200);
+    const slated = await eventually(
+      "the frozen rule suspended on the slate",
+      async () => {
+        const health = await healthOf("judged");
+        return health?.rules.frozen?.state === null ? health : undefined;
+      },
+      10_000,
+    );
+    expect(slated.rules.frozen?.figure).toBe("suspended while the channel is on its slate");
+    expect(slated.rules.no_video?.state).toBe(false);
+    expect(slated.state).toBe("healthy");
+    expect((await send("/api/channels/judged/slate", "POST", { on: false })).status).toBe(200);
+    await eventually("the frozen rule judged again", async () =>
+      (await healthOf("judged"))?.rules.frozen?.state === false ? true : undefined,
+    );
 
     // A frozen rule of 1 s: shorter than 1.5 of the 1 s GOPs the watcher decodes.
     const short = await send("/api/channels/judged", "PATCH", {
