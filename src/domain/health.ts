@@ -79,6 +79,11 @@ export const HealthConfigSchema = Schema.Struct({
   rules: Schema.Record({ key: Schema.String, value: HealthRuleSchema }),
   unhealthy_when: Schema.String,
   clear_after_ms: Schema.optional(ms(0, 3_600_000)),
+  /**
+   * What the picture-and-sound watcher decodes: key frames only (the default, a fraction of the cost; a frozen
+   * rule then needs for_ms of at least 1.5 GOPs) or every picture.
+   */
+  decode: Schema.optional(oneOf("key_frames", "all_frames")),
 });
 export type HealthConfig = typeof HealthConfigSchema.Type;
 
@@ -238,6 +243,8 @@ export interface Health {
   readonly rules: Readonly<Record<string, HealthRule>>;
   readonly unhealthyWhen: Expression;
   readonly clearAfterMs: number;
+  /** What the watcher decodes: key frames only, or every picture. */
+  readonly decode: "key" | "all";
 }
 
 /**
@@ -271,5 +278,6 @@ export const resolveHealth = (config: HealthConfig): Either.Either<Health, Reado
     rules: config.rules,
     unhealthyWhen: parsed.right,
     clearAfterMs: config.clear_after_ms ?? HEALTH_CLEAR_AFTER_MS,
+    decode: config.decode === "all_frames" ? "all" : "key",
   });
 };

@@ -21,7 +21,8 @@ const RedundancyView = Schema.Struct({
   merge_window_ms: Schema.Number,
   fec: Schema.Struct({ primary: Schema.Boolean, backup: Schema.Boolean }),
   health: Schema.NullOr(HealthConfigSchema).annotations({
-    description: "the inputs' health rules as given, clear_after_ms filled; null: silence alone fails over",
+    description:
+      "the inputs' health rules as given, clear_after_ms and decode filled; null: silence alone fails over",
   }),
 });
 
@@ -183,7 +184,8 @@ export const InputHealthView = Schema.Struct({
       dropped_chunks: Schema.Number,
       restarts: Schema.Number,
       gop_ms: Schema.NullOr(Schema.Number).annotations({
-        description: "ms between the key frames it decodes (a frozen rule's for_ms must be at least 1.5 of them)",
+        description:
+          "ms between the key frames it decodes (a frozen rule's for_ms must be at least 1.5 of them)",
       }),
     }),
   ).annotations({ description: "the picture-and-sound watcher, while a rule names black, frozen or silent" }),

@@ -180,6 +180,20 @@ const cases: ReadonlyArray<Case> = [
     mentions: "redundancy.health.rules",
   },
   {
+    name: "a watcher's decoding that is not one of its two",
+    body: channel({
+      redundancy: {
+        health: {
+          rules: { no_pcr: { pcr_missing_ms: 500 } },
+          unhealthy_when: "no_pcr",
+          decode: "some_frames",
+        },
+      },
+    }),
+    status: 400,
+    mentions: "redundancy.health.decode: must be one of key_frames, all_frames; got \"some_frames\"",
+  },
+  {
     name: "health rules in merge mode",
     body: channel({
       backup_rtp_ip: "127.0.0.1",

@@ -41,10 +41,12 @@ describe("health rules through the API", () => {
       redundancy: { mode: string; health: unknown };
     };
     expect(shown.redundancy.mode).toBe("failover");
-    expect(shown.redundancy.health).toEqual({ ...health, clear_after_ms: 3000 });
+    expect(shown.redundancy.health).toEqual({ ...health, clear_after_ms: 3000, decode: "key_frames" });
 
     const patched = await send("/api/channels/healthy", "PATCH", {
-      redundancy: { health: { ...health, unhealthy_when: "no_pcr && !low", clear_after_ms: 5000 } },
+      redundancy: {
+        health: { ...health, unhealthy_when: "no_pcr && !low", clear_after_ms: 5000, decode: "all_frames" },
+      },
     });
     expect(patched.status, await patched.clone().text()).toBe(200);
     const after = (await json(await app.request("/api/channels/healthy"))) as {
@@ -54,6 +56,7 @@ describe("health rules through the API", () => {
       ...health,
       unhealthy_when: "no_pcr && !low",
       clear_after_ms: 5000,
+      decode: "all_frames",
     });
 
     const exported = await json(await app.request("/api/config"));

@@ -60,7 +60,8 @@ const frozenAgainstGop = (next: ChannelConfig, running: ChannelRuntimeStatus | n
     if (!("frozen" in rule)) continue;
     for (const input of running?.inputs ?? []) {
       const gop = input.health?.watcher?.gopMs ?? null;
-      const refusal = gop === null ? null : frozenRefusal(rule.for_ms, gop);
+      const mode = next.redundancy?.health?.decode === "all_frames" ? "all" : "key";
+      const refusal = gop === null ? null : frozenRefusal(rule.for_ms, gop, mode);
       if (refusal === null) continue;
       issues.push({
         field: `redundancy.health.rules.${name}.for_ms`,

@@ -181,7 +181,7 @@ export const makeInputsHealth = (options: {
         const watcher =
           Object.keys(content).length === 0
             ? null
-            : yield* makeContentWatcher({ rules: content }).pipe(Scope.extend(own));
+            : yield* makeContentWatcher({ rules: content, mode: health.decode }).pipe(Scope.extend(own));
         const feeder = watcher === null ? null : makeFeeder(watcher);
         const start = options.nowMs();
         entries.set(role, {

@@ -103,7 +103,11 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
             health:
               running.health === null || channel.redundancy.health == null
                 ? null
-                : { ...channel.redundancy.health, clear_after_ms: running.health.clearAfterMs },
+                : {
+                    ...channel.redundancy.health,
+                    clear_after_ms: running.health.clearAfterMs,
+                    decode: running.health.decode === "all" ? "all_frames" : "key_frames",
+                  },
           }),
         });
         redundancies.set(channel, resolved);
