@@ -19,7 +19,7 @@ import type { ChannelView } from "../../src/domain/views.ts";
 import { channelHead } from "../../views/channel.ts";
 import { eventItem } from "../../views/events.ts";
 import { ADMIN_TOKEN, freeUdpPort, json, useTestApp } from "../support/app.ts";
-import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
+import { launchChromium, login, newContext, overflowWidth, screenshot } from "../support/browser.ts";
 import { encodeTestStream } from "../support/media.ts";
 
 const app = useTestApp();
@@ -178,13 +178,8 @@ describe("health lamps on the channel page", () => {
         await page.locator("#health-primary .watcher").waitFor();
         const name = `${dark ? "dark" : "light"}-${width}`;
         await screenshot(page, `health-${name}`);
-        await page
-          .locator("#ch-inputs")
-          .screenshot({ path: `test-results/screenshots/health-inputs-${name}.png` });
-        const overflow = (await page.evaluate(
-          "document.documentElement.scrollWidth - window.innerWidth",
-        )) as number;
-        expect(overflow, name).toBeLessThanOrEqual(1);
+        await screenshot(page, `health-inputs-${name}`, "#ch-inputs");
+        expect(await overflowWidth(page), name).toBeLessThanOrEqual(1);
         await context.close();
       }
   }, 90_000);
