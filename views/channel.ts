@@ -132,7 +132,7 @@ export const inputsSection = (channel: ChannelView, viewer: Viewer) => {
                 (input) => html`<tr>
                   <th scope="row">${input.role} <span class="muted">${input.ip}:${input.port} · ${input.input_kind}</span></th>
                   <td>${input.active ? stateBadge("on-air") : html`<span class="muted">standby</span>`}</td>
-                  <td>${stateBadge(input.receiving ? "receiving" : "silent")}${input.health === null ? "" : html` ${healthBadge(input.health)}`}</td>
+                  <td>${stateBadge(input.receiving ? "receiving" : "silent")}${input.health === null ? "" : html` ${healthBadge(input.health, true)}`}</td>
                   <td>${bitrate(input.bitrate_bps)}</td>
                   <td>${input.rtp === null ? html`<span class="muted">—</span>` : input.rtp.lost}</td>
                   <td>${input.continuity_errors}</td>

@@ -11,11 +11,13 @@ import { utc } from "./layout.ts";
 type Input = ChannelView["inputs"][number];
 type RuleView = InputHealthView["rules"][string];
 
-/** The verdict in words and colour; unhealthy says since when, healthy only in its title. */
-export const healthBadge = (health: InputHealthView) =>
-  health.state === "unhealthy"
+/** The verdict in words and colour; unhealthy says since when (`short`: in its title only, for the table). */
+export const healthBadge = (health: InputHealthView, short = false) => {
+  const title = `${health.state} by the channel's rules since ${health.since.slice(11, 19)} UTC`;
+  return health.state === "unhealthy" && !short
     ? html`<span class="badge state-unhealthy">unhealthy since ${utc(health.since)}</span>`
-    : html`<span class="badge state-healthy" title="healthy by the channel's rules since ${health.since.slice(11, 19)} UTC">healthy</span>`;
+    : html`<span class="badge state-${health.state}" title="${title}">${health.state}</span>`;
+};
 
 /** A rule's state as a lamp shows it: a class for the colour, a mark and a word for everyone else. */
 const LAMPS = {
@@ -40,12 +42,17 @@ const percent = (value: number | null) =>
   value === null ? "CPU not measured yet" : `CPU ${value.toFixed(1)} %`;
 
 /** The watcher's ffmpeg: whether it runs, and what it costs (CPU of one core, chunks it could not take, restarts). */
-const watcherLine = (watcher: NonNullable<InputHealthView["watcher"]>) =>
-  html`<p class="watcher ${watcher.running ? "muted" : "warning-text"}">
-    Picture-and-sound watcher: ${watcher.running ? "running" : "not running"} · ${percent(watcher.cpu_percent)} ·
-    ${watcher.dropped_chunks} ${watcher.dropped_chunks === 1 ? "chunk" : "chunks"} dropped ·
-    ${watcher.restarts} ${watcher.restarts === 1 ? "restart" : "restarts"}
-  </p>`;
+const watcherLine = (watcher: NonNullable<InputHealthView["watcher"]>) => {
+  const parts = [
+    `Picture-and-sound watcher: ${watcher.running ? "running" : "not running"}`,
+    percent(watcher.cpu_percent),
+    `${watcher.dropped_chunks} ${watcher.dropped_chunks === 1 ? "chunk" : "chunks"} dropped`,
+    `${watcher.restarts} ${watcher.restarts === 1 ? "restart" : "restarts"}`,
+  ];
+  return html`<p class="watcher ${watcher.running ? "muted" : "warning-text"}">${parts.map(
+    (part, index) => html`${index === 0 ? "" : " · "}<span>${part}</span>`,
+  )}</p>`;
+};
 
 /** One input's rules: the verdict, the lamps and the watcher. */
 const inputHealth = (
