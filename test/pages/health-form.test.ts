@@ -50,13 +50,18 @@ describe("the health rules in the channel form", () => {
     await backup.getByLabel("Address").fill("127.0.0.1");
     await backup.getByLabel("Port").fill(String(await freeUdpPort()));
 
-    // Not JSON: the form says so at the rules.
+    // Not JSON, and the slate's box without a slate: the form says both, each at its field.
+    const box = () => page.getByLabel("Also while every input is unhealthy by the health rules");
     await page.getByLabel("Rules (JSON)").fill("{no_video: pid_missing}");
     await page.getByLabel("Unhealthy when").fill("no_video");
+    await box().check();
     await save(page);
     expect(await errorAt(page, "redundancy.health.rules")).toContain("must be JSON");
+    expect(await errorAt(page, "slate.on_unhealthy")).toContain("needs a slate");
     expect(await page.getByLabel("Rules (JSON)").inputValue()).toBe("{no_video: pid_missing}");
     expect(await page.getByLabel("Rules (JSON)").getAttribute("aria-invalid")).toBe("true");
+    expect(await box().isChecked()).toBe(true);
+    await box().uncheck();
 
     // A name the rules do not have: the API's message at the expression.
     await page.getByLabel("Rules (JSON)").fill(JSON.stringify(rules));
@@ -74,12 +79,8 @@ describe("the health rules in the channel form", () => {
     await save(page);
     expect(await errorAt(page, "redundancy.health.rules")).toMatch(/^rules\.odd[.:]/);
 
-    // The slate's box without a slate.
     await page.getByLabel("Rules (JSON)").fill(JSON.stringify(rules));
-    await page.getByLabel("Also while every input is unhealthy by the health rules").check();
-    await save(page);
-    expect(await errorAt(page, "slate.on_unhealthy")).toContain("needs a slate");
-
+    await box().check();
     await page.getByLabel("Slate after (ms)").fill("2000");
     await page.getByLabel("Healthy again after (ms)").fill("5000");
     await save(page);
@@ -98,11 +99,10 @@ describe("the health rules in the channel form", () => {
     expect(JSON.parse(await page.getByLabel("Rules (JSON)").inputValue())).toEqual(rules);
     expect(await page.getByLabel("Unhealthy when").inputValue()).toBe("no_video || no_pcr");
     expect(await page.getByLabel("Healthy again after (ms)").inputValue()).toBe("5000");
-    const box = page.getByLabel("Also while every input is unhealthy by the health rules");
-    expect(await box.isChecked()).toBe(true);
+    expect(await box().isChecked()).toBe(true);
     await page.getByLabel("Rules (JSON)").fill("");
     await page.getByLabel("Unhealthy when").fill("");
-    await box.uncheck();
+    await box().uncheck();
     await save(page);
     await page.waitForURL(`${base}/channels/${id}`);
     const after = await channelOf(id);

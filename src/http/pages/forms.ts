@@ -106,7 +106,10 @@ const healthJson = (fields: Fields): Either.Either<unknown, ControlError> => {
   }));
 };
 
-/** A form's body from its fields, its health rules and its slate, checked by the API's schema. */
+/**
+ * A form's body from its fields, its health rules and its slate, checked by the API's schema; the rules' and
+ * the slate's own problems (not JSON, the box without a time) come first, both at once.
+ */
 const decodeChannel = <A, I>(
   schema: Schema.Schema<A, I>,
   fields: Fields,
@@ -115,10 +118,15 @@ const decodeChannel = <A, I>(
     health: unknown,
     slate: { readonly after_ms: unknown; readonly on_unhealthy: boolean } | undefined,
   ) => unknown,
-) =>
-  Either.flatMap(Either.all([healthJson(fields), slateJson(fields)]), ([health, slate]) =>
-    decodeForm(schema)(body(channelJson(fields), health, slate)),
-  );
+): Either.Either<A, ControlError> => {
+  const health = healthJson(fields);
+  const slate = slateJson(fields);
+  if (Either.isLeft(health) || Either.isLeft(slate))
+    return Either.left(
+      invalid([health, slate].flatMap((part) => (Either.isLeft(part) ? (part.left.errors ?? []) : []))),
+    );
+  return decodeForm(schema)(body(channelJson(fields), health.right, slate.right));
+};
 
 const withHealth = (json: ReturnType<typeof channelJson>, health: unknown) =>
   health === undefined ? json : { ...json, redundancy: { ...json.redundancy, health } };
