@@ -1,9 +1,10 @@
 /**
  * One channel's page, in sections the WebSocket replaces by id as the channel changes: the head (state, on
- * air, actions), inputs (bitrate, RTP loss, continuity and TR 101 290 counters, the operator's switch),
- * outputs (real state in words, last error, uptime, bitrate with a sparkline, reconnects, queue drops, SRT
- * link figures, and their actions), programs and PIDs, the SCTE-35 cue log (new cues on top) and the event log
- * (new events at the bottom), the add-output form with presets, and the note of what to set in MediaLive.
+ * air, actions), inputs (bitrate, RTP loss, continuity and TR 101 290 counters, the operator's switch, and
+ * each input's health by the channel's rules with a lamp per rule: health.ts), outputs (real state in words,
+ * last error, uptime, bitrate with a sparkline, reconnects, queue drops, SRT link figures, and their actions),
+ * programs and PIDs, the SCTE-35 cue log (new cues on top) and the event log (new events at the bottom), the
+ * add-output form with presets, and the note of what to set in MediaLive.
  * The slate (what the outputs carry when every input is silent, or an operator says so) has its badge on the
  * head and its own section (slate.ts); the cue log is cues.ts, the event log events.ts.
  */
@@ -11,8 +12,9 @@ import { html, raw } from "hono/html";
 import { type ChannelEvent, dropReasonsText } from "../src/domain/events.ts";
 import type { ChannelStats, ChannelView, OutputView } from "../src/domain/views.ts";
 import { type CueEntry, cueLog } from "./cues.ts";
-import { eventLog } from "./events.ts";
+import { eventLog, switchReason } from "./events.ts";
 import { fleetLine } from "./fleet.ts";
+import { healthBadge, healthPanel } from "./health.ts";
 import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
 import { medialiveSection } from "./medialive.ts";
 import { addOutputForm } from "./presets.ts";
@@ -70,7 +72,7 @@ export const channelHead = (channel: ChannelView, viewer: Viewer) => html`<secti
     channel.last_switch === null
       ? ""
       : html`<p class="muted">
-          Last switch: ${channel.last_switch.from} → ${channel.last_switch.to} (${channel.last_switch.reason}) at
+          Last switch: ${channel.last_switch.from} → ${channel.last_switch.to} (${switchReason(channel.last_switch)}) at
           <time datetime="${channel.last_switch.at}">${channel.last_switch.at.slice(11, 19)} UTC</time>
         </p>`
   }
@@ -130,7 +132,7 @@ export const inputsSection = (channel: ChannelView, viewer: Viewer) => {
                 (input) => html`<tr>
                   <th scope="row">${input.role} <span class="muted">${input.ip}:${input.port} · ${input.input_kind}</span></th>
                   <td>${input.active ? stateBadge("on-air") : html`<span class="muted">standby</span>`}</td>
-                  <td>${stateBadge(input.receiving ? "receiving" : "silent")}</td>
+                  <td>${stateBadge(input.receiving ? "receiving" : "silent")}${input.health === null ? "" : html` ${healthBadge(input.health, true)}`}</td>
                   <td>${bitrate(input.bitrate_bps)}</td>
                   <td>${input.rtp === null ? html`<span class="muted">—</span>` : input.rtp.lost}</td>
                   <td>${input.continuity_errors}</td>
@@ -156,7 +158,8 @@ export const inputsSection = (channel: ChannelView, viewer: Viewer) => {
                 </tr>`,
               )}
             </tbody>
-          </table></div>`
+          </table></div>
+          ${healthPanel(channel)}`
     }
   </section>`;
 };

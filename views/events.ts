@@ -1,6 +1,13 @@
 /** The event log in words, on the channel page (its own events) and the settings page (every channel's). */
 import { html } from "hono/html";
 import { type ChannelEvent, dropReasonsText, outputLabel } from "../src/domain/events.ts";
+import { SLATE_WORDS } from "./slate.ts";
+
+/** Why an input switch happened, in words; a health-rule switch names the rules that held (`rule: black && silent`). */
+export const switchReason = (change: { readonly reason: string; readonly rule?: string | undefined }) =>
+  change.reason === "rule"
+    ? `rule: ${change.rule ?? "the health rules"}`
+    : change.reason.replaceAll("_", " ");
 
 const eventWords = (event: ChannelEvent): string => {
   switch (event.type) {
@@ -17,11 +24,9 @@ const eventWords = (event: ChannelEvent): string => {
     case "input_restored":
       return `input restored on the ${event.input}`;
     case "input_switched":
-      return `switched from the ${event.from} to the ${event.to} input (${event.reason})`;
+      return `switched from the ${event.from} to the ${event.to} input (${switchReason(event)})`;
     case "slate_on":
-      return event.reason === "manual"
-        ? "on the slate: put there by an operator"
-        : "on the slate: every input is silent";
+      return `on the slate: ${SLATE_WORDS[event.reason].long}`;
     case "slate_off":
       return `back to live after ${event.seconds.toFixed(1)} s on the slate`;
     case "output_state":

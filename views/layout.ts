@@ -84,6 +84,9 @@ export const page = (options: {
 export const stateBadge = (state: string, id?: string) =>
   html`<span ${id === undefined ? "" : raw(`id="${id}"`)} class="badge state-${state}">${state}</span>`;
 
+/** A moment as the pages show it: hh:mm:ss UTC, the whole ISO time in its datetime. */
+export const utc = (iso: string) => html`<time datetime="${iso}">${iso.slice(11, 19)} UTC</time>`;
+
 export const bitrate = (bps: number) =>
   bps >= 1_000_000
     ? `${(bps / 1_000_000).toFixed(2)} Mbit/s`

@@ -180,8 +180,36 @@ const slateFieldset = (state: FormState) => {
     </label>
     ${fieldError(state, field)}
     <p class="hint">At least the failover time; blank: no slate. The picture is chosen on the channel's page.</p>
+    ${checkbox(state, "slate_on_unhealthy", "Also while every input is unhealthy by the health rules")}
+    ${fieldError(state, "slate.on_unhealthy")}
   </fieldset>`;
 };
+
+const HEALTH_EXAMPLE =
+  '{"no_video": {"pid_missing": "video", "for_ms": 1000}, "no_pcr": {"pcr_missing_ms": 500}}';
+
+/**
+ * The inputs' health rules (`redundancy.health`): the rules as JSON, the expression of their names that makes
+ * an input unhealthy, and how long it must be healthy again; blank rules and expression: silence alone.
+ */
+const healthFieldset = (state: FormState) => html`<fieldset>
+  <legend>Health rules (optional): fail over on what the stream and the picture say, not only on silence</legend>
+  <label>Rules (JSON)
+    <textarea name="health_rules" rows="5" spellcheck="false" placeholder="${HEALTH_EXAMPLE}" ${invalid(state, "redundancy.health.rules")}>${value(state, "health_rules")}</textarea>
+  </label>
+  ${fieldError(state, "redundancy.health.rules")}
+  <p class="hint">Each rule by name: <code>{"pid_missing": "video" | "audio" | PID, "for_ms"}</code>, <code>{"pcr_missing_ms"}</code>, <code>{"pts_missing_ms"}</code>, <code>{"cc_errors", "window_ms"}</code>, <code>{"bitrate_below_bps", "for_ms"}</code>, <code>{"tr101290": ["PCR_repetition_error", …], "count", "window_ms"}</code>, <code>{"black": {"pixel_threshold", "picture_ratio"}, "for_ms"}</code>, <code>{"frozen": {"noise_db"}, "for_ms"}</code>, <code>{"silent": {"noise_db"}, "for_ms"}</code>.</p>
+  <label>Unhealthy when
+    <input name="health_unhealthy_when" value="${value(state, "health_unhealthy_when")}" placeholder="no_video || no_pcr || (black &amp;&amp; silent)" spellcheck="false" autocomplete="off" ${invalid(state, "redundancy.health.unhealthy_when")} />
+  </label>
+  ${fieldError(state, "redundancy.health.unhealthy_when")}
+  <p class="hint">Rule names with <code>&amp;&amp;</code>, <code>||</code>, <code>!</code> and parentheses. The channel leaves an unhealthy input only for a healthy one.</p>
+  <label>Healthy again after (ms)
+    <input name="health_clear_after_ms" inputmode="numeric" value="${value(state, "health_clear_after_ms")}" placeholder="3000" ${invalid(state, "redundancy.health.clear_after_ms")} />
+  </label>
+  ${fieldError(state, "redundancy.health.clear_after_ms")}
+  ${fieldError(state, "redundancy.health")}
+</fieldset>`;
 
 /** The AWS MediaLive channel that feeds this one: blank id, no link. Credentials are never asked here. */
 const medialiveFieldset = (state: FormState) => html`<fieldset>
@@ -235,6 +263,7 @@ export const channelForm = (options: {
       <input name="expect_cues_within_s" inputmode="numeric" value="${value(options.state, "expect_cues_within_s")}" ${invalid(options.state, "expect_cues_within_s")} />
     </label>
     ${fieldError(options.state, "expect_cues_within_s")}
+    ${healthFieldset(options.state)}
     ${slateFieldset(options.state)}
     ${medialiveFieldset(options.state)}
     ${fieldError(options.state, "(body)")}

@@ -4,17 +4,16 @@
  */
 import { html } from "hono/html";
 import type { ChannelView } from "../src/domain/views.ts";
-import { actionButton, can, duration, type Viewer } from "./layout.ts";
+import { actionButton, can, duration, utc, type Viewer } from "./layout.ts";
 
 type Slate = NonNullable<ChannelView["slate"]>;
 
-const SLATE_REASONS: Readonly<Record<NonNullable<Slate["reason"]>, { short: string; long: string }>> = {
+/** Why the slate is on, short for a badge and long for a sentence (the event log's too). */
+export const SLATE_WORDS: Readonly<Record<NonNullable<Slate["reason"]>, { short: string; long: string }>> = {
   input_lost: { short: "input lost", long: "every input is silent" },
   manual: { short: "by hand", long: "put there by an operator" },
   unhealthy: { short: "inputs unhealthy", long: "every input is unhealthy by the channel's health rules" },
 };
-
-const utc = (iso: string) => html`<time datetime="${iso}">${iso.slice(11, 19)} UTC</time>`;
 
 /**
  * "SLATE · input lost": the outputs carry the slate's picture, not the programme; shown on the channel's
@@ -23,7 +22,7 @@ const utc = (iso: string) => html`<time datetime="${iso}">${iso.slice(11, 19)} U
 export const slateBadge = (channel: ChannelView) => {
   const slate = channel.slate;
   if (slate === null || !slate.on) return "";
-  const reason = slate.reason === null ? null : SLATE_REASONS[slate.reason];
+  const reason = slate.reason === null ? null : SLATE_WORDS[slate.reason];
   const title = `On the slate${reason === null ? "" : `: ${reason.long}`}${slate.since === null ? "" : ` since ${slate.since.slice(11, 19)} UTC`}; the outputs carry the slate's picture, not the programme`;
   return html`<span class="badge slate-badge" title="${title}">SLATE${reason === null ? "" : html` <small>· ${reason.short}</small>`}</span>`;
 };
@@ -31,7 +30,7 @@ export const slateBadge = (channel: ChannelView) => {
 /** Whether the slate is on air, and why, or what it would do, in words. */
 const slateStateWords = (channel: ChannelView, slate: Slate) => {
   if (slate.on)
-    return html`${slateBadge(channel)} <span>on air${slate.reason === null ? "" : ` — ${SLATE_REASONS[slate.reason].long}`}${slate.since === null ? "" : html`, since ${utc(slate.since)}`}</span>`;
+    return html`${slateBadge(channel)} <span>on air${slate.reason === null ? "" : ` — ${SLATE_WORDS[slate.reason].long}`}${slate.since === null ? "" : html`, since ${utc(slate.since)}`}</span>`;
   if (channel.status !== "running")
     return slate.manual
       ? html`<span class="badge state-slate-pending">by hand</span> <span>off: the channel is not running; it goes on the slate by hand as soon as it runs</span>`

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeSection } from "../../src/core/scte35/index.ts";
 import { OutputDefaults } from "../../src/effects/channel/channels.ts";
 import { ADMIN_TOKEN, eventually, freeUdpPort, json, useTestApp } from "../support/app.ts";
-import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
+import { launchChromium, login, newContext, overflowWidth, screenshot } from "../support/browser.ts";
 import { immediateSpliceOut } from "../support/cues.ts";
 import * as peers from "../support/peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
@@ -241,10 +241,7 @@ describe("operator pages in Chromium", () => {
         await page.locator("#ch-outputs").waitFor();
         await screenshot(page, `channel-${name}`);
         // Nothing wider than the window: the layout holds on a phone.
-        const overflow = (await page.evaluate(
-          "document.documentElement.scrollWidth - window.innerWidth",
-        )) as number;
-        expect(overflow, name).toBeLessThanOrEqual(1);
+        expect(await overflowWidth(page), name).toBeLessThanOrEqual(1);
         await context.close();
       }
     }

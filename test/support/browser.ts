@@ -47,7 +47,14 @@ export const login = async (page: Page, base: string, token: string) => {
   await page.waitForURL(`${base}/`);
 };
 
-export const screenshot = async (page: Page, name: string) => {
+/** The whole page as `name`.png, or only the element `selector` finds. */
+export const screenshot = async (page: Page, name: string, selector?: string) => {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true });
+  const path = `${SCREENSHOTS}/${name}.png`;
+  if (selector === undefined) await page.screenshot({ path, fullPage: true });
+  else await page.locator(selector).screenshot({ path });
 };
+
+/** How far the page is wider than the window, in pixels: 0 when the layout holds (on a phone). */
+export const overflowWidth = (page: Page) =>
+  page.evaluate("document.documentElement.scrollWidth - window.innerWidth") as Promise<number>;

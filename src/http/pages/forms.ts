@@ -66,49 +66,113 @@ const medialiveJson = (fields: Fields) => {
   };
 };
 
-/** The slate's time as a body gives it: its `after_ms` (other slate settings stay as stored), or none. */
+/**
+ * The slate's time and whether it goes on for unhealthy inputs, as a body gives them (the alert time, picture
+ * and hand switch stay as stored), or none; the box ticked without a time is a problem at the box.
+ */
 const slateJson = (fields: Fields) => {
   const after = numberOrText(fields.slate_after_ms);
-  return after === undefined ? undefined : { after_ms: after };
+  const onUnhealthy = fields.slate_on_unhealthy === "on";
+  if (after === undefined && onUnhealthy)
+    return Either.left(
+      invalid([
+        {
+          field: "slate.on_unhealthy",
+          message: "needs a slate: set “Slate after (ms)” too, or untick it",
+        },
+      ]),
+    );
+  return Either.right(after === undefined ? undefined : { after_ms: after, on_unhealthy: onUnhealthy });
 };
 
-/** A new channel: a blank slate time leaves the slate out (none). */
-export const channelBody = (fields: Fields) => {
-  const slate = slateJson(fields);
-  return decodeForm(ChannelBody)({ ...channelJson(fields), ...(slate === undefined ? {} : { slate }) });
+/**
+ * The health rules' fields: the rules as JSON (a problem at the field when it is not JSON), the expression and
+ * the clear time; undefined when the rules and the expression are both blank (no rules).
+ */
+const healthJson = (fields: Fields): Either.Either<unknown, ControlError> => {
+  const rules = present(fields.health_rules);
+  const when = present(fields.health_unhealthy_when);
+  if (rules === undefined && when === undefined) return Either.right(undefined);
+  const parsed = jsonField(
+    rules,
+    "redundancy.health.rules",
+    '{"no_video": {"pid_missing": "video", "for_ms": 1000}}',
+  );
+  const clear = numberOrText(fields.health_clear_after_ms);
+  return Either.map(parsed, (value) => ({
+    rules: value ?? {},
+    unhealthy_when: when ?? "",
+    ...(clear === undefined ? {} : { clear_after_ms: clear }),
+  }));
 };
+
+/**
+ * A form's body from its fields, its health rules and its slate, checked by the API's schema; the rules' and
+ * the slate's own problems (not JSON, the box without a time) come first, both at once.
+ */
+const decodeChannel = <A, I>(
+  schema: Schema.Schema<A, I>,
+  fields: Fields,
+  body: (
+    json: ReturnType<typeof channelJson>,
+    health: unknown,
+    slate: { readonly after_ms: unknown; readonly on_unhealthy: boolean } | undefined,
+  ) => unknown,
+): Either.Either<A, ControlError> => {
+  const health = healthJson(fields);
+  const slate = slateJson(fields);
+  if (Either.isLeft(health) || Either.isLeft(slate))
+    return Either.left(
+      invalid([health, slate].flatMap((part) => (Either.isLeft(part) ? (part.left.errors ?? []) : []))),
+    );
+  return decodeForm(schema)(body(channelJson(fields), health.right, slate.right));
+};
+
+const withHealth = (json: ReturnType<typeof channelJson>, health: unknown) =>
+  health === undefined ? json : { ...json, redundancy: { ...json.redundancy, health } };
+
+/** A new channel: a blank slate time leaves the slate out (none), blank rules the health rules. */
+export const channelBody = (fields: Fields) =>
+  decodeChannel(ChannelBody, fields, (json, health, slate) => ({
+    ...withHealth(json, health),
+    ...(slate === undefined ? {} : { slate }),
+  }));
 
 /**
  * An edit: a slate time sets it (the stored alert time, picture and hand switch stay); blank removes a slate
- * the channel has.
+ * the channel has, and blank rules the health rules it has.
  */
-export const channelPatch = (fields: Fields, current?: Pick<ChannelView, "slate">) => {
-  const json = channelJson(fields);
-  const slate = slateJson(fields) ?? (current?.slate == null ? undefined : null);
-  // An edit without a backup removes it.
-  return decodeForm(ChannelPatch)({
-    ...json,
-    backup_rtp_ip: "backup_rtp_ip" in json ? json.backup_rtp_ip : null,
-    backup_rtp_port: "backup_rtp_port" in json ? json.backup_rtp_port : null,
-    ...(slate === undefined ? {} : { slate }),
+export const channelPatch = (fields: Fields, current?: Pick<ChannelView, "slate" | "redundancy">) =>
+  decodeChannel(ChannelPatch, fields, (json, given, givenSlate) => {
+    const slate = givenSlate ?? (current?.slate == null ? undefined : null);
+    const health = given ?? (current?.redundancy?.health == null ? undefined : null);
+    // An edit without a backup removes it.
+    return {
+      ...withHealth(json, health),
+      backup_rtp_ip: "backup_rtp_ip" in json ? json.backup_rtp_ip : null,
+      backup_rtp_port: "backup_rtp_port" in json ? json.backup_rtp_port : null,
+      ...(slate === undefined ? {} : { slate }),
+    };
   });
-};
 
-/**
- * The output's policy as the form's JSON field gives it: blank, none (null); text that is not JSON, a problem
- * on the field. The schema checks the rest.
- */
-export const policyField = (text: string | undefined): Either.Either<unknown, ControlError> => {
+/** A form's JSON field: blank, null; text that is not JSON, a problem on the field. The schema checks the rest. */
+const jsonField = (
+  text: string | undefined,
+  field: string,
+  example: string,
+): Either.Either<unknown, ControlError> => {
   const given = present(text);
   if (given === undefined) return Either.right(null);
   try {
     return Either.right(JSON.parse(given));
   } catch {
-    return Either.left(
-      invalid([{ field: "policy", message: 'must be JSON, e.g. {"scte35": "strip"} or {"program": 1}' }]),
-    );
+    return Either.left(invalid([{ field, message: `must be JSON, e.g. ${example}` }]));
   }
 };
+
+/** The output's policy as the form's JSON field gives it: blank, none (null). */
+export const policyField = (text: string | undefined) =>
+  jsonField(text, "policy", '{"scte35": "strip"} or {"program": 1}');
 
 export const outputBody = (fields: Fields) =>
   Either.flatMap(policyField(fields.policy), (policy) =>
@@ -129,13 +193,22 @@ export const cueBody = (fields: Fields) => {
   });
 };
 
+/** Fields the form shows as one JSON text: a problem with a part names the part. */
+const JSON_FIELDS = [
+  { field: "policy", prefix: "" },
+  { field: "redundancy.health.rules", prefix: "redundancy.health." },
+];
+
 /** The API's problem as messages by form field. */
 export const fieldErrors = (error: ControlError): Record<string, string> => {
   const errors: Record<string, string> = {};
   for (const issue of error.errors ?? []) {
-    // The policy is one field on the form: its parts' problems name the part.
-    if (issue.field.startsWith("policy")) {
-      errors.policy ??= issue.field === "policy" ? issue.message : `${issue.field}: ${issue.message}`;
+    const whole = JSON_FIELDS.find(({ field }) => issue.field.startsWith(field));
+    if (whole !== undefined) {
+      errors[whole.field] ??=
+        issue.field === whole.field
+          ? issue.message
+          : `${issue.field.slice(whole.prefix.length)}: ${issue.message}`;
       continue;
     }
     errors[issue.field] ??= issue.message;
@@ -154,8 +227,20 @@ export const channelFields = (channel: ChannelView): Fields => ({
   revert: channel.redundancy?.revert ?? "auto",
   expect_cues_within_s: channel.expect_cues_within_s === null ? "" : String(channel.expect_cues_within_s),
   slate_after_ms: channel.slate === null ? "" : String(channel.slate.after_ms),
+  ...(channel.slate?.on_unhealthy === true ? { slate_on_unhealthy: "on" } : {}),
+  ...healthFields(channel.redundancy?.health ?? null),
   ...medialiveFields(channel.medialive),
 });
+
+/** The health rules as the form shows them: the rules as indented JSON, the expression, the clear time. */
+const healthFields = (health: NonNullable<ChannelView["redundancy"]>["health"]): Fields =>
+  health === null
+    ? {}
+    : {
+        health_rules: JSON.stringify(health.rules, null, 2),
+        health_unhealthy_when: health.unhealthy_when,
+        health_clear_after_ms: health.clear_after_ms === undefined ? "" : String(health.clear_after_ms),
+      };
 
 const medialiveFields = (link: ChannelView["medialive"]): Fields =>
   link === undefined
