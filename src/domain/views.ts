@@ -7,6 +7,7 @@
 import { Schema } from "effect";
 import { Protocol } from "./channel.ts";
 import { HealthConfigSchema } from "./health.ts";
+import { InputHealthView } from "./health-view.ts";
 import { MediaLiveView } from "./medialive.ts";
 import { OutputPolicy } from "./output-policy.ts";
 import { SLATE_REASONS } from "./slate.ts";
@@ -158,39 +159,6 @@ const RtpCounters = Schema.Struct({
     description: "times the sender restarted its sequence with the same SSRC (RFC 3550 A.1 probation)",
   }),
 });
-
-/** One input's health by the channel's rules: the verdict, and each rule's state with what it read. */
-export const InputHealthView = Schema.Struct({
-  state: Schema.Literal("healthy", "unhealthy"),
-  since: Schema.String.annotations({
-    description: "when it turned so (or when the rules began to judge it)",
-  }),
-  rules: Schema.Record({
-    key: Schema.String,
-    value: Schema.Struct({
-      state: Schema.NullOr(Schema.Boolean).annotations({
-        description:
-          "true: the rule holds; false: it does not; null: it cannot judge now (the figure says why)",
-      }),
-      figure: Schema.String,
-    }),
-  }),
-  watcher: Schema.NullOr(
-    Schema.Struct({
-      running: Schema.Boolean,
-      cpu_percent: Schema.NullOr(Schema.Number).annotations({
-        description: "its ffmpeg's CPU, % of one core",
-      }),
-      dropped_chunks: Schema.Number,
-      restarts: Schema.Number,
-      gop_ms: Schema.NullOr(Schema.Number).annotations({
-        description:
-          "ms between the key frames it decodes (a frozen rule's for_ms must be at least 1.5 of them)",
-      }),
-    }),
-  ).annotations({ description: "the picture-and-sound watcher, while a rule names black, frozen or silent" }),
-}).annotations({ identifier: "InputHealth" });
-export type InputHealthView = typeof InputHealthView.Type;
 
 /** One input of a running channel, as the read model samples it each second: counters, no PID tables. */
 export const InputSummary = Schema.Struct({

@@ -191,7 +191,7 @@ const cases: ReadonlyArray<Case> = [
       },
     }),
     status: 400,
-    mentions: "redundancy.health.decode: must be one of key_frames, all_frames; got \"some_frames\"",
+    mentions: 'redundancy.health.decode: must be one of key_frames, all_frames; got "some_frames"',
   },
   {
     name: "health rules in merge mode",

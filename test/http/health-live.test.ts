@@ -119,9 +119,7 @@ describe("health rules on a running channel", () => {
     expect(problem.errors).toEqual([
       {
         field: "redundancy.health.rules.frozen.for_ms",
-        message: expect.stringMatching(
-          /at least 1\.5 GOPs \(\d{4} ms\), not 1000 \(the primary input\)$/,
-        ),
+        message: expect.stringMatching(/at least 1\.5 GOPs \(\d{4} ms\), not 1000 \(the primary input\)$/),
       },
     ]);
     expect((await healthOf("judged"))?.rules.frozen).toBeDefined();

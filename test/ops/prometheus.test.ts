@@ -128,7 +128,12 @@ beforeAll(async () => {
       rtp_port: primary,
       backup_rtp_ip: "127.0.0.1",
       backup_rtp_port: backup,
-      redundancy: { failover_after_ms: 300, revert: "sticky" },
+      // Health rules, so that their series exist (a rule the stream never meets: no input turns unhealthy).
+      redundancy: {
+        failover_after_ms: 300,
+        revert: "sticky",
+        health: { rules: { cc: { cc_errors: 100_000, window_ms: 1000 } }, unhealthy_when: "cc" },
+      },
       expect_cues_within_s: 60,
       // A slate, so that its series exist (its stream has no picture to match: it never goes on).
       slate: { after_ms: 5000 },

@@ -5,13 +5,13 @@
  */
 import type { CoreCounters } from "../../core/packet-core-snapshot.ts";
 import type { ChannelConfig, OutputConfig } from "../../domain/channel.ts";
+import type { InputHealthView } from "../../domain/health-view.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import type { MediaLiveView } from "../../domain/medialive.ts";
 import { slateView } from "../../domain/slate.ts";
 import { outputStatusOf } from "../../domain/states.ts";
 import type {
   ChannelView,
-  InputHealthView,
   InputStatsView,
   InputSummary,
   OutputView,
