@@ -20,6 +20,18 @@ export const healthBadge = (health: InputHealthView, short = false) => {
     : html`<span class="badge state-${health.state}" title="${title}">${health.state}</span>`;
 };
 
+/** On the channel's overview tile: the input on air is unhealthy by the channel's rules, and by which. */
+export const tileHealthBadge = (channel: ChannelView) => {
+  const onAir = channel.inputs.find((input) => input.active);
+  const health = onAir?.health;
+  if (onAir === undefined || health == null || health.state !== "unhealthy") return "";
+  const holding = Object.entries(health.rules)
+    .filter(([, rule]) => rule.state === true)
+    .map(([name]) => name);
+  const title = `The ${onAir.role} input on air is unhealthy by the channel's rules since ${health.since.slice(11, 19)} UTC${holding.length === 0 ? "" : `: ${holding.join(", ")} hold`}`;
+  return html`<span class="badge state-unhealthy" title="${title}">UNHEALTHY <small>· ${onAir.role}</small></span>`;
+};
+
 /** A rule's state as a lamp shows it: a class for the colour, a mark and a word for everyone else. */
 const LAMPS = {
   holds: { mark: "!", word: "holds" },

@@ -1,5 +1,6 @@
 /**
- * The overview: one tile per channel — its state in words (a SLATE badge while its outputs carry the slate),
+ * The overview: one tile per channel — its state in words (a SLATE badge while its outputs carry the slate, an
+ * UNHEALTHY one while the input on air is unhealthy by the channel's health rules),
  * which input is on air and whether it receives, the input bitrate, its outputs by state, the time since the
  * last SCTE-35 cue, a still of the input — with start/stop, a filter box, and start/stop of the selected
  * channels with one confirmation. Each tile has a stable id, so the WebSocket replaces it whole when the
@@ -8,6 +9,7 @@
 import { html } from "hono/html";
 import type { ChannelView } from "../src/domain/views.ts";
 import { fleetLine } from "./fleet.ts";
+import { tileHealthBadge } from "./health.ts";
 import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
 import { medialiveFact } from "./medialive.ts";
 import { slateBadge } from "./slate.ts";
@@ -54,6 +56,7 @@ export const channelTile = (channel: ChannelView, viewer: Viewer, thumbnails: Ti
       <h2><a href="/channels/${channel.id}">${channel.name}</a></h2>
       ${stateBadge(channel.status)}
       ${slateBadge(channel)}
+      ${tileHealthBadge(channel)}
     </header>
     ${
       thumbnails !== null && channel.status === "running" && thumbnails.has(channel.id)

@@ -208,6 +208,13 @@ const healthFieldset = (state: FormState) => html`<fieldset>
     <input name="health_clear_after_ms" inputmode="numeric" value="${value(state, "health_clear_after_ms")}" placeholder="3000" ${invalid(state, "redundancy.health.clear_after_ms")} />
   </label>
   ${fieldError(state, "redundancy.health.clear_after_ms")}
+  <label>Black, frozen and silent judged on
+    <select name="health_decode">
+      <option value="key_frames" ${value(state, "health_decode", "key_frames") === "key_frames" ? "selected" : ""}>key frames only (a frozen rule needs at least 1.5 GOPs)</option>
+      <option value="all_frames" ${value(state, "health_decode", "key_frames") === "all_frames" ? "selected" : ""}>every picture (costs more)</option>
+    </select>
+  </label>
+  ${fieldError(state, "redundancy.health.decode")}
   ${fieldError(state, "redundancy.health")}
 </fieldset>`;
 

@@ -83,6 +83,7 @@ describe("the health rules in the channel form", () => {
     await box().check();
     await page.getByLabel("Slate after (ms)").fill("2000");
     await page.getByLabel("Healthy again after (ms)").fill("5000");
+    await page.getByLabel("Black, frozen and silent judged on").selectOption("all_frames");
     await save(page);
     await page.waitForURL(/\/channels\/[^/]+$/);
     const id = page.url().split("/").at(-1) ?? "";
@@ -91,6 +92,7 @@ describe("the health rules in the channel form", () => {
       rules,
       unhealthy_when: "no_video || no_pcr",
       clear_after_ms: 5000,
+      decode: "all_frames",
     });
     expect(channel.slate).toMatchObject({ after_ms: 2000, on_unhealthy: true });
 
@@ -99,6 +101,7 @@ describe("the health rules in the channel form", () => {
     expect(JSON.parse(await page.getByLabel("Rules (JSON)").inputValue())).toEqual(rules);
     expect(await page.getByLabel("Unhealthy when").inputValue()).toBe("no_video || no_pcr");
     expect(await page.getByLabel("Healthy again after (ms)").inputValue()).toBe("5000");
+    expect(await page.getByLabel("Black, frozen and silent judged on").inputValue()).toBe("all_frames");
     expect(await box().isChecked()).toBe(true);
     await page.getByLabel("Rules (JSON)").fill("");
     await page.getByLabel("Unhealthy when").fill("");

@@ -118,11 +118,18 @@ describe("health lamps on the channel page", () => {
     await expect
       .poll(() => words(page, "#health-primary h3"))
       .toMatch(/^primary · unhealthy since \d\d:\d\d:\d\d UTC$/);
-    // The API's since, as the page shows it (each snapshot converts the input path's monotonic time to the
-    // wall clock afresh, so two snapshots may differ by a millisecond).
-    const since = Date.parse((await primaryHealth("sick"))?.since ?? "");
-    const shown = Date.parse((await health.locator(".state-unhealthy time").getAttribute("datetime")) ?? "");
-    expect(Math.abs(shown - since)).toBeLessThanOrEqual(5);
+    // The API's since, as the page shows it.
+    const since = (await primaryHealth("sick"))?.since;
+    expect(await health.locator(".state-unhealthy time").getAttribute("datetime")).toBe(since);
+    // The overview's tile says the input on air is unhealthy, and by which rule; the healthy channel's does not.
+    await page.goto(`${base}/`);
+    const tile = page.locator("#tile-sick .state-unhealthy");
+    expect(await words(page, "#tile-sick .state-unhealthy")).toBe("UNHEALTHY · primary");
+    expect(await tile.getAttribute("title")).toMatch(
+      /^The primary input on air is unhealthy by the channel's rules since \d\d:\d\d:\d\d UTC: gone hold$/,
+    );
+    expect(await page.locator("#tile-well .state-unhealthy").count()).toBe(0);
+    await page.goto(`${base}/channels/sick`);
     // The inputs table says it too, beside receiving.
     expect(await words(page, "#ch-inputs tbody tr:first-child")).toMatch(/receiving unhealthy/);
 
@@ -186,6 +193,10 @@ describe("health lamps on the channel page", () => {
         await screenshot(page, `health-${name}`);
         await screenshot(page, `health-inputs-${name}`, "#ch-inputs");
         expect(await overflowWidth(page), name).toBeLessThanOrEqual(1);
+        await page.goto(`${base}/`);
+        await page.locator("#tile-sick .state-unhealthy").waitFor();
+        await screenshot(page, `health-overview-${name}`);
+        expect(await overflowWidth(page), `overview ${name}`).toBeLessThanOrEqual(1);
         await context.close();
       }
   }, 90_000);

@@ -52,7 +52,18 @@ export const screenshot = async (page: Page, name: string, selector?: string) =>
   mkdirSync(SCREENSHOTS, { recursive: true });
   const path = `${SCREENSHOTS}/${name}.png`;
   if (selector === undefined) await page.screenshot({ path, fullPage: true });
-  else await page.locator(selector).screenshot({ path });
+  else {
+    // The element's place, then the page there: a live update may replace the element meanwhile (same place).
+    await page.evaluate("window.scrollTo(0, 0)");
+    let clip = await page.locator(selector).boundingBox();
+    // Null while a live update swaps the element: the next one is there a moment later.
+    for (let tries = 0; clip === null && tries < 5; tries++) {
+      await page.locator(selector).waitFor();
+      clip = await page.locator(selector).boundingBox();
+    }
+    if (clip === null) throw new Error(`screenshot ${name}: nothing on the page matches ${selector}`);
+    await page.screenshot({ path, fullPage: true, clip });
+  }
 };
 
 /** How far the page is wider than the window, in pixels: 0 when the layout holds (on a phone). */

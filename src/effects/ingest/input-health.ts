@@ -30,6 +30,8 @@ const AUDIO_STREAM_TYPES: ReadonlySet<number> = new Set([0x03, 0x04, 0x0f, 0x11,
 
 /** One input's health as the status tells it; `sinceMs` on the input path's monotonic clock. */
 export interface InputHealthStatus extends HealthView {
+  /** `sinceMs` on the wall clock (epoch ms), read once when the verdict changed. */
+  readonly sinceEpochMs: number;
   /** The content watcher, while the rules need one: whether its ffmpeg runs, and what it costs. */
   readonly watcher:
     | (ContentWatcherCost & {
@@ -60,6 +62,7 @@ interface Entry {
   readonly watcher: ContentWatcher | null;
   readonly flush: () => void;
   view: HealthView;
+  sinceEpochMs: number;
   cost: ContentWatcherCost | null;
   costAtMs: number;
   readonly pids: ProgrammePids;
@@ -191,6 +194,7 @@ export const makeInputsHealth = (options: {
           watcher,
           flush: feeder?.flush ?? (() => {}),
           view: { state: "healthy", sinceMs: start, rules: {} },
+          sinceEpochMs: Date.now(),
           cost: null,
           costAtMs: start,
           pids: { video: null, audio: null },
@@ -216,7 +220,9 @@ export const makeInputsHealth = (options: {
       const atMs = options.nowMs();
       for (const [role, entry] of entries) {
         entry.flush();
+        const before = entry.view.sinceMs;
         entry.view = entry.judge.sample(sampleOf(entry.core.snapshot(), entry.pids, atMs, contentOf(entry)));
+        if (entry.view.sinceMs !== before) entry.sinceEpochMs = Date.now() - (atMs - entry.view.sinceMs);
         options.judged(role, entry.view.state === "unhealthy" ? holding(health, entry.view) : null);
         if (entry.watcher !== null && (entry.cost === null || atMs - entry.costAtMs >= COST_EVERY_MS)) {
           entry.cost = entry.watcher.cost();
@@ -253,6 +259,7 @@ export const makeInputsHealth = (options: {
         if (entry === undefined) return null;
         return {
           ...entry.view,
+          sinceEpochMs: entry.sinceEpochMs,
           watcher:
             entry.watcher === null
               ? null

@@ -187,10 +187,10 @@ const viewInput = (
   health: input.health === null ? null : viewHealth(input.health),
 });
 
-/** An input's health with its times as dates (the input path's clock is monotonic). */
+/** An input's health as the API shows it. */
 const viewHealth = (health: InputHealthStatus): InputHealthView => ({
   state: health.state,
-  since: new Date(Date.now() - (performance.now() - health.sinceMs)).toISOString(),
+  since: new Date(health.sinceEpochMs).toISOString(),
   rules: health.rules,
   watcher:
     health.watcher === null

@@ -87,7 +87,7 @@ const slateJson = (fields: Fields) => {
 
 /**
  * The health rules' fields: the rules as JSON (a problem at the field when it is not JSON), the expression and
- * the clear time; undefined when the rules and the expression are both blank (no rules).
+ * the clear time, what the watcher decodes; undefined when the rules and the expression are both blank (no rules).
  */
 const healthJson = (fields: Fields): Either.Either<unknown, ControlError> => {
   const rules = present(fields.health_rules);
@@ -99,10 +99,12 @@ const healthJson = (fields: Fields): Either.Either<unknown, ControlError> => {
     '{"no_video": {"pid_missing": "video", "for_ms": 1000}}',
   );
   const clear = numberOrText(fields.health_clear_after_ms);
+  const decode = present(fields.health_decode);
   return Either.map(parsed, (value) => ({
     rules: value ?? {},
     unhealthy_when: when ?? "",
     ...(clear === undefined ? {} : { clear_after_ms: clear }),
+    ...(decode === undefined ? {} : { decode }),
   }));
 };
 
@@ -232,7 +234,7 @@ export const channelFields = (channel: ChannelView): Fields => ({
   ...medialiveFields(channel.medialive),
 });
 
-/** The health rules as the form shows them: the rules as indented JSON, the expression, the clear time. */
+/** The health rules as the form shows them: the rules as indented JSON, the expression, the clear time, the decoding. */
 const healthFields = (health: NonNullable<ChannelView["redundancy"]>["health"]): Fields =>
   health === null
     ? {}
@@ -240,6 +242,7 @@ const healthFields = (health: NonNullable<ChannelView["redundancy"]>["health"]):
         health_rules: JSON.stringify(health.rules, null, 2),
         health_unhealthy_when: health.unhealthy_when,
         health_clear_after_ms: health.clear_after_ms === undefined ? "" : String(health.clear_after_ms),
+        health_decode: health.decode ?? "key_frames",
       };
 
 const medialiveFields = (link: ChannelView["medialive"]): Fields =>
