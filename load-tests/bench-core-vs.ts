@@ -40,7 +40,8 @@ const compare = (kind: "push" | "pushMany") => {
   const deadline = performance.now() + seconds * 1000;
   // Each goes first in turn: the second round of a pair may find the caches the first left.
   for (let turn = 0; performance.now() < deadline; turn++)
-    for (const i of turn % 2 === 0 ? [0, 1] : [1, 0]) samples[i]?.push(timed(POOL, (sides[i] ?? sides[0]).rounds[kind]));
+    for (const i of turn % 2 === 0 ? [0, 1] : [1, 0])
+      samples[i]?.push(timed(POOL, (sides[i] ?? sides[0]).rounds[kind]));
   return samples.map((values) => ({
     median: median(values),
     fastest: Math.min(...values),

@@ -110,10 +110,13 @@ const healthTally = async (service: {
   };
 };
 
-/** The worst of the window's tallies: the most inputs unhealthy at once, every rule that held at any. */
-const worstTally = (tallies: ReadonlyArray<HealthTally>): HealthTally => ({
-  judged: Math.max(...tallies.map((tally) => tally.judged)),
-  unhealthy: Math.max(...tallies.map((tally) => tally.unhealthy)),
+/**
+ * The window's tallies as one: the inputs judged and unhealthy at the last scrape (at the first, an input may
+ * still be clearing from before its stream began: no PCR, no video yet), every rule that held at any.
+ */
+const windowTally = (tallies: ReadonlyArray<HealthTally>): HealthTally => ({
+  judged: tallies.at(-1)?.judged ?? 0,
+  unhealthy: tallies.at(-1)?.unhealthy ?? 0,
   holding: [...new Set(tallies.flatMap((tally) => tally.holding))],
 });
 
@@ -140,8 +143,8 @@ export interface Measured {
   readonly lag: ReadonlyArray<LagSample>;
   readonly rest: { requests: number; durations: number[] } | null;
   readonly loadAverage: ReadonlyArray<number>;
-  /** Our inputs by the channels' health rules over the window (--health, read at each scrape): the most judged
-   * and unhealthy at once, the rules that held. */
+  /** Our inputs by the channels' health rules (--health, read at each scrape): judged and unhealthy at the
+   * window's last scrape, the rules that held at any. */
   readonly health: {
     readonly judged: number;
     readonly unhealthy: number;
@@ -241,7 +244,7 @@ export const measure = async (
     const udpEnd = await udpSink?.close();
     const srtEnd = await srtSink?.close();
     const frames = rtmp && running.service !== undefined ? await rtmpFrames(running.service) : null;
-    const health = tallies.length === 0 ? null : worstTally(tallies);
+    const health = tallies.length === 0 ? null : windowTally(tallies);
     await running.stop();
     return {
       name: contender.name,

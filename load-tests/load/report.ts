@@ -279,7 +279,7 @@ export const writeReport = (
       ? []
       : ([
           [
-            "inputs judged by health rules: unhealthy (rules that held)",
+            "inputs judged by health rules: unhealthy at the last scrape (rules that held at any)",
             (r) =>
               r.health === null
                 ? "n/a"
