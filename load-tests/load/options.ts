@@ -5,6 +5,7 @@
 import { createSocket, type Socket } from "node:dgram";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { P2_INDICATORS } from "../../src/domain/health.ts";
 
 export const { values } = parseArgs({
   options: {
@@ -85,13 +86,7 @@ const TS_RULES = {
     cc: { cc_errors: 20, window_ms: 1000 },
     low: { bitrate_below_bps: 100_000, for_ms: 3000 },
     p2: {
-      tr101290: [
-        "Transport_error",
-        "CRC_error",
-        "PCR_repetition_error",
-        "PCR_discontinuity_indicator_error",
-        "PTS_error",
-      ],
+      tr101290: P2_INDICATORS,
       count: 5,
       window_ms: 5000,
     },

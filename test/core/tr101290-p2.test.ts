@@ -1,37 +1,19 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Effect } from "effect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PacketCore } from "../../src/core/packet-core.ts";
 import type { Tr101290Indicator } from "../../src/core/packet-core-events.ts";
 import { PACKET, pcrOf, pidAt } from "../../src/core/ts/index.ts";
 import { drain, ofType } from "../support/core.ts";
-import { encodeTestStream } from "../support/media.ts";
+import { useTestStreams } from "../support/media.ts";
 import { injectFault, packetClock, pcrPidOf, type TsFault } from "../support/ts-faults.ts";
 
 // TR 101 290 second priority on real ffmpeg streams, each packet pushed at the time a sender pacing it by its
 // PCR would send it (the clean stream's clock, also for its faulty copies: a fault moves no packet).
-const SECONDS = 8;
-const dir = mkdtempSync(join(tmpdir(), "tr101290-p2-"));
-const streams: Record<string, Buffer> = {};
-const encode = async (name: string, muxer: ReadonlyArray<string> = []) => {
-  const path = join(dir, `${name}.ts`);
-  await Effect.runPromise(encodeTestStream(path, SECONDS, "600k", "320x180", muxer));
-  streams[name] = readFileSync(path);
-};
-
-beforeAll(async () => {
-  await Promise.all([
-    encode("default"),
-    encode("pcr30", ["-pcr_period", "30"]),
-    encode("pcr60", ["-pcr_period", "60"]),
-    encode("pcr150", ["-pcr_period", "150"]),
-  ]);
-}, 120_000);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const stream = (name: string) => streams[name] as Buffer;
+const stream = useTestStreams("tr101290-p2", 8, {
+  default: [],
+  pcr30: ["-pcr_period", "30"],
+  pcr60: ["-pcr_period", "60"],
+  pcr150: ["-pcr_period", "150"],
+});
 
 /** Pushes `ts` a packet at a time at `times` (no clock when absent), up to `untilMs` (all of it unless told). */
 const pushAll = (core: PacketCore, ts: Uint8Array, times?: ReadonlyArray<number>, untilMs = Infinity) => {

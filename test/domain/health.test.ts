@@ -9,22 +9,9 @@ import {
   resolveHealth,
   showExpression,
 } from "../../src/domain/health.ts";
+import { exampleHealth } from "../support/health-example.ts";
 
-/** The example, as an operator would write it. */
-const example = {
-  rules: {
-    no_video: { pid_missing: "video", for_ms: 1000 },
-    no_pcr: { pcr_missing_ms: 500 },
-    cc: { cc_errors: 20, window_ms: 1000 },
-    low: { bitrate_below_bps: 800000, for_ms: 3000 },
-    p2: { tr101290: ["PCR_repetition_error", "PTS_error", "CRC_error"], count: 5, window_ms: 5000 },
-    black: { black: { pixel_threshold: 0.1, picture_ratio: 0.98 }, for_ms: 3000 },
-    frozen: { frozen: { noise_db: -60 }, for_ms: 6000 },
-    silent: { silent: { noise_db: -60 }, for_ms: 3000 },
-  },
-  unhealthy_when: "no_video || no_pcr || cc || (black && silent) || frozen",
-  clear_after_ms: 3000,
-};
+const example = { ...exampleHealth, clear_after_ms: 3000 };
 
 const parsed = (text: string) => Either.getOrThrow(parseExpression(text));
 const states =

@@ -1,35 +1,18 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Effect, Either, Schema } from "effect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Either, Schema } from "effect";
+import { describe, expect, it } from "vitest";
 import { PacketCore } from "../../src/core/packet-core.ts";
 import { NULL_PID, PACKET, pidAt } from "../../src/core/ts/index.ts";
-import { HealthConfigSchema, resolveHealth } from "../../src/domain/health.ts";
+import { HealthConfigSchema, P2_INDICATORS, resolveHealth } from "../../src/domain/health.ts";
 import { type HealthView, makeHealthJudge } from "../../src/domain/health-judge.ts";
 import { sampleOf } from "../../src/effects/ingest/input-health.ts";
-import { encodeTestStream } from "../support/media.ts";
+import { useTestStreams } from "../support/media.ts";
 import { injectFault, packetClock, type TsFault } from "../support/ts-faults.ts";
 
 // Each TS rule of redundancy.health fired by a stream made for it: a real ffmpeg stream (or a fault injected
 // into it) pushed packet by packet into a packet core at the times a sender pacing it by its PCR would send
 // it, and judged every 100 ms as a running channel judges its inputs (input-health.ts `sampleOf`).
-const SECONDS = 8;
 const SAMPLE_MS = 100;
-const dir = mkdtempSync(join(tmpdir(), "health-rules-"));
-const streams: Record<string, Buffer> = {};
-const encode = async (name: string, muxer: ReadonlyArray<string> = []) => {
-  const path = join(dir, `${name}.ts`);
-  await Effect.runPromise(encodeTestStream(path, SECONDS, "600k", "320x180", muxer));
-  streams[name] = readFileSync(path);
-};
-
-beforeAll(async () => {
-  await Promise.all([encode("default"), encode("pcr150", ["-pcr_period", "150"])]);
-}, 120_000);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const stream = (name: string) => streams[name] as Buffer;
+const stream = useTestStreams("health-rules", 8, { default: [], pcr150: ["-pcr_period", "150"] });
 
 /** The stream judged by `rules` (their names in `unhealthy_when` joined by ||): each rule's first time true. */
 const judged = (ts: Uint8Array, times: ReadonlyArray<number>, rules: Record<string, unknown>) => {
@@ -83,13 +66,7 @@ const ALL_RULES = {
   cc: { cc_errors: 20, window_ms: 1000 },
   low: { bitrate_below_bps: 300_000, for_ms: 1000 },
   p2: {
-    tr101290: [
-      "Transport_error",
-      "CRC_error",
-      "PCR_repetition_error",
-      "PCR_discontinuity_indicator_error",
-      "PTS_error",
-    ],
+    tr101290: P2_INDICATORS,
     count: 1,
     window_ms: 5000,
   },

@@ -1,5 +1,9 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Effect } from "effect";
 import { execa } from "execa";
+import { afterAll, beforeAll } from "vitest";
 
 /**
  * Real H.264 + AAC in MPEG-TS, as an encoder sends it, made with ffmpeg's test sources. Noise on the picture
@@ -167,3 +171,37 @@ export const encodeContentStream = (
       ...["-c:a", "aac", "-f", "mpegts", path],
     ]),
   );
+
+/**
+ * A test file's ffmpeg streams (`encodeTestStream`, 600 kbit/s 320×180), encoded once before its tests and
+ * read by name; `muxers` gives each name its muxer options (e.g. `{pcr150: ["-pcr_period", "150"]}`). Their
+ * directory is removed after the tests.
+ */
+export const useTestStreams = (
+  prefix: string,
+  seconds: number,
+  muxers: Readonly<Record<string, ReadonlyArray<string>>>,
+): ((name: string) => Buffer) => {
+  const streams = new Map<string, Buffer>();
+  let dir: string | undefined;
+  beforeAll(async () => {
+    const made = await mkdtemp(join(tmpdir(), `${prefix}-`));
+    dir = made;
+    await Promise.all(
+      Object.entries(muxers).map(async ([name, muxer]) => {
+        const path = join(made, `${name}.ts`);
+        await Effect.runPromise(encodeTestStream(path, seconds, "600k", "320x180", muxer));
+        streams.set(name, await readFile(path));
+      }),
+    );
+  }, 120_000);
+  afterAll(async () => {
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+  return (name) => {
+    const stream = streams.get(name);
+    if (stream === undefined)
+      throw new Error(`no test stream '${name}': the streams are ${[...streams.keys()].join(", ")}`);
+    return stream;
+  };
+};
