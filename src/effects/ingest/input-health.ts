@@ -14,7 +14,7 @@ import { Effect, ExecutionStrategy, Exit, Scope } from "effect";
 import type { PacketCore } from "../../core/packet-core.ts";
 import type { CoreSnapshot } from "../../core/packet-core-snapshot.ts";
 import { VIDEO_STREAM_TYPES } from "../../core/ts/stream-types.ts";
-import { type Health, type HealthRule, isContentRule, namesIn } from "../../domain/health.ts";
+import { type Health, isContentRule, namesIn, showExpression } from "../../domain/health.ts";
 import { type HealthView, type InputSample, makeHealthJudge } from "../../domain/health-judge.ts";
 import type { InputRole } from "../../domain/redundancy.ts";
 import { type ContentWatcher, type ContentWatcherCost, makeContentWatcher } from "./content-watcher.ts";
@@ -51,8 +51,6 @@ export interface InputsHealth {
   /** New rules (null: none): every input is judged afresh, healthy until its rules say otherwise. */
   readonly setHealth: (health: Health | null) => Effect.Effect<void>;
   readonly status: (role: InputRole) => InputHealthStatus | null;
-  /** The rules as they run now. */
-  readonly health: () => Health | null;
 }
 
 interface Entry {
@@ -133,9 +131,14 @@ const pcrLimit = (health: Health | null): "default" | "dvb" =>
     ? "dvb"
     : "default";
 
-/** What an unhealthy input's switch names: the expression's rules that hold, e.g. "black && silent". */
+/**
+ * What an unhealthy input's switch names: the expression's rules that hold, e.g. "black && silent" (the
+ * expression itself when it holds by what does not: "!tone").
+ */
 const holding = (health: Health, view: HealthView): string =>
-  [...new Set(namesIn(health.unhealthyWhen))].filter((name) => view.rules[name]?.state === true).join(" && ");
+  [...new Set(namesIn(health.unhealthyWhen))]
+    .filter((name) => view.rules[name]?.state === true)
+    .join(" && ") || showExpression(health.unhealthyWhen);
 
 export const makeInputsHealth = (options: {
   readonly initial: Health | null;
@@ -159,9 +162,6 @@ export const makeInputsHealth = (options: {
     const feeds: Record<InputRole, ((payload: Uint8Array) => void) | null> = { primary: null, backup: null };
     let allUnhealthy = false;
 
-    const contentRules = (rules: Readonly<Record<string, HealthRule>>) =>
-      Object.fromEntries(Object.entries(rules).filter(([, rule]) => isContentRule(rule)));
-
     const detach = (role: InputRole) =>
       Effect.suspend(() => {
         const entry = entries.get(role);
@@ -180,11 +180,10 @@ export const makeInputsHealth = (options: {
         core.pcrRepetition(pcrLimit(health));
         if (health === null) return;
         const own = yield* Scope.fork(scope, ExecutionStrategy.sequential);
-        const content = contentRules(health.rules);
-        const watcher =
-          Object.keys(content).length === 0
-            ? null
-            : yield* makeContentWatcher({ rules: content, mode: health.decode }).pipe(Scope.extend(own));
+        // None unless a rule names black, frozen or silent.
+        const watcher = yield* makeContentWatcher({ rules: health.rules, mode: health.decode }).pipe(
+          Scope.extend(own),
+        );
         const feeder = watcher === null ? null : makeFeeder(watcher);
         const start = options.nowMs();
         entries.set(role, {
@@ -239,7 +238,11 @@ export const makeInputsHealth = (options: {
         options.onAllUnhealthy?.(all);
       }
     });
-    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(SAMPLE_MS), sampleAll)));
+    // A sample that throws is said and the next one taken: the rules never stop judging for one bad reading.
+    const sampled = sampleAll.pipe(
+      Effect.catchAllDefect((defect) => Effect.logError("the input health rules' sample failed", defect)),
+    );
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(SAMPLE_MS), sampled)));
 
     return {
       feeds,
@@ -270,6 +273,5 @@ export const makeInputsHealth = (options: {
                 },
         };
       },
-      health: () => health,
     } satisfies InputsHealth;
   });
