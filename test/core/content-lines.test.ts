@@ -77,9 +77,26 @@ describe("ffmpeg's lines", () => {
     const report = read().reduce(applyContentLine, emptyReport);
     expect(report.reached).toBeGreaterThan(10.5);
     expect(report.frames).toBe(11);
-    expect(pictureSpacingMs(report)).toBeGreaterThan(900);
-    expect(pictureSpacingMs(report)).toBeLessThan(1100);
     expect(report.states.get("black")).toEqual({ on: true, since: expect.closeTo(7, 0) });
+  });
+
+  it("give the key frames' spacing from the counts' growth as a live stream reports them, late or not", () => {
+    // Fed at its pace: a progress block every 0.25 s, the stream's clock running `lead` ahead of the last
+    // key frame decoded (a key frame a second, the first at 0.4 s); frame= comes before out_time_us=.
+    const live = (lead: number, seconds: number) => {
+      const lines: string[] = [];
+      for (let wall = 0.25; wall <= seconds; wall += 0.25) {
+        const decoded = wall >= 0.4 + lead ? Math.floor(wall - 0.4 - lead) + 1 : 0;
+        lines.push(`frame=${decoded}`, `out_time_us=${Math.round(wall * 1e6)}`);
+      }
+      return lines.map(readContentLine).reduce(applyContentLine, emptyReport);
+    };
+    for (const lead of [0, 0.3, 0.7]) {
+      expect(pictureSpacingMs(live(lead, 3)), `lead ${lead}`).toBeNull();
+      const spacing = pictureSpacingMs(live(lead, 8));
+      expect(spacing, `lead ${lead}`).toBeGreaterThan(950);
+      expect(spacing, `lead ${lead}`).toBeLessThan(1050);
+    }
   });
 
   it("ignore what is not a state, a figure or a count", () => {
@@ -99,7 +116,11 @@ const at = (reached: number, states: Record<string, { on: boolean; since: number
   reached,
   startedAt: 0,
   frames: Math.floor(reached) + 1,
+  // A key frame a second from 0: the count grew last at the last whole second.
   firstFrameAt: 0,
+  framesAtFirst: 1,
+  lastFrameAt: Math.floor(reached),
+  framesAtLast: Math.floor(reached) + 1,
 });
 
 describe("a rule's verdict", () => {

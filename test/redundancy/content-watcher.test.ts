@@ -187,13 +187,18 @@ describe("the content watcher", () => {
         judged ||= watcher.verdicts().black?.state === false;
       });
       expect(judged).toBe(true);
-      // The input falls silent: nothing more is offered.
+      // The input falls silent: nothing more is offered. (On a loaded machine ffmpeg may first be seen behind,
+      // "no progress", while the last chunks drain; then the silence is named.)
       let verdict = watcher.verdicts().black;
-      while (verdict?.state !== null) {
+      while (verdict?.state !== null || !verdict.reason.startsWith("no stream")) {
         await sleep(50);
         verdict = watcher.verdicts().black;
       }
-      expect(verdict.reason).toMatch(/^no stream has reached the watcher for 1\.\d s$/);
+      const silentFor = Number(
+        /^no stream has reached the watcher for (\d+\.\d) s$/.exec(verdict.reason)?.[1],
+      );
+      expect(silentFor).toBeGreaterThanOrEqual(1);
+      expect(silentFor).toBeLessThan(3);
       expect(watcher.verdicts().silent?.state).toBeNull();
     });
   }, 60_000);

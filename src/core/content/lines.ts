@@ -55,9 +55,15 @@ export interface ContentReport {
   /** The stream time ffmpeg has reached, and where this run started in it; null before its first progress. */
   readonly reached: number | null;
   readonly startedAt: number | null;
-  /** Pictures decoded so far, and the stream time when the count was first above zero (for the spacing). */
+  /**
+   * Pictures decoded so far; the stream time when the count was first above zero, and when it last grew, with
+   * the count then (the spacing is read between two growths: each is seen as late as the other).
+   */
   readonly frames: number;
   readonly firstFrameAt: number | null;
+  readonly framesAtFirst: number;
+  readonly lastFrameAt: number | null;
+  readonly framesAtLast: number;
 }
 
 export const emptyReport: ContentReport = {
@@ -66,6 +72,9 @@ export const emptyReport: ContentReport = {
   startedAt: null,
   frames: 0,
   firstFrameAt: null,
+  framesAtFirst: 0,
+  lastFrameAt: null,
+  framesAtLast: 0,
 };
 
 /** The report after one more line. A line that says nothing returns the same report. */
@@ -74,12 +83,16 @@ export const applyContentLine = (report: ContentReport, line: ContentLine | null
   if (line.kind === "progress") {
     // ffmpeg's first progress may say 0 before any frame went out; the stream only moves forward here.
     const reached = Math.max(report.reached ?? line.seconds, line.seconds);
-    return { ...report, reached, startedAt: report.startedAt ?? line.seconds };
+    const next = { ...report, reached, startedAt: report.startedAt ?? line.seconds };
+    // The block's count (its frame= came first) against the block's own time: where the count first stood
+    // above zero, and where it last grew.
+    if (report.firstFrameAt === null)
+      return report.frames > 0 ? { ...next, firstFrameAt: reached, framesAtFirst: report.frames } : next;
+    return report.frames > Math.max(report.framesAtLast, report.framesAtFirst)
+      ? { ...next, lastFrameAt: reached, framesAtLast: report.frames }
+      : next;
   }
-  if (line.kind === "frames") {
-    const firstFrameAt = report.firstFrameAt ?? (line.count > 0 ? report.reached : null);
-    return { ...report, frames: line.count, firstFrameAt };
-  }
+  if (line.kind === "frames") return { ...report, frames: line.count };
   const states = new Map(report.states);
   states.set(line.rule, { on: line.on, since: line.at });
   return { ...report, states };
@@ -90,7 +103,9 @@ export const applyContentLine = (report: ContentReport, line: ContentLine | null
  * sees it. Null until two pictures over some stream time say so.
  */
 export const pictureSpacingMs = (report: ContentReport): number | null => {
-  if (report.firstFrameAt === null || report.reached === null || report.frames < 3) return null;
-  const span = report.reached - report.firstFrameAt;
-  return span > 0 ? (span * 1000) / (report.frames - 1) : null;
+  const { firstFrameAt, framesAtFirst, lastFrameAt, framesAtLast } = report;
+  // Three spacings at least, each end read when the count grew (so both are late alike).
+  if (firstFrameAt === null || lastFrameAt === null || framesAtLast - framesAtFirst < 3) return null;
+  const span = lastFrameAt - firstFrameAt;
+  return span > 0 ? (span * 1000) / (framesAtLast - framesAtFirst) : null;
 };

@@ -10,7 +10,7 @@
  * which neither fails an input over nor clears it.
  */
 import { Buffer } from "node:buffer";
-import { Effect, ExecutionStrategy, Exit, Scope } from "effect";
+import { Effect, ExecutionStrategy, Exit, Fiber, Scope } from "effect";
 import type { PacketCore } from "../../core/packet-core.ts";
 import type { CoreSnapshot } from "../../core/packet-core-snapshot.ts";
 import { VIDEO_STREAM_TYPES } from "../../core/ts/stream-types.ts";
@@ -242,7 +242,22 @@ export const makeInputsHealth = (options: {
     const sampled = sampleAll.pipe(
       Effect.catchAllDefect((defect) => Effect.logError("the input health rules' sample failed", defect)),
     );
-    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(SAMPLE_MS), sampled)));
+    const loop = Effect.forever(Effect.zipRight(Effect.sleep(SAMPLE_MS), sampled));
+    // Only while there are rules: a channel without them (or without input) leaves its thread asleep.
+    let sampler: Fiber.RuntimeFiber<never> | null = null;
+    const sampling = Effect.suspend(() => {
+      if (health !== null && sampler === null)
+        return Effect.map(Effect.forkIn(loop, scope), (fiber) => {
+          sampler = fiber;
+        });
+      if (health === null && sampler !== null) {
+        const running = sampler;
+        sampler = null;
+        return Fiber.interrupt(running);
+      }
+      return Effect.void;
+    });
+    yield* sampling;
 
     return {
       feeds,
@@ -251,6 +266,7 @@ export const makeInputsHealth = (options: {
       setHealth: (next) =>
         Effect.gen(function* () {
           health = next;
+          yield* sampling;
           for (const [role, core] of [...cores]) yield* attach(role, core);
           if (allUnhealthy) {
             allUnhealthy = false;
