@@ -55,7 +55,7 @@ const horizonOf = (rules: Readonly<Record<string, HealthRule>>): number =>
 
 export const makeHealthJudge = (health: Health, startMs: number) => {
   const horizon = horizonOf(health.rules) + 1000;
-  let samples: InputSample[] = [];
+  const samples: InputSample[] = [];
   /** Since when each "for N ms" condition has held without a break (rule name → ms), while it holds. */
   const holding = new Map<string, number>();
   let state: HealthView["state"] = "healthy";
@@ -132,8 +132,8 @@ export const makeHealthJudge = (health: Health, startMs: number) => {
     sample: (next: InputSample): HealthView => {
       samples.push(next);
       const oldest = next.atMs - horizon;
-      if ((samples[0]?.atMs ?? next.atMs) < oldest)
-        samples = samples.filter((sample) => sample.atMs >= oldest);
+      // Samples come in time order: the old ones are at the front, one or two a sample.
+      while ((samples[0]?.atMs ?? next.atMs) < oldest) samples.shift();
       const rules: Record<string, RuleView> = {};
       for (const [name, rule] of Object.entries(health.rules)) rules[name] = judge(name, rule, next);
       const value = evaluate(health.unhealthyWhen, (name) => rules[name]?.state ?? null);

@@ -63,6 +63,32 @@ const pacedSlots = (streams: ReadonlyArray<ReadonlyArray<PacedChunk>>, copies = 
 const indexOf = (chunks: ReadonlyArray<PacedChunk>) =>
   new Map(chunks.map((chunk, index) => [Buffer.from(chunk.bytes).toString("latin1"), index]));
 
+/**
+ * Each datagram at an output: from which input (`either` when both sent those bytes, as all-null datagrams
+ * where the video was dropped; `other` for neither: the slate) and where it sits in that input's stream.
+ */
+const sourced = (
+  arrivals: ReadonlyArray<{ readonly atMs: number; readonly datagram: Buffer }>,
+  primary: ReadonlyArray<PacedChunk>,
+  backup: ReadonlyArray<PacedChunk>,
+) => {
+  const [fromPrimary, fromBackup] = [indexOf(primary), indexOf(backup)];
+  return arrivals.map(({ atMs, datagram }) => {
+    const key = datagram.toString("latin1");
+    const p = fromPrimary.get(key);
+    const b = fromBackup.get(key);
+    const input =
+      p !== undefined && b !== undefined
+        ? "either"
+        : p !== undefined
+          ? "primary"
+          : b !== undefined
+            ? "backup"
+            : "other";
+    return { atMs, input, index: p ?? b ?? -1 };
+  });
+};
+
 /** The first chunk bringing a picture at or after `seconds` into the stream. */
 const chunkAt = (chunks: ReadonlyArray<PacedChunk>, seconds: number) =>
   chunks.findIndex((chunk) => chunk.position >= seconds);
@@ -171,17 +197,7 @@ describeLab("failover on health rules", () => {
     );
 
     // Each datagram at the output: from which input, and which of its datagrams.
-    const [fromPrimary, fromBackup] = [indexOf(primary), indexOf(backup)];
-    const arrivals = sink.arrivals.map((arrival) => {
-      const key = arrival.datagram.toString("latin1");
-      const p = fromPrimary.get(key);
-      const b = fromBackup.get(key);
-      return {
-        atMs: arrival.atMs,
-        input: p !== undefined ? "primary" : b !== undefined ? "backup" : "other",
-        index: p ?? b ?? -1,
-      };
-    });
+    const arrivals = sourced(sink.arrivals, primary, backup);
     expect(arrivals.filter((arrival) => arrival.input === "other")).toEqual([]);
     const switchAt = arrivals.findIndex((arrival) => arrival.input === "backup");
     const revertAt = arrivals.findIndex((arrival, i) => i > switchAt && arrival.input === "primary");
@@ -362,23 +378,6 @@ describeLab("failover on health rules", () => {
         sink.arrivals.at(-1)?.datagram.equals(lastBackup) ? true : undefined,
       );
 
-    const [fromPrimary, fromBackup] = [indexOf(primary), indexOf(backup)];
-    const sourced = (sink: typeof slateSink) =>
-      sink.arrivals.map((arrival) => {
-        const key = arrival.datagram.toString("latin1");
-        const p = fromPrimary.get(key);
-        const b = fromBackup.get(key);
-        // A datagram both inputs sent (all null packets, where the video was dropped) says nothing of its input.
-        const input =
-          p !== undefined && b !== undefined
-            ? "either"
-            : p !== undefined
-              ? "primary"
-              : b !== undefined
-                ? "backup"
-                : "other";
-        return { atMs: arrival.atMs, input };
-      });
     const eventsOf = async (channel: string, type: string) =>
       (
         (await (await service.api(`/api/channels/${channel}/events?type=${type}`)).json()) as {
@@ -406,7 +405,7 @@ describeLab("failover on health rules", () => {
     const backSentAt = stayed.find((_, i) => i < switchAt && (primary[i]?.due ?? 0) >= 13)?.atMs ?? 0;
     const stayedSwitchAt = stayed[switchAt]?.atMs ?? 0;
     const stayEvents = await eventsOf(stays, "input_switched");
-    const slated = sourced(slateSink);
+    const slated = sourced(slateSink.arrivals, primary, backup);
     const runs = slated
       .reduce<Array<[string, number]>>((all, arrival) => {
         const last = all.at(-1);

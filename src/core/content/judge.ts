@@ -5,14 +5,12 @@
  * watcher says why), it has not seen `for_ms` of the stream yet, or a frozen rule's `for_ms` is shorter than
  * the key frames allow. A null never fails an input over (domain/health.ts reads it as unknown).
  */
-import type { RuleState } from "../../domain/health.ts";
+import type { ContentVerdict as JudgedContent } from "../../domain/health-judge.ts";
 import { type ContentRule, type DecodeMode, frozenRefusal } from "./args.ts";
 import { type ContentReport, pictureSpacingMs } from "./lines.ts";
 
-export interface ContentVerdict {
-  readonly state: RuleState;
-  /** Why, in words: the figure behind a true or false, what is missing behind a null. */
-  readonly reason: string;
+/** The judge's verdict on a picture or sound rule (domain/health-judge.ts), and when it last changed. */
+export interface ContentVerdict extends JudgedContent {
   /** The stream time (s) its state last changed, when ffmpeg said so. */
   readonly since: number | null;
 }

@@ -15,7 +15,12 @@ import type { PacketCore } from "../../core/packet-core.ts";
 import type { CoreSnapshot } from "../../core/packet-core-snapshot.ts";
 import { VIDEO_STREAM_TYPES } from "../../core/ts/stream-types.ts";
 import { type Health, isContentRule, namesIn, showExpression } from "../../domain/health.ts";
-import { type HealthView, type InputSample, makeHealthJudge } from "../../domain/health-judge.ts";
+import {
+  type ContentVerdict,
+  type HealthView,
+  type InputSample,
+  makeHealthJudge,
+} from "../../domain/health-judge.ts";
 import type { InputRole } from "../../domain/redundancy.ts";
 import { type ContentWatcher, type ContentWatcherCost, makeContentWatcher } from "./content-watcher.ts";
 
@@ -205,7 +210,7 @@ export const makeInputsHealth = (options: {
     const contentOf = (entry: Entry): InputSample["content"] => {
       const suspended = options.contentSuspended();
       const verdicts = entry.watcher === null || suspended ? {} : entry.watcher.verdicts();
-      const content: Record<string, { state: boolean | null; reason: string }> = {};
+      const content: Record<string, ContentVerdict> = {};
       for (const [name, rule] of Object.entries(health?.rules ?? {}))
         if (isContentRule(rule))
           content[name] = suspended
