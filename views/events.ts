@@ -45,6 +45,14 @@ const eventWords = (event: ChannelEvent): string => {
       return `MediaLive ${event.message}`;
     case "medialive_state":
       return `MediaLive channel ${event.state}`;
+    case "schedule_phase":
+      return `schedule ${event.window}: ${event.phase} — ${event.message}`;
+    case "schedule_missed":
+      return `schedule ${event.window} missed: ${event.message}`;
+    case "node_down":
+      return `node ${event.node} down: ${event.message}`;
+    case "node_up":
+      return `node ${event.node} back: ${event.message}`;
     case "api_change":
       return `${event.detail} — by ${event.actor}`;
   }

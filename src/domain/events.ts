@@ -5,6 +5,7 @@
  * recent ones. Messages are for people and hold no secret (URLs are masked before they get here).
  */
 import { Schema } from "effect";
+import { SCHEDULE_PHASES } from "./schedule-phases.ts";
 import { SLATE_REASONS } from "./slate.ts";
 import { OutputState } from "./states.ts";
 
@@ -136,6 +137,41 @@ export const ChannelEvent = Schema.Union(
     type: Schema.Literal("medialive_state"),
     state: Schema.String,
     previous: Schema.NullOr(Schema.String),
+  }),
+  Schema.Struct({
+    ...common,
+    /** An occurrence of the channel's schedule moved to another phase, by its clock or by an operator. */
+    type: Schema.Literal("schedule_phase"),
+    /** The window's id, and the occurrence's start (T0, ISO 8601): together they name the occurrence. */
+    window: Schema.String,
+    occurrence: Schema.String,
+    phase: Schema.Literal(...SCHEDULE_PHASES),
+    previous: Schema.Literal(...SCHEDULE_PHASES),
+    /** schedule (its times), operator (go-live, extend, end, skip) or takeover (a node joined its phase). */
+    by: Schema.Literal("schedule", "operator", "takeover"),
+    message: Schema.String,
+  }),
+  Schema.Struct({
+    ...common,
+    /** An occurrence whose window passed (or began) while no node could run it: what it should have done. */
+    type: Schema.Literal("schedule_missed"),
+    window: Schema.String,
+    occurrence: Schema.String,
+    message: Schema.String,
+  }),
+  Schema.Struct({
+    ...common,
+    /** A fleet node stopped renewing its lease: its channels go to others. `channel` is null. */
+    type: Schema.Literal("node_down"),
+    node: Schema.String,
+    message: Schema.String,
+  }),
+  Schema.Struct({
+    ...common,
+    /** A node that was down renews its lease again (a restart or a healed partition). */
+    type: Schema.Literal("node_up"),
+    node: Schema.String,
+    message: Schema.String,
   }),
   Schema.Struct({
     ...common,

@@ -78,6 +78,17 @@ export const describeEvent = (event: ChannelEvent): readonly [Level, string] | n
       return [event.ok ? "info" : "warn", `${channelLabel(event)}: MediaLive ${event.message}`];
     case "medialive_state":
       return ["info", `${channelLabel(event)}: MediaLive channel ${event.state}`];
+    case "schedule_phase":
+      return [
+        "info",
+        `${channelLabel(event)}: schedule ${event.window} ${event.previous} → ${event.phase}: ${event.message}`,
+      ];
+    case "schedule_missed":
+      return ["warn", `${channelLabel(event)}: schedule ${event.window} missed: ${event.message}`];
+    case "node_down":
+      return ["error", `node ${event.node} is down: ${event.message}`];
+    case "node_up":
+      return ["info", `node ${event.node} is back: ${event.message}`];
     case "api_change":
       return ["info", `${event.detail} (by ${event.actor})`];
   }
