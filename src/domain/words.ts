@@ -90,6 +90,7 @@ const WORDS = `
   minutes passed passes pending pipelines reaches recovering removes startchannel stopchannel stopping
   throttled updating upstream
   backing failures keyframe keyframes latest usable skipped unreadable
+  missed postroll preroll renews takeover warming
 `;
 
 export const SERVICE_WORDS: ReadonlyArray<string> = WORDS.split(/\s+/).filter((word) => word !== "");

@@ -268,6 +268,27 @@ describe("the mask list", () => {
         message: "channel 1234567: stop asked by the cost guard: no output sent for 15 min; it is STOPPING",
       },
       { ...common, ...names, type: "medialive_state", state: "RUNNING", previous: "STARTING" },
+      {
+        ...common,
+        ...names,
+        type: "schedule_phase",
+        window: "sat",
+        occurrence: "2026-12-05T19:00:00.000Z",
+        phase: "preroll",
+        previous: "warming",
+        by: "schedule",
+        message: "outputs enabled on the slate",
+      },
+      {
+        ...common,
+        ...names,
+        type: "schedule_missed",
+        window: "sat",
+        occurrence: "2026-12-05T19:00:00.000Z",
+        message: "no node ran it",
+      },
+      { ...common, ...names, type: "node_down", node: "node-b", message: "lease ran out" },
+      { ...common, ...names, type: "node_up", node: "node-b", message: "renews again" },
     ];
     expect(new Set(samples.map((event) => event.type)).size).toBe(EVENT_TYPES.length - 2);
     const text = samples.map((event) => describeEvent(event)?.[1] ?? "").join("\n");
