@@ -12,6 +12,7 @@ import { oneOf } from "./literals.ts";
 import { MediaLiveLink } from "./medialive.ts";
 import { OutputPolicy } from "./output-policy.ts";
 import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET, RedundancyConfigSchema } from "./redundancy.ts";
+import { Schedule } from "./schedule.ts";
 import { SlateBody, SlateConfig } from "./slate.ts";
 import { AllowedSources } from "./sources.ts";
 import { PROTOCOLS, parseOutputUrl } from "./url.ts";
@@ -201,6 +202,7 @@ export const ChannelConfig = Schema.Struct({
   nodes: Schema.optional(ChannelNodes),
   medialive: Schema.optional(Schema.NullOr(MediaLiveLink)),
   slate: Schema.optional(Schema.NullOr(SlateConfig)),
+  schedule: Schema.optional(Schema.NullOr(Schedule)),
   desired: DesiredState,
   created_at: Schema.String,
   outputs: Schema.Array(OutputConfig),
@@ -276,6 +278,7 @@ const channelFields = {
   nodes: Schema.optional(ChannelNodes),
   medialive: Schema.optional(Schema.NullOr(MediaLiveLink)),
   slate: Schema.optional(SlateBody),
+  schedule: Schema.optional(Schema.NullOr(Schedule)),
 };
 
 export const ChannelBody = Schema.Struct({
