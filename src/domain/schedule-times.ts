@@ -7,6 +7,7 @@
  * checks a schedule must pass before it is stored (checkSchedule), each a sentence for a 400.
  */
 import { RRuleTemporal } from "rrule-temporal";
+import type { FieldIssue } from "./errors.ts";
 import { isoInstant, type Occurrence, type Schedule, type ScheduleWindow } from "./schedule-window.ts";
 import { describeLocal, isTimeZone, localTime } from "./schedule-zone.ts";
 
@@ -221,19 +222,20 @@ const overlaps = (sorted: ReadonlyArray<Occurrence>): string[] => {
 };
 
 /**
- * Every problem of a schedule, each a sentence that names its window: a rule that cannot be read, an unknown
- * time zone, an exception that is not a date, a window id used twice, an output the channel does not have,
- * and two occurrences (of one window or two) whose [warm_at, end_at) overlap within the next 366 days.
+ * Every problem of a schedule, each a sentence that names its window, with the field it is about: a rule that
+ * cannot be read, an unknown time zone, an exception that is not a date, a window id used twice, an output the
+ * channel does not have, and two occurrences (of one window or two) whose [warm_at, end_at) overlap within
+ * the next 366 days.
  */
-export const checkSchedule = (
+export const scheduleIssues = (
   schedule: Schedule,
   outputIds: ReadonlyArray<string>,
   now: number,
-): ReadonlyArray<string> => {
-  const problems: string[] = [];
+): ReadonlyArray<FieldIssue> => {
+  const issues: FieldIssue[] = [];
   const seen = new Set<string>();
   const readable: ScheduleWindow[] = [];
-  for (const window of schedule.windows) {
+  for (const [index, window] of schedule.windows.entries()) {
     const own: string[] = [];
     if (seen.has(window.id)) own.push("its id is taken by an earlier window");
     seen.add(window.id);
@@ -246,17 +248,27 @@ export const checkSchedule = (
     if (window.outputs !== "all")
       for (const output of window.outputs)
         if (!outputIds.includes(output)) own.push(`output "${output}" is not an output of this channel`);
-    problems.push(...own.map((problem) => `window ${window.id}: ${problem}`));
+    const field = `schedule.windows[${index}]`;
+    issues.push(...own.map((problem) => ({ field, message: `window ${window.id}: ${problem}` })));
     if (own.length === 0) readable.push(window);
   }
   const ahead: Occurrence[] = [];
   for (const window of readable) {
     const found = windowOccurrences(window, now, now + CHECK_DAYS * DAY_MS);
     if (found.length > MAX_OCCURRENCES_PER_YEAR)
-      problems.push(
-        `window ${window.id}: occurs ${found.length} times in the next ${CHECK_DAYS} days; at most ${MAX_OCCURRENCES_PER_YEAR}`,
-      );
+      issues.push({
+        field: "schedule.windows",
+        message: `window ${window.id}: occurs ${found.length} times in the next ${CHECK_DAYS} days; at most ${MAX_OCCURRENCES_PER_YEAR}`,
+      });
     else ahead.push(...found);
   }
-  return [...problems, ...overlaps(ahead.sort(byWarmAt))];
+  const overlapping = overlaps(ahead.sort(byWarmAt));
+  return [...issues, ...overlapping.map((message) => ({ field: "schedule.windows", message }))];
 };
+
+/** Every problem of a schedule, in words (scheduleIssues without the fields). */
+export const checkSchedule = (
+  schedule: Schedule,
+  outputIds: ReadonlyArray<string>,
+  now: number,
+): ReadonlyArray<string> => scheduleIssues(schedule, outputIds, now).map((issue) => issue.message);

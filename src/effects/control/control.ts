@@ -8,7 +8,7 @@
  * that should run are kept running by resume.ts; import and export of the whole configuration live in
  * config-transfer.ts.
  */
-import { Effect, Either, Schema } from "effect";
+import { Clock, Effect, Either, Schema } from "effect";
 import { frozenRefusal } from "../../core/content/args.ts";
 import {
   type ChannelBody,
@@ -27,6 +27,7 @@ import {
   buildChannel,
   buildOutput,
   checkChannel,
+  checkChannelSchedule,
   inputChanged,
   outputLoop,
   patchChannel,
@@ -104,6 +105,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
         created_at: new Date().toISOString(),
       });
       yield* fromCheck(checkChannel(channel, config.channels, localAddresses()));
+      yield* fromCheck(checkChannelSchedule(channel, yield* Clock.currentTimeMillis));
       yield* checkRecordingOutputs(
         channel.outputs,
         recordings,
@@ -145,6 +147,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       const channel = yield* find(id);
       const next = patchChannel(channel, changes);
       yield* fromCheck(checkChannel(next, configs.current().channels, localAddresses()));
+      yield* fromCheck(checkChannelSchedule(next, yield* Clock.currentTimeMillis));
       if (isRunning(id)) yield* fromCheck(frozenAgainstGop(next, yield* channels.status(id)));
       yield* commitChannel(next);
       // Inputs and redundancy change live; a channel that cannot take the change (a new address that will
