@@ -146,6 +146,19 @@ export const checkChannelSchedule = (channel: ChannelConfig, now: number): Contr
   return issues.length === 0 ? undefined : invalid(issues);
 };
 
+/** An output a schedule's window names stays until the window no longer names it (409). */
+export const scheduledOutput = (channel: ChannelConfig, outputId: string): ControlError | undefined => {
+  const window = channel.schedule?.windows.find(
+    (candidate) => candidate.outputs !== "all" && candidate.outputs.includes(outputId),
+  );
+  return window === undefined
+    ? undefined
+    : new ControlError({
+        reason: "conflict",
+        message: `output ${outputId} is named by the schedule's window ${window.id}; take it out of the window's outputs first`,
+      });
+};
+
 /** Another channel already listens where this one would (409). */
 const inputConflict = (
   channel: ChannelConfig,

@@ -187,4 +187,21 @@ describe("a channel's schedule through the API", () => {
     expect(removed.status, await removed.clone().text()).toBe(200);
     expect(await scheduleOf("weekly")).toBeUndefined();
   });
+
+  it("an output a window names cannot be deleted until the window no longer names it", async () => {
+    const windows = [{ ...sat, outputs: ["main"] }];
+    const created = await send("/api/channels", "POST", channelBody("named", 7120, { windows }));
+    expect(created.status, await created.clone().text()).toBe(201);
+    const refusedDelete = await app.request("/api/channels/named/outputs/main", { method: "DELETE" });
+    expect(refusedDelete.status).toBe(409);
+    expect(refusedDelete.headers.get("content-type")).toBe("application/problem+json");
+    expect(String((await json(refusedDelete)).detail)).toBe(
+      "output main is named by the schedule's window sat; take it out of the window's outputs first",
+    );
+    const patched = await send("/api/channels/named", "PATCH", { schedule: { windows: [sat] } });
+    expect(patched.status, await patched.clone().text()).toBe(200);
+    expect((await app.request("/api/channels/named/outputs/main", { method: "DELETE" })).status).toBeLessThan(
+      300,
+    );
+  });
 });

@@ -32,6 +32,7 @@ import {
   outputLoop,
   patchChannel,
   policyOf,
+  scheduledOutput,
   unmask,
   withOutput,
 } from "../../domain/rules.ts";
@@ -304,6 +305,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
     const removeOutput = Effect.fn("Control.removeOutput")(function* (id: ChannelId, outputId: OutputId) {
       const channel = yield* find(id);
       const output = yield* findOutput(channel, outputId);
+      yield* fromCheck(scheduledOutput(channel, outputId));
       yield* commitChannel({ ...channel, outputs: channel.outputs.filter((o) => o.id !== outputId) });
       if (isRunning(id)) yield* applyRuntime(channels.removeOutput(id, outputId));
       yield* done(
