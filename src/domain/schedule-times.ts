@@ -75,9 +75,15 @@ const compileRule = (window: ScheduleWindow, text: string): Compiling => {
   let rule: RRuleTemporal;
   try {
     rule = new RRuleTemporal({ rruleString: `${start[0]}\n${rules[0]}` });
-    rule.next(new Date(0));
   } catch (error) {
     return { problem: `the rule cannot be read: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  try {
+    rule.next(new Date(0));
+  } catch (error) {
+    return {
+      problem: `the rule gives no occurrence that rrule-temporal finds (${error instanceof Error ? error.message : String(error)})`,
+    };
   }
   // The same rule in wall time: its DTSTART and UNTIL as local times written as UTC.
   const until = rule.options().until;
@@ -164,7 +170,8 @@ const occurrence = (window: ScheduleWindow, zone: string, t0: number): Occurrenc
   };
 };
 
-const windowOccurrences = (window: ScheduleWindow, fromMs: number, toMs: number): Occurrence[] => {
+/** A window's occurrences in a range; throws what rrule-temporal throws (a rule past its iteration cap). */
+const expand = (window: ScheduleWindow, fromMs: number, toMs: number): Occurrence[] => {
   const ready = compiled(window);
   if (!("compiled" in ready)) return [];
   const { zone, t0s } = ready.compiled;
@@ -176,6 +183,36 @@ const windowOccurrences = (window: ScheduleWindow, fromMs: number, toMs: number)
     .filter((t0) => !skip(t0))
     .map((t0) => occurrence(window, zone, t0))
     .filter((found) => found.end_at > fromMs && found.warm_at < toMs);
+};
+
+/** The same for the runner and the pages: a rule that cannot be expanded has none (the checks say why). */
+const windowOccurrences = (window: ScheduleWindow, fromMs: number, toMs: number): Occurrence[] => {
+  try {
+    return expand(window, fromMs, toMs);
+  } catch {
+    return [];
+  }
+};
+
+/**
+ * A window's occurrences over the checked year, a month at a time, given up past the most one may have (so a
+ * dense rule costs no more than the limit): the occurrences, or the problem in words.
+ */
+const yearAhead = (window: ScheduleWindow, now: number): Occurrence[] | string => {
+  const found: Occurrence[] = [];
+  const step = (CHECK_DAYS * DAY_MS) / 12;
+  try {
+    for (let from = now; from < now + CHECK_DAYS * DAY_MS; from += step) {
+      const part = expand(window, from, from + step);
+      // An occurrence across a month's end is found in both months.
+      found.push(...(found.length === 0 ? part : part.filter((o) => o.t0 > (found.at(-1)?.t0 ?? 0))));
+      if (found.length > MAX_OCCURRENCES_PER_YEAR)
+        return `occurs more than ${MAX_OCCURRENCES_PER_YEAR} times in the next ${CHECK_DAYS} days`;
+    }
+  } catch (error) {
+    return `the rule cannot be expanded: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  return found;
 };
 
 const byWarmAt = (a: Occurrence, b: Occurrence) => a.warm_at - b.warm_at || a.t0 - b.t0;
@@ -254,12 +291,9 @@ export const scheduleIssues = (
   }
   const ahead: Occurrence[] = [];
   for (const window of readable) {
-    const found = windowOccurrences(window, now, now + CHECK_DAYS * DAY_MS);
-    if (found.length > MAX_OCCURRENCES_PER_YEAR)
-      issues.push({
-        field: "schedule.windows",
-        message: `window ${window.id}: occurs ${found.length} times in the next ${CHECK_DAYS} days; at most ${MAX_OCCURRENCES_PER_YEAR}`,
-      });
+    const found = yearAhead(window, now);
+    if (typeof found === "string")
+      issues.push({ field: "schedule.windows", message: `window ${window.id}: ${found}` });
     else ahead.push(...found);
   }
   const overlapping = overlaps(ahead.sort(byWarmAt));

@@ -98,6 +98,22 @@ describe("occurrences across daylight-saving changes", () => {
     expect(t0s(night, "2026-10-24T12:00:00Z", "2026-10-25T12:00:00Z")).toEqual(["2026-10-25T00:30:00.000Z"]);
   });
 
+  it("UNTIL, an instant in UTC, ends a rule in its zone where it says, across the spring change", () => {
+    const until = (instant: string) =>
+      schedule({
+        id: "u",
+        rrule: `DTSTART;TZID=Europe/Paris:20260301T200000\nRRULE:FREQ=WEEKLY;BYDAY=SU;UNTIL=${instant}`,
+        duration_s: 600,
+      });
+    expect(t0s(until("20260405T180000Z"), "2026-03-28T00:00:00Z", "2026-05-01T00:00:00Z")).toEqual([
+      "2026-03-29T18:00:00.000Z",
+      "2026-04-05T18:00:00.000Z",
+    ]);
+    expect(t0s(until("20260405T175959Z"), "2026-03-28T00:00:00Z", "2026-05-01T00:00:00Z")).toEqual([
+      "2026-03-29T18:00:00.000Z",
+    ]);
+  });
+
   it("a rule in UTC, and its phase times from T0", () => {
     const utc = schedule({
       id: "u",
@@ -249,6 +265,22 @@ describe("checkSchedule", () => {
     });
     expect(checkSchedule(minutely, [], now)).toEqual([
       "window m: the rule cannot be used: FREQ must be one of HOURLY, DAILY, WEEKLY, MONTHLY, YEARLY; got MINUTELY",
+    ]);
+    const dense = schedule({
+      id: "q",
+      rrule: "DTSTART:20261205T200000Z\nRRULE:FREQ=HOURLY;BYMINUTE=0,15,30,45",
+      duration_s: 60,
+    });
+    expect(checkSchedule(dense, [], now)).toEqual([
+      "window q: occurs more than 10000 times in the next 366 days",
+    ]);
+    const never = schedule({
+      id: "feb30",
+      rrule: "DTSTART:20261205T200000Z\nRRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30",
+      duration_s: 60,
+    });
+    expect(checkSchedule(never, [], now)).toEqual([
+      "window feb30: the rule gives no occurrence that rrule-temporal finds (Maximum iterations (10000) exceeded in all())",
     ]);
     expect(() => schedule({ id: "n", duration_s: 60 })).toThrow(/give exactly one of rrule .* and start/);
     expect(() => schedule({ id: "bad id!", start: "2026-12-05T20:00:00Z", duration_s: 60 })).toThrow(
