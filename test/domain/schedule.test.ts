@@ -450,6 +450,31 @@ describe("the operator's commands", () => {
       error:
         "extending the occurrence of window w at 2026-12-05 20:00 UTC by 600 s would end it at 2026-12-05 21:22 UTC, after the next occurrence (window next at 2026-12-05 21:30 UTC) warms up at 2026-12-05 21:15 UTC",
     });
+    // The same found from the schedule itself.
+    const both = schedule(
+      {
+        id: "w",
+        start: "2026-12-05T20:00:00Z",
+        duration_s: 3600,
+        medialive_lead_s: 600,
+        preroll_s: 300,
+        postroll_s: 120,
+      },
+      {
+        id: "next",
+        start: "2026-12-05T21:30:00Z",
+        duration_s: 3600,
+        medialive_lead_s: 600,
+        preroll_s: 300,
+        postroll_s: 120,
+      },
+    );
+    expect(
+      applyCommand(occ, extended.progress, { kind: "extend", seconds: 600 }, now, { schedule: both }),
+    ).toMatchObject({ error: expect.stringContaining("warms up at 2026-12-05 21:15 UTC") });
+    expect(applyCommand(occ, live, { kind: "extend", seconds: 600 }, now, { schedule: both })).toHaveProperty(
+      "progress",
+    );
     expect(applyCommand(occ, live, { kind: "extend", seconds: 0 }, now)).toEqual({
       error: "an extension is 1 to 86400 whole seconds; got 0",
     });
