@@ -148,7 +148,9 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       const channel = yield* find(id);
       const next = patchChannel(channel, changes);
       yield* fromCheck(checkChannel(next, configs.current().channels, localAddresses()));
-      yield* fromCheck(checkChannelSchedule(next, yield* Clock.currentTimeMillis));
+      // A schedule is checked when it changes: an unrelated change never fails on the stored one.
+      if (changes.schedule !== undefined)
+        yield* fromCheck(checkChannelSchedule(next, yield* Clock.currentTimeMillis));
       if (isRunning(id)) yield* fromCheck(frozenAgainstGop(next, yield* channels.status(id)));
       yield* commitChannel(next);
       // Inputs and redundancy change live; a channel that cannot take the change (a new address that will
