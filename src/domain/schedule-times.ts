@@ -34,6 +34,7 @@ const ruleLimits = (rrule: string): string | undefined => {
   const parts = new Map(
     rrule
       .slice("RRULE:".length)
+      .toUpperCase()
       .split(";")
       .map((part) => part.split("=") as [string, string | undefined]),
   );
