@@ -3,7 +3,7 @@
  * and import with a problem+json 400 that names the window, the field and the fault (a rule rrule-temporal
  * cannot read, an unknown zone, an exception that is not a date, an output the channel lacks, two windows that
  * overlap), nothing stored; a good one stored with its defaults, shown by GET, changed and removed (null) by
- * PATCH, audited, and carried whole through an export and an import. Weekly rules recur for ever, so the
+ * PATCH (on a running channel too), audited, and carried whole through an export and an import. Weekly rules recur for ever, so the
  * overlaps found in the 366 days ahead do not depend on the day the test runs.
  */
 import { describe, expect, it } from "vitest";
@@ -188,7 +188,7 @@ describe("a channel's schedule through the API", () => {
     expect(await scheduleOf("weekly")).toBeUndefined();
   });
 
-  it("an output a window names cannot be deleted until the window no longer names it", async () => {
+  it("an output a window names cannot be deleted until the window no longer names it; a running channel's schedule changes", async () => {
     const windows = [{ ...sat, outputs: ["main"] }];
     const created = await send("/api/channels", "POST", channelBody("named", 7120, { windows }));
     expect(created.status, await created.clone().text()).toBe(201);
@@ -198,8 +198,13 @@ describe("a channel's schedule through the API", () => {
     expect(String((await json(refusedDelete)).detail)).toBe(
       "output main is named by the schedule's window sat; take it out of the window's outputs first",
     );
+    // On a running channel: the change is taken and the channel runs on.
+    expect((await app.request("/api/channels/named/start", { method: "POST" })).status).toBe(200);
     const patched = await send("/api/channels/named", "PATCH", { schedule: { windows: [sat] } });
     expect(patched.status, await patched.clone().text()).toBe(200);
+    const running = await json(await app.request("/api/channels/named"));
+    expect(running.status).toBe("running");
+    expect(running.schedule).toEqual({ windows: [sat] });
     expect((await app.request("/api/channels/named/outputs/main", { method: "DELETE" })).status).toBeLessThan(
       300,
     );
