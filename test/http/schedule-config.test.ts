@@ -3,8 +3,8 @@
  * and import with a problem+json 400 that names the window, the field and the fault (a rule rrule-temporal
  * cannot read, an unknown zone, an exception that is not a date, an output the channel lacks, two windows that
  * overlap), nothing stored; a good one stored with its defaults, shown by GET, changed and removed (null) by
- * PATCH (on a running channel too), audited, and carried whole through an export and an import. Weekly rules recur for ever, so the
- * overlaps found in the 366 days ahead do not depend on the day the test runs.
+ * PATCH (on a running channel too), audited, and carried whole through an export and an import. Weekly rules
+ * recur for ever, so the overlaps found in the 366 days ahead do not depend on the day the test runs.
  */
 import { describe, expect, it } from "vitest";
 import { json, useTestApp } from "../support/app.ts";
