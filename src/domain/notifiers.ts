@@ -9,6 +9,7 @@ import { Schema } from "effect";
 import { Name } from "./channel.ts";
 import type { FieldIssue } from "./errors.ts";
 import type { ChannelEvent } from "./events.ts";
+import { oneOf } from "./literals.ts";
 
 export const NOTIFIER_KINDS = ["webhook", "pagerduty", "slack", "teams"] as const;
 export type NotifierKind = (typeof NOTIFIER_KINDS)[number];
@@ -41,14 +42,8 @@ export const MASKED_SECRET = "whsec_****";
 const idPattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const listOf = (words: ReadonlyArray<string>) => words.join(", ");
 
-const NotifyEventField = Schema.Literal(...NOTIFY_EVENTS).annotations({
-  message: (issue) =>
-    `must be one of ${listOf(NOTIFY_EVENTS)}; got ${JSON.stringify(issue.actual) ?? String(issue.actual)}`,
-});
-const KindField = Schema.Literal(...NOTIFIER_KINDS).annotations({
-  message: (issue) =>
-    `must be one of ${listOf(NOTIFIER_KINDS)}; got ${JSON.stringify(issue.actual) ?? String(issue.actual)}`,
-});
+const NotifyEventField = oneOf(...NOTIFY_EVENTS);
+const KindField = oneOf(...NOTIFIER_KINDS);
 const ChannelsField = Schema.Union(
   Schema.Literal("*"),
   Schema.Array(
@@ -126,7 +121,8 @@ const urlProblem = (url: string): string | null => {
   } catch {
     return "is not a URL; give the full address, e.g. https://ops.example/hook";
   }
-  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return "must be an http:// or https:// URL";
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:")
+    return "must be an http:// or https:// URL";
   if (parsed.username !== "" || parsed.password !== "")
     return "must not carry a user name or password; a webhook signs its deliveries with its secret instead";
   return null;
@@ -228,7 +224,10 @@ export const wants = (record: NotifierRecord, event: string, channel: string | n
  * that failed, and its `connected` after an error one that recovered (`lastOutputState` is the output's
  * previous state as the caller saw it).
  */
-export const notifyEventOf = (event: ChannelEvent, lastOutputState: string | undefined): NotifyEvent | null => {
+export const notifyEventOf = (
+  event: ChannelEvent,
+  lastOutputState: string | undefined,
+): NotifyEvent | null => {
   switch (event.type) {
     case "input_lost":
     case "input_restored":

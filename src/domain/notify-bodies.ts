@@ -38,7 +38,9 @@ export const payloadOf = (type: string, event: ChannelEvent, node: string): Noti
 });
 
 /** The condition an event opens or closes, for PagerDuty's dedup key; null for one that stands alone. */
-const condition = (payload: NotificationPayload): { readonly key: string; readonly resolves: boolean } | null => {
+const condition = (
+  payload: NotificationPayload,
+): { readonly key: string; readonly resolves: boolean } | null => {
   const node = typeof payload.data.node === "string" ? payload.data.node : payload.node;
   switch (payload.type) {
     case "input_lost":
@@ -72,7 +74,8 @@ export const summaryOf = (payload: NotificationPayload): string => {
 
 const isTrouble = (type: string) =>
   ["input_lost", "output_failed", "node_down", "schedule_missed", "slate_on"].includes(type);
-const isGood = (type: string) => ["input_restored", "output_recovered", "node_up", "slate_off"].includes(type);
+const isGood = (type: string) =>
+  ["input_restored", "output_recovered", "node_up", "slate_off"].includes(type);
 
 /** Key/value lines of the event's fields, as Alertmanager lists an alert's labels. */
 const fieldLines = (payload: NotificationPayload) =>
@@ -84,18 +87,26 @@ const fieldLines = (payload: NotificationPayload) =>
 
 const texts = (data: Readonly<Record<string, unknown>>) =>
   Object.fromEntries(
-    Object.entries(data).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)]),
+    Object.entries(data).map(([key, value]) => [
+      key,
+      typeof value === "string" ? value : JSON.stringify(value),
+    ]),
   );
 
 /** Where a person looks: the channel's page on `serviceUrl`, or its front page. */
 const linkOf = (payload: NotificationPayload, serviceUrl: string) =>
-  payload.channel === null ? `${serviceUrl}/` : `${serviceUrl}/channels/${encodeURIComponent(payload.channel.id)}`;
+  payload.channel === null
+    ? `${serviceUrl}/`
+    : `${serviceUrl}/channels/${encodeURIComponent(payload.channel.id)}`;
 
 /** PagerDuty Events v2: trigger and resolve of one condition share a dedup key per channel. */
 export const pagerDutyBody = (payload: NotificationPayload, routingKey: string, serviceUrl: string) => {
   const opened = condition(payload);
   const subject = payload.channel?.id ?? "fleet";
-  const dedup = opened === null ? `distributary/${subject}/${payload.type}/${payload.timestamp}` : `distributary/${subject}/${opened.key}`;
+  const dedup =
+    opened === null
+      ? `distributary/${subject}/${payload.type}/${payload.timestamp}`
+      : `distributary/${subject}/${opened.key}`;
   const resolved = opened?.resolves === true;
   const lines = `Labels:\n - type = ${payload.type}\n${fieldLines(payload)}\nSource: ${linkOf(payload, serviceUrl)}\n`;
   return {
@@ -175,7 +186,9 @@ export const teamsBody = (payload: NotificationPayload, serviceUrl: string) => (
               ...(payload.channel === null
                 ? []
                 : [{ title: "Channel", value: payload.channel.name ?? payload.channel.id }]),
-              ...(payload.output === null ? [] : [{ title: "Output", value: payload.output.name ?? payload.output.id }]),
+              ...(payload.output === null
+                ? []
+                : [{ title: "Output", value: payload.output.name ?? payload.output.id }]),
               ...Object.entries(texts(payload.data)).map(([title, value]) => ({ title, value })),
             ],
           },

@@ -46,7 +46,11 @@ const recorded = (attempts: number) =>
 
 const run = <A>(program: Effect.Effect<A, unknown, Notifications | Notifiers | EventBus>) =>
   Effect.runPromise(
-    program.pipe(Effect.provide(layer), Effect.scoped, Effect.provide(TestContext.TestContext)) as Effect.Effect<A>,
+    program.pipe(
+      Effect.provide(layer),
+      Effect.scoped,
+      Effect.provide(TestContext.TestContext),
+    ) as Effect.Effect<A>,
   );
 
 const lost = (bus: EventBus) => bus.emit({ type: "input_lost", channel: "news" });
@@ -61,7 +65,12 @@ describe("retries on the TestClock", () => {
         const bus = yield* EventBus;
         yield* TestClock.setTime(Date.parse("2026-12-05T19:00:00Z"));
         const start = yield* TestClock.currentTimeMillis;
-        yield* notifiers.create({ name: "ops", kind: "webhook", url: `${receiver.url}/hook`, events: ["input_lost"] });
+        yield* notifiers.create({
+          name: "ops",
+          kind: "webhook",
+          url: `${receiver.url}/hook`,
+          events: ["input_lost"],
+        });
         lost(bus);
         /** When (on the TestClock) each attempt reached the receiver: the clock stands still between our moves. */
         const times: number[] = [];
@@ -112,9 +121,13 @@ describe("retries on the TestClock", () => {
         const bus = yield* EventBus;
         yield* notifiers.create({ name: "gone", kind: "webhook", url: receiver.url, events: ["input_lost"] });
         lost(bus);
-        yield* waitFor("the notifier turned off", () => (notifiers.current()[0]?.enabled === false ? true : undefined));
+        yield* waitFor("the notifier turned off", () =>
+          notifiers.current()[0]?.enabled === false ? true : undefined,
+        );
         expect(notifiers.current()[0]?.disabled_reason).toContain("410 Gone");
-        const audit = bus.recent({ types: ["api_change"] }).find((event) => event.type === "api_change" && event.action === "notifier.disable");
+        const audit = bus
+          .recent({ types: ["api_change"] })
+          .find((event) => event.type === "api_change" && event.action === "notifier.disable");
         expect(audit).toMatchObject({ actor: "notifications" });
         // Nothing more goes to it: another event, a day later, is not even queued.
         lost(bus);

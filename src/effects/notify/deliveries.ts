@@ -118,7 +118,12 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
           if (delivery.type !== TEST_EVENT) count(delivery.notifier, "dropped");
           return yield* finish(tried, outcome, "failed");
         }
-        const next: Delivery = { ...tried, status: outcome.status, message: outcome.message, next_at: now + wait };
+        const next: Delivery = {
+          ...tried,
+          status: outcome.status,
+          message: outcome.message,
+          next_at: now + wait,
+        };
         queues.get(delivery.notifier)?.due.set(next.id, next);
         yield* outbox.save(next);
       });
@@ -129,10 +134,12 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
         Effect.gen(function* () {
           let earliest: Delivery | undefined;
           for (const delivery of queue.due.values())
-            if (earliest === undefined || (delivery.next_at ?? 0) < (earliest.next_at ?? 0)) earliest = delivery;
+            if (earliest === undefined || (delivery.next_at ?? 0) < (earliest.next_at ?? 0))
+              earliest = delivery;
           if (earliest === undefined) return yield* Queue.take(queue.wake);
           const wait = (earliest.next_at ?? 0) - (yield* Clock.currentTimeMillis);
-          if (wait > 0) return yield* Effect.race(Effect.sleep(Duration.millis(wait)), Queue.take(queue.wake));
+          if (wait > 0)
+            return yield* Effect.race(Effect.sleep(Duration.millis(wait)), Queue.take(queue.wake));
           yield* attemptNow(earliest);
         }),
       ).pipe(Effect.annotateLogs("notifier", id));
@@ -155,7 +162,11 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
           const oldest = [...queue.due.values()].sort((a, b) => (a.created_at < b.created_at ? -1 : 1))[0];
           if (oldest !== undefined) {
             count(delivery.notifier, "dropped");
-            yield* finish(oldest, { ok: false, status: oldest.status, message: "dropped: too many pending" }, "dropped");
+            yield* finish(
+              oldest,
+              { ok: false, status: oldest.status, message: "dropped: too many pending" },
+              "dropped",
+            );
           }
         }
         yield* outbox.save(delivery);
@@ -231,7 +242,9 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
       Effect.forever(
         Effect.flatMap(Queue.take(subscription), (event) =>
           onEvent(event).pipe(
-            Effect.catchAllCause((cause) => Effect.logWarning("notifications: an event was not queued", cause)),
+            Effect.catchAllCause((cause) =>
+              Effect.logWarning("notifications: an event was not queued", cause),
+            ),
           ),
         ),
       ),
@@ -257,7 +270,11 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
           const prepared = prepare(notifier, delivery.id, payload, serviceUrl, now);
           const outcome = yield* Effect.promise(() => attempt(notifier, prepared, policy));
           count(notifier.id, outcome.ok ? "delivered" : "failed");
-          yield* finish({ ...delivery, attempts: 1, last_at: now }, outcome, outcome.ok ? "delivered" : "failed");
+          yield* finish(
+            { ...delivery, attempts: 1, last_at: now },
+            outcome,
+            outcome.ok ? "delivered" : "failed",
+          );
           return { id: delivery.id, ...outcome };
         }),
       /** Deliveries by outcome since the start, by notifier. */

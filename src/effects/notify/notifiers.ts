@@ -160,4 +160,3 @@ export class Notifiers extends Effect.Service<Notifiers>()("distributary/Notifie
     } as const;
   }),
 }) {}
-

@@ -67,11 +67,17 @@ export const storeOutbox = (store: DocumentStore["Type"]) =>
     const flush = lock.withPermits(1)(
       saveDocument(OUTBOX_FILE, OutboxDocument, { version: 1, deliveries: [...rows.values()] }).pipe(
         Effect.provideService(DocumentStore, store),
-        Effect.catchAll((error) => Effect.logWarning(`notifications: the outbox could not be saved: ${error.message}`)),
+        Effect.catchAll((error) =>
+          Effect.logWarning(`notifications: the outbox could not be saved: ${error.message}`),
+        ),
       ),
     );
     const shape: OutboxStore = {
-      save: (delivery) => Effect.zipRight(Effect.sync(() => rows.set(delivery.id, delivery)), flush),
+      save: (delivery) =>
+        Effect.zipRight(
+          Effect.sync(() => rows.set(delivery.id, delivery)),
+          flush,
+        ),
       pending: (node) =>
         Effect.sync(() => [...rows.values()].filter((row) => row.state === "pending" && row.node === node)),
       recent: (notifier, limit) =>
@@ -154,7 +160,9 @@ export const databaseOutbox = (db: DatabaseShape): OutboxStore => {
       quiet(
         "read the outbox",
         Effect.map(
-          db.query("select * from notifications where node = $1 and state = 'pending' order by created_at", [node]),
+          db.query("select * from notifications where node = $1 and state = 'pending' order by created_at", [
+            node,
+          ]),
           (rows) => rows.map(rowOf),
         ),
         [],

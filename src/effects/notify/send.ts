@@ -114,11 +114,16 @@ export const attempt = async (
     const status = response.statusCode ?? 0;
     if (status >= 200 && status < 300) return { ok: true, status, message: `delivered (HTTP ${status})` };
     if (status >= 300 && status < 400)
-      return { ok: false, status, message: `${shown} answered a redirect (${status}): redirects are not followed` };
+      return {
+        ok: false,
+        status,
+        message: `${shown} answered a redirect (${status}): redirects are not followed`,
+      };
     return { ok: false, status, message: `${shown} answered HTTP ${status}` };
   } catch (cause) {
     if (cause instanceof RefusedAddress) return { ok: false, status: null, message: cause.message };
-    if (isNameError(cause)) return { ok: false, status: null, message: `${shown}: its name does not resolve` };
+    if (isNameError(cause))
+      return { ok: false, status: null, message: `${shown}: its name does not resolve` };
     const timedOut = cause instanceof Error && (cause.name === "TimeoutError" || cause.name === "AbortError");
     return {
       ok: false,

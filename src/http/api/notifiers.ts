@@ -56,7 +56,10 @@ export const notifiersApi = (notifiers: Notifiers, notifications: Notifications,
   const { app, routes, on } = makeApi();
   const withDeliveries = (id: string) =>
     Effect.flatMap(notifiers.get(id), (view) =>
-      Effect.map(notifications.recent(id), (deliveries) => ({ ...view, deliveries: deliveries.map(deliveryView) })),
+      Effect.map(notifications.recent(id), (deliveries) => ({
+        ...view,
+        deliveries: deliveries.map(deliveryView),
+      })),
     );
 
   on(
@@ -134,7 +137,10 @@ export const notifiersApi = (notifiers: Notifiers, notifications: Notifications,
       summary: "Send a test delivery now and answer how it went",
       response: TestOutcome,
     },
-    (c) => run(c, Effect.flatMap(notifiers.find(param(c, "id")), notifications.test), (outcome) => c.json(outcome)),
+    (c) =>
+      run(c, Effect.flatMap(notifiers.find(param(c, "id")), notifications.test), (outcome) =>
+        c.json(outcome),
+      ),
   );
   return { app, routes };
 };

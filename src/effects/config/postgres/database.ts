@@ -246,7 +246,9 @@ const makeDatabase = (url: Redacted.Redacted<string>) =>
 const parseNotice = (payload: string | undefined): ConfigNotice | undefined => {
   try {
     const notice = JSON.parse(payload ?? "") as Partial<ConfigNotice>;
-    return (notice.document === "channels" || notice.document === "tokens" || notice.document === "notifiers") &&
+    return (notice.document === "channels" ||
+      notice.document === "tokens" ||
+      notice.document === "notifiers") &&
       typeof notice.revision === "number"
       ? { document: notice.document, revision: notice.revision, node: notice.node ?? null }
       : undefined;
