@@ -177,6 +177,8 @@ export const makeApp = (startedAt: number = Date.now()) =>
       transfer,
       thumbnails,
       fleet,
+      notifiers,
+      notifications,
       runtime,
       limiter,
     });
