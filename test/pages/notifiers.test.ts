@@ -76,7 +76,10 @@ describe("notifiers on the Settings page", () => {
     expect(shown).toContain("whsec_****");
 
     // Edit: a new name and one more event; the secret left blank is kept.
-    await page.getByRole("article", { name: "Notifier on-call hook" }).getByRole("link", { name: "Edit" }).click();
+    await page
+      .getByRole("article", { name: "Notifier on-call hook" })
+      .getByRole("link", { name: "Edit" })
+      .click();
     await keep();
     await page.getByLabel("Notifier name").fill("night desk");
     await page.getByLabel("input_restored").check();
@@ -88,7 +91,9 @@ describe("notifiers on the Settings page", () => {
     await expect.poll(() => receiver.received.length).toBe(2);
     const again = lastHeaders();
     expect(new Webhook(secret).verify(again.body, again.headers)).toMatchObject({ type: "test" });
-    expect(await page.getByRole("article", { name: "Notifier night desk" }).locator("tbody tr").count()).toBe(2);
+    expect(await page.getByRole("article", { name: "Notifier night desk" }).locator("tbody tr").count()).toBe(
+      2,
+    );
 
     // A Slack notifier: its URL is the secret.
     await page.getByLabel("Notifier name").fill("slack room");
@@ -103,17 +108,25 @@ describe("notifiers on the Settings page", () => {
     await page.getByLabel("Notifier name").fill("no events");
     await page.getByLabel(/^Address/).fill("https://ops.example/hook");
     await page.getByRole("button", { name: "Add notifier" }).click();
-    await expect.poll(() => page.locator("main .notice").first().textContent()).toContain("events: must name at least one");
+    await expect
+      .poll(() => page.locator("main .notice").first().textContent())
+      .toContain("events: must name at least one");
 
-    await page.getByRole("article", { name: "Notifier night desk" }).getByRole("button", { name: "Delete" }).click();
+    await page
+      .getByRole("article", { name: "Notifier night desk" })
+      .getByRole("button", { name: "Delete" })
+      .click();
     await expect.poll(() => page.getByRole("article", { name: "Notifier night desk" }).count()).toBe(0);
     await keep();
 
     const api = await Promise.all(
-      ["/api/notifiers", "/api/events?limit=500", "/metrics"].map(async (path) => (await app.request(path)).text()),
+      ["/api/notifiers", "/api/events?limit=500", "/metrics"].map(async (path) =>
+        (await app.request(path)).text(),
+      ),
     );
     const everything = [...pages, ...api, ...app.logs].join("\n");
-    for (const hidden of [secret, secret.slice("whsec_".length), "slackSECRETpart"]) expect(everything).not.toContain(hidden);
+    for (const hidden of [secret, secret.slice("whsec_".length), "slackSECRETpart"])
+      expect(everything).not.toContain(hidden);
     expect(everything).toContain("notifier.delete");
   }, 60_000);
 });
