@@ -64,14 +64,22 @@ export const storeOutbox = (store: DocumentStore["Type"]) =>
     );
     const rows = new Map<string, Delivery>(loaded.deliveries.map((row) => [row.id, row as Delivery]));
     const lock = yield* Effect.makeSemaphore(1);
-    const flush = lock.withPermits(1)(
-      saveDocument(OUTBOX_FILE, OutboxDocument, { version: 1, deliveries: [...rows.values()] }).pipe(
-        Effect.provideService(DocumentStore, store),
-        Effect.catchAll((error) =>
-          Effect.logWarning(`notifications: the outbox could not be saved: ${error.message}`),
+    // Suspended: each flush writes the rows as they are when it runs; uninterruptible, so a stop waits for a
+    // write under way instead of losing it.
+    const flush = lock
+      .withPermits(1)(
+        Effect.suspend(() =>
+          saveDocument(OUTBOX_FILE, OutboxDocument, { version: 1, deliveries: [...rows.values()] }),
+        ).pipe(
+          Effect.provideService(DocumentStore, store),
+          Effect.catchAll((error) =>
+            Effect.logWarning(`notifications: the outbox could not be saved: ${error.message}`),
+          ),
         ),
-      ),
-    );
+      )
+      .pipe(Effect.uninterruptible);
+    // And once more at the stop: what the last attempt wrote is on disk when the service is gone.
+    yield* Effect.addFinalizer(() => flush);
     const shape: OutboxStore = {
       save: (delivery) =>
         Effect.zipRight(
