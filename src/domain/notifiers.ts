@@ -160,19 +160,7 @@ export const notifierProblems = (record: NotifierRecord): ReadonlyArray<FieldIss
 };
 
 /** What the API and the pages show of a notifier: every secret masked. */
-export const NotifierView = Schema.Struct({
-  id: Schema.String,
-  name: Schema.String,
-  kind: KindField,
-  url: Schema.NullOr(Schema.String),
-  secret: Schema.NullOr(Schema.String),
-  routing_key: Schema.NullOr(Schema.String),
-  events: Schema.Array(Schema.String),
-  channels: Schema.Union(Schema.Literal("*"), Schema.Array(Schema.String)),
-  enabled: Schema.Boolean,
-  disabled_reason: Schema.NullOr(Schema.String),
-  created_at: Schema.String,
-}).annotations({ identifier: "Notifier" });
+export const NotifierView = Schema.Struct(NotifierRecord.fields).annotations({ identifier: "Notifier" });
 export type NotifierView = typeof NotifierView.Type;
 
 /** A URL shown without what lets anyone post to it (Slack's and Teams' are secrets whole). */

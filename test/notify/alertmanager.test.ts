@@ -11,14 +11,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigProvider, Effect, Layer } from "effect";
+import { Effect } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { layerMemory } from "../../src/effects/config/store.ts";
 import { EventBus } from "../../src/effects/events/event-bus.ts";
-import { Notifications } from "../../src/effects/notify/deliveries.ts";
 import { Notifiers } from "../../src/effects/notify/notifiers.ts";
 import { eventually } from "../support/app.ts";
 import { type HttpReceiver, httpReceiver } from "../support/http-receiver.ts";
+import { notifyLayer } from "../support/notify.ts";
 
 const missing = (() => {
   try {
@@ -95,15 +94,6 @@ afterAll(async () => {
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
-const layer = Notifications.Default.pipe(
-  Layer.provideMerge(Notifiers.Default),
-  Layer.provideMerge(EventBus.Default),
-  Layer.provideMerge(layerMemory),
-  Layer.provide(
-    Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["DISTRIBUTARY_NOTIFY_ALLOW_PRIVATE", "true"]]))),
-  ),
-);
-
 const bodyAt = (path: string, where: (body: Record<string, unknown>) => boolean) =>
   eventually(`a body at ${path}`, () => {
     const found = receiver.received.find((entry) => entry.path === path && where(JSON.parse(entry.body)));
@@ -172,7 +162,7 @@ describe.skipIf(missing !== null)("bodies beside Alertmanager 0.25's", () => {
               : undefined,
           ),
         );
-      }).pipe(Effect.provide(layer), Effect.scoped),
+      }).pipe(Effect.provide(notifyLayer()), Effect.scoped),
     );
 
     const ourTrigger = await bodyAt("/ours/pagerduty", (body) => body.event_action === "trigger");

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigProvider, Effect, Layer, TestClock, TestContext } from "effect";
+import { Effect, Layer, TestClock } from "effect";
 import { afterAll, expect, it } from "vitest";
 import { layerFile } from "../../src/effects/config/store.ts";
 import { EventBus } from "../../src/effects/events/event-bus.ts";
@@ -17,26 +17,13 @@ import { Notifiers } from "../../src/effects/notify/notifiers.ts";
 import { OUTBOX_FILE } from "../../src/effects/notify/outbox.ts";
 import { eventually } from "../support/app.ts";
 import { httpReceiver } from "../support/http-receiver.ts";
+import { runOnTestClock } from "../support/notify.ts";
 
 const dir = await mkdtemp(join(tmpdir(), "distributary-outbox-"));
 afterAll(() => rm(dir, { recursive: true, force: true }));
+const store = Layer.orDie(layerFile(dir));
+const run = <A>(program: Parameters<typeof runOnTestClock<A>>[0]) => runOnTestClock(program, store);
 
-const layer = Notifications.Default.pipe(
-  Layer.provideMerge(Notifiers.Default),
-  Layer.provideMerge(EventBus.Default),
-  Layer.provideMerge(Layer.orDie(layerFile(dir))),
-  Layer.provide(
-    Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["DISTRIBUTARY_NOTIFY_ALLOW_PRIVATE", "true"]]))),
-  ),
-);
-const run = <A>(program: Effect.Effect<A, unknown, Notifications | Notifiers | EventBus>) =>
-  Effect.runPromise(
-    program.pipe(
-      Effect.provide(layer),
-      Effect.scoped,
-      Effect.provide(TestContext.TestContext),
-    ) as Effect.Effect<A>,
-  );
 const onDisk = () => readFileSync(join(dir, OUTBOX_FILE), "utf8");
 
 it("a delivery is on disk before its first attempt, and a restarted service delivers it when due", async () => {

@@ -5,28 +5,19 @@
  * its notifier is turned off, in the audit trail and /metrics' counts. The requests are real; only the waiting is
  * the TestClock's, so the file takes no 35 s.
  */
-import { Chunk, ConfigProvider, Effect, Layer, TestClock, TestContext } from "effect";
+import { Chunk, Effect, TestClock } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import { layerMemory } from "../../src/effects/config/store.ts";
 import { EventBus } from "../../src/effects/events/event-bus.ts";
 import { Notifications } from "../../src/effects/notify/deliveries.ts";
 import { Notifiers } from "../../src/effects/notify/notifiers.ts";
 import { eventually } from "../support/app.ts";
 import { type HttpReceiver, httpReceiver } from "../support/http-receiver.ts";
+import { runOnTestClock as run } from "../support/notify.ts";
 
 const receivers: HttpReceiver[] = [];
 afterEach(async () => {
   for (const receiver of receivers.splice(0)) await receiver.close();
 });
-
-const layer = Notifications.Default.pipe(
-  Layer.provideMerge(Notifiers.Default),
-  Layer.provideMerge(EventBus.Default),
-  Layer.provideMerge(layerMemory),
-  Layer.provide(
-    Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["DISTRIBUTARY_NOTIFY_ALLOW_PRIVATE", "true"]]))),
-  ),
-);
 
 const waitFor = <A>(what: string, check: () => A | undefined | Promise<A | undefined>) =>
   Effect.promise(() => eventually(what, check));
@@ -43,15 +34,6 @@ const recorded = (attempts: number) =>
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)));
     }
   });
-
-const run = <A>(program: Effect.Effect<A, unknown, Notifications | Notifiers | EventBus>) =>
-  Effect.runPromise(
-    program.pipe(
-      Effect.provide(layer),
-      Effect.scoped,
-      Effect.provide(TestContext.TestContext),
-    ) as Effect.Effect<A>,
-  );
 
 const lost = (bus: EventBus) => bus.emit({ type: "input_lost", channel: "news" });
 

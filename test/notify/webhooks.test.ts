@@ -122,6 +122,11 @@ describe("webhooks, as Standard Webhooks", () => {
     expect(hook.received.length).toBe(seen);
     // Its deliveries, seen.
     const shown = await call(`/api/notifiers/${String(created.id)}/deliveries`);
+    const metrics = await (await app.request("/metrics")).text();
+    expect(metrics).toContain(
+      `distributary_notifications_total{notifier="${String(created.id)}",outcome="delivered"} ${hook.received.length}`,
+    );
+    expect(metrics).toContain(`distributary_notification_backlog{notifier="${String(created.id)}"} 0`);
     expect(shown.body.deliveries).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ type: "input_lost", state: "delivered", status: 200, attempts: 1 }),

@@ -275,6 +275,13 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
             outcome,
             outcome.ok ? "delivered" : "failed",
           );
+          // A receiver gone for a test is gone for every event.
+          if (outcome.status === 410) {
+            count(notifier.id, "disabled");
+            yield* Effect.ignore(
+              notifiers.disable(notifier.id, `its receiver answered 410 Gone (${notifier.name})`),
+            );
+          }
           return { id: delivery.id, ...outcome };
         }),
       /** Deliveries by outcome since the start, by notifier. */
