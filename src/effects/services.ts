@@ -47,9 +47,18 @@ const MediaLiveSenders = Layer.effectDiscard(
   }),
 );
 
+/** In a fleet, a channel's events are notified by the node holding its lease (wired here: neither knows the other). */
+const NotifyWhereHeld = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const fleet = yield* Fleet;
+    const notifications = yield* Notifications;
+    if (fleet.enabled) notifications.sendOnlyFor((channel) => fleet.held().has(channel));
+  }),
+);
+
 /** The graph around one `Fleet`: one box's (none) or a fleet node's coordinator. */
 const graph = <R>(fleet: Layer.Layer<Fleet, never, R>) =>
-  Layer.mergeAll(FleetMetricsLive, NotifyMetricsLive).pipe(
+  Layer.mergeAll(FleetMetricsLive, NotifyMetricsLive, NotifyWhereHeld).pipe(
     Layer.provideMerge(
       Layer.mergeAll(
         ConfigTransfer.Default,

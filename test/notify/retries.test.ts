@@ -120,4 +120,36 @@ describe("retries on the TestClock", () => {
       }),
     );
   });
+
+  it("in a fleet, a channel's events go only from the node that speaks for it", async () => {
+    const receiver = await httpReceiver();
+    receivers.push(receiver);
+    await run(
+      Effect.gen(function* () {
+        const notifiers = yield* Notifiers;
+        const notifications = yield* Notifications;
+        const bus = yield* EventBus;
+        notifications.sendOnlyFor((channel) => channel === "news");
+        yield* notifiers.create({
+          name: "ops",
+          kind: "webhook",
+          url: receiver.url,
+          events: ["input_lost", "node_down"],
+        });
+        bus.emit({ type: "input_lost", channel: "sports" });
+        bus.emit({ type: "input_lost", channel: "news" });
+        bus.emit({ type: "node_down", node: "b", message: "its lease ran out" });
+        yield* waitFor("two deliveries", () => (receiver.received.length === 2 ? true : undefined));
+        const said = receiver.received.map(
+          (entry) => JSON.parse(entry.body) as { type: string; channel: { id: string } | null },
+        );
+        expect(said.map((body) => [body.type, body.channel?.id ?? null]).sort()).toEqual([
+          ["input_lost", "news"],
+          ["node_down", null],
+        ]);
+        const pending = yield* notifications.recent(notifiers.current()[0]?.id ?? "");
+        expect(pending).toHaveLength(2);
+      }),
+    );
+  });
 });

@@ -195,6 +195,8 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
 
     /** The output states seen, for `output_recovered` (connected after an error). */
     const outputStates = new Map<string, string>();
+    /** Whether this node speaks for a channel's events (in a fleet: it holds the channel's lease). */
+    let sendsFor: (channel: string) => boolean = () => true;
     const onEvent = (event: ChannelEvent) =>
       Effect.gen(function* () {
         let previous: string | undefined;
@@ -204,7 +206,7 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
           outputStates.set(key, event.state);
         }
         const type = notifyEventOf(event, previous);
-        if (type === null) return;
+        if (type === null || (event.channel !== null && !sendsFor(event.channel))) return;
         const payload = payloadOf(type, event, node);
         for (const notifier of notifiers.current())
           if (wants(notifier, type, event.channel)) yield* enqueue(yield* newDelivery(notifier.id, payload));
@@ -284,6 +286,13 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
           }
           return { id: delivery.id, ...outcome };
         }),
+      /**
+       * In a fleet, a channel's standbys run it too and see the same input events: only the node that holds its
+       * lease (that sends its outputs) delivers them (wired in services.ts).
+       */
+      sendOnlyFor: (holds: (channel: string) => boolean): void => {
+        sendsFor = holds;
+      },
       /** Deliveries by outcome since the start, by notifier. */
       counts: (): ReadonlyMap<string, Readonly<Record<Outcome, number>>> => counts,
       /** Deliveries waiting for their next attempt, by notifier. */
