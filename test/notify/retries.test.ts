@@ -2,7 +2,9 @@
  * The deliveries' schedule on Effect's TestClock, against real HTTP receivers on 127.0.0.1: a receiver that
  * answers 500, 500, 200 gets exactly three attempts, at 0, 5 s and 35 s (each wait ±10 %), the same
  * `webhook-id` each time, and the delivery is then delivered; one that answers 410 Gone gets one attempt and
- * its notifier is turned off, in the audit trail and /metrics' counts. The requests are real; only the waiting is
+ * its notifier is turned off, in the audit trail and /metrics' counts; one that never takes it is tried after
+ * 5 s, 30 s, 2 min, 10 min, 30 min, then hourly, and given up a day after the event; in a fleet, only the node
+ * that speaks for a channel delivers its events. The requests are real; only the waiting is
  * the TestClock's, so the file takes no 35 s.
  */
 import { Chunk, Effect, TestClock } from "effect";
@@ -149,6 +151,44 @@ describe("retries on the TestClock", () => {
         ]);
         const pending = yield* notifications.recent(notifiers.current()[0]?.id ?? "");
         expect(pending).toHaveLength(2);
+      }),
+    );
+  });
+
+  it("a receiver that never takes it: 5 s, 30 s, 2 min, 10 min, 30 min, then hourly, and given up after a day", async () => {
+    const receiver = await httpReceiver(() => ({ status: 503 }));
+    receivers.push(receiver);
+    await run(
+      Effect.gen(function* () {
+        const notifiers = yield* Notifiers;
+        yield* notifiers.create({ name: "down", kind: "webhook", url: receiver.url, events: ["input_lost"] });
+        lost(yield* EventBus);
+        const gaps: number[] = [];
+        let last = yield* TestClock.currentTimeMillis;
+        for (let attempts = 1; ; attempts++) {
+          const latest = yield* recorded(attempts);
+          if (latest.state !== "pending") {
+            expect(latest.state).toBe("failed");
+            break;
+          }
+          const nextAt = latest.next_at ?? 0;
+          gaps.push(nextAt - last);
+          last = nextAt;
+          yield* TestClock.setTime(nextAt);
+        }
+        const expected = [5_000, 30_000, 120_000, 600_000, 1_800_000];
+        for (const [index, gap] of gaps.entries()) {
+          const base = expected[index] ?? 3_600_000;
+          expect(gap, `wait ${index + 1}`).toBeGreaterThanOrEqual(base * 0.9);
+          expect(gap, `wait ${index + 1}`).toBeLessThanOrEqual(base * 1.1);
+        }
+        // Every attempt but the first waited; none was made past a day after the event.
+        expect(receiver.received).toHaveLength(gaps.length + 1);
+        const total = gaps.reduce((sum, gap) => sum + gap, 0);
+        expect(total).toBeLessThanOrEqual(24 * 3_600_000);
+        expect(total).toBeGreaterThan(22 * 3_600_000);
+        const counts = (yield* Notifications).counts().get(notifiers.current()[0]?.id ?? "");
+        expect(counts).toEqual({ delivered: 0, failed: gaps.length + 1, dropped: 1, disabled: 0 });
       }),
     );
   });
