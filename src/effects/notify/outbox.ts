@@ -64,13 +64,17 @@ export const storeOutbox = (store: DocumentStore["Type"]) =>
     );
     const rows = new Map<string, Delivery>(loaded.deliveries.map((row) => [row.id, row as Delivery]));
     const lock = yield* Effect.makeSemaphore(1);
+    /** Whether the rows changed since they were last written (a service that delivered nothing writes nothing). */
+    let dirty = false;
     // Suspended: each flush writes the rows as they are when it runs; uninterruptible, so a stop waits for a
     // write under way instead of losing it.
     const flush = lock
       .withPermits(1)(
-        Effect.suspend(() =>
-          saveDocument(OUTBOX_FILE, OutboxDocument, { version: 1, deliveries: [...rows.values()] }),
-        ).pipe(
+        Effect.suspend(() => {
+          if (!dirty) return Effect.void;
+          dirty = false;
+          return saveDocument(OUTBOX_FILE, OutboxDocument, { version: 1, deliveries: [...rows.values()] });
+        }).pipe(
           Effect.provideService(DocumentStore, store),
           Effect.catchAll((error) =>
             Effect.logWarning(`notifications: the outbox could not be saved: ${error.message}`),
@@ -83,7 +87,10 @@ export const storeOutbox = (store: DocumentStore["Type"]) =>
     const shape: OutboxStore = {
       save: (delivery) =>
         Effect.zipRight(
-          Effect.sync(() => rows.set(delivery.id, delivery)),
+          Effect.sync(() => {
+            rows.set(delivery.id, delivery);
+            dirty = true;
+          }),
           flush,
         ),
       pending: (node) =>
@@ -103,6 +110,7 @@ export const storeOutbox = (store: DocumentStore["Type"]) =>
           const gone = deleted ? finished : finished.slice(keep);
           if (gone.length === 0) return Effect.void;
           for (const row of gone) rows.delete(row.id);
+          dirty = true;
           return flush;
         }),
     };
