@@ -3,7 +3,7 @@
  * DISTRIBUTARY_NOTIFY_ALLOW_PRIVATE=true): a real channel loses its input and gets it back, and the webhook's
  * bodies verify with the `standardwebhooks` package (a changed body, or the same delivery read after the
  * package's tolerance, are refused by it); a redirect is not followed; a receiver that answers after 10 s
- * does not delay another notifier; bad bodies are 400s in words; and no secret is ever in an answer, a log
+ * does not delay another notifier (and its own attempt gives up at 10 s); bad bodies are 400s in words; and no secret is ever in an answer, a log
  * line or an event. Without the setting, a loopback address is refused at delivery.
  */
 import { Webhook } from "standardwebhooks";
@@ -152,7 +152,7 @@ describe("webhooks, as Standard Webhooks", () => {
   it("a receiver that answers after 10 s does not delay another notifier's delivery", async () => {
     const slow = await receiver(() => ({ status: 200, delayMs: 12_000 }));
     const fast = await receiver();
-    await notifier({ name: "slow", url: slow.url, events: ["input_restored"] });
+    const slowOne = await notifier({ name: "slow", url: slow.url, events: ["input_restored"] });
     await notifier({ name: "fast", url: fast.url, events: ["input_restored"] });
     const began = Date.now();
     await loseInput("weather");
@@ -160,7 +160,22 @@ describe("webhooks, as Standard Webhooks", () => {
     await eventually("the slow receiver's request", () => (slow.received.length > 0 ? true : undefined));
     // The slow one holds its request open; the fast one had its delivery long before that answer could come.
     expect((fast.received[0]?.at ?? Number.POSITIVE_INFINITY) - began).toBeLessThan(5_000);
-  });
+    // The slow one's attempt gives up after 10 s, before its receiver's answer at 12 s, to be tried again.
+    const tried = await eventually(
+      "the slow attempt to time out",
+      async () => {
+        const [latest] = (await call(`/api/notifiers/${String(slowOne.id)}/deliveries`)).body
+          .deliveries as Array<{ attempts: number; state: string; status: number | null; message: string }>;
+        return latest?.attempts === 1 ? latest : undefined;
+      },
+      15_000,
+    );
+    const tookMs = Date.now() - (slow.received[0]?.at ?? 0);
+    expect(tried).toMatchObject({ state: "pending", status: null });
+    expect(tried.message).toContain("did not answer within 10 s");
+    expect(tookMs).toBeGreaterThanOrEqual(9_500);
+    expect(tookMs).toBeLessThan(12_000);
+  }, 30_000);
 
   it("bad bodies are 400 problems that say what to fix", async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
