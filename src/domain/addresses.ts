@@ -88,10 +88,11 @@ export const pushAddressProblem = (
   if (kind === "loopback" && policy.allowLoopback === true) return null;
   const words = policy.words ?? HLS_PUSH_WORDS;
   const is = resolved ? `resolves to ${address},` : "is";
-  const unless =
-    kind === "private" || words !== HLS_PUSH_WORDS
-      ? ` (private ones too when the server runs with ${words.setting}=true)`
-      : "";
+  // What the setting opens: private networks for an HLS push, private and loopback ones for the others.
+  const opens = words === HLS_PUSH_WORDS ? ["private"] : ["private", "loopback"];
+  const unless = opens.includes(kind)
+    ? ` (${opens.join(" and ")} ones too when the server runs with ${words.setting}=true)`
+    : "";
   const article = kind === "unspecified" ? "an" : "a";
   return `${words.target} ${origin} ${is} ${article} ${kind} address: ${words.service} to public addresses only${unless}`;
 };

@@ -149,7 +149,7 @@ export const hlsPushAllowPrivate = Config.boolean("DISTRIBUTARY_HLS_PUSH_ALLOW_P
 );
 
 /**
- * Whether notifiers may reach private, loopback and link-local addresses (on-premises receivers, tests): by
+ * Whether notifiers may reach private and loopback addresses (on-premises receivers, tests; link-local never): by
  * default they post to public addresses only, checked at the address a name resolves to (effects/notify/).
  */
 export const notifyAllowPrivate = Config.boolean("DISTRIBUTARY_NOTIFY_ALLOW_PRIVATE").pipe(
