@@ -1,7 +1,8 @@
 /**
  * The dependency rules of ARCHITECTURE.md, checked by `npm test` (scripts/test.sh):
  *   src/domain ← src/core ← src/effects ← src/http ← src/cli
- * and inside src/effects: config ← runtime, events ← ingest, outputs ← channel ← medialive ← status ← control ← fleet ← services.ts
+ * and inside src/effects: config ← runtime, events ← ingest, outputs ← channel ← medialive ← status ← control ← fleet ← services.ts,
+ * and notify beside control and fleet (above status, below services.ts)
  * Each layer imports only from the layers before it; views/ (page templates) take data, never services; no
  * import cycles anywhere; nothing in src/ imports tests or benchmarks.
  */
@@ -93,14 +94,20 @@ module.exports = {
     layer(
       "effects-status-below-control",
       "^src/effects/status/",
-      "^src/effects/(control|services)",
+      "^src/effects/(control|notify|services)",
       "Status (read model, metrics, readiness, cue history, stills) is read by commands, never the other way.",
     ),
     layer(
       "effects-control-below-fleet",
       "^src/effects/control/",
-      "^src/effects/(fleet|services)",
+      "^src/effects/(fleet|notify|services)",
       "Commands use the services below; the fleet's coordinator drives them, not the other way.",
+    ),
+    layer(
+      "effects-notify-beside-fleet",
+      "^src/effects/notify/",
+      "^src/effects/(control|fleet|services)",
+      "Notifications read the configuration, the bus and the metrics, and post; they drive nothing.",
     ),
     layer(
       "effects-fleet-below-wiring",
