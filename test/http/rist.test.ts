@@ -1,0 +1,155 @@
+/**
+ * RIST through the API, against librist's own tools: ristsender → our RIST input → a UDP output, and our RIST
+ * outputs → ristreceiver, byte for byte with every SCTE-35 cue, in the main and the simple profile; a bad RIST
+ * URL refused in words; the secret masked in every answer and export.
+ */
+import { Effect, Exit, Scope } from "effect";
+import { afterEach, describe, expect, it } from "vitest";
+import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import * as peers from "../support/peers.ts";
+import { freeEvenPort, ristReceiverPeer, ristSenderPeer } from "../support/rist-peers.ts";
+import { collector, expectSame, primed, ristStreamWithCues } from "../support/rist-stream.ts";
+import { chunkTs, sendPaced } from "../support/sender.ts";
+
+let app: TestApp | undefined;
+let scope: Scope.CloseableScope | undefined;
+afterEach(async () => {
+  await app?.close();
+  if (scope !== undefined) await Effect.runPromise(Scope.close(scope, Exit.void));
+  app = undefined;
+  scope = undefined;
+});
+
+const startApp = async () => {
+  app = await makeTestApp();
+  const open = Effect.runSync(Scope.make());
+  scope = open;
+  const inside = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
+    Effect.runPromise(Scope.extend(effect, open));
+  return { test: app, inside };
+};
+
+const secret = "rist-input-secret-0123";
+
+describe("RIST through the API", () => {
+  it("a bad RIST input URL is refused in words; ristsender → our input → UDP, byte for byte, the secret masked", async () => {
+    const { test, inside } = await startApp();
+    const port = await freeUdpPort();
+    const refused = await test.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        name: "bad",
+        rtp_ip: "127.0.0.1",
+        rtp_port: port,
+        input_url: `rist://@127.0.0.1:${port}?profile=simple&secret=${secret}`,
+      }),
+    });
+    expect(refused.status).toBe(400);
+    const problem = JSON.stringify(await json(refused));
+    expect(problem).toContain("the simple profile has no encryption or authentication");
+    expect(problem).not.toContain(secret);
+
+    const got = collector();
+    const sink = await inside(peers.udpReceiver(got.onDatagram));
+    const created = await test.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "rist-in",
+        name: "RIST in",
+        rtp_ip: "127.0.0.1",
+        rtp_port: port,
+        input_url: `rist://@127.0.0.1:${port}?buffer=500&secret=${secret}&aes-type=256`,
+        outputs: [{ name: "sink", protocol: "udp", url: `udp://127.0.0.1:${sink}` }],
+      }),
+    });
+    expect(created.status, await created.clone().text()).toBe(201);
+    expect((await test.request("/api/channels/rist-in/start", { method: "POST" })).status).toBe(200);
+    const sender = await inside(ristSenderPeer({ mode: "connect", port, secret, aesType: 256, buffer: 500 }));
+    await inside(primed(sender.udpPort, got.primed));
+    const ts = ristStreamWithCues(71);
+    await Effect.runPromise(sendPaced(chunkTs(ts), sender.udpPort, 0.25));
+    await eventually("the stream at the output", () => (got.bytes().length >= ts.length ? true : undefined));
+    expectSame(got.bytes(), ts);
+
+    const text = await (await test.request("/api/channels/rist-in")).text();
+    expect(JSON.parse(text)).toMatchObject({
+      input_url: `rist://@127.0.0.1:${port}?buffer=500&secret=****&aes-type=256`,
+    });
+    expect(text).not.toContain(secret);
+    const exported = await (await test.request("/api/config")).text();
+    expect(exported).toContain("secret=****");
+    expect(exported).not.toContain(secret);
+  });
+
+  it("outputs, main profile: ours calls one ristreceiver and listens for another; each gets the stream byte for byte", async () => {
+    const { test, inside } = await startApp();
+    const input = await freeUdpPort();
+    const [callTo, listenOn] = [await freeUdpPort(), await freeUdpPort()];
+    const [a, b] = [collector(), collector()];
+    const sinkA = await inside(peers.udpReceiver(a.onDatagram));
+    const sinkB = await inside(peers.udpReceiver(b.onDatagram));
+    await inside(ristReceiverPeer({ mode: "listen", port: callTo, udpPort: sinkA }));
+    const created = await test.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "rist-out",
+        name: "RIST out",
+        rtp_ip: "127.0.0.1",
+        rtp_port: input,
+        outputs: [
+          { id: "caller", name: "caller", protocol: "rist", url: `rist://127.0.0.1:${callTo}` },
+          { id: "listener", name: "listener", protocol: "rist", url: `rist://@127.0.0.1:${listenOn}` },
+        ],
+      }),
+    });
+    expect(created.status, await created.clone().text()).toBe(201);
+    expect((await test.request("/api/channels/rist-out/start", { method: "POST" })).status).toBe(200);
+    await inside(ristReceiverPeer({ mode: "connect", port: listenOn, udpPort: sinkB }));
+    await inside(primed(input, () => a.primed() && b.primed()));
+    const ts = ristStreamWithCues(72);
+    await Effect.runPromise(sendPaced(chunkTs(ts), input, 0.25));
+    await eventually("the stream at both receivers", () =>
+      a.bytes().length >= ts.length && b.bytes().length >= ts.length ? true : undefined,
+    );
+    expectSame(a.bytes(), ts);
+    expectSame(b.bytes(), ts);
+  });
+
+  it("output, simple profile: ours calls ristreceiver, byte for byte; a simple-profile listener is refused in words", async () => {
+    const { test, inside } = await startApp();
+    const input = await freeUdpPort();
+    const port = await Effect.runPromise(freeEvenPort);
+    const got = collector();
+    const sink = await inside(peers.udpReceiver(got.onDatagram));
+    await inside(ristReceiverPeer({ mode: "listen", port, profile: "simple", udpPort: sink }));
+    const body = (url: string) =>
+      JSON.stringify({
+        id: "rist-simple",
+        name: "RIST simple",
+        rtp_ip: "127.0.0.1",
+        rtp_port: input,
+        outputs: [{ id: "out", name: "out", protocol: "rist", url }],
+      });
+    const refused = await test.request("/api/channels", {
+      method: "POST",
+      body: body(`rist://@127.0.0.1:${port}?profile=simple`),
+    });
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(await json(refused))).toContain(
+      "in the simple profile a RIST output connects to its receiver",
+    );
+    const created = await test.request("/api/channels", {
+      method: "POST",
+      body: body(`rist://127.0.0.1:${port}?profile=simple&buffer=500`),
+    });
+    expect(created.status, await created.clone().text()).toBe(201);
+    expect((await test.request("/api/channels/rist-simple/start", { method: "POST" })).status).toBe(200);
+    await inside(primed(input, got.primed));
+    const ts = ristStreamWithCues(73);
+    await Effect.runPromise(sendPaced(chunkTs(ts), input, 0.25));
+    await eventually("the stream at the receiver", () =>
+      got.bytes().length >= ts.length ? true : undefined,
+    );
+    expectSame(got.bytes(), ts);
+  });
+});
