@@ -152,4 +152,61 @@ describe("RIST through the API", () => {
     );
     expectSame(got.bytes(), ts);
   });
+
+  it("hot add and remove: one output with two peers (weight 0: a copy each) and one calling a dead peer, which stalls neither it nor the UDP output", async () => {
+    const { test, inside } = await startApp();
+    const input = await freeUdpPort();
+    const [portA, portB, dead] = [await freeUdpPort(), await freeUdpPort(), await freeUdpPort()];
+    const [a, b, udp] = [collector(), collector(), collector()];
+    const sinkA = await inside(peers.udpReceiver(a.onDatagram));
+    const sinkB = await inside(peers.udpReceiver(b.onDatagram));
+    const sinkUdp = await inside(peers.udpReceiver(udp.onDatagram));
+    await inside(ristReceiverPeer({ mode: "listen", port: portA, udpPort: sinkA }));
+    await inside(ristReceiverPeer({ mode: "listen", port: portB, udpPort: sinkB }));
+    const created = await test.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "rist-hot",
+        name: "RIST hot",
+        rtp_ip: "127.0.0.1",
+        rtp_port: input,
+        outputs: [{ id: "udp", name: "udp", protocol: "udp", url: `udp://127.0.0.1:${sinkUdp}` }],
+      }),
+    });
+    expect(created.status).toBe(201);
+    expect((await test.request("/api/channels/rist-hot/start", { method: "POST" })).status).toBe(200);
+    for (const [id, url] of [
+      ["pair", `rist://127.0.0.1:${portA}?weight=0,rist://127.0.0.1:${portB}?weight=0`],
+      ["dead", `rist://127.0.0.1:${dead}?secret=nobody-listens-0123`],
+    ] as const) {
+      const added = await test.request("/api/channels/rist-hot/outputs", {
+        method: "POST",
+        body: JSON.stringify({ id, name: id, protocol: "rist", url }),
+      });
+      expect(added.status, await added.clone().text()).toBe(201);
+    }
+    await inside(primed(input, () => a.primed() && b.primed() && udp.primed()));
+    const ts = ristStreamWithCues(74);
+    await Effect.runPromise(sendPaced(chunkTs(ts), input, 0.25));
+    await eventually("the stream at every live receiver", () =>
+      [a, b, udp].every((got) => got.bytes().length >= ts.length) ? true : undefined,
+    );
+    for (const got of [a, b, udp]) expectSame(got.bytes(), ts);
+    const outputs = (await json(await test.request("/api/channels/rist-hot"))).outputs as Array<{
+      id: string;
+      state: string;
+    }>;
+    expect(outputs.find((output) => output.id === "pair")?.state).toBe("connected");
+    expect(outputs.find((output) => output.id === "dead")?.state).not.toBe("connected");
+
+    const removed = await test.request("/api/channels/rist-hot/outputs/pair", { method: "DELETE" });
+    expect(removed.status).toBeLessThan(300);
+    const before = udp.bytes().length;
+    const again = ristStreamWithCues(75);
+    await Effect.runPromise(sendPaced(chunkTs(again), input, 0.25));
+    await eventually("the UDP output goes on", () =>
+      udp.bytes().length >= before + again.length ? true : undefined,
+    );
+    expect(udp.bytes().subarray(before).equals(Buffer.from(again))).toBe(true);
+  });
 });
