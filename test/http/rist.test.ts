@@ -5,7 +5,15 @@
  */
 import { Effect, Exit, Scope } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import {
+  ADMIN_TOKEN,
+  eventually,
+  freeUdpPort,
+  json,
+  loginSession,
+  makeTestApp,
+  type TestApp,
+} from "../support/app.ts";
 import * as peers from "../support/peers.ts";
 import { freeEvenPort, ristReceiverPeer, ristSenderPeer } from "../support/rist-peers.ts";
 import { collector, expectSame, primed, ristStreamWithCues } from "../support/rist-stream.ts";
@@ -208,5 +216,93 @@ describe("RIST through the API", () => {
       udp.bytes().length >= before + again.length ? true : undefined,
     );
     expect(udp.bytes().subarray(before).equals(Buffer.from(again))).toBe(true);
+  });
+
+  it("a wrong secret and a profile mismatch: no data, and the input's status says so in words within 5 s; the right sender's link figures in the API and /metrics", async () => {
+    const { test, inside } = await startApp();
+    const port = await Effect.runPromise(freeEvenPort);
+    const got = collector();
+    const sink = await inside(peers.udpReceiver(got.onDatagram));
+    const created = await test.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "rist-words",
+        name: "RIST words",
+        rtp_ip: "127.0.0.1",
+        rtp_port: port,
+        input_url: `rist://@127.0.0.1:${port}?secret=${secret}`,
+        outputs: [{ name: "sink", protocol: "udp", url: `udp://127.0.0.1:${sink}` }],
+      }),
+    });
+    expect(created.status).toBe(201);
+    expect((await test.request("/api/channels/rist-words/start", { method: "POST" })).status).toBe(200);
+    const rist = async () => {
+      const view = await json(await test.request("/api/channels/rist-words"));
+      return (view.inputs as Array<{ rist: Record<string, unknown> | null }>)[0]?.rist ?? null;
+    };
+    for (const wrong of [
+      { secret: "not-the-right-secret-0", profile: "main" as const },
+      { profile: "simple" as const },
+    ]) {
+      const senderScope = Effect.runSync(Scope.make());
+      const sender = await Effect.runPromise(
+        Scope.extend(ristSenderPeer({ mode: "connect", port, ...wrong }), senderScope),
+      );
+      const stop = setInterval(
+        () => void Effect.runPromise(sendPaced(chunkTs(ristStreamWithCues(76)).slice(0, 20), sender.udpPort)),
+        100,
+      );
+      const startedAt = Date.now();
+      // Two seconds of the stream going out first: silence must be more than a sender still starting.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const words = await eventually("the words in the status", async () => {
+        const link = await rist();
+        return link?.problem === "no RIST data from the peer: check the profile, the secret and the port"
+          ? link
+          : undefined;
+      });
+      expect(Date.now() - startedAt).toBeLessThan(5000);
+      expect(words).toMatchObject({ received: 0, authenticated: false });
+      const cookie = await loginSession(test, ADMIN_TOKEN, "/channels/rist-words");
+      const page = await test.request("http://127.0.0.1/channels/rist-words", {
+        token: null,
+        headers: { cookie },
+      });
+      expect(await page.text()).toContain(
+        "primary: no RIST data from the peer: check the profile, the secret and the port",
+      );
+      clearInterval(stop);
+      await Effect.runPromise(Scope.close(senderScope, Exit.void));
+      expect(got.bytes().length).toBe(0);
+    }
+
+    const sender = await inside(ristSenderPeer({ mode: "connect", port, secret }));
+    await inside(primed(sender.udpPort, got.primed));
+    const ts = ristStreamWithCues(77);
+    await Effect.runPromise(sendPaced(chunkTs(ts), sender.udpPort, 0.25));
+    await eventually("the stream at the output", () => (got.bytes().length >= ts.length ? true : undefined));
+    expectSame(got.bytes(), ts);
+    const link = await eventually("the link's figures", async () => {
+      const figures = await rist();
+      return figures !== null && figures.problem === null && Number(figures.received) >= 380
+        ? figures
+        : undefined;
+    });
+    expect(link).toMatchObject({ peer: `127.0.0.1:${port}`, lost: 0, authenticated: true, quality: 100 });
+    const metrics = await (await test.request("/metrics")).text();
+    expect(metrics).toMatch(
+      /distributary_rist_received_packets_total\{channel="rist-words",direction="input",link="primary",peer="1"\} \d{3}/,
+    );
+    expect(metrics).toContain(
+      `distributary_rist_authenticated{channel="rist-words",direction="input",link="primary",peer="1"} 1`,
+    );
+    expect(metrics).not.toContain(secret);
+    const cookie = await loginSession(test, ADMIN_TOKEN, "/channels/rist-words");
+    const page = await (
+      await test.request("http://127.0.0.1/channels/rist-words", { token: null, headers: { cookie } })
+    ).text();
+    expect(page).toContain("RIST links");
+    expect(page).not.toContain("no RIST data from the peer");
+    expect(page).not.toContain(secret);
   });
 });
