@@ -16,12 +16,13 @@
  *
  * Struct layouts are those of librist 0.2.7's headers (headers.h): struct rist_data_block is 72 bytes on 64-bit
  * Linux (payload pointer, size_t length, ts_ntp, two uint16 ports, the peer pointer, flow_id, seq, flags, a ref
- * pointer); struct rist_stats starts with uint32 json_size and the char * of the JSON at offset 8.
+ * pointer; a send fills the first two alone); struct rist_stats starts with uint32 json_size and the char * of the
+ * JSON at offset 8.
  * Node.js only: Bun and Deno lack koffi's libuv poll and its queueing of callbacks from other threads.
  */
 import koffi from "koffi";
 import { asOneTurn } from "./end-of-turn.ts";
-import { watchReadable } from "./libc.ts";
+import { addressOf, watchReadable } from "./libc.ts";
 import { type LibRist, LibRistError, type RistContext, type RistOpen, readingsOf } from "./librist-api.ts";
 import { runtimeName } from "./runtime.ts";
 
@@ -161,21 +162,15 @@ const bind = (path: string): LibRist => {
       void close();
       throw error;
     }
-    const block = Buffer.alloc(koffi.sizeof(DataBlock));
+    // One struct rist_data_block, all zero but the payload's address and length, written as 32-bit words
+    // (an address stays below 2^53): a send encodes no object and makes no BigInt but the address.
+    const block = new Uint32Array(koffi.sizeof(DataBlock) / 4);
     return {
       send: (message) => {
-        koffi.encode(block, DataBlock, {
-          payload: message,
-          payload_len: message.length,
-          ts_ntp: 0,
-          virt_src_port: 0,
-          virt_dst_port: 0,
-          peer: null,
-          flow_id: 0,
-          seq: 0,
-          flags: 0,
-          ref: null,
-        });
+        const address = addressOf(message);
+        block[0] = address % 0x1_0000_0000;
+        block[1] = Math.floor(address / 0x1_0000_0000);
+        block[2] = message.length;
         return f.write(ctx, block) >= 0;
       },
       close,
