@@ -8,7 +8,7 @@
  * are kept here: `link()` tells whether the peer is heard and data comes, which the input's status puts in words.
  */
 import { Effect, type Scope } from "effect";
-import { parseOutputUrl, type RistTarget } from "../../domain/url.ts";
+import type { RistTarget } from "../../domain/url.ts";
 import {
   libRistOr,
   RIST_STATS_MS,
@@ -16,22 +16,12 @@ import {
   ristPeers,
   ristTotals,
 } from "../runtime/rist-link.ts";
+import { linkInputTarget } from "./srt-receiver.ts";
 import { InputError } from "./udp-receiver.ts";
 
 /** A RIST input's URL as a target (the same syntax and checks as a RIST output's). */
 export const ristInputTarget = (url: string): Effect.Effect<RistTarget, InputError> =>
-  Effect.flatMap(
-    Effect.mapError(
-      parseOutputUrl(url),
-      (error) => new InputError({ reason: "bind_failed", message: `RIST input URL: ${error.message}` }),
-    ),
-    (target) =>
-      target.protocol === "rist"
-        ? Effect.succeed(target)
-        : Effect.fail(
-            new InputError({ reason: "bind_failed", message: "a RIST input URL starts with rist://" }),
-          ),
-  );
+  linkInputTarget(url, "rist");
 
 export const bindRistInput = (
   target: RistTarget,

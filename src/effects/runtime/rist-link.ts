@@ -12,15 +12,11 @@ import type { RistReading } from "./librist-api.ts";
 export const RIST_STATS_MS = 1000;
 
 /** A RIST link's figures, totals since it started (librist's readings add up here). */
-export interface RistLinkFigures {
-  readonly quality: number;
-  readonly packets: number;
-  readonly recovered: number;
-  readonly lost: number;
-  readonly lateDrops: number;
-  readonly retries: number;
-  readonly rttMs: number;
-  readonly bitrateBps: number;
+export interface RistLinkFigures
+  extends Pick<
+    RistReading,
+    "quality" | "packets" | "recovered" | "lost" | "lateDrops" | "retries" | "rttMs" | "bitrateBps"
+  > {
   /** Whether the peer got through librist's checks (secret, EAP-SRP); null when the link has neither. */
   readonly authenticated: boolean | null;
   /** When data last came (or went), ms since the epoch; null before any. */
