@@ -1,6 +1,6 @@
 # distributary in a container: Debian bookworm, with Node.js 24 from the npm package `node` as everywhere else
 # (bin/distributary runs node_modules/.bin/node, never a `node` on PATH), ffmpeg for RTSP push and thumbnails,
-# libsrt for SRT (loaded in process), util-linux for setpriv (children die with the service).
+# libsrt for SRT and librist for RIST (both loaded in process), util-linux for setpriv (children die with the service).
 # Runs as an unprivileged user (uid 10001); the configuration (channels.json, tokens.json) lives in the
 # /config volume.
 #   docker build -t distributary .
@@ -50,7 +50,7 @@ RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*
       'path-exclude /usr/lib/*/dri/*' 'path-exclude /usr/lib/*/libLLVM-*' 'path-exclude /usr/lib/*/libz3.so*' \
       >/etc/dpkg/dpkg.cfg.d/distributary-slim \
   && apt-get update \
-  && apt-get install -y --no-install-recommends ffmpeg libsrt1.5-openssl util-linux ca-certificates \
+  && apt-get install -y --no-install-recommends ffmpeg libsrt1.5-openssl librist4 util-linux ca-certificates \
   && apt-get clean && rm -rf /var/lib/apt/lists/* /var/log/apt /var/log/dpkg.log \
   && groupadd --system --gid 10001 distributary \
   && useradd --system --uid 10001 --gid 10001 --home-dir /opt/distributary --shell /usr/sbin/nologin distributary \

@@ -38,9 +38,16 @@ need_cmd ffmpeg ffmpeg
 need_file /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf fonts-dejavu-core
 # SRT runs in process through libsrt (loaded with koffi, no compiler needed); Debian's OpenSSL flavour.
 need_lib 'libsrt\(-openssl\)\?\.so\.1\.5 ' libsrt1.5-openssl
+# RIST runs in process through librist, loaded with koffi as libsrt is.
+need_lib 'librist\.so\.4 ' librist4
+need_pkg() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ] || missing+=("$1"); }
 if $for_tests; then
   # srt-live-transmit is only a test peer now.
   need_cmd srt-live-transmit srt-tools
+  # RIST's test peers: librist's own ristsender, ristreceiver and ristsrppasswd, and GStreamer's ristsink.
+  need_cmd ristsender rist-tools
+  need_cmd gst-launch-1.0 gstreamer1.0-tools
+  need_pkg gstreamer1.0-plugins-bad
   need_cmd nginx nginx
   need_file /usr/lib/nginx/modules/ngx_rtmp_module.so libnginx-mod-rtmp
   # The RTMPS tests' TLS front (nginx stream) and its self-signed CA.
@@ -62,7 +69,6 @@ if $for_tests; then
   # test/ops/kubernetes.test.ts: the manifests rendered by kubectl's kustomize (any kubectl; Debian's when none).
   need_cmd kubectl kubernetes-client
 fi
-need_pkg() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ] || missing+=("$1"); }
 if $for_load; then
   # load-tests/: the C load generator and sinks are built with cc; GStreamer is one of the harness's anchors
   # (udpsrc, rtpmp2tdepay, tee, udpsink from base and good; srtsink from bad).

@@ -2,7 +2,8 @@
  * One channel's page, in sections the WebSocket replaces by id as the channel changes: the head (state, on
  * air, actions), inputs (bitrate, RTP loss, continuity and TR 101 290 counters, the operator's switch, and
  * each input's health by the channel's rules with a lamp per rule: health.ts), outputs (real state in words,
- * last error, uptime, bitrate with a sparkline, reconnects, queue drops, SRT link figures, and their actions),
+ * last error, uptime, bitrate with a sparkline, reconnects, queue drops, SRT and RIST link figures (rist.ts), and
+ * their actions),
  * programs and PIDs, the SCTE-35 cue log (new cues on top) and the event log (new events at the bottom), the
  * add-output form with presets, and the note of what to set in MediaLive.
  * The slate (what the outputs carry when every input is silent, or an operator says so) has its badge on the
@@ -18,6 +19,7 @@ import { healthBadge, healthPanel } from "./health.ts";
 import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
 import { medialiveSection } from "./medialive.ts";
 import { addOutputForm } from "./presets.ts";
+import { ristCell, ristPanel } from "./rist.ts";
 import { slateBadge, slateSection } from "./slate.ts";
 
 /** A file:// output's recordings, oldest first, as the page lists them. */
@@ -159,7 +161,7 @@ export const inputsSection = (channel: ChannelView, viewer: Viewer) => {
               )}
             </tbody>
           </table></div>
-          ${healthPanel(channel)}`
+          ${healthPanel(channel)}${ristPanel(channel)}`
     }
   </section>`;
 };
@@ -240,7 +242,7 @@ const outputRow = (
     <td class="nowrap">${bitrate(output.bitrate_bps)} ${sparkline(history)}</td>
     <td>${output.reconnects}</td>
     <td>${output.queue_drops}</td>
-    <td>${output.srt === null ? "—" : html`RTT ${output.srt.rtt_ms.toFixed(1)} ms<br />retransmits ${output.srt.retransmits}<br />lost ${output.srt.loss_packets}`}</td>
+    <td>${ristCell(output) ?? (output.srt === null ? "—" : html`RTT ${output.srt.rtt_ms.toFixed(1)} ms<br />retransmits ${output.srt.retransmits}<br />lost ${output.srt.loss_packets}`)}</td>
     ${
       can(viewer, "operator")
         ? html`<td class="row-actions">

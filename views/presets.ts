@@ -15,7 +15,7 @@ export interface FormState {
 export interface Preset {
   readonly id: string;
   readonly label: string;
-  readonly protocol: "rtmp" | "rtmps" | "srt" | "udp" | "rtp" | "hls";
+  readonly protocol: "rtmp" | "rtmps" | "srt" | "rist" | "udp" | "rtp" | "hls";
   readonly url: string;
   readonly hint: string;
 }
@@ -76,6 +76,20 @@ const PRESETS: ReadonlyArray<Preset> = [
     protocol: "srt",
     url: "srt://0.0.0.0:PORT?mode=listener&latency=200",
     hint: "A free UDP port on this host that the receiver calls; give the receiver this host's address and the port.",
+  },
+  {
+    id: "rist-caller",
+    label: "RIST caller (we connect)",
+    protocol: "rist",
+    url: "rist://HOST:PORT?buffer=1000",
+    hint: "The receiver's address and even port; main profile unless you add &profile=simple (MediaConnect); &secret=…&aes-type=256 to encrypt.",
+  },
+  {
+    id: "rist-listener",
+    label: "RIST listener (they connect)",
+    protocol: "rist",
+    url: "rist://@:PORT?buffer=1000",
+    hint: "A free UDP port on this host that receivers call (main profile); several peers: comma-separated rist:// URLs with &weight=.",
   },
   {
     id: "udp",

@@ -108,7 +108,9 @@ export const distributaryOn = (runtime: string): Contender => ({
                 ? `udp://127.0.0.1:${output.sink}`
                 : output.protocol === "srt"
                   ? `srt://127.0.0.1:${output.srt}?mode=caller`
-                  : rtmpUrl(c, o),
+                  : output.protocol === "rist"
+                    ? `rist://127.0.0.1:${output.srt}`
+                    : rtmpUrl(c, o),
           })),
         }),
       });
@@ -184,7 +186,9 @@ export const ffmpegTee: Contender = {
             ? `[f=mpegts]udp://127.0.0.1:${output.sink}?pkt_size=1316`
             : output.protocol === "srt"
               ? `[f=mpegts]srt://127.0.0.1:${output.srt}?mode=caller&pkt_size=1316`
-              : `[f=flv:select=v]${rtmpUrl(c, o)}`,
+              : output.protocol === "rist"
+                ? `[f=mpegts]rist://127.0.0.1:${output.srt}?pkt_size=1316`
+                : `[f=flv:select=v]${rtmpUrl(c, o)}`,
         )
         .join("|");
       const rtmp = channel.outputs.some((output) => output.protocol === "rtmp");
@@ -259,6 +263,24 @@ export const gstreamerTee: Contender = {
         await stop(child);
       },
     };
+  },
+};
+
+/**
+ * librist's own tools doing the same fan-out: one ristsender per channel, its RTP input taken as the TS it carries
+ * and sent over RIST (main profile) to each output's ristreceiver as one peer of weight 0 (a whole copy each),
+ * as our RIST outputs send. RIST outputs only.
+ */
+export const ristsenders: Contender = {
+  name: "ristsender",
+  start: async () => {
+    const runs = plan.map((channel) =>
+      started("ristsender", [
+        ...["-i", `rtp://127.0.0.1:${channel.input}`, "-p", "1", "-S", "0", "-v", "-1"],
+        ...["-o", channel.outputs.map((output) => `rist://127.0.0.1:${output.srt}?weight=0`).join(",")],
+      ]),
+    );
+    return onePerChannel("ristsender", runs);
   },
 };
 

@@ -144,6 +144,7 @@ export const figures = (run: Measured) => {
     processes: run.usageEnd.processes,
     udp: perProtocol("udp"),
     srt: perProtocol("srt"),
+    rist: perProtocol("rist"),
     rtmp,
     health: run.health,
     cpu: {

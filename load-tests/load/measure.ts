@@ -5,6 +5,7 @@
 import { loadavg } from "node:os";
 import { Effect, Exit, Scope } from "effect";
 import { srtListenerPeer } from "../../test/support/peers.ts";
+import { ristReceiverPeer } from "../../test/support/rist-peers.ts";
 import { openSink, type SinkReport, type SourceCounts, startSource } from "./children.ts";
 import { type Contender, eventually, type Service } from "./contenders.ts";
 import { type NginxStat, nginxStat, rtmpFrames } from "./nginx.ts";
@@ -168,9 +169,15 @@ export const measure = async (
       await Effect.runPromise(
         Scope.extend(srtListenerPeer({ port: output.srt, forwardTo: output.sink }), scope),
       );
+    // RIST outputs reach their sinks through ristreceiver, as SRT's through srt-live-transmit.
+    for (const output of outputsOf("rist"))
+      await Effect.runPromise(
+        Scope.extend(ristReceiverPeer({ mode: "listen", port: output.srt, udpPort: output.sink }), scope),
+      );
     const udpSink = await openSink(outputsOf("udp").map((output) => output.sink));
     const srtSink = await openSink(outputsOf("srt").map((output) => output.sink));
-    const sinks = [udpSink, srtSink].filter((sink) => sink !== null);
+    const ristSink = await openSink(outputsOf("rist").map((output) => output.sink));
+    const sinks = [udpSink, srtSink, ristSink].filter((sink) => sink !== null);
     // Each contender knows it is ready when something has bound its input ports: nothing may hold them before
     // it starts (a contender before it still going away would pass for it).
     await eventually(
@@ -185,6 +192,7 @@ export const measure = async (
     const windowStart = await source.counts();
     const udpStart = await udpSink?.report();
     const srtStart = await srtSink?.report();
+    const ristStart = await ristSink?.report();
     const rtmp = outputsOf("rtmp").length > 0;
     const nginxStart = rtmp ? await nginxStat() : null;
     const usageStart = usage(running.pids());
@@ -230,6 +238,7 @@ export const measure = async (
     // read at the same moments as the generator's counts, so that what is in flight is left out at both ends
     const udpWindowEnd = await udpSink?.report();
     const srtWindowEnd = await srtSink?.report();
+    const ristWindowEnd = await ristSink?.report();
     const nginxEnd = rtmp ? await nginxStat() : null;
     sampling = false;
     await sampler;
@@ -243,6 +252,7 @@ export const measure = async (
     await sleep(1000);
     const udpEnd = await udpSink?.close();
     const srtEnd = await srtSink?.close();
+    const ristEnd = await ristSink?.close();
     const frames = rtmp && running.service !== undefined ? await rtmpFrames(running.service) : null;
     const health = tallies.length === 0 ? null : windowTally(tallies);
     await running.stop();
@@ -259,6 +269,10 @@ export const measure = async (
         srt:
           srtStart && srtWindowEnd && srtEnd
             ? { start: srtStart, windowEnd: srtWindowEnd, end: srtEnd }
+            : null,
+        rist:
+          ristStart && ristWindowEnd && ristEnd
+            ? { start: ristStart, windowEnd: ristWindowEnd, end: ristEnd }
             : null,
       },
       rtmp: nginxStart && nginxEnd ? { start: nginxStart, windowEnd: nginxEnd, frames } : null,

@@ -108,8 +108,8 @@ export const HEALTH: unknown =
           }
         })();
 export const PROTOCOL = values.protocol ?? "udp";
-if (PROTOCOL !== "udp" && PROTOCOL !== "srt" && PROTOCOL !== "mix" && PROTOCOL !== "rtmp")
-  fail(`--protocol must be udp, srt, mix or rtmp, got '${PROTOCOL}'`);
+if (!["udp", "srt", "rist", "mix", "rtmp"].includes(PROTOCOL))
+  fail(`--protocol must be udp, srt, rist, mix or rtmp, got '${PROTOCOL}'`);
 export const ANCHORS = (values.anchors ?? "")
   .split(",")
   .map((name) => name.trim())
@@ -141,13 +141,13 @@ export const round = (value: number | null, digits = 2) =>
   value === null || !Number.isFinite(value) ? null : Number(value.toFixed(digits));
 
 /** The protocols whose outputs carry the TS as it came, counted packet for packet by a sink. */
-export type TsProtocol = "udp" | "srt";
+export type TsProtocol = "udp" | "srt" | "rist";
 export type Protocol = TsProtocol | "rtmp";
 interface OutputPlan {
   readonly protocol: Protocol;
-  /** where the sink listens (for SRT: where the srt-live-transmit peer forwards to) */
+  /** where the sink listens (for SRT and RIST: where the srt-live-transmit or ristreceiver peer forwards to) */
   readonly sink: number;
-  /** the SRT peer's listener port */
+  /** the SRT or RIST peer's listener port */
   readonly srt: number;
 }
 interface ChannelPlan {

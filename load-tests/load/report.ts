@@ -35,6 +35,17 @@ import {
   WARMUP,
 } from "./options.ts";
 
+type TsFigures = NonNullable<Figures["udp"]>;
+/** A figure summed over the TS protocols' outputs (UDP, SRT, RIST) of one run. */
+const tsSum = (
+  r: Figures,
+  field: "packets_lost" | "packets_sent" | "byte_identical_outputs" | "outputs",
+): number =>
+  (["udp", "srt", "rist"] as const).reduce((total, protocol) => {
+    const figures: TsFigures | null = r[protocol];
+    return total + (figures?.[field] ?? 0);
+  }, 0);
+
 export const writeReport = (
   runs: ReadonlyArray<Measured>,
   loadBefore: ReadonlyArray<number>,
@@ -64,13 +75,13 @@ export const writeReport = (
   );
   const loaded = results.find((r) => r.api_clients > 0 && r.contender === ours.contender);
   const silence = (r: Figures | undefined) =>
-    r?.udp?.longest_silence_ms ?? r?.srt?.longest_silence_ms ?? null;
+    r?.udp?.longest_silence_ms ?? r?.srt?.longest_silence_ms ?? r?.rist?.longest_silence_ms ?? null;
   const ffmpegResult = anchors.find((r) => r.contender === "ffmpeg -f tee");
   const goals = [
     {
       goal: "zero packets lost",
-      value: (ours.udp?.packets_lost ?? 0) + (ours.srt?.packets_lost ?? 0),
-      met: (ours.udp?.packets_lost ?? 0) + (ours.srt?.packets_lost ?? 0) === 0,
+      value: tsSum(ours, "packets_lost"),
+      met: tsSum(ours, "packets_lost") === 0,
     },
     ...(ours.rtmp === null
       ? []
@@ -92,10 +103,8 @@ export const writeReport = (
         ]),
     {
       goal: "every TS output byte-identical to its input",
-      value: `${(ours.udp?.byte_identical_outputs ?? 0) + (ours.srt?.byte_identical_outputs ?? 0)} of ${(ours.udp?.outputs ?? 0) + (ours.srt?.outputs ?? 0)}`,
-      met:
-        (ours.udp?.byte_identical_outputs ?? 0) + (ours.srt?.byte_identical_outputs ?? 0) ===
-        (ours.udp?.outputs ?? 0) + (ours.srt?.outputs ?? 0),
+      value: `${tsSum(ours, "byte_identical_outputs")} of ${tsSum(ours, "outputs")}`,
+      met: tsSum(ours, "byte_identical_outputs") === tsSum(ours, "outputs"),
     },
     {
       goal: "CPU per output stream at or below ffmpeg -f tee's",
@@ -154,6 +163,7 @@ export const writeReport = (
       outputs: {
         udp: outputsOf("udp").length,
         srt: outputsOf("srt").length,
+        rist: outputsOf("rist").length,
         rtmp: outputsOf("rtmp").length,
       },
       mbps: MBPS,
@@ -173,7 +183,7 @@ export const writeReport = (
     results: withRatios,
     goals,
     notes: [
-      "CPU is utime+stime of each contender's processes and their children (srt-live-transmit for our SRT outputs) over the measured window, as a share of one core.",
+      "CPU is utime+stime of each contender's processes and their children (srt-live-transmit and ristreceiver, the sinks' peers, are the harness's: no contender's) over the measured window, as a share of one core.",
       "Latency is the sink's kernel receive time less the send time stamped in the datagram by the generator: SRT figures include SRT's own latency buffer (120 ms by default).",
       "ffmpeg remuxes (-c copy): its TS packets are re-cut, so its loss is given as TS packets delivered in the window, latency only where a stamp survived intact, and SCTE-35 leaves it as PES private data, not as sections.",
       "Byte-identical: an output's digest of every TS packet it received, in order, equals that of every TS packet the generator sent its channel (udp-source.c and udp-sink.c keep the same digests); media and cue packets unchanged: the same count and order-free digest of the packets on every PID but the PAT, the PMT, other PSI/SI below 0x20 and null packets (the video, audio and SCTE-35 PIDs).",
@@ -274,6 +284,7 @@ export const writeReport = (
   const rows: Row[] = [
     ...protocolRows("udp"),
     ...protocolRows("srt"),
+    ...protocolRows("rist"),
     ...rtmpRows,
     ...(HEALTH === null
       ? []
@@ -333,8 +344,8 @@ export const writeReport = (
   const runtimeLines = results
     .filter((r) => isOurs(r) && r.api_clients === 0)
     .map((r) => {
-      const lost = (r.udp?.packets_lost ?? 0) + (r.srt?.packets_lost ?? 0);
-      const sent = (r.udp?.packets_sent ?? 0) + (r.srt?.packets_sent ?? 0);
+      const lost = tsSum(r, "packets_lost");
+      const sent = tsSum(r, "packets_sent");
       const latency = (protocol: TsProtocol) => {
         const l = r[protocol]?.latency_ms;
         return l ? `${protocol.toUpperCase()} latency p50 ${l.p50} / p99 ${l.p99} / max ${l.max} ms` : null;
@@ -342,7 +353,7 @@ export const writeReport = (
       return `${`${r.contender}:`.padEnd(22)} ${[
         `CPU ${show(r.cpu.per_output_stream_percent, " %")} of a core per output stream (${show(r.cpu.percent_of_a_core, " %")} in all)`,
         `lost ${lost} of ${sent} TS packets (${show(round(sent === 0 ? null : (lost / sent) * 100, 4), " %")})`,
-        ...[latency("udp"), latency("srt")].filter((line) => line !== null),
+        ...[latency("udp"), latency("srt"), latency("rist")].filter((line) => line !== null),
       ].join(", ")}`;
     });
   const markdown = [

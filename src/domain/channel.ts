@@ -15,7 +15,7 @@ import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET, RedundancyConfigSchema } f
 import { MAX_SCHEDULE_JSON_BYTES, Schedule } from "./schedule-window.ts";
 import { SlateBody, SlateConfig } from "./slate.ts";
 import { AllowedSources } from "./sources.ts";
-import { PROTOCOLS, parseOutputUrl } from "./url.ts";
+import { inputUrlProblem, outputTargetProblem, PROTOCOLS, parseOutputUrl } from "./url.ts";
 
 export { intRange };
 
@@ -64,19 +64,18 @@ const OutputUrl = Schema.String.annotations({
 }).pipe(Schema.maxLength(MAX_URL_LENGTH, { message: () => `must be at most ${MAX_URL_LENGTH} characters` }));
 
 /**
- * An SRT input: `srt://:port?mode=listener` (waits for the sender) or `srt://host:port` (calls it), with
- * `latency`, `passphrase`, `pbkeylen`, `streamid`. A masked URL (****) is checked where the stored one is known.
+ * An SRT input (`srt://:port?mode=listener` waits, `srt://host:port` calls) or a RIST one (`rist://@:port`,
+ * `rist://host:port`). A masked URL (****) is checked where the stored one is known.
  */
 const InputUrl = OutputUrl.pipe(
   Schema.filter((url) => {
     if (url.includes("****")) return undefined;
     const parsed = parseOutputUrl(url);
-    if (Either.isLeft(parsed)) return parsed.left.message;
-    return parsed.right.protocol === "srt"
-      ? undefined
-      : "an input URL is srt:// (RTP and UDP use rtp_ip and rtp_port)";
+    return Either.isLeft(parsed) ? parsed.left.message : inputUrlProblem(parsed.right);
   }),
-).annotations({ description: "SRT input instead of RTP/UDP on rtp_ip:rtp_port; masked in responses" });
+).annotations({
+  description: "SRT or RIST input instead of RTP/UDP on rtp_ip:rtp_port; masked in responses",
+});
 
 /** The URL is valid for its protocol; the issue sits on `url` so the caller sees which field to fix. */
 const outputUrlProblem = (output: {
@@ -86,6 +85,8 @@ const outputUrlProblem = (output: {
   if (output.url === undefined) return undefined;
   const parsed = parseOutputUrl(output.url);
   if (Either.isLeft(parsed)) return { path: ["url"], message: parsed.left.message };
+  const problem = outputTargetProblem(parsed.right);
+  if (problem !== undefined) return { path: ["url"], message: problem };
   // The original API took RTMP over TLS as protocol "rtmp" with an rtmps:// URL; the URL decides the transport.
   const rtmpsUnderRtmp = output.protocol === "rtmp" && parsed.right.protocol === "rtmps";
   if (output.protocol !== undefined && parsed.right.protocol !== output.protocol && !rtmpsUnderRtmp) {

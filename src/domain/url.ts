@@ -15,6 +15,7 @@
  *   The rest of the query keeps its own spelling, so what GET shows PUT accepts and stores unchanged.
  * - rtsp/rtsps: a user and password before the host become `****:****`, and any query `****` (the path is
  *   shown: it names the stream, and a server that wants a secret asks for the user and password).
+ * - rist: `secret` and `password` (EAP-SRP) become `****` (src/domain/url/rist.ts).
  * - udp/rtp carry no secrets; nor does a file:// recording (its path is shown as written).
  * - hls: `hls://?dir=/path&target=4&window=6&mode=live|event&cuetags=1&push=http://origin/path`; shown as
  *   written except the push origin's path, which may carry a token (`push=http://host:port/****`).
@@ -23,20 +24,40 @@ import { Either } from "effect";
 import { OutputError } from "./errors.ts";
 import { type DatagramTarget, parseDatagram } from "./url/datagram.ts";
 import { type FileTarget, type HlsTarget, parseFile, parseHls } from "./url/recording.ts";
+import { parseRist, type RistTarget, ristRoleProblem } from "./url/rist.ts";
 import { parseRtmp, parseRtsp, type RtmpTarget, type RtspTarget } from "./url/rtmp-rtsp.ts";
 import { checkHost, checkText, invalid } from "./url/shared.ts";
 import { parseSrt, type SrtTarget } from "./url/srt.ts";
 
 export type { DatagramTarget } from "./url/datagram.ts";
 export { type FileTarget, type HlsTarget, recordingPlaceProblem } from "./url/recording.ts";
+export type { RistPeer, RistProfile, RistTarget } from "./url/rist.ts";
 export type { CueMode, RtmpTarget, RtspTarget } from "./url/rtmp-rtsp.ts";
 export { maskStreamId, type SrtMode, type SrtTarget } from "./url/srt.ts";
 
 /** Every output protocol, in the order forms list them: the API's `protocol` words and the URL schemes. */
-export const PROTOCOLS = ["srt", "rtmp", "rtmps", "udp", "rtp", "rtsp", "rtsps", "file", "hls"] as const;
+export const PROTOCOLS = [
+  "srt",
+  "rist",
+  "rtmp",
+  "rtmps",
+  "udp",
+  "rtp",
+  "rtsp",
+  "rtsps",
+  "file",
+  "hls",
+] as const;
 export type OutputProtocol = (typeof PROTOCOLS)[number];
 
-export type OutputTarget = DatagramTarget | SrtTarget | RtmpTarget | RtspTarget | FileTarget | HlsTarget;
+export type OutputTarget =
+  | DatagramTarget
+  | SrtTarget
+  | RistTarget
+  | RtmpTarget
+  | RtspTarget
+  | FileTarget
+  | HlsTarget;
 
 /** Validates an output URL into a target; the error message says what to change. */
 export const parseOutputUrl = (raw: string): Either.Either<OutputTarget, OutputError> => {
@@ -54,7 +75,7 @@ const parseChecked = (raw: string): OutputTarget | OutputError => {
   if (protocol === undefined) {
     const named = scheme === undefined ? "no scheme" : `scheme '${scheme}:'`;
     return invalid(
-      `${named} is not an output; use udp://, rtp://, srt://, rtmp://, rtmps://, rtsp://, rtsps://, file:// or hls://`,
+      `${named} is not an output; use udp://, rtp://, srt://, rist://, rtmp://, rtmps://, rtsp://, rtsps://, file:// or hls://`,
     );
   }
   if (protocol === "hls") {
@@ -70,6 +91,7 @@ const parseChecked = (raw: string): OutputTarget | OutputError => {
     return parseHls(raw, hls);
   }
   if (protocol === "file") return parseFile(raw);
+  if (protocol === "rist") return parseRist(raw);
   // `srt://:port?mode=listener` is the customary way to listen on every interface.
   const normalised = protocol === "srt" ? raw.replace(/^srt:\/\/:/i, "srt://0.0.0.0:") : raw;
   let url: URL;
@@ -115,3 +137,15 @@ export const maskUrl = (raw: string): string => {
     return "****";
   }
 };
+
+/** Why a valid URL cannot be a channel's input (srt:// and rist:// can), in words; undefined when it can. */
+export const inputUrlProblem = (target: OutputTarget): string | undefined => {
+  if (target.protocol === "rist") return ristRoleProblem(target, "input") ?? undefined;
+  return target.protocol === "srt"
+    ? undefined
+    : "an input URL is srt:// or rist:// (RTP and UDP use rtp_ip and rtp_port)";
+};
+
+/** Why a valid URL cannot be an output, in words (a RIST URL in the simple profile that listens). */
+export const outputTargetProblem = (target: OutputTarget): string | undefined =>
+  target.protocol === "rist" ? (ristRoleProblem(target, "output") ?? undefined) : undefined;

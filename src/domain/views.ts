@@ -13,6 +13,7 @@ import { OutputPolicy } from "./output-policy.ts";
 import { Schedule } from "./schedule-window.ts";
 import { SLATE_REASONS } from "./slate.ts";
 import { ChannelStatus, OutputState, OutputStatus } from "./states.ts";
+import { RistInputView, RistOutputView } from "./views-rist.ts";
 
 /** The redundancy settings a channel runs with: what was given, defaults filled. */
 const RedundancyView = Schema.Struct({
@@ -109,6 +110,7 @@ export const OutputView = Schema.Struct({
       "TS packets dropped because the destination did not keep up or was lost; not counted before the first connection",
   }),
   srt: Schema.NullOr(SrtStatsView),
+  rist: Schema.optional(Schema.NullOr(RistOutputView)),
   rtmp: Schema.optional(Schema.NullOr(RtmpStatsView)),
   policy: Schema.optional(Schema.NullOr(OutputPolicy)).annotations({
     description: "what the output takes of the stream; null: every packet untouched",
@@ -195,6 +197,9 @@ export const InputSummary = Schema.Struct({
   failovers: Schema.Number.annotations({ description: "switches away from this input" }),
   health: Schema.NullOr(InputHealthView).annotations({
     description: "by the channel's health rules (redundancy.health); null when it has none",
+  }),
+  rist: Schema.optional(Schema.NullOr(RistInputView)).annotations({
+    description: "a RIST input's link; else null",
   }),
 }).annotations({ identifier: "InputSummary" });
 export type InputSummary = typeof InputSummary.Type;

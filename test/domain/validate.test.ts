@@ -38,7 +38,7 @@ describe("decodeBody (strict)", () => {
       ),
     );
     expect(problems(protocol)).toBe(
-      'outputs[0].protocol: must be one of srt, rtmp, rtmps, udp, rtp, rtsp, rtsps, file, hls; got "http"',
+      'outputs[0].protocol: must be one of srt, rist, rtmp, rtmps, udp, rtp, rtsp, rtsps, file, hls; got "http"',
     );
   });
 });

@@ -140,11 +140,11 @@ describe("load harness", () => {
       expect(run.exitCode, run.all).toBe(0);
       const jsonFile = (await readdir(dir)).find((name) => name.endsWith("-2x3-mix.json")) ?? "";
       const report = JSON.parse(await readFile(join(dir, jsonFile), "utf8")) as {
-        workload: { outputs: { udp: number; srt: number; rtmp: number } };
+        workload: { outputs: { udp: number; srt: number; rist: number; rtmp: number } };
         results: ReadonlyArray<MixResult>;
         goals: ReadonlyArray<{ goal: string; met: boolean | null }>;
       };
-      expect(report.workload.outputs).toEqual({ udp: 2, srt: 2, rtmp: 2 });
+      expect(report.workload.outputs).toEqual({ udp: 2, srt: 2, rist: 0, rtmp: 2 });
       const [ours, ffmpeg, gstreamer] = report.results as [MixResult, MixResult, MixResult];
       expect(report.results.map((result) => result.contender)).toEqual([
         "distributary",

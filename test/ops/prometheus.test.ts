@@ -18,6 +18,7 @@ import { ADMIN_TOKEN, eventually, freeUdpPort, json, useTestApp } from "../suppo
 import { fixturePath } from "../support/fixtures.ts";
 import { ForeignDatagrams } from "../support/foreign.ts";
 import * as peers from "../support/peers.ts";
+import { ristReceiverPeer } from "../support/rist-peers.ts";
 import { asRtp, chunkTs, sendInterleaved, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
@@ -106,12 +107,18 @@ beforeAll(async () => {
   scrapeToken = String(created.token);
   prometheus = await startPrometheus(`127.0.0.1:${port}`, scrapeToken);
 
-  const [sink, srtSink] = await Promise.all([
+  const [sink, srtSink, ristSink] = await Promise.all([
+    Effect.runPromise(Scope.extend(peers.udpSink, scope)),
     Effect.runPromise(Scope.extend(peers.udpSink, scope)),
     Effect.runPromise(Scope.extend(peers.udpSink, scope)),
   ]);
   const srtPeer = await Effect.runPromise(
     Scope.extend(peers.srtListenerPeer({ forwardTo: srtSink.port }), scope),
+  );
+  // A RIST receiver, so that the RIST link's series exist (the dashboard's RIST panels, its loss alert).
+  const ristPort = await freeUdpPort();
+  await Effect.runPromise(
+    Scope.extend(ristReceiverPeer({ mode: "listen", port: ristPort, udpPort: ristSink.port }), scope),
   );
   const [primary, backup, nobody, rtmpNobody] = await Promise.all([
     freeUdpPort(),
@@ -151,6 +158,7 @@ beforeAll(async () => {
           protocol: "srt",
           url: `srt://127.0.0.1:${nobody}?mode=caller&passphrase=${PASSPHRASE}`,
         },
+        { id: "rist", name: "Contribution", protocol: "rist", url: `rist://127.0.0.1:${ristPort}` },
         {
           id: "rtmp",
           name: "Social",

@@ -195,3 +195,19 @@ console.log(JSON.stringify(usesLibcSender()));
     expect(onDeno.trim().split("\n").at(-1)).toBe("false");
   });
 });
+
+describe("RIST (src/effects/runtime/librist.ts)", () => {
+  for (const runtime of ["deno", "bun"] as const) {
+    it(`is refused in words on ${runtime}: Node.js only`, async () => {
+      const out = await onRuntime(
+        runtime,
+        `import { loadLibRist } from "./src/effects/runtime/librist.ts";
+const loaded = loadLibRist();
+console.log("lib" in loaded ? "loaded" : loaded.error);`,
+      );
+      expect(out).toContain(
+        `RIST runs on Node.js only: librist's data and statistics reach the service through koffi's event-loop hooks, which ${runtime === "bun" ? "Bun" : "Deno"} lacks; run the service on Node.js for RIST inputs and outputs`,
+      );
+    });
+  }
+});

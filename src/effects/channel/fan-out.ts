@@ -32,7 +32,7 @@ const MAX_HELD = 4096;
  * Outputs that send the TS packets as they come, for whom every millisecond a datagram waits to be read is
  * added latency; the others (RTMP, RTSP, HLS, files) send whole frames or segments.
  */
-const AS_THEY_COME: ReadonlySet<OutputProtocol> = new Set(["udp", "rtp", "srt"]);
+const AS_THEY_COME: ReadonlySet<OutputProtocol> = new Set(["udp", "rtp", "srt", "rist"]);
 
 export interface FanOut {
   /** Offers the TS packets `core` just found in `datagram` to every output (or to the slate's return). */

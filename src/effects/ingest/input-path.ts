@@ -21,6 +21,7 @@ import { CoreStatus, PacketCore } from "../../core/packet-core.ts";
 import type { InputEndpoint, InputRole } from "../../domain/redundancy.ts";
 import type { ReadInto } from "../runtime/batch-reader.ts";
 import { isOwnPort } from "../runtime/own-ports.ts";
+import type { RistLinkFigures } from "../runtime/rist-link.ts";
 import { failoverPolicy, type SwitchReason } from "./failover.ts";
 import { bindFec, type FecInput } from "./fec.ts";
 import { makeInputsHealth } from "./input-health.ts";
@@ -33,6 +34,7 @@ import {
   type Senders,
 } from "./input-types.ts";
 import { LANE, makeSequenceMerger, RECOVERED_LANE, type SequenceMerger } from "./merge.ts";
+import { bindRistInput, ristInputTarget } from "./rist-receiver.ts";
 import { makeSelector } from "./selector.ts";
 import { fromThisHost, makeSenderFilter } from "./sender-filter.ts";
 import { bindSrtInput, srtInputTarget } from "./srt-receiver.ts";
@@ -54,6 +56,8 @@ interface InputRuntime {
   sender: RemoteInfo | null;
   /** The sender the core takes datagrams from without asking (the vector path, `takeRun`); null for none. */
   trusted: RemoteInfo | null;
+  /** A RIST input's link figures (librist's readings added up); null for any other input. */
+  rist: (() => RistLinkFigures) | null;
 }
 
 /** Binds the channel's inputs in the current scope and returns once each listens. */
@@ -293,6 +297,7 @@ export const makeInputPath = (
           socket: null,
           sender: null,
           trusted: null,
+          rist: null,
         };
         configureInput(input);
         const injected = seams.onDatagram;
@@ -310,12 +315,17 @@ export const makeInputPath = (
         });
         yield* Effect.gen(function* () {
           if (endpoint.srt !== undefined) {
-            // SRT recovers its own losses (no FEC beside it), and libsrt checked the peer (passphrase, stream id).
-            const fromSrt = guarded(where(role), (datagram: Buffer) => {
+            // SRT and RIST recover their own losses (no FEC beside them), and libsrt or librist checked the
+            // peer (passphrase, stream id; secret, EAP-SRP).
+            const fromLink = guarded(where(role), (datagram: Buffer) => {
               injected?.(channel);
               accept(input, datagram, false);
             });
-            yield* bindSrtInput(yield* srtInputTarget(endpoint.srt), fromSrt).pipe(Scope.extend(scope));
+            if (/^rist:/i.test(endpoint.srt)) {
+              const target = yield* ristInputTarget(endpoint.srt);
+              input.rist = (yield* bindRistInput(target, fromLink).pipe(Scope.extend(scope))).link;
+            } else
+              yield* bindSrtInput(yield* srtInputTarget(endpoint.srt), fromLink).pipe(Scope.extend(scope));
           } else {
             yield* useFec(input, fec, true);
             const takeOver = options.handover?.[role];

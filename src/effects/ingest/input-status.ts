@@ -3,8 +3,10 @@
  * (counted by reason), and its status, one projection for both the summary and the full detail. input-path.ts
  * hands in what it holds; nothing here changes the path.
  */
+
 import type { PacketCore } from "../../core/packet-core.ts";
 import type { InputEndpoint, InputRole, Redundancy } from "../../domain/redundancy.ts";
+import type { RistLinkFigures } from "../runtime/rist-link.ts";
 import type { RedundancyEvent, SwitchReason } from "./failover.ts";
 import type { FecInput } from "./fec.ts";
 import type { InputHealthStatus } from "./input-health.ts";
@@ -53,6 +55,7 @@ interface InputOnStatus {
   readonly endpoint: InputEndpoint;
   readonly core: PacketCore;
   readonly fec: { readonly input: FecInput } | null;
+  readonly rist: (() => RistLinkFigures) | null;
 }
 
 /** What the status reads of the path. */
@@ -110,6 +113,7 @@ export const projectInputs = (path: PathOnStatus, detail: boolean): InputsSummar
         fec: detail || fec === null ? fec : { recovered: fec.recovered, unrecoverable: fec.unrecoverable },
         core: detail ? input.core.snapshot() : input.core.counters(),
         health: path.health(input.role),
+        rist: input.rist?.() ?? null,
       };
     }),
   };

@@ -15,6 +15,7 @@ import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import type { InputEndpoint, InputRole, Redundancy, RedundancyMode } from "../../domain/redundancy.ts";
 import type { ReadPace } from "../runtime/batch-reader.ts";
+import type { RistLinkFigures } from "../runtime/rist-link.ts";
 import type { InputHealth, RedundancyEvent, SwitchReason } from "./failover.ts";
 import type { InputHealthStatus } from "./input-health.ts";
 import type { Selector } from "./selector.ts";
@@ -113,6 +114,8 @@ export interface InputSummaryStatus {
   readonly core: CoreCounters;
   /** By the channel's health rules; null without rules. */
   readonly health: InputHealthStatus | null;
+  /** A RIST input's link (librist's readings added up); null for any other input. */
+  readonly rist: RistLinkFigures | null;
 }
 
 export interface InputStatus extends InputSummaryStatus {

@@ -13,7 +13,7 @@
 import { createSocket } from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { Effect, Redacted, type Scope } from "effect";
-import { parseOutputUrl, type SrtTarget } from "../../domain/url.ts";
+import { type OutputTarget, parseOutputUrl, type SrtTarget } from "../../domain/url.ts";
 import { loadLibSrt } from "../runtime/libsrt.ts";
 import { type LibSrt, LibSrtError, SRT_EPOLL, SRTS } from "../runtime/libsrt-api.ts";
 import { InputError } from "./udp-receiver.ts";
@@ -25,20 +25,31 @@ interface SrtInput {
 
 const RECONNECT_MS = 1000;
 
-/** An SRT input's URL as a target (the same syntax and checks as an SRT output's). */
-export const srtInputTarget = (url: string): Effect.Effect<SrtTarget, InputError> =>
-  Effect.flatMap(
+/** An SRT or RIST input's URL as its target (the same syntax and checks as an output's of the protocol). */
+export const linkInputTarget = <P extends "srt" | "rist">(
+  url: string,
+  protocol: P,
+): Effect.Effect<Extract<OutputTarget, { readonly protocol: P }>, InputError> => {
+  const name = protocol.toUpperCase();
+  return Effect.flatMap(
     Effect.mapError(
       parseOutputUrl(url),
-      (error) => new InputError({ reason: "bind_failed", message: `SRT input URL: ${error.message}` }),
+      (error) => new InputError({ reason: "bind_failed", message: `${name} input URL: ${error.message}` }),
     ),
     (target) =>
-      target.protocol === "srt"
-        ? Effect.succeed(target)
+      target.protocol === protocol
+        ? Effect.succeed(target as Extract<OutputTarget, { readonly protocol: P }>)
         : Effect.fail(
-            new InputError({ reason: "bind_failed", message: "an SRT input URL starts with srt://" }),
+            new InputError({
+              reason: "bind_failed",
+              message: `${protocol === "srt" ? "an" : "a"} ${name} input URL starts with ${protocol}://`,
+            }),
           ),
   );
+};
+
+export const srtInputTarget = (url: string): Effect.Effect<SrtTarget, InputError> =>
+  linkInputTarget(url, "srt");
 
 const inputError = (target: SrtTarget, error: unknown): InputError => {
   const where = `${target.host}:${target.port}`;

@@ -4,6 +4,7 @@
  * picks among them, do not import each other.
  */
 import type { Effect } from "effect";
+import type { RistLinkFigures } from "../runtime/rist-link.ts";
 import type { BatchSink } from "../runtime/thread-sender.ts";
 import type { ChunkQueue } from "./queue.ts";
 
@@ -43,6 +44,11 @@ export interface SrtLinkStats {
   readonly peers: ReadonlyArray<SrtPeerStats>;
 }
 
+/** One RIST peer of an output: its address (librist's cname for it) and its totals since the attempt began. */
+export interface RistPeerLink extends RistLinkFigures {
+  readonly peer: string;
+}
+
 /** What a protocol's attempt may do to the output it serves. */
 export interface WriterContext {
   readonly queue: ChunkQueue;
@@ -58,6 +64,8 @@ export interface WriterContext {
   readonly countSent: (bytes: number) => void;
   /** Cumulative link figures for the current connection. */
   readonly reportSrt: (stats: SrtLinkStats) => void;
+  /** A RIST output's peers as librist's last reading left them. */
+  readonly reportRist: (peers: ReadonlyArray<RistPeerLink>) => void;
   /** How often an SRT output reads libsrt's statistics. */
   readonly srtStatsIntervalMs: number;
   /** On a fleet node, the term of the channel's lease as the attempt starts (an RTP SSRC carries it). */

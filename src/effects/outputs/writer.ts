@@ -25,12 +25,13 @@ import {
 import { termOf } from "../runtime/send-gates.ts";
 import type { BatchSink } from "../runtime/thread-sender.ts";
 import type { TurnBatch } from "../runtime/turn-batch.ts";
-import type { SrtLinkStats, WriterContext } from "./context.ts";
+import type { RistPeerLink, SrtLinkStats, WriterContext } from "./context.ts";
 import { fileAttempt } from "./file.ts";
 import { type HlsServed, type HlsState, makeHlsState } from "./hls.ts";
 import type { PushAddressPolicy } from "./hls-push.ts";
 import { makeChunkQueue, TS_PACKET_SIZE } from "./queue.ts";
 import { type ReconnectOptions, reconnectSchedule, runWithReconnects } from "./retry.ts";
+import { ristAttempt } from "./rist.ts";
 import { type RtmpCounters, rtmpAttempt } from "./rtmp.ts";
 import { rtspAttempt } from "./rtsp.ts";
 import { srtAttempt } from "./srt.ts";
@@ -65,6 +66,8 @@ export interface OutputStatus {
   readonly connectedAt: number | null;
   readonly uptimeMs: number;
   readonly srt: SrtLinkStats | null;
+  /** RIST outputs: each peer's figures (librist's readings added up over the current attempt). */
+  readonly rist: ReadonlyArray<RistPeerLink> | null;
   /**
    * RTMP outputs: FLV frames sent and dropped, SCTE-35 cues sent, bytes the server acknowledged; what of the
    * channel it leaves out (its audio, when RTMP cannot carry it), in words.
@@ -183,6 +186,8 @@ const attemptFor = (
       return datagramAttempt(target, context);
     case "srt":
       return srtAttempt(target, context);
+    case "rist":
+      return ristAttempt(target, context);
     case "rtmp":
     case "rtmps":
       return rtmp === null
@@ -246,6 +251,7 @@ export const makeOutput = (
     // SRT counters restart with each connection attempt; earlier attempts' totals are kept here.
     let srtEarlier: SrtLinkStats | null = null;
     let srtCurrent: SrtLinkStats | null = null;
+    let ristPeers: ReadonlyArray<RistPeerLink> | null = null;
 
     /** `fault` is whether an error led here, so the event names the last one. */
     const setState = (next: WriterState, fault = next !== "connected") => {
@@ -275,6 +281,9 @@ export const makeOutput = (
       reportSrt: (stats) => {
         srtCurrent = stats;
       },
+      reportRist: (peers) => {
+        ristPeers = peers;
+      },
       srtStatsIntervalMs: options.srtStatsIntervalMs ?? 1000,
       term: () => (options.sendGate === undefined ? null : termOf(options.sendGate)),
       batches: options.turnBatch !== undefined,
@@ -289,6 +298,7 @@ export const makeOutput = (
     };
 
     const beginAttempt = Effect.sync(() => {
+      ristPeers = null;
       if (srtCurrent !== null) {
         const earlier = srtEarlier ?? zeroSrt;
         srtEarlier = {
@@ -379,6 +389,7 @@ export const makeOutput = (
         connectedAt,
         uptimeMs: connectedAt === null ? 0 : Date.now() - connectedAt,
         srt,
+        rist: ristPeers,
         rtmp:
           rtmp === null || !(target.protocol === "rtmp" || target.protocol === "rtmps")
             ? null

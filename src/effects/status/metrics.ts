@@ -21,6 +21,7 @@ import { loopDelayGauges, snapshotFamilies } from "./metric-families.ts";
 import { outputMetrics } from "./output-metrics.ts";
 import { ReadModel } from "./read-model.ts";
 import { Readiness } from "./readiness.ts";
+import { ristMetrics } from "./rist-metrics.ts";
 
 /** The registry over a snapshot source; `countEvent` counts bus events by type. */
 export const makeMetrics = (
@@ -99,6 +100,7 @@ export const makeMetrics = (
   // --- channels and their inputs (channel-metrics.ts), outputs (output-metrics.ts) ------------------------------
   channelMetrics(families);
   outputMetrics(families);
+  ristMetrics(families);
 
   const events = new Counter({
     name: "distributary_events_total",

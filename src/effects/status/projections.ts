@@ -3,6 +3,7 @@
  * view, the detail of an input built as its summary plus the PID tables and full counters. The read model
  * calls these with what it keeps between ticks (bitrates, masked URLs, resolved redundancy).
  */
+
 import type { CoreCounters } from "../../core/packet-core-snapshot.ts";
 import type { ChannelConfig, OutputConfig } from "../../domain/channel.ts";
 import type { InputHealthView } from "../../domain/health-view.ts";
@@ -29,6 +30,7 @@ import type {
 import type { CueCounts } from "../channel/scte35-watcher.ts";
 import { maskKnownSecrets } from "../config/secrets.ts";
 import type { InputHealthStatus } from "../ingest/input-health.ts";
+import { ristInputView, ristPeerView } from "./rist-view.ts";
 
 /** What the builders read beside the configuration and the runtime figures. */
 export interface ViewContext {
@@ -129,6 +131,7 @@ export const viewOutput = (
               send_buffer_ms: peer.sendBufferMs,
             })),
           },
+    rist: live?.rist == null ? null : { peers: live.rist.map((peer) => ristPeerView(peer.peer, peer)) },
   };
 };
 
@@ -185,6 +188,10 @@ const viewInput = (
   fec: input.fec === null ? null : { recovered: input.fec.recovered, unrecoverable: input.fec.unrecoverable },
   failovers: input.failovers,
   health: input.health === null ? null : viewHealth(input.health),
+  rist:
+    input.rist === null
+      ? null
+      : ristInputView(`${input.endpoint.ip}:${input.endpoint.port}`, input.rist, input.lastPacketAgeMs),
 });
 
 /** An input's health as the API shows it. */

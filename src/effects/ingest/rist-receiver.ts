@@ -1,0 +1,57 @@
+/**
+ * A RIST input, in process through librist (src/effects/runtime/librist.ts): the same shape as an SRT input, so a
+ * channel can take its primary or backup stream over RIST and feed the same packet core, failover and outputs.
+ * Each block librist releases (after its buffer, losses recovered) is handed to `onDatagram` as its own Buffer.
+ *
+ * `rist://@:port` waits for the sender, `rist://host:port` connects to it; librist itself reconnects. It says
+ * nothing when a sender's profile or secret does not match (the packets are dropped), so the link's readings
+ * are kept here: `link()` tells whether the peer is heard and data comes, which the input's status puts in words.
+ */
+import { Effect, type Scope } from "effect";
+import type { RistTarget } from "../../domain/url.ts";
+import {
+  libRistOr,
+  RIST_STATS_MS,
+  type RistLinkFigures,
+  ristPeers,
+  ristTotals,
+} from "../runtime/rist-link.ts";
+import { linkInputTarget } from "./srt-receiver.ts";
+import { InputError } from "./udp-receiver.ts";
+
+/** A RIST input's URL as a target (the same syntax and checks as a RIST output's). */
+export const ristInputTarget = (url: string): Effect.Effect<RistTarget, InputError> =>
+  linkInputTarget(url, "rist");
+
+export const bindRistInput = (
+  target: RistTarget,
+  onDatagram: (datagram: Buffer) => void,
+): Effect.Effect<{ readonly link: () => RistLinkFigures }, InputError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const lib = yield* libRistOr((message) => new InputError({ reason: "bind_failed", message }));
+    const secured = target.peers.some((peer) => peer.secret !== null || peer.username !== null);
+    const totals = ristTotals(secured);
+    const where = target.peers.map((peer) => `${peer.host}:${peer.port}`).join(", ");
+    yield* Effect.acquireRelease(
+      Effect.try({
+        try: () =>
+          lib.open({
+            role: "receiver",
+            profile: target.profile,
+            peers: ristPeers(target),
+            statsMs: RIST_STATS_MS,
+            onStats: (readings) => {
+              for (const reading of readings) totals.add(reading, Date.now());
+            },
+            onData: (payload) => onDatagram(Buffer.from(payload)),
+          }),
+        catch: (error) =>
+          new InputError({
+            reason: "bind_failed",
+            message: `cannot receive RIST on ${where}: ${error instanceof Error ? error.message : String(error)}`,
+          }),
+      }),
+      (context) => Effect.promise(() => context.close()),
+    );
+    return { link: totals.figures };
+  });

@@ -1,0 +1,201 @@
+/**
+ * The one module that talks to librist (Debian's librist4, 0.2.7) through koffi: it loads the library, declares
+ * its functions and implements the interface of librist-api.ts, which is all the rest of the service uses.
+ *
+ * Nothing runs per packet across the FFI boundary from librist's side:
+ * - a receiver's data: librist writes a byte to a pipe of ours for each block it queues
+ *   (rist_receiver_data_notify_fd_set); the pipe is watched on the event loop (libc.ts `watchReadable`, koffi's
+ *   libuv poll, as the batch reader watches a quiet socket), and its readiness drains every queued block with
+ *   rist_receiver_data_read2 (timeout 0), all of them in one turn (end-of-turn.ts `asOneTurn`);
+ * - a sender's data: rist_sender_data_write copies the message into librist's queue and returns;
+ * - statistics: librist's statistics thread calls a registered callback, which koffi queues to this thread's
+ *   event loop (the librist thread waits meanwhile); it copies the JSON, frees it and hands the readings over;
+ * - rist_destroy joins librist's threads, one of which may be waiting on that callback: it runs as an
+ *   asynchronous koffi call on a worker thread, so the event loop stays free to run the callback and a shutdown
+ *   can never deadlock. The callback is unregistered only once the context is gone.
+ *
+ * Struct layouts are those of librist 0.2.7's headers (headers.h): struct rist_data_block is 72 bytes on 64-bit
+ * Linux (payload pointer, size_t length, ts_ntp, two uint16 ports, the peer pointer, flow_id, seq, flags, a ref
+ * pointer; a send fills the first two alone); struct rist_stats starts with uint32 json_size and the char * of the
+ * JSON at offset 8.
+ * Node.js only: Bun and Deno lack koffi's libuv poll and its queueing of callbacks from other threads.
+ */
+import koffi from "koffi";
+import { asOneTurn } from "./end-of-turn.ts";
+import { addressOf, watchReadable } from "./libc.ts";
+import { type LibRist, LibRistError, type RistContext, type RistOpen, readingsOf } from "./librist-api.ts";
+import { runtimeName } from "./runtime.ts";
+
+const LIBRARY = "librist.so.4";
+const PROFILE = { simple: 0, main: 1 } as const;
+const O_NONBLOCK = 0o4000;
+const O_CLOEXEC = 0o2000000;
+
+const DataBlock = koffi.struct("rist_data_block", {
+  payload: "void *",
+  payload_len: "size_t",
+  ts_ntp: "uint64_t",
+  virt_src_port: "uint16_t",
+  virt_dst_port: "uint16_t",
+  peer: "void *",
+  flow_id: "uint32_t",
+  seq: "uint64_t",
+  flags: "uint32_t",
+  ref: "void *",
+});
+const StatsCallback = koffi.proto("int rist_stats_cb(void *arg, const void *stats)");
+
+const bind = (path: string): LibRist => {
+  const lib = koffi.load(path);
+  const libc = koffi.load("libc.so.6");
+  const f = {
+    version: lib.func("const char *librist_version()"),
+    receiverCreate: lib.func("int rist_receiver_create(_Out_ void **ctx, int profile, void *logging)"),
+    senderCreate: lib.func(
+      "int rist_sender_create(_Out_ void **ctx, int profile, uint32_t flow, void *logging)",
+    ),
+    parse: lib.func("int rist_parse_address2(const char *url, _Out_ void **config)"),
+    configFree: lib.func("int rist_peer_config_free2(_Inout_ void **config)"),
+    peerCreate: lib.func("int rist_peer_create(void *ctx, _Out_ void **peer, const void *config)"),
+    srp: lib.func(
+      "int rist_enable_eap_srp(void *peer, const char *user, const char *pass, void *lookup, void *arg)",
+    ),
+    notify: lib.func("int rist_receiver_data_notify_fd_set(void *ctx, int fd)"),
+    start: lib.func("int rist_start(void *ctx)"),
+    read: lib.func("int rist_receiver_data_read2(void *ctx, _Out_ void **block, int timeout)"),
+    free: lib.func("void rist_receiver_data_block_free2(_Inout_ void **block)"),
+    write: lib.func("int rist_sender_data_write(void *ctx, const void *block)"),
+    statsSet: lib.func("int rist_stats_callback_set(void *ctx, int interval, rist_stats_cb *cb, void *arg)"),
+    statsFree: lib.func("int rist_stats_free(const void *stats)"),
+    destroy: lib.func("int rist_destroy(void *ctx)"),
+    pipe: libc.func("int pipe2(_Out_ int *fds, int flags)"),
+    readFd: libc.func("intptr_t read(int, void *, size_t)"),
+    close: libc.func("int close(int)"),
+  };
+  const version = String(f.version());
+
+  const open = (options: RistOpen): RistContext => {
+    const out: Array<unknown> = [null];
+    const created =
+      options.role === "receiver"
+        ? f.receiverCreate(out, PROFILE[options.profile], null)
+        : f.senderCreate(out, PROFILE[options.profile], 0, null);
+    const ctx = out[0];
+    if (created !== 0 || ctx == null)
+      throw new LibRistError(`rist_${options.role}_create`, "librist refused a context");
+    const statsCallback = koffi.register((_arg: unknown, stats: unknown) => {
+      try {
+        const json = koffi.decode(stats, 8, "char *") as string | null;
+        f.statsFree(stats);
+        if (json !== null) options.onStats(readingsOf(json));
+      } catch {
+        // A reading that cannot be read is skipped; the next one comes at the next interval.
+      }
+      return 0;
+    }, koffi.pointer(StatsCallback));
+    let pipe: [number, number] | null = null;
+    let watch: ReturnType<typeof watchReadable> = null;
+    let closed: Promise<void> | null = null;
+    const close = () => {
+      closed ??= new Promise<void>((resolve) => {
+        watch?.close();
+        f.destroy.async(ctx, () => {
+          koffi.unregister(statsCallback);
+          if (pipe !== null) for (const fd of pipe) f.close(fd);
+          resolve();
+        });
+      });
+      return closed;
+    };
+    try {
+      for (const peer of options.peers) {
+        const config: Array<unknown> = [null];
+        if (f.parse(peer.url, config) !== 0 || config[0] == null) {
+          throw new LibRistError("rist_parse_address2", "librist refused the peer's URL");
+        }
+        const made: Array<unknown> = [null];
+        const result = f.peerCreate(ctx, made, config[0]);
+        f.configFree(config);
+        if (result !== 0 || made[0] == null) {
+          throw new LibRistError("rist_peer_create", "librist could not open the peer (is the port in use?)");
+        }
+        if (
+          peer.username !== null &&
+          peer.password !== null &&
+          f.srp(made[0], peer.username, peer.password, null, null) !== 0
+        ) {
+          throw new LibRistError("rist_enable_eap_srp", "librist could not enable EAP-SRP for the peer");
+        }
+      }
+      f.statsSet(ctx, options.statsMs, statsCallback, null);
+      const onData = options.onData;
+      if (onData !== undefined) {
+        const fds = [0, 0];
+        if (f.pipe(fds, O_NONBLOCK | O_CLOEXEC) !== 0)
+          throw new LibRistError("pipe2", "no pipe for librist's notices");
+        pipe = [fds[0] ?? -1, fds[1] ?? -1];
+        f.notify(ctx, pipe[1]);
+        const scratch = Buffer.alloc(4096);
+        const block: Array<unknown> = [null];
+        const readFd = pipe[0];
+        const drain = () => {
+          while (f.readFd(readFd, scratch, scratch.length) > 0);
+          while (closed === null) {
+            const left = f.read(ctx, block, 0);
+            if (left < 0 || block[0] == null) return;
+            const data = koffi.decode(block[0], DataBlock) as {
+              payload: unknown;
+              payload_len: number | bigint;
+            };
+            const length = Number(data.payload_len);
+            if (length > 0) onData(new Uint8Array(koffi.view(data.payload, length)));
+            f.free(block);
+            if (left === 0) return;
+          }
+        };
+        watch = watchReadable(readFd, () => asOneTurn(drain));
+        if (watch === null) throw new LibRistError("watch", "this runtime cannot watch librist's notices");
+        watch.start();
+      }
+      if (f.start(ctx) !== 0) throw new LibRistError("rist_start", "librist could not start the context");
+    } catch (error) {
+      void close();
+      throw error;
+    }
+    // One struct rist_data_block, all zero but the payload's address and length, written as 32-bit words
+    // (an address stays below 2^53): a send encodes no object and makes no BigInt but the address.
+    const block = new Uint32Array(koffi.sizeof(DataBlock) / 4);
+    return {
+      send: (message) => {
+        const address = addressOf(message);
+        block[0] = address % 0x1_0000_0000;
+        block[1] = Math.floor(address / 0x1_0000_0000);
+        block[2] = message.length;
+        return f.write(ctx, block) >= 0;
+      },
+      close,
+    };
+  };
+  return { library: path, version, open };
+};
+
+let loaded: { readonly lib: LibRist } | { readonly error: string } | null = null;
+
+/** librist, loaded once per thread, or why it cannot be, in words for the operator. */
+export const loadLibRist = (): { readonly lib: LibRist } | { readonly error: string } => {
+  if (loaded !== null) return loaded;
+  if (runtimeName !== "node") {
+    loaded = {
+      error: `RIST runs on Node.js only: librist's data and statistics reach the service through koffi's event-loop hooks, which ${runtimeName === "bun" ? "Bun" : "Deno"} lacks; run the service on Node.js for RIST inputs and outputs`,
+    };
+    return loaded;
+  }
+  try {
+    loaded = { lib: bind(LIBRARY) };
+  } catch {
+    loaded = {
+      error: `RIST needs librist, which cannot be loaded (${LIBRARY}); install it with: apt-get install librist4`,
+    };
+  }
+  return loaded;
+};

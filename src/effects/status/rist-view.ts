@@ -1,0 +1,35 @@
+/**
+ * RIST link figures as the API shows them (domain/views-rist.ts), and the words for an input whose peer sends
+ * nothing: librist drops a sender's packets without a word when the profile or the secret does not match, so
+ * silence is all there is to go by, and the status names what to check.
+ */
+import type { RistInputView, RistPeerView } from "../../domain/views-rist.ts";
+import type { RistLinkFigures } from "../runtime/rist-link.ts";
+
+/** An input silent this long (or from its start) is said to get no RIST data. */
+const SILENT_MS = 2000;
+
+export const NO_RIST_DATA = "no RIST data from the peer: check the profile, the secret and the port";
+
+export const ristPeerView = (peer: string, figures: RistLinkFigures): RistPeerView => ({
+  peer,
+  quality: figures.quality,
+  received: figures.packets,
+  recovered: figures.recovered,
+  lost: figures.lost,
+  late_drops: figures.lateDrops,
+  retries: figures.retries,
+  rtt_ms: figures.rttMs,
+  bitrate_bps: figures.bitrateBps,
+  authenticated: figures.authenticated,
+});
+
+/** A RIST input's view: `where` names its port(s), `lastPacketAgeMs` is the input's own (null: none yet). */
+export const ristInputView = (
+  where: string,
+  figures: RistLinkFigures,
+  lastPacketAgeMs: number | null,
+): RistInputView => ({
+  ...ristPeerView(where, figures),
+  problem: lastPacketAgeMs === null || lastPacketAgeMs > SILENT_MS ? NO_RIST_DATA : null,
+});
