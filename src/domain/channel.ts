@@ -73,9 +73,7 @@ const InputUrl = OutputUrl.pipe(
     const parsed = parseOutputUrl(url);
     return Either.isLeft(parsed) ? parsed.left.message : inputUrlProblem(parsed.right);
   }),
-).annotations({
-  description: "SRT or RIST input instead of RTP/UDP on rtp_ip:rtp_port; masked in responses",
-});
+).annotations({ description: "SRT or RIST input in place of RTP/UDP on rtp_ip:rtp_port; masked" });
 
 /** The URL is valid for its protocol; the issue sits on `url` so the caller sees which field to fix. */
 const outputUrlProblem = (output: {
