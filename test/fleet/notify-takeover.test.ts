@@ -9,19 +9,11 @@
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freeUdpPort, json, udpSource } from "../support/app.ts";
-import { useFleetNodes } from "../support/fleet-nodes.ts";
+import { untilLeaseRunOutSeen, useNotifyingFleet } from "../support/fleet-nodes.ts";
 import { type HttpReceiver, httpReceiver, type Received } from "../support/http-receiver.ts";
 
 const LEASE_MS = 3_000;
-const fleet = useFleetNodes({
-  dbPort: 22861,
-  ports: { a: 22811, b: 22812, c: 22813 },
-  env: {
-    DISTRIBUTARY_LEASE_MS: String(LEASE_MS),
-    DISTRIBUTARY_THUMBNAILS: "off",
-    DISTRIBUTARY_NOTIFY_ALLOW_PRIVATE: "true",
-  },
-});
+const fleet = useNotifyingFleet(22861, { a: 22811, b: 22812, c: 22813 }, LEASE_MS);
 const { api, until } = fleet;
 const CHANNEL = "c-only";
 let receiver: HttpReceiver;
@@ -50,10 +42,6 @@ const backlogOn = async (node: string) => {
   const line = metrics.split("\n").find((entry) => entry.startsWith("distributary_notification_backlog{"));
   return line === undefined ? 0 : Number(line.split(" ").at(-1));
 };
-/** Whether `node` has read, at a round at least two rounds after it, that c's lease ran out. */
-const sawLeaseRunOut = async (node: string) =>
-  ((await fleet.nodesSeenBy(node)).find((seen) => seen.id === "c")?.heartbeat_age_ms ?? 0) >
-  LEASE_MS + (2 * LEASE_MS) / 3 + 500;
 
 const restoredOnC = async () =>
   ((await json(await api("c", `/api/events?type=input_restored&channel=${CHANNEL}`))).events as unknown[])
@@ -169,11 +157,7 @@ describe("a fleet node's pending notifications", () => {
     fleet.process("c").process.kill("SIGKILL");
     await deliveredByOther(pending.id);
     // Both live nodes have seen c down (and handed its rows over) by now: one took it, the other found none.
-    await until(
-      "a and b to have seen c's lease run out",
-      async () => (await sawLeaseRunOut("a")) && (await sawLeaseRunOut("b")),
-      20_000,
-    );
+    await untilLeaseRunOutSeen(fleet, ["a", "b"], "c", LEASE_MS);
     expect(attemptsOf(pending.id)).toHaveLength(2);
     expect((await backlogOn("a")) + (await backlogOn("b"))).toBe(0);
   }, 90_000);
