@@ -4,7 +4,7 @@
  * attempt 500, and the delivery waits for its next try on c. When c's lease runs out, a live node takes the
  * delivery over and sends it, same webhook-id (verified by `standardwebhooks`), once. A c that was only cut
  * off (stopped, then let go on) finds the delivery no longer its own and drops it unsent; a c killed never
- * has to start again for its delivery to arrive.
+ * has to start again for its delivery to arrive, and started again it does not take back what was taken over.
  */
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -22,9 +22,10 @@ let secret = "";
 let rtpPort = 0;
 
 const idOf = (request: Received) => String(request.headers["webhook-id"]);
-/** Each delivery's first attempt is answered 500, every later one 200. */
-const firstFails = (_: number, request: Received) => ({
-  status: receiver.received.some((earlier) => idOf(earlier) === idOf(request)) ? 200 : 500,
+/** How many attempts of each delivery are answered 500 (every later one 200). */
+let failing = 1;
+const firstFail = (_: number, request: Received) => ({
+  status: receiver.received.filter((earlier) => idOf(earlier) === idOf(request)).length < failing ? 500 : 200,
 });
 const attemptsOf = (id: string) => receiver.received.filter((request) => idOf(request) === id);
 
@@ -106,7 +107,7 @@ const deliveredByOther = async (id: string) => {
 };
 
 beforeAll(async () => {
-  receiver = await httpReceiver(firstFails);
+  receiver = await httpReceiver(firstFail);
   await Promise.all(["a", "b", "c"].map((id) => fleet.start(id)));
   const created = await json(
     await api("a", "/api/notifiers", {
@@ -160,5 +161,36 @@ describe("a fleet node's pending notifications", () => {
     await untilLeaseRunOutSeen(fleet, ["a", "b"], "c", LEASE_MS);
     expect(attemptsOf(pending.id)).toHaveLength(2);
     expect((await backlogOn("a")) + (await backlogOn("b"))).toBe(0);
+  }, 90_000);
+
+  it("a node started again under its id does not take back what a live node took over", async () => {
+    await fleet.start("c");
+    failing = 2;
+    const pending = await pendingOnC();
+    fleet.process("c").process.kill("SIGKILL");
+    let taken: DeliverySeen | undefined;
+    await until(
+      "the delivery taken over, and its second attempt failed",
+      async () => {
+        taken = (await deliveries("a")).find(
+          (delivery) => delivery.id === pending.id && delivery.attempts === 2,
+        );
+        return taken !== undefined;
+      },
+      20_000,
+    );
+    expect(taken).toMatchObject({ state: "pending", status: 500 });
+    const holder = String(taken?.node);
+    expect(["a", "b"]).toContain(holder);
+    // c, started again (its outbox read before it is ready), holds nothing of it; its new holder still does.
+    await fleet.start("c");
+    expect(await backlogOn("c")).toBe(0);
+    expect(await backlogOn(holder)).toBe(1);
+    expect((await deliveries("c")).find((delivery) => delivery.id === pending.id)).toMatchObject({
+      node: holder,
+      state: "pending",
+      attempts: 2,
+    });
+    expect(attemptsOf(pending.id)).toHaveLength(2);
   }, 90_000);
 });
