@@ -91,7 +91,7 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
     const finish = (delivery: Delivery, outcome: AttemptOutcome | null, state: Delivery["state"]) =>
       Effect.gen(function* () {
         queues.get(delivery.notifier)?.due.delete(delivery.id);
-        // Not this node's any more: what it wrote was refused, and the row stays as its new node has it.
+        // Fenced: a row another node took over stays as its new node has it (nothing written here).
         yield* outbox.save({
           ...delivery,
           state,

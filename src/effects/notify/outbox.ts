@@ -189,7 +189,7 @@ export const databaseOutbox = (db: DatabaseShape): OutboxStore => {
             at(d.last_at),
           ],
         ),
-        // Not written: still this node's as far as it knows.
+        // The database away: nothing written, and still this node's as far as it knows.
         [{}],
       ).pipe(Effect.map((rows) => rows.length === 1)),
     pending: (node) =>
