@@ -47,12 +47,20 @@ const MediaLiveSenders = Layer.effectDiscard(
   }),
 );
 
-/** In a fleet, a channel's events are notified by the node holding its lease (wired here: neither knows the other). */
+/**
+ * In a fleet, a channel's events are notified by the node holding its lease, a node found down has its pending
+ * deliveries taken over by a live one, and a node whose own lease ran out (and not isolated) sends none the
+ * database cannot confirm are still its own (wired here: neither knows the other).
+ */
 const NotifyWhereHeld = Layer.effectDiscard(
   Effect.gen(function* () {
     const fleet = yield* Fleet;
     const notifications = yield* Notifications;
-    if (fleet.enabled) notifications.sendOnlyFor((channel) => fleet.held().has(channel));
+    if (!fleet.enabled) return;
+    notifications.sendOnlyFor((channel) => fleet.held().has(channel));
+    // Isolated (no peer reaches the database either), nobody can take them over: they go on, as the outputs do.
+    notifications.sendUnconfirmedWhile(() => fleet.leaseHolds() || fleet.isolated());
+    fleet.onNodeDown(notifications.adoptFrom);
   }),
 );
 

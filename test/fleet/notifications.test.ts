@@ -6,19 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { json } from "../support/app.ts";
-import { useFleetNodes } from "../support/fleet-nodes.ts";
+import { untilLeaseRunOutSeen, useNotifyingFleet } from "../support/fleet-nodes.ts";
 import { type HttpReceiver, httpReceiver } from "../support/http-receiver.ts";
 
 const LEASE_MS = 3_000;
-const fleet = useFleetNodes({
-  dbPort: 22851,
-  ports: { a: 22801, b: 22802, c: 22803 },
-  env: {
-    DISTRIBUTARY_LEASE_MS: String(LEASE_MS),
-    DISTRIBUTARY_THUMBNAILS: "off",
-    DISTRIBUTARY_NOTIFY_ALLOW_PRIVATE: "true",
-  },
-});
+const fleet = useNotifyingFleet(22851, { a: 22801, b: 22802, c: 22803 }, LEASE_MS);
 const { api, until } = fleet;
 let receiver: HttpReceiver;
 
@@ -38,14 +30,6 @@ const eventsOn = async (node: string, type: string) =>
   ((await json(await api(node, `/api/events?type=${type}`))).events as Array<{ node: string }>).filter(
     (event) => event.node === "c",
   ).length;
-/** Whether `node` has read, at a round at least two rounds after it, that c's lease ran out. */
-const sawLeaseRunOut = async (node: string) => {
-  const nodes = (await json(await api(node, "/api/nodes"))).nodes as Array<{
-    id: string;
-    heartbeat_age_ms: number;
-  }>;
-  return (nodes.find((seen) => seen.id === "c")?.heartbeat_age_ms ?? 0) > LEASE_MS + (2 * LEASE_MS) / 3 + 500;
-};
 
 describe("notifications in a fleet", () => {
   it("node_down and node_up are each said and delivered once, by one node, and seen from every node", async () => {
@@ -68,11 +52,7 @@ describe("notifications in a fleet", () => {
 
     fleet.process("c").process.kill("SIGKILL");
     await until("c's node_down delivered", async () => bodiesOf("node_down").length > 0, 20_000);
-    await until(
-      "a and b to have seen c's lease run out",
-      async () => (await sawLeaseRunOut("a")) && (await sawLeaseRunOut("b")),
-      20_000,
-    );
+    await untilLeaseRunOutSeen(fleet, ["a", "b"], "c", LEASE_MS);
     const [down] = bodiesOf("node_down");
     expect(down?.data.node).toBe("c");
     expect(["a", "b"]).toContain(down?.node);

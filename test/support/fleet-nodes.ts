@@ -131,3 +131,41 @@ export const useFleetNodes = (options: {
     },
   };
 };
+
+/** A fleet for the notifications' tests: leases of `leaseMs`, no stills, notifiers allowed to reach 127.0.0.1. */
+export const useNotifyingFleet = (
+  dbPort: number,
+  ports: Readonly<Record<string, number>>,
+  leaseMs: number,
+): FleetNodes =>
+  useFleetNodes({
+    dbPort,
+    ports,
+    env: {
+      DISTRIBUTARY_LEASE_MS: String(leaseMs),
+      DISTRIBUTARY_THUMBNAILS: "off",
+      DISTRIBUTARY_NOTIFY_ALLOW_PRIVATE: "true",
+    },
+  });
+
+/**
+ * Waits until every node of `by` has read, at a round at least two rounds after it, that `node`'s lease (of
+ * `leaseMs`) ran out: what a node does when it sees another down is done by then.
+ */
+export const untilLeaseRunOutSeen = (
+  fleet: FleetNodes,
+  by: ReadonlyArray<string>,
+  node: string,
+  leaseMs: number,
+) =>
+  fleet.until(
+    `${by.join(" and ")} to have seen ${node}'s lease run out`,
+    async () => {
+      for (const id of by) {
+        const age = (await fleet.nodesSeenBy(id)).find((seen) => seen.id === node)?.heartbeat_age_ms ?? 0;
+        if (age <= leaseMs + (2 * leaseMs) / 3 + 500) return false;
+      }
+      return true;
+    },
+    20_000,
+  );

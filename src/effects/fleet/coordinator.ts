@@ -121,7 +121,7 @@ export const makeCoordinator = Effect.gen(function* () {
     resumeAll: sending.resumeAll,
   });
   const sql = guard.sql;
-  const nodeNotices = yield* makeNodeNotices(q, bus);
+  const nodeNotices = yield* makeNodeNotices(q, bus, me);
   /** What the parts that act on the leases for the coordinator are given (node-context.ts). */
   const node: NodeContext = { me, bootId, q, book, held, sql, stored, stopSending };
   // A forwarding thread that stalled longer than a loop may be late drops what queued in its inputs meanwhile.
@@ -382,6 +382,8 @@ export const makeCoordinator = Effect.gen(function* () {
     databaseReachable: guard.reachable,
     databaseLastOkMsAgo: guard.lastOkMsAgo,
     isolated: guard.isolated,
+    leaseHolds: guard.leaseHolds,
+    onNodeDown: nodeNotices.onDown,
     takeovers: sending.takeovers,
     ...makeCommands({
       ...node,

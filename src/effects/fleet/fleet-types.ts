@@ -61,6 +61,16 @@ export interface FleetShape {
   readonly databaseLastOkMsAgo: () => number;
   /** Holding leases it cannot renew while no peer reaches the database either: it keeps sending. */
   readonly isolated: () => boolean;
+  /**
+   * Whether this node's own node lease still holds, by its last renewal: while it does, no other node can have
+   * found it down (and taken over what it had). Always true on one box.
+   */
+  readonly leaseHolds: () => boolean;
+  /**
+   * Calls `listener` with each node this node sees go down (its lease run out, not by a drain), whichever node
+   * says `node_down`; a listener that fails is called again for it after the next round.
+   */
+  readonly onNodeDown: (listener: (node: string) => Effect.Effect<void, unknown>) => void;
   /** Takeovers this node made since it started, by reason. */
   readonly takeovers: () => Readonly<Record<TakeoverReason, number>>;
   /**

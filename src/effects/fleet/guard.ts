@@ -310,6 +310,11 @@ export const makeGuard = (deps: GuardDeps) => {
     /** Whether the holder stopped its outputs for want of renewals (its terms kept). */
     fenced: () => fenced,
     isolated: () => isolated,
+    /**
+     * Whether this node's own lease still holds by its last renewal (less the margin), so that no other node
+     * can have found it down since.
+     */
+    leaseHolds: () => performance.now() - renewedSentAt <= ttl - fenceMarginMs(ttl),
     /** Whether the last statement reached the database, and none has hung for a second since. */
     reachable: () => dbOk && performance.now() - hungSince() < OUTAGE_MS,
     /** Whether the last statement that ended succeeded (no acquisition while not). */

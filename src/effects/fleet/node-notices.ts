@@ -5,6 +5,10 @@
  * its own bus, from where its notifiers deliver it. A drained node's lease runs out too, on purpose: it is not
  * down. The claims run in a fiber of their own, never in the round that renews this node's leases; a statement
  * that fails is tried again after the next round.
+ *
+ * Every node that sees a node go down, whether its claim won or not, also hands it to its `onDown` listeners
+ * (the notifications take over its pending deliveries: one statement, so one node gets each), unless it drains
+ * itself; a listener that fails has the node handed again after the next round.
  */
 import { Effect, Queue } from "effect";
 import type { Queryable } from "../config/postgres/database.ts";
@@ -31,8 +35,12 @@ const claimUp = async (q: Queryable, node: string) =>
     )
   ).rows.length === 1;
 
-export const makeNodeNotices = (q: Queryable, bus: EventBus) =>
+/** What a node found down is handed to: fails when what it did should be done again. */
+export type NodeDownListener = (node: string) => Effect.Effect<void, unknown>;
+
+export const makeNodeNotices = (q: Queryable, bus: EventBus, me: string) =>
   Effect.gen(function* () {
+    const listeners = new Set<NodeDownListener>();
     /** Each node as this node last saw it (true: down); absent until first seen. */
     const seen = new Map<string, boolean>();
     /** Whether `node` is down as a round reads it: its lease ran out, and not by a drain; null: not yet renewed. */
@@ -40,8 +48,11 @@ export const makeNodeNotices = (q: Queryable, bus: EventBus) =>
       node.draining || !Number.isFinite(node.leaseInMs) ? null : node.leaseInMs < 0;
 
     /** What changed since the last round is claimed, and said if this node's claim won. */
-    const claim = (nodes: ReadonlyArray<NodeRow>) =>
-      Effect.forEach(
+    const claim = (nodes: ReadonlyArray<NodeRow>) => {
+      const draining = nodes.find((node) => node.id === me)?.draining === true;
+      const handOver = (node: string) =>
+        draining ? Effect.void : Effect.forEach(listeners, (listener) => listener(node), { discard: true });
+      return Effect.forEach(
         nodes,
         (node) => {
           const down = downOf(node);
@@ -49,7 +60,6 @@ export const makeNodeNotices = (q: Queryable, bus: EventBus) =>
           return Effect.tryPromise(() => (down ? claimDown(q, node.id) : claimUp(q, node.id))).pipe(
             Effect.tap((won) =>
               Effect.sync(() => {
-                seen.set(node.id, down);
                 if (!won) return;
                 bus.emit(
                   down
@@ -62,13 +72,22 @@ export const makeNodeNotices = (q: Queryable, bus: EventBus) =>
                 );
               }),
             ),
-            Effect.catchAll(() => Effect.void),
+            // Said once: handed again after a failure, the claim is the database's already and wins nothing.
+            Effect.zipRight(down ? handOver(node.id) : Effect.void),
+            Effect.zipRight(Effect.sync(() => seen.set(node.id, down))),
+            Effect.catchAllCause(() => Effect.void),
           );
         },
         { discard: true },
       );
+    };
     const latest = yield* Queue.sliding<ReadonlyArray<NodeRow>>(1);
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(latest), claim)));
     /** Each round's nodes: handed over, never waited for. */
-    return { observe: (nodes: ReadonlyArray<NodeRow>) => latest.unsafeOffer(nodes) } as const;
+    return {
+      observe: (nodes: ReadonlyArray<NodeRow>) => latest.unsafeOffer(nodes),
+      onDown: (listener: NodeDownListener) => {
+        listeners.add(listener);
+      },
+    } as const;
   });

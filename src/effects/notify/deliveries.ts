@@ -6,7 +6,10 @@
  * wait ±10 % so that many deliveries failing together do not come back together; a 2xx ends it, a 410 Gone
  * turns the notifier off. Waits are on the Effect clock (the TestClock in tests); an attempt's own time is the
  * clock's too. In a fleet, a node delivers the events that happened on it (its own bus's), and only its own
- * outbox rows.
+ * outbox rows: before each attempt it checks the row is still its own, and drops unsent one that a live node
+ * took over while it was cut off. The rows of a node found down are taken over by a live node (`adoptFrom`,
+ * wired in services.ts from the fleet's node notices) and attempted at their next tries, ids unchanged, so a
+ * receiver can tell a delivery tried again by another node by its `webhook-id`.
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -76,9 +79,19 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
     const record = (id: string): NotifierRecord | undefined =>
       notifiers.current().find((candidate) => candidate.id === id);
 
+    /** Whether this node may attempt a delivery the outbox cannot confirm is its own (in a fleet: wired). */
+    let sendUnconfirmed: () => boolean = () => true;
+    /** A delivery another node took over: out of this node's queue, never sent from here again. */
+    const release = (delivery: Delivery) =>
+      Effect.zipRight(
+        Effect.sync(() => queues.get(delivery.notifier)?.due.delete(delivery.id)),
+        Effect.logInfo(`notifications: delivery ${delivery.id} was taken over by another node: dropped here`),
+      );
+
     const finish = (delivery: Delivery, outcome: AttemptOutcome | null, state: Delivery["state"]) =>
       Effect.gen(function* () {
         queues.get(delivery.notifier)?.due.delete(delivery.id);
+        // Fenced: a row another node took over stays as its new node has it (nothing written here).
         yield* outbox.save({
           ...delivery,
           state,
@@ -97,6 +110,15 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
           return yield* finish(delivery, null, "dropped");
         }
         const now = yield* Clock.currentTimeMillis;
+        const own = yield* outbox.owns(delivery.id, node);
+        if (own === false) return yield* release(delivery);
+        if (own === null && !sendUnconfirmed()) {
+          // The database away and this node's lease run out: another node may have it. Asked again later.
+          queues
+            .get(delivery.notifier)
+            ?.due.set(delivery.id, { ...delivery, next_at: now + RETRY_DELAYS_MS[0] });
+          return;
+        }
         const prepared = prepare(notifier, delivery.id, delivery.payload, serviceUrl, now);
         const outcome = yield* Effect.promise(() => attempt(notifier, prepared, policy));
         const tried: Delivery = { ...delivery, attempts: delivery.attempts + 1, last_at: now };
@@ -125,7 +147,7 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
           next_at: now + wait,
         };
         queues.get(delivery.notifier)?.due.set(next.id, next);
-        yield* outbox.save(next);
+        if (!(yield* outbox.save(next))) yield* release(next);
       });
 
     /** A notifier's fiber: its earliest due delivery, attempted when due; woken by a new one. */
@@ -233,12 +255,19 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
     notifiers.onChange(() => changed.unsafeOffer(undefined));
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(changed), applyChanges)));
 
-    // What this node left pending when it stopped goes on, at the tries it was due.
-    for (const delivery of yield* outbox.pending(node)) {
-      const queue = yield* queueOf(delivery.notifier);
-      queue.due.set(delivery.id, delivery);
-      queue.wake.unsafeOffer(undefined);
-    }
+    /** Pending deliveries read from the outbox, each handed to its notifier's fiber at the try it was due. */
+    const resume = (deliveries: ReadonlyArray<Delivery>) =>
+      Effect.forEach(
+        deliveries,
+        (delivery) =>
+          Effect.map(queueOf(delivery.notifier), (queue) => {
+            queue.due.set(delivery.id, delivery);
+            queue.wake.unsafeOffer(undefined);
+          }),
+        { discard: true },
+      );
+    // What this node left pending when it stopped goes on (unless a live node took it over meanwhile).
+    yield* resume(yield* outbox.pending(node));
     const subscription = yield* bus.subscribe;
     yield* Effect.forkScoped(
       Effect.forever(
@@ -293,6 +322,26 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
       sendOnlyFor: (holds: (channel: string) => boolean): void => {
         sendsFor = holds;
       },
+      /**
+       * In a fleet, a delivery whose row the database cannot be asked about is attempted only while `holds`
+       * (this node's lease still holds, so no node can have found it down and taken it over).
+       */
+      sendUnconfirmedWhile: (holds: () => boolean): void => {
+        sendUnconfirmed = holds;
+      },
+      /**
+       * Node `from` was found down: its pending deliveries become this node's, in one statement (one node gets
+       * each), and are attempted at their next tries. Fails when the statement did, to be tried again.
+       */
+      adoptFrom: (from: string) =>
+        Effect.gen(function* () {
+          const taken = yield* outbox.adopt(from, node);
+          if (taken.length === 0) return;
+          yield* resume(taken);
+          yield* Effect.logInfo(
+            `notifications: node ${node} took over ${taken.length} pending deliveries of node ${from}`,
+          );
+        }),
       /** Deliveries by outcome since the start, by notifier. */
       counts: (): ReadonlyMap<string, Readonly<Record<Outcome, number>>> => counts,
       /** Deliveries waiting for their next attempt, by notifier. */

@@ -3,7 +3,9 @@
  * a restart picks up what was pending (its next try as it was) instead of losing it. The last deliveries of
  * each notifier stay, finished, for the API and the Settings page to show. One box keeps them in the store as
  * `notifications.json` beside the configuration; a fleet in the `notifications` table (migration 4), where
- * each node attempts only its own and every node sees every node's.
+ * each node attempts only its own and every node sees every node's. A node found down has its pending rows
+ * taken over by a live one (`adopt`), and from then on every write of a row is fenced by its node: the node
+ * that lost a row can neither overwrite it nor, having checked (`owns`), send it again.
  */
 import { Effect, Schema } from "effect";
 import type { NotificationPayload } from "../../domain/notify-bodies.ts";
@@ -39,10 +41,20 @@ export interface Delivery extends Omit<typeof Delivery.Type, "payload"> {
 const OutboxDocument = Schema.Struct({ version: Schema.Literal(1), deliveries: Schema.Array(Delivery) });
 
 export interface OutboxStore {
-  /** Writes a delivery as it is now (new, or after an attempt). */
-  readonly save: (delivery: Delivery) => Effect.Effect<void>;
+  /**
+   * Writes a delivery as it is now (new, or after an attempt), only while it is still its node's: false when
+   * another node has taken it over (nothing written then).
+   */
+  readonly save: (delivery: Delivery) => Effect.Effect<boolean>;
   /** What `node` still has to deliver. */
   readonly pending: (node: string) => Effect.Effect<ReadonlyArray<Delivery>>;
+  /** Whether delivery `id` is still `node`'s to attempt: null when the outbox cannot say (the database away). */
+  readonly owns: (id: string, node: string) => Effect.Effect<boolean | null>;
+  /**
+   * `from`'s pending deliveries made `to`'s, in one statement, each with its id, attempts and next try: what
+   * it took. Fails when the statement did (to be tried again).
+   */
+  readonly adopt: (from: string, to: string) => Effect.Effect<ReadonlyArray<Delivery>, unknown>;
   /** A notifier's deliveries, newest first. */
   readonly recent: (notifier: string, limit: number) => Effect.Effect<ReadonlyArray<Delivery>>;
   /** Keeps only the newest `keep` finished deliveries of a notifier, and drops every one of a deleted notifier. */
@@ -91,10 +103,13 @@ export const storeOutbox = (store: DocumentStore["Type"]) =>
             rows.set(delivery.id, delivery);
             dirty = true;
           }),
-          flush,
+          Effect.as(flush, true),
         ),
       pending: (node) =>
         Effect.sync(() => [...rows.values()].filter((row) => row.state === "pending" && row.node === node)),
+      // One box is one node: every row is its own, and there is nobody to take over from.
+      owns: () => Effect.succeed(true),
+      adopt: () => Effect.succeed([]),
       recent: (notifier, limit) =>
         Effect.sync(() =>
           [...rows.values()]
@@ -136,7 +151,9 @@ const at = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString
 
 /**
  * A fleet: the `notifications` table. A statement that fails (the database away) is logged and the delivery
- * goes on from memory: a notification is worth more than its record.
+ * goes on from memory: a notification is worth more than its record. A row is updated only by the node it
+ * names (`where notifications.node = excluded.node`), so a node cut off while another took its rows over
+ * writes nothing of them when it comes back.
  */
 export const databaseOutbox = (db: DatabaseShape): OutboxStore => {
   const quiet = <A>(what: string, effect: Effect.Effect<A, unknown>, fallback: A) =>
@@ -154,7 +171,9 @@ export const databaseOutbox = (db: DatabaseShape): OutboxStore => {
              created_at, next_at, last_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
            on conflict (id) do update set state = excluded.state, attempts = excluded.attempts,
              status = excluded.status, message = excluded.message, next_at = excluded.next_at,
-             last_at = excluded.last_at`,
+             last_at = excluded.last_at
+           where notifications.node = excluded.node
+           returning id`,
           [
             d.id,
             d.notifier,
@@ -170,8 +189,9 @@ export const databaseOutbox = (db: DatabaseShape): OutboxStore => {
             at(d.last_at),
           ],
         ),
-        [],
-      ).pipe(Effect.asVoid),
+        // The database away: nothing written, and still this node's as far as it knows.
+        [{}],
+      ).pipe(Effect.map((rows) => rows.length === 1)),
     pending: (node) =>
       quiet(
         "read the outbox",
@@ -182,6 +202,24 @@ export const databaseOutbox = (db: DatabaseShape): OutboxStore => {
           (rows) => rows.map(rowOf),
         ),
         [],
+      ),
+    owns: (id, node) =>
+      quiet(
+        "read the outbox",
+        // A row not there (its first write failed) is nobody else's either.
+        Effect.map(
+          db.query("select 1 from notifications where id = $1 and node <> $2", [id, node]),
+          (rows) => rows.length === 0,
+        ),
+        null,
+      ),
+    adopt: (from, to) =>
+      Effect.map(
+        db.query("update notifications set node = $2 where node = $1 and state = 'pending' returning *", [
+          from,
+          to,
+        ]),
+        (rows) => rows.map(rowOf),
       ),
     recent: (notifier, limit) =>
       quiet(
