@@ -89,6 +89,15 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
       "insert into leases (channel, expires_at) select id, now() from channels on conflict (channel) do nothing",
     ),
   },
+  {
+    version: 4,
+    name: "the schedule's progress: each occurrence's phase and actions done, written by the lease holder",
+    apply: statements(
+      `create table schedule_progress (channel text not null references channels(id) on delete cascade,
+         key text not null, progress jsonb not null, updated_at timestamptz not null default now(),
+         primary key (channel, key))`,
+    ),
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.reduce(
