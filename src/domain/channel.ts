@@ -12,7 +12,7 @@ import { oneOf } from "./literals.ts";
 import { MediaLiveLink } from "./medialive.ts";
 import { OutputPolicy } from "./output-policy.ts";
 import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET, RedundancyConfigSchema } from "./redundancy.ts";
-import { Schedule } from "./schedule.ts";
+import { MAX_SCHEDULE_JSON_BYTES, Schedule } from "./schedule-window.ts";
 import { SlateBody, SlateConfig } from "./slate.ts";
 import { AllowedSources } from "./sources.ts";
 import { PROTOCOLS, parseOutputUrl } from "./url.ts";
@@ -21,9 +21,8 @@ export { intRange };
 
 export const Port = intRange(1, 65535);
 
-/** The longest name of a channel or an output, in characters. */
+/** The longest name of a channel or an output, and the longest output URL, in characters. */
 const MAX_NAME_LENGTH = 100;
-/** The longest output URL, in characters. */
 const MAX_URL_LENGTH = 2048;
 
 // C0, DEL and C1: nothing a person types into a name, and all of them confuse logs and terminals.
@@ -161,8 +160,8 @@ const MAX_IMPORT_CHANNELS = 1000;
  */
 const MAX_OUTPUT_JSON_BYTES = MAX_URL_LENGTH + MAX_NAME_LENGTH * 4 + 64 + 256 + 4096;
 
-/** The most JSON one channel with `MAX_OUTPUTS` outputs can take, with 4 KiB for its own fields. */
-export const MAX_CHANNEL_JSON_BYTES = 4096 + MAX_OUTPUTS * MAX_OUTPUT_JSON_BYTES;
+/** The most JSON one channel with `MAX_OUTPUTS` outputs and a full schedule can take, 4 KiB for the rest. */
+export const MAX_CHANNEL_JSON_BYTES = 4096 + MAX_OUTPUTS * MAX_OUTPUT_JSON_BYTES + MAX_SCHEDULE_JSON_BYTES;
 
 /**
  * On a channel that should carry SCTE-35: the longest expected time between two cues, in seconds. The

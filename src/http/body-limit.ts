@@ -10,9 +10,9 @@ import { problemResponse } from "./problem.ts";
 
 /**
  * Body limits follow the schema's own maximums. Any body but an import holds at most one channel, so it may
- * take what a channel with 64 outputs of the longest URLs and names takes (about 180 KiB). An import is
- * bounded generously: 64 MiB holds an export of 200 channels of 64 outputs each even at the schema's maximums
- * (about 35 MiB), and 1000 channels at ordinary URL lengths. The login form holds a token and a path.
+ * take what a channel with 64 outputs of the longest URLs, names and policies and a full schedule takes
+ * (about 590 KiB). An import is bounded generously: 64 MiB holds 1000 channels at ordinary URL lengths. The
+ * login form holds a token and a path.
  */
 export const MAX_BODY_BYTES = MAX_CHANNEL_JSON_BYTES;
 export const MAX_IMPORT_BODY_BYTES = 64 * 1024 * 1024;
