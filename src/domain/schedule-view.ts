@@ -5,7 +5,7 @@
  * now are. Pure: the runner (src/effects/schedule/) hands in the clock and the stored progress.
  */
 import { Schema } from "effect";
-import type { Occurrence, OccurrenceProgress, Schedule } from "./schedule.ts";
+import type { Occurrence, OccurrenceProgress } from "./schedule.ts";
 import { SCHEDULE_PHASES, type SchedulePhase } from "./schedule-phases.ts";
 
 /** The operator's commands on a schedule, as the API's paths name them. */
@@ -22,7 +22,9 @@ const Instant = Schema.String.annotations({ description: "ISO 8601 instant (UTC)
 
 export const OccurrenceView = Schema.Struct({
   window: Schema.String,
-  key: Schema.String.annotations({ description: "the window's id and its T0: `sat@2026-12-05T19:00:00.000Z`" }),
+  key: Schema.String.annotations({
+    description: "the window's id and its T0: `sat@2026-12-05T19:00:00.000Z`",
+  }),
   time_zone: Schema.String.annotations({ description: "the window's zone, for showing its times" }),
   warm_at: Instant,
   preroll_at: Instant,
@@ -52,21 +54,20 @@ export const ScheduleView = Schema.Struct({
 }).annotations({ identifier: "ScheduleView" });
 export type ScheduleView = typeof ScheduleView.Type;
 
-/** An occurrence's times as its progress has moved them: an extend moves postroll and end, an end moves both. */
+/**
+ * An occurrence's times as its progress has moved them, as the domain's step reads them: a go-live moves the
+ * programme's start, an extend the postroll and the end, an operator's end puts the postroll at that moment.
+ */
 export const movedTimes = (occurrence: Occurrence, progress: OccurrenceProgress | undefined) => {
-  const extended = (progress?.extended_s ?? 0) * 1000;
-  let postroll = occurrence.postroll_at + extended;
-  let end = occurrence.end_at + extended;
-  if (progress?.ended_at != null && progress.ended_at < postroll) {
-    end -= postroll - progress.ended_at;
-    postroll = progress.ended_at;
-  }
+  const postrollMs = occurrence.end_at - occurrence.postroll_at;
+  const postroll =
+    progress?.ended_at ?? occurrence.postroll_at + Math.max(0, progress?.extended_s ?? 0) * 1000;
   return {
     warm_at: occurrence.warm_at,
     preroll_at: occurrence.preroll_at,
     live_at: progress?.live_at ?? occurrence.live_at,
     postroll_at: postroll,
-    end_at: end,
+    end_at: postroll + postrollMs,
   };
 };
 
@@ -78,17 +79,12 @@ export interface OccurrenceState {
   readonly waiting: "go_live" | "end" | null;
 }
 
-export const occurrenceView = (
-  schedule: Schedule,
-  occurrence: Occurrence,
-  state: OccurrenceState,
-): OccurrenceView => {
+export const occurrenceView = (occurrence: Occurrence, state: OccurrenceState): OccurrenceView => {
   const times = movedTimes(occurrence, state.progress);
-  const window = schedule.windows.find((candidate) => candidate.id === occurrence.window);
   return {
     window: occurrence.window,
     key: occurrence.key,
-    time_zone: window === undefined ? "UTC" : windowZone(window),
+    time_zone: occurrence.time_zone,
     warm_at: iso(times.warm_at),
     preroll_at: iso(times.preroll_at),
     live_at: iso(times.live_at),
@@ -100,10 +96,4 @@ export const occurrenceView = (
     extended_s: state.progress?.extended_s ?? 0,
     skipped: state.progress?.skipped ?? false,
   };
-};
-
-/** The zone a window's times are shown in: its rule's TZID, its own `time_zone`, or UTC. */
-export const windowZone = (window: Schedule["windows"][number]): string => {
-  const tzid = window.rrule === undefined ? undefined : /TZID=([^:;\s]+)/.exec(window.rrule)?.[1];
-  return tzid ?? window.time_zone ?? "UTC";
 };

@@ -22,10 +22,10 @@ import { Fleet, layerOneBox } from "./fleet/fleet.ts";
 import { FleetMetricsLive } from "./fleet/fleet-metrics.ts";
 import { MediaLive } from "./medialive/medialive.ts";
 import { Recordings } from "./outputs/recordings.ts";
+import { ScheduleRunner } from "./schedule/runner.ts";
 import { CueHistory } from "./status/cue-history.ts";
 import { Metrics } from "./status/metrics.ts";
 import { ReadModel } from "./status/read-model.ts";
-import { ScheduleRunner } from "./schedule/runner.ts";
 import { Readiness } from "./status/readiness.ts";
 import { Thumbnails } from "./status/thumbnails.ts";
 

@@ -79,7 +79,11 @@ export const layerScheduleDocument: Layer.Layer<ScheduleStore, never, DocumentSt
       kept !== null
         ? Effect.succeed(kept)
         : Effect.tap(
-            Effect.provideService(loadDocument(DOCUMENT, ProgressDocument, { channels: {} }), DocumentStore, store),
+            Effect.provideService(
+              loadDocument(DOCUMENT, ProgressDocument, { channels: {} }),
+              DocumentStore,
+              store,
+            ),
             (loaded) => {
               kept = loaded;
             },

@@ -84,7 +84,9 @@ const windowOf = (schedule: Schedule, occurrence: Occurrence): ScheduleWindow | 
   schedule.windows.find((window) => window.id === occurrence.window);
 
 const save = (services: LoopServices, state: LoopState, progress: StoredProgress) =>
-  Effect.tap(services.store.save(state.id, progress), () => Effect.sync(() => state.progress.set(progress.key, progress)));
+  Effect.tap(services.store.save(state.id, progress), () =>
+    Effect.sync(() => state.progress.set(progress.key, progress)),
+  );
 
 const phaseEvent = (
   services: LoopServices,
@@ -117,7 +119,9 @@ const stepOne = (
 ) =>
   Effect.gen(function* () {
     let progress = progressOf(state, occurrence);
-    const step = stepOccurrence(occurrence, progress, window.staging, now, { linked: channel.medialive != null });
+    const step = stepOccurrence(occurrence, progress, occurrence.staging, now, {
+      linked: channel.medialive != null,
+    });
     state.steps.set(occurrence.key, step);
     const firstSight = !state.seen.has(occurrence.key);
     state.seen.add(occurrence.key);
@@ -192,7 +196,9 @@ export const runLoop = (services: LoopServices, state: LoopState) =>
       const wakeAt = yield* tick(services, state).pipe(
         Effect.catchAll((error) =>
           Effect.as(
-            Effect.logWarning(`channel ${state.id}: the schedule's progress could not be stored: ${error.message}`),
+            Effect.logWarning(
+              `channel ${state.id}: the schedule's progress could not be stored: ${error.message}`,
+            ),
             0,
           ),
         ),
@@ -223,7 +229,10 @@ export const command = (services: LoopServices, state: LoopState, schedule: Sche
       if (target === undefined) return refused("no occurrence of the schedule is in progress or to come");
       const following = candidates.find((occurrence) => occurrence.warm_at > target.warm_at) ?? null;
       const before = progressOf(state, target);
-      const result = applyCommand(target, before, cmd, now, { next: following });
+      const result = applyCommand(target, before, cmd, now, {
+        next: following,
+        staging: target.staging,
+      });
       if ("error" in result) return refused(result.error);
       yield* save(services, state, { ...result.progress, closed: false });
       state.byOperator.add(target.key);

@@ -89,7 +89,9 @@ export class ScheduleRunner extends Effect.Service<ScheduleRunner>()("distributa
         if (running.has(id)) continue;
         const state = yield* Effect.either(begin(id));
         if (state._tag === "Left") {
-          yield* Effect.logWarning(`channel ${id}: its schedule's progress could not be read: ${state.left.message}`);
+          yield* Effect.logWarning(
+            `channel ${id}: its schedule's progress could not be read: ${state.left.message}`,
+          );
           continue;
         }
         running.set(id, { key, state: state.right });
@@ -126,14 +128,13 @@ export class ScheduleRunner extends Effect.Service<ScheduleRunner>()("distributa
       const linked = channel.medialive != null;
       const next = nextOccurrences(schedule, now, SHOWN).map((occurrence) => {
         const stored = progress.get(occurrence.key);
-        const window = schedule.windows.find((candidate) => candidate.id === occurrence.window);
         const step =
           stored === undefined && occurrence.warm_at > now
             ? null
-            : stepOccurrence(occurrence, stored ?? newProgress(occurrence), window?.staging ?? "auto", now, {
+            : stepOccurrence(occurrence, stored ?? newProgress(occurrence), occurrence.staging, now, {
                 linked,
               });
-        return occurrenceView(schedule, occurrence, {
+        return occurrenceView(occurrence, {
           progress: stored,
           phase: stored?.closed === true ? "idle" : (step?.phase ?? "idle"),
           waiting: step?.waiting ?? null,
@@ -165,14 +166,24 @@ export class ScheduleRunner extends Effect.Service<ScheduleRunner>()("distributa
         });
       const outcome = yield* command(servicesFor(id), loop.state, schedule, cmd).pipe(
         Effect.mapError(
-          (error) => new ControlError({ reason: "store_failed", message: `the schedule's progress: ${error.message}` }),
+          (error) =>
+            new ControlError({
+              reason: "store_failed",
+              message: `the schedule's progress: ${error.message}`,
+            }),
         ),
       );
-      if (outcome.error !== null) return yield* new ControlError({ reason: "conflict", message: outcome.error });
+      if (outcome.error !== null)
+        return yield* new ControlError({ reason: "conflict", message: outcome.error });
       const what = cmd.kind === "extend" ? `extended by ${cmd.seconds} s` : cmd.kind;
-      yield* audit(bus, `schedule.${cmd.kind}`, `channel ${id} (${channel.name}): ${outcome.occurrence.key} ${what}`, {
-        channel: id,
-      });
+      yield* audit(
+        bus,
+        `schedule.${cmd.kind}`,
+        `channel ${id} (${channel.name}): ${outcome.occurrence.key} ${what}`,
+        {
+          channel: id,
+        },
+      );
       return yield* view(id);
     });
 
