@@ -23,6 +23,7 @@ import { type ChannelId, newChannelId, newOutputId, OutputId } from "./ids.ts";
 import { feedbackLoop, isLoopback, isMulticastGroup } from "./loops.ts";
 import type { OutputPolicy } from "./output-policy.ts";
 import { type InputEndpoint, resolveRedundancy } from "./redundancy.ts";
+import { scheduleIssues } from "./schedule-times.ts";
 import { type SlateBody, type SlateConfig, slateFromBody } from "./slate.ts";
 import { maskUrl } from "./url.ts";
 import { invalid } from "./validate.ts";
@@ -135,6 +136,27 @@ const ownInputProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => 
     ];
   }
   return [];
+};
+
+/** The channel's schedule holds at `now`: its rules, zones, exceptions and outputs, and no overlap (400). */
+export const checkChannelSchedule = (channel: ChannelConfig, now: number): ControlError | undefined => {
+  if (channel.schedule == null) return undefined;
+  const outputIds = channel.outputs.map((output) => output.id);
+  const issues = scheduleIssues(channel.schedule, outputIds, now);
+  return issues.length === 0 ? undefined : invalid(issues);
+};
+
+/** An output a schedule's window names stays until the window no longer names it (409). */
+export const scheduledOutput = (channel: ChannelConfig, outputId: string): ControlError | undefined => {
+  const window = channel.schedule?.windows.find(
+    (candidate) => candidate.outputs !== "all" && candidate.outputs.includes(outputId),
+  );
+  return window === undefined
+    ? undefined
+    : new ControlError({
+        reason: "conflict",
+        message: `output ${outputId} is named by the schedule's window ${window.id}; take it out of the window's outputs first`,
+      });
 };
 
 /** Another channel already listens where this one would (409). */
@@ -283,6 +305,7 @@ export const buildChannel = (
     ...(body.nodes == null || body.nodes.length === 0 ? {} : { nodes: body.nodes }),
     ...(body.medialive == null ? {} : { medialive: body.medialive }),
     ...slateOf(body.slate, existing?.slate),
+    ...(body.schedule == null ? {} : { schedule: body.schedule }),
     desired: base.desired,
     created_at: base.created_at,
     outputs,
@@ -326,6 +349,8 @@ export const patchChannel = (channel: ChannelConfig, changes: ChannelPatch): Cha
     nodes: changes.nodes ?? channel.nodes,
     // null unlinks the MediaLive channel.
     medialive: changes.medialive === undefined ? channel.medialive : changes.medialive,
+    // null removes the schedule.
+    schedule: changes.schedule === undefined ? channel.schedule : changes.schedule,
   };
   const slate = slateFromBody(changes.slate, channel.slate);
   if (slate === null) {

@@ -12,7 +12,8 @@
  * when the outputs were enabled. An occurrence whose programme passed with nothing done is missed: no action.
  */
 import type { SchedulePhase } from "./schedule-phases.ts";
-import type { Occurrence, OccurrenceProgress, ScheduleAction } from "./schedule-window.ts";
+import { nextOccurrences } from "./schedule-times.ts";
+import type { Occurrence, OccurrenceProgress, Schedule, ScheduleAction } from "./schedule-window.ts";
 import { describeLocal } from "./schedule-zone.ts";
 
 export interface StepOptions {
@@ -157,6 +158,8 @@ export type ScheduleCommand =
 export interface CommandOptions {
   /** The occurrence after this one (of any window): an extension must end before it warms up. */
   readonly next?: Occurrence | null;
+  /** Or the schedule, where the next occurrence is found when `next` is not given. */
+  readonly schedule?: Schedule;
   /** The window's staging (default: the occurrence's). */
   readonly staging?: "auto" | "manual";
 }
@@ -216,7 +219,13 @@ export const applyCommand = (
         };
       const extended = { ...progress, extended_s: progress.extended_s + seconds };
       const end = timesOf(occurrence, extended).end_at;
-      const next = options?.next;
+      const next =
+        options?.next ??
+        (options?.schedule === undefined
+          ? null
+          : nextOccurrences(options.schedule, occurrence.t0, 3).find(
+              (other) => other.key !== occurrence.key && other.warm_at >= occurrence.warm_at,
+            ));
       if (next != null && next.key !== occurrence.key && end > next.warm_at)
         return {
           error: `extending ${name} by ${seconds} s would end it at ${describeLocal(end, zone)}, after the next occurrence (window ${next.window} at ${describeLocal(next.t0, next.time_zone)}) warms up at ${describeLocal(next.warm_at, next.time_zone)}`,

@@ -7,6 +7,7 @@
  * checks a schedule must pass before it is stored (checkSchedule), each a sentence for a 400.
  */
 import { RRuleTemporal } from "rrule-temporal";
+import type { FieldIssue } from "./errors.ts";
 import { isoInstant, type Occurrence, type Schedule, type ScheduleWindow } from "./schedule-window.ts";
 import { describeLocal, isTimeZone, localTime } from "./schedule-zone.ts";
 
@@ -33,6 +34,7 @@ const ruleLimits = (rrule: string): string | undefined => {
   const parts = new Map(
     rrule
       .slice("RRULE:".length)
+      .toUpperCase()
       .split(";")
       .map((part) => part.split("=") as [string, string | undefined]),
   );
@@ -74,9 +76,15 @@ const compileRule = (window: ScheduleWindow, text: string): Compiling => {
   let rule: RRuleTemporal;
   try {
     rule = new RRuleTemporal({ rruleString: `${start[0]}\n${rules[0]}` });
-    rule.next(new Date(0));
   } catch (error) {
     return { problem: `the rule cannot be read: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  try {
+    rule.next(new Date(0));
+  } catch (error) {
+    return {
+      problem: `the rule gives no occurrence that rrule-temporal finds (${error instanceof Error ? error.message : String(error)})`,
+    };
   }
   // The same rule in wall time: its DTSTART and UNTIL as local times written as UTC.
   const until = rule.options().until;
@@ -163,7 +171,8 @@ const occurrence = (window: ScheduleWindow, zone: string, t0: number): Occurrenc
   };
 };
 
-const windowOccurrences = (window: ScheduleWindow, fromMs: number, toMs: number): Occurrence[] => {
+/** A window's occurrences in a range; throws what rrule-temporal throws (a rule past its iteration cap). */
+const expand = (window: ScheduleWindow, fromMs: number, toMs: number): Occurrence[] => {
   const ready = compiled(window);
   if (!("compiled" in ready)) return [];
   const { zone, t0s } = ready.compiled;
@@ -175,6 +184,36 @@ const windowOccurrences = (window: ScheduleWindow, fromMs: number, toMs: number)
     .filter((t0) => !skip(t0))
     .map((t0) => occurrence(window, zone, t0))
     .filter((found) => found.end_at > fromMs && found.warm_at < toMs);
+};
+
+/** The same for the runner and the pages: a rule that cannot be expanded has none (the checks say why). */
+const windowOccurrences = (window: ScheduleWindow, fromMs: number, toMs: number): Occurrence[] => {
+  try {
+    return expand(window, fromMs, toMs);
+  } catch {
+    return [];
+  }
+};
+
+/**
+ * A window's occurrences over the checked year, a month at a time, given up past the most one may have (so a
+ * dense rule costs no more than the limit): the occurrences, or the problem in words.
+ */
+const yearAhead = (window: ScheduleWindow, now: number): Occurrence[] | string => {
+  const found: Occurrence[] = [];
+  const step = (CHECK_DAYS * DAY_MS) / 12;
+  try {
+    for (let from = now; from < now + CHECK_DAYS * DAY_MS; from += step) {
+      const part = expand(window, from, from + step);
+      // An occurrence across a month's end is found in both months.
+      found.push(...(found.length === 0 ? part : part.filter((o) => o.t0 > (found.at(-1)?.t0 ?? 0))));
+      if (found.length > MAX_OCCURRENCES_PER_YEAR)
+        return `occurs more than ${MAX_OCCURRENCES_PER_YEAR} times in the next ${CHECK_DAYS} days`;
+    }
+  } catch (error) {
+    return `the rule cannot be expanded: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  return found;
 };
 
 const byWarmAt = (a: Occurrence, b: Occurrence) => a.warm_at - b.warm_at || a.t0 - b.t0;
@@ -221,19 +260,20 @@ const overlaps = (sorted: ReadonlyArray<Occurrence>): string[] => {
 };
 
 /**
- * Every problem of a schedule, each a sentence that names its window: a rule that cannot be read, an unknown
- * time zone, an exception that is not a date, a window id used twice, an output the channel does not have,
- * and two occurrences (of one window or two) whose [warm_at, end_at) overlap within the next 366 days.
+ * Every problem of a schedule, each a sentence that names its window, with the field it is about: a rule that
+ * cannot be read, an unknown time zone, an exception that is not a date, a window id used twice, an output the
+ * channel does not have, and two occurrences (of one window or two) whose [warm_at, end_at) overlap within
+ * the next 366 days.
  */
-export const checkSchedule = (
+export const scheduleIssues = (
   schedule: Schedule,
   outputIds: ReadonlyArray<string>,
   now: number,
-): ReadonlyArray<string> => {
-  const problems: string[] = [];
+): ReadonlyArray<FieldIssue> => {
+  const issues: FieldIssue[] = [];
   const seen = new Set<string>();
   const readable: ScheduleWindow[] = [];
-  for (const window of schedule.windows) {
+  for (const [index, window] of schedule.windows.entries()) {
     const own: string[] = [];
     if (seen.has(window.id)) own.push("its id is taken by an earlier window");
     seen.add(window.id);
@@ -246,17 +286,24 @@ export const checkSchedule = (
     if (window.outputs !== "all")
       for (const output of window.outputs)
         if (!outputIds.includes(output)) own.push(`output "${output}" is not an output of this channel`);
-    problems.push(...own.map((problem) => `window ${window.id}: ${problem}`));
+    const field = `schedule.windows[${index}]`;
+    issues.push(...own.map((problem) => ({ field, message: `window ${window.id}: ${problem}` })));
     if (own.length === 0) readable.push(window);
   }
   const ahead: Occurrence[] = [];
   for (const window of readable) {
-    const found = windowOccurrences(window, now, now + CHECK_DAYS * DAY_MS);
-    if (found.length > MAX_OCCURRENCES_PER_YEAR)
-      problems.push(
-        `window ${window.id}: occurs ${found.length} times in the next ${CHECK_DAYS} days; at most ${MAX_OCCURRENCES_PER_YEAR}`,
-      );
+    const found = yearAhead(window, now);
+    if (typeof found === "string")
+      issues.push({ field: "schedule.windows", message: `window ${window.id}: ${found}` });
     else ahead.push(...found);
   }
-  return [...problems, ...overlaps(ahead.sort(byWarmAt))];
+  const overlapping = overlaps(ahead.sort(byWarmAt));
+  return [...issues, ...overlapping.map((message) => ({ field: "schedule.windows", message }))];
 };
+
+/** Every problem of a schedule, in words (scheduleIssues without the fields). */
+export const checkSchedule = (
+  schedule: Schedule,
+  outputIds: ReadonlyArray<string>,
+  now: number,
+): ReadonlyArray<string> => scheduleIssues(schedule, outputIds, now).map((issue) => issue.message);

@@ -54,7 +54,9 @@ export const ScheduleWindow = Schema.Struct({
     }),
   ),
   start: Schema.optional(
-    OneOffStart.annotations({ description: "a one-off window's start, ISO 8601 with its offset" }),
+    OneOffStart.annotations({
+      jsonSchema: { description: "a one-off window's start, ISO 8601 with its offset" },
+    }),
   ),
   time_zone: Schema.optional(
     text(64).annotations({

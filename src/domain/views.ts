@@ -10,6 +10,7 @@ import { HealthConfigSchema } from "./health.ts";
 import { InputHealthView } from "./health-view.ts";
 import { MediaLiveView } from "./medialive.ts";
 import { OutputPolicy } from "./output-policy.ts";
+import { Schedule } from "./schedule-window.ts";
 import { SLATE_REASONS } from "./slate.ts";
 import { ChannelStatus, OutputState, OutputStatus } from "./states.ts";
 
@@ -315,6 +316,9 @@ export const ChannelView = Schema.Struct({
   expect_cues_within_s: Schema.NullOr(Schema.Number),
   slate: Schema.NullOr(SlateView).annotations({
     description: "the channel's slate; null: none (the default)",
+  }),
+  schedule: Schema.optional(Schedule).annotations({
+    description: "the channel's event windows as stored; absent when it has none",
   }),
   created_at: Schema.String,
   outputs: Schema.Array(OutputView),

@@ -91,6 +91,7 @@ const WORDS = `
   throttled updating upstream
   backing failures keyframe keyframes latest usable skipped unreadable
   missed postroll preroll renews takeover warming
+  occurrence occurrences
 `;
 
 export const SERVICE_WORDS: ReadonlyArray<string> = WORDS.split(/\s+/).filter((word) => word !== "");

@@ -5,7 +5,7 @@
  * tells what would change. One writer at a time, like every command.
  */
 import { createHash } from "node:crypto";
-import { Effect, Either, Schema } from "effect";
+import { Clock, Effect, Either, Schema } from "effect";
 import { readSlateImage } from "../../core/slate/image.ts";
 import {
   type ChannelConfig,
@@ -17,7 +17,14 @@ import {
 } from "../../domain/channel.ts";
 import { ControlError, type FieldIssue } from "../../domain/errors.ts";
 import { ChannelId } from "../../domain/ids.ts";
-import { buildChannel, checkChannel, fromOriginal, loopingOutputs, prefixed } from "../../domain/rules.ts";
+import {
+  buildChannel,
+  checkChannel,
+  checkChannelSchedule,
+  fromOriginal,
+  loopingOutputs,
+  prefixed,
+} from "../../domain/rules.ts";
 import { maskUrl } from "../../domain/url.ts";
 import { decodeLenient, decodeLenientEither, invalid } from "../../domain/validate.ts";
 import { Channels } from "../channel/channels.ts";
@@ -275,6 +282,7 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
           const report = incoming.report;
           const current = configs.current().channels;
           const here = localAddresses();
+          const now = yield* Clock.currentTimeMillis;
           /** An original channel that cannot be taken is reported; a channel of our own format fails all. */
           const refuse = (item: ChannelImport, index: number, error: ControlError) => {
             const line = report?.find((candidate) => candidate.id === item.id);
@@ -339,6 +347,7 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
           for (const [index, channel] of built.entries()) {
             const problem =
               checkChannel(channel, [...staying, ...imported], here) ??
+              checkChannelSchedule(channel, now) ??
               (yield* recordingOutputsError(
                 channel.outputs,
                 recordings,

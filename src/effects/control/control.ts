@@ -8,7 +8,7 @@
  * that should run are kept running by resume.ts; import and export of the whole configuration live in
  * config-transfer.ts.
  */
-import { Effect, Either, Schema } from "effect";
+import { Clock, Effect, Either, Schema } from "effect";
 import { frozenRefusal } from "../../core/content/args.ts";
 import {
   type ChannelBody,
@@ -27,10 +27,12 @@ import {
   buildChannel,
   buildOutput,
   checkChannel,
+  checkChannelSchedule,
   inputChanged,
   outputLoop,
   patchChannel,
   policyOf,
+  scheduledOutput,
   unmask,
   withOutput,
 } from "../../domain/rules.ts";
@@ -104,6 +106,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
         created_at: new Date().toISOString(),
       });
       yield* fromCheck(checkChannel(channel, config.channels, localAddresses()));
+      yield* fromCheck(checkChannelSchedule(channel, yield* Clock.currentTimeMillis));
       yield* checkRecordingOutputs(
         channel.outputs,
         recordings,
@@ -145,6 +148,9 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       const channel = yield* find(id);
       const next = patchChannel(channel, changes);
       yield* fromCheck(checkChannel(next, configs.current().channels, localAddresses()));
+      // A schedule is checked when it changes: an unrelated change never fails on the stored one.
+      if (changes.schedule !== undefined)
+        yield* fromCheck(checkChannelSchedule(next, yield* Clock.currentTimeMillis));
       if (isRunning(id)) yield* fromCheck(frozenAgainstGop(next, yield* channels.status(id)));
       yield* commitChannel(next);
       // Inputs and redundancy change live; a channel that cannot take the change (a new address that will
@@ -301,6 +307,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
     const removeOutput = Effect.fn("Control.removeOutput")(function* (id: ChannelId, outputId: OutputId) {
       const channel = yield* find(id);
       const output = yield* findOutput(channel, outputId);
+      yield* fromCheck(scheduledOutput(channel, outputId));
       yield* commitChannel({ ...channel, outputs: channel.outputs.filter((o) => o.id !== outputId) });
       if (isRunning(id)) yield* applyRuntime(channels.removeOutput(id, outputId));
       yield* done(

@@ -316,6 +316,7 @@ export const viewChannel = (context: ViewContext, channel: ChannelConfig, now: n
     cues: cueSummary(channels.cueCounts(channel.id)),
     expect_cues_within_s: channel.expect_cues_within_s ?? null,
     slate: viewSlate(channel, runtime?.slate ?? null),
+    ...(channel.schedule == null ? {} : { schedule: channel.schedule }),
     created_at: channel.created_at,
     outputs: channel.outputs.map((output) => viewOutput(context, channel.id, output, runtime)),
     ...medialiveOf(context, channel, now),
