@@ -8,9 +8,10 @@
  * the waiting is the TestClock's.
  */
 import { DescribeChannelCommand } from "@aws-sdk/client-medialive";
-import { Effect, type Layer, TestClock, TestContext } from "effect";
+import { Effect, type Layer, Schema, TestClock, TestContext } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { ChannelBody } from "../../src/domain/channel.ts";
+import type { ChannelId } from "../../src/domain/ids.ts";
 import { ConfigState } from "../../src/effects/config/config-state.ts";
 import type { DocumentStore } from "../../src/effects/config/store.ts";
 import { Control } from "../../src/effects/control/control.ts";
@@ -58,18 +59,32 @@ const PREROLL = T0 - 30 * S;
 const POSTROLL = T0 + 20 * MIN;
 const END = POSTROLL + 20 * S;
 
-const channelBody = async (id: string, extra: Record<string, unknown> = {}) => ({
-  id: id as ChannelId,
-  name: `scheduled ${id}`,
-  rtp_ip: "127.0.0.1",
-  rtp_port: await freeUdpPort(),
-  slate: { after_ms: 1000 },
-  outputs: [
-    { id: "out1", name: "listed", protocol: "udp", url: `udp://127.0.0.1:${await freeUdpPort()}`, enabled: false },
-    { id: "out2", name: "not listed", protocol: "udp", url: `udp://127.0.0.1:${await freeUdpPort()}`, enabled: false },
-  ],
-  ...extra,
-});
+/** A channel's body as the API decodes it (the schedule's defaults filled in). */
+const channelBody = async (id: string, extra: Record<string, unknown> = {}) =>
+  Schema.decodeUnknownSync(ChannelBody)({
+    id: id as ChannelId,
+    name: `scheduled ${id}`,
+    rtp_ip: "127.0.0.1",
+    rtp_port: await freeUdpPort(),
+    slate: { after_ms: 1000 },
+    outputs: [
+      {
+        id: "out1",
+        name: "listed",
+        protocol: "udp",
+        url: `udp://127.0.0.1:${await freeUdpPort()}`,
+        enabled: false,
+      },
+      {
+        id: "out2",
+        name: "not listed",
+        protocol: "udp",
+        url: `udp://127.0.0.1:${await freeUdpPort()}`,
+        enabled: false,
+      },
+    ],
+    ...extra,
+  });
 
 /** The stored state the actions change: the listed output's switch and the schedule's slate flag. */
 const stored = (id: string) =>
@@ -94,7 +109,8 @@ const phases = (id: string) =>
 const run = <A, E>(
   store: Layer.Layer<DocumentStore>,
   startAt: number,
-  program: Effect.Effect<A, E, never>,
+  // biome-ignore lint/suspicious/noExplicitAny: what the service graph provides
+  program: Effect.Effect<A, E, any>,
   settings = {},
 ) =>
   Effect.runPromise(
@@ -121,20 +137,19 @@ describe.skipIf(missing !== null)("the schedule's runner on the TestClock", () =
       const control = yield* Control;
       const medialive = yield* MediaLive;
       const configs = yield* ConfigState;
-      yield* control.create(body as never);
+      yield* control.create(body);
       const sleepers = yield* settledSleepers;
       const at = (ms: number) => advanceTo(ms, sleepers);
 
       yield* at(WARM - S);
       expect(yield* phases("ml")).toEqual([]);
+      expect(yield* eventsOf("ml", "medialive_action")).toEqual([]);
       expect(yield* Effect.promise(stateInMoto)).toBe("IDLE");
 
       yield* at(WARM + S);
       expect(yield* phases("ml")).toEqual(["warming by schedule"]);
       const started = yield* eventsOf("ml", "medialive_action");
       expect(started).toMatchObject([{ action: "start", by: "schedule", ok: true }]);
-      expect(Date.parse(started[0]?.at ?? "")).toBeLessThanOrEqual(WARM + S);
-      expect(Date.parse(started[0]?.at ?? "")).toBeGreaterThanOrEqual(WARM);
       expect(["STARTING", "RUNNING"]).toContain(yield* Effect.promise(stateInMoto));
       expect(yield* stored("ml")).toEqual({ out1: false, out2: false, slate: false });
 
@@ -151,7 +166,9 @@ describe.skipIf(missing !== null)("the schedule's runner on the TestClock", () =
       // Inside the window nothing of ours sends (no input): the cost guard would stop MediaLive after 10 min.
       yield* at(POSTROLL - S);
       const channel = configs.channel("ml" as ChannelId);
-      expect(channel === undefined ? undefined : medialive.view(channel, Date.now())?.pending_stop).toBeNull();
+      expect(
+        channel === undefined ? undefined : medialive.view(channel, Date.now())?.pending_stop,
+      ).toBeNull();
       expect(yield* Effect.promise(stateInMoto)).toBe("RUNNING");
       expect(yield* stored("ml")).toEqual({ out1: true, out2: false, slate: false });
       yield* at(POSTROLL + S);
@@ -196,18 +213,20 @@ describe("the schedule's runner: restarts, misses and the operator", () => {
     const store = keptStore();
     const body = await channelBody("rs", { schedule: { windows: [window()] } });
     await run(
-      store, START,
+      store,
+      START,
       Effect.gen(function* () {
-          yield* (yield* Control).create(body as never);
+        yield* (yield* Control).create(body);
         const sleepers = yield* settledSleepers;
         yield* advanceTo(PREROLL + 2 * S, sleepers);
         expect(yield* stored("rs")).toEqual({ out1: true, out2: false, slate: true });
-        expect(yield* phases("rs")).toEqual(["preroll by schedule"]);
+        expect(yield* phases("rs")).toEqual(["warming by schedule", "preroll by schedule"]);
       }),
     );
     // The service is back 5 minutes into the programme.
     await run(
-      store, T0 + 5 * MIN,
+      store,
+      T0 + 5 * MIN,
       Effect.gen(function* () {
         const sleepers = yield* settledSleepers;
         yield* advanceTo(T0 + 5 * MIN + 3 * S, sleepers);
@@ -233,18 +252,24 @@ describe("the schedule's runner: restarts, misses and the operator", () => {
     const store = keptStore();
     const body = await channelBody("ms", { schedule: { windows: [window()] } });
     await run(
-      store, START,
+      store,
+      START,
       Effect.gen(function* () {
-          yield* (yield* Control).create(body as never);
+        yield* (yield* Control).create(body);
         yield* advanceTo(START + 3 * S, yield* settledSleepers);
       }),
     );
     await run(
-      store, END + 10 * MIN,
+      store,
+      END + 10 * MIN,
       Effect.gen(function* () {
         yield* advanceTo(END + 10 * MIN + 3 * S, yield* settledSleepers);
         const missed = yield* eventsOf("ms", "schedule_missed");
-        console.error("DBG", JSON.stringify((yield* EventBus).recent({ limit: 50 })), JSON.stringify(yield* Effect.either((yield* ScheduleRunner).view("ms" as ChannelId))));
+        console.error(
+          "DBG",
+          JSON.stringify((yield* EventBus).recent({ limit: 50 })),
+          JSON.stringify(yield* Effect.either((yield* ScheduleRunner).view("ms" as ChannelId))),
+        );
         expect(missed).toHaveLength(1);
         expect(missed[0]).toMatchObject({ window: "match", occurrence: iso(T0) });
         expect(missed[0]?.message).toContain("passed with nothing done");
@@ -257,11 +282,15 @@ describe("the schedule's runner: restarts, misses and the operator", () => {
   });
 
   it("manual staging waits for the operator's go-live and end; a command out of its phase is refused in words", async () => {
-    const body = await channelBody("mn", { schedule: { windows: [window({ staging: "manual" })] } });
+    const body = await channelBody("mn", {
+      schedule: { windows: [window({ staging: "manual", duration_s: 120 })] },
+    });
+    const POSTROLL = T0 + 2 * MIN;
     await run(
-      keptStore(), START,
+      keptStore(),
+      START,
       Effect.gen(function* () {
-          yield* (yield* Control).create(body as never);
+        yield* (yield* Control).create(body);
         const runner = yield* ScheduleRunner;
         const sleepers = yield* settledSleepers;
         const refusal = yield* Effect.flip(runner.command("mn" as ChannelId, { kind: "end" }));
@@ -288,6 +317,7 @@ describe("the schedule's runner: restarts, misses and the operator", () => {
         yield* advanceTo(POSTROLL + MIN + 25 * S, sleepers);
         expect(yield* stored("mn")).toEqual({ out1: false, out2: false, slate: false });
         expect(yield* phases("mn")).toEqual([
+          "warming by schedule",
           "preroll by schedule",
           "live by operator",
           "postroll by operator",

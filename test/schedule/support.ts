@@ -38,19 +38,27 @@ const asleep = (count: number) =>
       yield* realPause(2);
   });
 
-/** The number of sleepers once the service has settled: every loop waiting. */
+/**
+ * The number of sleepers once the service has settled, a second on (the runner's reconcile has started the
+ * loops of the channels there are): every loop waiting.
+ */
 export const settledSleepers = Effect.gen(function* () {
+  yield* TestClock.adjust(1000);
   yield* realPause(300);
   return Chunk.size(yield* TestClock.sleeps());
 });
 
-/** The clock moved on to `at`, a second at a time, each second's wakes answered before the next. */
-export const advanceTo = (at: number, sleepers: number) =>
+/**
+ * The clock moved on to `at`, `stepMs` at a time and the last two seconds a second at a time (the runner's
+ * longest wait), each step's wakes answered before the next.
+ */
+export const advanceTo = (at: number, sleepers: number, stepMs = 15_000) =>
   Effect.gen(function* () {
     for (;;) {
       const now = yield* TestClock.currentTimeMillis;
       if (now >= at) return;
-      yield* TestClock.adjust(Math.min(1000, at - now));
+      const remaining = at - now;
+      yield* TestClock.adjust(remaining > stepMs + 2000 ? stepMs : Math.min(1000, remaining));
       yield* asleep(sleepers);
     }
   });

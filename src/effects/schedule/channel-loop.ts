@@ -65,20 +65,27 @@ const isoOf = (ms: number) => new Date(ms).toISOString();
 const progressOf = (state: LoopState, occurrence: Occurrence): StoredProgress =>
   state.progress.get(occurrence.key) ?? { ...newProgress(occurrence), closed: false };
 
-/**
- * The occurrences to look at now: those the rules find around now (and back to when the schedule began to run
- * here, for the missed ones), and those whose stored progress is still open (an extend moved them on).
- */
-export const openOccurrences = (schedule: Schedule, state: LoopState, now: number): Occurrence[] => {
-  const found = occurrences(schedule, Math.max(state.since, now - KEEP_MS), now + 1);
+/** `found` with the occurrences whose stored progress is still open beside it (an extend moved them on). */
+export const withOpen = (
+  schedule: Schedule,
+  progress: ReadonlyMap<string, StoredProgress>,
+  found: Occurrence[],
+): Occurrence[] => {
   const keys = new Set(found.map((occurrence) => occurrence.key));
-  for (const progress of state.progress.values()) {
-    if (progress.closed || keys.has(progress.key)) continue;
-    const again = occurrences(schedule, progress.t0 - 1, progress.t0 + 1).find((o) => o.key === progress.key);
+  for (const stored of progress.values()) {
+    if (stored.closed || keys.has(stored.key)) continue;
+    const again = occurrences(schedule, stored.t0 - 1, stored.t0 + 1).find((o) => o.key === stored.key);
     if (again !== undefined) found.push(again);
   }
   return found.sort((a, b) => a.warm_at - b.warm_at);
 };
+
+/**
+ * The occurrences to look at now: those the rules find around now (and back to when the schedule began to run
+ * here, for the missed ones), and those whose stored progress is still open.
+ */
+export const openOccurrences = (schedule: Schedule, state: LoopState, now: number): Occurrence[] =>
+  withOpen(schedule, state.progress, occurrences(schedule, Math.max(state.since, now - KEEP_MS), now + 1));
 
 const windowOf = (schedule: Schedule, occurrence: Occurrence): ScheduleWindow | undefined =>
   schedule.windows.find((window) => window.id === occurrence.window);

@@ -23,7 +23,7 @@ import { ScheduleStore, type StoredProgress } from "../config/schedule-progress.
 import { Control } from "../control/control.ts";
 import { audit, EventBus } from "../events/event-bus.ts";
 import { MediaLive } from "../medialive/medialive.ts";
-import { command, KEEP_MS, type LoopServices, type LoopState, runLoop } from "./channel-loop.ts";
+import { command, KEEP_MS, type LoopServices, type LoopState, runLoop, withOpen } from "./channel-loop.ts";
 
 /** How many occurrences the view shows. */
 const SHOWN = 5;
@@ -126,7 +126,8 @@ export class ScheduleRunner extends Effect.Service<ScheduleRunner>()("distributa
       const now = yield* Clock.currentTimeMillis;
       const progress = yield* progressOf(id);
       const linked = channel.medialive != null;
-      const next = nextOccurrences(schedule, now, SHOWN).map((occurrence) => {
+      const shown = withOpen(schedule, progress, nextOccurrences(schedule, now, SHOWN)).slice(0, SHOWN);
+      const next = shown.map((occurrence) => {
         const stored = progress.get(occurrence.key);
         const step =
           stored === undefined && occurrence.warm_at > now
