@@ -19,6 +19,7 @@ import { Fleet } from "../effects/fleet/fleet.ts";
 import { MediaLive } from "../effects/medialive/medialive.ts";
 import { Recordings } from "../effects/outputs/recordings.ts";
 import { runtimeName, runtimeVersion } from "../effects/runtime/runtime.ts";
+import { ScheduleRunner } from "../effects/schedule/runner.ts";
 import { Metrics } from "../effects/status/metrics.ts";
 import { ReadModel } from "../effects/status/read-model.ts";
 import { Readiness } from "../effects/status/readiness.ts";
@@ -32,6 +33,7 @@ import { eventsApi } from "./api/events.ts";
 import { medialiveApi } from "./api/medialive.ts";
 import { nodesApi } from "./api/nodes.ts";
 import { outputsApi } from "./api/outputs.ts";
+import { scheduleApi } from "./api/schedule.ts";
 import { tokensApi } from "./api/tokens.ts";
 import { type AuthEnv, authenticate, makeFailureLimiter, presentedToken, requireRole } from "./auth.ts";
 import { limitBody, MAX_BODY_BYTES, MAX_IMPORT_BODY_BYTES } from "./body-limit.ts";
@@ -59,6 +61,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const auth = yield* Auth;
     const channels = yield* Channels;
     const medialive = yield* MediaLive;
+    const schedules = yield* ScheduleRunner;
     const fleet = yield* Fleet;
     // A fleet node's database (its audit trail); none on one box.
     const database = yield* Effect.serviceOption(Database);
@@ -225,6 +228,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
       ["/api/channels", channelsApi(control, readModel, bus, fleet, run)],
       ["/api/channels", outputsApi(control, recordings, readModel, run)],
       ["/api/channels", medialiveApi(medialive, run)],
+      ["/api/channels", scheduleApi(schedules, run)],
       ["/api/events", eventsApi(bus, run)],
       ["/api/tokens", tokensApi(auth, run)],
       ["/api/config", configApi(transfer, run)],

@@ -88,11 +88,14 @@ describe("roles", () => {
       if (route.method === "GET") {
         // out1 is a udp output: its recordings routes pass the role check and answer that it has none; the
         // fleet's routes pass it and answer that one box has no fleet.
-        // An unlinked channel has no MediaLive channel to show, and one without a slate no slate picture.
+        // An unlinked channel has no MediaLive channel to show, one without a slate no slate picture, and one
+        // without a schedule no schedule.
         const expected =
           route.path.includes("/recordings") ||
           route.path.endsWith("/medialive") ||
           route.path.endsWith("/slate/image") ||
+          route.path.endsWith("/schedule") ||
+          route.path.endsWith("/schedule.ics") ||
           FLEET_ONLY.test(route.path)
             ? 404
             : 200;

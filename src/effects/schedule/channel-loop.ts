@@ -13,6 +13,7 @@ import type { ChannelId } from "../../domain/ids.ts";
 import {
   applyCommand,
   newProgress,
+  nextOccurrences,
   type Occurrence,
   occurrences,
   type Schedule,
@@ -229,7 +230,7 @@ export const command = (services: LoopServices, state: LoopState, schedule: Sche
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis;
       const candidates = openOccurrences(schedule, state, now)
-        .concat(occurrences(schedule, now, now + KEEP_MS).slice(0, 2))
+        .concat(nextOccurrences(schedule, now, 2))
         .filter((occurrence) => !progressOf(state, occurrence).closed);
       const begun = candidates.filter((occurrence) => occurrence.warm_at <= now);
       const target = begun[0] ?? candidates[0];
