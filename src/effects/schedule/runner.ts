@@ -193,8 +193,8 @@ export class ScheduleRunner extends Effect.Service<ScheduleRunner>()("distributa
       ics,
       command: operate,
       /** The phase of a channel's occurrence in progress, for the overview (idle when none, or not run here). */
-      phase: (id: ChannelId) => {
-        const loop = running.get(id);
+      phase: (id: string) => {
+        const loop = running.get(id as ChannelId);
         if (loop === undefined) return "idle" as const;
         for (const step of loop.state.steps.values()) if (step.phase !== "idle") return step.phase;
         return "idle" as const;

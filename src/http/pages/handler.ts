@@ -16,6 +16,7 @@ import type { EventBus } from "../../effects/events/event-bus.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
 import type { MediaLive } from "../../effects/medialive/medialive.ts";
 import type { Recordings } from "../../effects/outputs/recordings.ts";
+import type { ScheduleRunner } from "../../effects/schedule/runner.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
 import type { Thumbnails } from "../../effects/status/thumbnails.ts";
 import type { AuthEnv, FailureLimiter } from "../auth.ts";
@@ -26,6 +27,7 @@ export interface PageServices {
   readonly readModel: ReadModel;
   readonly bus: EventBus;
   readonly medialive: MediaLive;
+  readonly schedules: ScheduleRunner;
   readonly auth: Auth;
   readonly transfer: ConfigTransfer;
   readonly thumbnails: Thumbnails;
