@@ -17,6 +17,7 @@ import {
   type Occurrence,
   occurrences,
   type Schedule,
+  type ScheduleAction,
   type ScheduleCommand,
   type ScheduleWindow,
   type Step,
@@ -88,6 +89,13 @@ export const withOpen = (
 export const openOccurrences = (schedule: Schedule, state: LoopState, now: number): Occurrence[] =>
   withOpen(schedule, state.progress, occurrences(schedule, Math.max(state.since, now - KEEP_MS), now + 1));
 
+/**
+ * The due actions in the order they are done: the domain's, but for the slate, which goes up before the
+ * outputs are enabled so that the first packet they send is the slate's, not the programme's.
+ */
+const upFirst = (due: ReadonlyArray<ScheduleAction>): ReadonlyArray<ScheduleAction> =>
+  due.includes("slate_on") ? ["slate_on", ...due.filter((action) => action !== "slate_on")] : due;
+
 const windowOf = (schedule: Schedule, occurrence: Occurrence): ScheduleWindow | undefined =>
   schedule.windows.find((window) => window.id === occurrence.window);
 
@@ -154,7 +162,9 @@ const stepOne = (
       yield* save(services, state, progress);
     }
     if (now < state.retryAt) return step;
-    for (const action of step.due) {
+    // The cost guard stands down before MediaLive is started: its first look after the start finds it open.
+    if (step.phase !== "idle") services.windowOpen(true);
+    for (const action of upFirst(step.due)) {
       const outcome = yield* Effect.either(perform(services.act, channel, window, action));
       if (outcome._tag === "Left") {
         state.retryAt = now + RETRY_MS;
