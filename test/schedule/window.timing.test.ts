@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { DescribeChannelCommand } from "@aws-sdk/client-medialive";
 import { Effect, Exit, Scope } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, freeUdpPort } from "../support/app.ts";
+import { freeUdpPort } from "../support/app.ts";
 import { encodeTestStream } from "../support/media.ts";
 import { createMediaLiveChannel, type Moto, motoMissing, startMoto } from "../support/moto.ts";
 import { type MotoLog, motoLog } from "../support/moto-log.ts";
