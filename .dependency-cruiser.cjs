@@ -1,7 +1,8 @@
 /**
  * The dependency rules of ARCHITECTURE.md, checked by `npm test` (scripts/test.sh):
  *   src/domain ← src/core ← src/effects ← src/http ← src/cli
- * and inside src/effects: config ← runtime, events ← ingest, outputs ← channel ← medialive ← status ← control ← schedule ← fleet ← services.ts
+ * and inside src/effects: config ← runtime, events ← ingest, outputs ← channel ← medialive ← status ← control ← schedule ← fleet ← services.ts,
+ * and notify beside control, schedule and fleet (above status, below services.ts)
  * Each layer imports only from the layers before it; views/ (page templates) take data, never services; no
  * import cycles anywhere; nothing in src/ imports tests or benchmarks.
  */
@@ -93,20 +94,26 @@ module.exports = {
     layer(
       "effects-status-below-control",
       "^src/effects/status/",
-      "^src/effects/(control|schedule|services)",
+      "^src/effects/(control|schedule|notify|services)",
       "Status (read model, metrics, readiness, cue history, stills) is read by commands, never the other way.",
     ),
     layer(
       "effects-control-below-fleet",
       "^src/effects/control/",
-      "^src/effects/(schedule|fleet|services)",
+      "^src/effects/(schedule|fleet|notify|services)",
       "Commands use the services below; the schedule's runner and the fleet's coordinator drive them, not the other way.",
     ),
     layer(
       "effects-schedule-below-fleet",
       "^src/effects/schedule/",
-      "^src/effects/(fleet|services)",
+      "^src/effects/(fleet|notify|services)",
       "The schedule's runner drives the commands, MediaLive and the slate; the fleet tells it what this node holds through Placement.",
+    ),
+    layer(
+      "effects-notify-beside-fleet",
+      "^src/effects/notify/",
+      "^src/effects/(control|schedule|fleet|services)",
+      "Notifications read the configuration, the bus and the metrics, and post; they drive nothing.",
     ),
     layer(
       "effects-fleet-below-wiring",

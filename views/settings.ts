@@ -1,5 +1,6 @@
 /**
- * Admin pages: tokens (create with a role and a name — the secret shown once — and revoke), thumbnails on or
+ * Admin pages: tokens (create with a role and a name — the secret shown once — and revoke), notifications
+ * (views/notifiers.ts), thumbnails on or
  * off, configuration export and import with a preview of what would change before it is applied, and the
  * global event log with filters.
  */
@@ -7,6 +8,7 @@ import { html } from "hono/html";
 import type { ChannelEvent } from "../src/domain/events.ts";
 import { eventItem } from "./events.ts";
 import { actionButton } from "./layout.ts";
+import { type NotificationsSection, notificationsSection } from "./notifiers.ts";
 
 interface TokenRow {
   readonly id: string;
@@ -38,6 +40,7 @@ export const settingsPage = (options: {
     readonly fingerprint?: string;
   };
   readonly message?: string;
+  readonly notifications?: NotificationsSection;
 }) => html`<h1>Settings</h1>
   ${options.message === undefined ? "" : html`<p class="notice" role="status">${options.message}</p>`}
   <section aria-labelledby="tokens-title">
@@ -83,6 +86,7 @@ export const settingsPage = (options: {
       <button type="submit" class="primary">Create token</button>
     </form>
   </section>
+  ${options.notifications === undefined ? "" : notificationsSection(options.notifications)}
   <section aria-labelledby="thumbs-title">
     <h2 id="thumbs-title">Thumbnails</h2>
     <p>Stills of each running channel's input, made every 10 s from the channel's own bytes while a page shows them.

@@ -63,10 +63,18 @@ export interface PushAddressPolicy {
   readonly allowPrivate: boolean;
   /** Loopback: only for tests, whose origins listen on 127.0.0.1. */
   readonly allowLoopback?: boolean;
+  /** How a refusal names what it refused and the setting that allows it (an HLS push's, unless given). */
+  readonly words?: { readonly target: string; readonly service: string; readonly setting: string };
 }
 
+const HLS_PUSH_WORDS = {
+  target: "the push origin",
+  service: "HLS push goes",
+  setting: "DISTRIBUTARY_HLS_PUSH_ALLOW_PRIVATE",
+};
+
 /**
- * Why an HLS push may not go to `address`, in words, or null if it may. `origin` names the origin as it may
+ * Why an HLS push (or what `policy.words` names) may not go to `address`, in words, or null if it may. `origin` names the origin as it may
  * be shown; `resolved` says the address came from resolving its name.
  */
 export const pushAddressProblem = (
@@ -78,11 +86,13 @@ export const pushAddressProblem = (
   const kind = addressKind(address);
   if (kind === null || (kind === "private" && policy.allowPrivate)) return null;
   if (kind === "loopback" && policy.allowLoopback === true) return null;
+  const words = policy.words ?? HLS_PUSH_WORDS;
   const is = resolved ? `resolves to ${address},` : "is";
-  const unless =
-    kind === "private"
-      ? " (private ones too when the server runs with DISTRIBUTARY_HLS_PUSH_ALLOW_PRIVATE=true)"
-      : "";
+  // What the setting opens: private networks for an HLS push, private and loopback ones for the others.
+  const opens = words === HLS_PUSH_WORDS ? ["private"] : ["private", "loopback"];
+  const unless = opens.includes(kind)
+    ? ` (${opens.join(" and ")} ones too when the server runs with ${words.setting}=true)`
+    : "";
   const article = kind === "unspecified" ? "an" : "a";
-  return `the push origin ${origin} ${is} ${article} ${kind} address: HLS push goes to public addresses only${unless}`;
+  return `${words.target} ${origin} ${is} ${article} ${kind} address: ${words.service} to public addresses only${unless}`;
 };

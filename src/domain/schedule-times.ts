@@ -17,6 +17,14 @@ const DAY_MS = 86_400_000;
 /** Occurrences one window may have in CHECK_DAYS: an hourly programme has 8784. */
 const MAX_OCCURRENCES_PER_YEAR = 10_000;
 /** The finest recurrence a window may have; finer ones would be checked minute by minute. */
+/**
+ * How far rrule-temporal searches for a rule's next occurrence before it gives up: its default (10,000 periods)
+ * lets an hourly rule that can never occur (BYMONTH=2;BYMONTHDAY=30) run for seconds, inside the configuration's
+ * write lock. 2,000 periods is still more than any rule slower than hourly needs to find its next occurrence
+ * (the rarest, 29 February, is at most 8 years away), and ranges are searched a month at a time.
+ */
+const SEARCH_CAPS = { maxIterations: 2_000 } as const;
+
 const FREQS = ["HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"];
 
 /** A window made ready to answer which T0s (ms) fall in a range, exceptions not yet removed. */
@@ -75,7 +83,7 @@ const compileRule = (window: ScheduleWindow, text: string): Compiling => {
   if (limit !== undefined) return { problem: `the rule cannot be used: ${limit}` };
   let rule: RRuleTemporal;
   try {
-    rule = new RRuleTemporal({ rruleString: `${start[0]}\n${rules[0]}` });
+    rule = new RRuleTemporal({ rruleString: `${start[0]}\n${rules[0]}`, ...SEARCH_CAPS });
   } catch (error) {
     return { problem: `the rule cannot be read: ${error instanceof Error ? error.message : String(error)}` };
   }
@@ -93,7 +101,7 @@ const compileRule = (window: ScheduleWindow, text: string): Compiling => {
   );
   let wall: RRuleTemporal;
   try {
-    wall = new RRuleTemporal({ rruleString: `DTSTART:${local}Z\n${wallRule}` });
+    wall = new RRuleTemporal({ rruleString: `DTSTART:${local}Z\n${wallRule}`, ...SEARCH_CAPS });
   } catch (error) {
     return { problem: `the rule cannot be read: ${error instanceof Error ? error.message : String(error)}` };
   }

@@ -92,6 +92,8 @@ const WORDS = `
   backing failures keyframe keyframes latest usable skipped unreadable
   missed postroll preroll renews takeover warming
   occurrence occurrences
+  notifier notifiers notification notifications delivered delivery deliveries redirect redirects followed
+  resolves webhook webhooks pagerduty signed signing routing renewing timestamp hourly outcome
 `;
 
 export const SERVICE_WORDS: ReadonlyArray<string> = WORDS.split(/\s+/).filter((word) => word !== "");

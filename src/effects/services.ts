@@ -1,7 +1,7 @@
 /**
  * The service's Effect services wired together, given a document store: one event bus, the channel
  * supervisor, the configuration, the cue history and the recordings, the read model over them, the commands
- * and the resume of channels that should run, import/export and the tokens.
+ * and the resume of channels that should run, import/export, the tokens and the notifications.
  * The service and the tests build the same graph from here.
  */
 import { ConfigProvider, Effect, Layer } from "effect";
@@ -21,6 +21,9 @@ import { makeCoordinator } from "./fleet/coordinator.ts";
 import { Fleet, layerOneBox } from "./fleet/fleet.ts";
 import { FleetMetricsLive } from "./fleet/fleet-metrics.ts";
 import { MediaLive } from "./medialive/medialive.ts";
+import { Notifications } from "./notify/deliveries.ts";
+import { Notifiers } from "./notify/notifiers.ts";
+import { NotifyMetricsLive } from "./notify/notify-metrics.ts";
 import { Recordings } from "./outputs/recordings.ts";
 import { ScheduleRunner } from "./schedule/runner.ts";
 import { CueHistory } from "./status/cue-history.ts";
@@ -47,15 +50,25 @@ const MediaLiveSenders = Layer.effectDiscard(
   }),
 );
 
+/** In a fleet, a channel's events are notified by the node holding its lease (wired here: neither knows the other). */
+const NotifyWhereHeld = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const fleet = yield* Fleet;
+    const notifications = yield* Notifications;
+    if (fleet.enabled) notifications.sendOnlyFor((channel) => fleet.held().has(channel));
+  }),
+);
+
 /**
  * The graph around one `Fleet`: one box's (none) or a fleet node's coordinator, and where the schedule's
  * progress is kept (the document store on one box, PostgreSQL in a fleet).
  */
 const graph = <R, S>(fleet: Layer.Layer<Fleet, never, R>, schedules: Layer.Layer<ScheduleStore, never, S>) =>
-  FleetMetricsLive.pipe(
+  Layer.mergeAll(FleetMetricsLive, NotifyMetricsLive, NotifyWhereHeld).pipe(
     Layer.provideMerge(
       Layer.mergeAll(
         ConfigTransfer.Default,
+        Notifications.Default,
         Metrics.Default,
         Thumbnails.Default,
         Layer.scopedDiscard(EventLogLive),
@@ -64,7 +77,7 @@ const graph = <R, S>(fleet: Layer.Layer<Fleet, never, R>, schedules: Layer.Layer
       ),
     ),
     Layer.provideMerge(ScheduleRunner.Default),
-    Layer.provideMerge(Layer.mergeAll(Control.Default, Resume.Default, Auth.Default)),
+    Layer.provideMerge(Layer.mergeAll(Control.Default, Resume.Default, Auth.Default, Notifiers.Default)),
     Layer.provideMerge(Layer.mergeAll(ReadModel.Default, Readiness.Default)),
     Layer.provideMerge(MediaLive.Default),
     Layer.provideMerge(Layer.mergeAll(CueHistory.Default, Recordings.Default, EventNames)),

@@ -17,6 +17,8 @@ import { Control } from "../effects/control/control.ts";
 import { EventBus } from "../effects/events/event-bus.ts";
 import { Fleet } from "../effects/fleet/fleet.ts";
 import { MediaLive } from "../effects/medialive/medialive.ts";
+import { Notifications } from "../effects/notify/deliveries.ts";
+import { Notifiers } from "../effects/notify/notifiers.ts";
 import { Recordings } from "../effects/outputs/recordings.ts";
 import { runtimeName, runtimeVersion } from "../effects/runtime/runtime.ts";
 import { ScheduleRunner } from "../effects/schedule/runner.ts";
@@ -32,6 +34,7 @@ import { configApi } from "./api/config.ts";
 import { eventsApi } from "./api/events.ts";
 import { medialiveApi } from "./api/medialive.ts";
 import { nodesApi } from "./api/nodes.ts";
+import { notifiersApi } from "./api/notifiers.ts";
 import { outputsApi } from "./api/outputs.ts";
 import { scheduleApi } from "./api/schedule.ts";
 import { tokensApi } from "./api/tokens.ts";
@@ -63,6 +66,8 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const medialive = yield* MediaLive;
     const schedules = yield* ScheduleRunner;
     const fleet = yield* Fleet;
+    const notifiers = yield* Notifiers;
+    const notifications = yield* Notifications;
     // A fleet node's database (its audit trail); none on one box.
     const database = yield* Effect.serviceOption(Database);
     const runtime = yield* Effect.runtime<never>();
@@ -176,6 +181,8 @@ export const makeApp = (startedAt: number = Date.now()) =>
       transfer,
       thumbnails,
       fleet,
+      notifiers,
+      notifications,
       runtime,
       limiter,
     });
@@ -233,6 +240,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
       ["/api/channels", scheduleApi(schedules, run)],
       ["/api/events", eventsApi(bus, run)],
       ["/api/tokens", tokensApi(auth, run)],
+      ["/api/notifiers", notifiersApi(notifiers, notifications, run)],
       ["/api/config", configApi(transfer, run)],
       ["/api/nodes", nodesApi(fleet, bus, run)],
       ["/api/cluster", clusterApi(fleet, run)],

@@ -148,6 +148,14 @@ export const hlsPushAllowPrivate = Config.boolean("DISTRIBUTARY_HLS_PUSH_ALLOW_P
   Config.withDefault(false),
 );
 
+/**
+ * Whether notifiers may reach private and loopback addresses (on-premises receivers, tests; link-local never): by
+ * default they post to public addresses only, checked at the address a name resolves to (effects/notify/).
+ */
+export const notifyAllowPrivate = Config.boolean("DISTRIBUTARY_NOTIFY_ALLOW_PRIVATE").pipe(
+  Config.withDefault(false),
+);
+
 /** Whether the pages' stills are on when the service starts (Settings turns them on and off at run time). */
 export const thumbnailsOn = Config.string("DISTRIBUTARY_THUMBNAILS").pipe(
   Config.withDefault("on"),

@@ -43,6 +43,7 @@ import { makeLeaseBook } from "./lease-book.ts";
 import { makeLeasePass } from "./lease-pass.ts";
 import * as L from "./leases.ts";
 import type { NodeContext } from "./node-context.ts";
+import { makeNodeNotices } from "./node-notices.ts";
 import * as N from "./nodes.ts";
 import { makeSending } from "./sending.ts";
 import { makeWatch } from "./watch.ts";
@@ -120,6 +121,7 @@ export const makeCoordinator = Effect.gen(function* () {
     resumeAll: sending.resumeAll,
   });
   const sql = guard.sql;
+  const nodeNotices = yield* makeNodeNotices(q, bus);
   /** What the parts that act on the leases for the coordinator are given (node-context.ts). */
   const node: NodeContext = { me, bootId, q, book, held, sql, stored, stopSending };
   // A forwarding thread that stalled longer than a loop may be late drops what queued in its inputs meanwhile.
@@ -147,6 +149,7 @@ export const makeCoordinator = Effect.gen(function* () {
     answeredSentAt = sent;
     for (const listener of renewalListeners) listener(took);
     book.setNodes(round.nodes, sent);
+    nodeNotices.observe(round.nodes);
     if (full) {
       lastFullAt = sent;
       book.keepOnly(round.changed);

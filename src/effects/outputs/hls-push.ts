@@ -21,7 +21,7 @@ export type { PushAddressPolicy } from "../../domain/addresses.ts";
 export const publicOnly: PushAddressPolicy = { allowPrivate: false };
 
 /** A refusal in words, raised where the address is known and reported as it is. */
-class RefusedAddress extends Error {}
+export class RefusedAddress extends Error {}
 
 type LookupCallback = (
   error: NodeJS.ErrnoException | null,
@@ -30,7 +30,7 @@ type LookupCallback = (
 ) => void;
 
 /** `dns.lookup` for the sockets of one origin: it answers only with addresses the policy allows. */
-const vettedLookup =
+export const vettedLookup =
   (policy: PushAddressPolicy, origin: string) =>
   (hostname: string, options: { family?: number | string; all?: boolean }, callback: LookupCallback) => {
     const family = options.family === 4 || options.family === 6 ? options.family : 0;
@@ -47,7 +47,7 @@ const vettedLookup =
   };
 
 /** The resolver's own failures say nothing about what listens where: they may be told as they are. */
-const isNameError = (cause: unknown): boolean =>
+export const isNameError = (cause: unknown): boolean =>
   typeof cause === "object" &&
   cause !== null &&
   "code" in cause &&

@@ -4,12 +4,13 @@
  */
 import { createHash } from "node:crypto";
 import { Effect, Either } from "effect";
-import { type Context, Hono } from "hono";
-import { eventsPage, settingsPage } from "../../../views/settings.ts";
+import { Hono } from "hono";
+import { eventsPage } from "../../../views/settings.ts";
 import { type ChannelEventType, EVENT_TYPES } from "../../domain/events.ts";
 import { audit } from "../../effects/events/event-bus.ts";
 import type { AuthEnv } from "../auth.ts";
 import { formFields, needs, type PageServices, pageOn, render } from "./handler.ts";
+import { settingsResponse } from "./settings-view.ts";
 
 /** A channel's name as an import document gives it (our format or the original channels.json). */
 const nameInDocument = (document: unknown, id: string): string | undefined => {
@@ -23,10 +24,9 @@ const nameInDocument = (document: unknown, id: string): string | undefined => {
   return typeof entry?.config?.name === "string" ? entry.config.name : undefined;
 };
 
-type SettingsView = Parameters<typeof settingsPage>[0];
-
 export const adminPages = (services: PageServices) => {
   const { readModel, bus, auth, transfer, thumbnails } = services;
+  const settings = settingsResponse(services);
   const page = pageOn(services.runtime);
   const app = new Hono<AuthEnv>();
 
@@ -45,16 +45,6 @@ export const adminPages = (services: PageServices) => {
     );
   });
 
-  const settings = (c: Context<AuthEnv>, extra: Partial<SettingsView> = {}, status = 200) =>
-    Effect.map(auth.list, (tokens) =>
-      render(
-        c,
-        "Settings",
-        settingsPage({ tokens, thumbnails: thumbnails.enabled(), ...extra }),
-        undefined,
-        status,
-      ),
-    );
   app.get(
     "/settings",
     needs("admin"),

@@ -15,6 +15,8 @@ import type { Control } from "../../effects/control/control.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
 import type { MediaLive } from "../../effects/medialive/medialive.ts";
+import type { Notifications } from "../../effects/notify/deliveries.ts";
+import type { Notifiers } from "../../effects/notify/notifiers.ts";
 import type { Recordings } from "../../effects/outputs/recordings.ts";
 import type { ScheduleRunner } from "../../effects/schedule/runner.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
@@ -32,6 +34,8 @@ export interface PageServices {
   readonly transfer: ConfigTransfer;
   readonly thumbnails: Thumbnails;
   readonly fleet: FleetShape;
+  readonly notifiers: Notifiers;
+  readonly notifications: Notifications;
   readonly runtime: Runtime.Runtime<never>;
   /** The API's failure limiter: one count of wrong tokens per address. */
   readonly limiter: FailureLimiter;

@@ -20,6 +20,7 @@ import { channelPages } from "./channel-pages.ts";
 import { fleetPages } from "./fleet-pages.ts";
 import { formFields, type PageServices } from "./handler.ts";
 import { medialivePages } from "./medialive-pages.ts";
+import { notifierPages } from "./notifier-pages.ts";
 import { schedulePages } from "./schedule-pages.ts";
 import { makeSessions, nextAfterLogin, sameOrigin } from "./session.ts";
 
@@ -117,6 +118,7 @@ export const pagesApp = (services: PageServices) => {
   signedIn.route("/", medialivePages(services));
   signedIn.route("/", schedulePages(services));
   signedIn.route("/", adminPages(services));
+  signedIn.route("/", notifierPages(services));
   signedIn.route("/", fleetPages(services));
 
   app.route("/", signedIn);

@@ -35,7 +35,7 @@ export const CONFIG_CHANNEL = "distributary_config";
 
 /** What a NOTIFY on `distributary_config` says: which document changed, its newest revision and who wrote it. */
 export interface ConfigNotice {
-  readonly document: "channels" | "tokens";
+  readonly document: "channels" | "tokens" | "notifiers";
   readonly revision: number;
   readonly node: string | null;
 }
@@ -246,7 +246,9 @@ const makeDatabase = (url: Redacted.Redacted<string>) =>
 const parseNotice = (payload: string | undefined): ConfigNotice | undefined => {
   try {
     const notice = JSON.parse(payload ?? "") as Partial<ConfigNotice>;
-    return (notice.document === "channels" || notice.document === "tokens") &&
+    return (notice.document === "channels" ||
+      notice.document === "tokens" ||
+      notice.document === "notifiers") &&
       typeof notice.revision === "number"
       ? { document: notice.document, revision: notice.revision, node: notice.node ?? null }
       : undefined;

@@ -1,7 +1,7 @@
 /**
  * The store's interface (store.ts) over PostgreSQL, so ConfigState and Auth keep working as they are:
  * `channels.json` is the `channels` table, one row per channel in the document's order, and `tokens.json` the
- * `tokens` table. Other names (a `.bak`, the one-box cue file) are not kept here: they read as absent.
+ * `tokens` table, `notifiers.json` the `notifiers` table. Other names (a `.bak`, the one-box cue file) are not kept here: they read as absent.
  *
  * Several nodes write the same rows, so a write is optimistic: this node remembers each row's revision as it
  * last read or wrote it (its baseline), and a write changes, in one transaction, only the rows that differ from
@@ -23,15 +23,16 @@ import {
 
 interface Kind {
   /** The document's array and the table. */
-  readonly table: "channels" | "tokens";
+  readonly table: "channels" | "tokens" | "notifiers";
   /** The word for one row in messages and audit actions. */
-  readonly noun: "channel" | "token";
+  readonly noun: "channel" | "token" | "notifier";
   readonly positioned: boolean;
 }
 
 const KINDS: Readonly<Record<string, Kind>> = {
   "channels.json": { table: "channels", noun: "channel", positioned: true },
   "tokens.json": { table: "tokens", noun: "token", positioned: false },
+  "notifiers.json": { table: "notifiers", noun: "notifier", positioned: false },
 };
 
 type Body = Record<string, unknown> & { readonly id: string };
@@ -207,7 +208,7 @@ const makePostgresStore = (db: DatabaseShape, node: string | null) =>
         ? change.action === "delete"
           ? "token.revoke"
           : "token.create"
-        : `channel.${change.action}`;
+        : `${kind.noun}.${change.action}`;
 
     /** Applies `changes` in `tx`, refusing at the first row another node changed; returns each row's new revision. */
     const apply = (
@@ -260,7 +261,7 @@ const makePostgresStore = (db: DatabaseShape, node: string | null) =>
                   [change.id, change.position, body, revision],
                 )
               : tx.query(
-                  "insert into tokens (id, body, revision) values ($1, $2, $3) on conflict (id) do nothing returning id",
+                  `insert into ${kind.table} (id, body, revision) values ($1, $2, $3) on conflict (id) do nothing returning id`,
                   [change.id, body, revision],
                 );
             if (inserted.length === 0)
@@ -273,7 +274,7 @@ const makePostgresStore = (db: DatabaseShape, node: string | null) =>
               [change.id, change.position, body, revision],
             );
           else
-            yield* tx.query("update tokens set body = $2, revision = $3 where id = $1", [
+            yield* tx.query(`update ${kind.table} set body = $2, revision = $3 where id = $1`, [
               change.id,
               body,
               revision,
@@ -306,7 +307,7 @@ const makePostgresStore = (db: DatabaseShape, node: string | null) =>
         if (kind === undefined)
           return yield* new StoreError({
             reason: "write_failed",
-            message: `${name} is not kept in PostgreSQL (only channels.json and tokens.json are)`,
+            message: `${name} is not kept in PostgreSQL (only channels.json, tokens.json and notifiers.json are)`,
           });
         const items = (JSON.parse(text) as Record<string, ReadonlyArray<Body>>)[kind.table] ?? [];
         if (!baselines.has(name)) yield* read(name);

@@ -91,6 +91,24 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
   },
   {
     version: 4,
+    name: "notifications: the notifiers, their outbox, and which nodes the fleet told of as down",
+    apply: statements(
+      "create table notifiers (id text primary key, body jsonb not null, revision bigint not null)",
+      // Each delivery is written here before it is attempted, by the node where its event happened, and
+      // attempted by that node until it is delivered or given up; the last ones of each notifier stay, to be seen.
+      `create table notifications (id text primary key, notifier text not null, node text not null,
+         type text not null, payload jsonb not null, state text not null, attempts integer not null default 0,
+         status integer, message text, created_at timestamptz not null default now(),
+         next_at timestamptz, last_at timestamptz)`,
+      "create index notifications_by_notifier on notifications (notifier, created_at)",
+      "create index notifications_pending on notifications (node) where state = 'pending'",
+      // A node's down or up is told once in the fleet: the node that flips this row first tells it.
+      `create table node_states (node text primary key, down boolean not null default false,
+         changed_at timestamptz not null default now())`,
+    ),
+  },
+  {
+    version: 5,
     name: "the schedule's progress: each occurrence's phase and actions done, written by the lease holder",
     apply: statements(
       `create table schedule_progress (channel text not null references channels(id) on delete cascade,

@@ -1,0 +1,303 @@
+/**
+ * The deliveries: every bus event a notifier wants becomes a delivery, written to the outbox (outbox.ts) before
+ * its first attempt. Each notifier has its own queue and its own fiber, which attempts its due deliveries one
+ * after the other, each within 10 s (send.ts), so a slow or dead endpoint only ever delays its own. A failed
+ * attempt is tried again after 5 s, 30 s, 2 min, 10 min, 30 min, then every hour until a day has passed, each
+ * wait ±10 % so that many deliveries failing together do not come back together; a 2xx ends it, a 410 Gone
+ * turns the notifier off. Waits are on the Effect clock (the TestClock in tests); an attempt's own time is the
+ * clock's too. In a fleet, a node delivers the events that happened on it (its own bus's), and only its own
+ * outbox rows.
+ */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { Clock, Duration, Effect, FiberMap, Option, Queue, Random } from "effect";
+import type { ChannelEvent } from "../../domain/events.ts";
+import { type NotifierRecord, notifyEventOf, TEST_EVENT, wants } from "../../domain/notifiers.ts";
+import type { NotificationPayload } from "../../domain/notify-bodies.ts";
+import { payloadOf } from "../../domain/notify-bodies.ts";
+import { Database } from "../config/postgres/database.ts";
+import { nodeId, nodeUrl, notifyAllowPrivate, servePort } from "../config/settings.ts";
+import { DocumentStore } from "../config/store.ts";
+import { EventBus } from "../events/event-bus.ts";
+import { Notifiers } from "./notifiers.ts";
+import { type Delivery, databaseOutbox, type OutboxStore, storeOutbox } from "./outbox.ts";
+import { type AttemptOutcome, attempt, prepare } from "./send.ts";
+
+/** The waits after the first failures; then hourly, until a day after the event. */
+export const RETRY_DELAYS_MS = [5_000, 30_000, 120_000, 600_000, 1_800_000] as const;
+const HOURLY_MS = 3_600_000;
+const GIVE_UP_AFTER_MS = 24 * HOURLY_MS;
+/** How many finished deliveries of each notifier are kept to be seen. */
+export const KEPT_DELIVERIES = 20;
+/** A notifier's pending deliveries at most: past it the oldest is dropped (its receiver is down anyway). */
+const MAX_PENDING = 1000;
+
+export const OUTCOMES = ["delivered", "failed", "dropped", "disabled"] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** The wait after the `failures`-th failed attempt, before jitter. */
+export const retryDelayMs = (failures: number): number => RETRY_DELAYS_MS[failures - 1] ?? HOURLY_MS;
+
+interface NotifierQueue {
+  readonly due: Map<string, Delivery>;
+  readonly wake: Queue.Queue<void>;
+}
+
+export class Notifications extends Effect.Service<Notifications>()("distributary/Notifications", {
+  scoped: Effect.gen(function* () {
+    const notifiers = yield* Notifiers;
+    const bus = yield* EventBus;
+    const database = yield* Effect.serviceOption(Database);
+    const outbox: OutboxStore = Option.isSome(database)
+      ? databaseOutbox(database.value)
+      : yield* storeOutbox(yield* DocumentStore);
+    const node = Option.getOrElse(yield* Effect.orDie(nodeId), () => hostname());
+    const port = yield* Effect.orDie(servePort);
+    const serviceUrl = Option.getOrElse(yield* Effect.orDie(nodeUrl), () => `http://${hostname()}:${port}`);
+    const allowPrivate = yield* Effect.orDie(notifyAllowPrivate);
+    const policy = {
+      allowPrivate,
+      allowLoopback: allowPrivate,
+      words: {
+        target: "the notifier's address",
+        service: "notifications go",
+        setting: "DISTRIBUTARY_NOTIFY_ALLOW_PRIVATE",
+      },
+    };
+
+    const counts = new Map<string, Record<Outcome, number>>();
+    const count = (notifier: string, outcome: Outcome) => {
+      const entry = counts.get(notifier) ?? { delivered: 0, failed: 0, dropped: 0, disabled: 0 };
+      entry[outcome] += 1;
+      counts.set(notifier, entry);
+    };
+    const queues = new Map<string, NotifierQueue>();
+    const workers = yield* FiberMap.make<string>();
+    const record = (id: string): NotifierRecord | undefined =>
+      notifiers.current().find((candidate) => candidate.id === id);
+
+    const finish = (delivery: Delivery, outcome: AttemptOutcome | null, state: Delivery["state"]) =>
+      Effect.gen(function* () {
+        queues.get(delivery.notifier)?.due.delete(delivery.id);
+        yield* outbox.save({
+          ...delivery,
+          state,
+          next_at: null,
+          ...(outcome === null ? {} : { status: outcome.status, message: outcome.message }),
+        });
+        yield* outbox.prune(delivery.notifier, KEPT_DELIVERIES, false);
+      });
+
+    /** One attempt of `delivery` now, and what follows from it. */
+    const attemptNow = (delivery: Delivery) =>
+      Effect.gen(function* () {
+        const notifier = record(delivery.notifier);
+        if (notifier === undefined || !notifier.enabled) {
+          count(delivery.notifier, "dropped");
+          return yield* finish(delivery, null, "dropped");
+        }
+        const now = yield* Clock.currentTimeMillis;
+        const prepared = prepare(notifier, delivery.id, delivery.payload, serviceUrl, now);
+        const outcome = yield* Effect.promise(() => attempt(notifier, prepared, policy));
+        const tried: Delivery = { ...delivery, attempts: delivery.attempts + 1, last_at: now };
+        if (outcome.ok) {
+          count(delivery.notifier, "delivered");
+          return yield* finish(tried, outcome, "delivered");
+        }
+        count(delivery.notifier, "failed");
+        if (outcome.status === 410) {
+          count(delivery.notifier, "disabled");
+          yield* finish(tried, outcome, "failed");
+          return yield* Effect.ignore(
+            notifiers.disable(delivery.notifier, `its receiver answered 410 Gone (${notifier.name})`),
+          );
+        }
+        const wait = Math.round(retryDelayMs(tried.attempts) * (0.9 + 0.2 * (yield* Random.next)));
+        const created = new Date(delivery.created_at).getTime();
+        if (delivery.type === TEST_EVENT || now + wait > created + GIVE_UP_AFTER_MS) {
+          if (delivery.type !== TEST_EVENT) count(delivery.notifier, "dropped");
+          return yield* finish(tried, outcome, "failed");
+        }
+        const next: Delivery = {
+          ...tried,
+          status: outcome.status,
+          message: outcome.message,
+          next_at: now + wait,
+        };
+        queues.get(delivery.notifier)?.due.set(next.id, next);
+        yield* outbox.save(next);
+      });
+
+    /** A notifier's fiber: its earliest due delivery, attempted when due; woken by a new one. */
+    const worker = (id: string, queue: NotifierQueue) =>
+      Effect.forever(
+        Effect.gen(function* () {
+          let earliest: Delivery | undefined;
+          for (const delivery of queue.due.values())
+            if (earliest === undefined || (delivery.next_at ?? 0) < (earliest.next_at ?? 0))
+              earliest = delivery;
+          if (earliest === undefined) return yield* Queue.take(queue.wake);
+          const wait = (earliest.next_at ?? 0) - (yield* Clock.currentTimeMillis);
+          if (wait > 0)
+            return yield* Effect.race(Effect.sleep(Duration.millis(wait)), Queue.take(queue.wake));
+          yield* attemptNow(earliest);
+        }),
+      ).pipe(Effect.annotateLogs("notifier", id));
+
+    const queueOf = (id: string) =>
+      Effect.gen(function* () {
+        const known = queues.get(id);
+        if (known !== undefined) return known;
+        const queue: NotifierQueue = { due: new Map(), wake: yield* Queue.sliding<void>(1) };
+        queues.set(id, queue);
+        yield* FiberMap.run(workers, id, worker(id, queue));
+        return queue;
+      });
+
+    /** Writes `delivery` to the outbox, then hands it to its notifier's fiber. */
+    const enqueue = (delivery: Delivery) =>
+      Effect.gen(function* () {
+        const queue = yield* queueOf(delivery.notifier);
+        if (queue.due.size >= MAX_PENDING) {
+          const oldest = [...queue.due.values()].sort((a, b) => (a.created_at < b.created_at ? -1 : 1))[0];
+          if (oldest !== undefined) {
+            count(delivery.notifier, "dropped");
+            yield* finish(
+              oldest,
+              { ok: false, status: oldest.status, message: "dropped: too many pending" },
+              "dropped",
+            );
+          }
+        }
+        yield* outbox.save(delivery);
+        queue.due.set(delivery.id, delivery);
+        queue.wake.unsafeOffer(undefined);
+      });
+
+    const newDelivery = (notifier: string, payload: NotificationPayload) =>
+      Effect.map(
+        Clock.currentTimeMillis,
+        (now): Delivery => ({
+          id: `msg_${randomUUID().replaceAll("-", "")}`,
+          notifier,
+          node,
+          type: payload.type,
+          payload,
+          state: "pending",
+          attempts: 0,
+          status: null,
+          message: null,
+          created_at: new Date(now).toISOString(),
+          next_at: now,
+          last_at: null,
+        }),
+      );
+
+    /** The output states seen, for `output_recovered` (connected after an error). */
+    const outputStates = new Map<string, string>();
+    /** Whether this node speaks for a channel's events (in a fleet: it holds the channel's lease). */
+    let sendsFor: (channel: string) => boolean = () => true;
+    const onEvent = (event: ChannelEvent) =>
+      Effect.gen(function* () {
+        let previous: string | undefined;
+        if (event.type === "output_state") {
+          const key = `${event.channel}/${event.output}`;
+          previous = outputStates.get(key);
+          outputStates.set(key, event.state);
+        }
+        const type = notifyEventOf(event, previous);
+        if (type === null || (event.channel !== null && !sendsFor(event.channel))) return;
+        const payload = payloadOf(type, event, node);
+        for (const notifier of notifiers.current())
+          if (wants(notifier, type, event.channel)) yield* enqueue(yield* newDelivery(notifier.id, payload));
+      });
+
+    /** A notifier turned off or deleted: what it had pending is dropped; a deleted one's record goes too. */
+    const applyChanges = Effect.gen(function* () {
+      const current = new Map(notifiers.current().map((notifier) => [notifier.id, notifier]));
+      for (const [id, queue] of queues) {
+        const notifier = current.get(id);
+        if (notifier?.enabled === true) continue;
+        for (const delivery of [...queue.due.values()]) {
+          count(id, "dropped");
+          yield* finish(delivery, null, "dropped");
+        }
+        if (notifier === undefined) {
+          yield* FiberMap.remove(workers, id);
+          queues.delete(id);
+          yield* outbox.prune(id, 0, true);
+        }
+      }
+    });
+    const changed = yield* Queue.sliding<void>(1);
+    notifiers.onChange(() => changed.unsafeOffer(undefined));
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(changed), applyChanges)));
+
+    // What this node left pending when it stopped goes on, at the tries it was due.
+    for (const delivery of yield* outbox.pending(node)) {
+      const queue = yield* queueOf(delivery.notifier);
+      queue.due.set(delivery.id, delivery);
+      queue.wake.unsafeOffer(undefined);
+    }
+    const subscription = yield* bus.subscribe;
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.flatMap(Queue.take(subscription), (event) =>
+          onEvent(event).pipe(
+            Effect.catchAllCause((cause) =>
+              Effect.logWarning("notifications: an event was not queued", cause),
+            ),
+          ),
+        ),
+      ),
+    );
+
+    return {
+      /** A notifier's last deliveries, newest first. */
+      recent: (notifier: string) => outbox.recent(notifier, KEPT_DELIVERIES),
+      /** Sends a test delivery to the notifier now (once, whatever its events) and answers how it went. */
+      test: (notifier: NotifierRecord) =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis;
+          const payload: NotificationPayload = {
+            type: TEST_EVENT,
+            timestamp: new Date(now).toISOString(),
+            node,
+            channel: null,
+            output: null,
+            data: { message: `a test delivery from distributary to ${notifier.name}` },
+          };
+          const delivery = yield* newDelivery(notifier.id, payload);
+          yield* outbox.save(delivery);
+          const prepared = prepare(notifier, delivery.id, payload, serviceUrl, now);
+          const outcome = yield* Effect.promise(() => attempt(notifier, prepared, policy));
+          count(notifier.id, outcome.ok ? "delivered" : "failed");
+          yield* finish(
+            { ...delivery, attempts: 1, last_at: now },
+            outcome,
+            outcome.ok ? "delivered" : "failed",
+          );
+          // A receiver gone for a test is gone for every event.
+          if (outcome.status === 410) {
+            count(notifier.id, "disabled");
+            yield* Effect.ignore(
+              notifiers.disable(notifier.id, `its receiver answered 410 Gone (${notifier.name})`),
+            );
+          }
+          return { id: delivery.id, ...outcome };
+        }),
+      /**
+       * In a fleet, a channel's standbys run it too and see the same input events: only the node that holds its
+       * lease (that sends its outputs) delivers them (wired in services.ts).
+       */
+      sendOnlyFor: (holds: (channel: string) => boolean): void => {
+        sendsFor = holds;
+      },
+      /** Deliveries by outcome since the start, by notifier. */
+      counts: (): ReadonlyMap<string, Readonly<Record<Outcome, number>>> => counts,
+      /** Deliveries waiting for their next attempt, by notifier. */
+      backlog: (): ReadonlyMap<string, number> =>
+        new Map([...queues].map(([id, queue]) => [id, queue.due.size] as const)),
+    } as const;
+  }),
+}) {}

@@ -1,0 +1,56 @@
+/**
+ * The Settings page as every admin form answers it: the tokens, the notifiers with their last deliveries, and
+ * whatever the form adds (a message, a secret shown once, an import's preview). Shared by the forms of
+ * admin-pages.ts and notifier-pages.ts.
+ */
+import { Effect } from "effect";
+import type { Context } from "hono";
+import type { NotificationsSection } from "../../../views/notifiers.ts";
+import { settingsPage } from "../../../views/settings.ts";
+import { NOTIFIER_KINDS, NOTIFY_EVENTS } from "../../domain/notifiers.ts";
+import { deliveryView } from "../api/notifiers.ts";
+import type { AuthEnv } from "../auth.ts";
+import { type PageServices, render } from "./handler.ts";
+
+export type SettingsView = Parameters<typeof settingsPage>[0];
+
+/** The notifiers and their deliveries, as the page shows them. */
+export const notificationsOf = (
+  services: PageServices,
+  createdSecret?: NotificationsSection["createdSecret"],
+) =>
+  Effect.gen(function* () {
+    const notifiers = yield* services.notifiers.list;
+    const rows = yield* Effect.forEach(notifiers, (notifier) =>
+      Effect.map(services.notifications.recent(notifier.id), (deliveries) => ({
+        notifier,
+        deliveries: deliveries.map(deliveryView),
+      })),
+    );
+    return {
+      notifiers: rows,
+      events: NOTIFY_EVENTS,
+      kinds: NOTIFIER_KINDS,
+      ...(createdSecret === undefined ? {} : { createdSecret }),
+    } satisfies NotificationsSection;
+  });
+
+export const settingsResponse =
+  (services: PageServices) =>
+  (
+    c: Context<AuthEnv>,
+    extra: Partial<SettingsView> = {},
+    status = 200,
+    createdSecret?: NotificationsSection["createdSecret"],
+  ) =>
+    Effect.gen(function* () {
+      const tokens = yield* services.auth.list;
+      const notifications = yield* notificationsOf(services, createdSecret);
+      return render(
+        c,
+        "Settings",
+        settingsPage({ tokens, thumbnails: services.thumbnails.enabled(), notifications, ...extra }),
+        undefined,
+        status,
+      );
+    });
