@@ -13,17 +13,13 @@ import { freeUdpPort, json } from "../support/app.ts";
 import { useFleetNodes } from "../support/fleet-nodes.ts";
 import { createMediaLiveChannel, type Moto, motoMissing, startMoto } from "../support/moto.ts";
 import { type MotoLog, motoLog } from "../support/moto-log.ts";
+import { DURATION, kickoffSchedule, POSTROLL, S, t0In30s } from "./kickoff.ts";
 
 const missing = motoMissing();
 const CREDENTIALS = {
   AWS_ACCESS_KEY_ID: "AKIASCHEDULEFLEET",
   AWS_SECRET_ACCESS_KEY: "schedule-fleet-secret",
 };
-const S = 1000;
-const LEAD = 10;
-const PREROLL = 5;
-const DURATION = 8;
-const POSTROLL = 3;
 
 const fleet = useFleetNodes({
   dbPort: 23851,
@@ -60,7 +56,7 @@ describe.skipIf(missing !== null)("a scheduled window whose holder is killed at 
     const env = { DISTRIBUTARY_AWS_ENDPOINT: log.endpoint };
     await fleet.start("a", env);
     await fleet.start("b", env);
-    const t0 = Math.ceil((Date.now() + 30 * S) / S) * S;
+    const t0 = t0In30s();
     const created = await api("a", "/api/channels", {
       method: "POST",
       body: JSON.stringify({
@@ -74,19 +70,7 @@ describe.skipIf(missing !== null)("a scheduled window whose holder is killed at 
         outputs: [
           { id: "out1", protocol: "udp", url: `udp://127.0.0.1:${await freeUdpPort()}`, enabled: false },
         ],
-        schedule: {
-          windows: [
-            {
-              id: "kickoff",
-              start: new Date(t0).toISOString(),
-              time_zone: "Europe/Paris",
-              duration_s: DURATION,
-              medialive_lead_s: LEAD,
-              preroll_s: PREROLL,
-              postroll_s: POSTROLL,
-            },
-          ],
-        },
+        schedule: kickoffSchedule(t0),
       }),
     });
     expect(created.status, await created.clone().text()).toBe(201);

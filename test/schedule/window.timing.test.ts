@@ -25,6 +25,7 @@ import { videoPes } from "../support/rtmp-media.ts";
 import { chunkTs, DATAGRAM_BYTES, sendPaced } from "../support/sender.ts";
 import { type ServiceProcess, servicePort, spawnService } from "../support/service.ts";
 import { adaptation, pidAt } from "../support/ts-packets.ts";
+import { DURATION, kickoffSchedule, LEAD, POSTROLL, PREROLL, S, t0In30s } from "./kickoff.ts";
 
 const missing = motoMissing();
 const TOKEN = "schedule-admin-token-0123456789abcdef";
@@ -35,11 +36,6 @@ const CREDENTIALS = {
 const SECONDS = 60;
 const PACKET = 188;
 const VIDEO_PID = 0x100;
-const S = 1000;
-const LEAD = 10;
-const PREROLL = 5;
-const DURATION = 8;
-const POSTROLL = 3;
 
 const scope = Effect.runSync(Scope.make());
 let dir = "";
@@ -111,7 +107,7 @@ beforeAll(async () => {
   });
   await service.ready(30_000);
   const port = await freeUdpPort();
-  t0 = Math.ceil((Date.now() + 30 * S) / S) * S;
+  t0 = t0In30s();
   const created = await api("/api/channels", {
     method: "POST",
     body: JSON.stringify({
@@ -124,19 +120,7 @@ beforeAll(async () => {
       outputs: [
         { id: "srt", protocol: "srt", url: `srt://127.0.0.1:${srt.port}?latency=20`, enabled: false },
       ],
-      schedule: {
-        windows: [
-          {
-            id: "kickoff",
-            start: new Date(t0).toISOString(),
-            time_zone: "Europe/Paris",
-            duration_s: DURATION,
-            medialive_lead_s: LEAD,
-            preroll_s: PREROLL,
-            postroll_s: POSTROLL,
-          },
-        ],
-      },
+      schedule: kickoffSchedule(t0),
     }),
   });
   expect(created.status, await created.clone().text()).toBe(201);

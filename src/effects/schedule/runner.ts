@@ -51,8 +51,11 @@ export class ScheduleRunner extends Effect.Service<ScheduleRunner>()("distributa
       windowOpen: (open) => medialive.setWindowOpen(id, open),
     });
 
-    /** A loop's state, with the progress stored for the channel (read afresh: a takeover joins from it). */
-    const begin = (id: ChannelId) =>
+    /**
+     * A loop's state, with the progress stored for the channel (read afresh: a takeover joins from it). `seen`:
+     * the occurrences the loop it replaces (the schedule changed, the lease stayed) had seen, not joined again.
+     */
+    const begin = (id: ChannelId, seen: ReadonlySet<string> = new Set()) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis;
         const stored = yield* store.load(id);
@@ -65,7 +68,7 @@ export class ScheduleRunner extends Effect.Service<ScheduleRunner>()("distributa
           since,
           progress: new Map(stored.occurrences),
           steps: new Map(),
-          seen: new Set(),
+          seen: new Set(seen),
           byOperator: new Set(),
           retryAt: 0,
           wake: yield* Queue.sliding<void>(1),
@@ -79,15 +82,18 @@ export class ScheduleRunner extends Effect.Service<ScheduleRunner>()("distributa
       for (const channel of configs.current().channels)
         if (channel.schedule != null && placement.holds(channel.id))
           wanted.set(channel.id, loopKey(channel.schedule, channel.medialive != null));
+      /** What the loops restarted for a changed schedule had seen: no takeover of their own occurrences. */
+      const carried = new Map<ChannelId, ReadonlySet<string>>();
       for (const [id, loop] of running) {
         if (wanted.get(id) === loop.key) continue;
+        if (wanted.has(id)) carried.set(id, loop.state.seen);
         running.delete(id);
         yield* FiberMap.remove(loops, id);
         medialive.setWindowOpen(id, false);
       }
       for (const [id, key] of wanted) {
         if (running.has(id)) continue;
-        const state = yield* Effect.either(begin(id));
+        const state = yield* Effect.either(begin(id, carried.get(id)));
         if (state._tag === "Left") {
           yield* Effect.logWarning(
             `channel ${id}: its schedule's progress could not be read: ${state.left.message}`,
