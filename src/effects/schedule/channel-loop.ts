@@ -153,14 +153,22 @@ const stepOne = (
       return step;
     }
     const joined = firstSight && occurrence.warm_at < state.joinedAt - JOIN_SLACK_MS && step.phase !== "idle";
-    if (step.phase !== progress.phase || joined) {
+    const moved = step.phase !== progress.phase || joined;
+    if (moved) {
       const by = joined ? "takeover" : state.byOperator.has(occurrence.key) ? "operator" : "schedule";
       state.byOperator.delete(occurrence.key);
-      const words = joined ? `joined in ${step.phase}` : `${progress.phase} → ${step.phase}`;
+      const words =
+        by === "takeover"
+          ? "taken over: its stored progress goes on"
+          : by === "operator"
+            ? "by an operator"
+            : "on time";
       phaseEvent(services, state, occurrence, progress.phase, step.phase, by, words);
       progress = { ...progress, phase: step.phase };
-      yield* save(services, state, progress);
+      // Stored with the first action it does (a write less before MediaLive's start), or below without one.
+      state.progress.set(progress.key, progress);
     }
+    if (moved && (step.due.length === 0 || now < state.retryAt)) yield* save(services, state, progress);
     if (now < state.retryAt) return step;
     // The cost guard stands down before MediaLive is started: its first look after the start finds it open.
     if (step.phase !== "idle") services.windowOpen(true);
@@ -255,7 +263,15 @@ export const command = (services: LoopServices, state: LoopState, schedule: Sche
       yield* save(services, state, { ...result.progress, closed: false });
       state.byOperator.add(target.key);
       if (result.progress.phase !== before.phase) {
-        phaseEvent(services, state, target, before.phase, result.progress.phase, "operator", cmd.kind);
+        phaseEvent(
+          services,
+          state,
+          target,
+          before.phase,
+          result.progress.phase,
+          "operator",
+          `by an operator: ${cmd.kind}`,
+        );
         state.byOperator.delete(target.key);
       }
       yield* Queue.offer(state.wake, undefined);
