@@ -1,8 +1,8 @@
 /**
  * The dependency rules of ARCHITECTURE.md, checked by `npm test` (scripts/test.sh):
  *   src/domain ← src/core ← src/effects ← src/http ← src/cli
- * and inside src/effects: config ← runtime, events ← ingest, outputs ← channel ← medialive ← status ← control ← fleet ← services.ts,
- * and notify beside control and fleet (above status, below services.ts)
+ * and inside src/effects: config ← runtime, events ← ingest, outputs ← channel ← medialive ← status ← control ← schedule ← fleet ← services.ts,
+ * and notify beside control, schedule and fleet (above status, below services.ts)
  * Each layer imports only from the layers before it; views/ (page templates) take data, never services; no
  * import cycles anywhere; nothing in src/ imports tests or benchmarks.
  */
@@ -48,7 +48,7 @@ module.exports = {
       "The TS toolkit (packets, sections, PAT/PMT, PES) is what the rest of src/core reads TS with; it knows none of them.",
     ),
     // Inside src/effects, folders by role, each above the ones it may import (services.ts at the root wires
-    // them all): fleet → control → status → medialive → channel → ingest | outputs → runtime | events → config.
+    // them all): fleet → schedule → control → status → medialive → channel → ingest | outputs → runtime | events → config.
     layer(
       "effects-config-is-the-bottom",
       "^src/effects/config/",
@@ -82,31 +82,37 @@ module.exports = {
     layer(
       "effects-channel-below-status",
       "^src/effects/channel/",
-      "^src/effects/(medialive|status|control|services)",
+      "^src/effects/(medialive|status|control|schedule|services)",
       "Channels and their supervisor report through counters and events; they do not read status or take commands from above.",
     ),
     layer(
       "effects-medialive-below-status",
       "^src/effects/medialive/",
-      "^src/effects/(status|control|fleet|services)",
+      "^src/effects/(status|control|schedule|fleet|services)",
       "The link to AWS MediaLive reads channels and the configuration and is shown by status; it takes no commands from above.",
     ),
     layer(
       "effects-status-below-control",
       "^src/effects/status/",
-      "^src/effects/(control|notify|services)",
+      "^src/effects/(control|schedule|notify|services)",
       "Status (read model, metrics, readiness, cue history, stills) is read by commands, never the other way.",
     ),
     layer(
       "effects-control-below-fleet",
       "^src/effects/control/",
+      "^src/effects/(schedule|fleet|notify|services)",
+      "Commands use the services below; the schedule's runner and the fleet's coordinator drive them, not the other way.",
+    ),
+    layer(
+      "effects-schedule-below-fleet",
+      "^src/effects/schedule/",
       "^src/effects/(fleet|notify|services)",
-      "Commands use the services below; the fleet's coordinator drives them, not the other way.",
+      "The schedule's runner drives the commands, MediaLive and the slate; the fleet tells it what this node holds through Placement.",
     ),
     layer(
       "effects-notify-beside-fleet",
       "^src/effects/notify/",
-      "^src/effects/(control|fleet|services)",
+      "^src/effects/(control|schedule|fleet|services)",
       "Notifications read the configuration, the bus and the metrics, and post; they drive nothing.",
     ),
     layer(

@@ -9,8 +9,10 @@
  * The slate (what the outputs carry when every input is silent, or an operator says so) has its badge on the
  * head and its own section (slate.ts); the cue log is cues.ts, the event log events.ts.
  */
+
 import { html, raw } from "hono/html";
 import { type ChannelEvent, dropReasonsText } from "../src/domain/events.ts";
+import type { ScheduleView } from "../src/domain/schedule-view.ts";
 import type { ChannelStats, ChannelView, OutputView } from "../src/domain/views.ts";
 import { type CueEntry, cueLog } from "./cues.ts";
 import { eventLog, switchReason } from "./events.ts";
@@ -20,6 +22,7 @@ import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from ".
 import { medialiveSection } from "./medialive.ts";
 import { addOutputForm } from "./presets.ts";
 import { ristCell, ristPanel } from "./rist.ts";
+import { scheduleSection } from "./schedule.ts";
 import { slateBadge, slateSection } from "./slate.ts";
 
 /** A file:// output's recordings, oldest first, as the page lists them. */
@@ -388,12 +391,15 @@ export const channelPage = (options: {
   readonly recordings?: ReadonlyArray<RecordingsEntry>;
   /** Why the last picture upload was refused, in words. */
   readonly slateProblem?: string;
+  /** The channel's schedule as the API shows it; null without one. */
+  readonly schedule?: ScheduleView | null;
   readonly form?: {
     readonly values: Readonly<Record<string, string>>;
     readonly errors: Readonly<Record<string, string>>;
   };
 }) => html`${channelHead(options.channel, options.viewer)}
   ${medialiveSection(options.channel, options.viewer)}
+  ${scheduleSection(options.channel, options.schedule ?? null, options.viewer)}
   ${inputsSection(options.channel, options.viewer)}
   ${slateSection(options.channel, options.viewer, options.slateProblem)}
   ${previewSection(options.channel)}

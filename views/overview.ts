@@ -6,12 +6,15 @@
  * channels with one confirmation. Each tile has a stable id, so the WebSocket replaces it whole when the
  * channel changes.
  */
+
 import { html } from "hono/html";
+import type { SchedulePhase } from "../src/domain/schedule-phases.ts";
 import type { ChannelView } from "../src/domain/views.ts";
 import { fleetLine } from "./fleet.ts";
 import { tileHealthBadge } from "./health.ts";
 import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
 import { medialiveFact } from "./medialive.ts";
+import { schedulePhaseBadge } from "./schedule.ts";
 import { slateBadge } from "./slate.ts";
 
 const outputStates = (channel: ChannelView) => {
@@ -43,7 +46,13 @@ interface TileStills {
   readonly has: (channelId: string) => boolean;
 }
 
-export const channelTile = (channel: ChannelView, viewer: Viewer, thumbnails: TileStills | null) => {
+export const channelTile = (
+  channel: ChannelView,
+  viewer: Viewer,
+  thumbnails: TileStills | null,
+  /** The phase of the channel's scheduled window now (idle: none open). */
+  phase: SchedulePhase = "idle",
+) => {
   const now = Date.now();
   const inputBitrate = channel.inputs.find((input) => input.active)?.bitrate_bps ?? 0;
   return html`<article class="tile" id="tile-${channel.id}" data-name="${channel.name.toLowerCase()} ${channel.id}">
@@ -56,6 +65,7 @@ export const channelTile = (channel: ChannelView, viewer: Viewer, thumbnails: Ti
       <h2><a href="/channels/${channel.id}">${channel.name}</a></h2>
       ${stateBadge(channel.status)}
       ${slateBadge(channel)}
+      ${schedulePhaseBadge(phase)}
       ${tileHealthBadge(channel)}
     </header>
     ${
@@ -101,6 +111,7 @@ export const overview = (
   channels: ReadonlyArray<ChannelView>,
   viewer: Viewer,
   thumbnails: TileStills | null,
+  phase: (channelId: string) => SchedulePhase = () => "idle",
 ) => html`<section aria-labelledby="channels-title">
   <div class="toolbar">
     <h1 id="channels-title">Channels</h1>
@@ -119,5 +130,5 @@ export const overview = (
       ? html`<p class="empty">No channels yet.${can(viewer, "admin") ? html` <a href="/channels/new">Create one</a>.` : ""}</p>`
       : ""
   }
-  <div id="tiles" class="tiles">${channels.map((channel) => channelTile(channel, viewer, thumbnails))}</div>
+  <div id="tiles" class="tiles">${channels.map((channel) => channelTile(channel, viewer, thumbnails, phase(channel.id)))}</div>
 </section>`;

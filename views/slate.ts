@@ -13,6 +13,7 @@ export const SLATE_WORDS: Readonly<Record<NonNullable<Slate["reason"]>, { short:
   input_lost: { short: "input lost", long: "every input is silent" },
   manual: { short: "by hand", long: "put there by an operator" },
   unhealthy: { short: "inputs unhealthy", long: "every input is unhealthy by the channel's health rules" },
+  scheduled: { short: "scheduled", long: "the schedule's preroll or postroll" },
 };
 
 /**

@@ -125,8 +125,11 @@ export const ChannelEvent = Schema.Union(
     /** A start or stop of the linked MediaLive channel, asked by someone or something, and how it went. */
     type: Schema.Literal("medialive_action"),
     action: Schema.Literal("start", "stop"),
-    /** operator (API or page), channel_start (start_with_channel) or cost_guard (idle too long). */
-    by: Schema.Literal("operator", "channel_start", "cost_guard"),
+    /**
+     * operator (API or page), channel_start (start_with_channel), cost_guard (idle too long) or schedule (a
+     * scheduled window's warming or ending).
+     */
+    by: Schema.Literal("operator", "channel_start", "cost_guard", "schedule"),
     ok: Schema.Boolean,
     /** What happened, or why it failed, in words. */
     message: Schema.String,

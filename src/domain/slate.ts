@@ -29,8 +29,11 @@ const SlateAfterMs = intRange(50, 3_600_000).annotations({
     "ms after the last input went silent at which the slate starts; at least the channel's failover_after_ms",
 });
 
-/** Why a channel is on its slate: every input silent, an operator, or every input unhealthy by its health rules. */
-export const SLATE_REASONS = ["input_lost", "manual", "unhealthy"] as const;
+/**
+ * Why a channel is on its slate: every input silent, an operator, every input unhealthy by its health rules, or
+ * its schedule (the preroll and postroll of a scheduled window).
+ */
+export const SLATE_REASONS = ["input_lost", "manual", "unhealthy", "scheduled"] as const;
 export type SlateReason = (typeof SLATE_REASONS)[number];
 
 const SlateOnUnhealthy = Schema.Boolean.annotations({
@@ -48,6 +51,8 @@ export const SlateConfig = Schema.Struct({
   on_unhealthy: Schema.optional(SlateOnUnhealthy),
   /** Put on the slate by an operator (POST /api/channels/{id}/slate), kept until taken off. */
   manual: Schema.optional(Schema.Boolean),
+  /** Put on by the channel's schedule (its preroll and postroll), lifted by it; an operator's hand stays apart. */
+  scheduled: Schema.optional(Schema.Boolean),
   image: Schema.optional(Schema.NullOr(SlateImage)),
 }).annotations({ identifier: "SlateConfig", ...strict });
 export type SlateConfig = typeof SlateConfig.Type;
@@ -95,6 +100,7 @@ export const slateView = (slate: SlateConfig | null | undefined, channelId: stri
         after_ms: slate.after_ms,
         alert_after_s: slate.alert_after_s ?? DEFAULT_SLATE_ALERT_AFTER_S,
         manual: slate.manual ?? false,
+        scheduled: slate.scheduled ?? false,
         on_unhealthy: slate.on_unhealthy ?? false,
         image:
           slate.image == null

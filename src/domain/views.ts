@@ -238,6 +238,9 @@ export const SlateView = Schema.Struct({
   after_ms: Schema.Number,
   alert_after_s: Schema.Number,
   manual: Schema.Boolean.annotations({ description: "put on the slate by an operator, until taken off" }),
+  scheduled: Schema.Boolean.annotations({
+    description: "put on the slate by the channel's schedule (its preroll or postroll), until it lifts it",
+  }),
   on_unhealthy: Schema.Boolean.annotations({
     description: "the slate goes on while every input is unhealthy by the channel's health rules",
   }),

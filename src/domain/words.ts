@@ -91,12 +91,9 @@ const WORDS = `
   throttled updating upstream
   backing failures keyframe keyframes latest usable skipped unreadable
   missed postroll preroll renews takeover warming
-<<<<<<< HEAD
   occurrence occurrences
-=======
   notifier notifiers notification notifications delivered delivery deliveries redirect redirects followed
   resolves webhook webhooks pagerduty signed signing routing renewing timestamp hourly outcome
->>>>>>> notify
 `;
 
 export const SERVICE_WORDS: ReadonlyArray<string> = WORDS.split(/\s+/).filter((word) => word !== "");

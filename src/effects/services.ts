@@ -8,6 +8,8 @@ import { ConfigProvider, Effect, Layer } from "effect";
 import { Channels } from "./channel/channels.ts";
 import { ConfigState } from "./config/config-state.ts";
 import { Placement } from "./config/placement.ts";
+import { layerSchedulePostgres } from "./config/postgres/schedule-progress.ts";
+import { layerScheduleDocument, type ScheduleStore } from "./config/schedule-progress.ts";
 import { type DocumentStore, layerMemory } from "./config/store.ts";
 import { Auth } from "./control/auth.ts";
 import { ConfigTransfer } from "./control/config-transfer.ts";
@@ -23,6 +25,7 @@ import { Notifications } from "./notify/deliveries.ts";
 import { Notifiers } from "./notify/notifiers.ts";
 import { NotifyMetricsLive } from "./notify/notify-metrics.ts";
 import { Recordings } from "./outputs/recordings.ts";
+import { ScheduleRunner } from "./schedule/runner.ts";
 import { CueHistory } from "./status/cue-history.ts";
 import { Metrics } from "./status/metrics.ts";
 import { ReadModel } from "./status/read-model.ts";
@@ -64,8 +67,11 @@ const NotifyWhereHeld = Layer.effectDiscard(
   }),
 );
 
-/** The graph around one `Fleet`: one box's (none) or a fleet node's coordinator. */
-const graph = <R>(fleet: Layer.Layer<Fleet, never, R>) =>
+/**
+ * The graph around one `Fleet`: one box's (none) or a fleet node's coordinator, and where the schedule's
+ * progress is kept (the document store on one box, PostgreSQL in a fleet).
+ */
+const graph = <R, S>(fleet: Layer.Layer<Fleet, never, R>, schedules: Layer.Layer<ScheduleStore, never, S>) =>
   Layer.mergeAll(FleetMetricsLive, NotifyMetricsLive, NotifyWhereHeld).pipe(
     Layer.provideMerge(
       Layer.mergeAll(
@@ -78,19 +84,23 @@ const graph = <R>(fleet: Layer.Layer<Fleet, never, R>) =>
         fleet,
       ),
     ),
+    Layer.provideMerge(ScheduleRunner.Default),
     Layer.provideMerge(Layer.mergeAll(Control.Default, Resume.Default, Auth.Default, Notifiers.Default)),
     Layer.provideMerge(Layer.mergeAll(ReadModel.Default, Readiness.Default)),
     Layer.provideMerge(MediaLive.Default),
     Layer.provideMerge(Layer.mergeAll(CueHistory.Default, Recordings.Default, EventNames)),
-    Layer.provideMerge(Layer.mergeAll(Channels.Default, ConfigState.Default, Placement.Default)),
+    Layer.provideMerge(Layer.mergeAll(Channels.Default, ConfigState.Default, Placement.Default, schedules)),
     Layer.provideMerge(EventBus.Default),
   );
 
 /** One box: the embedded JSON store, no fleet. */
-export const ServicesLive = graph(layerOneBox);
+export const ServicesLive = graph(layerOneBox, layerScheduleDocument);
 
 /** A fleet node: with the Database and StoreChanges of the PostgreSQL store (config/postgres/layer.ts). */
-export const ServicesFleet = graph(Layer.scoped(Fleet, makeCoordinator).pipe(Layer.orDie));
+export const ServicesFleet = graph(
+  Layer.scoped(Fleet, makeCoordinator).pipe(Layer.orDie),
+  layerSchedulePostgres,
+);
 
 /**
  * The same graph for tests and benchmarks: a memory store unless another is given, and `adminToken` as the

@@ -21,6 +21,7 @@ import { Notifications } from "../effects/notify/deliveries.ts";
 import { Notifiers } from "../effects/notify/notifiers.ts";
 import { Recordings } from "../effects/outputs/recordings.ts";
 import { runtimeName, runtimeVersion } from "../effects/runtime/runtime.ts";
+import { ScheduleRunner } from "../effects/schedule/runner.ts";
 import { Metrics } from "../effects/status/metrics.ts";
 import { ReadModel } from "../effects/status/read-model.ts";
 import { Readiness } from "../effects/status/readiness.ts";
@@ -35,6 +36,7 @@ import { medialiveApi } from "./api/medialive.ts";
 import { nodesApi } from "./api/nodes.ts";
 import { notifiersApi } from "./api/notifiers.ts";
 import { outputsApi } from "./api/outputs.ts";
+import { scheduleApi } from "./api/schedule.ts";
 import { tokensApi } from "./api/tokens.ts";
 import { type AuthEnv, authenticate, makeFailureLimiter, presentedToken, requireRole } from "./auth.ts";
 import { limitBody, MAX_BODY_BYTES, MAX_IMPORT_BODY_BYTES } from "./body-limit.ts";
@@ -62,6 +64,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const auth = yield* Auth;
     const channels = yield* Channels;
     const medialive = yield* MediaLive;
+    const schedules = yield* ScheduleRunner;
     const fleet = yield* Fleet;
     const notifiers = yield* Notifiers;
     const notifications = yield* Notifications;
@@ -173,6 +176,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
       readModel,
       bus,
       medialive,
+      schedules,
       auth,
       transfer,
       thumbnails,
@@ -191,6 +195,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
         sessions: pages.sessions,
         thumbnails,
         fleet,
+        schedules,
         runFork,
         upgradeWebSocket,
       }),
@@ -232,6 +237,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
       ["/api/channels", channelsApi(control, readModel, bus, fleet, run)],
       ["/api/channels", outputsApi(control, recordings, readModel, run)],
       ["/api/channels", medialiveApi(medialive, run)],
+      ["/api/channels", scheduleApi(schedules, run)],
       ["/api/events", eventsApi(bus, run)],
       ["/api/tokens", tokensApi(auth, run)],
       ["/api/notifiers", notifiersApi(notifiers, notifications, run)],

@@ -13,7 +13,8 @@
  * (within 2 s), or a read that got no answer within 2 s, is handled here instead — a stored change is written
  * to the shared database wherever it is made, and the holder applies it from there. A live command (a cue, the
  * slate on or off, an input switch, a move) changes nothing stored: handled on a node that does not hold the
- * channel it would be acknowledged and never carried out, so it answers 503 when the holder cannot be reached.
+ * channel it would be acknowledged and never carried out, so it answers 503 when the holder cannot be reached;
+ * so does a schedule's command (go-live, extend, end, skip), whose progress only the holder may write.
  * A change that reached the holder is never handled here as well — it could be carried out twice — so a change
  * the holder takes longer than 15 s to answer, or drops after it was sent, answers 504 or 502 saying so.
  */
@@ -129,6 +130,11 @@ const LIVE: ReadonlyArray<{ readonly path: RegExp; readonly nothing: string }> =
   { path: /^\/api\/channels\/[^/]+\/slate\/?$/, nothing: "the slate was not switched" },
   { path: /^\/api\/channels\/[^/]+\/input\/?$/, nothing: "the input was not switched" },
   { path: /^\/api\/channels\/[^/]+\/move\/?$/, nothing: "the channel was not moved" },
+  // The schedule's progress is the holder's to write: another node would refuse it.
+  {
+    path: /^\/api\/channels\/[^/]+\/schedule\/(go-live|extend|end|skip)\/?$/,
+    nothing: "the schedule's command was not carried out",
+  },
 ];
 const liveCommand = (method: string, path: string) =>
   method === "POST" ? (LIVE.find((command) => command.path.test(path))?.nothing ?? null) : null;

@@ -51,7 +51,7 @@ describe("the slate's states", () => {
       expect(slate.resumed()).toBe(4.5);
       expect(slate.mode()).toBe("bridging");
       expect(slate.report()).toEqual({ on: false, reason: null, since: null, seconds: 4.5 });
-      expect(slate.liveAgain(true)).toBe(false);
+      expect(slate.liveAgain(true)).toBeNull();
       expect(slate.mode()).toBe("live");
 
       // A second spell adds to the first.
@@ -134,11 +134,41 @@ describe("the slate's states", () => {
       slate.resumed();
       slate.setSpec(spec(true), true);
       expect(slate.goOn("manual", true)).toBe("later");
-      expect(slate.liveAgain(true)).toBe(true);
+      expect(slate.liveAgain(true)).toBe("manual");
       expect(slate.mode()).toBe("live");
       expect(slate.goOn("manual", true)).toBe("on");
       expect(slate.goOn("input_lost", true)).toBe("already");
     }),
+  );
+
+  it.effect(
+    "the schedule's slate holds as an operator's does; lifting it leaves an operator's own slate on",
+    () =>
+      Effect.gen(function* () {
+        const held = (manual: boolean, scheduled: boolean): SlateSwitches => ({
+          afterMs: AFTER_MS,
+          manual,
+          scheduled,
+        });
+        const slate = yield* states();
+        expect(slate.setSpec(held(false, true), true)).toBe("scheduled");
+        expect(slate.goOn("scheduled", true)).toBe("on");
+        expect(slate.report()).toMatchObject({ on: true, reason: "scheduled" });
+        // An operator's hand on top: the operator's reason shows, and the schedule's lift leaves it on.
+        expect(slate.setSpec(held(true, true), true)).toBeNull();
+        expect(slate.goOn("manual", true)).toBe("already");
+        expect(slate.reason()).toBe("manual");
+        expect(slate.setSpec(held(true, false), true)).toBeNull();
+        expect(slate.mode()).toBe("slate");
+        // The operator's lift under the schedule's slate: the schedule's stays; the schedule's lift returns.
+        expect(slate.setSpec(held(true, true), true)).toBeNull();
+        expect(slate.setSpec(held(false, true), true)).toBeNull();
+        expect(slate.reason()).toBe("scheduled");
+        expect(slate.setSpec(held(false, false), true)).toBe("return");
+        // A clip made while the schedule held the slate puts it on.
+        const waiting = yield* states(held(false, true));
+        expect(waiting.clipReady(true)).toBe("scheduled");
+      }),
   );
 
   it.effect("no slate any more: the return, or the input's packets at once", () =>

@@ -69,7 +69,7 @@ describe("distributary migrate", () => {
     expect(first.exitCode).toBe(0);
     expect(first.stdout).toContain("imported 2 channel(s) (News, Sport) and 1 token(s) (ops)");
     expect(first.stdout).toContain(`postgres://distributary:****@127.0.0.1:${pg.port}/distributary`);
-    expect(first.stdout).toContain("(schema version 3)");
+    expect(first.stdout).toContain("(schema version 5)");
     expect(first.stdout + first.stderr).not.toContain(pg.password);
     expect(await pg.admin("select id from channels order by position")).toEqual([
       { id: "news" },
@@ -118,11 +118,11 @@ describe("distributary migrate", () => {
     const url = pg.url.replace(/\/distributary$/, `/${other}`);
     const first = await migrateFromEnv(url);
     expect(first.exitCode, first.stderr).toBe(0);
-    expect(first.stdout).toContain("is at version 3; nothing imported");
+    expect(first.stdout).toContain("is at version 5; nothing imported");
     expect(first.stdout + first.stderr).not.toContain(pg.password);
     const again = await migrateFromEnv(url);
     expect(again.exitCode, again.stderr).toBe(0);
-    expect(again.stdout).toContain("is at version 3");
+    expect(again.stdout).toContain("is at version 5");
   });
 
   it("says in words what is wrong, never printing the password", async () => {

@@ -88,13 +88,16 @@ describe("roles", () => {
       if (route.method === "GET") {
         // out1 is a udp output: its recordings routes pass the role check and answer that it has none; the
         // fleet's routes pass it and answer that one box has no fleet.
-        // An unlinked channel has no MediaLive channel to show, and one without a slate no slate picture.
-        // There is no notifier "base": its routes pass the role check and answer that it does not exist.
+        // An unlinked channel has no MediaLive channel to show, one without a slate no slate picture, and one
+        // without a schedule no schedule. There is no notifier "base": its routes pass the role check and answer
+        // that it does not exist.
         const expected =
           route.path.includes("/recordings") ||
           route.path.startsWith("/api/notifiers/base") ||
           route.path.endsWith("/medialive") ||
           route.path.endsWith("/slate/image") ||
+          route.path.endsWith("/schedule") ||
+          route.path.endsWith("/schedule.ics") ||
           FLEET_ONLY.test(route.path)
             ? 404
             : 200;

@@ -299,6 +299,7 @@ describe("the SLATE badge", () => {
             after_ms: 1000,
             alert_after_s: 300,
             manual: false,
+            scheduled: false,
             on_unhealthy: false,
             image: null,
             on: false,

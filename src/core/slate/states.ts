@@ -28,7 +28,17 @@ export interface SlateSwitches {
   readonly afterMs: number;
   /** Put on by an operator: stays on, whatever the inputs do, until taken off. */
   readonly manual: boolean;
+  /** Put on by the channel's schedule: held as an operator's is, lifted by the schedule alone. */
+  readonly scheduled?: boolean;
 }
+
+/** The slates somebody put on (an operator, the schedule): held whatever the inputs do, until taken off. */
+type HeldReason = "manual" | "scheduled";
+const isHeld = (reason: SlateReason | null): reason is HeldReason =>
+  reason === "manual" || reason === "scheduled";
+/** The held slate the settings ask for: an operator's first (it outlasts the schedule's), or none. */
+const heldBy = (spec: SlateSwitches | undefined): HeldReason | null =>
+  spec?.manual === true ? "manual" : spec?.scheduled === true ? "scheduled" : null;
 
 /**
  * What asking for the slate came to: "on" (it goes on now: the caller starts its splicer), "kept" (an operator's,
@@ -40,9 +50,10 @@ type SlateAsk = "on" | "kept" | "later" | "already" | "not_ready";
 
 /**
  * What new settings ask of what goes out: the input's return begins ("return"), the input's packets go out at
- * once ("off": no slate any more and no input to return to), an operator's slate ("manual"), or nothing (null).
+ * once ("off": no slate any more and no input to return to), an operator's or the schedule's slate ("manual",
+ * "scheduled"), or nothing (null).
  */
-type SlateSettingsMove = "return" | "off" | "manual" | null;
+type SlateSettingsMove = "return" | "off" | HeldReason | null;
 
 interface SlateStates<S extends SlateSwitches> {
   readonly spec: () => S | undefined;
@@ -76,10 +87,10 @@ interface SlateStates<S extends SlateSwitches> {
   /** Whether the return has waited for a keyframe long enough: the input is then taken as it comes. */
   readonly returnGivenUp: () => boolean;
   /**
-   * What goes out is the input's own again. `whole`: its return bridged every PID; true when an operator's slate
-   * waited for that and goes on now.
+   * What goes out is the input's own again. `whole`: its return bridged every PID; the held slate (an operator's
+   * or the schedule's) that waited for that and goes on now, or null.
    */
-  readonly liveAgain: (whole: boolean) => boolean;
+  readonly liveAgain: (whole: boolean) => HeldReason | null;
   /** Whether the format may be read now (a slate is set and the channel runs live). */
   readonly mayProbe: () => boolean;
   /** A probe starts reading the format now. */
@@ -129,13 +140,16 @@ export const makeSlateStates = <S extends SlateSwitches>(
         reason = "input_lost";
         return "return";
       }
-      if (!next.manual) manualWaiting = false;
-      const wasManual = before?.manual ?? false;
-      if (next.manual && !wasManual) return "manual";
-      if (!next.manual && wasManual && mode === "slate" && reason === "manual") {
+      const held = heldBy(next);
+      const wasHeld = heldBy(before);
+      if (held === null) manualWaiting = false;
+      if (held !== null && wasHeld === null) return held;
+      if (held === null && wasHeld !== null && mode === "slate" && isHeld(reason)) {
         if (inputOk) return "return";
         reason = "input_lost";
       }
+      // One held slate handed to the other (the schedule's lifted under an operator's, or the reverse): it stays.
+      if (held !== null && isHeld(reason) && mode !== "live") reason = held;
       return null;
     },
     inputLost: (failoverAfterMs) => {
@@ -154,17 +168,17 @@ export const makeSlateStates = <S extends SlateSwitches>(
       return true;
     },
     goOn: (why, ready) => {
-      if (why === "manual" && mode === "returning") {
+      if (isHeld(why) && mode === "returning") {
         mode = "slate";
-        reason = "manual";
+        reason = why;
         return "kept";
       }
-      if (why === "manual" && mode === "bridging") {
+      if (isHeld(why) && mode === "bridging") {
         manualWaiting = true;
         return "later";
       }
       if (mode !== "live") {
-        if (why === "manual") reason = "manual";
+        if (isHeld(why)) reason = why;
         return "already";
       }
       if (!ready) {
@@ -179,7 +193,8 @@ export const makeSlateStates = <S extends SlateSwitches>(
     clipReady: (inputOk) => {
       // A clip that was still being made when the slate was taken away puts nothing on the air.
       if (spec === undefined || mode !== "live") return null;
-      if (spec?.manual === true) return "manual";
+      const held = heldBy(spec);
+      if (held !== null) return held;
       return awaitingClip && !inputOk ? "input_lost" : null;
     },
     inputBack: () => {
@@ -199,9 +214,9 @@ export const makeSlateStates = <S extends SlateSwitches>(
     returnGivenUp: () => now() - returningSince >= RETURN_GIVE_UP_MS,
     liveAgain: (whole) => {
       mode = "live";
-      if (!whole || !manualWaiting) return false;
+      if (!whole || !manualWaiting) return null;
       manualWaiting = false;
-      return spec?.manual === true;
+      return heldBy(spec);
     },
     mayProbe,
     probing: () => {

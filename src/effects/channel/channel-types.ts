@@ -86,6 +86,8 @@ export interface SlateSpec {
   readonly afterMs: number;
   /** Put on by an operator: stays on, whatever the inputs do, until taken off. */
   readonly manual: boolean;
+  /** Put on by the channel's schedule (preroll, postroll): stays on as an operator's does, until it lifts it. */
+  readonly scheduled?: boolean;
   /** Goes on while every input is unhealthy by the channel's health rules. */
   readonly onUnhealthy: boolean;
   /** The uploaded picture (base64 and its SHA-256), or the generated card's title (the channel's name). */

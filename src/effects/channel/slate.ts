@@ -36,6 +36,7 @@ const SAID: Readonly<Record<SlateReason, string>> = {
   manual: "asked by an operator",
   input_lost: "every input is silent",
   unhealthy: "every input is unhealthy",
+  scheduled: "the schedule's preroll or postroll",
 };
 
 /** How often the slate's TS is handed to the outputs: a few packets at a time, as an input would. */
@@ -291,7 +292,7 @@ export const makeSlate = (
 
     const live = (view: Uint8Array) => {
       if (states.mode() === "slate") {
-        if (states.reason() === "manual") return;
+        if (states.reason() === "manual" || states.reason() === "scheduled") return;
         if (states.reason() === "unhealthy" && allUnhealthy && states.spec()?.onUnhealthy === true) return;
         startReturn();
       }
@@ -310,7 +311,10 @@ export const makeSlate = (
       }
       if (states.mode() === "returning") resumed(chunks);
       else send(chunks);
-      if (back.done() && liveAgain(true)) goOn("manual");
+      if (back.done()) {
+        const waited = liveAgain(true);
+        if (waited !== null) goOn(waited);
+      }
     };
 
     const armTimer = () => {
@@ -355,7 +359,7 @@ export const makeSlate = (
       else if (move === "off") {
         resumed([]);
         liveAgain(false);
-      } else if (move === "manual") goOn("manual");
+      } else if (move === "manual" || move === "scheduled") goOn(move);
       if (next === undefined) prepared = null;
       else if (format === null) startProbe();
     };
@@ -378,7 +382,7 @@ export const makeSlate = (
     );
     if (initial !== undefined) format = yield* keptSlateFormat(dir, host.channel);
     setSpec(initial);
-    if (initial !== undefined && !initial.manual) armTimer();
+    if (initial !== undefined && !initial.manual && initial.scheduled !== true) armTimer();
 
     return {
       live,

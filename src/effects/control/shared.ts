@@ -55,6 +55,7 @@ const toSpec = (
 const slateSpec = (name: string, slate: SlateConfig): SlateSpec => ({
   afterMs: slate.after_ms,
   manual: slate.manual ?? false,
+  scheduled: slate.scheduled ?? false,
   onUnhealthy: slate.on_unhealthy ?? false,
   picture:
     slate.image == null

@@ -1,6 +1,6 @@
 /**
- * The commands on a channel's slate: putting it on the slate by hand or taking it off, and the picture it
- * shows. They change the stored slate and apply it to the running channel, its outputs going on; they are part
+ * The commands on a channel's slate: putting it on the slate by hand or taking it off (or the schedule doing
+ * so, under its own flag), and the picture it shows. They change the stored slate and apply it to the running channel, its outputs going on; they are part
  * of `Control` (control.ts), apart from the channel and output commands because they act on a slate that must
  * exist and carry a picture's checks of their own.
  */
@@ -59,6 +59,24 @@ export const slateCommands = Effect.gen(function* () {
     return yield* readModel.channel(id);
   }, locked);
 
+  /**
+   * The schedule's slate (its preroll and postroll), put on or lifted as an operator's is, under its own flag:
+   * lifting it leaves an operator's own slate on. A channel without a slate has none to show: false, nothing
+   * changed (its outputs carry the input).
+   */
+  const scheduleSlate = Effect.fn("Control.scheduleSlate")(function* (id: ChannelId, on: boolean) {
+    const channel = yield* find(id);
+    if (channel.slate == null) return false;
+    if ((channel.slate.scheduled ?? false) === on) return true;
+    yield* commitSlate(channel, { ...channel.slate, scheduled: on });
+    yield* done(
+      on ? "slate.scheduled_on" : "slate.scheduled_off",
+      `channel ${id} (${channel.name}) ${on ? "put on the slate" : "taken off the slate"} by its schedule`,
+      id,
+    );
+    return true;
+  }, locked);
+
   /** A new picture for the slate (checked: PNG or JPEG, bounded), or none: the generated card. */
   const putSlateImage = Effect.fn("Control.putSlateImage")(function* (
     id: ChannelId,
@@ -102,5 +120,5 @@ export const slateCommands = Effect.gen(function* () {
     return image;
   });
 
-  return { switchSlate, putSlateImage, slateImage } as const;
+  return { switchSlate, scheduleSlate, putSlateImage, slateImage } as const;
 });

@@ -7,9 +7,18 @@
  */
 import { Effect, Stream } from "effect";
 import { type ChannelEvent, channelLabel, dropReasonsText, outputLabel } from "../../domain/events.ts";
+import type { SlateReason } from "../../domain/slate.ts";
 import { EventBus } from "./event-bus.ts";
 
 type Level = "debug" | "info" | "warn" | "error";
+
+/** Why the slate went on, in the log's words. */
+const SLATE_SAID: Readonly<Record<SlateReason, string>> = {
+  input_lost: "every input is silent",
+  manual: "put there by an operator",
+  unhealthy: "every input is unhealthy",
+  scheduled: "the schedule's preroll or postroll",
+};
 
 const outputName = (event: ChannelEvent) => `${outputLabel(event)} of ${channelLabel(event)}`;
 
@@ -34,7 +43,7 @@ export const describeEvent = (event: ChannelEvent): readonly [Level, string] | n
     case "slate_on":
       return [
         "warn",
-        `${channelLabel(event)}: on the slate (${event.reason === "manual" ? "put there by an operator" : "every input is silent"}); its outputs stay connected`,
+        `${channelLabel(event)}: on the slate (${SLATE_SAID[event.reason]}); its outputs stay connected`,
       ];
     case "slate_off":
       return [

@@ -2,8 +2,8 @@
  * The link to AWS MediaLive: for every channel whose configuration names a MediaLive channel (`medialive`),
  * a loop that describes it (watch.ts), the view the read model shows, start and stop for operators (audited,
  * each with its outcome as a `medialive_action` event), the start that follows an operator's start of our
- * channel (`start_with_channel`), the cost guard's stop, and the egress addresses the inputs may trust. A
- * MediaLive channel that no configuration names is never called, let alone started or stopped.
+ * channel (`start_with_channel`), the cost guard's stop (which stands down while a scheduled window is open),
+ * the schedule's start and stop, and the egress addresses the inputs may trust. A MediaLive channel that no configuration names is never called, let alone started or stopped.
  */
 import { Clock, Effect, FiberMap, Queue, Stream } from "effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
@@ -26,7 +26,7 @@ import { quietly } from "../runtime/quiet-timer.ts";
 import { type MediaLiveFailure, makeMediaLiveCalls } from "./client.ts";
 import { newWatched, record, type Watched, watch } from "./watch.ts";
 
-type By = "operator" | "channel_start" | "cost_guard";
+type By = "operator" | "channel_start" | "cost_guard" | "schedule";
 
 const linkKey = (link: MediaLiveLink) => JSON.stringify(link);
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -47,6 +47,8 @@ export class MediaLive extends Effect.Service<MediaLive>()("distributary/MediaLi
     const calls = yield* makeMediaLiveCalls;
     const watchers = yield* FiberMap.make<ChannelId>();
     const watched = new Map<ChannelId, Watched>();
+    /** Channels whose scheduled window is open (warming … ending): the cost guard stands down for them. */
+    const windowOpen = new Set<ChannelId>();
     let sendersChanged: (id: ChannelId) => Effect.Effect<void> = () => Effect.void;
 
     const sending = (id: ChannelId) => (previous: ReadonlyMap<string, number>) => {
@@ -65,8 +67,18 @@ export class MediaLive extends Effect.Service<MediaLive>()("distributary/MediaLi
     const emitAction = (id: ChannelId, action: "start" | "stop", by: By, ok: boolean, message: string) =>
       bus.emit({ type: "medialive_action", channel: id, action, by, ok, message });
 
-    /** Start or stop, checked against the state MediaLive says now; the outcome is an event either way. */
-    const act = (id: ChannelId, entry: Watched, action: "start" | "stop", by: By, reason = "") =>
+    /**
+     * Start or stop, checked against the state MediaLive says now; the outcome is an event either way. A state
+     * in `already` (the schedule's start of a channel RUNNING) asks nothing and says nothing.
+     */
+    const act = (
+      id: ChannelId,
+      entry: Watched,
+      action: "start" | "stop",
+      by: By,
+      reason = "",
+      already: ReadonlyArray<string> = [],
+    ) =>
       Effect.gen(function* () {
         const link = entry.link;
         const described = yield* Effect.mapError(calls.describe(link), toControlError);
@@ -75,6 +87,7 @@ export class MediaLive extends Effect.Service<MediaLive>()("distributary/MediaLi
           stateChanged: (state, previous) => stateEvent(id, state, previous),
         });
         if (egressMoved && link.egress_allowlist === true) yield* sendersChanged(id);
+        if (entry.state !== null && already.includes(entry.state)) return;
         const forbidden = actionForbidden(action, entry.state);
         if (forbidden !== null)
           return yield* Effect.fail(new ControlError({ reason: "conflict", message: forbidden }));
@@ -114,7 +127,7 @@ export class MediaLive extends Effect.Service<MediaLive>()("distributary/MediaLi
     const watchChannel = (channel: ChannelConfig, entry: Watched) =>
       watch(entry, calls, {
         sending: sending(channel.id),
-        guards: () => placement.holds(channel.id),
+        guards: () => placement.holds(channel.id) && !windowOpen.has(channel.id),
         stateChanged: (state, previous) => stateEvent(channel.id, state, previous),
         egressChanged: () =>
           entry.link.egress_allowlist === true ? sendersChanged(channel.id) : Effect.void,
@@ -254,6 +267,21 @@ export class MediaLive extends Effect.Service<MediaLive>()("distributary/MediaLi
         ),
       start: command("start"),
       stop: command("stop"),
+      /**
+       * The schedule's start or stop (its warming, its ending), checked against the state MediaLive says now
+       * as an operator's is, but a start of a channel already RUNNING or STARTING (a stop of one IDLE or
+       * STOPPING) is not asked again. A `medialive_action` event by `schedule` when it asked.
+       */
+      scheduled: Effect.fn("MediaLive.scheduled")(function* (id: ChannelId, action: "start" | "stop") {
+        const [channel, entry] = yield* entryOf(id);
+        const already = action === "start" ? ["RUNNING", "STARTING", "RECOVERING"] : ["IDLE", "STOPPING"];
+        yield* act(channel.id, entry, action, "schedule", " by the schedule", already);
+      }),
+      /** The schedule's window for the channel is open (or closed): the cost guard stands down while it is. */
+      setWindowOpen: (id: ChannelId, open: boolean): void => {
+        if (open) windowOpen.add(id);
+        else windowOpen.delete(id);
+      },
       /** An operator keeps the channel running: the cost guard's pending stop is off until an output sends again. */
       keep: Effect.fn("MediaLive.keep")(function* (id: ChannelId) {
         const [channel, entry] = yield* entryOf(id);

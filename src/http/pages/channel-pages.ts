@@ -53,7 +53,7 @@ export const channelPages = (services: PageServices) => {
     render(
       c,
       "Channels",
-      overview(readModel.current().channels, viewerOf(c), thumbnails.tileState()),
+      overview(readModel.current().channels, viewerOf(c), thumbnails.tileState(), services.schedules.phase),
       "/ui/ws?page=overview",
     ),
   );
@@ -103,6 +103,7 @@ export const channelPages = (services: PageServices) => {
       if (channel === undefined) return c.text(`channel '${id}' does not exist`, 404);
       const stats = channel.status === "running" ? yield* Effect.option(readModel.detail(id)) : null;
       const cues: ReadonlyArray<CueEntry> = yield* Effect.orElseSucceed(readModel.cues(id), () => []);
+      const schedule = yield* Effect.orElseSucceed(services.schedules.view(id), () => null);
       const recordings: RecordingsEntry[] = [];
       for (const output of channel.outputs.filter((candidate) => candidate.protocol === "file")) {
         const files = yield* Effect.orElseSucceed(
@@ -123,6 +124,7 @@ export const channelPages = (services: PageServices) => {
           history: (outputId) => readModel.history(id, outputId),
           host: new URL(c.req.url).hostname,
           recordings,
+          schedule,
           ...(form === undefined ? {} : { form }),
           ...(slateProblem === undefined ? {} : { slateProblem }),
         }),

@@ -18,6 +18,7 @@ import type { MediaLive } from "../../effects/medialive/medialive.ts";
 import type { Notifications } from "../../effects/notify/deliveries.ts";
 import type { Notifiers } from "../../effects/notify/notifiers.ts";
 import type { Recordings } from "../../effects/outputs/recordings.ts";
+import type { ScheduleRunner } from "../../effects/schedule/runner.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
 import type { Thumbnails } from "../../effects/status/thumbnails.ts";
 import type { AuthEnv, FailureLimiter } from "../auth.ts";
@@ -28,6 +29,7 @@ export interface PageServices {
   readonly readModel: ReadModel;
   readonly bus: EventBus;
   readonly medialive: MediaLive;
+  readonly schedules: ScheduleRunner;
   readonly auth: Auth;
   readonly transfer: ConfigTransfer;
   readonly thumbnails: Thumbnails;

@@ -17,6 +17,7 @@ import { nodesTable } from "../../../views/fleet.ts";
 import type { Viewer } from "../../../views/layout.ts";
 import { medialiveSection } from "../../../views/medialive.ts";
 import { channelTile } from "../../../views/overview.ts";
+import { scheduleSection } from "../../../views/schedule.ts";
 import { slateState } from "../../../views/slate.ts";
 import { decodeSection } from "../../core/scte35/index.ts";
 import type { ChannelEvent } from "../../domain/events.ts";
@@ -24,6 +25,7 @@ import type { ChannelId } from "../../domain/ids.ts";
 import type { StatusSnapshot } from "../../domain/views.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
+import type { ScheduleRunner } from "../../effects/schedule/runner.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
 import type { Thumbnails } from "../../effects/status/thumbnails.ts";
 import type { RunFork } from "../ws.ts";
@@ -46,6 +48,7 @@ export const liveSocket = (deps: {
   readonly sessions: ReturnType<typeof makeSessions>;
   readonly thumbnails: Thumbnails;
   readonly fleet: FleetShape;
+  readonly schedules: ScheduleRunner;
   readonly runFork: RunFork;
   readonly upgradeWebSocket: UpgradeWebSocket;
 }) =>
@@ -100,7 +103,7 @@ export const liveSocket = (deps: {
         const snapshot = message.snapshot;
         if (pageName === "overview") {
           const tiles = snapshot.channels.map((channel) =>
-            channelTile(channel, viewer, deps.thumbnails.tileState()),
+            channelTile(channel, viewer, deps.thumbnails.tileState(), deps.schedules.phase(channel.id)),
           );
           return `<div id="tiles" class="tiles">${yield* joined(tiles)}</div>`;
         }
@@ -112,6 +115,11 @@ export const liveSocket = (deps: {
         const parts = [
           channelHead(channel, viewer),
           medialiveSection(channel, viewer),
+          scheduleSection(
+            channel,
+            yield* Effect.orElseSucceed(deps.schedules.view(channel.id as ChannelId), () => null),
+            viewer,
+          ),
           inputsSection(channel, viewer),
           slateState(channel, viewer),
           outputsSection(channel, viewer, (outputId) => deps.readModel.history(channel.id, outputId)),

@@ -21,6 +21,7 @@ import { fleetPages } from "./fleet-pages.ts";
 import { formFields, type PageServices } from "./handler.ts";
 import { medialivePages } from "./medialive-pages.ts";
 import { notifierPages } from "./notifier-pages.ts";
+import { schedulePages } from "./schedule-pages.ts";
 import { makeSessions, nextAfterLogin, sameOrigin } from "./session.ts";
 
 export type { PageServices } from "./handler.ts";
@@ -115,6 +116,7 @@ export const pagesApp = (services: PageServices) => {
   );
   signedIn.route("/", channelPages(services));
   signedIn.route("/", medialivePages(services));
+  signedIn.route("/", schedulePages(services));
   signedIn.route("/", adminPages(services));
   signedIn.route("/", notifierPages(services));
   signedIn.route("/", fleetPages(services));

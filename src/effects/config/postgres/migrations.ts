@@ -107,6 +107,15 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
          changed_at timestamptz not null default now())`,
     ),
   },
+  {
+    version: 5,
+    name: "the schedule's progress: each occurrence's phase and actions done, written by the lease holder",
+    apply: statements(
+      `create table schedule_progress (channel text not null references channels(id) on delete cascade,
+         key text not null, progress jsonb not null, updated_at timestamptz not null default now(),
+         primary key (channel, key))`,
+    ),
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.reduce(

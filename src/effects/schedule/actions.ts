@@ -1,0 +1,67 @@
+/**
+ * What each of the schedule's actions does, through the services an operator's commands use: MediaLive's
+ * start and stop (checked against its state, a `medialive_action` by `schedule`), the listed outputs enabled
+ * or disabled as the API's PATCH does, and the slate put on or lifted under the schedule's own flag (an
+ * operator's own slate stays). Each runs as the actor `schedule`, so the audit trail says who changed what.
+ */
+import { Effect } from "effect";
+import type { ChannelConfig } from "../../domain/channel.ts";
+import type { OutputId } from "../../domain/ids.ts";
+import type { ScheduleAction, ScheduleWindow } from "../../domain/schedule.ts";
+import { CurrentActor } from "../config/actor.ts";
+import type { Control } from "../control/control.ts";
+import type { MediaLive } from "../medialive/medialive.ts";
+
+interface ActionServices {
+  readonly control: Control;
+  readonly medialive: MediaLive;
+}
+
+/** The window's outputs that exist in the channel: all of them, or those it lists. */
+const listed = (channel: ChannelConfig, window: ScheduleWindow) =>
+  channel.outputs.filter(
+    (output) => window.outputs === "all" || (window.outputs as ReadonlyArray<string>).includes(output.id),
+  );
+
+const setOutputs = (services: ActionServices, channel: ChannelConfig, window: ScheduleWindow, on: boolean) =>
+  Effect.forEach(
+    listed(channel, window).filter((output) => output.enabled !== on),
+    (output) => services.control.patchOutput(channel.id, output.id as OutputId, { enabled: on }),
+    { discard: true },
+  );
+
+/**
+ * Does one action; what it did, in words, for the phase's event. A failure (MediaLive refusing, the store)
+ * is left to the caller, which records nothing and tries again.
+ */
+export const perform = (
+  services: ActionServices,
+  channel: ChannelConfig,
+  window: ScheduleWindow,
+  action: ScheduleAction,
+) =>
+  Effect.gen(function* () {
+    const { control, medialive } = services;
+    switch (action) {
+      case "start_medialive":
+        yield* medialive.scheduled(channel.id, "start");
+        return "MediaLive started";
+      case "stop_medialive":
+        yield* medialive.scheduled(channel.id, "stop");
+        return "MediaLive stopped";
+      case "enable_outputs":
+        yield* setOutputs(services, channel, window, true);
+        return "outputs enabled";
+      case "slate_on":
+      case "slate_postroll":
+        return (yield* control.scheduleSlate(channel.id, true)) ? "on the slate" : "no slate to show";
+      case "go_live":
+        yield* control.scheduleSlate(channel.id, false);
+        return "live from the input";
+      case "disable_outputs":
+        yield* setOutputs(services, channel, window, false);
+        // The postroll's slate is lifted with the outputs: the next time they are enabled they carry the input.
+        yield* control.scheduleSlate(channel.id, false);
+        return "outputs disabled";
+    }
+  }).pipe(Effect.provideService(CurrentActor, { name: "schedule" }));
