@@ -82,26 +82,37 @@ describe("notifications in a fleet", () => {
       return ages.every((age) => age < LEASE_MS);
     });
     // Each change of c's state was said by one node only: across the three nodes, c's events alternate down,
-    // up, down, … (a node starting on a loaded machine may miss a renewal: that is a real down and up), and the
-    // receiver got each once.
-    const said = (
-      await Promise.all(
-        ["a", "b", "c"].map(async (node) =>
-          (
+    // up, down, … (a node starting on a loaded machine may miss a renewal: that is a real down and up, whose up
+    // may still be on its way), and the receiver got each once.
+    const saidOfC = async () =>
+      (
+        await Promise.all(
+          ["a", "b", "c"].map(async (node) =>
             (
-              await json(await api(node, "/api/events?type=node_down,node_up"))
-            ).events as Array<{
-              type: string;
-              node: string;
-              at: string;
-            }>
-          ).filter((event) => event.node === "c"),
-        ),
+              (
+                await json(await api(node, "/api/events?type=node_down,node_up"))
+              ).events as Array<{
+                type: string;
+                node: string;
+                at: string;
+              }>
+            ).filter((event) => event.node === "c"),
+          ),
+        )
       )
-    )
-      .flat()
-      .sort((x, y) => (x.at < y.at ? -1 : 1))
-      .map((event) => event.type);
+        .flat()
+        .sort((x, y) => (x.at < y.at ? -1 : 1))
+        .map((event) => event.type);
+    let said: string[] = [];
+    const count = (type: string) => said.filter((seen) => seen === type).length;
+    await until("c's last change said to be an up, and each change delivered", async () => {
+      said = await saidOfC();
+      return (
+        said.at(-1) === "node_up" &&
+        bodiesOf("node_down").length >= count("node_down") &&
+        bodiesOf("node_up").length >= count("node_up")
+      );
+    });
     expect(said.length % 2).toBe(0);
     expect(said).toEqual(said.map((_, index) => (index % 2 === 0 ? "node_down" : "node_up")));
     expect(bodiesOf("node_down")).toHaveLength(said.length / 2);
