@@ -82,33 +82,49 @@ describeLab("RIST over a link with 5 % loss and 40 ms of delay each way", () => 
     service = await lab.service(svc);
   });
 
-  it("input, buffer=1000: losses recovered, the UDP output byte for byte with every cue", async () => {
-    const sink = await labSink(lab, rx, svcRx.b.address, 7200);
+  /**
+   * A channel whose RIST input listens on `port` (the relay in wan's port too) with a UDP output to rx on
+   * `sinkPort`, and ristsender in enc calling it through the relay with what comes to its own UDP `input`.
+   */
+  const ristThroughRelay = async (
+    name: string,
+    port: number,
+    sinkPort: number,
+    more: Record<string, unknown>,
+  ) => {
+    const sink = await labSink(lab, rx, svcRx.b.address, sinkPort);
     const channel = await startedChannel(service, {
-      name: "RIST in",
+      name,
       rtp_ip: "0.0.0.0",
-      rtp_port: 9000,
-      input_url: "rist://@0.0.0.0:9000?buffer=1000",
-      outputs: [{ id: "udp", name: "udp", protocol: "udp", url: `udp://${svcRx.b.address}:7200` }],
+      rtp_port: port,
+      input_url: `rist://@0.0.0.0:${port}?buffer=1000`,
+      ...more,
+      outputs: [{ id: "udp", name: "udp", protocol: "udp", url: `udp://${svcRx.b.address}:${sinkPort}` }],
     });
+    const input = `127.0.0.1:${port - 1998}`;
     const sender = lab.spawn(enc, "ristsender", [
-      ...["-i", "udp://127.0.0.1:7002", "-o", `rist://${encWan.b.address}:9000?buffer=1000`],
+      ...["-i", `udp://${input}`, "-o", `rist://${encWan.b.address}:${port}?buffer=1000`],
       ...["-p", "1", "-S", "0", "-v", "6"],
     ]);
     await written(sender, "peer connected count is 1");
+    return { sink, channel, sender, input };
+  };
+
+  it("input, buffer=1000: losses recovered, the UDP output byte for byte with every cue", async () => {
+    const { sink, channel, sender, input } = await ristThroughRelay("RIST in", 9000, 7200, {});
     const generator = newGenerator(81, BITRATE);
     const sent: Uint8Array[] = [];
     const [data, rtcp] = [await lab.loss(encWan.a, 5), await lab.loss(encWan.b, 5)];
     const stream = cuedStream(generator, BITRATE, 10, 2, 1);
     sent.push(stream.ts);
-    await (await sendStream(lab, enc, join(lab.dir, "rist-in"), stream, "127.0.0.1:7002")).done;
+    await (await sendStream(lab, enc, join(lab.dir, "rist-in"), stream, input)).done;
     const [dataDropped, rtcpDropped] = [await data.dropped(), await rtcp.dropped()];
     // A lost last packet has no later one to show the gap: the stream ends with 0.4 s over the healed link.
     await data.heal();
     await rtcp.heal();
     const clean = cuedStream(generator, BITRATE, 0.4);
     sent.push(clean.ts);
-    await (await sendStream(lab, enc, join(lab.dir, "rist-in-end"), clean, "127.0.0.1:7002")).done;
+    await (await sendStream(lab, enc, join(lab.dir, "rist-in-end"), clean, input)).done;
     const total = sent.reduce((sum, ts) => sum + ts.length, 0);
     await bytesArrived("the UDP output's receiver", sink.totalBytes, total, 30_000).catch(async (error) => {
       throw new Error(`${error}; the input: ${JSON.stringify((await channelOf(service, channel)).inputs)}`);
@@ -136,23 +152,13 @@ describeLab("RIST over a link with 5 % loss and 40 ms of delay each way", () => 
     expect(link?.lost).toBe(0);
     await sender.stop();
   }, 120_000);
+
   it("failover: the RIST primary's link cut, the UDP backup from another namespace on air within failover_after_ms + 100 ms", async () => {
-    const sink = await labSink(lab, rx, svcRx.b.address, 7300);
-    const channel = await startedChannel(service, {
-      name: "RIST primary",
-      rtp_ip: "0.0.0.0",
-      rtp_port: 9100,
-      input_url: "rist://@0.0.0.0:9100?buffer=1000",
+    const { sink, channel, sender, input } = await ristThroughRelay("RIST primary", 9100, 7300, {
       backup_rtp_ip: bakSvc.b.address,
       backup_rtp_port: 5002,
       redundancy: { mode: "failover", failover_after_ms: FAILOVER_AFTER_MS, revert: "sticky" },
-      outputs: [{ id: "udp", name: "udp", protocol: "udp", url: `udp://${svcRx.b.address}:7300` }],
     });
-    const sender = lab.spawn(enc, "ristsender", [
-      ...["-i", "udp://127.0.0.1:7102", "-o", `rist://${encWan.b.address}:9100?buffer=1000`],
-      ...["-p", "1", "-S", "0", "-v", "6"],
-    ]);
-    await written(sender, "peer connected count is 1");
     const stream = cuedStream(newGenerator(82, BITRATE), BITRATE, 12, 2, 1);
     const perSecond = Math.round(stream.perMs * 1000);
     const [data, rtcp] = [await lab.loss(encWan.a, 5), await lab.loss(encWan.b, 5)];
@@ -160,7 +166,7 @@ describeLab("RIST over a link with 5 % loss and 40 ms of delay each way", () => 
       (await channelOf(service, channel)).inputs.find((input) => input.active === true)?.role;
     // The primary first: RIST's buffer holds its data a second, and a backup already flowing would be on air
     // before it (the channel takes whichever input brings data while the other is silent).
-    const primary = await sendStream(lab, enc, join(lab.dir, "rist-primary"), stream, "127.0.0.1:7102");
+    const primary = await sendStream(lab, enc, join(lab.dir, "rist-primary"), stream, input);
     await eventually("the primary on air", async () =>
       sink.arrivals.length > 0 && (await onAir()) === "primary" ? true : undefined,
     );
