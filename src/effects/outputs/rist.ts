@@ -4,8 +4,10 @@
  * comma-separated, share the stream by their `weight`, 0 sending each a whole copy). No child: the secret and
  * the EAP-SRP password stay in this process's memory.
  *
- * A send only hands librist a copy (rist_sender_data_write queues it and returns), so a dead peer never stalls
- * this output's queue, and each output has its own context and threads, so it never stalls another output.
+ * A send only copies the chunk for the thread's RIST writer (src/effects/runtime/rist-sends.ts), which hands it
+ * to librist off the forwarding thread: rist_sender_data_write can wait on librist's own lock, and that wait is
+ * the writer's alone. A dead peer never stalls this output's queue, and each output has its own context and
+ * threads, so it never stalls another output; what the writer had no room for counts among the late drops.
  * The output is `connected` once a peer is heard (librist's readings: RTCP back from it), `connecting` before;
  * librist reconnects by itself. Statistics are read every second from librist's callback, per peer.
  */
@@ -14,9 +16,7 @@ import { OutputError } from "../../domain/errors.ts";
 import type { RistTarget } from "../../domain/url.ts";
 import { libRistOr, RIST_STATS_MS, ristPeers, ristTotals } from "../runtime/rist-link.ts";
 import type { RistPeerLink, WriterContext } from "./context.ts";
-
-/** librist's largest message: seven TS packets, as every RIST peer sends them. */
-const MESSAGE_BYTES = 1316;
+import { TS_PACKET_SIZE } from "./queue.ts";
 
 export const ristAttempt = (
   target: RistTarget,
@@ -29,6 +29,8 @@ export const ristAttempt = (
     // Each peer's totals by librist's peer id, named by its cname (address) once librist knows it.
     const peers = new Map<number, { name: string; totals: ReturnType<typeof ristTotals> }>();
     let heard = false;
+    // TS packets the writer thread had no room for (it fell that far behind librist): each peer missed them.
+    let refused = 0;
     const connected = () => Effect.runSync(context.markConnected);
     const sender = yield* Effect.acquireRelease(
       Effect.try({
@@ -50,10 +52,14 @@ export const ristAttempt = (
                   connected();
                 }
               }
-              const list: Array<RistPeerLink> = [...peers.values()].map((peer) => ({
-                peer: peer.name === "" ? where : peer.name,
-                ...peer.totals.figures(),
-              }));
+              const list: Array<RistPeerLink> = [...peers.values()].map((peer) => {
+                const figures = peer.totals.figures();
+                return {
+                  peer: peer.name === "" ? where : peer.name,
+                  ...figures,
+                  lateDrops: figures.lateDrops + refused,
+                };
+              });
               context.reportRist(list);
             },
           }),
@@ -68,10 +74,8 @@ export const ristAttempt = (
     yield* Effect.acquireRelease(
       Effect.sync(() =>
         context.queue.deliverDirectly((chunk) => {
-          context.countSent(chunk.length);
-          for (let at = 0; at < chunk.length; at += MESSAGE_BYTES) {
-            sender.send(chunk.length <= MESSAGE_BYTES ? chunk : chunk.subarray(at, at + MESSAGE_BYTES));
-          }
+          if (sender.send(chunk)) context.countSent(chunk.length);
+          else refused += Math.ceil(chunk.length / TS_PACKET_SIZE);
         }),
       ),
       () => Effect.sync(() => context.queue.deliverDirectly(null)),

@@ -40,7 +40,10 @@ export interface RistReading {
 
 /** A running context: data in or out, its statistics queued to the JavaScript thread. */
 export interface RistContext {
-  /** A sender: hands one message (up to 1316 bytes of TS) to librist, which copies it; false when refused. */
+  /**
+   * A sender: hands a chunk of TS to the thread that writes it to librist in messages of up to 1316 bytes
+   * (rist-sends.ts); false when it was refused (that thread is too far behind, or the context is closing).
+   */
   readonly send: (message: Uint8Array) => boolean;
   /** Ends the context: rist_destroy runs off the JavaScript thread, so a librist thread never waits on it. */
   readonly close: () => Promise<void>;

@@ -7,7 +7,8 @@
  *   (rist_receiver_data_notify_fd_set); the pipe is watched on the event loop (libc.ts `watchReadable`, koffi's
  *   libuv poll, as the batch reader watches a quiet socket), and its readiness drains every queued block with
  *   rist_receiver_data_read2 (timeout 0), all of them in one turn (end-of-turn.ts `asOneTurn`);
- * - a sender's data: rist_sender_data_write copies the message into librist's queue and returns;
+ * - a sender's data: rist_sender_data_write copies the message into librist's queue, under a lock librist's
+ *   sender thread holds while it sends: the writes run on a thread of their own (rist-sends.ts), never here;
  * - statistics: librist's statistics thread calls a registered callback, which koffi queues to this thread's
  *   event loop (the librist thread waits meanwhile); it copies the JSON, frees it and hands the readings over;
  * - rist_destroy joins librist's threads, one of which may be waiting on that callback: it runs as an
@@ -22,8 +23,9 @@
  */
 import koffi from "koffi";
 import { asOneTurn } from "./end-of-turn.ts";
-import { addressOf, watchReadable } from "./libc.ts";
+import { watchReadable } from "./libc.ts";
 import { type LibRist, LibRistError, type RistContext, type RistOpen, readingsOf } from "./librist-api.ts";
+import { type RistSends, ristSends } from "./rist-sends.ts";
 import { runtimeName } from "./runtime.ts";
 
 const LIBRARY = "librist.so.4";
@@ -64,7 +66,6 @@ const bind = (path: string): LibRist => {
     start: lib.func("int rist_start(void *ctx)"),
     read: lib.func("int rist_receiver_data_read2(void *ctx, _Out_ void **block, int timeout)"),
     free: lib.func("void rist_receiver_data_block_free2(_Inout_ void **block)"),
-    write: lib.func("int rist_sender_data_write(void *ctx, const void *block)"),
     statsSet: lib.func("int rist_stats_callback_set(void *ctx, int interval, rist_stats_cb *cb, void *arg)"),
     statsFree: lib.func("int rist_stats_free(const void *stats)"),
     destroy: lib.func("int rist_destroy(void *ctx)"),
@@ -96,15 +97,20 @@ const bind = (path: string): LibRist => {
     let pipe: [number, number] | null = null;
     let watch: ReturnType<typeof watchReadable> = null;
     let closed: Promise<void> | null = null;
+    let sends: RistSends | null = null;
     const close = () => {
-      closed ??= new Promise<void>((resolve) => {
+      closed ??= (async () => {
         watch?.close();
-        f.destroy.async(ctx, () => {
-          koffi.unregister(statsCallback);
-          if (pipe !== null) for (const fd of pipe) f.close(fd);
-          resolve();
-        });
-      });
+        // The writer thread passes all it was handed for this context before the context goes.
+        await sends?.close();
+        await new Promise<void>((resolve) =>
+          f.destroy.async(ctx, () => {
+            koffi.unregister(statsCallback);
+            if (pipe !== null) for (const fd of pipe) f.close(fd);
+            resolve();
+          }),
+        );
+      })();
       return closed;
     };
     try {
@@ -162,19 +168,10 @@ const bind = (path: string): LibRist => {
       void close();
       throw error;
     }
-    // One struct rist_data_block, all zero but the payload's address and length, written as 32-bit words
-    // (an address stays below 2^53): a send encodes no object and makes no BigInt but the address.
-    const block = new Uint32Array(koffi.sizeof(DataBlock) / 4);
-    return {
-      send: (message) => {
-        const address = addressOf(message);
-        block[0] = address % 0x1_0000_0000;
-        block[1] = Math.floor(address / 0x1_0000_0000);
-        block[2] = message.length;
-        return f.write(ctx, block) >= 0;
-      },
-      close,
-    };
+    // A sender's writes are the writer thread's (rist-sends.ts): rist_sender_data_write can wait on librist's lock.
+    const handed = options.role === "sender" ? ristSends(Number(koffi.address(ctx))) : null;
+    sends = handed;
+    return { send: (chunk) => handed?.send(chunk) ?? false, close };
   };
   return { library: path, version, open };
 };

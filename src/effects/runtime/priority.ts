@@ -30,7 +30,8 @@ const SCHED_RR = 2;
 const SCHED_RESET_ON_FORK = 0x40000000;
 const PRIO_PROCESS = 0;
 const REALTIME_PRIORITY = 10;
-const HIGH_NICE = -10;
+/** The nice value of `high`. */
+export const HIGH_NICE = -10;
 
 export interface Scheduling {
   /** What the thread runs at. */
@@ -45,8 +46,18 @@ const refused = (what: string, limit: string, code: number) =>
     ? `${what} was not permitted (it needs root, CAP_SYS_NICE or a raised ${limit})`
     : `${what} failed (errno ${code})`;
 
+let raised: Priority = "normal";
+/** What this thread got from raiseThisThread: a thread it starts to work for it asks for as much. */
+export const thisThreadPriority = (): Priority => raised;
+
 /** Asks for `wanted` for the calling thread, falling back level by level; Linux only. */
 export const raiseThisThread = (wanted: Priority): Scheduling => {
+  const got = raiseAsFarAsAllowed(wanted);
+  raised = got.priority;
+  return got;
+};
+
+const raiseAsFarAsAllowed = (wanted: Priority): Scheduling => {
   if (wanted === "normal") return { priority: "normal", shortfall: null };
   if (process.platform !== "linux") return { priority: "normal", shortfall: `not on ${process.platform}` };
   let libc: ReturnType<typeof loadLibc>;
