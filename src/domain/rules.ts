@@ -142,9 +142,24 @@ const ownInputProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => 
 export const checkChannelSchedule = (channel: ChannelConfig, now: number): ControlError | undefined => {
   if (channel.schedule == null) return undefined;
   const outputIds = channel.outputs.map((output) => output.id);
-  const issues = scheduleIssues(channel.schedule, outputIds, now);
+  const issues = [...scheduleIssues(channel.schedule, outputIds, now), ...slateless(channel)];
   return issues.length === 0 ? undefined : invalid(issues);
 };
+
+/** A preroll or a postroll is spent on the channel's slate: a window with one needs the slate on. */
+const slateless = (channel: ChannelConfig): ReadonlyArray<FieldIssue> =>
+  channel.slate != null
+    ? []
+    : (channel.schedule?.windows ?? []).flatMap((window, index) =>
+        window.preroll_s > 0 || window.postroll_s > 0
+          ? [
+              {
+                field: `schedule.windows[${index}]`,
+                message: `window ${window.id}: its preroll and postroll show the channel's slate, and the channel has none: turn it on ("slate": {"after_ms": 1000}) or set preroll_s and postroll_s to 0`,
+              },
+            ]
+          : [],
+      );
 
 /** An output a schedule's window names stays until the window no longer names it (409). */
 export const scheduledOutput = (channel: ChannelConfig, outputId: string): ControlError | undefined => {

@@ -34,6 +34,8 @@ const channelBody = (id: string, port: number, schedule: unknown) => ({
   rtp_ip: "127.0.0.1",
   rtp_port: port,
   outputs: [{ id: "main", protocol: "udp", url: "udp://127.0.0.1:7990" }],
+  // The preroll and the postroll show the slate.
+  slate: { after_ms: 1000 },
   schedule,
 });
 
@@ -112,12 +114,31 @@ describe("a channel's schedule through the API", () => {
         'give exactly one of rrule (a recurrence) and start (a one-off, e.g. "2026-12-05T20:00:00+01:00")',
     });
     expect((await app.request("/api/channels/shape")).status).toBe(404);
+
+    const slateless = await refused(
+      await send("/api/channels", "POST", {
+        ...channelBody("slateless", 7106, { windows: [sat] }),
+        slate: null,
+      }),
+    );
+    expect(slateless.errors).toEqual([
+      {
+        field: "schedule.windows[0]",
+        message: `window sat: its preroll and postroll show the channel's slate, and the channel has none: turn it on ("slate": {"after_ms": 1000}) or set preroll_s and postroll_s to 0`,
+      },
+    ]);
+    expect((await app.request("/api/channels/slateless")).status).toBe(404);
   });
 
   it("a good one is stored with its defaults, shown by GET, changed by PATCH (a bad change refused), exported and imported whole, removed by null", async () => {
     const created = await send("/api/channels", "POST", channelBody("weekly", 7110, { windows: [sat] }));
     expect(created.status, await created.clone().text()).toBe(201);
     expect(await scheduleOf("weekly")).toEqual({ windows: [sat] });
+    // Its slate stays while a window's preroll needs it.
+    const unslated = await refused(await send("/api/channels/weekly", "PATCH", { slate: null }));
+    expect(unslated.errors[0]?.message).toContain(
+      "window sat: its preroll and postroll show the channel's slate",
+    );
 
     const oneOff = {
       id: "final",

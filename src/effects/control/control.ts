@@ -148,8 +148,9 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       const channel = yield* find(id);
       const next = patchChannel(channel, changes);
       yield* fromCheck(checkChannel(next, configs.current().channels, localAddresses()));
-      // A schedule is checked when it changes: an unrelated change never fails on the stored one.
-      if (changes.schedule !== undefined)
+      // A schedule is checked when it (or the slate its preroll needs) changes: an unrelated change never fails
+      // on the stored one.
+      if (changes.schedule !== undefined || changes.slate !== undefined)
         yield* fromCheck(checkChannelSchedule(next, yield* Clock.currentTimeMillis));
       if (isRunning(id)) yield* fromCheck(frozenAgainstGop(next, yield* channels.status(id)));
       yield* commitChannel(next);
