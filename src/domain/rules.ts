@@ -125,6 +125,15 @@ const ownInputProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => 
   }
   const resolved = resolveRedundancy(channel.redundancy, channelInputs(channel));
   if (Either.isLeft(resolved)) return resolved.left;
+  if (resolved.right.mode === "merge" && (channel.input_url != null || channel.backup_input_url != null)) {
+    return [
+      {
+        field: "redundancy.mode",
+        message:
+          "merge pairs the copies of one RTP stream by their sequence numbers, and an SRT or RIST input hands on its TS without them: use failover",
+      },
+    ];
+  }
   // The backup gets its chance first: the slate starts no earlier than a failover would.
   const failover = resolved.right.failover_after_ms;
   if (channel.slate != null && channel.slate.after_ms < failover) {

@@ -56,6 +56,28 @@ describe("RIST through the API", () => {
     const problem = JSON.stringify(await json(refused));
     expect(problem).toContain("the simple profile has no encryption or authentication");
     expect(problem).not.toContain(secret);
+    // Merge pairs RTP copies by sequence number: a RIST input has none to pair.
+    const backupPort = await freeUdpPort();
+    const merged = await test.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        name: "merged",
+        rtp_ip: "127.0.0.1",
+        rtp_port: port,
+        input_url: `rist://@127.0.0.1:${port}`,
+        backup_rtp_ip: "127.0.0.1",
+        backup_rtp_port: backupPort,
+        redundancy: { mode: "merge" },
+      }),
+    });
+    expect(merged.status).toBe(400);
+    expect((await json(merged)).errors).toEqual([
+      {
+        field: "redundancy.mode",
+        message:
+          "merge pairs the copies of one RTP stream by their sequence numbers, and an SRT or RIST input hands on its TS without them: use failover",
+      },
+    ]);
 
     const got = collector();
     const sink = await inside(peers.udpReceiver(got.onDatagram));
