@@ -22,6 +22,9 @@ import type { WriterContext } from "./context.ts";
 import { makePeers, stream } from "./srt-stream.ts";
 import { resolveIPv4 } from "./udp.ts";
 
+/** Handshakes a listener holds beyond its receivers while its thread gets round to accepting them. */
+const LISTEN_BACKLOG_SPARE = 8;
+
 /** libsrt, or the error that refuses SRT URLs when it cannot be loaded. */
 const libSrtOrError: Effect.Effect<LibSrt, OutputError> = Effect.suspend(() => {
   const loaded = loadLibSrt();
@@ -198,7 +201,9 @@ const listenerAttempt = (
     yield* Effect.try({
       try: () => {
         lib.bind(listener, address, target.port);
-        lib.listen(listener, target.maxReceivers);
+        // The backlog holds handshakes not yet accepted, turned-away callers among them: with room for only
+        // `maxreceivers`, a caller it would turn away could make libsrt reject one it would serve.
+        lib.listen(listener, target.maxReceivers + LISTEN_BACKLOG_SPARE);
       },
       catch: (error) => srtFailure(target, error),
     });
