@@ -40,7 +40,8 @@ interface Times {
   readonly end_at: number;
 }
 
-const timesOf = (occurrence: Occurrence, progress: OccurrenceProgress): Times => {
+/** Where an extend or an operator's end put the postroll and the end (the step and the pages read the same). */
+export const timesOf = (occurrence: Occurrence, progress: OccurrenceProgress): Times => {
   const postrollMs = occurrence.end_at - occurrence.postroll_at;
   const postroll_at = progress.ended_at ?? occurrence.postroll_at + Math.max(0, progress.extended_s) * 1000;
   return { postroll_at, end_at: postroll_at + postrollMs };

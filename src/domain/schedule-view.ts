@@ -5,7 +5,7 @@
  * now are. Pure: the runner (src/effects/schedule/) hands in the clock and the stored progress.
  */
 import { Schema } from "effect";
-import type { Occurrence, OccurrenceProgress } from "./schedule.ts";
+import { type Occurrence, type OccurrenceProgress, timesOf } from "./schedule.ts";
 import { SCHEDULE_PHASES, type SchedulePhase } from "./schedule-phases.ts";
 
 /** The operator's commands on a schedule, as the API's paths name them. */
@@ -58,18 +58,14 @@ export type ScheduleView = typeof ScheduleView.Type;
  * An occurrence's times as its progress has moved them, as the domain's step reads them: a go-live moves the
  * programme's start, an extend the postroll and the end, an operator's end puts the postroll at that moment.
  */
-export const movedTimes = (occurrence: Occurrence, progress: OccurrenceProgress | undefined) => {
-  const postrollMs = occurrence.end_at - occurrence.postroll_at;
-  const postroll =
-    progress?.ended_at ?? occurrence.postroll_at + Math.max(0, progress?.extended_s ?? 0) * 1000;
-  return {
-    warm_at: occurrence.warm_at,
-    preroll_at: occurrence.preroll_at,
-    live_at: progress?.live_at ?? occurrence.live_at,
-    postroll_at: postroll,
-    end_at: postroll + postrollMs,
-  };
-};
+export const movedTimes = (occurrence: Occurrence, progress: OccurrenceProgress | undefined) => ({
+  warm_at: occurrence.warm_at,
+  preroll_at: occurrence.preroll_at,
+  live_at: progress?.live_at ?? occurrence.live_at,
+  ...(progress === undefined
+    ? { postroll_at: occurrence.postroll_at, end_at: occurrence.end_at }
+    : timesOf(occurrence, progress)),
+});
 
 const iso = (ms: number) => new Date(ms).toISOString();
 

@@ -17,6 +17,7 @@ export {
   type Step,
   type StepOptions,
   stepOccurrence,
+  timesOf,
 } from "./schedule-steps.ts";
 export { checkSchedule, nextOccurrences, occurrences } from "./schedule-times.ts";
 export {
