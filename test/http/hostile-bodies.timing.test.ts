@@ -2,8 +2,9 @@
  * A hostile body costs the service nothing it would notice: `bin/distributary serve` as a process, an
  * operator's policy listing 100,000 invalid PIDs (400 KB, within the body limit) and a remap of 100,000 keys,
  * each sent four at a time while `/api/health` is asked beside them. Every answer is a problem that says what to
- * fix in a few lines (under 64 KiB), and health answers within 50 ms throughout: validation checks the sizes
- * before the items, and names at most a few problems a field. `npm run bench:validation` prints what each
+ * fix in a few lines (under 64 KiB), and health answers within 100 ms throughout (a frozen API took seconds;
+ * parsing four 400 KB bodies and the collection after them take 20–60 ms on a loaded 2-core machine, printed):
+ * validation checks the sizes before the items, and names at most a few problems a field. `npm run bench:validation` prints what each
  * body costs to validate.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -85,7 +86,7 @@ describe("a hostile body", () => {
       { remap: Object.fromEntries(Array.from({ length: 30_000 }, (_, i) => [String(i), 300])) },
       "policy.remap",
     ],
-  ])("%s is answered in a few lines while /api/health stays within 50 ms", async (_, policy, field) => {
+  ])("%s is answered in a few lines while /api/health stays within 100 ms", async (_, policy, field) => {
     const body = JSON.stringify({ policy });
     expect(body.length).toBeGreaterThan(300_000);
     const answers = Promise.all(
@@ -112,7 +113,7 @@ describe("a hostile body", () => {
       ]);
     }
     console.log(`${field}: the slowest /api/health beside four such requests took ${slowest.toFixed(1)} ms`);
-    expect(slowest).toBeLessThan(50);
+    expect(slowest).toBeLessThan(100);
   });
 
   it("with 60 wrong items in a list that may hold 64 names a few and counts the rest", async () => {
