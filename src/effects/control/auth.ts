@@ -9,6 +9,7 @@
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { Effect, Option, Redacted, Schema } from "effect";
+import { type Grant, Role } from "../../domain/access.ts";
 import { Name } from "../../domain/channel.ts";
 import { ControlError, notFound } from "../../domain/errors.ts";
 import { TokenId } from "../../domain/ids.ts";
@@ -20,13 +21,7 @@ import { audit, EventBus } from "../events/event-bus.ts";
 
 export const TOKENS_FILE = "tokens.json";
 
-export const Role = Schema.Literal("viewer", "operator", "admin").annotations({
-  message: (issue) => `must be viewer, operator or admin; got ${JSON.stringify(issue.actual)}`,
-});
-export type Role = typeof Role.Type;
-
-const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
-export const allows = (held: Role, needed: Role) => rank[held] >= rank[needed];
+export { allows, Role } from "../../domain/access.ts";
 
 const TokenRecord = Schema.Struct({
   id: TokenId,
@@ -61,11 +56,34 @@ export const TokenBody = Schema.Struct({ name: Name, role: Role }).annotations({
   parseOptions: { onExcessProperty: "error" },
 });
 
+/** Who is calling, as every route sees it, however they proved it. */
 export interface Principal {
+  /** The token's id, or for a person signed in through the identity provider their subject. */
+  readonly id: string;
+  readonly name: string;
+  /** The highest role held on any channel. */
+  readonly role: Role;
+  /** What the caller may do where: see src/domain/access.ts. */
+  readonly grants: ReadonlyArray<Grant>;
+  /** How the caller proved who it is: a local token, a page session, a JWT of the identity provider, a peer. */
+  readonly via: "token" | "session" | "jwt" | "peer";
+  /** For a person of the identity provider: who (`sub`) and which provider (`iss`). */
+  readonly subject?: string;
+  readonly issuer?: string;
+}
+
+/** The principal of a local token: its role over every channel. */
+export const tokenPrincipal = (token: {
   readonly id: string;
   readonly name: string;
   readonly role: Role;
-}
+}): Principal => ({
+  id: token.id,
+  name: token.name,
+  role: token.role,
+  grants: [{ role: token.role, channels: "*" }],
+  via: "token",
+});
 
 const hash = (token: string) => createHash("sha256").update(token).digest("hex");
 // The prefix lets the log masker and secret scanners recognise a token wherever it turns up.
@@ -199,8 +217,9 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
       },
       authenticate: (secret: string): Option.Option<Principal> => {
         const sha256 = hash(secret);
-        if (envAdmin !== null && envAdmin.sha256 === sha256) return Option.some(envAdmin.view);
-        return Option.map(Option.fromNullable(index.get(sha256)), toView);
+        if (envAdmin !== null && envAdmin.sha256 === sha256)
+          return Option.some(tokenPrincipal(envAdmin.view));
+        return Option.map(Option.fromNullable(index.get(sha256)), tokenPrincipal);
       },
       /** The stored tokens, and this node's admin from the environment where it has one. */
       list: Effect.sync(() => [...stored(document).map(toView), ...(envAdmin ? [envAdmin.view] : [])]),

@@ -13,7 +13,13 @@ import { type AuthEnv, sameSecret } from "../auth.ts";
 import { fromControlError, problemResponse } from "../problem.ts";
 import { type Api, makeApi, type RouteDoc, type Run } from "../routes.ts";
 
-const PEER: Principal = { id: "peer", name: "peer", role: "viewer" };
+const PEER: Principal = {
+  id: "peer",
+  name: "peer",
+  role: "viewer",
+  grants: [{ role: "viewer", channels: "*" }],
+  via: "peer",
+};
 
 /** The API's token check, taking the fleet's peer credential too (as a viewer). */
 export const withPeer =

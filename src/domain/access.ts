@@ -1,0 +1,124 @@
+/**
+ * Who may do what, and on which channels. A caller holds grants: a role (viewer, operator, admin) over a
+ * channel scope — every channel (`"*"`), or the channels with one of some tags or ids. A local token holds one
+ * grant; a person signed in through the company's identity provider holds the grants of every access rule
+ * whose claim matches their token (`groups` equals `tv-ops-eu` → operator on the `eu` channels). On a channel
+ * the highest role of the grants that reach it counts; a node-wide route (settings, tokens, rules, nodes,
+ * import/export) counts only the grants over every channel, so a desk's admin of the EU channels is no admin of
+ * the node.
+ */
+import { Schema } from "effect";
+
+export const Role = Schema.Literal("viewer", "operator", "admin").annotations({
+  message: (issue) => `must be viewer, operator or admin; got ${JSON.stringify(issue.actual)}`,
+});
+export type Role = typeof Role.Type;
+
+const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+/** Whether holding `held` is enough where `needed` is asked. */
+export const allows = (held: Role, needed: Role) => rank[held] >= rank[needed];
+const higher = (a: Role | null, b: Role): Role => (a === null || rank[b] > rank[a] ? b : a);
+
+const MAX_TAG_LENGTH = 40;
+const MAX_SCOPE_ENTRIES = 100;
+
+/** A channel's tag: short, lower case, what a desk or region is called (`eu`, `sports-uk`). */
+export const Tag = Schema.String.pipe(
+  Schema.filter((tag) =>
+    /^[a-z0-9][a-z0-9_-]*$/.test(tag) && tag.length <= MAX_TAG_LENGTH
+      ? undefined
+      : `a tag is 1 to ${MAX_TAG_LENGTH} lower-case letters, digits, '-' or '_', starting with a letter or digit; got ${JSON.stringify(tag)}`,
+  ),
+);
+
+/** The channels a grant reaches: all of them, or those with one of `tags` or one of `ids`. */
+export const ChannelScope = Schema.Union(
+  Schema.Literal("*"),
+  Schema.Struct({
+    tags: Schema.optional(Schema.Array(Tag).pipe(Schema.maxItems(MAX_SCOPE_ENTRIES))),
+    ids: Schema.optional(Schema.Array(Schema.String).pipe(Schema.maxItems(MAX_SCOPE_ENTRIES))),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
+).annotations({
+  identifier: "ChannelScope",
+  description:
+    '"*" for every channel, or {"tags": [...], "ids": [...]}: the channels with one of the tags or ids',
+});
+export type ChannelScope = typeof ChannelScope.Type;
+
+export interface Grant {
+  readonly role: Role;
+  readonly channels: ChannelScope;
+}
+
+/** What a grant needs to know of a channel. */
+export interface ScopedChannel {
+  readonly id: string;
+  readonly tags?: ReadonlyArray<string> | undefined;
+}
+
+export const inScope = (scope: ChannelScope, channel: ScopedChannel): boolean =>
+  scope === "*" ||
+  (scope.ids?.includes(channel.id) ?? false) ||
+  (scope.tags?.some((tag) => channel.tags?.includes(tag) ?? false) ?? false);
+
+/** The highest role the grants give on `channel`; null when none reaches it (the channel is not theirs to see). */
+export const roleOn = (grants: ReadonlyArray<Grant>, channel: ScopedChannel): Role | null =>
+  grants.reduce<Role | null>(
+    (best, grant) => (inScope(grant.channels, channel) ? higher(best, grant.role) : best),
+    null,
+  );
+
+/** The highest role the grants give over every channel: what a node-wide route checks. */
+export const unscopedRole = (grants: ReadonlyArray<Grant>): Role | null =>
+  grants.reduce<Role | null>(
+    (best, grant) => (grant.channels === "*" ? higher(best, grant.role) : best),
+    null,
+  );
+
+/** The highest role held anywhere. */
+export const highestRole = (grants: ReadonlyArray<Grant>): Role | null =>
+  grants.reduce<Role | null>((best, grant) => higher(best, grant.role), null);
+
+/** One access rule: a person whose claim `claim` equals (or, for a list, contains) `equals` gets the grant. */
+export const AccessRule = Schema.Struct({
+  claim: Schema.String.pipe(
+    Schema.filter((claim) =>
+      claim.trim() === "" || claim.length > 200 ? "must be a claim's name" : undefined,
+    ),
+  ),
+  equals: Schema.String,
+  role: Role,
+  channels: ChannelScope,
+}).annotations({ identifier: "AccessRule", parseOptions: { onExcessProperty: "error" } });
+export type AccessRule = typeof AccessRule.Type;
+
+export const AccessRules = Schema.Array(AccessRule).pipe(Schema.maxItems(500));
+
+/**
+ * A claim's value: the claim named so (names may contain dots, as URL-named claims do), else the dotted path
+ * through nested objects (`realm_access.roles`).
+ */
+const claimValue = (claims: Readonly<Record<string, unknown>>, name: string): unknown => {
+  if (name in claims) return claims[name];
+  let value: unknown = claims;
+  for (const step of name.split(".")) {
+    if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+    value = (value as Record<string, unknown>)[step];
+  }
+  return value;
+};
+
+const matches = (value: unknown, wanted: string): boolean =>
+  Array.isArray(value)
+    ? value.some((item) => matches(item, wanted))
+    : (typeof value === "string" || typeof value === "number" || typeof value === "boolean") &&
+      String(value) === wanted;
+
+/** The grants of every rule the claims match; none when no rule matches (the person may not sign in). */
+export const grantsFromClaims = (
+  rules: ReadonlyArray<AccessRule>,
+  claims: Readonly<Record<string, unknown>>,
+): ReadonlyArray<Grant> =>
+  rules
+    .filter((rule) => matches(claimValue(claims, rule.claim), rule.equals))
+    .map(({ role, channels }) => ({ role, channels }));
