@@ -56,28 +56,38 @@ describe("RIST through the API", () => {
     const problem = JSON.stringify(await json(refused));
     expect(problem).toContain("the simple profile has no encryption or authentication");
     expect(problem).not.toContain(secret);
-    // Merge pairs RTP copies by sequence number: a RIST input has none to pair.
+    // Merge pairs copies by sequence number: a RIST input beside an RTP one numbers a stream of its own.
     const backupPort = await freeUdpPort();
-    const merged = await test.request("/api/channels", {
-      method: "POST",
-      body: JSON.stringify({
-        name: "merged",
-        rtp_ip: "127.0.0.1",
-        rtp_port: port,
-        input_url: `rist://@127.0.0.1:${port}`,
-        backup_rtp_ip: "127.0.0.1",
-        backup_rtp_port: backupPort,
-        redundancy: { mode: "merge" },
-      }),
-    });
-    expect(merged.status).toBe(400);
-    expect((await json(merged)).errors).toEqual([
+    const merge = (backup: Record<string, unknown>) =>
+      test.request("/api/channels", {
+        method: "POST",
+        body: JSON.stringify({
+          name: `merged ${JSON.stringify(backup)}`,
+          rtp_ip: "127.0.0.1",
+          rtp_port: port,
+          input_url: `rist://@127.0.0.1:${port}`,
+          backup_rtp_ip: "127.0.0.1",
+          backup_rtp_port: backupPort,
+          ...backup,
+          redundancy: { mode: "merge" },
+        }),
+      });
+    const mixed = await merge({});
+    expect(mixed.status).toBe(400);
+    expect((await json(mixed)).errors).toEqual([
       {
         field: "redundancy.mode",
         message:
-          "merge pairs the copies of one RTP stream by their sequence numbers, and an SRT or RIST input hands on its TS without them: use failover",
+          "merge pairs two copies of one stream by sequence number: both inputs RTP/UDP, or both RIST (one sender with a peer for each, weight=0); an SRT input has no sequence numbers and a RIST input beside an RTP one numbers a stream of its own: use failover",
       },
     ]);
+    const srt = await merge({ backup_input_url: `srt://:${backupPort}?mode=listener` });
+    expect(srt.status).toBe(400);
+    // Two RIST inputs carry the sender's own numbers: they merge (test/redundancy/rist-merge.test.ts).
+    const both = await merge({ backup_input_url: `rist://@127.0.0.1:${backupPort}` });
+    expect(both.status, await both.clone().text()).toBe(201);
+    const deleted = await test.request(`/api/channels/${(await json(both)).id}`, { method: "DELETE" });
+    expect(deleted.status).toBe(200);
 
     const got = collector();
     const sink = await inside(peers.udpReceiver(got.onDatagram));

@@ -55,8 +55,12 @@ export interface RistOpen {
   readonly peers: ReadonlyArray<RistPeerSpec>;
   readonly statsMs: number;
   readonly onStats: (readings: ReadonlyArray<RistReading>) => void;
-  /** A receiver's data: each block's payload, a view valid only during the call. */
-  readonly onData?: (payload: Uint8Array) => void;
+  /**
+   * A receiver's data: each block's payload, a view valid only during the call, its sequence number and its
+   * flow. The number is the sender's, given once per block whatever its peers, so every receiver of one
+   * sender's peers sees the same number for the same block; the flow id is the sender's, random at each start.
+   */
+  readonly onData?: (payload: Uint8Array, sequence: number, flowId: number) => void;
 }
 
 export interface LibRist {

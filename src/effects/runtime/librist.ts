@@ -152,9 +152,12 @@ const bind = (path: string): LibRist => {
             const data = koffi.decode(block[0], DataBlock) as {
               payload: unknown;
               payload_len: number | bigint;
+              flow_id: number;
+              seq: number | bigint;
             };
             const length = Number(data.payload_len);
-            if (length > 0) onData(new Uint8Array(koffi.view(data.payload, length)));
+            if (length > 0)
+              onData(new Uint8Array(koffi.view(data.payload, length)), Number(data.seq), data.flow_id);
             f.free(block);
             if (left === 0) return;
           }
