@@ -20,6 +20,7 @@ import {
   type RistLinkFigures,
   ristPeers,
   ristTotals,
+  srpLookups,
 } from "../runtime/rist-link.ts";
 import { linkInputTarget } from "./srt-receiver.ts";
 import { InputError } from "./udp-receiver.ts";
@@ -51,8 +52,15 @@ export const bindRistInput = (
 ): Effect.Effect<{ readonly link: () => RistLinkFigures }, InputError, Scope.Scope> =>
   Effect.gen(function* () {
     const lib = yield* libRistOr((message) => new InputError({ reason: "bind_failed", message }));
-    const secured = target.peers.some((peer) => peer.secret !== null || peer.username !== null);
+    const secured = target.peers.some(
+      (peer) => peer.secret !== null || peer.username !== null || peer.srpFile !== null,
+    );
     const totals = ristTotals(secured);
+    const lookups = yield* srpLookups(
+      target,
+      totals,
+      (message) => new InputError({ reason: "bind_failed", message }),
+    );
     const where = target.peers.map((peer) => `${peer.host}:${peer.port}`).join(", ");
     yield* Effect.acquireRelease(
       Effect.try({
@@ -60,7 +68,7 @@ export const bindRistInput = (
           lib.open({
             role: "receiver",
             profile: target.profile,
-            peers: ristPeers(target),
+            peers: ristPeers(target, lookups),
             statsMs: RIST_STATS_MS,
             onStats: (readings) => {
               for (const reading of readings) totals.add(reading, Date.now());
