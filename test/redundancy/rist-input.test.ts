@@ -6,7 +6,7 @@
  * ristsrppasswd file too (test/http/rist.test.ts: refusals in words).
  */
 import { it } from "@effect/vitest";
-import { Effect } from "effect";
+import { Effect, Exit, Scope } from "effect";
 import { describe, expect } from "vitest";
 import { parseOutputUrl, type RistTarget } from "../../src/domain/url.ts";
 import { bindRistInput } from "../../src/effects/ingest/rist-receiver.ts";
@@ -120,6 +120,41 @@ describe("RIST input", () => {
           link().authenticated === true ? link() : undefined,
         );
         expect(figures.srpAttempt).toMatchObject({ user: "encoder-7", outcome: "asked" });
+      }),
+  );
+
+  it.scopedLive(
+    "listener with EAP-SRP: closed again and again while an unknown caller keeps being looked up, it closes at once",
+    () =>
+      Effect.gen(function* () {
+        const file = yield* srpFile("encoder-7", "srp-password-43");
+        const port = yield* freeUdpPort;
+        const sender = yield* ristSenderPeer({
+          mode: "connect",
+          port,
+          username: "intruder",
+          password: "x-12345678",
+        });
+        const closes: Array<number> = [];
+        for (let round = 0; round < 4; round++) {
+          const scope = yield* Scope.make();
+          const input = yield* bindRistInput(
+            target(`rist://@127.0.0.1:${port}?srpfile=${file}`),
+            () => {},
+          ).pipe(Scope.extend(scope));
+          yield* sendPaced([Buffer.alloc(1316, 0xff)], sender.udpPort);
+          // librist asks about the caller on its own thread (every 0.5 s), waiting for this thread's answer.
+          yield* eventually(
+            "the caller looked up",
+            () => (input.link().srpAttempt?.outcome === "unknown" ? true : undefined),
+            { timeoutMs: 15_000 },
+          );
+          const started = performance.now();
+          yield* Scope.close(scope, Exit.void);
+          closes.push(Math.round(performance.now() - started));
+        }
+        console.log(`EAP-SRP listener closed in ${closes.join(", ")} ms while looked up`);
+        expect(Math.max(...closes)).toBeLessThan(1000);
       }),
   );
 
