@@ -88,7 +88,6 @@ const fleetAddressProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue>
   return problems;
 };
 
-/** Problems inside one channel's own inputs: the caller fixes the request (400). */
 /**
  * Merge pairs the copies of one RTP stream by sequence number. A RIST input hands its blocks on with the
  * sender's own sequence numbers, the same on every path of one sender, so two RIST inputs merge; an SRT input
@@ -101,6 +100,7 @@ const mergeInputsProblem = (channel: ChannelConfig): string | null => {
   return "merge pairs two copies of one stream by sequence number: both inputs RTP/UDP, or both RIST (one sender with a peer for each, weight=0); an SRT input has no sequence numbers and a RIST input beside an RTP one numbers a stream of its own: use failover";
 };
 
+/** Problems inside one channel's own inputs: the caller fixes the request (400). */
 const ownInputProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => {
   const fleet = fleetAddressProblems(channel);
   if (fleet.length > 0) return fleet;
