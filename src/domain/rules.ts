@@ -88,6 +88,18 @@ const fleetAddressProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue>
   return problems;
 };
 
+/**
+ * Merge pairs the copies of one RTP stream by sequence number. A RIST input hands its blocks on with the
+ * sender's own sequence numbers, the same on every path of one sender, so two RIST inputs merge; an SRT input
+ * has none, and a RIST input beside an RTP one numbers another stream. Null when the inputs can merge.
+ */
+const mergeInputsProblem = (channel: ChannelConfig): string | null => {
+  const rist = [channel.input_url, channel.backup_input_url].map((url) => url != null && /^rist:/i.test(url));
+  if (rist[0] === true && rist[1] === true) return null;
+  if (channel.input_url == null && channel.backup_input_url == null) return null;
+  return "merge pairs two copies of one stream by sequence number: both inputs RTP/UDP, or both RIST (one sender with a peer for each, weight=0); an SRT input has no sequence numbers and a RIST input beside an RTP one numbers a stream of its own: use failover";
+};
+
 /** Problems inside one channel's own inputs: the caller fixes the request (400). */
 const ownInputProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => {
   const fleet = fleetAddressProblems(channel);
@@ -125,15 +137,8 @@ const ownInputProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => 
   }
   const resolved = resolveRedundancy(channel.redundancy, channelInputs(channel));
   if (Either.isLeft(resolved)) return resolved.left;
-  if (resolved.right.mode === "merge" && (channel.input_url != null || channel.backup_input_url != null)) {
-    return [
-      {
-        field: "redundancy.mode",
-        message:
-          "merge pairs the copies of one RTP stream by their sequence numbers, and an SRT or RIST input hands on its TS without them: use failover",
-      },
-    ];
-  }
+  const mergeProblem = resolved.right.mode === "merge" ? mergeInputsProblem(channel) : null;
+  if (mergeProblem !== null) return [{ field: "redundancy.mode", message: mergeProblem }];
   // The backup gets its chance first: the slate starts no earlier than a failover would.
   const failover = resolved.right.failover_after_ms;
   if (channel.slate != null && channel.slate.after_ms < failover) {

@@ -33,7 +33,7 @@ export const RistInputView = Schema.Struct({
   ...RistPeerView.fields,
   problem: Schema.NullOr(Schema.String).annotations({
     description:
-      "what is wrong, in words: librist says nothing when the profile or the secret does not match, so no data from the peer is named here; null while data comes",
+      "what is wrong, in words: librist says nothing when the profile or the secret does not match, so no data from the peer is named here, and why EAP-SRP turned a caller away (srpfile); null while data comes",
   }),
 }).annotations({ identifier: "RistInput" });
 export type RistInputView = typeof RistInputView.Type;

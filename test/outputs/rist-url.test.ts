@@ -1,6 +1,6 @@
 /**
  * rist:// URLs (src/domain/url/rist.ts): the listening and the connecting form, librist's keys checked, several
- * peers with weights, refusals in words, and `secret` and `password` masked.
+ * peers with weights, refusals in words, `secret` and `password` masked, a listener's `srpfile`.
  */
 import { Either, Redacted } from "effect";
 import { describe, expect, it } from "vitest";
@@ -65,13 +65,26 @@ describe("rist URLs", () => {
     expect(srp.peers[0]?.username).toBe("studio");
   });
 
+  it("a listener's srpfile: kept as a path (no secret), never handed to librist, only on listeners", () => {
+    const target = parse("rist://@:20000?srpfile=/etc/distributary/rist-users&buffer=500");
+    expect(target.peers[0]?.srpFile).toBe("/etc/distributary/rist-users");
+    expect(target.masked).toBe("rist://@:20000?srpfile=/etc/distributary/rist-users&buffer=500");
+    expect(target.secrets).toEqual([]);
+    expect(Redacted.value(target.peers[0]?.librist ?? Redacted.make(""))).toBe(
+      "rist://@0.0.0.0:20000?buffer=500",
+    );
+    expect(rejection("rist://tx.example:20000?srpfile=/etc/users")).toContain("it goes on a listening peer");
+    expect(rejection("rist://@:20000?srpfile=users")).toContain("srpfile must be the absolute path");
+    expect(rejection("rist://@:20000?srpfile=/etc/users&username=a&password=b")).toContain("not both");
+  });
+
   it("refuses what librist would misread, in words", () => {
     expect(rejection("rist://@:20000?latency=100")).toContain("unknown parameter 'latency' for rist");
     expect(rejection("rist://@:20000?profile=advanced")).toBe(
       "profile must be simple or main, got 'advanced'",
     );
     expect(rejection("rist://@:20000?profile=simple&secret=abcdefgh12")).toBe(
-      "the simple profile has no encryption or authentication; use profile=main for secret, username and password",
+      "the simple profile has no encryption or authentication; use profile=main for secret, username and password, srpfile",
     );
     expect(rejection("rist://@:20000?secret=short")).toBe("secret must be 8 to 127 characters long");
     expect(rejection("rist://@:20000?aes-type=128")).toBe("aes-type only applies with a secret");

@@ -2,10 +2,11 @@
  * RIST inputs (src/effects/ingest/rist-receiver.ts) against real senders: ristsender calling our listener in
  * the simple and the main profile, with AES-128 and AES-256 secrets, listening for our caller with EAP-SRP
  * (a ristsrppasswd file), and ffmpeg's and GStreamer's RIST senders. What arrives is the sent TS byte for byte,
- * every SCTE-35 section identical, no continuity error.
+ * every SCTE-35 section identical, no continuity error. Our listener checks EAP-SRP callers against a
+ * ristsrppasswd file too (test/http/rist.test.ts: refusals in words).
  */
 import { it } from "@effect/vitest";
-import { Effect } from "effect";
+import { Effect, Exit, Scope } from "effect";
 import { describe, expect } from "vitest";
 import { parseOutputUrl, type RistTarget } from "../../src/domain/url.ts";
 import { bindRistInput } from "../../src/effects/ingest/rist-receiver.ts";
@@ -103,6 +104,73 @@ describe("RIST input", () => {
         64,
       );
     }),
+  );
+
+  it.scopedLive(
+    "listener with EAP-SRP: ristsender authenticates with username and password against our ristsrppasswd file",
+    () =>
+      Effect.gen(function* () {
+        const file = yield* srpFile("encoder-7", "srp-password-43");
+        const link = yield* roundTrip(
+          (port) => `rist://@127.0.0.1:${port}?srpfile=${file}`,
+          ristsender({ mode: "connect", username: "encoder-7", password: "srp-password-43" }),
+          67,
+        );
+        const figures = yield* eventually("the caller authenticated", () =>
+          link().authenticated === true ? link() : undefined,
+        );
+        expect(figures.srpAttempt).toMatchObject({ user: "encoder-7", outcome: "asked" });
+      }),
+  );
+
+  it.scopedLive(
+    "listener with EAP-SRP: closed again and again while an unknown caller keeps being looked up, it closes at once",
+    () =>
+      Effect.gen(function* () {
+        const file = yield* srpFile("encoder-7", "srp-password-43");
+        const port = yield* freeUdpPort;
+        const sender = yield* ristSenderPeer({
+          mode: "connect",
+          port,
+          username: "intruder",
+          password: "x-12345678",
+        });
+        const closes: Array<number> = [];
+        for (let round = 0; round < 4; round++) {
+          const scope = yield* Scope.make();
+          const input = yield* bindRistInput(
+            target(`rist://@127.0.0.1:${port}?srpfile=${file}`),
+            () => {},
+          ).pipe(Scope.extend(scope));
+          yield* sendPaced([Buffer.alloc(1316, 0xff)], sender.udpPort);
+          // librist asks about the caller on its own thread (every 0.5 s), waiting for this thread's answer.
+          yield* eventually(
+            "the caller looked up",
+            () => (input.link().srpAttempt?.outcome === "unknown" ? true : undefined),
+            { timeoutMs: 15_000 },
+          );
+          const started = performance.now();
+          yield* Scope.close(scope, Exit.void);
+          closes.push(Math.round(performance.now() - started));
+        }
+        console.log(`EAP-SRP listener closed in ${closes.join(", ")} ms while looked up`);
+        expect(Math.max(...closes)).toBeLessThan(1000);
+      }),
+  );
+
+  it.scopedLive(
+    "listener with one EAP-SRP user (username and password on our URL): ristsender authenticates",
+    () =>
+      Effect.gen(function* () {
+        const link = yield* roundTrip(
+          (port) => `rist://@127.0.0.1:${port}?username=encoder-8&password=srp-password-44`,
+          ristsender({ mode: "connect", username: "encoder-8", password: "srp-password-44" }),
+          68,
+        );
+        yield* eventually("the caller authenticated", () =>
+          link().authenticated === true ? true : undefined,
+        );
+      }),
   );
 
   it.scopedLive("listener: ffmpeg's RIST sender; byte for byte", () =>

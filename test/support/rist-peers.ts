@@ -15,7 +15,8 @@ import { freeUdpPort, udpPortBound } from "./peers.ts";
 export interface RistToolOptions {
   /** `listen`: the tool waits on `port` (rist://@); `connect`: it calls `port`. */
   readonly mode: "listen" | "connect";
-  readonly port: number;
+  /** Several ports: one peer on each, each sent a whole copy (weight 0), as over two network paths. */
+  readonly port: number | ReadonlyArray<number>;
   readonly profile?: "simple" | "main";
   readonly secret?: string;
   readonly aesType?: 128 | 256;
@@ -38,7 +39,14 @@ const ristUrl = (options: RistToolOptions) => {
       : [`username=${options.username}`, `password=${options.password}`]),
   ];
   const host = options.host ?? "127.0.0.1";
-  return `rist://${options.mode === "listen" ? "@" : ""}${host}:${options.port}${query.length === 0 ? "" : `?${query.join("&")}`}`;
+  const ports = typeof options.port === "number" ? [options.port] : options.port;
+  const shared = ports.length > 1 ? [...query, "weight=0"] : query;
+  return ports
+    .map(
+      (port) =>
+        `rist://${options.mode === "listen" ? "@" : ""}${host}:${port}${shared.length === 0 ? "" : `?${shared.join("&")}`}`,
+    )
+    .join(",");
 };
 
 const toolArgs = (options: RistToolOptions) => [

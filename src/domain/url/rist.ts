@@ -23,6 +23,11 @@ export interface RistPeer {
   readonly secret: Redacted.Redacted<string> | null;
   readonly username: string | null;
   readonly password: Redacted.Redacted<string> | null;
+  /**
+   * A listener's EAP-SRP users: the path of a file of `ristsrppasswd` lines (username:verifier:salt), read when
+   * the input starts. A path, not a secret: the file holds verifiers, never passwords.
+   */
+  readonly srpFile: string | null;
   /** librist's URL for this peer, the secrets in it: for librist alone, never shown. */
   readonly librist: Redacted.Redacted<string>;
 }
@@ -48,7 +53,10 @@ const NUMBERS: Readonly<Record<string, readonly [number, number]>> = {
   "session-timeout": [100, 600_000],
   "keepalive-interval": [10, 60_000],
 };
-const KEYS = [...Object.keys(NUMBERS), "profile", "secret", "aes-type", "cname", "username", "password"];
+const KEYS = [
+  ...Object.keys(NUMBERS),
+  ...["profile", "secret", "aes-type", "cname", "username", "password", "srpfile"],
+];
 const SECRET_KEYS = new Set(["secret", "password"]);
 
 const parsePeer = (
@@ -98,11 +106,14 @@ const parsePeer = (
   const aesText = params.get("aes-type");
   const username = params.get("username") ?? null;
   const password = params.get("password") ?? null;
-  if (own === "simple" && (secret !== null || username !== null || password !== null)) {
+  const srpFile = params.get("srpfile") ?? null;
+  if (own === "simple" && (secret !== null || username !== null || password !== null || srpFile !== null)) {
     return invalid(
-      "the simple profile has no encryption or authentication; use profile=main for secret, username and password",
+      "the simple profile has no encryption or authentication; use profile=main for secret, username and password, srpfile",
     );
   }
+  const srpProblem = srpFile === null ? null : srpFileProblem(srpFile, listen, username !== null);
+  if (srpProblem !== null) return invalid(srpProblem);
   if (secret !== null && secret !== "****" && (secret.length < 8 || secret.length > 127)) {
     return invalid("secret must be 8 to 127 characters long");
   }
@@ -137,9 +148,25 @@ const parsePeer = (
       secret: secret === null ? null : Redacted.make(secret),
       username,
       password: password === null ? null : Redacted.make(password),
+      srpFile,
       librist: Redacted.make(`rist://${address}${query.length === 0 ? "" : `?${query.join("&")}`}`),
     },
   };
+};
+
+/** What is wrong with a peer's `srpfile`, in words; null when nothing is. */
+const srpFileProblem = (path: string, listen: boolean, withUser: boolean): string | null => {
+  if (!listen) {
+    return "srpfile names the ristsrppasswd file a listener checks its callers against, so it goes on a listening peer (rist://@…); a caller authenticates itself with username and password";
+  }
+  if (withUser) {
+    return "a listener checks either the users of a ristsrppasswd file (srpfile) or one user (username and password), not both";
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused.
+  if (!path.startsWith("/") || path.length > 4096 || /[\u0000-\u001f\u007f]/.test(path)) {
+    return "srpfile must be the absolute path of a file of ristsrppasswd lines, e.g. srpfile=/etc/distributary/rist-users";
+  }
+  return null;
 };
 
 /** The URL as written, `secret` and `password` values `****`. */

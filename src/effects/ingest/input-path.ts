@@ -322,8 +322,9 @@ export const makeInputPath = (
               accept(input, datagram, false);
             });
             if (/^rist:/i.test(endpoint.srt)) {
+              // As RTP carrying librist's sequence numbers: what the merge of two RIST inputs pairs.
               const target = yield* ristInputTarget(endpoint.srt);
-              input.rist = (yield* bindRistInput(target, fromLink).pipe(Scope.extend(scope))).link;
+              input.rist = (yield* bindRistInput(target, fromLink, "rtp").pipe(Scope.extend(scope))).link;
             } else
               yield* bindSrtInput(yield* srtInputTarget(endpoint.srt), fromLink).pipe(Scope.extend(scope));
           } else {

@@ -1,7 +1,12 @@
 /**
  * A RIST input, in process through librist (src/effects/runtime/librist.ts): the same shape as an SRT input, so a
  * channel can take its primary or backup stream over RIST and feed the same packet core, failover and outputs.
- * Each block librist releases (after its buffer, losses recovered) is handed to `onDatagram` as its own Buffer.
+ * Each block librist releases (after its buffer, losses recovered) is handed to `onDatagram` as its own Buffer:
+ * its TS as it came, or (`framing` "rtp", what a channel's input path asks for) inside an RTP header that carries
+ * librist's sequence number. That number is the sender's, the same in every copy a sender with several peers
+ * sends (weight 0), so two RIST inputs fed by one sender over two paths pair their blocks in the 2022-7 merge as
+ * two RTP inputs do; the SSRC is the sender's flow id and the sequence is offset by it, so a restarted sender
+ * (librist counts from 0 again) is a new RTP source to the packet core and the merge, as a restarted encoder is.
  *
  * `rist://@:port` waits for the sender, `rist://host:port` connects to it; librist itself reconnects. It says
  * nothing when a sender's profile or secret does not match (the packets are dropped), so the link's readings
@@ -15,6 +20,7 @@ import {
   type RistLinkFigures,
   ristPeers,
   ristTotals,
+  srpLookups,
 } from "../runtime/rist-link.ts";
 import { linkInputTarget } from "./srt-receiver.ts";
 import { InputError } from "./udp-receiver.ts";
@@ -23,14 +29,38 @@ import { InputError } from "./udp-receiver.ts";
 export const ristInputTarget = (url: string): Effect.Effect<RistTarget, InputError> =>
   linkInputTarget(url, "rist");
 
+const RTP_HEADER_SIZE = 12;
+
+/** An RTP header (payload type 33) before a block's TS: librist's sequence number and flow as RTP's. */
+const asRtp =
+  (onDatagram: (datagram: Buffer) => void) => (payload: Uint8Array, sequence: number, flowId: number) => {
+    const datagram = Buffer.allocUnsafe(RTP_HEADER_SIZE + payload.length);
+    datagram[0] = 0x80;
+    datagram[1] = 33;
+    datagram.writeUInt16BE((sequence + (flowId >>> 16)) & 0xffff, 2);
+    // The timestamp: the header never leaves the service (the outputs take the TS alone) and nothing reads it.
+    datagram.writeUInt32BE(0, 4);
+    datagram.writeUInt32BE(flowId >>> 0, 8);
+    datagram.set(payload, RTP_HEADER_SIZE);
+    onDatagram(datagram);
+  };
+
 export const bindRistInput = (
   target: RistTarget,
   onDatagram: (datagram: Buffer) => void,
+  framing: "ts" | "rtp" = "ts",
 ): Effect.Effect<{ readonly link: () => RistLinkFigures }, InputError, Scope.Scope> =>
   Effect.gen(function* () {
     const lib = yield* libRistOr((message) => new InputError({ reason: "bind_failed", message }));
-    const secured = target.peers.some((peer) => peer.secret !== null || peer.username !== null);
+    const secured = target.peers.some(
+      (peer) => peer.secret !== null || peer.username !== null || peer.srpFile !== null,
+    );
     const totals = ristTotals(secured);
+    const lookups = yield* srpLookups(
+      target,
+      totals,
+      (message) => new InputError({ reason: "bind_failed", message }),
+    );
     const where = target.peers.map((peer) => `${peer.host}:${peer.port}`).join(", ");
     yield* Effect.acquireRelease(
       Effect.try({
@@ -38,12 +68,12 @@ export const bindRistInput = (
           lib.open({
             role: "receiver",
             profile: target.profile,
-            peers: ristPeers(target),
+            peers: ristPeers(target, lookups),
             statsMs: RIST_STATS_MS,
             onStats: (readings) => {
               for (const reading of readings) totals.add(reading, Date.now());
             },
-            onData: (payload) => onDatagram(Buffer.from(payload)),
+            onData: framing === "rtp" ? asRtp(onDatagram) : (payload) => onDatagram(Buffer.from(payload)),
           }),
         catch: (error) =>
           new InputError({

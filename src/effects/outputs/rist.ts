@@ -14,7 +14,7 @@
 import { Effect, type Scope } from "effect";
 import { OutputError } from "../../domain/errors.ts";
 import type { RistTarget } from "../../domain/url.ts";
-import { libRistOr, RIST_STATS_MS, ristPeers, ristTotals } from "../runtime/rist-link.ts";
+import { libRistOr, RIST_STATS_MS, ristPeers, ristTotals, srpLookups } from "../runtime/rist-link.ts";
 import type { RistPeerLink, WriterContext } from "./context.ts";
 import { TS_PACKET_SIZE } from "./queue.ts";
 
@@ -24,7 +24,15 @@ export const ristAttempt = (
 ): Effect.Effect<never, OutputError, Scope.Scope> =>
   Effect.gen(function* () {
     const lib = yield* libRistOr((message) => new OutputError({ reason: "not_installed", message }));
-    const secured = target.peers.some((peer) => peer.secret !== null || peer.username !== null);
+    const secured = target.peers.some(
+      (peer) => peer.secret !== null || peer.username !== null || peer.srpFile !== null,
+    );
+    // A listening output checks its receivers against its srpfile as an input checks its senders.
+    const lookups = yield* srpLookups(
+      target,
+      { noteSrp: () => {} },
+      (message) => new OutputError({ reason: "auth_rejected", message }),
+    );
     const where = target.peers.map((peer) => `${peer.host}:${peer.port}`).join(", ");
     // Each peer's totals by librist's peer id, named by its cname (address) once librist knows it.
     const peers = new Map<number, { name: string; totals: ReturnType<typeof ristTotals> }>();
@@ -38,7 +46,7 @@ export const ristAttempt = (
           lib.open({
             role: "sender",
             profile: target.profile,
-            peers: ristPeers(target),
+            peers: ristPeers(target, lookups),
             statsMs: RIST_STATS_MS,
             onStats: (readings) => {
               const now = Date.now();

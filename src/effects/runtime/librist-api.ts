@@ -3,6 +3,7 @@
  * statistics as librist reports them, and its error. Nothing here depends on koffi, so another runtime's FFI
  * (Bun, Deno) replaces librist.ts alone and every caller stays as it is.
  */
+import type { SrpVerifier } from "./rist-srp.ts";
 
 /** One peer of a context, as the URL parser made it (src/domain/url/rist.ts). */
 export interface RistPeerSpec {
@@ -11,6 +12,11 @@ export interface RistPeerSpec {
   /** EAP-SRP credentials (main profile): both or neither. */
   readonly username: string | null;
   readonly password: string | null;
+  /**
+   * A listener's EAP-SRP check: a caller's verifier and salt by the name it gives, null for a name unknown. librist
+   * asks on its own thread, which waits while the JavaScript thread answers, so it must answer from memory.
+   */
+  readonly srpLookup?: ((username: string) => SrpVerifier | null) | undefined;
 }
 
 /**
@@ -55,8 +61,12 @@ export interface RistOpen {
   readonly peers: ReadonlyArray<RistPeerSpec>;
   readonly statsMs: number;
   readonly onStats: (readings: ReadonlyArray<RistReading>) => void;
-  /** A receiver's data: each block's payload, a view valid only during the call. */
-  readonly onData?: (payload: Uint8Array) => void;
+  /**
+   * A receiver's data: each block's payload, a view valid only during the call, its sequence number and its
+   * flow. The number is the sender's, given once per block whatever its peers, so every receiver of one
+   * sender's peers sees the same number for the same block; the flow id is the sender's, random at each start.
+   */
+  readonly onData?: (payload: Uint8Array, sequence: number, flowId: number) => void;
 }
 
 export interface LibRist {

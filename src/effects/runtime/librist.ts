@@ -11,6 +11,8 @@
  *   sender thread holds while it sends: the writes run on a thread of their own (rist-sends.ts), never here;
  * - statistics: librist's statistics thread calls a registered callback, which koffi queues to this thread's
  *   event loop (the librist thread waits meanwhile); it copies the JSON, frees it and hands the readings over;
+ * - a listener's EAP-SRP lookup (srpfile) likewise: a registered callback queued here, which answers from memory
+ *   in copies librist owns (libc's malloc), while librist's protocol thread waits holding its peer list's lock;
  * - rist_destroy joins librist's threads, one of which may be waiting on that callback: it runs as an
  *   asynchronous koffi call on a worker thread, so the event loop stays free to run the callback and a shutdown
  *   can never deadlock. The callback is unregistered only once the context is gone.
@@ -26,6 +28,7 @@ import { asOneTurn } from "./end-of-turn.ts";
 import { watchReadable } from "./libc.ts";
 import { type LibRist, LibRistError, type RistContext, type RistOpen, readingsOf } from "./librist-api.ts";
 import { type RistSends, ristSends } from "./rist-sends.ts";
+import type { SrpVerifier } from "./rist-srp.ts";
 import { runtimeName } from "./runtime.ts";
 
 const LIBRARY = "librist.so.4";
@@ -46,6 +49,10 @@ const DataBlock = koffi.struct("rist_data_block", {
   ref: "void *",
 });
 const StatsCallback = koffi.proto("int rist_stats_cb(void *arg, const void *stats)");
+// librist_srp.h's user_verifier_lookup_t: the name in, the rest out (librist frees what it is handed).
+const SrpLookup = koffi.proto(
+  "void rist_srp_lookup(const char *username, void *verifier_len, void *verifier, void *salt_len, void *salt, void *use_default_n, void *n_modulus, void *generator, void *user_data)",
+);
 
 const bind = (path: string): LibRist => {
   const lib = koffi.load(path);
@@ -62,6 +69,9 @@ const bind = (path: string): LibRist => {
     srp: lib.func(
       "int rist_enable_eap_srp(void *peer, const char *user, const char *pass, void *lookup, void *arg)",
     ),
+    srpServe: lib.func(
+      "int rist_enable_eap_srp(void *peer, const char *user, const char *pass, rist_srp_lookup *lookup, void *arg)",
+    ),
     notify: lib.func("int rist_receiver_data_notify_fd_set(void *ctx, int fd)"),
     start: lib.func("int rist_start(void *ctx)"),
     read: lib.func("int rist_receiver_data_read2(void *ctx, _Out_ void **block, int timeout)"),
@@ -72,7 +82,46 @@ const bind = (path: string): LibRist => {
     pipe: libc.func("int pipe2(_Out_ int *fds, int flags)"),
     readFd: libc.func("intptr_t read(int, void *, size_t)"),
     close: libc.func("int close(int)"),
+    malloc: libc.func("void *malloc(size_t)"),
+    memcpy: libc.func("void *memcpy(void *, const void *, size_t)"),
   };
+  /** A copy of `bytes` in memory of libc's malloc, for librist to own and free. */
+  const owned = (bytes: Uint8Array) => {
+    const copy = f.malloc(bytes.length);
+    f.memcpy(copy, bytes, bytes.length);
+    return copy;
+  };
+  /**
+   * A listener's EAP-SRP lookup as a callback librist calls on its protocol thread, which holds its peer list's
+   * lock and waits while koffi runs this on the JavaScript thread. Nothing this thread calls of librist takes
+   * that lock once a context has started (a receiver's reads take its flows' lock; a sender's writes are the
+   * writer thread's; rist_destroy runs off this thread), so the wait always ends. An unknown name leaves the
+   * outputs empty: librist then refuses the caller.
+   */
+  const srpCallback = (lookup: (username: string) => SrpVerifier | null) =>
+    koffi.register(
+      (
+        username: string | null,
+        verifierLength: unknown,
+        verifier: unknown,
+        saltLength: unknown,
+        salt: unknown,
+        useDefault: unknown,
+      ) => {
+        try {
+          const found = username === null ? null : lookup(username);
+          if (found === null) return;
+          koffi.encode(verifier, "void *", owned(found.verifier));
+          koffi.encode(verifierLength, "size_t", found.verifier.length);
+          koffi.encode(salt, "void *", owned(found.salt));
+          koffi.encode(saltLength, "size_t", found.salt.length);
+          koffi.encode(useDefault, "bool", true);
+        } catch {
+          // Nothing written: librist refuses the caller, as for an unknown name.
+        }
+      },
+      koffi.pointer(SrpLookup),
+    );
   const version = String(f.version());
 
   const open = (options: RistOpen): RistContext => {
@@ -98,6 +147,7 @@ const bind = (path: string): LibRist => {
     let watch: ReturnType<typeof watchReadable> = null;
     let closed: Promise<void> | null = null;
     let sends: RistSends | null = null;
+    const srpCallbacks: Array<ReturnType<typeof srpCallback>> = [];
     const close = () => {
       closed ??= (async () => {
         watch?.close();
@@ -106,6 +156,7 @@ const bind = (path: string): LibRist => {
         await new Promise<void>((resolve) =>
           f.destroy.async(ctx, () => {
             koffi.unregister(statsCallback);
+            for (const callback of srpCallbacks) koffi.unregister(callback);
             if (pipe !== null) for (const fd of pipe) f.close(fd);
             resolve();
           }),
@@ -132,6 +183,13 @@ const bind = (path: string): LibRist => {
         ) {
           throw new LibRistError("rist_enable_eap_srp", "librist could not enable EAP-SRP for the peer");
         }
+        if (peer.srpLookup != null) {
+          const callback = srpCallback(peer.srpLookup);
+          srpCallbacks.push(callback);
+          if (f.srpServe(made[0], null, null, callback, null) !== 0) {
+            throw new LibRistError("rist_enable_eap_srp", "librist could not check callers by EAP-SRP");
+          }
+        }
       }
       f.statsSet(ctx, options.statsMs, statsCallback, null);
       const onData = options.onData;
@@ -152,9 +210,12 @@ const bind = (path: string): LibRist => {
             const data = koffi.decode(block[0], DataBlock) as {
               payload: unknown;
               payload_len: number | bigint;
+              flow_id: number;
+              seq: number | bigint;
             };
             const length = Number(data.payload_len);
-            if (length > 0) onData(new Uint8Array(koffi.view(data.payload, length)));
+            if (length > 0)
+              onData(new Uint8Array(koffi.view(data.payload, length)), Number(data.seq), data.flow_id);
             f.free(block);
             if (left === 0) return;
           }

@@ -6,7 +6,8 @@
 import { Effect, Redacted } from "effect";
 import type { RistTarget } from "../../domain/url.ts";
 import { loadLibRist } from "./librist.ts";
-import type { RistReading } from "./librist-api.ts";
+import type { RistPeerSpec, RistReading } from "./librist-api.ts";
+import { readSrpUsers, shownSrpName } from "./rist-srp.ts";
 
 /** How often librist reports a link's statistics. */
 export const RIST_STATS_MS = 1000;
@@ -21,7 +22,24 @@ export interface RistLinkFigures
   readonly authenticated: boolean | null;
   /** When data last came (or went), ms since the epoch; null before any. */
   readonly lastDataAt: number | null;
+  /** A listener's last EAP-SRP check of a caller (srpfile); null before any, and for any other link. */
+  readonly srpAttempt: RistSrpAttempt | null;
 }
+
+/**
+ * A caller librist asked a listener's srpfile about: the name it gave (as it may be shown), and `unknown` (not in
+ * the file), `refused` (in it, and asked again within 1.5 s: librist 0.2.7 asks again at once after a proof that
+ * failed, a wrong password, four times, and every 3 s while a caller stays authenticated) or `asked`.
+ */
+export interface RistSrpAttempt {
+  readonly user: string;
+  readonly outcome: "unknown" | "refused" | "asked";
+  /** ms since the epoch. */
+  readonly at: number;
+}
+
+/** A caller's name asked again sooner than this after the last time was refused (see RistSrpAttempt). */
+const SRP_RETRY_MS = 1500;
 
 /** Adds librist's readings (counters of an interval) to a link's totals. */
 export const ristTotals = (secured: boolean) => {
@@ -36,6 +54,7 @@ export const ristTotals = (secured: boolean) => {
     bitrateBps: 0,
     authenticated: secured ? false : null,
     lastDataAt: null,
+    srpAttempt: null,
   };
   const add = (reading: RistReading, now: number) => {
     totals = {
@@ -50,18 +69,51 @@ export const ristTotals = (secured: boolean) => {
       // librist drops what it cannot decrypt or authenticate: a peer heard has passed its checks.
       authenticated: secured ? totals.authenticated === true || reading.packets > 0 : null,
       lastDataAt: reading.packets > 0 ? now : totals.lastDataAt,
+      srpAttempt: totals.srpAttempt,
     };
   };
-  return { add, figures: () => totals };
+  const noteSrp = (user: string, known: boolean, now: number) => {
+    const last = totals.srpAttempt;
+    const again = last !== null && last.user === user && now - last.at < SRP_RETRY_MS;
+    const outcome = !known ? "unknown" : again ? "refused" : "asked";
+    totals = { ...totals, srpAttempt: { user, outcome, at: now } };
+  };
+  return { add, noteSrp, figures: () => totals };
 };
 
-/** librist's peers for a target: its own URLs and the EAP-SRP credentials, secrets revealed for librist alone. */
-export const ristPeers = (target: RistTarget) =>
-  target.peers.map((peer) => ({
+/**
+ * librist's peers for a target: its own URLs and the EAP-SRP credentials, secrets revealed for librist alone, and
+ * each listener's EAP-SRP lookup (its srpfile's users) where `lookups` has one for the peer at that index.
+ */
+export const ristPeers = (
+  target: RistTarget,
+  lookups: ReadonlyArray<RistPeerSpec["srpLookup"] | null> = [],
+): ReadonlyArray<RistPeerSpec> =>
+  target.peers.map((peer, index) => ({
     url: Redacted.value(peer.librist),
     username: peer.username,
     password: peer.password === null ? null : Redacted.value(peer.password),
+    srpLookup: lookups[index] ?? undefined,
   }));
+
+/**
+ * Reads the srpfile of each of a target's peers that has one (null for the others): the lookups `ristPeers`
+ * hands librist, each noting in `totals` whom it was asked about.
+ */
+export const srpLookups = <E>(
+  target: RistTarget,
+  totals: { readonly noteSrp: (user: string, known: boolean, now: number) => void },
+  fail: (message: string) => E,
+) =>
+  Effect.forEach(target.peers, (peer) =>
+    peer.srpFile === null
+      ? Effect.succeed(null)
+      : Effect.map(readSrpUsers(peer.srpFile, fail), (users) => (name: string) => {
+          const found = users.get(name) ?? null;
+          totals.noteSrp(shownSrpName(name), found !== null, Date.now());
+          return found;
+        }),
+  );
 
 /** librist, or why it cannot be used, as the given error. */
 export const libRistOr = <E>(fail: (message: string) => E) =>

@@ -24,6 +24,20 @@ export const ristPeerView = (peer: string, figures: RistLinkFigures): RistPeerVi
   authenticated: figures.authenticated,
 });
 
+/**
+ * Why a silent input's caller was turned away by the listener's EAP-SRP check (srpfile), when librist asked
+ * about one since data last came; null otherwise.
+ */
+const srpProblem = (figures: RistLinkFigures): string | null => {
+  const attempt = figures.srpAttempt;
+  if (attempt === null || (figures.lastDataAt !== null && figures.lastDataAt >= attempt.at)) return null;
+  if (attempt.outcome === "unknown")
+    return `EAP-SRP: the caller '${attempt.user}' is not in the input's srpfile: add it with ristsrppasswd`;
+  if (attempt.outcome === "refused")
+    return `EAP-SRP: the caller '${attempt.user}' was refused: its password does not match the srpfile's verifier`;
+  return null;
+};
+
 /** A RIST input's view: `where` names its port(s), `lastPacketAgeMs` is the input's own (null: none yet). */
 export const ristInputView = (
   where: string,
@@ -31,5 +45,6 @@ export const ristInputView = (
   lastPacketAgeMs: number | null,
 ): RistInputView => ({
   ...ristPeerView(where, figures),
-  problem: lastPacketAgeMs === null || lastPacketAgeMs > SILENT_MS ? NO_RIST_DATA : null,
+  problem:
+    lastPacketAgeMs === null || lastPacketAgeMs > SILENT_MS ? (srpProblem(figures) ?? NO_RIST_DATA) : null,
 });
