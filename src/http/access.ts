@@ -4,10 +4,12 @@
  * (src/domain/access.ts). A list (channels, events, the live WebSockets) needs the role anywhere and shows only
  * the channels the caller's grants reach. A refusal says in words which channel and what the caller holds, and
  * is audited — at most one row a minute per caller, the next saying how many refusals it stands for, so a
- * script hammering a channel it may not touch cannot flood the trail.
+ * script hammering a channel it may not touch cannot flood the trail — and every one is counted in
+ * `distributary_access_refused_total{via}`.
  */
 import { Effect, Runtime } from "effect";
 import type { Context, MiddlewareHandler } from "hono";
+import { Counter, type Registry } from "prom-client";
 import { type Role, roleOn, type ScopedChannel, unscopedRole } from "../domain/access.ts";
 import { ControlError } from "../domain/errors.ts";
 import { CurrentActor } from "../effects/config/actor.ts";
@@ -20,17 +22,30 @@ const REFUSAL_ROW_EVERY_MS = 60_000;
 /** Callers remembered for that: the oldest are forgotten past this many. */
 const MAX_REMEMBERED_CALLERS = 10_000;
 
+/** Every refusal on scope, by how the caller proved who it is, in `registry`'s exposition. */
+export const refusalCounter = (registry: Registry) => {
+  const counter = new Counter({
+    name: "distributary_access_refused_total",
+    help: "Requests refused because the caller's grants do not reach the channel (or are not over every channel)",
+    labelNames: ["via"],
+    registers: [registry],
+  });
+  return (principal: Principal) => counter.inc({ via: principal.via });
+};
+
 /** The service's side of the checks: the stored channels' tags, and the audit trail for refusals. */
 export const makeChannelAccess = (
   channels: () => ReadonlyArray<ScopedChannel>,
   bus: EventBus,
   runtime: Runtime.Runtime<never>,
   now: () => number = Date.now,
+  count: (principal: Principal) => void = () => undefined,
 ): ChannelAccess => {
   const lastRow = new Map<string, { at: number; unwritten: number }>();
   return {
     channel: (id) => channels().find((channel) => channel.id === id),
     refused: (principal, what, why) => {
+      count(principal);
       const key = `${principal.via}:${principal.issuer ?? ""}:${principal.id}`;
       const at = now();
       const last = lastRow.get(key);

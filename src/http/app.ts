@@ -29,7 +29,7 @@ import { ReadModel } from "../effects/status/read-model.ts";
 import { Readiness } from "../effects/status/readiness.ts";
 import { Thumbnails } from "../effects/status/thumbnails.ts";
 import { version } from "../version.ts";
-import { makeChannelAccess, refusalOn, requireAnywhere } from "./access.ts";
+import { makeChannelAccess, refusalCounter, refusalOn, requireAnywhere } from "./access.ts";
 import { accessApi } from "./api/access.ts";
 import { auditApi } from "./api/audit.ts";
 import { channelsApi } from "./api/channels.ts";
@@ -83,7 +83,13 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
     // Every check of rights per channel reads the stored channels' tags and audits its refusals through this.
     const configs = yield* ConfigState;
-    const access = makeChannelAccess(() => configs.current().channels, bus, runtime);
+    const access = makeChannelAccess(
+      () => configs.current().channels,
+      bus,
+      runtime,
+      Date.now,
+      refusalCounter(metrics.registry),
+    );
     app.use("*", (c, next) => {
       c.set("access", access);
       return next();

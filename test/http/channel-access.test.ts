@@ -224,6 +224,9 @@ describe("scopes by id and scoped admins", () => {
     expect(byActor.get("eu admin")).toBe(1);
     const first = refusals.find((event) => event.actor === "eu operator");
     expect(first?.actor_via).toBe("token");
+    // Every refusal is counted, written or not: 10 + 2 + 1 + 6 in the tests above.
+    const metrics = await (await app.request("/metrics")).text();
+    expect(/^distributary_access_refused_total\{via="token"\} (\d+)$/m.exec(metrics)?.[1]).toBe("19");
     expect(first?.detail).toBe(
       "refused POST /api/channels/us-1/stop: channel 'us-1' needs the operator role; the token 'eu operator' holds operator on tags eu",
     );
