@@ -100,7 +100,7 @@ export const eventsFor = (principal: Principal, access: ChannelAccess | undefine
 /** The words of a refusal on channel `id`: which channel, what it needs, what the caller holds. */
 export const channelRefusal = (principal: Principal, id: string, role: Role) =>
   unscoped(principal)
-    ? `this needs the ${role} role; the token '${principal.name}' has ${principal.role}`
+    ? `this needs the ${role} role; ${describeCaller(principal)} has ${principal.role}`
     : `channel '${id}' needs the ${role} role; ${describeCaller(principal)} holds ${describeGrants(principal.grants)}`;
 
 /**
@@ -138,7 +138,7 @@ export const requireAnywhere =
     if (allows(principal.role, role)) return next();
     return forbidden(
       unscoped(principal)
-        ? `this needs the ${role} role; the token '${principal.name}' has ${principal.role}`
+        ? `this needs the ${role} role; ${describeCaller(principal)} has ${principal.role}`
         : `this needs the ${role} role on some channel; ${describeCaller(principal)} holds ${describeGrants(principal.grants)}`,
     );
   };

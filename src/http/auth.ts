@@ -184,7 +184,7 @@ export const requireRole =
     const held = unscopedRole(principal.grants);
     if (held !== null && allows(held, role)) return next();
     if (unscoped(principal))
-      return forbidden(`this needs the ${role} role; the token '${principal.name}' has ${principal.role}`);
+      return forbidden(`this needs the ${role} role; ${describeCaller(principal)} has ${principal.role}`);
     const why =
       `this needs the ${role} role over every channel (a node-wide route); ` +
       `${describeCaller(principal)} holds ${describeGrants(principal.grants)}`;
