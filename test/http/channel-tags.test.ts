@@ -4,7 +4,7 @@
  * listed and refused in words when malformed, "*" for a token made without one.
  */
 import { describe, expect, it } from "vitest";
-import { json, useTestApp } from "../support/app.ts";
+import { ADMIN_TOKEN, json, loginSession, useTestApp } from "../support/app.ts";
 
 const app = useTestApp();
 
@@ -118,5 +118,32 @@ describe("scoped tokens", () => {
     });
     expect(empty.status).toBe(400);
     expect(JSON.stringify(await json(empty))).toContain("must name at least one tag or id");
+  });
+
+  it("the Settings form makes a scoped token from its tag and id fields, and says what is wrong with a tag", async () => {
+    const cookie = await loginSession(app, ADMIN_TOKEN);
+    const post = (fields: Record<string, string>) =>
+      app.request("http://127.0.0.1/settings/tokens", {
+        method: "POST",
+        token: null,
+        headers: {
+          cookie,
+          host: "127.0.0.1",
+          origin: "http://127.0.0.1",
+          "content-type": "application/x-www-form-urlencoded",
+        },
+        body: new URLSearchParams(fields).toString(),
+      });
+    const refused = await post({ name: "page desk", role: "operator", tags: "eu, EU desk" });
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain("The token was not created: tags[1]: a tag is 1 to 40 lower-case");
+    expect((await post({ name: "page desk", role: "operator", tags: "eu, uk", ids: "news-1" })).status).toBe(
+      200,
+    );
+    const tokens = (await json(await app.request("/api/tokens"))).tokens as Array<Record<string, unknown>>;
+    expect(tokens.find((token) => token.name === "page desk")).toMatchObject({
+      role: "operator",
+      channels: { tags: ["eu", "uk"], ids: ["news-1"] },
+    });
   });
 });
