@@ -16,6 +16,8 @@ export interface Viewer {
   readonly role: Role;
   /** Whether the service is a node of a fleet: the menu then shows Nodes. */
   readonly inFleet?: boolean;
+  /** For a viewer whose grants differ by channel: the role on one (a tile shows that role's buttons). */
+  readonly roleOn?: (channel: { readonly id: string; readonly tags?: ReadonlyArray<string> }) => Role | null;
 }
 
 const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
@@ -83,6 +85,10 @@ export const page = (options: {
 /** A state in words with its colour: colour is never the only signal. */
 export const stateBadge = (state: string, id?: string) =>
   html`<span ${id === undefined ? "" : raw(`id="${id}"`)} class="badge state-${state}">${state}</span>`;
+
+/** A channel's tags, each a badge (who may see and run it goes by them); nothing when it has none. */
+export const tagBadges = (channel: { readonly tags?: ReadonlyArray<string> | undefined }) =>
+  (channel.tags ?? []).map((tag) => html`<span class="badge tag" title="tag">${tag}</span> `);
 
 /** A moment as the pages show it: hh:mm:ss UTC, the whole ISO time in its datetime. */
 export const utc = (iso: string) => html`<time datetime="${iso}">${iso.slice(11, 19)} UTC</time>`;

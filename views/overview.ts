@@ -12,7 +12,7 @@ import type { SchedulePhase } from "../src/domain/schedule-phases.ts";
 import type { ChannelView } from "../src/domain/views.ts";
 import { fleetLine } from "./fleet.ts";
 import { tileHealthBadge } from "./health.ts";
-import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
+import { actionButton, bitrate, can, duration, stateBadge, tagBadges, type Viewer } from "./layout.ts";
 import { medialiveFact } from "./medialive.ts";
 import { schedulePhaseBadge } from "./schedule.ts";
 import { slateBadge } from "./slate.ts";
@@ -48,11 +48,16 @@ interface TileStills {
 
 export const channelTile = (
   channel: ChannelView,
-  viewer: Viewer,
+  signedIn: Viewer,
   thumbnails: TileStills | null,
   /** The phase of the channel's scheduled window now (idle: none open). */
   phase: SchedulePhase = "idle",
 ) => {
+  // The buttons of the role on this channel, where the viewer's grants differ by channel.
+  const viewer =
+    signedIn.roleOn === undefined
+      ? signedIn
+      : { ...signedIn, role: signedIn.roleOn(channel) ?? signedIn.role };
   const now = Date.now();
   const inputBitrate = channel.inputs.find((input) => input.active)?.bitrate_bps ?? 0;
   return html`<article class="tile" id="tile-${channel.id}" data-name="${channel.name.toLowerCase()} ${channel.id}">
@@ -63,6 +68,7 @@ export const channelTile = (
           : ""
       }
       <h2><a href="/channels/${channel.id}">${channel.name}</a></h2>
+      ${tagBadges(channel)}
       ${stateBadge(channel.status)}
       ${slateBadge(channel)}
       ${schedulePhaseBadge(phase)}

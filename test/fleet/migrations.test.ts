@@ -34,8 +34,9 @@ const tables = async () =>
 
 describe("migrations", () => {
   it("bring an empty database to the latest version, once", async () => {
-    expect(await migrateTo()).toEqual([1, 2, 3, 4, 5]);
+    expect(await migrateTo()).toEqual([1, 2, 3, 4, 5, 6]);
     expect(await tables()).toEqual([
+      "access_rules",
       "audit",
       "channels",
       "cluster",
@@ -49,6 +50,14 @@ describe("migrations", () => {
       "schema_migrations",
       "tokens",
     ]);
+    // Version 6: each audit row says how its actor proved who it is.
+    expect(
+      (
+        await pg.admin<{ column_name: string }>(
+          "select column_name from information_schema.columns where table_name = 'audit' and column_name like 'actor%' order by 1",
+        )
+      ).map((row) => row.column_name),
+    ).toEqual(["actor", "actor_issuer", "actor_subject", "actor_via"]);
     const [token] = await pg.admin<{ value: string }>("select value from cluster where key = 'peer_token'");
     expect(token?.value.length).toBeGreaterThanOrEqual(40);
     expect(await migrateTo()).toEqual([]);
@@ -56,7 +65,7 @@ describe("migrations", () => {
       (await pg.admin<{ version: number }>("select version from schema_migrations order by 1")).map(
         (row) => row.version,
       ),
-    ).toEqual([1, 2, 3, 4, 5]);
+    ).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it("take a version-1 database holding a channel and a token to the latest version with both intact", async () => {
@@ -79,7 +88,7 @@ describe("migrations", () => {
     ]);
     expect(await tables()).not.toContain("leases");
 
-    expect(await migrateTo()).toEqual([2, 3, 4, 5]);
+    expect(await migrateTo()).toEqual([2, 3, 4, 5, 6]);
     expect(await pg.admin("select id, position, body, revision from channels")).toEqual([
       { id: "news", position: 0, body: channel, revision: "1" },
     ]);
@@ -99,7 +108,7 @@ describe("migrations", () => {
 
   it("run once when two nodes start together", async () => {
     const results = await Promise.all([migrateTo(), migrateTo(), migrateTo()]);
-    expect(results.flat().sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(results.flat().sort()).toEqual([1, 2, 3, 4, 5, 6]);
     expect(await pg.admin("select count(*)::int as n from cluster")).toEqual([{ n: 1 }]);
   });
 

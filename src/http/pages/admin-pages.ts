@@ -3,11 +3,13 @@
  * browser's session and the import, previewed by its own dry run and applied only as previewed.
  */
 import { createHash } from "node:crypto";
-import { Effect, Either } from "effect";
+import { Effect, Either, Schema } from "effect";
 import { Hono } from "hono";
 import { eventsPage } from "../../../views/settings.ts";
+import { ChannelScope } from "../../domain/access.ts";
 import { type ChannelEventType, EVENT_TYPES } from "../../domain/events.ts";
 import { audit } from "../../effects/events/event-bus.ts";
+import { eventsFor } from "../access.ts";
 import type { AuthEnv } from "../auth.ts";
 import { formFields, needs, type PageServices, pageOn, render } from "./handler.ts";
 import { settingsResponse } from "./settings-view.ts";
@@ -24,6 +26,26 @@ const nameInDocument = (document: unknown, id: string): string | undefined => {
   return typeof entry?.config?.name === "string" ? entry.config.name : undefined;
 };
 
+/** A comma-separated list as the form gives it: its non-empty items. */
+const listOf = (text: string | undefined) =>
+  (text ?? "")
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
+
+/** The token form's tags and ids as a scope: both empty is every channel; a bad tag is said in words. */
+const scopeOfForm = (
+  tags: string | undefined,
+  ids: string | undefined,
+): Either.Either<ChannelScope, string> => {
+  const scope = { tags: listOf(tags), ids: listOf(ids) };
+  if (scope.tags.length === 0 && scope.ids.length === 0) return Either.right("*");
+  return Either.mapLeft(
+    Schema.decodeUnknownEither(ChannelScope)(scope),
+    (error) => `The token was not created: ${error.message}`,
+  );
+};
+
 export const adminPages = (services: PageServices) => {
   const { readModel, bus, auth, transfer, thumbnails } = services;
   const settings = settingsResponse(services);
@@ -36,7 +58,12 @@ export const adminPages = (services: PageServices) => {
     const types = (EVENT_TYPES as ReadonlyArray<string>).includes(type)
       ? [type as ChannelEventType]
       : undefined;
-    const events = bus.recent({ ...(channel === "" ? {} : { channel }), types, limit: 500 });
+    const events = bus.recent({
+      ...(channel === "" ? {} : { channel }),
+      types,
+      limit: 500,
+      visible: eventsFor(c.get("principal"), c.get("access")),
+    });
     return render(
       c,
       "Events",
@@ -57,7 +84,11 @@ export const adminPages = (services: PageServices) => {
       Effect.gen(function* () {
         const fields = yield* formFields(c);
         const role = fields.role === "admin" || fields.role === "operator" ? fields.role : "viewer";
-        const created = yield* Effect.either(auth.create({ name: fields.name ?? "", role }));
+        const scope = scopeOfForm(fields.tags, fields.ids);
+        if (Either.isLeft(scope)) return yield* settings(c, { message: scope.left }, 400);
+        const created = yield* Effect.either(
+          auth.create({ name: fields.name ?? "", role, channels: scope.right }),
+        );
         if (Either.isLeft(created)) return yield* settings(c, { message: created.left.message }, 400);
         return yield* settings(c, { created: { name: created.right.name, secret: created.right.token } });
       }),

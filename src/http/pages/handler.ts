@@ -8,8 +8,9 @@ import { Effect, Runtime } from "effect";
 import type { Context } from "hono";
 import type { html } from "hono/html";
 import { page as layout, type Viewer } from "../../../views/layout.ts";
+import { roleOn, unscopedRole } from "../../domain/access.ts";
 import { CurrentActor } from "../../effects/config/actor.ts";
-import { type Auth, allows, type Role } from "../../effects/control/auth.ts";
+import { type Auth, actorOf, allows, type Principal, type Role } from "../../effects/control/auth.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import type { Control } from "../../effects/control/control.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
@@ -21,6 +22,7 @@ import type { Recordings } from "../../effects/outputs/recordings.ts";
 import type { ScheduleRunner } from "../../effects/schedule/runner.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
 import type { Thumbnails } from "../../effects/status/thumbnails.ts";
+import { refusalOn } from "../access.ts";
 import type { AuthEnv, FailureLimiter } from "../auth.ts";
 
 export interface PageServices {
@@ -49,13 +51,34 @@ export const pageOn =
   (handler: (c: Context<AuthEnv>) => Effect.Effect<Answer>) =>
   async (c: Context<AuthEnv>): Promise<Response> =>
     await Runtime.runPromise(runtime)(
-      handler(c).pipe(Effect.provideService(CurrentActor, { name: c.get("principal").name })),
+      handler(c).pipe(Effect.provideService(CurrentActor, actorOf(c.get("principal")))),
     );
 
+/** The channel of a channel page's path (`/channels/:id/…`), if the page is one. */
+const pageChannel = (c: Context<AuthEnv>): string | undefined => {
+  const id = c.req.param("id");
+  return id !== undefined && c.req.path.startsWith("/channels/") ? id : undefined;
+};
+
+/**
+ * Who the page is for: on a channel's page, with the role the grants give on that channel, so that it shows
+ * no button the channel would refuse; elsewhere with the highest role held.
+ */
 export const viewerOf = (c: Context<AuthEnv>): Viewer => {
   const principal = c.get("principal");
-  return { name: principal.name, role: principal.role, inFleet: c.get("inFleet") === true };
+  const id = pageChannel(c);
+  const role =
+    id === undefined
+      ? principal.role
+      : (roleOn(principal.grants, c.get("access")?.channel(id) ?? { id }) ?? principal.role);
+  return { name: principal.name, role, inFleet: c.get("inFleet") === true, ...rolesByChannel(principal) };
 };
+
+/** For a caller whose grants differ by channel, its role on each (the overview's tiles); nothing otherwise. */
+export const rolesByChannel = (principal: Principal): Pick<Viewer, "roleOn"> =>
+  principal.grants.every((grant) => grant.channels === "*")
+    ? {}
+    : { roleOn: (channel) => roleOn(principal.grants, channel) };
 
 /** The posted form's text fields. */
 export const formFields = (c: Context): Effect.Effect<Record<string, string>> =>
@@ -81,8 +104,28 @@ export const render = (
     status as 200,
   );
 
-/** Refuses with 403 a viewer whose role is below `role`. */
+/**
+ * Refuses with 403, in words, a caller below `role` where it counts: on a channel's page, on that channel; on
+ * the channel list's own forms (a new channel, the bulk actions), on some channel (each channel is checked
+ * again); anywhere else (settings, notifiers, nodes), over every channel.
+ */
 export const needs = (role: Role) => async (c: Context<AuthEnv>, next: () => Promise<void>) => {
-  if (!allows(c.get("principal").role, role)) return c.text(`this needs the ${role} role`, 403);
+  const principal = c.get("principal");
+  const id = pageChannel(c);
+  if (id !== undefined) {
+    const refusal = refusalOn(c, c.get("access")?.channel(id) ?? { id }, role);
+    if (refusal !== null) return c.text(refusal.message, 403);
+  } else if (c.req.path.startsWith("/channels/")) {
+    if (!allows(principal.role, role)) return c.text(`this needs the ${role} role`, 403);
+  } else {
+    const held = unscopedRole(principal.grants);
+    if (held === null || !allows(held, role))
+      return c.text(
+        principal.role === held
+          ? `this needs the ${role} role`
+          : `this needs the ${role} role over every channel: your role is on some channels only`,
+        403,
+      );
+  }
   await next();
 };

@@ -116,6 +116,16 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
          primary key (channel, key))`,
     ),
   },
+  {
+    version: 6,
+    name: "access rules, and how each audit row's actor proved who it is",
+    apply: statements(
+      // One row holds the whole list (src/effects/control/access-rules.ts): a change is one revision and notice.
+      "create table access_rules (id text primary key, body jsonb not null, revision bigint not null)",
+      // A local token, a page session, a JWT or a peer; and for a person, their subject and provider.
+      "alter table audit add column actor_via text, add column actor_subject text, add column actor_issuer text",
+    ),
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.reduce(
