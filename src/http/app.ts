@@ -14,6 +14,7 @@ import { Database } from "../effects/config/postgres/database.ts";
 import { Auth } from "../effects/control/auth.ts";
 import { ConfigTransfer } from "../effects/control/config-transfer.ts";
 import { Control } from "../effects/control/control.ts";
+import { SignOn } from "../effects/control/sign-on.ts";
 import { EventBus } from "../effects/events/event-bus.ts";
 import { Fleet } from "../effects/fleet/fleet.ts";
 import { MediaLive } from "../effects/medialive/medialive.ts";
@@ -62,6 +63,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const metrics = yield* Metrics;
     const thumbnails = yield* Thumbnails;
     const auth = yield* Auth;
+    const signOn = yield* SignOn;
     const channels = yield* Channels;
     const medialive = yield* MediaLive;
     const schedules = yield* ScheduleRunner;
@@ -116,7 +118,10 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const limiter = makeFailureLimiter();
     // The API takes the fleet's peer credential too; the pages and the HLS files do not.
     const apiToken = withPeer(fleet, auth.authenticate);
-    const requireToken = authenticate(apiToken, limiter);
+    const jwtSignOn = signOn.active;
+    const requireToken = authenticate(apiToken, limiter, (token) =>
+      jwtSignOn?.takesJwt(token) === true ? jwtSignOn.verifyBearer(token) : undefined,
+    );
     const metricsAccess = yield* Effect.orDie(metricsAccessConfig);
     const scrapeGuard = metricsGuard(metricsAccess, requireToken);
     // Before the API's token check: service discovery is guarded as /metrics is (a loopback Prometheus needs

@@ -10,7 +10,8 @@ import { type ControlError, notFound } from "../domain/errors.ts";
 import { ChannelId, OutputId } from "../domain/ids.ts";
 import { decodeBody, decodeLenient, invalid, type Lenient } from "../domain/validate.ts";
 import { CurrentActor } from "../effects/config/actor.ts";
-import type { Role } from "../effects/control/auth.ts";
+import type { Principal, Role } from "../effects/control/auth.ts";
+import { actorName } from "../effects/control/person.ts";
 import { type AuthEnv, requireRole } from "./auth.ts";
 import { controlErrorResponse, internalError, problemResponse } from "./problem.ts";
 
@@ -59,12 +60,16 @@ export type Run = <A>(
  * Runs one request's effect as the token that made it (`CurrentActor`, for the audit trail); a ControlError
  * becomes its problem, a defect a logged 500.
  */
+/** The audit trail's name for the caller: a token's name, a person's name, subject, issuer and means. */
+const actorOf = (principal: Principal | undefined) =>
+  principal === undefined ? "anonymous" : actorName(principal);
+
 export const makeRun =
   (runtime: Runtime.Runtime<never>): Run =>
   (c, effect, respond) =>
     Runtime.runPromise(runtime)(
       effect.pipe(
-        Effect.provideService(CurrentActor, { name: c.get("principal")?.name ?? "anonymous" }),
+        Effect.provideService(CurrentActor, { name: actorOf(c.get("principal")) }),
         Effect.map(respond),
         Effect.catchAll((error) => Effect.succeed(controlErrorResponse(error))),
         Effect.catchAllCause((cause) =>

@@ -12,6 +12,7 @@ import { CurrentActor } from "../../effects/config/actor.ts";
 import { type Auth, allows, type Role } from "../../effects/control/auth.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import type { Control } from "../../effects/control/control.ts";
+import { actorName } from "../../effects/control/person.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
 import type { MediaLive } from "../../effects/medialive/medialive.ts";
@@ -49,7 +50,7 @@ export const pageOn =
   (handler: (c: Context<AuthEnv>) => Effect.Effect<Answer>) =>
   async (c: Context<AuthEnv>): Promise<Response> =>
     await Runtime.runPromise(runtime)(
-      handler(c).pipe(Effect.provideService(CurrentActor, { name: c.get("principal").name })),
+      handler(c).pipe(Effect.provideService(CurrentActor, { name: actorName(c.get("principal")) })),
     );
 
 export const viewerOf = (c: Context<AuthEnv>): Viewer => {
