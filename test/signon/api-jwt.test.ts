@@ -1,0 +1,153 @@
+/**
+ * The API's bearer JWTs from a real OpenID provider (oidc-provider on 127.0.0.1, test/support/oidc.ts): a
+ * desk's token is its access rules' role on its channels only; a token the service must not take is a 401 whose
+ * WWW-Authenticate and body say why in words — expired, meant for another audience, `alg: none`, HS256 signed
+ * with the provider's public key as the secret — counted by reason in /metrics; a valid token no access rule
+ * gives a role is a 403 in words; a local token works as before.
+ * The provider's rotated key is taken after the key set is fetched again, at most once per cooldown.
+ */
+import { exportSPKI, importJWK, SignJWT } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeJwtVerifier } from "../../src/effects/control/jwt.ts";
+import { eventually, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { OIDC_AUDIENCE, startProvider, type TestProvider } from "../support/oidc.ts";
+
+let provider: TestProvider;
+let app: TestApp;
+
+beforeAll(async () => {
+  provider = await startProvider("http://127.0.0.1:9");
+  app = await makeTestApp(undefined, undefined, provider.settings("http://127.0.0.1:9"));
+}, 30_000);
+afterAll(async () => {
+  await app?.close();
+  await provider?.close();
+});
+
+/** A token signed with the provider's own key, as it would sign one, with `claims` over a valid set. */
+const signedAsProvider = async (claims: Record<string, unknown>) => {
+  const key = provider.privateKey();
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ groups: ["tv-ops-eu"], ...claims })
+    .setProtectedHeader({ alg: "RS256", kid: String(key.kid), typ: "at+jwt" })
+    .setIssuer(provider.issuer)
+    .setAudience(OIDC_AUDIENCE)
+    .setSubject("robot-eu")
+    .setIssuedAt(now - 600)
+    .setExpirationTime(now - 120)
+    .sign(await importJWK(key, "RS256"));
+};
+
+const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+
+/** The refusal of `token`: its status, what WWW-Authenticate says, and the body's detail. */
+const refusal = async (token: string) => {
+  const answer = await app.request("/api/channels", { token });
+  const body = await json(answer);
+  return { status: answer.status, header: answer.headers.get("www-authenticate"), detail: body.detail };
+};
+
+describe("API JWTs", () => {
+  it("refuses an expired token in words, beyond the 30 s tolerance", async () => {
+    expect(await refusal(await signedAsProvider({}))).toEqual({
+      status: 401,
+      header: 'Bearer realm="distributary", error="invalid_token", error_description="the token has expired"',
+      detail: "the token has expired",
+    });
+  });
+
+  it("refuses a token of the provider meant for another audience", async () => {
+    const token = await provider.robotToken("robot-eu", "https://elsewhere.test/api");
+    const refused = await refusal(token);
+    expect(refused.status).toBe(401);
+    expect(refused.detail).toBe(
+      `the token is not meant for this service: its audience is not ${OIDC_AUDIENCE}`,
+    );
+    expect(refused.header).toContain('error="invalid_token"');
+  });
+
+  it("refuses alg none and HS256 signed with the provider's public key", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const claims = {
+      iss: provider.issuer,
+      aud: OIDC_AUDIENCE,
+      sub: "robot-admin",
+      groups: ["tv-admins"],
+      iat: now,
+      exp: now + 300,
+    };
+    const none = `${base64url({ alg: "none", typ: "JWT" })}.${base64url(claims)}.`;
+    expect(await refusal(none)).toMatchObject({
+      status: 401,
+      detail:
+        "the token's algorithm \"none\" is not allowed: only the provider's asymmetric signatures (RS*, PS*, ES*, EdDSA) are",
+    });
+    const publicPem = await exportSPKI(
+      (await importJWK(provider.publicKey(), "RS256", { extractable: true })) as Parameters<
+        typeof exportSPKI
+      >[0],
+    );
+    const hs256 = await new SignJWT(claims)
+      .setProtectedHeader({ alg: "HS256", kid: String(provider.publicKey().kid) })
+      .sign(new TextEncoder().encode(publicPem));
+    const refused = await refusal(hs256);
+    expect(refused.status).toBe(401);
+    expect(refused.detail).toMatch(/^the token's algorithm "HS256" is not allowed/);
+    expect(refused.header).toMatch(/error_description="the token's algorithm 'HS256' is not allowed/);
+  });
+
+  it("answers a valid token whose claims no rule matches with 403 in words", async () => {
+    const answer = await app.request("/api/channels", { token: await provider.robotToken("robot-staff") });
+    expect(answer.status).toBe(403);
+    expect((await json(answer)).detail).toBe("signed in as robot-staff, but no access rule gives you a role");
+  });
+
+  it("counts the refusals by reason in /metrics", async () => {
+    const text = await (await app.request("/metrics")).text();
+    for (const [reason, count] of [
+      ["expired", 1],
+      ["audience", 1],
+      ["algorithm", 2],
+      ["signature", 0],
+      ["no_role", 1],
+    ] as const) {
+      expect(text).toContain(`distributary_auth_jwt_rejected_total{reason="${reason}"} ${count}`);
+    }
+  });
+
+  it("takes a local token as before", async () => {
+    expect((await app.request("/api/tokens")).status).toBe(200);
+  });
+});
+
+describe("the provider's keys", () => {
+  it("take a rotated key after one refetch, and a burst of unknown keys costs no more", async () => {
+    const check = makeJwtVerifier({
+      issuer: provider.issuer,
+      audience: OIDC_AUDIENCE,
+      jwksUri: new URL(`${provider.issuer}/jwks`),
+      cooldownMs: 5_000,
+    });
+    const before = provider.requests("/jwks");
+    expect(await check(await provider.robotToken("robot-eu"))).toMatchObject({ ok: true });
+    expect(provider.requests("/jwks")).toBe(before + 1);
+    await provider.rotateKeys();
+    const rotated = await provider.robotToken("robot-eu");
+    // Within the cooldown the key is unknown and the set is not fetched again, however often it is asked.
+    const burst = await Promise.all(Array.from({ length: 20 }, () => check(rotated)));
+    expect(new Set(burst.map((outcome) => (outcome.ok ? "taken" : outcome.words)))).toEqual(
+      new Set(["the token was signed with a key the provider does not publish"]),
+    );
+    expect(provider.requests("/jwks")).toBe(before + 1);
+    const accepted = await eventually(
+      "the rotated key to be taken",
+      async () => {
+        const outcome = await check(rotated);
+        return outcome.ok ? outcome : undefined;
+      },
+      15_000,
+    );
+    expect(accepted.claims.groups).toEqual(["tv-ops-eu"]);
+    expect(provider.requests("/jwks")).toBe(before + 2);
+  });
+});
