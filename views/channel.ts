@@ -18,7 +18,7 @@ import { type CueEntry, cueLog } from "./cues.ts";
 import { eventLog, switchReason } from "./events.ts";
 import { fleetLine } from "./fleet.ts";
 import { healthBadge, healthPanel } from "./health.ts";
-import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
+import { actionButton, bitrate, can, duration, stateBadge, tagBadges, type Viewer } from "./layout.ts";
 import { medialiveSection } from "./medialive.ts";
 import { addOutputForm } from "./presets.ts";
 import { ristCell, ristPanel } from "./rist.ts";
@@ -66,6 +66,7 @@ const recordingsSection = (channelId: string, entries: ReadonlyArray<RecordingsE
 export const channelHead = (channel: ChannelView, viewer: Viewer) => html`<section id="ch-head" class="head">
   <div class="title">
     <h1>${channel.name}</h1>
+    ${tagBadges(channel)}
     ${stateBadge(channel.status)}
     ${channel.status === "running" && channel.input === "lost" ? html`<span class="badge state-lost">input lost</span>` : ""}
     ${slateBadge(channel)}

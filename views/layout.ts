@@ -84,6 +84,10 @@ export const page = (options: {
 export const stateBadge = (state: string, id?: string) =>
   html`<span ${id === undefined ? "" : raw(`id="${id}"`)} class="badge state-${state}">${state}</span>`;
 
+/** A channel's tags, each a badge (who may see and run it goes by them); nothing when it has none. */
+export const tagBadges = (channel: { readonly tags?: ReadonlyArray<string> | undefined }) =>
+  (channel.tags ?? []).map((tag) => html`<span class="badge tag" title="tag">${tag}</span> `);
+
 /** A moment as the pages show it: hh:mm:ss UTC, the whole ISO time in its datetime. */
 export const utc = (iso: string) => html`<time datetime="${iso}">${iso.slice(11, 19)} UTC</time>`;
 

@@ -12,7 +12,7 @@ import type { SchedulePhase } from "../src/domain/schedule-phases.ts";
 import type { ChannelView } from "../src/domain/views.ts";
 import { fleetLine } from "./fleet.ts";
 import { tileHealthBadge } from "./health.ts";
-import { actionButton, bitrate, can, duration, stateBadge, type Viewer } from "./layout.ts";
+import { actionButton, bitrate, can, duration, stateBadge, tagBadges, type Viewer } from "./layout.ts";
 import { medialiveFact } from "./medialive.ts";
 import { schedulePhaseBadge } from "./schedule.ts";
 import { slateBadge } from "./slate.ts";
@@ -63,6 +63,7 @@ export const channelTile = (
           : ""
       }
       <h2><a href="/channels/${channel.id}">${channel.name}</a></h2>
+      ${tagBadges(channel)}
       ${stateBadge(channel.status)}
       ${slateBadge(channel)}
       ${schedulePhaseBadge(phase)}

@@ -258,6 +258,10 @@ export const channelForm = (options: {
   <form method="post" action="${options.action}" class="stacked">
     <label>Name <input name="name" value="${value(options.state, "name")}" required maxlength="100" ${invalid(options.state, "name")} /></label>
     ${fieldError(options.state, "name")}
+    <label>Tags (comma-separated, optional: who may see and run the channel goes by them)
+      <input name="tags" value="${value(options.state, "tags")}" placeholder="eu, news" maxlength="1000" ${invalid(options.state, "tags")} />
+    </label>
+    ${fieldError(options.state, "tags")}
     <fieldset>
       <legend>Primary input (where the encoder sends RTP or UDP)</legend>
       <label>Address <input name="rtp_ip" value="${value(options.state, "rtp_ip", "0.0.0.0")}" required ${invalid(options.state, "rtp_ip")} /></label>

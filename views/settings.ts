@@ -14,6 +14,8 @@ interface TokenRow {
   readonly id: string;
   readonly name: string;
   readonly role: string;
+  /** The channels it reaches, in words ("every channel", "tags eu"). */
+  readonly scope: string;
   readonly created_at: string;
   /** environment: this node's DISTRIBUTARY_ADMIN_TOKEN, not stored, so nothing to revoke here. */
   readonly source: "stored" | "environment";
@@ -55,11 +57,11 @@ export const settingsPage = (options: {
           </div>`
     }
     <div class="scroll"><table>
-      <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Created</th><th scope="col">Actions</th></tr></thead>
+      <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Channels</th><th scope="col">Created</th><th scope="col">Actions</th></tr></thead>
       <tbody>
         ${options.tokens.map(
           (token) => html`<tr>
-            <td>${token.name}</td><td>${token.role}</td><td>${token.created_at.slice(0, 16).replace("T", " ")}</td>
+            <td>${token.name}</td><td>${token.role}</td><td>${token.scope}</td><td>${token.created_at.slice(0, 16).replace("T", " ")}</td>
             <td>${
               token.source === "environment"
                 ? "this node's DISTRIBUTARY_ADMIN_TOKEN, not stored"
@@ -83,6 +85,10 @@ export const settingsPage = (options: {
           <option value="admin">admin — everything</option>
         </select>
       </label>
+      <label>Channel tags <input name="tags" placeholder="eu, sports-uk" maxlength="2000" /></label>
+      <label>Channel ids <input name="ids" placeholder="news-1" maxlength="2000" /></label>
+      <p class="hint">Both empty: every channel, and the role on the node too. With tags or ids the token reaches only
+        the channels with one of them, and is nobody on the node's own settings.</p>
       <button type="submit" class="primary">Create token</button>
     </form>
   </section>

@@ -31,6 +31,19 @@ export const Tag = Schema.String.pipe(
   ),
 );
 
+/**
+ * What a channel is called by desk or region (`eu`, `sports-uk`): access rules and tokens reach channels by
+ * their tags (src/domain/access.ts). Absent or empty: none, and only grants over every channel or by id reach it.
+ */
+export const ChannelTags = Schema.Array(Tag)
+  .pipe(
+    Schema.maxItems(20),
+    Schema.filter((tags) => new Set(tags).size === tags.length || "must not name a tag twice"),
+  )
+  .annotations({
+    description: 'the channel\'s tags (e.g. ["eu"]): scoped tokens and access rules reach channels by them',
+  });
+
 /** The channels a grant reaches: all of them, or those with one of `tags` or one of `ids`. */
 export const ChannelScope = Schema.Union(
   Schema.Literal("*"),

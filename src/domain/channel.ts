@@ -6,6 +6,7 @@
  */
 import { isIP } from "node:net";
 import { Either, Schema, Struct } from "effect";
+import { ChannelTags } from "./access.ts";
 import { ChannelId, NodeId, OutputId } from "./ids.ts";
 import { intRange, show } from "./ints.ts";
 import { oneOf } from "./literals.ts";
@@ -65,7 +66,7 @@ const OutputUrl = Schema.String.annotations({
 
 /**
  * An SRT input (`srt://:port?mode=listener` waits, `srt://host:port` calls) or a RIST one (`rist://@:port`,
- * `rist://host:port`). A masked URL (****) is checked where the stored one is known.
+ * `rist://host:port`); a masked URL (****) is checked where the stored one is known.
  */
 const InputUrl = OutputUrl.pipe(
   Schema.filter((url) => {
@@ -96,10 +97,7 @@ const outputUrlProblem = (output: {
   return undefined;
 };
 
-/**
- * An RTMP output carries FLV, which has no PIDs or programmes: of a policy, only `scte35` applies to it (before
- * its cues become AMF messages).
- */
+/** An RTMP output carries FLV (no PIDs or programmes): of a policy only `scte35` applies (before cues become AMF). */
 const policyProblem = (output: {
   readonly protocol?: Protocol | undefined;
   readonly policy?: OutputPolicy | null | undefined;
@@ -187,6 +185,7 @@ const ChannelNodes = Schema.Array(NodeId)
 export const ChannelConfig = Schema.Struct({
   id: ChannelId,
   name: Name,
+  tags: Schema.optional(ChannelTags),
   rtp_ip: InputAddress,
   rtp_port: Port,
   backup_rtp_ip: Schema.NullOr(InputAddress),
@@ -263,6 +262,7 @@ export type OutputPatch = typeof OutputPatch.Type;
 
 const channelFields = {
   name: Name,
+  tags: Schema.optional(ChannelTags),
   rtp_ip: InputAddress,
   rtp_port: Port,
   backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),

@@ -250,6 +250,10 @@ export const policyOf = (
   return policy == null ? {} : { policy };
 };
 
+/** The tags field a channel keeps: none is stored as absent, as a channel from before tags is. */
+const tagsOf = (tags: ReadonlyArray<string> | undefined) =>
+  tags === undefined || tags.length === 0 ? {} : { tags };
+
 /** The stored channel a request body (or an imported channel) describes. */
 export const buildChannel = (
   body: ChannelBody,
@@ -277,6 +281,7 @@ export const buildChannel = (
   return Either.right({
     id: body.id ?? newChannelId(),
     name: body.name,
+    ...tagsOf(body.tags),
     rtp_ip: body.rtp_ip,
     rtp_port: body.rtp_port,
     // A backup port alone means the same address as the primary, as MediaLive's two pipelines often use.
@@ -311,9 +316,11 @@ export const patchChannel = (channel: ChannelConfig, changes: ChannelPatch): Cha
   const backupIp = dropBackup
     ? null
     : (changes.backup_rtp_ip ?? channel.backup_rtp_ip ?? (backupPort === null ? null : rtpIp));
+  const { tags: _tags, ...untagged } = channel;
   const patched: ChannelConfig = {
-    ...channel,
+    ...untagged,
     name: changes.name ?? channel.name,
+    ...tagsOf(changes.tags ?? channel.tags),
     rtp_ip: rtpIp,
     rtp_port: changes.rtp_port ?? channel.rtp_port,
     backup_rtp_ip: backupIp,

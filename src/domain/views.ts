@@ -270,6 +270,9 @@ export type SlateView = typeof SlateView.Type;
 export const ChannelView = Schema.Struct({
   id: Schema.String,
   name: Schema.String,
+  tags: Schema.optional(Schema.Array(Schema.String)).annotations({
+    description: "the channel's tags, which scoped tokens and access rules reach it by; absent when none",
+  }),
   rtp_ip: Schema.String,
   rtp_port: Schema.Number,
   backup_rtp_ip: Schema.NullOr(Schema.String),

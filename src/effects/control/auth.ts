@@ -9,7 +9,7 @@
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { Effect, Option, Redacted, Schema } from "effect";
-import { type Grant, Role } from "../../domain/access.ts";
+import { ChannelScope, type Grant, Role } from "../../domain/access.ts";
 import { Name } from "../../domain/channel.ts";
 import { ControlError, notFound } from "../../domain/errors.ts";
 import { TokenId } from "../../domain/ids.ts";
@@ -27,6 +27,8 @@ const TokenRecord = Schema.Struct({
   id: TokenId,
   name: Name,
   role: Role,
+  /** The channels the token reaches; absent: every channel (a token from before scopes). */
+  channels: Schema.optional(ChannelScope),
   sha256: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/)),
   created_at: Schema.String,
 });
@@ -42,6 +44,10 @@ export const TokenView = Schema.Struct({
   id: Schema.String,
   name: Schema.String,
   role: Role,
+  channels: ChannelScope.annotations({
+    description:
+      'the channels the token reaches: "*" (every channel, node-wide routes too) or {"tags", "ids"}',
+  }),
   created_at: Schema.String,
   source: Schema.Literal("stored", "environment").annotations({
     description:
@@ -51,7 +57,15 @@ export const TokenView = Schema.Struct({
 }).annotations({ identifier: "Token" });
 export type TokenView = typeof TokenView.Type;
 
-export const TokenBody = Schema.Struct({ name: Name, role: Role }).annotations({
+export const TokenBody = Schema.Struct({
+  name: Name,
+  role: Role,
+  channels: Schema.optional(ChannelScope).annotations({
+    description:
+      'the channels the token reaches: "*" (the default) or {"tags": [...], "ids": [...]}; a token with a ' +
+      "scope has no node-wide role (settings, tokens, rules, import/export, nodes need one over every channel)",
+  }),
+}).annotations({
   identifier: "TokenBody",
   parseOptions: { onExcessProperty: "error" },
 });
@@ -72,18 +86,29 @@ export interface Principal {
   readonly issuer?: string;
 }
 
-/** The principal of a local token: its role over every channel. */
+/** The principal of a local token: its role over its channels (every channel unless it was given a scope). */
 export const tokenPrincipal = (token: {
   readonly id: string;
   readonly name: string;
   readonly role: Role;
+  readonly channels?: ChannelScope | undefined;
 }): Principal => ({
   id: token.id,
   name: token.name,
   role: token.role,
-  grants: [{ role: token.role, channels: "*" }],
+  grants: [{ role: token.role, channels: token.channels ?? "*" }],
   via: "token",
 });
+
+/** A scope in words, for audit lines and refusals: "every channel", "tags eu, uk; ids news". */
+export const describeScope = (scope: ChannelScope): string => {
+  if (scope === "*") return "every channel";
+  const parts = [
+    ...(scope.tags !== undefined && scope.tags.length > 0 ? [`tags ${scope.tags.join(", ")}`] : []),
+    ...(scope.ids !== undefined && scope.ids.length > 0 ? [`ids ${scope.ids.join(", ")}`] : []),
+  ];
+  return parts.length === 0 ? "no channel" : parts.join("; ");
+};
 
 const hash = (token: string) => createHash("sha256").update(token).digest("hex");
 // The prefix lets the log masker and secret scanners recognise a token wherever it turns up.
@@ -98,10 +123,11 @@ const FIRST_ADMIN_ID = TokenId.make("first-admin");
 /** An admin secret from the environment opens everything: at least this long. */
 const MIN_ENV_TOKEN_LENGTH = 32;
 
-const toView = ({ id, name, role, created_at }: TokenRecord): TokenView => ({
+const toView = ({ id, name, role, channels, created_at }: TokenRecord): TokenView => ({
   id,
   name,
   role,
+  channels: channels ?? "*",
   created_at,
   source: "stored",
 });
@@ -155,6 +181,7 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
           id: ENV_ADMIN_ID,
           name: ENV_ADMIN_NAME,
           role: "admin",
+          channels: "*",
           created_at: new Date().toISOString(),
           source: "environment",
         },
@@ -237,7 +264,7 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
           return { previous: before.map(toView), current: stored(next).map(toView) } as const;
         }),
       ),
-      create: Effect.fn("Auth.create")(function* (body: { readonly name: string; readonly role: Role }) {
+      create: Effect.fn("Auth.create")(function* (body: typeof TokenBody.Type) {
         return yield* writeLock.withPermits(1)(
           Effect.gen(function* () {
             const secret = generateToken();
@@ -247,11 +274,17 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
               id,
               name: body.name,
               role: body.role,
+              // Every channel is stored as no scope, as tokens from before scopes are.
+              ...(body.channels === undefined || body.channels === "*" ? {} : { channels: body.channels }),
               sha256: hash(secret),
               created_at: new Date().toISOString(),
             };
             yield* commit({ ...document, tokens: [...document.tokens, record] });
-            yield* audit(bus, "token.create", `token ${record.id} (${record.name}, ${record.role}) created`);
+            yield* audit(
+              bus,
+              "token.create",
+              `token ${record.id} (${record.name}, ${record.role} on ${describeScope(record.channels ?? "*")}) created`,
+            );
             return { ...toView(record), token: secret };
           }),
         );

@@ -280,6 +280,7 @@ export const viewChannel = (context: ViewContext, channel: ChannelConfig, now: n
   return {
     id: channel.id,
     name: channel.name,
+    ...(channel.tags === undefined || channel.tags.length === 0 ? {} : { tags: channel.tags }),
     rtp_ip: channel.rtp_ip,
     rtp_port: channel.rtp_port,
     backup_rtp_ip: channel.backup_rtp_ip,

@@ -3,9 +3,10 @@
  * browser's session and the import, previewed by its own dry run and applied only as previewed.
  */
 import { createHash } from "node:crypto";
-import { Effect, Either } from "effect";
+import { Effect, Either, Schema } from "effect";
 import { Hono } from "hono";
 import { eventsPage } from "../../../views/settings.ts";
+import { ChannelScope } from "../../domain/access.ts";
 import { type ChannelEventType, EVENT_TYPES } from "../../domain/events.ts";
 import { audit } from "../../effects/events/event-bus.ts";
 import type { AuthEnv } from "../auth.ts";
@@ -22,6 +23,26 @@ const nameInDocument = (document: unknown, id: string): string | undefined => {
   }
   const entry = record[id] as { config?: { name?: unknown } } | undefined;
   return typeof entry?.config?.name === "string" ? entry.config.name : undefined;
+};
+
+/** A comma-separated list as the form gives it: its non-empty items. */
+const listOf = (text: string | undefined) =>
+  (text ?? "")
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
+
+/** The token form's tags and ids as a scope: both empty is every channel; a bad tag is said in words. */
+const scopeOfForm = (
+  tags: string | undefined,
+  ids: string | undefined,
+): Either.Either<ChannelScope, string> => {
+  const scope = { tags: listOf(tags), ids: listOf(ids) };
+  if (scope.tags.length === 0 && scope.ids.length === 0) return Either.right("*");
+  return Either.mapLeft(
+    Schema.decodeUnknownEither(ChannelScope)(scope),
+    (error) => `The token was not created: ${error.message}`,
+  );
 };
 
 export const adminPages = (services: PageServices) => {
@@ -57,7 +78,11 @@ export const adminPages = (services: PageServices) => {
       Effect.gen(function* () {
         const fields = yield* formFields(c);
         const role = fields.role === "admin" || fields.role === "operator" ? fields.role : "viewer";
-        const created = yield* Effect.either(auth.create({ name: fields.name ?? "", role }));
+        const scope = scopeOfForm(fields.tags, fields.ids);
+        if (Either.isLeft(scope)) return yield* settings(c, { message: scope.left }, 400);
+        const created = yield* Effect.either(
+          auth.create({ name: fields.name ?? "", role, channels: scope.right }),
+        );
         if (Either.isLeft(created)) return yield* settings(c, { message: created.left.message }, 400);
         return yield* settings(c, { created: { name: created.right.name, secret: created.right.token } });
       }),

@@ -39,6 +39,10 @@ const channelJson = (fields: Fields) => {
   const expect = numberOrText(fields.expect_cues_within_s);
   return {
     name: fields.name ?? "",
+    tags: (fields.tags ?? "")
+      .split(",")
+      .map((tag) => tag.trim())
+      .filter((tag) => tag !== ""),
     rtp_ip: present(fields.rtp_ip) ?? "",
     rtp_port: numberOrText(fields.rtp_port) ?? "",
     ...(backupPort === undefined ? {} : { backup_rtp_port: backupPort }),
@@ -198,6 +202,7 @@ export const cueBody = (fields: Fields) => {
 /** Fields the form shows as one JSON text: a problem with a part names the part. */
 const JSON_FIELDS = [
   { field: "policy", prefix: "" },
+  { field: "tags", prefix: "" },
   { field: "redundancy.health.rules", prefix: "redundancy.health." },
 ];
 
@@ -221,6 +226,7 @@ export const fieldErrors = (error: ControlError): Record<string, string> => {
 
 export const channelFields = (channel: ChannelView): Fields => ({
   name: channel.name,
+  tags: (channel.tags ?? []).join(", "),
   rtp_ip: channel.rtp_ip,
   rtp_port: String(channel.rtp_port),
   backup_rtp_ip: channel.backup_rtp_ip ?? "",

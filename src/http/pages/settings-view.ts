@@ -8,6 +8,7 @@ import type { Context } from "hono";
 import type { NotificationsSection } from "../../../views/notifiers.ts";
 import { settingsPage } from "../../../views/settings.ts";
 import { NOTIFIER_KINDS, NOTIFY_EVENTS } from "../../domain/notifiers.ts";
+import { describeScope } from "../../effects/control/auth.ts";
 import { deliveryView } from "../api/notifiers.ts";
 import type { AuthEnv } from "../auth.ts";
 import { type PageServices, render } from "./handler.ts";
@@ -44,7 +45,10 @@ export const settingsResponse =
     createdSecret?: NotificationsSection["createdSecret"],
   ) =>
     Effect.gen(function* () {
-      const tokens = yield* services.auth.list;
+      const tokens = (yield* services.auth.list).map((token) => ({
+        ...token,
+        scope: describeScope(token.channels),
+      }));
       const notifications = yield* notificationsOf(services, createdSecret);
       return render(
         c,
