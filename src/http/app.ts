@@ -10,7 +10,9 @@ import { Hono, type MiddlewareHandler } from "hono";
 import type { ChannelId } from "../domain/ids.ts";
 import { MAX_SLATE_IMAGE_BYTES } from "../domain/slate.ts";
 import { Channels } from "../effects/channel/channels.ts";
+import { memorySessionStore } from "../effects/config/person-sessions.ts";
 import { Database } from "../effects/config/postgres/database.ts";
+import { postgresSessionStore } from "../effects/config/postgres/person-sessions.ts";
 import { Auth } from "../effects/control/auth.ts";
 import { ConfigTransfer } from "../effects/control/config-transfer.ts";
 import { Control } from "../effects/control/control.ts";
@@ -190,7 +192,14 @@ export const makeApp = (startedAt: number = Date.now()) =>
       notifications,
       runtime,
       limiter,
+      signOn,
+      personSessions: Option.match(database, {
+        onNone: () => memorySessionStore(),
+        onSome: postgresSessionStore,
+      }),
     });
+    // A person's session is read from its store before the stills, the HLS files and the pages' WebSocket ask.
+    for (const path of ["/ui/*", "/hls/*"]) app.use(path, pages.sessions.load);
     app.get(
       "/ui/ws",
       sameOriginSocket,

@@ -53,3 +53,7 @@ export const actorName = (principal: Principal): string =>
   principal.subject === undefined
     ? principal.name
     : `${principal.name} (sub ${principal.subject}${principal.issuer === undefined ? "" : ` at ${principal.issuer}`}, ${principal.via})`;
+
+/** Who a person is in the audit trail when no principal could be made of their claims (no rule matched). */
+export const claimsActor = (claims: Readonly<Record<string, unknown>>, via: "session" | "jwt"): string =>
+  `${personName(claims)} (sub ${String(claims.sub ?? "")} at ${String(claims.iss ?? "")}, ${via})`;

@@ -20,7 +20,7 @@ import { audit, EventBus } from "../events/event-bus.ts";
 import { Metrics } from "../status/metrics.ts";
 import type { Principal } from "./auth.ts";
 import { JWT_REASONS, type JwtReason, looksLikeJwt, makeJwtVerifier } from "./jwt.ts";
-import { actorName, personPrincipal } from "./person.ts";
+import { actorName, claimsActor, personPrincipal } from "./person.ts";
 
 export const LOGIN_OUTCOMES = ["success", "no_role", "failed"] as const;
 export type LoginOutcome = (typeof LOGIN_OUTCOMES)[number];
@@ -157,6 +157,11 @@ export class SignOn extends Effect.Service<SignOn>()("distributary/SignOn", {
     const active = {
       /** The provider's name as the login page shows it: its issuer's host. */
       providerName: oidc.issuer.host,
+      issuer: oidc.issuer.href,
+      /** Where the pages' sign-in and sign-out may send a browser: the provider's origin. */
+      providerOrigin: oidc.issuer.origin,
+      /** How the audit trail names a person whose claims gave no principal. */
+      actorFor: (claims: Readonly<Record<string, unknown>>) => claimsActor(claims, "session"),
       /** Whether the API takes JWTs (an audience is set) and `token` looks like one. */
       takesJwt: (token: string) => Option.isSome(oidc.audience) && looksLikeJwt(token),
       verifyBearer,
