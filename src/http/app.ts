@@ -16,6 +16,7 @@ import { postgresSessionStore } from "../effects/config/postgres/person-sessions
 import { Auth } from "../effects/control/auth.ts";
 import { ConfigTransfer } from "../effects/control/config-transfer.ts";
 import { Control } from "../effects/control/control.ts";
+import { jwtUnexpired } from "../effects/control/jwt.ts";
 import { SignOn } from "../effects/control/sign-on.ts";
 import { EventBus } from "../effects/events/event-bus.ts";
 import { Fleet } from "../effects/fleet/fleet.ts";
@@ -175,7 +176,15 @@ export const makeApp = (startedAt: number = Date.now()) =>
       "/ws",
       socketToken,
       requireRole("viewer"),
-      channelsSocket(readModel, bus, runFork, upgradeWebSocket, (token) => Option.isSome(apiToken(token))),
+      channelsSocket(
+        readModel,
+        bus,
+        runFork,
+        upgradeWebSocket,
+        // A JWT, checked when the socket opened, stays valid until it expires.
+        (token) =>
+          Option.isSome(apiToken(token)) || (jwtSignOn?.takesJwt(token) === true && jwtUnexpired(token)),
+      ),
     );
     const pages = pagesApp({
       control,

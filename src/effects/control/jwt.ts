@@ -7,7 +7,14 @@
  * is taken within it and a stream of made-up key ids cannot make this service hammer the provider.
  * Each refusal says why in words, and has a reason of a fixed set, counted in the metrics.
  */
-import { createRemoteJWKSet, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from "jose";
+import {
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors,
+  type JWTPayload,
+  jwtVerify,
+} from "jose";
 
 /** The algorithms of asymmetric keys: what a provider signs with. */
 export const ALLOWED_ALGORITHMS = [
@@ -49,6 +56,19 @@ export const KEY_REFETCH_COOLDOWN_MS = 30_000;
 
 /** Whether `token` has a JWT's shape (three base64url parts, the last empty for `alg: none`). */
 export const looksLikeJwt = (token: string) => /^[\w-]+\.[\w-]+\.[\w-]*$/.test(token);
+
+/**
+ * Whether a JWT checked when a WebSocket opened is still within its time: a socket's token is checked again
+ * before each message, and a JWT (unlike a local token) cannot be revoked, only expire.
+ */
+export const jwtUnexpired = (token: string, now = Date.now()): boolean => {
+  try {
+    const { exp } = decodeJwt(token);
+    return typeof exp === "number" && (exp + CLOCK_TOLERANCE_S) * 1000 > now;
+  } catch {
+    return false;
+  }
+};
 
 const refused = (reason: JwtReason, words: string): JwtOutcome => ({ ok: false, reason, words });
 
