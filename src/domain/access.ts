@@ -10,7 +10,11 @@
 import { Schema } from "effect";
 
 export const Role = Schema.Literal("viewer", "operator", "admin").annotations({
-  message: (issue) => `must be viewer, operator or admin; got ${JSON.stringify(issue.actual)}`,
+  // override: a union of literals would otherwise report one "Expected …" per word.
+  message: (issue) => ({
+    message: `must be viewer, operator or admin; got ${JSON.stringify(issue.actual)}`,
+    override: true,
+  }),
 });
 export type Role = typeof Role.Type;
 

@@ -21,6 +21,8 @@ export class ControlError extends Schema.TaggedError<ControlError>()("ControlErr
     "upstream",
     // Too many of these requests in a while: `retry_after_s` says when the next may come.
     "rate_limited",
+    // The caller's grants do not reach the channel, or not with the role the request needs.
+    "forbidden",
   ),
   message: Schema.String,
   errors: Schema.optional(Schema.Array(FieldIssue)),

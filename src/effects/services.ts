@@ -11,6 +11,7 @@ import { Placement } from "./config/placement.ts";
 import { layerSchedulePostgres } from "./config/postgres/schedule-progress.ts";
 import { layerScheduleDocument, type ScheduleStore } from "./config/schedule-progress.ts";
 import { type DocumentStore, layerMemory } from "./config/store.ts";
+import { AccessRules } from "./control/access-rules.ts";
 import { Auth } from "./control/auth.ts";
 import { ConfigTransfer } from "./control/config-transfer.ts";
 import { Control } from "./control/control.ts";
@@ -86,7 +87,9 @@ const graph = <R, S>(fleet: Layer.Layer<Fleet, never, R>, schedules: Layer.Layer
       ),
     ),
     Layer.provideMerge(ScheduleRunner.Default),
-    Layer.provideMerge(Layer.mergeAll(Control.Default, Resume.Default, Auth.Default, Notifiers.Default)),
+    Layer.provideMerge(
+      Layer.mergeAll(Control.Default, Resume.Default, Auth.Default, Notifiers.Default, AccessRules.Default),
+    ),
     Layer.provideMerge(Layer.mergeAll(ReadModel.Default, Readiness.Default)),
     Layer.provideMerge(MediaLive.Default),
     Layer.provideMerge(Layer.mergeAll(CueHistory.Default, Recordings.Default, EventNames)),

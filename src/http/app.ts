@@ -10,9 +10,11 @@ import { Hono, type MiddlewareHandler } from "hono";
 import type { ChannelId } from "../domain/ids.ts";
 import { MAX_SLATE_IMAGE_BYTES } from "../domain/slate.ts";
 import { Channels } from "../effects/channel/channels.ts";
+import { ConfigState } from "../effects/config/config-state.ts";
 import { memorySessionStore } from "../effects/config/person-sessions.ts";
 import { Database } from "../effects/config/postgres/database.ts";
 import { postgresSessionStore } from "../effects/config/postgres/person-sessions.ts";
+import { AccessRules } from "../effects/control/access-rules.ts";
 import { Auth } from "../effects/control/auth.ts";
 import { ConfigTransfer } from "../effects/control/config-transfer.ts";
 import { Control } from "../effects/control/control.ts";
@@ -31,6 +33,8 @@ import { ReadModel } from "../effects/status/read-model.ts";
 import { Readiness } from "../effects/status/readiness.ts";
 import { Thumbnails } from "../effects/status/thumbnails.ts";
 import { version } from "../version.ts";
+import { makeChannelAccess, refusalOn, requireAnywhere } from "./access.ts";
+import { accessApi } from "./api/access.ts";
 import { auditApi } from "./api/audit.ts";
 import { channelsApi } from "./api/channels.ts";
 import { clusterApi, serviceDiscovery, serviceDiscoveryDoc, withPeer } from "./api/cluster.ts";
@@ -42,7 +46,7 @@ import { notifiersApi } from "./api/notifiers.ts";
 import { outputsApi } from "./api/outputs.ts";
 import { scheduleApi } from "./api/schedule.ts";
 import { tokensApi } from "./api/tokens.ts";
-import { type AuthEnv, authenticate, makeFailureLimiter, presentedToken, requireRole } from "./auth.ts";
+import { type AuthEnv, authenticate, makeFailureLimiter, presentedToken } from "./auth.ts";
 import { limitBody, MAX_BODY_BYTES, MAX_IMPORT_BODY_BYTES } from "./body-limit.ts";
 import { forwardToHolder } from "./forward.ts";
 import { serveHls } from "./hls.ts";
@@ -67,6 +71,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const thumbnails = yield* Thumbnails;
     const auth = yield* Auth;
     const signOn = yield* SignOn;
+    const accessRules = yield* AccessRules;
     const channels = yield* Channels;
     const medialive = yield* MediaLive;
     const schedules = yield* ScheduleRunner;
@@ -81,6 +86,13 @@ export const makeApp = (startedAt: number = Date.now()) =>
 
     const app = new Hono<AuthEnv>();
     const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
+    // Every check of rights per channel reads the stored channels' tags and audits its refusals through this.
+    const configs = yield* ConfigState;
+    const access = makeChannelAccess(() => configs.current().channels, bus, runtime);
+    app.use("*", (c, next) => {
+      c.set("access", access);
+      return next();
+    });
 
     let routes: ReadonlyArray<RouteDoc> = [];
     const open = makeApi();
@@ -175,7 +187,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     app.get(
       "/ws",
       socketToken,
-      requireRole("viewer"),
+      requireAnywhere("viewer"),
       channelsSocket(
         readModel,
         bus,
@@ -224,8 +236,13 @@ export const makeApp = (startedAt: number = Date.now()) =>
       }),
     );
     app.get("/ui/thumbs/:file", (c) => {
-      if (pages.sessions.principalOf(c) === null) return c.text("log in first", 401);
-      const still = thumbnails.still(c.req.param("file").replace(/\.jpg$/, "") as ChannelId);
+      const principal = pages.sessions.principalOf(c);
+      if (principal === null) return c.text("log in first", 401);
+      const channel = c.req.param("file").replace(/\.jpg$/, "") as ChannelId;
+      c.set("principal", principal);
+      const refusal = refusalOn(c, access.channel(channel) ?? { id: channel }, "viewer");
+      if (refusal !== null) return c.text(refusal.message, 403);
+      const still = thumbnails.still(channel);
       if (still === undefined) return c.body(null, 404);
       return c.body(new Uint8Array(still), 200, {
         "content-type": "image/jpeg",
@@ -263,6 +280,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
       ["/api/channels", scheduleApi(schedules, run)],
       ["/api/events", eventsApi(bus, run)],
       ["/api/tokens", tokensApi(auth, run)],
+      ["/api/access", accessApi(accessRules, run)],
       ["/api/notifiers", notifiersApi(notifiers, notifications, run)],
       ["/api/config", configApi(transfer, run)],
       ["/api/nodes", nodesApi(fleet, bus, run)],

@@ -12,14 +12,38 @@ import { timingSafeEqual } from "node:crypto";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { Option } from "effect";
 import type { Context, MiddlewareHandler } from "hono";
-import { allows, type Principal, type Role } from "../effects/control/auth.ts";
+import type { ScopedChannel } from "../domain/access.ts";
+import { unscopedRole } from "../domain/access.ts";
+import {
+  allows,
+  describeCaller,
+  describeGrants,
+  type Principal,
+  type Role,
+} from "../effects/control/auth.ts";
 import type { BearerOutcome } from "../effects/control/sign-on.ts";
 import { problemResponse } from "./problem.ts";
 
+/**
+ * What the checks of rights per channel need from the service: a channel's id and tags as stored, and where a
+ * refusal goes (an audit row, at most one a minute per caller). Set for every request (see access.ts).
+ */
+export interface ChannelAccess {
+  /** The channel's id and tags; undefined when no channel has this id. */
+  readonly channel: (id: string) => ScopedChannel | undefined;
+  /** Records a refusal: `what` is the request ("POST /api/channels/us-1/start"), `why` the answer's detail. */
+  readonly refused: (principal: Principal, what: string, why: string) => void;
+}
+
 export interface AuthEnv {
   /** `inFleet`: set for the pages, whether this service is a node of a fleet (its menu then shows Nodes). */
-  Variables: { principal: Principal; inFleet?: boolean };
+  Variables: { principal: Principal; inFleet?: boolean; access?: ChannelAccess };
 }
+
+/** Whether every grant of the caller reaches every channel: the caller of today's tokens, refused as before. */
+export const unscoped = (principal: Principal) => principal.grants.every((grant) => grant.channels === "*");
+
+export const forbidden = (detail: string) => problemResponse({ status: 403, title: "Forbidden", detail });
 
 /** Whether a presented secret is the expected one, in a time that does not tell how much of it matched. */
 export const sameSecret = (given: string, expected: string) => {
@@ -190,16 +214,21 @@ export const authenticate =
     );
   };
 
+/**
+ * A node-wide route (settings, tokens, access rules, import/export, nodes, metrics): only the grants over every
+ * channel count, so an admin of the EU channels is no admin here.
+ */
 export const requireRole =
   (role: Role): MiddlewareHandler<AuthEnv> =>
   async (c, next) => {
     const principal = c.get("principal");
-    if (!allows(principal.role, role)) {
-      return problemResponse({
-        status: 403,
-        title: "Forbidden",
-        detail: `this needs the ${role} role; the token '${principal.name}' has ${principal.role}`,
-      });
-    }
-    await next();
+    const held = unscopedRole(principal.grants);
+    if (held !== null && allows(held, role)) return next();
+    if (unscoped(principal))
+      return forbidden(`this needs the ${role} role; the token '${principal.name}' has ${principal.role}`);
+    const why =
+      `this needs the ${role} role over every channel (a node-wide route); ` +
+      `${describeCaller(principal)} holds ${describeGrants(principal.grants)}`;
+    c.get("access")?.refused(principal, `${c.req.method} ${c.req.path}`, why);
+    return forbidden(why);
   };

@@ -6,7 +6,8 @@
  * read-only token may travel in a URL, where proxies and histories keep it. With a URL token the playlist's
  * segment URIs carry it too, so the player's segment requests pass the same check. A refused token counts
  * against the address as a wrong token at the API does, and any refused token (unknown, or not a viewer's in
- * the URL) gets the same answer, which names no token.
+ * the URL) gets the same answer, which names no token. A caller whose grants do not reach the channel gets 403
+ * (see access.ts), as at the API.
  */
 
 import type { Option } from "effect";
@@ -15,7 +16,15 @@ import type { ChannelId } from "../domain/ids.ts";
 import type { HlsSource } from "../effects/channel/channels.ts";
 import type { Principal } from "../effects/control/auth.ts";
 import { PLAYLIST_NAME } from "../effects/outputs/hls.ts";
-import { countFailure, type FailureLimiter, headerToken, tooManyFailures } from "./auth.ts";
+import { refusalOn } from "./access.ts";
+import {
+  type AuthEnv,
+  countFailure,
+  type FailureLimiter,
+  forbidden,
+  headerToken,
+  tooManyFailures,
+} from "./auth.ts";
 import { problemResponse } from "./problem.ts";
 
 interface HlsAccess {
@@ -50,21 +59,26 @@ const refused = (detail: string) =>
     { "www-authenticate": 'Bearer realm="distributary"' },
   );
 
-export const serveHls = (access: HlsAccess) => async (c: Context) => {
+export const serveHls = (access: HlsAccess) => async (c: Context<AuthEnv>) => {
   const inHeader = headerToken(c);
   const urlToken = c.req.query("token");
-  if (access.sessionPrincipal(c) === null) {
+  let principal = access.sessionPrincipal(c);
+  if (principal === null) {
     const token = inHeader ?? urlToken;
     if (token === undefined) return refused(NEEDS);
-    const principal = access.authenticate(token);
+    const fromToken = access.authenticate(token);
     const allowed =
-      principal._tag === "Some" && (inHeader !== undefined || principal.value.role === "viewer");
+      fromToken._tag === "Some" && (inHeader !== undefined || fromToken.value.role === "viewer");
     if (!allowed) {
       const wait = countFailure(access.limiter, c);
       return wait > 0 ? tooManyFailures(wait) : refused(`the token is not valid here: ${NEEDS}`);
     }
+    principal = fromToken.value;
   }
+  c.set("principal", principal);
   const channel = c.req.param("channel") as ChannelId;
+  const outOfReach = refusalOn(c, c.get("access")?.channel(channel) ?? { id: channel }, "viewer");
+  if (outOfReach !== null) return forbidden(outOfReach.message);
   const output = c.req.param("output") ?? "";
   const file = c.req.param("file") ?? "";
   const served = await access.served(channel, output);

@@ -64,6 +64,7 @@ export const openApiDocument = (routes: ReadonlyArray<RouteDoc>) => {
     const operation = {
       summary: route.summary,
       "x-required-role": route.access,
+      ...(route.scope === undefined ? {} : { "x-role-scope": route.scope }),
       ...(route.access === "public" ? { security: [] } : {}),
       ...(raw === undefined
         ? {}
@@ -108,7 +109,9 @@ export const openApiDocument = (routes: ReadonlyArray<RouteDoc>) => {
       description:
         "Live MPEG-TS distribution. Compatible with the original MediaLive Distributor API; every route but " +
         "health, readiness and this document needs a token (Authorization: Bearer, or X-API-Key). " +
-        "x-required-role names the least role a route needs: viewer < operator < admin.",
+        "x-required-role names the least role a route needs: viewer < operator < admin; x-role-scope where it " +
+        "counts: channel (on the channel of the path), anywhere (on some channel: a list shows only the caller's " +
+        "channels) or node (over every channel).",
     },
     components: {
       schemas: definitions,

@@ -52,6 +52,8 @@ export const fromControlError = (error: ControlError): Problem => {
       return { ...base, status: 503, title: "Configuration could not be saved; nothing was changed" };
     case "rate_limited":
       return { ...base, status: 429, title: "Too many requests" };
+    case "forbidden":
+      return { ...base, status: 403, title: "Forbidden" };
   }
 };
 

@@ -10,8 +10,9 @@ import { type ControlError, notFound } from "../domain/errors.ts";
 import { ChannelId, OutputId } from "../domain/ids.ts";
 import { decodeBody, decodeLenient, invalid, type Lenient } from "../domain/validate.ts";
 import { CurrentActor } from "../effects/config/actor.ts";
-import type { Principal, Role } from "../effects/control/auth.ts";
-import { actorName } from "../effects/control/person.ts";
+import type { Role } from "../effects/control/auth.ts";
+import { auditActor } from "../effects/control/person.ts";
+import { requireAnywhere, requireOnChannel } from "./access.ts";
 import { type AuthEnv, requireRole } from "./auth.ts";
 import { controlErrorResponse, internalError, problemResponse } from "./problem.ts";
 
@@ -28,6 +29,12 @@ export interface RouteDoc {
   readonly response?: Schema.Schema.AnyNoContext;
   /** The success status; 200 unless given. */
   readonly status?: number;
+  /**
+   * Where the role counts (set by makeApi): `channel`, on the channel of the path's `{id}`; `anywhere`, on some
+   * channel (a list, filtered to the caller's channels, or a creation checked against the new channel's tags);
+   * `node`, over every channel (a node-wide route).
+   */
+  readonly scope?: "channel" | "anywhere" | "node";
 }
 
 export interface Api {
@@ -35,14 +42,37 @@ export interface Api {
   readonly routes: ReadonlyArray<RouteDoc>;
 }
 
-export const makeApi = () => {
+/**
+ * A resource's routes. Under `/api/channels` (`channels: true`) a route with `{id}` is about that channel and
+ * needs its role there, the others (the list, a creation) need it on some channel; elsewhere every route is
+ * node-wide, its role needed over every channel.
+ */
+export const makeApi = (options: { readonly channels?: boolean } = {}) => {
   const app = new Hono<AuthEnv>();
   const routes: RouteDoc[] = [];
   const on = (doc: RouteDoc, handler: Handler<AuthEnv>) => {
-    routes.push(doc);
+    const scope =
+      doc.access === "public"
+        ? undefined
+        : options.channels !== true
+          ? "node"
+          : doc.path.includes("{id}")
+            ? "channel"
+            : "anywhere";
+    routes.push(scope === undefined ? doc : { ...doc, scope });
     const path = doc.path.replace(/\{(\w+)\}/g, ":$1");
     if (doc.access === "public") app.on(doc.method.toUpperCase(), path, handler);
-    else app.on(doc.method.toUpperCase(), path, requireRole(doc.access), handler);
+    else
+      app.on(
+        doc.method.toUpperCase(),
+        path,
+        scope === "channel"
+          ? requireOnChannel(doc.access)
+          : scope === "anywhere"
+            ? requireAnywhere(doc.access)
+            : requireRole(doc.access),
+        handler,
+      );
   };
   return { app, routes, on };
 };
@@ -60,16 +90,15 @@ export type Run = <A>(
  * Runs one request's effect as the token that made it (`CurrentActor`, for the audit trail); a ControlError
  * becomes its problem, a defect a logged 500.
  */
-/** The audit trail's name for the caller: a token's name, a person's name, subject, issuer and means. */
-const actorOf = (principal: Principal | undefined) =>
-  principal === undefined ? "anonymous" : actorName(principal);
-
 export const makeRun =
   (runtime: Runtime.Runtime<never>): Run =>
   (c, effect, respond) =>
     Runtime.runPromise(runtime)(
       effect.pipe(
-        Effect.provideService(CurrentActor, { name: actorOf(c.get("principal")) }),
+        Effect.provideService(
+          CurrentActor,
+          c.get("principal") === undefined ? { name: "anonymous" } : auditActor(c.get("principal")),
+        ),
         Effect.map(respond),
         Effect.catchAll((error) => Effect.succeed(controlErrorResponse(error))),
         Effect.catchAllCause((cause) =>

@@ -6,14 +6,20 @@
  *
  * One feed serves every socket: a single fiber, running while at least one socket is open, builds each message
  * once and hands the same text to every socket, so a client costs a send, not a status build, a JSON
- * serialisation of the events or a fiber of its own. A socket whose token is revoked closes (4403) within a
- * second, at its next message. Shutting down interrupts the feed, which closes the sockets.
+ * serialisation of the events or a fiber of its own. A caller whose grants reach only some channels (a scoped
+ * token) gets those channels and their events only: one text per scope and message, shared by its sockets. A
+ * socket whose token is revoked closes (4403) within a second, at its next message. Shutting down interrupts
+ * the feed, which closes the sockets.
  */
 import { Chunk, Effect, Fiber, Stream } from "effect";
+import type { Context } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
+import type { ChannelEvent } from "../domain/events.ts";
+import type { Principal } from "../effects/control/auth.ts";
 import type { EventBus } from "../effects/events/event-bus.ts";
 import type { ReadModel } from "../effects/status/read-model.ts";
-import { presentedToken } from "./auth.ts";
+import { eventsFor, sees, seesAll } from "./access.ts";
+import { type AuthEnv, presentedToken } from "./auth.ts";
 
 export type RunFork = <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>;
 
@@ -39,6 +45,17 @@ export const MAX_SOCKETS_PER_TOKEN = 20;
 interface Client {
   readonly ws: WSContext;
   readonly token: string;
+  /** null: the caller sees every channel; else what it sees, and the key its texts are shared under. */
+  readonly scope: {
+    readonly key: string;
+    readonly principal: Principal;
+    readonly event: (event: ChannelEvent) => boolean;
+  } | null;
+}
+
+/** A message of the feed: a snapshot (no events), or the events of a moment with the snapshot beside them. */
+interface Feed {
+  readonly events?: ReadonlyArray<ChannelEvent>;
 }
 
 export const channelsSocket = (
@@ -54,19 +71,46 @@ export const channelsSocket = (
   let feed: Fiber.RuntimeFiber<void> | undefined;
 
   const snapshotMessage = () => `{"channels":${readModel.channelsJson()}}`;
+  const everyChannel = (feed: Feed) =>
+    feed.events === undefined
+      ? snapshotMessage()
+      : `{"channels":${readModel.channelsJson()},"events":${JSON.stringify(feed.events)}}`;
+  /** The text for a caller of some channels only; "" when the message has nothing of theirs. */
+  const someChannels = (feed: Feed, scope: NonNullable<Client["scope"]>) => {
+    const events = feed.events?.filter(scope.event);
+    if (events !== undefined && events.length === 0) return "";
+    const channels = JSON.stringify(
+      readModel.current().channels.filter((channel) => sees(scope.principal, channel)),
+    );
+    return events === undefined
+      ? `{"channels":${channels}}`
+      : `{"channels":${channels},"events":${JSON.stringify(events)}}`;
+  };
 
   /** One message to every socket; each token is checked once per message, a revoked one's sockets close. */
-  const broadcast = (text: string) =>
+  const broadcast = (feed: Feed) =>
     Effect.sync(() => {
       const valid = new Map<string, boolean>();
+      const texts = new Map<string | null, string>();
+      const textOf = (client: Client) => {
+        const key = client.scope?.key ?? null;
+        let text = texts.get(key);
+        if (text === undefined) {
+          text = client.scope === null ? everyChannel(feed) : someChannels(feed, client.scope);
+          texts.set(key, text);
+        }
+        return text;
+      };
       for (const client of clients) {
         let ok = valid.get(client.token);
         if (ok === undefined) {
           ok = stillValid(client.token);
           valid.set(client.token, ok);
         }
-        if (ok) client.ws.send(text);
-        else {
+        if (ok) {
+          const text = textOf(client);
+          if (text !== "") client.ws.send(text);
+        } else {
           forget(client);
           client.ws.close(4403, "the token was revoked");
         }
@@ -74,13 +118,13 @@ export const channelsSocket = (
     });
 
   const startFeed = () => {
-    const snapshots = readModel.changes.pipe(Stream.drop(1), Stream.map(snapshotMessage));
+    const snapshots = readModel.changes.pipe(
+      Stream.drop(1),
+      Stream.map((): Feed => ({})),
+    );
     const events = bus.stream.pipe(
       Stream.groupedWithin(256, "20 millis"),
-      Stream.map(
-        (batch) =>
-          `{"channels":${readModel.channelsJson()},"events":${JSON.stringify(Chunk.toReadonlyArray(batch))}}`,
-      ),
+      Stream.map((batch): Feed => ({ events: Chunk.toReadonlyArray(batch) })),
     );
     return runFork(
       Stream.merge(snapshots, events).pipe(
@@ -106,8 +150,12 @@ export const channelsSocket = (
     }
   };
 
-  return upgradeWebSocket((c) => {
+  return upgradeWebSocket((c: Context<AuthEnv>) => {
     const token = presentedToken(c, true) ?? "";
+    const principal = c.get("principal");
+    const scope = seesAll(principal)
+      ? null
+      : { key: JSON.stringify(principal.grants), principal, event: eventsFor(principal, c.get("access")) };
     let client: Client | undefined;
     return {
       onOpen: (_event, ws) => {
@@ -120,9 +168,9 @@ export const channelsSocket = (
           return;
         }
         perToken.set(token, open + 1);
-        client = { ws, token };
+        client = { ws, token, scope };
         clients.add(client);
-        ws.send(snapshotMessage());
+        ws.send(scope === null ? snapshotMessage() : someChannels({}, scope));
         feed ??= startFeed();
       },
       onClose: () => {

@@ -27,7 +27,7 @@ beforeAll(async () => {
   await fleet.start("a", env);
   await fleet.start("b", env);
   const rules = [{ claim: "groups", equals: "tv-ops-eu", role: "operator", channels: { tags: ["eu"] } }];
-  const put = await api("a", "/api/access/rules", { method: "PUT", body: JSON.stringify(rules) });
+  const put = await api("a", "/api/access/rules", { method: "PUT", body: JSON.stringify({ rules }) });
   expect(put.status, await put.clone().text()).toBe(200);
   const body = JSON.stringify({
     id: "eu-b",

@@ -37,7 +37,7 @@ beforeAll(async () => {
     { claim: "groups", equals: "tv-ops-eu", role: "operator", channels: { tags: ["eu"] } },
     { claim: "groups", equals: "tv-admins", role: "admin", channels: "*" },
   ];
-  const put = await app.request("/api/access/rules", { method: "PUT", body: JSON.stringify(rules) });
+  const put = await app.request("/api/access/rules", { method: "PUT", body: JSON.stringify({ rules }) });
   expect(put.status).toBe(200);
   browser = await launchChromium();
 }, 60_000);

@@ -13,6 +13,7 @@ import { ChannelScope, type Grant, Role } from "../../domain/access.ts";
 import { Name } from "../../domain/channel.ts";
 import { ControlError, notFound } from "../../domain/errors.ts";
 import { TokenId } from "../../domain/ids.ts";
+import type { Actor } from "../config/actor.ts";
 import { storeFailed } from "../config/config-state.ts";
 import { holdSecrets, releaseSecrets, setTokenNames } from "../config/secrets.ts";
 import { adminToken } from "../config/settings.ts";
@@ -99,6 +100,26 @@ export const tokenPrincipal = (token: {
   grants: [{ role: token.role, channels: token.channels ?? "*" }],
   via: "token",
 });
+
+/** The audit trail's actor of a request: who, and how they proved it. */
+export const actorOf = (principal: Principal): Actor => ({
+  name: principal.name,
+  via: principal.via,
+  ...(principal.subject === undefined ? {} : { subject: principal.subject }),
+  ...(principal.issuer === undefined ? {} : { issuer: principal.issuer }),
+});
+
+/** What a caller holds, in words: "operator on tags eu; viewer on every channel". */
+export const describeGrants = (grants: ReadonlyArray<Grant>): string =>
+  grants.length === 0
+    ? "no role on any channel"
+    : grants.map((grant) => `${grant.role} on ${describeScope(grant.channels)}`).join("; ");
+
+/** Who a caller is, in words for a refusal: "the token 'eu desk'", or a person's name. */
+export const describeCaller = (principal: Principal): string =>
+  principal.via === "token" || principal.via === "peer"
+    ? `the token '${principal.name}'`
+    : `${principal.name} (signed in by ${principal.via === "jwt" ? "a JWT" : "a session"})`;
 
 /** A scope in words, for audit lines and refusals: "every channel", "tags eu, uk; ids news". */
 export const describeScope = (scope: ChannelScope): string => {

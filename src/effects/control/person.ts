@@ -5,7 +5,8 @@
  * role is refused in words. The audit trail names them with their subject, issuer and how they proved it.
  */
 import { type AccessRule, grantsFromClaims, highestRole } from "../../domain/access.ts";
-import type { Principal } from "./auth.ts";
+import type { Actor } from "../config/actor.ts";
+import { actorOf, type Principal } from "./auth.ts";
 
 const text = (value: unknown): string | undefined =>
   typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
@@ -57,3 +58,9 @@ export const actorName = (principal: Principal): string =>
 /** Who a person is in the audit trail when no principal could be made of their claims (no rule matched). */
 export const claimsActor = (claims: Readonly<Record<string, unknown>>, via: "session" | "jwt"): string =>
   `${personName(claims)} (sub ${String(claims.sub ?? "")} at ${String(claims.iss ?? "")}, ${via})`;
+
+/** The actor of an audit row for `principal`: how it proved itself, and a name that says who a person is. */
+export const auditActor = (principal: Principal): Actor => ({
+  ...actorOf(principal),
+  name: actorName(principal),
+});

@@ -12,15 +12,15 @@ import { readFileSync } from "node:fs";
 import { Effect, Option, Redacted } from "effect";
 import * as client from "openid-client";
 import { Counter } from "prom-client";
-import type { AccessRule } from "../../domain/access.ts";
 import { CurrentActor } from "../config/actor.ts";
 import { holdSecrets } from "../config/secrets.ts";
 import { type OidcSettings, oidcSettings } from "../config/settings.ts";
 import { audit, EventBus } from "../events/event-bus.ts";
 import { Metrics } from "../status/metrics.ts";
+import { AccessRules } from "./access-rules.ts";
 import type { Principal } from "./auth.ts";
 import { JWT_REASONS, type JwtReason, looksLikeJwt, makeJwtVerifier } from "./jwt.ts";
-import { actorName, claimsActor, personPrincipal } from "./person.ts";
+import { auditActor, claimsActor, personPrincipal } from "./person.ts";
 
 export const LOGIN_OUTCOMES = ["success", "no_role", "failed"] as const;
 export type LoginOutcome = (typeof LOGIN_OUTCOMES)[number];
@@ -86,18 +86,16 @@ export class SignOn extends Effect.Service<SignOn>()("distributary/SignOn", {
       for (const outcome of LOGIN_OUTCOMES) logins.inc({ outcome }, 0);
       for (const reason of JWT_REASONS) jwtRejected.inc({ reason }, 0);
     }
-    let rules: () => ReadonlyArray<AccessRule> = () => [];
+    const accessRules = yield* AccessRules;
+    const rules = () => accessRules.current();
 
     /** As `principal`, audited: a sign-in, sign-out or refusal in the trail. */
     const audited = (who: Principal | string, action: string, detail: string) =>
       audit(bus, action, detail).pipe(
-        Effect.provideService(CurrentActor, { name: typeof who === "string" ? who : actorName(who) }),
+        Effect.provideService(CurrentActor, typeof who === "string" ? { name: who } : auditActor(who)),
       );
 
-    const useRules = (current: () => ReadonlyArray<AccessRule>) => {
-      rules = current;
-    };
-    if (Option.isNone(settings)) return { active: null, useRules, audited };
+    if (Option.isNone(settings)) return { active: null, audited };
     const oidc = settings.value;
     const secret = yield* clientSecretOf(oidc);
     if (Option.isSome(secret)) holdSecrets("oidc:client-secret", [secret.value]);
@@ -227,8 +225,6 @@ export class SignOn extends Effect.Service<SignOn>()("distributary/SignOn", {
     return {
       /** The sign-on's workings; null when no DISTRIBUTARY_OIDC_ setting is given. */
       active: active as typeof active | null,
-      /** Where the access rules come from (the AccessRules service, wired in services.ts). */
-      useRules,
       audited,
     };
   }),

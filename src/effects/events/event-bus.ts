@@ -16,6 +16,8 @@ export interface EventFilter {
   readonly limit?: number | undefined;
   /** Only events with a greater `seq`. */
   readonly after?: number | undefined;
+  /** Only the events the caller may see (its channels'), counted before the limit. */
+  readonly visible?: ((event: ChannelEvent) => boolean) | undefined;
 }
 
 /** The names of a channel and an output (either may be null) as they are now, for the events that name them. */
@@ -67,6 +69,7 @@ export class EventBus extends Effect.Service<EventBus>()("distributary/EventBus"
         if (filter.after !== undefined && event.seq <= filter.after) break;
         if (filter.channel !== undefined && event.channel !== filter.channel) continue;
         if (filter.types !== undefined && !filter.types.includes(event.type)) continue;
+        if (filter.visible !== undefined && !filter.visible(event)) continue;
         matches.push(event);
       }
       return matches.reverse();

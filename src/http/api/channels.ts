@@ -16,6 +16,7 @@ import type { Control } from "../../effects/control/control.ts";
 import { audit, type EventBus } from "../../effects/events/event-bus.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
+import { mayOn, sees, seesAll } from "../access.ts";
 import type { AuthEnv } from "../auth.ts";
 import { type Api, body, inChannel, lenientBody, makeApi, param, type Run, withWarnings } from "../routes.ts";
 import { eventFilter } from "./events.ts";
@@ -40,18 +41,18 @@ export const channelsApi = (
   fleet: FleetShape,
   run: Run,
 ): Api => {
-  const { app, routes, on } = makeApi();
+  const { app, routes, on } = makeApi({ channels: true });
 
   /** A command with a body on the channel of the path, answered with the channel as it then is. */
   const onChannel =
     <B, I>(
       schema: Schema.Schema<B, I>,
-      command: (id: ChannelId, value: B) => Effect.Effect<ChannelView, ControlError>,
+      command: (id: ChannelId, value: B, c: Context<AuthEnv>) => Effect.Effect<ChannelView, ControlError>,
     ) =>
     (c: Context<AuthEnv>) =>
       run(
         c,
-        Effect.flatMap(body(c, schema), (value) => inChannel(c, (id) => command(id, value))),
+        Effect.flatMap(body(c, schema), (value) => inChannel(c, (id) => command(id, value, c))),
         (channel) => c.json(channel),
       );
 
@@ -67,9 +68,18 @@ export const channelsApi = (
     },
     (c) => {
       const ids = c.req.query("ids");
-      if (ids === undefined)
-        return c.body(readModel.channelsMessage(), 200, { "content-type": "application/json" });
-      return c.json({ channels: readModel.channelsOf(new Set(ids.split(",").filter((id) => id !== ""))) });
+      const principal = c.get("principal");
+      // A caller with a grant over every channel reads the shared bytes; one with a scope, its own channels.
+      if (seesAll(principal)) {
+        if (ids === undefined)
+          return c.body(readModel.channelsMessage(), 200, { "content-type": "application/json" });
+        return c.json({ channels: readModel.channelsOf(new Set(ids.split(",").filter((id) => id !== ""))) });
+      }
+      const listed =
+        ids === undefined
+          ? readModel.current().channels
+          : readModel.channelsOf(new Set(ids.split(",").filter((id) => id !== "")));
+      return c.json({ channels: listed.filter((channel) => sees(principal, channel)) });
     },
   );
 
@@ -89,7 +99,11 @@ export const channelsApi = (
       run(
         c,
         Effect.flatMap(lenientBody(c, ChannelBody), ({ value, warnings }) =>
-          Effect.map(control.create(value), (channel) => withWarnings(channel, warnings)),
+          // The role is needed on the channel as it would be: its id and tags.
+          Effect.zipRight(
+            mayOn(c, { id: value.id ?? "", tags: value.tags }, "admin"),
+            Effect.map(control.create(value), (channel) => withWarnings(channel, warnings)),
+          ),
         ),
         (channel) => c.json(channel, 201),
       ),
@@ -109,7 +123,12 @@ export const channelsApi = (
       body: ChannelPatch,
       response: ChannelView,
     },
-    onChannel(ChannelPatch, control.patch),
+    // New tags need the role on the channel as it would be too, so nobody moves a channel out of their reach.
+    onChannel(ChannelPatch, (id, changes, c) =>
+      changes.tags === undefined
+        ? control.patch(id, changes)
+        : Effect.zipRight(mayOn(c, { id, tags: changes.tags }, "admin"), control.patch(id, changes)),
+    ),
   );
 
   on(

@@ -7,6 +7,7 @@ import { Effect } from "effect";
 import { EVENT_TYPES, EventList } from "../../domain/events.ts";
 import { invalid } from "../../domain/validate.ts";
 import { EVENT_RING_SIZE, type EventBus, type EventFilter } from "../../effects/events/event-bus.ts";
+import { eventsFor } from "../access.ts";
 import { type Api, makeApi, type Run } from "../routes.ts";
 
 const integerIn = (text: string | undefined, field: string, min: number, max: number) => {
@@ -43,7 +44,8 @@ export const eventFilter = (query: Record<string, string>, channel?: string) =>
   });
 
 export const eventsApi = (bus: EventBus, run: Run): Api => {
-  const { app, routes, on } = makeApi();
+  // The list of every channel's events: needs the role on some channel, and shows only the caller's channels'.
+  const { app, routes, on } = makeApi({ channels: true });
   on(
     {
       method: "get",
@@ -57,7 +59,9 @@ export const eventsApi = (bus: EventBus, run: Run): Api => {
     (c) =>
       run(
         c,
-        Effect.map(eventFilter(c.req.query()), (filter) => bus.recent(filter)),
+        Effect.map(eventFilter(c.req.query()), (filter) =>
+          bus.recent({ ...filter, visible: eventsFor(c.get("principal"), c.get("access")) }),
+        ),
         (events) => c.json({ events }),
       ),
   );

@@ -9,7 +9,7 @@ import type { MediaLive } from "../../effects/medialive/medialive.ts";
 import { type Api, inChannel, makeApi, type Run } from "../routes.ts";
 
 export const medialiveApi = (medialive: MediaLive, run: Run): Api => {
-  const { app, routes, on } = makeApi();
+  const { app, routes, on } = makeApi({ channels: true });
 
   on(
     {

@@ -38,7 +38,7 @@ const RecordingList = Schema.Struct({ recordings: Schema.Array(Recording) }).ann
 });
 
 export const outputsApi = (control: Control, recordings: Recordings, readModel: ReadModel, run: Run): Api => {
-  const { app, routes, on } = makeApi();
+  const { app, routes, on } = makeApi({ channels: true });
 
   on(
     {

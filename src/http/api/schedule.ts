@@ -10,7 +10,7 @@ import type { ScheduleRunner } from "../../effects/schedule/runner.ts";
 import { type Api, body, inChannel, makeApi, type Run } from "../routes.ts";
 
 export const scheduleApi = (runner: ScheduleRunner, run: Run): Api => {
-  const { app, routes, on } = makeApi();
+  const { app, routes, on } = makeApi({ channels: true });
 
   on(
     {

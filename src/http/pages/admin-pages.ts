@@ -9,6 +9,7 @@ import { eventsPage } from "../../../views/settings.ts";
 import { ChannelScope } from "../../domain/access.ts";
 import { type ChannelEventType, EVENT_TYPES } from "../../domain/events.ts";
 import { audit } from "../../effects/events/event-bus.ts";
+import { eventsFor } from "../access.ts";
 import type { AuthEnv } from "../auth.ts";
 import { formFields, needs, type PageServices, pageOn, render } from "./handler.ts";
 import { settingsResponse } from "./settings-view.ts";
@@ -57,7 +58,12 @@ export const adminPages = (services: PageServices) => {
     const types = (EVENT_TYPES as ReadonlyArray<string>).includes(type)
       ? [type as ChannelEventType]
       : undefined;
-    const events = bus.recent({ ...(channel === "" ? {} : { channel }), types, limit: 500 });
+    const events = bus.recent({
+      ...(channel === "" ? {} : { channel }),
+      types,
+      limit: 500,
+      visible: eventsFor(c.get("principal"), c.get("access")),
+    });
     return render(
       c,
       "Events",

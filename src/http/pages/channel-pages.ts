@@ -14,6 +14,7 @@ import { channelForm, editOutputForm, type FormState } from "../../../views/pres
 import type { ControlError } from "../../domain/errors.ts";
 import { ChannelId, OutputId } from "../../domain/ids.ts";
 import type { OutputPolicy } from "../../domain/output-policy.ts";
+import { mayOn, refusalOn, sees } from "../access.ts";
 import type { AuthEnv } from "../auth.ts";
 import { recordingResponse } from "../recording.ts";
 import {
@@ -53,7 +54,12 @@ export const channelPages = (services: PageServices) => {
     render(
       c,
       "Channels",
-      overview(readModel.current().channels, viewerOf(c), thumbnails.tileState(), services.schedules.phase),
+      overview(
+        readModel.current().channels.filter((channel) => sees(c.get("principal"), channel)),
+        viewerOf(c),
+        thumbnails.tileState(),
+        services.schedules.phase,
+      ),
       "/ui/ws?page=overview",
     ),
   );
@@ -68,7 +74,11 @@ export const channelPages = (services: PageServices) => {
           .concat(body.ids ?? [])
           .filter((id): id is string => typeof id === "string");
         const action = body.action === "stop" ? control.stop : control.start;
-        for (const id of ids) yield* Effect.either(action(ChannelId.make(id)));
+        // Each channel needs the role on it: one out of reach is left as it is (and the refusal audited).
+        const access = c.get("access");
+        for (const id of ids)
+          if (refusalOn(c, access?.channel(id) ?? { id }, "operator") === null)
+            yield* Effect.either(action(ChannelId.make(id)));
         return c.redirect("/", 303);
       }),
     ),
@@ -87,7 +97,11 @@ export const channelPages = (services: PageServices) => {
     page((c) =>
       Effect.gen(function* () {
         const fields = yield* formFields(c);
-        const result = yield* Effect.either(Effect.flatMap(channelBody(fields), control.create));
+        const result = yield* Effect.either(
+          Effect.flatMap(channelBody(fields), (body) =>
+            Effect.zipRight(mayOn(c, { id: body.id ?? "", tags: body.tags }, "admin"), control.create(body)),
+          ),
+        );
         if (Either.isRight(result)) return c.redirect(`/channels/${result.right.id}`, 303);
         const state: FormState = { values: fields, errors: fieldErrors(result.left) };
         const form = channelForm({ action: "/channels/new", title: "New channel", state });
@@ -274,7 +288,15 @@ export const channelPages = (services: PageServices) => {
         const fields = yield* formFields(c);
         const current = readModel.current().channels.find((candidate) => candidate.id === channelOf(c));
         const result = yield* Effect.either(
-          Effect.flatMap(channelPatch(fields, current), (changes) => control.patch(channelOf(c), changes)),
+          Effect.flatMap(channelPatch(fields, current), (changes) =>
+            Effect.zipRight(
+              // New tags need the role on the channel as it would be too.
+              changes.tags === undefined
+                ? Effect.void
+                : mayOn(c, { id: channelOf(c), tags: changes.tags }, "admin"),
+              control.patch(channelOf(c), changes),
+            ),
+          ),
         );
         if (Either.isRight(result)) return back(c);
         const state: FormState = { values: fields, errors: fieldErrors(result.left) };

@@ -8,12 +8,13 @@ import { Effect, Runtime } from "effect";
 import type { Context } from "hono";
 import type { html } from "hono/html";
 import { page as layout, type Viewer } from "../../../views/layout.ts";
+import { roleOn, unscopedRole } from "../../domain/access.ts";
 import { CurrentActor } from "../../effects/config/actor.ts";
 import type { PersonSessionStore } from "../../effects/config/person-sessions.ts";
 import { type Auth, allows, type Role } from "../../effects/control/auth.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import type { Control } from "../../effects/control/control.ts";
-import { actorName } from "../../effects/control/person.ts";
+import { auditActor } from "../../effects/control/person.ts";
 import type { SignOn } from "../../effects/control/sign-on.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
@@ -24,6 +25,7 @@ import type { Recordings } from "../../effects/outputs/recordings.ts";
 import type { ScheduleRunner } from "../../effects/schedule/runner.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
 import type { Thumbnails } from "../../effects/status/thumbnails.ts";
+import { refusalOn } from "../access.ts";
 import type { AuthEnv, FailureLimiter } from "../auth.ts";
 
 export interface PageServices {
@@ -56,12 +58,27 @@ export const pageOn =
   (handler: (c: Context<AuthEnv>) => Effect.Effect<Answer>) =>
   async (c: Context<AuthEnv>): Promise<Response> =>
     await Runtime.runPromise(runtime)(
-      handler(c).pipe(Effect.provideService(CurrentActor, { name: actorName(c.get("principal")) })),
+      handler(c).pipe(Effect.provideService(CurrentActor, auditActor(c.get("principal")))),
     );
 
+/** The channel of a channel page's path (`/channels/:id/…`), if the page is one. */
+const pageChannel = (c: Context<AuthEnv>): string | undefined => {
+  const id = c.req.param("id");
+  return id !== undefined && c.req.path.startsWith("/channels/") ? id : undefined;
+};
+
+/**
+ * Who the page is for: on a channel's page, with the role the grants give on that channel, so that it shows
+ * no button the channel would refuse; elsewhere with the highest role held.
+ */
 export const viewerOf = (c: Context<AuthEnv>): Viewer => {
   const principal = c.get("principal");
-  return { name: principal.name, role: principal.role, inFleet: c.get("inFleet") === true };
+  const id = pageChannel(c);
+  const role =
+    id === undefined
+      ? principal.role
+      : (roleOn(principal.grants, c.get("access")?.channel(id) ?? { id }) ?? principal.role);
+  return { name: principal.name, role, inFleet: c.get("inFleet") === true };
 };
 
 /** The posted form's text fields. */
@@ -88,8 +105,28 @@ export const render = (
     status as 200,
   );
 
-/** Refuses with 403 a viewer whose role is below `role`. */
+/**
+ * Refuses with 403, in words, a caller below `role` where it counts: on a channel's page, on that channel; on
+ * the channel list's own forms (a new channel, the bulk actions), on some channel (each channel is checked
+ * again); anywhere else (settings, notifiers, nodes), over every channel.
+ */
 export const needs = (role: Role) => async (c: Context<AuthEnv>, next: () => Promise<void>) => {
-  if (!allows(c.get("principal").role, role)) return c.text(`this needs the ${role} role`, 403);
+  const principal = c.get("principal");
+  const id = pageChannel(c);
+  if (id !== undefined) {
+    const refusal = refusalOn(c, c.get("access")?.channel(id) ?? { id }, role);
+    if (refusal !== null) return c.text(refusal.message, 403);
+  } else if (c.req.path.startsWith("/channels/")) {
+    if (!allows(principal.role, role)) return c.text(`this needs the ${role} role`, 403);
+  } else {
+    const held = unscopedRole(principal.grants);
+    if (held === null || !allows(held, role))
+      return c.text(
+        principal.role === held
+          ? `this needs the ${role} role`
+          : `this needs the ${role} role over every channel: your role is on some channels only`,
+        403,
+      );
+  }
   await next();
 };

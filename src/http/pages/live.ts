@@ -3,7 +3,8 @@
  * every snapshot of the read model and every event of the bus — tiles on the overview; the head, inputs,
  * outputs and PIDs of a channel page, with new cues on top of its cue log and new events at the end of its
  * event log; new events on the events page. No polling: the browser only listens. The session is checked
- * again with every message, so a revoked token's page stops at once (closed with 4401). When the service
+ * again with every message, so a revoked token's page stops at once (closed with 4401), and each message shows
+ * only the channels (and their events) the session's grants reach. When the service
  * stops, pages are closed with 1012 and reconnect by themselves once it is back.
  */
 import { Chunk, Effect, Either, Fiber, Option, Stream } from "effect";
@@ -20,14 +21,18 @@ import { channelTile } from "../../../views/overview.ts";
 import { scheduleSection } from "../../../views/schedule.ts";
 import { slateState } from "../../../views/slate.ts";
 import { decodeSection } from "../../core/scte35/index.ts";
+import { roleOn } from "../../domain/access.ts";
 import type { ChannelEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import type { StatusSnapshot } from "../../domain/views.ts";
+import type { Principal } from "../../effects/control/auth.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
 import type { ScheduleRunner } from "../../effects/schedule/runner.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
 import type { Thumbnails } from "../../effects/status/thumbnails.ts";
+import { eventsFor, sees, seesAll } from "../access.ts";
+import type { AuthEnv } from "../auth.ts";
 import type { RunFork } from "../ws.ts";
 import type { makeSessions } from "./session.ts";
 
@@ -52,7 +57,7 @@ export const liveSocket = (deps: {
   readonly runFork: RunFork;
   readonly upgradeWebSocket: UpgradeWebSocket;
 }) =>
-  deps.upgradeWebSocket((c: Context) => {
+  deps.upgradeWebSocket((c: Context<AuthEnv>) => {
     const sessionId = deps.sessions.sessionId(c);
     const pageName = c.req.query("page") ?? "overview";
     const channelId = (c.req.query("id") ?? "") as ChannelId;
@@ -67,11 +72,18 @@ export const liveSocket = (deps: {
     let feed: Fiber.RuntimeFiber<void> | undefined;
     let watching = false;
 
+    const access = c.get("access");
     /** The page's fragments for one message, rendered on the application runtime; "" when nothing changed. */
-    const render = (message: Message, viewer: Viewer, tick: number): Effect.Effect<string> =>
+    const render = (
+      message: Message,
+      viewer: Viewer,
+      tick: number,
+      principal: Principal,
+    ): Effect.Effect<string> =>
       Effect.gen(function* () {
         if (message.kind === "events") {
-          const mine = message.events.filter(listed);
+          const visible = eventsFor(principal, access);
+          const mine = message.events.filter((event) => listed(event) && visible(event));
           if (pageName === "overview" || mine.length === 0) return "";
           const parts = [
             html`<ol id="event-log" hx-swap-oob="beforeend">${mine.map((event) => eventItem(event, pageName === "events"))}</ol>`,
@@ -101,16 +113,18 @@ export const liveSocket = (deps: {
           return yield* joined(parts);
         }
         const snapshot = message.snapshot;
+        const channels = snapshot.channels.filter((channel) => sees(principal, channel));
         if (pageName === "overview") {
-          const tiles = snapshot.channels.map((channel) =>
+          const tiles = channels.map((channel) =>
             channelTile(channel, viewer, deps.thumbnails.tileState(), deps.schedules.phase(channel.id)),
           );
           return `<div id="tiles" class="tiles">${yield* joined(tiles)}</div>`;
         }
         // The nodes' states and heartbeat ages, once a snapshot (a second).
-        if (pageName === "nodes") return yield* joined([nodesTable(deps.fleet.nodes(), viewer)]);
+        if (pageName === "nodes")
+          return seesAll(principal) ? yield* joined([nodesTable(deps.fleet.nodes(), viewer)]) : "";
         if (pageName !== "channel") return "";
-        const channel = snapshot.channels.find((candidate) => candidate.id === channelId);
+        const channel = channels.find((candidate) => candidate.id === channelId);
         if (channel === undefined) return "";
         const parts = [
           channelHead(channel, viewer),
@@ -159,7 +173,20 @@ export const liveSocket = (deps: {
                   return;
                 }
                 if (message.kind === "snapshot") tick += 1;
-                const text = yield* render(message, { name: principal.name, role: principal.role }, tick);
+                const text = yield* render(
+                  message,
+                  {
+                    name: principal.name,
+                    // A channel's page shows the buttons of the role on that channel, as its first render did.
+                    role:
+                      pageName === "channel"
+                        ? (roleOn(principal.grants, access?.channel(channelId) ?? { id: channelId }) ??
+                          principal.role)
+                        : principal.role,
+                  },
+                  tick,
+                  principal,
+                );
                 if (text !== "") ws.send(text);
               }),
             ),

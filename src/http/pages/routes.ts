@@ -12,13 +12,14 @@ import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import { page } from "../../../views/layout.ts";
 import { MAX_SLATE_IMAGE_BYTES } from "../../domain/slate.ts";
+import { refusalOn } from "../access.ts";
 import { type AuthEnv, countFailure } from "../auth.ts";
 import { limitBody, MAX_BODY_BYTES, MAX_IMPORT_BODY_BYTES, MAX_LOGIN_BODY_BYTES } from "../body-limit.ts";
 import { adminPages } from "./admin-pages.ts";
 import { assets } from "./assets.ts";
 import { channelPages } from "./channel-pages.ts";
 import { fleetPages } from "./fleet-pages.ts";
-import { formFields, type PageServices } from "./handler.ts";
+import { formFields, type PageServices, render } from "./handler.ts";
 import { medialivePages } from "./medialive-pages.ts";
 import { notifierPages } from "./notifier-pages.ts";
 import { makePersonSessions } from "./person-sessions.ts";
@@ -143,6 +144,27 @@ export const pagesApp = (services: PageServices) => {
   signedIn.use("*", (c, next) => {
     c.set("inFleet", services.fleet.enabled);
     return next();
+  });
+  // A channel's pages (and its recordings, stills, slate picture) are for those whose grants reach it: anyone
+  // else gets a 403 page saying which channel and what they hold. Each action checks its own role too.
+  signedIn.use("*", async (c, next) => {
+    const id = /^\/channels\/([^/]+)/.exec(c.req.path)?.[1];
+    if (id === undefined || c.req.path === "/channels/new" || c.req.path === "/channels/bulk") return next();
+    let channel = id;
+    try {
+      channel = decodeURIComponent(id);
+    } catch {
+      // Not an encoding any channel's id has: checked as it is, which no grant by id reaches.
+    }
+    const refusal = refusalOn(c, c.get("access")?.channel(channel) ?? { id: channel }, "viewer");
+    if (refusal === null) return next();
+    return render(
+      c,
+      "Not your channel",
+      html`<h1>Not your channel</h1><p role="alert">${refusal.message}</p><p><a href="/">Your channels</a></p>`,
+      undefined,
+      403,
+    );
   });
   signedIn.use("*", (c, next) =>
     c.req.method === "GET" || c.req.method === "HEAD"

@@ -35,7 +35,7 @@ export const CONFIG_CHANNEL = "distributary_config";
 
 /** What a NOTIFY on `distributary_config` says: which document changed, its newest revision and who wrote it. */
 export interface ConfigNotice {
-  readonly document: "channels" | "tokens" | "notifiers";
+  readonly document: "channels" | "tokens" | "notifiers" | "access_rules";
   readonly revision: number;
   readonly node: string | null;
 }
@@ -248,7 +248,8 @@ const parseNotice = (payload: string | undefined): ConfigNotice | undefined => {
     const notice = JSON.parse(payload ?? "") as Partial<ConfigNotice>;
     return (notice.document === "channels" ||
       notice.document === "tokens" ||
-      notice.document === "notifiers") &&
+      notice.document === "notifiers" ||
+      notice.document === "access_rules") &&
       typeof notice.revision === "number"
       ? { document: notice.document, revision: notice.revision, node: notice.node ?? null }
       : undefined;

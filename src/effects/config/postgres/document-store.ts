@@ -1,7 +1,7 @@
 /**
  * The store's interface (store.ts) over PostgreSQL, so ConfigState and Auth keep working as they are:
  * `channels.json` is the `channels` table, one row per channel in the document's order, and `tokens.json` the
- * `tokens` table, `notifiers.json` the `notifiers` table. Other names (a `.bak`, the one-box cue file) are not kept here: they read as absent.
+ * `tokens` table, `notifiers.json` the `notifiers` table, `access-rules.json` the `access_rules` table (one row). Other names (a `.bak`, the one-box cue file) are not kept here: they read as absent.
  *
  * Several nodes write the same rows, so a write is optimistic: this node remembers each row's revision as it
  * last read or wrote it (its baseline), and a write changes, in one transaction, only the rows that differ from
@@ -23,9 +23,9 @@ import {
 
 interface Kind {
   /** The document's array and the table. */
-  readonly table: "channels" | "tokens" | "notifiers";
+  readonly table: "channels" | "tokens" | "notifiers" | "access_rules";
   /** The word for one row in messages and audit actions. */
-  readonly noun: "channel" | "token" | "notifier";
+  readonly noun: "channel" | "token" | "notifier" | "access rules";
   readonly positioned: boolean;
 }
 
@@ -33,6 +33,7 @@ const KINDS: Readonly<Record<string, Kind>> = {
   "channels.json": { table: "channels", noun: "channel", positioned: true },
   "tokens.json": { table: "tokens", noun: "token", positioned: false },
   "notifiers.json": { table: "notifiers", noun: "notifier", positioned: false },
+  "access-rules.json": { table: "access_rules", noun: "access rules", positioned: false },
 };
 
 type Body = Record<string, unknown> & { readonly id: string };
@@ -194,6 +195,8 @@ const makePostgresStore = (db: DatabaseShape, node: string | null) =>
     };
 
     const detail = (kind: Kind, change: Change) => {
+      if (kind.noun === "access rules")
+        return `access rules replaced: ${Array.isArray(change.body.rules) ? change.body.rules.length : 0} now`;
       const what = label(kind, change.body);
       if (change.action === "delete") return kind.noun === "token" ? `${what} revoked` : `${what} deleted`;
       if (change.action === "create")
@@ -204,11 +207,13 @@ const makePostgresStore = (db: DatabaseShape, node: string | null) =>
         : `${what} changed: ${fields === "" ? "its place in the list" : fields}`;
     };
     const action = (kind: Kind, change: Change) =>
-      kind.noun === "token"
-        ? change.action === "delete"
-          ? "token.revoke"
-          : "token.create"
-        : `${kind.noun}.${change.action}`;
+      kind.noun === "access rules"
+        ? "access.rules"
+        : kind.noun === "token"
+          ? change.action === "delete"
+            ? "token.revoke"
+            : "token.create"
+          : `${kind.noun}.${change.action}`;
 
     /** Applies `changes` in `tx`, refusing at the first row another node changed; returns each row's new revision. */
     const apply = (
@@ -307,7 +312,7 @@ const makePostgresStore = (db: DatabaseShape, node: string | null) =>
         if (kind === undefined)
           return yield* new StoreError({
             reason: "write_failed",
-            message: `${name} is not kept in PostgreSQL (only channels.json, tokens.json and notifiers.json are)`,
+            message: `${name} is not kept in PostgreSQL (only channels.json, tokens.json, notifiers.json and access-rules.json are)`,
           });
         const items = (JSON.parse(text) as Record<string, ReadonlyArray<Body>>)[kind.table] ?? [];
         if (!baselines.has(name)) yield* read(name);

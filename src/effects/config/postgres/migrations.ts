@@ -116,7 +116,14 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
          primary key (channel, key))`,
     ),
   },
-  // Version 6 is the access rules' (#54, part A).
+  {
+    version: 6,
+    name: "access rules: which claims of a signed-in person give which role on which channels",
+    // One row holds the whole list (src/effects/control/access-rules.ts): a change is one revision and one notice.
+    apply: statements(
+      "create table access_rules (id text primary key, body jsonb not null, revision bigint not null)",
+    ),
+  },
   {
     version: 7,
     name: "the pages' sessions of people signed in through the identity provider, served by every node",

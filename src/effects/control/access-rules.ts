@@ -1,0 +1,88 @@
+/**
+ * The access rules (admin): which claims of a person signed in through the company's identity provider give
+ * which role on which channels (src/domain/access.ts). One list, replaced whole, kept in the store as
+ * `access-rules.json` (one box's JSON store, or a fleet's `access_rules` table, so every node grants the same),
+ * read synchronously on every request, audited on each change and read again at once when another node changes
+ * it.
+ */
+import { Effect, Option, Schema, Stream } from "effect";
+import { type AccessRule, AccessRules as AccessRulesSchema } from "../../domain/access.ts";
+import { storeFailed } from "../config/config-state.ts";
+import { DocumentStore, loadDocument, saveDocument } from "../config/store.ts";
+import { StoreChanges } from "../config/store-changes.ts";
+import { audit, EventBus } from "../events/event-bus.ts";
+
+export const ACCESS_RULES_FILE = "access-rules.json";
+
+/**
+ * The document: one row (a fleet's store keeps a document's rows by id) holding the whole list, so that a
+ * change is one revision, one audit row and one notice however many rules it touches.
+ */
+const RulesRow = Schema.Struct({
+  id: Schema.Literal("rules"),
+  rules: AccessRulesSchema,
+  updated_at: Schema.String,
+});
+export const AccessRulesDocument = Schema.Struct({
+  version: Schema.Literal(1),
+  access_rules: Schema.Array(RulesRow),
+});
+export type AccessRulesDocument = typeof AccessRulesDocument.Type;
+
+const rulesOf = (document: AccessRulesDocument): ReadonlyArray<AccessRule> =>
+  document.access_rules[0]?.rules ?? [];
+
+export class AccessRules extends Effect.Service<AccessRules>()("distributary/AccessRules", {
+  scoped: Effect.gen(function* () {
+    const store = yield* DocumentStore;
+    const bus = yield* EventBus;
+    const load = loadDocument(ACCESS_RULES_FILE, AccessRulesDocument, { version: 1, access_rules: [] }).pipe(
+      Effect.provideService(DocumentStore, store),
+    );
+    let rules = rulesOf(yield* Effect.orDie(load));
+    const writeLock = yield* Effect.makeSemaphore(1);
+    /** Another node changed them (a fleet): read again, at once. */
+    const reload = writeLock.withPermits(1)(
+      Effect.flatMap(load, (next) => Effect.sync(() => (rules = rulesOf(next)))),
+    );
+    const changes = yield* Effect.serviceOption(StoreChanges);
+    if (Option.isSome(changes)) {
+      yield* Effect.forkScoped(
+        Stream.runForEach(changes.value.changes, (notice) =>
+          ("document" in notice && (notice.document as string) === "access_rules") || "reconnected" in notice
+            ? Effect.ignore(reload)
+            : Effect.void,
+        ),
+      );
+    }
+
+    return {
+      /** The rules as they are now: read on every request of a signed-in person, so never waits. */
+      current: (): ReadonlyArray<AccessRule> => rules,
+      reload,
+      /** Replaces the list whole (an empty list removes every rule); audited with the count before and after. */
+      replace: Effect.fn("AccessRules.replace")(function* (next: ReadonlyArray<AccessRule>) {
+        yield* writeLock.withPermits(1)(
+          Effect.gen(function* () {
+            const before = rules.length;
+            const document: AccessRulesDocument = {
+              version: 1,
+              access_rules: [{ id: "rules", rules: next, updated_at: new Date().toISOString() }],
+            };
+            yield* saveDocument(ACCESS_RULES_FILE, AccessRulesDocument, document).pipe(
+              Effect.provideService(DocumentStore, store),
+              Effect.catchAll((error) => Effect.flatMap(storeFailed(error), Effect.fail)),
+            );
+            rules = next;
+            yield* audit(
+              bus,
+              "access.rules",
+              `access rules replaced: ${before} rule${before === 1 ? "" : "s"} before, ${next.length} now`,
+            );
+          }),
+        );
+        return rules;
+      }),
+    } as const;
+  }),
+}) {}

@@ -1,0 +1,51 @@
+/**
+ * `/api/access/rules`: the access rules that turn a signed-in person's claims into grants, read and replaced
+ * whole by an admin over every channel. The body is `{"rules": [...]}`, so a problem names its entry and field
+ * (`rules[1].channels`).
+ */
+import { Effect, Schema } from "effect";
+import { AccessRule, AccessRules as AccessRulesSchema } from "../../domain/access.ts";
+import type { AccessRules } from "../../effects/control/access-rules.ts";
+import { type Api, body, makeApi, type Run } from "../routes.ts";
+
+const RulesBody = Schema.Struct({ rules: AccessRulesSchema }).annotations({
+  identifier: "AccessRulesBody",
+  parseOptions: { onExcessProperty: "error" },
+  description:
+    'the whole list, e.g. {"rules": [{"claim": "groups", "equals": "tv-ops-eu", "role": "operator", ' +
+    '"channels": {"tags": ["eu"]}}]}; [] removes every rule',
+});
+const RulesAnswer = Schema.Struct({ rules: Schema.Array(AccessRule) }).annotations({
+  identifier: "AccessRulesList",
+});
+
+export const accessApi = (rules: AccessRules, run: Run): Api => {
+  const { app, routes, on } = makeApi();
+  on(
+    {
+      method: "get",
+      path: "/rules",
+      access: "admin",
+      summary: "The access rules: a person whose claim matches gets the rule's role on its channels",
+      response: RulesAnswer,
+    },
+    (c) => c.json({ rules: rules.current() }),
+  );
+  on(
+    {
+      method: "put",
+      path: "/rules",
+      access: "admin",
+      summary: "Replace the access rules whole; every node grants by them at once",
+      body: RulesBody,
+      response: RulesAnswer,
+    },
+    (c) =>
+      run(
+        c,
+        Effect.flatMap(body(c, RulesBody), (value) => rules.replace(value.rules)),
+        (current) => c.json({ rules: current }),
+      ),
+  );
+  return { app, routes };
+};
