@@ -9,7 +9,7 @@
 import { exportSPKI, importJWK, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeJwtVerifier } from "../../src/effects/control/jwt.ts";
-import { eventually, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { OIDC_AUDIENCE, startProvider, type TestProvider } from "../support/oidc.ts";
 
 let provider: TestProvider;
@@ -18,6 +18,16 @@ let app: TestApp;
 beforeAll(async () => {
   provider = await startProvider("http://127.0.0.1:9");
   app = await makeTestApp(undefined, undefined, provider.settings("http://127.0.0.1:9"));
+  const rules = [{ claim: "groups", equals: "tv-ops-eu", role: "operator", channels: { tags: ["eu"] } }];
+  const put = await app.request("/api/access/rules", { method: "PUT", body: JSON.stringify({ rules }) });
+  expect(put.status, await put.clone().text()).toBe(200);
+  for (const [id, tags] of [
+    ["eu-news", ["eu"]],
+    ["us-news", ["us"]],
+  ] as const) {
+    const body = JSON.stringify({ id, name: id, rtp_ip: "127.0.0.1", rtp_port: await freeUdpPort(), tags });
+    expect((await app.request("/api/channels", { method: "POST", body })).status).toBe(201);
+  }
 }, 30_000);
 afterAll(async () => {
   await app?.close();
@@ -48,6 +58,55 @@ const refusal = async (token: string) => {
 };
 
 describe("API JWTs", () => {
+  it("give a desk its rules' role on its channels only", async () => {
+    const token = await provider.robotToken("robot-eu");
+    const eu = await app.request("/api/channels/eu-news", { token });
+    expect(eu.status).toBe(200);
+    expect((await json(eu)).id).toBe("eu-news");
+    const started = await app.request("/api/channels/eu-news/start", { method: "POST", token });
+    expect(started.status, await started.clone().text()).toBe(200);
+    expect((await app.request("/api/channels/us-news", { token })).status).toBe(403);
+    expect((await app.request("/api/tokens", { token })).status).toBe(403);
+    const listed = (await json(await app.request("/api/channels", { token }))).channels as Array<{
+      id: string;
+    }>;
+    expect(listed.map((channel) => channel.id)).toEqual(["eu-news"]);
+    const audit = (await json(await app.request("/api/events?type=api_change"))).events as Array<{
+      actor: string;
+      action: string;
+    }>;
+    expect(audit.filter((event) => event.action === "channel.start").map((event) => event.actor)).toEqual([
+      `robot-eu (sub robot-eu at ${provider.issuer}, jwt)`,
+    ]);
+    await app.request("/api/channels/eu-news/stop", { method: "POST" });
+  });
+
+  it("keep a WebSocket opened with one open while the token is valid", async () => {
+    const port = await app.listen();
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, {
+      headers: { authorization: `Bearer ${await provider.robotToken("robot-eu")}` },
+    } as unknown as string[]);
+    const messages: string[] = [];
+    let closed: number | undefined;
+    socket.onmessage = (event) => messages.push(String(event.data));
+    socket.onclose = (event) => {
+      closed = event.code;
+    };
+    await eventually("the first snapshot", () => (messages.length > 0 ? true : undefined));
+    // A change sends every socket a message, each socket's token checked again first.
+    const body = JSON.stringify({
+      id: "eu-late",
+      name: "eu-late",
+      rtp_ip: "127.0.0.1",
+      rtp_port: await freeUdpPort(),
+      tags: ["eu"],
+    });
+    expect((await app.request("/api/channels", { method: "POST", body })).status).toBe(201);
+    await eventually("a message after the change", () => (messages.length > 1 ? true : undefined));
+    expect(closed).toBeUndefined();
+    socket.close();
+  });
+
   it("refuses an expired token in words, beyond the 30 s tolerance", async () => {
     expect(await refusal(await signedAsProvider({}))).toEqual({
       status: 401,
