@@ -81,7 +81,7 @@ describe("sign-on in Chromium", () => {
       );
     expect((await context.cookies()).map((cookie) => cookie.name)).not.toContain("dst_session");
     expect(await auditLines()).toContainEqual(
-      `auth.refused | Nemo Nobody (sub nemo at ${provider.issuer}, session) | sign-in of nemo at ${provider.issuer} refused: signed in as Nemo Nobody, but no access rule gives you a role`,
+      `auth.refused | Nemo Nobody (sub nemo at ${provider.issuer}, session) | sign-in of nemo at ${provider.issuer} (groups staff) refused: signed in as Nemo Nobody, but no access rule gives you a role`,
     );
     await context.close();
   });
@@ -98,7 +98,7 @@ describe("sign-on in Chromium", () => {
     const cookie = (await context.cookies()).find((candidate) => candidate.name === "dst_session");
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Lax" });
     expect(await auditLines()).toContainEqual(
-      `auth.sign_in | Eve Operator (sub eve at ${provider.issuer}, session) | Eve Operator (eve at ${provider.issuer}) signed in as operator`,
+      `auth.sign_in | Eve Operator (sub eve at ${provider.issuer}, session) | Eve Operator (eve at ${provider.issuer}; groups tv-ops-eu, staff) signed in as operator`,
     );
 
     await page.getByRole("button", { name: "Log out" }).click();

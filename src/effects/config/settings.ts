@@ -261,7 +261,7 @@ export interface OidcSettings {
   readonly scopes: string;
   /** The `aud` the API's JWTs must carry; none: the API takes no JWT, only the pages sign on. */
   readonly audience: Option.Option<string>;
-  /** The claim whose values access rules usually match (docs; every claim is there for the rules). */
+  /** The claim access rules usually match, shown in each sign-in's audit line (rules see every claim). */
   readonly rolesClaim: string;
 }
 

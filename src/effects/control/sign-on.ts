@@ -158,6 +158,15 @@ export class SignOn extends Effect.Service<SignOn>()("distributary/SignOn", {
       issuer: oidc.issuer.href,
       /** Where the pages' sign-in and sign-out may send a browser: the provider's origin. */
       providerOrigin: oidc.issuer.origin,
+      /**
+       * The values of the roles claim (DISTRIBUTARY_OIDC_ROLES_CLAIM) in words, for the audit trail: what an
+       * admin writing access rules needs to see of a person refused ("groups staff, tv-ops-us").
+       */
+      rolesOf: (claims: Readonly<Record<string, unknown>>) => {
+        const value = claims[oidc.rolesClaim];
+        const values = Array.isArray(value) ? value.map(String) : value === undefined ? [] : [String(value)];
+        return `${oidc.rolesClaim} ${values.length === 0 ? "none" : values.join(", ")}`;
+      },
       /** How the audit trail names a person whose claims gave no principal. */
       actorFor: (claims: Readonly<Record<string, unknown>>) => claimsActor(claims, "session"),
       /** Whether the API takes JWTs (an audience is set) and `token` looks like one. */

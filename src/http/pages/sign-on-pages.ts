@@ -125,12 +125,13 @@ export const signOnPages = (deps: {
     }
     const person = active.sessionPrincipal(signedIn.claims);
     const who = `${String(signedIn.claims.sub)} at ${String(signedIn.claims.iss)}`;
+    const roles = active.rolesOf(signedIn.claims);
     if (!person.ok) {
       await run(
         active.recordLogin(
           "no_role",
           active.actorFor(signedIn.claims),
-          `sign-in of ${who} refused: ${person.words}`,
+          `sign-in of ${who} (${roles}) refused: ${person.words}`,
         ),
       );
       return refused(c, `${person.words}. Ask an admin for an access rule.`, transaction.next, 403);
@@ -140,7 +141,7 @@ export const signOnPages = (deps: {
       active.recordLogin(
         "success",
         person.principal,
-        `${person.principal.name} (${who}) signed in as ${person.principal.role}`,
+        `${person.principal.name} (${who}; ${roles}) signed in as ${person.principal.role}`,
       ),
     );
     return c.redirect(transaction.next, 303);
