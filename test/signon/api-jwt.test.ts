@@ -177,6 +177,21 @@ describe("API JWTs", () => {
   it("takes a local token as before", async () => {
     expect((await app.request("/api/tokens")).status).toBe(200);
   });
+
+  // Last: it leaves this test client's address limited.
+  it("counts refused JWTs with wrong tokens: past 10 in a minute, 429; a valid token still passes", async () => {
+    const expired = await signedAsProvider({});
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 8; attempt++)
+      statuses.push((await app.request("/api/channels", { token: expired })).status);
+    // Four refusals came before this test: the eleventh is past the limit.
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 401, 429, 429]);
+    const limited = await app.request("/api/channels", { token: expired });
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    const robot = await provider.robotToken("robot-eu");
+    expect((await app.request("/api/channels/eu-news", { token: robot })).status).toBe(200);
+    expect((await app.request("/api/tokens")).status).toBe(200);
+  });
 });
 
 describe("the provider's keys", () => {

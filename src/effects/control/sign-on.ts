@@ -156,6 +156,8 @@ export class SignOn extends Effect.Service<SignOn>()("distributary/SignOn", {
       /** The provider's name as the login page shows it: its issuer's host. */
       providerName: oidc.issuer.host,
       issuer: oidc.issuer.href,
+      /** Whether browsers reach this service over https (its cookies are Secure then, whatever the proxy says). */
+      httpsPublic: oidc.publicUrl.startsWith("https:"),
       /** Where the pages' sign-in and sign-out may send a browser: the provider's origin. */
       providerOrigin: oidc.issuer.origin,
       /**

@@ -73,10 +73,16 @@ export const makeSessions = (
       return true;
     },
     /** Starts the session of a person signed in through the identity provider. */
-    startPerson: async (c: Context, claims: Readonly<Record<string, unknown>>, idToken: string) => {
+    startPerson: async (
+      c: Context,
+      claims: Readonly<Record<string, unknown>>,
+      idToken: string,
+      httpsPublic: boolean,
+    ) => {
       if (people === null) throw new Error("sign-on is not configured");
       const id = await people.start(claims, idToken);
-      setCookie(c, COOKIE, id, { httpOnly: true, sameSite: "Lax", path: "/", secure: secureRequest(c) });
+      const secure = httpsPublic || secureRequest(c);
+      setCookie(c, COOKIE, id, { httpOnly: true, sameSite: "Lax", path: "/", secure });
     },
     /** Ends the session here (and, for a person's, in the store); what a person's kept, for the provider. */
     logout: async (c: Context): Promise<PersonSession | undefined> => {

@@ -68,7 +68,7 @@ export const signOnPages = (deps: {
         sameSite: "Lax",
         path: TRANSACTION_PATH,
         maxAge: TRANSACTION_SECONDS,
-        secure: secureRequest(c),
+        secure: active.httpsPublic || secureRequest(c),
       });
       return c.redirect(url, 302);
     } catch (error) {
@@ -136,7 +136,7 @@ export const signOnPages = (deps: {
       );
       return refused(c, `${person.words}. Ask an admin for an access rule.`, transaction.next, 403);
     }
-    await sessions.startPerson(c, signedIn.claims, signedIn.idToken);
+    await sessions.startPerson(c, signedIn.claims, signedIn.idToken, active.httpsPublic);
     await run(
       active.recordLogin(
         "success",
