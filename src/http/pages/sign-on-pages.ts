@@ -144,7 +144,8 @@ export const signOnPages = (deps: {
         `${person.principal.name} (${who}; ${roles}) signed in as ${person.principal.role}`,
       ),
     );
-    return c.redirect(transaction.next, 303);
+    // Checked again: the cookie came back from the browser.
+    return c.redirect(nextAfterLogin(c, transaction.next), 303);
   });
 
   const logout = async (c: Context) => {
