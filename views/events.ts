@@ -54,7 +54,7 @@ const eventWords = (event: ChannelEvent): string => {
     case "node_up":
       return `node ${event.node} back: ${event.message}`;
     case "api_change":
-      return `${event.detail} — by ${event.actor}`;
+      return `${event.detail} — by ${event.actor}${actorHow(event)}`;
   }
 };
 
@@ -71,3 +71,15 @@ export const eventLog = (events: ReadonlyArray<ChannelEvent>) => html`<section a
   <h2 id="events-title">Events</h2>
   <ol id="event-log" class="log">${events.map((event) => eventItem(event))}</ol>
 </section>`;
+
+/** How the actor proved who it is, as the events page says it: " (signed in, sub … of …)", " (token)". */
+const actorHow = (event: {
+  readonly actor_via?: string | undefined;
+  readonly actor_subject?: string | undefined;
+  readonly actor_issuer?: string | undefined;
+}) =>
+  event.actor_via === undefined
+    ? ""
+    : event.actor_subject === undefined
+      ? ` (${event.actor_via})`
+      : ` (${event.actor_via}, ${event.actor_subject}${event.actor_issuer === undefined ? "" : ` of ${event.actor_issuer}`})`;

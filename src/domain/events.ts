@@ -179,8 +179,13 @@ export const ChannelEvent = Schema.Union(
   Schema.Struct({
     ...common,
     type: Schema.Literal("api_change"),
-    /** The token's name. */
+    /** The token's name, or the signed-in person's. */
     actor: Schema.String,
+    /** How the actor proved who it is: token, session, jwt or peer; absent for the service itself. */
+    actor_via: Schema.optional(Schema.Literal("token", "session", "jwt", "peer")),
+    /** For a person of the identity provider: their subject (`sub`) and the provider (`iss`). */
+    actor_subject: Schema.optional(Schema.String),
+    actor_issuer: Schema.optional(Schema.String),
     /** e.g. "channel.create", "output.remove", "config.import". */
     action: Schema.String,
     detail: Schema.String,

@@ -10,8 +10,7 @@ import { type ControlError, notFound } from "../domain/errors.ts";
 import { ChannelId, OutputId } from "../domain/ids.ts";
 import { decodeBody, decodeLenient, invalid, type Lenient } from "../domain/validate.ts";
 import { CurrentActor } from "../effects/config/actor.ts";
-import type { Role } from "../effects/control/auth.ts";
-import { auditActor } from "../effects/control/person.ts";
+import { actorOf, type Role } from "../effects/control/auth.ts";
 import { requireAnywhere, requireOnChannel } from "./access.ts";
 import { type AuthEnv, requireRole } from "./auth.ts";
 import { controlErrorResponse, internalError, problemResponse } from "./problem.ts";
@@ -97,7 +96,7 @@ export const makeRun =
       effect.pipe(
         Effect.provideService(
           CurrentActor,
-          c.get("principal") === undefined ? { name: "anonymous" } : auditActor(c.get("principal")),
+          c.get("principal") === undefined ? { name: "anonymous" } : actorOf(c.get("principal")),
         ),
         Effect.map(respond),
         Effect.catchAll((error) => Effect.succeed(controlErrorResponse(error))),

@@ -91,14 +91,16 @@ describe("sign-on in a fleet", () => {
       body: JSON.stringify({ id: "desk-out", name: "Desk", protocol: "udp", url: "udp://127.0.0.1:19998" }),
     });
     expect(added.status, await added.clone().text()).toBe(201);
-    const rows = await fleet
-      .pg()
-      .admin<{ node: string; actor: string }>(
-        "select node, actor from audit where channel = 'eu-b' and action = 'channel.update' order by id",
-      );
+    const rows = await fleet.pg().admin<Record<string, string>>(
+      `select node, actor, actor_via, actor_subject, actor_issuer from audit
+       where channel = 'eu-b' and action = 'channel.update' order by id`,
+    );
     expect(rows.at(-1)).toEqual({
       node: "b",
-      actor: `robot-eu (sub robot-eu at ${provider.issuer}, jwt)`,
+      actor: "robot-eu",
+      actor_via: "jwt",
+      actor_subject: "robot-eu",
+      actor_issuer: provider.issuer,
     });
   }, 30_000);
 });

@@ -51,6 +51,14 @@ describe("migrations", () => {
       "schema_migrations",
       "tokens",
     ]);
+    // Version 6: each audit row says how its actor proved who it is.
+    expect(
+      (
+        await pg.admin<{ column_name: string }>(
+          "select column_name from information_schema.columns where table_name = 'audit' and column_name like 'actor%' order by 1",
+        )
+      ).map((row) => row.column_name),
+    ).toEqual(["actor", "actor_issuer", "actor_subject", "actor_via"]);
     const [token] = await pg.admin<{ value: string }>("select value from cluster where key = 'peer_token'");
     expect(token?.value.length).toBeGreaterThanOrEqual(40);
     expect(await migrateTo()).toEqual([]);

@@ -209,14 +209,21 @@ describe("scopes by id and scoped admins", () => {
     const events = (await json(await app.request("/api/events?type=api_change&limit=2000"))).events as Array<{
       action: string;
       actor: string;
+      actor_via?: string;
       detail: string;
     }>;
+    // Every audit row says how its actor proved who it is.
+    const created = events.find(
+      (event) => event.action === "channel.create" && event.detail.includes("eu-3"),
+    );
+    expect(created).toMatchObject({ actor: "eu admin", actor_via: "token" });
     const refusals = events.filter((event) => event.action === "access.refused");
     const byActor = new Map<string, number>();
     for (const event of refusals) byActor.set(event.actor, (byActor.get(event.actor) ?? 0) + 1);
     expect(byActor.get("eu operator")).toBe(1);
     expect(byActor.get("eu admin")).toBe(1);
     const first = refusals.find((event) => event.actor === "eu operator");
+    expect(first?.actor_via).toBe("token");
     expect(first?.detail).toBe(
       "refused POST /api/channels/us-1/stop: channel 'us-1' needs the operator role; the token 'eu operator' holds operator on tags eu",
     );

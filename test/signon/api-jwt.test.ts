@@ -71,12 +71,11 @@ describe("API JWTs", () => {
       id: string;
     }>;
     expect(listed.map((channel) => channel.id)).toEqual(["eu-news"]);
-    const audit = (await json(await app.request("/api/events?type=api_change"))).events as Array<{
-      actor: string;
-      action: string;
-    }>;
-    expect(audit.filter((event) => event.action === "channel.start").map((event) => event.actor)).toEqual([
-      `robot-eu (sub robot-eu at ${provider.issuer}, jwt)`,
+    const audit = (await json(await app.request("/api/events?type=api_change"))).events as Array<
+      Record<string, unknown>
+    >;
+    expect(audit.filter((event) => event.action === "channel.start")).toMatchObject([
+      { actor: "robot-eu", actor_via: "jwt", actor_subject: "robot-eu", actor_issuer: provider.issuer },
     ]);
     await app.request("/api/channels/eu-news/stop", { method: "POST" });
   });

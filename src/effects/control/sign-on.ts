@@ -12,15 +12,15 @@ import { readFileSync } from "node:fs";
 import { Effect, Option, Redacted } from "effect";
 import * as client from "openid-client";
 import { Counter } from "prom-client";
-import { CurrentActor } from "../config/actor.ts";
+import { type Actor, CurrentActor } from "../config/actor.ts";
 import { holdSecrets } from "../config/secrets.ts";
 import { type OidcSettings, oidcSettings } from "../config/settings.ts";
 import { audit, EventBus } from "../events/event-bus.ts";
 import { Metrics } from "../status/metrics.ts";
 import { AccessRules } from "./access-rules.ts";
-import type { Principal } from "./auth.ts";
+import { actorOf, type Principal } from "./auth.ts";
 import { JWT_REASONS, type JwtReason, looksLikeJwt, makeJwtVerifier } from "./jwt.ts";
-import { auditActor, claimsActor, personPrincipal } from "./person.ts";
+import { claimsActor, personPrincipal } from "./person.ts";
 
 export const LOGIN_OUTCOMES = ["success", "no_role", "failed"] as const;
 export type LoginOutcome = (typeof LOGIN_OUTCOMES)[number];
@@ -89,10 +89,13 @@ export class SignOn extends Effect.Service<SignOn>()("distributary/SignOn", {
     const accessRules = yield* AccessRules;
     const rules = () => accessRules.current();
 
-    /** As `principal`, audited: a sign-in, sign-out or refusal in the trail. */
-    const audited = (who: Principal | string, action: string, detail: string) =>
+    /** As `who`, audited: a sign-in, sign-out or refusal in the trail. */
+    const audited = (who: Principal | Actor | string, action: string, detail: string) =>
       audit(bus, action, detail).pipe(
-        Effect.provideService(CurrentActor, typeof who === "string" ? { name: who } : auditActor(who)),
+        Effect.provideService(
+          CurrentActor,
+          typeof who === "string" ? { name: who } : "grants" in who ? actorOf(who) : who,
+        ),
       );
 
     if (Option.isNone(settings)) return { active: null, audited };
@@ -228,7 +231,7 @@ export class SignOn extends Effect.Service<SignOn>()("distributary/SignOn", {
         }).href;
       },
       /** Counts a sign-in's outcome and audits it. */
-      recordLogin: (outcome: LoginOutcome, who: Principal | string, detail: string) => {
+      recordLogin: (outcome: LoginOutcome, who: Principal | Actor | string, detail: string) => {
         logins.inc({ outcome });
         return audited(who, outcome === "success" ? "auth.sign_in" : "auth.refused", detail);
       },

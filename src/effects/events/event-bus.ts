@@ -94,7 +94,7 @@ export class EventBus extends Effect.Service<EventBus>()("distributary/EventBus"
   }),
 }) {}
 
-/** The audit event of a change made through the API, in the name of the current request's token. */
+/** The audit event of a change made through the API, in the name of the current request's caller (and how). */
 export const audit = (
   bus: EventBus,
   action: string,
@@ -105,6 +105,9 @@ export const audit = (
     bus.publish({
       type: "api_change",
       actor: actor.name,
+      ...(actor.via === undefined ? {} : { actor_via: actor.via }),
+      ...(actor.subject === undefined ? {} : { actor_subject: actor.subject }),
+      ...(actor.issuer === undefined ? {} : { actor_issuer: actor.issuer }),
       action,
       detail,
       channel: ids.channel ?? null,

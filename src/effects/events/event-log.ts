@@ -130,6 +130,9 @@ export const EventLogLive = Effect.gen(function* () {
         if (event.type === "api_change") {
           fields.actor = event.actor;
           fields.action = event.action;
+          if (event.actor_via !== undefined) fields.actor_via = event.actor_via;
+          if (event.actor_subject !== undefined) fields.actor_subject = event.actor_subject;
+          if (event.actor_issuer !== undefined) fields.actor_issuer = event.actor_issuer;
         }
         return log(line[0], line[1]).pipe(Effect.annotateLogs(fields));
       }),

@@ -3,8 +3,9 @@
  * operator's commands that change no stored row — a drain, a move, MediaLive started or stopped, the cost
  * guard's stop called off, thumbnails turned on or off — exist only as `api_change` events on the node that
  * carried them out. This copies those into the `audit` table, so `GET /api/audit` on any node answers who
- * drained a node or moved a channel, and when. A row that cannot be written (the database is away) is logged
- * and stays in that node's own event log.
+ * drained a node or moved a channel, and when — and who was refused on a channel out of their reach
+ * (`access.refused`, already at most one a minute per caller). A row that cannot be written (the database is
+ * away) is logged and stays in that node's own event log.
  */
 import { Effect, Stream } from "effect";
 import type { ChannelEvent } from "../../domain/events.ts";
@@ -12,7 +13,7 @@ import type { DatabaseShape } from "../config/postgres/database.ts";
 import type { EventBus } from "../events/event-bus.ts";
 
 /** Commands of an operator that are not a stored change (those are audited by the store already). */
-const COMMANDS = /^(node\.drain|channel\.move|medialive\.[a-z]+|settings\.[a-z]+)$/;
+const COMMANDS = /^(node\.drain|channel\.move|medialive\.[a-z]+|settings\.[a-z]+|access\.refused)$/;
 
 export const auditCommands = (bus: EventBus, db: DatabaseShape, node: string) =>
   bus.stream.pipe(
@@ -23,8 +24,19 @@ export const auditCommands = (bus: EventBus, db: DatabaseShape, node: string) =>
     Stream.runForEach((event) =>
       db
         .query(
-          "insert into audit (at, node, actor, action, detail, channel) values ($1, $2, $3, $4, $5, $6)",
-          [event.at, node, event.actor, event.action, event.detail, event.channel],
+          `insert into audit (at, node, actor, action, detail, channel, actor_via, actor_subject, actor_issuer)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+          [
+            event.at,
+            node,
+            event.actor,
+            event.action,
+            event.detail,
+            event.channel,
+            event.actor_via ?? null,
+            event.actor_subject ?? null,
+            event.actor_issuer ?? null,
+          ],
         )
         .pipe(
           Effect.catchAll((error) =>

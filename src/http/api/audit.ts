@@ -14,7 +14,16 @@ const AuditEntrySchema = Schema.Struct({
   id: Schema.Number,
   at: Schema.String,
   node: Schema.NullOr(Schema.String).annotations({ description: "the node that made the change" }),
-  actor: Schema.String.annotations({ description: "the name of the token that asked for it" }),
+  actor: Schema.String.annotations({ description: "the name of the token or person that asked for it" }),
+  actor_via: Schema.NullOr(Schema.String).annotations({
+    description: "how the actor proved who it is: token, session, jwt or peer; null for the service itself",
+  }),
+  actor_subject: Schema.NullOr(Schema.String).annotations({
+    description: "for a person of the identity provider: their subject (sub); else null",
+  }),
+  actor_issuer: Schema.NullOr(Schema.String).annotations({
+    description: "for a person of the identity provider: the provider (iss); else null",
+  }),
   action: Schema.String,
   detail: Schema.String,
   channel: Schema.NullOr(Schema.String),

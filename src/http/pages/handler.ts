@@ -11,10 +11,9 @@ import { page as layout, type Viewer } from "../../../views/layout.ts";
 import { roleOn, unscopedRole } from "../../domain/access.ts";
 import { CurrentActor } from "../../effects/config/actor.ts";
 import type { PersonSessionStore } from "../../effects/config/person-sessions.ts";
-import { type Auth, allows, type Role } from "../../effects/control/auth.ts";
+import { type Auth, actorOf, allows, type Role } from "../../effects/control/auth.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import type { Control } from "../../effects/control/control.ts";
-import { auditActor } from "../../effects/control/person.ts";
 import type { SignOn } from "../../effects/control/sign-on.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
@@ -58,7 +57,7 @@ export const pageOn =
   (handler: (c: Context<AuthEnv>) => Effect.Effect<Answer>) =>
   async (c: Context<AuthEnv>): Promise<Response> =>
     await Runtime.runPromise(runtime)(
-      handler(c).pipe(Effect.provideService(CurrentActor, auditActor(c.get("principal")))),
+      handler(c).pipe(Effect.provideService(CurrentActor, actorOf(c.get("principal")))),
     );
 
 /** The channel of a channel page's path (`/channels/:id/…`), if the page is one. */

@@ -285,7 +285,8 @@ const makePostgresStore = (db: DatabaseShape, node: string | null) =>
               revision,
             ]);
           yield* tx.query(
-            "insert into audit (node, actor, action, detail, channel, revision) values ($1, $2, $3, $4, $5, $6)",
+            `insert into audit (node, actor, action, detail, channel, revision, actor_via, actor_subject, actor_issuer)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
             [
               node,
               actor.name,
@@ -293,6 +294,9 @@ const makePostgresStore = (db: DatabaseShape, node: string | null) =>
               detail(kind, change),
               kind.noun === "channel" ? change.id : null,
               revision,
+              actor.via ?? null,
+              actor.subject ?? null,
+              actor.issuer ?? null,
             ],
           );
         }

@@ -118,10 +118,12 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
   },
   {
     version: 6,
-    name: "access rules: which claims of a signed-in person give which role on which channels",
-    // One row holds the whole list (src/effects/control/access-rules.ts): a change is one revision and one notice.
+    name: "access rules, and how each audit row's actor proved who it is",
     apply: statements(
+      // One row holds the whole list (src/effects/control/access-rules.ts): a change is one revision and notice.
       "create table access_rules (id text primary key, body jsonb not null, revision bigint not null)",
+      // A local token, a page session, a JWT or a peer; and for a person, their subject and provider.
+      "alter table audit add column actor_via text, add column actor_subject text, add column actor_issuer text",
     ),
   },
   {
