@@ -134,9 +134,9 @@ export const makeApp = (startedAt: number = Date.now()) =>
     // The API takes the fleet's peer credential too; the pages and the HLS files do not.
     const apiToken = withPeer(fleet, auth.authenticate);
     const jwtSignOn = signOn.active;
-    const requireToken = authenticate(apiToken, limiter, (token) =>
-      jwtSignOn?.takesJwt(token) === true ? jwtSignOn.verifyBearer(token) : undefined,
-    );
+    const checkJwt = (token: string) =>
+      jwtSignOn?.takesJwt(token) === true ? jwtSignOn.verifyBearer(token) : undefined;
+    const requireToken = authenticate(apiToken, limiter, checkJwt);
     const metricsAccess = yield* Effect.orDie(metricsAccessConfig);
     const scrapeGuard = metricsGuard(metricsAccess, requireToken);
     // Before the API's token check: service discovery is guarded as /metrics is (a loopback Prometheus needs
@@ -254,6 +254,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
       serveHls({
         sessionPrincipal: pages.sessions.principalOf,
         authenticate: auth.authenticate,
+        checkJwt,
         limiter,
         served: channels.hls,
       }),

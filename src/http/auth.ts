@@ -160,8 +160,8 @@ const invalidToken = (detail: string) =>
     },
   );
 
-/** The answer to a bearer JWT: on to the route with its principal, or the refusal it earned. */
-const answerJwt = async (
+/** The answer to a bearer JWT: on to the route with its principal (null), or the refusal it earned. */
+export const answerJwt = async (
   c: Context<AuthEnv>,
   outcome: BearerOutcome,
   limiter: FailureLimiter,

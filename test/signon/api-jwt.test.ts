@@ -80,6 +80,13 @@ describe("API JWTs", () => {
     await app.request("/api/channels/eu-news/stop", { method: "POST" });
   });
 
+  it("open a desk's HLS files, in the header, on its channels only", async () => {
+    const token = await provider.robotToken("robot-eu");
+    const eu = await app.request("/hls/eu-news/out/index.m3u8", { token });
+    expect([eu.status, (await json(eu)).detail]).toEqual([404, "channel eu-news runs no HLS output out"]);
+    expect((await app.request("/hls/us-news/out/index.m3u8", { token })).status).toBe(403);
+  });
+
   it("keep a WebSocket opened with one open while the token is valid", async () => {
     const port = await app.listen();
     const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, {
