@@ -16,6 +16,8 @@ export interface Viewer {
   readonly role: Role;
   /** Whether the service is a node of a fleet: the menu then shows Nodes. */
   readonly inFleet?: boolean;
+  /** For a viewer whose grants differ by channel: the role on one (a tile shows that role's buttons). */
+  readonly roleOn?: (channel: { readonly id: string; readonly tags?: ReadonlyArray<string> }) => Role | null;
 }
 
 const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };

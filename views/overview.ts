@@ -48,11 +48,16 @@ interface TileStills {
 
 export const channelTile = (
   channel: ChannelView,
-  viewer: Viewer,
+  signedIn: Viewer,
   thumbnails: TileStills | null,
   /** The phase of the channel's scheduled window now (idle: none open). */
   phase: SchedulePhase = "idle",
 ) => {
+  // The buttons of the role on this channel, where the viewer's grants differ by channel.
+  const viewer =
+    signedIn.roleOn === undefined
+      ? signedIn
+      : { ...signedIn, role: signedIn.roleOn(channel) ?? signedIn.role };
   const now = Date.now();
   const inputBitrate = channel.inputs.find((input) => input.active)?.bitrate_bps ?? 0;
   return html`<article class="tile" id="tile-${channel.id}" data-name="${channel.name.toLowerCase()} ${channel.id}">

@@ -7,7 +7,7 @@
  * import/export) counts only the grants over every channel, so a desk's admin of the EU channels is no admin of
  * the node.
  */
-import { Schema } from "effect";
+import { ParseResult, Schema } from "effect";
 
 export const Role = Schema.Literal("viewer", "operator", "admin").annotations({
   // override: a union of literals would otherwise report one "Expected …" per word.
@@ -49,16 +49,49 @@ export const ChannelTags = Schema.Array(Tag)
   });
 
 /** The channels a grant reaches: all of them, or those with one of `tags` or one of `ids`. */
-export const ChannelScope = Schema.Union(
-  Schema.Literal("*"),
-  Schema.Struct({
-    tags: Schema.optional(Schema.Array(Tag).pipe(Schema.maxItems(MAX_SCOPE_ENTRIES))),
-    ids: Schema.optional(Schema.Array(Schema.String).pipe(Schema.maxItems(MAX_SCOPE_ENTRIES))),
-  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
-).annotations({
+/** A scope that names channels: by tags, by ids, or both. */
+const NamedChannels = Schema.Struct({
+  tags: Schema.optional(Schema.Array(Tag).pipe(Schema.maxItems(MAX_SCOPE_ENTRIES))),
+  ids: Schema.optional(Schema.Array(Schema.String).pipe(Schema.maxItems(MAX_SCOPE_ENTRIES))),
+})
+  .annotations({ parseOptions: { onExcessProperty: "error" } })
+  .pipe(
+    // A scope of nothing reaches no channel: surely a mistake, so it is said rather than stored.
+    Schema.filter((scope) =>
+      (scope.tags?.length ?? 0) + (scope.ids?.length ?? 0) > 0
+        ? undefined
+        : 'must name at least one tag or id (or be "*" for every channel)',
+    ),
+  );
+
+/**
+ * What is wrong with a scope, in one line: a union reports each member's refusal ("Expected "*"" beside the
+ * object's own problem), which tells a caller less than what the object lacks.
+ */
+const scopeProblem = (actual: unknown): string => {
+  if (typeof actual !== "object" || actual === null || Array.isArray(actual))
+    return `must be "*" (every channel) or {"tags": [...], "ids": [...]}; got ${JSON.stringify(actual)}`;
+  const decoded = Schema.decodeUnknownEither(NamedChannels, { errors: "all" })(actual);
+  if (decoded._tag === "Right") return "is not a channel scope";
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(decoded.left);
+  // An optional field's "Expected undefined" half says nothing its other half does not.
+  const telling = issues.filter((issue) => !issue.message.startsWith("Expected undefined, actual "));
+  return (telling.length > 0 ? telling : issues)
+    .map((issue) => {
+      const where = issue.path
+        .map((key) => (typeof key === "number" ? `[${key}]` : `.${String(key)}`))
+        .join("");
+      const what = issue._tag === "Unexpected" ? "is not a known field (tags, ids)" : issue.message;
+      return where === "" ? what : `${where.replace(/^\./, "")}: ${what}`;
+    })
+    .join("; ");
+};
+
+export const ChannelScope = Schema.Union(Schema.Literal("*"), NamedChannels).annotations({
   identifier: "ChannelScope",
   description:
     '"*" for every channel, or {"tags": [...], "ids": [...]}: the channels with one of the tags or ids',
+  message: (issue) => ({ message: scopeProblem(issue.actual), override: true }),
 });
 export type ChannelScope = typeof ChannelScope.Type;
 

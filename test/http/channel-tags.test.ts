@@ -109,5 +109,14 @@ describe("scoped tokens", () => {
       body: JSON.stringify({ name: "bad", role: "viewer", channels: { regions: ["eu"] } }),
     });
     expect(unknown.status).toBe(400);
+    expect((await json(unknown)).errors).toEqual([
+      { field: "channels", message: "regions: is not a known field (tags, ids)" },
+    ]);
+    const empty = await app.request("/api/tokens", {
+      method: "POST",
+      body: JSON.stringify({ name: "bad", role: "viewer", channels: { tags: [] } }),
+    });
+    expect(empty.status).toBe(400);
+    expect(JSON.stringify(await json(empty))).toContain("must name at least one tag or id");
   });
 });

@@ -87,4 +87,24 @@ describe("states in words on the pages", () => {
       expect(tile).toContain(words);
     expect(tile).toContain("lost");
   });
+
+  it("a tile shows the buttons of the role on its channel where the viewer's grants differ by channel", async () => {
+    const roles = {
+      ...viewer,
+      role: "operator" as const,
+      roleOn: (seen: { readonly tags?: ReadonlyArray<string> }) =>
+        seen.tags?.includes("eu") === true ? ("operator" as const) : ("viewer" as const),
+    };
+    const eu = String(await channelTile({ ...channel, tags: ["eu"] }, roles, null));
+    const us = String(await channelTile({ ...channel, tags: ["us"] }, roles, null));
+    expect(eu).toContain('<span class="badge tag" title="tag">eu</span>');
+    // An operator's tile has its checkbox for the bulk actions and its Start or Stop button; a viewer's has neither.
+    for (const [tile, shown] of [
+      [eu, true],
+      [us, false],
+    ] as const) {
+      expect(tile.includes('aria-label="Select '), tile.slice(0, 80)).toBe(shown);
+      expect(/>\s*(Start|Stop)\s*</.test(tile)).toBe(shown);
+    }
+  });
 });

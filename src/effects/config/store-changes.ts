@@ -5,8 +5,8 @@
  * missed and everything should be read again. Only the
  * PostgreSQL store provides it (postgres/layer.ts): on one box nobody else writes, and nothing asks.
  */
-import { Context, type Stream } from "effect";
-import type { StoreNotice } from "./postgres/database.ts";
+import { Context, Effect, Option, Stream } from "effect";
+import type { ConfigNotice, StoreNotice } from "./postgres/database.ts";
 
 export type { ConfigNotice, LeaseNotice, NodeNotice, StoreNotice } from "./postgres/database.ts";
 
@@ -14,3 +14,20 @@ export class StoreChanges extends Context.Tag("distributary/StoreChanges")<
   StoreChanges,
   { readonly changes: Stream.Stream<StoreNotice> }
 >() {}
+
+/**
+ * Runs `reload` (in the current scope) each time another node changes `document`, or the listening connection
+ * came back; nothing on one box, where nobody else writes.
+ */
+export const reloadOnChange = <E>(document: ConfigNotice["document"], reload: Effect.Effect<unknown, E>) =>
+  Effect.gen(function* () {
+    const changes = yield* Effect.serviceOption(StoreChanges);
+    if (Option.isNone(changes)) return;
+    yield* Effect.forkScoped(
+      Stream.runForEach(changes.value.changes, (notice) =>
+        ("document" in notice && notice.document === document) || "reconnected" in notice
+          ? Effect.ignore(reload)
+          : Effect.void,
+      ),
+    );
+  });

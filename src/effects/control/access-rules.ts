@@ -5,11 +5,11 @@
  * read synchronously on every request, audited on each change and read again at once when another node changes
  * it.
  */
-import { Effect, Option, Schema, Stream } from "effect";
+import { Effect, Schema } from "effect";
 import { type AccessRule, AccessRules as AccessRulesSchema } from "../../domain/access.ts";
 import { storeFailed } from "../config/config-state.ts";
 import { DocumentStore, loadDocument, saveDocument } from "../config/store.ts";
-import { StoreChanges } from "../config/store-changes.ts";
+import { reloadOnChange } from "../config/store-changes.ts";
 import { audit, EventBus } from "../events/event-bus.ts";
 
 export const ACCESS_RULES_FILE = "access-rules.json";
@@ -45,16 +45,7 @@ export class AccessRules extends Effect.Service<AccessRules>()("distributary/Acc
     const reload = writeLock.withPermits(1)(
       Effect.flatMap(load, (next) => Effect.sync(() => (rules = rulesOf(next)))),
     );
-    const changes = yield* Effect.serviceOption(StoreChanges);
-    if (Option.isSome(changes)) {
-      yield* Effect.forkScoped(
-        Stream.runForEach(changes.value.changes, (notice) =>
-          ("document" in notice && (notice.document as string) === "access_rules") || "reconnected" in notice
-            ? Effect.ignore(reload)
-            : Effect.void,
-        ),
-      );
-    }
+    yield* reloadOnChange("access_rules", reload);
 
     return {
       /** The rules as they are now: read on every request of a signed-in person, so never waits. */

@@ -6,7 +6,7 @@
  * secret made here is in the answer to its creation, once.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { Effect, Option, Stream } from "effect";
+import { Effect } from "effect";
 import { type ControlError, notFound } from "../../domain/errors.ts";
 import {
   type NotifierBody,
@@ -23,7 +23,7 @@ import { CurrentActor } from "../config/actor.ts";
 import { storeFailed } from "../config/config-state.ts";
 import { holdSecretsOf } from "../config/secrets.ts";
 import { DocumentStore, loadDocument, saveDocument } from "../config/store.ts";
-import { StoreChanges } from "../config/store-changes.ts";
+import { reloadOnChange } from "../config/store-changes.ts";
 import { audit, EventBus } from "../events/event-bus.ts";
 
 export const NOTIFIERS_FILE = "notifiers.json";
@@ -72,16 +72,7 @@ export class Notifiers extends Effect.Service<Notifiers>()("distributary/Notifie
     });
     /** Another node changed them (a fleet): read again, at once. */
     const reload = writeLock.withPermits(1)(Effect.flatMap(load, (next) => Effect.sync(() => take(next))));
-    const changes = yield* Effect.serviceOption(StoreChanges);
-    if (Option.isSome(changes)) {
-      yield* Effect.forkScoped(
-        Stream.runForEach(changes.value.changes, (notice) =>
-          ("document" in notice && (notice.document as string) === "notifiers") || "reconnected" in notice
-            ? Effect.ignore(reload)
-            : Effect.void,
-        ),
-      );
-    }
+    yield* reloadOnChange("notifiers", reload);
 
     return {
       /** Every notifier as stored (for the deliveries). */

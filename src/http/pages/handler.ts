@@ -11,7 +11,7 @@ import { page as layout, type Viewer } from "../../../views/layout.ts";
 import { roleOn, unscopedRole } from "../../domain/access.ts";
 import { CurrentActor } from "../../effects/config/actor.ts";
 import type { PersonSessionStore } from "../../effects/config/person-sessions.ts";
-import { type Auth, actorOf, allows, type Role } from "../../effects/control/auth.ts";
+import { type Auth, actorOf, allows, type Principal, type Role } from "../../effects/control/auth.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import type { Control } from "../../effects/control/control.ts";
 import type { SignOn } from "../../effects/control/sign-on.ts";
@@ -77,8 +77,14 @@ export const viewerOf = (c: Context<AuthEnv>): Viewer => {
     id === undefined
       ? principal.role
       : (roleOn(principal.grants, c.get("access")?.channel(id) ?? { id }) ?? principal.role);
-  return { name: principal.name, role, inFleet: c.get("inFleet") === true };
+  return { name: principal.name, role, inFleet: c.get("inFleet") === true, ...rolesByChannel(principal) };
 };
+
+/** For a caller whose grants differ by channel, its role on each (the overview's tiles); nothing otherwise. */
+export const rolesByChannel = (principal: Principal): Pick<Viewer, "roleOn"> =>
+  principal.grants.every((grant) => grant.channels === "*")
+    ? {}
+    : { roleOn: (channel) => roleOn(principal.grants, channel) };
 
 /** The posted form's text fields. */
 export const formFields = (c: Context): Effect.Effect<Record<string, string>> =>

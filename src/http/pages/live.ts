@@ -34,6 +34,7 @@ import type { Thumbnails } from "../../effects/status/thumbnails.ts";
 import { eventsFor, sees, seesAll } from "../access.ts";
 import type { AuthEnv } from "../auth.ts";
 import type { RunFork } from "../ws.ts";
+import { rolesByChannel } from "./handler.ts";
 import type { makeSessions } from "./session.ts";
 
 /** Templates may render asynchronously (hono/html): their parts, awaited and joined. */
@@ -183,6 +184,7 @@ export const liveSocket = (deps: {
                         ? (roleOn(principal.grants, access?.channel(channelId) ?? { id: channelId }) ??
                           principal.role)
                         : principal.role,
+                    ...rolesByChannel(principal),
                   },
                   tick,
                   principal,
