@@ -16,6 +16,7 @@ import { Auth } from "./control/auth.ts";
 import { ConfigTransfer } from "./control/config-transfer.ts";
 import { Control } from "./control/control.ts";
 import { Resume } from "./control/resume.ts";
+import { SignOn } from "./control/sign-on.ts";
 import { EventBus } from "./events/event-bus.ts";
 import { EventLogLive } from "./events/event-log.ts";
 import { makeCoordinator } from "./fleet/coordinator.ts";
@@ -73,7 +74,7 @@ const NotifyWhereHeld = Layer.effectDiscard(
  * progress is kept (the document store on one box, PostgreSQL in a fleet).
  */
 const graph = <R, S>(fleet: Layer.Layer<Fleet, never, R>, schedules: Layer.Layer<ScheduleStore, never, S>) =>
-  Layer.mergeAll(FleetMetricsLive, NotifyMetricsLive, NotifyWhereHeld).pipe(
+  Layer.mergeAll(FleetMetricsLive, NotifyMetricsLive, NotifyWhereHeld, SignOn.Default).pipe(
     Layer.provideMerge(
       Layer.mergeAll(
         ConfigTransfer.Default,

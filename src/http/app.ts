@@ -11,11 +11,15 @@ import type { ChannelId } from "../domain/ids.ts";
 import { MAX_SLATE_IMAGE_BYTES } from "../domain/slate.ts";
 import { Channels } from "../effects/channel/channels.ts";
 import { ConfigState } from "../effects/config/config-state.ts";
+import { memorySessionStore } from "../effects/config/person-sessions.ts";
 import { Database } from "../effects/config/postgres/database.ts";
+import { postgresSessionStore } from "../effects/config/postgres/person-sessions.ts";
 import { AccessRules } from "../effects/control/access-rules.ts";
 import { Auth } from "../effects/control/auth.ts";
 import { ConfigTransfer } from "../effects/control/config-transfer.ts";
 import { Control } from "../effects/control/control.ts";
+import { jwtUnexpired } from "../effects/control/jwt.ts";
+import { SignOn } from "../effects/control/sign-on.ts";
 import { EventBus } from "../effects/events/event-bus.ts";
 import { Fleet } from "../effects/fleet/fleet.ts";
 import { MediaLive } from "../effects/medialive/medialive.ts";
@@ -66,6 +70,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const metrics = yield* Metrics;
     const thumbnails = yield* Thumbnails;
     const auth = yield* Auth;
+    const signOn = yield* SignOn;
     const accessRules = yield* AccessRules;
     const channels = yield* Channels;
     const medialive = yield* MediaLive;
@@ -134,7 +139,10 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const limiter = makeFailureLimiter();
     // The API takes the fleet's peer credential too; the pages and the HLS files do not.
     const apiToken = withPeer(fleet, auth.authenticate);
-    const requireToken = authenticate(apiToken, limiter);
+    const jwtSignOn = signOn.active;
+    const checkJwt = (token: string) =>
+      jwtSignOn?.takesJwt(token) === true ? jwtSignOn.verifyBearer(token) : undefined;
+    const requireToken = authenticate(apiToken, limiter, checkJwt);
     const metricsAccess = yield* Effect.orDie(metricsAccessConfig);
     const scrapeGuard = metricsGuard(metricsAccess, requireToken);
     // Before the API's token check: service discovery is guarded as /metrics is (a loopback Prometheus needs
@@ -186,7 +194,15 @@ export const makeApp = (startedAt: number = Date.now()) =>
       "/ws",
       socketToken,
       requireAnywhere("viewer"),
-      channelsSocket(readModel, bus, runFork, upgradeWebSocket, (token) => Option.isSome(apiToken(token))),
+      channelsSocket(
+        readModel,
+        bus,
+        runFork,
+        upgradeWebSocket,
+        // A JWT, checked when the socket opened, stays valid until it expires.
+        (token) =>
+          Option.isSome(apiToken(token)) || (jwtSignOn?.takesJwt(token) === true && jwtUnexpired(token)),
+      ),
     );
     const pages = pagesApp({
       control,
@@ -203,7 +219,14 @@ export const makeApp = (startedAt: number = Date.now()) =>
       notifications,
       runtime,
       limiter,
+      signOn,
+      personSessions: Option.match(database, {
+        onNone: () => memorySessionStore(),
+        onSome: postgresSessionStore,
+      }),
     });
+    // A person's session is read from its store before the stills, the HLS files and the pages' WebSocket ask.
+    for (const path of ["/ui/*", "/hls/*"]) app.use(path, pages.sessions.load);
     app.get(
       "/ui/ws",
       sameOriginSocket,
@@ -237,6 +260,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
       serveHls({
         sessionPrincipal: pages.sessions.principalOf,
         authenticate: auth.authenticate,
+        checkJwt,
         limiter,
         served: channels.hls,
       }),

@@ -4,6 +4,9 @@
  * token may travel in a URL, where proxies and histories keep it. Wrong tokens are counted per client
  * address, one count for the API, `/login` and `/hls`: past the limit, that address's wrong tokens get 429
  * with Retry-After until its oldest failure is a minute old. A valid token is never refused by the limiter.
+ * With sign-on configured, a bearer JWT of the identity provider is taken too (control/sign-on.ts): one it
+ * refuses is a 401 whose `WWW-Authenticate` says why (RFC 6750's invalid_token), counted by the limiter as a
+ * wrong token is; a valid one whose person no access rule gives a role is a 403.
  */
 import { timingSafeEqual } from "node:crypto";
 import { getConnInfo } from "@hono/node-server/conninfo";
@@ -18,6 +21,7 @@ import {
   type Principal,
   type Role,
 } from "../effects/control/auth.ts";
+import type { BearerOutcome } from "../effects/control/sign-on.ts";
 import { problemResponse } from "./problem.ts";
 
 /**
@@ -144,10 +148,44 @@ const unauthorized = (detail: string) =>
     { "www-authenticate": 'Bearer realm="distributary"' },
   );
 
+/** A bearer JWT's check, or undefined when the token is no JWT this service takes (sign-on off, no audience). */
+export type JwtCheck = (token: string) => Promise<BearerOutcome> | undefined;
+
+/** RFC 6750's refusal of a bearer token, its reason in words (quotes and backslashes left out of the header). */
+const invalidToken = (detail: string) =>
+  problemResponse(
+    { status: 401, title: "Unauthorized", detail },
+    {
+      "www-authenticate": `Bearer realm="distributary", error="invalid_token", error_description="${detail.replace(/["\\]/g, "'")}"`,
+    },
+  );
+
+/** The answer to a bearer JWT: on to the route with its principal (null), or the refusal it earned. */
+export const answerJwt = async (
+  c: Context<AuthEnv>,
+  outcome: BearerOutcome,
+  limiter: FailureLimiter,
+): Promise<Response | null> => {
+  if (outcome.ok) {
+    c.set("principal", outcome.principal);
+    return null;
+  }
+  if (outcome.status === 403)
+    return problemResponse({ status: 403, title: "Forbidden", detail: outcome.words });
+  if (outcome.status === 503)
+    return problemResponse(
+      { status: 503, title: "Service Unavailable", detail: outcome.words },
+      { "retry-after": "5" },
+    );
+  const wait = countFailure(limiter, c);
+  return wait > 0 ? tooManyFailures(wait) : invalidToken(outcome.words);
+};
+
 export const authenticate =
   (
     authenticateToken: (token: string) => Option.Option<Principal>,
     limiter: FailureLimiter,
+    checkJwt: JwtCheck = () => undefined,
   ): MiddlewareHandler<AuthEnv> =>
   async (c, next) => {
     const inHeader = headerToken(c);
@@ -164,6 +202,9 @@ export const authenticate =
       c.set("principal", valid.value);
       return next();
     }
+    // Only in the header: a JWT opens more than a viewer's URL token may.
+    const jwt = inHeader === undefined || Option.isSome(valid) ? undefined : checkJwt(inHeader);
+    if (jwt !== undefined) return (await answerJwt(c, await jwt, limiter)) ?? next();
     const wait = countFailure(limiter, c);
     if (wait > 0) return tooManyFailures(wait);
     return unauthorized(

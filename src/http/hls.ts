@@ -2,7 +2,7 @@
  * HLS outputs served by the service: `GET /hls/<channel>/<output>/index.m3u8` and the segments it lists.
  *
  * Who may read: a signed-in page session (any role: viewers watch), a token in the Authorization or X-API-Key
- * header (any role), or, for players that cannot send headers, a viewer token in the URL (`?token=`): only a
+ * header (any role) or, with sign-on, the identity provider's JWT in the Authorization header, or, for players that cannot send headers, a viewer token in the URL (`?token=`): only a
  * read-only token may travel in a URL, where proxies and histories keep it. With a URL token the playlist's
  * segment URIs carry it too, so the player's segment requests pass the same check. A refused token counts
  * against the address as a wrong token at the API does, and any refused token (unknown, or not a viewer's in
@@ -19,10 +19,12 @@ import { PLAYLIST_NAME } from "../effects/outputs/hls.ts";
 import { refusalOn } from "./access.ts";
 import {
   type AuthEnv,
+  answerJwt,
   countFailure,
   type FailureLimiter,
   forbidden,
   headerToken,
+  type JwtCheck,
   tooManyFailures,
 } from "./auth.ts";
 import { problemResponse } from "./problem.ts";
@@ -31,6 +33,8 @@ interface HlsAccess {
   /** The principal of the request's page session, if any. */
   readonly sessionPrincipal: (c: Context) => Principal | null;
   readonly authenticate: (token: string) => Option.Option<Principal>;
+  /** The identity provider's JWTs, in the header only (sign-on configured); none by default. */
+  readonly checkJwt?: JwtCheck;
   /** The failure limiter the API uses, so that guesses here count with guesses there. */
   readonly limiter: FailureLimiter;
   readonly served: (channel: ChannelId, output: string) => HlsSource | null | Promise<HlsSource | null>;
@@ -67,13 +71,20 @@ export const serveHls = (access: HlsAccess) => async (c: Context<AuthEnv>) => {
     const token = inHeader ?? urlToken;
     if (token === undefined) return refused(NEEDS);
     const fromToken = access.authenticate(token);
-    const allowed =
-      fromToken._tag === "Some" && (inHeader !== undefined || fromToken.value.role === "viewer");
-    if (!allowed) {
-      const wait = countFailure(access.limiter, c);
-      return wait > 0 ? tooManyFailures(wait) : refused(`the token is not valid here: ${NEEDS}`);
+    const jwt = fromToken._tag === "None" && inHeader !== undefined ? access.checkJwt?.(inHeader) : undefined;
+    if (jwt !== undefined) {
+      const refusal = await answerJwt(c, await jwt, access.limiter);
+      if (refusal !== null) return refusal;
+      principal = c.get("principal");
+    } else {
+      const allowed =
+        fromToken._tag === "Some" && (inHeader !== undefined || fromToken.value.role === "viewer");
+      if (!allowed) {
+        const wait = countFailure(access.limiter, c);
+        return wait > 0 ? tooManyFailures(wait) : refused(`the token is not valid here: ${NEEDS}`);
+      }
+      principal = fromToken.value;
     }
-    principal = fromToken.value;
   }
   c.set("principal", principal);
   const channel = c.req.param("channel") as ChannelId;

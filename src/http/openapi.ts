@@ -116,7 +116,12 @@ export const openApiDocument = (routes: ReadonlyArray<RouteDoc>) => {
     components: {
       schemas: definitions,
       securitySchemes: {
-        bearer: { type: "http", scheme: "bearer" },
+        bearer: {
+          type: "http",
+          scheme: "bearer",
+          description:
+            "a local token (dst_…), or with sign-on configured a JWT of the identity provider for DISTRIBUTARY_OIDC_AUDIENCE",
+        },
         apiKey: { type: "apiKey", in: "header", name: "X-API-Key" },
       },
     },

@@ -34,7 +34,7 @@ const tables = async () =>
 
 describe("migrations", () => {
   it("bring an empty database to the latest version, once", async () => {
-    expect(await migrateTo()).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(await migrateTo()).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(await tables()).toEqual([
       "access_rules",
       "audit",
@@ -46,6 +46,7 @@ describe("migrations", () => {
       "nodes",
       "notifications",
       "notifiers",
+      "person_sessions",
       "schedule_progress",
       "schema_migrations",
       "tokens",
@@ -65,7 +66,7 @@ describe("migrations", () => {
       (await pg.admin<{ version: number }>("select version from schema_migrations order by 1")).map(
         (row) => row.version,
       ),
-    ).toEqual([1, 2, 3, 4, 5, 6]);
+    ).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 
   it("take a version-1 database holding a channel and a token to the latest version with both intact", async () => {
@@ -88,7 +89,7 @@ describe("migrations", () => {
     ]);
     expect(await tables()).not.toContain("leases");
 
-    expect(await migrateTo()).toEqual([2, 3, 4, 5, 6]);
+    expect(await migrateTo()).toEqual([2, 3, 4, 5, 6, 7]);
     expect(await pg.admin("select id, position, body, revision from channels")).toEqual([
       { id: "news", position: 0, body: channel, revision: "1" },
     ]);
@@ -108,7 +109,7 @@ describe("migrations", () => {
 
   it("run once when two nodes start together", async () => {
     const results = await Promise.all([migrateTo(), migrateTo(), migrateTo()]);
-    expect(results.flat().sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(results.flat().sort()).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(await pg.admin("select count(*)::int as n from cluster")).toEqual([{ n: 1 }]);
   });
 

@@ -25,8 +25,8 @@ export interface TestApp {
   ) => Promise<Response>;
   readonly logs: ReadonlyArray<string>;
   readonly storeText: () => Promise<string | undefined>;
-  /** Listens on 127.0.0.1; resolves to the port. */
-  readonly listen: () => Promise<number>;
+  /** Listens on 127.0.0.1 (on `port`, by default any free one); resolves to the port. */
+  readonly listen: (port?: number) => Promise<number>;
   readonly close: () => Promise<void>;
 }
 
@@ -70,10 +70,10 @@ export const makeTestApp = async (
           Effect.map((text) => (text._tag === "Some" ? text.value : undefined)),
         ),
       ),
-    listen: () =>
+    listen: (port = 0) =>
       runtime.runPromise(
         Effect.gen(function* () {
-          const server = yield* listen(handle.app, { port: 0, hostname: "127.0.0.1" });
+          const server = yield* listen(handle.app, { port, hostname: "127.0.0.1" });
           handle.injectWebSocket(server);
           yield* Scope.addFinalizer(scope, closeWebSockets(handle.webSockets));
           const address = server.address();
@@ -119,7 +119,7 @@ export const useTestApp = (options: TestAppOptions | (() => TestAppOptions) = {}
       return app().logs;
     },
     storeText: () => app().storeText(),
-    listen: () => app().listen(),
+    listen: (port) => app().listen(port),
     close: async () => {
       await current?.close();
       current = undefined;

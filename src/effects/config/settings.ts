@@ -6,7 +6,7 @@
  * is the launcher's own (bin/distributary): it picks the runtime before any of this runs.
  */
 import { availableParallelism } from "node:os";
-import { Config, ConfigProvider, Effect, Either } from "effect";
+import { Config, ConfigError, ConfigProvider, Effect, Either, Option, type Redacted } from "effect";
 
 /** `serve`'s address and configuration directory, each overridden by its command-line flag. */
 export const servePort = Config.string("DISTRIBUTARY_PORT").pipe(Config.withDefault("8000"));
@@ -243,4 +243,141 @@ export const isolatedPolicy = Config.literal(
 export const fastTakeover = Config.string("DISTRIBUTARY_FAST_TAKEOVER").pipe(
   Config.withDefault("on"),
   Config.map((value) => value !== "off"),
+);
+
+/**
+ * Sign-on with the company's identity provider (control/sign-on.ts): set together, or none of them. The pages
+ * then offer "Sign in with …" beside the token form, and the API takes the provider's JWTs beside local tokens.
+ */
+export interface OidcSettings {
+  /** The provider's issuer: https, or http for a provider on this host's loopback only. */
+  readonly issuer: URL;
+  readonly clientId: string;
+  /** The client's secret, or the file it is in; neither for a public client (PKCE alone). */
+  readonly clientSecret: Option.Option<Redacted.Redacted<string>>;
+  readonly clientSecretFile: Option.Option<string>;
+  /** This service's address as browsers reach it: the provider sends them back to `<publicUrl>/auth/callback`. */
+  readonly publicUrl: string;
+  readonly scopes: string;
+  /** The `aud` the API's JWTs must carry; none: the API takes no JWT, only the pages sign on. */
+  readonly audience: Option.Option<string>;
+  /** The claim access rules usually match, shown in each sign-in's audit line (rules see every claim). */
+  readonly rolesClaim: string;
+}
+
+const OIDC_NAMES = {
+  issuer: "DISTRIBUTARY_OIDC_ISSUER",
+  clientId: "DISTRIBUTARY_OIDC_CLIENT_ID",
+  clientSecret: "DISTRIBUTARY_OIDC_CLIENT_SECRET",
+  clientSecretFile: "DISTRIBUTARY_OIDC_CLIENT_SECRET_FILE",
+  publicUrl: "DISTRIBUTARY_OIDC_PUBLIC_URL",
+  scopes: "DISTRIBUTARY_OIDC_SCOPES",
+  audience: "DISTRIBUTARY_OIDC_AUDIENCE",
+  rolesClaim: "DISTRIBUTARY_OIDC_ROLES_CLAIM",
+} as const;
+
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+const absoluteUrl = (text: string): URL | undefined => {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
+};
+
+/** The OIDC settings as given (each absent or its text) checked together: none, the settings, or why not. */
+export const checkOidcSettings = (given: {
+  readonly issuer: Option.Option<string>;
+  readonly clientId: Option.Option<string>;
+  readonly clientSecret: Option.Option<Redacted.Redacted<string>>;
+  readonly clientSecretFile: Option.Option<string>;
+  readonly publicUrl: Option.Option<string>;
+  readonly scopes: Option.Option<string>;
+  readonly audience: Option.Option<string>;
+  readonly rolesClaim: Option.Option<string>;
+}): Either.Either<Option.Option<OidcSettings>, string> => {
+  const { issuer, clientId, clientSecret, clientSecretFile, publicUrl, scopes, audience, rolesClaim } = given;
+  if (Option.isNone(issuer)) {
+    const others = Object.entries(given).filter(([, value]) =>
+      Option.isSome(value as Option.Option<unknown>),
+    );
+    return others.length === 0
+      ? Either.right(Option.none())
+      : Either.left(
+          `DISTRIBUTARY_OIDC_ISSUER is not set, but other DISTRIBUTARY_OIDC_ settings are (${others.map(([name]) => OIDC_NAMES[name as keyof typeof OIDC_NAMES]).join(", ")}): set the issuer too, or none of them`,
+        );
+  }
+  const issuerUrl = absoluteUrl(issuer.value);
+  if (
+    issuerUrl === undefined ||
+    !(
+      issuerUrl.protocol === "https:" ||
+      (issuerUrl.protocol === "http:" && LOOPBACK_HOSTS.has(issuerUrl.hostname))
+    ) ||
+    issuerUrl.search !== "" ||
+    issuerUrl.hash !== ""
+  ) {
+    return Either.left(
+      `DISTRIBUTARY_OIDC_ISSUER must be the provider's https:// issuer URL (http:// only for a provider on this host's loopback), without query or fragment; got ${JSON.stringify(issuer.value)}`,
+    );
+  }
+  if (Option.isNone(clientId) || clientId.value.trim() === "")
+    return Either.left(
+      "DISTRIBUTARY_OIDC_CLIENT_ID must be set with DISTRIBUTARY_OIDC_ISSUER: the client id the provider gave this service",
+    );
+  if (Option.isSome(clientSecret) && Option.isSome(clientSecretFile))
+    return Either.left(
+      "set DISTRIBUTARY_OIDC_CLIENT_SECRET or DISTRIBUTARY_OIDC_CLIENT_SECRET_FILE, not both",
+    );
+  const publicBase = Option.isSome(publicUrl) ? absoluteUrl(publicUrl.value) : undefined;
+  if (
+    publicBase === undefined ||
+    (publicBase.protocol !== "https:" && publicBase.protocol !== "http:") ||
+    publicBase.search !== "" ||
+    publicBase.hash !== ""
+  ) {
+    return Either.left(
+      "DISTRIBUTARY_OIDC_PUBLIC_URL must be this service's http(s):// address as browsers reach it (the provider sends them back to <it>/auth/callback)" +
+        (Option.isSome(publicUrl) ? `; got ${JSON.stringify(publicUrl.value)}` : ""),
+    );
+  }
+  const scopeList = Option.getOrElse(scopes, () => "openid profile email").trim();
+  if (!scopeList.split(/\s+/).includes("openid"))
+    return Either.left(`DISTRIBUTARY_OIDC_SCOPES must include openid; got ${JSON.stringify(scopeList)}`);
+  const claim = Option.getOrElse(rolesClaim, () => "groups").trim();
+  if (claim === "") return Either.left("DISTRIBUTARY_OIDC_ROLES_CLAIM must name a claim (by default groups)");
+  return Either.right(
+    Option.some({
+      issuer: issuerUrl,
+      clientId: clientId.value.trim(),
+      clientSecret,
+      clientSecretFile,
+      publicUrl: publicBase.href.replace(/\/+$/, ""),
+      scopes: scopeList,
+      audience: Option.filter(
+        Option.map(audience, (text) => text.trim()),
+        (text) => text !== "",
+      ),
+      rolesClaim: claim,
+    }),
+  );
+};
+
+const oidcText = (name: string) => Config.option(Config.string(`DISTRIBUTARY_OIDC_${name}`));
+
+/** The OIDC settings (none when none is set); a service given bad ones stops at its start with the reason. */
+export const oidcSettings = Config.all({
+  issuer: oidcText("ISSUER"),
+  clientId: oidcText("CLIENT_ID"),
+  clientSecret: Config.option(Config.redacted("DISTRIBUTARY_OIDC_CLIENT_SECRET")),
+  clientSecretFile: oidcText("CLIENT_SECRET_FILE"),
+  publicUrl: oidcText("PUBLIC_URL"),
+  scopes: oidcText("SCOPES"),
+  audience: oidcText("AUDIENCE"),
+  rolesClaim: oidcText("ROLES_CLAIM"),
+}).pipe(
+  Config.mapOrFail((given) =>
+    Either.mapLeft(checkOidcSettings(given), (message) => ConfigError.InvalidData([], message)),
+  ),
 );

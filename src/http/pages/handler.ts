@@ -10,9 +10,11 @@ import type { html } from "hono/html";
 import { page as layout, type Viewer } from "../../../views/layout.ts";
 import { roleOn, unscopedRole } from "../../domain/access.ts";
 import { CurrentActor } from "../../effects/config/actor.ts";
+import type { PersonSessionStore } from "../../effects/config/person-sessions.ts";
 import { type Auth, actorOf, allows, type Principal, type Role } from "../../effects/control/auth.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import type { Control } from "../../effects/control/control.ts";
+import type { SignOn } from "../../effects/control/sign-on.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
 import type { MediaLive } from "../../effects/medialive/medialive.ts";
@@ -41,6 +43,10 @@ export interface PageServices {
   readonly runtime: Runtime.Runtime<never>;
   /** The API's failure limiter: one count of wrong tokens per address. */
   readonly limiter: FailureLimiter;
+  /** Sign-on through the identity provider (its `active` null when not configured). */
+  readonly signOn: SignOn;
+  /** Where people's sessions are kept: memory on one box, the fleet's database in a fleet. */
+  readonly personSessions: PersonSessionStore;
 }
 
 type Answer = Response | Promise<Response>;

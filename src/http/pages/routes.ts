@@ -8,7 +8,7 @@
  * the API's.
  */
 import { Runtime } from "effect";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import { page } from "../../../views/layout.ts";
 import { MAX_SLATE_IMAGE_BYTES } from "../../domain/slate.ts";
@@ -22,8 +22,10 @@ import { fleetPages } from "./fleet-pages.ts";
 import { formFields, type PageServices, render } from "./handler.ts";
 import { medialivePages } from "./medialive-pages.ts";
 import { notifierPages } from "./notifier-pages.ts";
+import { makePersonSessions } from "./person-sessions.ts";
 import { schedulePages } from "./schedule-pages.ts";
 import { makeSessions, nextAfterLogin, sameOrigin } from "./session.ts";
+import { signOnPages } from "./sign-on-pages.ts";
 
 export type { PageServices } from "./handler.ts";
 
@@ -31,28 +33,38 @@ export type { PageServices } from "./handler.ts";
  * What the pages may load: their own scripts, stylesheet, images and connections (the WebSocket included),
  * the preview's media and hls.js's worker from blob: URLs, and no framing by anyone.
  */
-const PAGE_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "media-src 'self' blob:",
-  "worker-src 'self' blob:",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join("; ");
+const pagePolicy = (provider: string | undefined) =>
+  [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "media-src 'self' blob:",
+    "worker-src 'self' blob:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    // Signing out goes on to the identity provider's logout.
+    `form-action 'self'${provider === undefined ? "" : ` ${provider}`}`,
+    "frame-ancestors 'none'",
+  ].join("; ");
 
-const loginPage = (error: string | undefined, next: string) =>
-  page({ title: "Log in", viewer: null, body: loginForm(error, next) });
+/** The login page: "Sign in with …" when sign-on is configured, the token form always. */
+const loginPage = (error: string | undefined, next: string, provider: string | undefined) =>
+  page({ title: "Log in", viewer: null, body: loginForm(error, next, provider) });
 
 const loginForm = (
   error: string | undefined,
   next: string,
+  provider: string | undefined,
 ) => html`<section class="login" aria-labelledby="login-title">
   <h1 id="login-title">Log in</h1>
+  ${
+    provider === undefined
+      ? ""
+      : html`<p><a class="button sign-on" href="/auth/login?next=${encodeURIComponent(next)}">Sign in with ${provider}</a></p>
+  <p class="muted">Or with a token:</p>`
+  }
   <form method="post" action="/login" class="stacked">
     <input type="hidden" name="next" value="${next}" />
     <label>Token <input type="password" name="token" required autocomplete="current-password" ${error === undefined ? "" : html`aria-invalid="true" aria-describedby="token-error"`} /></label>
@@ -64,12 +76,18 @@ const loginForm = (
 
 export const pagesApp = (services: PageServices) => {
   const { auth, limiter, runtime } = services;
-  const sessions = makeSessions(auth.authenticate);
+  const active = services.signOn.active;
+  const sessions = makeSessions(
+    auth.authenticate,
+    active === null ? null : makePersonSessions(services.personSessions, active.sessionPrincipal),
+  );
+  const provider = active?.providerName;
+  const policy = pagePolicy(active?.providerOrigin);
   const app = new Hono<AuthEnv>();
 
   app.use("*", async (c, next) => {
     await next();
-    c.header("content-security-policy", PAGE_POLICY);
+    c.header("content-security-policy", policy);
   });
   // Each post may carry what its form holds: a token at the login, a channel elsewhere, a document at the
   // import. Past the login, the limit applies after the session check, so nobody unknown sends a document.
@@ -81,9 +99,13 @@ export const pagesApp = (services: PageServices) => {
     picture: limitBody(MAX_SLATE_IMAGE_BYTES + 64 * 1024),
   };
   app.route("/assets", assets());
+  // Past the stylesheets and scripts: a person's session is read from its store (the fleet's database).
+  app.use("*", sessions.load);
   app.use("*", sameOrigin);
 
-  app.get("/login", (c) => c.html(loginPage(undefined, nextAfterLogin(c, c.req.query("next")))));
+  app.get("/login", (c) =>
+    c.html(loginPage(sessions.refusal(c), nextAfterLogin(c, c.req.query("next")), provider)),
+  );
   app.post("/login", limits.login, async (c) => {
     const fields = await Runtime.runPromise(runtime)(formFields(c));
     const next = nextAfterLogin(c, fields.next);
@@ -91,14 +113,31 @@ export const pagesApp = (services: PageServices) => {
     const wait = countFailure(limiter, c);
     if (wait > 0) {
       c.header("retry-after", String(wait));
-      return c.html(loginPage(`Too many wrong tokens from this address: try again in ${wait} s.`, next), 429);
+      return c.html(
+        loginPage(`Too many wrong tokens from this address: try again in ${wait} s.`, next, provider),
+        429,
+      );
     }
-    return c.html(loginPage("That token is not valid.", next), 401);
+    return c.html(loginPage("That token is not valid.", next, provider), 401);
   });
-  app.post("/logout", limits.login, (c) => {
-    sessions.logout(c);
+  const signOn =
+    active === null
+      ? null
+      : signOnPages({
+          app,
+          signOn: services.signOn,
+          active,
+          sessions,
+          runtime,
+          refused: (c, message, next, status) => c.html(loginPage(message, next, provider), status),
+        });
+  const logout = async (c: Context) => {
+    if (signOn !== null) return signOn.logout(c);
+    await sessions.logout(c);
     return c.redirect("/login", 303);
-  });
+  };
+  app.post("/logout", limits.login, logout);
+  app.post("/auth/logout", limits.login, logout);
 
   const signedIn = new Hono<AuthEnv>();
   signedIn.use("*", sessions.require());

@@ -1,17 +1,21 @@
 /**
  * Page sessions: logging in with a token gives an HttpOnly, SameSite=Strict cookie holding a random session
  * id; the token itself stays in this process's memory. Every request checks the token again, so revoking it
- * (or changing its role) ends or changes the session at once. Form posts must come from this server's own
- * pages: the Origin (or, without one, the Referer) must name the host the request was sent to; so must the
- * Origin of the pages' WebSocket, since SameSite does not keep another port of the same host from using the
- * cookie.
+ * (or changing its role) ends or changes the session at once. A person signed in through the identity provider
+ * has a session of its own kind (person-sessions.ts: in the fleet's database when there is one), its cookie
+ * SameSite=Lax so that the provider's redirect back to /auth/callback brings it. Only the sha256 of a cookie's
+ * id is kept. Form posts must come from this server's own pages: the Origin (or, without one, the Referer)
+ * must name the host the request was sent to; so must the Origin of the pages' WebSocket, since SameSite does
+ * not keep another port of the same host from using the cookie.
  */
 import { randomBytes } from "node:crypto";
 import type { Option } from "effect";
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { type PersonSession, sessionHash } from "../../effects/config/person-sessions.ts";
 import type { Principal } from "../../effects/control/auth.ts";
 import type { AuthEnv } from "../auth.ts";
+import type { PersonSessions } from "./person-sessions.ts";
 
 const COOKIE = "dst_session";
 const MAX_SESSIONS = 10_000;
@@ -22,26 +26,33 @@ interface Session {
   lastSeen: number;
 }
 
-export const makeSessions = (authenticate: (secret: string) => Option.Option<Principal>) => {
-  const sessions = new Map<string, Session>();
+/** Whether the request came over https (itself, or as a proxy in front of it says). */
+export const secureRequest = (c: Context) =>
+  new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https";
 
-  const secure = (c: Context) =>
-    new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https";
+export const makeSessions = (
+  authenticate: (secret: string) => Option.Option<Principal>,
+  people: PersonSessions | null = null,
+) => {
+  /** Token sessions, by the sha256 of their cookie's id. */
+  const sessions = new Map<string, Session>();
 
   const principalOf = (c: Context): Principal | null => principalFor(getCookie(c, COOKIE));
 
-  /** The signed-in token of session `id`, checked again now; null when it ended or was revoked. */
+  /** The signed-in token or person of session `id`, checked again now; null when it ended or was revoked. */
   const principalFor = (id: string | undefined): Principal | null => {
     if (id === undefined) return null;
-    const session = sessions.get(id);
-    if (session === undefined || Date.now() - session.lastSeen > IDLE_MS) {
-      sessions.delete(id ?? "");
+    const key = sessionHash(id);
+    const session = sessions.get(key);
+    if (session === undefined) return people?.principalFor(id) ?? null;
+    if (Date.now() - session.lastSeen > IDLE_MS) {
+      sessions.delete(key);
       return null;
     }
     const principal = authenticate(session.secret);
     if (principal._tag === "None") {
       // The token was revoked: the session ends with it.
-      sessions.delete(id);
+      sessions.delete(key);
       return null;
     }
     session.lastSeen = Date.now();
@@ -57,14 +68,40 @@ export const makeSessions = (authenticate: (secret: string) => Option.Option<Pri
         if (oldest !== undefined) sessions.delete(oldest[0]);
       }
       const id = randomBytes(32).toString("base64url");
-      sessions.set(id, { secret, lastSeen: Date.now() });
-      setCookie(c, COOKIE, id, { httpOnly: true, sameSite: "Strict", path: "/", secure: secure(c) });
+      sessions.set(sessionHash(id), { secret, lastSeen: Date.now() });
+      setCookie(c, COOKIE, id, { httpOnly: true, sameSite: "Strict", path: "/", secure: secureRequest(c) });
       return true;
     },
-    logout: (c: Context) => {
+    /** Starts the session of a person signed in through the identity provider. */
+    startPerson: async (
+      c: Context,
+      claims: Readonly<Record<string, unknown>>,
+      idToken: string,
+      httpsPublic: boolean,
+    ) => {
+      if (people === null) throw new Error("sign-on is not configured");
+      const id = await people.start(claims, idToken);
+      const secure = httpsPublic || secureRequest(c);
+      setCookie(c, COOKIE, id, { httpOnly: true, sameSite: "Lax", path: "/", secure });
+    },
+    /** Ends the session here (and, for a person's, in the store); what a person's kept, for the provider. */
+    logout: async (c: Context): Promise<PersonSession | undefined> => {
       const id = getCookie(c, COOKIE);
-      if (id !== undefined) sessions.delete(id);
       deleteCookie(c, COOKIE, { path: "/" });
+      if (id === undefined) return undefined;
+      if (sessions.delete(sessionHash(id)) || people === null) return undefined;
+      return people.end(id);
+    },
+    /** Reads a person's session from its store before the request goes on (a token's is here already). */
+    load: (async (c, next) => {
+      const id = getCookie(c, COOKIE);
+      if (id !== undefined && people !== null && !sessions.has(sessionHash(id))) await people.load(id);
+      await next();
+    }) as MiddlewareHandler,
+    /** Why a person signed in has no page: the access rules give them no role. */
+    refusal: (c: Context): string | undefined => {
+      const outcome = people?.outcomeFor(getCookie(c, COOKIE));
+      return outcome?.ok === false ? outcome.words : undefined;
     },
     principalOf,
     principalFor,

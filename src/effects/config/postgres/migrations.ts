@@ -126,6 +126,15 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
       "alter table audit add column actor_via text, add column actor_subject text, add column actor_issuer text",
     ),
   },
+  {
+    version: 7,
+    name: "the pages' sessions of people signed in through the identity provider, served by every node",
+    apply: statements(
+      `create table person_sessions (id_hash text primary key, subject text not null, claims jsonb not null,
+         id_token text not null, created_at timestamptz not null, last_seen timestamptz not null)`,
+      "create index person_sessions_by_last_seen on person_sessions (last_seen)",
+    ),
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.reduce(
