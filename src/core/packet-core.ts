@@ -98,6 +98,12 @@ export class PacketCore {
   readonly #wasmMemory: WasmMemory;
   readonly #memory: CoreMemory;
   readonly #input: Uint8Array;
+  /**
+   * `uniformRun`'s views, one per run length: a read of a steady stream gives the same few lengths turn after
+   * turn, and a new view a turn and input was most of a forwarding thread's garbage (the memory never grows,
+   * as `#input` assumes).
+   */
+  readonly #runViews = new Map<number, Uint8Array>();
 
   private constructor(exports: CoreExports) {
     this.#exports = exports;
@@ -180,7 +186,13 @@ export class PacketCore {
    */
   uniformRun(): Uint8Array | null {
     if (this.#status(CORE.ST_RUN_UNIFORM) === 0) return null;
-    return this.#memory.bytes.subarray(RX_OUT, RX_OUT + this.#status(CORE.ST_RUN_BYTES));
+    const bytes = this.#status(CORE.ST_RUN_BYTES);
+    let view = this.#runViews.get(bytes);
+    if (view === undefined) {
+      view = this.#memory.bytes.subarray(RX_OUT, RX_OUT + bytes);
+      this.#runViews.set(bytes, view);
+    }
+    return view;
   }
 
   /** Each TS payload the last run accepted, in order. */

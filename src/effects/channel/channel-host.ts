@@ -32,8 +32,15 @@ const startFailure = (cause: Cause.Cause<ChannelErrorType>): ChannelErrorType =>
 };
 
 interface ChannelHost {
-  /** `handover`: the channel is the new copy of one moving from another worker (ChannelOptions.handover). */
-  readonly start: (spec: ChannelSpec, handover?: Handover) => Effect.Effect<void, ChannelErrorType>;
+  /**
+   * `handover`: the channel is the new copy of one moving from another worker (ChannelOptions.handover,
+   * `handedOver`).
+   */
+  readonly start: (
+    spec: ChannelSpec,
+    handover?: Handover,
+    handedOver?: SharedArrayBuffer,
+  ) => Effect.Effect<void, ChannelErrorType>;
   readonly stop: (id: ChannelId) => Effect.Effect<boolean>;
   readonly get: (id: ChannelId) => RunningChannel | undefined;
   /** `use` on a running channel; fails with not_running otherwise. */
@@ -56,14 +63,14 @@ export const makeChannelHost = (
     const fibers = yield* FiberMap.make<ChannelId, void, never>();
     const running = new Map<ChannelId, RunningChannel>();
 
-    const start = (spec: ChannelSpec, handover?: Handover) =>
+    const start = (spec: ChannelSpec, handover?: Handover, handedOver?: SharedArrayBuffer) =>
       Effect.gen(function* () {
         if (running.has(spec.id)) return;
         const ready = yield* Deferred.make<void, ChannelErrorType>();
         const life = Effect.gen(function* () {
           const channel = yield* startChannel(
             spec,
-            handover === undefined ? options : { ...options, handover },
+            handover === undefined ? options : { ...options, handover, handedOver },
           );
           running.set(spec.id, channel);
           yield* Effect.addFinalizer(() => Effect.sync(() => running.delete(spec.id)));

@@ -140,6 +140,12 @@ export interface ChannelOptions {
   readonly emit?: (event: NewEvent) => void;
   /** Starting as the new copy of a moving channel: its UDP inputs take these senders over. */
   readonly handover?: Handover;
+  /**
+   * With `handover`: the move's word (runtime/move-word.ts), which the old copy sets in its thread once it has
+   * sent its last datagram. The new copy holds what it forwards until then and reads the word with each
+   * datagram, so its outputs resume within a read of that, not after the supervisor's round trips (`settle`).
+   */
+  readonly handedOver?: SharedArrayBuffer;
 }
 
 export interface OutputEntryStatus extends OutputStatus {

@@ -193,6 +193,7 @@ const makeStages = (
       turnBatch,
       inserter,
       holds: options.handover !== undefined,
+      handedOver: options.handedOver,
       lastCcOut,
       log,
     });

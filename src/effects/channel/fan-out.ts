@@ -17,6 +17,7 @@ import { isUntouched } from "../../domain/output-policy.ts";
 import type { OutputProtocol } from "../../domain/url.ts";
 import { type ReadPace, readPaceMs } from "../runtime/batch-reader.ts";
 import { asOneTurn } from "../runtime/end-of-turn.ts";
+import { doneReader } from "../runtime/move-word.ts";
 import type { BatchSink } from "../runtime/thread-sender.ts";
 import type { TurnBatch } from "../runtime/turn-batch.ts";
 import { makeLeaseFence } from "./lease-fence.ts";
@@ -71,6 +72,8 @@ export const makeFanOut = (options: {
   readonly inserter: CueInserter;
   /** Started by a move: hold what it forwards until the old copy is done (`letGo`). */
   readonly holds: boolean;
+  /** The move's word (ChannelOptions.handedOver): once the old copy says it is done, no `letGo` is waited for. */
+  readonly handedOver?: SharedArrayBuffer | undefined;
   /** Each PID's last continuity counter as it left the channel (the bridges of an output that moves). */
   readonly lastCcOut: () => Map<number, number>;
   readonly log: (line: Effect.Effect<void>) => void;
@@ -146,6 +149,7 @@ export const makeFanOut = (options: {
      * once would reorder them at the destination.
      */
     let held: Uint8Array[] | null = options.holds ? [] : null;
+    const oldCopyDone = options.handedOver === undefined ? null : doneReader(options.handedOver);
     let slate: Slate | null = null;
     let diverted = false;
 
@@ -164,6 +168,8 @@ export const makeFanOut = (options: {
         });
     };
     const send = (view: Uint8Array) => {
+      // The old copy said it is done, in its thread: what was held leaves first, then this.
+      if (held !== null && oldCopyDone?.() === true) letGo();
       if (held === null) {
         // The plain UDP outputs take it in the turn's batch, which copies it.
         if (turnBatch.sinks.length > 0) turnBatch.add(view);

@@ -14,6 +14,7 @@
  */
 import { Duration, Effect, type Scope } from "effect";
 import type { InputRole } from "../../domain/redundancy.ts";
+import { makeAlarm } from "../runtime/alarm.ts";
 import {
   type FailoverPolicy,
   type InputHealth,
@@ -84,13 +85,19 @@ export const makeSelector = (options: {
     let wakeAt = Number.NEGATIVE_INFINITY;
     let woken = false;
     let resume: (() => void) | null = null;
+    // On the live clock (`nowMs` given) the fiber sleeps on a plain timer that a wake-up cuts short
+    // (runtime/alarm.ts): `Effect.race` of a wake-up and `Effect.sleep` forked two fibers each round, about
+    // 0.4 ms of CPU on this machine against a timer's 0.05, twice a second per channel on a steady stream (the
+    // next deadline is the input's silence). A TestClock keeps the race, on the clock it drives.
+    const alarm = options.nowMs === undefined ? null : makeAlarm();
     const wakeBy = (atMs: number) => {
       if (atMs >= wakeAt) return;
       wakeAt = atMs;
       woken = true;
       const waiting = resume;
       resume = null;
-      waiting?.();
+      if (waiting !== null) waiting();
+      else alarm?.ring();
     };
     const wake = () => wakeBy(Number.NEGATIVE_INFINITY);
     const wakeUp = Effect.async<void>((done) => {
@@ -114,10 +121,13 @@ export const makeSelector = (options: {
       const next = deadline === null ? flush : flush === null ? deadline : Math.min(deadline, flush);
       wakeAt = next ?? Number.POSITIVE_INFINITY;
       // At least a millisecond: a timer may fire a fraction early, and nothing is due right after a tick.
+      const ms = next === null ? 0 : Math.max(1, Math.ceil(next - at));
       const wait =
         next === null
           ? wakeUp
-          : Effect.race(wakeUp, Effect.sleep(Duration.millis(Math.max(1, Math.ceil(next - at)))));
+          : alarm !== null
+            ? Effect.asVoid(alarm.sleep(ms))
+            : Effect.race(wakeUp, Effect.sleep(Duration.millis(ms)));
       return events.length === 0
         ? wait
         : Effect.zipRight(Effect.forEach(events, publish, { discard: true }), wait);

@@ -23,9 +23,14 @@ const reportFault = (thrown: unknown) => {
   else Runtime.runFork(reporting)(Effect.logError(line));
 };
 
-let waiting = new Set<() => void>();
-// The set of the turn before, emptied, for the next one: no new set or array a turn.
-let spare: Set<() => void> | null = new Set();
+/**
+ * The work of this turn, in the order asked, and whether each still waits (a cancelled one stays in the list,
+ * skipped). Arrays and a WeakMap whose keys are the same few functions turn after turn: a Set emptied each turn
+ * grew again from nothing in the next, and that garbage was a forwarding thread's largest after its reads.
+ */
+const list: Array<(() => void) | null> = [];
+let count = 0;
+const waits = new WeakMap<() => void, boolean>();
 let scheduled = false;
 let holding = 0;
 /** Set while the end of a turn runs: what it asks for joins this run rather than another turn. */
@@ -36,32 +41,31 @@ const runAll = () => {
   running = true;
   try {
     // Work may ask for more at the end of the same turn (an output's batch for the thread's one send):
-    // it runs in this pass too.
-    while (waiting.size > 0) {
-      const work = waiting;
-      // (A run that ended a turn of its own inside this one would find no spare set and get a new one.)
-      waiting = spare ?? new Set();
-      spare = null;
-      for (const run of work) {
-        // One output's work that throws must not keep the others' from going, nor reach the input path that
-        // ended the turn (another channel's, maybe): each guards itself, and this is the last line.
-        try {
-          run();
-        } catch (thrown) {
-          reportFault(thrown);
-        }
+    // it joins the list and runs in this pass too.
+    for (let at = 0; at < count; at++) {
+      const run = list[at] as () => void;
+      list[at] = null;
+      if (waits.get(run) !== true) continue;
+      waits.set(run, false);
+      // One output's work that throws must not keep the others' from going, nor reach the input path that
+      // ended the turn (another channel's, maybe): each guards itself, and this is the last line.
+      try {
+        run();
+      } catch (thrown) {
+        reportFault(thrown);
       }
-      work.clear();
-      spare = work;
     }
   } finally {
+    count = 0;
     running = false;
   }
 };
 
 /** Runs `run` once at the end of this turn of the event loop (asking again in the same turn changes nothing). */
 export const atEndOfTurn = (run: () => void): void => {
-  waiting.add(run);
+  if (waits.get(run) === true) return;
+  waits.set(run, true);
+  list[count++] = run;
   if (!scheduled && holding === 0 && !running) {
     scheduled = true;
     setImmediate(runAll);
@@ -69,7 +73,7 @@ export const atEndOfTurn = (run: () => void): void => {
 };
 
 export const cancelEndOfTurn = (run: () => void): void => {
-  waiting.delete(run);
+  if (waits.get(run) === true) waits.set(run, false);
 };
 
 /** Runs `work`, then at once what it left for the end of the turn. */

@@ -23,6 +23,7 @@ import type { ChannelId, OutputId } from "../../../domain/ids.ts";
 import { parseOutputUrl } from "../../../domain/url.ts";
 import { EventBus } from "../../events/event-bus.ts";
 import type { OutputOptions } from "../../outputs/writer.ts";
+import { makeMoveWord } from "../../runtime/move-word.ts";
 import type { Priority } from "../../runtime/priority.ts";
 import {
   ChannelError,
@@ -257,12 +258,15 @@ export const makeWorkerChannels = (
           if (target === from) return;
           wake(target);
           judgeAfresh(target);
-          const handover = yield* request<Handover>(from, { op: "senders", channel: id });
-          yield* request(target, { op: "start", spec: entry.spec, handover }).pipe(
+          // The two copies' own word (move-word.ts): they hand the stream over between themselves, without
+          // waiting for the replies to cross this thread (a silence of hundreds of ms when it is busy).
+          const handedOver = makeMoveWord();
+          const handover = yield* request<Handover>(from, { op: "senders", channel: id, handedOver });
+          yield* request(target, { op: "start", spec: entry.spec, handover, handedOver }).pipe(
             Effect.tapError(() => Effect.ignore(request(target, { op: "stop", channel: id }))),
           );
           entry.worker = to;
-          yield* Effect.ignore(request(from, { op: "release", channel: id }));
+          yield* Effect.ignore(request(from, { op: "release", channel: id, handedOver }));
           yield* request(target, { op: "settle", channel: id });
         }),
       );

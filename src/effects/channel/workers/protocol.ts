@@ -33,12 +33,24 @@ export interface WorkerSettings {
 }
 
 export type Command =
-  | { readonly op: "start"; readonly spec: ChannelSpec; readonly handover?: Handover }
+  | {
+      readonly op: "start";
+      readonly spec: ChannelSpec;
+      readonly handover?: Handover;
+      /** A move's word (move-word.ts): the new copy says it runs, the old one that it is done. */
+      readonly handedOver?: SharedArrayBuffer;
+    }
   | { readonly op: "stop"; readonly channel: ChannelId }
-  /** A move's first half on the old worker: where its inputs hear their senders. */
-  | { readonly op: "senders"; readonly channel: ChannelId }
-  /** A move's second half on the old worker: inputs closed, outputs drained, then stopped. */
-  | { readonly op: "release"; readonly channel: ChannelId }
+  /**
+   * A move's first half on the old worker: where its inputs hear their senders. With `handedOver`, the old
+   * copy lets go as soon as the new one says it runs (move-word.ts), without waiting for `release`.
+   */
+  | { readonly op: "senders"; readonly channel: ChannelId; readonly handedOver?: SharedArrayBuffer }
+  /**
+   * A move's second half on the old worker: inputs closed, outputs drained, `handedOver` set (the new copy
+   * sends from then on, without waiting for this reply), then stopped.
+   */
+  | { readonly op: "release"; readonly channel: ChannelId; readonly handedOver?: SharedArrayBuffer }
   /** A move's last step on the new worker: its inputs take any sender again. */
   | { readonly op: "settle"; readonly channel: ChannelId }
   | { readonly op: "applyOutput"; readonly channel: ChannelId; readonly output: OutputSpec }

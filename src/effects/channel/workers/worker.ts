@@ -4,12 +4,25 @@
  * Its channels' events go to the supervisor as they happen; their counters only when it asks (`sync`).
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { Cause, Effect, Exit, Layer, Logger, LogLevel, ManagedRuntime, Option, Scope } from "effect";
+import {
+  Cause,
+  Deferred,
+  Effect,
+  Exit,
+  FiberId,
+  Layer,
+  Logger,
+  LogLevel,
+  ManagedRuntime,
+  Option,
+  Scope,
+} from "effect";
 import type { ChannelId } from "../../../domain/ids.ts";
 import type { HlsServed } from "../../outputs/hls.ts";
 import { readingInTurns, turnLateness } from "../../runtime/batch-reader.ts";
 import { closeLibSrt } from "../../runtime/libsrt.ts";
 import { makeLoopDelay } from "../../runtime/loop-delay.ts";
+import { newCopyStarted, oldCopyDone, whenNewCopyStarts } from "../../runtime/move-word.ts";
 import { adoptOwnPorts } from "../../runtime/own-ports.ts";
 import { raiseThisThread } from "../../runtime/priority.ts";
 import { adoptSendGates } from "../../runtime/send-gates.ts";
@@ -132,21 +145,58 @@ const sync = (): SyncReply => {
   return reply;
 };
 
+/** The releases of moving channels under way here: each runs once, whoever asks first (move-word.ts). */
+const releasing = new Map<ChannelId, Deferred.Deferred<void, ChannelError>>();
+
+/**
+ * A move's second half: inputs closed, outputs drained, the new copy told in its thread (it sends from then
+ * on), then the channel stopped. Asked by the new copy's start (`whenNewCopyStarts`) or by the supervisor.
+ */
+const release = (id: ChannelId, word: SharedArrayBuffer | undefined) =>
+  Effect.suspend(() => {
+    const under = releasing.get(id);
+    if (under !== undefined) return Deferred.await(under);
+    const done = Deferred.unsafeMake<void, ChannelError>(FiberId.none);
+    releasing.set(id, done);
+    return host
+      .with(id, (channel) => channel.release(500))
+      .pipe(
+        Effect.tap(() => {
+          if (word !== undefined) oldCopyDone(word);
+        }),
+        Effect.zipRight(stopHere(id)),
+        Effect.asVoid,
+        Effect.exit,
+        Effect.flatMap((exit) => Deferred.done(done, exit)),
+        Effect.zipRight(Deferred.await(done)),
+        Effect.ensuring(Effect.sync(() => releasing.delete(id))),
+      );
+  });
+
 const served = (channel: RunningChannel, output: string | null): Effect.Effect<HlsServed | null> =>
   output === null ? channel.preview : Effect.succeed(channel.hls(output));
 
 const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
   switch (command.op) {
     case "start":
-      return host.start(command.spec, command.handover);
+      return host.start(command.spec, command.handover, command.handedOver).pipe(
+        Effect.tap(() => {
+          if (command.handedOver !== undefined) newCopyStarted(command.handedOver);
+        }),
+      );
     case "stop":
       return stopHere(command.channel);
     case "senders":
-      return host.with(command.channel, (channel) => Effect.sync(channel.senders));
+      return host.with(command.channel, (channel) =>
+        Effect.sync(() => {
+          const word = command.handedOver;
+          if (word !== undefined)
+            whenNewCopyStarts(word, () => runtime.runFork(Effect.ignore(release(command.channel, word))));
+          return channel.senders();
+        }),
+      );
     case "release":
-      return host
-        .with(command.channel, (channel) => channel.release(500))
-        .pipe(Effect.zipRight(stopHere(command.channel)));
+      return release(command.channel, command.handedOver);
     case "settle":
       return host.with(command.channel, (channel) => channel.settle);
     case "applyOutput":
