@@ -135,24 +135,13 @@ export type SnapshotFamilies = ReturnType<typeof snapshotFamilies>;
  */
 export const MAIN_LOOP_RESOLUTION_MS = 100;
 
-let mainLoop: ReturnType<typeof makeLoopDelay> | null = null;
-/**
- * The main thread's one monitor, made at the first ask. The read model rests it while no input flows
- * (`measure(false)`, each tick): its timer was 10 of an idle service's 26 wake-ups a second, and a thread
- * with nothing to forward need not wake to be measured (the workers' monitors rest the same way).
- */
-export const mainLoopDelay = () => {
-  mainLoop ??= makeLoopDelay(MAIN_LOOP_RESOLUTION_MS);
-  return mainLoop;
-};
-
 /**
  * prom-client's event-loop delay series, from our own monitor (src/effects/runtime/loop-delay.ts), reset at
  * each scrape: how late a timer ran beyond its interval, what the loop added, as the workers report theirs.
  * On Deno, whose perf_hooks monitor does not see a held loop, a plain timer measures it.
  */
 export const loopDelayGauges = (registry: Registry) => {
-  const delay = mainLoopDelay();
+  const delay = makeLoopDelay(MAIN_LOOP_RESOLUTION_MS);
   const series: ReadonlyArray<[string, () => number]> = [
     ["min", delay.min],
     ["max", delay.max],

@@ -25,7 +25,6 @@ import { MediaLive } from "../medialive/medialive.ts";
 import type { OutputStatus } from "../outputs/writer.ts";
 import { quietly } from "../runtime/quiet-timer.ts";
 import { CueHistory } from "./cue-history.ts";
-import { mainLoopDelay } from "./metric-families.ts";
 import {
   inputKey,
   outputKey,
@@ -36,8 +35,6 @@ import {
 } from "./projections.ts";
 
 const READ_MODEL_TICK_MS = 1000;
-/** An input heard this recently (ms) flows: the main thread's loop delay is measured (metric-families.ts). */
-const FLOWING_MS = 1500;
 /** How many ticks of bitrate a sparkline shows. */
 const HISTORY = 30;
 
@@ -266,22 +263,10 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
     // The workers' counters first (one message each), so the snapshot shows them as they are now.
     const refresh = Effect.zipRight(channels.sync, publish).pipe(Effect.withSpan("ReadModel.refresh"));
 
-    /** Whether an input received within the last tick and a half: the main loop is measured only then. */
-    const anyInputFlowing = () => {
-      for (const id of channels.running())
-        for (const input of channels.summary(id)?.inputs ?? [])
-          if (input.lastPacketAgeMs !== null && input.lastPacketAgeMs < FLOWING_MS) return true;
-      return false;
-    };
-    const measureLoop = Effect.sync(() => mainLoopDelay().measure(anyInputFlowing()));
-
     yield* quietly(
       READ_MODEL_TICK_MS,
       () => true,
-      Effect.zipRight(
-        channels.sync,
-        Effect.zipRight(Effect.zipRight(sample, Effect.sync(record)), Effect.zipRight(measureLoop, publish)),
-      ),
+      Effect.zipRight(channels.sync, Effect.zipRight(Effect.zipRight(sample, Effect.sync(record)), publish)),
     );
     // Events a person should see at once; a burst of them costs one snapshot.
     yield* Effect.forkScoped(
