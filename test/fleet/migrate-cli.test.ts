@@ -10,6 +10,7 @@ import { Redacted } from "effect";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { layerPostgres } from "../../src/effects/config/postgres/layer.ts";
+import { LATEST_VERSION } from "../../src/effects/config/postgres/migrations.ts";
 import { layerFile } from "../../src/effects/config/store.ts";
 import { freeUdpPort, json, makeTestApp } from "../support/app.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
@@ -69,7 +70,7 @@ describe("distributary migrate", () => {
     expect(first.exitCode).toBe(0);
     expect(first.stdout).toContain("imported 2 channel(s) (News, Sport) and 1 token(s) (ops)");
     expect(first.stdout).toContain(`postgres://distributary:****@127.0.0.1:${pg.port}/distributary`);
-    expect(first.stdout).toContain("(schema version 5)");
+    expect(first.stdout).toContain(`(schema version ${LATEST_VERSION})`);
     expect(first.stdout + first.stderr).not.toContain(pg.password);
     expect(await pg.admin("select id from channels order by position")).toEqual([
       { id: "news" },
@@ -118,11 +119,11 @@ describe("distributary migrate", () => {
     const url = pg.url.replace(/\/distributary$/, `/${other}`);
     const first = await migrateFromEnv(url);
     expect(first.exitCode, first.stderr).toBe(0);
-    expect(first.stdout).toContain("is at version 5; nothing imported");
+    expect(first.stdout).toContain(`is at version ${LATEST_VERSION}; nothing imported`);
     expect(first.stdout + first.stderr).not.toContain(pg.password);
     const again = await migrateFromEnv(url);
     expect(again.exitCode, again.stderr).toBe(0);
-    expect(again.stdout).toContain("is at version 5");
+    expect(again.stdout).toContain(`is at version ${LATEST_VERSION}`);
   });
 
   it("says in words what is wrong, never printing the password", async () => {
