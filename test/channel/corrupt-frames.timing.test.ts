@@ -96,6 +96,19 @@ const publishes = async (feed: Feed) =>
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "distributary-corrupt-"));
+  // The service starts while ffmpeg makes the stream and nginx starts (as slate-formats.timing does).
+  service = spawnService({
+    port: await servicePort(),
+    after: ["--host", "127.0.0.1", "--config-dir", join(dir, "config")],
+    // One forwarding worker: the three channels share its thread, as the fault must not reach the others.
+    env: {
+      ...process.env,
+      DISTRIBUTARY_ADMIN_TOKEN: TOKEN,
+      DISTRIBUTARY_WORKERS: "1",
+      DISTRIBUTARY_TEST_REMUX_FAULT: "faulty",
+    },
+  });
+  const ready = service.ready(30_000);
   const source = join(dir, "source.ts");
   await Effect.runPromise(encodeTestStream(source, SECONDS, "7M", "960x540"));
   const encoded = await readFile(source);
@@ -122,18 +135,7 @@ beforeAll(async () => {
   };
   feeds.push(await make("light", 0.002, 41), await make("heavy", 0.05, 42), await make("faulty", 0, 0));
 
-  service = spawnService({
-    port: await servicePort(),
-    after: ["--host", "127.0.0.1", "--config-dir", join(dir, "config")],
-    // One forwarding worker: the three channels share its thread, as the fault must not reach the others.
-    env: {
-      ...process.env,
-      DISTRIBUTARY_ADMIN_TOKEN: TOKEN,
-      DISTRIBUTARY_WORKERS: "1",
-      DISTRIBUTARY_TEST_REMUX_FAULT: "faulty",
-    },
-  });
-  await service.ready(30_000);
+  await ready;
   for (const feed of feeds) {
     const created = await api("/api/channels", {
       method: "POST",

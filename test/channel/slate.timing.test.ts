@@ -188,8 +188,23 @@ const returnKeyframe = () => {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "distributary-slate-"));
+  // The service starts while ffmpeg makes the stream and the picture and the receivers start.
+  service = spawnService({
+    port: await servicePort(),
+    after: ["--host", "127.0.0.1", "--config-dir", join(dir, "config")],
+    env: { ...process.env, DISTRIBUTARY_ADMIN_TOKEN: TOKEN, DISTRIBUTARY_SLATE_DIR: join(dir, "slates") },
+  });
+  const ready = service.ready(30_000);
   const encoded = join(dir, "source.ts");
-  await Effect.runPromise(encodeTestStream(encoded, SECONDS, "1M", "640x360"));
+  // The uploaded picture: colour bars, which an encoder keeps sharp.
+  picture = join(dir, "slate.png");
+  await Promise.all([
+    Effect.runPromise(encodeTestStream(encoded, SECONDS, "1M", "640x360")),
+    execa("ffmpeg", [
+      ...["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "smptehdbars=s=1280x720"],
+      ...["-frames:v", "1", picture],
+    ]),
+  ]);
   const plain = await readFile(encoded);
   const cues = videoPes(plain)
     .filter((_, index) => index > 0 && index % 50 === 0)
@@ -198,24 +213,13 @@ beforeAll(async () => {
       section: encodeSection(immediateSpliceOut(9100 + index)),
     }));
   source = withCues(plain, STREAM_TYPE_AAC, cues);
-  // The uploaded picture: colour bars, which an encoder keeps sharp.
-  picture = join(dir, "slate.png");
-  await execa("ffmpeg", [
-    ...["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "smptehdbars=s=1280x720"],
-    ...["-frames:v", "1", picture],
-  ]);
 
   nginx = await Effect.runPromise(Scope.extend(nginxRtmpServer(), scope));
   udp = await Effect.runPromise(Scope.extend(udpSink, scope));
   srtSink = await Effect.runPromise(Scope.extend(udpSink, scope));
   srt = await Effect.runPromise(Scope.extend(srtListenerPeer({ forwardTo: srtSink.port }), scope));
   const port = await freeUdpPort();
-  service = spawnService({
-    port: await servicePort(),
-    after: ["--host", "127.0.0.1", "--config-dir", join(dir, "config")],
-    env: { ...process.env, DISTRIBUTARY_ADMIN_TOKEN: TOKEN, DISTRIBUTARY_SLATE_DIR: join(dir, "slates") },
-  });
-  await service.ready(30_000);
+  await ready;
   const created = await api("/api/channels", {
     method: "POST",
     body: JSON.stringify({
@@ -491,8 +495,11 @@ describe("a channel with a slate whose input goes away for 8 s", () => {
       // From the start through the first switch (the slate begins FIRST_SECONDS in), and from before the return
       // (the input's first part, the time away and the slate's second) through it.
       const returnAt = FIRST_SECONDS + (AWAY_MS + AFTER_MS) / 1000;
-      const seen = await play(0, FIRST_SECONDS + 2.5);
-      const back = await play(returnAt - 3, returnAt + 2.5);
+      // Two players at once, each with its own video element: they share nothing but the playlist.
+      const [seen, back] = await Promise.all([
+        play(0, FIRST_SECONDS + 2.5),
+        play(returnAt - 3, returnAt + 2.5),
+      ]);
       const h264 = await page.evaluate(`MediaSource.isTypeSupported('video/mp4; codecs="avc1.42c01e"')`);
       console.log(
         `slate: hls.js (H.264 ${h264 ? "decodable" : "not decodable"} here): ${JSON.stringify({ ...seen, sequences: [...new Set(seen.sequences)] })}; from ${returnAt - 3} s: ${JSON.stringify({ ...back, sequences: undefined })}`,

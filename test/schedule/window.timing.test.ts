@@ -33,7 +33,9 @@ const CREDENTIALS = {
   AWS_ACCESS_KEY_ID: "AKIASCHEDULEWINDOW",
   AWS_SECRET_ACCESS_KEY: "schedule-window-secret",
 };
-const SECONDS = 60;
+// The input runs from the window's creation (T0 − 30 s) to past its end (T0 + 11 s) by 6 s at least, so that
+// "nothing after the end" is seen while it still flows; the test waits for the whole of it to be sent.
+const SECONDS = 48;
 const PACKET = 188;
 const VIDEO_PID = 0x100;
 
@@ -67,15 +69,17 @@ let inputKeyframes = new Set<string>();
 beforeAll(async () => {
   if (missing !== null) return;
   Object.assign(process.env, CREDENTIALS);
+  dir = await mkdtemp(join(tmpdir(), "distributary-schedule-"));
+  const encoded = join(dir, "source.ts");
+  // moto_server starts while ffmpeg encodes the input.
+  const encoding = Effect.runPromise(encodeTestStream(encoded, SECONDS, "1M", "640x360", ["-g", "8"]));
   moto = await startMoto();
   mediaLiveId = await createMediaLiveChannel(moto.client(), {
     name: "scheduled window",
     destinations: ["rtp://127.0.0.1:5000"],
   });
   log = await motoLog(moto.endpoint);
-  dir = await mkdtemp(join(tmpdir(), "distributary-schedule-"));
-  const encoded = join(dir, "source.ts");
-  await Effect.runPromise(encodeTestStream(encoded, SECONDS, "1M", "640x360", ["-g", "8"]));
+  await encoding;
   source = await readFile(encoded);
   for (let at = 0; at + PACKET <= source.length; at += PACKET) {
     if (pidAt(source, at) !== VIDEO_PID) continue;
