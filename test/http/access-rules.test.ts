@@ -50,6 +50,20 @@ describe("access rules", () => {
       expect(JSON.stringify(badScope.errors)).toContain("rules[0].channels");
       // Nothing of a refused list was taken.
       expect(await json(await first.request("/api/access/rules"))).toEqual({ rules: RULES });
+      // The bare list is the rules too, its problems named the same way.
+      const bare = await first.request("/api/access/rules", {
+        method: "PUT",
+        body: JSON.stringify([RULES[1], { ...RULES[0], role: "boss" }]),
+      });
+      expect((await json(bare)).errors).toEqual([
+        { field: "rules[1].role", message: 'must be viewer, operator or admin; got "boss"' },
+      ]);
+      const bareOk = await first.request("/api/access/rules", {
+        method: "PUT",
+        body: JSON.stringify([...RULES].reverse()),
+      });
+      expect(await json(bareOk)).toEqual({ rules: [...RULES].reverse() });
+      await first.request("/api/access/rules", put(RULES));
 
       const events = (await json(await first.request("/api/events?type=api_change"))).events as Array<{
         action: string;
@@ -57,6 +71,8 @@ describe("access rules", () => {
       }>;
       expect(events.filter((event) => event.action === "access.rules").map((event) => event.detail)).toEqual([
         "access rules replaced: 0 rules before, 2 now",
+        "access rules replaced: 2 rules before, 2 now",
+        "access rules replaced: 2 rules before, 2 now",
       ]);
       expect(readFileSync(join(dir, "access-rules.json"), "utf8")).toContain("tv-ops-eu");
     } finally {

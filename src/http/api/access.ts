@@ -1,20 +1,29 @@
 /**
  * `/api/access/rules`: the access rules that turn a signed-in person's claims into grants, read and replaced
- * whole by an admin over every channel. The body is `{"rules": [...]}`, so a problem names its entry and field
- * (`rules[1].channels`).
+ * whole by an admin over every channel. The body is `{"rules": [...]}`, or the bare list `[...]` (taken as
+ * `{"rules": [...]}`); either way a problem names its entry and field (`rules[1].channels`).
  */
 import { Effect, Schema } from "effect";
 import { AccessRule, AccessRules as AccessRulesSchema } from "../../domain/access.ts";
 import type { AccessRules } from "../../effects/control/access-rules.ts";
 import { type Api, body, makeApi, type Run } from "../routes.ts";
 
-const RulesBody = Schema.Struct({ rules: AccessRulesSchema }).annotations({
+const RulesObject = Schema.Struct({ rules: AccessRulesSchema }).annotations({
   identifier: "AccessRulesBody",
   parseOptions: { onExcessProperty: "error" },
   description:
     'the whole list, e.g. {"rules": [{"claim": "groups", "equals": "tv-ops-eu", "role": "operator", ' +
-    '"channels": {"tags": ["eu"]}}]}; [] removes every rule',
+    '"channels": {"tags": ["eu"]}}]}, or the bare list; [] removes every rule',
 });
+/** A bare list is the rules themselves: decoded as `{"rules": [...]}`, so a problem still says `rules[1].role`. */
+const RulesBody = Schema.compose(
+  Schema.transform(Schema.Unknown, Schema.Unknown, {
+    strict: true,
+    decode: (value) => (Array.isArray(value) ? { rules: value } : value),
+    encode: (value) => value,
+  }),
+  RulesObject,
+);
 const RulesAnswer = Schema.Struct({ rules: Schema.Array(AccessRule) }).annotations({
   identifier: "AccessRulesList",
 });
