@@ -175,12 +175,22 @@ describe("srt output", () => {
   it.scopedLive("caller to ffmpeg's SRT listener: the same TS byte for byte", () =>
     Effect.gen(function* () {
       const peer = yield* ffmpegSrtListenerPeer({ passphrase });
-      const output = yield* makeOutput(`srt://127.0.0.1:${peer.port}?passphrase=${passphrase}`, options);
+      // A second of latency: ffmpeg, slow to start on a loaded machine, drops what comes later than that.
+      const output = yield* makeOutput(
+        `srt://127.0.0.1:${peer.port}?passphrase=${passphrase}&latency=1000`,
+        options,
+      );
       yield* Effect.forkScoped(output.run);
       yield* connected(output);
       const expected = yield* sendLive(output, new TsGenerator({ seed: 16 }), 120);
-      yield* eventually(`${expected.length} bytes in ffmpeg's file`, async () =>
-        (await peer.received()).length >= expected.length ? true : undefined,
+      let have = 0;
+      yield* eventually(`${expected.length} bytes in ffmpeg's file`, async () => {
+        have = (await peer.received()).length;
+        return have >= expected.length ? true : undefined;
+      }).pipe(
+        Effect.mapError(
+          (error) => new Error(`${error.message}: ${have} there, ffmpeg said ${JSON.stringify(peer.tail())}`),
+        ),
       );
       expect((yield* Effect.promise(peer.received)).equals(expected)).toBe(true);
     }),
