@@ -4,7 +4,7 @@
  * and inside src/effects: config ← runtime, events ← ingest, outputs ← channel ← medialive ← status ← control ← schedule ← fleet ← services.ts,
  * and notify beside control, schedule and fleet (above status, below services.ts)
  * Each layer imports only from the layers before it; views/ (page templates) take data, never services; no
- * import cycles anywhere; nothing in src/ imports tests or benchmarks.
+ * import cycles anywhere; nothing in src/ imports tests or benchmarks, or Effect's index (its modules one by one).
  */
 const layer = (name, from, forbidden, comment) => ({
   name,
@@ -22,6 +22,15 @@ module.exports = {
       severity: "error",
       from: {},
       to: { circular: true },
+    },
+    {
+      name: "effect-by-module",
+      comment:
+        "src/ imports Effect's modules one by one (effect/Effect, effect/Schema): the package's index loads every " +
+        "module of it, some 20 MiB of heap in each thread that loads it (the main thread and each forwarding worker).",
+      severity: "error",
+      from: { path: "^src/" },
+      to: { path: "node_modules/effect/dist/(esm|cjs)/index\\.js$" },
     },
     layer(
       "domain-is-the-bottom",

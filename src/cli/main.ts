@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 // The module itself, not the package index: the index loads every platform service (about 90 MB more RSS).
 import { runMain } from "@effect/platform-node/NodeRuntime";
-import { Layer } from "effect";
+import * as Layer from "effect/Layer";
 import {
   configDir as configDirSetting,
   serveHost,

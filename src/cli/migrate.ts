@@ -9,7 +9,10 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Effect, Logger, LogLevel, Redacted } from "effect";
+import * as Effect from "effect/Effect";
+import * as Logger from "effect/Logger";
+import * as LogLevel from "effect/LogLevel";
+import * as Redacted from "effect/Redacted";
 import { type ConfigDocument as Channels, ConfigDocument, emptyConfig } from "../domain/channel.ts";
 import { CurrentActor } from "../effects/config/actor.ts";
 import { CHANNELS_FILE } from "../effects/config/config-state.ts";

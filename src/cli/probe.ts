@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { Effect, Either } from "effect";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
 import { PacketCore } from "../core/packet-core.ts";
 import type { CoreEvent, PmtStream } from "../core/packet-core-events.ts";
 import type { CoreSnapshot } from "../core/packet-core-snapshot.ts";

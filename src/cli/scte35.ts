@@ -1,4 +1,4 @@
-import { Either } from "effect";
+import * as Either from "effect/Either";
 import { decodeSection, parseCueText } from "../core/scte35/index.ts";
 
 /**

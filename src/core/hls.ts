@@ -23,7 +23,7 @@
  * between them), so durations stay stream time across the splice. The flags are read where the packet's
  * header is read already: the video PID's adaptation flags, and the PCR PID's beside its PCR.
  */
-import { Either } from "effect";
+import * as Either from "effect/Either";
 import { decodeSection, type SpliceInfoSection } from "./scte35/index.ts";
 import {
   ccAt,

@@ -7,7 +7,8 @@
  * import/export) counts only the grants over every channel, so a desk's admin of the EU channels is no admin of
  * the node.
  */
-import { ParseResult, Schema } from "effect";
+import * as ParseResult from "effect/ParseResult";
+import * as Schema from "effect/Schema";
 
 export const Role = Schema.Literal("viewer", "operator", "admin").annotations({
   // override: a union of literals would otherwise report one "Expected …" per word.

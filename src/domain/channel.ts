@@ -5,7 +5,9 @@
  * started can carry a URL the writers would not accept.
  */
 import { isIP } from "node:net";
-import { Either, Schema, Struct } from "effect";
+import * as Either from "effect/Either";
+import * as Schema from "effect/Schema";
+import * as Struct from "effect/Struct";
 import { ChannelTags } from "./access.ts";
 import { ChannelId, NodeId, OutputId } from "./ids.ts";
 import { intRange, show } from "./ints.ts";

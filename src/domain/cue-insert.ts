@@ -6,7 +6,7 @@
  *   opportunity start) and its duration.
  * Immediate unless `at_pts` (90 kHz, the input's own clock) says when.
  */
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 import { intRange } from "./ints.ts";
 import { oneOf } from "./literals.ts";
 

@@ -1,4 +1,4 @@
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 
 export const FieldIssue = Schema.Struct({ field: Schema.String, message: Schema.String });
 export type FieldIssue = typeof FieldIssue.Type;

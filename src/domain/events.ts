@@ -4,7 +4,7 @@
  * WebSocket, the pages' event log and the metrics counters all read these; `GET /api/events` returns the
  * recent ones. Messages are for people and hold no secret (URLs are masked before they get here).
  */
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 import { SCHEDULE_PHASES } from "./schedule-phases.ts";
 import { SLATE_REASONS } from "./slate.ts";
 import { OutputState } from "./states.ts";

@@ -3,7 +3,7 @@
  * verdict and since when, each rule's state with the figure it read, and the picture-and-sound watcher's cost.
  * The channel's status (views.ts) carries it per input; the channel page draws it as lamps.
  */
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 
 /** One input's health by the channel's rules: the verdict, and each rule's state with what it read. */
 export const InputHealthView = Schema.Struct({

@@ -9,7 +9,8 @@
  * and unknown stays unknown through the operators unless the other side decides (Kleene's logic): an input is
  * unhealthy only when the expression is surely true, so a rule that cannot judge never causes a failover.
  */
-import { Either, Schema } from "effect";
+import * as Either from "effect/Either";
+import * as Schema from "effect/Schema";
 import { oneOf } from "./literals.ts";
 
 /** The TR 101 290 priority 2 indicators a rule may count. */

@@ -1,4 +1,4 @@
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 
 // Ids travel in URLs, file names of logs and metric labels: a short, plain alphabet keeps them safe everywhere.
 const idPattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;

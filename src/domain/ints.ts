@@ -1,5 +1,5 @@
 /** Numbers and values in validation messages: one wording for every field. */
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 
 /** A value as a message quotes it: JSON, cut at 40 characters. */
 export const show = (value: unknown): string => {

@@ -4,7 +4,7 @@
  * ways: its outputs against every input here, and its inputs against every other channel's outputs.
  */
 import { isIP } from "node:net";
-import { Either } from "effect";
+import * as Either from "effect/Either";
 import {
   type ChannelConfig,
   describeSocket,

@@ -5,7 +5,7 @@
  * the inputs trust when the link says to take MediaLive's egress endpoints as their allow-list.
  */
 import { isIP } from "node:net";
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 import type { InputEndpoint } from "./redundancy.ts";
 import { parseSourceBlock } from "./sources.ts";
 

@@ -5,7 +5,7 @@
  * src/effects/notify/. Secrets (a webhook's signing secret, a PagerDuty routing key, a Slack or Teams URL,
  * which lets anyone post) are write-only: stored, never shown again.
  */
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 import { Name } from "./channel.ts";
 import type { FieldIssue } from "./errors.ts";
 import type { ChannelEvent } from "./events.ts";

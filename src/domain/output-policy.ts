@@ -7,7 +7,7 @@
  * - `remap`: PID → PID, e.g. `{"257": 259}`; refused in words when two PIDs would become one;
  * - `program`: one programme (service) out of a multi-programme input: its PMT, its PIDs, a PAT naming it alone.
  */
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 import type { FieldIssue } from "./errors.ts";
 import { intRange, show } from "./ints.ts";
 import { oneOf } from "./literals.ts";

@@ -4,7 +4,8 @@
  * defaults and checks the settings against the channel's inputs; every problem names its field, so the API
  * can hand the messages straight back.
  */
-import { Either, Schema } from "effect";
+import * as Either from "effect/Either";
+import * as Schema from "effect/Schema";
 import { type Health, type HealthConfig, HealthConfigSchema, resolveHealth } from "./health.ts";
 import { oneOf } from "./literals.ts";
 

@@ -4,7 +4,7 @@
  * versions. The commands (effects/control/) take the lock, call these, persist, then apply at runtime. The
  * rules against outputs that feed an input of this host are in loops.ts.
  */
-import { Either } from "effect";
+import * as Either from "effect/Either";
 import {
   type ChannelBody,
   type ChannelConfig,

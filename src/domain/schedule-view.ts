@@ -4,7 +4,7 @@
  * done and whether it waits for an operator. The times an operator's extend or end moved are shown where they
  * now are. Pure: the runner (src/effects/schedule/) hands in the clock and the stored progress.
  */
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 import { type Occurrence, type OccurrenceProgress, timesOf } from "./schedule.ts";
 import { SCHEDULE_PHASES, type SchedulePhase } from "./schedule-phases.ts";
 

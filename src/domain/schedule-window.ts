@@ -5,7 +5,7 @@
  * the rule read or the clock (a rule that cannot be read, an unknown zone, overlaps) is schedule-times.ts.
  * Also the plain types the schedule's rules and its runner share: an occurrence and its stored progress.
  */
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 import { intRange, show } from "./ints.ts";
 import { oneOf } from "./literals.ts";
 import type { SchedulePhase } from "./schedule-phases.ts";

@@ -5,7 +5,7 @@
  * channel's name and "back shortly"), whether an operator put the channel on it by hand, and how long a
  * channel may stay on it before the alert fires.
  */
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 import { intRange } from "./ints.ts";
 
 const strict = { parseOptions: { onExcessProperty: "error" } } as const;

@@ -4,7 +4,7 @@
  * null) means every sender.
  */
 import { isIP } from "node:net";
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 
 /** Entries one list may hold. */
 const MAX_ALLOWED_SOURCES = 64;

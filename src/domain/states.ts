@@ -2,7 +2,7 @@
  * The words for what a channel and an output are doing, written once: the writer, the events, the API's views
  * and the metrics' `state` labels all take them from here, so a new state is added in one place.
  */
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 
 /** What an output is doing, in words. */
 export const OutputState = Schema.Literal(

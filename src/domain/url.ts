@@ -20,7 +20,7 @@
  * - hls: `hls://?dir=/path&target=4&window=6&mode=live|event&cuetags=1&push=http://origin/path`; shown as
  *   written except the push origin's path, which may carry a token (`push=http://host:port/****`).
  */
-import { Either } from "effect";
+import * as Either from "effect/Either";
 import { OutputError } from "./errors.ts";
 import { type DatagramTarget, parseDatagram } from "./url/datagram.ts";
 import { type FileTarget, type HlsTarget, parseFile, parseHls } from "./url/recording.ts";

@@ -1,4 +1,8 @@
-import { type Effect, Either, ParseResult, Schema, SchemaAST } from "effect";
+import type * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
+import * as ParseResult from "effect/ParseResult";
+import * as Schema from "effect/Schema";
+import * as SchemaAST from "effect/SchemaAST";
 import { ControlError, type FieldIssue } from "./errors.ts";
 
 const fieldName = (path: ReadonlyArray<PropertyKey>): string =>

@@ -2,7 +2,7 @@
  * A RIST link as the API shows it (src/effects/runtime/rist-link.ts adds up librist's readings): one peer's
  * figures, an input's link with what is wrong in words, an output's peers. Beside views.ts, which is full.
  */
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 
 /** Figures of one RIST link (an input's flow, or one peer of an output), totals since it started. */
 export const RistPeerView = Schema.Struct({

@@ -4,7 +4,7 @@
  * masked here: these objects go to API responses, WebSocket messages and pages.
  */
 
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 import { Protocol } from "./channel.ts";
 import { HealthConfigSchema } from "./health.ts";
 import { InputHealthView } from "./health-view.ts";

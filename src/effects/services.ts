@@ -4,7 +4,9 @@
  * and the resume of channels that should run, import/export, the tokens and the notifications.
  * The service and the tests build the same graph from here.
  */
-import { ConfigProvider, Effect, Layer } from "effect";
+import * as ConfigProvider from "effect/ConfigProvider";
+import * as Effect from "effect/Effect";
+import * as Layer from "effect/Layer";
 import { Channels } from "./channel/channels.ts";
 import { ConfigState } from "./config/config-state.ts";
 import { Placement } from "./config/placement.ts";

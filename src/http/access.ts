@@ -7,7 +7,8 @@
  * script hammering a channel it may not touch cannot flood the trail — and every one is counted in
  * `distributary_access_refused_total{via}`.
  */
-import { Effect, Runtime } from "effect";
+import * as Effect from "effect/Effect";
+import * as Runtime from "effect/Runtime";
 import type { Context, MiddlewareHandler } from "hono";
 import { Counter, type Registry } from "prom-client";
 import { type Role, roleOn, type ScopedChannel, unscopedRole } from "../domain/access.ts";

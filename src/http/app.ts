@@ -5,7 +5,10 @@
  * feeds live in it.
  */
 import { createNodeWebSocket } from "@hono/node-ws";
-import { Effect, FiberSet, Option, Runtime } from "effect";
+import * as Effect from "effect/Effect";
+import * as FiberSet from "effect/FiberSet";
+import * as Option from "effect/Option";
+import * as Runtime from "effect/Runtime";
 import { Hono, type MiddlewareHandler } from "hono";
 import type { ChannelId } from "../domain/ids.ts";
 import { MAX_SLATE_IMAGE_BYTES } from "../domain/slate.ts";

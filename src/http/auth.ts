@@ -10,7 +10,7 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import { getConnInfo } from "@hono/node-server/conninfo";
-import { Option } from "effect";
+import * as Option from "effect/Option";
 import type { Context, MiddlewareHandler } from "hono";
 import type { ScopedChannel } from "../domain/access.ts";
 import { unscopedRole } from "../domain/access.ts";

@@ -10,7 +10,7 @@
  * (see access.ts), as at the API.
  */
 
-import type { Option } from "effect";
+import type * as Option from "effect/Option";
 import type { Context } from "hono";
 import type { ChannelId } from "../domain/ids.ts";
 import type { HlsSource } from "../effects/channel/channels.ts";

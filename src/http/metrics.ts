@@ -4,7 +4,9 @@
  *   `DISTRIBUTARY_METRICS_TOKEN`, which opens `/metrics` and nothing else;
  * - `loopback`: no token, but only from 127.0.0.0/8 or ::1 (a Prometheus on the same host).
  */
-import { Effect, Option, Redacted } from "effect";
+import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
+import * as Redacted from "effect/Redacted";
 import type { Context, MiddlewareHandler } from "hono";
 import { metricsAuth, metricsToken } from "../effects/config/settings.ts";
 import { type AuthEnv, clientAddress, presentedToken, requireRole, sameSecret } from "./auth.ts";

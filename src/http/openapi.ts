@@ -1,5 +1,6 @@
 /** `/api/openapi.json`, generated from the route declarations and the same Schemas that check the bodies. */
-import { JSONSchema, Schema } from "effect";
+import * as JSONSchema from "effect/JSONSchema";
+import * as Schema from "effect/Schema";
 import { FieldIssue } from "../domain/errors.ts";
 import { MAX_SLATE_IMAGE_BYTES } from "../domain/slate.ts";
 import { version } from "../version.ts";

@@ -4,7 +4,10 @@
  * documented contract, the enforced roles and the code cannot drift apart. Handlers stay inline after the
  * declaration, and reach the Effect services through `run`, the one bridge from a request to the runtime.
  */
-import { Effect, Either, Runtime, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
+import * as Runtime from "effect/Runtime";
+import * as Schema from "effect/Schema";
 import { type Context, type Handler, Hono } from "hono";
 import { type ControlError, notFound } from "../domain/errors.ts";
 import { ChannelId, OutputId } from "../domain/ids.ts";

@@ -1,6 +1,9 @@
 import { join } from "node:path";
 import { type ServerType, serve } from "@hono/node-server";
-import { Console, Effect, Layer, Option } from "effect";
+import * as Console from "effect/Console";
+import * as Effect from "effect/Effect";
+import * as Layer from "effect/Layer";
+import * as Option from "effect/Option";
 import { layerPostgres } from "../effects/config/postgres/layer.ts";
 import { databaseUrl } from "../effects/config/settings.ts";
 import { layerFile } from "../effects/config/store.ts";

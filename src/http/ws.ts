@@ -11,7 +11,10 @@
  * socket whose token is revoked closes (4403) within a second, at its next message. Shutting down interrupts
  * the feed, which closes the sockets.
  */
-import { Chunk, Effect, Fiber, Stream } from "effect";
+import * as Chunk from "effect/Chunk";
+import * as Effect from "effect/Effect";
+import * as Fiber from "effect/Fiber";
+import * as Stream from "effect/Stream";
 import type { Context } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import type { ChannelEvent } from "../domain/events.ts";

@@ -9,7 +9,8 @@
  * A JS string of more than 65535 UTF-8 bytes is written as a long string; a JS array is a strict array; a
  * plain object is an anonymous object; an `EcmaArray` is an ECMA array (what onMetaData traditionally is).
  */
-import { Data, Either } from "effect";
+import * as Data from "effect/Data";
+import * as Either from "effect/Either";
 
 export const AMF0 = {
   number: 0x00,

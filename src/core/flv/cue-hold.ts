@@ -4,7 +4,7 @@
  * output gets it in order on a monotonic timeline. What cannot wait (an immediate cue, one past, one whose time
  * cannot be mapped yet, one too far ahead, one past a burst) goes out at once.
  */
-import { Either } from "effect";
+import * as Either from "effect/Either";
 import { decodeSection } from "../scte35/index.ts";
 import { type CueFormat, cueMessage, splicePts } from "./cues.ts";
 import type { CueSent, FlvFrame } from "./frames.ts";

@@ -1,6 +1,6 @@
 // The SCTE 35 splice_info_section decoder: the section's header, every command of the standard in its order
 // and with its field names, and its CRC; the descriptors are in descriptors.ts.
-import { Either } from "effect";
+import * as Either from "effect/Either";
 import { crc32Mpeg2 } from "../ts/crc32.ts";
 import { descriptorLoop } from "./descriptors.ts";
 import { bit, fail, hex8, hex32, Reader } from "./reader.ts";

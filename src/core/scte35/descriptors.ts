@@ -1,6 +1,6 @@
 // The splice descriptors of an SCTE 35 section (avail, DTMF, segmentation with its UPIDs, time, audio), each
 // in the standard's order and with its field names.
-import { Either } from "effect";
+import * as Either from "effect/Either";
 import { encodeSegmentationUpid } from "./encode.ts";
 import { bit, fail, hex8, latin1, Reader } from "./reader.ts";
 import { bytesToHex } from "./text.ts";

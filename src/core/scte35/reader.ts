@@ -1,5 +1,5 @@
 // A bounded cursor over a section's bytes and the small helpers every part of the SCTE 35 decoder shares.
-import { Either } from "effect";
+import * as Either from "effect/Either";
 import { Scte35Error } from "./types.ts";
 
 const TWO_POW_32 = 2 ** 32;

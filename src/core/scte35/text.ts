@@ -1,4 +1,4 @@
-import { Either } from "effect";
+import * as Either from "effect/Either";
 import { Scte35Error } from "./types.ts";
 
 const HEX_DIGITS = "0123456789abcdef";

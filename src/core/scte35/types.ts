@@ -8,7 +8,7 @@
  * them, so the `*_length` values it reads are only informational.
  */
 
-import { Data } from "effect";
+import * as Data from "effect/Data";
 
 type Scte35ErrorReason =
   | "truncated"

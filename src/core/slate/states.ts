@@ -9,7 +9,7 @@
  *   live ──(the silence's deadline, or an operator)──► slate ──(input back)──► returning ──(its first
  *   keyframe)──► bridging (each PID's first packet after a flagged discontinuity) ──(all bridged)──► live
  */
-import type { Clock } from "effect";
+import type * as Clock from "effect/Clock";
 
 /** How long a returning input may take to show a random access point before it is taken as it comes. */
 export const RETURN_GIVE_UP_MS = 10_000;

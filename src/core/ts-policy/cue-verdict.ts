@@ -2,7 +2,7 @@
  * Whether an output's SCTE-35 policy keeps one splice_info_section. Every rule of a filter applies: a cue is
  * withheld as soon as one rule withholds it, and the verdict names that rule.
  */
-import { Either } from "effect";
+import * as Either from "effect/Either";
 import type { OutputPolicy } from "../../domain/output-policy.ts";
 import {
   decodeSection,

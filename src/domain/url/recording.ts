@@ -1,6 +1,6 @@
 /** file:// recordings and hls:// outputs: where they may be written, how they turn over, where HLS is pushed. */
 import { posix } from "node:path";
-import { Redacted } from "effect";
+import * as Redacted from "effect/Redacted";
 import { OutputError } from "../errors.ts";
 import { checkHost, decoded, invalid, parseDecimal, parseInteger, rawQuery, readParams } from "./shared.ts";
 

@@ -6,7 +6,7 @@
  * is rebuilt from the checked values, so no operator text reaches it unvetted; `secret` and `password` are
  * secrets: `****` wherever the URL is shown, in `secrets` for masking by value.
  */
-import { Redacted } from "effect";
+import * as Redacted from "effect/Redacted";
 import { OutputError } from "../errors.ts";
 import { beforeQuery, checkHost, invalid, parseInteger, parsePort, rawQuery, readParams } from "./shared.ts";
 

@@ -5,7 +5,7 @@
  * as AMF0 data messages), `hevc=1` (the destination takes HEVC through Enhanced RTMP) and `ca=/path.pem` (an
  * RTMPS server's certificate is checked against this CA file instead of the system's).
  */
-import { Redacted } from "effect";
+import * as Redacted from "effect/Redacted";
 import { OutputError } from "../errors.ts";
 import { authority, decoded, invalid, parsePort } from "./shared.ts";
 

@@ -1,5 +1,5 @@
 /** srt:// destinations and inputs: caller or listener, encryption, stream ids, and what of them is secret. */
-import { Redacted } from "effect";
+import * as Redacted from "effect/Redacted";
 import { OutputError } from "../errors.ts";
 import { beforeQuery, decoded, invalid, parseInteger, parsePort, rawQuery, readParams } from "./shared.ts";
 

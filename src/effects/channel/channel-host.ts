@@ -8,7 +8,11 @@
  * interrupts its entry: every output writer is interrupted and every child process killed and reaped before
  * `stop` returns.
  */
-import { Cause, Deferred, Effect, Exit, FiberMap } from "effect";
+import * as Cause from "effect/Cause";
+import * as Deferred from "effect/Deferred";
+import * as Effect from "effect/Effect";
+import * as Exit from "effect/Exit";
+import * as FiberMap from "effect/FiberMap";
 import type { ChannelId } from "../../domain/ids.ts";
 import { reportThrough } from "../runtime/end-of-turn.ts";
 import {

@@ -4,7 +4,9 @@
  * (`RunningChannel`) and how it fails (`ChannelError`). Kept apart from channel.ts, which builds the fiber
  * tree, so that readers of status need not read the packet path.
  */
-import { Context, Data, type Effect } from "effect";
+import * as Context from "effect/Context";
+import * as Data from "effect/Data";
+import type * as Effect from "effect/Effect";
 import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";
 import type { OutputPolicy } from "../../domain/output-policy.ts";

@@ -8,7 +8,10 @@
  * handling (fault-handling.ts). A switch, a loss or a recovery only changes which bytes are offered. Closing the
  * channel's scope interrupts every fiber and reaps every child process.
  */
-import { Effect, Either, Runtime, type Scope } from "effect";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
+import * as Runtime from "effect/Runtime";
+import type * as Scope from "effect/Scope";
 import { type CueInserter, makeCueInserter } from "../../core/cue-insert/inserter.ts";
 import type { CoreEvent } from "../../core/packet-core-events.ts";
 import {

@@ -13,7 +13,9 @@
  * packet path throws later is stopped with status `error` and the message, and the others go on. Both publish
  * `channel_failed` on the event bus.
  */
-import { Context, Effect, Layer } from "effect";
+import * as Context from "effect/Context";
+import * as Effect from "effect/Effect";
+import * as Layer from "effect/Layer";
 import type { ChannelId } from "../../domain/ids.ts";
 import {
   batchMs,

@@ -4,7 +4,7 @@
  * the cue log with its origin and the outputs whose policy withheld it, and reaches the RTMP outputs as a data
  * message through the shared remux, each that sends it named in its record.
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import type { CueInserter } from "../../core/cue-insert/inserter.ts";
 import type { NewEvent } from "../../domain/events.ts";
 import { ChannelError, type InsertedCue } from "./channel-types.ts";

@@ -9,7 +9,8 @@
  * of the datagram's TS, shared by every output that keeps it) and never waits on an output. What it offers to
  * is rebuilt, as a plain array, whenever an output, a policy, a tap, the send gate or the read pace changes.
  */
-import { Effect, type Scope } from "effect";
+import * as Effect from "effect/Effect";
+import type * as Scope from "effect/Scope";
 import type { CueInserter } from "../../core/cue-insert/inserter.ts";
 import type { PacketCore } from "../../core/packet-core.ts";
 import { moveBridges, type Route, untouchedRoute } from "../../core/ts-policy/move-bridges.ts";

@@ -5,7 +5,9 @@
  * it alone, the fault is counted and logged (at most once per 10 s), and the input path and every other output
  * go on.
  */
-import { Deferred, Effect, Exit } from "effect";
+import * as Deferred from "effect/Deferred";
+import * as Effect from "effect/Effect";
+import * as Exit from "effect/Exit";
 import { ChannelError } from "./channel-types.ts";
 
 export interface FaultHandling {

@@ -6,7 +6,8 @@
  * stalled past the limit, or while the lease had lapsed, is read and dropped, not sent late: it is said at once,
  * with why and the total so far, and then at most once per 10 s while it goes on.
  */
-import { Effect, type Scope } from "effect";
+import * as Effect from "effect/Effect";
+import type * as Scope from "effect/Scope";
 import type { Fence } from "../runtime/batch-reader.ts";
 import { gateLapsed, gateOpen, monotonicMs, staleAfterMs, watchGate } from "../runtime/send-gates.ts";
 

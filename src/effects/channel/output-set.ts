@@ -5,7 +5,9 @@
  * lives here too: made with the first RTMP output, dropped at the rebuild that finds none left
  * (core/flv/remux.ts).
  */
-import { Effect, FiberMap, type Scope } from "effect";
+import * as Effect from "effect/Effect";
+import * as FiberMap from "effect/FiberMap";
+import type * as Scope from "effect/Scope";
 import { FlvRemux } from "../../core/flv/remux.ts";
 import { cueVerdict } from "../../core/ts-policy/cue-verdict.ts";
 import type { OutputError } from "../../domain/errors.ts";

@@ -9,7 +9,7 @@
  * same id, and `changedSince` hands it on again to whoever copies the log (a worker's sync, the cue history).
  */
 import { randomUUID } from "node:crypto";
-import { Either } from "effect";
+import * as Either from "effect/Either";
 import {
   commandName,
   cueEventId,

@@ -14,7 +14,10 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Data, Duration, Effect, Option } from "effect";
+import * as Data from "effect/Data";
+import * as Duration from "effect/Duration";
+import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
 import { clipArgs, clipRefusal } from "../../core/slate/clip-args.ts";
 import { readSlateImage } from "../../core/slate/image.ts";
 import { formatKey, type SlateFormat } from "../../core/slate/types.ts";

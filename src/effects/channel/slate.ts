@@ -17,7 +17,10 @@
  * this file carries it out, and the files it keeps (the clips, the last format) are the maker's.
  */
 import { Buffer } from "node:buffer";
-import { Effect, Fiber, Runtime, type Scope } from "effect";
+import * as Effect from "effect/Effect";
+import * as Fiber from "effect/Fiber";
+import * as Runtime from "effect/Runtime";
+import type * as Scope from "effect/Scope";
 import { readClip, type SlateClip } from "../../core/slate/clip.ts";
 import { type LiveReturn, makeLiveReturn } from "../../core/slate/live-return.ts";
 import { type FormatProbe, makeFormatProbe } from "../../core/slate/probe.ts";

@@ -3,7 +3,9 @@
  * Each joins the fan-out's list of receivers while it runs and leaves it after, as an output does, so the
  * fan-out spends nothing on them per datagram while they are off and one call each while they are on.
  */
-import { Effect, Schedule, type Scope } from "effect";
+import * as Effect from "effect/Effect";
+import * as Schedule from "effect/Schedule";
+import type * as Scope from "effect/Scope";
 import type { HlsServed } from "../outputs/hls.ts";
 import { makeOutput, type Output } from "../outputs/writer.ts";
 

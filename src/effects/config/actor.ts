@@ -4,7 +4,7 @@
  * signed in through the company's identity provider is their name, subject and issuer, by a page session or a
  * JWT. Changes made by the service itself (resume at start) are made by "system".
  */
-import { Context } from "effect";
+import * as Context from "effect/Context";
 
 export interface Actor {
   readonly name: string;

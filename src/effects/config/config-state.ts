@@ -5,7 +5,10 @@
  * disk is the last acknowledged state.
  */
 import { randomUUID } from "node:crypto";
-import { Effect, Either, Option, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
+import * as Option from "effect/Option";
+import * as Schema from "effect/Schema";
 import { ChannelConfig, ConfigDocument, emptyConfig } from "../../domain/channel.ts";
 import { ControlError, notFound } from "../../domain/errors.ts";
 import type { ChannelId } from "../../domain/ids.ts";

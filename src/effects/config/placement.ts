@@ -7,7 +7,8 @@
  * them) can ask without knowing the fleet.
  */
 import { hostname } from "node:os";
-import { Effect, Option } from "effect";
+import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { ChannelFleetView, ChannelView } from "../../domain/views.ts";
 import { databaseUrl, nodeId } from "./settings.ts";

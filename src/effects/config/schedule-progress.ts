@@ -5,7 +5,10 @@
  * (postgres/schedule-progress.ts), written only by the channel's lease holder. Per channel it also keeps since
  * when its schedule has been run (`since`): an occurrence that ended after that with nothing done was missed.
  */
-import { Context, Effect, Layer, Schema } from "effect";
+import * as Context from "effect/Context";
+import * as Effect from "effect/Effect";
+import * as Layer from "effect/Layer";
+import * as Schema from "effect/Schema";
 import { SCHEDULE_PHASES } from "../../domain/schedule-phases.ts";
 import { DocumentStore, loadDocument, type StoreError, saveDocument } from "./store.ts";
 

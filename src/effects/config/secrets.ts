@@ -9,7 +9,8 @@
  * and a value that is a token's name or a word of the service's own texts is never masked by value: it would
  * blank that name or word out of every line.
  */
-import { Either, Redacted } from "effect";
+import * as Either from "effect/Either";
+import * as Redacted from "effect/Redacted";
 import { parseOutputUrl } from "../../domain/url.ts";
 import { SERVICE_WORDS } from "../../domain/words.ts";
 

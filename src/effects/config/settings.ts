@@ -6,7 +6,13 @@
  * is the launcher's own (bin/distributary): it picks the runtime before any of this runs.
  */
 import { availableParallelism } from "node:os";
-import { Config, ConfigError, ConfigProvider, Effect, Either, Option, type Redacted } from "effect";
+import * as Config from "effect/Config";
+import * as ConfigError from "effect/ConfigError";
+import * as ConfigProvider from "effect/ConfigProvider";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
+import * as Option from "effect/Option";
+import type * as Redacted from "effect/Redacted";
 
 /** `serve`'s address and configuration directory, each overridden by its command-line flag. */
 export const servePort = Config.string("DISTRIBUTARY_PORT").pipe(Config.withDefault("8000"));

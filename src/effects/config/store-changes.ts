@@ -5,7 +5,10 @@
  * missed and everything should be read again. Only the
  * PostgreSQL store provides it (postgres/layer.ts): on one box nobody else writes, and nothing asks.
  */
-import { Context, Effect, Option, Stream } from "effect";
+import * as Context from "effect/Context";
+import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
+import * as Stream from "effect/Stream";
 import type { ConfigNotice, StoreNotice } from "./postgres/database.ts";
 
 export type { ConfigNotice, LeaseNotice, NodeNotice, StoreNotice } from "./postgres/database.ts";

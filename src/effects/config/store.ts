@@ -11,7 +11,12 @@
 import { constants } from "node:fs";
 import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { Context, Effect, Layer, Option, type ParseResult, Schema } from "effect";
+import * as Context from "effect/Context";
+import * as Effect from "effect/Effect";
+import * as Layer from "effect/Layer";
+import * as Option from "effect/Option";
+import type * as ParseResult from "effect/ParseResult";
+import * as Schema from "effect/Schema";
 import { toFieldIssues } from "../../domain/validate.ts";
 
 /**

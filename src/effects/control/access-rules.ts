@@ -5,7 +5,8 @@
  * read synchronously on every request, audited on each change and read again at once when another node changes
  * it.
  */
-import { Effect, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Schema from "effect/Schema";
 import { type AccessRule, AccessRules as AccessRulesSchema } from "../../domain/access.ts";
 import { storeFailed } from "../config/config-state.ts";
 import { DocumentStore, loadDocument, saveDocument } from "../config/store.ts";

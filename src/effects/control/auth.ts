@@ -8,7 +8,10 @@
  * replace the admin of every other node. A node only ever removes a stored token because an admin revoked it.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { Effect, Option, Redacted, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
+import * as Redacted from "effect/Redacted";
+import * as Schema from "effect/Schema";
 import { ChannelScope, type Grant, Role } from "../../domain/access.ts";
 import { Name } from "../../domain/channel.ts";
 import { ControlError, notFound } from "../../domain/errors.ts";

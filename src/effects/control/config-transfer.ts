@@ -5,7 +5,10 @@
  * tells what would change. One writer at a time, like every command.
  */
 import { createHash } from "node:crypto";
-import { Clock, Effect, Either, Schema } from "effect";
+import * as Clock from "effect/Clock";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
+import * as Schema from "effect/Schema";
 import { readSlateImage } from "../../core/slate/image.ts";
 import {
   type ChannelConfig,

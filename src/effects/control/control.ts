@@ -8,7 +8,10 @@
  * that should run are kept running by resume.ts; import and export of the whole configuration live in
  * config-transfer.ts.
  */
-import { Clock, Effect, Either, Schema } from "effect";
+import * as Clock from "effect/Clock";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
+import * as Schema from "effect/Schema";
 import { frozenRefusal } from "../../core/content/args.ts";
 import {
   type ChannelBody,

@@ -6,7 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import { randomInt } from "node:crypto";
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import { encodeOperatorCue } from "../../core/cue-insert/operator-cue.ts";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { CueInsertBody } from "../../domain/cue-insert.ts";

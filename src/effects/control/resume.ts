@@ -6,7 +6,11 @@
  * resumes through here too. In a fleet, a change another node stored is applied here by `converge`, and a
  * change of lease holder by `hold`.
  */
-import { Duration, Effect, FiberMap, Schedule, Stream } from "effect";
+import * as Duration from "effect/Duration";
+import * as Effect from "effect/Effect";
+import * as FiberMap from "effect/FiberMap";
+import * as Schedule from "effect/Schedule";
+import * as Stream from "effect/Stream";
 import type { ChannelConfig, ConfigDocument } from "../../domain/channel.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import { inputChanged } from "../../domain/rules.ts";

@@ -3,7 +3,7 @@
  * the write lock (whatever a command's outcome, readers see the state it left), the audit of a change and
  * starting a channel's runtime from its stored configuration. Private to control/.
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import type { ChannelConfig, OutputConfig } from "../../domain/channel.ts";
 import { ControlError } from "../../domain/errors.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";

@@ -9,7 +9,9 @@
  * Without the settings, nothing here is used: local tokens alone, as before.
  */
 import { readFileSync } from "node:fs";
-import { Effect, Option, Redacted } from "effect";
+import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
+import * as Redacted from "effect/Redacted";
 import * as client from "openid-client";
 import { Counter } from "prom-client";
 import { type Actor, CurrentActor } from "../config/actor.ts";

@@ -6,7 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import { readSlateImage } from "../../core/slate/image.ts";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import { ControlError } from "../../domain/errors.ts";

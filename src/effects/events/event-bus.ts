@@ -5,7 +5,9 @@
  * alike: the bus numbers and dates them and adds the channel's and output's names, and a slow subscriber loses
  * its oldest unread events rather than slowing a source. A subscriber's failure is its own: nothing it does reaches the source.
  */
-import { Effect, PubSub, Stream } from "effect";
+import * as Effect from "effect/Effect";
+import * as PubSub from "effect/PubSub";
+import * as Stream from "effect/Stream";
 import type { ChannelEvent, ChannelEventType, NewEvent } from "../../domain/events.ts";
 import { CurrentActor } from "../config/actor.ts";
 

@@ -5,7 +5,8 @@
  * output ("output CDN (1a1bb558…)"); each line carries their full ids as the `channel` and `output` fields,
  * so a log query can follow one channel. The logger (logging.ts) masks secrets.
  */
-import { Effect, Stream } from "effect";
+import * as Effect from "effect/Effect";
+import * as Stream from "effect/Stream";
 import { type ChannelEvent, channelLabel, dropReasonsText, outputLabel } from "../../domain/events.ts";
 import type { SlateReason } from "../../domain/slate.ts";
 import { EventBus } from "./event-bus.ts";

@@ -5,7 +5,11 @@
  * service holds becomes `****`, so a secret that reaches a log message by any path still does not reach the
  * log. Fields that only name things (ids, the actor, the event type) are written as they are.
  */
-import { Cause, HashMap, type Layer, Logger, type LogLevel } from "effect";
+import * as Cause from "effect/Cause";
+import * as HashMap from "effect/HashMap";
+import type * as Layer from "effect/Layer";
+import * as Logger from "effect/Logger";
+import type * as LogLevel from "effect/LogLevel";
 import pino, { type DestinationStream } from "pino";
 import { maskUrl } from "../../domain/url.ts";
 import { maskKnownSecrets } from "../config/secrets.ts";

@@ -7,7 +7,8 @@
  * (`access.refused`, already at most one a minute per caller). A row that cannot be written (the database is
  * away) is logged and stays in that node's own event log.
  */
-import { Effect, Stream } from "effect";
+import * as Effect from "effect/Effect";
+import * as Stream from "effect/Stream";
 import type { ChannelEvent } from "../../domain/events.ts";
 import type { DatabaseShape } from "../config/postgres/database.ts";
 import type { EventBus } from "../events/event-bus.ts";

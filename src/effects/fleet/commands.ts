@@ -2,7 +2,7 @@
  * The fleet's commands on one node: where a channel's holder is (the API forwards changes there), a drain, and
  * an operator's move of a channel to another node. The coordinator gives them what it knows and holds.
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import { ControlError } from "../../domain/errors.ts";
 import type { FleetShape } from "./fleet-types.ts";
 import type { Known } from "./lease-book.ts";

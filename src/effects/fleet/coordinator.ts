@@ -18,7 +18,12 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { Duration, Effect, Option, Queue, Redacted, Stream } from "effect";
+import * as Duration from "effect/Duration";
+import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
+import * as Queue from "effect/Queue";
+import * as Redacted from "effect/Redacted";
+import * as Stream from "effect/Stream";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import { version } from "../../version.ts";

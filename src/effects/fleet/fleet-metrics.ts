@@ -6,7 +6,8 @@
  * `/metrics` is what it always was. Every node reports what it sees, so Prometheus can compare their views:
  * a node down is one that no node sees up.
  */
-import { Effect, Layer } from "effect";
+import * as Effect from "effect/Effect";
+import * as Layer from "effect/Layer";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import { ConfigState } from "../config/config-state.ts";

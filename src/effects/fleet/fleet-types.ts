@@ -2,7 +2,7 @@
  * The fleet as the HTTP layer, the pages and the metrics see it: its nodes, leases, takeovers and whether this
  * node is cut off. On one box `enabled` is false and the lists are empty.
  */
-import type { Effect } from "effect";
+import type * as Effect from "effect/Effect";
 import type { ControlError } from "../../domain/errors.ts";
 
 export type NodeState = "up" | "unreachable" | "down" | "draining" | "drained";

@@ -2,7 +2,9 @@
  * The fleet's coordinator as the rest of the service sees it (fleet-types.ts): on one box a `Fleet` that is
  * not enabled; with `DISTRIBUTARY_DATABASE_URL`, the coordinator (coordinator.ts).
  */
-import { Context, Effect, Layer } from "effect";
+import * as Context from "effect/Context";
+import * as Effect from "effect/Effect";
+import * as Layer from "effect/Layer";
 import { ControlError } from "../../domain/errors.ts";
 import type { FleetShape } from "./fleet-types.ts";
 

@@ -24,7 +24,7 @@
  * Stopping (`fence`) never waits for the API's commands: a configuration write queued behind a database that
  * does not answer must not hold the outputs on air past the lease.
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import type { Queryable } from "../config/postgres/database.ts";
 import { quietly } from "../runtime/quiet-timer.ts";
 import type { NodeRow } from "./nodes.ts";

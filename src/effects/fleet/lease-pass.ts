@@ -9,7 +9,7 @@
  * runs one at that deadline, at a notification, or a second after the last (`nextTickIn`), and one asked for
  * sooner returns at once.
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { TakeoverReason } from "./fleet-types.ts";
 import type { Guard } from "./guard.ts";

@@ -3,7 +3,7 @@
  * (lease-pass.ts) and the operators' commands (commands.ts): who this node is, its database and the guard's way
  * into it, what it knows of the leases and which it holds.
  */
-import type { Effect } from "effect";
+import type * as Effect from "effect/Effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { Queryable } from "../config/postgres/database.ts";
 import type { Guard } from "./guard.ts";

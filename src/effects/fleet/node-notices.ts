@@ -10,7 +10,8 @@
  * (the notifications take over its pending deliveries: one statement, so one node gets each), unless it drains
  * itself; a listener that fails has the node handed again after the next round.
  */
-import { Effect, Queue } from "effect";
+import * as Effect from "effect/Effect";
+import * as Queue from "effect/Queue";
 import type { Queryable } from "../config/postgres/database.ts";
 import type { EventBus } from "../events/event-bus.ts";
 import type { NodeRow } from "./nodes.ts";

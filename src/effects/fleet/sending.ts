@@ -4,7 +4,7 @@
  * leases come and go, and moves the gates on at each renewal made in time; the guard (guard.ts) stops every
  * held channel at once and starts them again, or keeps their gates moving while the node is isolated.
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import type { ChannelId } from "../../domain/ids.ts";
 import type { Resume } from "../control/resume.ts";
 import { monotonicMs, sendUntil, setTerm } from "../runtime/send-gates.ts";

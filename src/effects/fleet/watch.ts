@@ -7,7 +7,7 @@
  * by for, each second while somebody reads them. So a node at rest makes one connection a second, however
  * large the fleet, and no request.
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { ChannelView } from "../../domain/views.ts";
 import type { LeaseBook } from "./lease-book.ts";

@@ -12,7 +12,10 @@
  * `offer` keeps the chunk by reference, as an output's queue does: the caller must not reuse its memory.
  */
 import { readFileSync } from "node:fs";
-import { Clock, Duration, Effect, type Scope } from "effect";
+import * as Clock from "effect/Clock";
+import * as Duration from "effect/Duration";
+import * as Effect from "effect/Effect";
+import type * as Scope from "effect/Scope";
 import { type ContentRule, contentWatchArgs, type DecodeMode } from "../../core/content/args.ts";
 import { type ContentVerdict, judgeContentRule } from "../../core/content/judge.ts";
 import {

@@ -6,7 +6,7 @@
  * `onRecovered` gets a view into the core's memory: it must use the bytes before it returns.
  */
 import type { RemoteInfo } from "node:dgram";
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import { FecCore, type FecSnapshot } from "../../core/redundancy-core.ts";
 import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET } from "../../domain/redundancy.ts";
 import type { ReadPace } from "../runtime/batch-reader.ts";

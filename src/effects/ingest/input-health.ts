@@ -10,7 +10,11 @@
  * which neither fails an input over nor clears it.
  */
 import { Buffer } from "node:buffer";
-import { Effect, ExecutionStrategy, Exit, Fiber, Scope } from "effect";
+import * as Effect from "effect/Effect";
+import * as ExecutionStrategy from "effect/ExecutionStrategy";
+import * as Exit from "effect/Exit";
+import * as Fiber from "effect/Fiber";
+import * as Scope from "effect/Scope";
 import type { PacketCore } from "../../core/packet-core.ts";
 import type { CoreSnapshot } from "../../core/packet-core-snapshot.ts";
 import { VIDEO_STREAM_TYPES } from "../../core/ts/stream-types.ts";

@@ -16,7 +16,10 @@
  * and nothing else; FEC sockets come and go beside it; timers and the mode change live.
  */
 import type { RemoteInfo, Socket } from "node:dgram";
-import { Effect, ExecutionStrategy, Exit, Scope } from "effect";
+import * as Effect from "effect/Effect";
+import * as ExecutionStrategy from "effect/ExecutionStrategy";
+import * as Exit from "effect/Exit";
+import * as Scope from "effect/Scope";
 import { CoreStatus, PacketCore } from "../../core/packet-core.ts";
 import type { InputEndpoint, InputRole } from "../../domain/redundancy.ts";
 import type { ReadInto } from "../runtime/batch-reader.ts";

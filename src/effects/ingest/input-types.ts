@@ -6,7 +6,8 @@
  */
 
 import type { RemoteInfo } from "node:dgram";
-import { Data, type Effect } from "effect";
+import * as Data from "effect/Data";
+import type * as Effect from "effect/Effect";
 import type { PacketCore } from "../../core/packet-core.ts";
 import type { CoreEvent } from "../../core/packet-core-events.ts";
 import type { CoreCounters, CoreSnapshot } from "../../core/packet-core-snapshot.ts";

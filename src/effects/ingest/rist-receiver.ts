@@ -12,7 +12,8 @@
  * nothing when a sender's profile or secret does not match (the packets are dropped), so the link's readings
  * are kept here: `link()` tells whether the peer is heard and data comes, which the input's status puts in words.
  */
-import { Effect, type Scope } from "effect";
+import * as Effect from "effect/Effect";
+import type * as Scope from "effect/Scope";
 import type { RistTarget } from "../../domain/url.ts";
 import {
   libRistOr,

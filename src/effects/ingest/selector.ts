@@ -12,7 +12,9 @@
  * Timers run on the clock's monotonic time (nanoseconds since an arbitrary origin), so a step of the wall
  * clock cannot cause or prevent a switch; events carry wall-clock time for people.
  */
-import { Duration, Effect, type Scope } from "effect";
+import * as Duration from "effect/Duration";
+import * as Effect from "effect/Effect";
+import type * as Scope from "effect/Scope";
 import type { InputRole } from "../../domain/redundancy.ts";
 import { makeAlarm } from "../runtime/alarm.ts";
 import {

@@ -12,7 +12,9 @@
  */
 import { createSocket } from "node:dgram";
 import { lookup } from "node:dns/promises";
-import { Effect, Redacted, type Scope } from "effect";
+import * as Effect from "effect/Effect";
+import * as Redacted from "effect/Redacted";
+import type * as Scope from "effect/Scope";
 import { type OutputTarget, parseOutputUrl, type SrtTarget } from "../../domain/url.ts";
 import { loadLibSrt } from "../runtime/libsrt.ts";
 import { type LibSrt, LibSrtError, SRT_EPOLL, SRTS } from "../runtime/libsrt-api.ts";

@@ -1,6 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
-import { Data, Effect } from "effect";
+import * as Data from "effect/Data";
+import * as Effect from "effect/Effect";
 import type { InputEndpoint } from "../../domain/redundancy.ts";
 import { type ReadInto, type ReadPace, readInBatches } from "../runtime/batch-reader.ts";
 import { setReceiveBuffer } from "../runtime/datagram.ts";

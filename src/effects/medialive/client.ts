@@ -9,7 +9,9 @@
  * drives no MediaLive channel should not carry.
  */
 import type { MediaLiveClient } from "@aws-sdk/client-medialive";
-import { Data, Effect, Option } from "effect";
+import * as Data from "effect/Data";
+import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
 import type { DescribedChannel, MediaLiveLink } from "../../domain/medialive.ts";
 import { awsEndpoint } from "../config/settings.ts";
 

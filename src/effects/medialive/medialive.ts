@@ -5,7 +5,11 @@
  * channel (`start_with_channel`), the cost guard's stop (which stands down while a scheduled window is open),
  * the schedule's start and stop, and the egress addresses the inputs may trust. A MediaLive channel that no configuration names is never called, let alone started or stopped.
  */
-import { Clock, Effect, FiberMap, Queue, Stream } from "effect";
+import * as Clock from "effect/Clock";
+import * as Effect from "effect/Effect";
+import * as FiberMap from "effect/FiberMap";
+import * as Queue from "effect/Queue";
+import * as Stream from "effect/Stream";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import { holdGuard } from "../../domain/cost-guard.ts";
 import { ControlError } from "../../domain/errors.ts";

@@ -4,7 +4,10 @@
  * fail), each answer checked and handed to the cost guard, which may stop the channel. A command or a change
  * wakes the loop at once. The figures here are plain fields: the read model samples them every second.
  */
-import { Clock, Duration, Effect, Queue } from "effect";
+import * as Clock from "effect/Clock";
+import * as Duration from "effect/Duration";
+import * as Effect from "effect/Effect";
+import * as Queue from "effect/Queue";
 import {
   type GuardState,
   type GuardVerdict,

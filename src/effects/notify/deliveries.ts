@@ -13,7 +13,13 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { Clock, Duration, Effect, FiberMap, Option, Queue, Random } from "effect";
+import * as Clock from "effect/Clock";
+import * as Duration from "effect/Duration";
+import * as Effect from "effect/Effect";
+import * as FiberMap from "effect/FiberMap";
+import * as Option from "effect/Option";
+import * as Queue from "effect/Queue";
+import * as Random from "effect/Random";
 import type { ChannelEvent } from "../../domain/events.ts";
 import { type NotifierRecord, notifyEventOf, TEST_EVENT, wants } from "../../domain/notifiers.ts";
 import type { NotificationPayload } from "../../domain/notify-bodies.ts";

@@ -6,7 +6,7 @@
  * secret made here is in the answer to its creation, once.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import { type ControlError, notFound } from "../../domain/errors.ts";
 import {
   type NotifierBody,

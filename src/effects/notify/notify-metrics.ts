@@ -4,7 +4,8 @@
  * each notifier's backlog, the deliveries waiting for their next attempt. Labels are notifier ids: bounded by
  * what an admin configures, never a URL.
  */
-import { Effect, Layer } from "effect";
+import * as Effect from "effect/Effect";
+import * as Layer from "effect/Layer";
 import { Counter, Gauge } from "prom-client";
 import { Metrics } from "../status/metrics.ts";
 import { Notifications, OUTCOMES } from "./deliveries.ts";

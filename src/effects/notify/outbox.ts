@@ -7,7 +7,8 @@
  * taken over by a live one (`adopt`), and from then on every write of a row is fenced by its node: the node
  * that lost a row can neither overwrite it nor, having checked (`owns`), send it again.
  */
-import { Effect, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Schema from "effect/Schema";
 import type { NotificationPayload } from "../../domain/notify-bodies.ts";
 import type { DatabaseShape } from "../config/postgres/database.ts";
 import { DocumentStore, loadDocument, saveDocument } from "../config/store.ts";

@@ -3,7 +3,7 @@
  * and the callbacks that report progress. Its own module so that the protocol modules and writer.ts, which
  * picks among them, do not import each other.
  */
-import type { Effect } from "effect";
+import type * as Effect from "effect/Effect";
 import type { RistLinkFigures } from "../runtime/rist-link.ts";
 import type { BatchSink } from "../runtime/thread-sender.ts";
 import type { ChunkQueue } from "./queue.ts";

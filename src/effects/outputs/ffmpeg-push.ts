@@ -7,7 +7,12 @@
  *
  * The URL may hold secrets, so argv is never logged and the stderr tail is masked.
  */
-import { Clock, Deferred, Duration, Effect, type Redacted, type Scope } from "effect";
+import * as Clock from "effect/Clock";
+import * as Deferred from "effect/Deferred";
+import * as Duration from "effect/Duration";
+import * as Effect from "effect/Effect";
+import type * as Redacted from "effect/Redacted";
+import type * as Scope from "effect/Scope";
 import { makeStartGate } from "../../core/ts-start.ts";
 import { OutputError } from "../../domain/errors.ts";
 import { type ChildExit, describeExit, spawnChild } from "../runtime/child-process.ts";

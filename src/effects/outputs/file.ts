@@ -12,7 +12,8 @@
  */
 import { lstat, mkdir, open, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { Effect, type Scope } from "effect";
+import * as Effect from "effect/Effect";
+import type * as Scope from "effect/Scope";
 import { OutputError } from "../../domain/errors.ts";
 import type { FileTarget } from "../../domain/url.ts";
 import type { WriterContext } from "./context.ts";

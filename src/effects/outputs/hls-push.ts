@@ -11,7 +11,7 @@ import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import { type PushAddressPolicy, pushAddressProblem } from "../../domain/addresses.ts";
 import { OutputError } from "../../domain/errors.ts";
 

@@ -10,7 +10,11 @@
  */
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Cause, Effect, Exit, Redacted, type Scope } from "effect";
+import * as Cause from "effect/Cause";
+import * as Effect from "effect/Effect";
+import * as Exit from "effect/Exit";
+import * as Redacted from "effect/Redacted";
+import type * as Scope from "effect/Scope";
 import { type HlsSegment, makeHlsSegmenter, nextNumbers } from "../../core/hls.ts";
 import { renderPlaylist } from "../../core/hls-playlist.ts";
 import { PACKET } from "../../core/ts/index.ts";

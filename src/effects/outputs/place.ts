@@ -6,7 +6,7 @@
  */
 import { realpath } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import { OutputError } from "../../domain/errors.ts";
 
 const codeOf = (cause: unknown): string =>

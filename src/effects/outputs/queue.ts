@@ -6,7 +6,7 @@
  * Single producer, single consumer. Chunks are kept by reference: the fan-out must not reuse a chunk's
  * memory after offering it (it copies once per datagram and shares that copy between outputs).
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import { DATAGRAM, PACKET } from "../../core/ts/index.ts";
 
 export const TS_PACKET_SIZE = PACKET;

@@ -11,7 +11,11 @@
  * a path.
  */
 import { resolve } from "node:path";
-import { Context, Effect, Either, Option, Redacted } from "effect";
+import * as Context from "effect/Context";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
+import * as Option from "effect/Option";
+import * as Redacted from "effect/Redacted";
 import { pushAddressProblem } from "../../domain/addresses.ts";
 import { ControlError } from "../../domain/errors.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";

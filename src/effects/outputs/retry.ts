@@ -4,7 +4,12 @@
  * minute counts as a success, so the next failure starts again from the shortest wait (and from a fresh
  * attempt budget).
  */
-import { Clock, Duration, Effect, Schedule, ScheduleDecision, type Scope } from "effect";
+import * as Clock from "effect/Clock";
+import * as Duration from "effect/Duration";
+import * as Effect from "effect/Effect";
+import * as Schedule from "effect/Schedule";
+import * as ScheduleDecision from "effect/ScheduleDecision";
+import type * as Scope from "effect/Scope";
 import { isRetryable, type OutputError } from "../../domain/errors.ts";
 
 /** What the schedule is told when an attempt ends. */

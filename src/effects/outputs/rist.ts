@@ -11,7 +11,8 @@
  * The output is `connected` once a peer is heard (librist's readings: RTCP back from it), `connecting` before;
  * librist reconnects by itself. Statistics are read every second from librist's callback, per peer.
  */
-import { Effect, type Scope } from "effect";
+import * as Effect from "effect/Effect";
+import type * as Scope from "effect/Scope";
 import { OutputError } from "../../domain/errors.ts";
 import type { RistTarget } from "../../domain/url.ts";
 import { libRistOr, RIST_STATS_MS, ristPeers, ristTotals, srpLookups } from "../runtime/rist-link.ts";

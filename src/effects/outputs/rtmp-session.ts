@@ -11,7 +11,10 @@
 import { readFile } from "node:fs/promises";
 import { type Socket, connect as tcpConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { Deferred, Effect, Redacted, type Scope } from "effect";
+import * as Deferred from "effect/Deferred";
+import * as Effect from "effect/Effect";
+import * as Redacted from "effect/Redacted";
+import type * as Scope from "effect/Scope";
 import { type Amf0Value, decodeAmf0, encodeAmf0 } from "../../core/flv/amf0.ts";
 import {
   ChunkReader,

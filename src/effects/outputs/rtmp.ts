@@ -16,7 +16,8 @@
  * The socket's own buffer is kept to a small mark, so neither grows without bound, and nothing waits on the
  * channel's side: the remux hands frames over synchronously.
  */
-import { Effect, type Scope } from "effect";
+import * as Effect from "effect/Effect";
+import type * as Scope from "effect/Scope";
 import type { FlvFrame } from "../../core/flv/frames.ts";
 import type { FlvRemux } from "../../core/flv/remux.ts";
 import { MESSAGE } from "../../core/rtmp/chunks.ts";

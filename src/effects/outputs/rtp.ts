@@ -4,7 +4,8 @@
  * On a fleet node the SSRC's low 16 bits are the term of the channel's lease: the holders before and after a
  * takeover always send under different SSRCs, so a receiver can tell them apart.
  */
-import { Effect, Random } from "effect";
+import * as Effect from "effect/Effect";
+import * as Random from "effect/Random";
 
 export const RTP_HEADER_SIZE = 12;
 const RTP_PAYLOAD_TYPE_MP2T = 33;

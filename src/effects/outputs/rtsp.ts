@@ -10,7 +10,9 @@
  *
  * A user and password in the URL are secrets: argv is never logged, the stderr tail is masked.
  */
-import { type Effect, Redacted, type Scope } from "effect";
+import type * as Effect from "effect/Effect";
+import * as Redacted from "effect/Redacted";
+import type * as Scope from "effect/Scope";
 import { OutputError } from "../../domain/errors.ts";
 import type { RtspTarget } from "../../domain/url.ts";
 import type { ChildExit } from "../runtime/child-process.ts";

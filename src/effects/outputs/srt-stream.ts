@@ -3,7 +3,9 @@
  * the queue's chunks gathered for a few milliseconds across all of this thread's SRT outputs, then handed to
  * libsrt for every peer. The attempts themselves (caller, listener) are in srt.ts.
  */
-import { Effect, Schedule, type Scope } from "effect";
+import * as Effect from "effect/Effect";
+import * as Schedule from "effect/Schedule";
+import type * as Scope from "effect/Scope";
 import type { OutputError } from "../../domain/errors.ts";
 import { maskStreamId } from "../../domain/url.ts";
 import { atEndOfTurn, cancelEndOfTurn } from "../runtime/end-of-turn.ts";

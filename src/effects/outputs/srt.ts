@@ -13,7 +13,11 @@
  * waits (libsrt copies it into its send buffer, or refuses it when that buffer is full, counted as a drop).
  * The peers, the gathering and the sending, once connected, are in srt-stream.ts.
  */
-import { Deferred, Effect, Exit, Redacted, type Scope } from "effect";
+import * as Deferred from "effect/Deferred";
+import * as Effect from "effect/Effect";
+import * as Exit from "effect/Exit";
+import * as Redacted from "effect/Redacted";
+import type * as Scope from "effect/Scope";
 import { OutputError } from "../../domain/errors.ts";
 import type { SrtTarget } from "../../domain/url.ts";
 import { loadLibSrt } from "../runtime/libsrt.ts";

@@ -4,7 +4,10 @@
  */
 import { createSocket, type Socket } from "node:dgram";
 import { lookup } from "node:dns/promises";
-import { Deferred, Effect, Exit, type Scope } from "effect";
+import * as Deferred from "effect/Deferred";
+import * as Effect from "effect/Effect";
+import * as Exit from "effect/Exit";
+import type * as Scope from "effect/Scope";
 import { OutputError } from "../../domain/errors.ts";
 import type { DatagramTarget } from "../../domain/url.ts";
 import { markOwnPort } from "../runtime/own-ports.ts";

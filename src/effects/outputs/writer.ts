@@ -11,7 +11,10 @@
  * retrying. Running it again on the same output resumes (queue and counters kept); it first waits for an
  * earlier run to finish releasing its socket or child process.
  */
-import { Cause, Duration, Effect, Exit } from "effect";
+import * as Cause from "effect/Cause";
+import * as Duration from "effect/Duration";
+import * as Effect from "effect/Effect";
+import * as Exit from "effect/Exit";
 import { FlvRemux, type RemuxDropReason } from "../../core/flv/remux.ts";
 import { OutputError, type OutputErrorReason, outputInternalError } from "../../domain/errors.ts";
 import type { WriterState } from "../../domain/states.ts";

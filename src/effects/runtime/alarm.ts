@@ -4,7 +4,7 @@
  * fibers and a schedule each round; rings while the loop is busy are kept as one, so the next sleep ends at
  * once. One loop sleeps on an alarm at a time.
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 
 interface Alarm {
   readonly ring: () => void;

@@ -11,7 +11,9 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Writable } from "node:stream";
-import { Effect, Redacted, type Scope } from "effect";
+import * as Effect from "effect/Effect";
+import * as Redacted from "effect/Redacted";
+import type * as Scope from "effect/Scope";
 import { maskKnownSecrets } from "../config/secrets.ts";
 
 interface ChildSpec {

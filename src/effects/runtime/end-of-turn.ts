@@ -4,7 +4,8 @@
  * that hands over a whole batch itself (the batch reader) runs it inside `asOneTurn`, which ends the turn when
  * it returns, without another pass of the event loop.
  */
-import { Effect, Runtime } from "effect";
+import * as Effect from "effect/Effect";
+import * as Runtime from "effect/Runtime";
 
 /**
  * The runtime a fault here is logged through: the thread's, set by its channel host (reportThrough), so that in

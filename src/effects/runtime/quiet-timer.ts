@@ -11,7 +11,10 @@
  * that long at rest instead of a round's time, and `now` asks for a round at once (something happened that
  * may make it due).
  */
-import { Effect, Fiber, Runtime, type Scope } from "effect";
+import * as Effect from "effect/Effect";
+import * as Fiber from "effect/Fiber";
+import * as Runtime from "effect/Runtime";
+import type * as Scope from "effect/Scope";
 
 interface QuietTimer {
   /** A round as soon as the event loop comes back to the timer, whatever it was waiting for. */

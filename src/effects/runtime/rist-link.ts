@@ -3,7 +3,8 @@
  * (secrets revealed for librist alone), and a link's totals added up from librist's readings, which count only
  * the interval since the reading before.
  */
-import { Effect, Redacted } from "effect";
+import * as Effect from "effect/Effect";
+import * as Redacted from "effect/Redacted";
 import type { RistTarget } from "../../domain/url.ts";
 import { loadLibRist } from "./librist.ts";
 import type { RistPeerSpec, RistReading } from "./librist-api.ts";

@@ -6,7 +6,7 @@
  * the disk. The file holds verifiers, never passwords; its content is never shown, only where it is wrong.
  */
 import { readFile } from "node:fs/promises";
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 
 export interface SrpVerifier {
   readonly verifier: Uint8Array;

@@ -4,7 +4,7 @@
  * or disabled as the API's PATCH does, and the slate put on or lifted under the schedule's own flag (an
  * operator's own slate stays). Each runs as the actor `schedule`, so the audit trail says who changed what.
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { OutputId } from "../../domain/ids.ts";
 import type { ScheduleAction, ScheduleWindow } from "../../domain/schedule.ts";

@@ -7,7 +7,9 @@
  * with nothing done a `schedule_missed`. A node that takes the channel over reads the stored progress and
  * joins the phase (`by: "takeover"`). The operator's commands go through the same lock.
  */
-import { Clock, Effect, Queue } from "effect";
+import * as Clock from "effect/Clock";
+import * as Effect from "effect/Effect";
+import * as Queue from "effect/Queue";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import {

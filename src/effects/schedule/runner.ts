@@ -5,7 +5,10 @@
  * what the API and the pages ask: the schedule's view (its next occurrences and their phases), its calendar,
  * and the operator's commands (go-live, extend, end, skip), audited in the token's name.
  */
-import { Clock, Effect, FiberMap, Queue } from "effect";
+import * as Clock from "effect/Clock";
+import * as Effect from "effect/Effect";
+import * as FiberMap from "effect/FiberMap";
+import * as Queue from "effect/Queue";
 import { ControlError } from "../../domain/errors.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import {

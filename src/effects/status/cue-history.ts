@@ -12,7 +12,8 @@
  * A cue an RTMP output sent after it was copied comes again with the same id and the output named: it takes
  * the place of the copy kept (and of its row).
  */
-import { Effect, Option } from "effect";
+import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
 import { Channels } from "../channel/channels.ts";
 import type { CueRecord } from "../channel/scte35-watcher.ts";
 import { ConfigState } from "../config/config-state.ts";

@@ -2,7 +2,8 @@
  * The cue history in the fleet's database (`cues`): the last cues of each channel, added by the node that
  * holds it and read back by any node that starts, so a channel's cues outlive a restart and a takeover.
  */
-import { Effect, Option } from "effect";
+import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
 import type { CueRecord } from "../channel/scte35-watcher.ts";
 import type { DatabaseShape } from "../config/postgres/database.ts";
 

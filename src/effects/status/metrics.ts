@@ -9,7 +9,8 @@
  * the events; each channel's and input's series are declared in channel-metrics.ts, each output's in
  * output-metrics.ts, in the order the exposition lists them.
  */
-import { Effect, Stream } from "effect";
+import * as Effect from "effect/Effect";
+import * as Stream from "effect/Stream";
 import { Counter, collectDefaultMetrics, Registry } from "prom-client";
 import type { StatusSnapshot } from "../../domain/views.ts";
 import { version } from "../../version.ts";

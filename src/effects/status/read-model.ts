@@ -9,7 +9,10 @@
  *
  * It also turns growing queue-drop counters into `output_queue_drops` events, at most one per output a tick.
  */
-import { Effect, Either, Stream, SubscriptionRef } from "effect";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
+import * as Stream from "effect/Stream";
+import * as SubscriptionRef from "effect/SubscriptionRef";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { ControlError } from "../../domain/errors.ts";
 import { type ChannelEventType, REMUX_DROPS_EVENT_MS } from "../../domain/events.ts";

@@ -3,7 +3,7 @@
  * of those could not start. The commands set it (at start-up and after an import); `/api/ready` and
  * `/metrics` read it.
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import type { ChannelId } from "../../domain/ids.ts";
 import { Channels } from "../channel/channels.ts";
 

@@ -4,7 +4,10 @@
  * short-lived `ffmpeg` that decodes one keyframe to a small JPEG. No extra network input: the bytes are the
  * channel's own. One ffmpeg at a time (runtime/child-process.ts), killed after 5 s and with the service.
  */
-import { Duration, Effect, Option, Schedule } from "effect";
+import * as Duration from "effect/Duration";
+import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
+import * as Schedule from "effect/Schedule";
 import type { ChannelId } from "../../domain/ids.ts";
 import { Channels } from "../channel/channels.ts";
 import { thumbnailsOn } from "../config/settings.ts";

@@ -3,7 +3,8 @@
  * whole by an admin over every channel. The body is `{"rules": [...]}`, or the bare list `[...]` (taken as
  * `{"rules": [...]}`); either way a problem names its entry and field (`rules[1].channels`).
  */
-import { Effect, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Schema from "effect/Schema";
 import { AccessRule, AccessRules as AccessRulesSchema } from "../../domain/access.ts";
 import type { AccessRules } from "../../effects/control/access-rules.ts";
 import { type Api, body, makeApi, type Run } from "../routes.ts";

@@ -3,7 +3,10 @@
  * the change's own transaction, naming the node and the token), newest first. One box keeps no such table:
  * its audit trail is the event log's `api_change` events.
  */
-import { Effect, Either, Option, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
+import * as Option from "effect/Option";
+import * as Schema from "effect/Schema";
 import { ControlError } from "../../domain/errors.ts";
 import { type AuditEntry, auditTrail } from "../../effects/config/postgres/audit.ts";
 import type { DatabaseShape } from "../../effects/config/postgres/database.ts";

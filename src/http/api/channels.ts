@@ -3,7 +3,8 @@
  * cues, events). A channel's outputs and recordings are outputs.ts, mounted under the same prefix.
  */
 import { Buffer } from "node:buffer";
-import { Effect, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Schema from "effect/Schema";
 import type { Context } from "hono";
 import { ChannelBody, ChannelPatch, MoveChannelBody, SwitchInputBody } from "../../domain/channel.ts";
 import { CueInsertBody } from "../../domain/cue-insert.ts";

@@ -4,7 +4,9 @@
  * off), `/api/cluster/sd` (Prometheus HTTP service discovery of every live node), and the peer credential: the
  * secret the nodes share through the database, taken by the API as a viewer named "peer" and by nothing else.
  */
-import { Effect, Option, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
+import * as Schema from "effect/Schema";
 import type { Context, Handler } from "hono";
 import type { Principal } from "../../effects/control/auth.ts";
 import { noFleet } from "../../effects/fleet/fleet.ts";

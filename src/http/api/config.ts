@@ -4,7 +4,8 @@
  * `?secrets=true` (admin, audited) exports them too: a backup that restores anywhere.
  * The import also takes the original project's `channels.json`.
  */
-import { Effect, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Schema from "effect/Schema";
 import { ConfigDocument, ConfigImport, OriginalConfigFile } from "../../domain/channel.ts";
 import { FieldIssue } from "../../domain/errors.ts";
 import { invalid } from "../../domain/validate.ts";

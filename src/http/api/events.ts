@@ -3,7 +3,7 @@
  * type; `after` gives only events newer than a `seq` a client already has. The same events reach WebSocket
  * clients as they happen.
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import { EVENT_TYPES, EventList } from "../../domain/events.ts";
 import { invalid } from "../../domain/validate.ts";
 import { EVENT_RING_SIZE, type EventBus, type EventFilter } from "../../effects/events/event-bus.ts";

@@ -2,7 +2,9 @@
  * `/api/nodes`: the fleet's nodes (health, version, channels held, load) and the drain of one of them. On one
  * box there is no fleet: every route answers 404 and says so.
  */
-import { Effect, Either, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
+import * as Schema from "effect/Schema";
 import { notFound } from "../../domain/errors.ts";
 import { NodeId } from "../../domain/ids.ts";
 import { audit, type EventBus } from "../../effects/events/event-bus.ts";

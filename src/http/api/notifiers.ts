@@ -3,7 +3,8 @@
  * answer to its creation, once; every other answer masks every secret. `GET /{id}` carries the notifier's
  * last deliveries, and `POST /{id}/test` sends one now and answers how it went.
  */
-import { Effect, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Schema from "effect/Schema";
 import { NotifierBody, NotifierPatch, NotifierView } from "../../domain/notifiers.ts";
 import type { Notifications } from "../../effects/notify/deliveries.ts";
 import type { Notifiers } from "../../effects/notify/notifiers.ts";

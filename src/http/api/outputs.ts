@@ -3,7 +3,8 @@
  * enable, disable, remove), and a file:// output's recordings. Mounted beside the channel calls (channels.ts)
  * under the same prefix: an output is always reached through its channel.
  */
-import { Effect, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Schema from "effect/Schema";
 import { OutputBody, OutputPatch } from "../../domain/channel.ts";
 import { OutputView } from "../../domain/views.ts";
 import type { Control } from "../../effects/control/control.ts";

@@ -4,7 +4,7 @@
  * operator's commands on the occurrence in progress: go-live, extend (`{"seconds": N}`), end and skip. Each
  * command is audited in the token's name; one that does not fit the occurrence's phase is a 409 in words.
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import { ExtendBody, ScheduleView } from "../../domain/schedule-view.ts";
 import type { ScheduleRunner } from "../../effects/schedule/runner.ts";
 import { type Api, body, inChannel, makeApi, type Run } from "../routes.ts";

@@ -1,5 +1,6 @@
 /** `/api/tokens`: token management, admin only. A token's secret is in the answer to its creation, never again. */
-import { Effect, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Schema from "effect/Schema";
 import { type Auth, TokenBody, TokenView } from "../../effects/control/auth.ts";
 import { type Api, body, makeApi, param, type Run } from "../routes.ts";
 import { Deleted } from "./channels.ts";

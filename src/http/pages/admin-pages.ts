@@ -3,7 +3,9 @@
  * browser's session and the import, previewed by its own dry run and applied only as previewed.
  */
 import { createHash } from "node:crypto";
-import { Effect, Either, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
+import * as Schema from "effect/Schema";
 import { Hono } from "hono";
 import { eventsPage } from "../../../views/settings.ts";
 import { ChannelScope } from "../../domain/access.ts";

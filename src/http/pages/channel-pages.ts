@@ -5,7 +5,8 @@
  * says why.
  */
 import { Buffer } from "node:buffer";
-import { Effect, Either } from "effect";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
 import { type Context, Hono } from "hono";
 import { channelPage, type RecordingsEntry } from "../../../views/channel.ts";
 import type { CueEntry } from "../../../views/cues.ts";

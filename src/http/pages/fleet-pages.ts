@@ -2,7 +2,8 @@
  * The Nodes page of a fleet (its menu link shows only in a fleet) and its one action, an admin's drain of a
  * node, carried out and audited as `POST /api/nodes/{id}/drain` is. On one box the page says there is no fleet.
  */
-import { Effect, Either } from "effect";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
 import { Hono } from "hono";
 import { nodesPage } from "../../../views/fleet.ts";
 import { drained, drainNode } from "../api/nodes.ts";

@@ -2,7 +2,8 @@
  * Form fields to the REST API's request bodies, and the API's problems back to form fields: the pages check
  * what is typed with the same schemas (domain/channel.ts) and show the same messages beside each field.
  */
-import { Either, Schema } from "effect";
+import * as Either from "effect/Either";
+import * as Schema from "effect/Schema";
 import { ChannelBody, ChannelPatch, OutputBody } from "../../domain/channel.ts";
 import { CueInsertBody } from "../../domain/cue-insert.ts";
 import type { ControlError } from "../../domain/errors.ts";

@@ -4,7 +4,8 @@
  * the audit trail names the person. A defect rejects the request and the app's error handler logs it with a
  * reference, as for the API.
  */
-import { Effect, Runtime } from "effect";
+import * as Effect from "effect/Effect";
+import * as Runtime from "effect/Runtime";
 import type { Context } from "hono";
 import type { html } from "hono/html";
 import { page as layout, type Viewer } from "../../../views/layout.ts";

@@ -7,7 +7,12 @@
  * only the channels (and their events) the session's grants reach. When the service
  * stops, pages are closed with 1012 and reconnect by themselves once it is back.
  */
-import { Chunk, Effect, Either, Fiber, Option, Stream } from "effect";
+import * as Chunk from "effect/Chunk";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
+import * as Fiber from "effect/Fiber";
+import * as Option from "effect/Option";
+import * as Stream from "effect/Stream";
 import type { Context } from "hono";
 import { html } from "hono/html";
 import type { UpgradeWebSocket } from "hono/ws";

@@ -3,7 +3,8 @@
  * each the API's command in the signed-in token's name (audited, with its outcome as an event). A refusal —
  * a state that does not allow it, AWS's — answers in words.
  */
-import { Effect, Either } from "effect";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
 import { Hono } from "hono";
 import { ChannelId } from "../../domain/ids.ts";
 import type { AuthEnv } from "../auth.ts";

@@ -4,7 +4,8 @@
  * service as the API, so it is checked, stored and audited the same; a refusal is the page again with the
  * reason in words.
  */
-import { Effect, Either } from "effect";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
 import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import { notifierForm } from "../../../views/notifiers.ts";

@@ -7,7 +7,7 @@
  * origin and bounded by what its form can hold before any of it is read. Wrong tokens at the login count with
  * the API's.
  */
-import { Runtime } from "effect";
+import * as Runtime from "effect/Runtime";
 import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import { page } from "../../../views/layout.ts";

@@ -3,7 +3,8 @@
  * token's name (audited); a command that does not fit the phase answers in words. And the schedule's calendar
  * for the page's link (the API's, for a signed-in viewer).
  */
-import { Effect, Either } from "effect";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
 import { Hono } from "hono";
 import { ChannelId } from "../../domain/ids.ts";
 import type { ScheduleCommand } from "../../domain/schedule.ts";

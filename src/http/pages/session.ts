@@ -9,7 +9,7 @@
  * not keep another port of the same host from using the cookie.
  */
 import { randomBytes } from "node:crypto";
-import type { Option } from "effect";
+import type * as Option from "effect/Option";
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { type PersonSession, sessionHash } from "../../effects/config/person-sessions.ts";

@@ -3,7 +3,7 @@
  * whatever the form adds (a message, a secret shown once, an import's preview). Shared by the forms of
  * admin-pages.ts and notifier-pages.ts.
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import type { Context } from "hono";
 import type { NotificationsSection } from "../../../views/notifiers.ts";
 import { settingsPage } from "../../../views/settings.ts";

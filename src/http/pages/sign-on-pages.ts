@@ -7,7 +7,8 @@
  * end_session_endpoint with the ID token as hint, back to the login page after. Every outcome is audited with
  * the person's subject, issuer and name, and counted in `distributary_auth_logins_total{outcome}`.
  */
-import { type Effect, Runtime } from "effect";
+import type * as Effect from "effect/Effect";
+import * as Runtime from "effect/Runtime";
 import type { Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { ActiveSignOn, LoginTransaction, SignOn } from "../../effects/control/sign-on.ts";

@@ -18,7 +18,9 @@
  *   ports connected to the senders they hear (udp-receiver.ts), so the kernel hands the stream over between two
  *   datagrams; the old copy then closes its inputs, lets its outputs send what they queued, and stops.
  */
-import { Effect, Either, Runtime } from "effect";
+import * as Effect from "effect/Effect";
+import * as Either from "effect/Either";
+import * as Runtime from "effect/Runtime";
 import type { ChannelId, OutputId } from "../../../domain/ids.ts";
 import { parseOutputUrl } from "../../../domain/url.ts";
 import { EventBus } from "../../events/event-bus.ts";

@@ -11,7 +11,9 @@
  * the thread that started them) and Node closed its sockets.
  */
 import { Worker } from "node:worker_threads";
-import { Effect, Runtime, type Scope } from "effect";
+import * as Effect from "effect/Effect";
+import * as Runtime from "effect/Runtime";
+import type * as Scope from "effect/Scope";
 import type { ChannelId } from "../../../domain/ids.ts";
 import { EventBus } from "../../events/event-bus.ts";
 import type { OutputOptions } from "../../outputs/writer.ts";

@@ -4,19 +4,17 @@
  * Its channels' events go to the supervisor as they happen; their counters only when it asks (`sync`).
  */
 import { parentPort, workerData } from "node:worker_threads";
-import {
-  Cause,
-  Deferred,
-  Effect,
-  Exit,
-  FiberId,
-  Layer,
-  Logger,
-  LogLevel,
-  ManagedRuntime,
-  Option,
-  Scope,
-} from "effect";
+import * as Cause from "effect/Cause";
+import * as Deferred from "effect/Deferred";
+import * as Effect from "effect/Effect";
+import * as Exit from "effect/Exit";
+import * as FiberId from "effect/FiberId";
+import * as Layer from "effect/Layer";
+import * as Logger from "effect/Logger";
+import * as LogLevel from "effect/LogLevel";
+import * as ManagedRuntime from "effect/ManagedRuntime";
+import * as Option from "effect/Option";
+import * as Scope from "effect/Scope";
 import type { ChannelId } from "../../../domain/ids.ts";
 import type { HlsServed } from "../../outputs/hls.ts";
 import { readingInTurns, turnLateness } from "../../runtime/batch-reader.ts";

@@ -2,7 +2,7 @@
  * The fleet's audit trail as stored: one row per changed channel or token, written in the change's own
  * transaction (document-store.ts), newest first here.
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import type { DatabaseShape } from "./database.ts";
 
 export interface AuditEntry {

@@ -10,7 +10,15 @@
  * The URL's password and the fleet's peer token are held as secrets (secrets.ts), so no log line shows them;
  * the errors here also replace the password themselves, as it may be too short for the masker to hold.
  */
-import { Context, Duration, Effect, Layer, PubSub, Redacted, Schedule, Schema, Stream } from "effect";
+import * as Context from "effect/Context";
+import * as Duration from "effect/Duration";
+import * as Effect from "effect/Effect";
+import * as Layer from "effect/Layer";
+import * as PubSub from "effect/PubSub";
+import * as Redacted from "effect/Redacted";
+import * as Schedule from "effect/Schedule";
+import * as Schema from "effect/Schema";
+import * as Stream from "effect/Stream";
 import pg from "pg";
 import { holdSecrets } from "../secrets.ts";
 

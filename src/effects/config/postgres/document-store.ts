@@ -10,7 +10,9 @@
  * row gets a new revision from `config_revision` and an audit row in the same transaction; the commit
  * notifies every node (`distributary_config`).
  */
-import { Effect, Layer, Option } from "effect";
+import * as Effect from "effect/Effect";
+import * as Layer from "effect/Layer";
+import * as Option from "effect/Option";
 import { CurrentActor } from "../actor.ts";
 import { DocumentStore, StoreError } from "../store.ts";
 import {

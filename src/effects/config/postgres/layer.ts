@@ -4,7 +4,12 @@
  * it when `DISTRIBUTARY_DATABASE_URL` is set (src/http/server.ts).
  */
 import { hostname } from "node:os";
-import { Duration, Effect, Layer, Option, Redacted, Schedule } from "effect";
+import * as Duration from "effect/Duration";
+import * as Effect from "effect/Effect";
+import * as Layer from "effect/Layer";
+import * as Option from "effect/Option";
+import * as Redacted from "effect/Redacted";
+import * as Schedule from "effect/Schedule";
 import { holdSecrets } from "../secrets.ts";
 import { nodeId } from "../settings.ts";
 import { StoreChanges } from "../store-changes.ts";

@@ -5,7 +5,8 @@
  * build knows is refused: an older node must not write rows whose meaning has changed under it.
  */
 import { randomBytes } from "node:crypto";
-import { Effect, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Schema from "effect/Schema";
 import { type DatabaseError, type DatabaseShape, LEASE_CHANNEL, type Transaction } from "./database.ts";
 
 /** Any number, the same in every build: the advisory lock the migrations take. */

@@ -2,7 +2,7 @@
  * A fleet's sessions of people signed in through the identity provider, in the `person_sessions` table
  * (migration 7): made on one node, served by every other. Keyed by the sha256 of the cookie's id.
  */
-import { Effect } from "effect";
+import * as Effect from "effect/Effect";
 import type { PersonSession, PersonSessionStore } from "../person-sessions.ts";
 import type { DatabaseShape } from "./database.ts";
 

@@ -6,7 +6,10 @@
  * stalled past it — cannot overwrite what the new holder stored. Such a write is refused as a conflict.
  */
 import { hostname } from "node:os";
-import { Effect, Layer, Option, Schema } from "effect";
+import * as Effect from "effect/Effect";
+import * as Layer from "effect/Layer";
+import * as Option from "effect/Option";
+import * as Schema from "effect/Schema";
 import { type ChannelProgress, ScheduleStore, StoredProgress } from "../schedule-progress.ts";
 import { nodeId } from "../settings.ts";
 import { StoreError } from "../store.ts";
