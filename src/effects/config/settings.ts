@@ -59,16 +59,18 @@ const percentOfACore = (name: string, fallback: number, min: number) =>
 
 /**
  * How busy a forwarding worker may be, in percent of one core over 5 s, before new channels go to the next one,
- * started then (workers/pool.ts). 0 starts every worker at once and spreads the channels by count.
+ * started then (workers/pool.ts). 0 starts every worker at once and spreads the channels by count. A second
+ * thread never lowered the total (50 × 4: one thread 87.6 % of a core, two 89.9 %; 100 × 4: 103 against
+ * 122 %, and 46–53 MiB more memory): it starts only once the first nears a whole core (docs/benchmarks.md).
  */
-export const workerBusyPercent = percentOfACore("DISTRIBUTARY_WORKER_BUSY_PERCENT", 80, 0);
+export const workerBusyPercent = percentOfACore("DISTRIBUTARY_WORKER_BUSY_PERCENT", 90, 0);
 
 /**
  * How busy a forwarding worker may get before some of its running channels move to another (each move costs
  * that channel's outputs a short silence); by default the busy line, so a service started with more channels
  * than one worker carries evens them out once, in its first seconds. 100: running channels never move.
  */
-export const workerMovePercent = percentOfACore("DISTRIBUTARY_WORKER_MOVE_PERCENT", 80, 1);
+export const workerMovePercent = percentOfACore("DISTRIBUTARY_WORKER_MOVE_PERCENT", 90, 1);
 
 const PRIORITIES = ["realtime", "high", "normal"] as const;
 export type Priority = (typeof PRIORITIES)[number];
