@@ -1,5 +1,5 @@
 /**
- * The load harness's smoke run (`npm run load` at its smallest): 2 channels × 2 UDP outputs for 20 s through
+ * The load harness's smoke run (`npm run load` at its smallest): 2 channels × 2 UDP outputs for 10 s through
  * the real service, then its anchors for 5 s each (ffmpeg, GStreamer and the two floor forwarders). It must
  * write both reports with every figure, and at this tiny load distributary must lose nothing: every TS packet
  * and every SCTE-35 cue sent reaches every output, with no continuity error. Then a short `mix`: UDP, SRT and
@@ -40,13 +40,13 @@ interface Result {
 }
 
 describe("load harness", () => {
-  it("runs 2 channels × 2 UDP outputs for 20 s, writes the JSON and markdown reports, and loses nothing", async () => {
+  it("runs 2 channels × 2 UDP outputs for 10 s, writes the JSON and markdown reports, and loses nothing", async () => {
     reportDir = await mkdtemp(join(tmpdir(), "distributary-load-report-"));
     const run = await execa(
       process.execPath,
       [
         "load-tests/load.ts",
-        ...["--channels", "2", "--outputs", "2", "--protocol", "udp", "--seconds", "20"],
+        ...["--channels", "2", "--outputs", "2", "--protocol", "udp", "--seconds", "10"],
         ...["--anchor-seconds", "5", "--report-dir", reportDir],
       ],
       { reject: false, all: true },
@@ -85,13 +85,13 @@ describe("load harness", () => {
       Result,
     ];
     const udp = ours.udp as ProtocolFigures;
-    // 20 s + warm-up of a 7 Mbit/s stream is ~100 000 TS packets a channel, to each of 4 outputs in all.
+    // 10 s + 3 s of warm-up of a 7 Mbit/s stream is ~60 000 TS packets a channel, to each of 4 outputs in all.
     expect(udp.outputs).toBe(4);
-    expect(udp.packets_sent).toBeGreaterThan(4 * 90_000);
+    expect(udp.packets_sent).toBeGreaterThan(4 * 55_000);
     expect(udp.packets_lost).toBe(0);
     expect(udp.packets_received).toBe(udp.packets_sent);
     expect(udp.continuity_errors).toBe(0);
-    expect(udp.cues_sent).toBeGreaterThanOrEqual(4 * 5);
+    expect(udp.cues_sent).toBeGreaterThanOrEqual(4 * 2);
     expect(udp.cues_received).toBe(udp.cues_sent);
     expect(udp.latency_ms?.samples).toBeGreaterThan(1000);
     expect(udp.latency_ms?.p50).toBeGreaterThan(0);
