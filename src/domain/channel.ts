@@ -352,14 +352,8 @@ export const OriginalOutput = Schema.Struct({
 export type OriginalOutput = typeof OriginalOutput.Type;
 
 /** The original API knew a channel's name and its two inputs; everything else is ours. */
-const originalChannelFields = Struct.pick(
-  channelFields,
-  "name",
-  "rtp_ip",
-  "rtp_port",
-  "backup_rtp_ip",
-  "backup_rtp_port",
-);
+const ORIGINAL_FIELDS = ["name", "rtp_ip", "rtp_port", "backup_rtp_ip", "backup_rtp_port"] as const;
+const originalChannelFields = Struct.pick(channelFields, ...ORIGINAL_FIELDS);
 
 /** One channel of the original `channels.json`, outputs left out: they are taken or not one by one. */
 export const OriginalChannel = Schema.Struct({
