@@ -15,11 +15,13 @@ const RULES = [
   { claim: "groups", equals: "tv-admins", role: "admin", channels: "*" },
 ];
 
-const put = (rules: unknown, token?: string) => ({
+/** A PUT of `body` as it is; `put` sends the rules as `{"rules": [...]}`. */
+const putBody = (body: unknown, token?: string) => ({
   method: "PUT",
-  body: JSON.stringify({ rules }),
+  body: JSON.stringify(body),
   ...(token === undefined ? {} : { token }),
 });
+const put = (rules: unknown, token?: string) => putBody({ rules }, token);
 
 describe("access rules", () => {
   it("are replaced whole, audited, kept across a restart, and a bad one is a 400 naming entry and field", async () => {
@@ -51,17 +53,14 @@ describe("access rules", () => {
       // Nothing of a refused list was taken.
       expect(await json(await first.request("/api/access/rules"))).toEqual({ rules: RULES });
       // The bare list is the rules too, its problems named the same way.
-      const bare = await first.request("/api/access/rules", {
-        method: "PUT",
-        body: JSON.stringify([RULES[1], { ...RULES[0], role: "boss" }]),
-      });
+      const bare = await first.request(
+        "/api/access/rules",
+        putBody([RULES[1], { ...RULES[0], role: "boss" }]),
+      );
       expect((await json(bare)).errors).toEqual([
         { field: "rules[1].role", message: 'must be viewer, operator or admin; got "boss"' },
       ]);
-      const bareOk = await first.request("/api/access/rules", {
-        method: "PUT",
-        body: JSON.stringify([...RULES].reverse()),
-      });
+      const bareOk = await first.request("/api/access/rules", putBody([...RULES].reverse()));
       expect(await json(bareOk)).toEqual({ rules: [...RULES].reverse() });
       await first.request("/api/access/rules", put(RULES));
 
