@@ -11,14 +11,14 @@
  */
 import * as Effect from "effect/Effect";
 import * as Stream from "effect/Stream";
-import { Counter, collectDefaultMetrics, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics } from "prom-client";
 import type { StatusSnapshot } from "../../domain/views.ts";
 import { version } from "../../version.ts";
 import { Channels, type WorkerStatus } from "../channel/channels.ts";
 import { EventBus } from "../events/event-bus.ts";
 import { runtimeName, runtimeVersion } from "../runtime/runtime.ts";
 import { channelMetrics } from "./channel-metrics.ts";
-import { loopDelayGauges, snapshotFamilies } from "./metric-families.ts";
+import { FamilyRegistry, loopDelayGauges, snapshotFamilies } from "./metric-families.ts";
 import { outputMetrics } from "./output-metrics.ts";
 import { ReadModel } from "./read-model.ts";
 import { Readiness } from "./readiness.ts";
@@ -30,7 +30,7 @@ export const makeMetrics = (
   ready: () => boolean,
   workers: () => ReadonlyArray<WorkerStatus> = () => [],
 ) => {
-  const registry = new Registry();
+  const registry = new FamilyRegistry();
   const families = snapshotFamilies(registry, workers);
   const { family, perWorker, fill } = families;
 
