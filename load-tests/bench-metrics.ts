@@ -32,6 +32,11 @@ const BOUNDED: Readonly<Record<string, string>> = {
   major: "Node.js version info",
   minor: "Node.js version info",
   patch: "Node.js version info",
+  runtime: "build info: node | bun | deno",
+  runtime_version: "build info",
+  worker: "forwarding worker index (one per core at most)",
+  priority: "realtime | high | normal",
+  mode: "redundancy mode: failover | merge | none",
   // prom-client's default process metrics:
   space: "V8 heap spaces",
   kind: "GC kinds",
