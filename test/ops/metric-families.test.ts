@@ -62,11 +62,14 @@ const DECLARED: ReadonlyArray<Declared> = [
 
 const snapshot: StatusSnapshot = { seq: 1, at: 0, channels: [] };
 
+/** A metric of prom-client's own, registered after the second declaration in both registries. */
+const between = (registry: Registry) =>
+  new Counter({ name: "t_events_total", help: "prom-client's own", registers: [registry] }).inc(3);
+
 /** What prom-client writes for the same declarations and values, with a metric of its own between them. */
 const promClientText = async (): Promise<string> => {
   const registry = new Registry();
-  for (const [index, declared] of DECLARED.entries()) {
-    const { kind, name, help, labelNames, series } = declared;
+  for (const [index, { kind, name, help, labelNames, series }] of DECLARED.entries()) {
     const metric =
       kind === "counter"
         ? new Counter({ name, help, labelNames, registers: [registry] })
@@ -75,8 +78,7 @@ const promClientText = async (): Promise<string> => {
       if (metric instanceof Counter) metric.inc(labels, value);
       else metric.set(labels, value);
     }
-    if (index === 1)
-      new Counter({ name: "t_events_total", help: "prom-client's own", registers: [registry] }).inc(3);
+    if (index === 1) between(registry);
   }
   return registry.metrics();
 };
@@ -88,8 +90,7 @@ const familiesText = async (scrapes: number): Promise<string> => {
     families.family(kind, name, help, labelNames, (_s, set) => {
       for (const [labels, value] of series) set(labels, value);
     });
-    if (index === 1)
-      new Counter({ name: "t_events_total", help: "prom-client's own", registers: [registry] }).inc(3);
+    if (index === 1) between(registry);
   }
   let text = "";
   // Each scrape starts from nothing: a counter's series are not added to the last scrape's.
