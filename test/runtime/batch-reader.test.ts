@@ -3,6 +3,7 @@
  * (bindInput): what a sender puts on the wire arrives whole, in order, with its sender, however the reads
  * are batched; what cannot be TS over UDP is not passed off as whole; closing gives the port back.
  */
+import { execFileSync } from "node:child_process";
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { Cause, ConfigProvider, Effect, Exit, Layer, Scope } from "effect";
 import { afterEach, expect, it } from "vitest";
@@ -172,6 +173,24 @@ it("hands on a datagram too big to be TS over UDP as one byte, never as a cut th
   await send(from, datagram(1), input.port, "127.0.0.1");
   await expect.poll(() => input.received.length).toBe(2);
   expect(input.received.map((r) => r.bytes.length)).toEqual([1, 1316]);
+});
+
+it("reads all the kernel still holds for the socket as it closes, more than a turn reads", async () => {
+  const input = await listen("127.0.0.1");
+  // A sender in another process fills the socket while this thread is held (execFileSync), as a thread that
+  // runs late is: nothing is read until the close. A turn reads 16 calls of 64 datagrams at most.
+  const count = 2000;
+  execFileSync(process.execPath, [
+    "-e",
+    `const s = require("node:dgram").createSocket("udp4");
+     const send = (n) => n === ${count} ? s.close() : s.send(Buffer.alloc(188, n % 251).fill(n >> 8, 0, 1).fill(n & 0xff, 1, 2), ${input.port}, "127.0.0.1", () => send(n + 1));
+     send(0);`,
+  ]);
+  await Effect.runPromise(Scope.close(input.scope, Exit.void));
+  expect(input.received.length).toBe(count);
+  expect(input.received.map((r) => r.bytes.readUInt16BE(0))).toEqual(
+    Array.from({ length: count }, (_, n) => n),
+  );
 });
 
 it("after the input closes: no more datagrams reach it and the port can be bound again", async () => {
