@@ -342,7 +342,8 @@ export const readInBatches = (
     if (reading.closed) return;
     // What the kernel holds for the socket still reaches the channel, all of it: a moving channel's old copy
     // closes its inputs only once the new one receives, and those datagrams are nowhere else. A thread that
-    // ran late holds more than a turn's reads (a second of stream at 200 × 4 on 2 cores: 1.5–4 % of it lost).
+    // runs late has more queued than a turn reads: moves off one at 200 × 4 lost 1.5–4 % of the stream when
+    // this read stopped there (docs/benchmarks.md).
     asOneTurn(() => drain(reading, monotonicMs(), 0, MAX_STALE_CALLS));
     reading.closed = true;
     flowing.delete(reading);
