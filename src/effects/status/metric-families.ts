@@ -90,7 +90,8 @@ const valueText = (value: number) =>
 /**
  * A registry that writes the snapshot families' series itself (`SnapshotFamily`) and every other metric
  * (prom-client's process metrics, the events, the fleet's) as prom-client does. prom-client's `metrics()`
- * asks `getMetricsAsString` for each metric in the order they were registered.
+ * asks `getMetricsAsString` for each metric in the order they were registered. The registry's default labels
+ * (`setDefaultLabels`) would not reach the families' lines: the service sets none.
  */
 export class FamilyRegistry extends Registry {
   getMetricsAsString(metric: unknown): Promise<string> {
