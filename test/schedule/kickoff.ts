@@ -1,5 +1,5 @@
 /**
- * The real-time tests' window (issue 52, points 2 and 3): one-off, T0 20 or 30 s after it is made, MediaLive
+ * The real-time tests' window (issue 52, points 2 and 3): one-off, T0 20 s after it is made, MediaLive
  * started 10 s before the preroll, a 5 s preroll, 8 s of programme and a 3 s postroll.
  */
 export const S = 1000;

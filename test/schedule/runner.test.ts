@@ -261,6 +261,30 @@ describe("the schedule's runner: restarts, misses and the operator", () => {
     );
   });
 
+  it("each phase begins on its millisecond, whatever the second the loop began on", async () => {
+    const body = await channelBody("ms0", { schedule: { windows: [window()] } });
+    // Made 437 ms past a second: the loop's one-a-second looks fall between the phases' times.
+    await run(
+      keptStore(),
+      START + 437,
+      Effect.gen(function* () {
+        yield* (yield* Control).create(body);
+        const sleepers = yield* settledSleepers;
+        for (const [at, seen] of [
+          [WARM, ["warming by schedule"]],
+          [PREROLL, ["warming by schedule", "preroll by schedule"]],
+          [T0, ["warming by schedule", "preroll by schedule", "live by schedule"]],
+        ] as const) {
+          yield* advanceTo(at - 1, sleepers);
+          expect(yield* phases("ms0")).toEqual(seen.slice(0, -1));
+          yield* advanceTo(at, sleepers);
+          expect(yield* phases("ms0")).toEqual(seen);
+        }
+        expect(yield* stored("ms0")).toEqual({ out1: true, out2: false, slate: false });
+      }),
+    );
+  });
+
   it("a window that passed while the service was down is missed: an event, no action", async () => {
     const store = keptStore();
     const body = await channelBody("ms", { schedule: { windows: [window()] } });

@@ -86,10 +86,15 @@ export const withOpen = (
 
 /**
  * The occurrences to look at now: those the rules find around now (and back to when the schedule began to run
- * here, for the missed ones), and those whose stored progress is still open.
+ * here, for the missed ones), those that warm up within `ahead` ms (the loop wakes at their very millisecond),
+ * and those whose stored progress is still open.
  */
-export const openOccurrences = (schedule: Schedule, state: LoopState, now: number): Occurrence[] =>
-  withOpen(schedule, state.progress, occurrences(schedule, Math.max(state.since, now - KEEP_MS), now + 1));
+export const openOccurrences = (schedule: Schedule, state: LoopState, now: number, ahead = 0): Occurrence[] =>
+  withOpen(
+    schedule,
+    state.progress,
+    occurrences(schedule, Math.max(state.since, now - KEEP_MS), now + ahead + 1),
+  );
 
 /**
  * The due actions in the order they are done: the domain's, but for the slate, which goes up before the
@@ -201,7 +206,7 @@ export const tick = (services: LoopServices, state: LoopState) =>
       let wakeAt = now + MAX_WAIT_MS;
       let open = false;
       if (channel === undefined || schedule == null) return wakeAt;
-      for (const occurrence of openOccurrences(schedule, state, now)) {
+      for (const occurrence of openOccurrences(schedule, state, now, MAX_WAIT_MS)) {
         const window = windowOf(schedule, occurrence);
         if (window === undefined || progressOf(state, occurrence).closed) continue;
         if (occurrence.warm_at > now && !state.progress.has(occurrence.key)) {
