@@ -151,16 +151,29 @@ export const hevcAnnexB = (sequenceStart: Uint8Array, frames: ReadonlyArray<Uint
   return Buffer.concat(out);
 };
 
-/** The bodies of an FLV file's video tags, in order (an FLV reader of our own, for what ffprobe cannot read). */
-export const flvVideoTags = (flv: Buffer): Uint8Array[] => {
-  const tags: Uint8Array[] = [];
+/** An FLV file's whole tags (type, body, where the next begins), in order: an FLV reader of our own. */
+const flvTags = function* (flv: Buffer) {
   for (let at = flv.readUInt32BE(5) + 4; at + 11 <= flv.length; ) {
     const size = flv.readUIntBE(at + 1, 3);
-    if (at + 11 + size > flv.length) break;
-    if (flv[at] === 9) tags.push(flv.subarray(at + 11, at + 11 + size));
-    at += 11 + size + 4;
+    const next = at + 11 + size + 4;
+    if (next > flv.length) return;
+    yield { type: flv[at], body: flv.subarray(at + 11, at + 11 + size), next };
+    at = next;
   }
-  return tags;
+};
+
+/** The bodies of an FLV file's video tags, in order (for what ffprobe cannot read). */
+export const flvVideoTags = (flv: Buffer): Uint8Array[] =>
+  [...flvTags(flv)].filter((tag) => tag.type === 9).map((tag) => tag.body);
+
+/**
+ * An FLV recording up to its last whole tag: what a reader may take of a file the server is still writing
+ * (ffmpeg reading it as it grows can read a tag's header before its bytes are there).
+ */
+export const wholeTags = (flv: Buffer): Buffer => {
+  let end = flv.length >= 13 ? flv.readUInt32BE(5) + 4 : 0;
+  for (const tag of flvTags(flv)) end = tag.next;
+  return flv.subarray(0, end);
 };
 
 /** ffmpeg's PIDs in a TS it makes: the PMT, the video and the audio; and the one we add for SCTE-35. */
