@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import { Effect, Either } from "effect";
 import { ChannelBody } from "../src/domain/channel.ts";
-import { OutputPolicy } from "../src/domain/output-policy.ts";
+import { OutputPolicy } from "../src/domain/output-policy-schema.ts";
 import { decodeBody } from "../src/domain/validate.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "20" } } });

@@ -13,11 +13,12 @@ import { ChannelId, NodeId, OutputId } from "./ids.ts";
 import { intRange, show } from "./ints.ts";
 import { oneOf } from "./literals.ts";
 import { MediaLiveLink } from "./medialive.ts";
-import { OutputPolicy } from "./output-policy.ts";
-import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET, RedundancyConfigSchema } from "./redundancy.ts";
+import { OutputPolicy } from "./output-policy-schema.ts";
+import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET } from "./redundancy.ts";
+import { RedundancyConfigSchema } from "./redundancy-schema.ts";
 import { MAX_SCHEDULE_JSON_BYTES, Schedule } from "./schedule-window.ts";
 import { SlateBody, SlateConfig } from "./slate.ts";
-import { AllowedSources } from "./sources.ts";
+import { AllowedSources } from "./sources-schema.ts";
 import { inputUrlProblem, outputTargetProblem, PROTOCOLS, parseOutputUrl } from "./url.ts";
 
 export { intRange };

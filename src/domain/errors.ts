@@ -31,38 +31,3 @@ export class ControlError extends Schema.TaggedError<ControlError>()("ControlErr
 
 export const notFound = (what: string, id: string) =>
   new ControlError({ reason: "not_found", message: `${what} '${id}' does not exist` });
-
-/**
- * Why an output is not delivering. The supervisor reads `reason` to decide what to show and whether a retry
- * can help (`invalid_url` and `not_installed` cannot); `message` is for a person and never holds a secret.
- */
-export const OutputErrorReason = Schema.Literal(
-  "invalid_url",
-  "not_installed",
-  "resolve_failed",
-  "connect_refused",
-  "connect_timeout",
-  "auth_rejected",
-  "disconnected",
-  "child_exited",
-  "write_failed",
-  "unsupported_media",
-  /** The output's own code failed (a bug): the attempt ends and the output reconnects, alone. */
-  "internal_error",
-);
-export type OutputErrorReason = typeof OutputErrorReason.Type;
-
-export class OutputError extends Schema.TaggedError<OutputError>()("OutputError", {
-  reason: OutputErrorReason,
-  message: Schema.String,
-}) {}
-
-/** A throw in an output's own code, as the error that ends its attempt (it reconnects, alone). */
-export const outputInternalError = (thrown: unknown): OutputError =>
-  new OutputError({
-    reason: "internal_error",
-    message: `internal error in the output: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
-  });
-
-export const isRetryable = (error: OutputError): boolean =>
-  error.reason !== "invalid_url" && error.reason !== "not_installed";

@@ -1,8 +1,9 @@
 /**
  * A channel's input health rules (`redundancy.health`): named rules over what each input's packet core and its
  * picture-and-sound watcher measure, and one expression of their names that says when an input is unhealthy.
- * Failover then goes on what the stream and the picture say, not only on silence. This module is the rules'
- * shape, the expression's grammar and its three-valued reading; what measures each rule lives elsewhere.
+ * Failover then goes on what the stream and the picture say, not only on silence. This module is the
+ * expression's grammar and its three-valued reading (the rules' shape, as the API takes it: health-schema.ts);
+ * what measures each rule lives elsewhere.
  *
  * The expression takes rule names, `&&`, `||`, `!` and parentheses (`!` binds tightest, then `&&`, then `||`).
  * A rule that cannot judge (its watcher is slow or gone, or the stream has not shown enough yet) is unknown,
@@ -10,8 +11,7 @@
  * unhealthy only when the expression is surely true, so a rule that cannot judge never causes a failover.
  */
 import * as Either from "effect/Either";
-import * as Schema from "effect/Schema";
-import { oneOf } from "./literals.ts";
+import type { HealthConfig, HealthRule } from "./health-schema.ts";
 
 /** The TR 101 290 priority 2 indicators a rule may count. */
 export const P2_INDICATORS = [
@@ -23,70 +23,7 @@ export const P2_INDICATORS = [
 ] as const;
 export type P2Indicator = (typeof P2_INDICATORS)[number];
 
-const ms = (min: number, max: number) => {
-  const message = () => `must be an integer from ${min} to ${max}`;
-  return Schema.Number.annotations({ message }).pipe(
-    Schema.int({ message }),
-    Schema.between(min, max, { message }),
-  );
-};
-const ratio = Schema.Number.annotations({ message: () => "must be a number from 0 to 1" }).pipe(
-  Schema.between(0, 1, { message: () => "must be a number from 0 to 1" }),
-);
-const noiseDb = Schema.Number.annotations({ message: () => "must be a level in dB from -120 to 0" }).pipe(
-  Schema.between(-120, 0, { message: () => "must be a level in dB from -120 to 0" }),
-);
-const FOR_MS = ms(100, 600_000);
-const WINDOW_MS = ms(100, 600_000);
-
-/** One rule: which measure, its threshold, and for how long (or within what window) it must hold. */
-export const HealthRuleSchema = Schema.Union(
-  Schema.Struct({
-    pid_missing: Schema.Union(oneOf("video", "audio"), ms(0x20, 0x1ffe)),
-    for_ms: FOR_MS,
-  }),
-  Schema.Struct({ pcr_missing_ms: ms(40, 60_000) }),
-  Schema.Struct({ pts_missing_ms: ms(100, 60_000) }),
-  Schema.Struct({ cc_errors: ms(1, 1_000_000), window_ms: WINDOW_MS }),
-  Schema.Struct({ bitrate_below_bps: ms(1_000, 1_000_000_000), for_ms: FOR_MS }),
-  Schema.Struct({
-    tr101290: Schema.Array(oneOf(...P2_INDICATORS)).pipe(Schema.minItems(1)),
-    count: ms(1, 1_000_000),
-    window_ms: WINDOW_MS,
-    /** PCR_repetition_error's limit: 100 ms (ISO/IEC 13818-1), or 40 ms as DVB's measurement guide has it. */
-    limits: Schema.optional(oneOf("mpeg", "dvb")),
-  }),
-  Schema.Struct({
-    black: Schema.Struct({ pixel_threshold: ratio, picture_ratio: ratio }),
-    for_ms: FOR_MS,
-  }),
-  Schema.Struct({ frozen: Schema.Struct({ noise_db: noiseDb }), for_ms: FOR_MS }),
-  Schema.Struct({ silent: Schema.Struct({ noise_db: noiseDb }), for_ms: FOR_MS }),
-).annotations({
-  message: () => ({
-    message:
-      "must be one rule: {pid_missing, for_ms}, {pcr_missing_ms}, {pts_missing_ms}, {cc_errors, window_ms}, " +
-      "{bitrate_below_bps, for_ms}, {tr101290: [...], count, window_ms}, {black: {pixel_threshold, " +
-      "picture_ratio}, for_ms}, {frozen: {noise_db}, for_ms} or {silent: {noise_db}, for_ms}",
-    override: false,
-  }),
-});
-export type HealthRule = typeof HealthRuleSchema.Type;
-
 const RULE_NAME = /^[a-z][a-z0-9_]{0,39}$/;
-
-/** `redundancy.health` as stored and as the API takes it. */
-export const HealthConfigSchema = Schema.Struct({
-  rules: Schema.Record({ key: Schema.String, value: HealthRuleSchema }),
-  unhealthy_when: Schema.String,
-  clear_after_ms: Schema.optional(ms(0, 3_600_000)),
-  /**
-   * What the picture-and-sound watcher decodes: key frames only (the default, a fraction of the cost; a frozen
-   * rule then needs for_ms of at least 1.5 GOPs) or every picture.
-   */
-  decode: Schema.optional(oneOf("key_frames", "all_frames")),
-});
-export type HealthConfig = typeof HealthConfigSchema.Type;
 
 export const HEALTH_CLEAR_AFTER_MS = 3000;
 

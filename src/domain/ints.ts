@@ -16,3 +16,12 @@ export const intRange = (min: number, max: number) => {
     Schema.between(min, max, { message }),
   );
 };
+
+/** A whole number in a range, its message the range alone (the health and redundancy timers' wording). */
+export const intBetween = (min: number, max: number) => {
+  const message = () => `must be an integer from ${min} to ${max}`;
+  return Schema.Number.annotations({ message }).pipe(
+    Schema.int({ message }),
+    Schema.between(min, max, { message }),
+  );
+};

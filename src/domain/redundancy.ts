@@ -5,9 +5,8 @@
  * can hand the messages straight back.
  */
 import * as Either from "effect/Either";
-import * as Schema from "effect/Schema";
-import { type Health, type HealthConfig, HealthConfigSchema, resolveHealth } from "./health.ts";
-import { oneOf } from "./literals.ts";
+import { type Health, resolveHealth } from "./health.ts";
+import type { HealthConfig } from "./health-schema.ts";
 
 export type InputRole = "primary" | "backup";
 
@@ -73,40 +72,12 @@ const redundancyDefaults = {
 export const FEC_COLUMN_PORT_OFFSET = 2;
 export const FEC_ROW_PORT_OFFSET = 4;
 
-const ranges = {
+/** The timers' ranges, which the API's schema (redundancy-schema.ts) and the resolution below both hold to. */
+export const redundancyRanges = {
   failover_after_ms: [50, 60_000],
   revert_after_ms: [0, 3_600_000],
   merge_window_ms: [1, 10_000],
 } as const;
-
-const intRange = (min: number, max: number) => {
-  const message = () => `must be an integer from ${min} to ${max}`;
-  return Schema.Number.annotations({ message }).pipe(
-    Schema.int({ message }),
-    Schema.between(min, max, { message }),
-  );
-};
-
-/** The shape of `redundancy` in a request body, every field optional. */
-export const RedundancyConfigSchema = Schema.Struct({
-  mode: Schema.optional(oneOf("failover", "merge", "none")),
-  failover_after_ms: Schema.optional(intRange(...ranges.failover_after_ms)),
-  revert: Schema.optional(oneOf("auto", "sticky")),
-  revert_after_ms: Schema.optional(intRange(...ranges.revert_after_ms)),
-  merge_window_ms: Schema.optional(intRange(...ranges.merge_window_ms)),
-  fec: Schema.optional(
-    Schema.Union(
-      Schema.Boolean,
-      Schema.Struct({ primary: Schema.Boolean, backup: Schema.Boolean }),
-    ).annotations({
-      message: (issue) => ({
-        message: `must be true, false or {"primary": true|false, "backup": true|false}; got ${show(issue.actual)}`,
-        override: true,
-      }),
-    }),
-  ),
-  health: Schema.optional(Schema.NullOr(HealthConfigSchema)),
-});
 
 interface RedundancyIssue {
   /** The field to fix, e.g. "redundancy.failover_after_ms". */
@@ -128,9 +99,9 @@ export const resolveRedundancy = (
   const issue = (field: string, message: string) => issues.push({ field: `redundancy.${field}`, message });
   const given = config ?? {};
 
-  const number = (field: keyof typeof ranges): number => {
+  const number = (field: keyof typeof redundancyRanges): number => {
     const value = given[field];
-    const [min, max] = ranges[field];
+    const [min, max] = redundancyRanges[field];
     if (value === undefined) return redundancyDefaults[field];
     if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max)
       issue(field, `must be an integer from ${min} to ${max}, got ${show(value)}`);

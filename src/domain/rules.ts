@@ -21,7 +21,7 @@ import {
 import { ControlError, type FieldIssue } from "./errors.ts";
 import { type ChannelId, newChannelId, newOutputId, OutputId } from "./ids.ts";
 import { feedbackLoop, isLoopback, isMulticastGroup } from "./loops.ts";
-import type { OutputPolicy } from "./output-policy.ts";
+import type { OutputPolicy } from "./output-policy-schema.ts";
 import { type InputEndpoint, resolveRedundancy } from "./redundancy.ts";
 import { type SlateBody, type SlateConfig, slateFromBody } from "./slate.ts";
 import { maskUrl } from "./url.ts";

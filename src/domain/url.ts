@@ -21,7 +21,7 @@
  *   written except the push origin's path, which may carry a token (`push=http://host:port/****`).
  */
 import * as Either from "effect/Either";
-import { OutputError } from "./errors.ts";
+import { OutputError } from "./output-error.ts";
 import { type DatagramTarget, parseDatagram } from "./url/datagram.ts";
 import { type FileTarget, type HlsTarget, parseFile, parseHls } from "./url/recording.ts";
 import { parseRist, type RistTarget, ristRoleProblem } from "./url/rist.ts";

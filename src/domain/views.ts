@@ -6,10 +6,10 @@
 
 import * as Schema from "effect/Schema";
 import { Protocol } from "./channel.ts";
-import { HealthConfigSchema } from "./health.ts";
+import { HealthConfigSchema } from "./health-schema.ts";
 import { InputHealthView } from "./health-view.ts";
 import { MediaLiveView } from "./medialive.ts";
-import { OutputPolicy } from "./output-policy.ts";
+import { OutputPolicy } from "./output-policy-schema.ts";
 import { Schedule } from "./schedule-window.ts";
 import { SLATE_REASONS } from "./slate.ts";
 import { ChannelStatus, OutputState, OutputStatus } from "./states.ts";

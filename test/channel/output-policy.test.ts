@@ -15,7 +15,7 @@ import { execa } from "execa";
 import { decodeSection, encodeSection, isPrivateDescriptor } from "../../src/core/scte35/index.ts";
 import { crc32Mpeg2 } from "../../src/core/ts/crc32.ts";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
-import type { OutputPolicy } from "../../src/domain/output-policy.ts";
+import type { OutputPolicy } from "../../src/domain/output-policy-schema.ts";
 import type { OutputEntryStatus, OutputSpec } from "../../src/effects/channel/channel-types.ts";
 import { Channels } from "../../src/effects/channel/channels.ts";
 import { immediateSpliceOut } from "../support/cues.ts";

@@ -1,7 +1,8 @@
 import { Either, Schema } from "effect";
 import { describe, expect, it } from "vitest";
-import { HealthConfigSchema, resolveHealth } from "../../src/domain/health.ts";
+import { resolveHealth } from "../../src/domain/health.ts";
 import { type ContentVerdict, type InputSample, makeHealthJudge } from "../../src/domain/health-judge.ts";
+import { HealthConfigSchema } from "../../src/domain/health-schema.ts";
 
 const health = (config: unknown) =>
   Either.getOrThrow(resolveHealth(Schema.decodeUnknownSync(HealthConfigSchema)(config)));

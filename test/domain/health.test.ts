@@ -2,13 +2,13 @@ import { Either, Schema } from "effect";
 import { describe, expect, it } from "vitest";
 import {
   evaluate,
-  HealthConfigSchema,
   namesIn,
   parseExpression,
   type RuleState,
   resolveHealth,
   showExpression,
 } from "../../src/domain/health.ts";
+import { HealthConfigSchema } from "../../src/domain/health-schema.ts";
 import { exampleHealth } from "../support/health-example.ts";
 
 const example = { ...exampleHealth, clear_after_ms: 3000 };

@@ -1,7 +1,8 @@
 import { describe, expect, it, layer } from "@effect/vitest";
 import { Effect, Either, Schema } from "effect";
 import { ChannelId } from "../../src/domain/ids.ts";
-import { RedundancyConfigSchema, resolveRedundancy } from "../../src/domain/redundancy.ts";
+import { resolveRedundancy } from "../../src/domain/redundancy.ts";
+import { RedundancyConfigSchema } from "../../src/domain/redundancy-schema.ts";
 import { Channels } from "../../src/effects/channel/channels.ts";
 import { freeUdpPort } from "../support/peers.ts";
 

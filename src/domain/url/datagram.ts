@@ -1,5 +1,5 @@
 /** udp:// and rtp:// destinations: host, port, multicast TTL and the local address to send from. */
-import { OutputError } from "../errors.ts";
+import { OutputError } from "../output-error.ts";
 import { invalid, ipv4Octets, isMulticast, parseInteger, parsePort, readParams } from "./shared.ts";
 
 export interface DatagramTarget {

@@ -1,7 +1,7 @@
 /** file:// recordings and hls:// outputs: where they may be written, how they turn over, where HLS is pushed. */
 import { posix } from "node:path";
 import * as Redacted from "effect/Redacted";
-import { OutputError } from "../errors.ts";
+import { OutputError } from "../output-error.ts";
 import { checkHost, decoded, invalid, parseDecimal, parseInteger, rawQuery, readParams } from "./shared.ts";
 
 /** A recording: the TS as received, in files of `rotateSeconds` named by their start time, in `directory`. */

@@ -7,7 +7,7 @@
  * secrets: `****` wherever the URL is shown, in `secrets` for masking by value.
  */
 import * as Redacted from "effect/Redacted";
-import { OutputError } from "../errors.ts";
+import { OutputError } from "../output-error.ts";
 import { beforeQuery, checkHost, invalid, parseInteger, parsePort, rawQuery, readParams } from "./shared.ts";
 
 export type RistProfile = "simple" | "main";

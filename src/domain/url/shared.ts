@@ -2,7 +2,7 @@
  * What every output URL's parser shares: the checks on its text and host, numbers and query parameters read
  * with one error wording, and the URL's pieces as written (masking shows what was written, not a re-encoding).
  */
-import { OutputError } from "../errors.ts";
+import { OutputError } from "../output-error.ts";
 
 // Printable ASCII only: no whitespace, control or non-ASCII characters that a tool might read differently.
 const notPrintableAscii = /[^\x21-\x7e]/;

@@ -9,7 +9,7 @@ import * as Data from "effect/Data";
 import type * as Effect from "effect/Effect";
 import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";
-import type { OutputPolicy } from "../../domain/output-policy.ts";
+import type { OutputPolicy } from "../../domain/output-policy-schema.ts";
 import type { InputEndpoint, InputRole, RedundancyConfig } from "../../domain/redundancy.ts";
 import type { SlateReason } from "../../domain/slate.ts";
 import type { RedundancyEvent } from "../ingest/failover.ts";

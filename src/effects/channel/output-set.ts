@@ -10,8 +10,8 @@ import * as FiberMap from "effect/FiberMap";
 import type * as Scope from "effect/Scope";
 import { FlvRemux } from "../../core/flv/remux.ts";
 import { cueVerdict } from "../../core/ts-policy/cue-verdict.ts";
-import type { OutputError } from "../../domain/errors.ts";
 import type { NewEvent } from "../../domain/events.ts";
+import type { OutputError } from "../../domain/output-error.ts";
 import { samePolicy } from "../../domain/output-policy.ts";
 import {
   makeOutput,

@@ -14,7 +14,8 @@
 import { type PatEvent, type PmtEvent, patPackets, pmtPackets } from "../../core/psi-build.ts";
 import { cueVerdict } from "../../core/ts-policy/cue-verdict.ts";
 import { makePolicyRewriter, type PolicyRewriter } from "../../core/ts-policy/rewriter.ts";
-import { type OutputPolicy, policyKey } from "../../domain/output-policy.ts";
+import { policyKey } from "../../domain/output-policy.ts";
+import type { OutputPolicy } from "../../domain/output-policy-schema.ts";
 import type { Output } from "../outputs/writer.ts";
 import { makeTurnBatch, type TurnBatch } from "../runtime/turn-batch.ts";
 import type { CueWithheld } from "./scte35-watcher.ts";

@@ -25,7 +25,8 @@ import {
   pictureSpacingMs,
   readContentLine,
 } from "../../core/content/lines.ts";
-import { type HealthRule, isContentRule } from "../../domain/health.ts";
+import { isContentRule } from "../../domain/health.ts";
+import type { HealthRule } from "../../domain/health-schema.ts";
 import { type ChildExit, describeExit, spawnChild } from "../runtime/child-process.ts";
 
 export interface ContentWatcherOptions {

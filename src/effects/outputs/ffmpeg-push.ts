@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect";
 import type * as Redacted from "effect/Redacted";
 import type * as Scope from "effect/Scope";
 import { makeStartGate } from "../../core/ts-start.ts";
-import { OutputError } from "../../domain/errors.ts";
+import { OutputError } from "../../domain/output-error.ts";
 import { type ChildExit, describeExit, spawnChild } from "../runtime/child-process.ts";
 import type { WriterContext } from "./context.ts";
 

@@ -13,7 +13,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import * as Effect from "effect/Effect";
 import { type PushAddressPolicy, pushAddressProblem } from "../../domain/addresses.ts";
-import { OutputError } from "../../domain/errors.ts";
+import { OutputError } from "../../domain/output-error.ts";
 
 export type { PushAddressPolicy } from "../../domain/addresses.ts";
 

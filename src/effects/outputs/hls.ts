@@ -18,7 +18,7 @@ import type * as Scope from "effect/Scope";
 import { type HlsSegment, makeHlsSegmenter, nextNumbers } from "../../core/hls.ts";
 import { renderPlaylist } from "../../core/hls-playlist.ts";
 import { PACKET } from "../../core/ts/index.ts";
-import { OutputError } from "../../domain/errors.ts";
+import { OutputError } from "../../domain/output-error.ts";
 import type { HlsTarget } from "../../domain/url.ts";
 import type { WriterContext } from "./context.ts";
 import { diskError } from "./file.ts";

@@ -13,7 +13,7 @@
  */
 import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
-import { OutputError } from "../../domain/errors.ts";
+import { OutputError } from "../../domain/output-error.ts";
 import type { RistTarget } from "../../domain/url.ts";
 import { libRistOr, RIST_STATS_MS, ristPeers, ristTotals, srpLookups } from "../runtime/rist-link.ts";
 import type { RistPeerLink, WriterContext } from "./context.ts";

@@ -27,7 +27,7 @@ import {
   u32Body,
   userControl,
 } from "../../core/rtmp/chunks.ts";
-import { OutputError } from "../../domain/errors.ts";
+import { OutputError } from "../../domain/output-error.ts";
 import type { RtmpTarget } from "../../domain/url.ts";
 
 const CHUNK_SIZE = 4096;

@@ -21,7 +21,7 @@ import type * as Scope from "effect/Scope";
 import type { FlvFrame } from "../../core/flv/frames.ts";
 import type { FlvRemux } from "../../core/flv/remux.ts";
 import { MESSAGE } from "../../core/rtmp/chunks.ts";
-import { OutputError, outputInternalError } from "../../domain/errors.ts";
+import { OutputError, outputInternalError } from "../../domain/output-error.ts";
 import type { RtmpTarget } from "../../domain/url.ts";
 import { atEndOfTurn, cancelEndOfTurn } from "../runtime/end-of-turn.ts";
 import type { WriterContext } from "./context.ts";

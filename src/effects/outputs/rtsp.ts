@@ -13,7 +13,7 @@
 import type * as Effect from "effect/Effect";
 import * as Redacted from "effect/Redacted";
 import type * as Scope from "effect/Scope";
-import { OutputError } from "../../domain/errors.ts";
+import { OutputError } from "../../domain/output-error.ts";
 import type { RtspTarget } from "../../domain/url.ts";
 import type { ChildExit } from "../runtime/child-process.ts";
 import type { WriterContext } from "./context.ts";

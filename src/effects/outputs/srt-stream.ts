@@ -6,7 +6,7 @@
 import * as Effect from "effect/Effect";
 import * as Schedule from "effect/Schedule";
 import type * as Scope from "effect/Scope";
-import type { OutputError } from "../../domain/errors.ts";
+import type { OutputError } from "../../domain/output-error.ts";
 import { maskStreamId } from "../../domain/url.ts";
 import { atEndOfTurn, cancelEndOfTurn } from "../runtime/end-of-turn.ts";
 import { type LibSrt, SRT_ERR, SRTS, type SrtSocketStats } from "../runtime/libsrt-api.ts";

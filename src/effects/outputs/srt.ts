@@ -18,7 +18,7 @@ import * as Effect from "effect/Effect";
 import * as Exit from "effect/Exit";
 import * as Redacted from "effect/Redacted";
 import type * as Scope from "effect/Scope";
-import { OutputError } from "../../domain/errors.ts";
+import { OutputError } from "../../domain/output-error.ts";
 import type { SrtTarget } from "../../domain/url.ts";
 import { loadLibSrt } from "../runtime/libsrt.ts";
 import { type LibSrt, LibSrtError, SRT_EPOLL, SRT_REJ, SRTS } from "../runtime/libsrt-api.ts";

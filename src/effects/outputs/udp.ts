@@ -8,7 +8,7 @@ import * as Deferred from "effect/Deferred";
 import * as Effect from "effect/Effect";
 import * as Exit from "effect/Exit";
 import type * as Scope from "effect/Scope";
-import { OutputError } from "../../domain/errors.ts";
+import { OutputError } from "../../domain/output-error.ts";
 import type { DatagramTarget } from "../../domain/url.ts";
 import { markOwnPort } from "../runtime/own-ports.ts";
 import { type DatagramSender, makeDatagramSender } from "../runtime/segmented.ts";

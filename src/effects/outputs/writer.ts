@@ -16,7 +16,7 @@ import * as Duration from "effect/Duration";
 import * as Effect from "effect/Effect";
 import * as Exit from "effect/Exit";
 import { FlvRemux, type RemuxDropReason } from "../../core/flv/remux.ts";
-import { OutputError, type OutputErrorReason, outputInternalError } from "../../domain/errors.ts";
+import { OutputError, type OutputErrorReason, outputInternalError } from "../../domain/output-error.ts";
 import type { WriterState } from "../../domain/states.ts";
 import {
   type CueMode,

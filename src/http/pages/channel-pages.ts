@@ -14,7 +14,7 @@ import { overview } from "../../../views/overview.ts";
 import { channelForm, editOutputForm, type FormState } from "../../../views/presets.ts";
 import type { ControlError } from "../../domain/errors.ts";
 import { ChannelId, OutputId } from "../../domain/ids.ts";
-import type { OutputPolicy } from "../../domain/output-policy.ts";
+import type { OutputPolicy } from "../../domain/output-policy-schema.ts";
 import { mayOn, refusalOn, sees } from "../access.ts";
 import type { AuthEnv } from "../auth.ts";
 import { recordingResponse } from "../recording.ts";
