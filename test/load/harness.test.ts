@@ -1,7 +1,7 @@
 /**
- * The load harness's smoke run (`npm run load` at its smallest): 2 channels × 2 UDP outputs for 10 s through
- * the real service, then its anchors for 5 s each (ffmpeg, GStreamer and the two floor forwarders). It must
- * write both reports with every figure, and at this tiny load distributary must lose nothing: every TS packet
+ * The load harness's smoke run (`npm run load` at its smallest): 2 channels × 2 UDP outputs for 6 s through
+ * the real service (after 1 s of warm-up), then its anchors for 3 s each (ffmpeg, GStreamer and the two floor
+ * forwarders). It must write both reports with every figure, and at this tiny load distributary must lose nothing: every TS packet
  * and every SCTE-35 cue sent reaches every output, with no continuity error. Then a short `mix`: UDP, SRT and
  * RTMP outputs in each channel, the RTMP ones counted at the harness's nginx-rtmp for every contender.
  */
@@ -40,14 +40,14 @@ interface Result {
 }
 
 describe("load harness", () => {
-  it("runs 2 channels × 2 UDP outputs for 10 s, writes the JSON and markdown reports, and loses nothing", async () => {
+  it("runs 2 channels × 2 UDP outputs for 6 s, writes the JSON and markdown reports, and loses nothing", async () => {
     reportDir = await mkdtemp(join(tmpdir(), "distributary-load-report-"));
     const run = await execa(
       process.execPath,
       [
         "load-tests/load.ts",
-        ...["--channels", "2", "--outputs", "2", "--protocol", "udp", "--seconds", "10"],
-        ...["--anchor-seconds", "5", "--report-dir", reportDir],
+        ...["--channels", "2", "--outputs", "2", "--protocol", "udp", "--seconds", "6"],
+        ...["--anchor-seconds", "3", "--warmup", "1", "--report-dir", reportDir],
       ],
       { reject: false, all: true },
     );
@@ -85,13 +85,14 @@ describe("load harness", () => {
       Result,
     ];
     const udp = ours.udp as ProtocolFigures;
-    // 10 s + 3 s of warm-up of a 7 Mbit/s stream is ~60 000 TS packets a channel, to each of 4 outputs in all.
+    // 6 s + 1 s of warm-up of a 7 Mbit/s stream is ~32 500 TS packets a channel, to each of 4 outputs in all.
     expect(udp.outputs).toBe(4);
-    expect(udp.packets_sent).toBeGreaterThan(4 * 55_000);
+    expect(udp.packets_sent).toBeGreaterThan(4 * 28_000);
     expect(udp.packets_lost).toBe(0);
     expect(udp.packets_received).toBe(udp.packets_sent);
     expect(udp.continuity_errors).toBe(0);
-    expect(udp.cues_sent).toBeGreaterThanOrEqual(4 * 2);
+    // At least one cue to each output (a cue every 4 s of the stream).
+    expect(udp.cues_sent).toBeGreaterThanOrEqual(4);
     expect(udp.cues_received).toBe(udp.cues_sent);
     expect(udp.latency_ms?.samples).toBeGreaterThan(1000);
     expect(udp.latency_ms?.p50).toBeGreaterThan(0);
@@ -132,8 +133,8 @@ describe("load harness", () => {
         process.execPath,
         [
           "load-tests/load.ts",
-          ...["--channels", "2", "--outputs", "3", "--protocol", "mix", "--seconds", "8"],
-          ...["--anchors", "ffmpeg,gstreamer", "--anchor-seconds", "5", "--report-dir", dir],
+          ...["--channels", "2", "--outputs", "3", "--protocol", "mix", "--seconds", "5"],
+          ...["--anchors", "ffmpeg,gstreamer", "--anchor-seconds", "3", "--warmup", "1", "--report-dir", dir],
         ],
         { reject: false, all: true },
       );
@@ -158,7 +159,7 @@ describe("load harness", () => {
         expect(result.rtmp?.streams_at_nginx, result.contender).toBe(2);
         expect(result.rtmp?.nginx_received_mbps, result.contender).toBeGreaterThan(1);
       }
-      expect(ours.rtmp?.frames_sent).toBeGreaterThan(2 * 8 * 20);
+      expect(ours.rtmp?.frames_sent).toBeGreaterThan(2 * 5 * 20);
       expect(ours.rtmp?.frames_dropped).toBe(0);
       expect(ffmpeg.rtmp?.frames_sent).toBeNull();
       expect(report.goals.find((goal) => goal.goal === "zero RTMP frames dropped")?.met).toBe(true);
