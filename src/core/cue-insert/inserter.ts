@@ -87,7 +87,30 @@ interface KnownPmt {
   readonly pids: ReadonlyArray<number>;
 }
 
+/**
+ * A channel's inserter. Most channels never insert a cue, and the working inserter keeps six tables of a byte
+ * per PID (48 KiB): it is made at the first call that needs it, and until then nothing is active and no CC is
+ * kept.
+ */
 export const makeCueInserter = (): CueInserter => {
+  let working: CueInserter | null = null;
+  const used = () => {
+    working ??= makeWorkingInserter();
+    return working;
+  };
+  return {
+    push: (chunk) => used().push(chunk),
+    insert: (section, program) => used().insert(section, program),
+    teach: (packets) => used().teach(packets),
+    noteCc: (pid, cc) => used().noteCc(pid, cc),
+    lastCc: () => working?.lastCc() ?? new Map<number, number>(),
+    get active() {
+      return working?.active ?? false;
+    },
+  };
+};
+
+const makeWorkingInserter = (): CueInserter => {
   const roles = new Uint8Array(PID_COUNT);
   roles[0] = PSI;
   /** Last CC that went out on a TRACK PID (-1: none seen); the shift applied to its input CCs. */

@@ -120,11 +120,12 @@ export const makeSlate = (
     let probe: { readonly reader: FormatProbe; readonly offer: (chunk: Uint8Array) => void } | null = null;
     /** Every input is unhealthy by the health rules (input-health.ts). */
     let allUnhealthy = false;
-    /** The CC of the last packet sent on each PID since the slate went on (-1: none yet). */
-    const sentCc = new Int8Array(8192).fill(-1);
+    /** The CC of the last packet sent on each PID since the slate went on (-1: none yet); made when it first does. */
+    let sentCc: Int8Array | null = null;
 
     /** Hands TS to the outputs, noting each PID's last continuity counter. */
     const send = (chunks: ReadonlyArray<Uint8Array>) => {
+      sentCc ??= new Int8Array(8192).fill(-1);
       for (const chunk of chunks)
         for (let at = 0; at + PACKET <= chunk.length; at += PACKET)
           sentCc[pidAt(chunk, at)] = ccAt(chunk, at);
@@ -260,7 +261,7 @@ export const makeSlate = (
         startPcr: last === null ? null : last.pcr + last.ageMs * 27_000,
         lastPts: last === null ? null : Math.floor(last.pcr / 300) + shown.ptsLead,
       });
-      sentCc.fill(-1);
+      sentCc?.fill(-1);
       host.divert(true);
       host.emit({ type: "slate_on", channel: host.channel, reason: why });
       pacer = run(
@@ -405,7 +406,7 @@ export const makeSlate = (
       lastCc: () => {
         const last = new Map<number, number>();
         if (states.mode() === "live") return last;
-        sentCc.forEach((cc, pid) => {
+        sentCc?.forEach((cc, pid) => {
           if (cc >= 0) last.set(pid, cc);
         });
         return last;
