@@ -10,7 +10,6 @@
  *   surely false for `clear_after_ms`. An expression that cannot be judged (a rule unknown) never turns an
  *   input unhealthy, nor healthy again.
  */
-
 import type { Health, P2Indicator, RuleState } from "./health.ts";
 import { evaluate } from "./health.ts";
 import type { HealthRule } from "./health-schema.ts";

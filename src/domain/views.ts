@@ -3,7 +3,6 @@
  * seconds, `error_count`, `last_error`) and add the runtime figures automation asked for. URLs are always
  * masked here: these objects go to API responses, WebSocket messages and pages.
  */
-
 import * as Schema from "effect/Schema";
 import { Protocol } from "./channel.ts";
 import { HealthConfigSchema } from "./health-schema.ts";

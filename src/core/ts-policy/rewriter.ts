@@ -11,7 +11,6 @@
  * new PID appears. Packets of section PIDs (PAT, PMTs, SCTE-35 under a filter or strip) are held from a
  * section's first packet until it completes, usually within that one packet (held-sections.ts).
  */
-
 import { isUntouched } from "../../domain/output-policy.ts";
 import type { OutputPolicy } from "../../domain/output-policy-schema.ts";
 import {
