@@ -29,7 +29,7 @@ const rules: Record<string, ContentRule> = {
 };
 
 let dir = "";
-/** What ffmpeg printed (stderr and stdout), read line by line. */
+/** What ffmpeg printed, read line by line: its stderr's, then its stdout's (the service reads each on its own). */
 let lines: ReadonlyArray<string> = [];
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "content-lines-"));
@@ -42,9 +42,10 @@ beforeAll(async () => {
     ]),
   );
   const args = contentWatchArgs(rules) ?? [];
-  const result = await execa("ffmpeg", args, { inputFile: file, reject: false, all: true });
+  // Not execa's `all`: it interleaves the two pipes' chunks, which can cut a line of one with the other's.
+  const result = await execa("ffmpeg", args, { inputFile: file, reject: false });
   expect(result.exitCode).toBe(0);
-  lines = result.all.split("\n");
+  lines = [...result.stderr.split("\n"), ...result.stdout.split("\n")];
 }, 60_000);
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
