@@ -2,13 +2,15 @@
  * The thread's one socket for its plain UDP outputs (src/effects/runtime/thread-sender.ts), on real sockets:
  * the turn's batches to several destinations leave from one port the inputs know as the service's own, each
  * cut into datagrams of 7 TS packets; a message the kernel refuses goes through the output's own path; a turn
- * batch that fills up mid-turn sends what it handed out before it writes its memory again.
+ * batch that fills up mid-turn sends what it handed out before it writes its memory again; on a fleet node, a
+ * turn the thread stalled in past the staleness limit sends nothing of what it read.
  */
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { afterEach, expect, it } from "vitest";
 import { asOneTurn } from "../../src/effects/runtime/end-of-turn.ts";
 import { isOwnPort } from "../../src/effects/runtime/own-ports.ts";
 import { MAX_BATCH_BYTES, makeDatagramSender } from "../../src/effects/runtime/segmented.ts";
+import { inReadTurn, setStaleAfter, takeDroppedMidTurn } from "../../src/effects/runtime/send-gates.ts";
 import { SEGMENT_BYTES, threadDestination } from "../../src/effects/runtime/thread-sender.ts";
 import { makeTurnBatch } from "../../src/effects/runtime/turn-batch.ts";
 import { eventually } from "../support/app.ts";
@@ -115,4 +117,44 @@ it("a turn batch that fills up mid-turn sends what it handed out before writing 
   await eventually("every datagram", () => (a.received.length >= payloads.length ? true : undefined));
   expect(a.received.map(({ datagram }) => datagram)).toEqual(payloads);
   sender.close();
+});
+
+it("on a fleet node, a turn the thread stalled in past the staleness limit sends none of it; the next turn sends", async () => {
+  const [a, b] = [await receiver(), await receiver()];
+  // One output through the thread's socket (whole datagrams of 7 packets), one with its own batch (RTP-like:
+  // a header before each datagram's packets).
+  const threaded = makeDatagramSender(await connected(a.port), SEGMENT_BYTES, {
+    address: "127.0.0.1",
+    port: a.port,
+  });
+  const own = makeDatagramSender(await connected(b.port), SEGMENT_BYTES + 12, null);
+  const header = Buffer.alloc(12, 0x80);
+  const turn = (seed: number, stallMs: number) =>
+    inReadTurn(() =>
+      asOneTurn(() => {
+        threaded.sendBatch?.(payload(7, seed), 7 * 188);
+        own.send(payload(7, seed), header);
+        // The thread held in the middle of its turn, after its reads and before its sends (a SIGSTOP).
+        const until = performance.now() + stallMs;
+        while (performance.now() < until);
+      }),
+    );
+  setStaleAfter(50);
+  try {
+    takeDroppedMidTurn();
+    turn(1, 80);
+    expect(takeDroppedMidTurn()).toBe(2);
+    turn(2, 0);
+    await eventually("the second turn's datagram at both", () =>
+      a.received.length >= 1 && b.received.length >= 1 ? true : undefined,
+    );
+    // Each got the second turn's alone: the stalled turn's would have come first, on the same path.
+    expect(a.received.map(({ datagram }) => datagram)).toEqual([payload(7, 2)]);
+    expect(b.received.map(({ datagram }) => datagram)).toEqual([Buffer.concat([header, payload(7, 2)])]);
+    expect(takeDroppedMidTurn()).toBe(0);
+  } finally {
+    setStaleAfter(0);
+    threaded.close();
+    own.close();
+  }
 });

@@ -9,7 +9,14 @@
 import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
 import type { Fence } from "../runtime/batch-reader.ts";
-import { gateLapsed, gateOpen, monotonicMs, staleAfterMs, watchGate } from "../runtime/send-gates.ts";
+import {
+  gateLapsed,
+  gateOpen,
+  monotonicMs,
+  staleAfterMs,
+  takeDroppedMidTurn,
+  watchGate,
+} from "../runtime/send-gates.ts";
 
 interface LeaseFence {
   /** What the channel's reads ask before each read of a socket; none on one box. */
@@ -74,7 +81,8 @@ export const makeLeaseFence = (options: {
         muted = false;
         rebuild();
       }
-      staleDropped(datagrams, stalledMs);
+      // With what the thread's senders dropped when the same stall caught them in the middle of a turn.
+      staleDropped(datagrams + takeDroppedMidTurn(), stalledMs);
     },
   };
   const watch = Effect.asVoid(

@@ -59,7 +59,7 @@ import {
   viewOf,
 } from "./recv-memory.ts";
 import { runtimeName } from "./runtime.ts";
-import { monotonicMs } from "./send-gates.ts";
+import { inReadTurn, monotonicMs } from "./send-gates.ts";
 
 /** Calls per socket and turn at most, so that one flooded input cannot hold the thread. */
 const MAX_CALLS = 16;
@@ -236,11 +236,17 @@ const turn = () => {
   const now = performance.now();
   if (lateness.length < MAX_LATENESS) lateness.push(Math.max(0, now - lastTurnAt - timerMs));
   lastTurnAt = now;
-  asOneTurn(readFlowing);
+  readTurn(readFlowing);
 };
-const readFlowing = () => {
-  // One reading of the clock for the turn: each fence compares its gate's instant with it.
+/**
+ * One turn of reads and the sends they make at its end, on one reading of the clock: each fence compares its
+ * gate's instant with it, and each sender its own look at the clock (send-gates.ts `stalledMidTurn`).
+ */
+const readTurn = (work: (at: number) => void) => {
   const at = monotonicMs();
+  inReadTurn(() => asOneTurn(() => work(at)));
+};
+const readFlowing = (at: number) => {
   let shortest = Number.POSITIVE_INFINITY;
   for (const reading of flowing) {
     if (drain(reading, at, at - reading.readAt) > 0) reading.quietTurns = 0;
@@ -276,13 +282,13 @@ export const readingInTurns = (): boolean => timer !== null;
 const onReadable = (reading: Reading) => {
   if (reading.closed) return;
   if (batchMs === 0) {
-    asOneTurn(() => drain(reading, monotonicMs(), 0));
+    readTurn((at) => drain(reading, at, 0));
     return;
   }
   reading.readiness?.stop();
   reading.quietTurns = 0;
   flowing.add(reading);
-  asOneTurn(() => drain(reading, monotonicMs(), 0));
+  readTurn((at) => drain(reading, at, 0));
   if (timer === null || reading.pace.ms < timerMs) setTurns(reading.pace.ms);
 };
 
@@ -344,7 +350,7 @@ export const readInBatches = (
     // closes its inputs only once the new one receives, and those datagrams are nowhere else. A thread that
     // runs late has more queued than a turn reads: moves off one at 200 × 4 lost 1.5–4 % of the stream when
     // this read stopped there (docs/benchmarks.md).
-    asOneTurn(() => drain(reading, monotonicMs(), 0, MAX_STALE_CALLS));
+    readTurn((at) => drain(reading, at, 0, MAX_STALE_CALLS));
     reading.closed = true;
     flowing.delete(reading);
     reading.readiness?.close();

@@ -16,6 +16,7 @@ import { settingNow, udpGso } from "../config/settings.ts";
 import { atEndOfTurn, cancelEndOfTurn } from "./end-of-turn.ts";
 import { descriptorOf, type Libc, loadLibc, MSG_DONTWAIT, SOL_UDP, UDP_SEGMENT } from "./libc.ts";
 import { runtimeName } from "./runtime.ts";
+import { stalledMidTurn } from "./send-gates.ts";
 import { SEGMENT_BYTES, threadDestination } from "./thread-sender.ts";
 
 /** Below the 65,507-byte UDP payload limit with room to spare: 48 datagrams of 7 TS packets. */
@@ -108,6 +109,10 @@ export const makeDatagramSender = (
     if (bytes === 0) return;
     const length = bytes;
     bytes = 0;
+    if (stalledMidTurn(Math.ceil(length / segment))) {
+      parts = [];
+      return;
+    }
     if (batch !== null && c !== null) {
       if (queued === 0 && c.send(fd, batch, length, MSG_DONTWAIT) === length) return;
       sendThroughSocket(Buffer.from(batch.subarray(0, length)));
@@ -123,6 +128,7 @@ export const makeDatagramSender = (
   /** A batch that is not the sender's own, after what waits, with one system call of its own. */
   const sendDirect = (shared: Buffer, length: number) => {
     flush();
+    if (stalledMidTurn(Math.ceil(length / segment))) return;
     if (queued === 0 && c !== null && c.send(fd, shared, length, MSG_DONTWAIT) === length) return;
     sendQueued(shared, length);
   };

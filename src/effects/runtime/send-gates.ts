@@ -104,6 +104,43 @@ export const staleAfterMs = (): number => {
   return ms > 0 ? ms : Number.POSITIVE_INFINITY;
 };
 
+/** When this thread's current turn of reads began (performance.now()), or null between turns (batch-reader.ts). */
+let turnBegan: number | null = null;
+/** Datagrams senders dropped since a channel last reported its stale drops (`takeDroppedMidTurn`). */
+let droppedMidTurn = 0;
+
+/** Runs a turn of reads and the sends it makes at its end, which then know when it began. */
+export const inReadTurn = (work: () => void): void => {
+  turnBegan = performance.now();
+  try {
+    work();
+  } finally {
+    turnBegan = null;
+  }
+};
+
+/**
+ * A sender's last look before its system call, on a fleet node: whether this thread stalled past the
+ * staleness limit since its turn read what it is about to send (a SIGSTOP or a paused VM in the middle of a
+ * turn). The fence before each read cannot see that stall; this does, and the sender drops the `datagrams`
+ * instead of sending them late beside the new holder's. They are counted with the next stale drop a channel
+ * of the thread reports (`takeDroppedMidTurn`), which the same stall makes at its next read.
+ */
+export const stalledMidTurn = (datagrams: number): boolean => {
+  if (turnBegan === null) return false;
+  const limit = staleAfterMs();
+  // The thread's own clock: a sender looks at it once a turn, where a reading of the shared one makes a BigInt.
+  if (limit === Number.POSITIVE_INFINITY || performance.now() - turnBegan <= limit) return false;
+  droppedMidTurn += datagrams;
+  return true;
+};
+
+export const takeDroppedMidTurn = (): number => {
+  const dropped = droppedMidTurn;
+  droppedMidTurn = 0;
+  return dropped;
+};
+
 /**
  * Without Atomics.waitAsync (every runtime we run on has it), the watching thread reads its gates on this
  * period instead of waiting on the main thread's signal.

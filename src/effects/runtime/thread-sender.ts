@@ -36,6 +36,7 @@ import {
   UDP_SEGMENT,
 } from "./libc.ts";
 import { markOwnPort } from "./own-ports.ts";
+import { stalledMidTurn } from "./send-gates.ts";
 
 /** Sends `length` bytes of `batch`: whole datagrams of SEGMENT_BYTES, the last one maybe shorter. */
 export type BatchSink = (batch: Buffer, length: number) => void;
@@ -142,6 +143,10 @@ const flush = () => {
   cancelEndOfTurn(flush);
   const count = queued;
   if (count === 0 || open === null) return;
+  if (stalledMidTurn(datagramsOf(count))) {
+    release(count);
+    return;
+  }
   const { c, fd, base } = open;
   let from = 0;
   while (from < count) {
@@ -157,10 +162,21 @@ const flush = () => {
     // The first message the kernel refused: its output's own socket sends it and reports what it meets.
     for (; from < until; from++) directs[from]?.(batches[from] as Buffer, lengths[from] as number);
   }
+  release(count);
+};
+
+/** The turn's `count` messages are done with: the batches are theirs again, nothing here keeps them alive. */
+const release = (count: number) => {
   queued = 0;
-  // The batches are theirs again: nothing here keeps them alive past the turn.
   batches.fill(null, 0, count);
   directs.fill(null, 0, count);
+};
+
+/** The datagrams the turn's first `count` messages carry. */
+const datagramsOf = (count: number) => {
+  let datagrams = 0;
+  for (let at = 0; at < count; at++) datagrams += Math.ceil((lengths[at] as number) / SEGMENT_BYTES);
+  return datagrams;
 };
 
 /** Sends what waits now: a turn batch calls it before it reuses memory it handed out this turn. */
