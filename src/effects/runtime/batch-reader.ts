@@ -236,17 +236,20 @@ const turn = () => {
   const now = performance.now();
   if (lateness.length < MAX_LATENESS) lateness.push(Math.max(0, now - lastTurnAt - timerMs));
   lastTurnAt = now;
-  readTurn(readFlowing);
+  inReadTurn(flowingTurn);
 };
 /**
- * One turn of reads and the sends they make at its end, on one reading of the clock: each fence compares its
- * gate's instant with it, and each sender its own look at the clock (send-gates.ts `stalledMidTurn`).
+ * A turn of reads and the sends they make at its end: each sender looks at the clock before its system call
+ * (send-gates.ts `stalledMidTurn`). The flowing sockets' turn is made once, not a closure a turn.
  */
+const flowingTurn = () => asOneTurn(readFlowing);
 const readTurn = (work: (at: number) => void) => {
   const at = monotonicMs();
   inReadTurn(() => asOneTurn(() => work(at)));
 };
-const readFlowing = (at: number) => {
+const readFlowing = () => {
+  // One reading of the clock for the turn: each fence compares its gate's instant with it.
+  const at = monotonicMs();
   let shortest = Number.POSITIVE_INFINITY;
   for (const reading of flowing) {
     if (drain(reading, at, at - reading.readAt) > 0) reading.quietTurns = 0;

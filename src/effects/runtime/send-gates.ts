@@ -111,11 +111,13 @@ let droppedMidTurn = 0;
 
 /** Runs a turn of reads and the sends it makes at its end, which then know when it began. */
 export const inReadTurn = (work: () => void): void => {
-  turnBegan = performance.now();
+  // A read inside another turn (a closing read from a delivery) is part of it: the outer turn's start holds.
+  const outer = turnBegan;
+  turnBegan ??= performance.now();
   try {
     work();
   } finally {
-    turnBegan = null;
+    turnBegan = outer;
   }
 };
 
