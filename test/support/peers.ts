@@ -27,22 +27,40 @@ export const eventually = <A>(
     }
   });
 
-export const freeUdpPort: Effect.Effect<number> = Effect.async((resume) => {
-  const socket = createSocket("udp4");
-  socket.bind(0, "127.0.0.1", () => {
-    const { port } = socket.address();
-    socket.close(() => resume(Effect.succeed(port)));
-  });
-});
+/**
+ * Ports handed out by this process. A port is free when handed out but nothing keeps it so: a stopped channel's
+ * configured input is not bound, and the kernel may offer that port again to the next caller. So a port is
+ * never handed out twice.
+ */
+const handedOut = new Set<number>();
 
-export const freeTcpPort: Effect.Effect<number> = Effect.async((resume) => {
-  const server = createServer();
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address();
-    const port = typeof address === "object" && address !== null ? address.port : 0;
-    server.close(() => resume(Effect.succeed(port)));
+const unseen = (bind: Effect.Effect<number>): Effect.Effect<number> =>
+  Effect.flatMap(bind, (port) => {
+    if (handedOut.has(port)) return unseen(bind);
+    handedOut.add(port);
+    return Effect.succeed(port);
   });
-});
+
+export const freeUdpPort: Effect.Effect<number> = unseen(
+  Effect.async((resume) => {
+    const socket = createSocket("udp4");
+    socket.bind(0, "127.0.0.1", () => {
+      const { port } = socket.address();
+      socket.close(() => resume(Effect.succeed(port)));
+    });
+  }),
+);
+
+export const freeTcpPort: Effect.Effect<number> = unseen(
+  Effect.async((resume) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resume(Effect.succeed(port)));
+    });
+  }),
+);
 
 export interface UdpSink {
   readonly port: number;
