@@ -1,6 +1,7 @@
 /**
  * `bin/distributary serve` as a real process with a temp config dir: killed with SIGKILL mid-stream it comes
- * back with the same channels and outputs streaming; SIGTERM stops it with exit 0 and no child left behind.
+ * back with the same channels and outputs streaming, with the launcher's malloc settings; SIGTERM stops it with
+ * exit 0 and no child left behind.
  */
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { type AddressInfo, createServer } from "node:net";
@@ -103,6 +104,11 @@ describe("serve", () => {
       expect(rtsp.status, await rtsp.clone().text()).toBe(201);
 
       const pid = second.process.pid ?? 0;
+      // The launcher's malloc settings (fewer arenas, large blocks unmapped when freed) reach the service.
+      const environment = (await readFile(`/proc/${pid}/environ`, "utf8")).split("\0");
+      expect(environment).toEqual(
+        expect.arrayContaining(["MALLOC_ARENA_MAX=2", "MALLOC_MMAP_THRESHOLD_=131072"]),
+      );
       const children = await eventually("ffmpeg to run", async () => {
         const found = await childrenOf(pid);
         return found.length > 0 ? found : undefined;
