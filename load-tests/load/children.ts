@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { setPriority, tmpdir } from "node:os";
 import { join } from "node:path";
 import { ANCHORS, CUE_EVERY, GAP_EVERY, GAP_MS, JITTER, LOSS, MBPS, plan, ROOT } from "./options.ts";
 
@@ -48,6 +48,26 @@ process.once("exit", () => {
   for (const child of children) child.kill("SIGKILL");
   rmSync(work, { recursive: true, force: true });
 });
+
+/**
+ * The generator stands for an encoder on another machine: its pace must not depend on how busy a contender
+ * keeps the cores. It runs at nice -19 where the harness may raise a priority (root): a contender that raises
+ * its own threads' (ours, to nice -10) would otherwise hold it off the CPU, and the contender's outputs would
+ * fall silent for the generator's pause. The sinks keep the default: they read kernel receive times, so when
+ * they run does not change what they measure, and at a higher priority each datagram's wake-up would preempt
+ * the contender in the middle of its sends.
+ */
+export const generatorPriority: { applied: boolean | null; why?: string } = { applied: null };
+const asEncoder = (child: ChildProcess) => {
+  if (child.pid === undefined || generatorPriority.applied === false) return;
+  try {
+    setPriority(child.pid, -19);
+    generatorPriority.applied = true;
+  } catch (error) {
+    generatorPriority.applied = false;
+    generatorPriority.why = (error as Error).message;
+  }
+};
 
 /** Lines from a child's stdout, handed out as blocks that end with a line starting with `end`. */
 const blocks = (child: ChildProcess, end: string) => {
@@ -188,6 +208,7 @@ export const startSource = async (seconds: number) => {
   if (JITTER > 0) args.push("-j", String(JITTER));
   if (GAP_EVERY > 0 && GAP_MS > 0) args.push("-g", String(GAP_EVERY), "-G", String(GAP_MS));
   const { child, tail } = started(sourceBinary, [...args, ...plan.map((channel) => String(channel.input))]);
+  asEncoder(child);
   const next = blocks(child, "(started|sent)");
   const first = await Promise.race([next(), ended(child).then(() => "")]);
   if (!first.includes("started")) throw new Error(`udp-source did not start: ${tail()}`);

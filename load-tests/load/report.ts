@@ -5,6 +5,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
+import { generatorPriority } from "./children.ts";
 import { type Figures, figures } from "./figures.ts";
 import type { Measured } from "./measure.ts";
 import {
@@ -184,6 +185,9 @@ export const writeReport = (
     goals,
     notes: [
       "CPU is utime+stime of each contender's processes and their children (srt-live-transmit and ristreceiver, the sinks' peers, are the harness's: no contender's) over the measured window, as a share of one core.",
+      generatorPriority.applied === false
+        ? `The generator ran at the default priority (${generatorPriority.why}): a contender that raises its own priority can hold it off the CPU, and the silences then count the generator's pauses.`
+        : "The generator ran at nice -19, as an encoder on another machine would: a contender's threads do not hold it off the CPU. The sinks run at the default priority (they read kernel receive times).",
       "Latency is the sink's kernel receive time less the send time stamped in the datagram by the generator: SRT figures include SRT's own latency buffer (120 ms by default).",
       "ffmpeg remuxes (-c copy): its TS packets are re-cut, so its loss is given as TS packets delivered in the window, latency only where a stamp survived intact, and SCTE-35 leaves it as PES private data, not as sections.",
       "Byte-identical: an output's digest of every TS packet it received, in order, equals that of every TS packet the generator sent its channel (udp-source.c and udp-sink.c keep the same digests); media and cue packets unchanged: the same count and order-free digest of the packets on every PID but the PAT, the PMT, other PSI/SI below 0x20 and null packets (the video, audio and SCTE-35 PIDs).",
