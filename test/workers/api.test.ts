@@ -66,11 +66,11 @@ describe("forwarding workers", () => {
   });
 
   it("one worker until it is busy; past the line the next one starts and takes half the streaming channels, every byte once", async () => {
-    // Lines of 1 % of a core: two streaming channels are over them within one 5-s window.
+    // A busy line of 1 % of a core: two streaming channels are over it within one 5-s window. The move line,
+    // not set, is the busy line.
     app = await makeTestApp(undefined, undefined, {
       DISTRIBUTARY_WORKERS: "2",
       DISTRIBUTARY_WORKER_BUSY_PERCENT: "1",
-      DISTRIBUTARY_WORKER_MOVE_PERCENT: "1",
     });
     const running = app;
     const workerOf = async (id: string) => (await json(await running.request(`/api/channels/${id}`))).worker;

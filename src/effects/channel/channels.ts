@@ -16,6 +16,7 @@
 import * as Context from "effect/Context";
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
+import * as Option from "effect/Option";
 import type { ChannelId } from "../../domain/ids.ts";
 import {
   batchMs,
@@ -147,7 +148,7 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
     const workers = yield* Effect.orDie(workerCount);
     const priority = yield* Effect.orDie(forwardingPriority);
     const busyPercent = yield* Effect.orDie(workerBusyPercent);
-    const movePercent = yield* Effect.orDie(workerMovePercent);
+    const movePercent = Option.getOrElse(yield* Effect.orDie(workerMovePercent), () => busyPercent);
     const seams = Object.keys(faults).length > 0;
     const service: ChannelsService =
       workers === 0 || seams

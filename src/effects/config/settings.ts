@@ -48,9 +48,8 @@ export const operatorCuesPerMinute = Config.integer("DISTRIBUTARY_OPERATOR_CUES_
 );
 
 /** A forwarding worker's share of one core, as a whole percentage from `min` to 100. */
-const percentOfACore = (name: string, fallback: number, min: number) =>
+const percentOfACore = (name: string, min: number) =>
   Config.integer(name).pipe(
-    Config.withDefault(fallback),
     Config.validate({
       message: `${name} must be a whole number from ${min} to 100`,
       validation: (n) => n >= min && n <= 100,
@@ -63,14 +62,16 @@ const percentOfACore = (name: string, fallback: number, min: number) =>
  * thread never lowered the total (50 × 4: one thread 87.6 % of a core, two 89.9 %; 100 × 4: 103 against
  * 122 %, and 46–53 MiB more memory): it starts only once the first nears a whole core (docs/benchmarks.md).
  */
-export const workerBusyPercent = percentOfACore("DISTRIBUTARY_WORKER_BUSY_PERCENT", 90, 0);
+export const workerBusyPercent = percentOfACore("DISTRIBUTARY_WORKER_BUSY_PERCENT", 0).pipe(
+  Config.withDefault(90),
+);
 
 /**
  * How busy a forwarding worker may get before some of its running channels move to another (each move costs
- * that channel's outputs a short silence); by default the busy line, so a service started with more channels
- * than one worker carries evens them out once, in its first seconds. 100: running channels never move.
+ * that channel's outputs a short silence); None when unset: the busy line then, so a service started with more
+ * channels than one worker carries evens them out once, in its first seconds. 100: running channels never move.
  */
-export const workerMovePercent = percentOfACore("DISTRIBUTARY_WORKER_MOVE_PERCENT", 90, 1);
+export const workerMovePercent = Config.option(percentOfACore("DISTRIBUTARY_WORKER_MOVE_PERCENT", 1));
 
 const PRIORITIES = ["realtime", "high", "normal"] as const;
 export type Priority = (typeof PRIORITIES)[number];
