@@ -165,7 +165,9 @@ export const encodeContentStream = (
         `${parts.map((_, i) => `[v${i}][${2 * i + 1}:a]`).join("")}concat=n=${parts.length}:v=1:a=1[v][a]`,
       ].join(";"),
       ...["-map", "[v]", "-map", "[a]"],
-      ...["-c:v", "libx264", ...encoder, "-g", "25", "-pix_fmt", "yuv420p"],
+      // One encoding thread: x264's threads make its rate control, and so a still's key frames, differ from run
+      // to run (CI once saw the still "unfreeze" a second before the black).
+      ...["-c:v", "libx264", ...encoder, "-threads", "1", "-g", "25", "-pix_fmt", "yuv420p"],
       ...["-force_key_frames", startsOf(parts).join(",")],
       ...["-b:v", videoBitrate, "-maxrate", videoBitrate, "-bufsize", videoBitrate],
       ...["-c:a", "aac", "-f", "mpegts", path],
