@@ -14,12 +14,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { base64ToBytes } from "../../src/core/scte35/index.ts";
 import { OutputDefaults } from "../../src/effects/channel/channels.ts";
-import { ADMIN_TOKEN, eventually, freeTcpPort, freeUdpPort, json, useTestApp } from "../support/app.ts";
+import { ADMIN_TOKEN, eventually, freeUdpPort, json, useTestApp } from "../support/app.ts";
 import { fixturePath } from "../support/fixtures.ts";
 import { ForeignDatagrams } from "../support/foreign.ts";
 import * as peers from "../support/peers.ts";
 import { ristReceiverPeer } from "../support/rist-peers.ts";
 import { asRtp, chunkTs, sendInterleaved, sendPaced } from "../support/sender.ts";
+import { servicePort } from "../support/service.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
 const STREAM_KEY = "planted-stream-key-4d1c9a";
@@ -54,8 +55,8 @@ const query = async (expr: string): Promise<ReadonlyArray<Sample>> => {
 
 const startPrometheus = async (target: string, token: string) => {
   const dir = await mkdtemp(join(tmpdir(), "distributary-prometheus-"));
-  // A TCP port: one free for UDP may be another server's (the rehearsal's Prometheus could not bind).
-  const port = await freeTcpPort();
+  // A server's TCP port (one free for UDP may be another server's: the rehearsal's Prometheus could not bind).
+  const port = await servicePort();
   await writeFile(join(dir, "token"), token);
   const rules = await readFile("prometheus/alerts.yml", "utf8");
   await writeFile(join(dir, "alerts.yml"), rules);

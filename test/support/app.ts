@@ -162,7 +162,6 @@ export const eventually = <A>(
 ): Promise<A> => Effect.runPromise(peers.eventually(what, check, { timeoutMs, intervalMs: 25 }));
 
 export const freeUdpPort = (): Promise<number> => Effect.runPromise(peers.freeUdpPort);
-export const freeTcpPort = (): Promise<number> => Effect.runPromise(peers.freeTcpPort);
 
 export interface UdpSink {
   readonly port: number;
