@@ -137,11 +137,12 @@ export const writeReport = (
     },
   ];
 
-  // The forwarding settings given in the environment are part of what was run (the floors follow the batch too);
-  // named one by one, so that no token or other secret of the environment reaches a report.
+  // The forwarding settings given in the environment are part of what was run (the floors follow the batch too,
+  // and a busy line or move line forces a rebalance); named one by one, so that no token or other secret of the
+  // environment reaches a report.
   const settings = Object.entries(process.env)
     .filter(([name]) =>
-      /^DISTRIBUTARY_(BATCH_MS|BATCH_READ|WORKERS|FORWARDING_PRIORITY|UDP_GSO|UDP_SENDER|RUNTIME)$/.test(
+      /^DISTRIBUTARY_(BATCH_MS|BATCH_MS_REMUXED|BATCH_READ|WORKERS|WORKER_BUSY_PERCENT|WORKER_MOVE_PERCENT|FORWARDING_PRIORITY|UDP_GSO|UDP_SENDER|RUNTIME)$/.test(
         name,
       ),
     )
