@@ -1,6 +1,7 @@
 /**
  * SCTE-35 cue history survives a restart: cues seen by a running channel are written (batched, atomically) to
- * cues.json in the config directory and served by /api/channels/{id}/cues after the service starts again.
+ * the config directory, into cues-recent.json each second and now and then into the whole, cues.json, and
+ * served by /api/channels/{id}/cues after the service starts again.
  */
 import { createSocket } from "node:dgram";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -58,12 +59,14 @@ describe("cue history", () => {
       const cues = await cuesOf(first, "cued");
       return cues.length === 3 ? cues : undefined;
     });
-    // Written by the history's own fiber, not by the request: wait for the file.
-    await eventually("cues.json to hold the three cues", async () => {
-      const text = await readFile(join(dir, "cues.json"), "utf8").catch(() => "");
+    // Written by the history's own fiber, not by the request: wait for the file. Three cues are far from the
+    // size at which the whole history is written again: they are in the recent document alone.
+    await eventually("cues-recent.json to hold the three cues", async () => {
+      const text = await readFile(join(dir, "cues-recent.json"), "utf8").catch(() => "");
       return text.includes(seen[2]?.section_base64 ?? "?") ? true : undefined;
     });
-    expect((await stat(join(dir, "cues.json"))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dir, "cues-recent.json"))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(dir, "cues.json"), "utf8").catch(() => "none")).toBe("none");
     await first.close();
 
     app = await makeTestApp(layerFile(dir));
@@ -97,6 +100,46 @@ describe("cue history", () => {
     expect(total).toBe(130);
     const kept = await cuesOf(test, "many");
     expect(kept).toHaveLength(100);
+
+    // 130 cues of about 1 KB passed 64 KiB: the whole history was written, and what came after it is in the
+    // recent document, which stays smaller than the whole.
+    await eventually("cues.json to be written", async () =>
+      (await readFile(join(dir, "cues.json"), "utf8").catch(() => "")).includes('"many"') ? true : undefined,
+    );
+    await test.close();
+    app = undefined;
+    const recent = (await stat(join(dir, "cues-recent.json"))).size;
+    expect(recent).toBeLessThan(64 * 1024);
+    expect((await stat(join(dir, "cues.json"))).mode & 0o777).toBe(0o600);
+    app = await makeTestApp(layerFile(dir));
+    expect(await cuesOf(app, "many")).toEqual(kept);
+  });
+
+  it("a stop between writing the whole history and emptying the recent one loads the same cues", async () => {
+    const cue = (n: number) => ({
+      id: `cue-${n}`,
+      at: 1_000 + n,
+      section_base64: `s${n}`,
+      summary: `cue ${n}`,
+    });
+    const first = await makeTestApp(layerFile(dir));
+    const channel = { id: "kept", name: "Kept", rtp_ip: "127.0.0.1", rtp_port: await freeUdpPort() };
+    const created = await first.request("/api/channels", { method: "POST", body: JSON.stringify(channel) });
+    expect(created.status).toBe(201);
+    await first.close();
+    // The whole already holds cues 3–102 (100 kept); the recent document still holds cues 1–102, as it did
+    // before the whole was written, with a channel deleted in between.
+    const whole = Array.from({ length: 100 }, (_, index) => cue(index + 3));
+    await writeFile(join(dir, "cues.json"), JSON.stringify({ version: 1, channels: { kept: whole } }));
+    const entries = [
+      ...Array.from({ length: 102 }, (_, index) => ({ channel: "kept", cue: cue(index + 1) })),
+      { channel: "gone", cue: cue(500) },
+      { forget: "gone" },
+    ];
+    await writeFile(join(dir, "cues-recent.json"), JSON.stringify({ version: 1, entries }));
+    app = await makeTestApp(layerFile(dir));
+    const loaded = await cuesOf(app, "kept");
+    expect(loaded.map((one) => one.summary)).toEqual(whole.map((one) => one.summary));
   });
 
   it("a cues.json that cannot be read starts an empty history with a warning, and the service starts", async () => {

@@ -1,10 +1,10 @@
 /**
- * The recent SCTE-35 cues of every channel (the last 100 each), kept across restarts in `cues.json` next to
- * the configuration. Nothing here touches the packet path: once a second a fiber copies the cues each running
- * channel's watcher has seen since, and writes the document (atomically, through the store) only when
- * something was added. A reader asking for a channel's cues gets the ones seen up to that moment. A
- * missing or unreadable document starts an empty history with a warning: cues are worth keeping, not worth
- * failing a start for.
+ * The recent SCTE-35 cues of every channel (the last 100 each), kept across restarts next to the configuration.
+ * Nothing here touches the packet path: once a second a fiber copies the cues each running channel's watcher
+ * has seen since and, when something was added, saves them: into `cues-recent.json`, and now and then into
+ * the whole history, `cues.json` (cue-journal.ts: each atomically, through the store). A reader asking for a
+ * channel's cues gets the ones seen up to that moment. A missing or unreadable document starts an empty
+ * history with a warning: cues are worth keeping, not worth failing a start for.
  *
  * In a fleet (a Database is present) the history lives in the `cues` table instead (cues-table.ts): the
  * node that holds a channel adds its cues, and whichever node starts reads the channels' last cues back.
@@ -21,39 +21,23 @@ import { Placement } from "../config/placement.ts";
 import { Database } from "../config/postgres/database.ts";
 import { DocumentStore } from "../config/store.ts";
 import { quietly } from "../runtime/quiet-timer.ts";
+import {
+  applyRecent,
+  CUE_DOCUMENT,
+  compactionDue,
+  type History,
+  keepCue,
+  parseRecent,
+  parseWhole,
+  RECENT_DOCUMENT,
+  type RecentEntry,
+  recentText,
+  wholeText,
+} from "./cue-journal.ts";
 import { type CueTable, cueTable } from "./cues-table.ts";
 
 /** Cues kept per channel. */
 const CUE_HISTORY_LIMIT = 100;
-const CUE_DOCUMENT = "cues.json";
-
-interface CueDocument {
-  readonly version: 1;
-  readonly channels: Readonly<Record<string, ReadonlyArray<CueRecord>>>;
-}
-
-const parse = (text: string): Map<string, CueRecord[]> | null => {
-  try {
-    const document = JSON.parse(text) as Partial<CueDocument>;
-    if (document.version !== 1 || typeof document.channels !== "object" || document.channels === null)
-      return null;
-    const history = new Map<string, CueRecord[]>();
-    for (const [id, cues] of Object.entries(document.channels)) {
-      if (!Array.isArray(cues)) return null;
-      history.set(
-        id,
-        cues
-          .filter(
-            (cue): cue is CueRecord => typeof cue === "object" && cue !== null && typeof cue.at === "number",
-          )
-          .slice(-CUE_HISTORY_LIMIT),
-      );
-    }
-    return history;
-  } catch {
-    return null;
-  }
-};
 
 export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHistory", {
   scoped: Effect.gen(function* () {
@@ -66,19 +50,44 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
       ? cueTable(database.value, CUE_HISTORY_LIMIT, placement.node)
       : undefined;
 
-    const fromStore: Effect.Effect<
-      Option.Option<Map<string, CueRecord[]> | null>,
-      { readonly message: string }
-    > = table === undefined ? Effect.map(store.read(CUE_DOCUMENT), Option.map(parse)) : table.load;
-    const loaded = yield* fromStore.pipe(
+    const readOrWarn = <A>(name: string, parse: (text: string) => A | null) =>
+      store.read(name).pipe(
+        Effect.flatMap(
+          Option.match({
+            onNone: () => Effect.succeed(null),
+            onSome: (text) => {
+              const parsed = parse(text);
+              if (parsed !== null) return Effect.succeed({ parsed, bytes: text.length });
+              unreadable = true;
+              return Effect.as(
+                Effect.logWarning(`${store.locate(name)} is not a cue history; starting without it`),
+                null,
+              );
+            },
+          }),
+        ),
+        Effect.catchAll((error) => Effect.as(Effect.logWarning(error.message), null)),
+      );
+    /** The size of cues.json as last read or written: the recent document is folded into it past an eighth. */
+    let wholeBytes = 0;
+    /** A document could not be read: the first save writes both again, so that the next start reads them. */
+    let unreadable = false;
+    const loadDocuments = Effect.gen(function* () {
+      const whole = yield* readOrWarn(CUE_DOCUMENT, (text) => parseWhole(text, CUE_HISTORY_LIMIT));
+      const recent = yield* readOrWarn(RECENT_DOCUMENT, parseRecent);
+      const history: History = whole?.parsed ?? new Map();
+      wholeBytes = whole?.bytes ?? 0;
+      applyRecent(history, recent?.parsed ?? [], CUE_HISTORY_LIMIT);
+      return { history, recent: recent?.parsed ?? [] };
+    });
+    const loadTable = table?.load.pipe(
       Effect.catchAll((error) => Effect.as(Effect.logWarning(error.message), Option.none())),
-      Effect.withSpan("CueHistory.load"),
+      Effect.map((loaded) => ({ history: Option.getOrElse(loaded, () => new Map() as History), recent: [] })),
     );
-    if (Option.isSome(loaded) && loaded.value === null) {
-      yield* Effect.logWarning(`${store.locate(CUE_DOCUMENT)} is not a cue history; starting an empty one`);
-    }
-    const history =
-      Option.isSome(loaded) && loaded.value !== null ? loaded.value : new Map<string, CueRecord[]>();
+    const loaded = yield* (loadTable ?? loadDocuments).pipe(Effect.withSpan("CueHistory.load"));
+    const history = loaded.history;
+    /** What cues-recent.json holds and the next save adds to it (no database). */
+    let recent: RecentEntry[] = loaded.recent;
     const seen = new WeakSet<CueRecord>();
     let dirty = false;
     /** Cues of channels this node holds, not yet in the table; and cues in it that changed since. */
@@ -95,18 +104,20 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
           dirty = true;
           const cues = history.get(id) ?? [];
           history.set(id, cues);
-          const kept = cues.findLastIndex((earlier) => earlier.id === cue.id);
-          if (kept >= 0) {
-            cues[kept] = cue;
-            if (table === undefined || !placement.holds(id)) continue;
-            const waiting = [...pending, ...changed].find((entry) => entry.cue.id === cue.id);
-            if (waiting !== undefined) waiting.cue = cue;
-            else changed.push({ channel: id, cue });
+          const known = cues.some((earlier) => earlier.id === cue.id);
+          keepCue(cues, cue, CUE_HISTORY_LIMIT);
+          if (table === undefined) {
+            recent.push({ channel: id, cue });
             continue;
           }
-          cues.push(cue);
-          if (cues.length > CUE_HISTORY_LIMIT) cues.splice(0, cues.length - CUE_HISTORY_LIMIT);
-          if (table !== undefined && placement.holds(id)) pending.push({ channel: id, cue });
+          if (!placement.holds(id)) continue;
+          if (!known) {
+            pending.push({ channel: id, cue });
+            continue;
+          }
+          const waiting = [...pending, ...changed].find((entry) => entry.cue.id === cue.id);
+          if (waiting !== undefined) waiting.cue = cue;
+          else changed.push({ channel: id, cue });
         }
       }
     };
@@ -116,7 +127,8 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
       for (const id of history.keys()) {
         if (!known.has(id)) {
           history.delete(id);
-          forgotten.push(id);
+          if (table === undefined) recent.push({ forget: id });
+          else forgotten.push(id);
           dirty = true;
         }
       }
@@ -149,8 +161,27 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
           ),
         );
       }
-      const document: CueDocument = { version: 1, channels: Object.fromEntries(history) };
-      return store.write(CUE_DOCUMENT, JSON.stringify(document)).pipe(
+      // The entries of now: what comes while the writes run goes after them.
+      const saving = recent.length;
+      const text = recentText(recent);
+      const written =
+        unreadable || compactionDue(text.length, wholeBytes)
+          ? Effect.suspend(() => {
+              const whole = wholeText(history);
+              return store.write(CUE_DOCUMENT, whole).pipe(
+                Effect.tap(() => {
+                  wholeBytes = whole.length;
+                }),
+                // Until the recent document is empty its entries are in both: applied again, they change nothing.
+                Effect.zipRight(store.write(RECENT_DOCUMENT, recentText([]))),
+                Effect.tap(() => {
+                  recent = recent.slice(saving);
+                  unreadable = false;
+                }),
+              );
+            })
+          : store.write(RECENT_DOCUMENT, text);
+      return written.pipe(
         Effect.catchAll((error) =>
           Effect.sync(() => {
             dirty = true;
