@@ -2,7 +2,8 @@
  * The cue log names the RTMP outputs that carried each cue: a channel on a forwarding worker with two RTMP
  * outputs sending cues (in two shapes) and one without; each cue in `GET /api/channels/{id}/cues` lists the two,
  * with the shape each sent it in (a cue that waited for its splice time too), the channel page shows it under
- * the cue, and the history kept across a restart (in cues.json, or a fleet's `cues` table) still says so.
+ * the cue, and the history kept across a restart (in cues.json and cues-recent.json, or a fleet's `cues` table)
+ * still says so.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -59,10 +60,21 @@ interface Cue {
 const STORES = {
   "cues.json": {
     start: () => makeTestApp(layerFile(dir), Layer.empty, { DISTRIBUTARY_WORKERS: "1" }),
+    // The whole history, then what came since (the later copy of a cue is the one that counts).
     stored: async (id: string) => {
-      const text = await readFile(join(dir, "cues.json"), "utf8").catch(() => "{}");
-      const document = JSON.parse(text) as { channels?: Record<string, ReadonlyArray<Cue>> };
-      return document.channels?.cuelog?.find((cue) => cue.id === id)?.rtmp;
+      const read = async (name: string) =>
+        JSON.parse(await readFile(join(dir, name), "utf8").catch(() => "{}"));
+      const whole = (await read("cues.json")) as { channels?: Record<string, ReadonlyArray<Cue>> };
+      const recent = (await read("cues-recent.json")) as {
+        entries?: ReadonlyArray<{ channel?: string; cue?: Cue }>;
+      };
+      const copies = [
+        ...(whole.channels?.cuelog ?? []),
+        ...(recent.entries ?? []).flatMap((entry) =>
+          entry.channel === "cuelog" && entry.cue !== undefined ? [entry.cue] : [],
+        ),
+      ];
+      return copies.findLast((cue) => cue.id === id)?.rtmp;
     },
   },
   "the fleet's cues table": {
