@@ -24,15 +24,13 @@ import { quietly } from "../runtime/quiet-timer.ts";
 import {
   applyRecent,
   CUE_DOCUMENT,
-  compactionDue,
   type History,
+  type Journal,
   keepCue,
   parseRecent,
   parseWhole,
   RECENT_DOCUMENT,
-  type RecentEntry,
-  recentText,
-  wholeText,
+  saveJournal,
 } from "./cue-journal.ts";
 import { type CueTable, cueTable } from "./cues-table.ts";
 
@@ -58,7 +56,7 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
             onSome: (text) => {
               const parsed = parse(text);
               if (parsed !== null) return Effect.succeed({ parsed, bytes: text.length });
-              unreadable = true;
+              journal.wholeDue = true;
               return Effect.as(
                 Effect.logWarning(`${store.locate(name)} is not a cue history; starting without it`),
                 null,
@@ -68,26 +66,22 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
         ),
         Effect.catchAll((error) => Effect.as(Effect.logWarning(error.message), null)),
       );
-    /** The size of cues.json as last read or written: the recent document is folded into it past an eighth. */
-    let wholeBytes = 0;
-    /** A document could not be read: the first save writes both again, so that the next start reads them. */
-    let unreadable = false;
+    /** The documents' side of the history (no database). */
+    const journal: Journal = { recent: [], wholeBytes: 0, wholeDue: false };
     const loadDocuments = Effect.gen(function* () {
       const whole = yield* readOrWarn(CUE_DOCUMENT, (text) => parseWhole(text, CUE_HISTORY_LIMIT));
       const recent = yield* readOrWarn(RECENT_DOCUMENT, parseRecent);
       const history: History = whole?.parsed ?? new Map();
-      wholeBytes = whole?.bytes ?? 0;
-      applyRecent(history, recent?.parsed ?? [], CUE_HISTORY_LIMIT);
-      return { history, recent: recent?.parsed ?? [] };
+      journal.wholeBytes = whole?.bytes ?? 0;
+      journal.recent = recent?.parsed ?? [];
+      applyRecent(history, journal.recent, CUE_HISTORY_LIMIT);
+      return history;
     });
     const loadTable = table?.load.pipe(
       Effect.catchAll((error) => Effect.as(Effect.logWarning(error.message), Option.none())),
-      Effect.map((loaded) => ({ history: Option.getOrElse(loaded, () => new Map() as History), recent: [] })),
+      Effect.map(Option.getOrElse((): History => new Map())),
     );
-    const loaded = yield* (loadTable ?? loadDocuments).pipe(Effect.withSpan("CueHistory.load"));
-    const history = loaded.history;
-    /** What cues-recent.json holds and the next save adds to it (no database). */
-    let recent: RecentEntry[] = loaded.recent;
+    const history = yield* (loadTable ?? loadDocuments).pipe(Effect.withSpan("CueHistory.load"));
     const seen = new WeakSet<CueRecord>();
     let dirty = false;
     /** Cues of channels this node holds, not yet in the table; and cues in it that changed since. */
@@ -104,10 +98,9 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
           dirty = true;
           const cues = history.get(id) ?? [];
           history.set(id, cues);
-          const known = cues.some((earlier) => earlier.id === cue.id);
-          keepCue(cues, cue, CUE_HISTORY_LIMIT);
+          const known = keepCue(cues, cue, CUE_HISTORY_LIMIT);
           if (table === undefined) {
-            recent.push({ channel: id, cue });
+            journal.recent.push({ channel: id, cue });
             continue;
           }
           if (!placement.holds(id)) continue;
@@ -127,7 +120,7 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
       for (const id of history.keys()) {
         if (!known.has(id)) {
           history.delete(id);
-          if (table === undefined) recent.push({ forget: id });
+          if (table === undefined) journal.recent.push({ forget: id });
           else forgotten.push(id);
           dirty = true;
         }
@@ -161,27 +154,8 @@ export class CueHistory extends Effect.Service<CueHistory>()("distributary/CueHi
           ),
         );
       }
-      // The entries of now: what comes while the writes run goes after them.
-      const saving = recent.length;
-      const text = recentText(recent);
-      const written =
-        unreadable || compactionDue(text.length, wholeBytes)
-          ? Effect.suspend(() => {
-              const whole = wholeText(history);
-              return store.write(CUE_DOCUMENT, whole).pipe(
-                Effect.tap(() => {
-                  wholeBytes = whole.length;
-                }),
-                // Until the recent document is empty its entries are in both: applied again, they change nothing.
-                Effect.zipRight(store.write(RECENT_DOCUMENT, recentText([]))),
-                Effect.tap(() => {
-                  recent = recent.slice(saving);
-                  unreadable = false;
-                }),
-              );
-            })
-          : store.write(RECENT_DOCUMENT, text);
-      return written.pipe(
+      return saveJournal(store, history, journal).pipe(
+        Effect.asVoid,
         Effect.catchAll((error) =>
           Effect.sync(() => {
             dirty = true;

@@ -1,8 +1,8 @@
 /**
  * The cue history's two documents on a node without a database (cue-history.ts). Rewriting the whole history
  * each second a cue came grew with the history: 100 channels × 100 cues is a document of about 9.5 MB, and
- * each rewrite, stringified, fsynced and copied to `.bak`, took about 40 ms of CPU (`npm run bench:cues`), as
- * much as all the rest of the main thread's work at 100 × 4 in the load harness. So:
+ * each rewrite, stringified, fsynced and copied to `.bak`, took about 30 ms of CPU (`npm run bench:cues`),
+ * two thirds of what the rest of the main thread does at 100 × 4 in the load harness. So:
  *
  * - `cues.json`, the whole history, is written only now and then (a compaction);
  * - `cues-recent.json` holds what happened since, in order: each cue added or changed, each channel forgotten.
@@ -13,7 +13,9 @@
  * Applying is idempotent (a cue is found by its id and kept in arrival order), so a stop between the two
  * writes of a compaction, which leaves the same cues in both, loads the same history.
  */
+import * as Effect from "effect/Effect";
 import type { CueRecord } from "../channel/scte35-watcher.ts";
+import type { DocumentStore, StoreError } from "../config/store.ts";
 
 export const CUE_DOCUMENT = "cues.json";
 export const RECENT_DOCUMENT = "cues-recent.json";
@@ -26,24 +28,59 @@ export type History = Map<string, CueRecord[]>;
 /** What happened since the whole was last written, oldest first. */
 export type RecentEntry = { readonly channel: string; readonly cue: CueRecord } | { readonly forget: string };
 
-/** Whether a recent document of `recentBytes` is due to be folded into a whole of `wholeBytes`. */
-export const compactionDue = (recentBytes: number, wholeBytes: number): boolean =>
-  recentBytes >= Math.max(COMPACT_AT_LEAST, wholeBytes * COMPACT_SHARE);
+/** What the next save writes from: the recent entries, and what it knows of the whole. */
+export interface Journal {
+  /** What cues-recent.json holds, and what came since it was last written. */
+  recent: RecentEntry[];
+  /** The size of cues.json as last read or written. */
+  wholeBytes: number;
+  /** A document could not be read: the next save writes the whole, so that the next start reads both. */
+  wholeDue: boolean;
+}
+
+/**
+ * One save: the recent document, or, once it passes an eighth of the whole (or `wholeDue`), the whole and then
+ * an empty recent document. What comes while the writes run stays for the next. Returns the bytes written.
+ */
+export const saveJournal = (
+  store: DocumentStore["Type"],
+  history: History,
+  journal: Journal,
+): Effect.Effect<number, StoreError> => {
+  const saving = journal.recent.length;
+  const text = recentText(journal.recent);
+  if (!journal.wholeDue && text.length < Math.max(COMPACT_AT_LEAST, journal.wholeBytes * COMPACT_SHARE))
+    return Effect.as(store.write(RECENT_DOCUMENT, text), text.length);
+  const whole = wholeText(history);
+  return store.write(CUE_DOCUMENT, whole).pipe(
+    Effect.tap(() => {
+      journal.wholeBytes = whole.length;
+    }),
+    // Until the recent document is empty its entries are in both: applied again, they change nothing.
+    Effect.zipRight(store.write(RECENT_DOCUMENT, recentText([]))),
+    Effect.tap(() => {
+      journal.recent = journal.recent.slice(saving);
+      journal.wholeDue = false;
+    }),
+    Effect.as(whole.length),
+  );
+};
 
 /**
  * Keeps `cue` in a channel's cues: in the place of the one with its id, else in arrival order (at the end
- * unless it is older than some), the oldest dropped past `limit`.
+ * unless it is older than some), the oldest dropped past `limit`. Returns whether it took a copy's place.
  */
-export const keepCue = (cues: CueRecord[], cue: CueRecord, limit: number): void => {
+export const keepCue = (cues: CueRecord[], cue: CueRecord, limit: number): boolean => {
   const kept = cues.findLastIndex((earlier) => earlier.id === cue.id);
   if (kept >= 0) {
     cues[kept] = cue;
-    return;
+    return true;
   }
   let at = cues.length;
   while (at > 0 && (cues[at - 1]?.at ?? 0) > cue.at) at -= 1;
   cues.splice(at, 0, cue);
   if (cues.length > limit) cues.splice(0, cues.length - limit);
+  return false;
 };
 
 const isCue = (cue: unknown): cue is CueRecord =>
@@ -90,8 +127,7 @@ export const parseRecent = (text: string): RecentEntry[] | null => {
   }
 };
 
-export const recentText = (entries: ReadonlyArray<RecentEntry>): string =>
-  JSON.stringify({ version: 1, entries });
+const recentText = (entries: ReadonlyArray<RecentEntry>): string => JSON.stringify({ version: 1, entries });
 
 /** The recent entries applied to the whole, in order. */
 export const applyRecent = (history: History, entries: ReadonlyArray<RecentEntry>, limit: number): void => {
