@@ -130,6 +130,42 @@ export const unscopedRole = (grants: ReadonlyArray<Grant>): Role | null =>
 export const highestRole = (grants: ReadonlyArray<Grant>): Role | null =>
   grants.reduce<Role | null>((best, grant) => higher(best, grant.role), null);
 
+/**
+ * Which channels a caller may have named in an answer: those its grants reach, every one for a grant over all
+ * of them. A check that finds another channel holding what was asked (an id, a port, an input an output would
+ * feed) names that channel only when the caller sees it, so a desk's admin learns nothing of another desk's.
+ */
+export type Sight = (channel: ScopedChannel) => boolean;
+export const seesEveryChannel: Sight = () => true;
+export const sightOf = (grants: ReadonlyArray<Grant>): Sight =>
+  unscopedRole(grants) !== null ? seesEveryChannel : (channel) => roleOn(grants, channel) !== null;
+
+/** What an answer calls a channel the caller cannot see. */
+export const UNSEEN_CHANNEL = "a channel you cannot see";
+
+/** A channel as an answer names it: `channel 'News' (news-1)`, or only "a channel you cannot see". */
+export const channelFor = (sight: Sight, channel: ScopedChannel & { readonly name: string }): string =>
+  sight(channel) ? `channel '${channel.name}' (${channel.id})` : UNSEEN_CHANNEL;
+
+/**
+ * The tags of `tags` that the grants do not give `role` over: a tag puts a channel into the list of everyone
+ * who holds that tag, so adding or removing one needs the role over every channel or over the tag itself.
+ */
+export const tagsBeyond = (
+  grants: ReadonlyArray<Grant>,
+  tags: ReadonlyArray<string>,
+  role: Role,
+): ReadonlyArray<string> => {
+  if (grants.some((grant) => grant.channels === "*" && allows(grant.role, role))) return [];
+  return tags.filter(
+    (tag) =>
+      !grants.some(
+        (grant) =>
+          grant.channels !== "*" && allows(grant.role, role) && (grant.channels.tags?.includes(tag) ?? false),
+      ),
+  );
+};
+
 /** One access rule: a person whose claim `claim` equals (or, for a list, contains) `equals` gets the grant. */
 export const AccessRule = Schema.Struct({
   claim: Schema.String.pipe(

@@ -5,6 +5,7 @@
  */
 import { isIP } from "node:net";
 import * as Either from "effect/Either";
+import { channelFor, type Sight, seesEveryChannel } from "./access.ts";
 import {
   type ChannelConfig,
   describeSocket,
@@ -98,12 +99,14 @@ export const outputLoop = (
   field: string,
   channels: ReadonlyArray<ChannelConfig>,
   localAddresses: ReadonlyArray<string>,
+  sight: Sight = seesEveryChannel,
 ): ControlError | undefined =>
   feedsAnInput(
     output,
     field,
     channels.map((channel) => [channel, udpInputSockets(channel)] as const),
     localSet(localAddresses),
+    sight,
   );
 
 /**
@@ -129,13 +132,18 @@ const feedsAnInput = (
   field: string,
   listening: ReadonlyArray<readonly [ChannelConfig, ReadonlyArray<InputSocket>]>,
   local: ReadonlySet<string>,
+  sight: Sight = seesEveryChannel,
 ): ControlError | undefined => {
   const destination = datagramDestination(output);
   if (destination === null) return undefined;
   for (const [channel, sockets] of listening) {
     const input = sockets.find((socket) => reachesInput(destination, socket, local));
     if (input === undefined) continue;
-    const message = `${output.protocol}://${describeSocket({ ...input, ip: destination.host })} is the ${input.what} of channel '${channel.name}' (${channel.id}) on this host: an output sent there would feed the stream back into the service, a loop that multiplies it; send to another port or host`;
+    const where = `${output.protocol}://${describeSocket({ ...input, ip: destination.host })}`;
+    const whose = sight(channel)
+      ? `the ${input.what} of ${channelFor(sight, channel)}`
+      : `an input of ${channelFor(sight, channel)}`;
+    const message = `${where} is ${whose} on this host: an output sent there would feed the stream back into the service, a loop that multiplies it; send to another port or host`;
     return invalid([{ field, message }]);
   }
   return undefined;
@@ -146,9 +154,12 @@ export const feedbackLoop = (
   channel: ChannelConfig,
   others: ReadonlyArray<ChannelConfig>,
   localAddresses: ReadonlyArray<string>,
+  sight: Sight = seesEveryChannel,
 ): ControlError | undefined => {
   const local = localSet(localAddresses);
   const mine = udpInputSockets(channel);
+  // The channel being checked is the caller's own: only the others may be out of its sight.
+  const sees: Sight = (other) => other.id === channel.id || sight(other);
   if (channel.outputs.length > 0) {
     const listening = [
       [channel, mine] as const,
@@ -157,7 +168,7 @@ export const feedbackLoop = (
         .map((other) => [other, udpInputSockets(other)] as const),
     ];
     for (const [index, output] of channel.outputs.entries()) {
-      const problem = feedsAnInput(output, `outputs[${index}].url`, listening, local);
+      const problem = feedsAnInput(output, `outputs[${index}].url`, listening, local, sees);
       if (problem !== undefined) return problem;
     }
   }
@@ -169,7 +180,9 @@ export const feedbackLoop = (
       const input = mine.find((socket) => reachesInput(destination, socket, local));
       if (input === undefined) continue;
       const field = input.what.startsWith("backup") ? "backup_rtp_port" : "rtp_port";
-      const message = `the ${input.what} ${describeSocket(input)} is where output '${output.name}' of channel '${other.name}' (${other.id}) sends (${maskUrl(output.url)}): listening there would feed that output back into the service, a loop that multiplies the stream; choose another port`;
+      const message = sight(other)
+        ? `the ${input.what} ${describeSocket(input)} is where output '${output.name}' of ${channelFor(sight, other)} sends (${maskUrl(output.url)}): listening there would feed that output back into the service, a loop that multiplies the stream; choose another port`
+        : `the ${input.what} ${describeSocket(input)} is where an output of ${channelFor(sight, other)} sends: listening there would feed that output back into the service, a loop that multiplies the stream; choose another port`;
       return invalid([{ field, message }]);
     }
   }

@@ -5,6 +5,7 @@
  * rules against outputs that feed an input of this host are in loops.ts.
  */
 import * as Either from "effect/Either";
+import { channelFor, type Sight, seesEveryChannel } from "./access.ts";
 import {
   type ChannelBody,
   type ChannelConfig,
@@ -152,10 +153,11 @@ const ownInputProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => 
   return [];
 };
 
-/** Another channel already listens where this one would (409). */
+/** Another channel already listens where this one would (409); named only when the caller sees it. */
 const inputConflict = (
   channel: ChannelConfig,
   others: ReadonlyArray<ChannelConfig>,
+  sight: Sight,
 ): ControlError | undefined => {
   for (const socket of inputSockets(channel)) {
     for (const other of others) {
@@ -163,7 +165,9 @@ const inputConflict = (
       const taken = inputSockets(other).find((theirs) => socketsCollide(theirs, socket));
       if (taken !== undefined) {
         const field = socket.what.startsWith("backup") ? "backup_rtp_port" : "rtp_port";
-        const message = `the ${socket.what} ${describeSocket(socket)} is already used by channel '${other.name}' (${other.id}) as its ${taken.what}`;
+        const message = sight(other)
+          ? `the ${socket.what} ${describeSocket(socket)} is already used by ${channelFor(sight, other)} as its ${taken.what}`
+          : `the ${socket.what} ${describeSocket(socket)} is taken by ${channelFor(sight, other)}; choose another port`;
         return new ControlError({
           reason: "conflict",
           message: `${field}: ${message}`,
@@ -177,17 +181,28 @@ const inputConflict = (
 
 /**
  * A channel's inputs are sound and free among `others`, and neither its outputs nor the others' feed an input
- * of this host (`localAddresses`: every address of this machine's interfaces).
+ * of this host (`localAddresses`: every address of this machine's interfaces). Another channel in the way is
+ * named only when `sight` (the caller's grants) reaches it.
  */
 export const checkChannel = (
   channel: ChannelConfig,
   others: ReadonlyArray<ChannelConfig>,
   localAddresses: ReadonlyArray<string>,
+  sight: Sight = seesEveryChannel,
 ): ControlError | undefined => {
   const problems = ownInputProblems(channel);
   if (problems.length > 0) return invalid(problems);
-  return inputConflict(channel, others) ?? feedbackLoop(channel, others, localAddresses);
+  return inputConflict(channel, others, sight) ?? feedbackLoop(channel, others, localAddresses, sight);
 };
+
+/** A new channel's id that another channel has (409): which one only when the caller sees it. */
+export const idTaken = (id: string, holder: ChannelConfig, sight: Sight): ControlError =>
+  new ControlError({
+    reason: "conflict",
+    message: sight(holder)
+      ? `id: channel '${id}' already exists`
+      : "id: is not available, taken by a channel you cannot see; choose another id",
+  });
 
 const duplicateOutputIds = (outputs: ReadonlyArray<{ readonly id: string }>): ControlError | undefined => {
   const seen = new Set<string>();

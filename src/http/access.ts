@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect";
 import * as Runtime from "effect/Runtime";
 import type { Context, MiddlewareHandler } from "hono";
 import { Counter, type Registry } from "prom-client";
-import { type Role, roleOn, type ScopedChannel, unscopedRole } from "../domain/access.ts";
+import { type Role, roleOn, type ScopedChannel, tagsBeyond, unscopedRole } from "../domain/access.ts";
 import { ControlError } from "../domain/errors.ts";
 import { CurrentActor } from "../effects/config/actor.ts";
 import { actorOf, allows, describeCaller, describeGrants, type Principal } from "../effects/control/auth.ts";
@@ -143,3 +143,45 @@ export const requireAnywhere =
         : `this needs the ${role} role on some channel; ${describeCaller(principal)} holds ${describeGrants(principal.grants)}`,
     );
   };
+
+/**
+ * Refuses, audited, a tag added or removed beyond the caller's grants (403 naming the tag): a tag puts a channel
+ * into the list of every desk that holds it, so a desk's admin may not move its channel into another desk's list
+ * nor take one out of it. `before`: the channel's stored tags (none for a new channel); `tags` undefined: no change.
+ */
+export const mayTag = (
+  c: Context<AuthEnv>,
+  tags: ReadonlyArray<string> | undefined,
+  before: ReadonlyArray<string> | undefined,
+  role: Role = "admin",
+): Effect.Effect<void, ControlError> =>
+  // Suspended: built beside the other checks, it refuses (and counts) only if they let it run.
+  Effect.suspend(() => tagRefusal(c, tags, before, role));
+
+const tagRefusal = (
+  c: Context<AuthEnv>,
+  tags: ReadonlyArray<string> | undefined,
+  before: ReadonlyArray<string> | undefined,
+  role: Role,
+): Effect.Effect<void, ControlError> => {
+  if (tags === undefined) return Effect.void;
+  const principal = c.get("principal");
+  const kept = new Set(before ?? []);
+  const wanted = new Set(tags);
+  const changed = [...tags.filter((tag) => !kept.has(tag)), ...[...kept].filter((tag) => !wanted.has(tag))];
+  const beyond = tagsBeyond(principal.grants, changed, role);
+  if (beyond.length === 0) return Effect.void;
+  const named = beyond.map((tag) => `'${tag}'`).join(", ");
+  const why =
+    `${beyond.length === 1 ? `tag ${named} is` : `tags ${named} are`} outside the grants of ` +
+    `${describeCaller(principal)} (${describeGrants(principal.grants)}): a tag puts a channel into the list of ` +
+    `everyone who holds it, so only tags held with the ${role} role may be added or removed`;
+  c.get("access")?.refused(principal, `${c.req.method} ${c.req.path}`, why);
+  return Effect.fail(
+    new ControlError({
+      reason: "forbidden",
+      message: `tags: ${why}`,
+      errors: [{ field: "tags", message: why }],
+    }),
+  );
+};

@@ -9,10 +9,11 @@ import * as Either from "effect/Either";
 import * as Runtime from "effect/Runtime";
 import * as Schema from "effect/Schema";
 import { type Context, type Handler, Hono } from "hono";
+import { sightOf } from "../domain/access.ts";
 import { type ControlError, notFound } from "../domain/errors.ts";
 import { ChannelId, OutputId } from "../domain/ids.ts";
 import { decodeBody, decodeLenient, invalid, type Lenient } from "../domain/validate.ts";
-import { CurrentActor } from "../effects/config/actor.ts";
+import { CurrentActor, CurrentSight } from "../effects/config/actor.ts";
 import { actorOf, type Role } from "../effects/control/auth.ts";
 import { requireAnywhere, requireOnChannel } from "./access.ts";
 import { type AuthEnv, requireRole } from "./auth.ts";
@@ -89,7 +90,8 @@ export type Run = <A>(
 ) => Promise<Response>;
 
 /**
- * Runs one request's effect as the token that made it (`CurrentActor`, for the audit trail); a ControlError
+ * Runs one request's effect as the token that made it (`CurrentActor`, for the audit trail) and with what its
+ * grants see (`CurrentSight`, for refusals that would name another channel); a ControlError
  * becomes its problem, a defect a logged 500.
  */
 export const makeRun =
@@ -101,6 +103,7 @@ export const makeRun =
           CurrentActor,
           c.get("principal") === undefined ? { name: "anonymous" } : actorOf(c.get("principal")),
         ),
+        Effect.provideService(CurrentSight, sightOf(c.get("principal")?.grants ?? [])),
         Effect.map(respond),
         Effect.catchAll((error) => Effect.succeed(controlErrorResponse(error))),
         Effect.catchAllCause((cause) =>

@@ -5,6 +5,7 @@
  * JWT. Changes made by the service itself (resume at start) are made by "system".
  */
 import * as Context from "effect/Context";
+import { type Sight, seesEveryChannel } from "../../domain/access.ts";
 
 export interface Actor {
   readonly name: string;
@@ -17,4 +18,12 @@ export interface Actor {
 
 export class CurrentActor extends Context.Reference<CurrentActor>()("distributary/CurrentActor", {
   defaultValue: (): Actor => ({ name: "system" }),
+}) {}
+
+/**
+ * Which channels the current caller sees (its grants): a refusal that another channel holds what it asked for
+ * names that channel only when it does. The service itself (resume, an import by the node's admin) sees all.
+ */
+export class CurrentSight extends Context.Reference<CurrentSight>()("distributary/CurrentSight", {
+  defaultValue: (): Sight => seesEveryChannel,
 }) {}

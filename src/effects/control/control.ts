@@ -31,6 +31,7 @@ import {
   buildOutput,
   checkChannel,
   checkChannelSchedule,
+  idTaken,
   inputChanged,
   outputLoop,
   patchChannel,
@@ -42,6 +43,7 @@ import {
 import { invalid, toFieldIssues } from "../../domain/validate.ts";
 import type { ChannelRuntimeStatus } from "../channel/channel-types.ts";
 import { Channels } from "../channel/channels.ts";
+import { CurrentSight } from "../config/actor.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
 import { checkRecordingOutputs, recordingsRoot } from "../outputs/recordings.ts";
@@ -98,17 +100,15 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
 
     const create = Effect.fn("Control.create")(function* (body: ChannelBody) {
       const config = configs.current();
-      if (body.id !== undefined && config.channels.some((channel) => channel.id === body.id)) {
-        return yield* new ControlError({
-          reason: "conflict",
-          message: `id: channel '${body.id}' already exists`,
-        });
-      }
+      const sight = yield* CurrentSight;
+      const holder =
+        body.id === undefined ? undefined : config.channels.find((channel) => channel.id === body.id);
+      if (holder !== undefined) return yield* idTaken(holder.id, holder, sight);
       const channel = yield* buildChannel(body, {
         desired: "stopped",
         created_at: new Date().toISOString(),
       });
-      yield* fromCheck(checkChannel(channel, config.channels, localAddresses()));
+      yield* fromCheck(checkChannel(channel, config.channels, localAddresses(), sight));
       yield* fromCheck(checkChannelSchedule(channel, yield* Clock.currentTimeMillis));
       yield* checkRecordingOutputs(
         channel.outputs,
@@ -150,7 +150,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
     const patch = Effect.fn("Control.patch")(function* (id: ChannelId, changes: ChannelPatch) {
       const channel = yield* find(id);
       const next = patchChannel(channel, changes);
-      yield* fromCheck(checkChannel(next, configs.current().channels, localAddresses()));
+      yield* fromCheck(checkChannel(next, configs.current().channels, localAddresses(), yield* CurrentSight));
       // A schedule is checked when it (or the slate its preroll needs) changes: an unrelated change never fails
       // on the stored one.
       if (changes.schedule !== undefined || changes.slate !== undefined)
@@ -192,6 +192,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
           "url",
           configs.current().channels.map((stored) => (stored.id === channel.id ? channel : stored)),
           localAddresses(),
+          yield* CurrentSight,
         ),
       );
       yield* checkRecordingOutputs(

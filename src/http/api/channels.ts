@@ -17,7 +17,7 @@ import type { Control } from "../../effects/control/control.ts";
 import { audit, type EventBus } from "../../effects/events/event-bus.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
-import { mayOn, sees, seesAll } from "../access.ts";
+import { mayOn, mayTag, sees, seesAll } from "../access.ts";
 import type { AuthEnv } from "../auth.ts";
 import { type Api, body, inChannel, lenientBody, makeApi, param, type Run, withWarnings } from "../routes.ts";
 import { eventFilter } from "./events.ts";
@@ -102,7 +102,10 @@ export const channelsApi = (
         Effect.flatMap(lenientBody(c, ChannelBody), ({ value, warnings }) =>
           // The role is needed on the channel as it would be: its id and tags.
           Effect.zipRight(
-            mayOn(c, { id: value.id ?? "", tags: value.tags }, "admin"),
+            Effect.zipRight(
+              mayOn(c, { id: value.id ?? "", tags: value.tags }, "admin"),
+              mayTag(c, value.tags, []),
+            ),
             Effect.map(control.create(value), (channel) => withWarnings(channel, warnings)),
           ),
         ),
@@ -124,11 +127,18 @@ export const channelsApi = (
       body: ChannelPatch,
       response: ChannelView,
     },
-    // New tags need the role on the channel as it would be too, so nobody moves a channel out of their reach.
+    // New tags need the role on the channel as it would be too, so nobody moves a channel out of their reach,
+    // and each tag added or removed needs the role over that tag, so nobody moves one into another desk's list.
     onChannel(ChannelPatch, (id, changes, c) =>
       changes.tags === undefined
         ? control.patch(id, changes)
-        : Effect.zipRight(mayOn(c, { id, tags: changes.tags }, "admin"), control.patch(id, changes)),
+        : Effect.zipRight(
+            Effect.zipRight(
+              mayOn(c, { id, tags: changes.tags }, "admin"),
+              mayTag(c, changes.tags, c.get("access")?.channel(id)?.tags),
+            ),
+            control.patch(id, changes),
+          ),
     ),
   );
 

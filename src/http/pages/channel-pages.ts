@@ -15,7 +15,7 @@ import { channelForm, editOutputForm, type FormState } from "../../../views/pres
 import type { ControlError } from "../../domain/errors.ts";
 import { ChannelId, OutputId } from "../../domain/ids.ts";
 import type { OutputPolicy } from "../../domain/output-policy-schema.ts";
-import { mayOn, refusalOn, sees } from "../access.ts";
+import { mayOn, mayTag, refusalOn, sees } from "../access.ts";
 import type { AuthEnv } from "../auth.ts";
 import { recordingResponse } from "../recording.ts";
 import {
@@ -100,7 +100,13 @@ export const channelPages = (services: PageServices) => {
         const fields = yield* formFields(c);
         const result = yield* Effect.either(
           Effect.flatMap(channelBody(fields), (body) =>
-            Effect.zipRight(mayOn(c, { id: body.id ?? "", tags: body.tags }, "admin"), control.create(body)),
+            Effect.zipRight(
+              Effect.zipRight(
+                mayOn(c, { id: body.id ?? "", tags: body.tags }, "admin"),
+                mayTag(c, body.tags, []),
+              ),
+              control.create(body),
+            ),
           ),
         );
         if (Either.isRight(result)) return c.redirect(`/channels/${result.right.id}`, 303);
@@ -291,10 +297,13 @@ export const channelPages = (services: PageServices) => {
         const result = yield* Effect.either(
           Effect.flatMap(channelPatch(fields, current), (changes) =>
             Effect.zipRight(
-              // New tags need the role on the channel as it would be too.
+              // New tags need the role on the channel as it would be too, and each tag changed the role over it.
               changes.tags === undefined
                 ? Effect.void
-                : mayOn(c, { id: channelOf(c), tags: changes.tags }, "admin"),
+                : Effect.zipRight(
+                    mayOn(c, { id: channelOf(c), tags: changes.tags }, "admin"),
+                    mayTag(c, changes.tags, current?.tags),
+                  ),
               control.patch(channelOf(c), changes),
             ),
           ),

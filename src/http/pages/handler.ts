@@ -9,8 +9,8 @@ import * as Runtime from "effect/Runtime";
 import type { Context } from "hono";
 import type { html } from "hono/html";
 import { page as layout, type Viewer } from "../../../views/layout.ts";
-import { roleOn, unscopedRole } from "../../domain/access.ts";
-import { CurrentActor } from "../../effects/config/actor.ts";
+import { roleOn, sightOf, unscopedRole } from "../../domain/access.ts";
+import { CurrentActor, CurrentSight } from "../../effects/config/actor.ts";
 import type { PersonSessionStore } from "../../effects/config/person-sessions.ts";
 import { type Auth, actorOf, allows, type Principal, type Role } from "../../effects/control/auth.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
@@ -58,7 +58,10 @@ export const pageOn =
   (handler: (c: Context<AuthEnv>) => Effect.Effect<Answer>) =>
   async (c: Context<AuthEnv>): Promise<Response> =>
     await Runtime.runPromise(runtime)(
-      handler(c).pipe(Effect.provideService(CurrentActor, actorOf(c.get("principal")))),
+      handler(c).pipe(
+        Effect.provideService(CurrentActor, actorOf(c.get("principal"))),
+        Effect.provideService(CurrentSight, sightOf(c.get("principal").grants)),
+      ),
     );
 
 /** The channel of a channel page's path (`/channels/:id/…`), if the page is one. */
