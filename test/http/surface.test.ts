@@ -139,6 +139,13 @@ describe("after a login, next stays on this service", () => {
     "https:evil.example",
     "https://evil.example/",
     "javascript:alert(1)",
+    "/.//evil.example/x",
+    "/./\\evil.example/x",
+    "/%2e//evil.example/x",
+    "/x/..//evil.example",
+    "/%2F%2Fevil.example",
+    "/%5Cevil",
+    "/%252F%252Fevil.example",
   ])("next=%j lands on this service", async (next) => {
     const login = await app.request("http://127.0.0.1/login", loginForm({ token: viewer, next }));
     expect(login.status).toBe(303);
@@ -150,7 +157,7 @@ describe("after a login, next stays on this service", () => {
   it("a path of this service is kept, query included", async () => {
     for (const [next, expected] of [
       ["/channels/news?tab=outputs", "/channels/news?tab=outputs"],
-      ["/%5Cevil", "/%5Cevil"],
+      ["/channels/./news", "/channels/news"],
     ] as const) {
       const login = await app.request("http://127.0.0.1/login", loginForm({ token: viewer, next }));
       expect(login.headers.get("location")).toBe(expected);

@@ -152,15 +152,22 @@ export const sameOriginSocket: MiddlewareHandler = async (c, next) => {
 };
 
 /**
- * Where a login goes next: `next` resolved as the browser will resolve it (backslashes, tabs and newlines
- * included), kept only when it stays on this service; anything else goes to the overview.
+ * Where a login goes next: `next` resolved as the browser will resolve it, kept only when it is a path on this
+ * service's own origin. A backslash, a control character, `//` at its start (before or after the dots are
+ * resolved: `/.//evil.example` is `//evil.example`, another host to a browser) or an encoded slash or
+ * backslash sends the person to the overview instead.
  */
 export const nextAfterLogin = (c: Context, next: string | undefined): string => {
-  if (next === undefined || !next.startsWith("/")) return "/";
+  if (next === undefined || !next.startsWith("/") || /[\\\p{Cc}]|%(25)*(2f|5c)/iu.test(next)) return "/";
   const own = new URL(c.req.url).origin;
   try {
     const target = new URL(next, own);
-    return target.origin === own ? `${target.pathname}${target.search}${target.hash}` : "/";
+    const path = `${target.pathname}${target.search}${target.hash}`;
+    // The path as a Location header: resolved against any other origin, it must stay on that origin.
+    const elsewhere = "http://origin.invalid";
+    return target.origin === own && !path.startsWith("//") && new URL(path, elsewhere).origin === elsewhere
+      ? path
+      : "/";
   } catch {
     return "/";
   }
