@@ -9,7 +9,8 @@
  *       "sending" on stderr, and "done" once the file has been sent.
  *   node fleet-agent.ts rx <bind addr> <with bytes: 1|0> <port>...
  *       Binds every port and writes each datagram to stdout as [u16 port][u32 source IPv4][f64 arrival, epoch
- *       ms][u32 length] and, with bytes, the datagram itself. Prints "ready" on stderr once every port is bound.
+ *       ms][u32 length][u16 source port][u32 RTP SSRC, 0 when not RTP] and, with bytes, the datagram itself.
+ *       Prints "ready" on stderr once every port is bound.
  */
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
@@ -68,11 +69,15 @@ if (mode === "tx") {
         new Promise<void>((bound) => {
           const socket = createSocket("udp4");
           socket.on("message", (datagram, from) => {
-            const header = Buffer.allocUnsafe(18);
+            const header = Buffer.allocUnsafe(24);
             header.writeUInt16LE(port, 0);
             header.writeUInt32LE(ipv4(from.address), 2);
             header.writeDoubleLE(now(), 6);
             header.writeUInt32LE(datagram.length, 14);
+            header.writeUInt16LE(from.port, 18);
+            // RTP version 2 (a TS datagram starts with 0x47, whose top bits are 01): the SSRC at bytes 8–11.
+            const rtp = datagram.length >= 12 && datagram[0] !== undefined && datagram[0] >> 6 === 2;
+            header.writeUInt32LE(rtp ? datagram.readUInt32BE(8) : 0, 20);
             if (pending.length === 0) setImmediate(flush);
             pending.push(header);
             if (withBytes) pending.push(datagram);

@@ -13,6 +13,9 @@ export interface Received {
   readonly source: string;
   readonly port: number;
   readonly length: number;
+  /** The sender's UDP port and, for RTP, its SSRC (0 for plain TS), when the receiver records them. */
+  readonly sourcePort?: number;
+  readonly ssrc?: number;
   /** The datagram, when the receiver keeps bytes. */
   readonly datagram?: Buffer;
 }

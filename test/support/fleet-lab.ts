@@ -338,9 +338,9 @@ export const useFleetLab = (id: string, options: FleetLabOptions): FleetLab => {
       let rest: Buffer = Buffer.alloc(0);
       child.child.stdout?.on("data", (chunk: Buffer) => {
         rest = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
-        while (rest.length >= 18) {
+        while (rest.length >= 24) {
           const length = rest.readUInt32LE(14);
-          const whole = 18 + (bytes ? length : 0);
+          const whole = 24 + (bytes ? length : 0);
           if (rest.length < whole) break;
           const port = rest.readUInt16LE(0);
           byPort.get(port)?.push({
@@ -348,7 +348,9 @@ export const useFleetLab = (id: string, options: FleetLabOptions): FleetLab => {
             source: ipv4(rest.readUInt32LE(2)),
             port,
             length,
-            ...(bytes ? { datagram: Buffer.from(rest.subarray(18, whole)) } : {}),
+            sourcePort: rest.readUInt16LE(18),
+            ssrc: rest.readUInt32LE(20),
+            ...(bytes ? { datagram: Buffer.from(rest.subarray(24, whole)) } : {}),
           });
           rest = rest.subarray(whole);
         }
