@@ -99,6 +99,57 @@ export const makeFailureLimiter = (
   };
 };
 
+/** Whether a refusal is written to the event history now, and how many before it from its address were not. */
+export interface RecordGate {
+  readonly admit: (address: string, now: number) => { readonly record: boolean; readonly unrecorded: number };
+  /** Addresses with a bucket: bounded. */
+  readonly size: () => number;
+}
+
+/**
+ * Refusals of callers nobody knows yet (a bare /auth/callback), recorded at a rate: a token bucket per address
+ * (`burst` at once, then one each `everyMs`) and one for all addresses together (`burst` × 10, then one each
+ * `everyMs` / 10), so a flood from one address or many writes a few events, not thousands. What was left out is
+ * counted per address and told by its next recorded refusal. The table is bounded as the failure limiter's is.
+ */
+export const makeRecordGate = (burst = 10, everyMs = 6_000, maxAddresses = 10_000): RecordGate => {
+  interface Bucket {
+    tokens: number;
+    at: number;
+    unrecorded: number;
+  }
+  const buckets = new Map<string, Bucket>();
+  const all: Bucket = { tokens: burst * 10, at: 0, unrecorded: 0 };
+  const refill = (bucket: Bucket, now: number, size: number, every: number) => {
+    bucket.tokens = Math.min(size, bucket.tokens + (now - bucket.at) / every);
+    bucket.at = now;
+  };
+  return {
+    admit: (address, now) => {
+      const bucket = buckets.get(address) ?? { tokens: burst, at: now, unrecorded: 0 };
+      buckets.delete(address);
+      buckets.set(address, bucket);
+      while (buckets.size > maxAddresses) {
+        const stalest = buckets.keys().next().value;
+        if (stalest === undefined) break;
+        buckets.delete(stalest);
+      }
+      refill(bucket, now, burst, everyMs);
+      refill(all, now, burst * 10, everyMs / 10);
+      if (bucket.tokens < 1 || all.tokens < 1) {
+        bucket.unrecorded += 1;
+        return { record: false, unrecorded: bucket.unrecorded };
+      }
+      bucket.tokens -= 1;
+      all.tokens -= 1;
+      const unrecorded = bucket.unrecorded;
+      bucket.unrecorded = 0;
+      return { record: true, unrecorded };
+    },
+    size: () => buckets.size,
+  };
+};
+
 export const clientAddress = (c: Context): string => {
   try {
     return getConnInfo(c).remote.address ?? "unknown";

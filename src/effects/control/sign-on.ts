@@ -84,6 +84,11 @@ export class SignOn extends Effect.Service<SignOn>()("distributary/SignOn", {
       labelNames: ["reason"],
       registers: [metrics.registry],
     });
+    const unrecorded = new Counter({
+      name: "distributary_auth_refusals_unrecorded_total",
+      help: "Refused sign-ins of callers nobody knows yet (a callback with no sign-in started here, a provider's error) left out of the event history: past a few a minute from one address, they are only counted here",
+      registers: [metrics.registry],
+    });
     if (Option.isSome(settings)) {
       for (const outcome of LOGIN_OUTCOMES) logins.inc({ outcome }, 0);
       for (const reason of JWT_REASONS) jwtRejected.inc({ reason }, 0);
@@ -237,6 +242,12 @@ export class SignOn extends Effect.Service<SignOn>()("distributary/SignOn", {
         logins.inc({ outcome });
         return audited(who, outcome === "success" ? "auth.sign_in" : "auth.refused", detail);
       },
+      /** Counts a failed sign-in that is not written to the event history (its address sent too many). */
+      countUnrecorded: () =>
+        Effect.sync(() => {
+          logins.inc({ outcome: "failed" });
+          unrecorded.inc();
+        }),
     };
     return {
       /** The sign-on's workings; null when no DISTRIBUTARY_OIDC_ setting is given. */

@@ -1,7 +1,10 @@
 /**
  * The event bus: one `PubSub` of typed channel events (domain/events.ts) that logs, the WebSocket, the pages'
- * event log and the metrics counters subscribe to, and a bounded ring of recent events behind
- * `GET /api/events`. Sources hand events over synchronously (`emit`), from socket callbacks and tick fibers
+ * event log and the metrics counters subscribe to, and bounded rings of recent events behind
+ * `GET /api/events`: one per channel, and one for the events of no channel (nodes, sign-ins, node-wide changes),
+ * so that a flood of one kind (refused sign-ins from anyone, one channel's reconnects) pushes out only its own
+ * kind's history, never a channel's. Readers see the rings merged in `seq` order.
+ * Sources hand events over synchronously (`emit`), from socket callbacks and tick fibers
  * alike: the bus numbers and dates them and adds the channel's and output's names, and a slow subscriber loses
  * its oldest unread events rather than slowing a source. A subscriber's failure is its own: nothing it does reaches the source.
  */
@@ -30,8 +33,10 @@ type EventNamer = (
 
 const noNames: EventNamer = () => ({ channel_name: null, output_name: null });
 
-/** How many recent events `recent` can return. */
+/** How many recent events `recent` can return; each ring (a channel's, the node's) keeps this many. */
 export const EVENT_RING_SIZE = 2000;
+/** Channels whose events are kept: past this, the ring written to longest ago is forgotten. */
+const MAX_CHANNEL_RINGS = 4096;
 /** Events a subscriber may have unread before its oldest are dropped. */
 const SUBSCRIBER_BACKLOG = 4096;
 
@@ -41,7 +46,24 @@ export class EventBus extends Effect.Service<EventBus>()("distributary/EventBus"
       PubSub.sliding<ChannelEvent>(SUBSCRIBER_BACKLOG),
       PubSub.shutdown,
     );
-    const ring: ChannelEvent[] = [];
+    /** The events of no channel, then each channel's: oldest first, each at most EVENT_RING_SIZE. */
+    const nodeRing: ChannelEvent[] = [];
+    const channelRings = new Map<string, ChannelEvent[]>();
+    const keep = (event: ChannelEvent) => {
+      let ring = nodeRing;
+      if (event.channel !== null) {
+        ring = channelRings.get(event.channel) ?? [];
+        // A Map keeps insertion order: the ring written to is moved last, so the first is the stalest.
+        channelRings.delete(event.channel);
+        channelRings.set(event.channel, ring);
+        if (channelRings.size > MAX_CHANNEL_RINGS) {
+          const stalest = channelRings.keys().next().value;
+          if (stalest !== undefined) channelRings.delete(stalest);
+        }
+      }
+      ring.push(event);
+      if (ring.length > EVENT_RING_SIZE) ring.splice(0, ring.length - EVENT_RING_SIZE);
+    };
     let seq = 0;
     let names = noNames;
 
@@ -57,24 +79,32 @@ export class EventBus extends Effect.Service<EventBus>()("distributary/EventBus"
         output,
         ...names(channel, output),
       } as ChannelEvent;
-      ring.push(full);
-      if (ring.length > EVENT_RING_SIZE) ring.splice(0, ring.length - EVENT_RING_SIZE);
+      keep(full);
       hub.unsafeOffer(full);
       return full;
     };
 
     const recent = (filter: EventFilter = {}): ReadonlyArray<ChannelEvent> => {
       const limit = filter.limit ?? 100;
+      const rings =
+        filter.channel !== undefined
+          ? [channelRings.get(filter.channel) ?? []]
+          : [nodeRing, ...channelRings.values()];
+      // Each ring's newest `limit` matches, then the newest `limit` of them all in `seq` order.
       const matches: ChannelEvent[] = [];
-      for (let i = ring.length - 1; i >= 0 && matches.length < limit; i--) {
-        const event = ring[i] as ChannelEvent;
-        if (filter.after !== undefined && event.seq <= filter.after) break;
-        if (filter.channel !== undefined && event.channel !== filter.channel) continue;
-        if (filter.types !== undefined && !filter.types.includes(event.type)) continue;
-        if (filter.visible !== undefined && !filter.visible(event)) continue;
-        matches.push(event);
+      for (const ring of rings) {
+        let found = 0;
+        for (let i = ring.length - 1; i >= 0 && found < limit; i--) {
+          const event = ring[i] as ChannelEvent;
+          if (filter.after !== undefined && event.seq <= filter.after) break;
+          if (filter.types !== undefined && !filter.types.includes(event.type)) continue;
+          if (filter.visible !== undefined && !filter.visible(event)) continue;
+          matches.push(event);
+          found += 1;
+        }
       }
-      return matches.reverse();
+      if (rings.length > 1) matches.sort((a, b) => b.seq - a.seq);
+      return matches.slice(0, limit).reverse();
     };
 
     return {

@@ -25,7 +25,7 @@ import { notifierPages } from "./notifier-pages.ts";
 import { makePersonSessions } from "./person-sessions.ts";
 import { schedulePages } from "./schedule-pages.ts";
 import { makeSessions, nextAfterLogin, sameOrigin } from "./session.ts";
-import { signOnPages } from "./sign-on-pages.ts";
+import { signOnPages, transactionKey } from "./sign-on-pages.ts";
 
 export type { PageServices } from "./handler.ts";
 
@@ -129,6 +129,7 @@ export const pagesApp = (services: PageServices) => {
           active,
           sessions,
           runtime,
+          key: transactionKey(services.fleet.peerToken),
           refused: (c, message, next, status) => c.html(loginPage(message, next, provider), status),
         });
   const logout = async (c: Context) => {

@@ -7,26 +7,46 @@
  * end_session_endpoint with the ID token as hint, back to the login page after. Every outcome is audited with
  * the person's subject, issuer and name, and counted in `distributary_auth_logins_total{outcome}`.
  */
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type * as Effect from "effect/Effect";
 import * as Runtime from "effect/Runtime";
 import type { Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { excerpt } from "../../domain/excerpt.ts";
 import type { ActiveSignOn, LoginTransaction, SignOn } from "../../effects/control/sign-on.ts";
-import type { AuthEnv } from "../auth.ts";
+import { type AuthEnv, clientAddress, makeRecordGate } from "../auth.ts";
 import type { makeSessions } from "./session.ts";
 import { nextAfterLogin, secureRequest } from "./session.ts";
 
-const TRANSACTION_COOKIE = "dst_signin";
-const TRANSACTION_PATH = "/auth";
+/**
+ * The sign-in's cookie: `__Host-` over https (Secure, Path=/, no Domain: no other host or port may set it), a
+ * plain name over http (a lab, a test on localhost), where browsers do not all keep a Secure cookie. Either way
+ * it is signed, so only this service (or a node of its fleet) can have made it.
+ */
+const TRANSACTION_COOKIE = { secure: "__Host-dst_signin", plain: "dst_signin" } as const;
 const TRANSACTION_SECONDS = 600;
 
-const encode = (transaction: LoginTransaction) =>
-  Buffer.from(JSON.stringify(transaction)).toString("base64url");
+/** `body.at.mac`: the transaction, when it was made, and their HMAC-SHA256 under `key`. */
+export const signTransaction = (transaction: LoginTransaction, key: Buffer, now = Date.now()) => {
+  const signed = `${Buffer.from(JSON.stringify(transaction)).toString("base64url")}.${now.toString(36)}`;
+  return `${signed}.${createHmac("sha256", key).update(signed).digest("base64url")}`;
+};
 
-const decode = (text: string | undefined): LoginTransaction | undefined => {
-  if (text === undefined) return undefined;
+/** The transaction of a cookie this service signed less than 10 minutes ago; undefined for any other text. */
+export const openTransaction = (
+  text: string | undefined,
+  key: Buffer,
+  now = Date.now(),
+): LoginTransaction | undefined => {
+  const [body, at, mac, ...rest] = text?.split(".") ?? [];
+  if (body === undefined || at === undefined || mac === undefined || rest.length > 0) return undefined;
+  const expected = createHmac("sha256", key).update(`${body}.${at}`).digest();
+  const given = Buffer.from(mac, "base64url");
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+  const made = Number.parseInt(at, 36);
+  if (!(made <= now && now - made < TRANSACTION_SECONDS * 1000)) return undefined;
   try {
-    const value = JSON.parse(Buffer.from(text, "base64url").toString("utf8")) as Partial<LoginTransaction>;
+    const value = JSON.parse(Buffer.from(body, "base64url").toString("utf8")) as Partial<LoginTransaction>;
     return typeof value.verifier === "string" &&
       typeof value.state === "string" &&
       typeof value.nonce === "string" &&
@@ -38,9 +58,23 @@ const decode = (text: string | undefined): LoginTransaction | undefined => {
   }
 };
 
+/**
+ * The key that signs sign-in cookies: in a fleet, made from the credential its nodes share (a sign-in begun on
+ * one node may come back to another); on one box, a random key of this process.
+ */
+export const transactionKey = (peerToken: () => string | null) => {
+  const own = randomBytes(32);
+  return (): Buffer => {
+    const shared = peerToken();
+    return shared === null
+      ? own
+      : createHmac("sha256", shared).update("distributary sign-in transaction").digest();
+  };
+};
+
 /** The words of a failure to show a person: an Error's message, never more than a line. */
 const wordsOf = (error: unknown) =>
-  (error instanceof Error ? error.message : String(error)).split("\n")[0]?.slice(0, 200) ?? "";
+  excerpt((error instanceof Error ? error.message : String(error)).split("\n")[0] ?? "");
 
 export const signOnPages = (deps: {
   readonly app: Hono<AuthEnv>;
@@ -48,6 +82,8 @@ export const signOnPages = (deps: {
   readonly active: ActiveSignOn;
   readonly sessions: ReturnType<typeof makeSessions>;
   readonly runtime: Runtime.Runtime<never>;
+  /** The key that signs the sign-in's cookie (transactionKey). */
+  readonly key: () => Buffer;
   /** The login page with a message, answered with `status`. */
   readonly refused: (
     c: Context,
@@ -59,27 +95,38 @@ export const signOnPages = (deps: {
   const { app, signOn, active, sessions, refused } = deps;
   const run = (effect: Effect.Effect<unknown>) => Runtime.runPromise(deps.runtime)(effect);
   const issuer = active.issuer;
+  const gate = makeRecordGate();
+  /** Whether the browser is sent the `__Host-` cookie: it reached this service over https. */
+  const secure = (c: Context) => active.httpsPublic || secureRequest(c);
+  const cookieName = (c: Context) => TRANSACTION_COOKIE[secure(c) ? "secure" : "plain"];
+  /**
+   * A failed sign-in of a caller nobody knows yet: audited at a few a minute per address (the next recorded one
+   * says how many were left out), else only counted, so nobody can wash the event history out with them.
+   */
+  const recordFailure = (c: Context, detail: string) => {
+    const { record, unrecorded } = gate.admit(clientAddress(c), Date.now());
+    if (!record) return run(active.countUnrecorded());
+    const more =
+      unrecorded === 0
+        ? ""
+        : ` (and ${unrecorded} more refused from this address before it, not recorded: too many)`;
+    return run(active.recordLogin("failed", "sign-on", `${detail}${more}`));
+  };
 
   app.get("/auth/login", async (c) => {
     const next = nextAfterLogin(c, c.req.query("next"));
     try {
       const { url, transaction } = await active.beginLogin(next);
-      setCookie(c, TRANSACTION_COOKIE, encode(transaction), {
+      setCookie(c, cookieName(c), signTransaction(transaction, deps.key()), {
         httpOnly: true,
         sameSite: "Lax",
-        path: TRANSACTION_PATH,
+        path: "/",
         maxAge: TRANSACTION_SECONDS,
-        secure: active.httpsPublic || secureRequest(c),
+        secure: secure(c),
       });
       return c.redirect(url, 302);
     } catch (error) {
-      await run(
-        active.recordLogin(
-          "failed",
-          "sign-on",
-          `the provider ${issuer} could not be reached: ${wordsOf(error)}`,
-        ),
-      );
+      await recordFailure(c, `the provider ${issuer} could not be reached: ${wordsOf(error)}`);
       return refused(
         c,
         `The identity provider could not be reached: ${wordsOf(error)}. Try again shortly.`,
@@ -90,16 +137,11 @@ export const signOnPages = (deps: {
   });
 
   app.get("/auth/callback", async (c) => {
-    const transaction = decode(getCookie(c, TRANSACTION_COOKIE));
-    deleteCookie(c, TRANSACTION_COOKIE, { path: TRANSACTION_PATH });
+    const name = cookieName(c);
+    const transaction = openTransaction(getCookie(c, name), deps.key());
+    deleteCookie(c, name, { path: "/", secure: secure(c) });
     if (transaction === undefined) {
-      await run(
-        active.recordLogin(
-          "failed",
-          "sign-on",
-          "a callback came without a sign-in started here (or over 10 minutes old)",
-        ),
-      );
+      await recordFailure(c, "a callback came without a sign-in started here (or over 10 minutes old)");
       return refused(
         c,
         "This sign-in was not started here, or took over 10 minutes: sign in again.",
@@ -109,19 +151,16 @@ export const signOnPages = (deps: {
     }
     const providerError = c.req.query("error");
     if (providerError !== undefined) {
-      const why = c.req.query("error_description") ?? providerError;
-      await run(
-        active.recordLogin("failed", "sign-on", `the provider ${issuer} refused the sign-in: ${why}`),
-      );
+      // The provider's words come in the URL, from whoever made it: kept short and printable.
+      const why = excerpt(c.req.query("error_description") ?? providerError);
+      await recordFailure(c, `the provider ${issuer} refused the sign-in: ${why}`);
       return refused(c, `The identity provider refused the sign-in: ${why}.`, transaction.next, 403);
     }
     let signedIn: Awaited<ReturnType<ActiveSignOn["finishLogin"]>>;
     try {
       signedIn = await active.finishLogin(new URL(c.req.url).search, transaction);
     } catch (error) {
-      await run(
-        active.recordLogin("failed", "sign-on", `the sign-in's answer was refused: ${wordsOf(error)}`),
-      );
+      await recordFailure(c, `the sign-in's answer was refused: ${wordsOf(error)}`);
       return refused(c, `The sign-in could not be completed: ${wordsOf(error)}.`, transaction.next, 400);
     }
     const person = active.sessionPrincipal(signedIn.claims);
