@@ -39,13 +39,16 @@ const DTSTART = /^DTSTART(?:;TZID=([^:;]+))?:(\d{8}T\d{6})(Z?)$/;
 
 /** The RRULE's parts that would make a window occur more often than the checks can follow. */
 const ruleLimits = (rrule: string): string | undefined => {
-  const parts = new Map(
-    rrule
-      .slice("RRULE:".length)
-      .toUpperCase()
-      .split(";")
-      .map((part) => part.split("=") as [string, string | undefined]),
-  );
+  const given = rrule
+    .slice("RRULE:".length)
+    .toUpperCase()
+    .split(";")
+    .map((part) => part.split("=") as [string, string | undefined]);
+  // RFC 5545 allows each part once; a reader that kept the first or the last would each run another rule.
+  const twice = given.find(([name], index) => given.findIndex(([other]) => other === name) !== index);
+  if (twice !== undefined)
+    return `${twice[0]} is given more than once; give each part of the RRULE once (several values go in one part, e.g. BYHOUR=1,2)`;
+  const parts = new Map(given);
   const freq = parts.get("FREQ");
   if (freq !== undefined && !FREQS.includes(freq))
     return `FREQ must be one of ${FREQS.join(", ")}; got ${freq}`;

@@ -91,3 +91,51 @@ describe("health rules", () => {
     expect(evaluate(parsed("!frozen"), states({ frozen: false }))).toBe(true);
   });
 });
+
+describe("the expression's bounds and walks", () => {
+  it("refuses in words what is nested too deep, too long or has too many terms, and takes what is within", () => {
+    const deep = parseExpression(`${"(".repeat(33)}a${")".repeat(33)}`);
+    expect(Either.isLeft(deep) && deep.left).toContain("nested more than 32");
+    expect(Either.isRight(parseExpression(`${"(".repeat(31)}a${")".repeat(31)}`))).toBe(true);
+    const nots = parseExpression(`${"!".repeat(40)}a`);
+    expect(Either.isLeft(nots) && nots.left).toContain("nested more than 32");
+    const long = parseExpression("a || ".repeat(1000));
+    expect(Either.isLeft(long) && long.left).toContain("4096 characters");
+    const many = parseExpression(Array.from({ length: 257 }, () => "a").join("&&"));
+    expect(Either.isLeft(many) && many.left).toContain("256 terms");
+  });
+
+  it("reads, evaluates, lists and shows an expression 200,000 levels deep without running out of stack", () => {
+    // 50,000 times !(b && (… || c)): with b true and c false, each level turns the value over.
+    let expression: Parameters<typeof evaluate>[0] = { rule: "a" };
+    for (let level = 0; level < 100_000; level += 1)
+      expression =
+        level % 2 === 0 ? { not: expression } : { and: [{ rule: "b" }, { or: [expression, { rule: "c" }] }] };
+    expect(evaluate(expression, states({ a: true, b: true, c: false }))).toBe(true);
+    expect(evaluate(expression, states({ a: false, b: true, c: false }))).toBe(false);
+    expect(evaluate(expression, states({ a: null, b: true, c: false }))).toBe(null);
+    expect(evaluate(expression, states({ a: null, b: false, c: false }))).toBe(false);
+    expect(namesIn(expression)).toHaveLength(1 + 50_000 * 2);
+    const shown = showExpression(expression);
+    expect(shown.startsWith("b && (!(b && (!(b && (")).toBe(true);
+    expect(shown).toContain("!(b && (!a || c))");
+    expect(shown.endsWith(") || c)) || c)")).toBe(true);
+  });
+
+  it("evaluates as the recursive reading did, Kleene's logic included", () => {
+    const values: RuleState[] = [true, false, null];
+    for (const a of values)
+      for (const b of values)
+        for (const c of values) {
+          const state = states({ a, b, c });
+          const and = (x: RuleState, y: RuleState) =>
+            x === false || y === false ? false : x === null || y === null ? null : true;
+          const or = (x: RuleState, y: RuleState) =>
+            x === true || y === true ? true : x === null || y === null ? null : false;
+          const not = (x: RuleState) => (x === null ? null : !x);
+          expect(evaluate(parsed("a && !(b || c)"), state)).toBe(and(a, not(or(b, c))));
+          expect(evaluate(parsed("!a || b && c"), state)).toBe(or(not(a), and(b, c)));
+          expect(showExpression(parsed("!(a || b) && (c || a)"))).toBe("!(a || b) && (c || a)");
+        }
+  });
+});
