@@ -386,6 +386,7 @@ export const makeCoordinator = Effect.gen(function* () {
     },
     databaseReachable: guard.reachable,
     databaseLastOkMsAgo: guard.lastOkMsAgo,
+    databaseReach: guard.probeDatabase,
     isolated: guard.isolated,
     leaseHolds: guard.leaseHolds,
     onNodeDown: nodeNotices.onDown,

@@ -59,6 +59,15 @@ export interface FleetShape {
   readonly databaseReachable: () => boolean;
   /** Milliseconds since this node's last statement that reached the database (monotonic clock). */
   readonly databaseLastOkMsAgo: () => number;
+  /**
+   * A peer's question: a statement made now, whether it went through, how long since this node last reached
+   * the database, and this node's statement interval (a third of its lease).
+   */
+  readonly databaseReach: () => Promise<{
+    readonly reachable: boolean;
+    readonly lastOkMsAgo: number;
+    readonly intervalMs: number;
+  }>;
   /** Holding leases it cannot renew while no peer reaches the database either: it keeps sending. */
   readonly isolated: () => boolean;
   /**

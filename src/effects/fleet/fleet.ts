@@ -30,6 +30,7 @@ export const layerOneBox: Layer.Layer<Fleet> = Layer.succeed(
     onRenewal: () => {},
     databaseReachable: () => true,
     databaseLastOkMsAgo: () => 0,
+    databaseReach: async () => ({ reachable: true, lastOkMsAgo: 0, intervalMs: 0 }),
     isolated: () => false,
     leaseHolds: () => true,
     onNodeDown: () => {},

@@ -14,7 +14,11 @@
  *   reach it. If one does, this node is the one cut off: it stops its outputs at once, well before its leases
  *   can expire and pass to a standby.
  * - If a peer says it does not reach the database either (it is down for all), or no peer can be reached at
- *   all (they are gone, or the network is down for everyone), the node is isolated. With
+ *   all (they are gone, or the network is down for everyone), the node is isolated. A peer's word is what it
+ *   answers to the question, never its silence nor the age of what it said before: each question makes the
+ *   peer try a statement of its own there and then (`probeDatabase`), and it says "down" only when that failed
+ *   and nothing of its own succeeded for longer than its own statement interval (a third of its lease), which
+ *   a peer that merely had nothing to say to the database since its last round cannot claim. With
  *   `DISTRIBUTARY_ISOLATED=keep` (the default) it keeps sending — the air matters more than the configuration
  *   — says so, and gets its leases back by their terms when the database returns (its renewal deadline
  *   counting from that return, as the others wait a lease time then before they take anything); with `stop`
@@ -34,6 +38,10 @@ import { type PeerReach, type PortProbe, peerReachesDatabase } from "./peers.ts"
 export const OUTAGE_MS = 1000;
 export const GUARD_MS = 100;
 const PEER_TIMEOUT_MS = 600;
+/** How long a peer's statement of its own, made to answer the question, may take before it counts as failed. */
+export const PROBE_TIMEOUT_MS = 300;
+/** How many questions in a row a peer must say it reaches the database before this node takes it as cut off. */
+const REACHES_IN_A_ROW = 2;
 
 /**
  * How long before its leases can expire a holder without a renewal stops sending: a fifth of the lease time,
@@ -64,6 +72,12 @@ interface GuardDeps {
    */
   readonly keepSending: () => void;
 }
+
+/**
+ * Whether a peer's answer says the database is down for it: the statement it made to answer failed, and its
+ * last success is older than its own statement interval (it has been failing, not merely idle).
+ */
+export const saysDown = (peer: PeerReach): boolean => !peer.reachable && peer.lastOkMsAgo > peer.intervalMs;
 
 export const makeGuard = (deps: GuardDeps) => {
   const { me, ttl } = deps;
@@ -168,15 +182,19 @@ export const makeGuard = (deps: GuardDeps) => {
       readonly heardAt: number;
       readonly askedAt: number;
       readonly ownFailed: boolean;
+      /** How many questions in a row, this one included, the peer reached the database while this node did not. */
+      readonly reachedInARow: number;
     }
   >();
   /** When a question whose own statement reached the database was asked. */
   let ownOkAskedAt = Number.NEGATIVE_INFINITY;
+  /** When the question before the current one was asked: a peer's answers are "in a row" only across it. */
+  let previousAskedAt = Number.NEGATIVE_INFINITY;
   const ask = async () => {
     const askedAt = performance.now();
     const peers = deps.peers();
     const [answers, own] = await Promise.all([
-      Promise.all(peers.map((node) => peerReachesDatabase(node.url, deps.token, PEER_TIMEOUT_MS))),
+      Promise.all(peers.map((node) => peerReachesDatabase(node.url, deps.token, PEER_TIMEOUT_MS, ttl / 3))),
       // A peer that reaches the database may only have reached it first as it comes back: one quick
       // statement of this node's own tells that apart from a cut before it stops sending.
       Promise.race([
@@ -190,8 +208,14 @@ export const makeGuard = (deps: GuardDeps) => {
     const heardAt = performance.now();
     for (const [index, node] of peers.entries()) {
       const reach = answers[index];
-      if (reach != null) said.set(node.id, { reach, heardAt, askedAt, ownFailed: !own });
+      if (reach == null) continue;
+      const before = said.get(node.id);
+      const reached = reach.reachable && !own;
+      const chained = before !== undefined && before.askedAt === previousAskedAt ? before.reachedInARow : 0;
+      const reachedInARow = reached ? chained + 1 : 0;
+      said.set(node.id, { reach, heardAt, askedAt, ownFailed: !own, reachedInARow });
     }
+    previousAskedAt = askedAt;
     if (own) {
       ownOkAskedAt = askedAt;
       answeredAgain();
@@ -227,25 +251,25 @@ export const makeGuard = (deps: GuardDeps) => {
       if (late) yield* fence("its leases were not renewed in time, though the database answers");
       return;
     }
-    // What the peers said before the outage is no sign. A peer reaches the database only if it did after it
-    // began, and before a question in which this node's own statement still failed: a peer's success from
-    // just before a crash, or from the moment the database came back (sooner for it than for this node),
-    // does not count.
+    // What the peers said before the outage is no sign, and each answer counts as it was given, not as it ages.
+    // A peer reaches the database when the statement it made to answer the question went through while this
+    // node's own, made at the same moment, failed — twice in a row, so that the instant the database comes back
+    // (sooner for the peer than for this node) is not taken for a cut.
     const heard = [...said.values()].filter((entry) => entry.heardAt > outageAt);
-    const reaches = heard.some(
-      ({ reach, askedAt, ownFailed }) =>
-        ownFailed && reach.reachable && reach.okAt > outageAt && reach.okAt < askedAt,
-    );
+    const reaches = heard.some((entry) => entry.ownFailed && entry.reachedInARow >= REACHES_IN_A_ROW);
     if (reaches) {
       isolated = false;
       return yield* fence("it cannot reach the database and a peer can (its leases will pass to a standby)");
     }
-    // A peer this node can still connect to, but that has not said, may well reach the database (a loaded
-    // machine answers late): only those make the deadline count. Peers gone or cut off cannot take over, or
-    // cannot be told apart from a network down for all.
-    const reachablePeers = deps.peers().filter((node) => deps.probe(node.id) === "open");
-    const saysDown = (peer: PeerReach) => !peer.reachable || performance.now() - peer.okAt > OUTAGE_MS;
-    const downForAll = reachablePeers.length === 0 || heard.some((entry) => saysDown(entry.reach));
+    // The database is down for all only on a peer's word: its own statement, made to answer, failed, and it
+    // had no success for longer than its own statement interval. A peer whose port still accepts connections
+    // (or that was not probed yet) and has not said so may reach it: the deadline counts. Only when every peer's
+    // port is silent or refuses (they are gone, or cut off too) can this node not tell a network down for all.
+    const couldAnswer = deps.peers().filter((node) => {
+      const probe = deps.probe(node.id);
+      return probe === undefined || probe === "open";
+    });
+    const downForAll = couldAnswer.length === 0 || heard.some((entry) => saysDown(entry.reach));
     if (downForAll && !isolated) {
       isolated = true;
       yield* Effect.logError(
@@ -288,6 +312,39 @@ export const makeGuard = (deps: GuardDeps) => {
   let poke = () => {};
 
   /**
+   * A peer's question answered: a statement of this node's own, made now (questions that come within a fifth
+   * of a second share one), and how long since its last success. `reachable` is that statement's outcome,
+   * never a flag left by an earlier one.
+   */
+  let probing: Promise<boolean> | null = null;
+  let lastProbe = { at: Number.NEGATIVE_INFINITY, ok: false };
+  const probeDatabase = async () => {
+    if (performance.now() - lastProbe.at > 200) {
+      probing ??= Promise.race([
+        deps.q.query("select 1").then(
+          () => true,
+          () => false,
+        ),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), PROBE_TIMEOUT_MS)),
+      ])
+        .then((ok) => {
+          lastProbe = { at: performance.now(), ok };
+          if (ok) lastDbOkAt = performance.now();
+          return ok;
+        })
+        .finally(() => {
+          probing = null;
+        });
+      await probing;
+    }
+    return {
+      reachable: lastProbe.ok,
+      lastOkMsAgo: performance.now() - lastDbOkAt,
+      intervalMs: ttl / 3,
+    } as const;
+  };
+
+  /**
    * The check, on a quiet timer (runtime/quiet-timer.ts) while the scope lasts: at rest it waits until `quiet`
    * may next turn false (about once a second), as plain arithmetic; once there is something to do, it runs as
    * an effect every GUARD_MS, one at a time; and at once when a statement fails.
@@ -320,6 +377,7 @@ export const makeGuard = (deps: GuardDeps) => {
     /** Whether the last statement that ended succeeded (no acquisition while not). */
     answered: () => dbOk,
     lastOkMsAgo: () => performance.now() - lastDbOkAt,
+    probeDatabase,
     /** Whether the database came back less than a lease time ago (no acquisition yet). */
     settling: () => performance.now() - backAt < ttl,
   } as const;

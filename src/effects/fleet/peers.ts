@@ -97,29 +97,36 @@ const getJson = async (url: string, token: string, timeoutMs: number): Promise<u
   return response.json();
 };
 
-/** What a peer says of its own reach of the database: `okAt` is its last success, on this process's clock. */
+/**
+ * What a peer says of its own reach of the database: whether the statement it made to answer went through, how
+ * long before its answer it last succeeded, and its own statement interval (a third of its lease time).
+ */
 export interface PeerReach {
   readonly reachable: boolean;
-  readonly okAt: number;
+  readonly lastOkMsAgo: number;
+  readonly intervalMs: number;
 }
 
 /**
- * What the node at `url` says of the database; null when it does not answer. Its last success is put on this
- * process's monotonic clock from the time it says has passed since, so no two clocks are compared (the
- * answer's travel time makes it look older, never newer).
+ * What the node at `url` says of the database; null when it does not answer. Only what it says is used, as it
+ * said it: no two clocks are compared. A node of an earlier version, which answers from its last statement
+ * without making one, and names no statement interval, is taken to run every `intervalMs`.
  */
 export const peerReachesDatabase = async (
   url: string,
   token: string,
   timeoutMs: number,
+  intervalMs: number,
 ): Promise<PeerReach | null> => {
   try {
     const body = (await getJson(new URL("/api/cluster/database", url).href, token, timeoutMs)) as {
       reachable?: unknown;
       last_ok_ms_ago?: unknown;
+      statement_interval_ms?: unknown;
     };
     const ago = typeof body.last_ok_ms_ago === "number" ? body.last_ok_ms_ago : Number.POSITIVE_INFINITY;
-    return { reachable: body.reachable === true, okAt: performance.now() - ago };
+    const interval = typeof body.statement_interval_ms === "number" ? body.statement_interval_ms : intervalMs;
+    return { reachable: body.reachable === true, lastOkMsAgo: ago, intervalMs: interval };
   } catch {
     return null;
   }

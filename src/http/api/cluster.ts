@@ -32,11 +32,16 @@ export const withPeer =
   };
 
 const DatabaseReach = Schema.Struct({
-  reachable: Schema.Boolean.annotations({ description: "whether this node's last statement reached it" }),
+  reachable: Schema.Boolean.annotations({
+    description: "whether the statement this node made to answer (within 300 ms) reached it",
+  }),
   last_ok_ms_ago: Schema.Number.annotations({
     description:
-      "milliseconds since this node's last statement that reached it: the asker counts a peer as reaching " +
-      "the database only if that was after its own statements began to fail",
+      "milliseconds since this node's last statement that reached it: the asker takes the database as down " +
+      "for this node only if the statement failed and this is longer than statement_interval_ms",
+  }),
+  statement_interval_ms: Schema.Number.annotations({
+    description: "how often this node makes a statement at rest (a third of its lease time)",
   }),
 }).annotations({ identifier: "DatabaseReach" });
 
@@ -48,18 +53,21 @@ export const clusterApi = (fleet: FleetShape, run: Run): Api => {
       path: "/database",
       access: "viewer",
       summary:
-        "Whether this node reaches the fleet's database: a holder that cannot renew asks its peers before it " +
-        "stops its outputs (404 on one box)",
+        "Whether this node reaches the fleet's database, by a statement made to answer: a holder that cannot " +
+        "renew asks its peers before it stops its outputs or keeps them on air (404 on one box)",
       response: DatabaseReach,
     },
     (c) =>
       run(
         c,
         fleet.enabled
-          ? Effect.sync(() => ({
-              reachable: fleet.databaseReachable(),
-              last_ok_ms_ago: Math.round(fleet.databaseLastOkMsAgo()),
-            }))
+          ? Effect.promise(fleet.databaseReach).pipe(
+              Effect.map((reach) => ({
+                reachable: reach.reachable,
+                last_ok_ms_ago: Math.round(reach.lastOkMsAgo),
+                statement_interval_ms: Math.round(reach.intervalMs),
+              })),
+            )
           : Effect.fail(noFleet()),
         (reach) => c.json(reach),
       ),
