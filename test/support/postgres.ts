@@ -240,6 +240,8 @@ export const startPostgres = async (options: PostgresOptions): Promise<Postgres>
     db = database,
   ): Promise<ReadonlyArray<R>> => {
     const client = new pg.Client({ host: dir, port: options.port, user, database: db });
+    // A server that stops mid-query fails the query; the client's own 'error' event would be unhandled.
+    client.on("error", () => undefined);
     await client.connect();
     try {
       return (await client.query<R>(sql, values === undefined ? undefined : [...values])).rows;
