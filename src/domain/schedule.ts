@@ -4,10 +4,20 @@
  * Pure: no clock is read here, every time comes in as ms since the epoch, so the runner (src/effects) and the
  * tests (TestClock) drive it alike. This module is what the rest of the project imports; the rules live in
  * schedule-window.ts (the config's shape and the shared types), schedule-times.ts (occurrences and the
- * checks), schedule-steps.ts (phases, actions and the operator's commands) and schedule-ics.ts (iCalendar).
+ * checks), schedule-steps.ts (phases, actions and the operator's commands), schedule-outputs.ts (the outputs a
+ * schedule owns: off outside its windows) and schedule-ics.ts (iCalendar).
  */
 
 export { scheduleIcs } from "./schedule-ics.ts";
+export {
+  enableRefusal,
+  heldOutputs,
+  heldWords,
+  holdOutputs,
+  mayBeOn,
+  ownerOf,
+  windowsOnAir,
+} from "./schedule-outputs.ts";
 export { SCHEDULE_PHASES, type SchedulePhase } from "./schedule-phases.ts";
 export {
   applyCommand,

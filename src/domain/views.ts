@@ -87,6 +87,10 @@ export const OutputView = Schema.Struct({
   protocol: Protocol,
   url: Schema.String.annotations({ description: "masked: stream keys and passphrases are ****" }),
   enabled: Schema.Boolean,
+  schedule: Schema.optional(Schema.String).annotations({
+    description:
+      'an output the channel\'s schedule owns and that is off (outside its windows) says until when: "off until the window sat at 2026-12-05 19:55 Europe/Paris (schedule)"; absent otherwise',
+  }),
   status: OutputStatus.annotations({
     description:
       "the original API's field: running (starting, connecting or connected), error (reconnecting or given up), stopped (disabled, or the channel is stopped); `state` says which",

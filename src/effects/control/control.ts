@@ -6,7 +6,9 @@
  * refreshes the read model, whose view it answers with. The commands on a slate are slate-commands.ts, those
  * that act on a running channel and change nothing stored live-commands.ts: `Control` is all three. Channels
  * that should run are kept running by resume.ts; import and export of the whole configuration live in
- * config-transfer.ts.
+ * config-transfer.ts. A schedule owns the outputs its windows name: a schedule saved stores them off outside a
+ * window on air, an output added there is stored off, and an operator's enable there is a 409 in words; the
+ * schedule's own switch is `scheduleOutput`.
  */
 import * as Clock from "effect/Clock";
 import * as Effect from "effect/Effect";
@@ -40,12 +42,14 @@ import {
   unmask,
   withOutput,
 } from "../../domain/rules.ts";
+import { enableRefusal, holdOutputs, mayBeOn, windowsOnAir } from "../../domain/schedule.ts";
 import { invalid, toFieldIssues } from "../../domain/validate.ts";
 import type { ChannelRuntimeStatus } from "../channel/channel-types.ts";
 import { Channels } from "../channel/channels.ts";
 import { CurrentSight } from "../config/actor.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
+import { ScheduleStore } from "../config/schedule-progress.ts";
 import { checkRecordingOutputs, recordingsRoot } from "../outputs/recordings.ts";
 import { localAddresses } from "../runtime/own-ports.ts";
 import { ReadModel } from "../status/read-model.ts";
@@ -96,7 +100,27 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
     const { locked, done, startChannel, isRunning, outputSpec, spec, commitChannel, applyRuntime } =
       yield* controlShared;
     const placement = yield* Placement;
+    const schedules = yield* ScheduleStore;
     const { find, findOutput } = configs;
+
+    /**
+     * The windows of the channel's schedule on air now, by its stored progress: a schedule owns the outputs it
+     * names, off outside its windows (domain/schedule-outputs.ts).
+     */
+    const onAir = (channel: ChannelConfig) =>
+      channel.schedule == null
+        ? Effect.succeed(new Set<string>() as ReadonlySet<string>)
+        : Effect.zipWith(schedules.load(channel.id), Clock.currentTimeMillis, (stored, now) =>
+            windowsOnAir(channel, stored.occurrences.values(), now),
+          ).pipe(
+            Effect.mapError(
+              (error) =>
+                new ControlError({
+                  reason: "store_failed",
+                  message: `the schedule's progress could not be read: ${error.message}`,
+                }),
+            ),
+          );
 
     const create = Effect.fn("Control.create")(function* (body: ChannelBody) {
       const config = configs.current();
@@ -116,7 +140,9 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
         (index) => `outputs[${index}].url`,
         config.channels.flatMap((other) => other.outputs),
       );
-      yield* configs.commit({ ...config, channels: [...config.channels, channel] });
+      // The outputs its schedule names are off until their window.
+      const held = holdOutputs(channel, yield* onAir(channel));
+      yield* configs.commit({ ...config, channels: [...config.channels, held] });
       yield* done("channel.create", `channel ${channel.id} (${channel.name}) created`, channel.id);
       return yield* readModel.channel(channel.id);
     }, locked);
@@ -149,7 +175,9 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
 
     const patch = Effect.fn("Control.patch")(function* (id: ChannelId, changes: ChannelPatch) {
       const channel = yield* find(id);
-      const next = patchChannel(channel, changes);
+      const patched = patchChannel(channel, changes);
+      // A schedule saved owns the outputs it names: those outside a window on air go off with the save.
+      const next = changes.schedule == null ? patched : holdOutputs(patched, yield* onAir(patched));
       yield* fromCheck(checkChannel(next, configs.current().channels, localAddresses(), yield* CurrentSight));
       // A schedule is checked when it (or the slate its preroll needs) changes: an unrelated change never fails
       // on the stored one.
@@ -168,18 +196,28 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
           .reconfigure(spec(next))
           .pipe(Effect.catchAll(() => Effect.zipRight(channels.stop(id), startChannel(next))));
       }
-      yield* done("channel.update", `channel ${id} (${next.name}) changed`, id);
+      const held = next.outputs.filter((output, index) => output !== patched.outputs[index]);
+      if (isRunning(id))
+        for (const output of held) yield* applyRuntime(channels.applyOutput(id, outputSpec(id, output)));
+      const holding =
+        held.length === 0
+          ? ""
+          : `; its schedule holds ${held.map((output) => output.id).join(", ")} off outside its windows`;
+      yield* done("channel.update", `channel ${id} (${next.name}) changed${holding}`, id);
       return yield* readModel.channel(id);
     }, locked);
 
     /** Stores the channel with one output added or replaced, then applies it to the running channel. */
     const putOutput = Effect.fnUntraced(function* (
       channel: ChannelConfig,
-      output: OutputConfig,
+      given: OutputConfig,
       action: string,
       verb: string,
+      bySchedule = false,
     ) {
-      const adding = !channel.outputs.some((candidate) => candidate.id === output.id);
+      let output = given;
+      const before = channel.outputs.find((candidate) => candidate.id === output.id);
+      const adding = before === undefined;
       if (adding && channel.outputs.length >= MAX_OUTPUTS) {
         return yield* new ControlError({
           reason: "conflict",
@@ -213,6 +251,10 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
         );
         if (issues.length > 0) return yield* Effect.fail(invalid(issues));
       }
+      // An output the schedule owns, switched on outside its windows, is stored off (the status says until when).
+      const switchedOn = output.enabled && before?.enabled !== true;
+      if (switchedOn && !bySchedule && !mayBeOn(channel, output.id, yield* onAir(channel)))
+        output = { ...output, enabled: false };
       yield* commitChannel(withOutput(channel, output));
       if (isRunning(channel.id)) {
         yield* applyRuntime(channels.applyOutput(channel.id, outputSpec(channel.id, output)));
@@ -261,13 +303,25 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       return yield* putOutput(channel, output, "output.replace", "replaced");
     }, locked);
 
-    const patchOutput = Effect.fn("Control.patchOutput")(function* (
+    /** An output's change; `bySchedule`: the schedule's own enable or disable, which its windows allow. */
+    const changeOutput = Effect.fnUntraced(function* (
       id: ChannelId,
       outputId: OutputId,
       changes: OutputPatch,
+      bySchedule: boolean,
     ) {
       const channel = yield* find(id);
       const previous = yield* findOutput(channel, outputId);
+      if (
+        !bySchedule &&
+        changes.enabled === true &&
+        !previous.enabled &&
+        !mayBeOn(channel, outputId, yield* onAir(channel))
+      )
+        return yield* new ControlError({
+          reason: "conflict",
+          message: enableRefusal(channel, outputId, yield* Clock.currentTimeMillis),
+        });
       const merged = {
         id: previous.id,
         name: changes.name ?? previous.name,
@@ -286,8 +340,19 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
             ? "enabled"
             : "disabled"
           : "changed";
-      return yield* putOutput(channel, output, "output.update", verb);
-    }, locked);
+      return yield* putOutput(channel, output, "output.update", verb, bySchedule);
+    });
+
+    const patchOutput = Effect.fn("Control.patchOutput")(
+      (id: ChannelId, outputId: OutputId, changes: OutputPatch) => changeOutput(id, outputId, changes, false),
+      locked,
+    );
+
+    /** The schedule's switch of an output it owns: on at its window's preroll, off at its end (as `schedule`). */
+    const scheduleOutput = Effect.fn("Control.scheduleOutput")(
+      (id: ChannelId, outputId: OutputId, enabled: boolean) => changeOutput(id, outputId, { enabled }, true),
+      locked,
+    );
 
     /**
      * A copy of an output with its stored URL (stream key included), disabled, so that two outputs never
@@ -334,6 +399,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
       addOutput,
       replaceOutput,
       patchOutput,
+      scheduleOutput,
       cloneOutput,
       removeOutput,
     } as const;

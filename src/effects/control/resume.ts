@@ -3,9 +3,11 @@
  * readiness turns true once that is done (listing those that could not start). A channel that should run but
  * could not start, or that stopped after an error (`channel_failed`), is started again on the outputs'
  * reconnect schedule until it runs, or until it is stopped, deleted or changed so that it can. An import
- * resumes through here too. In a fleet, a change another node stored is applied here by `converge`, and a
+ * resumes through here too; before channels start, outputs a schedule owns that are on outside its windows are
+ * stored off (one box). In a fleet, a change another node stored is applied here by `converge`, and a
  * change of lease holder by `hold`.
  */
+import * as Clock from "effect/Clock";
 import * as Duration from "effect/Duration";
 import * as Effect from "effect/Effect";
 import * as FiberMap from "effect/FiberMap";
@@ -14,9 +16,11 @@ import * as Stream from "effect/Stream";
 import type { ChannelConfig, ConfigDocument } from "../../domain/channel.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import { inputChanged } from "../../domain/rules.ts";
+import { holdOutputs, windowsOnAir } from "../../domain/schedule.ts";
 import { Channels, OutputDefaults } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
+import { ScheduleStore } from "../config/schedule-progress.ts";
 import { EventBus } from "../events/event-bus.ts";
 import { backoff } from "../outputs/retry.ts";
 import { ReadModel } from "../status/read-model.ts";
@@ -38,6 +42,7 @@ export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
     const readiness = yield* Readiness;
     const reconnect = (yield* OutputDefaults).reconnect;
     const placement = yield* Placement;
+    const schedules = yield* ScheduleStore;
     const { locked, startChannel, isRunning, outputSpec, spec } = yield* controlShared;
     const stored = (id: ChannelId) => configs.byId(configs.current()).get(id);
 
@@ -118,6 +123,39 @@ export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
       ),
     );
 
+    /**
+     * A schedule owns the outputs it names: before channels start, those on outside a window on air (a
+     * configuration stored before schedules owned them, a window that ended while the service was down) are
+     * stored off. On one box only: in a fleet the holder's runner does it, which alone knows the window's
+     * progress is not being written that moment.
+     */
+    const holdScheduled = Effect.gen(function* () {
+      if (placement.node() !== null) return;
+      const config = configs.current();
+      const now = yield* Clock.currentTimeMillis;
+      const next: ChannelConfig[] = [];
+      const held: string[] = [];
+      for (const channel of config.channels) {
+        if (channel.schedule == null || !channel.outputs.some((output) => output.enabled)) {
+          next.push(channel);
+          continue;
+        }
+        const stored = yield* schedules.load(channel.id);
+        const kept = holdOutputs(channel, windowsOnAir(channel, stored.occurrences.values(), now));
+        if (kept !== channel) held.push(channel.id);
+        next.push(kept);
+      }
+      if (held.length === 0) return;
+      yield* configs.commit({ ...config, channels: next });
+      yield* Effect.logWarning(
+        `channels ${held.join(", ")}: outputs their schedules own were on outside a window: stored off`,
+      );
+    }).pipe(
+      Effect.catchAll((error) =>
+        Effect.logWarning(`the schedules' outputs could not be held off: ${error.message}`),
+      ),
+    );
+
     /** Starts every channel whose desired state is running; one that cannot start is listed and logged. */
     const resume = Effect.suspend(() =>
       Effect.forEach(
@@ -140,7 +178,7 @@ export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
           }),
         ),
       ),
-    ).pipe(Effect.withSpan("Resume.resume"));
+    ).pipe((starting) => Effect.zipRight(holdScheduled, starting), Effect.withSpan("Resume.resume"));
 
     yield* Effect.forkScoped(
       locked(

@@ -1,7 +1,7 @@
 /**
  * What each of the schedule's actions does, through the services an operator's commands use: MediaLive's
  * start and stop (checked against its state, a `medialive_action` by `schedule`), the listed outputs enabled
- * or disabled as the API's PATCH does, and the slate put on or lifted under the schedule's own flag (an
+ * or disabled as the API's PATCH does (the schedule's own switch, which its windows allow), and the slate put on or lifted under the schedule's own flag (an
  * operator's own slate stays). Each runs as the actor `schedule`, so the audit trail says who changed what.
  */
 import * as Effect from "effect/Effect";
@@ -26,9 +26,18 @@ const listed = (channel: ChannelConfig, window: ScheduleWindow) =>
 const setOutputs = (services: ActionServices, channel: ChannelConfig, window: ScheduleWindow, on: boolean) =>
   Effect.forEach(
     listed(channel, window).filter((output) => output.enabled !== on),
-    (output) => services.control.patchOutput(channel.id, output.id as OutputId, { enabled: on }),
+    (output) => services.control.scheduleOutput(channel.id, output.id as OutputId, on),
     { discard: true },
   );
+
+/**
+ * Outputs the schedule owns that were found on outside its windows (enabled other than by its commands: a
+ * configuration stored before schedules owned their outputs, another node's older version) switched off.
+ */
+export const holdOff = (services: ActionServices, channel: ChannelConfig, outputs: ReadonlyArray<OutputId>) =>
+  Effect.forEach(outputs, (output) => services.control.scheduleOutput(channel.id, output, false), {
+    discard: true,
+  }).pipe(Effect.provideService(CurrentActor, { name: "schedule" }));
 
 /**
  * Does one action; what it did, in words, for the phase's event. A failure (MediaLive refusing, the store)

@@ -11,9 +11,10 @@ import * as Clock from "effect/Clock";
 import * as Effect from "effect/Effect";
 import * as Queue from "effect/Queue";
 import type { ChannelConfig } from "../../domain/channel.ts";
-import type { ChannelId } from "../../domain/ids.ts";
+import type { ChannelId, OutputId } from "../../domain/ids.ts";
 import {
   applyCommand,
+  heldOutputs,
   newProgress,
   nextOccurrences,
   type Occurrence,
@@ -24,11 +25,12 @@ import {
   type ScheduleWindow,
   type Step,
   stepOccurrence,
+  windowsOnAir,
 } from "../../domain/schedule.ts";
 import type { SchedulePhase } from "../../domain/schedule-phases.ts";
 import type { ScheduleStore, StoredProgress } from "../config/schedule-progress.ts";
 import type { EventBus } from "../events/event-bus.ts";
-import { perform } from "./actions.ts";
+import { holdOff, perform } from "./actions.ts";
 
 /** How long the stored progress of past occurrences is kept (and how far back a missed one is looked for). */
 export const KEEP_MS = 7 * 24 * 3_600_000;
@@ -196,6 +198,27 @@ const stepOne = (
     return step;
   });
 
+/**
+ * The schedule owns the outputs its windows name: one found on outside a window on air (by the progress as the
+ * steps above left it) was enabled other than by the commands, which store them off; it is switched off.
+ */
+const holdOwned = (services: LoopServices, state: LoopState, now: number) =>
+  Effect.gen(function* () {
+    const channel = services.channel();
+    if (channel?.schedule == null) return;
+    const held = heldOutputs(channel, windowsOnAir(channel, state.progress.values(), now));
+    if (held.length === 0) return;
+    const ids = held.map((output) => output.id as OutputId);
+    const outcome = yield* Effect.either(holdOff(services.act, channel, ids));
+    yield* outcome._tag === "Left"
+      ? Effect.logWarning(
+          `channel ${state.id}: outputs ${ids.join(", ")} are on outside the schedule's windows and could not be switched off: ${outcome.left.message}`,
+        )
+      : Effect.logWarning(
+          `channel ${state.id}: outputs ${ids.join(", ")} were on outside the schedule's windows: switched off (the schedule owns them)`,
+        );
+  });
+
 /** One look at the clock: every open occurrence stepped; the time of the next look. */
 export const tick = (services: LoopServices, state: LoopState) =>
   state.lock.withPermits(1)(
@@ -218,6 +241,7 @@ export const tick = (services: LoopServices, state: LoopState) =>
         if (step.wake_at !== null) wakeAt = Math.min(wakeAt, step.wake_at);
       }
       services.windowOpen(open);
+      yield* holdOwned(services, state, now);
       return wakeAt;
     }),
   );

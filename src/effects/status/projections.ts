@@ -9,6 +9,7 @@ import type { ChannelConfig, OutputConfig } from "../../domain/channel.ts";
 import type { InputHealthView } from "../../domain/health-view.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import type { MediaLiveView } from "../../domain/medialive.ts";
+import { heldWords } from "../../domain/schedule.ts";
 import { slateView } from "../../domain/slate.ts";
 import { outputStatusOf } from "../../domain/states.ts";
 import type {
@@ -60,10 +61,13 @@ const outputState = (
 
 export const viewOutput = (
   context: ViewContext,
-  channelId: ChannelId,
+  channel: ChannelConfig,
   output: OutputConfig,
   runtime: { readonly outputs: ReadonlyArray<OutputEntryStatus> } | null,
+  now = Date.now(),
 ): OutputView => {
+  const channelId = channel.id;
+  const held = heldWords(channel, output, now);
   const live = runtime?.outputs.find((candidate) => candidate.id === output.id);
   const state = outputState(output, runtime != null, live);
   return {
@@ -72,6 +76,7 @@ export const viewOutput = (
     protocol: output.protocol,
     url: context.maskUrl(output.url),
     enabled: output.enabled,
+    ...(held === null ? {} : { schedule: held }),
     status: outputStatusOf[state],
     state,
     uptime: live === undefined ? 0 : seconds(live.uptimeMs),
@@ -326,7 +331,7 @@ export const viewChannel = (context: ViewContext, channel: ChannelConfig, now: n
     slate: viewSlate(channel, runtime?.slate ?? null),
     ...(channel.schedule == null ? {} : { schedule: channel.schedule }),
     created_at: channel.created_at,
-    outputs: channel.outputs.map((output) => viewOutput(context, channel.id, output, runtime)),
+    outputs: channel.outputs.map((output) => viewOutput(context, channel, output, runtime, now)),
     ...medialiveOf(context, channel, now),
   };
 };

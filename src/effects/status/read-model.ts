@@ -15,7 +15,7 @@ import * as Stream from "effect/Stream";
 import * as SubscriptionRef from "effect/SubscriptionRef";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { ControlError } from "../../domain/errors.ts";
-import { type ChannelEventType, REMUX_DROPS_EVENT_MS } from "../../domain/events.ts";
+import { type ChannelEventType, REMUX_DROPS_EVENT_MS, RIST_AUTH_EVENT_MS } from "../../domain/events.ts";
 import { resolveRedundancy } from "../../domain/redundancy.ts";
 import { channelInputs } from "../../domain/rules.ts";
 import { maskUrl } from "../../domain/url.ts";
@@ -24,6 +24,7 @@ import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
 import { EventBus } from "../events/event-bus.ts";
+import type { InputTraffic } from "../ingest/input-types.ts";
 import { MediaLive } from "../medialive/medialive.ts";
 import type { OutputStatus } from "../outputs/writer.ts";
 import { quietly } from "../runtime/quiet-timer.ts";
@@ -182,6 +183,36 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
       });
     };
 
+    /**
+     * A RIST input's EAP-SRP refusals since the last event told, as a `rist_auth_failed` event: at most one per
+     * input every RIST_AUTH_EVENT_MS, so a caller retrying with a wrong password makes a line a minute.
+     */
+    const srpTold = new Map<string, { readonly at: number; readonly refusals: number }>();
+    const srpRefusals = (
+      key: string,
+      channel: string,
+      input: InputTraffic & { readonly srp: NonNullable<InputTraffic["srp"]> },
+      now: number,
+    ) => {
+      const told = srpTold.get(key) ?? { at: 0, refusals: 0 };
+      // Counts that went down belong to a new link (the input restarted): all of them are new.
+      const more =
+        input.srp.refusals >= told.refusals ? input.srp.refusals - told.refusals : input.srp.refusals;
+      if (more === 0 || now - told.at < RIST_AUTH_EVENT_MS) return;
+      srpTold.set(key, { at: now, refusals: input.srp.refusals });
+      const { user, unknown } = input.srp;
+      const who = user === null ? "a caller" : `the caller '${user}'`;
+      bus.emit({
+        type: "rist_auth_failed",
+        channel,
+        input: input.role,
+        refusals: more,
+        user,
+        reason: unknown ? "unknown_user" : "wrong_password",
+        message: `RIST ${input.role} input: EAP-SRP turned ${more === 1 ? `${who} away` : `callers away ${more} times, the last ${who}`}: ${unknown ? "the name is not in the input's srpfile" : "its password does not match the srpfile's verifier"}`,
+      });
+    };
+
     /** Bitrates over the last tick, and queue drops turned into events. */
     const sample = Effect.sync(() => {
       const now = Date.now();
@@ -193,6 +224,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
           const key = inputKey(id, input.role);
           live.add(key);
           sampleRate(key, input.bytes, now);
+          if (input.srp !== undefined) srpRefusals(key, id, { ...input, srp: input.srp }, now);
         }
         for (const output of traffic.outputs) {
           const key = outputKey(id, output.id);
@@ -214,6 +246,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
       for (const key of rates.keys()) if (!live.has(key)) rates.delete(key);
       for (const key of drops.keys()) if (!live.has(key)) drops.delete(key);
       for (const key of remuxTold.keys()) if (!live.has(key)) remuxTold.delete(key);
+      for (const key of srpTold.keys()) if (!live.has(key)) srpTold.delete(key);
     });
 
     /**
@@ -309,7 +342,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         inputs: (runtime?.inputs ?? []).map((input) =>
           viewInputDetail(context, channel.id, input, runtime?.redundancy.failover_after_ms ?? 0),
         ),
-        outputs: channel.outputs.map((output) => viewOutput(context, channel.id, output, runtime)),
+        outputs: channel.outputs.map((output) => viewOutput(context, channel, output, runtime)),
         redundancy_events: runtime?.redundancy.events ?? [],
       };
       return stats;
@@ -367,7 +400,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
       output: (id: string, outputId: string): Effect.Effect<OutputView, ControlError> =>
         Effect.flatMap(configs.find(id), (channel) =>
           Effect.map(configs.findOutput(channel, outputId), (output) =>
-            viewOutput(context, channel.id, output, channels.summary(channel.id)),
+            viewOutput(context, channel, output, channels.summary(channel.id)),
           ),
         ),
       detail,
