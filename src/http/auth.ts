@@ -1,5 +1,6 @@
 /**
- * Who is calling, and may they. A token comes as `Authorization: Bearer …`, `X-API-Key: …`, or for a
+ * Who is calling, and may they. A token comes as `Authorization: Bearer …`, `X-API-Key: …` (a local token
+ * only: a JWT there is refused in words), or for a
  * browser's WebSocket (which cannot set headers) as a viewer token in `?token=` on `/ws`: only a read-only
  * token may travel in a URL, where proxies and histories keep it. Wrong tokens are counted per client
  * address, one count for the API, `/login` and `/hls`: past the limit, that address's wrong tokens get 429
@@ -21,6 +22,7 @@ import {
   type Principal,
   type Role,
 } from "../effects/control/auth.ts";
+import { looksLikeJwt } from "../effects/control/jwt.ts";
 import type { BearerOutcome } from "../effects/control/sign-on.ts";
 import { problemResponse } from "./problem.ts";
 
@@ -159,12 +161,18 @@ export const clientAddress = (c: Context): string => {
   }
 };
 
-/** The token in `Authorization: Bearer …` or `X-API-Key`. */
-export const headerToken = (c: Context): string | undefined => {
+/** The token in `Authorization: Bearer …`: the only place a JWT is taken. */
+export const bearerToken = (c: Context): string | undefined => {
   const header = c.req.header("authorization");
-  const bearer = header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
-  return bearer ?? c.req.header("x-api-key");
+  return header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
 };
+
+/** The token in `Authorization: Bearer …` or `X-API-Key`. */
+export const headerToken = (c: Context): string | undefined => bearerToken(c) ?? c.req.header("x-api-key");
+
+/** Why a JWT in `X-API-Key` is refused: that header is for local tokens. */
+export const JWT_IN_API_KEY =
+  "the token is not valid here: a JWT is taken only in the Authorization header, never in X-API-Key (which is for local tokens)";
 
 export const presentedToken = (c: Context, allowQuery: boolean): string | undefined =>
   headerToken(c) ?? (allowQuery ? c.req.query("token") : undefined);
@@ -203,7 +211,7 @@ const unauthorized = (detail: string) =>
 export type JwtCheck = (token: string) => Promise<BearerOutcome> | undefined;
 
 /** RFC 6750's refusal of a bearer token, its reason in words (quotes and backslashes left out of the header). */
-const invalidToken = (detail: string) =>
+export const invalidToken = (detail: string) =>
   problemResponse(
     { status: 401, title: "Unauthorized", detail },
     {
@@ -253,11 +261,14 @@ export const authenticate =
       c.set("principal", valid.value);
       return next();
     }
-    // Only in the header: a JWT opens more than a viewer's URL token may.
-    const jwt = inHeader === undefined || Option.isSome(valid) ? undefined : checkJwt(inHeader);
+    // Only as a bearer token: a JWT opens more than a viewer's URL token may.
+    const bearer = bearerToken(c);
+    const jwt = bearer === undefined || Option.isSome(valid) ? undefined : checkJwt(bearer);
     if (jwt !== undefined) return (await answerJwt(c, await jwt, limiter)) ?? next();
     const wait = countFailure(limiter, c);
     if (wait > 0) return tooManyFailures(wait);
+    if (bearer === undefined && inHeader !== undefined && looksLikeJwt(inHeader))
+      return invalidToken(JWT_IN_API_KEY);
     return unauthorized(
       inUrl === undefined
         ? "the token is not valid"

@@ -20,6 +20,7 @@ import { refusalOn } from "./access.ts";
 import {
   type AuthEnv,
   answerJwt,
+  bearerToken,
   countFailure,
   type FailureLimiter,
   forbidden,
@@ -71,7 +72,8 @@ export const serveHls = (access: HlsAccess) => async (c: Context<AuthEnv>) => {
     const token = inHeader ?? urlToken;
     if (token === undefined) return refused(NEEDS);
     const fromToken = access.authenticate(token);
-    const jwt = fromToken._tag === "None" && inHeader !== undefined ? access.checkJwt?.(inHeader) : undefined;
+    const bearer = bearerToken(c);
+    const jwt = fromToken._tag === "None" && bearer !== undefined ? access.checkJwt?.(bearer) : undefined;
     if (jwt !== undefined) {
       const refusal = await answerJwt(c, await jwt, access.limiter);
       if (refusal !== null) return refusal;

@@ -19,6 +19,7 @@ const given = (values: Partial<Record<string, string>>) => ({
   scopes: Option.fromNullable(values.scopes),
   audience: Option.fromNullable(values.audience),
   rolesClaim: Option.fromNullable(values.rolesClaim),
+  accessTokenType: Option.fromNullable(values.accessTokenType),
 });
 const good = {
   issuer: "https://id.example.com/realms/tv",
@@ -43,6 +44,14 @@ describe("the OIDC settings", () => {
     expect(settings.scopes).toBe("openid profile email");
     expect(settings.rolesClaim).toBe("groups");
     expect(Option.isNone(settings.audience)).toBe(true);
+    expect(settings.accessTokenType).toBe("any");
+  });
+
+  it("take at+jwt or any as the access tokens' type, nothing else", () => {
+    expect(refusal({ ...good, accessTokenType: "at+jwt" })).toBe("taken");
+    expect(refusal({ ...good, accessTokenType: "JWT" })).toBe(
+      'DISTRIBUTARY_OIDC_ACCESS_TOKEN_TYPE must be at+jwt (the API takes only access tokens typed so) or any (by default); got "JWT"',
+    );
   });
 
   it("take an http issuer on loopback only", () => {

@@ -57,6 +57,7 @@ describe("refused sign-ins of callers nobody knows", () => {
     expect(channelEvents).toEqual(
       expect.arrayContaining(["api_change", "channel_started", "channel_stopped"]),
     );
+    const began = Date.now();
     let sent = 0;
     const statuses = new Map<number, number>();
     await Promise.all(
@@ -89,7 +90,8 @@ describe("refused sign-ins of callers nobody knows", () => {
     // A few refusals recorded, the rest counted.
     const refused = everything.filter((event) => event.action === "auth.refused");
     expect(refused.length).toBeGreaterThan(0);
-    expect(refused.length).toBeLessThanOrEqual(10);
+    // Ten at once, then one each 6 s of the flood.
+    expect(refused.length).toBeLessThanOrEqual(10 + Math.ceil((Date.now() - began) / 6000));
     expect(refused[0]?.detail).toBe(
       "a callback came without a sign-in started here (or over 10 minutes old)",
     );

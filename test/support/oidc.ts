@@ -6,6 +6,7 @@
  * a test can rotate them (the provider starts again on the same port with a new key) or sign a token with
  * them as the provider would.
  */
+import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, type JWK } from "jose";
@@ -41,6 +42,11 @@ export interface TestProvider {
   readonly publicKey: () => JWK;
   /** A JWT access token for `robot`, for `resource` (the API's audience unless given). */
   readonly robotToken: (robot: string, resource?: string) => Promise<string>;
+  /**
+   * The ID token the provider gives the service's web client when `login` signs in (code + PKCE, nonce), got
+   * as a browser and the service would, without either: what someone who signed in holds.
+   */
+  readonly idToken: (login: string) => Promise<string>;
   /** Starts the provider again on its port with a new signing key (its sessions are gone with the old one). */
   readonly rotateKeys: () => Promise<void>;
   /** The settings that point a service at this provider, with `publicUrl` as the service's address. */
@@ -158,6 +164,77 @@ export const startProvider = async (redirectBase: string): Promise<TestProvider>
       if (body.access_token === undefined)
         throw new Error(`the provider gave no token: ${JSON.stringify(body)}`);
       return body.access_token;
+    },
+    idToken: async (login) => {
+      const jar = new Map<string, string>();
+      const go = async (url: string, form?: Record<string, string>) => {
+        const answer = await fetch(new URL(url, issuer), {
+          method: form === undefined ? "GET" : "POST",
+          redirect: "manual",
+          headers: {
+            cookie: [...jar].map(([name, value]) => `${name}=${value}`).join("; "),
+            ...(form === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" }),
+          },
+          ...(form === undefined ? {} : { body: new URLSearchParams(form).toString() }),
+        });
+        for (const line of answer.headers.getSetCookie()) {
+          const pair = line.split(";")[0] ?? "";
+          jar.set(pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1));
+        }
+        return answer;
+      };
+      const redirectUri = `${redirectBase}/auth/callback`;
+      const verifier = randomBytes(32).toString("base64url");
+      let answer = await go(
+        `/auth?${new URLSearchParams({
+          client_id: OIDC_CLIENT_ID,
+          response_type: "code",
+          scope: "openid profile groups",
+          redirect_uri: redirectUri,
+          code_challenge: createHash("sha256").update(verifier).digest("base64url"),
+          code_challenge_method: "S256",
+          state: "test-state",
+          nonce: "test-nonce",
+        })}`,
+      );
+      // Through the provider's login and consent pages to the redirect back, whose code is exchanged here.
+      for (let step = 0; step < 12; step++) {
+        const location = answer.headers.get("location");
+        if (location === null) throw new Error(`the provider answered ${answer.status} without a redirect`);
+        if (location.startsWith(redirectUri)) {
+          const code = new URL(location).searchParams.get("code");
+          if (code === null) throw new Error(`the provider sent back no code: ${location}`);
+          const tokens = await fetch(`${issuer}/token`, {
+            method: "POST",
+            headers: {
+              authorization: `Basic ${Buffer.from(`${OIDC_CLIENT_ID}:${OIDC_CLIENT_SECRET}`).toString("base64")}`,
+              "content-type": "application/x-www-form-urlencoded",
+            },
+            body: new URLSearchParams({
+              grant_type: "authorization_code",
+              code,
+              redirect_uri: redirectUri,
+              code_verifier: verifier,
+            }),
+          });
+          const body = (await tokens.json()) as { id_token?: string };
+          if (body.id_token === undefined) throw new Error(`no ID token: ${JSON.stringify(body)}`);
+          return body.id_token;
+        }
+        const interaction = /^\/interaction\/([^/]+)$/.exec(new URL(location, issuer).pathname)?.[1];
+        if (interaction === undefined) {
+          answer = await go(location);
+          continue;
+        }
+        const page = await (await go(location)).text();
+        answer = await go(
+          `/interaction/${interaction}`,
+          page.includes('name="login"')
+            ? { prompt: "login", login, password: "any password" }
+            : { prompt: "consent" },
+        );
+      }
+      throw new Error("the provider's sign-in did not come back to the service");
     },
     rotateKeys: async () => {
       key = await signingKey();

@@ -147,6 +147,12 @@ export const libsrtPath = Config.string("DISTRIBUTARY_LIBSRT").pipe(Config.withD
 export const recordingsDir = Config.option(Config.nonEmptyString("DISTRIBUTARY_RECORDINGS_DIR"));
 
 /**
+ * The directory of the ristsrppasswd files RIST listeners may name as `srpfile` (runtime/rist-srp.ts): a file
+ * under it, its real path under it too; none: no listener may name one.
+ */
+export const ristSrpDir = Config.option(Config.nonEmptyString("DISTRIBUTARY_RIST_SRP_DIR"));
+
+/**
  * Where prepared slate clips are kept (effects/channel/slate-maker.ts), one file per format and picture, reused
  * by every channel that needs the same; none: `distributary-slates` in the system's temporary directory.
  */
@@ -272,6 +278,11 @@ export interface OidcSettings {
   readonly audience: Option.Option<string>;
   /** The claim access rules usually match, shown in each sign-in's audit line (rules see every claim). */
   readonly rolesClaim: string;
+  /**
+   * `at+jwt`: the API takes only JWTs typed `at+jwt` (RFC 9068), as providers that type their access tokens
+   * issue them; `any`: any type (Entra ID and Keycloak type theirs `JWT`). ID tokens are refused either way.
+   */
+  readonly accessTokenType: "at+jwt" | "any";
 }
 
 const OIDC_NAMES = {
@@ -283,6 +294,7 @@ const OIDC_NAMES = {
   scopes: "DISTRIBUTARY_OIDC_SCOPES",
   audience: "DISTRIBUTARY_OIDC_AUDIENCE",
   rolesClaim: "DISTRIBUTARY_OIDC_ROLES_CLAIM",
+  accessTokenType: "DISTRIBUTARY_OIDC_ACCESS_TOKEN_TYPE",
 } as const;
 
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
@@ -305,6 +317,7 @@ export const checkOidcSettings = (given: {
   readonly scopes: Option.Option<string>;
   readonly audience: Option.Option<string>;
   readonly rolesClaim: Option.Option<string>;
+  readonly accessTokenType?: Option.Option<string>;
 }): Either.Either<Option.Option<OidcSettings>, string> => {
   const { issuer, clientId, clientSecret, clientSecretFile, publicUrl, scopes, audience, rolesClaim } = given;
   if (Option.isNone(issuer)) {
@@ -356,6 +369,11 @@ export const checkOidcSettings = (given: {
     return Either.left(`DISTRIBUTARY_OIDC_SCOPES must include openid; got ${JSON.stringify(scopeList)}`);
   const claim = Option.getOrElse(rolesClaim, () => "groups").trim();
   if (claim === "") return Either.left("DISTRIBUTARY_OIDC_ROLES_CLAIM must name a claim (by default groups)");
+  const tokenType = Option.getOrElse(given.accessTokenType ?? Option.none(), () => "any").trim();
+  if (tokenType !== "at+jwt" && tokenType !== "any")
+    return Either.left(
+      `DISTRIBUTARY_OIDC_ACCESS_TOKEN_TYPE must be at+jwt (the API takes only access tokens typed so) or any (by default); got ${JSON.stringify(tokenType)}`,
+    );
   return Either.right(
     Option.some({
       issuer: issuerUrl,
@@ -369,6 +387,7 @@ export const checkOidcSettings = (given: {
         (text) => text !== "",
       ),
       rolesClaim: claim,
+      accessTokenType: tokenType,
     }),
   );
 };
@@ -385,6 +404,7 @@ export const oidcSettings = Config.all({
   scopes: oidcText("SCOPES"),
   audience: oidcText("AUDIENCE"),
   rolesClaim: oidcText("ROLES_CLAIM"),
+  accessTokenType: oidcText("ACCESS_TOKEN_TYPE"),
 }).pipe(
   Config.mapOrFail((given) =>
     Either.mapLeft(checkOidcSettings(given), (message) => ConfigError.InvalidData([], message)),

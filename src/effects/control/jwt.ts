@@ -5,6 +5,9 @@
  * whose "secret" an attacker could take from the provider's public key. A token signed with a key the cached
  * set does not have makes jose fetch the set again, at most once per cooldown, so a provider's rotated key
  * is taken within it and a stream of made-up key ids cannot make this service hammer the provider.
+ * Only access tokens are taken: never an ID token (one carries `nonce` or `at_hash`, or is meant for this
+ * service's client id with no scope), and with DISTRIBUTARY_OIDC_ACCESS_TOKEN_TYPE=at+jwt only a token typed
+ * `at+jwt` (RFC 9068). The subject must be a non-empty string: it names the caller in the audit trail.
  * Each refusal says why in words, and has a reason of a fixed set, counted in the metrics.
  */
 import {
@@ -40,6 +43,8 @@ export const JWT_REASONS = [
   "audience",
   "unknown_key",
   "signature",
+  "not_access_token",
+  "subject",
   "keys_unavailable",
   "no_role",
 ] as const;
@@ -80,11 +85,39 @@ const claimRefusal = (error: errors.JWTClaimValidationFailed, issuer: string, au
   return refused("malformed", `the token's ${error.claim} claim is not valid: ${error.reason}`);
 };
 
+/** The claims only an ID token carries (OpenID Connect Core 2 and 3.3.2.11). */
+const ID_TOKEN_CLAIMS = ["nonce", "at_hash", "c_hash", "s_hash"] as const;
+
+/** Why a verified token is no access token of this API, or undefined when it is one. */
+export const notAnAccessToken = (
+  header: { readonly typ?: unknown },
+  claims: JWTPayload,
+  options: { readonly clientId?: string; readonly accessTokenType?: "at+jwt" | "any" },
+): string | undefined => {
+  const typ = typeof header.typ === "string" ? header.typ.toLowerCase() : undefined;
+  const typed = typ === "at+jwt" || typ === "application/at+jwt";
+  const idClaim = ID_TOKEN_CLAIMS.find((claim) => claim in claims);
+  const audiences = typeof claims.aud === "string" ? [claims.aud] : (claims.aud ?? []);
+  const scoped = "scope" in claims || "scp" in claims || "roles" in claims;
+  if (
+    !typed &&
+    (idClaim !== undefined ||
+      (options.clientId !== undefined && audiences.includes(options.clientId) && !scoped))
+  )
+    return `the token is an ID token (${idClaim === undefined ? `meant for the client ${options.clientId}, with no scope` : `it carries ${idClaim}`}): the API takes the provider's access tokens for it, not the ID token of a sign-in`;
+  if (options.accessTokenType === "at+jwt" && !typed)
+    return `the token's type is ${JSON.stringify(header.typ ?? null)}, not at+jwt: the API takes only access tokens typed at+jwt (DISTRIBUTARY_OIDC_ACCESS_TOKEN_TYPE)`;
+  return undefined;
+};
+
 export const makeJwtVerifier = (options: {
   readonly issuer: string;
   readonly audience: string;
   readonly jwksUri: URL;
   readonly cooldownMs?: number;
+  /** This service's client id: a token meant for it with no scope is an ID token. */
+  readonly clientId?: string;
+  readonly accessTokenType?: "at+jwt" | "any";
 }) => {
   const keys = createRemoteJWKSet(options.jwksUri, {
     cooldownDuration: options.cooldownMs ?? KEY_REFETCH_COOLDOWN_MS,
@@ -104,13 +137,17 @@ export const makeJwtVerifier = (options: {
       );
     }
     try {
-      const { payload } = await jwtVerify(token, keys, {
+      const { payload, protectedHeader } = await jwtVerify(token, keys, {
         issuer: options.issuer,
         audience: options.audience,
         algorithms: [...ALLOWED_ALGORITHMS],
         clockTolerance: CLOCK_TOLERANCE_S,
         requiredClaims: ["sub", "exp"],
       });
+      const notAccess = notAnAccessToken(protectedHeader, payload, options);
+      if (notAccess !== undefined) return refused("not_access_token", notAccess);
+      if (typeof payload.sub !== "string" || payload.sub.trim() === "")
+        return refused("subject", "the token's sub claim must be a non-empty string: it names the caller");
       return { ok: true, claims: payload };
     } catch (error) {
       if (error instanceof errors.JWTExpired) return refused("expired", "the token has expired");

@@ -25,7 +25,9 @@ export const personPrincipal = (
   claims: Readonly<Record<string, unknown>>,
   via: "session" | "jwt",
 ): PersonOutcome => {
-  const subject = String(claims.sub ?? "");
+  if (typeof claims.sub !== "string" || claims.sub.trim() === "")
+    return { ok: false, words: "the provider named no subject: sub must be a non-empty string" };
+  const subject = claims.sub;
   const name = personName(claims);
   const grants = grantsFromClaims(rules, claims);
   const role = highestRole(grants);

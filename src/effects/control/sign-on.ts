@@ -80,7 +80,7 @@ export class SignOn extends Effect.Service<SignOn>()("distributary/SignOn", {
     });
     const jwtRejected = new Counter({
       name: "distributary_auth_jwt_rejected_total",
-      help: "API JWTs refused, by reason: malformed, algorithm, expired, not_yet_valid, issuer, audience, unknown_key, signature, keys_unavailable, no_role",
+      help: "API JWTs refused, by reason: malformed, algorithm, expired, not_yet_valid, issuer, audience, unknown_key, signature, not_access_token (an ID token, or not typed at+jwt where that is required), subject (no string sub), keys_unavailable, no_role",
       labelNames: ["reason"],
       registers: [metrics.registry],
     });
@@ -138,6 +138,8 @@ export class SignOn extends Effect.Service<SignOn>()("distributary/SignOn", {
           issuer: metadata.issuer,
           audience: Option.getOrThrow(oidc.audience),
           jwksUri: new URL(metadata.jwks_uri),
+          clientId: oidc.clientId,
+          accessTokenType: oidc.accessTokenType,
         });
       }
       return verifier(token);
