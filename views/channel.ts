@@ -241,7 +241,11 @@ const outputRow = (
       output.rtmp?.left_out == null
         ? ""
         : html`<br /><small class="muted left-out">${output.rtmp.left_out}</small>`
-    }${remuxDrops(output)}${policyWords(output)}</td>
+    }${remuxDrops(output)}${policyWords(output)}${
+      output.schedule === undefined
+        ? ""
+        : html`<br /><small class="muted schedule-hold">${output.schedule}</small>`
+    }</td>
     <td>${state === "connected" ? duration(output.uptime) : "—"}</td>
     <td class="nowrap">${bitrate(output.bitrate_bps)} ${sparkline(history)}</td>
     <td>${output.reconnects}</td>
@@ -257,10 +261,13 @@ const outputRow = (
                     label: "Disable",
                     confirm: `Disable output ${output.name}? It stops sending and stays configured.`,
                   })
-                : actionButton({
-                    action: `/channels/${channel.id}/outputs/${output.id}/enable`,
-                    label: "Enable",
-                  })
+                : // The schedule runs it: on at its window, refused before.
+                  output.schedule !== undefined
+                  ? ""
+                  : actionButton({
+                      action: `/channels/${channel.id}/outputs/${output.id}/enable`,
+                      label: "Enable",
+                    })
             }
             <a class="button" href="/channels/${channel.id}/outputs/${output.id}/edit">Edit</a>
             ${actionButton({ action: `/channels/${channel.id}/outputs/${output.id}/clone`, label: "Clone" })}

@@ -80,6 +80,14 @@ const commandButtons = (channelId: string, channelName: string, current: Occurre
   </div>`;
 };
 
+/** Which outputs the schedule runs (its windows' `outputs`): they are off outside its windows. */
+const ownedWords = (windows: ReadonlyArray<unknown>) => {
+  const lists = windows.map((window) => (window as { readonly outputs?: unknown }).outputs ?? "all");
+  const ids = [...new Set(lists.flatMap((outputs) => (Array.isArray(outputs) ? outputs.map(String) : [])))];
+  const which = lists.includes("all") ? "every output" : `the outputs ${ids.join(", ")}`;
+  return html`<p class="muted schedule-owns">The schedule runs ${which}: off outside its windows, on from each window's preroll to its end.</p>`;
+};
+
 /** The channel's schedule: nothing when it has none (set in the API or by import). */
 export const scheduleSection = (
   channel: { readonly id: string; readonly name: string },
@@ -90,6 +98,7 @@ export const scheduleSection = (
   return html`<section id="ch-schedule" aria-labelledby="schedule-title">
     <h2 id="schedule-title">Schedule ${schedulePhaseBadge(schedule.phase)}</h2>
     ${schedule.current === null ? html`<p class="muted">No window is open.</p>` : currentWords(schedule.current)}
+    ${ownedWords(schedule.windows)}
     <div class="scroll"><table class="schedule-table">
       <thead><tr><th>Window</th><th>Warm-up</th><th>Preroll</th><th>Live</th><th>Postroll</th><th>End</th><th>Zone</th><th>Phase</th></tr></thead>
       <tbody>${schedule.next.map(timesRow)}</tbody>
