@@ -33,6 +33,12 @@ export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 /** What a test delivery (`POST /api/notifiers/{id}/test`) is called. */
 export const TEST_EVENT = "test";
 
+/**
+ * The notifiers a service keeps at most: each has its own queue and fiber, and at most one attempt in flight,
+ * so this also bounds the attempts under way at once (docs/limits.md).
+ */
+export const MAX_NOTIFIERS = 200;
+
 /** Where PagerDuty's Events v2 take events unless a notifier says otherwise. */
 export const PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue";
 /** What masked secrets read as: a webhook secret keeps its prefix. */

@@ -91,7 +91,7 @@ describe("retries on the TestClock", () => {
         yield* TestClock.adjust("2 hours");
         expect(receiver.received.length).toBe(3);
         const counts = (yield* Notifications).counts().get(notifiers.current()[0]?.id ?? "");
-        expect(counts).toEqual({ delivered: 1, failed: 2, dropped: 0, disabled: 0 });
+        expect(counts).toEqual({ delivered: 1, failed: 2, dropped: 0, disabled: 0, overflowed: 0 });
       }),
     );
   });
@@ -188,7 +188,13 @@ describe("retries on the TestClock", () => {
         expect(total).toBeLessThanOrEqual(24 * 3_600_000);
         expect(total).toBeGreaterThan(22 * 3_600_000);
         const counts = (yield* Notifications).counts().get(notifiers.current()[0]?.id ?? "");
-        expect(counts).toEqual({ delivered: 0, failed: gaps.length + 1, dropped: 1, disabled: 0 });
+        expect(counts).toEqual({
+          delivered: 0,
+          failed: gaps.length + 1,
+          dropped: 1,
+          disabled: 0,
+          overflowed: 0,
+        });
       }),
     );
   });

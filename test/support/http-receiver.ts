@@ -4,7 +4,7 @@
  * test can play a receiver that fails, redirects, is gone or is slow.
  */
 import { createServer, type IncomingHttpHeaders } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
 
 export interface Received {
   readonly path: string;
@@ -73,3 +73,14 @@ export const httpReceiver = async (
       }),
   };
 };
+
+/** A port on 127.0.0.1 that nothing listens on (taken from the OS, then closed): a receiver that is down. */
+export const closedPort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createNetServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });

@@ -6,7 +6,8 @@
  * fsynced, the current file is copied to `<name>.bak`, the temp file is renamed over the current one and the
  * directory is fsynced. A reader therefore sees the old or the new document, never a mix, and a crash at any
  * point leaves a whole file. Writes are serialised: one writer at a time. Files are 0600 because they hold
- * stream keys, passphrases and token hashes.
+ * stream keys, passphrases and token hashes. A journal (the notifications' outbox) is appended to instead, each
+ * append fsynced; what it holds is its owner's to read back whole or in part.
  */
 import { constants } from "node:fs";
 import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
@@ -34,6 +35,12 @@ interface DocumentStoreShape {
   readonly read: (name: string) => Effect.Effect<Option.Option<string>, StoreError>;
   /** Replaces the document whole; the previous version stays readable as `<name>.bak`. */
   readonly write: (name: string, text: string) => Effect.Effect<void, StoreError>;
+  /**
+   * Adds `text` at the end of a document (made if missing), durably once it succeeds: for journals, whose
+   * cost must not grow with what they hold. A failed append may leave part of `text` behind. Not every store
+   * has it (the fleet's PostgreSQL store does not).
+   */
+  readonly append?: (name: string, text: string) => Effect.Effect<void, StoreError>;
 }
 
 export class DocumentStore extends Context.Tag("distributary/DocumentStore")<
@@ -54,6 +61,7 @@ export const layerMemory: Layer.Layer<DocumentStore> = Layer.effect(
           if (previous !== undefined) documents.set(`${name}.bak`, previous);
           documents.set(name, text);
         }),
+      append: (name, text) => Effect.sync(() => documents.set(name, (documents.get(name) ?? "") + text)),
     });
   }),
 );
@@ -119,6 +127,20 @@ export const layerFile = (directory: string): Layer.Layer<DocumentStore, StoreEr
         }
       };
 
+      const append = async (name: string, text: string) => {
+        const handle = await open(join(directory, name), "a", 0o600);
+        let made: boolean;
+        try {
+          made = (await handle.stat()).size === 0;
+          await handle.writeFile(text);
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+        // A new file is durable once its directory entry is.
+        if (made) await syncDirectory(directory);
+      };
+
       return DocumentStore.of({
         locate: (name) => join(directory, name),
         read: (name) =>
@@ -146,6 +168,17 @@ export const layerFile = (directory: string): Layer.Layer<DocumentStore, StoreEr
                 new StoreError({
                   reason: "write_failed",
                   message: `cannot write ${join(directory, name)}: ${errorText(cause)}`,
+                }),
+            }),
+          ),
+        append: (name, text) =>
+          writer.withPermits(1)(
+            Effect.tryPromise({
+              try: () => append(name, text),
+              catch: (cause) =>
+                new StoreError({
+                  reason: "write_failed",
+                  message: `cannot append to ${join(directory, name)}: ${errorText(cause)}`,
                 }),
             }),
           ),

@@ -38,10 +38,15 @@ const HOURLY_MS = 3_600_000;
 const GIVE_UP_AFTER_MS = 24 * HOURLY_MS;
 /** How many finished deliveries of each notifier are kept to be seen. */
 export const KEPT_DELIVERIES = 20;
-/** A notifier's pending deliveries at most: past it the oldest is dropped (its receiver is down anyway). */
-const MAX_PENDING = 1000;
+/**
+ * A notifier's pending deliveries at most: past it the oldest is dropped, counted as `overflowed` (its receiver
+ * has been down for a while; what happens now matters more to on-call than what happened first).
+ */
+export const MAX_PENDING = 1000;
+/** Overflow drops between two prunings of a notifier's finished deliveries (each pruning reads its rows). */
+const PRUNE_EVERY_OVERFLOW = 20;
 
-export const OUTCOMES = ["delivered", "failed", "dropped", "disabled"] as const;
+export const OUTCOMES = ["delivered", "failed", "dropped", "disabled", "overflowed"] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 /** The wait after the `failures`-th failed attempt, before jitter. */
@@ -76,7 +81,13 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
 
     const counts = new Map<string, Record<Outcome, number>>();
     const count = (notifier: string, outcome: Outcome) => {
-      const entry = counts.get(notifier) ?? { delivered: 0, failed: 0, dropped: 0, disabled: 0 };
+      const entry = counts.get(notifier) ?? {
+        delivered: 0,
+        failed: 0,
+        dropped: 0,
+        disabled: 0,
+        overflowed: 0,
+      };
       entry[outcome] += 1;
       counts.set(notifier, entry);
     };
@@ -94,7 +105,14 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
         Effect.logInfo(`notifications: delivery ${delivery.id} was taken over by another node: dropped here`),
       );
 
-    const finish = (delivery: Delivery, outcome: AttemptOutcome | null, state: Delivery["state"]) =>
+    /** Overflow drops since each notifier's finished deliveries were last pruned. */
+    const overflowsSincePrune = new Map<string, number>();
+    const finish = (
+      delivery: Delivery,
+      outcome: AttemptOutcome | null,
+      state: Delivery["state"],
+      prune = true,
+    ) =>
       Effect.gen(function* () {
         queues.get(delivery.notifier)?.due.delete(delivery.id);
         // Fenced: a row another node took over stays as its new node has it (nothing written here).
@@ -104,7 +122,7 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
           next_at: null,
           ...(outcome === null ? {} : { status: outcome.status, message: outcome.message }),
         });
-        yield* outbox.prune(delivery.notifier, KEPT_DELIVERIES, false);
+        if (prune) yield* outbox.prune(delivery.notifier, KEPT_DELIVERIES, false);
       });
 
     /** One attempt of `delivery` now, and what follows from it. */
@@ -146,6 +164,8 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
           if (delivery.type !== TEST_EVENT) count(delivery.notifier, "dropped");
           return yield* finish(tried, outcome, "failed");
         }
+        // Dropped while it was being attempted (its notifier's pending cap, or turned off): not tried again.
+        if (queues.get(delivery.notifier)?.due.has(delivery.id) !== true) return;
         const next: Delivery = {
           ...tried,
           status: outcome.status,
@@ -182,24 +202,41 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
         return queue;
       });
 
-    /** Writes `delivery` to the outbox, then hands it to its notifier's fiber. */
-    const enqueue = (delivery: Delivery) =>
+    /** A notifier at its pending cap: its oldest pending delivery dropped, counted, to make room. */
+    const overflow = (queue: NotifierQueue, notifier: string) =>
       Effect.gen(function* () {
-        const queue = yield* queueOf(delivery.notifier);
-        if (queue.due.size >= MAX_PENDING) {
-          const oldest = [...queue.due.values()].sort((a, b) => (a.created_at < b.created_at ? -1 : 1))[0];
-          if (oldest !== undefined) {
-            count(delivery.notifier, "dropped");
-            yield* finish(
-              oldest,
-              { ok: false, status: oldest.status, message: "dropped: too many pending" },
-              "dropped",
-            );
-          }
+        // The queue keeps its deliveries in the order they came: the first is the oldest.
+        const oldest = queue.due.values().next().value;
+        if (oldest === undefined) return;
+        count(notifier, "overflowed");
+        const since = (overflowsSincePrune.get(notifier) ?? 0) + 1;
+        overflowsSincePrune.set(notifier, since % PRUNE_EVERY_OVERFLOW);
+        yield* finish(
+          oldest,
+          {
+            ok: false,
+            status: oldest.status,
+            message: `dropped: ${MAX_PENDING} deliveries were pending for this notifier, and the oldest made room for a new one`,
+          },
+          "dropped",
+          since >= PRUNE_EVERY_OVERFLOW,
+        );
+      });
+
+    /** Writes an event's deliveries to the outbox together, then hands each to its notifier's fiber. */
+    const enqueue = (deliveries: ReadonlyArray<Delivery>) =>
+      Effect.gen(function* () {
+        const targets: Array<readonly [Delivery, NotifierQueue]> = [];
+        for (const delivery of deliveries) {
+          const queue = yield* queueOf(delivery.notifier);
+          if (queue.due.size >= MAX_PENDING) yield* overflow(queue, delivery.notifier);
+          targets.push([delivery, queue]);
         }
-        yield* outbox.save(delivery);
-        queue.due.set(delivery.id, delivery);
-        queue.wake.unsafeOffer(undefined);
+        yield* outbox.saveNew(deliveries);
+        for (const [delivery, queue] of targets) {
+          queue.due.set(delivery.id, delivery);
+          queue.wake.unsafeOffer(undefined);
+        }
       });
 
     const newDelivery = (notifier: string, payload: NotificationPayload) =>
@@ -236,8 +273,10 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
         const type = notifyEventOf(event, previous);
         if (type === null || (event.channel !== null && !sendsFor(event.channel))) return;
         const payload = payloadOf(type, event, node);
+        const deliveries: Delivery[] = [];
         for (const notifier of notifiers.current())
-          if (wants(notifier, type, event.channel)) yield* enqueue(yield* newDelivery(notifier.id, payload));
+          if (wants(notifier, type, event.channel)) deliveries.push(yield* newDelivery(notifier.id, payload));
+        if (deliveries.length > 0) yield* enqueue(deliveries);
       });
 
     /** A notifier turned off or deleted: what it had pending is dropped; a deleted one's record goes too. */

@@ -7,8 +7,9 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import * as Effect from "effect/Effect";
-import { type ControlError, notFound } from "../../domain/errors.ts";
+import { ControlError, notFound } from "../../domain/errors.ts";
 import {
+  MAX_NOTIFIERS,
   type NotifierBody,
   type NotifierPatch,
   type NotifierRecord,
@@ -88,6 +89,11 @@ export class Notifiers extends Effect.Service<Notifiers>()("distributary/Notifie
       create: Effect.fn("Notifiers.create")(function* (body: NotifierBody) {
         return yield* writeLock.withPermits(1)(
           Effect.gen(function* () {
+            if (document.notifiers.length >= MAX_NOTIFIERS)
+              return yield* new ControlError({
+                reason: "conflict",
+                message: `there are ${document.notifiers.length} notifiers, the most this service keeps (${MAX_NOTIFIERS}): delete one you no longer need, or send several kinds of events to one notifier, before adding another`,
+              });
             const made = body.kind === "webhook" && body.secret === undefined ? newSecret() : null;
             const record = yield* checked({
               id: randomUUID(),

@@ -1,6 +1,7 @@
 /**
  * The notifications' figures in `/metrics`, read at scrape time: deliveries by notifier and outcome (each
- * attempt that failed, each delivery delivered, given up or dropped, each notifier turned off by a 410), and
+ * attempt that failed, each delivery delivered, given up or dropped, each notifier turned off by a 410, each
+ * delivery dropped to make room past a notifier's pending cap), and
  * each notifier's backlog, the deliveries waiting for their next attempt. Labels are notifier ids: bounded by
  * what an admin configures, never a URL.
  */
@@ -16,7 +17,7 @@ export const NotifyMetricsLive = Layer.effectDiscard(
     const notifications = yield* Notifications;
     new Counter({
       name: "distributary_notifications_total",
-      help: "Notification attempts and deliveries by notifier and outcome: delivered, failed (an attempt), dropped (given up or left pending by a notifier turned off), disabled (a 410 turned the notifier off)",
+      help: "Notification attempts and deliveries by notifier and outcome: delivered, failed (an attempt), dropped (given up or left pending by a notifier turned off), disabled (a 410 turned the notifier off), overflowed (the oldest pending delivery dropped for a new one, the notifier at its 1000 pending)",
       labelNames: ["notifier", "outcome"],
       registers: [metrics.registry],
       collect() {

@@ -7,11 +7,14 @@
  * taken over by a live one (`adopt`), and from then on every write of a row is fenced by its node: the node
  * that lost a row can neither overwrite it nor, having checked (`owns`), send it again.
  */
+import * as Deferred from "effect/Deferred";
 import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
+import * as Queue from "effect/Queue";
 import * as Schema from "effect/Schema";
 import type { NotificationPayload } from "../../domain/notify-bodies.ts";
 import type { DatabaseShape } from "../config/postgres/database.ts";
-import { DocumentStore, loadDocument, saveDocument } from "../config/store.ts";
+import { DocumentStore, loadDocument } from "../config/store.ts";
 
 export const OUTBOX_FILE = "notifications.json";
 
@@ -39,7 +42,17 @@ export interface Delivery extends Omit<typeof Delivery.Type, "payload"> {
   readonly payload: NotificationPayload;
 }
 
-const OutboxDocument = Schema.Struct({ version: Schema.Literal(1), deliveries: Schema.Array(Delivery) });
+/** `notifications.json`: every delivery as of the last compaction, and the journal generation that follows it. */
+const OutboxDocument = Schema.Struct({
+  version: Schema.Literal(1),
+  generation: Schema.optional(Schema.Number),
+  deliveries: Schema.Array(Delivery),
+});
+
+/** What came since `notifications.json` was written: a header line, then one line per change. */
+export const JOURNAL_FILE = "notifications.journal";
+/** The journal is folded into `notifications.json` once it is larger than it (1 MiB at least). */
+const COMPACT_AT_LEAST = 1024 * 1024;
 
 export interface OutboxStore {
   /**
@@ -47,6 +60,8 @@ export interface OutboxStore {
    * another node has taken it over (nothing written then).
    */
   readonly save: (delivery: Delivery) => Effect.Effect<boolean>;
+  /** Writes new deliveries (an event's, one per notifier that wants it) together. */
+  readonly saveNew: (deliveries: ReadonlyArray<Delivery>) => Effect.Effect<void>;
   /** What `node` still has to deliver. */
   readonly pending: (node: string) => Effect.Effect<ReadonlyArray<Delivery>>;
   /** Whether delivery `id` is still `node`'s to attempt: null when the outbox cannot say (the database away). */
@@ -65,7 +80,19 @@ export interface OutboxStore {
 const newestFirst = (a: Delivery, b: Delivery) =>
   a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : a.id < b.id ? 1 : -1;
 
-/** One box: the whole outbox in memory, written through to the store after each change. */
+type JournalLine = { readonly set: Delivery } | { readonly drop: string };
+const decodeDelivery = Schema.decodeUnknownOption(Delivery);
+
+/**
+ * One box: the whole outbox in memory, and on disk as `notifications.json` and a journal of what changed since
+ * (`notifications.journal`). A change is appended to the journal, not written whole, so an attempt costs the
+ * same with 10 deliveries pending or 100,000: changes made while a write runs go together in the next one (each
+ * caller waits for the write that holds its change). Once the journal is larger than `notifications.json` (or
+ * an append failed, or at a stop) the whole is written again, atomically, under a new generation, then the
+ * journal starts afresh under it; a start reads the whole, then the journal of the same generation only, so a
+ * stop between those two writes loses nothing and applies nothing twice. A line cut short (a crash mid-append)
+ * is skipped, and the whole is written again before anything is appended after it.
+ */
 export const storeOutbox = (store: DocumentStore["Type"]) =>
   Effect.gen(function* () {
     const loaded = yield* loadDocument(OUTBOX_FILE, OutboxDocument, { version: 1, deliveries: [] }).pipe(
@@ -73,38 +100,186 @@ export const storeOutbox = (store: DocumentStore["Type"]) =>
       Effect.tapError((error) =>
         Effect.logWarning(`notifications: the outbox could not be read, starting empty: ${error.message}`),
       ),
-      Effect.orElseSucceed(() => ({ version: 1 as const, deliveries: [] })),
+      Effect.orElseSucceed((): typeof OutboxDocument.Type => ({ version: 1, deliveries: [] })),
     );
-    const rows = new Map<string, Delivery>(loaded.deliveries.map((row) => [row.id, row as Delivery]));
+    const rows = new Map<string, Delivery>();
+    /** The same rows by notifier, for its page; and its finished ones, for its pruning. */
+    const byNotifier = new Map<string, Map<string, Delivery>>();
+    const finishedOf = new Map<string, Map<string, Delivery>>();
+    const index = (of: Map<string, Map<string, Delivery>>, row: Delivery, keep: boolean) => {
+      const own = of.get(row.notifier);
+      if (keep) {
+        if (own === undefined) of.set(row.notifier, new Map([[row.id, row]]));
+        else own.set(row.id, row);
+        return;
+      }
+      own?.delete(row.id);
+      if (own?.size === 0) of.delete(row.notifier);
+    };
+    const drop = (id: string) => {
+      const row = rows.get(id);
+      if (row === undefined) return;
+      rows.delete(id);
+      index(byNotifier, row, false);
+      index(finishedOf, row, false);
+    };
+    const put = (row: Delivery) => {
+      drop(row.id);
+      rows.set(row.id, row);
+      index(byNotifier, row, true);
+      if (row.state !== "pending") index(finishedOf, row, true);
+    };
+    for (const row of loaded.deliveries) put(row as Delivery);
+    let generation = loaded.generation ?? 0;
+    const headerOf = (at: number) => `${JSON.stringify({ version: 1, generation: at })}\n`;
+    /** The size of notifications.json as last written (or read), and of the journal. */
+    let wholeBytes = 0;
+    let journalBytes = 0;
+    /** The journal's changes since the whole was written (none: nothing to fold in at a stop). */
+    let journalChanges = 0;
+    /** Whether the journal on disk has this generation's header (else the next write starts it). */
+    let journalStarted = false;
+    /** The next write writes the whole: a journal that could not be read or was cut short, an append failed. */
+    let wholeDue = store.append === undefined;
+    const journal = yield* store.read(JOURNAL_FILE).pipe(
+      Effect.tapError((error) =>
+        Effect.logWarning(`notifications: the outbox journal could not be read: ${error.message}`),
+      ),
+      Effect.orElseSucceed(() => {
+        wholeDue = true;
+        return Option.none<string>();
+      }),
+    );
+    if (Option.isSome(journal)) {
+      const [head = "", ...lines] = journal.value.split("\n");
+      let header: { generation?: unknown } | null = null;
+      try {
+        header = JSON.parse(head) as { generation?: unknown };
+      } catch {
+        header = null;
+      }
+      // Another generation's journal was folded into the whole already (a stop between a compaction's writes).
+      if (header?.generation === generation) {
+        for (const line of lines) {
+          if (line === "") continue;
+          let entry: Partial<{ set: unknown; drop: unknown }> | null = null;
+          try {
+            entry = JSON.parse(line) as Partial<{ set: unknown; drop: unknown }>;
+          } catch {
+            entry = null;
+          }
+          const row = entry?.set === undefined ? Option.none() : decodeDelivery(entry.set);
+          if (Option.isSome(row)) put(row.value as Delivery);
+          else if (typeof entry?.drop === "string") drop(entry.drop);
+          // A line cut short: skipped, and nothing is appended after it.
+          else wholeDue = true;
+        }
+        // Anything after a line cut short would join it: the whole is written before the next append.
+        if (!journal.value.endsWith("\n")) wholeDue = true;
+        journalStarted = true;
+        journalBytes = journal.value.length;
+        journalChanges = lines.filter((line) => line !== "").length;
+      } else wholeDue = true;
+    }
+
+    /** The changes not yet written, as journal lines. */
+    const compact = Effect.suspend(() => {
+      const next = generation + 1;
+      const whole = JSON.stringify({ version: 1, generation: next, deliveries: [...rows.values()] });
+      return store.write(OUTBOX_FILE, whole).pipe(
+        Effect.tap(() => {
+          generation = next;
+          wholeBytes = whole.length;
+          journalStarted = false;
+          journalChanges = 0;
+        }),
+        // Until the new journal is there, the old one is another generation's: read past at a start.
+        Effect.zipRight(Effect.suspend(() => store.write(JOURNAL_FILE, headerOf(generation)))),
+        Effect.tap(() => {
+          journalStarted = true;
+          journalBytes = headerOf(generation).length;
+          wholeDue = false;
+        }),
+      );
+    });
+    /** Journal lines: appended, or the whole written instead when the journal has grown past it. */
+    const writeLines = (lines: ReadonlyArray<string>) =>
+      Effect.suspend(() => {
+        if (lines.length === 0 && !wholeDue) return Effect.void;
+        const text = lines.join("");
+        if (wholeDue || journalBytes + text.length > Math.max(COMPACT_AT_LEAST, wholeBytes)) return compact;
+        const written = journalStarted
+          ? (store.append?.(JOURNAL_FILE, text) ?? Effect.void)
+          : store.write(JOURNAL_FILE, headerOf(generation) + text);
+        return written.pipe(
+          Effect.tap(() => {
+            if (!journalStarted) journalBytes = headerOf(generation).length;
+            journalStarted = true;
+            journalBytes += text.length;
+            journalChanges += lines.length;
+          }),
+        );
+      }).pipe(
+        Effect.catchAll((error) => {
+          // What is on disk may end in part of a line: the whole goes next, from memory.
+          wholeDue = true;
+          return Effect.logWarning(`notifications: the outbox could not be saved: ${error.message}`);
+        }),
+      );
+
+    /**
+     * The changes not yet written (journal lines), and what their makers wait on. One fiber writes: each write
+     * takes every change made until it starts, so a change waits for at most the write under way and its own,
+     * however many notifiers make changes at once.
+     */
+    let batch = { lines: [] as string[], done: yield* Deferred.make<void>() };
+    const wake = yield* Queue.sliding<void>(1);
+    const change = (...lines: ReadonlyArray<JournalLine>) =>
+      Effect.suspend(() => {
+        for (const line of lines) batch.lines.push(`${JSON.stringify(line)}\n`);
+        wake.unsafeOffer(undefined);
+        return Deferred.await(batch.done);
+      });
     const lock = yield* Effect.makeSemaphore(1);
-    /** Whether the rows changed since they were last written (a service that delivered nothing writes nothing). */
-    let dirty = false;
-    // Suspended: each flush writes the rows as they are when it runs; uninterruptible, so a stop waits for a
-    // write under way instead of losing it.
-    const flush = lock
+    // Uninterruptible, so a stop waits for a write under way.
+    const writeBatch = lock
       .withPermits(1)(
-        Effect.suspend(() => {
-          if (!dirty) return Effect.void;
-          dirty = false;
-          return saveDocument(OUTBOX_FILE, OutboxDocument, { version: 1, deliveries: [...rows.values()] });
-        }).pipe(
-          Effect.provideService(DocumentStore, store),
-          Effect.catchAll((error) =>
-            Effect.logWarning(`notifications: the outbox could not be saved: ${error.message}`),
-          ),
-        ),
+        Effect.gen(function* () {
+          const taken = batch;
+          batch = { lines: [], done: yield* Deferred.make<void>() };
+          yield* writeLines(taken.lines);
+          yield* Deferred.succeed(taken.done, undefined);
+        }),
       )
       .pipe(Effect.uninterruptible);
-    // And once more at the stop: what the last attempt wrote is on disk when the service is gone.
-    yield* Effect.addFinalizer(() => flush);
+    // At the stop (after the writer below): what is left, then the whole, so that a start reads one file.
+    yield* Effect.addFinalizer(() =>
+      Effect.zipRight(
+        writeBatch,
+        lock
+          .withPermits(1)(
+            Effect.suspend(() => (journalChanges > 0 || wholeDue ? compact : Effect.void)).pipe(
+              Effect.catchAll((error) =>
+                Effect.logWarning(`notifications: the outbox could not be saved: ${error.message}`),
+              ),
+            ),
+          )
+          .pipe(Effect.uninterruptible),
+      ),
+    );
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(wake), writeBatch)));
     const shape: OutboxStore = {
       save: (delivery) =>
         Effect.zipRight(
+          Effect.sync(() => put(delivery)),
+          Effect.as(change({ set: delivery }), true),
+        ),
+      saveNew: (deliveries) =>
+        Effect.zipRight(
           Effect.sync(() => {
-            rows.set(delivery.id, delivery);
-            dirty = true;
+            for (const delivery of deliveries) put(delivery);
           }),
-          Effect.as(flush, true),
+          change(...deliveries.map((delivery) => ({ set: delivery }))),
         ),
       pending: (node) =>
         Effect.sync(() => [...rows.values()].filter((row) => row.state === "pending" && row.node === node)),
@@ -112,22 +287,16 @@ export const storeOutbox = (store: DocumentStore["Type"]) =>
       owns: () => Effect.succeed(true),
       adopt: () => Effect.succeed([]),
       recent: (notifier, limit) =>
-        Effect.sync(() =>
-          [...rows.values()]
-            .filter((row) => row.notifier === notifier)
-            .sort(newestFirst)
-            .slice(0, limit),
-        ),
+        Effect.sync(() => [...(byNotifier.get(notifier)?.values() ?? [])].sort(newestFirst).slice(0, limit)),
       prune: (notifier, keep, deleted) =>
         Effect.suspend(() => {
-          const finished = [...rows.values()]
-            .filter((row) => row.notifier === notifier && (deleted || row.state !== "pending"))
-            .sort(newestFirst);
+          const finished = [...((deleted ? byNotifier : finishedOf).get(notifier)?.values() ?? [])].sort(
+            newestFirst,
+          );
           const gone = deleted ? finished : finished.slice(keep);
           if (gone.length === 0) return Effect.void;
-          for (const row of gone) rows.delete(row.id);
-          dirty = true;
-          return flush;
+          for (const row of gone) drop(row.id);
+          return change(...gone.map((row) => ({ drop: row.id })));
         }),
     };
     return shape;
@@ -163,7 +332,7 @@ export const databaseOutbox = (db: DatabaseShape): OutboxStore => {
         Effect.as(Effect.logWarning(`notifications: could not ${what}: ${String(error)}`), fallback),
       ),
     );
-  return {
+  const shape: OutboxStore = {
     save: (d) =>
       quiet(
         "write to the outbox",
@@ -193,6 +362,9 @@ export const databaseOutbox = (db: DatabaseShape): OutboxStore => {
         // The database away: nothing written, and still this node's as far as it knows.
         [{}],
       ).pipe(Effect.map((rows) => rows.length === 1)),
+    // Each its own statement (a key's upsert): what one costs does not grow with the table.
+    saveNew: (deliveries) =>
+      Effect.forEach(deliveries, (delivery) => shape.save(delivery), { discard: true }),
     pending: (node) =>
       quiet(
         "read the outbox",
@@ -248,4 +420,5 @@ export const databaseOutbox = (db: DatabaseShape): OutboxStore => {
         [],
       ).pipe(Effect.asVoid),
   };
+  return shape;
 };
