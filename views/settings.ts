@@ -1,11 +1,12 @@
 /**
- * Admin pages: tokens (create with a role and a name — the secret shown once — and revoke), notifications
- * (views/notifiers.ts), thumbnails on or
+ * Admin pages: tokens (create with a role and a name — the secret shown once — and revoke), access rules
+ * (views/access-rules.ts), notifications (views/notifiers.ts), thumbnails on or
  * off, configuration export and import with a preview of what would change before it is applied, and the
  * global event log with filters.
  */
 import { html } from "hono/html";
 import type { ChannelEvent } from "../src/domain/events.ts";
+import { type AccessRulesSection, accessRulesSection } from "./access-rules.ts";
 import { eventItem } from "./events.ts";
 import { actionButton } from "./layout.ts";
 import { type NotificationsSection, notificationsSection } from "./notifiers.ts";
@@ -43,6 +44,7 @@ export const settingsPage = (options: {
   };
   readonly message?: string;
   readonly notifications?: NotificationsSection;
+  readonly accessRules?: AccessRulesSection;
 }) => html`<h1>Settings</h1>
   ${options.message === undefined ? "" : html`<p class="notice" role="status">${options.message}</p>`}
   <section aria-labelledby="tokens-title">
@@ -92,6 +94,7 @@ export const settingsPage = (options: {
       <button type="submit" class="primary">Create token</button>
     </form>
   </section>
+  ${options.accessRules === undefined ? "" : accessRulesSection(options.accessRules)}
   ${options.notifications === undefined ? "" : notificationsSection(options.notifications)}
   <section aria-labelledby="thumbs-title">
     <h2 id="thumbs-title">Thumbnails</h2>

@@ -16,7 +16,10 @@ import { Channels } from "../effects/channel/channels.ts";
 import { ConfigState } from "../effects/config/config-state.ts";
 import { memorySessionStore } from "../effects/config/person-sessions.ts";
 import { Database } from "../effects/config/postgres/database.ts";
-import { postgresSessionStore } from "../effects/config/postgres/person-sessions.ts";
+import {
+  postgresSessionStore,
+  postgresTokenSessionStore,
+} from "../effects/config/postgres/person-sessions.ts";
 import { AccessRules } from "../effects/control/access-rules.ts";
 import { Auth } from "../effects/control/auth.ts";
 import { ConfigTransfer } from "../effects/control/config-transfer.ts";
@@ -220,12 +223,17 @@ export const makeApp = (startedAt: number = Date.now()) =>
       fleet,
       notifiers,
       notifications,
+      accessRules,
       runtime,
       limiter,
       signOn,
       personSessions: Option.match(database, {
         onNone: () => memorySessionStore(),
         onSome: postgresSessionStore,
+      }),
+      tokenSessions: Option.match(database, {
+        onNone: () => null,
+        onSome: postgresTokenSessionStore,
       }),
     });
     // A person's session is read from its store before the stills, the HLS files and the pages' WebSocket ask.
@@ -307,12 +315,17 @@ export const makeApp = (startedAt: number = Date.now()) =>
     app.all("/api/*", unmatched(routes));
     app.route("/", pages.app);
 
+    // A browser asking for a page that does not exist gets a page; API clients a problem.
     app.notFound((c) =>
-      problemResponse({
-        status: 404,
-        title: "Not found",
-        detail: `no route for ${c.req.method} ${c.req.path}`,
-      }),
+      !c.req.path.startsWith("/api/") &&
+      (c.req.method === "GET" || c.req.method === "HEAD") &&
+      (c.req.header("accept") ?? "").includes("text/html")
+        ? pages.notFound(c)
+        : problemResponse({
+            status: 404,
+            title: "Not found",
+            detail: `no route for ${c.req.method} ${c.req.path}`,
+          }),
     );
     app.onError((error) => {
       const { problem, reference } = internalError();

@@ -48,14 +48,17 @@ export class AccessRules extends Effect.Service<AccessRules>()("distributary/Acc
     );
     yield* reloadOnChange("access_rules", reload);
 
-    return {
-      /** The rules as they are now: read on every request of a signed-in person, so never waits. */
-      current: (): ReadonlyArray<AccessRule> => rules,
-      reload,
-      /** Replaces the list whole (an empty list removes every rule); audited with the count before and after. */
-      replace: Effect.fn("AccessRules.replace")(function* (next: ReadonlyArray<AccessRule>) {
+    /**
+     * Replaces the list with what `edit` makes of it, under the write lock, so that an edit of one rule (the
+     * Settings page's) applies to the list it read and to no other; `edit` failing changes nothing.
+     */
+    const change = <E>(
+      edit: (current: ReadonlyArray<AccessRule>) => Effect.Effect<ReadonlyArray<AccessRule>, E>,
+    ) =>
+      Effect.gen(function* () {
         yield* writeLock.withPermits(1)(
           Effect.gen(function* () {
+            const next = yield* edit(rules);
             const before = rules.length;
             const document: AccessRulesDocument = {
               version: 1,
@@ -74,7 +77,15 @@ export class AccessRules extends Effect.Service<AccessRules>()("distributary/Acc
           }),
         );
         return rules;
-      }),
+      }).pipe(Effect.withSpan("AccessRules.change"));
+
+    return {
+      /** The rules as they are now: read on every request of a signed-in person, so never waits. */
+      current: (): ReadonlyArray<AccessRule> => rules,
+      reload,
+      /** Replaces the list whole (an empty list removes every rule); audited with the count before and after. */
+      replace: (next: ReadonlyArray<AccessRule>) => change(() => Effect.succeed(next)),
+      change,
     } as const;
   }),
 }) {}

@@ -35,16 +35,20 @@ const listOf = (text: string | undefined) =>
     .map((item) => item.trim())
     .filter((item) => item !== "");
 
-/** The token form's tags and ids as a scope: both empty is every channel; a bad tag is said in words. */
-const scopeOfForm = (
+/**
+ * A form's tags and ids as a scope (a token's, an access rule's): both empty is every channel; a bad tag is said
+ * in words after `refused` ("The token was not created").
+ */
+export const scopeOfForm = (
   tags: string | undefined,
   ids: string | undefined,
+  refused = "The token was not created",
 ): Either.Either<ChannelScope, string> => {
   const scope = { tags: listOf(tags), ids: listOf(ids) };
   if (scope.tags.length === 0 && scope.ids.length === 0) return Either.right("*");
   return Either.mapLeft(
     Schema.decodeUnknownEither(ChannelScope)(scope),
-    (error) => `The token was not created: ${error.message}`,
+    (error) => `${refused}: ${error.message}`,
   );
 };
 

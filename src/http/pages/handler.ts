@@ -11,7 +11,9 @@ import type { html } from "hono/html";
 import { page as layout, type Viewer } from "../../../views/layout.ts";
 import { roleOn, sightOf, unscopedRole } from "../../domain/access.ts";
 import { CurrentActor, CurrentSight } from "../../effects/config/actor.ts";
-import type { PersonSessionStore } from "../../effects/config/person-sessions.ts";
+import { CurrentNodeRole } from "../../effects/config/node-role.ts";
+import type { PersonSessionStore, TokenSessionStore } from "../../effects/config/person-sessions.ts";
+import type { AccessRules } from "../../effects/control/access-rules.ts";
 import { type Auth, actorOf, allows, type Principal, type Role } from "../../effects/control/auth.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import type { Control } from "../../effects/control/control.ts";
@@ -41,6 +43,8 @@ export interface PageServices {
   readonly fleet: FleetShape;
   readonly notifiers: Notifiers;
   readonly notifications: Notifications;
+  /** The access rules that turn a signed-in person's claims into grants (Settings edits them). */
+  readonly accessRules: AccessRules;
   readonly runtime: Runtime.Runtime<never>;
   /** The API's failure limiter: one count of wrong tokens per address. */
   readonly limiter: FailureLimiter;
@@ -48,6 +52,8 @@ export interface PageServices {
   readonly signOn: SignOn;
   /** Where people's sessions are kept: memory on one box, the fleet's database in a fleet. */
   readonly personSessions: PersonSessionStore;
+  /** A fleet's token-login sessions (in its database); none on one box, where they stay in memory. */
+  readonly tokenSessions?: TokenSessionStore | null;
 }
 
 type Answer = Response | Promise<Response>;
@@ -61,6 +67,7 @@ export const pageOn =
       handler(c).pipe(
         Effect.provideService(CurrentActor, actorOf(c.get("principal"))),
         Effect.provideService(CurrentSight, sightOf(c.get("principal").grants)),
+        Effect.provideService(CurrentNodeRole, unscopedRole(c.get("principal").grants)),
       ),
     );
 

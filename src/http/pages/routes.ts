@@ -15,11 +15,12 @@ import { MAX_SLATE_IMAGE_BYTES } from "../../domain/slate.ts";
 import { refusalOn } from "../access.ts";
 import { type AuthEnv, countFailure } from "../auth.ts";
 import { limitBody, MAX_BODY_BYTES, MAX_IMPORT_BODY_BYTES, MAX_LOGIN_BODY_BYTES } from "../body-limit.ts";
+import { accessRulePages } from "./access-rule-pages.ts";
 import { adminPages } from "./admin-pages.ts";
 import { assets } from "./assets.ts";
 import { channelPages } from "./channel-pages.ts";
 import { fleetPages } from "./fleet-pages.ts";
-import { formFields, type PageServices, render } from "./handler.ts";
+import { formFields, type PageServices, render, viewerOf } from "./handler.ts";
 import { medialivePages } from "./medialive-pages.ts";
 import { notifierPages } from "./notifier-pages.ts";
 import { makePersonSessions } from "./person-sessions.ts";
@@ -80,6 +81,7 @@ export const pagesApp = (services: PageServices) => {
   const sessions = makeSessions(
     auth.authenticate,
     active === null ? null : makePersonSessions(services.personSessions, active.sessionPrincipal),
+    { byHash: auth.authenticateHash, store: services.tokenSessions ?? null },
   );
   const provider = active?.providerName;
   const policy = pagePolicy(active?.providerOrigin);
@@ -109,7 +111,7 @@ export const pagesApp = (services: PageServices) => {
   app.post("/login", limits.login, async (c) => {
     const fields = await Runtime.runPromise(runtime)(formFields(c));
     const next = nextAfterLogin(c, fields.next);
-    if (sessions.login(c, fields.token ?? "")) return c.redirect(next, 303);
+    if (await sessions.login(c, fields.token ?? "")) return c.redirect(next, 303);
     const wait = countFailure(limiter, c);
     if (wait > 0) {
       c.header("retry-after", String(wait));
@@ -181,8 +183,23 @@ export const pagesApp = (services: PageServices) => {
   signedIn.route("/", schedulePages(services));
   signedIn.route("/", adminPages(services));
   signedIn.route("/", notifierPages(services));
+  signedIn.route("/", accessRulePages(services));
   signedIn.route("/", fleetPages(services));
 
   app.route("/", signedIn);
-  return { app, sessions };
+  /** A browser's answer for a page route that does not exist: a page with the layout and a way home. */
+  const notFound = (c: Context<AuthEnv>) =>
+    c.html(
+      page({
+        title: "Not found",
+        viewer: c.get("principal") === undefined ? null : viewerOf(c),
+        body: html`<section class="not-found" aria-labelledby="not-found-title">
+          <h1 id="not-found-title">Not found</h1>
+          <p role="alert">There is no page at <code>${c.req.path}</code>.</p>
+          <p><a href="/">Back to the channels</a></p>
+        </section>`,
+      }),
+      404,
+    );
+  return { app, sessions, notFound };
 };

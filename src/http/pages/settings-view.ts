@@ -1,12 +1,14 @@
 /**
- * The Settings page as every admin form answers it: the tokens, the notifiers with their last deliveries, and
- * whatever the form adds (a message, a secret shown once, an import's preview). Shared by the forms of
+ * The Settings page as every admin form answers it: the tokens, the access rules, the notifiers with their last
+ * deliveries, and whatever the form adds (a message, a secret shown once, an import's preview). Shared by the forms of
  * admin-pages.ts and notifier-pages.ts.
  */
 import * as Effect from "effect/Effect";
 import type { Context } from "hono";
+import type { AccessRuleRow } from "../../../views/access-rules.ts";
 import type { NotificationsSection } from "../../../views/notifiers.ts";
 import { settingsPage } from "../../../views/settings.ts";
+import type { AccessRule } from "../../domain/access.ts";
 import { NOTIFIER_KINDS, NOTIFY_EVENTS } from "../../domain/notifiers.ts";
 import { describeScope } from "../../effects/control/auth.ts";
 import { deliveryView } from "../api/notifiers.ts";
@@ -36,6 +38,17 @@ export const notificationsOf = (
     } satisfies NotificationsSection;
   });
 
+/** A rule as its row and forms show it. */
+export const accessRuleRow = (rule: AccessRule): AccessRuleRow => ({
+  claim: rule.claim,
+  equals: rule.equals,
+  role: rule.role,
+  scope: describeScope(rule.channels),
+  tags: rule.channels === "*" ? [] : (rule.channels.tags ?? []),
+  ids: rule.channels === "*" ? [] : (rule.channels.ids ?? []),
+  shown: JSON.stringify(rule),
+});
+
 export const settingsResponse =
   (services: PageServices) =>
   (
@@ -50,10 +63,20 @@ export const settingsResponse =
         scope: describeScope(token.channels),
       }));
       const notifications = yield* notificationsOf(services, createdSecret);
+      const accessRules = {
+        rules: services.accessRules.current().map(accessRuleRow),
+        signOn: services.signOn.active !== null,
+      };
       return render(
         c,
         "Settings",
-        settingsPage({ tokens, thumbnails: services.thumbnails.enabled(), notifications, ...extra }),
+        settingsPage({
+          tokens,
+          thumbnails: services.thumbnails.enabled(),
+          notifications,
+          accessRules,
+          ...extra,
+        }),
         undefined,
         status,
       );
