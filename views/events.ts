@@ -25,6 +25,8 @@ const eventWords = (event: ChannelEvent): string => {
       return `input restored on the ${event.input}`;
     case "input_switched":
       return `switched from the ${event.from} to the ${event.to} input (${switchReason(event)})`;
+    case "input_switch_held":
+      return `stays on the ${event.from} input (${event.reason === "silence" ? "silent" : "unhealthy"}): the ${event.to} flows but is unhealthy (${event.rule})`;
     case "slate_on":
       return `on the slate: ${SLATE_WORDS[event.reason].long}`;
     case "slate_off":
@@ -37,6 +39,8 @@ const eventWords = (event: ChannelEvent): string => {
       return `${outputLabel(event)} dropped ${event.packets} TS packets`;
     case "remux_frames_dropped":
       return `${outputLabel(event)} dropped ${event.frames} frames it could not read (${dropReasonsText(event.reasons)})`;
+    case "rist_auth_failed":
+      return event.message;
     case "scte35_cue":
       return `SCTE-35 ${event.summary}`;
     case "worker_restarted":

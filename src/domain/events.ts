@@ -62,6 +62,18 @@ export const ChannelEvent = Schema.Union(
   }),
   Schema.Struct({
     ...common,
+    /**
+     * The channel did not leave `from` (silent, or unhealthy by its rules) for `to`, which flows but is
+     * unhealthy by its own rules (`rule`, as the expression names them): once per such stretch.
+     */
+    type: Schema.Literal("input_switch_held"),
+    from: InputRoleField,
+    to: InputRoleField,
+    reason: Schema.Literal("silence", "rule"),
+    rule: Schema.String,
+  }),
+  Schema.Struct({
+    ...common,
     type: Schema.Literal("output_state"),
     state: OutputState,
     error: Schema.NullOr(Schema.String),
@@ -94,6 +106,21 @@ export const ChannelEvent = Schema.Union(
     reasons: Schema.Record({ key: Schema.String, value: Schema.Number }),
     /** What was wrong with the latest frame dropped, in words. */
     detail: Schema.NullOr(Schema.String),
+  }),
+  Schema.Struct({
+    ...common,
+    /**
+     * A RIST input's srpfile turned callers away (EAP-SRP): a name it does not hold, or a password its verifier
+     * refused. At most one such event per input every RIST_AUTH_EVENT_MS; no password or verifier in it.
+     */
+    type: Schema.Literal("rist_auth_failed"),
+    input: InputRoleField,
+    /** Refusals since the previous such event of this input. */
+    refusals: Schema.Number,
+    /** The name the last caller refused gave, printable and at most 64 characters (it comes from the network). */
+    user: Schema.NullOr(Schema.String),
+    reason: Schema.Literal("unknown_user", "wrong_password"),
+    message: Schema.String,
   }),
   Schema.Struct({
     ...common,
@@ -196,6 +223,9 @@ export type ChannelEventType = ChannelEvent["type"];
 
 /** The shortest time between two `remux_frames_dropped` events of one output. */
 export const REMUX_DROPS_EVENT_MS = 10_000;
+
+/** The shortest time between two `rist_auth_failed` events of one input: a caller retrying is one line a minute. */
+export const RIST_AUTH_EVENT_MS = 60_000;
 
 /** "3 bad_parameter_sets, 12 no_keyframe_yet": the reasons of a `remux_frames_dropped` event. */
 export const dropReasonsText = (reasons: Readonly<Record<string, number>>): string =>

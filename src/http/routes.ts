@@ -9,11 +9,12 @@ import * as Either from "effect/Either";
 import * as Runtime from "effect/Runtime";
 import * as Schema from "effect/Schema";
 import { type Context, type Handler, Hono } from "hono";
-import { sightOf } from "../domain/access.ts";
+import { sightOf, unscopedRole } from "../domain/access.ts";
 import { type ControlError, notFound } from "../domain/errors.ts";
 import { ChannelId, OutputId } from "../domain/ids.ts";
 import { decodeBody, decodeLenient, invalid, type Lenient } from "../domain/validate.ts";
 import { CurrentActor, CurrentSight } from "../effects/config/actor.ts";
+import { CurrentNodeRole } from "../effects/config/node-role.ts";
 import { actorOf, type Role } from "../effects/control/auth.ts";
 import { requireAnywhere, requireOnChannel } from "./access.ts";
 import { type AuthEnv, requireRole } from "./auth.ts";
@@ -104,6 +105,7 @@ export const makeRun =
           c.get("principal") === undefined ? { name: "anonymous" } : actorOf(c.get("principal")),
         ),
         Effect.provideService(CurrentSight, sightOf(c.get("principal")?.grants ?? [])),
+        Effect.provideService(CurrentNodeRole, unscopedRole(c.get("principal")?.grants ?? [])),
         Effect.map(respond),
         Effect.catchAll((error) => Effect.succeed(controlErrorResponse(error))),
         Effect.catchAllCause((cause) =>

@@ -23,6 +23,7 @@ import {
   type RistToolOptions,
   ristReceiverPeer,
   ristSenderPeer,
+  srpDir,
   srpFile,
 } from "../support/rist-peers.ts";
 import { collector, expectSame, primed, ristStreamWithCues } from "../support/rist-stream.ts";
@@ -37,13 +38,15 @@ afterEach(async () => {
   scope = undefined;
 });
 
+/** The app with a directory of srpfiles (DISTRIBUTARY_RIST_SRP_DIR), `srpDir`, removed after the test. */
 const startApp = async () => {
-  app = await makeTestApp();
   const open = Effect.runSync(Scope.make());
   scope = open;
   const inside = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
     Effect.runPromise(Scope.extend(effect, open));
-  return { test: app, inside };
+  const dir = await inside(srpDir);
+  app = await makeTestApp(undefined, undefined, { DISTRIBUTARY_RIST_SRP_DIR: dir });
+  return { test: app, inside, srpDir: dir };
 };
 
 const secret = "rist-input-secret-0123";
@@ -367,8 +370,8 @@ describe("RIST through the API", () => {
   });
 
   it("an input: a bad srpfile refused in words; a wrong password and an unknown user get no data and words within 5 s; the right one byte for byte", async () => {
-    const { test, inside } = await startApp();
-    const file = await inside(srpFile("encoder-7", PASSWORD));
+    const { test, inside, srpDir: dir } = await startApp();
+    const file = await inside(srpFile("encoder-7", PASSWORD, dir));
     const port = await freeUdpPort();
     const channel = (input_url: string) =>
       test.request("/api/channels", {
@@ -385,16 +388,17 @@ describe("RIST through the API", () => {
       expect(refused.status).toBe(400);
       expect(JSON.stringify(await json(refused))).toContain(words);
     }
-    // A file that cannot be read when the input starts: the channel says so, naming the path, not its content.
+    // A file that cannot be read when the input starts: the input runs, turns every caller away and says so in
+    // the one wording that never tells whether a file exists, naming the path and the setting, not its content.
     const missing = await channel(`rist://@127.0.0.1:${port}?srpfile=${file}.missing`);
     const missingId = String((await json(missing)).id);
-    await test.request(`/api/channels/${missingId}/start`, { method: "POST" });
-    const failed = await eventually("the channel failed in words", async () => {
-      const view = await json(await test.request(`/api/channels/${missingId}`));
-      return view.status === "error" ? view : undefined;
+    expect((await test.request(`/api/channels/${missingId}/start`, { method: "POST" })).status).toBe(200);
+    const unread = await eventually("the input's words", async () => {
+      const problem = (await ristLink(test, missingId))?.problem;
+      return typeof problem === "string" && problem.includes("srpfile=") ? problem : undefined;
     });
-    expect(String(failed.error)).toContain(
-      `cannot read the EAP-SRP users' file srpfile=${file}.missing: ENOENT`,
+    expect(unread).toBe(
+      `EAP-SRP: every caller is turned away: srpfile=${file}.missing is not an allowed srpfile: name a regular file of ristsrppasswd lines, at most 1 MiB, in ${dir} (DISTRIBUTARY_RIST_SRP_DIR) or below`,
     );
     expect((await test.request(`/api/channels/${missingId}`, { method: "DELETE" })).status).toBe(200);
 
@@ -453,8 +457,8 @@ describe("RIST through the API", () => {
   });
 
   it("a listening output serves the receiver that authenticates by EAP-SRP, and nothing to one with a wrong password", async () => {
-    const { test, inside } = await startApp();
-    const file = await inside(srpFile("player-1", PASSWORD));
+    const { test, inside, srpDir: dir } = await startApp();
+    const file = await inside(srpFile("player-1", PASSWORD, dir));
     const [input, listenOn] = [await freeUdpPort(), await freeUdpPort()];
     const [right, wrong] = [collector(), collector()];
     const [sinkRight, sinkWrong] = [

@@ -5,6 +5,7 @@
  * every SCTE-35 section identical, no continuity error. Our listener checks EAP-SRP callers against a
  * ristsrppasswd file too (test/http/rist.test.ts: refusals in words).
  */
+import { dirname } from "node:path";
 import { it } from "@effect/vitest";
 import { Effect, Exit, Scope } from "effect";
 import { describe, expect } from "vitest";
@@ -28,6 +29,12 @@ const target = (url: string): RistTarget => {
 };
 
 /** Our input on `url`, a sender started by `sender` once it listens; the stream sent, compared, and the link. */
+/** The directory of a URL's srpfile, which the input is told srpfiles may be in (DISTRIBUTARY_RIST_SRP_DIR). */
+const srpDirOf = (url: string) => {
+  const path = /[?&]srpfile=([^&]+)/.exec(url)?.[1];
+  return path === undefined ? null : dirname(path);
+};
+
 const roundTrip = (
   url: (port: number) => string,
   sender: (port: number) => Effect.Effect<{ udpPort: number }, never, never>,
@@ -37,7 +44,7 @@ const roundTrip = (
   Effect.gen(function* () {
     const port = even ? yield* freeEvenPort : yield* freeUdpPort;
     const got = collector();
-    const input = yield* bindRistInput(target(url(port)), got.onDatagram);
+    const input = yield* bindRistInput(target(url(port)), got.onDatagram, "ts", srpDirOf(url(port)));
     const { udpPort } = yield* sender(port);
     yield* primed(udpPort, got.primed);
     const ts = ristStreamWithCues(seed);
@@ -141,6 +148,8 @@ describe("RIST input", () => {
           const input = yield* bindRistInput(
             target(`rist://@127.0.0.1:${port}?srpfile=${file}`),
             () => {},
+            "ts",
+            dirname(file),
           ).pipe(Scope.extend(scope));
           yield* sendPaced([Buffer.alloc(1316, 0xff)], sender.udpPort);
           // librist asks about the caller on its own thread (every 0.5 s), waiting for this thread's answer.

@@ -32,7 +32,7 @@ describe("srpfile", () => {
       "line 2 is not username:verifier:salt:3 as ristsrppasswd writes it",
     );
     expect(parseSrpUsers(`${alice.replace(/:3$/, ":4")}\n`)).toBe(
-      "line 1 is of EAP-SRP version 4; librist 0.2.7 checks version 3 (its ristsrppasswd's)",
+      "line 1 is not of EAP-SRP version 3, the one librist 0.2.7 checks (its ristsrppasswd's)",
     );
     expect(parseSrpUsers("alice:not*base64:c2FsdA:3")).toBe("line 1: the verifier and the salt are base64");
   });

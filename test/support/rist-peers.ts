@@ -91,14 +91,24 @@ export const ristReceiverPeer = (
     (child) => ({ tail: child.tail }),
   );
 
-/** A ristsrppasswd line for `username`/`password` in a file of its own; yields the file's path. */
-export const srpFile = (username: string, password: string): Effect.Effect<string, never, Scope.Scope> =>
+/** A directory of srpfiles, removed with the scope: what a test app's DISTRIBUTARY_RIST_SRP_DIR names. */
+export const srpDir: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.promise(() => mkdtemp(join(tmpdir(), "distributary-srp-"))),
+  (path) => Effect.promise(() => rm(path, { recursive: true, force: true })),
+);
+
+/**
+ * A ristsrppasswd line for `username`/`password` in a file of its own, in `inDir` (a test app's srpfile
+ * directory) or a directory of its own; yields the file's path.
+ */
+export const srpFile = (
+  username: string,
+  password: string,
+  inDir?: string,
+): Effect.Effect<string, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const dir = yield* Effect.acquireRelease(
-      Effect.promise(() => mkdtemp(join(tmpdir(), "distributary-srp-"))),
-      (path) => Effect.promise(() => rm(path, { recursive: true, force: true })),
-    );
-    const file = join(dir, "srp.txt");
+    const dir = inDir ?? (yield* srpDir);
+    const file = join(dir, `${username}-${Math.random().toString(36).slice(2, 10)}.srp`);
     const line = yield* Effect.promise(
       () =>
         new Promise<string>((resolve, reject) =>

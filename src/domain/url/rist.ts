@@ -6,6 +6,7 @@
  * is rebuilt from the checked values, so no operator text reaches it unvetted; `secret` and `password` are
  * secrets: `****` wherever the URL is shown, in `secrets` for masking by value.
  */
+import { posix } from "node:path";
 import * as Redacted from "effect/Redacted";
 import { OutputError } from "../output-error.ts";
 import { beforeQuery, checkHost, invalid, parseInteger, parsePort, rawQuery, readParams } from "./shared.ts";
@@ -167,6 +168,37 @@ const srpFileProblem = (path: string, listen: boolean, withUser: boolean): strin
     return "srpfile must be the absolute path of a file of ristsrppasswd lines, e.g. srpfile=/etc/distributary/rist-users";
   }
   return null;
+};
+
+/** The largest srpfile a listener reads (runtime/rist-srp.ts): a ristsrppasswd line is about 400 bytes. */
+export const SRP_FILE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * The one answer for an srpfile that may not be read: whatever the reason (outside the directory, a link out of
+ * it, no such file, not a regular file, too large, unreadable), so that it never tells whether a file exists.
+ */
+export const srpFileRefusal = (path: string, dir: string | null): string =>
+  dir === null
+    ? "srpfile is off on this node: its operator names the directory of the ristsrppasswd files listeners may use with DISTRIBUTARY_RIST_SRP_DIR"
+    : `srpfile=${path} is not an allowed srpfile: name a regular file of ristsrppasswd lines, at most 1 MiB, in ${posix.normalize(dir).replace(/(.)\/+$/, "$1")} (DISTRIBUTARY_RIST_SRP_DIR) or below`;
+
+/**
+ * Why `path` may not be a listener's srpfile, known from the path alone (the file itself is checked where it is
+ * read, its real path included); null when it may be. `dir`: DISTRIBUTARY_RIST_SRP_DIR, null when unset.
+ */
+export const srpFilePlaceProblem = (path: string, dir: string | null): string | null => {
+  if (dir === null) return srpFileRefusal(path, dir);
+  const base = posix.normalize(dir).replace(/\/+$/, "");
+  return posix.normalize(path) === path && path.startsWith(`${base}/`) ? null : srpFileRefusal(path, dir);
+};
+
+/** The srpfiles a URL names (a RIST URL's listening peers'); none for any other URL or one that does not parse. */
+export const srpFilesOf = (url: string | null | undefined): ReadonlyArray<string> => {
+  if (url == null || !/^rist:/i.test(url) || !/srpfile=/i.test(url)) return [];
+  const target = parseRist(url);
+  return target instanceof OutputError
+    ? []
+    : target.peers.flatMap((peer) => (peer.srpFile === null ? [] : [peer.srpFile]));
 };
 
 /** The URL as written, `secret` and `password` values `****`. */

@@ -21,6 +21,7 @@ import type {
   RedundancyStatus,
   Senders,
 } from "../ingest/input-types.ts";
+import { type InputTraffic, srpRefusalsOf } from "../ingest/input-types.ts";
 import type { HlsServed } from "../outputs/hls.ts";
 import type { OutputOptions, OutputStatus, OutputTraffic } from "../outputs/writer.ts";
 import type { Priority } from "../runtime/priority.ts";
@@ -183,13 +184,16 @@ export interface ChannelRuntimeSummary extends InputsSummary {
  * samples for every channel each second, without building its summary.
  */
 interface ChannelTraffic {
-  readonly inputs: ReadonlyArray<{ readonly role: InputRole; readonly bytes: number }>;
+  readonly inputs: ReadonlyArray<InputTraffic>;
   readonly outputs: ReadonlyArray<OutputTraffic & { readonly id: string }>;
 }
 
 /** The traffic counters in a summary (a worker's, as of its last sync). */
 export const trafficOf = (summary: ChannelRuntimeSummary): ChannelTraffic => ({
-  inputs: summary.inputs.map((input) => ({ role: input.role, bytes: input.core.bytes })),
+  inputs: summary.inputs.map((input) => {
+    const srp = srpRefusalsOf(input.rist);
+    return { role: input.role, bytes: input.core.bytes, ...(srp === null ? {} : { srp }) };
+  }),
   outputs: summary.outputs.map(({ id, bytesSent, queueDrops, rtmp }) => ({
     id,
     bytesSent,

@@ -94,6 +94,7 @@ export const startChannel = (
       seams: options.faults ?? (yield* ChannelFaults),
       handover: options.handover,
       pace: fanOut.pace,
+      ristSrpDir: options.outputs?.ristSrpDir ?? null,
       contentSuspended: () => slate?.suspendsContent() ?? false,
       onAllUnhealthy: (all) => slate?.onHealth(all),
     }).pipe(Effect.mapError(inputPathFailure));

@@ -23,6 +23,7 @@ import {
   batchMsRemuxed,
   forwardingPriority,
   hlsPushAllowPrivate,
+  ristSrpDir,
   workerBusyPercent,
   workerCount,
   workerMovePercent,
@@ -142,6 +143,7 @@ export class Channels extends Effect.Service<Channels>()("distributary/Channels"
       pushAddresses: { allowPrivate: yield* Effect.orDie(hlsPushAllowPrivate) },
       ...(yield* OutputDefaults),
       recordingsRoot: yield* recordingsRoot,
+      ristSrpDir: Option.getOrNull(yield* Effect.orDie(ristSrpDir)),
     };
     const faults = yield* ChannelFaults;
     const previewIdleMs = (yield* PreviewSettings).idleMs;

@@ -12,7 +12,10 @@ import * as Schema from "effect/Schema";
 import { ChannelConfig, ConfigDocument, emptyConfig } from "../../domain/channel.ts";
 import { ControlError, notFound } from "../../domain/errors.ts";
 import type { ChannelId } from "../../domain/ids.ts";
+import { srpFilePlaceProblem, srpFilesOf } from "../../domain/url/rist.ts";
+import { CurrentNodeRole } from "./node-role.ts";
 import { holdSecretsOf, secretsOfUrl } from "./secrets.ts";
+import { ristSrpDir } from "./settings.ts";
 import { DocumentStore, loadDocument, type StoreError, saveDocument } from "./store.ts";
 
 export const CHANNELS_FILE = "channels.json";
@@ -57,6 +60,47 @@ const byId = (document: ConfigDocument): ReadonlyMap<string, ChannelConfig> => {
   }
   return index;
 };
+
+/**
+ * Refuses a change that names an srpfile a channel did not name before (a RIST listener's, input or output):
+ * only the node's admin may (CurrentNodeRole), and only a path under DISTRIBUTARY_RIST_SRP_DIR (`dir`), in the
+ * one wording that never tells whether a file exists. The file itself is read where the listener starts, off
+ * the control plane's lock (runtime/rist-srp.ts). Paths a channel already names are left as they are.
+ */
+const srpFilesAllowed = (before: ConfigDocument, next: ConfigDocument, dir: string | null) =>
+  Effect.gen(function* () {
+    const stored = byId(before);
+    for (const channel of next.channels) {
+      const old = stored.get(channel.id);
+      const known = new Set(
+        old === undefined
+          ? []
+          : [old.input_url, old.backup_input_url, ...old.outputs.map((output) => output.url)].flatMap(
+              srpFilesOf,
+            ),
+      );
+      const fields: ReadonlyArray<readonly [string, string | null | undefined]> = [
+        ["input_url", channel.input_url],
+        ["backup_input_url", channel.backup_input_url],
+        ...channel.outputs.map((output, index) => [`outputs[${index}].url`, output.url] as const),
+      ];
+      for (const [field, url] of fields) {
+        const path = srpFilesOf(url).find((named) => !known.has(named));
+        if (path === undefined) continue;
+        const role = yield* CurrentNodeRole;
+        const problem =
+          role !== "admin"
+            ? `srpfile names a file on this node's disk, so only the node's admin (the admin role over every channel) may set or change it; ${role === null ? "the caller's grants reach only some channels" : `the caller is ${role} over every channel`}`
+            : srpFilePlaceProblem(path, dir);
+        if (problem === null) continue;
+        return yield* new ControlError({
+          reason: role !== "admin" ? "forbidden" : "invalid",
+          message: `${field}: ${problem}`,
+          errors: [{ field, message: problem }],
+        });
+      }
+    }
+  });
 
 export class ConfigState extends Effect.Service<ConfigState>()("distributary/ConfigState", {
   scoped: Effect.gen(function* () {
@@ -133,17 +177,22 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
     const writeLock = yield* Effect.makeSemaphore(1);
     yield* Effect.addFinalizer(() => writeLock.withPermits(1)(Effect.void));
 
+    const srpDir = Option.getOrNull(yield* Effect.orDie(ristSrpDir));
+
     /** Persists `next`, then makes it the current configuration; on a failed write nothing changes. */
     const commit = (next: ConfigDocument) =>
-      saveDocument(CHANNELS_FILE, ConfigDocument, next).pipe(
-        Effect.provideService(DocumentStore, store),
-        Effect.catchAll((error) => Effect.flatMap(storeFailed(error), Effect.fail)),
-        Effect.tap(() =>
-          Effect.sync(() => {
-            previous = config;
-            config = next;
-            learnSecrets(next);
-          }),
+      Effect.zipRight(
+        srpFilesAllowed(config, next, srpDir),
+        saveDocument(CHANNELS_FILE, ConfigDocument, next).pipe(
+          Effect.provideService(DocumentStore, store),
+          Effect.catchAll((error) => Effect.flatMap(storeFailed(error), Effect.fail)),
+          Effect.tap(() =>
+            Effect.sync(() => {
+              previous = config;
+              config = next;
+              learnSecrets(next);
+            }),
+          ),
         ),
       );
 

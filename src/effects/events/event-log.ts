@@ -56,6 +56,11 @@ export const describeEvent = (event: ChannelEvent): readonly [Level, string] | n
         event.reason === "silence" ? "warn" : "info",
         `${channelLabel(event)}: input switched from the ${event.from} to the ${event.to} (${event.reason})`,
       ];
+    case "input_switch_held":
+      return [
+        "warn",
+        `${channelLabel(event)}: stays on the ${event.from} (${event.reason === "silence" ? "silent" : "unhealthy"}): the ${event.to} flows but is unhealthy (${event.rule})`,
+      ];
     case "output_state":
       if (event.state === "connected") return ["info", `${outputName(event)} connected`];
       if (event.state === "error")
@@ -77,6 +82,8 @@ export const describeEvent = (event: ChannelEvent): readonly [Level, string] | n
         "warn",
         `${outputName(event)} dropped ${event.frames} frames it could not read (${dropReasonsText(event.reasons)})${event.detail === null ? "" : `, the latest: ${event.detail}`}; it goes on from the next keyframe`,
       ];
+    case "rist_auth_failed":
+      return ["warn", `${channelLabel(event)}: ${event.message}`];
     case "scte35_cue":
       return ["info", `${channelLabel(event)}: SCTE-35 ${event.summary} on PID ${event.pid}`];
     case "worker_restarted":

@@ -35,6 +35,7 @@ import {
   type InputPathOptions,
   type InputsStatus,
   type Senders,
+  srpRefusalsOf,
 } from "./input-types.ts";
 import { LANE, makeSequenceMerger, RECOVERED_LANE, type SequenceMerger } from "./merge.ts";
 import { bindRistInput, ristInputTarget } from "./rist-receiver.ts";
@@ -327,7 +328,9 @@ export const makeInputPath = (
             if (/^rist:/i.test(endpoint.srt)) {
               // As RTP carrying librist's sequence numbers: what the merge of two RIST inputs pairs.
               const target = yield* ristInputTarget(endpoint.srt);
-              input.rist = (yield* bindRistInput(target, fromLink, "rtp").pipe(Scope.extend(scope))).link;
+              input.rist = (yield* bindRistInput(target, fromLink, "rtp", options.ristSrpDir ?? null).pipe(
+                Scope.extend(scope),
+              )).link;
             } else
               yield* bindSrtInput(yield* srtInputTarget(endpoint.srt), fromLink).pipe(Scope.extend(scope));
           } else {
@@ -411,7 +414,11 @@ export const makeInputPath = (
             senders[input.role] = { address: input.sender.address, port: input.sender.port };
         return senders;
       },
-      traffic: () => inputs.map((input) => ({ role: input.role, bytes: input.core.bytes() })),
+      traffic: () =>
+        inputs.map((input) => {
+          const srp = input.rist === null ? null : srpRefusalsOf(input.rist());
+          return { role: input.role, bytes: input.core.bytes(), ...(srp === null ? {} : { srp }) };
+        }),
       summary: () => project(false),
       status: () => project(true) as InputsStatus,
     } satisfies InputPath;

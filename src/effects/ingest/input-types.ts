@@ -41,6 +41,24 @@ export interface InputSeams {
   readonly onListen?: (channelId: string, role: InputRole, receive: Receive) => void;
 }
 
+/** An input's traffic counters: its bytes, and a RIST listener's EAP-SRP refusals (read-model events). */
+export interface InputTraffic {
+  readonly role: InputRole;
+  readonly bytes: number;
+  /** A RIST input's callers turned away by its srpfile, and the last one asked about; absent for the others. */
+  readonly srp?: { readonly refusals: number; readonly user: string | null; readonly unknown: boolean };
+}
+
+/** A RIST listener's EAP-SRP refusals as its traffic carries them (the read model's events); null: none yet. */
+export const srpRefusalsOf = (figures: RistLinkFigures | null) =>
+  figures === null || figures.srpRefusals === 0
+    ? null
+    : {
+        refusals: figures.srpRefusals,
+        user: figures.srpAttempt?.user ?? null,
+        unknown: figures.srpAttempt?.outcome === "unknown",
+      };
+
 export interface InputPathOptions {
   readonly channel: ChannelId;
   readonly primary: InputEndpoint;
@@ -69,6 +87,8 @@ export interface InputPathOptions {
   readonly handover?: Senders | undefined;
   /** How long the channel's outputs let its UDP inputs' datagrams wait to be read; the channel changes it. */
   readonly pace?: ReadPace | undefined;
+  /** DISTRIBUTARY_RIST_SRP_DIR: where a RIST input's srpfile may be; null or absent: none may be read. */
+  readonly ristSrpDir?: string | null | undefined;
   /** Whether the picture and sound health rules are suspended now (the channel's slate is on). */
   readonly contentSuspended?: (() => boolean) | undefined;
   /** Every input unhealthy by the channel's health rules, or no longer (input-health.ts). */
@@ -93,7 +113,7 @@ export interface InputPath {
   /** The sender each UDP input heard last. */
   readonly senders: () => Senders;
   /** Each input's TS bytes so far: what the read model samples for every channel each second. */
-  readonly traffic: () => ReadonlyArray<{ readonly role: InputRole; readonly bytes: number }>;
+  readonly traffic: () => ReadonlyArray<InputTraffic>;
   /** Counters only, for every channel each second. */
   readonly summary: () => InputsSummary;
   /** The summary with PID tables, FEC and merge figures and recent switches: for one channel at a time. */

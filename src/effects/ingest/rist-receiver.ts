@@ -50,6 +50,8 @@ export const bindRistInput = (
   target: RistTarget,
   onDatagram: (datagram: Buffer) => void,
   framing: "ts" | "rtp" = "ts",
+  /** DISTRIBUTARY_RIST_SRP_DIR: where an srpfile may be; null: none may be read. */
+  srpDir: string | null = null,
 ): Effect.Effect<{ readonly link: () => RistLinkFigures }, InputError, Scope.Scope> =>
   Effect.gen(function* () {
     const lib = yield* libRistOr((message) => new InputError({ reason: "bind_failed", message }));
@@ -57,11 +59,8 @@ export const bindRistInput = (
       (peer) => peer.secret !== null || peer.username !== null || peer.srpFile !== null,
     );
     const totals = ristTotals(secured);
-    const lookups = yield* srpLookups(
-      target,
-      totals,
-      (message) => new InputError({ reason: "bind_failed", message }),
-    );
+    // Each srpfile is read beside the start, never awaited by it; a file that cannot be read is in the status.
+    const lookups = yield* srpLookups(target, totals, srpDir);
     const where = target.peers.map((peer) => `${peer.host}:${peer.port}`).join(", ");
     yield* Effect.acquireRelease(
       Effect.try({

@@ -11,7 +11,9 @@
  * The output is `connected` once a peer is heard (librist's readings: RTCP back from it), `connecting` before;
  * librist reconnects by itself. Statistics are read every second from librist's callback, per peer.
  */
+import * as Deferred from "effect/Deferred";
 import * as Effect from "effect/Effect";
+import * as Exit from "effect/Exit";
 import type * as Scope from "effect/Scope";
 import { OutputError } from "../../domain/output-error.ts";
 import type { RistTarget } from "../../domain/url.ts";
@@ -22,17 +24,21 @@ import { TS_PACKET_SIZE } from "./queue.ts";
 export const ristAttempt = (
   target: RistTarget,
   context: WriterContext,
+  /** DISTRIBUTARY_RIST_SRP_DIR: where a listening output's srpfile may be; null: none may be read. */
+  srpDir: string | null = null,
 ): Effect.Effect<never, OutputError, Scope.Scope> =>
   Effect.gen(function* () {
     const lib = yield* libRistOr((message) => new OutputError({ reason: "not_installed", message }));
     const secured = target.peers.some(
       (peer) => peer.secret !== null || peer.username !== null || peer.srpFile !== null,
     );
-    // A listening output checks its receivers against its srpfile as an input checks its senders.
+    // A listening output checks its receivers against its srpfile as an input checks its senders; a file that
+    // cannot be read ends the attempt in words (the output tries again after its delay).
+    const unreadable = yield* Deferred.make<string>();
     const lookups = yield* srpLookups(
       target,
-      { noteSrp: () => {} },
-      (message) => new OutputError({ reason: "auth_rejected", message }),
+      { noteSrp: () => {}, noteSrpFile: (problem) => Deferred.unsafeDone(unreadable, Exit.succeed(problem)) },
+      srpDir,
     );
     const where = target.peers.map((peer) => `${peer.host}:${peer.port}`).join(", ");
     // Each peer's totals by librist's peer id, named by its cname (address) once librist knows it.
@@ -89,5 +95,6 @@ export const ristAttempt = (
       ),
       () => Effect.sync(() => context.queue.deliverDirectly(null)),
     );
-    return yield* Effect.never;
+    const problem = yield* Deferred.await(unreadable);
+    return yield* new OutputError({ reason: "auth_rejected", message: problem });
   });

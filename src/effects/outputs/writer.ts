@@ -135,6 +135,8 @@ export interface OutputOptions {
    * Left out (tests of one writer), a file output may write anywhere.
    */
   readonly recordingsRoot?: string | null;
+  /** DISTRIBUTARY_RIST_SRP_DIR: where a RIST listener's srpfile (an output's or an input's) may be; null: none. */
+  readonly ristSrpDir?: string | null;
   /**
    * Which addresses an HLS push may reach: the service's comes from DISTRIBUTARY_HLS_PUSH_ALLOW_PRIVATE. Left
    * out, public addresses only.
@@ -173,7 +175,7 @@ const attemptFor = (
   target: OutputTarget,
   context: WriterContext,
   hls: HlsState | null,
-  recordingsRoot: string | null | undefined,
+  options: OutputOptions,
   rtmp: {
     remux: FlvRemux;
     counters: RtmpCounters;
@@ -190,7 +192,7 @@ const attemptFor = (
     case "srt":
       return srtAttempt(target, context);
     case "rist":
-      return ristAttempt(target, context);
+      return ristAttempt(target, context, options.ristSrpDir ?? null);
     case "rtmp":
     case "rtmps":
       return rtmp === null
@@ -200,7 +202,7 @@ const attemptFor = (
     case "rtsps":
       return rtspAttempt(target, context);
     case "file":
-      return fileAttempt(target, context, recordingsRoot);
+      return fileAttempt(target, context, options.recordingsRoot);
   }
 };
 
@@ -341,7 +343,7 @@ export const makeOutput = (
         startedAt = Date.now();
         failing = false;
         return runWithReconnects(
-          Effect.zipRight(beginAttempt, attemptFor(target, context, hls, options.recordingsRoot, rtmp)).pipe(
+          Effect.zipRight(beginAttempt, attemptFor(target, context, hls, options, rtmp)).pipe(
             // A defect in this output's own code (its segmenter, its session) ends the attempt like a lost
             // connection: the output tries again, alone, and the channel goes on.
             Effect.catchAllDefect((defect) => Effect.fail(outputInternalError(defect))),

@@ -8,7 +8,7 @@ import * as Redacted from "effect/Redacted";
 import type { RistTarget } from "../../domain/url.ts";
 import { loadLibRist } from "./librist.ts";
 import type { RistPeerSpec, RistReading } from "./librist-api.ts";
-import { readSrpUsers, shownSrpName } from "./rist-srp.ts";
+import { readSrpUsers, type SrpVerifier, shownSrpName } from "./rist-srp.ts";
 
 /** How often librist reports a link's statistics. */
 export const RIST_STATS_MS = 1000;
@@ -25,6 +25,10 @@ export interface RistLinkFigures
   readonly lastDataAt: number | null;
   /** A listener's last EAP-SRP check of a caller (srpfile); null before any, and for any other link. */
   readonly srpAttempt: RistSrpAttempt | null;
+  /** Callers a listener's srpfile turned away (an unknown name, or a password refused), since it started. */
+  readonly srpRefusals: number;
+  /** Why the listener's srpfile could not be read, in words (it then turns every caller away); null: it was. */
+  readonly srpFileProblem: string | null;
 }
 
 /**
@@ -56,6 +60,8 @@ export const ristTotals = (secured: boolean) => {
     authenticated: secured ? false : null,
     lastDataAt: null,
     srpAttempt: null,
+    srpRefusals: 0,
+    srpFileProblem: null,
   };
   const add = (reading: RistReading, now: number) => {
     totals = {
@@ -71,15 +77,21 @@ export const ristTotals = (secured: boolean) => {
       authenticated: secured ? totals.authenticated === true || reading.packets > 0 : null,
       lastDataAt: reading.packets > 0 ? now : totals.lastDataAt,
       srpAttempt: totals.srpAttempt,
+      srpRefusals: totals.srpRefusals,
+      srpFileProblem: totals.srpFileProblem,
     };
   };
   const noteSrp = (user: string, known: boolean, now: number) => {
     const last = totals.srpAttempt;
     const again = last !== null && last.user === user && now - last.at < SRP_RETRY_MS;
     const outcome = !known ? "unknown" : again ? "refused" : "asked";
-    totals = { ...totals, srpAttempt: { user, outcome, at: now } };
+    const refusals = totals.srpRefusals + (outcome === "asked" ? 0 : 1);
+    totals = { ...totals, srpAttempt: { user, outcome, at: now }, srpRefusals: refusals };
   };
-  return { add, noteSrp, figures: () => totals };
+  const noteSrpFile = (problem: string) => {
+    totals = { ...totals, srpFileProblem: problem };
+  };
+  return { add, noteSrp, noteSrpFile, figures: () => totals };
 };
 
 /**
@@ -98,23 +110,41 @@ export const ristPeers = (
   }));
 
 /**
- * Reads the srpfile of each of a target's peers that has one (null for the others): the lookups `ristPeers`
- * hands librist, each noting in `totals` whom it was asked about.
+ * The EAP-SRP lookup of each of a target's peers that has an srpfile (null for the others): the lookups
+ * `ristPeers` hands librist, each noting in `totals` whom it was asked about. Each file is read in a fiber of
+ * the current scope, never awaited here (rist-srp.ts bounds it in size and time): whoever starts the link, a
+ * channel's start under the control plane's lock, never waits on a disk. Until its file is read a peer turns
+ * every caller away (librist asks again); a file that cannot be read is `srpFileProblem`, in words.
  */
-export const srpLookups = <E>(
+export const srpLookups = (
   target: RistTarget,
-  totals: { readonly noteSrp: (user: string, known: boolean, now: number) => void },
-  fail: (message: string) => E,
+  totals: {
+    readonly noteSrp: (user: string, known: boolean, now: number) => void;
+    readonly noteSrpFile: (problem: string) => void;
+  },
+  dir: string | null,
 ) =>
-  Effect.forEach(target.peers, (peer) =>
-    peer.srpFile === null
-      ? Effect.succeed(null)
-      : Effect.map(readSrpUsers(peer.srpFile, fail), (users) => (name: string) => {
-          const found = users.get(name) ?? null;
-          totals.noteSrp(shownSrpName(name), found !== null, Date.now());
-          return found;
-        }),
-  );
+  Effect.forEach(target.peers, (peer) => {
+    const path = peer.srpFile;
+    if (path === null) return Effect.succeed(null);
+    let users: ReadonlyMap<string, SrpVerifier> | null = null;
+    const lookup = (name: string) => {
+      if (users === null) return null;
+      const found = users.get(name) ?? null;
+      totals.noteSrp(shownSrpName(name), found !== null, Date.now());
+      return found;
+    };
+    return readSrpUsers(path, dir, (message) => message).pipe(
+      Effect.match({
+        onSuccess: (read) => {
+          users = read;
+        },
+        onFailure: totals.noteSrpFile,
+      }),
+      Effect.forkScoped,
+      Effect.as(lookup),
+    );
+  });
 
 /** librist, or why it cannot be used, as the given error. */
 export const libRistOr = <E>(fail: (message: string) => E) =>

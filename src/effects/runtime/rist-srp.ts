@@ -5,8 +5,10 @@
  * own threads; the answer comes from what was read here when the input started, in memory, so it never waits on
  * the disk. The file holds verifiers, never passwords; its content is never shown, only where it is wrong.
  */
-import { readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, realpath, stat } from "node:fs/promises";
 import * as Effect from "effect/Effect";
+import { SRP_FILE_MAX_BYTES, srpFilePlaceProblem, srpFileRefusal } from "../../domain/url/rist.ts";
 
 export interface SrpVerifier {
   readonly verifier: Uint8Array;
@@ -38,7 +40,7 @@ export const parseSrpUsers = (text: string): ReadonlyMap<string, SrpVerifier> | 
       return `${where} is not username:verifier:salt:3 as ristsrppasswd writes it`;
     }
     if (version !== "3") {
-      return `${where} is of EAP-SRP version ${shownSrpName(version)}; librist 0.2.7 checks version 3 (its ristsrppasswd's)`;
+      return `${where} is not of EAP-SRP version 3, the one librist 0.2.7 checks (its ristsrppasswd's)`;
     }
     if (!BASE64.test(verifier) || !BASE64.test(salt)) return `${where}: the verifier and the salt are base64`;
     users.set(name, { verifier: Buffer.from(verifier, "base64"), salt: Buffer.from(salt, "base64") });
@@ -46,19 +48,58 @@ export const parseSrpUsers = (text: string): ReadonlyMap<string, SrpVerifier> | 
   return users.size === 0 ? "it has no user (make its lines with ristsrppasswd <user> <password>)" : users;
 };
 
-/** Reads a listener's srpfile; fails with what is wrong, in words, the path named. */
-export const readSrpUsers = <E>(path: string, fail: (message: string) => E) =>
-  Effect.tryPromise({
-    try: () => readFile(path, "utf8"),
-    catch: (error) =>
-      fail(
-        `cannot read the EAP-SRP users' file srpfile=${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-      ),
-  }).pipe(
+/** How long reading an srpfile may take before it counts as unreadable. */
+export const SRP_READ_MS = 2000;
+
+/**
+ * The text of `path` if it may be read as an srpfile, else null: its real path (links followed) under the real
+ * path of `dir`, a regular file of at most SRP_FILE_MAX_BYTES, opened without blocking (O_NONBLOCK: a FIFO's
+ * open never waits for a writer) and without following a link put in its place since (O_NOFOLLOW), and checked
+ * again once open (the same file, still regular and small). Nothing else is opened or read.
+ */
+const readAllowed = async (path: string, dir: string): Promise<string | null> => {
+  const [realDir, real] = await Promise.all([realpath(dir), realpath(path)]);
+  if (!real.startsWith(realDir === "/" ? "/" : `${realDir}/`)) return null;
+  const seen = await stat(real);
+  if (!seen.isFile() || seen.size > SRP_FILE_MAX_BYTES) return null;
+  const handle = await open(
+    real,
+    constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW | constants.O_NOCTTY,
+  );
+  try {
+    const opened = await handle.stat();
+    if (!opened.isFile() || opened.ino !== seen.ino || opened.dev !== seen.dev) return null;
+    // One byte more than allowed: a file that grew past the bound since is refused, never read whole.
+    const buffer = Buffer.alloc(SRP_FILE_MAX_BYTES + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return length > SRP_FILE_MAX_BYTES ? null : buffer.toString("utf8", 0, length);
+  } finally {
+    await handle.close();
+  }
+};
+
+/**
+ * Reads a listener's srpfile, at most SRP_FILE_MAX_BYTES within SRP_READ_MS, from under `dir`
+ * (DISTRIBUTARY_RIST_SRP_DIR; null: none may be read). A file that may not be read, for whatever reason, fails
+ * with the one refusal of domain/url/rist.ts, which never tells whether a file exists; one that is read but
+ * wrong fails with what is wrong by line number, never its content.
+ */
+export const readSrpUsers = <E>(path: string, dir: string | null, fail: (message: string) => E) => {
+  const refused = fail(srpFileRefusal(path, dir));
+  if (dir === null || srpFilePlaceProblem(path, dir) !== null) return Effect.fail(refused);
+  return Effect.tryPromise({ try: () => readAllowed(path, dir), catch: () => refused }).pipe(
+    Effect.timeoutFail({ duration: SRP_READ_MS, onTimeout: () => refused }),
     Effect.flatMap((text) => {
+      if (text === null) return Effect.fail(refused);
       const users = parseSrpUsers(text);
       return typeof users === "string"
         ? Effect.fail(fail(`the EAP-SRP users' file srpfile=${path}: ${users}`))
         : Effect.succeed(users);
     }),
   );
+};

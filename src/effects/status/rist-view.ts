@@ -29,6 +29,8 @@ export const ristPeerView = (peer: string, figures: RistLinkFigures): RistPeerVi
  * about one since data last came; null otherwise.
  */
 const srpProblem = (figures: RistLinkFigures): string | null => {
+  if (figures.srpFileProblem !== null)
+    return `EAP-SRP: every caller is turned away: ${figures.srpFileProblem}`;
   const attempt = figures.srpAttempt;
   if (attempt === null || (figures.lastDataAt !== null && figures.lastDataAt >= attempt.at)) return null;
   if (attempt.outcome === "unknown")
