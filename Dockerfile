@@ -1,10 +1,12 @@
 # distributary in a container: Debian bookworm, with Node.js 24 from the npm package `node` as everywhere else
 # (bin/distributary runs node_modules/.bin/node, never a `node` on PATH), ffmpeg for RTSP push and thumbnails,
 # libsrt for SRT and librist for RIST (both loaded in process), util-linux for setpriv (children die with the service).
-# Runs as an unprivileged user (uid 10001); the configuration (channels.json, tokens.json) lives in the
-# /config volume.
+# Runs as an unprivileged user (uid 10001), never root; the configuration (channels.json, tokens.json) lives in
+# the /config volume. RIST listeners' srpfiles may only be files under /rist-srp (DISTRIBUTARY_RIST_SRP_DIR):
+# mount a directory of ristsrppasswd files there, read-only, readable by uid 10001.
 #   docker build -t distributary .
 #   docker run --network host -v distributary-config:/config distributary
+#   docker run --network host -v distributary-config:/config -v /etc/distributary/rist-srp:/rist-srp:ro distributary
 # Host networking, because inputs arrive on UDP ports chosen per channel (and multicast needs the host's
 # interfaces); see docker-compose.yml for the whole stack with Prometheus, Alertmanager and Grafana.
 #
@@ -54,7 +56,7 @@ RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*
   && apt-get clean && rm -rf /var/lib/apt/lists/* /var/log/apt /var/log/dpkg.log \
   && groupadd --system --gid 10001 distributary \
   && useradd --system --uid 10001 --gid 10001 --home-dir /opt/distributary --shell /usr/sbin/nologin distributary \
-  && mkdir -p /config && chown distributary:distributary /config
+  && mkdir -p /config /rist-srp && chown distributary:distributary /config
 WORKDIR /opt/distributary
 COPY --from=build /opt/distributary/node_modules ./node_modules
 COPY --from=build /opt/distributary/src ./src
@@ -64,7 +66,8 @@ COPY package.json ./
 COPY bin ./bin
 USER distributary
 ENV DISTRIBUTARY_CONFIG_DIR=/config \
-    DISTRIBUTARY_PORT=8000
+    DISTRIBUTARY_PORT=8000 \
+    DISTRIBUTARY_RIST_SRP_DIR=/rist-srp
 VOLUME ["/config"]
 EXPOSE 8000
 # The project's own Node.js, by its path: the base need not have one on PATH.

@@ -65,6 +65,9 @@ interface Rendered {
 describe("deployment files", () => {
   it("docker-compose.yml mounts files that exist, pins every image, and declares its named volumes", async () => {
     const compose = parse(await readFile("docker-compose.yml", "utf8")) as Compose;
+    // distributary runs as the image's ordinary user: compose neither names another nor adds privileges.
+    const service = (compose.services as Record<string, Record<string, unknown>>).distributary ?? {};
+    for (const key of ["user", "privileged", "cap_add"]) expect(service[key], key).toBeUndefined();
     expect(Object.keys(compose.services).sort()).toEqual([
       "alertmanager",
       "distributary",
@@ -151,6 +154,10 @@ describe("deployment files", () => {
     expect(text).toMatch(/apt-get install -y --no-install-recommends[^\n]*\\\n?[^\n]*/);
     expect(text).toContain("rm -rf /var/lib/apt/lists/*");
     expect(text).toMatch(/\nUSER distributary\n/);
+    // That user is an ordinary one (never uid 0), and RIST srpfiles are taken only from the directory set for them.
+    expect(text).toMatch(/useradd --system --uid 10001 --gid 10001 /);
+    expect(text).toMatch(/\n\s+DISTRIBUTARY_RIST_SRP_DIR=\/rist-srp\n/);
+    expect(text).toContain("mkdir -p /config /rist-srp");
     expect(text).toContain("/api/health");
     expect(text).toMatch(/HEALTHCHECK /);
     expect(text).toMatch(/ENTRYPOINT \["bin\/distributary"\]/);
@@ -170,9 +177,15 @@ describe("deployment files", () => {
     // The unit installs a clone at /opt/distributary: the command it runs is this repository's.
     expect(existsSync("bin/distributary")).toBe(true);
     expect(exec?.[2]).toMatch(/^serve --config-dir \/var\/lib\/distributary$/);
+    // A dynamic user, never root: no User=root, no capability, the priority through limits instead.
+    expect(unit).not.toMatch(/^User=/m);
     for (const directive of [
       "DynamicUser=yes",
-      "StateDirectory=distributary",
+      "CapabilityBoundingSet=",
+      "LimitNICE=-10",
+      "LimitRTPRIO=10",
+      "StateDirectory=distributary distributary/rist-srp",
+      "Environment=DISTRIBUTARY_RIST_SRP_DIR=/var/lib/distributary/rist-srp",
       "NoNewPrivileges=yes",
       "ProtectSystem=strict",
       "ProtectHome=yes",

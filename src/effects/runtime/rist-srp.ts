@@ -3,7 +3,9 @@
  * `ristsrppasswd` writes them, `username:verifier:salt:3` (verifier and salt in base64 without padding, 3 the
  * version librist 0.2.7 knows). librist asks for a caller's verifier and salt by the name it gives, on one of its
  * own threads; the answer comes from what was read here when the input started, in memory, so it never waits on
- * the disk. The file holds verifiers, never passwords; its content is never shown, only where it is wrong.
+ * the disk. The file holds verifiers, never passwords; its content is never shown, only where it is wrong. Only
+ * a file under the directory the node's operator names (DISTRIBUTARY_RIST_SRP_DIR) is read, bounded in size and
+ * time, and any other gets one answer that never tells whether it exists.
  */
 import { constants } from "node:fs";
 import { open, realpath, stat } from "node:fs/promises";
