@@ -5,7 +5,8 @@
  * 10 s, preroll 5 s, duration 8 s, postroll 3 s). a runs the warm-up and the preroll (StartChannel, the
  * outputs, the slate) and is killed at T0 − 3 s. Then: b takes the channel over, reads the progress a stored,
  * joins the preroll without doing any of it again (no second StartChannel reaches moto) and goes live at
- * T0 ± 1 s; after the postroll it stops MediaLive, once.
+ * T0 ± 1 s; after the postroll it stops MediaLive, once. The output, enabled when the channel was made, belongs
+ * to the schedule: both nodes show it off until the window before the warm-up.
  */
 import { DescribeChannelCommand } from "@aws-sdk/client-medialive";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -68,14 +69,20 @@ describe.skipIf(missing !== null)("a scheduled window whose holder is killed at 
         nodes: ["a", "b"],
         slate: { after_ms: 1000 },
         medialive: { channel_id: mediaLiveId, region: "eu-west-1" },
-        outputs: [
-          { id: "out1", protocol: "udp", url: `udp://127.0.0.1:${await freeUdpPort()}`, enabled: false },
-        ],
+        // Enabled, as the API's default has it: the schedule owns it all the same.
+        outputs: [{ id: "out1", protocol: "udp", url: `udp://127.0.0.1:${await freeUdpPort()}` }],
         schedule: kickoffSchedule(t0),
       }),
     });
     expect(created.status, await created.clone().text()).toBe(201);
     expect((await api("a", "/api/channels/match/start", { method: "POST" })).status).toBe(200);
+    for (const node of ["a", "b"]) {
+      const output = ((await json(await api(node, "/api/channels/match"))).outputs as Json[])[0];
+      expect(output).toMatchObject({ enabled: false });
+      expect(String(output?.schedule)).toMatch(
+        /^off until the window kickoff at .* Europe\/Paris \(schedule\)$/,
+      );
+    }
     await until(
       "b to see a hold the channel",
       async () => (await fleetOf("b", "match"))?.holder === "a",
