@@ -11,6 +11,7 @@ import * as Runtime from "effect/Runtime";
 import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import { page } from "../../../views/layout.ts";
+import { excerpt } from "../../domain/excerpt.ts";
 import { MAX_SLATE_IMAGE_BYTES } from "../../domain/slate.ts";
 import { refusalOn } from "../access.ts";
 import { type AuthEnv, countFailure } from "../auth.ts";
@@ -195,7 +196,7 @@ export const pagesApp = (services: PageServices) => {
         viewer: c.get("principal") === undefined ? null : viewerOf(c),
         body: html`<section class="not-found" aria-labelledby="not-found-title">
           <h1 id="not-found-title">Not found</h1>
-          <p role="alert">There is no page at <code>${c.req.path}</code>.</p>
+          <p role="alert">There is no page at <code>${excerpt(c.req.path)}</code>.</p>
           <p><a href="/">Back to the channels</a></p>
         </section>`,
       }),
