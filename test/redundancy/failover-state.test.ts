@@ -172,12 +172,14 @@ describe("failover state: health rules", () => {
     expect(state.tick(8_050)).toMatchObject([{ type: "switch", to: "primary", reason: "primary_restored" }]);
   });
 
-  it("with both inputs unhealthy nothing moves; a standby that turns healthy is taken", () => {
+  it("with both inputs unhealthy nothing moves, said once; a standby that turns healthy is taken", () => {
     const state = makeFailoverState(policy({ revert: "sticky" }), 0);
     flow(state, 0, 1_000);
     state.judged("backup", "no_pcr", 900);
     state.judged("primary", "cc", 1_000);
-    expect(flow(state, 1_100, 3_000)).toEqual([]);
+    expect(flow(state, 1_100, 3_000)).toEqual([
+      { type: "held", at: 1_100, from: "primary", to: "backup", reason: "rule", rule: "no_pcr" },
+    ]);
     expect(state.active()).toBe("primary");
     state.judged("backup", null, 3_050);
     expect(state.tick(3_050)).toMatchObject([{ type: "switch", to: "backup", reason: "rule", rule: "cc" }]);
@@ -199,5 +201,43 @@ describe("failover state: health rules", () => {
     held.judged("primary", "black", 1_100);
     expect(flow(held, 1_100, 2_000).filter((event) => event.type === "switch")).toEqual([]);
     expect(held.active()).toBe("primary");
+  });
+
+  it("a silent active input is not left for a flowing standby its rules find unhealthy: said once, taken once healthy", () => {
+    const state = makeFailoverState(policy({ revert: "sticky" }), 0);
+    flow(state, 0, 1_000);
+    // The backup flows but is itself silent (its sound); then the primary stops.
+    state.judged("backup", "silent", 900);
+    const events: Array<ReturnType<typeof state.tick>[number]> = [];
+    for (let at = 1_100; at <= 4_000; at += 100) {
+      // Its datagrams while the primary is silent do not switch either.
+      state.arrival("backup", at);
+      events.push(...state.tick(at));
+      // Never due right after a tick: held, the fiber does not spin.
+      expect(state.nextDeadline(at) ?? Number.POSITIVE_INFINITY).toBeGreaterThan(at);
+    }
+    expect(events).toEqual([
+      { type: "held", at: 1_500, from: "primary", to: "backup", reason: "silence", rule: "silent" },
+    ]);
+    expect(state.active()).toBe("primary");
+    // Healthy again: taken at once, for the primary's silence.
+    expect(state.judged("backup", null, 4_050)).toBe(true);
+    expect(state.tick(4_050)).toMatchObject([
+      { type: "switch", from: "primary", to: "backup", reason: "silence" },
+    ]);
+  });
+
+  it("the first input back after all were lost is not taken while its rules find it unhealthy", () => {
+    const state = makeFailoverState(policy(), 0);
+    flow(state, 0, 1_000);
+    state.judged("backup", "black && silent", 1_000);
+    // Both silent: lost; then only the backup comes back.
+    expect(state.tick(1_600).map((event) => event.type)).toEqual(["input_lost"]);
+    state.arrival("backup", 2_000);
+    expect(state.tick(2_000)).toEqual([
+      { type: "input_restored", at: 2_000, role: "backup" },
+      { type: "held", at: 2_000, from: "primary", to: "backup", reason: "silence", rule: "black && silent" },
+    ]);
+    expect(state.active()).toBe("primary");
   });
 });

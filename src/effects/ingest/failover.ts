@@ -7,7 +7,9 @@
  *   such a silence, as long as it keeps coming.
  * - Failover: when the active input is silent and the other is not, switch (reason "silence"). A datagram on
  *   a flowing standby input while the active one is silent switches at once, so that datagram is already
- *   forwarded (so does the first input back after all were lost); the tick covers the rest.
+ *   forwarded (so does the first input back after all were lost); the tick covers the rest. A standby the
+ *   health rules find unhealthy is not taken, silent active input or not: the channel stays, says so once
+ *   (a "held" event naming the standby's rules) and switches once the standby is healthy again.
  * - Auto revert: back to the primary once it has been healthy for `revertAfterMs` ("primary_restored"). An
  *   operator's choice is kept until the next silence failover: automation does not undo a person.
  * - Health rules (domain/health-judge.ts), when the channel has them: the caller says when an input turns
@@ -34,6 +36,17 @@ export type RedundancyEvent =
       readonly reason: SwitchReason;
       /** For "rule": the health rules that held on the input switched from, as the expression names them. */
       readonly rule?: string | undefined;
+    }
+  | {
+      /** A failover that did not happen: the standby flows but its health rules find it unhealthy. */
+      readonly type: "held";
+      readonly at: number;
+      readonly from: InputRole;
+      readonly to: InputRole;
+      /** Why the channel would have left `from`: it is silent, or unhealthy by its own rules. */
+      readonly reason: "silence" | "rule";
+      /** The rules that hold on the standby, as the expression names them. */
+      readonly rule: string;
     }
   | { readonly type: "input_lost"; readonly at: number }
   | { readonly type: "input_restored"; readonly at: number; readonly role: InputRole };
@@ -130,6 +143,8 @@ export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number):
   // Where the silence of an input that never sent is measured from (see the rule on the start above).
   let neverSentFrom = startedAtMs;
   let anyArrived = false;
+  /** The failover held back last (and said), while it still is: said once, not at every tick. */
+  let held: { reason: "silence" | "rule"; rule: string } | null = null;
 
   const alive = (entry: Track, nowMs: number) =>
     entry.lastAt !== null && nowMs - entry.lastAt < policy.failoverAfterMs;
@@ -146,6 +161,9 @@ export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number):
     const rule = reason === "rule" ? (tracks[from].unhealthy ?? undefined) : undefined;
     return { type: "switch", at: nowMs, from, to, reason, ...(rule === undefined ? {} : { rule }) };
   };
+  /** Whether `role` may take the air: it flows, and its health rules do not find it unhealthy. */
+  const mayTakeAir = (role: InputRole, nowMs: number) =>
+    alive(tracks[role], nowMs) && tracks[role].unhealthy === null;
   /** Since when the primary has flowed and been healthy by the rules: what auto revert counts from. */
   const primaryGoodSince = (): number | null => {
     const { healthySince, unhealthy, clearedAt } = tracks.primary;
@@ -170,7 +188,7 @@ export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number):
       // A standby that was flowing switches at once, and so does the first input back after every input was
       // lost. A silence of both that no tick saw (this thread's turn came late) does not: whichever datagram
       // the late turn reads first says nothing, and the tick decides once the turn has read them all.
-      const switchNow = flowing || health === "lost";
+      const switchNow = (flowing || health === "lost") && entry.unhealthy === null;
       if (switchNow && role !== active && policy.switching && silent(tracks[active], nowMs)) {
         decided.push(switchTo(role, "silence", nowMs));
         sooner = true;
@@ -191,18 +209,22 @@ export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number):
         if (alive(tracks[role], nowMs)) anyAlive = true;
         else tracks[role].healthySince = null;
       }
+      let holding: typeof held = null;
       if (policy.switching) {
         const other: InputRole = active === "primary" ? "backup" : "primary";
         const goodSince = primaryGoodSince();
-        if (silent(tracks[active], nowMs) && alive(tracks[other], nowMs)) {
-          emit(switchTo(other, "silence", nowMs));
-        } else if (
-          tracks[active].unhealthy !== null &&
-          !operatorHold &&
-          alive(tracks[other], nowMs) &&
-          tracks[other].unhealthy === null
-        ) {
-          emit(switchTo(other, "rule", nowMs));
+        const leaving: "silence" | "rule" | null = silent(tracks[active], nowMs)
+          ? "silence"
+          : tracks[active].unhealthy !== null && !operatorHold
+            ? "rule"
+            : null;
+        const standbyRule = tracks[other].unhealthy;
+        if (leaving !== null && mayTakeAir(other, nowMs)) {
+          emit(switchTo(other, leaving, nowMs));
+        } else if (leaving !== null && standbyRule !== null && alive(tracks[other], nowMs)) {
+          holding = { reason: leaving, rule: standbyRule };
+          if (held?.reason !== leaving || held.rule !== standbyRule)
+            emit({ type: "held", at: nowMs, from: active, to: other, reason: leaving, rule: standbyRule });
         } else if (
           active === "backup" &&
           policy.revert === "auto" &&
@@ -213,6 +235,7 @@ export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number):
           emit(switchTo("primary", "primary_restored", nowMs));
         }
       }
+      held = holding;
       if (health === "ok" && !anyAlive) {
         health = "lost";
         emit({ type: "input_lost", at: nowMs });
@@ -234,8 +257,9 @@ export const makeFailoverState = (initial: FailoverPolicy, startedAtMs: number):
       if (health === "ok" && !anyAlive) return nowMs;
       if (policy.switching) {
         const other: InputRole = active === "primary" ? "backup" : "primary";
-        // The active input's silence counts from the start when it never sent: the other may take over then.
-        if (alive(tracks[other], nowMs))
+        // The active input's silence counts from the start when it never sent: the other may take over then,
+        // or, unhealthy, be said to be held back (once: then its verdict wakes the timers).
+        if (alive(tracks[other], nowMs) && (tracks[other].unhealthy === null || held?.reason !== "silence"))
           next = Math.min(next, (tracks[active].lastAt ?? neverSentFrom) + policy.failoverAfterMs);
         const since = primaryGoodSince();
         if (active === "backup" && policy.revert === "auto" && !operatorHold && since !== null)

@@ -42,6 +42,16 @@ export const reportSelectorEvents =
           ...(event.rule === undefined ? {} : { rule: event.rule }),
           at,
         });
+      case "held":
+        return emit({
+          type: "input_switch_held",
+          channel,
+          from: event.from,
+          to: event.to,
+          reason: event.reason,
+          rule: event.rule,
+          at,
+        });
       case "input_lost":
         return emit({ type: "input_lost", channel, at });
       case "input_restored":
