@@ -13,6 +13,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { Counter, type Registry } from "prom-client";
 import { type Role, roleOn, type ScopedChannel, tagsBeyond, unscopedRole } from "../domain/access.ts";
 import { ControlError } from "../domain/errors.ts";
+import { excerpt } from "../domain/excerpt.ts";
 import { CurrentActor } from "../effects/config/actor.ts";
 import { actorOf, allows, describeCaller, describeGrants, type Principal } from "../effects/control/auth.ts";
 import { audit, type EventBus } from "../effects/events/event-bus.ts";
@@ -65,9 +66,9 @@ export const makeChannelAccess = (
           ? ""
           : ` (and ${last.unwritten} refusal${last.unwritten === 1 ? "" : "s"} since the last row)`;
       Runtime.runFork(runtime)(
-        Effect.ignore(audit(bus, "access.refused", `refused ${what}: ${why}${more}`)).pipe(
-          Effect.provideService(CurrentActor, actorOf(principal)),
-        ),
+        Effect.ignore(
+          audit(bus, "access.refused", `refused ${excerpt(what)}: ${excerpt(why, 400)}${more}`),
+        ).pipe(Effect.provideService(CurrentActor, actorOf(principal))),
       );
     },
   };
