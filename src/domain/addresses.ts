@@ -2,7 +2,11 @@
  * What kind of address an IP is, for the places the service connects to on an operator's word (an HLS push
  * origin): a loopback, link-local or unspecified address reaches this machine or its cloud metadata service,
  * and a private one the operator's own network, so an output must not be aimed there unless an admin allows
- * it. IPv4-mapped IPv6 forms (`::ffff:127.0.0.1`) count as the IPv4 address they carry.
+ * it. An IPv6 address that carries an IPv4 one counts as the IPv4 address it carries: IPv4-compatible
+ * (`::127.0.0.1`), IPv4-mapped (`::ffff:127.0.0.1`) and IPv4-translated (`::ffff:0:127.0.0.1`) forms, NAT64's
+ * well-known prefix (`64:ff9b::/96`, `64:ff9b::7f00:1` reaches 127.0.0.1 through a translator) and 6to4
+ * (`2002:AABB:CCDD::/48`). NAT64's local-use prefix (`64:ff9b:1::/48`), where the IPv4 address may sit at any of
+ * several places, is private whole.
  */
 import { BlockList, isIP } from "node:net";
 
@@ -45,16 +49,56 @@ const kinds: ReadonlyArray<readonly [AddressKind, BlockList]> = [
       ["192.168.0.0", 16],
       ["100.64.0.0", 10],
       ["fc00::", 7],
+      ["64:ff9b:1::", 48],
     ]),
   ],
 ];
 
-/** The kind of `address` (an IPv4 or IPv6 literal), or null for a public address or not an IP at all. */
-const addressKind = (address: string): AddressKind | null => {
+/** An IPv6 literal's eight 16-bit groups (`isIP` said it is one). */
+const groupsOf = (address: string): ReadonlyArray<number> => {
+  const [text = ""] = address.split("%");
+  // A dotted quad at the end is the last two groups.
+  const hex = text.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) =>
+    [(Number(a) << 8) | Number(b), (Number(c) << 8) | Number(d)].map((group) => group.toString(16)).join(":"),
+  );
+  const parse = (part: string | undefined) =>
+    part === undefined || part === "" ? [] : part.split(":").map((group) => Number.parseInt(group, 16));
+  const [head, tail] = hex.split("::");
+  const front = parse(head);
+  if (tail === undefined) return front;
+  const back = parse(tail);
+  return [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
+};
+
+/** The IPv4 address an IPv6 literal carries (see above), or null. */
+const embeddedIPv4 = (address: string): string | null => {
+  const groups = groupsOf(address);
+  const group = (index: number) => groups[index] ?? 0;
+  const zeros = (from: number, to: number) => groups.slice(from, to).every((value) => value === 0);
+  const quad = (high: number, low: number) => `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+  // ::a.b.c.d, ::ffff:a.b.c.d, ::ffff:0:a.b.c.d
+  if (zeros(0, 5) && (group(5) === 0 || group(5) === 0xffff)) return quad(group(6), group(7));
+  if (zeros(0, 4) && group(4) === 0xffff && group(5) === 0) return quad(group(6), group(7));
+  // NAT64: 64:ff9b::a.b.c.d
+  if (group(0) === 0x64 && group(1) === 0xff9b && zeros(2, 6)) return quad(group(6), group(7));
+  // 6to4: 2002:AABB:CCDD::/48
+  if (group(0) === 0x2002) return quad(group(1), group(2));
+  return null;
+};
+
+/**
+ * The kind of `address` (an IPv4 or IPv6 literal), or null for a public address or not an IP at all; `carried`
+ * the IPv4 address an IPv6 one was judged by.
+ */
+const addressKind = (address: string): { kind: AddressKind; carried: string | null } | null => {
   const version = isIP(address);
   if (version === 0) return null;
   const type = version === 6 ? "ipv6" : "ipv4";
-  return kinds.find(([, blocks]) => blocks.check(address, type))?.[0] ?? null;
+  const kind = kinds.find(([, blocks]) => blocks.check(address, type))?.[0];
+  if (kind !== undefined) return { kind, carried: null };
+  const carried = version === 6 ? embeddedIPv4(address) : null;
+  const inner = carried === null ? undefined : kinds.find(([, blocks]) => blocks.check(carried, "ipv4"))?.[0];
+  return inner === undefined ? null : { kind: inner, carried };
 };
 
 /** Which addresses an HLS push may reach. */
@@ -83,8 +127,10 @@ export const pushAddressProblem = (
   origin: string,
   resolved: boolean,
 ): string | null => {
-  const kind = addressKind(address);
-  if (kind === null || (kind === "private" && policy.allowPrivate)) return null;
+  const found = addressKind(address);
+  if (found === null) return null;
+  const { kind, carried } = found;
+  if (kind === "private" && policy.allowPrivate) return null;
   if (kind === "loopback" && policy.allowLoopback === true) return null;
   const words = policy.words ?? HLS_PUSH_WORDS;
   const is = resolved ? `resolves to ${address},` : "is";
@@ -94,5 +140,6 @@ export const pushAddressProblem = (
     ? ` (${opens.join(" and ")} ones too when the server runs with ${words.setting}=true)`
     : "";
   const article = kind === "unspecified" ? "an" : "a";
-  return `${words.target} ${origin} ${is} ${article} ${kind} address: ${words.service} to public addresses only${unless}`;
+  const carrying = carried === null ? "" : ` (it carries the IPv4 address ${carried})`;
+  return `${words.target} ${origin} ${is} ${article} ${kind} address${carrying}: ${words.service} to public addresses only${unless}`;
 };
