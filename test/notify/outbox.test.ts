@@ -7,7 +7,7 @@
  * start reads both. On the TestClock; the files and the requests are real.
  */
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Layer, TestClock } from "effect";
@@ -248,6 +248,75 @@ it("a start reads the whole and its generation's journal, skips a line cut short
     );
     expect(again).toEqual(["msg_3", "msg_2"]);
   } finally {
+    await rm(own, { recursive: true, force: true });
+  }
+});
+
+it("a journal that cannot be written: each change writes the whole instead, and a restart has every delivery", async () => {
+  const own = await mkdtemp(join(tmpdir(), "distributary-outbox-broken-"));
+  const receiver = await httpReceiver(() => ({ status: 503 }));
+  try {
+    const ownStore = Layer.orDie(layerFile(own));
+    const attempted = (channel: string) =>
+      Effect.gen(function* () {
+        const notifications = yield* Notifications;
+        const id = (yield* Notifiers).current()[0]?.id ?? "";
+        return yield* Effect.promise(() =>
+          eventually(`${channel}'s attempt recorded`, async () => {
+            const rows = await Effect.runPromise(notifications.recent(id));
+            return rows.find((row) => row.payload.channel?.id === channel && row.attempts === 1);
+          }),
+        );
+      });
+    await runOnTestClock(
+      Effect.gen(function* () {
+        yield* TestClock.setTime(T0);
+        yield* (yield* Notifiers).create({
+          name: "ops",
+          kind: "webhook",
+          url: receiver.url,
+          events: ["input_lost"],
+        });
+        const bus = yield* EventBus;
+        bus.emit({ type: "input_lost", channel: "first" });
+        yield* attempted("first");
+        // The journal's place taken by a directory: no append (nor replace) can go there any more.
+        yield* Effect.promise(async () => {
+          await rm(join(own, JOURNAL_FILE));
+          await mkdir(join(own, JOURNAL_FILE));
+        });
+        bus.emit({ type: "input_lost", channel: "second" });
+        yield* attempted("second");
+        // Written whole instead, not lost.
+        const stored = JSON.parse(readFileSync(join(own, OUTBOX_FILE), "utf8")).deliveries as Array<{
+          payload: { channel: { id: string } };
+          attempts: number;
+        }>;
+        expect(stored.map((row) => [row.payload.channel.id, row.attempts]).sort()).toEqual([
+          ["first", 1],
+          ["second", 1],
+        ]);
+      }),
+      ownStore,
+    );
+    // Started again with the directory still there: the whole is read, each delivery pending as it was.
+    const rows = await runOnTestClock(
+      Effect.gen(function* () {
+        const id = (yield* Notifiers).current()[0]?.id ?? "";
+        return (yield* (yield* Notifications).recent(id)).map((row) => [
+          row.payload.channel?.id,
+          row.state,
+          row.attempts,
+        ]);
+      }),
+      ownStore,
+    );
+    expect(rows.sort()).toEqual([
+      ["first", "pending", 1],
+      ["second", "pending", 1],
+    ]);
+  } finally {
+    await receiver.close();
     await rm(own, { recursive: true, force: true });
   }
 });
