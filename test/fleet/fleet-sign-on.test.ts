@@ -2,7 +2,8 @@
  * Sign-on in a fleet: two real nodes (`bin/distributary serve`, one PostgreSQL) and a real OpenID provider
  * (oidc-provider on 127.0.0.1). A person signed in through node a is signed in on node b too (the session is in
  * the database, b reads it), and signing out on b ends it on a. A desk's JWT sent to a, about a channel b holds,
- * is forwarded with it and checked again by b, whose audit row names the desk's subject and issuer.
+ * is forwarded with it and checked again by b, whose audit row names the desk's subject and issuer. A sign-in
+ * begun on a may come back to b: its signed cookie is signed with a key the nodes share.
  */
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -78,6 +79,31 @@ describe("sign-on in a fleet", () => {
     await page.waitForURL(`${base("a")}/login?next=%2F`);
     await context.close();
   }, 60_000);
+
+  it("takes a sign-in begun on a when the provider sends the browser back to b (one signing key)", async () => {
+    const login = await fetch(`${base("a")}/auth/login?next=%2Fevents`, { redirect: "manual" });
+    expect(login.status).toBe(302);
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+    expect(cookie).toMatch(/^dst_signin=/);
+    // The provider's refusal, sent back to b: b reads a's cookie (a 403 naming the provider's error).
+    const back = await fetch(`${base("b")}/auth/callback?error=access_denied&error_description=no`, {
+      headers: { cookie },
+    });
+    expect(back.status).toBe(403);
+    expect(await back.text()).toContain("The identity provider refused the sign-in: no.");
+    // A cookie neither node made is refused by both.
+    const [name, value = ""] = cookie.split("=");
+    const [body = "", ...rest] = value.split(".");
+    const transaction = JSON.parse(Buffer.from(body, "base64url").toString()) as Record<string, string>;
+    const changed = Buffer.from(JSON.stringify({ ...transaction, next: "/settings" })).toString("base64url");
+    const forged = `${name}=${[changed, ...rest].join(".")}`;
+    for (const node of ["a", "b"] as const) {
+      const refused = await fetch(`${base(node)}/auth/callback?error=access_denied`, {
+        headers: { cookie: forged },
+      });
+      expect([node, refused.status]).toEqual([node, 400]);
+    }
+  });
 
   it("checks a forwarded JWT again on the holder, whose audit row names the desk", async () => {
     const token = await provider.robotToken("robot-eu");

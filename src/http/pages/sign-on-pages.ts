@@ -40,8 +40,9 @@ export const openTransaction = (
 ): LoginTransaction | undefined => {
   const [body, at, mac, ...rest] = text?.split(".") ?? [];
   if (body === undefined || at === undefined || mac === undefined || rest.length > 0) return undefined;
-  const expected = createHmac("sha256", key).update(`${body}.${at}`).digest();
-  const given = Buffer.from(mac, "base64url");
+  // Compared as text: another spelling of the same bytes (base64url's spare bits) is not this service's.
+  const expected = Buffer.from(createHmac("sha256", key).update(`${body}.${at}`).digest("base64url"));
+  const given = Buffer.from(mac);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
   const made = Number.parseInt(at, 36);
   if (!(made <= now && now - made < TRANSACTION_SECONDS * 1000)) return undefined;
