@@ -8,9 +8,14 @@
  *   demux.flush()                             // the PES still open at the end of a file
  *
  * A PES ends where the next one starts on its PID, or as soon as its PES_packet_length is reached (audio PES
- * usually carry one). A continuity gap drops the PES it falls in rather than hand on a frame with a hole. A
- * PES that cannot be read — no start code prefix, marker bits wrong, a header longer than the PES, timestamps
- * without their markers, more than MAX_PES_BYTES — is dropped and told (`onBad`), never handed on.
+ * usually carry one; a length too short to hold the PES's own header is a lie, and not waited for).
+ *
+ * What is damaged but can still be framed is handed on, as a decoder of the TS would read it: a PES with a
+ * continuity gap goes with its hole; a header whose lengths lie or whose prefix is broken still gives its
+ * payload (video: from its first start code; audio: after the timestamps, where the frame readers find their
+ * sync); timestamps whose marker bits are wrong are not read (`pts` -1: the remux times the frame from the one
+ * before). Only what has nothing to frame is dropped and told (`bad`): a video PES with no start code, an
+ * audio PES whose header or timestamps cannot be read, more than MAX_PES_BYTES.
  * Each PID's buffer grows to its largest PES and is then reused, and packets are read where they lie in the
  * chunk (no view of each), so steady state allocates nothing per packet.
  */
@@ -28,7 +33,7 @@ import {
   sectionOf,
   unitStartAt,
 } from "../ts/index.ts";
-import { H264_NAL, NalUnits, nalType, type VideoCodec } from "./nal.ts";
+import { forbidden, H264_NAL, NalUnits, nalType, startCodeAt, type VideoCodec } from "./nal.ts";
 import { copyBytes } from "./tags.ts";
 
 /** A PES larger than this lost its start or lies about its length: 16 MiB is over a second of 100 Mbit/s. */
@@ -62,7 +67,7 @@ export const isVideoCodec = (codec: EsCodec): codec is VideoCodec => codec === "
 export interface AccessUnit {
   readonly pid: number;
   readonly codec: EsCodec;
-  /** 33-bit, 90 kHz; -1 when the PES carries none. */
+  /** 33-bit, 90 kHz; -1 when the PES carries none, or its marker bits say it cannot be trusted (video only). */
   readonly pts: number;
   /** The PTS when the PES carries no DTS. */
   readonly dts: number;
@@ -91,10 +96,15 @@ class PesStream implements AccessUnit {
   private expected = 0;
   private collecting = false;
   private continuity = -1;
+  /** Where the payload of the PES being handed on starts in `buffer`. */
+  private payload = 0;
+  /** Video: where in the PES being collected packets were lost (null for audio, whose readers resync). */
+  private readonly gaps: number[] | null;
 
   constructor(pid: number, codec: EsCodec) {
     this.pid = pid;
     this.codec = codec;
+    this.gaps = isVideoCodec(codec) ? [] : null;
   }
 
   /**
@@ -113,13 +123,16 @@ class PesStream implements AccessUnit {
     const hasPayload = ((chunk[at + 3] ?? 0) & 0x10) !== 0;
     if (hasPayload && this.continuity >= 0 && !unitStart) {
       if (cc === this.continuity) return; // a duplicate packet, which the standard allows once
-      if (cc !== nextCc(this.continuity)) this.collecting = false;
+      // A packet lost: the PES goes on with a hole, which a decoder conceals as it does reading the TS.
+      if (cc !== nextCc(this.continuity) && this.collecting && this.gaps !== null)
+        this.gaps.push(this.length);
     }
     if (hasPayload) this.continuity = cc;
     if (start >= PACKET) return;
     if (unitStart) {
       if (this.collecting) this.finish(emit, bad);
       this.length = 0;
+      if (this.gaps !== null) this.gaps.length = 0;
       this.collecting = true;
     }
     if (!this.collecting) return;
@@ -134,34 +147,100 @@ class PesStream implements AccessUnit {
       return;
     }
     this.append(chunk, at + start, at + PACKET);
-    if (this.expected === 0 && this.length >= 6) {
-      this.expected = ((this.buffer[4] ?? 0) << 8) | (this.buffer[5] ?? 0);
+    if (this.expected === 0 && this.length >= 9) {
+      const expected = ((this.buffer[4] ?? 0) << 8) | (this.buffer[5] ?? 0);
+      // A length that cannot even hold the PES's header lies: the PES ends where the next one starts.
+      this.expected = expected >= 3 + (this.buffer[8] ?? 0) ? expected : 0;
     }
     if (this.expected > 0 && this.length >= 6 + this.expected) this.finish(emit, bad);
   }
 
-  /** Hands on the PES collected so far, if it is whole enough to read. */
+  /** Hands on the PES collected so far, if anything of it can be framed; else tells why not. */
   finish(emit: (unit: AccessUnit) => void, bad: BadPes): void {
     if (!this.collecting) return;
-    const b = this.buffer;
     const length = this.expected > 0 ? Math.min(this.length, 6 + this.expected) : this.length;
     this.collecting = false;
     this.expected = 0;
-    const problem = pesHeaderProblem(b, length);
+    const problem = this.readHeader(length);
     if (problem !== null) {
+      if (this.gaps !== null) this.gaps.length = 0;
       bad(this.pid, this.codec, problem);
       return;
     }
-    const flags = (b[7] ?? 0) >> 6;
-    const payload = 9 + (b[8] ?? 0);
-    this.pts = flags & 2 ? readTimestamp(b, 9) : -1;
-    this.dts = flags === 3 ? readTimestamp(b, 14) : this.pts;
-    this.data = b.subarray(payload, length);
+    this.data = this.buffer.subarray(this.payload, this.gaps?.length ? this.cutAtGaps(length) : length);
     this.keyframe = isVideoCodec(this.codec)
       ? holdsKeyPicture(this.codec, this.data, this.nals.scan(this.data))
       : true;
     emit(this);
     this.data = EMPTY;
+  }
+
+  /**
+   * Where packets of a video PES were lost, the bytes from the hole to the next start code are no use to a
+   * decoder (the rest of a NAL unit cut in two, or the tail of the next PES when its first packet was lost):
+   * they are cut out, so the frame goes on from its next NAL unit. The PES's new length.
+   */
+  private cutAtGaps(length: number): number {
+    const gaps = this.gaps as number[];
+    const b = this.buffer;
+    let end = length;
+    for (let i = gaps.length - 1; i >= 0; i--) {
+      const at = gaps[i] as number;
+      if (at < this.payload || at >= end) continue;
+      let code = startCodeAt(b.subarray(0, end), at);
+      if (code < 0) {
+        end = at;
+        continue;
+      }
+      if (code > at && b[code - 1] === 0) code--;
+      b.copyWithin(at, code, end);
+      end -= code - at;
+    }
+    gaps.length = 0;
+    return end;
+  }
+
+  /**
+   * Reads the header of the PES of `length` bytes collected: its times (-1 when it carries none or they cannot
+   * be read) and where its payload starts. Why nothing of it can be framed, in words; null when something can.
+   */
+  private readHeader(length: number): string | null {
+    const b = this.buffer;
+    const headed = length >= 9 && b[0] === 0 && b[1] === 0 && b[2] === 1 && ((b[6] ?? 0) & 0xc0) === 0x80;
+    const flags = headed ? (b[7] ?? 0) >> 6 : 0;
+    const fields = flags === 3 ? 10 : flags === 2 ? 5 : 0;
+    const timed =
+      fields > 0 && 9 + fields <= length && timestampMarked(b, 9) && (flags === 2 || timestampMarked(b, 14));
+    this.pts = timed ? readTimestamp(b, 9) : -1;
+    this.dts = timed && flags === 3 ? readTimestamp(b, 14) : this.pts;
+    const stated = 9 + (b[8] ?? 0);
+    if (isVideoCodec(this.codec)) {
+      // An access unit starts with a start code: where the header says, or else at the first one after it.
+      if (headed && stated + 3 <= length && startsWithStartCode(b, stated)) {
+        this.payload = stated;
+        return null;
+      }
+      const from = headed ? 9 + fields : Math.min(9, length);
+      const code = from < length ? startCodeAt(b.subarray(0, length), from) : -1;
+      if (code < 0)
+        return headed
+          ? "a video PES whose header lies, with no start code after it"
+          : "a PES that does not start with a PES header, with no start code in it";
+      // A 4-byte start code is found at its last three bytes.
+      this.payload = code > from && b[code - 1] === 0 ? code - 1 : code;
+      return null;
+    }
+    // Audio: the ADTS and MPEG audio readers find their own sync, but a frame needs its time.
+    if (!headed)
+      return length < 9 || b[0] !== 0 || b[1] !== 0 || b[2] !== 1
+        ? "a PES that does not start with a PES header"
+        : "a PES header whose marker bits are wrong";
+    if (flags === 1) return "a PES header with a DTS and no PTS";
+    if (9 + fields > length) return `a PES header of ${9 + fields} bytes in a PES of ${length}`;
+    if (fields > 0 && !timestampMarked(b, 9)) return "a PES header whose PTS has no markers";
+    if (flags === 3 && !timed) return "a PES header whose DTS has no markers";
+    this.payload = stated <= length ? stated : 9 + fields;
+    return null;
   }
 
   /** Forgets the PES being collected. */
@@ -187,20 +266,9 @@ class PesStream implements AccessUnit {
 const timestampMarked = (b: Uint8Array, at: number): boolean =>
   ((b[at] ?? 0) & (b[at + 2] ?? 0) & (b[at + 4] ?? 0) & 1) === 1;
 
-/** Why the PES of `length` bytes in `b` cannot be read, in words; null when its header holds together. */
-const pesHeaderProblem = (b: Uint8Array, length: number): string | null => {
-  if (length < 9 || b[0] !== 0 || b[1] !== 0 || b[2] !== 1)
-    return "a PES that does not start with a PES header";
-  if (((b[6] ?? 0) & 0xc0) !== 0x80) return "a PES header whose marker bits are wrong";
-  const flags = (b[7] ?? 0) >> 6;
-  const headerLength = b[8] ?? 0;
-  if (9 + headerLength > length) return `a PES header of ${9 + headerLength} bytes in a PES of ${length}`;
-  if (flags === 1) return "a PES header with a DTS and no PTS";
-  if (flags >= 2 && (headerLength < (flags === 3 ? 10 : 5) || !timestampMarked(b, 9)))
-    return "a PES header whose PTS has no markers";
-  if (flags === 3 && !timestampMarked(b, 14)) return "a PES header whose DTS has no markers";
-  return null;
-};
+/** An Annex B start code (00 00 01, or 00 00 00 01) at `at`. */
+const startsWithStartCode = (b: Uint8Array, at: number): boolean =>
+  b[at] === 0 && b[at + 1] === 0 && (b[at + 2] === 1 || (b[at + 2] === 0 && b[at + 3] === 1));
 
 /** A PTS or DTS field: 33 bits spread over 5 bytes with marker bits. */
 const readTimestamp = (b: Uint8Array, at: number): number =>
@@ -210,8 +278,10 @@ const readTimestamp = (b: Uint8Array, at: number): number =>
   (b[at + 3] ?? 0) * 2 ** 7 +
   ((b[at + 4] ?? 0) >> 1);
 
+/** Whether an IDR (H.264) or IRAP (HEVC) picture is among the NAL units (one whose forbidden bit is set is none). */
 const holdsKeyPicture = (codec: VideoCodec, data: Uint8Array, nals: NalUnits): boolean => {
   for (let i = 0; i < nals.count; i++) {
+    if (forbidden(data, nals.start(i))) continue;
     const type = nalType(codec, data, nals.start(i));
     if (codec === "h264" ? type === H264_NAL.idr : type >= 16 && type <= 23) return true;
   }

@@ -15,7 +15,7 @@ const START_CODE = Uint8Array.of(0, 0, 1);
  * Where the first start code at or after `from` begins, or -1. Buffer's indexOf searches natively (memchr for
  * the first byte): about four times as fast as a loop in JS over a frame of tens of kilobytes.
  */
-const startCodeAt = (data: Uint8Array, from: number): number =>
+export const startCodeAt = (data: Uint8Array, from: number): number =>
   Buffer.prototype.indexOf.call(data, START_CODE, from);
 
 /**
@@ -60,6 +60,9 @@ export class NalUnits {
     this.count++;
   }
 }
+
+/** The NAL unit at `start` has its forbidden_zero_bit set: a decoder skips it (a bit error, most likely). */
+export const forbidden = (data: Uint8Array, start: number): boolean => ((data[start] ?? 0) & 0x80) !== 0;
 
 export const nalType = (codec: VideoCodec, data: Uint8Array, start: number): number =>
   codec === "h264" ? (data[start] ?? 0) & 0x1f : ((data[start] ?? 0) >> 1) & 0x3f;

@@ -13,13 +13,18 @@
  * words naming the codec, rather than tags no one can decode; audio it cannot carry beside video it can
  * (AC-3, MPEG audio layer II…) is `leftOut`: the video goes without it.
  *
- * What it cannot read it drops, counts by reason (`dropped`) and says why (`lastDrop`): a PES whose
- * header lies (es.ts), a keyframe whose parameter sets are unusable (video-checks.ts), an access unit with
- * no NAL unit or a NAL unit with its forbidden bit set, an ADTS or MPEG audio frame that is not one. After a
- * video frame is dropped, the frames that follow are dropped too (`no_keyframe_yet`) until a keyframe, whose
- * parameter sets are in force or new and usable. `push` and `cue` never throw: what escapes the checks is
- * caught, counted as `internal_error`, and the remux starts again at the next keyframe. The outputs that
- * listen keep their sessions throughout.
+ * Damage that a decoder of the TS conceals goes out as that decoder would read it, so that an RTMP viewer sees
+ * what a TS viewer sees (a bit error costs a few macroblocks, not the rest of the GOP): a PES with a hole (a
+ * packet lost) or whose header lies (es.ts), a frame whose times cannot be read (timed one frame step after
+ * the one before), a frame after one that was dropped. Only what cannot be framed is left out, counted by
+ * reason (`dropped`) and said (`lastDrop`): a PES with nothing to frame, a NAL unit whose forbidden bit is
+ * set (the rest of its frame goes), an access unit with nothing else, parameter sets that cannot be used
+ * (video-checks.ts: a keyframe goes with the sets in force and without the unusable copies; with none in
+ * force nothing can start until a keyframe brings usable ones, as a sequence header needs them), a frame
+ * larger than an FLV tag holds, an ADTS or MPEG audio frame that is not one. Only after a keyframe is dropped
+ * do the frames that follow wait for the next one (`no_keyframe_yet`). `push` and `cue` never throw: what
+ * escapes the checks is caught, counted as `internal_error`, and the remux starts again at the next keyframe.
+ * The outputs that listen keep their sessions throughout.
  *
  * A cue is stamped at its splice time: one whose splice time is ahead of the media waits here and goes out,
  * stamped with that time, just before the first video or audio frame at or after it, so that every output
@@ -30,7 +35,7 @@ import { AdtsReader, aacFrame, aacSequenceHeader, mp3Frame, mpegAudioHeaderProbl
 import { CueHold } from "./cue-hold.ts";
 import { type AccessUnit, EsDemuxer, isVideoCodec } from "./es.ts";
 import { type CueSent, type FlvFrame, frame } from "./frames.ts";
-import type { VideoCodec } from "./nal.ts";
+import { forbidden, type VideoCodec } from "./nal.ts";
 import {
   avcSequenceHeader,
   hevcSequenceHeader,
@@ -43,7 +48,14 @@ import {
   videoFrame,
 } from "./tags.ts";
 import { AUDIO, compositionMs, TagClock, type TagClockOptions, VIDEO } from "./timestamps.ts";
-import { complete, holdsAll, strayParameterSets, usableSets, videoProblem } from "./video-checks.ts";
+import {
+  complete,
+  forbiddenUnits,
+  holdsAll,
+  nothingToFrame,
+  strayParameterSets,
+  usableSets,
+} from "./video-checks.ts";
 
 const REMUX_DROP_REASONS = [
   "bad_pes",
@@ -54,6 +66,9 @@ const REMUX_DROP_REASONS = [
   "internal_error",
 ] as const;
 export type RemuxDropReason = (typeof REMUX_DROP_REASONS)[number];
+
+/** The largest body an FLV tag or an RTMP message can say it carries (a 24-bit size). */
+const MAX_TAG_BODY = 0xffffff;
 
 const STREAM_TYPES: Readonly<Record<number, string>> = {
   1: "MPEG-1 video",
@@ -91,7 +106,7 @@ export class FlvRemux {
   private readonly rate = { startMs: -1, video: 0, audio: 0, videoKbps: 0, audioKbps: 0 };
   /** Cues waiting for the media to reach their splice time (cue-hold.ts). */
   private readonly held: CueHold;
-  /** A video frame was dropped: the next ones wait for a keyframe. */
+  /** A video keyframe was dropped (or the remux faulted): the next frames wait for a keyframe. */
   private waitingForKey = false;
   /** Frames dropped since the remux was made, by reason; every reason present (0 until one is dropped). */
   readonly dropped: Record<RemuxDropReason, number> = Object.fromEntries(
@@ -105,15 +120,17 @@ export class FlvRemux {
     this.held = new CueHold(this.clock, (out) => this.emit(out));
     this.demux = new EsDemuxer(
       (unit) => this.unit(unit),
-      (_pid, codec, detail) => this.drop("bad_pes", detail, isVideoCodec(codec)),
+      // What a PES that cannot be read held is not known: most likely a frame that others refer to, which a
+      // decoder conceals as it conceals the PES's absence from the TS.
+      (_pid, _codec, detail) => this.drop("bad_pes", detail, false),
     );
   }
 
-  /** Counts a frame dropped for `reason`; a video frame makes the next ones wait for a keyframe. */
-  private drop(reason: RemuxDropReason, detail: string, video: boolean): void {
+  /** Counts what was left out for `reason`; a dropped keyframe makes the next frames wait for another. */
+  private drop(reason: RemuxDropReason, detail: string, keyframe: boolean): void {
     this.dropped[reason]++;
     this.lastDrop = `${reason}: ${detail}`;
-    if (video) this.waitingForKey = true;
+    if (keyframe) this.waitingForKey = true;
   }
 
   /** What escaped the checks: counted, and the remux starts again from the next PES and keyframe. */
@@ -200,8 +217,7 @@ export class FlvRemux {
   metadata(): Uint8Array {
     const meta: { -readonly [K in keyof StreamMetadata]: StreamMetadata[K] } = {};
     if (this.videoCodec !== null) {
-      const steps = [...this.frameSteps].sort((a, b) => a - b);
-      const median = steps[steps.length >> 1] ?? 0;
+      const median = this.frameStep();
       meta.video = {
         codec: this.videoCodec,
         width: this.picture.width,
@@ -261,10 +277,16 @@ export class FlvRemux {
     }
   }
 
+  /** The median of the recent video DTS steps (90 kHz); 0 before two frames. */
+  private frameStep(): number {
+    const steps = [...this.frameSteps].sort((a, b) => a - b);
+    return steps[steps.length >> 1] ?? 0;
+  }
+
   private unit(unit: AccessUnit): void {
-    if (unit.pts < 0) return;
     try {
       if (isVideoCodec(unit.codec)) this.video(unit, unit.codec);
+      else if (unit.pts < 0) return;
       else if (unit.codec === "aac") this.aac(unit);
       else this.mp3(unit);
     } catch (thrown) {
@@ -273,44 +295,77 @@ export class FlvRemux {
   }
 
   private video(unit: AccessUnit, codec: VideoCodec): void {
-    if (this.lastVideoDts >= 0) {
-      const step = (unit.dts - this.lastVideoDts + PTS_WRAP) % PTS_WRAP;
+    let { pts, dts } = unit;
+    if (pts < 0) {
+      // A PES without times (or whose times' marker bits are wrong): one frame step after the frame before.
+      const step = this.frameStep();
+      if (step === 0) {
+        this.drop(
+          "bad_pes",
+          "a video PES without readable times, and no frames before it to time it from",
+          false,
+        );
+        return;
+      }
+      dts = (this.lastVideoDts + step) % PTS_WRAP;
+      pts = dts;
+    } else if (this.lastVideoDts >= 0) {
+      const step = (dts - this.lastVideoDts + PTS_WRAP) % PTS_WRAP;
       if (step > 0 && step < 90_000) {
         this.frameSteps.push(step);
         if (this.frameSteps.length > 50) this.frameSteps.shift();
       }
     }
-    this.lastVideoDts = unit.dts;
-    const problem = videoProblem(unit.data, unit.nals);
-    if (problem !== null) {
-      this.drop("bad_video", problem, true);
-      return;
+    this.lastVideoDts = dts;
+    // NAL units with the forbidden bit set are left out, as a decoder skips them; the rest of the frame goes.
+    const damaged = unit.nals.count === 0 ? 0 : forbiddenUnits(unit.data, unit.nals);
+    if (damaged > 0 || unit.nals.count === 0) {
+      const nothing = nothingToFrame(codec, unit.data, unit.nals);
+      if (nothing !== null) {
+        this.drop("bad_video", nothing, unit.keyframe);
+        return;
+      }
+      for (let i = 0; i < damaged; i++)
+        this.drop("bad_video", "a NAL unit whose forbidden_zero_bit is set, left out of its frame", false);
     }
-    const ms = this.clock.timestampMs(unit.dts, VIDEO);
+    const ms = this.clock.timestampMs(dts, VIDEO);
     if (unit.keyframe) {
       const unusable = this.parameterSetsOf(codec, unit, ms);
       if (unusable !== null) {
-        this.drop("bad_parameter_sets", `the keyframe's ${unusable}`, true);
-        return;
+        // With usable sets in force the keyframe goes with them (the unusable copies are strays, left out
+        // below), as a decoder keeps the sets it has when a copy cannot be read; with none nothing can start.
+        const inForce = this.sets !== null && codec === this.videoCodec;
+        this.drop(
+          "bad_parameter_sets",
+          `the keyframe's ${unusable}${inForce ? ": it went with the ones in force" : ""}`,
+          !inForce,
+        );
+        if (!inForce) return;
       }
     }
     // Frames before the first sequence header cannot be decoded by anyone.
     if (this.videoHeader === null || codec !== this.videoCodec) return;
     if (this.waitingForKey) {
       if (!unit.keyframe) {
-        this.drop("no_keyframe_yet", "a frame after one that was dropped", true);
+        this.drop("no_keyframe_yet", "a frame after a keyframe that was dropped", true);
         return;
       }
       this.waitingForKey = false;
     }
+    const stray = strayParameterSets(codec, unit, this.sets);
+    const data = unit.data;
     const body = videoFrame(
       codec,
-      unit.data,
+      data,
       unit.keyframe,
-      compositionMs(unit.pts, unit.dts),
+      compositionMs(pts, dts),
       unit.nals,
-      strayParameterSets(codec, unit, this.sets),
+      damaged === 0 ? stray : (start, end) => forbidden(data, start) || stray?.(start, end) === true,
     );
+    if (body.length > MAX_TAG_BODY) {
+      this.drop("bad_video", `a frame of ${body.length} bytes, more than an FLV tag holds`, unit.keyframe);
+      return;
+    }
     this.countRate("video", body.length, ms);
     this.emitMedia(frame("video", TAG_VIDEO, ms, body, unit.keyframe));
   }

@@ -15,7 +15,7 @@
  */
 import { EcmaArray, encodeAmf0 } from "./amf0.ts";
 import { type HevcSpsInfo, readHevcSps } from "./hevc-sps.ts";
-import { H264_NAL, HEVC_NAL, NalUnits, nalType, type VideoCodec } from "./nal.ts";
+import { forbidden, H264_NAL, HEVC_NAL, NalUnits, nalType, type VideoCodec } from "./nal.ts";
 import { isUnusable } from "./rbsp.ts";
 
 export const TAG_AUDIO = 8;
@@ -121,7 +121,7 @@ export const readCompositionMs = (body: Uint8Array, at: number): number => {
   return raw & 0x800000 ? raw - 0x1000000 : raw;
 };
 
-/** The parameter sets of an Annex B access unit, as views into it (no copy). */
+/** The parameter sets of an Annex B access unit, as views into it (no copy); none whose forbidden bit is set. */
 export interface ParameterSets {
   readonly vps: ReadonlyArray<Uint8Array>;
   readonly sps: ReadonlyArray<Uint8Array>;
@@ -140,6 +140,7 @@ export const parameterSets = (
   const types = codec === "h264" ? { vps: -1, sps: H264_NAL.sps, pps: H264_NAL.pps } : HEVC_NAL;
   for (let i = 0; i < nals.count; i++) {
     const s = nals.start(i);
+    if (forbidden(accessUnit, s)) continue; // a decoder skips it: no parameter set
     const type = nalType(codec, accessUnit, s);
     const list = type === types.vps ? vps : type === types.sps ? sps : type === types.pps ? pps : null;
     list?.push(accessUnit.subarray(s, nals.end(i)));

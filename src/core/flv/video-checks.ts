@@ -1,24 +1,41 @@
 /**
  * What the channel's TS → FLV remux (remux.ts) checks in a video access unit before it goes out: NAL units
- * present and without their forbidden bit, a keyframe's parameter sets each usable (avc-sps.ts, hevc-sps.ts,
- * rbsp.ts) and whether they are the ones in force, and stray copies of a parameter set to leave out of a frame.
+ * present, those with their forbidden bit set (left out), a keyframe's parameter sets each usable (avc-sps.ts,
+ * hevc-sps.ts, rbsp.ts) and whether they are the ones in force, and stray copies of a parameter set (a corrupt
+ * one, a stranger's) to leave out of a frame.
  */
 
 import { sameBytes } from "../ts/index.ts";
 import { readAvcSps } from "./avc-sps.ts";
 import type { AccessUnit } from "./es.ts";
 import { type HevcSpsInfo, readHevcSps } from "./hevc-sps.ts";
-import { H264_NAL, HEVC_NAL, nalType, type VideoCodec } from "./nal.ts";
+import { forbidden, H264_NAL, HEVC_NAL, nalType, type VideoCodec } from "./nal.ts";
 import { avcPpsProblem, hevcSetProblem, isUnusable } from "./rbsp.ts";
 import type { ParameterSets } from "./tags.ts";
 
-/** Why an access unit's NAL units cannot go out as a frame: none at all, or one with its forbidden bit set. */
-export const videoProblem = (data: Uint8Array, nals: AccessUnit["nals"]): string | null => {
+/**
+ * How many of an access unit's NAL units have their forbidden_zero_bit set: a bit error, most likely. A decoder
+ * skips each such unit and decodes the rest; the remux leaves them out of the frame in the same way.
+ */
+export const forbiddenUnits = (data: Uint8Array, nals: AccessUnit["nals"]): number => {
+  let count = 0;
+  for (let i = 0; i < nals.count; i++) if (forbidden(data, nals.start(i))) count++;
+  return count;
+};
+
+/** Why an access unit cannot go out as a frame at all: no NAL unit, or none left but delimiters; else null. */
+export const nothingToFrame = (
+  codec: VideoCodec,
+  data: Uint8Array,
+  nals: AccessUnit["nals"],
+): string | null => {
   if (nals.count === 0) return "an access unit with no NAL unit";
+  const aud = codec === "h264" ? H264_NAL.aud : HEVC_NAL.aud;
   for (let i = 0; i < nals.count; i++) {
-    if (((data[nals.start(i)] ?? 0) & 0x80) !== 0) return "a NAL unit whose forbidden_zero_bit is set";
+    const start = nals.start(i);
+    if (!forbidden(data, start) && nalType(codec, data, start) !== aud) return null;
   }
-  return null;
+  return "an access unit whose every NAL unit has its forbidden_zero_bit set";
 };
 
 interface UsableSets extends ParameterSets {

@@ -150,7 +150,7 @@ describe("EsDemuxer", () => {
     expect(units.length).toBe(3);
   });
 
-  it("joins a PES over packets, skips a duplicate packet and drops a PES with a gap", () => {
+  it("joins a PES over packets, skips a duplicate packet and hands on a PES with a gap without the hole", () => {
     const { units, demux } = collect();
     const big = new Uint8Array(300).fill(0x5a);
     big.set([0, 0, 1, 0x65], 0);
@@ -163,13 +163,84 @@ describe("EsDemuxer", () => {
       tsPacket({ pid: VIDEO_PID, cc: 6, pusi: true, payload: concat(pesHeader(0xe0, 0, 93_600), inter) }),
     );
     expect(units.map((u) => [u.pts, u.data.length / 2])).toEqual([[90_000, 300]]);
-    // cc 8 after 6: a packet of this PES was lost, so the PES is not handed on; the next one is.
-    demux.push(tsPacket({ pid: VIDEO_PID, cc: 8, payload: Uint8Array.of(1, 2, 3) }));
+    // cc 8 after 6: a packet of this PES was lost. The PES goes on all the same (a decoder conceals what it
+    // lacks), without what follows the hole up to the next NAL unit, which no decoder can use; so does the next.
+    demux.push(tsPacket({ pid: VIDEO_PID, cc: 8, payload: Uint8Array.of(1, 2, 3, 0, 0, 1, 0x41, 0x9a) }));
     demux.push(
       tsPacket({ pid: VIDEO_PID, cc: 9, pusi: true, payload: concat(pesHeader(0xe0, 0, 97_200), idr) }),
     );
     demux.flush();
-    expect(units.map((u) => u.pts)).toEqual([90_000, 97_200]);
+    expect(units.map((u) => [u.pts, u.keyframe, u.data])).toEqual([
+      [90_000, true, expect.any(String)],
+      [93_600, false, Buffer.from(concat(inter, Uint8Array.of(0, 0, 1, 0x41, 0x9a))).toString("hex")],
+      [97_200, true, Buffer.from(idr).toString("hex")],
+    ]);
+  });
+
+  it("reads a frame whose PES header lies from its first start code, its times -1 where they are broken", () => {
+    const units: Array<{ pts: number; keyframe: boolean; data: string }> = [];
+    const bad: string[] = [];
+    const told = new EsDemuxer(
+      (unit) =>
+        units.push({ pts: unit.pts, keyframe: unit.keyframe, data: Buffer.from(unit.data).toString("hex") }),
+      (_pid, codec, detail) => bad.push(`${codec}: ${detail}`),
+    );
+    const broken = (edit: (header: Uint8Array) => void, payload: Uint8Array, pts: number) => {
+      const header = pesHeader(0xe0, 0, pts);
+      edit(header);
+      return concat(header, payload);
+    };
+    const payloads = [
+      // PES_header_data_length past the PES: the payload is where the first start code after the PTS is.
+      broken((h) => h.set([0xf5], 8), inter, 3600),
+      // A PES_packet_length of 3, which cannot hold the header: the PES ends where the next one starts.
+      broken((h) => h.set([0, 3], 4), inter, 7200),
+      // The PTS's marker bits wrong: not read (the remux times such a frame from the one before).
+      broken((h) => h.set([(h[9] ?? 0) & 0xfe], 9), inter, 10_800),
+      // The start code prefix broken: the header is not read at all, the frame is.
+      broken((h) => h.set([0x05], 2), inter, 14_400),
+      // Neither a header nor a start code: nothing to frame.
+      broken((h) => h.set([0x05], 2), Uint8Array.of(0x41, 0x9a, 0x02, 0, 0, 2, 7), 18_000),
+      // An IDR whose NAL header has its forbidden bit set is no keyframe: a decoder skips that unit.
+      concat(pesHeader(0xe0, 0, 21_600), idr.subarray(0, 9), Uint8Array.of(0xe5, 0x88, 0x84)),
+      concat(pesHeader(0xe0, 0, 25_200), idr),
+    ];
+    const packets = payloads.map((payload, cc) => tsPacket({ pid: VIDEO_PID, cc, pusi: true, payload }));
+    for (const packet of [...psi([{ streamType: 0x1b, pid: VIDEO_PID }]), ...packets]) told.push(packet);
+    told.flush();
+    const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+    expect(units.map((u) => [u.pts, u.keyframe, u.data])).toEqual([
+      [3600, false, hex(inter)],
+      [7200, false, hex(inter)],
+      [-1, false, hex(inter)],
+      [-1, false, hex(inter)],
+      [21_600, false, hex(concat(idr.subarray(0, 9), Uint8Array.of(0xe5, 0x88, 0x84)))],
+      [25_200, true, hex(idr)],
+    ]);
+    expect(bad).toEqual(["h264: a PES that does not start with a PES header, with no start code in it"]);
+  });
+
+  it("reads an audio PES whose header length lies after its PTS, and tells one whose PTS is broken", () => {
+    const units: Array<[number, string]> = [];
+    const bad: string[] = [];
+    const demux = new EsDemuxer(
+      (unit) => units.push([unit.pts, Buffer.from(unit.data).toString("hex")]),
+      (_pid, codec, detail) => bad.push(`${codec}: ${detail}`),
+    );
+    const adts = Uint8Array.of(0xff, 0xf1, 0x4c, 0x80, 0x01, 0x3f, 0xfc, 0xaa, 0xbb);
+    const lying = pesHeader(0xc0, adts.length, 90_000);
+    lying[8] = 0xf0;
+    const unmarked = pesHeader(0xc0, adts.length, 91_920);
+    unmarked[13] = (unmarked[13] ?? 0) & 0xfe;
+    for (const packet of [
+      ...psi([{ streamType: 0x0f, pid: AUDIO_PID }]),
+      tsPacket({ pid: AUDIO_PID, cc: 0, pusi: true, payload: concat(lying, adts) }),
+      tsPacket({ pid: AUDIO_PID, cc: 1, pusi: true, payload: concat(unmarked, adts) }),
+    ])
+      demux.push(packet);
+    demux.flush();
+    expect(units).toEqual([[90_000, Buffer.from(adts).toString("hex")]]);
+    expect(bad).toEqual(["aac: a PES header whose PTS has no markers"]);
   });
 
   it("finds an IDR behind SEI, its start code cut across two packets, in chunks of several packets", () => {
