@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { defaultTeardown } from "@effect/platform/Runtime";
 // The module itself, not the package index: the index loads every platform service (about 90 MB more RSS).
 import { runMain } from "@effect/platform-node/NodeRuntime";
 import * as Layer from "effect/Layer";
@@ -52,6 +53,15 @@ const serveCommand = (args: ReadonlyArray<string>) => {
   process.on("SIGINT", leaveShutdownToRunMain);
   runMain(Layer.launch(ServiceLive({ port, hostname, configDir })), {
     disablePrettyLogger: true,
+    // A failure that set its own exit code (3: another process runs as this fleet node) keeps it.
+    teardown: (exit, onExit) =>
+      defaultTeardown(exit, (code) =>
+        onExit(
+          code !== 0 && typeof process.exitCode === "number" && process.exitCode !== 0
+            ? process.exitCode
+            : code,
+        ),
+      ),
   });
 };
 

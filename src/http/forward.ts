@@ -16,7 +16,10 @@
  * channel it would be acknowledged and never carried out, so it answers 503 when the holder cannot be reached;
  * so does a schedule's command (go-live, extend, end, skip), whose progress only the holder may write.
  * A change that reached the holder is never handled here as well — it could be carried out twice — so a change
- * the holder takes longer than 15 s to answer, or drops after it was sent, answers 504 or 502 saying so.
+ * the holder takes longer than 15 s to answer, or drops after it was sent, answers 504 or 502 saying so. One
+ * exception: a holder cut off from the database answers a stored change "could not be saved; nothing was
+ * changed" (503); a node that reaches the database then makes the change itself, and the holder applies it
+ * from the database when it reaches it again.
  */
 import { createHmac } from "node:crypto";
 import { request as httpRequest, type IncomingMessage } from "node:http";
@@ -150,6 +153,24 @@ const channelOfPath = (path: string): string | null => {
   }
 };
 
+/** The title of the answer to a stored change that reached no database: nothing was changed. */
+const NOT_SAVED = "Configuration could not be saved; nothing was changed";
+
+const readAll = async (response: IncomingMessage): Promise<Buffer> => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+};
+
+/** A problem answer's title; undefined for anything else. */
+const titleOf = (answer: Buffer): unknown => {
+  try {
+    return (JSON.parse(answer.toString("utf8")) as { title?: unknown }).title;
+  } catch {
+    return undefined;
+  }
+};
+
 export const forwardToHolder =
   (fleet: FleetShape): MiddlewareHandler<AuthEnv> =>
   async (c: Context<AuthEnv>, next) => {
@@ -196,6 +217,11 @@ export const forwardToHolder =
     for (const name of KEPT) {
       const value = response.headers[name];
       if (typeof value === "string") kept.set(name, value);
+    }
+    if (live === null && body !== null && response.statusCode === 503) {
+      const answer = await readAll(response);
+      if (fleet.databaseReachable() && titleOf(answer) === NOT_SAVED) return next();
+      return new Response(new Uint8Array(answer), { status: 503, headers: kept });
     }
     const status = response.statusCode ?? 502;
     const empty = c.req.method === "HEAD" || status === 204 || status === 304;

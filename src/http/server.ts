@@ -129,7 +129,7 @@ export const ServiceLive = (options: ServiceOptions) =>
         ? // A fleet node: configuration, tokens, audit and cues in PostgreSQL; recordings stay local.
           HttpLive(options).pipe(
             Layer.provide(ServicesFleet),
-            Layer.provide(layerPostgres(url.value, { waitMs: DATABASE_WAIT_MS })),
+            Layer.provide(layerPostgres(url.value, { waitMs: DATABASE_WAIT_MS, holdNode: true })),
           )
         : HttpLive(options).pipe(Layer.provide(ServicesLive), Layer.provide(layerFile(options.configDir))),
     ),

@@ -24,6 +24,20 @@ export interface PersonSessionStore {
   readonly removeExpired: (idleBefore: number, madeBefore: number) => Promise<void>;
 }
 
+/**
+ * Where a fleet keeps the pages' sessions of token logins (session.ts keeps them in memory on one box): the
+ * sha256 of the token, as the token list keeps it, never the token; every node checks it against its own list
+ * (and its own DISTRIBUTARY_ADMIN_TOKEN) at each request.
+ */
+export interface TokenSessionStore {
+  readonly get: (
+    idHash: string,
+  ) => Promise<{ readonly tokenSha256: string; readonly lastSeen: number } | undefined>;
+  readonly put: (idHash: string, tokenSha256: string, lastSeen: number) => Promise<void>;
+  readonly touch: (idHash: string, lastSeen: number) => Promise<void>;
+  readonly remove: (idHash: string) => Promise<void>;
+}
+
 /** A session id's stored form. */
 export const sessionHash = (id: string) => createHash("sha256").update(id).digest("hex");
 

@@ -135,6 +135,8 @@ export const describeScope = (scope: ChannelScope): string => {
 };
 
 const hash = (token: string) => createHash("sha256").update(token).digest("hex");
+/** A token's stored form (the token list's `sha256`); a fleet's token-login sessions keep it too. */
+export const tokenHash = hash;
 // The prefix lets the log masker and secret scanners recognise a token wherever it turns up.
 const generateToken = () => `dst_${randomBytes(32).toString("base64url")}`;
 /** How this node's admin from the environment is listed and named in the audit trail. */
@@ -268,6 +270,12 @@ export class Auth extends Effect.Service<Auth>()("distributary/Auth", {
       },
       authenticate: (secret: string): Option.Option<Principal> => {
         const sha256 = hash(secret);
+        if (envAdmin !== null && envAdmin.sha256 === sha256)
+          return Option.some(tokenPrincipal(envAdmin.view));
+        return Option.map(Option.fromNullable(index.get(sha256)), tokenPrincipal);
+      },
+      /** The same check from a token's sha256 (a page session's, made on this node or another). */
+      authenticateHash: (sha256: string): Option.Option<Principal> => {
         if (envAdmin !== null && envAdmin.sha256 === sha256)
           return Option.some(tokenPrincipal(envAdmin.view));
         return Option.map(Option.fromNullable(index.get(sha256)), tokenPrincipal);

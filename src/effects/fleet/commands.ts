@@ -16,6 +16,8 @@ interface CommandsContext extends NodeContext {
   readonly databaseReachable: () => boolean;
   /** Hands every lease this node holds to the standbys: how many since it began to drain. */
   readonly drainSelf: Effect.Effect<number, unknown>;
+  /** Whether this node's own drain is under way now. */
+  readonly drainRunning: () => boolean;
   /**
    * Runs `effect` while the coordinator decides nothing: a decision made from the lease as it was before a
    * move (this node's, so start sending it) must not land after the move gave it away.
@@ -31,6 +33,8 @@ const unavailable = () =>
 
 export const makeCommands = (ctx: CommandsContext): Pick<FleetShape, "holder" | "drain" | "move"> => {
   const { me, bootId, q, book, held, sql, reachable } = ctx;
+  /** The boot of each node a drain was asked for here. */
+  const drainsAsked = new Map<string, string>();
 
   /** Whether the database names this process the channel's holder (a move it has not started yet). */
   const handedHere = (channelId: string) =>
@@ -78,8 +82,21 @@ export const makeCommands = (ctx: CommandsContext): Pick<FleetShape, "holder" | 
             message: `node '${id}' is not in the fleet`,
           });
         }
-        const holds = book.holding(id);
+        const holds = id === me ? held.size : book.holding(id);
+        // One drain at a time: a second one, while a node still hands its channels over, says what it would
+        // wait for instead of a count of none.
+        const asked = node.draining || drainsAsked.get(id) === node.bootId;
+        if (holds > 0 && (asked || (id === me && ctx.drainRunning()))) {
+          return yield* new ControlError({
+            reason: "conflict",
+            message:
+              `node ${id} is already draining: it waits for ${holds} channel${holds === 1 ? "" : "s"} to be ` +
+              "handed to their standbys; GET /api/nodes shows it drained once they are",
+          });
+        }
         yield* sql("drain", () => N.setDraining(q, id, true)).pipe(Effect.mapError(unavailable));
+        // Known here at once, before the next round reads the node's flag.
+        drainsAsked.set(id, node.bootId);
         if (id === me) return { released: yield* Effect.mapError(ctx.drainSelf, unavailable) };
         return { released: holds };
       }),

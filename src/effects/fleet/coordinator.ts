@@ -283,14 +283,17 @@ export const makeCoordinator = Effect.gen(function* () {
 
   /**
    * One drain at a time, however it was asked for (the API on this node, the flag another node set, seen by
-   * a round, or a clean stop): a second one waits for the first and answers with the same count, the
-   * channels handed over since this node began to drain.
+   * a round, or a clean stop): one that comes while another runs waits for it and answers with the same
+   * count, the channels handed over since this node began to drain. The API's refuses instead, in words
+   * (commands.ts), while channels are still to be handed over.
    */
   const drainLock = yield* Effect.makeSemaphore(1);
   let releasedSinceDrain = 0;
+  let drainRunning = false;
   const drainSelf = drainLock.withPermits(1)(
     Effect.gen(function* () {
       draining = true;
+      drainRunning = true;
       if (held.size === 0) return releasedSinceDrain;
       for (const [id, term] of [...held]) {
         yield* stopSending(id, "this node is draining");
@@ -303,7 +306,13 @@ export const makeCoordinator = Effect.gen(function* () {
         `fleet: node ${me} drained: ${releasedSinceDrain} channels handed to their standbys`,
       );
       return releasedSinceDrain;
-    }),
+    }).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          drainRunning = false;
+        }),
+      ),
+    ),
   );
 
   yield* Effect.orDie(register);
@@ -396,6 +405,7 @@ export const makeCoordinator = Effect.gen(function* () {
       reachable,
       databaseReachable: guard.reachable,
       drainSelf,
+      drainRunning: () => drainRunning,
       exclusive: decideLock.withPermits(1),
     }),
     peerToken: () => token,

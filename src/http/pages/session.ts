@@ -1,7 +1,9 @@
 /**
  * Page sessions: logging in with a token gives an HttpOnly, SameSite=Strict cookie holding a random session
- * id; the token itself stays in this process's memory. Every request checks the token again, so revoking it
- * (or changing its role) ends or changes the session at once. A person signed in through the identity provider
+ * id; the session keeps the token's sha256 (as the token list does), in this process's memory on one box and
+ * in the fleet's database in a fleet (`tokenStore`: read at each request of the pages, so any node serves it
+ * and a logout on one ends it on all). Every request checks the token again, so revoking it (or changing its
+ * role) ends or changes the session at once. A person signed in through the identity provider
  * has a session of its own kind (person-sessions.ts: in the fleet's database when there is one), its cookie
  * SameSite=Lax so that the provider's redirect back to /auth/callback brings it. Only the sha256 of a cookie's
  * id is kept. Form posts must come from this server's own pages: the Origin (or, without one, the Referer)
@@ -12,8 +14,12 @@ import { randomBytes } from "node:crypto";
 import type * as Option from "effect/Option";
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { type PersonSession, sessionHash } from "../../effects/config/person-sessions.ts";
-import type { Principal } from "../../effects/control/auth.ts";
+import {
+  type PersonSession,
+  sessionHash,
+  type TokenSessionStore,
+} from "../../effects/config/person-sessions.ts";
+import { type Principal, tokenHash } from "../../effects/control/auth.ts";
 import type { AuthEnv } from "../auth.ts";
 import type { PersonSessions } from "./person-sessions.ts";
 
@@ -22,9 +28,12 @@ const MAX_SESSIONS = 10_000;
 const IDLE_MS = 12 * 60 * 60 * 1000;
 
 interface Session {
-  readonly secret: string;
+  /** The token's sha256. */
+  readonly sha256: string;
   lastSeen: number;
 }
+/** How often a fleet's session's last use is written back: not on every request. */
+const TOUCH_EVERY_MS = 60_000;
 
 /** Whether the request came over https (itself, or as a proxy in front of it says). */
 export const secureRequest = (c: Context) =>
@@ -33,9 +42,17 @@ export const secureRequest = (c: Context) =>
 export const makeSessions = (
   authenticate: (secret: string) => Option.Option<Principal>,
   people: PersonSessions | null = null,
+  tokens: {
+    readonly byHash: (sha256: string) => Option.Option<Principal>;
+    readonly store: TokenSessionStore | null;
+  } | null = null,
 ) => {
+  const byHash = (sha256: string, secret?: string) =>
+    tokens !== null ? tokens.byHash(sha256) : authenticate(secret ?? "");
   /** Token sessions, by the sha256 of their cookie's id. */
   const sessions = new Map<string, Session>();
+  /** Without a check by hash (`tokens`), the token itself, by the same key: in this process's memory only. */
+  const secrets = new Map<string, string>();
 
   const principalOf = (c: Context): Principal | null => principalFor(getCookie(c, COOKIE));
 
@@ -47,12 +64,14 @@ export const makeSessions = (
     if (session === undefined) return people?.principalFor(id) ?? null;
     if (Date.now() - session.lastSeen > IDLE_MS) {
       sessions.delete(key);
+      void tokens?.store?.remove(key).catch(() => undefined);
       return null;
     }
-    const principal = authenticate(session.secret);
+    const principal = byHash(session.sha256, secrets.get(key));
     if (principal._tag === "None") {
       // The token was revoked: the session ends with it.
       sessions.delete(key);
+      void tokens?.store?.remove(key).catch(() => undefined);
       return null;
     }
     session.lastSeen = Date.now();
@@ -60,15 +79,22 @@ export const makeSessions = (
   };
 
   return {
-    /** Starts a session for a valid token; false when the token is not valid. */
-    login: (c: Context, secret: string): boolean => {
+    /** Starts a session for a valid token (stored first in a fleet); false when the token is not valid. */
+    login: async (c: Context, secret: string): Promise<boolean> => {
       if (authenticate(secret)._tag === "None") return false;
       if (sessions.size >= MAX_SESSIONS) {
         const oldest = [...sessions].sort((a, b) => a[1].lastSeen - b[1].lastSeen)[0];
-        if (oldest !== undefined) sessions.delete(oldest[0]);
+        if (oldest !== undefined) {
+          sessions.delete(oldest[0]);
+          secrets.delete(oldest[0]);
+        }
       }
       const id = randomBytes(32).toString("base64url");
-      sessions.set(sessionHash(id), { secret, lastSeen: Date.now() });
+      const key = sessionHash(id);
+      const session = { sha256: tokenHash(secret), lastSeen: Date.now() };
+      await tokens?.store?.put(key, session.sha256, session.lastSeen);
+      sessions.set(key, session);
+      if (tokens === null) secrets.set(key, secret);
       setCookie(c, COOKIE, id, { httpOnly: true, sameSite: "Strict", path: "/", secure: secureRequest(c) });
       return true;
     },
@@ -89,12 +115,36 @@ export const makeSessions = (
       const id = getCookie(c, COOKIE);
       deleteCookie(c, COOKIE, { path: "/" });
       if (id === undefined) return undefined;
-      if (sessions.delete(sessionHash(id)) || people === null) return undefined;
+      const key = sessionHash(id);
+      secrets.delete(key);
+      const token = sessions.delete(key);
+      if (tokens?.store != null) {
+        const stored = await tokens.store.get(key).catch(() => undefined);
+        await tokens.store.remove(key).catch(() => undefined);
+        if (token || stored !== undefined) return undefined;
+      }
+      if (token || people === null) return undefined;
       return people.end(id);
     },
     /** Reads a person's session from its store before the request goes on (a token's is here already). */
     load: (async (c, next) => {
       const id = getCookie(c, COOKIE);
+      // A fleet's token session as the database has it now: made on another node, or ended there.
+      const store = tokens?.store;
+      if (id !== undefined && store != null) {
+        const key = sessionHash(id);
+        const stored = await store.get(key).then(
+          (found) => found ?? null,
+          () => undefined,
+        );
+        if (stored === null) sessions.delete(key);
+        else if (stored !== undefined) {
+          const lastSeen = Math.max(stored.lastSeen, sessions.get(key)?.lastSeen ?? 0);
+          sessions.set(key, { sha256: stored.tokenSha256, lastSeen });
+          if (Date.now() - stored.lastSeen > TOUCH_EVERY_MS)
+            await store.touch(key, Date.now()).catch(() => undefined);
+        }
+      }
       if (id !== undefined && people !== null && !sessions.has(sessionHash(id))) await people.load(id);
       await next();
     }) as MiddlewareHandler,

@@ -60,10 +60,13 @@ export const canonical = (value: unknown): string =>
 const label = (kind: Kind, body: Record<string, unknown>) =>
   `${kind.noun} ${typeof body.name === "string" ? `${body.name} ` : ""}(${String(body.id)})`;
 
-/** The top-level fields whose values differ, in words: "name, outputs". */
+/**
+ * The top-level fields whose values differ, in words: "name, outputs". A field absent on one side and null on
+ * the other did not change (a change writes the optional fields it did not touch as null).
+ */
 const changedFields = (before: Record<string, unknown>, after: Record<string, unknown>) =>
   [...new Set([...Object.keys(before), ...Object.keys(after)])]
-    .filter((key) => canonical(before[key]) !== canonical(after[key]))
+    .filter((key) => canonical(before[key] ?? null) !== canonical(after[key] ?? null))
     .sort()
     .join(", ");
 

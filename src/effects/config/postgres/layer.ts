@@ -16,6 +16,7 @@ import { StoreChanges } from "../store-changes.ts";
 import { Database, type DatabaseShape, layerDatabase } from "./database.ts";
 import { layerPostgresStore } from "./document-store.ts";
 import { migrate } from "./migrations.ts";
+import { holdNodeLock } from "./node-lock.ts";
 
 /** The credential nodes show each other (made by migration 2), held as a secret so no text shows it. */
 export const peerToken = (db: DatabaseShape) =>
@@ -65,17 +66,27 @@ const Changes = Layer.effect(
  * Database, DocumentStore and StoreChanges over the PostgreSQL at `url`; audit rows name this node
  * (`DISTRIBUTARY_NODE_ID`, else the host's name), or `options.node` (null: no node, as for an import).
  * `options.waitMs`: how long a starting service waits for a database that does not answer yet.
+ * `options.holdNode`: a node of the fleet starting: it takes its node's lock (node-lock.ts) once the schema is
+ * up to date, before anything else uses the layer, and refuses to start while another process holds it.
  */
 export const layerPostgres = (
   url: Redacted.Redacted<string>,
-  options: { readonly node?: string | null; readonly waitMs?: number } = {},
+  options: { readonly node?: string | null; readonly waitMs?: number; readonly holdNode?: boolean } = {},
 ) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const node =
         options.node !== undefined ? options.node : Option.getOrElse(yield* nodeId, () => hostname());
+      const schema = migrated(options.waitMs ?? 0);
+      // The node's lock once the schema is there (it reads the nodes), before the store serves anything.
+      const ready =
+        options.holdNode === true && node !== null
+          ? Layer.scopedDiscard(Effect.flatMap(Database, (db) => holdNodeLock(db, url, node))).pipe(
+              Layer.provide(schema),
+            )
+          : schema;
       return Layer.mergeAll(layerPostgresStore(node), Changes).pipe(
-        Layer.provide(migrated(options.waitMs ?? 0)),
+        Layer.provide(ready),
         Layer.provideMerge(layerDatabase(url)),
       );
     }),

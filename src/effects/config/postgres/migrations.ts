@@ -136,6 +136,16 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
       "create index person_sessions_by_last_seen on person_sessions (last_seen)",
     ),
   },
+  {
+    version: 8,
+    name: "the pages' sessions of token logins, served by every node",
+    apply: statements(
+      // The token's sha256 (as the tokens table keeps it), never the token: each node checks it again.
+      `create table token_sessions (id_hash text primary key, token_sha256 text not null,
+         created_at timestamptz not null default now(), last_seen timestamptz not null)`,
+      "create index token_sessions_by_last_seen on token_sessions (last_seen)",
+    ),
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.reduce(

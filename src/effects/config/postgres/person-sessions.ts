@@ -1,9 +1,10 @@
 /**
  * A fleet's sessions of people signed in through the identity provider, in the `person_sessions` table
- * (migration 7): made on one node, served by every other. Keyed by the sha256 of the cookie's id.
+ * (migration 7), and of token logins, in `token_sessions` (migration 8): made on one node, served by every
+ * other. Keyed by the sha256 of the cookie's id.
  */
 import * as Effect from "effect/Effect";
-import type { PersonSession, PersonSessionStore } from "../person-sessions.ts";
+import type { PersonSession, PersonSessionStore, TokenSessionStore } from "../person-sessions.ts";
 import type { DatabaseShape } from "./database.ts";
 
 export const postgresSessionStore = (db: DatabaseShape): PersonSessionStore => {
@@ -60,6 +61,41 @@ export const postgresSessionStore = (db: DatabaseShape): PersonSessionStore => {
           new Date(madeBefore),
         ]),
       );
+    },
+  };
+};
+
+export const postgresTokenSessionStore = (db: DatabaseShape): TokenSessionStore => {
+  const run = <A>(effect: Effect.Effect<A, unknown>) => Effect.runPromise(effect);
+  return {
+    get: async (idHash) => {
+      const rows = await run(
+        db.query<{ token_sha256: string; last_seen: Date }>(
+          "select token_sha256, last_seen from token_sessions where id_hash = $1",
+          [idHash],
+        ),
+      );
+      const row = rows[0];
+      return row === undefined
+        ? undefined
+        : { tokenSha256: row.token_sha256, lastSeen: row.last_seen.getTime() };
+    },
+    put: async (idHash, tokenSha256, lastSeen) => {
+      await run(
+        db.query("insert into token_sessions (id_hash, token_sha256, last_seen) values ($1, $2, $3)", [
+          idHash,
+          tokenSha256,
+          new Date(lastSeen),
+        ]),
+      );
+    },
+    touch: async (idHash, lastSeen) => {
+      await run(
+        db.query("update token_sessions set last_seen = $2 where id_hash = $1", [idHash, new Date(lastSeen)]),
+      );
+    },
+    remove: async (idHash) => {
+      await run(db.query("delete from token_sessions where id_hash = $1", [idHash]));
     },
   };
 };
