@@ -289,6 +289,17 @@ describe("the mask list", () => {
       },
       { ...common, ...names, type: "node_down", node: "node-b", message: "lease ran out" },
       { ...common, ...names, type: "node_up", node: "node-b", message: "renews again" },
+      {
+        ...common,
+        ...names,
+        type: "rist_auth_failed",
+        input: "primary",
+        refusals: 4,
+        user: "encoder-7",
+        reason: "wrong_password",
+        message:
+          "RIST primary input: EAP-SRP turned the caller 'encoder-7' away (4 refusals since the last such event): its password does not match the srpfile's verifier",
+      },
     ];
     expect(new Set(samples.map((event) => event.type)).size).toBe(EVENT_TYPES.length - 2);
     const text = samples.map((event) => describeEvent(event)?.[1] ?? "").join("\n");
