@@ -35,6 +35,10 @@ export const RistInputView = Schema.Struct({
     description:
       "what is wrong, in words: librist says nothing when the profile or the secret does not match, so no data from the peer is named here, and why EAP-SRP turned a caller away (srpfile); null while data comes",
   }),
+  srp_refusals: Schema.Number.annotations({
+    description:
+      "callers the input's srpfile turned away since it started (an unknown name or a password refused; each also a rist_auth_failed event, at most one a minute); 0 without an srpfile",
+  }),
 }).annotations({ identifier: "RistInput" });
 export type RistInputView = typeof RistInputView.Type;
 

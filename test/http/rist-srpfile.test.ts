@@ -207,6 +207,11 @@ describe("a caller EAP-SRP turns away", () => {
       expect(event).toMatchObject({ type: "rist_auth_failed", input: "primary", user: username, reason });
       expect(String(event?.message).replace(/ \(\d+ refusals? since the last such event\)/, "")).toBe(words);
       expect(Number(event?.refusals)).toBeGreaterThanOrEqual(1);
+      // The input's status counts them too.
+      const inputs = (await json(await app.request(`/api/channels/${id}`))).inputs as Array<{
+        rist: { srp_refusals: number };
+      }>;
+      expect(inputs[0]?.rist.srp_refusals).toBeGreaterThanOrEqual(Number(event?.refusals));
       const everything = await (await app.request("/api/events")).text();
       expect(everything).not.toContain("not-the-password-63");
       expect(everything).not.toContain(PASSWORD);

@@ -49,4 +49,5 @@ export const ristInputView = (
   ...ristPeerView(where, figures),
   problem:
     lastPacketAgeMs === null || lastPacketAgeMs > SILENT_MS ? (srpProblem(figures) ?? NO_RIST_DATA) : null,
+  srp_refusals: figures.srpRefusals,
 });
