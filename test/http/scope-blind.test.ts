@@ -148,36 +148,22 @@ describe("a desk admin asking for what another desk's channel holds", () => {
 
 describe("the node's admin", () => {
   it("still reads which channel holds the id, the port and the destination", async () => {
-    const id = await post("/api/channels", {
-      id: "us-vault",
-      name: "Again",
-      rtp_ip: "127.0.0.1",
-      rtp_port: 6526,
-    });
-    expect(id.status).toBe(409);
-    expect((await json(id)).detail).toContain("channel 'us-vault' already exists");
-    const port = await post("/api/channels", {
-      id: "node-1",
-      name: "Node 1",
-      rtp_ip: "127.0.0.1",
-      rtp_port: US_PORT,
-    });
-    expect(port.status).toBe(409);
-    expect((await json(port)).detail).toContain("channel 'US Vault Desk' (us-vault)");
-    const loop = await post("/api/channels/eu-news/outputs", {
-      protocol: "udp",
-      url: `udp://127.0.0.1:${US_PORT}`,
-    });
-    expect(loop.status).toBe(400);
-    expect((await json(loop)).detail).toContain("channel 'US Vault Desk' (us-vault)");
-    const input = await post("/api/channels", {
-      id: "node-2",
-      name: "Node 2",
-      rtp_ip: "127.0.0.1",
-      rtp_port: US_OUTPUT_PORT,
-    });
-    expect(input.status).toBe(400);
-    expect((await json(input)).detail).toContain(
+    const detail = async (response: Response, status: number) => {
+      expect(response.status).toBe(status);
+      return String((await json(response)).detail);
+    };
+    const onPort = (id: string, port: number) => ({ id, name: id, rtp_ip: "127.0.0.1", rtp_port: port });
+    expect(await detail(await post("/api/channels", onPort("us-vault", 6526)), 409)).toContain(
+      "channel 'us-vault' already exists",
+    );
+    expect(await detail(await post("/api/channels", onPort("node-1", US_PORT)), 409)).toContain(
+      "channel 'US Vault Desk' (us-vault)",
+    );
+    const loop = { protocol: "udp", url: `udp://127.0.0.1:${US_PORT}` };
+    expect(await detail(await post("/api/channels/eu-news/outputs", loop), 400)).toContain(
+      "channel 'US Vault Desk' (us-vault)",
+    );
+    expect(await detail(await post("/api/channels", onPort("node-2", US_OUTPUT_PORT)), 400)).toContain(
       "output 'Vault Feed Out' of channel 'US Vault Desk' (us-vault)",
     );
     const tagged = await app.request("/api/channels/eu-news", {

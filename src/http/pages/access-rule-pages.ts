@@ -49,12 +49,24 @@ export const accessRulePages = (services: PageServices) => {
   const settings = settingsResponse(services);
   const app = new Hono<AuthEnv>();
 
-  /** Rule `index` of `rules` (the list under the write lock), if the form's `shown` still describes it. */
-  const stillShown = (rules: ReadonlyArray<AccessRule>, index: number, shown: string | undefined) => {
-    const rule = rules[index];
-    return rule !== undefined && JSON.stringify(rule) === shown
-      ? Effect.succeed(rule)
-      : Effect.fail(changedMeanwhile());
+  /**
+   * Changes rule `index` as `edit` says, under the rules' write lock, if the form's `shown` still describes it
+   * (a conflict otherwise); the rule as it was.
+   */
+  const changeShown = (
+    index: number,
+    shown: string | undefined,
+    edit: (rules: ReadonlyArray<AccessRule>) => ReadonlyArray<AccessRule>,
+  ) => {
+    let was: AccessRule | undefined;
+    return accessRules
+      .change((rules) => {
+        was = rules[index];
+        return was !== undefined && JSON.stringify(was) === shown
+          ? Effect.succeed(edit(rules))
+          : Effect.fail(changedMeanwhile());
+      })
+      .pipe(Effect.map(() => was as AccessRule));
   };
   const indexOf = (c: Context) => {
     const text = c.req.param("index") ?? "";
@@ -69,11 +81,14 @@ export const accessRulePages = (services: PageServices) => {
         const fields = yield* formFields(c);
         const added = yield* Effect.either(
           Effect.flatMap(ruleOfForm(fields), (rule) =>
-            accessRules.change((rules) => Effect.succeed([...rules, rule])),
+            Effect.as(
+              accessRules.change((rules) => Effect.succeed([...rules, rule])),
+              rule,
+            ),
           ),
         );
         if (Either.isLeft(added)) return yield* settings(c, { message: added.left.message }, 400);
-        return yield* settings(c, { message: `Rule ${fields.claim} = ${fields.equals} added.` });
+        return yield* settings(c, { message: `Rule ${added.right.claim} = ${added.right.equals} added.` });
       }),
     ),
   );
@@ -109,12 +124,7 @@ export const accessRulePages = (services: PageServices) => {
         const fields = yield* formFields(c);
         const saved = yield* Effect.either(
           Effect.flatMap(ruleOfForm(fields), (rule) =>
-            accessRules.change((rules) =>
-              Effect.as(
-                stillShown(rules, index, fields.shown),
-                rules.map((old, at) => (at === index ? rule : old)),
-              ),
-            ),
+            changeShown(index, fields.shown, (rules) => rules.map((old, at) => (at === index ? rule : old))),
           ),
         );
         if (Either.isLeft(saved))
@@ -132,18 +142,13 @@ export const accessRulePages = (services: PageServices) => {
       Effect.gen(function* () {
         const index = indexOf(c);
         const fields = yield* formFields(c);
-        let gone: AccessRule | undefined;
         const removed = yield* Effect.either(
-          accessRules.change((rules) =>
-            Effect.map(stillShown(rules, index, fields.shown), (rule) => {
-              gone = rule;
-              return rules.filter((_, at) => at !== index);
-            }),
-          ),
+          changeShown(index, fields.shown, (rules) => rules.filter((_, at) => at !== index)),
         );
-        if (Either.isLeft(removed) || gone === undefined)
-          return yield* settings(c, { message: Either.isLeft(removed) ? removed.left.message : "" }, 409);
-        return yield* settings(c, { message: `Rule ${gone.claim} = ${gone.equals} deleted.` });
+        if (Either.isLeft(removed)) return yield* settings(c, { message: removed.left.message }, 409);
+        return yield* settings(c, {
+          message: `Rule ${removed.right.claim} = ${removed.right.equals} deleted.`,
+        });
       }),
     ),
   );
