@@ -1,7 +1,9 @@
 /**
  * The deliveries: every bus event a notifier wants becomes a delivery, written to the outbox (outbox.ts) before
- * its first attempt. Each notifier has its own queue and its own fiber, which attempts its due deliveries one
- * after the other, each within 10 s (send.ts), so a slow or dead endpoint only ever delays its own. A failed
+ * its first attempt (an event's deliveries, one per notifier that wants it, written together). Each notifier
+ * has its own queue and its own fiber, which attempts its due deliveries one after the other, each within 10 s
+ * (send.ts), so a slow or dead endpoint only ever delays its own, and at most one attempt per notifier (200,
+ * MAX_NOTIFIERS) is under way at once; past 1000 pending, a notifier's oldest makes room for its newest. A failed
  * attempt is tried again after 5 s, 30 s, 2 min, 10 min, 30 min, then every hour until a day has passed, each
  * wait ±10 % so that many deliveries failing together do not come back together; a 2xx ends it, a 410 Gone
  * turns the notifier off. Waits are on the Effect clock (the TestClock in tests); an attempt's own time is the
@@ -285,10 +287,17 @@ export class Notifications extends Effect.Service<Notifications>()("distributary
       for (const [id, queue] of queues) {
         const notifier = current.get(id);
         if (notifier?.enabled === true) continue;
-        for (const delivery of [...queue.due.values()]) {
-          count(id, "dropped");
-          yield* finish(delivery, null, "dropped");
-        }
+        // Written together (a thousand pending: one write, not a thousand), then pruned once.
+        const left = [...queue.due.values()];
+        yield* Effect.forEach(
+          left,
+          (delivery) => {
+            count(id, "dropped");
+            return finish(delivery, null, "dropped", false);
+          },
+          { concurrency: 16, discard: true },
+        );
+        if (notifier !== undefined && left.length > 0) yield* outbox.prune(id, KEPT_DELIVERIES, false);
         if (notifier === undefined) {
           yield* FiberMap.remove(workers, id);
           queues.delete(id);

@@ -2,7 +2,9 @@
  * The outbox: every delivery is written here before it is attempted, and written again after each attempt, so
  * a restart picks up what was pending (its next try as it was) instead of losing it. The last deliveries of
  * each notifier stay, finished, for the API and the Settings page to show. One box keeps them in the store as
- * `notifications.json` beside the configuration; a fleet in the `notifications` table (migration 4), where
+ * `notifications.json` beside the configuration and a journal of the changes since (`storeOutbox`, below), so
+ * that what a write costs does not grow with what is pending; a fleet in the `notifications` table (migration
+ * 4), a row a statement, where
  * each node attempts only its own and every node sees every node's. A node found down has its pending rows
  * taken over by a live one (`adopt`), and from then on every write of a row is fenced by its node: the node
  * that lost a row can neither overwrite it nor, having checked (`owns`), send it again.
