@@ -1,13 +1,26 @@
 /**
  * Scope-blind answers: an admin of the eu channels who asks for an id, a port or a destination that a us
  * channel holds is told it is taken by "a channel you cannot see" — never that channel's id, name, tags or
- * outputs — and may not put a channel into another desk's list by a tag beyond its grants. The node's admin
- * still reads which channel holds what.
+ * outputs (nor the directory one records in) — and may not put a channel into another desk's list by a tag
+ * beyond its grants. The node's admin still reads which channel holds what.
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { json, useTestApp } from "../support/app.ts";
 
-const app = useTestApp();
+let root = "";
+// The recordings directory outlives the app: made before it, removed after it.
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "distributary-h4-"));
+  await mkdir(join(root, "us-vault-recordings"));
+  await symlink(join(root, "us-vault-recordings"), join(root, "eu-link"));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+const app = useTestApp(() => ({ settings: { DISTRIBUTARY_RECORDINGS_DIR: root } }));
 let euAdmin = "";
 
 // The us channel's secrets: none of these may reach the eu admin.
@@ -39,6 +52,12 @@ beforeAll(async () => {
     rtp_port: US_PORT,
     outputs: [
       { id: "vault-feed", name: "Vault Feed Out", protocol: "udp", url: `udp://127.0.0.1:${US_OUTPUT_PORT}` },
+      {
+        id: "vault-rec",
+        name: "Vault Recording",
+        protocol: "file",
+        url: `file://${root}/us-vault-recordings`,
+      },
     ],
   });
   expect(us.status, await us.clone().text()).toBe(201);
@@ -118,6 +137,19 @@ describe("a desk admin asking for what another desk's channel holds", () => {
     expect(input.detail).not.toContain(`udp://127.0.0.1:${US_OUTPUT_PORT} `);
   });
 
+  it("a recording directory another desk records in (through a link): 400 naming neither it nor its channel", async () => {
+    const problem = await expectBlind(
+      await post(
+        "/api/channels/eu-news/outputs",
+        { protocol: "file", url: `file://${root}/eu-link` },
+        euAdmin,
+      ),
+      400,
+    );
+    expect(problem.detail).toContain("an output of a channel you cannot see already records where");
+    expect(problem.detail).toContain(`${root}/eu-link`);
+  });
+
   it("a tag beyond its grants: 403 naming the tag, at creation and by PATCH", async () => {
     const created = await post(
       "/api/channels",
@@ -165,6 +197,10 @@ describe("the node's admin", () => {
     );
     expect(await detail(await post("/api/channels", onPort("node-2", US_OUTPUT_PORT)), 400)).toContain(
       "output 'Vault Feed Out' of channel 'US Vault Desk' (us-vault)",
+    );
+    const recording = { protocol: "file", url: `file://${root}/eu-link` };
+    expect(await detail(await post("/api/channels/eu-news/outputs", recording), 400)).toContain(
+      `another output already records in ${root}/us-vault-recordings, where ${root}/eu-link leads`,
     );
     const tagged = await app.request("/api/channels/eu-news", {
       method: "PATCH",

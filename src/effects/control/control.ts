@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect";
 import * as Either from "effect/Either";
 import * as Schema from "effect/Schema";
 import { frozenRefusal } from "../../core/content/args.ts";
+import type { Sight } from "../../domain/access.ts";
 import {
   type ChannelBody,
   type ChannelConfig,
@@ -84,6 +85,13 @@ const frozenAgainstGop = (next: ChannelConfig, running: ChannelRuntimeStatus | n
   return issues.length === 0 ? undefined : invalid(issues);
 };
 
+/** Every stored output, marked `unseen` where its channel is beyond the caller's sight. */
+const outputsSeen = (channels: ReadonlyArray<ChannelConfig>, sight: Sight) =>
+  channels.flatMap((other) => {
+    const unseen = !sight(other);
+    return other.outputs.map((kept) => ({ url: kept.url, unseen }));
+  });
+
 /** The stored URL when `url` is its masked form; a masked URL that stands for nothing stored is a 400. */
 const keepMasked = (url: string, previous: OutputConfig | undefined, field: string) =>
   Either.match(unmask(url, previous, field), {
@@ -138,7 +146,7 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
         channel.outputs,
         recordings,
         (index) => `outputs[${index}].url`,
-        config.channels.flatMap((other) => other.outputs),
+        outputsSeen(config.channels, sight),
       );
       // The outputs its schedule names are off until their window.
       const held = holdOutputs(channel, yield* onAir(channel));
@@ -237,11 +245,16 @@ export class Control extends Effect.Service<Control>()("distributary/Control", {
         [output],
         recordings,
         () => "url",
-        configs
-          .current()
-          .channels.flatMap((other) =>
-            other.outputs.filter((kept) => other.id !== channel.id || kept.id !== output.id),
-          ),
+        outputsSeen(
+          configs
+            .current()
+            .channels.map((other) =>
+              other.id === channel.id
+                ? { ...other, outputs: other.outputs.filter((kept) => kept.id !== output.id) }
+                : other,
+            ),
+          yield* CurrentSight,
+        ),
       );
       if (output.policy != null && isRunning(channel.id)) {
         const live = yield* channels.status(channel.id);

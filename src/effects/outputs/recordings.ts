@@ -65,6 +65,12 @@ const directoryOf = (url: string): string | null => {
   return target.protocol === "file" ? target.directory : target.protocol === "hls" ? target.dir : null;
 };
 
+/** An output already stored; `unseen` when its channel is beyond the caller's grants (it is then not named). */
+export interface OtherOutput {
+  readonly url: string;
+  readonly unseen?: boolean;
+}
+
 /**
  * The first output of `outputs` that may not write where it says, as a 400 on its field: an HLS push to an
  * address pushes may not reach; a recording or HLS dir outside the recordings directory (symbolic links
@@ -77,7 +83,7 @@ export const recordingOutputsError = (
   outputs: ReadonlyArray<{ readonly url: string }>,
   root: string | null,
   field: (index: number) => string,
-  others: ReadonlyArray<{ readonly url: string }> = [],
+  others: ReadonlyArray<OtherOutput> = [],
   places: Map<string, Promise<string | null>> = new Map(),
 ): Effect.Effect<ControlError | undefined> =>
   Effect.gen(function* () {
@@ -90,19 +96,30 @@ export const recordingOutputsError = (
       }
       return place;
     };
-    /** Each directory taken, by where it really is (or as written, when the file system will not say). */
-    let taken: Map<string, string> | undefined;
+    /**
+     * Each directory taken, by where it really is (or as written, when the file system will not say), with
+     * whether only outputs of channels the caller cannot see hold it (`unseen`).
+     */
+    let taken: Map<string, { readonly dir: string; readonly unseen: boolean }> | undefined;
     const takenBy = async (directory: string) => {
       if (taken === undefined) {
-        const written = [...new Set(others.map((other) => directoryOf(other.url)))].filter(
-          (dir): dir is string => dir !== null,
-        );
-        const reals = await Promise.all(written.map(real));
-        taken = new Map(written.map((dir, i) => [reals[i] ?? dir, dir] as const));
+        const written = new Map<string, boolean>();
+        for (const other of others) {
+          const dir = directoryOf(other.url);
+          if (dir !== null) written.set(dir, (written.get(dir) ?? true) && other.unseen === true);
+        }
+        const dirs = [...written.keys()];
+        const reals = await Promise.all(dirs.map(real));
+        taken = new Map();
+        for (const [i, dir] of dirs.entries()) {
+          const key = reals[i] ?? dir;
+          const unseen = (written.get(dir) ?? false) && (taken.get(key)?.unseen ?? true);
+          taken.set(key, { dir: taken.get(key)?.dir ?? dir, unseen });
+        }
       }
       const key = (await real(directory)) ?? directory;
       const holder = taken.get(key);
-      taken.set(key, holder ?? directory);
+      taken.set(key, holder ?? { dir: directory, unseen: false });
       return holder;
     };
     for (const [index, output] of outputs.entries()) {
@@ -112,7 +129,9 @@ export const recordingOutputsError = (
         const holder = yield* Effect.promise(() => takenBy(directory));
         problem =
           holder !== undefined
-            ? `another output already records in ${holder}${holder === directory ? "" : `, where ${directory} leads`}: give each recording a directory of its own`
+            ? holder.unseen
+              ? `an output of a channel you cannot see already records where ${directory} leads: give each recording a directory of its own`
+              : `another output already records in ${holder.dir}${holder.dir === directory ? "" : `, where ${directory} leads`}: give each recording a directory of its own`
             : // A symbolic link under the recordings directory may lead anywhere: where it really leads counts.
               root !== null
               ? yield* Effect.promise(() => realPlaceProblem(directory, root))
@@ -134,7 +153,7 @@ export const checkRecordingOutputs = (
   outputs: ReadonlyArray<{ readonly url: string }>,
   root: string | null,
   field: (index: number) => string,
-  others: ReadonlyArray<{ readonly url: string }> = [],
+  others: ReadonlyArray<OtherOutput> = [],
 ): Effect.Effect<void, ControlError> =>
   Effect.flatMap(recordingOutputsError(outputs, root, field, others), (error) =>
     error === undefined ? Effect.void : Effect.fail(error),
