@@ -54,6 +54,20 @@ export const sameSecret = (given: string, expected: string) => {
   return a.length === b.length && timingSafeEqual(a, b);
 };
 
+/**
+ * Sets `key` last in `map` (a Map keeps insertion order, so the first key is the one set longest ago) and
+ * forgets the first keys past `max`.
+ */
+const keepLatest = <K, V>(map: Map<K, V>, key: K, value: V, max: number) => {
+  map.delete(key);
+  map.set(key, value);
+  while (map.size > max) {
+    const stalest = map.keys().next().value;
+    if (stalest === undefined) break;
+    map.delete(stalest);
+  }
+};
+
 export interface FailureLimiter {
   /** Seconds until the address may try again; 0 when it may try now. */
   readonly retryAfter: (address: string, now: number) => number;
@@ -71,7 +85,6 @@ export const makeFailureLimiter = (
   windowMs = 60_000,
   maxAddresses = 10_000,
 ): FailureLimiter => {
-  // A Map keeps insertion order: an address is moved to the end on each failure, so the first is the stalest.
   const failures = new Map<string, number[]>();
   const recent = (address: string, now: number) => {
     const kept = (failures.get(address) ?? []).filter((at) => now - at < windowMs);
@@ -88,14 +101,7 @@ export const makeFailureLimiter = (
         : Math.ceil((oldest + windowMs - now) / 1000);
     },
     recordFailure: (address, now) => {
-      const kept = [...recent(address, now), now].slice(-maxFailures);
-      failures.delete(address);
-      failures.set(address, kept);
-      while (failures.size > maxAddresses) {
-        const stalest = failures.keys().next().value;
-        if (stalest === undefined) break;
-        failures.delete(stalest);
-      }
+      keepLatest(failures, address, [...recent(address, now), now].slice(-maxFailures), maxAddresses);
     },
     size: () => failures.size,
   };
@@ -129,13 +135,7 @@ export const makeRecordGate = (burst = 10, everyMs = 6_000, maxAddresses = 10_00
   return {
     admit: (address, now) => {
       const bucket = buckets.get(address) ?? { tokens: burst, at: now, unrecorded: 0 };
-      buckets.delete(address);
-      buckets.set(address, bucket);
-      while (buckets.size > maxAddresses) {
-        const stalest = buckets.keys().next().value;
-        if (stalest === undefined) break;
-        buckets.delete(stalest);
-      }
+      keepLatest(buckets, address, bucket, maxAddresses);
       refill(bucket, now, burst, everyMs);
       refill(all, now, burst * 10, everyMs / 10);
       if (bucket.tokens < 1 || all.tokens < 1) {
