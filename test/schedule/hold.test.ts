@@ -9,17 +9,16 @@
  * the end). An operator's enable outside the window is refused in words; an output added to a channel whose
  * windows run every output is stored off; an enable the commands did not make is undone by the runner.
  */
-import { Effect, Layer, Option, Schema, TestClock, TestContext } from "effect";
+import { Effect, Schema } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChannelBody, ChannelPatch, type OutputBody } from "../../src/domain/channel.ts";
 import type { ChannelId, OutputId } from "../../src/domain/ids.ts";
 import { Channels } from "../../src/effects/channel/channels.ts";
 import { ConfigState } from "../../src/effects/config/config-state.ts";
-import { DocumentStore } from "../../src/effects/config/store.ts";
 import { Control } from "../../src/effects/control/control.ts";
 import { ReadModel } from "../../src/effects/status/read-model.ts";
 import { eventually, freeUdpPort, type UdpSink, udpSink, udpSource } from "../support/app.ts";
-import { advanceTo, graph, scheduleEvents, settledSleepers } from "./support.ts";
+import { advanceTo, documentStore, phases, run, settledSleepers } from "./support.ts";
 
 const S = 1000;
 const MIN = 60 * S;
@@ -42,20 +41,6 @@ const schedule = (outputs: "all" | ReadonlyArray<string> = ["out1"]) => ({
     },
   ],
 });
-
-/** A memory store that outlives the graphs built over it, its documents in reach of the test. */
-const documentsStore = () => {
-  const documents = new Map<string, string>();
-  const layer = Layer.succeed(
-    DocumentStore,
-    DocumentStore.of({
-      locate: (name) => `memory:${name}`,
-      read: (name) => Effect.sync(() => Option.fromNullable(documents.get(name))),
-      write: (name, text) => Effect.sync(() => void documents.set(name, text)),
-    }),
-  );
-  return { layer, documents };
-};
 
 const closing: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -120,24 +105,6 @@ const storedEnabled = (id: string) =>
     (configs) => configs.channel(id as ChannelId)?.outputs.find((output) => output.id === "out1")?.enabled,
   );
 
-const phases = (id: string) =>
-  Effect.map(scheduleEvents(id), (events) =>
-    events.map((event) => (event.type === "schedule_phase" ? `${event.phase} by ${event.by}` : "missed")),
-  );
-
-const run = <A, E>(
-  store: Layer.Layer<DocumentStore>,
-  startAt: number,
-  // biome-ignore lint/suspicious/noExplicitAny: what the service graph provides
-  program: Effect.Effect<A, E, any>,
-) =>
-  Effect.runPromise(
-    Effect.zipRight(
-      TestClock.setTime(startAt),
-      program.pipe(Effect.provide(graph(store) as never), Effect.scoped),
-    ).pipe(Effect.provide(TestContext.TestContext)) as Effect.Effect<A, E, never>,
-  );
-
 /** From just before T0 to after the end: nothing, the programme from T0, nothing after the end. */
 const theWindow = (id: string, sink: UdpSink, sleepers: number) =>
   Effect.gen(function* () {
@@ -156,7 +123,7 @@ describe("a schedule owns the outputs it names: off outside its windows", () => 
   it("schedule saved, then the channel started: nothing at the output before the window, its status says why", async () => {
     const { sink, input } = await peers();
     await run(
-      documentsStore().layer,
+      documentStore().layer,
       START,
       Effect.gen(function* () {
         const control = yield* Control;
@@ -176,7 +143,7 @@ describe("a schedule owns the outputs it names: off outside its windows", () => 
   it("channel started, then schedule saved: the output goes off with the save and back on at the window", async () => {
     const { sink, input } = await peers();
     await run(
-      documentsStore().layer,
+      documentStore().layer,
       START,
       Effect.gen(function* () {
         const control = yield* Control;
@@ -200,7 +167,7 @@ describe("a schedule owns the outputs it names: off outside its windows", () => 
 
   it("a restart before the window keeps the output off; a configuration stored with outputs enabled beside a schedule starts them off", async () => {
     const { sink, input } = await peers();
-    const store = documentsStore();
+    const store = documentStore();
     await run(
       store.layer,
       START,
@@ -250,7 +217,7 @@ describe("a schedule owns the outputs it names: off outside its windows", () => 
   it("outside the window an operator's enable is refused in words, an added output is stored off, and an enable the commands did not make is undone", async () => {
     const { sink, input } = await peers();
     await run(
-      documentsStore().layer,
+      documentStore().layer,
       START,
       Effect.gen(function* () {
         const control = yield* Control;

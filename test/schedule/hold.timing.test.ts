@@ -19,7 +19,7 @@ import { ADMIN_TOKEN, eventually, freeUdpPort, json, loginSession, useTestApp } 
 import { encodeTestStream } from "../support/media.ts";
 import { type UdpSink, udpSink } from "../support/peers.ts";
 import { chunkTs, DATAGRAM_BYTES, sendPaced } from "../support/sender.ts";
-import { pidAt } from "../support/ts-packets.ts";
+import { inputAt, videoPackets } from "./kickoff.ts";
 
 const S = 1000;
 const PREROLL = 4;
@@ -27,15 +27,13 @@ const DURATION = 3;
 const POSTROLL = 2;
 /** The input runs from the test's start to past the window's end. */
 const SECONDS = 26;
-const PACKET = 188;
-const VIDEO_PID = 0x100;
 
 let dir = "";
 const app = useTestApp(() => ({ settings: { DISTRIBUTARY_SLATE_DIR: join(dir, "slates") } }));
 const scope = Effect.runSync(Scope.make());
 let source: Buffer;
 /** The input's video packets (each one's bytes), to tell the input's packets from the slate's. */
-const inputVideo = new Set<string>();
+let inputVideo = new Set<string>();
 const sinks: Record<string, UdpSink> = {};
 let t0 = 0;
 /** When the second channel's schedule was saved (its answer came), wall-clock ms. */
@@ -72,8 +70,7 @@ beforeAll(async () => {
   const encoded = join(dir, "source.ts");
   await Effect.runPromise(encodeTestStream(encoded, SECONDS, "1M", "640x360", ["-g", "8"]));
   source = await readFile(encoded);
-  for (let at = 0; at + PACKET <= source.length; at += PACKET)
-    if (pidAt(source, at) === VIDEO_PID) inputVideo.add(source.subarray(at, at + PACKET).toString("base64"));
+  inputVideo = videoPackets(source);
   for (const id of ["h6-saved", "h6-later"])
     sinks[id] = await Effect.runPromise(Scope.extend(udpSink, scope));
   const ports = { saved: await freeUdpPort(), later: await freeUdpPort() };
@@ -124,17 +121,6 @@ afterAll(async () => {
   if (dir !== "") await rm(dir, { recursive: true, force: true });
 });
 
-/** The first packet of the input's video in a datagram, or -1. */
-const inputAt = (datagram: Buffer) => {
-  for (let at = 0; at + PACKET <= datagram.length; at += PACKET)
-    if (
-      pidAt(datagram, at) === VIDEO_PID &&
-      inputVideo.has(datagram.subarray(at, at + PACKET).toString("base64"))
-    )
-      return at;
-  return -1;
-};
-
 /** "2026-12-05 19:59:56 UTC": the preroll as the status writes it (seconds left out on a whole minute). */
 const prerollWords = () => {
   const iso = new Date(t0 - PREROLL * S).toISOString();
@@ -166,7 +152,7 @@ describe("a schedule's outputs in real time", () => {
       expect(arrivals.filter((at) => at > savedAt + 300 && at < prerollAt)).toEqual([]);
     }
     const datagrams = sink.datagrams.slice(from);
-    const back = datagrams.findIndex((datagram) => inputAt(datagram) >= 0);
+    const back = datagrams.findIndex((datagram) => inputAt(datagram, inputVideo) >= 0);
     expect(back).toBeGreaterThan(0);
     const returnAt = arrivals[from + back] ?? 0;
     // The slate from the preroll until the input's return at T0.

@@ -8,19 +8,18 @@
  * the waiting is the TestClock's.
  */
 import { DescribeChannelCommand } from "@aws-sdk/client-medialive";
-import { Effect, type Layer, Schema, TestClock, TestContext } from "effect";
+import { Effect, Schema } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChannelBody } from "../../src/domain/channel.ts";
 import type { ChannelId } from "../../src/domain/ids.ts";
 import { ConfigState } from "../../src/effects/config/config-state.ts";
-import type { DocumentStore } from "../../src/effects/config/store.ts";
 import { Control } from "../../src/effects/control/control.ts";
 import { EventBus } from "../../src/effects/events/event-bus.ts";
 import { MediaLive } from "../../src/effects/medialive/medialive.ts";
 import { ScheduleRunner } from "../../src/effects/schedule/runner.ts";
 import { eventually, freeUdpPort } from "../support/app.ts";
 import { createMediaLiveChannel, type Moto, motoMissing, startMoto } from "../support/moto.ts";
-import { advanceTo, eventsOf, graph, keptStore, scheduleEvents, settledSleepers } from "./support.ts";
+import { advanceTo, eventsOf, keptStore, phases, run, settledSleepers } from "./support.ts";
 
 const missing = motoMissing();
 let moto: Moto;
@@ -96,29 +95,6 @@ const stored = (id: string) =>
       slate: channel?.slate?.scheduled ?? false,
     };
   });
-
-const phases = (id: string) =>
-  Effect.map(scheduleEvents(id), (events) =>
-    events.map((event) => (event.type === "schedule_phase" ? `${event.phase} by ${event.by}` : "missed")),
-  );
-
-/**
- * `program` in the service graph over `store`, its TestClock at `startAt` before the graph is built (moving
- * it later would run every loop's sleeps in between).
- */
-const run = <A, E>(
-  store: Layer.Layer<DocumentStore>,
-  startAt: number,
-  // biome-ignore lint/suspicious/noExplicitAny: what the service graph provides
-  program: Effect.Effect<A, E, any>,
-  settings = {},
-) =>
-  Effect.runPromise(
-    Effect.zipRight(
-      TestClock.setTime(startAt),
-      program.pipe(Effect.provide(graph(store, settings) as never), Effect.scoped),
-    ).pipe(Effect.provide(TestContext.TestContext)) as Effect.Effect<A, E, never>,
-  );
 
 describe.skipIf(missing !== null)("the schedule's runner on the TestClock", () => {
   it("runs each phase at its time, each action once; the cost guard stays idle inside the window", async () => {

@@ -3,17 +3,17 @@
  * test keeps (so a second graph, a restart, reads what the first stored), the clock moved on a second at a
  * time with every loop given the chance to answer, and the channel's schedule events.
  */
-import { Chunk, Effect, Layer, Option, TestClock } from "effect";
+import { Chunk, Effect, Layer, Option, TestClock, TestContext } from "effect";
 import type { ChannelEvent } from "../../src/domain/events.ts";
 import { DocumentStore } from "../../src/effects/config/store.ts";
 import { EventBus } from "../../src/effects/events/event-bus.ts";
 import { ServicesTest } from "../../src/effects/services.ts";
 import { ADMIN_TOKEN } from "../support/app.ts";
 
-/** A memory store that outlives the graphs built over it. */
-export const keptStore = () => {
+/** A memory store that outlives the graphs built over it, its documents in the test's reach. */
+export const documentStore = () => {
   const documents = new Map<string, string>();
-  return Layer.succeed(
+  const layer = Layer.succeed(
     DocumentStore,
     DocumentStore.of({
       locate: (name) => `memory:${name}`,
@@ -21,10 +21,32 @@ export const keptStore = () => {
       write: (name, text) => Effect.sync(() => void documents.set(name, text)),
     }),
   );
+  return { layer, documents };
 };
+
+/** A memory store that outlives the graphs built over it. */
+export const keptStore = () => documentStore().layer;
 
 export const graph = (store: Layer.Layer<DocumentStore>, settings: Readonly<Record<string, string>> = {}) =>
   ServicesTest(ADMIN_TOKEN, store, { DISTRIBUTARY_WORKERS: "0", ...settings });
+
+/**
+ * `program` in the service graph over `store`, its TestClock at `startAt` before the graph is built (moving
+ * it later would run every loop's sleeps in between).
+ */
+export const run = <A, E>(
+  store: Layer.Layer<DocumentStore>,
+  startAt: number,
+  // biome-ignore lint/suspicious/noExplicitAny: what the service graph provides
+  program: Effect.Effect<A, E, any>,
+  settings = {},
+) =>
+  Effect.runPromise(
+    Effect.zipRight(
+      TestClock.setTime(startAt),
+      program.pipe(Effect.provide(graph(store, settings) as never), Effect.scoped),
+    ).pipe(Effect.provide(TestContext.TestContext)) as Effect.Effect<A, E, never>,
+  );
 
 const realPause = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)));
 
@@ -73,6 +95,12 @@ export const scheduleEvents = (channel: string) =>
           event.type === "schedule_phase" || event.type === "schedule_missed",
       )
       .sort((a, b) => a.seq - b.seq),
+  );
+
+/** The channel's schedule phases as "live by schedule", a missed occurrence as "missed". */
+export const phases = (channel: string) =>
+  Effect.map(scheduleEvents(channel), (events) =>
+    events.map((event) => (event.type === "schedule_phase" ? `${event.phase} by ${event.by}` : "missed")),
   );
 
 export const eventsOf = <T extends ChannelEvent["type"]>(channel: string, type: T) =>

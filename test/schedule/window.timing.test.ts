@@ -24,8 +24,18 @@ import { srtListenerPeer, type UdpSink, udpSink } from "../support/peers.ts";
 import { videoPes } from "../support/rtmp-media.ts";
 import { chunkTs, DATAGRAM_BYTES, sendPaced } from "../support/sender.ts";
 import { type ServiceProcess, servicePort, spawnService } from "../support/service.ts";
-import { adaptation, pidAt } from "../support/ts-packets.ts";
-import { DURATION, kickoffSchedule, LEAD, POSTROLL, PREROLL, S, t0In } from "./kickoff.ts";
+import { adaptation } from "../support/ts-packets.ts";
+import {
+  DURATION,
+  inputAt,
+  kickoffSchedule,
+  LEAD,
+  POSTROLL,
+  PREROLL,
+  S,
+  t0In,
+  videoPackets,
+} from "./kickoff.ts";
 
 const missing = motoMissing();
 const TOKEN = "schedule-admin-token-0123456789abcdef";
@@ -37,7 +47,6 @@ const CREDENTIALS = {
 // "nothing after the end" is seen while it still flows; the test waits for the whole of it to be sent.
 const SECONDS = 38;
 const PACKET = 188;
-const VIDEO_PID = 0x100;
 
 const scope = Effect.runSync(Scope.make());
 let dir = "";
@@ -62,7 +71,7 @@ const stateInMoto = async () =>
   (await moto.client().send(new DescribeChannelCommand({ ChannelId: mediaLiveId }))).State;
 
 /** The input's video packets (each one's bytes), to tell the input's packets from the slate's. */
-const inputVideo = new Set<string>();
+let inputVideo = new Set<string>();
 /** Keyframe starts of the input: a video PES start flagged random access. */
 let inputKeyframes = new Set<string>();
 
@@ -81,10 +90,7 @@ beforeAll(async () => {
   log = await motoLog(moto.endpoint);
   await encoding;
   source = await readFile(encoded);
-  for (let at = 0; at + PACKET <= source.length; at += PACKET) {
-    if (pidAt(source, at) !== VIDEO_PID) continue;
-    inputVideo.add(source.subarray(at, at + PACKET).toString("base64"));
-  }
+  inputVideo = videoPackets(source);
   inputKeyframes = new Set(
     videoPes(source)
       .filter((frame) => {
@@ -193,15 +199,7 @@ describe.skipIf(missing !== null)("a scheduled window in real time (moto, SRT)",
     expect(first).toBeGreaterThanOrEqual(prerollAt);
     expect(first).toBeLessThanOrEqual(prerollAt + S);
     /** The first datagram carrying a video packet of the input: the return. */
-    const isInput = (datagram: Buffer) => {
-      for (let at = 0; at + PACKET <= datagram.length; at += PACKET)
-        if (
-          pidAt(datagram, at) === VIDEO_PID &&
-          inputVideo.has(datagram.subarray(at, at + PACKET).toString("base64"))
-        )
-          return at;
-      return -1;
-    };
+    const isInput = (datagram: Buffer) => inputAt(datagram, inputVideo);
     const back = sink.datagrams.findIndex((datagram) => isInput(datagram) >= 0);
     expect(back).toBeGreaterThan(0);
     const returned = sink.datagrams[back] as Buffer;
