@@ -121,9 +121,14 @@ export const openApiDocument = (routes: ReadonlyArray<RouteDoc>) => {
           type: "http",
           scheme: "bearer",
           description:
-            "a local token (dst_…), or with sign-on configured a JWT of the identity provider for DISTRIBUTARY_OIDC_AUDIENCE",
+            "a local token (dst_…), or with sign-on configured an access token (JWT) of the identity provider for DISTRIBUTARY_OIDC_AUDIENCE — never an ID token",
         },
-        apiKey: { type: "apiKey", in: "header", name: "X-API-Key" },
+        apiKey: {
+          type: "apiKey",
+          in: "header",
+          name: "X-API-Key",
+          description: "a local token (dst_…) only: a JWT here is refused; send it as a bearer token",
+        },
       },
     },
     security: [{ bearer: [] }, { apiKey: [] }],
