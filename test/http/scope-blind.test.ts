@@ -35,6 +35,15 @@ const post = (path: string, body: unknown, token?: string) =>
     ...(token === undefined ? {} : { token }),
   });
 
+/** A channel of the eu desk listening on `port`. */
+const euChannel = (id: string, port: number) => ({
+  id,
+  name: id,
+  tags: ["eu"],
+  rtp_ip: "127.0.0.1",
+  rtp_port: port,
+});
+
 const expectBlind = async (response: Response, status: number) => {
   const text = await response.text();
   expect(response.status, text).toBe(status);
@@ -80,25 +89,14 @@ beforeAll(async () => {
 
 describe("a desk admin asking for what another desk's channel holds", () => {
   it("an id taken: 409 that it is not available, naming no channel", async () => {
-    const problem = await expectBlind(
-      await post(
-        "/api/channels",
-        { id: "us-vault", name: "Mine", tags: ["eu"], rtp_ip: "127.0.0.1", rtp_port: 6524 },
-        euAdmin,
-      ),
-      409,
-    );
+    const problem = await expectBlind(await post("/api/channels", euChannel("us-vault", 6524), euAdmin), 409);
     expect(problem.detail).toContain("a channel you cannot see");
     expect(problem.detail).not.toContain("already exists");
   });
 
   it("a port taken: 409 that a channel you cannot see listens there", async () => {
     const problem = await expectBlind(
-      await post(
-        "/api/channels",
-        { id: "eu-sport", name: "EU Sport", tags: ["eu"], rtp_ip: "127.0.0.1", rtp_port: US_PORT },
-        euAdmin,
-      ),
+      await post("/api/channels", euChannel("eu-sport", US_PORT), euAdmin),
       409,
     );
     expect(problem.detail).toContain(`127.0.0.1:${US_PORT}`);
@@ -126,11 +124,7 @@ describe("a desk admin asking for what another desk's channel holds", () => {
     expect(output.detail).toContain("a channel you cannot see");
     expect(output.detail).toContain("loop");
     const input = await expectBlind(
-      await post(
-        "/api/channels",
-        { id: "eu-loop", name: "EU Loop", tags: ["eu"], rtp_ip: "127.0.0.1", rtp_port: US_OUTPUT_PORT },
-        euAdmin,
-      ),
+      await post("/api/channels", euChannel("eu-loop", US_OUTPUT_PORT), euAdmin),
       400,
     );
     expect(input.detail).toContain("a channel you cannot see");
