@@ -2,7 +2,8 @@
  * Corrupt frames as contribution feeds carry them (bit errors on a satellite or ASI leg, an encoder fault, a
  * stranger's bytes): the payloads of chosen video and audio TS packets are rewritten while their TS headers,
  * PIDs, continuity counters and adaptation fields stay valid, so the TS layer sees nothing wrong and only
- * what reads inside the frames does. Deterministic for a seed, so a failure can be replayed.
+ * what reads inside the frames does. Deterministic for a seed, so a failure can be replayed. `lossyMedia` is
+ * the link's own damage: packets lost, and bursts of bit errors anywhere in a payload.
  */
 import { PACKET_SIZE } from "./ts-generator.ts";
 
@@ -120,4 +121,63 @@ export const corruptMedia = (
     counts[kind]++;
   }
   return { ts, counts, mediaPackets };
+};
+
+export interface Lossy {
+  /** The stream as sent: shorter by the packets lost. */
+  readonly ts: Buffer;
+  /** Packets dropped on the way, and packets whose payload took a burst of bit errors. */
+  readonly lost: number;
+  readonly flipped: number;
+  /** Packets on the PIDs chosen, hit or not. */
+  readonly mediaPackets: number;
+}
+
+/**
+ * A contribution link's damage, as a receiver of the TS gets it: `fraction` of the packets on `pids` hit,
+ * half of them lost (gone from the stream, so their PID's continuity counter skips), the others with a burst
+ * of one to four bytes of their payload flipped (bit errors the link's FEC did not catch). Every other burst
+ * lands anywhere in its packet's payload; the others are aimed at the first 24 bytes of the next packet that
+ * starts a PES, a frame's PES header and delimiter (on a real link no likelier than anywhere else, but here
+ * the damage that once cost the rest of a GOP is met in every run). TS headers and every other packet are
+ * untouched. Deterministic for a seed.
+ */
+export const lossyMedia = (
+  input: Uint8Array,
+  options: { readonly pids: ReadonlyArray<number>; readonly fraction: number; readonly seed: number },
+): Lossy => {
+  const random = seeded(options.seed);
+  const kept: Uint8Array[] = [];
+  let lost = 0;
+  let flipped = 0;
+  let mediaPackets = 0;
+  let bursts = 0;
+  let aimed = false;
+  const burst = (packet: Buffer, from: number, to: number) => {
+    const length = 1 + Math.floor(random() * 4);
+    const start = from + Math.floor(random() * (to - from));
+    for (let i = start; i < Math.min(PACKET_SIZE, start + length); i++)
+      packet[i] = (packet[i] ?? 0) ^ (1 + Math.floor(random() * 255));
+    flipped++;
+  };
+  for (let at = 0; at + PACKET_SIZE <= input.length; at += PACKET_SIZE) {
+    const packet = Buffer.from(input.subarray(at, at + PACKET_SIZE));
+    if (options.pids.includes(pidOf(packet, 0))) {
+      mediaPackets++;
+      const from = payloadStart(packet, 0);
+      if (aimed && from >= 0 && ((packet[1] ?? 0) & 0x40) !== 0) {
+        aimed = false;
+        burst(packet, from, Math.min(PACKET_SIZE, from + 24));
+      } else if (random() < options.fraction) {
+        if (random() < 0.5) {
+          lost++;
+          continue;
+        }
+        if (++bursts % 2 === 0) aimed = true;
+        else if (from >= 0) burst(packet, from, PACKET_SIZE);
+      }
+    }
+    kept.push(packet);
+  }
+  return { ts: Buffer.concat(kept), lost, flipped, mediaPackets };
 };

@@ -47,7 +47,7 @@ import {
   TAG_VIDEO,
   videoFrame,
 } from "./tags.ts";
-import { AUDIO, compositionMs, TagClock, type TagClockOptions, VIDEO } from "./timestamps.ts";
+import { AUDIO, compositionMs, TagClock, type TagClockOptions, ticksBetween, VIDEO } from "./timestamps.ts";
 import {
   complete,
   forbiddenUnits,
@@ -66,6 +66,11 @@ const REMUX_DROP_REASONS = [
   "internal_error",
 ] as const;
 export type RemuxDropReason = (typeof REMUX_DROP_REASONS)[number];
+
+/** A video frame's DTS this far from the stream's cadence is a bit error, unless the next frame follows it (ticks). */
+const MAX_CADENCE_OFF = 90_000;
+/** A PTS this far after its DTS is one too: no reordering holds a picture back 5 s (ticks). */
+const MAX_COMPOSITION = 5 * 90_000;
 
 /** The largest body an FLV tag or an RTMP message can say it carries (a 24-bit size). */
 const MAX_TAG_BODY = 0xffffff;
@@ -98,6 +103,8 @@ export class FlvRemux {
   /** Recent video DTS steps (90 kHz) and bytes per track, for onMetaData's frame rate and data rates. */
   private readonly frameSteps: number[] = [];
   private lastVideoDts = -1;
+  /** A video frame whose DTS left the cadence and was not taken: that DTS as it came; -1 when none. */
+  private strayDts = -1;
   /**
    * The MPEG audio's layer when FLV has no codec for it ("MPEG audio layer II" or "layer I"): stream types
    * 0x03/0x04 carry any layer, so the frames' headers tell; null for layer III (MP3) or before a frame.
@@ -162,6 +169,9 @@ export class FlvRemux {
   /** The channel switched input: the next times may be on another time base. */
   discontinuity(): void {
     this.clock.discontinuity();
+    // The next video times are the new input's: taken as they come, however far from the old cadence.
+    this.lastVideoDts = -1;
+    this.strayDts = -1;
   }
 
   /**
@@ -296,10 +306,20 @@ export class FlvRemux {
 
   private video(unit: AccessUnit, codec: VideoCodec): void {
     let { pts, dts } = unit;
+    const step = this.frameStep();
+    if (pts >= 0 && this.lastVideoDts >= 0 && step > 0) {
+      // Times off the cadence by more than a second, whose marker bits survived a bit error, are taken only
+      // when the next frame follows them (a new time base); a lone one would shift the whole timeline.
+      const off = (from: number) => Math.abs(ticksBetween((from + step) % PTS_WRAP, dts)) > MAX_CADENCE_OFF;
+      if (!off(this.lastVideoDts) || (this.strayDts >= 0 && !off(this.strayDts))) this.strayDts = -1;
+      else {
+        this.strayDts = dts;
+        pts = -1;
+      }
+    }
     if (pts < 0) {
-      // A PES without times (or whose times' marker bits are wrong): one frame step after the frame before.
-      const step = this.frameStep();
-      if (step === 0) {
+      // A PES without times (or whose times cannot be trusted): one frame step after the frame before.
+      if (step === 0 || this.lastVideoDts < 0) {
         this.drop(
           "bad_pes",
           "a video PES without readable times, and no frames before it to time it from",
@@ -310,12 +330,15 @@ export class FlvRemux {
       dts = (this.lastVideoDts + step) % PTS_WRAP;
       pts = dts;
     } else if (this.lastVideoDts >= 0) {
-      const step = (dts - this.lastVideoDts + PTS_WRAP) % PTS_WRAP;
-      if (step > 0 && step < 90_000) {
-        this.frameSteps.push(step);
+      const since = (dts - this.lastVideoDts + PTS_WRAP) % PTS_WRAP;
+      if (since > 0 && since < 90_000) {
+        this.frameSteps.push(since);
         if (this.frameSteps.length > 50) this.frameSteps.shift();
       }
     }
+    // A composition time no reordering has (PTS before DTS, or seconds after it) is a bit error: 0.
+    const composition = ticksBetween(dts, pts);
+    if (composition < 0 || composition > MAX_COMPOSITION) pts = dts;
     this.lastVideoDts = dts;
     // NAL units with the forbidden bit set are left out, as a decoder skips them; the rest of the frame goes.
     const damaged = unit.nals.count === 0 ? 0 : forbiddenUnits(unit.data, unit.nals);

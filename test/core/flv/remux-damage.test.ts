@@ -154,6 +154,20 @@ describe("a damaged frame in the remux", () => {
     expect(described(result.video.slice(DAMAGED + 1))).toEqual(described(reference.video.slice(DAMAGED + 1)));
   });
 
+  it("a frame whose PTS and DTS a bit error moved, their marker bits intact, keeps the timeline in place", () => {
+    const moved = damaged((ts) => {
+      const payload = payloadOf(ts, (pes[DAMAGED] as { packet: number }).packet);
+      // Bit 26 of each: 12 minutes later, as a flipped bit in the PES header says.
+      ts[payload + 10] = (ts[payload + 10] ?? 0) ^ 0x10;
+      if ((ts[payload + 7] ?? 0) >> 6 === 3) ts[payload + 15] = (ts[payload + 15] ?? 0) ^ 0x10;
+    });
+    const result = run(moved);
+    expect(result.video.length).toBe(reference.video.length);
+    const frame = result.video[DAMAGED] as FlvFrame;
+    expect(frame.timestamp).toBe((reference.video[DAMAGED - 1] as FlvFrame).timestamp + 40);
+    expect(described(result.video.slice(DAMAGED + 1))).toEqual(described(reference.video.slice(DAMAGED + 1)));
+  });
+
   it("a frame that lost a packet goes up to the hole; the frames after it go whole", () => {
     const first = (pes[DAMAGED] as { packet: number }).packet;
     const next = (pes[DAMAGED + 1] as { packet: number }).packet;
