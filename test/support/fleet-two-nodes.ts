@@ -67,29 +67,21 @@ export const twoNodeScenarios = (fleet: FleetLab) => {
     const startedMs = nowMs();
     try {
       // a is first in every channel's order; on a loaded machine b, a second behind, may still take a new
-      // channel first (nothing moves back by itself): the scenario moves those to a, as an operator would.
-      // Once in CI a held none of them 20 s after every move was answered (a node just started may also miss a
-      // renewal and lose what it took): the operator's check and move are done again until a holds every one.
-      const leases = await eventually(
-        `node a holding ${channels.ids.length} channels`,
-        async () => {
-          const taken = await awaitHolder(fleet, channels.ids);
-          for (const [id, lease] of taken) {
-            if (lease.holder === "a") continue;
-            // A node started again for this scenario is up once the fleet has its first heartbeat: until then
-            // a move to it is refused in words (409), and asked again.
-            const moved = await eventually(`channel ${id} moved to a`, async () => {
-              const answer = await a.api(`/api/channels/${id}/move`, { method: "POST", body: { node: "a" } });
-              return answer.status === 409 && (await answer.clone().text()).includes("is not up")
-                ? undefined
-                : answer;
-            });
-            expect(moved.status, await moved.clone().text()).toBe(200);
-          }
-          return awaitHolder(fleet, channels.ids, "a", 5_000).catch(() => undefined);
-        },
-        40_000,
-      );
+      // channel first (nothing moves back by itself): the scenario moves those to a, once, as an operator would.
+      const taken = await awaitHolder(fleet, channels.ids);
+      for (const [id, lease] of taken) {
+        if (lease.holder === "a") continue;
+        // A node started again for this scenario is up once the fleet has its first heartbeat: until then a
+        // move to it is refused in words (409), and asked again.
+        const moved = await eventually(`channel ${id} moved to a`, async () => {
+          const answer = await a.api(`/api/channels/${id}/move`, { method: "POST", body: { node: "a" } });
+          return answer.status === 409 && (await answer.clone().text()).includes("is not up")
+            ? undefined
+            : answer;
+        });
+        expect(moved.status, await moved.clone().text()).toBe(200);
+      }
+      const leases = await awaitHolder(fleet, channels.ids, "a");
       await awaitOnAir(receiver, channels.outputPorts, startedMs, { source: a.address, count: 100 });
       return { receiver, channels, sender, leases, onAirMs: nowMs() };
     } catch (error) {

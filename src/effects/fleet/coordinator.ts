@@ -50,6 +50,7 @@ import * as L from "./leases.ts";
 import type { NodeContext } from "./node-context.ts";
 import { makeNodeNotices } from "./node-notices.ts";
 import * as N from "./nodes.ts";
+import { probePort } from "./peers.ts";
 import { makeSending } from "./sending.ts";
 import { makeWatch } from "./watch.ts";
 
@@ -98,6 +99,12 @@ export const makeCoordinator = Effect.gen(function* () {
   /** A tether to a peer ended: its port is probed now. */
   const portsDue = makeAlarm();
   let joined = false;
+  /**
+   * Whether this node's own port accepts connections yet. Until it does, the node takes no lease: a peer that
+   * probes it meanwhile finds it refused — the sign of a process gone — and takes over at once whatever it
+   * took (the start-up loss: a node started beside another lost the channels it had just taken).
+   */
+  let listening = false;
   const renewalListeners = new Set<(ms: number) => void>();
   let cpuBefore = process.cpuUsage();
   let cpuAt = performance.now();
@@ -206,7 +213,7 @@ export const makeCoordinator = Effect.gen(function* () {
     probesVersion: () => watch.version(),
     channels: () => configs.current().channels,
     wantedHere,
-    state: () => ({ joined, draining }),
+    state: () => ({ joined: joined && listening, draining }),
     startSending: sending.startSending,
     startSendingAll: sending.startSendingAll,
   });
@@ -321,6 +328,24 @@ export const makeCoordinator = Effect.gen(function* () {
   );
 
   yield* Effect.forkScoped(Effect.forever(roundLoop));
+  // The HTTP server binds the port once the services are up, after this: probed at the node's URL, as its peers
+  // probe it, until it accepts (30 s at most: a URL this host cannot reach itself at only delays the first).
+  yield* Effect.forkScoped(
+    Effect.gen(function* () {
+      const startedAt = performance.now();
+      while ((yield* Effect.promise(() => probePort(selfUrl, 600))) !== "open") {
+        if (performance.now() - startedAt > 30_000) {
+          yield* Effect.logWarning(
+            `fleet: node ${me} cannot reach its own port at ${selfUrl}: it takes leases without waiting for it`,
+          );
+          break;
+        }
+        yield* Effect.sleep("100 millis");
+      }
+      listening = true;
+      tickDue.ring();
+    }),
+  );
   // A tick at the first deadline the last pass saw (a lease that may expire, a standby's turn), at a notification
   // (20 ms after it, so that a burst is read in one statement), or a second after the last.
   yield* Effect.forkScoped(

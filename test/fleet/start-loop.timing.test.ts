@@ -1,0 +1,85 @@
+/**
+ * Two nodes started together, again and again, as a fleet's hosts come up after maintenance: each start, every
+ * channel is taken once by a node that keeps it — no node loses a channel it had just taken ("its lease passed
+ * to another node"), and no channel is taken from a node whose process is there ("holder_gone"). A node that
+ * took leases before its port accepted connections lost them to a peer that probed it meanwhile and found it
+ * refused, the sign of a process gone.
+ *
+ * START_LOOP starts (10 by default, as CI runs it; `scripts/start-loop.sh` runs 50).
+ */
+import { describe, expect, it } from "vitest";
+import { freeUdpPort } from "../support/app.ts";
+import { useFleetNodes } from "../support/fleet-nodes.ts";
+
+const STARTS = Number(process.env.START_LOOP ?? 10);
+const CHANNELS = 4;
+const fleet = useFleetNodes({
+  dbPort: 24852,
+  ports: { a: 24803, b: 24804 },
+  env: { DISTRIBUTARY_LEASE_MS: "3000", DISTRIBUTARY_THUMBNAILS: "off" },
+});
+
+const stop = async (id: string) => {
+  const node = fleet.process(id);
+  if (node.process.exitCode !== null || node.process.signalCode !== null) return;
+  node.process.kill("SIGTERM");
+  await node.exited;
+};
+
+/** Every channel held by a node whose lease runs, by the database: holder and term. */
+const heldByLive = async () => {
+  const rows = await fleet
+    .pg()
+    .admin<{ channel: string; holder: string | null; term: string; live: boolean }>(
+      `select l.channel, l.holder, l.term, exists (select 1 from nodes n where n.id = l.holder
+       and n.boot_id = l.holder_boot and n.lease_until > now()) as live from leases l order by l.channel`,
+    );
+  return rows.length === CHANNELS && rows.every((row) => row.live) ? rows : undefined;
+};
+
+describe(`two nodes started together ${STARTS} times`, () => {
+  it(
+    "no start loses a channel a node took",
+    async () => {
+      await fleet.start("a");
+      await fleet.start("b");
+      for (let i = 0; i < CHANNELS; i++) {
+        const body = JSON.stringify({
+          id: `c${i}`,
+          name: `Channel ${i}`,
+          rtp_ip: "127.0.0.1",
+          rtp_port: await freeUdpPort(),
+          nodes: i % 2 === 0 ? ["a", "b"] : ["b", "a"],
+        });
+        expect((await fleet.api("a", "/api/channels", { method: "POST", body })).status).toBe(201);
+        expect((await fleet.api("a", `/api/channels/c${i}/start`, { method: "POST" })).status).toBe(200);
+      }
+      const losses: string[] = [];
+      for (let start = 1; start <= STARTS; start++) {
+        await Promise.all([stop("a"), stop("b")]);
+        await Promise.all([fleet.start("a"), fleet.start("b")]);
+        let held: Awaited<ReturnType<typeof heldByLive>>;
+        await fleet.until(
+          "every channel held",
+          async () => (held = await heldByLive()) !== undefined,
+          20_000,
+        );
+        // Two rounds more: a peer that was going to take a channel over has done it by then.
+        await new Promise((resolve) => setTimeout(resolve, 2_000));
+        for (const id of ["a", "b"]) {
+          const lines = fleet
+            .process(id)
+            .output()
+            .split("\n")
+            .filter((line) => /its lease passed to another node|holder_gone/.test(line));
+          for (const line of lines)
+            losses.push(`start ${start}, node ${id}: ${/"msg":"([^"]*)"/.exec(line)?.[1] ?? line}`);
+        }
+        expect(held?.length).toBe(CHANNELS);
+      }
+      if (losses.length > 0) console.log(["Channels lost at a start:", ...losses].join("\n  "));
+      expect(losses).toEqual([]);
+    },
+    60_000 + STARTS * 30_000,
+  );
+});
