@@ -178,13 +178,13 @@ describe("a caller EAP-SRP turns away", () => {
     ).filter((event) => event.channel === channel);
 
   it("a wrong password and an unknown name are each a rist_auth_failed event on the channel, with the name and no password", async () => {
-    for (const [id, username, password, reason, words] of [
+    for (const [id, username, password, reason, words, input] of [
       [
         "srp-wrong",
         "encoder-7",
         "not-the-password-63",
         "wrong_password",
-        "RIST primary input: EAP-SRP turned the caller 'encoder-7' away: its password does not match the srpfile's verifier",
+        "RIST primary input: EAP-SRP turned the caller 'encoder-7' away: its password was refused",
       ],
       [
         "srp-unknown",
@@ -193,9 +193,18 @@ describe("a caller EAP-SRP turns away", () => {
         "unknown_user",
         "RIST primary input: EAP-SRP turned the caller 'intruder' away: the name is not in the input's srpfile",
       ],
+      // A listener with one user of its own (no srpfile): librist's check, told by its log.
+      [
+        "srp-single",
+        "encoder-8",
+        "not-the-password-64",
+        "wrong_password",
+        "RIST primary input: EAP-SRP turned the caller 'encoder-8' away: its password was refused",
+        (port: number) => `rist://@127.0.0.1:${port}?username=encoder-8&password=${PASSWORD}`,
+      ],
     ] as const) {
       const port = await freeUdpPort();
-      const created = await create({ id, name: id, input_url: listener(port, users) });
+      const created = await create({ id, name: id, input_url: input?.(port) ?? listener(port, users) });
       expect(created.status, await created.clone().text()).toBe(201);
       expect((await app.request(`/api/channels/${id}/start`, { method: "POST" })).status).toBe(200);
       const [event] = await calling(port, username, password, () =>

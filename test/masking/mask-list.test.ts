@@ -298,7 +298,7 @@ describe("the mask list", () => {
         user: "encoder-7",
         reason: "wrong_password",
         message:
-          "RIST primary input: EAP-SRP turned the caller 'encoder-7' away (4 refusals since the last such event): its password does not match the srpfile's verifier",
+          "RIST primary input: EAP-SRP turned the caller 'encoder-7' away (4 refusals since the last such event): its password was refused",
       },
     ];
     expect(new Set(samples.map((event) => event.type)).size).toBe(EVENT_TYPES.length - 2);

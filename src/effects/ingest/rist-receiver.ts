@@ -23,6 +23,7 @@ import {
   ristTotals,
   srpLookups,
 } from "../runtime/rist-link.ts";
+import { shownSrpName } from "../runtime/rist-srp.ts";
 import { linkInputTarget } from "./srt-receiver.ts";
 import { InputError } from "./udp-receiver.ts";
 
@@ -59,6 +60,7 @@ export const bindRistInput = (
       (peer) => peer.secret !== null || peer.username !== null || peer.srpFile !== null,
     );
     const totals = ristTotals(secured);
+    const fromFile = target.peers.some((peer) => peer.srpFile !== null);
     // Each srpfile is read beside the start, never awaited by it; a file that cannot be read is in the status.
     const lookups = yield* srpLookups(target, totals, srpDir);
     const where = target.peers.map((peer) => `${peer.host}:${peer.port}`).join(", ");
@@ -74,6 +76,7 @@ export const bindRistInput = (
               for (const reading of readings) totals.add(reading, Date.now());
             },
             onData: framing === "rtp" ? asRtp(onDatagram) : (payload) => onDatagram(Buffer.from(payload)),
+            onAuthFailure: (user) => totals.noteAuthFailure(shownSrpName(user), Date.now(), fromFile),
           }),
         catch: (error) =>
           new InputError({

@@ -67,6 +67,11 @@ export interface RistOpen {
    * sender's peers sees the same number for the same block; the flow id is the sender's, random at each start.
    */
   readonly onData?: (payload: Uint8Array, sequence: number, flowId: number) => void;
+  /**
+   * A caller refused by a listener's EAP-SRP check (a password its verifier refused): the name it gave and the
+   * address it came from, as librist's own log says them (librist 0.2.7 has no callback for it).
+   */
+  readonly onAuthFailure?: (user: string, address: string) => void;
 }
 
 export interface LibRist {

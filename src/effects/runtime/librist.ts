@@ -13,6 +13,10 @@
  *   event loop (the librist thread waits meanwhile); it copies the JSON, frees it and hands the readings over;
  * - a listener's EAP-SRP lookup (srpfile) likewise: a registered callback queued here, which answers from memory
  *   in copies librist owns (libc's malloc), while librist's protocol thread waits holding its peer list's lock;
+ * - a refused caller: librist 0.2.7 has no callback for it, only its log ("[EAP-SRP] Authentication failed for
+ *   user@address", a warning). A context that wants to know gets logging settings of its own whose log socket is
+ *   one end of a datagram socket pair: librist formats each warning and error and sends it there without waiting
+ *   (a full socket drops it), and the other end is watched on the event loop as the data pipe is;
  * - rist_destroy joins librist's threads, one of which may be waiting on that callback: it runs as an
  *   asynchronous koffi call on a worker thread, so the event loop stays free to run the callback and a shutdown
  *   can never deadlock. The callback is unregistered only once the context is gone.
@@ -48,6 +52,20 @@ const DataBlock = koffi.struct("rist_data_block", {
   flags: "uint32_t",
   ref: "void *",
 });
+// logging.h's struct rist_logging_settings (the same layout from 0.2.0 on): librist keeps the pointer.
+const LoggingSettings = koffi.struct("rist_logging_settings", {
+  log_level: "int",
+  log_cb: "void *",
+  log_cb_arg: "void *",
+  log_socket: "int",
+  log_stream: "void *",
+});
+const RIST_LOG_WARN = 4;
+const AF_UNIX = 1;
+const SOCK_DGRAM = 2;
+const SOCK_NONBLOCK = 0o4000;
+/** librist's line for a caller whose proof failed: `[EAP-SRP] Authentication failed for <user>@<address>`. */
+const AUTH_FAILED = /\[EAP-SRP\] Authentication failed for (.*)@([^@\s]*)\s*$/;
 const StatsCallback = koffi.proto("int rist_stats_cb(void *arg, const void *stats)");
 // librist_srp.h's user_verifier_lookup_t: the name in, the rest out (librist frees what it is handed).
 const SrpLookup = koffi.proto(
@@ -84,6 +102,25 @@ const bind = (path: string): LibRist => {
     close: libc.func("int close(int)"),
     malloc: libc.func("void *malloc(size_t)"),
     memcpy: libc.func("void *memcpy(void *, const void *, size_t)"),
+    release: libc.func("void free(void *)"),
+    socketpair: libc.func("int socketpair(int, int, int, _Out_ int *fds)"),
+  };
+  /**
+   * Logging settings whose log socket is one end of a socket pair, and that pair: librist sends each warning
+   * and error there; null when the pair cannot be made (nothing is then told of refused callers).
+   */
+  const logSocket = () => {
+    const fds = [0, 0];
+    if (f.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | O_CLOEXEC, 0, fds) !== 0) return null;
+    const settings = f.malloc(koffi.sizeof(LoggingSettings));
+    koffi.encode(settings, LoggingSettings, {
+      log_level: RIST_LOG_WARN,
+      log_cb: null,
+      log_cb_arg: null,
+      log_socket: fds[1] ?? -1,
+      log_stream: null,
+    });
+    return { settings, fds: [fds[0] ?? -1, fds[1] ?? -1] as const };
   };
   /** A copy of `bytes` in memory of libc's malloc, for librist to own and free. */
   const owned = (bytes: Uint8Array) => {
@@ -126,13 +163,21 @@ const bind = (path: string): LibRist => {
 
   const open = (options: RistOpen): RistContext => {
     const out: Array<unknown> = [null];
+    const log = options.onAuthFailure === undefined ? null : logSocket();
+    const dropLog = () => {
+      if (log === null) return;
+      for (const fd of log.fds) f.close(fd);
+      f.release(log.settings);
+    };
     const created =
       options.role === "receiver"
-        ? f.receiverCreate(out, PROFILE[options.profile], null)
-        : f.senderCreate(out, PROFILE[options.profile], 0, null);
+        ? f.receiverCreate(out, PROFILE[options.profile], log?.settings ?? null)
+        : f.senderCreate(out, PROFILE[options.profile], 0, log?.settings ?? null);
     const ctx = out[0];
-    if (created !== 0 || ctx == null)
+    if (created !== 0 || ctx == null) {
+      dropLog();
       throw new LibRistError(`rist_${options.role}_create`, "librist refused a context");
+    }
     const statsCallback = koffi.register((_arg: unknown, stats: unknown) => {
       try {
         const json = koffi.decode(stats, 8, "char *") as string | null;
@@ -145,12 +190,14 @@ const bind = (path: string): LibRist => {
     }, koffi.pointer(StatsCallback));
     let pipe: [number, number] | null = null;
     let watch: ReturnType<typeof watchReadable> = null;
+    let logWatch: ReturnType<typeof watchReadable> = null;
     let closed: Promise<void> | null = null;
     let sends: RistSends | null = null;
     const srpCallbacks: Array<ReturnType<typeof srpCallback>> = [];
     const close = () => {
       closed ??= (async () => {
         watch?.close();
+        logWatch?.close();
         // The writer thread passes all it was handed for this context before the context goes.
         await sends?.close();
         await new Promise<void>((resolve) =>
@@ -158,6 +205,8 @@ const bind = (path: string): LibRist => {
             koffi.unregister(statsCallback);
             for (const callback of srpCallbacks) koffi.unregister(callback);
             if (pipe !== null) for (const fd of pipe) f.close(fd);
+            // librist keeps the settings' pointer and writes to the socket until its context is gone.
+            dropLog();
             resolve();
           }),
         );
@@ -192,6 +241,23 @@ const bind = (path: string): LibRist => {
         }
       }
       f.statsSet(ctx, options.statsMs, statsCallback, null);
+      const onAuthFailure = options.onAuthFailure;
+      if (log !== null && onAuthFailure !== undefined) {
+        const lines = Buffer.alloc(4096);
+        const [readFd] = log.fds;
+        // Each read takes one of librist's lines; the socket holds what came since, and drops past its size. At
+        // most 256 a turn: a flood of lines (garbage at the port) waits for the next readiness, not the loop.
+        const drainLog = () => {
+          for (let line = 0; line < 256; line++) {
+            const length = Number(f.readFd(readFd, lines, lines.length));
+            if (length <= 0 || closed !== null) return;
+            const failed = AUTH_FAILED.exec(lines.toString("utf8", 0, length));
+            if (failed !== null) onAuthFailure(failed[1] ?? "", failed[2] ?? "");
+          }
+        };
+        logWatch = watchReadable(readFd, drainLog);
+        logWatch?.start();
+      }
       const onData = options.onData;
       if (onData !== undefined) {
         const fds = [0, 0];

@@ -25,7 +25,10 @@ export interface RistLinkFigures
   readonly lastDataAt: number | null;
   /** A listener's last EAP-SRP check of a caller (srpfile); null before any, and for any other link. */
   readonly srpAttempt: RistSrpAttempt | null;
-  /** Callers a listener's srpfile turned away (an unknown name, or a password refused), since it started. */
+  /**
+   * Callers a listener's EAP-SRP check turned away since it started: a name its srpfile lacks (the lookup), or a
+   * password refused (librist's log; a listener with one username and password too).
+   */
   readonly srpRefusals: number;
   /** Why the listener's srpfile could not be read, in words (it then turns every caller away); null: it was. */
   readonly srpFileProblem: string | null;
@@ -38,7 +41,7 @@ export interface RistLinkFigures
  */
 export interface RistSrpAttempt {
   readonly user: string;
-  readonly outcome: "unknown" | "refused" | "asked";
+  readonly outcome: "unknown" | "refused" | "asked" | "password";
   /** ms since the epoch. */
   readonly at: number;
 }
@@ -85,13 +88,25 @@ export const ristTotals = (secured: boolean) => {
     const last = totals.srpAttempt;
     const again = last !== null && last.user === user && now - last.at < SRP_RETRY_MS;
     const outcome = !known ? "unknown" : again ? "refused" : "asked";
-    const refusals = totals.srpRefusals + (outcome === "asked" ? 0 : 1);
+    // An unknown name is counted here; a refused password when librist's log says so (noteAuthFailure).
+    const refusals = totals.srpRefusals + (outcome === "unknown" ? 1 : 0);
     totals = { ...totals, srpAttempt: { user, outcome, at: now }, srpRefusals: refusals };
+  };
+  /**
+   * librist refused a caller's proof (its log's "Authentication failed for user@address"): `refused` by an
+   * srpfile's verifier, `password` by the one username and password of the listener's URL.
+   */
+  const noteAuthFailure = (user: string, now: number, fromFile: boolean) => {
+    totals = {
+      ...totals,
+      srpAttempt: { user, outcome: fromFile ? "refused" : "password", at: now },
+      srpRefusals: totals.srpRefusals + 1,
+    };
   };
   const noteSrpFile = (problem: string) => {
     totals = { ...totals, srpFileProblem: problem };
   };
-  return { add, noteSrp, noteSrpFile, figures: () => totals };
+  return { add, noteSrp, noteSrpFile, noteAuthFailure, figures: () => totals };
 };
 
 /**

@@ -209,7 +209,7 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
         refusals: more,
         user,
         reason: unknown ? "unknown_user" : "wrong_password",
-        message: `RIST ${input.role} input: EAP-SRP turned ${who} away (${more} refusal${more === 1 ? "" : "s"} since the last such event): ${unknown ? "the name is not in the input's srpfile" : "its password does not match the srpfile's verifier"}`,
+        message: `RIST ${input.role} input: EAP-SRP turned ${who} away (${more} refusal${more === 1 ? "" : "s"} since the last such event): ${unknown ? "the name is not in the input's srpfile" : "its password was refused"}`,
       });
     };
 

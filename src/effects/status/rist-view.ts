@@ -35,6 +35,8 @@ const srpProblem = (figures: RistLinkFigures): string | null => {
   if (attempt === null || (figures.lastDataAt !== null && figures.lastDataAt >= attempt.at)) return null;
   if (attempt.outcome === "unknown")
     return `EAP-SRP: the caller '${attempt.user}' is not in the input's srpfile: add it with ristsrppasswd`;
+  if (attempt.outcome === "password")
+    return `EAP-SRP: the caller '${attempt.user}' was refused: its password does not match the input's username and password`;
   if (attempt.outcome === "refused")
     return `EAP-SRP: the caller '${attempt.user}' was refused: its password does not match the srpfile's verifier`;
   return null;
