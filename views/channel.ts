@@ -182,12 +182,12 @@ export const sparkline = (values: ReadonlyArray<number>) => {
   return html`<svg class="spark" viewBox="0 0 60 16" aria-hidden="true"><polyline points="${points}" /></svg>`;
 };
 
-/** Frames an RTMP output's remux could not read, when there were any: how many, and the latest reason. */
+/** What an RTMP output's remux could not frame, when there was any: how much, by reason, the latest in its title. */
 const remuxDrops = (output: OutputView) => {
   const dropped = output.rtmp?.remux_dropped;
   const frames = dropped === undefined ? 0 : Object.values(dropped).reduce((sum, count) => sum + count, 0);
   if (frames === 0) return "";
-  return html`<br /><small class="muted remux-drops" title="${output.rtmp?.remux_last_drop ?? ""}">${frames} frames skipped (${dropReasonsText(
+  return html`<br /><small class="muted remux-drops" title="${output.rtmp?.remux_last_drop ?? ""}">${frames} left out (${dropReasonsText(
     Object.fromEntries(Object.entries(dropped ?? {}).filter(([, count]) => count > 0)),
   )})</small>`;
 };

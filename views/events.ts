@@ -38,7 +38,7 @@ const eventWords = (event: ChannelEvent): string => {
     case "output_queue_drops":
       return `${outputLabel(event)} dropped ${event.packets} TS packets`;
     case "remux_frames_dropped":
-      return `${outputLabel(event)} dropped ${event.frames} frames it could not read (${dropReasonsText(event.reasons)})`;
+      return `${outputLabel(event)} left out ${event.frames} frames or NAL units it could not frame (${dropReasonsText(event.reasons)})`;
     case "rist_auth_failed":
       return event.message;
     case "scte35_cue":

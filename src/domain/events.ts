@@ -95,8 +95,9 @@ export const ChannelEvent = Schema.Union(
   Schema.Struct({
     ...common,
     /**
-     * An RTMP output's remux dropped frames it could not read (corrupt video or audio, bad parameter sets),
-     * or frames after those until the next keyframe; the output stays connected. At most one such event per
+     * An RTMP output's remux left out what it could not frame (corrupt video or audio, bad parameter sets, NAL
+     * units with their forbidden bit set), or frames after a dropped keyframe until the next one; the output
+     * stays connected. At most one such event per
      * output every REMUX_DROPS_EVENT_MS.
      */
     type: Schema.Literal("remux_frames_dropped"),

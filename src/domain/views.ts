@@ -74,7 +74,7 @@ const RtmpStatsView = Schema.Struct({
   }),
   remux_dropped: Schema.Record({ key: Schema.String, value: Schema.Number }).annotations({
     description:
-      "frames the channel's TS → FLV remux could not read and dropped, by reason (bad_pes, bad_parameter_sets, bad_video, bad_audio, no_keyframe_yet: frames after a drop until the next keyframe, internal_error); the output stays connected and goes on from the next keyframe. The remux is shared by the channel's RTMP outputs",
+      "what the channel's TS → FLV remux could not frame and left out, by reason (bad_pes: PES with nothing to frame, bad_parameter_sets: keyframes whose parameter sets could not be used, bad_video: NAL units with their forbidden bit set and frames with nothing else, bad_audio, no_keyframe_yet: frames after a dropped keyframe until the next one, internal_error); damaged frames that can be framed go as a decoder of the TS reads them, and the output stays connected. The remux is shared by the channel's RTMP outputs",
   }),
   remux_last_drop: Schema.NullOr(Schema.String).annotations({
     description: "what was wrong with the latest frame the remux dropped, in words; null before one was",

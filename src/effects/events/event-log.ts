@@ -80,7 +80,7 @@ export const describeEvent = (event: ChannelEvent): readonly [Level, string] | n
     case "remux_frames_dropped":
       return [
         "warn",
-        `${outputName(event)} dropped ${event.frames} frames it could not read (${dropReasonsText(event.reasons)})${event.detail === null ? "" : `, the latest: ${event.detail}`}; it goes on from the next keyframe`,
+        `${outputName(event)} left out ${event.frames} frames or NAL units it could not frame (${dropReasonsText(event.reasons)})${event.detail === null ? "" : `, the latest: ${event.detail}`}; the frames around them went on`,
       ];
     case "rist_auth_failed":
       return ["warn", `${channelLabel(event)}: ${event.message}`];

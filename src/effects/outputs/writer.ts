@@ -79,7 +79,7 @@ export interface OutputStatus {
     | (RtmpCounters & {
         readonly cues: CueMode;
         readonly leftOut: string | null;
-        /** Frames the channel's remux could not read and dropped, by reason (shared by its RTMP outputs). */
+        /** What the channel's remux could not frame and left out, by reason (shared by its RTMP outputs). */
         readonly remuxDropped: Readonly<Record<RemuxDropReason, number>>;
         /** What was wrong with the latest of them, in words. */
         readonly remuxLastDrop: string | null;
@@ -290,6 +290,7 @@ export const makeOutput = (
         ristPeers = peers;
       },
       srtStatsIntervalMs: options.srtStatsIntervalMs ?? 1000,
+      outputId: options.id ?? "",
       term: () => (options.sendGate === undefined ? null : termOf(options.sendGate)),
       batches: options.turnBatch !== undefined,
       joinBatches: (sink) => {

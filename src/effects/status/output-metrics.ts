@@ -96,7 +96,7 @@ export const outputMetrics = ({ family, perChannel, perOutput }: SnapshotFamilie
   perChannel(
     "counter",
     "distributary_remux_frames_dropped_total",
-    "Frames the channel's TS → FLV remux (shared by its RTMP outputs) could not read and dropped, by reason; the outputs stay connected and go on from the next keyframe",
+    "What the channel's TS → FLV remux (shared by its RTMP outputs) could not frame and left out (frames, or NAL units for bad_video), by reason; the frames around it go on and the outputs stay connected",
     ["reason"],
     (channel, set) => {
       const dropped = channel.outputs.find((output) => output.rtmp != null)?.rtmp?.remux_dropped;
