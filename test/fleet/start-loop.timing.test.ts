@@ -8,7 +8,7 @@
  * START_LOOP starts (5 by default, as CI runs it; `scripts/start-loop.sh` runs 50).
  */
 import { describe, expect, it } from "vitest";
-import { freeUdpPort } from "../support/app.ts";
+import { eventually, freeUdpPort } from "../support/app.ts";
 import { useFleetNodes } from "../support/fleet-nodes.ts";
 
 const STARTS = Number(process.env.START_LOOP ?? 5);
@@ -58,12 +58,7 @@ describe(`two nodes started together ${STARTS} times`, () => {
       for (let start = 1; start <= STARTS; start++) {
         await Promise.all([stop("a"), stop("b")]);
         await Promise.all([fleet.start("a"), fleet.start("b")]);
-        let held: Awaited<ReturnType<typeof heldByLive>>;
-        await fleet.until(
-          "every channel held",
-          async () => (held = await heldByLive()) !== undefined,
-          20_000,
-        );
+        const held = await eventually("every channel held", heldByLive, 20_000);
         // Two rounds more: a peer that was going to take a channel over has done it by then.
         await new Promise((resolve) => setTimeout(resolve, 2_000));
         for (const id of ["a", "b"]) {
@@ -75,7 +70,7 @@ describe(`two nodes started together ${STARTS} times`, () => {
           for (const line of lines)
             losses.push(`start ${start}, node ${id}: ${/"msg":"([^"]*)"/.exec(line)?.[1] ?? line}`);
         }
-        expect(held?.length).toBe(CHANNELS);
+        expect(held.length).toBe(CHANNELS);
       }
       if (losses.length > 0) console.log(["Channels lost at a start:", ...losses].join("\n  "));
       expect(losses).toEqual([]);

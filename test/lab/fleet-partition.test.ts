@@ -87,7 +87,9 @@ describeLab("the holder cut off from the database, 20 times", () => {
         await awaitOnAir(receiver, ports, healedMs, { count: 20, timeoutMs: 30_000 });
         const said = logBetween(holder, cutMs, nowMs())
           .map((line) => /"msg":"(fleet: [^"]*)"/.exec(line)?.[1])
-          .filter((message) => message !== undefined && /stopped sending|no peer can|sends again/.test(message));
+          .filter(
+            (message) => message !== undefined && /stopped sending|no peer can|sends again/.test(message),
+          );
         lines.push(
           `  ${clock(cutMs)} ${holder.id} cut for ${Math.round(holdMs)} ms; it said: ${said.join(" | ") || "nothing"}`,
         );
