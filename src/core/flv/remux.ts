@@ -67,7 +67,7 @@ const REMUX_DROP_REASONS = [
 ] as const;
 export type RemuxDropReason = (typeof REMUX_DROP_REASONS)[number];
 
-/** A video frame's DTS this far from the stream's cadence is a bit error, unless the next frame follows it (ticks). */
+/** A video DTS this far from the frame before's is a bit error, unless the next frame follows it (ticks). */
 const MAX_CADENCE_OFF = 90_000;
 /** A PTS this far after its DTS is one too: no reordering holds a picture back 5 s (ticks). */
 const MAX_COMPOSITION = 5 * 90_000;
@@ -306,11 +306,10 @@ export class FlvRemux {
 
   private video(unit: AccessUnit, codec: VideoCodec): void {
     let { pts, dts } = unit;
-    const step = this.frameStep();
-    if (pts >= 0 && this.lastVideoDts >= 0 && step > 0) {
-      // Times off the cadence by more than a second, whose marker bits survived a bit error, are taken only
-      // when the next frame follows them (a new time base); a lone one would shift the whole timeline.
-      const off = (from: number) => Math.abs(ticksBetween((from + step) % PTS_WRAP, dts)) > MAX_CADENCE_OFF;
+    if (pts >= 0 && this.lastVideoDts >= 0) {
+      // Times more than a second from the frame before, whose marker bits survived a bit error, are taken
+      // only when the next frame follows them (a new time base); a lone one would shift the whole timeline.
+      const off = (from: number) => Math.abs(ticksBetween(from, dts)) > MAX_CADENCE_OFF;
       if (!off(this.lastVideoDts) || (this.strayDts >= 0 && !off(this.strayDts))) this.strayDts = -1;
       else {
         this.strayDts = dts;
@@ -319,6 +318,7 @@ export class FlvRemux {
     }
     if (pts < 0) {
       // A PES without times (or whose times cannot be trusted): one frame step after the frame before.
+      const step = this.frameStep();
       if (step === 0 || this.lastVideoDts < 0) {
         this.drop(
           "bad_pes",
