@@ -3,12 +3,14 @@
  * runtime/rist-srp.ts): only the node's admin may name one — a desk's admin gets a 403 in words, on a new channel
  * and on a change, while a change that leaves the srpfile as it is still goes through; only a path under
  * DISTRIBUTARY_RIST_SRP_DIR, and `/dev/zero`, `/etc/shadow`, a file that does not exist and a path that climbs out
- * get one answer, word for word, that tells nothing of them; a node with no such directory names the setting.
+ * get one answer, word for word, that tells nothing of them; a listening output whose srpfile (a link to
+ * /etc/shadow inside the directory) may not be read fails its attempt in that answer; a node with no such
+ * directory names the setting.
  * A caller EAP-SRP turns away (ristsender with a wrong password, or a name the file lacks) is a
  * `rist_auth_failed` event on the channel, with the name it gave and never the password.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Exit, Scope } from "effect";
@@ -125,6 +127,26 @@ describe("who may name an srpfile", () => {
         { field: "input_url", message: refusal(path).replace("input_url: ", "") },
       ]);
     }
+  });
+});
+
+describe("a listening output whose srpfile may not be read", () => {
+  it("fails its attempt in the one wording, naming the path and the setting, and tries again", async () => {
+    const link = join(dir, "output-shadow.srp");
+    symlinkSync("/etc/shadow", link);
+    const created = await create({
+      id: "srp-output",
+      name: "srp output",
+      outputs: [{ id: "out", name: "out", protocol: "rist", url: listener(await freeUdpPort(), link) }],
+    });
+    expect(created.status, await created.clone().text()).toBe(201);
+    expect((await app.request("/api/channels/srp-output/start", { method: "POST" })).status).toBe(200);
+    const output = await eventually("the output's error", async () => {
+      const view = await json(await app.request("/api/channels/srp-output/outputs/out"));
+      return view.last_error === null ? undefined : view;
+    });
+    expect(output.last_error).toBe(refusal(link).replace("input_url: ", ""));
+    expect((await app.request("/api/channels/srp-output/stop", { method: "POST" })).status).toBe(200);
   });
 });
 
