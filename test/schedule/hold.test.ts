@@ -54,6 +54,12 @@ const peers = async () => {
   closing.push(sink.close);
   return { sink, input };
 };
+/** `program` on a fresh service graph (its own store) from START, with fresh peers. */
+const onFreshGraph = async <A, E>(
+  // biome-ignore lint/suspicious/noExplicitAny: what the service graph provides
+  program: (peers: { readonly sink: UdpSink; readonly input: number }) => Effect.Effect<A, E, any>,
+) => run(documentStore().layer, START, program(await peers()));
+
 const feed = (port: number) => {
   const source = udpSource(port);
   closing.push(source.close);
@@ -121,10 +127,7 @@ const theWindow = (id: string, sink: UdpSink, sleepers: number) =>
 
 describe("a schedule owns the outputs it names: off outside its windows", () => {
   it("schedule saved, then the channel started: nothing at the output before the window, its status says why", async () => {
-    const { sink, input } = await peers();
-    await run(
-      documentStore().layer,
-      START,
+    await onFreshGraph(({ sink, input }) =>
       Effect.gen(function* () {
         const control = yield* Control;
         const created = yield* control.create(channelBody("h6-first", input, sink, { schedule: schedule() }));
@@ -141,10 +144,7 @@ describe("a schedule owns the outputs it names: off outside its windows", () => 
   }, 60_000);
 
   it("channel started, then schedule saved: the output goes off with the save and back on at the window", async () => {
-    const { sink, input } = await peers();
-    await run(
-      documentStore().layer,
-      START,
+    await onFreshGraph(({ sink, input }) =>
       Effect.gen(function* () {
         const control = yield* Control;
         yield* control.create(channelBody("h6-later", input, sink));
@@ -215,10 +215,7 @@ describe("a schedule owns the outputs it names: off outside its windows", () => 
   }, 90_000);
 
   it("outside the window an operator's enable is refused in words, an added output is stored off, and an enable the commands did not make is undone", async () => {
-    const { sink, input } = await peers();
-    await run(
-      documentStore().layer,
-      START,
+    await onFreshGraph(({ sink, input }) =>
       Effect.gen(function* () {
         const control = yield* Control;
         const configs = yield* ConfigState;
