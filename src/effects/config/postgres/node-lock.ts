@@ -88,24 +88,21 @@ export const holdNodeLock = (db: DatabaseShape, url: Redacted.Redacted<string>, 
       const fresh = await connect(text, node);
       let keep = false;
       try {
-        if (await tryLock(fresh, node)) {
+        const kept = () => {
           keep = true;
           client = fresh;
           fresh.once("end", () => {
             if (client === fresh) client = null;
           });
-          return "taken";
-        }
+          return "taken" as const;
+        };
+        if (await tryLock(fresh, node)) return kept();
         const holder = await holderOf(db, node);
         if (holder !== undefined && holder.application_name !== applicationName(node))
           return "someone else's";
         if (holder !== undefined && holder.live === false) {
           await Effect.runPromise(db.query("select pg_terminate_backend($1)", [holder.pid]));
-          if (await tryLock(fresh, node)) {
-            keep = true;
-            client = fresh;
-            return "taken";
-          }
+          if (await tryLock(fresh, node)) return kept();
         }
         const from = holder?.client == null ? "" : ` from ${holder.client}`;
         throw new NodeTaken(
@@ -118,7 +115,19 @@ export const holdNodeLock = (db: DatabaseShape, url: Redacted.Redacted<string>, 
       }
     };
 
-    const first = yield* Effect.tryPromise({ try: takeOnce, catch: (cause) => cause }).pipe(
+    // A process of this id killed a moment ago may still hold it while its backend ends: tried for 2 s.
+    const takeAtStart = async () => {
+      const until = performance.now() + 2000;
+      for (;;) {
+        try {
+          return await takeOnce();
+        } catch (cause) {
+          if (!(cause instanceof NodeTaken) || performance.now() > until) throw cause;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+    };
+    const first = yield* Effect.tryPromise({ try: takeAtStart, catch: (cause) => cause }).pipe(
       Effect.catchAll((cause) =>
         cause instanceof NodeTaken
           ? Effect.zipRight(
