@@ -97,23 +97,29 @@ const upcoming = (schedule: Schedule, now: number): Occurrence[] => {
   return next;
 };
 
-/** The next occurrence whose outputs go on, of a window naming the output. */
-const nextOn = (channel: ChannelConfig, outputId: string, now: number): Occurrence | undefined => {
+/** The occurrences (under way and next) of windows naming the output. */
+const naming = (channel: ChannelConfig, outputId: string, now: number): Occurrence[] => {
   const schedule = channel.schedule;
-  if (schedule == null) return undefined;
-  return upcoming(schedule, now).find((occurrence) => {
+  if (schedule == null) return [];
+  return upcoming(schedule, now).filter((occurrence) => {
     const window = schedule.windows.find((candidate) => candidate.id === occurrence.window);
-    return occurrence.preroll_at > now && window !== undefined && names(window, outputId);
+    return window !== undefined && names(window, outputId);
   });
 };
+
+/** The next occurrence whose outputs go on, of a window naming the output. */
+const nextOn = (channel: ChannelConfig, outputId: string, now: number) =>
+  naming(channel, outputId, now).find((occurrence) => occurrence.preroll_at > now);
 
 /**
  * What the status says of an output the schedule owns and that is off: "off until the window sat at
  * 2026-12-05 19:55 Europe/Paris (schedule)" (when its outputs go on: the preroll, or T0 without one). Null for
- * an output that is on, or that the schedule does not own.
+ * an output that is on, that the schedule does not own, or that is off inside its window's preroll-to-end (an
+ * operator's switch, which may put it on again).
  */
 export const heldWords = (channel: ChannelConfig, output: OutputConfig, now: number): string | null => {
   if (output.enabled || ownerOf(channel, output.id) === undefined) return null;
+  if (naming(channel, output.id, now).some((o) => o.preroll_at <= now && now < o.end_at)) return null;
   const next = nextOn(channel, output.id, now);
   return next === undefined
     ? "off: no window of the schedule is to come (schedule)"

@@ -123,11 +123,13 @@ describe("the outputs a schedule owns", () => {
       "off until the window late at 2026-12-05 23:00 Europe/Paris (schedule)",
     );
     expect(heldWords(named, c, before)).toBeNull();
-    // Once match's outputs went on (the same schedule: what was found is not kept past that), the next is late.
-    expect(heldWords(named, a, T0)).toBe(
+    // Inside its window (an operator switched it off, and may switch it on again): no hold to state.
+    expect(heldWords(named, a, T0)).toBeNull();
+    // Once match is over (the same schedule: what was found is not kept past its preroll), the next is late.
+    expect(heldWords(named, a, T0 + 2 * 3600 * S)).toBe(
       "off until the window late at 2026-12-05 23:00 Europe/Paris (schedule)",
     );
-    expect(heldWords(named, a, T0 + 4 * 3600 * S)).toBe(
+    expect(heldWords(named, a, T0 + 5 * 3600 * S)).toBe(
       "off: no window of the schedule is to come (schedule)",
     );
     const notOwned = channel(schedule(match()), { a: false, z: false });

@@ -261,7 +261,12 @@ describe("a schedule owns the outputs it names: off outside its windows", () => 
           true,
           true,
         ]);
-        yield* control.patchOutput("h6-owner" as ChannelId, "out1" as OutputId, { enabled: false });
+        const off = yield* control.patchOutput("h6-owner" as ChannelId, "out1" as OutputId, {
+          enabled: false,
+        });
+        // Off by the operator inside the window: plain disabled, no hold to state.
+        expect(off).toMatchObject({ enabled: false, state: "disabled" });
+        expect(off.schedule).toBeUndefined();
         const back = yield* control.patchOutput("h6-owner" as ChannelId, "out1" as OutputId, {
           enabled: true,
         });

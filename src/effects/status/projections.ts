@@ -42,6 +42,8 @@ export interface ViewContext {
   readonly channels: Pick<ChannelsService, "summary" | "state" | "lastError" | "placement" | "cueCounts">;
   /** The linked MediaLive channel as last described; undefined when none is linked. */
   readonly medialive?: (channel: ChannelConfig, now: number) => MediaLiveView | undefined;
+  /** The time the schedule's runner reads (the service's Effect clock), for its outputs' hold; default `now`. */
+  readonly scheduleNow?: () => number;
 }
 
 export const inputKey = (channel: string, role: string) => `${channel}/input/${role}`;
@@ -67,7 +69,7 @@ export const viewOutput = (
   now = Date.now(),
 ): OutputView => {
   const channelId = channel.id;
-  const held = heldWords(channel, output, now);
+  const held = heldWords(channel, output, context.scheduleNow?.() ?? now);
   const live = runtime?.outputs.find((candidate) => candidate.id === output.id);
   const state = outputState(output, runtime != null, live);
   return {

@@ -119,12 +119,14 @@ export class ReadModel extends Effect.Service<ReadModel>()("distributary/ReadMod
       return resolved;
     };
 
+    const clock = yield* Effect.clock;
     const context: ViewContext = {
       bitrate,
       maskUrl: maskOnce,
       redundancy: redundancyOf,
       channels,
       medialive: medialive.view,
+      scheduleNow: () => clock.unsafeCurrentTimeMillis(),
     };
     const local = (channel: ChannelConfig, now: number) => viewChannel(context, channel, now);
     /**
