@@ -20,20 +20,20 @@ const page = async (id: string, path: string, cookie: string) => {
   return { status: answer.status, location: answer.headers.get("location"), text: await answer.text() };
 };
 
+/** Channel `id` made and started through node `via`, first in its `nodes`, and held by it as the other sees. */
+const runningOn = async (via: string, id: string, name: string, nodes: ReadonlyArray<string>) => {
+  const body = JSON.stringify({ id, name, rtp_ip: "127.0.0.1", rtp_port: await freeUdpPort(), nodes });
+  expect((await api(via, "/api/channels", { method: "POST", body })).status).toBe(201);
+  expect((await api(via, `/api/channels/${id}/start`, { method: "POST" })).status).toBe(200);
+  const other = via === "a" ? "b" : "a";
+  await until(`${via} to hold ${name}`, async () => (await fleetOf(other, id))?.holder === via, 20_000);
+};
+
 describe("a fleet of two nodes behind a load balancer", () => {
   it("starts, with a channel held by a", async () => {
     await fleet.start("a");
     await fleet.start("b");
-    const body = JSON.stringify({
-      id: "news",
-      name: "News",
-      rtp_ip: "127.0.0.1",
-      rtp_port: await freeUdpPort(),
-      nodes: ["a", "b"],
-    });
-    expect((await api("a", "/api/channels", { method: "POST", body })).status).toBe(201);
-    expect((await api("a", "/api/channels/news/start", { method: "POST" })).status).toBe(200);
-    await until("a to hold News", async () => (await fleetOf("b", "news"))?.holder === "a", 20_000);
+    await runningOn("a", "news", "News", ["a", "b"]);
   }, 60_000);
 
   it("a token login on a is a session on b; a logout on b ends it on a", async () => {
@@ -92,16 +92,7 @@ describe("a fleet of two nodes behind a load balancer", () => {
 
   it("a second drain while one runs answers in words what it waits for", async () => {
     // b holds a channel of its own, so that draining it has something to hand over.
-    const body = JSON.stringify({
-      id: "sport",
-      name: "Sport",
-      rtp_ip: "127.0.0.1",
-      rtp_port: await freeUdpPort(),
-      nodes: ["b", "a"],
-    });
-    expect((await api("b", "/api/channels", { method: "POST", body })).status).toBe(201);
-    expect((await api("b", "/api/channels/sport/start", { method: "POST" })).status).toBe(200);
-    await until("b to hold Sport", async () => (await fleetOf("a", "sport"))?.holder === "b", 20_000);
+    await runningOn("b", "sport", "Sport", ["b", "a"]);
     // Stopped like a process that hangs, b cannot hand Sport over: its drain runs until it wakes.
     fleet.process("b").process.kill("SIGSTOP");
     try {
