@@ -43,6 +43,10 @@ const eventWords = (event: ChannelEvent): string => {
       return event.message;
     case "scte35_cue":
       return `SCTE-35 ${event.summary}`;
+    case "upgrade":
+      return event.outcome === "done"
+        ? `upgraded: pid ${event.from.pid} (${event.from.version}) handed ${event.channels.length} channels to pid ${event.to?.pid ?? "?"} (${event.to?.version ?? "?"}) in ${event.duration_ms} ms`
+        : `upgrade failed, every channel kept: ${event.reason ?? "unknown"}`;
     case "worker_restarted":
       return `forwarding worker ${event.worker} ${event.reason}; its channels were started again`;
     case "medialive_action":

@@ -20,6 +20,10 @@ usage:
                                                     0.0.0.0 or DISTRIBUTARY_HOST, ./config or
                                                     DISTRIBUTARY_CONFIG_DIR; DISTRIBUTARY_ADMIN_TOKEN sets
                                                     the admin token)
+  distributary upgrade [--config-dir DIR]          start the code installed now beside the service running
+                                                    on DIR and hand it every channel without a lost packet
+                                                    (as SIGUSR2 does); exits 1 with the reason if the running
+                                                    one keeps them
   distributary probe <file.ts | udp://@:PORT | rtp://@:PORT> [--seconds N] [--json]
                                                     analyse a TS: programs, PIDs, errors, SCTE-35 cues
   distributary scte35 <base64 | hex>                decode one SCTE-35 splice_info_section to JSON
@@ -70,6 +74,10 @@ const main = async (argv: ReadonlyArray<string>) => {
   switch (command) {
     case "serve":
       return serveCommand(rest);
+    case "upgrade": {
+      const { upgradeCommand } = await import("./upgrade.ts");
+      return upgradeCommand(rest);
+    }
     case "probe": {
       const { probeCommand } = await import("./probe.ts");
       return probeCommand(rest);

@@ -142,6 +142,21 @@ export const ChannelEvent = Schema.Union(
   }),
   Schema.Struct({
     ...common,
+    /**
+     * An upgrade on one box (`distributary upgrade`, SIGUSR2): the process that ran the channels (`from`) handed
+     * them, the HTTP socket and its inputs' sockets to a new one (`to`), or kept them and says why (`reason`).
+     */
+    type: Schema.Literal("upgrade"),
+    outcome: Schema.Literal("done", "failed"),
+    from: Schema.Struct({ pid: Schema.Number, version: Schema.String }),
+    to: Schema.NullOr(Schema.Struct({ pid: Schema.Number, version: Schema.String })),
+    /** The channels handed over, each with the TS packets its inputs had brought the old process at the cut. */
+    channels: Schema.Array(Schema.Struct({ channel: Schema.String, packets_at_cut: Schema.Number })),
+    duration_ms: Schema.Number,
+    reason: Schema.NullOr(Schema.String),
+  }),
+  Schema.Struct({
+    ...common,
     /** A forwarding thread died and was started again with the channels it carried. */
     type: Schema.Literal("worker_restarted"),
     worker: Schema.Number,

@@ -1,5 +1,6 @@
+import type { Server } from "node:net";
 import { join } from "node:path";
-import { type ServerType, serve } from "@hono/node-server";
+import { createAdaptorServer, type ServerType, serve } from "@hono/node-server";
 import * as Console from "effect/Console";
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
@@ -9,6 +10,8 @@ import { databaseUrl } from "../effects/config/settings.ts";
 import { layerFile } from "../effects/config/store.ts";
 import { Auth } from "../effects/control/auth.ts";
 import { PinoLoggerLive } from "../effects/events/logging.ts";
+import { UPGRADE_LISTEN_FD_ENV } from "../effects/handover/peer.ts";
+import { serveUpgrades } from "../effects/handover/upgrade.ts";
 import { RecordingsDir } from "../effects/outputs/recordings.ts";
 import { runtimeName, runtimeVersion } from "../effects/runtime/runtime.ts";
 import { ServicesFleet, ServicesLive } from "../effects/services.ts";
@@ -34,10 +37,14 @@ interface Fetchable {
 export const listen = (app: Fetchable, options: ListenOptions) =>
   Effect.acquireRelease(
     Effect.async<ServerType, Error>((resume) => {
-      const server = serve(
-        { fetch: app.fetch, port: options.port, hostname: options.hostname ?? "0.0.0.0" },
-        () => resume(Effect.succeed(server)),
-      );
+      // An upgrade's new process accepts on the socket the old one listens on (handover/upgrade.ts).
+      const inherited = Number(process.env[UPGRADE_LISTEN_FD_ENV] ?? Number.NaN);
+      const server = Number.isInteger(inherited)
+        ? createAdaptorServer({ fetch: app.fetch, hostname: options.hostname ?? "0.0.0.0" })
+        : serve({ fetch: app.fetch, port: options.port, hostname: options.hostname ?? "0.0.0.0" }, () =>
+            resume(Effect.succeed(server)),
+          );
+      if (Number.isInteger(inherited)) server.listen({ fd: inherited }, () => resume(Effect.succeed(server)));
       server.once("error", (error) => resume(Effect.fail(error)));
     }),
     (server) =>
@@ -78,7 +85,7 @@ export const closeWebSockets = (server: { readonly clients: Iterable<OpenSocket>
   });
 
 /** The API and WebSocket on a port, for as long as the layer lives. */
-const HttpLive = (options: ListenOptions) =>
+const HttpLive = (options: ServiceOptions) =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
       const { app, injectWebSocket, webSockets } = yield* makeApp();
@@ -88,6 +95,8 @@ const HttpLive = (options: ListenOptions) =>
       yield* Effect.addFinalizer(() => closeWebSockets(webSockets));
       const address = server.address();
       const port = typeof address === "object" && address !== null ? address.port : options.port;
+      // distributary upgrade and SIGUSR2: a new process takes this one's place without a gap.
+      yield* serveUpgrades({ server: server as Server, configDir: options.configDir });
       const secret = (yield* Auth).takeFirstStartSecret();
       if (secret !== null) {
         const host =

@@ -23,6 +23,7 @@ import type {
 } from "../ingest/input-types.ts";
 import { type InputTraffic, srpRefusalsOf } from "../ingest/input-types.ts";
 import type { HlsServed } from "../outputs/hls.ts";
+import type { RtpState } from "../outputs/rtp.ts";
 import type { OutputOptions, OutputStatus, OutputTraffic } from "../outputs/writer.ts";
 import type { Priority } from "../runtime/priority.ts";
 import type { CueCounts, CueRecord, Scte35Watcher } from "./scte35-watcher.ts";
@@ -328,6 +329,19 @@ export interface ChannelsService {
   readonly placement: (id: ChannelId) => number | null;
   /** Moves a running channel to another worker while its stream flows (workers/pool.ts). */
   readonly move: (id: ChannelId, worker: number) => Effect.Effect<void, ChannelError>;
+  /**
+   * An upgrade's old process gives a running channel to the new one (src/effects/handover/): where its inputs
+   * hear their senders now, and `letGo`, run once the new copy has started: the old copy closes its inputs,
+   * sends its last datagrams and stops, and tells where its RTP outputs' streams stand (by output id).
+   */
+  readonly handOff: (id: ChannelId) => Effect.Effect<
+    {
+      readonly spec: ChannelSpec;
+      readonly senders: Handover;
+      readonly letGo: Effect.Effect<Record<string, RtpState>, ChannelError>;
+    },
+    ChannelError
+  >;
   /** Ends a worker's thread at once, as a crash would (a drill): it is restarted with its channels. */
   readonly killWorker: (index: number) => Effect.Effect<void>;
 }

@@ -29,10 +29,13 @@ import {
   workerMovePercent,
 } from "../config/settings.ts";
 import { EventBus } from "../events/event-bus.ts";
+import { adoptionFor } from "../handover/peer.ts";
 import type { HlsServed } from "../outputs/hls.ts";
 import { recordingsRoot } from "../outputs/recordings.ts";
+import { continueRtp, rtpStates } from "../outputs/rtp.ts";
 import type { OutputOptions } from "../outputs/writer.ts";
 import { closeLibSrt } from "../runtime/libsrt.ts";
+import { makeMoveWord, oldCopyDone } from "../runtime/move-word.ts";
 import {
   ChannelError,
   ChannelFaults,
@@ -76,9 +79,13 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
     return {
       start: Effect.fn("Channels.start")(function* (spec: ChannelSpec) {
         if (host.get(spec.id) !== undefined) return;
-        yield* host.start(spec).pipe(
+        // An upgrade's new process takes the channel from the old one (handover/peer.ts).
+        const adoption = yield* Effect.promise(() => adoptionFor(spec.id));
+        const handedOver = adoption === null ? undefined : makeMoveWord();
+        yield* host.start(spec, adoption?.senders, handedOver).pipe(
           Effect.tapError((error) =>
             Effect.sync(() => {
+              adoption?.abandon();
               failures.set(spec.id, error.message);
               bus.emit({ type: "channel_failed", channel: spec.id, message: error.message });
             }),
@@ -86,6 +93,18 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
         );
         failures.delete(spec.id);
         bus.emit({ type: "channel_started", channel: spec.id });
+        if (adoption === null || handedOver === undefined) return;
+        const rtp = yield* Effect.tryPromise({
+          try: adoption.started,
+          catch: (cause) =>
+            new ChannelError({
+              reason: "input_failed",
+              message: `the old process did not let go of channel ${spec.id}: ${cause instanceof Error ? cause.message : String(cause)}`,
+            }),
+        }).pipe(Effect.tapError(() => host.stop(spec.id)));
+        continueRtp(rtp);
+        oldCopyDone(handedOver);
+        yield* host.with(spec.id, (channel) => channel.settle);
       }),
       stop: Effect.fn("Channels.stop")(function* (id: ChannelId) {
         failures.delete(id);
@@ -123,6 +142,17 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
       workers: () => [],
       placement: () => null,
       killWorker: () => Effect.void,
+      handOff: (id) =>
+        host.with(id, (channel) =>
+          Effect.succeed({
+            spec: channel.spec(),
+            senders: channel.senders(),
+            letGo: channel.release(500).pipe(
+              Effect.zipRight(host.stop(id)),
+              Effect.map(() => rtpStates(channel.spec().outputs.map((output) => output.id))),
+            ),
+          }),
+        ),
       move: () =>
         Effect.fail(
           new ChannelError({

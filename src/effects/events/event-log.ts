@@ -86,6 +86,13 @@ export const describeEvent = (event: ChannelEvent): readonly [Level, string] | n
       return ["warn", `${channelLabel(event)}: ${event.message}`];
     case "scte35_cue":
       return ["info", `${channelLabel(event)}: SCTE-35 ${event.summary} on PID ${event.pid}`];
+    case "upgrade":
+      return event.outcome === "done"
+        ? [
+            "info",
+            `upgraded: pid ${event.from.pid} (${event.from.version}) handed ${event.channels.length} channels to pid ${event.to?.pid ?? "?"} (${event.to?.version ?? "?"}) in ${event.duration_ms} ms`,
+          ]
+        : ["error", `upgrade failed, pid ${event.from.pid} (${event.from.version}) keeps every channel: ${event.reason}`];
     case "worker_restarted":
       return [
         "error",

@@ -68,6 +68,8 @@ export interface WriterContext {
   readonly reportRist: (peers: ReadonlyArray<RistPeerLink>) => void;
   /** How often an SRT output reads libsrt's statistics. */
   readonly srtStatsIntervalMs: number;
+  /** The output's id: an RTP stream's state goes on under it through an upgrade (rtp.ts). */
+  readonly outputId: string;
   /** On a fleet node, the term of the channel's lease as the attempt starts (an RTP SSRC carries it). */
   readonly term: () => number | null;
   /**

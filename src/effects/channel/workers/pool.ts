@@ -25,6 +25,8 @@ import type { ChannelId, OutputId } from "../../../domain/ids.ts";
 import { parseOutputUrl } from "../../../domain/url.ts";
 import { EventBus } from "../../events/event-bus.ts";
 import type { OutputOptions } from "../../outputs/writer.ts";
+import { adoptionFor } from "../../handover/peer.ts";
+import type { RtpState } from "../../outputs/rtp.ts";
 import { makeMoveWord } from "../../runtime/move-word.ts";
 import type { Priority } from "../../runtime/priority.ts";
 import {
@@ -229,13 +231,53 @@ export const makeWorkerChannels = (
         previewActive: false,
       };
       entries.set(spec.id, entry);
-      yield* request(slotOf(entry), { op: "start", spec }).pipe(
-        Effect.tapError((error) => Effect.sync(() => failed(spec.id, error.message))),
+      // An upgrade's new process takes the channel from the old one (handover/peer.ts) rather than binding anew.
+      const adoption = yield* Effect.promise(() => adoptionFor(spec.id));
+      const handedOver = adoption === null ? undefined : makeMoveWord();
+      yield* request(
+        slotOf(entry),
+        adoption === null ? { op: "start", spec } : { op: "start", spec, handover: adoption.senders, handedOver },
+      ).pipe(
+        Effect.tapError((error) =>
+          Effect.sync(() => {
+            adoption?.abandon();
+            failed(spec.id, error.message);
+          }),
+        ),
       );
       entry.running = true;
       failures.delete(spec.id);
       bus.emit({ type: "channel_started", channel: spec.id });
+      if (adoption === null || handedOver === undefined) return;
+      const rtp = yield* Effect.tryPromise({
+        try: adoption.started,
+        catch: (cause) =>
+          new ChannelError({
+            reason: "input_failed",
+            message: `the old process did not let go of channel ${spec.id}: ${cause instanceof Error ? cause.message : String(cause)}`,
+          }),
+      }).pipe(Effect.tapError(() => stop(spec.id)));
+      yield* request(slotOf(entry), { op: "handedOver", rtp, handedOver });
+      yield* request(slotOf(entry), { op: "settle", channel: spec.id });
     });
+
+    /** An upgrade's old process gives a channel to the new one (handover/upgrade.ts); see handover/peer.ts. */
+    const handOff = (id: ChannelId) =>
+      withEntry(id, (entry, from) =>
+        Effect.gen(function* () {
+          // No move word: the new copy is in another process, and hears that the old one is done by its answer.
+          const senders = yield* request<Handover>(from, { op: "senders", channel: id });
+          const letGo = Effect.gen(function* () {
+            yield* request(from, { op: "release", channel: id });
+            entries.delete(id);
+            return yield* request<Record<string, RtpState>>(from, {
+              op: "rtpStates",
+              outputs: entry.spec.outputs.map((output) => output.id),
+            });
+          });
+          return { spec: entry.spec, senders, letGo };
+        }),
+      );
 
     const stop = Effect.fn("Channels.stop")(function* (id: ChannelId) {
       failures.delete(id);
@@ -441,6 +483,7 @@ export const makeWorkerChannels = (
       },
       placement: (id: ChannelId) => running(id)?.worker ?? null,
       move,
+      handOff,
       killWorker: (index: number) =>
         Effect.promise(async () => {
           await slots[index]?.worker?.terminate();

@@ -17,6 +17,7 @@ import type {
   InputRole,
   OutputSpec,
 } from "../channel.ts";
+import type { RtpState } from "../../outputs/rtp.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
 
 /** What a worker is started with (structured-cloned: plain data only). */
@@ -51,6 +52,17 @@ export type Command =
    * sends from then on, without waiting for this reply), then stopped.
    */
   | { readonly op: "release"; readonly channel: ChannelId; readonly handedOver?: SharedArrayBuffer }
+  /** An upgrade's old process, after `release`: where the given RTP outputs' streams stand (rtp.ts). */
+  | { readonly op: "rtpStates"; readonly outputs: ReadonlyArray<string> }
+  /**
+   * An upgrade's new process: the old one sent its last datagram; the RTP outputs go on from `rtp`, then the
+   * move's word says done (the new copy sends what it held).
+   */
+  | {
+      readonly op: "handedOver";
+      readonly rtp: Record<string, RtpState>;
+      readonly handedOver: SharedArrayBuffer;
+    }
   /** A move's last step on the new worker: its inputs take any sender again. */
   | { readonly op: "settle"; readonly channel: ChannelId }
   | { readonly op: "applyOutput"; readonly channel: ChannelId; readonly output: OutputSpec }

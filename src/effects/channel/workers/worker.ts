@@ -17,11 +17,13 @@ import * as Option from "effect/Option";
 import * as Scope from "effect/Scope";
 import type { ChannelId } from "../../../domain/ids.ts";
 import type { HlsServed } from "../../outputs/hls.ts";
+import { continueRtp, rtpStates } from "../../outputs/rtp.ts";
 import { readingInTurns, turnLateness } from "../../runtime/batch-reader.ts";
 import { closeLibSrt } from "../../runtime/libsrt.ts";
 import { makeLoopDelay } from "../../runtime/loop-delay.ts";
 import { newCopyStarted, oldCopyDone, whenNewCopyStarts } from "../../runtime/move-word.ts";
 import { adoptOwnPorts } from "../../runtime/own-ports.ts";
+import { trace } from "../../runtime/move-trace.ts";
 import { raiseThisThread } from "../../runtime/priority.ts";
 import { adoptSendGates } from "../../runtime/send-gates.ts";
 import { type ChannelError, ChannelError as ChannelErrorClass, type RunningChannel } from "../channel.ts";
@@ -160,9 +162,11 @@ const release = (id: ChannelId, word: SharedArrayBuffer | undefined) =>
       .with(id, (channel) => channel.release(500))
       .pipe(
         Effect.tap(() => {
+          trace(`released ${id}`);
           if (word !== undefined) oldCopyDone(word);
         }),
         Effect.zipRight(stopHere(id)),
+        Effect.tap(() => trace(`stopped ${id}`)),
         Effect.asVoid,
         Effect.exit,
         Effect.flatMap((exit) => Deferred.done(done, exit)),
@@ -177,8 +181,10 @@ const served = (channel: RunningChannel, output: string | null): Effect.Effect<H
 const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
   switch (command.op) {
     case "start":
+      if (command.handedOver !== undefined) trace(`start-begin ${command.spec.id}`);
       return host.start(command.spec, command.handover, command.handedOver).pipe(
         Effect.tap(() => {
+          if (command.handedOver !== undefined) trace(`started ${command.spec.id}`);
           if (command.handedOver !== undefined) newCopyStarted(command.handedOver);
         }),
       );
@@ -189,12 +195,22 @@ const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
         Effect.sync(() => {
           const word = command.handedOver;
           if (word !== undefined)
-            whenNewCopyStarts(word, () => runtime.runFork(Effect.ignore(release(command.channel, word))));
+            whenNewCopyStarts(word, () => {
+              trace(`notice ${command.channel}`);
+              runtime.runFork(Effect.ignore(release(command.channel, word)));
+            });
           return channel.senders();
         }),
       );
     case "release":
       return release(command.channel, command.handedOver);
+    case "rtpStates":
+      return Effect.sync(() => rtpStates(command.outputs));
+    case "handedOver":
+      return Effect.sync(() => {
+        continueRtp(command.rtp);
+        oldCopyDone(command.handedOver);
+      });
     case "settle":
       return host.with(command.channel, (channel) => channel.settle);
     case "applyOutput":
