@@ -19,8 +19,9 @@ import { payloadOffset, pidAt } from "../../src/core/ts/index.ts";
 import { eventually } from "../support/app.ts";
 import { channelOf, startedChannel } from "../support/lab-channel.ts";
 import { encodeContentStream } from "../support/media.ts";
-import { describeLab, labSend, labSink, type Slot, throughService, useLab } from "../support/netlab.ts";
-import { chunksByPcr, type PacedChunk } from "../support/pcr-chunks.ts";
+import { describeLab, labSend, labSink, throughService, useLab } from "../support/netlab.ts";
+import { chunkAt, pacedSlots, sourced } from "../support/paced-slots.ts";
+import { chunksByPcr } from "../support/pcr-chunks.ts";
 import { injectFault, packetClock } from "../support/ts-faults.ts";
 
 const FAILOVER_AFTER_MS = 500;
@@ -37,61 +38,6 @@ interface SlateEvent {
   readonly reason?: string;
   readonly at: string;
 }
-
-/**
- * One slot a millisecond: each stream's datagrams at their PCR's time, `streams[i]` to destination `i` (and
- * to `i + streams.length` … for each copy).
- */
-const pacedSlots = (streams: ReadonlyArray<ReadonlyArray<PacedChunk>>, copies = 1): Slot[] => {
-  const lastMs = Math.max(...streams.map((chunks) => Math.ceil((chunks.at(-1)?.due ?? 0) * 1000)));
-  const slots: Array<Array<{ to: number; datagram: Uint8Array }>> = Array.from(
-    { length: lastMs + 1 },
-    () => [],
-  );
-  streams.forEach((chunks, index) => {
-    for (const chunk of chunks)
-      for (let copy = 0; copy < copies; copy++)
-        slots[Math.round(chunk.due * 1000)]?.push({
-          to: index + copy * streams.length,
-          datagram: chunk.bytes,
-        });
-  });
-  return slots;
-};
-
-/** Where each datagram of `chunks` sits in its stream, by its bytes. */
-const indexOf = (chunks: ReadonlyArray<PacedChunk>) =>
-  new Map(chunks.map((chunk, index) => [Buffer.from(chunk.bytes).toString("latin1"), index]));
-
-/**
- * Each datagram at an output: from which input (`either` when both sent those bytes, as all-null datagrams
- * where the video was dropped; `other` for neither: the slate) and where it sits in that input's stream.
- */
-const sourced = (
-  arrivals: ReadonlyArray<{ readonly atMs: number; readonly datagram: Buffer }>,
-  primary: ReadonlyArray<PacedChunk>,
-  backup: ReadonlyArray<PacedChunk>,
-) => {
-  const [fromPrimary, fromBackup] = [indexOf(primary), indexOf(backup)];
-  return arrivals.map(({ atMs, datagram }) => {
-    const key = datagram.toString("latin1");
-    const p = fromPrimary.get(key);
-    const b = fromBackup.get(key);
-    const input =
-      p !== undefined && b !== undefined
-        ? "either"
-        : p !== undefined
-          ? "primary"
-          : b !== undefined
-            ? "backup"
-            : "other";
-    return { atMs, input, index: p ?? b ?? -1 };
-  });
-};
-
-/** The first chunk bringing a picture at or after `seconds` into the stream. */
-const chunkAt = (chunks: ReadonlyArray<PacedChunk>, seconds: number) =>
-  chunks.findIndex((chunk) => chunk.position >= seconds);
 
 /** The video PID: the one whose PES carry stream id 0xE0. */
 const videoPidOf = (ts: Uint8Array): number => {

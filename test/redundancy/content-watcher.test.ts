@@ -1,7 +1,9 @@
 /**
  * The content watcher (src/effects/ingest/content-watcher.ts) with its real ffmpeg, fed streams made by
  * ffmpeg at their own pace, as the input path would feed it: black and silence become true within for_ms +
- * 1 s of the black part starting and not before, the programme alone is false for all three rules, a still
+ * 1 s of the black part starting and not before (black: not more than the key-frame mode's allowance before,
+ * the GOP less 0.5 s, as its first black key frame cannot tell when within the GOP before it the black
+ * began), the programme alone is false for all three rules, a still
  * picture is frozen, a killed ffmpeg makes every rule null with the reason and is started again, an input
  * that falls silent leaves them null too, and chunks ffmpeg cannot take in time are dropped and counted while
  * the rules say they cannot judge.
@@ -82,11 +84,17 @@ const feed = async (
   return ticks;
 };
 
+/**
+ * How early a black may be judged in key-frame mode (s): these streams' GOP (1 s) less 0.5 s, the black
+ * counted from half a second after the key frame before its first black one (core/content/judge.ts).
+ */
+const KEY_FRAME_ALLOWANCE = 0.5;
+
 const firstTrue = (ticks: ReadonlyArray<Tick>, rule: string) =>
   ticks.find((tick) => tick.verdicts[rule]?.state === true)?.position;
 
 describe("the content watcher", () => {
-  it("finds black and silence within for_ms + 1 s of their start and not before; the programme is false for all", async () => {
+  it("finds black and silence within for_ms + 1 s of their start and not before (black: the key frames' allowance); the programme is false for all", async () => {
     const source = await stream("black", [
       { kind: "programme", seconds: 6 },
       { kind: "black", seconds: 5 },
@@ -109,7 +117,7 @@ describe("the content watcher", () => {
     });
     for (const rule of ["black", "silent"]) {
       const at = firstTrue(ticks, rule);
-      expect(at, rule).toBeGreaterThanOrEqual(6 + 2);
+      expect(at, rule).toBeGreaterThanOrEqual(6 + 2 - (rule === "black" ? KEY_FRAME_ALLOWANCE : 0));
       expect(at, rule).toBeLessThanOrEqual(6 + 2 + 1);
     }
     expect(ticks.at(-1)?.verdicts.black?.reason).toMatch(/^black for \d\.\d s$/);
@@ -120,9 +128,9 @@ describe("the content watcher", () => {
   }, 60_000);
 
   it("finds black within for_ms + 1 s too in a stream with B-frames", async () => {
-    // The decoder holds each key frame back for as many pictures as the stream reorders (two here, so two
-    // GOPs in key-frame mode), but the state's start is the picture's own time and the stream's clock comes
-    // from its packets, not the decoder, so that delay only shows where it is over for_ms.
+    // A decoder holds each picture back for as many pictures as the stream reorders (two here: two GOPs in
+    // key-frame mode); the watcher's copy of the stream says its key frames need no reordering
+    // (core/content/key-frame-copy.ts), and the state's start is the picture's own time.
     const source = await stream(
       "b-frames",
       [
@@ -133,7 +141,7 @@ describe("the content watcher", () => {
     );
     const ticks = await withWatcher({ rules: { black } }, (watcher) => feed(watcher, source));
     const at = firstTrue(ticks, "black");
-    expect(at).toBeGreaterThanOrEqual(6 + 2);
+    expect(at).toBeGreaterThanOrEqual(6 + 2 - KEY_FRAME_ALLOWANCE);
     expect(at).toBeLessThanOrEqual(6 + 2 + 1);
   }, 60_000);
 

@@ -141,8 +141,8 @@ const startsOf = (parts: ReadonlyArray<ContentPart>): ReadonlyArray<number> =>
 
 /**
  * H.264 + AAC in MPEG-TS whose stretches follow each other in ONE encode (the timing runs on unbroken, as an
- * encoder's does when its source turns black), a key frame every second and at each stretch's start (as an
- * encoder starts a GOP where its source changes). The programme's picture carries noise, so no two of its
+ * encoder's does when its source turns black), by default a key frame every second and at each stretch's start
+ * (as an encoder starts a GOP where its source changes). The programme's picture carries noise, so no two of its
  * pictures match.
  */
 export const encodeContentStream = (
@@ -152,6 +152,11 @@ export const encodeContentStream = (
   videoBitrate = "1M",
   /** The encoder's speed and B-frames: none by default; `["-preset", "veryfast", "-bf", "2"]` as broadcast has them. */
   encoder: ReadonlyArray<string> = ["-preset", "ultrafast"],
+  /**
+   * Pictures between key frames, and whether a stretch's start is a key frame too (as an encoder that starts
+   * a GOP where its source changes); `{ frames: 50, atStarts: false }`: a 2 s GOP that a change falls into.
+   */
+  gop: { readonly frames: number; readonly atStarts: boolean } = { frames: 25, atStarts: true },
 ) =>
   Effect.promise(() =>
     execa("ffmpeg", [
@@ -167,8 +172,10 @@ export const encodeContentStream = (
       ...["-map", "[v]", "-map", "[a]"],
       // One encoding thread: x264's threads make its rate control, and so a still's key frames, differ from run
       // to run (CI once saw the still "unfreeze" a second before the black).
-      ...["-c:v", "libx264", ...encoder, "-threads", "1", "-g", "25", "-pix_fmt", "yuv420p"],
-      ...["-force_key_frames", startsOf(parts).join(",")],
+      ...["-c:v", "libx264", ...encoder, "-threads", "1", "-g", String(gop.frames), "-pix_fmt", "yuv420p"],
+      ...(gop.atStarts
+        ? ["-force_key_frames", startsOf(parts).join(",")]
+        : ["-keyint_min", String(gop.frames), "-sc_threshold", "0"]),
       ...["-b:v", videoBitrate, "-maxrate", videoBitrate, "-bufsize", videoBitrate],
       ...["-c:a", "aac", "-f", "mpegts", path],
     ]),

@@ -20,6 +20,9 @@ export type ContentRule = BlackRule | FrozenRule | SilentRule;
 /** Key frames only (the default: a fraction of the decoding), or every picture. */
 export type DecodeMode = "key" | "all";
 
+/** How often ffmpeg says how far into the stream it is (`-progress`), in ms. */
+export const PROGRESS_MS = 250;
+
 /** The width the pictures are scaled to before the detectors: enough for a mean, cheap to scan. */
 const WIDTH = 160;
 
@@ -70,13 +73,17 @@ export const contentWatchArgs = (
     ...["-probesize", "5000000", "-analyzeduration", "1000000"],
     ...(mode === "key" ? ["-skip_frame", "nokey"] : []),
     ...["-threads", "1", "-f", "mpegts", "-i", "pipe:0"],
-    ...["-filter_complex", graphs.join(";")],
+    // One graph for the picture, one for the sound: ffmpeg runs a graph for the output that is furthest
+    // behind, and in key-frame mode the picture's output is behind by up to a GOP (or more, when the decoder
+    // holds pictures back), so a sound chain in the same graph ran as late: silence was seen 3–4 s after its
+    // for_ms with a 2 s GOP. Apart, the sound is decoded and judged as it comes.
+    ...graphs.flatMap((graph) => ["-filter_complex", graph]),
     ...(picture.length > 0 ? ["-map", "[v]", "-f", "null", "-"] : []),
     ...(sound.length > 0 ? ["-map", "[a]", "-f", "null", "-"] : []),
     // The stream's packets as they come, copied, not decoded: progress that the decoder's reordering delay
     // (in key-frame mode, as many GOPs as the stream reorders pictures) does not hold back.
     ...["-map", "0:v:0?", "-map", "0:a:0?", "-c", "copy", "-f", "null", "-"],
-    ...["-progress", "pipe:1", "-stats_period", "0.25"],
+    ...["-progress", "pipe:1", "-stats_period", String(PROGRESS_MS / 1000)],
   ];
 };
 

@@ -18,6 +18,23 @@ export interface ContentVerdict extends JudgedContent {
 const what = (rule: ContentRule) => ("black" in rule ? "black" : "frozen" in rule ? "frozen" : "silent");
 const secondsText = (seconds: number) => `${seconds.toFixed(1)} s`;
 
+/** How late, at most, a black stretch is counted from in key-frame mode, after the key frame before it (s). */
+const BLACK_LATE_S = 0.5;
+
+/**
+ * In key-frame mode, how long before its first black key frame a black stretch is counted from (s): it began
+ * after the key frame before, a GOP earlier, and no one can tell when. Counted from the black key frame, a
+ * 2 s GOP would make the rule up to 2 s late; counted from half a second after the key frame before (the
+ * black key frame itself when the GOP is that short), it is at most half a second late (then the watcher's
+ * own delay, a few tenths, and the switch stays within for_ms + 1 s), and at most a GOP less half a second
+ * early. Nothing in every-picture mode, nor before the GOP is measured.
+ */
+const blackLead = (rule: ContentRule, report: ContentReport, mode: DecodeMode): number => {
+  if (mode !== "key" || !("black" in rule)) return 0;
+  const gop = pictureSpacingMs(report);
+  return gop === null ? 0 : Math.max(0, gop / 1000 - BLACK_LATE_S);
+};
+
 export const judgeContentRule = (
   name: string,
   rule: ContentRule,
@@ -39,13 +56,14 @@ export const judgeContentRule = (
   const needed = rule.for_ms / 1000;
   const state = report.states.get(name);
   if (state?.on === true) {
-    const held = Math.max(0, reached - state.since);
+    const since = state.since - blackLead(rule, report, mode);
+    const held = Math.max(0, reached - since);
     return held >= needed
-      ? { state: true, reason: `${word} for ${secondsText(held)}`, since: state.since }
+      ? { state: true, reason: `${word} for ${secondsText(held)}`, since }
       : {
           state: false,
           reason: `${word} for ${secondsText(held)}, not yet ${secondsText(needed)}`,
-          since: state.since,
+          since,
         };
   }
   if (state === undefined && reached - startedAt < needed)

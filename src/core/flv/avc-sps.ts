@@ -31,6 +31,11 @@ interface AvcVui {
   readonly cpbDpbDelaysPresent: boolean;
   readonly cpbRemovalDelayLength: number;
   readonly dpbOutputDelayLength: number;
+  /**
+   * Where max_num_reorder_frames lies in the RBSP, in bits from its start (`end` excluded), when the VUI has
+   * a bitstream restriction: the content watcher rewrites it for its key-frame decoder (content/key-frame-copy.ts).
+   */
+  readonly reorderBits: { readonly at: number; readonly end: number } | null;
 }
 
 /** hrd_parameters (E.1.2), read past: the lengths of the pic_timing SEI's delays, or null when broken. */
@@ -68,11 +73,17 @@ const readVui = (r: BitReader): AvcVui => {
   const hrd = nalHrd ?? vclHrd;
   if (hrd !== null) r.u(1); // low_delay_hrd_flag
   const picStructPresent = r.u(1) === 1;
+  let reorderBits: AvcVui["reorderBits"] = null;
   if (r.u(1) === 1) {
     r.u(1); // motion_vectors_over_pic_boundaries_flag
-    for (let i = 0; i < 6; i++) r.ue(); // max bytes/bits, mv lengths, reorder frames, dec frame buffering
+    for (let i = 0; i < 4; i++) r.ue(); // max bytes per picture, bits per MB, mv lengths
+    const at = r.position;
+    r.ue(); // max_num_reorder_frames
+    reorderBits = { at, end: r.position };
+    r.ue(); // max_dec_frame_buffering
   }
   return {
+    reorderBits,
     timing,
     picStructPresent,
     cpbDpbDelaysPresent: hrd !== null,

@@ -60,6 +60,14 @@ export class BitReader {
     const k = this.ue();
     return k % 2 === 1 ? (k + 1) / 2 : -k / 2;
   }
+  /** How many bits of the RBSP have been read. */
+  get position(): number {
+    return this.bit;
+  }
+  /** The RBSP itself: the NAL unit without its emulation prevention bytes. */
+  get rbsp(): Uint8Array {
+    return this.bytes;
+  }
   slice(byteAt: number, length: number): Uint8Array {
     return this.bytes.subarray(byteAt, byteAt + length);
   }

@@ -9,15 +9,19 @@
  * verdict. A dead ffmpeg is started again after a back-off (1 s, doubling to 30 s; back to 1 s once a run
  * has lasted a minute). What it costs is read from /proc: its ffmpeg's CPU, in % of one core.
  *
- * `offer` keeps the chunk by reference, as an output's queue does: the caller must not reuse its memory.
+ * `offer` keeps the chunk by reference, as an output's queue does: the caller must not reuse its memory. In
+ * key-frame mode it also rewrites the chunk in place (core/content/key-frame-copy.ts: its H.264 SPSs say the
+ * pictures need no reordering, and only key frames go to ffmpeg while it probes): the caller hands it a copy
+ * of the stream, never the bytes it forwards.
  */
 import { readFileSync } from "node:fs";
 import * as Clock from "effect/Clock";
 import * as Duration from "effect/Duration";
 import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
-import { type ContentRule, contentWatchArgs, type DecodeMode } from "../../core/content/args.ts";
+import { type ContentRule, contentWatchArgs, type DecodeMode, PROGRESS_MS } from "../../core/content/args.ts";
 import { type ContentVerdict, judgeContentRule } from "../../core/content/judge.ts";
+import { makeKeyFrameCopy } from "../../core/content/key-frame-copy.ts";
 import {
   applyContentLine,
   type ContentReport,
@@ -69,6 +73,8 @@ export interface ContentWatcher {
 }
 
 const RESET_AFTER_MS = 60_000;
+/** How long, at most, from its first chunk, a run's ffmpeg is handed no B-picture while it probes the stream. */
+const PROBE_MS = 5000;
 
 /** ffmpeg's error lines, without the level tag, for the reason a run ended. */
 const errorLine = (line: string): string | null => {
@@ -101,7 +107,11 @@ interface Run {
   readonly pid: number | undefined;
   readonly stdin: NodeJS.WritableStream & { readonly writableLength: number; readonly destroyed: boolean };
   readonly startedAtMs: number;
+  /** Key-frame mode: the copy of the stream its ffmpeg gets (core/content/key-frame-copy.ts). */
+  readonly copy: ReturnType<typeof makeKeyFrameCopy> | null;
   report: ContentReport;
+  /** When this run was first handed a chunk. */
+  firstOfferAtMs: number | null;
   /** When the stream time ffmpeg reached last moved. */
   movedAtMs: number;
 }
@@ -161,7 +171,9 @@ export const makeContentWatcher = (
           pid: child.pid,
           stdin: child.stdin as Run["stdin"],
           startedAtMs,
+          copy: mode === "key" ? makeKeyFrameCopy() : null,
           report: emptyReport,
+          firstOfferAtMs: null,
           movedAtMs: startedAtMs,
         };
         ended = null;
@@ -216,11 +228,20 @@ export const makeContentWatcher = (
           droppedAtMs = at;
           return;
         }
-        current.stdin.write(chunk);
+        // Key frames only: the copy says they need no reordering, and ffmpeg's probe sees no B-frame, so a
+        // decoded key frame is judged at once, not a GOP later.
+        current.firstOfferAtMs ??= at;
+        const probing = current.report.reached === null && at - current.firstOfferAtMs < PROBE_MS;
+        current.stdin.write(current.copy === null ? chunk : current.copy.copy(chunk, probing));
       },
       verdicts: () => {
-        const reason = blocked(now());
-        const report = run?.report ?? emptyReport;
+        const at = now();
+        const reason = blocked(at);
+        const said = run?.report ?? emptyReport;
+        // ffmpeg says where it is every PROGRESS_MS: judged on a timer, the stream is taken to have moved on
+        // with the clock since, up to that period (beyond it, ffmpeg is late, and says so next time).
+        const moved = run === null ? 0 : Math.min(Math.max(0, at - run.movedAtMs), PROGRESS_MS);
+        const report = said.reached === null ? said : { ...said, reached: said.reached + moved / 1000 };
         return Object.fromEntries(
           Object.entries(rules).map(([name, rule]) => [
             name,
