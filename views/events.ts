@@ -40,6 +40,8 @@ const eventWords = (event: ChannelEvent): string => {
     case "remux_frames_dropped":
       return `${outputLabel(event)} left out ${event.frames} frames or NAL units it could not frame (${dropReasonsText(event.reasons)})`;
     case "rist_auth_failed":
+    case "rtmp_publish_refused":
+    case "srt_caller_refused":
       return event.message;
     case "scte35_cue":
       return `SCTE-35 ${event.summary}`;

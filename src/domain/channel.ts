@@ -19,7 +19,7 @@ import { RedundancyConfigSchema } from "./redundancy-schema.ts";
 import { MAX_SCHEDULE_JSON_BYTES, Schedule } from "./schedule-window.ts";
 import { SlateBody, SlateConfig } from "./slate.ts";
 import { AllowedSources } from "./sources-schema.ts";
-import { inputUrlProblem, outputTargetProblem, PROTOCOLS, parseOutputUrl } from "./url.ts";
+import { inputUrlError, outputTargetProblem, PROTOCOLS, parseOutputUrl } from "./url.ts";
 
 export { intRange };
 
@@ -74,10 +74,11 @@ const OutputUrl = Schema.String.annotations({
 const InputUrl = OutputUrl.pipe(
   Schema.filter((url) => {
     if (url.includes("****")) return undefined;
-    const parsed = parseOutputUrl(url);
-    return Either.isLeft(parsed) ? parsed.left.message : inputUrlProblem(parsed.right);
+    return inputUrlError(url);
   }),
-).annotations({ description: "SRT or RIST input in place of RTP/UDP on rtp_ip:rtp_port; masked" });
+).annotations({
+  description: "SRT, RIST or RTMP(S) input in place of RTP/UDP on rtp_ip:rtp_port; masked",
+});
 
 /** The URL is valid for its protocol; the issue sits on `url` so the caller sees which field to fix. */
 const outputUrlProblem = (output: {

@@ -125,6 +125,41 @@ export const ChannelEvent = Schema.Union(
   }),
   Schema.Struct({
     ...common,
+    /**
+     * An RTMP input refused a publisher at `publish`: a stream key no channel on the application takes, or a
+     * second publisher to a key that has one. No key in it: the publisher's address and the reason.
+     */
+    type: Schema.Literal("rtmp_publish_refused"),
+    input: InputRoleField,
+    /** The publisher's address:port. */
+    publisher: Schema.String,
+    reason: Schema.Literal("wrong_key", "busy"),
+    message: Schema.String,
+  }),
+  Schema.Struct({
+    ...common,
+    /**
+     * An SRT listener shared by stream id refused a caller before its handshake completed: an input's or an
+     * output's (`channel`, and `input` or `output`), or, for a stream id no channel on the port has, the node's
+     * (`channel` null). At most one such event per listener route and reason every SRT_REFUSAL_EVENT_MS. No
+     * passphrase in it; the stream id masked.
+     */
+    type: Schema.Literal("srt_caller_refused"),
+    input: Schema.NullOr(InputRoleField),
+    /** The caller's address:port. */
+    caller: Schema.String,
+    stream_id: Schema.String,
+    port: Schema.Number,
+    reason: Schema.Literal("unknown_stream_id", "bad_stream_id", "wrong_mode", "busy", "wrong_passphrase"),
+    /** SRT's reject reason: 1400 and above from the listener's callback (SRT_REJX_*), libsrt's own below. */
+    code: Schema.Number,
+    code_name: Schema.String,
+    /** Refusals of this route and reason since the previous such event. */
+    refusals: Schema.Number,
+    message: Schema.String,
+  }),
+  Schema.Struct({
+    ...common,
     type: Schema.Literal("scte35_cue"),
     pid: Schema.Number,
     command: Schema.String,
@@ -239,6 +274,9 @@ export type ChannelEventType = ChannelEvent["type"];
 
 /** The shortest time between two `remux_frames_dropped` events of one output. */
 export const REMUX_DROPS_EVENT_MS = 10_000;
+
+/** The shortest time between two `srt_caller_refused` events of one route and reason: a caller retrying. */
+export const SRT_REFUSAL_EVENT_MS = 10_000;
 
 /** The shortest time between two `rist_auth_failed` events of one input: a caller retrying is one line a minute. */
 export const RIST_AUTH_EVENT_MS = 60_000;

@@ -25,6 +25,7 @@ import { OutputError } from "./output-error.ts";
 import { type DatagramTarget, parseDatagram } from "./url/datagram.ts";
 import { type FileTarget, type HlsTarget, parseFile, parseHls } from "./url/recording.ts";
 import { parseRist, type RistTarget, ristRoleProblem } from "./url/rist.ts";
+import { parseRtmpInput, type RtmpInputTarget } from "./url/rtmp-input.ts";
 import { parseRtmp, parseRtsp, type RtmpTarget, type RtspTarget } from "./url/rtmp-rtsp.ts";
 import { checkHost, checkText, invalid } from "./url/shared.ts";
 import { parseSrt, type SrtTarget } from "./url/srt.ts";
@@ -32,8 +33,16 @@ import { parseSrt, type SrtTarget } from "./url/srt.ts";
 export type { DatagramTarget } from "./url/datagram.ts";
 export { type FileTarget, type HlsTarget, recordingPlaceProblem } from "./url/recording.ts";
 export type { RistPeer, RistProfile, RistTarget } from "./url/rist.ts";
+export type { RtmpInputTarget } from "./url/rtmp-input.ts";
 export type { CueMode, RtmpTarget, RtspTarget } from "./url/rtmp-rtsp.ts";
-export { maskStreamId, type SrtMode, type SrtTarget } from "./url/srt.ts";
+export {
+  listenerRoute,
+  maskStreamId,
+  parseStreamId,
+  type SrtMode,
+  type SrtStreamRequest,
+  type SrtTarget,
+} from "./url/srt.ts";
 
 /** Every output protocol, in the order forms list them: the API's `protocol` words and the URL schemes. */
 export const PROTOCOLS = [
@@ -127,6 +136,9 @@ const parseChecked = (raw: string): OutputTarget | OutputError => {
  * may still contain a key.
  */
 export const maskUrl = (raw: string): string => {
+  // An RTMP input (`rtmp://0.0.0.0:1935/live?key=…`) is masked as one: its key may be a parameter.
+  const input = /^rtmps?:/i.test(raw) ? parseRtmpInput(raw) : null;
+  if (input !== null && !(input instanceof OutputError)) return input.masked;
   const parsed = parseChecked(raw);
   if (!(parsed instanceof OutputError)) return parsed.masked;
   try {
@@ -138,12 +150,35 @@ export const maskUrl = (raw: string): string => {
   }
 };
 
-/** Why a valid URL cannot be a channel's input (srt:// and rist:// can), in words; undefined when it can. */
+/** Why a valid URL cannot be a channel's input (srt://, rist:// and rtmp(s):// can), in words; undefined when it can. */
 export const inputUrlProblem = (target: OutputTarget): string | undefined => {
   if (target.protocol === "rist") return ristRoleProblem(target, "input") ?? undefined;
   return target.protocol === "srt"
     ? undefined
-    : "an input URL is srt:// or rist:// (RTP and UDP use rtp_ip and rtp_port)";
+    : "an input URL is srt://, rist://, rtmp:// or rtmps:// (RTP and UDP use rtp_ip and rtp_port)";
+};
+
+/**
+ * A channel input URL, checked: rtmp:// and rtmps:// as an RTMP listener (url/rtmp-input.ts), srt:// and
+ * rist:// as their outputs' syntax says. The message says what to change.
+ */
+export const inputUrlError = (raw: string): string | undefined => {
+  if (/^rtmps?:/i.test(raw)) {
+    const textProblem = checkText("the input URL", raw);
+    if (textProblem !== null) return textProblem.message;
+    const target = parseRtmpInput(raw);
+    return target instanceof OutputError ? target.message : undefined;
+  }
+  const parsed = parseOutputUrl(raw);
+  return Either.isLeft(parsed) ? parsed.left.message : inputUrlProblem(parsed.right);
+};
+
+/** An rtmp(s):// input URL as its listener's target. */
+export const rtmpInputTarget = (raw: string): Either.Either<RtmpInputTarget, OutputError> => {
+  const textProblem = checkText("the input URL", raw);
+  if (textProblem !== null) return Either.left(textProblem);
+  const target = parseRtmpInput(raw);
+  return target instanceof OutputError ? Either.left(target) : Either.right(target);
 };
 
 /** Why a valid URL cannot be an output, in words (a RIST URL in the simple profile that listens). */

@@ -13,6 +13,7 @@ import { Schedule } from "./schedule-window.ts";
 import { SLATE_REASONS } from "./slate.ts";
 import { ChannelStatus, OutputState, OutputStatus } from "./states.ts";
 import { RistInputView, RistOutputView } from "./views-rist.ts";
+import { RtmpInputView } from "./views-rtmp.ts";
 
 /** The redundancy settings a channel runs with: what was given, defaults filled. */
 const RedundancyView = Schema.Struct({
@@ -203,6 +204,9 @@ export const InputSummary = Schema.Struct({
   }),
   rist: Schema.optional(Schema.NullOr(RistInputView)).annotations({
     description: "a RIST input's link; else null",
+  }),
+  rtmp: Schema.optional(Schema.NullOr(RtmpInputView)).annotations({
+    description: "an RTMP input's publisher and refusals; else null",
   }),
 }).annotations({ identifier: "InputSummary" });
 export type InputSummary = typeof InputSummary.Type;

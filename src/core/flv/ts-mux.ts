@@ -311,7 +311,8 @@ export class FlvTsMux {
     if (format === 10) {
       if (body[1] === 0) {
         const asc = body.subarray(2);
-        if (asc.length < 2) return this.drop("an AAC sequence header that cannot be read");
+        // ffmpeg sends an empty one first when it copies AAC whose configuration it learns later.
+        if (asc.length < 2) return;
         const objectType = (asc[0] ?? 0) >> 3;
         this.aac = {
           profile: Math.max(0, Math.min(3, objectType - 1)),

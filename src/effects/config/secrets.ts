@@ -11,7 +11,7 @@
  */
 import * as Either from "effect/Either";
 import * as Redacted from "effect/Redacted";
-import { parseOutputUrl } from "../../domain/url.ts";
+import { parseOutputUrl, rtmpInputTarget } from "../../domain/url.ts";
 import { SERVICE_WORDS } from "../../domain/words.ts";
 
 /** Shorter values would mask ordinary words; every secret the service makes or accepts is longer. */
@@ -117,9 +117,17 @@ export const setTokenNames = (names: Iterable<string>): void => {
 
 /** The secrets an output URL carries: an RTMP key and its query (whole and value by value), a passphrase. */
 export const secretsOfUrl = (url: string): ReadonlyArray<string> => {
+  // An RTMP input's key (`rtmp://0.0.0.0:1935/live?key=…`) as its own syntax says.
+  const input = /^rtmps?:/i.test(url) ? rtmpInputTarget(url) : null;
   const parsed = parseOutputUrl(url);
-  if (Either.isLeft(parsed) || !("secrets" in parsed.right)) return [];
-  const values = parsed.right.secrets.map((secret) => Redacted.value(secret));
+  const secrets =
+    input !== null && Either.isRight(input)
+      ? input.right.secrets
+      : Either.isRight(parsed) && "secrets" in parsed.right
+        ? parsed.right.secrets
+        : null;
+  if (secrets === null) return [];
+  const values = secrets.map((secret) => Redacted.value(secret));
   for (const value of [...values]) {
     for (const pair of value.split("&")) {
       const part = pair.split("=")[1];

@@ -83,7 +83,10 @@ export const describeEvent = (event: ChannelEvent): readonly [Level, string] | n
         `${outputName(event)} left out ${event.frames} frames or NAL units it could not frame (${dropReasonsText(event.reasons)})${event.detail === null ? "" : `, the latest: ${event.detail}`}; the frames around them went on`,
       ];
     case "rist_auth_failed":
+    case "rtmp_publish_refused":
       return ["warn", `${channelLabel(event)}: ${event.message}`];
+    case "srt_caller_refused":
+      return ["warn", event.channel === null ? event.message : `${channelLabel(event)}: ${event.message}`];
     case "scte35_cue":
       return ["info", `${channelLabel(event)}: SCTE-35 ${event.summary} on PID ${event.pid}`];
     case "upgrade":
@@ -92,7 +95,10 @@ export const describeEvent = (event: ChannelEvent): readonly [Level, string] | n
             "info",
             `upgraded: pid ${event.from.pid} (${event.from.version}) handed ${event.channels.length} channels to pid ${event.to?.pid ?? "?"} (${event.to?.version ?? "?"}) in ${event.duration_ms} ms`,
           ]
-        : ["error", `upgrade failed, pid ${event.from.pid} (${event.from.version}) keeps every channel: ${event.reason}`];
+        : [
+            "error",
+            `upgrade failed, pid ${event.from.pid} (${event.from.version}) keeps every channel: ${event.reason}`,
+          ];
     case "worker_restarted":
       return [
         "error",

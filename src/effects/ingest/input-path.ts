@@ -39,9 +39,16 @@ import {
 } from "./input-types.ts";
 import { LANE, makeSequenceMerger, RECOVERED_LANE, type SequenceMerger } from "./merge.ts";
 import { bindRistInput, ristInputTarget } from "./rist-receiver.ts";
+import {
+  bindRtmpInput,
+  type RtmpInputFigures,
+  type RtmpRefusal,
+  rtmpInputTargetOf,
+} from "./rtmp-receiver.ts";
 import { makeSelector } from "./selector.ts";
 import { fromThisHost, makeSenderFilter } from "./sender-filter.ts";
-import { bindSrtInput, srtInputTarget } from "./srt-receiver.ts";
+import { bindSrtInput, type SrtInputFigures, srtInputTarget } from "./srt-receiver.ts";
+import { type SrtRefusal, throttledRefusals } from "../runtime/srt-listeners.ts";
 import { bindInput, type InputError } from "./udp-receiver.ts";
 
 interface InputRuntime {
@@ -62,6 +69,10 @@ interface InputRuntime {
   trusted: RemoteInfo | null;
   /** A RIST input's link figures (librist's readings added up); null for any other input. */
   rist: (() => RistLinkFigures) | null;
+  /** An RTMP input's publisher, refusals and muxer counts; null for any other input. */
+  rtmp: (() => RtmpInputFigures) | null;
+  /** An SRT listener input's on a port shared by stream id: its route and refusals; null for any other. */
+  srt: (() => SrtInputFigures) | null;
 }
 
 /** Binds the channel's inputs in the current scope and returns once each listens. */
@@ -302,6 +313,8 @@ export const makeInputPath = (
           sender: null,
           trusted: null,
           rist: null,
+          rtmp: null,
+          srt: null,
         };
         configureInput(input);
         const injected = seams.onDatagram;
@@ -325,14 +338,49 @@ export const makeInputPath = (
               injected?.(channel);
               accept(input, datagram, false);
             });
-            if (/^rist:/i.test(endpoint.srt)) {
+            if (/^rtmps?:/i.test(endpoint.srt)) {
+              // A publisher's FLV as TS, muxed per input so that its PMT and timeline outlive publishers.
+              const refused = (refusal: RtmpRefusal) =>
+                emit({
+                  type: "rtmp_publish_refused",
+                  channel,
+                  input: role,
+                  publisher: refusal.publisher,
+                  reason: refusal.reason,
+                  message: `RTMP ${role} input: a publisher from ${refusal.publisher} was refused: ${refusal.message}`,
+                });
+              const target = yield* rtmpInputTargetOf(endpoint.srt);
+              input.rtmp = (yield* bindRtmpInput(target, fromLink, refused).pipe(
+                Scope.extend(scope),
+              )).figures;
+            } else if (/^rist:/i.test(endpoint.srt)) {
               // As RTP carrying librist's sequence numbers: what the merge of two RIST inputs pairs.
               const target = yield* ristInputTarget(endpoint.srt);
               input.rist = (yield* bindRistInput(target, fromLink, "rtp", options.ristSrpDir ?? null).pipe(
                 Scope.extend(scope),
               )).link;
-            } else
-              yield* bindSrtInput(yield* srtInputTarget(endpoint.srt), fromLink).pipe(Scope.extend(scope));
+            } else {
+              // A caller refused by a listener shared by stream id: this input's, or (a stream id no channel
+              // on the port has) the node's, with no channel.
+              const told = (who: "input" | "node") => (refusal: SrtRefusal, refusals: number) =>
+                emit({
+                  type: "srt_caller_refused",
+                  channel: who === "input" ? channel : null,
+                  input: who === "input" ? role : null,
+                  caller: refusal.caller,
+                  stream_id: refusal.streamId,
+                  port: refusal.port,
+                  reason: refusal.reason,
+                  code: refusal.code,
+                  code_name: refusal.codeName,
+                  refusals,
+                  message: `${who === "input" ? `SRT ${role} input: ` : ""}${refusal.message}`,
+                });
+              input.srt = (yield* bindSrtInput(yield* srtInputTarget(endpoint.srt), fromLink, {
+                refused: throttledRefusals(SRT_REFUSAL_EVENT_MS, told("input")),
+                unrouted: throttledRefusals(SRT_REFUSAL_EVENT_MS, told("node")),
+              }).pipe(Scope.extend(scope))).figures;
+            }
           } else {
             yield* useFec(input, fec, true);
             const takeOver = options.handover?.[role];

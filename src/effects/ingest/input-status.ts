@@ -19,6 +19,7 @@ import type {
   RedundancySummary,
 } from "./input-types.ts";
 import { LANE, type SequenceMerger } from "./merge.ts";
+import type { RtmpInputFigures } from "./rtmp-receiver.ts";
 import type { Selector } from "./selector.ts";
 
 /** The selector's events as the bus has them; each switch counted under its reason in `switchesByReason`. */
@@ -66,6 +67,7 @@ interface InputOnStatus {
   readonly core: PacketCore;
   readonly fec: { readonly input: FecInput } | null;
   readonly rist: (() => RistLinkFigures) | null;
+  readonly rtmp: (() => RtmpInputFigures) | null;
 }
 
 /** What the status reads of the path. */
@@ -124,6 +126,7 @@ export const projectInputs = (path: PathOnStatus, detail: boolean): InputsSummar
         core: detail ? input.core.snapshot() : input.core.counters(),
         health: path.health(input.role),
         rist: input.rist?.() ?? null,
+        rtmp: input.rtmp?.() ?? null,
       };
     }),
   };

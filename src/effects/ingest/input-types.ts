@@ -19,6 +19,7 @@ import type { ReadPace } from "../runtime/batch-reader.ts";
 import type { RistLinkFigures } from "../runtime/rist-link.ts";
 import type { InputHealth, RedundancyEvent, SwitchReason } from "./failover.ts";
 import type { InputHealthStatus } from "./input-health.ts";
+import type { RtmpInputFigures } from "./rtmp-receiver.ts";
 import type { Selector } from "./selector.ts";
 
 export class InputPathError extends Data.TaggedError("InputPathError")<{
@@ -137,6 +138,8 @@ export interface InputSummaryStatus {
   readonly health: InputHealthStatus | null;
   /** A RIST input's link (librist's readings added up); null for any other input. */
   readonly rist: RistLinkFigures | null;
+  /** An RTMP input's publisher and refusals; null for any other input. */
+  readonly rtmp: RtmpInputFigures | null;
 }
 
 export interface InputStatus extends InputSummaryStatus {

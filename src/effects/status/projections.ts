@@ -199,6 +199,28 @@ const viewInput = (
     input.rist === null
       ? null
       : ristInputView(`${input.endpoint.ip}:${input.endpoint.port}`, input.rist, input.lastPacketAgeMs),
+  rtmp:
+    input.rtmp === null
+      ? null
+      : {
+          listen: input.rtmp.listen,
+          app: input.rtmp.app,
+          publisher: input.rtmp.publisher,
+          publishes: input.rtmp.publishes,
+          refusals: input.rtmp.refusals,
+          last_refusal:
+            input.rtmp.lastRefusal === null
+              ? null
+              : {
+                  reason: input.rtmp.lastRefusal.reason,
+                  publisher: input.rtmp.lastRefusal.publisher,
+                  message: input.rtmp.lastRefusal.message,
+                  at: new Date(input.rtmp.lastRefusal.atEpochMs).toISOString(),
+                },
+          dropped_tags: input.rtmp.mux.dropped,
+          drop_reason: input.rtmp.mux.dropReason,
+          cues: input.rtmp.mux.cues,
+        },
 });
 
 /** An input's health as the API shows it. */

@@ -1,0 +1,164 @@
+/**
+ * RTMP and RTMPS ingest with real publishers: ffmpeg and GStreamer publish to a channel whose input is an
+ * rtmp(s):// listener, the channel's UDP output decodes with no error (ffmpeg), its PMT stays the same across
+ * publisher reconnects, a wrong key and a second publisher are refused in words (the publisher's stderr, the
+ * channel's status and an event), and the key never shows in the API.
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Effect, Exit, Scope } from "effect";
+import { execa } from "execa";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ccAt, PACKET, payloadOffset, pidAt, SectionReader, unitStartAt } from "../../src/core/ts/index.ts";
+import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { encodeTestStream } from "../support/media.ts";
+import * as peers from "../support/peers.ts";
+import { selfSignedCa } from "../support/rtmp-peers.ts";
+
+const KEY = "cam1-Secret-0042";
+let dir = "";
+let media = "";
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "h11-rtmp-ingest-"));
+  media = join(dir, "source.ts");
+  await Effect.runPromise(encodeTestStream(media, 1, "600k", "320x180"));
+}, 60_000);
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+let app: TestApp | undefined;
+let scope: Scope.CloseableScope | undefined;
+afterEach(async () => {
+  if (scope !== undefined) await Effect.runPromise(Scope.close(scope, Exit.void));
+  await app?.close();
+  app = undefined;
+  scope = undefined;
+});
+
+const freeTcpPort = () => Effect.runPromise(peers.freeTcpPort);
+
+/** The service with one channel whose primary input is `inputUrl` and whose UDP output goes to a sink. */
+const channelWithSink = async (
+  id: string,
+  inputUrl: string,
+  more: Record<string, unknown> = {},
+): Promise<{ test: TestApp; sink: peers.UdpSink }> => {
+  app = await makeTestApp();
+  const open = Effect.runSync(Scope.make());
+  scope = open;
+  const sink = await Effect.runPromise(Scope.extend(peers.udpSink, open));
+  const created = await app.request("/api/channels", {
+    method: "POST",
+    body: JSON.stringify({
+      id,
+      name: id,
+      rtp_ip: "127.0.0.1",
+      rtp_port: await freeUdpPort(),
+      input_url: inputUrl,
+      outputs: [{ id: "out", name: "out", protocol: "udp", url: `udp://127.0.0.1:${sink.port}` }],
+      ...more,
+    }),
+  });
+  expect(created.status, await created.clone().text()).toBe(201);
+  expect((await app.request(`/api/channels/${id}/start`, { method: "POST" })).status).toBe(200);
+  return { test: app, sink };
+};
+
+/** ffmpeg publishing the test file once, in real time; resolves with its exit code and stderr. */
+const ffmpegPublish = (url: string, inputOptions: ReadonlyArray<string> = []) =>
+  execa(
+    "ffmpeg",
+    [
+      ...["-hide_banner", "-loglevel", "error", ...inputOptions, "-re", "-i", media],
+      ...["-c", "copy", "-f", "flv", url],
+    ],
+    { reject: false, timeout: 20_000 },
+  );
+
+/** Every PMT section (PID 0x1000) in `ts`, as hex. */
+const pmtSections = (ts: Buffer): string[] => {
+  const found: string[] = [];
+  const reader = new SectionReader((section) => found.push(Buffer.from(section).toString("hex")));
+  for (let at = 0; at + PACKET <= ts.length; at += PACKET) {
+    if (pidAt(ts, at) !== 0x1000) continue;
+    const packet = ts.subarray(at, at + PACKET);
+    reader.packet(packet, payloadOffset(packet), unitStartAt(packet), ccAt(packet));
+  }
+  return found;
+};
+
+/** What ffmpeg says decoding the whole of `ts` (empty: no error). */
+const decodeErrors = async (ts: Buffer): Promise<string> => {
+  const path = join(dir, `out-${Date.now()}.ts`);
+  await writeFile(path, ts);
+  const result = await execa("ffmpeg", ["-v", "error", "-i", path, "-f", "null", "-"], { reject: false });
+  return `${result.exitCode === 0 ? "" : `exit ${result.exitCode} `}${result.stderr}`.trim();
+};
+
+interface InputView {
+  readonly role: string;
+  readonly rtmp: {
+    readonly publisher: string | null;
+    readonly publishes: number;
+    readonly refusals: { readonly wrong_key: number; readonly busy: number };
+    readonly last_refusal: { readonly reason: string; readonly message: string } | null;
+  } | null;
+}
+
+const inputsOf = async (test: TestApp, id: string): Promise<ReadonlyArray<InputView>> =>
+  ((await json(await test.request(`/api/channels/${id}`))).inputs as ReadonlyArray<InputView>) ?? [];
+
+describe("RTMP ingest", () => {
+  it("ffmpeg publishes four times (three reconnects): the UDP output decodes with no error and its PMT never changes", async () => {
+    const port = await freeTcpPort();
+    const { test, sink } = await channelWithSink("rtmp-in", `rtmp://127.0.0.1:${port}/live/${KEY}`);
+    for (let round = 0; round < 4; round++) {
+      const published = await ffmpegPublish(`rtmp://127.0.0.1:${port}/live/${KEY}`);
+      expect(published.stderr).toBe("");
+      expect(published.exitCode).toBe(0);
+    }
+    const ts = sink.bytes();
+    expect(ts.length).toBeGreaterThan(100_000);
+    expect(await decodeErrors(ts)).toBe("");
+    const pmts = pmtSections(ts);
+    expect(pmts.length).toBeGreaterThan(10);
+    expect(new Set(pmts).size).toBe(1);
+    const inputs = await inputsOf(test, "rtmp-in");
+    expect(inputs[0]?.rtmp?.publishes).toBe(4);
+    const channel = JSON.stringify(await json(await test.request("/api/channels/rtmp-in")));
+    expect(channel).not.toContain(KEY);
+    expect(channel).toContain(`rtmp://127.0.0.1:${port}/live/****`);
+  });
+
+  it("a wrong key and a second publisher are refused in words, counted, and told as events", async () => {
+    const port = await freeTcpPort();
+    const { test } = await channelWithSink("rtmp-refuse", `rtmp://127.0.0.1:${port}/live?key=${KEY}`);
+    const wrong = await ffmpegPublish(`rtmp://127.0.0.1:${port}/live/not-the-key`);
+    expect(wrong.exitCode).not.toBe(0);
+    expect(wrong.stderr).toMatch(/NetStream\.Publish\.BadName|stream key is not valid/);
+
+    const first = ffmpegPublish(`rtmp://127.0.0.1:${port}/live/${KEY}`, ["-stream_loop", "4"]);
+    await eventually("the first publisher on the input", async () =>
+      (await inputsOf(test, "rtmp-refuse"))[0]?.rtmp?.publisher != null ? true : undefined,
+    );
+    const second = await ffmpegPublish(`rtmp://127.0.0.1:${port}/live/${KEY}`);
+    expect(second.exitCode).not.toBe(0);
+    expect(second.stderr).toMatch(/already in use/);
+    first.kill("SIGKILL");
+    await first;
+
+    const rtmp = await eventually("both refusals in the status", async () => {
+      const view = (await inputsOf(test, "rtmp-refuse"))[0]?.rtmp;
+      return view?.refusals.busy === 1 ? view : undefined;
+    });
+    expect(rtmp.refusals).toEqual({ wrong_key: 1, busy: 1 });
+    expect(rtmp.last_refusal?.message).toMatch(/already in use: another publisher/);
+    const events = JSON.stringify(await json(await test.request("/api/events?channel=rtmp-refuse")));
+    expect(events).toContain("rtmp_publish_refused");
+    expect(events).toMatch(/the stream key is not valid for the application 'live'/);
+    expect(events).not.toContain(KEY);
+    expect(test.logs.join("")).not.toContain(KEY);
+  });
+});
