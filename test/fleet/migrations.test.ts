@@ -34,7 +34,7 @@ const tables = async () =>
 
 describe("migrations", () => {
   it("bring an empty database to the latest version, once", async () => {
-    expect(await migrateTo()).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(await migrateTo()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(await tables()).toEqual([
       "access_rules",
       "audit",
@@ -49,6 +49,7 @@ describe("migrations", () => {
       "person_sessions",
       "schedule_progress",
       "schema_migrations",
+      "token_sessions",
       "tokens",
     ]);
     // Version 6: each audit row says how its actor proved who it is.
@@ -66,7 +67,7 @@ describe("migrations", () => {
       (await pg.admin<{ version: number }>("select version from schema_migrations order by 1")).map(
         (row) => row.version,
       ),
-    ).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    ).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
   it("take a version-1 database holding a channel and a token to the latest version with both intact", async () => {
@@ -89,7 +90,7 @@ describe("migrations", () => {
     ]);
     expect(await tables()).not.toContain("leases");
 
-    expect(await migrateTo()).toEqual([2, 3, 4, 5, 6, 7]);
+    expect(await migrateTo()).toEqual([2, 3, 4, 5, 6, 7, 8]);
     expect(await pg.admin("select id, position, body, revision from channels")).toEqual([
       { id: "news", position: 0, body: channel, revision: "1" },
     ]);
@@ -109,7 +110,7 @@ describe("migrations", () => {
 
   it("run once when two nodes start together", async () => {
     const results = await Promise.all([migrateTo(), migrateTo(), migrateTo()]);
-    expect(results.flat().sort()).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(results.flat().sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(await pg.admin("select count(*)::int as n from cluster")).toEqual([{ n: 1 }]);
   });
 
