@@ -11,7 +11,8 @@
  * the stream came through byte for byte) and a digest of the media packets that ignores their order (equal
  * when every media packet came through unchanged, whatever was done to the PSI around them).
  * On SIGTERM or SIGUSR1 it prints one line per port, "port datagrams bytes packets cc_errors cues stamps
- * longest_silence_us media psi nulls digest media_digest" (the digests as 16 hex digits), then "latency COUNT
+ * longest_silence_us media psi nulls digest media_digest longest_silence_end_us" (the digests as 16 hex digits; the
+ * end of the longest silence as the kernel's receive time of the datagram that ended it), then "latency COUNT
  * P50_US P99_US MAX_US" over every port, then "end" (SIGTERM also exits). SIGUSR2 starts the measurement window
  * again: latency and silences, not the counts. With -t FILE, the
  * arrival time of every datagram on the first port is written to FILE on exit, one per line (ns,
@@ -52,7 +53,7 @@ static const unsigned char STAMP_MAGIC[8] = {'D', 'S', 'T', 'R', 'S', 'T', 'M', 
 #define MAX_PMTS 8
 
 typedef struct {
-  unsigned long long datagrams, bytes, packets, cc_errors, cues, stamps, last_ns, longest_ns;
+  unsigned long long datagrams, bytes, packets, cc_errors, cues, stamps, last_ns, longest_ns, longest_end_ns;
   unsigned long long media, psi, nulls;
   uint64_t digest, media_digest;
   int pids;
@@ -163,9 +164,9 @@ static double percentile_us(double p) {
 static void print_report(const Port *counts, const int *ports, int count) {
   for (int i = 0; i < count; i++) {
     const Port *p = &counts[i];
-    printf("%d %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %016llx %016llx\n", ports[i], p->datagrams, p->bytes,
-           p->packets, p->cc_errors, p->cues, p->stamps, p->longest_ns / 1000, p->media, p->psi, p->nulls,
-           (unsigned long long)p->digest, (unsigned long long)p->media_digest);
+    printf("%d %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %016llx %016llx %llu\n", ports[i], p->datagrams,
+           p->bytes, p->packets, p->cc_errors, p->cues, p->stamps, p->longest_ns / 1000, p->media, p->psi, p->nulls,
+           (unsigned long long)p->digest, (unsigned long long)p->media_digest, p->longest_end_ns / 1000);
   }
   printf("latency %llu %.1f %.1f %.1f\n", latencies, percentile_us(0.5), percentile_us(0.99),
          (double)latency_max / 1000.0);
@@ -215,7 +216,7 @@ int main(int argc, char **argv) {
       memset(histogram, 0, sizeof histogram);
       latencies = 0;
       latency_max = 0;
-      for (int i = 0; i < count; i++) counts[i].last_ns = counts[i].longest_ns = 0;
+      for (int i = 0; i < count; i++) counts[i].last_ns = counts[i].longest_ns = counts[i].longest_end_ns = 0;
     }
     if (report) {
       print_report(counts, ports, count);
@@ -244,8 +245,10 @@ int main(int argc, char **argv) {
             received_ns = (unsigned long long)at.tv_sec * 1000000000ull + (unsigned long long)at.tv_nsec;
           }
           if (i == 0 && times_path != NULL && timed < MAX_TIMES) times[timed++] = received_ns;
-          if (port->last_ns > 0 && received_ns > port->last_ns && received_ns - port->last_ns > port->longest_ns)
+          if (port->last_ns > 0 && received_ns > port->last_ns && received_ns - port->last_ns > port->longest_ns) {
             port->longest_ns = received_ns - port->last_ns;
+            port->longest_end_ns = received_ns;
+          }
           if (received_ns > 0) port->last_ns = received_ns;
           port->bytes += messages[b].msg_len;
           count_ts(port, (const unsigned char *)buffers[b], (int)messages[b].msg_len, received_ns);

@@ -104,6 +104,8 @@ interface PortCounts {
   readonly cues: number;
   readonly stamps: number;
   readonly longestSilenceUs: number;
+  /** when the longest silence ended (µs since the epoch, the kernel's receive time; 0 for none) */
+  readonly longestSilenceEndUs: number;
   /** packets on the media PIDs (all but PSI, SI and null packets), on the PSI and SI PIDs, and null packets */
   readonly media: number;
   readonly psi: number;
@@ -142,6 +144,7 @@ const parseSink = (text: string): SinkReport => {
         nulls: nulls ?? 0,
         digest: fields[11] ?? "",
         mediaDigest: fields[12] ?? "",
+        longestSilenceEndUs: Number(fields[13] ?? 0),
       });
     }
   }

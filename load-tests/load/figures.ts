@@ -35,6 +35,53 @@ const channelOfPort = new Map(
   plan.flatMap((channel, c) => channel.outputs.map((output) => [output.sink, c] as const)),
 );
 
+/** The channels whose forwarding worker changed in the window (moved), or null when that is not known. */
+const movedIn = (run: Measured): ReadonlySet<number> | null => {
+  if (run.placements === null) return null;
+  const { start, end } = run.placements;
+  return new Set([...end].flatMap(([c, worker]) => (start.has(c) && start.get(c) !== worker ? [c] : [])));
+};
+
+/** The longest silence at each output, in ms: a distribution over the outputs, those of moved channels apart. */
+const silencesOf = (
+  ports: ReadonlyArray<{
+    readonly port: number;
+    readonly longestSilenceUs: number;
+    readonly longestSilenceEndUs: number;
+  }>,
+  moved: ReadonlySet<number> | null,
+) => {
+  const spread = (us: ReadonlyArray<number>) => {
+    const ms = us.map((value) => value / 1000).sort((a, b) => a - b);
+    return ms.length === 0
+      ? null
+      : {
+          outputs: ms.length,
+          p50: round(percentile(ms, 50), 1),
+          p90: round(percentile(ms, 90), 1),
+          max: round(ms.at(-1) ?? 0, 1),
+          over_20_ms: ms.filter((value) => value > 20).length,
+        };
+  };
+  const isMoved = (port: number) => moved?.has(channelOfPort.get(port) ?? -1) === true;
+  return {
+    all: spread(ports.map((p) => p.longestSilenceUs)),
+    moved_channels: moved === null ? null : moved.size,
+    moved:
+      moved === null ? null : spread(ports.filter((p) => isMoved(p.port)).map((p) => p.longestSilenceUs)),
+    stayed:
+      moved === null ? null : spread(ports.filter((p) => !isMoved(p.port)).map((p) => p.longestSilenceUs)),
+    /** each output: its channel, its longest silence and when that ended (ms since the epoch, the kernel's clock) */
+    each: ports.map((p) => ({
+      channel: channelOfPort.get(p.port) ?? null,
+      port: p.port,
+      moved: isMoved(p.port),
+      ms: round(p.longestSilenceUs / 1000, 1),
+      ended_at_ms: p.longestSilenceEndUs === 0 ? null : round(p.longestSilenceEndUs / 1000, 1),
+    })),
+  };
+};
+
 export const figures = (run: Measured) => {
   const remuxed = run.name === ffmpegTee.name;
   // dvblast rebuilds the PAT and PMT (its own versions, counters and cadence) and may pad with null packets:
@@ -104,6 +151,7 @@ export const figures = (run: Measured) => {
               max: round(latency.maxUs / 1000, 3),
             },
       longest_silence_ms: round(Math.max(0, ...sink.end.ports.map((p) => p.longestSilenceUs)) / 1000, 1),
+      longest_silence_per_output: silencesOf(sink.end.ports, movedIn(run)),
     };
   };
   const rtmpOutputs = outputCount("rtmp") * C;

@@ -111,6 +111,17 @@ const healthTally = async (service: {
   };
 };
 
+/** Each channel's forwarding worker (`load C` → the worker it runs on), read from /api/channels. */
+const placements = async (service: Service): Promise<ReadonlyMap<number, number | null>> => {
+  const response = await fetch(`${service.base}/api/channels`, {
+    headers: { authorization: `Bearer ${service.admin}` },
+  });
+  const { channels } = (await response.json()) as {
+    channels: ReadonlyArray<{ name: string; worker: number | null }>;
+  };
+  return new Map(channels.map((channel) => [Number(channel.name.replace("load ", "")), channel.worker]));
+};
+
 /**
  * The window's tallies as one: the inputs judged and unhealthy at the last scrape (at the first, an input may
  * still be clearing from before its stream began: no PCR, no video yet), every rule that held at any.
@@ -150,6 +161,14 @@ export interface Measured {
     readonly judged: number;
     readonly unhealthy: number;
     readonly holding: ReadonlyArray<string>;
+  } | null;
+  /**
+   * The service's channels by their forwarding worker at the window's start and end (`load C` → C): a channel
+   * whose worker changed moved in the window. Null for the others.
+   */
+  readonly placements: {
+    readonly start: ReadonlyMap<number, number | null>;
+    readonly end: ReadonlyMap<number, number | null>;
   } | null;
   /** the service's threads over the window (CPU seconds by thread name), null for the others */
   readonly threads: { readonly start: Map<string, number>; readonly end: Map<string, number> } | null;
@@ -198,6 +217,8 @@ export const measure = async (
     const usageStart = usage(running.pids());
     const service = running.service === undefined ? null : (running.pids()[0] ?? null);
     const threadsStart = service === null ? null : threadUsage(service);
+    const placedStart =
+      running.service === undefined ? null : await placements(running.service).catch(() => null);
     const startedAt = performance.now();
     const samples: Array<{ at: number; rss: number; fds: number }> = [];
     const lag: LagSample[] = [];
@@ -234,6 +255,8 @@ export const measure = async (
     const whole = await source.done;
     const usageEnd = usage(running.pids());
     const threadsEnd = service === null ? null : threadUsage(service);
+    const placedEnd =
+      running.service === undefined ? null : await placements(running.service).catch(() => null);
     const windowSeconds = (performance.now() - startedAt) / 1000;
     // read at the same moments as the generator's counts, so that what is in flight is left out at both ends
     const udpWindowEnd = await udpSink?.report();
@@ -284,6 +307,7 @@ export const measure = async (
       rest,
       loadAverage: loadavg(),
       health,
+      placements: placedStart === null || placedEnd === null ? null : { start: placedStart, end: placedEnd },
       threads: threadsStart === null || threadsEnd === null ? null : { start: threadsStart, end: threadsEnd },
     };
   } finally {

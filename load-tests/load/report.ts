@@ -270,6 +270,17 @@ export const writeReport = (
             `${protocol.toUpperCase()} longest silence at an output`,
             (r) => show(r[protocol]?.longest_silence_ms, " ms"),
           ],
+          [
+            `${protocol.toUpperCase()} each output's longest silence: median / p90 / max, outputs over 20 ms`,
+            (r) => {
+              const { all, moved, stayed, moved_channels } = r[protocol]?.longest_silence_per_output ?? {};
+              const spread = (s: typeof all) =>
+                s == null ? "n/a" : `${s.p50} / ${s.p90} / ${s.max} ms, ${s.over_20_ms} of ${s.outputs}`;
+              if (all == null) return "n/a";
+              if (moved_channels == null || moved_channels === 0) return spread(all);
+              return `moved (${moved_channels} channels): ${spread(moved)}; stayed: ${spread(stayed)}`;
+            },
+          ],
         ];
   const rtmpRows: Row[] =
     outputsOf("rtmp").length === 0
