@@ -4,25 +4,34 @@
  * publisher reconnects, a wrong key and a second publisher are refused in words (the publisher's stderr, the
  * channel's status and an event), and the key never shows in the API.
  */
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Exit, Scope } from "effect";
 import { execa } from "execa";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { encodeSection } from "../../src/core/scte35/index.ts";
 import { ccAt, PACKET, payloadOffset, pidAt, SectionReader, unitStartAt } from "../../src/core/ts/index.ts";
 import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { immediateSpliceOut } from "../support/cues.ts";
 import { encodeTestStream } from "../support/media.ts";
 import * as peers from "../support/peers.ts";
+import { videoPes, withCues } from "../support/rtmp-media.ts";
 import { selfSignedCa } from "../support/rtmp-peers.ts";
+import { chunkTs, sendPaced } from "../support/sender.ts";
+import { STREAM_TYPE_AAC } from "../support/ts-generator.ts";
 
 const KEY = "cam1-Secret-0042";
 let dir = "";
 let media = "";
+let longer = "";
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "h11-rtmp-ingest-"));
   media = join(dir, "source.ts");
+  longer = join(dir, "longer.ts");
   await Effect.runPromise(encodeTestStream(media, 1, "600k", "320x180"));
+  await Effect.runPromise(encodeTestStream(longer, 3, "600k", "320x180"));
 }, 60_000);
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -62,27 +71,28 @@ const channelWithSink = async (
     }),
   });
   expect(created.status, await created.clone().text()).toBe(201);
-  expect((await app.request(`/api/channels/${id}/start`, { method: "POST" })).status).toBe(200);
+  const started = await app.request(`/api/channels/${id}/start`, { method: "POST" });
+  expect(started.status, await started.clone().text()).toBe(200);
   return { test: app, sink };
 };
 
 /** ffmpeg publishing the test file once, in real time; resolves with its exit code and stderr. */
-const ffmpegPublish = (url: string, inputOptions: ReadonlyArray<string> = []) =>
+const ffmpegPublish = (url: string, inputOptions: ReadonlyArray<string> = [], file = media) =>
   execa(
     "ffmpeg",
     [
-      ...["-hide_banner", "-loglevel", "error", ...inputOptions, "-re", "-i", media],
+      ...["-hide_banner", "-loglevel", "error", ...inputOptions, "-re", "-i", file],
       ...["-c", "copy", "-f", "flv", url],
     ],
     { reject: false, timeout: 20_000 },
   );
 
-/** Every PMT section (PID 0x1000) in `ts`, as hex. */
-const pmtSections = (ts: Buffer): string[] => {
+/** Every section on `pid` (the PMT's: 0x1000) in `ts`, as hex. */
+const sectionsOn = (ts: Buffer, pid = 0x1000): string[] => {
   const found: string[] = [];
   const reader = new SectionReader((section) => found.push(Buffer.from(section).toString("hex")));
   for (let at = 0; at + PACKET <= ts.length; at += PACKET) {
-    if (pidAt(ts, at) !== 0x1000) continue;
+    if (pidAt(ts, at) !== pid) continue;
     const packet = ts.subarray(at, at + PACKET);
     reader.packet(packet, payloadOffset(packet), unitStartAt(packet), ccAt(packet));
   }
@@ -122,7 +132,7 @@ describe("RTMP ingest", () => {
     const ts = sink.bytes();
     expect(ts.length).toBeGreaterThan(100_000);
     expect(await decodeErrors(ts)).toBe("");
-    const pmts = pmtSections(ts);
+    const pmts = sectionsOn(ts);
     expect(pmts.length).toBeGreaterThan(10);
     expect(new Set(pmts).size).toBe(1);
     const inputs = await inputsOf(test, "rtmp-in");
@@ -160,5 +170,96 @@ describe("RTMP ingest", () => {
     expect(events).toMatch(/the stream key is not valid for the application 'live'/);
     expect(events).not.toContain(KEY);
     expect(test.logs.join("")).not.toContain(KEY);
+  });
+
+  it("RTMPS with a certificate from files: ffmpeg publishes over TLS, the output decodes, a plain RTMP client is turned away", async () => {
+    const port = await freeTcpPort();
+    const tls = selfSignedCa(dir);
+    const { test, sink } = await channelWithSink(
+      "rtmps-in",
+      `rtmps://127.0.0.1:${port}/live?key=${KEY}&cert=${tls.cert}&certkey=${tls.key}`,
+    );
+    const published = await ffmpegPublish(`rtmps://127.0.0.1:${port}/live/${KEY}`);
+    expect(published.stderr).toBe("");
+    expect(published.exitCode).toBe(0);
+    const ts = sink.bytes();
+    expect(ts.length).toBeGreaterThan(30_000);
+    expect(await decodeErrors(ts)).toBe("");
+    const plain = await ffmpegPublish(`rtmp://127.0.0.1:${port}/live/${KEY}`, ["-rw_timeout", "3000000"]);
+    expect(plain.exitCode).not.toBe(0);
+    const channel = JSON.stringify(await json(await test.request("/api/channels/rtmps-in")));
+    expect(channel).not.toContain(KEY);
+    expect(channel).toContain(`rtmps://127.0.0.1:${port}/live?key=****&cert=${tls.cert}`);
+  });
+
+  it("GStreamer (rtmp2sink) publishes: the output decodes with no error", async () => {
+    const port = await freeTcpPort();
+    const { test, sink } = await channelWithSink("rtmp-gst", `rtmp://127.0.0.1:${port}/live/${KEY}`);
+    const gst = await execa(
+      "gst-launch-1.0",
+      [
+        ...["-q", "filesrc", `location=${media}`, "!", "tsdemux", "name=d"],
+        ...["d.", "!", "queue", "!", "h264parse", "!", "flvmux", "name=m", "streamable=true"],
+        ...["!", "rtmp2sink", `location=rtmp://127.0.0.1:${port}/live/${KEY}`],
+        ...["d.", "!", "queue", "!", "aacparse", "!", "m."],
+      ],
+      { reject: false, timeout: 20_000 },
+    );
+    expect(gst.exitCode, gst.stderr).toBe(0);
+    await eventually("the stream at the output", () => (sink.bytes().length > 30_000 ? true : undefined));
+    expect(await decodeErrors(sink.bytes())).toBe("");
+    const inputs = await inputsOf(test, "rtmp-gst");
+    expect(inputs[0]?.rtmp?.publishes).toBe(1);
+  });
+
+  it("our own RTMP output publishing to our own RTMP input carries 5 cues back as SCTE-35, byte for byte", async () => {
+    const port = await freeTcpPort();
+    const sourcePort = await freeUdpPort();
+    const { test, sink } = await channelWithSink("rtmp-cues-in", `rtmp://127.0.0.1:${port}/live/${KEY}`);
+    const source = await test.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "rtmp-cues-out",
+        name: "rtmp-cues-out",
+        rtp_ip: "127.0.0.1",
+        rtp_port: sourcePort,
+        outputs: [
+          {
+            id: "rtmp",
+            name: "rtmp",
+            protocol: "rtmp",
+            url: `rtmp://127.0.0.1:${port}/live/${KEY}?cues=onadcue`,
+          },
+        ],
+      }),
+    });
+    expect(source.status, await source.clone().text()).toBe(201);
+    expect((await test.request("/api/channels/rtmp-cues-out/start", { method: "POST" })).status).toBe(200);
+
+    const ts = readFileSync(longer);
+    const pes = videoPes(ts);
+    expect(pes.length).toBeGreaterThan(60);
+    const sections = [1, 2, 3, 4, 5].map((id) => encodeSection(immediateSpliceOut(1000 + id)));
+    const cued = withCues(
+      ts,
+      STREAM_TYPE_AAC,
+      sections.map((section, i) => ({ before: (pes[10 + i * 8] ?? { packet: 0 }).packet, section })),
+    );
+    // A first pass connects the output; the second pass's cues are the test's.
+    await Effect.runPromise(sendPaced(chunkTs(withCues(ts, STREAM_TYPE_AAC, [])), sourcePort));
+    await eventually("our RTMP output publishing to our input", async () =>
+      (await inputsOf(test, "rtmp-cues-in"))[0]?.rtmp?.publisher != null ? true : undefined,
+    );
+    await Effect.runPromise(sendPaced(chunkTs(cued), sourcePort));
+    const expected = sections.map((section) => Buffer.from(section).toString("hex"));
+    const got = await eventually(
+      "5 cues at the output",
+      () => {
+        const found = sectionsOn(sink.bytes(), 0x1f4);
+        return found.length >= 5 ? found : undefined;
+      },
+      15_000,
+    );
+    expect(got).toEqual(expected);
   });
 });

@@ -197,6 +197,11 @@ const openListener = (target: RtmpInputTarget): Listener | InputError => {
     registrations: new Set(),
     sockets: new Set(),
   };
+  // Every connection, a TLS one still in its handshake too, is closed with the listener.
+  server.on("connection", (socket: Socket) => {
+    listener.sockets.add(socket);
+    socket.once("close", () => listener.sockets.delete(socket));
+  });
   server.on(target.protocol === "rtmps" ? "secureConnection" : "connection", (socket: Socket) =>
     serve(listener, socket),
   );
