@@ -262,4 +262,68 @@ describe("RTMP ingest", () => {
     );
     expect(got).toEqual(expected);
   });
+
+  it("a publisher that goes is an input lost: failover to the backup publisher, the slate when both went, back live with a new one", async () => {
+    const port = await freeTcpPort();
+    const { test, sink } = await channelWithSink("rtmp-failover", `rtmp://127.0.0.1:${port}/live/${KEY}`, {
+      backup_rtp_port: await freeUdpPort(),
+      backup_input_url: `rtmp://127.0.0.1:${port}/live/${KEY}-backup`,
+      redundancy: { failover_after_ms: 300, revert_after_ms: 0 },
+      slate: { after_ms: 600 },
+    });
+    const view = async () => json(await test.request("/api/channels/rtmp-failover"));
+    const publishing = async (role: string) =>
+      ((await view()).inputs as ReadonlyArray<InputView>).find((input) => input.role === role)?.rtmp
+        ?.publisher != null;
+    const forever = ["-stream_loop", "-1"];
+    const primary = ffmpegPublish(`rtmp://127.0.0.1:${port}/live/${KEY}`, forever);
+    const backup = ffmpegPublish(`rtmp://127.0.0.1:${port}/live/${KEY}-backup`, forever);
+    const events = async () =>
+      ((await json(await test.request("/api/events?channel=rtmp-failover&limit=1000"))).events ??
+        []) as ReadonlyArray<{
+        type: string;
+        to?: string;
+        reason?: string;
+      }>;
+    try {
+      await eventually("both publishers on", async () =>
+        (await publishing("primary")) && (await publishing("backup")) ? true : undefined,
+      );
+      await eventually("the slate ready", async () =>
+        ((await view()).slate as { ready: boolean } | null)?.ready ? true : undefined,
+      );
+      primary.kill("SIGKILL");
+      await eventually("a switch to the backup publisher", async () =>
+        (await events()).some((event) => event.type === "input_switched" && event.to === "backup")
+          ? true
+          : undefined,
+      );
+      backup.kill("SIGKILL");
+      await eventually("the slate on air", async () =>
+        ((await view()).slate as { on: boolean } | null)?.on ? true : undefined,
+      );
+      const again = ffmpegPublish(`rtmp://127.0.0.1:${port}/live/${KEY}`, forever);
+      try {
+        await eventually("back live", async () =>
+          (await events()).some((event) => event.type === "slate_off") ? true : undefined,
+        );
+      } finally {
+        again.kill("SIGKILL");
+        await again;
+      }
+    } finally {
+      primary.kill("SIGKILL");
+      backup.kill("SIGKILL");
+      await Promise.all([primary, backup]);
+    }
+    const seen = (await events()).map((event) => [event.type, event.reason ?? event.to ?? null]);
+    expect(seen).toEqual(
+      expect.arrayContaining([
+        ["input_switched", "silence"],
+        ["slate_on", "input_lost"],
+        ["slate_off", null],
+      ]),
+    );
+    expect(sink.bytes().length).toBeGreaterThan(100_000);
+  });
 });
