@@ -11,13 +11,11 @@
  * The output is `connected` once a peer is heard (librist's readings: RTCP back from it), `connecting` before;
  * librist reconnects by itself. Statistics are read every second from librist's callback, per peer.
  */
-import * as Deferred from "effect/Deferred";
 import * as Effect from "effect/Effect";
-import * as Exit from "effect/Exit";
 import type * as Scope from "effect/Scope";
 import { OutputError } from "../../domain/output-error.ts";
 import type { RistTarget } from "../../domain/url.ts";
-import { libRistOr, RIST_STATS_MS, ristPeers, ristTotals, srpLookups } from "../runtime/rist-link.ts";
+import { libRistOr, RIST_STATS_MS, ristPeers, ristTotals, srpLookupsRead } from "../runtime/rist-link.ts";
 import type { RistPeerLink, WriterContext } from "./context.ts";
 import { TS_PACKET_SIZE } from "./queue.ts";
 
@@ -32,13 +30,13 @@ export const ristAttempt = (
     const secured = target.peers.some(
       (peer) => peer.secret !== null || peer.username !== null || peer.srpFile !== null,
     );
-    // A listening output checks its receivers against its srpfile as an input checks its senders; a file that
-    // cannot be read ends the attempt in words (the output tries again after its delay).
-    const unreadable = yield* Deferred.make<string>();
-    const lookups = yield* srpLookups(
+    // A listening output checks its receivers against its srpfile as an input checks its senders. The attempt
+    // runs in the output's own fiber, so it reads the file first (bounded in size and time): one that cannot be
+    // read ends the attempt in words before librist opens anything, and the output tries again after its delay.
+    const lookups = yield* srpLookupsRead(
       target,
-      { noteSrp: () => {}, noteSrpFile: (problem) => Deferred.unsafeDone(unreadable, Exit.succeed(problem)) },
       srpDir,
+      (message) => new OutputError({ reason: "auth_rejected", message }),
     );
     const where = target.peers.map((peer) => `${peer.host}:${peer.port}`).join(", ");
     // Each peer's totals by librist's peer id, named by its cname (address) once librist knows it.
@@ -95,6 +93,5 @@ export const ristAttempt = (
       ),
       () => Effect.sync(() => context.queue.deliverDirectly(null)),
     );
-    const problem = yield* Deferred.await(unreadable);
-    return yield* new OutputError({ reason: "auth_rejected", message: problem });
+    return yield* Effect.never;
   });

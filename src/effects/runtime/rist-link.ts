@@ -161,6 +161,21 @@ export const srpLookups = (
     );
   });
 
+/**
+ * The same lookups read before they are handed over, for a link whose start nobody waits on (an output's
+ * attempt runs in its own fiber, retried after a delay): a file that cannot be read fails it in words, before
+ * librist opens anything.
+ */
+export const srpLookupsRead = <E>(target: RistTarget, dir: string | null, fail: (message: string) => E) =>
+  Effect.forEach(target.peers, (peer) =>
+    peer.srpFile === null
+      ? Effect.succeed(null)
+      : Effect.map(
+          readSrpUsers(peer.srpFile, dir, fail),
+          (users) => (name: string) => users.get(name) ?? null,
+        ),
+  );
+
 /** librist, or why it cannot be used, as the given error. */
 export const libRistOr = <E>(fail: (message: string) => E) =>
   Effect.suspend(() => {
