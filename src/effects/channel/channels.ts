@@ -29,7 +29,7 @@ import {
   workerMovePercent,
 } from "../config/settings.ts";
 import { EventBus } from "../events/event-bus.ts";
-import { adoptionFor } from "../handover/peer.ts";
+import { adoptionFor, splitForHandOver } from "../handover/peer.ts";
 import type { HlsServed } from "../outputs/hls.ts";
 import { recordingsRoot } from "../outputs/recordings.ts";
 import { continueRtp, rtpStates } from "../outputs/rtp.ts";
@@ -82,7 +82,8 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
         // An upgrade's new process takes the channel from the old one (handover/peer.ts).
         const adoption = yield* Effect.promise(() => adoptionFor(spec.id));
         const handedOver = adoption === null ? undefined : makeMoveWord();
-        yield* host.start(spec, adoption?.senders, handedOver).pipe(
+        const split = splitForHandOver(spec);
+        yield* host.start(adoption === null ? spec : split.now, adoption?.senders, handedOver).pipe(
           Effect.tapError((error) =>
             Effect.sync(() => {
               adoption?.abandon();
@@ -104,6 +105,7 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
         }).pipe(Effect.tapError(() => host.stop(spec.id)));
         continueRtp(rtp);
         oldCopyDone(handedOver);
+        for (const output of split.after) yield* host.with(spec.id, (channel) => channel.applyOutput(output));
         yield* host.with(spec.id, (channel) => channel.settle);
       }),
       stop: Effect.fn("Channels.stop")(function* (id: ChannelId) {

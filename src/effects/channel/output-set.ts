@@ -104,6 +104,24 @@ export const makeOutputSet = (options: {
           emit({ type: "output_reconnect", channel, output: outputId, reconnects, error, delay_ms: delayMs });
           return;
         }
+        if (event.type === "srt_refused") {
+          const { refusal, node } = event;
+          emit({
+            type: "srt_caller_refused",
+            channel: node ? null : channelId(),
+            output: node ? null : outputId,
+            input: null,
+            caller: refusal.caller,
+            stream_id: refusal.streamId,
+            port: refusal.port,
+            reason: refusal.reason,
+            code: refusal.code,
+            code_name: refusal.codeName,
+            refusals: event.refusals,
+            message: node ? refusal.message : `SRT listener output: ${refusal.message}`,
+          });
+          return;
+        }
         emit({
           type: "output_state",
           channel: channelId(),
@@ -137,7 +155,7 @@ export const makeOutputSet = (options: {
         };
         const output = yield* makeOutput(
           next.url,
-          flv === null ? made : { ...made, flv, id: next.id },
+          flv === null ? { ...made, id: next.id } : { ...made, flv, id: next.id },
           outputEvents(next.id),
         ).pipe(
           Effect.mapError((error) => new ChannelError({ reason: "invalid_output", message: error.message })),

@@ -13,8 +13,9 @@
  * channel/channels.ts) ask `adoptionFor` at each start, which answers null outside an upgrade.
  */
 import { join } from "node:path";
+import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";
-import type { Handover } from "../channel/channel-types.ts";
+import type { ChannelSpec, Handover, OutputSpec } from "../channel/channel-types.ts";
 import type { RtpState } from "../outputs/rtp.ts";
 
 /** Set by the old process for the new one: it is taking over (the IPC channel is the old process). */
@@ -47,8 +48,11 @@ export type FromNew =
 export type FromOld =
   | { readonly t: "reply"; readonly n: number; readonly value: unknown }
   | { readonly t: "reply"; readonly n: number; readonly error: string }
-  /** The old process closed its control socket: the new one takes it and the PID file. */
-  | { readonly t: "yours" };
+  /**
+   * The old process closed its control socket: the new one takes it and the PID file, and puts the hand-over
+   * in its event log (the old one's ends with it).
+   */
+  | { readonly t: "yours"; readonly event: Extract<NewEvent, { readonly type: "upgrade" }> };
 
 /** What the old copy's hand-off gives the new one. */
 export interface HandOff {
@@ -128,3 +132,19 @@ export const stopTaking = (): void => {
 
 /** Whether this process was started by an upgrade and is taking channels over. */
 export const isTakingOver = (): boolean => taking;
+
+/**
+ * What the new copy starts with: its UDP and RTP outputs, which go on where the old copy's stopped. The others
+ * (SRT, RIST, RTMP, RTSP, HLS, files) hold a session or a file of their own that cannot move between
+ * processes: they start once the old copy has closed theirs, so that a listener taking one caller at a time,
+ * or an RTMP server taking one publisher a stream, takes the new one at once.
+ */
+export const splitForHandOver = (
+  spec: ChannelSpec,
+): { readonly now: ChannelSpec; readonly after: ReadonlyArray<OutputSpec> } => {
+  const moves = (output: OutputSpec) => /^(udp|rtp):/i.test(output.url);
+  return {
+    now: { ...spec, outputs: spec.outputs.filter(moves) },
+    after: spec.outputs.filter((output) => !moves(output)),
+  };
+};

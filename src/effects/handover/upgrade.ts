@@ -21,8 +21,8 @@ import * as Effect from "effect/Effect";
 import * as Runtime from "effect/Runtime";
 import type { ChannelId } from "../../domain/ids.ts";
 import { version } from "../../version.ts";
-import { Channels } from "../channel/channels.ts";
 import type { ChannelError, ChannelSpec } from "../channel/channel-types.ts";
+import { Channels } from "../channel/channels.ts";
 import { EventBus } from "../events/event-bus.ts";
 import type { RtpState } from "../outputs/rtp.ts";
 import { Readiness } from "../status/readiness.ts";
@@ -89,7 +89,10 @@ const openControl = (path: string, onUpgrade: (connection: Socket) => void): Pro
           const command = text.slice(0, text.indexOf("\n")).trim();
           text = "";
           if (command === "upgrade") onUpgrade(connection);
-          else connection.end(`failed: unknown command '${command.slice(0, 40)}' (this service knows: upgrade)\n`);
+          else
+            connection.end(
+              `failed: unknown command '${command.slice(0, 40)}' (this service knows: upgrade)\n`,
+            );
         });
         connection.on("error", () => {});
       });
@@ -129,7 +132,11 @@ export const serveUpgrades = (options: Options) =>
     const run = Runtime.runFork(runtime);
     const log = (level: "info" | "warning" | "error", text: string) =>
       run(
-        level === "info" ? Effect.logInfo(text) : level === "warning" ? Effect.logWarning(text) : Effect.logError(text),
+        level === "info"
+          ? Effect.logInfo(text)
+          : level === "warning"
+            ? Effect.logWarning(text)
+            : Effect.logError(text),
       );
     const socketPath = controlSocketPath(options.configDir);
     const pidPath = pidFilePath(options.configDir);
@@ -161,7 +168,11 @@ export const serveUpgrades = (options: Options) =>
       try {
         child = spawn(launcher, ["serve", ...process.argv.slice(3)], {
           stdio: ["inherit", "inherit", "inherit", "ipc", fd],
-          env: { ...process.env, [UPGRADE_FROM_ENV]: `${process.pid} ${version}`, [UPGRADE_LISTEN_FD_ENV]: "4" },
+          env: {
+            ...process.env,
+            [UPGRADE_FROM_ENV]: `${process.pid} ${version}`,
+            [UPGRADE_LISTEN_FD_ENV]: "4",
+          },
         });
       } catch (cause) {
         upgrading = false;
@@ -203,7 +214,9 @@ export const serveUpgrades = (options: Options) =>
               duration_ms: Date.now() - startedAt,
               reason,
             });
-            report(`failed: ${reason}; ${kept}${restart.length > 0 ? ` (${restart.length} started again)` : ""}`);
+            report(
+              `failed: ${reason}; ${kept}${restart.length > 0 ? ` (${restart.length} started again)` : ""}`,
+            );
             upgrading = false;
           }),
         );
@@ -228,7 +241,8 @@ export const serveUpgrades = (options: Options) =>
             const id = received.channel;
             run(
               Effect.gen(function* () {
-                if (!channels.running().includes(id)) return reply({ t: "reply", n: received.n, value: null });
+                if (!channels.running().includes(id))
+                  return reply({ t: "reply", n: received.n, value: null });
                 const status = yield* channels.status(id);
                 const handOff = yield* channels.handOff(id);
                 letGos.set(id, handOff.letGo);
@@ -247,7 +261,11 @@ export const serveUpgrades = (options: Options) =>
           case "started": {
             const letGo = letGos.get(received.channel);
             if (letGo === undefined)
-              return reply({ t: "reply", n: received.n, error: `channel ${received.channel} was not handed off` });
+              return reply({
+                t: "reply",
+                n: received.n,
+                error: `channel ${received.channel} was not handed off`,
+              });
             letGos.delete(received.channel);
             run(
               letGo.pipe(
@@ -260,19 +278,35 @@ export const serveUpgrades = (options: Options) =>
             return;
           }
           case "abandon":
-            log("warning", `upgrade: the new process could not start channel ${received.channel}; it runs here`);
+            log(
+              "warning",
+              `upgrade: the new process could not start channel ${received.channel}; it runs here`,
+            );
             return;
           case "taken": {
             to = { pid: received.pid, version: received.version };
             const left = channels.running();
             if (received.failed.length > 0 || left.length > 0)
-              return fail(`the new process did not take ${[...new Set([...received.failed, ...left])].join(", ")}`);
+              return fail(
+                `the new process did not take ${[...new Set([...received.failed, ...left])].join(", ")}`,
+              );
             say(`pid ${received.pid} (${received.version}) took ${given.size} channels`);
             // The control socket's path is the new process's from here.
             // (closing a Unix socket server removes its file at once; the connection asking stays open).
             control?.close();
             control = null;
-            return reply({ t: "yours" });
+            return reply({
+              t: "yours",
+              event: {
+                type: "upgrade",
+                outcome: "done",
+                from,
+                to,
+                channels: cuts,
+                duration_ms: Date.now() - startedAt,
+                reason: null,
+              },
+            });
           }
           case "serving": {
             over = true;
@@ -280,15 +314,6 @@ export const serveUpgrades = (options: Options) =>
             clearTimeout(timer);
             child.removeAllListeners("exit");
             const took = Date.now() - startedAt;
-            bus.emit({
-              type: "upgrade",
-              outcome: "done",
-              from,
-              to,
-              channels: cuts,
-              duration_ms: took,
-              reason: null,
-            });
             report(
               `ok: pid ${process.pid} (${version}) handed ${given.size} channels to pid ${to?.pid} (${to?.version}) in ${took} ms`,
             );
@@ -328,11 +353,12 @@ export const serveUpgrades = (options: Options) =>
       while (!readiness.ready()) yield* Effect.sleep("10 millis");
       stopTaking();
       const send = (message: FromNew) => process.send?.(message);
-      yield* Effect.async<void>((resume) => {
+      const handedOver = yield* Effect.async<Extract<FromOld, { readonly t: "yours" }>>((resume) => {
         const onMessage = (received: unknown) => {
-          if (typeof received !== "object" || received === null || (received as FromOld).t !== "yours") return;
+          if (typeof received !== "object" || received === null || (received as FromOld).t !== "yours")
+            return;
           process.off("message", onMessage);
-          resume(Effect.void);
+          resume(Effect.succeed(received as Extract<FromOld, { readonly t: "yours" }>));
         };
         process.on("message", onMessage);
         send({
@@ -348,6 +374,7 @@ export const serveUpgrades = (options: Options) =>
       );
       writePid();
       send({ t: "serving" });
+      bus.emit(handedOver.event);
       yield* Effect.logInfo(
         `upgrade: took over from pid ${process.env[UPGRADE_FROM_ENV]?.split(" ")[0] ?? "?"}; serving`,
       );
@@ -359,7 +386,12 @@ export const serveUpgrades = (options: Options) =>
         openControl(socketPath, (connection) => upgrade(toConnection(connection))),
       ).pipe(
         Effect.catchAll((error) =>
-          Effect.as(Effect.logWarning(`no control socket (distributary upgrade will not reach this process): ${message(error.error)}`), null),
+          Effect.as(
+            Effect.logWarning(
+              `no control socket (distributary upgrade will not reach this process): ${message(error.error)}`,
+            ),
+            null,
+          ),
         ),
       );
       writePid();

@@ -5,6 +5,7 @@
  */
 import type * as Effect from "effect/Effect";
 import type { RistLinkFigures } from "../runtime/rist-link.ts";
+import type { SrtRefusal } from "../runtime/srt-listeners.ts";
 import type { BatchSink } from "../runtime/thread-sender.ts";
 import type { ChunkQueue } from "./queue.ts";
 
@@ -66,6 +67,10 @@ export interface WriterContext {
   readonly reportSrt: (stats: SrtLinkStats) => void;
   /** A RIST output's peers as librist's last reading left them. */
   readonly reportRist: (peers: ReadonlyArray<RistPeerLink>) => void;
+  /** A listener output on a port shared by stream id refused a receiver asking for its stream id. */
+  readonly srtRefused?: (refusal: SrtRefusal) => void;
+  /** It refused one asking for a stream id no channel on the port has (the node's to tell). */
+  readonly srtUnrouted?: (refusal: SrtRefusal) => void;
   /** How often an SRT output reads libsrt's statistics. */
   readonly srtStatsIntervalMs: number;
   /** The output's id: an RTP stream's state goes on under it through an upgrade (rtp.ts). */

@@ -16,6 +16,7 @@ import * as Duration from "effect/Duration";
 import * as Effect from "effect/Effect";
 import * as Exit from "effect/Exit";
 import { FlvRemux, type RemuxDropReason } from "../../core/flv/remux.ts";
+import { SRT_REFUSAL_EVENT_MS } from "../../domain/events.ts";
 import { OutputError, type OutputErrorReason, outputInternalError } from "../../domain/output-error.ts";
 import type { WriterState } from "../../domain/states.ts";
 import {
@@ -26,6 +27,7 @@ import {
   recordingPlaceProblem,
 } from "../../domain/url.ts";
 import { termOf } from "../runtime/send-gates.ts";
+import { type SrtRefusal, throttledRefusals } from "../runtime/srt-listeners.ts";
 import type { BatchSink } from "../runtime/thread-sender.ts";
 import type { TurnBatch } from "../runtime/turn-batch.ts";
 import type { RistPeerLink, SrtLinkStats, WriterContext } from "./context.ts";
@@ -95,6 +97,16 @@ export type OutputEvent =
       readonly reconnects: number;
       readonly error: string;
       readonly delayMs: number;
+    }
+  /**
+   * A listener output on a port shared by stream id refused a receiver (`node`: one asking for a stream id no
+   * channel on the port has), told at most once per reason every SRT_REFUSAL_EVENT_MS with the count since.
+   */
+  | {
+      readonly type: "srt_refused";
+      readonly refusal: SrtRefusal;
+      readonly refusals: number;
+      readonly node: boolean;
     };
 
 /** An output's counters alone: what the read model samples each second, without the whole status. */
@@ -146,7 +158,10 @@ export interface OutputOptions {
   readonly flv?: FlvRemux;
   /** Where an RTMP output's own remux starts its timeline (ms): tests start it just before 2^24. */
   readonly flvStartMs?: number;
-  /** The output's id: an RTMP output names it when it reports a cue it sent (the channel's cue log). */
+  /**
+   * The output's id: an RTMP output names it when it reports a cue it sent (the channel's cue log), an RTP
+   * output's stream goes on under it through an upgrade (rtp.ts).
+   */
   readonly id?: string;
   /**
    * An RTMP output's SCTE-35 policy: whether it sends a cue (a splice_info_section). Asked at each cue, so a
@@ -289,6 +304,12 @@ export const makeOutput = (
       reportRist: (peers) => {
         ristPeers = peers;
       },
+      srtRefused: throttledRefusals(SRT_REFUSAL_EVENT_MS, (refusal, refusals) =>
+        onEvent({ type: "srt_refused", refusal, refusals, node: false }),
+      ),
+      srtUnrouted: throttledRefusals(SRT_REFUSAL_EVENT_MS, (refusal, refusals) =>
+        onEvent({ type: "srt_refused", refusal, refusals, node: true }),
+      ),
       srtStatsIntervalMs: options.srtStatsIntervalMs ?? 1000,
       outputId: options.id ?? "",
       term: () => (options.sendGate === undefined ? null : termOf(options.sendGate)),

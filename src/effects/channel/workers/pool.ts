@@ -24,9 +24,9 @@ import * as Runtime from "effect/Runtime";
 import type { ChannelId, OutputId } from "../../../domain/ids.ts";
 import { parseOutputUrl } from "../../../domain/url.ts";
 import { EventBus } from "../../events/event-bus.ts";
-import type { OutputOptions } from "../../outputs/writer.ts";
-import { adoptionFor } from "../../handover/peer.ts";
+import { adoptionFor, splitForHandOver } from "../../handover/peer.ts";
 import type { RtpState } from "../../outputs/rtp.ts";
+import type { OutputOptions } from "../../outputs/writer.ts";
 import { makeMoveWord } from "../../runtime/move-word.ts";
 import type { Priority } from "../../runtime/priority.ts";
 import {
@@ -234,9 +234,12 @@ export const makeWorkerChannels = (
       // An upgrade's new process takes the channel from the old one (handover/peer.ts) rather than binding anew.
       const adoption = yield* Effect.promise(() => adoptionFor(spec.id));
       const handedOver = adoption === null ? undefined : makeMoveWord();
+      const split = splitForHandOver(spec);
       yield* request(
         slotOf(entry),
-        adoption === null ? { op: "start", spec } : { op: "start", spec, handover: adoption.senders, handedOver },
+        adoption === null
+          ? { op: "start", spec }
+          : { op: "start", spec: split.now, handover: adoption.senders, handedOver },
       ).pipe(
         Effect.tapError((error) =>
           Effect.sync(() => {
@@ -258,6 +261,8 @@ export const makeWorkerChannels = (
           }),
       }).pipe(Effect.tapError(() => stop(spec.id)));
       yield* request(slotOf(entry), { op: "handedOver", rtp, handedOver });
+      for (const output of split.after)
+        yield* request(slotOf(entry), { op: "applyOutput", channel: spec.id, output });
       yield* request(slotOf(entry), { op: "settle", channel: spec.id });
     });
 

@@ -6,6 +6,7 @@
 
 import type { NewEvent } from "../../../domain/events.ts";
 import type { ChannelId, OutputId } from "../../../domain/ids.ts";
+import type { RtpState } from "../../outputs/rtp.ts";
 import type { OutputOptions } from "../../outputs/writer.ts";
 import type { OwnPortsShare } from "../../runtime/own-ports.ts";
 import type { Priority, Scheduling } from "../../runtime/priority.ts";
@@ -17,7 +18,6 @@ import type {
   InputRole,
   OutputSpec,
 } from "../channel.ts";
-import type { RtpState } from "../../outputs/rtp.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
 
 /** What a worker is started with (structured-cloned: plain data only). */

@@ -1,0 +1,491 @@
+/**
+ * A hitless upgrade on one box, as an operator runs it: `bin/distributary serve` as a real process, one channel
+ * fed a paced RTP stream (H.264 + AAC with a SCTE-35 cue every 2 s) with UDP, RTP, SRT (srt-live-transmit) and
+ * RTMP (nginx-rtmp) outputs, and `bin/distributary upgrade` three times while it streams: to the same code, to
+ * another commit's code, and back. The service is started through a link, `current`, as /opt/distributary
+ * would be one to a release: the "other commit" is a copy of the tree in a temp dir (bin/, src/, views/,
+ * package.json; node_modules and build/ linked) whose src/version.ts says another version, and `current` is
+ * pointed at it before the second upgrade, as a deployment would. What a user checks:
+ *   - the UDP output's bytes are the input's, byte for byte (every TS packet once, in order, every cue); the RTP
+ *     output's payloads likewise, under one SSRC with sequence numbers that never skip;
+ *   - a client asking /api/health every 10 ms, a new connection each time, is never refused (nor reset);
+ *   - SRT and RTMP are back within 1 s of each hand-over;
+ *   - each upgrade's CLI says which process and version took over, and the new process's events say so too.
+ * Then upgrades that fail, the new code made to throw at start and to hang: the old process keeps the channel
+ * on air with nothing lost, and says why (the CLI's exit code and words, the log, an `upgrade` event).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { cp, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { get } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Effect, Exit, Scope } from "effect";
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeSection } from "../../src/core/scte35/index.ts";
+import { eventually, freeUdpPort } from "../support/app.ts";
+import { immediateSpliceOut } from "../support/cues.ts";
+import { encodeTestStream } from "../support/media.ts";
+import {
+  nginxRtmpServer,
+  type RtmpServer,
+  type SrtPeer,
+  srtListenerPeer,
+  type UdpSink,
+  udpSink,
+} from "../support/peers.ts";
+import { videoPes, withCues } from "../support/rtmp-media.ts";
+import { asRtp, chunkTs, DATAGRAM_BYTES, sendPaced } from "../support/sender.ts";
+import { servicePort } from "../support/service.ts";
+import { STREAM_TYPE_AAC } from "../support/ts-generator.ts";
+
+const TOKEN = "h9-upgrade-admin-token-0123456789abcdef";
+const SECONDS = 36;
+const ROOT = join(import.meta.dirname, "../..");
+const CUE_PID = 0x1f0;
+/** How long an upgrade may take before the old process gives up on the new one (a hanging new code's cost). */
+const UPGRADE_TIMEOUT_S = 12;
+const baseVersion = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string })
+  .version;
+
+const scope = Effect.runSync(Scope.make());
+let dir = "";
+let configDir = "";
+let httpPort = 0;
+let source: Buffer;
+let cueCount = 0;
+const started: ChildProcess[] = [];
+let output = "";
+/** What the first test leaves running for the second: the channel's sinks and input. */
+let sinks: Sinks;
+let inputPort = 0;
+
+/** A copy of the tree whose src/version.ts is `versionTs`: another commit's code, sharing the build. */
+const release = async (name: string, versionTs: string) => {
+  const root = join(dir, name);
+  await mkdir(root);
+  for (const part of ["bin", "src", "views"])
+    await cp(join(ROOT, part), join(root, part), { recursive: true });
+  await cp(join(ROOT, "package.json"), join(root, "package.json"));
+  await symlink(join(ROOT, "node_modules"), join(root, "node_modules"));
+  await symlink(join(ROOT, "build"), join(root, "build"));
+  await writeFile(join(root, "src/version.ts"), versionTs);
+  return root;
+};
+
+/** Points `current` (the installed code, as a deployment's link) at `root`. */
+const install = async (root: string) => {
+  await rm(join(dir, "current"), { force: true });
+  await symlink(root, join(dir, "current"));
+};
+
+const launcher = () => join(dir, "current/bin/distributary");
+
+const upgrade = () =>
+  execa(launcher(), ["upgrade", "--config-dir", configDir], { reject: false, env: { ...process.env } });
+
+const api = (path: string, init: RequestInit = {}) =>
+  fetch(`http://127.0.0.1:${httpPort}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", ...init.headers },
+  });
+
+const servingPid = async () => Number((await readFile(join(configDir, "distributary.pid"), "utf8")).trim());
+
+/** /api/health every 10 ms, each on a new connection; what failed and how. */
+const healthClient = () => {
+  let running = true;
+  let asked = 0;
+  const failures: string[] = [];
+  const once = () =>
+    new Promise<void>((done) => {
+      const request = get(
+        { host: "127.0.0.1", port: httpPort, path: "/api/health", agent: false },
+        (response) => {
+          response.resume();
+          response.on("end", () => {
+            if (response.statusCode !== 200) failures.push(`status ${response.statusCode}`);
+            done();
+          });
+        },
+      );
+      request.on("error", (error: NodeJS.ErrnoException) => {
+        failures.push(error.code ?? error.message);
+        done();
+      });
+    });
+  const loop = (async () => {
+    while (running) {
+      const next = sleep(10);
+      asked += 1;
+      await once();
+      await next;
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return { asked, failures };
+    },
+  };
+};
+
+/** The longest time between two arrivals within [from, to] (performance.now() ms). */
+const longestSilence = (arrivals: ReadonlyArray<number>, from: number, to: number) => {
+  let longest = 0;
+  let previous = from;
+  for (const at of arrivals) {
+    if (at < from || at > to) continue;
+    longest = Math.max(longest, at - previous);
+    previous = at;
+  }
+  return Math.max(longest, to - previous);
+};
+
+const cuesIn = (ts: Uint8Array) => {
+  let count = 0;
+  for (let offset = 0; offset + 188 <= ts.length; offset += 188) {
+    const pid = (((ts[offset + 1] ?? 0) & 0x1f) << 8) | (ts[offset + 2] ?? 0);
+    const start = ((ts[offset + 1] ?? 0) & 0x40) !== 0;
+    if (pid === CUE_PID && start) count += 1;
+  }
+  return count;
+};
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "h9-upgrade-"));
+  configDir = join(dir, "config");
+  httpPort = await servicePort();
+  const encoded = join(dir, "source.ts");
+  await Effect.runPromise(encodeTestStream(encoded, SECONDS, "1M", "320x180"));
+  const plain = await readFile(encoded);
+  const cues = videoPes(plain)
+    .filter((_, index) => index > 0 && index % 50 === 0)
+    .map((frame, index) => ({
+      before: frame.packet,
+      section: encodeSection(immediateSpliceOut(6500 + index)),
+    }));
+  cueCount = cues.length;
+  source = withCues(plain, STREAM_TYPE_AAC, cues);
+  await install(ROOT);
+}, 60_000);
+
+afterAll(async () => {
+  // The process serving now is no child of this one after an upgrade: it is stopped by its PID file's pid.
+  const pid = await servingPid().catch(() => 0);
+  if (pid > 0) process.kill(pid, "SIGTERM");
+  for (const child of started) if (child.exitCode === null) child.kill("SIGKILL");
+  await eventually("the service to stop", async () => {
+    if (pid <= 0) return true;
+    try {
+      process.kill(pid, 0);
+      return undefined;
+    } catch {
+      return true;
+    }
+  }).catch(() => (pid > 0 ? process.kill(pid, "SIGKILL") : undefined));
+  await Effect.runPromise(Scope.close(scope, Exit.void));
+  await rm(dir, { recursive: true, force: true });
+}, 30_000);
+
+/** `current/bin/distributary serve`, dying with this test process; its output (and its successors') kept. */
+const serve = async (env: NodeJS.ProcessEnv = {}) => {
+  const child = spawn(
+    "/usr/bin/setpriv",
+    [
+      "--pdeathsig",
+      "KILL",
+      launcher(),
+      "serve",
+      "--port",
+      String(httpPort),
+      "--host",
+      "127.0.0.1",
+      "--config-dir",
+      configDir,
+    ],
+    {
+      env: {
+        ...process.env,
+        DISTRIBUTARY_ADMIN_TOKEN: TOKEN,
+        DISTRIBUTARY_UPGRADE_TIMEOUT_S: String(UPGRADE_TIMEOUT_S),
+        ...env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  started.push(child);
+  child.stdout?.on("data", (chunk) => {
+    output += String(chunk);
+  });
+  child.stderr?.on("data", (chunk) => {
+    output += String(chunk);
+  });
+  await eventually(
+    "the service to be ready",
+    async () => {
+      if (child.exitCode !== null) throw new Error(`serve exited: ${output}`);
+      const ready = await fetch(`http://127.0.0.1:${httpPort}/api/ready`).catch(() => undefined);
+      return ready?.status === 200 ? true : undefined;
+    },
+    30_000,
+  );
+  return child;
+};
+
+/** The input, paced at its own rate, as RTP whose sequence numbers start at `sequence`. */
+const paced = (port: number, ts: Uint8Array, sequence: number) => {
+  const perMs = source.length / SECONDS / DATAGRAM_BYTES / 1000;
+  return Effect.runPromise(sendPaced(asRtp(chunkTs(ts), sequence), port, perMs));
+};
+
+interface Sinks {
+  readonly udp: UdpSink;
+  readonly rtp: UdpSink;
+  readonly srtSink: UdpSink;
+  readonly srt: SrtPeer;
+  readonly nginx: RtmpServer;
+}
+
+const createChannel = async (inputPort: number, sinks: Sinks) => {
+  const created = await api("/api/channels", {
+    method: "POST",
+    body: JSON.stringify({
+      name: "Upgraded",
+      rtp_ip: "127.0.0.1",
+      rtp_port: inputPort,
+      outputs: [
+        { name: "udp", protocol: "udp", url: `udp://127.0.0.1:${sinks.udp.port}` },
+        { name: "rtp", protocol: "rtp", url: `rtp://127.0.0.1:${sinks.rtp.port}` },
+        { name: "srt", protocol: "srt", url: `srt://127.0.0.1:${sinks.srt.port}?latency=120` },
+        { name: "rtmp", protocol: "rtmp", url: `rtmp://127.0.0.1:${sinks.nginx.port}/live/h9` },
+      ],
+    }),
+  });
+  expect(created.status, await created.clone().text()).toBe(201);
+  const id = ((await created.json()) as { id: string }).id;
+  expect((await api(`/api/channels/${id}/start`, { method: "POST" })).status).toBe(200);
+  return id;
+};
+
+const makeSinks = async (): Promise<Sinks> => {
+  const udp = await Effect.runPromise(Scope.extend(udpSink, scope));
+  const rtp = await Effect.runPromise(Scope.extend(udpSink, scope));
+  const srtSink = await Effect.runPromise(Scope.extend(udpSink, scope));
+  const srt = await Effect.runPromise(Scope.extend(srtListenerPeer({ forwardTo: srtSink.port }), scope));
+  const nginx = await Effect.runPromise(Scope.extend(nginxRtmpServer(), scope));
+  return { udp, rtp, srtSink, srt, nginx };
+};
+
+/** The RTP output's datagrams: one SSRC, sequence numbers one apart, and the payloads joined. */
+const rtpStream = (datagrams: ReadonlyArray<Buffer>) => {
+  const ssrcs = new Set(datagrams.map((datagram) => datagram.readUInt32BE(8)));
+  const skips: string[] = [];
+  for (let index = 1; index < datagrams.length; index++) {
+    const before = datagrams[index - 1]?.readUInt16BE(2) ?? 0;
+    const now = datagrams[index]?.readUInt16BE(2) ?? 0;
+    if (now !== ((before + 1) & 0xffff)) skips.push(`${before} → ${now} at datagram ${index}`);
+  }
+  return { ssrcs, skips, payload: Buffer.concat(datagrams.map((datagram) => datagram.subarray(12))) };
+};
+
+/**
+ * nginx's recordings (one per publish) watched every 20 ms: when each first held media (more than its header
+ * and metadata: the first key frame on) and when it last grew.
+ */
+const watchRecordings = (nginx: RtmpServer) => {
+  const seen = new Map<string, { size: number; firstMedia: number | null; lastGrowth: number }>();
+  const timer = setInterval(async () => {
+    for (const file of await nginx.recordings().catch(() => [])) {
+      const size = await stat(file).then(
+        (info) => info.size,
+        () => 0,
+      );
+      const now = performance.now();
+      const entry = seen.get(file) ?? { size: 0, firstMedia: null, lastGrowth: now };
+      if (size !== entry.size) entry.lastGrowth = now;
+      if (entry.firstMedia === null && size > 2000) entry.firstMedia = now;
+      entry.size = size;
+      seen.set(file, entry);
+    }
+  }, 20);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return [...seen.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, entry]) => entry);
+    },
+  };
+};
+
+describe("upgrade on one box", () => {
+  it("hands the channel over three times, to the same code and to another commit's, losing and repeating nothing", async () => {
+    const other = await release(
+      "other",
+      `/** Another commit: the same release with a trivially different version string. */\nexport const version: string = ${JSON.stringify(`${baseVersion}-h9-other`)};\n`,
+    );
+    const first = await serve();
+    sinks = await makeSinks();
+    inputPort = await freeUdpPort();
+    const channelId = await createChannel(inputPort, sinks);
+    const sending = paced(inputPort, source, 0);
+    const startedAt = performance.now();
+    await eventually(
+      "every output to connect (RTMP once the stream's first key frame came)",
+      async () => {
+        const view = (await (await api(`/api/channels/${channelId}`)).json()) as {
+          outputs?: Array<{ state: string }>;
+        };
+        const states = view.outputs?.map((entry) => entry.state) ?? [];
+        return states.length === 4 && states.every((state) => state === "connected") ? true : undefined;
+      },
+      10_000,
+    );
+    const health = healthClient();
+    const recordingsWatch = watchRecordings(sinks.nginx);
+    const upgrades: Array<{ at: number; done: number; stdout: string }> = [];
+    const versions: string[] = [];
+    for (const target of [ROOT, other, ROOT]) {
+      await sleep(2000);
+      await install(target);
+      const at = performance.now();
+      const result = await upgrade();
+      expect(result.exitCode, `${result.stdout}\n${result.stderr}\n${output.slice(-4000)}`).toBe(0);
+      expect(result.stdout).toMatch(/ok: pid \d+ \(.+\) handed 1 channels to pid \d+ \(.+\) in \d+ ms/);
+      upgrades.push({ at, done: performance.now(), stdout: result.stdout });
+      versions.push(/to pid \d+ \(([^)]+)\)/.exec(result.stdout)?.[1] ?? "");
+    }
+    await sending;
+    const endedAt = performance.now();
+    // Every hand-over happened while the stream flowed.
+    expect(upgrades.at(-1)?.done ?? Infinity).toBeLessThan(endedAt - 1000);
+    const { asked, failures } = await health.stop();
+    await eventually("the UDP output to carry the whole input", () =>
+      sinks.udp.totalBytes() >= source.length ? true : undefined,
+    ).catch(() => undefined);
+    await sleep(300);
+
+    // The first process ended once it handed over, with 0; the one serving now says the first version again.
+    expect(
+      await new Promise((done) =>
+        first.exitCode !== null ? done(first.exitCode) : first.once("exit", done),
+      ),
+    ).toBe(0);
+    expect(versions[1]).toMatch(/-h9-other$/);
+    expect(versions[0]).toBe(versions[2]);
+    expect(versions[0]).not.toMatch(/-h9-other$/);
+
+    // Every TS packet once, in order, every cue: the UDP output is the input.
+    const udp = sinks.udp.bytes();
+    expect(udp.length, "UDP output bytes").toBe(source.length);
+    expect(udp.equals(source)).toBe(true);
+    expect(cuesIn(udp)).toBe(cueCount);
+    // The RTP output: the same bytes, one SSRC, no sequence number skipped or repeated across the cuts.
+    const rtp = rtpStream(sinks.rtp.datagrams);
+    expect(rtp.skips).toEqual([]);
+    expect(rtp.ssrcs.size).toBe(1);
+    expect(rtp.payload.equals(source)).toBe(true);
+
+    // Never refused: every request on a new connection was answered 200.
+    expect(asked).toBeGreaterThan(500);
+    expect(failures).toEqual([]);
+
+    // SRT back within 1 s of each hand-over: srt-live-transmit's forward never fell silent that long.
+    const srtSilence = longestSilence(sinks.srtSink.arrivals, startedAt + 1000, endedAt - 500);
+    expect(srtSilence, "the SRT output's longest silence (ms)").toBeLessThan(1000);
+    // RTMP: a new publish per process, each recording grown (the first key frame on) within 1 s of its cut.
+    const recordings = recordingsWatch.stop();
+    expect(recordings).toHaveLength(4);
+    const rtmpGaps = recordings
+      .slice(1)
+      .map((next, index) => (next.firstMedia ?? Infinity) - (recordings[index]?.lastGrowth ?? 0));
+    for (const gap of rtmpGaps)
+      expect(gap, "from the old publish's last bytes to the new one's first frame (ms)").toBeLessThan(1000);
+
+    // The serving process's event log tells the last hand-over.
+    const events = (await (await api("/api/events?limit=500")).json()) as
+      | Array<Record<string, unknown>>
+      | { events: Array<Record<string, unknown>> };
+    const list = Array.isArray(events) ? events : events.events;
+    const handover = list.find((event) => event.type === "upgrade");
+    expect(handover).toMatchObject({ outcome: "done", to: { pid: await servingPid() }, reason: null });
+    console.log(
+      `upgrade: ${upgrades.map((entry) => `${Math.round(entry.done - entry.at)} ms`).join(", ")}; ${asked} health requests; SRT longest silence ${Math.round(srtSilence)} ms; RTMP gaps ${rtmpGaps.map(Math.round).join(", ")} ms`,
+    );
+  }, 120_000);
+
+  it("keeps the channel on air, losing nothing, when the new code fails at start or hangs, and says why", async () => {
+    const failing = await release(
+      "failing",
+      'throw new Error("h9: this build cannot start");\nexport const version: string = "never";\n',
+    );
+    const hanging = await release(
+      "hanging",
+      'setInterval(() => {}, 1000);\nawait new Promise(() => {});\nexport const version: string = "never";\n',
+    );
+    const servingBefore = await servingPid();
+    const udpBefore = sinks.udp.datagrams.length;
+    const rtpBefore = sinks.rtp.datagrams.length;
+    // The first seconds of the input again, its RTP sequence going on from the first run's.
+    const again = source.subarray(
+      0,
+      Math.floor((source.length * 20) / SECONDS / DATAGRAM_BYTES) * DATAGRAM_BYTES,
+    );
+    const health = healthClient();
+    const sending = paced(inputPort, again, chunkTs(source).length);
+    await sleep(1500);
+
+    await install(failing);
+    const failed = await upgrade();
+    expect(failed.exitCode, failed.stdout).toBe(1);
+    expect(failed.stderr).toMatch(
+      new RegExp(
+        `failed: the new process exited \\(code 1\\) before it took over; its log says why; pid ${servingBefore} \\(.+\\) keeps every channel`,
+      ),
+    );
+    expect(output).toContain("h9: this build cannot start");
+
+    await install(hanging);
+    const hung = await upgrade();
+    expect(hung.exitCode, hung.stdout).toBe(1);
+    expect(hung.stderr).toContain(
+      `failed: the new process did not take over within ${UPGRADE_TIMEOUT_S} s; pid ${servingBefore}`,
+    );
+    const hungAt = performance.now();
+    await sending;
+    expect(hungAt, "the hanging upgrade ended while the stream flowed").toBeLessThan(
+      performance.now() - 1000,
+    );
+    await eventually("the UDP output to carry the whole input", () =>
+      Buffer.concat(sinks.udp.datagrams.slice(udpBefore)).length >= again.length ? true : undefined,
+    ).catch(() => undefined);
+    await sleep(300);
+    const { failures } = await health.stop();
+    await install(ROOT);
+
+    // The same process serves, and the outputs carried every packet once, in order.
+    expect(await servingPid()).toBe(servingBefore);
+    expect(Buffer.concat(sinks.udp.datagrams.slice(udpBefore)).equals(again)).toBe(true);
+    const rtp = rtpStream(sinks.rtp.datagrams);
+    expect(rtp.skips).toEqual([]);
+    expect(rtp.ssrcs.size).toBe(1);
+    expect(rtpStream(sinks.rtp.datagrams.slice(rtpBefore)).payload.equals(again)).toBe(true);
+    expect(failures).toEqual([]);
+
+    // Said in words: the log and the event log.
+    expect(output).toMatch(/upgrade failed: the new process exited \(code 1\) before it took over/);
+    expect(output).toMatch(
+      new RegExp(`upgrade failed: the new process did not take over within ${UPGRADE_TIMEOUT_S} s`),
+    );
+    const events = (await (await api("/api/events?limit=1000")).json()) as {
+      events: Array<Record<string, unknown>>;
+    };
+    const upgrades = events.events.filter((event) => event.type === "upgrade" && event.outcome === "failed");
+    expect(upgrades.map((event) => event.reason)).toEqual([
+      "the new process exited (code 1) before it took over; its log says why",
+      `the new process did not take over within ${UPGRADE_TIMEOUT_S} s`,
+    ]);
+  }, 90_000);
+});
