@@ -12,6 +12,7 @@ import {
   type ChannelImport,
   type ChannelPatch,
   describeSocket,
+  type InputSocket,
   inputSockets,
   type OriginalChannel,
   type OriginalOutput,
@@ -25,7 +26,7 @@ import { feedbackLoop, isLoopback, isMulticastGroup } from "./loops.ts";
 import type { OutputPolicy } from "./output-policy-schema.ts";
 import { type InputEndpoint, resolveRedundancy } from "./redundancy.ts";
 import { type SlateBody, type SlateConfig, slateFromBody } from "./slate.ts";
-import { maskUrl } from "./url.ts";
+import { listenerRoute, maskStreamId, maskUrl, parseOutputUrl } from "./url.ts";
 import { invalid } from "./validate.ts";
 
 // The commands and the import take every rule from here.
@@ -153,16 +154,72 @@ const ownInputProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => 
   return [];
 };
 
+/**
+ * An input's SRT listener on a port shared by stream id (`mode=listener&streamid=…`): its port and the name its
+ * caller asks for; null for any other input. Such inputs share their port (and their rtp_port, which only names
+ * them) with each other, each with its own stream id.
+ */
+const srtRouteOf = (
+  channel: ChannelConfig,
+  role: "primary" | "backup",
+): { readonly port: number; readonly name: string } | null => {
+  const url = role === "primary" ? channel.input_url : channel.backup_input_url;
+  if (url == null || !/^srt:/i.test(url)) return null;
+  const parsed = parseOutputUrl(url);
+  if (Either.isLeft(parsed) || parsed.right.protocol !== "srt") return null;
+  const name = listenerRoute(parsed.right);
+  return name === null ? null : { port: parsed.right.port, name };
+};
+
+const roleOf = (socket: InputSocket) => (socket.what.startsWith("backup") ? "backup" : "primary");
+
+/** Another channel's SRT input already has this input's stream id on its shared port (409). */
+const srtRouteConflict = (
+  channel: ChannelConfig,
+  others: ReadonlyArray<ChannelConfig>,
+  sight: Sight,
+): ControlError | undefined => {
+  for (const role of ["primary", "backup"] as const) {
+    const mine = srtRouteOf(channel, role);
+    if (mine === null) continue;
+    for (const other of others) {
+      if (other.id === channel.id) continue;
+      for (const theirRole of ["primary", "backup"] as const) {
+        const theirs = srtRouteOf(other, theirRole);
+        if (theirs === null || theirs.port !== mine.port || theirs.name !== mine.name) continue;
+        const field = role === "primary" ? "input_url" : "backup_input_url";
+        const shown = maskStreamId(mine.name).shown;
+        const message = sight(other)
+          ? `the stream id '${shown}' on SRT port ${mine.port} is already that of ${channelFor(sight, other)}'s ${theirRole} input; give this channel its own streamid`
+          : `the stream id '${shown}' on SRT port ${mine.port} is taken by ${channelFor(sight, other)}; give this channel its own streamid`;
+        return new ControlError({
+          reason: "conflict",
+          message: `${field}: ${message}`,
+          errors: [{ field, message }],
+        });
+      }
+    }
+  }
+  return undefined;
+};
+
 /** Another channel already listens where this one would (409); named only when the caller sees it. */
 const inputConflict = (
   channel: ChannelConfig,
   others: ReadonlyArray<ChannelConfig>,
   sight: Sight,
 ): ControlError | undefined => {
+  const routed = srtRouteConflict(channel, others, sight);
+  if (routed !== undefined) return routed;
   for (const socket of inputSockets(channel)) {
+    const mine = srtRouteOf(channel, roleOf(socket));
     for (const other of others) {
       if (other.id === channel.id) continue;
-      const taken = inputSockets(other).find((theirs) => socketsCollide(theirs, socket));
+      // Two SRT inputs on one port shared by stream id (checked above) do not collide.
+      const taken = inputSockets(other).find(
+        (theirs) =>
+          socketsCollide(theirs, socket) && !(mine !== null && srtRouteOf(other, roleOf(theirs)) !== null),
+      );
       if (taken !== undefined) {
         const field = socket.what.startsWith("backup") ? "backup_rtp_port" : "rtp_port";
         const message = sight(other)

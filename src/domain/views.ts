@@ -15,6 +15,30 @@ import { ChannelStatus, OutputState, OutputStatus } from "./states.ts";
 import { RistInputView, RistOutputView } from "./views-rist.ts";
 import { RtmpInputView } from "./views-rtmp.ts";
 
+/** An SRT listener input on a port shared by stream id, as the API shows it. */
+const SrtInputView = Schema.Struct({
+  listen: Schema.String.annotations({ description: "the shared listener, address:port" }),
+  stream_id: Schema.String.annotations({ description: "the stream id its caller sends (masked)" }),
+  sender: Schema.NullOr(Schema.String).annotations({
+    description: "the caller sending now; null while none is",
+  }),
+  refusals: Schema.Number.annotations({
+    description: "callers asking for this stream id refused since the input started (wrong passphrase, busy)",
+  }),
+  last_refusal: Schema.NullOr(
+    Schema.Struct({
+      caller: Schema.String,
+      reason: Schema.Literal("unknown_stream_id", "bad_stream_id", "wrong_mode", "busy", "wrong_passphrase"),
+      code: Schema.Number.annotations({
+        description: "SRT's reject reason (SRT_REJX_* 1400 and above, or SRT_REJ_*)",
+      }),
+      code_name: Schema.String,
+      message: Schema.String,
+      at: Schema.String,
+    }),
+  ).annotations({ description: "the latest caller refused, and why (never its passphrase)" }),
+}).annotations({ identifier: "SrtInput" });
+
 /** The redundancy settings a channel runs with: what was given, defaults filled. */
 const RedundancyView = Schema.Struct({
   mode: Schema.Literal("failover", "merge", "none"),
@@ -207,6 +231,9 @@ export const InputSummary = Schema.Struct({
   }),
   rtmp: Schema.optional(Schema.NullOr(RtmpInputView)).annotations({
     description: "an RTMP input's publisher and refusals; else null",
+  }),
+  srt: Schema.optional(Schema.NullOr(SrtInputView)).annotations({
+    description: "an SRT listener input on a port shared by stream id: its stream id and refusals; else null",
   }),
 }).annotations({ identifier: "InputSummary" });
 export type InputSummary = typeof InputSummary.Type;

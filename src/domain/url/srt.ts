@@ -69,6 +69,45 @@ export const maskStreamId = (raw: string): { shown: string; secrets: ReadonlyArr
   return { shown: `${accessControl ?? ""}${shown}`, secrets };
 };
 
+/** What a caller asks for with its stream id: a resource by name, to publish it or to receive it. */
+export interface SrtStreamRequest {
+  readonly name: string;
+  /** `m=` of the Access Control syntax; null for a plain stream id, which names a resource and no mode. */
+  readonly mode: "publish" | "request" | null;
+}
+
+/**
+ * A stream id as SRT's Access Control convention reads it (`#!::r=name,m=publish`: `r` the resource, `m`
+ * request, its default, or publish), or a plain stream id as the resource's name. A string saying what is wrong
+ * for anything else (no `r`, another mode).
+ */
+export const parseStreamId = (raw: string): SrtStreamRequest | string => {
+  if (!raw.startsWith("#!::")) return { name: raw, mode: null };
+  const fields = new Map<string, string>();
+  for (const piece of raw.slice(4).split(",")) {
+    const equals = piece.indexOf("=");
+    if (equals <= 0) return `'${piece}' is not key=value (the stream id is #!::r=name,m=publish)`;
+    fields.set(piece.slice(0, equals), piece.slice(equals + 1));
+  }
+  const name = fields.get("r") ?? "";
+  if (name === "") return "it names no resource (r=)";
+  const mode = fields.get("m") ?? "request";
+  if (mode !== "publish" && mode !== "request") {
+    return `mode m=${mode} is not served here (publish to an input, request from an output)`;
+  }
+  return { name, mode };
+};
+
+/**
+ * The name callers reach a listener by (`streamid=` of a `mode=listener` URL, plain or `#!::r=name`), or null for
+ * a listener that takes any caller on its port alone.
+ */
+export const listenerRoute = (target: SrtTarget): string | null => {
+  if (target.mode !== "listener" || target.streamId === null) return null;
+  const parsed = parseStreamId(target.streamId);
+  return typeof parsed === "string" ? null : parsed.name;
+};
+
 export const parseSrt = (raw: string, url: URL): SrtTarget | OutputError => {
   // Parameters are read from the URL as normalised (`srt://:port` listens on 0.0.0.0); shown as written.
   if (url.pathname !== "" && url.pathname !== "/") {
@@ -112,6 +151,12 @@ export const parseSrt = (raw: string, url: URL): SrtTarget | OutputError => {
   }
   const streamId = params.get("streamid") ?? null;
   if (streamId !== null && streamId.length > 512) return invalid("streamid is longer than 512 characters");
+  if (streamId !== null && mode === "listener") {
+    // A listener's stream id is the name its callers reach it by, among the others sharing its port.
+    const route = parseStreamId(streamId);
+    if (typeof route === "string") return invalid(`streamid of a listener: ${route}`);
+    if (route.name === "") return invalid("streamid of a listener needs a name");
+  }
   const number = (name: string, min: number, max: number): number | null | OutputError => {
     const text = params.get(name);
     return text === undefined ? null : parseInteger(name, text, min, max);

@@ -21,10 +21,12 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy";
 import * as Exit from "effect/Exit";
 import * as Scope from "effect/Scope";
 import { CoreStatus, PacketCore } from "../../core/packet-core.ts";
+import { SRT_REFUSAL_EVENT_MS } from "../../domain/events.ts";
 import type { InputEndpoint, InputRole } from "../../domain/redundancy.ts";
 import type { ReadInto } from "../runtime/batch-reader.ts";
 import { isOwnPort } from "../runtime/own-ports.ts";
 import type { RistLinkFigures } from "../runtime/rist-link.ts";
+import { type SrtRefusal, throttledRefusals } from "../runtime/srt-listeners.ts";
 import { failoverPolicy, type SwitchReason } from "./failover.ts";
 import { bindFec, type FecInput } from "./fec.ts";
 import { makeInputsHealth } from "./input-health.ts";
@@ -48,7 +50,6 @@ import {
 import { makeSelector } from "./selector.ts";
 import { fromThisHost, makeSenderFilter } from "./sender-filter.ts";
 import { bindSrtInput, type SrtInputFigures, srtInputTarget } from "./srt-receiver.ts";
-import { type SrtRefusal, throttledRefusals } from "../runtime/srt-listeners.ts";
 import { bindInput, type InputError } from "./udp-receiver.ts";
 
 interface InputRuntime {

@@ -21,6 +21,7 @@ import type {
 import { LANE, type SequenceMerger } from "./merge.ts";
 import type { RtmpInputFigures } from "./rtmp-receiver.ts";
 import type { Selector } from "./selector.ts";
+import type { SrtInputFigures } from "./srt-receiver.ts";
 
 /** The selector's events as the bus has them; each switch counted under its reason in `switchesByReason`. */
 export const reportSelectorEvents =
@@ -68,6 +69,7 @@ interface InputOnStatus {
   readonly fec: { readonly input: FecInput } | null;
   readonly rist: (() => RistLinkFigures) | null;
   readonly rtmp: (() => RtmpInputFigures) | null;
+  readonly srt?: (() => SrtInputFigures) | null;
 }
 
 /** What the status reads of the path. */
@@ -127,6 +129,7 @@ export const projectInputs = (path: PathOnStatus, detail: boolean): InputsSummar
         health: path.health(input.role),
         rist: input.rist?.() ?? null,
         rtmp: input.rtmp?.() ?? null,
+        srt: input.srt?.() ?? null,
       };
     }),
   };

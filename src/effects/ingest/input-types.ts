@@ -21,6 +21,7 @@ import type { InputHealth, RedundancyEvent, SwitchReason } from "./failover.ts";
 import type { InputHealthStatus } from "./input-health.ts";
 import type { RtmpInputFigures } from "./rtmp-receiver.ts";
 import type { Selector } from "./selector.ts";
+import type { SrtInputFigures } from "./srt-receiver.ts";
 
 export class InputPathError extends Data.TaggedError("InputPathError")<{
   /** `core_failed`: a packet core could not be loaded; `input_failed`: a socket could not listen. */
@@ -140,6 +141,8 @@ export interface InputSummaryStatus {
   readonly rist: RistLinkFigures | null;
   /** An RTMP input's publisher and refusals; null for any other input. */
   readonly rtmp: RtmpInputFigures | null;
+  /** An SRT listener input's on a port shared by stream id; null for any other input. */
+  readonly srt?: SrtInputFigures | null;
 }
 
 export interface InputStatus extends InputSummaryStatus {

@@ -15,15 +15,47 @@ import { lookup } from "node:dns/promises";
 import * as Effect from "effect/Effect";
 import * as Redacted from "effect/Redacted";
 import type * as Scope from "effect/Scope";
-import { type OutputTarget, parseOutputUrl, type SrtTarget } from "../../domain/url.ts";
+import {
+  listenerRoute,
+  maskStreamId,
+  type OutputTarget,
+  parseOutputUrl,
+  type SrtTarget,
+} from "../../domain/url.ts";
 import { loadLibSrt } from "../runtime/libsrt.ts";
 import { type LibSrt, LibSrtError, SRT_EPOLL, SRTS } from "../runtime/libsrt-api.ts";
+import { joinSrtListener, type SrtRefusal } from "../runtime/srt-listeners.ts";
 import { InputError } from "./udp-receiver.ts";
 
 /** What a running SRT input can tell: whether a sender is connected, and its address. */
 interface SrtInput {
   readonly sender: () => string | null;
+  /** A routed listener's figures (its stream id, the callers it refused); null for any other SRT input. */
+  readonly figures: (() => SrtInputFigures) | null;
 }
+
+/** A listener input's on a shared port: what status shows of it. */
+export interface SrtInputFigures {
+  /** address:port of the shared listener. */
+  readonly listen: string;
+  /** The stream id callers reach it by, masked. */
+  readonly streamId: string;
+  readonly sender: string | null;
+  /** Callers refused since it started (a wrong passphrase, another sender while one is connected). */
+  readonly refusals: number;
+  readonly lastRefusal: (SrtRefusal & { readonly atEpochMs: number }) | null;
+}
+
+/**
+ * Where a routed listener input (`streamid=` on a shared port) tells of the callers it refused: `refused` those
+ * that asked for its stream id, `unrouted` those that asked for one no channel on the port has.
+ */
+export interface SrtRefusals {
+  readonly refused: (refusal: SrtRefusal) => void;
+  readonly unrouted: (refusal: SrtRefusal) => void;
+}
+
+const noRefusals: SrtRefusals = { refused: () => {}, unrouted: () => {} };
 
 const RECONNECT_MS = 1000;
 
@@ -108,6 +140,7 @@ const portReleased = (host: string, port: number): Effect.Effect<void> =>
 export const bindSrtInput = (
   target: SrtTarget,
   onDatagram: (datagram: Buffer) => void,
+  tell: SrtRefusals = noRefusals,
 ): Effect.Effect<SrtInput, InputError, Scope.Scope> =>
   Effect.gen(function* () {
     const loaded = loadLibSrt();
@@ -135,6 +168,54 @@ export const bindSrtInput = (
         }
       });
     };
+
+    const route = listenerRoute(target);
+    if (route !== null) {
+      // One listener per port in this thread, shared by the channels naming it: callers come by stream id.
+      let refusals = 0;
+      let lastRefusal: (SrtRefusal & { readonly atEpochMs: number }) | null = null;
+      const port = yield* joinSrtListener(
+        lib,
+        { host: target.host, port: target.port, payloadSize: target.payloadSize, backlog: 16 },
+        {
+          name: route,
+          mode: "publish",
+          passphrase: target.passphrase === null ? null : Redacted.value(target.passphrase),
+          pbkeylen: target.pbkeylen,
+          latencyMs: target.latencyMs,
+          full: () => sender !== null,
+          accepted: (socket) => {
+            if (sender !== null) return false;
+            serve(socket, () => {});
+            return true;
+          },
+          refused: (refusal) => {
+            refusals += 1;
+            lastRefusal = { ...refusal, atEpochMs: Date.now() };
+            tell.refused(refusal);
+          },
+          unrouted: tell.unrouted,
+        },
+        (port) => portReleased(target.host, port),
+      ).pipe(
+        Effect.mapError((error) =>
+          error instanceof LibSrtError
+            ? inputError(target, error)
+            : new InputError({ reason: "bind_failed", message: `SRT input: ${(error as Error).message}` }),
+        ),
+      );
+      yield* Effect.addFinalizer(() => Effect.sync(dropSender));
+      return {
+        sender: () => sender?.address ?? null,
+        figures: () => ({
+          listen: `${target.host}:${port}`,
+          streamId: maskStreamId(route).shown,
+          sender: sender?.address ?? null,
+          refusals,
+          lastRefusal,
+        }),
+      };
+    }
 
     if (target.mode === "listener") {
       const listener = yield* Effect.acquireRelease(
@@ -179,7 +260,7 @@ export const bindSrtInput = (
           serve(socket, () => {});
         }
       });
-      return { sender: () => sender?.address ?? null };
+      return { sender: () => sender?.address ?? null, figures: null };
     }
 
     // Caller: connect, and connect again a second after any failure, until the scope closes.
@@ -230,5 +311,5 @@ export const bindSrtInput = (
           dropSender();
         }),
     );
-    return { sender: () => sender?.address ?? null };
+    return { sender: () => sender?.address ?? null, figures: null };
   });

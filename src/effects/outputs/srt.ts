@@ -19,9 +19,10 @@ import * as Exit from "effect/Exit";
 import * as Redacted from "effect/Redacted";
 import type * as Scope from "effect/Scope";
 import { OutputError } from "../../domain/output-error.ts";
-import type { SrtTarget } from "../../domain/url.ts";
+import { listenerRoute, type SrtTarget } from "../../domain/url.ts";
 import { loadLibSrt } from "../runtime/libsrt.ts";
 import { type LibSrt, LibSrtError, SRT_EPOLL, SRT_REJ, SRTS } from "../runtime/libsrt-api.ts";
+import { joinSrtListener } from "../runtime/srt-listeners.ts";
 import type { WriterContext } from "./context.ts";
 import { makePeers, stream } from "./srt-stream.ts";
 import { resolveIPv4 } from "./udp.ts";
@@ -201,16 +202,6 @@ const listenerAttempt = (
 ): Effect.Effect<never, OutputError, Scope.Scope> =>
   Effect.gen(function* () {
     const address = target.host === "0.0.0.0" ? target.host : yield* resolveIPv4(target.host);
-    const listener = yield* openSocket(lib, target);
-    yield* Effect.try({
-      try: () => {
-        lib.bind(listener, address, target.port);
-        // The backlog holds handshakes not yet accepted, turned-away callers among them: with room for only
-        // `maxreceivers`, a caller it would turn away could make libsrt reject one it would serve.
-        lib.listen(listener, target.maxReceivers + LISTEN_BACKLOG_SPARE);
-      },
-      catch: (error) => srtFailure(target, error),
-    });
     const peers = makePeers(lib, context, target.payloadSize);
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -227,7 +218,57 @@ const listenerAttempt = (
       if (peers.peers.size === 0) Deferred.unsafeDone(emptied, Exit.void);
     };
 
-    const acceptAll = () => {
+    /** A receiver that may be served (its stream id allowed, room for it): served. */
+    const take = (socket: number, streamId: string): boolean => {
+      const allowed = target.allowedStreamIds === null || target.allowedStreamIds.includes(streamId);
+      if (!allowed || peers.peers.size >= target.maxReceivers) return false;
+      peers.add(socket, streamId);
+      Deferred.unsafeDone(arrived, Exit.void);
+      return true;
+    };
+
+    const route = listenerRoute(target);
+    if (route !== null) {
+      // A port shared by stream id: receivers ask for this output's (m=request) among the others'.
+      yield* joinSrtListener(
+        lib,
+        {
+          host: address,
+          port: target.port,
+          payloadSize: target.payloadSize,
+          backlog: target.maxReceivers + LISTEN_BACKLOG_SPARE,
+        },
+        {
+          name: route,
+          mode: "request",
+          passphrase: target.passphrase === null ? null : Redacted.value(target.passphrase),
+          pbkeylen: target.pbkeylen,
+          latencyMs: target.latencyMs,
+          full: () => peers.peers.size >= target.maxReceivers,
+          accepted: take,
+          refused: context.srtRefused ?? (() => {}),
+          unrouted: context.srtUnrouted ?? (() => {}),
+        },
+        () => Effect.void,
+      ).pipe(Effect.mapError((error) => srtFailure(target, error)));
+    } else {
+      const listener = yield* openSocket(lib, target);
+      yield* Effect.try({
+        try: () => {
+          lib.bind(listener, address, target.port);
+          // The backlog holds handshakes not yet accepted, turned-away callers among them: with room for only
+          // `maxreceivers`, a caller it would turn away could make libsrt reject one it would serve.
+          lib.listen(listener, target.maxReceivers + LISTEN_BACKLOG_SPARE);
+        },
+        catch: (error) => srtFailure(target, error),
+      });
+      yield* Effect.acquireRelease(
+        Effect.sync(() => lib.watch(listener, SRT_EPOLL.IN | SRT_EPOLL.ERR, () => acceptAll(listener))),
+        () => Effect.sync(() => lib.unwatch(listener)),
+      );
+    }
+
+    function acceptAll(listener: number) {
       while (true) {
         let socket: number | null;
         try {
@@ -237,21 +278,9 @@ const listenerAttempt = (
           return;
         }
         if (socket === null) return;
-        const streamId = lib.streamId(socket);
-        const allowed = target.allowedStreamIds === null || target.allowedStreamIds.includes(streamId);
-        if (!allowed || peers.peers.size >= target.maxReceivers) {
-          lib.close(socket);
-          continue;
-        }
-        peers.add(socket, streamId);
-        Deferred.unsafeDone(arrived, Exit.void);
+        if (!take(socket, lib.streamId(socket))) lib.close(socket);
       }
-    };
-
-    yield* Effect.acquireRelease(
-      Effect.sync(() => lib.watch(listener, SRT_EPOLL.IN | SRT_EPOLL.ERR, acceptAll)),
-      () => Effect.sync(() => lib.unwatch(listener)),
-    );
+    }
     // Between two turns of this loop the callbacks may run: a receiver that came or left meanwhile resolved
     // the previous Deferred, so each new one starts from the receivers there are now.
     while (true) {

@@ -28,6 +28,18 @@ export const SRT_ERR = { EASYNCSND: 6001, EASYNCRCV: 6002, ECONNLOST: 2001, ENOC
 /** SRT_REJECT_REASON values the callers tell apart. */
 export const SRT_REJ = { PEER: 2, TIMEOUT: 16, BADSECRET: 10, UNSECURE: 11, CLOSE: 7 } as const;
 
+/**
+ * The reject reasons a listener's callback gives (srt.h's SRT_REJC_PREDEFINED + an HTTP status, as SRT's
+ * AccessControl.md defines them): the caller's libsrt reports the code as its connection's reject reason.
+ */
+export const SRT_REJX = {
+  BAD_REQUEST: 1400,
+  UNAUTHORIZED: 1401,
+  NOTFOUND: 1404,
+  BAD_MODE: 1405,
+  CONFLICT: 1409,
+} as const;
+
 /** The figures of SRT_TRACEBSTATS that status and metrics use (totals since the connection began). */
 export interface SrtSocketStats {
   readonly rttMs: number;
@@ -67,6 +79,26 @@ export interface LibSrt {
   /** The local UDP port a bound socket uses. */
   readonly localPort: (socket: number) => number;
   readonly listen: (socket: number, backlog: number) => void;
+  /**
+   * Lets `decide` accept or reject each caller of listener `socket` before its handshake completes
+   * (srt_listen_callback): it gets the new socket, the stream id the caller sent and its address, and returns
+   * true to go on (it may set the new socket's passphrase first, `configureCaller`) or false to refuse (after
+   * `setRejectReason`). libsrt calls it on its receive thread, which waits while koffi runs it on this thread.
+   * A listener with a callback is closed with `closeListener`.
+   */
+  readonly onCaller: (
+    socket: number,
+    decide: (caller: number, streamId: string, peer: string) => boolean,
+  ) => void;
+  /** Sets a caller's own options in a listener callback: its passphrase (and key length), its latency. */
+  readonly configureCaller: (socket: number, options: SrtOptionValues) => void;
+  /** The reason a listener callback refuses a caller with (SRT_REJX, 1000 and above). */
+  readonly setRejectReason: (socket: number, reason: number) => void;
+  /**
+   * Closes a listener off this thread (an asynchronous call): srt_close waits for the port's receive thread,
+   * which may itself be waiting for this thread to run the listener's callback. Its callback goes after.
+   */
+  readonly closeListener: (socket: number) => Promise<void>;
   /** Starts a connection; readiness (OUT) or failure (ERR) arrives through `watch`. */
   readonly connect: (socket: number, host: string, port: number) => void;
   /** The next pending connection, or null when none is waiting. */

@@ -18,6 +18,13 @@ import { libsrtPath, settingNow } from "../config/settings.ts";
 import { type LibSrt, LibSrtError, SRT_ERR, SRTO } from "./libsrt-api.ts";
 
 const AF_INET = 2;
+const AF_INET6 = 10;
+
+// srt.h's srt_listen_callback_fn: the opaque pointer, the new socket, the handshake version, the caller's
+// address and the stream id it sent.
+const ListenHook = koffi.proto(
+  "int srt_listen_hook(void *opaque, int socket, int hsversion, const void *peer, const char *streamid)",
+);
 
 // struct CBytePerfMon, field for field as in srt.h of libsrt 1.5.1.
 export const TraceBStats = koffi.struct("SRT_TRACEBSTATS", {
@@ -124,6 +131,22 @@ const sockaddrIn = (host: string, port: number): Buffer => {
   return address;
 };
 
+/** A sockaddr's `address:port` (IPv4; IPv6 in brackets), or "" for another family. */
+const peerText = (peer: unknown): string => {
+  if (peer === null || peer === undefined) return "";
+  const bytes = koffi.decode(peer, "uint8_t", 24) as ReadonlyArray<number>;
+  const family = (bytes[0] ?? 0) | ((bytes[1] ?? 0) << 8);
+  const port = ((bytes[2] ?? 0) << 8) | (bytes[3] ?? 0);
+  if (family === AF_INET) return `${bytes.slice(4, 8).join(".")}:${port}`;
+  if (family === AF_INET6) {
+    const words = [];
+    for (let at = 8; at < 24; at += 2)
+      words.push((((bytes[at] ?? 0) << 8) | (bytes[at + 1] ?? 0)).toString(16));
+    return `[${words.join(":")}]:${port}`;
+  }
+  return "";
+};
+
 const bind = (path: string): LibSrt => {
   const lib = koffi.load(path);
   const f = {
@@ -137,6 +160,8 @@ const bind = (path: string): LibSrt => {
     getsockflag: lib.func("int srt_getsockflag(int, int, _Out_ void *, _Inout_ int *)"),
     bind: lib.func("int srt_bind(int, const void *, int)"),
     listen: lib.func("int srt_listen(int, int)"),
+    listen_callback: lib.func("int srt_listen_callback(int, srt_listen_hook *, void *)"),
+    setrejectreason: lib.func("int srt_setrejectreason(int, int)"),
     accept: lib.func("int srt_accept(int, void *, int *)"),
     connect: lib.func("int srt_connect(int, const void *, int)"),
     close: lib.func("int srt_close(int)"),
@@ -248,6 +273,9 @@ const bind = (path: string): LibSrt => {
     f.cleanup();
   };
 
+  /** Each listener's registered callback, unregistered once its listener is closed. */
+  const hooks = new Map<number, bigint>();
+
   const statsOut: Record<string, number | bigint> = {};
   // SRT_MSGCTRL: 4 ints, int64_t srctime, 2 int32_t, a pointer and a size_t: 48 bytes on 64-bit Linux; as
   // srt_msgctrl_default has it: flags 0, msgttl -1, inorder 0, boundary 0, srctime, pktseq -1, msgno -1,
@@ -291,6 +319,47 @@ const bind = (path: string): LibSrt => {
       return buffer.readUInt16BE(2);
     },
     listen: (socket, backlog) => check("srt_listen", f.listen(socket, backlog)),
+    onCaller: (socket, decide) => {
+      // Runs on this thread while libsrt's receive thread waits (holding the port's listener lock, nothing
+      // else): whatever it calls of libsrt takes only locks that thread does not hold. It never throws into
+      // libsrt: a failure refuses the caller.
+      const hook = koffi.register(
+        (_opaque: unknown, caller: number, _version: number, peer: unknown, streamId: string | null) => {
+          try {
+            return decide(caller, streamId ?? "", peerText(peer)) ? 0 : -1;
+          } catch {
+            return -1;
+          }
+        },
+        koffi.pointer(ListenHook),
+      );
+      if (f.listen_callback(socket, hook, null) < 0) {
+        koffi.unregister(hook);
+        throw lastError("srt_listen_callback");
+      }
+      hooks.set(socket, hook);
+    },
+    configureCaller: (socket, options) => {
+      if (options.latencyMs != null) setInt(socket, SRTO.LATENCY, options.latencyMs, "latency");
+      if (options.passphrase != null) {
+        setText(socket, SRTO.PASSPHRASE, options.passphrase, "passphrase");
+        if (options.pbkeylen != null) setInt(socket, SRTO.PBKEYLEN, options.pbkeylen, "pbkeylen");
+      }
+    },
+    setRejectReason: (socket, reason) => {
+      f.setrejectreason(socket, reason);
+    },
+    closeListener: (socket) => {
+      unwatch(socket);
+      return new Promise<void>((resolve) =>
+        f.close.async(socket, () => {
+          const hook = hooks.get(socket);
+          hooks.delete(socket);
+          if (hook !== undefined) koffi.unregister(hook);
+          resolve();
+        }),
+      );
+    },
     connect: (socket, host, port) => {
       const address = sockaddrIn(host, port);
       check("srt_connect", f.connect(socket, address, address.length));

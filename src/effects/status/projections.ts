@@ -221,6 +221,26 @@ const viewInput = (
           drop_reason: input.rtmp.mux.dropReason,
           cues: input.rtmp.mux.cues,
         },
+  srt:
+    input.srt == null
+      ? null
+      : {
+          listen: input.srt.listen,
+          stream_id: input.srt.streamId,
+          sender: input.srt.sender,
+          refusals: input.srt.refusals,
+          last_refusal:
+            input.srt.lastRefusal === null
+              ? null
+              : {
+                  caller: input.srt.lastRefusal.caller,
+                  reason: input.srt.lastRefusal.reason,
+                  code: input.srt.lastRefusal.code,
+                  code_name: input.srt.lastRefusal.codeName,
+                  message: input.srt.lastRefusal.message,
+                  at: new Date(input.srt.lastRefusal.atEpochMs).toISOString(),
+                },
+        },
 });
 
 /** An input's health as the API shows it. */
