@@ -17,7 +17,7 @@ import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../sup
 import { immediateSpliceOut } from "../support/cues.ts";
 import { encodeTestStream } from "../support/media.ts";
 import * as peers from "../support/peers.ts";
-import { videoPes, withCues } from "../support/rtmp-media.ts";
+import { bframeStream, videoPes, withCues } from "../support/rtmp-media.ts";
 import { selfSignedCa } from "../support/rtmp-peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { STREAM_TYPE_AAC } from "../support/ts-generator.ts";
@@ -325,5 +325,96 @@ describe("RTMP ingest", () => {
       ]),
     );
     expect(sink.bytes().length).toBeGreaterThan(100_000);
+  });
+
+  it("two channels on one port, told apart by key: each output carries its own publisher's stream", async () => {
+    const port = await freeTcpPort();
+    const { test, sink } = await channelWithSink("rtmp-one", `rtmp://127.0.0.1:${port}/live/${KEY}`);
+    const other = await Effect.runPromise(Scope.extend(peers.udpSink, scope as Scope.CloseableScope));
+    const created = await test.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "rtmp-two",
+        name: "rtmp-two",
+        rtp_ip: "127.0.0.1",
+        rtp_port: await freeUdpPort(),
+        input_url: `rtmp://127.0.0.1:${port}/live?key=${KEY}-two`,
+        outputs: [{ id: "out", name: "out", protocol: "udp", url: `udp://127.0.0.1:${other.port}` }],
+      }),
+    });
+    expect(created.status, await created.clone().text()).toBe(201);
+    expect((await test.request("/api/channels/rtmp-two/start", { method: "POST" })).status).toBe(200);
+    // A 1 s stream to the first, a 3 s one to the second, at once.
+    const [one, two] = await Promise.all([
+      ffmpegPublish(`rtmp://127.0.0.1:${port}/live/${KEY}`),
+      ffmpegPublish(`rtmp://127.0.0.1:${port}/live/${KEY}-two`, [], longer),
+    ]);
+    expect([one.exitCode, two.exitCode]).toEqual([0, 0]);
+    const seconds = async (ts: Buffer) => {
+      const path = join(dir, `len-${Date.now()}.ts`);
+      await writeFile(path, ts);
+      const probe = await execa("ffprobe", [
+        "-v",
+        "error",
+        "-show_entries",
+        "format=duration",
+        "-of",
+        "csv=p=0",
+        path,
+      ]);
+      return Number(probe.stdout);
+    };
+    expect(await seconds(sink.bytes())).toBeLessThan(2);
+    expect(await seconds(other.bytes())).toBeGreaterThan(2.5);
+    expect(await decodeErrors(other.bytes())).toBe("");
+  });
+
+  it("HEVC from our own RTMP output (Enhanced RTMP, hevc=1) arrives as H.265 in the PMT and decodes", async () => {
+    const port = await freeTcpPort();
+    const sourcePort = await freeUdpPort();
+    const { test, sink } = await channelWithSink("rtmp-hevc-in", `rtmp://127.0.0.1:${port}/live/${KEY}`);
+    const source = await test.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "rtmp-hevc-out",
+        name: "rtmp-hevc-out",
+        rtp_ip: "127.0.0.1",
+        rtp_port: sourcePort,
+        outputs: [
+          { id: "rtmp", name: "rtmp", protocol: "rtmp", url: `rtmp://127.0.0.1:${port}/live/${KEY}?hevc=1` },
+        ],
+      }),
+    });
+    expect(source.status, await source.clone().text()).toBe(201);
+    expect((await test.request("/api/channels/rtmp-hevc-out/start", { method: "POST" })).status).toBe(200);
+    const path = join(dir, "hevc.ts");
+    bframeStream(path, 2, "libx265");
+    const ts = readFileSync(path);
+    await Effect.runPromise(sendPaced(chunkTs(ts), sourcePort, 0.2));
+    await eventually("our RTMP output publishing to our input", async () =>
+      (await inputsOf(test, "rtmp-hevc-in"))[0]?.rtmp?.publisher != null ? true : undefined,
+    );
+    await Effect.runPromise(sendPaced(chunkTs(ts), sourcePort, 0.2));
+    await eventually("HEVC frames at the output", () => (sink.bytes().length > 20_000 ? true : undefined));
+    const pmt = sectionsOn(sink.bytes())[0] ?? "";
+    // stream_type 0x24 on PID 0x100.
+    expect(pmt).toContain("24e100");
+    const probe = join(dir, "hevc-out.ts");
+    await writeFile(probe, sink.bytes());
+    const codecs = await execa("ffprobe", [
+      "-v",
+      "error",
+      "-show_entries",
+      "stream=codec_name",
+      "-of",
+      "csv=p=0",
+      probe,
+    ]);
+    expect([...new Set(codecs.stdout.split("\n").filter((line) => line !== ""))].sort()).toEqual([
+      "aac",
+      "hevc",
+      "scte_35",
+    ]);
+    expect(await decodeErrors(sink.bytes())).toBe("");
   });
 });
