@@ -21,7 +21,6 @@ import { continueRtp, rtpStates } from "../../outputs/rtp.ts";
 import { readingInTurns, turnLateness } from "../../runtime/batch-reader.ts";
 import { closeLibSrt } from "../../runtime/libsrt.ts";
 import { makeLoopDelay } from "../../runtime/loop-delay.ts";
-import { trace } from "../../runtime/move-trace.ts";
 import { newCopyStarted, oldCopyDone, whenNewCopyStarts } from "../../runtime/move-word.ts";
 import { adoptOwnPorts } from "../../runtime/own-ports.ts";
 import { raiseThisThread } from "../../runtime/priority.ts";
@@ -162,11 +161,9 @@ const release = (id: ChannelId, word: SharedArrayBuffer | undefined) =>
       .with(id, (channel) => channel.release(500))
       .pipe(
         Effect.tap(() => {
-          trace(`released ${id}`);
           if (word !== undefined) oldCopyDone(word);
         }),
         Effect.zipRight(stopHere(id)),
-        Effect.tap(() => trace(`stopped ${id}`)),
         Effect.asVoid,
         Effect.exit,
         Effect.flatMap((exit) => Deferred.done(done, exit)),
@@ -181,10 +178,8 @@ const served = (channel: RunningChannel, output: string | null): Effect.Effect<H
 const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
   switch (command.op) {
     case "start":
-      if (command.handedOver !== undefined) trace(`start-begin ${command.spec.id}`);
       return host.start(command.spec, command.handover, command.handedOver).pipe(
         Effect.tap(() => {
-          if (command.handedOver !== undefined) trace(`started ${command.spec.id}`);
           if (command.handedOver !== undefined) newCopyStarted(command.handedOver);
         }),
       );
@@ -195,10 +190,7 @@ const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
         Effect.sync(() => {
           const word = command.handedOver;
           if (word !== undefined)
-            whenNewCopyStarts(word, () => {
-              trace(`notice ${command.channel}`);
-              runtime.runFork(Effect.ignore(release(command.channel, word)));
-            });
+            whenNewCopyStarts(word, () => runtime.runFork(Effect.ignore(release(command.channel, word))));
           return channel.senders();
         }),
       );
