@@ -83,8 +83,9 @@ const install = async (root: string) => {
 
 const launcher = () => join(dir, "current/bin/distributary");
 
-const upgrade = () =>
-  execa(launcher(), ["upgrade", "--config-dir", configDir], { reject: false, env: { ...process.env } });
+/** `distributary upgrade` with the installed launcher, or another (the broken code's CLI cannot start either). */
+const upgrade = (cli = launcher()) =>
+  execa(cli, ["upgrade", "--config-dir", configDir], { reject: false, env: { ...process.env } });
 
 const api = (path: string, init: RequestInit = {}) =>
   fetch(`http://127.0.0.1:${httpPort}${path}`, {
@@ -293,11 +294,14 @@ const rtpStream = (datagrams: ReadonlyArray<Buffer>) => {
 };
 
 /**
- * nginx's recordings (one per publish) watched every 20 ms: when each first held media (more than its header
- * and metadata: the first key frame on) and when it last grew.
+ * nginx's recordings (one per publish, made as it starts) watched every 20 ms: when each appeared, when it first
+ * held media (more than its header and metadata: the first key frame on) and when it last grew.
  */
 const watchRecordings = (nginx: RtmpServer) => {
-  const seen = new Map<string, { size: number; firstMedia: number | null; lastGrowth: number }>();
+  const seen = new Map<
+    string,
+    { size: number; published: number; firstMedia: number | null; lastGrowth: number }
+  >();
   const timer = setInterval(async () => {
     for (const file of await nginx.recordings().catch(() => [])) {
       const size = await stat(file).then(
@@ -305,7 +309,7 @@ const watchRecordings = (nginx: RtmpServer) => {
         () => 0,
       );
       const now = performance.now();
-      const entry = seen.get(file) ?? { size: 0, firstMedia: null, lastGrowth: now };
+      const entry = seen.get(file) ?? { size: 0, published: now, firstMedia: null, lastGrowth: now };
       if (size !== entry.size) entry.lastGrowth = now;
       if (entry.firstMedia === null && size > 2000) entry.firstMedia = now;
       entry.size = size;
@@ -398,11 +402,16 @@ describe("upgrade on one box", () => {
     // RTMP: a new publish per process, each recording grown (the first key frame on) within 1 s of its cut.
     const recordings = recordingsWatch.stop();
     expect(recordings).toHaveLength(4);
+    // RTMP: each new publish within 1 s of the old one's last bytes, its media from the next key frame (the
+    // stream has one a second: within 1 s more).
     const rtmpGaps = recordings
       .slice(1)
-      .map((next, index) => (next.firstMedia ?? Infinity) - (recordings[index]?.lastGrowth ?? 0));
+      .map((next, index) => next.published - (recordings[index]?.lastGrowth ?? 0));
+    const rtmpMedia = recordings.slice(1).map((next) => (next.firstMedia ?? Infinity) - next.published);
     for (const gap of rtmpGaps)
-      expect(gap, "from the old publish's last bytes to the new one's first frame (ms)").toBeLessThan(1000);
+      expect(gap, "from the old publish's last bytes to the new publish (ms)").toBeLessThan(1000);
+    for (const wait of rtmpMedia)
+      expect(wait, "from the new publish to its first key frame (ms)").toBeLessThan(1000);
 
     // The serving process's event log tells the last hand-over.
     const events = (await (await api("/api/events?limit=500")).json()) as
@@ -412,7 +421,7 @@ describe("upgrade on one box", () => {
     const handover = list.find((event) => event.type === "upgrade");
     expect(handover).toMatchObject({ outcome: "done", to: { pid: await servingPid() }, reason: null });
     console.log(
-      `upgrade: ${upgrades.map((entry) => `${Math.round(entry.done - entry.at)} ms`).join(", ")}; ${asked} health requests; SRT longest silence ${Math.round(srtSilence)} ms; RTMP gaps ${rtmpGaps.map(Math.round).join(", ")} ms`,
+      `upgrade: ${upgrades.map((entry) => `${Math.round(entry.done - entry.at)} ms`).join(", ")}; ${asked} health requests; SRT longest silence ${Math.round(srtSilence)} ms; RTMP republished after ${rtmpGaps.map(Math.round).join(", ")} ms, media ${rtmpMedia.map(Math.round).join(", ")} ms later`,
     );
   }, 120_000);
 
@@ -438,7 +447,8 @@ describe("upgrade on one box", () => {
     await sleep(1500);
 
     await install(failing);
-    const failed = await upgrade();
+    // The installed code cannot even run its CLI: the running version's asks (SIGUSR2 would do the same).
+    const failed = await upgrade(join(ROOT, "bin/distributary"));
     expect(failed.exitCode, failed.stdout).toBe(1);
     expect(failed.stderr).toMatch(
       new RegExp(
@@ -448,7 +458,7 @@ describe("upgrade on one box", () => {
     expect(output).toContain("h9: this build cannot start");
 
     await install(hanging);
-    const hung = await upgrade();
+    const hung = await upgrade(join(ROOT, "bin/distributary"));
     expect(hung.exitCode, hung.stdout).toBe(1);
     expect(hung.stderr).toContain(
       `failed: the new process did not take over within ${UPGRADE_TIMEOUT_S} s; pid ${servingBefore}`,
