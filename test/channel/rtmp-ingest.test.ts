@@ -417,4 +417,39 @@ describe("RTMP ingest", () => {
     ]);
     expect(await decodeErrors(sink.bytes())).toBe("");
   });
+
+  it("the API refuses a broken RTMP input URL in words and keeps the key when the masked URL comes back", async () => {
+    app = await makeTestApp();
+    const bad = await app.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        name: "bad",
+        rtp_ip: "127.0.0.1",
+        rtp_port: await freeUdpPort(),
+        input_url: "rtmps://0.0.0.0:1936/live/abc",
+      }),
+    });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/an rtmps:\/\/ input needs its certificate: cert=/);
+    const port = await freeTcpPort();
+    const created = await app.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "rtmp-mask",
+        name: "rtmp-mask",
+        rtp_ip: "127.0.0.1",
+        rtp_port: await freeUdpPort(),
+        input_url: `rtmp://127.0.0.1:${port}/live?key=${KEY}`,
+      }),
+    });
+    expect(created.status).toBe(201);
+    const shown = (await json(await app.request("/api/channels/rtmp-mask"))).input_url;
+    expect(shown).toBe(`rtmp://127.0.0.1:${port}/live?key=****`);
+    const patched = await app.request("/api/channels/rtmp-mask", {
+      method: "PATCH",
+      body: JSON.stringify({ name: "renamed", input_url: shown }),
+    });
+    expect(patched.status, await patched.clone().text()).toBe(200);
+    expect(await app.storeText()).toContain(`rtmp://127.0.0.1:${port}/live?key=${KEY}`);
+  });
 });
