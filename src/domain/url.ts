@@ -28,7 +28,7 @@ import { parseRist, type RistTarget, ristRoleProblem } from "./url/rist.ts";
 import { parseRtmpInput, type RtmpInputTarget } from "./url/rtmp-input.ts";
 import { parseRtmp, parseRtsp, type RtmpTarget, type RtspTarget } from "./url/rtmp-rtsp.ts";
 import { checkHost, checkText, invalid } from "./url/shared.ts";
-import { parseSrt, type SrtTarget } from "./url/srt.ts";
+import { listenerRoute, parseSrt, type SrtTarget } from "./url/srt.ts";
 
 export type { DatagramTarget } from "./url/datagram.ts";
 export { type FileTarget, type HlsTarget, recordingPlaceProblem } from "./url/recording.ts";
@@ -148,6 +148,18 @@ export const maskUrl = (raw: string): string => {
   } catch {
     return "****";
   }
+};
+
+/**
+ * The port of an srt:// listener shared by stream id (`mode=listener&streamid=…`), else null: the channels
+ * naming one such port run on one forwarding thread, which holds its one listener.
+ */
+export const sharedSrtPort = (raw: string): number | null => {
+  if (!/^srt:/i.test(raw)) return null;
+  const parsed = parseChecked(raw);
+  return parsed instanceof OutputError || parsed.protocol !== "srt" || listenerRoute(parsed) === null
+    ? null
+    : parsed.port;
 };
 
 /** Why a valid URL cannot be a channel's input (srt://, rist:// and rtmp(s):// can), in words; undefined when it can. */

@@ -22,7 +22,7 @@ import * as Effect from "effect/Effect";
 import * as Either from "effect/Either";
 import * as Runtime from "effect/Runtime";
 import type { ChannelId, OutputId } from "../../../domain/ids.ts";
-import { parseOutputUrl } from "../../../domain/url.ts";
+import { parseOutputUrl, sharedSrtPort } from "../../../domain/url.ts";
 import { EventBus } from "../../events/event-bus.ts";
 import { adoptionFor, splitForHandOver } from "../../handover/peer.ts";
 import type { RtpState } from "../../outputs/rtp.ts";
@@ -49,6 +49,14 @@ import {
 } from "../channel-types.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
 import { placeChannel, planRebalance } from "./placement.ts";
+
+/** The SRT ports shared by stream id that a channel listens on (its inputs and outputs). */
+const sharedSrtPorts = (spec: ChannelSpec): ReadonlyArray<number> =>
+  [spec.primary.srt, spec.backup?.srt, ...spec.outputs.map((output) => output.url)].flatMap((url) => {
+    const port = url === undefined ? null : sharedSrtPort(url);
+    return port === null ? [] : [port];
+  });
+
 import type { Command, SyncReply } from "./protocol.ts";
 import {
   cpuShare,
@@ -172,13 +180,30 @@ export const makeWorkerChannels = (
       }));
     };
     const started = () => slots.filter((slot) => slot.worker !== null);
+    /**
+     * Another channel listening on an SRT port this one shares by stream id: the two run on one thread, which
+     * holds the port's one listener (runtime/srt-listeners.ts).
+     */
+    const portMate = (spec: ChannelSpec): Entry | undefined => {
+      const ports = sharedSrtPorts(spec);
+      if (ports.length === 0) return undefined;
+      for (const entry of entries.values()) {
+        if (entry.spec.id !== spec.id && sharedSrtPorts(entry.spec).some((port) => ports.includes(port))) {
+          return entry;
+        }
+      }
+      return undefined;
+    };
     /** Where a new channel goes (its thread started if it was not). */
-    const place = (): Slot => {
+    const place = (spec: ChannelSpec): Slot => {
+      const mate = portMate(spec);
       const slot =
+        (mate === undefined ? undefined : slots[mate.worker]) ??
         placeChannel(
           seats((slot) => slot.lastShare),
           line,
-        )?.slot ?? (slots[0] as Slot);
+        )?.slot ??
+        (slots[0] as Slot);
       wake(slot);
       judgeAfresh(slot);
       return slot;
@@ -223,7 +248,7 @@ export const makeWorkerChannels = (
       if (entries.has(spec.id)) return;
       const entry: Entry = {
         spec,
-        worker: place().index,
+        worker: place(spec).index,
         running: false,
         summary: null,
         cueCounts: null,
@@ -305,6 +330,15 @@ export const makeWorkerChannels = (
               }),
             );
           if (target === from) return;
+          const mate = portMate(entry.spec);
+          if (mate !== undefined) {
+            return yield* Effect.fail(
+              new ChannelError({
+                reason: "not_running",
+                message: `channel ${id} shares an SRT port by stream id with channel ${mate.spec.id}: channels on one such port run on one forwarding worker, whose listener the port is`,
+              }),
+            );
+          }
           wake(target);
           judgeAfresh(target);
           // The two copies' own word (move-word.ts): they hand the stream over between themselves, without
@@ -339,7 +373,13 @@ export const makeWorkerChannels = (
       const busy = plan.from.slot;
       const target = plan.to.slot;
       const ids = runningOn(busy.index);
-      const moving = ids.slice(-plan.count);
+      // Channels sharing an SRT port by stream id stay with the port's listener.
+      const moving = ids
+        .filter((id) => {
+          const entry = entries.get(id);
+          return entry === undefined || portMate(entry.spec) === undefined;
+        })
+        .slice(-plan.count);
       balancing = true;
       return Effect.forkIn(
         Effect.logInfo(

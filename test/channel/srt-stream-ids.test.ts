@@ -1,0 +1,292 @@
+/**
+ * SRT stream-id routing (src/effects/runtime/srt-listeners.ts) through the API, against srt-live-transmit:
+ * ten callers on one port feed ten channels by their stream ids, each UDP output byte for byte its own caller's
+ * stream; a caller asking for a stream id no channel has and one with a wrong passphrase are refused before any
+ * data, with the reason in the channel's status and an event; five receivers on one listener output port each get
+ * the channel their stream id names.
+ */
+import { Effect, Exit, Scope } from "effect";
+import { afterEach, describe, expect, it } from "vitest";
+import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import * as peers from "../support/peers.ts";
+import { chunkTs, sendPaced } from "../support/sender.ts";
+import { TsGenerator } from "../support/ts-generator.ts";
+
+let app: TestApp | undefined;
+let scope: Scope.CloseableScope | undefined;
+afterEach(async () => {
+  if (scope !== undefined) await Effect.runPromise(Scope.close(scope, Exit.void));
+  await app?.close();
+  app = undefined;
+  scope = undefined;
+});
+
+const startApp = async () => {
+  app = await makeTestApp();
+  const open = Effect.runSync(Scope.make());
+  scope = open;
+  const inside = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
+    Effect.runPromise(Scope.extend(effect, open));
+  return { test: app, inside };
+};
+
+/** About 1.3 s of a 1 Mbit/s TS of its own for each seed. */
+const streamOf = (seed: number) => new TsGenerator({ seed, bitrate: 1_000_000 }).packets(7 * 120);
+
+interface SrtInputView {
+  readonly sender: string | null;
+  readonly stream_id: string;
+  readonly refusals: number;
+  readonly last_refusal: {
+    readonly caller: string;
+    readonly reason: string;
+    readonly code: number;
+    readonly code_name: string;
+    readonly message: string;
+  } | null;
+}
+
+interface EventView {
+  readonly type: string;
+  readonly channel: string | null;
+  readonly reason?: string;
+  readonly code?: number;
+  readonly code_name?: string;
+  readonly stream_id?: string;
+  readonly message?: string;
+}
+
+const srtInput = async (test: TestApp, id: string): Promise<SrtInputView | null> => {
+  const channel = await json(await test.request(`/api/channels/${id}`));
+  const inputs = channel.inputs as ReadonlyArray<{ readonly srt?: SrtInputView | null }> | undefined;
+  return inputs?.[0]?.srt ?? null;
+};
+
+const refusalEvents = async (test: TestApp): Promise<ReadonlyArray<EventView>> =>
+  (await json(await test.request("/api/events?type=srt_caller_refused&limit=100")))
+    .events as Array<EventView>;
+
+const createChannel = async (test: TestApp, body: Record<string, unknown>) => {
+  const created = await test.request("/api/channels", { method: "POST", body: JSON.stringify(body) });
+  expect(created.status, await created.clone().text()).toBe(201);
+  const started = await test.request(`/api/channels/${body.id}/start`, { method: "POST" });
+  expect(started.status, await started.clone().text()).toBe(200);
+};
+
+describe("SRT listener inputs sharing one port by stream id", () => {
+  it("ten callers with ten stream ids on one port feed ten channels, each output byte for byte its own caller's", async () => {
+    const { test, inside } = await startApp();
+    const port = await freeUdpPort();
+    const channels = Array.from({ length: 10 }, (_, index) => ({
+      id: `h12-cam-${index}`,
+      name: `camera ${index}`,
+      passphrase: `camera-${index}-passphrase`,
+      // The Access Control syntax for the even ones, a plain stream id for the odd ones.
+      callerStreamId: index % 2 === 0 ? `#!::r=cam${index},m=publish` : `cam${index}`,
+      ts: streamOf(100 + index),
+    }));
+    const sinks = await Promise.all(channels.map(() => inside(peers.udpSink)));
+    for (const [index, channel] of channels.entries()) {
+      await createChannel(test, {
+        id: channel.id,
+        name: channel.name,
+        rtp_ip: "127.0.0.1",
+        rtp_port: port,
+        input_url: `srt://127.0.0.1:${port}?mode=listener&streamid=cam${index}&passphrase=${channel.passphrase}&latency=80`,
+        outputs: [{ id: "out", name: "UDP", protocol: "udp", url: `udp://127.0.0.1:${sinks[index]?.port}` }],
+      });
+    }
+    await inside(peers.udpPortBound(port));
+    const senders = await Promise.all(
+      channels.map((channel) =>
+        inside(
+          peers.srtSenderPeer({
+            mode: "caller",
+            port,
+            passphrase: channel.passphrase,
+            streamId: channel.callerStreamId,
+          }),
+        ),
+      ),
+    );
+    for (const channel of channels) {
+      await eventually(
+        `${channel.id}'s caller to connect`,
+        async () => (await srtInput(test, channel.id))?.sender ?? null ?? undefined,
+        20_000,
+      );
+    }
+    await inside(
+      Effect.all(
+        channels.map((channel, index) => sendPaced(chunkTs(channel.ts), senders[index]?.udpPort ?? 0, 0.1)),
+        { concurrency: "unbounded" },
+      ),
+    );
+    for (const [index, channel] of channels.entries()) {
+      const sink = sinks[index];
+      if (sink === undefined) throw new Error("no sink");
+      await eventually(
+        `${channel.id}'s ${channel.ts.length} bytes`,
+        () => (sink.totalBytes() >= channel.ts.length ? true : undefined),
+        20_000,
+      );
+      expect(sink.bytes().equals(Buffer.from(channel.ts)), `${channel.id}: its own caller's stream`).toBe(
+        true,
+      );
+    }
+    const status = await srtInput(test, "h12-cam-3");
+    expect(status?.stream_id).toBe("cam3");
+    expect(status?.refusals).toBe(0);
+    // Two channels cannot have one stream id on one port.
+    const duplicate = await test.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "h12-cam-again",
+        name: "camera 3 again",
+        rtp_ip: "127.0.0.1",
+        rtp_port: port,
+        input_url: `srt://127.0.0.1:${port}?mode=listener&streamid=cam3`,
+        outputs: [],
+      }),
+    });
+    expect(duplicate.status).toBe(409);
+    expect(await duplicate.text()).toContain(`the stream id 'cam3' on SRT port ${port} is already that of`);
+  });
+
+  it("a caller with an unknown stream id and one with a wrong passphrase are refused before any data, with the reason", async () => {
+    const { test, inside } = await startApp();
+    const port = await freeUdpPort();
+    const sink = await inside(peers.udpSink);
+    const right = "the-right-passphrase-1";
+    const wrong = "a-wrong-passphrase-22";
+    await createChannel(test, {
+      id: "h12-known",
+      name: "known",
+      rtp_ip: "127.0.0.1",
+      rtp_port: port,
+      input_url: `srt://127.0.0.1:${port}?mode=listener&streamid=known&passphrase=${right}&latency=80`,
+      outputs: [{ id: "out", name: "UDP", protocol: "udp", url: `udp://127.0.0.1:${sink.port}` }],
+    });
+    await inside(peers.udpPortBound(port));
+    const ts = streamOf(7);
+
+    const stranger = await inside(
+      peers.srtSenderPeer({ mode: "caller", port, passphrase: right, streamId: "#!::r=nobody,m=publish" }),
+    );
+    const unknown = await eventually(
+      "the node's refusal of the unknown stream id",
+      async () => (await refusalEvents(test)).find((event) => event.reason === "unknown_stream_id"),
+      15_000,
+    );
+    expect(unknown.channel).toBeNull();
+    expect(unknown.code).toBe(1404);
+    expect(unknown.code_name).toBe("SRT_REJX_NOTFOUND");
+    expect(unknown.stream_id).toBe("#!::r=nobody,m=publish");
+    expect(unknown.message).toContain("no channel on this port has that stream id");
+
+    const intruder = await inside(
+      peers.srtSenderPeer({ mode: "caller", port, passphrase: wrong, streamId: "known" }),
+    );
+    const status = await eventually(
+      "the channel's refusal of the wrong passphrase",
+      async () => {
+        const srt = await srtInput(test, "h12-known");
+        return srt?.last_refusal?.reason === "wrong_passphrase" ? srt : undefined;
+      },
+      15_000,
+    );
+    expect(status.sender).toBeNull();
+    expect(status.refusals).toBeGreaterThanOrEqual(1);
+    expect(status.last_refusal?.code_name).toBe("SRT_REJ_BADSECRET");
+    expect(status.last_refusal?.message).toContain("its passphrase does not match");
+    expect(status.last_refusal?.caller).toMatch(/^127\.0\.0\.1:\d+$/);
+    const event = await eventually("the channel's event", async () =>
+      (await refusalEvents(test)).find((seen) => seen.reason === "wrong_passphrase"),
+    );
+    expect(event.channel).toBe("h12-known");
+
+    // Both send; neither reaches the channel.
+    await inside(
+      Effect.all(
+        [sendPaced(chunkTs(ts), stranger.udpPort, 0.2), sendPaced(chunkTs(ts), intruder.udpPort, 0.2)],
+        {
+          concurrency: "unbounded",
+        },
+      ),
+    );
+    const channel = await json(await test.request("/api/channels/h12-known"));
+    expect(sink.totalBytes()).toBe(0);
+    const said = JSON.stringify([channel, await refusalEvents(test)]) + test.logs.join("");
+    expect(said).not.toContain(right);
+    expect(said).not.toContain(wrong);
+  });
+});
+
+describe("SRT listener outputs sharing one port by stream id", () => {
+  it("five receivers on one listener output port each get the channel their stream id names", async () => {
+    const { test, inside } = await startApp();
+    const outPort = await freeUdpPort();
+    const channels = await Promise.all(
+      Array.from({ length: 5 }, async (_, index) => ({
+        id: `h12-feed-${index}`,
+        input: await freeUdpPort(),
+        ts: streamOf(200 + index),
+        // The Access Control syntax for some receivers, a plain stream id for the others.
+        ask: index % 2 === 0 ? `#!::r=feed${index},m=request` : `feed${index}`,
+      })),
+    );
+    for (const [index, channel] of channels.entries()) {
+      await createChannel(test, {
+        id: channel.id,
+        name: `feed ${index}`,
+        rtp_ip: "127.0.0.1",
+        rtp_port: channel.input,
+        outputs: [
+          {
+            id: "partners",
+            name: "partners",
+            protocol: "srt",
+            url: `srt://127.0.0.1:${outPort}?mode=listener&streamid=feed${index}&latency=80`,
+          },
+        ],
+      });
+    }
+    await inside(peers.udpPortBound(outPort));
+    const sinks = await Promise.all(channels.map(() => inside(peers.udpSink)));
+    for (const [index, channel] of channels.entries()) {
+      await inside(
+        peers.srtCallerPeer({ port: outPort, forwardTo: sinks[index]?.port ?? 0, streamId: channel.ask }),
+      );
+    }
+    for (const channel of channels) {
+      await eventually(
+        `${channel.id}'s receiver`,
+        async () => {
+          const view = await json(await test.request(`/api/channels/${channel.id}`));
+          const output = (view.outputs as Array<{ srt: { receivers: number } | null }>)[0];
+          return output?.srt?.receivers === 1 ? true : undefined;
+        },
+        20_000,
+      );
+    }
+    await inside(
+      Effect.all(
+        channels.map((channel) => sendPaced(chunkTs(channel.ts), channel.input, 0.1)),
+        { concurrency: "unbounded" },
+      ),
+    );
+    for (const [index, channel] of channels.entries()) {
+      const sink = sinks[index];
+      if (sink === undefined) throw new Error("no sink");
+      await eventually(
+        `${channel.id}'s receiver to get ${channel.ts.length} bytes`,
+        () => (sink.totalBytes() >= channel.ts.length ? true : undefined),
+        20_000,
+      );
+      expect(
+        sink.bytes().equals(Buffer.from(channel.ts)),
+        `${channel.id}: the channel its stream id names`,
+      ).toBe(true);
+    }
+  });
+});
