@@ -204,6 +204,18 @@ export const remuxFaultChannels = Config.string("DISTRIBUTARY_TEST_REMUX_FAULT")
 export const settingNow = <A>(config: Config.Config<A>, fallback: A): A =>
   Either.getOrElse(Effect.runSync(Effect.either(ConfigProvider.fromEnv().load(config))), () => fallback);
 
+/**
+ * How long an upgrade on one box (src/effects/handover/) waits for the new process to take every channel before
+ * it kills it and the old one keeps them, in seconds.
+ */
+export const upgradeTimeoutSeconds = Config.integer("DISTRIBUTARY_UPGRADE_TIMEOUT_S").pipe(
+  Config.validate({
+    message: "must be a whole number of seconds, 1 or more",
+    validation: (seconds) => seconds >= 1,
+  }),
+  Config.withDefault(30),
+);
+
 /** A fleet's shared store (`postgres://…`); none: the embedded JSON store of one box (the config directory). */
 export const databaseUrl = Config.option(Config.redacted("DISTRIBUTARY_DATABASE_URL"));
 

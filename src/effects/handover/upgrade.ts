@@ -23,6 +23,7 @@ import type { ChannelId } from "../../domain/ids.ts";
 import { version } from "../../version.ts";
 import type { ChannelError, ChannelSpec } from "../channel/channel-types.ts";
 import { Channels } from "../channel/channels.ts";
+import { upgradeTimeoutSeconds } from "../config/settings.ts";
 import { EventBus } from "../events/event-bus.ts";
 import type { RtpState } from "../outputs/rtp.ts";
 import { Readiness } from "../status/readiness.ts";
@@ -40,15 +41,8 @@ import {
 /** Set by bin/distributary: the launcher as it was called (a link to a release resolves to the new one). */
 export const LAUNCHER_ENV = "DISTRIBUTARY_LAUNCHER";
 
-const DEFAULT_TIMEOUT_S = 30;
 /** How long the old process lets requests it accepted finish once the new one serves. */
 const DRAIN_MS = 2000;
-
-const timeoutMs = (): number => {
-  const text = process.env.DISTRIBUTARY_UPGRADE_TIMEOUT_S;
-  const seconds = text === undefined || text === "" ? DEFAULT_TIMEOUT_S : Number(text);
-  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : DEFAULT_TIMEOUT_S * 1000;
-};
 
 /** The listening socket's descriptor (libuv's TCP handle has it on Unix). */
 const descriptorOf = (server: Server): number | null => {
@@ -128,6 +122,7 @@ export const serveUpgrades = (options: Options) =>
     const channels = yield* Channels;
     const bus = yield* EventBus;
     const readiness = yield* Readiness;
+    const timeoutMs = (yield* Effect.orDie(upgradeTimeoutSeconds)) * 1000;
     const runtime = yield* Effect.runtime<never>();
     const run = Runtime.runFork(runtime);
     const log = (level: "info" | "warning" | "error", text: string) =>
@@ -222,8 +217,8 @@ export const serveUpgrades = (options: Options) =>
         );
       };
       const timer = setTimeout(
-        () => fail(`the new process did not take over within ${timeoutMs() / 1000} s`),
-        timeoutMs(),
+        () => fail(`the new process did not take over within ${timeoutMs / 1000} s`),
+        timeoutMs,
       );
       child.once("error", (error) => fail(`cannot start ${launcher}: ${error.message}`));
       child.once("exit", (code, signal) =>
