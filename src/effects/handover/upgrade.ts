@@ -15,7 +15,7 @@
  * says why: in its log, an `upgrade` event, and to the CLI (exit code 1 and the words).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server, Socket } from "node:net";
 import * as Effect from "effect/Effect";
 import * as Runtime from "effect/Runtime";
@@ -91,10 +91,13 @@ const openControl = (path: string, onUpgrade: (connection: Socket) => void): Pro
         connection.on("error", () => {});
       });
       server.once("error", reject);
-      const previous = process.umask(0o177);
+      // Made with the process's umask (0755 at most: nobody else may write, so nobody else may connect),
+      // then only the service's user (and root) may.
       server.listen(path, () => {
-        process.umask(previous);
         server.off("error", reject);
+        try {
+          chmodSync(path, 0o600);
+        } catch {}
         resolve(server);
       });
     };
@@ -321,13 +324,14 @@ export const serveUpgrades = (options: Options) =>
               process.kill(process.pid, "SIGTERM");
             };
             let waited = 0;
+            let ended = false;
             const drain = setInterval(() => {
               waited += 20;
               options.server.getConnections((_, count) => {
-                if ((count === 0 || waited >= DRAIN_MS) && drain.hasRef()) {
-                  clearInterval(drain);
-                  done();
-                }
+                if (ended || (count > 0 && waited < DRAIN_MS)) return;
+                ended = true;
+                clearInterval(drain);
+                done();
               });
             }, 20);
             return;
