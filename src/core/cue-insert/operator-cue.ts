@@ -5,23 +5,10 @@
  */
 import { type CueInsertBody, DEFAULT_SEGMENTATION_TYPE } from "../../domain/cue-insert.ts";
 import { encodeSection } from "../scte35/encode.ts";
-import { CUEI_IDENTIFIER, type SectionHeader } from "../scte35/types.ts";
+import { CLEAR_SECTION_HEADER, CUEI_IDENTIFIER } from "../scte35/types.ts";
 import { PTS_HZ } from "../ts/index.ts";
 
-const header = {
-  table_id: 0xfc,
-  section_syntax_indicator: false,
-  private_indicator: false,
-  sap_type: 3,
-  section_length: 0,
-  protocol_version: 0,
-  encryption_algorithm: 0,
-  pts_adjustment: 0,
-  cw_index: 0,
-  tier: 0xfff,
-  splice_command_length: 0,
-  crc32: "0x00000000",
-} as const satisfies SectionHeader;
+const header = CLEAR_SECTION_HEADER;
 
 /** Encodes the operator's cue: a splice_info_section (CRC included). */
 export const encodeOperatorCue = (body: CueInsertBody, eventId: number): Uint8Array => {

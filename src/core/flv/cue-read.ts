@@ -7,7 +7,12 @@
  * - `onCuePoint` {type "com.youtube.cuepoint"}: a splice_insert out of the network with its break duration.
  * Anything else (other data messages, a broken cue) gives null.
  */
-import { base64ToBytes, encodeSection, type SpliceInfoSection } from "../scte35/index.ts";
+import {
+  base64ToBytes,
+  CLEAR_SECTION_HEADER,
+  encodeSection,
+  type SpliceInfoSection,
+} from "../scte35/index.ts";
 import { crc32Mpeg2 } from "../ts/index.ts";
 import type { Amf0Value } from "./amf0.ts";
 
@@ -23,18 +28,7 @@ const num = (value: Amf0Value, fallback = 0): number =>
 const bool = (value: Amf0Value): boolean => value === true;
 
 const header = {
-  table_id: 0xfc,
-  section_syntax_indicator: false,
-  private_indicator: false,
-  sap_type: 3,
-  section_length: 0,
-  protocol_version: 0,
-  encryption_algorithm: 0,
-  pts_adjustment: 0,
-  cw_index: 0,
-  tier: 0xfff,
-  splice_command_length: 0,
-  crc32: "0x00000000",
+  ...CLEAR_SECTION_HEADER,
   encrypted_packet: false,
   descriptor_loop_length: 0,
   descriptors: [],

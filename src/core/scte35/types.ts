@@ -280,6 +280,22 @@ export interface SectionHeader {
   readonly crc32: string;
 }
 
+/** A section header a made cue starts from: no encryption, no pts_adjustment; lengths and CRC recomputed. */
+export const CLEAR_SECTION_HEADER = {
+  table_id: 0xfc,
+  section_syntax_indicator: false,
+  private_indicator: false,
+  sap_type: 3,
+  section_length: 0,
+  protocol_version: 0,
+  encryption_algorithm: 0,
+  pts_adjustment: 0,
+  cw_index: 0,
+  tier: 0xfff,
+  splice_command_length: 0,
+  crc32: "0x00000000",
+} as const satisfies SectionHeader;
+
 type ClearSection = SectionHeader &
   SpliceCommandPart & {
     readonly encrypted_packet: false;
