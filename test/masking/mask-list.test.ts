@@ -309,6 +309,16 @@ describe("the mask list", () => {
         message:
           "RIST primary input: EAP-SRP turned the caller 'encoder-7' away (4 refusals since the last such event): its password was refused",
       },
+      {
+        ...common,
+        ...names,
+        type: "rtmp_publish_refused",
+        input: "backup",
+        publisher: "192.0.2.7:50000",
+        reason: "busy",
+        message:
+          "RTMP backup input: a publisher from 192.0.2.7:50000 was refused: the stream key is already in use: another publisher (192.0.2.8:50001) is sending to this channel",
+      },
     ];
     expect(new Set(samples.map((event) => event.type)).size).toBe(EVENT_TYPES.length - 2);
     const text = samples.map((event) => describeEvent(event)?.[1] ?? "").join("\n");
