@@ -210,6 +210,7 @@ export const makeCoordinator = Effect.gen(function* () {
     fast,
     guard,
     probe: (id) => watch.probe(id),
+    probedAt: (id) => watch.probedAt(id),
     probesVersion: () => watch.version(),
     channels: () => configs.current().channels,
     wantedHere,

@@ -28,6 +28,8 @@ interface LeasePassContext extends NodeContext {
   readonly fast: boolean;
   readonly guard: Pick<Guard, "settling" | "answered">;
   readonly probe: (id: string) => PortProbe | undefined;
+  /** When the connection that gave a peer's last answer was begun. */
+  readonly probedAt: (id: string) => number;
   /** Moves whenever a probe's answer does. */
   readonly probesVersion: () => number;
   readonly channels: () => ReadonlyArray<ChannelConfig>;
@@ -102,7 +104,9 @@ export const makeLeasePass = (ctx: LeasePassContext) => {
       if (!ctx.fast) continue;
       const holderNode = book.node(row.holder);
       const restarted = holderNode !== undefined && holderNode.bootId !== row.holderBoot;
-      const gone = ctx.probe(row.holder) === "refused";
+      // A refusal counts only if it was met after this node read the row naming the holder: one met before may
+      // be of the moment before the holder's port opened (it had just started), not of the process that took it.
+      const gone = ctx.probe(row.holder) === "refused" && ctx.probedAt(row.holder) > entry.readAt;
       if (!restarted && !gone) continue;
       if (L.candidates(channel.nodes, live, row.holder)[0] !== me) continue;
       takes.push({

@@ -34,13 +34,16 @@ interface WatchContext {
 export const makeWatch = (ctx: WatchContext) => {
   const { me, token, book } = ctx;
   const probes = new Map<string, PortProbe>();
+  /** When the connection that gave each peer's last answer was begun (this process's clock). */
+  const probedAt = new Map<string, number>();
   const tethers = new Map<string, Tether | "connecting">();
   /** Moves whenever a probe's answer does. */
   let version = 0;
   let stopped = false;
-  const answered = (id: string, probe: PortProbe) => {
+  const answered = (id: string, probe: PortProbe, sentAt: number) => {
     if (probes.get(id) !== probe) version += 1;
     probes.set(id, probe);
+    probedAt.set(id, sentAt);
   };
 
   /** The nodes holding the channels this node stands by for, with those channels. */
@@ -93,6 +96,7 @@ export const makeWatch = (ctx: WatchContext) => {
       }
     const tether = async (node: { readonly id: string; readonly url: string }) => {
       tethers.set(node.id, "connecting");
+      const sentAt = performance.now();
       const { probe, tether } = await tetherPort(node.url, PEER_TIMEOUT_MS, () => {
         // The peer's process is gone, or it closed the connection: the next tick, now, connects again,
         // and a refusal then is the fast takeover's sign.
@@ -103,12 +107,13 @@ export const makeWatch = (ctx: WatchContext) => {
         tethers.delete(node.id);
         tether?.close();
       } else tethers.set(node.id, tether);
-      answered(node.id, probe);
+      answered(node.id, probe, sentAt);
       return probe;
     };
     const probe = async (node: { readonly id: string; readonly url: string }) => {
+      const sentAt = performance.now();
       const probe = await probePort(node.url, PEER_TIMEOUT_MS);
-      answered(node.id, probe);
+      answered(node.id, probe, sentAt);
       return probe;
     };
     const answers = yield* Effect.promise(() =>
@@ -158,6 +163,8 @@ export const makeWatch = (ctx: WatchContext) => {
     ports,
     views,
     probe: (id: string) => probes.get(id),
+    /** When the connection that gave node `id`'s last answer was begun; −∞ before any. */
+    probedAt: (id: string) => probedAt.get(id) ?? Number.NEGATIVE_INFINITY,
     remote: () => remote,
     version: () => version,
     /** Whether this node's probes connect to node `id` (one it has not probed yet counts as reachable). */
