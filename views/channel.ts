@@ -22,6 +22,7 @@ import { actionButton, bitrate, can, duration, stateBadge, tagBadges, type Viewe
 import { medialiveSection } from "./medialive.ts";
 import { addOutputForm } from "./presets.ts";
 import { ristCell, ristPanel } from "./rist.ts";
+import { rtmpPanel } from "./rtmp.ts";
 import { scheduleSection } from "./schedule.ts";
 import { slateBadge, slateSection } from "./slate.ts";
 
@@ -165,7 +166,7 @@ export const inputsSection = (channel: ChannelView, viewer: Viewer) => {
               )}
             </tbody>
           </table></div>
-          ${healthPanel(channel)}${ristPanel(channel)}`
+          ${healthPanel(channel)}${ristPanel(channel)}${rtmpPanel(channel)}`
     }
   </section>`;
 };

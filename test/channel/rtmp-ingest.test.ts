@@ -13,7 +13,15 @@ import { execa } from "execa";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { encodeSection } from "../../src/core/scte35/index.ts";
 import { ccAt, PACKET, payloadOffset, pidAt, SectionReader, unitStartAt } from "../../src/core/ts/index.ts";
-import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import {
+  ADMIN_TOKEN,
+  eventually,
+  freeUdpPort,
+  json,
+  loginSession,
+  makeTestApp,
+  type TestApp,
+} from "../support/app.ts";
 import { immediateSpliceOut } from "../support/cues.ts";
 import { encodeTestStream } from "../support/media.ts";
 import * as peers from "../support/peers.ts";
@@ -170,6 +178,14 @@ describe("RTMP ingest", () => {
     expect(events).toMatch(/the stream key is not valid for the application 'live'/);
     expect(events).not.toContain(KEY);
     expect(test.logs.join("")).not.toContain(KEY);
+    // The channel page says it too.
+    const cookie = await loginSession(test, ADMIN_TOKEN);
+    const page = await (
+      await test.request("http://127.0.0.1/channels/rtmp-refuse", { token: null, headers: { cookie } })
+    ).text();
+    expect(page).toContain("RTMP inputs");
+    expect(page).toMatch(/refused 127\.0\.0\.1:\d+ at [^:]+:[^:]+:[^:]+: the stream key is already in use/);
+    expect(page).not.toContain(KEY);
   });
 
   it("RTMPS with a certificate from files: ffmpeg publishes over TLS, the output decodes, a plain RTMP client is turned away", async () => {
