@@ -13,6 +13,7 @@
  * from there, as for RTP. The channel's muxer stays, so the next publisher continues its PMT, PCR and
  * continuity counters.
  */
+import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
@@ -58,6 +59,8 @@ interface Registration {
   publishes: number;
   readonly refusals: { wrong_key: number; busy: number };
   lastRefusal: RtmpRefusal | null;
+  /** When each reason was last an event. */
+  readonly toldAt: Partial<Record<RtmpRefusalReason, number>>;
   readonly onRefused: (refusal: RtmpRefusal) => void;
 }
 
@@ -85,6 +88,11 @@ export const rtmpInputTargetOf = (url: string): Effect.Effect<RtmpInputTarget, I
     : Effect.succeed(target.right);
 };
 
+/** A refusal is an event at most this often per input and reason; every one is counted. */
+const REFUSAL_EVENT_MS = 10_000;
+/** A connection that sends nothing this long (before or while it publishes) is closed. */
+const IDLE_MS = 30_000;
+
 const refuse = (
   registration: Registration,
   reason: RtmpRefusalReason,
@@ -92,14 +100,26 @@ const refuse = (
   message: string,
 ): void => {
   registration.refusals[reason]++;
-  const refusal = { reason, publisher, message, atEpochMs: Date.now() };
+  const now = Date.now();
+  const refusal = { reason, publisher, message, atEpochMs: now };
   registration.lastRefusal = refusal;
+  const told = registration.toldAt[reason];
+  if (told !== undefined && now - told < REFUSAL_EVENT_MS) return;
+  registration.toldAt[reason] = now;
   registration.onRefused(refusal);
+};
+
+/** Whether `given` is `key`, in a time that does not tell how much of it matched. */
+const sameKey = (given: string, key: string): boolean => {
+  const a = Buffer.from(given);
+  const b = Buffer.from(key);
+  return a.length === b.length && timingSafeEqual(a, b);
 };
 
 const serve = (listener: Listener, socket: Socket): void => {
   listener.sockets.add(socket);
   socket.setNoDelay(true);
+  socket.setTimeout(IDLE_MS, () => socket.destroy());
   const address = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
   let registration: Registration | null = null;
   const session: RtmpServerSession = new RtmpServerSession({
@@ -117,7 +137,7 @@ const serve = (listener: Listener, socket: Socket): void => {
     publish: (app, name): PublishRefusal | null => {
       const key = name.split("?")[0] ?? "";
       const onApp = [...listener.registrations].filter((candidate) => candidate.app === app);
-      const match = onApp.find((candidate) => candidate.key === key);
+      const match = onApp.find((candidate) => sameKey(key, candidate.key));
       if (match === undefined) {
         const description = `the stream key is not valid for the application '${app}': check the key`;
         for (const candidate of onApp) refuse(candidate, "wrong_key", address, description);
@@ -237,6 +257,7 @@ export const bindRtmpInput = (
       publishes: 0,
       refusals: { wrong_key: 0, busy: 0 },
       lastRefusal: null,
+      toldAt: {},
       onRefused,
     };
     const listener = yield* Effect.acquireRelease(
