@@ -190,7 +190,7 @@ const srtRouteConflict = (
         const field = role === "primary" ? "input_url" : "backup_input_url";
         const shown = maskStreamId(mine.name).shown;
         const message = sight(other)
-          ? `the stream id '${shown}' on SRT port ${mine.port} is already that of ${channelFor(sight, other)}'s ${theirRole} input; give this channel its own streamid`
+          ? `the stream id '${shown}' on SRT port ${mine.port} is already taken by the ${theirRole} input of ${channelFor(sight, other)}; give this channel its own streamid`
           : `the stream id '${shown}' on SRT port ${mine.port} is taken by ${channelFor(sight, other)}; give this channel its own streamid`;
         return new ControlError({
           reason: "conflict",

@@ -150,7 +150,9 @@ describe("SRT listener inputs sharing one port by stream id", () => {
       }),
     });
     expect(duplicate.status).toBe(409);
-    expect(await duplicate.text()).toContain(`the stream id 'cam3' on SRT port ${port} is already that of`);
+    expect(await duplicate.text()).toContain(
+      `the stream id 'cam3' on SRT port ${port} is already taken by the primary input of`,
+    );
   });
 
   it("a caller with an unknown stream id and one with a wrong passphrase are refused before any data, with the reason", async () => {

@@ -24,7 +24,7 @@ import {
 } from "../../domain/url.ts";
 import { loadLibSrt } from "../runtime/libsrt.ts";
 import { type LibSrt, LibSrtError, SRT_EPOLL, SRTS } from "../runtime/libsrt-api.ts";
-import { joinSrtListener, type SrtRefusal } from "../runtime/srt-listeners.ts";
+import { joinSrtListener, type SrtRefusal, sharedByStreamId } from "../runtime/srt-listeners.ts";
 import { InputError } from "./udp-receiver.ts";
 
 /** What a running SRT input can tell: whether a sender is connected, and its address. */
@@ -218,6 +218,14 @@ export const bindSrtInput = (
     }
 
     if (target.mode === "listener") {
+      if (sharedByStreamId(target.port)) {
+        return yield* Effect.fail(
+          new InputError({
+            reason: "bind_failed",
+            message: `SRT port ${target.port} is shared by stream id among other channels: give this input a streamid too`,
+          }),
+        );
+      }
       const listener = yield* Effect.acquireRelease(
         Effect.try({
           try: () => {

@@ -22,7 +22,7 @@ import { OutputError } from "../../domain/output-error.ts";
 import { listenerRoute, type SrtTarget } from "../../domain/url.ts";
 import { loadLibSrt } from "../runtime/libsrt.ts";
 import { type LibSrt, LibSrtError, SRT_EPOLL, SRT_REJ, SRTS } from "../runtime/libsrt-api.ts";
-import { joinSrtListener } from "../runtime/srt-listeners.ts";
+import { joinSrtListener, sharedByStreamId } from "../runtime/srt-listeners.ts";
 import type { WriterContext } from "./context.ts";
 import { makePeers, stream } from "./srt-stream.ts";
 import { resolveIPv4 } from "./udp.ts";
@@ -252,6 +252,14 @@ const listenerAttempt = (
         () => Effect.void,
       ).pipe(Effect.mapError((error) => srtFailure(target, error)));
     } else {
+      if (sharedByStreamId(target.port)) {
+        return yield* Effect.fail(
+          new OutputError({
+            reason: "connect_refused",
+            message: `SRT port ${target.port} is shared by stream id among other channels: give this output a streamid too`,
+          }),
+        );
+      }
       const listener = yield* openSocket(lib, target);
       yield* Effect.try({
         try: () => {

@@ -332,3 +332,12 @@ export const throttledRefusals = (
     tell(refusal, (last?.since ?? 0) + 1);
   };
 };
+
+/**
+ * Whether this thread's listener shared by stream id holds `port`. A listener of its own may not go there:
+ * srt_listen would wait for the port's receive thread, which may be waiting for this thread in the callback.
+ */
+export const sharedByStreamId = (port: number): boolean => {
+  for (const hub of hubs.values()) if (hub.port === port) return true;
+  return false;
+};
