@@ -112,7 +112,7 @@ describe("SRT listener inputs sharing one port by stream id", () => {
     for (const channel of channels) {
       await eventually(
         `${channel.id}'s caller to connect`,
-        async () => (await srtInput(test, channel.id))?.sender ?? null ?? undefined,
+        async () => (await srtInput(test, channel.id))?.sender ?? undefined,
         20_000,
       );
     }
