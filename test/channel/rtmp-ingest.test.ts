@@ -178,6 +178,13 @@ describe("RTMP ingest", () => {
     expect(events).toMatch(/the stream key is not valid for the application 'live'/);
     expect(events).not.toContain(KEY);
     expect(test.logs.join("")).not.toContain(KEY);
+    const metrics = await (await test.request("/metrics")).text();
+    expect(metrics).toContain(
+      'distributary_rtmp_publish_refusals_total{channel="rtmp-refuse",input="primary",reason="busy"} 1',
+    );
+    expect(metrics).toContain(
+      'distributary_rtmp_publish_refusals_total{channel="rtmp-refuse",input="primary",reason="wrong_key"} 1',
+    );
     // The channel page says it too.
     const cookie = await loginSession(test, ADMIN_TOKEN);
     const page = await (

@@ -23,6 +23,7 @@ import { outputMetrics } from "./output-metrics.ts";
 import { ReadModel } from "./read-model.ts";
 import { Readiness } from "./readiness.ts";
 import { ristMetrics } from "./rist-metrics.ts";
+import { rtmpMetrics } from "./rtmp-metrics.ts";
 
 /** The registry over a snapshot source; `countEvent` counts bus events by type. */
 export const makeMetrics = (
@@ -102,6 +103,7 @@ export const makeMetrics = (
   channelMetrics(families);
   outputMetrics(families);
   ristMetrics(families);
+  rtmpMetrics(families);
 
   const events = new Counter({
     name: "distributary_events_total",
