@@ -157,6 +157,12 @@ class RtmpProtocolError extends Error {}
 export class ChunkReader {
   /** The peer's chunk size: 128 until it says otherwise. */
   chunkSize = 128;
+  /**
+   * The largest message and the most chunk streams taken from the peer (a server reading a stranger sets them:
+   * a header may announce 16 MiB on each of 65,599 chunk streams); past them the peer is not speaking RTMP.
+   */
+  maxMessage = 0xffffff;
+  maxStreams = 65_599;
   private pending: Uint8Array = new Uint8Array(0);
   private readonly streams = new Map<number, StreamState>();
 
@@ -192,6 +198,9 @@ export class ChunkReader {
     const previous = this.streams.get(chunkStream);
     if (format !== 0 && previous === undefined) {
       throw new RtmpProtocolError(`chunk stream ${chunkStream} began with a format ${format} header`);
+    }
+    if (previous === undefined && this.streams.size >= this.maxStreams) {
+      throw new RtmpProtocolError(`more than ${this.maxStreams} chunk streams`);
     }
     const state: StreamState = previous ?? {
       timestamp: 0,
@@ -240,6 +249,8 @@ export class ChunkReader {
       state.timestamp = (state.timestamp + state.delta) >>> 0;
     }
     if (starting) {
+      if (state.length > this.maxMessage)
+        throw new RtmpProtocolError(`a message of ${state.length} bytes, over ${this.maxMessage}`);
       state.body = new Uint8Array(state.length);
       state.filled = 0;
     }

@@ -33,6 +33,10 @@ const WINDOW = 5_000_000;
 const AMF3_COMMAND = 17;
 const AMF3_DATA = 15;
 const STREAM_ID = 1;
+/** Commands are small; a publisher's frames may be large (a 4K keyframe), never more than this. */
+const BEFORE_PUBLISH_MAX = 64 * 1024;
+const PUBLISHING_MAX = 8 * 1024 * 1024;
+const MAX_CHUNK_STREAMS = 32;
 
 /** Why a publish is refused: the onStatus code and the words the publisher sees. */
 export interface PublishRefusal {
@@ -66,7 +70,10 @@ const commandValues = (message: RtmpMessage): ReadonlyArray<Amf0Value> | null =>
 export class RtmpServerSession {
   private stage: Stage = "c0c1";
   private pending: Uint8Array = new Uint8Array(0);
-  private readonly reader = new ChunkReader();
+  private readonly reader = Object.assign(new ChunkReader(), {
+    maxMessage: BEFORE_PUBLISH_MAX,
+    maxStreams: MAX_CHUNK_STREAMS,
+  });
   private app = "";
   private publishing = false;
   private received = 0;
@@ -250,6 +257,7 @@ export class RtmpServerSession {
           return this.end(refusal.description);
         }
         this.publishing = true;
+        this.reader.maxMessage = PUBLISHING_MAX;
         this.send(userControl(USER_CONTROL.streamBegin, stream));
         this.status(stream, "status", "NetStream.Publish.Start", "publishing");
         return;

@@ -177,12 +177,39 @@ describe("RtmpServerSession", () => {
 
   it("garbage after the handshake closes the connection in words, never throws", () => {
     const h = harness();
-    feed(h.session, Buffer.concat([h.c1, new Uint8Array(HANDSHAKE), Uint8Array.of(0x45, ...new Array(12).fill(1))]), 4096);
+    feed(
+      h.session,
+      Buffer.concat([h.c1, new Uint8Array(HANDSHAKE), Uint8Array.of(0x45, ...new Array(12).fill(1))]),
+      4096,
+    );
     expect(h.closed()).toMatch(/not RTMP/);
     const wrongVersion = harness();
     const c0 = Uint8Array.from(wrongVersion.c1);
     c0[0] = 6;
     feed(wrongVersion.session, c0, 4096);
     expect(wrongVersion.closed()).toMatch(/version 6/);
+  });
+
+  it("a stranger announcing huge messages or many chunk streams before publishing is closed, not served", () => {
+    const huge = harness();
+    const header = Uint8Array.of(0x03, 0, 0, 0, 0x10, 0, 0, 20, 0, 0, 0, 0);
+    feed(
+      huge.session,
+      Buffer.concat([huge.c1, new Uint8Array(HANDSHAKE), header, new Uint8Array(128)]),
+      4096,
+    );
+    expect(huge.closed()).toMatch(/a message of 1048576 bytes/);
+    const many = harness();
+    const streams = Array.from({ length: 40 }, (_, i) =>
+      encodeMessage(128, {
+        chunkStream: 10 + i,
+        type: MESSAGE.command,
+        streamId: 0,
+        timestamp: 0,
+        body: new Uint8Array(300),
+      }),
+    );
+    feed(many.session, Buffer.concat([many.c1, new Uint8Array(HANDSHAKE), ...streams]), 4096);
+    expect(many.closed()).toMatch(/more than 32 chunk streams/);
   });
 });
