@@ -5,30 +5,14 @@
  * data, with the reason in the channel's status and an event; five receivers on one listener output port each get
  * the channel their stream id names.
  */
-import { Effect, Exit, Scope } from "effect";
-import { afterEach, describe, expect, it } from "vitest";
-import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
+import { Effect } from "effect";
+import { describe, expect, it } from "vitest";
+import { eventually, freeUdpPort, json, type TestApp, useAppWithPeers } from "../support/app.ts";
 import * as peers from "../support/peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
-let app: TestApp | undefined;
-let scope: Scope.CloseableScope | undefined;
-afterEach(async () => {
-  if (scope !== undefined) await Effect.runPromise(Scope.close(scope, Exit.void));
-  await app?.close();
-  app = undefined;
-  scope = undefined;
-});
-
-const startApp = async () => {
-  app = await makeTestApp();
-  const open = Effect.runSync(Scope.make());
-  scope = open;
-  const inside = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
-    Effect.runPromise(Scope.extend(effect, open));
-  return { test: app, inside };
-};
+const startApp = useAppWithPeers();
 
 /** About 1.3 s of a 1 Mbit/s TS of its own for each seed. */
 const streamOf = (seed: number) => new TsGenerator({ seed, bitrate: 1_000_000 }).packets(7 * 120);

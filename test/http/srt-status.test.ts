@@ -3,20 +3,13 @@
  * GET /api/channels/{id}, each with its own statistics read from libsrt, and /metrics counts them.
  */
 import { Effect, Exit, Scope } from "effect";
-import { afterEach, describe, expect, it } from "vitest";
-import { eventually, freeUdpPort, json, makeTestApp, type TestApp, udpSource } from "../support/app.ts";
+import { describe, expect, it } from "vitest";
+import { eventually, freeUdpPort, json, udpSource, useAppWithPeers } from "../support/app.ts";
 import * as peers from "../support/peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
-let app: TestApp | undefined;
-let scope: Scope.CloseableScope | undefined;
-afterEach(async () => {
-  if (scope !== undefined) await Effect.runPromise(Scope.close(scope, Exit.void));
-  await app?.close();
-  app = undefined;
-  scope = undefined;
-});
+const startApp = useAppWithPeers();
 
 interface PeerView {
   readonly peer: string;
@@ -24,16 +17,6 @@ interface PeerView {
   readonly send_rate_mbps: number;
   readonly rtt_ms: number;
 }
-
-/** The service, and a scope for the test's peers that afterEach closes. */
-const startApp = async () => {
-  app = await makeTestApp();
-  const open = Effect.runSync(Scope.make());
-  scope = open;
-  const inside = <A>(effect: Effect.Effect<A, never, Scope.Scope>) =>
-    Effect.runPromise(Scope.extend(effect, open));
-  return { test: app, inside };
-};
 
 describe("SRT statistics in the API and /metrics", () => {
   it("a listener output lists each receiver with its own figures; /metrics counts the receivers", async () => {

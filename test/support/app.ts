@@ -5,7 +5,7 @@
 import { createSocket } from "node:dgram";
 import { Writable } from "node:stream";
 import { Effect, Exit, Layer, ManagedRuntime, Scope } from "effect";
-import { afterAll, beforeAll, expect } from "vitest";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import { DocumentStore, layerMemory } from "../../src/effects/config/store.ts";
 import { PinoLoggerLive } from "../../src/effects/events/logging.ts";
 import { ServicesTest } from "../../src/effects/services.ts";
@@ -124,6 +124,29 @@ export const useTestApp = (options: TestAppOptions | (() => TestAppOptions) = {}
       await current?.close();
       current = undefined;
     },
+  };
+};
+
+/**
+ * The prologue of a file whose tests each make their own app and start real peers: `start()` makes the app and
+ * a scope for the peers (`inside` runs a peer in it); both are closed after each test.
+ */
+export const useAppWithPeers = () => {
+  let app: TestApp | undefined;
+  let scope: Scope.CloseableScope | undefined;
+  afterEach(async () => {
+    if (scope !== undefined) await Effect.runPromise(Scope.close(scope, Exit.void));
+    await app?.close();
+    app = undefined;
+    scope = undefined;
+  });
+  return async () => {
+    app = await makeTestApp();
+    const open = Effect.runSync(Scope.make());
+    scope = open;
+    const inside = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
+      Effect.runPromise(Scope.extend(effect, open));
+    return { test: app, inside };
   };
 };
 
