@@ -15,6 +15,7 @@ import { layerScheduleDocument, type ScheduleStore } from "./config/schedule-pro
 import { type DocumentStore, layerMemory } from "./config/store.ts";
 import { AccessRules } from "./control/access-rules.ts";
 import { Auth } from "./control/auth.ts";
+import { ConfigCode } from "./control/config-code.ts";
 import { ConfigTransfer } from "./control/config-transfer.ts";
 import { Control } from "./control/control.ts";
 import { Resume } from "./control/resume.ts";
@@ -80,6 +81,7 @@ const graph = <R, S>(fleet: Layer.Layer<Fleet, never, R>, schedules: Layer.Layer
     Layer.provideMerge(
       Layer.mergeAll(
         ConfigTransfer.Default,
+        ConfigCode.Default,
         Notifications.Default,
         Metrics.Default,
         Thumbnails.Default,

@@ -22,6 +22,7 @@ import {
 } from "../effects/config/postgres/person-sessions.ts";
 import { AccessRules } from "../effects/control/access-rules.ts";
 import { Auth } from "../effects/control/auth.ts";
+import { ConfigCode } from "../effects/control/config-code.ts";
 import { ConfigTransfer } from "../effects/control/config-transfer.ts";
 import { Control } from "../effects/control/control.ts";
 import { jwtUnexpired } from "../effects/control/jwt.ts";
@@ -73,6 +74,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     const readModel = yield* ReadModel;
     const bus = yield* EventBus;
     const transfer = yield* ConfigTransfer;
+    const configCode = yield* ConfigCode;
     const metrics = yield* Metrics;
     const thumbnails = yield* Thumbnails;
     const auth = yield* Auth;
@@ -300,7 +302,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
       ["/api/tokens", tokensApi(auth, run)],
       ["/api/access", accessApi(accessRules, run)],
       ["/api/notifiers", notifiersApi(notifiers, notifications, run)],
-      ["/api/config", configApi(transfer, run)],
+      ["/api/config", configApi(transfer, configCode, run)],
       ["/api/nodes", nodesApi(fleet, bus, run)],
       ["/api/cluster", clusterApi(fleet, run)],
       ["/api/audit", auditApi(database, run)],

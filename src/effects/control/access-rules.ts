@@ -54,6 +54,7 @@ export class AccessRules extends Effect.Service<AccessRules>()("distributary/Acc
      */
     const change = <E>(
       edit: (current: ReadonlyArray<AccessRule>) => Effect.Effect<ReadonlyArray<AccessRule>, E>,
+      audited = true,
     ) =>
       Effect.gen(function* () {
         yield* writeLock.withPermits(1)(
@@ -69,11 +70,12 @@ export class AccessRules extends Effect.Service<AccessRules>()("distributary/Acc
               Effect.catchAll((error) => Effect.flatMap(storeFailed(error), Effect.fail)),
             );
             rules = next;
-            yield* audit(
-              bus,
-              "access.rules",
-              `access rules replaced: ${before} rule${before === 1 ? "" : "s"} before, ${next.length} now`,
-            );
+            if (audited)
+              yield* audit(
+                bus,
+                "access.rules",
+                `access rules replaced: ${before} rule${before === 1 ? "" : "s"} before, ${next.length} now`,
+              );
           }),
         );
         return rules;
@@ -86,6 +88,8 @@ export class AccessRules extends Effect.Service<AccessRules>()("distributary/Acc
       /** Replaces the list whole (an empty list removes every rule); audited with the count before and after. */
       replace: (next: ReadonlyArray<AccessRule>) => change(() => Effect.succeed(next)),
       change,
+      /** Replaces the list whole as part of a change the caller audits (configuration as code). */
+      replaceUnaudited: (next: ReadonlyArray<AccessRule>) => change(() => Effect.succeed(next), false),
     } as const;
   }),
 }) {}

@@ -142,6 +142,17 @@ export class Notifiers extends Effect.Service<Notifiers>()("distributary/Notifie
           }),
         );
       }),
+      /**
+       * Replaces the list whole (configuration as code, src/effects/control/config-code.ts), each record
+       * checked; the caller audits the change it is part of.
+       */
+      replaceAll: (records: ReadonlyArray<NotifierRecord>) =>
+        writeLock.withPermits(1)(
+          Effect.gen(function* () {
+            for (const record of records) yield* checked(record);
+            yield* commit({ ...document, notifiers: [...records] });
+          }),
+        ),
       /** The service turns a notifier off itself (its receiver answered 410 Gone), saying so in the audit trail. */
       disable: (id: string, reason: string) =>
         writeLock

@@ -7,8 +7,10 @@
 import * as Effect from "effect/Effect";
 import * as Schema from "effect/Schema";
 import { ConfigDocument, ConfigImport, OriginalConfigFile } from "../../domain/channel.ts";
+import { declarativeJsonSchema } from "../../domain/config-code.ts";
 import { FieldIssue } from "../../domain/errors.ts";
 import { invalid } from "../../domain/validate.ts";
+import type { ConfigCode } from "../../effects/control/config-code.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import { type Api, body, makeApi, type Run } from "../routes.ts";
 
@@ -58,8 +60,111 @@ const exportOptions = (query: Record<string, string>) =>
     ? Effect.succeed({ secrets: query.secrets === "true" })
     : Effect.fail(invalid([{ field: "secrets", message: `must be true or false, got '${query.secrets}'` }]));
 
-export const configApi = (transfer: ConfigTransfer, run: Run): Api => {
+const PlanBody = Schema.Struct({
+  document: Schema.Union(
+    Schema.String,
+    Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  ).annotations({
+    description:
+      "the declarative document: its YAML or JSON text (errors then name line and column), or the JSON object",
+  }),
+  file: Schema.optional(Schema.String.pipe(Schema.maxLength(200))).annotations({
+    description: "the file's name, for the errors",
+  }),
+  prune: Schema.optional(Schema.Boolean).annotations({
+    description: "delete the channels and notifiers the document does not name",
+  }),
+}).annotations({ identifier: "ConfigPlanBody", parseOptions: { onExcessProperty: "error" } });
+
+const ApplyBody = Schema.Struct({ plan_id: Schema.String }).annotations({
+  identifier: "ConfigApplyBody",
+  parseOptions: { onExcessProperty: "error" },
+});
+
+export const configApi = (transfer: ConfigTransfer, code: ConfigCode, run: Run): Api => {
   const { app, routes, on } = makeApi();
+
+  on(
+    {
+      method: "get",
+      path: "/schema",
+      access: "viewer",
+      summary: "The declarative document's JSON Schema (configuration as code: docs/config-as-code.md)",
+      response: Schema.Unknown,
+    },
+    (c) => c.json(declarativeJsonSchema()),
+  );
+
+  on(
+    {
+      method: "get",
+      path: "/document",
+      access: "admin",
+      summary:
+        "Export the whole configuration as a declarative document (?format=yaml or json): channels, outputs " +
+        "and notifiers keyed by id, access rules; a secret given by reference ($" +
+        "{secret:NAME}) is written back so, others masked",
+      response: Schema.Unknown,
+    },
+    (c) => {
+      const format = c.req.query("format") ?? "json";
+      if (format !== "json" && format !== "yaml")
+        return run(
+          c,
+          Effect.fail(invalid([{ field: "format", message: `must be json or yaml, got '${format}'` }])),
+          () => c.text(""),
+        );
+      return run(c, code.exportText(format), (text) =>
+        c.body(text, 200, {
+          "content-type": format === "yaml" ? "application/yaml; charset=utf-8" : "application/json",
+          "cache-control": "no-store",
+        }),
+      );
+    },
+  );
+
+  on(
+    {
+      method: "post",
+      path: "/plan",
+      access: "admin",
+      summary:
+        "What applying the declarative document would change, field by field, and what each change costs on " +
+        "air; changes nothing. Deletions only with prune. Apply it by its plan_id",
+      body: PlanBody,
+      response: Schema.Unknown,
+    },
+    (c) =>
+      run(
+        c,
+        Effect.flatMap(body(c, PlanBody), (given) =>
+          code.plan(typeof given.document === "string" ? given.document : JSON.stringify(given.document), {
+            ...(given.file === undefined ? {} : { file: given.file }),
+            ...(given.prune === undefined ? {} : { prune: given.prune }),
+          }),
+        ),
+        (plan) => c.json(plan),
+      ),
+  );
+
+  on(
+    {
+      method: "post",
+      path: "/apply",
+      access: "admin",
+      summary:
+        "Carry out a plan by its id: all of it or nothing, one audit event with the document's digest; a 409 " +
+        "if the configuration changed since the plan was made",
+      body: ApplyBody,
+      response: Schema.Unknown,
+    },
+    (c) =>
+      run(
+        c,
+        Effect.flatMap(body(c, ApplyBody), (given) => code.apply(given.plan_id)),
+        (result) => c.json(result),
+      ),
+  );
 
   on(
     {
