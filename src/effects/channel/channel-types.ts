@@ -254,6 +254,12 @@ export interface RunningChannel {
    * output has sent what it queued. The channel is stopped afterwards as usual.
    */
   readonly release: (maxMs: number) => Effect.Effect<void>;
+  /**
+   * A move's cut on the old copy, at once in its thread (no fiber, no event-loop round): its inputs read one
+   * last time and sent (InputPath.readLast). True when that left nothing queued at an output: the new copy may
+   * send from now on, before `release` closes anything.
+   */
+  readonly cut: () => boolean;
   /** A move's end on the new copy: inputs that took a sender over take any sender again. */
   readonly settle: Effect.Effect<void>;
 }

@@ -24,6 +24,7 @@ import { remuxFaultChannels, settingNow } from "../config/settings.ts";
 import { makeInputPath } from "../ingest/input-path.ts";
 import type { InputPath, InputPathError, InputsStatus, InputsSummary } from "../ingest/input-types.ts";
 import { asOneTurn } from "../runtime/end-of-turn.ts";
+import { newCopyStarted } from "../runtime/move-word.ts";
 import { makeTurnBatch } from "../runtime/turn-batch.ts";
 import {
   ChannelError,
@@ -60,11 +61,13 @@ export const startChannel = (
     const log = Runtime.runFork(yield* Effect.runtime<never>());
     const faults = yield* makeFaultHandling(channelId, log);
     const inserter = makeCueInserter();
+    let inputsMade = false;
     const { outputs, fanOut, cues } = yield* makeStages(spec, options, {
       faults,
       log,
       inserter,
-      lastCcOut: () => lastCcOut(inputs, slate, inserter),
+      // A move's outputs are made before the input path (below): until it exists, no counter has left.
+      lastCcOut: () => (inputsMade ? lastCcOut(inputs, slate, inserter) : new Map()),
     });
     const taps = yield* makeTaps(fanOut.taps, options.previewIdleMs ?? 20_000);
 
@@ -73,6 +76,11 @@ export const startChannel = (
     const redundancy = yield* resolvedRedundancy(spec);
     fanOut.setFailoverAfterMs(redundancy.failover_after_ms);
     fanOut.rebuild();
+    // A move's new copy has its outputs ready before its inputs take the stream from the old copy: from that
+    // moment on the moved channel is silent until the old copy lets go, and building four outputs took as long
+    // again as the rest of the hand-over (docs/benchmarks.md).
+    const moving = options.handover !== undefined;
+    if (moving) for (const output of spec.outputs) yield* outputs.apply(output);
     const inputs: InputPath = yield* makeInputPath({
       channel: spec.id,
       primary: spec.primary,
@@ -98,6 +106,10 @@ export const startChannel = (
       contentSuspended: () => slate?.suspendsContent() ?? false,
       onAllUnhealthy: (all) => slate?.onHealth(all),
     }).pipe(Effect.mapError(inputPathFailure));
+    inputsMade = true;
+    // A move's inputs now hear the stream and its outputs are ready: the old copy may let go at once, while
+    // this one makes its slate (nothing after this point fails but a defect).
+    if (moving && options.handedOver !== undefined) newCopyStarted(options.handedOver);
 
     slate = yield* makeSlate(
       {
@@ -118,12 +130,13 @@ export const startChannel = (
     );
     fanOut.setSlate(slate);
 
-    for (const output of spec.outputs) yield* outputs.apply(output);
+    if (!moving) for (const output of spec.outputs) yield* outputs.apply(output);
 
     return {
       spec: () => spec,
       senders: inputs.senders,
       release: (maxMs: number) => release(inputs, outputs, maxMs),
+      cut: () => inputs.readLast() && !outputs.queued(),
       settle: Effect.sync(() => {
         fanOut.letGo();
         inputs.takeAnySender();

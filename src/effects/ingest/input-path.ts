@@ -50,7 +50,7 @@ import {
 import { makeSelector } from "./selector.ts";
 import { fromThisHost, makeSenderFilter } from "./sender-filter.ts";
 import { bindSrtInput, type SrtInputFigures, srtInputTarget } from "./srt-receiver.ts";
-import { bindInput, type InputError } from "./udp-receiver.ts";
+import { bindInput, type InputError, lastRead } from "./udp-receiver.ts";
 
 interface InputRuntime {
   readonly role: InputRole;
@@ -447,6 +447,17 @@ export const makeInputPath = (
       redundancy: () => redundancy,
       reconfigure,
       close: Effect.suspend(() => Effect.forEach(inputs, (input) => unlisten(input.role), { discard: true })),
+      readLast: () => {
+        if (merger !== null) return false;
+        const reads = inputs.map((input) =>
+          input.socket === null || input.fec !== null || input.reorder !== null
+            ? null
+            : lastRead(input.socket),
+        );
+        if (reads.length === 0 || reads.some((read) => read === null)) return false;
+        for (const read of reads) read?.();
+        return true;
+      },
       takeAnySender: () => {
         for (const input of inputs) {
           try {

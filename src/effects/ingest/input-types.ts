@@ -110,6 +110,12 @@ export interface InputPath {
   ) => Effect.Effect<void, InputPathError>;
   /** Closes every input's sockets (a move's end on the old copy). */
   readonly close: Effect.Effect<void>;
+  /**
+   * A move's cut on the old copy, at once: every input's socket read one last time and no more (they stay
+   * bound until `close`). True when that is all the inputs will ever give: plain UDP inputs read in batches,
+   * without FEC, reordering or merge; otherwise nothing is done and false says so.
+   */
+  readonly readLast: () => boolean;
   /** Inputs that took a sender over take any sender again (a move's end on the new copy). */
   readonly takeAnySender: () => void;
   /** The sender each UDP input heard last. */

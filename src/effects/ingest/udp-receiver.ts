@@ -50,7 +50,8 @@ export const bindInput = (
       const resume = (effect: Effect.Effect<Socket, InputError>) =>
         resumeWith(
           Effect.map(effect, (bound) => {
-            stopReading.set(bound, readInBatches(bound, onDatagram, pace, into));
+            // A take-over's socket has the stream from its bind on: it is read from the next turn.
+            stopReading.set(bound, readInBatches(bound, onDatagram, pace, into, takeOver !== undefined));
             return bound;
           }),
         );
@@ -126,3 +127,9 @@ export const bindInput = (
 
 /** How to give each batch-read socket back to node:dgram before it closes. */
 const stopReading = new WeakMap<Socket, (() => void) | null>();
+
+/**
+ * For a move's cut: the function that reads what waits on a batch-read socket, hands it on and reads the
+ * socket no more (it stays bound until its scope closes), or null for a socket node:dgram reads itself.
+ */
+export const lastRead = (socket: Socket): (() => void) | null => stopReading.get(socket) ?? null;

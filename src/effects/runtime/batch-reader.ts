@@ -300,12 +300,18 @@ const onReadable = (reading: Reading) => {
  * reused as soon as `deliver` returns (copy what must be kept), at most `pace.ms` after they came. Returns the
  * function that reads what is left and lets the socket go (call it before closing the socket), or null when
  * this runtime or socket cannot, and node:dgram's "message" events go on.
+ *
+ * `flowing`: the stream already comes (a moving channel's new socket, which took it from the old one): the
+ * socket is read from the thread's next turn on, without waiting for the event loop to report it readable. A
+ * new watch's first report came 2–125 ms late on a busy forwarding thread, and the moved channel was silent
+ * meanwhile (docs/benchmarks.md).
  */
 export const readInBatches = (
   socket: Socket,
   deliver: (datagram: Buffer, sender: RemoteInfo) => void,
   pace: ReadPace = defaultPace,
   into?: ReadInto,
+  flowingNow = false,
 ): (() => void) | null => {
   if (runtimeName !== "node" || !batchReadOn) return null;
   const fd = descriptorOf(socket);
@@ -344,6 +350,13 @@ export const readInBatches = (
   if (reading.readiness === null) {
     handle.recvStart();
     return null;
+  }
+  if (flowingNow && batchMs > 0) {
+    reading.readiness.stop();
+    // Read now, as far as a fence is concerned: nothing it holds is stale yet.
+    reading.readAt = monotonicMs();
+    flowing.add(reading);
+    if (timer === null || pace.ms < timerMs) setTurns(pace.ms);
   }
   // What came since the bind is read from the event loop (the watch reports it at once), not here: the
   // caller may not be ready for datagrams before it gets control back.

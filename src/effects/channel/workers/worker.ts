@@ -190,7 +190,12 @@ const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
         Effect.sync(() => {
           const word = command.handedOver;
           if (word !== undefined)
-            whenNewCopyStarts(word, () => runtime.runFork(Effect.ignore(release(command.channel, word))));
+            whenNewCopyStarts(word, () => {
+              // The cut at once, in this task: the old copy's last datagrams sent and the new copy told, before
+              // the release's fiber and the sockets' closing take their turns of this thread's loop.
+              if (host.get(command.channel)?.cut() === true) oldCopyDone(word);
+              runtime.runFork(Effect.ignore(release(command.channel, word)));
+            });
           return channel.senders();
         }),
       );
