@@ -80,11 +80,15 @@ interface Kept {
   readonly touchesRules: boolean;
 }
 
-const problem = (file: string, issues: ReadonlyArray<FieldIssue>) =>
+/**
+ * A document refused: each issue's field is its path in the document and its message starts with where it is
+ * (`channels.yaml:37:19`), as compilers write it so that editors jump there.
+ */
+const problem = (issues: ReadonlyArray<FieldIssue & { readonly at: string }>) =>
   new ControlError({
     reason: "invalid",
-    message: `${file}: ${issues.map((issue) => `${issue.field}: ${issue.message}`).join("; ")}`,
-    errors: issues,
+    message: issues.map((issue) => `${issue.at}: ${issue.field}: ${issue.message}`).join("; "),
+    errors: issues.map((issue) => ({ field: issue.field, message: `${issue.at}: ${issue.message}` })),
   });
 
 /** A field's path as a document names it (`channels.news.outputs[0]`, with dots and brackets) in steps. */
@@ -105,9 +109,9 @@ const parseText = (file: string, text: string) => {
   if (document.errors.length > 0)
     return Either.left(
       problem(
-        file,
         document.errors.slice(0, 5).map((error) => ({
-          field: at(error.pos[0]),
+          at: at(error.pos[0]),
+          field: "(document)",
           message: error.message.split("\n")[0] ?? error.message,
         })),
       ),
@@ -267,10 +271,7 @@ export class ConfigCode extends Effect.Service<ConfigCode>()("distributary/Confi
       if (Either.isLeft(parsed)) return yield* parsed.left;
       const { value, place } = parsed.right;
       const located = (issues: ReadonlyArray<FieldIssue>) =>
-        problem(
-          file,
-          issues.map((issue) => ({ field: `${place(issue.field)}: ${issue.field}`, message: issue.message })),
-        );
+        problem(issues.map((issue) => ({ ...issue, at: place(issue.field) })));
       const templates = templatesIn(value);
       const { values, issues } = yield* resolveNames(templates);
       if (issues.length > 0) return yield* located(issues);

@@ -1,0 +1,250 @@
+/**
+ * Configuration as code through the API: a declarative document with many features applied to an empty
+ * service, exported as YAML and planned again ("no changes"); secrets by reference never shown; a stale plan
+ * refused; an error named by its line. The runtime effects of single edits are config-code-live.test.ts.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { json, useTestApp } from "../support/app.ts";
+
+const YT_KEY = "h13-yt-key-Zq8wX2vB7nM4";
+const SRT_PASS = "h13srtpass-9fK2mQ7xL";
+const PD_KEY = "h13pdroutingkey0123456789abcdef0";
+const HOOK = "whsec_aDNob29rc2VjcmV0MDEyMzQ1Njc4OQ==";
+const secretsDir = mkdtempSync(join(tmpdir(), "h13-secrets-"));
+
+beforeAll(() => {
+  process.env.DISTRIBUTARY_SECRET_H13_YT_KEY = YT_KEY;
+  process.env.DISTRIBUTARY_SECRET_H13_PD_KEY = PD_KEY;
+  process.env.DISTRIBUTARY_SECRET_H13_HOOK = HOOK;
+  // One a file, as Kubernetes mounts them.
+  writeFileSync(join(secretsDir, "H13_SRT_PASS"), `${SRT_PASS}\n`);
+  process.env.DISTRIBUTARY_SECRETS_DIR = secretsDir;
+});
+afterAll(() => {
+  delete process.env.DISTRIBUTARY_SECRET_H13_YT_KEY;
+  delete process.env.DISTRIBUTARY_SECRET_H13_PD_KEY;
+  delete process.env.DISTRIBUTARY_SECRET_H13_HOOK;
+  delete process.env.DISTRIBUTARY_SECRETS_DIR;
+  rmSync(secretsDir, { recursive: true, force: true });
+});
+
+const app = useTestApp();
+
+/** Many features: two inputs with health rules, a slate, a schedule, outputs of several protocols with policies. */
+export const DOCUMENT = `version: 1
+channels:
+  evening-news:
+    name: Evening news
+    tags: [eu, news]
+    rtp_ip: 127.0.0.1
+    rtp_port: 47110
+    backup_rtp_ip: 127.0.0.1
+    backup_rtp_port: 47112
+    redundancy:
+      failover_after_ms: 500
+      health:
+        rules:
+          no_video: { pid_missing: video, for_ms: 1000 }
+          cc: { cc_errors: 20, window_ms: 1000 }
+        unhealthy_when: no_video || cc
+    slate:
+      after_ms: 1500
+    schedule:
+      windows:
+        - id: weekly
+          rrule: "DTSTART;TZID=Europe/Paris:20261205T200000\\nRRULE:FREQ=WEEKLY;BYDAY=SA"
+          duration_s: 3600
+          outputs: [youtube]
+    outputs:
+      local:
+        name: Local UDP
+        protocol: udp
+        url: udp://127.0.0.1:47120
+        policy: { scte35: { segmentation_types: [52, 54] } }
+      rtp-copy:
+        name: RTP copy
+        protocol: rtp
+        url: rtp://127.0.0.1:47122
+      contribution:
+        name: Contribution SRT
+        protocol: srt
+        url: srt://127.0.0.1:47124?mode=caller&passphrase=\${secret:H13_SRT_PASS}
+      youtube:
+        name: YouTube
+        protocol: rtmp
+        url: rtmp://127.0.0.1:47126/live/\${secret:H13_YT_KEY}
+        enabled: false
+  sports:
+    name: Sports
+    rtp_ip: 127.0.0.1
+    rtp_port: 47114
+    outputs:
+      main:
+        name: Main
+        protocol: udp
+        url: udp://127.0.0.1:47128
+notifiers:
+  oncall:
+    name: On call
+    kind: pagerduty
+    routing_key: \${secret:H13_PD_KEY}
+    events: [input_lost, failover]
+  automation:
+    name: Automation
+    kind: webhook
+    url: http://127.0.0.1:47130/hook
+    secret: \${secret:H13_HOOK}
+    events: [output_failed]
+    channels: [evening-news]
+access_rules:
+  - { claim: groups, equals: tv-ops-eu, role: operator, channels: { tags: [eu] } }
+  - { claim: groups, equals: tv-admins, role: admin, channels: "*" }
+`;
+
+const post = (path: string, body: unknown) =>
+  app.request(path, { method: "POST", body: JSON.stringify(body) });
+
+interface Plan {
+  plan_id: string;
+  no_changes: boolean;
+  text: string;
+  summary: { create: number; change: number; delete: number };
+  changes: Array<{
+    kind: string;
+    action: string;
+    id: string;
+    fields: Array<{ field: string }>;
+    cost: string;
+  }>;
+}
+const plan = async (document: string, prune = false): Promise<Plan> => {
+  const response = await post("/api/config/plan", { document, file: "channels.yaml", prune });
+  expect(response.status, await response.clone().text()).toBe(200);
+  return (await response.json()) as Plan;
+};
+const SECRETS = [YT_KEY, SRT_PASS, PD_KEY, HOOK, HOOK.slice("whsec_".length)];
+const expectNoSecret = (text: string) => {
+  for (const secret of SECRETS) expect(text).not.toContain(secret);
+};
+
+describe("configuration as code", () => {
+  it("applies a document to an empty service; its YAML export plans as no changes; secrets stay references", async () => {
+    const first = await plan(DOCUMENT);
+    expect(first.no_changes).toBe(false);
+    expect(first.summary).toEqual({ create: 9, change: 1, delete: 0 });
+    expect(first.text).toContain("+ channel evening-news");
+    expect(first.text).toContain("+ output evening-news/youtube");
+    expect(first.text).toContain("+ notifier oncall");
+    expectNoSecret(JSON.stringify(first));
+    expect(JSON.stringify(first)).toContain("${secret:H13_YT_KEY}");
+
+    const applied = await post("/api/config/apply", { plan_id: first.plan_id });
+    expect(applied.status, await applied.clone().text()).toBe(200);
+    // The destination's URL carries the value: the stored channel (with secrets, the admin's backup) has it.
+    const backup = await (await app.request("/api/config?secrets=true")).text();
+    expect(backup).toContain(`rtmp://127.0.0.1:47126/live/${YT_KEY}`);
+    expect(backup).toContain(`passphrase=${SRT_PASS}`);
+
+    const exported = await app.request("/api/config/document?format=yaml");
+    expect(exported.status).toBe(200);
+    const yaml = await exported.text();
+    expectNoSecret(yaml);
+    expect(yaml).toContain("rtmp://127.0.0.1:47126/live/${secret:H13_YT_KEY}");
+    expect(yaml).toContain("passphrase=${secret:H13_SRT_PASS}");
+    expect(yaml).toContain("routing_key: ${secret:H13_PD_KEY}");
+    const document = parse(yaml) as { channels: Record<string, unknown>; access_rules: unknown[] };
+    expect(Object.keys(document.channels)).toEqual(["evening-news", "sports"]);
+    expect(document.access_rules).toHaveLength(2);
+
+    const again = await plan(yaml);
+    expect(again.text).toBe("no changes: the configuration matches the document");
+    expect(again.no_changes).toBe(true);
+    expect((await plan(DOCUMENT)).no_changes).toBe(true);
+
+    // One audit event, with the document's digest; neither logs nor events nor the API show a value.
+    const events = await json(await app.request("/api/events?type=api_change&limit=200"));
+    const applies = (events.events as Array<{ action: string; detail: string }>).filter(
+      (event) => event.action === "config.apply",
+    );
+    expect(applies).toHaveLength(1);
+    expect(applies[0]?.detail).toMatch(/document sha256 [0-9a-f]{64}/);
+    expectNoSecret(JSON.stringify(events));
+    expectNoSecret(app.logs.join("\n"));
+    expectNoSecret(await (await app.request("/api/channels/evening-news")).text());
+    expectNoSecret(await (await app.request("/api/notifiers")).text());
+    expectNoSecret(await (await app.request("/api/config")).text());
+  });
+
+  it("names exactly the changed fields and their cost; refuses a plan made stale by an API change", async () => {
+    const edited = DOCUMENT.replace("name: Local UDP", "name: Local UDP (renamed)").replace(
+      "url: udp://127.0.0.1:47128",
+      "url: udp://127.0.0.1:47129",
+    );
+    const changed = await plan(edited);
+    expect(
+      changed.changes.map(({ kind, action, id, fields, cost }) => ({ kind, action, id, fields, cost })),
+    ).toEqual([
+      {
+        kind: "output",
+        action: "change",
+        id: "evening-news/local",
+        fields: [{ field: "name", before: "Local UDP", after: "Local UDP (renamed)" }],
+        cost: "no interruption (the channel is not running here)",
+      },
+      {
+        kind: "output",
+        action: "change",
+        id: "sports/main",
+        fields: [{ field: "url", before: "udp://127.0.0.1:47128", after: "udp://127.0.0.1:47129" }],
+        cost: "no interruption (the channel is not running here)",
+      },
+    ]);
+    // Someone changes a channel through the API: the plan is stale.
+    const patched = await app.request("/api/channels/sports", {
+      method: "PATCH",
+      body: JSON.stringify({ name: "Sports (by hand)" }),
+    });
+    expect(patched.status).toBe(200);
+    const stale = await post("/api/config/apply", { plan_id: changed.plan_id });
+    expect(stale.status).toBe(409);
+    expect((await json(stale)).detail).toMatch(/configuration changed since plan .* was made .* plan again/);
+    const output = await json(await app.request("/api/channels/evening-news/outputs/local"));
+    expect(output.name).toBe("Local UDP");
+    // Planned again, the hand change is part of what the document puts back.
+    const fresh = await plan(edited);
+    expect(fresh.changes.find((change) => change.id === "sports")?.fields).toEqual([
+      { field: "name", before: "Sports (by hand)", after: "Sports" },
+    ]);
+  });
+
+  it("names the line and column of an error, and an unknown secret, and applies nothing", async () => {
+    const lines = DOCUMENT.split("\n");
+    expect(lines[36]).toBe("        protocol: srt");
+    const wrong = [...lines.slice(0, 36), "        protocol: carrier-pigeon", ...lines.slice(37)].join("\n");
+    const before = await app.request("/api/config?secrets=true").then((r) => r.text());
+    const refused = await post("/api/config/plan", { document: wrong, file: "channels.yaml" });
+    expect(refused.status).toBe(400);
+    const problem = await json(refused);
+    expect(String(problem.detail)).toMatch(
+      /^channels\.yaml:37:\d+: channels\.evening-news\.outputs\.contribution\.protocol: /,
+    );
+
+    const unknown = await post("/api/config/plan", {
+      document: DOCUMENT.replace("${secret:H13_YT_KEY}", "${secret:H13_NOT_THERE}"),
+      file: "channels.yaml",
+    });
+    expect(unknown.status).toBe(400);
+    expect(String((await json(unknown)).detail)).toContain(
+      "secret 'H13_NOT_THERE' is not known to the server: set DISTRIBUTARY_SECRET_H13_NOT_THERE",
+    );
+    const broken = await post("/api/config/plan", { document: "version: 1\nchannels: [\n", file: "x.yaml" });
+    expect(broken.status).toBe(400);
+    expect(String((await json(broken)).detail)).toMatch(/x\.yaml:\d+:\d+/);
+    expect(await app.request("/api/config?secrets=true").then((r) => r.text())).toBe(before);
+    expect((await json(await app.request("/api/config/schema"))).$schema).toMatch(/json-schema/);
+  });
+});
