@@ -2,9 +2,10 @@
  * SCTE-35 back out of RTMP's AMF0 cue messages, in the three shapes cues.ts writes (and encoders send):
  * - `onAdCue` {cue: base64 of the section}: the section's exact bytes, taken when its table_id and CRC hold;
  * - `onCuePoint` {name "scte35", time, parameters} (Elemental/MediaLive): a splice_insert or time_signal made
- *   again from the decoded fields, its splice time the message's `time` plus `pre_roll_time` on the channel's
- *   timeline (`ptsAt`), immediate when the message says so;
- * - `onCuePoint` {type "com.youtube.cuepoint"}: a splice_insert out of the network with its break duration.
+ *   again from the decoded fields, its splice time the message's `time` (the splice's, as cues.ts writes it) on
+ *   the channel's timeline (`ptsAt`), immediate when the message says so;
+ * - `onCuePoint` {type "com.youtube.cuepoint"}: a splice_insert out of the network with its break duration,
+ *   `pre_roll_time_sec` after the message.
  * Anything else (other data messages, a broken cue) gives null.
  */
 import {
@@ -89,6 +90,8 @@ const spliceInsert = (fields: {
 export const sectionFromCueMessage = (
   values: ReadonlyArray<Amf0Value>,
   ptsAt: (seconds: number) => number = (seconds) => Math.round(seconds * TICKS),
+  /** The message's own time (its tag's timestamp), in seconds. */
+  messageSeconds = 0,
 ): Uint8Array | null => {
   const [name, value] = values;
   const fields = objectOf(value ?? null);
@@ -107,7 +110,7 @@ export const sectionFromCueMessage = (
       eventId: num(fields.splice_event_id),
       cancel: false,
       out: true,
-      pts: preRoll > 0 ? ptsAt(num(fields.time) + preRoll) : null,
+      pts: preRoll > 0 ? ptsAt(messageSeconds + preRoll) : null,
       durationS: num(fields.break_duration_sec),
       autoReturn: true,
       programId: 1,
@@ -119,10 +122,9 @@ export const sectionFromCueMessage = (
   const parameters = objectOf(fields.parameters ?? null);
   if (parameters === null) return null;
   const type = num(parameters.splice_command_type, -1);
-  const preRoll = num(parameters.pre_roll_time);
-  const at = preRoll > 0 ? ptsAt(num(fields.time) + preRoll) : null;
+  const at = ptsAt(num(fields.time, messageSeconds));
   if (type === 0x05) {
-    const immediate = bool(parameters.splice_immediate) || at === null;
+    const immediate = bool(parameters.splice_immediate);
     return spliceInsert({
       eventId: num(parameters.splice_event_id),
       cancel: bool(parameters.splice_event_cancel_indicator),
@@ -141,7 +143,7 @@ export const sectionFromCueMessage = (
       splice_command_type: 0x06,
       splice_command: {
         time_specified_flag: true,
-        pts_time: at ?? ptsAt(num(fields.time)),
+        pts_time: at,
       },
     } as SpliceInfoSection);
   }

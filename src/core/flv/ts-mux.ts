@@ -357,6 +357,7 @@ export class FlvTsMux {
     const section = sectionFromCueMessage(
       values,
       (seconds) => Math.round((out + seconds * 1000 - timestampMs + DELAY_MS) * 90) % PTS_WRAP,
+      timestampMs / 1000,
     );
     if (section === null) return;
     this.fixProgram();

@@ -15,6 +15,7 @@ import { decodeSection, encodeSection } from "../../../src/core/scte35/index.ts"
 import {
   ccAt,
   PACKET,
+  packetPts,
   payloadOffset,
   pcrOf,
   pidAt,
@@ -174,5 +175,57 @@ describe("FlvTsMux", () => {
     expect(mux.counters()).toMatchObject({ dropped: 3, videoFrames: 0, audioFrames: 0 });
     expect(mux.counters().dropReason).toMatch(/sound format 6/);
     expect(out).toEqual([]);
+  });
+
+  it("a scheduled onCuePoint lands on the PTS of the frame at its time, on the channel's timeline", () => {
+    const out: Uint8Array[] = [];
+    const mux = new FlvTsMux((datagram) => out.push(Uint8Array.from(datagram)));
+    mux.join(0);
+    const tags = flvOf("scheduled.flv", ["-c:a", "aac"]);
+    const insert = spliceInsertSection({
+      splice_event_id: 90,
+      splice_event_cancel_indicator: false,
+      out_of_network_indicator: true,
+      program_splice_flag: true,
+      duration_flag: false,
+      splice_immediate_flag: false,
+      event_id_compliance_flag: true,
+      time_specified_flag: true,
+      pts_time: 123_456,
+      unique_program_id: 1,
+      avail_num: 0,
+      avails_expected: 0,
+    });
+    // As our RTMP output sends it: at 0.3 s, for a splice at the 21st frame's time (its `time`), no pre-roll left.
+    const frames = tags.filter((tag) => tag.type === 9 && tag.body[1] === 1);
+    const spliceMs = frames[20]?.timestamp ?? 0;
+    const message = cueMessage("oncuepoint", encodeSection(insert), insert, {
+      time: spliceMs / 1000,
+      preRoll: 0,
+    }) as Uint8Array;
+    let cued = false;
+    for (const tag of tags) {
+      if (!cued && tag.timestamp >= 300) {
+        mux.tag(18, 300, message, 300);
+        cued = true;
+      }
+      mux.tag(tag.type, tag.timestamp, tag.body, tag.timestamp);
+    }
+    const ts = Buffer.concat(out);
+    const [section] = sectionsOn(ts, RTMP_TS.cuePid);
+    const decoded = decodeSection(Buffer.from(section ?? "", "hex"));
+    if (
+      Either.isLeft(decoded) ||
+      decoded.right.encrypted_packet ||
+      decoded.right.splice_command_type !== 0x05
+    )
+      throw new Error("no splice_insert came out");
+    const command = decoded.right.splice_command;
+    if (command.splice_event_cancel_indicator) throw new Error("a cancel came out");
+    expect([command.splice_event_id, command.splice_immediate_flag]).toEqual([90, false]);
+    const videoPts = packetsOf(ts)
+      .filter((packet) => pidAt(packet) === RTMP_TS.videoPid && unitStartAt(packet))
+      .map((packet) => packetPts(packet));
+    expect(command.pts_time).toBe(videoPts[20]);
   });
 });
