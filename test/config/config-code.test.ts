@@ -9,11 +9,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { json, useTestApp } from "../support/app.ts";
+import { DOCUMENT, HOOK, PD_KEY, ref, SRT_PASS, YT_KEY } from "../support/config-code.ts";
 
-const YT_KEY = "h13-yt-key-Zq8wX2vB7nM4";
-const SRT_PASS = "h13srtpass-9fK2mQ7xL";
-const PD_KEY = "h13pdroutingkey0123456789abcdef0";
-const HOOK = "whsec_aDNob29rc2VjcmV0MDEyMzQ1Njc4OQ==";
 const secretsDir = mkdtempSync(join(tmpdir(), "h13-secrets-"));
 
 beforeAll(() => {
@@ -33,77 +30,6 @@ afterAll(() => {
 });
 
 const app = useTestApp();
-
-/** Many features: two inputs with health rules, a slate, a schedule, outputs of several protocols with policies. */
-export const DOCUMENT = `version: 1
-channels:
-  evening-news:
-    name: Evening news
-    tags: [eu, news]
-    rtp_ip: 127.0.0.1
-    rtp_port: 47110
-    backup_rtp_ip: 127.0.0.1
-    backup_rtp_port: 47112
-    redundancy:
-      failover_after_ms: 500
-      health:
-        rules:
-          no_video: { pid_missing: video, for_ms: 1000 }
-          cc: { cc_errors: 20, window_ms: 1000 }
-        unhealthy_when: no_video || cc
-    slate:
-      after_ms: 1500
-    schedule:
-      windows:
-        - id: weekly
-          rrule: "DTSTART;TZID=Europe/Paris:20261205T200000\\nRRULE:FREQ=WEEKLY;BYDAY=SA"
-          duration_s: 3600
-          outputs: [youtube]
-    outputs:
-      local:
-        name: Local UDP
-        protocol: udp
-        url: udp://127.0.0.1:47120
-        policy: { scte35: { segmentation_types: [52, 54] } }
-      rtp-copy:
-        name: RTP copy
-        protocol: rtp
-        url: rtp://127.0.0.1:47122
-      contribution:
-        name: Contribution SRT
-        protocol: srt
-        url: srt://127.0.0.1:47124?mode=caller&passphrase=\${secret:H13_SRT_PASS}
-      youtube:
-        name: YouTube
-        protocol: rtmp
-        url: rtmp://127.0.0.1:47126/live/\${secret:H13_YT_KEY}
-        enabled: false
-  sports:
-    name: Sports
-    rtp_ip: 127.0.0.1
-    rtp_port: 47114
-    outputs:
-      main:
-        name: Main
-        protocol: udp
-        url: udp://127.0.0.1:47128
-notifiers:
-  oncall:
-    name: On call
-    kind: pagerduty
-    routing_key: \${secret:H13_PD_KEY}
-    events: [input_lost, failover]
-  automation:
-    name: Automation
-    kind: webhook
-    url: http://127.0.0.1:47130/hook
-    secret: \${secret:H13_HOOK}
-    events: [output_failed]
-    channels: [evening-news]
-access_rules:
-  - { claim: groups, equals: tv-ops-eu, role: operator, channels: { tags: [eu] } }
-  - { claim: groups, equals: tv-admins, role: admin, channels: "*" }
-`;
 
 const post = (path: string, body: unknown) =>
   app.request(path, { method: "POST", body: JSON.stringify(body) });
@@ -140,7 +66,7 @@ describe("configuration as code", () => {
     expect(first.text).toContain("+ output evening-news/youtube");
     expect(first.text).toContain("+ notifier oncall");
     expectNoSecret(JSON.stringify(first));
-    expect(JSON.stringify(first)).toContain("${secret:H13_YT_KEY}");
+    expect(JSON.stringify(first)).toContain(ref("H13_YT_KEY"));
 
     const applied = await post("/api/config/apply", { plan_id: first.plan_id });
     expect(applied.status, await applied.clone().text()).toBe(200);
@@ -153,9 +79,9 @@ describe("configuration as code", () => {
     expect(exported.status).toBe(200);
     const yaml = await exported.text();
     expectNoSecret(yaml);
-    expect(yaml).toContain("rtmp://127.0.0.1:47126/live/${secret:H13_YT_KEY}");
-    expect(yaml).toContain("passphrase=${secret:H13_SRT_PASS}");
-    expect(yaml).toContain("routing_key: ${secret:H13_PD_KEY}");
+    expect(yaml).toContain(`rtmp://127.0.0.1:47126/live/${ref("H13_YT_KEY")}`);
+    expect(yaml).toContain(`passphrase=${ref("H13_SRT_PASS")}`);
+    expect(yaml).toContain(`routing_key: ${ref("H13_PD_KEY")}`);
     const document = parse(yaml) as { channels: Record<string, unknown>; access_rules: unknown[] };
     expect(Object.keys(document.channels)).toEqual(["evening-news", "sports"]);
     expect(document.access_rules).toHaveLength(2);
@@ -234,7 +160,7 @@ describe("configuration as code", () => {
     );
 
     const unknown = await post("/api/config/plan", {
-      document: DOCUMENT.replace("${secret:H13_YT_KEY}", "${secret:H13_NOT_THERE}"),
+      document: DOCUMENT.replace(ref("H13_YT_KEY"), ref("H13_NOT_THERE")),
       file: "channels.yaml",
     });
     expect(unknown.status).toBe(400);
