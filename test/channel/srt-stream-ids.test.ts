@@ -59,7 +59,11 @@ const createChannel = async (test: TestApp, body: Record<string, unknown>) => {
 
 describe("SRT listener inputs sharing one port by stream id", () => {
   it("ten callers with ten stream ids on one port feed ten channels, each output byte for byte its own caller's", async () => {
-    const { test, inside } = await startApp();
+    // Two workers taking channels by count: those sharing the port still go to one, which holds its listener.
+    const { test, inside } = await startApp({
+      DISTRIBUTARY_WORKERS: "2",
+      DISTRIBUTARY_WORKER_BUSY_PERCENT: "0",
+    });
     const port = await freeUdpPort();
     const channels = Array.from({ length: 10 }, (_, index) => ({
       id: `h12-cam-${index}`,
@@ -118,6 +122,14 @@ describe("SRT listener inputs sharing one port by stream id", () => {
         true,
       );
     }
+    const workers = new Set(
+      await Promise.all(
+        channels.map(
+          async (channel) => (await json(await test.request(`/api/channels/${channel.id}`))).worker,
+        ),
+      ),
+    );
+    expect([...workers]).toHaveLength(1);
     const status = await srtInput(test, "h12-cam-3");
     expect(status?.stream_id).toBe("cam3");
     expect(status?.refusals).toBe(0);

@@ -128,8 +128,8 @@ export const useTestApp = (options: TestAppOptions | (() => TestAppOptions) = {}
 };
 
 /**
- * The prologue of a file whose tests each make their own app and start real peers: `start()` makes the app and
- * a scope for the peers (`inside` runs a peer in it); both are closed after each test.
+ * The prologue of a file whose tests each make their own app and start real peers: `start(settings)` makes the
+ * app and a scope for the peers (`inside` runs a peer in it); both are closed after each test.
  */
 export const useAppWithPeers = () => {
   let app: TestApp | undefined;
@@ -140,8 +140,8 @@ export const useAppWithPeers = () => {
     app = undefined;
     scope = undefined;
   });
-  return async () => {
-    app = await makeTestApp();
+  return async (settings: Readonly<Record<string, string>> = {}) => {
+    app = await makeTestApp(layerMemory, Layer.empty, settings);
     const open = Effect.runSync(Scope.make());
     scope = open;
     const inside = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
