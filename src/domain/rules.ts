@@ -99,7 +99,7 @@ const mergeInputsProblem = (channel: ChannelConfig): string | null => {
   const rist = [channel.input_url, channel.backup_input_url].map((url) => url != null && /^rist:/i.test(url));
   if (rist[0] === true && rist[1] === true) return null;
   if (channel.input_url == null && channel.backup_input_url == null) return null;
-  return "merge pairs two copies of one stream by sequence number: both inputs RTP/UDP, or both RIST (one sender with a peer for each, weight=0); an SRT input has no sequence numbers and a RIST input beside an RTP one numbers a stream of its own: use failover";
+  return "merge pairs two copies of one stream by sequence number: both inputs RTP/UDP, or both RIST (one sender with a peer for each, weight=0); an SRT or RTMP input has no sequence numbers and a RIST input beside an RTP one numbers a stream of its own: use failover";
 };
 
 /** Problems inside one channel's own inputs: the caller fixes the request (400). */

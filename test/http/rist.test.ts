@@ -139,7 +139,7 @@ describe("RIST through the API", () => {
       {
         field: "redundancy.mode",
         message:
-          "merge pairs two copies of one stream by sequence number: both inputs RTP/UDP, or both RIST (one sender with a peer for each, weight=0); an SRT input has no sequence numbers and a RIST input beside an RTP one numbers a stream of its own: use failover",
+          "merge pairs two copies of one stream by sequence number: both inputs RTP/UDP, or both RIST (one sender with a peer for each, weight=0); an SRT or RTMP input has no sequence numbers and a RIST input beside an RTP one numbers a stream of its own: use failover",
       },
     ]);
     const srt = await merge({ backup_input_url: `srt://:${backupPort}?mode=listener` });
