@@ -67,8 +67,15 @@ describe(`two nodes started together ${STARTS} times`, () => {
             .output()
             .split("\n")
             .filter((line) => /its lease passed to another node|holder_gone/.test(line));
-          for (const line of lines)
+          for (const line of lines) {
             losses.push(`start ${start}, node ${id}: ${/"msg":"([^"]*)"/.exec(line)?.[1] ?? line}`);
+            // What the nodes said of that channel meanwhile, for whoever reads the failure.
+            const channel = / channel (c\d+)/.exec(line)?.[1];
+            for (const other of ["a", "b"])
+              for (const said of fleet.process(other).output().split("\n"))
+                if (channel !== undefined && said.includes(`channel ${channel} `))
+                  losses.push(`    ${other}: ${/"msg":"([^"]*)"/.exec(said)?.[1] ?? said}`);
+          }
         }
         expect(held.length).toBe(CHANNELS);
       }
