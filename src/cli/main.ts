@@ -24,6 +24,15 @@ usage:
                                                     on DIR and hand it every channel without a lost packet
                                                     (as SIGUSR2 does); exits 1 with the reason if the running
                                                     one keeps them
+  distributary plan -f FILE [--prune] [--server URL] [--token T]
+                                                    what applying the document (YAML or JSON) would change
+                                                    and what each change costs on air; exits 0 with no
+                                                    changes, 2 with changes, 1 on an error
+  distributary apply -f FILE [--prune] [--auto-approve] [--server URL] [--token T]
+                                                    plan, confirm, then apply that plan (server and token
+                                                    also from DISTRIBUTARY_SERVER, DISTRIBUTARY_TOKEN)
+  distributary export [--format yaml|json] [--server URL] [--token T]
+                                                    the configuration as a declarative document
   distributary probe <file.ts | udp://@:PORT | rtp://@:PORT> [--seconds N] [--json]
                                                     analyse a TS: programs, PIDs, errors, SCTE-35 cues
   distributary scte35 <base64 | hex>                decode one SCTE-35 splice_info_section to JSON
@@ -77,6 +86,19 @@ const main = async (argv: ReadonlyArray<string>) => {
     case "upgrade": {
       const { upgradeCommand } = await import("./upgrade.ts");
       return upgradeCommand(rest);
+    }
+    case "plan":
+    case "apply":
+    case "export": {
+      const commands = await import("./config-code.ts");
+      const run =
+        command === "plan"
+          ? commands.planCommand
+          : command === "apply"
+            ? commands.applyCommand
+            : commands.exportCommand;
+      process.exitCode = await run(rest);
+      return;
     }
     case "probe": {
       const { probeCommand } = await import("./probe.ts");
