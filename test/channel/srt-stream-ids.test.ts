@@ -151,7 +151,7 @@ describe("SRT listener inputs sharing one port by stream id", () => {
     );
   });
 
-  it("a caller with an unknown stream id and one with a wrong passphrase are refused before any data, with the reason", async () => {
+  it("callers with an unknown stream id, a wrong passphrase or the wrong mode are refused before any data, with the reason", async () => {
     const { test, inside } = await startApp();
     const port = await freeUdpPort();
     const sink = await inside(peers.udpSink);
@@ -203,10 +203,23 @@ describe("SRT listener inputs sharing one port by stream id", () => {
     );
     expect(event.channel).toBe("h12-known");
 
-    // Both send; neither reaches the channel.
+    // Asking to receive what is published to here is the wrong mode, said on the channel.
+    const receiver = await inside(
+      peers.srtSenderPeer({ mode: "caller", port, passphrase: right, streamId: "#!::r=known,m=request" }),
+    );
+    const wrongMode = await eventually("the channel's refusal of the wrong mode", async () =>
+      (await refusalEvents(test)).find((seen) => seen.reason === "wrong_mode"),
+    );
+    expect([wrongMode.channel, wrongMode.code, wrongMode.code_name]).toEqual([
+      "h12-known",
+      1405,
+      "SRT_REJX_BAD_MODE",
+    ]);
+
+    // They all send; none reaches the channel.
     await inside(
       Effect.all(
-        [sendPaced(chunkTs(ts), stranger.udpPort, 0.2), sendPaced(chunkTs(ts), intruder.udpPort, 0.2)],
+        [stranger, intruder, receiver].map((peer) => sendPaced(chunkTs(ts), peer.udpPort, 0.2)),
         {
           concurrency: "unbounded",
         },

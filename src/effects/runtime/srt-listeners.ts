@@ -20,7 +20,7 @@
  */
 import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
-import { maskStreamId, parseStreamId } from "../../domain/url.ts";
+import { maskStreamId, parseStreamId, type SrtStreamRequest } from "../../domain/url.ts";
 import { type LibSrt, SRT_EPOLL, SRT_REJ, SRT_REJX, SRTS } from "./libsrt-api.ts";
 
 export type SrtRouteMode = "publish" | "request";
@@ -155,10 +155,10 @@ const makeHub = (lib: LibSrt, place: SrtListenerPlace, key: string): Hub => {
     for (const [caller, entry] of hub.pending) {
       const state = lib.state(caller);
       if (state === SRTS.CONNECTED || state === SRTS.CONNECTING) {
-        if (now - (pendingSince.get(caller) ?? now) > PENDING_MAX_MS) forget(caller);
+        if (now - entry.since > PENDING_MAX_MS) hub.pending.delete(caller);
         continue;
       }
-      forget(caller);
+      hub.pending.delete(caller);
       const { route } = entry;
       const code = route.passphrase === null ? SRT_REJ.UNSECURE : SRT_REJ.BADSECRET;
       const why =
@@ -169,60 +169,63 @@ const makeHub = (lib: LibSrt, place: SrtListenerPlace, key: string): Hub => {
     }
     if (hub.pending.size > 0) hub.check = setTimeout(checkPending, PENDING_CHECK_MS);
   };
-  const pendingSince = new Map<number, number>();
-  const forget = (caller: number) => {
-    hub.pending.delete(caller);
-    pendingSince.delete(caller);
+
+  const notFound = {
+    code: SRT_REJX.NOTFOUND,
+    reason: "unknown_stream_id",
+    why: "no channel on this port has that stream id",
+    route: null,
+  } as const;
+
+  /** The route a caller's stream id asks for, or why none takes it (with SRT's code). */
+  const routeFor = (
+    request: SrtStreamRequest,
+  ):
+    | SrtRoute
+    | {
+        readonly code: number;
+        readonly reason: SrtRefusal["reason"];
+        readonly why: string;
+        readonly route: SrtRoute | null;
+      } => {
+    const named = (mode: SrtRouteMode) => hub.routes.get(routeKey(mode, request.name));
+    const shown = shownStreamId(request.name);
+    if (request.mode !== null) {
+      const route = named(request.mode);
+      if (route !== undefined) return route;
+      const other = named(request.mode === "publish" ? "request" : "publish");
+      if (other === undefined) return notFound;
+      const why =
+        other.mode === "publish"
+          ? `'${shown}' is published to here (m=publish), not requested from`
+          : `'${shown}' is requested from here (m=request), not published to`;
+      return { code: SRT_REJX.BAD_MODE, reason: "wrong_mode", why, route: other };
+    }
+    const [publish, requested] = [named("publish"), named("request")];
+    if (publish !== undefined && requested !== undefined) {
+      const why = `'${shown}' is both published to and requested from here: say which with #!::r=${shown},m=publish or m=request`;
+      return { code: SRT_REJX.BAD_REQUEST, reason: "bad_stream_id", why, route: null };
+    }
+    return publish ?? requested ?? notFound;
   };
 
   lib.onCaller(socket, (caller, streamId, address) => {
     const request = parseStreamId(streamId);
-    if (typeof request === "string") {
-      return refuse(
-        caller,
-        SRT_REJX.BAD_REQUEST,
-        refusal(hub.port, address, streamId, "bad_stream_id", SRT_REJX.BAD_REQUEST, request),
-        null,
-      );
+    // What is wrong with it is not repeated: its pieces come from the network and may hold a secret.
+    const found =
+      typeof request === "string"
+        ? {
+            code: SRT_REJX.BAD_REQUEST,
+            reason: "bad_stream_id" as const,
+            why: "its stream id starts with #!:: but is not #!::r=name,m=publish (or m=request)",
+            route: null,
+          }
+        : routeFor(request);
+    if (!("accepted" in found)) {
+      const { code, reason, why, route } = found;
+      return refuse(caller, code, refusal(hub.port, address, streamId, reason, code, why), route);
     }
-    const modes: ReadonlyArray<SrtRouteMode> =
-      request.mode === null ? ["publish", "request"] : [request.mode];
-    const found = modes.flatMap((mode) => {
-      const route = hub.routes.get(routeKey(mode, request.name));
-      return route === undefined ? [] : [route];
-    });
-    const route = found[0];
-    if (route === undefined || found.length > 1) {
-      const other =
-        request.mode === null
-          ? undefined
-          : hub.routes.get(routeKey(request.mode === "publish" ? "request" : "publish", request.name));
-      if (other !== undefined) {
-        const why = `'${request.name}' here is ${other.mode === "publish" ? "published to (m=publish)" : "requested from (m=request)"}, not ${request.mode === "publish" ? "published to" : "requested from"}`;
-        return refuse(
-          caller,
-          SRT_REJX.BAD_MODE,
-          refusal(hub.port, address, streamId, "wrong_mode", SRT_REJX.BAD_MODE, why),
-          other,
-        );
-      }
-      if (found.length > 1) {
-        const why = `'${request.name}' is both published to and requested from here: say which with #!::r=${request.name},m=publish or m=request`;
-        return refuse(
-          caller,
-          SRT_REJX.BAD_REQUEST,
-          refusal(hub.port, address, streamId, "bad_stream_id", SRT_REJX.BAD_REQUEST, why),
-          null,
-        );
-      }
-      const why = "no channel on this port has that stream id";
-      return refuse(
-        caller,
-        SRT_REJX.NOTFOUND,
-        refusal(hub.port, address, streamId, "unknown_stream_id", SRT_REJX.NOTFOUND, why),
-        null,
-      );
-    }
+    const route = found;
     if (route.full()) {
       const why =
         route.mode === "publish"
@@ -240,8 +243,7 @@ const makeHub = (lib: LibSrt, place: SrtListenerPlace, key: string): Hub => {
       pbkeylen: route.pbkeylen,
       latencyMs: route.latencyMs,
     });
-    hub.pending.set(caller, { route, streamId, caller: address });
-    pendingSince.set(caller, Date.now());
+    hub.pending.set(caller, { route, streamId, caller: address, since: Date.now() });
     // libsrt checks the caller's key right after this returns; a look soon after tells whether it passed.
     hub.check ??= setTimeout(checkPending, PENDING_CHECK_MS);
     return true;
@@ -257,7 +259,7 @@ const makeHub = (lib: LibSrt, place: SrtListenerPlace, key: string): Hub => {
       }
       if (caller === null) return;
       const entry = hub.pending.get(caller);
-      forget(caller);
+      hub.pending.delete(caller);
       const streamId = entry?.streamId ?? lib.streamId(caller);
       const route = entry?.route ?? null;
       // A route gone meanwhile (its channel stopped), or one full by now, hands the caller back.
