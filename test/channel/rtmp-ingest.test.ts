@@ -84,6 +84,24 @@ const channelWithSink = async (
   return { test: app, sink };
 };
 
+/** A running channel `id` taking UDP on a port of its own (answered) with one RTMP output to `url`. */
+const rtmpSource = async (test: TestApp, id: string, url: string): Promise<number> => {
+  const sourcePort = await freeUdpPort();
+  const source = await test.request("/api/channels", {
+    method: "POST",
+    body: JSON.stringify({
+      id,
+      name: id,
+      rtp_ip: "127.0.0.1",
+      rtp_port: sourcePort,
+      outputs: [{ id: "rtmp", name: "rtmp", protocol: "rtmp", url }],
+    }),
+  });
+  expect(source.status, await source.clone().text()).toBe(201);
+  expect((await test.request(`/api/channels/${id}/start`, { method: "POST" })).status).toBe(200);
+  return sourcePort;
+};
+
 /** ffmpeg publishing the test file once, in real time; resolves with its exit code and stderr. */
 const ffmpegPublish = (url: string, inputOptions: ReadonlyArray<string> = [], file = media) =>
   execa(
@@ -237,27 +255,12 @@ describe("RTMP ingest", () => {
 
   it("our own RTMP output publishing to our own RTMP input carries 5 cues back as SCTE-35, byte for byte", async () => {
     const port = await freeTcpPort();
-    const sourcePort = await freeUdpPort();
     const { test, sink } = await channelWithSink("rtmp-cues-in", `rtmp://127.0.0.1:${port}/live/${KEY}`);
-    const source = await test.request("/api/channels", {
-      method: "POST",
-      body: JSON.stringify({
-        id: "rtmp-cues-out",
-        name: "rtmp-cues-out",
-        rtp_ip: "127.0.0.1",
-        rtp_port: sourcePort,
-        outputs: [
-          {
-            id: "rtmp",
-            name: "rtmp",
-            protocol: "rtmp",
-            url: `rtmp://127.0.0.1:${port}/live/${KEY}?cues=onadcue`,
-          },
-        ],
-      }),
-    });
-    expect(source.status, await source.clone().text()).toBe(201);
-    expect((await test.request("/api/channels/rtmp-cues-out/start", { method: "POST" })).status).toBe(200);
+    const sourcePort = await rtmpSource(
+      test,
+      "rtmp-cues-out",
+      `rtmp://127.0.0.1:${port}/live/${KEY}?cues=onadcue`,
+    );
 
     const ts = readFileSync(longer);
     const pes = videoPes(ts);
@@ -397,22 +400,8 @@ describe("RTMP ingest", () => {
 
   it("HEVC from our own RTMP output (Enhanced RTMP, hevc=1) arrives as H.265 in the PMT and decodes", async () => {
     const port = await freeTcpPort();
-    const sourcePort = await freeUdpPort();
     const { test, sink } = await channelWithSink("rtmp-hevc-in", `rtmp://127.0.0.1:${port}/live/${KEY}`);
-    const source = await test.request("/api/channels", {
-      method: "POST",
-      body: JSON.stringify({
-        id: "rtmp-hevc-out",
-        name: "rtmp-hevc-out",
-        rtp_ip: "127.0.0.1",
-        rtp_port: sourcePort,
-        outputs: [
-          { id: "rtmp", name: "rtmp", protocol: "rtmp", url: `rtmp://127.0.0.1:${port}/live/${KEY}?hevc=1` },
-        ],
-      }),
-    });
-    expect(source.status, await source.clone().text()).toBe(201);
-    expect((await test.request("/api/channels/rtmp-hevc-out/start", { method: "POST" })).status).toBe(200);
+    const sourcePort = await rtmpSource(test, "rtmp-hevc-out", `rtmp://127.0.0.1:${port}/live/${KEY}?hevc=1`);
     const path = join(dir, "hevc.ts");
     bframeStream(path, 2, "libx265");
     const ts = readFileSync(path);
