@@ -433,7 +433,7 @@ describe("RTMP ingest", () => {
     expect(await decodeErrors(sink.bytes())).toBe("");
   });
 
-  it("the API refuses a broken RTMP input URL in words and keeps the key when the masked URL comes back", async () => {
+  it("the API refuses a broken RTMP input URL in words, keeps the key when the masked URL comes back, and a start says why it cannot listen", async () => {
     app = await makeTestApp();
     const bad = await app.request("/api/channels", {
       method: "POST",
@@ -466,5 +466,41 @@ describe("RTMP ingest", () => {
     });
     expect(patched.status, await patched.clone().text()).toBe(200);
     expect(await app.storeText()).toContain(`rtmp://127.0.0.1:${port}/live?key=${KEY}`);
+
+    // Starting: the same app and key on a port another channel listens on, then RTMPS with no such files.
+    expect((await app.request("/api/channels/rtmp-mask/start", { method: "POST" })).status).toBe(200);
+    const twin = await app.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "rtmp-twin",
+        name: "rtmp-twin",
+        rtp_ip: "127.0.0.1",
+        rtp_port: await freeUdpPort(),
+        input_url: `rtmp://127.0.0.1:${port}/live/${KEY}`,
+      }),
+    });
+    expect(twin.status).toBe(201);
+    const twinStart = await app.request("/api/channels/rtmp-twin/start", { method: "POST" });
+    const twinWords = await twinStart.text();
+    expect(twinWords).toMatch(
+      /another channel takes the application 'live' with this stream key on port \d+/,
+    );
+    expect(twinWords).not.toContain(KEY);
+    const tls = await app.request("/api/channels", {
+      method: "POST",
+      body: JSON.stringify({
+        id: "rtmps-nofile",
+        name: "rtmps-nofile",
+        rtp_ip: "127.0.0.1",
+        rtp_port: await freeUdpPort(),
+        input_url: `rtmps://127.0.0.1:${await freeTcpPort()}/live?key=${KEY}&cert=/nonexistent/a.pem&certkey=/nonexistent/a.key`,
+      }),
+    });
+    expect(tls.status).toBe(201);
+    const tlsWords = await (await app.request("/api/channels/rtmps-nofile/start", { method: "POST" })).text();
+    expect(tlsWords).toMatch(
+      /cannot use the certificate \/nonexistent\/a\.pem and its key \/nonexistent\/a\.key/,
+    );
+    expect(tlsWords).not.toContain(KEY);
   });
 });
