@@ -233,7 +233,7 @@ describe("RTMP ingest", () => {
     expect(channel).toContain(`rtmps://127.0.0.1:${port}/live?key=****&cert=${tls.cert}`);
   });
 
-  it("GStreamer (rtmp2sink) publishes: the output decodes with no error", async () => {
+  it("GStreamer (rtmp2sink, then rtmpsink) publishes: the output decodes with no error", async () => {
     const port = await freeTcpPort();
     const { test, sink } = await channelWithSink("rtmp-gst", `rtmp://127.0.0.1:${port}/live/${KEY}`);
     const gst = await execa(
@@ -247,10 +247,22 @@ describe("RTMP ingest", () => {
       { reject: false, timeout: 20_000 },
     );
     expect(gst.exitCode, gst.stderr).toBe(0);
-    await eventually("the stream at the output", () => (sink.bytes().length > 30_000 ? true : undefined));
+    // And rtmpsink (librtmp), the older element.
+    const legacy = await execa(
+      "gst-launch-1.0",
+      [
+        ...["-q", "filesrc", `location=${media}`, "!", "tsdemux", "name=d"],
+        ...["d.", "!", "queue", "!", "h264parse", "!", "flvmux", "name=m", "streamable=true"],
+        ...["!", "rtmpsink", `location=rtmp://127.0.0.1:${port}/live/${KEY} live=1`],
+        ...["d.", "!", "queue", "!", "aacparse", "!", "m."],
+      ],
+      { reject: false, timeout: 20_000 },
+    );
+    expect(legacy.exitCode, legacy.stderr).toBe(0);
+    await eventually("the stream at the output", () => (sink.bytes().length > 60_000 ? true : undefined));
     expect(await decodeErrors(sink.bytes())).toBe("");
     const inputs = await inputsOf(test, "rtmp-gst");
-    expect(inputs[0]?.rtmp?.publishes).toBe(1);
+    expect(inputs[0]?.rtmp?.publishes).toBe(2);
   });
 
   it("our own RTMP output publishing to our own RTMP input carries 5 cues back as SCTE-35, byte for byte", async () => {

@@ -6,7 +6,7 @@
  *   there is no video), SCTE-35 on 0x1F4 (CUEI registered). Its streams are what the first publisher sent; a
  *   later publisher with other codecs makes a new PMT version, one with the same makes no change at all;
  * - the timeline is continuous: each publisher's first tag is placed after the last one of the previous
- *   publisher by the wall-clock time between them, so the PCR keeps counting; continuity counters go on
+ *   publisher by the wall-clock time between them (at least 500 ms), so the PCR keeps counting; continuity counters go on
  *   where they were, and each PID's first packet after a new publisher joins has discontinuity_indicator set;
  * - video: H.264 (FLV codec 7, or Enhanced RTMP `avc1`) and HEVC (Enhanced RTMP `hvc1`) from length-prefixed
  *   NAL units to Annex B with an access unit delimiter and, before a keyframe, the sequence header's
@@ -31,6 +31,7 @@ import {
   writeTimestamp,
 } from "../ts/index.ts";
 import { type Amf0Value, decodeAmf0 } from "./amf0.ts";
+import { AAC_SAMPLE_RATES } from "./audio.ts";
 import { sectionFromCueMessage } from "./cue-read.ts";
 
 export const RTMP_TS = {
@@ -52,6 +53,12 @@ const TAG_VIDEO = 9;
 const TAG_SCRIPT = 18;
 /** PES times run this far ahead of the PCR: the decoder's buffer. */
 const DELAY_MS = 500;
+/**
+ * A publisher's first tag is placed at least this long after the previous publisher's last: its other stream
+ * may begin earlier than the tag that came first (GStreamer's rtmpsink sends a keyframe, then older audio), and
+ * must still come after everything already sent.
+ */
+const JOIN_GAP_MS = 500;
 /** PAT and PMT at least this often (and before every keyframe). */
 const PSI_EVERY_MS = 100;
 const DATAGRAM_PACKETS = 7;
@@ -171,6 +178,9 @@ export class FlvTsMux {
   private lastOutMs = 0;
   private lastWallMs: number | null = null;
 
+  private lastVideoDts = Number.NEGATIVE_INFINITY;
+  private lastAudioPts = Number.NEGATIVE_INFINITY;
+
   private counts = { videoFrames: 0, audioFrames: 0, cues: 0, dropped: 0 };
   private dropReason: string | null = null;
 
@@ -227,7 +237,7 @@ export class FlvTsMux {
       this.sessionBaseMs =
         this.lastWallMs === null
           ? this.sessionBaseMs
-          : this.lastOutMs + Math.max(40, Math.min(nowMs, this.joinedWallMs) - this.lastWallMs);
+          : this.lastOutMs + Math.max(JOIN_GAP_MS, Math.min(nowMs, this.joinedWallMs) - this.lastWallMs);
     }
     const out = this.sessionBaseMs + (timestampMs - this.firstTagMs);
     if (out > this.lastOutMs) this.lastOutMs = out;
@@ -300,8 +310,11 @@ export class FlvTsMux {
     payload.set(annexB(nals), au.length + sets.length);
     const out = this.outMs(timestampMs, nowMs);
     if (keyframe || out - this.lastPsiMs >= PSI_EVERY_MS) this.psi(out);
-    const dts = (out + DELAY_MS) * 90;
-    this.pes(RTMP_TS.videoPid, 0xe0, (out + DELAY_MS + cts) * 90, dts, payload, keyframe, out);
+    // A decode time never repeats nor goes back (a publisher's stamps in whole ms may).
+    const dts = Math.max((out + DELAY_MS) * 90, this.lastVideoDts + 90);
+    this.lastVideoDts = dts;
+    const pts = Math.max((out + DELAY_MS + cts) * 90, dts);
+    this.pes(RTMP_TS.videoPid, 0xe0, pts, dts, payload, keyframe, out);
     this.counts.videoFrames++;
   }
 
@@ -343,7 +356,14 @@ export class FlvTsMux {
     if (this.audioCodec === null) return this.drop("audio the channel's program has no place for");
     const out = this.outMs(timestampMs, nowMs);
     if (this.videoCodec === null && out - this.lastPsiMs >= PSI_EVERY_MS) this.psi(out);
-    this.pes(RTMP_TS.audioPid, 0xc0, (out + DELAY_MS) * 90, null, payload, false, out);
+    // Two frames stamped alike (GStreamer's first two AAC frames are) go one frame apart.
+    const frameTicks =
+      format === 10 && this.aac !== null
+        ? Math.round((1024 * 90_000) / (AAC_SAMPLE_RATES[this.aac.rateIndex] ?? 48_000))
+        : 2351;
+    const pts = Math.max((out + DELAY_MS) * 90, this.lastAudioPts + frameTicks);
+    this.lastAudioPts = pts;
+    this.pes(RTMP_TS.audioPid, 0xc0, pts, null, payload, false, out);
     this.counts.audioFrames++;
   }
 
