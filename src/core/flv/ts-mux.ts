@@ -55,8 +55,7 @@ const TAG_SCRIPT = 18;
 const DELAY_MS = 500;
 /**
  * A publisher's first tag is placed at least this long after the previous publisher's last: its other stream
- * may begin earlier than the tag that came first (GStreamer's rtmpsink sends a keyframe, then older audio), and
- * must still come after everything already sent.
+ * may begin a little earlier than the tag that came first, and must still come after everything already sent.
  */
 const JOIN_GAP_MS = 500;
 /** PAT and PMT at least this often (and before every keyframe). */
