@@ -94,6 +94,8 @@ const WORDS = `
   occurrence occurrences
   notifier notifiers notification notifications delivered delivery deliveries redirect redirects followed
   resolves webhook webhooks pagerduty signed signing routing renewing timestamp hourly outcome
+  asking callers published serves allows shared shares maxreceivers badsecret notfound unsecure unhealthy
+  upgraded handed encoder refusals
 `;
 
 export const SERVICE_WORDS: ReadonlyArray<string> = WORDS.split(/\s+/).filter((word) => word !== "");

@@ -270,6 +270,17 @@ describe("the mask list", () => {
       {
         ...common,
         ...names,
+        type: "upgrade",
+        outcome: "done",
+        from: { pid: 100, version: "1.0.0" },
+        to: { pid: 200, version: "1.0.1" },
+        channels: [],
+        duration_ms: 420,
+        reason: null,
+      },
+      {
+        ...common,
+        ...names,
         type: "medialive_action",
         action: "stop",
         by: "cost_guard",
@@ -318,6 +329,21 @@ describe("the mask list", () => {
         reason: "busy",
         message:
           "RTMP backup input: a publisher from 192.0.2.7:50000 was refused: the stream key is already in use: another publisher (192.0.2.8:50001) is sending to this channel",
+      },
+      {
+        ...common,
+        ...names,
+        type: "srt_caller_refused",
+        input: "primary",
+        caller: "192.0.2.7:50000",
+        stream_id: "#!::r=cam1,m=publish",
+        port: 9000,
+        reason: "wrong_passphrase",
+        code: 10,
+        code_name: "SRT_REJ_BADSECRET",
+        refusals: 2,
+        message:
+          "SRT primary input: the SRT caller 192.0.2.7:50000 asking for stream id '#!::r=cam1,m=publish' on port 9000 was refused (SRT_REJ_BADSECRET): its passphrase does not match the one of this stream id (or it gave none)",
       },
     ];
     expect(new Set(samples.map((event) => event.type)).size).toBe(EVENT_TYPES.length - 2);

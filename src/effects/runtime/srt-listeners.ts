@@ -71,7 +71,7 @@ interface Hub {
   /** Callers let through the callback, until accepted or found dropped. */
   readonly pending: Map<
     number,
-    { readonly route: SrtRoute; readonly streamId: string; readonly caller: string }
+    { readonly route: SrtRoute; readonly streamId: string; readonly caller: string; readonly since: number }
   >;
   check: ReturnType<typeof setTimeout> | null;
 }
