@@ -15,7 +15,7 @@ import { layerScheduleDocument, type ScheduleStore } from "./config/schedule-pro
 import { type DocumentStore, layerMemory } from "./config/store.ts";
 import { AccessRules } from "./control/access-rules.ts";
 import { Auth } from "./control/auth.ts";
-import { ConfigCode } from "./control/config-code.ts";
+import { ConfigCode } from "./config-code/config-code.ts";
 import { ConfigTransfer } from "./control/config-transfer.ts";
 import { Control } from "./control/control.ts";
 import { Resume } from "./control/resume.ts";

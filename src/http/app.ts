@@ -22,7 +22,7 @@ import {
 } from "../effects/config/postgres/person-sessions.ts";
 import { AccessRules } from "../effects/control/access-rules.ts";
 import { Auth } from "../effects/control/auth.ts";
-import { ConfigCode } from "../effects/control/config-code.ts";
+import { ConfigCode } from "../effects/config-code/config-code.ts";
 import { ConfigTransfer } from "../effects/control/config-transfer.ts";
 import { Control } from "../effects/control/control.ts";
 import { jwtUnexpired } from "../effects/control/jwt.ts";

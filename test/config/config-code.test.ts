@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { json, useTestApp } from "../support/app.ts";
+import { ADMIN_TOKEN, json, loginSession, useTestApp } from "../support/app.ts";
 import { DOCUMENT, HOOK, PD_KEY, ref, SRT_PASS, YT_KEY } from "../support/config-code.ts";
 
 const secretsDir = mkdtempSync(join(tmpdir(), "h13-secrets-"));
@@ -103,6 +103,18 @@ describe("configuration as code", () => {
     expectNoSecret(await (await app.request("/api/channels/evening-news")).text());
     expectNoSecret(await (await app.request("/api/notifiers")).text());
     expectNoSecret(await (await app.request("/api/config")).text());
+    // Nor the pages.
+    const cookie = await loginSession(app, ADMIN_TOKEN);
+    for (const page of [
+      "/channels/evening-news",
+      "/settings",
+      "/settings/notifiers/oncall",
+      "/channels/evening-news/edit",
+    ]) {
+      const shown = await app.request(`http://127.0.0.1${page}`, { token: null, headers: { cookie } });
+      expect(shown.status, page).toBe(200);
+      expectNoSecret(await shown.text());
+    }
   });
 
   it("names exactly the changed fields and their cost; refuses a plan made stale by an API change", async () => {

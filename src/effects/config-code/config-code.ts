@@ -49,11 +49,11 @@ import { Placement } from "../config/placement.ts";
 import { ScheduleStore } from "../config/schedule-progress.ts";
 import { holdSecrets, maskKnownSecrets } from "../config/secrets.ts";
 import { DocumentStore } from "../config/store.ts";
+import { AccessRules } from "../control/access-rules.ts";
+import { Resume } from "../control/resume.ts";
+import { controlShared } from "../control/shared.ts";
 import { Notifiers } from "../notify/notifiers.ts";
 import { localAddresses } from "../runtime/own-ports.ts";
-import { AccessRules } from "./access-rules.ts";
-import { Resume } from "./resume.ts";
-import { controlShared } from "./shared.ts";
 
 export const REFS_FILE = "config-refs.json";
 /** Plans kept for an apply; an older one is planned again. */

@@ -143,7 +143,7 @@ export class Notifiers extends Effect.Service<Notifiers>()("distributary/Notifie
         );
       }),
       /**
-       * Replaces the list whole (configuration as code, src/effects/control/config-code.ts), each record
+       * Replaces the list whole (configuration as code, src/effects/config-code/config-code.ts), each record
        * checked; the caller audits the change it is part of.
        */
       replaceAll: (records: ReadonlyArray<NotifierRecord>) =>

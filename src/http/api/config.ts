@@ -10,7 +10,7 @@ import { ConfigDocument, ConfigImport, OriginalConfigFile } from "../../domain/c
 import { declarativeJsonSchema } from "../../domain/config-code.ts";
 import { FieldIssue } from "../../domain/errors.ts";
 import { invalid } from "../../domain/validate.ts";
-import type { ConfigCode } from "../../effects/control/config-code.ts";
+import type { ConfigCode } from "../../effects/config-code/config-code.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import { type Api, body, makeApi, type Run } from "../routes.ts";
 
