@@ -15,7 +15,7 @@
  * says why: in its log, an `upgrade` event, and to the CLI (exit code 1 and the words).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server, Socket } from "node:net";
 import * as Effect from "effect/Effect";
 import * as Runtime from "effect/Runtime";
@@ -142,7 +142,14 @@ export const serveUpgrades = (options: Options) =>
     let upgrading = false;
     let leaving = false;
 
-    const writePid = () => writeFileSync(pidPath, `${process.pid}\n`);
+    /** The PID file, for systemd and scripts; a node whose directory cannot hold it runs on without one. */
+    const writePid = () => {
+      try {
+        writeFileSync(pidPath, `${process.pid}\n`);
+      } catch (cause) {
+        log("warning", `no PID file (${pidPath}): ${message(cause)}`);
+      }
+    };
 
     /** The old process: starts the new one and hands it everything; `report` hears how it goes. */
     const upgrade = (report: Report) => {
@@ -379,6 +386,10 @@ export const serveUpgrades = (options: Options) =>
       );
     });
 
+    // A fleet node keeps its configuration in the database: its directory may not exist yet.
+    yield* Effect.sync(() => mkdirSync(options.configDir, { recursive: true, mode: 0o700 })).pipe(
+      Effect.catchAllDefect(() => Effect.void),
+    );
     if (isTakingOver()) yield* Effect.forkScoped(finishTakeOver);
     else {
       control = yield* Effect.tryPromise(() =>
