@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, useTestApp } from "../support/app.ts";
-import { DOCUMENT, HOOK, PD_KEY, ref, SRT_PASS, YT_KEY } from "../support/config-code.ts";
+import { DOCUMENT, HOOK, PD_KEY, ref, SRT_PASS, TEAMS_URL, YT_KEY } from "../support/config-code.ts";
 
 const cli = fileURLToPath(new URL("../../bin/distributary", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "h13-cli-"));
@@ -20,11 +20,12 @@ beforeAll(async () => {
   process.env.DISTRIBUTARY_SECRET_H13_YT_KEY = YT_KEY;
   process.env.DISTRIBUTARY_SECRET_H13_PD_KEY = PD_KEY;
   process.env.DISTRIBUTARY_SECRET_H13_HOOK = HOOK;
+  process.env.DISTRIBUTARY_SECRET_H13_TEAMS_URL = TEAMS_URL;
   process.env.DISTRIBUTARY_SECRET_H13_SRT_PASS = SRT_PASS;
   server = `http://127.0.0.1:${await app.listen()}`;
 });
 afterAll(() => {
-  for (const name of ["YT_KEY", "PD_KEY", "HOOK", "SRT_PASS"])
+  for (const name of ["YT_KEY", "PD_KEY", "HOOK", "SRT_PASS", "TEAMS_URL"])
     delete process.env[`DISTRIBUTARY_SECRET_H13_${name}`];
   rmSync(dir, { recursive: true, force: true });
 });
@@ -48,7 +49,7 @@ describe("distributary plan, apply, export", () => {
     const planned = await run(["plan", "-f", path]);
     expect(planned.exitCode, planned.stderr).toBe(2);
     expect(planned.stdout).toContain("+ channel evening-news");
-    expect(planned.stdout).toContain("plan: 9 to create, 1 to change, 0 to delete");
+    expect(planned.stdout).toContain("plan: 11 to create, 1 to change, 0 to delete");
 
     // Without a terminal, apply needs --auto-approve.
     const unconfirmed = await run(["apply", "-f", path]);
@@ -58,7 +59,7 @@ describe("distributary plan, apply, export", () => {
 
     const applied = await run(["apply", "-f", path, "--auto-approve"]);
     expect(applied.exitCode, applied.stderr).toBe(0);
-    expect(applied.stdout).toContain("applied: 9 created, 1 changed, 0 deleted");
+    expect(applied.stdout).toContain("applied: 11 created, 1 changed, 0 deleted");
     expect((await app.request("/api/channels/sports")).status).toBe(200);
 
     const again = await run(["plan", "-f", path]);

@@ -9,7 +9,16 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { ADMIN_TOKEN, json, loginSession, useTestApp } from "../support/app.ts";
-import { DOCUMENT, HOOK, PD_KEY, ref, SRT_PASS, YT_KEY } from "../support/config-code.ts";
+import {
+  DOCUMENT,
+  HOOK,
+  PD_KEY,
+  ref,
+  SLACK_PATH,
+  SRT_PASS,
+  TEAMS_URL,
+  YT_KEY,
+} from "../support/config-code.ts";
 
 const secretsDir = mkdtempSync(join(tmpdir(), "h13-secrets-"));
 
@@ -17,6 +26,7 @@ beforeAll(() => {
   process.env.DISTRIBUTARY_SECRET_H13_YT_KEY = YT_KEY;
   process.env.DISTRIBUTARY_SECRET_H13_PD_KEY = PD_KEY;
   process.env.DISTRIBUTARY_SECRET_H13_HOOK = HOOK;
+  process.env.DISTRIBUTARY_SECRET_H13_TEAMS_URL = TEAMS_URL;
   // One a file, as Kubernetes mounts them.
   writeFileSync(join(secretsDir, "H13_SRT_PASS"), `${SRT_PASS}\n`);
   process.env.DISTRIBUTARY_SECRETS_DIR = secretsDir;
@@ -25,6 +35,7 @@ afterAll(() => {
   delete process.env.DISTRIBUTARY_SECRET_H13_YT_KEY;
   delete process.env.DISTRIBUTARY_SECRET_H13_PD_KEY;
   delete process.env.DISTRIBUTARY_SECRET_H13_HOOK;
+  delete process.env.DISTRIBUTARY_SECRET_H13_TEAMS_URL;
   delete process.env.DISTRIBUTARY_SECRETS_DIR;
   rmSync(secretsDir, { recursive: true, force: true });
 });
@@ -52,7 +63,7 @@ const plan = async (document: string, prune = false): Promise<Plan> => {
   expect(response.status, await response.clone().text()).toBe(200);
   return (await response.json()) as Plan;
 };
-const SECRETS = [YT_KEY, SRT_PASS, PD_KEY, HOOK, HOOK.slice("whsec_".length)];
+const SECRETS = [YT_KEY, SRT_PASS, PD_KEY, HOOK, HOOK.slice("whsec_".length), SLACK_PATH, TEAMS_URL];
 const expectNoSecret = (text: string) => {
   for (const secret of SECRETS) expect(text).not.toContain(secret);
 };
@@ -61,7 +72,7 @@ describe("configuration as code", () => {
   it("applies a document to an empty service; its YAML export plans as no changes; secrets stay references", async () => {
     const first = await plan(DOCUMENT);
     expect(first.no_changes).toBe(false);
-    expect(first.summary).toEqual({ create: 9, change: 1, delete: 0 });
+    expect(first.summary).toEqual({ create: 11, change: 1, delete: 0 });
     expect(first.text).toContain("+ channel evening-news");
     expect(first.text).toContain("+ output evening-news/youtube");
     expect(first.text).toContain("+ notifier oncall");

@@ -5,6 +5,8 @@
 export const YT_KEY = "h13-yt-key-Zq8wX2vB7nM4";
 export const SRT_PASS = "h13srtpass-9fK2mQ7xL";
 export const PD_KEY = "h13pdroutingkey0123456789abcdef0";
+export const SLACK_PATH = "h13SlackPathSecret42";
+export const TEAMS_URL = "https://h13.webhook.office.com/webhookb2/h13TeamsSecretPath77";
 export const HOOK = "whsec_aDNob29rc2VjcmV0MDEyMzQ1Njc4OQ==";
 
 /** A reference to a secret, as a document writes it. */
@@ -76,6 +78,16 @@ notifiers:
     secret: \${secret:H13_HOOK}
     events: [output_failed]
     channels: [evening-news]
+  chat:
+    name: Ops chat
+    kind: slack
+    url: https://hooks.slack.com/services/T0H13/B0H13/h13SlackPathSecret42
+    events: [input_lost]
+  teams:
+    name: Teams room
+    kind: teams
+    url: \${secret:H13_TEAMS_URL}
+    events: [failover]
 access_rules:
   - { claim: groups, equals: tv-ops-eu, role: operator, channels: { tags: [eu] } }
   - { claim: groups, equals: tv-admins, role: admin, channels: "*" }

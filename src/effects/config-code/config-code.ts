@@ -214,18 +214,25 @@ export class ConfigCode extends Effect.Service<ConfigCode>()("distributary/Confi
 
     /** A field's value as a plan or export shows it: its reference where one was used, else masked. */
     const shown =
-      (templates: Readonly<Record<string, string>>, values: ReadonlyMap<string, string>) =>
+      (
+        templates: Readonly<Record<string, string>>,
+        values: ReadonlyMap<string, string>,
+        kinds: ReadonlyMap<string, string> = new Map(
+          notifiers.current().map((record) => [record.id, record.kind]),
+        ),
+      ) =>
       (field: string, value: unknown): unknown => {
         if (typeof value !== "string") return value;
         const template = templates[field];
         if (template !== undefined && resolveText(template, values) === value) return template;
-        const last = field.split(".").at(-1) ?? "";
-        if (last === "secret" || last === "routing_key") return MASK;
-        if (field.startsWith("notifiers.") && last === "url" && !/^https?:/.test(value)) return MASK;
-        if (field.startsWith("notifiers.") && last === "url") {
-          const kind = field.split(".")[1];
-          const record = notifiers.current().find((candidate) => candidate.id === kind);
-          if (record !== undefined && (record.kind === "slack" || record.kind === "teams")) return MASK;
+        const steps = field.split(".");
+        const last = steps.at(-1) ?? "";
+        if (steps[0] === "notifiers") {
+          // A Slack or Teams URL lets anyone post: a secret whole.
+          const kind = kinds.get(steps[1] ?? "");
+          if (last === "secret" || last === "routing_key") return MASK;
+          if (last === "url" && kind !== "webhook" && kind !== "pagerduty") return MASK;
+          return value;
         }
         if (last === "url" || last === "input_url" || last === "backup_input_url") return maskUrl(value);
         return value;
@@ -389,8 +396,12 @@ export class ConfigCode extends Effect.Service<ConfigCode>()("distributary/Confi
 
       // The changes, field by field, each shown with references or masked.
       const newRefs = Object.fromEntries(templates);
-      const before = shown(refs, values);
-      const after = shown(newRefs, values);
+      const kinds = new Map<string, string>([
+        ...storedNotifiers.map((record) => [record.id, record.kind] as const),
+        ...nextNotifiers.map((record) => [record.id, record.kind] as const),
+      ]);
+      const before = shown(refs, values, kinds);
+      const after = shown(newRefs, values, kinds);
       const fieldsOf = (from: unknown, to: unknown, prefix: string): FieldChange[] =>
         leafChanges(from, to, "").map((change) => ({
           field: change.field,
