@@ -33,7 +33,7 @@ import { cuedStream, newGenerator } from "../support/lab-channel.ts";
 import { describeLab } from "../support/netlab.ts";
 
 const SEED = Number(process.env.DISTRIBUTARY_CHAOS_SEED ?? 20261128);
-const MINUTES = Number(process.env.DISTRIBUTARY_CHAOS_MINUTES ?? 2.5);
+const MINUTES = Number(process.env.DISTRIBUTARY_CHAOS_MINUTES ?? 1.5);
 const REPORT_FILE = process.env.DISTRIBUTARY_CHAOS_REPORT ?? "";
 /** The service's default lease. */
 const LEASE_MS = 6000;
