@@ -40,7 +40,7 @@ import {
 import { ControlError, type FieldIssue } from "../../domain/errors.ts";
 import { MASK, type NotifierRecord, notifierProblems } from "../../domain/notifiers.ts";
 import { buildChannel, checkChannel, checkChannelSchedule, inputChanged } from "../../domain/rules.ts";
-import { holdOutputs, windowsOnAir } from "../../domain/schedule.ts";
+import { holdOutputs, ownerOf, windowsOnAir } from "../../domain/schedule.ts";
 import { maskUrl } from "../../domain/url.ts";
 import { toFieldIssues } from "../../domain/validate.ts";
 import { Channels } from "../channel/channels.ts";
@@ -447,17 +447,13 @@ export class ConfigCode extends Effect.Service<ConfigCode>()("distributary/Confi
             fields: ownFields,
             cost: channelCost(channel.name, ownFields, running, moves),
           });
-        const named = new Set(
-          (channel.schedule?.windows ?? []).flatMap(
-            (window) => (window as { outputs?: ReadonlyArray<string> }).outputs ?? [],
-          ),
-        );
         const stopping = ownFields.some((field) => field.field === "desired") || moves;
         for (const output of channel.outputs) {
           const was = oldOuts?.[output.id];
           const fields = fieldsOf(was ?? {}, outs?.[output.id], `${prefix}.outputs.${output.id}`).filter(
             // A schedule's windows switch the outputs they name: their switch is theirs.
-            (field) => !(was !== undefined && field.field === "enabled" && named.has(output.id)),
+            (field) =>
+              !(was !== undefined && field.field === "enabled" && ownerOf(channel, output.id) !== undefined),
           );
           const action: Action = was === undefined ? "create" : "change";
           if (fields.length === 0) continue;
