@@ -175,7 +175,10 @@ export const makeCoordinator = Effect.gen(function* () {
       return;
     }
     for (const [id, term] of [...held]) {
-      if (round.held.get(id) !== term) yield* stopSending(id, "its lease passed to another node");
+      // A lease taken after this round was sent may be missing from what it read: its statement (on another
+      // connection) may have begun before the take was committed. The next round says whether it is still ours.
+      if (round.held.get(id) !== term && sending.takenAt(id) <= sent)
+        yield* stopSending(id, "its lease passed to another node");
     }
     if (inTime) {
       yield* guard.renewed(sent);

@@ -27,6 +27,8 @@ export const makeSending = (
 ) => {
   /** The terms this node holds, by channel. */
   const held = new Map<string, number>();
+  /** When each held lease came here (this process's clock, once the statement that took it had answered). */
+  const takenAt = new Map<string, number>();
   /** Until when the last renewal lets the held channels send (runtime/send-gates.ts). */
   let gateUntil = 0;
   const takeovers: Record<TakeoverReason, number> = {
@@ -41,6 +43,7 @@ export const makeSending = (
     Effect.gen(function* () {
       for (const { channel: id, term, reason } of leases) {
         held.set(id, term);
+        takenAt.set(id, performance.now());
         setTerm(id, term);
         if (!fenced()) sendUntil(id, gateUntil);
         if (reason !== null) takeovers[reason] += 1;
@@ -60,6 +63,8 @@ export const makeSending = (
 
   return {
     held: held as ReadonlyMap<string, number>,
+    /** When the lease of channel `id` came here; −∞ for one not held. */
+    takenAt: (id: string) => takenAt.get(id) ?? Number.NEGATIVE_INFINITY,
     takeovers: () => ({ ...takeovers }),
     startSendingAll,
     startSending: (id: string, term: number, reason: TakeoverReason | null) =>
@@ -68,6 +73,7 @@ export const makeSending = (
     stopSending: (id: string, why: string) =>
       Effect.gen(function* () {
         held.delete(id);
+        takenAt.delete(id);
         sendUntil(id, 0);
         yield* resume.hold(id as ChannelId, false);
         yield* Effect.logWarning(`fleet: node ${me} no longer sends channel ${id}: ${why}`);
