@@ -13,9 +13,10 @@ import { Placement } from "./config/placement.ts";
 import { layerSchedulePostgres } from "./config/postgres/schedule-progress.ts";
 import { layerScheduleDocument, type ScheduleStore } from "./config/schedule-progress.ts";
 import { type DocumentStore, layerMemory } from "./config/store.ts";
+import { ConfigCode } from "./config-code/config-code.ts";
+import { ConfigFileLive } from "./config-code/config-file.ts";
 import { AccessRules } from "./control/access-rules.ts";
 import { Auth } from "./control/auth.ts";
-import { ConfigCode } from "./config-code/config-code.ts";
 import { ConfigTransfer } from "./control/config-transfer.ts";
 import { Control } from "./control/control.ts";
 import { Resume } from "./control/resume.ts";
@@ -77,7 +78,7 @@ const NotifyWhereHeld = Layer.effectDiscard(
  * progress is kept (the document store on one box, PostgreSQL in a fleet).
  */
 const graph = <R, S>(fleet: Layer.Layer<Fleet, never, R>, schedules: Layer.Layer<ScheduleStore, never, S>) =>
-  Layer.mergeAll(FleetMetricsLive, NotifyMetricsLive, NotifyWhereHeld, SignOn.Default).pipe(
+  Layer.mergeAll(FleetMetricsLive, NotifyMetricsLive, NotifyWhereHeld, SignOn.Default, ConfigFileLive).pipe(
     Layer.provideMerge(
       Layer.mergeAll(
         ConfigTransfer.Default,

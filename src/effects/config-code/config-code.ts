@@ -627,6 +627,21 @@ export class ConfigCode extends Effect.Service<ConfigCode>()("distributary/Confi
       );
     });
 
-    return { plan, apply, exportText } as const;
+    /** What the file mode (config-file.ts) says of drift; null when no file is the source of truth. */
+    let driftOf: () => {
+      file: string;
+      document_sha256: string | null;
+      drift: number;
+      plan: ConfigPlan | null;
+    } | null = () => null;
+    return {
+      plan,
+      apply,
+      exportText,
+      drift: () => driftOf(),
+      setDrift: (source: typeof driftOf) => {
+        driftOf = source;
+      },
+    } as const;
   }),
 }) {}

@@ -152,6 +152,9 @@ export const recordingsDir = Config.option(Config.nonEmptyString("DISTRIBUTARY_R
  */
 export const ristSrpDir = Config.option(Config.nonEmptyString("DISTRIBUTARY_RIST_SRP_DIR"));
 
+/** A declarative document the service applies at start and whenever it changes (effects/config-code/config-file.ts). */
+export const configFile = Config.option(Config.nonEmptyString("DISTRIBUTARY_CONFIG_FILE"));
+
 /**
  * Where prepared slate clips are kept (effects/channel/slate-maker.ts), one file per format and picture, reused
  * by every channel that needs the same; none: `distributary-slates` in the system's temporary directory.
