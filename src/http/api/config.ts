@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect";
 import * as Schema from "effect/Schema";
 import { ConfigDocument, ConfigImport, OriginalConfigFile } from "../../domain/channel.ts";
 import { declarativeJsonSchema } from "../../domain/config-code.ts";
-import { ControlError, FieldIssue } from "../../domain/errors.ts";
+import { FieldIssue } from "../../domain/errors.ts";
 import { invalid } from "../../domain/validate.ts";
 import type { ConfigCode } from "../../effects/config-code/config-code.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
@@ -130,25 +130,13 @@ export const configApi = (transfer: ConfigTransfer, code: ConfigCode, run: Run):
       access: "admin",
       summary:
         "With DISTRIBUTARY_CONFIG_FILE: how many objects differ from the file (changed through the API or the " +
-        "pages since) and the plan that would restore it; a 404 when no file is the source of truth",
+        "pages since) and the plan that would restore it; file null when no file is the source of truth",
       response: Schema.Unknown,
     },
-    (c) => {
-      const drift = code.drift();
-      return drift === null
-        ? run(
-            c,
-            Effect.fail(
-              new ControlError({
-                reason: "not_found",
-                message:
-                  "no configuration file is the source of truth here (DISTRIBUTARY_CONFIG_FILE is not set)",
-              }),
-            ),
-            () => c.text(""),
-          )
-        : c.json(drift, 200, { "cache-control": "no-store" });
-    },
+    (c) =>
+      c.json(code.drift() ?? { file: null, document_sha256: null, drift: 0, plan: null }, 200, {
+        "cache-control": "no-store",
+      }),
   );
 
   on(
