@@ -20,9 +20,9 @@ import {
   postgresSessionStore,
   postgresTokenSessionStore,
 } from "../effects/config/postgres/person-sessions.ts";
+import { ConfigCode } from "../effects/config-code/config-code.ts";
 import { AccessRules } from "../effects/control/access-rules.ts";
 import { Auth } from "../effects/control/auth.ts";
-import { ConfigCode } from "../effects/config-code/config-code.ts";
 import { ConfigTransfer } from "../effects/control/config-transfer.ts";
 import { Control } from "../effects/control/control.ts";
 import { jwtUnexpired } from "../effects/control/jwt.ts";
