@@ -301,7 +301,7 @@ const onReadable = (reading: Reading) => {
  * function that reads what is left and lets the socket go (call it before closing the socket), or null when
  * this runtime or socket cannot, and node:dgram's "message" events go on.
  *
- * `flowing`: the stream already comes (a moving channel's new socket, which took it from the old one): the
+ * `flowingNow`: the stream already comes (a moving channel's new socket, which took it from the old one): the
  * socket is read from the thread's next turn on, without waiting for the event loop to report it readable. A
  * new watch's first report came 2–125 ms late on a busy forwarding thread, and the moved channel was silent
  * meanwhile (docs/benchmarks.md).
