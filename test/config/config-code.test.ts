@@ -194,6 +194,20 @@ describe("configuration as code", () => {
     expect(broken.status).toBe(400);
     expect(String((await json(broken)).detail)).toMatch(/x\.yaml:\d+:\d+/);
     expect(await app.request("/api/config?secrets=true").then((r) => r.text())).toBe(before);
+
+    // A channel made through the API keeps its generated id: the export names it, and plans as no changes.
+    const made = await post("/api/channels", {
+      name: "Made by hand",
+      rtp_ip: "127.0.0.1",
+      rtp_port: 47150,
+      outputs: [{ protocol: "rtmp", url: `rtmp://127.0.0.1:47152/live/h13-hand-key-Ww91xQ` }],
+    });
+    expect(made.status).toBe(201);
+    const id = String((await json(made)).id);
+    const yaml = await (await app.request("/api/config/document?format=yaml")).text();
+    expect(yaml).toContain(`  ${id}:\n    name: Made by hand`);
+    expect(yaml).not.toContain("h13-hand-key-Ww91xQ");
+    expect((await plan(yaml)).text).toBe("no changes: the configuration matches the document");
     expect((await json(await app.request("/api/config/schema"))).$schema).toMatch(/json-schema/);
   });
 });
