@@ -31,6 +31,24 @@ interface ImportPreview {
   readonly notes?: ReadonlyArray<string>;
 }
 
+/** What the Settings page shows of the configuration file (configuration as code). */
+export interface ConfigFileSection {
+  readonly file: string;
+  readonly drift: number;
+  readonly plan: { readonly text: string } | null;
+}
+
+const configFileSection = (section: ConfigFileSection) => html`<section aria-labelledby="config-file-title">
+    <h2 id="config-file-title">Configuration file</h2>
+    <p>The configuration comes from <code>${section.file}</code>, applied whenever it changes.</p>
+    ${
+      section.drift === 0
+        ? html`<p>No drift: the service matches the file.</p>`
+        : html`<p class="notice" role="status">Drift: ${section.drift} ${section.drift === 1 ? "change" : "changes"} since the file was applied (through the API or these pages). The next edit of the file undoes them; this plan would restore it now:</p>
+          <pre>${section.plan?.text ?? ""}</pre>`
+    }
+  </section>`;
+
 export const settingsPage = (options: {
   readonly tokens: ReadonlyArray<TokenRow>;
   readonly created?: { readonly name: string; readonly secret: string };
@@ -45,6 +63,8 @@ export const settingsPage = (options: {
   readonly message?: string;
   readonly notifications?: NotificationsSection;
   readonly accessRules?: AccessRulesSection;
+  /** DISTRIBUTARY_CONFIG_FILE's drift, when a file is the source of truth. */
+  readonly configFile?: ConfigFileSection | null;
 }) => html`<h1>Settings</h1>
   ${options.message === undefined ? "" : html`<p class="notice" role="status">${options.message}</p>`}
   <section aria-labelledby="tokens-title">
@@ -94,6 +114,7 @@ export const settingsPage = (options: {
       <button type="submit" class="primary">Create token</button>
     </form>
   </section>
+  ${options.configFile == null ? "" : configFileSection(options.configFile)}
   ${options.accessRules === undefined ? "" : accessRulesSection(options.accessRules)}
   ${options.notifications === undefined ? "" : notificationsSection(options.notifications)}
   <section aria-labelledby="thumbs-title">

@@ -221,6 +221,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
       schedules,
       auth,
       transfer,
+      configCode,
       thumbnails,
       fleet,
       notifiers,

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { layerMemory } from "../../src/effects/config/store.ts";
-import { eventually, json, useTestApp } from "../support/app.ts";
+import { ADMIN_TOKEN, eventually, json, loginSession, useTestApp } from "../support/app.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "h13-file-"));
 const path = join(dir, "channels.yaml");
@@ -74,5 +74,13 @@ describe("DISTRIBUTARY_CONFIG_FILE", () => {
     ]);
     expect(await (await app.request("/metrics")).text()).toMatch(/^distributary_config_drift 1$/m);
     expect(await nameOf()).toBe("By hand");
+    const cookie = await loginSession(app, ADMIN_TOKEN);
+    const settings = await (
+      await app.request("http://127.0.0.1/settings", { token: null, headers: { cookie } })
+    ).text();
+    expect(settings).toContain("Drift: 1 change since the file was applied");
+    expect(settings).toContain(
+      "<pre>~ channel filed: name (no interruption (channel Filed again is not running here))",
+    );
   });
 });

@@ -13,6 +13,7 @@ import { roleOn, sightOf, unscopedRole } from "../../domain/access.ts";
 import { CurrentActor, CurrentSight } from "../../effects/config/actor.ts";
 import { CurrentNodeRole } from "../../effects/config/node-role.ts";
 import type { PersonSessionStore, TokenSessionStore } from "../../effects/config/person-sessions.ts";
+import type { ConfigCode } from "../../effects/config-code/config-code.ts";
 import type { AccessRules } from "../../effects/control/access-rules.ts";
 import { type Auth, actorOf, allows, type Principal, type Role } from "../../effects/control/auth.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
@@ -39,6 +40,8 @@ export interface PageServices {
   readonly schedules: ScheduleRunner;
   readonly auth: Auth;
   readonly transfer: ConfigTransfer;
+  /** Configuration as code: what the Settings page says of the configuration file's drift. */
+  readonly configCode: ConfigCode;
   readonly thumbnails: Thumbnails;
   readonly fleet: FleetShape;
   readonly notifiers: Notifiers;

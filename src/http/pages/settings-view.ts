@@ -75,6 +75,7 @@ export const settingsResponse =
           thumbnails: services.thumbnails.enabled(),
           notifications,
           accessRules,
+          configFile: services.configCode.drift(),
           ...extra,
         }),
         undefined,
