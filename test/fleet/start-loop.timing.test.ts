@@ -3,7 +3,8 @@
  * channel is taken once by a node that keeps it — no node loses a channel it had just taken ("its lease passed
  * to another node"), and no channel is taken from a node whose process is there ("holder_gone"). A node that
  * took leases before its port accepted connections lost them to a peer that probed it meanwhile and found it
- * refused, the sign of a process gone.
+ * refused, the sign of a process gone; and a node whose round was sent just before it took a lease read the
+ * lease as lost (the round's statement saw the rows from before the take: round-race.test.ts).
  *
  * START_LOOP starts (5 by default, as CI runs it; `scripts/start-loop.sh` runs 50).
  */
