@@ -1,4 +1,9 @@
-import type { SpliceDescriptor, SpliceInfoSection, SpliceInsert } from "../../src/core/scte35/index.ts";
+import {
+  CLEAR_SECTION_HEADER,
+  type SpliceDescriptor,
+  type SpliceInfoSection,
+  type SpliceInsert,
+} from "../../src/core/scte35/index.ts";
 
 /**
  * A clear splice_info_section carrying `command` as a splice_insert, for encodeSection: the lengths and the
@@ -8,18 +13,7 @@ export const spliceInsertSection = (
   command: SpliceInsert,
   descriptors: ReadonlyArray<SpliceDescriptor> = [],
 ): SpliceInfoSection => ({
-  table_id: 0xfc,
-  section_syntax_indicator: false,
-  private_indicator: false,
-  sap_type: 3,
-  section_length: 0,
-  protocol_version: 0,
-  encryption_algorithm: 0,
-  pts_adjustment: 0,
-  cw_index: 0,
-  tier: 0xfff,
-  splice_command_length: 0,
-  crc32: "0x00000000",
+  ...CLEAR_SECTION_HEADER,
   encrypted_packet: false,
   splice_command_type: 0x05,
   splice_command: command,
