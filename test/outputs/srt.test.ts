@@ -4,7 +4,8 @@ import { Effect, Exit, Fiber, Scope } from "effect";
 import koffi from "koffi";
 import { describe, expect } from "vitest";
 import { makeOutput, type Output } from "../../src/effects/outputs/writer.ts";
-import { loadLibSrtFrom, TraceBStats } from "../../src/effects/runtime/libsrt.ts";
+import { loadLibSrtFrom } from "../../src/effects/runtime/libsrt.ts";
+import { TraceBStats } from "../../src/effects/runtime/libsrt-structs.ts";
 import {
   eventually,
   ffmpegSrtListenerPeer,

@@ -1,7 +1,7 @@
 /**
- * One output: its queue, its status and its writer. The channel's fan-out calls `offer` (synchronous, never
- * blocks); the channel supervisor runs `run` as one FiberMap entry per output id, so adding, changing or
- * removing an output restarts only that output's fiber.
+ * One output: its queue, its status and its writer (which one its protocol runs: protocol-attempt.ts). The
+ * channel's fan-out calls `offer` (synchronous, never blocks); the channel supervisor runs `run` as one FiberMap
+ * entry per output id, so adding, changing or removing an output restarts only that output's fiber.
  *
  *   const output = yield* makeOutput(url)           // validates the URL; nothing starts yet
  *   fanOut.set(id, output.offer)
@@ -22,7 +22,6 @@ import type { WriterState } from "../../domain/states.ts";
 import {
   type CueMode,
   type OutputProtocol,
-  type OutputTarget,
   parseOutputUrl,
   recordingPlaceProblem,
 } from "../../domain/url.ts";
@@ -31,16 +30,12 @@ import { type SrtRefusal, throttledRefusals } from "../runtime/srt-listeners.ts"
 import type { BatchSink } from "../runtime/thread-sender.ts";
 import type { TurnBatch } from "../runtime/turn-batch.ts";
 import type { RistPeerLink, SrtLinkStats, WriterContext } from "./context.ts";
-import { fileAttempt } from "./file.ts";
-import { type HlsServed, type HlsState, makeHlsState } from "./hls.ts";
+import { type HlsServed, makeHlsState } from "./hls.ts";
 import type { PushAddressPolicy } from "./hls-push.ts";
+import { attemptFor, type RtmpWriting } from "./protocol-attempt.ts";
 import { makeChunkQueue, TS_PACKET_SIZE } from "./queue.ts";
 import { type ReconnectOptions, reconnectSchedule, runWithReconnects } from "./retry.ts";
-import { ristAttempt } from "./rist.ts";
-import { type RtmpCounters, rtmpAttempt } from "./rtmp.ts";
-import { rtspAttempt } from "./rtsp.ts";
-import { srtAttempt } from "./srt.ts";
-import { datagramAttempt } from "./udp.ts";
+import type { RtmpCounters } from "./rtmp.ts";
 
 export type { SrtLinkStats, WriterContext } from "./context.ts";
 export type { HlsServed } from "./hls.ts";
@@ -186,41 +181,6 @@ const zeroSrt: SrtLinkStats = {
   peers: [],
 };
 
-const attemptFor = (
-  target: OutputTarget,
-  context: WriterContext,
-  hls: HlsState | null,
-  options: OutputOptions,
-  rtmp: {
-    remux: FlvRemux;
-    counters: RtmpCounters;
-    id: string;
-    cueKept: ((section: Uint8Array) => boolean) | undefined;
-  } | null,
-) => {
-  switch (target.protocol) {
-    case "hls":
-      return hls === null ? Effect.dieMessage("an hls output without its state") : hls.attempt(context);
-    case "udp":
-    case "rtp":
-      return datagramAttempt(target, context);
-    case "srt":
-      return srtAttempt(target, context);
-    case "rist":
-      return ristAttempt(target, context, options.ristSrpDir ?? null);
-    case "rtmp":
-    case "rtmps":
-      return rtmp === null
-        ? Effect.dieMessage("an rtmp output without its remux")
-        : rtmpAttempt(target, rtmp.remux, rtmp.counters, context, rtmp.id, rtmp.cueKept);
-    case "rtsp":
-    case "rtsps":
-      return rtspAttempt(target, context);
-    case "file":
-      return fileAttempt(target, context, options.recordingsRoot);
-  }
-};
-
 export const makeOutput = (
   url: string,
   options: OutputOptions = {},
@@ -239,7 +199,7 @@ export const makeOutput = (
     const queue = makeChunkQueue(queueBytes);
     const isRtmp = target.protocol === "rtmp" || target.protocol === "rtmps";
     const ownRemux = isRtmp && options.flv === undefined;
-    const rtmp = isRtmp
+    const rtmp: RtmpWriting | null = isRtmp
       ? {
           remux: options.flv ?? new FlvRemux({ startMs: options.flvStartMs ?? 0 }),
           counters: { framesSent: 0, framesDropped: 0, cuesSent: 0, acknowledgedBytes: 0, queuedBytes: 0 },

@@ -1,7 +1,8 @@
 /**
  * The one module that talks to libsrt (Debian's libsrt1.5-openssl, else the GnuTLS flavour) through koffi: it
  * loads the library, declares its functions and implements the interface of libsrt-api.ts, which is all the
- * rest of the service uses, so another runtime's FFI (Bun, Deno) can replace this file.
+ * rest of the service uses, so another runtime's FFI (Bun, Deno) can replace this file (and libsrt-structs.ts,
+ * the C layouts it hands libsrt, which calls nothing).
  *
  * Used the way libsrt's authors intend from an event loop: every socket is non-blocking (SRTO_SNDSYN and
  * SRTO_RCVSYN off), and readiness (connected, accepted, broken) comes from one process-wide srt_epoll set that
@@ -10,107 +11,14 @@
  * only while something is awaited on it). Sends (srt_sendmsg2) only copy into libsrt's send buffer and never
  * wait.
  *
- * Struct layouts are those of srt.h in libsrt 1.5.1 (SRT_TRACEBSTATS = struct CBytePerfMon: 496 bytes, msRTT
- * at 328, as gcc lays that header out; SRT_EPOLL_EVENT = { int fd; int events; }; SRT_MSGCTRL, 48 bytes).
+ * Struct layouts are those of srt.h in libsrt 1.5.1 (SRT_TRACEBSTATS = struct CBytePerfMon, in libsrt-structs.ts:
+ * 496 bytes, msRTT at 328, as gcc lays that header out; SRT_EPOLL_EVENT = { int fd; int events; }; SRT_MSGCTRL,
+ * 48 bytes).
  */
 import koffi from "koffi";
 import { libsrtPath, settingNow } from "../config/settings.ts";
 import { type LibSrt, LibSrtError, SRT_ERR, SRTO } from "./libsrt-api.ts";
-
-const AF_INET = 2;
-const AF_INET6 = 10;
-
-// srt.h's srt_listen_callback_fn: the opaque pointer, the new socket, the handshake version, the caller's
-// address and the stream id it sent.
-const ListenHook = koffi.proto(
-  "int srt_listen_hook(void *opaque, int socket, int hsversion, const void *peer, const char *streamid)",
-);
-
-// struct CBytePerfMon, field for field as in srt.h of libsrt 1.5.1.
-export const TraceBStats = koffi.struct("SRT_TRACEBSTATS", {
-  msTimeStamp: "int64_t",
-  pktSentTotal: "int64_t",
-  pktRecvTotal: "int64_t",
-  pktSndLossTotal: "int",
-  pktRcvLossTotal: "int",
-  pktRetransTotal: "int",
-  pktSentACKTotal: "int",
-  pktRecvACKTotal: "int",
-  pktSentNAKTotal: "int",
-  pktRecvNAKTotal: "int",
-  usSndDurationTotal: "int64_t",
-  pktSndDropTotal: "int",
-  pktRcvDropTotal: "int",
-  pktRcvUndecryptTotal: "int",
-  byteSentTotal: "uint64_t",
-  byteRecvTotal: "uint64_t",
-  byteRcvLossTotal: "uint64_t",
-  byteRetransTotal: "uint64_t",
-  byteSndDropTotal: "uint64_t",
-  byteRcvDropTotal: "uint64_t",
-  byteRcvUndecryptTotal: "uint64_t",
-  pktSent: "int64_t",
-  pktRecv: "int64_t",
-  pktSndLoss: "int",
-  pktRcvLoss: "int",
-  pktRetrans: "int",
-  pktRcvRetrans: "int",
-  pktSentACK: "int",
-  pktRecvACK: "int",
-  pktSentNAK: "int",
-  pktRecvNAK: "int",
-  mbpsSendRate: "double",
-  mbpsRecvRate: "double",
-  usSndDuration: "int64_t",
-  pktReorderDistance: "int",
-  pktRcvAvgBelatedTime: "double",
-  pktRcvBelated: "int64_t",
-  pktSndDrop: "int",
-  pktRcvDrop: "int",
-  pktRcvUndecrypt: "int",
-  byteSent: "uint64_t",
-  byteRecv: "uint64_t",
-  byteRcvLoss: "uint64_t",
-  byteRetrans: "uint64_t",
-  byteSndDrop: "uint64_t",
-  byteRcvDrop: "uint64_t",
-  byteRcvUndecrypt: "uint64_t",
-  usPktSndPeriod: "double",
-  pktFlowWindow: "int",
-  pktCongestionWindow: "int",
-  pktFlightSize: "int",
-  msRTT: "double",
-  mbpsBandwidth: "double",
-  byteAvailSndBuf: "int",
-  byteAvailRcvBuf: "int",
-  mbpsMaxBW: "double",
-  byteMSS: "int",
-  pktSndBuf: "int",
-  byteSndBuf: "int",
-  msSndBuf: "int",
-  msSndTsbPdDelay: "int",
-  pktRcvBuf: "int",
-  byteRcvBuf: "int",
-  msRcvBuf: "int",
-  msRcvTsbPdDelay: "int",
-  pktSndFilterExtraTotal: "int",
-  pktRcvFilterExtraTotal: "int",
-  pktRcvFilterSupplyTotal: "int",
-  pktRcvFilterLossTotal: "int",
-  pktSndFilterExtra: "int",
-  pktRcvFilterExtra: "int",
-  pktRcvFilterSupply: "int",
-  pktRcvFilterLoss: "int",
-  pktReorderTolerance: "int",
-  pktSentUniqueTotal: "int64_t",
-  pktRecvUniqueTotal: "int64_t",
-  byteSentUniqueTotal: "uint64_t",
-  byteRecvUniqueTotal: "uint64_t",
-  pktSentUnique: "int64_t",
-  pktRecvUnique: "int64_t",
-  byteSentUnique: "uint64_t",
-  byteRecvUnique: "uint64_t",
-});
+import { AF_INET, ListenHook, peerText, sockaddrIn, TraceBStats } from "./libsrt-structs.ts";
 
 // Debian's libsrt1.5-openssl ships libsrt.so.1.5; other builds name the OpenSSL flavour libsrt-openssl.
 const candidates = ["libsrt-openssl.so.1.5", "libsrt.so.1.5", "libsrt-gnutls.so.1.5"];
@@ -118,34 +26,6 @@ const candidates = ["libsrt-openssl.so.1.5", "libsrt.so.1.5", "libsrt-gnutls.so.
 /** How long one asynchronous srt_epoll_uwait waits; it returns at once when something happens. */
 const POLL_TIMEOUT_MS = 250;
 const POLL_EVENTS = 64;
-
-const sockaddrIn = (host: string, port: number): Buffer => {
-  const octets = host.split(".").map(Number);
-  if (octets.length !== 4 || octets.some((octet) => !(octet >= 0 && octet <= 255))) {
-    throw new LibSrtError("address", 0, `'${host}' is not an IPv4 address`);
-  }
-  const address = Buffer.alloc(16);
-  address.writeUInt16LE(AF_INET, 0);
-  address.writeUInt16BE(port, 2);
-  for (const [index, octet] of octets.entries()) address[4 + index] = octet;
-  return address;
-};
-
-/** A sockaddr's `address:port` (IPv4; IPv6 in brackets), or "" for another family. */
-const peerText = (peer: unknown): string => {
-  if (peer === null || peer === undefined) return "";
-  const bytes = koffi.decode(peer, "uint8_t", 24) as ReadonlyArray<number>;
-  const family = (bytes[0] ?? 0) | ((bytes[1] ?? 0) << 8);
-  const port = ((bytes[2] ?? 0) << 8) | (bytes[3] ?? 0);
-  if (family === AF_INET) return `${bytes.slice(4, 8).join(".")}:${port}`;
-  if (family === AF_INET6) {
-    const words = [];
-    for (let at = 8; at < 24; at += 2)
-      words.push((((bytes[at] ?? 0) << 8) | (bytes[at + 1] ?? 0)).toString(16));
-    return `[${words.join(":")}]:${port}`;
-  }
-  return "";
-};
 
 const bind = (path: string): LibSrt => {
   const lib = koffi.load(path);
