@@ -6,8 +6,9 @@
 import { Either } from "effect";
 import { describe, expect, it } from "vitest";
 import type { ChannelBody, ChannelConfig } from "../../src/domain/channel.ts";
+import { checkChannel } from "../../src/domain/channel-checks.ts";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
-import { buildChannel, checkChannel, outputLoop } from "../../src/domain/rules.ts";
+import { buildChannel, outputLoop } from "../../src/domain/rules.ts";
 import { fromThisHost } from "../../src/effects/ingest/sender-filter.ts";
 import { isOwnPort, localAddresses, markOwnPort } from "../../src/effects/runtime/own-ports.ts";
 

@@ -6,12 +6,12 @@
 import { Either } from "effect";
 import { describe, expect, it } from "vitest";
 import type { ChannelBody, ChannelConfig, OutputConfig } from "../../src/domain/channel.ts";
+import { checkChannel } from "../../src/domain/channel-checks.ts";
 import { ControlError } from "../../src/domain/errors.ts";
 import { ChannelId, OutputId } from "../../src/domain/ids.ts";
 import {
   buildChannel,
   buildOutput,
-  checkChannel,
   fromOriginal,
   inputChanged,
   patchChannel,

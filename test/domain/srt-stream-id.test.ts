@@ -6,7 +6,8 @@
 import { Either } from "effect";
 import { describe, expect, it } from "vitest";
 import type { ChannelBody, ChannelConfig } from "../../src/domain/channel.ts";
-import { buildChannel, checkChannel } from "../../src/domain/rules.ts";
+import { checkChannel } from "../../src/domain/channel-checks.ts";
+import { buildChannel } from "../../src/domain/rules.ts";
 import {
   listenerRoute,
   maskUrl,

@@ -18,6 +18,7 @@ import * as Schema from "effect/Schema";
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, stringify } from "yaml";
 import type { AccessRule } from "../../domain/access.ts";
 import { type ChannelConfig, ChannelConfig as ChannelConfigSchema } from "../../domain/channel.ts";
+import { checkChannel } from "../../domain/channel-checks.ts";
 import {
   type Action,
   channelCost,
@@ -39,7 +40,7 @@ import {
 } from "../../domain/config-code.ts";
 import { ControlError, type FieldIssue } from "../../domain/errors.ts";
 import { MASK, type NotifierRecord, notifierProblems } from "../../domain/notifiers.ts";
-import { buildChannel, checkChannel, checkChannelSchedule, inputChanged } from "../../domain/rules.ts";
+import { buildChannel, checkChannelSchedule, inputChanged } from "../../domain/rules.ts";
 import { holdOutputs, ownerOf, windowsOnAir } from "../../domain/schedule.ts";
 import { maskUrl } from "../../domain/url.ts";
 import { toFieldIssues } from "../../domain/validate.ts";

@@ -18,11 +18,11 @@ import {
   OriginalChannel,
   OriginalOutput,
 } from "../../domain/channel.ts";
+import { checkChannel } from "../../domain/channel-checks.ts";
 import { ControlError, type FieldIssue } from "../../domain/errors.ts";
 import { ChannelId } from "../../domain/ids.ts";
 import {
   buildChannel,
-  checkChannel,
   checkChannelSchedule,
   fromOriginal,
   loopingOutputs,

@@ -1,10 +1,10 @@
 /**
- * The control plane's commands. Each takes the write lock, applies the pure rules (domain/rules.ts) to the
- * stored configuration, persists the result, then touches only what changed at runtime: a new output starts,
- * a changed output restarts alone, changed inputs or redundancy settings apply to the running channel with its
- * outputs untouched. Each writes an `api_change` event naming the token that made it (the audit trail) and
- * refreshes the read model, whose view it answers with. The commands on a slate are slate-commands.ts, those
- * that act on a running channel and change nothing stored live-commands.ts: `Control` is all three. Channels
+ * The control plane's commands. Each takes the write lock, applies the pure rules (domain/rules.ts,
+ * channel-checks.ts) to the stored configuration, persists the result, then touches only what changed at runtime:
+ * a new output starts, a changed output restarts alone, changed inputs or redundancy settings apply to the running
+ * channel with its outputs untouched. Each writes an `api_change` event naming the token that made it (the audit
+ * trail) and refreshes the read model, whose view it answers with. The commands on a slate are slate-commands.ts,
+ * those that act on a running channel and change nothing stored live-commands.ts: `Control` is all three. Channels
  * that should run are kept running by resume.ts; import and export of the whole configuration live in
  * config-transfer.ts. A schedule owns the outputs its windows name: a schedule saved stores them off outside a
  * window on air, an output added there is stored off, and an operator's enable there is a 409 in words; the
@@ -26,15 +26,14 @@ import {
   OutputConfig as OutputConfigSchema,
   type OutputPatch,
 } from "../../domain/channel.ts";
+import { checkChannel, idTaken } from "../../domain/channel-checks.ts";
 import { ControlError, type FieldIssue } from "../../domain/errors.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";
 import { tablePidIssues } from "../../domain/output-policy.ts";
 import {
   buildChannel,
   buildOutput,
-  checkChannel,
   checkChannelSchedule,
-  idTaken,
   inputChanged,
   outputLoop,
   patchChannel,

@@ -5,10 +5,10 @@
  */
 import * as Effect from "effect/Effect";
 import type { ChannelConfig, OutputConfig } from "../../domain/channel.ts";
+import { channelInputs } from "../../domain/channel-checks.ts";
 import { ControlError } from "../../domain/errors.ts";
 import type { ChannelId, OutputId } from "../../domain/ids.ts";
 import { trustSenders } from "../../domain/medialive.ts";
-import { channelInputs } from "../../domain/rules.ts";
 import type { SlateConfig } from "../../domain/slate.ts";
 import type { ChannelSpec, OutputSpec, SlateSpec } from "../channel/channel.ts";
 import { Channels } from "../channel/channels.ts";

@@ -6,7 +6,7 @@
  */
 import { MEDIALIVE_STATES } from "../../domain/medialive.ts";
 import { ChannelStatus } from "../../domain/states.ts";
-import { InputSummary, RejectedView } from "../../domain/views.ts";
+import { InputSummary, RejectedView } from "../../domain/views-input.ts";
 import type { SnapshotFamilies } from "./metric-families.ts";
 
 /** Why an input drops a datagram, and the TR 101 290 indicators: the keys of an input's counters. */

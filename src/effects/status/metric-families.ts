@@ -5,7 +5,8 @@
  * Deno needs in place of prom-client's own.
  */
 import { Gauge, type Metric, Registry } from "prom-client";
-import type { ChannelView, InputSummary, OutputView, StatusSnapshot } from "../../domain/views.ts";
+import type { ChannelView, OutputView, StatusSnapshot } from "../../domain/views.ts";
+import type { InputSummary } from "../../domain/views-input.ts";
 import type { WorkerStatus } from "../channel/channels.ts";
 import { makeLoopDelay } from "../runtime/loop-delay.ts";
 

@@ -12,14 +12,8 @@ import type { MediaLiveView } from "../../domain/medialive.ts";
 import { heldWords } from "../../domain/schedule.ts";
 import { slateView } from "../../domain/slate.ts";
 import { outputStatusOf } from "../../domain/states.ts";
-import type {
-  ChannelView,
-  InputStatsView,
-  InputSummary,
-  OutputView,
-  RejectedView,
-  SlateView,
-} from "../../domain/views.ts";
+import type { ChannelView, OutputView, SlateView } from "../../domain/views.ts";
+import type { InputStatsView, InputSummary, RejectedView } from "../../domain/views-input.ts";
 import type {
   ChannelRuntimeSummary,
   ChannelsService,
