@@ -275,9 +275,6 @@ export type ChannelEventType = ChannelEvent["type"];
 /** The shortest time between two `remux_frames_dropped` events of one output. */
 export const REMUX_DROPS_EVENT_MS = 10_000;
 
-/** The shortest time between two `srt_caller_refused` events of one route and reason: a caller retrying. */
-export const SRT_REFUSAL_EVENT_MS = 10_000;
-
 /** The shortest time between two `rist_auth_failed` events of one input: a caller retrying is one line a minute. */
 export const RIST_AUTH_EVENT_MS = 60_000;
 

@@ -16,7 +16,6 @@ import * as Duration from "effect/Duration";
 import * as Effect from "effect/Effect";
 import * as Exit from "effect/Exit";
 import { FlvRemux, type RemuxDropReason } from "../../core/flv/remux.ts";
-import { SRT_REFUSAL_EVENT_MS } from "../../domain/events.ts";
 import { OutputError, type OutputErrorReason, outputInternalError } from "../../domain/output-error.ts";
 import type { WriterState } from "../../domain/states.ts";
 import {
@@ -26,7 +25,7 @@ import {
   recordingPlaceProblem,
 } from "../../domain/url.ts";
 import { termOf } from "../runtime/send-gates.ts";
-import { type SrtRefusal, throttledRefusals } from "../runtime/srt-listeners.ts";
+import { SRT_REFUSAL_EVENT_MS, type SrtRefusal, throttledRefusals } from "../runtime/srt-listeners.ts";
 import type { BatchSink } from "../runtime/thread-sender.ts";
 import type { TurnBatch } from "../runtime/turn-batch.ts";
 import type { RistPeerLink, SrtLinkStats, WriterContext } from "./context.ts";

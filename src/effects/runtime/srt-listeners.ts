@@ -315,6 +315,12 @@ export const joinSrtListener = (
 };
 
 /**
+ * The shortest time between two `srt_caller_refused` events of one route and reason: a caller retrying. Here, not
+ * beside the event's schema in src/domain/events.ts, because forwarding threads read it and load no Schema.
+ */
+export const SRT_REFUSAL_EVENT_MS = 10_000;
+
+/**
  * `tell` at most once per reason every `ms`, with how many refusals of that reason came since it last told:
  * a caller retrying makes one event a window, not one a second.
  */
