@@ -127,14 +127,21 @@ const at = (reached: number, states: Record<string, { on: boolean; since: number
 describe("a rule's verdict", () => {
   const black = rules.black as ContentRule;
   it("is true once its state has held for for_ms of the stream, false before", () => {
+    // Every picture decoded: the black is counted from the first black picture.
+    const all = (reached: number) =>
+      judgeContentRule("black", black, at(reached, { black: { on: true, since: 7 } }), null, "all");
+    expect(all(8)).toEqual({ state: false, reason: "black for 1.0 s, not yet 2.0 s", since: 7 });
+    expect(all(9.2)).toMatchObject({ state: true, reason: "black for 2.2 s" });
+    // Key frames only, a second apart: the black began after the key frame before the first black one, and is
+    // counted from half a second after it (0.5 s before the black key frame), not from the black key frame.
     expect(judgeContentRule("black", black, at(8, { black: { on: true, since: 7 } }), null)).toEqual({
       state: false,
-      reason: "black for 1.0 s, not yet 2.0 s",
-      since: 7,
+      reason: "black for 1.5 s, not yet 2.0 s",
+      since: 6.5,
     });
-    expect(judgeContentRule("black", black, at(9.2, { black: { on: true, since: 7 } }), null)).toMatchObject({
+    expect(judgeContentRule("black", black, at(8.6, { black: { on: true, since: 7 } }), null)).toMatchObject({
       state: true,
-      reason: "black for 2.2 s",
+      reason: "black for 2.1 s",
     });
     expect(judgeContentRule("black", black, at(12, { black: { on: false, since: 11 } }), null)).toMatchObject(
       {

@@ -117,7 +117,7 @@ describe("rist URLs", () => {
     );
     expect(problem("rist://@:20000", "output")).toBeUndefined();
     expect(problem("udp://127.0.0.1:5000", "input")).toBe(
-      "an input URL is srt:// or rist:// (RTP and UDP use rtp_ip and rtp_port)",
+      "an input URL is srt://, rist://, rtmp:// or rtmps:// (RTP and UDP use rtp_ip and rtp_port)",
     );
   });
 });
