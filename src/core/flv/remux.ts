@@ -10,16 +10,16 @@
  *
  * Video (H.264, HEVC as Enhanced RTMP) and audio (AAC split from ADTS, MP3) are timed from their DTS on one
  * monotonic timeline (timestamps.ts). A stream the remux cannot carry (AC-3, MPEG-2 video…) is `problem`, in
- * words naming the codec, rather than tags no one can decode; audio it cannot carry beside video it can
- * (AC-3, MPEG audio layer II…) is `leftOut`: the video goes without it.
+ * words naming the codec (carriage.ts), rather than tags no one can decode; audio it cannot carry beside video
+ * it can (AC-3, MPEG audio layer II…) is `leftOut`: the video goes without it.
  *
  * Damage that a decoder of the TS conceals goes out as that decoder would read it, so that an RTMP viewer sees
  * what a TS viewer sees (a bit error costs a few macroblocks, not the rest of the GOP): a PES with a hole (a
  * packet lost) or whose header lies (es.ts), a frame whose times cannot be read (timed one frame step after
- * the one before), a frame after one that was dropped. Only what cannot be framed is left out, counted by
- * reason (`dropped`) and said (`lastDrop`): a PES with nothing to frame, a NAL unit whose forbidden bit is
- * set (the rest of its frame goes), an access unit with nothing else, parameter sets that cannot be used
- * (video-checks.ts: a keyframe goes with the sets in force and without the unusable copies; with none in
+ * the one before: video-times.ts), a frame after one that was dropped. Only what cannot be framed is left out,
+ * counted by reason (`dropped`) and said (`lastDrop`): a PES with nothing to frame, a NAL unit whose forbidden
+ * bit is set (the rest of its frame goes), an access unit with nothing else, parameter sets that cannot be
+ * used (video-checks.ts: a keyframe goes with the sets in force and without the unusable copies; with none in
  * force nothing can start until a keyframe brings usable ones, as a sequence header needs them), a frame
  * larger than an FLV tag holds, an ADTS or MPEG audio frame that is not one. Only after a keyframe is dropped
  * do the frames that follow wait for the next one (`no_keyframe_yet`). `push` and `cue` never throw: what
@@ -32,6 +32,7 @@
  */
 import { PTS_WRAP } from "../ts/index.ts";
 import { AdtsReader, aacFrame, aacSequenceHeader, mp3Frame, mpegAudioHeaderProblem } from "./audio.ts";
+import { audioLeftOut, carriageProblem } from "./carriage.ts";
 import { CueHold } from "./cue-hold.ts";
 import { type AccessUnit, EsDemuxer, isVideoCodec } from "./es.ts";
 import { type CueSent, type FlvFrame, frame } from "./frames.ts";
@@ -47,7 +48,7 @@ import {
   TAG_VIDEO,
   videoFrame,
 } from "./tags.ts";
-import { AUDIO, compositionMs, TagClock, type TagClockOptions, ticksBetween, VIDEO } from "./timestamps.ts";
+import { AUDIO, compositionMs, TagClock, type TagClockOptions, VIDEO } from "./timestamps.ts";
 import {
   complete,
   forbiddenUnits,
@@ -56,6 +57,7 @@ import {
   strayParameterSets,
   usableSets,
 } from "./video-checks.ts";
+import { VideoTimes } from "./video-times.ts";
 
 const REMUX_DROP_REASONS = [
   "bad_pes",
@@ -67,25 +69,8 @@ const REMUX_DROP_REASONS = [
 ] as const;
 export type RemuxDropReason = (typeof REMUX_DROP_REASONS)[number];
 
-/** A video DTS this far from the frame before's is a bit error, unless the next frame follows it (ticks). */
-const MAX_CADENCE_OFF = 90_000;
-/** A PTS this far after its DTS is one too: no reordering holds a picture back 5 s (ticks). */
-const MAX_COMPOSITION = 5 * 90_000;
-
 /** The largest body an FLV tag or an RTMP message can say it carries (a 24-bit size). */
 const MAX_TAG_BODY = 0xffffff;
-
-const STREAM_TYPES: Readonly<Record<number, string>> = {
-  1: "MPEG-1 video",
-  2: "MPEG-2 video",
-  16: "MPEG-4 part 2 video",
-  17: "AAC in LATM",
-  129: "AC-3",
-  135: "E-AC-3",
-  66: "AVS video",
-  209: "Dirac video",
-  234: "VC-1 video",
-};
 
 export class FlvRemux {
   private readonly clock: TagClock;
@@ -100,16 +85,14 @@ export class FlvRemux {
   videoCodec: VideoCodec | null = null;
   private picture = { width: 0, height: 0 };
   private audioInfo: { codec: "aac" | "mp3"; sampleRate: number; channels: number } | null = null;
-  /** Recent video DTS steps (90 kHz) and bytes per track, for onMetaData's frame rate and data rates. */
-  private readonly frameSteps: number[] = [];
-  private lastVideoDts = -1;
-  /** A video frame whose DTS left the cadence and was not taken: that DTS as it came; -1 when none. */
-  private strayDts = -1;
+  /** The video frames' times and their cadence, for onMetaData's frame rate (video-times.ts). */
+  private readonly videoTimes = new VideoTimes();
   /**
    * The MPEG audio's layer when FLV has no codec for it ("MPEG audio layer II" or "layer I"): stream types
    * 0x03/0x04 carry any layer, so the frames' headers tell; null for layer III (MP3) or before a frame.
    */
   private mpegAudioNotCarried: string | null = null;
+  /** Bytes per track, for onMetaData's data rates. */
   private readonly rate = { startMs: -1, video: 0, audio: 0, videoKbps: 0, audioKbps: 0 };
   /** Cues waiting for the media to reach their splice time (cue-hold.ts). */
   private readonly held: CueHold;
@@ -169,9 +152,7 @@ export class FlvRemux {
   /** The channel switched input: the next times may be on another time base. */
   discontinuity(): void {
     this.clock.discontinuity();
-    // The next video times are the new input's: taken as they come, however far from the old cadence.
-    this.lastVideoDts = -1;
-    this.strayDts = -1;
+    this.videoTimes.discontinuity();
   }
 
   /**
@@ -179,16 +160,7 @@ export class FlvRemux {
    * is H.264 or HEVC, or while there is no video and the audio is AAC or MP3 (or before the PMT is seen).
    */
   get problem(): string | null {
-    const program = this.demux.program;
-    if (program === undefined || program.video !== undefined) return null;
-    const names = program.unsupported.map(
-      (type) => STREAM_TYPES[type] ?? `stream type 0x${type.toString(16)}`,
-    );
-    if (program.audio !== undefined && this.mpegAudioNotCarried === null) {
-      if (!names.some((name) => name.endsWith("video"))) return null;
-    } else if (this.mpegAudioNotCarried !== null) names.push(this.mpegAudioNotCarried);
-    if (names.length === 0) return null;
-    return `the channel carries ${[...new Set(names)].join(" and ")}, which RTMP cannot carry: RTMP takes H.264 or HEVC video with AAC or MP3 audio`;
+    return carriageProblem(this.demux.program, this.mpegAudioNotCarried);
   }
 
   /**
@@ -197,19 +169,7 @@ export class FlvRemux {
    * is none, or nothing goes at all (`problem`).
    */
   get leftOut(): string | null {
-    const program = this.demux.program;
-    if (program?.video === undefined) return null;
-    const names =
-      program.audio !== undefined
-        ? this.mpegAudioNotCarried === null
-          ? []
-          : [this.mpegAudioNotCarried]
-        : program.unsupported.flatMap((type) => {
-            const name = STREAM_TYPES[type];
-            return name === undefined || name.endsWith("video") ? [] : [name];
-          });
-    if (names.length === 0) return null;
-    return `the channel's audio is ${[...new Set(names)].join(" and ")}, which RTMP cannot carry: the video goes without audio (RTMP takes AAC or MP3 audio)`;
+    return audioLeftOut(this.demux.program, this.mpegAudioNotCarried);
   }
 
   /** The channel's tracks as the PMT names them; null before a PMT was seen. */
@@ -227,7 +187,7 @@ export class FlvRemux {
   metadata(): Uint8Array {
     const meta: { -readonly [K in keyof StreamMetadata]: StreamMetadata[K] } = {};
     if (this.videoCodec !== null) {
-      const median = this.frameStep();
+      const median = this.videoTimes.frameStep();
       meta.video = {
         codec: this.videoCodec,
         width: this.picture.width,
@@ -287,12 +247,6 @@ export class FlvRemux {
     }
   }
 
-  /** The median of the recent video DTS steps (90 kHz); 0 before two frames. */
-  private frameStep(): number {
-    const steps = [...this.frameSteps].sort((a, b) => a - b);
-    return steps[steps.length >> 1] ?? 0;
-  }
-
   private unit(unit: AccessUnit): void {
     try {
       if (isVideoCodec(unit.codec)) this.video(unit, unit.codec);
@@ -305,41 +259,16 @@ export class FlvRemux {
   }
 
   private video(unit: AccessUnit, codec: VideoCodec): void {
-    let { pts, dts } = unit;
-    if (pts >= 0 && this.lastVideoDts >= 0) {
-      // Times more than a second from the frame before, whose marker bits survived a bit error, are taken
-      // only when the next frame follows them (a new time base); a lone one would shift the whole timeline.
-      const off = (from: number) => Math.abs(ticksBetween(from, dts)) > MAX_CADENCE_OFF;
-      if (!off(this.lastVideoDts) || (this.strayDts >= 0 && !off(this.strayDts))) this.strayDts = -1;
-      else {
-        this.strayDts = dts;
-        pts = -1;
-      }
+    const times = this.videoTimes;
+    if (!times.time(unit.pts, unit.dts)) {
+      this.drop(
+        "bad_pes",
+        "a video PES without readable times, and no frames before it to time it from",
+        false,
+      );
+      return;
     }
-    if (pts < 0) {
-      // A PES without times (or whose times cannot be trusted): one frame step after the frame before.
-      const step = this.frameStep();
-      if (step === 0 || this.lastVideoDts < 0) {
-        this.drop(
-          "bad_pes",
-          "a video PES without readable times, and no frames before it to time it from",
-          false,
-        );
-        return;
-      }
-      dts = (this.lastVideoDts + step) % PTS_WRAP;
-      pts = dts;
-    } else if (this.lastVideoDts >= 0) {
-      const since = (dts - this.lastVideoDts + PTS_WRAP) % PTS_WRAP;
-      if (since > 0 && since < 90_000) {
-        this.frameSteps.push(since);
-        if (this.frameSteps.length > 50) this.frameSteps.shift();
-      }
-    }
-    // A composition time no reordering has (PTS before DTS, or seconds after it) is a bit error: 0.
-    const composition = ticksBetween(dts, pts);
-    if (composition < 0 || composition > MAX_COMPOSITION) pts = dts;
-    this.lastVideoDts = dts;
+    const { pts, dts } = times;
     // NAL units with the forbidden bit set are left out, as a decoder skips them; the rest of the frame goes.
     const damaged = unit.nals.count === 0 ? 0 : forbiddenUnits(unit.data, unit.nals);
     if (damaged > 0 || unit.nals.count === 0) {

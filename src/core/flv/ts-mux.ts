@@ -10,29 +10,22 @@
  *   where they were, and each PID's first packet after a new publisher joins has discontinuity_indicator set;
  * - video: H.264 (FLV codec 7, or Enhanced RTMP `avc1`) and HEVC (Enhanced RTMP `hvc1`) from length-prefixed
  *   NAL units to Annex B with an access unit delimiter and, before a keyframe, the sequence header's
- *   parameter sets; audio: AAC (to ADTS) and MP3 (as it is);
+ *   parameter sets (video-config.ts); audio: AAC (to ADTS) and MP3 (as it is);
  * - cues: `onAdCue` (the section's exact bytes in base64) and `onCuePoint` (Elemental's decoded fields, or
  *   YouTube's) become SCTE-35 sections on the SCTE-35 PID (cue-read.ts).
  *
- *   const mux = new FlvTsMux((datagram) => …)   // up to 7 TS packets at a time
+ *   const mux = new FlvTsMux((datagram) => …)   // up to 7 TS packets at a time (ts-packets.ts)
  *   mux.join(Date.now()); mux.tag(9, timestampMs, body); …; mux.leave(Date.now())
  *
  * PES times are the tag's on the channel's timeline plus 500 ms; the PCR is its time as it arrives. Tags this
  * muxer cannot carry (another codec, a frame before its sequence header) are counted in `dropped`.
  */
-import {
-  crc32Mpeg2,
-  PACKET,
-  PTS_WRAP,
-  patSection,
-  pmtSection,
-  SYNC,
-  writePcr,
-  writeTimestamp,
-} from "../ts/index.ts";
+import { crc32Mpeg2, PTS_WRAP, patSection, pmtSection } from "../ts/index.ts";
 import { type Amf0Value, decodeAmf0 } from "./amf0.ts";
 import { AAC_SAMPLE_RATES } from "./audio.ts";
 import { sectionFromCueMessage } from "./cue-read.ts";
+import { TsPacketWriter } from "./ts-packets.ts";
+import { AUD, annexB, type FlvVideoCodec, readAvcC, readHvcC, type VideoConfig } from "./video-config.ts";
 
 export const RTMP_TS = {
   pmtPid: 0x1000,
@@ -43,8 +36,7 @@ export const RTMP_TS = {
   transportStreamId: 1,
 } as const;
 
-/** What the muxer carries. `av1` is known by name only: it is counted as dropped. */
-export type FlvVideoCodec = "h264" | "hevc";
+/** What the muxer carries (video: video-config.ts). */
 export type FlvAudioCodec = "aac" | "mp3";
 
 const STREAM_TYPE = { h264: 0x1b, hevc: 0x24, aac: 0x0f, mp3: 0x03 } as const;
@@ -60,18 +52,10 @@ const DELAY_MS = 500;
 const JOIN_GAP_MS = 500;
 /** PAT and PMT at least this often (and before every keyframe). */
 const PSI_EVERY_MS = 100;
-const DATAGRAM_PACKETS = 7;
 const CUEI = Uint8Array.of(0x05, 0x04, 0x43, 0x55, 0x45, 0x49);
 
 const fourCc = (body: Uint8Array, at: number) =>
   String.fromCharCode(body[at] ?? 0, body[at + 1] ?? 0, body[at + 2] ?? 0, body[at + 3] ?? 0);
-
-interface VideoConfig {
-  readonly codec: FlvVideoCodec;
-  readonly lengthSize: number;
-  /** Parameter sets in Annex B, put before every keyframe. */
-  readonly sets: Uint8Array;
-}
 
 interface AacConfig {
   readonly profile: number;
@@ -88,70 +72,8 @@ export interface FlvTsCounters {
   readonly dropReason: string | null;
 }
 
-const startCode = Uint8Array.of(0, 0, 0, 1);
-
-/** Annex B of the NAL units `nals`, each behind a 4-byte start code. */
-const annexB = (nals: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(nals.reduce((n, nal) => n + 4 + nal.length, 0));
-  let at = 0;
-  for (const nal of nals) {
-    out.set(startCode, at);
-    out.set(nal, at + 4);
-    at += 4 + nal.length;
-  }
-  return out;
-};
-
-/** An AVCDecoderConfigurationRecord's NAL length size and SPS/PPS. */
-const readAvcC = (record: Uint8Array): VideoConfig | null => {
-  if (record.length < 7 || record[0] !== 1) return null;
-  const nals: Uint8Array[] = [];
-  let at = 5;
-  for (const mask of [0x1f, 0xff]) {
-    const count = (record[at] ?? 0) & mask;
-    at++;
-    for (let i = 0; i < count; i++) {
-      const length = ((record[at] ?? 0) << 8) | (record[at + 1] ?? 0);
-      if (at + 2 + length > record.length) return null;
-      nals.push(record.subarray(at + 2, at + 2 + length));
-      at += 2 + length;
-    }
-  }
-  return { codec: "h264", lengthSize: ((record[4] ?? 0) & 3) + 1, sets: annexB(nals) };
-};
-
-/** An HEVCDecoderConfigurationRecord's NAL length size and VPS/SPS/PPS (and any SEI arrays). */
-const readHvcC = (record: Uint8Array): VideoConfig | null => {
-  if (record.length < 23) return null;
-  const nals: Uint8Array[] = [];
-  const arrays = record[22] ?? 0;
-  let at = 23;
-  for (let a = 0; a < arrays; a++) {
-    if (at + 3 > record.length) return null;
-    const count = ((record[at + 1] ?? 0) << 8) | (record[at + 2] ?? 0);
-    at += 3;
-    for (let i = 0; i < count; i++) {
-      const length = ((record[at] ?? 0) << 8) | (record[at + 1] ?? 0);
-      if (at + 2 + length > record.length) return null;
-      nals.push(record.subarray(at + 2, at + 2 + length));
-      at += 2 + length;
-    }
-  }
-  return { codec: "hevc", lengthSize: ((record[21] ?? 0) & 3) + 1, sets: annexB(nals) };
-};
-
-const AUD = {
-  h264: Uint8Array.of(0, 0, 0, 1, 0x09, 0xf0),
-  hevc: Uint8Array.of(0, 0, 0, 1, 0x46, 0x01, 0x50),
-};
-
 export class FlvTsMux {
-  private readonly onDatagram: (datagram: Uint8Array) => void;
-  private readonly out = new Uint8Array(DATAGRAM_PACKETS * PACKET);
-  private filled = 0;
-  private readonly cc = new Map<number, number>();
-  /** PIDs whose next packet says discontinuity_indicator (a publisher joined). */
-  private readonly joining = new Set<number>();
+  private readonly packets: TsPacketWriter;
 
   // The program, fixed by the first publisher.
   private videoCodec: FlvVideoCodec | null = null;
@@ -184,7 +106,7 @@ export class FlvTsMux {
   private dropReason: string | null = null;
 
   constructor(onDatagram: (datagram: Uint8Array) => void) {
-    this.onDatagram = onDatagram;
+    this.packets = new TsPacketWriter(onDatagram);
   }
 
   counters(): FlvTsCounters {
@@ -204,14 +126,13 @@ export class FlvTsMux {
     this.sessionAudio = null;
     this.firstTagMs = null;
     this.joinedWallMs = nowMs;
-    if (this.lastWallMs !== null) {
-      for (const pid of [RTMP_TS.videoPid, RTMP_TS.audioPid, RTMP_TS.cuePid]) this.joining.add(pid);
-    }
+    if (this.lastWallMs !== null)
+      this.packets.discontinuity([RTMP_TS.videoPid, RTMP_TS.audioPid, RTMP_TS.cuePid]);
   }
 
   /** The publisher went, at wall-clock `nowMs`. */
   leave(nowMs: number) {
-    this.flush();
+    this.packets.flush();
     if (this.lastWallMs === null) return;
     this.lastWallMs = Math.max(this.lastWallMs, nowMs);
   }
@@ -221,7 +142,7 @@ export class FlvTsMux {
     if (type === TAG_VIDEO) this.videoTag(timestampMs, body, nowMs);
     else if (type === TAG_AUDIO) this.audioTag(timestampMs, body, nowMs);
     else if (type === TAG_SCRIPT) this.scriptTag(timestampMs, body, nowMs);
-    this.flush();
+    this.packets.flush();
   }
 
   private drop(reason: string) {
@@ -313,7 +234,7 @@ export class FlvTsMux {
     const dts = Math.max((out + DELAY_MS) * 90, this.lastVideoDts + 90);
     this.lastVideoDts = dts;
     const pts = Math.max((out + DELAY_MS + cts) * 90, dts);
-    this.pes(RTMP_TS.videoPid, 0xe0, pts, dts, payload, keyframe, out);
+    this.packets.pes(RTMP_TS.videoPid, 0xe0, pts, dts, payload, keyframe, this.pcr(RTMP_TS.videoPid, out));
     this.counts.videoFrames++;
   }
 
@@ -362,7 +283,7 @@ export class FlvTsMux {
         : 2351;
     const pts = Math.max((out + DELAY_MS) * 90, this.lastAudioPts + frameTicks);
     this.lastAudioPts = pts;
-    this.pes(RTMP_TS.audioPid, 0xc0, pts, null, payload, false, out);
+    this.packets.pes(RTMP_TS.audioPid, 0xc0, pts, null, payload, false, this.pcr(RTMP_TS.audioPid, out));
     this.counts.audioFrames++;
   }
 
@@ -380,7 +301,7 @@ export class FlvTsMux {
     );
     if (section === null) return;
     this.fixProgram();
-    this.section(RTMP_TS.cuePid, section);
+    this.packets.section(RTMP_TS.cuePid, section);
     this.lastOutMs = Math.max(this.lastOutMs, out);
     this.counts.cues++;
   }
@@ -430,122 +351,13 @@ export class FlvTsMux {
   private psi(outMs: number) {
     if (this.pmt === null) return;
     this.lastPsiMs = outMs;
-    this.section(0, this.pat);
-    this.section(RTMP_TS.pmtPid, this.pmt);
+    this.packets.section(0, this.pat);
+    this.packets.section(RTMP_TS.pmtPid, this.pmt);
   }
 
-  private nextCc(pid: number): number {
-    const cc = ((this.cc.get(pid) ?? 15) + 1) & 0x0f;
-    this.cc.set(pid, cc);
-    return cc;
-  }
-
-  private packet(): number {
-    if (this.filled === DATAGRAM_PACKETS) this.flush();
-    const at = this.filled * PACKET;
-    this.filled++;
-    return at;
-  }
-
-  private flush() {
-    if (this.filled === 0) return;
-    this.onDatagram(Buffer.from(this.out.subarray(0, this.filled * PACKET)));
-    this.filled = 0;
-  }
-
-  /** A PSI section (or SCTE-35 section) on `pid`: pointer_field 0, 0xff stuffing. */
-  private section(pid: number, section: Uint8Array) {
-    let from = 0;
-    let first = true;
-    while (first || from < section.length) {
-      const at = this.packet();
-      const p = this.out;
-      p.fill(0xff, at, at + PACKET);
-      p[at] = SYNC;
-      p[at + 1] = (first ? 0x40 : 0) | ((pid >> 8) & 0x1f);
-      p[at + 2] = pid & 0xff;
-      let offset = at + 4;
-      const disc = this.joining.delete(pid);
-      if (disc) {
-        p[at + 3] = 0x30 | this.nextCc(pid);
-        p[offset] = 1;
-        p[offset + 1] = 0x80;
-        offset += 2;
-      } else p[at + 3] = 0x10 | this.nextCc(pid);
-      if (first) p[offset++] = 0;
-      const part = section.subarray(from, from + (at + PACKET - offset));
-      p.set(part, offset);
-      from += part.length;
-      first = false;
-    }
-  }
-
-  /** One PES on `pid`; its first packet carries the PCR (on the PCR PID) and the random access flag. */
-  private pes(
-    pid: number,
-    streamId: number,
-    pts: number,
-    dts: number | null,
-    payload: Uint8Array,
-    randomAccess: boolean,
-    outMs: number,
-  ): void {
-    const withDts = dts !== null && dts !== pts;
-    const headerLength = withDts ? 10 : 5;
-    const header = new Uint8Array(9 + headerLength);
-    header.set([0, 0, 1, streamId]);
-    const length = 3 + headerLength + payload.length;
-    const pesLength = streamId === 0xe0 && length > 0xffff ? 0 : length;
-    header[4] = pesLength >> 8;
-    header[5] = pesLength & 0xff;
-    header[6] = 0x84;
-    header[7] = withDts ? 0xc0 : 0x80;
-    header[8] = headerLength;
-    header[9] = withDts ? 0x30 : 0x20;
-    writeTimestamp(header, 9, pts % PTS_WRAP);
-    if (withDts) {
-      header[14] = 0x10;
-      writeTimestamp(header, 14, (dts as number) % PTS_WRAP);
-    }
-    const pcr = pid === this.pcrPid() ? ((outMs * 90) % PTS_WRAP) * 300 : -1;
-    const whole = new Uint8Array(header.length + payload.length);
-    whole.set(header);
-    whole.set(payload, header.length);
-    const total = whole.length;
-    let written = 0;
-    let first = true;
-    const p = this.out;
-    while (written < total) {
-      const at = this.packet();
-      const disc = first && this.joining.delete(pid);
-      const flags = first ? (disc ? 0x80 : 0) | (randomAccess ? 0x40 : 0) | (pcr >= 0 ? 0x10 : 0) : 0;
-      let adaptation = flags === 0 ? 0 : 2 + (pcr >= 0 && first ? 6 : 0);
-      const room = PACKET - 4 - adaptation;
-      const left = total - written;
-      if (left < room) adaptation = adaptation === 0 ? PACKET - 4 - left : adaptation + (room - left);
-      p[at] = SYNC;
-      p[at + 1] = (first ? 0x40 : 0) | ((pid >> 8) & 0x1f);
-      p[at + 2] = pid & 0xff;
-      p[at + 3] = (adaptation > 0 ? 0x30 : 0x10) | this.nextCc(pid);
-      let offset = at + 4;
-      if (adaptation > 0) {
-        p[offset] = adaptation - 1;
-        if (adaptation > 1) {
-          p[offset + 1] = flags;
-          let fill = offset + 2;
-          if (first && pcr >= 0) {
-            writePcr(p, fill, pcr);
-            fill += 6;
-          }
-          p.fill(0xff, fill, offset + adaptation);
-        }
-        offset += adaptation;
-      }
-      const take = at + PACKET - offset;
-      p.set(whole.subarray(written, written + take), offset);
-      written += take;
-      first = false;
-    }
+  /** The PCR (27 MHz) at `outMs` when `pid` is the PCR PID; -1 otherwise. */
+  private pcr(pid: number, outMs: number): number {
+    return pid === this.pcrPid() ? ((outMs * 90) % PTS_WRAP) * 300 : -1;
   }
 }
 
