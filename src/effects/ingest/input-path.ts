@@ -8,73 +8,42 @@
  *
  * On Node.js a UDP input's reads land in its core's memory, and while the channel's outputs take whole reads
  * (only plain UDP outputs), one core call checks a whole read and one `forwardRun` hands on what it accepted
- * (`runOf`): no JavaScript per datagram. Otherwise each datagram takes the path above.
+ * (`runOf`, and read-run.ts `takeRun`): no JavaScript per datagram. Otherwise each datagram takes the path
+ * above. SRT, RIST and RTMP inputs are bound by link-input.ts and hand their datagrams to the same path.
  *
  * The per-datagram path (socket callback → core.push → selector arrival → forward) is plain synchronous code
  * that allocates nothing: every closure on it is made when an input starts listening, never per datagram.
  * Each input has a scope of its own inside the channel's, so that a changed address binds that input again
  * and nothing else; FEC sockets come and go beside it; timers and the mode change live.
  */
-import type { RemoteInfo, Socket } from "node:dgram";
+import type { RemoteInfo } from "node:dgram";
 import * as Effect from "effect/Effect";
 import * as ExecutionStrategy from "effect/ExecutionStrategy";
 import * as Exit from "effect/Exit";
 import * as Scope from "effect/Scope";
-import { CoreStatus, PacketCore } from "../../core/packet-core.ts";
-import { SRT_REFUSAL_EVENT_MS } from "../../domain/events.ts";
+import { PacketCore } from "../../core/packet-core.ts";
 import type { InputEndpoint, InputRole } from "../../domain/redundancy.ts";
 import type { ReadInto } from "../runtime/batch-reader.ts";
 import { isOwnPort } from "../runtime/own-ports.ts";
-import type { RistLinkFigures } from "../runtime/rist-link.ts";
-import { type SrtRefusal, throttledRefusals } from "../runtime/srt-listeners.ts";
 import { failoverPolicy, type SwitchReason } from "./failover.ts";
-import { bindFec, type FecInput } from "./fec.ts";
+import { bindFec } from "./fec.ts";
 import { makeInputsHealth } from "./input-health.ts";
 import { projectInputs, reportSelectorEvents } from "./input-status.ts";
 import {
   type InputPath,
   InputPathError,
   type InputPathOptions,
+  type InputRuntime,
   type InputsStatus,
   type Senders,
   srpRefusalsOf,
 } from "./input-types.ts";
+import { bindLinkInput } from "./link-input.ts";
 import { LANE, makeSequenceMerger, RECOVERED_LANE, type SequenceMerger } from "./merge.ts";
-import { bindRistInput, ristInputTarget } from "./rist-receiver.ts";
-import {
-  bindRtmpInput,
-  type RtmpInputFigures,
-  type RtmpRefusal,
-  rtmpInputTargetOf,
-} from "./rtmp-receiver.ts";
+import { type RunPath, takeRun } from "./read-run.ts";
 import { makeSelector } from "./selector.ts";
 import { fromThisHost, makeSenderFilter } from "./sender-filter.ts";
-import { bindSrtInput, type SrtInputFigures, srtInputTarget } from "./srt-receiver.ts";
 import { bindInput, type InputError, lastRead } from "./udp-receiver.ts";
-
-interface InputRuntime {
-  readonly role: InputRole;
-  endpoint: InputEndpoint;
-  readonly core: PacketCore;
-  /** Holds the input's socket and FEC: closing it ends this input alone. */
-  readonly scope: Scope.CloseableScope;
-  /** The sender allow-list as the socket callbacks ask it; null for every sender. Changed live. */
-  accepts: ((address: string) => boolean) | null;
-  fec: { readonly input: FecInput; readonly scope: Scope.CloseableScope } | null;
-  /** Puts recovered packets back in sequence; only with FEC outside merge mode. */
-  reorder: SequenceMerger | null;
-  /** A UDP input's socket (null for SRT), and the sender it heard last. */
-  socket: Socket | null;
-  sender: RemoteInfo | null;
-  /** The sender the core takes datagrams from without asking (the vector path, `takeRun`); null for none. */
-  trusted: RemoteInfo | null;
-  /** A RIST input's link figures (librist's readings added up); null for any other input. */
-  rist: (() => RistLinkFigures) | null;
-  /** An RTMP input's publisher, refusals and muxer counts; null for any other input. */
-  rtmp: (() => RtmpInputFigures) | null;
-  /** An SRT listener input's on a port shared by stream id: its route and refusals; null for any other. */
-  srt: (() => SrtInputFigures) | null;
-}
 
 /** Binds the channel's inputs in the current scope and returns once each listens. */
 export const makeInputPath = (
@@ -154,6 +123,14 @@ export const makeInputPath = (
         return last !== null && selector.now() - last < redundancy.failover_after_ms;
       },
     });
+    const runPath: RunPath = {
+      channel,
+      onDatagram: seams.onDatagram,
+      selector,
+      health,
+      forwardRun: options.forwardRun,
+      onCoreEvent,
+    };
 
     /**
      * An input's datagram, in its sequence, reaching its packet core. Only what the core accepts (whole TS
@@ -183,57 +160,13 @@ export const makeInputPath = (
       input.core.drainEvents(forwarding ? onCoreEvent : ignoreEvent);
     };
 
-    /**
-     * A whole read of a UDP input, checked by its core where recvmmsg(2) wrote it (one call for all of its
-     * datagrams, PacketCore `pushMany`): the core stops at a sender it was not told to trust, and the host
-     * decides about that sender as `receive` does for one datagram. What the core accepted reaches the
-     * outputs as one run. Not with FEC or merge (each datagram has its place in a sequence there), nor while the
-     * channel's outputs take datagrams one by one: then the reader hands each to `receive`.
-     */
-    const takeRun = (input: InputRuntime, count: number, senderAt: (slot: number) => RemoteInfo | null) => {
-      const core = input.core;
-      seams.onDatagram?.(channel);
-      // The port the trusted sender had may since be one of the service's own outputs' (a port used again):
-      // the core then asks about every sender again, so the loop rule holds.
-      const trusted = input.trusted;
-      if (trusted !== null && isOwnPort(trusted.port) && fromThisHost(trusted.address)) {
-        input.trusted = null;
-        core.distrustSender();
-      }
-      const at = performance.now();
-      let slot = core.pushMany(0, count, at);
-      while (slot < count) {
-        const sender = senderAt(slot);
-        if (sender === null) core.rejectSlot(slot, CoreStatus.SenderNotAllowed);
-        else if (isOwnPort(sender.port) && fromThisHost(sender.address))
-          core.rejectSlot(slot, CoreStatus.OwnOutput);
-        else if (input.accepts !== null && !input.accepts(sender.address))
-          core.rejectSlot(slot, CoreStatus.SenderNotAllowed);
-        else {
-          input.sender = sender;
-          input.trusted = sender;
-          core.trustSender(slot);
-          slot = core.pushMany(slot, count, at);
-          continue;
-        }
-        slot = core.pushMany(slot + 1, count, at);
-      }
-      const accepted = core.runAccepted > 0;
-      if (accepted) {
-        selector.arrival(input.role, at);
-        const watch = health.feeds[input.role];
-        if (watch !== null) core.runPayloads(watch);
-      }
-      const forwarding = selector.active() === input.role;
-      if (accepted && forwarding) options.forwardRun?.(core);
-      core.drainEvents(forwarding ? onCoreEvent : ignoreEvent);
-    };
     const runOf = (input: InputRuntime): ReadInto["run"] => {
       const { forwardRun, takesRuns } = options;
       if (forwardRun === undefined || takesRuns === undefined) return () => false;
       const take = guarded(
         where(input.role),
-        (count: number, senderAt: (slot: number) => RemoteInfo | null) => takeRun(input, count, senderAt),
+        (count: number, senderAt: (slot: number) => RemoteInfo | null) =>
+          takeRun(runPath, input, count, senderAt),
       );
       return (count, senderAt) => {
         if (merger !== null || input.fec !== null || input.reorder !== null || !takesRuns()) return false;
@@ -339,49 +272,7 @@ export const makeInputPath = (
               injected?.(channel);
               accept(input, datagram, false);
             });
-            if (/^rtmps?:/i.test(endpoint.srt)) {
-              // A publisher's FLV as TS, muxed per input so that its PMT and timeline outlive publishers.
-              const refused = (refusal: RtmpRefusal) =>
-                emit({
-                  type: "rtmp_publish_refused",
-                  channel,
-                  input: role,
-                  publisher: refusal.publisher,
-                  reason: refusal.reason,
-                  message: `RTMP ${role} input: a publisher from ${refusal.publisher} was refused: ${refusal.message}`,
-                });
-              const target = yield* rtmpInputTargetOf(endpoint.srt);
-              input.rtmp = (yield* bindRtmpInput(target, fromLink, refused).pipe(
-                Scope.extend(scope),
-              )).figures;
-            } else if (/^rist:/i.test(endpoint.srt)) {
-              // As RTP carrying librist's sequence numbers: what the merge of two RIST inputs pairs.
-              const target = yield* ristInputTarget(endpoint.srt);
-              input.rist = (yield* bindRistInput(target, fromLink, "rtp", options.ristSrpDir ?? null).pipe(
-                Scope.extend(scope),
-              )).link;
-            } else {
-              // A caller refused by a listener shared by stream id: this input's, or (a stream id no channel
-              // on the port has) the node's, with no channel.
-              const told = (who: "input" | "node") => (refusal: SrtRefusal, refusals: number) =>
-                emit({
-                  type: "srt_caller_refused",
-                  channel: who === "input" ? channel : null,
-                  input: who === "input" ? role : null,
-                  caller: refusal.caller,
-                  stream_id: refusal.streamId,
-                  port: refusal.port,
-                  reason: refusal.reason,
-                  code: refusal.code,
-                  code_name: refusal.codeName,
-                  refusals,
-                  message: `${who === "input" ? `SRT ${role} input: ` : ""}${refusal.message}`,
-                });
-              input.srt = (yield* bindSrtInput(yield* srtInputTarget(endpoint.srt), fromLink, {
-                refused: throttledRefusals(SRT_REFUSAL_EVENT_MS, told("input")),
-                unrouted: throttledRefusals(SRT_REFUSAL_EVENT_MS, told("node")),
-              }).pipe(Scope.extend(scope))).figures;
-            }
+            yield* bindLinkInput(input, endpoint.srt, fromLink, options);
           } else {
             yield* useFec(input, fec, true);
             const takeOver = options.handover?.[role];

@@ -2,12 +2,14 @@
  * The shapes of a channel's input path (input-path.ts): what the channel hands it, the handle it gets back,
  * how it fails, and what it reports: a summary (counters only) that the read model samples for every channel
  * each second, and the detail (PID tables, FEC and merge figures, recent switches) as its extension, built
- * only for one channel at a time. The channel adds its name, its outputs and its start time to either.
+ * only for one channel at a time. The channel adds its name, its outputs and its start time to either. And
+ * `InputRuntime`, one input's live state inside the path.
  */
 
-import type { RemoteInfo } from "node:dgram";
+import type { RemoteInfo, Socket } from "node:dgram";
 import * as Data from "effect/Data";
 import type * as Effect from "effect/Effect";
+import type * as Scope from "effect/Scope";
 import type { PacketCore } from "../../core/packet-core.ts";
 import type { CoreEvent } from "../../core/packet-core-events.ts";
 import type { CoreCounters, CoreSnapshot } from "../../core/packet-core-snapshot.ts";
@@ -18,7 +20,9 @@ import type { InputEndpoint, InputRole, Redundancy, RedundancyMode } from "../..
 import type { ReadPace } from "../runtime/batch-reader.ts";
 import type { RistLinkFigures } from "../runtime/rist-link.ts";
 import type { InputHealth, RedundancyEvent, SwitchReason } from "./failover.ts";
+import type { FecInput } from "./fec.ts";
 import type { InputHealthStatus } from "./input-health.ts";
+import type { SequenceMerger } from "./merge.ts";
 import type { RtmpInputFigures } from "./rtmp-receiver.ts";
 import type { Selector } from "./selector.ts";
 import type { SrtInputFigures } from "./srt-receiver.ts";
@@ -192,4 +196,29 @@ export interface InputsSummary {
 export interface InputsStatus extends InputsSummary {
   readonly redundancy: RedundancyStatus;
   readonly inputs: ReadonlyArray<InputStatus>;
+}
+
+/** One input as the input path keeps it while it listens: its core, its scope, its socket and FEC. */
+export interface InputRuntime {
+  readonly role: InputRole;
+  endpoint: InputEndpoint;
+  readonly core: PacketCore;
+  /** Holds the input's socket and FEC: closing it ends this input alone. */
+  readonly scope: Scope.CloseableScope;
+  /** The sender allow-list as the socket callbacks ask it; null for every sender. Changed live. */
+  accepts: ((address: string) => boolean) | null;
+  fec: { readonly input: FecInput; readonly scope: Scope.CloseableScope } | null;
+  /** Puts recovered packets back in sequence; only with FEC outside merge mode. */
+  reorder: SequenceMerger | null;
+  /** A UDP input's socket (null for SRT), and the sender it heard last. */
+  socket: Socket | null;
+  sender: RemoteInfo | null;
+  /** The sender the core takes datagrams from without asking (the vector path, `takeRun`); null for none. */
+  trusted: RemoteInfo | null;
+  /** A RIST input's link figures (librist's readings added up); null for any other input. */
+  rist: (() => RistLinkFigures) | null;
+  /** An RTMP input's publisher, refusals and muxer counts; null for any other input. */
+  rtmp: (() => RtmpInputFigures) | null;
+  /** An SRT listener input's on a port shared by stream id: its route and refusals; null for any other. */
+  srt: (() => SrtInputFigures) | null;
 }

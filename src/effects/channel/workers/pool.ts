@@ -1,8 +1,8 @@
 /**
  * Channels on forwarding workers: N threads (threads.ts), each running the channels placed on it. The
  * supervisor here keeps, for every channel, the spec it last gave and a mirror of what the last `sync`
- * reported (counters, cue counts, new cues), so that the read model, the pages and the metrics read plain
- * values on the main thread; everything else is a request to the worker.
+ * reported (counters, cue counts, new cues: mirror.ts), so that the read model, the pages and the metrics read
+ * plain values on the main thread; everything else is a request to the worker (remote-reads.ts for the reads).
  *
  * - Placement: one worker runs while it has room. A new channel goes to the started worker with the fewest
  *   channels among those under the busy line (`DISTRIBUTARY_WORKER_BUSY_PERCENT` of a core over 5 s); with none,
@@ -19,10 +19,7 @@
  *   datagrams; the old copy then closes its inputs, lets its outputs send what they queued, and stops.
  */
 import * as Effect from "effect/Effect";
-import * as Either from "effect/Either";
-import * as Runtime from "effect/Runtime";
 import type { ChannelId, OutputId } from "../../../domain/ids.ts";
-import { parseOutputUrl, sharedSrtPort } from "../../../domain/url.ts";
 import { EventBus } from "../../events/event-bus.ts";
 import { adoptionFor, splitForHandOver } from "../../handover/peer.ts";
 import type { RtpState } from "../../outputs/rtp.ts";
@@ -31,8 +28,6 @@ import { makeMoveWord } from "../../runtime/move-word.ts";
 import type { Priority } from "../../runtime/priority.ts";
 import {
   ChannelError,
-  type ChannelRuntimeStatus,
-  type ChannelRuntimeSummary,
   type ChannelSpec,
   type Handover,
   type InputRole,
@@ -40,48 +35,14 @@ import {
   notRunning,
   type OutputSpec,
 } from "../channel.ts";
-import {
-  type ChannelState,
-  type ChannelsService,
-  type HlsSource,
-  trafficOf,
-  type WorkerStatus,
-} from "../channel-types.ts";
-import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
+import type { ChannelsService, WorkerStatus } from "../channel-types.ts";
+import { applySync, type Entry, mirrorReads, portMate, runningEntry } from "./mirror.ts";
 import { placeChannel, planRebalance } from "./placement.ts";
+import type { SyncReply } from "./protocol.ts";
+import { makeRemoteReads } from "./remote-reads.ts";
+import { cpuShare, judgeAfresh, makeThreads, request, type Slot, worstLoopDelay } from "./threads.ts";
 
-/** The SRT ports shared by stream id that a channel listens on (its inputs and outputs). */
-const sharedSrtPorts = (spec: ChannelSpec): ReadonlyArray<number> =>
-  [spec.primary.srt, spec.backup?.srt, ...spec.outputs.map((output) => output.url)].flatMap((url) => {
-    const port = url === undefined ? null : sharedSrtPort(url);
-    return port === null ? [] : [port];
-  });
-
-import type { Command, SyncReply } from "./protocol.ts";
-import {
-  cpuShare,
-  judgeAfresh,
-  makeThreads,
-  noteCpu,
-  noteLoopDelay,
-  request,
-  type Slot,
-  worstLoopDelay,
-} from "./threads.ts";
-
-const KEEP_CUES = 100;
 const SYNC_TIMEOUT = "2 seconds";
-
-interface Entry {
-  spec: ChannelSpec;
-  worker: number;
-  /** Started on its worker (a start in flight is not yet). */
-  running: boolean;
-  summary: ChannelRuntimeSummary | null;
-  cueCounts: CueCounts | null;
-  readonly cues: CueRecord[];
-  previewActive: boolean;
-}
 
 export const makeWorkerChannels = (
   count: number,
@@ -153,6 +114,7 @@ export const makeWorkerChannels = (
       restarted,
     });
     const slotOf = (entry: Entry): Slot => slots[entry.worker] as Slot;
+    const running = (id: ChannelId) => runningEntry(entries, id);
 
     const withEntry = <A>(id: ChannelId, use: (entry: Entry, slot: Slot) => Effect.Effect<A, ChannelError>) =>
       Effect.suspend(() => {
@@ -161,11 +123,6 @@ export const makeWorkerChannels = (
           ? Effect.fail(notRunning(id))
           : use(entry, slotOf(entry));
       });
-
-    const running = (id: ChannelId): Entry | null => {
-      const entry = entries.get(id);
-      return entry?.running === true ? entry : null;
-    };
 
     /** The workers as placement.ts weighs them, each with its share of a core as `share` says. */
     const seats = (share: (slot: Slot) => number | null) => {
@@ -180,23 +137,9 @@ export const makeWorkerChannels = (
       }));
     };
     const started = () => slots.filter((slot) => slot.worker !== null);
-    /**
-     * Another channel listening on an SRT port this one shares by stream id: the two run on one thread, which
-     * holds the port's one listener (runtime/srt-listeners.ts).
-     */
-    const portMate = (spec: ChannelSpec): Entry | undefined => {
-      const ports = sharedSrtPorts(spec);
-      if (ports.length === 0) return undefined;
-      for (const entry of entries.values()) {
-        if (entry.spec.id !== spec.id && sharedSrtPorts(entry.spec).some((port) => ports.includes(port))) {
-          return entry;
-        }
-      }
-      return undefined;
-    };
     /** Where a new channel goes (its thread started if it was not). */
     const place = (spec: ChannelSpec): Slot => {
-      const mate = portMate(spec);
+      const mate = portMate(entries, spec);
       const slot =
         (mate === undefined ? undefined : slots[mate.worker]) ??
         placeChannel(
@@ -207,41 +150,6 @@ export const makeWorkerChannels = (
       wake(slot);
       judgeAfresh(slot);
       return slot;
-    };
-
-    const applySync = (slot: Slot, reply: SyncReply) => {
-      noteLoopDelay(slot, reply.loopDelay);
-      noteCpu(slot, reply.cpuMicros);
-      for (const sample of reply.channels) {
-        const entry = entries.get(sample.id);
-        if (entry === undefined || entry.worker !== slot.index) continue;
-        entry.summary = sample.summary;
-        entry.cueCounts = sample.cueCounts;
-        entry.previewActive = sample.previewActive;
-        for (const cue of sample.newCues) {
-          const known = entry.cues.findLastIndex((kept) => kept.id === cue.id);
-          if (known >= 0) entry.cues[known] = cue;
-          else entry.cues.push(cue);
-        }
-        if (entry.cues.length > KEEP_CUES) entry.cues.splice(0, entry.cues.length - KEEP_CUES);
-      }
-    };
-
-    const remoteHls = (id: ChannelId, output: string | null): HlsSource => {
-      const ask = <A>(file: Extract<Command, { op: "hls" }>["file"]) => {
-        const entry = running(id);
-        if (entry === null) return Promise.resolve(null);
-        return Runtime.runPromise(runtime)(
-          Effect.orElseSucceed(
-            request<A | null>(slotOf(entry), { op: "hls", channel: id, output, file }),
-            () => null,
-          ),
-        );
-      };
-      return {
-        playlist: () => ask<string>({ kind: "playlist" }),
-        segment: (name) => ask<Uint8Array>({ kind: "segment", name }),
-      };
     };
 
     const start = Effect.fn("Channels.start")(function* (spec: ChannelSpec) {
@@ -330,7 +238,7 @@ export const makeWorkerChannels = (
               }),
             );
           if (target === from) return;
-          const mate = portMate(entry.spec);
+          const mate = portMate(entries, entry.spec);
           if (mate !== undefined) {
             return yield* Effect.fail(
               new ChannelError({
@@ -377,7 +285,7 @@ export const makeWorkerChannels = (
       const moving = ids
         .filter((id) => {
           const entry = entries.get(id);
-          return entry === undefined || portMate(entry.spec) === undefined;
+          return entry === undefined || portMate(entries, entry.spec) === undefined;
         })
         .slice(-plan.count);
       balancing = true;
@@ -418,7 +326,7 @@ export const makeWorkerChannels = (
           // A worker too busy to answer within the tick keeps its last figures; the read model goes on.
           request<SyncReply>(slot, { op: "sync" }).pipe(
             Effect.timeout(SYNC_TIMEOUT),
-            Effect.map((reply) => applySync(slot, reply)),
+            Effect.map((reply) => applySync(entries, slot, reply)),
             Effect.ignore,
           ),
         { concurrency: "unbounded", discard: true },
@@ -455,61 +363,9 @@ export const makeWorkerChannels = (
         withEntry(channelId, (_, slot) =>
           request<InsertedCue>(slot, { op: "insertCue", channel: channelId, section, program, by }),
         ),
-      state: (id: ChannelId): ChannelState =>
-        running(id) !== null ? "running" : failures.has(id) ? "error" : "stopped",
-      lastError: (id: ChannelId) => failures.get(id) ?? null,
       sync,
-      summary: (id: ChannelId) => running(id)?.summary ?? null,
-      traffic: (id: ChannelId) => {
-        const summary = running(id)?.summary;
-        return summary == null ? null : trafficOf(summary);
-      },
-      status: (id: ChannelId) =>
-        Effect.suspend(() => {
-          const entry = running(id);
-          if (entry === null) return Effect.succeed(null);
-          return Effect.orElseSucceed(
-            request<ChannelRuntimeStatus | null>(slotOf(entry), { op: "status", channel: id }),
-            () => null,
-          );
-        }),
-      cueCounts: (id: ChannelId) => running(id)?.cueCounts ?? null,
-      cues: (id: ChannelId) => running(id)?.cues ?? [],
-      capture: (id: ChannelId, ms: number, maxBytes: number) =>
-        Effect.suspend(() => {
-          const entry = running(id);
-          if (entry === null) return Effect.succeed(new Uint8Array(0));
-          return Effect.orElseSucceed(
-            request<Uint8Array>(slotOf(entry), { op: "capture", channel: id, ms, maxBytes }),
-            () => new Uint8Array(0),
-          );
-        }),
-      hls: (id: ChannelId, outputId: string) => {
-        const output = running(id)?.spec.outputs.find((o) => o.id === outputId);
-        if (output === undefined || !output.enabled) return null;
-        const target = parseOutputUrl(output.url);
-        return Either.isRight(target) && target.right.protocol === "hls" ? remoteHls(id, outputId) : null;
-      },
-      preview: (id: ChannelId) =>
-        Effect.suspend(() => {
-          const entry = running(id);
-          if (entry === null) return Effect.succeed(null);
-          return request<true | null>(slotOf(entry), {
-            op: "hls",
-            channel: id,
-            output: null,
-            file: null,
-          }).pipe(
-            Effect.map((there) => {
-              if (there === null) return null;
-              entry.previewActive = true;
-              return remoteHls(id, null);
-            }),
-            Effect.orElseSucceed(() => null),
-          );
-        }),
-      previewActive: (id: ChannelId) => running(id)?.previewActive ?? false,
-      running: () => [...entries.entries()].flatMap(([id, entry]) => (entry.running ? [id] : [])),
+      ...mirrorReads(entries, failures),
+      ...makeRemoteReads(runtime, running, slotOf),
       workers: (): ReadonlyArray<WorkerStatus> => {
         const load = seats((slot) => slot.lastShare).map((seat) => seat.channels);
         const now = Date.now();
@@ -526,7 +382,6 @@ export const makeWorkerChannels = (
           };
         });
       },
-      placement: (id: ChannelId) => running(id)?.worker ?? null,
       move,
       handOff,
       killWorker: (index: number) =>
