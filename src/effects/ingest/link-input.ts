@@ -6,8 +6,7 @@
  */
 import * as Effect from "effect/Effect";
 import * as Scope from "effect/Scope";
-import { SRT_REFUSAL_EVENT_MS } from "../../domain/events.ts";
-import { type SrtRefusal, throttledRefusals } from "../runtime/srt-listeners.ts";
+import { SRT_REFUSAL_EVENT_MS, type SrtRefusal, throttledRefusals } from "../runtime/srt-listeners.ts";
 import type { InputPathOptions, InputRuntime } from "./input-types.ts";
 import { bindRistInput, ristInputTarget } from "./rist-receiver.ts";
 import { bindRtmpInput, type RtmpRefusal, rtmpInputTargetOf } from "./rtmp-receiver.ts";
