@@ -29,7 +29,7 @@ import {
   workerMovePercent,
 } from "../config/settings.ts";
 import { EventBus } from "../events/event-bus.ts";
-import { adoptionFor, splitForHandOver } from "../handover/peer.ts";
+import { adoptionFor, letGo, splitForHandOver } from "../handover/peer.ts";
 import type { HlsServed } from "../outputs/hls.ts";
 import { recordingsRoot } from "../outputs/recordings.ts";
 import { continueRtp, rtpStates } from "../outputs/rtp.ts";
@@ -95,14 +95,7 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
         failures.delete(spec.id);
         bus.emit({ type: "channel_started", channel: spec.id });
         if (adoption === null || handedOver === undefined) return;
-        const rtp = yield* Effect.tryPromise({
-          try: adoption.started,
-          catch: (cause) =>
-            new ChannelError({
-              reason: "input_failed",
-              message: `the old process did not let go of channel ${spec.id}: ${cause instanceof Error ? cause.message : String(cause)}`,
-            }),
-        }).pipe(Effect.tapError(() => host.stop(spec.id)));
+        const rtp = yield* letGo(adoption, spec.id).pipe(Effect.tapError(() => host.stop(spec.id)));
         continueRtp(rtp);
         oldCopyDone(handedOver);
         for (const output of split.after) yield* host.with(spec.id, (channel) => channel.applyOutput(output));

@@ -13,9 +13,10 @@
  * channel/channels.ts) ask `adoptionFor` at each start, which answers null outside an upgrade.
  */
 import { join } from "node:path";
+import * as Effect from "effect/Effect";
 import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";
-import type { ChannelSpec, Handover, OutputSpec } from "../channel/channel-types.ts";
+import { ChannelError, type ChannelSpec, type Handover, type OutputSpec } from "../channel/channel-types.ts";
 import type { RtpState } from "../outputs/rtp.ts";
 
 /** Set by the old process for the new one: it is taking over (the IPC channel is the old process). */
@@ -70,6 +71,20 @@ export interface Adoption {
   /** The new copy could not start: the old one forwards on. */
   readonly abandon: () => void;
 }
+
+/** Tells the old process the new copy of `id` runs, and waits for it to let go (its RTP outputs' states). */
+export const letGo = (
+  adoption: Adoption,
+  id: ChannelId,
+): Effect.Effect<Record<string, RtpState>, ChannelError> =>
+  Effect.tryPromise({
+    try: adoption.started,
+    catch: (cause) =>
+      new ChannelError({
+        reason: "input_failed",
+        message: `the old process did not let go of channel ${id}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      }),
+  });
 
 const upgrading = (): boolean => process.env[UPGRADE_FROM_ENV] !== undefined && process.send !== undefined;
 

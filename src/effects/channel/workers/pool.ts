@@ -21,7 +21,7 @@
 import * as Effect from "effect/Effect";
 import type { ChannelId, OutputId } from "../../../domain/ids.ts";
 import { EventBus } from "../../events/event-bus.ts";
-import { adoptionFor, splitForHandOver } from "../../handover/peer.ts";
+import { adoptionFor, letGo, splitForHandOver } from "../../handover/peer.ts";
 import type { RtpState } from "../../outputs/rtp.ts";
 import type { OutputOptions } from "../../outputs/writer.ts";
 import { makeMoveWord } from "../../runtime/move-word.ts";
@@ -185,14 +185,7 @@ export const makeWorkerChannels = (
       failures.delete(spec.id);
       bus.emit({ type: "channel_started", channel: spec.id });
       if (adoption === null || handedOver === undefined) return;
-      const rtp = yield* Effect.tryPromise({
-        try: adoption.started,
-        catch: (cause) =>
-          new ChannelError({
-            reason: "input_failed",
-            message: `the old process did not let go of channel ${spec.id}: ${cause instanceof Error ? cause.message : String(cause)}`,
-          }),
-      }).pipe(Effect.tapError(() => stop(spec.id)));
+      const rtp = yield* letGo(adoption, spec.id).pipe(Effect.tapError(() => stop(spec.id)));
       yield* request(slotOf(entry), { op: "handedOver", rtp, handedOver });
       for (const output of split.after)
         yield* request(slotOf(entry), { op: "applyOutput", channel: spec.id, output });
