@@ -20,11 +20,11 @@ module.exports = {
     {
       name: "no-cycles",
       comment:
-        "An import cycle makes the load order and the layering ambiguous. A cycle closed by a type-only import " +
-        "loads nothing (a schema's module and the rules that take its types, e.g. health-schema.ts and health.ts).",
+        "An import cycle makes the load order and the layering ambiguous, a type-only one as much as any: the two " +
+        "modules can no longer be read one after the other.",
       severity: "error",
       from: {},
-      to: { circular: true, viaOnly: { dependencyTypesNot: ["type-only"] } },
+      to: { circular: true },
     },
     {
       name: "effect-by-module",

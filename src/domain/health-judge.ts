@@ -10,9 +10,10 @@
  *   surely false for `clear_after_ms`. An expression that cannot be judged (a rule unknown) never turns an
  *   input unhealthy, nor healthy again.
  */
-import type { Health, P2Indicator, RuleState } from "./health.ts";
+
+import type { Health, RuleState } from "./health.ts";
 import { evaluate } from "./health.ts";
-import type { HealthRule } from "./health-schema.ts";
+import type { HealthRule, P2Indicator } from "./health-schema.ts";
 
 /** The content watcher's verdict on one picture or sound rule: its `for_ms` is judged on the stream's clock. */
 export interface ContentVerdict {

@@ -4,9 +4,18 @@
  * Schema).
  */
 import * as Schema from "effect/Schema";
-import { P2_INDICATORS } from "./health.ts";
 import { intBetween } from "./ints.ts";
 import { oneOf } from "./literals.ts";
+
+/** The TR 101 290 priority 2 indicators a rule may count. */
+export const P2_INDICATORS = [
+  "Transport_error",
+  "CRC_error",
+  "PCR_repetition_error",
+  "PCR_discontinuity_indicator_error",
+  "PTS_error",
+] as const;
+export type P2Indicator = (typeof P2_INDICATORS)[number];
 
 const ratio = Schema.Number.annotations({ message: () => "must be a number from 0 to 1" }).pipe(
   Schema.between(0, 1, { message: () => "must be a number from 0 to 1" }),

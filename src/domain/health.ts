@@ -13,16 +13,6 @@
 import * as Either from "effect/Either";
 import type { HealthConfig, HealthRule } from "./health-schema.ts";
 
-/** The TR 101 290 priority 2 indicators a rule may count. */
-export const P2_INDICATORS = [
-  "Transport_error",
-  "CRC_error",
-  "PCR_repetition_error",
-  "PCR_discontinuity_indicator_error",
-  "PTS_error",
-] as const;
-export type P2Indicator = (typeof P2_INDICATORS)[number];
-
 const RULE_NAME = /^[a-z][a-z0-9_]{0,39}$/;
 
 export const HEALTH_CLEAR_AFTER_MS = 3000;

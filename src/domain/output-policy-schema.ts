@@ -6,7 +6,7 @@
 import * as Schema from "effect/Schema";
 import { intRange, show } from "./ints.ts";
 import { oneOf } from "./literals.ts";
-import { pidOfKey, remapPairs } from "./output-policy.ts";
+import { pidOfKey, remapPairs } from "./output-policy-pids.ts";
 
 const strict = { parseOptions: { onExcessProperty: "error" } } as const;
 

@@ -8,18 +8,8 @@
  * - `program`: one programme (service) out of a multi-programme input: its PMT, its PIDs, a PAT naming it alone.
  */
 import type { FieldIssue } from "./errors.ts";
-import type { OutputPolicy, Remap } from "./output-policy-schema.ts";
-
-const PID_KEY = /^(0x[0-9a-f]{1,4}|[0-9]{1,4})$/i;
-/** A PID as a JSON key: decimal or 0x hex. */
-export const pidOfKey = (key: string): number | null => (PID_KEY.test(key) ? Number(key) : null);
-
-/** The remap as [from, to] pairs, in key order. */
-export const remapPairs = (remap: Remap | undefined): ReadonlyArray<readonly [number, number]> =>
-  Object.entries(remap ?? {}).flatMap(([key, to]) => {
-    const from = pidOfKey(key);
-    return from === null ? [] : [[from, to] as const];
-  });
+import { remapPairs } from "./output-policy-pids.ts";
+import type { OutputPolicy } from "./output-policy-schema.ts";
 
 /** Whether a policy changes anything at the TS level: none, or all its parts at their defaults, does not. */
 export const isUntouched = (policy: OutputPolicy | null | undefined): boolean =>

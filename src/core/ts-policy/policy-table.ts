@@ -4,7 +4,7 @@
  * out on, the programmes whose PAT entries stay, and what the policy cannot apply, in words. The rewriter
  * (rewriter.ts) builds it again whenever the PAT or a PMT changes or a new PID appears, and reads it per packet.
  */
-import { remapPairs } from "../../domain/output-policy.ts";
+import { remapPairs } from "../../domain/output-policy-pids.ts";
 import type { OutputPolicy } from "../../domain/output-policy-schema.ts";
 import { NULL_PID, type Pat, PID_COUNT, type Pmt, STREAM_TYPE_SCTE35 } from "../ts/index.ts";
 
