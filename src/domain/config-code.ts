@@ -13,6 +13,7 @@ import { AccessRules } from "./access.ts";
 import { type ChannelConfig, ChannelImport, OutputConfig, OutputPatch } from "./channel.ts";
 import { ChannelId, OutputId } from "./ids.ts";
 import { NotifierBody, type NotifierRecord } from "./notifiers.ts";
+import { sameValue } from "./same.ts";
 
 /** One output: its id is its key in the channel's `outputs`. */
 export const DeclaredOutput = Schema.Struct({
@@ -184,7 +185,7 @@ export const leafChanges = (before: unknown, after: unknown, prefix: string): Fi
       leafChanges(before[key], after[key], prefix === "" ? key : `${prefix}.${key}`),
     );
   }
-  const same = JSON.stringify(before ?? null) === JSON.stringify(after ?? null);
+  const same = sameValue(before, after);
   return same ? [] : [{ field: prefix, before: before ?? null, after: after ?? null }];
 };
 

@@ -18,6 +18,7 @@ import type {
 import { ControlError, type FieldIssue } from "./errors.ts";
 import { type ChannelId, newChannelId, newOutputId, OutputId } from "./ids.ts";
 import type { OutputPolicy } from "./output-policy-schema.ts";
+import { sameValue } from "./same.ts";
 import { type SlateBody, type SlateConfig, slateFromBody } from "./slate.ts";
 import { maskUrl } from "./url.ts";
 import { invalid } from "./validate.ts";
@@ -218,7 +219,6 @@ const slateOf = (
 
 /** The running channel must apply this change to its inputs or its slate (live: its outputs go on). */
 export const inputChanged = (before: ChannelConfig, after: ChannelConfig): boolean => {
-  const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
   return (
     before.rtp_ip !== after.rtp_ip ||
     before.rtp_port !== after.rtp_port ||
@@ -226,10 +226,10 @@ export const inputChanged = (before: ChannelConfig, after: ChannelConfig): boole
     before.backup_rtp_port !== after.backup_rtp_port ||
     (before.input_url ?? null) !== (after.input_url ?? null) ||
     (before.backup_input_url ?? null) !== (after.backup_input_url ?? null) ||
-    !same(before.rtp_allowed_sources, after.rtp_allowed_sources) ||
-    !same(before.backup_rtp_allowed_sources, after.backup_rtp_allowed_sources) ||
-    !same(before.redundancy, after.redundancy) ||
-    !same(before.slate, after.slate)
+    !sameValue(before.rtp_allowed_sources, after.rtp_allowed_sources) ||
+    !sameValue(before.backup_rtp_allowed_sources, after.backup_rtp_allowed_sources) ||
+    !sameValue(before.redundancy, after.redundancy) ||
+    !sameValue(before.slate, after.slate)
   );
 };
 

@@ -28,6 +28,7 @@ import {
 import { ControlError, type FieldIssue } from "../../domain/errors.ts";
 import { MASK, type NotifierRecord, notifierProblems } from "../../domain/notifiers.ts";
 import { buildChannel, checkChannelSchedule, inputChanged } from "../../domain/rules.ts";
+import { sameValue } from "../../domain/same.ts";
 import { holdOutputs, windowsOnAir } from "../../domain/schedule.ts";
 import { toFieldIssues } from "../../domain/validate.ts";
 import { Channels } from "../channel/channels.ts";
@@ -208,10 +209,7 @@ export class ConfigCode extends Effect.Service<ConfigCode>()("distributary/Confi
         }
         const existing = byId.get(channel.id);
         // The outputs a new schedule names are off outside its windows, as a saved schedule leaves them.
-        if (
-          channel.schedule != null &&
-          JSON.stringify(existing?.schedule) !== JSON.stringify(channel.schedule)
-        ) {
+        if (channel.schedule != null && !sameValue(existing?.schedule, channel.schedule)) {
           const stored = yield* Effect.orElseSucceed(schedules.load(channel.id), () => null);
           next.push(
             holdOutputs(

@@ -28,6 +28,7 @@ import {
   loopingOutputs,
   prefixed,
 } from "../../domain/rules.ts";
+import { sameValue } from "../../domain/same.ts";
 import { maskUrl } from "../../domain/url.ts";
 import { decodeLenient, decodeLenientEither, invalid } from "../../domain/validate.ts";
 import { Channels } from "../channel/channels.ts";
@@ -397,13 +398,13 @@ export class ConfigTransfer extends Effect.Service<ConfigTransfer>()("distributa
             changed: imported
               .filter((channel) => {
                 const before = current.find((c) => c.id === channel.id);
-                return before !== undefined && JSON.stringify(before) !== JSON.stringify(channel);
+                return before !== undefined && !sameValue(before, channel);
               })
               .map((c) => c.id),
             unchanged: imported
               .filter((channel) => {
                 const before = current.find((c) => c.id === channel.id);
-                return before !== undefined && JSON.stringify(before) === JSON.stringify(channel);
+                return before !== undefined && sameValue(before, channel);
               })
               .map((c) => c.id),
             deleted: current.filter((channel) => !next.some((c) => c.id === channel.id)).map((c) => c.id),

@@ -16,6 +16,7 @@ import * as Stream from "effect/Stream";
 import type { ChannelConfig, ConfigDocument } from "../../domain/channel.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import { inputChanged } from "../../domain/rules.ts";
+import { sameValue } from "../../domain/same.ts";
 import { holdOutputs, windowsOnAir } from "../../domain/schedule.ts";
 import { Channels, OutputDefaults } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
@@ -193,7 +194,7 @@ export class Resume extends Effect.Service<Resume>()("distributary/Resume", {
     );
 
     // A channel another node did not change is the same object (ConfigState keeps it): no text made of it.
-    const same = (a: unknown, b: unknown) => a === b || JSON.stringify(a) === JSON.stringify(b);
+    const same = (a: unknown, b: unknown) => a === b || sameValue(a, b);
     const wanted = (channel: ChannelConfig | undefined): channel is ChannelConfig =>
       channel !== undefined && channel.desired === "running" && placement.runsHere(channel);
 

@@ -23,6 +23,7 @@ import * as Exit from "effect/Exit";
 import * as Scope from "effect/Scope";
 import { PacketCore } from "../../core/packet-core.ts";
 import type { InputEndpoint, InputRole } from "../../domain/redundancy.ts";
+import { sameValue } from "../../domain/same.ts";
 import type { ReadInto } from "../runtime/batch-reader.ts";
 import { isOwnPort } from "../runtime/own-ports.ts";
 import { failoverPolicy, type SwitchReason } from "./failover.ts";
@@ -303,8 +304,7 @@ export const makeInputPath = (
         redundancy = nextRedundancy;
         const windowChanged = before.merge_window_ms !== redundancy.merge_window_ms;
         yield* useMergeMode(windowChanged);
-        if (JSON.stringify(before.health) !== JSON.stringify(redundancy.health))
-          yield* health.setHealth(redundancy.health);
+        if (!sameValue(before.health, redundancy.health)) yield* health.setHealth(redundancy.health);
         for (const role of ["primary", "backup"] as const) {
           const endpoint = role === "primary" ? next.primary : next.backup;
           const current = inputs.find((input) => input.role === role);
