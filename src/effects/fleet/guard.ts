@@ -37,7 +37,7 @@ import { type PeerReach, type PortProbe, peerReachesDatabase } from "./peers.ts"
 /** How long the database may be silent before a holder asks its peers, and how often it checks. */
 export const OUTAGE_MS = 1000;
 export const GUARD_MS = 100;
-const PEER_TIMEOUT_MS = 600;
+export const PEER_TIMEOUT_MS = 600;
 /** How long a peer's statement of its own, made to answer the question, may take before it counts as failed. */
 export const PROBE_TIMEOUT_MS = 300;
 /** How many questions in a row a peer must say it reaches the database before this node takes it as cut off. */

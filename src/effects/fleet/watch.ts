@@ -10,11 +10,10 @@
 import * as Effect from "effect/Effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { ChannelView } from "../../domain/views.ts";
+import { PEER_TIMEOUT_MS } from "./guard.ts";
 import type { LeaseBook } from "./lease-book.ts";
 import * as L from "./leases.ts";
 import { type PortProbe, peerChannels, probePort, type Tether, tetherPort } from "./peers.ts";
-
-const PEER_TIMEOUT_MS = 600;
 
 interface WatchContext {
   readonly me: string;

@@ -14,6 +14,7 @@
  */
 import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
+import { RTP_HEADER_SIZE } from "../../core/rtp-header.ts";
 import type { RistTarget } from "../../domain/url.ts";
 import {
   libRistOr,
@@ -30,8 +31,6 @@ import { InputError } from "./udp-receiver.ts";
 /** A RIST input's URL as a target (the same syntax and checks as a RIST output's). */
 export const ristInputTarget = (url: string): Effect.Effect<RistTarget, InputError> =>
   linkInputTarget(url, "rist");
-
-const RTP_HEADER_SIZE = 12;
 
 /** An RTP header (payload type 33) before a block's TS: librist's sequence number and flow as RTP's. */
 const asRtp =

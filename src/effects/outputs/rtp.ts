@@ -8,8 +8,8 @@
  */
 import * as Effect from "effect/Effect";
 import * as Random from "effect/Random";
+import { RTP_HEADER_SIZE } from "../../core/rtp-header.ts";
 
-export const RTP_HEADER_SIZE = 12;
 const RTP_PAYLOAD_TYPE_MP2T = 33;
 
 /** Where an RTP output's stream stands: what the next process of an upgrade goes on with. */

@@ -8,6 +8,7 @@ import * as Deferred from "effect/Deferred";
 import * as Effect from "effect/Effect";
 import * as Exit from "effect/Exit";
 import type * as Scope from "effect/Scope";
+import { RTP_HEADER_SIZE } from "../../core/rtp-header.ts";
 import { OutputError } from "../../domain/output-error.ts";
 import type { DatagramTarget } from "../../domain/url.ts";
 import { markOwnPort } from "../runtime/own-ports.ts";
@@ -15,7 +16,7 @@ import { type DatagramSender, makeDatagramSender } from "../runtime/segmented.ts
 import { openLibcSender, usesLibcSender } from "../runtime/udp-sender.ts";
 import type { WriterContext } from "./context.ts";
 import { DATAGRAM_PAYLOAD } from "./queue.ts";
-import { makeRtpFramer, RTP_HEADER_SIZE } from "./rtp.ts";
+import { makeRtpFramer } from "./rtp.ts";
 
 const errorCode = (cause: unknown): string =>
   cause instanceof Error && "code" in cause && typeof cause.code === "string" ? cause.code : String(cause);

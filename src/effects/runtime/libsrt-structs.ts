@@ -4,10 +4,8 @@
  * nothing of libsrt, which libsrt.ts alone does.
  */
 import koffi from "koffi";
+import { AF_INET, AF_INET6 } from "./libc.ts";
 import { LibSrtError } from "./libsrt-api.ts";
-
-export const AF_INET = 2;
-const AF_INET6 = 10;
 
 // srt.h's srt_listen_callback_fn: the opaque pointer, the new socket, the handshake version, the caller's
 // address and the stream id it sent.

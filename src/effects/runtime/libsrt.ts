@@ -17,8 +17,9 @@
  */
 import koffi from "koffi";
 import { libsrtPath, settingNow } from "../config/settings.ts";
+import { AF_INET } from "./libc.ts";
 import { type LibSrt, LibSrtError, SRT_ERR, SRTO } from "./libsrt-api.ts";
-import { AF_INET, ListenHook, peerText, sockaddrIn, TraceBStats } from "./libsrt-structs.ts";
+import { ListenHook, peerText, sockaddrIn, TraceBStats } from "./libsrt-structs.ts";
 
 // Debian's libsrt1.5-openssl ships libsrt.so.1.5; other builds name the OpenSSL flavour libsrt-openssl.
 const candidates = ["libsrt-openssl.so.1.5", "libsrt.so.1.5", "libsrt-gnutls.so.1.5"];
