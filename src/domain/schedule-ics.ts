@@ -5,11 +5,9 @@
  * is named by its IANA id (TZID) without a VTIMEZONE block, as the common calendars read it.
  */
 
-import { occurrences } from "./schedule-times.ts";
+import { DAY_MS, occurrences } from "./schedule-times.ts";
 import type { Schedule, ScheduleWindow } from "./schedule-window.ts";
 import { localTime } from "./schedule-zone.ts";
-
-const DAY_MS = 86_400_000;
 
 /** TEXT values escape backslash, semicolon, comma and line ends (RFC 5545 3.3.11). */
 const escapeText = (text: string) =>

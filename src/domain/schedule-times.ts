@@ -13,7 +13,7 @@ import { describeLocal, isTimeZone, localTime } from "./schedule-zone.ts";
 
 /** How far ahead checkSchedule looks for overlaps. */
 const CHECK_DAYS = 366;
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 /** Occurrences one window may have in CHECK_DAYS: an hourly programme has 8784. */
 const MAX_OCCURRENCES_PER_YEAR = 10_000;
 /** The finest recurrence a window may have; finer ones would be checked minute by minute. */

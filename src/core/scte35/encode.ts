@@ -1,4 +1,5 @@
 import { crc32Mpeg2 } from "../ts/crc32.ts";
+import { TWO_POW_32 } from "./reader.ts";
 import type {
   BreakDuration,
   CancelledEvent,
@@ -13,8 +14,6 @@ import type {
   SpliceTime,
 } from "./types.ts";
 import { isPrivateDescriptor } from "./types.ts";
-
-const TWO_POW_32 = 2 ** 32;
 
 /**
  * Appends big-endian fields. Every value is range-checked against its width: a value that does not fit is a

@@ -2,7 +2,8 @@
 import * as Either from "effect/Either";
 import { Scte35Error } from "./types.ts";
 
-const TWO_POW_32 = 2 ** 32;
+/** 2³², the weight of a 33-bit field's top bit. */
+export const TWO_POW_32 = 2 ** 32;
 
 /**
  * A cursor over `bytes[pos, end)` that never reads past `end`. A read that would is answered with zeros and

@@ -43,6 +43,7 @@ import {
   handleOf,
   type Libc,
   loadLibc,
+  MMSGHDR_BYTES,
   MSG_DONTWAIT,
   MSG_TRUNC,
   type Readiness,
@@ -51,7 +52,6 @@ import {
 import {
   type Landing,
   landingIn,
-  MMSGHDR_BYTES,
   NAME_BYTES,
   SLOTS,
   senderOf,

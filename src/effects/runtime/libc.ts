@@ -13,6 +13,9 @@ export const AF_INET6 = 10;
 export const SOCK_DGRAM = 2;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
+/** sizeof(struct mmsghdr) and sizeof(struct iovec) on 64-bit Linux. */
+export const MMSGHDR_BYTES = 64;
+export const IOVEC_BYTES = 16;
 export const SOL_SOCKET = 1;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;

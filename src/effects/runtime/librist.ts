@@ -29,7 +29,7 @@
  */
 import koffi from "koffi";
 import { asOneTurn } from "./end-of-turn.ts";
-import { watchReadable } from "./libc.ts";
+import { SOCK_DGRAM, SOCK_NONBLOCK, watchReadable } from "./libc.ts";
 import { type LibRist, LibRistError, type RistContext, type RistOpen, readingsOf } from "./librist-api.ts";
 import { type RistSends, ristSends } from "./rist-sends.ts";
 import type { SrpVerifier } from "./rist-srp.ts";
@@ -62,8 +62,6 @@ const LoggingSettings = koffi.struct("rist_logging_settings", {
 });
 const RIST_LOG_WARN = 4;
 const AF_UNIX = 1;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
 /** librist's line for a caller whose proof failed: `[EAP-SRP] Authentication failed for <user>@<address>`. */
 const AUTH_FAILED = /\[EAP-SRP\] Authentication failed for (.*)@([^@\s]*)\s*$/;
 const StatsCallback = koffi.proto("int rist_stats_cb(void *arg, const void *stats)");

@@ -6,15 +6,13 @@
  */
 import type { RemoteInfo } from "node:dgram";
 import type { ReadSlots } from "../../core/packet-core.ts";
-import { AF_INET, AF_INET6, addressOf, type Libc } from "./libc.ts";
+import { AF_INET, AF_INET6, addressOf, IOVEC_BYTES, type Libc, MMSGHDR_BYTES } from "./libc.ts";
 
 /** Datagrams one recvmmsg call takes at most. */
 export const SLOTS = 64;
 /** Room for one datagram: TS over UDP is at most 7 × 188 bytes and an RTP header; a bigger one is cut. */
 const SLOT_BYTES = 8192;
 /** struct mmsghdr and struct iovec on 64-bit Linux; a sockaddr_in6 fits the name. */
-export const MMSGHDR_BYTES = 64;
-const IOVEC_BYTES = 16;
 export const NAME_BYTES = 32;
 const HEADERS_AT = 0;
 const IOVECS_AT = HEADERS_AT + SLOTS * MMSGHDR_BYTES;

@@ -24,8 +24,10 @@ import {
   EINTR,
   ENOBUFS,
   errno,
+  IOVEC_BYTES,
   type Libc,
   loadLibc,
+  MMSGHDR_BYTES,
   MSG_DONTWAIT,
   SO_SNDBUF,
   SOCK_CLOEXEC,
@@ -47,8 +49,6 @@ export const SEGMENT_BYTES = DATAGRAM;
 /** Messages one sendmmsg takes here; more in one turn leave in more calls. */
 const MESSAGES = 256;
 /** struct mmsghdr and struct iovec on 64-bit Linux. */
-const MMSGHDR_BYTES = 64;
-const IOVEC_BYTES = 16;
 const IOVECS_AT = MESSAGES * MMSGHDR_BYTES;
 const MEMORY_BYTES = IOVECS_AT + MESSAGES * IOVEC_BYTES;
 const SOCKADDR_IN_BYTES = 16;

@@ -19,7 +19,7 @@ import type { PersonOutcome } from "../../effects/control/person.ts";
 export const PERSON_IDLE_MS = 12 * 60 * 60 * 1000;
 export const PERSON_ABSOLUTE_MS = 24 * 60 * 60 * 1000;
 /** How often a session's last use is written back: not on every request. */
-const TOUCH_EVERY_MS = 60_000;
+export const TOUCH_EVERY_MS = 60_000;
 /** How old a session read may be before what asks synchronously has it read again in the background. */
 const REREAD_AFTER_MS = 5_000;
 /** How many sessions are kept here at most (the store keeps them all). */

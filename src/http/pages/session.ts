@@ -21,7 +21,7 @@ import {
 } from "../../effects/config/person-sessions.ts";
 import { type Principal, tokenHash } from "../../effects/control/auth.ts";
 import type { AuthEnv } from "../auth.ts";
-import type { PersonSessions } from "./person-sessions.ts";
+import { type PersonSessions, TOUCH_EVERY_MS } from "./person-sessions.ts";
 
 const COOKIE = "dst_session";
 const MAX_SESSIONS = 10_000;
@@ -32,8 +32,6 @@ interface Session {
   readonly sha256: string;
   lastSeen: number;
 }
-/** How often a fleet's session's last use is written back: not on every request. */
-const TOUCH_EVERY_MS = 60_000;
 
 /** Whether the request came over https (itself, or as a proxy in front of it says). */
 export const secureRequest = (c: Context) =>
