@@ -9,8 +9,10 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 passed=0
 failed=0
 failures="$(mktemp)"
-# Each test file's wall-clock time, from both Vitest runs: the slowest are printed at the end.
-durations="$(mktemp)"
+# Each test file's whole duration, from both Vitest runs: written by test/support/durations-reporter.ts (a
+# Vitest reporter) and printed, the slowest first, at the end.
+export DISTRIBUTARY_TEST_DURATIONS
+DISTRIBUTARY_TEST_DURATIONS="$(mktemp)"
 check() {
   local name="$1"
   shift
@@ -31,16 +33,9 @@ vitest_project() {
   local results
   results="$(mktemp)"
   echo "── vitest: $project"
-  # The default reporter's lines are kept too: each file's line ends with its whole duration, set-up included
-  # (the JSON report's times leave out the hooks, where a lab or an image build spends most of its time).
-  local printed
-  printed="$(mktemp)"
-  vitest run --project "$project" --passWithNoTests --reporter=default --reporter=json --outputFile="$results" "$@" |
-    tee "$printed"
-  local vitest_status=${PIPESTATUS[0]}
-  sed 's/\x1b\[[0-9;]*m//g' "$printed" |
-    sed -nE 's/^ *[✓❯×] +(\|[a-z]+\||[a-z]+) +([^ ]+) \(.*\) ([0-9]+)ms$/\3\t\2/p' >>"$durations"
-  rm -f "$printed"
+  vitest run --project "$project" --passWithNoTests --reporter=default --reporter=json --outputFile="$results" \
+    --reporter=./test/support/durations-reporter.ts "$@"
+  local vitest_status=$?
   local counts vp vf
   if counts="$(node -e '
     const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
@@ -73,12 +68,10 @@ vitest_project() {
 vitest_project main "$@"
 vitest_project timing --no-file-parallelism "$@"
 
-# Where the time went: the 15 slowest files of both runs (the timing project's run one file at a time).
-if [ -s "$durations" ]; then
-  echo "── slowest test files"
-  sort -rn "$durations" | head -15 | awk -F'\t' '{ printf "%7.1f s  %s\n", $1 / 1000, $2 }'
-fi
-rm -f "$durations"
+# Where the time went: the 15 slowest files of both runs (the timing project's run one file at a time). A
+# check of its own: with no duration to report (the reporter not loaded, nothing run) it fails.
+check "slowest test files (durations reporter)" node test/support/durations-reporter.ts "$DISTRIBUTARY_TEST_DURATIONS" 15
+rm -f "$DISTRIBUTARY_TEST_DURATIONS"
 
 if [ -s "$failures" ]; then
   echo "── what failed"
