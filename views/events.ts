@@ -1,6 +1,7 @@
 /** The event log in words, on the channel page (its own events) and the settings page (every channel's). */
 import { html } from "hono/html";
 import { type ChannelEvent, dropReasonsText, outputLabel } from "../src/domain/events.ts";
+import { handoverWords } from "../src/domain/handover.ts";
 import { SLATE_WORDS } from "./slate.ts";
 
 /** Why an input switch happened, in words; a health-rule switch names the rules that held (`rule: black && silent`). */
@@ -49,6 +50,8 @@ const eventWords = (event: ChannelEvent): string => {
       return event.outcome === "done"
         ? `upgraded: pid ${event.from.pid} (${event.from.version}) handed ${event.channels.length} channels to pid ${event.to?.pid ?? "?"} (${event.to?.version ?? "?"}) in ${event.duration_ms} ms`
         : `upgrade failed, every channel kept: ${event.reason ?? "unknown"}`;
+    case "handover":
+      return handoverWords(event);
     case "worker_restarted":
       return `forwarding worker ${event.worker} ${event.reason}; its channels were started again`;
     case "medialive_action":

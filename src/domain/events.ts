@@ -5,6 +5,7 @@
  * recent ones. Messages are for people and hold no secret (URLs are masked before they get here).
  */
 import * as Schema from "effect/Schema";
+import { HANDOVER_KINDS, HANDOVER_MODES } from "./handover.ts";
 import { SCHEDULE_PHASES } from "./schedule-phases.ts";
 import { SLATE_REASONS } from "./slate.ts";
 import { OutputState } from "./states.ts";
@@ -189,6 +190,24 @@ export const ChannelEvent = Schema.Union(
     channels: Schema.Array(Schema.Struct({ channel: Schema.String, packets_at_cut: Schema.Number })),
     duration_ms: Schema.Number,
     reason: Schema.NullOr(Schema.String),
+  }),
+  Schema.Struct({
+    ...common,
+    /**
+     * The channel went from one holder (`from`: a process, a node, a forwarding thread) to another (`to`) and
+     * stayed on air: `packets_at_cut` TS packets the old holder had sent when it cut, and the TS packets the
+     * outputs lost or carried twice for it (0 and 0 is the promise). `mode`: how the cut was made
+     * (domain/handover.ts).
+     */
+    type: Schema.Literal("handover"),
+    kind: Schema.Literal(...HANDOVER_KINDS),
+    mode: Schema.Literal(...HANDOVER_MODES),
+    from: Schema.String,
+    to: Schema.String,
+    packets_at_cut: Schema.Number,
+    duration_ms: Schema.Number,
+    lost: Schema.Number,
+    repeated: Schema.Number,
   }),
   Schema.Struct({
     ...common,

@@ -96,6 +96,7 @@ const WORDS = `
   resolves webhook webhooks pagerduty signed signing routing renewing timestamp hourly outcome
   asking callers published serves allows shared shares maxreceivers badsecret notfound unsecure unhealthy
   upgraded handed encoder refusals
+  repeated agreed aligned margin sockets threads draining drained upgrading
 `;
 
 export const SERVICE_WORDS: ReadonlyArray<string> = WORDS.split(/\s+/).filter((word) => word !== "");

@@ -8,6 +8,7 @@
 import * as Effect from "effect/Effect";
 import * as Stream from "effect/Stream";
 import { type ChannelEvent, channelLabel, dropReasonsText, outputLabel } from "../../domain/events.ts";
+import { handoverClean, handoverWords } from "../../domain/handover.ts";
 import type { SlateReason } from "../../domain/slate.ts";
 import { EventBus } from "./event-bus.ts";
 
@@ -99,6 +100,8 @@ export const describeEvent = (event: ChannelEvent): readonly [Level, string] | n
             "error",
             `upgrade failed, pid ${event.from.pid} (${event.from.version}) keeps every channel: ${event.reason}`,
           ];
+    case "handover":
+      return [handoverClean(event) ? "info" : "warn", `${channelLabel(event)}: ${handoverWords(event)}`];
     case "worker_restarted":
       return [
         "error",

@@ -4,23 +4,40 @@
  * guard's stop called off, thumbnails turned on or off — exist only as `api_change` events on the node that
  * carried them out. This copies those into the `audit` table, so `GET /api/audit` on any node answers who
  * drained a node or moved a channel, and when — and who was refused on a channel out of their reach
- * (`access.refused`, already at most one a minute per caller). A row that cannot be written (the database is
+ * (`access.refused`, already at most one a minute per caller). Each hand-over of a channel (its `handover` event:
+ * an upgrade, a move, a drain, a thread move) is a row too, by `system`, action `handover.<kind>`. A row that cannot be written (the database is
  * away) is logged and stays in that node's own event log.
  */
 import * as Effect from "effect/Effect";
+import * as Option from "effect/Option";
 import * as Stream from "effect/Stream";
 import type { ChannelEvent } from "../../domain/events.ts";
+import { handoverWords } from "../../domain/handover.ts";
 import type { DatabaseShape } from "../config/postgres/database.ts";
 import type { EventBus } from "../events/event-bus.ts";
 
 /** Commands of an operator that are not a stored change (those are audited by the store already). */
 const COMMANDS = /^(node\.drain|channel\.move|medialive\.[a-z]+|settings\.[a-z]+|access\.refused)$/;
 
+type Audited = Extract<ChannelEvent, { type: "api_change" }>;
+
+/** A hand-over (handover/report.ts) as an audit row: the service did it, action `handover.<kind>`. */
+const handoverRow = (event: Extract<ChannelEvent, { type: "handover" }>): Audited => ({
+  ...event,
+  type: "api_change",
+  actor: "system",
+  action: `handover.${event.kind}`,
+  detail: handoverWords(event),
+});
+
 export const auditCommands = (bus: EventBus, db: DatabaseShape, node: string) =>
   bus.stream.pipe(
-    Stream.filter(
-      (event): event is Extract<ChannelEvent, { type: "api_change" }> =>
-        event.type === "api_change" && COMMANDS.test(event.action),
+    Stream.filterMap((event) =>
+      event.type === "api_change" && COMMANDS.test(event.action)
+        ? Option.some<Audited>(event)
+        : event.type === "handover"
+          ? Option.some(handoverRow(event))
+          : Option.none(),
     ),
     Stream.runForEach((event) =>
       db

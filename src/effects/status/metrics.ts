@@ -1,7 +1,7 @@
 /**
  * `/metrics` for Prometheus. Every channel, input and output figure is read from the read model at scrape
  * time (its counters as they are at that moment), so the packet path never touches prom-client; the few
- * counts the snapshot does not keep (events by type) come from the event bus. Names follow Prometheus
+ * counts the snapshot does not keep (events by type, hand-overs: handover-metrics.ts) come from the event bus. Names follow Prometheus
  * practice: prefix `distributary_`, base units (seconds, bytes), `_total` on counters, `_info` for names.
  * Labels are bounded: `channel` and `output` ids, `input` (primary|backup), and fixed sets (`state`,
  * `reason`, `indicator`, `command`, `segmentation_type`, event `type`) — never a URL, an address or a name
@@ -12,12 +12,14 @@
 import * as Effect from "effect/Effect";
 import * as Stream from "effect/Stream";
 import { Counter, collectDefaultMetrics } from "prom-client";
+import type { ChannelEvent } from "../../domain/events.ts";
 import type { StatusSnapshot } from "../../domain/views.ts";
 import { version } from "../../version.ts";
 import { Channels, type WorkerStatus } from "../channel/channels.ts";
 import { EventBus } from "../events/event-bus.ts";
 import { runtimeName, runtimeVersion } from "../runtime/runtime.ts";
 import { channelMetrics } from "./channel-metrics.ts";
+import { handoverMetrics } from "./handover-metrics.ts";
 import { FamilyRegistry, loopDelayGauges, snapshotFamilies } from "./metric-families.ts";
 import { outputMetrics } from "./output-metrics.ts";
 import { ReadModel } from "./read-model.ts";
@@ -111,10 +113,15 @@ export const makeMetrics = (
     labelNames: ["type"],
     registers: [registry],
   });
+  const countHandover = handoverMetrics(registry);
 
   return {
     registry,
-    countEvent: (type: string) => events.inc({ type }),
+    /** Counts a bus event by type, and a hand-over's packets. */
+    countEvent: (event: ChannelEvent) => {
+      events.inc({ type: event.type });
+      countHandover(event);
+    },
     /** The exposition text; fills every family from the current snapshot first. */
     render: async (): Promise<string> => {
       fill(current());
@@ -132,7 +139,7 @@ export class Metrics extends Effect.Service<Metrics>()("distributary/Metrics", {
     const channels = yield* Channels;
     const metrics = makeMetrics(readModel.fresh, readiness.ready, channels.workers);
     yield* Effect.forkScoped(
-      bus.stream.pipe(Stream.runForEach((event) => Effect.sync(() => metrics.countEvent(event.type)))),
+      bus.stream.pipe(Stream.runForEach((event) => Effect.sync(() => metrics.countEvent(event)))),
     );
     return {
       render: Effect.zipRight(readModel.sync, Effect.promise(metrics.render)).pipe(
