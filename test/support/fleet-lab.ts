@@ -44,8 +44,11 @@ export interface FleetNode {
   readonly base: string;
   /** A request to its API as admin, JSON in and out. */
   readonly api: (path: string, init?: ApiInit) => Promise<Response>;
-  /** Starts the node (with `env` added to the lab's) and waits until /api/ready answers 200. */
-  readonly start: (env?: NodeJS.ProcessEnv) => Promise<void>;
+  /**
+   * Starts the node (with `env` added to the lab's) and waits until /api/ready answers 200; with `bin`, that
+   * launcher (another release's `bin/distributary`) instead of this tree's.
+   */
+  readonly start: (env?: NodeJS.ProcessEnv, bin?: string) => Promise<void>;
   /** SIGKILL: the process is gone at once, its sockets closed by the kernel. */
   readonly kill: () => Promise<void>;
   /** SIGTERM, SIGKILL after 10 s. */
@@ -180,10 +183,11 @@ export const useFleetLab = (id: string, options: FleetLabOptions): FleetLab => {
       running,
       pid: () => (running() ? current?.process.pid : undefined),
       log: () => current?.output() ?? "",
-      start: async (env = {}) => {
+      start: async (env = {}, bin) => {
         if (running()) throw new Error(`node ${nodeId} is already running`);
         const child = spawnService({
           port: NODE_PORT,
+          ...(bin === undefined ? {} : { bin }),
           wrapper: ["ip", "netns", "exec", ns.name],
           after: ["--config-dir", join(lab.dir, `node-${nodeId}`)],
           env: {

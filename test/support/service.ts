@@ -52,6 +52,8 @@ export const spawnService = (options: {
   readonly before?: ReadonlyArray<string>;
   readonly after?: ReadonlyArray<string>;
   readonly env: NodeJS.ProcessEnv;
+  /** Another tree's launcher (another release's `bin/distributary`); this tree's by default. */
+  readonly bin?: string;
 }): ServiceProcess => {
   // The service dies with the test process (setpriv execs it: the same pid), so a test that fails before its
   // own stop, or a test process the runner ends, leaves no service behind.
@@ -60,7 +62,7 @@ export const spawnService = (options: {
     "--pdeathsig",
     "KILL",
     ...(options.wrapper ?? []),
-    bin,
+    options.bin ?? bin,
     ...(options.before ?? []),
     "serve",
     "--port",
