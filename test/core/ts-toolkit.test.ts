@@ -294,12 +294,7 @@ describe("sections", () => {
     });
     const read = readPmt(pmt);
     if (read === null) throw new Error("no PMT");
-    const out = rewritePmt(
-      pmt,
-      read,
-      (s) => s.streamType !== 0x1b,
-      (pid) => pid + 0x10,
-    );
+    const out = rewritePmt(pmt, read, { keep: (s) => s.streamType !== 0x1b, pidOut: (pid) => pid + 0x10 });
     sealSection(out, 6);
     expect(sectionOk(out, 0x02)).toBe(true);
     expect(readPmt(out)).toMatchObject({ pcrPid: 0x111, version: 6, whole: true });

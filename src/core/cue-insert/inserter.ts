@@ -8,7 +8,7 @@
  *                 if ("packets" in r) send(r.packets)
  *
  * Learning (always, cheap): push() reads each packet's PID and looks it up in one table; only PSI PIDs (the
- * PAT, the PMTs it lists) are parsed (sections.ts), and only the SCTE-35 and PMT PIDs have their last continuity counter noted.
+ * PAT, the PMTs it lists) are parsed (the toolkit's SectionReader), and only the SCTE-35 and PMT PIDs have their last continuity counter noted.
  *
  * After the first insert:
  * - the SCTE-35 PID's later input packets keep their bytes but their CC is shifted by the number of packets
@@ -31,14 +31,14 @@ import {
   PID_COUNT,
   pidAt,
   readPat,
+  SectionReader,
   SYNC,
   sameBytes,
   sectionPacketCount,
   u16,
   writeSectionPackets,
 } from "../ts/index.ts";
-import { crcOk, pmtPids, rewritePmt } from "./pmt.ts";
-import { makeSectionFeed } from "./sections.ts";
+import { pmtPids, withScte35Entry } from "./pmt.ts";
 
 const PREFERRED_PID = 0x01f4;
 const HIGHEST_PID = 0x1ff0;
@@ -182,10 +182,10 @@ const makeWorkingInserter = (): CueInserter => {
     if (parsed.scte35Pid >= 0) track(parsed.scte35Pid);
   };
 
-  /** A section has been reassembled on `pid` (a view, valid during the call). */
-  const onSection = (pid: number, sec: Uint8Array): void => {
+  /** A section has been reassembled on `pid` (a view, valid during the call), its CRC right or not. */
+  const onSection = (pid: number, sec: Uint8Array, crcRight: boolean): void => {
     const role = roles[pid] ?? 0;
-    const intact = crcOk(sec) && ((sec[1] ?? 0) & 0x80) !== 0;
+    const intact = crcRight && ((sec[1] ?? 0) & 0x80) !== 0;
     if (intact) {
       if (pid === 0 && sec[0] === 0x00) learnPat(sec);
       else if (sec[0] === 0x02) learnPmt(pid, sec);
@@ -194,13 +194,31 @@ const makeWorkingInserter = (): CueInserter => {
     let section = sec;
     if (intact && sec[0] === 0x02) {
       const ours = added.get(u16(sec, 3));
-      if (ours !== undefined) section = rewritePmt(sec, ours) ?? sec;
+      if (ours !== undefined) section = withScte35Entry(sec, ours) ?? sec;
     }
     ensure(sectionPacketCount(section) * PACKET);
     q += writeSection(out, q, section, pid);
   };
 
-  const sections = makeSectionFeed(onSection);
+  /**
+   * The PSI PIDs' sections, each handed over whole whatever its CRC: the sections of a PMT PID that is
+   * re-packetized go on as they came, and the CRC is checked only to learn from them.
+   */
+  const readers = new Map<number, SectionReader>();
+  const sections = {
+    feed: (pid: number, data: Uint8Array, p: number): void => {
+      let reader = readers.get(pid);
+      if (reader === undefined) {
+        reader = new SectionReader((sec, crcRight) => onSection(pid, sec, crcRight), { keepBadCrc: true });
+        readers.set(pid, reader);
+      }
+      reader.read(data, p);
+    },
+    drop: (pid: number): void => readers.get(pid)?.drop(),
+    restart: (): void => {
+      for (const reader of readers.values()) reader.reset();
+    },
+  };
 
   const learnOnly = (chunk: Uint8Array): void => {
     const stop = chunk.length - PACKET;
@@ -343,7 +361,7 @@ const makeWorkingInserter = (): CueInserter => {
       }
       if (first) {
         // Receivers learn the new PID before its first cue.
-        const pmtSection = rewritePmt(pmt.section, pid);
+        const pmtSection = withScte35Entry(pmt.section, pid);
         if (pmtSection !== null) parts.push({ section: pmtSection, pid: pmt.pid });
       }
       parts.push({ section, pid });

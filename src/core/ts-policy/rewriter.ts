@@ -9,12 +9,14 @@
  *
  * Per packet: a PID read and a look-up in a table (policy-table.ts) rebuilt when the PAT or a PMT changes or a
  * new PID appears. Packets of section PIDs (PAT, PMTs, SCTE-35 under a filter or strip) are held from a
- * section's first packet until it completes, usually within that one packet (held-sections.ts).
+ * section's first packet until it completes, usually within that one packet (`SectionPid`), the sections read
+ * by the toolkit's SectionReader.
  */
 import { isUntouched } from "../../domain/output-policy.ts";
 import type { OutputPolicy } from "../../domain/output-policy-schema.ts";
 import {
   contentHash,
+  MAX_SCTE35_SECTION,
   PACKET,
   type Pat,
   type Pmt,
@@ -23,13 +25,13 @@ import {
   pidAt,
   rewritePat,
   rewritePmt,
+  SectionReader,
   SYNC,
   sameBytes,
   sameContent,
   sealSection,
 } from "../ts/index.ts";
 import { type CueVerdict, cueVerdict } from "./cue-verdict.ts";
-import { abandon, MAX_HELD, newSectionPid, readSections, type SectionPid } from "./held-sections.ts";
 import { DROP, makePolicyTable, PSI, pidText, REMAP, SECTIONS } from "./policy-table.ts";
 
 export type { CueVerdict } from "./cue-verdict.ts";
@@ -46,6 +48,35 @@ export interface PolicyRewriter {
   readonly counts: { packetsDropped: number; cuesWithheld: number };
   /** The PID an input PID's packets go out on under the policy as last applied; null when withheld. */
   readonly outputPid: (pid: number) => number | null;
+}
+
+/** A group longer than this cannot be one section and its continuation: given up as garbage. */
+const MAX_HELD = 32;
+
+/**
+ * A section PID's held packets and the sections read from them: a group of packets is held from a section's
+ * first packet until it completes, and each whole section is handed to the rewriter, which decides what goes
+ * out in its place. What cannot be read (a section too long, a pointer past the packet, bytes that are not
+ * stuffing: the reader's `onLoss`) marks the group altered, so that it goes out laid over again rather than as
+ * it came.
+ */
+interface SectionPid {
+  readonly pid: number;
+  readonly held: Uint8Array;
+  heldCount: number;
+  readonly reader: SectionReader;
+  /** The group's output sections back to back, and where each starts. */
+  stream: Uint8Array;
+  streamLength: number;
+  starts: number[];
+  /** Something in the group is not going out as it came. */
+  altered: boolean;
+  // PSI: the last input section, the table generation and the result, so a repeated PAT/PMT costs a compare.
+  cacheIn: Uint8Array | null;
+  cacheGeneration: number;
+  cacheOut: Uint8Array | null;
+  lastOut: Uint8Array | null;
+  lastVersion: number;
 }
 
 /** What becomes of one complete section in a held group, when not replaced by new bytes. */
@@ -93,7 +124,7 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
     for (const state of states.values()) {
       if (((action[state.pid] ?? 0) & SECTIONS) === 0 && state.heldCount > 0) {
         state.altered = false;
-        state.need = 0;
+        state.reader.drop();
         flush(state);
       }
     }
@@ -161,7 +192,7 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
       rewritten = rewritePat(input, entries);
     } else {
       const pmt = pmts.get(state.pid)?.pmt as Pmt;
-      rewritten = rewritePmt(input, pmt, (s) => ((action[s.pid] ?? 0) & DROP) === 0, pidOut);
+      rewritten = rewritePmt(input, pmt, { keep: (s) => ((action[s.pid] ?? 0) & DROP) === 0, pidOut });
     }
     state.cacheGeneration = generation;
     if (sameContent(rewritten, input)) {
@@ -187,6 +218,32 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
     state.lastVersion = version;
     state.cacheOut = rewritten;
     return rewritten;
+  }
+
+  function newSectionPid(pid: number): SectionPid {
+    const state: SectionPid = {
+      pid,
+      held: new Uint8Array(MAX_HELD * PACKET),
+      heldCount: 0,
+      reader: new SectionReader((section) => complete(state, section), {
+        max: MAX_SCTE35_SECTION,
+        keepBadCrc: true,
+        onLoss: () => {
+          state.altered = true;
+        },
+      }),
+      stream: new Uint8Array(MAX_HELD * PACKET),
+      streamLength: 0,
+      starts: [],
+      altered: false,
+      cacheIn: null,
+      cacheGeneration: -1,
+      cacheOut: null,
+      lastOut: null,
+      lastVersion: -1,
+    };
+    states.set(pid, state);
+    return state;
   }
 
   /** A PSI section that does not parse (bad CRC, bad lengths): withheld, and not cached as learnt. */
@@ -311,20 +368,17 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
         else emit(chunk, at, pid);
         continue;
       }
-      let state = states.get(pid);
-      if (state === undefined) {
-        state = newSectionPid(pid);
-        states.set(pid, state);
-      }
+      const state = states.get(pid) ?? newSectionPid(pid);
       if (state.heldCount === MAX_HELD) {
-        abandon(state);
+        state.reader.drop();
+        state.altered = true;
         flush(state);
       }
       const base = state.heldCount * PACKET;
       for (let i = 0; i < PACKET; i++) state.held[base + i] = chunk[at + i] ?? 0;
       state.heldCount++;
-      readSections(state, state.held, base, complete);
-      if (state.need === 0) flush(state);
+      state.reader.read(state.held, base);
+      if (!state.reader.inSection) flush(state);
     }
     if (!diverged) return chunk.length === 0 ? null : chunk;
     return outLength === 0 ? null : out.subarray(0, outLength);

@@ -102,11 +102,27 @@ export const patSection = (
   return out;
 };
 
-interface PmtEntry {
+export interface PmtEntry {
   readonly streamType: number;
   readonly pid: number;
   readonly descriptors: Uint8Array;
 }
+
+const entriesLength = (streams: ReadonlyArray<PmtEntry>): number =>
+  streams.reduce((n, s) => n + 5 + s.descriptors.length, 0);
+
+/** Writes PMT entries at `out[at]`; answers where they end. */
+const writePmtEntries = (out: Uint8Array, at: number, streams: ReadonlyArray<PmtEntry>): number => {
+  let to = at;
+  for (const stream of streams) {
+    out.set([stream.streamType, 0xe0 | (stream.pid >> 8), stream.pid & 0xff], to);
+    out[to + 3] = 0xf0 | (stream.descriptors.length >> 8);
+    out[to + 4] = stream.descriptors.length & 0xff;
+    out.set(stream.descriptors, to + 5);
+    to += 5 + stream.descriptors.length;
+  }
+  return to;
+};
 
 /** A PMT as a section (version and CRC set): its PCR PID, program_info and streams with their descriptors. */
 export const pmtSection = (
@@ -116,22 +132,13 @@ export const pmtSection = (
   programInfo: Uint8Array,
   streams: ReadonlyArray<PmtEntry>,
 ): Uint8Array => {
-  const out = new Uint8Array(
-    12 + programInfo.length + streams.reduce((n, s) => n + 5 + s.descriptors.length, 0) + 4,
-  );
+  const out = new Uint8Array(12 + programInfo.length + entriesLength(streams) + 4);
   out.set([TABLE_PMT, 0xb0, 0, program >> 8, program & 0xff, 0xc1, 0, 0, 0xe0, 0, 0xf0, 0]);
   writePid(out, 8, pcrPid);
   out[10] = 0xf0 | (programInfo.length >> 8);
   out[11] = programInfo.length & 0xff;
   out.set(programInfo, 12);
-  let at = 12 + programInfo.length;
-  for (const stream of streams) {
-    out.set([stream.streamType, 0xe0 | (stream.pid >> 8), stream.pid & 0xff], at);
-    out[at + 3] = 0xf0 | (stream.descriptors.length >> 8);
-    out[at + 4] = stream.descriptors.length & 0xff;
-    out.set(stream.descriptors, at + 5);
-    at += 5 + stream.descriptors.length;
-  }
+  writePmtEntries(out, 12 + programInfo.length, streams);
   fitLength(out);
   sealSection(out, version);
   return out;
@@ -156,28 +163,67 @@ export const rewritePat = (section: Uint8Array, entries: ReadonlyArray<PatEntry>
   return fitLength(out);
 };
 
+/** What a rewritten PMT changes: by default nothing. */
+export interface PmtEdit {
+  /** Which streams stay (all by default). */
+  readonly keep?: (stream: PmtStream) => boolean;
+  /** The PID each stream, and the PCR, goes out on (its own by default). */
+  readonly pidOut?: (pid: number) => number;
+  /** Descriptors put at the head of program_info. */
+  readonly infoFirst?: Uint8Array;
+  /** Streams added after those kept. */
+  readonly added?: ReadonlyArray<PmtEntry>;
+}
+
 /**
- * A PMT like `section` with only the streams `keep` says yes to, each with the PID `pidOut` gives (the PCR_PID
- * too); program_info and the streams' descriptors byte for byte. Version and CRC are sealSection's.
+ * A PMT like `section` edited: only the streams `keep` says yes to, each with the PID `pidOut` gives (the
+ * PCR_PID too), `infoFirst` ahead of program_info, `added` after the streams; program_info and the streams'
+ * descriptors byte for byte. The one host-side PMT rewriter. Version and CRC are sealSection's.
  */
-export const rewritePmt = (
-  section: Uint8Array,
-  pmt: Pmt,
-  keep: (stream: PmtStream) => boolean,
-  pidOut: (pid: number) => number,
-): Uint8Array => {
-  const kept = pmt.streams.filter(keep);
-  const out = new Uint8Array(pmt.infoEnd + kept.reduce((n, s) => n + s.end - s.start, 0) + 4);
-  out.set(section.subarray(0, pmt.infoEnd));
-  if (pmt.pcrPid !== NULL_PID) writePid(out, 8, pidOut(pmt.pcrPid));
-  let at = pmt.infoEnd;
+export const rewritePmt = (section: Uint8Array, pmt: Pmt, edit: PmtEdit = {}): Uint8Array => {
+  const kept = edit.keep === undefined ? pmt.streams : pmt.streams.filter(edit.keep);
+  const pidOut = edit.pidOut;
+  const first = edit.infoFirst ?? new Uint8Array(0);
+  const added = edit.added ?? [];
+  const out = new Uint8Array(
+    pmt.infoEnd + first.length + kept.reduce((n, s) => n + s.end - s.start, 0) + entriesLength(added) + 4,
+  );
+  out.set(section.subarray(0, 12));
+  out.set(first, 12);
+  out.set(section.subarray(12, pmt.infoEnd), 12 + first.length);
+  if (first.length > 0) {
+    const infoLength = pmt.infoEnd - 12 + first.length;
+    out[10] = ((section[10] ?? 0xf0) & 0xf0) | (infoLength >> 8);
+    out[11] = infoLength & 0xff;
+  }
+  if (pidOut !== undefined && pmt.pcrPid !== NULL_PID) writePid(out, 8, pidOut(pmt.pcrPid));
+  let at = pmt.infoEnd + first.length;
   for (const stream of kept) {
     out.set(section.subarray(stream.start, stream.end), at);
-    writePid(out, at + 1, pidOut(stream.pid));
+    if (pidOut !== undefined) writePid(out, at + 1, pidOut(stream.pid));
     at += stream.end - stream.start;
   }
+  writePmtEntries(out, at, added);
   return fitLength(out);
 };
+
+/** Whether `descriptors` holds a registration_descriptor (tag 5) whose format_identifier is `id` (4 ASCII letters). */
+export const hasRegistration = (descriptors: Uint8Array, id: string): boolean => {
+  for (let at = 0; at + 2 <= descriptors.length; ) {
+    const length = descriptors[at + 1] ?? 0;
+    if (descriptors[at] === 0x05 && length >= 4 && at + 6 <= descriptors.length) {
+      let same = true;
+      for (let k = 0; k < 4; k++) if (descriptors[at + 2 + k] !== id.charCodeAt(k)) same = false;
+      if (same) return true;
+    }
+    at += 2 + length;
+  }
+  return false;
+};
+
+/** A registration_descriptor (tag 5) of the format_identifier `id` (4 ASCII letters). */
+export const registrationDescriptor = (id: string): Uint8Array =>
+  Uint8Array.from([0x05, 0x04, ...[0, 1, 2, 3].map((k) => id.charCodeAt(k))]);
 
 /** A whole, intact PAT (`sectionOk`, nothing after its entries); null otherwise. */
 export const parsePat = (section: Uint8Array): Pat | null =>

@@ -3,12 +3,16 @@
  * header, reassembly from packets, and writing one out as packets. PAT and PMT in particular are psi.ts.
  */
 import { crc32Mpeg2 } from "./crc32.ts";
-import { nextCc, PACKET, PAYLOAD, payloadOffset, SYNC } from "./packet.ts";
+import { nextCc, PACKET, PAYLOAD, payloadOffset, SYNC, sameBytes } from "./packet.ts";
 
 /** A section is at most 3 + 4095 bytes (12-bit section_length). */
 export const MAX_SECTION = 3 + 0x0fff;
 /** PAT and PMT sections: section_length at most 1021. */
 export const MAX_PSI_SECTION_LENGTH = 1021;
+/** A whole PAT or PMT section is at most this long. */
+export const MAX_PSI_SECTION = 3 + MAX_PSI_SECTION_LENGTH;
+/** An SCTE 35 splice_info_section: section_length at most 4093. */
+export const MAX_SCTE35_SECTION = 3 + 4093;
 
 /** A 16-bit big-endian field at `at`. */
 export const u16 = (bytes: Uint8Array, at: number): number => ((bytes[at] ?? 0) << 8) | (bytes[at + 1] ?? 0);
@@ -146,72 +150,221 @@ export const sectionPackets = (section: Uint8Array, pid: number, firstCc = 0): U
   return run;
 };
 
+/** What a `SectionReader` is told besides its sections. */
+export interface SectionReaderOptions {
+  /** The longest section it assembles (3 + section_length); a longer one is given up. MAX_SECTION by default. */
+  readonly max?: number;
+  /**
+   * Hands over whole sections whose CRC_32 does not verify too (the callback's `intact` says which): a stage
+   * that sends sections on as they came. By default only intact ones (at least 12 bytes, CRC right) are handed.
+   */
+  readonly keepBadCrc?: boolean;
+  /**
+   * Told of every byte that is neither a section nor stuffing: a section given up (too long, cut by a
+   * continuity break or by a pointer_field that ends it early), a pointer past the packet, bytes before a
+   * pointer_field's section or in a packet without one that are not 0xFF.
+   */
+  readonly onLoss?: () => void;
+}
+
+const stuffingOnly = (p: Uint8Array, from: number, to: number): boolean => {
+  for (let i = from; i < to; i++) if (p[i] !== 0xff) return false;
+  return true;
+};
+
 /**
- * PSI sections reassembled on one PID (§2.4.4), each handed over whole with its CRC right; at most `max`
- * bytes a section (a longer one, or one shorter than a long-form header, is skipped). Fed packet by packet
- * with where each one's payload starts.
+ * PSI sections reassembled on one PID (§2.4.4): the one framing rule of the host. A section starts where a
+ * packet's pointer_field says, or right after the section before it in that packet, at any byte but 0xFF
+ * (stuffing: the rest of the packet is); it goes on in the next packets of the PID, in continuity order. A
+ * packet with a payload and the continuity counter of the one before is a duplicate and not read again; one
+ * out of sequence ends the section in progress. Each whole section is handed over as a view, valid during
+ * the call.
  */
 export class SectionReader {
   private readonly buf: Uint8Array;
-  private readonly onSection: (section: Uint8Array) => void;
+  private readonly onSection: (section: Uint8Array, intact: boolean) => void;
+  private readonly keepBadCrc: boolean;
+  private readonly onLoss: (() => void) | undefined;
   private length = 0;
   private collecting = false;
   private cc = -1;
-  constructor(onSection: (section: Uint8Array) => void, max: number = MAX_SECTION) {
+  private packets = 0;
+  private started = 0;
+  /** The last packet read, to tell a true duplicate from a same-CC rewrite. */
+  private readonly last = new Uint8Array(PACKET);
+  constructor(
+    onSection: (section: Uint8Array, intact: boolean) => void,
+    options: SectionReaderOptions | number = {},
+  ) {
+    const o = typeof options === "number" ? { max: options } : options;
     this.onSection = onSection;
-    this.buf = new Uint8Array(max);
+    this.buf = new Uint8Array(o.max ?? MAX_SECTION);
+    this.keepBadCrc = o.keepBadCrc ?? false;
+    this.onLoss = o.onLoss;
   }
 
+  /** A section is in progress: its first bytes are read, the rest is to come in the next packets. */
+  get inSection(): boolean {
+    return this.collecting;
+  }
+
+  /** Which packet (counted from 0 by `read` and `packet`) the section in progress, or the one just handed, began in. */
+  get sectionStart(): number {
+    return this.started;
+  }
+
+  /** Packets read so far (with or without a payload). */
+  get packetCount(): number {
+    return this.packets;
+  }
+
+  /** Forgets the section in progress and the continuity counter: the next packet starts afresh. */
   reset(): void {
-    this.length = 0;
-    this.collecting = false;
+    this.drop();
     this.cc = -1;
   }
 
-  /** The packet `p` (its view), whose payload starts at `at`, with its unit start flag and CC. */
-  packet(p: Uint8Array, at: number, pusi: boolean, cc: number): void {
-    // A packet out of sequence ends the section being collected. (One with the same CC is read again, not
-    // dropped as a duplicate: a true duplicate only hands over the same section again.)
-    if (this.cc >= 0 && cc !== nextCc(this.cc)) this.collecting = false;
-    this.cc = cc;
-    if (at >= p.length) return;
-    if (!pusi) {
-      if (this.collecting) this.append(p, at, p.length);
+  /** Forgets the section in progress (told to no one). */
+  drop(): void {
+    this.length = 0;
+    this.collecting = false;
+  }
+
+  /** The packet at `bytes[at]`, its header read here. */
+  read(bytes: Uint8Array, at = 0): void {
+    if (((bytes[at + 3] ?? 0) & 0x10) === 0) {
+      this.packets++;
       return;
     }
-    let from = Math.min(p.length, at + 1 + (p[at] ?? 0)); // pointer_field
-    if (this.collecting) this.append(p, at + 1, from);
+    const start = payloadOffset(bytes, at);
+    this.packet(
+      at === 0 && bytes.length === PACKET ? bytes : bytes.subarray(at, at + PACKET),
+      start,
+      ((bytes[at + 1] ?? 0) & 0x40) !== 0,
+      (bytes[at + 3] ?? 0) & 0x0f,
+    );
+  }
+
+  /** The packet `p` (its view), whose payload starts at `at` (PACKET: none), with its unit start flag and CC. */
+  packet(p: Uint8Array, at: number, pusi: boolean, cc: number): void {
+    this.packets++;
+    if (at >= p.length) {
+      if (((p[3] ?? 0) & 0x10) !== 0) this.onLoss?.();
+      return;
+    }
+    if (this.cc >= 0) {
+      // A true duplicate carries nothing new; a same-CC packet with other bytes is a rewrite (some injectors
+      // insert a PMT this way) and is read like any other, as the packet core does.
+      if (cc === this.cc) {
+        if (sameBytes(p.subarray(0, PACKET), this.last)) return;
+      } else if (cc !== nextCc(this.cc)) this.lose();
+    }
+    this.cc = cc;
+    this.last.set(p.subarray(0, PACKET));
+    if (!pusi) {
+      if (this.collecting) this.append(p, at, p.length);
+      else if (!stuffingOnly(p, at, p.length)) this.onLoss?.();
+      return;
+    }
+    const first = at + 1 + (p[at] ?? 0); // pointer_field
+    if (first > p.length) {
+      this.lose();
+      this.onLoss?.();
+      return;
+    }
+    if (this.collecting) {
+      const used = this.append(p, at + 1, first);
+      if (this.collecting) this.lose();
+      else if (!stuffingOnly(p, at + 1 + used, first)) this.onLoss?.();
+    } else if (!stuffingOnly(p, at + 1, first)) this.onLoss?.();
     // Sections that start in this packet: until stuffing, or one that goes on in the next packet.
-    while (from + 3 <= p.length && p[from] !== 0xff) {
+    let from = first;
+    while (from < p.length && p[from] !== 0xff) {
       this.length = 0;
       this.collecting = true;
+      this.started = this.packets - 1;
       const used = this.append(p, from, p.length);
       if (this.collecting || used === 0) return;
       from += used;
     }
-    this.collecting = false;
   }
 
-  /** Appends bytes up to the section's end; hands a whole one over. Answers the bytes it took. */
+  /** Gives up the section in progress, if any. */
+  private lose(): void {
+    if (!this.collecting) return;
+    this.drop();
+    this.onLoss?.();
+  }
+
+  /** Appends bytes up to the section's end; hands a whole one over. Answers the bytes it took (0: given up). */
   private append(p: Uint8Array, from: number, to: number): number {
-    const before = this.length;
-    const n = Math.min(this.buf.length - this.length, to - from);
-    if (n <= 0) {
+    let at = from;
+    while (at < to) {
+      const want = this.length < 3 ? 3 - this.length : 3 + sectionLength(this.buf) - this.length;
+      const n = Math.min(want, to - at);
+      this.buf.set(p.subarray(at, at + n), this.length);
+      this.length += n;
+      at += n;
+      if (this.length < 3) continue;
+      const total = 3 + sectionLength(this.buf);
+      if (total > this.buf.length) {
+        this.lose();
+        return 0;
+      }
+      if (this.length < total) continue;
       this.collecting = false;
-      return 0;
+      this.length = 0;
+      const section = this.buf.subarray(0, total);
+      const intact = total >= 12 && crc32Mpeg2(section) === 0;
+      if (intact || this.keepBadCrc) this.onSection(section, intact);
+      break;
     }
-    this.buf.set(p.subarray(from, from + n), this.length);
-    this.length += n;
-    if (this.length < 3) return n;
-    const total = 3 + sectionLength(this.buf);
-    if (total > this.buf.length || total < 12) {
-      this.collecting = false;
-      return 0;
+    return at - from;
+  }
+}
+
+/**
+ * A PSI PID's sections, each with the packets that carried it (from the one it starts in to the one it ends
+ * in, as they came): what a stage that sends a copy of the PAT and PMT ahead of a stream keeps. The packets
+ * and the section are views, valid during the call.
+ */
+export class SectionPackets {
+  private readonly reader: SectionReader;
+  private readonly held: Uint8Array;
+  private count = 0;
+  /** The index (the reader's packet count) of the first packet held. */
+  private first = 0;
+  constructor(onSection: (section: Uint8Array, packets: Uint8Array) => void, max: number = MAX_SECTION) {
+    this.held = new Uint8Array((Math.ceil(max / PAYLOAD) + 1) * PACKET);
+    this.reader = new SectionReader((section) => {
+      const from = (this.reader.sectionStart - this.first) * PACKET;
+      onSection(section, this.held.subarray(from, this.count * PACKET));
+    }, max);
+  }
+
+  reset(): void {
+    this.reader.reset();
+    this.count = 0;
+  }
+
+  /** The packet at `bytes[at]`. */
+  read(bytes: Uint8Array, at = 0): void {
+    const index = this.reader.packetCount;
+    // Only the packets of the section in progress are needed, and this one.
+    const keepFrom = this.reader.inSection ? this.reader.sectionStart : index;
+    if (keepFrom > this.first) {
+      this.held.copyWithin(0, (keepFrom - this.first) * PACKET, this.count * PACKET);
+      this.count -= keepFrom - this.first;
+      this.first = keepFrom;
     }
-    if (this.length < total) return n;
-    this.collecting = false;
-    const section = this.buf.subarray(0, total);
-    if (crc32Mpeg2(section) === 0) this.onSection(section);
-    return total - before;
+    if (this.count * PACKET === this.held.length) {
+      // Longer than a section can be: given up.
+      this.reader.drop();
+      this.count = 0;
+      this.first = index;
+    }
+    this.held.set(bytes.subarray(at, at + PACKET), this.count * PACKET);
+    this.count++;
+    this.reader.read(bytes, at);
   }
 }
