@@ -46,10 +46,53 @@ const fromOverview = (c: Context) => {
   return from !== undefined && new URL(from).pathname === "/";
 };
 
-export const channelPages = (services: PageServices) => {
-  const { control, recordings: recordingFiles, readModel, bus, thumbnails } = services;
+/** A channel's page, with a form's state and a status when an action sent it back. */
+const channelShower = (services: PageServices) => {
+  const { recordings: recordingFiles, readModel, bus } = services;
+  const showChannel = (c: Context<AuthEnv>, form?: FormState, status = 200, slateProblem?: string) =>
+    Effect.gen(function* () {
+      const id = channelOf(c);
+      const channel = readModel.current().channels.find((candidate) => candidate.id === id);
+      if (channel === undefined) return c.text(`channel '${id}' does not exist`, 404);
+      const stats = channel.status === "running" ? yield* Effect.option(readModel.detail(id)) : null;
+      const cues: ReadonlyArray<CueEntry> = yield* Effect.orElseSucceed(readModel.cues(id), () => []);
+      const schedule = yield* Effect.orElseSucceed(services.schedules.view(id), () => null);
+      const recordings: RecordingsEntry[] = [];
+      for (const output of channel.outputs.filter((candidate) => candidate.protocol === "file")) {
+        const files = yield* Effect.orElseSucceed(
+          recordingFiles.list(id, OutputId.make(output.id)),
+          () => [],
+        );
+        recordings.push({ outputId: output.id, outputName: output.name, files });
+      }
+      return render(
+        c,
+        channel.name,
+        channelPage({
+          channel,
+          stats: stats === null || stats._tag === "None" ? null : stats.value,
+          viewer: viewerOf(c),
+          cues: cues.slice(-50),
+          events: bus.recent({ channel: id, limit: 100 }),
+          history: (outputId) => readModel.history(id, outputId),
+          host: new URL(c.req.url).hostname,
+          recordings,
+          schedule,
+          ...(form === undefined ? {} : { form }),
+          ...(slateProblem === undefined ? {} : { slateProblem }),
+        }),
+        `/ui/ws?page=channel&id=${encodeURIComponent(id)}`,
+        status,
+      );
+    });
+  return showChannel;
+};
+type ShowChannel = ReturnType<typeof channelShower>;
+
+/** The overview, its bulk start and stop, and a new channel's form. */
+const overviewRoutes = (app: Hono<AuthEnv>, services: PageServices) => {
+  const { control, readModel, thumbnails } = services;
   const page = pageOn(services.runtime);
-  const app = new Hono<AuthEnv>();
 
   app.get("/", (c) =>
     render(
@@ -116,46 +159,15 @@ export const channelPages = (services: PageServices) => {
       }),
     ),
   );
+};
 
-  const showChannel = (c: Context<AuthEnv>, form?: FormState, status = 200, slateProblem?: string) =>
-    Effect.gen(function* () {
-      const id = channelOf(c);
-      const channel = readModel.current().channels.find((candidate) => candidate.id === id);
-      if (channel === undefined) return c.text(`channel '${id}' does not exist`, 404);
-      const stats = channel.status === "running" ? yield* Effect.option(readModel.detail(id)) : null;
-      const cues: ReadonlyArray<CueEntry> = yield* Effect.orElseSucceed(readModel.cues(id), () => []);
-      const schedule = yield* Effect.orElseSucceed(services.schedules.view(id), () => null);
-      const recordings: RecordingsEntry[] = [];
-      for (const output of channel.outputs.filter((candidate) => candidate.protocol === "file")) {
-        const files = yield* Effect.orElseSucceed(
-          recordingFiles.list(id, OutputId.make(output.id)),
-          () => [],
-        );
-        recordings.push({ outputId: output.id, outputName: output.name, files });
-      }
-      return render(
-        c,
-        channel.name,
-        channelPage({
-          channel,
-          stats: stats === null || stats._tag === "None" ? null : stats.value,
-          viewer: viewerOf(c),
-          cues: cues.slice(-50),
-          events: bus.recent({ channel: id, limit: 100 }),
-          history: (outputId) => readModel.history(id, outputId),
-          host: new URL(c.req.url).hostname,
-          recordings,
-          schedule,
-          ...(form === undefined ? {} : { form }),
-          ...(slateProblem === undefined ? {} : { slateProblem }),
-        }),
-        `/ui/ws?page=channel&id=${encodeURIComponent(id)}`,
-        status,
-      );
-    });
+/** A channel's page, its recordings, and its commands: start, stop, switch, cues, the slate. */
+const channelRoutes = (app: Hono<AuthEnv>, services: PageServices, show: ShowChannel) => {
+  const { control, recordings: recordingFiles } = services;
+  const page = pageOn(services.runtime);
   app.get(
     "/channels/:id",
-    page((c) => showChannel(c)),
+    page((c) => show(c)),
   );
   // A recording, for the page's session as the API gives it to a token; only a name the listing gives.
   app.get(
@@ -244,13 +256,13 @@ export const channelPages = (services: PageServices) => {
         const body = yield* Effect.promise(() => c.req.parseBody({ all: false }));
         const file = body.image;
         if (typeof file === "string" || file === undefined || file.size === 0)
-          return yield* showChannel(c, undefined, 400, "Choose a PNG or JPEG picture to upload.");
+          return yield* show(c, undefined, 400, "Choose a PNG or JPEG picture to upload.");
         const bytes = new Uint8Array(yield* Effect.promise(() => file.arrayBuffer()));
         const result = yield* Effect.either(control.putSlateImage(channelOf(c), bytes));
         if (Either.isRight(result) || result.left.reason !== "invalid") return orProblem(c, result);
         // The picture's problem in words beside the upload; the stored picture is unchanged.
         const problem = result.left.errors?.[0]?.message ?? result.left.message;
-        return yield* showChannel(c, undefined, 400, `${file.name}: ${problem}`);
+        return yield* show(c, undefined, 400, `${file.name}: ${problem}`);
       }),
     ),
   );
@@ -276,7 +288,12 @@ export const channelPages = (services: PageServices) => {
       }),
     ),
   );
+};
 
+/** A channel's form, to change it. */
+const editRoutes = (app: Hono<AuthEnv>, services: PageServices, show: ShowChannel) => {
+  const { control, readModel } = services;
+  const page = pageOn(services.runtime);
   app.get("/channels/:id/edit", needs("admin"), (c) => {
     const channel = readModel.current().channels.find((candidate) => candidate.id === channelOf(c));
     if (channel === undefined) return c.text("no such channel", 404);
@@ -332,11 +349,16 @@ export const channelPages = (services: PageServices) => {
           Effect.flatMap(outputBody(fields), (body) => control.addOutput(channelOf(c), body)),
         );
         if (Either.isRight(result)) return back(c);
-        return yield* showChannel(c, { values: fields, errors: fieldErrors(result.left) }, 400);
+        return yield* show(c, { values: fields, errors: fieldErrors(result.left) }, 400);
       }),
     ),
   );
+};
 
+/** An output's commands and its form. */
+const outputRoutes = (app: Hono<AuthEnv>, services: PageServices) => {
+  const { control, readModel } = services;
+  const page = pageOn(services.runtime);
   const findOutput = (c: Context) =>
     readModel
       .current()
@@ -412,6 +434,14 @@ export const channelPages = (services: PageServices) => {
       }),
     ),
   );
+};
 
+export const channelPages = (services: PageServices) => {
+  const app = new Hono<AuthEnv>();
+  const show = channelShower(services);
+  overviewRoutes(app, services);
+  channelRoutes(app, services, show);
+  editRoutes(app, services, show);
+  outputRoutes(app, services);
   return app;
 };
