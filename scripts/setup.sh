@@ -16,7 +16,9 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- npm packages --------------------------------------------------------------------------------------------
 stamp=node_modules/.distributary-setup
-want="$(cat package.json package-lock.json | sha256sum | cut -c1-64)"
+# The lockfile alone says what is installed (its root entry repeats package.json's dependencies): a change of
+# package.json's scripts installs nothing again.
+want="$(sha256sum <package-lock.json | cut -c1-64)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x node_modules/.bin/node ]; then
   command -v npm >/dev/null || { say "npm is required (install Node.js and npm first)"; exit 1; }
   say "installing npm packages (Node.js 24, Bun, Deno, libraries)"
