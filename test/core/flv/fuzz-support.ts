@@ -11,6 +11,18 @@ import { PACKET_SIZE } from "../../support/ts-generator.ts";
 
 export const corpusDir = join(import.meta.dirname, "fuzz-corpus");
 
+/**
+ * How much of the fuzz tests' full counts (105,000 inputs in all) a run makes: DISTRIBUTARY_FUZZ_SCALE, a tenth
+ * in `npm test` (every CI run: the same first inputs of each property's fixed seed, a few seconds), 1 under
+ * `npm run fuzz` (the full counts), more for a longer search. Each count is at least 100.
+ */
+export const FUZZ_SCALE = Number(process.env.DISTRIBUTARY_FUZZ_SCALE ?? 0.1);
+export const fuzzRuns = (full: number): number => Math.max(100, Math.round(full * FUZZ_SCALE));
+/** A count as test names say it: 30,000. */
+export const counted = (n: number): string => n.toLocaleString("en-US");
+/** A fuzz test's time limit: Vitest's minute, and two more for each full count asked. */
+export const fuzzTimeout = 60_000 + Math.ceil(FUZZ_SCALE) * 120_000;
+
 const STREAMS = [
   {
     name: "h264-aac",

@@ -5,9 +5,10 @@
  * SPS of 0xff, impossible ADTS headers, test/support/corrupt.ts) or replaced by arbitrary bytes, and over
  * arbitrary bytes fed to each parser directly. In every run: nothing throws, nothing loops, the remux's safety
  * net catches nothing (every bad frame is dropped by a named check, `internal_error` stays 0), no frame goes
- * out of order or before its sequence header, and memory stays bounded. Over 100,000 inputs in all.
- * remux-coverage.timing.test.ts runs a coverage-guided search over the same seeds; what it
- * (or anything) ever found is kept in fuzz-corpus/ and replayed here.
+ * out of order or before its sequence header, and memory stays bounded. 105,000 inputs in all under `npm run
+ * fuzz`; a tenth of each property's count, from the same fixed seed, in `npm test` (DISTRIBUTARY_FUZZ_SCALE,
+ * fuzz-support.ts). remux-coverage.test.ts runs a coverage-guided search over the same seeds; what it (or
+ * anything) ever found is kept in fuzz-corpus/ and replayed here, in every run.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -29,7 +30,17 @@ import { makeHlsSegmenter } from "../../../src/core/hls.ts";
 import { decodeSection } from "../../../src/core/scte35/index.ts";
 import { CORRUPTIONS, corruptMedia, seeded } from "../../support/corrupt.ts";
 import { PACKET_SIZE } from "../../support/ts-generator.ts";
-import { corpusDir, feed, MEDIA_PIDS, remuxRun, seedStreams, watch } from "./fuzz-support.ts";
+import {
+  corpusDir,
+  counted,
+  feed,
+  fuzzRuns,
+  fuzzTimeout,
+  MEDIA_PIDS,
+  remuxRun,
+  seedStreams,
+  watch,
+} from "./fuzz-support.ts";
 import { ffmpeg, mediaDir } from "./media.ts";
 
 const dir = mediaDir("distributary-fuzz-");
@@ -65,7 +76,9 @@ describe("the remux over corrupt streams", () => {
     }
   });
 
-  it("30,000 streams with 0.2–10 % of their media packets corrupted: no escape, nothing out of order", () => {
+  it(`${counted(fuzzRuns(30_000))} streams with 0.2–10 % of their media packets corrupted: no escape, nothing out of order`, {
+    timeout: fuzzTimeout,
+  }, () => {
     fc.assert(
       fc.property(
         fc.nat({ max: 2 }),
@@ -83,11 +96,13 @@ describe("the remux over corrupt streams", () => {
           expect(remuxRun(ts, packets)).toEqual([]);
         },
       ),
-      { numRuns: 30_000, seed: 41 },
+      { numRuns: fuzzRuns(30_000), seed: 41 },
     );
   });
 
-  it("20,000 streams with arbitrary bytes in place of media payloads, or cut short anywhere: the same", () => {
+  it(`${counted(fuzzRuns(20_000))} streams with arbitrary bytes in place of media payloads, or cut short anywhere: the same`, {
+    timeout: fuzzTimeout,
+  }, () => {
     fc.assert(
       fc.property(
         fc.nat({ max: 2 }),
@@ -108,7 +123,7 @@ describe("the remux over corrupt streams", () => {
           expect(remuxRun(ts.subarray(0, cut % ts.length), 7)).toEqual([]);
         },
       ),
-      { numRuns: 20_000, seed: 42 },
+      { numRuns: fuzzRuns(20_000), seed: 42 },
     );
   });
 
@@ -151,7 +166,9 @@ describe("each parser over arbitrary bytes", () => {
       return found;
     });
 
-  it("30,000 parameter sets, real ones with bits flipped and arbitrary ones, are read or refused in words", () => {
+  it(`${counted(fuzzRuns(15_000) + fuzzRuns(15_000))} parameter sets, real ones with bits flipped and arbitrary ones, are read or refused in words`, {
+    timeout: fuzzTimeout,
+  }, () => {
     const sets = realSets();
     expect(sets.length).toBeGreaterThanOrEqual(7);
     const read = (codec: "h264" | "hevc", nal: Uint8Array) => {
@@ -183,7 +200,7 @@ describe("each parser over arbitrary bytes", () => {
         }
         read(codec, mutated);
       }),
-      { numRuns: 15_000, seed: 43 },
+      { numRuns: fuzzRuns(15_000), seed: 43 },
     );
     fc.assert(
       fc.property(
@@ -194,7 +211,7 @@ describe("each parser over arbitrary bytes", () => {
           read(hevc ? "hevc" : "h264", Uint8Array.of(header, ...(hevc ? [0x01] : []), ...bytes));
         },
       ),
-      { numRuns: 15_000, seed: 44 },
+      { numRuns: fuzzRuns(15_000), seed: 44 },
     );
     // The issue's own: an SPS of 0xff after its header, and one whose pic_order_cnt cycle would run for ever.
     expect(readAvcSps(Uint8Array.of(0x67, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))).toHaveProperty(
@@ -205,7 +222,9 @@ describe("each parser over arbitrary bytes", () => {
     ).toHaveProperty("unusable");
   });
 
-  it("10,000 ADTS payloads: frames inside the payload, every byte walked once at most", () => {
+  it(`${counted(fuzzRuns(10_000))} ADTS payloads: frames inside the payload, every byte walked once at most`, {
+    timeout: fuzzTimeout,
+  }, () => {
     const reader = new AdtsReader();
     fc.assert(
       fc.property(
@@ -232,11 +251,13 @@ describe("each parser over arbitrary bytes", () => {
           expect(frames).toBeLessThanOrEqual(bytes.length / 8);
         },
       ),
-      { numRuns: 10_000, seed: 45 },
+      { numRuns: fuzzRuns(10_000), seed: 45 },
     );
   });
 
-  it("5,000 corrupt streams through the HLS segmenter and 10,000 arbitrary sections through the SCTE-35 decoder", () => {
+  it(`${counted(fuzzRuns(5_000))} corrupt streams through the HLS segmenter and ${counted(fuzzRuns(10_000))} arbitrary sections through the SCTE-35 decoder`, {
+    timeout: fuzzTimeout,
+  }, () => {
     fc.assert(
       fc.property(
         fc.nat({ max: 2 }),
@@ -259,14 +280,14 @@ describe("each parser over arbitrary bytes", () => {
           segmenter.flush(now);
         },
       ),
-      { numRuns: 5_000, seed: 46 },
+      { numRuns: fuzzRuns(5_000), seed: 46 },
     );
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
         if (bytes.length > 0) bytes[0] = 0xfc; // splice_info_section's table_id, so the decoder reads on
         expect(Either.isEither(decodeSection(bytes))).toBe(true);
       }),
-      { numRuns: 10_000, seed: 47 },
+      { numRuns: fuzzRuns(10_000), seed: 47 },
     );
   });
 });
