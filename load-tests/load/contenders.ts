@@ -8,7 +8,20 @@ import { join } from "node:path";
 import { Effect } from "effect";
 import { freeTcpPort } from "../../test/support/peers.ts";
 import { floorBinary, started, stop, work } from "./children.ts";
-import { C, HEALTH, M, POLICY, plan, ROOT, RUNTIMES, rtmpUrl, SLATE_MS, sleep, values } from "./options.ts";
+import {
+  C,
+  HEALTH,
+  M,
+  POLICY,
+  PROTOCOL,
+  plan,
+  ROOT,
+  RUNTIMES,
+  rtmpUrl,
+  SLATE_MS,
+  sleep,
+  values,
+} from "./options.ts";
 import { udpBound } from "./proc.ts";
 
 interface Running {
@@ -110,7 +123,8 @@ export const distributaryOn = (runtime: string): Contender => ({
                   ? `srt://127.0.0.1:${output.srt}?mode=caller`
                   : output.protocol === "rist"
                     ? `rist://127.0.0.1:${output.srt}`
-                    : rtmpUrl(c, o),
+                    : // RTMP runs count cue messages at the receiver: ours send them as onCuePoint
+                      `${rtmpUrl(c, o)}${PROTOCOL === "rtmp" ? "?cues=oncuepoint" : ""}`,
           })),
         }),
       });

@@ -50,17 +50,19 @@ export const nginxStat = async (): Promise<NginxStat> => {
   return { publishing: publishing.length, bytesIn };
 };
 
-/** The frames the service's RTMP outputs sent and dropped (null when it has none). */
+/** The frames the service's RTMP outputs sent and dropped, and the cues they sent (null when it has none). */
 export const rtmpFrames = async (
   service: Service,
-): Promise<{ readonly sent: number; readonly dropped: number } | null> => {
+): Promise<{ readonly sent: number; readonly dropped: number; readonly cues: number } | null> => {
   const answer = (await (
     await fetch(`${service.base}/api/channels`, {
       headers: { authorization: `Bearer ${service.admin}` },
     })
   ).json()) as {
     channels: ReadonlyArray<{
-      outputs: ReadonlyArray<{ rtmp?: { frames_sent: number; frames_dropped: number } | null }>;
+      outputs: ReadonlyArray<{
+        rtmp?: { frames_sent: number; frames_dropped: number; cues_sent: number } | null;
+      }>;
     }>;
   };
   const outputs = answer.channels.flatMap((channel) => channel.outputs).filter((output) => output.rtmp);
@@ -68,5 +70,6 @@ export const rtmpFrames = async (
   return {
     sent: outputs.reduce((sum, output) => sum + (output.rtmp?.frames_sent ?? 0), 0),
     dropped: outputs.reduce((sum, output) => sum + (output.rtmp?.frames_dropped ?? 0), 0),
+    cues: outputs.reduce((sum, output) => sum + (output.rtmp?.cues_sent ?? 0), 0),
   };
 };

@@ -39,6 +39,10 @@ export const { values } = parseArgs({
     health: { type: "string" },
     /** Seconds between two scrapes of the service's /metrics (its event-loop lag figures). */
     "scrape-every": { type: "string", default: "5" },
+    /** The RTMP runs' receiver: "counter" (load/rtmp-counter.ts: frames and cue messages counted) or "nginx". */
+    receiver: { type: "string", default: "counter" },
+    /** The first UDP port of the run's block (its channels' inputs and sinks); a free block is picked when left out. */
+    "port-base": { type: "string" },
   },
 });
 
@@ -107,6 +111,9 @@ export const HEALTH: unknown =
             );
           }
         })();
+export const RECEIVER = values.receiver === "nginx" ? "nginx" : "counter";
+if (values.receiver !== "nginx" && values.receiver !== "counter")
+  fail(`--receiver must be counter or nginx, got '${String(values.receiver)}'`);
 export const PROTOCOL = values.protocol ?? "udp";
 if (!["udp", "srt", "rist", "mix", "rtmp"].includes(PROTOCOL))
   fail(`--protocol must be udp, srt, rist, mix or rtmp, got '${PROTOCOL}'`);
@@ -160,6 +167,7 @@ interface ChannelPlan {
  * the port after its own, for RTCP). Each is bound once to check it, then released.
  */
 const freePortBlock = async (size: number): Promise<number> => {
+  if (values["port-base"] !== undefined) return number("port-base", 1024, 65_535 - size);
   const bind = (port: number) =>
     new Promise<Socket | null>((done) => {
       const socket = createSocket("udp4");

@@ -14,13 +14,15 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { started, stop, work } from "./children.ts";
 import { type Contender, distributaryOn, eventually } from "./contenders.ts";
-import { nginxStat, rtmpFrames, startNginx } from "./nginx.ts";
+import { rtmpFrames } from "./nginx.ts";
 import {
   ANCHORS,
   C,
+  CUE_EVERY,
   M,
   MBPS,
   plan,
+  RECEIVER,
   REPORT_DIR,
   ROOT,
   round,
@@ -30,12 +32,9 @@ import {
   WARMUP,
 } from "./options.ts";
 import { threadUsage, udpBound, usage } from "./proc.ts";
-import { writeRtmpSource } from "./rtmp-source.ts";
+import { DATAGRAMS, makeSource, type SourceFigures, startReceiver } from "./rtmp-receiver.ts";
 
 const sourceFile = join(work, "rtmp-source.ts");
-
-/** The stream every channel gets, long enough for the run. */
-const makeSource = () => writeRtmpSource(sourceFile, Math.ceil(WARMUP + SECONDS + 2), MBPS);
 
 /** Stops an anchor's processes, saying which of them had ended early (and why, from its last words). */
 const stopAll = async (runs: ReadonlyArray<ReturnType<typeof started>>) => {
@@ -113,10 +112,17 @@ interface RtmpRun {
   readonly cpuPercent: number | null;
   readonly rssMiB: number;
   readonly processes: number;
-  readonly publishing: number;
+  /** streams publishing at the receiver at the window's end */
+  readonly streams: number;
   readonly receivedMbps: number | null;
+  /** counted by the receiver over the whole run (null for nginx, which does not count them) */
+  readonly videoReceived: number | null;
+  readonly audioReceived: number | null;
+  readonly cuesReceived: number | null;
+  /** what our outputs say they sent and dropped (null for the anchors) */
   readonly framesSent: number | null;
   readonly framesDropped: number | null;
+  readonly cuesSent: number | null;
   /** the service's threads over the window, % of a core each (the busiest first) */
   readonly threads: ReadonlyArray<{ readonly name: string; readonly cpuPercent: number | null }> | null;
 }
@@ -128,72 +134,100 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
     () => !plan.some((channel) => udpBound(channel.input)),
     30_000,
   );
-  const running = await contender.start();
-  const packets = Math.floor(((WARMUP + SECONDS) * MBPS * 1.1 * 1_000_000) / 8 / 1316);
-  const rate = packets / (WARMUP + SECONDS);
-  const source = started(join(work, "udp-source"), [
-    sourceFile,
-    String(rate),
-    String(WARMUP + SECONDS),
-    join(work, "times.txt"),
-    ...plan.map((channel) => String(channel.input)),
-  ]);
-  await sleep(WARMUP * 1000);
-  const statStart = await nginxStat();
-  const start = usage(running.pids());
-  const service = running.service === undefined ? null : (running.pids()[0] ?? null);
-  const threadsStart = service === null ? null : threadUsage(service);
-  const at = performance.now();
-  let rss = 0;
-  let processes = 0;
-  while (performance.now() - at < SECONDS * 1000 - 500) {
-    const now = usage(running.pids());
-    rss = Math.max(rss, now.rss);
-    processes = Math.max(processes, now.processes);
-    await sleep(1000);
+  const receiver = await startReceiver();
+  try {
+    const running = await contender.start();
+    const source = started(join(work, "udp-source"), [
+      sourceFile,
+      String(DATAGRAMS / (WARMUP + SECONDS)),
+      String(WARMUP + SECONDS),
+      join(work, "times.txt"),
+      ...plan.map((channel) => String(channel.input)),
+    ]);
+    const sourceEnded = new Promise<void>((done) => source.child.once("exit", () => done()));
+    await sleep(WARMUP * 1000);
+    const countsStart = await receiver.counts();
+    const start = usage(running.pids());
+    const service = running.service === undefined ? null : (running.pids()[0] ?? null);
+    const threadsStart = service === null ? null : threadUsage(service);
+    const at = performance.now();
+    let rss = 0;
+    let processes = 0;
+    while (performance.now() - at < SECONDS * 1000 - 500) {
+      const now = usage(running.pids());
+      rss = Math.max(rss, now.rss);
+      processes = Math.max(processes, now.processes);
+      await sleep(1000);
+    }
+    const end = usage(running.pids());
+    const threadsEnd = service === null ? null : threadUsage(service);
+    const seconds = (performance.now() - at) / 1000;
+    const countsWindow = await receiver.counts();
+    // The generator's last datagrams, then what is in flight, land before the frames are counted.
+    await sourceEnded;
+    await sleep(1500);
+    const frames = running.service === undefined ? null : await rtmpFrames(running.service);
+    const counts = await receiver.counts();
+    await running.stop();
+    const cpuPercent = ((end.cpuSeconds - start.cpuSeconds) / seconds) * 100;
+    return {
+      name: contender.name,
+      cpuPercent: round(cpuPercent),
+      cpuPercentPerStream: round(cpuPercent / (C * M), 3),
+      rssMiB: Math.round(rss / 1024 / 1024),
+      processes,
+      streams: countsWindow.streams,
+      receivedMbps: round(((countsWindow.bytes - countsStart.bytes) * 8) / seconds / 1_000_000),
+      videoReceived: counts.video,
+      audioReceived: counts.audio,
+      cuesReceived: counts.cues,
+      framesSent: frames?.sent ?? null,
+      framesDropped: frames?.dropped ?? null,
+      cuesSent: frames?.cues ?? null,
+      threads:
+        threadsStart === null || threadsEnd === null
+          ? null
+          : [...threadsEnd]
+              .map(([name, cpu]) => ({
+                name,
+                cpuPercent: round(((cpu - (threadsStart.get(name) ?? 0)) / seconds) * 100),
+              }))
+              .filter((thread) => (thread.cpuPercent ?? 0) > 0)
+              .sort((a, b) => (b.cpuPercent ?? 0) - (a.cpuPercent ?? 0)),
+    };
+  } finally {
+    await receiver.stop();
   }
-  const end = usage(running.pids());
-  const threadsEnd = service === null ? null : threadUsage(service);
-  const seconds = (performance.now() - at) / 1000;
-  const statEnd = await nginxStat();
-  const frames = running.service === undefined ? null : await rtmpFrames(running.service);
-  await stop(source.child);
-  await running.stop();
-  const cpuPercent = ((end.cpuSeconds - start.cpuSeconds) / seconds) * 100;
-  return {
-    name: contender.name,
-    cpuPercent: round(cpuPercent),
-    cpuPercentPerStream: round(cpuPercent / (C * M), 3),
-    rssMiB: Math.round(rss / 1024 / 1024),
-    processes,
-    publishing: statEnd.publishing,
-    receivedMbps: round(((statEnd.bytesIn - statStart.bytesIn) * 8) / seconds / 1_000_000),
-    framesSent: frames?.sent ?? null,
-    framesDropped: frames?.dropped ?? null,
-    threads:
-      threadsStart === null || threadsEnd === null
-        ? null
-        : [...threadsEnd]
-            .map(([name, cpu]) => ({
-              name,
-              cpuPercent: round(((cpu - (threadsStart.get(name) ?? 0)) / seconds) * 100),
-            }))
-            .filter((thread) => (thread.cpuPercent ?? 0) > 0)
-            .sort((a, b) => (b.cpuPercent ?? 0) - (a.cpuPercent ?? 0)),
-  };
+};
+
+const show = (value: number | null | undefined) =>
+  value === null || value === undefined ? "–" : String(value);
+
+/** The verdicts the issue asks of a run: ours against ffmpeg's tee, and every frame and cue at the receiver. */
+const verdicts = (runs: ReadonlyArray<RtmpRun>, source: SourceFigures): string[] => {
+  const ours = runs[0];
+  const ffmpeg = runs.find((run) => run.name === "ffmpeg -f tee");
+  if (ours === undefined) return [];
+  const yes = (met: boolean | null) => (met === null ? "n/a" : met ? "yes" : "**no**");
+  const media = (run: RtmpRun) =>
+    run.videoReceived === null || run.audioReceived === null ? null : run.videoReceived + run.audioReceived;
+  return [
+    "| goal | met | figures |",
+    "| --- | --- | --- |",
+    `| CPU per output stream at or below ffmpeg -f tee's | ${yes(ffmpeg === undefined ? null : (ours.cpuPercentPerStream ?? 0) <= (ffmpeg.cpuPercentPerStream ?? 0))} | ${show(ours.cpuPercentPerStream)} % against ${show(ffmpeg?.cpuPercentPerStream)} % |`,
+    `| RSS at or below ffmpeg's (all its processes) | ${yes(ffmpeg === undefined ? null : ours.rssMiB <= ffmpeg.rssMiB)} | ${ours.rssMiB} MiB against ${show(ffmpeg?.rssMiB)} MiB |`,
+    `| every stream publishing | ${yes(ours.streams === C * M)} | ${ours.streams} of ${C * M} |`,
+    `| every frame our outputs sent received, none dropped | ${yes(media(ours) === null ? null : media(ours) === ours.framesSent && ours.framesDropped === 0)} | ${show(media(ours))} received, ${show(ours.framesSent)} sent, ${show(ours.framesDropped)} dropped |`,
+    `| every cue received at every output | ${yes(ours.cuesReceived === null ? null : ours.cuesReceived === source.cues * C * M)} | ${show(ours.cuesReceived)} of ${source.cues * C * M} (${source.cues} a channel) |`,
+  ];
 };
 
 export const runRtmp = async (startedAt: Date) => {
-  makeSource();
-  const nginx = await startNginx();
+  const source = makeSource(sourceFile, CUE_EVERY);
   const runs: RtmpRun[] = [];
-  try {
-    runs.push(await measureRtmp(distributaryOn("node")));
-    if (ANCHORS.includes("ffmpeg")) runs.push(await measureRtmp(ffmpegTee));
-    if (ANCHORS.includes("gstreamer")) runs.push(await measureRtmp(gstreamerTee));
-  } finally {
-    await stop(nginx.child);
-  }
+  runs.push(await measureRtmp(distributaryOn("node")));
+  if (ANCHORS.includes("ffmpeg")) runs.push(await measureRtmp(ffmpegTee));
+  if (ANCHORS.includes("gstreamer")) runs.push(await measureRtmp(gstreamerTee));
   let commit = "not a git checkout";
   try {
     commit = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], {
@@ -202,16 +236,19 @@ export const runRtmp = async (startedAt: Date) => {
     }).trim();
   } catch {}
   const name = `${startedAt.toISOString().slice(0, 19).replaceAll(":", "-")}-${C}x${M}-rtmp`;
+  const command = `npm run load -- ${process.argv.slice(2).join(" ")}`;
   const lines = [
     `# ${C} channels × ${M} RTMP outputs, ${MBPS} Mbit/s, ${SECONDS} s (commit ${commit})`,
     "",
-    `Command: \`npm run load -- --protocol rtmp --channels ${C} --outputs ${M} --seconds ${SECONDS}\``,
+    `Command: \`${command}\``,
     "",
-    "| contender | CPU % of a core | per output stream | RSS MiB | processes | streams at nginx | nginx received Mbit/s | frames sent | frames dropped |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    `Receiver: ${RECEIVER === "nginx" ? "nginx-rtmp (streams and bytes; it counts no frames or cue messages)" : "the counting receiver (load-tests/load/rtmp-counter.ts), one for each contender"}. Each channel was sent ${source.videoFrames} video frames and ${source.cues} SCTE-35 cues (a splice_insert every ${CUE_EVERY} s); frames and cues are counted over the whole run, CPU, RSS and Mbit/s over the ${SECONDS} s window.`,
+    "",
+    "| contender | CPU % of a core | CPU % per output stream | RSS MiB | processes | streams | received Mbit/s | video frames received | audio frames received | cue messages received | frames sent / dropped (ours) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...runs.map(
       (run) =>
-        `| ${run.name} | ${run.cpuPercent} | ${run.cpuPercentPerStream} | ${run.rssMiB} | ${run.processes} | ${run.publishing} | ${run.receivedMbps} | ${run.framesSent ?? "–"} | ${run.framesDropped ?? "–"} |`,
+        `| ${run.name} | ${show(run.cpuPercent)} | ${show(run.cpuPercentPerStream)} | ${run.rssMiB} | ${run.processes} | ${run.streams} | ${show(run.receivedMbps)} | ${show(run.videoReceived)} | ${show(run.audioReceived)} | ${show(run.cuesReceived)} | ${run.framesSent === null ? "–" : `${run.framesSent} / ${show(run.framesDropped)}`} |`,
     ),
     "",
     ...runs.flatMap((run) =>
@@ -222,11 +259,13 @@ export const runRtmp = async (startedAt: Date) => {
             "",
           ],
     ),
+    ...verdicts(runs, source),
+    "",
   ];
   mkdirSync(REPORT_DIR, { recursive: true });
   writeFileSync(
     join(REPORT_DIR, `${name}.json`),
-    `${JSON.stringify({ channels: C, outputs: M, mbps: MBPS, seconds: SECONDS, commit, runs }, null, 2)}\n`,
+    `${JSON.stringify({ command, channels: C, outputs: M, mbps: MBPS, seconds: SECONDS, commit, receiver: RECEIVER, source, runs }, null, 2)}\n`,
   );
   writeFileSync(join(REPORT_DIR, `${name}.md`), lines.join("\n"));
   process.stdout.write(lines.join("\n"));

@@ -1,0 +1,104 @@
+/**
+ * The RTMP runs' receiver side: the stream each channel is sent (frames and cues in the part the generator
+ * sends), and the receiver the outputs publish to, read as one set of counts: the counting receiver
+ * (rtmp-counter.ts: video and audio frames, AMF cue messages and bytes per stream) or nginx-rtmp (streams and
+ * bytes alone).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { started, stop } from "./children.ts";
+import { eventually } from "./contenders.ts";
+import { nginxStat, startNginx } from "./nginx.ts";
+import { MBPS, RECEIVER, ROOT, RTMP_PORT, SECONDS, WARMUP } from "./options.ts";
+import { addCues, writeRtmpSource } from "./rtmp-source.ts";
+
+/** Datagrams of seven TS packets the generator sends each channel over the run. */
+export const DATAGRAMS = Math.floor(((WARMUP + SECONDS) * MBPS * 1.1 * 1_000_000) / 8 / 1316);
+const VIDEO_PID = 0x100;
+
+/** What the generator sends each channel of the stream made here: its video frames and its cues. */
+export interface SourceFigures {
+  readonly videoFrames: number;
+  readonly cues: number;
+}
+
+/** Makes the stream (long enough for the run, with a cue every `cueEvery` s) and counts what will be sent. */
+export const makeSource = (file: string, cueEvery: number): SourceFigures => {
+  writeRtmpSource(file, Math.ceil(WARMUP + SECONDS + 2), MBPS);
+  const cueAt = addCues(file, cueEvery, MBPS);
+  const ts = readFileSync(file);
+  const sent = Math.min(DATAGRAMS * 7, Math.floor(ts.length / 188));
+  let videoFrames = 0;
+  for (let i = 0; i < sent; i++) {
+    const at = i * 188;
+    const pid = ((ts[at + 1] ?? 0) & 0x1f) * 256 + (ts[at + 2] ?? 0);
+    if (pid === VIDEO_PID && (ts[at + 1] ?? 0) & 0x40) videoFrames++;
+  }
+  return { videoFrames, cues: cueAt.filter((at) => at < sent).length };
+};
+
+/** A receiver's counts, summed over its streams. */
+export interface ReceiverCounts {
+  readonly streams: number;
+  readonly bytes: number;
+  /** null where the receiver does not count them (nginx) */
+  readonly video: number | null;
+  readonly audio: number | null;
+  readonly cues: number | null;
+}
+
+export interface Receiver {
+  readonly counts: () => Promise<ReceiverCounts>;
+  readonly stop: () => Promise<void>;
+}
+
+const startCounter = async (): Promise<Receiver> => {
+  const run = started(process.execPath, [join(ROOT, "load-tests/load/rtmp-counter.ts"), String(RTMP_PORT)]);
+  let text = "";
+  const waiting: Array<(line: string) => void> = [];
+  run.child.stdout?.on("data", (chunk: Buffer) => {
+    text += chunk.toString();
+    for (let end = text.indexOf("\n"); end >= 0; end = text.indexOf("\n")) {
+      const line = text.slice(0, end);
+      text = text.slice(end + 1);
+      waiting.shift()?.(line);
+    }
+  });
+  const next = () => new Promise<string>((done) => waiting.push(done));
+  const ready = next();
+  await eventually(
+    () => `the counting receiver to listen (${run.tail()})`,
+    () => Promise.race([ready.then(() => true), new Promise<boolean>((done) => setTimeout(done, 50, false))]),
+  );
+  return {
+    counts: async () => {
+      const answer = next();
+      run.child.kill("SIGUSR1");
+      const streams = Object.values(JSON.parse(await answer) as Record<string, Record<string, number>>);
+      const sum = (field: string) => streams.reduce((total, stream) => total + (stream[field] ?? 0), 0);
+      return {
+        streams: streams.length,
+        bytes: sum("bytes"),
+        video: sum("video"),
+        audio: sum("audio"),
+        cues: sum("cues"),
+      };
+    },
+    stop: () => stop(run.child),
+  };
+};
+
+const startNginxReceiver = async (): Promise<Receiver> => {
+  const nginx = await startNginx();
+  return {
+    counts: async () => {
+      const stat = await nginxStat();
+      return { streams: stat.publishing, bytes: stat.bytesIn, video: null, audio: null, cues: null };
+    },
+    stop: () => stop(nginx.child),
+  };
+};
+
+/** A fresh receiver for each contender: its counts are that contender's alone. */
+export const startReceiver = (): Promise<Receiver> =>
+  RECEIVER === "nginx" ? startNginxReceiver() : startCounter();
