@@ -16,6 +16,7 @@ import {
 import { ControlError, type FieldIssue } from "./errors.ts";
 import { feedbackLoop, isLoopback, isMulticastGroup } from "./loops.ts";
 import { type InputEndpoint, resolveRedundancy } from "./redundancy.ts";
+import { ssmSourcesProblem } from "./sources.ts";
 import { listenerRoute, maskStreamId, parseOutputUrl } from "./url.ts";
 import { invalid } from "./validate.ts";
 
@@ -100,6 +101,18 @@ const ownInputProblems = (channel: ChannelConfig): ReadonlyArray<FieldIssue> => 
         message: "there is no backup input to allow senders for; add backup_rtp_port or leave this out",
       },
     ];
+  }
+  for (const [field, ip, sources, url] of [
+    ["rtp_allowed_sources", channel.rtp_ip, channel.rtp_allowed_sources, channel.input_url],
+    [
+      "backup_rtp_allowed_sources",
+      channel.backup_rtp_ip,
+      channel.backup_rtp_allowed_sources,
+      channel.backup_input_url,
+    ],
+  ] as const) {
+    const problem = ip === null || url != null ? null : ssmSourcesProblem(ip, sources);
+    if (problem !== null) return [{ field, message: problem }];
   }
   const sockets = inputSockets(channel);
   for (const [index, socket] of sockets.entries()) {

@@ -27,7 +27,7 @@ import { type FileTarget, type HlsTarget, parseFile, parseHls } from "./url/reco
 import { parseRist, type RistTarget, ristRoleProblem } from "./url/rist.ts";
 import { parseRtmpInput, type RtmpInputTarget } from "./url/rtmp-input.ts";
 import { parseRtmp, parseRtsp, type RtmpTarget, type RtspTarget } from "./url/rtmp-rtsp.ts";
-import { checkHost, checkText, invalid } from "./url/shared.ts";
+import { checkHost, checkText, invalid, ipv6HostProblem } from "./url/shared.ts";
 import { listenerRoute, parseSrt, type SrtTarget } from "./url/srt.ts";
 
 export type { DatagramTarget } from "./url/datagram.ts";
@@ -107,7 +107,12 @@ const parseChecked = (raw: string): OutputTarget | OutputError => {
   try {
     url = new URL(normalised);
   } catch {
-    return invalid(`'${protocol}' URL could not be parsed; expected ${protocol}://host:port`);
+    return (
+      ipv6HostProblem(normalised) ??
+      invalid(
+        `'${protocol}' URL could not be parsed; expected ${protocol}://host:port ([2001:db8::1]:port for IPv6)`,
+      )
+    );
   }
   if (!normalised.slice(protocol.length).startsWith("://")) return invalid(`expected ${protocol}://host...`);
   if ((url.username !== "" || url.password !== "") && protocol !== "rtsp" && protocol !== "rtsps")

@@ -1,6 +1,8 @@
 /** udp:// and rtp:// destinations: host, port, multicast TTL and the local address to send from. */
+
+import { isIP } from "node:net";
 import { OutputError } from "../output-error.ts";
-import { invalid, ipv4Octets, isMulticast, parseInteger, parsePort, readParams } from "./shared.ts";
+import { bareHost, invalid, isMulticast, parseInteger, parsePort, readParams } from "./shared.ts";
 
 export interface DatagramTarget {
   readonly protocol: "udp" | "rtp";
@@ -26,15 +28,25 @@ export const parseDatagram = (
   const ttlText = params.get("ttl");
   const ttl = ttlText === undefined ? null : parseInteger("ttl", ttlText, 1, 255);
   if (ttl instanceof OutputError) return ttl;
-  const localAddress = params.get("localaddr") ?? null;
-  if (localAddress !== null && ipv4Octets(localAddress) === null) {
-    return invalid(`localaddr must be an IPv4 address of this machine, got '${localAddress}'`);
+  const host = bareHost(url.hostname);
+  const localText = params.get("localaddr") ?? null;
+  const localAddress = localText === null ? null : bareHost(localText);
+  if (localAddress !== null && isIP(localAddress) === 0) {
+    return invalid(
+      `localaddr must be an IPv4 or IPv6 address of this machine (an IPv6 one without brackets or in them), got '${localText}'`,
+    );
+  }
+  const hostFamily = isIP(host);
+  if (localAddress !== null && hostFamily !== 0 && hostFamily !== isIP(localAddress)) {
+    return invalid(
+      `localaddr ${localText} is IPv${isIP(localAddress)} and the destination ${url.hostname} IPv${hostFamily}: send from an address of the destination's family`,
+    );
   }
   return {
     protocol,
-    host: url.hostname,
+    host,
     port,
-    multicast: isMulticast(url.hostname),
+    multicast: isMulticast(host),
     ttl,
     localAddress,
     // Nothing in a datagram URL is secret: it is shown exactly as written.

@@ -2,7 +2,16 @@
 import { posix } from "node:path";
 import * as Redacted from "effect/Redacted";
 import { OutputError } from "../output-error.ts";
-import { checkHost, decoded, invalid, parseDecimal, parseInteger, rawQuery, readParams } from "./shared.ts";
+import {
+  checkHost,
+  decoded,
+  invalid,
+  ipv6HostProblem,
+  parseDecimal,
+  parseInteger,
+  rawQuery,
+  readParams,
+} from "./shared.ts";
 
 /** A recording: the TS as received, in files of `rotateSeconds` named by their start time, in `directory`. */
 export interface FileTarget {
@@ -120,7 +129,10 @@ export const parseHls = (raw: string, url: URL): HlsTarget | OutputError => {
     try {
       push = new URL(pushText);
     } catch {
-      return invalid(`push must be an http:// or https:// URL, got '${pushText}'`);
+      const ipv6 = ipv6HostProblem(pushText);
+      return ipv6 === null
+        ? invalid(`push must be an http:// or https:// URL, got '${pushText}'`)
+        : invalid(`push: ${ipv6.message}`);
     }
     if (push.protocol !== "http:" && push.protocol !== "https:") {
       return invalid("push must be an http:// or https:// URL");

@@ -9,7 +9,17 @@
 import { posix } from "node:path";
 import * as Redacted from "effect/Redacted";
 import { OutputError } from "../output-error.ts";
-import { beforeQuery, checkHost, invalid, parseInteger, parsePort, rawQuery, readParams } from "./shared.ts";
+import {
+  bareHost,
+  beforeQuery,
+  checkHost,
+  invalid,
+  ipv6HostProblem,
+  parseInteger,
+  parsePort,
+  rawQuery,
+  readParams,
+} from "./shared.ts";
 
 export type RistProfile = "simple" | "main";
 
@@ -73,8 +83,11 @@ const parsePeer = (
   try {
     url = new URL(normalised);
   } catch {
-    return invalid(
-      "'rist' URL could not be parsed; expected rist://host:port (connect) or rist://@:port (listen)",
+    return (
+      ipv6HostProblem(raw) ??
+      invalid(
+        "'rist' URL could not be parsed; expected rist://host:port (connect) or rist://@:port (listen), an IPv6 address in brackets",
+      )
     );
   }
   if (url.username !== "" || url.password !== "") {
@@ -142,7 +155,7 @@ const parsePeer = (
     profile: own,
     peer: {
       mode: listen ? "listener" : "caller",
-      host: url.hostname,
+      host: bareHost(url.hostname),
       port,
       weight: numbers.get("weight") ?? null,
       aesType,

@@ -11,7 +11,17 @@
  */
 import * as Redacted from "effect/Redacted";
 import { OutputError } from "../output-error.ts";
-import { beforeQuery, checkHost, decoded, invalid, parsePort, rawQuery, readParams } from "./shared.ts";
+import {
+  bareHost,
+  beforeQuery,
+  checkHost,
+  decoded,
+  invalid,
+  ipv6HostProblem,
+  parsePort,
+  rawQuery,
+  readParams,
+} from "./shared.ts";
 
 export interface RtmpInputTarget {
   readonly protocol: "rtmp" | "rtmps";
@@ -40,7 +50,12 @@ export const parseRtmpInput = (raw: string): RtmpInputTarget | OutputError => {
   try {
     url = new URL(raw);
   } catch {
-    return invalid(`'${protocol}' URL could not be parsed; expected ${protocol}://0.0.0.0:1935/app/key`);
+    return (
+      ipv6HostProblem(raw) ??
+      invalid(
+        `'${protocol}' URL could not be parsed; expected ${protocol}://0.0.0.0:1935/app/key or ${protocol}://[::]:1935/app/key`,
+      )
+    );
   }
   if (url.username !== "" || url.password !== "")
     return invalid("user names and passwords in the URL are not supported");
@@ -98,7 +113,7 @@ export const parseRtmpInput = (raw: string): RtmpInputTarget | OutputError => {
   const shownPath = keyParam !== undefined ? path : `${path.slice(0, path.lastIndexOf("/") + 1)}****`;
   return {
     protocol,
-    host: url.hostname,
+    host: bareHost(url.hostname),
     port,
     app,
     key: Redacted.make(key),

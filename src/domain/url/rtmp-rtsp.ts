@@ -7,7 +7,7 @@
  */
 import * as Redacted from "effect/Redacted";
 import { OutputError } from "../output-error.ts";
-import { authority, decoded, invalid, parsePort } from "./shared.ts";
+import { authority, bareHost, decoded, invalid, parsePort } from "./shared.ts";
 
 /** An RTMP or RTSP destination: where ffmpeg pushes, the URL kept whole but redacted, its secrets apart. */
 interface PushTarget<P extends string> {
@@ -72,7 +72,7 @@ export const parseRtmp = (protocol: "rtmp" | "rtmps", raw: string, url: URL): Rt
   const hostPart = url.port === "" ? url.hostname : authority(url.hostname, port);
   return {
     protocol,
-    host: url.hostname,
+    host: bareHost(url.hostname),
     port,
     url: Redacted.make(raw),
     secrets: [key, ...(query === "" ? [] : [query])].map((secret) => Redacted.make(secret)),
@@ -98,7 +98,7 @@ export const parseRtsp = (protocol: "rtsp" | "rtsps", raw: string, url: URL): Rt
     url.username === "" && url.password === "" ? "" : url.password === "" ? "****@" : "****:****@";
   return {
     protocol,
-    host: url.hostname,
+    host: bareHost(url.hostname),
     port,
     url: Redacted.make(raw),
     // The user name is masked in the URL's shape only: by value it would mask ordinary words ("publisher").

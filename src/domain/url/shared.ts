@@ -2,6 +2,7 @@
  * What every output URL's parser shares: the checks on its text and host, numbers and query parameters read
  * with one error wording, and the URL's pieces as written (masking shows what was written, not a re-encoding).
  */
+import { isIPv6 } from "node:net";
 import { OutputError } from "../output-error.ts";
 
 // Printable ASCII only: no whitespace, control or non-ASCII characters that a tool might read differently.
@@ -31,16 +32,63 @@ export const ipv4Octets = (host: string): ReadonlyArray<number> | null => {
   return octets.every((octet) => octet <= 255) ? octets : null;
 };
 
+/**
+ * A URL's host as WHATWG URL gives it (`[2001:db8::1]` for IPv6) checked: a name, an IPv4 address or an IPv6
+ * address in brackets. A zone (`%eth0`) cannot be written in a URL; say which interface with a global address.
+ */
 export const checkHost = (host: string): OutputError | null => {
   if (host === "") return invalid("the URL has no host");
-  if (host.startsWith("["))
-    return invalid("IPv6 destinations are not supported yet; use an IPv4 address or name");
+  if (host.startsWith("[")) {
+    const inner = bareHost(host);
+    if (inner.includes("%"))
+      return invalid(
+        `'${host}': a URL cannot carry an IPv6 zone (%interface); use a global or unique local address`,
+      );
+    return isIPv6(inner)
+      ? null
+      : invalid(`'${host}' is not an IPv6 address (write it as [2001:db8::1]:port)`);
+  }
+  if (host.includes(":"))
+    return invalid(`'${host}' looks like an IPv6 address: write it in brackets, [${host}]:port`);
   if (ipv4Pattern.test(host))
     return ipv4Octets(host) === null ? invalid(`'${host}' is not an IPv4 address`) : null;
   return hostnamePattern.test(host) ? null : invalid(`'${host}' is not a valid host name`);
 };
 
+/**
+ * Why a URL that WHATWG URL could not parse fails, when it is its IPv6 host: a bracketed literal that is not an
+ * IPv6 address, or an IPv6 address written without brackets; null otherwise (the caller's own words apply).
+ */
+export const ipv6HostProblem = (raw: string): OutputError | null => {
+  const authorityText = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/@?(?:[^@/?]*@)?([^/?]*)/.exec(raw)?.[1] ?? "";
+  const bracketed = /^\[([^\]]*)\](?::(\d*))?$/.exec(authorityText);
+  if (bracketed !== null) {
+    const inner = bracketed[1] ?? "";
+    if (inner.includes("%"))
+      return invalid(
+        `'[${inner}]': a URL cannot carry an IPv6 zone (%interface); use a global or unique local address`,
+      );
+    return isIPv6(inner)
+      ? null
+      : invalid(`'[${inner}]' is not an IPv6 address (write it as [2001:db8::1]:port)`);
+  }
+  if (authorityText.startsWith("["))
+    return invalid(`'${authorityText}': an IPv6 address is written [address]:port`);
+  return (authorityText.match(/:/g)?.length ?? 0) > 1
+    ? invalid(`'${authorityText}' looks like an IPv6 address: write it in brackets, [address]:port`)
+    : null;
+};
+
+/** The address as a socket takes it: an IPv6 literal without its URL brackets, lower case; anything else as is. */
+export const bareHost = (host: string): string =>
+  host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1).toLowerCase() : host;
+
+/** An IPv6 multicast group (ff00::/8), `ff0e::1` or `ff3e::8000:1` (source-specific). */
+export const isIPv6Multicast = (host: string): boolean => isIPv6(host) && /^ff[0-9a-f]{2}:/i.test(host);
+
+/** A multicast group: IPv4 224.0.0.0/4 or IPv6 ff00::/8 (bare, as bareHost gives it). */
 export const isMulticast = (host: string): boolean => {
+  if (isIPv6Multicast(host)) return true;
   const first = ipv4Octets(host)?.[0];
   return first !== undefined && first >= 224 && first <= 239;
 };
@@ -79,7 +127,9 @@ export const readParams = (url: URL, allowed: ReadonlyArray<string>): Map<string
   return params;
 };
 
-export const authority = (host: string, port: number) => `${host}:${port}`;
+/** `host:port` as people and URLs write it: an IPv6 address in brackets, `[2001:db8::1]:5000`. */
+export const authority = (host: string, port: number) =>
+  `${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${port}`;
 
 export const decoded = (text: string): string => {
   try {

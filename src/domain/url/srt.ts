@@ -1,7 +1,16 @@
 /** srt:// destinations and inputs: caller or listener, encryption, stream ids, and what of them is secret. */
 import * as Redacted from "effect/Redacted";
 import { OutputError } from "../output-error.ts";
-import { beforeQuery, decoded, invalid, parseInteger, parsePort, rawQuery, readParams } from "./shared.ts";
+import {
+  bareHost,
+  beforeQuery,
+  decoded,
+  invalid,
+  parseInteger,
+  parsePort,
+  rawQuery,
+  readParams,
+} from "./shared.ts";
 
 export type SrtMode = "caller" | "listener";
 
@@ -206,7 +215,7 @@ export const parseSrt = (raw: string, url: URL): SrtTarget | OutputError => {
   const secrets = [...(passphrase === null ? [] : [passphrase]), ...streamIdSecrets];
   return {
     protocol: "srt",
-    host: url.hostname,
+    host: bareHost(url.hostname),
     port,
     mode,
     latencyMs,

@@ -15,6 +15,7 @@
 import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
 import { RTP_HEADER_SIZE } from "../../core/rtp-header.ts";
+import { authority } from "../../domain/url/shared.ts";
 import type { RistTarget } from "../../domain/url.ts";
 import {
   libRistOr,
@@ -62,7 +63,7 @@ export const bindRistInput = (
     const fromFile = target.peers.some((peer) => peer.srpFile !== null);
     // Each srpfile is read beside the start, never awaited by it; a file that cannot be read is in the status.
     const lookups = yield* srpLookups(target, totals, srpDir);
-    const where = target.peers.map((peer) => `${peer.host}:${peer.port}`).join(", ");
+    const where = target.peers.map((peer) => authority(peer.host, peer.port)).join(", ");
     yield* Effect.acquireRelease(
       Effect.try({
         try: () =>

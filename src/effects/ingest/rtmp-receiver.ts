@@ -23,6 +23,7 @@ import * as Redacted from "effect/Redacted";
 import type * as Scope from "effect/Scope";
 import { type FlvTsCounters, FlvTsMux } from "../../core/flv/ts-mux.ts";
 import { type PublishRefusal, RtmpServerSession } from "../../core/rtmp/server.ts";
+import { authority } from "../../domain/url/shared.ts";
 import { type RtmpInputTarget, rtmpInputTarget } from "../../domain/url.ts";
 import { InputError } from "./udp-receiver.ts";
 
@@ -201,8 +202,8 @@ const openListener = (target: RtmpInputTarget): Listener | InputError => {
     server.once("error", (error: NodeJS.ErrnoException) =>
       resolve(
         error.code === "EADDRINUSE"
-          ? `cannot listen for RTMP on ${target.host}:${target.port}: another program uses this port`
-          : `cannot listen for RTMP on ${target.host}:${target.port}: ${error.message}`,
+          ? `cannot listen for RTMP on ${authority(target.host, target.port)}: another program uses this port`
+          : `cannot listen for RTMP on ${authority(target.host, target.port)}: ${error.message}`,
       ),
     );
     server.listen({ port: target.port, host: target.host }, () => resolve(null));
@@ -299,7 +300,7 @@ export const bindRtmpInput = (
     if (problem !== null) return yield* new InputError({ reason: "bind_failed", message: problem });
     return {
       figures: () => ({
-        listen: `${target.protocol}://${target.host}:${target.port}`,
+        listen: `${target.protocol}://${authority(target.host, target.port)}`,
         app: target.app,
         publisher: registration.publisher?.address ?? null,
         publishes: registration.publishes,

@@ -12,9 +12,11 @@
  */
 import { createSocket } from "node:dgram";
 import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
 import * as Effect from "effect/Effect";
 import * as Redacted from "effect/Redacted";
 import type * as Scope from "effect/Scope";
+import { authority } from "../../domain/url/shared.ts";
 import {
   listenerRoute,
   maskStreamId,
@@ -86,7 +88,7 @@ export const srtInputTarget = (url: string): Effect.Effect<SrtTarget, InputError
   linkInputTarget(url, "srt");
 
 const inputError = (target: SrtTarget, error: unknown): InputError => {
-  const where = `${target.host}:${target.port}`;
+  const where = authority(target.host, target.port);
   if (error instanceof LibSrtError && (error.operation === "srt_bind" || error.operation === "srt_listen")) {
     return new InputError({
       reason: "bind_failed",
@@ -116,7 +118,7 @@ const drain = (lib: LibSrt, socket: number, scratch: Buffer, onDatagram: (datagr
 
 const bindsNow = (host: string, port: number): Promise<boolean> =>
   new Promise((resolve) => {
-    const probe = createSocket({ type: "udp4", reuseAddr: false });
+    const probe = createSocket({ type: isIP(host) === 6 ? "udp6" : "udp4", reuseAddr: false });
     probe.once("error", () => {
       probe.close();
       resolve(false);
@@ -208,7 +210,7 @@ export const bindSrtInput = (
       return {
         sender: () => sender?.address ?? null,
         figures: () => ({
-          listen: `${target.host}:${port}`,
+          listen: authority(target.host, port),
           streamId: maskStreamId(route).shown,
           sender: sender?.address ?? null,
           refusals,
@@ -273,7 +275,12 @@ export const bindSrtInput = (
 
     // Caller: connect, and connect again a second after any failure, until the scope closes.
     const address = yield* Effect.tryPromise({
-      try: () => lookup(target.host, { family: 4 }).then((result) => result.address),
+      try: () =>
+        isIP(target.host) !== 0
+          ? Promise.resolve(target.host)
+          : lookup(target.host, { family: 4 })
+              .catch(() => lookup(target.host, { family: 6 }))
+              .then((result) => result.address),
       catch: () => new InputError({ reason: "bind_failed", message: `cannot resolve ${target.host}` }),
     });
     let retry: ReturnType<typeof setTimeout> | null = null;

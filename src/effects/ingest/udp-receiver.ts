@@ -3,6 +3,7 @@ import { isIPv6 } from "node:net";
 import * as Data from "effect/Data";
 import * as Effect from "effect/Effect";
 import type { InputEndpoint } from "../../domain/redundancy.ts";
+import { sourceJoins } from "../../domain/sources.ts";
 import { type ReadInto, type ReadPace, readInBatches } from "../runtime/batch-reader.ts";
 import { setReceiveBuffer } from "../runtime/datagram.ts";
 
@@ -91,9 +92,15 @@ export const bindInput = (
         setReceiveBuffer(socket, receiveBufferBytes);
         if (multicast) {
           try {
-            if (endpoint.source)
-              socket.addSourceSpecificMembership(endpoint.source, endpoint.ip, endpoint.interface);
-            else socket.addMembership(endpoint.ip, endpoint.interface);
+            // A source-specific group is joined once per sender (IGMPv3/MLDv2 INCLUDE): a router forwards it
+            // only so; any other group for every sender.
+            const sources = endpoint.source
+              ? [endpoint.source]
+              : sourceJoins(endpoint.ip, endpoint.allowedSources);
+            if (sources === null) socket.addMembership(endpoint.ip, endpoint.interface);
+            else
+              for (const source of sources)
+                socket.addSourceSpecificMembership(source, endpoint.ip, endpoint.interface);
           } catch (error) {
             socket.close();
             const detail = error instanceof Error ? error.message : String(error);

@@ -14,6 +14,7 @@
 import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
 import { OutputError } from "../../domain/output-error.ts";
+import { authority } from "../../domain/url/shared.ts";
 import type { RistTarget } from "../../domain/url.ts";
 import { libRistOr, RIST_STATS_MS, ristPeers, ristTotals, srpLookupsRead } from "../runtime/rist-link.ts";
 import type { RistPeerLink, WriterContext } from "./context.ts";
@@ -38,7 +39,7 @@ export const ristAttempt = (
       srpDir,
       (message) => new OutputError({ reason: "auth_rejected", message }),
     );
-    const where = target.peers.map((peer) => `${peer.host}:${peer.port}`).join(", ");
+    const where = target.peers.map((peer) => authority(peer.host, peer.port)).join(", ");
     // Each peer's totals by librist's peer id, named by its cname (address) once librist knows it.
     const peers = new Map<number, { name: string; totals: ReturnType<typeof ristTotals> }>();
     let heard = false;

@@ -28,6 +28,7 @@ import {
   userControl,
 } from "../../core/rtmp/chunks.ts";
 import { OutputError } from "../../domain/output-error.ts";
+import { authority } from "../../domain/url/shared.ts";
 import type { RtmpTarget } from "../../domain/url.ts";
 
 const CHUNK_SIZE = 4096;
@@ -52,7 +53,7 @@ const mask = (target: RtmpTarget, text: string): string =>
     return value === "" ? out : out.split(value).join("****");
   }, text);
 
-const server = (target: RtmpTarget) => `${target.host}:${target.port}`;
+const server = (target: RtmpTarget) => authority(target.host, target.port);
 
 /** A socket error before or during the exchange, in words. */
 const socketError = (target: RtmpTarget, error: NodeJS.ErrnoException): OutputError => {
@@ -289,7 +290,7 @@ export const connectRtmp = (target: RtmpTarget): Effect.Effect<RtmpConnection, O
         return reply;
       });
 
-    const tcUrl = `${target.protocol}://${target.host}:${target.port}/${target.app}`;
+    const tcUrl = `${target.protocol}://${authority(target.host, target.port)}/${target.app}`;
     stage = "connect_sent";
     const connected = yield* command(1, 0, "connect", {
       app: target.app,

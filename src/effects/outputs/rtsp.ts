@@ -14,6 +14,7 @@ import type * as Effect from "effect/Effect";
 import * as Redacted from "effect/Redacted";
 import type * as Scope from "effect/Scope";
 import { OutputError } from "../../domain/output-error.ts";
+import { authority } from "../../domain/url/shared.ts";
 import type { RtspTarget } from "../../domain/url.ts";
 import type { ChildExit } from "../runtime/child-process.ts";
 import type { WriterContext } from "./context.ts";
@@ -45,7 +46,7 @@ const outputFailure =
   /^rtsps?:\/\/\S*: |av_interleaved_write_frame\(\)|Error writing trailer|method \w+ failed/;
 
 const rtspExitError = (target: RtspTarget, exit: ChildExit, connectedForMs: number | null): OutputError => {
-  const server = `${target.host}:${target.port}`;
+  const server = authority(target.host, target.port);
   // `method ANNOUNCE failed: 401 Unauthorized`: the server's own answer.
   const refusal = exit.tail
     .map((line) => /method (\w+) failed: (.*)$/.exec(line))

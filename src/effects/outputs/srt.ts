@@ -13,6 +13,7 @@
  * waits (libsrt copies it into its send buffer, or refuses it when that buffer is full, counted as a drop).
  * The peers, the gathering and the sending, once connected, are in srt-stream.ts.
  */
+import { isIP } from "node:net";
 import * as Deferred from "effect/Deferred";
 import * as Effect from "effect/Effect";
 import * as Exit from "effect/Exit";
@@ -25,7 +26,7 @@ import { type LibSrt, LibSrtError, SRT_EPOLL, SRT_REJ, SRTS } from "../runtime/l
 import { joinSrtListener, sharedByStreamId } from "../runtime/srt-listeners.ts";
 import type { WriterContext } from "./context.ts";
 import { makePeers, stream } from "./srt-stream.ts";
-import { resolveIPv4 } from "./udp.ts";
+import { resolveHost, shownSocket } from "./udp.ts";
 
 /** Handshakes a listener holds beyond its receivers while its thread gets round to accepting them. */
 const LISTEN_BACKLOG_SPARE = 8;
@@ -40,7 +41,7 @@ const libSrtOrError: Effect.Effect<LibSrt, OutputError> = Effect.suspend(() => {
 
 /** Why a caller's connection failed, from libsrt's reject reason, in words a person can act on. */
 const connectFailure = (target: SrtTarget, reason: number, reasonText: string): OutputError => {
-  const peer = `${target.host}:${target.port}`;
+  const peer = shownSocket(target.host, target.port);
   switch (reason) {
     case SRT_REJ.BADSECRET:
       return new OutputError({
@@ -69,7 +70,7 @@ const connectFailure = (target: SrtTarget, reason: number, reasonText: string): 
 };
 
 const srtFailure = (target: SrtTarget, error: unknown): OutputError => {
-  const peer = `${target.host}:${target.port}`;
+  const peer = shownSocket(target.host, target.port);
   const detail = error instanceof Error ? error.message : String(error);
   // libsrt shares a bound UDP port between its sockets: a second listener on it fails at srt_listen.
   if (error instanceof LibSrtError && (error.operation === "srt_bind" || error.operation === "srt_listen")) {
@@ -112,18 +113,20 @@ const openSocket = (lib: LibSrt, target: SrtTarget): Effect.Effect<number, Outpu
  * refuses a port to a socket whose UDP settings differ, which then binds one of its own on connect.
  */
 const CALLERS_PER_PORT = 32;
-const sharedPorts: Array<{ readonly port: number; users: number }> = [];
+const sharedPorts: Array<{ readonly port: number; readonly any: string; users: number }> = [];
 
-const bindShared = (lib: LibSrt, socket: number): Effect.Effect<void, never, Scope.Scope> =>
+/** Binds a caller to a shared port of its peer's family (`address`: the peer's, IPv4 or IPv6). */
+const bindShared = (lib: LibSrt, socket: number, address: string): Effect.Effect<void, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
       try {
-        let shared = sharedPorts.find((entry) => entry.users < CALLERS_PER_PORT);
+        const any = isIP(address) === 6 ? "::" : "0.0.0.0";
+        let shared = sharedPorts.find((entry) => entry.any === any && entry.users < CALLERS_PER_PORT);
         if (shared === undefined) {
-          lib.bind(socket, "0.0.0.0", 0);
-          shared = { port: lib.localPort(socket), users: 0 };
+          lib.bind(socket, any, 0);
+          shared = { port: lib.localPort(socket), any, users: 0 };
           sharedPorts.push(shared);
-        } else lib.bind(socket, "0.0.0.0", shared.port);
+        } else lib.bind(socket, any, shared.port);
         shared.users += 1;
         return shared;
       } catch {
@@ -145,13 +148,13 @@ const callerAttempt = (
   context: WriterContext,
 ): Effect.Effect<never, OutputError, Scope.Scope> =>
   Effect.gen(function* () {
-    const address = yield* resolveIPv4(target.host);
+    const address = yield* resolveHost(target.host);
     const socket = yield* openSocket(lib, target);
-    yield* bindShared(lib, socket);
+    yield* bindShared(lib, socket, address);
     const peers = makePeers(lib, context, target.payloadSize);
     const connected = yield* Deferred.make<void, OutputError>();
     const failed = yield* Deferred.make<never, OutputError>();
-    const peer = `${target.host}:${target.port}`;
+    const peer = shownSocket(target.host, target.port);
     const disconnected = () =>
       Deferred.unsafeDone(
         failed,
@@ -201,7 +204,7 @@ const listenerAttempt = (
   context: WriterContext,
 ): Effect.Effect<never, OutputError, Scope.Scope> =>
   Effect.gen(function* () {
-    const address = target.host === "0.0.0.0" ? target.host : yield* resolveIPv4(target.host);
+    const address = yield* resolveHost(target.host);
     const peers = makePeers(lib, context, target.payloadSize);
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {

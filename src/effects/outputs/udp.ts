@@ -4,12 +4,15 @@
  */
 import { createSocket, type Socket } from "node:dgram";
 import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import { networkInterfaces } from "node:os";
 import * as Deferred from "effect/Deferred";
 import * as Effect from "effect/Effect";
 import * as Exit from "effect/Exit";
 import type * as Scope from "effect/Scope";
 import { RTP_HEADER_SIZE } from "../../core/rtp-header.ts";
 import { OutputError } from "../../domain/output-error.ts";
+import { authority } from "../../domain/url/shared.ts";
 import type { DatagramTarget } from "../../domain/url.ts";
 import { markOwnPort } from "../runtime/own-ports.ts";
 import { type DatagramSender, makeDatagramSender } from "../runtime/segmented.ts";
@@ -21,18 +24,48 @@ import { makeRtpFramer } from "./rtp.ts";
 const errorCode = (cause: unknown): string =>
   cause instanceof Error && "code" in cause && typeof cause.code === "string" ? cause.code : String(cause);
 
-/** Resolved once per attempt: `dgram.send` with a name would look it up for every datagram. */
-export const resolveIPv4 = (host: string): Effect.Effect<string, OutputError> =>
-  Effect.tryPromise({
-    try: () => lookup(host, { family: 4 }).then((result) => result.address),
-    catch: (cause) =>
-      new OutputError({ reason: "resolve_failed", message: `cannot resolve ${host} (${errorCode(cause)})` }),
-  });
+/**
+ * Resolved once per attempt: `dgram.send` with a name would look it up for every datagram. An address is
+ * itself; a name its IPv4 address, or its IPv6 one when it has none (an IPv6-only host).
+ */
+export const resolveHost = (host: string): Effect.Effect<string, OutputError> =>
+  isIP(host) !== 0
+    ? Effect.succeed(host)
+    : Effect.tryPromise({
+        try: () =>
+          lookup(host, { family: 4 })
+            .catch(() => lookup(host, { family: 6 }))
+            .then((result) => result.address),
+        catch: (cause) =>
+          new OutputError({
+            reason: "resolve_failed",
+            message: `cannot resolve ${host} (${errorCode(cause)})`,
+          }),
+      });
 
-const openSocket = (target: DatagramTarget): Effect.Effect<Socket, OutputError, Scope.Scope> =>
+/** `address:port`, an IPv6 address in brackets. */
+export const shownSocket = authority;
+
+/**
+ * The interface an IPv6 multicast goes out of, as dgram takes it (`::%eth1`), from the local address to send
+ * from; IPv4 takes the address itself.
+ */
+const multicastInterface = (localAddress: string): string => {
+  if (isIP(localAddress) !== 6) return localAddress;
+  for (const [name, addresses] of Object.entries(networkInterfaces())) {
+    if (addresses?.some((entry) => entry.family === "IPv6" && entry.address === localAddress))
+      return `::%${name}`;
+  }
+  throw new Error(`${localAddress} is not an address of this machine`);
+};
+
+const openSocket = (
+  target: DatagramTarget,
+  address: string,
+): Effect.Effect<Socket, OutputError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.async<Socket, OutputError>((resume) => {
-      const socket = createSocket({ type: "udp4", reuseAddr: false });
+      const socket = createSocket({ type: isIP(address) === 6 ? "udp6" : "udp4", reuseAddr: false });
       const onError = (cause: unknown) => {
         socket.close();
         const from = target.localAddress ?? "any address";
@@ -73,7 +106,8 @@ const openSocket = (target: DatagramTarget): Effect.Effect<Socket, OutputError, 
         try: () => {
           if (target.multicast) {
             if (target.ttl !== null) socket.setMulticastTTL(target.ttl);
-            if (target.localAddress !== null) socket.setMulticastInterface(target.localAddress);
+            if (target.localAddress !== null)
+              socket.setMulticastInterface(multicastInterface(target.localAddress));
           } else if (target.ttl !== null) {
             socket.setTTL(target.ttl);
           }
@@ -81,7 +115,7 @@ const openSocket = (target: DatagramTarget): Effect.Effect<Socket, OutputError, 
         catch: (cause) =>
           new OutputError({
             reason: "write_failed",
-            message: `cannot set ttl or interface (${errorCode(cause)})`,
+            message: `cannot set ttl or interface (${cause instanceof Error && !("code" in cause) ? cause.message : errorCode(cause)})`,
           }),
       }),
     ),
@@ -101,7 +135,7 @@ const connectSocket = (socket: Socket, port: number, address: string): Effect.Ef
         Effect.fail(
           new OutputError({
             reason: "connect_refused",
-            message: `cannot connect to ${address}:${port} (${errorCode(cause)})`,
+            message: `cannot connect to ${shownSocket(address, port)} (${errorCode(cause)})`,
           }),
         ),
       );
@@ -191,7 +225,13 @@ const libcAttempt = (
   address: string,
   shown: string,
 ): Effect.Effect<never, OutputError, Scope.Scope> | null => {
-  if (target.multicast || target.ttl !== null || target.localAddress !== null || !usesLibcSender())
+  if (
+    target.multicast ||
+    target.ttl !== null ||
+    target.localAddress !== null ||
+    isIP(address) === 6 ||
+    !usesLibcSender()
+  )
     return null;
   return Effect.gen(function* () {
     const failed = yield* Deferred.make<never, OutputError>();
@@ -232,11 +272,11 @@ export const datagramAttempt = (
   context: WriterContext,
 ): Effect.Effect<never, OutputError, Scope.Scope> =>
   Effect.gen(function* () {
-    const address = yield* resolveIPv4(target.host);
-    const shown = `${target.host}:${target.port}`;
+    const address = yield* resolveHost(target.host);
+    const shown = shownSocket(target.host, target.port);
     const ownSocket = libcAttempt(target, context, address, shown);
     if (ownSocket !== null) return yield* ownSocket;
-    const socket = yield* openSocket(target);
+    const socket = yield* openSocket(target, address);
     const rtp = target.protocol === "rtp" ? yield* makeRtpFramer(context.term(), context.outputId) : null;
     yield* connectSocket(socket, target.port, address);
     const header = rtp === null ? null : rtp.nextHeader;
@@ -248,7 +288,7 @@ export const datagramAttempt = (
     const sender = makeDatagramSender(
       socket,
       (rtp === null ? 0 : RTP_HEADER_SIZE) + DATAGRAM_PAYLOAD,
-      shared ? { address, port: target.port } : null,
+      shared && isIP(address) === 4 ? { address, port: target.port } : null,
     );
     yield* Effect.addFinalizer(() => Effect.sync(sender.close));
     yield* context.markConnected;

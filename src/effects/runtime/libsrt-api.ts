@@ -16,6 +16,8 @@ export const SRTO = {
   PAYLOADSIZE: 49,
   TRANSTYPE: 50,
   ENFORCEDENCRYPTION: 53,
+  /** 0: a socket bound to `::` takes IPv4 callers too (dual stack); libsrt refuses `::` while it is unset. */
+  IPV6ONLY: 54,
 } as const;
 
 export const SRTS = { CONNECTING: 4, CONNECTED: 5, BROKEN: 6, CLOSING: 7, CLOSED: 8, NONEXIST: 9 } as const;

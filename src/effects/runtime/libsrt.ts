@@ -17,9 +17,8 @@
  */
 import koffi from "koffi";
 import { libsrtPath, settingNow } from "../config/settings.ts";
-import { AF_INET } from "./libc.ts";
 import { type LibSrt, LibSrtError, SRT_ERR, SRTO } from "./libsrt-api.ts";
-import { ListenHook, peerText, sockaddrIn, TraceBStats } from "./libsrt-structs.ts";
+import { ListenHook, peerText, sockaddrIn, sockaddrText, TraceBStats } from "./libsrt-structs.ts";
 
 // Debian's libsrt1.5-openssl ships libsrt.so.1.5; other builds name the OpenSSL flavour libsrt-openssl.
 const candidates = ["libsrt-openssl.so.1.5", "libsrt.so.1.5", "libsrt-gnutls.so.1.5"];
@@ -191,6 +190,7 @@ const bind = (path: string): LibSrt => {
     },
     bind: (socket, host, port) => {
       const address = sockaddrIn(host, port);
+      if (host === "::") setInt(socket, SRTO.IPV6ONLY, 0, "ipv6only");
       check("srt_bind", f.bind(socket, address, address.length));
     },
     localPort: (socket) => {
@@ -268,8 +268,7 @@ const bind = (path: string): LibSrt => {
     peerAddress: (socket) => {
       const buffer = Buffer.alloc(128);
       const length = [buffer.length];
-      if (f.getpeername(socket, buffer, length) < 0 || buffer.readUInt16LE(0) !== AF_INET) return "";
-      return `${buffer[4]}.${buffer[5]}.${buffer[6]}.${buffer[7]}:${buffer.readUInt16BE(2)}`;
+      return f.getpeername(socket, buffer, length) < 0 ? "" : sockaddrText(buffer);
     },
     send: (socket, message, sourceTimeUs) => {
       // srctime as two 32-bit words, low first (a clock in µs stays far below 2^53); libsrt writes pktseq and
