@@ -1,18 +1,22 @@
 /**
  * The fleet database's schema, versioned and forward-only: each version runs once, in a transaction of its own
  * that first takes one advisory lock (so two nodes starting together apply it once: the second waits, then
- * finds it applied), and records itself in `schema_migrations`. A database whose schema is newer than this
- * build knows is refused: an older node must not write rows whose meaning has changed under it.
+ * finds it applied), and records itself in `schema_migrations`, with whether it only added
+ * (`expand_only`, src/effects/config/postgres/expand-only.ts). A database whose schema is newer than this build
+ * knows is refused unless every newer version only added: an older node must not write rows whose meaning has
+ * changed under it, but it may go on beside what a newer release added (a fleet rolled one node at a time,
+ * docs/upgrades.md).
  */
 import { randomBytes } from "node:crypto";
 import * as Effect from "effect/Effect";
 import * as Schema from "effect/Schema";
 import { type DatabaseError, type DatabaseShape, LEASE_CHANNEL, type Transaction } from "./database.ts";
+import { contractions } from "./expand-only.ts";
 
 /** Any number, the same in every build: the advisory lock the migrations take. */
 const MIGRATION_LOCK = 2_029_001;
 
-interface Migration {
+export interface Migration {
   readonly version: number;
   readonly name: string;
   readonly apply: (tx: Transaction) => Effect.Effect<unknown, DatabaseError>;
@@ -23,7 +27,7 @@ const statements =
   (tx: Transaction) =>
     Effect.forEach(sql, (statement) => tx.query(statement), { discard: true });
 
-const MIGRATIONS: ReadonlyArray<Migration> = [
+export const MIGRATIONS: ReadonlyArray<Migration> = [
   {
     version: 1,
     name: "channels, tokens and the audit trail",
@@ -157,12 +161,40 @@ class SchemaTooNew extends Schema.TaggedError<SchemaTooNew>()("SchemaTooNew", {
   message: Schema.String,
 }) {}
 
+/**
+ * A schema newer than this build: refused when a newer version took something away or was recorded before
+ * versions said whether they only added; else this node runs on it, and says so once (`first`).
+ */
+const newerSchema = (tx: Transaction, version: number, first: boolean) =>
+  Effect.gen(function* () {
+    const blocking = yield* tx.query<{ version: number; name: string }>(
+      "select version, name from schema_migrations where version > $1 and expand_only is not true order by version",
+      [LATEST_VERSION],
+    );
+    if (blocking.length > 0)
+      return yield* new SchemaTooNew({
+        message:
+          `the database's schema is at version ${version}, newer than this distributary knows ` +
+          `(${LATEST_VERSION}), and version ${blocking.map((row) => `${row.version} (${row.name})`).join(", ")} ` +
+          "did more than add: a newer distributary has used it. Start this node with that version or a later " +
+          "one; an older one must not write to it",
+      });
+    if (first)
+      yield* Effect.logInfo(
+        `database schema at version ${version}, newer than this distributary's ${LATEST_VERSION}: the versions ` +
+          "after it only added (expand-only), so this node runs on it, as a fleet being rolled to a newer " +
+          "release does",
+      );
+  });
+
 const currentVersion = (tx: Transaction) =>
   Effect.gen(function* () {
     yield* tx.query(
       `create table if not exists schema_migrations (version integer primary key, name text not null,
          applied_at timestamptz not null default now())`,
     );
+    // Null for versions recorded before it was kept (all of them expand-only, but an older build cannot know).
+    yield* tx.query("alter table schema_migrations add column if not exists expand_only boolean");
     const rows = yield* tx.query<{ version: number | null }>(
       "select max(version) as version from schema_migrations",
     );
@@ -182,19 +214,19 @@ export const migrate = (db: DatabaseShape, target = LATEST_VERSION) =>
         Effect.gen(function* () {
           yield* tx.query("select pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
           const version = yield* currentVersion(tx);
-          if (version > LATEST_VERSION) {
-            return yield* new SchemaTooNew({
-              message:
-                `the database's schema is at version ${version}, newer than this distributary knows ` +
-                `(${LATEST_VERSION}): a newer distributary has used it. Start this node with that version ` +
-                "or a later one; an older one must not write to it",
-            });
-          }
+          if (version > LATEST_VERSION) yield* newerSchema(tx, version, migration.version === 1);
           if (version >= migration.version) return false;
-          yield* migration.apply(tx);
-          yield* tx.query("insert into schema_migrations (version, name) values ($1, $2)", [
+          const ran: string[] = [];
+          yield* migration.apply({
+            query: (sql, values) => {
+              ran.push(sql);
+              return tx.query(sql, values);
+            },
+          });
+          yield* tx.query("insert into schema_migrations (version, name, expand_only) values ($1, $2, $3)", [
             migration.version,
             migration.name,
+            ran.every((sql) => contractions(sql).length === 0),
           ]);
           return true;
         }),
