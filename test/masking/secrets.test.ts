@@ -4,7 +4,7 @@
  * is shown once, in the answer that creates it.
  */
 import { describe, expect, it } from "vitest";
-import { freeUdpPort, json, useTestApp } from "../support/app.ts";
+import { eventually, freeUdpPort, json, useTestApp } from "../support/app.ts";
 
 const KEY = `key${crypto.randomUUID().replaceAll("-", "")}`;
 const PASSPHRASE = `pass${crypto.randomUUID().replaceAll("-", "")}`;
@@ -78,13 +78,10 @@ describe("secrets", () => {
     ];
     for (const [path, init] of calls) await record(await app.request(path, init));
 
-    const deadline = Date.now() + 3000;
-    while (
-      (messages.length < 2 || !app.logs.some((line) => line.includes("reconnecting"))) &&
-      Date.now() < deadline
-    ) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    // What could leak a secret must be there to be read: WebSocket messages, and the outputs' failures logged.
+    await eventually("two WebSocket messages and an output's reconnecting in the log", () =>
+      messages.length >= 2 && app.logs.some((line) => line.includes("reconnecting")) ? true : undefined,
+    );
     socket.close();
     await record(await app.request(`/api/channels/${id}/stop`, { method: "POST" }));
 

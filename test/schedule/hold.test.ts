@@ -80,11 +80,10 @@ const channelBody = (id: string, input: number, sink: UdpSink, extra: Record<str
  * The input carried `bytes` more (in real time, the TestClock standing still) while the sink got nothing more:
  * the channel ran, its output did not send.
  */
-const silentWhileFlowing = (id: string, sink: UdpSink, bytes = 200_000) =>
+const inputCarries = (id: string, bytes: number) =>
   Effect.gen(function* () {
     const channels = yield* Channels;
     const inputBytes = () => channels.summary(id as ChannelId)?.inputs[0]?.core.bytes ?? 0;
-    const before = sink.bytes();
     const from = inputBytes();
     yield* Effect.promise(() =>
       eventually(
@@ -93,6 +92,11 @@ const silentWhileFlowing = (id: string, sink: UdpSink, bytes = 200_000) =>
         15_000,
       ),
     );
+  });
+const silentWhileFlowing = (id: string, sink: UdpSink, bytes = 200_000) =>
+  Effect.gen(function* () {
+    const before = sink.bytes();
+    yield* inputCarries(id, bytes);
     expect(sink.bytes() - before).toBe(0);
   });
 
@@ -156,8 +160,8 @@ describe("a schedule owns the outputs it names: off outside its windows", () => 
           Schema.decodeUnknownSync(ChannelPatch)({ schedule: schedule("all") }),
         );
         expect(patched.outputs[0]).toMatchObject({ enabled: false, schedule: HELD });
-        // What was on its way when the answer came has arrived.
-        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)));
+        // What was on its way when the answer came has arrived once the channel has read on past it.
+        yield* inputCarries("h6-later", 20_000);
         const sleepers = yield* settledSleepers;
         yield* silentWhileFlowing("h6-later", sink);
         yield* theWindow("h6-later", sink, sleepers);
