@@ -37,6 +37,19 @@ describe("forwarding workers", () => {
     expect((await json(moved)).worker).toBe(1);
     const events = await json(await app.request("/api/events?type=api_change"));
     expect(JSON.stringify(events)).toContain("moved from forwarding worker 0 to 1");
+    // The hand-over itself, in the channel's event log and the metrics: from, to, and nothing lost or repeated.
+    const handovers = (await json(await app.request("/api/events?type=handover&channel=news")))
+      .events as Array<Record<string, unknown>>;
+    expect(handovers).toHaveLength(1);
+    expect(handovers[0]).toMatchObject({
+      kind: "thread",
+      mode: "thread",
+      from: "thread 0",
+      to: "thread 1",
+      lost: 0,
+      repeated: 0,
+    });
+    expect(handovers[0]?.duration_ms).toBeGreaterThan(0);
 
     const nowhere = await app.request("/api/channels/news/move", {
       method: "POST",
@@ -60,6 +73,8 @@ describe("forwarding workers", () => {
     expect(metrics).toContain('distributary_worker_channels{worker="0"} 0');
     expect(metrics).toContain('distributary_worker_channels{worker="1"} 1');
     expect(metrics).toContain('distributary_worker_restarts_total{worker="0"} 0');
+    expect(metrics).toContain('distributary_handovers_total{kind="thread",mode="thread"} 1');
+    expect(metrics).toContain('distributary_handover_packets_total{kind="thread",result="lost"} 0');
     expect(metrics).toMatch(
       /distributary_worker_event_loop_delay_seconds\{worker="1",quantile="0\.99"\} [0-9.e-]+/,
     );

@@ -53,7 +53,12 @@ export type FromOld =
    * The old process closed its control socket: the new one takes it and the PID file, and puts the hand-over
    * in its event log (the old one's ends with it).
    */
-  | { readonly t: "yours"; readonly event: Extract<NewEvent, { readonly type: "upgrade" }> };
+  | {
+      readonly t: "yours";
+      readonly event: Extract<NewEvent, { readonly type: "upgrade" }>;
+      /** Each channel's hand-over in ms, from the new process asking for it to the old copy letting go. */
+      readonly durations: Readonly<Record<string, number>>;
+    };
 
 /** What the old copy's hand-off gives the new one. */
 export interface HandOff {

@@ -37,6 +37,7 @@ import {
   UPGRADE_FROM_ENV,
   UPGRADE_LISTEN_FD_ENV,
 } from "./peer.ts";
+import { reportHandoverOn } from "./report.ts";
 
 /** Set by bin/distributary: the launcher as it was called (a link to a release resolves to the new one). */
 export const LAUNCHER_ENV = "DISTRIBUTARY_LAUNCHER";
@@ -188,6 +189,9 @@ export const serveUpgrades = (options: Options) =>
       const given = new Map<ChannelId, ChannelSpec>();
       const letGos = new Map<ChannelId, Effect.Effect<Record<string, RtpState>, ChannelError>>();
       const cuts: Array<{ channel: string; packets_at_cut: number }> = [];
+      /** When the new process asked for each channel, then how long its hand-over took. */
+      const asked = new Map<string, number>();
+      const durations: Record<string, number> = {};
       let to: Peer | null = null;
       let over = false;
 
@@ -248,6 +252,7 @@ export const serveUpgrades = (options: Options) =>
               Effect.gen(function* () {
                 if (!channels.running().includes(id))
                   return reply({ t: "reply", n: received.n, value: null });
+                asked.set(id, performance.now());
                 const status = yield* channels.status(id);
                 const handOff = yield* channels.handOff(id);
                 letGos.set(id, handOff.letGo);
@@ -276,7 +281,10 @@ export const serveUpgrades = (options: Options) =>
               letGo.pipe(
                 Effect.match({
                   onFailure: (error) => reply({ t: "reply", n: received.n, error: error.message }),
-                  onSuccess: (rtp) => reply({ t: "reply", n: received.n, value: rtp }),
+                  onSuccess: (rtp) => {
+                    durations[received.channel] = performance.now() - (asked.get(received.channel) ?? 0);
+                    reply({ t: "reply", n: received.n, value: rtp });
+                  },
                 }),
               ),
             );
@@ -311,6 +319,7 @@ export const serveUpgrades = (options: Options) =>
                 duration_ms: Date.now() - startedAt,
                 reason: null,
               },
+              durations,
             });
           }
           case "serving": {
@@ -381,6 +390,20 @@ export const serveUpgrades = (options: Options) =>
       writePid();
       send({ t: "serving" });
       bus.emit(handedOver.event);
+      const { from, to } = handedOver.event;
+      for (const cut of handedOver.event.channels)
+        reportHandoverOn(bus, {
+          kind: "upgrade",
+          mode: "socket",
+          channel: cut.channel,
+          from: `pid ${from.pid} (${from.version})`,
+          to: `pid ${to?.pid ?? process.pid} (${to?.version ?? version})`,
+          packetsAtCut: cut.packets_at_cut,
+          durationMs: handedOver.durations[cut.channel] ?? handedOver.event.duration_ms,
+          // The old copy read what its sockets had queued and sent it before the new one sent (peer.ts).
+          lost: 0,
+          repeated: 0,
+        });
       yield* Effect.logInfo(
         `upgrade: took over from pid ${process.env[UPGRADE_FROM_ENV]?.split(" ")[0] ?? "?"}; serving`,
       );

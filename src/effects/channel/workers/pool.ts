@@ -16,12 +16,14 @@
  *   given back its channels (their latest specs).
  * - A move (`move`) starts the channel's new copy beside the old one, its UDP inputs joining the old sockets'
  *   ports connected to the senders they hear (udp-receiver.ts), so the kernel hands the stream over between two
- *   datagrams; the old copy then closes its inputs, lets its outputs send what they queued, and stops.
+ *   datagrams; the old copy then closes its inputs, lets its outputs send what they queued, and stops. Each
+ *   move is a `handover` event (handover/report.ts).
  */
 import * as Effect from "effect/Effect";
 import type { ChannelId, OutputId } from "../../../domain/ids.ts";
 import { EventBus } from "../../events/event-bus.ts";
 import { adoptionFor, letGo, splitForHandOver } from "../../handover/peer.ts";
+import { reportHandoverOn } from "../../handover/report.ts";
 import type { RtpState } from "../../outputs/rtp.ts";
 import type { OutputOptions } from "../../outputs/writer.ts";
 import { makeMoveWord } from "../../runtime/move-word.ts";
@@ -36,6 +38,7 @@ import {
   type OutputSpec,
 } from "../channel.ts";
 import type { ChannelsService, WorkerStatus } from "../channel-types.ts";
+import type { HolderCut, Resumed, Resumption } from "../cut-stage.ts";
 import { applySync, type Entry, mirrorReads, portMate, runningEntry } from "./mirror.ts";
 import { placeChannel, planRebalance } from "./placement.ts";
 import type { SyncReply } from "./protocol.ts";
@@ -245,12 +248,28 @@ export const makeWorkerChannels = (
           // The two copies' own word (move-word.ts): they hand the stream over between themselves, without
           // waiting for the replies to cross this thread (a silence of hundreds of ms when it is busy).
           const handedOver = makeMoveWord();
+          const startedAt = performance.now();
           const handover = yield* request<Handover>(from, { op: "senders", channel: id, handedOver });
           yield* request(target, { op: "start", spec: entry.spec, handover, handedOver }).pipe(
             Effect.tapError(() => Effect.ignore(request(target, { op: "stop", channel: id }))),
           );
           entry.worker = to;
-          yield* Effect.ignore(request(from, { op: "release", channel: id, handedOver }));
+          const packets = yield* request<number>(from, { op: "release", channel: id, handedOver }).pipe(
+            Effect.orElseSucceed(() => null),
+          );
+          // The kernel gives each datagram to one socket and the new copy holds what it reads until the old
+          // one has sent its last (move-word.ts): nothing is lost or repeated that either copy could count.
+          reportHandoverOn(bus, {
+            kind: "thread",
+            mode: "thread",
+            channel: id,
+            from: `thread ${from.index}`,
+            to: `thread ${to}`,
+            packetsAtCut: packets ?? 0,
+            durationMs: performance.now() - startedAt,
+            lost: 0,
+            repeated: 0,
+          });
           yield* request(target, { op: "settle", channel: id });
         }),
       );
@@ -377,6 +396,14 @@ export const makeWorkerChannels = (
       },
       move,
       handOff,
+      fleetCut: (id: ChannelId) =>
+        withEntry(id, (_, slot) => request<HolderCut | null>(slot, { op: "fleetCut", channel: id })),
+      fleetResume: (id: ChannelId, how: Resumption) =>
+        withEntry(id, (_, slot) => request<void>(slot, { op: "fleetResume", channel: id, how })),
+      fleetResumed: (id: ChannelId, withinMs: number) =>
+        withEntry(id, (_, slot) =>
+          request<Resumed | null>(slot, { op: "fleetResumed", channel: id, withinMs }),
+        ),
       killWorker: (index: number) =>
         Effect.promise(async () => {
           await slots[index]?.worker?.terminate();

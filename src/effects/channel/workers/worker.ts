@@ -145,26 +145,35 @@ const sync = (): SyncReply => {
 };
 
 /** The releases of moving channels under way here: each runs once, whoever asks first (move-word.ts). */
-const releasing = new Map<ChannelId, Deferred.Deferred<void, ChannelError>>();
+const releasing = new Map<ChannelId, Deferred.Deferred<number, ChannelError>>();
+
+/** The TS packets the channel's active input had brought when it let go: the hand-over's `packets_at_cut`. */
+const packetsAtCut = (channel: RunningChannel): number => {
+  const active = channel.activeInput();
+  const inputs = channel.summary().inputs;
+  const input = inputs.find((each) => each.role === active) ?? inputs[0];
+  return Math.floor((input?.core.bytes ?? 0) / 188);
+};
 
 /**
  * A move's second half: inputs closed, outputs drained, the new copy told in its thread (it sends from then
  * on), then the channel stopped. Asked by the new copy's start (`whenNewCopyStarts`) or by the supervisor.
+ * Answers the TS packets its active input had brought (`packetsAtCut`).
  */
 const release = (id: ChannelId, word: SharedArrayBuffer | undefined) =>
   Effect.suspend(() => {
     const under = releasing.get(id);
     if (under !== undefined) return Deferred.await(under);
-    const done = Deferred.unsafeMake<void, ChannelError>(FiberId.none);
+    const done = Deferred.unsafeMake<number, ChannelError>(FiberId.none);
     releasing.set(id, done);
     return host
-      .with(id, (channel) => channel.release(500))
+      .with(id, (channel) => Effect.as(channel.release(500), channel))
       .pipe(
-        Effect.tap(() => {
+        Effect.map((channel) => {
           if (word !== undefined) oldCopyDone(word);
+          return packetsAtCut(channel);
         }),
-        Effect.zipRight(stopHere(id)),
-        Effect.asVoid,
+        Effect.tap(() => stopHere(id)),
         Effect.exit,
         Effect.flatMap((exit) => Deferred.done(done, exit)),
         Effect.zipRight(Deferred.await(done)),
@@ -210,6 +219,14 @@ const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
       });
     case "settle":
       return host.with(command.channel, (channel) => channel.settle);
+    case "fleetCut":
+      return host.with(command.channel, (channel) => Effect.sync(() => channel.fleetCut()));
+    case "fleetResume":
+      return host.with(command.channel, (channel) => Effect.sync(() => channel.fleetResume(command.how)));
+    case "fleetResumed":
+      return host.with(command.channel, (channel) =>
+        Effect.promise(() => channel.fleetResumed(command.withinMs)),
+      );
     case "applyOutput":
       return host.with(command.channel, (channel) => channel.applyOutput(command.output));
     case "removeOutput":
