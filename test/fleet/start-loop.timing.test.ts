@@ -38,6 +38,23 @@ const heldByLive = async () => {
   return rows.length === CHANNELS && rows.every((row) => row.live) ? rows : undefined;
 };
 
+/** Until both nodes have run `rounds` more rounds: each round beats the node's heartbeat in the database. */
+const roundsPass = async (rounds: number) => {
+  for (let round = 1; round <= rounds; round++) {
+    const [since] = await fleet.pg().admin<{ at: string }>("select now()::text as at");
+    await eventually(
+      `round ${round} of both nodes`,
+      async () => {
+        const beat = await fleet
+          .pg()
+          .admin("select id from nodes where id in ('a', 'b') and heartbeat_at > $1", [since?.at]);
+        return beat.length === 2 ? true : undefined;
+      },
+      20_000,
+    );
+  }
+};
+
 describe(`two nodes started together ${STARTS} times`, () => {
   it(
     "no start loses a channel a node took",
@@ -60,8 +77,8 @@ describe(`two nodes started together ${STARTS} times`, () => {
         await Promise.all([stop("a"), stop("b")]);
         await Promise.all([fleet.start("a"), fleet.start("b")]);
         const held = await eventually("every channel held", heldByLive, 20_000);
-        // Two rounds more: a peer that was going to take a channel over has done it by then.
-        await new Promise((resolve) => setTimeout(resolve, 2_000));
+        // Two rounds more of each node: a peer that was going to take a channel over has done it by then.
+        await roundsPass(2);
         for (const id of ["a", "b"]) {
           const lines = fleet
             .process(id)
