@@ -111,10 +111,13 @@ describe("rtmp outputs of a channel", () => {
       yield* eventually("the UDP output to get both passes", () =>
         sink.bytes().length >= 2 * ts.length ? true : undefined,
       );
-      yield* eventually("the cues to arrive", () =>
-        dataMessages(receivers.onadcue, before.onadcue ?? 0).length >= sections.length ? true : undefined,
+      yield* eventually("the cues to arrive at the three receivers that take them", () =>
+        dataMessages(receivers.onadcue, before.onadcue ?? 0).length >= sections.length &&
+        dataMessages(receivers.oncuepoint, before.oncuepoint ?? 0).length >= sections.length &&
+        dataMessages(receivers.youtube, before.youtube ?? 0).length >= youtubeCues
+          ? true
+          : undefined,
       );
-      yield* Effect.sleep("300 millis");
 
       expect(Buffer.compare(sink.bytes(), Buffer.concat([ts, ts]))).toBe(0);
       const adCues = dataMessages(receivers.onadcue, before.onadcue ?? 0);
