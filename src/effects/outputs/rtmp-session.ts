@@ -41,6 +41,10 @@ interface RtmpConnection {
   readonly streamId: number;
   /** Writes one message (its chunks); false when the socket's buffer is past its mark. */
   readonly send: (message: RtmpMessage) => boolean;
+  /** The chunk size this side announced: a message encoded with it elsewhere (`encodeMessage`) goes as it is. */
+  readonly chunkSize: number;
+  /** Writes a message already cut into chunks at `chunkSize` (one shared by several connections). */
+  readonly sendEncoded: (chunks: Uint8Array) => boolean;
   /** Bytes the server acknowledged receiving (its Acknowledgement messages). */
   readonly acknowledged: () => number;
   /** Fails when the connection ends, in words. */
@@ -339,6 +343,8 @@ export const connectRtmp = (target: RtmpTarget): Effect.Effect<RtmpConnection, O
       socket,
       streamId,
       send,
+      chunkSize: CHUNK_SIZE,
+      sendEncoded: (chunks) => socket.write(chunks),
       acknowledged: () => acknowledged,
       closed: Deferred.await(ended),
     };

@@ -20,7 +20,7 @@ import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
 import type { FlvFrame } from "../../core/flv/frames.ts";
 import type { FlvRemux } from "../../core/flv/remux.ts";
-import { MESSAGE } from "../../core/rtmp/chunks.ts";
+import { encodeMessage, MESSAGE } from "../../core/rtmp/chunks.ts";
 import { OutputError, outputInternalError } from "../../domain/output-error.ts";
 import type { RtmpTarget } from "../../domain/url.ts";
 import { atEndOfTurn, cancelEndOfTurn } from "../runtime/end-of-turn.ts";
@@ -47,6 +47,27 @@ export interface RtmpCounters {
 }
 
 const sizeOf = (frame: FlvFrame): number => frame.body.length + 16;
+
+/**
+ * Each frame's chunks, made by the first output of the channel that sends it and written as they are by the
+ * others (the remux hands every output the same frame; they share the chunk size, the chunk streams and, as
+ * servers answer createStream, the message stream id): one copy of a frame's body per channel, not one per
+ * output. Dropped with the frame.
+ */
+const chunked = new WeakMap<FlvFrame, { readonly streamId: number; readonly bytes: Uint8Array }>();
+const chunksOf = (frame: FlvFrame, chunkStream: number, streamId: number, chunkSize: number) => {
+  const made = chunked.get(frame);
+  if (made !== undefined && made.streamId === streamId) return made.bytes;
+  const bytes = encodeMessage(chunkSize, {
+    chunkStream,
+    type: frame.type,
+    streamId,
+    timestamp: frame.timestamp,
+    body: frame.body,
+  });
+  if (made === undefined) chunked.set(frame, { streamId, bytes });
+  return bytes;
+};
 
 /** The codec check an attempt makes before it connects: null when the output can carry the channel. */
 const carryProblem = (remux: FlvRemux, target: RtmpTarget): string | null => {
@@ -233,13 +254,7 @@ export const rtmpAttempt = (
           : frame.type === MESSAGE.audio
             ? CHUNK_STREAM.audio
             : CHUNK_STREAM.data;
-      connection.send({
-        chunkStream,
-        type: frame.type,
-        streamId: connection.streamId,
-        timestamp: frame.timestamp,
-        body: frame.body,
-      });
+      connection.sendEncoded(chunksOf(frame, chunkStream, connection.streamId, connection.chunkSize));
       context.countSent(frame.body.length);
       if (frame.kind === "video" || frame.kind === "audio") counters.framesSent++;
       else if (frame.kind === "cue" && target.cues !== "off") {
