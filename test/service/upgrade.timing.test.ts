@@ -1,8 +1,8 @@
 /**
  * A hitless upgrade on one box, as an operator runs it: `bin/distributary serve` as a real process, one channel
  * fed a paced RTP stream (H.264 + AAC with a SCTE-35 cue every 2 s) with UDP, RTP, SRT (srt-live-transmit) and
- * RTMP (nginx-rtmp) outputs, and `bin/distributary upgrade` three times while it streams: to the same code, to
- * another commit's code, and back. The service is started through a link, `current`, as /opt/distributary
+ * RTMP (nginx-rtmp) outputs, and `bin/distributary upgrade` three times while it streams, each once the last
+ * is over and every output is back: to the same code, to another commit's code, and back. The service is started through a link, `current`, as /opt/distributary
  * would be one to a release: the "other commit" is a copy of the tree in a temp dir (bin/, src/, views/,
  * package.json; node_modules and build/ linked) whose src/version.ts says another version, and `current` is
  * pointed at it before the second upgrade, as a deployment would. What a user checks:
@@ -42,7 +42,8 @@ import { servicePort } from "../support/service.ts";
 import { STREAM_TYPE_AAC } from "../support/ts-generator.ts";
 
 const TOKEN = "h9-upgrade-admin-token-0123456789abcdef";
-const SECONDS = 36;
+/** The first test's stream: its three upgrades take 2 s or so each, and must all end 1 s before it does. */
+const SECONDS = 26;
 const ROOT = join(import.meta.dirname, "../..");
 const CUE_PID = 0x1f0;
 /** How long an upgrade may take before the old process gives up on the new one (a hanging new code's cost). */
@@ -316,10 +317,13 @@ const watchRecordings = (nginx: RtmpServer) => {
       seen.set(file, entry);
     }
   }, 20);
+  const entries = () => [...seen.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, entry]) => entry);
   return {
+    /** The recordings so far, oldest first. */
+    entries,
     stop: () => {
       clearInterval(timer);
-      return [...seen.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, entry]) => entry);
+      return entries();
     },
   };
 };
@@ -352,7 +356,25 @@ describe("upgrade on one box", () => {
     const upgrades: Array<{ at: number; done: number; stdout: string }> = [];
     const versions: string[] = [];
     for (const target of [ROOT, other, ROOT]) {
-      await sleep(2000);
+      // Each upgrade once the last is over and the channel is whole again: every output connected, and the
+      // RTMP publish of the process that serves now (one per process) recording media.
+      await eventually(
+        `the channel back on air, every output, after ${upgrades.length} upgrades`,
+        async () => {
+          const view = (await (await api(`/api/channels/${channelId}`)).json()) as {
+            outputs?: Array<{ state: string }>;
+          };
+          const states = view.outputs?.map((entry) => entry.state) ?? [];
+          const recordings = recordingsWatch.entries();
+          return states.length === 4 &&
+            states.every((state) => state === "connected") &&
+            recordings.length === upgrades.length + 1 &&
+            recordings.at(-1)?.firstMedia !== null
+            ? true
+            : undefined;
+        },
+        10_000,
+      );
       await install(target);
       const at = performance.now();
       const result = await upgrade();
@@ -366,10 +388,13 @@ describe("upgrade on one box", () => {
     // Every hand-over happened while the stream flowed.
     expect(upgrades.at(-1)?.done ?? Infinity).toBeLessThan(endedAt - 1000);
     const { asked, failures } = await health.stop();
-    await eventually("the UDP output to carry the whole input", () =>
-      sinks.udp.totalBytes() >= source.length ? true : undefined,
-    ).catch(() => undefined);
-    await sleep(300);
+    // The stream's tail through the UDP and RTP outputs (as many bytes as the input, or the time-out).
+    await eventually(`the UDP and RTP outputs to carry as many bytes as the input (${source.length})`, () =>
+      sinks.udp.totalBytes() >= source.length &&
+      rtpStream(sinks.rtp.datagrams).payload.length >= source.length
+        ? true
+        : undefined,
+    );
 
     // The first process ended once it handed over, with 0; the one serving now says the first version again.
     expect(
@@ -444,7 +469,11 @@ describe("upgrade on one box", () => {
     );
     const health = healthClient();
     const sending = paced(inputPort, again, chunkTs(source).length);
-    await sleep(1500);
+    // On air again (a second of it at the UDP output) before the first upgrade.
+    const aSecond = source.length / SECONDS;
+    await eventually("a second of the stream again at the UDP output", () =>
+      Buffer.concat(sinks.udp.datagrams.slice(udpBefore)).length >= aSecond ? true : undefined,
+    );
 
     await install(failing);
     // The installed code cannot even run its CLI: the running version's asks (SIGUSR2 would do the same).
@@ -468,10 +497,12 @@ describe("upgrade on one box", () => {
     expect(hungAt, "the hanging upgrade ended while the stream flowed").toBeLessThan(
       performance.now() - 1000,
     );
-    await eventually("the UDP output to carry the whole input", () =>
-      Buffer.concat(sinks.udp.datagrams.slice(udpBefore)).length >= again.length ? true : undefined,
-    ).catch(() => undefined);
-    await sleep(300);
+    await eventually(`the UDP and RTP outputs to carry as many bytes as the input (${again.length})`, () =>
+      Buffer.concat(sinks.udp.datagrams.slice(udpBefore)).length >= again.length &&
+      rtpStream(sinks.rtp.datagrams.slice(rtpBefore)).payload.length >= again.length
+        ? true
+        : undefined,
+    );
     const { failures } = await health.stop();
     await install(ROOT);
 
