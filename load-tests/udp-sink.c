@@ -14,7 +14,10 @@
  * longest_silence_us media psi nulls digest media_digest longest_silence_end_us" (the digests as 16 hex digits; the
  * end of the longest silence as the kernel's receive time of the datagram that ended it), then "latency COUNT
  * P50_US P99_US MAX_US" over every port, then "end" (SIGTERM also exits). SIGUSR2 starts the measurement window
- * again: latency and silences, not the counts. With -t FILE, the
+ * again: latency and silences, not the counts. SIGHUP marks a moment (the load harness's rebalance begins):
+ * each line then ends with "marked_longest_us marked_end_us", the longest silence on the port that ended after
+ * the mark (a silence under way at the mark counted whole) or that is still under way when the report is
+ * printed (counted to that moment). With -t FILE, the
  * arrival time of every datagram on the first port is written to FILE on exit, one per line (ns,
  * CLOCK_REALTIME): the kernel's receive timestamp (SO_TIMESTAMPNS), so that neither this program's nor the
  * benchmark's scheduling delays count as the service's latency.
@@ -43,7 +46,8 @@
 #define BUCKET_NS 10000ull /* latency histogram: 10 µs buckets up to 10 s */
 #define BUCKETS 1000000
 
-static volatile sig_atomic_t report = 0, quit = 0, restart = 0;
+static volatile sig_atomic_t report = 0, quit = 0, restart = 0, mark = 0;
+static void on_hup(int sig) { (void)sig; mark = 1; }
 static void on_usr1(int sig) { (void)sig; report = 1; }
 static void on_usr2(int sig) { (void)sig; restart = 1; }
 static void on_term(int sig) { (void)sig; report = 1; quit = 1; }
@@ -55,6 +59,8 @@ static const unsigned char STAMP_MAGIC[8] = {'D', 'S', 'T', 'R', 'S', 'T', 'M', 
 typedef struct {
   unsigned long long datagrams, bytes, packets, cc_errors, cues, stamps, last_ns, longest_ns, longest_end_ns;
   unsigned long long media, psi, nulls;
+  /* since the last SIGHUP (0: no mark) */
+  unsigned long long marked_ns, marked_longest_ns, marked_end_ns;
   uint64_t digest, media_digest;
   int pids;
   unsigned short pid[MAX_PIDS];
@@ -161,12 +167,26 @@ static double percentile_us(double p) {
   return (double)BUCKETS * BUCKET_NS / 1000.0;
 }
 
+static unsigned long long now_ns(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec;
+}
+
 static void print_report(const Port *counts, const int *ports, int count) {
+  unsigned long long now = now_ns();
   for (int i = 0; i < count; i++) {
     const Port *p = &counts[i];
-    printf("%d %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %016llx %016llx %llu\n", ports[i], p->datagrams,
+    printf("%d %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %016llx %016llx %llu", ports[i], p->datagrams,
            p->bytes, p->packets, p->cc_errors, p->cues, p->stamps, p->longest_ns / 1000, p->media, p->psi, p->nulls,
            (unsigned long long)p->digest, (unsigned long long)p->media_digest, p->longest_end_ns / 1000);
+    if (p->marked_ns > 0) {
+      unsigned long long longest = p->marked_longest_ns, end = p->marked_end_ns;
+      /* a silence still under way: counted to now */
+      if (p->last_ns > 0 && now > p->last_ns && now - p->last_ns > longest) { longest = now - p->last_ns; end = now; }
+      printf(" %llu %llu", longest / 1000, end / 1000);
+    }
+    printf("\n");
   }
   printf("latency %llu %.1f %.1f %.1f\n", latencies, percentile_us(0.5), percentile_us(0.99),
          (double)latency_max / 1000.0);
@@ -174,16 +194,60 @@ static void print_report(const Port *counts, const int *ports, int count) {
   fflush(stdout);
 }
 
+static const char *times_path = NULL;
+static unsigned long long times[MAX_TIMES];
+static size_t timed = 0;
+static int fds[MAX_SOCKETS], ports[MAX_SOCKETS];
+static Port counts[MAX_SOCKETS];
+static char buffers[BATCH][2048];
+static char controls[BATCH][CMSG_SPACE(sizeof(struct timespec))];
+static struct mmsghdr messages[BATCH];
+static struct iovec vectors[BATCH];
+
+/* Reads what port i has queued, to the last datagram. */
+static void read_port(int i) {
+  for (;;) {
+    for (int b = 0; b < BATCH; b++) {
+      vectors[b] = (struct iovec){.iov_base = buffers[b], .iov_len = sizeof buffers[b]};
+      messages[b] = (struct mmsghdr){.msg_hdr = {.msg_iov = &vectors[b], .msg_iovlen = 1,
+                                                 .msg_control = controls[b], .msg_controllen = sizeof controls[b]}};
+    }
+    int got = recvmmsg(fds[i], messages, BATCH, MSG_DONTWAIT, NULL);
+    if (got <= 0) break;
+    Port *port = &counts[i];
+    port->datagrams += (unsigned long long)got;
+    for (int b = 0; b < got; b++) {
+      unsigned long long received_ns = 0;
+      for (struct cmsghdr *c = CMSG_FIRSTHDR(&messages[b].msg_hdr); c != NULL;
+           c = CMSG_NXTHDR(&messages[b].msg_hdr, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+        struct timespec at;
+        memcpy(&at, CMSG_DATA(c), sizeof at);
+        received_ns = (unsigned long long)at.tv_sec * 1000000000ull + (unsigned long long)at.tv_nsec;
+      }
+      if (i == 0 && times_path != NULL && timed < MAX_TIMES) times[timed++] = received_ns;
+      if (port->last_ns > 0 && received_ns > port->last_ns && received_ns - port->last_ns > port->longest_ns) {
+        port->longest_ns = received_ns - port->last_ns;
+        port->longest_end_ns = received_ns;
+      }
+      if (port->marked_ns > 0 && port->last_ns > 0 && received_ns > port->last_ns &&
+          received_ns - port->last_ns > port->marked_longest_ns) {
+        port->marked_longest_ns = received_ns - port->last_ns;
+        port->marked_end_ns = received_ns;
+      }
+      if (received_ns > 0) port->last_ns = received_ns;
+      port->bytes += messages[b].msg_len;
+      count_ts(port, (const unsigned char *)buffers[b], (int)messages[b].msg_len, received_ns);
+    }
+    if (got < BATCH) break;
+  }
+}
+
 int main(int argc, char **argv) {
-  const char *times_path = NULL;
   int first = 1;
   if (argc > 2 && strcmp(argv[1], "-t") == 0) { times_path = argv[2]; first = 3; }
   int count = argc - first;
   if (count < 1 || count > MAX_SOCKETS) { fprintf(stderr, "usage: udp-sink [-t FILE] PORT...\n"); return 2; }
-  static unsigned long long times[MAX_TIMES];
-  size_t timed = 0;
-  static int fds[MAX_SOCKETS], ports[MAX_SOCKETS];
-  static Port counts[MAX_SOCKETS];
   int epoll = epoll_create1(0);
   for (int i = 0; i < count; i++) {
     ports[i] = atoi(argv[first + i]);
@@ -198,17 +262,15 @@ int main(int argc, char **argv) {
     struct epoll_event event = {.events = EPOLLIN, .data.u32 = (unsigned)i};
     epoll_ctl(epoll, EPOLL_CTL_ADD, fds[i], &event);
   }
-  struct sigaction usr1 = {.sa_handler = on_usr1}, usr2 = {.sa_handler = on_usr2}, term = {.sa_handler = on_term};
+  struct sigaction usr1 = {.sa_handler = on_usr1}, usr2 = {.sa_handler = on_usr2}, term = {.sa_handler = on_term},
+                   hup = {.sa_handler = on_hup};
+  sigaction(SIGHUP, &hup, NULL);
   sigaction(SIGUSR1, &usr1, NULL);
   sigaction(SIGUSR2, &usr2, NULL);
   sigaction(SIGTERM, &term, NULL);
   printf("ready\n");
   fflush(stdout);
 
-  static char buffers[BATCH][2048];
-  static char controls[BATCH][CMSG_SPACE(sizeof(struct timespec))];
-  struct mmsghdr messages[BATCH];
-  struct iovec vectors[BATCH];
   struct epoll_event events[64];
   while (!quit) {
     if (restart) {
@@ -218,43 +280,21 @@ int main(int argc, char **argv) {
       latency_max = 0;
       for (int i = 0; i < count; i++) counts[i].last_ns = counts[i].longest_ns = counts[i].longest_end_ns = 0;
     }
+    if (mark) {
+      mark = 0;
+      unsigned long long at = now_ns();
+      for (int i = 0; i < count; i++) counts[i].marked_ns = at, counts[i].marked_longest_ns = counts[i].marked_end_ns = 0;
+    }
     if (report) {
+      /* what the sockets hold is read first: a silence still under way is the service's, not this loop's */
+      for (int i = 0; i < count; i++) read_port(i);
       print_report(counts, ports, count);
       report = 0;
     }
     int ready = epoll_wait(epoll, events, 64, 100);
     for (int e = 0; e < ready; e++) {
       int i = (int)events[e].data.u32;
-      for (;;) {
-        for (int b = 0; b < BATCH; b++) {
-          vectors[b] = (struct iovec){.iov_base = buffers[b], .iov_len = sizeof buffers[b]};
-          messages[b] = (struct mmsghdr){.msg_hdr = {.msg_iov = &vectors[b], .msg_iovlen = 1,
-                                                     .msg_control = controls[b], .msg_controllen = sizeof controls[b]}};
-        }
-        int got = recvmmsg(fds[i], messages, BATCH, MSG_DONTWAIT, NULL);
-        if (got <= 0) break;
-        Port *port = &counts[i];
-        port->datagrams += (unsigned long long)got;
-        for (int b = 0; b < got; b++) {
-          unsigned long long received_ns = 0;
-          for (struct cmsghdr *c = CMSG_FIRSTHDR(&messages[b].msg_hdr); c != NULL;
-               c = CMSG_NXTHDR(&messages[b].msg_hdr, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
-            struct timespec at;
-            memcpy(&at, CMSG_DATA(c), sizeof at);
-            received_ns = (unsigned long long)at.tv_sec * 1000000000ull + (unsigned long long)at.tv_nsec;
-          }
-          if (i == 0 && times_path != NULL && timed < MAX_TIMES) times[timed++] = received_ns;
-          if (port->last_ns > 0 && received_ns > port->last_ns && received_ns - port->last_ns > port->longest_ns) {
-            port->longest_ns = received_ns - port->last_ns;
-            port->longest_end_ns = received_ns;
-          }
-          if (received_ns > 0) port->last_ns = received_ns;
-          port->bytes += messages[b].msg_len;
-          count_ts(port, (const unsigned char *)buffers[b], (int)messages[b].msg_len, received_ns);
-        }
-        if (got < BATCH) break;
-      }
+      read_port(i);
     }
   }
   if (times_path != NULL) {

@@ -106,6 +106,11 @@ interface PortCounts {
   readonly longestSilenceUs: number;
   /** when the longest silence ended (µs since the epoch, the kernel's receive time; 0 for none) */
   readonly longestSilenceEndUs: number;
+  /**
+   * After `mark` (the rebalance's start): the longest silence that ended since, or is still under way at the
+   * report, and when it ended (µs since the epoch); null without a mark.
+   */
+  readonly marked: { readonly longestSilenceUs: number; readonly endUs: number } | null;
   /** packets on the media PIDs (all but PSI, SI and null packets), on the PSI and SI PIDs, and null packets */
   readonly media: number;
   readonly psi: number;
@@ -145,6 +150,8 @@ const parseSink = (text: string): SinkReport => {
         digest: fields[11] ?? "",
         mediaDigest: fields[12] ?? "",
         longestSilenceEndUs: Number(fields[13] ?? 0),
+        marked:
+          fields.length >= 16 ? { longestSilenceUs: Number(fields[14]), endUs: Number(fields[15]) } : null,
       });
     }
   }
@@ -154,6 +161,8 @@ const parseSink = (text: string): SinkReport => {
 interface Sink {
   readonly report: () => Promise<SinkReport>;
   readonly restartWindow: () => void;
+  /** From now, each port's longest silence is kept apart too (the report's `marked`). */
+  readonly mark: () => void;
   readonly close: () => Promise<SinkReport>;
 }
 export const openSink = async (ports: ReadonlyArray<number>): Promise<Sink | null> => {
@@ -170,6 +179,7 @@ export const openSink = async (ports: ReadonlyArray<number>): Promise<Sink | nul
   return {
     report,
     restartWindow: () => child.kill("SIGUSR2"),
+    mark: () => child.kill("SIGHUP"),
     close: async () => {
       const answer = next();
       child.kill("SIGTERM");

@@ -6,6 +6,7 @@
 import { dvblast, ffmpegTee } from "./contenders.ts";
 import type { Measured } from "./measure.ts";
 import { C, M, outputCount, percentile, plan, round, SOAK, type TsProtocol } from "./options.ts";
+import { rebalanceFigures } from "./rebalance.ts";
 
 const sum = (values: ReadonlyArray<number>) => values.reduce((a, b) => a + b, 0);
 
@@ -195,6 +196,8 @@ export const figures = (run: Measured) => {
     rist: perProtocol("rist"),
     rtmp,
     health: run.health,
+    // --rebalance: each output's longest silence during the moves, and the moves' hand-overs
+    rebalance: run.rebalance === null ? null : rebalanceFigures(run.rebalance, run.windowSeconds),
     cpu: {
       percent_of_a_core: round(cpuPercent, 1),
       per_channel_percent: round(cpuPercent / C, 3),

@@ -9,8 +9,19 @@ import { ristReceiverPeer } from "../../test/support/rist-peers.ts";
 import { openSink, type SinkReport, type SourceCounts, startSource } from "./children.ts";
 import { type Contender, eventually, type Service } from "./contenders.ts";
 import { type NginxStat, nginxStat, rtmpFrames } from "./nginx.ts";
-import { HEALTH, outputsOf, plan, SAMPLE_MS, SCRAPE_MS, sleep, type TsProtocol, WARMUP } from "./options.ts";
+import {
+  HEALTH,
+  outputsOf,
+  plan,
+  REBALANCE,
+  SAMPLE_MS,
+  SCRAPE_MS,
+  sleep,
+  type TsProtocol,
+  WARMUP,
+} from "./options.ts";
 import { threadUsage, type Usage, udpBound, usage } from "./proc.ts";
+import { type Rebalance, rebalance } from "./rebalance.ts";
 
 interface LagSample {
   readonly series: string;
@@ -170,6 +181,8 @@ export interface Measured {
     readonly start: ReadonlyMap<number, number | null>;
     readonly end: ReadonlyMap<number, number | null>;
   } | null;
+  /** --rebalance: the moves a quarter into the window and each output's longest silence during them */
+  readonly rebalance: Rebalance | null;
   /** the service's threads over the window (CPU seconds by thread name), null for the others */
   readonly threads: { readonly start: Map<string, number>; readonly end: Map<string, number> } | null;
 }
@@ -226,6 +239,16 @@ export const measure = async (
     const probes: number[] = [];
     const api =
       running.service !== undefined && apiClients > 0 ? await driveApi(running.service, apiClients) : null;
+    // --rebalance: a quarter into the window, while the generator still sends for three quarters of it.
+    const rebalancing =
+      REBALANCE && running.service !== undefined && udpSink !== null
+        ? sleep((seconds * 1000) / 4).then(() =>
+            rebalance(running.service as Service, udpSink, startedAt).catch((error: unknown) => {
+              process.stderr.write(`load: the rebalance failed: ${String(error)}\n`);
+              return null;
+            }),
+          )
+        : Promise.resolve(null);
     let sampling = true;
     let scrapedAt = Number.NEGATIVE_INFINITY;
     const sampler = (async () => {
@@ -253,6 +276,7 @@ export const measure = async (
       }
     })();
     const whole = await source.done;
+    const rebalanced = await rebalancing;
     const usageEnd = usage(running.pids());
     const threadsEnd = service === null ? null : threadUsage(service);
     const placedEnd =
@@ -308,6 +332,7 @@ export const measure = async (
       loadAverage: loadavg(),
       health,
       placements: placedStart === null || placedEnd === null ? null : { start: placedStart, end: placedEnd },
+      rebalance: rebalanced,
       threads: threadsStart === null || threadsEnd === null ? null : { start: threadsStart, end: threadsEnd },
     };
   } finally {

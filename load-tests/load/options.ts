@@ -41,10 +41,35 @@ export const { values } = parseArgs({
     "scrape-every": { type: "string", default: "5" },
     /** The RTMP runs' receiver: "counter" (load/rtmp-counter.ts: frames and cue messages counted) or "nginx". */
     receiver: { type: "string", default: "counter" },
+    /**
+     * A rebalance between forwarding threads a quarter into the window (load/rebalance.ts): half the channels
+     * of the thread that holds the most move to another, and the report gives each output's longest silence
+     * during it.
+     */
+    rebalance: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
     /** The first UDP port of the run's block (its channels' inputs and sinks); a free block is picked when left out. */
     "port-base": { type: "string" },
   },
 });
+
+if (values.help === true) {
+  process.stdout.write(
+    [
+      "npm run load -- [options]: the service under a paced RTP load, set against anchors (docs/benchmarks.md, Load harness)",
+      "  --channels C (1) --outputs M (4) --protocol udp|srt|rist|mix|rtmp --seconds S (20) --warmup S (3) --mbps N (7)",
+      "  --anchors ffmpeg,gstreamer,floor,node-floor|dvblast|none --anchor-seconds S --api-clients N --workers N",
+      "  --runtimes node,bun,deno --slate MS --policy JSON --health ts|JSON --loss % --jitter MS --gap-every S --gap-ms MS",
+      "  --cue-every S (4) --scrape-every S (5) --receiver counter|nginx --port-base PORT --report-dir DIR",
+      "  --rebalance: a quarter into the window, half the channels of the busiest forwarding thread move to another;",
+      "               the report gives each output's longest silence during the moves (goal: none over 20 ms) and",
+      "               the moves' handover events (goal: 0 lost, 0 repeated). e.g.",
+      "               npm run load -- --channels 50 --outputs 4 --seconds 20 --anchors none --rebalance",
+      "",
+    ].join("\n"),
+  );
+  process.exit(0);
+}
 
 const fail = (message: string): never => {
   process.stderr.write(`load: ${message}\n`);
@@ -70,6 +95,7 @@ export const JITTER = number("jitter", 0, 10_000);
 export const GAP_EVERY = number("gap-every", 0, 86_400);
 export const GAP_MS = number("gap-ms", 0, 86_400_000);
 export const CUE_EVERY = number("cue-every", 0.1, 3600);
+export const REBALANCE = values.rebalance === true;
 export const SLATE_MS = number("slate", 0, 3_600_000);
 export const POLICY: unknown =
   values.policy === undefined

@@ -24,6 +24,7 @@ import {
   outputsOf,
   POLICY,
   PROTOCOL,
+  REBALANCE,
   REPORT_DIR,
   RUNTIMES,
   round,
@@ -130,6 +131,31 @@ export const writeReport = (
       value: loaded === undefined ? null : round((silence(loaded) ?? 0) - (silence(ours) ?? 0), 1),
       met: loaded === undefined ? null : (silence(loaded) ?? 0) - (silence(ours) ?? 0) <= 20,
     },
+    ...(REBALANCE
+      ? [
+          {
+            goal: "a rebalance between threads: no output silent for more than 20 ms during it (and 0 lost, every output byte-identical: above)",
+            value: ours.rebalance?.longest_silence_ms.all?.max ?? null,
+            met:
+              ours.rebalance?.longest_silence_ms.all == null || ours.rebalance.outlasted_window
+                ? false
+                : (ours.rebalance.longest_silence_ms.all.max ?? 0) <= 20,
+          },
+          {
+            goal: "a rebalance between threads: 0 TS packets lost and 0 repeated at its hand-overs (handover events)",
+            value:
+              ours.rebalance == null
+                ? null
+                : `${ours.rebalance.handovers.lost} / ${ours.rebalance.handovers.repeated} over ${ours.rebalance.handovers.count}`,
+            met:
+              ours.rebalance == null
+                ? false
+                : ours.rebalance.handovers.count === ours.rebalance.channels_moved &&
+                  ours.rebalance.handovers.lost === 0 &&
+                  ours.rebalance.handovers.repeated === 0,
+          },
+        ]
+      : []),
     {
       goal: "RSS growth under 5 % (a soak: --seconds 1800)",
       value: SOAK ? ours.rss_growth_after_warmup_percent : ours.rss_growth_percent,
@@ -173,6 +199,9 @@ export const writeReport = (
       anchor_seconds: ANCHOR_SECONDS,
       warmup_seconds: WARMUP,
       api_clients: API_CLIENTS,
+      rebalance: REBALANCE
+        ? "a quarter into the window, half the channels of the thread holding the most move to another, one after another (POST /api/channels/{id}/move)"
+        : null,
       cue_every_seconds: CUE_EVERY,
       slate_after_ms: SLATE_MS,
       health: HEALTH,
@@ -202,6 +231,11 @@ export const writeReport = (
         : [
             "RTMP outputs publish to one nginx-rtmp that keeps nothing; its statistics page gives the streams publishing and the bytes received. They carry the source's H.264 video alone, for every contender: FLV has no codec for its MPEG-1 Layer II audio. Frames are counted by our outputs only.",
           ]),
+      ...(REBALANCE
+        ? [
+            "Rebalance: the UDP sinks are marked (udp-sink.c, SIGHUP) just before the first move and read 500 ms after the last; an output's longest silence during it is the longest gap between two of its datagrams (kernel receive times) that ended in that span or was still under way at its end, a gap under way at the mark counted whole. Outputs of channels that stayed are silenced by the machine alone, those that moved by their cut too.",
+          ]
+        : []),
       `Event-loop lag is read from /metrics every ${SCRAPE_MS / 1000} s (the main thread's figure covers the time since the scrape before, each worker's is the worst second of the last 15 s): the main thread's and the workers' figures are how late a timer (100 ms on the main thread, 20 ms in a worker, or the worker's reading turns while its inputs flow) ran beyond its interval.`,
     ],
   };
@@ -297,7 +331,44 @@ export const writeReport = (
               r.rtmp?.frames_sent == null ? "n/a" : `${r.rtmp.frames_sent} / ${show(r.rtmp.frames_dropped)}`,
           ],
         ];
+  const spreadOf = (
+    s: {
+      p50: number | null;
+      p90: number | null;
+      max: number | null;
+      over_20_ms: number;
+      outputs: number;
+    } | null,
+  ) => (s === null ? "n/a" : `${s.p50} / ${s.p90} / ${s.max} ms, ${s.over_20_ms} of ${s.outputs} over 20 ms`);
+  const rebalanceRows: Row[] = !REBALANCE
+    ? []
+    : [
+        [
+          "rebalance: channels moved between threads (when, how long the moves took)",
+          (r) =>
+            r.rebalance === null
+              ? "n/a"
+              : `${r.rebalance.channels_moved} from thread ${r.rebalance.from_worker} to ${r.rebalance.to_worker}, at ${r.rebalance.at_s} s, in ${r.rebalance.moves_took_ms} ms${r.rebalance.refused.length > 0 ? `; refused: ${r.rebalance.refused.join("; ")}` : ""}${r.rebalance.outlasted_window ? " (outlasted the window: its silences count the generator's end)" : ""}`,
+        ],
+        [
+          "rebalance: each output's longest silence during it, median / p90 / max — every output; moved; stayed",
+          (r) =>
+            r.rebalance === null
+              ? "n/a"
+              : `${spreadOf(r.rebalance.longest_silence_ms.all)}; moved: ${spreadOf(r.rebalance.longest_silence_ms.moved)}; stayed: ${spreadOf(r.rebalance.longest_silence_ms.stayed)}`,
+        ],
+        [
+          "rebalance: hand-overs (handover events): lost / repeated, duration median / p90 / max",
+          (r) => {
+            const h = r.rebalance?.handovers;
+            if (h === undefined) return "n/a";
+            const d = h.duration_ms;
+            return `${h.count}: ${h.lost} / ${h.repeated}${d === null ? "" : `, ${d.p50} / ${d.p90} / ${d.max} ms`}`;
+          },
+        ],
+      ];
   const rows: Row[] = [
+    ...rebalanceRows,
     ...protocolRows("udp"),
     ...protocolRows("srt"),
     ...protocolRows("rist"),
