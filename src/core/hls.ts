@@ -26,19 +26,17 @@
 import * as Either from "effect/Either";
 import { decodeSection, type SpliceInfoSection } from "./scte35/index.ts";
 import {
-  ccAt,
   NULL_PID,
   PACKET,
   PTS_WRAP,
   packetPts,
-  payloadOffset,
   pcrOf,
   pidAt,
   readPmt,
+  SectionPackets,
   SectionReader,
   STREAM_TYPE_SCTE35,
   SYNC,
-  sectionOf,
   signalsDiscontinuity,
   unitStartAt,
 } from "./ts/index.ts";
@@ -264,7 +262,7 @@ export const makeHlsSegmenter = (options: HlsSegmenterOptions): HlsSegmenter => 
     segmentStartMs = nowMs;
     if (pat !== null && pmt !== null) {
       parts.push(pat, pmt);
-      partsBytes += 2 * PACKET;
+      partsBytes += pat.length + pmt.length;
     }
     // Cues waiting for this point take effect here; a cue that split the stream starts with the segment.
     for (let index = 0; index < pendingCues.length; ) {
@@ -296,16 +294,30 @@ export const makeHlsSegmenter = (options: HlsSegmenterOptions): HlsSegmenter => 
 
   /** Collects SCTE-35 sections, which may span packets or share one, each PID on its own. */
   const onScte35 = (packet: Uint8Array, pid: number, nowMs: number) => {
-    const offset = payloadOffset(packet);
-    if (offset >= PACKET) return;
     let reader = sections.get(pid);
     if (reader === undefined) {
       reader = new SectionReader(onSection);
       sections.set(pid, reader);
     }
     sectionMs = nowMs;
-    reader.packet(packet, offset, unitStartAt(packet), ccAt(packet));
+    reader.read(packet);
   };
+
+  // The PAT and the PMT as the packets that carried them (sections reassembled, CRC checked): each segment's head.
+  const patReader = new SectionPackets((section, packets) => {
+    const next = pmtPidOf(section);
+    if (next === null) return;
+    if (next !== pmtPid) pmtReader.reset();
+    pat = packets.slice();
+    pmtPid = next;
+  });
+  const pmtReader = new SectionPackets((section, packets) => {
+    const stream = startStreamOf(section);
+    if (stream === null) return;
+    pmt = packets.slice();
+    start = stream;
+    tables = tablesOf(section);
+  });
 
   const push = (chunk: Uint8Array, nowMs: number): ReadonlyArray<HlsSegment> => {
     const done: HlsSegment[] = [];
@@ -336,23 +348,12 @@ export const makeHlsSegmenter = (options: HlsSegmenterOptions): HlsSegmenter => 
           clockAtMs = nowMs;
         }
       }
-      if (unitStart && pid === 0) {
-        const section = sectionOf(packet);
-        const next = section === null ? null : pmtPidOf(section);
-        if (next !== null) {
-          pat = packet.slice();
-          pmtPid = next;
-        }
+      if (pid === 0) {
+        patReader.read(packet);
         continue;
       }
-      if (unitStart && pid === pmtPid) {
-        const section = sectionOf(packet);
-        const stream = section === null ? null : startStreamOf(section);
-        if (section !== null && stream !== null) {
-          pmt = packet.slice();
-          start = stream;
-          tables = tablesOf(section);
-        }
+      if (pid === pmtPid) {
+        pmtReader.read(packet);
         continue;
       }
       if (tables.scte35Pids.has(pid)) {

@@ -24,10 +24,10 @@ import {
   randomAccessIndicator,
   readPat,
   readPmt,
+  SectionPackets,
   STREAM_TYPE_H264,
   STREAM_TYPE_H265,
   SYNC,
-  sectionOf,
   unitStartAt,
   VIDEO_STREAM_TYPES,
 } from "./ts/index.ts";
@@ -102,31 +102,37 @@ export const makeStartGate = (
   let skipped = 0;
   let open = false;
 
+  // The PAT and the PMT as the packets that carried them (sections reassembled, CRC checked).
+  const patReader = new SectionPackets((section, packets) => {
+    const next = pmtPidOf(section);
+    if (next === null) return;
+    if (next !== pmtPid) {
+      pmt = null;
+      start = null;
+      pmtReader.reset();
+    }
+    pat = packets.slice();
+    pmtPid = next;
+  });
+  const pmtReader = new SectionPackets((section, packets) => {
+    const stream = startStreamOf(section);
+    if (stream !== null) {
+      pmt = packets.slice();
+      start = stream;
+    }
+  });
+
   /** Whether a decoder can start at this packet. */
   const isStart = (packet: Uint8Array, pid: number): boolean => {
-    if (!unitStartAt(packet)) return false;
     if (pid === 0) {
-      const section = sectionOf(packet);
-      const next = section === null ? null : pmtPidOf(section);
-      if (next !== null) {
-        if (next !== pmtPid) {
-          pmt = null;
-          start = null;
-        }
-        pat = packet.slice();
-        pmtPid = next;
-      }
+      patReader.read(packet);
       return false;
     }
     if (pid === pmtPid) {
-      const section = sectionOf(packet);
-      const stream = section === null ? null : startStreamOf(section);
-      if (stream !== null) {
-        pmt = packet.slice();
-        start = stream;
-      }
+      pmtReader.read(packet);
       return false;
     }
+    if (!unitStartAt(packet)) return false;
     if (pat === null || pmt === null || start === null || pid !== start.pid) return false;
     if (isRandomAccess(packet, start.streamType)) return true;
     pictures += 1;

@@ -16,8 +16,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readClip, type SlateClip } from "../../src/core/slate/clip.ts";
 import { makeLiveReturn } from "../../src/core/slate/live-return.ts";
 import { makeSplicer } from "../../src/core/slate/splicer.ts";
-import type { SlateFormat } from "../../src/core/slate/types.ts";
+import { CLIP_PMT_PID, type SlateFormat } from "../../src/core/slate/types.ts";
 import { pcrOf, readTimestamp, sectionLength, sectionOf } from "../../src/core/ts/index.ts";
+import { withTwoPacketPmts } from "../support/long-pmt.ts";
 import { buildPmt } from "../support/ts-generator.ts";
 
 const PACKET = 188;
@@ -314,6 +315,18 @@ describe("slate splice", () => {
     // The audio loops on its own period: a whole number of AAC frames (1024 samples at 48 kHz, 1920 ticks).
     expect((clip.audioPeriods[0] ?? 0) % (1920 * 300)).toBe(0);
     expect(pcrOf(clipBytes.subarray(0)) === -1 || pcrOf(clipBytes) === clip.firstPcr).toBe(true);
+  });
+
+  it("reads the same clip when its PMT spans two packets", () => {
+    const long = readClip(withTwoPacketPmts(clipBytes, CLIP_PMT_PID), 1);
+    if ("unusable" in long) throw new Error(long.unusable);
+    const { packets: _p, count, pids, times: _t, ...figures } = clip;
+    const { packets: _lp, count: longCount, pids: longPids, times: _lt, ...longFigures } = long;
+    expect(longFigures).toEqual(figures);
+    const pmts = pids.filter((pid) => pid === CLIP_PMT_PID).length;
+    expect(pmts).toBeGreaterThan(0);
+    expect(longCount).toBe(count + pmts);
+    expect(longPids.filter((pid) => pid === CLIP_PMT_PID).length).toBe(2 * pmts);
   });
 
   it("refuses a clip not in the layout, saying why", () => {

@@ -28,9 +28,9 @@ import {
   pidAt,
   readPat,
   readPmt,
+  SectionReader,
   SYNC,
   sameBytes,
-  sectionOf,
   unitStartAt,
 } from "../ts/index.ts";
 import { forbidden, H264_NAL, NalUnits, nalType, startCodeAt, type VideoCodec } from "./nal.ts";
@@ -295,7 +295,7 @@ interface ProgramStreams {
   readonly unsupported: ReadonlyArray<number>;
 }
 
-/** The first video and first audio stream the remux can carry in a PMT section (one packet's worth). */
+/** The first video and first audio stream the remux can carry in a PMT section. */
 export const programStreams = (section: Uint8Array): ProgramStreams | undefined => {
   const pmt = readPmt(section);
   if (pmt === null) return undefined;
@@ -321,9 +321,20 @@ export class EsDemuxer {
   private readonly emit: (unit: AccessUnit) => void;
   private readonly bad: BadPes;
   private pmtPid = -1;
-  /** The PAT and PMT as last read (as far as their first packet holds them). */
+  /** The PAT and PMT as last read. */
   private lastPat: Uint8Array = EMPTY;
   private lastPmt: Uint8Array = EMPTY;
+  // The tables repeat ten times a second, mostly byte for byte: only a change is read.
+  private readonly patReader = new SectionReader((section) => {
+    if (sameBytes(section, this.lastPat)) return;
+    this.lastPat = section.slice();
+    this.readPat(section);
+  });
+  private readonly pmtReader = new SectionReader((section) => {
+    if (sameBytes(section, this.lastPmt)) return;
+    this.lastPmt = section.slice();
+    this.readPmt(section);
+  });
   private video: PesStream | undefined;
   private audio: PesStream | undefined;
   /** The program's streams as the latest PMT named them. */
@@ -338,6 +349,8 @@ export class EsDemuxer {
   resync(): void {
     this.video?.drop();
     this.audio?.drop();
+    this.patReader.drop();
+    this.pmtReader.drop();
   }
 
   push(chunk: Uint8Array): void {
@@ -358,25 +371,15 @@ export class EsDemuxer {
     const start = payloadOffset(chunk, at);
     if (this.video?.pid === pid) this.video.take(chunk, at, start, unitStart, this.emit, this.bad);
     else if (this.audio?.pid === pid) this.audio.take(chunk, at, start, unitStart, this.emit, this.bad);
-    else if (unitStart && (pid === 0 || pid === this.pmtPid)) {
-      const section = sectionOf(chunk, at);
-      if (section === null) return;
-      // The tables repeat ten times a second, mostly byte for byte: only a change is read.
-      if (pid === 0) {
-        if (sameBytes(section, this.lastPat)) return;
-        this.lastPat = section.slice();
-        this.readPat(section);
-      } else {
-        if (sameBytes(section, this.lastPmt)) return;
-        this.lastPmt = section.slice();
-        this.readPmt(section);
-      }
-    }
+    else if (pid === 0) this.patReader.read(chunk, at);
+    else if (pid === this.pmtPid) this.pmtReader.read(chunk, at);
   }
 
   private readPat(section: Uint8Array): void {
     const program = firstProgram(readPat(section));
-    if (program !== undefined) this.pmtPid = program.pid;
+    if (program === undefined) return;
+    if (program.pid !== this.pmtPid) this.pmtReader.reset();
+    this.pmtPid = program.pid;
   }
 
   private readPmt(section: Uint8Array): void {

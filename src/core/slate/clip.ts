@@ -22,8 +22,8 @@ import {
   pcrOf,
   pidAt,
   readPmt,
+  SectionReader,
   SYNC,
-  sectionOf,
   unitStartAt,
 } from "../ts/index.ts";
 import { isRandomAccess, pmtPidOf } from "../ts-start.ts";
@@ -73,7 +73,14 @@ export const readClip = (ts: Uint8Array, audioCount: number): SlateClip | { unus
     pid === CLIP_VIDEO_PID || (pid > CLIP_VIDEO_PID && pid <= CLIP_VIDEO_PID + audioCount);
 
   let pmtPid = -1;
-  let pmt: Pmt | null = null;
+  let pmt = null as Pmt | null;
+  // The first PAT's PMT PID, then the first PMT on it: sections reassembled, CRC checked.
+  const patReader = new SectionReader((section) => {
+    pmtPid = pmtPidOf(section) ?? -1;
+  });
+  const pmtReader = new SectionReader((section) => {
+    pmt = readPmt(section);
+  });
   let firstPcr = -1;
   let pcrOnOther = -1;
   let time = 0;
@@ -96,13 +103,8 @@ export const readClip = (ts: Uint8Array, audioCount: number): SlateClip | { unus
     const pid = pidAt(packet);
     pids[i] = pid;
     const unitStart = unitStartAt(packet);
-    if (pid === 0 && unitStart && pmtPid === -1) {
-      const section = sectionOf(packet);
-      pmtPid = section === null ? -1 : (pmtPidOf(section) ?? -1);
-    } else if (pid === pmtPid && unitStart && pmt === null) {
-      const section = sectionOf(packet);
-      pmt = section === null || section.length < 12 ? null : readPmt(section);
-    }
+    if (pid === 0 && pmtPid === -1) patReader.read(packet);
+    else if (pid === pmtPid && pmt === null) pmtReader.read(packet);
     const pcr = pcrOf(packet);
     if (pcr >= 0) {
       if (pid !== CLIP_VIDEO_PID) pcrOnOther = pid;
