@@ -4,7 +4,9 @@
  * PAT and PMT every 100 ms), in process, a UDP sink on 127.0.0.1. The slate writes the PAT, PMT, video and audio
  * PIDs and keeps the SDT and NIT silent; on each return every PID's first packet follows on from the last one
  * sent, or comes after a flagged discontinuity: a receiver counts no continuity error on any PID, the SI ones
- * included, however far from the return the SDT's next packet falls.
+ * included, however far from the return the SDT's next packet falls. In the main project: it asserts no time,
+ * and each switch waits for what it needs (the slate on air, its packets, the input back), so files running
+ * beside it only make it slower.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
