@@ -56,7 +56,8 @@ const serveCommand = (args: ReadonlyArray<string>) => {
   const portText = values.port ?? settingNow(servePort, "8000");
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be 1–65535, got ${portText}`);
-  const hostname = values.host ?? settingNow(serveHost, "0.0.0.0");
+  // `::` listens on every IPv6 and IPv4 address (dual stack); an IPv6 address may be given in brackets.
+  const hostname = (values.host ?? settingNow(serveHost, "0.0.0.0")).replace(/^\[(.*)\]$/, "$1");
   const configDir = values["config-dir"] ?? settingNow(configDirSetting, "./config");
   // execa's child cleanup (signal-exit) re-raises SIGTERM/SIGINT as soon as its own handler is the only one
   // left, which is the case once runMain starts shutting down; the process would die mid-shutdown, before

@@ -8,6 +8,18 @@ import { InputHealthView } from "./health-view.ts";
 import { RistInputView } from "./views-rist.ts";
 import { RtmpInputView } from "./views-rtmp.ts";
 
+/** A caller an SRT listener refused, and why (an input's sender, an output's receiver). */
+export const SrtRefusalView = Schema.Struct({
+  caller: Schema.String,
+  reason: Schema.Literal("unknown_stream_id", "bad_stream_id", "wrong_mode", "busy", "wrong_passphrase"),
+  code: Schema.Number.annotations({
+    description: "SRT's reject reason (SRT_REJX_* 1400 and above, or SRT_REJ_*)",
+  }),
+  code_name: Schema.String,
+  message: Schema.String,
+  at: Schema.String,
+});
+
 /** An SRT listener input on a port shared by stream id, as the API shows it. */
 const SrtInputView = Schema.Struct({
   listen: Schema.String.annotations({ description: "the shared listener, address:port" }),
@@ -18,18 +30,9 @@ const SrtInputView = Schema.Struct({
   refusals: Schema.Number.annotations({
     description: "callers asking for this stream id refused since the input started (wrong passphrase, busy)",
   }),
-  last_refusal: Schema.NullOr(
-    Schema.Struct({
-      caller: Schema.String,
-      reason: Schema.Literal("unknown_stream_id", "bad_stream_id", "wrong_mode", "busy", "wrong_passphrase"),
-      code: Schema.Number.annotations({
-        description: "SRT's reject reason (SRT_REJX_* 1400 and above, or SRT_REJ_*)",
-      }),
-      code_name: Schema.String,
-      message: Schema.String,
-      at: Schema.String,
-    }),
-  ).annotations({ description: "the latest caller refused, and why (never its passphrase)" }),
+  last_refusal: Schema.NullOr(SrtRefusalView).annotations({
+    description: "the latest caller refused, and why (never its passphrase)",
+  }),
 }).annotations({ identifier: "SrtInput" });
 
 /** Datagrams an input dropped whole, by reason: nothing of them reached an output. */

@@ -12,7 +12,7 @@ import { OutputPolicy } from "./output-policy-schema.ts";
 import { Schedule } from "./schedule-window.ts";
 import { SLATE_REASONS } from "./slate.ts";
 import { ChannelStatus, OutputState, OutputStatus } from "./states.ts";
-import { InputStatsView, InputSummary } from "./views-input.ts";
+import { InputStatsView, InputSummary, SrtRefusalView } from "./views-input.ts";
 import { RistOutputView } from "./views-rist.ts";
 
 /** The redundancy settings a channel runs with: what was given, defaults filled. */
@@ -114,6 +114,19 @@ export const OutputView = Schema.Struct({
       "TS packets dropped because the destination did not keep up or was lost; not counted before the first connection",
   }),
   srt: Schema.NullOr(SrtStatsView),
+  srt_refusals: Schema.optional(
+    Schema.NullOr(
+      Schema.Struct({
+        refusals: Schema.Number.annotations({
+          description:
+            "receivers refused since the output started: a stream id it does not serve (allowstreamid, or none on a port shared by stream id), a wrong passphrase, no room (maxreceivers)",
+        }),
+        last_refusal: Schema.NullOr(SrtRefusalView).annotations({
+          description: "the latest receiver refused, and why (never its passphrase)",
+        }),
+      }),
+    ),
+  ).annotations({ description: "an SRT listener output's refused receivers; null for any other output" }),
   rist: Schema.optional(Schema.NullOr(RistOutputView)),
   rtmp: Schema.optional(Schema.NullOr(RtmpStatsView)),
   policy: Schema.optional(Schema.NullOr(OutputPolicy)).annotations({

@@ -118,7 +118,7 @@ const HttpLive = (options: ServiceOptions) =>
         );
       }
       yield* Effect.logInfo(
-        `distributary ${version} (${runtimeName} ${runtimeVersion}) listening on http://${options.hostname ?? "0.0.0.0"}:${port}`,
+        `distributary ${version} (${runtimeName} ${runtimeVersion}) listening on http://${(options.hostname ?? "0.0.0.0").includes(":") ? `[${options.hostname}]` : (options.hostname ?? "0.0.0.0")}:${port}${options.hostname === "::" ? " (every IPv6 and IPv4 address)" : ""}`,
       );
     }),
   );

@@ -30,9 +30,13 @@ interface SrtInputView {
   } | null;
 }
 
+/** An SRT listener output's refused receivers, as its status shows them. */
+type RefusalStatus = Pick<SrtInputView, "refusals" | "last_refusal">;
+
 interface EventView {
   readonly type: string;
   readonly channel: string | null;
+  readonly output?: string | null;
   readonly reason?: string;
   readonly code?: number;
   readonly code_name?: string;
@@ -301,5 +305,40 @@ describe("SRT listener outputs sharing one port by stream id", () => {
         `${channel.id}: the channel its stream id names`,
       ).toBe(true);
     }
+    // A receiver with a passphrase asking for a stream id that takes none, and one asking for a stream id no
+    // channel serves: refused before any data; the first in feed0's output status and an event of that
+    // output, the second an event of the node (no output has that stream id).
+    const [wrongSink, unknownSink] = [await inside(peers.udpSink), await inside(peers.udpSink)];
+    await inside(
+      peers.srtCallerPeer({
+        port: outPort,
+        forwardTo: wrongSink.port,
+        streamId: "#!::r=feed0,m=request",
+        passphrase: "not-this-output-s",
+      }),
+    );
+    await inside(peers.srtCallerPeer({ port: outPort, forwardTo: unknownSink.port, streamId: "feed9" }));
+    const shown = await eventually("feed0's output to show the refused receiver", async () => {
+      const view = await json(await test.request("/api/channels/h12-feed-0"));
+      const output = (view.outputs as Array<{ srt_refusals: RefusalStatus | null }>)[0];
+      return output?.srt_refusals?.last_refusal?.reason === "wrong_passphrase"
+        ? output.srt_refusals
+        : undefined;
+    });
+    expect(shown.refusals).toBeGreaterThanOrEqual(1);
+    expect(shown.last_refusal?.code_name).toBe("SRT_REJ_UNSECURE");
+    expect(shown.last_refusal?.caller).toMatch(/^127\.0\.0\.1:\d+$/);
+    const told = await eventually("both refusals as events", async () => {
+      const events = await refusalEvents(test);
+      const wrong = events.find(
+        (event) => event.reason === "wrong_passphrase" && event.output === "partners",
+      );
+      const unknown = events.find((event) => event.reason === "unknown_stream_id");
+      return wrong !== undefined && unknown !== undefined ? { wrong, unknown } : undefined;
+    });
+    expect(told.wrong.channel).toBe("h12-feed-0");
+    expect(told.unknown).toMatchObject({ channel: null, output: null, stream_id: "feed9" });
+    expect(JSON.stringify(told)).not.toContain("not-this-output-s");
+    expect(wrongSink.totalBytes() + unknownSink.totalBytes()).toBe(0);
   });
 });

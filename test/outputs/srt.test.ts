@@ -3,7 +3,7 @@ import { it } from "@effect/vitest";
 import { Effect, Exit, Fiber, Scope } from "effect";
 import koffi from "koffi";
 import { describe, expect } from "vitest";
-import { makeOutput, type Output } from "../../src/effects/outputs/writer.ts";
+import { makeOutput, type Output, type OutputEvent } from "../../src/effects/outputs/writer.ts";
 import { loadLibSrtFrom } from "../../src/effects/runtime/libsrt.ts";
 import { TraceBStats } from "../../src/effects/runtime/libsrt-structs.ts";
 import {
@@ -358,9 +358,11 @@ describe("srt output", () => {
       Effect.gen(function* () {
         const [wrongSink, rightSink] = [yield* udpSink, yield* udpSink];
         const port = yield* freeUdpPort;
+        const events: OutputEvent[] = [];
         const output = yield* makeOutput(
           `srt://127.0.0.1:${port}?mode=listener&passphrase=${passphrase}`,
           options,
+          (event) => events.push(event),
         );
         yield* Effect.forkScoped(output.run);
         const wrong = yield* srtCallerPeer({
@@ -368,9 +370,29 @@ describe("srt output", () => {
           forwardTo: wrongSink.port,
           passphrase: "not-the-passphrase",
         });
-        // The handshake fails on the caller's side, in its own words; our listener never lists it.
+        // The handshake fails on the caller's side, in its own words; our listener never lists it as a
+        // receiver, and says in its status and an event which caller it refused and why.
         yield* eventually("the wrong caller to give up", () =>
           wrong.tail().some((line) => /passphrase|BADSECRET|rejected/i.test(line)) ? true : undefined,
+        );
+        const refused = yield* eventually(
+          "the refusal in the output's status",
+          () => output.status().srtRefusals?.lastRefusal ?? undefined,
+        );
+        expect(refused).toMatchObject({
+          caller: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+          reason: "wrong_passphrase",
+          codeName: "SRT_REJ_BADSECRET",
+          port,
+        });
+        expect(refused.message).not.toContain("not-the-passphrase");
+        expect(output.status().srtRefusals?.refusals).toBeGreaterThanOrEqual(1);
+        expect(events).toContainEqual(
+          expect.objectContaining({
+            type: "srt_refused",
+            node: false,
+            refusal: expect.objectContaining({ reason: "wrong_passphrase" }),
+          }),
         );
         expect(output.status().state).toBe("connecting");
         expect(output.status().srt).toBeNull();
@@ -388,9 +410,11 @@ describe("srt output", () => {
       Effect.gen(function* () {
         const [allowed, refused, extra] = [yield* udpSink, yield* udpSink, yield* udpSink];
         const port = yield* freeUdpPort;
+        const events: OutputEvent[] = [];
         const output = yield* makeOutput(
           `srt://127.0.0.1:${port}?mode=listener&allowstreamid=live/a,live/b&maxreceivers=1`,
           options,
+          (event) => events.push(event),
         );
         expect(output.status().url).toBe(
           `srt://127.0.0.1:${port}?mode=listener&allowstreamid=live/a,live/b&maxreceivers=1`,
@@ -405,6 +429,23 @@ describe("srt output", () => {
         expect(output.status().srt?.peers.map((peer) => peer.streamId)).toEqual(["live/a"]);
         expect(refused.totalBytes()).toBe(0);
         expect(extra.totalBytes()).toBe(0);
+        // Each turned away before its handshake completed, with SRT's reason, in an event and the status.
+        const reasons = yield* eventually("both refusals told", () => {
+          const told = events.flatMap((event) => (event.type === "srt_refused" ? [event.refusal] : []));
+          return told.some((one) => one.reason === "busy") ? told : undefined;
+        });
+        expect(reasons).toContainEqual(
+          expect.objectContaining({
+            reason: "unknown_stream_id",
+            streamId: "live/other",
+            codeName: "SRT_REJX_NOTFOUND",
+          }),
+        );
+        expect(reasons).toContainEqual(
+          expect.objectContaining({ reason: "busy", streamId: "live/b", codeName: "SRT_REJX_CONFLICT" }),
+        );
+        expect(output.status().srtRefusals?.refusals).toBeGreaterThanOrEqual(2);
+        expect(output.status().srtRefusals?.lastRefusal?.reason).toMatch(/^(unknown_stream_id|busy)$/);
       }),
   );
 

@@ -22,11 +22,97 @@ import type * as Scope from "effect/Scope";
 import { OutputError } from "../../domain/output-error.ts";
 import { listenerRoute, type SrtTarget } from "../../domain/url.ts";
 import { loadLibSrt } from "../runtime/libsrt.ts";
-import { type LibSrt, LibSrtError, SRT_EPOLL, SRT_REJ, SRTS } from "../runtime/libsrt-api.ts";
-import { joinSrtListener, sharedByStreamId } from "../runtime/srt-listeners.ts";
+import { type LibSrt, LibSrtError, SRT_EPOLL, SRT_REJ, SRT_REJX, SRTS } from "../runtime/libsrt-api.ts";
+import { joinSrtListener, sharedByStreamId, srtRefusal } from "../runtime/srt-listeners.ts";
 import type { WriterContext } from "./context.ts";
 import { makePeers, stream } from "./srt-stream.ts";
 import { resolveHost, shownSocket } from "./udp.ts";
+
+/** Callers let through by a listener's callback, until accepted or found dropped (a key that did not match). */
+const pending = new Map<
+  number,
+  { readonly caller: string; readonly streamId: string; readonly since: number }
+>();
+const PENDING_CHECK_MS = 25;
+const PENDING_MAX_MS = 5000;
+
+/**
+ * A listener of its own (no stream id routing) turns receivers away in its callback, before their handshake
+ * completes and with SRT's reason: a stream id not in `allowstreamid` (SRT_REJX_NOTFOUND), no room under
+ * `maxreceivers` (SRT_REJX_CONFLICT). One libsrt drops after the callback, for a passphrase that does not
+ * match, is found by looking at it until it is accepted. Each is counted on the output and told as an event.
+ */
+const tellRefusals = (
+  lib: LibSrt,
+  listener: number,
+  target: SrtTarget,
+  context: WriterContext,
+  served: () => number,
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const tell = context.srtRefused ?? (() => {});
+      const mine = new Set<number>();
+      let check: ReturnType<typeof setTimeout> | null = null;
+      const checkPending = () => {
+        check = null;
+        const now = Date.now();
+        for (const caller of mine) {
+          const entry = pending.get(caller);
+          if (entry === undefined) {
+            mine.delete(caller);
+            continue;
+          }
+          const state = lib.state(caller);
+          if (state === SRTS.CONNECTED || state === SRTS.CONNECTING) {
+            if (now - entry.since <= PENDING_MAX_MS) continue;
+          } else {
+            const code = target.passphrase === null ? SRT_REJ.UNSECURE : SRT_REJ.BADSECRET;
+            const why =
+              target.passphrase === null
+                ? "it sent a passphrase, and this output takes receivers without one"
+                : "its passphrase does not match the output's (or it gave none)";
+            tell(srtRefusal(target.port, entry.caller, entry.streamId, "wrong_passphrase", code, why));
+          }
+          pending.delete(caller);
+          mine.delete(caller);
+        }
+        if (mine.size > 0) check = setTimeout(checkPending, PENDING_CHECK_MS);
+      };
+      const refuse = (
+        caller: number,
+        code: number,
+        reason: "unknown_stream_id" | "busy",
+        why: string,
+        address: string,
+        streamId: string,
+      ) => {
+        lib.setRejectReason(caller, code);
+        tell(srtRefusal(target.port, address, streamId, reason, code, why));
+        return false;
+      };
+      lib.onCaller(listener, (caller, streamId, address) => {
+        if (target.allowedStreamIds !== null && !target.allowedStreamIds.includes(streamId)) {
+          const why = "this output serves only the stream ids of its allowstreamid";
+          return refuse(caller, SRT_REJX.NOTFOUND, "unknown_stream_id", why, address, streamId);
+        }
+        if (served() >= target.maxReceivers) {
+          const why = "this output serves as many receivers as its maxreceivers allows";
+          return refuse(caller, SRT_REJX.CONFLICT, "busy", why, address, streamId);
+        }
+        pending.set(caller, { caller: address, streamId, since: Date.now() });
+        mine.add(caller);
+        check ??= setTimeout(checkPending, PENDING_CHECK_MS);
+        return true;
+      });
+      return () => {
+        if (check !== null) clearTimeout(check);
+        for (const caller of mine) pending.delete(caller);
+      };
+    }),
+    // Closed here, where its callback is let go too (the socket's own release then finds it closed).
+    (stop) => Effect.sync(stop).pipe(Effect.zipRight(Effect.promise(() => lib.closeListener(listener)))),
+  ).pipe(Effect.asVoid);
 
 /** Handshakes a listener holds beyond its receivers while its thread gets round to accepting them. */
 const LISTEN_BACKLOG_SPARE = 8;
@@ -273,6 +359,7 @@ const listenerAttempt = (
         },
         catch: (error) => srtFailure(target, error),
       });
+      yield* tellRefusals(lib, listener, target, context, () => peers.peers.size);
       yield* Effect.acquireRelease(
         Effect.sync(() => lib.watch(listener, SRT_EPOLL.IN | SRT_EPOLL.ERR, () => acceptAll(listener))),
         () => Effect.sync(() => lib.unwatch(listener)),
@@ -289,6 +376,7 @@ const listenerAttempt = (
           return;
         }
         if (socket === null) return;
+        pending.delete(socket);
         if (!take(socket, lib.streamId(socket))) lib.close(socket);
       }
     }

@@ -65,6 +65,14 @@ export interface OutputStatus {
   readonly connectedAt: number | null;
   readonly uptimeMs: number;
   readonly srt: SrtLinkStats | null;
+  /**
+   * An SRT listener output: the receivers it refused since it started (a stream id it does not serve, a wrong
+   * passphrase, no room) and the latest of them; null for any other output.
+   */
+  readonly srtRefusals: {
+    readonly refusals: number;
+    readonly lastRefusal: (SrtRefusal & { readonly atEpochMs: number }) | null;
+  } | null;
   /** RIST outputs: each peer's figures (librist's readings added up over the current attempt). */
   readonly rist: ReadonlyArray<RistPeerLink> | null;
   /**
@@ -231,6 +239,15 @@ export const makeOutput = (
     let srtEarlier: SrtLinkStats | null = null;
     let srtCurrent: SrtLinkStats | null = null;
     let ristPeers: ReadonlyArray<RistPeerLink> | null = null;
+    const listening = target.protocol === "srt" && target.mode === "listener";
+    let srtRefusals = 0;
+    let lastSrtRefusal: (SrtRefusal & { readonly atEpochMs: number }) | null = null;
+    /** Counted and kept for the status at once; the event is throttled. */
+    const counted = (tell: (refusal: SrtRefusal) => void) => (refusal: SrtRefusal) => {
+      srtRefusals += 1;
+      lastSrtRefusal = { ...refusal, atEpochMs: Date.now() };
+      tell(refusal);
+    };
 
     /** `fault` is whether an error led here, so the event names the last one. */
     const setState = (next: WriterState, fault = next !== "connected") => {
@@ -263,8 +280,10 @@ export const makeOutput = (
       reportRist: (peers) => {
         ristPeers = peers;
       },
-      srtRefused: throttledRefusals(SRT_REFUSAL_EVENT_MS, (refusal, refusals) =>
-        onEvent({ type: "srt_refused", refusal, refusals, node: false }),
+      srtRefused: counted(
+        throttledRefusals(SRT_REFUSAL_EVENT_MS, (refusal, refusals) =>
+          onEvent({ type: "srt_refused", refusal, refusals, node: false }),
+        ),
       ),
       srtUnrouted: throttledRefusals(SRT_REFUSAL_EVENT_MS, (refusal, refusals) =>
         onEvent({ type: "srt_refused", refusal, refusals, node: true }),
@@ -375,6 +394,7 @@ export const makeOutput = (
         connectedAt,
         uptimeMs: connectedAt === null ? 0 : Date.now() - connectedAt,
         srt,
+        srtRefusals: listening ? { refusals: srtRefusals, lastRefusal: lastSrtRefusal } : null,
         rist: ristPeers,
         rtmp:
           rtmp === null || !(target.protocol === "rtmp" || target.protocol === "rtmps")

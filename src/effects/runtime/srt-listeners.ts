@@ -99,7 +99,8 @@ const CODE_NAMES: Record<number, string> = {
   [SRT_REJ.UNSECURE]: "SRT_REJ_UNSECURE",
 };
 
-const refusal = (
+/** A refusal as the status and events tell it: who, which stream id (masked), why, with SRT's code. */
+export const srtRefusal = (
   port: number,
   caller: string,
   streamId: string,
@@ -165,7 +166,7 @@ const makeHub = (lib: LibSrt, place: SrtListenerPlace, key: string): Hub => {
         route.passphrase === null
           ? "it sent a passphrase, and this stream id takes callers without one"
           : "its passphrase does not match the one of this stream id (or it gave none)";
-      route.refused(refusal(hub.port, entry.caller, entry.streamId, "wrong_passphrase", code, why));
+      route.refused(srtRefusal(hub.port, entry.caller, entry.streamId, "wrong_passphrase", code, why));
     }
     if (hub.pending.size > 0) hub.check = setTimeout(checkPending, PENDING_CHECK_MS);
   };
@@ -223,7 +224,7 @@ const makeHub = (lib: LibSrt, place: SrtListenerPlace, key: string): Hub => {
         : routeFor(request);
     if (!("accepted" in found)) {
       const { code, reason, why, route } = found;
-      return refuse(caller, code, refusal(hub.port, address, streamId, reason, code, why), route);
+      return refuse(caller, code, srtRefusal(hub.port, address, streamId, reason, code, why), route);
     }
     const route = found;
     if (route.full()) {
@@ -234,7 +235,7 @@ const makeHub = (lib: LibSrt, place: SrtListenerPlace, key: string): Hub => {
       return refuse(
         caller,
         SRT_REJX.CONFLICT,
-        refusal(hub.port, address, streamId, "busy", SRT_REJX.CONFLICT, why),
+        srtRefusal(hub.port, address, streamId, "busy", SRT_REJX.CONFLICT, why),
         route,
       );
     }

@@ -132,6 +132,23 @@ export const viewOutput = (
               send_buffer_ms: peer.sendBufferMs,
             })),
           },
+    srt_refusals:
+      live?.srtRefusals == null
+        ? null
+        : {
+            refusals: live.srtRefusals.refusals,
+            last_refusal:
+              live.srtRefusals.lastRefusal === null
+                ? null
+                : {
+                    caller: live.srtRefusals.lastRefusal.caller,
+                    reason: live.srtRefusals.lastRefusal.reason,
+                    code: live.srtRefusals.lastRefusal.code,
+                    code_name: live.srtRefusals.lastRefusal.codeName,
+                    message: live.srtRefusals.lastRefusal.message,
+                    at: new Date(live.srtRefusals.lastRefusal.atEpochMs).toISOString(),
+                  },
+          },
     rist: live?.rist == null ? null : { peers: live.rist.map((peer) => ristPeerView(peer.peer, peer)) },
   };
 };
