@@ -13,6 +13,9 @@
  * and printed), never two nodes sending at once; every write the API acknowledged present at the end, read
  * through each node; and between the steps, on every running node of either version, the API answering, a
  * stored token opening it and a page session made on a node of the other version opening its pages.
+ *
+ * The new code is this tree's; DISTRIBUTARY_ROLL_TO=<commit> rolls to that commit's code instead (set up as
+ * the previous release is), to try a roll between two commits.
  */
 import { beforeAll, expect, it } from "vitest";
 import { eventually } from "../support/app.ts";
@@ -47,16 +50,22 @@ const orderOf = (i: number) => (i % 2 === 0 ? ["a", "b", "c"] : ["b", "a", "c"])
 describeLab("a fleet rolled from the previous release to this one, one node at a time", () => {
   const fleet = useFleetLab("h2roll", { nodes: ["a", "b", "c"], leaseMs: LEASE_MS });
   let release: Release;
+  let target: Release | undefined;
   beforeAll(async () => {
     release = await previousRelease();
+    const to = process.env.DISTRIBUTARY_ROLL_TO;
+    target = to === undefined || to === "" ? undefined : await previousRelease(to);
   }, 300_000);
 
   it("10 channels on air and API writes throughout: 0 lost at every UDP output, never two senders, every acknowledged write kept, sign-on and the API on both versions", async () => {
     const [a, b, c] = [fleet.node("a"), fleet.node("b"), fleet.node("c")];
     const version = new Map<string, "old" | "new">();
+    /** The nodes that are up (started and not being stopped): the writes go through these. */
+    const serving = new Set<FleetNode>();
     const startOn = async (node: FleetNode, code: "old" | "new") => {
-      await node.start({}, code === "old" ? release.bin : undefined);
       version.set(node.id, code);
+      await node.start({}, code === "old" ? release.bin : target?.bin);
+      serving.add(node);
     };
     await Promise.all([a, b, c].map((node) => startOn(node, "old")));
 
@@ -151,7 +160,7 @@ describeLab("a fleet rolled from the previous release to this one, one node at a
       writer = (async () => {
         let last: string | undefined;
         for (let k = 0; writing; k++) {
-          const running = [a, b, c].filter((node) => node.running());
+          const running = [a, b, c].filter((node) => serving.has(node));
           const via = running[k % Math.max(1, running.length)];
           if (via === undefined) {
             await pause(100);
@@ -219,6 +228,7 @@ describeLab("a fleet rolled from the previous release to this one, one node at a
 
       /** Stops `node` and starts it on the new code; the moment it was gone and the moment it was back. */
       const upgrade = async (node: FleetNode) => {
+        serving.delete(node);
         const stoppedMs = nowMs();
         await node.stop();
         const goneMs = nowMs();
@@ -278,31 +288,30 @@ describeLab("a fleet rolled from the previous release to this one, one node at a
 
       const missing = new Map<string, string[]>();
       for (const node of [a, b, c]) {
-        const found = await eventually(
+        /** What of the acknowledged writes `node` does not show, in words. */
+        const lacking = async () => {
+          const answer = await node.api("/api/channels");
+          if (answer.status !== 200) return [`GET /api/channels answered ${answer.status}`];
+          const { channels } = (await answer.json()) as {
+            channels: Array<{ id: string; name: string; outputs: Array<{ id: string }> }>;
+          };
+          const listed = new Map(channels.map((channel) => [channel.id, channel]));
+          return [...acknowledged.entries()].flatMap(([id, want]) => {
+            const got = listed.get(id);
+            if (got === undefined) return [`${want.name} (${id}) absent`];
+            const outputs = want.outputs.filter((output) => !got.outputs.some((o) => o.id === output));
+            return [
+              ...(got.name === want.name ? [] : [`${id} named "${got.name}", not "${want.name}"`]),
+              ...(outputs.length === 0 ? [] : [`${id} without output ${outputs.join(", ")}`]),
+            ];
+          });
+        };
+        await eventually(
           `node ${node.id} to show every acknowledged write`,
-          async () => {
-            const answer = await node.api("/api/channels");
-            if (answer.status !== 200) return undefined;
-            const listed = new Map(
-              (
-                (await answer.json()) as Array<{ id: string; name: string; outputs: Array<{ id: string }> }>
-              ).map((channel) => [channel.id, channel]),
-            );
-            const lacking = [...acknowledged.entries()]
-              .filter(([id, want]) => {
-                const got = listed.get(id);
-                return (
-                  got === undefined ||
-                  got.name !== want.name ||
-                  !want.outputs.every((output) => got.outputs.some((o) => o.id === output))
-                );
-              })
-              .map(([id]) => id);
-            return lacking.length === 0 ? lacking : undefined;
-          },
+          async () => ((await lacking()).length === 0 ? true : undefined),
           20_000,
-        ).catch(() => ["(not all in 20 s)"]);
-        missing.set(node.id, found);
+        ).catch(() => undefined);
+        missing.set(node.id, await lacking());
       }
 
       // Each output: every datagram of the stream between its first and last arrival, at least once.
@@ -332,7 +341,7 @@ describeLab("a fleet rolled from the previous release to this one, one node at a
         `  API writes: ${asked} asked, ${asked - refused} acknowledged (${acknowledged.size} channels), ${refused} refused: ${[...refusals.entries()].map(([why, n]) => `${why} ×${n}`).join("; ") || "none"}`,
         ...[...missing.entries()].map(
           ([node, lacking]) =>
-            `  read through ${node}: ${lacking.length === 0 ? "every acknowledged write" : `missing ${lacking.join(", ")}`}`,
+            `  read through ${node}: ${lacking.length === 0 ? "every acknowledged write" : lacking.join("; ")}`,
         ),
         ...signOn,
       ]);

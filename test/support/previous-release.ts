@@ -55,20 +55,30 @@ const withVersion = async (release: Release): Promise<Release> => ({
     .version,
 });
 
-/** The release of `commit`, made in the cache the first time (a minute or two: the packet core is compiled). */
+/**
+ * The release of `commit` (any name git knows for it), made in the cache the first time (seconds: the packet
+ * core is compiled, the npm packages linked).
+ */
 export const previousRelease = async (commit = PREVIOUS_RELEASE): Promise<Release> => {
-  const root = join(cacheDir(), commit);
-  if (existsSync(join(root, ".ready"))) return withVersion(describe(root, commit));
-  const known = await git(["cat-file", "-e", `${commit}^{commit}`]).then(
-    () => true,
-    () => false,
+  const ready = (full: string) => existsSync(join(cacheDir(), full, ".ready"));
+  if (/^[0-9a-f]{40}$/.test(commit) && ready(commit))
+    return withVersion(describe(join(cacheDir(), commit), commit));
+  const full = await git(["rev-parse", "--verify", "--quiet", `${commit}^{commit}`]).then(
+    (out) => out.toString().trim(),
+    () => undefined,
   );
-  if (!known)
+  if (full === undefined)
     throw new Error(
       `the previous release, commit ${commit}, is not in this clone's history (a shallow clone?): the test ` +
         "runs that release's code beside this one. Fetch the history with `git fetch --unshallow` (or clone " +
         "without --depth) and run it again",
     );
+  return setUp(full);
+};
+
+const setUp = async (commit: string): Promise<Release> => {
+  const root = join(cacheDir(), commit);
+  if (existsSync(join(root, ".ready"))) return withVersion(describe(root, commit));
   await mkdir(cacheDir(), { recursive: true });
   const part = `${root}.part-${process.pid}`;
   await rm(part, { recursive: true, force: true });
