@@ -1,6 +1,6 @@
 /**
  * A corrupt frame never takes a channel off air (tried as a user would): the service as a real process with
- * one forwarding worker, three channels on it, each fed 30 s of a 7 Mbit/s H.264 + AAC stream with SCTE-35 as
+ * one forwarding worker, three channels on it, each fed 20 s of a 7 Mbit/s H.264 + AAC stream with SCTE-35 as
  * RTP, each with a UDP output and an RTMP output to nginx-rtmp:
  *   - "light": 0.2 % of the video and audio TS packets with their payloads rewritten (random bytes, PES
  *     headers whose lengths lie, start codes, an SPS of 0xff, ADTS headers with impossible lengths), their TS
@@ -33,7 +33,7 @@ import { type ServiceProcess, servicePort, spawnService } from "../support/servi
 import { STREAM_TYPE_AAC } from "../support/ts-generator.ts";
 
 const TOKEN = "corrupt-frames-admin-token-0123456789";
-const SECONDS = 30;
+const SECONDS = 20;
 const BITRATE = 7_000_000;
 /** ffmpeg's video and audio PIDs in the streams it makes. */
 const MEDIA_PIDS = [0x100, 0x101];
@@ -158,7 +158,7 @@ beforeAll(async () => {
     expect((await api(`/api/channels/${feed.id}/start`, { method: "POST" })).status).toBe(200);
   }
 
-  // The three streams at once, each to its channel, paced as its encoder sends it (7 Mbit/s), for 30 s.
+  // The three streams at once, each to its channel, paced as its encoder sends it (7 Mbit/s), for SECONDS.
   const perMs = BITRATE / 8 / DATAGRAM_BYTES / 1000;
   await Effect.runPromise(
     Effect.all(
@@ -282,7 +282,7 @@ describe("corrupt frames in a channel's input", () => {
           `${feed.name} ${reason}`,
         ).toBeGreaterThanOrEqual(frames * 0.5);
       }
-      // Told at most once per output every 10 s: about three times in 30 s, not once a frame.
+      // Told at most once per output every 10 s: about twice in 20 s, not once a frame.
       const told = await eventsOf(feed, "remux_frames_dropped");
       expect(told.length, feed.name).toBeGreaterThan(0);
       expect(told.length, feed.name).toBeLessThanOrEqual(SECONDS / 10 + 2);
