@@ -13,7 +13,7 @@
  */
 import { readAvcSps } from "../flv/avc-sps.ts";
 import { BitReader, isUnusable } from "../flv/rbsp.ts";
-import { PACKET, payloadOffset, pidAt, SYNC, unitStartAt } from "../ts/index.ts";
+import { ccAt, PACKET, payloadOffset, pidAt, SYNC, setCcAt, unitStartAt } from "../ts/index.ts";
 
 const bitAt = (bytes: Uint8Array, bit: number): number => ((bytes[bit >> 3] ?? 0) >> (7 - (bit & 7))) & 1;
 
@@ -144,8 +144,7 @@ export const makeKeyFrameCopy = () => {
             keep = entry.keep;
             if (!keep && payload) entry.dropped += 1;
             if (keep && entry.dropped % 16 !== 0) {
-              const cc = ((chunk[at + 3] ?? 0) & 0x0f) - (entry.dropped % 16);
-              chunk[at + 3] = ((chunk[at + 3] ?? 0) & 0xf0) | (cc & 0x0f);
+              setCcAt(chunk, at, ccAt(chunk, at) - (entry.dropped % 16));
             }
           }
         }

@@ -25,6 +25,8 @@
  * ahead of the cue, so that receivers know the PID before the cue arrives on it.
  */
 import {
+  ccAt,
+  hasPayloadAt,
   NULL_PID,
   nextCc,
   PACKET,
@@ -35,6 +37,7 @@ import {
   SYNC,
   sameBytes,
   sectionPacketCount,
+  setCcAt,
   u16,
   writeSectionPackets,
 } from "../ts/index.ts";
@@ -229,7 +232,7 @@ const makeWorkingInserter = (): CueInserter => {
       const role = roles[pid] ?? 0;
       if (role === 0) continue;
       if ((role & TRACK) !== 0) {
-        lastOut[pid] = (chunk[p + 3] ?? 0) & 0x0f;
+        lastOut[pid] = ccAt(chunk, p);
         seen[pid] = 1;
       }
       if ((role & PSI) !== 0) sections.feed(pid, chunk, p);
@@ -249,25 +252,23 @@ const makeWorkingInserter = (): CueInserter => {
         ensure(PACKET);
         out.set(chunk.subarray(p, p + PACKET), q);
         if ((role & TRACK) !== 0) {
-          const b3 = chunk[p + 3] ?? 0;
-          const cc = b3 & 0x0f;
+          const cc = ccAt(chunk, p);
           if (pending[pid] === 1) {
-            shift[pid] = ((lastOut[pid] ?? 0) + ((b3 & 0x10) !== 0 ? 1 : 0) - cc) & 0x0f;
+            shift[pid] = ((lastOut[pid] ?? 0) + (hasPayloadAt(chunk, p) ? 1 : 0) - cc) & 0x0f;
             pending[pid] = 0;
           }
           const shifted = (cc + (shift[pid] ?? 0)) & 0x0f;
-          out[q + 3] = (b3 & 0xf0) | shifted;
+          setCcAt(out, q, shifted);
           lastOut[pid] = shifted;
           seen[pid] = 1;
         }
         q += PACKET;
       } else {
-        const b3 = chunk[p + 3] ?? 0;
-        if ((b3 & 0x30) === 0x20) {
+        if (!hasPayloadAt(chunk, p) && ((chunk[p + 3] ?? 0) & 0x20) !== 0) {
           // Adaptation only (a PCR, say): kept, with the CC of the packet before it.
           ensure(PACKET);
           out.set(chunk.subarray(p, p + PACKET), q);
-          out[q + 3] = (b3 & 0xf0) | Math.max(0, lastOut[pid] ?? 0);
+          setCcAt(out, q, Math.max(0, lastOut[pid] ?? 0));
           q += PACKET;
         }
       }

@@ -21,7 +21,9 @@
  */
 
 import {
+  ccAt,
   firstProgram,
+  hasPayloadAt,
   nextCc,
   PACKET,
   payloadOffset,
@@ -29,6 +31,8 @@ import {
   readPat,
   readPmt,
   SectionReader,
+  STREAM_TYPE_H264,
+  STREAM_TYPE_H265,
   SYNC,
   sameBytes,
   unitStartAt,
@@ -48,9 +52,9 @@ type EsCodec = VideoCodec | AudioCodec;
 /** The codec the remux can carry for a PMT stream_type, or undefined (AC-3, MPEG-2 video, data…). */
 const esCodecOf = (streamType: number): EsCodec | undefined => {
   switch (streamType) {
-    case 0x1b:
+    case STREAM_TYPE_H264:
       return "h264";
-    case 0x24:
+    case STREAM_TYPE_H265:
       return "hevc";
     case 0x0f:
       return "aac";
@@ -119,8 +123,8 @@ class PesStream implements AccessUnit {
     emit: (unit: AccessUnit) => void,
     bad: BadPes,
   ): void {
-    const cc = (chunk[at + 3] ?? 0) & 0x0f;
-    const hasPayload = ((chunk[at + 3] ?? 0) & 0x10) !== 0;
+    const cc = ccAt(chunk, at);
+    const hasPayload = hasPayloadAt(chunk, at);
     if (hasPayload && this.continuity >= 0 && !unitStart) {
       if (cc === this.continuity) return; // a duplicate packet, which the standard allows once
       // A packet lost: the PES goes on with a hole, which a decoder conceals as it does reading the TS.

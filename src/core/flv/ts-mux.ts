@@ -20,7 +20,14 @@
  * PES times are the tag's on the channel's timeline plus 500 ms; the PCR is its time as it arrives. Tags this
  * muxer cannot carry (another codec, a frame before its sequence header) are counted in `dropped`.
  */
-import { crc32Mpeg2, PTS_WRAP, patSection, pmtSection } from "../ts/index.ts";
+import {
+  crc32Mpeg2,
+  PTS_WRAP,
+  patSection,
+  pmtSection,
+  STREAM_TYPE_H264,
+  STREAM_TYPE_H265,
+} from "../ts/index.ts";
 import { type Amf0Value, decodeAmf0 } from "./amf0.ts";
 import { AAC_SAMPLE_RATES } from "./audio.ts";
 import { sectionFromCueMessage } from "./cue-read.ts";
@@ -39,7 +46,7 @@ export const RTMP_TS = {
 /** What the muxer carries (video: video-config.ts). */
 export type FlvAudioCodec = "aac" | "mp3";
 
-const STREAM_TYPE = { h264: 0x1b, hevc: 0x24, aac: 0x0f, mp3: 0x03 } as const;
+const STREAM_TYPE = { h264: STREAM_TYPE_H264, hevc: STREAM_TYPE_H265, aac: 0x0f, mp3: 0x03 } as const;
 const TAG_AUDIO = 8;
 const TAG_VIDEO = 9;
 const TAG_SCRIPT = 18;

@@ -3,7 +3,7 @@
  * packets, continuity counters per PID, the discontinuity_indicator on each PID's first packet after a
  * publisher joined, and datagrams of up to 7 packets handed to `onDatagram`.
  */
-import { PACKET, PTS_WRAP, SYNC, writePcr, writeTimestamp } from "../ts/index.ts";
+import { nextCc, PACKET, PTS_WRAP, SYNC, writePcr, writeTimestamp } from "../ts/index.ts";
 
 const DATAGRAM_PACKETS = 7;
 
@@ -25,7 +25,7 @@ export class TsPacketWriter {
   }
 
   private nextCc(pid: number): number {
-    const cc = ((this.cc.get(pid) ?? 15) + 1) & 0x0f;
+    const cc = nextCc(this.cc.get(pid) ?? 15);
     this.cc.set(pid, cc);
     return cc;
   }

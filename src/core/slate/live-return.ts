@@ -21,13 +21,17 @@
  */
 
 import {
+  ccAt,
+  hasPayloadAt,
   NULL_PID,
   PACKET,
   PCR_WRAP,
+  PID_COUNT,
   pcrOf,
   pidAt,
   previousCc,
   SYNC,
+  unitStartAt,
   writeAdaptationOnly,
 } from "../ts/index.ts";
 import { isRandomAccess } from "../ts-start.ts";
@@ -48,9 +52,9 @@ export interface LiveReturn {
 
 export const makeLiveReturn = (format: SlateFormat, livePids: Iterable<number> = []): LiveReturn => {
   /** 1: this PID still needs its bridge before its next packet sent. */
-  const needs = new Uint8Array(8192);
+  const needs = new Uint8Array(PID_COUNT);
   /** 1: the return is not done until this PID got its bridge. */
-  const awaited = new Uint8Array(8192);
+  const awaited = new Uint8Array(PID_COUNT);
   let waiting = 0;
   const await_ = (pid: number) => {
     if (pid === NULL_PID || awaited[pid] === 1) return;
@@ -96,9 +100,8 @@ export const makeLiveReturn = (format: SlateFormat, livePids: Iterable<number> =
       needs[pid] = 0;
       waiting -= 1;
       inserted += 1;
-      const control = ((chunk[at + 3] ?? 0) >> 4) & 0x3;
-      const cc = (chunk[at + 3] ?? 0) & 0x0f;
-      bridges[k] = (control & 0x1) !== 0 ? previousCc(cc) : cc;
+      const cc = ccAt(chunk, at);
+      bridges[k] = hasPayloadAt(chunk, at) ? previousCc(cc) : cc;
     }
     if (waiting === 0 || packets > GIVE_UP_PACKETS) finished = true;
     if (inserted === 0) return [from === 0 ? chunk : chunk.subarray(from)];
@@ -134,7 +137,7 @@ export const makeLiveReturn = (format: SlateFormat, livePids: Iterable<number> =
     for (let at = 0; at + PACKET <= chunk.length; at += PACKET) {
       if (chunk[at] !== SYNC) continue;
       const pid = pidAt(chunk, at);
-      if (pid === videoPid && ((chunk[at + 1] ?? 0) & 0x40) !== 0) {
+      if (pid === videoPid && unitStartAt(chunk, at)) {
         if (isRandomAccess(chunk.subarray(at, at + PACKET), format.video.streamType)) {
           live = true;
           return bridged(chunk, at);

@@ -13,16 +13,26 @@
  * what it did not find; only an audio PID that never showed a frame header is answered silent instead.
  */
 import {
+  ccAt,
   firstProgram,
+  hasPayloadAt,
+  MAX_PSI_SECTION,
   PACKET,
   PTS_WRAP,
+  payloadOffset,
   pcrBaseAt,
+  pcrOf,
   pidAt,
   ptsAt,
   readPat,
   readPmt,
   SectionReader,
+  STREAM_TYPE_H264,
+  STREAM_TYPE_H265,
   SYNC,
+  transportErrorAt,
+  unitStartAt,
+  VIDEO_CODEC_NAMES,
 } from "../ts/index.ts";
 import { type AudioHeader, type AudioKind, audioName, findAudioHeader } from "./audio-headers.ts";
 import { PesReader } from "./pes-reader.ts";
@@ -35,23 +45,6 @@ export interface FormatProbe {
   /** null while still reading; then the answer, which never changes afterwards. */
   readonly result: () => ProbeResult | null;
 }
-
-/** Sections longer than this are skipped: a PAT or a PMT of a channel is far shorter. */
-const MAX_SECTION = 1024;
-
-const VIDEO_TYPES: ReadonlyMap<number, string> = new Map([
-  [0x01, "MPEG-1"],
-  [0x02, "MPEG-2"],
-  [0x10, "MPEG-4 Visual"],
-  [0x1b, "H.264"],
-  [0x1e, "MPEG-4 Visual"],
-  [0x20, "H.264 MVC"],
-  [0x24, "HEVC"],
-  [0x33, "VVC"],
-  [0x42, "AVS"],
-  [0xd1, "Dirac"],
-  [0xea, "VC-1"],
-]);
 
 const hex = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
 
@@ -117,7 +110,7 @@ const roleOf = (s: PmtStream): Role => {
   if (s.type === 0x06 && s.tags.includes(0x56))
     return { role: "silent", why: "teletext: none while the slate plays" };
   if (s.type === 0x15) return { role: "silent", why: "timed metadata: none while the slate plays" };
-  const video = VIDEO_TYPES.get(s.type);
+  const video = VIDEO_CODEC_NAMES.get(s.type);
   if (video !== undefined) return { role: "silent", why: `${video} video: the slate carries one video only` };
   return { role: "silent", why: `data (stream type ${hex(s.type)}): carries nothing while the slate plays` };
 };
@@ -185,10 +178,10 @@ export const makeFormatProbe = (options?: { maxBytes?: number }): FormatProbe =>
     let found = false;
     let other: string | null = null;
     for (const s of parsed.streams) {
-      if (!found && (s.type === 0x1b || s.type === 0x24)) {
+      if (!found && (s.type === STREAM_TYPE_H264 || s.type === STREAM_TYPE_H265)) {
         found = true;
         videoPid = s.pid;
-        videoCodec = s.type === 0x1b ? "h264" : "hevc";
+        videoCodec = s.type === STREAM_TYPE_H264 ? "h264" : "hevc";
         const reader = new PesReader(256 * 1024, (pes) => {
           readVideoPes(pes, videoCodec, videoPid, video);
           // Once the parameter sets and the field order are known, only the PES headers are read.
@@ -216,7 +209,9 @@ export const makeFormatProbe = (options?: { maxBytes?: number }): FormatProbe =>
         audio.push(state);
         audioByPid.set(s.pid, state);
       } else if (role.role === "silent") {
-        other ??= VIDEO_TYPES.has(s.type) ? `${VIDEO_TYPES.get(s.type)} (stream type ${hex(s.type)})` : null;
+        other ??= VIDEO_CODEC_NAMES.has(s.type)
+          ? `${VIDEO_CODEC_NAMES.get(s.type)} (stream type ${hex(s.type)})`
+          : null;
         silent.push({ pid: s.pid, why: role.why });
       }
     }
@@ -227,8 +222,9 @@ export const makeFormatProbe = (options?: { maxBytes?: number }): FormatProbe =>
           : `the slate is made for H.264 and HEVC video; this channel's video is ${other}`;
   };
 
-  const patReader = new SectionReader(onPat, MAX_SECTION);
-  const pmtReader = new SectionReader(onPmt, MAX_SECTION);
+  // Sections longer than a PAT or PMT can be are skipped.
+  const patReader = new SectionReader(onPat, MAX_PSI_SECTION);
+  const pmtReader = new SectionReader(onPmt, MAX_PSI_SECTION);
 
   /** The answer when everything is known, a refusal, or null while something is missing. */
   /**
@@ -295,23 +291,18 @@ export const makeFormatProbe = (options?: { maxBytes?: number }): FormatProbe =>
   let ptsLead = 0;
 
   const packet = (p: Uint8Array): void => {
-    if (p[0] !== SYNC) return;
-    const b1 = p[1] ?? 0;
-    if ((b1 & 0x80) !== 0) return; // transport_error_indicator
+    if (p[0] !== SYNC || transportErrorAt(p)) return;
+    if (!hasPayloadAt(p)) return;
     const pid = pidAt(p);
-    const b3 = p[3] ?? 0;
-    const control = (b3 >> 4) & 3;
-    if (control === 3 && pid === channel?.parsed?.pcrPid && (p[4] ?? 0) >= 7 && ((p[5] ?? 0) & 0x10) !== 0)
-      lastPcr = pcrBaseAt(p, 6);
-    if ((control & 1) === 0) return; // no payload
-    const at = control === 3 ? 5 + (p[4] ?? 0) : 4;
+    if (pid === channel?.parsed?.pcrPid && pcrOf(p) >= 0) lastPcr = pcrBaseAt(p, 6);
+    const at = payloadOffset(p);
     if (at > PACKET) return;
-    const pusi = (b1 & 0x40) !== 0;
+    const pusi = unitStartAt(p);
     if (pusi && pid === videoPid && lastPcr >= 0 && at + 14 <= PACKET) {
       const pts = ptsAt(p, at);
       if (pts >= 0) ptsLead = Math.max(ptsLead, ticksAhead(lastPcr, pts));
     }
-    const cc = b3 & 15;
+    const cc = ccAt(p);
     if (pid === 0) patReader.packet(p, at, pusi, cc);
     else if (channel !== null && pid === channel.pmtPid) pmtReader.packet(p, at, pusi, cc);
     else if (pid === videoPid) videoPes?.packet(p, at, pusi, cc);

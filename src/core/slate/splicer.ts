@@ -26,16 +26,21 @@
 import { ticksBetween } from "../flv/timestamps.ts";
 import {
   DATAGRAM,
+  hasPayloadAt,
   NULL_PID,
   nextCc,
   PACKET,
   PCR_WRAP,
+  PID_COUNT,
   PTS_WRAP,
+  payloadOffset,
   pcrOf,
   pidAt,
   previousCc,
   readTimestamp,
   sectionPackets,
+  setCcAt,
+  unitStartAt,
   writeAdaptationOnly,
   writePcr,
   writeTimestamp,
@@ -72,7 +77,7 @@ export const makeSplicer = (
   },
 ): Splicer => {
   // Clip PID → channel PID (-1: not carried).
-  const map = new Int32Array(8192).fill(-1);
+  const map = new Int32Array(PID_COUNT).fill(-1);
   map[CLIP_VIDEO_PID] = format.video.pid;
   for (let i = 0; i < clip.audioCount; i++) {
     const audio = format.audio[i];
@@ -96,7 +101,7 @@ export const makeSplicer = (
   const psi = Buffer.concat([sectionPackets(format.pat, 0), sectionPackets(format.pmt, format.pmtPid)]);
 
   /** The next payload packet's CC on each output PID. */
-  const next = new Uint8Array(8192);
+  const next = new Uint8Array(PID_COUNT);
   let offset = mod((options.startPcr ?? clip.firstPcr) - clip.firstPcr, PCR_WRAP);
   if (options.lastPts != null) {
     const first = mod(clip.firstPts + Math.floor(offset / 300), PTS_WRAP);
@@ -130,9 +135,8 @@ export const makeSplicer = (
   /** 1 where a clip packet continues a PES (payload, no unit start): a take does not stop before it. */
   const continues = new Uint8Array(clip.count);
   for (let i = 0; i < clip.count; i++) {
-    const header = clip.packets[i * PACKET + 1] ?? 0;
-    const control = ((clip.packets[i * PACKET + 3] ?? 0) >> 4) & 0x3;
-    continues[i] = (control & 0x1) !== 0 && (header & 0x40) === 0 ? 1 : 0;
+    const at = i * PACKET;
+    continues[i] = hasPayloadAt(clip.packets, at) && !unitStartAt(clip.packets, at) ? 1 : 0;
   }
 
   let started = false;
@@ -159,7 +163,7 @@ export const makeSplicer = (
   const stamp = (at: number, pid: number, payload: boolean) => {
     const cc = payload ? (next[pid] ?? 0) : previousCc(next[pid] ?? 0);
     if (payload) next[pid] = nextCc(cc);
-    out[at + 3] = ((out[at + 3] ?? 0) & 0xf0) | cc;
+    setCcAt(out, at, cc);
   };
 
   const sendPsi = () => {
@@ -175,16 +179,16 @@ export const makeSplicer = (
     out.set(views[i] ?? empty, at);
     out[at + 1] = ((out[at + 1] ?? 0) & 0xe0) | ((pid >> 8) & 0x1f);
     out[at + 2] = pid & 0xff;
-    const control = ((out[at + 3] ?? 0) >> 4) & 0x3;
-    stamp(at, pid, (control & 0x1) !== 0);
+    const payload = hasPayloadAt(out, at);
+    stamp(at, pid, payload);
     let pcr = -1;
     const carried = pcrOf(out, at);
     if (carried >= 0) {
       pcr = mod(carried + shift, PCR_WRAP);
       writePcr(out, at + 6, pcr);
     }
-    if (((out[at + 1] ?? 0) & 0x40) !== 0 && (control & 0x1) !== 0) {
-      const pes = at + (control === 0x3 ? 5 + (out[at + 4] ?? 0) : 4);
+    if (unitStartAt(out, at) && payload) {
+      const pes = at + payloadOffset(out, at);
       if (pes + 19 <= at + PACKET && out[pes] === 0 && out[pes + 1] === 0 && out[pes + 2] === 1) {
         const flags = (out[pes + 7] ?? 0) >> 6;
         const shift90 = Math.floor(shift / 300);

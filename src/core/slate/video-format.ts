@@ -8,7 +8,7 @@ import { readAvcSps } from "../flv/avc-sps.ts";
 import { readHevcSps } from "../flv/hevc-sps.ts";
 import { NalUnits, nalType } from "../flv/nal.ts";
 import { BitReader, isUnusable } from "../flv/rbsp.ts";
-import { PTS_WRAP, ptsAt } from "../ts/index.ts";
+import { PTS_WRAP, ptsAt, STREAM_TYPE_H264, STREAM_TYPE_H265 } from "../ts/index.ts";
 import { pesPayload } from "./pes-reader.ts";
 import type { Scan, VideoFormat } from "./types.ts";
 
@@ -99,7 +99,7 @@ const readH264Sps = (nal: Uint8Array, pid: number, v: VideoState): void => {
   }
   v.sps = {
     pid,
-    streamType: 0x1b,
+    streamType: STREAM_TYPE_H264,
     codec: "h264",
     profile,
     level: info.levelIdc / 10,
@@ -151,7 +151,7 @@ const readH265Sps = (nal: Uint8Array, pid: number, v: VideoState): void => {
   }
   v.sps = {
     pid,
-    streamType: 0x24,
+    streamType: STREAM_TYPE_H265,
     codec: "hevc",
     profile,
     level: (info.generalProfile[11] ?? 0) / 30,

@@ -24,6 +24,17 @@ export const unitStartAt = (bytes: Uint8Array, at = 0): boolean => ((bytes[at + 
 /** The continuity counter of the packet at `bytes[at]`. */
 export const ccAt = (bytes: Uint8Array, at = 0): number => (bytes[at + 3] ?? 0) & 0x0f;
 
+/** Sets the continuity counter of the packet at `bytes[at]`. */
+export const setCcAt = (bytes: Uint8Array, at: number, cc: number): void => {
+  bytes[at + 3] = ((bytes[at + 3] ?? 0) & 0xf0) | (cc & 0x0f);
+};
+
+/** adaptation_field_control says the packet at `bytes[at]` carries a payload. */
+export const hasPayloadAt = (bytes: Uint8Array, at = 0): boolean => ((bytes[at + 3] ?? 0) & 0x10) !== 0;
+
+/** transport_error_indicator: the packet at `bytes[at]` is known to be damaged. */
+export const transportErrorAt = (bytes: Uint8Array, at = 0): boolean => ((bytes[at + 1] ?? 0) & 0x80) !== 0;
+
 /** The continuity counter that follows `cc` on its PID: the next packet with a payload carries it. */
 export const nextCc = (cc: number): number => (cc + 1) & 0x0f;
 

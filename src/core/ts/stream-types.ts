@@ -24,7 +24,25 @@ export const streamTypeName = (streamType: number | null): string =>
 export const STREAM_TYPE_H264 = 0x1b;
 export const STREAM_TYPE_H265 = 0x24;
 export const STREAM_TYPE_SCTE35 = 0x86;
-/** The stream types of video: MPEG-1, MPEG-2, MPEG-4 Part 2, H.264, H.265. */
+/** Every video stream_type a PMT may list, with its codec's name (the slate's probe says which it cannot take). */
+export const VIDEO_CODEC_NAMES: ReadonlyMap<number, string> = new Map([
+  [0x01, "MPEG-1"],
+  [0x02, "MPEG-2"],
+  [0x10, "MPEG-4 Visual"],
+  [STREAM_TYPE_H264, "H.264"],
+  [0x1e, "MPEG-4 Visual"],
+  [0x20, "H.264 MVC"],
+  [STREAM_TYPE_H265, "HEVC"],
+  [0x33, "VVC"],
+  [0x42, "AVS"],
+  [0xd1, "Dirac"],
+  [0xea, "VC-1"],
+]);
+
+/**
+ * The stream types of video a start is found in (ts-start.ts) and the content rules judge: MPEG-1, MPEG-2,
+ * MPEG-4 Part 2, H.264, H.265.
+ */
 export const VIDEO_STREAM_TYPES: ReadonlySet<number> = new Set([
   0x01,
   0x02,

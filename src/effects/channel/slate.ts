@@ -27,7 +27,7 @@ import { type FormatProbe, makeFormatProbe } from "../../core/slate/probe.ts";
 import { makeSplicer } from "../../core/slate/splicer.ts";
 import { makeSlateStates } from "../../core/slate/states.ts";
 import { describeFormat, formatKey, type SlateFormat } from "../../core/slate/types.ts";
-import { ccAt, PACKET, pidAt } from "../../core/ts/index.ts";
+import { ccAt, PACKET, PID_COUNT, pidAt } from "../../core/ts/index.ts";
 import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import type { SlateReason } from "../../domain/slate.ts";
@@ -125,7 +125,7 @@ export const makeSlate = (
 
     /** Hands TS to the outputs, noting each PID's last continuity counter. */
     const send = (chunks: ReadonlyArray<Uint8Array>) => {
-      sentCc ??= new Int8Array(8192).fill(-1);
+      sentCc ??= new Int8Array(PID_COUNT).fill(-1);
       for (const chunk of chunks)
         for (let at = 0; at + PACKET <= chunk.length; at += PACKET)
           sentCc[pidAt(chunk, at)] = ccAt(chunk, at);
