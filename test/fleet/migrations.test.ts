@@ -32,9 +32,13 @@ const tables = async () =>
     )
   ).map((row) => row.table_name);
 
+/** Every version from `first` to the latest, in order. */
+const versionsFrom = (first: number) =>
+  Array.from({ length: LATEST_VERSION - first + 1 }, (_, i) => first + i);
+
 describe("migrations", () => {
   it("bring an empty database to the latest version, once", async () => {
-    expect(await migrateTo()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(await migrateTo()).toEqual(versionsFrom(1));
     expect(await tables()).toEqual([
       "access_rules",
       "audit",
@@ -67,7 +71,7 @@ describe("migrations", () => {
       (await pg.admin<{ version: number }>("select version from schema_migrations order by 1")).map(
         (row) => row.version,
       ),
-    ).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    ).toEqual(versionsFrom(1));
   });
 
   it("take a version-1 database holding a channel and a token to the latest version with both intact", async () => {
@@ -90,7 +94,7 @@ describe("migrations", () => {
     ]);
     expect(await tables()).not.toContain("leases");
 
-    expect(await migrateTo()).toEqual([2, 3, 4, 5, 6, 7, 8]);
+    expect(await migrateTo()).toEqual(versionsFrom(2));
     expect(await pg.admin("select id, position, body, revision from channels")).toEqual([
       { id: "news", position: 0, body: channel, revision: "1" },
     ]);
@@ -110,7 +114,7 @@ describe("migrations", () => {
 
   it("run once when two nodes start together", async () => {
     const results = await Promise.all([migrateTo(), migrateTo(), migrateTo()]);
-    expect(results.flat().sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(results.flat().sort((x, y) => x - y)).toEqual(versionsFrom(1));
     expect(await pg.admin("select count(*)::int as n from cluster")).toEqual([{ n: 1 }]);
   });
 

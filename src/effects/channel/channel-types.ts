@@ -26,6 +26,7 @@ import type { HlsServed } from "../outputs/hls.ts";
 import type { RtpState } from "../outputs/rtp.ts";
 import type { OutputOptions, OutputStatus, OutputTraffic } from "../outputs/writer.ts";
 import type { Priority } from "../runtime/priority.ts";
+import type { HolderCut, Resumed, Resumption } from "./cut-stage.ts";
 import type { CueCounts, CueRecord, Scte35Watcher } from "./scte35-watcher.ts";
 
 export type { InputRole, RedundancyConfig, RedundancyMode } from "../../domain/redundancy.ts";
@@ -262,6 +263,12 @@ export interface RunningChannel {
   readonly cut: () => boolean;
   /** A move's end on the new copy: inputs that took a sender over take any sender again. */
   readonly settle: Effect.Effect<void>;
+  /** A fleet hand-over (cut-stage.ts), on the old holder: the outputs stop at a cut, and where; null on one box. */
+  readonly fleetCut: () => Promise<HolderCut | null>;
+  /** A fleet hand-over, on the new holder before its gate opens: how its outputs begin. */
+  readonly fleetResume: (how: Resumption) => void;
+  /** How they began, once they have. */
+  readonly fleetResumed: (withinMs: number) => Promise<Resumed | null>;
 }
 
 /** The supervisor (channels.ts), wherever it runs the channels. */
@@ -350,4 +357,8 @@ export interface ChannelsService {
   >;
   /** Ends a worker's thread at once, as a crash would (a drill): it is restarted with its channels. */
   readonly killWorker: (index: number) => Effect.Effect<void>;
+  /** A fleet hand-over of a running channel (RunningChannel.fleetCut, fleetResume, fleetResumed). */
+  readonly fleetCut: (id: ChannelId) => Effect.Effect<HolderCut | null, ChannelError>;
+  readonly fleetResume: (id: ChannelId, how: Resumption) => Effect.Effect<void, ChannelError>;
+  readonly fleetResumed: (id: ChannelId, withinMs: number) => Effect.Effect<Resumed | null, ChannelError>;
 }

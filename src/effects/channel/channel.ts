@@ -141,6 +141,9 @@ export const startChannel = (
         fanOut.letGo();
         inputs.takeAnySender();
       }),
+      fleetCut: () => fanOut.cutStage?.cut() ?? Promise.resolve(null),
+      fleetResume: (how) => fanOut.cutStage?.resume(how),
+      fleetResumed: (withinMs) => fanOut.cutStage?.resumed(withinMs) ?? Promise.resolve(null),
       status: (): ChannelRuntimeStatus =>
         report({ spec, startedAt, slate, outputs, fanOut }, inputs.status()),
       summary: (): ChannelRuntimeSummary =>

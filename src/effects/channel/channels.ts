@@ -148,6 +148,10 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
             ),
           }),
         ),
+      fleetCut: (id) => host.with(id, (channel) => Effect.promise(() => channel.fleetCut())),
+      fleetResume: (id, how) => host.with(id, (channel) => Effect.sync(() => channel.fleetResume(how))),
+      fleetResumed: (id, withinMs) =>
+        host.with(id, (channel) => Effect.promise(() => channel.fleetResumed(withinMs))),
       move: () =>
         Effect.fail(
           new ChannelError({

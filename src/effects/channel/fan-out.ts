@@ -21,6 +21,7 @@ import { asOneTurn } from "../runtime/end-of-turn.ts";
 import { doneReader } from "../runtime/move-word.ts";
 import type { BatchSink } from "../runtime/thread-sender.ts";
 import type { TurnBatch } from "../runtime/turn-batch.ts";
+import { type CutStage, makeCutStage } from "./cut-stage.ts";
 import { makeLeaseFence } from "./lease-fence.ts";
 import type { OutputSet } from "./output-set.ts";
 import { makePolicyGroups, type PolicyGroups, type PolicyMember } from "./policy-groups.ts";
@@ -61,6 +62,8 @@ export interface FanOut {
   /** The channel's slate, once made; while diverted, the input's packets go to it. */
   readonly setSlate: (slate: Slate) => void;
   readonly divert: (on: boolean) => void;
+  /** On a fleet node, the channel's hand-over between holders (cut-stage.ts). */
+  readonly cutStage: CutStage | null;
 }
 
 export const makeFanOut = (options: {
@@ -92,6 +95,8 @@ export const makeFanOut = (options: {
     const groups = makePolicyGroups(() => rebuild());
     /** The path each enabled output took at the last rebuild: an output that changes path gets bridges. */
     let routes = new Map<string, Route>();
+    /** On a fleet node, the hand-over between holders (made below, once what it passes datagrams to is). */
+    let cutStage: CutStage | null = null;
     const lease = makeLeaseFence({
       gate: options.sendGate,
       channelId: options.channelId,
@@ -104,7 +109,8 @@ export const makeFanOut = (options: {
     };
 
     const rebuild = (at = lease.now()) => {
-      const enabled = lease.sends(at) ? outputs.enabled() : [];
+      const sending = lease.sends(at);
+      const enabled = sending ? outputs.enabled() : [];
       const remuxOffer = outputs.remuxOffer(enabled);
       const sinks: BatchSink[] = [];
       const queued: Array<(chunk: Uint8Array) => void> = [];
@@ -142,6 +148,8 @@ export const makeFanOut = (options: {
         enabled.some((entry) => AS_THEY_COME.has(entry.output.protocol)),
         failoverAfterMs,
       );
+      // Last: a new holder's first datagrams (from its ring) go to the outputs just set.
+      cutStage?.gate(sending);
     };
 
     /**
@@ -190,6 +198,22 @@ export const makeFanOut = (options: {
       offerAll(chunk);
     };
     const deliver = (view: Uint8Array) => send(inserter.active ? inserter.push(view) : view);
+    /** An input's datagram on its way: to the slate while it is on air, else to the outputs. */
+    const passOn = (view: Uint8Array) => {
+      if (diverted && slate !== null) return slate.live(view);
+      deliver(view);
+    };
+    cutStage =
+      options.sendGate === undefined
+        ? null
+        : makeCutStage({
+            pass: passOn,
+            rtpOutputs: () =>
+              outputs
+                .enabled()
+                .filter((entry) => entry.output.protocol === "rtp")
+                .map((entry) => entry.spec.id),
+          });
     yield* lease.watch;
 
     return {
@@ -197,8 +221,8 @@ export const makeFanOut = (options: {
         const start = core.payloadOffset;
         const end = start + core.payloadLength;
         const view = start === 0 && end === datagram.length ? datagram : datagram.subarray(start, end);
-        if (diverted && slate !== null) return slate.live(view);
-        deliver(view);
+        if (cutStage !== null && !cutStage.take(view)) return;
+        passOn(view);
       },
       forwardRun: (core) => {
         if (turnBatch.sinks.length === 0) return;
@@ -206,7 +230,9 @@ export const makeFanOut = (options: {
         if (run !== null) turnBatch.addRun(run);
         else core.runPayloads(turnBatch.add);
       },
-      takesRuns: () => held === null && offers.length === 0 && !diverted && !inserter.active,
+      // A fleet channel's datagrams go one by one: its cut stage keeps each.
+      takesRuns: () =>
+        cutStage === null && held === null && offers.length === 0 && !diverted && !inserter.active,
       deliver,
       send,
       letGo,
@@ -231,5 +257,6 @@ export const makeFanOut = (options: {
       divert: (on) => {
         diverted = on;
       },
+      cutStage,
     };
   });

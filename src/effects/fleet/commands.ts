@@ -4,6 +4,7 @@
  */
 import * as Effect from "effect/Effect";
 import { ControlError } from "../../domain/errors.ts";
+import type { HolderCut } from "../channel/cut-stage.ts";
 import type { FleetShape } from "./fleet-types.ts";
 import type { Known } from "./lease-book.ts";
 import * as L from "./leases.ts";
@@ -23,6 +24,8 @@ interface CommandsContext extends NodeContext {
    * move (this node's, so start sending it) must not land after the move gave it away.
    */
   readonly exclusive: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>;
+  /** The channel's outputs stop at a cut the next holder begins after (handover.ts). */
+  readonly cut: (id: string) => Effect.Effect<HolderCut | null>;
 }
 
 const unavailable = () =>
@@ -135,8 +138,9 @@ export const makeCommands = (ctx: CommandsContext): Pick<FleetShape, "holder" | 
               message: `node ${me} does not hold channel '${channel.name}': ask its holder`,
             });
           }
+          const cut = yield* ctx.cut(channelId);
           yield* ctx.stopSending(channelId, `moved to node ${to} by an operator`);
-          const moved = yield* sql("move", () => L.handOver(q, me, term, channelId, to)).pipe(
+          const moved = yield* sql("move", () => L.handOver(q, me, term, channelId, to, cut)).pipe(
             Effect.mapError(unavailable),
           );
           if (moved !== null) book.wrote(channelId, to, moved.boot, moved.term);

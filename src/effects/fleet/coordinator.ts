@@ -44,6 +44,7 @@ import { auditCommands } from "./command-audit.ts";
 import { makeCommands } from "./commands.ts";
 import type { FleetShape } from "./fleet-types.ts";
 import { fenceMarginMs, GUARD_MS, makeGuard } from "./guard.ts";
+import { makeFleetHandover } from "./handover.ts";
 import { makeLeaseBook } from "./lease-book.ts";
 import { makeLeasePass } from "./lease-pass.ts";
 import * as L from "./leases.ts";
@@ -116,7 +117,8 @@ export const makeCoordinator = Effect.gen(function* () {
     placement.runsHere(channel) &&
     channels.state(channel.id as ChannelId) === "running";
 
-  const sending = makeSending(me, ttl, resume, () => guard.fenced());
+  const handover = makeFleetHandover(me, channels, bus);
+  const sending = makeSending(me, ttl, resume, () => guard.fenced(), handover);
   const { held, stopSending } = sending;
   const guard = makeGuard({
     me,
@@ -220,6 +222,7 @@ export const makeCoordinator = Effect.gen(function* () {
     state: () => ({ joined: joined && listening, draining }),
     startSending: sending.startSending,
     startSendingAll: sending.startSendingAll,
+    handover,
   });
   const decide = decideLock.withPermits(1)(pass.decide);
 
@@ -306,9 +309,11 @@ export const makeCoordinator = Effect.gen(function* () {
       draining = true;
       drainRunning = true;
       if (held.size === 0) return releasedSinceDrain;
-      for (const [id, term] of [...held]) {
+      // Every channel cut at once (handover.ts), then each let go with its cut.
+      const cuts = yield* Effect.forEach([...held], ([id]) => handover.cut(id), { concurrency: "unbounded" });
+      for (const [[id, term], cut] of [...held].map((lease, i) => [lease, cuts[i] ?? null] as const)) {
         yield* stopSending(id, "this node is draining");
-        if (yield* sql("release", () => L.release(q, me, id, term))) {
+        if (yield* sql("release", () => L.release(q, me, id, term, cut))) {
           book.wrote(id, null, null, term);
           releasedSinceDrain += 1;
         }
@@ -436,6 +441,7 @@ export const makeCoordinator = Effect.gen(function* () {
       drainSelf,
       drainRunning: () => drainRunning,
       exclusive: decideLock.withPermits(1),
+      cut: handover.cut,
     }),
     peerToken: () => token,
   };

@@ -132,6 +132,7 @@ export const makeLeaseBook = (me: string, ttl: number) => {
         revision: before?.revision ?? 0,
         // A held row lives by its holder's node lease; a released one is free from now.
         expiresInMs: holder === null ? 0 : Number.NEGATIVE_INFINITY,
+        cut: null,
       };
       known.set(channel, { row, readAt: performance.now() });
     },

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect";
 import type { ChannelConfig } from "../../domain/channel.ts";
 import type { TakeoverReason } from "./fleet-types.ts";
 import type { Guard } from "./guard.ts";
+import type { FleetHandover } from "./handover.ts";
 import * as L from "./leases.ts";
 import type { NodeContext } from "./node-context.ts";
 import type { PortProbe } from "./peers.ts";
@@ -37,6 +38,8 @@ interface LeasePassContext extends NodeContext {
   readonly state: () => { readonly joined: boolean; readonly draining: boolean };
   readonly startSending: Sending["startSending"];
   readonly startSendingAll: Sending["startSendingAll"];
+  /** How a channel handed over or let go begins here (handover.ts). */
+  readonly handover: Pick<FleetHandover, "plan">;
 }
 
 export const makeLeasePass = (ctx: LeasePassContext) => {
@@ -75,7 +78,13 @@ export const makeLeasePass = (ctx: LeasePassContext) => {
       }
       if (row.holder === me && row.holderBoot === bootId) {
         // Handed over by a move, or ours already.
-        if (!mine && !draining) yield* ctx.startSending(row.channel, row.term, "move");
+        if (!mine && !draining)
+          yield* ctx.startSending(
+            row.channel,
+            row.term,
+            "move",
+            ctx.handover.plan(row, entry.readAt, row.term, "move", null),
+          );
         continue;
       }
       // Nothing is taken while the database does not answer.
@@ -95,7 +104,12 @@ export const makeLeasePass = (ctx: LeasePassContext) => {
         if (term !== null) {
           book.wrote(row.channel, me, bootId, term);
           const reason = row.holder !== null ? "expired" : row.term > 0 ? "drain" : null;
-          yield* ctx.startSending(row.channel, term, reason);
+          // Let go by its holder (a drain, a clean stop): it begins where that holder cut.
+          const plan =
+            reason === "drain"
+              ? ctx.handover.plan(row, entry.readAt, term, "drain", book.lastHolder(row.channel))
+              : null;
+          yield* ctx.startSending(row.channel, term, reason, plan);
         }
         continue;
       }

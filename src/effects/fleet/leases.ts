@@ -19,6 +19,7 @@
  * every row) never sees it expire; such a node's own renewals of its rows still count here, so a fleet can be
  * upgraded one node at a time.
  */
+import type { HolderCut } from "../channel/cut-stage.ts";
 import type { Queryable } from "../config/postgres/database.ts";
 import { NODE_SELECT, type NodeLoad, type NodeRow, nodeRow } from "./nodes.ts";
 
@@ -37,7 +38,25 @@ export interface LeaseRow {
    * by someone else than a channel's insert or `ensureLeases` (which stamp it with the time they see it).
    */
   readonly expiresInMs: number;
+  /**
+   * What the last holder to let the lease go handed over with it (docs/fleet.md, hitless moves and drains):
+   * for the term it names only; null when it named none (a node of the previous release, a holder gone).
+   */
+  readonly cut: LeaseCut | null;
 }
+
+/** A hand-over's cut as stored with the lease (channel/cut-stage.ts HolderCut), under the term it is for. */
+export interface LeaseCut extends HolderCut {
+  /** The term of the holder that takes it: a release's term plus one, a hand-over's new term. */
+  readonly term: number;
+  /** The node that cut, and when (its clock, epoch ms). */
+  readonly from: string;
+  readonly at: number;
+}
+
+/** The cut as stored: for the next holder's term. */
+const stored = (cut: HolderCut | null, me: string, term: number): string | null =>
+  cut === null ? null : JSON.stringify({ ...cut, term: term + 1, from: me, at: Date.now() });
 
 /** `$n` as an interval of that many milliseconds. */
 const ms = (n: number): string => `($${n}::double precision * interval '1 millisecond')`;
@@ -51,7 +70,7 @@ const EXPIRES = `(case when l.holder is null then l.expires_at else greatest(
     coalesce((select n.lease_until from nodes n where n.id = l.holder and n.boot_id = l.holder_boot),
       '-infinity'::timestamptz)) end)`;
 
-const LEASE_COLUMNS = `l.channel, l.holder, l.holder_boot, l.term, l.revision,
+const LEASE_COLUMNS = `l.channel, l.holder, l.holder_boot, l.term, l.revision, l.cut,
   ((extract(epoch from ${EXPIRES}) - extract(epoch from now())) * 1000)::double precision as expires_in_ms`;
 
 const leaseRow = (row: Record<string, unknown>): LeaseRow => ({
@@ -61,6 +80,7 @@ const leaseRow = (row: Record<string, unknown>): LeaseRow => ({
   term: Number(row.term),
   revision: Number(row.revision),
   expiresInMs: Number(row.expires_in_ms),
+  cut: row.cut == null ? null : (row.cut as LeaseCut),
 });
 
 /**
@@ -216,12 +236,18 @@ export const takeOverMany = async (
  * the best-ranked first. Only if this node still holds it with `term`; returns whether it did. The term stays:
  * the next holder's is one more.
  */
-export const release = async (db: Queryable, me: string, channel: string, term: number): Promise<boolean> => {
+export const release = async (
+  db: Queryable,
+  me: string,
+  channel: string,
+  term: number,
+  cut: HolderCut | null = null,
+): Promise<boolean> => {
   const { rows } = await db.query(
-    `update leases set holder = null, holder_boot = null, expires_at = now()
+    `update leases set holder = null, holder_boot = null, expires_at = now(), cut = $4::jsonb
      where channel = $2 and holder = $1 and term = $3
      returning channel`,
-    [me, channel, term],
+    [me, channel, term, stored(cut, me, term)],
   );
   return rows.length === 1;
 };
@@ -239,13 +265,15 @@ export const handOver = async (
   term: number,
   channel: string,
   to: string,
+  cut: HolderCut | null = null,
 ): Promise<{ readonly term: number; readonly boot: string } | null> => {
   const { rows } = await db.query(
-    `update leases l set holder = n.id, holder_boot = n.boot_id, term = l.term + 1, expires_at = 'infinity'
+    `update leases l set holder = n.id, holder_boot = n.boot_id, term = l.term + 1, expires_at = 'infinity',
+       cut = $5::jsonb
      from nodes n
      where n.id = $1 and l.channel = $2 and l.holder = $3 and l.term = $4
      returning l.term, n.boot_id`,
-    [to, channel, me, term],
+    [to, channel, me, term, stored(cut, me, term)],
   );
   const row = rows[0];
   return row === undefined ? null : { term: Number(row.term), boot: String(row.boot_id) };

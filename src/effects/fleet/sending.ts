@@ -10,12 +10,17 @@ import type { Resume } from "../control/resume.ts";
 import { monotonicMs, sendUntil, setTerm } from "../runtime/send-gates.ts";
 import type { TakeoverReason } from "./fleet-types.ts";
 import { fenceMarginMs } from "./guard.ts";
+import type { FleetHandover, HandoverPlan } from "./handover.ts";
 
-/** A lease this node now holds: its channel, its term, and why it came here (null: it was free, or handed). */
+/**
+ * A lease this node now holds: its channel, its term, why it came here (null: it was free, or handed), and
+ * how its outputs begin when it was handed over or let go (handover.ts; none: live).
+ */
 interface HeldLease {
   readonly channel: string;
   readonly term: number;
   readonly reason: TakeoverReason | null;
+  readonly plan?: HandoverPlan | null;
 }
 
 export const makeSending = (
@@ -24,6 +29,7 @@ export const makeSending = (
   resume: Resume,
   /** Whether the guard stopped the held channels for want of renewals (guard.ts). */
   fenced: () => boolean,
+  handover: Pick<FleetHandover, "prepare" | "begun">,
 ) => {
   /** The terms this node holds, by channel. */
   const held = new Map<string, number>();
@@ -41,6 +47,9 @@ export const makeSending = (
 
   const startSendingAll = (leases: ReadonlyArray<HeldLease>) =>
     Effect.gen(function* () {
+      const askedAt = Date.now();
+      // Before any gate opens: each handed channel's thread knows how to begin.
+      for (const { channel: id, plan } of leases) if (plan != null) yield* handover.prepare(id, plan);
       for (const { channel: id, term, reason } of leases) {
         held.set(id, term);
         takenAt.set(id, performance.now());
@@ -55,6 +64,9 @@ export const makeSending = (
             discard: true,
           }),
         );
+      // The outputs run: each handed channel begins where the old holder cut, and the hand-over is reported.
+      for (const { channel: id, plan } of leases)
+        if (plan != null) yield* Effect.forkDaemon(handover.begun(id, plan, askedAt));
       for (const { channel: id, term, reason } of leases)
         yield* Effect.logInfo(
           `fleet: node ${me} holds channel ${id} (term ${term}${reason === null ? "" : `, ${reason}`})`,
@@ -67,8 +79,12 @@ export const makeSending = (
     takenAt: (id: string) => takenAt.get(id) ?? Number.NEGATIVE_INFINITY,
     takeovers: () => ({ ...takeovers }),
     startSendingAll,
-    startSending: (id: string, term: number, reason: TakeoverReason | null) =>
-      startSendingAll([{ channel: id, term, reason }]),
+    startSending: (
+      id: string,
+      term: number,
+      reason: TakeoverReason | null,
+      plan: HandoverPlan | null = null,
+    ) => startSendingAll([{ channel: id, term, reason, plan }]),
     /** Stops at once, without waiting for the API's lock. */
     stopSending: (id: string, why: string) =>
       Effect.gen(function* () {

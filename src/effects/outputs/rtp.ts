@@ -37,9 +37,26 @@ export const rtpStates = (outputIds: ReadonlyArray<string>): Record<string, RtpS
   return states;
 };
 
-/** The process before sent these outputs' last datagrams: their streams go on from there. */
+/**
+ * Where the given outputs' RTP streams stand now, each kept here: a fleet node that hands a channel to another
+ * (src/effects/channel/cut-stage.ts) may take it back later, and hand it over again.
+ */
+export const peekRtpStates = (outputIds: ReadonlyArray<string>): Record<string, RtpState> => {
+  const states: Record<string, RtpState> = {};
+  for (const id of outputIds) {
+    const state = framers.get(id);
+    if (state !== undefined) states[id] = state();
+  }
+  return states;
+};
+
+/** Grows at each `continueRtp`: a framer that has sent already looks for a state handed to it only then. */
+let continuedVersion = 0;
+
+/** The process (or node) before sent these outputs' last datagrams: their streams go on from there. */
 export const continueRtp = (states: Record<string, RtpState>): void => {
   for (const [id, state] of Object.entries(states)) continued.set(id, state);
+  continuedVersion += 1;
 };
 
 interface RtpFramer {
@@ -59,13 +76,14 @@ export const makeRtpFramer = (term: number | null, outputId = ""): Effect.Effect
     view.setUint8(0, 0x80); // version 2, no padding, no extension, no CSRC
     view.setUint8(1, RTP_PAYLOAD_TYPE_MP2T);
     view.setUint32(8, ssrc);
-    // Until the first header: a state the process before handed over (it is sent only after that arrived).
-    let adopting = outputId !== "";
+    // Before the first header, and after each later hand-over: a state the process (or node) before handed
+    // over (it is sent only after that arrived).
+    let adopted = outputId === "" ? Number.POSITIVE_INFINITY : -1;
     if (outputId !== "") framers.set(outputId, () => ({ ssrc, sequence, timestampOffset }));
     return {
       nextHeader: () => {
-        if (adopting) {
-          adopting = false;
+        if (adopted < continuedVersion) {
+          adopted = continuedVersion;
           const state = continued.get(outputId);
           if (state !== undefined) {
             continued.delete(outputId);

@@ -18,6 +18,7 @@ import type {
   InputRole,
   OutputSpec,
 } from "../channel.ts";
+import type { Resumption } from "../cut-stage.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
 
 /** What a worker is started with (structured-cloned: plain data only). */
@@ -63,6 +64,10 @@ export type Command =
       readonly rtp: Record<string, RtpState>;
       readonly handedOver: SharedArrayBuffer;
     }
+  /** A fleet hand-over (RunningChannel.fleetCut, fleetResume, fleetResumed). */
+  | { readonly op: "fleetCut"; readonly channel: ChannelId }
+  | { readonly op: "fleetResume"; readonly channel: ChannelId; readonly how: Resumption }
+  | { readonly op: "fleetResumed"; readonly channel: ChannelId; readonly withinMs: number }
   /** A move's last step on the new worker: its inputs take any sender again. */
   | { readonly op: "settle"; readonly channel: ChannelId }
   | { readonly op: "applyOutput"; readonly channel: ChannelId; readonly output: OutputSpec }

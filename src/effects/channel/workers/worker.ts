@@ -220,7 +220,7 @@ const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
     case "settle":
       return host.with(command.channel, (channel) => channel.settle);
     case "fleetCut":
-      return host.with(command.channel, (channel) => Effect.sync(() => channel.fleetCut()));
+      return host.with(command.channel, (channel) => Effect.promise(() => channel.fleetCut()));
     case "fleetResume":
       return host.with(command.channel, (channel) => Effect.sync(() => channel.fleetResume(command.how)));
     case "fleetResumed":

@@ -150,6 +150,13 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
       "create index token_sessions_by_last_seen on token_sessions (last_seen)",
     ),
   },
+  {
+    version: 9,
+    name: "the cut a holder hands over with its lease (docs/fleet.md, hitless moves and drains)",
+    // Expand only: a node of the previous release neither reads nor writes it, and its releases leave the
+    // column as it was (the term in the cut tells the next holder it is not of this hand-over).
+    apply: statements("alter table leases add column if not exists cut jsonb"),
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.reduce(

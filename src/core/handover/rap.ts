@@ -1,0 +1,126 @@
+/**
+ * A fleet hand-over between two different copies of one programme (MediaLive's two pipelines to two nodes: the
+ * same frames and timestamps, other bytes), where no datagram of one copy is in the other: the old holder cuts
+ * just before a video random access point and names its PTS; the new holder begins at the first random access
+ * point of its own copy whose PTS is at or after it, its PAT and PMT first, with the discontinuity_indicator
+ * set on the first packet of each PID it sends (docs/fleet.md, "Hitless moves and drains"). Pure: the forwarding
+ * thread's cut stage (src/effects/channel/cut-stage.ts) runs it.
+ */
+import {
+  ccAt,
+  firstProgram,
+  NULL_PID,
+  PACKET,
+  PTS_WRAP,
+  packetPts,
+  pidAt,
+  previousCc,
+  randomAccessIndicator,
+  readPat,
+  readPmt,
+  SYNC,
+  sectionOf,
+  unitStartAt,
+  VIDEO_STREAM_TYPES,
+  writeAdaptationOnly,
+} from "../ts/index.ts";
+
+/** What a stream says of its programme: its video PIDs and its last PAT and PMT packets. */
+export class ProgramWatch {
+  private pmtPid = -1;
+  /** The video PIDs the last PMT lists. */
+  videoPids: ReadonlySet<number> = new Set();
+  /** Copies of the last PAT and PMT packets that began a section. */
+  pat: Uint8Array | null = null;
+  pmt: Uint8Array | null = null;
+
+  /** Reads the PAT and PMT packets of a datagram. */
+  observe(datagram: Uint8Array): void {
+    for (let at = 0; at + PACKET <= datagram.length; at += PACKET) {
+      if (datagram[at] !== SYNC || !unitStartAt(datagram, at)) continue;
+      const pid = pidAt(datagram, at);
+      if (pid === 0) {
+        const program = firstProgram(readPat(sectionOf(datagram, at) ?? new Uint8Array(0)));
+        if (program === undefined) continue;
+        this.pmtPid = program.pid;
+        this.pat = datagram.slice(at, at + PACKET);
+      } else if (pid === this.pmtPid) {
+        const pmt = readPmt(sectionOf(datagram, at) ?? new Uint8Array(0));
+        if (pmt === null) continue;
+        this.videoPids = new Set(
+          pmt.streams
+            .filter((stream) => VIDEO_STREAM_TYPES.has(stream.streamType))
+            .map((stream) => stream.pid),
+        );
+        this.pmt = datagram.slice(at, at + PACKET);
+      }
+    }
+  }
+}
+
+/**
+ * The first video random access point in the datagram: the packet that begins a PES of a video PID with
+ * random_access_indicator set, and that PES's PTS; null when the datagram has none (or its PES no PTS).
+ */
+export const randomAccessIn = (
+  datagram: Uint8Array,
+  videoPids: ReadonlySet<number>,
+): { readonly packet: number; readonly pts: number } | null => {
+  if (videoPids.size === 0) return null;
+  for (let at = 0; at + PACKET <= datagram.length; at += PACKET) {
+    if (datagram[at] !== SYNC || !unitStartAt(datagram, at) || !videoPids.has(pidAt(datagram, at))) continue;
+    const packet = datagram.subarray(at, at + PACKET);
+    if (!randomAccessIndicator(packet)) continue;
+    const pts = packetPts(packet);
+    if (pts >= 0) return { packet: at / PACKET, pts };
+  }
+  return null;
+};
+
+/** Whether PTS `a` is at or after `b`, round the 33-bit wrap (within half of it). */
+export const ptsAtOrAfter = (a: number, b: number): boolean => (a - b + PTS_WRAP) % PTS_WRAP < PTS_WRAP / 2;
+
+/**
+ * Sets discontinuity_indicator on the first packet of each PID it is given (null packets aside). A packet that
+ * has an adaptation field gets the flag in it; one that has none cannot without moving its payload, so an
+ * adaptation-only packet with the flag goes just before it, its counter the one before the packet's (a packet
+ * without payload repeats the counter).
+ */
+export class DiscontinuityMarker {
+  private readonly seen = new Set<number>();
+
+  /** The datagram as it goes out: a copy with the flags set, and before it the packets added; as is when none. */
+  mark(datagram: Uint8Array): ReadonlyArray<Uint8Array> {
+    let copy: Uint8Array | null = null;
+    const added: number[] = [];
+    for (let at = 0; at + PACKET <= datagram.length; at += PACKET) {
+      const pid = pidAt(datagram, at);
+      if (datagram[at] !== SYNC || pid === NULL_PID || this.seen.has(pid)) continue;
+      this.seen.add(pid);
+      const control = ((datagram[at + 3] ?? 0) >> 4) & 0x3;
+      if ((control & 0x2) !== 0 && (datagram[at + 4] ?? 0) > 0) {
+        copy ??= datagram.slice();
+        copy[at + 5] = (copy[at + 5] ?? 0) | 0x80;
+      } else added.push(at);
+    }
+    if (copy === null && added.length === 0) return [datagram];
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < added.length; i += 7) {
+      const chunk = added.slice(i, i + 7);
+      const packets = new Uint8Array(chunk.length * PACKET);
+      chunk.forEach((at, j) => {
+        writeAdaptationOnly(
+          packets,
+          j * PACKET,
+          pidAt(datagram, at),
+          previousCc(ccAt(datagram, at)),
+          true,
+          -1,
+        );
+      });
+      out.push(packets);
+    }
+    out.push(copy ?? datagram);
+    return out;
+  }
+}
