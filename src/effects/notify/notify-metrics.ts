@@ -9,7 +9,8 @@ import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import { Counter, Gauge } from "prom-client";
 import { Metrics } from "../status/metrics.ts";
-import { Notifications, OUTCOMES } from "./deliveries.ts";
+import { Notifications } from "./deliveries.ts";
+import { OUTCOMES } from "./delivery-queues.ts";
 
 export const NotifyMetricsLive = Layer.effectDiscard(
   Effect.gen(function* () {
