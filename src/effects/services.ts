@@ -15,6 +15,7 @@ import { layerScheduleDocument, type ScheduleStore } from "./config/schedule-pro
 import { type DocumentStore, layerMemory } from "./config/store.ts";
 import { ConfigCode } from "./config-code/config-code.ts";
 import { ConfigFileLive } from "./config-code/config-file.ts";
+import { layerReferring } from "./config-code/referring-store.ts";
 import { AccessRules } from "./control/access-rules.ts";
 import { Auth } from "./control/auth.ts";
 import { ConfigTransfer } from "./control/config-transfer.ts";
@@ -100,6 +101,8 @@ const graph = <R, S>(fleet: Layer.Layer<Fleet, never, R>, schedules: Layer.Layer
     Layer.provideMerge(Layer.mergeAll(CueHistory.Default, Recordings.Default, EventNames)),
     Layer.provideMerge(Layer.mergeAll(Channels.Default, ConfigState.Default, Placement.Default, schedules)),
     Layer.provideMerge(EventBus.Default),
+    // The configuration is stored with its secrets' references, never their values (config as code).
+    Layer.provide(layerReferring),
   );
 
 /** One box: the embedded JSON store, no fleet. */

@@ -92,3 +92,51 @@ access_rules:
   - { claim: groups, equals: tv-ops-eu, role: operator, channels: { tags: [eu] } }
   - { claim: groups, equals: tv-admins, role: admin, channels: "*" }
 `;
+
+export const RIST_SECRET = "h7ristsecret-Kp3vQ9zW";
+export const RTSP_PASSWORD = "h7rtsppass-Vd8sL1";
+
+/**
+ * Every feature (acceptance 1): DOCUMENT, whose channels have two inputs with health rules, a slate, a
+ * schedule and notifiers of each kind, with the sports channel given an output of every other protocol
+ * (RIST with a secret by reference, RTMPS, RTSP with a password by reference, RTSPS, a recording, HLS), each
+ * with a policy. A recording needs DISTRIBUTARY_RECORDINGS_DIR to be `recordings`.
+ */
+export const everyFeature = (recordings: string) =>
+  DOCUMENT.replace(
+    `        url: udp://127.0.0.1:47128
+`,
+    `        url: udp://127.0.0.1:47128
+        policy: { scte35: strip }
+      rist:
+        name: RIST contribution
+        protocol: rist
+        url: rist://127.0.0.1:47160?profile=main&secret=\${secret:H7_RIST_SECRET}
+        policy: { pids: { drop: [258] } }
+      rtmps:
+        name: RTMPS
+        protocol: rtmps
+        url: rtmps://127.0.0.1:47162/live/h7-rtmps-key
+        policy: { scte35: strip }
+      rtsp:
+        name: RTSP
+        protocol: rtsp
+        url: rtsp://h7:\${secret:H7_RTSP_PASSWORD}@127.0.0.1:47164/live/cam
+        policy: { scte35: strip }
+      rtsps:
+        name: RTSPS
+        protocol: rtsps
+        url: rtsps://127.0.0.1:47166/live/cam
+        policy: { scte35: strip }
+      archive:
+        name: Archive
+        protocol: file
+        url: file://${recordings}/sports?rotate=60
+        policy: { scte35: strip }
+      web:
+        name: Web
+        protocol: hls
+        url: hls://?target=2&window=30
+        policy: { scte35: strip }
+`,
+  );

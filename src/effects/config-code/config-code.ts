@@ -4,7 +4,7 @@
  * (document-text.ts). Secrets are referred to as `${secret:NAME}` and resolved on the server (secret-refs.ts)
  * from DISTRIBUTARY_SECRET_<NAME> or the file <NAME> in DISTRIBUTARY_SECRETS_DIR; a reference is what plans
  * and exports show, never its value, and an export (export-document.ts) writes it back where the last applied
- * document used one (the references are kept in `config-refs.json`). A plan's changes and their cost in words
+ * document used one (the store keeps the references, never the values: referring-store.ts). A plan's changes and their cost in words
  * are plan-changes.ts's; a plan remembers a digest of the configuration it was made against: applying it
  * after any other change is a 409. An apply is one commit per document and one audit event with the
  * document's digest; the running channels then take only what changed, as the control plane's own commands
@@ -36,7 +36,6 @@ import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
 import { ScheduleStore } from "../config/schedule-progress.ts";
 import { maskKnownSecrets } from "../config/secrets.ts";
-import { DocumentStore } from "../config/store.ts";
 import { AccessRules } from "../control/access-rules.ts";
 import { Resume } from "../control/resume.ts";
 import { controlShared } from "../control/shared.ts";
@@ -45,9 +44,9 @@ import { localAddresses } from "../runtime/own-ports.ts";
 import { parseText, problem } from "./document-text.ts";
 import { documentText, exportedDocument } from "./export-document.ts";
 import { planChanges, planWords } from "./plan-changes.ts";
+import { SecretRefs } from "./referring-store.ts";
 import { resolveNames, shown } from "./secret-refs.ts";
 
-export const REFS_FILE = "config-refs.json";
 /** Plans kept for an apply; an older one is planned again. */
 const MAX_PLANS = 50;
 
@@ -80,25 +79,13 @@ export class ConfigCode extends Effect.Service<ConfigCode>()("distributary/Confi
     const channels = yield* Channels;
     const notifiers = yield* Notifiers;
     const rules = yield* AccessRules;
-    const store = yield* DocumentStore;
     const placement = yield* Placement;
     const schedules = yield* ScheduleStore;
     const { resume } = yield* Resume;
     const { locked, done, isRunning, spec, startChannel, applyRuntime } = yield* controlShared;
 
-    /** The references of the last applied document, by field path. */
-    let refs: Record<string, string> = yield* store.read(REFS_FILE).pipe(
-      Effect.map((text) => {
-        if (text._tag === "None") return {};
-        try {
-          const parsed = JSON.parse(text.value) as { refs?: Record<string, string> };
-          return parsed.refs ?? {};
-        } catch {
-          return {};
-        }
-      }),
-      Effect.orElseSucceed(() => ({})),
-    );
+    /** The references in use, by field path: what the store holds (referring-store.ts). */
+    const secretRefs = yield* SecretRefs;
     const plans = new Map<string, Kept>();
 
     /** What the store holds now, as one digest: a plan made against another state is stale. */
@@ -114,6 +101,7 @@ export class ConfigCode extends Effect.Service<ConfigCode>()("distributary/Confi
     /** The whole configuration as a declarative document: references where used, other secrets masked. */
     const exportText = (format: "json" | "yaml") =>
       Effect.gen(function* () {
+        const refs = secretRefs.current();
         const { values } = yield* resolveNames(new Map(Object.entries(refs)));
         const show = shown(
           refs,
@@ -252,7 +240,19 @@ export class ConfigCode extends Effect.Service<ConfigCode>()("distributary/Confi
       const nextRules = document.access_rules ?? (prune ? [] : rules.current());
 
       // The changes, field by field, each shown with references or masked.
-      const newRefs = Object.fromEntries(templates);
+      // The references after the apply: the document's, and those of what it leaves as it is.
+      const declared = [
+        ...next.map((channel) => `channels.${channel.id}.`),
+        ...nextNotifiers.map((record) => `notifiers.${record.id}.`),
+      ];
+      const newRefs = {
+        ...Object.fromEntries(
+          Object.entries(secretRefs.current()).filter(
+            ([path]) => !declared.some((prefix) => path.startsWith(prefix)),
+          ),
+        ),
+        ...Object.fromEntries(templates),
+      };
       const kinds = new Map<string, string>([
         ...storedNotifiers.map((record) => [record.id, record.kind] as const),
         ...nextNotifiers.map((record) => [record.id, record.kind] as const),
@@ -266,7 +266,7 @@ export class ConfigCode extends Effect.Service<ConfigCode>()("distributary/Confi
         keptNotifiers,
         rules: rules.current(),
         nextRules,
-        before: shown(refs, values, kinds),
+        before: shown(secretRefs.current(), values, kinds),
         after: shown(newRefs, values, kinds),
         isRunning,
         runsHere: placement.runsHere,
@@ -313,9 +313,21 @@ export class ConfigCode extends Effect.Service<ConfigCode>()("distributary/Confi
             });
           const before = configs.current();
           const touched = new Set(kept.plan.changes.map((change) => change.id.split("/")[0]));
-          yield* configs.commit({ version: 1, channels: kept.channels });
+          // What is written refers where the document did (referring-store.ts).
+          const refsBefore = secretRefs.current();
+          secretRefs.replace(kept.refs);
+          yield* configs
+            .commit({ version: 1, channels: kept.channels })
+            .pipe(Effect.tapError(() => Effect.sync(() => secretRefs.replace(refsBefore))));
           const rollback = <A, E>(effect: Effect.Effect<A, E>) =>
-            effect.pipe(Effect.tapError(() => Effect.ignore(configs.commit(before))));
+            effect.pipe(
+              Effect.tapError(() =>
+                Effect.zipRight(
+                  Effect.sync(() => secretRefs.replace(refsBefore)),
+                  Effect.ignore(configs.commit(before)),
+                ),
+              ),
+            );
           const notifiersBefore = notifiers.current();
           if (kept.touchesNotifiers) yield* rollback(notifiers.replaceAll(kept.notifiers));
           if (kept.touchesRules)
@@ -330,8 +342,6 @@ export class ConfigCode extends Effect.Service<ConfigCode>()("distributary/Confi
                   ),
                 ),
             );
-          refs = kept.refs;
-          yield* Effect.ignore(store.write(REFS_FILE, JSON.stringify({ version: 1, refs }, null, 2)));
           // The running channels take what changed, as the control plane's commands do.
           const stored = configs.byId(before);
           const nextById = configs.byId(configs.current());

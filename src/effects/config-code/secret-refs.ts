@@ -30,8 +30,11 @@ const secretValue = (name: string) =>
     );
   });
 
-/** Every name the templates refer to, resolved; an unknown one is an issue at its field. */
-export const resolveNames = (templates: ReadonlyMap<string, string>) =>
+/**
+ * Every name the templates refer to, resolved; an unknown one is an issue at its field. The values are held by
+ * the masker as `owner`'s (a plan's, or the stored configuration's: referring-store.ts).
+ */
+export const resolveNames = (templates: ReadonlyMap<string, string>, owner = "config-code:references") =>
   Effect.gen(function* () {
     const values = new Map<string, string>();
     const issues: FieldIssue[] = [];
@@ -43,7 +46,7 @@ export const resolveNames = (templates: ReadonlyMap<string, string>) =>
         else values.set(name, value.right);
       }
     // The masker learns them before any text could repeat one.
-    holdSecrets("config-code:references", values.values());
+    holdSecrets(owner, values.values());
     return { values, issues };
   });
 
