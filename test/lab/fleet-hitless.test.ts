@@ -10,6 +10,7 @@
 import { expect, it } from "vitest";
 import { eventually } from "../support/app.ts";
 import {
+  clock,
   doubleSending,
   handovers,
   longestSilence,
@@ -105,6 +106,13 @@ describeLab("hitless moves and drains", () => {
     );
     const running = () => [...fleet.nodes.values()].find((node) => node.running()) as FleetNode;
     const steps: string[] = [];
+    /** What the nodes said of each hand-over (a node's log lasts from its last start: kept before a restart). */
+    const said: string[] = [];
+    const keepLog = (node: FleetNode) => {
+      for (const line of node.log().split("\n"))
+        if (/fleet: (node \w+ cut channel|channel \S+ handed from)/.test(line))
+          said.push(`  ${node.id}: ${/"msg":"([^"]*)"/.exec(line)?.[1] ?? line}`);
+    };
     try {
       await awaitHolder(fleet, ids);
       const onAirMs = nowMs();
@@ -164,12 +172,14 @@ describeLab("hitless moves and drains", () => {
         );
         await settle();
         // Started again, it stands by once more.
+        keepLog(node);
         await node.stop();
         await node.start();
         await settle();
       }
       const endMs = nowMs();
       await pause(500);
+      for (const node of fleet.nodes.values()) keepLog(node);
 
       const lines: string[] = [];
       const results = outputPorts.map((port) => {
@@ -180,6 +190,14 @@ describeLab("hitless moves and drains", () => {
         const doubles = doubleSending(arrivals);
         const silence = longestSilence(arrivals);
         const gaps = changes.map((change) => change.gapMs);
+        // At each change of sender: the gap, and the stream's datagrams missing or repeated across it.
+        for (const change of changes) {
+          const i = arrivals.findIndex((x) => x.atMs === change.atMs && x.source === change.to);
+          const [before, after] = [at[i - 1] ?? -1, at[i] ?? -1];
+          lines.push(
+            `    :${port} ${fleet.names.get(change.from)}→${fleet.names.get(change.to)} at ${clock(change.atMs)}: +${Math.round(change.gapMs)} ms, #${before} then #${after}`,
+          );
+        }
         lines.push(
           `  udp :${port}: ${arrivals.length} datagrams (${arrivals.length * 7} TS packets), ${changes.length} changes of sender, ` +
             `lost ${counted.lost} datagrams, repeated ${counted.repeated}, not of the stream ${counted.foreign}; ` +
@@ -208,6 +226,7 @@ describeLab("hitless moves and drains", () => {
       report("Hitless moves and drains: 3 channels (2 on a, b, c; 1 on a, b), multicast input", [
         ...steps.map((s) => `  ${s}`),
         ...lines,
+        ...said,
       ]);
 
       for (const result of results) {

@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { NULL_PID, PACKET, pidAt } from "../ts/index.ts";
 
 /** How long the ring keeps a datagram, at most (ms), and how many bytes it keeps at most. */
-export const RING_MS = 2000;
+export const RING_MS = 4000;
 export const RING_BYTES = 4 * 1024 * 1024;
 /** How many of the last datagrams sent a cut names. */
 export const CONTEXT = 8;

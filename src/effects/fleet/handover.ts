@@ -37,10 +37,18 @@ export interface HandoverPlan {
 export const makeFleetHandover = (me: string, channels: ChannelsService, bus: EventBus) => ({
   /** On the old holder: its outputs stop at a cut, and the cut; null when its channel could not say. */
   cut: (id: string): Effect.Effect<HolderCut | null> =>
-    channels.fleetCut(id as ChannelId).pipe(
-      Effect.timeoutTo({ duration: CUT_ANSWER_MS, onTimeout: () => null, onSuccess: (cut) => cut }),
-      Effect.orElseSucceed(() => null),
-    ),
+    Effect.suspend(() => {
+      const askedAt = performance.now();
+      return channels.fleetCut(id as ChannelId).pipe(
+        Effect.timeoutTo({ duration: CUT_ANSWER_MS, onTimeout: () => null, onSuccess: (cut) => cut }),
+        Effect.orElseSucceed(() => null),
+        Effect.tap((cut) =>
+          Effect.logInfo(
+            `fleet: node ${me} cut channel ${id} after ${Math.round(performance.now() - askedAt)} ms: ${cut === null ? "no cut (its channel did not say)" : `${cut.agreed === null ? "nothing sent to name" : "its last datagrams named"}, ${cut.pts === null ? "no random access point within the bound" : `before the random access point of PTS ${cut.pts}`}, ${cut.packets} TS packets sent`}`,
+          ),
+        ),
+      );
+    }),
 
   /**
    * How the new holder of term `term` begins, from the lease row it read at `readAt` (performance.now()) that
