@@ -52,3 +52,68 @@ export const handoverWords = (h: HandoverFacts): string =>
 
 /** Whether the hand-over kept the promise: every packet once. */
 export const handoverClean = (h: HandoverFacts): boolean => h.lost === 0 && h.repeated === 0;
+
+/** A node's (a process's) upgrade on one box: one under way, and how the last ended (effects/handover/upgrade-state.ts). */
+export interface UpgradeUnderWay {
+  readonly from_version: string;
+  /** null until the new process has said which version it runs */
+  readonly to_version: string | null;
+  /** ISO 8601 */
+  readonly since: string;
+}
+
+export interface LastUpgrade {
+  /** ISO 8601, when it ended */
+  readonly at: string;
+  readonly outcome: "done" | "failed";
+  readonly from_version: string;
+  readonly to_version: string | null;
+  readonly duration_ms: number;
+  /** channels handed over (done) */
+  readonly channels: number;
+  /** why it failed, in words; null when done */
+  readonly reason: string | null;
+}
+
+export interface UpgradeState {
+  readonly upgrading: UpgradeUnderWay | null;
+  readonly last: LastUpgrade | null;
+}
+
+/** A node's drain: channels it still holds, or done. */
+export interface NodeDrain {
+  readonly state: "draining" | "drained";
+  readonly channels_left: number;
+}
+
+/** An upgrade state as a peer reported it (JSON from the database): null when it is not one. */
+export const upgradeStateOf = (value: unknown): UpgradeState | null => {
+  if (typeof value !== "object" || value === null) return null;
+  const { upgrading, last } = value as Record<string, unknown>;
+  const text = (v: unknown) => (typeof v === "string" ? v : null);
+  const under =
+    typeof upgrading === "object" && upgrading !== null ? (upgrading as Record<string, unknown>) : null;
+  const ended = typeof last === "object" && last !== null ? (last as Record<string, unknown>) : null;
+  return {
+    upgrading:
+      under === null
+        ? null
+        : {
+            from_version: text(under.from_version) ?? "?",
+            to_version: text(under.to_version),
+            since: text(under.since) ?? "",
+          },
+    last:
+      ended === null
+        ? null
+        : {
+            at: text(ended.at) ?? "",
+            outcome: ended.outcome === "failed" ? "failed" : "done",
+            from_version: text(ended.from_version) ?? "?",
+            to_version: text(ended.to_version),
+            duration_ms: typeof ended.duration_ms === "number" ? ended.duration_ms : 0,
+            channels: typeof ended.channels === "number" ? ended.channels : 0,
+            reason: text(ended.reason),
+          },
+  };
+};

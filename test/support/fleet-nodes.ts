@@ -34,8 +34,13 @@ export interface FleetNodes {
   readonly pg: () => Postgres;
   readonly process: (id: string) => ServiceProcess;
   readonly base: (id: string) => string;
-  /** Starts (or starts again) node `id` with `env` added, and waits until it is ready. */
-  readonly start: (id: string, env?: NodeJS.ProcessEnv) => Promise<void>;
+  /** Node `id`'s config directory (its control socket: `distributary upgrade --config-dir`). */
+  readonly configDir: (id: string) => string;
+  /**
+   * Starts (or starts again) node `id` with `env` added, and waits until it is ready; `bin`: another tree's
+   * launcher (an installed release's link), this tree's by default.
+   */
+  readonly start: (id: string, env?: NodeJS.ProcessEnv, bin?: string) => Promise<void>;
   /** A request to node `id`'s API, as admin unless `token` says otherwise (null: none). */
   readonly api: (
     id: string,
@@ -98,8 +103,10 @@ export const useFleetNodes = (options: {
       return node;
     },
     base,
-    start: async (id, env = {}) => {
+    configDir: (id) => join(dir, id),
+    start: async (id, env = {}, bin) => {
       const node = spawnService({
+        ...(bin === undefined ? {} : { bin }),
         port: portOf(id),
         after: ["--host", "127.0.0.1", "--config-dir", join(dir, id)],
         env: {

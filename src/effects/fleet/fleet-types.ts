@@ -4,6 +4,7 @@
  */
 import type * as Effect from "effect/Effect";
 import type { ControlError } from "../../domain/errors.ts";
+import type { UpgradeState } from "../../domain/handover.ts";
 
 export type NodeState = "up" | "unreachable" | "down" | "draining" | "drained";
 
@@ -19,7 +20,12 @@ export interface NodeView {
   readonly state: NodeState;
   readonly self: boolean;
   readonly channels_held: number;
-  readonly load: { readonly channels_running: number; readonly cpu_percent: number };
+  readonly load: {
+    readonly channels_running: number;
+    readonly cpu_percent: number;
+    /** Its upgrade as its heartbeat reported it (node-states.ts puts it beside the node). */
+    readonly upgrade?: UpgradeState | null;
+  };
 }
 
 export interface LeaseView {

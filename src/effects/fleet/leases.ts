@@ -21,6 +21,7 @@
  */
 import type { HolderCut } from "../channel/cut-stage.ts";
 import type { Queryable } from "../config/postgres/database.ts";
+import { upgradeState } from "../handover/upgrade-state.ts";
 import { NODE_SELECT, type NodeLoad, type NodeRow, nodeRow } from "./nodes.ts";
 
 export interface LeaseRow {
@@ -142,7 +143,8 @@ export const round = async (
        (select coalesce(json_agg(c), '[]') from (select ${LEASE_COLUMNS} from leases l where l.revision > $5) c)
          as changed,
        (select last_value from config_revision) as config_revision`,
-    [me, bootId, ttlMs, JSON.stringify(load), since],
+    // The load with this process's upgrade on its box (handover/upgrade-state.ts): every Nodes page shows it.
+    [me, bootId, ttlMs, JSON.stringify({ ...load, upgrade: upgradeState() }), since],
   );
   const row = rows[0] ?? {};
   const mine = row.mine === true;

@@ -3,12 +3,15 @@
  * database's clock, whether it drains, and the load it reported. One statement per function. A registration
  * and a drain are announced on `distributary_nodes` (the node's id), so every node reads the nodes at once.
  */
+import { type UpgradeState, upgradeStateOf } from "../../domain/handover.ts";
 import { NODE_CHANNEL, type Queryable } from "../config/postgres/database.ts";
 
 /** What a node reports of itself at each heartbeat. */
 export interface NodeLoad {
   readonly channels_running: number;
   readonly cpu_percent: number;
+  /** Its upgrade on its box (handover/upgrade-state.ts); absent from a node of an older release. */
+  readonly upgrade?: UpgradeState | null;
 }
 
 interface NodeRegistration {
@@ -72,7 +75,11 @@ export const nodeRow = (row: Record<string, unknown>): NodeRow => {
     startedAt: new Date(row.started_at as Date | string).toISOString(),
     heartbeatAgeMs: Number(row.age_ms),
     draining: row.draining === true,
-    load: { channels_running: number(load.channels_running), cpu_percent: number(load.cpu_percent) },
+    load: {
+      channels_running: number(load.channels_running),
+      cpu_percent: number(load.cpu_percent),
+      upgrade: upgradeStateOf(load.upgrade),
+    },
     leaseInMs: Number(row.lease_in_ms),
   };
 };

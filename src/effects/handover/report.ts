@@ -7,6 +7,7 @@
  * keeps no audit table: its audit trail is the event log (`GET /api/events?type=handover`).
  */
 import * as Effect from "effect/Effect";
+import type { NewEvent } from "../../domain/events.ts";
 import type { HandoverKind, HandoverMode } from "../../domain/handover.ts";
 import { EventBus } from "../events/event-bus.ts";
 
@@ -44,4 +45,29 @@ export const reportHandoverOn = (bus: EventBus, h: HandoverReport): void => {
     lost: h.lost,
     repeated: h.repeated,
   });
+};
+
+/**
+ * An upgrade on one box, done: each channel it handed over, in the new process (its event log lives on). The
+ * input sockets went over (mode `socket`): the old copy read what its sockets had queued and sent it before the
+ * new one sent (peer.ts), so neither counts a packet lost or repeated.
+ */
+export const reportUpgradeHandovers = (
+  bus: EventBus,
+  event: Extract<NewEvent, { readonly type: "upgrade" }>,
+  durations: Readonly<Record<string, number>>,
+): void => {
+  const { from, to } = event;
+  for (const cut of event.channels)
+    reportHandoverOn(bus, {
+      kind: "upgrade",
+      mode: "socket",
+      channel: cut.channel,
+      from: `pid ${from.pid} (${from.version})`,
+      to: to === null ? "the new process" : `pid ${to.pid} (${to.version})`,
+      packetsAtCut: cut.packets_at_cut,
+      durationMs: durations[cut.channel] ?? event.duration_ms,
+      lost: 0,
+      repeated: 0,
+    });
 };

@@ -37,7 +37,8 @@ import {
   UPGRADE_FROM_ENV,
   UPGRADE_LISTEN_FD_ENV,
 } from "./peer.ts";
-import { reportHandoverOn } from "./report.ts";
+import { reportUpgradeHandovers } from "./report.ts";
+import { upgradeDone, upgradeFailed, upgradeStarted, upgradeTo } from "./upgrade-state.ts";
 
 /** Set by bin/distributary: the launcher as it was called (a link to a release resolves to the new one). */
 export const LAUNCHER_ENV = "DISTRIBUTARY_LAUNCHER";
@@ -164,6 +165,7 @@ export const serveUpgrades = (options: Options) =>
       const fd = descriptorOf(options.server);
       if (fd === null) return report("failed: the HTTP listening socket has no descriptor to hand over");
       upgrading = true;
+      upgradeStarted(version);
       const startedAt = Date.now();
       const from: Peer = { pid: process.pid, version };
       const say = (line: string) => {
@@ -182,6 +184,7 @@ export const serveUpgrades = (options: Options) =>
         });
       } catch (cause) {
         upgrading = false;
+        upgradeFailed(version, null, 0, message(cause));
         return report(`failed: cannot start ${launcher}: ${message(cause)}`);
       }
       say(`started ${launcher} serve as pid ${child.pid ?? "?"}; handing over`);
@@ -214,6 +217,7 @@ export const serveUpgrades = (options: Options) =>
             writePid();
             const kept = `pid ${process.pid} (${version}) keeps every channel`;
             log("error", `upgrade failed: ${reason}; ${kept}`);
+            upgradeFailed(version, to?.version ?? null, Date.now() - startedAt, reason);
             bus.emit({
               type: "upgrade",
               outcome: "failed",
@@ -298,6 +302,7 @@ export const serveUpgrades = (options: Options) =>
             return;
           case "taken": {
             to = { pid: received.pid, version: received.version };
+            upgradeTo(received.version);
             const left = channels.running();
             if (received.failed.length > 0 || left.length > 0)
               return fail(
@@ -390,20 +395,8 @@ export const serveUpgrades = (options: Options) =>
       writePid();
       send({ t: "serving" });
       bus.emit(handedOver.event);
-      const { from, to } = handedOver.event;
-      for (const cut of handedOver.event.channels)
-        reportHandoverOn(bus, {
-          kind: "upgrade",
-          mode: "socket",
-          channel: cut.channel,
-          from: `pid ${from.pid} (${from.version})`,
-          to: `pid ${to?.pid ?? process.pid} (${to?.version ?? version})`,
-          packetsAtCut: cut.packets_at_cut,
-          durationMs: handedOver.durations[cut.channel] ?? handedOver.event.duration_ms,
-          // The old copy read what its sockets had queued and sent it before the new one sent (peer.ts).
-          lost: 0,
-          repeated: 0,
-        });
+      reportUpgradeHandovers(bus, handedOver.event, handedOver.durations);
+      upgradeDone(handedOver.event);
       yield* Effect.logInfo(
         `upgrade: took over from pid ${process.env[UPGRADE_FROM_ENV]?.split(" ")[0] ?? "?"}; serving`,
       );

@@ -9,7 +9,8 @@ import { notFound } from "../../domain/errors.ts";
 import { NodeId } from "../../domain/ids.ts";
 import { audit, type EventBus } from "../../effects/events/event-bus.ts";
 import { noFleet } from "../../effects/fleet/fleet.ts";
-import type { FleetShape, NodeView } from "../../effects/fleet/fleet-types.ts";
+import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
+import { type NodeWithStates, withStates } from "../../effects/fleet/node-states.ts";
 import { type Api, makeApi, param, type Run } from "../routes.ts";
 
 const NodeState = Schema.Literal("up", "unreachable", "down", "draining", "drained");
@@ -31,10 +32,42 @@ const NodeViewSchema = Schema.Struct({
   self: Schema.Boolean.annotations({ description: "whether this is the node that answered" }),
   channels_held: Schema.Number,
   load: Schema.Struct({ channels_running: Schema.Number, cpu_percent: Schema.Number }),
+  drain: Schema.NullOr(
+    Schema.Struct({ state: Schema.Literal("draining", "drained"), channels_left: Schema.Number }),
+  ).annotations({
+    description: "draining: the channels it still holds; drained: none left; null when it is not draining",
+  }),
+  upgrade: Schema.NullOr(
+    Schema.Struct({
+      upgrading: Schema.NullOr(
+        Schema.Struct({
+          from_version: Schema.String,
+          to_version: Schema.NullOr(Schema.String).annotations({
+            description: "null until the new process has said which version it runs",
+          }),
+          since: Schema.String,
+        }),
+      ).annotations({ description: "an upgrade on its box under way (distributary upgrade, SIGUSR2)" }),
+      last: Schema.NullOr(
+        Schema.Struct({
+          at: Schema.String,
+          outcome: Schema.Literal("done", "failed"),
+          from_version: Schema.String,
+          to_version: Schema.NullOr(Schema.String),
+          duration_ms: Schema.Number,
+          channels: Schema.Number.annotations({ description: "channels handed over (done)" }),
+          reason: Schema.NullOr(Schema.String).annotations({ description: "why it failed, in words" }),
+        }),
+      ).annotations({ description: "how its last upgrade ended, since the process started" }),
+    }),
+  ).annotations({ description: "its upgrade on its box; null from a node of an older release" }),
 }).annotations({ identifier: "Node" });
 
 // The coordinator's view and the documented schema are the same shape, checked both ways by the compiler.
-const sameShape: [NodeView, typeof NodeViewSchema.Type] = [{} as typeof NodeViewSchema.Type, {} as NodeView];
+const sameShape: [NodeWithStates, typeof NodeViewSchema.Type] = [
+  {} as typeof NodeViewSchema.Type,
+  {} as NodeWithStates,
+];
 void sameShape;
 
 const NodeList = Schema.Struct({ nodes: Schema.Array(NodeViewSchema) }).annotations({
@@ -75,11 +108,13 @@ export const nodesApi = (fleet: FleetShape, bus: EventBus, run: Run): Api => {
       path: "/",
       access: "viewer",
       summary:
-        "The fleet's nodes: state, version, heartbeat age, channels held and load (404 on one box: no fleet)",
+        "The fleet's nodes: state, version, heartbeat age, channels held, load, drain and upgrade (404 on one box: no fleet)",
       response: NodeList,
     },
     (c) =>
-      run(c, fleet.enabled ? Effect.sync(fleet.nodes) : Effect.fail(noFleet()), (nodes) => c.json({ nodes })),
+      run(c, fleet.enabled ? Effect.sync(() => withStates(fleet.nodes())) : Effect.fail(noFleet()), (nodes) =>
+        c.json({ nodes }),
+      ),
   );
 
   on(

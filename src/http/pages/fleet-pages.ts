@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect";
 import * as Either from "effect/Either";
 import { Hono } from "hono";
 import { nodesPage } from "../../../views/fleet.ts";
+import { withStates } from "../../effects/fleet/node-states.ts";
 import { drained, drainNode } from "../api/nodes.ts";
 import type { AuthEnv } from "../auth.ts";
 import { needs, type PageServices, pageOn, render, viewerOf } from "./handler.ts";
@@ -18,7 +19,7 @@ export const fleetPages = (services: PageServices) => {
 
   app.get("/nodes", (c) =>
     fleet.enabled
-      ? render(c, "Nodes", nodesPage(fleet.nodes(), viewerOf(c)), "/ui/ws?page=nodes")
+      ? render(c, "Nodes", nodesPage(withStates(fleet.nodes()), viewerOf(c)), "/ui/ws?page=nodes")
       : c.text(noFleet, 404),
   );
 
@@ -35,7 +36,7 @@ export const fleetPages = (services: PageServices) => {
         return render(
           c,
           "Nodes",
-          nodesPage(fleet.nodes(), viewerOf(c), message),
+          nodesPage(withStates(fleet.nodes()), viewerOf(c), message),
           "/ui/ws?page=nodes",
           Either.isRight(outcome) ? 200 : outcome.left.reason === "not_found" ? 404 : 409,
         );

@@ -33,6 +33,7 @@ import type { StatusSnapshot } from "../../domain/views.ts";
 import type { Principal } from "../../effects/control/auth.ts";
 import type { EventBus } from "../../effects/events/event-bus.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
+import { withStates } from "../../effects/fleet/node-states.ts";
 import type { ScheduleRunner } from "../../effects/schedule/runner.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";
 import type { Thumbnails } from "../../effects/status/thumbnails.ts";
@@ -128,7 +129,9 @@ export const liveSocket = (deps: {
         }
         // The nodes' states and heartbeat ages, once a snapshot (a second).
         if (pageName === "nodes")
-          return seesAll(principal) ? yield* joined([nodesTable(deps.fleet.nodes(), viewer)]) : "";
+          return seesAll(principal)
+            ? yield* joined([nodesTable(withStates(deps.fleet.nodes()), viewer)])
+            : "";
         if (pageName !== "channel") return "";
         const channel = channels.find((candidate) => candidate.id === channelId);
         if (channel === undefined) return "";
