@@ -5,7 +5,9 @@
  * would have to throw away (it drops video until a keyframe but keeps the audio, which shifts the two).
  *
  *   const gate = makeStartGate()
- *   for (const part of gate.push(chunk)) write(part)   // nothing until the start is found, then everything
+ *   const out = gate.push(chunk); if (out !== null) write(out)   // nothing until the start is found, then everything
+ *
+ * A TS filter (ts-filter.ts); what it answers is never memory it reuses.
  *
  * A keyframe is a packet of the video PID that starts a PES and either carries the adaptation field's
  * random_access_indicator or, for encoders that do not set it, begins with an H.264/H.265 parameter set or
@@ -31,13 +33,14 @@ import {
   unitStartAt,
   VIDEO_STREAM_TYPES,
 } from "./ts/index.ts";
+import type { TsFilter } from "./ts-filter.ts";
 
-interface StartGate {
+interface StartGate extends TsFilter {
   /**
-   * Takes the next chunk (whole 188-byte packets); answers what to pass on: nothing while still looking, then
-   * the PAT, the PMT and the chunk from the keyframe on, then every later chunk untouched.
+   * Takes the next chunk (whole 188-byte packets); answers what to pass on: null while still looking, then
+   * the PAT, the PMT and the chunk from the keyframe on (in one new run), then every later chunk untouched.
    */
-  readonly push: (chunk: Uint8Array) => ReadonlyArray<Uint8Array>;
+  push(chunk: Uint8Array): Uint8Array | null;
   readonly isOpen: () => boolean;
   /** Bytes held back before the start was found. */
   readonly skippedBytes: () => number;
@@ -139,8 +142,8 @@ export const makeStartGate = (
     return pictures > giveUpAfter;
   };
 
-  const push = (chunk: Uint8Array): ReadonlyArray<Uint8Array> => {
-    if (open) return [chunk];
+  const push = (chunk: Uint8Array): Uint8Array | null => {
+    if (open) return chunk;
     for (let at = 0; at + PACKET <= chunk.length; at += PACKET) {
       const packet = chunk.subarray(at, at + PACKET);
       if (packet[0] !== SYNC) continue;
@@ -148,15 +151,15 @@ export const makeStartGate = (
       if (isStart(packet, pid) && pat !== null && pmt !== null) {
         open = true;
         skipped += at;
-        return [pat, pmt, chunk.subarray(at)];
+        return Buffer.concat([pat, pmt, chunk.subarray(at)]);
       }
     }
     skipped += chunk.length;
     if (pmt === null && skipped > giveUpAfterBytes) {
       open = true;
-      return [chunk];
+      return chunk;
     }
-    return [];
+    return null;
   };
 
   return { push, isOpen: () => open, skippedBytes: () => skipped };

@@ -41,6 +41,7 @@ import {
   u16,
   writeSectionPackets,
 } from "../ts/index.ts";
+import type { TsFilter } from "../ts-filter.ts";
 import { pmtPids, withScte35Entry } from "./pmt.ts";
 
 const PREFERRED_PID = 0x01f4;
@@ -49,8 +50,8 @@ const LOWEST_PID = 0x0020;
 
 const NOT_YET = "the input's PMT has not been seen yet: nothing to insert into";
 
-export interface CueInserter {
-  /** Channel-level stage on the packets going to every output. Returns the chunk to deliver: `chunk` itself while the inserter has changed nothing yet (no insert so far), else a view into its own reusable memory, valid until the next call. Never throws on malformed input. */
+export interface CueInserter extends TsFilter {
+  /** Channel-level filter (ts-filter.ts) on the packets going to every output. Returns the chunk to deliver: `chunk` itself while the inserter has changed nothing yet (no insert so far), else a view into its own reusable memory, valid until the next push. Never null: it holds nothing back. */
   push(chunk: Uint8Array): Uint8Array;
   /** Puts one section on the SCTE-35 PID of `program` (null: the first programme in the PAT). Returns the TS packets to send now (whole packets, CCs set), and the PID used; or a refusal in words when the stream's PAT/PMT are not known yet or the programme is not there. */
   insert(

@@ -17,7 +17,8 @@
  *   for each live chunk: const out = back.push(chunk); if (out === null) keep the slate on; else send(out)
  *   once back.done(): send the live as it comes, without push
  *
- * Live packets are never modified. Allocates only for the chunks that get a bridge.
+ * A TS filter (ts-filter.ts). Live packets are never modified; a chunk that gets bridges goes out from the
+ * filter's own memory, reused.
  */
 
 import {
@@ -34,18 +35,18 @@ import {
   unitStartAt,
   writeAdaptationOnly,
 } from "../ts/index.ts";
+import type { TsFilter } from "../ts-filter.ts";
 import { isRandomAccess } from "../ts-start.ts";
 import type { SlateFormat } from "./types.ts";
 
-const DATAGRAM_PACKETS = 7;
 /** After this much live (by its PCR), the return is done whatever PID still waits for a bridge. */
 const GIVE_UP = 5 * 27_000_000;
 /** … or after this many live packets when no PCR comes (about 5 s at 30 Mb/s). */
 const GIVE_UP_PACKETS = 100_000;
 
-export interface LiveReturn {
-  /** Takes the next live chunk (whole packets, untouched input TS). While no random access point has come: returns null (the slate goes on; nothing of this chunk is sent). At the chunk with the video's first random access point: returns the datagram payloads to send, starting AT that packet (the packets before it in the chunk are dropped), with bridges inserted. After that: returns the chunk as is, or with bridges inserted while some PID still needs one, and finally `[chunk]` untouched. */
-  push(chunk: Uint8Array): ReadonlyArray<Uint8Array> | null;
+export interface LiveReturn extends TsFilter {
+  /** Takes the next live chunk (whole packets, untouched input TS). While no random access point has come: returns null (the slate goes on; nothing of this chunk is sent). At the chunk with the video's first random access point: returns the packets to send, starting AT that packet (the packets before it in the chunk are dropped), with bridges inserted. After that: returns the chunk as is, or with bridges inserted while some PID still needs one (a view into the filter's own memory, valid until the next push), and finally the chunk untouched. */
+  push(chunk: Uint8Array): Uint8Array | null;
   /** True once live has resumed and every PID the slate wrote on got its bridge (or 5 s of live passed): the caller may stop calling push. */
   done(): boolean;
 }
@@ -86,8 +87,11 @@ export const makeLiveReturn = (format: SlateFormat, livePids: Iterable<number> =
   /** Per packet of the chunk being bridged: the bridge's CC before it, or -1 (reused). */
   let bridges = new Int8Array(64);
 
-  /** The chunk from `from` on, a bridge before each packet that needs one, in datagrams of at most 7 packets. */
-  const bridged = (chunk: Uint8Array, from: number): ReadonlyArray<Uint8Array> => {
+  /** What goes out when bridges are put in: the filter's own memory, reused. */
+  let out = new Uint8Array(16 * PACKET);
+
+  /** The chunk from `from` on, a bridge before each packet that needs one. */
+  const bridged = (chunk: Uint8Array, from: number): Uint8Array => {
     const count = Math.floor((chunk.length - from) / PACKET);
     if (bridges.length < count) bridges = new Int8Array(count);
     let inserted = 0;
@@ -104,35 +108,25 @@ export const makeLiveReturn = (format: SlateFormat, livePids: Iterable<number> =
       bridges[k] = hasPayloadAt(chunk, at) ? previousCc(cc) : cc;
     }
     if (waiting === 0 || packets > GIVE_UP_PACKETS) finished = true;
-    if (inserted === 0) return [from === 0 ? chunk : chunk.subarray(from)];
-    const out: Uint8Array[] = [];
-    let datagram = new Uint8Array(0);
-    let filled = 0;
-    const room = (): number => {
-      if (filled === datagram.length) {
-        const left = count + inserted - out.length * DATAGRAM_PACKETS;
-        datagram = new Uint8Array(Math.min(DATAGRAM_PACKETS, left) * PACKET);
-        out.push(datagram);
-        filled = 0;
-      }
-      filled += PACKET;
-      return filled - PACKET;
-    };
+    if (inserted === 0) return from === 0 ? chunk : chunk.subarray(from);
+    const size = (count + inserted) * PACKET;
+    if (out.length < size) out = new Uint8Array(Math.max(size, out.length * 2));
+    let to = 0;
     for (let k = 0; k < count; k++) {
       const at = from + k * PACKET;
       const cc = bridges[k] ?? -1;
       if (cc >= 0) {
-        const to = room();
-        writeAdaptationOnly(datagram, to, pidAt(chunk, at), cc, true, -1);
+        writeAdaptationOnly(out, to, pidAt(chunk, at), cc, true, -1);
+        to += PACKET;
       }
-      const to = room();
-      datagram.set(chunk.subarray(at, at + PACKET), to);
+      out.set(chunk.subarray(at, at + PACKET), to);
+      to += PACKET;
     }
-    return out;
+    return out.subarray(0, to);
   };
 
-  const push = (chunk: Uint8Array): ReadonlyArray<Uint8Array> | null => {
-    if (finished) return [chunk];
+  const push = (chunk: Uint8Array): Uint8Array | null => {
+    if (finished) return chunk;
     if (live) return bridged(chunk, 0);
     for (let at = 0; at + PACKET <= chunk.length; at += PACKET) {
       if (chunk[at] !== SYNC) continue;

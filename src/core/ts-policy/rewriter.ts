@@ -31,14 +31,15 @@ import {
   sameContent,
   sealSection,
 } from "../ts/index.ts";
+import type { TsFilter } from "../ts-filter.ts";
 import { type CueVerdict, cueVerdict } from "./cue-verdict.ts";
 import { DROP, makePolicyTable, PSI, pidText, REMAP, SECTIONS } from "./policy-table.ts";
 
 export type { CueVerdict } from "./cue-verdict.ts";
 export { cueVerdict } from "./cue-verdict.ts";
 
-export interface PolicyRewriter {
-  /** Rewrites whole TS packets (length a multiple of 188). Returns what goes out now: `chunk` itself when nothing in it changed and nothing was held before, otherwise a view into the rewriter's own reusable memory valid only until the next push (callers copy). null when nothing goes out. */
+export interface PolicyRewriter extends TsFilter {
+  /** A TS filter (ts-filter.ts): rewrites whole TS packets (length a multiple of 188). Returns what goes out now: `chunk` itself when nothing in it changed and nothing was held before, otherwise a view into the rewriter's own reusable memory valid only until the next push (callers copy). null when nothing goes out. */
   push(chunk: Uint8Array): Uint8Array | null;
   /** What the policy cannot apply to the input as last seen, in words (empty: all applies). */
   problems(): ReadonlyArray<string>;

@@ -301,8 +301,8 @@ export const makeSlate = (
         startReturn();
       }
       if (back === null) return;
-      const chunks = back.push(view);
-      if (chunks === null) {
+      const out = back.push(view);
+      if (out === null) {
         // An input that shows no random access point on the video PID the slate knows (its PIDs changed, a
         // stream of another kind) is taken as it comes after a while rather than kept off air.
         if (!states.returnGivenUp()) return;
@@ -313,8 +313,8 @@ export const makeSlate = (
         );
         return;
       }
-      if (states.mode() === "returning") resumed(chunks);
-      else send(chunks);
+      if (states.mode() === "returning") resumed([out]);
+      else send([out]);
       if (back.done()) {
         const waited = liveAgain(true);
         if (waited !== null) goOn(waited);

@@ -193,10 +193,10 @@ export const ffmpegPushAttempt = <Stage extends string>(
         let open = true;
         let bytes = 0;
         for (const segment of segments) {
-          for (const part of gate.push(segment)) {
-            open = stdin.write(part);
-            bytes += part.length;
-          }
+          const part = gate.push(segment);
+          if (part === null) continue;
+          open = stdin.write(part);
+          bytes += part.length;
         }
         if (connectedAt === null) pendingBytes += bytes;
         else context.countSent(bytes);
