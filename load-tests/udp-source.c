@@ -4,7 +4,9 @@
  * File mode: sends a TS file as 1316-byte UDP datagrams to every port given, paced like a constant-bitrate
  * encoder (absolute deadlines on CLOCK_MONOTONIC, no catch-up bursts after a pause of its own), and writes the
  * send time of every datagram to the first port (ns, CLOCK_REALTIME, the clock of the sink's kernel receive
- * timestamps) to TIMES. Prints "started", then "sent N" when done.
+ * timestamps) to TIMES. The first packet on PID 0x1ffe of a datagram, where it has one (padding, as the RTMP
+ * runs' --udp-beside makes it), carries a stamp as synthetic mode's video packets do (magic, send time), for
+ * udp-sink.c's latency. Prints "started", then "sent N" when done.
  *
  *   ./udp-source FILE RATE SECONDS TIMES PORT...
  *
@@ -61,6 +63,8 @@ static void sleep_until(unsigned long long due) {
   clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
 }
 
+static const unsigned char STAMP_MAGIC[8] = {'D', 'S', 'T', 'R', 'S', 'T', 'M', 'P'};
+
 static int file_mode(int argc, char **argv) {
   if (argc < 6) { fprintf(stderr, "usage: udp-source FILE RATE SECONDS TIMES PORT...\n"); return 2; }
   FILE *file = fopen(argv[1], "rb");
@@ -92,8 +96,20 @@ static int file_mode(int argc, char **argv) {
   double interval = 1e9 / rate;
   for (long i = 0; i < total; i++) {
     sleep_until(start + (unsigned long long)(i * interval));
+    /* The datagram's first packet on PID 0x1ffe (padding the harness moved off the null PID, which udp-sink.c
+       skips), if any, carries a stamp (magic, send time) as synthetic mode's video packets do. */
+    unsigned char *stamp = NULL;
+    for (int t = 0; t < DATAGRAM / 188 && stamp == NULL; t++) {
+      unsigned char *packet = data + i * DATAGRAM + t * 188;
+      if (packet[0] == 0x47 && (packet[1] & 0x5f) == 0x1f && packet[2] == 0xfe && (packet[3] & 0x30) == 0x10)
+        stamp = packet + 4;
+    }
     for (int p = 0; p < ports; p++) {
       if (p == 0) times[i] = clock_ns(CLOCK_REALTIME);
+      if (p == 0 && stamp != NULL) {
+        memcpy(stamp, STAMP_MAGIC, 8);
+        memcpy(stamp + 8, &times[i], 8);
+      }
       sendto(sock, data + i * DATAGRAM, DATAGRAM, 0, (struct sockaddr *)&targets[p], sizeof targets[p]);
     }
   }
@@ -107,7 +123,6 @@ static int file_mode(int argc, char **argv) {
 
 /* ---- synthetic mode ------------------------------------------------------------------------------------ */
 
-static const unsigned char STAMP_MAGIC[8] = {'D', 'S', 'T', 'R', 'S', 'T', 'M', 'P'};
 
 static uint32_t crc32_mpeg(const unsigned char *data, size_t length) {
   uint32_t crc = 0xffffffffu;

@@ -9,6 +9,7 @@ import { Effect } from "effect";
 import { freeTcpPort } from "../../test/support/peers.ts";
 import { floorBinary, started, stop, work } from "./children.ts";
 import {
+  besideUrl,
   C,
   HEALTH,
   M,
@@ -20,6 +21,7 @@ import {
   rtmpUrl,
   SLATE_MS,
   sleep,
+  UDP_BESIDE,
   values,
 } from "./options.ts";
 import { udpBound } from "./proc.ts";
@@ -112,20 +114,23 @@ export const distributaryOn = (runtime: string): Contender => ({
           rtp_port: channel.input,
           ...(SLATE_MS > 0 ? { slate: { after_ms: SLATE_MS } } : {}),
           ...(HEALTH === null ? {} : { redundancy: { health: HEALTH } }),
-          outputs: channel.outputs.map((output, o) => ({
-            name: `out ${o}`,
-            protocol: output.protocol,
-            ...(POLICY !== null && o % 2 === 1 ? { policy: POLICY } : {}),
-            url:
-              output.protocol === "udp"
-                ? `udp://127.0.0.1:${output.sink}`
-                : output.protocol === "srt"
-                  ? `srt://127.0.0.1:${output.srt}?mode=caller`
-                  : output.protocol === "rist"
-                    ? `rist://127.0.0.1:${output.srt}`
-                    : // RTMP runs count cue messages at the receiver: ours send them as onCuePoint
-                      `${rtmpUrl(c, o)}${PROTOCOL === "rtmp" ? "?cues=oncuepoint" : ""}`,
-          })),
+          outputs: [
+            ...channel.outputs.map((output, o) => ({
+              name: `out ${o}`,
+              protocol: output.protocol,
+              ...(POLICY !== null && o % 2 === 1 ? { policy: POLICY } : {}),
+              url:
+                output.protocol === "udp"
+                  ? `udp://127.0.0.1:${output.sink}`
+                  : output.protocol === "srt"
+                    ? `srt://127.0.0.1:${output.srt}?mode=caller`
+                    : output.protocol === "rist"
+                      ? `rist://127.0.0.1:${output.srt}`
+                      : // RTMP runs count cue messages at the receiver: ours send them as onCuePoint
+                        `${rtmpUrl(c, o)}${PROTOCOL === "rtmp" ? "?cues=oncuepoint" : ""}`,
+            })),
+            ...(UDP_BESIDE ? [{ name: "udp beside", protocol: "udp", url: besideUrl(channel) }] : []),
+          ],
         }),
       });
       await api(`/api/channels/${String(created.id)}/start`, { method: "POST" });
@@ -135,7 +140,9 @@ export const distributaryOn = (runtime: string): Contender => ({
         channels?: ReadonlyArray<{ outputs: ReadonlyArray<{ status: string }> }>;
       };
       const all = (channels ?? []).flatMap((channel) => channel.outputs);
-      return all.length === C * M && all.every((output) => output.status === "running");
+      return (
+        all.length === C * (M + (UDP_BESIDE ? 1 : 0)) && all.every((output) => output.status === "running")
+      );
     });
     return {
       pids: () => [child.pid ?? 0],

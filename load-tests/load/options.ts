@@ -48,6 +48,11 @@ export const { values } = parseArgs({
      */
     rebalance: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
+    /**
+     * RTMP runs: each of our channels gets one UDP output more, to a sink that reads the latency stamps the
+     * generator puts in the stream's null packets: the forwarding path's p99 beside the RTMP outputs.
+     */
+    "udp-beside": { type: "boolean", default: false },
     /** The first UDP port of the run's block (its channels' inputs and sinks); a free block is picked when left out. */
     "port-base": { type: "string" },
   },
@@ -137,6 +142,7 @@ export const HEALTH: unknown =
             );
           }
         })();
+export const UDP_BESIDE = values["udp-beside"] === true;
 export const RECEIVER = values.receiver === "nginx" ? "nginx" : "counter";
 if (values.receiver !== "nginx" && values.receiver !== "counter")
   fail(`--receiver must be counter or nginx, got '${String(values.receiver)}'`);
@@ -249,5 +255,8 @@ export const outputCount = (protocol: Protocol) => outputsOf(protocol).length / 
 const firstRtmp = outputsOf("rtmp")[0];
 export const RTMP_PORT = firstRtmp?.sink ?? 0;
 export const RTMP_STAT_PORT = firstRtmp?.srt ?? 0;
+/** --udp-beside: where channel c's UDP output beside its RTMP outputs sends (its first output's spare port). */
+export const besideUrl = (channel: ChannelPlan) => `udp://127.0.0.1:${channel.outputs[0]?.srt ?? 0}`;
+export const besidePorts = () => plan.map((channel) => channel.outputs[0]?.srt ?? 0);
 /** Where channel c's output o publishes: one stream name each, so that nginx counts every stream. */
 export const rtmpUrl = (c: number, o: number) => `rtmp://127.0.0.1:${RTMP_PORT}/live/c${c}o${o}`;

@@ -4,16 +4,21 @@
  * (rtmp-counter.ts: video and audio frames, AMF cue messages and bytes per stream) or nginx-rtmp (streams and
  * bytes alone).
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { started, stop } from "./children.ts";
 import { eventually } from "./contenders.ts";
 import { nginxStat, startNginx } from "./nginx.ts";
-import { MBPS, RECEIVER, ROOT, RTMP_PORT, SECONDS, WARMUP } from "./options.ts";
+import { MBPS, RECEIVER, ROOT, RTMP_PORT, SECONDS, UDP_BESIDE, WARMUP } from "./options.ts";
 import { addCues, writeRtmpSource } from "./rtmp-source.ts";
 
+/**
+ * The TS rate over the video's: with --udp-beside more, so that null packets (where the generator puts its
+ * latency stamps) come all through the stream, not only where the video runs short.
+ */
+const MUX_FACTOR = UDP_BESIDE ? 1.3 : 1.1;
 /** Datagrams of seven TS packets the generator sends each channel over the run. */
-export const DATAGRAMS = Math.floor(((WARMUP + SECONDS) * MBPS * 1.1 * 1_000_000) / 8 / 1316);
+export const DATAGRAMS = Math.floor(((WARMUP + SECONDS) * MBPS * MUX_FACTOR * 1_000_000) / 8 / 1316);
 const VIDEO_PID = 0x100;
 
 /** What the generator sends each channel of the stream made here: its video frames and its cues. */
@@ -24,9 +29,16 @@ export interface SourceFigures {
 
 /** Makes the stream (long enough for the run, with a cue every `cueEvery` s) and counts what will be sent. */
 export const makeSource = (file: string, cueEvery: number): SourceFigures => {
-  writeRtmpSource(file, Math.ceil(WARMUP + SECONDS + 2), MBPS);
-  const cueAt = addCues(file, cueEvery, MBPS);
+  writeRtmpSource(file, Math.ceil(WARMUP + SECONDS + 2), MBPS, MUX_FACTOR);
+  const cueAt = addCues(file, cueEvery, MBPS, MUX_FACTOR);
   const ts = readFileSync(file);
+  // --udp-beside: the padding moves off the null PID (udp-sink.c skips null packets) to 0x1ffe, which no
+  // PMT names, for the generator's stamps; every contender leaves it out of FLV as it does null packets.
+  if (UDP_BESIDE) {
+    for (let at = 0; at + 188 <= ts.length; at += 188)
+      if (((ts[at + 1] ?? 0) & 0x1f) === 0x1f && ts[at + 2] === 0xff) ts[at + 2] = 0xfe;
+    writeFileSync(file, ts);
+  }
   const sent = Math.min(DATAGRAMS * 7, Math.floor(ts.length / 188));
   let videoFrames = 0;
   for (let i = 0; i < sent; i++) {

@@ -9,14 +9,14 @@ import { encodeSection } from "../../src/core/scte35/index.ts";
 import { crc32Mpeg2 } from "../../src/core/ts/index.ts";
 import { immediateSpliceOut } from "../../test/support/cues.ts";
 
-export const writeRtmpSource = (path: string, seconds: number, mbps: number): void => {
+export const writeRtmpSource = (path: string, seconds: number, mbps: number, muxFactor = 1.1): void => {
   const rate = `${mbps}M`;
   execFileSync("ffmpeg", [
     ...["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25"],
     ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", String(seconds)],
     ...["-vf", "noise=alls=30:allf=t", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "50"],
     ...["-b:v", rate, "-maxrate", rate, "-bufsize", rate, "-c:a", "aac", "-b:a", "128k"],
-    ...["-muxrate", `${Math.round(mbps * 1.1 * 1_000_000)}`, "-f", "mpegts", path],
+    ...["-muxrate", `${Math.round(mbps * muxFactor * 1_000_000)}`, "-f", "mpegts", path],
   ]);
 };
 
@@ -30,7 +30,12 @@ const pidOf = (ts: Uint8Array, at: number) => (((ts[at + 1] ?? 0) & 0x1f) << 8) 
  * immediate splice_insert out of the network (event ids 1, 2, …) is put in every `everySeconds` of stream from
  * 1 s on (one packet more each: the pace hardly changes). Returns the packet index of each cue in the new file.
  */
-export const addCues = (path: string, everySeconds: number, mbps: number): ReadonlyArray<number> => {
+export const addCues = (
+  path: string,
+  everySeconds: number,
+  mbps: number,
+  muxFactor = 1.1,
+): ReadonlyArray<number> => {
   const ts = new Uint8Array(readFileSync(path));
   const packets = Math.floor(ts.length / PACKET);
   let pmtPid = -1;
@@ -55,7 +60,7 @@ export const addCues = (path: string, everySeconds: number, mbps: number): Reado
     const crc = crc32Mpeg2(ts, start, end + entry.length);
     new DataView(ts.buffer).setUint32(end + entry.length, crc);
   }
-  const packetsPerSecond = (mbps * 1.1 * 1_000_000) / 8 / PACKET;
+  const packetsPerSecond = (mbps * muxFactor * 1_000_000) / 8 / PACKET;
   const cues: number[] = [];
   const pieces: Uint8Array[] = [];
   let from = 0;

@@ -11,12 +11,14 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { setPriority } from "node:os";
 import { join } from "node:path";
-import { started, stop, work } from "./children.ts";
+import { openSink, started, stop, work } from "./children.ts";
 import { type Contender, distributaryOn, eventually } from "./contenders.ts";
 import { rtmpFrames } from "./nginx.ts";
 import {
   ANCHORS,
+  besidePorts,
   C,
   CUE_EVERY,
   M,
@@ -29,12 +31,15 @@ import {
   rtmpUrl,
   SECONDS,
   sleep,
+  UDP_BESIDE,
   WARMUP,
 } from "./options.ts";
 import { threadUsage, udpBound, usage } from "./proc.ts";
 import { DATAGRAMS, makeSource, type SourceFigures, startReceiver } from "./rtmp-receiver.ts";
 
 const sourceFile = join(work, "rtmp-source.ts");
+/** The source's video frame rate (rtmp-source.ts). */
+const FRAME_RATE = 25;
 
 /** Stops an anchor's processes, saying which of them had ended early (and why, from its last words). */
 const stopAll = async (runs: ReadonlyArray<ReturnType<typeof started>>) => {
@@ -115,6 +120,8 @@ interface RtmpRun {
   /** streams publishing at the receiver at the window's end */
   readonly streams: number;
   readonly receivedMbps: number | null;
+  /** video frames received in the window against 25 a second for every stream: below 100, the window ran late */
+  readonly pacePercent: number | null;
   /** counted by the receiver over the whole run (null for nginx, which does not count them) */
   readonly videoReceived: number | null;
   readonly audioReceived: number | null;
@@ -123,6 +130,13 @@ interface RtmpRun {
   readonly framesSent: number | null;
   readonly framesDropped: number | null;
   readonly cuesSent: number | null;
+  /** --udp-beside: our UDP outputs' latency over the window (stamps in the stream's null packets) */
+  readonly udpBeside: {
+    readonly p50: number;
+    readonly p99: number;
+    readonly max: number;
+    readonly stamps: number;
+  } | null;
   /** the service's threads over the window, % of a core each (the busiest first) */
   readonly threads: ReadonlyArray<{ readonly name: string; readonly cpuPercent: number | null }> | null;
 }
@@ -135,6 +149,8 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
     30_000,
   );
   const receiver = await startReceiver();
+  const beside =
+    UDP_BESIDE && contender.name.startsWith("distributary") ? await openSink(besidePorts()) : null;
   try {
     const running = await contender.start();
     const source = started(join(work, "udp-source"), [
@@ -145,7 +161,12 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
       ...plan.map((channel) => String(channel.input)),
     ]);
     const sourceEnded = new Promise<void>((done) => source.child.once("exit", () => done()));
+    // The generator stands for an encoder elsewhere: a busy machine must not slow the stream it sends.
+    try {
+      setPriority(source.child.pid ?? 0, -19);
+    } catch {}
     await sleep(WARMUP * 1000);
+    beside?.restartWindow();
     const countsStart = await receiver.counts();
     const start = usage(running.pids());
     const service = running.service === undefined ? null : (running.pids()[0] ?? null);
@@ -163,6 +184,7 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
     const threadsEnd = service === null ? null : threadUsage(service);
     const seconds = (performance.now() - at) / 1000;
     const countsWindow = await receiver.counts();
+    const latency = (await beside?.report())?.latency ?? null;
     // The generator's last datagrams, then what is in flight, land before the frames are counted.
     await sourceEnded;
     await sleep(1500);
@@ -178,12 +200,25 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
       processes,
       streams: countsWindow.streams,
       receivedMbps: round(((countsWindow.bytes - countsStart.bytes) * 8) / seconds / 1_000_000),
+      pacePercent:
+        countsWindow.video === null || countsStart.video === null
+          ? null
+          : round(((countsWindow.video - countsStart.video) / (FRAME_RATE * seconds * C * M)) * 100, 1),
       videoReceived: counts.video,
       audioReceived: counts.audio,
       cuesReceived: counts.cues,
       framesSent: frames?.sent ?? null,
       framesDropped: frames?.dropped ?? null,
       cuesSent: frames?.cues ?? null,
+      udpBeside:
+        latency === null
+          ? null
+          : {
+              p50: latency.p50Us / 1000,
+              p99: latency.p99Us / 1000,
+              max: latency.maxUs / 1000,
+              stamps: latency.count,
+            },
       threads:
         threadsStart === null || threadsEnd === null
           ? null
@@ -197,6 +232,7 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
     };
   } finally {
     await receiver.stop();
+    await beside?.close();
   }
 };
 
@@ -217,7 +253,17 @@ const verdicts = (runs: ReadonlyArray<RtmpRun>, source: SourceFigures): string[]
     `| CPU per output stream at or below ffmpeg -f tee's | ${yes(ffmpeg === undefined ? null : (ours.cpuPercentPerStream ?? 0) <= (ffmpeg.cpuPercentPerStream ?? 0))} | ${show(ours.cpuPercentPerStream)} % against ${show(ffmpeg?.cpuPercentPerStream)} % |`,
     `| RSS at or below ffmpeg's (all its processes) | ${yes(ffmpeg === undefined ? null : ours.rssMiB <= ffmpeg.rssMiB)} | ${ours.rssMiB} MiB against ${show(ffmpeg?.rssMiB)} MiB |`,
     `| every stream publishing | ${yes(ours.streams === C * M)} | ${ours.streams} of ${C * M} |`,
+    // CPU over a window is comparable only where each contender's streams kept up with the generator.
+    ...runs.map(
+      (run) =>
+        `| ${run.name}'s streams at the stream's pace in the window (95 % or more) | ${yes(run.pacePercent === null ? null : run.pacePercent >= 95)} | ${show(run.pacePercent)} % of ${FRAME_RATE} video frames a second a stream |`,
+    ),
     `| every frame our outputs sent received, none dropped | ${yes(media(ours) === null ? null : media(ours) === ours.framesSent && ours.framesDropped === 0)} | ${show(media(ours))} received, ${show(ours.framesSent)} sent, ${show(ours.framesDropped)} dropped |`,
+    ...(UDP_BESIDE
+      ? [
+          `| the forwarding path's UDP p99 beside the RTMP outputs within 5 ms | ${yes(ours.udpBeside === null ? null : ours.udpBeside.p99 <= 5)} | ${ours.udpBeside === null ? "no stamps" : `p50 ${ours.udpBeside.p50} / p99 ${ours.udpBeside.p99} / max ${ours.udpBeside.max} ms (${ours.udpBeside.stamps} stamps)`} |`,
+        ]
+      : []),
     `| every cue received at every output | ${yes(ours.cuesReceived === null ? null : ours.cuesReceived === source.cues * C * M)} | ${show(ours.cuesReceived)} of ${source.cues * C * M} (${source.cues} a channel) |`,
   ];
 };
@@ -244,11 +290,11 @@ export const runRtmp = async (startedAt: Date) => {
     "",
     `Receiver: ${RECEIVER === "nginx" ? "nginx-rtmp (streams and bytes; it counts no frames or cue messages)" : "the counting receiver (load-tests/load/rtmp-counter.ts), one for each contender"}. Each channel was sent ${source.videoFrames} video frames and ${source.cues} SCTE-35 cues (a splice_insert every ${CUE_EVERY} s); frames and cues are counted over the whole run, CPU, RSS and Mbit/s over the ${SECONDS} s window.`,
     "",
-    "| contender | CPU % of a core | CPU % per output stream | RSS MiB | processes | streams | received Mbit/s | video frames received | audio frames received | cue messages received | frames sent / dropped (ours) |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| contender | CPU % of a core | CPU % per output stream | RSS MiB | processes | streams | received Mbit/s | pace in the window | video frames received | audio frames received | cue messages received | frames sent / dropped (ours) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...runs.map(
       (run) =>
-        `| ${run.name} | ${show(run.cpuPercent)} | ${show(run.cpuPercentPerStream)} | ${run.rssMiB} | ${run.processes} | ${run.streams} | ${show(run.receivedMbps)} | ${show(run.videoReceived)} | ${show(run.audioReceived)} | ${show(run.cuesReceived)} | ${run.framesSent === null ? "–" : `${run.framesSent} / ${show(run.framesDropped)}`} |`,
+        `| ${run.name} | ${show(run.cpuPercent)} | ${show(run.cpuPercentPerStream)} | ${run.rssMiB} | ${run.processes} | ${run.streams} | ${show(run.receivedMbps)} | ${run.pacePercent === null ? "–" : `${run.pacePercent} %`} | ${show(run.videoReceived)} | ${show(run.audioReceived)} | ${show(run.cuesReceived)} | ${run.framesSent === null ? "–" : `${run.framesSent} / ${show(run.framesDropped)}`} |`,
     ),
     "",
     ...runs.flatMap((run) =>
