@@ -14,7 +14,6 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { Effect, Exit, Scope } from "effect";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,6 +26,11 @@ import {
 } from "../../src/effects/ingest/content-watcher.ts";
 import { type ContentPart, encodeContentStream } from "../support/media.ts";
 import { chunksByPcr, offerAtPace } from "../support/pcr-chunks.ts";
+import { eventually as eventuallyEffect } from "../support/peers.ts";
+
+/** Polls `check` every 50 ms until it answers, failing with `what` after `timeoutMs`. */
+const until = <A>(what: string, check: () => A | undefined, timeoutMs: number) =>
+  Effect.runPromise(eventuallyEffect(what, check, { timeoutMs, intervalMs: 50 }));
 
 const black: HealthRule = { black: { pixel_threshold: 0.1, picture_ratio: 0.98 }, for_ms: 2000 };
 const silent: HealthRule = { silent: { noise_db: -60 }, for_ms: 2000 };
@@ -197,11 +201,14 @@ describe("the content watcher", () => {
       expect(judged).toBe(true);
       // The input falls silent: nothing more is offered. (On a loaded machine ffmpeg may first be seen behind,
       // "no progress", while the last chunks drain; then the silence is named.)
-      let verdict = watcher.verdicts().black;
-      while (verdict?.state !== null || !verdict.reason.startsWith("no stream")) {
-        await sleep(50);
-        verdict = watcher.verdicts().black;
-      }
+      const verdict = await until(
+        "the black rule null, as no stream reaches the watcher",
+        () => {
+          const black = watcher.verdicts().black;
+          return black?.state === null && black.reason.startsWith("no stream") ? black : undefined;
+        },
+        30_000,
+      );
       const silentFor = Number(
         /^no stream has reached the watcher for (\d+\.\d) s$/.exec(verdict.reason)?.[1],
       );
@@ -227,12 +234,16 @@ describe("the content watcher", () => {
     ]);
     const ts = await readFile(file);
     await withWatcher({ rules: { silent }, restartMs: 100 }, async (watcher) => {
-      let verdict = watcher.verdicts().silent;
-      while (!/no audio/.test(verdict?.reason ?? "")) {
-        watcher.offer(ts);
-        await sleep(50);
-        verdict = watcher.verdicts().silent;
-      }
+      // The stream offered again every 50 ms until the silent rule names what it lacks.
+      const verdict = await until(
+        "the silent rule to say the stream has no audio",
+        () => {
+          watcher.offer(ts);
+          const silentVerdict = watcher.verdicts().silent;
+          return /no audio/.test(silentVerdict?.reason ?? "") ? silentVerdict : undefined;
+        },
+        40_000,
+      );
       expect(verdict).toMatchObject({
         state: null,
         reason: expect.stringMatching(
@@ -245,7 +256,7 @@ describe("the content watcher", () => {
   it("drops and counts what its ffmpeg cannot take, returning at once, and cannot judge meanwhile", async () => {
     const source = await stream("burst", [{ kind: "programme", seconds: 4 }]);
     await withWatcher({ rules, pipeBytes: 64 * 1024 }, async (watcher) => {
-      while (watcher.pid() === undefined) await sleep(10);
+      await until("the watcher's ffmpeg to start", () => watcher.pid(), 20_000);
       // The whole file at once: far more than ffmpeg reads in that time, or the pipe holds.
       for (let offset = 0; offset < source.ts.length; offset += 1316)
         watcher.offer(source.ts.subarray(offset, offset + 1316));
