@@ -72,7 +72,8 @@ describe("IPv6 output and input URLs", () => {
       /^rist:\/\/\[fd00:6::2\]:16300\?secret=/,
     );
     expect(connect.masked).toBe("rist://[fd00:6::2]:16300?secret=****,rist://[fd00:6::3]:16300?secret=****");
-    const listen = parse("rist://@[::]:16302?profile=simple");
+    expect(rejection("rist://@[::]:16302?profile=simple")).toMatch(/simple profile does not work over IPv6/);
+    const listen = parse("rist://@[::]:16302");
     if (listen.protocol !== "rist") throw new Error("rist expected");
     expect(listen.peers[0]).toMatchObject({ mode: "listener", host: "::" });
     expect(Redacted.value(listen.peers[0]?.librist ?? Redacted.make(""))).toBe("rist://@[::]:16302");
@@ -175,7 +176,7 @@ describe("the API on IPv6 URLs", () => {
         method: "POST",
         body: JSON.stringify({ protocol: url.slice(0, url.indexOf(":")), url, enabled: false }),
       });
-      expect(ok.status, JSON.stringify(await ok.clone().json())).toBe(201);
+      expect(ok.status, `${url}: ${JSON.stringify(await ok.clone().json())}`).toBe(201);
     }
     const bad = await app.request("/api/channels/h6v6/outputs", {
       method: "POST",

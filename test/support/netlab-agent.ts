@@ -18,10 +18,15 @@ import { pace } from "./pace.ts";
 
 const [mode, ...args] = process.argv.slice(2);
 const now = () => performance.timeOrigin + performance.now();
+/** `address:port`, an IPv6 address in brackets (`[fd00:6::2]:7000`). */
 const endpoint = (text: string | undefined) => {
   const at = (text ?? "").lastIndexOf(":");
-  return { address: (text ?? "").slice(0, at), port: Number((text ?? "").slice(at + 1)) };
+  return {
+    address: (text ?? "").slice(0, at).replace(/^\[(.*)\]$/, "$1"),
+    port: Number((text ?? "").slice(at + 1)),
+  };
 };
+const family = (address: string) => (address.includes(":") ? "udp6" : "udp4");
 process.on("SIGTERM", () => process.exit(0));
 
 interface Held {
@@ -93,7 +98,7 @@ if (mode === "relay") {
 } else if (mode === "sink") {
   const at = endpoint(args[0]);
   const group = args[1];
-  const socket = createSocket({ type: "udp4", reuseAddr: true });
+  const socket = createSocket({ type: family(at.address), reuseAddr: true });
   let pending: Buffer[] = [];
   const flush = () => {
     const chunk = Buffer.concat(pending);
@@ -109,13 +114,15 @@ if (mode === "relay") {
   });
   await bound(socket, group ?? at.address, at.port);
   socket.setRecvBufferSize(8 * 1024 * 1024);
-  if (group !== undefined) socket.addMembership(group, at.address);
+  // An IPv6 group is joined on the interface the route to it names; an IPv4 one on the sink's address.
+  if (group !== undefined)
+    socket.addMembership(group, family(at.address) === "udp6" ? undefined : at.address);
   process.stderr.write("ready\n");
 } else if (mode === "send") {
   const file = readFileSync(args[0] ?? "");
   const perMs = Number(args[1] ?? 1);
   const destinations = args.slice(2).map(endpoint);
-  const sockets = destinations.map(() => createSocket("udp4"));
+  const sockets = destinations.map((destination) => createSocket(family(destination.address)));
   const slots: Array<Array<{ to: number; datagram: Buffer }>> = [];
   for (let offset = 0; offset < file.length; ) {
     const count = file.readUInt16LE(offset);

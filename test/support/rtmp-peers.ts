@@ -193,6 +193,8 @@ export interface TestReceiverOptions {
   readonly ping?: number;
   /** Answers `publish` with this error code instead of NetStream.Publish.Start. */
   readonly refuse?: string;
+  /** The address to listen on (default 127.0.0.1; an IPv6 one for a lab without IPv4). */
+  readonly host?: string;
 }
 
 export const testReceiver = (
@@ -260,7 +262,9 @@ export const testReceiver = (
       });
     });
     yield* Effect.acquireRelease(
-      Effect.async<void>((resume) => void server.listen(port, "127.0.0.1", () => resume(Effect.void))),
+      Effect.async<void>(
+        (resume) => void server.listen(port, options.host ?? "127.0.0.1", () => resume(Effect.void)),
+      ),
       () =>
         Effect.async<void>((resume) => {
           for (const socket of sockets) socket.destroy();

@@ -108,6 +108,11 @@ const parsePeer = (
   const own = profileText ?? profile ?? "main";
   if (profile !== null && own !== profile)
     return invalid("every peer of a rist URL must use the same profile");
+  // librist (0.2.7) writes the simple profile's RTCP peer as `[addr:port`, which no socket takes.
+  if (own === "simple" && url.hostname.startsWith("["))
+    return invalid(
+      "the simple profile does not work over IPv6 in librist (its RTCP port is lost); use profile=main",
+    );
   const numbers = new Map<string, number>();
   for (const [name, [min, max]] of Object.entries(NUMBERS)) {
     const text = params.get(name);
