@@ -46,6 +46,7 @@ describe("migrations", () => {
       "cluster",
       "cues",
       "leases",
+      "node_reads",
       "node_states",
       "nodes",
       "notifications",

@@ -47,6 +47,11 @@ const TOKEN_NAME = "roll desk";
 /** a and b hold the channels, alternately first; c, third everywhere, holds nothing until the roll. */
 const orderOf = (i: number) => (i % 2 === 0 ? ["a", "b", "c"] : ["b", "a", "c"]);
 
+interface Written {
+  readonly name: string;
+  readonly outputs: string[];
+}
+
 describeLab("a fleet rolled from the previous release to this one, one node at a time", () => {
   const fleet = useFleetLab("h2roll", { nodes: ["a", "b", "c"], leaseMs: LEASE_MS });
   let release: Release;
@@ -154,7 +159,7 @@ describeLab("a fleet rolled from the previous release to this one, one node at a
       ];
 
       // API writes throughout, through each running node in turn; only what was acknowledged is kept.
-      const acknowledged = new Map<string, { name: string; outputs: string[] }>();
+      const acknowledged = new Map<string, Written>();
       let [asked, refused] = [0, 0];
       const refusals = new Map<string, number>();
       writer = (async () => {
@@ -178,7 +183,15 @@ describeLab("a fleet rolled from the previous release to this one, one node at a
                 ? via.api(`/api/channels/${last}`, { method: "PATCH", body: { name: `write ${k}` } })
                 : via.api(`/api/channels/${last}/outputs`, {
                     method: "POST",
-                    body: { id: `o${k}`, name: `o${k}`, protocol: "udp", url: `udp://${fleet.rxAddress}:9` },
+                    body: {
+                      id: `o${k}`,
+                      name: `o${k}`,
+                      protocol: "udp",
+                      // Through a new node, what only the new release accepts (an IPv6 destination): the old
+                      // nodes must still read the channel and every other change.
+                      url:
+                        version.get(via.id) === "new" ? "udp://[fd00::65]:9" : `udp://${fleet.rxAddress}:9`,
+                    },
                   });
           const answer = await request.catch((error: unknown) => ({ status: 0, error }));
           const ok = "ok" in answer && answer.ok;
@@ -198,8 +211,37 @@ describeLab("a fleet rolled from the previous release to this one, one node at a
         }
       })();
 
+      /** What of `written` (the writes acknowledged so far) `node` does not show within 20 s, in words. */
+      const showsWrites = async (node: FleetNode, written: ReadonlyMap<string, Written>) => {
+        const want = new Map([...written].map(([id, w]) => [id, { ...w, outputs: [...w.outputs] }]));
+        const lacking = async () => {
+          const answer = await node.api("/api/channels");
+          if (answer.status !== 200) return [`GET /api/channels answered ${answer.status}`];
+          const { channels } = (await answer.json()) as {
+            channels: Array<{ id: string; name: string; outputs: Array<{ id: string; url: string }> }>;
+          };
+          const listed = new Map(channels.map((channel) => [channel.id, channel]));
+          return [...want.entries()].flatMap(([id, expected]) => {
+            const got = listed.get(id);
+            if (got === undefined) return [`${expected.name} (${id}) absent`];
+            const outputs = expected.outputs.filter((output) => !got.outputs.some((o) => o.id === output));
+            return [
+              ...(got.name === expected.name ? [] : [`${id} named "${got.name}", not "${expected.name}"`]),
+              ...(outputs.length === 0 ? [] : [`${id} without output ${outputs.join(", ")}`]),
+            ];
+          });
+        };
+        await eventually(
+          `node ${node.id} to show every acknowledged write`,
+          async () => ((await lacking()).length === 0 ? true : undefined),
+          20_000,
+        ).catch(() => undefined);
+        return lacking();
+      };
+
       /** Every running node, of whichever version: ready, the stored token and every page session open it. */
-      const signOn: string[] = [];
+      // In the report's order of events.
+      const signOn = lines;
       const checkSignOn = async (step: string) => {
         for (const node of [a, b, c].filter((n) => n.running())) {
           const who = `${node.id} (${version.get(node.id)})`;
@@ -216,7 +258,11 @@ describeLab("a fleet rolled from the previous release to this one, one node at a
                 }`,
             ),
           );
-          signOn.push(`  ${step}: ${who}: ready ${ready}, token ${api}, ${pages.join(", ")}`);
+          const lacking = await showsWrites(node, acknowledged);
+          signOn.push(
+            `  ${step}: ${who}: ready ${ready}, token ${api}, ${pages.join(", ")}; ${acknowledged.size} channels written so far: ${lacking.length === 0 ? "all shown" : lacking.join("; ")}`,
+          );
+          expect(lacking, `${who}: the writes acknowledged so far ${step}`).toEqual([]);
           expect(ready, `${who} ready ${step}`).toBe(200);
           expect(api, `${who}: the stored token ${step}`).toBe(200);
           expect(pages, `${who}: the pages ${step}`).toEqual(
@@ -287,32 +333,7 @@ describeLab("a fleet rolled from the previous release to this one, one node at a
       expect(senderDone, "the sender still sent when the roll ended (STREAM_S too short)").toBe(false);
 
       const missing = new Map<string, string[]>();
-      for (const node of [a, b, c]) {
-        /** What of the acknowledged writes `node` does not show, in words. */
-        const lacking = async () => {
-          const answer = await node.api("/api/channels");
-          if (answer.status !== 200) return [`GET /api/channels answered ${answer.status}`];
-          const { channels } = (await answer.json()) as {
-            channels: Array<{ id: string; name: string; outputs: Array<{ id: string }> }>;
-          };
-          const listed = new Map(channels.map((channel) => [channel.id, channel]));
-          return [...acknowledged.entries()].flatMap(([id, want]) => {
-            const got = listed.get(id);
-            if (got === undefined) return [`${want.name} (${id}) absent`];
-            const outputs = want.outputs.filter((output) => !got.outputs.some((o) => o.id === output));
-            return [
-              ...(got.name === want.name ? [] : [`${id} named "${got.name}", not "${want.name}"`]),
-              ...(outputs.length === 0 ? [] : [`${id} without output ${outputs.join(", ")}`]),
-            ];
-          });
-        };
-        await eventually(
-          `node ${node.id} to show every acknowledged write`,
-          async () => ((await lacking()).length === 0 ? true : undefined),
-          20_000,
-        ).catch(() => undefined);
-        missing.set(node.id, await lacking());
-      }
+      for (const node of [a, b, c]) missing.set(node.id, await showsWrites(node, acknowledged));
 
       // Each output: every datagram of the stream between its first and last arrival, at least once.
       const outputs = outputPorts.map((port) => {
@@ -343,7 +364,6 @@ describeLab("a fleet rolled from the previous release to this one, one node at a
           ([node, lacking]) =>
             `  read through ${node}: ${lacking.length === 0 ? "every acknowledged write" : lacking.join("; ")}`,
         ),
-        ...signOn,
       ]);
       for (const o of outputs) {
         expect(o.lost, `TS packets lost at :${o.port}`).toBe(0);

@@ -213,7 +213,8 @@ export const useFleetLab = (id: string, options: FleetLabOptions): FleetLab => {
             if (!running()) throw new Error(`node ${nodeId} exited: ${child.output().slice(-3000)}`);
             return (await fetch(`${base}/api/ready`, { signal: AbortSignal.timeout(2000) })).status === 200;
           },
-          30_000,
+          // Ready in a few seconds; up to 30 s seen on a 2-core machine under a load of 25.
+          60_000,
         ).catch((error: unknown) => {
           throw new Error(`${String(error)}\n${child.output().slice(-3000)}`);
         });

@@ -10,9 +10,11 @@ import * as Either from "effect/Either";
 import * as Option from "effect/Option";
 import * as Schema from "effect/Schema";
 import { ChannelConfig, ConfigDocument, emptyConfig } from "../../domain/channel.ts";
+import { newReads } from "../../domain/config-reads.ts";
 import { ControlError, notFound } from "../../domain/errors.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import { srpFilePlaceProblem, srpFilesOf } from "../../domain/url/rist.ts";
+import { FleetReads } from "./fleet-reads.ts";
 import { CurrentNodeRole } from "./node-role.ts";
 import { holdSecretsOf, secretsOfUrl } from "./secrets.ts";
 import { ristSrpDir } from "./settings.ts";
@@ -178,11 +180,31 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
     yield* Effect.addFinalizer(() => writeLock.withPermits(1)(Effect.void));
 
     const srpDir = Option.getOrNull(yield* Effect.orDie(ristSrpDir));
+    const fleetReads = yield* Effect.serviceOption(FleetReads);
+    /**
+     * In a fleet, what only this release reads is not written while a live node of an older release would
+     * stop applying every change for it (src/domain/config-reads.ts, docs/upgrades.md).
+     */
+    const readableByFleet = (before: ConfigDocument, next: ConfigDocument) =>
+      Effect.gen(function* () {
+        if (Option.isNone(fleetReads)) return;
+        const added = newReads(before.channels, next.channels);
+        if (added.length === 0) return;
+        const unable = yield* fleetReads.value.unable([...new Set(added.map((use) => use.read))]);
+        if (unable.length === 0) return;
+        return yield* new ControlError({
+          reason: "conflict",
+          message:
+            `node ${unable.join(", ")} of the fleet runs an older release, which cannot read ${added[0]?.what}: ` +
+            "it would stop applying every change until it is upgraded. Upgrade every node first " +
+            "(docs/upgrades.md), then make this change",
+        });
+      });
 
     /** Persists `next`, then makes it the current configuration; on a failed write nothing changes. */
     const commit = (next: ConfigDocument) =>
       Effect.zipRight(
-        srpFilesAllowed(config, next, srpDir),
+        Effect.zipRight(srpFilesAllowed(config, next, srpDir), readableByFleet(config, next)),
         saveDocument(CHANNELS_FILE, ConfigDocument, next).pipe(
           Effect.provideService(DocumentStore, store),
           Effect.catchAll((error) => Effect.flatMap(storeFailed(error), Effect.fail)),

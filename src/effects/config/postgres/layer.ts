@@ -17,6 +17,7 @@ import { Database, type DatabaseShape, layerDatabase } from "./database.ts";
 import { layerPostgresStore } from "./document-store.ts";
 import { migrate } from "./migrations.ts";
 import { holdNodeLock } from "./node-lock.ts";
+import { layerNodeReads } from "./node-reads.ts";
 
 /** The credential nodes show each other (made by migration 2), held as a secret so no text shows it. */
 export const peerToken = (db: DatabaseShape) =>
@@ -85,7 +86,9 @@ export const layerPostgres = (
               Layer.provide(schema),
             )
           : schema;
-      return Layer.mergeAll(layerPostgresStore(node), Changes).pipe(
+      // A node of the fleet says what of the configuration it reads, and asks the others before it writes.
+      const reads = options.holdNode === true && node !== null ? layerNodeReads(node) : Layer.empty;
+      return Layer.mergeAll(layerPostgresStore(node), Changes, reads).pipe(
         Layer.provide(ready),
         Layer.provideMerge(layerDatabase(url)),
       );

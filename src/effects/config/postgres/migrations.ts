@@ -157,6 +157,15 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
     // column as it was (the term in the cut tells the next holder it is not of this hand-over).
     apply: statements("alter table leases add column if not exists cut jsonb"),
   },
+  {
+    version: 10,
+    name: "what of the configuration each node's release reads (node_reads), so that a newer node does not write what an older one cannot read",
+    // Expand only: a node of the previous release neither reads nor writes it, and so reads none of it.
+    apply: statements(
+      `create table node_reads (node text primary key, reads jsonb not null,
+         updated_at timestamptz not null default now())`,
+    ),
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.reduce(
