@@ -13,6 +13,8 @@
  * keeps nothing of what it is given past the push (it copies what it holds back). A filter never throws on
  * malformed input.
  *
+ * A channel's filters are listed, in order, in one place: src/effects/channel/filters.ts.
+ *
  * Not filters: the analysers, which read the stream and answer something else — the slate's format probe
  * (slate/probe.ts), the remux's elementary-stream demuxer (flv/es.ts), the TS → FLV remux (flv/remux.ts), the
  * HLS segmenter (hls.ts) — and the slate's source (slate/splicer.ts), which makes a stream of its own.
@@ -20,10 +22,3 @@
 export interface TsFilter {
   push(packets: Uint8Array): Uint8Array | null;
 }
-
-/** Runs `packets` through `filters` in order, each one's answer the next one's input; null once one holds all back. */
-export const runFilters = (filters: ReadonlyArray<TsFilter>, packets: Uint8Array): Uint8Array | null => {
-  let through: Uint8Array | null = packets;
-  for (let i = 0; i < filters.length && through !== null; i++) through = filters[i]?.push(through) ?? through;
-  return through;
-};

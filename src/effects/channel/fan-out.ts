@@ -3,7 +3,7 @@
  * outputs through the turn's batch, the others through their queues, the RTMP outputs through the shared
  * remux, the outputs with a policy through their group's rewriter (policy-groups.ts) — and to the taps that run
  * (taps.ts: the pages' preview, a capture for a still). While the slate is on air the input's packets go to the
- * slate instead; after an operator's cue they pass the cue stage first.
+ * slate instead; on the way they pass the channel's TS filters, in the order filters.ts lists them.
  *
  * The per-datagram part is plain synchronous code: it allocates nothing beyond the chunk it forwards (one copy
  * of the datagram's TS, shared by every output that keeps it) and never waits on an output. What it offers to
@@ -22,6 +22,7 @@ import { doneReader } from "../runtime/move-word.ts";
 import type { BatchSink } from "../runtime/thread-sender.ts";
 import type { TurnBatch } from "../runtime/turn-batch.ts";
 import { type CutStage, makeCutStage } from "./cut-stage.ts";
+import { makeChannelFilters } from "./filters.ts";
 import { makeLeaseFence } from "./lease-fence.ts";
 import type { OutputSet } from "./output-set.ts";
 import { makePolicyGroups, type PolicyGroups, type PolicyMember } from "./policy-groups.ts";
@@ -197,7 +198,12 @@ export const makeFanOut = (options: {
       }
       offerAll(chunk);
     };
-    const deliver = (view: Uint8Array) => send(inserter.active ? inserter.push(view) : view);
+    /** The channel's TS filters, in order (filters.ts: the one list). */
+    const filters = makeChannelFilters({ inserter });
+    const deliver = (view: Uint8Array) => {
+      const out = filters.active() ? filters.run(view) : view;
+      if (out !== null) send(out);
+    };
     /** An input's datagram on its way: to the slate while it is on air, else to the outputs. */
     const passOn = (view: Uint8Array) => {
       if (diverted && slate !== null) return slate.live(view);
@@ -232,7 +238,7 @@ export const makeFanOut = (options: {
       },
       // A fleet channel's datagrams go one by one: its cut stage keeps each.
       takesRuns: () =>
-        cutStage === null && held === null && offers.length === 0 && !diverted && !inserter.active,
+        cutStage === null && held === null && offers.length === 0 && !diverted && !filters.active(),
       deliver,
       send,
       letGo,
