@@ -14,6 +14,7 @@
  */
 import {
   ccAt,
+  descriptorTags,
   firstProgram,
   hasPayloadAt,
   MAX_PSI_SECTION,
@@ -80,13 +81,13 @@ interface Channel {
 const parsePmt = (section: Uint8Array, program: number): Pmt | null => {
   const pmt = readPmt(section);
   if (pmt === null || ((section[5] ?? 0) & 1) === 0 || pmt.program !== program) return null;
-  const end = section.length - 4;
-  const streams = pmt.streams.map(({ streamType, pid, start, end: entryEnd }): PmtStream => {
-    const tags: number[] = [];
-    for (let d = start + 5; d + 2 <= Math.min(end, entryEnd); d += 2 + (section[d + 1] ?? 0))
-      tags.push(section[d] ?? 0);
-    return { type: streamType, pid, tags };
-  });
+  const streams = pmt.streams.map(
+    (stream): PmtStream => ({
+      type: stream.streamType,
+      pid: stream.pid,
+      tags: descriptorTags(section, stream),
+    }),
+  );
   return { program, pcrPid: pmt.pcrPid, streams };
 };
 

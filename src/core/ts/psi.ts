@@ -207,6 +207,14 @@ export const rewritePmt = (section: Uint8Array, pmt: Pmt, edit: PmtEdit = {}): U
   return fitLength(out);
 };
 
+/** The tags of a PMT stream entry's descriptors (its ES_info), as far as the stream loop goes. */
+export const descriptorTags = (section: Uint8Array, stream: PmtStream): number[] => {
+  const end = Math.min(loopEnd(section), stream.end);
+  const tags: number[] = [];
+  for (let d = stream.start + 5; d + 2 <= end; d += 2 + (section[d + 1] ?? 0)) tags.push(section[d] ?? 0);
+  return tags;
+};
+
 /** Whether `descriptors` holds a registration_descriptor (tag 5) whose format_identifier is `id` (4 ASCII letters). */
 export const hasRegistration = (descriptors: Uint8Array, id: string): boolean => {
   for (let at = 0; at + 2 <= descriptors.length; ) {
