@@ -62,6 +62,8 @@ if $for_tests; then
   # test/lab/: network namespaces, veth pairs and bridges (ip), loss and partitions (nft), rate limits (tc).
   need_cmd ip iproute2
   need_cmd nft nftables
+  # test/lab/ssm.test.ts: the router of source-specific joins forwards with the kernel's multicast routes.
+  need_cmd smcrouted smcroute
   # test/lab/container.test.ts: the image built and run by podman (with runc) on a debootstrap base.
   need_cmd podman podman
   need_cmd runc runc

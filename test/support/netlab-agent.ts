@@ -123,6 +123,11 @@ if (mode === "relay") {
   const perMs = Number(args[1] ?? 1);
   const destinations = args.slice(2).map(endpoint);
   const sockets = destinations.map((destination) => createSocket(family(destination.address)));
+  // Bound now so that multicast may cross a router (the default TTL, 1, stays on the link).
+  for (const socket of sockets) {
+    await bound(socket, "", 0);
+    socket.setMulticastTTL(8);
+  }
   const slots: Array<Array<{ to: number; datagram: Buffer }>> = [];
   for (let offset = 0; offset < file.length; ) {
     const count = file.readUInt16LE(offset);
