@@ -1,7 +1,7 @@
 /**
  * A hand-over between two different copies of one programme (src/core/handover/rap.ts): the video random
  * access points and their PTS are found from the stream's own PAT and PMT; PTS order holds across the 33-bit
- * wrap; and the first packet of each PID gets its discontinuity_indicator — in its adaptation field when it
+ * wrap; each PID begins at one of its units; and the first packet of each PID gets its discontinuity_indicator — in its adaptation field when it
  * has one, else in an adaptation-only packet just before it whose counter keeps the PID's count continuous.
  */
 import { describe, expect, it } from "vitest";
@@ -117,5 +117,24 @@ describe("the discontinuity flagged at a PTS-aligned start", () => {
     // Each PID once: the next datagram goes as it is.
     const next = datagram(packet(VIDEO, 9), packet(AUDIO, 5));
     expect(marker.mark(next)).toEqual([next]);
+  });
+
+  it("begins each PID at a unit's start: the packets before the start asked, and a PID's tail before its first unit, become null packets", () => {
+    const marker = new DiscontinuityMarker();
+    const first = datagram(
+      packet(VIDEO, 1),
+      packet(AUDIO, 2),
+      packet(VIDEO, 3, { rap: true, pts: 90_000 }),
+      packet(AUDIO, 3),
+      packet(AUDIO, 4, { start: true }),
+    );
+    const out = marker.mark(first, 2);
+    const marked = out.at(-1) ?? new Uint8Array(0);
+    const pids = Array.from({ length: 5 }, (_, i) => pidAt(marked, i * PACKET));
+    expect(pids).toEqual([NULL_PID, NULL_PID, VIDEO, NULL_PID, AUDIO]);
+    expect(signalsDiscontinuity(marked.subarray(2 * PACKET))).toBe(true);
+    // The audio's first unit has no adaptation field: its flag comes in a packet added before the datagram.
+    expect(out.length).toBe(2);
+    expect(pidAt(out[0] ?? new Uint8Array(0))).toBe(AUDIO);
   });
 });

@@ -80,22 +80,37 @@ export const randomAccessIn = (
 /** Whether PTS `a` is at or after `b`, round the 33-bit wrap (within half of it). */
 export const ptsAtOrAfter = (a: number, b: number): boolean => (a - b + PTS_WRAP) % PTS_WRAP < PTS_WRAP / 2;
 
+/** Makes the packet at `out[at]` a null packet. */
+const nullPacket = (out: Uint8Array, at: number) => {
+  out.fill(0xff, at, at + PACKET);
+  out.set([SYNC, 0x1f, 0xff, 0x10], at);
+};
+
 /**
- * Sets discontinuity_indicator on the first packet of each PID it is given (null packets aside). A packet that
- * has an adaptation field gets the flag in it; one that has none cannot without moving its payload, so an
- * adaptation-only packet with the flag goes just before it, its counter the one before the packet's (a packet
- * without payload repeats the counter).
+ * A new holder's start on its own copy: each PID begins where one of its units (a PES, a section) begins — the
+ * packets before that, the tails of units the old holder's copy had begun, become null packets — and the
+ * first packet kept of each PID sets discontinuity_indicator. A packet that has an adaptation field gets the
+ * flag in it; one that has none cannot without moving its payload, so an adaptation-only packet with the flag
+ * goes just before it, its counter the one before the packet's (a packet without payload repeats the counter).
  */
 export class DiscontinuityMarker {
   private readonly seen = new Set<number>();
 
-  /** The datagram as it goes out: a copy with the flags set, and before it the packets added; as is when none. */
-  mark(datagram: Uint8Array): ReadonlyArray<Uint8Array> {
+  /**
+   * The datagram as it goes out: a copy with the flags set (and the packets before `fromPacket`, and before
+   * each PID's first unit, made null), and before it the packets added; as is when nothing changes.
+   */
+  mark(datagram: Uint8Array, fromPacket = 0): ReadonlyArray<Uint8Array> {
     let copy: Uint8Array | null = null;
     const added: number[] = [];
     for (let at = 0; at + PACKET <= datagram.length; at += PACKET) {
       const pid = pidAt(datagram, at);
       if (datagram[at] !== SYNC || pid === NULL_PID || this.seen.has(pid)) continue;
+      if (at < fromPacket * PACKET || !unitStartAt(datagram, at)) {
+        copy ??= datagram.slice();
+        nullPacket(copy, at);
+        continue;
+      }
       this.seen.add(pid);
       const control = ((datagram[at + 3] ?? 0) >> 4) & 0x3;
       if ((control & 0x2) !== 0 && (datagram[at + 4] ?? 0) > 0) {

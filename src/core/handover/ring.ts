@@ -21,6 +21,11 @@ export const CONTEXT = 8;
 /** The last datagrams an old holder sent, oldest first, and what places them in a run of identical ones. */
 export interface AgreedCut {
   readonly hashes: ReadonlyArray<string>;
+  /**
+   * How many TS packets of the last datagram named were sent, when not all: a cut before a random access point
+   * inside a datagram sends the packets before it; the next holder sends the rest, so no unit is cut short.
+   */
+  readonly packets?: number;
   /** The last datagram before them that is not null packets only, and how many came after it up to the cut. */
   readonly anchor: { readonly hash: string; readonly after: number } | null;
 }
@@ -99,8 +104,8 @@ export class DatagramRing {
     return entry.hash;
   }
 
-  /** The cut after the newest datagram kept (the last one sent); null when none is kept. */
-  cut(): AgreedCut | null {
+  /** The cut after the newest datagram kept (the last one sent; its first `packets` only, when given). */
+  cut(packets?: number): AgreedCut | null {
     const count = this.length;
     if (count === 0) return null;
     const from = Math.max(0, count - CONTEXT);
@@ -112,7 +117,7 @@ export class DatagramRing {
       anchor = { hash: this.hashAt(i), after: count - 1 - i };
       break;
     }
-    return { hashes, anchor };
+    return packets === undefined ? { hashes, anchor } : { hashes, anchor, packets };
   }
 
   /**

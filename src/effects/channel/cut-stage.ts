@@ -125,19 +125,24 @@ export const makeCutStage = (options: {
     told = [];
     for (const tell of waiters) tell(resumed);
   };
-  /** Sends a datagram on, its discontinuities flagged after a PTS-aligned start. */
-  const send = (view: Uint8Array) => {
+  /** Sends a datagram on from its packet `fromPacket`, its discontinuities flagged after a PTS-aligned start. */
+  const send = (whole: Uint8Array, fromPacket = 0) => {
+    const view = fromPacket > 0 ? whole.subarray(fromPacket * PACKET) : whole;
+    if (view.length === 0) return;
     packets += packetsIn(view);
     if (marking === null) return options.pass(view);
     for (const out of marking.marker.mark(view)) options.pass(out);
   };
-  /** Sends the ring's datagrams from `from` on (after `first`, when given): how many, and their TS packets. */
-  const replay = (from: number, first: ReadonlyArray<Uint8Array> = []) => {
+  /**
+   * Sends the ring's datagrams from `from` on (after `first`, and the first of them from its packet
+   * `fromPacket`): how many, and their TS packets.
+   */
+  const replay = (from: number, first: ReadonlyArray<Uint8Array> = [], fromPacket = 0) => {
     const count = Math.max(0, ring.length - from);
     const before = packets;
     asOneTurn(() => {
       for (const view of first) send(view);
-      for (let i = from; i < ring.length; i++) send(ring.at(i));
+      for (let i = from; i < ring.length; i++) send(ring.at(i), i === from ? fromPacket : 0);
     });
     return { replayed: count, replayedPackets: packets - before };
   };
@@ -147,7 +152,15 @@ export const makeCutStage = (options: {
     const after = ring.after(cut);
     if (after < 0) return false;
     waiting = null;
-    done({ mode: "agreed", ...replay(after), waitedMs: since(start), swallowed: 0 });
+    // The old holder sent the first packets of its last datagram: the rest of it first.
+    const partial = cut.packets !== undefined && after > 0;
+    const from = partial ? after - 1 : after;
+    done({
+      mode: "agreed",
+      ...replay(from, [], partial ? cut.packets : 0),
+      waitedMs: since(start),
+      swallowed: 0,
+    });
     return true;
   };
   /** Looks in the ring, from `from` on, for a random access point at or after `pts`: true once begun there. */
@@ -158,7 +171,7 @@ export const makeCutStage = (options: {
       waiting = null;
       marking = { marker: new DiscontinuityMarker(), until: monotonicMs() + MARK_MS };
       const tables = [program.pat, program.pmt].filter((packet) => packet !== null);
-      done({ mode: "pts", ...replay(i, tables), waitedMs: since(start), swallowed });
+      done({ mode: "pts", ...replay(i, tables, point.packet), waitedMs: since(start), swallowed });
       return true;
     }
     return false;
@@ -170,7 +183,9 @@ export const makeCutStage = (options: {
     }
     const start = monotonicMs();
     swallowed = 0;
-    if (!agreed(how.cut, start)) waiting = { how, since: start };
+    // The cut in this node's stream; else, on another copy that runs ahead, its random access point already here.
+    if (agreed(how.cut, start) || (how.pts !== null && aligned(how.pts, start))) return;
+    waiting = { how, since: start };
   };
   const go = () => {
     const how = pending;
@@ -179,13 +194,13 @@ export const makeCutStage = (options: {
     holdingSince = null;
     begin(how);
   };
-  /** The holder's cut, before `view` (not sent) or after the last datagram sent. */
-  const makeCut = (pts: number | null) => {
+  /** The holder's cut after the last datagram sent (its first `sentPackets` only, when given). */
+  const makeCut = (pts: number | null, sentPackets?: number) => {
     const asked = cutting;
     if (asked === null) return;
     cutting = null;
     asked.made({
-      agreed: open && !muted ? ring.cut() : null,
+      agreed: open && !muted ? ring.cut(sentPackets) : null,
       pts,
       rtp: peekRtpStates(options.rtpOutputs()),
       packets,
@@ -211,11 +226,18 @@ export const makeCutStage = (options: {
   return {
     take: (view) => {
       program.observe(view);
+      ring.push(view, monotonicMs());
       if (cutting !== null && open && !muted) {
         const point = randomAccessIn(view, program.videoPids);
-        if (point !== null || monotonicMs() >= cutting.until) makeCut(point?.pts ?? null);
+        if (point !== null) {
+          // The packets before the random access point end the units before it: they go, the rest waits for
+          // the next holder.
+          if (point.packet > 0) send(view.subarray(0, point.packet * PACKET));
+          makeCut(point.pts, point.packet);
+          return false;
+        }
+        if (monotonicMs() >= cutting.until) makeCut(null, 0);
       }
-      ring.push(view, monotonicMs());
       if (muted || !open) return !muted;
       if (holdingSince !== null) {
         if (monotonicMs() - holdingSince >= GO_MS) go();
