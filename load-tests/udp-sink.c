@@ -14,10 +14,10 @@
  * longest_silence_us media psi nulls digest media_digest longest_silence_end_us" (the digests as 16 hex digits; the
  * end of the longest silence as the kernel's receive time of the datagram that ended it), then "latency COUNT
  * P50_US P99_US MAX_US" over every port, then "end" (SIGTERM also exits). SIGUSR2 starts the measurement window
- * again: latency and silences, not the counts. SIGHUP marks a moment (the load harness's rebalance begins):
- * each line then ends with "marked_longest_us marked_end_us", the longest silence on the port that ended after
- * the mark (a silence under way at the mark counted whole) or that is still under way when the report is
- * printed (counted to that moment). With -t FILE, the
+ * again: latency and silences, not the counts. The first SIGHUP opens a span (the load harness's rebalance), the
+ * second closes it: each line then ends with "marked_longest_us marked_end_us", the longest silence on the port
+ * that began before the span closed and ended after it opened (a silence under way at either end counted
+ * whole, once it has ended). With -t FILE, the
  * arrival time of every datagram on the first port is written to FILE on exit, one per line (ns,
  * CLOCK_REALTIME): the kernel's receive timestamp (SO_TIMESTAMPNS), so that neither this program's nor the
  * benchmark's scheduling delays count as the service's latency.
@@ -59,8 +59,8 @@ static const unsigned char STAMP_MAGIC[8] = {'D', 'S', 'T', 'R', 'S', 'T', 'M', 
 typedef struct {
   unsigned long long datagrams, bytes, packets, cc_errors, cues, stamps, last_ns, longest_ns, longest_end_ns;
   unsigned long long media, psi, nulls;
-  /* since the last SIGHUP (0: no mark) */
-  unsigned long long marked_ns, marked_longest_ns, marked_end_ns;
+  /* the span between the first and the second SIGHUP (0: not opened, not closed) */
+  unsigned long long marked_ns, mark_closed_ns, marked_longest_ns, marked_end_ns;
   uint64_t digest, media_digest;
   int pids;
   unsigned short pid[MAX_PIDS];
@@ -174,18 +174,12 @@ static unsigned long long now_ns(void) {
 }
 
 static void print_report(const Port *counts, const int *ports, int count) {
-  unsigned long long now = now_ns();
   for (int i = 0; i < count; i++) {
     const Port *p = &counts[i];
     printf("%d %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %016llx %016llx %llu", ports[i], p->datagrams,
            p->bytes, p->packets, p->cc_errors, p->cues, p->stamps, p->longest_ns / 1000, p->media, p->psi, p->nulls,
            (unsigned long long)p->digest, (unsigned long long)p->media_digest, p->longest_end_ns / 1000);
-    if (p->marked_ns > 0) {
-      unsigned long long longest = p->marked_longest_ns, end = p->marked_end_ns;
-      /* a silence still under way: counted to now */
-      if (p->last_ns > 0 && now > p->last_ns && now - p->last_ns > longest) { longest = now - p->last_ns; end = now; }
-      printf(" %llu %llu", longest / 1000, end / 1000);
-    }
+    if (p->marked_ns > 0) printf(" %llu %llu", p->marked_longest_ns / 1000, p->marked_end_ns / 1000);
     printf("\n");
   }
   printf("latency %llu %.1f %.1f %.1f\n", latencies, percentile_us(0.5), percentile_us(0.99),
@@ -230,7 +224,8 @@ static void read_port(int i) {
         port->longest_ns = received_ns - port->last_ns;
         port->longest_end_ns = received_ns;
       }
-      if (port->marked_ns > 0 && port->last_ns > 0 && received_ns > port->last_ns &&
+      if (port->marked_ns > 0 && port->last_ns > 0 && received_ns > port->marked_ns &&
+          (port->mark_closed_ns == 0 || port->last_ns < port->mark_closed_ns) && received_ns > port->last_ns &&
           received_ns - port->last_ns > port->marked_longest_ns) {
         port->marked_longest_ns = received_ns - port->last_ns;
         port->marked_end_ns = received_ns;
@@ -283,10 +278,16 @@ int main(int argc, char **argv) {
     if (mark) {
       mark = 0;
       unsigned long long at = now_ns();
-      for (int i = 0; i < count; i++) counts[i].marked_ns = at, counts[i].marked_longest_ns = counts[i].marked_end_ns = 0;
+      for (int i = 0; i < count; i++) {
+        Port *p = &counts[i];
+        if (p->marked_ns == 0 || p->mark_closed_ns > 0) {
+          p->marked_ns = at;
+          p->mark_closed_ns = p->marked_longest_ns = p->marked_end_ns = 0;
+        } else p->mark_closed_ns = at;
+      }
     }
     if (report) {
-      /* what the sockets hold is read first: a silence still under way is the service's, not this loop's */
+      /* what the sockets hold is read first: the report is as of now, not of this loop's last turn */
       for (int i = 0; i < count; i++) read_port(i);
       print_report(counts, ports, count);
       report = 0;

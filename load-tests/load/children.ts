@@ -107,8 +107,8 @@ interface PortCounts {
   /** when the longest silence ended (µs since the epoch, the kernel's receive time; 0 for none) */
   readonly longestSilenceEndUs: number;
   /**
-   * After `mark` (the rebalance's start): the longest silence that ended since, or is still under way at the
-   * report, and when it ended (µs since the epoch); null without a mark.
+   * Once `mark` opened a span (the rebalance's; a second `mark` closes it): the longest silence that overlapped
+   * it, and when that ended (µs since the epoch); null without a mark.
    */
   readonly marked: { readonly longestSilenceUs: number; readonly endUs: number } | null;
   /** packets on the media PIDs (all but PSI, SI and null packets), on the PSI and SI PIDs, and null packets */
@@ -161,7 +161,7 @@ const parseSink = (text: string): SinkReport => {
 interface Sink {
   readonly report: () => Promise<SinkReport>;
   readonly restartWindow: () => void;
-  /** From now, each port's longest silence is kept apart too (the report's `marked`). */
+  /** Opens a span (then closes it): each port's longest silence overlapping it is kept apart (`marked`). */
   readonly mark: () => void;
   readonly close: () => Promise<SinkReport>;
 }

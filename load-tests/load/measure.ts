@@ -21,7 +21,7 @@ import {
   WARMUP,
 } from "./options.ts";
 import { threadUsage, type Usage, udpBound, usage } from "./proc.ts";
-import { type Rebalance, rebalance } from "./rebalance.ts";
+import { type Rebalance, rebalance, withSilences } from "./rebalance.ts";
 
 interface LagSample {
   readonly series: string;
@@ -332,7 +332,8 @@ export const measure = async (
       loadAverage: loadavg(),
       health,
       placements: placedStart === null || placedEnd === null ? null : { start: placedStart, end: placedEnd },
-      rebalance: rebalanced,
+      rebalance:
+        rebalanced === null || udpWindowEnd === undefined ? null : withSilences(rebalanced, udpWindowEnd),
       threads: threadsStart === null || threadsEnd === null ? null : { start: threadsStart, end: threadsEnd },
     };
   } finally {

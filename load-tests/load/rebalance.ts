@@ -1,13 +1,13 @@
 /**
  * `--rebalance`: a rebalance between forwarding threads in the middle of the window, and what it cost the
- * outputs. A quarter into the window the harness marks the UDP sinks (udp-sink.c, SIGHUP), then moves half the
- * channels of the thread that holds the most to another — the moves the service's own rebalance makes
- * (channel/workers/pool.ts `move`, the last half of the busy thread's channels, one after another), asked
- * through `POST /api/channels/{id}/move` so that they start at a known moment — waits SETTLE_MS after the
- * last, and reads the sinks: each output's longest silence from the mark on (a silence under way at the mark
- * counted whole, one still under way counted to the report). The service's `handover` events give each move's
- * duration and its lost and repeated packets. The issue's promise: 0 lost, 0 repeated, no output silent for
- * more than 20 ms.
+ * outputs. A quarter into the window the harness opens a span in the UDP sinks (udp-sink.c, SIGHUP), then
+ * moves half the channels of the thread that holds the most to another — the moves the service's own
+ * rebalance makes (channel/workers/pool.ts `move`, the last half of the busy thread's channels, one after
+ * another), asked through `POST /api/channels/{id}/move` so that they start at a known moment — and closes the
+ * span SETTLE_MS after the last. The sinks' report at the window's end gives each output's longest silence
+ * that overlapped the span (one under way at either end counted whole). The service's `handover` events give
+ * each move's duration and its lost and repeated packets. The issue's promise: 0 lost, 0 repeated, no output
+ * silent for more than 20 ms.
  */
 
 import type { SinkReport } from "./children.ts";
@@ -24,15 +24,14 @@ const SETTLE_MS = 500;
 
 interface MarkedSink {
   readonly mark: () => void;
-  readonly report: () => Promise<SinkReport>;
 }
 
 export interface Rebalance {
   /** ms from the window's start at which the moves were asked, and how long they took in all */
   readonly atMs: number;
   readonly tookMs: number;
-  /** ms from the window's start at which the sinks were read: past the window's end, the generator had stopped */
-  readonly reportedAtMs: number;
+  /** ms from the window's start at which the span closed: past the window's end, the generator had stopped */
+  readonly closedAtMs: number;
   readonly from: number;
   readonly to: number;
   /** channels asked to move ("load C" → C), and those whose move was refused (with why) */
@@ -97,8 +96,8 @@ export const rebalance = async (
   }
   const tookMs = performance.now() - began;
   await sleep(SETTLE_MS);
-  const reportedAtMs = performance.now() - windowStartedAt;
-  const report = await sink.report();
+  sink.mark();
+  const closedAtMs = performance.now() - windowStartedAt;
   const moved = new Set(moving.map((channel) => numberOf(channel.name)));
   const { events } = (await (await api("/api/events?type=handover&limit=1000")).json()) as {
     events: ReadonlyArray<{
@@ -113,20 +112,12 @@ export const rebalance = async (
   return {
     atMs,
     tookMs,
-    reportedAtMs,
+    closedAtMs,
     from,
     to,
     moved: [...moved],
     refused,
-    silences: report.ports.map((port) => {
-      const channel = channelOfPort.get(port.port) ?? null;
-      return {
-        port: port.port,
-        channel,
-        moved: channel !== null && moved.has(channel),
-        ms: (port.marked?.longestSilenceUs ?? Number.NaN) / 1000,
-      };
-    }),
+    silences: [],
     handovers: events
       .filter((event) => event.at >= since)
       .map((event) => ({
@@ -140,6 +131,26 @@ export const rebalance = async (
 };
 
 /** The rebalance in the report's words: the longest silence at each output during it, and the moves' cuts. */
+/** The rebalance with each output's longest silence in its span, from the sinks' report at the window's end. */
+export const withSilences = (r: Rebalance, report: SinkReport): Rebalance => {
+  const moved = new Set(r.moved);
+  return {
+    ...r,
+    silences: report.ports.map((port) => {
+      const channel = channelOfPort.get(port.port) ?? null;
+      return {
+        port: port.port,
+        channel,
+        moved: channel !== null && moved.has(channel),
+        // No gap that overlapped the span: the sink read nothing received after it opened (held off the CPU,
+        // its sockets full of what came before): no figure, not 0.
+        ms:
+          port.marked === null || port.marked.endUs === 0 ? Number.NaN : port.marked.longestSilenceUs / 1000,
+      };
+    }),
+  };
+};
+
 export const rebalanceFigures = (r: Rebalance, windowSeconds: number) => {
   const spread = (values: ReadonlyArray<number>) => {
     const sorted = [...values].sort((a, b) => a - b);
@@ -153,6 +164,7 @@ export const rebalanceFigures = (r: Rebalance, windowSeconds: number) => {
           over_20_ms: sorted.filter((value) => value > 20).length,
         };
   };
+  const read = r.silences.filter((s) => Number.isFinite(s.ms));
   const cuts = [...r.handovers.map((h) => h.durationMs)].sort((a, b) => a - b);
   return {
     from_worker: r.from,
@@ -160,14 +172,16 @@ export const rebalanceFigures = (r: Rebalance, windowSeconds: number) => {
     at_s: round(r.atMs / 1000, 1),
     moves_took_ms: round(r.tookMs, 0),
     /** the sinks were read after the generator stopped: a silence under way then is the generator's */
-    outlasted_window: r.reportedAtMs > windowSeconds * 1000,
+    outlasted_window: r.closedAtMs > windowSeconds * 1000,
     channels_moved: r.moved.length,
     refused: r.refused,
     longest_silence_ms: {
-      all: spread(r.silences.map((s) => s.ms)),
-      moved: spread(r.silences.filter((s) => s.moved).map((s) => s.ms)),
-      stayed: spread(r.silences.filter((s) => !s.moved).map((s) => s.ms)),
+      all: spread(read.map((s) => s.ms)),
+      moved: spread(read.filter((s) => s.moved).map((s) => s.ms)),
+      stayed: spread(read.filter((s) => !s.moved).map((s) => s.ms)),
     },
+    /** outputs whose sink read nothing received during the span (the sinks were held off the CPU) */
+    unread_outputs: r.silences.length - read.length,
     handovers: {
       count: r.handovers.length,
       lost: r.handovers.reduce((sum, h) => sum + h.lost, 0),
