@@ -66,6 +66,31 @@ const putU32 = (out: Uint8Array, at: number, value: number): void => {
   out[at + 3] = value & 0xff;
 };
 
+/** A message's first header (format 0) at `out[0]`, its extended timestamp included; where it ends. */
+const putFirstHeader = (out: Uint8Array, message: RtmpMessage, timestamp: number, extended: boolean) => {
+  const length = message.body.length;
+  let at = putBasicHeader(out, 0, 0, message.chunkStream);
+  const field = extended ? EXTENDED : timestamp;
+  out[at] = field >> 16;
+  out[at + 1] = (field >> 8) & 0xff;
+  out[at + 2] = field & 0xff;
+  out[at + 3] = length >> 16;
+  out[at + 4] = (length >> 8) & 0xff;
+  out[at + 5] = length & 0xff;
+  out[at + 6] = message.type;
+  // The message stream id is the one little-endian field of the protocol.
+  out[at + 7] = message.streamId & 0xff;
+  out[at + 8] = (message.streamId >> 8) & 0xff;
+  out[at + 9] = (message.streamId >> 16) & 0xff;
+  out[at + 10] = message.streamId >>> 24;
+  at += 11;
+  if (extended) {
+    putU32(out, at, timestamp);
+    at += 4;
+  }
+  return at;
+};
+
 /** The chunks of one message, in one buffer ready for the socket. */
 export const encodeMessage = (chunkSize: number, message: RtmpMessage): Uint8Array => {
   const { chunkStream, body } = message;
@@ -76,33 +101,43 @@ export const encodeMessage = (chunkSize: number, message: RtmpMessage): Uint8Arr
   const size = basic + 11 + (chunks - 1) * basic + chunks * (extended ? 4 : 0) + body.length;
   // Every byte is written below: no zeroing first (and a small message comes from Buffer's pool).
   const out = Buffer.allocUnsafe(size);
-  let at = putBasicHeader(out, 0, 0, chunkStream);
-  const field = extended ? EXTENDED : timestamp;
-  out[at] = field >> 16;
-  out[at + 1] = (field >> 8) & 0xff;
-  out[at + 2] = field & 0xff;
-  out[at + 3] = body.length >> 16;
-  out[at + 4] = (body.length >> 8) & 0xff;
-  out[at + 5] = body.length & 0xff;
-  out[at + 6] = message.type;
-  // The message stream id is the one little-endian field of the protocol.
-  out[at + 7] = message.streamId & 0xff;
-  out[at + 8] = (message.streamId >> 8) & 0xff;
-  out[at + 9] = (message.streamId >> 16) & 0xff;
-  out[at + 10] = message.streamId >>> 24;
-  at += 11;
-  for (let offset = 0; offset < body.length || offset === 0; offset += chunkSize) {
-    if (offset > 0) at = putBasicHeader(out, at, 3, chunkStream);
-    if (extended) {
-      putU32(out, at, timestamp);
-      at += 4;
+  let at = putFirstHeader(out, message, timestamp, extended);
+  for (let offset = 0; offset < body.length; offset += chunkSize) {
+    if (offset > 0) {
+      at = putBasicHeader(out, at, 3, chunkStream);
+      if (extended) {
+        putU32(out, at, timestamp);
+        at += 4;
+      }
     }
     const end = Math.min(body.length, offset + chunkSize);
     out.set(body.subarray(offset, end), at);
     at += end - offset;
-    if (body.length === 0) break;
   }
   return out;
+};
+
+/**
+ * The chunks of one message as pieces for a writev, the body never copied: its first header, then each
+ * chunk's slice of the body, each after the one continuation header every chunk of the message shares (format 3,
+ * with the extended timestamp when there is one). Their concatenation is `encodeMessage`'s buffer.
+ */
+export const messagePieces = (chunkSize: number, message: RtmpMessage): ReadonlyArray<Uint8Array> => {
+  const { chunkStream, body } = message;
+  const timestamp = message.timestamp >>> 0;
+  const extended = timestamp >= EXTENDED;
+  const basic = basicHeaderSize(chunkStream);
+  const first = Buffer.allocUnsafe(basic + 11 + (extended ? 4 : 0));
+  putFirstHeader(first, message, timestamp, extended);
+  if (body.length === 0) return [first];
+  const pieces: Uint8Array[] = [first, body.subarray(0, Math.min(chunkSize, body.length))];
+  if (body.length <= chunkSize) return pieces;
+  const continuation = Buffer.allocUnsafe(basic + (extended ? 4 : 0));
+  putBasicHeader(continuation, 0, 3, chunkStream);
+  if (extended) putU32(continuation, basic, timestamp);
+  for (let offset = chunkSize; offset < body.length; offset += chunkSize)
+    pieces.push(continuation, body.subarray(offset, Math.min(body.length, offset + chunkSize)));
+  return pieces;
 };
 
 /** A protocol control or user control message body of 4-byte big-endian values. */

@@ -43,8 +43,8 @@ interface RtmpConnection {
   readonly send: (message: RtmpMessage) => boolean;
   /** The chunk size this side announced: a message encoded with it elsewhere (`encodeMessage`) goes as it is. */
   readonly chunkSize: number;
-  /** Writes a message already cut into chunks at `chunkSize` (one shared by several connections). */
-  readonly sendEncoded: (chunks: Uint8Array) => boolean;
+  /** Writes a message already cut into chunks at `chunkSize` (`messagePieces`, shared by several connections). */
+  readonly sendPieces: (pieces: ReadonlyArray<Uint8Array>) => boolean;
   /** Bytes the server acknowledged receiving (its Acknowledgement messages). */
   readonly acknowledged: () => number;
   /** Fails when the connection ends, in words. */
@@ -344,7 +344,11 @@ export const connectRtmp = (target: RtmpTarget): Effect.Effect<RtmpConnection, O
       streamId,
       send,
       chunkSize: CHUNK_SIZE,
-      sendEncoded: (chunks) => socket.write(chunks),
+      sendPieces: (pieces) => {
+        let room = true;
+        for (const piece of pieces) room = socket.write(piece);
+        return room;
+      },
       acknowledged: () => acknowledged,
       closed: Deferred.await(ended),
     };

@@ -20,7 +20,7 @@ import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
 import type { FlvFrame } from "../../core/flv/frames.ts";
 import type { FlvRemux } from "../../core/flv/remux.ts";
-import { encodeMessage, MESSAGE } from "../../core/rtmp/chunks.ts";
+import { MESSAGE, messagePieces } from "../../core/rtmp/chunks.ts";
 import { OutputError, outputInternalError } from "../../domain/output-error.ts";
 import type { RtmpTarget } from "../../domain/url.ts";
 import { atEndOfTurn, cancelEndOfTurn } from "../runtime/end-of-turn.ts";
@@ -49,24 +49,27 @@ export interface RtmpCounters {
 const sizeOf = (frame: FlvFrame): number => frame.body.length + 16;
 
 /**
- * Each frame's chunks, made by the first output of the channel that sends it and written as they are by the
- * others (the remux hands every output the same frame; they share the chunk size, the chunk streams and, as
- * servers answer createStream, the message stream id): one copy of a frame's body per channel, not one per
- * output. Dropped with the frame.
+ * Each frame's chunks as pieces for a writev (`messagePieces`: the headers, and views of the frame's body, never
+ * a copy of it), made by the first output of the channel that sends the frame and written as they are by the
+ * others: the remux hands every output the same frame, and they share the chunk size, the chunk streams and, as
+ * servers answer createStream, the message stream id. Dropped with the frame.
  */
-const chunked = new WeakMap<FlvFrame, { readonly streamId: number; readonly bytes: Uint8Array }>();
-const chunksOf = (frame: FlvFrame, chunkStream: number, streamId: number, chunkSize: number) => {
+const chunked = new WeakMap<
+  FlvFrame,
+  { readonly streamId: number; readonly pieces: ReadonlyArray<Uint8Array> }
+>();
+const piecesOf = (frame: FlvFrame, chunkStream: number, streamId: number, chunkSize: number) => {
   const made = chunked.get(frame);
-  if (made !== undefined && made.streamId === streamId) return made.bytes;
-  const bytes = encodeMessage(chunkSize, {
+  if (made !== undefined && made.streamId === streamId) return made.pieces;
+  const pieces = messagePieces(chunkSize, {
     chunkStream,
     type: frame.type,
     streamId,
     timestamp: frame.timestamp,
     body: frame.body,
   });
-  if (made === undefined) chunked.set(frame, { streamId, bytes });
-  return bytes;
+  if (made === undefined) chunked.set(frame, { streamId, pieces });
+  return pieces;
 };
 
 /** The codec check an attempt makes before it connects: null when the output can carry the channel. */
@@ -254,7 +257,7 @@ export const rtmpAttempt = (
           : frame.type === MESSAGE.audio
             ? CHUNK_STREAM.audio
             : CHUNK_STREAM.data;
-      connection.sendEncoded(chunksOf(frame, chunkStream, connection.streamId, connection.chunkSize));
+      connection.sendPieces(piecesOf(frame, chunkStream, connection.streamId, connection.chunkSize));
       context.countSent(frame.body.length);
       if (frame.kind === "video" || frame.kind === "audio") counters.framesSent++;
       else if (frame.kind === "cue" && target.cues !== "off") {

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { ChunkReader, encodeMessage, type RtmpMessage } from "../../../src/core/rtmp/chunks.ts";
+import {
+  ChunkReader,
+  encodeMessage,
+  messagePieces,
+  type RtmpMessage,
+} from "../../../src/core/rtmp/chunks.ts";
 
 const read = (bytes: Uint8Array, step = bytes.length): RtmpMessage[] => {
   const reader = new ChunkReader();
@@ -40,5 +45,20 @@ describe("RTMP chunks", () => {
       [120, 8, 1, [0xcc, 0xdd]],
       [140, 8, 1, [0xee, 0xff]],
     ]);
+  });
+});
+
+describe("a message's chunks as pieces", () => {
+  it("concatenate to the one buffer encodeMessage makes, the body's bytes not copied", () => {
+    const body = Buffer.from(Uint8Array.from({ length: 10_000 }, (_, i) => (i * 7) & 0xff));
+    for (const length of [0, 1, 4095, 4096, 4097, 8192, 10_000])
+      for (const timestamp of [0, 40, 0xfffffe, 0xffffff, 0x1234567])
+        for (const chunkStream of [6, 70, 400]) {
+          const message = { chunkStream, type: 9, streamId: 1, timestamp, body: body.subarray(0, length) };
+          const pieces = messagePieces(4096, message);
+          expect(Buffer.compare(Buffer.concat(pieces), Buffer.from(encodeMessage(4096, message)))).toBe(0);
+          for (const piece of pieces.filter((_, i) => i % 2 === 1)) expect(piece.buffer).toBe(body.buffer);
+          expect(read(Buffer.concat(pieces))[0]?.body.length ?? 0).toBe(length);
+        }
   });
 });
