@@ -31,12 +31,11 @@ import {
   readPat,
   readPmt,
   SectionReader,
-  STREAM_TYPE_H264,
-  STREAM_TYPE_H265,
   SYNC,
   sameBytes,
   unitStartAt,
 } from "../ts/index.ts";
+import { STREAM_TYPE_H264, STREAM_TYPE_H265 } from "../ts/stream-types.ts";
 import { forbidden, H264_NAL, NalUnits, nalType, startCodeAt, type VideoCodec } from "./nal.ts";
 import { copyBytes } from "./tags.ts";
 

@@ -108,22 +108,6 @@ export interface PmtEntry {
   readonly descriptors: Uint8Array;
 }
 
-const entriesLength = (streams: ReadonlyArray<PmtEntry>): number =>
-  streams.reduce((n, s) => n + 5 + s.descriptors.length, 0);
-
-/** Writes PMT entries at `out[at]`; answers where they end. */
-const writePmtEntries = (out: Uint8Array, at: number, streams: ReadonlyArray<PmtEntry>): number => {
-  let to = at;
-  for (const stream of streams) {
-    out.set([stream.streamType, 0xe0 | (stream.pid >> 8), stream.pid & 0xff], to);
-    out[to + 3] = 0xf0 | (stream.descriptors.length >> 8);
-    out[to + 4] = stream.descriptors.length & 0xff;
-    out.set(stream.descriptors, to + 5);
-    to += 5 + stream.descriptors.length;
-  }
-  return to;
-};
-
 /** A PMT as a section (version and CRC set): its PCR PID, program_info and streams with their descriptors. */
 export const pmtSection = (
   program: number,
@@ -161,6 +145,22 @@ export const rewritePat = (section: Uint8Array, entries: ReadonlyArray<PatEntry>
   out.set(section.subarray(0, 8));
   writePatEntries(out, entries);
   return fitLength(out);
+};
+
+const entriesLength = (streams: ReadonlyArray<PmtEntry>): number =>
+  streams.reduce((n, s) => n + 5 + s.descriptors.length, 0);
+
+/** Writes PMT entries at `out[at]`; answers where they end. */
+const writePmtEntries = (out: Uint8Array, at: number, streams: ReadonlyArray<PmtEntry>): number => {
+  let to = at;
+  for (const stream of streams) {
+    out.set([stream.streamType, 0xe0 | (stream.pid >> 8), stream.pid & 0xff], to);
+    out[to + 3] = 0xf0 | (stream.descriptors.length >> 8);
+    out[to + 4] = stream.descriptors.length & 0xff;
+    out.set(stream.descriptors, to + 5);
+    to += 5 + stream.descriptors.length;
+  }
+  return to;
 };
 
 /** What a rewritten PMT changes: by default nothing. */
