@@ -1,0 +1,112 @@
+/**
+ * Outputs on IPv6 sockets, on this machine's ::1: a UDP output to [::1] byte for byte; an SRT caller to
+ * srt-live-transmit listening on [::1]; an SRT listener on [::] (dual stack) that a caller reaches on ::1 and
+ * another on 127.0.0.1. srt-live-transmit's UDP side takes IPv4 only: it hands what it gets to a sink on
+ * 127.0.0.1. The status shows the peers' IPv6 addresses in brackets.
+ */
+import { createSocket } from "node:dgram";
+import { it } from "@effect/vitest";
+import { Effect } from "effect";
+import { describe, expect } from "vitest";
+import { makeOutput, type Output } from "../../src/effects/outputs/writer.ts";
+import { spawnChild } from "../../src/effects/runtime/child-process.ts";
+import { eventually, freeUdpPort, type UdpSink, udpSink } from "../support/peers.ts";
+import { TsGenerator } from "../support/ts-generator.ts";
+
+const options = { srtStatsIntervalMs: 100 };
+
+const connected = (output: Output) =>
+  eventually(
+    `${output.maskedUrl} to connect (${output.status().lastError})`,
+    () => (output.status().state === "connected" ? true : undefined),
+    { timeoutMs: 15_000 },
+  );
+
+/** Offers `datagrams` 7-packet chunks at about 1.5 Mb/s and returns them. */
+const sendLive = (outputs: ReadonlyArray<Output>, generator: TsGenerator, datagrams: number) =>
+  Effect.gen(function* () {
+    const sent: Array<Uint8Array> = [];
+    for (let i = 0; i < datagrams; i++) {
+      const chunk = generator.datagram();
+      sent.push(chunk);
+      for (const output of outputs) output.offer(chunk);
+      if (i % 2 === 1) yield* Effect.sleep("10 millis");
+    }
+    return Buffer.concat(sent.map((chunk) => Buffer.from(chunk)));
+  });
+
+const received = (sink: { readonly totalBytes: () => number; readonly bytes: () => Buffer }, bytes: number) =>
+  eventually(`${bytes} bytes at the sink (have ${sink.totalBytes()})`, () =>
+    sink.totalBytes() >= bytes ? true : undefined,
+  ).pipe(Effect.map(() => sink.bytes()));
+
+/** A UDP sink on [::1]. */
+const udp6Sink = Effect.acquireRelease(
+  Effect.async<{ port: number; bytes: () => Buffer; totalBytes: () => number; close: () => void }>(
+    (resume) => {
+      const socket = createSocket("udp6");
+      const datagrams: Buffer[] = [];
+      let total = 0;
+      socket.on("message", (message) => {
+        datagrams.push(message);
+        total += message.length;
+      });
+      socket.bind(0, "::1", () =>
+        resume(
+          Effect.succeed({
+            port: socket.address().port,
+            bytes: () => Buffer.concat(datagrams),
+            totalBytes: () => total,
+            close: () => socket.close(),
+          }),
+        ),
+      );
+    },
+  ),
+  (sink) => Effect.sync(sink.close),
+);
+
+const srtLiveTransmit = (from: string, sink: UdpSink) =>
+  spawnChild({ command: "srt-live-transmit", args: [from, `udp://127.0.0.1:${sink.port}`] });
+
+describe("outputs on IPv6", () => {
+  it.scopedLive("udp://[::1]: the same TS byte for byte", () =>
+    Effect.gen(function* () {
+      const sink = yield* udp6Sink;
+      const output = yield* makeOutput(`udp://[::1]:${sink.port}`, options);
+      yield* Effect.forkScoped(output.run);
+      yield* connected(output);
+      expect(output.status().url).toBe(`udp://[::1]:${sink.port}`);
+      const expected = yield* sendLive([output], new TsGenerator({ seed: 61 }), 80);
+      expect((yield* received(sink, expected.length)).equals(expected)).toBe(true);
+    }),
+  );
+
+  it.scopedLive("srt caller to a listener on [::1], and a listener on [::] reached over IPv6 and IPv4", () =>
+    Effect.gen(function* () {
+      const [callerSink, v6Sink, v4Sink] = [yield* udpSink, yield* udpSink, yield* udpSink];
+      const peerPort = yield* freeUdpPort;
+      yield* srtLiveTransmit(`srt://[::1]:${peerPort}?mode=listener`, callerSink);
+      const caller = yield* makeOutput(`srt://[::1]:${peerPort}?latency=80`, options);
+      const listenPort = yield* freeUdpPort;
+      const listener = yield* makeOutput(`srt://[::]:${listenPort}?mode=listener&latency=80`, options);
+      yield* Effect.forkScoped(caller.run);
+      yield* Effect.forkScoped(listener.run);
+      yield* connected(caller);
+      yield* srtLiveTransmit(`srt://[::1]:${listenPort}?mode=caller&latency=80`, v6Sink);
+      yield* srtLiveTransmit(`srt://127.0.0.1:${listenPort}?mode=caller&latency=80`, v4Sink);
+      const peers = yield* eventually("both receivers of the listener", () => {
+        const found = listener.status().srt?.peers ?? [];
+        return found.length === 2 ? found.map((peer) => peer.peer) : undefined;
+      });
+      // A dual-stack socket sees an IPv4 caller as an IPv4-mapped IPv6 address.
+      expect([...peers].sort()).toEqual([
+        expect.stringMatching(/^\[::1\]:\d+$/),
+        expect.stringMatching(/^\[::ffff:7f00:1\]:\d+$/),
+      ]);
+      const expected = yield* sendLive([caller, listener], new TsGenerator({ seed: 62 }), 80);
+      for (const sink of [callerSink, v6Sink, v4Sink])
+        expect((yield* received(sink, expected.length)).equals(expected)).toBe(true);
+    }),
+  );
+});
