@@ -116,9 +116,16 @@ const ipv4 = (value: number) =>
   [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join(".");
 
 /** Polls `check` every 100 ms until it answers true, failing with `what` after `timeoutMs`. */
-const until = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
+const until = async (
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  /** Throws when waiting is pointless (the process exited): fails at once, not after `timeoutMs`. */
+  alive: () => void = () => undefined,
+) => {
   const deadline = Date.now() + timeoutMs;
   while (!(await check().catch(() => false))) {
+    alive();
     if (Date.now() > deadline) throw new Error(`${what}: not in ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -209,12 +216,13 @@ export const useFleetLab = (id: string, options: FleetLabOptions): FleetLab => {
         current = child;
         await until(
           `node ${nodeId} ready`,
-          async () => {
-            if (!running()) throw new Error(`node ${nodeId} exited: ${child.output().slice(-3000)}`);
-            return (await fetch(`${base}/api/ready`, { signal: AbortSignal.timeout(2000) })).status === 200;
-          },
+          async () =>
+            (await fetch(`${base}/api/ready`, { signal: AbortSignal.timeout(2000) })).status === 200,
           // Ready in a few seconds; up to 30 s seen on a 2-core machine under a load of 25.
           60_000,
+          () => {
+            if (!running()) throw new Error(`node ${nodeId} exited before it was ready`);
+          },
         ).catch((error: unknown) => {
           throw new Error(`${String(error)}\n${child.output().slice(-3000)}`);
         });
