@@ -49,7 +49,13 @@ describe("a hand-over between two nodes' channels", () => {
     const made = await cut;
     a.open(false);
     expect(made.agreed?.hashes.length).toBe(8);
-    b.stage.resume({ mode: "agreed", cut: made.agreed ?? { hashes: [], anchor: null }, pts: null, rtp: {} });
+    b.stage.resume({
+      mode: "agreed",
+      cut: made.agreed ?? { hashes: [], anchor: null },
+      pts: null,
+      lastPts: {},
+      rtp: {},
+    });
     b.open(true);
     // Its outputs start: until then it keeps back what comes.
     for (let n = 52; n < 55; n++) [a, b].forEach((x) => x.input(n));

@@ -3,11 +3,18 @@
  * each channel; channels are moved between nodes twenty times and their holders drained three times while
  * every channel streams. At the receiver, every UDP output is the input byte for byte — every TS packet once,
  * in order — its RTP output's sequence goes on without a break under one SSRC, and at no moment did two nodes
- * send one output.
+ * send one output. Then two nodes receive different copies of one programme (MediaLive's two pipelines: the
+ * same H.264 frames and timestamps, muxed apart): moved back and forth, the output changes copy at a random
+ * access point with the discontinuity flagged, and ffmpeg decodes all of it without an error.
  *
  *   db, a, b, c, tx, rx on one bridge; PostgreSQL in db; a, b and c each a node; tx sends to multicast groups
  */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
 import { expect, it } from "vitest";
+import { PACKET, pidAt, signalsDiscontinuity } from "../../src/core/ts/index.ts";
 import { eventually } from "../support/app.ts";
 import {
   clock,
@@ -36,25 +43,46 @@ const INPUT_PORT = 21000;
 const OUTPUT_PORT = 21100;
 const RTP_PORT = 21200;
 
-/** Where each datagram of the output sits in the stream; -1 for one that is not the stream's. */
-const positions = (arrivals: ReadonlyArray<Received>, index: ReadonlyMap<string, number>) =>
-  arrivals.map((arrival) =>
-    arrival.datagram === undefined ? -1 : (index.get(arrival.datagram.toString("latin1")) ?? -1),
-  );
+/**
+ * Where each datagram of the output sits in the stream (-1: not the stream's). A datagram a hand-over split (the
+ * old holder sent the packets before a random access point inside it, the new one the rest) is made whole
+ * again from the short ones that follow it: its first piece gets the position, the others null.
+ */
+const positions = (
+  arrivals: ReadonlyArray<Received>,
+  index: ReadonlyMap<string, number>,
+  bytesOf: (arrival: Received) => Buffer | undefined = (arrival) => arrival.datagram,
+) => {
+  const out: Array<number | null> = [];
+  for (let i = 0; i < arrivals.length; ) {
+    let whole = bytesOf(arrivals[i] as Received) ?? Buffer.alloc(0);
+    let j = i + 1;
+    for (; whole.length < 7 * PACKET && j < arrivals.length; j++)
+      whole = Buffer.concat([whole, bytesOf(arrivals[j] as Received) ?? Buffer.alloc(0)]);
+    out.push(index.get(whole.toString("latin1")) ?? -1);
+    for (let k = i + 1; k < j; k++) out.push(null);
+    i = j;
+  }
+  return out;
+};
 
-/** Datagrams missing and repeated between consecutive arrivals, against the stream's order. */
-const lostAndRepeated = (at: ReadonlyArray<number>) => {
-  let [lost, repeated, foreign] = [0, 0, 0];
-  for (let i = 1; i < at.length; i++) {
-    const [before, now] = [at[i - 1] as number, at[i] as number];
-    if (now < 0 || before < 0) {
-      foreign += now < 0 ? 1 : 0;
+/** Datagrams missing and repeated between consecutive arrivals, against the stream's order; and the splits. */
+const lostAndRepeated = (at: ReadonlyArray<number | null>) => {
+  let [lost, repeated, foreign, split] = [0, 0, 0, 0];
+  let before: number | null = null;
+  for (const now of at) {
+    if (now === null) {
+      split += 1;
       continue;
     }
-    if (now > before + 1) lost += now - before - 1;
-    else if (now <= before) repeated += before - now + 1;
+    if (now < 0) foreign += 1;
+    else if (before !== null && before >= 0) {
+      if (now > before + 1) lost += now - before - 1;
+      else if (now <= before) repeated += before - now + 1;
+    }
+    before = now;
   }
-  return { lost, repeated, foreign };
+  return { lost, repeated, foreign, split };
 };
 
 describeLab("hitless moves and drains", () => {
@@ -110,7 +138,11 @@ describeLab("hitless moves and drains", () => {
     const said: string[] = [];
     const keepLog = (node: FleetNode) => {
       for (const line of node.log().split("\n"))
-        if (/fleet: (node \w+ cut channel|channel \S+ handed from)/.test(line))
+        if (
+          /fleet: (node \w+ cut channel|channel \S+ handed from)|dropped, not sent late|no longer sends/.test(
+            line,
+          )
+        )
           said.push(`  ${node.id}: ${/"msg":"([^"]*)"/.exec(line)?.[1] ?? line}`);
     };
     try {
@@ -199,8 +231,8 @@ describeLab("hitless moves and drains", () => {
           );
         }
         lines.push(
-          `  udp :${port}: ${arrivals.length} datagrams (${arrivals.length * 7} TS packets), ${changes.length} changes of sender, ` +
-            `lost ${counted.lost} datagrams, repeated ${counted.repeated}, not of the stream ${counted.foreign}; ` +
+          `  udp :${port}: ${arrivals.length} datagrams, ${changes.length} changes of sender, ` +
+            `lost ${counted.lost} datagrams, repeated ${counted.repeated}, not of the stream ${counted.foreign}, split at a random access point ${counted.split}; ` +
             `gap at a change of sender max ${Math.round(Math.max(0, ...gaps))} ms; longest silence ${Math.round(silence.ms)} ms; ` +
             `windows of two senders ${doubles.length}`,
         );
@@ -214,11 +246,7 @@ describeLab("hitless moves and drains", () => {
         if (now.readUInt16BE(2) !== ((before.readUInt16BE(2) + 1) & 0xffff)) sequenceBreaks += 1;
       }
       const ssrcs = new Set(rtp.map((x) => x.datagram?.readUInt32BE(8)));
-      const payloads = lostAndRepeated(
-        rtp.map((x) =>
-          x.datagram === undefined ? -1 : (index.get(x.datagram.subarray(12).toString("latin1")) ?? -1),
-        ),
-      );
+      const payloads = lostAndRepeated(positions(rtp, index, (x) => x.datagram?.subarray(12)));
       lines.push(
         `  rtp :${RTP_PORT}: ${rtp.length} datagrams, ${handovers(rtp).length} changes of sender, sequence breaks ${sequenceBreaks}, ` +
           `SSRCs ${ssrcs.size}, payload lost ${payloads.lost} repeated ${payloads.repeated}, windows of two senders ${doubleSending(rtp).length}`,
@@ -231,13 +259,13 @@ describeLab("hitless moves and drains", () => {
 
       for (const result of results) {
         expect(result.first).toBeGreaterThanOrEqual(0);
-        expect(result.counted).toEqual({ lost: 0, repeated: 0, foreign: 0 });
+        expect(result.counted).toMatchObject({ lost: 0, repeated: 0, foreign: 0 });
         expect(result.doubles).toEqual([]);
         expect(result.changes.length).toBeGreaterThan(0);
       }
       expect(sequenceBreaks).toBe(0);
       expect(ssrcs.size).toBe(1);
-      expect(payloads).toEqual({ lost: 0, repeated: 0, foreign: 0 });
+      expect(payloads).toMatchObject({ lost: 0, repeated: 0, foreign: 0 });
       expect(doubleSending(rtp)).toEqual([]);
     } finally {
       await sender.stop();
@@ -245,4 +273,133 @@ describeLab("hitless moves and drains", () => {
       await deleteChannels(running(), ids);
     }
   }, 600_000);
+
+  it("different copies on two nodes (MediaLive's two pipelines): 6 moves, each at a random access point aligned by PTS with the discontinuity flagged; the output decodes without an error", async () => {
+    for (const node of fleet.nodes.values()) if (!node.running()) await node.start();
+    const [a, b] = [fleet.node("a"), fleet.node("b")];
+    const dir = await mkdtemp(join(tmpdir(), "h1-copies-"));
+    const [input, output, videoPid] = [INPUT_PORT + 300, OUTPUT_PORT + 10, 0x100];
+    const receiver = await fleet.receiver([output], true);
+    let id = "";
+    const senders: Array<{ stop: () => Promise<void> }> = [];
+    try {
+      // One programme encoded once (1 s GOP, constant mux rate); the second copy muxed again from it with
+      // another PCR period: the same frames and PTS, other bytes.
+      const [first, second] = [join(dir, "a.ts"), join(dir, "b.ts")];
+      await execa("ffmpeg", [
+        ...["-hide_banner", "-loglevel", "error", "-y"],
+        ...["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25"],
+        ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "40"],
+        ...["-vf", "noise=alls=40:allf=t", "-c:v", "libx264", "-preset", "ultrafast", "-threads", "1"],
+        ...["-g", "25", "-pix_fmt", "yuv420p", "-b:v", "500k", "-maxrate", "500k", "-bufsize", "500k"],
+        ...["-c:a", "aac", "-b:a", "64k", "-f", "mpegts", "-muxrate", "1000k", "-pcr_period", "20", first],
+      ]);
+      await execa("ffmpeg", [
+        ...["-hide_banner", "-loglevel", "error", "-y", "-copyts", "-i", first, "-c", "copy"],
+        ...[
+          "-muxrate",
+          "1000k",
+          "-pcr_period",
+          "60",
+          "-muxdelay",
+          "0",
+          "-muxpreload",
+          "0",
+          "-f",
+          "mpegts",
+          second,
+        ],
+      ]);
+      const datagramsOf = (file: Buffer) =>
+        Array.from({ length: Math.floor(file.length / (7 * PACKET)) }, (_, i) =>
+          file.subarray(i * 7 * PACKET, (i + 1) * 7 * PACKET),
+        );
+      const copies = [datagramsOf(await readFile(first)), datagramsOf(await readFile(second))];
+      const alike = new Set(copies[0]?.map((d) => d.toString("latin1")));
+      const shared = copies[1]?.filter((d) => alike.has(d.toString("latin1"))).length ?? 0;
+      const created = await a.api("/api/channels", {
+        method: "POST",
+        body: {
+          name: "Two copies",
+          rtp_ip: "0.0.0.0",
+          rtp_port: input,
+          nodes: ["a", "b"],
+          outputs: [{ id: "copies", name: "rx", protocol: "udp", url: `udp://${fleet.rxAddress}:${output}` }],
+        },
+      });
+      expect(created.status, await created.clone().text()).toBe(201);
+      id = ((await created.json()) as { id: string }).id;
+      expect((await a.api(`/api/channels/${id}/start`, { method: "POST" })).status).toBe(200);
+      // 40 s at the mux rate: each copy to its own node, both at once.
+      const perMs = (copies[0]?.length ?? 0) / 40_000;
+      senders.push(await fleet.send("copy-a", copies[0] ?? [], perMs, [`${a.address}:${input}`]));
+      senders.push(await fleet.send("copy-b", copies[1] ?? [], perMs, [`${b.address}:${input}`]));
+      const holder = (await awaitHolder(fleet, [id])).get(id)?.holder ?? "a";
+      await awaitOnAir(receiver, [output], nowMs(), { count: 100 });
+      const startMs = nowMs();
+      const steps: string[] = [];
+      let on = holder;
+      for (let n = 0; n < 6; n++) {
+        const to = on === "a" ? "b" : "a";
+        const at = nowMs();
+        const answer = await fleet
+          .node(on)
+          .api(`/api/channels/${id}/move`, { method: "POST", body: { node: to } });
+        expect(answer.status, await answer.clone().text()).toBe(200);
+        await awaitHolder(fleet, [id], to);
+        steps.push(`  move ${n + 1}: ${on}→${to} in ${Math.round(nowMs() - at)} ms`);
+        on = to;
+        await pause(2500);
+      }
+      const endMs = nowMs();
+      const arrivals = receiver.at(output).filter((x) => x.atMs >= startMs - 2000 && x.atMs <= endMs);
+      const changes = handovers(arrivals);
+      // At each change of sender: the first video packet the new sender sent sets discontinuity_indicator.
+      const flagged = changes.map((change) => {
+        const from = arrivals.findIndex((x) => x.atMs === change.atMs && x.source === change.to);
+        for (const arrival of arrivals.slice(from, from + 50)) {
+          const bytes = arrival.datagram ?? Buffer.alloc(0);
+          for (let at = 0; at + PACKET <= bytes.length; at += PACKET)
+            if (pidAt(bytes, at) === videoPid) return signalsDiscontinuity(bytes.subarray(at, at + PACKET));
+        }
+        return false;
+      });
+      const captured = join(dir, "out.ts");
+      await writeFile(captured, Buffer.concat(arrivals.map((x) => x.datagram ?? Buffer.alloc(0))));
+      const decoded = await execa("ffmpeg", ["-v", "error", "-i", captured, "-f", "null", "-"], {
+        reject: false,
+      });
+      const errors = decoded.stderr.split("\n").filter((line) => line.trim() !== "");
+      const frames = await execa("ffprobe", [
+        ...["-v", "error", "-select_streams", "v", "-count_frames", "-show_entries", "stream=nb_read_frames"],
+        ...["-of", "csv=p=0", captured],
+      ]);
+      const said: string[] = [];
+      for (const node of [a, b])
+        for (const line of node.log().split("\n"))
+          if (line.includes(id) && /handed from|cut channel/.test(line))
+            said.push(`  ${node.id}: ${/"msg":"([^"]*)"/.exec(line)?.[1] ?? line}`);
+      report(
+        `Different copies on a and b (${shared} of ${copies[1]?.length} datagrams of b's copy also in a's)`,
+        [
+          ...steps,
+          `  output :${output}: ${arrivals.length} datagrams, ${changes.length} changes of sender (gaps ${changes.map((c) => Math.round(c.gapMs)).join(", ")} ms), ` +
+            `discontinuity flagged at ${flagged.filter(Boolean).length} of them, windows of two senders ${doubleSending(arrivals).length}; ` +
+            `ffmpeg decoded ${frames.stdout.trim()} pictures with ${errors.length} errors`,
+          ...errors.slice(0, 10).map((line) => `    ${line}`),
+          ...said,
+        ],
+      );
+      expect(changes.length).toBeGreaterThanOrEqual(6);
+      expect(flagged.every(Boolean)).toBe(true);
+      expect(doubleSending(arrivals)).toEqual([]);
+      expect(errors).toEqual([]);
+      expect(said.filter((line) => line.includes("first random access point of its copy")).length).toBe(6);
+    } finally {
+      for (const sender of senders) await sender.stop();
+      await receiver.stop();
+      if (id !== "") await deleteChannels(a, [id]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 });

@@ -97,6 +97,25 @@ export class DiscontinuityMarker {
   private readonly seen = new Set<number>();
 
   /**
+   * `after`: the PTS of the last PES of each PID the old holder sent; a PID here begins with a PES after it (its
+   * units the old holder's copy carried already are not sent twice).
+   */
+  private readonly after: ReadonlyMap<number, number>;
+
+  constructor(after: ReadonlyMap<number, number> = new Map()) {
+    this.after = after;
+  }
+
+  /** Whether the packet at `at` may begin its PID here: a unit's start, after what the old holder sent of it. */
+  private begins(datagram: Uint8Array, at: number, pid: number): boolean {
+    if (!unitStartAt(datagram, at)) return false;
+    const last = this.after.get(pid);
+    if (last === undefined) return true;
+    const pts = packetPts(datagram.subarray(at, at + PACKET));
+    return pts < 0 || (pts !== last && ptsAtOrAfter(pts, last));
+  }
+
+  /**
    * The datagram as it goes out: a copy with the flags set (and the packets before `fromPacket`, and before
    * each PID's first unit, made null), and before it the packets added; as is when nothing changes.
    */
@@ -106,7 +125,7 @@ export class DiscontinuityMarker {
     for (let at = 0; at + PACKET <= datagram.length; at += PACKET) {
       const pid = pidAt(datagram, at);
       if (datagram[at] !== SYNC || pid === NULL_PID || this.seen.has(pid)) continue;
-      if (at < fromPacket * PACKET || !unitStartAt(datagram, at)) {
+      if (at < fromPacket * PACKET || !this.begins(datagram, at, pid)) {
         copy ??= datagram.slice();
         nullPacket(copy, at);
         continue;

@@ -22,7 +22,7 @@
 
 import { DiscontinuityMarker, ProgramWatch, ptsAtOrAfter, randomAccessIn } from "../../core/handover/rap.ts";
 import { type AgreedCut, DatagramRing } from "../../core/handover/ring.ts";
-import { PACKET } from "../../core/ts/index.ts";
+import { PACKET, packetPts, pidAt, unitStartAt } from "../../core/ts/index.ts";
 import { continueRtp, peekRtpStates, type RtpState } from "../outputs/rtp.ts";
 import { asOneTurn } from "../runtime/end-of-turn.ts";
 import { monotonicMs } from "../runtime/send-gates.ts";
@@ -45,6 +45,8 @@ export interface HolderCut {
   readonly agreed: AgreedCut | null;
   /** The PTS of the random access point it cut before; null when it cut without one. */
   readonly pts: number | null;
+  /** The PTS of the last PES it sent of each PID (by PID). */
+  readonly lastPts: Readonly<Record<string, number>>;
   readonly rtp: Record<string, RtpState>;
   /** TS packets its outputs were given since it began to send the channel. */
   readonly packets: number;
@@ -56,6 +58,7 @@ export type Resumption =
       readonly mode: "agreed";
       readonly cut: AgreedCut;
       readonly pts: number | null;
+      readonly lastPts: Readonly<Record<string, number>>;
       readonly rtp: Record<string, RtpState>;
     }
   /** From what came at `from` (the shared monotonic clock, ms) on. */
@@ -102,6 +105,15 @@ export const makeCutStage = (options: {
     return copy;
   });
   const program = new ProgramWatch();
+  /** The PTS of the last PES start of each PID the outputs were given. */
+  const sentPts = new Map<number, number>();
+  const notePts = (view: Uint8Array) => {
+    for (let at = 0; at + PACKET <= view.length; at += PACKET) {
+      if (!unitStartAt(view, at)) continue;
+      const pts = packetPts(view.subarray(at, at + PACKET));
+      if (pts >= 0) sentPts.set(pidAt(view, at), pts);
+    }
+  };
   let open = false;
   /** Cut by `cut`: quiet until the gate closes. */
   let muted = false;
@@ -130,6 +142,7 @@ export const makeCutStage = (options: {
     const view = fromPacket > 0 ? whole.subarray(fromPacket * PACKET) : whole;
     if (view.length === 0) return;
     packets += packetsIn(view);
+    notePts(view);
     if (marking === null) return options.pass(view);
     for (const out of marking.marker.mark(view)) options.pass(out);
   };
@@ -164,12 +177,13 @@ export const makeCutStage = (options: {
     return true;
   };
   /** Looks in the ring, from `from` on, for a random access point at or after `pts`: true once begun there. */
-  const aligned = (pts: number, start: number, from = 0) => {
+  const aligned = (pts: number, lastPts: Readonly<Record<string, number>>, start: number, from = 0) => {
     for (let i = from; i < ring.length; i++) {
       const point = randomAccessIn(ring.at(i), program.videoPids);
       if (point === null || !ptsAtOrAfter(point.pts, pts)) continue;
       waiting = null;
-      marking = { marker: new DiscontinuityMarker(), until: monotonicMs() + MARK_MS };
+      const after = new Map(Object.entries(lastPts).map(([pid, value]) => [Number(pid), value]));
+      marking = { marker: new DiscontinuityMarker(after), until: monotonicMs() + MARK_MS };
       const tables = [program.pat, program.pmt].filter((packet) => packet !== null);
       done({ mode: "pts", ...replay(i, tables, point.packet), waitedMs: since(start), swallowed });
       return true;
@@ -184,7 +198,7 @@ export const makeCutStage = (options: {
     const start = monotonicMs();
     swallowed = 0;
     // The cut in this node's stream; else, on another copy that runs ahead, its random access point already here.
-    if (agreed(how.cut, start) || (how.pts !== null && aligned(how.pts, start))) return;
+    if (agreed(how.cut, start) || (how.pts !== null && aligned(how.pts, how.lastPts, start))) return;
     waiting = { how, since: start };
   };
   const go = () => {
@@ -202,6 +216,7 @@ export const makeCutStage = (options: {
     asked.made({
       agreed: open && !muted ? ring.cut(sentPackets) : null,
       pts,
+      lastPts: Object.fromEntries(sentPts),
       rtp: peekRtpStates(options.rtpOutputs()),
       packets,
     });
@@ -211,7 +226,7 @@ export const makeCutStage = (options: {
   const whileWaiting = (view: Uint8Array, wait: NonNullable<typeof waiting>) => {
     if (agreed(wait.how.cut, wait.since)) return false;
     const pts = wait.how.pts;
-    if (pts !== null && aligned(pts, wait.since, ring.length - 1)) return false;
+    if (pts !== null && aligned(pts, wait.how.lastPts, wait.since, ring.length - 1)) return false;
     const waited = monotonicMs() - wait.since;
     if (waited < (pts === null ? WAIT_MS : PTS_WAIT_MS)) {
       swallowed += packetsIn(view);
@@ -252,6 +267,7 @@ export const makeCutStage = (options: {
         marking = null;
       }
       packets += packetsIn(view);
+      notePts(view);
       return true;
     },
     gate: (now) => {
@@ -272,7 +288,7 @@ export const makeCutStage = (options: {
     cut: () =>
       new Promise<HolderCut>((made) => {
         if (!open || muted) {
-          made({ agreed: null, pts: null, rtp: peekRtpStates(options.rtpOutputs()), packets });
+          made({ agreed: null, pts: null, lastPts: {}, rtp: peekRtpStates(options.rtpOutputs()), packets });
           muted = open;
           return;
         }

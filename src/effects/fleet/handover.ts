@@ -67,7 +67,13 @@ export const makeFleetHandover = (me: string, channels: ChannelsService, bus: Ev
     const by = cut?.from ?? from ?? "?";
     if (cut?.agreed != null)
       return {
-        how: { mode: "agreed", cut: cut.agreed, pts: cut.pts ?? null, rtp: cut.rtp },
+        how: {
+          mode: "agreed",
+          cut: cut.agreed,
+          pts: cut.pts ?? null,
+          lastPts: cut.lastPts ?? {},
+          rtp: cut.rtp,
+        },
         kind,
         from: by,
         packetsAtCut: cut.packets,
