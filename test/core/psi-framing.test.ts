@@ -7,9 +7,11 @@
 import { describe, expect, it } from "vitest";
 import { EsDemuxer } from "../../src/core/flv/es.ts";
 import { type HlsSegment, makeHlsSegmenter } from "../../src/core/hls.ts";
+import { encodeSection } from "../../src/core/scte35/index.ts";
 import { makeStartGate } from "../../src/core/ts-start.ts";
+import { immediateSpliceOut } from "../support/cues.ts";
 import { lengthenedPmt, withTwoPacketPmts } from "../support/long-pmt.ts";
-import { PACKET_SIZE, TsGenerator } from "../support/ts-generator.ts";
+import { PACKET_SIZE, packetizeSections, TsGenerator } from "../support/ts-generator.ts";
 
 const CHUNK = 7 * PACKET_SIZE;
 const pidOf = (packet: Uint8Array) => (((packet[1] ?? 0) & 0x1f) << 8) | (packet[2] ?? 0);
@@ -95,5 +97,25 @@ describe("a PMT in two packets", () => {
 
   it("is what the test lengthens: 200 bytes more than the generator's PMT", () => {
     expect(lengthenedPmt(generator.pmt).length).toBe(generator.pmt.length + 200);
+  });
+});
+
+describe("a duplicated packet", () => {
+  it("is read once: a cue whose packet comes twice (same bytes, same CC) is one DATERANGE, not two", () => {
+    // A bug fixed with the one framing rule: the segmenter read a repeated cue packet again, and listed the
+    // cue twice.
+    const cues = (times: number) => {
+      const generator = new TsGenerator({ seed: 6, bitrate: 1_000_000 });
+      const [packet] = packetizeSections(generator.scte35Pid, [encodeSection(immediateSpliceOut(7))], 0);
+      const segmenter = makeHlsSegmenter({ targetSeconds: 4 });
+      const now = 1_700_000_000_000;
+      const segments = [...segmenter.push(generator.packets(1500), now)];
+      for (let k = 0; k < times; k++) segments.push(...segmenter.push(packet ?? new Uint8Array(0), now));
+      segments.push(...segmenter.push(generator.packets(1500), now));
+      const last = segmenter.flush(now);
+      return [...segments, ...(last === null ? [] : [last])].flatMap((s) => s.cues.map((c) => c.cueClass));
+    };
+    expect(cues(1)).toEqual(["out"]);
+    expect(cues(2)).toEqual(["out"]);
   });
 });
