@@ -355,14 +355,47 @@ describeLab("a fleet rolled from the previous release to this one, one node at a
         const foreign = positions.length - known.length;
         const doubles = doubleSending(arrivals).length;
         const senders = [...new Set(arrivals.map((x) => fleet.names.get(x.source) ?? x.source))];
-        return { port, lost, repeated, foreign, doubles, senders, count: arrivals.length, lowest, highest };
+        // Where each lost datagram was: at a hand-over (the senders before and after it differ) or within one
+        // holder's stream, and whether the sender's direct copy to rx (REFERENCE_PORT) had it.
+        const direct = new Set(
+          receiver
+            .at(REFERENCE_PORT)
+            .map((x) => (x.datagram === undefined ? -1 : (index.get(x.datagram.toString("latin1")) ?? -1))),
+        );
+        const sourceOf = (at: number) => {
+          const i = positions.indexOf(at);
+          return i < 0 ? "?" : (fleet.names.get(arrivals[i]?.source ?? "") ?? arrivals[i]?.source ?? "?");
+        };
+        const where: string[] = [];
+        for (let at = lowest; at <= highest && where.length < 5; at++) {
+          if (seen.has(at)) continue;
+          let [before, after] = [at - 1, at + 1];
+          while (before > lowest && !seen.has(before)) before--;
+          while (after < highest && !seen.has(after)) after++;
+          const [from, to] = [sourceOf(before), sourceOf(after)];
+          where.push(
+            `#${at} (${from === to ? `within ${from}'s stream` : `at the hand-over ${from} → ${to}`}, ${direct.has(at) ? "in" : "NOT in"} the direct copy)`,
+          );
+        }
+        return {
+          port,
+          lost,
+          repeated,
+          foreign,
+          doubles,
+          senders,
+          count: arrivals.length,
+          lowest,
+          highest,
+          where,
+        };
       });
       report(`Fleet roll from ${release.commit.slice(0, 7)} to this tree, ${CHANNELS} channels`, [
         ...lines,
         ...outputs.map(
           (o) =>
             `  output :${o.port}: ${o.count} datagrams (#${o.lowest}–#${o.highest}) from ${o.senders.join(" → ")}: ` +
-            `${o.lost} lost (${o.lost * 7} TS packets), ${o.repeated} repeated, ${o.foreign} not of the stream, ${o.doubles} stretches of double sending`,
+            `${o.lost} lost (${o.lost * 7} TS packets)${o.where.length === 0 ? "" : `: ${o.where.join(", ")}`}, ${o.repeated} repeated, ${o.foreign} not of the stream, ${o.doubles} stretches of double sending`,
         ),
         `  total: ${outputs.reduce((n, o) => n + o.lost, 0) * 7} TS packets lost, ${outputs.reduce((n, o) => n + o.repeated, 0) * 7} repeated`,
         `  API writes: ${asked} asked, ${asked - refused} acknowledged (${acknowledged.size} channels), ${refused} refused: ${[...refusals.entries()].map(([why, n]) => `${why} ×${n}`).join("; ") || "none"}`,
