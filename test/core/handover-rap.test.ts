@@ -24,6 +24,7 @@ import {
   signalsDiscontinuity,
   writeTimestamp,
 } from "../../src/core/ts/index.ts";
+import { withTwoPacketPmts } from "../support/long-pmt.ts";
 
 const VIDEO = 0x100;
 const AUDIO = 0x101;
@@ -80,6 +81,15 @@ describe("random access points of a copy", () => {
     expect(randomAccessIn(rap, watch.videoPids)).toEqual({ packet: 1, pts: 90_000 });
     // A PES start without the flag is not one, nor is the audio's.
     expect(randomAccessIn(datagram(packet(VIDEO, 3, { pts: 93_600 })), watch.videoPids)).toBeNull();
+  });
+
+  it("are known from a PMT that spans two packets too, both packets kept to go first", () => {
+    const watch = new ProgramWatch();
+    const long = withTwoPacketPmts(tables(), PMT);
+    watch.observe(long);
+    expect([...watch.videoPids]).toEqual([VIDEO]);
+    expect(watch.pat?.length).toBe(PACKET);
+    expect(Buffer.from(watch.pmt ?? new Uint8Array(0))).toEqual(Buffer.from(long.subarray(PACKET)));
   });
 
   it("are compared by PTS across the wrap", () => {

@@ -18,42 +18,44 @@ import {
   randomAccessIndicator,
   readPat,
   readPmt,
+  SectionPackets,
   SYNC,
-  sectionOf,
   unitStartAt,
   VIDEO_STREAM_TYPES,
   writeAdaptationOnly,
 } from "../ts/index.ts";
 
-/** What a stream says of its programme: its video PIDs and its last PAT and PMT packets. */
+/** What a stream says of its programme: its video PIDs and its last PAT and PMT, as the packets that carried them. */
 export class ProgramWatch {
   private pmtPid = -1;
   /** The video PIDs the last PMT lists. */
   videoPids: ReadonlySet<number> = new Set();
-  /** Copies of the last PAT and PMT packets that began a section. */
+  /** Copies of the packets that carried the last PAT and PMT (sections reassembled, CRC checked). */
   pat: Uint8Array | null = null;
   pmt: Uint8Array | null = null;
+  private readonly patReader = new SectionPackets((section, packets) => {
+    const program = firstProgram(readPat(section));
+    if (program === undefined) return;
+    if (program.pid !== this.pmtPid) this.pmtReader.reset();
+    this.pmtPid = program.pid;
+    this.pat = packets.slice();
+  });
+  private readonly pmtReader = new SectionPackets((section, packets) => {
+    const pmt = readPmt(section);
+    if (pmt === null) return;
+    this.videoPids = new Set(
+      pmt.streams.filter((stream) => VIDEO_STREAM_TYPES.has(stream.streamType)).map((stream) => stream.pid),
+    );
+    this.pmt = packets.slice();
+  });
 
   /** Reads the PAT and PMT packets of a datagram. */
   observe(datagram: Uint8Array): void {
     for (let at = 0; at + PACKET <= datagram.length; at += PACKET) {
-      if (datagram[at] !== SYNC || !unitStartAt(datagram, at)) continue;
+      if (datagram[at] !== SYNC) continue;
       const pid = pidAt(datagram, at);
-      if (pid === 0) {
-        const program = firstProgram(readPat(sectionOf(datagram, at) ?? new Uint8Array(0)));
-        if (program === undefined) continue;
-        this.pmtPid = program.pid;
-        this.pat = datagram.slice(at, at + PACKET);
-      } else if (pid === this.pmtPid) {
-        const pmt = readPmt(sectionOf(datagram, at) ?? new Uint8Array(0));
-        if (pmt === null) continue;
-        this.videoPids = new Set(
-          pmt.streams
-            .filter((stream) => VIDEO_STREAM_TYPES.has(stream.streamType))
-            .map((stream) => stream.pid),
-        );
-        this.pmt = datagram.slice(at, at + PACKET);
-      }
+      if (pid === 0) this.patReader.read(datagram, at);
+      else if (pid === this.pmtPid) this.pmtReader.read(datagram, at);
     }
   }
 }
