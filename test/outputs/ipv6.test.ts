@@ -1,16 +1,28 @@
 /**
- * Outputs on IPv6 sockets, on this machine's ::1: a UDP output to [::1] byte for byte; an SRT caller to
- * srt-live-transmit listening on [::1]; an SRT listener on [::] (dual stack) that a caller reaches on ::1 and
- * another on 127.0.0.1. srt-live-transmit's UDP side takes IPv4 only: it hands what it gets to a sink on
- * 127.0.0.1. The status shows the peers' IPv6 addresses in brackets.
+ * Outputs and link inputs on IPv6 sockets, on this machine's ::1: a UDP output to [::1] byte for byte; an SRT
+ * caller to srt-live-transmit listening on [::1]; an SRT listener on [::] (dual stack) that a caller reaches on
+ * ::1 and another on 127.0.0.1; SRT inputs listening on [::] and calling [::1]; an RTMP input on [::] that
+ * ffmpeg publishes to at [::1]. srt-live-transmit's UDP side takes IPv4 only: it hands what it gets to a sink
+ * on 127.0.0.1 (or reads from one). The status shows the peers' IPv6 addresses in brackets.
  */
 import { createSocket } from "node:dgram";
 import { it } from "@effect/vitest";
 import { Effect } from "effect";
 import { describe, expect } from "vitest";
+import { parseOutputUrl, type SrtTarget } from "../../src/domain/url.ts";
+import { bindRtmpInput, rtmpInputTargetOf } from "../../src/effects/ingest/rtmp-receiver.ts";
+import { bindSrtInput } from "../../src/effects/ingest/srt-receiver.ts";
 import { makeOutput, type Output } from "../../src/effects/outputs/writer.ts";
 import { spawnChild } from "../../src/effects/runtime/child-process.ts";
-import { eventually, freeUdpPort, type UdpSink, udpSink } from "../support/peers.ts";
+import {
+  eventually,
+  freeTcpPort,
+  freeUdpPort,
+  type UdpSink,
+  udpPortBound,
+  udpSink,
+} from "../support/peers.ts";
+import { chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
 const options = { srtStatsIntervalMs: 100 };
@@ -107,6 +119,71 @@ describe("outputs on IPv6", () => {
       const expected = yield* sendLive([caller, listener], new TsGenerator({ seed: 62 }), 80);
       for (const sink of [callerSink, v6Sink, v4Sink])
         expect((yield* received(sink, expected.length)).equals(expected)).toBe(true);
+    }),
+  );
+});
+
+const srtTarget = (url: string): SrtTarget => {
+  const parsed = parseOutputUrl(url);
+  if (parsed._tag === "Left" || parsed.right.protocol !== "srt") throw new Error(`not an SRT URL: ${url}`);
+  return parsed.right;
+};
+
+describe("inputs on IPv6", () => {
+  it.scopedLive(
+    "SRT: a listener on [::] called at ::1, and a caller to a listener on [::1], byte for byte",
+    () =>
+      Effect.gen(function* () {
+        for (const [mode, ours, theirs] of [
+          ["listener", (port: number) => `srt://[::]:${port}?mode=listener&latency=80`, "caller"],
+          ["caller", (port: number) => `srt://[::1]:${port}?latency=80`, "listener"],
+        ] as const) {
+          const port = yield* freeUdpPort;
+          const udpPort = yield* freeUdpPort;
+          const datagrams: Buffer[] = [];
+          const input = yield* bindSrtInput(srtTarget(ours(port)), (datagram) => datagrams.push(datagram));
+          yield* spawnChild({
+            command: "srt-live-transmit",
+            args: [`udp://127.0.0.1:${udpPort}`, `srt://[::1]:${port}?mode=${theirs}&latency=80`],
+          });
+          yield* Effect.orDie(udpPortBound(udpPort));
+          const sender = yield* eventually(`the ${mode} input's sender`, () => input.sender() ?? undefined);
+          // A listener names its caller; a caller's own peer is the address it called.
+          if (mode === "listener") expect(sender, mode).toMatch(/^\[::1\]:\d+$/);
+          const ts = new TsGenerator({ seed: 63, bitrate: 2_000_000 }).packets(7 * 150);
+          yield* sendPaced(chunkTs(ts), udpPort, 0.25);
+          yield* eventually(`${ts.length} bytes (${mode})`, () =>
+            Buffer.concat(datagrams).length >= ts.length ? true : undefined,
+          );
+          expect(Buffer.concat(datagrams).equals(Buffer.from(ts)), mode).toBe(true);
+        }
+      }),
+  );
+
+  it.scopedLive("RTMP: an input on [::] that ffmpeg publishes to at [::1]", () =>
+    Effect.gen(function* () {
+      const port = yield* freeTcpPort;
+      const datagrams: Buffer[] = [];
+      const target = yield* rtmpInputTargetOf(`rtmp://[::]:${port}/live/k6`);
+      const input = yield* bindRtmpInput(target, (datagram) => datagrams.push(datagram));
+      expect(input.figures().listen).toBe(`rtmp://[::]:${port}`);
+      yield* spawnChild({
+        command: "ffmpeg",
+        args: [
+          ...["-hide_banner", "-loglevel", "error", "-re"],
+          ...["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "3"],
+          ...["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-f", "flv"],
+          `rtmp://[::1]:${port}/live/k6`,
+        ],
+      });
+      const publisher = yield* eventually("the publisher", () => input.figures().publisher ?? undefined, {
+        timeoutMs: 15_000,
+      });
+      expect(publisher).toMatch(/::1/);
+      yield* eventually("TS from the publisher", () => (datagrams.length > 50 ? true : undefined), {
+        timeoutMs: 15_000,
+      });
+      expect(datagrams.every((datagram) => datagram.length % 188 === 0 && datagram[0] === 0x47)).toBe(true);
     }),
   );
 });
