@@ -26,6 +26,7 @@
  */
 import {
   ccAt,
+  hasAdaptationAt,
   hasPayloadAt,
   NULL_PID,
   nextCc,
@@ -265,7 +266,7 @@ const makeWorkingInserter = (): CueInserter => {
         }
         q += PACKET;
       } else {
-        if (!hasPayloadAt(chunk, p) && ((chunk[p + 3] ?? 0) & 0x20) !== 0) {
+        if (!hasPayloadAt(chunk, p) && hasAdaptationAt(chunk, p)) {
           // Adaptation only (a PCR, say): kept, with the CC of the packet before it.
           ensure(PACKET);
           out.set(chunk.subarray(p, p + PACKET), q);

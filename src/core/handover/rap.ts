@@ -9,6 +9,7 @@
 import {
   ccAt,
   firstProgram,
+  hasAdaptationAt,
   NULL_PID,
   PACKET,
   PTS_WRAP,
@@ -133,8 +134,7 @@ export class DiscontinuityMarker {
         continue;
       }
       this.seen.add(pid);
-      const control = ((datagram[at + 3] ?? 0) >> 4) & 0x3;
-      if ((control & 0x2) !== 0 && (datagram[at + 4] ?? 0) > 0) {
+      if (hasAdaptationAt(datagram, at) && (datagram[at + 4] ?? 0) > 0) {
         copy ??= datagram.slice();
         copy[at + 5] = (copy[at + 5] ?? 0) | 0x80;
       } else added.push(at);

@@ -32,6 +32,9 @@ export const setCcAt = (bytes: Uint8Array, at: number, cc: number): void => {
 /** adaptation_field_control says the packet at `bytes[at]` carries a payload. */
 export const hasPayloadAt = (bytes: Uint8Array, at = 0): boolean => ((bytes[at + 3] ?? 0) & 0x10) !== 0;
 
+/** adaptation_field_control says the packet at `bytes[at]` has an adaptation field. */
+export const hasAdaptationAt = (bytes: Uint8Array, at = 0): boolean => ((bytes[at + 3] ?? 0) & 0x20) !== 0;
+
 /** transport_error_indicator: the packet at `bytes[at]` is known to be damaged. */
 export const transportErrorAt = (bytes: Uint8Array, at = 0): boolean => ((bytes[at + 1] ?? 0) & 0x80) !== 0;
 
