@@ -1,7 +1,8 @@
 /**
  * The host-side MPEG-TS toolkit: packets and their adaptation field (packet.ts), PSI sections with their CRC,
- * reassembly and packetizing (section.ts), PAT and PMT (psi.ts), PES timestamps (pes.ts), stream types. Every
- * host module reads and writes TS through it; the AssemblyScript core (src/core/assembly/) keeps its own.
+ * reassembly (the one section reader every assembler uses) and packetizing (section.ts), PAT and PMT read,
+ * written and rewritten (psi.ts), PES timestamps (pes.ts), stream types. Every host module reads and writes TS
+ * through it; the AssemblyScript core (src/core/assembly/) keeps its own.
  */
 export * from "./crc32.ts";
 export * from "./packet.ts";

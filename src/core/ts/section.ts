@@ -31,7 +31,8 @@ export const sectionLength = (section: Uint8Array) => (((section[1] ?? 0) & 0x0f
 
 /**
  * The section that starts in the payload of the packet at `bytes[at]` (after its pointer_field), as far as
- * that packet holds it: a view.
+ * that packet holds it: a view, for a first look (tests, tools). A reader of tables reassembles them with
+ * `SectionReader`: a PAT or PMT may span packets.
  */
 export const sectionOf = (bytes: Uint8Array, at = 0): Uint8Array | null => {
   const start = payloadOffset(bytes, at);
