@@ -3,7 +3,8 @@
  * segments at the video PID's random-access points (src/core/ts-start.ts finds them), each segment begins with
  * a copy of the latest PAT and PMT, and everything after them is the input's packets as received. SCTE-35
  * sections on the PMT's SCTE-35 PIDs become EXT-X-DATERANGE tags (RFC 8216 §4.3.2.7.1) and, when the cue asks
- * for a splice at once or at a PTS, the segment is cut at the first keyframe at or after that point.
+ * for a splice at once or at a PTS, the segment is cut at the first keyframe at or after that point. An
+ * analyser, not a TS filter (ts-filter.ts): it answers segments.
  *
  *   const segmenter = makeHlsSegmenter({ targetSeconds: 4 })
  *   for (const segment of segmenter.push(chunk, Date.now())) store(segment)     // whole segments, in order

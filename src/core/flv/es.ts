@@ -1,7 +1,7 @@
 /**
  * Elementary streams out of MPEG-TS for the FLV remux: the PAT and PMT name the program's video (H.264, HEVC)
  * and audio (ADTS AAC, MPEG audio) PIDs, and each PID's PES packets are reassembled into access units with
- * their PTS and DTS (33-bit, 90 kHz, as the stream has them).
+ * their PTS and DTS (33-bit, 90 kHz, as the stream has them). An analyser, not a TS filter (ts-filter.ts).
  *
  *   const demux = new EsDemuxer((unit) => …)   // unit.data is a view, valid only during the call
  *   demux.push(chunk)                         // whole 188-byte packets

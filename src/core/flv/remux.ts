@@ -1,6 +1,7 @@
 /**
  * A channel's TS → FLV remux, made once and shared by every RTMP output of the channel: the channel's TS in,
- * FLV tag bodies with their timestamps out, each made once and handed by reference to every listener.
+ * FLV tag bodies with their timestamps out, each made once and handed by reference to every listener. An
+ * analyser, not a TS filter (ts-filter.ts): it answers frames, not packets.
  *
  *   const remux = new FlvRemux()
  *   const stop = remux.listen((frame) => …)   // frames in order; sequence headers again when they change

@@ -1,6 +1,7 @@
 /**
  * The slate's format probe: reads a channel's live MPEG-TS (whole 188-byte packets, as the outputs get them)
- * until it knows the format a slate must match (types.ts `SlateFormat`), or why none can.
+ * until it knows the format a slate must match (types.ts `SlateFormat`), or why none can. An analyser, not a
+ * TS filter (ts-filter.ts).
  *
  *   const probe = makeFormatProbe()
  *   for (const chunk of chunks) { probe.push(chunk); if (probe.result() !== null) break }

@@ -1,6 +1,7 @@
 /**
  * The slate on air: the prepared clip (clip.ts), looped, carried at the TS level on the channel's own PIDs
- * under the channel's own PAT and PMT, its clock continuing from where the input's clock stands.
+ * under the channel's own PAT and PMT, its clock continuing from where the input's clock stands. A source of
+ * TS, not a filter (ts-filter.ts): it makes the stream the slate sends.
  *
  *   const splicer = makeSplicer(clip, format, { startPcr })
  *   every few ms: for (const payload of splicer.take(now - started)) send(payload)
