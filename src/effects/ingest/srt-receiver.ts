@@ -160,8 +160,9 @@ export const bindSrtInput = (
       sender = null;
     };
 
-    const serve = (socket: number, onGone: () => void) => {
-      sender = { socket, address: lib.peerAddress(socket) };
+    /** `called`: the address a caller called, which libsrt (1.5.1) does not give back for a caller's socket. */
+    const serve = (socket: number, onGone: () => void, called?: string) => {
+      sender = { socket, address: lib.peerAddress(socket) || (called ?? "") };
       lib.watch(socket, SRT_EPOLL.IN | SRT_EPOLL.ERR, (events) => {
         const result = drain(lib, socket, scratch, onDatagram);
         if ((events & SRT_EPOLL.ERR) !== 0 || result < 0 || lib.state(socket) >= SRTS.BROKEN) {
@@ -302,7 +303,7 @@ export const bindSrtInput = (
       lib.watch(socket, SRT_EPOLL.OUT | SRT_EPOLL.ERR, (events) => {
         connecting = null;
         if ((events & SRT_EPOLL.ERR) === 0 && lib.state(socket) === SRTS.CONNECTED) {
-          serve(socket, again);
+          serve(socket, again, authority(address, target.port));
         } else {
           lib.close(socket);
           again();
