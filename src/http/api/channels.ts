@@ -35,146 +35,42 @@ export const Deleted = Schema.Struct({ id: Schema.String, deleted: Schema.Litera
   identifier: "Deleted",
 });
 
-export const channelsApi = (
-  control: Control,
-  readModel: ReadModel,
-  bus: EventBus,
-  fleet: FleetShape,
-  run: Run,
-): Api => {
-  const { app, routes, on } = makeApi({ channels: true });
+/** A command with a body on the channel of the path, answered with the channel as it then is. */
+export const commandOnChannel =
+  (run: Run) =>
+  <B, I>(
+    schema: Schema.Schema<B, I>,
+    command: (id: ChannelId, value: B, c: Context<AuthEnv>) => Effect.Effect<ChannelView, ControlError>,
+  ) =>
+  (c: Context<AuthEnv>) =>
+    run(
+      c,
+      Effect.flatMap(body(c, schema), (value) => inChannel(c, (id) => command(id, value, c))),
+      (channel) => c.json(channel),
+    );
+type OnChannel = ReturnType<typeof commandOnChannel>;
 
-  /** A command with a body on the channel of the path, answered with the channel as it then is. */
-  const onChannel =
-    <B, I>(
-      schema: Schema.Schema<B, I>,
-      command: (id: ChannelId, value: B, c: Context<AuthEnv>) => Effect.Effect<ChannelView, ControlError>,
-    ) =>
-    (c: Context<AuthEnv>) =>
-      run(
-        c,
-        Effect.flatMap(body(c, schema), (value) => inChannel(c, (id) => command(id, value, c))),
-        (channel) => c.json(channel),
-      );
-
-  // The most polled route: the snapshot's bytes as they are, with no work per request. A fleet's standby asks
-  // its holders for the few channels it watches (ids=a,b), not for every channel they know.
-  on(
-    {
-      method: "get",
-      path: "/",
-      access: "viewer",
-      summary: "List channels (query: ids=a,b for just those channels; unknown ids are left out)",
-      response: ChannelList,
-    },
-    (c) => {
-      const ids = c.req.query("ids");
-      const principal = c.get("principal");
-      // A caller with a grant over every channel reads the shared bytes; one with a scope, its own channels.
-      if (seesAll(principal)) {
-        if (ids === undefined)
-          return c.body(readModel.channelsMessage(), 200, { "content-type": "application/json" });
-        return c.json({ channels: readModel.channelsOf(new Set(ids.split(",").filter((id) => id !== ""))) });
-      }
-      const listed =
-        ids === undefined
-          ? readModel.current().channels
-          : readModel.channelsOf(new Set(ids.split(",").filter((id) => id !== "")));
-      return c.json({ channels: listed.filter((channel) => sees(principal, channel)) });
-    },
-  );
-
-  on(
-    {
-      method: "post",
-      path: "/",
-      access: "admin",
-      summary:
-        "Create a channel, with its outputs if given; it is created stopped. As in the original API, unknown " +
-        "fields are ignored and listed in warnings, and an empty optional field counts as absent",
-      body: ChannelBody,
-      response: ChannelAnswer,
-      status: 201,
-    },
-    (c) =>
-      run(
-        c,
-        Effect.flatMap(lenientBody(c, ChannelBody), ({ value, warnings }) =>
-          // The role is needed on the channel as it would be: its id and tags.
-          Effect.zipRight(
-            Effect.zipRight(
-              mayOn(c, { id: value.id ?? "", tags: value.tags }, "admin"),
-              mayTag(c, value.tags, []),
-            ),
-            Effect.map(control.create(value), (channel) => withWarnings(channel, warnings)),
-          ),
-        ),
-        (channel) => c.json(channel, 201),
-      ),
-  );
-
-  on({ method: "get", path: "/{id}", access: "viewer", summary: "One channel", response: ChannelView }, (c) =>
-    run(c, inChannel(c, readModel.channel), (channel) => c.json(channel)),
-  );
-
-  on(
-    {
-      method: "patch",
-      path: "/{id}",
-      access: "admin",
-      summary:
-        "Change a channel; inputs and redundancy settings apply to a running channel live, its outputs untouched",
-      body: ChannelPatch,
-      response: ChannelView,
-    },
-    // New tags need the role on the channel as it would be too, so nobody moves a channel out of their reach,
-    // and each tag added or removed needs the role over that tag, so nobody moves one into another desk's list.
-    onChannel(ChannelPatch, (id, changes, c) =>
-      changes.tags === undefined
-        ? control.patch(id, changes)
-        : Effect.zipRight(
-            Effect.zipRight(
-              mayOn(c, { id, tags: changes.tags }, "admin"),
-              mayTag(c, changes.tags, c.get("access")?.channel(id)?.tags),
-            ),
-            control.patch(id, changes),
-          ),
-    ),
-  );
-
-  on(
-    {
-      method: "delete",
-      path: "/{id}",
-      access: "admin",
-      summary: "Stop and delete a channel",
-      response: Deleted,
-    },
-    (c) => run(c, inChannel(c, control.remove), () => c.json({ id: param(c, "id"), deleted: true })),
-  );
-
-  on(
-    {
-      method: "post",
-      path: "/{id}/start",
-      access: "operator",
-      summary: "Start a channel",
-      response: ChannelView,
-    },
-    (c) => run(c, inChannel(c, control.start), (channel) => c.json(channel)),
-  );
-
-  on(
-    {
-      method: "post",
-      path: "/{id}/stop",
-      access: "operator",
-      summary: "Stop a channel",
-      response: ChannelView,
-    },
-    (c) => run(c, inChannel(c, control.stop), (channel) => c.json(channel)),
-  );
-
+/**
+ * The commands on a channel beyond its own fields: its input, the slate and its picture, a move, its stats, its
+ * cues and its events.
+ */
+const channelCommandRoutes = (
+  on: ReturnType<typeof makeApi>["on"],
+  onChannel: OnChannel,
+  {
+    control,
+    readModel,
+    bus,
+    fleet,
+    run,
+  }: {
+    readonly control: Control;
+    readonly readModel: ReadModel;
+    readonly bus: EventBus;
+    readonly fleet: FleetShape;
+    readonly run: Run;
+  },
+) => {
   on(
     {
       method: "post",
@@ -332,6 +228,137 @@ export const channelsApi = (
         (events) => c.json({ events }),
       ),
   );
+};
 
+export const channelsApi = (
+  control: Control,
+  readModel: ReadModel,
+  bus: EventBus,
+  fleet: FleetShape,
+  run: Run,
+): Api => {
+  const { app, routes, on } = makeApi({ channels: true });
+
+  const onChannel = commandOnChannel(run);
+
+  // The most polled route: the snapshot's bytes as they are, with no work per request. A fleet's standby asks
+  // its holders for the few channels it watches (ids=a,b), not for every channel they know.
+  on(
+    {
+      method: "get",
+      path: "/",
+      access: "viewer",
+      summary: "List channels (query: ids=a,b for just those channels; unknown ids are left out)",
+      response: ChannelList,
+    },
+    (c) => {
+      const ids = c.req.query("ids");
+      const principal = c.get("principal");
+      // A caller with a grant over every channel reads the shared bytes; one with a scope, its own channels.
+      if (seesAll(principal)) {
+        if (ids === undefined)
+          return c.body(readModel.channelsMessage(), 200, { "content-type": "application/json" });
+        return c.json({ channels: readModel.channelsOf(new Set(ids.split(",").filter((id) => id !== ""))) });
+      }
+      const listed =
+        ids === undefined
+          ? readModel.current().channels
+          : readModel.channelsOf(new Set(ids.split(",").filter((id) => id !== "")));
+      return c.json({ channels: listed.filter((channel) => sees(principal, channel)) });
+    },
+  );
+
+  on(
+    {
+      method: "post",
+      path: "/",
+      access: "admin",
+      summary:
+        "Create a channel, with its outputs if given; it is created stopped. As in the original API, unknown " +
+        "fields are ignored and listed in warnings, and an empty optional field counts as absent",
+      body: ChannelBody,
+      response: ChannelAnswer,
+      status: 201,
+    },
+    (c) =>
+      run(
+        c,
+        Effect.flatMap(lenientBody(c, ChannelBody), ({ value, warnings }) =>
+          // The role is needed on the channel as it would be: its id and tags.
+          Effect.zipRight(
+            Effect.zipRight(
+              mayOn(c, { id: value.id ?? "", tags: value.tags }, "admin"),
+              mayTag(c, value.tags, []),
+            ),
+            Effect.map(control.create(value), (channel) => withWarnings(channel, warnings)),
+          ),
+        ),
+        (channel) => c.json(channel, 201),
+      ),
+  );
+
+  on({ method: "get", path: "/{id}", access: "viewer", summary: "One channel", response: ChannelView }, (c) =>
+    run(c, inChannel(c, readModel.channel), (channel) => c.json(channel)),
+  );
+
+  on(
+    {
+      method: "patch",
+      path: "/{id}",
+      access: "admin",
+      summary:
+        "Change a channel; inputs and redundancy settings apply to a running channel live, its outputs untouched",
+      body: ChannelPatch,
+      response: ChannelView,
+    },
+    // New tags need the role on the channel as it would be too, so nobody moves a channel out of their reach,
+    // and each tag added or removed needs the role over that tag, so nobody moves one into another desk's list.
+    onChannel(ChannelPatch, (id, changes, c) =>
+      changes.tags === undefined
+        ? control.patch(id, changes)
+        : Effect.zipRight(
+            Effect.zipRight(
+              mayOn(c, { id, tags: changes.tags }, "admin"),
+              mayTag(c, changes.tags, c.get("access")?.channel(id)?.tags),
+            ),
+            control.patch(id, changes),
+          ),
+    ),
+  );
+
+  on(
+    {
+      method: "delete",
+      path: "/{id}",
+      access: "admin",
+      summary: "Stop and delete a channel",
+      response: Deleted,
+    },
+    (c) => run(c, inChannel(c, control.remove), () => c.json({ id: param(c, "id"), deleted: true })),
+  );
+
+  on(
+    {
+      method: "post",
+      path: "/{id}/start",
+      access: "operator",
+      summary: "Start a channel",
+      response: ChannelView,
+    },
+    (c) => run(c, inChannel(c, control.start), (channel) => c.json(channel)),
+  );
+
+  on(
+    {
+      method: "post",
+      path: "/{id}/stop",
+      access: "operator",
+      summary: "Stop a channel",
+      response: ChannelView,
+    },
+    (c) => run(c, inChannel(c, control.stop), (channel) => c.json(channel)),
+  );
+
+  channelCommandRoutes(on, onChannel, { control, readModel, bus, fleet, run });
   return { app, routes };
 };
