@@ -105,6 +105,8 @@ describe("outputs on IPv6", () => {
       yield* Effect.forkScoped(caller.run);
       yield* Effect.forkScoped(listener.run);
       yield* connected(caller);
+      const called = yield* eventually("the caller's peer", () => caller.status().srt?.peers[0]?.peer);
+      expect(called).toBe(`[::1]:${peerPort}`);
       yield* srtLiveTransmit(`srt://[::1]:${listenPort}?mode=caller&latency=80`, v6Sink);
       yield* srtLiveTransmit(`srt://127.0.0.1:${listenPort}?mode=caller&latency=80`, v4Sink);
       const peers = yield* eventually("both receivers of the listener", () => {

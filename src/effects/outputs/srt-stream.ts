@@ -105,10 +105,11 @@ export const makePeers = (lib: LibSrt, context: WriterContext, payloadSize: numb
   const peers = new Map<number, Peer>();
   let gone = { retransmits: 0, lossPackets: 0, droppedPackets: 0 };
 
-  const add = (socket: number, streamId: string | null): Peer => {
+  /** `called`: the address a caller called, which libsrt (1.5.1) does not give back for a caller's socket. */
+  const add = (socket: number, streamId: string | null, called?: string): Peer => {
     const peer: Peer = {
       socket,
-      address: lib.peerAddress(socket),
+      address: lib.peerAddress(socket) || (called ?? ""),
       streamId: streamId === "" ? null : streamId,
       connectedAt: Date.now(),
       since: lib.now(),

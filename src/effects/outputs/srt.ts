@@ -271,7 +271,7 @@ const callerAttempt = (
     });
     yield* Deferred.await(connected);
 
-    peers.add(socket, target.streamId);
+    peers.add(socket, target.streamId, shownSocket(address, target.port));
     // Connected: nothing more to wait for. A broken link shows in a send's result or, while nothing is sent,
     // in the socket's state at the next statistics reading; a watched socket would keep libsrt's readiness
     // wait running, which wakes every 10 ms and on every change of any socket's readiness.
