@@ -253,15 +253,16 @@ export class SectionReader {
       if (((p[3] ?? 0) & 0x10) !== 0) this.onLoss?.();
       return;
     }
+    const whole = p.length === PACKET ? p : p.subarray(0, PACKET);
     if (this.cc >= 0) {
       // A true duplicate carries nothing new; a same-CC packet with other bytes is a rewrite (some injectors
       // insert a PMT this way) and is read like any other, as the packet core does.
       if (cc === this.cc) {
-        if (sameBytes(p.subarray(0, PACKET), this.last)) return;
+        if (sameBytes(whole, this.last)) return;
       } else if (cc !== nextCc(this.cc)) this.lose();
     }
     this.cc = cc;
-    this.last.set(p.subarray(0, PACKET));
+    this.last.set(whole);
     if (!pusi) {
       if (this.collecting) this.append(p, at, p.length);
       else if (!stuffingOnly(p, at, p.length)) this.onLoss?.();
