@@ -10,6 +10,7 @@ import { it } from "@effect/vitest";
 import { Effect } from "effect";
 import { describe, expect } from "vitest";
 import { parseOutputUrl, type SrtTarget } from "../../src/domain/url.ts";
+import { bindRistInput, ristInputTarget } from "../../src/effects/ingest/rist-receiver.ts";
 import { bindRtmpInput, rtmpInputTargetOf } from "../../src/effects/ingest/rtmp-receiver.ts";
 import { bindSrtInput } from "../../src/effects/ingest/srt-receiver.ts";
 import { makeOutput, type Output } from "../../src/effects/outputs/writer.ts";
@@ -161,6 +162,29 @@ describe("inputs on IPv6", () => {
           expect(Buffer.concat(datagrams).equals(Buffer.from(ts)), mode).toBe(true);
         }
       }),
+  );
+
+  it.scopedLive("RIST: an input listening on [::1] (main profile) that ristsender calls, byte for byte", () =>
+    Effect.gen(function* () {
+      const port = yield* freeUdpPort;
+      const udpPort = yield* freeUdpPort;
+      const datagrams: Buffer[] = [];
+      const target = yield* ristInputTarget(`rist://@[::1]:${port}`);
+      yield* bindRistInput(target, (datagram) => datagrams.push(Buffer.from(datagram)));
+      yield* spawnChild({
+        command: "ristsender",
+        args: ["-i", `udp://127.0.0.1:${udpPort}`, "-o", `rist://[::1]:${port}`, "-p", "1"],
+      });
+      yield* Effect.orDie(udpPortBound(udpPort));
+      const ts = new TsGenerator({ seed: 64, bitrate: 2_000_000 }).packets(7 * 150);
+      yield* sendPaced(chunkTs(ts), udpPort, 0.25);
+      yield* eventually(
+        `${ts.length} bytes over RIST`,
+        () => (Buffer.concat(datagrams).length >= ts.length ? true : undefined),
+        { timeoutMs: 15_000 },
+      );
+      expect(Buffer.concat(datagrams).equals(Buffer.from(ts))).toBe(true);
+    }),
   );
 
   it.scopedLive("RTMP: an input on [::] that ffmpeg publishes to at [::1]", () =>
