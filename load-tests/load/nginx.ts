@@ -73,3 +73,15 @@ export const rtmpFrames = async (
     cues: outputs.reduce((sum, output) => sum + (output.rtmp?.cues_sent ?? 0), 0),
   };
 };
+
+/** How many of the service's RTMP outputs are connected (publishing) now. */
+export const rtmpConnected = async (service: Service): Promise<number> => {
+  const answer = (await (
+    await fetch(`${service.base}/api/channels`, {
+      headers: { authorization: `Bearer ${service.admin}` },
+    })
+  ).json()) as { channels: ReadonlyArray<{ outputs: ReadonlyArray<{ state: string; rtmp?: unknown }> }> };
+  return answer.channels
+    .flatMap((channel) => channel.outputs)
+    .filter((output) => output.rtmp != null && output.state === "connected").length;
+};

@@ -17,8 +17,15 @@ import { addCues, writeRtmpSource } from "./rtmp-source.ts";
  * latency stamps) come all through the stream, not only where the video runs short.
  */
 const MUX_FACTOR = UDP_BESIDE ? 1.3 : 1.1;
-/** Datagrams of seven TS packets the generator sends each channel over the run. */
-export const DATAGRAMS = Math.floor(((WARMUP + SECONDS) * MBPS * MUX_FACTOR * 1_000_000) / 8 / 1316);
+/**
+ * Seconds the stream goes on beyond the warm-up and the window: room for our outputs to connect before the
+ * warm-up starts (they call their server once the stream's PMT is seen). The generator is stopped at the
+ * window's end.
+ */
+export const CONNECT_ALLOWANCE = 30;
+/** Datagrams of seven TS packets a second to each channel, and the most the generator sends each. */
+export const DATAGRAMS_A_SECOND = (MBPS * MUX_FACTOR * 1_000_000) / 8 / 1316;
+export const DATAGRAMS = Math.floor((WARMUP + SECONDS + CONNECT_ALLOWANCE) * DATAGRAMS_A_SECOND);
 const VIDEO_PID = 0x100;
 
 /** What the generator sends each channel of the stream made here: its video frames and its cues. */
@@ -29,7 +36,7 @@ export interface SourceFigures {
 
 /** Makes the stream (long enough for the run, with a cue every `cueEvery` s) and counts what will be sent. */
 export const makeSource = (file: string, cueEvery: number): SourceFigures => {
-  writeRtmpSource(file, Math.ceil(WARMUP + SECONDS + 2), MBPS, MUX_FACTOR);
+  writeRtmpSource(file, Math.ceil(WARMUP + SECONDS + CONNECT_ALLOWANCE + 2), MBPS, MUX_FACTOR);
   const cueAt = addCues(file, cueEvery, MBPS, MUX_FACTOR);
   const ts = readFileSync(file);
   // --udp-beside: the padding moves off the null PID (udp-sink.c skips null packets) to 0x1ffe, which no

@@ -15,7 +15,7 @@ import { setPriority } from "node:os";
 import { join } from "node:path";
 import { openSink, started, stop, work } from "./children.ts";
 import { type Contender, distributaryOn, eventually } from "./contenders.ts";
-import { rtmpFrames } from "./nginx.ts";
+import { rtmpConnected, rtmpFrames } from "./nginx.ts";
 import {
   ANCHORS,
   besidePorts,
@@ -35,7 +35,7 @@ import {
   WARMUP,
 } from "./options.ts";
 import { threadUsage, udpBound, usage } from "./proc.ts";
-import { DATAGRAMS, makeSource, type SourceFigures, startReceiver } from "./rtmp-receiver.ts";
+import { CONNECT_ALLOWANCE, DATAGRAMS_A_SECOND, makeSource, startReceiver } from "./rtmp-receiver.ts";
 
 const sourceFile = join(work, "rtmp-source.ts");
 /** The source's video frame rate (rtmp-source.ts). */
@@ -130,6 +130,8 @@ interface RtmpRun {
   readonly framesSent: number | null;
   readonly framesDropped: number | null;
   readonly cuesSent: number | null;
+  /** ours: seconds from the stream's first datagram to every RTMP output publishing */
+  readonly connectedAfter: number | null;
   /** --udp-beside: our UDP outputs' latency over the window (stamps in the stream's null packets) */
   readonly udpBeside: {
     readonly p50: number;
@@ -155,12 +157,23 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
     const running = await contender.start();
     const source = started(join(work, "udp-source"), [
       sourceFile,
-      String(DATAGRAMS / (WARMUP + SECONDS)),
-      String(WARMUP + SECONDS),
+      String(DATAGRAMS_A_SECOND),
+      String(WARMUP + SECONDS + CONNECT_ALLOWANCE),
       join(work, "times.txt"),
       ...plan.map((channel) => String(channel.input)),
     ]);
     const sourceEnded = new Promise<void>((done) => source.child.once("exit", () => done()));
+    // Our outputs call their server once the stream's PMT says what it carries: the warm-up counts from when
+    // every one publishes (how long that took is reported), so that the window sees the stream at its pace.
+    const sourceAt = performance.now();
+    const service = running.service;
+    if (service !== undefined)
+      await eventually(
+        "every RTMP output to connect",
+        async () => (await rtmpConnected(service).catch(() => 0)) === C * M,
+        CONNECT_ALLOWANCE * 1000,
+      );
+    const connectedAfter = round((performance.now() - sourceAt) / 1000, 1);
     // The generator stands for an encoder elsewhere: a busy machine must not slow the stream it sends.
     try {
       setPriority(source.child.pid ?? 0, -19);
@@ -169,8 +182,8 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
     beside?.restartWindow();
     const countsStart = await receiver.counts();
     const start = usage(running.pids());
-    const service = running.service === undefined ? null : (running.pids()[0] ?? null);
-    const threadsStart = service === null ? null : threadUsage(service);
+    const pid = running.service === undefined ? null : (running.pids()[0] ?? null);
+    const threadsStart = pid === null ? null : threadUsage(pid);
     const at = performance.now();
     let rss = 0;
     let processes = 0;
@@ -181,11 +194,12 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
       await sleep(1000);
     }
     const end = usage(running.pids());
-    const threadsEnd = service === null ? null : threadUsage(service);
+    const threadsEnd = pid === null ? null : threadUsage(pid);
     const seconds = (performance.now() - at) / 1000;
     const countsWindow = await receiver.counts();
     const latency = (await beside?.report())?.latency ?? null;
-    // The generator's last datagrams, then what is in flight, land before the frames are counted.
+    // The generator stops; what is in flight lands before the frames are counted.
+    await stop(source.child);
     await sourceEnded;
     await sleep(1500);
     const frames = running.service === undefined ? null : await rtmpFrames(running.service);
@@ -210,6 +224,7 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
       framesSent: frames?.sent ?? null,
       framesDropped: frames?.dropped ?? null,
       cuesSent: frames?.cues ?? null,
+      connectedAfter: running.service === undefined ? null : connectedAfter,
       udpBeside:
         latency === null
           ? null
@@ -240,7 +255,7 @@ const show = (value: number | null | undefined) =>
   value === null || value === undefined ? "–" : String(value);
 
 /** The verdicts the issue asks of a run: ours against ffmpeg's tee, and every frame and cue at the receiver. */
-const verdicts = (runs: ReadonlyArray<RtmpRun>, source: SourceFigures): string[] => {
+const verdicts = (runs: ReadonlyArray<RtmpRun>): string[] => {
   const ours = runs[0];
   const ffmpeg = runs.find((run) => run.name === "ffmpeg -f tee");
   if (ours === undefined) return [];
@@ -264,7 +279,8 @@ const verdicts = (runs: ReadonlyArray<RtmpRun>, source: SourceFigures): string[]
           `| the forwarding path's UDP p99 beside the RTMP outputs within 5 ms | ${yes(ours.udpBeside === null ? null : ours.udpBeside.p99 <= 5)} | ${ours.udpBeside === null ? "no stamps" : `p50 ${ours.udpBeside.p50} / p99 ${ours.udpBeside.p99} / max ${ours.udpBeside.max} ms (${ours.udpBeside.stamps} stamps)`} |`,
         ]
       : []),
-    `| every cue received at every output | ${yes(ours.cuesReceived === null ? null : ours.cuesReceived === source.cues * C * M)} | ${show(ours.cuesReceived)} of ${source.cues * C * M} (${source.cues} a channel) |`,
+    `| every cue our outputs sent received | ${yes(ours.cuesReceived === null ? null : ours.cuesReceived === ours.cuesSent)} | ${show(ours.cuesReceived)} received, ${show(ours.cuesSent)} sent; those before an output published are not counted |`,
+    `| our outputs publishing within 2 s of the stream's start (a keyframe interval: nothing of the stream lost before) | ${yes(ours.connectedAfter === null ? null : ours.connectedAfter <= 2)} | ${show(ours.connectedAfter)} s |`,
   ];
 };
 
@@ -288,7 +304,7 @@ export const runRtmp = async (startedAt: Date) => {
     "",
     `Command: \`${command}\``,
     "",
-    `Receiver: ${RECEIVER === "nginx" ? "nginx-rtmp (streams and bytes; it counts no frames or cue messages)" : "the counting receiver (load-tests/load/rtmp-counter.ts), one for each contender"}. Each channel was sent ${source.videoFrames} video frames and ${source.cues} SCTE-35 cues (a splice_insert every ${CUE_EVERY} s); frames and cues are counted over the whole run, CPU, RSS and Mbit/s over the ${SECONDS} s window.`,
+    `Receiver: ${RECEIVER === "nginx" ? "nginx-rtmp (streams and bytes; it counts no frames or cue messages)" : "the counting receiver (load-tests/load/rtmp-counter.ts), one for each contender"}. The stream carries an SCTE-35 splice_insert every ${CUE_EVERY} s; frames and cues are counted over the whole run (our outputs from when each publishes, ffmpeg's from when it has probed its input), CPU, RSS and Mbit/s over the ${SECONDS} s window, which begins ${WARMUP} s after every one of our outputs publishes.`,
     "",
     "| contender | CPU % of a core | CPU % per output stream | RSS MiB | processes | streams | received Mbit/s | pace in the window | video frames received | audio frames received | cue messages received | frames sent / dropped (ours) |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -305,7 +321,7 @@ export const runRtmp = async (startedAt: Date) => {
             "",
           ],
     ),
-    ...verdicts(runs, source),
+    ...verdicts(runs),
     "",
   ];
   mkdirSync(REPORT_DIR, { recursive: true });
