@@ -445,6 +445,20 @@ describe("upgrade on one box", () => {
     const list = Array.isArray(events) ? events : events.events;
     const handover = list.find((event) => event.type === "upgrade");
     expect(handover).toMatchObject({ outcome: "done", to: { pid: await servingPid() }, reason: null });
+    // And the channel's own hand-over (handover/report.ts): from the old process to this one, nothing lost or
+    // repeated, the packets at the cut as the upgrade event counts them; and the metrics say the same.
+    const channelHandover = list.find((event) => event.type === "handover");
+    expect(channelHandover).toMatchObject({
+      kind: "upgrade",
+      mode: "socket",
+      to: expect.stringContaining(`pid ${await servingPid()} (`),
+      lost: 0,
+      repeated: 0,
+      packets_at_cut: ((handover?.channels ?? []) as Array<{ packets_at_cut: number }>)[0]?.packets_at_cut,
+    });
+    const metrics = await (await api("/metrics")).text();
+    expect(metrics).toContain('distributary_handovers_total{kind="upgrade",mode="socket"} 1');
+    expect(metrics).toContain('distributary_handover_packets_total{kind="upgrade",result="lost"} 0');
     console.log(
       `upgrade: ${upgrades.map((entry) => `${Math.round(entry.done - entry.at)} ms`).join(", ")}; ${asked} health requests; SRT longest silence ${Math.round(srtSilence)} ms; RTMP republished after ${rtmpGaps.map(Math.round).join(", ")} ms, media ${rtmpMedia.map(Math.round).join(", ")} ms later`,
     );
