@@ -10,6 +10,7 @@ import * as FiberSet from "effect/FiberSet";
 import * as Option from "effect/Option";
 import * as Runtime from "effect/Runtime";
 import { Hono, type MiddlewareHandler } from "hono";
+import type { UpgradeWebSocket } from "hono/ws";
 import type { ChannelId } from "../domain/ids.ts";
 import { MAX_SLATE_IMAGE_BYTES } from "../domain/slate.ts";
 import { Channels } from "../effects/channel/channels.ts";
@@ -29,6 +30,7 @@ import { jwtUnexpired } from "../effects/control/jwt.ts";
 import { SignOn } from "../effects/control/sign-on.ts";
 import { EventBus } from "../effects/events/event-bus.ts";
 import { Fleet } from "../effects/fleet/fleet.ts";
+import type { FleetShape } from "../effects/fleet/fleet-types.ts";
 import { MediaLive } from "../effects/medialive/medialive.ts";
 import { Notifications } from "../effects/notify/deliveries.ts";
 import { Notifiers } from "../effects/notify/notifiers.ts";
@@ -65,6 +67,85 @@ import { sameOriginSocket } from "./pages/session.ts";
 import { internalError, problemResponse } from "./problem.ts";
 import { makeApi, makeRun, mounted, type RouteDoc, unmatched } from "./routes.ts";
 import { BAD_TOKEN_REASON, channelsSocket, NO_TOKEN_REASON, refusedSocket } from "./ws.ts";
+
+/** The routes anyone may ask, without a token: liveness, readiness and this API's description. */
+const openRoutes = (
+  startedAt: number,
+  readiness: Readiness,
+  fleet: FleetShape,
+  routes: () => ReadonlyArray<RouteDoc>,
+) => {
+  const open = makeApi();
+  open.on(
+    { method: "get", path: "/health", access: "public", summary: "Liveness: the process answers" },
+    (c) =>
+      c.json({
+        status: "ok",
+        version,
+        runtime: runtimeName,
+        runtime_version: runtimeVersion,
+        uptime: Math.floor((Date.now() - startedAt) / 1000),
+      }),
+  );
+  open.on(
+    {
+      method: "get",
+      path: "/ready",
+      access: "public",
+      summary:
+        "Readiness: 200 once the store is loaded, the channels that were running were started and, in a fleet, the " +
+        "node has joined (its first round renewed and read the leases; 503 before); " +
+        "lists the channels that failed to start",
+    },
+    (c) =>
+      !readiness.ready()
+        ? c.json({ status: "starting", not_resumed: [] }, 503)
+        : !fleet.ready()
+          ? c.json({ status: "joining", not_resumed: [] }, 503)
+          : c.json({ status: "ready", not_resumed: readiness.notResumed() }),
+  );
+  open.on(
+    { method: "get", path: "/openapi.json", access: "public", summary: "This API, as OpenAPI 3.1" },
+    (c) => c.json(openApiDocument(routes())),
+  );
+  return open;
+};
+
+/**
+ * The WebSocket's token check. A browser cannot read the status of a refused upgrade: without a valid token the
+ * socket opens and is closed at once with 4401 (4429 while the address is limited) and a reason that says what
+ * to add.
+ */
+const socketTokenGuard = (
+  upgradeWebSocket: UpgradeWebSocket,
+  requireToken: MiddlewareHandler<AuthEnv>,
+): MiddlewareHandler<AuthEnv> => {
+  const refused = {
+    noToken: refusedSocket(upgradeWebSocket, 4401, NO_TOKEN_REASON),
+    badToken: refusedSocket(upgradeWebSocket, 4401, BAD_TOKEN_REASON),
+    limited: refusedSocket(
+      upgradeWebSocket,
+      4429,
+      "too many wrong tokens from this address; try again later",
+    ),
+  };
+  return async (c, next) => {
+    let passed = false;
+    const response = await requireToken(c, async () => {
+      passed = true;
+    });
+    if (passed) return next();
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket" || !(response instanceof Response))
+      return response;
+    const socket =
+      response.status === 429
+        ? refused.limited
+        : presentedToken(c, true) === undefined
+          ? refused.noToken
+          : refused.badToken;
+    return socket(c, next);
+  };
+};
 
 export const makeApp = (startedAt: number = Date.now()) =>
   Effect.gen(function* () {
@@ -109,39 +190,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     });
 
     let routes: ReadonlyArray<RouteDoc> = [];
-    const open = makeApi();
-    open.on(
-      { method: "get", path: "/health", access: "public", summary: "Liveness: the process answers" },
-      (c) =>
-        c.json({
-          status: "ok",
-          version,
-          runtime: runtimeName,
-          runtime_version: runtimeVersion,
-          uptime: Math.floor((Date.now() - startedAt) / 1000),
-        }),
-    );
-    open.on(
-      {
-        method: "get",
-        path: "/ready",
-        access: "public",
-        summary:
-          "Readiness: 200 once the store is loaded, the channels that were running were started and, in a fleet, the " +
-          "node has joined (its first round renewed and read the leases; 503 before); " +
-          "lists the channels that failed to start",
-      },
-      (c) =>
-        !readiness.ready()
-          ? c.json({ status: "starting", not_resumed: [] }, 503)
-          : !fleet.ready()
-            ? c.json({ status: "joining", not_resumed: [] }, 503)
-            : c.json({ status: "ready", not_resumed: readiness.notResumed() }),
-    );
-    open.on(
-      { method: "get", path: "/openapi.json", access: "public", summary: "This API, as OpenAPI 3.1" },
-      (c) => c.json(openApiDocument(routes)),
-    );
+    const open = openRoutes(startedAt, readiness, fleet, () => routes);
     app.route("/api", open.app);
 
     const limiter = makeFailureLimiter();
@@ -171,33 +220,7 @@ export const makeApp = (startedAt: number = Date.now()) =>
     );
     // In a fleet, a channel's own routes are answered by its holder (live figures, recordings, its outputs).
     app.use("/api/channels/*", forwardToHolder(fleet));
-    // A browser cannot read the status of a refused upgrade: without a valid token the socket opens and is
-    // closed at once with 4401 (4429 while the address is limited) and a reason that says what to add.
-    const refused = {
-      noToken: refusedSocket(upgradeWebSocket, 4401, NO_TOKEN_REASON),
-      badToken: refusedSocket(upgradeWebSocket, 4401, BAD_TOKEN_REASON),
-      limited: refusedSocket(
-        upgradeWebSocket,
-        4429,
-        "too many wrong tokens from this address; try again later",
-      ),
-    };
-    const socketToken: MiddlewareHandler<AuthEnv> = async (c, next) => {
-      let passed = false;
-      const response = await requireToken(c, async () => {
-        passed = true;
-      });
-      if (passed) return next();
-      if (c.req.header("upgrade")?.toLowerCase() !== "websocket" || !(response instanceof Response))
-        return response;
-      const socket =
-        response.status === 429
-          ? refused.limited
-          : presentedToken(c, true) === undefined
-            ? refused.noToken
-            : refused.badToken;
-      return socket(c, next);
-    };
+    const socketToken = socketTokenGuard(upgradeWebSocket, requireToken);
     app.get(
       "/ws",
       socketToken,
