@@ -10,6 +10,7 @@ import { Name } from "./channel.ts";
 import type { FieldIssue } from "./errors.ts";
 import type { ChannelEvent } from "./events.ts";
 import { oneOf } from "./literals.ts";
+import { ipv6HostProblem } from "./url/shared.ts";
 
 export const NOTIFIER_KINDS = ["webhook", "pagerduty", "slack", "teams"] as const;
 export type NotifierKind = (typeof NOTIFIER_KINDS)[number];
@@ -125,7 +126,11 @@ const urlProblem = (url: string): string | null => {
   try {
     parsed = new URL(url);
   } catch {
-    return "is not a URL; give the full address, e.g. https://ops.example/hook";
+    // An IPv6 host is written in brackets: https://[2001:db8::1]/hook.
+    const ipv6 = ipv6HostProblem(url);
+    return ipv6 !== null
+      ? ipv6.message
+      : "is not a URL; give the full address, e.g. https://ops.example/hook";
   }
   if (parsed.protocol !== "https:" && parsed.protocol !== "http:")
     return "must be an http:// or https:// URL";

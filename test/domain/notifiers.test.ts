@@ -101,6 +101,11 @@ describe("notifications' rules", () => {
     ).toBe("****");
     expect(notifierSecrets(slack)).toContain("/services/T0/B0/abcdef123");
     expect(notifierProblems(record())).toEqual([]);
+    // IPv6: in brackets, and a bad one said in words.
+    expect(notifierProblems(record({ url: "https://[2001:db8::7]:8443/hook" }))).toEqual([]);
+    expect(notifierProblems(record({ url: "https://[2001:db8::7::1]/hook" }))).toEqual([
+      { field: "url", message: "'[2001:db8::7::1]' is not an IPv6 address (write it as [2001:db8::1]:port)" },
+    ]);
     expect(notifierProblems(record({ url: "https://user:pw@ops.example/" }))).toEqual([
       { field: "url", message: expect.stringContaining("must not carry a user name or password") },
     ]);
