@@ -61,18 +61,15 @@ export const startChannel = (
     const log = Runtime.runFork(yield* Effect.runtime<never>());
     const faults = yield* makeFaultHandling(channelId, log);
     const inserter = makeCueInserter();
-    let inputsMade = false;
+    const sent = makeSentCc(inserter);
     const { outputs, fanOut, cues } = yield* makeStages(spec, options, {
       faults,
       log,
       inserter,
-      // A move's outputs are made before the input path (below): until it exists, no counter has left.
-      lastCcOut: () => (inputsMade ? lastCcOut(inputs, slate, inserter) : new Map()),
+      lastCcOut: sent.read,
     });
     const taps = yield* makeTaps(fanOut.taps, options.previewIdleMs ?? 20_000);
 
-    /** The slate, made once the input path exists: the path may forward (and say what happens) before then. */
-    let slate: Slate | null = null;
     const redundancy = yield* resolvedRedundancy(spec);
     fanOut.setFailoverAfterMs(redundancy.failover_after_ms);
     fanOut.rebuild();
@@ -91,27 +88,24 @@ export const startChannel = (
       takesRuns: fanOut.takesRuns,
       onCoreEvent: (event: CoreEvent) => {
         if (event.type === "pat" || event.type === "pmt") fanOut.groups.psi(event);
-        if (event.type === "pmt") slate?.onPmt();
         if (event.type === "scte35") cues.onCue(event.pid, event.pcr, event.section, { origin: "input" });
       },
-      emit: (event) => {
-        emit(event);
-        slate?.onEvent(event);
-      },
+      emit,
       guarded: faults.guarded,
       seams: options.faults ?? (yield* ChannelFaults),
       handover: options.handover,
       pace: fanOut.pace,
       ristSrpDir: options.outputs?.ristSrpDir ?? null,
-      contentSuspended: () => slate?.suspendsContent() ?? false,
-      onAllUnhealthy: (all) => slate?.onHealth(all),
     }).pipe(Effect.mapError(inputPathFailure));
-    inputsMade = true;
+    // A move's outputs were made before its inputs: until now, no counter had left but the cue stage's.
+    yield* sent.from(() => inputCc(inputs.status()));
     // A move's inputs now hear the stream and its outputs are ready: the old copy may let go at once, while
     // this one makes its slate (nothing after this point fails but a defect).
     if (moving && options.handedOver !== undefined) newCopyStarted(options.handedOver);
 
-    slate = yield* makeSlate(
+    // The slate reads the input path and sends through the fan-out; from now on it watches the path (until then,
+    // nothing it would have heard could have put it on: it did not exist).
+    const slate = yield* makeSlate(
       {
         channel: spec.id,
         emit,
@@ -128,7 +122,8 @@ export const startChannel = (
       },
       spec.slate,
     );
-    fanOut.setSlate(slate);
+    yield* inputs.watch(slate);
+    yield* sent.from(slate.lastCc);
 
     if (!moving) for (const output of spec.outputs) yield* outputs.apply(output);
 
@@ -164,7 +159,7 @@ export const startChannel = (
         Effect.tap(reconfigureInputs(next, inputs, fanOut), () => {
           const { name, primary, backup, redundancy, slate: slateSpec } = next;
           spec = { ...spec, name, primary, backup, redundancy, slate: slateSpec };
-          slate?.setSpec(next.slate);
+          slate.setSpec(next.slate);
         }),
       applyOutput: (next) =>
         Effect.tap(outputs.apply(next), () => {
@@ -243,15 +238,32 @@ const reconfigureInputs = (next: ChannelSpec, inputs: InputPath, fanOut: FanOut)
   });
 
 /**
- * Each PID's last continuity counter as it left the channel's stages for the outputs: the active input's, the
- * slate's while its packets are what goes out, the operator's cue stage's where it keeps the counters.
+ * Each PID's last continuity counter as it left the channel's stages for the outputs, from what sends to them:
+ * the active input's, the slate's while its packets are what goes out, the operator's cue stage's where it
+ * keeps the counters (a later one's counter over an earlier one's). The input path and the slate count from
+ * when they are made (`from`); the cue stage is made first.
  */
-const lastCcOut = (inputs: InputPath, slate: Slate | null, inserter: CueInserter): Map<number, number> => {
+const makeSentCc = (inserter: CueInserter) => {
+  const senders: Array<() => ReadonlyMap<number, number>> = [];
+  return {
+    read: (): Map<number, number> => {
+      const last = new Map<number, number>();
+      for (const sender of senders) for (const [pid, cc] of sender()) last.set(pid, cc);
+      for (const [pid, cc] of inserter.lastCc()) last.set(pid, cc);
+      return last;
+    },
+    from: (sender: () => ReadonlyMap<number, number>) =>
+      Effect.sync(() => {
+        senders.push(sender);
+      }),
+  };
+};
+
+/** The active input's last continuity counter on each PID. */
+const inputCc = (status: InputsStatus): ReadonlyMap<number, number> => {
   const last = new Map<number, number>();
-  const input = inputs.status().inputs.find((candidate) => candidate.active);
+  const input = status.inputs.find((candidate) => candidate.active);
   for (const pid of input?.core.pids ?? []) if (pid.lastCc !== null) last.set(pid.pid, pid.lastCc);
-  for (const [pid, cc] of slate?.lastCc() ?? []) last.set(pid, cc);
-  for (const [pid, cc] of inserter.lastCc()) last.set(pid, cc);
   return last;
 };
 
@@ -260,7 +272,7 @@ const report = <I extends InputsSummary>(
   channel: {
     readonly spec: ChannelSpec;
     readonly startedAt: number;
-    readonly slate: Slate | null;
+    readonly slate: Slate;
     readonly outputs: OutputSet;
     readonly fanOut: FanOut;
   },
@@ -272,7 +284,7 @@ const report = <I extends InputsSummary>(
     name: channel.spec.name,
     startedAt: channel.startedAt,
     ...inputsReport,
-    slate: channel.slate?.status() ?? null,
+    slate: channel.slate.status(),
     outputs: channel.outputs.statuses((output) => ({
       problems: groups.problems(output.id),
       packetsDropped: groups.counts(output.id)?.packetsDropped ?? 0,

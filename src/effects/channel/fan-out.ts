@@ -26,7 +26,6 @@ import { makeChannelFilters } from "./filters.ts";
 import { makeLeaseFence } from "./lease-fence.ts";
 import type { OutputSet } from "./output-set.ts";
 import { makePolicyGroups, type PolicyGroups, type PolicyMember } from "./policy-groups.ts";
-import type { Slate } from "./slate.ts";
 import type { FanOutTaps } from "./taps.ts";
 
 /** What a moved copy holds at most until the old copy is done: ~5 s of a 7 Mbit/s stream. */
@@ -60,9 +59,8 @@ export interface FanOut {
   readonly setFailoverAfterMs: (ms: number) => void;
   readonly groups: PolicyGroups;
   readonly taps: FanOutTaps;
-  /** The channel's slate, once made; while diverted, the input's packets go to it. */
-  readonly setSlate: (slate: Slate) => void;
-  readonly divert: (on: boolean) => void;
+  /** The input's packets go to `to` instead (the slate's, while it is on air), or to the outputs again (null). */
+  readonly divert: (to: ((view: Uint8Array) => void) | null) => void;
   /** On a fleet node, the channel's hand-over between holders (cut-stage.ts). */
   readonly cutStage: CutStage | null;
 }
@@ -160,8 +158,8 @@ export const makeFanOut = (options: {
      */
     let held: Uint8Array[] | null = options.holds ? [] : null;
     const oldCopyDone = options.handedOver === undefined ? null : doneReader(options.handedOver);
-    let slate: Slate | null = null;
-    let diverted = false;
+    /** Where the input's packets go instead of the outputs: the slate, while on air. */
+    let diverted: ((view: Uint8Array) => void) | null = null;
 
     const offerAll = (chunk: Uint8Array) => {
       for (let i = 0; i < offers.length; i++) offers[i]?.(chunk);
@@ -206,7 +204,7 @@ export const makeFanOut = (options: {
     };
     /** An input's datagram on its way: to the slate while it is on air, else to the outputs. */
     const passOn = (view: Uint8Array) => {
-      if (diverted && slate !== null) return slate.live(view);
+      if (diverted !== null) return diverted(view);
       deliver(view);
     };
     cutStage =
@@ -238,7 +236,7 @@ export const makeFanOut = (options: {
       },
       // A fleet channel's datagrams go one by one: its cut stage keeps each.
       takesRuns: () =>
-        cutStage === null && held === null && offers.length === 0 && !diverted && !filters.active(),
+        cutStage === null && held === null && offers.length === 0 && diverted === null && !filters.active(),
       deliver,
       send,
       letGo,
@@ -257,11 +255,8 @@ export const makeFanOut = (options: {
           if (tapping.delete(offer)) rebuild();
         },
       },
-      setSlate: (made) => {
-        slate = made;
-      },
-      divert: (on) => {
-        diverted = on;
+      divert: (to) => {
+        diverted = to;
       },
       cutStage,
     };

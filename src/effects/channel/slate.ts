@@ -16,23 +16,22 @@
  * What the slate decides (when it goes on and off, the timers) is core/slate/states.ts, on the runtime's clock;
  * this file carries it out, and the files it keeps (the clips, the last format) are the maker's.
  */
-import { Buffer } from "node:buffer";
 import * as Effect from "effect/Effect";
 import * as Fiber from "effect/Fiber";
 import * as Runtime from "effect/Runtime";
 import type * as Scope from "effect/Scope";
-import { readClip, type SlateClip } from "../../core/slate/clip.ts";
 import { type LiveReturn, makeLiveReturn } from "../../core/slate/live-return.ts";
-import { type FormatProbe, makeFormatProbe } from "../../core/slate/probe.ts";
 import { makeSplicer } from "../../core/slate/splicer.ts";
 import { makeSlateStates } from "../../core/slate/states.ts";
-import { describeFormat, formatKey, type SlateFormat } from "../../core/slate/types.ts";
+import { describeFormat } from "../../core/slate/types.ts";
 import { ccAt, PACKET, PID_COUNT, pidAt } from "../../core/ts/index.ts";
 import type { NewEvent } from "../../domain/events.ts";
 import type { ChannelId } from "../../domain/ids.ts";
 import type { SlateReason } from "../../domain/slate.ts";
+import type { InputWatcher } from "../ingest/input-types.ts";
 import type { SlateSpec, SlateStatus } from "./channel-types.ts";
-import { keepSlateFormat, keptSlateFormat, makeSlateClip, pictureKey, slateDirNow } from "./slate-maker.ts";
+import { keptSlateFormat, pictureKey, slateDirNow } from "./slate-maker.ts";
+import { makeSlatePrep, type Readiness } from "./slate-prep.ts";
 import type { FanOutTaps } from "./taps.ts";
 
 const SAID: Readonly<Record<SlateReason, string>> = {
@@ -44,8 +43,6 @@ const SAID: Readonly<Record<SlateReason, string>> = {
 
 /** How often the slate's TS is handed to the outputs: a few packets at a time, as an input would. */
 const PACE_MS = 20;
-/** How long a probe may read the stream before it gives up for this time. */
-const PROBE_MS = 10_000;
 
 interface SlateHost {
   readonly channel: ChannelId;
@@ -61,24 +58,17 @@ interface SlateHost {
   /** Every PID the input has carried: each gets a bridge on the return, the SI tables the slate keeps silent too. */
   readonly livePids: () => ReadonlyArray<number>;
   readonly failoverAfterMs: () => number;
-  /** Whether the live TS goes through `live` (true from the slate's start until the return is whole). */
-  readonly divert: (on: boolean) => void;
+  /** Where the live TS goes: to the slate's `live` from its start until the return is whole, else null. */
+  readonly divert: (to: ((view: Uint8Array) => void) | null) => void;
 }
 
-export interface Slate {
-  /** The live TS while diverted: dropped while the slate plays, then the return. */
-  readonly live: (view: Uint8Array) => void;
-  /** The input path's events: input_lost starts the slate's timer, input_restored stops it. */
-  readonly onEvent: (event: NewEvent) => void;
-  /**
-   * Every input is unhealthy by the channel's health rules (or no longer): with `on_unhealthy` the slate goes
-   * on, and the input's return waits until one is healthy again.
-   */
-  readonly onHealth: (allUnhealthy: boolean) => void;
-  /** Whether the picture and sound rules are suspended: the slate is on for another reason than health. */
-  readonly suspendsContent: () => boolean;
-  /** The input's PMT changed: its format is read again. */
-  readonly onPmt: () => void;
+/**
+ * The slate watches the input path (InputPath.watch): input_lost starts its timer and input_restored stops it;
+ * every input unhealthy by the channel's health rules (with `on_unhealthy`) puts it on, and the input's return
+ * waits until one is healthy again; a new PMT has the format read again. While it is on for another reason than
+ * health, the picture and sound rules are suspended.
+ */
+export interface Slate extends InputWatcher {
   readonly setSpec: (spec: SlateSpec | undefined) => void;
   readonly status: () => SlateStatus | null;
   /**
@@ -86,12 +76,6 @@ export interface Slate {
    * last packet sent on each PID since the slate went on. Empty while live.
    */
   readonly lastCc: () => ReadonlyMap<number, number>;
-}
-
-interface Prepared {
-  readonly key: string;
-  readonly format: SlateFormat;
-  readonly clip: SlateClip;
 }
 
 export const makeSlate = (
@@ -110,14 +94,11 @@ export const makeSlate = (
     const dir = slateDirNow();
     /** What the slate decides (on, returning, the timers' deadlines); what follows carries it out. */
     const states = makeSlateStates(clock, initial);
-    let prepared: Prepared | null = null;
-    let preparing: string | null = null;
-    let problem: string | null = null;
-    let format: SlateFormat | null = null;
+    /** The format and the clip (slate-prep.ts). */
+    const ready: Readiness = { prepared: null, preparing: null, problem: null, format: null };
     let back: LiveReturn | null = null;
     let pacer: Fiber.RuntimeFiber<unknown> | null = null;
     let timer: Fiber.RuntimeFiber<unknown> | null = null;
-    let probe: { readonly reader: FormatProbe; readonly offer: (chunk: Uint8Array) => void } | null = null;
     /** Every input is unhealthy by the health rules (input-health.ts). */
     let allUnhealthy = false;
     /** The CC of the last packet sent on each PID since the slate went on (-1: none yet); made when it first does. */
@@ -138,122 +119,42 @@ export const makeSlate = (
       if (fiber !== null) runFork(Fiber.interrupt(fiber));
     };
     const log = (message: string) => runFork(Effect.logWarning(`channel ${host.channel}: ${message}`));
+    const { startProbe, endProbe, found } = makeSlatePrep({
+      channel: host.channel,
+      dir,
+      taps: host.taps,
+      states,
+      ready,
+      run,
+      runSync,
+      log,
+      // An operator who asked, or an input that went silent, before the clip was ready: the slate now.
+      clipMade: () => {
+        const waited = states.clipReady(host.inputOk());
+        if (waited !== null) goOn(waited);
+      },
+    });
     /** Sleeps until the clock reads `at`: a timer may fire a fraction early, and then sleeps the rest. */
     const until = (at: number): Effect.Effect<void> =>
       Effect.flatMap(Effect.sleep(Math.max(0, at - now())), () => (now() >= at ? Effect.void : until(at)));
 
-    // --- the format and the clip -------------------------------------------------------------------------
-    const endProbe = () => {
-      if (probe === null) return;
-      host.taps.detach(probe.offer);
-      probe = null;
-    };
-    const startProbe = () => {
-      if (probe !== null || !states.mayProbe()) return;
-      states.probing();
-      const reader = makeFormatProbe();
-      const offer = (chunk: Uint8Array) => {
-        reader.push(chunk);
-        const result = reader.result();
-        if (result === null) return;
-        endProbe();
-        if ("refused" in result) {
-          format = null;
-          problem = `no slate can match this channel's stream: ${result.refused}`;
-          return;
-        }
-        found(result.format);
-      };
-      probe = { reader, offer };
-      host.taps.attach(offer);
-      run(
-        Effect.sleep(PROBE_MS).pipe(
-          Effect.andThen(
-            Effect.sync(() => {
-              if (probe?.reader === reader) endProbe();
-            }),
-          ),
-        ),
-      );
-    };
-
-    /** A format was read: a clip for it (and the picture) is prepared unless the one kept already is. */
-    const found = (next: SlateFormat) => {
-      if (
-        format === null ||
-        formatKey(format) !== formatKey(next) ||
-        Buffer.compare(format.pmt, next.pmt) !== 0 ||
-        format.ptsLead !== next.ptsLead
-      )
-        runSync(
-          Effect.catchAll(keepSlateFormat(dir, host.channel, next), (error) =>
-            Effect.sync(() => log(error.message)),
-          ),
-        );
-      format = next;
-      const spec = states.spec();
-      if (spec === undefined) return;
-      const key = `${formatKey(next)}|${pictureKey(spec.picture)}`;
-      if (prepared?.key === key || preparing === key) {
-        // Same format and picture; the PIDs and tables may still have moved.
-        if (prepared !== null && prepared.key === key) prepared = { ...prepared, format: next };
-        return;
-      }
-      preparing = key;
-      const picture =
-        spec.picture.kind === "image"
-          ? {
-              kind: "image" as const,
-              bytes: Buffer.from(spec.picture.data, "base64"),
-              sha256: spec.picture.sha256,
-            }
-          : spec.picture;
-      run(
-        makeSlateClip({ dir, format: next, picture }).pipe(
-          Effect.flatMap((made) => {
-            const clip = readClip(made.bytes, next.audio.length);
-            return "unusable" in clip
-              ? Effect.fail({ message: `the prepared clip cannot be used: ${clip.unusable}` })
-              : Effect.succeed(clip);
-          }),
-          Effect.match({
-            onFailure: (error) => {
-              if (preparing !== key) return;
-              preparing = null;
-              problem = `the slate could not be prepared: ${error.message}`;
-              log(problem);
-            },
-            onSuccess: (clip) => {
-              if (preparing !== key) return;
-              preparing = null;
-              problem = null;
-              prepared = { key, format: next, clip };
-              // An operator who asked, or an input that went silent, before the clip was ready: the slate now.
-              const waited = states.clipReady(host.inputOk());
-              if (waited !== null) goOn(waited);
-            },
-          }),
-        ),
-      );
-    };
-
     // --- on and off ----------------------------------------------------------------------------------------
     const goOn = (why: SlateReason) => {
-      const asked = states.goOn(why, prepared !== null);
+      const asked = states.goOn(why, ready.prepared !== null);
       // An operator's slate while it still showed: it stays, and the return is given up.
       if (asked === "kept") back = null;
       if (asked === "not_ready") {
         const words =
-          problem ??
-          (preparing !== null
+          ready.problem ??
+          (ready.preparing !== null
             ? "its clip is still being prepared"
             : "the input's format has not been read yet");
         log(`the slate cannot go on (${SAID[why]}): ${words}`);
       }
       const started = states.since();
-      if (asked !== "on" || prepared === null || started === null) return;
+      if (asked !== "on" || ready.prepared === null || started === null) return;
       endProbe();
-      const { clip, format: shown } = prepared;
+      const { clip, format: shown } = ready.prepared;
       // The slate's clock goes on from the input's (its last PCR and the time since), its first picture after
       // the input's last (the input's pictures run ahead of its PCR by its lead).
       const last = host.lastPcr(shown.pcrPid);
@@ -262,7 +163,7 @@ export const makeSlate = (
         lastPts: last === null ? null : Math.floor(last.pcr / 300) + shown.ptsLead,
       });
       sentCc?.fill(-1);
-      host.divert(true);
+      host.divert(live);
       host.emit({ type: "slate_on", channel: host.channel, reason: why });
       pacer = run(
         Effect.forever(
@@ -278,7 +179,8 @@ export const makeSlate = (
     };
     /** The input is back: the slate plays on until the input's first random access point. */
     const startReturn = () => {
-      if (prepared !== null && states.inputBack()) back = makeLiveReturn(prepared.format, host.livePids());
+      if (ready.prepared !== null && states.inputBack())
+        back = makeLiveReturn(ready.prepared.format, host.livePids());
     };
     const resumed = (chunks: ReadonlyArray<Uint8Array>) => {
       stop(pacer);
@@ -290,7 +192,7 @@ export const makeSlate = (
     const liveAgain = (whole: boolean) => {
       back = null;
       const waited = states.liveAgain(whole);
-      host.divert(false);
+      host.divert(null);
       return waited;
     };
 
@@ -356,16 +258,17 @@ export const makeSlate = (
         stop(timer);
         endProbe();
       } else {
-        if (before !== undefined && pictureKey(before.picture) !== pictureKey(next.picture)) prepared = null;
-        if (format !== null && prepared === null) found(format);
+        if (before !== undefined && pictureKey(before.picture) !== pictureKey(next.picture))
+          ready.prepared = null;
+        if (ready.format !== null && ready.prepared === null) found(ready.format);
       }
       if (move === "return") startReturn();
       else if (move === "off") {
         resumed([]);
         liveAgain(false);
       } else if (move === "manual" || move === "scheduled") goOn(move);
-      if (next === undefined) prepared = null;
-      else if (format === null) startProbe();
+      if (next === undefined) ready.prepared = null;
+      else if (ready.format === null) startProbe();
     };
 
     // Read the format again now and then while live, and go on the slate at start when nothing comes.
@@ -374,7 +277,7 @@ export const makeSlate = (
         Effect.zipRight(
           Effect.sleep(1000),
           Effect.sync(() => {
-            if (states.reprobeDue(format !== null) && host.inputOk()) startProbe();
+            if (states.reprobeDue(ready.format !== null) && host.inputOk()) startProbe();
           }),
         ),
       ),
@@ -384,12 +287,11 @@ export const makeSlate = (
         endProbe();
       }),
     );
-    if (initial !== undefined) format = yield* keptSlateFormat(dir, host.channel);
+    if (initial !== undefined) ready.format = yield* keptSlateFormat(dir, host.channel);
     setSpec(initial);
     if (initial !== undefined && !initial.manual && initial.scheduled !== true) armTimer();
 
     return {
-      live,
       onEvent,
       onHealth: (all) => {
         allUnhealthy = all;
@@ -415,10 +317,10 @@ export const makeSlate = (
         if (states.spec() === undefined) return null;
         return {
           ...states.report(),
-          ready: prepared !== null,
-          preparing: preparing !== null,
-          format: format === null ? null : describeFormat(format),
-          problem,
+          ready: ready.prepared !== null,
+          preparing: ready.preparing !== null,
+          format: ready.format === null ? null : describeFormat(ready.format),
+          problem: ready.problem,
         };
       },
     } satisfies Slate;

@@ -14,80 +14,54 @@
  * The per-datagram path (socket callback → core.push → selector arrival → forward) is plain synchronous code
  * that allocates nothing: every closure on it is made when an input starts listening, never per datagram.
  * Each input has a scope of its own inside the channel's, so that a changed address binds that input again
- * and nothing else; FEC sockets come and go beside it; timers and the mode change live.
+ * and nothing else (input-binding.ts); FEC sockets come and go beside it; timers and the mode change live.
+ * What the channel makes after the path and that follows it (the slate) watches it (`watch`): the path's
+ * events, the forwarded input's PMTs and the inputs' health reach it from then on.
  */
-import type { RemoteInfo } from "node:dgram";
 import * as Effect from "effect/Effect";
-import * as ExecutionStrategy from "effect/ExecutionStrategy";
-import * as Exit from "effect/Exit";
-import * as Scope from "effect/Scope";
+import type * as Scope from "effect/Scope";
 import { PacketCore } from "../../core/packet-core.ts";
-import type { InputEndpoint, InputRole } from "../../domain/redundancy.ts";
+import type { CoreEvent } from "../../core/packet-core-events.ts";
+import type { NewEvent } from "../../domain/events.ts";
+import type { InputEndpoint } from "../../domain/redundancy.ts";
 import { sameValue } from "../../domain/same.ts";
-import type { ReadInto } from "../runtime/batch-reader.ts";
-import { isOwnPort } from "../runtime/own-ports.ts";
 import { failoverPolicy, type SwitchReason } from "./failover.ts";
-import { bindFec } from "./fec.ts";
+import { loadCoreFor, makeInputBinding, moveActions, type PathState } from "./input-binding.ts";
 import { makeInputsHealth } from "./input-health.ts";
-import { projectInputs, reportSelectorEvents } from "./input-status.ts";
-import {
-  type InputPath,
+import { projectInputs, reportSelectorEvents, trafficOf } from "./input-status.ts";
+import type {
+  InputPath,
   InputPathError,
-  type InputPathOptions,
-  type InputRuntime,
-  type InputsStatus,
-  type Senders,
-  srpRefusalsOf,
+  InputPathOptions,
+  InputRuntime,
+  InputsStatus,
+  InputWatcher,
 } from "./input-types.ts";
-import { bindLinkInput } from "./link-input.ts";
-import { LANE, makeSequenceMerger, RECOVERED_LANE, type SequenceMerger } from "./merge.ts";
-import { type RunPath, takeRun } from "./read-run.ts";
+import { LANE, makeSequenceMerger, RECOVERED_LANE } from "./merge.ts";
+import type { RunPath } from "./read-run.ts";
 import { makeSelector } from "./selector.ts";
-import { fromThisHost, makeSenderFilter } from "./sender-filter.ts";
-import { bindInput, type InputError, lastRead } from "./udp-receiver.ts";
 
 /** Binds the channel's inputs in the current scope and returns once each listens. */
 export const makeInputPath = (
   options: InputPathOptions,
 ): Effect.Effect<InputPath, InputPathError, Scope.Scope> =>
   Effect.gen(function* () {
-    const { channel, forward, onCoreEvent, emit, guarded } = options;
-    const seams = options.seams ?? {};
-    const loadCore = seams.loadCore ?? PacketCore.load;
+    const { channel, forward, guarded } = options;
+    const loadCore = options.seams?.loadCore ?? PacketCore.load;
     const channelScope = yield* Effect.scope;
-    let redundancy = options.redundancy;
+    const state: PathState = { redundancy: options.redundancy, inputs: [], merger: null, mergedCore: null };
     const ignoreEvent = () => {};
 
-    /** Primary first, then the backup: the order every status lists them in. */
-    let inputs: InputRuntime[] = [];
-    // In merge mode: the 2022-7 merge of both inputs and the core that reads what it lets through. Both are
-    // replaced, never mutated, when the mode or the window changes, so the datagram path reads them as is.
-    let mergedCore: PacketCore | null = null;
-    let merger: SequenceMerger | null = null;
-    /** A merge or reorder buffer holds a gap: the selector's fiber flushes it when it expires. */
-    const gapWaits = (expiresAtMs: number) => selector.wakeBy(expiresAtMs);
-    const useMergeMode = (windowChanged: boolean) =>
-      Effect.gen(function* () {
-        if (redundancy.mode !== "merge") {
-          merger = null;
-          mergedCore = null;
-          return;
-        }
-        const core = mergedCore ?? (yield* loadCoreFor("merged stream", loadCore));
-        // Its packets come from both inputs, each already locked to its own source.
-        core.configure({ silenceMs: redundancy.failover_after_ms, lockSsrc: false });
-        mergedCore = core;
-        if (merger !== null && !windowChanged) return;
-        merger = makeSequenceMerger(
-          redundancy.merge_window_ms,
-          (datagram) => {
-            if (core.push(datagram, performance.now()) > 0) forward(datagram, core);
-            core.drainEvents(onCoreEvent);
-          },
-          gapWaits,
-        );
-      });
-    yield* useMergeMode(true);
+    /** The parts of the channel that follow the path (the slate), each from the moment it is made. */
+    const watchers: InputWatcher[] = [];
+    const emit = (event: NewEvent) => {
+      options.emit(event);
+      for (const watcher of watchers) watcher.onEvent(event);
+    };
+    const onCoreEvent = (event: CoreEvent) => {
+      options.onCoreEvent(event);
+      if (event.type === "pmt") for (const watcher of watchers) watcher.onPmt();
+    };
 
     const switchesByReason: Record<SwitchReason, number> = {
       silence: 0,
@@ -98,14 +72,14 @@ export const makeInputPath = (
     const selector = yield* makeSelector({
       channel,
       nowMs: () => performance.now(),
-      policy: failoverPolicy(options.backup, redundancy),
+      policy: failoverPolicy(options.backup, state.redundancy),
       onTick: guarded("the redundancy timers", (nowMs: number) => {
-        merger?.flush(nowMs);
-        for (const input of inputs) input.reorder?.flush(nowMs);
+        state.merger?.flush(nowMs);
+        for (const input of state.inputs) input.reorder?.flush(nowMs);
       }),
       nextFlush: () => {
-        let next = merger?.deadline() ?? null;
-        for (const input of inputs) {
+        let next = state.merger?.deadline() ?? null;
+        for (const input of state.inputs) {
           const gap = input.reorder?.deadline() ?? null;
           if (gap !== null && (next === null || gap < next)) next = gap;
         }
@@ -113,20 +87,51 @@ export const makeInputPath = (
       },
       onEvent: reportSelectorEvents(channel, emit, switchesByReason),
     });
+    /** A merge or reorder buffer holds a gap: the selector's fiber flushes it when it expires. */
+    const gapWaits = (expiresAtMs: number) => selector.wakeBy(expiresAtMs);
+    const useMergeMode = (windowChanged: boolean) =>
+      Effect.gen(function* () {
+        const { redundancy } = state;
+        if (redundancy.mode !== "merge") {
+          state.merger = null;
+          state.mergedCore = null;
+          return;
+        }
+        const core = state.mergedCore ?? (yield* loadCoreFor("merged stream", loadCore));
+        // Its packets come from both inputs, each already locked to its own source.
+        core.configure({ silenceMs: redundancy.failover_after_ms, lockSsrc: false });
+        state.mergedCore = core;
+        if (state.merger !== null && !windowChanged) return;
+        state.merger = makeSequenceMerger(
+          redundancy.merge_window_ms,
+          (datagram) => {
+            if (core.push(datagram, performance.now()) > 0) forward(datagram, core);
+            core.drainEvents(onCoreEvent);
+          },
+          gapWaits,
+        );
+      });
+    yield* useMergeMode(true);
+
     const health = yield* makeInputsHealth({
-      initial: redundancy.health,
+      initial: state.redundancy.health,
       nowMs: () => performance.now(),
       judged: selector.judged,
-      contentSuspended: options.contentSuspended ?? (() => false),
-      onAllUnhealthy: options.onAllUnhealthy,
+      contentSuspended: () => {
+        for (const watcher of watchers) if (watcher.suspendsContent()) return true;
+        return false;
+      },
+      onAllUnhealthy: (all) => {
+        for (const watcher of watchers) watcher.onHealth(all);
+      },
       receiving: (role) => {
         const last = selector.lastArrival(role);
-        return last !== null && selector.now() - last < redundancy.failover_after_ms;
+        return last !== null && selector.now() - last < state.redundancy.failover_after_ms;
       },
     });
     const runPath: RunPath = {
       channel,
-      onDatagram: seams.onDatagram,
+      onDatagram: options.seams?.onDatagram,
       selector,
       health,
       forwardRun: options.forwardRun,
@@ -149,6 +154,7 @@ export const makeInputPath = (
           watch(datagram.subarray(start, start + input.core.payloadLength));
         }
       }
+      const { merger } = state;
       if (merger !== null) {
         if (packets > 0) merger.insert(datagram, LANE[input.role], selector.now());
         input.core.drainEvents(ignoreEvent);
@@ -161,228 +167,86 @@ export const makeInputPath = (
       input.core.drainEvents(forwarding ? onCoreEvent : ignoreEvent);
     };
 
-    const runOf = (input: InputRuntime): ReadInto["run"] => {
-      const { forwardRun, takesRuns } = options;
-      if (forwardRun === undefined || takesRuns === undefined) return () => false;
-      const take = guarded(
-        where(input.role),
-        (count: number, senderAt: (slot: number) => RemoteInfo | null) =>
-          takeRun(runPath, input, count, senderAt),
-      );
-      return (count, senderAt) => {
-        if (merger !== null || input.fec !== null || input.reorder !== null || !takesRuns()) return false;
-        take(count, senderAt);
-        return true;
-      };
-    };
-
     /** Recovered datagrams come from the FEC core and take their place in sequence through the reorder buffer. */
     const accept = (input: InputRuntime, datagram: Uint8Array, recovered: boolean) => {
       const reorder = input.reorder;
       if (reorder === null) deliver(input, datagram);
       else reorder.insert(datagram, recovered ? RECOVERED_LANE : 0, selector.now());
     };
-    const where = (role: InputRole) => `the ${role} input's packet path`;
-    const allowed = (input: InputRuntime) => (address: string) =>
-      input.accepts === null || input.accepts(address);
-    const refuse = (input: InputRuntime) => () => input.core.rejectSender();
 
-    /**
-     * FEC on or off for one input, and its reorder buffer as the mode and window want it: the input's own
-     * socket stays as it is. `windowChanged` rebuilds the reorder buffer for a new window.
-     */
-    const useFec = (input: InputRuntime, on: boolean, windowChanged: boolean) =>
-      Effect.gen(function* () {
-        if (on && input.fec === null) {
-          const scope = yield* Scope.fork(input.scope, ExecutionStrategy.sequential);
-          const fec = yield* bindFec(
-            input.endpoint,
-            guarded(where(input.role), (datagram: Uint8Array) => accept(input, datagram, true)),
-            allowed(input),
-            refuse(input),
-            options.pace,
-          ).pipe(
-            Scope.extend(scope),
-            Effect.tapError(() => Scope.close(scope, Exit.void)),
-          );
-          input.fec = { input: fec, scope };
-        } else if (!on && input.fec !== null) {
-          const { scope } = input.fec;
-          input.fec = null;
-          yield* Scope.close(scope, Exit.void);
-        }
-        const reordering = input.fec !== null && merger === null;
-        if (!reordering) input.reorder = null;
-        else if (input.reorder === null || windowChanged)
-          input.reorder = makeSequenceMerger(
-            redundancy.merge_window_ms,
-            (datagram) => deliver(input, datagram),
-            gapWaits,
-          );
-      });
-
-    /** The input's lock time follows the failover time; its allow-list follows its endpoint. */
-    const configureInput = (input: InputRuntime) => {
-      // The input keeps the kind and RTP source it locked to until they were silent for the failover time.
-      input.core.configure({ silenceMs: redundancy.failover_after_ms, lockSsrc: true });
-      input.accepts = makeSenderFilter(input.endpoint.allowedSources);
-      // Whoever the core let through without asking is asked about again.
-      input.trusted = null;
-      input.core.distrustSender();
-    };
-
-    /** Binds one input in a scope of its own, so that it can be re-pointed or removed alone. */
-    const listen = (role: InputRole, endpoint: InputEndpoint, fec: boolean) =>
-      Effect.gen(function* () {
-        const core = yield* loadCoreFor(`${role} input`, loadCore);
-        const scope = yield* Scope.fork(channelScope, ExecutionStrategy.sequential);
-        const input: InputRuntime = {
-          role,
-          endpoint,
-          core,
-          scope,
-          accepts: null,
-          fec: null,
-          reorder: null,
-          socket: null,
-          sender: null,
-          trusted: null,
-          rist: null,
-          rtmp: null,
-          srt: null,
-        };
-        configureInput(input);
-        const injected = seams.onDatagram;
-        const refused = refuse(input);
-        const receive = guarded(where(role), (datagram: Buffer, sender: RemoteInfo) => {
-          // What one of the service's own outputs sent (an output aimed at this input, by whatever path) is
-          // dropped: forwarded again, it would loop and multiply the stream until the channel stops.
-          if (isOwnPort(sender.port) && fromThisHost(sender.address)) return input.core.rejectOwnOutput();
-          // Another sender's datagram never reaches the packet path.
-          if (input.accepts !== null && !input.accepts(sender.address)) return refused();
-          input.sender = sender;
-          injected?.(channel);
-          input.fec?.input.media(datagram);
-          accept(input, datagram, false);
-        });
-        yield* Effect.gen(function* () {
-          if (endpoint.srt !== undefined) {
-            // SRT and RIST recover their own losses (no FEC beside them), and libsrt or librist checked the
-            // peer (passphrase, stream id; secret, EAP-SRP).
-            const fromLink = guarded(where(role), (datagram: Buffer) => {
-              injected?.(channel);
-              accept(input, datagram, false);
-            });
-            yield* bindLinkInput(input, endpoint.srt, fromLink, options);
-          } else {
-            yield* useFec(input, fec, true);
-            const takeOver = options.handover?.[role];
-            const into = { slots: core.readSlots, run: runOf(input) };
-            input.socket = yield* bindInput(endpoint, receive, takeOver, options.pace, into).pipe(
-              Scope.extend(scope),
-            );
-          }
-        }).pipe(Effect.tapError(() => Scope.close(scope, Exit.void)));
-        inputs = [...inputs.filter((other) => other.role !== role), input].sort((a, b) =>
-          a.role === b.role ? 0 : a.role === "primary" ? -1 : 1,
-        );
-        yield* health.attach(role, core);
-        seams.onListen?.(channel, role, receive);
-      }).pipe(Effect.mapError(inputFailure(role)));
-
-    const unlisten = (role: InputRole) =>
-      Effect.suspend(() => {
-        const input = inputs.find((candidate) => candidate.role === role);
-        if (input === undefined) return Effect.void;
-        inputs = inputs.filter((candidate) => candidate !== input);
-        return Effect.zipRight(health.detach(role), Scope.close(input.scope, Exit.void));
-      });
+    const { listen, unlisten, keep } = makeInputBinding({
+      state,
+      options: { ...options, emit },
+      channelScope,
+      loadCore,
+      runPath,
+      health,
+      deliver,
+      accept,
+      gapWaits,
+    });
 
     const reconfigure: InputPath["reconfigure"] = (next, nextRedundancy) =>
       Effect.gen(function* () {
-        const before = redundancy;
-        redundancy = nextRedundancy;
-        const windowChanged = before.merge_window_ms !== redundancy.merge_window_ms;
+        const before = state.redundancy;
+        state.redundancy = nextRedundancy;
+        const windowChanged = before.merge_window_ms !== nextRedundancy.merge_window_ms;
         yield* useMergeMode(windowChanged);
-        if (!sameValue(before.health, redundancy.health)) yield* health.setHealth(redundancy.health);
+        if (!sameValue(before.health, nextRedundancy.health)) yield* health.setHealth(nextRedundancy.health);
         for (const role of ["primary", "backup"] as const) {
           const endpoint = role === "primary" ? next.primary : next.backup;
-          const current = inputs.find((input) => input.role === role);
+          const current = state.inputs.find((input) => input.role === role);
           if (current !== undefined && (endpoint === null || !sameEndpoint(current.endpoint, endpoint)))
             yield* unlisten(role);
           if (endpoint === null) continue;
-          const kept = inputs.find((input) => input.role === role);
-          if (kept === undefined) {
-            yield* listen(role, endpoint, redundancy.fec[role]);
-            continue;
-          }
+          const kept = state.inputs.find((input) => input.role === role);
+          if (kept === undefined) yield* listen(role, endpoint, nextRedundancy.fec[role]);
           // Same socket: a new allow-list and lock time apply from the next datagram.
-          kept.endpoint = endpoint;
-          configureInput(kept);
-          yield* useFec(kept, redundancy.fec[role], windowChanged).pipe(Effect.mapError(inputFailure(role)));
+          else yield* keep(kept, endpoint, nextRedundancy.fec[role], windowChanged);
         }
-        selector.setPolicy(failoverPolicy(next.backup, redundancy));
+        selector.setPolicy(failoverPolicy(next.backup, nextRedundancy));
       });
 
-    yield* listen("primary", options.primary, redundancy.fec.primary);
-    if (options.backup !== null) yield* listen("backup", options.backup, redundancy.fec.backup);
+    yield* listen("primary", options.primary, state.redundancy.fec.primary);
+    if (options.backup !== null) yield* listen("backup", options.backup, state.redundancy.fec.backup);
 
     const project = (detail: boolean) =>
       projectInputs(
-        { selector, redundancy, switchesByReason, inputs, merger, health: health.status },
+        {
+          selector,
+          redundancy: state.redundancy,
+          switchesByReason,
+          inputs: state.inputs,
+          merger: state.merger,
+          health: health.status,
+        },
         detail,
       );
 
     return {
       selector,
-      redundancy: () => redundancy,
+      watch: (watcher) =>
+        Effect.acquireRelease(
+          Effect.sync(() => {
+            watchers.push(watcher);
+          }),
+          () =>
+            Effect.sync(() => {
+              const at = watchers.indexOf(watcher);
+              if (at >= 0) watchers.splice(at, 1);
+            }),
+        ),
+      redundancy: () => state.redundancy,
       reconfigure,
-      close: Effect.suspend(() => Effect.forEach(inputs, (input) => unlisten(input.role), { discard: true })),
-      readLast: () => {
-        if (merger !== null) return false;
-        const reads = inputs.map((input) =>
-          input.socket === null || input.fec !== null || input.reorder !== null
-            ? null
-            : lastRead(input.socket),
-        );
-        if (reads.length === 0 || reads.some((read) => read === null)) return false;
-        for (const read of reads) read?.();
-        return true;
-      },
-      takeAnySender: () => {
-        for (const input of inputs) {
-          try {
-            input.socket?.disconnect();
-          } catch {
-            // Not connected: it took any sender already.
-          }
-        }
-      },
-      senders: () => {
-        const senders: Senders = {};
-        for (const input of inputs)
-          if (input.sender !== null)
-            senders[input.role] = { address: input.sender.address, port: input.sender.port };
-        return senders;
-      },
-      traffic: () =>
-        inputs.map((input) => {
-          const srp = input.rist === null ? null : srpRefusalsOf(input.rist());
-          return { role: input.role, bytes: input.core.bytes(), ...(srp === null ? {} : { srp }) };
-        }),
+      close: Effect.suspend(() =>
+        Effect.forEach(state.inputs, (input) => unlisten(input.role), { discard: true }),
+      ),
+      ...moveActions(state),
+      traffic: () => trafficOf(state.inputs),
       summary: () => project(false),
       status: () => project(true) as InputsStatus,
     } satisfies InputPath;
   });
-
-/** An input's failure names the input; a core that cannot load stays a core failure. */
-const inputFailure =
-  (role: InputRole) =>
-  (error: InputError | InputPathError): InputPathError =>
-    new InputPathError({
-      reason: error._tag === "InputPathError" ? error.reason : "input_failed",
-      message: `${role} input: ${error.message}`,
-    });
 
 const sameEndpoint = (a: InputEndpoint, b: InputEndpoint) =>
   a.ip === b.ip &&
@@ -390,14 +254,3 @@ const sameEndpoint = (a: InputEndpoint, b: InputEndpoint) =>
   a.source === b.source &&
   a.interface === b.interface &&
   a.srt === b.srt;
-
-/** A packet core for one of the channel's paths; a core that cannot load fails the start with its reason. */
-const loadCoreFor = (what: string, load: () => PacketCore) =>
-  Effect.try({
-    try: load,
-    catch: (thrown) =>
-      new InputPathError({
-        reason: "core_failed",
-        message: `the packet core for the ${what} could not be loaded: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
-      }),
-  });

@@ -10,13 +10,16 @@ import type { RistLinkFigures } from "../runtime/rist-link.ts";
 import type { RedundancyEvent, SwitchReason } from "./failover.ts";
 import type { FecInput } from "./fec.ts";
 import type { InputHealthStatus } from "./input-health.ts";
-import type {
-  InputPathOptions,
-  InputSummaryStatus,
-  InputsSummary,
-  MergeStatus,
-  RedundancyStatus,
-  RedundancySummary,
+import {
+  type InputPathOptions,
+  type InputRuntime,
+  type InputSummaryStatus,
+  type InputsSummary,
+  type InputTraffic,
+  type MergeStatus,
+  type RedundancyStatus,
+  type RedundancySummary,
+  srpRefusalsOf,
 } from "./input-types.ts";
 import { LANE, type SequenceMerger } from "./merge.ts";
 import type { RtmpInputFigures } from "./rtmp-receiver.ts";
@@ -134,3 +137,10 @@ export const projectInputs = (path: PathOnStatus, detail: boolean): InputsSummar
     }),
   };
 };
+
+/** Each input's TS bytes so far, and a RIST listener's EAP-SRP refusals. */
+export const trafficOf = (inputs: ReadonlyArray<InputRuntime>): ReadonlyArray<InputTraffic> =>
+  inputs.map((input) => {
+    const srp = input.rist === null ? null : srpRefusalsOf(input.rist());
+    return { role: input.role, bytes: input.core.bytes(), ...(srp === null ? {} : { srp }) };
+  });

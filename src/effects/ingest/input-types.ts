@@ -95,14 +95,27 @@ export interface InputPathOptions {
   readonly pace?: ReadPace | undefined;
   /** DISTRIBUTARY_RIST_SRP_DIR: where a RIST input's srpfile may be; null or absent: none may be read. */
   readonly ristSrpDir?: string | null | undefined;
-  /** Whether the picture and sound health rules are suspended now (the channel's slate is on). */
-  readonly contentSuspended?: (() => boolean) | undefined;
+}
+
+/**
+ * A part of the channel made after its input path that follows what the path says (the slate): it watches in
+ * its own scope (`InputPath.watch`), from the moment it is made.
+ */
+export interface InputWatcher {
+  /** What the path emits (switches, losses, recoveries), after the channel's `emit` has had it. */
+  readonly onEvent: (event: NewEvent) => void;
+  /** The forwarded input's PMT, as its core found it. */
+  readonly onPmt: () => void;
   /** Every input unhealthy by the channel's health rules, or no longer (input-health.ts). */
-  readonly onAllUnhealthy?: ((all: boolean) => void) | undefined;
+  readonly onHealth: (allUnhealthy: boolean) => void;
+  /** Whether the picture and sound health rules are suspended now (the channel's slate is on). */
+  readonly suspendsContent: () => boolean;
 }
 
 export interface InputPath {
   readonly selector: Selector;
+  /** `watcher` hears the path until the current scope closes. */
+  readonly watch: (watcher: InputWatcher) => Effect.Effect<void, never, Scope.Scope>;
   readonly redundancy: () => Redundancy;
   /**
    * New inputs or redundancy settings, live: timers and mode apply from the next datagram, FEC sockets come
@@ -222,3 +235,25 @@ export interface InputRuntime {
   /** An SRT listener input's on a port shared by stream id: its route and refusals; null for any other. */
   srt: (() => SrtInputFigures) | null;
 }
+
+/** An input as it starts listening: nothing bound, no sender heard yet. */
+export const newInput = (
+  role: InputRole,
+  endpoint: InputEndpoint,
+  core: PacketCore,
+  scope: Scope.CloseableScope,
+): InputRuntime => ({
+  role,
+  endpoint,
+  core,
+  scope,
+  accepts: null,
+  fec: null,
+  reorder: null,
+  socket: null,
+  sender: null,
+  trusted: null,
+  rist: null,
+  rtmp: null,
+  srt: null,
+});
