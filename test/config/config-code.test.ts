@@ -85,6 +85,11 @@ describe("configuration as code", () => {
     const backup = await (await app.request("/api/config?secrets=true")).text();
     expect(backup).toContain(`rtmp://127.0.0.1:47126/live/${YT_KEY}`);
     expect(backup).toContain(`passphrase=${SRT_PASS}`);
+    // What the store keeps is the reference, never the value (referring-store.ts).
+    const stored = (await app.storeText()) ?? "";
+    expect(stored).toContain(`passphrase=${ref("H13_SRT_PASS")}`);
+    expect(stored).toContain(`/live/${ref("H13_YT_KEY")}`);
+    expectNoSecret(stored);
 
     const exported = await app.request("/api/config/document?format=yaml");
     expect(exported.status).toBe(200);
