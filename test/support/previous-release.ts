@@ -13,7 +13,7 @@
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -56,13 +56,40 @@ const withVersion = async (release: Release): Promise<Release> => ({
 });
 
 /**
+ * A release set up before. Its node_modules may be a link to a clone that is gone (CI's clones are thrown
+ * away, the cache is kept): linked again to this tree's when the lockfiles are still the same.
+ */
+const cached = async (commit: string): Promise<Release> => {
+  const root = join(cacheDir(), commit);
+  const modules = join(root, "node_modules");
+  if (!existsSync(join(modules, ".bin/node"))) {
+    const [theirs, ours] = await Promise.all([
+      readFile(join(root, "package-lock.json")),
+      readFile(join(ROOT, "package-lock.json")),
+    ]);
+    if (
+      !theirs.equals(ours) ||
+      !(await lstat(modules).then(
+        (info) => info.isSymbolicLink(),
+        () => false,
+      ))
+    )
+      throw new Error(
+        `the previous release in ${root} has no npm packages: remove that directory and run again to set it up`,
+      );
+    await rm(modules);
+    await symlink(join(ROOT, "node_modules"), modules);
+  }
+  return withVersion(describe(root, commit));
+};
+
+/**
  * The release of `commit` (any name git knows for it), made in the cache the first time (seconds: the packet
  * core is compiled, the npm packages linked).
  */
 export const previousRelease = async (commit = PREVIOUS_RELEASE): Promise<Release> => {
   const ready = (full: string) => existsSync(join(cacheDir(), full, ".ready"));
-  if (/^[0-9a-f]{40}$/.test(commit) && ready(commit))
-    return withVersion(describe(join(cacheDir(), commit), commit));
+  if (/^[0-9a-f]{40}$/.test(commit) && ready(commit)) return cached(commit);
   const full = await git(["rev-parse", "--verify", "--quiet", `${commit}^{commit}`]).then(
     (out) => out.toString().trim(),
     () => undefined,
@@ -78,7 +105,7 @@ export const previousRelease = async (commit = PREVIOUS_RELEASE): Promise<Releas
 
 const setUp = async (commit: string): Promise<Release> => {
   const root = join(cacheDir(), commit);
-  if (existsSync(join(root, ".ready"))) return withVersion(describe(root, commit));
+  if (existsSync(join(root, ".ready"))) return cached(commit);
   await mkdir(cacheDir(), { recursive: true });
   const part = `${root}.part-${process.pid}`;
   await rm(part, { recursive: true, force: true });
