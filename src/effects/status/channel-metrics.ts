@@ -15,9 +15,8 @@ const TR101290 = Object.keys(InputSummary.fields.tr101290.fields) as ReadonlyArr
   keyof InputSummary["tr101290"]
 >;
 
-/** Declares each channel's and each input's families in `families`. */
-export const channelMetrics = ({ perChannel, perInput }: SnapshotFamilies): void => {
-  // --- channels -----------------------------------------------------------------------------------------------
+/** Each channel's families: its state and mode, the slate, failovers and the cues it saw. */
+const channelFamilies = ({ perChannel }: SnapshotFamilies): void => {
   perChannel(
     "gauge",
     "distributary_channel_info",
@@ -178,8 +177,10 @@ export const channelMetrics = ({ perChannel, perInput }: SnapshotFamilies): void
       if (channel.expect_cues_within_s !== null) set({}, channel.expect_cues_within_s);
     },
   );
+};
 
-  // --- inputs -------------------------------------------------------------------------------------------------
+/** Each input's families: its traffic, losses, rejections and TR 101 290 errors. */
+const inputFamilies = ({ perInput }: SnapshotFamilies): void => {
   perInput("counter", "distributary_input_received_bytes_total", "TS bytes received", (input) => input.bytes);
   perInput("counter", "distributary_input_datagrams_total", "Datagrams received", (input) => input.datagrams);
   perInput(
@@ -285,4 +286,10 @@ export const channelMetrics = ({ perChannel, perInput }: SnapshotFamilies): void
         ]),
     },
   );
+};
+
+/** Declares each channel's and each input's families in `families`. */
+export const channelMetrics = (families: SnapshotFamilies): void => {
+  channelFamilies(families);
+  inputFamilies(families);
 };
