@@ -9,15 +9,14 @@
  *
  * Per packet: a PID read and a look-up in a table (policy-table.ts) rebuilt when the PAT or a PMT changes or a
  * new PID appears. Packets of section PIDs (PAT, PMTs, SCTE-35 under a filter or strip) are held from a
- * section's first packet until it completes, usually within that one packet (`SectionPid`), the sections read
- * by the toolkit's SectionReader.
+ * section's first packet until it completes, usually within that one packet, the sections read by the
+ * toolkit's SectionReader (section-group.ts).
  */
 import { isUntouched } from "../../domain/output-policy.ts";
 import type { OutputPolicy } from "../../domain/output-policy-schema.ts";
 import {
-  contentHash,
-  MAX_SCTE35_SECTION,
   PACKET,
+  PacketOut,
   type Pat,
   type Pmt,
   parsePat,
@@ -25,15 +24,23 @@ import {
   pidAt,
   rewritePat,
   rewritePmt,
-  SectionReader,
   SYNC,
   sameBytes,
   sameContent,
-  sealSection,
 } from "../ts/index.ts";
 import type { TsFilter } from "../ts-filter.ts";
 import { type CueVerdict, cueVerdict } from "./cue-verdict.ts";
 import { DROP, makePolicyTable, PSI, pidText, REMAP, SECTIONS } from "./policy-table.ts";
+import {
+  appendSection,
+  clearGroup,
+  hold,
+  MAX_HELD,
+  newSectionPid,
+  relay,
+  type SectionPid,
+  sealVersioned,
+} from "./section-group.ts";
 
 export type { CueVerdict } from "./cue-verdict.ts";
 export { cueVerdict } from "./cue-verdict.ts";
@@ -49,35 +56,6 @@ export interface PolicyRewriter extends TsFilter {
   readonly counts: { packetsDropped: number; cuesWithheld: number };
   /** The PID an input PID's packets go out on under the policy as last applied; null when withheld. */
   readonly outputPid: (pid: number) => number | null;
-}
-
-/** A group longer than this cannot be one section and its continuation: given up as garbage. */
-const MAX_HELD = 32;
-
-/**
- * A section PID's held packets and the sections read from them: a group of packets is held from a section's
- * first packet until it completes, and each whole section is handed to the rewriter, which decides what goes
- * out in its place. What cannot be read (a section too long, a pointer past the packet, bytes that are not
- * stuffing: the reader's `onLoss`) marks the group altered, so that it goes out laid over again rather than as
- * it came.
- */
-interface SectionPid {
-  readonly pid: number;
-  readonly held: Uint8Array;
-  heldCount: number;
-  readonly reader: SectionReader;
-  /** The group's output sections back to back, and where each starts. */
-  stream: Uint8Array;
-  streamLength: number;
-  starts: number[];
-  /** Something in the group is not going out as it came. */
-  altered: boolean;
-  // PSI: the last input section, the table generation and the result, so a repeated PAT/PMT costs a compare.
-  cacheIn: Uint8Array | null;
-  cacheGeneration: number;
-  cacheOut: Uint8Array | null;
-  lastOut: Uint8Array | null;
-  lastVersion: number;
 }
 
 /** What becomes of one complete section in a held group, when not replaced by new bytes. */
@@ -105,11 +83,10 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
   let problems: ReadonlyArray<string> = [];
   let dirty = true;
 
-  let out = new Uint8Array(64 * PACKET);
-  let outLength = 0;
+  const out = new PacketOut();
   /** False while what goes out is still `chunk` itself, up to the packet being read. */
   let diverged = false;
-  let current: Uint8Array = out;
+  let current: Uint8Array = out.bytes;
 
   const counts = { packetsDropped: 0, cuesWithheld: 0 };
   const outputPid = (pid: number): number | null => (((action[pid] ?? 0) & DROP) !== 0 ? null : pidOut(pid));
@@ -131,32 +108,26 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
     }
   }
 
-  function reserve(bytes: number): void {
-    if (outLength + bytes <= out.length) return;
-    const bigger = new Uint8Array(Math.max(out.length * 2, outLength + bytes));
-    bigger.set(out.subarray(0, outLength));
-    out = bigger;
-  }
-
   /** From here on, what goes out is built in `out`: the chunk's packets before `at` first. */
   function diverge(at: number): void {
     if (diverged) return;
     diverged = true;
-    reserve(at);
-    out.set(current.subarray(0, at));
-    outLength = at;
+    out.length = 0;
+    out.append(current, 0, at);
   }
 
   /** Appends a packet, with its PID remapped when the policy says so. */
   function emit(bytes: Uint8Array, at: number, pid: number): void {
-    reserve(PACKET);
-    for (let i = 0; i < PACKET; i++) out[outLength + i] = bytes[at + i] ?? 0;
+    out.reserve(PACKET);
+    const o = out.bytes;
+    const q = out.length;
+    for (let i = 0; i < PACKET; i++) o[q + i] = bytes[at + i] ?? 0;
     if (((action[pid] ?? 0) & REMAP) !== 0) {
       const to = remapTo[pid] ?? pid;
-      out[outLength + 1] = ((out[outLength + 1] ?? 0) & 0xe0) | (to >> 8);
-      out[outLength + 2] = to & 0xff;
+      o[q + 1] = ((o[q + 1] ?? 0) & 0xe0) | (to >> 8);
+      o[q + 2] = to & 0xff;
     }
-    outLength += PACKET;
+    out.length += PACKET;
   }
 
   /** The output section for a complete PAT or PMT on `state.pid`. */
@@ -209,42 +180,9 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
       state.cacheOut = null;
       return KEEP;
     }
-    const hash = contentHash(rewritten) % 32;
-    let version = hash;
-    if (state.lastOut !== null && !sameContent(state.lastOut, rewritten) && hash === state.lastVersion)
-      version = (hash + 1) % 32;
-    if (state.lastOut !== null && sameContent(state.lastOut, rewritten)) version = state.lastVersion;
-    sealSection(rewritten, version);
-    state.lastOut = rewritten;
-    state.lastVersion = version;
+    sealVersioned(state, rewritten);
     state.cacheOut = rewritten;
     return rewritten;
-  }
-
-  function newSectionPid(pid: number): SectionPid {
-    const state: SectionPid = {
-      pid,
-      held: new Uint8Array(MAX_HELD * PACKET),
-      heldCount: 0,
-      reader: new SectionReader((section) => complete(state, section), {
-        max: MAX_SCTE35_SECTION,
-        keepBadCrc: true,
-        onLoss: () => {
-          state.altered = true;
-        },
-      }),
-      stream: new Uint8Array(MAX_HELD * PACKET),
-      streamLength: 0,
-      starts: [],
-      altered: false,
-      cacheIn: null,
-      cacheGeneration: -1,
-      cacheOut: null,
-      lastOut: null,
-      lastVersion: -1,
-    };
-    states.set(pid, state);
-    return state;
   }
 
   /** A PSI section that does not parse (bad CRC, bad lengths): withheld, and not cached as learnt. */
@@ -270,14 +208,7 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
     }
     const bytes = typeof result === "number" ? section : result;
     if (bytes !== section) state.altered = true;
-    if (state.streamLength + bytes.length > state.stream.length) {
-      const bigger = new Uint8Array(state.stream.length * 2 + bytes.length);
-      bigger.set(state.stream.subarray(0, state.streamLength));
-      state.stream = bigger;
-    }
-    state.starts.push(state.streamLength);
-    state.stream.set(bytes, state.streamLength);
-    state.streamLength += bytes.length;
+    appendSection(state, bytes);
   }
 
   /** The group is over: its packets go out as they came, laid over again, or not at all. */
@@ -286,61 +217,20 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
     const a = action[state.pid] ?? 0;
     if ((a & DROP) !== 0) counts.packetsDropped += n;
     else if (!state.altered) for (let k = 0; k < n; k++) emit(state.held, k * PACKET, state.pid);
-    else if (!relay(state)) {
+    else if (!relay(state, out, emit)) {
       problems = [
         ...problems,
         `${pidText(state.pid)}: sections did not fit their packets again: sent as they came`,
       ];
       for (let k = 0; k < n; k++) emit(state.held, k * PACKET, state.pid);
     }
-    state.heldCount = 0;
-    state.streamLength = 0;
-    state.starts.length = 0;
-    state.altered = false;
-  }
-
-  /** Lays the group's output sections over its packets (same headers and CC, payload only); false if they do not fit. */
-  function relay(state: SectionPid): boolean {
-    const start = outLength;
-    const total = state.streamLength;
-    let position = 0;
-    let next = 0;
-    for (let k = 0; k < state.heldCount; k++) {
-      const from = k * PACKET;
-      emit(state.held, from, state.pid);
-      const p = outLength - PACKET;
-      const flags = state.held[from + 3] ?? 0;
-      if ((flags & 0x10) === 0) continue;
-      out[p + 3] = (flags & 0xcf) | 0x10;
-      let i = p + 4;
-      const startHere = next < state.starts.length && (state.starts[next] ?? 0) < position + 183;
-      if (position >= total || startHere) {
-        out[p + 1] = (out[p + 1] ?? 0) | 0x40;
-        out[i++] = position >= total ? 0 : (state.starts[next] ?? 0) - position;
-        while (next < state.starts.length && (state.starts[next] ?? 0) < position + 183) next++;
-      } else out[p + 1] = (out[p + 1] ?? 0) & 0xbf;
-      // A section must start in a packet whose pointer_field says so: one that would start in the last byte of
-      // a packet without PUSI waits for the next.
-      const limit = startHere || next >= state.starts.length ? total : (state.starts[next] ?? total);
-      const take = Math.min(limit - position, p + PACKET - i);
-      if (take > 0) {
-        out.set(state.stream.subarray(position, position + take), i);
-        position += take;
-        i += take;
-      }
-      out.fill(0xff, i, p + PACKET);
-    }
-    if (position < total) {
-      outLength = start;
-      return false;
-    }
-    return true;
+    clearGroup(state);
   }
 
   function push(chunk: Uint8Array): Uint8Array | null {
     current = chunk;
     diverged = false;
-    outLength = 0;
+    out.length = 0;
     const whole = chunk.length - (chunk.length % PACKET);
     if (whole !== chunk.length) diverge(0);
     for (let at = 0; at < whole; at += PACKET) {
@@ -369,20 +259,21 @@ export const makePolicyRewriter = (policy: OutputPolicy): PolicyRewriter => {
         else emit(chunk, at, pid);
         continue;
       }
-      const state = states.get(pid) ?? newSectionPid(pid);
+      let state = states.get(pid);
+      if (state === undefined) {
+        state = newSectionPid(pid, complete);
+        states.set(pid, state);
+      }
       if (state.heldCount === MAX_HELD) {
         state.reader.drop();
         state.altered = true;
         flush(state);
       }
-      const base = state.heldCount * PACKET;
-      for (let i = 0; i < PACKET; i++) state.held[base + i] = chunk[at + i] ?? 0;
-      state.heldCount++;
-      state.reader.read(state.held, base);
+      hold(state, chunk, at);
       if (!state.reader.inSection) flush(state);
     }
     if (!diverged) return chunk.length === 0 ? null : chunk;
-    return outLength === 0 ? null : out.subarray(0, outLength);
+    return out.length === 0 ? null : out.view();
   }
 
   return self;
