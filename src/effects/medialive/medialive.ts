@@ -42,6 +42,55 @@ const toControlError = (failure: MediaLiveFailure) =>
     message: failure.message,
   });
 
+/**
+ * Whether the channel's outputs sent since the cost guard last looked: bytes grew on an enabled, connected one.
+ */
+const outputsSending = (channels: Channels) => (id: ChannelId) => (previous: ReadonlyMap<string, number>) => {
+  const outputs = channels.state(id) === "running" ? (channels.summary(id)?.outputs ?? []) : [];
+  const bytes = new Map(outputs.map((output) => [output.id, output.bytesSent]));
+  // An output seen for the first time counts as sending while connected: the guard errs towards running.
+  const active = outputs.some(
+    (output) =>
+      output.enabled && output.state === "connected" && output.bytesSent > (previous.get(output.id) ?? -1),
+  );
+  return { sending: active, bytes };
+};
+
+/** What the API and the pages show of a channel's link, from its loop's last reading (`entry`). */
+const linkView = (
+  entry: Watched | undefined,
+  channel: ChannelConfig,
+  now: number,
+): MediaLiveView | undefined => {
+  const link = channel.medialive;
+  if (link == null) return undefined;
+  const current = entry !== undefined && linkKey(entry.link) === linkKey(link) ? entry : undefined;
+  const checked = current?.described == null ? null : checkDestinations(current.described, channel);
+  const verdict = current?.verdict;
+  return {
+    channel_id: link.channel_id,
+    region: link.region,
+    console_url: consoleUrl(link),
+    start_with_channel: link.start_with_channel ?? false,
+    stop_when_idle: link.stop_when_idle ?? false,
+    idle_minutes: link.idle_minutes ?? IDLE_MINUTES_DEFAULT,
+    egress_allowlist: link.egress_allowlist ?? false,
+    state: current?.state ?? null,
+    pipelines_running: current?.pipelines ?? null,
+    running_since: iso(current?.runningSince ?? null),
+    running_s:
+      current?.runningSince == null ? null : Math.max(0, Math.floor((now - current.runningSince) / 1000)),
+    destinations: checked?.destinations ?? [],
+    scte35_passthrough: checked?.scte35Passthrough ?? null,
+    warnings: checked?.warnings ?? [],
+    egress_endpoints: current?.egress ?? [],
+    checked_at: iso(current?.checkedAt ?? null),
+    error: current?.error ?? null,
+    pending_stop:
+      verdict?.kind === "pending" ? { at: new Date(verdict.stopAt).toISOString(), held: verdict.held } : null,
+  };
+};
+
 export class MediaLive extends Effect.Service<MediaLive>()("distributary/MediaLive", {
   scoped: Effect.gen(function* () {
     const configs = yield* ConfigState;
@@ -55,18 +104,7 @@ export class MediaLive extends Effect.Service<MediaLive>()("distributary/MediaLi
     const windowOpen = new Set<ChannelId>();
     let sendersChanged: (id: ChannelId) => Effect.Effect<void> = () => Effect.void;
 
-    const sending = (id: ChannelId) => (previous: ReadonlyMap<string, number>) => {
-      const outputs = channels.state(id) === "running" ? (channels.summary(id)?.outputs ?? []) : [];
-      const bytes = new Map(outputs.map((output) => [output.id, output.bytesSent]));
-      // An output seen for the first time counts as sending while connected: the guard errs towards running.
-      const active = outputs.some(
-        (output) =>
-          output.enabled &&
-          output.state === "connected" &&
-          output.bytesSent > (previous.get(output.id) ?? -1),
-      );
-      return { sending: active, bytes };
-    };
+    const sending = outputsSending(channels);
 
     const emitAction = (id: ChannelId, action: "start" | "stop", by: By, ok: boolean, message: string) =>
       bus.emit({ type: "medialive_action", channel: id, action, by, ok, message });
@@ -215,38 +253,7 @@ export class MediaLive extends Effect.Service<MediaLive>()("distributary/MediaLi
       ),
     );
 
-    const view = (channel: ChannelConfig, now: number): MediaLiveView | undefined => {
-      const link = channel.medialive;
-      if (link == null) return undefined;
-      const entry = watched.get(channel.id);
-      const current = entry !== undefined && linkKey(entry.link) === linkKey(link) ? entry : undefined;
-      const checked = current?.described == null ? null : checkDestinations(current.described, channel);
-      const verdict = current?.verdict;
-      return {
-        channel_id: link.channel_id,
-        region: link.region,
-        console_url: consoleUrl(link),
-        start_with_channel: link.start_with_channel ?? false,
-        stop_when_idle: link.stop_when_idle ?? false,
-        idle_minutes: link.idle_minutes ?? IDLE_MINUTES_DEFAULT,
-        egress_allowlist: link.egress_allowlist ?? false,
-        state: current?.state ?? null,
-        pipelines_running: current?.pipelines ?? null,
-        running_since: iso(current?.runningSince ?? null),
-        running_s:
-          current?.runningSince == null ? null : Math.max(0, Math.floor((now - current.runningSince) / 1000)),
-        destinations: checked?.destinations ?? [],
-        scte35_passthrough: checked?.scte35Passthrough ?? null,
-        warnings: checked?.warnings ?? [],
-        egress_endpoints: current?.egress ?? [],
-        checked_at: iso(current?.checkedAt ?? null),
-        error: current?.error ?? null,
-        pending_stop:
-          verdict?.kind === "pending"
-            ? { at: new Date(verdict.stopAt).toISOString(), held: verdict.held }
-            : null,
-      };
-    };
+    const view = (channel: ChannelConfig, now: number) => linkView(watched.get(channel.id), channel, now);
 
     const command = (action: "start" | "stop") =>
       Effect.fn(`MediaLive.${action}`)(function* (id: ChannelId) {
