@@ -28,10 +28,8 @@ import {
   ccAt,
   hasAdaptationAt,
   hasPayloadAt,
-  NULL_PID,
-  nextCc,
   PACKET,
-  PID_COUNT,
+  PacketOut,
   pidAt,
   readPat,
   SectionReader,
@@ -43,11 +41,8 @@ import {
   writeSectionPackets,
 } from "../ts/index.ts";
 import type { TsFilter } from "../ts-filter.ts";
+import { PidBook, PSI, REPACK, TRACK } from "./pid-book.ts";
 import { pmtPids, withScte35Entry } from "./pmt.ts";
-
-const PREFERRED_PID = 0x01f4;
-const HIGHEST_PID = 0x1ff0;
-const LOWEST_PID = 0x0020;
 
 const NOT_YET = "the input's PMT has not been seen yet: nothing to insert into";
 
@@ -74,13 +69,6 @@ export interface CueInserter extends TsFilter {
   /** Once active: the CC of the last packet that left this stage on each PID whose counters it keeps. */
   lastCc(): ReadonlyMap<number, number>;
 }
-
-/** PID roles, one byte per PID. */
-const PSI = 1;
-/** Its CC is noted (and, once active, shifted). */
-const TRACK = 2;
-/** Its packets are replaced by its sections, re-packetized (a PMT PID that gets our SCTE-35 entry). */
-const REPACK = 4;
 
 interface KnownPmt {
   readonly pid: number;
@@ -116,53 +104,19 @@ export const makeCueInserter = (): CueInserter => {
 };
 
 const makeWorkingInserter = (): CueInserter => {
-  const roles = new Uint8Array(PID_COUNT);
-  roles[0] = PSI;
-  /** Last CC that went out on a TRACK PID (-1: none seen); the shift applied to its input CCs. */
-  const lastOut = new Int8Array(PID_COUNT).fill(-1);
-  const shift = new Uint8Array(PID_COUNT);
-  /** An input packet seen on the PID since it was tracked. */
-  const seen = new Uint8Array(PID_COUNT);
-  /** PIDs the input carries, listed in a table or not: never chosen for an added SCTE-35 PID. */
-  const present = new Uint8Array(PID_COUNT);
-  /** Packets inserted before any input packet was seen: the shift is set by the next input packet. */
-  const pending = new Uint8Array(PID_COUNT);
+  const book = new PidBook();
+  const { roles, present } = book;
   /** The PAT's programmes (not the NIT's entry 0) and their PMT PIDs. */
   let pat: ReadonlyArray<{ readonly program: number; readonly pmtPid: number }> | null = null;
   const pmts = new Map<number, KnownPmt>();
   /** Programme → the SCTE-35 PID chosen for it. */
   const added = new Map<number, number>();
   let active = false;
-  let out = new Uint8Array(64 * PACKET);
-  let q = 0;
-
-  const ensure = (bytes: number): void => {
-    if (q + bytes <= out.length) return;
-    const bigger = new Uint8Array(Math.max(out.length * 2, q + bytes));
-    bigger.set(out.subarray(0, q));
-    out = bigger;
-  };
-
-  /** The CC of the next packet we put on `pid`. */
-  const takeCc = (pid: number): number => {
-    const last = lastOut[pid] ?? -1;
-    const cc = last < 0 ? 0 : nextCc(last);
-    lastOut[pid] = cc;
-    if (seen[pid] === 1) shift[pid] = nextCc(shift[pid] ?? 0);
-    else pending[pid] = 1;
-    return cc;
-  };
+  const out = new PacketOut();
 
   /** Writes `section` as packets on `pid` at `target[at]`, CCs continuing. */
   const writeSection = (target: Uint8Array, at: number, section: Uint8Array, pid: number): number =>
-    writeSectionPackets(target, at, section, pid, () => takeCc(pid));
-
-  const track = (pid: number): void => {
-    if (((roles[pid] ?? 0) & TRACK) === 0) {
-      roles[pid] = (roles[pid] ?? 0) | TRACK;
-      seen[pid] = 0;
-    }
-  };
+    writeSectionPackets(target, at, section, pid, () => book.takeCc(pid));
 
   const learnPat = (sec: Uint8Array): void => {
     if (((sec[5] ?? 0) & 1) === 0 || sec[6] !== 0) return;
@@ -170,8 +124,8 @@ const makeWorkingInserter = (): CueInserter => {
     for (const { program, pid: pmtPid } of readPat(sec)?.programs ?? []) {
       if (program === 0) continue;
       entries.push({ program, pmtPid });
-      roles[pmtPid] = (roles[pmtPid] ?? 0) | PSI;
-      track(pmtPid);
+      book.give(pmtPid, PSI);
+      book.track(pmtPid);
     }
     pat = entries;
   };
@@ -184,7 +138,7 @@ const makeWorkingInserter = (): CueInserter => {
     const known = pmts.get(program);
     if (known !== undefined && known.pid === pid && sameBytes(known.section, sec)) return;
     pmts.set(program, { pid, section: sec.slice(), scte35Pid: parsed.scte35Pid, pids: parsed.pids });
-    if (parsed.scte35Pid >= 0) track(parsed.scte35Pid);
+    if (parsed.scte35Pid >= 0) book.track(parsed.scte35Pid);
   };
 
   /** A section has been reassembled on `pid` (a view, valid during the call), its CRC right or not. */
@@ -201,8 +155,8 @@ const makeWorkingInserter = (): CueInserter => {
       const ours = added.get(u16(sec, 3));
       if (ours !== undefined) section = withScte35Entry(sec, ours) ?? sec;
     }
-    ensure(sectionPacketCount(section) * PACKET);
-    q += writeSection(out, q, section, pid);
+    out.reserve(sectionPacketCount(section) * PACKET);
+    out.length += writeSection(out.bytes, out.length, section, pid);
   };
 
   /**
@@ -233,17 +187,14 @@ const makeWorkingInserter = (): CueInserter => {
       present[pid] = 1;
       const role = roles[pid] ?? 0;
       if (role === 0) continue;
-      if ((role & TRACK) !== 0) {
-        lastOut[pid] = ccAt(chunk, p);
-        seen[pid] = 1;
-      }
+      if ((role & TRACK) !== 0) book.noteCc(pid, ccAt(chunk, p));
       if ((role & PSI) !== 0) sections.feed(pid, chunk, p);
     }
   };
 
   const rewrite = (chunk: Uint8Array): Uint8Array => {
-    q = 0;
-    ensure(chunk.length);
+    out.length = 0;
+    out.reserve(chunk.length);
     const stop = chunk.length - PACKET;
     let p = 0;
     for (; p <= stop; p += PACKET) {
@@ -251,51 +202,28 @@ const makeWorkingInserter = (): CueInserter => {
       if (pid >= 0) present[pid] = 1;
       const role = pid < 0 ? 0 : (roles[pid] ?? 0);
       if ((role & REPACK) === 0) {
-        ensure(PACKET);
-        out.set(chunk.subarray(p, p + PACKET), q);
-        if ((role & TRACK) !== 0) {
-          const cc = ccAt(chunk, p);
-          if (pending[pid] === 1) {
-            shift[pid] = ((lastOut[pid] ?? 0) + (hasPayloadAt(chunk, p) ? 1 : 0) - cc) & 0x0f;
-            pending[pid] = 0;
-          }
-          const shifted = (cc + (shift[pid] ?? 0)) & 0x0f;
-          setCcAt(out, q, shifted);
-          lastOut[pid] = shifted;
-          seen[pid] = 1;
-        }
-        q += PACKET;
-      } else {
-        if (!hasPayloadAt(chunk, p) && hasAdaptationAt(chunk, p)) {
-          // Adaptation only (a PCR, say): kept, with the CC of the packet before it.
-          ensure(PACKET);
-          out.set(chunk.subarray(p, p + PACKET), q);
-          setCcAt(out, q, Math.max(0, lastOut[pid] ?? 0));
-          q += PACKET;
-        }
+        out.append(chunk, p, p + PACKET);
+        if ((role & TRACK) !== 0) book.shiftCc(chunk, p, out.bytes, out.length - PACKET, pid);
+      } else if (!hasPayloadAt(chunk, p) && hasAdaptationAt(chunk, p)) {
+        // Adaptation only (a PCR, say): kept, with the CC of the packet before it.
+        out.append(chunk, p, p + PACKET);
+        setCcAt(out.bytes, out.length - PACKET, book.lastCcOf(pid));
       }
       if ((role & PSI) !== 0) sections.feed(pid, chunk, p);
     }
-    if (p < chunk.length) {
-      ensure(chunk.length - p);
-      out.set(chunk.subarray(p), q);
-      q += chunk.length - p;
-    }
-    return out.subarray(0, q);
+    if (p < chunk.length) out.append(chunk, p, chunk.length);
+    return out.view();
   };
 
   const choosePid = (): number => {
-    const used = new Set<number>([NULL_PID]);
+    const used = new Set<number>();
     for (const entry of pat ?? []) used.add(entry.pmtPid);
     for (const pmt of pmts.values()) {
       used.add(pmt.pid);
       for (const pid of pmt.pids) used.add(pid);
     }
     for (const pid of added.values()) used.add(pid);
-    const free = (pid: number) => !used.has(pid) && present[pid] !== 1;
-    if (free(PREFERRED_PID)) return PREFERRED_PID;
-    for (let pid = HIGHEST_PID; pid >= LOWEST_PID; pid--) if (free(pid)) return pid;
-    return PREFERRED_PID;
+    return book.freePid(used);
   };
 
   const packetsOf = (parts: ReadonlyArray<{ section: Uint8Array; pid: number }>): Uint8Array => {
@@ -318,9 +246,7 @@ const makeWorkingInserter = (): CueInserter => {
     },
     noteCc: (pid, cc) => {
       present[pid] = 1;
-      if (((roles[pid] ?? 0) & TRACK) === 0) return;
-      lastOut[pid] = cc & 0x0f;
-      seen[pid] = 1;
+      if (book.has(pid, TRACK)) book.noteCc(pid, cc);
     },
     push: (chunk) => {
       try {
@@ -355,10 +281,10 @@ const makeWorkingInserter = (): CueInserter => {
       const first = !added.has(entry.program);
       const pid = added.get(entry.program) ?? choosePid();
       added.set(entry.program, pid);
-      track(pid);
+      book.track(pid);
       const parts: Array<{ section: Uint8Array; pid: number }> = [];
-      if (((roles[pmt.pid] ?? 0) & REPACK) === 0) {
-        roles[pmt.pid] = (roles[pmt.pid] ?? 0) | REPACK;
+      if (!book.has(pmt.pid, REPACK)) {
+        book.give(pmt.pid, REPACK);
         // A section half sent as it came is not finished: the PMTs from now on are whole ones of ours.
         sections.drop(pmt.pid);
       }
@@ -370,13 +296,7 @@ const makeWorkingInserter = (): CueInserter => {
       parts.push({ section, pid });
       return { packets: packetsOf(parts), pid };
     },
-    lastCc: () => {
-      const last = new Map<number, number>();
-      if (!active) return last;
-      for (let pid = 0; pid < PID_COUNT; pid++)
-        if (((roles[pid] ?? 0) & TRACK) !== 0 && (lastOut[pid] ?? -1) >= 0) last.set(pid, lastOut[pid] ?? 0);
-      return last;
-    },
+    lastCc: () => (active ? book.lastCcs() : new Map<number, number>()),
     get active() {
       return active;
     },
