@@ -394,6 +394,14 @@ describeLab("hitless moves and drains", () => {
         runs.push(`${fleet.names.get(source ?? "")} ${j - i} (lost ${lost}, out of order ${back})`);
         i = j;
       }
+      // Each node's event log: the hand-overs it took, how, and what they lost and repeated.
+      const reported: Array<Record<string, unknown>> = [];
+      for (const node of [a, b]) {
+        const answer = await node.api(`/api/events?type=handover&channel=${id}`);
+        reported.push(
+          ...(((await answer.json()) as { events?: Array<Record<string, unknown>> }).events ?? []),
+        );
+      }
       const captured = join(dir, "out.ts");
       await writeFile(captured, Buffer.concat(arrivals.map((x) => x.datagram ?? Buffer.alloc(0))));
       const decoded = await execa("ffmpeg", ["-v", "error", "-i", captured, "-f", "null", "-"], {
@@ -428,12 +436,14 @@ describeLab("hitless moves and drains", () => {
           ...errors.slice(0, 10).map((line) => `    ${line}`),
           `  runs by sender: ${runs.join("; ")}`,
           `  pictures decoded with an error, by PTS: ${damaged.join(", ") || "none"}`,
+          `  handover events: ${reported.map((e) => `${e.from}→${e.to} ${e.kind} ${e.mode} lost ${e.lost} repeated ${e.repeated} ${e.duration_ms} ms`).join("; ")}`,
           ...said,
         ],
       );
       expect(changes.length).toBeGreaterThanOrEqual(6);
       expect(flagged.every(Boolean)).toBe(true);
       expect(doubleSending(arrivals)).toEqual([]);
+      expect(reported.filter((e) => e.kind === "move" && e.mode === "pts").length).toBe(6);
       expect(errors).toEqual([]);
       expect(said.filter((line) => line.includes("first random access point of its copy")).length).toBe(6);
     } finally {

@@ -123,6 +123,38 @@ export interface Continuation {
   readonly expectedCues: ReadonlyArray<string>;
 }
 
+/**
+ * Where each arrival sits in the stream (-1: not the stream's). A datagram a fleet hand-over split at its cut (the
+ * old holder sent its packets before a random access point, the new one the rest: docs/fleet.md) is read whole
+ * again with the shorter ones after it, and counts once; the rest of one split before the first arrival is
+ * left out.
+ */
+const wholePositions = (
+  arrivals: ReadonlyArray<Received>,
+  index: ReadonlyMap<string, number>,
+): ReadonlyArray<number> => {
+  const full = index.keys().next().value?.length ?? 0;
+  const out: number[] = [];
+  for (let i = 0; i < arrivals.length; ) {
+    let whole = arrivals[i]?.datagram;
+    let j = i + 1;
+    while (whole !== undefined && whole.length < full && j < arrivals.length) {
+      const next = arrivals[j]?.datagram;
+      if (next === undefined) break;
+      whole = Buffer.concat([whole, next]);
+      j++;
+    }
+    // A short one that does not make a whole one with those after it is the rest of one split before the window.
+    if (whole !== undefined && whole.length > full && (arrivals[i]?.datagram?.length ?? full) < full) {
+      i += 1;
+      continue;
+    }
+    out.push(whole === undefined ? -1 : (index.get(whole.toString("latin1")) ?? -1));
+    i = j;
+  }
+  return out;
+};
+
 /** Whether what arrived from `afterMs` on is a whole stretch of the stream, its cues exactly the stream's. */
 export const continuation = (
   arrivals: ReadonlyArray<Received>,
@@ -131,9 +163,7 @@ export const continuation = (
   index: ReadonlyMap<string, number>,
 ): Continuation => {
   const after = arrivals.filter((arrival) => arrival.atMs >= afterMs);
-  const positions = after.map((arrival) =>
-    arrival.datagram === undefined ? -1 : (index.get(arrival.datagram.toString("latin1")) ?? -1),
-  );
+  const positions = wholePositions(after, index);
   const firstIndex = positions[0] ?? -1;
   const breaks: Array<{ atMs: number; expected: number; got: number }> = [];
   for (let i = 1; i < positions.length; i++) {
