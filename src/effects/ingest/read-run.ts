@@ -1,7 +1,7 @@
 /**
  * The host's side of a UDP input's whole read (the vector path): the core checks every datagram of a
  * recvmmsg(2) read where it landed, in one call, and stops only at a sender it was not told to trust; the
- * input path (input-path.ts `runOf`) hands a read here only while no datagram needs a place in a sequence.
+ * input path (input-binding.ts `runOf`) hands a read here only while no datagram needs a place in a sequence.
  */
 import type { RemoteInfo } from "node:dgram";
 import { CoreStatus, type PacketCore } from "../../core/packet-core.ts";
