@@ -21,6 +21,14 @@ import { type AuthEnv, requireRole } from "./auth.ts";
 import { controlErrorResponse, internalError, problemResponse } from "./problem.ts";
 
 type Access = Role | "public";
+
+/**
+ * A value of `Same<A, B>` exists only when A and B are the same shape, each assignable to the other: an API's
+ * documented answer Schema and the type its handler answers with, held together by the compiler
+ * (`sameShape<Stored, typeof Documented.Type>(true)`).
+ */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+export const sameShape = <A, B>(_proof: Same<A, B>): void => undefined;
 type Method = "get" | "post" | "put" | "patch" | "delete";
 
 export interface RouteDoc {

@@ -33,21 +33,24 @@ export const ipv4Octets = (host: string): ReadonlyArray<number> | null => {
 };
 
 /**
+ * What is wrong with a host in brackets, `shown` as written, whose IPv6 literal is `inner`: a zone, or not an
+ * address; null: nothing.
+ */
+const bracketedProblem = (shown: string, inner: string): OutputError | null => {
+  if (inner.includes("%"))
+    return invalid(
+      `'${shown}': a URL cannot carry an IPv6 zone (%interface); use a global or unique local address`,
+    );
+  return isIPv6(inner) ? null : invalid(`'${shown}' is not an IPv6 address (write it as [2001:db8::1]:port)`);
+};
+
+/**
  * A URL's host as WHATWG URL gives it (`[2001:db8::1]` for IPv6) checked: a name, an IPv4 address or an IPv6
  * address in brackets. A zone (`%eth0`) cannot be written in a URL; say which interface with a global address.
  */
 export const checkHost = (host: string): OutputError | null => {
   if (host === "") return invalid("the URL has no host");
-  if (host.startsWith("[")) {
-    const inner = bareHost(host);
-    if (inner.includes("%"))
-      return invalid(
-        `'${host}': a URL cannot carry an IPv6 zone (%interface); use a global or unique local address`,
-      );
-    return isIPv6(inner)
-      ? null
-      : invalid(`'${host}' is not an IPv6 address (write it as [2001:db8::1]:port)`);
-  }
+  if (host.startsWith("[")) return bracketedProblem(host, bareHost(host));
   if (host.includes(":"))
     return invalid(`'${host}' looks like an IPv6 address: write it in brackets, [${host}]:port`);
   if (ipv4Pattern.test(host))
@@ -62,16 +65,7 @@ export const checkHost = (host: string): OutputError | null => {
 export const ipv6HostProblem = (raw: string): OutputError | null => {
   const authorityText = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/@?(?:[^@/?]*@)?([^/?]*)/.exec(raw)?.[1] ?? "";
   const bracketed = /^\[([^\]]*)\](?::(\d*))?$/.exec(authorityText);
-  if (bracketed !== null) {
-    const inner = bracketed[1] ?? "";
-    if (inner.includes("%"))
-      return invalid(
-        `'[${inner}]': a URL cannot carry an IPv6 zone (%interface); use a global or unique local address`,
-      );
-    return isIPv6(inner)
-      ? null
-      : invalid(`'[${inner}]' is not an IPv6 address (write it as [2001:db8::1]:port)`);
-  }
+  if (bracketed !== null) return bracketedProblem(`[${bracketed[1] ?? ""}]`, bracketed[1] ?? "");
   if (authorityText.startsWith("["))
     return invalid(`'${authorityText}': an IPv6 address is written [address]:port`);
   return (authorityText.match(/:/g)?.length ?? 0) > 1

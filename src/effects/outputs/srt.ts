@@ -228,11 +228,14 @@ const bindShared = (lib: LibSrt, socket: number, address: string): Effect.Effect
       }),
   ).pipe(Effect.asVoid);
 
-const callerAttempt = (
+/** One way of sending to SRT receivers (the target's mode): it lasts until it fails, for the reconnect schedule. */
+type Attempt = (
   lib: LibSrt,
   target: SrtTarget,
   context: WriterContext,
-): Effect.Effect<never, OutputError, Scope.Scope> =>
+) => Effect.Effect<never, OutputError, Scope.Scope>;
+
+const callerAttempt: Attempt = (lib, target, context) =>
   Effect.gen(function* () {
     const address = yield* resolveHost(target.host);
     const socket = yield* openSocket(lib, target);
@@ -284,11 +287,7 @@ const callerAttempt = (
  * has none it waits (state `connecting`, its port open); only a failure of the socket itself (bind, listen,
  * accept) ends it, for the reconnect schedule.
  */
-const listenerAttempt = (
-  lib: LibSrt,
-  target: SrtTarget,
-  context: WriterContext,
-): Effect.Effect<never, OutputError, Scope.Scope> =>
+const listenerAttempt: Attempt = (lib, target, context) =>
   Effect.gen(function* () {
     const address = yield* resolveHost(target.host);
     const peers = makePeers(lib, context, target.payloadSize);

@@ -11,7 +11,7 @@ import { ControlError } from "../../domain/errors.ts";
 import { type AuditEntry, auditTrail } from "../../effects/config/postgres/audit.ts";
 import type { DatabaseShape } from "../../effects/config/postgres/database.ts";
 import { problemResponse } from "../problem.ts";
-import { type Api, makeApi, type Run } from "../routes.ts";
+import { type Api, makeApi, type Run, sameShape } from "../routes.ts";
 
 const AuditEntrySchema = Schema.Struct({
   id: Schema.Number,
@@ -34,11 +34,7 @@ const AuditEntrySchema = Schema.Struct({
 }).annotations({ identifier: "AuditEntry" });
 
 // The stored row and the documented schema are the same shape, checked both ways by the compiler.
-const sameShape: [AuditEntry, typeof AuditEntrySchema.Type] = [
-  {} as typeof AuditEntrySchema.Type,
-  {} as AuditEntry,
-];
-void sameShape;
+sameShape<AuditEntry, typeof AuditEntrySchema.Type>(true);
 
 const AuditList = Schema.Struct({ entries: Schema.Array(AuditEntrySchema) }).annotations({
   identifier: "AuditList",

@@ -11,7 +11,7 @@ import { audit, type EventBus } from "../../effects/events/event-bus.ts";
 import { noFleet } from "../../effects/fleet/fleet.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";
 import { type NodeWithStates, withStates } from "../../effects/fleet/node-states.ts";
-import { type Api, makeApi, param, type Run } from "../routes.ts";
+import { type Api, makeApi, param, type Run, sameShape } from "../routes.ts";
 
 const NodeState = Schema.Literal("up", "unreachable", "down", "draining", "drained");
 
@@ -64,11 +64,7 @@ const NodeViewSchema = Schema.Struct({
 }).annotations({ identifier: "Node" });
 
 // The coordinator's view and the documented schema are the same shape, checked both ways by the compiler.
-const sameShape: [NodeWithStates, typeof NodeViewSchema.Type] = [
-  {} as typeof NodeViewSchema.Type,
-  {} as NodeWithStates,
-];
-void sameShape;
+sameShape<NodeWithStates, typeof NodeViewSchema.Type>(true);
 
 const NodeList = Schema.Struct({ nodes: Schema.Array(NodeViewSchema) }).annotations({
   identifier: "NodeList",
