@@ -20,6 +20,7 @@ import {
   type OutputOptions,
   type OutputTraffic,
 } from "../outputs/writer.ts";
+import { refusalFields } from "../runtime/srt-listeners.ts";
 import type { TurnBatch } from "../runtime/turn-batch.ts";
 import { ChannelError, type OutputEntryStatus, type OutputSpec } from "./channel-types.ts";
 
@@ -111,13 +112,7 @@ export const makeOutputSet = (options: {
             channel: node ? null : channelId(),
             output: node ? null : outputId,
             input: null,
-            caller: refusal.caller,
-            stream_id: refusal.streamId,
-            port: refusal.port,
-            reason: refusal.reason,
-            code: refusal.code,
-            code_name: refusal.codeName,
-            refusals: event.refusals,
+            ...refusalFields(refusal, event.refusals),
             message: node ? refusal.message : `SRT listener output: ${refusal.message}`,
           });
           return;

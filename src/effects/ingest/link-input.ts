@@ -6,7 +6,12 @@
  */
 import * as Effect from "effect/Effect";
 import * as Scope from "effect/Scope";
-import { SRT_REFUSAL_EVENT_MS, type SrtRefusal, throttledRefusals } from "../runtime/srt-listeners.ts";
+import {
+  refusalFields,
+  SRT_REFUSAL_EVENT_MS,
+  type SrtRefusal,
+  throttledRefusals,
+} from "../runtime/srt-listeners.ts";
 import type { InputPathOptions, InputRuntime } from "./input-types.ts";
 import { bindRistInput, ristInputTarget } from "./rist-receiver.ts";
 import { bindRtmpInput, type RtmpRefusal, rtmpInputTargetOf } from "./rtmp-receiver.ts";
@@ -49,13 +54,7 @@ export const bindLinkInput = (
           type: "srt_caller_refused",
           channel: who === "input" ? channel : null,
           input: who === "input" ? role : null,
-          caller: refusal.caller,
-          stream_id: refusal.streamId,
-          port: refusal.port,
-          reason: refusal.reason,
-          code: refusal.code,
-          code_name: refusal.codeName,
-          refusals,
+          ...refusalFields(refusal, refusals),
           message: `${who === "input" ? `SRT ${role} input: ` : ""}${refusal.message}`,
         });
       input.srt = (yield* bindSrtInput(yield* srtInputTarget(url), fromLink, {

@@ -321,6 +321,17 @@ export const joinSrtListener = (
  */
 export const SRT_REFUSAL_EVENT_MS = 10_000;
 
+/** A refusal as an `srt_caller_refused` event tells it, but for whose listener it was and the message. */
+export const refusalFields = (refusal: SrtRefusal, refusals: number) => ({
+  caller: refusal.caller,
+  stream_id: refusal.streamId,
+  port: refusal.port,
+  reason: refusal.reason,
+  code: refusal.code,
+  code_name: refusal.codeName,
+  refusals,
+});
+
 /**
  * `tell` at most once per reason every `ms`, with how many refusals of that reason came since it last told:
  * a caller retrying makes one event a window, not one a second.
