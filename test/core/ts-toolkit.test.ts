@@ -28,10 +28,12 @@ import {
   sealSection,
   sectionOf,
   sectionOk,
+  sectionPacketCount,
   sectionPackets,
   signalsDiscontinuity,
   unitStartAt,
   writeAdaptationOnly,
+  writeSectionPackets,
   writeTimestamp,
 } from "../../src/core/ts/index.ts";
 import { drain } from "../support/core.ts";
@@ -326,6 +328,30 @@ describe("sections", () => {
     broken[100] = (broken[100] ?? 0) ^ 1;
     feed(sectionPackets(broken, 0x100, 5));
     expect(got.length).toBe(1);
+  });
+
+  it("packetizes a section behind a discontinuity flag when asked, as the FLV muxer does at a join", () => {
+    // 367 bytes and the pointer_field fill two packets exactly; the 2-byte adaptation field needs a third.
+    const exact = longSection(
+      0x02,
+      1,
+      0,
+      new Uint8Array(355).map((_, i) => i & 0x7f),
+    );
+    expect([sectionPacketCount(exact), sectionPacketCount(exact, true)]).toEqual([2, 3]);
+    let cc = 7;
+    const run = new Uint8Array(3 * PACKET);
+    expect(writeSectionPackets(run, 0, exact, 0x100, () => cc++, true)).toBe(3 * PACKET);
+    expect(signalsDiscontinuity(run.subarray(0, PACKET))).toBe(true);
+    expect(signalsDiscontinuity(run.subarray(PACKET, 2 * PACKET))).toBe(false);
+    expect([0, 1, 2].map((k) => ccAt(run, k * PACKET))).toEqual([7, 8, 9]);
+    const got: string[] = [];
+    const reader = new SectionReader((s) => got.push(hex(s)));
+    for (let at = 0; at < run.length; at += PACKET) {
+      const packet = run.subarray(at, at + PACKET);
+      reader.packet(packet, payloadOffset(packet), unitStartAt(packet), ccAt(packet));
+    }
+    expect(got).toEqual([hex(exact)]);
   });
 
   it("reassembles several sections in one packet, up to the stuffing", () => {

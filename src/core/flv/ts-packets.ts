@@ -3,7 +3,16 @@
  * packets, continuity counters per PID, the discontinuity_indicator on each PID's first packet after a
  * publisher joined, and datagrams of up to 7 packets handed to `onDatagram`.
  */
-import { nextCc, PACKET, PTS_WRAP, SYNC, writePcr, writeTimestamp } from "../ts/index.ts";
+import {
+  nextCc,
+  PACKET,
+  PTS_WRAP,
+  SYNC,
+  sectionPacketCount,
+  writePcr,
+  writeSectionPackets,
+  writeTimestamp,
+} from "../ts/index.ts";
 
 const DATAGRAM_PACKETS = 7;
 
@@ -44,31 +53,13 @@ export class TsPacketWriter {
     this.filled = 0;
   }
 
-  /** A PSI section (or SCTE-35 section) on `pid`: pointer_field 0, 0xff stuffing. */
+  /** A PSI section (or SCTE-35 section) on `pid`: pointer_field 0, 0xff stuffing (the kit's packetizer). */
   section(pid: number, section: Uint8Array): void {
-    let from = 0;
-    let first = true;
-    while (first || from < section.length) {
-      const at = this.packet();
-      const p = this.out;
-      p.fill(0xff, at, at + PACKET);
-      p[at] = SYNC;
-      p[at + 1] = (first ? 0x40 : 0) | ((pid >> 8) & 0x1f);
-      p[at + 2] = pid & 0xff;
-      let offset = at + 4;
-      const disc = this.joining.delete(pid);
-      if (disc) {
-        p[at + 3] = 0x30 | this.nextCc(pid);
-        p[offset] = 1;
-        p[offset + 1] = 0x80;
-        offset += 2;
-      } else p[at + 3] = 0x10 | this.nextCc(pid);
-      if (first) p[offset++] = 0;
-      const part = section.subarray(from, from + (at + PACKET - offset));
-      p.set(part, offset);
-      from += part.length;
-      first = false;
-    }
+    const discontinuity = this.joining.delete(pid);
+    const run = new Uint8Array(sectionPacketCount(section, discontinuity) * PACKET);
+    writeSectionPackets(run, 0, section, pid, () => this.nextCc(pid), discontinuity);
+    for (let from = 0; from < run.length; from += PACKET)
+      this.out.set(run.subarray(from, from + PACKET), this.packet());
   }
 
   /**

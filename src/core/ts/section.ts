@@ -110,13 +110,17 @@ export const longSection = (tableId: number, extension: number, version: number,
   return out;
 };
 
-/** How many packets `section` takes: pointer_field 0 in the first, then 184 bytes a packet. */
-export const sectionPacketCount = (section: Uint8Array): number =>
-  Math.max(1, Math.ceil((section.length + 1) / PAYLOAD));
+/**
+ * How many packets `section` takes: pointer_field 0 in the first, then 184 bytes a packet; with `discontinuity`
+ * the first packet also carries a 2-byte adaptation field.
+ */
+export const sectionPacketCount = (section: Uint8Array, discontinuity = false): number =>
+  Math.max(1, Math.ceil((section.length + 1 + (discontinuity ? 2 : 0)) / PAYLOAD));
 
 /**
  * Writes `section` as packets on `pid` at `target[at]` (pointer_field 0, 0xff stuffing), each packet's
- * continuity counter from `nextCc`; answers the bytes written.
+ * continuity counter from `nextCc`; answers the bytes written. With `discontinuity` the first packet carries
+ * an adaptation field whose discontinuity_indicator is set (the PID's counters start again there).
  */
 export const writeSectionPackets = (
   target: Uint8Array,
@@ -124,8 +128,9 @@ export const writeSectionPackets = (
   section: Uint8Array,
   pid: number,
   nextCc: () => number,
+  discontinuity = false,
 ): number => {
-  const count = sectionPacketCount(section);
+  const count = sectionPacketCount(section, discontinuity);
   target.fill(0xff, at, at + count * PACKET);
   let from = 0;
   for (let i = 0; i < count; i++) {
@@ -133,8 +138,12 @@ export const writeSectionPackets = (
     target[p] = SYNC;
     target[p + 1] = (i === 0 ? 0x40 : 0) | ((pid >> 8) & 0x1f);
     target[p + 2] = pid & 0xff;
-    target[p + 3] = 0x10 | (nextCc() & 0x0f);
     let offset = p + 4;
+    if (i === 0 && discontinuity) {
+      target[p + 3] = 0x30 | (nextCc() & 0x0f);
+      target[offset++] = 1;
+      target[offset++] = 0x80;
+    } else target[p + 3] = 0x10 | (nextCc() & 0x0f);
     if (i === 0) target[offset++] = 0;
     const part = section.subarray(from, from + (p + PACKET - offset));
     target.set(part, offset);
