@@ -15,7 +15,7 @@
  * 496 bytes, msRTT at 328, as gcc lays that header out; SRT_EPOLL_EVENT = { int fd; int events; }; SRT_MSGCTRL,
  * 48 bytes).
  */
-import koffi from "koffi";
+import koffi, { type LibraryHandle } from "koffi";
 import { libsrtPath, settingNow } from "../config/settings.ts";
 import { type LibSrt, LibSrtError, SRT_ERR, SRTO } from "./libsrt-api.ts";
 import { ListenHook, peerText, sockaddrIn, sockaddrText, TraceBStats } from "./libsrt-structs.ts";
@@ -27,69 +27,47 @@ const candidates = ["libsrt-openssl.so.1.5", "libsrt.so.1.5", "libsrt-gnutls.so.
 const POLL_TIMEOUT_MS = 250;
 const POLL_EVENTS = 64;
 
-const bind = (path: string): LibSrt => {
-  const lib = koffi.load(path);
-  const f = {
-    startup: lib.func("int srt_startup()"),
-    cleanup: lib.func("int srt_cleanup()"),
-    epoll_release: lib.func("int srt_epoll_release(int)"),
-    getversion: lib.func("uint32_t srt_getversion()"),
-    setloglevel: lib.func("void srt_setloglevel(int)"),
-    create_socket: lib.func("int srt_create_socket()"),
-    setsockflag: lib.func("int srt_setsockflag(int, int, const void *, int)"),
-    getsockflag: lib.func("int srt_getsockflag(int, int, _Out_ void *, _Inout_ int *)"),
-    bind: lib.func("int srt_bind(int, const void *, int)"),
-    listen: lib.func("int srt_listen(int, int)"),
-    listen_callback: lib.func("int srt_listen_callback(int, srt_listen_hook *, void *)"),
-    setrejectreason: lib.func("int srt_setrejectreason(int, int)"),
-    accept: lib.func("int srt_accept(int, void *, int *)"),
-    connect: lib.func("int srt_connect(int, const void *, int)"),
-    close: lib.func("int srt_close(int)"),
-    getsockstate: lib.func("int srt_getsockstate(int)"),
-    getpeername: lib.func("int srt_getpeername(int, _Out_ void *, _Inout_ int *)"),
-    getsockname: lib.func("int srt_getsockname(int, _Out_ void *, _Inout_ int *)"),
-    getlasterror: lib.func("int srt_getlasterror(void *)"),
-    getlasterror_str: lib.func("const char *srt_getlasterror_str()"),
-    getrejectreason: lib.func("int srt_getrejectreason(int)"),
-    rejectreason_str: lib.func("const char *srt_rejectreason_str(int)"),
-    sendmsg2: lib.func("int srt_sendmsg2(int, const void *, int, void *)"),
-    time_now: lib.func("int64_t srt_time_now()"),
-    recvmsg2: lib.func("int srt_recvmsg2(int, _Out_ void *, int, void *)"),
-    bstats: lib.func("srt_bstats", "int", ["int", koffi.out(koffi.pointer(TraceBStats)), "int"]),
-    epoll_create: lib.func("int srt_epoll_create()"),
-    epoll_add_usock: lib.func("int srt_epoll_add_usock(int, int, const int *)"),
-    epoll_update_usock: lib.func("int srt_epoll_update_usock(int, int, const int *)"),
-    epoll_remove_usock: lib.func("int srt_epoll_remove_usock(int, int)"),
-    epoll_uwait: lib.func("int srt_epoll_uwait(int, _Out_ void *, int, int64_t)"),
-  };
-  if (f.startup() < 0) throw new LibSrtError("srt_startup", 0, String(f.getlasterror_str()));
-  // libsrt writes its own log lines to stderr; only fatal ones (LOG_CRIT) may, errors arrive through its API.
-  f.setloglevel(2);
-  const raw = Number(f.getversion());
-  const version = `${(raw >> 16) & 0xff}.${(raw >> 8) & 0xff}.${raw & 0xff}`;
+/** libsrt's functions as koffi declares them, from the loaded library. */
+const declare = (lib: LibraryHandle) => ({
+  startup: lib.func("int srt_startup()"),
+  cleanup: lib.func("int srt_cleanup()"),
+  epoll_release: lib.func("int srt_epoll_release(int)"),
+  getversion: lib.func("uint32_t srt_getversion()"),
+  setloglevel: lib.func("void srt_setloglevel(int)"),
+  create_socket: lib.func("int srt_create_socket()"),
+  setsockflag: lib.func("int srt_setsockflag(int, int, const void *, int)"),
+  getsockflag: lib.func("int srt_getsockflag(int, int, _Out_ void *, _Inout_ int *)"),
+  bind: lib.func("int srt_bind(int, const void *, int)"),
+  listen: lib.func("int srt_listen(int, int)"),
+  listen_callback: lib.func("int srt_listen_callback(int, srt_listen_hook *, void *)"),
+  setrejectreason: lib.func("int srt_setrejectreason(int, int)"),
+  accept: lib.func("int srt_accept(int, void *, int *)"),
+  connect: lib.func("int srt_connect(int, const void *, int)"),
+  close: lib.func("int srt_close(int)"),
+  getsockstate: lib.func("int srt_getsockstate(int)"),
+  getpeername: lib.func("int srt_getpeername(int, _Out_ void *, _Inout_ int *)"),
+  getsockname: lib.func("int srt_getsockname(int, _Out_ void *, _Inout_ int *)"),
+  getlasterror: lib.func("int srt_getlasterror(void *)"),
+  getlasterror_str: lib.func("const char *srt_getlasterror_str()"),
+  getrejectreason: lib.func("int srt_getrejectreason(int)"),
+  rejectreason_str: lib.func("const char *srt_rejectreason_str(int)"),
+  sendmsg2: lib.func("int srt_sendmsg2(int, const void *, int, void *)"),
+  time_now: lib.func("int64_t srt_time_now()"),
+  recvmsg2: lib.func("int srt_recvmsg2(int, _Out_ void *, int, void *)"),
+  bstats: lib.func("srt_bstats", "int", ["int", koffi.out(koffi.pointer(TraceBStats)), "int"]),
+  epoll_create: lib.func("int srt_epoll_create()"),
+  epoll_add_usock: lib.func("int srt_epoll_add_usock(int, int, const int *)"),
+  epoll_update_usock: lib.func("int srt_epoll_update_usock(int, int, const int *)"),
+  epoll_remove_usock: lib.func("int srt_epoll_remove_usock(int, int)"),
+  epoll_uwait: lib.func("int srt_epoll_uwait(int, _Out_ void *, int, int64_t)"),
+});
+type Functions = ReturnType<typeof declare>;
 
-  const lastError = (operation: string): LibSrtError => {
-    const code = Number(f.getlasterror(null));
-    return new LibSrtError(operation, code, String(f.getlasterror_str()));
-  };
+/** Readiness: one epoll set, waited on in a worker thread while anything is watched. */
+const makeReadiness = (f: Functions, lastError: (operation: string) => LibSrtError) => {
   const check = (operation: string, result: number) => {
     if (result < 0) throw lastError(operation);
   };
-  const intValue = Buffer.alloc(8);
-  const setInt = (socket: number, option: number, value: number, what: string) => {
-    intValue.writeInt32LE(value, 0);
-    check(what, f.setsockflag(socket, option, intValue, 4));
-  };
-  const setInt64 = (socket: number, option: number, value: number, what: string) => {
-    intValue.writeBigInt64LE(BigInt(value), 0);
-    check(what, f.setsockflag(socket, option, intValue, 8));
-  };
-  const setText = (socket: number, option: number, value: string, what: string) => {
-    const bytes = Buffer.from(value, "utf8");
-    check(what, f.setsockflag(socket, option, bytes, bytes.length));
-  };
-
-  // --- readiness: one epoll set, waited on in a worker thread while anything is watched ------------------
   const eid = f.epoll_create();
   if (eid < 0) throw lastError("srt_epoll_create");
   const handlers = new Map<number, (events: number) => void>();
@@ -152,6 +130,40 @@ const bind = (path: string): LibSrt => {
     f.epoll_release(eid);
     f.cleanup();
   };
+  return { watch, unwatch, release };
+};
+
+const bind = (path: string): LibSrt => {
+  const f = declare(koffi.load(path));
+
+  if (f.startup() < 0) throw new LibSrtError("srt_startup", 0, String(f.getlasterror_str()));
+  // libsrt writes its own log lines to stderr; only fatal ones (LOG_CRIT) may, errors arrive through its API.
+  f.setloglevel(2);
+  const raw = Number(f.getversion());
+  const version = `${(raw >> 16) & 0xff}.${(raw >> 8) & 0xff}.${raw & 0xff}`;
+
+  const lastError = (operation: string): LibSrtError => {
+    const code = Number(f.getlasterror(null));
+    return new LibSrtError(operation, code, String(f.getlasterror_str()));
+  };
+  const check = (operation: string, result: number) => {
+    if (result < 0) throw lastError(operation);
+  };
+  const intValue = Buffer.alloc(8);
+  const setInt = (socket: number, option: number, value: number, what: string) => {
+    intValue.writeInt32LE(value, 0);
+    check(what, f.setsockflag(socket, option, intValue, 4));
+  };
+  const setInt64 = (socket: number, option: number, value: number, what: string) => {
+    intValue.writeBigInt64LE(BigInt(value), 0);
+    check(what, f.setsockflag(socket, option, intValue, 8));
+  };
+  const setText = (socket: number, option: number, value: string, what: string) => {
+    const bytes = Buffer.from(value, "utf8");
+    check(what, f.setsockflag(socket, option, bytes, bytes.length));
+  };
+
+  const { watch, unwatch, release } = makeReadiness(f, lastError);
 
   /** Each listener's registered callback, unregistered once its listener is closed. */
   const hooks = new Map<number, bigint>();
