@@ -21,6 +21,7 @@ const node = () => {
   const at = (bytes: Uint8Array) => (bytes[4] ?? 0) | ((bytes[5] ?? 0) << 8);
   let gate = false;
   const stage: CutStage = makeCutStage({
+    channelId: () => "ch",
     pass: (view) => {
       if (gate) sent.push(at(view));
     },

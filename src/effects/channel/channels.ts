@@ -96,7 +96,7 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
         bus.emit({ type: "channel_started", channel: spec.id });
         if (adoption === null || handedOver === undefined) return;
         const rtp = yield* letGo(adoption, spec.id).pipe(Effect.tapError(() => host.stop(spec.id)));
-        continueRtp(rtp);
+        continueRtp(spec.id, rtp);
         oldCopyDone(handedOver);
         for (const output of split.after) yield* host.with(spec.id, (channel) => channel.applyOutput(output));
         yield* host.with(spec.id, (channel) => channel.settle);
@@ -144,7 +144,12 @@ const makeLocalChannels = (options: Omit<ChannelOptions, "emit" | "handover">) =
             senders: channel.senders(),
             letGo: channel.release(500).pipe(
               Effect.zipRight(host.stop(id)),
-              Effect.map(() => rtpStates(channel.spec().outputs.map((output) => output.id))),
+              Effect.map(() =>
+                rtpStates(
+                  id,
+                  channel.spec().outputs.map((output) => output.id),
+                ),
+              ),
             ),
           }),
         ),

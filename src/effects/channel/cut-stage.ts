@@ -96,7 +96,8 @@ const packetsIn = (view: Uint8Array) => Math.floor(view.length / PACKET);
 export const makeCutStage = (options: {
   /** Sends a datagram on to the outputs (the slate's return or the cue stage first, as live). */
   readonly pass: (view: Uint8Array) => void;
-  /** The channel's RTP outputs' ids. */
+  /** The channel's id, and its RTP outputs' ids. */
+  readonly channelId: () => string;
   readonly rtpOutputs: () => ReadonlyArray<string>;
 }): CutStage => {
   const ring = new DatagramRing(undefined, undefined, (view) => {
@@ -217,7 +218,7 @@ export const makeCutStage = (options: {
       agreed: open && !muted ? ring.cut(sentPackets) : null,
       pts,
       lastPts: Object.fromEntries(sentPts),
-      rtp: peekRtpStates(options.rtpOutputs()),
+      rtp: peekRtpStates(options.channelId(), options.rtpOutputs()),
       packets,
     });
     muted = true;
@@ -288,7 +289,13 @@ export const makeCutStage = (options: {
     cut: () =>
       new Promise<HolderCut>((made) => {
         if (!open || muted) {
-          made({ agreed: null, pts: null, lastPts: {}, rtp: peekRtpStates(options.rtpOutputs()), packets });
+          made({
+            agreed: null,
+            pts: null,
+            lastPts: {},
+            rtp: peekRtpStates(options.channelId(), options.rtpOutputs()),
+            packets,
+          });
           muted = open;
           return;
         }
@@ -299,7 +306,7 @@ export const makeCutStage = (options: {
     resume: (how) => {
       pending = how;
       outcome = null;
-      if (how.mode === "agreed") continueRtp(how.rtp);
+      if (how.mode === "agreed") continueRtp(options.channelId(), how.rtp);
     },
     resumed: (withinMs) => {
       go();

@@ -212,6 +212,7 @@ export const makeFanOut = (options: {
         ? null
         : makeCutStage({
             pass: passOn,
+            channelId: options.channelId,
             rtpOutputs: () =>
               outputs
                 .enabled()

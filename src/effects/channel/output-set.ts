@@ -13,6 +13,7 @@ import { cueVerdict } from "../../core/ts-policy/cue-verdict.ts";
 import type { NewEvent } from "../../domain/events.ts";
 import type { OutputError } from "../../domain/output-error.ts";
 import { samePolicy } from "../../domain/output-policy.ts";
+import { rtpKey } from "../outputs/rtp.ts";
 import {
   makeOutput,
   type Output,
@@ -150,7 +151,9 @@ export const makeOutputSet = (options: {
         };
         const output = yield* makeOutput(
           next.url,
-          flv === null ? { ...made, id: next.id } : { ...made, flv, id: next.id },
+          flv === null
+            ? { ...made, id: next.id, rtpKey: rtpKey(channelId(), next.id) }
+            : { ...made, flv, id: next.id, rtpKey: rtpKey(channelId(), next.id) },
           outputEvents(next.id),
         ).pipe(
           Effect.mapError((error) => new ChannelError({ reason: "invalid_output", message: error.message })),

@@ -73,8 +73,8 @@ export interface WriterContext {
   readonly srtUnrouted?: (refusal: SrtRefusal) => void;
   /** How often an SRT output reads libsrt's statistics. */
   readonly srtStatsIntervalMs: number;
-  /** The output's id: an RTP stream's state goes on under it through an upgrade (rtp.ts). */
-  readonly outputId: string;
+  /** The output's RTP key (rtp.ts rtpKey: its channel and its id): its stream goes on under it through a hand-over. */
+  readonly rtpKey: string;
   /** On a fleet node, the term of the channel's lease as the attempt starts (an RTP SSRC carries it). */
   readonly term: () => number | null;
   /**

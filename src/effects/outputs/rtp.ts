@@ -20,19 +20,25 @@ export interface RtpState {
   readonly timestampOffset: number;
 }
 
-/** This thread's latest framer of each output (by output id): an upgrade reads where each stream stands. */
+/**
+ * An RTP stream's key in this thread: its channel and its output (two channels of one thread may each have an
+ * output with the same id).
+ */
+export const rtpKey = (channel: string, output: string): string => `${channel}/${output}`;
+
+/** This thread's latest framer of each output (by rtpKey): an upgrade reads where each stream stands. */
 const framers = new Map<string, () => RtpState>();
 /** States handed over by the process before, each taken by its output's next framer before its first header. */
 const continued = new Map<string, RtpState>();
 
 /** Where the given outputs' RTP streams stand (after their last send); each is forgotten here. */
-export const rtpStates = (outputIds: ReadonlyArray<string>): Record<string, RtpState> => {
+export const rtpStates = (channel: string, outputIds: ReadonlyArray<string>): Record<string, RtpState> => {
   const states: Record<string, RtpState> = {};
   for (const id of outputIds) {
-    const state = framers.get(id);
+    const state = framers.get(rtpKey(channel, id));
     if (state === undefined) continue;
     states[id] = state();
-    framers.delete(id);
+    framers.delete(rtpKey(channel, id));
   }
   return states;
 };
@@ -41,10 +47,13 @@ export const rtpStates = (outputIds: ReadonlyArray<string>): Record<string, RtpS
  * Where the given outputs' RTP streams stand now, each kept here: a fleet node that hands a channel to another
  * (src/effects/channel/cut-stage.ts) may take it back later, and hand it over again.
  */
-export const peekRtpStates = (outputIds: ReadonlyArray<string>): Record<string, RtpState> => {
+export const peekRtpStates = (
+  channel: string,
+  outputIds: ReadonlyArray<string>,
+): Record<string, RtpState> => {
   const states: Record<string, RtpState> = {};
   for (const id of outputIds) {
-    const state = framers.get(id);
+    const state = framers.get(rtpKey(channel, id));
     if (state !== undefined) states[id] = state();
   }
   return states;
@@ -54,8 +63,8 @@ export const peekRtpStates = (outputIds: ReadonlyArray<string>): Record<string, 
 let continuedVersion = 0;
 
 /** The process (or node) before sent these outputs' last datagrams: their streams go on from there. */
-export const continueRtp = (states: Record<string, RtpState>): void => {
-  for (const [id, state] of Object.entries(states)) continued.set(id, state);
+export const continueRtp = (channel: string, states: Record<string, RtpState>): void => {
+  for (const [id, state] of Object.entries(states)) continued.set(rtpKey(channel, id), state);
   continuedVersion += 1;
 };
 
@@ -64,7 +73,7 @@ interface RtpFramer {
   readonly nextHeader: () => Uint8Array;
 }
 
-export const makeRtpFramer = (term: number | null, outputId = ""): Effect.Effect<RtpFramer> =>
+export const makeRtpFramer = (term: number | null, key = ""): Effect.Effect<RtpFramer> =>
   Effect.gen(function* () {
     const clock = yield* Effect.clock;
     let sequence = yield* Random.nextIntBetween(0, 0x10000);
@@ -78,15 +87,15 @@ export const makeRtpFramer = (term: number | null, outputId = ""): Effect.Effect
     view.setUint32(8, ssrc);
     // Before the first header, and after each later hand-over: a state the process (or node) before handed
     // over (it is sent only after that arrived).
-    let adopted = outputId === "" ? Number.POSITIVE_INFINITY : -1;
-    if (outputId !== "") framers.set(outputId, () => ({ ssrc, sequence, timestampOffset }));
+    let adopted = key === "" ? Number.POSITIVE_INFINITY : -1;
+    if (key !== "") framers.set(key, () => ({ ssrc, sequence, timestampOffset }));
     return {
       nextHeader: () => {
         if (adopted < continuedVersion) {
           adopted = continuedVersion;
-          const state = continued.get(outputId);
+          const state = continued.get(key);
           if (state !== undefined) {
-            continued.delete(outputId);
+            continued.delete(key);
             ({ ssrc, sequence, timestampOffset } = state);
             view.setUint32(8, ssrc);
           }

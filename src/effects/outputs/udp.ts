@@ -238,7 +238,7 @@ const libcAttempt = (
     const report = (cause: unknown) => {
       if (!harmless(cause)) Deferred.unsafeDone(failed, Exit.fail(sendFailed(shown, cause)));
     };
-    const rtp = target.protocol === "rtp" ? yield* makeRtpFramer(context.term(), context.outputId) : null;
+    const rtp = target.protocol === "rtp" ? yield* makeRtpFramer(context.term(), context.rtpKey) : null;
     const segment = (rtp === null ? 0 : RTP_HEADER_SIZE) + DATAGRAM_PAYLOAD;
     // What waits for the end of the turn is sent when the sender closes.
     const sender = yield* Effect.acquireRelease(
@@ -277,7 +277,7 @@ export const datagramAttempt = (
     const ownSocket = libcAttempt(target, context, address, shown);
     if (ownSocket !== null) return yield* ownSocket;
     const socket = yield* openSocket(target, address);
-    const rtp = target.protocol === "rtp" ? yield* makeRtpFramer(context.term(), context.outputId) : null;
+    const rtp = target.protocol === "rtp" ? yield* makeRtpFramer(context.term(), context.rtpKey) : null;
     yield* connectSocket(socket, target.port, address);
     const header = rtp === null ? null : rtp.nextHeader;
     // Datagrams of one turn leave in one system call where the kernel segments them (segmented.ts); what

@@ -165,6 +165,8 @@ export interface OutputOptions {
    * output's stream goes on under it through an upgrade (rtp.ts).
    */
   readonly id?: string;
+  /** The RTP key of an RTP output (rtp.ts rtpKey), so that its stream goes on through a hand-over. */
+  readonly rtpKey?: string;
   /**
    * An RTMP output's SCTE-35 policy: whether it sends a cue (a splice_info_section). Asked at each cue, so a
    * changed policy applies at once. Left out, every cue.
@@ -289,7 +291,7 @@ export const makeOutput = (
         onEvent({ type: "srt_refused", refusal, refusals, node: true }),
       ),
       srtStatsIntervalMs: options.srtStatsIntervalMs ?? 1000,
-      outputId: options.id ?? "",
+      rtpKey: options.rtpKey ?? "",
       term: () => (options.sendGate === undefined ? null : termOf(options.sendGate)),
       batches: options.turnBatch !== undefined,
       joinBatches: (sink) => {

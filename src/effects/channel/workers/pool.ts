@@ -189,7 +189,7 @@ export const makeWorkerChannels = (
       bus.emit({ type: "channel_started", channel: spec.id });
       if (adoption === null || handedOver === undefined) return;
       const rtp = yield* letGo(adoption, spec.id).pipe(Effect.tapError(() => stop(spec.id)));
-      yield* request(slotOf(entry), { op: "handedOver", rtp, handedOver });
+      yield* request(slotOf(entry), { op: "handedOver", channel: spec.id, rtp, handedOver });
       for (const output of split.after)
         yield* request(slotOf(entry), { op: "applyOutput", channel: spec.id, output });
       yield* request(slotOf(entry), { op: "settle", channel: spec.id });
@@ -206,6 +206,7 @@ export const makeWorkerChannels = (
             entries.delete(id);
             return yield* request<Record<string, RtpState>>(from, {
               op: "rtpStates",
+              channel: id,
               outputs: entry.spec.outputs.map((output) => output.id),
             });
           });

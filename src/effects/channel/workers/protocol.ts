@@ -54,13 +54,14 @@ export type Command =
    */
   | { readonly op: "release"; readonly channel: ChannelId; readonly handedOver?: SharedArrayBuffer }
   /** An upgrade's old process, after `release`: where the given RTP outputs' streams stand (rtp.ts). */
-  | { readonly op: "rtpStates"; readonly outputs: ReadonlyArray<string> }
+  | { readonly op: "rtpStates"; readonly channel: ChannelId; readonly outputs: ReadonlyArray<string> }
   /**
    * An upgrade's new process: the old one sent its last datagram; the RTP outputs go on from `rtp`, then the
    * move's word says done (the new copy sends what it held).
    */
   | {
       readonly op: "handedOver";
+      readonly channel: ChannelId;
       readonly rtp: Record<string, RtpState>;
       readonly handedOver: SharedArrayBuffer;
     }

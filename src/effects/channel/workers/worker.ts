@@ -211,10 +211,10 @@ const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
     case "release":
       return release(command.channel, command.handedOver);
     case "rtpStates":
-      return Effect.sync(() => rtpStates(command.outputs));
+      return Effect.sync(() => rtpStates(command.channel, command.outputs));
     case "handedOver":
       return Effect.sync(() => {
-        continueRtp(command.rtp);
+        continueRtp(command.channel, command.rtp);
         oldCopyDone(command.handedOver);
       });
     case "settle":
