@@ -158,10 +158,13 @@ export const makeOutputSet = (options: {
         ).pipe(
           Effect.mapError((error) => new ChannelError({ reason: "invalid_output", message: error.message })),
         );
-        yield* remove(next.id);
+        // The new output takes the old one's place before the old one stops: an RTMP output replaced is never
+        // missing from the set, or the rebuild in between would let go of the remux the new one shares.
+        const replaced = entries.has(next.id);
         entries.set(next.id, { spec: next, output });
+        if (replaced) yield* FiberMap.remove(writers, next.id);
+        if (replaced || next.enabled) changed();
         if (!next.enabled) return;
-        changed();
         yield* FiberMap.run(writers, next.id, output.run);
       });
 
