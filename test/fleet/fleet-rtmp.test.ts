@@ -4,8 +4,9 @@
  * fleet, each with an RTMP output to nginx-rtmp (a stream key of its own) and a UDP output, fed the same
  * H.264 and AAC stream as RTP. On both, the RTMP output connects and nginx-rtmp records video frames, the UDP
  * output carries the stream. An RTMP output given a new URL while it runs publishes there too. (An output
- * replaced, as a fleet node's start does with the outputs it had just made, once left the channel's shared
- * TS → FLV remux unfed: the RTMP writer never saw the PMT and stayed `connecting`.)
+ * replaced once left the channel's shared TS → FLV remux unfed: the RTMP writer never saw the PMT and stayed
+ * `connecting`. A fleet node replaces its outputs whenever it takes a channel's lease, idle ones made enabled
+ * (control/resume.ts `hold`): at its start, and on the new holder of every hand-over.)
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
