@@ -1,7 +1,8 @@
 /**
  * RTMP outputs inside a channel: the channel's one remux shared by several RTMP outputs beside a UDP output.
  * SCTE-35 cues reach a test receiver as AMF0 data messages in each output's format, one per section, and a
- * receiver that stops reading costs its own output whole frames (counted), never the other outputs' bytes.
+ * receiver that stops reading costs its own output whole frames (counted), never the other outputs' bytes. An idle
+ * RTMP output made enabled (replaced) is fed the channel's stream.
  */
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -304,6 +305,34 @@ describe("rtmp outputs of a channel", () => {
           }
         });
         expect(slowTimes.size).toBeLessThan(fastVideo.length);
+      }),
+  );
+
+  it.scopedLive(
+    "an idle RTMP output made enabled (a new output in its place, as a fleet node that takes the lease) is fed the channel's stream",
+    () =>
+      Effect.gen(function* () {
+        const ts = readFileSync(fixturePath("scte35", "ts", "moq-dev_moq", "gst480i.ts"));
+        const receiver = yield* testReceiver(31611);
+        const sink = yield* udpSink;
+        const rtmp = { ...output("rtmp", "rtmp://127.0.0.1:31611/live/k"), enabled: false };
+        const channel = yield* startChannel({
+          id: ChannelId.make("rtmp-idle"),
+          name: "rtmp idle",
+          primary: { ip: "127.0.0.1", port: 31610 },
+          backup: null,
+          outputs: [output("udp", `udp://127.0.0.1:${sink.port}`), rtmp],
+        });
+        yield* channel.applyOutput({ ...rtmp, enabled: true });
+        yield* sendPaced(chunkTs(ts), 31610);
+        yield* eventually("the RTMP output to connect and send frames", () =>
+          (byId(channel.summary().outputs, "rtmp").rtmp?.framesSent ?? 0) > 0 ? true : undefined,
+        );
+        yield* eventually("the receiver to get video and audio frames", () =>
+          media(receiver).length > 0 ? true : undefined,
+        );
+        expect(byId(channel.summary().outputs, "rtmp").state).toBe("connected");
+        expect(Buffer.compare(sink.bytes(), ts)).toBe(0);
       }),
   );
 });
