@@ -294,6 +294,19 @@ describeLab("a fleet rolled from the previous release to this one, one node at a
       /** Moves each of `channels` to the node named by `to(i)`, through its holder; waits until they hold them. */
       const moveAll = async (from: FleetNode, channels: ReadonlyArray<string>, to: (i: number) => string) => {
         const askedMs = nowMs();
+        // A node back on new code is taken as up by the holder once it has seen its heartbeat and reached it.
+        for (const target of new Set(channels.map((_, i) => to(i))))
+          await eventually(
+            `${from.id} to see ${target} up`,
+            async () => {
+              const answer = await from.api("/api/nodes");
+              const { nodes } = (await answer.json()) as {
+                nodes: ReadonlyArray<{ id: string; state: string }>;
+              };
+              return nodes.find((node) => node.id === target)?.state === "up" ? true : undefined;
+            },
+            30_000,
+          );
         for (const [i, id] of channels.entries()) {
           const answer = await from.api(`/api/channels/${id}/move`, {
             method: "POST",
