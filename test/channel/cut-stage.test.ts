@@ -43,10 +43,10 @@ describe("a hand-over between two nodes' channels", () => {
   it("agreed: the new holder sends from the datagram after the old holder's last, then live", async () => {
     const [a, b] = [node(), node()];
     a.open(true);
-    for (let n = 0; n < 50; n++) [a, b].forEach((x) => x.input(n));
+    for (let n = 0; n < 50; n++) for (const x of [a, b]) x.input(n);
     const cut = a.stage.cut();
     // No random access point in this stream: the old holder cuts at its bound, after what it has sent.
-    for (let n = 50; n < 52; n++) [a, b].forEach((x) => x.input(n));
+    for (let n = 50; n < 52; n++) for (const x of [a, b]) x.input(n);
     const made = await cut;
     a.open(false);
     expect(made.agreed?.hashes.length).toBe(8);
@@ -59,9 +59,9 @@ describe("a hand-over between two nodes' channels", () => {
     });
     b.open(true);
     // Its outputs start: until then it keeps back what comes.
-    for (let n = 52; n < 55; n++) [a, b].forEach((x) => x.input(n));
+    for (let n = 52; n < 55; n++) for (const x of [a, b]) x.input(n);
     const resumed = await b.stage.resumed(1000);
-    for (let n = 55; n < 60; n++) [a, b].forEach((x) => x.input(n));
+    for (let n = 55; n < 60; n++) for (const x of [a, b]) x.input(n);
     expect(resumed).toMatchObject({ mode: "agreed", swallowed: 0 });
     const all = [...a.sent, ...b.sent];
     expect(all).toEqual(Array.from({ length: 60 }, (_, n) => n));
