@@ -402,8 +402,36 @@ describeLab("hitless moves and drains", () => {
           ...(((await answer.json()) as { events?: Array<Record<string, unknown>> }).events ?? []),
         );
       }
+      // The output is recorded from its first random access point, after the PAT and PMT last sent before it:
+      // what came before it (the channel's start joins its input mid-picture) is no hand-over's, and no decoder
+      // could read it either.
+      const all = Buffer.concat(arrivals.map((x) => x.datagram ?? Buffer.alloc(0)));
+      const pidIn = (at: number) => (((all[at + 1] ?? 0) & 0x1f) << 8) | (all[at + 2] ?? 0);
+      const unitStart = (at: number) => ((all[at + 1] ?? 0) & 0x40) !== 0;
+      const payloadAt = (at: number) =>
+        at + 4 + (((all[at + 3] ?? 0) & 0x20) !== 0 ? 1 + (all[at + 4] ?? 0) : 0);
+      const randomAccess = (at: number) =>
+        ((all[at + 3] ?? 0) & 0x20) !== 0 && (all[at + 4] ?? 0) > 0 && ((all[at + 5] ?? 0) & 0x40) !== 0;
+      let [pat, pmt, access] = [-1, -1, -1];
+      let pmtPid = -1;
+      for (let at = 0; at + 188 <= all.length && access < 0; at += 188) {
+        if (pidIn(at) === 0 && unitStart(at)) {
+          pat = at;
+          // The first programme's PMT PID: after the pointer field and the section's 8-byte header.
+          const section = payloadAt(at) + 1 + (all[payloadAt(at)] ?? 0);
+          pmtPid = (((all[section + 10] ?? 0) & 0x1f) << 8) | (all[section + 11] ?? 0);
+        } else if (pidIn(at) === pmtPid && unitStart(at)) pmt = at;
+        else if (pat >= 0 && pmt >= 0 && randomAccess(at)) access = at;
+      }
+      expect(access, "a random access point at the output, after a PAT and a PMT").toBeGreaterThanOrEqual(0);
+      const firstChange = arrivals.findIndex((x) => x.source !== arrivals[0]?.source);
+      const beforeChange = arrivals.slice(0, firstChange).reduce((n, x) => n + (x.datagram?.length ?? 0), 0);
+      expect(access, "the first random access point before the first hand-over").toBeLessThan(beforeChange);
       const captured = join(dir, "out.ts");
-      await writeFile(captured, Buffer.concat(arrivals.map((x) => x.datagram ?? Buffer.alloc(0))));
+      await writeFile(
+        captured,
+        Buffer.concat([all.subarray(pat, pat + 188), all.subarray(pmt, pmt + 188), all.subarray(access)]),
+      );
       const decoded = await execa("ffmpeg", ["-v", "error", "-i", captured, "-f", "null", "-"], {
         reject: false,
       });

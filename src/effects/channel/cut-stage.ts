@@ -38,7 +38,7 @@ export const PTS_WAIT_MS = 2500;
 /** How long the PIDs that begin after a PTS-aligned start still get their discontinuity flagged. */
 const MARK_MS = 2000;
 /** Without a cut: how far before the moment it saw the lease released a new holder begins. */
-export const MARGIN_MS = 600;
+export const MARGIN_MS = 300;
 
 /** What an old holder hands over with its lease. */
 export interface HolderCut {
