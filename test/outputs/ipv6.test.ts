@@ -23,6 +23,7 @@ import {
   udpPortBound,
   udpSink,
 } from "../support/peers.ts";
+import { collector, expectSame, primed, ristStreamWithCues } from "../support/rist-stream.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
@@ -168,22 +169,26 @@ describe("inputs on IPv6", () => {
     Effect.gen(function* () {
       const port = yield* freeUdpPort;
       const udpPort = yield* freeUdpPort;
-      const datagrams: Buffer[] = [];
+      const got = collector();
       const target = yield* ristInputTarget(`rist://@[::1]:${port}`);
-      yield* bindRistInput(target, (datagram) => datagrams.push(Buffer.from(datagram)));
+      yield* bindRistInput(target, got.onDatagram);
       yield* spawnChild({
         command: "ristsender",
         args: ["-i", `udp://127.0.0.1:${udpPort}`, "-o", `rist://[::1]:${port}`, "-p", "1"],
       });
       yield* Effect.orDie(udpPortBound(udpPort));
-      const ts = new TsGenerator({ seed: 64, bitrate: 2_000_000 }).packets(7 * 150);
+      // The link is open once primers come through: the stream is sent after them, not into a handshake.
+      yield* primed(udpPort, got.primed);
+      const ts = ristStreamWithCues(64);
       yield* sendPaced(chunkTs(ts), udpPort, 0.25);
       yield* eventually(
         `${ts.length} bytes over RIST`,
-        () => (Buffer.concat(datagrams).length >= ts.length ? true : undefined),
-        { timeoutMs: 15_000 },
+        () => (got.bytes().length >= ts.length ? true : undefined),
+        {
+          timeoutMs: 15_000,
+        },
       );
-      expect(Buffer.concat(datagrams).equals(Buffer.from(ts))).toBe(true);
+      expectSame(got.bytes(), ts);
     }),
   );
 
