@@ -413,24 +413,38 @@ describeLab("hitless moves and drains", () => {
       const randomAccess = (at: number) =>
         ((all[at + 3] ?? 0) & 0x20) !== 0 && (all[at + 4] ?? 0) > 0 && ((all[at + 5] ?? 0) & 0x40) !== 0;
       let [pat, pmt, access] = [-1, -1, -1];
-      let pmtPid = -1;
+      let [pmtPid, picturePid] = [-1, -1];
       for (let at = 0; at + 188 <= all.length && access < 0; at += 188) {
         if (pidIn(at) === 0 && unitStart(at)) {
           pat = at;
           // The first programme's PMT PID: after the pointer field and the section's 8-byte header.
           const section = payloadAt(at) + 1 + (all[payloadAt(at)] ?? 0);
           pmtPid = (((all[section + 10] ?? 0) & 0x1f) << 8) | (all[section + 11] ?? 0);
-        } else if (pidIn(at) === pmtPid && unitStart(at)) pmt = at;
-        else if (pat >= 0 && pmt >= 0 && randomAccess(at)) access = at;
+        } else if (pidIn(at) === pmtPid && unitStart(at)) {
+          pmt = at;
+          // Its first stream (the video): after the section's 12-byte header and the programme's descriptors.
+          const section = payloadAt(at) + 1 + (all[payloadAt(at)] ?? 0);
+          const es = section + 12 + ((((all[section + 10] ?? 0) & 0x0f) << 8) | (all[section + 11] ?? 0));
+          picturePid = (((all[es + 1] ?? 0) & 0x1f) << 8) | (all[es + 2] ?? 0);
+        } else if (pat >= 0 && pmt >= 0 && pidIn(at) === picturePid && unitStart(at) && randomAccess(at))
+          access = at;
       }
       expect(access, "a random access point at the output, after a PAT and a PMT").toBeGreaterThanOrEqual(0);
       const firstChange = arrivals.findIndex((x) => x.source !== arrivals[0]?.source);
       const beforeChange = arrivals.slice(0, firstChange).reduce((n, x) => n + (x.datagram?.length ?? 0), 0);
       expect(access, "the first random access point before the first hand-over").toBeLessThan(beforeChange);
+      // It ends before the last picture's PES: the recording stops wherever the senders stopped, mid-picture.
+      let end = all.length - (all.length % 188);
+      while (end > access && !(pidIn(end - 188) === picturePid && unitStart(end - 188))) end -= 188;
+      expect(end - 188, "a picture after the last hand-over").toBeGreaterThan(access);
       const captured = join(dir, "out.ts");
       await writeFile(
         captured,
-        Buffer.concat([all.subarray(pat, pat + 188), all.subarray(pmt, pmt + 188), all.subarray(access)]),
+        Buffer.concat([
+          all.subarray(pat, pat + 188),
+          all.subarray(pmt, pmt + 188),
+          all.subarray(access, end - 188),
+        ]),
       );
       const decoded = await execa("ffmpeg", ["-v", "error", "-i", captured, "-f", "null", "-"], {
         reject: false,

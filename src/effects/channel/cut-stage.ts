@@ -182,6 +182,11 @@ export const makeCutStage = (options: {
     for (let i = from; i < ring.length; i++) {
       const point = randomAccessIn(ring.at(i), program.videoPids);
       if (point === null || !ptsAtOrAfter(point.pts, pts)) continue;
+      // A point the old holder had sent already (its PID's last PTS is this one or later) is behind the cut,
+      // whatever its PTS says: the same stream's cut, not here yet, is still to come (a stream whose PTS stands
+      // still would otherwise begin seconds back).
+      const last = lastPts[String(pidAt(ring.at(i), point.packet * PACKET))];
+      if (last !== undefined && (last === point.pts || !ptsAtOrAfter(point.pts, last))) continue;
       waiting = null;
       const after = new Map(Object.entries(lastPts).map(([pid, value]) => [Number(pid), value]));
       marking = { marker: new DiscontinuityMarker(after), until: monotonicMs() + MARK_MS };
