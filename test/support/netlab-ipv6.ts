@@ -7,7 +7,7 @@
  * sweep and close remove them with the rest.
  */
 import { execa } from "execa";
-import type { LabService, Namespace, UsedLab } from "./netlab.ts";
+import { type LabService, type Namespace, readyLabService, type UsedLab } from "./netlab.ts";
 import { bin } from "./service.ts";
 
 const ip = async (args: ReadonlyArray<string>): Promise<string> => {
@@ -74,28 +74,5 @@ export const service6 = async (lab: UsedLab, ns: Namespace, configDir: string): 
     ...process.env,
     DISTRIBUTARY_ADMIN_TOKEN: token,
   });
-  const base = `http://[${management.b.address}]:8000`;
-  const api = (path: string, init: { readonly method?: string; readonly body?: unknown } = {}) =>
-    fetch(`${base}${path}`, {
-      method: init.method ?? "GET",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-    });
-  const deadline = Date.now() + 30_000;
-  while (true) {
-    if (child.child.exitCode !== null) throw new Error(`the service exited: ${child.stderr()}`);
-    const ready = await fetch(`${base}/api/ready`).catch(() => undefined);
-    if (ready?.status === 200) break;
-    if (Date.now() > deadline) throw new Error(`the service was not ready in 30 s: ${child.stderr()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    process: child,
-    base,
-    api,
-    stop: async () => {
-      await child.stop(10_000);
-      return child.child.exitCode;
-    },
-  };
+  return readyLabService(child, `http://[${management.b.address}]:8000`, token);
 };

@@ -550,29 +550,12 @@ export interface LabService {
   readonly stop: () => Promise<number | null>;
 }
 
-/**
- * `bin/distributary serve` as a real process in `ns` (the service's host), its API on port 8000 of a
- * management veth from the root namespace, its configuration in `configDir`. Ready when /api/ready says so.
- */
-export const labService = async (
-  lab: Lab,
-  ns: Namespace,
-  configDir: string,
-  env: NodeJS.ProcessEnv = {},
+/** A service spawned in a lab namespace (`lab.spawn`), once its /api/ready at `base` answers 200 (30 s at most). */
+export const readyLabService = async (
+  child: ReturnType<Lab["spawn"]>,
+  base: string,
+  token: string,
 ): Promise<LabService> => {
-  const address = await lab.management(ns);
-  const token = `lab-${lab.run}-admin-token-0123456789abcdef`;
-  const child = lab.spawn(
-    ns,
-    bin,
-    ["serve", "--port", "8000", "--host", address, "--config-dir", configDir],
-    {
-      ...process.env,
-      ...env,
-      DISTRIBUTARY_ADMIN_TOKEN: token,
-    },
-  );
-  const base = `http://${address}:8000`;
   const api = (path: string, init: { readonly method?: string; readonly body?: unknown } = {}) =>
     fetch(`${base}${path}`, {
       method: init.method ?? "GET",
@@ -596,6 +579,31 @@ export const labService = async (
       return child.child.exitCode;
     },
   };
+};
+
+/**
+ * `bin/distributary serve` as a real process in `ns` (the service's host), its API on port 8000 of a
+ * management veth from the root namespace, its configuration in `configDir`. Ready when /api/ready says so.
+ */
+export const labService = async (
+  lab: Lab,
+  ns: Namespace,
+  configDir: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<LabService> => {
+  const address = await lab.management(ns);
+  const token = `lab-${lab.run}-admin-token-0123456789abcdef`;
+  const child = lab.spawn(
+    ns,
+    bin,
+    ["serve", "--port", "8000", "--host", address, "--config-dir", configDir],
+    {
+      ...process.env,
+      ...env,
+      DISTRIBUTARY_ADMIN_TOKEN: token,
+    },
+  );
+  return readyLabService(child, `http://${address}:8000`, token);
 };
 
 /** The lab of a test file, as `useLab` gives it: the lab itself, a directory, and the service under test. */
