@@ -10,7 +10,9 @@
  *   where they were, and each PID's first packet after a new publisher joins has discontinuity_indicator set;
  * - video: H.264 (FLV codec 7, or Enhanced RTMP `avc1`) and HEVC (Enhanced RTMP `hvc1`) from length-prefixed
  *   NAL units to Annex B with an access unit delimiter and, before a keyframe, the sequence header's
- *   parameter sets (video-config.ts); audio: AAC (to ADTS) and MP3 (as it is);
+ *   parameter sets (video-config.ts); AV1 (Enhanced RTMP `av01`) as AOM's "Carriage of AV1 in MPEG-2 TS"
+ *   says (av1.ts: stream_type 0x06 registered `AV01`, the AV1 video descriptor, a temporal unit per PES of
+ *   stream_id 0xBD in the start code format); audio: AAC (to ADTS) and MP3 (as it is);
  * - cues: `onAdCue` (the section's exact bytes in base64) and `onCuePoint` (Elemental's decoded fields, or
  *   YouTube's) become SCTE-35 sections on the SCTE-35 PID (cue-read.ts).
  *
@@ -27,12 +29,21 @@ import {
   pmtSection,
   STREAM_TYPE_H264,
   STREAM_TYPE_H265,
+  sameBytes,
 } from "../ts/index.ts";
 import { type Amf0Value, decodeAmf0 } from "./amf0.ts";
 import { AAC_SAMPLE_RATES } from "./audio.ts";
+import { startCodeFormat } from "./av1.ts";
 import { sectionFromCueMessage } from "./cue-read.ts";
 import { TsPacketWriter } from "./ts-packets.ts";
-import { AUD, annexB, type FlvVideoCodec, readAvcC, readHvcC, type VideoConfig } from "./video-config.ts";
+import {
+  annexBFrame,
+  type FlvVideoCodec,
+  readAv1Start,
+  readAvcC,
+  readHvcC,
+  type VideoConfig,
+} from "./video-config.ts";
 
 export const RTMP_TS = {
   pmtPid: 0x1000,
@@ -46,7 +57,16 @@ export const RTMP_TS = {
 /** What the muxer carries (video: video-config.ts). */
 export type FlvAudioCodec = "aac" | "mp3";
 
-const STREAM_TYPE = { h264: STREAM_TYPE_H264, hevc: STREAM_TYPE_H265, aac: 0x0f, mp3: 0x03 } as const;
+const STREAM_TYPE = {
+  h264: STREAM_TYPE_H264,
+  hevc: STREAM_TYPE_H265,
+  av1: 0x06,
+  aac: 0x0f,
+  mp3: 0x03,
+} as const;
+/** AV1's PES are private_stream_1, as the AV1 carriage says; H.264's and HEVC's a video stream's. */
+const VIDEO_STREAM_ID = { h264: 0xe0, hevc: 0xe0, av1: 0xbd } as const;
+const NONE = new Uint8Array(0);
 const TAG_AUDIO = 8;
 const TAG_VIDEO = 9;
 const TAG_SCRIPT = 18;
@@ -84,6 +104,8 @@ export class FlvTsMux {
 
   // The program, fixed by the first publisher.
   private videoCodec: FlvVideoCodec | null = null;
+  /** The video's PMT descriptors (AV1's), part of the program as its codecs are. */
+  private videoDescriptors: Uint8Array = NONE;
   private audioCodec: FlvAudioCodec | null = null;
   private programFixed = false;
   private pmtVersion = 0;
@@ -185,9 +207,11 @@ export class FlvTsMux {
       const fourcc = fourCc(body, 1);
       if (fourcc === "avc1") codec = "h264";
       else if (fourcc === "hvc1") codec = "hevc";
-      else return this.drop(`video ${fourcc} is not carried (H.264 and HEVC are)`);
+      else if (fourcc === "av01") codec = "av1";
+      else return this.drop(`video ${fourcc} is not carried (H.264, HEVC and AV1 are)`);
       data = 5;
-      if (packetType === 1) {
+      // AV1's coded frames carry no composition time: a temporal unit is shown when it is decoded.
+      if (packetType === 1 && codec !== "av1") {
         cts = ((((body[5] ?? 0) << 16) | ((body[6] ?? 0) << 8) | (body[7] ?? 0)) << 8) >> 8;
         data = 8;
       } else if (packetType === 3) packetType = 1;
@@ -195,15 +219,21 @@ export class FlvTsMux {
       const codecId = first & 0x0f;
       if (codecId === 7) codec = "h264";
       else if (codecId === 12) codec = "hevc";
-      else return this.drop(`FLV video codec ${codecId} is not carried (H.264 and HEVC are)`);
+      else return this.drop(`FLV video codec ${codecId} is not carried (H.264, HEVC and AV1 are)`);
       packetType = body[1] ?? 0;
       cts = ((((body[2] ?? 0) << 16) | ((body[3] ?? 0) << 8) | (body[4] ?? 0)) << 8) >> 8;
       data = 5;
     }
     if (frameType === 5) return; // video info / command frame
-    if (packetType === 0) {
+    // AV1 may also come with its MPEG-2 TS sequence start (5): the AV1 video descriptor.
+    if (packetType === 0 || (codec === "av1" && packetType === 5)) {
       const record = body.subarray(data);
-      const config = codec === "h264" ? readAvcC(record) : readHvcC(record);
+      const config =
+        codec === "h264"
+          ? readAvcC(record)
+          : codec === "hevc"
+            ? readHvcC(record)
+            : readAv1Start(record, packetType === 5);
       if (config === null) return this.drop(`a ${codec} sequence header that cannot be read`);
       this.video = config;
       this.sessionVideo = codec;
@@ -213,35 +243,21 @@ export class FlvTsMux {
     const config = this.video;
     if (config === null || config.codec !== codec)
       return this.drop("a video frame before its sequence header");
-    this.fixProgram();
     const keyframe = frameType === 1;
-    const nals: Uint8Array[] = [];
-    let hasSets = false;
-    for (let at = data; at + config.lengthSize <= body.length; ) {
-      let length = 0;
-      for (let i = 0; i < config.lengthSize; i++) length = length * 256 + (body[at + i] ?? 0);
-      at += config.lengthSize;
-      if (length === 0 || at + length > body.length) break;
-      const nal = body.subarray(at, at + length);
-      at += length;
-      const type = codec === "h264" ? (nal[0] ?? 0) & 0x1f : ((nal[0] ?? 0) >> 1) & 0x3f;
-      if (codec === "h264" ? type === 9 : type === 35) continue;
-      if (codec === "h264" ? type === 7 : type === 32 || type === 33) hasSets = true;
-      nals.push(nal);
-    }
-    const au = AUD[codec];
-    const sets = keyframe && !hasSets ? config.sets : new Uint8Array(0);
-    const payload = new Uint8Array(au.length + sets.length + nals.reduce((n, nal) => n + 4 + nal.length, 0));
-    payload.set(au);
-    payload.set(sets, au.length);
-    payload.set(annexB(nals), au.length + sets.length);
+    const payload =
+      codec === "av1"
+        ? startCodeFormat(body.subarray(data), keyframe, config.sets)
+        : annexBFrame(codec, config, body.subarray(data), keyframe);
+    if (payload === null) return this.drop("an AV1 temporal unit whose OBUs cannot be read");
+    this.fixProgram();
     const out = this.outMs(timestampMs, nowMs);
     if (keyframe || out - this.lastPsiMs >= PSI_EVERY_MS) this.psi(out);
     // A decode time never repeats nor goes back (a publisher's stamps in whole ms may).
     const dts = Math.max((out + DELAY_MS) * 90, this.lastVideoDts + 90);
     this.lastVideoDts = dts;
     const pts = Math.max((out + DELAY_MS + cts) * 90, dts);
-    this.packets.pes(RTMP_TS.videoPid, 0xe0, pts, dts, payload, keyframe, this.pcr(RTMP_TS.videoPid, out));
+    const pcr = this.pcr(RTMP_TS.videoPid, out);
+    this.packets.pes(RTMP_TS.videoPid, VIDEO_STREAM_ID[codec], pts, dts, payload, keyframe, pcr);
     this.counts.videoFrames++;
   }
 
@@ -322,6 +338,7 @@ export class FlvTsMux {
     if (this.sessionVideo === null) {
       if (video === 7 || video === "avc1") this.sessionVideo = "h264";
       else if (video === 12 || video === 0x68766331 || video === "hvc1") this.sessionVideo = "hevc";
+      else if (video === 0x61763031 || video === "av01") this.sessionVideo = "av1";
     }
     if (this.sessionAudio === null) {
       if (audio === 10 || audio === "mp4a") this.sessionAudio = "aac";
@@ -329,23 +346,38 @@ export class FlvTsMux {
     }
   }
 
-  /** The program as the first publisher's streams make it; a later one changes it only if its codecs differ. */
+  /**
+   * The program as the first publisher's streams make it; a later one changes it only if its codecs differ
+   * (or AV1's descriptors: another profile, level or chroma format). Before its sequence header, a video of
+   * the program's codec keeps the program's descriptors.
+   */
   private fixProgram() {
     const video = this.sessionVideo ?? (this.programFixed ? this.videoCodec : null);
     const audio = this.sessionAudio ?? (this.programFixed ? this.audioCodec : null);
-    if (this.programFixed && video === this.videoCodec && audio === this.audioCodec) return;
+    const descriptors =
+      this.video !== null && this.video.codec === video
+        ? this.video.descriptors
+        : video === this.videoCodec
+          ? this.videoDescriptors
+          : NONE;
+    if (
+      this.programFixed &&
+      video === this.videoCodec &&
+      audio === this.audioCodec &&
+      sameBytes(descriptors, this.videoDescriptors)
+    )
+      return;
     if (this.programFixed) this.pmtVersion = (this.pmtVersion + 1) & 0x1f;
     this.programFixed = true;
     this.videoCodec = video;
     this.audioCodec = audio;
+    this.videoDescriptors = descriptors;
     const streams = [
-      ...(video === null
-        ? []
-        : [{ streamType: STREAM_TYPE[video], pid: RTMP_TS.videoPid, descriptors: new Uint8Array(0) }]),
+      ...(video === null ? [] : [{ streamType: STREAM_TYPE[video], pid: RTMP_TS.videoPid, descriptors }]),
       ...(audio === null
         ? []
-        : [{ streamType: STREAM_TYPE[audio], pid: RTMP_TS.audioPid, descriptors: new Uint8Array(0) }]),
-      { streamType: 0x86, pid: RTMP_TS.cuePid, descriptors: new Uint8Array(0) },
+        : [{ streamType: STREAM_TYPE[audio], pid: RTMP_TS.audioPid, descriptors: NONE }]),
+      { streamType: 0x86, pid: RTMP_TS.cuePid, descriptors: NONE },
     ];
     this.pmt = pmtSection(RTMP_TS.program, this.pmtVersion, this.pcrPid(), CUEI, streams);
     this.lastPsiMs = Number.NEGATIVE_INFINITY;

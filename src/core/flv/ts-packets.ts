@@ -80,7 +80,8 @@ export class TsPacketWriter {
     const header = new Uint8Array(9 + headerLength);
     header.set([0, 0, 1, streamId]);
     const length = 3 + headerLength + payload.length;
-    const pesLength = streamId === 0xe0 && length > 0xffff ? 0 : length;
+    // Unbounded (0) only for video, as the standard allows: H.264's and HEVC's 0xE0, AV1's 0xBD.
+    const pesLength = (streamId === 0xe0 || streamId === 0xbd) && length > 0xffff ? 0 : length;
     header[4] = pesLength >> 8;
     header[5] = pesLength & 0xff;
     header[6] = 0x84;
