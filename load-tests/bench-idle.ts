@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect";
-import { ChannelId, OutputId } from "../src/domain/ids.ts";
+import { ChannelId, OutputId } from "../src/domain/base/ids.ts";
 import { Channels } from "../src/effects/channel/channels.ts";
 import { startBenchService } from "./bench-service.ts";
 

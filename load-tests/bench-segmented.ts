@@ -1,6 +1,6 @@
 /**
  * `node load-tests/bench-segmented.ts` — the CPU a UDP output spends per 1316-byte datagram, sent one by
- * one (`socket.send` each) or batched through UDP segmentation offload (src/effects/runtime/segmented.ts), as
+ * one (`socket.send` each) or batched through UDP segmentation offload (src/effects/runtime/sockets/segmented.ts), as
  * the fan-out does in one turn of the event loop. A receiver in another process drains the datagrams, so only
  * the sending side is measured.
  *
@@ -9,7 +9,7 @@
 import { spawn } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
 import { parseArgs } from "node:util";
-import { makeDatagramSender } from "../src/effects/runtime/segmented.ts";
+import { makeDatagramSender } from "../src/effects/runtime/sockets/segmented.ts";
 
 const { values } = parseArgs({
   options: { datagrams: { type: "string", default: "200000" }, batch: { type: "string", default: "8" } },

@@ -1,7 +1,7 @@
 /**
  * What a resting loop costs a round, the way the service can write it: `Effect.repeat` with a
  * `Schedule.spaced`, `Effect.forever` over an `Effect.sleep`, a plain timer that forks an effect
- * (runtime/quiet-timer.ts when there is work), and a plain timer alone (quiet-timer.ts when there is none).
+ * (runtime/timers/quiet-timer.ts when there is work), and a plain timer alone (quiet-timer.ts when there is none).
  * Each way runs in a process of its own: L loops, each on its own period near a second, with nothing to do;
  * it prints the process's CPU per round. A node of a fleet at rest runs a handful of such loops, and dozens of
  * nodes may share a machine.

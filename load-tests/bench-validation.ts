@@ -1,16 +1,16 @@
 /**
  * What a hostile body costs the main thread to validate, and how large its answer is: an output policy listing
  * 100,000 invalid PIDs, a remap of 100,000 keys, and a channel whose 64 outputs each carry such a policy, each
- * decoded as the API decodes a body (src/domain/validate.ts). Prints, per body, the median and the longest of
+ * decoded as the API decodes a body (src/domain/base/validate.ts). Prints, per body, the median and the longest of
  * the runs in milliseconds and the problem answer's size in bytes. No network; a few seconds.
  *
  *   node load-tests/bench-validation.ts [--runs 20]
  */
 import { parseArgs } from "node:util";
 import { Effect, Either } from "effect";
-import { ChannelBody } from "../src/domain/channel.ts";
-import { OutputPolicy } from "../src/domain/output-policy-schema.ts";
-import { decodeBody } from "../src/domain/validate.ts";
+import { decodeBody } from "../src/domain/base/validate.ts";
+import { ChannelBody } from "../src/domain/channel/channel.ts";
+import { OutputPolicy } from "../src/domain/channel/output-policy-schema.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "20" } } });
 const RUNS = Number(values.runs);

@@ -10,7 +10,7 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { runMain } from "@effect/platform-node/NodeRuntime";
 import { Effect, Logger, LogLevel, Schedule } from "effect";
-import { ChannelId, OutputId } from "../src/domain/ids.ts";
+import { ChannelId, OutputId } from "../src/domain/base/ids.ts";
 import { Channels } from "../src/effects/channel/channels.ts";
 
 interface Plan {

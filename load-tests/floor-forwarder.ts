@@ -1,7 +1,7 @@
 /**
  * The Node.js floor anchor of the load harness: the service's own input and output path with nothing between
- * them — the batch reader (src/effects/runtime/batch-reader.ts: recvmmsg every DISTRIBUTARY_BATCH_MS) and the
- * segmented UDP sender (src/effects/runtime/segmented.ts), on one thread, with no packet core, selector,
+ * them — the batch reader (src/effects/runtime/sockets/batch-reader.ts: recvmmsg every DISTRIBUTARY_BATCH_MS) and the
+ * segmented UDP sender (src/effects/runtime/sockets/segmented.ts), on one thread, with no packet core, selector,
  * Effect runtime, API or metrics. Beside floor-forwarder.c (the same reads in C, each turn's sends gathered into
  * one sendmmsg) it splits what a forwarding thread costs into what the runtime costs and what the service adds.
  *
@@ -11,8 +11,8 @@
  */
 import { createSocket, type Socket } from "node:dgram";
 import { DATAGRAM_PAYLOAD } from "../src/effects/outputs/queue.ts";
-import { readInBatches } from "../src/effects/runtime/batch-reader.ts";
-import { type DatagramSender, makeDatagramSender } from "../src/effects/runtime/segmented.ts";
+import { readInBatches } from "../src/effects/runtime/sockets/batch-reader.ts";
+import { type DatagramSender, makeDatagramSender } from "../src/effects/runtime/sockets/segmented.ts";
 
 const bound = (socket: Socket, port: number) =>
   new Promise<void>((done, failed) => {

@@ -106,5 +106,5 @@ bash scripts/build-core.sh
 
 # --- Stripped modules ----------------------------------------------------------------------------------------
 # Every TypeScript module with its types stripped, so that Node.js runs the service without loading its own
-# type stripper in each thread (src/effects/runtime/stripped-sources.mjs); a second or less.
+# type stripper in each thread (src/effects/runtime/threads/stripped-sources.mjs); a second or less.
 node_modules/.bin/node --disable-warning=ExperimentalWarning scripts/strip-sources.ts >/dev/null

@@ -1,12 +1,12 @@
 /**
  * Writes build/stripped/: every TypeScript module of src/ and views/, its types stripped by Node.js's own
- * stripper, named by the SHA-256 of its source (src/effects/runtime/stripped-sources.mjs serves them). Run by
+ * stripper, named by the SHA-256 of its source (src/effects/runtime/threads/stripped-sources.mjs serves them). Run by
  * setup; the AssemblyScript sources of the packet core are not modules of the service and are left out.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { stripTypeScriptTypes } from "node:module";
 import { join } from "node:path";
-import { strippedName } from "../src/effects/runtime/stripped-sources.mjs";
+import { strippedName } from "../src/effects/runtime/threads/stripped-sources.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const out = join(root, "build/stripped");

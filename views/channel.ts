@@ -11,9 +11,9 @@
  */
 
 import { html, raw } from "hono/html";
-import { type ChannelEvent, dropReasonsText } from "../src/domain/events.ts";
-import type { ScheduleView } from "../src/domain/schedule-view.ts";
-import type { ChannelStats, ChannelView, OutputView } from "../src/domain/views.ts";
+import { type ChannelEvent, dropReasonsText } from "../src/domain/events/events.ts";
+import type { ScheduleView } from "../src/domain/schedule/schedule-view.ts";
+import type { ChannelStats, ChannelView, OutputView } from "../src/domain/views/views.ts";
 import { type CueEntry, cueLog } from "./cues.ts";
 import { eventLog, switchReason } from "./events.ts";
 import { fleetLine } from "./fleet.ts";

@@ -4,7 +4,7 @@
  * break now" form above it.
  */
 import { html } from "hono/html";
-import type { ChannelView } from "../src/domain/views.ts";
+import type { ChannelView } from "../src/domain/views/views.ts";
 import { can, type Viewer } from "./layout.ts";
 
 export interface CueEntry {

@@ -1,7 +1,7 @@
 /** The event log in words, on the channel page (its own events) and the settings page (every channel's). */
 import { html } from "hono/html";
-import { type ChannelEvent, dropReasonsText, outputLabel } from "../src/domain/events.ts";
-import { handoverWords } from "../src/domain/handover.ts";
+import { handoverWords } from "../src/domain/channel/handover.ts";
+import { type ChannelEvent, dropReasonsText, outputLabel } from "../src/domain/events/events.ts";
 import { SLATE_WORDS } from "./slate.ts";
 
 /** Why an input switch happened, in words; a health-rule switch names the rules that held (`rule: black && silent`). */

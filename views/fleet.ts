@@ -5,8 +5,8 @@
  * where it runs — its holder, term and standbys, and in words when the holder does not answer.
  */
 import { html } from "hono/html";
-import type { NodeDrain, UpgradeState } from "../src/domain/handover.ts";
-import type { ChannelFleetView } from "../src/domain/views.ts";
+import type { NodeDrain, UpgradeState } from "../src/domain/channel/handover.ts";
+import type { ChannelFleetView } from "../src/domain/views/views.ts";
 import { actionButton, can, stateBadge, type Viewer } from "./layout.ts";
 
 /** A node as the page lists it (the API's node view). */

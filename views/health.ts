@@ -5,8 +5,8 @@
  * holds it, so every snapshot re-renders it with the rest of the inputs.
  */
 import { html } from "hono/html";
-import type { InputHealthView } from "../src/domain/health-view.ts";
-import type { ChannelView } from "../src/domain/views.ts";
+import type { InputHealthView } from "../src/domain/health/health-view.ts";
+import type { ChannelView } from "../src/domain/views/views.ts";
 import { utc } from "./layout.ts";
 
 type Input = ChannelView["inputs"][number];

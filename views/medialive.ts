@@ -5,8 +5,8 @@
  * that calls it off) and start and stop for operators. The overview tile gets one line of it.
  */
 import { html } from "hono/html";
-import type { MediaLiveView } from "../src/domain/medialive.ts";
-import type { ChannelView } from "../src/domain/views.ts";
+import type { MediaLiveView } from "../src/domain/medialive/medialive.ts";
+import type { ChannelView } from "../src/domain/views/views.ts";
 import { actionButton, can, duration, type Viewer } from "./layout.ts";
 
 /** MediaLive's state words, coloured as our own: running green, changing amber, failed red, idle plain. */

@@ -8,8 +8,8 @@
  */
 
 import { html } from "hono/html";
-import type { SchedulePhase } from "../src/domain/schedule-phases.ts";
-import type { ChannelView } from "../src/domain/views.ts";
+import type { SchedulePhase } from "../src/domain/schedule/schedule-phases.ts";
+import type { ChannelView } from "../src/domain/views/views.ts";
 import { fleetLine } from "./fleet.ts";
 import { tileHealthBadge } from "./health.ts";
 import { actionButton, bitrate, can, duration, stateBadge, tagBadges, type Viewer } from "./layout.ts";

@@ -4,7 +4,7 @@
  * its field — the same field names and messages the REST API answers with (problem+json `errors`).
  */
 import { html } from "hono/html";
-import { PROTOCOLS } from "../src/domain/channel.ts";
+import { PROTOCOLS } from "../src/domain/channel/channel.ts";
 
 export interface FormState {
   readonly values: Readonly<Record<string, string>>;

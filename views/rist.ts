@@ -4,8 +4,8 @@
  * output's link cell its peers' figures. The figures are librist's readings added up (API: `rist`).
  */
 import { html } from "hono/html";
-import type { ChannelView, OutputView } from "../src/domain/views.ts";
-import type { RistPeerView } from "../src/domain/views-rist.ts";
+import type { ChannelView, OutputView } from "../src/domain/views/views.ts";
+import type { RistPeerView } from "../src/domain/views/views-rist.ts";
 import { bitrate } from "./layout.ts";
 
 const authenticated = (peer: RistPeerView) =>

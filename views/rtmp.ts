@@ -3,7 +3,7 @@
  * the publishers refused (a wrong key, a second publisher), the latest in the words it was sent (API: `rtmp`).
  */
 import { html } from "hono/html";
-import type { ChannelView } from "../src/domain/views.ts";
+import type { ChannelView } from "../src/domain/views/views.ts";
 
 /** The channel's RTMP inputs; nothing without any. */
 export const rtmpPanel = (channel: ChannelView) => {

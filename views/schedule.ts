@@ -2,12 +2,12 @@
  * A channel's schedule on its page: the phase now (a badge), the occurrence in progress and the next ones with
  * their times in the window's own zone, and for an operator the commands (go-live, extend, end, skip) as
  * buttons. On the overview, the badge of a channel whose scheduled window is open. The data comes in: the
- * schedule's view as the API gives it (domain/schedule-view.ts).
+ * schedule's view as the API gives it (domain/schedule/schedule-view.ts).
  */
 
 import { html } from "hono/html";
-import type { SchedulePhase } from "../src/domain/schedule-phases.ts";
-import type { OccurrenceView, ScheduleView } from "../src/domain/schedule-view.ts";
+import type { SchedulePhase } from "../src/domain/schedule/schedule-phases.ts";
+import type { OccurrenceView, ScheduleView } from "../src/domain/schedule/schedule-view.ts";
 import { actionButton, can, type Viewer } from "./layout.ts";
 
 const PHASE_WORDS: Readonly<Record<SchedulePhase, string>> = {

@@ -5,7 +5,7 @@
  * global event log with filters.
  */
 import { html } from "hono/html";
-import type { ChannelEvent } from "../src/domain/events.ts";
+import type { ChannelEvent } from "../src/domain/events/events.ts";
 import { type AccessRulesSection, accessRulesSection } from "./access-rules.ts";
 import { eventItem } from "./events.ts";
 import { actionButton } from "./layout.ts";

@@ -3,7 +3,7 @@
  * when, why, after how long an alert), the picture, the operator's switch and an admin's picture upload.
  */
 import { html } from "hono/html";
-import type { ChannelView } from "../src/domain/views.ts";
+import type { ChannelView } from "../src/domain/views/views.ts";
 import { actionButton, can, duration, utc, type Viewer } from "./layout.ts";
 
 type Slate = NonNullable<ChannelView["slate"]>;

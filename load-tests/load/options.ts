@@ -5,7 +5,7 @@
 import { createSocket, type Socket } from "node:dgram";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { P2_INDICATORS } from "../../src/domain/health-schema.ts";
+import { P2_INDICATORS } from "../../src/domain/health/health-schema.ts";
 
 export const { values } = parseArgs({
   options: {

@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect";
 import * as Logger from "effect/Logger";
 import * as LogLevel from "effect/LogLevel";
 import * as Redacted from "effect/Redacted";
-import { type ConfigDocument as Channels, ConfigDocument, emptyConfig } from "../domain/channel.ts";
+import { type ConfigDocument as Channels, ConfigDocument, emptyConfig } from "../domain/channel/channel.ts";
 import { CurrentActor } from "../effects/config/actor.ts";
 import { CHANNELS_FILE } from "../effects/config/config-state.ts";
 import { Database, displayUrl } from "../effects/config/postgres/database.ts";

@@ -7,7 +7,8 @@ import type { CoreEvent, PmtStream } from "../core/packet-core-events.ts";
 import type { CoreSnapshot } from "../core/packet-core-snapshot.ts";
 import { decodeSection, type SpliceInfoSection, summarizeCue } from "../core/scte35/index.ts";
 import { DATAGRAM, PACKET, SYNC, streamTypeName } from "../core/ts/index.ts";
-import { bindInput, type InputEndpoint } from "../effects/ingest/udp-receiver.ts";
+import type { InputEndpoint } from "../domain/channel/redundancy.ts";
+import { bindInput } from "../effects/ingest/udp-receiver.ts";
 
 const PCR_HZ = 27_000_000;
 

@@ -1,7 +1,7 @@
 /**
  * Rights per channel at the HTTP edge. A route about one channel (`/api/channels/{id}/…`, its pages, its HLS
  * files and stills) needs the role on that channel: the highest of the caller's grants that reach it
- * (src/domain/access.ts). A list (channels, events, the live WebSockets) needs the role anywhere and shows only
+ * (src/domain/control/access.ts). A list (channels, events, the live WebSockets) needs the role anywhere and shows only
  * the channels the caller's grants reach. A refusal says in words which channel and what the caller holds, and
  * is audited — at most one row a minute per caller, the next saying how many refusals it stands for, so a
  * script hammering a channel it may not touch cannot flood the trail — and every one is counted in
@@ -11,11 +11,18 @@ import * as Effect from "effect/Effect";
 import * as Runtime from "effect/Runtime";
 import type { Context, MiddlewareHandler } from "hono";
 import { Counter, type Registry } from "prom-client";
-import { type Role, roleOn, type ScopedChannel, tagsBeyond, unscopedRole } from "../domain/access.ts";
-import { ControlError } from "../domain/errors.ts";
-import { excerpt } from "../domain/excerpt.ts";
+import { ControlError } from "../domain/base/errors.ts";
+import { excerpt } from "../domain/base/excerpt.ts";
+import {
+  allows,
+  type Role,
+  roleOn,
+  type ScopedChannel,
+  tagsBeyond,
+  unscopedRole,
+} from "../domain/control/access.ts";
 import { CurrentActor } from "../effects/config/actor.ts";
-import { actorOf, allows, describeCaller, describeGrants, type Principal } from "../effects/control/auth.ts";
+import { actorOf, describeCaller, describeGrants, type Principal } from "../effects/control/auth.ts";
 import { audit, type EventBus } from "../effects/events/event-bus.ts";
 import { type AuthEnv, type ChannelAccess, forbidden, unscoped } from "./auth.ts";
 

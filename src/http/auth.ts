@@ -13,15 +13,9 @@ import { timingSafeEqual } from "node:crypto";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import * as Option from "effect/Option";
 import type { Context, MiddlewareHandler } from "hono";
-import type { ScopedChannel } from "../domain/access.ts";
-import { unscopedRole } from "../domain/access.ts";
-import {
-  allows,
-  describeCaller,
-  describeGrants,
-  type Principal,
-  type Role,
-} from "../effects/control/auth.ts";
+import type { Role, ScopedChannel } from "../domain/control/access.ts";
+import { allows, unscopedRole } from "../domain/control/access.ts";
+import { describeCaller, describeGrants, type Principal } from "../effects/control/auth.ts";
 import { looksLikeJwt } from "../effects/control/jwt.ts";
 import type { BearerOutcome } from "../effects/control/sign-on.ts";
 import { problemResponse } from "./problem.ts";

@@ -5,7 +5,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { MAX_CHANNEL_JSON_BYTES } from "../domain/channel.ts";
+import { MAX_CHANNEL_JSON_BYTES } from "../domain/channel/channel.ts";
 import { problemResponse } from "./problem.ts";
 
 /**

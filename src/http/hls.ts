@@ -12,8 +12,8 @@
 
 import type * as Option from "effect/Option";
 import type { Context } from "hono";
-import type { ChannelId } from "../domain/ids.ts";
-import type { HlsSource } from "../effects/channel/channels.ts";
+import type { ChannelId } from "../domain/base/ids.ts";
+import type { HlsSource } from "../effects/channel/channel-types.ts";
 import type { Principal } from "../effects/control/auth.ts";
 import { PLAYLIST_NAME } from "../effects/outputs/hls.ts";
 import { refusalOn } from "./access.ts";

@@ -1,8 +1,8 @@
 /** `/api/openapi.json`, generated from the route declarations and the same Schemas that check the bodies. */
 import * as JSONSchema from "effect/JSONSchema";
 import * as Schema from "effect/Schema";
-import { FieldIssue } from "../domain/errors.ts";
-import { MAX_SLATE_IMAGE_BYTES } from "../domain/slate.ts";
+import { FieldIssue } from "../domain/base/errors.ts";
+import { MAX_SLATE_IMAGE_BYTES } from "../domain/channel/slate.ts";
 import { version } from "../version.ts";
 import type { RouteDoc } from "./routes.ts";
 

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { ControlError, FieldIssue } from "../domain/errors.ts";
+import type { ControlError, FieldIssue } from "../domain/base/errors.ts";
 import { maskSecrets } from "../effects/events/logging.ts";
 
 export interface Problem {

@@ -13,7 +13,7 @@ import { PinoLoggerLive } from "../effects/events/logging.ts";
 import { UPGRADE_LISTEN_FD_ENV } from "../effects/handover/peer.ts";
 import { serveUpgrades } from "../effects/handover/upgrade.ts";
 import { RecordingsDir } from "../effects/outputs/recordings.ts";
-import { runtimeName, runtimeVersion } from "../effects/runtime/runtime.ts";
+import { runtimeName, runtimeVersion } from "../effects/runtime/process/runtime.ts";
 import { ServicesFleet, ServicesLive } from "../effects/services.ts";
 import { version } from "../version.ts";
 import { makeApp } from "./app.ts";

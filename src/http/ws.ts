@@ -17,7 +17,7 @@ import * as Fiber from "effect/Fiber";
 import * as Stream from "effect/Stream";
 import type { Context } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
-import type { ChannelEvent } from "../domain/events.ts";
+import type { ChannelEvent } from "../domain/events/events.ts";
 import type { Principal } from "../effects/control/auth.ts";
 import type { EventBus } from "../effects/events/event-bus.ts";
 import type { ReadModel } from "../effects/status/read-model.ts";

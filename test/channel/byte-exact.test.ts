@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { expect, layer } from "@effect/vitest";
 import { Effect } from "effect";
 import { encodeSection, type SpliceInfoSection } from "../../src/core/scte35/index.ts";
-import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { ChannelId, OutputId } from "../../src/domain/base/ids.ts";
 import { Channels } from "../../src/effects/channel/channels.ts";
 import { analyse } from "../support/analyse.ts";
 import { spliceInsertSection } from "../support/cues.ts";

@@ -14,7 +14,7 @@ import { it } from "@effect/vitest";
 import { Effect } from "effect";
 import { execa } from "execa";
 import { describe, expect } from "vitest";
-import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { ChannelId, OutputId } from "../../src/domain/base/ids.ts";
 import { startChannel } from "../../src/effects/channel/channel.ts";
 import { lossyMedia } from "../support/corrupt.ts";
 import { eventually, freeUdpPort, nginxRtmpServer, udpSink } from "../support/peers.ts";

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { type CutStage, MARGIN_MS, makeCutStage } from "../../src/effects/channel/cut-stage.ts";
-import { monotonicMs } from "../../src/effects/runtime/send-gates.ts";
+import { monotonicMs } from "../../src/effects/runtime/sockets/send-gates.ts";
 
 const datagram = (n: number) => {
   const bytes = new Uint8Array(7 * 188).fill(n & 0xff);

@@ -1,7 +1,7 @@
 import { expect, layer } from "@effect/vitest";
 import { Effect, Fiber } from "effect";
 import { PacketCore } from "../../src/core/packet-core.ts";
-import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { ChannelId, OutputId } from "../../src/domain/base/ids.ts";
 import { Channels } from "../../src/effects/channel/channels.ts";
 import { eventually, freeUdpPort, type UdpSink, udpSink } from "../support/peers.ts";
 import { asRtp, chunkTs, sendPaced } from "../support/sender.ts";

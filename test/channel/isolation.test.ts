@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, layer } from "@effect/vitest";
 import { Effect, Fiber, Layer } from "effect";
-import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { ChannelId, OutputId } from "../../src/domain/base/ids.ts";
 import { Channels, OutputDefaults } from "../../src/effects/channel/channels.ts";
 import { encodeTestStream, probeMedia } from "../support/media.ts";
 import { childProcesses, eventually, freeUdpPort, nginxRtmp, udpSink } from "../support/peers.ts";

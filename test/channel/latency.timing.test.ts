@@ -1,7 +1,7 @@
 import { createSocket } from "node:dgram";
 import { expect, layer } from "@effect/vitest";
 import { Effect } from "effect";
-import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { ChannelId, OutputId } from "../../src/domain/base/ids.ts";
 import { Channels } from "../../src/effects/channel/channels.ts";
 import { eventually, freeUdpPort } from "../support/peers.ts";
 import { asRtp, chunkTs } from "../support/sender.ts";

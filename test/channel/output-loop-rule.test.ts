@@ -5,12 +5,13 @@
  */
 import { Either } from "effect";
 import { describe, expect, it } from "vitest";
-import type { ChannelBody, ChannelConfig } from "../../src/domain/channel.ts";
-import { checkChannel } from "../../src/domain/channel-checks.ts";
-import { ChannelId, OutputId } from "../../src/domain/ids.ts";
-import { buildChannel, outputLoop } from "../../src/domain/rules.ts";
+import { ChannelId, OutputId } from "../../src/domain/base/ids.ts";
+import type { ChannelBody, ChannelConfig } from "../../src/domain/channel/channel.ts";
+import { checkChannel } from "../../src/domain/channel/channel-checks.ts";
+import { outputLoop } from "../../src/domain/channel/loops.ts";
+import { buildChannel } from "../../src/domain/channel/rules.ts";
 import { fromThisHost } from "../../src/effects/ingest/sender-filter.ts";
-import { isOwnPort, localAddresses, markOwnPort } from "../../src/effects/runtime/own-ports.ts";
+import { isOwnPort, localAddresses, markOwnPort } from "../../src/effects/runtime/sockets/own-ports.ts";
 
 const HOST = ["127.0.0.1", "::1", "10.1.2.3", "fd00::2"];
 

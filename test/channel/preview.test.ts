@@ -4,7 +4,7 @@
  */
 import { expect, layer } from "@effect/vitest";
 import { Effect, Layer } from "effect";
-import { ChannelId } from "../../src/domain/ids.ts";
+import { ChannelId } from "../../src/domain/base/ids.ts";
 import { PreviewSettings } from "../../src/effects/channel/channel-types.ts";
 import { Channels } from "../../src/effects/channel/channels.ts";
 import { eventually, freeUdpPort } from "../support/peers.ts";

@@ -1,5 +1,5 @@
 /**
- * SRT stream-id routing (src/effects/runtime/srt-listeners.ts) through the API, against srt-live-transmit:
+ * SRT stream-id routing (src/effects/runtime/links/srt-listeners.ts) through the API, against srt-live-transmit:
  * ten callers on one port feed ten channels by their stream ids, each UDP output byte for byte its own caller's
  * stream; a caller asking for a stream id no channel has and one with a wrong passphrase are refused before any
  * data, with the reason in the channel's status and an event; five receivers on one listener output port each get

@@ -8,8 +8,8 @@
 import { createSocket } from "node:dgram";
 import { Effect, Layer } from "effect";
 import { afterEach, expect, it } from "vitest";
-import { ChannelFaults } from "../../src/effects/channel/channel.ts";
-import { markOwnPort } from "../../src/effects/runtime/own-ports.ts";
+import { ChannelFaults } from "../../src/effects/channel/channel-types.ts";
+import { markOwnPort } from "../../src/effects/runtime/sockets/own-ports.ts";
 import { eventually, freeUdpPort, makeTestApp, type TestApp } from "../support/app.ts";
 import { withBothInputPaths } from "../support/input-paths.ts";
 import { udpSink } from "../support/peers.ts";

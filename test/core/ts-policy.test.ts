@@ -3,9 +3,10 @@ import { Either } from "effect";
 import { describe, expect, it } from "vitest";
 import { decodeSection, parseCueText } from "../../src/core/scte35/index.ts";
 import { crc32Mpeg2 } from "../../src/core/ts/crc32.ts";
+import { cueVerdict } from "../../src/core/ts-policy/cue-verdict.ts";
 import { moveBridges, untouchedRoute } from "../../src/core/ts-policy/move-bridges.ts";
-import { cueVerdict, makePolicyRewriter } from "../../src/core/ts-policy/rewriter.ts";
-import type { OutputPolicy } from "../../src/domain/output-policy-schema.ts";
+import { makePolicyRewriter } from "../../src/core/ts-policy/rewriter.ts";
+import type { OutputPolicy } from "../../src/domain/channel/output-policy-schema.ts";
 import { fixturePath } from "../support/fixtures.ts";
 import {
   buildPat,

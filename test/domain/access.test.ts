@@ -1,5 +1,6 @@
 import { Either, Schema } from "effect";
 import { describe, expect, it } from "vitest";
+import { toFieldIssues } from "../../src/domain/base/validate.ts";
 import {
   AccessRules,
   grantsFromClaims,
@@ -7,8 +8,7 @@ import {
   inScope,
   roleOn,
   unscopedRole,
-} from "../../src/domain/access.ts";
-import { toFieldIssues } from "../../src/domain/validate.ts";
+} from "../../src/domain/control/access.ts";
 
 const rules = Schema.decodeUnknownSync(AccessRules)([
   { claim: "groups", equals: "tv-ops-eu", role: "operator", channels: { tags: ["eu"] } },

@@ -1,8 +1,12 @@
 import { Either, Schema } from "effect";
 import { describe, expect, it } from "vitest";
-import { resolveHealth } from "../../src/domain/health.ts";
-import { type ContentVerdict, type InputSample, makeHealthJudge } from "../../src/domain/health-judge.ts";
-import { HealthConfigSchema } from "../../src/domain/health-schema.ts";
+import { resolveHealth } from "../../src/domain/health/health.ts";
+import {
+  type ContentVerdict,
+  type InputSample,
+  makeHealthJudge,
+} from "../../src/domain/health/health-judge.ts";
+import { HealthConfigSchema } from "../../src/domain/health/health-schema.ts";
 
 const health = (config: unknown) =>
   Either.getOrThrow(resolveHealth(Schema.decodeUnknownSync(HealthConfigSchema)(config)));

@@ -7,8 +7,8 @@ import {
   type RuleState,
   resolveHealth,
   showExpression,
-} from "../../src/domain/health.ts";
-import { HealthConfigSchema } from "../../src/domain/health-schema.ts";
+} from "../../src/domain/health/health.ts";
+import { HealthConfigSchema } from "../../src/domain/health/health-schema.ts";
 import { exampleHealth } from "../support/health-example.ts";
 
 const example = { ...exampleHealth, clear_after_ms: 3000 };

@@ -5,10 +5,10 @@
  */
 import { Either, Redacted } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sourceJoins, ssmSourcesProblem } from "../../src/domain/sources.ts";
+import { sourceJoins, ssmSourcesProblem } from "../../src/domain/channel/sources.ts";
 import { authority } from "../../src/domain/url/shared.ts";
-import { inputUrlError, maskUrl, parseOutputUrl, rtmpInputTarget } from "../../src/domain/url.ts";
-import { sockaddrIn, sockaddrText } from "../../src/effects/runtime/libsrt-structs.ts";
+import { inputUrlError, maskUrl, parseOutputUrl, rtmpInputTarget } from "../../src/domain/url/url.ts";
+import { sockaddrIn, sockaddrText } from "../../src/effects/runtime/ffi/libsrt-structs.ts";
 import { json, useTestApp } from "../support/app.ts";
 
 const parse = (url: string) => {

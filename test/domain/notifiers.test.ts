@@ -4,7 +4,7 @@
  * what a notifier shows (secrets masked) and what is wrong with one, in words.
  */
 import { describe, expect, it } from "vitest";
-import type { ChannelEvent } from "../../src/domain/events.ts";
+import type { ChannelEvent } from "../../src/domain/events/events.ts";
 import {
   type NotifierRecord,
   notifierProblems,
@@ -12,8 +12,8 @@ import {
   notifierView,
   notifyEventOf,
   wants,
-} from "../../src/domain/notifiers.ts";
-import { pagerDutyBody, payloadOf } from "../../src/domain/notify-bodies.ts";
+} from "../../src/domain/events/notifiers.ts";
+import { pagerDutyBody, payloadOf } from "../../src/domain/events/notify-bodies.ts";
 
 const common = {
   seq: 1,

@@ -1,7 +1,7 @@
 /** rtmp:// and rtmps:// as a channel's input: the two ways to give the key, the certificate, masking, and refusals. */
 import { Either, Redacted } from "effect";
 import { describe, expect, it } from "vitest";
-import { inputUrlError, maskUrl, rtmpInputTarget } from "../../src/domain/url.ts";
+import { inputUrlError, maskUrl, rtmpInputTarget } from "../../src/domain/url/url.ts";
 import { secretsOfUrl } from "../../src/effects/config/secrets.ts";
 
 const target = (url: string) => {

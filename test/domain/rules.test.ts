@@ -5,10 +5,10 @@
  */
 import { Either } from "effect";
 import { describe, expect, it } from "vitest";
-import type { ChannelBody, ChannelConfig, OutputConfig } from "../../src/domain/channel.ts";
-import { checkChannel } from "../../src/domain/channel-checks.ts";
-import { ControlError } from "../../src/domain/errors.ts";
-import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { ControlError } from "../../src/domain/base/errors.ts";
+import { ChannelId, OutputId } from "../../src/domain/base/ids.ts";
+import type { ChannelBody, ChannelConfig, OutputConfig } from "../../src/domain/channel/channel.ts";
+import { checkChannel } from "../../src/domain/channel/channel-checks.ts";
 import {
   buildChannel,
   buildOutput,
@@ -18,7 +18,7 @@ import {
   prefixed,
   unmask,
   withOutput,
-} from "../../src/domain/rules.ts";
+} from "../../src/domain/channel/rules.ts";
 
 const HOST = ["127.0.0.1", "10.1.2.3"];
 const base = { desired: "stopped", created_at: "2026-01-01T00:00:00.000Z" } as const;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sameValue } from "../../src/domain/same.ts";
+import { sameValue } from "../../src/domain/base/same.ts";
 
 describe("sameValue, the one equality for configuration values", () => {
   it("compares plain objects by content, keys in any order", () => {

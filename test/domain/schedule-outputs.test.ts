@@ -1,24 +1,22 @@
 /**
- * The outputs a schedule owns (src/domain/schedule-outputs.ts), called directly: which outputs a window names,
+ * The outputs a schedule owns (src/domain/schedule/schedule-outputs.ts), called directly: which outputs a window names,
  * which windows are on air by the stored progress (the outputs enabled and not yet disabled, and the rules in
  * warming to postroll: an extend, manual staging waiting for the operator's end, a skip, the clock past the end,
  * a window taken out of the schedule), what is held off, and the words the status and the 409 use.
  */
 import { Schema } from "effect";
 import { describe, expect, it } from "vitest";
-import type { ChannelConfig } from "../../src/domain/channel.ts";
+import type { ChannelConfig } from "../../src/domain/channel/channel.ts";
 import {
   enableRefusal,
   heldOutputs,
   heldWords,
   holdOutputs,
-  newProgress,
-  type OccurrenceProgress,
-  occurrences,
-  Schedule,
-  type ScheduleAction,
   windowsOnAir,
-} from "../../src/domain/schedule.ts";
+} from "../../src/domain/schedule/schedule-outputs.ts";
+import { occurrences } from "../../src/domain/schedule/schedule-times.ts";
+import type { OccurrenceProgress, ScheduleAction } from "../../src/domain/schedule/schedule-window.ts";
+import { newProgress, Schedule } from "../../src/domain/schedule/schedule-window.ts";
 
 const S = 1000;
 const MIN = 60 * S;

@@ -1,5 +1,5 @@
 /**
- * The schedule's rules (src/domain/schedule.ts), called directly: occurrences across both 2026 daylight-saving
+ * The schedule's rules (src/domain/schedule/schedule.ts), called directly: occurrences across both 2026 daylight-saving
  * changes in Paris and New York (UTC instants asserted, whatever the machine's own zone), a local time missing
  * on the spring-forward day, exceptions, one-off windows, the checks' sentences, the step of an occurrence
  * (joining mid-window, missed, manual staging), the operator's commands and the iCalendar file; then a runner
@@ -7,19 +7,15 @@
  */
 import { Effect, Schema, TestClock, TestContext } from "effect";
 import { describe, expect, it } from "vitest";
-import {
-  applyCommand,
-  checkSchedule,
-  newProgress,
-  nextOccurrences,
-  type Occurrence,
-  type OccurrenceProgress,
-  occurrences,
-  Schedule,
-  type ScheduleAction,
-  scheduleIcs,
-  stepOccurrence,
-} from "../../src/domain/schedule.ts";
+import { scheduleIcs } from "../../src/domain/schedule/schedule-ics.ts";
+import { applyCommand, stepOccurrence } from "../../src/domain/schedule/schedule-steps.ts";
+import { checkSchedule, nextOccurrences, occurrences } from "../../src/domain/schedule/schedule-times.ts";
+import type {
+  Occurrence,
+  OccurrenceProgress,
+  ScheduleAction,
+} from "../../src/domain/schedule/schedule-window.ts";
+import { newProgress, Schedule } from "../../src/domain/schedule/schedule-window.ts";
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;

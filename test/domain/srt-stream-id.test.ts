@@ -5,16 +5,11 @@
  */
 import { Either } from "effect";
 import { describe, expect, it } from "vitest";
-import type { ChannelBody, ChannelConfig } from "../../src/domain/channel.ts";
-import { checkChannel } from "../../src/domain/channel-checks.ts";
-import { buildChannel } from "../../src/domain/rules.ts";
-import {
-  listenerRoute,
-  maskUrl,
-  parseOutputUrl,
-  parseStreamId,
-  sharedSrtPort,
-} from "../../src/domain/url.ts";
+import type { ChannelBody, ChannelConfig } from "../../src/domain/channel/channel.ts";
+import { checkChannel } from "../../src/domain/channel/channel-checks.ts";
+import { buildChannel } from "../../src/domain/channel/rules.ts";
+import { listenerRoute, parseStreamId } from "../../src/domain/url/srt.ts";
+import { maskUrl, parseOutputUrl, sharedSrtPort } from "../../src/domain/url/url.ts";
 
 const srt = (url: string) => {
   const parsed = parseOutputUrl(url);

@@ -4,8 +4,8 @@
  */
 import { Effect, Either } from "effect";
 import { describe, expect, it } from "vitest";
-import { ChannelBody, ChannelPatch } from "../../src/domain/channel.ts";
-import { decodeBody, decodeLenientEither, invalid } from "../../src/domain/validate.ts";
+import { decodeBody, decodeLenientEither, invalid } from "../../src/domain/base/validate.ts";
+import { ChannelBody, ChannelPatch } from "../../src/domain/channel/channel.ts";
 
 const lenient = decodeLenientEither(ChannelBody);
 const problems = (result: Either.Either<unknown, { readonly message: string }>) =>

@@ -5,7 +5,7 @@
  * of `nodes` with a running node lease and no `node_reads` row, as a node of the previous release leaves.
  */
 import { describe, expect, it } from "vitest";
-import { newReads } from "../../src/domain/config-reads.ts";
+import { newReads } from "../../src/domain/channel/config-reads.ts";
 import { useFleetNodes } from "../support/fleet-nodes.ts";
 
 const fleet = useFleetNodes({ dbPort: 22_720, ports: { a: 22_721, b: 22_722 } });

@@ -13,7 +13,7 @@ import { runInNewContext } from "node:vm";
 import { Effect, Exit, Layer, Scope } from "effect";
 import { afterAll, describe, expect, it } from "vitest";
 import { PacketCore } from "../../src/core/packet-core.ts";
-import { ChannelFaults } from "../../src/effects/channel/channel.ts";
+import { ChannelFaults } from "../../src/effects/channel/channel-types.ts";
 import { eventually, freeUdpPort, json, useTestApp } from "../support/app.ts";
 import {
   API_REASON_ON_RTP_INPUT,

@@ -3,7 +3,7 @@
  * is exactly as it was before.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { MAX_CHANNEL_JSON_BYTES, PROTOCOLS } from "../../src/domain/channel.ts";
+import { MAX_CHANNEL_JSON_BYTES, PROTOCOLS } from "../../src/domain/channel/channel.ts";
 import { json, useTestApp } from "../support/app.ts";
 
 const app = useTestApp();

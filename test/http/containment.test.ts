@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Layer } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import { ChannelFaults } from "../../src/effects/channel/channel.ts";
+import { ChannelFaults } from "../../src/effects/channel/channel-types.ts";
 import { OutputDefaults } from "../../src/effects/channel/channels.ts";
 import { layerFile } from "../../src/effects/config/store.ts";
 import {

@@ -3,7 +3,7 @@
  * delete what the document does not name, `dry_run=true` to see what would change without changing anything.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { MAX_OUTPUTS } from "../../src/domain/channel.ts";
+import { MAX_OUTPUTS } from "../../src/domain/channel/channel.ts";
 import { json, makeTestApp, type TestApp } from "../support/app.ts";
 
 let app: TestApp | undefined;

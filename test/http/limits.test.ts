@@ -3,7 +3,7 @@
  * 20 WebSockets a token (the next is closed with 4429 and a reason; closing one frees a place).
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { MAX_OUTPUTS } from "../../src/domain/channel.ts";
+import { MAX_OUTPUTS } from "../../src/domain/channel/channel.ts";
 import { MAX_SOCKETS_PER_TOKEN } from "../../src/http/ws.ts";
 import { eventually, json, makeTestApp, type TestApp } from "../support/app.ts";
 

@@ -1,6 +1,6 @@
 /**
  * A RIST listener's srpfile through the real service (domain/url/rist.ts, config/config-state.ts,
- * runtime/rist-srp.ts): only the node's admin may name one — a desk's admin gets a 403 in words, on a new channel
+ * runtime/links/rist-srp.ts): only the node's admin may name one — a desk's admin gets a 403 in words, on a new channel
  * and on a change, while a change that leaves the srpfile as it is still goes through; only a path under
  * DISTRIBUTARY_RIST_SRP_DIR, and `/dev/zero`, `/etc/shadow`, a file that does not exist and a path that climbs out
  * get one answer, word for word, that tells nothing of them; a listening output whose srpfile (a link to

@@ -1,5 +1,5 @@
 /**
- * An srpfile that may not be read never holds the control plane (runtime/rist-srp.ts reads it beside the start,
+ * An srpfile that may not be read never holds the control plane (runtime/links/rist-srp.ts reads it beside the start,
  * bounded in size and time, and opens nothing that could block): the node's admin names, under
  * DISTRIBUTARY_RIST_SRP_DIR, a FIFO no one writes, links to /etc/shadow and /dev/zero and a 2 MiB file; each
  * channel's start is answered within 1 s, and so is every other call meanwhile (another channel created, started,

@@ -16,7 +16,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { encodeSection } from "../../src/core/scte35/index.ts";
-import { sockaddrIn } from "../../src/effects/runtime/libsrt-structs.ts";
+import { sockaddrIn } from "../../src/effects/runtime/ffi/libsrt-structs.ts";
 import { analyse } from "../support/analyse.ts";
 import { eventually } from "../support/app.ts";
 import { immediateSpliceOut } from "../support/cues.ts";

@@ -5,7 +5,7 @@
  * secret still configured stays masked in any text, the admin token from the environment among them.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { type ChannelEvent, EVENT_TYPES } from "../../src/domain/events.ts";
+import { type ChannelEvent, EVENT_TYPES } from "../../src/domain/events/events.ts";
 import { holdSecrets, maskKnownSecrets, releaseSecrets } from "../../src/effects/config/secrets.ts";
 import { describeEvent } from "../../src/effects/events/event-log.ts";
 import { maskSecrets } from "../../src/effects/events/logging.ts";

@@ -6,7 +6,7 @@
 import { Effect, Exit, Redacted, Scope } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { maskSecrets } from "../../src/effects/events/logging.ts";
-import { spawnChild } from "../../src/effects/runtime/child-process.ts";
+import { spawnChild } from "../../src/effects/runtime/process/child-process.ts";
 import { json, makeTestApp, type TestApp } from "../support/app.ts";
 
 let app: TestApp | undefined;

@@ -1,5 +1,5 @@
 /**
- * The link's pure checks (domain/medialive.ts): MediaLive's destinations against our inputs, SCTE-35
+ * The link's pure checks (domain/medialive/medialive.ts): MediaLive's destinations against our inputs, SCTE-35
  * passthrough, the trusted senders, the states that forbid a start or a stop, and AWS's failures in words
  * (effects/medialive/client.ts), each naming what to do.
  */
@@ -9,7 +9,7 @@ import {
   checkDestinations,
   type DescribedChannel,
   trustSenders,
-} from "../../src/domain/medialive.ts";
+} from "../../src/domain/medialive/medialive.ts";
 import { failureOf } from "../../src/effects/medialive/client.ts";
 
 const described = (urls: ReadonlyArray<string>, scte35 = "PASSTHROUGH"): DescribedChannel => ({

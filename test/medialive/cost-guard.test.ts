@@ -1,5 +1,5 @@
 /**
- * The cost guard's rules as pure functions (domain/cost-guard.ts): the linger, a new sending output calling
+ * The cost guard's rules as pure functions (domain/medialive/cost-guard.ts): the linger, a new sending output calling
  * the stop off, no stop of an unlinked channel or one that is STARTING, an operator's "keep running"; then the
  * same rules stepped on Effect's TestClock minute by minute, as the service's loop steps them.
  */
@@ -12,8 +12,8 @@ import {
   holdGuard,
   idleGuard,
   stepGuard,
-} from "../../src/domain/cost-guard.ts";
-import { guardLingerMs, type MediaLiveLink } from "../../src/domain/medialive.ts";
+} from "../../src/domain/medialive/cost-guard.ts";
+import { guardLingerMs, type MediaLiveLink } from "../../src/domain/medialive/medialive.ts";
 
 const MINUTE = 60_000;
 const link: MediaLiveLink = { channel_id: "1234567", region: "eu-west-1", stop_when_idle: true };

@@ -7,7 +7,7 @@
 import { DescribeChannelCommand, StartChannelCommand } from "@aws-sdk/client-medialive";
 import { Chunk, Effect, TestClock, TestContext } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ChannelId } from "../../src/domain/ids.ts";
+import type { ChannelId } from "../../src/domain/base/ids.ts";
 import { ConfigState } from "../../src/effects/config/config-state.ts";
 import { Control } from "../../src/effects/control/control.ts";
 import { EventBus } from "../../src/effects/events/event-bus.ts";

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Layer, TestClock } from "effect";
 import { afterAll, describe, expect, it } from "vitest";
-import { pushAddressProblem } from "../../src/domain/addresses.ts";
+import { pushAddressProblem } from "../../src/domain/channel/addresses.ts";
 import { layerFile } from "../../src/effects/config/store.ts";
 import { EventBus } from "../../src/effects/events/event-bus.ts";
 import { Notifications } from "../../src/effects/notify/deliveries.ts";

@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import type { StatusSnapshot } from "../../src/domain/views.ts";
+import type { StatusSnapshot } from "../../src/domain/views/views.ts";
 import { FamilyRegistry, type Labels, snapshotFamilies } from "../../src/effects/status/metric-families.ts";
 
 type Series = ReadonlyArray<readonly [Labels, number]>;

@@ -9,12 +9,13 @@ import { createSocket } from "node:dgram";
 import { it } from "@effect/vitest";
 import { Effect } from "effect";
 import { describe, expect } from "vitest";
-import { parseOutputUrl, type SrtTarget } from "../../src/domain/url.ts";
+import type { SrtTarget } from "../../src/domain/url/srt.ts";
+import { parseOutputUrl } from "../../src/domain/url/url.ts";
 import { bindRistInput, ristInputTarget } from "../../src/effects/ingest/rist-receiver.ts";
 import { bindRtmpInput, rtmpInputTargetOf } from "../../src/effects/ingest/rtmp-receiver.ts";
 import { bindSrtInput } from "../../src/effects/ingest/srt-receiver.ts";
 import { makeOutput, type Output } from "../../src/effects/outputs/writer.ts";
-import { spawnChild } from "../../src/effects/runtime/child-process.ts";
+import { spawnChild } from "../../src/effects/runtime/process/child-process.ts";
 import {
   eventually,
   freeTcpPort,

@@ -4,7 +4,7 @@ import { Effect, Exit, Scope } from "effect";
 import { execa } from "execa";
 import { describe, expect } from "vitest";
 import { makeOutput } from "../../src/effects/outputs/writer.ts";
-import { spawnChild } from "../../src/effects/runtime/child-process.ts";
+import { spawnChild } from "../../src/effects/runtime/process/child-process.ts";
 import {
   childProcesses,
   eventually,

@@ -1,7 +1,7 @@
 import { it } from "@effect/vitest";
 import { Clock, Duration, Effect, Exit, Fiber, TestClock } from "effect";
 import { describe, expect } from "vitest";
-import { OutputError } from "../../src/domain/output-error.ts";
+import { OutputError } from "../../src/domain/channel/output-error.ts";
 import {
   type ReconnectOptions,
   reconnectSchedule,

@@ -4,7 +4,7 @@
  */
 import { Either, Redacted } from "effect";
 import { describe, expect, it } from "vitest";
-import { inputUrlProblem, maskUrl, outputTargetProblem, parseOutputUrl } from "../../src/domain/url.ts";
+import { inputUrlProblem, maskUrl, outputTargetProblem, parseOutputUrl } from "../../src/domain/url/url.ts";
 
 const parse = (url: string) => {
   const result = parseOutputUrl(url);

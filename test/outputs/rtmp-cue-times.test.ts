@@ -11,7 +11,7 @@ import { describe, expect } from "vitest";
 import type { Amf0Value } from "../../src/core/flv/amf0.ts";
 import { MESSAGE } from "../../src/core/rtmp/chunks.ts";
 import { encodeSection } from "../../src/core/scte35/index.ts";
-import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { ChannelId, OutputId } from "../../src/domain/base/ids.ts";
 import { startChannel } from "../../src/effects/channel/channel.ts";
 import { immediateSpliceOut, spliceInsertSection } from "../support/cues.ts";
 import { encodeTestStream } from "../support/media.ts";

@@ -11,7 +11,7 @@ import { runInNewContext } from "node:vm";
 import { it } from "@effect/vitest";
 import { Effect } from "effect";
 import { describe, expect } from "vitest";
-import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { ChannelId, OutputId } from "../../src/domain/base/ids.ts";
 import { startChannel } from "../../src/effects/channel/channel.ts";
 import { encodeTestStream } from "../support/media.ts";
 import { eventually } from "../support/peers.ts";

@@ -4,7 +4,7 @@
  */
 import { createSocket, type Socket } from "node:dgram";
 import { afterEach, expect, it } from "vitest";
-import { makeDatagramSender, segmentSends } from "../../src/effects/runtime/segmented.ts";
+import { makeDatagramSender, segmentSends } from "../../src/effects/runtime/sockets/segmented.ts";
 
 const sockets: Socket[] = [];
 afterEach(() => {

@@ -4,8 +4,8 @@ import { Effect, Exit, Fiber, Scope } from "effect";
 import koffi from "koffi";
 import { describe, expect } from "vitest";
 import { makeOutput, type Output, type OutputEvent } from "../../src/effects/outputs/writer.ts";
-import { loadLibSrtFrom } from "../../src/effects/runtime/libsrt.ts";
-import { TraceBStats } from "../../src/effects/runtime/libsrt-structs.ts";
+import { loadLibSrtFrom } from "../../src/effects/runtime/ffi/libsrt.ts";
+import { TraceBStats } from "../../src/effects/runtime/ffi/libsrt-structs.ts";
 import {
   eventually,
   ffmpegSrtListenerPeer,

@@ -1,6 +1,6 @@
 import { Either, Redacted } from "effect";
 import { describe, expect, it } from "vitest";
-import { maskUrl, parseOutputUrl } from "../../src/domain/url.ts";
+import { maskUrl, parseOutputUrl } from "../../src/domain/url/url.ts";
 
 const parse = (url: string) => {
   const result = parseOutputUrl(url);

@@ -7,7 +7,7 @@
  */
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ChannelView } from "../../src/domain/views.ts";
+import type { ChannelView } from "../../src/domain/views/views.ts";
 import { ADMIN_TOKEN, freeUdpPort, json, useTestApp } from "../support/app.ts";
 import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
 

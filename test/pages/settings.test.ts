@@ -5,7 +5,7 @@
  */
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROTOCOLS } from "../../src/domain/channel.ts";
+import { PROTOCOLS } from "../../src/domain/channel/channel.ts";
 import { ADMIN_TOKEN, freeUdpPort, json, useTestApp } from "../support/app.ts";
 import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
 

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ChannelView } from "../../src/domain/views.ts";
+import type { ChannelView } from "../../src/domain/views/views.ts";
 import { channelHead } from "../../views/channel.ts";
 import { channelTile } from "../../views/overview.ts";
 import { ADMIN_TOKEN, freeUdpPort, json, useTestApp } from "../support/app.ts";

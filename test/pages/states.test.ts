@@ -3,7 +3,7 @@
  * person reads on the channel page and the overview tile.
  */
 import { describe, expect, it } from "vitest";
-import type { ChannelView, OutputView } from "../../src/domain/views.ts";
+import type { ChannelView, OutputView } from "../../src/domain/views/views.ts";
 import { channelHead, outputsSection } from "../../views/channel.ts";
 import { channelTile } from "../../views/overview.ts";
 

@@ -1,8 +1,8 @@
 import { describe, expect, it, layer } from "@effect/vitest";
 import { Effect, Either, Schema } from "effect";
-import { ChannelId } from "../../src/domain/ids.ts";
-import { resolveRedundancy } from "../../src/domain/redundancy.ts";
-import { RedundancyConfigSchema } from "../../src/domain/redundancy-schema.ts";
+import { ChannelId } from "../../src/domain/base/ids.ts";
+import { resolveRedundancy } from "../../src/domain/channel/redundancy.ts";
+import { RedundancyConfigSchema } from "../../src/domain/channel/redundancy-schema.ts";
 import { Channels } from "../../src/effects/channel/channels.ts";
 import { freeUdpPort } from "../support/peers.ts";
 

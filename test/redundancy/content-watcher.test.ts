@@ -18,7 +18,7 @@ import { Effect, Exit, Scope } from "effect";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ContentVerdict } from "../../src/core/content/judge.ts";
-import type { HealthRule } from "../../src/domain/health-schema.ts";
+import type { HealthRule } from "../../src/domain/health/health-schema.ts";
 import {
   type ContentWatcher,
   type ContentWatcherOptions,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { InputRole } from "../../src/domain/redundancy.ts";
+import type { InputRole } from "../../src/domain/channel/redundancy.ts";
 import {
   type FailoverPolicy,
   makeFailoverState,

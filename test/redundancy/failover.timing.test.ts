@@ -1,8 +1,8 @@
 import { expect, layer } from "@effect/vitest";
 import { Effect, Stream } from "effect";
 import { encodeSection } from "../../src/core/scte35/index.ts";
-import type { ChannelEvent } from "../../src/domain/events.ts";
-import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { ChannelId, OutputId } from "../../src/domain/base/ids.ts";
+import type { ChannelEvent } from "../../src/domain/events/events.ts";
 import { Channels } from "../../src/effects/channel/channels.ts";
 import { EventBus } from "../../src/effects/events/event-bus.ts";
 import { analyse } from "../support/analyse.ts";

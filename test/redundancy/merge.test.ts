@@ -1,6 +1,6 @@
 import { expect, layer } from "@effect/vitest";
 import { Effect } from "effect";
-import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { ChannelId, OutputId } from "../../src/domain/base/ids.ts";
 import { Channels } from "../../src/effects/channel/channels.ts";
 import { eventually, freeUdpPort } from "../support/peers.ts";
 import { asRtp, chunkTs } from "../support/sender.ts";

@@ -9,7 +9,8 @@ import { dirname } from "node:path";
 import { it } from "@effect/vitest";
 import { Effect, Exit, Scope } from "effect";
 import { describe, expect } from "vitest";
-import { parseOutputUrl, type RistTarget } from "../../src/domain/url.ts";
+import type { RistTarget } from "../../src/domain/url/rist.ts";
+import { parseOutputUrl } from "../../src/domain/url/url.ts";
 import { bindRistInput } from "../../src/effects/ingest/rist-receiver.ts";
 import { eventually, freeUdpPort } from "../support/peers.ts";
 import {

@@ -8,7 +8,7 @@
 import { expect, layer } from "@effect/vitest";
 import { Effect, Fiber } from "effect";
 import { encodeSection } from "../../src/core/scte35/index.ts";
-import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { ChannelId, OutputId } from "../../src/domain/base/ids.ts";
 import { Channels } from "../../src/effects/channel/channels.ts";
 import { analyse } from "../support/analyse.ts";
 import { immediateSpliceOut } from "../support/cues.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest";
 import { Clock, Duration, Effect, TestClock } from "effect";
-import type { InputRole } from "../../src/domain/redundancy.ts";
+import type { InputRole } from "../../src/domain/channel/redundancy.ts";
 import type { RedundancyEvent } from "../../src/effects/ingest/failover.ts";
 import { makeSelector, type Selector } from "../../src/effects/ingest/selector.ts";
 

@@ -5,7 +5,7 @@
  */
 import { expect, layer } from "@effect/vitest";
 import { Effect, Exit, Scope } from "effect";
-import { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import { ChannelId, OutputId } from "../../src/domain/base/ids.ts";
 import { Channels } from "../../src/effects/channel/channels.ts";
 import { analyse } from "../support/analyse.ts";
 import { eventually, freeUdpPort, srtSenderPeer } from "../support/peers.ts";

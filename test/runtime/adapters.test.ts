@@ -7,7 +7,7 @@ import { createSocket } from "node:dgram";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { timerLoopDelay } from "../../src/effects/runtime/loop-delay.ts";
+import { timerLoopDelay } from "../../src/effects/runtime/threads/loop-delay.ts";
 
 const root = join(import.meta.dirname, "../..");
 const run = promisify(execFile);
@@ -37,7 +37,7 @@ const onRuntime = async (runtime: "deno" | "bun", code: string): Promise<string>
 /** The receive buffer the kernel gives the socket bound to 127.0.0.1:port: getsockopt on its descriptor. */
 const kernelReceiveBuffer = `
 import koffi from "koffi";
-import { descriptorsOf, udpInodesOnPort } from "./src/effects/runtime/datagram.ts";
+import { descriptorsOf, udpInodesOnPort } from "./src/effects/runtime/sockets/datagram.ts";
 const getsockopt = koffi.load("libc.so.6").func("int getsockopt(int, int, int, _Out_ void *, _Inout_ uint32_t *)");
 const rb = (port) => {
   const [fd] = descriptorsOf(udpInodesOnPort(port));
@@ -47,14 +47,14 @@ const rb = (port) => {
 };
 `;
 
-describe("receive buffer (src/effects/runtime/datagram.ts)", () => {
+describe("receive buffer (src/effects/runtime/sockets/datagram.ts)", () => {
   for (const runtime of ["deno", "bun"] as const) {
     it(`is set on the socket itself on ${runtime}`, async () => {
       const out = await onRuntime(
         runtime,
         `${kernelReceiveBuffer}
 import { createSocket } from "node:dgram";
-import { setReceiveBuffer } from "./src/effects/runtime/datagram.ts";
+import { setReceiveBuffer } from "./src/effects/runtime/sockets/datagram.ts";
 const socket = createSocket({ type: "udp4" });
 socket.bind(0, "127.0.0.1", () => {
   const before = rb(socket.address().port);
@@ -89,7 +89,7 @@ socket.bind(0, "127.0.0.1", () => {
   });
 
   it("on Node.js it is the socket's own call", async () => {
-    const { setReceiveBuffer } = await import("../../src/effects/runtime/datagram.ts");
+    const { setReceiveBuffer } = await import("../../src/effects/runtime/sockets/datagram.ts");
     const socket = createSocket("udp4");
     await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
     expect(setReceiveBuffer(socket, 1 << 20)).toBe(true);
@@ -98,7 +98,7 @@ socket.bind(0, "127.0.0.1", () => {
   });
 });
 
-describe("loop delay (src/effects/runtime/loop-delay.ts)", () => {
+describe("loop delay (src/effects/runtime/threads/loop-delay.ts)", () => {
   it("the timer sampler sees the loop held up", async () => {
     const delay = timerLoopDelay(10);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -115,7 +115,7 @@ describe("loop delay (src/effects/runtime/loop-delay.ts)", () => {
   it("on Deno the worker's measure sees a 150 ms block", async () => {
     const out = await onRuntime(
       "deno",
-      `import { makeLoopDelay } from "./src/effects/runtime/loop-delay.ts";
+      `import { makeLoopDelay } from "./src/effects/runtime/threads/loop-delay.ts";
 const delay = makeLoopDelay(10);
 setTimeout(() => {
   const until = performance.now() + 150;
@@ -130,7 +130,7 @@ setTimeout(() => {
   });
 });
 
-describe("UDP sender on Deno (src/effects/runtime/udp-sender.ts)", () => {
+describe("UDP sender on Deno (src/effects/runtime/sockets/udp-sender.ts)", () => {
   const burst = async (gso: "on" | "off") => {
     const received: Buffer[] = [];
     const sink = createSocket("udp4");
@@ -144,7 +144,7 @@ describe("UDP sender on Deno (src/effects/runtime/udp-sender.ts)", () => {
     // 300 full datagrams in one turn (several batches), a short one, and RTP-sized ones with their header.
     const out = await onRuntime(
       "deno",
-      `${gso === "off" ? 'process.env.DISTRIBUTARY_UDP_GSO = "off";\n' : ""}const { openLibcSender, usesLibcSender } = await import("./src/effects/runtime/udp-sender.ts");
+      `${gso === "off" ? 'process.env.DISTRIBUTARY_UDP_GSO = "off";\n' : ""}const { openLibcSender, usesLibcSender } = await import("./src/effects/runtime/sockets/udp-sender.ts");
 const errors = [];
 const sender = openLibcSender("127.0.0.1", ${sink.address().port}, 1316, (e) => errors.push(String(e)));
 for (let i = 0; i < 300; i++) sender.send(new Uint8Array(1316).fill(i % 256), null);
@@ -176,11 +176,11 @@ console.log(JSON.stringify({ uses: usesLibcSender(), errors }));
   it("and one by one with DISTRIBUTARY_UDP_GSO=off", () => burst("off"));
 
   it("is node:dgram on Node.js and Bun, and on Deno with DISTRIBUTARY_UDP_SENDER=dgram", async () => {
-    const { usesLibcSender } = await import("../../src/effects/runtime/udp-sender.ts");
+    const { usesLibcSender } = await import("../../src/effects/runtime/sockets/udp-sender.ts");
     expect(usesLibcSender()).toBe(false);
     const onBun = await onRuntime(
       "bun",
-      `const { usesLibcSender } = await import("./src/effects/runtime/udp-sender.ts");
+      `const { usesLibcSender } = await import("./src/effects/runtime/sockets/udp-sender.ts");
 console.log(JSON.stringify(usesLibcSender()));
 `,
     );
@@ -188,7 +188,7 @@ console.log(JSON.stringify(usesLibcSender()));
     const onDeno = await onRuntime(
       "deno",
       `process.env.DISTRIBUTARY_UDP_SENDER = "dgram";
-const { usesLibcSender } = await import("./src/effects/runtime/udp-sender.ts");
+const { usesLibcSender } = await import("./src/effects/runtime/sockets/udp-sender.ts");
 console.log(JSON.stringify(usesLibcSender()));
 `,
     );
@@ -196,12 +196,12 @@ console.log(JSON.stringify(usesLibcSender()));
   });
 });
 
-describe("RIST (src/effects/runtime/librist.ts)", () => {
+describe("RIST (src/effects/runtime/ffi/librist.ts)", () => {
   for (const runtime of ["deno", "bun"] as const) {
     it(`is refused in words on ${runtime}: Node.js only`, async () => {
       const out = await onRuntime(
         runtime,
-        `import { loadLibRist } from "./src/effects/runtime/librist.ts";
+        `import { loadLibRist } from "./src/effects/runtime/ffi/librist.ts";
 const loaded = loadLibRist();
 console.log("lib" in loaded ? "loaded" : loaded.error);`,
       );

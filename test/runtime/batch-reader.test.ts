@@ -1,5 +1,5 @@
 /**
- * Input datagrams read in batches (src/effects/runtime/batch-reader.ts) through the input's own binding
+ * Input datagrams read in batches (src/effects/runtime/sockets/batch-reader.ts) through the input's own binding
  * (bindInput): what a sender puts on the wire arrives whole, in order, with its sender, however the reads
  * are batched; what cannot be TS over UDP is not passed off as whole; closing gives the port back.
  */
@@ -10,7 +10,7 @@ import { afterEach, expect, it } from "vitest";
 import { CoreStatus, PacketCore } from "../../src/core/packet-core.ts";
 import { Channels } from "../../src/effects/channel/channels.ts";
 import { bindInput } from "../../src/effects/ingest/udp-receiver.ts";
-import { batchMs, type ReadInto, readInBatches } from "../../src/effects/runtime/batch-reader.ts";
+import { batchMs, type ReadInto, readInBatches } from "../../src/effects/runtime/sockets/batch-reader.ts";
 import { freeUdpPort } from "../support/peers.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 

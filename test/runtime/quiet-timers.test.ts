@@ -1,13 +1,13 @@
 /**
- * The plain timers the service's resting loops run on (src/effects/runtime/quiet-timer.ts, alarm.ts) and the
+ * The plain timers the service's resting loops run on (src/effects/runtime/timers/quiet-timer.ts, alarm.ts) and the
  * send gates' watch (send-gates.ts), which wakes at the gates' instants and at the main thread's signal rather
  * than on a period: each does what the loop it replaced did, on real timers.
  */
 import { Deferred, Effect, Exit, Scope } from "effect";
 import { expect, it } from "vitest";
-import { makeAlarm } from "../../src/effects/runtime/alarm.ts";
-import { quietly } from "../../src/effects/runtime/quiet-timer.ts";
-import { gateSlot, monotonicMs, sendUntil, watchGate } from "../../src/effects/runtime/send-gates.ts";
+import { gateSlot, monotonicMs, sendUntil, watchGate } from "../../src/effects/runtime/sockets/send-gates.ts";
+import { makeAlarm } from "../../src/effects/runtime/timers/alarm.ts";
+import { quietly } from "../../src/effects/runtime/timers/quiet-timer.ts";
 import { eventually } from "../support/app.ts";
 
 it("an alarm's sleep ends at its time, or at once when rung, a ring while awake ending the next sleep", async () => {

@@ -1,5 +1,5 @@
 /**
- * How often a flowing input is read (src/effects/runtime/batch-reader.ts): at its channel's pace, which the
+ * How often a flowing input is read (src/effects/runtime/sockets/batch-reader.ts): at its channel's pace, which the
  * channel sets from its outputs. A channel whose outputs all remux (RTMP, RTSP, HLS, files) is read every
  * 40 ms, so its thread wakes 25 times a second instead of 333; one that sends TS packets as they come (UDP,
  * RTP, SRT) every 3 ms, and a change of outputs changes it live.
@@ -13,7 +13,7 @@ import {
   readingInTurns,
   readPaceMs,
   turnLateness,
-} from "../../src/effects/runtime/batch-reader.ts";
+} from "../../src/effects/runtime/sockets/batch-reader.ts";
 import { freeUdpPort } from "../support/peers.ts";
 import { DATAGRAM_BYTES, sendPaced } from "../support/sender.ts";
 

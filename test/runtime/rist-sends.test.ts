@@ -1,13 +1,13 @@
 /**
- * RIST sends off the JavaScript thread (src/effects/runtime/rist-sends.ts and rist-writer.mjs), against a real
+ * RIST sends off the JavaScript thread (src/effects/runtime/links/rist-sends.ts and rist-writer.mjs), against a real
  * ristreceiver on loopback: chunks of every size, cut into 1316-byte messages by the writer thread, arrive byte
  * for byte over more than one lap of its 16 MiB ring, and a context closes once the writer has passed all it was
  * handed, while the next one opened starts a new writer.
  */
 import { expect, it } from "@effect/vitest";
 import { Effect } from "effect";
-import { loadLibRist } from "../../src/effects/runtime/librist.ts";
-import type { RistContext } from "../../src/effects/runtime/librist-api.ts";
+import { loadLibRist } from "../../src/effects/runtime/ffi/librist.ts";
+import type { RistContext } from "../../src/effects/runtime/ffi/librist-api.ts";
 import { eventually, freeUdpPort, udpSink } from "../support/peers.ts";
 import { ristReceiverPeer } from "../support/rist-peers.ts";
 

@@ -1,11 +1,11 @@
 /**
- * A listener's EAP-SRP users' file (src/effects/runtime/rist-srp.ts): the lines Debian's ristsrppasswd prints
+ * A listener's EAP-SRP users' file (src/effects/runtime/links/rist-srp.ts): the lines Debian's ristsrppasswd prints
  * read back as the verifier and salt librist computed, comments and blank lines skipped, and what is wrong said
  * by line number, never by content; a caller's name from the network shown printable and short.
  */
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { parseSrpUsers, shownSrpName } from "../../src/effects/runtime/rist-srp.ts";
+import { parseSrpUsers, shownSrpName } from "../../src/effects/runtime/links/rist-srp.ts";
 
 const line = (user: string, password: string) =>
   execFileSync("ristsrppasswd", [user, password], { encoding: "utf8" }).trim();

@@ -1,5 +1,5 @@
 /**
- * Node.js loads the service's TypeScript from the copies setup stripped (src/effects/runtime/stripped-sources.mjs),
+ * Node.js loads the service's TypeScript from the copies setup stripped (src/effects/runtime/threads/stripped-sources.mjs),
  * in a real Node.js 24 process: the whole HTTP app and a forwarding worker's modules load without Node.js's
  * own type stripper; a module edited since setup has no copy and is stripped as usual, so it runs as written.
  */
@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 
 const root = new URL("../../", import.meta.url);
 const node = new URL("node_modules/.bin/node", root).pathname;
-const hooks = new URL("src/effects/runtime/stripped-sources.mjs", root).href;
+const hooks = new URL("src/effects/runtime/threads/stripped-sources.mjs", root).href;
 const scratch = new URL(`build/strip-test-${process.pid}/`, root);
 
 // The copies of the tree as it is now (setup makes them too; a module edited since would have none).

@@ -1,5 +1,5 @@
 /**
- * The thread's one socket for its plain UDP outputs (src/effects/runtime/thread-sender.ts), on real sockets:
+ * The thread's one socket for its plain UDP outputs (src/effects/runtime/sockets/thread-sender.ts), on real sockets:
  * the turn's batches to several destinations leave from one port the inputs know as the service's own, each
  * cut into datagrams of 7 TS packets; a message the kernel refuses goes through the output's own path; a turn
  * batch that fills up mid-turn sends what it handed out before it writes its memory again; on a fleet node, a
@@ -7,12 +7,16 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { afterEach, expect, it } from "vitest";
-import { asOneTurn } from "../../src/effects/runtime/end-of-turn.ts";
-import { isOwnPort } from "../../src/effects/runtime/own-ports.ts";
-import { MAX_BATCH_BYTES, makeDatagramSender } from "../../src/effects/runtime/segmented.ts";
-import { inReadTurn, setStaleAfter, takeDroppedMidTurn } from "../../src/effects/runtime/send-gates.ts";
-import { SEGMENT_BYTES, threadDestination } from "../../src/effects/runtime/thread-sender.ts";
-import { makeTurnBatch } from "../../src/effects/runtime/turn-batch.ts";
+import { isOwnPort } from "../../src/effects/runtime/sockets/own-ports.ts";
+import { MAX_BATCH_BYTES, makeDatagramSender } from "../../src/effects/runtime/sockets/segmented.ts";
+import {
+  inReadTurn,
+  setStaleAfter,
+  takeDroppedMidTurn,
+} from "../../src/effects/runtime/sockets/send-gates.ts";
+import { SEGMENT_BYTES, threadDestination } from "../../src/effects/runtime/sockets/thread-sender.ts";
+import { makeTurnBatch } from "../../src/effects/runtime/sockets/turn-batch.ts";
+import { asOneTurn } from "../../src/effects/runtime/timers/end-of-turn.ts";
 import { eventually } from "../support/app.ts";
 
 const payload = (packets: number, seed: number) => {

@@ -1,14 +1,14 @@
 /**
- * A channel's turn batch (src/effects/runtime/turn-batch.ts): the payloads of one turn gathered once and handed
+ * A channel's turn batch (src/effects/runtime/sockets/turn-batch.ts): the payloads of one turn gathered once and handed
  * whole to every sink, ending early where the kernel's segmentation needs it; and a UDP sender that sends such
  * a batch as it is (segmented.ts `sendBatch`), received as datagrams of 7 TS packets on a real socket.
  */
 import { createSocket, type Socket } from "node:dgram";
 import { expect, it } from "vitest";
-import { asOneTurn } from "../../src/effects/runtime/end-of-turn.ts";
-import { MAX_BATCH_BYTES, makeDatagramSender } from "../../src/effects/runtime/segmented.ts";
-import { SEGMENT_BYTES } from "../../src/effects/runtime/thread-sender.ts";
-import { makeTurnBatch } from "../../src/effects/runtime/turn-batch.ts";
+import { MAX_BATCH_BYTES, makeDatagramSender } from "../../src/effects/runtime/sockets/segmented.ts";
+import { SEGMENT_BYTES } from "../../src/effects/runtime/sockets/thread-sender.ts";
+import { makeTurnBatch } from "../../src/effects/runtime/sockets/turn-batch.ts";
+import { asOneTurn } from "../../src/effects/runtime/timers/end-of-turn.ts";
 import { eventually } from "../support/app.ts";
 
 const payload = (packets: number, seed: number) => {

@@ -11,8 +11,8 @@
  */
 import { Effect, Schema } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import { ChannelBody, ChannelPatch, type OutputBody } from "../../src/domain/channel.ts";
-import type { ChannelId, OutputId } from "../../src/domain/ids.ts";
+import type { ChannelId, OutputId } from "../../src/domain/base/ids.ts";
+import { ChannelBody, ChannelPatch, type OutputBody } from "../../src/domain/channel/channel.ts";
 import { Channels } from "../../src/effects/channel/channels.ts";
 import { ConfigState } from "../../src/effects/config/config-state.ts";
 import { Control } from "../../src/effects/control/control.ts";

@@ -10,8 +10,8 @@
 import { DescribeChannelCommand } from "@aws-sdk/client-medialive";
 import { Effect, Schema } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ChannelBody } from "../../src/domain/channel.ts";
-import type { ChannelId } from "../../src/domain/ids.ts";
+import type { ChannelId } from "../../src/domain/base/ids.ts";
+import { ChannelBody } from "../../src/domain/channel/channel.ts";
 import { ConfigState } from "../../src/effects/config/config-state.ts";
 import { Control } from "../../src/effects/control/control.ts";
 import { EventBus } from "../../src/effects/events/event-bus.ts";

@@ -4,7 +4,7 @@
  * time with every loop given the chance to answer, and the channel's schedule events.
  */
 import { Chunk, Effect, Layer, Option, TestClock, TestContext } from "effect";
-import type { ChannelEvent } from "../../src/domain/events.ts";
+import type { ChannelEvent } from "../../src/domain/events/events.ts";
 import { DocumentStore } from "../../src/effects/config/store.ts";
 import { EventBus } from "../../src/effects/events/event-bus.ts";
 import { ServicesTest } from "../../src/effects/services.ts";

@@ -4,7 +4,7 @@
  * next request; none left, refused in words), ended after 12 h unused or 24 h after the sign-in however used.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { AccessRule } from "../../src/domain/access.ts";
+import type { AccessRule } from "../../src/domain/control/access.ts";
 import { memorySessionStore, sessionHash } from "../../src/effects/config/person-sessions.ts";
 import { personPrincipal } from "../../src/effects/control/person.ts";
 import {

@@ -7,7 +7,7 @@
  */
 import { Effect, Layer } from "effect";
 import { expect } from "vitest";
-import { ChannelFaults } from "../../src/effects/channel/channel.ts";
+import { ChannelFaults } from "../../src/effects/channel/channel-types.ts";
 import { freeUdpPort, makeTestApp, type TestApp } from "./app.ts";
 import { udpSink } from "./peers.ts";
 

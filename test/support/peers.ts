@@ -9,7 +9,7 @@ import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Duration, Effect, Redacted, type Scope } from "effect";
-import { spawnChild } from "../../src/effects/runtime/child-process.ts";
+import { spawnChild } from "../../src/effects/runtime/process/child-process.ts";
 
 /** Polls `check` until it returns a value other than undefined, failing with `what` after the deadline. */
 export const eventually = <A>(

@@ -22,7 +22,7 @@ import {
   u32Body,
   userControl,
 } from "../../src/core/rtmp/chunks.ts";
-import { spawnChild } from "../../src/effects/runtime/child-process.ts";
+import { spawnChild } from "../../src/effects/runtime/process/child-process.ts";
 import { eventually } from "./peers.ts";
 
 export const tempDir = (prefix: string) =>

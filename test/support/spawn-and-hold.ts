@@ -5,7 +5,7 @@
  *   node test/support/spawn-and-hold.ts <command> [args...]
  */
 import { Effect } from "effect";
-import { spawnChild } from "../../src/effects/runtime/child-process.ts";
+import { spawnChild } from "../../src/effects/runtime/process/child-process.ts";
 
 const [command = "sleep", ...args] = process.argv.slice(2);
 await Effect.runPromise(

@@ -1,5 +1,5 @@
 /**
- * The word two forwarding threads share while a channel moves (src/effects/runtime/move-word.ts), across a
+ * The word two forwarding threads share while a channel moves (src/effects/runtime/threads/move-word.ts), across a
  * real worker thread: the old copy lets go only once the new copy says it runs, and the new copy reads "done"
  * only once the old one has said so; where Atomics.waitAsync is missing, a short poll does the same.
  */
@@ -11,7 +11,7 @@ import {
   newCopyStarted,
   oldCopyDone,
   whenNewCopyStarts,
-} from "../../src/effects/runtime/move-word.ts";
+} from "../../src/effects/runtime/threads/move-word.ts";
 import { eventually } from "../support/app.ts";
 
 /** Another thread that says, after `ms`, that the new copy runs: as a new copy's worker does. */

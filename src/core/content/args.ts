@@ -10,7 +10,7 @@
  * told from two pictures at least a picture apart, and a silence shorter than the rule asks would flap at
  * every quiet moment).
  */
-import type { HealthRule } from "../../domain/health-schema.ts";
+import type { HealthRule } from "../../domain/health/health-schema.ts";
 
 export type BlackRule = Extract<HealthRule, { readonly black: unknown }>;
 export type FrozenRule = Extract<HealthRule, { readonly frozen: unknown }>;

@@ -3,13 +3,13 @@
  * its state has held for the rule's `for_ms` on the stream's own clock, false when not, and null, with the
  * reason in words, when the watcher cannot judge — its ffmpeg is starting, stalled, dead or dropping (the
  * watcher says why), it has not seen `for_ms` of the stream yet, or a frozen rule's `for_ms` is shorter than
- * the key frames allow. A null never fails an input over (domain/health.ts reads it as unknown).
+ * the key frames allow. A null never fails an input over (domain/health/health.ts reads it as unknown).
  */
-import type { ContentVerdict as JudgedContent } from "../../domain/health-judge.ts";
+import type { ContentVerdict as JudgedContent } from "../../domain/health/health-judge.ts";
 import { type ContentRule, type DecodeMode, frozenRefusal } from "./args.ts";
 import { type ContentReport, pictureSpacingMs } from "./lines.ts";
 
-/** The judge's verdict on a picture or sound rule (domain/health-judge.ts), and when it last changed. */
+/** The judge's verdict on a picture or sound rule (domain/health/health-judge.ts), and when it last changed. */
 export interface ContentVerdict extends JudgedContent {
   /** The stream time (s) its state last changed, when ffmpeg said so. */
   readonly since: number | null;

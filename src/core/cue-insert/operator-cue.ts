@@ -3,7 +3,7 @@
  * one segmentation_descriptor, immediate or at a PTS, with the duration asked for. The channel puts it on the
  * input's SCTE-35 PID through its inserter (inserter.ts).
  */
-import { type CueInsertBody, DEFAULT_SEGMENTATION_TYPE } from "../../domain/cue-insert.ts";
+import { type CueInsertBody, DEFAULT_SEGMENTATION_TYPE } from "../../domain/channel/cue-insert.ts";
 import { encodeSection } from "../scte35/encode.ts";
 import { CLEAR_SECTION_HEADER, CUEI_IDENTIFIER } from "../scte35/types.ts";
 import { PTS_HZ } from "../ts/index.ts";

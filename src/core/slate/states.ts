@@ -18,7 +18,7 @@ export const REPROBE_MS = 60_000;
 /** … and how often when no format could be read from it. */
 export const REPROBE_REFUSED_MS = 300_000;
 
-import type { SlateReason } from "../../domain/slate.ts";
+import type { SlateReason } from "../../domain/channel/slate.ts";
 
 type SlateMode = "live" | "slate" | "returning" | "bridging";
 

@@ -3,7 +3,7 @@
  * withheld as soon as one rule withholds it, and the verdict names that rule.
  */
 import * as Either from "effect/Either";
-import type { OutputPolicy } from "../../domain/output-policy-schema.ts";
+import type { OutputPolicy } from "../../domain/channel/output-policy-schema.ts";
 import {
   decodeSection,
   isPrivateDescriptor,

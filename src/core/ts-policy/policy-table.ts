@@ -1,11 +1,11 @@
 /**
- * What an output policy (src/domain/output-policy.ts) does to each PID of the input as its tables stand: one
+ * What an output policy (src/domain/channel/output-policy.ts) does to each PID of the input as its tables stand: one
  * byte of action bits a PID (dropped, remapped, a PAT or PMT to rewrite, SCTE-35 to judge), the PID it goes
  * out on, the programmes whose PAT entries stay, and what the policy cannot apply, in words. The rewriter
  * (rewriter.ts) builds it again whenever the PAT or a PMT changes or a new PID appears, and reads it per packet.
  */
-import { remapPairs } from "../../domain/output-policy-pids.ts";
-import type { OutputPolicy } from "../../domain/output-policy-schema.ts";
+import { remapPairs } from "../../domain/channel/output-policy-pids.ts";
+import type { OutputPolicy } from "../../domain/channel/output-policy-schema.ts";
 import { NULL_PID, type Pat, PID_COUNT, type Pmt, STREAM_TYPE_SCTE35 } from "../ts/index.ts";
 
 // Action bits, one byte per PID.

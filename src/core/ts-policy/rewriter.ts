@@ -1,5 +1,5 @@
 /**
- * One output policy (src/domain/output-policy.ts) applied to a live TS, packet by packet. What goes out keeps
+ * One output policy (src/domain/channel/output-policy.ts) applied to a live TS, packet by packet. What goes out keeps
  * the input's packet count and continuity counters on every PID it carries: a PAT, PMT or SCTE-35 section that
  * changes or goes is laid over the same packets (same headers, same CC), stuffed with 0xFF, so switching an
  * output from one policy to another never breaks continuity.
@@ -12,8 +12,8 @@
  * section's first packet until it completes, usually within that one packet, the sections read by the
  * toolkit's SectionReader (section-group.ts).
  */
-import { isUntouched } from "../../domain/output-policy.ts";
-import type { OutputPolicy } from "../../domain/output-policy-schema.ts";
+import { isUntouched } from "../../domain/channel/output-policy.ts";
+import type { OutputPolicy } from "../../domain/channel/output-policy-schema.ts";
 import {
   PACKET,
   PacketOut,
@@ -41,9 +41,6 @@ import {
   type SectionPid,
   sealVersioned,
 } from "./section-group.ts";
-
-export type { CueVerdict } from "./cue-verdict.ts";
-export { cueVerdict } from "./cue-verdict.ts";
 
 export interface PolicyRewriter extends TsFilter {
   /** A TS filter (ts-filter.ts): rewrites whole TS packets (length a multiple of 188). Returns what goes out now: `chunk` itself when nothing in it changed and nothing was held before, otherwise a view into the rewriter's own reusable memory valid only until the next push (callers copy). null when nothing goes out. */

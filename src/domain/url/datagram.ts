@@ -1,7 +1,7 @@
 /** udp:// and rtp:// destinations: host, port, multicast TTL and the local address to send from. */
 
 import { isIP } from "node:net";
-import { OutputError } from "../output-error.ts";
+import { OutputError } from "../channel/output-error.ts";
 import { bareHost, invalid, isMulticast, parseInteger, parsePort, readParams } from "./shared.ts";
 
 export interface DatagramTarget {

@@ -1,7 +1,7 @@
 /** file:// recordings and hls:// outputs: where they may be written, how they turn over, where HLS is pushed. */
 import { posix } from "node:path";
 import * as Redacted from "effect/Redacted";
-import { OutputError } from "../output-error.ts";
+import { OutputError } from "../channel/output-error.ts";
 import {
   checkHost,
   decoded,

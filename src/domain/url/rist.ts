@@ -8,7 +8,7 @@
  */
 import { posix } from "node:path";
 import * as Redacted from "effect/Redacted";
-import { OutputError } from "../output-error.ts";
+import { OutputError } from "../channel/output-error.ts";
 import {
   bareHost,
   beforeQuery,
@@ -188,7 +188,7 @@ const srpFileProblem = (path: string, listen: boolean, withUser: boolean): strin
   return null;
 };
 
-/** The largest srpfile a listener reads (runtime/rist-srp.ts): a ristsrppasswd line is about 400 bytes. */
+/** The largest srpfile a listener reads (runtime/links/rist-srp.ts): a ristsrppasswd line is about 400 bytes. */
 export const SRP_FILE_MAX_BYTES = 1024 * 1024;
 
 /**

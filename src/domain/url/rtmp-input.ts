@@ -10,7 +10,7 @@
  * a secret: masked as `****` wherever the URL is shown (`rtmp://0.0.0.0:1935/live/****`, `…/live?key=****`).
  */
 import * as Redacted from "effect/Redacted";
-import { OutputError } from "../output-error.ts";
+import { OutputError } from "../channel/output-error.ts";
 import {
   bareHost,
   beforeQuery,

@@ -6,7 +6,7 @@
  * RTMPS server's certificate is checked against this CA file instead of the system's).
  */
 import * as Redacted from "effect/Redacted";
-import { OutputError } from "../output-error.ts";
+import { OutputError } from "../channel/output-error.ts";
 import { authority, bareHost, decoded, invalid, parsePort } from "./shared.ts";
 
 /** An RTMP or RTSP destination: where ffmpeg pushes, the URL kept whole but redacted, its secrets apart. */

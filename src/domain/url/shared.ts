@@ -3,7 +3,7 @@
  * with one error wording, and the URL's pieces as written (masking shows what was written, not a re-encoding).
  */
 import { isIPv6 } from "node:net";
-import { OutputError } from "../output-error.ts";
+import { OutputError } from "../channel/output-error.ts";
 
 // Printable ASCII only: no whitespace, control or non-ASCII characters that a tool might read differently.
 const notPrintableAscii = /[^\x21-\x7e]/;

@@ -1,6 +1,6 @@
 /** srt:// destinations and inputs: caller or listener, encryption, stream ids, and what of them is secret. */
 import * as Redacted from "effect/Redacted";
-import { OutputError } from "../output-error.ts";
+import { OutputError } from "../channel/output-error.ts";
 import {
   bareHost,
   beforeQuery,

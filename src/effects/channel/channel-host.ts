@@ -13,18 +13,17 @@ import * as Deferred from "effect/Deferred";
 import * as Effect from "effect/Effect";
 import * as Exit from "effect/Exit";
 import * as FiberMap from "effect/FiberMap";
-import type { ChannelId } from "../../domain/ids.ts";
-import { reportThrough } from "../runtime/end-of-turn.ts";
-import {
-  ChannelError,
-  type ChannelError as ChannelErrorType,
-  type ChannelOptions,
-  type ChannelSpec,
-  type Handover,
-  notRunning,
-  type RunningChannel,
-  startChannel,
-} from "./channel.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
+import { reportThrough } from "../runtime/timers/end-of-turn.ts";
+import { startChannel } from "./channel.ts";
+import type {
+  ChannelError as ChannelErrorType,
+  ChannelOptions,
+  ChannelSpec,
+  Handover,
+  RunningChannel,
+} from "./channel-types.ts";
+import { ChannelError, notRunning } from "./channel-types.ts";
 
 /** A start that died (not failed) is still a start that failed: its reason in words, never a hang. */
 const startFailure = (cause: Cause.Cause<ChannelErrorType>): ChannelErrorType => {

@@ -7,11 +7,11 @@
 import * as Context from "effect/Context";
 import * as Data from "effect/Data";
 import type * as Effect from "effect/Effect";
-import type { NewEvent } from "../../domain/events.ts";
-import type { ChannelId, OutputId } from "../../domain/ids.ts";
-import type { OutputPolicy } from "../../domain/output-policy-schema.ts";
-import type { InputEndpoint, InputRole, RedundancyConfig } from "../../domain/redundancy.ts";
-import type { SlateReason } from "../../domain/slate.ts";
+import type { ChannelId, OutputId } from "../../domain/base/ids.ts";
+import type { OutputPolicy } from "../../domain/channel/output-policy-schema.ts";
+import type { InputEndpoint, InputRole, RedundancyConfig } from "../../domain/channel/redundancy.ts";
+import type { SlateReason } from "../../domain/channel/slate.ts";
+import type { NewEvent } from "../../domain/events/events.ts";
 import type { RedundancyEvent } from "../ingest/failover.ts";
 import type {
   InputSeams,
@@ -25,19 +25,9 @@ import { type InputTraffic, srpRefusalsOf } from "../ingest/input-types.ts";
 import type { HlsServed } from "../outputs/hls.ts";
 import type { RtpState } from "../outputs/rtp.ts";
 import type { OutputOptions, OutputStatus, OutputTraffic } from "../outputs/writer.ts";
-import type { Priority } from "../runtime/priority.ts";
+import type { Priority } from "../runtime/threads/priority.ts";
 import type { HolderCut, Resumed, Resumption } from "./cut-stage.ts";
 import type { CueCounts, CueRecord, Scte35Watcher } from "./scte35-watcher.ts";
-
-export type { InputRole, RedundancyConfig, RedundancyMode } from "../../domain/redundancy.ts";
-export type { InputHealth, RedundancyEvent, SwitchReason } from "../ingest/failover.ts";
-export type {
-  InputStatus,
-  InputSummaryStatus,
-  MergeStatus,
-  RedundancyStatus,
-  RedundancySummary,
-} from "../ingest/input-types.ts";
 
 export interface OutputSpec {
   readonly id: OutputId;
@@ -45,7 +35,7 @@ export interface OutputSpec {
   readonly url: string;
   /** A disabled output exists, validated, without streaming ("ready" destination). */
   readonly enabled: boolean;
-  /** What it takes of the stream (domain/output-policy.ts); null or absent: every packet untouched. */
+  /** What it takes of the stream (domain/channel/output-policy.ts); null or absent: every packet untouched. */
   readonly policy?: OutputPolicy | null | undefined;
 }
 
@@ -54,11 +44,11 @@ export interface ChannelSpec {
   readonly name: string;
   readonly primary: InputEndpoint;
   readonly backup: InputEndpoint | null;
-  /** How the backup is used and where FEC is taken; defaults (domain/redundancy.ts) when absent. */
+  /** How the backup is used and where FEC is taken; defaults (domain/channel/redundancy.ts) when absent. */
   readonly redundancy?: RedundancyConfig | undefined;
   readonly outputs: ReadonlyArray<OutputSpec>;
   /**
-   * On a fleet node, the channel's send gate (runtime/send-gates.ts): its outputs get nothing once the
+   * On a fleet node, the channel's send gate (runtime/sockets/send-gates.ts): its outputs get nothing once the
    * instant there has passed, whatever the main thread says. None on one box.
    */
   readonly sendGate?: number | undefined;
@@ -146,7 +136,7 @@ export interface ChannelOptions {
   /** Starting as the new copy of a moving channel: its UDP inputs take these senders over. */
   readonly handover?: Handover;
   /**
-   * With `handover`: the move's word (runtime/move-word.ts), which the old copy sets in its thread once it has
+   * With `handover`: the move's word (runtime/threads/move-word.ts), which the old copy sets in its thread once it has
    * sent its last datagram. The new copy holds what it forwards until then and reads the word with each
    * datagram, so its outputs resume within a read of that, not after the supervisor's round trips (`settle`).
    */
@@ -290,7 +280,7 @@ export interface WorkerStatus {
   /** Event-loop delay in ms: the worst p99 and the longest of the syncs over the last 15 s. */
   readonly loopDelayP99Ms: number;
   readonly loopDelayMaxMs: number;
-  /** The scheduling the thread runs at (runtime/priority.ts); null until it is up. */
+  /** The scheduling the thread runs at (runtime/threads/priority.ts); null until it is up. */
   readonly priority: Priority | null;
 }
 

@@ -19,13 +19,13 @@ import {
   type InputRole,
   type Redundancy,
   resolveRedundancy,
-} from "../../domain/redundancy.ts";
+} from "../../domain/channel/redundancy.ts";
 import { remuxFaultChannels, settingNow } from "../config/settings.ts";
 import { makeInputPath } from "../ingest/input-path.ts";
 import type { InputPath, InputPathError, InputsStatus, InputsSummary } from "../ingest/input-types.ts";
-import { asOneTurn } from "../runtime/end-of-turn.ts";
-import { newCopyStarted } from "../runtime/move-word.ts";
-import { makeTurnBatch } from "../runtime/turn-batch.ts";
+import { makeTurnBatch } from "../runtime/sockets/turn-batch.ts";
+import { newCopyStarted } from "../runtime/threads/move-word.ts";
+import { asOneTurn } from "../runtime/timers/end-of-turn.ts";
 import {
   ChannelError,
   ChannelFaults,
@@ -41,8 +41,6 @@ import { type FaultHandling, makeFaultHandling } from "./fault-handling.ts";
 import { makeOutputSet, type OutputSet } from "./output-set.ts";
 import { makeSlate, type Slate } from "./slate.ts";
 import { makeTaps } from "./taps.ts";
-
-export * from "./channel-types.ts";
 
 /**
  * Builds and runs a channel in the current scope; returns once every input listens and every enabled output

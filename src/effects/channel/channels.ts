@@ -5,7 +5,7 @@
  * - on forwarding workers (the default: `DISTRIBUTARY_WORKERS`, one per core, each started once the others are
  *   busy): each channel's whole fiber tree runs on one (workers/pool.ts), and the main thread keeps the API,
  *   pages, WebSocket and metrics; the workers ask for a higher priority (nice −10, or real-time when told:
- *   `DISTRIBUTARY_FORWARDING_PRIORITY`, runtime/priority.ts), so a turn that is due runs soon;
+ *   `DISTRIBUTARY_FORWARDING_PRIORITY`, runtime/threads/priority.ts), so a turn that is due runs soon;
  * - in this thread (`DISTRIBUTARY_WORKERS=0`, and whenever a test sets a ChannelFaults seam, whose functions
  *   cannot cross threads): channel-host.ts, beside the API.
  *
@@ -17,7 +17,7 @@ import * as Context from "effect/Context";
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import * as Option from "effect/Option";
-import type { ChannelId } from "../../domain/ids.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
 import {
   batchMs,
   batchMsRemuxed,
@@ -34,21 +34,13 @@ import type { HlsServed } from "../outputs/hls.ts";
 import { recordingsRoot } from "../outputs/recordings.ts";
 import { continueRtp, rtpStates } from "../outputs/rtp.ts";
 import type { OutputOptions } from "../outputs/writer.ts";
-import { closeLibSrt } from "../runtime/libsrt.ts";
-import { makeMoveWord, oldCopyDone } from "../runtime/move-word.ts";
-import {
-  ChannelError,
-  ChannelFaults,
-  type ChannelOptions,
-  type ChannelSpec,
-  type ChannelsService,
-  type HlsSource,
-  PreviewSettings,
-} from "./channel.ts";
-import { makeChannelHost } from "./channel-host.ts";
-import { makeWorkerChannels } from "./workers/pool.ts";
+import { closeLibSrt } from "../runtime/ffi/libsrt.ts";
+import { makeMoveWord, oldCopyDone } from "../runtime/threads/move-word.ts";
 
-export type { ChannelState, ChannelsService, HlsSource, WorkerStatus } from "./channel-types.ts";
+import { makeChannelHost } from "./channel-host.ts";
+import type { ChannelOptions, ChannelSpec, ChannelsService, HlsSource } from "./channel-types.ts";
+import { ChannelError, ChannelFaults, PreviewSettings } from "./channel-types.ts";
+import { makeWorkerChannels } from "./workers/pool.ts";
 
 /** Queue sizes and reconnect policy for every output; tests shorten the backoff through it. */
 export class OutputDefaults extends Context.Reference<OutputDefaults>()("distributary/OutputDefaults", {

@@ -6,7 +6,7 @@
  */
 import * as Effect from "effect/Effect";
 import type { CueInserter } from "../../core/cue-insert/inserter.ts";
-import type { NewEvent } from "../../domain/events.ts";
+import type { NewEvent } from "../../domain/events/events.ts";
 import { ChannelError, type InsertedCue } from "./channel-types.ts";
 import type { OutputSet } from "./output-set.ts";
 import type { PolicyGroups } from "./policy-groups.ts";

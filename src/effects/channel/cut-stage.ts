@@ -24,8 +24,8 @@ import { DiscontinuityMarker, ProgramWatch, ptsAtOrAfter, randomAccessIn } from 
 import { type AgreedCut, DatagramRing } from "../../core/handover/ring.ts";
 import { PACKET, packetPts, pidAt, unitStartAt } from "../../core/ts/index.ts";
 import { continueRtp, peekRtpStates, type RtpState } from "../outputs/rtp.ts";
-import { asOneTurn } from "../runtime/end-of-turn.ts";
-import { monotonicMs } from "../runtime/send-gates.ts";
+import { monotonicMs } from "../runtime/sockets/send-gates.ts";
+import { asOneTurn } from "../runtime/timers/end-of-turn.ts";
 
 /** How long a new holder keeps its outputs back for them to start, at most, before it begins anyway. */
 const GO_MS = 3000;

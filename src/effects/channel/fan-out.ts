@@ -14,13 +14,13 @@ import type * as Scope from "effect/Scope";
 import type { CueInserter } from "../../core/cue-insert/inserter.ts";
 import type { PacketCore } from "../../core/packet-core.ts";
 import { moveBridges, type Route, untouchedRoute } from "../../core/ts-policy/move-bridges.ts";
-import { isUntouched } from "../../domain/output-policy.ts";
-import type { OutputProtocol } from "../../domain/url.ts";
-import { type ReadPace, readPaceMs } from "../runtime/batch-reader.ts";
-import { asOneTurn } from "../runtime/end-of-turn.ts";
-import { doneReader } from "../runtime/move-word.ts";
-import type { BatchSink } from "../runtime/thread-sender.ts";
-import type { TurnBatch } from "../runtime/turn-batch.ts";
+import { isUntouched } from "../../domain/channel/output-policy.ts";
+import type { OutputProtocol } from "../../domain/url/url.ts";
+import { type ReadPace, readPaceMs } from "../runtime/sockets/batch-reader.ts";
+import type { BatchSink } from "../runtime/sockets/thread-sender.ts";
+import type { TurnBatch } from "../runtime/sockets/turn-batch.ts";
+import { doneReader } from "../runtime/threads/move-word.ts";
+import { asOneTurn } from "../runtime/timers/end-of-turn.ts";
 import { type CutStage, makeCutStage } from "./cut-stage.ts";
 import { makeChannelFilters } from "./filters.ts";
 import { makeLeaseFence } from "./lease-fence.ts";
@@ -70,7 +70,7 @@ export const makeFanOut = (options: {
   /** On a fleet node, the channel's send gate (lease-fence.ts). */
   readonly sendGate: number | undefined;
   readonly outputs: OutputSet;
-  /** The plain UDP outputs' batch (runtime/turn-batch.ts): its sinks are set at each rebuild. */
+  /** The plain UDP outputs' batch (runtime/sockets/turn-batch.ts): its sinks are set at each rebuild. */
   readonly turnBatch: TurnBatch;
   readonly inserter: CueInserter;
   /** Started by a move: hold what it forwards until the old copy is done (`letGo`). */

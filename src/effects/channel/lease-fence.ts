@@ -1,5 +1,5 @@
 /**
- * On a fleet node, what a channel's lease lets its outputs send (runtime/send-gates.ts). The send gate is open
+ * On a fleet node, what a channel's lease lets its outputs send (runtime/sockets/send-gates.ts). The send gate is open
  * while the lease was renewed in time; it is checked on the thread that forwards, before each read of an input
  * socket (the reader's `Fence`), when a timer finds its instant passed, and at each rebuild of the fan-out;
  * closed, the outputs get nothing (the preview still does). What queued in an input socket while the thread
@@ -8,7 +8,7 @@
  */
 import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
-import type { Fence } from "../runtime/batch-reader.ts";
+import type { Fence } from "../runtime/sockets/batch-reader.ts";
 import {
   gateLapsed,
   gateOpen,
@@ -16,7 +16,7 @@ import {
   staleAfterMs,
   takeDroppedMidTurn,
   watchGate,
-} from "../runtime/send-gates.ts";
+} from "../runtime/sockets/send-gates.ts";
 
 interface LeaseFence {
   /** What the channel's reads ask before each read of a socket; none on one box. */

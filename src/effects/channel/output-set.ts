@@ -10,9 +10,9 @@ import * as FiberMap from "effect/FiberMap";
 import type * as Scope from "effect/Scope";
 import { FlvRemux } from "../../core/flv/remux.ts";
 import { cueVerdict } from "../../core/ts-policy/cue-verdict.ts";
-import type { NewEvent } from "../../domain/events.ts";
-import type { OutputError } from "../../domain/output-error.ts";
-import { samePolicy } from "../../domain/output-policy.ts";
+import type { OutputError } from "../../domain/channel/output-error.ts";
+import { samePolicy } from "../../domain/channel/output-policy.ts";
+import type { NewEvent } from "../../domain/events/events.ts";
 import { rtpKey } from "../outputs/rtp.ts";
 import {
   makeOutput,
@@ -21,8 +21,8 @@ import {
   type OutputOptions,
   type OutputTraffic,
 } from "../outputs/writer.ts";
-import { refusalFields } from "../runtime/srt-listeners.ts";
-import type { TurnBatch } from "../runtime/turn-batch.ts";
+import { refusalFields } from "../runtime/links/srt-listeners.ts";
+import type { TurnBatch } from "../runtime/sockets/turn-batch.ts";
 import { ChannelError, type OutputEntryStatus, type OutputSpec } from "./channel-types.ts";
 
 interface OutputEntry {

@@ -1,6 +1,6 @@
 /**
  * A channel's outputs that take something other than the untouched stream (an output `policy`,
- * domain/output-policy.ts), in groups: one per distinct policy, each with one rewriter (core/ts-policy) that
+ * domain/channel/output-policy.ts), in groups: one per distinct policy, each with one rewriter (core/ts-policy) that
  * does the work once for all of its outputs. The fan-out offers a group what it offers every output; the group
  * rewrites it and hands the result to its outputs as the channel does to the others: the plain UDP ones in a
  * turn batch of the group's, the rest through their queues (one copy shared by them). An output without a
@@ -14,10 +14,10 @@
 import { type PatEvent, type PmtEvent, patPackets, pmtPackets } from "../../core/psi-build.ts";
 import { cueVerdict } from "../../core/ts-policy/cue-verdict.ts";
 import { makePolicyRewriter, type PolicyRewriter } from "../../core/ts-policy/rewriter.ts";
-import { policyKey } from "../../domain/output-policy.ts";
-import type { OutputPolicy } from "../../domain/output-policy-schema.ts";
+import { policyKey } from "../../domain/channel/output-policy.ts";
+import type { OutputPolicy } from "../../domain/channel/output-policy-schema.ts";
 import type { Output } from "../outputs/writer.ts";
-import { makeTurnBatch, type TurnBatch } from "../runtime/turn-batch.ts";
+import { makeTurnBatch, type TurnBatch } from "../runtime/sockets/turn-batch.ts";
 import type { CueWithheld } from "./scte35-watcher.ts";
 
 /** An enabled output as the groups see it. */

@@ -27,7 +27,7 @@ interface RtmpCueSent {
   readonly format: string;
 }
 
-/** An output whose policy kept a cue from it, and the rule that did (domain/output-policy.ts). */
+/** An output whose policy kept a cue from it, and the rule that did (domain/channel/output-policy.ts). */
 export interface CueWithheld {
   readonly output: string;
   readonly name: string;

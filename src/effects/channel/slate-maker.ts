@@ -23,7 +23,7 @@ import { readSlateImage } from "../../core/slate/image.ts";
 import { formatKey, type SlateFormat } from "../../core/slate/types.ts";
 import { PACKET, SYNC } from "../../core/ts/index.ts";
 import { settingNow, slateDir } from "../config/settings.ts";
-import { describeExit, spawnChild } from "../runtime/child-process.ts";
+import { describeExit, spawnChild } from "../runtime/process/child-process.ts";
 
 class SlateMakerError extends Data.TaggedError("SlateMakerError")<{ readonly message: string }> {}
 

@@ -11,7 +11,7 @@ import { readClip, type SlateClip } from "../../core/slate/clip.ts";
 import { type FormatProbe, makeFormatProbe } from "../../core/slate/probe.ts";
 import type { makeSlateStates } from "../../core/slate/states.ts";
 import { formatKey, type SlateFormat } from "../../core/slate/types.ts";
-import type { ChannelId } from "../../domain/ids.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
 import type { SlateSpec } from "./channel-types.ts";
 import { keepSlateFormat, makeSlateClip, pictureKey } from "./slate-maker.ts";
 import type { FanOutTaps } from "./taps.ts";

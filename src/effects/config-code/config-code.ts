@@ -1,5 +1,5 @@
 /**
- * Configuration as code: a declarative document (YAML or JSON, domain/config-code.ts) planned against the
+ * Configuration as code: a declarative document (YAML or JSON, domain/control/config-code.ts) planned against the
  * stored configuration and applied by its plan's id. The text is read with each field's place
  * (document-text.ts). Secrets are referred to as `${secret:NAME}` and resolved on the server (secret-refs.ts)
  * from DISTRIBUTARY_SECRET_<NAME> or the file <NAME> in DISTRIBUTARY_SECRETS_DIR; a reference is what plans
@@ -15,22 +15,23 @@ import * as Clock from "effect/Clock";
 import * as Effect from "effect/Effect";
 import * as Either from "effect/Either";
 import * as Schema from "effect/Schema";
-import type { AccessRule } from "../../domain/access.ts";
-import { type ChannelConfig, ChannelConfig as ChannelConfigSchema } from "../../domain/channel.ts";
-import { checkChannel } from "../../domain/channel-checks.ts";
+import { ControlError, type FieldIssue } from "../../domain/base/errors.ts";
+import { sameValue } from "../../domain/base/same.ts";
+import { toFieldIssues } from "../../domain/base/validate.ts";
+import { type ChannelConfig, ChannelConfig as ChannelConfigSchema } from "../../domain/channel/channel.ts";
+import { checkChannel } from "../../domain/channel/channel-checks.ts";
+import { buildChannel, inputChanged } from "../../domain/channel/rules.ts";
+import type { AccessRule } from "../../domain/control/access.ts";
 import {
   channelImportOf,
   DeclarativeDocument,
   type PlannedChange,
   resolveAll,
   templatesIn,
-} from "../../domain/config-code.ts";
-import { ControlError, type FieldIssue } from "../../domain/errors.ts";
-import { MASK, type NotifierRecord, notifierProblems } from "../../domain/notifiers.ts";
-import { buildChannel, checkChannelSchedule, inputChanged } from "../../domain/rules.ts";
-import { sameValue } from "../../domain/same.ts";
-import { holdOutputs, windowsOnAir } from "../../domain/schedule.ts";
-import { toFieldIssues } from "../../domain/validate.ts";
+} from "../../domain/control/config-code.ts";
+import { MASK, type NotifierRecord, notifierProblems } from "../../domain/events/notifiers.ts";
+import { holdOutputs, windowsOnAir } from "../../domain/schedule/schedule-outputs.ts";
+import { checkChannelSchedule } from "../../domain/schedule/schedule-rules.ts";
 import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
@@ -40,7 +41,7 @@ import { AccessRules } from "../control/access-rules.ts";
 import { Resume } from "../control/resume.ts";
 import { controlShared } from "../control/shared.ts";
 import { Notifiers } from "../notify/notifiers.ts";
-import { localAddresses } from "../runtime/own-ports.ts";
+import { localAddresses } from "../runtime/sockets/own-ports.ts";
 import { parseText, problem } from "./document-text.ts";
 import { documentText, exportedDocument } from "./export-document.ts";
 import { planChanges, planWords } from "./plan-changes.ts";

@@ -4,7 +4,7 @@
  */
 import * as Either from "effect/Either";
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
-import { ControlError, type FieldIssue } from "../../domain/errors.ts";
+import { ControlError, type FieldIssue } from "../../domain/base/errors.ts";
 
 /**
  * A document refused: each issue's field is its path in the document and its message starts with where it is

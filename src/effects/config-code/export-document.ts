@@ -3,10 +3,10 @@
  * shown as the plan shows it (a reference where the last applied document used one, other secrets masked).
  */
 import { stringify } from "yaml";
-import type { AccessRule } from "../../domain/access.ts";
-import type { ChannelConfig } from "../../domain/channel.ts";
-import { declaredChannel, declaredNotifier } from "../../domain/config-code.ts";
-import type { NotifierRecord } from "../../domain/notifiers.ts";
+import type { ChannelConfig } from "../../domain/channel/channel.ts";
+import type { AccessRule } from "../../domain/control/access.ts";
+import { declaredChannel, declaredNotifier } from "../../domain/control/config-code.ts";
+import type { NotifierRecord } from "../../domain/events/notifiers.ts";
 
 /** The configuration as a declarative document, each leaf through `show` (field path, value). */
 export const exportedDocument = (

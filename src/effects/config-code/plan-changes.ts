@@ -3,8 +3,9 @@
  * field by field with each value shown as a reference or masked, what each change costs a running channel, and
  * the plan in words. Pure: the caller passes the state before and after.
  */
-import type { AccessRule } from "../../domain/access.ts";
-import type { ChannelConfig } from "../../domain/channel.ts";
+
+import type { ChannelConfig } from "../../domain/channel/channel.ts";
+import type { AccessRule } from "../../domain/control/access.ts";
 import {
   type Action,
   channelCost,
@@ -16,9 +17,9 @@ import {
   outputCost,
   type PlannedChange,
   planLine,
-} from "../../domain/config-code.ts";
-import type { NotifierRecord } from "../../domain/notifiers.ts";
-import { ownerOf } from "../../domain/schedule.ts";
+} from "../../domain/control/config-code.ts";
+import type { NotifierRecord } from "../../domain/events/notifiers.ts";
+import { ownerOf } from "../../domain/schedule/schedule-outputs.ts";
 
 type Shown = (field: string, value: unknown) => unknown;
 

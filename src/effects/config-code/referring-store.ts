@@ -14,7 +14,7 @@ import * as Context from "effect/Context";
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import * as Option from "effect/Option";
-import { referencesIn, resolveText } from "../../domain/config-code.ts";
+import { referencesIn, resolveText } from "../../domain/control/config-code.ts";
 import { DocumentStore } from "../config/store.ts";
 import { resolveNames } from "./secret-refs.ts";
 

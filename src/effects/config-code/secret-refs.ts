@@ -7,10 +7,10 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as Effect from "effect/Effect";
 import * as Either from "effect/Either";
-import { referencesIn, resolveText, secretNameProblem } from "../../domain/config-code.ts";
-import type { FieldIssue } from "../../domain/errors.ts";
-import { MASK } from "../../domain/notifiers.ts";
-import { maskUrl } from "../../domain/url.ts";
+import type { FieldIssue } from "../../domain/base/errors.ts";
+import { referencesIn, resolveText, secretNameProblem } from "../../domain/control/config-code.ts";
+import { MASK } from "../../domain/events/notifiers.ts";
+import { maskUrl } from "../../domain/url/url.ts";
 import { holdSecrets } from "../config/secrets.ts";
 
 /** The secret's value, or why there is none (in words, never the value). */

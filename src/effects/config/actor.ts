@@ -5,7 +5,7 @@
  * JWT. Changes made by the service itself (resume at start) are made by "system".
  */
 import * as Context from "effect/Context";
-import { type Sight, seesEveryChannel } from "../../domain/access.ts";
+import { type Sight, seesEveryChannel } from "../../domain/control/access.ts";
 
 export interface Actor {
   readonly name: string;

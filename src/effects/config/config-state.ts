@@ -9,10 +9,10 @@ import * as Effect from "effect/Effect";
 import * as Either from "effect/Either";
 import * as Option from "effect/Option";
 import * as Schema from "effect/Schema";
-import { ChannelConfig, ConfigDocument, emptyConfig } from "../../domain/channel.ts";
-import { newReads } from "../../domain/config-reads.ts";
-import { ControlError, notFound } from "../../domain/errors.ts";
-import type { ChannelId } from "../../domain/ids.ts";
+import { ControlError, notFound } from "../../domain/base/errors.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
+import { ChannelConfig, ConfigDocument, emptyConfig } from "../../domain/channel/channel.ts";
+import { newReads } from "../../domain/channel/config-reads.ts";
 import { srpFilePlaceProblem, srpFilesOf } from "../../domain/url/rist.ts";
 import { FleetReads } from "./fleet-reads.ts";
 import { CurrentNodeRole } from "./node-role.ts";
@@ -67,7 +67,7 @@ const byId = (document: ConfigDocument): ReadonlyMap<string, ChannelConfig> => {
  * Refuses a change that names an srpfile a channel did not name before (a RIST listener's, input or output):
  * only the node's admin may (CurrentNodeRole), and only a path under DISTRIBUTARY_RIST_SRP_DIR (`dir`), in the
  * one wording that never tells whether a file exists. The file itself is read where the listener starts, off
- * the control plane's lock (runtime/rist-srp.ts). Paths a channel already names are left as they are.
+ * the control plane's lock (runtime/links/rist-srp.ts). Paths a channel already names are left as they are.
  */
 const srpFilesAllowed = (before: ConfigDocument, next: ConfigDocument, dir: string | null) =>
   Effect.gen(function* () {
@@ -183,7 +183,7 @@ export class ConfigState extends Effect.Service<ConfigState>()("distributary/Con
     const fleetReads = yield* Effect.serviceOption(FleetReads);
     /**
      * In a fleet, what only this release reads is not written while a live node of an older release would
-     * stop applying every change for it (src/domain/config-reads.ts, docs/upgrades.md).
+     * stop applying every change for it (src/domain/channel/config-reads.ts, docs/upgrades.md).
      */
     const readableByFleet = (before: ConfigDocument, next: ConfigDocument) =>
       Effect.gen(function* () {

@@ -1,10 +1,10 @@
 /**
- * Whether every live node of the fleet reads what a change would write (src/domain/config-reads.ts). Only the
+ * Whether every live node of the fleet reads what a change would write (src/domain/channel/config-reads.ts). Only the
  * PostgreSQL store provides it (postgres/node-reads.ts); on one box nobody else reads, and nothing is asked.
  */
 import * as Context from "effect/Context";
 import type * as Effect from "effect/Effect";
-import type { ConfigRead } from "../../domain/config-reads.ts";
+import type { ConfigRead } from "../../domain/channel/config-reads.ts";
 
 export class FleetReads extends Context.Tag("distributary/FleetReads")<
   FleetReads,

@@ -5,7 +5,7 @@
  * (config-state.ts). The service itself (resume at start, a fleet's reload) is the node's admin.
  */
 import * as Context from "effect/Context";
-import type { Role } from "../../domain/access.ts";
+import type { Role } from "../../domain/control/access.ts";
 
 export class CurrentNodeRole extends Context.Reference<CurrentNodeRole>()("distributary/CurrentNodeRole", {
   defaultValue: (): Role | null => "admin",

@@ -9,8 +9,8 @@
 import { hostname } from "node:os";
 import * as Effect from "effect/Effect";
 import * as Option from "effect/Option";
-import type { ChannelConfig } from "../../domain/channel.ts";
-import type { ChannelFleetView, ChannelView } from "../../domain/views.ts";
+import type { ChannelConfig } from "../../domain/channel/channel.ts";
+import type { ChannelFleetView, ChannelView } from "../../domain/views/views.ts";
 import { databaseUrl, nodeId } from "./settings.ts";
 
 /** How long the holders' views are fetched after the last time somebody read one. */

@@ -9,7 +9,7 @@ import * as Context from "effect/Context";
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import * as Schema from "effect/Schema";
-import { SCHEDULE_PHASES } from "../../domain/schedule-phases.ts";
+import { SCHEDULE_PHASES } from "../../domain/schedule/schedule-phases.ts";
 import { DocumentStore, loadDocument, type StoreError, saveDocument } from "./store.ts";
 
 const ACTIONS = [
@@ -22,7 +22,7 @@ const ACTIONS = [
   "stop_medialive",
 ] as const;
 
-/** One occurrence's progress (domain/schedule.ts OccurrenceProgress), as stored. */
+/** One occurrence's progress (domain/schedule/schedule.ts OccurrenceProgress), as stored. */
 export const StoredProgress = Schema.Struct({
   key: Schema.String,
   window: Schema.String,

@@ -11,8 +11,8 @@
  */
 import * as Either from "effect/Either";
 import * as Redacted from "effect/Redacted";
-import { parseOutputUrl, rtmpInputTarget } from "../../domain/url.ts";
-import { SERVICE_WORDS } from "../../domain/words.ts";
+import { SERVICE_WORDS } from "../../domain/base/words.ts";
+import { parseOutputUrl, rtmpInputTarget } from "../../domain/url/url.ts";
 
 /** Shorter values would mask ordinary words; every secret the service makes or accepts is longer. */
 const MIN_LENGTH = 6;

@@ -78,7 +78,7 @@ export type Priority = (typeof PRIORITIES)[number];
 const isPriority = (value: string): value is Priority =>
   (PRIORITIES as ReadonlyArray<string>).includes(value);
 
-/** The scheduling forwarding workers ask for (runtime/priority.ts). */
+/** The scheduling forwarding workers ask for (runtime/threads/priority.ts). */
 export const forwardingPriority = Config.string("DISTRIBUTARY_FORWARDING_PRIORITY").pipe(
   Config.withDefault("high"),
   Config.validate({
@@ -96,7 +96,7 @@ const msUpTo =
   (value: number): boolean =>
     Number.isFinite(value) && value >= 0 && value <= max;
 
-/** How long a flowing input's datagrams may wait to be read together (runtime/batch-reader.ts); 0: as they come. */
+/** How long a flowing input's datagrams may wait to be read together (runtime/sockets/batch-reader.ts); 0: as they come. */
 export const batchMs = Config.number("DISTRIBUTARY_BATCH_MS").pipe(
   Config.withDefault(BATCH_MS_DEFAULT),
   Config.validate({
@@ -134,20 +134,20 @@ export const udpGso = Config.string("DISTRIBUTARY_UDP_GSO").pipe(
   Config.map((value) => value !== "off"),
 );
 
-/** `dgram` keeps UDP and RTP outputs on node:dgram on Deno too (runtime/udp-sender.ts). */
+/** `dgram` keeps UDP and RTP outputs on node:dgram on Deno too (runtime/sockets/udp-sender.ts). */
 export const udpSenderDgram = Config.string("DISTRIBUTARY_UDP_SENDER").pipe(
   Config.withDefault(""),
   Config.map((value) => value === "dgram"),
 );
 
-/** Another libsrt build to load instead of the system's (runtime/libsrt.ts); "" for the system's. */
+/** Another libsrt build to load instead of the system's (runtime/ffi/libsrt.ts); "" for the system's. */
 export const libsrtPath = Config.string("DISTRIBUTARY_LIBSRT").pipe(Config.withDefault(""));
 
 /** Where file and HLS-directory outputs may write (outputs/recordings.ts); none: `<config-dir>/recordings`. */
 export const recordingsDir = Config.option(Config.nonEmptyString("DISTRIBUTARY_RECORDINGS_DIR"));
 
 /**
- * The directory of the ristsrppasswd files RIST listeners may name as `srpfile` (runtime/rist-srp.ts): a file
+ * The directory of the ristsrppasswd files RIST listeners may name as `srpfile` (runtime/links/rist-srp.ts): a file
  * under it, its real path under it too; none: no listener may name one.
  */
 export const ristSrpDir = Config.option(Config.nonEmptyString("DISTRIBUTARY_RIST_SRP_DIR"));
@@ -161,7 +161,7 @@ export const configFile = Config.option(Config.nonEmptyString("DISTRIBUTARY_CONF
  */
 export const slateDir = Config.option(Config.nonEmptyString("DISTRIBUTARY_SLATE_DIR"));
 
-/** Whether HLS outputs may push to private networks (domain/addresses.ts); loopback and link-local never. */
+/** Whether HLS outputs may push to private networks (domain/channel/addresses.ts); loopback and link-local never. */
 export const hlsPushAllowPrivate = Config.boolean("DISTRIBUTARY_HLS_PUSH_ALLOW_PRIVATE").pipe(
   Config.withDefault(false),
 );

@@ -11,8 +11,6 @@ import * as Option from "effect/Option";
 import * as Stream from "effect/Stream";
 import type { ConfigNotice, StoreNotice } from "./postgres/database.ts";
 
-export type { ConfigNotice, LeaseNotice, NodeNotice, StoreNotice } from "./postgres/database.ts";
-
 export class StoreChanges extends Context.Tag("distributary/StoreChanges")<
   StoreChanges,
   { readonly changes: Stream.Stream<StoreNotice> }

@@ -18,7 +18,7 @@ import * as Layer from "effect/Layer";
 import * as Option from "effect/Option";
 import type * as ParseResult from "effect/ParseResult";
 import * as Schema from "effect/Schema";
-import { toFieldIssues } from "../../domain/validate.ts";
+import { toFieldIssues } from "../../domain/base/validate.ts";
 
 /**
  * `unavailable`: the shared database cannot be reached; `conflict`: another node changed what this write

@@ -1,13 +1,13 @@
 /**
  * The access rules (admin): which claims of a person signed in through the company's identity provider give
- * which role on which channels (src/domain/access.ts). One list, replaced whole, kept in the store as
+ * which role on which channels (src/domain/control/access.ts). One list, replaced whole, kept in the store as
  * `access-rules.json` (one box's JSON store, or a fleet's `access_rules` table, so every node grants the same),
  * read synchronously on every request, audited on each change and read again at once when another node changes
  * it.
  */
 import * as Effect from "effect/Effect";
 import * as Schema from "effect/Schema";
-import { type AccessRule, AccessRules as AccessRulesSchema } from "../../domain/access.ts";
+import { type AccessRule, AccessRules as AccessRulesSchema } from "../../domain/control/access.ts";
 import { storeFailed } from "../config/config-state.ts";
 import { DocumentStore, loadDocument, saveDocument } from "../config/store.ts";
 import { reloadOnChange } from "../config/store-changes.ts";

@@ -12,10 +12,10 @@ import * as Effect from "effect/Effect";
 import * as Option from "effect/Option";
 import * as Redacted from "effect/Redacted";
 import * as Schema from "effect/Schema";
-import { ChannelScope, type Grant, Role } from "../../domain/access.ts";
-import { Name } from "../../domain/channel.ts";
-import { ControlError, notFound } from "../../domain/errors.ts";
-import { TokenId } from "../../domain/ids.ts";
+import { ControlError, notFound } from "../../domain/base/errors.ts";
+import { TokenId } from "../../domain/base/ids.ts";
+import { Name } from "../../domain/channel/channel.ts";
+import { ChannelScope, type Grant, Role } from "../../domain/control/access.ts";
 import type { Actor } from "../config/actor.ts";
 import { storeFailed } from "../config/config-state.ts";
 import { holdSecrets, releaseSecrets, setTokenNames } from "../config/secrets.ts";
@@ -24,8 +24,6 @@ import { DocumentStore, loadDocument, saveDocument } from "../config/store.ts";
 import { audit, EventBus } from "../events/event-bus.ts";
 
 export const TOKENS_FILE = "tokens.json";
-
-export { allows, Role } from "../../domain/access.ts";
 
 const TokenRecord = Schema.Struct({
   id: TokenId,
@@ -81,7 +79,7 @@ export interface Principal {
   readonly name: string;
   /** The highest role held on any channel. */
   readonly role: Role;
-  /** What the caller may do where: see src/domain/access.ts. */
+  /** What the caller may do where: see src/domain/control/access.ts. */
   readonly grants: ReadonlyArray<Grant>;
   /** How the caller proved who it is: a local token, a page session, a JWT of the identity provider, a peer. */
   readonly via: "token" | "session" | "jwt" | "peer";

@@ -10,6 +10,10 @@ import * as Effect from "effect/Effect";
 import * as Either from "effect/Either";
 import * as Schema from "effect/Schema";
 import { readSlateImage } from "../../core/slate/image.ts";
+import { ControlError, type FieldIssue } from "../../domain/base/errors.ts";
+import { ChannelId } from "../../domain/base/ids.ts";
+import { sameValue } from "../../domain/base/same.ts";
+import { decodeLenient, decodeLenientEither, invalid } from "../../domain/base/validate.ts";
 import {
   type ChannelConfig,
   ChannelImport,
@@ -17,24 +21,16 @@ import {
   ConfigImport,
   OriginalChannel,
   OriginalOutput,
-} from "../../domain/channel.ts";
-import { checkChannel } from "../../domain/channel-checks.ts";
-import { ControlError, type FieldIssue } from "../../domain/errors.ts";
-import { ChannelId } from "../../domain/ids.ts";
-import {
-  buildChannel,
-  checkChannelSchedule,
-  fromOriginal,
-  loopingOutputs,
-  prefixed,
-} from "../../domain/rules.ts";
-import { sameValue } from "../../domain/same.ts";
-import { maskUrl } from "../../domain/url.ts";
-import { decodeLenient, decodeLenientEither, invalid } from "../../domain/validate.ts";
+} from "../../domain/channel/channel.ts";
+import { checkChannel } from "../../domain/channel/channel-checks.ts";
+import { loopingOutputs } from "../../domain/channel/loops.ts";
+import { buildChannel, fromOriginal, prefixed } from "../../domain/channel/rules.ts";
+import { checkChannelSchedule } from "../../domain/schedule/schedule-rules.ts";
+import { maskUrl } from "../../domain/url/url.ts";
 import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { recordingOutputsError, recordingsRoot } from "../outputs/recordings.ts";
-import { localAddresses } from "../runtime/own-ports.ts";
+import { localAddresses } from "../runtime/sockets/own-ports.ts";
 import { Resume } from "./resume.ts";
 import { controlShared } from "./shared.ts";
 

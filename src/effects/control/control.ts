@@ -1,5 +1,5 @@
 /**
- * The control plane's commands. Each takes the write lock, applies the pure rules (domain/rules.ts,
+ * The control plane's commands. Each takes the write lock, applies the pure rules (domain/channel/rules.ts,
  * channel-checks.ts) to the stored configuration, persists the result, then touches only what changed at runtime:
  * a new output starts, a changed output restarts alone, changed inputs or redundancy settings apply to the running
  * channel with its outputs untouched. Each writes an `api_change` event naming the token that made it (the audit
@@ -13,13 +13,14 @@
 import * as Clock from "effect/Clock";
 import * as Effect from "effect/Effect";
 import { frozenRefusal } from "../../core/content/args.ts";
-import type { ChannelBody, ChannelConfig, ChannelPatch } from "../../domain/channel.ts";
-import { checkChannel, idTaken } from "../../domain/channel-checks.ts";
-import type { FieldIssue } from "../../domain/errors.ts";
-import type { ChannelId } from "../../domain/ids.ts";
-import { buildChannel, checkChannelSchedule, inputChanged, patchChannel } from "../../domain/rules.ts";
-import { holdOutputs } from "../../domain/schedule.ts";
-import { invalid } from "../../domain/validate.ts";
+import type { FieldIssue } from "../../domain/base/errors.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
+import { invalid } from "../../domain/base/validate.ts";
+import type { ChannelBody, ChannelConfig, ChannelPatch } from "../../domain/channel/channel.ts";
+import { checkChannel, idTaken } from "../../domain/channel/channel-checks.ts";
+import { buildChannel, inputChanged, patchChannel } from "../../domain/channel/rules.ts";
+import { holdOutputs } from "../../domain/schedule/schedule-outputs.ts";
+import { checkChannelSchedule } from "../../domain/schedule/schedule-rules.ts";
 import type { ChannelRuntimeStatus } from "../channel/channel-types.ts";
 import { Channels } from "../channel/channels.ts";
 import { CurrentSight } from "../config/actor.ts";
@@ -27,7 +28,7 @@ import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
 import { ScheduleStore } from "../config/schedule-progress.ts";
 import { checkRecordingOutputs, recordingsRoot } from "../outputs/recordings.ts";
-import { localAddresses } from "../runtime/own-ports.ts";
+import { localAddresses } from "../runtime/sockets/own-ports.ts";
 import { ReadModel } from "../status/read-model.ts";
 import { liveCommands } from "./live-commands.ts";
 import { fromCheck, outputCommands, outputsSeen, scheduleOnAir } from "./output-commands.ts";

@@ -8,7 +8,9 @@ import type * as Context from "effect/Context";
 import * as Effect from "effect/Effect";
 import * as Either from "effect/Either";
 import * as Schema from "effect/Schema";
-import type { Sight } from "../../domain/access.ts";
+import { ControlError } from "../../domain/base/errors.ts";
+import type { ChannelId, OutputId } from "../../domain/base/ids.ts";
+import { invalid, toFieldIssues } from "../../domain/base/validate.ts";
 import {
   type ChannelConfig,
   MAX_OUTPUTS,
@@ -16,26 +18,19 @@ import {
   type OutputConfig,
   OutputConfig as OutputConfigSchema,
   type OutputPatch,
-} from "../../domain/channel.ts";
-import { ControlError } from "../../domain/errors.ts";
-import type { ChannelId, OutputId } from "../../domain/ids.ts";
-import { tablePidIssues } from "../../domain/output-policy.ts";
-import {
-  buildOutput,
-  outputLoop,
-  policyOf,
-  scheduledOutput,
-  unmask,
-  withOutput,
-} from "../../domain/rules.ts";
-import { enableRefusal, mayBeOn, windowsOnAir } from "../../domain/schedule.ts";
-import { invalid, toFieldIssues } from "../../domain/validate.ts";
+} from "../../domain/channel/channel.ts";
+import { outputLoop } from "../../domain/channel/loops.ts";
+import { tablePidIssues } from "../../domain/channel/output-policy.ts";
+import { buildOutput, policyOf, unmask, withOutput } from "../../domain/channel/rules.ts";
+import type { Sight } from "../../domain/control/access.ts";
+import { enableRefusal, mayBeOn, windowsOnAir } from "../../domain/schedule/schedule-outputs.ts";
+import { scheduledOutput } from "../../domain/schedule/schedule-rules.ts";
 import { Channels } from "../channel/channels.ts";
 import { CurrentSight } from "../config/actor.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { ScheduleStore } from "../config/schedule-progress.ts";
 import { checkRecordingOutputs, recordingsRoot } from "../outputs/recordings.ts";
-import { localAddresses } from "../runtime/own-ports.ts";
+import { localAddresses } from "../runtime/sockets/own-ports.ts";
 import { ReadModel } from "../status/read-model.ts";
 import { controlShared } from "./shared.ts";
 
@@ -59,7 +54,7 @@ const keepMasked = (url: string, previous: OutputConfig | undefined, field: stri
 
 /**
  * The windows of the channel's schedule on air now, by its stored progress: a schedule owns the outputs it
- * names, off outside its windows (domain/schedule-outputs.ts).
+ * names, off outside its windows (domain/schedule/schedule-outputs.ts).
  */
 export const scheduleOnAir = (schedules: Context.Tag.Service<ScheduleStore>) => (channel: ChannelConfig) =>
   channel.schedule == null

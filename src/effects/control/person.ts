@@ -5,7 +5,7 @@
  * role is refused in words. The audit trail names them with their subject, issuer and how they proved it
  * (auth.ts's actorOf, or claimsActor here when no rule matched).
  */
-import { type AccessRule, grantsFromClaims, highestRole } from "../../domain/access.ts";
+import { type AccessRule, grantsFromClaims, highestRole } from "../../domain/control/access.ts";
 import type { Actor } from "../config/actor.ts";
 import type { Principal } from "./auth.ts";
 

@@ -4,19 +4,19 @@
  * starting a channel's runtime from its stored configuration. Private to control/.
  */
 import * as Effect from "effect/Effect";
-import type { ChannelConfig, OutputConfig } from "../../domain/channel.ts";
-import { channelInputs } from "../../domain/channel-checks.ts";
-import { ControlError } from "../../domain/errors.ts";
-import type { ChannelId, OutputId } from "../../domain/ids.ts";
-import { trustSenders } from "../../domain/medialive.ts";
-import type { SlateConfig } from "../../domain/slate.ts";
-import type { ChannelSpec, OutputSpec, SlateSpec } from "../channel/channel.ts";
+import { ControlError } from "../../domain/base/errors.ts";
+import type { ChannelId, OutputId } from "../../domain/base/ids.ts";
+import type { ChannelConfig, OutputConfig } from "../../domain/channel/channel.ts";
+import { channelInputs } from "../../domain/channel/channel-checks.ts";
+import type { SlateConfig } from "../../domain/channel/slate.ts";
+import { trustSenders } from "../../domain/medialive/medialive.ts";
+import type { ChannelSpec, OutputSpec, SlateSpec } from "../channel/channel-types.ts";
 import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
 import { audit, EventBus } from "../events/event-bus.ts";
 import { MediaLive } from "../medialive/medialive.ts";
-import { gateSlot } from "../runtime/send-gates.ts";
+import { gateSlot } from "../runtime/sockets/send-gates.ts";
 import { ReadModel } from "../status/read-model.ts";
 
 /** What the channel runtime needs of a stored output: in a fleet, only the lease holder sends. */

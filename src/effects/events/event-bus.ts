@@ -1,5 +1,5 @@
 /**
- * The event bus: one `PubSub` of typed channel events (domain/events.ts) that logs, the WebSocket, the pages'
+ * The event bus: one `PubSub` of typed channel events (domain/events/events.ts) that logs, the WebSocket, the pages'
  * event log and the metrics counters subscribe to, and bounded rings of recent events behind
  * `GET /api/events`: one per channel, and one for the events of no channel (nodes, sign-ins, node-wide changes),
  * so that a flood of one kind (refused sign-ins from anyone, one channel's reconnects) pushes out only its own
@@ -11,7 +11,7 @@
 import * as Effect from "effect/Effect";
 import * as PubSub from "effect/PubSub";
 import * as Stream from "effect/Stream";
-import type { ChannelEvent, ChannelEventType, NewEvent } from "../../domain/events.ts";
+import type { ChannelEvent, ChannelEventType, NewEvent } from "../../domain/events/events.ts";
 import { CurrentActor } from "../config/actor.ts";
 
 export interface EventFilter {

@@ -7,9 +7,9 @@
  */
 import * as Effect from "effect/Effect";
 import * as Stream from "effect/Stream";
-import { type ChannelEvent, channelLabel, dropReasonsText, outputLabel } from "../../domain/events.ts";
-import { handoverClean, handoverWords } from "../../domain/handover.ts";
-import type { SlateReason } from "../../domain/slate.ts";
+import { handoverClean, handoverWords } from "../../domain/channel/handover.ts";
+import type { SlateReason } from "../../domain/channel/slate.ts";
+import { type ChannelEvent, channelLabel, dropReasonsText, outputLabel } from "../../domain/events/events.ts";
 import { EventBus } from "./event-bus.ts";
 
 type Level = "debug" | "info" | "warn" | "error";

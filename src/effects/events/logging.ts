@@ -11,7 +11,7 @@ import type * as Layer from "effect/Layer";
 import * as Logger from "effect/Logger";
 import type * as LogLevel from "effect/LogLevel";
 import pino, { type DestinationStream } from "pino";
-import { maskUrl } from "../../domain/url.ts";
+import { maskUrl } from "../../domain/url/url.ts";
 import { maskKnownSecrets } from "../config/secrets.ts";
 import { logLevel, settingNow } from "../config/settings.ts";
 

@@ -12,8 +12,8 @@
 import * as Effect from "effect/Effect";
 import * as Option from "effect/Option";
 import * as Stream from "effect/Stream";
-import type { ChannelEvent } from "../../domain/events.ts";
-import { handoverWords } from "../../domain/handover.ts";
+import { handoverWords } from "../../domain/channel/handover.ts";
+import type { ChannelEvent } from "../../domain/events/events.ts";
 import type { DatabaseShape } from "../config/postgres/database.ts";
 import type { EventBus } from "../events/event-bus.ts";
 

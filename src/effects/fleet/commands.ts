@@ -3,7 +3,7 @@
  * an operator's move of a channel to another node. The coordinator gives them what it knows and holds.
  */
 import * as Effect from "effect/Effect";
-import { ControlError } from "../../domain/errors.ts";
+import { ControlError } from "../../domain/base/errors.ts";
 import type { HolderCut } from "../channel/cut-stage.ts";
 import type { FleetShape } from "./fleet-types.ts";
 import type { Known } from "./lease-book.ts";

@@ -9,7 +9,7 @@
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import type { ChannelConfig } from "../../domain/channel.ts";
+import type { ChannelConfig } from "../../domain/channel/channel.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Metrics } from "../status/metrics.ts";
 import { Fleet } from "./fleet.ts";

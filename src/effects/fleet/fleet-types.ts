@@ -3,8 +3,8 @@
  * node is cut off. On one box `enabled` is false and the lists are empty.
  */
 import type * as Effect from "effect/Effect";
-import type { ControlError } from "../../domain/errors.ts";
-import type { UpgradeState } from "../../domain/handover.ts";
+import type { ControlError } from "../../domain/base/errors.ts";
+import type { UpgradeState } from "../../domain/channel/handover.ts";
 
 export type NodeState = "up" | "unreachable" | "down" | "draining" | "drained";
 

@@ -5,7 +5,7 @@
 import * as Context from "effect/Context";
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
-import { ControlError } from "../../domain/errors.ts";
+import { ControlError } from "../../domain/base/errors.ts";
 import type { FleetShape } from "./fleet-types.ts";
 
 export class Fleet extends Context.Tag("distributary/Fleet")<Fleet, FleetShape>() {}

@@ -30,7 +30,7 @@
  */
 import * as Effect from "effect/Effect";
 import type { Queryable } from "../config/postgres/database.ts";
-import { quietly } from "../runtime/quiet-timer.ts";
+import { quietly } from "../runtime/timers/quiet-timer.ts";
 import type { NodeRow } from "./nodes.ts";
 import { type PeerReach, type PortProbe, peerReachesDatabase } from "./peers.ts";
 
@@ -345,7 +345,7 @@ export const makeGuard = (deps: GuardDeps) => {
   };
 
   /**
-   * The check, on a quiet timer (runtime/quiet-timer.ts) while the scope lasts: at rest it waits until `quiet`
+   * The check, on a quiet timer (runtime/timers/quiet-timer.ts) while the scope lasts: at rest it waits until `quiet`
    * may next turn false (about once a second), as plain arithmetic; once there is something to do, it runs as
    * an effect every GUARD_MS, one at a time; and at once when a statement fails.
    */

@@ -9,12 +9,12 @@
  * new holder's gate opens only after the statement that gave it the lease, so two nodes never send at once.
  */
 import * as Effect from "effect/Effect";
-import type { ChannelId } from "../../domain/ids.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
 import type { ChannelsService } from "../channel/channel-types.ts";
 import { type HolderCut, MARGIN_MS, RAP_WAIT_MS, type Resumption } from "../channel/cut-stage.ts";
 import type { EventBus } from "../events/event-bus.ts";
 import { reportHandoverOn } from "../handover/report.ts";
-import { monotonicMs } from "../runtime/send-gates.ts";
+import { monotonicMs } from "../runtime/sockets/send-gates.ts";
 import type { LeaseRow } from "./leases.ts";
 
 /** How long the old holder's channel has to answer with its cut (it runs on to a random access point first). */

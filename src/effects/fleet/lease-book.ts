@@ -4,8 +4,8 @@
  * take from them. Lookups by id, never scans inside loops over channels. The coordinator writes it; nothing
  * here talks to the database or the network.
  */
-import type { ChannelConfig } from "../../domain/channel.ts";
-import type { ChannelFleetView } from "../../domain/views.ts";
+import type { ChannelConfig } from "../../domain/channel/channel.ts";
+import type { ChannelFleetView } from "../../domain/views/views.ts";
 import type { LeaseView, NodeView } from "./fleet-types.ts";
 import * as L from "./leases.ts";
 import type { NodeRow } from "./nodes.ts";

@@ -10,7 +10,7 @@
  * sooner returns at once.
  */
 import * as Effect from "effect/Effect";
-import type { ChannelConfig } from "../../domain/channel.ts";
+import type { ChannelConfig } from "../../domain/channel/channel.ts";
 import type { TakeoverReason } from "./fleet-types.ts";
 import type { Guard } from "./guard.ts";
 import type { FleetHandover } from "./handover.ts";

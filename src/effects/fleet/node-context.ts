@@ -4,7 +4,7 @@
  * into it, what it knows of the leases and which it holds.
  */
 import type * as Effect from "effect/Effect";
-import type { ChannelConfig } from "../../domain/channel.ts";
+import type { ChannelConfig } from "../../domain/channel/channel.ts";
 import type { Queryable } from "../config/postgres/database.ts";
 import type { Guard } from "./guard.ts";
 import type { LeaseBook } from "./lease-book.ts";

@@ -4,7 +4,7 @@
  * its own (handover/upgrade-state.ts); another's is what its last heartbeat reported (null from a node of a
  * release before this one).
  */
-import type { NodeDrain, UpgradeState } from "../../domain/handover.ts";
+import type { NodeDrain, UpgradeState } from "../../domain/channel/handover.ts";
 import { upgradeState } from "../handover/upgrade-state.ts";
 import type { NodeView } from "./fleet-types.ts";
 

@@ -3,7 +3,7 @@
  * database's clock, whether it drains, and the load it reported. One statement per function. A registration
  * and a drain are announced on `distributary_nodes` (the node's id), so every node reads the nodes at once.
  */
-import { type UpgradeState, upgradeStateOf } from "../../domain/handover.ts";
+import { type UpgradeState, upgradeStateOf } from "../../domain/channel/handover.ts";
 import { NODE_CHANNEL, type Queryable } from "../config/postgres/database.ts";
 
 /** What a node reports of itself at each heartbeat. */

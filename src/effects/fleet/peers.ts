@@ -5,7 +5,7 @@
  * question a holder asks before it fences itself), and its own view of the channels it holds.
  */
 import { connect, type Socket } from "node:net";
-import type { ChannelView } from "../../domain/views.ts";
+import type { ChannelView } from "../../domain/views/views.ts";
 
 export type PortProbe = "open" | "refused" | "silent";
 

@@ -1,13 +1,13 @@
 /**
  * What a node sends: the channels whose leases it holds, each with its term, and the send gates
- * (runtime/send-gates.ts) that let their outputs go on. The coordinator starts and stops sending here as its
+ * (runtime/sockets/send-gates.ts) that let their outputs go on. The coordinator starts and stops sending here as its
  * leases come and go, and moves the gates on at each renewal made in time; the guard (guard.ts) stops every
  * held channel at once and starts them again, or keeps their gates moving while the node is isolated.
  */
 import * as Effect from "effect/Effect";
-import type { ChannelId } from "../../domain/ids.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
 import type { Resume } from "../control/resume.ts";
-import { monotonicMs, sendUntil, setTerm } from "../runtime/send-gates.ts";
+import { monotonicMs, sendUntil, setTerm } from "../runtime/sockets/send-gates.ts";
 import type { TakeoverReason } from "./fleet-types.ts";
 import { fenceMarginMs } from "./guard.ts";
 import type { FleetHandover, HandoverPlan } from "./handover.ts";
@@ -35,7 +35,7 @@ export const makeSending = (
   const held = new Map<string, number>();
   /** When each held lease came here (this process's clock, once the statement that took it had answered). */
   const takenAt = new Map<string, number>();
-  /** Until when the last renewal lets the held channels send (runtime/send-gates.ts). */
+  /** Until when the last renewal lets the held channels send (runtime/sockets/send-gates.ts). */
   let gateUntil = 0;
   const takeovers: Record<TakeoverReason, number> = {
     expired: 0,

@@ -8,8 +8,8 @@
  * large the fleet, and no request.
  */
 import * as Effect from "effect/Effect";
-import type { ChannelConfig } from "../../domain/channel.ts";
-import type { ChannelView } from "../../domain/views.ts";
+import type { ChannelConfig } from "../../domain/channel/channel.ts";
+import type { ChannelView } from "../../domain/views/views.ts";
 import { PEER_TIMEOUT_MS } from "./guard.ts";
 import type { LeaseBook } from "./lease-book.ts";
 import * as L from "./leases.ts";

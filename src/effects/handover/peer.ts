@@ -1,7 +1,7 @@
 /**
  * The two processes of an upgrade on one box (upgrade.ts), as the channel supervisors see them. The old
  * process started the new one with an IPC channel (Node's `process.send`); over it, the new one's supervisor
- * takes each channel the old one runs, as a move between threads does (runtime/move-word.ts), only across
+ * takes each channel the old one runs, as a move between threads does (runtime/threads/move-word.ts), only across
  * processes: it asks where the old copy's inputs hear their senders, starts its copy with its inputs joined to
  * those ports and connected to those senders (the kernel gives it every datagram from then on; what the old
  * socket had queued, the old copy still reads), holds what it forwards, says it started; the old copy closes
@@ -14,8 +14,8 @@
  */
 import { join } from "node:path";
 import * as Effect from "effect/Effect";
-import type { NewEvent } from "../../domain/events.ts";
-import type { ChannelId } from "../../domain/ids.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
+import type { NewEvent } from "../../domain/events/events.ts";
 import { ChannelError, type ChannelSpec, type Handover, type OutputSpec } from "../channel/channel-types.ts";
 import type { RtpState } from "../outputs/rtp.ts";
 

@@ -7,8 +7,8 @@
  * keeps no audit table: its audit trail is the event log (`GET /api/events?type=handover`).
  */
 import * as Effect from "effect/Effect";
-import type { NewEvent } from "../../domain/events.ts";
-import type { HandoverKind, HandoverMode } from "../../domain/handover.ts";
+import type { HandoverKind, HandoverMode } from "../../domain/channel/handover.ts";
+import type { NewEvent } from "../../domain/events/events.ts";
 import { EventBus } from "../events/event-bus.ts";
 
 export interface HandoverReport {

@@ -5,7 +5,7 @@
  * every node's. Plain values: nothing here runs an Effect.
  */
 
-import type { LastUpgrade, UpgradeState } from "../../domain/handover.ts";
+import type { LastUpgrade, UpgradeState } from "../../domain/channel/handover.ts";
 
 let state: UpgradeState = { upgrading: null, last: null };
 

@@ -19,7 +19,7 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync }
 import { createServer, type Server, Socket } from "node:net";
 import * as Effect from "effect/Effect";
 import * as Runtime from "effect/Runtime";
-import type { ChannelId } from "../../domain/ids.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
 import { version } from "../../version.ts";
 import type { ChannelError, ChannelSpec } from "../channel/channel-types.ts";
 import { Channels } from "../channel/channels.ts";

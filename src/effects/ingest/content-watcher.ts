@@ -29,9 +29,9 @@ import {
   pictureSpacingMs,
   readContentLine,
 } from "../../core/content/lines.ts";
-import { isContentRule } from "../../domain/health.ts";
-import type { HealthRule } from "../../domain/health-schema.ts";
-import { type ChildExit, describeExit, spawnChild } from "../runtime/child-process.ts";
+import { isContentRule } from "../../domain/health/health.ts";
+import type { HealthRule } from "../../domain/health/health-schema.ts";
+import { type ChildExit, describeExit, spawnChild } from "../runtime/process/child-process.ts";
 
 export interface ContentWatcherOptions {
   /** The channel's rules; only black, frozen and silent are the watcher's. */

@@ -12,7 +12,7 @@
  *   (a "held" event naming the standby's rules) and switches once the standby is healthy again.
  * - Auto revert: back to the primary once it has been healthy for `revertAfterMs` ("primary_restored"). An
  *   operator's choice is kept until the next silence failover: automation does not undo a person.
- * - Health rules (domain/health-judge.ts), when the channel has them: the caller says when an input turns
+ * - Health rules (domain/health/health-judge.ts), when the channel has them: the caller says when an input turns
  *   unhealthy (and by which rules) and healthy again. An unhealthy active input is left for the other when that
  *   one flows and is healthy (reason "rule"); with both unhealthy nothing moves. Auto revert waits for the
  *   primary to be healthy too. An operator's choice is not undone by a rule either.
@@ -21,7 +21,7 @@
  *   `START_SETTLE_MS` after the first datagram of any input: inputs that begin together (an encoder started
  *   after the channel) leave the primary on air even when the backup's first datagram comes a moment earlier.
  */
-import type { InputEndpoint, InputRole, Redundancy, RevertPolicy } from "../../domain/redundancy.ts";
+import type { InputEndpoint, InputRole, Redundancy, RevertPolicy } from "../../domain/channel/redundancy.ts";
 
 export type SwitchReason = "silence" | "rule" | "operator" | "primary_restored";
 export type InputHealth = "ok" | "lost";

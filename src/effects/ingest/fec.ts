@@ -8,9 +8,10 @@
 import type { RemoteInfo } from "node:dgram";
 import * as Effect from "effect/Effect";
 import { FecCore, type FecSnapshot } from "../../core/redundancy-core.ts";
-import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET } from "../../domain/redundancy.ts";
-import type { ReadPace } from "../runtime/batch-reader.ts";
-import { bindInput, type InputEndpoint } from "./udp-receiver.ts";
+import type { InputEndpoint } from "../../domain/channel/redundancy.ts";
+import { FEC_COLUMN_PORT_OFFSET, FEC_ROW_PORT_OFFSET } from "../../domain/channel/redundancy.ts";
+import type { ReadPace } from "../runtime/sockets/batch-reader.ts";
+import { bindInput } from "./udp-receiver.ts";
 
 export interface FecInput {
   /** Keeps a media datagram from the wire for later recoveries; hands on any recovery it completes. */

@@ -11,9 +11,9 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy";
 import * as Exit from "effect/Exit";
 import * as Scope from "effect/Scope";
 import type { PacketCore } from "../../core/packet-core.ts";
-import type { InputEndpoint, InputRole, Redundancy } from "../../domain/redundancy.ts";
-import type { ReadInto } from "../runtime/batch-reader.ts";
-import { isOwnPort } from "../runtime/own-ports.ts";
+import type { InputEndpoint, InputRole, Redundancy } from "../../domain/channel/redundancy.ts";
+import type { ReadInto } from "../runtime/sockets/batch-reader.ts";
+import { isOwnPort } from "../runtime/sockets/own-ports.ts";
 import { bindFec } from "./fec.ts";
 import type { InputsHealth } from "./input-health.ts";
 import {

@@ -1,6 +1,6 @@
 /**
- * The health of a channel's inputs by its rules (`redundancy.health`, domain/health.ts): for each input, a judge
- * (domain/health-judge.ts) handed a sample of the input's packet core every `SAMPLE_MS`, and, when a rule names
+ * The health of a channel's inputs by its rules (`redundancy.health`, domain/health/health.ts): for each input, a judge
+ * (domain/health/health-judge.ts) handed a sample of the input's packet core every `SAMPLE_MS`, and, when a rule names
  * black, frozen or silent, a content watcher (content-watcher.ts) fed a copy of the input's TS. Each input's
  * verdict goes to the selector (healthy, or unhealthy by which rules), which fails over on it.
  *
@@ -18,14 +18,14 @@ import * as Scope from "effect/Scope";
 import type { PacketCore } from "../../core/packet-core.ts";
 import type { CoreSnapshot } from "../../core/packet-core-snapshot.ts";
 import { VIDEO_STREAM_TYPES } from "../../core/ts/stream-types.ts";
-import { type Health, isContentRule, namesIn, showExpression } from "../../domain/health.ts";
+import type { InputRole } from "../../domain/channel/redundancy.ts";
+import { type Health, isContentRule, namesIn, showExpression } from "../../domain/health/health.ts";
 import {
   type ContentVerdict,
   type HealthView,
   type InputSample,
   makeHealthJudge,
-} from "../../domain/health-judge.ts";
-import type { InputRole } from "../../domain/redundancy.ts";
+} from "../../domain/health/health-judge.ts";
 import { type ContentWatcher, type ContentWatcherCost, makeContentWatcher } from "./content-watcher.ts";
 
 /** How often each input is judged. */

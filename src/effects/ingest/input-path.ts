@@ -1,5 +1,5 @@
 /**
- * A channel's input side, from its sockets to its fan-out, by redundancy mode (domain/redundancy.ts):
+ * A channel's input side, from its sockets to its fan-out, by redundancy mode (domain/channel/redundancy.ts):
  *   failover, none   socket ─► sender filter ─► [FEC ─► reorder] ─► input core ─► selector ─► forward
  *   merge            socket ─► sender filter ─► [FEC] ─► input core ─► merge (first copy, in order) ─► merged core ─► forward
  * The channel hands in `forward`, its fan-out, and this path calls it once per datagram that reaches the
@@ -22,9 +22,9 @@ import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
 import { PacketCore } from "../../core/packet-core.ts";
 import type { CoreEvent } from "../../core/packet-core-events.ts";
-import type { NewEvent } from "../../domain/events.ts";
-import type { InputEndpoint } from "../../domain/redundancy.ts";
-import { sameValue } from "../../domain/same.ts";
+import { sameValue } from "../../domain/base/same.ts";
+import type { InputEndpoint } from "../../domain/channel/redundancy.ts";
+import type { NewEvent } from "../../domain/events/events.ts";
 import { failoverPolicy, type SwitchReason } from "./failover.ts";
 import { loadCoreFor, makeInputBinding, moveActions, type PathState } from "./input-binding.ts";
 import { makeInputsHealth } from "./input-health.ts";

@@ -5,8 +5,8 @@
  */
 
 import type { PacketCore } from "../../core/packet-core.ts";
-import type { InputEndpoint, InputRole, Redundancy } from "../../domain/redundancy.ts";
-import type { RistLinkFigures } from "../runtime/rist-link.ts";
+import type { InputEndpoint, InputRole, Redundancy } from "../../domain/channel/redundancy.ts";
+import type { RistLinkFigures } from "../runtime/links/rist-link.ts";
 import type { RedundancyEvent, SwitchReason } from "./failover.ts";
 import type { FecInput } from "./fec.ts";
 import type { InputHealthStatus } from "./input-health.ts";

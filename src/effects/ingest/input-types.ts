@@ -14,11 +14,16 @@ import type { PacketCore } from "../../core/packet-core.ts";
 import type { CoreEvent } from "../../core/packet-core-events.ts";
 import type { CoreCounters, CoreSnapshot } from "../../core/packet-core-snapshot.ts";
 import type { FecSnapshot, MergeSnapshot } from "../../core/redundancy-core.ts";
-import type { NewEvent } from "../../domain/events.ts";
-import type { ChannelId } from "../../domain/ids.ts";
-import type { InputEndpoint, InputRole, Redundancy, RedundancyMode } from "../../domain/redundancy.ts";
-import type { ReadPace } from "../runtime/batch-reader.ts";
-import type { RistLinkFigures } from "../runtime/rist-link.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
+import type {
+  InputEndpoint,
+  InputRole,
+  Redundancy,
+  RedundancyMode,
+} from "../../domain/channel/redundancy.ts";
+import type { NewEvent } from "../../domain/events/events.ts";
+import type { RistLinkFigures } from "../runtime/links/rist-link.ts";
+import type { ReadPace } from "../runtime/sockets/batch-reader.ts";
 import type { InputHealth, RedundancyEvent, SwitchReason } from "./failover.ts";
 import type { FecInput } from "./fec.ts";
 import type { InputHealthStatus } from "./input-health.ts";

@@ -11,7 +11,7 @@ import {
   SRT_REFUSAL_EVENT_MS,
   type SrtRefusal,
   throttledRefusals,
-} from "../runtime/srt-listeners.ts";
+} from "../runtime/links/srt-listeners.ts";
 import type { InputPathOptions, InputRuntime } from "./input-types.ts";
 import { bindRistInput, ristInputTarget } from "./rist-receiver.ts";
 import { bindRtmpInput, type RtmpRefusal, rtmpInputTargetOf } from "./rtmp-receiver.ts";

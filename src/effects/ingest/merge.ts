@@ -9,7 +9,7 @@
  * `emit` gets a view into the core's memory: it must use the bytes before it returns.
  */
 import { MergeCore, MergeInsert, type MergeSnapshot } from "../../core/redundancy-core.ts";
-import type { InputRole } from "../../domain/redundancy.ts";
+import type { InputRole } from "../../domain/channel/redundancy.ts";
 
 // Merge lanes name the inputs in the merge core's counters; an input's own reorder buffer uses lane 1 for
 // what FEC rebuilt.

@@ -6,8 +6,8 @@
 import type { RemoteInfo } from "node:dgram";
 import { CoreStatus, type PacketCore } from "../../core/packet-core.ts";
 import type { CoreEvent } from "../../core/packet-core-events.ts";
-import type { ChannelId } from "../../domain/ids.ts";
-import { isOwnPort } from "../runtime/own-ports.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
+import { isOwnPort } from "../runtime/sockets/own-ports.ts";
 import type { InputsHealth } from "./input-health.ts";
 import type { InputRuntime } from "./input-types.ts";
 import type { Selector } from "./selector.ts";

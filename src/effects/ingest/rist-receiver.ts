@@ -1,5 +1,5 @@
 /**
- * A RIST input, in process through librist (src/effects/runtime/librist.ts): the same shape as an SRT input, so a
+ * A RIST input, in process through librist (src/effects/runtime/ffi/librist.ts): the same shape as an SRT input, so a
  * channel can take its primary or backup stream over RIST and feed the same packet core, failover and outputs.
  * Each block librist releases (after its buffer, losses recovered) is handed to `onDatagram` as its own Buffer:
  * its TS as it came, or (`framing` "rtp", what a channel's input path asks for) inside an RTP header that carries
@@ -15,8 +15,8 @@
 import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
 import { RTP_HEADER_SIZE } from "../../core/rtp-header.ts";
+import type { RistTarget } from "../../domain/url/rist.ts";
 import { authority } from "../../domain/url/shared.ts";
-import type { RistTarget } from "../../domain/url.ts";
 import {
   libRistOr,
   RIST_STATS_MS,
@@ -24,8 +24,8 @@ import {
   ristPeers,
   ristTotals,
   srpLookups,
-} from "../runtime/rist-link.ts";
-import { shownSrpName } from "../runtime/rist-srp.ts";
+} from "../runtime/links/rist-link.ts";
+import { shownSrpName } from "../runtime/links/rist-srp.ts";
 import { linkInputTarget } from "./srt-receiver.ts";
 import { InputError } from "./udp-receiver.ts";
 

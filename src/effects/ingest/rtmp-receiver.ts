@@ -23,8 +23,9 @@ import * as Redacted from "effect/Redacted";
 import type * as Scope from "effect/Scope";
 import { type FlvTsCounters, FlvTsMux } from "../../core/flv/ts-mux.ts";
 import { type PublishRefusal, RtmpServerSession } from "../../core/rtmp/server.ts";
+import type { RtmpInputTarget } from "../../domain/url/rtmp-input.ts";
 import { authority } from "../../domain/url/shared.ts";
-import { type RtmpInputTarget, rtmpInputTarget } from "../../domain/url.ts";
+import { rtmpInputTarget } from "../../domain/url/url.ts";
 import { InputError } from "./udp-receiver.ts";
 
 export type RtmpRefusalReason = "wrong_key" | "busy";

@@ -15,8 +15,8 @@
 import * as Duration from "effect/Duration";
 import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
-import type { InputRole } from "../../domain/redundancy.ts";
-import { makeAlarm } from "../runtime/alarm.ts";
+import type { InputRole } from "../../domain/channel/redundancy.ts";
+import { makeAlarm } from "../runtime/timers/alarm.ts";
 import {
   type FailoverPolicy,
   type InputHealth,
@@ -88,7 +88,7 @@ export const makeSelector = (options: {
     let woken = false;
     let resume: (() => void) | null = null;
     // On the live clock (`nowMs` given) the fiber sleeps on a plain timer that a wake-up cuts short
-    // (runtime/alarm.ts): `Effect.race` of a wake-up and `Effect.sleep` forked two fibers each round, about
+    // (runtime/timers/alarm.ts): `Effect.race` of a wake-up and `Effect.sleep` forked two fibers each round, about
     // 0.4 ms of CPU on this machine against a timer's 0.05, twice a second per channel on a steady stream (the
     // next deadline is the input's silence). A TestClock keeps the race, on the clock it drives.
     const alarm = options.nowMs === undefined ? null : makeAlarm();

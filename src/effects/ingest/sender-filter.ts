@@ -1,11 +1,11 @@
 /**
- * An input's sender allow-list (domain/sources.ts) as the socket callback asks it: one Map lookup per
+ * An input's sender allow-list (domain/channel/sources.ts) as the socket callback asks it: one Map lookup per
  * datagram on the sender's address string, which Node hands over with each datagram anyway. The verdict for
  * an address is worked out once (node:net BlockList) and kept in a bounded cache.
  */
 import { BlockList, isIPv4 } from "node:net";
-import { parseSourceBlock } from "../../domain/sources.ts";
-import { localAddresses } from "../runtime/own-ports.ts";
+import { parseSourceBlock } from "../../domain/channel/sources.ts";
+import { localAddresses } from "../runtime/sockets/own-ports.ts";
 
 /** Addresses whose verdict is kept; a flood from more senders than this only costs a BlockList check each. */
 const CACHE_SIZE = 1024;
@@ -52,7 +52,7 @@ const loopback = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1)$/;
 
 /**
  * Whether a sender's address is one of this host's: loopback or an address of one of its interfaces
- * (src/effects/runtime/own-ports.ts). Asked only for a sender whose port one of the service's outputs sends
+ * (src/effects/runtime/sockets/own-ports.ts). Asked only for a sender whose port one of the service's outputs sends
  * from, so the interfaces are read only for such a sender's address, once per LOCAL_VERDICT_MS at most.
  */
 const makeLocalSenderCheck = (

@@ -17,16 +17,12 @@ import * as Effect from "effect/Effect";
 import * as Redacted from "effect/Redacted";
 import type * as Scope from "effect/Scope";
 import { authority } from "../../domain/url/shared.ts";
-import {
-  listenerRoute,
-  maskStreamId,
-  type OutputTarget,
-  parseOutputUrl,
-  type SrtTarget,
-} from "../../domain/url.ts";
-import { loadLibSrt } from "../runtime/libsrt.ts";
-import { type LibSrt, LibSrtError, SRT_EPOLL, SRTS } from "../runtime/libsrt-api.ts";
-import { joinSrtListener, type SrtRefusal, sharedByStreamId } from "../runtime/srt-listeners.ts";
+import type { SrtTarget } from "../../domain/url/srt.ts";
+import { listenerRoute, maskStreamId } from "../../domain/url/srt.ts";
+import { type OutputTarget, parseOutputUrl } from "../../domain/url/url.ts";
+import { loadLibSrt } from "../runtime/ffi/libsrt.ts";
+import { type LibSrt, LibSrtError, SRT_EPOLL, SRTS } from "../runtime/ffi/libsrt-api.ts";
+import { joinSrtListener, type SrtRefusal, sharedByStreamId } from "../runtime/links/srt-listeners.ts";
 import { InputError } from "./udp-receiver.ts";
 
 /** What a running SRT input can tell: whether a sender is connected, and its address. */

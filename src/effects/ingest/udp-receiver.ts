@@ -2,12 +2,10 @@ import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import * as Data from "effect/Data";
 import * as Effect from "effect/Effect";
-import type { InputEndpoint } from "../../domain/redundancy.ts";
-import { sourceJoins } from "../../domain/sources.ts";
-import { type ReadInto, type ReadPace, readInBatches } from "../runtime/batch-reader.ts";
-import { setReceiveBuffer } from "../runtime/datagram.ts";
-
-export type { InputEndpoint } from "../../domain/redundancy.ts";
+import type { InputEndpoint } from "../../domain/channel/redundancy.ts";
+import { sourceJoins } from "../../domain/channel/sources.ts";
+import { type ReadInto, type ReadPace, readInBatches } from "../runtime/sockets/batch-reader.ts";
+import { setReceiveBuffer } from "../runtime/sockets/datagram.ts";
 
 export class InputError extends Data.TaggedError("InputError")<{
   readonly reason: "bind_failed" | "join_failed";
@@ -29,7 +27,7 @@ const receiveBufferBytes = 8 * 1024 * 1024;
 /**
  * Binds a UDP socket for one input while the scope is open. Every datagram goes to `onDatagram` synchronously,
  * with its sender: the per-packet path stays out of Effect so that it allocates nothing of its own. On Node.js
- * the datagrams are read in batches (src/effects/runtime/batch-reader.ts) and each is a view into memory that
+ * the datagrams are read in batches (src/effects/runtime/sockets/batch-reader.ts) and each is a view into memory that
  * is reused once `onDatagram` returns: what must be kept is copied.
  *
  * `takeOver` is for a channel moving to another worker while its stream flows: the new socket joins the old

@@ -12,7 +12,7 @@ import type { MediaLiveClient } from "@aws-sdk/client-medialive";
 import * as Data from "effect/Data";
 import * as Effect from "effect/Effect";
 import * as Option from "effect/Option";
-import type { DescribedChannel, MediaLiveLink } from "../../domain/medialive.ts";
+import type { DescribedChannel, MediaLiveLink } from "../../domain/medialive/medialive.ts";
 import { awsEndpoint } from "../config/settings.ts";
 
 type MediaLiveCall = "DescribeChannel" | "StartChannel" | "StopChannel" | "ListChannels";

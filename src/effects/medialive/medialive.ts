@@ -10,10 +10,10 @@ import * as Effect from "effect/Effect";
 import * as FiberMap from "effect/FiberMap";
 import * as Queue from "effect/Queue";
 import * as Stream from "effect/Stream";
-import type { ChannelConfig } from "../../domain/channel.ts";
-import { holdGuard } from "../../domain/cost-guard.ts";
-import { ControlError } from "../../domain/errors.ts";
-import type { ChannelId } from "../../domain/ids.ts";
+import { ControlError } from "../../domain/base/errors.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
+import type { ChannelConfig } from "../../domain/channel/channel.ts";
+import { holdGuard } from "../../domain/medialive/cost-guard.ts";
 import {
   actionForbidden,
   checkDestinations,
@@ -21,12 +21,12 @@ import {
   IDLE_MINUTES_DEFAULT,
   type MediaLiveLink,
   type MediaLiveView,
-} from "../../domain/medialive.ts";
+} from "../../domain/medialive/medialive.ts";
 import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
 import { audit, EventBus } from "../events/event-bus.ts";
-import { quietly } from "../runtime/quiet-timer.ts";
+import { quietly } from "../runtime/timers/quiet-timer.ts";
 import { type MediaLiveFailure, makeMediaLiveCalls } from "./client.ts";
 import { newWatched, record, type Watched, watch } from "./watch.ts";
 

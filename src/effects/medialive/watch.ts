@@ -14,13 +14,13 @@ import {
   guardDeadline,
   idleGuard,
   stepGuard,
-} from "../../domain/cost-guard.ts";
+} from "../../domain/medialive/cost-guard.ts";
 import {
   type DescribedChannel,
   egressAddresses,
   guardLingerMs,
   type MediaLiveLink,
-} from "../../domain/medialive.ts";
+} from "../../domain/medialive/medialive.ts";
 import type { MediaLiveCalls, MediaLiveFailure } from "./client.ts";
 
 const STEADY = Duration.seconds(15);

@@ -7,7 +7,8 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import * as Effect from "effect/Effect";
-import { ControlError, notFound } from "../../domain/errors.ts";
+import { ControlError, notFound } from "../../domain/base/errors.ts";
+import { invalid } from "../../domain/base/validate.ts";
 import {
   MAX_NOTIFIERS,
   type NotifierBody,
@@ -18,8 +19,7 @@ import {
   notifierProblems,
   notifierSecrets,
   notifierView,
-} from "../../domain/notifiers.ts";
-import { invalid } from "../../domain/validate.ts";
+} from "../../domain/events/notifiers.ts";
 import { CurrentActor } from "../config/actor.ts";
 import { storeFailed } from "../config/config-state.ts";
 import { holdSecretsOf } from "../config/secrets.ts";

@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect";
 import * as Option from "effect/Option";
 import * as Queue from "effect/Queue";
 import * as Schema from "effect/Schema";
-import type { NotificationPayload } from "../../domain/notify-bodies.ts";
+import type { NotificationPayload } from "../../domain/events/notify-bodies.ts";
 import type { DatabaseShape } from "../config/postgres/database.ts";
 import { DocumentStore, loadDocument } from "../config/store.ts";
 

@@ -1,7 +1,7 @@
 /**
  * One attempt of one delivery: the notifier's body made for its kind, signed for a webhook (Standard Webhooks:
  * `webhook-id`, `webhook-timestamp`, `webhook-signature`), and POSTed within 10 s. The address is an admin's
- * text, so it is held to the HLS push's rules (src/domain/addresses.ts): the name is resolved at each attempt
+ * text, so it is held to the HLS push's rules (src/domain/channel/addresses.ts): the name is resolved at each attempt
  * and only an allowed address is connected to, and a redirect is a failure, never followed. What an attempt
  * says of a failure names the status or the kind of failure, never the URL's secret parts.
  */
@@ -9,9 +9,14 @@ import { createHmac } from "node:crypto";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
-import { type PushAddressPolicy, pushAddressProblem } from "../../domain/addresses.ts";
-import { type NotifierRecord, notifierView, PAGERDUTY_URL } from "../../domain/notifiers.ts";
-import { type NotificationPayload, pagerDutyBody, slackBody, teamsBody } from "../../domain/notify-bodies.ts";
+import { type PushAddressPolicy, pushAddressProblem } from "../../domain/channel/addresses.ts";
+import { type NotifierRecord, notifierView, PAGERDUTY_URL } from "../../domain/events/notifiers.ts";
+import {
+  type NotificationPayload,
+  pagerDutyBody,
+  slackBody,
+  teamsBody,
+} from "../../domain/events/notify-bodies.ts";
 import { isNameError, RefusedAddress, vettedLookup } from "../outputs/hls-push.ts";
 
 /** The longest an attempt waits for its answer. */

@@ -4,9 +4,9 @@
  * picks among them, do not import each other.
  */
 import type * as Effect from "effect/Effect";
-import type { RistLinkFigures } from "../runtime/rist-link.ts";
-import type { SrtRefusal } from "../runtime/srt-listeners.ts";
-import type { BatchSink } from "../runtime/thread-sender.ts";
+import type { RistLinkFigures } from "../runtime/links/rist-link.ts";
+import type { SrtRefusal } from "../runtime/links/srt-listeners.ts";
+import type { BatchSink } from "../runtime/sockets/thread-sender.ts";
 import type { ChunkQueue } from "./queue.ts";
 
 /** One SRT peer of an output (the listener it called, or one receiver that called our listener). */
@@ -78,7 +78,7 @@ export interface WriterContext {
   /** On a fleet node, the term of the channel's lease as the attempt starts (an RTP SSRC carries it). */
   readonly term: () => number | null;
   /**
-   * Whether the output may take its channel's turn batches (runtime/turn-batch.ts) instead of single chunks:
+   * Whether the output may take its channel's turn batches (runtime/sockets/turn-batch.ts) instead of single chunks:
    * a channel that makes them says so. `joinBatches(sink)` starts that (the queue's chunks no longer come),
    * `joinBatches(null)` ends it.
    */

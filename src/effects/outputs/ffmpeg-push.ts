@@ -14,8 +14,8 @@ import * as Effect from "effect/Effect";
 import type * as Redacted from "effect/Redacted";
 import type * as Scope from "effect/Scope";
 import { makeStartGate } from "../../core/ts-start.ts";
-import { OutputError } from "../../domain/output-error.ts";
-import { type ChildExit, describeExit, spawnChild } from "../runtime/child-process.ts";
+import { OutputError } from "../../domain/channel/output-error.ts";
+import { type ChildExit, describeExit, spawnChild } from "../runtime/process/child-process.ts";
 import type { WriterContext } from "./context.ts";
 
 /** How long a stopped push may take to send what ffmpeg still holds before it is terminated. */

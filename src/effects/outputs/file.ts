@@ -14,8 +14,8 @@ import { lstat, mkdir, open, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
-import { OutputError } from "../../domain/output-error.ts";
-import type { FileTarget } from "../../domain/url.ts";
+import { OutputError } from "../../domain/channel/output-error.ts";
+import type { FileTarget } from "../../domain/url/recording.ts";
 import type { WriterContext } from "./context.ts";
 import { checkRealPlace } from "./place.ts";
 

@@ -1,7 +1,7 @@
 /**
  * An HLS output's PUT to its origin. The origin is operator text, so what it may reach is checked on the
  * address actually connected to, at every connection: the name is resolved here, every address it gives is
- * vetted (src/domain/addresses.ts), and the socket connects to a vetted one, so a name that changes its
+ * vetted (src/domain/channel/addresses.ts), and the socket connects to a vetted one, so a name that changes its
  * answer between a check and the connection (DNS rebinding) cannot slip through. Redirects are not followed.
  *
  * What a viewer may read of a failure says no more than whether an HTTP server answered: a closed port, a
@@ -12,10 +12,8 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import * as Effect from "effect/Effect";
-import { type PushAddressPolicy, pushAddressProblem } from "../../domain/addresses.ts";
-import { OutputError } from "../../domain/output-error.ts";
-
-export type { PushAddressPolicy } from "../../domain/addresses.ts";
+import { type PushAddressPolicy, pushAddressProblem } from "../../domain/channel/addresses.ts";
+import { OutputError } from "../../domain/channel/output-error.ts";
 
 /** Public addresses only: what the service uses unless told otherwise. */
 export const publicOnly: PushAddressPolicy = { allowPrivate: false };

@@ -18,11 +18,12 @@ import type * as Scope from "effect/Scope";
 import { type HlsSegment, makeHlsSegmenter, nextNumbers } from "../../core/hls.ts";
 import { renderPlaylist } from "../../core/hls-playlist.ts";
 import { PACKET } from "../../core/ts/index.ts";
-import { OutputError } from "../../domain/output-error.ts";
-import type { HlsTarget } from "../../domain/url.ts";
+import type { PushAddressPolicy } from "../../domain/channel/addresses.ts";
+import { OutputError } from "../../domain/channel/output-error.ts";
+import type { HlsTarget } from "../../domain/url/recording.ts";
 import type { WriterContext } from "./context.ts";
 import { diskError } from "./file.ts";
-import { makePusher, type PushAddressPolicy, publicOnly } from "./hls-push.ts";
+import { makePusher, publicOnly } from "./hls-push.ts";
 import { checkRealPlace, realPlaceProblem } from "./place.ts";
 
 export const PLAYLIST_NAME = "index.m3u8";

@@ -7,7 +7,7 @@
 import { realpath } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import * as Effect from "effect/Effect";
-import { OutputError } from "../../domain/output-error.ts";
+import { OutputError } from "../../domain/channel/output-error.ts";
 
 const codeOf = (cause: unknown): string =>
   typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : "";

@@ -5,7 +5,7 @@
  */
 import * as Effect from "effect/Effect";
 import type { FlvRemux } from "../../core/flv/remux.ts";
-import type { OutputTarget } from "../../domain/url.ts";
+import type { OutputTarget } from "../../domain/url/url.ts";
 import type { WriterContext } from "./context.ts";
 import { fileAttempt } from "./file.ts";
 import type { HlsState } from "./hls.ts";

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect";
 import * as Schedule from "effect/Schedule";
 import * as ScheduleDecision from "effect/ScheduleDecision";
 import type * as Scope from "effect/Scope";
-import { isRetryable, type OutputError } from "../../domain/output-error.ts";
+import { isRetryable, type OutputError } from "../../domain/channel/output-error.ts";
 
 /** What the schedule is told when an attempt ends. */
 interface AttemptEnded {

@@ -1,10 +1,10 @@
 /**
- * RIST output, in process through librist (src/effects/runtime/librist.ts): one sender context per output with
+ * RIST output, in process through librist (src/effects/runtime/ffi/librist.ts): one sender context per output with
  * each of its peers (rist://host:port connects to a receiver, rist://@:port waits for receivers; several peers,
  * comma-separated, share the stream by their `weight`, 0 sending each a whole copy). No child: the secret and
  * the EAP-SRP password stay in this process's memory.
  *
- * A send only copies the chunk for the thread's RIST writer (src/effects/runtime/rist-sends.ts), which hands it
+ * A send only copies the chunk for the thread's RIST writer (src/effects/runtime/links/rist-sends.ts), which hands it
  * to librist off the forwarding thread: rist_sender_data_write can wait on librist's own lock, and that wait is
  * the writer's alone. A dead peer never stalls this output's queue, and each output has its own context and
  * threads, so it never stalls another output; what the writer had no room for counts among the late drops.
@@ -13,10 +13,16 @@
  */
 import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
-import { OutputError } from "../../domain/output-error.ts";
+import { OutputError } from "../../domain/channel/output-error.ts";
+import type { RistTarget } from "../../domain/url/rist.ts";
 import { authority } from "../../domain/url/shared.ts";
-import type { RistTarget } from "../../domain/url.ts";
-import { libRistOr, RIST_STATS_MS, ristPeers, ristTotals, srpLookupsRead } from "../runtime/rist-link.ts";
+import {
+  libRistOr,
+  RIST_STATS_MS,
+  ristPeers,
+  ristTotals,
+  srpLookupsRead,
+} from "../runtime/links/rist-link.ts";
 import type { RistPeerLink, WriterContext } from "./context.ts";
 import { TS_PACKET_SIZE } from "./queue.ts";
 

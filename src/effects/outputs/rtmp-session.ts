@@ -27,9 +27,9 @@ import {
   u32Body,
   userControl,
 } from "../../core/rtmp/chunks.ts";
-import { OutputError } from "../../domain/output-error.ts";
+import { OutputError } from "../../domain/channel/output-error.ts";
+import type { RtmpTarget } from "../../domain/url/rtmp-rtsp.ts";
 import { authority } from "../../domain/url/shared.ts";
-import type { RtmpTarget } from "../../domain/url.ts";
 
 const CHUNK_SIZE = 4096;
 const WINDOW = 2_500_000;

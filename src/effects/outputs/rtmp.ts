@@ -21,9 +21,9 @@ import type * as Scope from "effect/Scope";
 import type { FlvFrame } from "../../core/flv/frames.ts";
 import type { FlvRemux } from "../../core/flv/remux.ts";
 import { MESSAGE, messagePieces } from "../../core/rtmp/chunks.ts";
-import { OutputError, outputInternalError } from "../../domain/output-error.ts";
-import type { RtmpTarget } from "../../domain/url.ts";
-import { atEndOfTurn, cancelEndOfTurn } from "../runtime/end-of-turn.ts";
+import { OutputError, outputInternalError } from "../../domain/channel/output-error.ts";
+import type { RtmpTarget } from "../../domain/url/rtmp-rtsp.ts";
+import { atEndOfTurn, cancelEndOfTurn } from "../runtime/timers/end-of-turn.ts";
 import type { WriterContext } from "./context.ts";
 import { connectRtmp } from "./rtmp-session.ts";
 

@@ -13,10 +13,10 @@
 import type * as Effect from "effect/Effect";
 import * as Redacted from "effect/Redacted";
 import type * as Scope from "effect/Scope";
-import { OutputError } from "../../domain/output-error.ts";
+import { OutputError } from "../../domain/channel/output-error.ts";
+import type { RtspTarget } from "../../domain/url/rtmp-rtsp.ts";
 import { authority } from "../../domain/url/shared.ts";
-import type { RtspTarget } from "../../domain/url.ts";
-import type { ChildExit } from "../runtime/child-process.ts";
+import type { ChildExit } from "../runtime/process/child-process.ts";
 import type { WriterContext } from "./context.ts";
 import {
   commonExitError,

@@ -6,10 +6,10 @@
 import * as Effect from "effect/Effect";
 import * as Schedule from "effect/Schedule";
 import type * as Scope from "effect/Scope";
-import type { OutputError } from "../../domain/output-error.ts";
-import { maskStreamId } from "../../domain/url.ts";
-import { atEndOfTurn, cancelEndOfTurn } from "../runtime/end-of-turn.ts";
-import { type LibSrt, SRT_ERR, SRTS, type SrtSocketStats } from "../runtime/libsrt-api.ts";
+import type { OutputError } from "../../domain/channel/output-error.ts";
+import { maskStreamId } from "../../domain/url/srt.ts";
+import { type LibSrt, SRT_ERR, SRTS, type SrtSocketStats } from "../runtime/ffi/libsrt-api.ts";
+import { atEndOfTurn, cancelEndOfTurn } from "../runtime/timers/end-of-turn.ts";
 import type { SrtLinkStats, SrtPeerStats, WriterContext } from "./context.ts";
 
 /** How long chunks are gathered before they go to libsrt, and how many bytes flush them at once. */

@@ -1,5 +1,5 @@
 /**
- * SRT output, in process through libsrt (src/effects/runtime/libsrt.ts): no child, the passphrase only in this
+ * SRT output, in process through libsrt (src/effects/runtime/ffi/libsrt.ts): no child, the passphrase only in this
  * process's memory.
  *
  * - caller: one non-blocking socket connects; libsrt reports the connection (or why it failed: the peer's
@@ -19,11 +19,12 @@ import * as Effect from "effect/Effect";
 import * as Exit from "effect/Exit";
 import * as Redacted from "effect/Redacted";
 import type * as Scope from "effect/Scope";
-import { OutputError } from "../../domain/output-error.ts";
-import { listenerRoute, type SrtTarget } from "../../domain/url.ts";
-import { loadLibSrt } from "../runtime/libsrt.ts";
-import { type LibSrt, LibSrtError, SRT_EPOLL, SRT_REJ, SRT_REJX, SRTS } from "../runtime/libsrt-api.ts";
-import { joinSrtListener, sharedByStreamId, srtRefusal } from "../runtime/srt-listeners.ts";
+import { OutputError } from "../../domain/channel/output-error.ts";
+import type { SrtTarget } from "../../domain/url/srt.ts";
+import { listenerRoute } from "../../domain/url/srt.ts";
+import { loadLibSrt } from "../runtime/ffi/libsrt.ts";
+import { type LibSrt, LibSrtError, SRT_EPOLL, SRT_REJ, SRT_REJX, SRTS } from "../runtime/ffi/libsrt-api.ts";
+import { joinSrtListener, sharedByStreamId, srtRefusal } from "../runtime/links/srt-listeners.ts";
 import type { WriterContext } from "./context.ts";
 import { makePeers, stream } from "./srt-stream.ts";
 import { resolveHost, shownSocket } from "./udp.ts";

@@ -11,12 +11,12 @@ import * as Effect from "effect/Effect";
 import * as Exit from "effect/Exit";
 import type * as Scope from "effect/Scope";
 import { RTP_HEADER_SIZE } from "../../core/rtp-header.ts";
-import { OutputError } from "../../domain/output-error.ts";
+import { OutputError } from "../../domain/channel/output-error.ts";
+import type { DatagramTarget } from "../../domain/url/datagram.ts";
 import { authority } from "../../domain/url/shared.ts";
-import type { DatagramTarget } from "../../domain/url.ts";
-import { markOwnPort } from "../runtime/own-ports.ts";
-import { type DatagramSender, makeDatagramSender } from "../runtime/segmented.ts";
-import { openLibcSender, usesLibcSender } from "../runtime/udp-sender.ts";
+import { markOwnPort } from "../runtime/sockets/own-ports.ts";
+import { type DatagramSender, makeDatagramSender } from "../runtime/sockets/segmented.ts";
+import { openLibcSender, usesLibcSender } from "../runtime/sockets/udp-sender.ts";
 import type { WriterContext } from "./context.ts";
 import { DATAGRAM_PAYLOAD } from "./queue.ts";
 import { makeRtpFramer } from "./rtp.ts";
@@ -216,7 +216,7 @@ const deliverUntilError = (
   });
 
 /**
- * The same attempt through a socket of our own on Deno (src/effects/runtime/udp-sender.ts: its node:dgram
+ * The same attempt through a socket of our own on Deno (src/effects/runtime/sockets/udp-sender.ts: its node:dgram
  * reorders bursts), for a plain unicast destination: errors arrive through a callback instead of socket events.
  */
 const libcAttempt = (
@@ -283,7 +283,7 @@ export const datagramAttempt = (
     // Datagrams of one turn leave in one system call where the kernel segments them (segmented.ts); what
     // waits is sent before the socket closes.
     // Plain UDP to a unicast or multicast group the socket needs no option for may send its turn batches
-    // through the thread's one socket (runtime/thread-sender.ts), this one taking what that cannot send.
+    // through the thread's one socket (runtime/sockets/thread-sender.ts), this one taking what that cannot send.
     const shared = rtp === null && context.batches && target.ttl === null && target.localAddress === null;
     const sender = makeDatagramSender(
       socket,
@@ -292,7 +292,7 @@ export const datagramAttempt = (
     );
     yield* Effect.addFinalizer(() => Effect.sync(sender.close));
     yield* context.markConnected;
-    // Plain UDP sends the channel's turn batches as they are (runtime/turn-batch.ts): no datagram of its own.
+    // Plain UDP sends the channel's turn batches as they are (runtime/sockets/turn-batch.ts): no datagram of its own.
     const sendBatch = rtp === null && context.batches ? sender.sendBatch : null;
     return yield* deliverUntilError(
       socket,

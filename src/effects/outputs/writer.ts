@@ -16,28 +16,26 @@ import * as Duration from "effect/Duration";
 import * as Effect from "effect/Effect";
 import * as Exit from "effect/Exit";
 import { FlvRemux, type RemuxDropReason } from "../../core/flv/remux.ts";
-import { OutputError, type OutputErrorReason, outputInternalError } from "../../domain/output-error.ts";
-import type { WriterState } from "../../domain/states.ts";
+import type { PushAddressPolicy } from "../../domain/channel/addresses.ts";
 import {
-  type CueMode,
-  type OutputProtocol,
-  parseOutputUrl,
-  recordingPlaceProblem,
-} from "../../domain/url.ts";
-import { termOf } from "../runtime/send-gates.ts";
-import { SRT_REFUSAL_EVENT_MS, type SrtRefusal, throttledRefusals } from "../runtime/srt-listeners.ts";
-import type { BatchSink } from "../runtime/thread-sender.ts";
-import type { TurnBatch } from "../runtime/turn-batch.ts";
+  OutputError,
+  type OutputErrorReason,
+  outputInternalError,
+} from "../../domain/channel/output-error.ts";
+import type { WriterState } from "../../domain/channel/states.ts";
+import { recordingPlaceProblem } from "../../domain/url/recording.ts";
+import type { CueMode } from "../../domain/url/rtmp-rtsp.ts";
+import { type OutputProtocol, parseOutputUrl } from "../../domain/url/url.ts";
+import { SRT_REFUSAL_EVENT_MS, type SrtRefusal, throttledRefusals } from "../runtime/links/srt-listeners.ts";
+import { termOf } from "../runtime/sockets/send-gates.ts";
+import type { BatchSink } from "../runtime/sockets/thread-sender.ts";
+import type { TurnBatch } from "../runtime/sockets/turn-batch.ts";
 import type { RistPeerLink, SrtLinkStats, WriterContext } from "./context.ts";
 import { type HlsServed, makeHlsState } from "./hls.ts";
-import type { PushAddressPolicy } from "./hls-push.ts";
 import { attemptFor, type RtmpWriting } from "./protocol-attempt.ts";
 import { makeChunkQueue, TS_PACKET_SIZE } from "./queue.ts";
 import { type ReconnectOptions, reconnectSchedule, runWithReconnects } from "./retry.ts";
 import type { RtmpCounters } from "./rtmp.ts";
-
-export type { SrtLinkStats, WriterContext } from "./context.ts";
-export type { HlsServed } from "./hls.ts";
 
 export interface OutputStatus {
   readonly protocol: OutputProtocol;
@@ -142,7 +140,7 @@ export interface OutputOptions {
   readonly reconnect?: ReconnectOptions;
   /** How often SRT outputs read libsrt's statistics. Default 1 s. */
   readonly srtStatsIntervalMs?: number;
-  /** On a fleet node, the channel's send gate (runtime/send-gates.ts), where the lease's term is read. */
+  /** On a fleet node, the channel's send gate (runtime/sockets/send-gates.ts), where the lease's term is read. */
   readonly sendGate?: number | undefined;
   /**
    * Where recordings may be written (absolute); a file:// output elsewhere is refused. null: recording is off.

@@ -5,9 +5,9 @@
  * operator's own slate stays). Each runs as the actor `schedule`, so the audit trail says who changed what.
  */
 import * as Effect from "effect/Effect";
-import type { ChannelConfig } from "../../domain/channel.ts";
-import type { OutputId } from "../../domain/ids.ts";
-import type { ScheduleAction, ScheduleWindow } from "../../domain/schedule.ts";
+import type { OutputId } from "../../domain/base/ids.ts";
+import type { ChannelConfig } from "../../domain/channel/channel.ts";
+import type { ScheduleAction, ScheduleWindow } from "../../domain/schedule/schedule-window.ts";
 import { CurrentActor } from "../config/actor.ts";
 import type { Control } from "../control/control.ts";
 import type { MediaLive } from "../medialive/medialive.ts";

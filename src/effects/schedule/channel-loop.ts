@@ -10,24 +10,20 @@
 import * as Clock from "effect/Clock";
 import * as Effect from "effect/Effect";
 import * as Queue from "effect/Queue";
-import type { ChannelConfig } from "../../domain/channel.ts";
-import type { ChannelId, OutputId } from "../../domain/ids.ts";
-import {
-  applyCommand,
-  heldOutputs,
-  newProgress,
-  nextOccurrences,
-  type Occurrence,
-  occurrences,
-  type Schedule,
-  type ScheduleAction,
-  type ScheduleCommand,
-  type ScheduleWindow,
-  type Step,
-  stepOccurrence,
-  windowsOnAir,
-} from "../../domain/schedule.ts";
-import type { SchedulePhase } from "../../domain/schedule-phases.ts";
+import type { ChannelId, OutputId } from "../../domain/base/ids.ts";
+import type { ChannelConfig } from "../../domain/channel/channel.ts";
+import { heldOutputs, windowsOnAir } from "../../domain/schedule/schedule-outputs.ts";
+import type { SchedulePhase } from "../../domain/schedule/schedule-phases.ts";
+import type { ScheduleCommand, Step } from "../../domain/schedule/schedule-steps.ts";
+import { applyCommand, stepOccurrence } from "../../domain/schedule/schedule-steps.ts";
+import { nextOccurrences, occurrences } from "../../domain/schedule/schedule-times.ts";
+import type {
+  Occurrence,
+  Schedule,
+  ScheduleAction,
+  ScheduleWindow,
+} from "../../domain/schedule/schedule-window.ts";
+import { newProgress } from "../../domain/schedule/schedule-window.ts";
 import type { ScheduleStore, StoredProgress } from "../config/schedule-progress.ts";
 import type { EventBus } from "../events/event-bus.ts";
 import { holdOff, perform } from "./actions.ts";

@@ -9,17 +9,15 @@ import * as Clock from "effect/Clock";
 import * as Effect from "effect/Effect";
 import * as FiberMap from "effect/FiberMap";
 import * as Queue from "effect/Queue";
-import { ControlError } from "../../domain/errors.ts";
-import type { ChannelId } from "../../domain/ids.ts";
-import {
-  newProgress,
-  nextOccurrences,
-  type Schedule,
-  type ScheduleCommand,
-  scheduleIcs,
-  stepOccurrence,
-} from "../../domain/schedule.ts";
-import { occurrenceView, type ScheduleView } from "../../domain/schedule-view.ts";
+import { ControlError } from "../../domain/base/errors.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
+import { scheduleIcs } from "../../domain/schedule/schedule-ics.ts";
+import type { ScheduleCommand } from "../../domain/schedule/schedule-steps.ts";
+import { stepOccurrence } from "../../domain/schedule/schedule-steps.ts";
+import { nextOccurrences } from "../../domain/schedule/schedule-times.ts";
+import { occurrenceView, type ScheduleView } from "../../domain/schedule/schedule-view.ts";
+import type { Schedule } from "../../domain/schedule/schedule-window.ts";
+import { newProgress } from "../../domain/schedule/schedule-window.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
 import { ScheduleStore, type StoredProgress } from "../config/schedule-progress.ts";

@@ -4,9 +4,10 @@
  * model's snapshot at each scrape. One declaration per metric, in the order the exposition lists them;
  * metrics.ts makes the registry and the service, output-metrics.ts declares the outputs'.
  */
-import { MEDIALIVE_STATES } from "../../domain/medialive.ts";
-import { ChannelStatus } from "../../domain/states.ts";
-import { InputSummary, RejectedView } from "../../domain/views-input.ts";
+
+import { ChannelStatus } from "../../domain/channel/states.ts";
+import { MEDIALIVE_STATES } from "../../domain/medialive/medialive.ts";
+import { InputSummary, RejectedView } from "../../domain/views/views-input.ts";
 import type { SnapshotFamilies } from "./metric-families.ts";
 
 /** Why an input drops a datagram, and the TR 101 290 indicators: the keys of an input's counters. */

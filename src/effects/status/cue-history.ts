@@ -20,7 +20,7 @@ import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
 import { Database } from "../config/postgres/database.ts";
 import { DocumentStore } from "../config/store.ts";
-import { quietly } from "../runtime/quiet-timer.ts";
+import { quietly } from "../runtime/timers/quiet-timer.ts";
 import {
   applyRecent,
   CUE_DOCUMENT,

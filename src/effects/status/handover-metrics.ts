@@ -5,8 +5,8 @@
  * from the start at 0, so an alert can say `increase(distributary_handover_packets_total[1h]) > 0`.
  */
 import { Counter, type Registry } from "prom-client";
-import type { ChannelEvent } from "../../domain/events.ts";
-import { HANDOVER_KINDS } from "../../domain/handover.ts";
+import { HANDOVER_KINDS } from "../../domain/channel/handover.ts";
+import type { ChannelEvent } from "../../domain/events/events.ts";
 
 export const handoverMetrics = (registry: Registry) => {
   const handovers = new Counter({

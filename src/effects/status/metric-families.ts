@@ -5,10 +5,10 @@
  * Deno needs in place of prom-client's own.
  */
 import { Gauge, type Metric, Registry } from "prom-client";
-import type { ChannelView, OutputView, StatusSnapshot } from "../../domain/views.ts";
-import type { InputSummary } from "../../domain/views-input.ts";
-import type { WorkerStatus } from "../channel/channels.ts";
-import { makeLoopDelay } from "../runtime/loop-delay.ts";
+import type { ChannelView, OutputView, StatusSnapshot } from "../../domain/views/views.ts";
+import type { InputSummary } from "../../domain/views/views-input.ts";
+import type { WorkerStatus } from "../channel/channel-types.ts";
+import { makeLoopDelay } from "../runtime/threads/loop-delay.ts";
 
 export type Labels = Record<string, string>;
 
@@ -227,7 +227,7 @@ export type SnapshotFamilies = ReturnType<typeof snapshotFamilies>;
 export const MAIN_LOOP_RESOLUTION_MS = 100;
 
 /**
- * prom-client's event-loop delay series, from our own monitor (src/effects/runtime/loop-delay.ts), reset at
+ * prom-client's event-loop delay series, from our own monitor (src/effects/runtime/threads/loop-delay.ts), reset at
  * each scrape: how late a timer ran beyond its interval, what the loop added, as the workers report theirs.
  * On Deno, whose perf_hooks monitor does not see a held loop, a plain timer measures it.
  */

@@ -12,12 +12,13 @@
 import * as Effect from "effect/Effect";
 import * as Stream from "effect/Stream";
 import { Counter, collectDefaultMetrics } from "prom-client";
-import type { ChannelEvent } from "../../domain/events.ts";
-import type { StatusSnapshot } from "../../domain/views.ts";
+import type { ChannelEvent } from "../../domain/events/events.ts";
+import type { StatusSnapshot } from "../../domain/views/views.ts";
 import { version } from "../../version.ts";
-import { Channels, type WorkerStatus } from "../channel/channels.ts";
+import type { WorkerStatus } from "../channel/channel-types.ts";
+import { Channels } from "../channel/channels.ts";
 import { EventBus } from "../events/event-bus.ts";
-import { runtimeName, runtimeVersion } from "../runtime/runtime.ts";
+import { runtimeName, runtimeVersion } from "../runtime/process/runtime.ts";
 import { channelMetrics } from "./channel-metrics.ts";
 import { handoverMetrics } from "./handover-metrics.ts";
 import { FamilyRegistry, loopDelayGauges, snapshotFamilies } from "./metric-families.ts";

@@ -5,7 +5,7 @@
  * declaration per metric, in the order the exposition lists them; metrics.ts makes the registry and the service,
  * channel-metrics.ts declares the channels' and inputs'.
  */
-import { OutputState } from "../../domain/states.ts";
+import { OutputState } from "../../domain/channel/states.ts";
 import type { SnapshotFamilies } from "./metric-families.ts";
 
 /** Declares each output's families in `families`. */

@@ -5,26 +5,25 @@
  */
 
 import type { CoreCounters } from "../../core/packet-core-snapshot.ts";
-import type { ChannelConfig, OutputConfig } from "../../domain/channel.ts";
-import type { InputHealthView } from "../../domain/health-view.ts";
-import type { ChannelId } from "../../domain/ids.ts";
-import type { MediaLiveView } from "../../domain/medialive.ts";
-import { heldWords } from "../../domain/schedule.ts";
-import { slateView } from "../../domain/slate.ts";
-import { outputStatusOf } from "../../domain/states.ts";
-import type { ChannelView, OutputView, SlateView } from "../../domain/views.ts";
-import type { InputStatsView, InputSummary, RejectedView } from "../../domain/views-input.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
+import type { ChannelConfig, OutputConfig } from "../../domain/channel/channel.ts";
+import { slateView } from "../../domain/channel/slate.ts";
+import { outputStatusOf } from "../../domain/channel/states.ts";
+import type { InputHealthView } from "../../domain/health/health-view.ts";
+import type { MediaLiveView } from "../../domain/medialive/medialive.ts";
+import { heldWords } from "../../domain/schedule/schedule-outputs.ts";
+import type { ChannelView, OutputView, SlateView } from "../../domain/views/views.ts";
+import type { InputStatsView, InputSummary, RejectedView } from "../../domain/views/views-input.ts";
 import type {
   ChannelRuntimeSummary,
   ChannelsService,
-  InputStatus,
-  InputSummaryStatus,
   OutputEntryStatus,
   SlateStatus,
-} from "../channel/channel.ts";
+} from "../channel/channel-types.ts";
 import type { CueCounts } from "../channel/scte35-watcher.ts";
 import { maskKnownSecrets } from "../config/secrets.ts";
 import type { InputHealthStatus } from "../ingest/input-health.ts";
+import type { InputStatus, InputSummaryStatus } from "../ingest/input-types.ts";
 import { ristInputView, ristPeerView } from "./rist-view.ts";
 
 /** What the builders read beside the configuration and the runtime figures. */

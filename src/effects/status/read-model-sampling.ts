@@ -5,12 +5,12 @@
  */
 import * as Effect from "effect/Effect";
 import * as Either from "effect/Either";
-import type { ChannelConfig } from "../../domain/channel.ts";
-import { channelInputs } from "../../domain/channel-checks.ts";
-import { REMUX_DROPS_EVENT_MS, RIST_AUTH_EVENT_MS } from "../../domain/events.ts";
-import { resolveRedundancy } from "../../domain/redundancy.ts";
-import { maskUrl } from "../../domain/url.ts";
-import type { ChannelView } from "../../domain/views.ts";
+import type { ChannelConfig } from "../../domain/channel/channel.ts";
+import { channelInputs } from "../../domain/channel/channel-checks.ts";
+import { resolveRedundancy } from "../../domain/channel/redundancy.ts";
+import { REMUX_DROPS_EVENT_MS, RIST_AUTH_EVENT_MS } from "../../domain/events/events.ts";
+import { maskUrl } from "../../domain/url/url.ts";
+import type { ChannelView } from "../../domain/views/views.ts";
 import type { Channels } from "../channel/channels.ts";
 import type { ConfigState } from "../config/config-state.ts";
 import type { Placement } from "../config/placement.ts";

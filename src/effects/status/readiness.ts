@@ -4,7 +4,7 @@
  * `/metrics` read it.
  */
 import * as Effect from "effect/Effect";
-import type { ChannelId } from "../../domain/ids.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
 import { Channels } from "../channel/channels.ts";
 
 interface NotResumed {

@@ -5,8 +5,8 @@
  * read from the read model's snapshot at each scrape (librist's readings, added up). docs/operations.md lists
  * them; prometheus/alerts.yml warns on sustained loss.
  */
-import type { StatusSnapshot } from "../../domain/views.ts";
-import type { RistPeerView } from "../../domain/views-rist.ts";
+import type { StatusSnapshot } from "../../domain/views/views.ts";
+import type { RistPeerView } from "../../domain/views/views-rist.ts";
 import type { Labels, SnapshotFamilies } from "./metric-families.ts";
 
 const LABELS = ["channel", "direction", "link", "peer"];

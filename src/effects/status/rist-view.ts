@@ -1,10 +1,10 @@
 /**
- * RIST link figures as the API shows them (domain/views-rist.ts), and the words for an input whose peer sends
+ * RIST link figures as the API shows them (domain/views/views-rist.ts), and the words for an input whose peer sends
  * nothing: librist drops a sender's packets without a word when the profile or the secret does not match, so
  * silence is all there is to go by, and the status names what to check.
  */
-import type { RistInputView, RistPeerView } from "../../domain/views-rist.ts";
-import type { RistLinkFigures } from "../runtime/rist-link.ts";
+import type { RistInputView, RistPeerView } from "../../domain/views/views-rist.ts";
+import type { RistLinkFigures } from "../runtime/links/rist-link.ts";
 
 /** An input silent this long (or from its start) is said to get no RIST data. */
 const SILENT_MS = 2000;

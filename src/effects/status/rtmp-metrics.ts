@@ -3,8 +3,8 @@
  * model's snapshot at each scrape: whether a publisher is sending, publishes accepted, and publishers refused by
  * reason (a wrong key, a second publisher). docs/operations.md lists them.
  */
-import type { StatusSnapshot } from "../../domain/views.ts";
-import type { RtmpInputView } from "../../domain/views-rtmp.ts";
+import type { StatusSnapshot } from "../../domain/views/views.ts";
+import type { RtmpInputView } from "../../domain/views/views-rtmp.ts";
 import type { Labels, SnapshotFamilies } from "./metric-families.ts";
 
 const eachInput = (snapshot: StatusSnapshot, set: (labels: Labels, rtmp: RtmpInputView) => void) => {

@@ -2,16 +2,16 @@
  * Stills of each running channel's input for the pages: every 10 s, while at least one overview or channel
  * page is open and thumbnails are on (a setting), two seconds of the TS the channel forwards are handed to a
  * short-lived `ffmpeg` that decodes one keyframe to a small JPEG. No extra network input: the bytes are the
- * channel's own. One ffmpeg at a time (runtime/child-process.ts), killed after 5 s and with the service.
+ * channel's own. One ffmpeg at a time (runtime/process/child-process.ts), killed after 5 s and with the service.
  */
 import * as Duration from "effect/Duration";
 import * as Effect from "effect/Effect";
 import * as Option from "effect/Option";
 import * as Schedule from "effect/Schedule";
-import type { ChannelId } from "../../domain/ids.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
 import { Channels } from "../channel/channels.ts";
 import { thumbnailsOn } from "../config/settings.ts";
-import { spawnChild } from "../runtime/child-process.ts";
+import { spawnChild } from "../runtime/process/child-process.ts";
 
 export const THUMBNAIL_EVERY = Duration.seconds(10);
 const CAPTURE_MS = 2000;

@@ -5,7 +5,7 @@
  */
 import * as Effect from "effect/Effect";
 import * as Schema from "effect/Schema";
-import { AccessRule, AccessRules as AccessRulesSchema } from "../../domain/access.ts";
+import { AccessRule, AccessRules as AccessRulesSchema } from "../../domain/control/access.ts";
 import type { AccessRules } from "../../effects/control/access-rules.ts";
 import { type Api, body, makeApi, type Run } from "../routes.ts";
 

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect";
 import * as Either from "effect/Either";
 import * as Option from "effect/Option";
 import * as Schema from "effect/Schema";
-import { ControlError } from "../../domain/errors.ts";
+import { ControlError } from "../../domain/base/errors.ts";
 import { type AuditEntry, auditTrail } from "../../effects/config/postgres/audit.ts";
 import type { DatabaseShape } from "../../effects/config/postgres/database.ts";
 import { problemResponse } from "../problem.ts";

@@ -6,13 +6,19 @@ import { Buffer } from "node:buffer";
 import * as Effect from "effect/Effect";
 import * as Schema from "effect/Schema";
 import type { Context } from "hono";
-import { ChannelBody, ChannelPatch, MoveChannelBody, SwitchInputBody } from "../../domain/channel.ts";
-import { CueInsertBody } from "../../domain/cue-insert.ts";
-import { type ControlError, FieldIssue } from "../../domain/errors.ts";
-import { EventList } from "../../domain/events.ts";
-import type { ChannelId } from "../../domain/ids.ts";
-import { MAX_SLATE_IMAGE_BYTES, SlateSwitchBody } from "../../domain/slate.ts";
-import { ChannelList, ChannelStats, ChannelView, CueList, InsertedCueView } from "../../domain/views.ts";
+import { type ControlError, FieldIssue } from "../../domain/base/errors.ts";
+import type { ChannelId } from "../../domain/base/ids.ts";
+import { ChannelBody, ChannelPatch, MoveChannelBody, SwitchInputBody } from "../../domain/channel/channel.ts";
+import { CueInsertBody } from "../../domain/channel/cue-insert.ts";
+import { MAX_SLATE_IMAGE_BYTES, SlateSwitchBody } from "../../domain/channel/slate.ts";
+import { EventList } from "../../domain/events/events.ts";
+import {
+  ChannelList,
+  ChannelStats,
+  ChannelView,
+  CueList,
+  InsertedCueView,
+} from "../../domain/views/views.ts";
 import type { Control } from "../../effects/control/control.ts";
 import { audit, type EventBus } from "../../effects/events/event-bus.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";

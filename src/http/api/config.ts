@@ -6,10 +6,10 @@
  */
 import * as Effect from "effect/Effect";
 import * as Schema from "effect/Schema";
-import { ConfigDocument, ConfigImport, OriginalConfigFile } from "../../domain/channel.ts";
-import { declarativeJsonSchema } from "../../domain/config-code.ts";
-import { FieldIssue } from "../../domain/errors.ts";
-import { invalid } from "../../domain/validate.ts";
+import { FieldIssue } from "../../domain/base/errors.ts";
+import { invalid } from "../../domain/base/validate.ts";
+import { ConfigDocument, ConfigImport, OriginalConfigFile } from "../../domain/channel/channel.ts";
+import { declarativeJsonSchema } from "../../domain/control/config-code.ts";
 import type { ConfigCode } from "../../effects/config-code/config-code.ts";
 import type { ConfigTransfer } from "../../effects/control/config-transfer.ts";
 import { type Api, body, makeApi, type Run } from "../routes.ts";

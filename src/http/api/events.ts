@@ -4,8 +4,8 @@
  * clients as they happen.
  */
 import * as Effect from "effect/Effect";
-import { EVENT_TYPES, EventList } from "../../domain/events.ts";
-import { invalid } from "../../domain/validate.ts";
+import { invalid } from "../../domain/base/validate.ts";
+import { EVENT_TYPES, EventList } from "../../domain/events/events.ts";
 import { EVENT_RING_SIZE, type EventBus, type EventFilter } from "../../effects/events/event-bus.ts";
 import { eventsFor } from "../access.ts";
 import { type Api, makeApi, type Run } from "../routes.ts";

@@ -4,7 +4,7 @@
  * and its outcome is a `medialive_action` event; AWS's refusals come back in words (502), a state that does
  * not allow the action as a conflict (409).
  */
-import { MediaLiveView } from "../../domain/medialive.ts";
+import { MediaLiveView } from "../../domain/medialive/medialive.ts";
 import type { MediaLive } from "../../effects/medialive/medialive.ts";
 import { type Api, inChannel, makeApi, type Run } from "../routes.ts";
 

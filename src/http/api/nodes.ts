@@ -5,8 +5,8 @@
 import * as Effect from "effect/Effect";
 import * as Either from "effect/Either";
 import * as Schema from "effect/Schema";
-import { notFound } from "../../domain/errors.ts";
-import { NodeId } from "../../domain/ids.ts";
+import { notFound } from "../../domain/base/errors.ts";
+import { NodeId } from "../../domain/base/ids.ts";
 import { audit, type EventBus } from "../../effects/events/event-bus.ts";
 import { noFleet } from "../../effects/fleet/fleet.ts";
 import type { FleetShape } from "../../effects/fleet/fleet-types.ts";

@@ -5,7 +5,7 @@
  */
 import * as Effect from "effect/Effect";
 import * as Schema from "effect/Schema";
-import { NotifierBody, NotifierPatch, NotifierView } from "../../domain/notifiers.ts";
+import { NotifierBody, NotifierPatch, NotifierView } from "../../domain/events/notifiers.ts";
 import type { Notifications } from "../../effects/notify/deliveries.ts";
 import type { Notifiers } from "../../effects/notify/notifiers.ts";
 import type { Delivery } from "../../effects/notify/outbox.ts";

@@ -5,8 +5,8 @@
  */
 import * as Effect from "effect/Effect";
 import * as Schema from "effect/Schema";
-import { OutputBody, OutputPatch } from "../../domain/channel.ts";
-import { OutputView } from "../../domain/views.ts";
+import { OutputBody, OutputPatch } from "../../domain/channel/channel.ts";
+import { OutputView } from "../../domain/views/views.ts";
 import type { Control } from "../../effects/control/control.ts";
 import type { Recordings } from "../../effects/outputs/recordings.ts";
 import type { ReadModel } from "../../effects/status/read-model.ts";

@@ -5,7 +5,7 @@
  * command is audited in the token's name; one that does not fit the occurrence's phase is a 409 in words.
  */
 import * as Effect from "effect/Effect";
-import { ExtendBody, ScheduleView } from "../../domain/schedule-view.ts";
+import { ExtendBody, ScheduleView } from "../../domain/schedule/schedule-view.ts";
 import type { ScheduleRunner } from "../../effects/schedule/runner.ts";
 import { type Api, body, inChannel, makeApi, type Run } from "../routes.ts";
 

@@ -1,14 +1,14 @@
 /**
  * Form fields to the REST API's request bodies, and the API's problems back to form fields: the pages check
- * what is typed with the same schemas (domain/channel.ts) and show the same messages beside each field.
+ * what is typed with the same schemas (domain/channel/channel.ts) and show the same messages beside each field.
  */
 import * as Either from "effect/Either";
 import * as Schema from "effect/Schema";
-import { ChannelBody, ChannelPatch, OutputBody } from "../../domain/channel.ts";
-import { CueInsertBody } from "../../domain/cue-insert.ts";
-import type { ControlError } from "../../domain/errors.ts";
-import { invalid, toFieldIssues } from "../../domain/validate.ts";
-import type { ChannelView, OutputView } from "../../domain/views.ts";
+import type { ControlError } from "../../domain/base/errors.ts";
+import { invalid, toFieldIssues } from "../../domain/base/validate.ts";
+import { ChannelBody, ChannelPatch, OutputBody } from "../../domain/channel/channel.ts";
+import { CueInsertBody } from "../../domain/channel/cue-insert.ts";
+import type { ChannelView, OutputView } from "../../domain/views/views.ts";
 
 export type Fields = Readonly<Record<string, string>>;
 

@@ -6,7 +6,7 @@
 import * as Effect from "effect/Effect";
 import * as Either from "effect/Either";
 import { Hono } from "hono";
-import { ChannelId } from "../../domain/ids.ts";
+import { ChannelId } from "../../domain/base/ids.ts";
 import type { AuthEnv } from "../auth.ts";
 import { needs, type PageServices, pageOn } from "./handler.ts";
 

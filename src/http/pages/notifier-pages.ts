@@ -9,14 +9,14 @@ import * as Either from "effect/Either";
 import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import { notifierForm } from "../../../views/notifiers.ts";
+import { decodeBody } from "../../domain/base/validate.ts";
 import {
   NOTIFIER_KINDS,
   NOTIFY_EVENTS,
   type NotifierBody,
   NotifierBody as NotifierBodySchema,
   NotifierPatch,
-} from "../../domain/notifiers.ts";
-import { decodeBody } from "../../domain/validate.ts";
+} from "../../domain/events/notifiers.ts";
 import type { AuthEnv } from "../auth.ts";
 import { needs, type PageServices, pageOn, render } from "./handler.ts";
 import { settingsResponse } from "./settings-view.ts";

@@ -11,8 +11,8 @@ import * as Runtime from "effect/Runtime";
 import { type Context, Hono } from "hono";
 import { html } from "hono/html";
 import { page } from "../../../views/layout.ts";
-import { excerpt } from "../../domain/excerpt.ts";
-import { MAX_SLATE_IMAGE_BYTES } from "../../domain/slate.ts";
+import { excerpt } from "../../domain/base/excerpt.ts";
+import { MAX_SLATE_IMAGE_BYTES } from "../../domain/channel/slate.ts";
 import { refusalOn } from "../access.ts";
 import { type AuthEnv, countFailure } from "../auth.ts";
 import { limitBody, MAX_BODY_BYTES, MAX_IMPORT_BODY_BYTES, MAX_LOGIN_BODY_BYTES } from "../body-limit.ts";
@@ -28,8 +28,6 @@ import { makePersonSessions } from "./person-sessions.ts";
 import { schedulePages } from "./schedule-pages.ts";
 import { makeSessions, nextAfterLogin, sameOrigin } from "./session.ts";
 import { signOnPages, transactionKey } from "./sign-on-pages.ts";
-
-export type { PageServices } from "./handler.ts";
 
 /**
  * What the pages may load: their own scripts, stylesheet, images and connections (the WebSocket included),

@@ -6,8 +6,8 @@
 import * as Effect from "effect/Effect";
 import * as Either from "effect/Either";
 import { Hono } from "hono";
-import { ChannelId } from "../../domain/ids.ts";
-import type { ScheduleCommand } from "../../domain/schedule.ts";
+import { ChannelId } from "../../domain/base/ids.ts";
+import type { ScheduleCommand } from "../../domain/schedule/schedule-steps.ts";
 import type { AuthEnv } from "../auth.ts";
 import { formFields, needs, type PageServices, pageOn } from "./handler.ts";
 

@@ -12,7 +12,7 @@ import type * as Effect from "effect/Effect";
 import * as Runtime from "effect/Runtime";
 import type { Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { excerpt } from "../../domain/excerpt.ts";
+import { excerpt } from "../../domain/base/excerpt.ts";
 import type { ActiveSignOn, LoginTransaction, SignOn } from "../../effects/control/sign-on.ts";
 import { type AuthEnv, clientAddress, makeRecordGate } from "../auth.ts";
 import type { makeSessions } from "./session.ts";

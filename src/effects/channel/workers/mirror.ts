@@ -3,9 +3,9 @@
  * the last `sync` reported (summary, cue counts, recent cues, preview), and the plain reads that the read model,
  * the pages and the metrics make of it on the main thread without asking the worker.
  */
-import type { ChannelId } from "../../../domain/ids.ts";
-import { sharedSrtPort } from "../../../domain/url.ts";
-import type { ChannelRuntimeSummary, ChannelSpec } from "../channel.ts";
+import type { ChannelId } from "../../../domain/base/ids.ts";
+import { sharedSrtPort } from "../../../domain/url/url.ts";
+import type { ChannelRuntimeSummary, ChannelSpec } from "../channel-types.ts";
 import { type ChannelState, trafficOf } from "../channel-types.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
 import type { SyncReply } from "./protocol.ts";
@@ -58,7 +58,7 @@ const sharedSrtPorts = (spec: ChannelSpec): ReadonlyArray<number> =>
 
 /**
  * Another channel listening on an SRT port this one shares by stream id: the two run on one thread, which
- * holds the port's one listener (runtime/srt-listeners.ts).
+ * holds the port's one listener (runtime/links/srt-listeners.ts).
  */
 export const portMate = (entries: ReadonlyMap<ChannelId, Entry>, spec: ChannelSpec): Entry | undefined => {
   const ports = sharedSrtPorts(spec);

@@ -20,24 +20,24 @@
  *   move is a `handover` event (handover/report.ts).
  */
 import * as Effect from "effect/Effect";
-import type { ChannelId, OutputId } from "../../../domain/ids.ts";
+import type { ChannelId, OutputId } from "../../../domain/base/ids.ts";
+import type { InputRole } from "../../../domain/channel/redundancy.ts";
 import { EventBus } from "../../events/event-bus.ts";
 import { adoptionFor, letGo, splitForHandOver } from "../../handover/peer.ts";
 import { reportHandoverOn } from "../../handover/report.ts";
 import type { RtpState } from "../../outputs/rtp.ts";
 import type { OutputOptions } from "../../outputs/writer.ts";
-import { makeMoveWord } from "../../runtime/move-word.ts";
-import type { Priority } from "../../runtime/priority.ts";
-import {
-  ChannelError,
-  type ChannelSpec,
-  type Handover,
-  type InputRole,
-  type InsertedCue,
-  notRunning,
-  type OutputSpec,
-} from "../channel.ts";
-import type { ChannelsService, WorkerStatus } from "../channel-types.ts";
+import { makeMoveWord } from "../../runtime/threads/move-word.ts";
+import type { Priority } from "../../runtime/threads/priority.ts";
+import type {
+  ChannelSpec,
+  ChannelsService,
+  Handover,
+  InsertedCue,
+  OutputSpec,
+  WorkerStatus,
+} from "../channel-types.ts";
+import { ChannelError, notRunning } from "../channel-types.ts";
 import type { HolderCut, Resumed, Resumption } from "../cut-stage.ts";
 import { applySync, type Entry, mirrorReads, portMate, runningEntry } from "./mirror.ts";
 import { placeChannel, planRebalance } from "./placement.ts";

@@ -4,20 +4,20 @@
  * datagram crosses threads.
  */
 
-import type { NewEvent } from "../../../domain/events.ts";
-import type { ChannelId, OutputId } from "../../../domain/ids.ts";
+import type { ChannelId, OutputId } from "../../../domain/base/ids.ts";
+import type { InputRole } from "../../../domain/channel/redundancy.ts";
+import type { NewEvent } from "../../../domain/events/events.ts";
 import type { RtpState } from "../../outputs/rtp.ts";
 import type { OutputOptions } from "../../outputs/writer.ts";
-import type { OwnPortsShare } from "../../runtime/own-ports.ts";
-import type { Priority, Scheduling } from "../../runtime/priority.ts";
+import type { OwnPortsShare } from "../../runtime/sockets/own-ports.ts";
+import type { Priority, Scheduling } from "../../runtime/threads/priority.ts";
 import type {
   ChannelError,
   ChannelRuntimeSummary,
   ChannelSpec,
   Handover,
-  InputRole,
   OutputSpec,
-} from "../channel.ts";
+} from "../channel-types.ts";
 import type { Resumption } from "../cut-stage.ts";
 import type { CueCounts, CueRecord } from "../scte35-watcher.ts";
 
@@ -28,9 +28,9 @@ export interface WorkerSettings {
   readonly previewIdleMs: number;
   /** The scheduling the thread asks for (DISTRIBUTARY_FORWARDING_PRIORITY). */
   readonly priority: Priority;
-  /** The ports the service's outputs send from, shared by every thread (runtime/own-ports.ts). */
+  /** The ports the service's outputs send from, shared by every thread (runtime/sockets/own-ports.ts). */
   readonly ownPorts: OwnPortsShare;
-  /** Until when each fleet channel may send, shared by every thread (runtime/send-gates.ts). */
+  /** Until when each fleet channel may send, shared by every thread (runtime/sockets/send-gates.ts). */
   readonly sendGates: SharedArrayBuffer;
 }
 

@@ -6,10 +6,9 @@
 import * as Effect from "effect/Effect";
 import * as Either from "effect/Either";
 import * as Runtime from "effect/Runtime";
-import type { ChannelId } from "../../../domain/ids.ts";
-import { parseOutputUrl } from "../../../domain/url.ts";
-import type { ChannelRuntimeStatus } from "../channel.ts";
-import type { HlsSource } from "../channel-types.ts";
+import type { ChannelId } from "../../../domain/base/ids.ts";
+import { parseOutputUrl } from "../../../domain/url/url.ts";
+import type { ChannelRuntimeStatus, HlsSource } from "../channel-types.ts";
 import type { Entry } from "./mirror.ts";
 import type { Command } from "./protocol.ts";
 import { request, type Slot } from "./threads.ts";

@@ -14,13 +14,13 @@ import { Worker } from "node:worker_threads";
 import * as Effect from "effect/Effect";
 import * as Runtime from "effect/Runtime";
 import type * as Scope from "effect/Scope";
-import type { ChannelId } from "../../../domain/ids.ts";
+import type { ChannelId } from "../../../domain/base/ids.ts";
 import { EventBus } from "../../events/event-bus.ts";
 import type { OutputOptions } from "../../outputs/writer.ts";
-import { forWorker, releaseWorker } from "../../runtime/own-ports.ts";
-import type { Priority, Scheduling } from "../../runtime/priority.ts";
-import { gatesForWorker } from "../../runtime/send-gates.ts";
-import { ChannelError } from "../channel.ts";
+import { forWorker, releaseWorker } from "../../runtime/sockets/own-ports.ts";
+import { gatesForWorker } from "../../runtime/sockets/send-gates.ts";
+import type { Priority, Scheduling } from "../../runtime/threads/priority.ts";
+import { ChannelError } from "../channel-types.ts";
 import type { Command, Request, WorkerMessage, WorkerSettings } from "./protocol.ts";
 
 /** How long a stopping worker may take to stop its channels before its thread is ended anyway. */

@@ -15,18 +15,20 @@ import * as LogLevel from "effect/LogLevel";
 import * as ManagedRuntime from "effect/ManagedRuntime";
 import * as Option from "effect/Option";
 import * as Scope from "effect/Scope";
-import type { ChannelId } from "../../../domain/ids.ts";
+import type { ChannelId } from "../../../domain/base/ids.ts";
 import type { HlsServed } from "../../outputs/hls.ts";
 import { continueRtp, rtpStates } from "../../outputs/rtp.ts";
-import { readingInTurns, turnLateness } from "../../runtime/batch-reader.ts";
-import { closeLibSrt } from "../../runtime/libsrt.ts";
-import { makeLoopDelay } from "../../runtime/loop-delay.ts";
-import { newCopyStarted, oldCopyDone, whenNewCopyStarts } from "../../runtime/move-word.ts";
-import { adoptOwnPorts } from "../../runtime/own-ports.ts";
-import { raiseThisThread } from "../../runtime/priority.ts";
-import { adoptSendGates } from "../../runtime/send-gates.ts";
-import { type ChannelError, ChannelError as ChannelErrorClass, type RunningChannel } from "../channel.ts";
+import { closeLibSrt } from "../../runtime/ffi/libsrt.ts";
+import { readingInTurns, turnLateness } from "../../runtime/sockets/batch-reader.ts";
+import { adoptOwnPorts } from "../../runtime/sockets/own-ports.ts";
+import { adoptSendGates } from "../../runtime/sockets/send-gates.ts";
+import { makeLoopDelay } from "../../runtime/threads/loop-delay.ts";
+import { newCopyStarted, oldCopyDone, whenNewCopyStarts } from "../../runtime/threads/move-word.ts";
+import { raiseThisThread } from "../../runtime/threads/priority.ts";
+
 import { makeChannelHost } from "../channel-host.ts";
+import type { ChannelError, RunningChannel } from "../channel-types.ts";
+import { ChannelError as ChannelErrorClass } from "../channel-types.ts";
 import type { CueRecord, Scte35Watcher } from "../scte35-watcher.ts";
 import type {
   ChannelSample,
@@ -42,7 +44,7 @@ if (port === null) throw new Error("workers/worker.ts runs as a worker thread");
 const settings = workerData as WorkerSettings;
 const post = (message: WorkerMessage) => port.postMessage(message);
 
-// First of all, before any socket or child: the scheduling this thread forwards at (runtime/priority.ts),
+// First of all, before any socket or child: the scheduling this thread forwards at (runtime/threads/priority.ts),
 // and the process-wide record of the outputs' sending ports that its inputs and outputs share.
 const scheduling = raiseThisThread(settings.priority);
 adoptOwnPorts(settings.ownPorts);
@@ -62,7 +64,7 @@ const forwardLogs = Logger.replace(
 );
 const runtime = ManagedRuntime.make(Layer.merge(forwardLogs, Logger.minimumLogLevel(LogLevel.Warning)));
 
-// How late the loop ran beyond a 20 ms timer (src/effects/runtime/loop-delay.ts, per runtime). Each timer wakes
+// How late the loop ran beyond a 20 ms timer (src/effects/runtime/threads/loop-delay.ts, per runtime). Each timer wakes
 // the thread, which was most of what an idle worker cost, so it runs only while some channel here receives
 // datagrams (checked at each sync): a worker whose channels have no input sleeps. While its inputs are read in
 // turns (batch-reader.ts), the turns' own lateness is the figure and this timer rests too: a second timer would

@@ -1,12 +1,12 @@
 /**
  * Each node says, at its start, what of the configuration its release reads (CONFIG_READS,
- * src/domain/config-reads.ts), in `node_reads` (migration 10). A node of a release before that table says
+ * src/domain/channel/config-reads.ts), in `node_reads` (migration 10). A node of a release before that table says
  * nothing, so it reads none of it. FleetReads answers which live nodes (their node lease running) cannot read a
  * change, so a node of a newer release refuses to write it while they run (docs/upgrades.md).
  */
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
-import { CONFIG_READS } from "../../../domain/config-reads.ts";
+import { CONFIG_READS } from "../../../domain/channel/config-reads.ts";
 import { FleetReads } from "../fleet-reads.ts";
 import { Database } from "./database.ts";
 
