@@ -1,5 +1,5 @@
 /**
- * The schedule's rules (src/domain/schedule/schedule.ts), called directly: occurrences across both 2026 daylight-saving
+ * The schedule's rules (src/domain/schedule/), called directly: occurrences across both 2026 daylight-saving
  * changes in Paris and New York (UTC instants asserted, whatever the machine's own zone), a local time missing
  * on the spring-forward day, exceptions, one-off windows, the checks' sentences, the step of an occurrence
  * (joining mid-window, missed, manual staging), the operator's commands and the iCalendar file; then a runner

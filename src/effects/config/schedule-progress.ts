@@ -22,7 +22,7 @@ const ACTIONS = [
   "stop_medialive",
 ] as const;
 
-/** One occurrence's progress (domain/schedule/schedule.ts OccurrenceProgress), as stored. */
+/** One occurrence's progress (domain/schedule/schedule-window.ts OccurrenceProgress), as stored. */
 export const StoredProgress = Schema.Struct({
   key: Schema.String,
   window: Schema.String,
