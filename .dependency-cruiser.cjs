@@ -42,6 +42,12 @@ module.exports = {
       "src/domain holds schemas, rules, URLs, masking and ids: pure, and imported by everyone else.",
     ),
     layer(
+      "domain-base-is-the-floor",
+      "^src/domain/base/",
+      "^src/domain/(?!base/)",
+      "src/domain/base (ids, equality, body checks, wording) is what every other part of src/domain builds on; it knows none of them.",
+    ),
+    layer(
       "core-below-effects",
       "^src/core/",
       "^(src/(effects|http|cli)|views)/",
