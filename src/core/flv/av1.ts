@@ -199,3 +199,62 @@ export const startsKeyFrame = (tu: Uint8Array): boolean => {
   }
   return false;
 };
+
+/**
+ * Whether a PES payload in the start code format starts a key frame (as `startsKeyFrame`), reading only the
+ * first bytes of its first frame header or frame OBU.
+ */
+export const startCodeKeyFrame = (payload: Uint8Array): boolean => {
+  for (let at = Buffer.prototype.indexOf.call(payload, START_CODE, 0); at >= 0; ) {
+    const next = Buffer.prototype.indexOf.call(payload, START_CODE, at + 3);
+    const type = obuType(payload, at + 3);
+    if (type === OBU.frameHeader || type === OBU.frame) {
+      // The header, its extension, a size of up to 8 bytes and the frame header's first: escaped, 24 at most.
+      const head = lowOverheadFormat(
+        payload.subarray(at, Math.min(next < 0 ? payload.length : next, at + 27)),
+      );
+      const header = head[0] ?? 0;
+      let i = 1 + ((header >> 2) & 1);
+      if (((header >> 1) & 1) === 1) while (i < head.length && ((head[i++] ?? 0) & 0x80) !== 0);
+      const first = head[i] ?? 0xff;
+      return (first & 0x80) === 0 && ((first >> 5) & 3) === 0;
+    }
+    at = next;
+  }
+  return false;
+};
+
+const AV01 = [0x61, 0x76, 0x30, 0x31] as const;
+/** Enhanced RTMP: IsExHeader, then the frame type and packet type (0 SequenceStart, 1 CodedFrames). */
+const exHeader = (keyframe: boolean, packetType: number) => 0x80 | ((keyframe ? 1 : 2) << 4) | packetType;
+
+/** The Enhanced RTMP `av01` sequence start tag body: an AV1CodecConfigurationRecord. */
+export const av1SequenceStart = (record: Uint8Array): Uint8Array => {
+  const body = new Uint8Array(5 + record.length);
+  body.set([exHeader(true, 0), ...AV01]);
+  body.set(record, 5);
+  return body;
+};
+
+/**
+ * The Enhanced RTMP `av01` coded frame tag body of a temporal unit (low overhead format): its OBUs but the
+ * temporal delimiters, which MP4 samples and E-RTMP frames leave out. Null when the OBUs cannot be read.
+ */
+export const av1CodedFrame = (tu: Uint8Array, keyframe: boolean): Uint8Array | null => {
+  const bounds = obuBounds(tu);
+  if (bounds === null) return null;
+  let size = 5;
+  for (let i = 0; i < bounds.length; i += 2)
+    if (obuType(tu, bounds[i] as number) !== OBU.temporalDelimiter)
+      size += (bounds[i + 1] as number) - (bounds[i] as number);
+  const body = new Uint8Array(size);
+  body.set([exHeader(keyframe, 1), ...AV01]);
+  let at = 5;
+  for (let i = 0; i < bounds.length; i += 2) {
+    const start = bounds[i] as number;
+    if (obuType(tu, start) === OBU.temporalDelimiter) continue;
+    body.set(tu.subarray(start, bounds[i + 1]), at);
+    at += (bounds[i + 1] as number) - start;
+  }
+  return body;
+};

@@ -20,8 +20,8 @@ const STREAM_TYPES: Readonly<Record<number, string>> = {
 };
 
 /**
- * Why nothing of `program` can go over RTMP, in words naming its codecs; null while the video is H.264 or
- * HEVC, or while there is no video and the audio is AAC or MP3 (or before the PMT is seen). `mpegAudio` is the
+ * Why nothing of `program` can go over RTMP, in words naming its codecs; null while the video is H.264, HEVC
+ * or AV1, or while there is no video and the audio is AAC or MP3 (or before the PMT is seen). `mpegAudio` is the
  * MPEG audio's layer when FLV has no codec for it, null otherwise.
  */
 export const carriageProblem = (program: Program | undefined, mpegAudio: string | null): string | null => {
@@ -31,7 +31,7 @@ export const carriageProblem = (program: Program | undefined, mpegAudio: string 
     if (!names.some((name) => name.endsWith("video"))) return null;
   } else if (mpegAudio !== null) names.push(mpegAudio);
   if (names.length === 0) return null;
-  return `the channel carries ${[...new Set(names)].join(" and ")}, which RTMP cannot carry: RTMP takes H.264 or HEVC video with AAC or MP3 audio`;
+  return `the channel carries ${[...new Set(names)].join(" and ")}, which RTMP cannot carry: RTMP takes H.264, HEVC or AV1 video with AAC or MP3 audio`;
 };
 
 /**

@@ -1,6 +1,6 @@
 /**
- * Elementary streams out of MPEG-TS for the FLV remux: the PAT and PMT name the program's video (H.264, HEVC)
- * and audio (ADTS AAC, MPEG audio) PIDs, and each PID's PES packets are reassembled into access units with
+ * Elementary streams out of MPEG-TS for the FLV remux: the PAT and PMT name the program's video (H.264, HEVC;
+ * AV1: stream_type 0x06 registered `AV01`, its PES in the start code format: av1.ts) and audio (ADTS AAC, MPEG audio) PIDs, and each PID's PES packets are reassembled into access units with
  * their PTS and DTS (33-bit, 90 kHz, as the stream has them). An analyser, not a TS filter (ts-filter.ts).
  *
  *   const demux = new EsDemuxer((unit) => …)   // unit.data is a view, valid only during the call
@@ -36,6 +36,7 @@ import {
   unitStartAt,
 } from "../ts/index.ts";
 import { STREAM_TYPE_H264, STREAM_TYPE_H265 } from "../ts/stream-types.ts";
+import { startCodeKeyFrame } from "./av1.ts";
 import { forbidden, H264_NAL, NalUnits, nalType, startCodeAt, type VideoCodec } from "./nal.ts";
 import { copyBytes } from "./tags.ts";
 
@@ -46,7 +47,9 @@ const MAX_PES_BYTES = 16 * 1024 * 1024;
 type BadPes = (pid: number, codec: EsCodec, detail: string) => void;
 
 export type AudioCodec = "aac" | "mpeg-audio";
-type EsCodec = VideoCodec | AudioCodec;
+/** The video codecs the remux carries: those of NAL units (nal.ts), and AV1's OBUs. */
+export type EsVideoCodec = VideoCodec | "av1";
+type EsCodec = EsVideoCodec | AudioCodec;
 
 /** The codec the remux can carry for a PMT stream_type, or undefined (AC-3, MPEG-2 video, data…). */
 const esCodecOf = (streamType: number): EsCodec | undefined => {
@@ -66,6 +69,21 @@ const esCodecOf = (streamType: number): EsCodec | undefined => {
 };
 
 export const isVideoCodec = (codec: EsCodec): codec is VideoCodec => codec === "h264" || codec === "hevc";
+const isVideo = (codec: EsCodec): codec is EsVideoCodec => codec !== "aac" && codec !== "mpeg-audio";
+
+/** A PMT entry's descriptors (`section[from, to)`) hold the registration descriptor `AV01`. */
+const registeredAv1 = (section: Uint8Array, from: number, to: number): boolean => {
+  for (let at = from; at + 2 <= to; at += 2 + (section[at + 1] ?? 0)) {
+    if (
+      section[at] === 0x05 &&
+      (section[at + 1] ?? 0) >= 4 &&
+      sameBytes(section.subarray(at + 2, at + 6), AV01)
+    )
+      return true;
+  }
+  return false;
+};
+const AV01 = Uint8Array.of(0x41, 0x56, 0x30, 0x31);
 
 export interface AccessUnit {
   readonly pid: number;
@@ -74,11 +92,11 @@ export interface AccessUnit {
   readonly pts: number;
   /** The PTS when the PES carries no DTS. */
   readonly dts: number;
-  /** For video: the access unit holds an IDR (H.264) or IRAP (HEVC) picture. Audio: always true. */
+  /** For video: the access unit holds an IDR (H.264) or IRAP (HEVC) picture, or an AV1 key frame. Audio: true. */
   readonly keyframe: boolean;
   /** The PES payload: a view into a reused buffer, valid only until the callback returns. */
   readonly data: Uint8Array;
-  /** Video: the NAL units of `data`, found once for `keyframe` and read again by the remux; audio: none. */
+  /** H.264, HEVC: the NAL units of `data`, found once for `keyframe` and read again by the remux; else none. */
   readonly nals: NalUnits;
 }
 
@@ -107,7 +125,7 @@ class PesStream implements AccessUnit {
   constructor(pid: number, codec: EsCodec) {
     this.pid = pid;
     this.codec = codec;
-    this.gaps = isVideoCodec(codec) ? [] : null;
+    this.gaps = isVideo(codec) ? [] : null;
   }
 
   /**
@@ -173,7 +191,9 @@ class PesStream implements AccessUnit {
     this.data = this.buffer.subarray(this.payload, this.gaps?.length ? this.cutAtGaps(length) : length);
     this.keyframe = isVideoCodec(this.codec)
       ? holdsKeyPicture(this.codec, this.data, this.nals.scan(this.data))
-      : true;
+      : this.codec === "av1"
+        ? startCodeKeyFrame(this.data)
+        : true;
     emit(this);
     this.data = EMPTY;
   }
@@ -217,7 +237,7 @@ class PesStream implements AccessUnit {
     this.pts = timed ? readTimestamp(b, 9) : -1;
     this.dts = timed && flags === 3 ? readTimestamp(b, 14) : this.pts;
     const stated = 9 + (b[8] ?? 0);
-    if (isVideoCodec(this.codec)) {
+    if (isVideo(this.codec)) {
       // An access unit starts with a start code: where the header says, or else at the first one after it.
       if (headed && stated + 3 <= length && startsWithStartCode(b, stated)) {
         this.payload = stated;
@@ -292,7 +312,7 @@ const holdsKeyPicture = (codec: VideoCodec, data: Uint8Array, nals: NalUnits): b
 };
 
 interface ProgramStreams {
-  readonly video?: { readonly pid: number; readonly codec: VideoCodec; readonly streamType: number };
+  readonly video?: { readonly pid: number; readonly codec: EsVideoCodec; readonly streamType: number };
   readonly audio?: { readonly pid: number; readonly codec: AudioCodec; readonly streamType: number };
   /** Stream types of the program that the remux cannot carry, for a state that names them. */
   readonly unsupported: ReadonlyArray<number>;
@@ -305,13 +325,16 @@ export const programStreams = (section: Uint8Array): ProgramStreams | undefined 
   let video: ProgramStreams["video"];
   let audio: ProgramStreams["audio"];
   const unsupported: number[] = [];
-  for (const { streamType, pid } of pmt.streams) {
-    const codec = esCodecOf(streamType);
+  for (const { streamType, pid, start, end } of pmt.streams) {
+    const codec =
+      streamType === 0x06 && registeredAv1(section, start + 5, Math.min(end, section.length))
+        ? "av1"
+        : esCodecOf(streamType);
     if (codec === undefined) {
       if (streamType !== 0x86 && streamType !== 0x05 && streamType !== 0x06 && streamType !== 0x15) {
         unsupported.push(streamType);
       }
-    } else if (isVideoCodec(codec)) {
+    } else if (isVideo(codec)) {
       video ??= { pid, codec, streamType };
     } else {
       audio ??= { pid, codec, streamType };

@@ -9,7 +9,7 @@
  *   remux.cue(section, sent)                    // a splice_info_section the channel's core found
  *   remux.start()                               // what a connection starts with: metadata, headers
  *
- * Video (H.264, HEVC as Enhanced RTMP) and audio (AAC split from ADTS, MP3) are timed from their DTS on one
+ * Video (H.264; HEVC and AV1 as Enhanced RTMP, AV1 by av1-frames.ts) and audio (AAC split from ADTS, MP3) are timed from their DTS on one
  * monotonic timeline (timestamps.ts). A stream the remux cannot carry (AC-3, MPEG-2 video…) is `problem`, in
  * words naming the codec (carriage.ts), rather than tags no one can decode; audio it cannot carry beside video
  * it can (AC-3, MPEG audio layer II…) is `leftOut`: the video goes without it.
@@ -33,9 +33,10 @@
  */
 import { PTS_WRAP } from "../ts/index.ts";
 import { AdtsReader, aacFrame, aacSequenceHeader, mp3Frame, mpegAudioHeaderProblem } from "./audio.ts";
+import { Av1Frames } from "./av1-frames.ts";
 import { audioLeftOut, carriageProblem } from "./carriage.ts";
 import { CueHold } from "./cue-hold.ts";
-import { type AccessUnit, EsDemuxer, isVideoCodec } from "./es.ts";
+import { type AccessUnit, EsDemuxer, type EsVideoCodec, isVideoCodec } from "./es.ts";
 import { type CueSent, type FlvFrame, frame } from "./frames.ts";
 import { forbidden, type VideoCodec } from "./nal.ts";
 import {
@@ -83,7 +84,8 @@ export class FlvRemux {
   /** The sequence headers in force: what every connection starts with. */
   videoHeader: FlvFrame | null = null;
   audioHeader: FlvFrame | null = null;
-  videoCodec: VideoCodec | null = null;
+  videoCodec: EsVideoCodec | null = null;
+  private readonly av1Frames = new Av1Frames();
   private picture = { width: 0, height: 0 };
   private audioInfo: { codec: "aac" | "mp3"; sampleRate: number; channels: number } | null = null;
   /** The video frames' times and their cadence, for onMetaData's frame rate (video-times.ts). */
@@ -174,7 +176,7 @@ export class FlvRemux {
   }
 
   /** The channel's tracks as the PMT names them; null before a PMT was seen. */
-  get tracks(): { video: boolean; audio: boolean; videoCodec: VideoCodec | null } | null {
+  get tracks(): { video: boolean; audio: boolean; videoCodec: EsVideoCodec | null } | null {
     const program = this.demux.program;
     if (program === undefined) return null;
     return {
@@ -250,7 +252,8 @@ export class FlvRemux {
 
   private unit(unit: AccessUnit): void {
     try {
-      if (isVideoCodec(unit.codec)) this.video(unit, unit.codec);
+      if (unit.codec === "av1") this.av1(unit);
+      else if (isVideoCodec(unit.codec)) this.video(unit, unit.codec);
       else if (unit.pts < 0) return;
       else if (unit.codec === "aac") this.aac(unit);
       else this.mp3(unit);
@@ -321,6 +324,34 @@ export class FlvRemux {
     }
     this.countRate("video", body.length, ms);
     this.emitMedia(frame("video", TAG_VIDEO, ms, body, unit.keyframe));
+  }
+
+  /** An AV1 temporal unit: its sequence start first when a key frame brings a new sequence header. */
+  private av1(unit: AccessUnit) {
+    if (!this.videoTimes.time(unit.pts, unit.dts))
+      return this.drop(
+        "bad_pes",
+        "a video PES without readable times, and no frames before it to time it from",
+        false,
+      );
+    const ms = this.clock.timestampMs(this.videoTimes.dts, VIDEO);
+    if (this.videoCodec !== "av1") this.av1Frames.reset();
+    const made = this.av1Frames.read(unit.data, unit.keyframe);
+    if (typeof made === "string") return this.drop("bad_video", made, unit.keyframe);
+    if (made.header !== null) {
+      this.videoCodec = "av1";
+      this.picture = { width: made.width, height: made.height };
+      this.videoHeader = frame("videoHeader", TAG_VIDEO, ms, made.header);
+      this.emit(this.videoHeader);
+    }
+    if (this.videoHeader === null || this.videoCodec !== "av1") return;
+    if (this.waitingForKey) {
+      if (!unit.keyframe)
+        return this.drop("no_keyframe_yet", "a frame after a keyframe that was dropped", true);
+      this.waitingForKey = false;
+    }
+    this.countRate("video", made.body.length, ms);
+    this.emitMedia(frame("video", TAG_VIDEO, ms, made.body, unit.keyframe));
   }
 
   /**

@@ -232,13 +232,13 @@ export const hevcSequenceHeader = (
   return body;
 };
 
-/** FLV's codec ids, as onMetaData names them; HEVC's is its FourCC's value, as Enhanced RTMP says. */
-const VIDEO_CODEC_ID = { h264: 7, hevc: 0x68766331 } as const;
+/** FLV's codec ids, as onMetaData names them; HEVC's and AV1's are their FourCC's value, as Enhanced RTMP says. */
+const VIDEO_CODEC_ID = { h264: 7, hevc: 0x68766331, av1: 0x61763031 } as const;
 const AUDIO_CODEC_ID = { mp3: 2, aac: 10 } as const;
 
 export interface StreamMetadata {
   readonly video?: {
-    readonly codec: VideoCodec;
+    readonly codec: keyof typeof VIDEO_CODEC_ID;
     readonly width: number;
     readonly height: number;
     readonly frameRate: number;

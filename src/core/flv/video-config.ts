@@ -4,7 +4,14 @@
  * delimiters put before each frame; an AV1CodecConfigurationRecord (av1.ts) as its PMT descriptors and its
  * sequence header OBU.
  */
-import { type Av1Config, av1ConfigFromDescriptor, av1Descriptors, readAv1C } from "./av1.ts";
+import {
+  type Av1Config,
+  av1ConfigFromDescriptor,
+  av1Descriptors,
+  readAv1C,
+  sequenceHeaderObu,
+} from "./av1.ts";
+import { readSequenceHeader } from "./av1-sequence.ts";
 
 /** What the muxer carries. */
 export type FlvVideoCodec = "h264" | "hevc" | "av1";
@@ -20,11 +27,29 @@ export interface VideoConfig {
 
 const NONE = new Uint8Array(0);
 
-/** AV1's sequence start (an AV1CodecConfigurationRecord) or MPEG-2 TS sequence start (its video descriptor). */
+/**
+ * AV1's sequence start (an AV1CodecConfigurationRecord) or MPEG-2 TS sequence start (its video descriptor);
+ * the descriptor's HDR and wide colour gamut said as the record's sequence header says (else: not said).
+ */
 export const readAv1Start = (body: Uint8Array, mpeg2Ts: boolean): VideoConfig | null => {
   const config: Av1Config | null = mpeg2Ts ? av1ConfigFromDescriptor(body) : readAv1C(body);
   if (config === null) return null;
-  return { codec: "av1", lengthSize: 0, sets: config.configObus, descriptors: av1Descriptors(config) };
+  if (mpeg2Ts)
+    return {
+      codec: "av1",
+      lengthSize: 0,
+      sets: NONE,
+      descriptors: av1Descriptors(config, (body[5] ?? 0xc0) >> 6),
+    };
+  const header = sequenceHeaderObu(config.configObus);
+  const info = header === null ? null : readSequenceHeader(header);
+  const hdrWcg = info === null || typeof info === "string" ? 3 : info.hdrWcg;
+  return {
+    codec: "av1",
+    lengthSize: 0,
+    sets: config.configObus,
+    descriptors: av1Descriptors(config, hdrWcg),
+  };
 };
 
 const startCode = Uint8Array.of(0, 0, 0, 1);

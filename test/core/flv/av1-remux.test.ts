@@ -1,0 +1,94 @@
+/**
+ * AV1 from MPEG-TS back to Enhanced RTMP (es.ts, av1-frames.ts, remux.ts) without sockets, and the sequence
+ * header reader (av1-sequence.ts) against ffmpeg's own AV1CodecConfigurationRecord writer: streams encoded by
+ * SVT-AV1 and libaom in several pixel formats, the record made from their sequence header equal byte for byte
+ * to the one ffmpeg put in an MP4; the TS our RTMP input makes (ts-mux.ts) read by the channel's FLV remux: an
+ * `av01` sequence start of that record, then every temporal unit as sent, but its temporal delimiter.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { av1SequenceStart, readAv1C, sequenceHeaderObu } from "../../../src/core/flv/av1.ts";
+import { av1CodecConfiguration, readSequenceHeader } from "../../../src/core/flv/av1-sequence.ts";
+import type { FlvFrame } from "../../../src/core/flv/frames.ts";
+import { FlvRemux } from "../../../src/core/flv/remux.ts";
+import { FlvTsMux } from "../../../src/core/flv/ts-mux.ts";
+import { av1Tags, encodeAv1 } from "../../support/av1-media.ts";
+import { ffmpeg, mediaDir } from "./media.ts";
+
+const dir = mediaDir("h5-av1-remux-");
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+
+/** The av1C box ffmpeg's MP4 writer made for `encoder` and `pixFmt` (BT.2020 PQ colour when `hdr`). */
+const ffmpegRecord = (encoder: string, pixFmt: string, hdr: boolean): Uint8Array => {
+  const ivf = join(dir, `${encoder}-${pixFmt}-${hdr}.ivf`);
+  const mp4 = ivf.replace(/ivf$/, "mp4");
+  const colour = hdr
+    ? ["-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc"]
+    : [];
+  ffmpeg(
+    ...["-f", "lavfi", "-i", "testsrc2=size=352x200:rate=25", "-t", "0.12", "-c:v", encoder],
+    ...(encoder === "libaom-av1" ? ["-cpu-used", "8"] : ["-preset", "12"]),
+    ...["-pix_fmt", pixFmt, ...colour, ivf],
+  );
+  ffmpeg("-i", ivf, "-c", "copy", mp4);
+  const file = readFileSync(mp4);
+  const at = file.indexOf("av1C");
+  return file.subarray(at + 4, at - 4 + file.readUInt32BE(at - 4));
+};
+
+describe("AV1 sequence header", () => {
+  it.each([
+    ["libsvtav1", "yuv420p", false, 3],
+    ["libsvtav1", "yuv420p10le", true, 2],
+    ["libaom-av1", "yuv444p", false, 3],
+    ["libaom-av1", "gray", true, 2],
+  ])("%s %s: the record made from it is ffmpeg's, byte for byte", (encoder, pixFmt, hdr, hdrWcg) => {
+    const record = ffmpegRecord(encoder, pixFmt, hdr);
+    const sequence = sequenceHeaderObu(readAv1C(record)?.configObus ?? new Uint8Array(0));
+    if (sequence === null) throw new Error("no sequence header in ffmpeg's record");
+    const info = readSequenceHeader(sequence);
+    if (typeof info === "string") throw new Error(info);
+    expect(hex(av1CodecConfiguration(info, sequence))).toBe(hex(record));
+    expect([info.width, info.height, info.hdrWcg]).toEqual([352, 200, hdrWcg]);
+  });
+
+  it("says why a sequence header cannot be read", () => {
+    expect(readSequenceHeader(Uint8Array.of(0x32, 0))).toBe("not a sequence header OBU");
+    expect(readSequenceHeader(Uint8Array.of(0x0a, 9, 0))).toMatch(/size runs past/);
+    expect(readSequenceHeader(Uint8Array.of(0x0a, 2, 0, 0))).toMatch(/ends before its colour/);
+  });
+});
+
+describe("FlvRemux with AV1", () => {
+  it("the TS our RTMP input made goes back out as av01: the record's sequence start, then every unit as sent", () => {
+    const stream = encodeAv1(dir, "remux", 2);
+    const ts: Uint8Array[] = [];
+    const mux = new FlvTsMux((datagram) => ts.push(Uint8Array.from(datagram)));
+    mux.join(0);
+    for (const tag of av1Tags(stream)) mux.tag(9, tag.timestamp, tag.body, tag.timestamp);
+    const remux = new FlvRemux();
+    const frames: FlvFrame[] = [];
+    remux.listen((frame) => frames.push(frame));
+    for (const datagram of ts) remux.push(datagram);
+
+    expect(remux.problem).toBeNull();
+    expect(remux.tracks).toEqual({ video: true, audio: false, videoCodec: "av1" });
+    const [header, ...video] = frames;
+    expect(header?.kind).toBe("videoHeader");
+    expect(hex(header?.body ?? new Uint8Array(0))).toBe(hex(av1SequenceStart(stream.av1C)));
+    // Every unit, the last too: its PES says its length, so it ends without waiting for the next.
+    expect(video.length).toBe(stream.units.length);
+    video.forEach((frame, i) => {
+      const unit = stream.units[i] as Uint8Array;
+      expect(hex(unit.subarray(0, 2))).toBe("1200"); // the encoder's temporal delimiter, left out
+      expect(frame.kind).toBe("video");
+      expect(frame.timestamp).toBe(video[0]?.timestamp === undefined ? 0 : video[0].timestamp + i * 40);
+      expect(frame.keyframe).toBe(i % 25 === 0);
+      expect(hex(frame.body)).toBe(`${frame.keyframe ? "91" : "a1"}61763031${hex(unit.subarray(2))}`);
+    });
+    expect(Object.values(remux.dropped).every((count) => count === 0)).toBe(true);
+    const meta = Buffer.from(remux.metadata()).toString("latin1");
+    expect(meta).toContain("videocodecid");
+  });
+});
