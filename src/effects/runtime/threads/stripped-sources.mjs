@@ -11,8 +11,8 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as module from "node:module";
 
-const stripped = new URL("../../../build/stripped/", import.meta.url);
-const root = new URL("../../../", import.meta.url).href;
+const stripped = new URL("../../../../build/stripped/", import.meta.url);
+const root = new URL("../../../../", import.meta.url).href;
 
 /** The copy's name for `source`: also used by scripts/strip-sources.ts. */
 export const strippedName = (source) => `${createHash("sha256").update(source).digest("hex")}.js`;
