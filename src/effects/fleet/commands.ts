@@ -35,7 +35,7 @@ const unavailable = () =>
   });
 
 export const makeCommands = (ctx: CommandsContext): Pick<FleetShape, "holder" | "drain" | "move"> => {
-  const { me, bootId, q, book, held, sql, reachable } = ctx;
+  const { me, bootId, q, book, held, sql, reachable, clock } = ctx;
   /** The boot of each node a drain was asked for here. */
   const drainsAsked = new Map<string, string>();
 
@@ -47,7 +47,7 @@ export const makeCommands = (ctx: CommandsContext): Pick<FleetShape, "holder" | 
           row !== undefined &&
           row.holder === me &&
           row.holderBoot === bootId &&
-          book.expiresAt({ row, readAt: performance.now() }) > performance.now(),
+          book.expiresAt({ row, readAt: clock.now() }) > clock.now(),
       ),
       Effect.mapError(unavailable),
     );
@@ -59,7 +59,7 @@ export const makeCommands = (ctx: CommandsContext): Pick<FleetShape, "holder" | 
         entry !== undefined &&
         entry.row.holder !== null &&
         entry.row.holder !== me &&
-        book.expiresAt(entry) > performance.now()
+        book.expiresAt(entry) > clock.now()
           ? entry.row.holder
           : null;
       const found = (id: string) => {
@@ -71,7 +71,7 @@ export const makeCommands = (ctx: CommandsContext): Pick<FleetShape, "holder" | 
       // A channel another node has just taken may still read as free here. Not while the database is out
       // of reach: the request is answered here at once.
       if (!ctx.databaseReachable()) return null;
-      const sent = performance.now();
+      const sent = clock.now();
       const fresh = await L.lease(q, channelId).catch(() => undefined);
       const holder = otherHolder(fresh === undefined ? undefined : { row: fresh, readAt: sent });
       return holder === null ? null : found(holder);
@@ -140,9 +140,9 @@ export const makeCommands = (ctx: CommandsContext): Pick<FleetShape, "holder" | 
           }
           const cut = yield* ctx.cut(channelId);
           yield* ctx.stopSending(channelId, `moved to node ${to} by an operator`);
-          const moved = yield* sql("move", () => L.handOver(q, me, term, channelId, to, cut)).pipe(
-            Effect.mapError(unavailable),
-          );
+          const moved = yield* sql("move", () =>
+            L.handOver(q, me, term, channelId, to, cut && { ...cut, at: clock.wallMs() }),
+          ).pipe(Effect.mapError(unavailable));
           if (moved !== null) book.wrote(channelId, to, moved.boot, moved.term);
           if (moved === null) {
             return yield* new ControlError({

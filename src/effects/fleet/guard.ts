@@ -27,19 +27,21 @@
  *
  * Stopping (`fence`) never waits for the API's commands: a configuration write queued behind a database that
  * does not answer must not hold the outputs on air past the lease.
+ *
+ * Its time is the fleet's clock (fleet-clock.ts, Effect's Clock), so each rule is tested on the TestClock
+ * (test/fleet/fence-clock.test.ts); the questions to the peers, and the answers to theirs, are peer-questions.ts.
  */
 import * as Effect from "effect/Effect";
 import type { Queryable } from "../config/postgres/database.ts";
 import { quietly } from "../runtime/timers/quiet-timer.ts";
+import type { FleetClock } from "./fleet-clock.ts";
 import type { NodeRow } from "./nodes.ts";
-import { type PeerReach, type PortProbe, peerReachesDatabase } from "./peers.ts";
+import { makePeerQuestions } from "./peer-questions.ts";
+import type { PeerReach, PortProbe } from "./peers.ts";
 
 /** How long the database may be silent before a holder asks its peers, and how often it checks. */
 export const OUTAGE_MS = 1000;
 export const GUARD_MS = 100;
-export const PEER_TIMEOUT_MS = 600;
-/** How long a peer's statement of its own, made to answer the question, may take before it counts as failed. */
-export const PROBE_TIMEOUT_MS = 300;
 /** How many questions in a row a peer must say it reaches the database before this node takes it as cut off. */
 const REACHES_IN_A_ROW = 2;
 
@@ -57,6 +59,8 @@ interface GuardDeps {
   readonly policy: IsolatedPolicy;
   readonly token: string;
   readonly q: Queryable;
+  /** The fleet's clock (fleet-clock.ts): every deadline here is its `now`. */
+  readonly clock: FleetClock;
   /** The peers that beat recently (the node's last reading). */
   readonly peers: () => ReadonlyArray<NodeRow>;
   /** What the last probe of a peer's port said. */
@@ -80,17 +84,18 @@ interface GuardDeps {
 export const saysDown = (peer: PeerReach): boolean => !peer.reachable && peer.lastOkMsAgo > peer.intervalMs;
 
 export const makeGuard = (deps: GuardDeps) => {
-  const { me, ttl } = deps;
+  const { me, ttl, clock } = deps;
+  const now = clock.now;
   let fenced = false;
   let isolated = false;
   let dbOk = true;
-  let lastDbOkAt = performance.now();
+  let lastDbOkAt = now();
   /** When the current run of failed statements began. */
   let failedAt = Number.NEGATIVE_INFINITY;
   /** When the database came back after a failure: no acquisition for a lease time after. */
   let backAt = Number.NEGATIVE_INFINITY;
   /** When the last successful renewal was sent: the node's leases last until that + ttl, by the database. */
-  let renewedSentAt = performance.now();
+  let renewedSentAt = now();
   /**
    * When the database answered again after it was down for all (this node isolated): the nodes back with it
    * wait a lease time before they take anything, so this node's renewal deadline counts from then too, and it
@@ -98,7 +103,7 @@ export const makeGuard = (deps: GuardDeps) => {
    */
   let isolationEndedAt = Number.NEGATIVE_INFINITY;
   const answeredAgain = () => {
-    if (isolated && deps.policy === "keep") isolationEndedAt = performance.now();
+    if (isolated && deps.policy === "keep") isolationEndedAt = now();
     isolated = false;
   };
 
@@ -115,7 +120,7 @@ export const makeGuard = (deps: GuardDeps) => {
   const sql = <A>(what: string, run: () => Promise<A>) =>
     Effect.suspend(() => {
       const id = sentCount++;
-      pending.set(id, performance.now());
+      pending.set(id, now());
       return Effect.ensuring(
         statement(what, run),
         Effect.sync(() => pending.delete(id)),
@@ -125,10 +130,10 @@ export const makeGuard = (deps: GuardDeps) => {
     Effect.tryPromise({ try: run, catch: (cause) => cause }).pipe(
       Effect.tap(() =>
         Effect.sync(() => {
-          if (!dbOk) backAt = performance.now();
+          if (!dbOk) backAt = now();
           dbOk = true;
           answeredAgain();
-          lastDbOkAt = performance.now();
+          lastDbOkAt = now();
         }),
       ),
       Effect.tapError((cause) =>
@@ -136,7 +141,7 @@ export const makeGuard = (deps: GuardDeps) => {
           const first = dbOk;
           dbOk = false;
           if (first) {
-            failedAt = performance.now();
+            failedAt = now();
             poke();
           }
           return first
@@ -167,69 +172,29 @@ export const makeGuard = (deps: GuardDeps) => {
       yield* Effect.logInfo(`fleet: node ${me} renewed its leases again and sends again`);
     });
 
-  /** A question to the peers is out (asked again as soon as its answers are in). */
-  let asking = false;
-  /**
-   * During an outage, what each peer last said of the database: one that reaches it means this node is the
-   * one cut off; one that does not means the database is down for all. A peer that does not answer says
-   * nothing, and erases nothing it said before. Kept with the question it answered: when it was asked, and
-   * whether this node's own statement failed then.
-   */
-  const said = new Map<
-    string,
-    {
-      readonly reach: PeerReach;
-      readonly heardAt: number;
-      readonly askedAt: number;
-      readonly ownFailed: boolean;
-      /** How many questions in a row, this one included, the peer reached the database while this node did not. */
-      readonly reachedInARow: number;
-    }
-  >();
-  /** When a question whose own statement reached the database was asked. */
-  let ownOkAskedAt = Number.NEGATIVE_INFINITY;
-  /** When the question before the current one was asked: a peer's answers are "in a row" only across it. */
-  let previousAskedAt = Number.NEGATIVE_INFINITY;
-  const ask = async () => {
-    const askedAt = performance.now();
-    const peers = deps.peers();
-    const [answers, own] = await Promise.all([
-      Promise.all(peers.map((node) => peerReachesDatabase(node.url, deps.token, PEER_TIMEOUT_MS, ttl / 3))),
-      // A peer that reaches the database may only have reached it first as it comes back: one quick
-      // statement of this node's own tells that apart from a cut before it stops sending.
-      Promise.race([
-        deps.q.query("select 1").then(
-          () => true,
-          () => false,
-        ),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 300)),
-      ]),
-    ]);
-    const heardAt = performance.now();
-    for (const [index, node] of peers.entries()) {
-      const reach = answers[index];
-      if (reach == null) continue;
-      const before = said.get(node.id);
-      const reached = reach.reachable && !own;
-      const chained = before !== undefined && before.askedAt === previousAskedAt ? before.reachedInARow : 0;
-      const reachedInARow = reached ? chained + 1 : 0;
-      said.set(node.id, { reach, heardAt, askedAt, ownFailed: !own, reachedInARow });
-    }
-    previousAskedAt = askedAt;
-    if (own) {
-      ownOkAskedAt = askedAt;
-      answeredAgain();
-    }
-  };
+  /** The question to the peers that is out, if one is (asked again as soon as its answers are in). */
+  let asking: Promise<void> | null = null;
+  const questions = makePeerQuestions({
+    token: deps.token,
+    q: deps.q,
+    ttl,
+    clock,
+    peers: deps.peers,
+    ownAnswered: answeredAgain,
+    lastOkAt: () => lastDbOkAt,
+    answeredNow: () => {
+      lastDbOkAt = now();
+    },
+  });
 
   const check = Effect.gen(function* () {
     if (deps.holding() === 0 || fenced) return;
-    const now = performance.now();
-    const late = now - Math.max(renewedSentAt, isolationEndedAt) > ttl - fenceMarginMs(ttl);
+    const at = now();
+    const late = at - Math.max(renewedSentAt, isolationEndedAt) > ttl - fenceMarginMs(ttl);
     // Back from an isolation with `keep`, not yet renewed: the gates move on until the first round renews.
     if (!late && isolationEndedAt > renewedSentAt && deps.policy === "keep") deps.keepSending();
     // A failed statement, or one in flight for a second (a network cut drops packets: it may hang for two).
-    const outage = !dbOk || now - hungSince() >= OUTAGE_MS;
+    const outage = !dbOk || at - hungSince() >= OUTAGE_MS;
     if (!outage) {
       if (late)
         yield* fence(
@@ -237,17 +202,14 @@ export const makeGuard = (deps: GuardDeps) => {
         );
       return;
     }
-    if (!asking) {
-      asking = true;
-      void ask().finally(() => {
-        asking = false;
-      });
-    }
+    asking ??= questions.ask().finally(() => {
+      asking = null;
+    });
     // The outage began at the first failed statement, or once a hung one had kept silent for a second.
     const outageAt = dbOk ? hungSince() + OUTAGE_MS : failedAt;
     // This node's own quick statement went through meanwhile: the database answers, and a statement waits
     // behind a lock. Only the renewal's deadline counts then.
-    if (ownOkAskedAt > outageAt) {
+    if (questions.ownAnsweredSince(outageAt)) {
       if (late) yield* fence("its leases were not renewed in time, though the database answers");
       return;
     }
@@ -255,7 +217,7 @@ export const makeGuard = (deps: GuardDeps) => {
     // A peer reaches the database when the statement it made to answer the question went through while this
     // node's own, made at the same moment, failed — twice in a row, so that the instant the database comes back
     // (sooner for the peer than for this node) is not taken for a cut.
-    const heard = [...said.values()].filter((entry) => entry.heardAt > outageAt);
+    const heard = questions.heardSince(outageAt);
     const reaches = heard.some((entry) => entry.ownFailed && entry.reachedInARow >= REACHES_IN_A_ROW);
     if (reaches) {
       isolated = false;
@@ -296,8 +258,8 @@ export const makeGuard = (deps: GuardDeps) => {
   const quiet = () => {
     if (deps.holding() === 0 || fenced) return true;
     if (isolated || isolationEndedAt > renewedSentAt) return false;
-    const now = performance.now();
-    return now - renewedSentAt <= ttl - fenceMarginMs(ttl) && dbOk && now - hungSince() < OUTAGE_MS;
+    const at = now();
+    return at - renewedSentAt <= ttl - fenceMarginMs(ttl) && dbOk && at - hungSince() < OUTAGE_MS;
   };
   /**
    * Until when `quiet` stays true if nothing else happens: the renewal's deadline, or a statement in flight
@@ -305,44 +267,11 @@ export const makeGuard = (deps: GuardDeps) => {
    * most OUTAGE_MS away), and a failed one wakes the check at once (`poke`).
    */
   const quietUntil = () => {
-    const now = performance.now();
-    if (deps.holding() === 0 || fenced) return now + OUTAGE_MS;
-    return Math.min(renewedSentAt + ttl - fenceMarginMs(ttl), hungSince() + OUTAGE_MS, now + OUTAGE_MS);
+    const at = now();
+    if (deps.holding() === 0 || fenced) return at + OUTAGE_MS;
+    return Math.min(renewedSentAt + ttl - fenceMarginMs(ttl), hungSince() + OUTAGE_MS, at + OUTAGE_MS);
   };
   let poke = () => {};
-
-  /**
-   * A peer's question answered: a statement of this node's own, made now (questions that come within a fifth
-   * of a second share one), and how long since its last success. `reachable` is that statement's outcome,
-   * never a flag left by an earlier one.
-   */
-  let probing: Promise<boolean> | null = null;
-  let lastProbe = { at: Number.NEGATIVE_INFINITY, ok: false };
-  const probeDatabase = async () => {
-    if (performance.now() - lastProbe.at > 200) {
-      probing ??= Promise.race([
-        deps.q.query("select 1").then(
-          () => true,
-          () => false,
-        ),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), PROBE_TIMEOUT_MS)),
-      ])
-        .then((ok) => {
-          lastProbe = { at: performance.now(), ok };
-          if (ok) lastDbOkAt = performance.now();
-          return ok;
-        })
-        .finally(() => {
-          probing = null;
-        });
-      await probing;
-    }
-    return {
-      reachable: lastProbe.ok,
-      lastOkMsAgo: performance.now() - lastDbOkAt,
-      intervalMs: ttl / 3,
-    } as const;
-  };
 
   /**
    * The check, on a quiet timer (runtime/timers/quiet-timer.ts) while the scope lasts: at rest it waits until `quiet`
@@ -355,7 +284,7 @@ export const makeGuard = (deps: GuardDeps) => {
       GUARD_MS,
       () => !quiet(),
       check,
-      () => quietUntil() - performance.now() + 1,
+      () => quietUntil() - now() + 1,
     );
     poke = timer.now;
   });
@@ -364,6 +293,10 @@ export const makeGuard = (deps: GuardDeps) => {
     sql,
     renewed,
     watch,
+    /** The rules, once, now: what the quiet timer runs (a test on the TestClock moves time, then runs them). */
+    check,
+    /** Settles once the answers to the question out now are in (at once when none is out). */
+    answersIn: (): Promise<void> => asking ?? Promise.resolve(),
     /** Whether the holder stopped its outputs for want of renewals (its terms kept). */
     fenced: () => fenced,
     isolated: () => isolated,
@@ -371,15 +304,16 @@ export const makeGuard = (deps: GuardDeps) => {
      * Whether this node's own lease still holds by its last renewal (less the margin), so that no other node
      * can have found it down since.
      */
-    leaseHolds: () => performance.now() - renewedSentAt <= ttl - fenceMarginMs(ttl),
+    leaseHolds: () => now() - renewedSentAt <= ttl - fenceMarginMs(ttl),
     /** Whether the last statement reached the database, and none has hung for a second since. */
-    reachable: () => dbOk && performance.now() - hungSince() < OUTAGE_MS,
+    reachable: () => dbOk && now() - hungSince() < OUTAGE_MS,
     /** Whether the last statement that ended succeeded (no acquisition while not). */
     answered: () => dbOk,
-    lastOkMsAgo: () => performance.now() - lastDbOkAt,
-    probeDatabase,
+    lastOkMsAgo: () => now() - lastDbOkAt,
+    /** A peer's question answered (GET /api/cluster/database). */
+    probeDatabase: questions.answer,
     /** Whether the database came back less than a lease time ago (no acquisition yet). */
-    settling: () => performance.now() - backAt < ttl,
+    settling: () => now() - backAt < ttl,
   } as const;
 };
 

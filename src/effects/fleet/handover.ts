@@ -14,7 +14,7 @@ import type { ChannelsService } from "../channel/channel-types.ts";
 import { type HolderCut, MARGIN_MS, RAP_WAIT_MS, type Resumption } from "../channel/cut-stage.ts";
 import type { EventBus } from "../events/event-bus.ts";
 import { reportHandoverOn } from "../handover/report.ts";
-import { monotonicMs } from "../runtime/sockets/send-gates.ts";
+import type { FleetClock } from "./fleet-clock.ts";
 import type { LeaseRow } from "./leases.ts";
 
 /** How long the old holder's channel has to answer with its cut (it runs on to a random access point first). */
@@ -34,24 +34,29 @@ export interface HandoverPlan {
   readonly cutAt: number | null;
 }
 
-export const makeFleetHandover = (me: string, channels: ChannelsService, bus: EventBus) => ({
+export const makeFleetHandover = (
+  me: string,
+  channels: ChannelsService,
+  bus: EventBus,
+  clock: FleetClock,
+) => ({
   /** On the old holder: its outputs stop at a cut, and the cut; null when its channel could not say. */
   cut: (id: string): Effect.Effect<HolderCut | null> =>
     Effect.suspend(() => {
-      const askedAt = performance.now();
+      const askedAt = clock.now();
       return channels.fleetCut(id as ChannelId).pipe(
         Effect.timeoutTo({ duration: CUT_ANSWER_MS, onTimeout: () => null, onSuccess: (cut) => cut }),
         Effect.orElseSucceed(() => null),
         Effect.tap((cut) =>
           Effect.logInfo(
-            `fleet: node ${me} cut channel ${id} after ${Math.round(performance.now() - askedAt)} ms: ${cut === null ? "no cut (its channel did not say)" : `${cut.agreed === null ? "nothing sent to name" : "its last datagrams named"}, ${cut.pts === null ? "no random access point within the bound" : `before the random access point of PTS ${cut.pts}`}, ${cut.packets} TS packets sent`}`,
+            `fleet: node ${me} cut channel ${id} after ${Math.round(clock.now() - askedAt)} ms: ${cut === null ? "no cut (its channel did not say)" : `${cut.agreed === null ? "nothing sent to name" : "its last datagrams named"}, ${cut.pts === null ? "no random access point within the bound" : `before the random access point of PTS ${cut.pts}`}, ${cut.packets} TS packets sent`}`,
           ),
         ),
       );
     }),
 
   /**
-   * How the new holder of term `term` begins, from the lease row it read at `readAt` (performance.now()) that
+   * How the new holder of term `term` begins, from the lease row it read at `readAt` (the fleet's clock) that
    * handed or released the lease: at the agreed cut when the old holder named one for this term; else, when the
    * old holder let it go but named none (a node of the previous release), from `MARGIN_MS` before the row was
    * read; null (live, as before) when it was not let go, or too long ago.
@@ -79,10 +84,10 @@ export const makeFleetHandover = (me: string, channels: ChannelsService, bus: Ev
         packetsAtCut: cut.packets,
         cutAt: cut.at,
       };
-    const agoMs = performance.now() - readAt;
-    if (agoMs > MARGIN_SEEN_MS) return null;
+    if (clock.now() - readAt > MARGIN_SEEN_MS) return null;
     return {
-      how: { mode: "margin", from: monotonicMs() - agoMs - MARGIN_MS },
+      // The channel's thread reads it on the clock the threads share.
+      how: { mode: "margin", from: clock.sharedInstant(readAt - MARGIN_MS) },
       kind,
       from: by,
       packetsAtCut: cut?.packets ?? 0,
@@ -93,7 +98,10 @@ export const makeFleetHandover = (me: string, channels: ChannelsService, bus: Ev
   /** Before the gate opens: the channel's thread knows how to begin. */
   prepare: (id: string, plan: HandoverPlan) => Effect.ignore(channels.fleetResume(id as ChannelId, plan.how)),
 
-  /** Once the outputs run: it begins, and the hand-over is reported as it went. */
+  /**
+   * Once the outputs run: it begins, and the hand-over is reported as it went, timed on the wall clock from the
+   * old holder's cut (its wall clock: another process's) or from `askedAt` (this node's, `clock.wallMs`).
+   */
   begun: (id: string, plan: HandoverPlan, askedAt: number) =>
     Effect.gen(function* () {
       const resumed = yield* channels
@@ -104,7 +112,7 @@ export const makeFleetHandover = (me: string, channels: ChannelsService, bus: Ev
       // cut was not found: what came while it waited for the cut went nowhere.
       const lost = resumed.mode === "live" ? resumed.swallowed : 0;
       const repeated = resumed.mode === "margin" ? resumed.replayedPackets : 0;
-      const durationMs = plan.cutAt === null ? Date.now() - askedAt : Date.now() - plan.cutAt;
+      const durationMs = clock.wallMs() - (plan.cutAt ?? askedAt);
       reportHandoverOn(bus, {
         kind: plan.kind,
         channel: id,

@@ -1,22 +1,23 @@
 /**
  * What a node knows of the fleet between its statements: every lease row and every node as last read (each
- * with when it was read, on this process's monotonic clock), and the views the API, the pages and the metrics
- * take from them. Lookups by id, never scans inside loops over channels. The coordinator writes it; nothing
- * here talks to the database or the network.
+ * with when it was read, on the fleet's monotonic clock: fleet-clock.ts), and the views the API, the pages and
+ * the metrics take from them. Lookups by id, never scans inside loops over channels. The coordinator writes it;
+ * nothing here talks to the database or the network.
  */
 import type { ChannelConfig } from "../../domain/channel/channel.ts";
 import type { ChannelFleetView } from "../../domain/views/views.ts";
+import type { FleetClock } from "./fleet-clock.ts";
 import type { LeaseView, NodeView } from "./fleet-types.ts";
 import * as L from "./leases.ts";
 import type { NodeRow } from "./nodes.ts";
 
-/** A lease row as last read, and when (this process's clock, when its statement was sent). */
+/** A lease row as last read, and when (the fleet's clock, when its statement was sent). */
 export interface Known {
   readonly row: L.LeaseRow;
   readonly readAt: number;
 }
 
-export const makeLeaseBook = (me: string, ttl: number) => {
+export const makeLeaseBook = (me: string, ttl: number, clock: FleetClock) => {
   const known = new Map<string, Known>();
   let nodes: ReadonlyArray<NodeRow> = [];
   let live: ReadonlyArray<NodeRow> = [];
@@ -34,7 +35,7 @@ export const makeLeaseBook = (me: string, ttl: number) => {
   /** Moves whenever what the book knows does: views made from it are made again only then. */
   let version = 0;
 
-  /** When a lease runs out, on this process's clock: a held one lives as long as its holder's node lease. */
+  /** When a lease runs out, on the fleet's clock: a held one lives as long as its holder's node lease. */
   const expiresAt = (entry: Known): number => {
     const own = entry.readAt + entry.row.expiresInMs;
     const { holder, holderBoot } = entry.row;
@@ -46,7 +47,7 @@ export const makeLeaseBook = (me: string, ttl: number) => {
   };
 
   /** How many leases node `id` holds now. */
-  const holding = (id: string, now = performance.now()) => {
+  const holding = (id: string, now = clock.now()) => {
     let count = 0;
     for (const entry of known.values()) if (entry.row.holder === id && expiresAt(entry) > now) count += 1;
     return count;
@@ -134,12 +135,12 @@ export const makeLeaseBook = (me: string, ttl: number) => {
         expiresInMs: holder === null ? 0 : Number.NEGATIVE_INFINITY,
         cut: null,
       };
-      known.set(channel, { row, readAt: performance.now() });
+      known.set(channel, { row, readAt: clock.now() });
     },
 
     /** Every lease, by channel id, with the time left by this node's reckoning. */
     leaseViews: (): ReadonlyArray<LeaseView> => {
-      const now = performance.now();
+      const now = clock.now();
       return [...known.values()]
         .sort((a, b) => (a.row.channel < b.row.channel ? -1 : 1))
         .map((entry) => {
@@ -174,7 +175,7 @@ export const makeLeaseBook = (me: string, ttl: number) => {
 
     /** Each configured channel's holder, term and standbys, as the pages and the API show them. */
     channelViews: (channels: ReadonlyArray<ChannelConfig>, reachable: (id: string) => boolean) => {
-      const now = performance.now();
+      const now = clock.now();
       const views = new Map<string, ChannelFleetView>();
       for (const channel of channels) {
         const entry = known.get(channel.id);

@@ -48,7 +48,7 @@ export const makeLeasePass = (ctx: LeasePassContext) => {
   let last = { key: "", channels: null as ReadonlyArray<ChannelConfig> | null, until: 0 };
 
   const decide = Effect.gen(function* () {
-    const now = performance.now();
+    const now = ctx.clock.now();
     const live = book.live();
     const settling = guard.settling();
     const { joined, draining } = ctx.state();
@@ -149,7 +149,7 @@ export const makeLeasePass = (ctx: LeasePassContext) => {
     decide,
     /** Until the last pass's first deadline, a second at most; a pass that failed is tried again sooner. */
     nextTickIn: (): number => {
-      const wait = last.until - performance.now();
+      const wait = last.until - ctx.clock.now();
       return wait > 0 ? Math.min(PASS_MS, Math.max(10, wait)) : RETRY_MS;
     },
   } as const;

@@ -55,9 +55,15 @@ export interface LeaseCut extends HolderCut {
   readonly at: number;
 }
 
+/**
+ * A cut as a release or a hand-over writes it, with when: the holder's wall clock as it makes the statement
+ * (fleet-clock.ts `wallMs`), which the next holder's report of the hand-over counts from.
+ */
+export type TimedCut = HolderCut & Pick<LeaseCut, "at">;
+
 /** The cut as stored: for the next holder's term. */
-const stored = (cut: HolderCut | null, me: string, term: number): string | null =>
-  cut === null ? null : JSON.stringify({ ...cut, term: term + 1, from: me, at: Date.now() });
+const stored = (cut: TimedCut | null, me: string, term: number): string | null =>
+  cut === null ? null : JSON.stringify({ ...cut, term: term + 1, from: me });
 
 /** `$n` as an interval of that many milliseconds. */
 const ms = (n: number): string => `($${n}::double precision * interval '1 millisecond')`;
@@ -243,7 +249,7 @@ export const release = async (
   me: string,
   channel: string,
   term: number,
-  cut: HolderCut | null = null,
+  cut: TimedCut | null = null,
 ): Promise<boolean> => {
   const { rows } = await db.query(
     `update leases set holder = null, holder_boot = null, expires_at = now(), cut = $4::jsonb
@@ -267,7 +273,7 @@ export const handOver = async (
   term: number,
   channel: string,
   to: string,
-  cut: HolderCut | null = null,
+  cut: TimedCut | null = null,
 ): Promise<{ readonly term: number; readonly boot: string } | null> => {
   const { rows } = await db.query(
     `update leases l set holder = n.id, holder_boot = n.boot_id, term = l.term + 1, expires_at = 'infinity',

@@ -6,12 +6,15 @@
 import type * as Effect from "effect/Effect";
 import type { ChannelConfig } from "../../domain/channel/channel.ts";
 import type { Queryable } from "../config/postgres/database.ts";
+import type { FleetClock } from "./fleet-clock.ts";
 import type { Guard } from "./guard.ts";
 import type { LeaseBook } from "./lease-book.ts";
 
 export interface NodeContext {
   readonly me: string;
   readonly bootId: string;
+  /** The fleet's clock (fleet-clock.ts). */
+  readonly clock: FleetClock;
   readonly q: Queryable;
   readonly book: LeaseBook;
   /** The terms this node holds, by channel. */

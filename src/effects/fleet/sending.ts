@@ -7,7 +7,8 @@
 import * as Effect from "effect/Effect";
 import type { ChannelId } from "../../domain/base/ids.ts";
 import type { Resume } from "../control/resume.ts";
-import { monotonicMs, sendUntil, setTerm } from "../runtime/sockets/send-gates.ts";
+import { sendUntil, setTerm } from "../runtime/sockets/send-gates.ts";
+import type { FleetClock } from "./fleet-clock.ts";
 import type { TakeoverReason } from "./fleet-types.ts";
 import { fenceMarginMs } from "./guard.ts";
 import type { FleetHandover, HandoverPlan } from "./handover.ts";
@@ -26,6 +27,8 @@ interface HeldLease {
 export const makeSending = (
   me: string,
   ttl: number,
+  /** The fleet's clock: a gate's instant is reckoned on it and carried over to the threads' (`sharedInstant`). */
+  clock: FleetClock,
   resume: Resume,
   /** Whether the guard stopped the held channels for want of renewals (guard.ts). */
   fenced: () => boolean,
@@ -33,10 +36,13 @@ export const makeSending = (
 ) => {
   /** The terms this node holds, by channel. */
   const held = new Map<string, number>();
-  /** When each held lease came here (this process's clock, once the statement that took it had answered). */
+  /** When each held lease came here (the fleet's clock, once the statement that took it had answered). */
   const takenAt = new Map<string, number>();
-  /** Until when the last renewal lets the held channels send (runtime/sockets/send-gates.ts). */
-  let gateUntil = 0;
+  /**
+   * Until when the last renewal lets the held channels send, on the fleet's clock (−∞: none yet); each gate
+   * (runtime/sockets/send-gates.ts) is given it as an instant of the threads' clock.
+   */
+  let gateUntil = Number.NEGATIVE_INFINITY;
   const takeovers: Record<TakeoverReason, number> = {
     expired: 0,
     holder_gone: 0,
@@ -47,14 +53,15 @@ export const makeSending = (
 
   const startSendingAll = (leases: ReadonlyArray<HeldLease>) =>
     Effect.gen(function* () {
-      const askedAt = Date.now();
+      // The wall clock: the old holder's cut time, which the report measures from, is its wall clock too.
+      const askedAt = clock.wallMs();
       // Before any gate opens: each handed channel's thread knows how to begin.
       for (const { channel: id, plan } of leases) if (plan != null) yield* handover.prepare(id, plan);
       for (const { channel: id, term, reason } of leases) {
         held.set(id, term);
-        takenAt.set(id, performance.now());
+        takenAt.set(id, clock.now());
         setTerm(id, term);
-        if (!fenced()) sendUntil(id, gateUntil);
+        if (!fenced()) sendUntil(id, clock.sharedInstant(gateUntil));
         if (reason !== null) takeovers[reason] += 1;
       }
       if (!fenced())
@@ -118,8 +125,9 @@ export const makeSending = (
      * instant passes without another.
      */
     sendFor: (agoMs: number) => {
-      gateUntil = monotonicMs() - agoMs + ttl - fenceMarginMs(ttl);
-      for (const id of held.keys()) sendUntil(id, gateUntil);
+      gateUntil = clock.now() - agoMs + ttl - fenceMarginMs(ttl);
+      const instant = clock.sharedInstant(gateUntil);
+      for (const id of held.keys()) sendUntil(id, instant);
     },
   } as const;
 };

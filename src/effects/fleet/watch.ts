@@ -10,14 +10,16 @@
 import * as Effect from "effect/Effect";
 import type { ChannelConfig } from "../../domain/channel/channel.ts";
 import type { ChannelView } from "../../domain/views/views.ts";
-import { PEER_TIMEOUT_MS } from "./guard.ts";
+import type { FleetClock } from "./fleet-clock.ts";
 import type { LeaseBook } from "./lease-book.ts";
 import * as L from "./leases.ts";
+import { PEER_TIMEOUT_MS } from "./peer-questions.ts";
 import { type PortProbe, peerChannels, probePort, type Tether, tetherPort } from "./peers.ts";
 
 interface WatchContext {
   readonly me: string;
   readonly token: string;
+  readonly clock: FleetClock;
   readonly book: LeaseBook;
   readonly databaseReachable: () => boolean;
   readonly stored: (channelId: string) => ChannelConfig | undefined;
@@ -33,7 +35,7 @@ interface WatchContext {
 export const makeWatch = (ctx: WatchContext) => {
   const { me, token, book } = ctx;
   const probes = new Map<string, PortProbe>();
-  /** When the connection that gave each peer's last answer was begun (this process's clock). */
+  /** When the connection that gave each peer's last answer was begun (the fleet's clock). */
   const probedAt = new Map<string, number>();
   const tethers = new Map<string, Tether | "connecting">();
   /** Moves whenever a probe's answer does. */
@@ -63,7 +65,7 @@ export const makeWatch = (ctx: WatchContext) => {
   /** As last worked out (each second, with the views, and whenever the lease book moved). */
   let watched = { version: -1, at: Number.NEGATIVE_INFINITY, holders: new Map<string, Set<string>>() };
   const watchedNow = () => {
-    const now = performance.now();
+    const now = ctx.clock.now();
     if (watched.version !== book.version() || now - watched.at >= 1000)
       watched = { version: book.version(), at: now, holders: standingBy() };
     return watched.holders;
@@ -79,7 +81,7 @@ export const makeWatch = (ctx: WatchContext) => {
   const ports = Effect.gen(function* () {
     const peers = book.peers();
     const holders = watchedNow();
-    const now = performance.now();
+    const now = ctx.clock.now();
     const next = now - turnAt >= 1000 ? (turn + 1) % Math.max(1, peers.length) : -1;
     if (next >= 0) [turn, turnAt] = [next, now];
     const isPeer = new Set(peers.map((node) => node.id));
@@ -95,7 +97,7 @@ export const makeWatch = (ctx: WatchContext) => {
       }
     const tether = async (node: { readonly id: string; readonly url: string }) => {
       tethers.set(node.id, "connecting");
-      const sentAt = performance.now();
+      const sentAt = ctx.clock.now();
       const { probe, tether } = await tetherPort(node.url, PEER_TIMEOUT_MS, () => {
         // The peer's process is gone, or it closed the connection: the next tick, now, connects again,
         // and a refusal then is the fast takeover's sign.
@@ -110,7 +112,7 @@ export const makeWatch = (ctx: WatchContext) => {
       return probe;
     };
     const probe = async (node: { readonly id: string; readonly url: string }) => {
-      const sentAt = performance.now();
+      const sentAt = ctx.clock.now();
       const probe = await probePort(node.url, PEER_TIMEOUT_MS);
       answered(node.id, probe, sentAt);
       return probe;

@@ -1,0 +1,131 @@
+/**
+ * The guard's question to its peers, and its answer to theirs (guard.ts). During an outage a holder asks every
+ * peer whether it reaches the database, and makes one quick statement of its own at the same moment (`ask`);
+ * what each peer said is kept with the question it answered. A peer asked answers by a statement it makes there
+ * and then (`answer`, GET /api/cluster/database), never from a flag an earlier one left.
+ */
+import type { Queryable } from "../config/postgres/database.ts";
+import type { FleetClock } from "./fleet-clock.ts";
+import type { NodeRow } from "./nodes.ts";
+import { type PeerReach, peerReachesDatabase } from "./peers.ts";
+
+export const PEER_TIMEOUT_MS = 600;
+/** How long a peer's statement of its own, made to answer the question, may take before it counts as failed. */
+export const PROBE_TIMEOUT_MS = 300;
+/** How long this node's own quick statement, made beside a question, may take before it counts as failed. */
+const OWN_TIMEOUT_MS = 300;
+/** Questions from peers that come within this much of the last answer share its statement. */
+const ANSWER_SHARED_MS = 200;
+
+/** What a peer said, kept with the question it answered. */
+export interface PeerWord {
+  readonly reach: PeerReach;
+  readonly heardAt: number;
+  readonly askedAt: number;
+  /** Whether this node's own statement, made as it asked, failed. */
+  readonly ownFailed: boolean;
+  /** How many questions in a row, this one included, the peer reached the database while this node did not. */
+  readonly reachedInARow: number;
+}
+
+interface QuestionDeps {
+  readonly token: string;
+  readonly q: Queryable;
+  /** The lease time: a third of it is this node's statement interval, which its answers name. */
+  readonly ttl: number;
+  readonly clock: FleetClock;
+  /** The peers that beat recently (the node's last reading). */
+  readonly peers: () => ReadonlyArray<NodeRow>;
+  /** This node's own quick statement, made beside a question, went through. */
+  readonly ownAnswered: () => void;
+  /** When this node's last statement that reached the database ended, and the news of one more. */
+  readonly lastOkAt: () => number;
+  readonly answeredNow: () => void;
+}
+
+/** `select 1`, true when it went through within `timeoutMs`. */
+const selectOne = (q: Queryable, timeoutMs: number) =>
+  Promise.race([
+    q.query("select 1").then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs)),
+  ]);
+
+export const makePeerQuestions = (deps: QuestionDeps) => {
+  const { clock, ttl } = deps;
+  /**
+   * During an outage, what each peer last said of the database: one that reaches it means this node is the
+   * one cut off; one that does not means the database is down for all. A peer that does not answer says
+   * nothing, and erases nothing it said before.
+   */
+  const said = new Map<string, PeerWord>();
+  /** When a question whose own statement reached the database was asked. */
+  let ownOkAskedAt = Number.NEGATIVE_INFINITY;
+  /** When the question before the current one was asked: a peer's answers are "in a row" only across it. */
+  let previousAskedAt = Number.NEGATIVE_INFINITY;
+
+  const ask = async () => {
+    const askedAt = clock.now();
+    const peers = deps.peers();
+    const [answers, own] = await Promise.all([
+      Promise.all(peers.map((node) => peerReachesDatabase(node.url, deps.token, PEER_TIMEOUT_MS, ttl / 3))),
+      // A peer that reaches the database may only have reached it first as it comes back: one quick
+      // statement of this node's own tells that apart from a cut before it stops sending.
+      selectOne(deps.q, OWN_TIMEOUT_MS),
+    ]);
+    const heardAt = clock.now();
+    for (const [index, node] of peers.entries()) {
+      const reach = answers[index];
+      if (reach == null) continue;
+      const before = said.get(node.id);
+      const reached = reach.reachable && !own;
+      const chained = before !== undefined && before.askedAt === previousAskedAt ? before.reachedInARow : 0;
+      const reachedInARow = reached ? chained + 1 : 0;
+      said.set(node.id, { reach, heardAt, askedAt, ownFailed: !own, reachedInARow });
+    }
+    previousAskedAt = askedAt;
+    if (own) {
+      ownOkAskedAt = askedAt;
+      deps.ownAnswered();
+    }
+  };
+
+  /**
+   * A peer's question answered: a statement of this node's own, made now (questions that come within a fifth
+   * of a second share one), and how long since its last success. `reachable` is that statement's outcome,
+   * never a flag left by an earlier one.
+   */
+  let answering: Promise<boolean> | null = null;
+  let lastAnswer = { at: Number.NEGATIVE_INFINITY, ok: false };
+  const answer = async () => {
+    if (clock.now() - lastAnswer.at > ANSWER_SHARED_MS) {
+      answering ??= selectOne(deps.q, PROBE_TIMEOUT_MS)
+        .then((ok) => {
+          lastAnswer = { at: clock.now(), ok };
+          if (ok) deps.answeredNow();
+          return ok;
+        })
+        .finally(() => {
+          answering = null;
+        });
+      await answering;
+    }
+    return {
+      reachable: lastAnswer.ok,
+      lastOkMsAgo: clock.now() - deps.lastOkAt(),
+      intervalMs: ttl / 3,
+    } as const;
+  };
+
+  return {
+    ask,
+    answer,
+    /** What the peers said in answer to questions asked after `at`. */
+    heardSince: (at: number): ReadonlyArray<PeerWord> =>
+      [...said.values()].filter((word) => word.heardAt > at),
+    /** Whether this node's own statement went through beside a question asked after `at`. */
+    ownAnsweredSince: (at: number) => ownOkAskedAt > at,
+  } as const;
+};
