@@ -77,13 +77,17 @@ export const cancelEndOfTurn = (run: () => void): void => {
   if (waits.get(run) === true) waits.set(run, false);
 };
 
-/** Runs `work`, then at once what it left for the end of the turn. */
+/**
+ * Runs `work`, then at once what it left for the end of the turn, with whatever else waited for it (the
+ * setImmediate asked for earlier then finds nothing to do). A move's cut relies on it: what the old copy read
+ * last has left when it says "done", and the new copy sends from then on (test/workers/move-cut-order.test.ts).
+ */
 export const asOneTurn = (work: () => void): void => {
   holding += 1;
   try {
     work();
   } finally {
     holding -= 1;
-    if (holding === 0 && !scheduled && !running) runAll();
+    if (holding === 0 && !running) runAll();
   }
 };
