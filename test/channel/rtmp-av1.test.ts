@@ -7,14 +7,17 @@
  * (c) the PMT says what AOM's "Carriage of AV1 in MPEG-2 TS" says: stream_type 0x06, the registration
  *     descriptor `AV01` first, then the AV1 video descriptor of the stream's profile, level and chroma;
  * (d) the reconnect leaves the PMT as it was: one section, byte for byte, throughout.
+ * And the other way: a channel whose TS carries AV1 so (as the RTMP input makes it) publishes it with its RTMP
+ * output marked `av1=1` as Enhanced RTMP `av01` to our own RTMP input, whose output carries the encoder's
+ * temporal units again, byte for byte, from a key frame on; an output not so marked is told why not.
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Effect, Exit, Scope } from "effect";
 import { execa } from "execa";
 import { afterEach, describe, expect, it } from "vitest";
-import { readAv1C } from "../../src/core/flv/av1.ts";
-import { RTMP_TS } from "../../src/core/flv/ts-mux.ts";
+import { readAv1C, startsKeyFrame } from "../../src/core/flv/av1.ts";
+import { FlvTsMux, RTMP_TS } from "../../src/core/flv/ts-mux.ts";
 import {
   ccAt,
   PACKET,
@@ -28,6 +31,7 @@ import { mediaDir } from "../core/flv/media.ts";
 import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { av1Tags, encodeAv1, publishAv1, temporalUnitsIn, writeIvf } from "../support/av1-media.ts";
 import * as peers from "../support/peers.ts";
+import { sendPaced } from "../support/sender.ts";
 
 const KEY = "av1-Secret-0067";
 const dir = mediaDir("h5-rtmp-av1-");
@@ -143,5 +147,73 @@ describe("RTMP ingest of AV1 (Enhanced RTMP av01)", () => {
     );
     expect(hex(pmt.subarray((video?.start ?? 0) + 5, video?.end))).toBe(`050441563031${hex(av1Descriptor)}`);
     await writeFile(join(dir, "output.ts"), ts);
+  }, 60_000);
+
+  it("our RTMP output (av1=1) publishes a channel's AV1 to our RTMP input: the units again byte for byte; without av1=1 it says why not", async () => {
+    const stream = encodeAv1(dir, "loop", 2);
+    // The source channel's TS: AV1 as the RTMP input carries it (ts-mux.ts).
+    const datagrams: Uint8Array[] = [];
+    const mux = new FlvTsMux((datagram) => datagrams.push(Uint8Array.from(datagram)));
+    mux.join(0);
+    for (const tag of av1Tags(stream)) mux.tag(9, tag.timestamp, tag.body, tag.timestamp);
+    app = await makeTestApp();
+    const test = app;
+    const open = Effect.runSync(Scope.make());
+    scope = open;
+    const sink = await Effect.runPromise(Scope.extend(peers.udpSink, open));
+    const port = await Effect.runPromise(peers.freeTcpPort);
+    const sourcePort = await freeUdpPort();
+    const channel = async (body: Record<string, unknown>) => {
+      const created = await test.request("/api/channels", { method: "POST", body: JSON.stringify(body) });
+      expect(created.status, await created.clone().text()).toBe(201);
+      expect((await test.request(`/api/channels/${body.id}/start`, { method: "POST" })).status).toBe(200);
+    };
+    await channel({
+      id: "av1-back",
+      name: "av1-back",
+      rtp_ip: "127.0.0.1",
+      rtp_port: await freeUdpPort(),
+      input_url: `rtmp://127.0.0.1:${port}/live/${KEY}`,
+      outputs: [{ id: "out", name: "out", protocol: "udp", url: `udp://127.0.0.1:${sink.port}` }],
+    });
+    await channel({
+      id: "av1-source",
+      name: "av1-source",
+      rtp_ip: "127.0.0.1",
+      rtp_port: sourcePort,
+      outputs: [
+        { id: "av1", name: "av1", protocol: "rtmp", url: `rtmp://127.0.0.1:${port}/live/${KEY}?av1=1` },
+        { id: "plain", name: "plain", protocol: "rtmp", url: `rtmp://127.0.0.1:${port}/live/other` },
+      ],
+    });
+    const back = async () =>
+      ((await json(await test.request("/api/channels/av1-back"))).inputs as ReadonlyArray<RtmpInputView>)[0]
+        ?.rtmp;
+    // In real time: the stream's datagrams over its two seconds. A first pass connects the output.
+    const perMs = datagrams.length / 2000;
+    await Effect.runPromise(sendPaced(datagrams, sourcePort, perMs));
+    await eventually("our RTMP output publishing to our input", async () =>
+      (await back())?.publisher != null ? true : undefined,
+    );
+    await Effect.runPromise(sendPaced(datagrams, sourcePort, perMs));
+    const last = hex(stream.units.at(-1) as Uint8Array);
+    const carried = await eventually("the second pass at the output", async () => {
+      const units = temporalUnitsIn(sink.bytes());
+      return units.length > stream.units.length && hex(units.at(-1)?.unit ?? new Uint8Array(0)) === last
+        ? units
+        : undefined;
+    });
+    // The first pass from the key frame the output started at, then the whole second pass: the encoder's
+    // units, in order, byte for byte.
+    const from = 2 * stream.units.length - carried.length;
+    expect(from).toBeGreaterThanOrEqual(0);
+    expect(startsKeyFrame(stream.units[from] as Uint8Array)).toBe(true);
+    expect(carried.map((unit) => hex(unit.unit))).toEqual(
+      [...stream.units.slice(from), ...stream.units].map(hex),
+    );
+    expect((await back())?.dropped_tags).toBe(0);
+
+    const source = JSON.stringify(await json(await test.request("/api/channels/av1-source")));
+    expect(source).toContain("the channel's video is AV1, which needs Enhanced RTMP: add av1=1");
   }, 60_000);
 });

@@ -311,7 +311,7 @@ describe("rtmp output streams", () => {
         // Told before any server is called (none listens here): the PMT names the video's codec, and the audio's
         // layer once a frame of it was seen.
         expect(message).toMatch(
-          /^the channel carries MPEG-2 video( and MPEG audio layer II)?, which RTMP cannot carry: RTMP takes H\.264 or HEVC video with AAC or MP3 audio$/,
+          /^the channel carries MPEG-2 video( and MPEG audio layer II)?, which RTMP cannot carry: RTMP takes H\.264, HEVC or AV1 video with AAC or MP3 audio$/,
         );
         expect(output.status().lastErrorReason).toBe("unsupported_media");
       }),

@@ -160,7 +160,7 @@ export class FlvRemux {
 
   /**
    * Why nothing of the channel's program can go over RTMP, in words naming its codecs; null while the video
-   * is H.264 or HEVC, or while there is no video and the audio is AAC or MP3 (or before the PMT is seen).
+   * is H.264, HEVC or AV1, or while there is no video and the audio is AAC or MP3 (or before the PMT is seen).
    */
   get problem(): string | null {
     return carriageProblem(this.demux.program, this.mpegAudioNotCarried);

@@ -2,7 +2,7 @@
  * rtmp(s):// and rtsp(s):// destinations. RTSP goes to ffmpeg whole (redacted). RTMP is spoken in process: the
  * URL gives the application, the stream key (the last path segment, with any query the destination wants) and
  * three options of ours, read out of the query and never sent: `cues=off|oncuepoint|onadcue|youtube` (SCTE-35
- * as AMF0 data messages), `hevc=1` (the destination takes HEVC through Enhanced RTMP) and `ca=/path.pem` (an
+ * as AMF0 data messages), `hevc=1` and `av1=1` (the destination takes HEVC, AV1, through Enhanced RTMP) and `ca=/path.pem` (an
  * RTMPS server's certificate is checked against this CA file instead of the system's).
  */
 import * as Redacted from "effect/Redacted";
@@ -28,6 +28,8 @@ export interface RtmpTarget extends PushTarget<"rtmp" | "rtmps"> {
   readonly streamName: Redacted.Redacted<string>;
   readonly cues: CueMode;
   readonly hevc: boolean;
+  /** The destination takes AV1 through Enhanced RTMP (`av01`). */
+  readonly av1: boolean;
   readonly caFile: string | null;
 }
 export type RtspTarget = PushTarget<"rtsp" | "rtsps">;
@@ -45,6 +47,7 @@ export const parseRtmp = (protocol: "rtmp" | "rtmps", raw: string, url: URL): Rt
   const theirs: string[] = [];
   let cues: CueMode = "off";
   let hevc = false;
+  let av1 = false;
   let caFile: string | null = null;
   for (const part of url.search.slice(1).split("&")) {
     if (part === "") continue;
@@ -56,6 +59,9 @@ export const parseRtmp = (protocol: "rtmp" | "rtmps", raw: string, url: URL): Rt
     } else if (name === "hevc") {
       if (value !== "0" && value !== "1") return invalid(`hevc must be 0 or 1; got '${value}'`);
       hevc = value === "1";
+    } else if (name === "av1") {
+      if (value !== "0" && value !== "1") return invalid(`av1 must be 0 or 1; got '${value}'`);
+      av1 = value === "1";
     } else if (name === "ca") {
       caFile = decoded(value);
       if (protocol !== "rtmps") return invalid("ca applies to rtmps:// only");
@@ -81,6 +87,7 @@ export const parseRtmp = (protocol: "rtmp" | "rtmps", raw: string, url: URL): Rt
     streamName: Redacted.make(query === "" ? decoded(key) : `${decoded(key)}?${query}`),
     cues,
     hevc,
+    av1,
     caFile,
   };
 };

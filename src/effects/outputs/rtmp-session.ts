@@ -301,7 +301,9 @@ export const connectRtmp = (target: RtmpTarget): Effect.Effect<RtmpConnection, O
       type: "nonprivate",
       flashVer: "FMLE/3.0 (compatible; distributary)",
       tcUrl,
-      ...(target.hevc ? { fourCcList: ["hvc1", "avc1"] } : {}),
+      ...(target.hevc || target.av1
+        ? { fourCcList: [...(target.av1 ? ["av01"] : []), ...(target.hevc ? ["hvc1"] : []), "avc1"] }
+        : {}),
     });
     const result = yield* orEnded(Deferred.await(connected), "connect");
     if (result[0] === "_error") {

@@ -5,7 +5,7 @@
  * Each attempt starts live: nothing that came while it was away is sent. From the moment it starts to
  * connect it keeps the frames from the latest video keyframe on (a newer keyframe replaces them), behind
  * onMetaData and the sequence headers in force, so every connection starts decodable, audio and video
- * together, without waiting a GOP more than it must. HEVC goes only to an output marked as taking it (`hevc=1`); a channel whose
+ * together, without waiting a GOP more than it must. HEVC goes only to an output marked as taking it (`hevc=1`), AV1 to one marked `av1=1`; a channel whose
  * codecs RTMP cannot carry gets the output an error naming them rather than tags no one can decode.
  *
  * A server slower than the stream costs only its output: frames wait in this output's bounded queue (the
@@ -76,8 +76,12 @@ const piecesOf = (frame: FlvFrame, chunkStream: number, streamId: number, chunkS
 const carryProblem = (remux: FlvRemux, target: RtmpTarget): string | null => {
   const problem = remux.problem;
   if (problem !== null) return problem;
-  if ((remux.videoCodec ?? remux.tracks?.videoCodec) === "hevc" && !target.hevc) {
+  const videoCodec = remux.videoCodec ?? remux.tracks?.videoCodec;
+  if (videoCodec === "hevc" && !target.hevc) {
     return "the channel's video is HEVC, which needs Enhanced RTMP: add hevc=1 to the output URL if the destination takes it (YouTube's RTMP ingest, for one, takes H.264)";
+  }
+  if (videoCodec === "av1" && !target.av1) {
+    return "the channel's video is AV1, which needs Enhanced RTMP: add av1=1 to the output URL if the destination takes it";
   }
   return null;
 };
