@@ -155,16 +155,19 @@ export const startCodeFormat = (
 /**
  * A PES payload in the start code format back in the low overhead format: each OBU runs from after its
  * 00 00 01 to the next one (zero bytes before a start code stay the OBU's: a temporal delimiter ends in its
- * zero size), its prevention bytes taken out. Bytes before the first start code are left out.
+ * zero size), its prevention bytes taken out. An OBU without an `obu_size` field (MPEG-TS allows it; the low
+ * overhead format does not) gets one. Bytes before the first start code are left out.
  */
 export const lowOverheadFormat = (payload: Uint8Array): Uint8Array => {
-  const out = new Uint8Array(payload.length);
+  // An OBU loses its 3-byte start code and gains at most a 4-byte size: one more byte per 4 at most.
+  let out = new Uint8Array(payload.length + (payload.length >> 2) + 8);
   let length = 0;
   let at = Buffer.prototype.indexOf.call(payload, START_CODE, 0);
   while (at >= 0) {
     const start = at + 3;
     const next = Buffer.prototype.indexOf.call(payload, START_CODE, start);
     const end = next < 0 ? payload.length : next;
+    const obuStart = length;
     let zeros = 0;
     for (let i = start; i < end; i++) {
       const byte = payload[i] ?? 0;
@@ -175,9 +178,34 @@ export const lowOverheadFormat = (payload: Uint8Array): Uint8Array => {
       out[length++] = byte;
       zeros = byte === 0 ? zeros + 1 : 0;
     }
+    const header = out[obuStart] ?? 0;
+    const headerLength = 1 + ((header >> 2) & 1);
+    if (length > obuStart && ((header >> 1) & 1) === 0 && length - obuStart >= headerLength) {
+      const size = leb128(length - obuStart - headerLength);
+      if (length + size.length > out.length) {
+        const grown = new Uint8Array(out.length + size.length + 8);
+        grown.set(out.subarray(0, length));
+        out = grown;
+      }
+      out.copyWithin(obuStart + headerLength + size.length, obuStart + headerLength, length);
+      out.set(size, obuStart + headerLength);
+      out[obuStart] = header | 2;
+      length += size.length;
+    }
     at = next;
   }
   return out.subarray(0, length);
+};
+
+/** `value` as leb128, in as few bytes as it takes. */
+const leb128 = (value: number): Uint8Array => {
+  const bytes: number[] = [];
+  do {
+    const low = value % 128;
+    value = Math.floor(value / 128);
+    bytes.push(value > 0 ? low | 0x80 : low);
+  } while (value > 0);
+  return Uint8Array.from(bytes);
 };
 
 /**

@@ -12,6 +12,7 @@ import {
   lowOverheadFormat,
   readAv1C,
   startCodeFormat,
+  startCodeKeyFrame,
   startsKeyFrame,
 } from "../../../src/core/flv/av1.ts";
 import { FlvTsMux, RTMP_TS } from "../../../src/core/flv/ts-mux.ts";
@@ -84,6 +85,14 @@ describe("AV1 start code format", () => {
     // Not on an inter frame.
     const inter = startCodeFormat(Uint8Array.from(frame), false, Uint8Array.from(sequenceHeader));
     expect(hex(lowOverheadFormat(inter as Uint8Array))).toBe(hex(Uint8Array.from([...obu(2, []), ...frame])));
+  });
+
+  it("gives an OBU carried without obu_size (MPEG-TS allows it) its size on the way back", () => {
+    const pes = Buffer.from("000001" + "10" + "000001" + "30" + "302000000301", "hex");
+    expect(hex(lowOverheadFormat(pes))).toBe("1200" + "3205" + "3020000001"); // an inter frame
+    expect(startCodeKeyFrame(pes)).toBe(false);
+    // A key frame (show_existing_frame 0, frame_type KEY) is found without the size field too.
+    expect(startCodeKeyFrame(Buffer.from("000001" + "30" + "10", "hex"))).toBe(true);
   });
 
   it("refuses OBUs whose sizes run past the unit, or whose forbidden bit is set", () => {
