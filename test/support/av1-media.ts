@@ -138,6 +138,8 @@ export interface CarriedUnit {
   readonly aligned: boolean;
   /** The first packet's random_access_indicator. */
   readonly randomAccess: boolean;
+  /** The first packet's elementary_stream_priority_indicator. */
+  readonly priority: boolean;
 }
 
 /** Every whole PES on `pid` in `ts`, its AV1 payload back in the low overhead format. */
@@ -145,6 +147,7 @@ export const temporalUnitsIn = (ts: Uint8Array, pid = 0x100): CarriedUnit[] => {
   const found: CarriedUnit[] = [];
   let parts: Uint8Array[] | null = null;
   let randomAccess = false;
+  let priority = false;
   const finish = () => {
     if (parts === null) return;
     const pes = Buffer.concat(parts);
@@ -154,6 +157,7 @@ export const temporalUnitsIn = (ts: Uint8Array, pid = 0x100): CarriedUnit[] => {
       streamId: pes[3] ?? 0,
       aligned: ((pes[6] ?? 0) & 0x04) !== 0,
       randomAccess,
+      priority,
     });
   };
   for (let at = 0; at + PACKET <= ts.length; at += PACKET) {
@@ -163,6 +167,7 @@ export const temporalUnitsIn = (ts: Uint8Array, pid = 0x100): CarriedUnit[] => {
       finish();
       parts = [];
       randomAccess = randomAccessIndicator(packet);
+      priority = (packet[3] ?? 0) & 0x20 ? packet[4] !== 0 && ((packet[5] ?? 0) & 0x20) !== 0 : false;
     }
     parts?.push(packet.subarray(payloadOffset(packet)));
   }

@@ -257,7 +257,8 @@ export class FlvTsMux {
     this.lastVideoDts = dts;
     const pts = Math.max((out + DELAY_MS + cts) * 90, dts);
     const pcr = this.pcr(RTMP_TS.videoPid, out);
-    this.packets.pes(RTMP_TS.videoPid, VIDEO_STREAM_ID[codec], pts, dts, payload, keyframe, pcr);
+    const priority = keyframe && codec === "av1";
+    this.packets.pes(RTMP_TS.videoPid, VIDEO_STREAM_ID[codec], pts, dts, payload, keyframe, pcr, priority);
     this.counts.videoFrames++;
   }
 

@@ -63,8 +63,9 @@ export class TsPacketWriter {
   }
 
   /**
-   * One PES on `pid`; its first packet carries the random access flag and, when `pcr` is not negative, that
-   * PCR (27 MHz).
+   * One PES on `pid`; its first packet carries the random access flag (with `priority`, the
+   * elementary_stream_priority_indicator too, as AV1's carriage asks of a key frame) and, when `pcr` is not
+   * negative, that PCR (27 MHz).
    */
   pes(
     pid: number,
@@ -74,6 +75,7 @@ export class TsPacketWriter {
     payload: Uint8Array,
     randomAccess: boolean,
     pcr: number,
+    priority = false,
   ): void {
     const withDts = dts !== null && dts !== pts;
     const headerLength = withDts ? 10 : 5;
@@ -103,7 +105,9 @@ export class TsPacketWriter {
     while (written < total) {
       const at = this.packet();
       const disc = first && this.joining.delete(pid);
-      const flags = first ? (disc ? 0x80 : 0) | (randomAccess ? 0x40 : 0) | (pcr >= 0 ? 0x10 : 0) : 0;
+      const flags = first
+        ? (disc ? 0x80 : 0) | (randomAccess ? 0x40 : 0) | (priority ? 0x20 : 0) | (pcr >= 0 ? 0x10 : 0)
+        : 0;
       let adaptation = flags === 0 ? 0 : 2 + (pcr >= 0 && first ? 6 : 0);
       const room = PACKET - 4 - adaptation;
       const left = total - written;

@@ -148,6 +148,7 @@ describe("FlvTsMux with AV1", () => {
       expect(got.streamId).toBe(0xbd);
       expect(got.aligned).toBe(true);
       expect(got.randomAccess).toBe(startsKeyFrame(expected[i] as Uint8Array));
+      expect(got.priority).toBe(got.randomAccess);
     });
   });
 
