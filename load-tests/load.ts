@@ -28,7 +28,7 @@ const startedAt = new Date();
 const runs: Measured[] = [];
 // RTMP outputs need a real stream and an RTMP server: their own run (load/rtmp.ts).
 if (PROTOCOL === "rtmp") {
-  await runRtmp(startedAt);
+  await runRtmp(startedAt, loadBefore);
   process.exit(0);
 }
 // A mix's RTMP outputs publish to one nginx-rtmp, there for every contender (load/nginx.ts).

@@ -1,7 +1,7 @@
 /**
  * What /proc says of a contender: CPU, RSS and open files of its process tree, and whether a UDP port is bound.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 
 /** `root` and every process below it (children of any of its threads), from /proc. */
 const processTree = (root: number): number[] => {
@@ -77,4 +77,48 @@ export const threadUsage = (pid: number): Map<string, number> => {
     } catch {}
   }
   return byName;
+};
+
+/**
+ * Time each thread of `pid` spent running and waiting on a run queue, ready to run (/proc/PID/task/TID/schedstat,
+ * ns), by name as `threadUsage` sums them. A thread that waits there is not slow but not given a core.
+ */
+export const threadWaits = (pid: number): Map<string, { readonly run: number; readonly wait: number }> => {
+  const byName = new Map<string, { run: number; wait: number }>();
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byName;
+  }
+  for (const task of tasks) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${task}/comm`, "utf8").trim();
+      const [run, wait] = readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").trim().split(" ");
+      const key = name === "V8Worker" ? "V8 workers (GC, compiler)" : name;
+      const sum = byName.get(key) ?? { run: 0, wait: 0 };
+      byName.set(key, { run: sum.run + Number(run) / 1e9, wait: sum.wait + Number(wait) / 1e9 });
+    } catch {}
+  }
+  return byName;
+};
+
+/**
+ * Where the kernel groups processes by session (autogroup, kernel.sched_autogroup_enabled), a nice value ranks a
+ * thread only against the threads of its own session: every other busy session gets as much of the CPU as this
+ * one, whatever the service's forwarding threads or the generator ask for. Raises this process's session group
+ * (the harness, the contenders, the generator and the receiver) to `nice`, and says what it found.
+ */
+export const raiseSessionGroup = (nice: number): string => {
+  let enabled = "0";
+  try {
+    enabled = readFileSync("/proc/sys/kernel/sched_autogroup_enabled", "utf8").trim();
+  } catch {}
+  if (enabled !== "1") return "the kernel does not group by session (no autogroup)";
+  try {
+    writeFileSync("/proc/self/autogroup", String(nice));
+    return `the run's session group (autogroup) at nice ${readFileSync("/proc/self/autogroup", "utf8").trim().split(" nice ")[1] ?? "?"}`;
+  } catch (cause) {
+    return `the run's session group (autogroup) left at nice 0: ${(cause as Error).message}`;
+  }
 };

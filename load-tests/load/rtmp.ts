@@ -11,7 +11,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { setPriority } from "node:os";
+import { cpus, loadavg, setPriority } from "node:os";
 import { join } from "node:path";
 import { openSink, started, stop, work } from "./children.ts";
 import { type Contender, distributaryOn, eventually } from "./contenders.ts";
@@ -34,7 +34,7 @@ import {
   UDP_BESIDE,
   WARMUP,
 } from "./options.ts";
-import { threadUsage, udpBound, usage } from "./proc.ts";
+import { raiseSessionGroup, threadWaits, udpBound, usage } from "./proc.ts";
 import { CONNECT_ALLOWANCE, DATAGRAMS_A_SECOND, makeSource, startReceiver } from "./rtmp-receiver.ts";
 
 const sourceFile = join(work, "rtmp-source.ts");
@@ -139,8 +139,17 @@ interface RtmpRun {
     readonly max: number;
     readonly stamps: number;
   } | null;
-  /** the service's threads over the window, % of a core each (the busiest first) */
-  readonly threads: ReadonlyArray<{ readonly name: string; readonly cpuPercent: number | null }> | null;
+  /**
+   * the service's threads over the window, % of a core each (the busiest first), and how long each stood ready to
+   * run but waiting for a core (% of the window): the one shows work, the other the machine's other load
+   */
+  readonly threads: ReadonlyArray<{
+    readonly name: string;
+    readonly cpuPercent: number | null;
+    readonly waitPercent: number | null;
+  }> | null;
+  /** the receiver's CPU over the window, % of a core (the harness's, never the contender's; null for nginx) */
+  readonly receiverCpuPercent: number | null;
 }
 
 const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
@@ -183,7 +192,8 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
     const countsStart = await receiver.counts();
     const start = usage(running.pids());
     const pid = running.service === undefined ? null : (running.pids()[0] ?? null);
-    const threadsStart = pid === null ? null : threadUsage(pid);
+    const threadsStart = pid === null ? null : threadWaits(pid);
+    const receiverStart = receiver.pid === null ? null : usage([receiver.pid]);
     const at = performance.now();
     let rss = 0;
     let processes = 0;
@@ -194,7 +204,8 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
       await sleep(1000);
     }
     const end = usage(running.pids());
-    const threadsEnd = pid === null ? null : threadUsage(pid);
+    const threadsEnd = pid === null ? null : threadWaits(pid);
+    const receiverEnd = receiver.pid === null ? null : usage([receiver.pid]);
     const seconds = (performance.now() - at) / 1000;
     const countsWindow = await receiver.counts();
     const latency = (await beside?.report())?.latency ?? null;
@@ -238,12 +249,17 @@ const measureRtmp = async (contender: Contender): Promise<RtmpRun> => {
         threadsStart === null || threadsEnd === null
           ? null
           : [...threadsEnd]
-              .map(([name, cpu]) => ({
+              .map(([name, { run, wait }]) => ({
                 name,
-                cpuPercent: round(((cpu - (threadsStart.get(name) ?? 0)) / seconds) * 100),
+                cpuPercent: round(((run - (threadsStart.get(name)?.run ?? 0)) / seconds) * 100),
+                waitPercent: round(((wait - (threadsStart.get(name)?.wait ?? 0)) / seconds) * 100),
               }))
               .filter((thread) => (thread.cpuPercent ?? 0) > 0)
               .sort((a, b) => (b.cpuPercent ?? 0) - (a.cpuPercent ?? 0)),
+      receiverCpuPercent:
+        receiverStart === null || receiverEnd === null
+          ? null
+          : round(((receiverEnd.cpuSeconds - receiverStart.cpuSeconds) / seconds) * 100),
     };
   } finally {
     await receiver.stop();
@@ -284,7 +300,11 @@ const verdicts = (runs: ReadonlyArray<RtmpRun>): string[] => {
   ];
 };
 
-export const runRtmp = async (startedAt: Date) => {
+export const runRtmp = async (startedAt: Date, loadBefore: ReadonlyArray<number>) => {
+  // On a shared machine each busy session takes as much of the CPU as this one, whatever the nice values inside
+  // it: at 100 × 2 among a dozen other sessions the service's forwarding thread (nice −10) stood ready to run for
+  // more of the window than it ran, and the receiver fell seconds behind. The run's session asks for more.
+  const group = raiseSessionGroup(-10);
   const source = makeSource(sourceFile, CUE_EVERY);
   const runs: RtmpRun[] = [];
   runs.push(await measureRtmp(distributaryOn("node")));
@@ -304,6 +324,10 @@ export const runRtmp = async (startedAt: Date) => {
     "",
     `Command: \`${command}\``,
     "",
+    `Scheduling: ${group}; the generator and the receiver at nice −19 inside it, as machines of their own would be. Load average before ${loadBefore.map((load) => load.toFixed(1)).join(", ")}, after ${loadavg()
+      .map((load) => load.toFixed(1))
+      .join(", ")} (${cpus().length} cores).`,
+    "",
     `Receiver: ${RECEIVER === "nginx" ? "nginx-rtmp (streams and bytes; it counts no frames or cue messages)" : "the counting receiver (load-tests/load/rtmp-counter.ts), one for each contender"}. The stream carries an SCTE-35 splice_insert every ${CUE_EVERY} s; frames and cues are counted over the whole run (our outputs from when each publishes, ffmpeg's from when it has probed its input), CPU, RSS and Mbit/s over the ${SECONDS} s window, which begins ${WARMUP} s after every one of our outputs publishes.`,
     "",
     "| contender | CPU % of a core | CPU % per output stream | RSS MiB | processes | streams | received Mbit/s | pace in the window | video frames received | audio frames received | cue messages received | frames sent / dropped (ours) |",
@@ -317,17 +341,19 @@ export const runRtmp = async (startedAt: Date) => {
       run.threads === null
         ? []
         : [
-            `${run.name}'s threads, % of a core over the window (/proc/PID/task): ${run.threads.map((thread) => `${thread.name} ${thread.cpuPercent}`).join(", ")}`,
+            `${run.name}'s threads, % of a core over the window (/proc/PID/task), and in brackets the share of the window each stood ready to run with no core to run on: ${run.threads.map((thread) => `${thread.name} ${thread.cpuPercent} (${show(thread.waitPercent)})`).join(", ")}`,
             "",
           ],
     ),
+    `The receiver's CPU over each window (the harness's, no contender's): ${runs.map((run) => `${run.name} ${show(run.receiverCpuPercent)} %`).join(", ")}.`,
+    "",
     ...verdicts(runs),
     "",
   ];
   mkdirSync(REPORT_DIR, { recursive: true });
   writeFileSync(
     join(REPORT_DIR, `${name}.json`),
-    `${JSON.stringify({ command, channels: C, outputs: M, mbps: MBPS, seconds: SECONDS, commit, receiver: RECEIVER, source, runs }, null, 2)}\n`,
+    `${JSON.stringify({ command, channels: C, outputs: M, mbps: MBPS, seconds: SECONDS, commit, receiver: RECEIVER, scheduling: group, loadBefore, loadAfter: loadavg(), source, runs }, null, 2)}\n`,
   );
   writeFileSync(join(REPORT_DIR, `${name}.md`), lines.join("\n"));
   process.stdout.write(lines.join("\n"));
