@@ -14,36 +14,28 @@
  *   new channel goes to the one with the fewest channels.
  * - A worker that dies is started again (threads.ts), counted, reported as a `worker_restarted` event, and
  *   given back its channels (their latest specs).
- * - A move (`move`) starts the channel's new copy beside the old one, its UDP inputs joining the old sockets'
- *   ports connected to the senders they hear (udp-receiver.ts), so the kernel hands the stream over between two
- *   datagrams; the old copy then closes its inputs, lets its outputs send what they queued, and stops. Each
- *   move is a `handover` event (handover/report.ts).
+ * - A move (`move`, and the rebalance's moves: moves.ts) starts the channel's new copy beside the old one, and
+ *   the two hand the stream over between two datagrams; each is a `handover` event.
+ * - The requests about one channel go to its worker (commands.ts); an upgrade's new process adopts a channel
+ *   from the old one (`start` with an adoption, handover/peer.ts) and its old process hands one off (`handOff`).
  */
 import * as Effect from "effect/Effect";
-import type { ChannelId, OutputId } from "../../../domain/base/ids.ts";
-import type { InputRole } from "../../../domain/channel/redundancy.ts";
+import type { ChannelId } from "../../../domain/base/ids.ts";
 import { EventBus } from "../../events/event-bus.ts";
 import { adoptionFor, letGo, splitForHandOver } from "../../handover/peer.ts";
-import { reportHandoverOn } from "../../handover/report.ts";
 import type { RtpState } from "../../outputs/rtp.ts";
 import type { OutputOptions } from "../../outputs/writer.ts";
 import { makeMoveWord } from "../../runtime/threads/move-word.ts";
 import type { Priority } from "../../runtime/threads/priority.ts";
-import type {
-  ChannelSpec,
-  ChannelsService,
-  Handover,
-  InsertedCue,
-  OutputSpec,
-  WorkerStatus,
-} from "../channel-types.ts";
-import { ChannelError, notRunning } from "../channel-types.ts";
-import type { HolderCut, Resumed, Resumption } from "../cut-stage.ts";
+import type { ChannelSpec, ChannelsService, Handover, WorkerStatus } from "../channel-types.ts";
+import { type ChannelError, notRunning } from "../channel-types.ts";
+import { channelCommands } from "./commands.ts";
 import { applySync, type Entry, mirrorReads, portMate, runningEntry } from "./mirror.ts";
-import { placeChannel, planRebalance } from "./placement.ts";
+import { makeMoves } from "./moves.ts";
+import { placeChannel } from "./placement.ts";
 import type { SyncReply } from "./protocol.ts";
 import { makeRemoteReads } from "./remote-reads.ts";
-import { cpuShare, judgeAfresh, makeThreads, request, type Slot, worstLoopDelay } from "./threads.ts";
+import { judgeAfresh, makeThreads, request, type Slot, worstLoopDelay } from "./threads.ts";
 
 const SYNC_TIMEOUT = "2 seconds";
 
@@ -223,113 +215,15 @@ export const makeWorkerChannels = (
       bus.emit({ type: "channel_stopped", channel: id });
     });
 
-    const move = (id: ChannelId, to: number) =>
-      withEntry(id, (entry, from) =>
-        Effect.gen(function* () {
-          const target = slots[to];
-          if (target === undefined)
-            return yield* Effect.fail(
-              new ChannelError({
-                reason: "not_running",
-                message: `there is no forwarding worker ${to} (0–${slots.length - 1})`,
-              }),
-            );
-          if (target === from) return;
-          const mate = portMate(entries, entry.spec);
-          if (mate !== undefined) {
-            return yield* Effect.fail(
-              new ChannelError({
-                reason: "not_running",
-                message: `channel ${id} shares an SRT port by stream id with channel ${mate.spec.id}: channels on one such port run on one forwarding worker, whose listener the port is`,
-              }),
-            );
-          }
-          wake(target);
-          judgeAfresh(target);
-          // The two copies' own word (move-word.ts): they hand the stream over between themselves, without
-          // waiting for the replies to cross this thread (a silence of hundreds of ms when it is busy).
-          const handedOver = makeMoveWord();
-          const startedAt = performance.now();
-          const handover = yield* request<Handover>(from, { op: "senders", channel: id, handedOver });
-          yield* request(target, { op: "start", spec: entry.spec, handover, handedOver }).pipe(
-            Effect.tapError(() => Effect.ignore(request(target, { op: "stop", channel: id }))),
-          );
-          entry.worker = to;
-          const packets = yield* request<number>(from, { op: "release", channel: id, handedOver }).pipe(
-            Effect.orElseSucceed(() => null),
-          );
-          // The kernel gives each datagram to one socket and the new copy holds what it reads until the old
-          // one has sent its last (move-word.ts): nothing is lost or repeated that either copy could count.
-          reportHandoverOn(bus, {
-            kind: "thread",
-            mode: "thread",
-            channel: id,
-            from: `thread ${from.index}`,
-            to: `thread ${to}`,
-            packetsAtCut: packets ?? 0,
-            durationMs: performance.now() - startedAt,
-            lost: 0,
-            repeated: 0,
-          });
-          yield* request(target, { op: "settle", channel: id });
-        }),
-      );
-
-    /** A rebalance's moves are under way: no other is decided meanwhile. */
-    let balancing = false;
-    /** A worker over the move line hands channels to a calmer one (placement.ts `planRebalance`). */
-    const rebalance: Effect.Effect<unknown> = Effect.suspend(() => {
-      if (balancing) return Effect.void;
-      const runningOn = (index: number) =>
-        [...entries.entries()].flatMap(([id, entry]) =>
-          entry.worker === index && entry.running ? [id] : [],
-        );
-      const plan = planRebalance(
-        seats((slot) => (slot.worker === null ? null : cpuShare(slot))),
-        { busy: line, move: moveLine },
-        (seat) => runningOn(seat.index).length,
-      );
-      if (plan === null) return Effect.void;
-      const { share } = plan;
-      const busy = plan.from.slot;
-      const target = plan.to.slot;
-      const ids = runningOn(busy.index);
-      // Channels sharing an SRT port by stream id stay with the port's listener.
-      const moving = ids
-        .filter((id) => {
-          const entry = entries.get(id);
-          return entry === undefined || portMate(entries, entry.spec) === undefined;
-        })
-        .slice(-plan.count);
-      balancing = true;
-      return Effect.forkIn(
-        Effect.logInfo(
-          `forwarding worker ${busy.index} is busy (${Math.round(share * 100)} % of a core over 5 s): ` +
-            `${moving.length} of its ${ids.length} channels move to worker ${target.index}` +
-            (target.worker === null ? ", started for them" : ""),
-        ).pipe(
-          Effect.zipRight(
-            Effect.forEach(
-              moving,
-              (id) =>
-                move(id, target.index).pipe(
-                  Effect.catchAll((error) =>
-                    Effect.logWarning(`channel ${id} stays on worker ${busy.index}: ${error.message}`),
-                  ),
-                ),
-              { discard: true },
-            ),
-          ),
-          Effect.ensuring(
-            Effect.sync(() => {
-              judgeAfresh(busy);
-              judgeAfresh(target);
-              balancing = false;
-            }),
-          ),
-        ),
-        scope,
-      );
+    const { move, rebalance } = makeMoves({
+      bus,
+      scope,
+      entries,
+      slots,
+      wake,
+      withEntry,
+      seats,
+      lines: { busy: line, move: moveLine },
     });
 
     const sync = Effect.suspend(() =>
@@ -349,33 +243,7 @@ export const makeWorkerChannels = (
     return {
       start,
       stop,
-      applyOutput: (channelId: ChannelId, output: OutputSpec) =>
-        withEntry(channelId, (entry, slot) =>
-          Effect.tap(request(slot, { op: "applyOutput", channel: channelId, output }), () => {
-            entry.spec = {
-              ...entry.spec,
-              outputs: [...entry.spec.outputs.filter((o) => o.id !== output.id), output],
-            };
-          }),
-        ),
-      reconfigure: (spec: ChannelSpec) =>
-        withEntry(spec.id, (entry, slot) =>
-          Effect.tap(request(slot, { op: "reconfigure", spec }), () => {
-            entry.spec = { ...spec, outputs: entry.spec.outputs };
-          }),
-        ),
-      removeOutput: (channelId: ChannelId, outputId: OutputId) =>
-        withEntry(channelId, (entry, slot) =>
-          Effect.tap(request(slot, { op: "removeOutput", channel: channelId, output: outputId }), () => {
-            entry.spec = { ...entry.spec, outputs: entry.spec.outputs.filter((o) => o.id !== outputId) };
-          }),
-        ),
-      switchInput: (channelId: ChannelId, role: InputRole) =>
-        withEntry(channelId, (_, slot) => request(slot, { op: "switchInput", channel: channelId, role })),
-      insertCue: (channelId: ChannelId, section: Uint8Array, program: number | null, by: string) =>
-        withEntry(channelId, (_, slot) =>
-          request<InsertedCue>(slot, { op: "insertCue", channel: channelId, section, program, by }),
-        ),
+      ...channelCommands(withEntry),
       sync,
       ...mirrorReads(entries, failures),
       ...makeRemoteReads(runtime, running, slotOf),
@@ -397,14 +265,6 @@ export const makeWorkerChannels = (
       },
       move,
       handOff,
-      fleetCut: (id: ChannelId) =>
-        withEntry(id, (_, slot) => request<HolderCut | null>(slot, { op: "fleetCut", channel: id })),
-      fleetResume: (id: ChannelId, how: Resumption) =>
-        withEntry(id, (_, slot) => request<void>(slot, { op: "fleetResume", channel: id, how })),
-      fleetResumed: (id: ChannelId, withinMs: number) =>
-        withEntry(id, (_, slot) =>
-          request<Resumed | null>(slot, { op: "fleetResumed", channel: id, withinMs }),
-        ),
       killWorker: (index: number) =>
         Effect.promise(async () => {
           await slots[index]?.worker?.terminate();
