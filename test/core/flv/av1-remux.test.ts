@@ -3,10 +3,13 @@
  * header reader (av1-sequence.ts) against ffmpeg's own AV1CodecConfigurationRecord writer: streams encoded by
  * SVT-AV1 and libaom in several pixel formats, the record made from their sequence header equal byte for byte
  * to the one ffmpeg put in an MP4; the TS our RTMP input makes (ts-mux.ts) read by the channel's FLV remux: an
- * `av01` sequence start of that record, then every temporal unit as sent, but its temporal delimiter.
+ * `av01` sequence start of that record, then every temporal unit as sent, but its temporal delimiter; and
+ * that TS corrupted as the fuzz tests corrupt H.264 and HEVC (fuzz.test.ts): nothing escapes the remux's
+ * checks, nothing goes out of order or before its sequence header.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { av1SequenceStart, readAv1C, sequenceHeaderObu } from "../../../src/core/flv/av1.ts";
 import { av1CodecConfiguration, readSequenceHeader } from "../../../src/core/flv/av1-sequence.ts";
@@ -14,6 +17,9 @@ import type { FlvFrame } from "../../../src/core/flv/frames.ts";
 import { FlvRemux } from "../../../src/core/flv/remux.ts";
 import { FlvTsMux } from "../../../src/core/flv/ts-mux.ts";
 import { av1Tags, encodeAv1 } from "../../support/av1-media.ts";
+import { CORRUPTIONS, corruptMedia } from "../../support/corrupt.ts";
+import { PACKET_SIZE } from "../../support/ts-generator.ts";
+import { counted, fuzzRuns, fuzzTimeout, remuxRun } from "./fuzz-support.ts";
 import { ffmpeg, mediaDir } from "./media.ts";
 
 const dir = mediaDir("h5-av1-remux-");
@@ -61,12 +67,14 @@ describe("AV1 sequence header", () => {
 });
 
 describe("FlvRemux with AV1", () => {
+  const stream = encodeAv1(dir, "remux", 2);
+  const ts: Uint8Array[] = [];
+  const mux = new FlvTsMux((datagram) => ts.push(Uint8Array.from(datagram)));
+  mux.join(0);
+  for (const tag of av1Tags(stream)) mux.tag(9, tag.timestamp, tag.body, tag.timestamp);
+  const whole = Buffer.concat(ts);
+
   it("the TS our RTMP input made goes back out as av01: the record's sequence start, then every unit as sent", () => {
-    const stream = encodeAv1(dir, "remux", 2);
-    const ts: Uint8Array[] = [];
-    const mux = new FlvTsMux((datagram) => ts.push(Uint8Array.from(datagram)));
-    mux.join(0);
-    for (const tag of av1Tags(stream)) mux.tag(9, tag.timestamp, tag.body, tag.timestamp);
     const remux = new FlvRemux();
     const frames: FlvFrame[] = [];
     remux.listen((frame) => frames.push(frame));
@@ -90,5 +98,48 @@ describe("FlvRemux with AV1", () => {
     expect(Object.values(remux.dropped).every((count) => count === 0)).toBe(true);
     const meta = Buffer.from(remux.metadata()).toString("latin1");
     expect(meta).toContain("videocodecid");
+  });
+
+  it(`${counted(fuzzRuns(5_000))} corrupt copies of it: no escape, nothing out of order`, {
+    timeout: fuzzTimeout,
+  }, () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 0.002, max: 0.1, noNaN: true }),
+        fc.nat(),
+        fc.subarray([...CORRUPTIONS], { minLength: 1 }),
+        fc.integer({ min: 1, max: 64 }),
+        (fraction, random, kinds, packets) => {
+          const corrupt = corruptMedia(whole, { pids: [0x100], fraction, seed: random, kinds });
+          expect(remuxRun(corrupt.ts, packets)).toEqual([]);
+        },
+      ),
+      { numRuns: fuzzRuns(5_000), seed: 67 },
+    );
+  });
+
+  it(`${counted(fuzzRuns(3_000))} copies with arbitrary bytes in place of its payloads, or cut anywhere: the same`, {
+    timeout: fuzzTimeout,
+  }, () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 184 })), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        fc.nat(),
+        (replacements, cut) => {
+          const copy = Buffer.from(whole);
+          const packets = copy.length / PACKET_SIZE;
+          for (const [index, bytes] of replacements) {
+            const at = (index % packets) * PACKET_SIZE;
+            if ((((copy[at + 1] ?? 0) & 0x1f) << 8) + (copy[at + 2] ?? 0) !== 0x100) continue;
+            copy.set(bytes.subarray(0, PACKET_SIZE - 4), at + 4);
+          }
+          expect(remuxRun(copy.subarray(0, cut % copy.length), 7)).toEqual([]);
+        },
+      ),
+      { numRuns: fuzzRuns(3_000), seed: 68 },
+    );
   });
 });

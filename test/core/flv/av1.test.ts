@@ -5,6 +5,7 @@
  * says what AOM's "Carriage of AV1 in MPEG-2 TS" says (stream_type 0x06, `AV01` registered first, the AV1 video
  * descriptor made of the configuration record's head) and stays one across the reconnect.
  */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   av1ConfigFromDescriptor,
@@ -178,5 +179,31 @@ describe("FlvTsMux with AV1", () => {
     mux.tag(9, 40, Uint8Array.of(0x90 | 1, 0x61, 0x76, 0x30, 0x31, 0x32, 0x40, 1), 40);
     expect(mux.counters()).toMatchObject({ dropped: 2, videoFrames: 0 });
     expect(mux.counters().dropReason).toMatch(/AV1 temporal unit whose OBUs cannot be read/);
+  });
+
+  it("a publisher's arbitrary av01 bodies (sequence starts and frames) never throw: what cannot be read is dropped", () => {
+    const AV01 = [0x61, 0x76, 0x30, 0x31];
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(fc.constantFrom(0x90, 0x95, 0x91, 0xa1), fc.uint8Array({ maxLength: 300 }), fc.boolean()),
+          { minLength: 1, maxLength: 20 },
+        ),
+        (tags) => {
+          const mux = new FlvTsMux(() => {});
+          mux.join(0);
+          tags.forEach(([first, bytes, real], i) => {
+            // Half of them a real record or unit with arbitrary bytes written over its start.
+            const base = real ? ((i === 0 ? stream.av1C : stream.units[i]) ?? bytes) : bytes;
+            const body = Uint8Array.from([first, ...AV01, ...base]);
+            body.set(bytes.subarray(0, Math.min(bytes.length, base.length, 8)), 5);
+            mux.tag(9, i * 40, body, i * 40);
+          });
+          const { videoFrames, dropped } = mux.counters();
+          expect(videoFrames + dropped).toBeLessThanOrEqual(tags.length);
+        },
+      ),
+      { numRuns: 2000, seed: 69 },
+    );
   });
 });
