@@ -180,6 +180,10 @@ const sweep = async (id: string) => {
   for (const link of links) await run(ip, ["link", "del", link]).catch(() => undefined);
 };
 
+/** The root side's address of management block `block` (four addresses in 198.18.254.0/23). */
+const managementAddress = (block: number, offset: number) =>
+  `198.18.${254 + Math.floor(block / 256)}.${(block % 256) + offset}`;
+
 /** The block of four addresses the management veth of run `id` takes: hashed, then the next unused. */
 const managementBlock = async (id: string): Promise<number> => {
   const used = await run(ip, ["-o", "-4", "addr", "show"]);
@@ -187,10 +191,31 @@ const managementBlock = async (id: string): Promise<number> => {
   for (const char of id) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
   for (let i = 0; i < 128; i++) {
     const block = ((hash + i) % 128) * 4;
-    const third = 254 + Math.floor(block / 256);
-    if (!used.includes(`198.18.${third}.${(block % 256) + 1}/30`)) return block;
+    if (!used.includes(`${managementAddress(block, 1)}/30`)) return block;
   }
   throw new Error("no free management block in 198.18.254.0/23");
+};
+
+/**
+ * Gives the root side of a management veth (`dev`) a free block's address and returns the block. Lab files run
+ * two at a time (the fleet's labs) can choose the same free block at once, between one's listing and its
+ * address: each looks again once its address is on, and one that finds the address on another device too
+ * takes it off and chooses again, after a random pause. The later of two always sees the other's address, so
+ * no two keep one.
+ */
+const claimManagementBlock = async (id: string, dev: string): Promise<number> => {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const block = await managementBlock(id);
+    const address = `${managementAddress(block, 1)}/30`;
+    await run(ip, ["addr", "add", address, "dev", dev]);
+    const holders = (await run(ip, ["-o", "-4", "addr", "show"]))
+      .split("\n")
+      .filter((line) => line.includes(` ${address} `));
+    if (holders.length === 1) return block;
+    await run(ip, ["addr", "del", address, "dev", dev]);
+    await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 200));
+  }
+  throw new Error(`no management block of its own for lab ${id} after 20 tries`);
 };
 
 /**
@@ -355,13 +380,11 @@ export const makeLab = async (id: string): Promise<Lab> => {
       return { ends };
     },
     management: async (ns) => {
-      const block = await managementBlock(id);
-      const third = 254 + Math.floor(block / 256);
-      const base = block % 256;
       const { devA, devB } = await veth(null, ns);
-      await up(null, devA, `198.18.${third}.${base + 1}/30`);
-      await up(ns, devB, `198.18.${third}.${base + 2}/30`);
-      return `198.18.${third}.${base + 2}`;
+      const block = await claimManagementBlock(id, devA);
+      await up(null, devA, null);
+      await up(ns, devB, `${managementAddress(block, 2)}/30`);
+      return managementAddress(block, 2);
     },
     spawn: spawnIn,
     agent: (ns, args) => spawnIn(ns, process.execPath, [agentScript, ...args]),
