@@ -1,14 +1,15 @@
 /**
- * Configuration as code: a declarative document (YAML or JSON, domain/control/config-code.ts) planned against the
- * stored configuration and applied by its plan's id. The text is read with each field's place
+ * Configuration as code: a declarative document (YAML or JSON, domain/control/config-code.ts) planned against
+ * the stored configuration and applied by its plan's id. The text is read with each field's place
  * (document-text.ts). Secrets are referred to as `${secret:NAME}` and resolved on the server (secret-refs.ts)
  * from DISTRIBUTARY_SECRET_<NAME> or the file <NAME> in DISTRIBUTARY_SECRETS_DIR; a reference is what plans
  * and exports show, never its value, and an export (export-document.ts) writes it back where the last applied
- * document used one (the store keeps the references, never the values: referring-store.ts). A plan's changes and their cost in words
- * are plan-changes.ts's; a plan remembers a digest of the configuration it was made against: applying it
- * after any other change is a 409. An apply is one commit per document and one audit event with the
- * document's digest; the running channels then take only what changed, as the control plane's own commands
- * do (control.ts).
+ * document used one (the store keeps the references, never the values: referring-store.ts). What the
+ * document makes of each channel and notifier, checked as the API checks them, is declared-state.ts's; a
+ * plan's changes and their cost in words are plan-changes.ts's; a plan remembers a digest of the
+ * configuration it was made against: applying it after any other change is a 409. An apply is one commit per
+ * document and one audit event with the document's digest; the running channels then take only what changed
+ * (apply-running.ts), as the control plane's own commands do (control.ts).
  */
 import { createHash, randomUUID } from "node:crypto";
 import * as Clock from "effect/Clock";
@@ -16,22 +17,16 @@ import * as Effect from "effect/Effect";
 import * as Either from "effect/Either";
 import * as Schema from "effect/Schema";
 import { ControlError, type FieldIssue } from "../../domain/base/errors.ts";
-import { sameValue } from "../../domain/base/same.ts";
 import { toFieldIssues } from "../../domain/base/validate.ts";
-import { type ChannelConfig, ChannelConfig as ChannelConfigSchema } from "../../domain/channel/channel.ts";
-import { checkChannel } from "../../domain/channel/channel-checks.ts";
-import { buildChannel, inputChanged } from "../../domain/channel/rules.ts";
+import type { ChannelConfig } from "../../domain/channel/channel.ts";
 import type { AccessRule } from "../../domain/control/access.ts";
 import {
-  channelImportOf,
   DeclarativeDocument,
   type PlannedChange,
   resolveAll,
   templatesIn,
 } from "../../domain/control/config-code.ts";
-import { MASK, type NotifierRecord, notifierProblems } from "../../domain/events/notifiers.ts";
-import { holdOutputs, windowsOnAir } from "../../domain/schedule/schedule-outputs.ts";
-import { checkChannelSchedule } from "../../domain/schedule/schedule-rules.ts";
+import type { NotifierRecord } from "../../domain/events/notifiers.ts";
 import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
@@ -41,7 +36,8 @@ import { AccessRules } from "../control/access-rules.ts";
 import { Resume } from "../control/resume.ts";
 import { controlShared } from "../control/shared.ts";
 import { Notifiers } from "../notify/notifiers.ts";
-import { localAddresses } from "../runtime/sockets/own-ports.ts";
+import { applyToRunning } from "./apply-running.ts";
+import { declaredChannels, declaredNotifiers } from "./declared-state.ts";
 import { parseText, problem } from "./document-text.ts";
 import { documentText, exportedDocument } from "./export-document.ts";
 import { planChanges, planWords } from "./plan-changes.ts";
@@ -150,87 +146,19 @@ export class ConfigCode extends Effect.Service<ConfigCode>()("distributary/Confi
       const current = configs.current().channels;
       const byId = configs.byId(configs.current());
       const now = yield* Clock.currentTimeMillis;
-      const built: ChannelConfig[] = [];
-      const refused: FieldIssue[] = [];
-      for (const [id, declared] of Object.entries(document.channels ?? {})) {
-        const existing = byId.get(id);
-        const made = buildChannel(
-          channelImportOf(id, declared),
-          {
-            desired: declared.desired ?? existing?.desired ?? "stopped",
-            created_at: existing?.created_at ?? new Date(now).toISOString(),
-          },
-          existing,
-        );
-        if (Either.isLeft(made)) {
-          for (const issue of made.left.errors ?? [{ field: "(channel)", message: made.left.message }])
-            refused.push({
-              field: `channels.${id}.${issue.field.replace(/^outputs\[(\d+)\]/, (_, i) => `outputs.${Object.keys(declared.outputs ?? {})[Number(i)]}`)}`,
-              message: unresolve(issue.message),
-            });
-          continue;
-        }
-        const whole = Schema.decodeUnknownEither(ChannelConfigSchema, { errors: "all" })(made.right);
-        if (Either.isLeft(whole)) {
-          const keys = Object.keys(declared.outputs ?? {});
-          for (const issue of toFieldIssues(whole.left))
-            refused.push({
-              field: `channels.${id}.${issue.field.replace(/^outputs\[(\d+)\]/, (_, i) => `outputs.${keys[Number(i)]}`)}`,
-              message: unresolve(issue.message),
-            });
-          continue;
-        }
-        built.push(made.right);
-      }
-      const declaredIds = new Set(built.map((channel) => channel.id));
-      const staying = prune ? [] : current.filter((channel) => !declaredIds.has(channel.id));
-      const next: ChannelConfig[] = [];
-      for (const channel of built) {
-        const others = [...staying, ...built.filter((other) => other.id !== channel.id)];
-        const wrong = checkChannel(channel, others, localAddresses()) ?? checkChannelSchedule(channel, now);
-        if (wrong !== undefined) {
-          for (const issue of wrong.errors ?? [{ field: "(channel)", message: wrong.message }])
-            refused.push({
-              field: `channels.${channel.id}.${issue.field}`,
-              message: unresolve(issue.message),
-            });
-          continue;
-        }
-        const existing = byId.get(channel.id);
-        // The outputs a new schedule names are off outside its windows, as a saved schedule leaves them.
-        if (channel.schedule != null && !sameValue(existing?.schedule, channel.schedule)) {
-          const stored = yield* Effect.orElseSucceed(schedules.load(channel.id), () => null);
-          next.push(
-            holdOutputs(
-              channel,
-              stored === null ? new Set() : windowsOnAir(channel, stored.occurrences.values(), now),
-            ),
-          );
-        } else next.push(channel);
-      }
-      const nextNotifiers: NotifierRecord[] = [];
+      const { staying, next, refused } = yield* declaredChannels({
+        document,
+        current,
+        byId,
+        prune,
+        now,
+        unresolve,
+        storedSchedule: (channel) => Effect.orElseSucceed(schedules.load(channel), () => null),
+      });
       const storedNotifiers = notifiers.current();
-      for (const [id, declared] of Object.entries(document.notifiers ?? {})) {
-        const before = storedNotifiers.find((record) => record.id === id);
-        const keep = (given: string | undefined, stored: string | null | undefined) =>
-          given === undefined || given.includes(MASK) ? (stored ?? null) : given;
-        const record: NotifierRecord = {
-          id,
-          name: declared.name,
-          kind: declared.kind,
-          url: keep(declared.url, before?.url),
-          secret: keep(declared.secret, before?.secret),
-          routing_key: keep(declared.routing_key, before?.routing_key),
-          events: declared.events,
-          channels: declared.channels ?? "*",
-          enabled: declared.enabled ?? true,
-          disabled_reason: declared.enabled === true ? null : (before?.disabled_reason ?? null),
-          created_at: before?.created_at ?? new Date(now).toISOString(),
-        };
-        for (const issue of notifierProblems(record))
-          refused.push({ field: `notifiers.${id}.${issue.field}`, message: unresolve(issue.message) });
-        nextNotifiers.push(record);
-      }
+      const declared = declaredNotifiers({ document, stored: storedNotifiers, now, unresolve });
+      const nextNotifiers = declared.records;
+      refused.push(...declared.refused);
       if (refused.length > 0) return yield* located(refused);
       const keptNotifiers = prune
         ? nextNotifiers
@@ -242,14 +170,14 @@ export class ConfigCode extends Effect.Service<ConfigCode>()("distributary/Confi
 
       // The changes, field by field, each shown with references or masked.
       // The references after the apply: the document's, and those of what it leaves as it is.
-      const declared = [
+      const declaredPaths = [
         ...next.map((channel) => `channels.${channel.id}.`),
         ...nextNotifiers.map((record) => `notifiers.${record.id}.`),
       ];
       const newRefs = {
         ...Object.fromEntries(
           Object.entries(secretRefs.current()).filter(
-            ([path]) => !declared.some((prefix) => path.startsWith(prefix)),
+            ([path]) => !declaredPaths.some((prefix) => path.startsWith(prefix)),
           ),
         ),
         ...Object.fromEntries(templates),
@@ -344,40 +272,14 @@ export class ConfigCode extends Effect.Service<ConfigCode>()("distributary/Confi
                 ),
             );
           // The running channels take what changed, as the control plane's commands do.
-          const stored = configs.byId(before);
-          const nextById = configs.byId(configs.current());
-          for (const id of touched) {
-            if (id === undefined) continue;
-            const old = stored.get(id);
-            const channel = nextById.get(id);
-            if (old === undefined || !isRunning(id as ChannelConfig["id"])) continue;
-            if (
-              channel === undefined ||
-              channel.desired === "stopped" ||
-              placement.runsHere(old) !== placement.runsHere(channel)
-            ) {
-              yield* channels.stop(channel?.id ?? old.id);
-              continue;
-            }
-            if (inputChanged(old, channel) || old.name !== channel.name)
-              yield* channels
-                .reconfigure(spec(channel))
-                .pipe(
-                  Effect.catchAll(() =>
-                    Effect.zipRight(channels.stop(channel.id), Effect.ignore(startChannel(channel))),
-                  ),
-                );
-            for (const output of old.outputs)
-              if (!channel.outputs.some((kept) => kept.id === output.id))
-                yield* applyRuntime(channels.removeOutput(channel.id, output.id));
-            const specs = spec(channel).outputs;
-            for (const [index, output] of channel.outputs.entries())
-              if (output !== old.outputs.find((candidate) => candidate.id === output.id)) {
-                const outputSpec = specs[index];
-                if (outputSpec !== undefined)
-                  yield* applyRuntime(channels.applyOutput(channel.id, outputSpec));
-              }
-          }
+          yield* applyToRunning({
+            before: configs.byId(before),
+            after: configs.byId(configs.current()),
+            touched,
+            channels,
+            shared: { isRunning, spec, startChannel, applyRuntime },
+            runsHere: placement.runsHere,
+          });
           yield* resume;
           plans.delete(planId);
           const { summary } = kept.plan;
