@@ -1,6 +1,6 @@
 /**
  * What the Nodes page says of hand-overs, in headless Chromium against two real nodes: each node's upgrade on
- * its box (none yet; then a failed one, the new code made to throw at start, in words with why) and a drained
+ * its box (none yet; then a failed one, in words with why: a fleet node refuses it) and a drained
  * node ("drained: no channel left"), as `/api/nodes` gives them (`upgrade`, `drain`). Screenshots, light
  * and dark, 1280 and 390 px, go to test-results/screenshots (nodes-handover-*).
  */
@@ -92,13 +92,8 @@ describe("the Nodes page's hand-overs", () => {
     expect(await upgradeCell(page, "b").textContent()).toBe("no upgrade since it started");
     await expect.poll(() => upgradeCell(page, "a").textContent()).toBe("no upgrade since it started");
 
-    await install(
-      await release(
-        "failing",
-        'throw new Error("h3: this build cannot start");\nexport const version = "never";\n',
-      ),
-    );
-    // The installed code cannot start: b keeps every channel and says why, in the API and on the page.
+    // A fleet node is not upgraded beside itself: b refuses, keeps every channel and says why, in the API and
+    // on the page.
     const failed = await execa(
       join(ROOT, "bin/distributary"),
       ["upgrade", "--config-dir", fleet.configDir("b")],
@@ -107,7 +102,7 @@ describe("the Nodes page's hand-overs", () => {
       },
     );
     expect(failed.exitCode, failed.stderr).toBe(1);
-    expect(failed.stderr).toContain("the new process exited (code 1) before it took over");
+    expect(failed.stderr).toContain("node b is part of a fleet, whose nodes are upgraded one at a time");
     const b = ((await json(await api("b", "/api/nodes"))).nodes as Array<Record<string, unknown>>).find(
       (node) => node.id === "b",
     );
@@ -119,7 +114,7 @@ describe("the Nodes page's hand-overs", () => {
     await expect
       .poll(() => upgradeCell(page, "b").textContent())
       .toMatch(
-        /^last upgrade \d+ s ago: failed, version \S+ kept every channel: the new process exited \(code 1\) before it took over; its log says why$/,
+        /^last upgrade \d+ s ago: failed, version \S+ kept every channel: node b is part of a fleet, whose nodes are upgraded one at a time, .+ \(docs\/upgrades\.md\)$/,
       );
     expect(await page.locator("#node-b td.node-upgrade.upgrade-failed").count()).toBe(1);
     await context.close();
