@@ -1,14 +1,17 @@
 /**
  * The code stays a size one reads in a sitting: no source file under src/ or views/ (TypeScript, the
- * AssemblyScript core, the pages' stylesheets and script) is over 450 lines. A file that grows past it is split
- * where it has a seam.
+ * AssemblyScript core, the pages' stylesheets and script) is over 450 lines, and no function under src/ over 250
+ * (nested ones counted whole, as a reader meets them). A file or function that grows past it is split where it
+ * has a seam.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
+import ts from "typescript";
 import { expect, it } from "vitest";
 
 const root = resolve(import.meta.dirname, "../..");
 const LIMIT = 450;
+const FUNCTION_LIMIT = 250;
 
 const sources = (dir: string): string[] =>
   readdirSync(dir).flatMap((name) => {
@@ -26,5 +29,27 @@ it(`no source file under src/ or views/ is over ${LIMIT} lines`, () => {
     .map((file) => ({ file: relative(root, file), lines: readFileSync(file, "utf8").split("\n").length - 1 }))
     .filter((entry) => entry.lines > LIMIT)
     .map((entry) => `${entry.file}: ${entry.lines} lines`);
+  expect(over).toEqual([]);
+});
+
+it(`no function under src/ is over ${FUNCTION_LIMIT} lines`, () => {
+  const files = sources(join(root, "src")).filter((file) => file.endsWith(".ts"));
+  const over: string[] = [];
+  let functions = 0;
+  for (const file of files) {
+    const source = ts.createSourceFile(file, readFileSync(file, "utf8"), ts.ScriptTarget.Latest, true);
+    const lineOf = (position: number) => source.getLineAndCharacterOfPosition(position).line;
+    const visit = (node: ts.Node): void => {
+      if (ts.isFunctionLike(node) && "body" in node && node.body) {
+        functions += 1;
+        const lines = lineOf(node.getEnd()) - lineOf(node.getStart()) + 1;
+        if (lines > FUNCTION_LIMIT)
+          over.push(`${relative(root, file)}:${lineOf(node.getStart()) + 1}: ${lines} lines`);
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+  }
+  expect(functions).toBeGreaterThan(1000);
   expect(over).toEqual([]);
 });
