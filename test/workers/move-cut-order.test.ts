@@ -18,9 +18,13 @@ import { eventually, freeUdpPort, udpSink } from "../support/peers.ts";
 import { chunkTs } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
-/** Word 0: what this thread asks (1: send the old copy's last, 2: send the new copy's first); word 1: done. */
+/**
+ * Word 0: what this thread asks (1: send the old copy's last, 2: send the new copy's first); word 1: what the
+ * sender did; word 2: 1 once the sender is up.
+ */
 const GO = 0;
 const SENT = 1;
+const UP = 2;
 
 /** A thread that sends, when asked, `last` to the input port, then `first` to the output's destination. */
 const sender = (
@@ -45,7 +49,12 @@ const sender = (
        if (!waiting.async) return then();
        waiting.value.then(then);
      };
-     wait(0, () => sendAll(last, input, () => { said(); wait(1, () => sendAll([first], output, said)); }));`,
+     // Bound, the socket keeps this thread's event loop alive while it waits (a wait alone does not).
+     socket.bind(0, "127.0.0.1", () => {
+       Atomics.store(word, ${UP}, 1);
+       Atomics.notify(word, ${UP});
+       wait(0, () => sendAll(last, input, () => { said(); wait(1, () => sendAll([first], output, said)); }));
+     });`,
     { eval: true, workerData: { shared, last, first, ports } },
   );
 
@@ -84,10 +93,13 @@ it.live(
       const last = datagrams.slice(20, 30);
       // The new copy's first datagram: the stream's next, as the new copy would send it.
       const first = datagrams[30] as Uint8Array;
-      const shared = new SharedArrayBuffer(8);
+      const shared = new SharedArrayBuffer(12);
       const word = new Int32Array(shared);
       const thread = sender(shared, last, first, [input, sink.port]);
       yield* Effect.addFinalizer(() => Effect.promise(() => thread.terminate()));
+      const up = Atomics.waitAsync(word, UP, 0, 10_000);
+      if (up.async) yield* Effect.promise(() => up.value);
+      expect(Atomics.load(word, UP)).toBe(1);
 
       // The stream flows through the old copy first: its socket is read in turns.
       const feeder = yield* Effect.acquireRelease(

@@ -19,7 +19,7 @@ import type { OutputProtocol } from "../../domain/url/url.ts";
 import { type ReadPace, readPaceMs } from "../runtime/sockets/batch-reader.ts";
 import type { BatchSink } from "../runtime/sockets/thread-sender.ts";
 import type { TurnBatch } from "../runtime/sockets/turn-batch.ts";
-import { doneReader } from "../runtime/threads/move-word.ts";
+import { doneReader, whenOldCopyDone } from "../runtime/threads/move-word.ts";
 import { asOneTurn } from "../runtime/timers/end-of-turn.ts";
 import { type CutStage, makeCutStage } from "./cut-stage.ts";
 import { makeChannelFilters } from "./filters.ts";
@@ -175,6 +175,19 @@ export const makeFanOut = (options: {
           }
         });
     };
+    if (held !== null && options.handedOver !== undefined) {
+      // Woken in this thread when the old copy says it is done: what was held leaves then, not with the next
+      // datagram's read turn. A copy stopped meanwhile (its start failed) sends nothing.
+      let open = true;
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          open = false;
+        }),
+      );
+      whenOldCopyDone(options.handedOver, () => {
+        if (open) letGo();
+      });
+    }
     const send = (view: Uint8Array) => {
       // The old copy said it is done, in its thread: what was held leaves first, then this.
       if (held !== null && oldCopyDone?.() === true) letGo();

@@ -1,12 +1,12 @@
 /**
- * The word two forwarding threads share while a channel moves between them (channel/workers/pool.ts `move`). A move used to
- * pass every step through the supervisor's thread: the new copy started and held what it forwarded, its reply
- * crossed to the main thread, which asked the old copy to let go, whose reply crossed back, and only then did
- * the new copy send. Each crossing waits for a busy event loop: the moved channel's outputs stayed silent
- * 228–714 ms at 10 × 4 on this machine. Here the copies tell each other through one shared Int32: the new copy
- * says it runs (its inputs now take the stream), the old copy, which waits for exactly that, closes its inputs,
- * sends its last datagrams and says so, and the new copy sees that with its next datagram. The supervisor's
- * requests still come (each step is idempotent), and still decide when a move failed.
+ * The word two forwarding threads share while a channel moves between them (channel/workers/moves.ts). A move
+ * used to pass every step through the supervisor's thread: the new copy started and held what it forwarded,
+ * its reply crossed to the main thread, which asked the old copy to let go, whose reply crossed back, and only
+ * then did the new copy send. Each crossing waits for a busy event loop: the moved channel's outputs stayed
+ * silent 228–714 ms at 10 × 4 on this machine. Here the copies tell each other through one shared Int32: the
+ * new copy says it runs (its inputs now take the stream), the old copy, which waits for exactly that, reads and
+ * sends its last datagrams and says so, and the new copy, which waits for that in its thread, sends what it
+ * held. The supervisor's requests still come (each step is idempotent), and still decide when a move failed.
  */
 
 /** The new copy is starting; the old one forwards. */
@@ -33,15 +33,43 @@ export const newCopyStarted = (shared: SharedArrayBuffer): void => {
   Atomics.notify(word, 0);
 };
 
-/** The old copy has sent its last datagram. */
+/** The old copy has sent its last datagram: the new copy, waiting in its thread (`whenOldCopyDone`), wakes. */
 export const oldCopyDone = (shared: SharedArrayBuffer): void => {
-  Atomics.store(wordOf(shared), 0, DONE);
+  const word = wordOf(shared);
+  Atomics.store(word, 0, DONE);
+  Atomics.notify(word, 0);
 };
 
 /** For the new copy, read with each datagram it holds: whether the old copy is done. */
 export const doneReader = (shared: SharedArrayBuffer): (() => boolean) => {
   const word = wordOf(shared);
   return () => Atomics.load(word, 0) === DONE;
+};
+
+/**
+ * For the new copy: runs `sendHeld` in its thread as soon as the old copy says it is done, rather than with
+ * the next datagram it reads (`doneReader`), which waited for the thread's next read turn: up to 3 ms more of
+ * silence at the moved channel's outputs, 7 at p90 on a busy machine (docs/benchmarks.md). Nothing happens if
+ * that has not come within WAIT_MS, or where Atomics.waitAsync is missing: the next datagram still sees it.
+ */
+export const whenOldCopyDone = (shared: SharedArrayBuffer, sendHeld: () => void): void => {
+  const word = wordOf(shared);
+  const look = () => {
+    const now = Atomics.load(word, 0);
+    if (now === DONE) {
+      sendHeld();
+      return;
+    }
+    if (typeof Atomics.waitAsync !== "function") return;
+    // Woken by each change of the word (started, then done); not waiting: it changed since the load above.
+    const waiting = Atomics.waitAsync(word, 0, now, WAIT_MS);
+    if (!waiting.async) look();
+    else
+      void waiting.value.then((result) => {
+        if (result === "ok") look();
+      });
+  };
+  look();
 };
 
 /**
