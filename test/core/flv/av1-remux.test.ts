@@ -16,7 +16,7 @@ import { av1CodecConfiguration, readSequenceHeader } from "../../../src/core/flv
 import type { FlvFrame } from "../../../src/core/flv/frames.ts";
 import { FlvRemux } from "../../../src/core/flv/remux.ts";
 import { FlvTsMux } from "../../../src/core/flv/ts-mux.ts";
-import { av1Tags, encodeAv1 } from "../../support/av1-media.ts";
+import { av1Tags, encodeAv1, temporalUnitsIn } from "../../support/av1-media.ts";
 import { CORRUPTIONS, corruptMedia } from "../../support/corrupt.ts";
 import { PACKET_SIZE } from "../../support/ts-generator.ts";
 import { counted, fuzzRuns, fuzzTimeout, remuxRun } from "./fuzz-support.ts";
@@ -98,6 +98,42 @@ describe("FlvRemux with AV1", () => {
     expect(Object.values(remux.dropped).every((count) => count === 0)).toBe(true);
     const meta = Buffer.from(remux.metadata()).toString("latin1");
     expect(meta).toContain("videocodecid");
+  });
+
+  it("a temporal unit larger than a PES length can say (unbounded PES) goes both ways byte for byte", () => {
+    // A key frame OBU of 200,000 bytes (leb128 size), its payload full of 00 00 0x runs to escape.
+    const payloadSize = 200_000;
+    const payload = new Uint8Array(payloadSize).map((_, i) => (i === 0 ? 0x10 : i % 7 < 3 ? 0 : i % 5));
+    const size = [(payloadSize & 0x7f) | 0x80, ((payloadSize >> 7) & 0x7f) | 0x80, payloadSize >> 14];
+    const sequence = sequenceHeaderObu(readAv1C(stream.av1C)?.configObus ?? new Uint8Array(0)) as Uint8Array;
+    const unit = Uint8Array.from([0x12, 0x00, ...sequence, 0x32, ...size, ...payload]);
+    const out: Uint8Array[] = [];
+    const big = new FlvTsMux((datagram) => out.push(Uint8Array.from(datagram)));
+    big.join(0);
+    const av01 = [0x61, 0x76, 0x30, 0x31];
+    big.tag(9, 0, Uint8Array.from([0x90, ...av01, ...stream.av1C]), 0);
+    for (const ms of [0, 40]) big.tag(9, ms, Uint8Array.from([0x91, ...av01, ...unit]), ms);
+    const whole = Buffer.concat(out);
+    const first = out
+      .flatMap((datagram) => {
+        const packets: Uint8Array[] = [];
+        for (let at = 0; at < datagram.length; at += PACKET_SIZE)
+          packets.push(datagram.subarray(at, at + PACKET_SIZE));
+        return packets;
+      })
+      .find((packet) => ((packet[1] ?? 0) & 0x5f) === 0x41 && packet[2] === 0x00) as Uint8Array;
+    const pes = first.subarray(5 + (first[4] ?? 0));
+    expect([pes[3], pes[4], pes[5]]).toEqual([0xbd, 0, 0]); // private_stream_1, PES_packet_length 0
+    const carried = temporalUnitsIn(whole);
+    expect(carried.map((got) => hex(got.unit))).toEqual([hex(unit), hex(unit)]);
+    const remux = new FlvRemux();
+    const frames: FlvFrame[] = [];
+    remux.listen((frame) => frames.push(frame));
+    for (const datagram of out) remux.push(datagram);
+    // The first unit ends where the second starts (the last waits for a PES after it).
+    const video = frames.filter((frame) => frame.kind === "video");
+    expect(video.length).toBe(1);
+    expect(hex(video[0]?.body ?? new Uint8Array(0))).toBe(`9161763031${hex(unit.subarray(2))}`);
   });
 
   it(`${counted(fuzzRuns(5_000))} corrupt copies of it: no escape, nothing out of order`, {
