@@ -158,9 +158,20 @@ const packetsAtCut = (channel: RunningChannel): number => {
 };
 
 /**
+ * What follows waits for a task of its own (a timer's), so that this thread's read turns due meanwhile run
+ * first: Effect yields to microtasks only, and a copy's release and stop in one task held every other channel
+ * of the thread for their 2–6 ms of CPU together.
+ */
+const afterTurns = Effect.async<void>((resume) => {
+  const timer = setTimeout(() => resume(Effect.void), 0);
+  return Effect.sync(() => clearTimeout(timer));
+});
+
+/**
  * A move's second half: inputs closed, outputs drained, the new copy told in its thread (it sends from then
- * on), then the channel stopped. Asked by the new copy's start (`whenNewCopyStarts`) or by the supervisor.
- * Answers the TS packets its active input had brought (`packetsAtCut`).
+ * on), then, in a task of its own (`afterTurns`), the channel stopped. Asked by the new copy's start
+ * (`whenNewCopyStarts`) or by the supervisor. Answers the TS packets its active input had brought
+ * (`packetsAtCut`).
  */
 const release = (id: ChannelId, word: SharedArrayBuffer | undefined) =>
   Effect.suspend(() => {
@@ -175,7 +186,7 @@ const release = (id: ChannelId, word: SharedArrayBuffer | undefined) =>
           if (word !== undefined) oldCopyDone(word);
           return packetsAtCut(channel);
         }),
-        Effect.tap(() => stopHere(id)),
+        Effect.tap(() => Effect.zipRight(afterTurns, stopHere(id))),
         Effect.exit,
         Effect.flatMap((exit) => Deferred.done(done, exit)),
         Effect.zipRight(Deferred.await(done)),
@@ -204,8 +215,12 @@ const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
             whenNewCopyStarts(word, () => {
               // The cut at once, in this task: the old copy's last datagrams sent and the new copy told, before
               // the release's fiber and the sockets' closing take their turns of this thread's loop.
-              if (host.get(command.channel)?.cut() === true) oldCopyDone(word);
-              runtime.runFork(Effect.ignore(release(command.channel, word)));
+              const cut = host.get(command.channel)?.cut() === true;
+              if (cut) oldCopyDone(word);
+              // After a cut the new copy sends already, and the rest waits for the turns due now; without one,
+              // the release closes the inputs and says done at once.
+              const rest = release(command.channel, word);
+              runtime.runFork(Effect.ignore(cut ? Effect.zipRight(afterTurns, rest) : rest));
             });
           return channel.senders();
         }),
