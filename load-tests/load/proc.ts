@@ -107,18 +107,33 @@ export const threadWaits = (pid: number): Map<string, { readonly run: number; re
  * Where the kernel groups processes by session (autogroup, kernel.sched_autogroup_enabled), a nice value ranks a
  * thread only against the threads of its own session: every other busy session gets as much of the CPU as this
  * one, whatever the service's forwarding threads or the generator ask for. Raises this process's session group
- * (the harness, the contenders, the generator and the receiver) to `nice`, and says what it found.
+ * (the harness, the contenders, the generator and the receiver) to `nice` until `restore`, which puts back what
+ * it was (the group is the session's: the shell that started the harness keeps it afterwards), and says what it
+ * found.
  */
-export const raiseSessionGroup = (nice: number): string => {
+export const raiseSessionGroup = (nice: number): { readonly said: string; readonly restore: () => void } => {
+  const unchanged = { restore: () => undefined };
   let enabled = "0";
   try {
     enabled = readFileSync("/proc/sys/kernel/sched_autogroup_enabled", "utf8").trim();
   } catch {}
-  if (enabled !== "1") return "the kernel does not group by session (no autogroup)";
+  if (enabled !== "1") return { said: "the kernel does not group by session (no autogroup)", ...unchanged };
+  const niceNow = () => readFileSync("/proc/self/autogroup", "utf8").trim().split(" nice ")[1] ?? "0";
   try {
+    const before = niceNow();
     writeFileSync("/proc/self/autogroup", String(nice));
-    return `the run's session group (autogroup) at nice ${readFileSync("/proc/self/autogroup", "utf8").trim().split(" nice ")[1] ?? "?"}`;
+    return {
+      said: `the run's session group (autogroup) at nice ${niceNow()} (${before} before the run, and after it)`,
+      restore: () => {
+        try {
+          writeFileSync("/proc/self/autogroup", before);
+        } catch {}
+      },
+    };
   } catch (cause) {
-    return `the run's session group (autogroup) left at nice 0: ${(cause as Error).message}`;
+    return {
+      said: `the run's session group (autogroup) left as it was: ${(cause as Error).message}`,
+      ...unchanged,
+    };
   }
 };

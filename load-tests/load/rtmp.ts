@@ -305,11 +305,16 @@ export const runRtmp = async (startedAt: Date, loadBefore: ReadonlyArray<number>
   // it: at 100 × 2 among a dozen other sessions the service's forwarding thread (nice −10) stood ready to run for
   // more of the window than it ran, and the receiver fell seconds behind. The run's session asks for more.
   const group = raiseSessionGroup(-10);
+  process.once("exit", group.restore);
   const source = makeSource(sourceFile, CUE_EVERY);
   const runs: RtmpRun[] = [];
-  runs.push(await measureRtmp(distributaryOn("node")));
-  if (ANCHORS.includes("ffmpeg")) runs.push(await measureRtmp(ffmpegTee));
-  if (ANCHORS.includes("gstreamer")) runs.push(await measureRtmp(gstreamerTee));
+  try {
+    runs.push(await measureRtmp(distributaryOn("node")));
+    if (ANCHORS.includes("ffmpeg")) runs.push(await measureRtmp(ffmpegTee));
+    if (ANCHORS.includes("gstreamer")) runs.push(await measureRtmp(gstreamerTee));
+  } finally {
+    group.restore();
+  }
   let commit = "not a git checkout";
   try {
     commit = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], {
@@ -324,7 +329,7 @@ export const runRtmp = async (startedAt: Date, loadBefore: ReadonlyArray<number>
     "",
     `Command: \`${command}\``,
     "",
-    `Scheduling: ${group}; the generator and the receiver at nice −19 inside it, as machines of their own would be. Load average before ${loadBefore.map((load) => load.toFixed(1)).join(", ")}, after ${loadavg()
+    `Scheduling: ${group.said}; the generator and the receiver at nice −19 inside it, as machines of their own would be. Load average before ${loadBefore.map((load) => load.toFixed(1)).join(", ")}, after ${loadavg()
       .map((load) => load.toFixed(1))
       .join(", ")} (${cpus().length} cores).`,
     "",
@@ -353,7 +358,7 @@ export const runRtmp = async (startedAt: Date, loadBefore: ReadonlyArray<number>
   mkdirSync(REPORT_DIR, { recursive: true });
   writeFileSync(
     join(REPORT_DIR, `${name}.json`),
-    `${JSON.stringify({ command, channels: C, outputs: M, mbps: MBPS, seconds: SECONDS, commit, receiver: RECEIVER, scheduling: group, loadBefore, loadAfter: loadavg(), source, runs }, null, 2)}\n`,
+    `${JSON.stringify({ command, channels: C, outputs: M, mbps: MBPS, seconds: SECONDS, commit, receiver: RECEIVER, scheduling: group.said, loadBefore, loadAfter: loadavg(), source, runs }, null, 2)}\n`,
   );
   writeFileSync(join(REPORT_DIR, `${name}.md`), lines.join("\n"));
   process.stdout.write(lines.join("\n"));
