@@ -35,6 +35,7 @@ import { type Amf0Value, decodeAmf0 } from "./amf0.ts";
 import { AAC_SAMPLE_RATES } from "./audio.ts";
 import { startCodeFormat } from "./av1.ts";
 import { sectionFromCueMessage } from "./cue-read.ts";
+import { TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO } from "./tags.ts";
 import { TsPacketWriter } from "./ts-packets.ts";
 import {
   annexBFrame,
@@ -67,9 +68,6 @@ const STREAM_TYPE = {
 /** AV1's PES are private_stream_1, as the AV1 carriage says; H.264's and HEVC's a video stream's. */
 const VIDEO_STREAM_ID = { h264: 0xe0, hevc: 0xe0, av1: 0xbd } as const;
 const NONE = new Uint8Array(0);
-const TAG_AUDIO = 8;
-const TAG_VIDEO = 9;
-const TAG_SCRIPT = 18;
 /** PES times run this far ahead of the PCR: the decoder's buffer. */
 const DELAY_MS = 500;
 /**
