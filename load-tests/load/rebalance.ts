@@ -19,6 +19,9 @@ const channelOfPort = new Map(
   plan.flatMap((channel, c) => channel.outputs.map((output) => [output.sink, c] as const)),
 );
 
+/** Silences that ended this close together (ms) were one stall, not each output's own. */
+const SAME_MOMENT_MS = 5;
+
 /** After the last move: what a last cut or a late first send still needs to land in the sinks. */
 const SETTLE_MS = 500;
 
@@ -43,6 +46,8 @@ export interface Rebalance {
     readonly channel: number | null;
     readonly moved: boolean;
     readonly ms: number;
+    /** when it ended: the kernel's receive time of the datagram that ended it (ms since the epoch), or null */
+    readonly endedAtMs: number | null;
   }>;
   /** each move's hand-over as the service's `handover` event tells it */
   readonly handovers: ReadonlyArray<{
@@ -130,7 +135,6 @@ export const rebalance = async (
   };
 };
 
-/** The rebalance in the report's words: the longest silence at each output during it, and the moves' cuts. */
 /** The rebalance with each output's longest silence in its span, from the sinks' report at the window's end. */
 export const withSilences = (r: Rebalance, report: SinkReport): Rebalance => {
   const moved = new Set(r.moved);
@@ -146,6 +150,7 @@ export const withSilences = (r: Rebalance, report: SinkReport): Rebalance => {
         // its sockets full of what came before): no figure, not 0.
         ms:
           port.marked === null || port.marked.endUs === 0 ? Number.NaN : port.marked.longestSilenceUs / 1000,
+        endedAtMs: port.marked === null || port.marked.endUs === 0 ? null : port.marked.endUs / 1000,
       };
     }),
   };
@@ -165,6 +170,18 @@ export const rebalanceFigures = (r: Rebalance, windowSeconds: number) => {
         };
   };
   const read = r.silences.filter((s) => Number.isFinite(s.ms));
+  // A cut silences the moved channel's outputs alone; a stall of the machine or of the whole service, every
+  // output at the same moment: how many outputs' longest silence ended with the longest one's.
+  const longest = read.reduce<(typeof read)[number] | null>(
+    (a, s) => (a === null || s.ms > a.ms ? s : a),
+    null,
+  );
+  const endedWithLongest =
+    longest?.endedAtMs == null
+      ? null
+      : read.filter(
+          (s) => s.endedAtMs !== null && Math.abs(s.endedAtMs - (longest.endedAtMs ?? 0)) <= SAME_MOMENT_MS,
+        ).length;
   const cuts = [...r.handovers.map((h) => h.durationMs)].sort((a, b) => a - b);
   return {
     from_worker: r.from,
@@ -180,6 +197,8 @@ export const rebalanceFigures = (r: Rebalance, windowSeconds: number) => {
       moved: spread(read.filter((s) => s.moved).map((s) => s.ms)),
       stayed: spread(read.filter((s) => !s.moved).map((s) => s.ms)),
     },
+    /** how many outputs' longest silence ended within SAME_MOMENT_MS of the longest one's (null: unknown) */
+    ended_with_the_longest: endedWithLongest,
     /** outputs whose sink read nothing received during the span (the sinks were held off the CPU) */
     unread_outputs: r.silences.length - read.length,
     handovers: {
@@ -195,6 +214,10 @@ export const rebalanceFigures = (r: Rebalance, windowSeconds: number) => {
               max: round(cuts.at(-1) ?? 0, 1),
             },
     },
-    each: r.silences.map((s) => ({ ...s, ms: round(s.ms, 1) })),
+    each: r.silences.map((s) => ({
+      ...s,
+      ms: round(s.ms, 1),
+      endedAtMs: s.endedAtMs === null ? null : round(s.endedAtMs, 1),
+    })),
   };
 };
