@@ -2,8 +2,8 @@
  * The fleet's time: every instant the coordinator, its guard, the lease book, the pass over the leases, the
  * watch of the peers and the hand-overs reckon with is read here, from Effect's `Clock` as the layer that made
  * the fleet found it (the runtime's own, or a test's TestClock, so that the fence and isolation rules can be
- * driven by moving time by hand: test/fleet/fence-clock.test.ts). Nothing in src/effects/fleet reads
- * `performance.now()` or `Date.now()`.
+ * driven by moving time by hand: test/fleet/fence-clock.test.ts). Nothing else in src/effects/fleet reads a
+ * clock of the process's or the platform's own.
  *
  * Two readings, as the clock has two:
  * - `now()`: the monotonic clock (`Clock.currentTimeNanos`, in ms), for every deadline and age. Lease times
