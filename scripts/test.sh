@@ -24,18 +24,20 @@ check "format and lint (biome)" biome check --error-on-warnings .
 check "types (tsc)" tsc --noEmit -p tsconfig.json
 check "dependency rules (dependency-cruiser)" depcruise src views test load-tests bin --config .dependency-cruiser.cjs
 
-# Vitest twice: the main project, files in parallel; then the timing project (wall-clock assertions on real
-# sockets, the network lab) alone and one file at a time, so the load of the first run cannot fail it. Each
-# run's JSON results are added to the counts.
+# Vitest twice: the main project, files in parallel (three at least); then the timing project (wall-clock
+# assertions on real sockets, the network lab) alone and one file at a time, so the load of the first run
+# cannot fail it. Each run's JSON results are added to the counts, and its wall time printed.
 vitest_project() {
   local project="$1"
   shift
-  local results
+  local results started
   results="$(mktemp)"
+  started=$SECONDS
   echo "── vitest: $project"
   vitest run --project "$project" --passWithNoTests --reporter=default --reporter=json --outputFile="$results" \
     --reporter=./test/support/durations-reporter.ts "$@"
   local vitest_status=$?
+  echo "── vitest: $project took $((SECONDS - started)) s"
   local counts vp vf
   if counts="$(node -e '
     const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
