@@ -20,13 +20,12 @@ import {
   encodeMessage,
   MESSAGE,
   type RtmpMessage,
-  readU32,
   USER_CONTROL,
   u32Body,
   userControl,
 } from "./chunks.ts";
+import { HANDSHAKE_SIZE, PeerUpkeep } from "./peer.ts";
 
-const HANDSHAKE = 1536;
 const CHUNK_SIZE = 4096;
 const WINDOW = 5_000_000;
 /** AMF3 command and data messages: one format byte, then AMF0 as every encoder we meet writes it. */
@@ -76,9 +75,7 @@ export class RtmpServerSession {
   });
   private app = "";
   private publishing = false;
-  private received = 0;
-  private acked = 0;
-  private peerWindow = 2_500_000;
+  private readonly peer = new PeerUpkeep(2_500_000);
   private readonly hooks: RtmpServerHooks;
 
   constructor(hooks: RtmpServerHooks) {
@@ -92,33 +89,33 @@ export class RtmpServerSession {
 
   push(bytes: Uint8Array) {
     if (this.stage === "closed") return;
-    this.received += bytes.length;
+    this.peer.read(bytes.length);
     let data = bytes;
     if (this.stage !== "chunks") {
       data = this.pending.length === 0 ? bytes : concat(this.pending, bytes);
       if (this.stage === "c0c1") {
-        if (data.length < 1 + HANDSHAKE) {
+        if (data.length < 1 + HANDSHAKE_SIZE) {
           this.pending = data.slice();
           return;
         }
         if (data[0] !== 3) return this.end(`the client asked for RTMP version ${data[0]}, not 3`);
-        const s0s1s2 = new Uint8Array(1 + 2 * HANDSHAKE);
+        const s0s1s2 = new Uint8Array(1 + 2 * HANDSHAKE_SIZE);
         s0s1s2[0] = 3;
         // S1: time 0, four zero bytes (no digest), random bytes.
-        crypto.getRandomValues(s0s1s2.subarray(9, 1 + HANDSHAKE));
-        s0s1s2.set(data.subarray(1, 1 + HANDSHAKE), 1 + HANDSHAKE);
+        crypto.getRandomValues(s0s1s2.subarray(9, 1 + HANDSHAKE_SIZE));
+        s0s1s2.set(data.subarray(1, 1 + HANDSHAKE_SIZE), 1 + HANDSHAKE_SIZE);
         this.hooks.write(s0s1s2);
         this.stage = "c2";
-        data = data.subarray(1 + HANDSHAKE);
+        data = data.subarray(1 + HANDSHAKE_SIZE);
       }
       if (this.stage === "c2") {
-        if (data.length < HANDSHAKE) {
+        if (data.length < HANDSHAKE_SIZE) {
           this.pending = data.slice();
           return;
         }
         this.stage = "chunks";
         this.pending = new Uint8Array(0);
-        data = data.subarray(HANDSHAKE);
+        data = data.subarray(HANDSHAKE_SIZE);
         this.send(controlMessage(MESSAGE.setChunkSize, u32Body(CHUNK_SIZE)));
       }
     }
@@ -129,10 +126,8 @@ export class RtmpServerSession {
       this.end(`what the client sent is not RTMP: ${error instanceof Error ? error.message : String(error)}`);
       return;
     }
-    if (this.stage === "chunks" && this.received - this.acked >= this.peerWindow) {
-      this.acked = this.received;
-      this.send(controlMessage(MESSAGE.acknowledgement, u32Body(this.received)));
-    }
+    const acknowledgement = this.stage === "chunks" ? this.peer.acknowledgement() : null;
+    if (acknowledgement !== null) this.send(acknowledgement);
   }
 
   /** The connection is gone (the socket closed): a publish still running ends. */
@@ -173,15 +168,8 @@ export class RtmpServerSession {
   }
 
   private message(message: RtmpMessage) {
-    if (this.stage === "closed") return;
+    if (this.stage === "closed" || this.peer.take(message, (reply) => this.send(reply))) return;
     switch (message.type) {
-      case MESSAGE.windowAckSize:
-        this.peerWindow = Math.max(1, readU32(message.body, 0));
-        return;
-      case MESSAGE.userControl:
-        if (message.body[1] === USER_CONTROL.pingRequest)
-          this.send(userControl(USER_CONTROL.pingResponse, readU32(message.body, 2)));
-        return;
       case MESSAGE.audio:
       case MESSAGE.video:
       case MESSAGE.data:

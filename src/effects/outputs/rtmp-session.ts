@@ -23,17 +23,15 @@ import {
   MESSAGE,
   type RtmpMessage,
   readU32,
-  USER_CONTROL,
   u32Body,
-  userControl,
 } from "../../core/rtmp/chunks.ts";
+import { HANDSHAKE_SIZE, PeerUpkeep } from "../../core/rtmp/peer.ts";
 import { OutputError } from "../../domain/channel/output-error.ts";
 import type { RtmpTarget } from "../../domain/url/rtmp-rtsp.ts";
 import { authority } from "../../domain/url/shared.ts";
 
 const CHUNK_SIZE = 4096;
 const WINDOW = 2_500_000;
-const HANDSHAKE = 1536;
 const REPLY_TIMEOUT = "10 seconds";
 
 interface RtmpConnection {
@@ -125,9 +123,7 @@ export const connectRtmp = (target: RtmpTarget): Effect.Effect<RtmpConnection, O
     const status = yield* Deferred.make<{ code: string; description: string; level: string }>();
     let stage: "connecting" | "connect_sent" | "publish_sent" | "publishing" = "connecting";
     let acknowledged = 0;
-    let received = 0;
-    let receiveWindow = WINDOW;
-    let acked = 0;
+    const peer = new PeerUpkeep(WINDOW);
 
     const socket = yield* Effect.acquireRelease(
       Effect.async<Socket, OutputError>((resume) => {
@@ -169,17 +165,10 @@ export const connectRtmp = (target: RtmpTarget): Effect.Effect<RtmpConnection, O
     const send = (message: RtmpMessage) => socket.write(encodeMessage(CHUNK_SIZE, message));
     const reader = new ChunkReader();
     const onMessage = (message: RtmpMessage) => {
+      if (peer.take(message, send)) return;
       switch (message.type) {
         case MESSAGE.acknowledgement:
           acknowledged = readU32(message.body, 0);
-          return;
-        case MESSAGE.windowAckSize:
-          receiveWindow = Math.max(1, readU32(message.body, 0));
-          return;
-        case MESSAGE.userControl:
-          if (message.body[1] === USER_CONTROL.pingRequest) {
-            send(userControl(USER_CONTROL.pingResponse, readU32(message.body, 2)));
-          }
           return;
         case MESSAGE.command: {
           const decoded = decodeAmf0(message.body);
@@ -224,26 +213,24 @@ export const connectRtmp = (target: RtmpTarget): Effect.Effect<RtmpConnection, O
     const handshake = yield* Deferred.make<void, OutputError>();
     let greeting: Uint8Array = new Uint8Array(0);
     let handshakeDone = false;
-    const c1 = new Uint8Array(1 + HANDSHAKE);
+    const c1 = new Uint8Array(1 + HANDSHAKE_SIZE);
     c1[0] = 3;
     crypto.getRandomValues(c1.subarray(9));
     socket.on("data", (data: Buffer) => {
-      received += data.length;
+      peer.read(data.length);
       // Acknowledged as the server's window asks, counted from the first byte, sent once chunks may flow.
-      if (handshakeDone && received - acked >= receiveWindow) {
-        acked = received;
-        send(controlMessage(MESSAGE.acknowledgement, u32Body(received)));
-      }
+      const acknowledgement = handshakeDone ? peer.acknowledgement() : null;
+      if (acknowledgement !== null) send(acknowledgement);
       let bytes: Uint8Array = data;
-      if (greeting.length < 1 + 2 * HANDSHAKE && !handshakeDone) {
+      if (greeting.length < 1 + 2 * HANDSHAKE_SIZE && !handshakeDone) {
         const merged = new Uint8Array(greeting.length + bytes.length);
         merged.set(greeting);
         merged.set(bytes, greeting.length);
         greeting = merged;
-        if (greeting.length < 1 + 2 * HANDSHAKE) return;
+        if (greeting.length < 1 + 2 * HANDSHAKE_SIZE) return;
         handshakeDone = true;
-        socket.write(greeting.subarray(1, 1 + HANDSHAKE));
-        bytes = greeting.subarray(1 + 2 * HANDSHAKE);
+        socket.write(greeting.subarray(1, 1 + HANDSHAKE_SIZE));
+        bytes = greeting.subarray(1 + 2 * HANDSHAKE_SIZE);
         Deferred.unsafeDone(handshake, Effect.void);
       }
       try {
