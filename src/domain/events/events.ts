@@ -142,7 +142,7 @@ export const ChannelEvent = Schema.Union(
     /**
      * An SRT listener shared by stream id refused a caller before its handshake completed: an input's or an
      * output's (`channel`, and `input` or `output`), or, for a stream id no channel on the port has, the node's
-     * (`channel` null). At most one such event per listener route and reason every SRT_REFUSAL_EVENT_MS. No
+     * (`channel` null). At most one such event per listener route and reason every REFUSAL_EVENT_MS. No
      * passphrase in it; the stream id masked.
      */
     type: Schema.Literal("srt_caller_refused"),

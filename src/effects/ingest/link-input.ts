@@ -7,8 +7,8 @@
 import * as Effect from "effect/Effect";
 import * as Scope from "effect/Scope";
 import {
+  REFUSAL_EVENT_MS,
   refusalFields,
-  SRT_REFUSAL_EVENT_MS,
   type SrtRefusal,
   throttledRefusals,
 } from "../runtime/links/srt-listeners.ts";
@@ -28,8 +28,9 @@ export const bindLinkInput = (
     const { channel, emit } = options;
     const { role, scope } = input;
     if (/^rtmps?:/i.test(url)) {
-      // A publisher's FLV as TS, muxed per input so that its PMT and timeline outlive publishers.
-      const refused = (refusal: RtmpRefusal) =>
+      // A publisher's FLV as TS, muxed per input so that its PMT and timeline outlive publishers. Refusals
+      // told as SRT's are: at most one event per reason every REFUSAL_EVENT_MS (each is counted on the input).
+      const refused = throttledRefusals(REFUSAL_EVENT_MS, (refusal: RtmpRefusal) =>
         emit({
           type: "rtmp_publish_refused",
           channel,
@@ -37,7 +38,8 @@ export const bindLinkInput = (
           publisher: refusal.publisher,
           reason: refusal.reason,
           message: `RTMP ${role} input: a publisher from ${refusal.publisher} was refused: ${refusal.message}`,
-        });
+        }),
+      );
       const target = yield* rtmpInputTargetOf(url);
       input.rtmp = (yield* bindRtmpInput(target, fromLink, refused).pipe(Scope.extend(scope))).figures;
     } else if (/^rist:/i.test(url)) {
@@ -58,8 +60,8 @@ export const bindLinkInput = (
           message: `${who === "input" ? `SRT ${role} input: ` : ""}${refusal.message}`,
         });
       input.srt = (yield* bindSrtInput(yield* srtInputTarget(url), fromLink, {
-        refused: throttledRefusals(SRT_REFUSAL_EVENT_MS, told("input")),
-        unrouted: throttledRefusals(SRT_REFUSAL_EVENT_MS, told("node")),
+        refused: throttledRefusals(REFUSAL_EVENT_MS, told("input")),
+        unrouted: throttledRefusals(REFUSAL_EVENT_MS, told("node")),
       }).pipe(Scope.extend(scope))).figures;
     }
   });

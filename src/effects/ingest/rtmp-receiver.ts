@@ -61,8 +61,6 @@ interface Registration {
   publishes: number;
   readonly refusals: { wrong_key: number; busy: number };
   lastRefusal: RtmpRefusal | null;
-  /** When each reason was last an event. */
-  readonly toldAt: Partial<Record<RtmpRefusalReason, number>>;
   readonly onRefused: (refusal: RtmpRefusal) => void;
 }
 
@@ -90,8 +88,6 @@ export const rtmpInputTargetOf = (url: string): Effect.Effect<RtmpInputTarget, I
     : Effect.succeed(target.right);
 };
 
-/** A refusal is an event at most this often per input and reason; every one is counted. */
-const REFUSAL_EVENT_MS = 10_000;
 /** A connection that sends nothing this long (before or while it publishes) is closed. */
 const IDLE_MS = 30_000;
 
@@ -102,12 +98,8 @@ const refuse = (
   message: string,
 ): void => {
   registration.refusals[reason]++;
-  const now = Date.now();
-  const refusal = { reason, publisher, message, atEpochMs: now };
+  const refusal = { reason, publisher, message, atEpochMs: Date.now() };
   registration.lastRefusal = refusal;
-  const told = registration.toldAt[reason];
-  if (told !== undefined && now - told < REFUSAL_EVENT_MS) return;
-  registration.toldAt[reason] = now;
   registration.onRefused(refusal);
 };
 
@@ -240,7 +232,8 @@ const closeListener = (port: number, listener: Listener): Promise<void> => {
 
 /**
  * Takes `target`'s application and key on its port (opening the port's listener if this is its first channel)
- * until the scope closes. Each publisher's tags reach `onDatagram` as TS.
+ * until the scope closes. Each publisher's tags reach `onDatagram` as TS; each refusal, counted on the input,
+ * reaches `onRefused` (which the caller throttles into events, as link-input.ts does).
  */
 export const bindRtmpInput = (
   target: RtmpInputTarget,
@@ -259,7 +252,6 @@ export const bindRtmpInput = (
       publishes: 0,
       refusals: { wrong_key: 0, busy: 0 },
       lastRefusal: null,
-      toldAt: {},
       onRefused,
     };
     const listener = yield* Effect.acquireRelease(

@@ -26,7 +26,7 @@ import type { WriterState } from "../../domain/channel/states.ts";
 import { recordingPlaceProblem } from "../../domain/url/recording.ts";
 import type { CueMode } from "../../domain/url/rtmp-rtsp.ts";
 import { type OutputProtocol, parseOutputUrl } from "../../domain/url/url.ts";
-import { SRT_REFUSAL_EVENT_MS, type SrtRefusal, throttledRefusals } from "../runtime/links/srt-listeners.ts";
+import { REFUSAL_EVENT_MS, type SrtRefusal, throttledRefusals } from "../runtime/links/srt-listeners.ts";
 import { termOf } from "../runtime/sockets/send-gates.ts";
 import type { BatchSink } from "../runtime/sockets/thread-sender.ts";
 import type { TurnBatch } from "../runtime/sockets/turn-batch.ts";
@@ -100,7 +100,7 @@ export type OutputEvent =
     }
   /**
    * A listener output on a port shared by stream id refused a receiver (`node`: one asking for a stream id no
-   * channel on the port has), told at most once per reason every SRT_REFUSAL_EVENT_MS with the count since.
+   * channel on the port has), told at most once per reason every REFUSAL_EVENT_MS with the count since.
    */
   | {
       readonly type: "srt_refused";
@@ -281,11 +281,11 @@ export const makeOutput = (
         ristPeers = peers;
       },
       srtRefused: counted(
-        throttledRefusals(SRT_REFUSAL_EVENT_MS, (refusal, refusals) =>
+        throttledRefusals(REFUSAL_EVENT_MS, (refusal, refusals) =>
           onEvent({ type: "srt_refused", refusal, refusals, node: false }),
         ),
       ),
-      srtUnrouted: throttledRefusals(SRT_REFUSAL_EVENT_MS, (refusal, refusals) =>
+      srtUnrouted: throttledRefusals(REFUSAL_EVENT_MS, (refusal, refusals) =>
         onEvent({ type: "srt_refused", refusal, refusals, node: true }),
       ),
       srtStatsIntervalMs: options.srtStatsIntervalMs ?? 1000,

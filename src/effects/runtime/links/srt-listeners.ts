@@ -317,10 +317,11 @@ export const joinSrtListener = (
 };
 
 /**
- * The shortest time between two `srt_caller_refused` events of one route and reason: a caller retrying. Here, not
- * beside the event's schema in src/domain/events/events.ts, because forwarding threads read it and load no Schema.
+ * The shortest time between two refusal events of one route or input and reason (`srt_caller_refused`,
+ * `rtmp_publish_refused`): a caller retrying. Here, not beside the events' schema in src/domain/events/events.ts,
+ * because forwarding threads read it and load no Schema.
  */
-export const SRT_REFUSAL_EVENT_MS = 10_000;
+export const REFUSAL_EVENT_MS = 10_000;
 
 /** A refusal as an `srt_caller_refused` event tells it, but for whose listener it was and the message. */
 export const refusalFields = (refusal: SrtRefusal, refusals: number) => ({
@@ -337,10 +338,10 @@ export const refusalFields = (refusal: SrtRefusal, refusals: number) => ({
  * `tell` at most once per reason every `ms`, with how many refusals of that reason came since it last told:
  * a caller retrying makes one event a window, not one a second.
  */
-export const throttledRefusals = (
+export const throttledRefusals = <R extends { readonly reason: string }>(
   ms: number,
-  tell: (refusal: SrtRefusal, refusals: number) => void,
-): ((refusal: SrtRefusal) => void) => {
+  tell: (refusal: R, refusals: number) => void,
+): ((refusal: R) => void) => {
   const told = new Map<string, { at: number; since: number }>();
   return (refusal) => {
     const now = Date.now();
