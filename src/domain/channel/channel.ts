@@ -186,24 +186,37 @@ const ChannelNodes = Schema.Array(NodeId)
     description: "fleet nodes that receive this channel's input, in order of preference; empty: every node",
   });
 
-export const ChannelConfig = Schema.Struct({
-  id: ChannelId,
+/** A channel's own fields as its body (POST, PUT, import) gives them. */
+const channelFields = {
   name: Name,
   tags: Schema.optional(ChannelTags),
   rtp_ip: InputAddress,
   rtp_port: Port,
-  backup_rtp_ip: Schema.NullOr(InputAddress),
-  backup_rtp_port: Schema.NullOr(Port),
+  backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
+  backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
   rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
   backup_rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
   input_url: Schema.optional(Schema.NullOr(InputUrl)),
   backup_input_url: Schema.optional(Schema.NullOr(InputUrl)),
-  redundancy: Redundancy,
+  redundancy: Schema.optional(Redundancy),
   expect_cues_within_s: Schema.optional(ExpectCuesWithin),
   nodes: Schema.optional(ChannelNodes),
   medialive: Schema.optional(Schema.NullOr(MediaLiveLink)),
-  slate: Schema.optional(Schema.NullOr(SlateConfig)),
+  slate: Schema.optional(SlateBody),
   schedule: Schema.optional(Schema.NullOr(Schedule)),
+};
+
+/**
+ * A channel as stored: what its body gives (`channelFields`), with what the service fills in when the body leaves it
+ * out (the backup socket, `redundancy`, the slate as stored), its id, desired state, creation time and outputs.
+ */
+export const ChannelConfig = Schema.Struct({
+  id: ChannelId,
+  ...channelFields,
+  backup_rtp_ip: Schema.NullOr(InputAddress),
+  backup_rtp_port: Schema.NullOr(Port),
+  redundancy: Redundancy,
+  slate: Schema.optional(Schema.NullOr(SlateConfig)),
   desired: DesiredState,
   created_at: Schema.String,
   outputs: Schema.Array(OutputConfig),
@@ -263,25 +276,6 @@ export const OutputPatch = Schema.Struct({
   policy: Policy,
 }).annotations({ identifier: "OutputPatch", ...strict });
 export type OutputPatch = typeof OutputPatch.Type;
-
-const channelFields = {
-  name: Name,
-  tags: Schema.optional(ChannelTags),
-  rtp_ip: InputAddress,
-  rtp_port: Port,
-  backup_rtp_ip: Schema.optional(Schema.NullOr(InputAddress)),
-  backup_rtp_port: Schema.optional(Schema.NullOr(Port)),
-  rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
-  backup_rtp_allowed_sources: Schema.optional(Schema.NullOr(AllowedSources)),
-  input_url: Schema.optional(Schema.NullOr(InputUrl)),
-  backup_input_url: Schema.optional(Schema.NullOr(InputUrl)),
-  redundancy: Schema.optional(Redundancy),
-  expect_cues_within_s: Schema.optional(ExpectCuesWithin),
-  nodes: Schema.optional(ChannelNodes),
-  medialive: Schema.optional(Schema.NullOr(MediaLiveLink)),
-  slate: Schema.optional(SlateBody),
-  schedule: Schema.optional(Schema.NullOr(Schedule)),
-};
 
 export const ChannelBody = Schema.Struct({
   ...channelFields,
