@@ -91,16 +91,17 @@ export const rtmpInputTargetOf = (url: string): Effect.Effect<RtmpInputTarget, I
 /** A connection that sends nothing this long (before or while it publishes) is closed. */
 const IDLE_MS = 30_000;
 
-const refuse = (
-  registration: Registration,
-  reason: RtmpRefusalReason,
-  publisher: string,
-  message: string,
-): void => {
-  registration.refusals[reason]++;
-  const refusal = { reason, publisher, message, atEpochMs: Date.now() };
-  registration.lastRefusal = refusal;
-  registration.onRefused(refusal);
+/**
+ * A publish refused: counted on each registration it concerns and handed to its `onRefused`; the publisher is
+ * told NetStream.Publish.BadName with the refusal's words.
+ */
+const refused = (registrations: ReadonlyArray<Registration>, refusal: RtmpRefusal): PublishRefusal => {
+  for (const registration of registrations) {
+    registration.refusals[refusal.reason]++;
+    registration.lastRefusal = refusal;
+    registration.onRefused(refusal);
+  }
+  return { code: "NetStream.Publish.BadName", description: refusal.message };
 };
 
 /** Whether `given` is `key`, in a time that does not tell how much of it matched. */
@@ -133,14 +134,12 @@ const serve = (listener: Listener, socket: Socket): void => {
       const onApp = [...listener.registrations].filter((candidate) => candidate.app === app);
       const match = onApp.find((candidate) => sameKey(key, candidate.key));
       if (match === undefined) {
-        const description = `the stream key is not valid for the application '${app}': check the key`;
-        for (const candidate of onApp) refuse(candidate, "wrong_key", address, description);
-        return { code: "NetStream.Publish.BadName", description };
+        const message = `the stream key is not valid for the application '${app}': check the key`;
+        return refused(onApp, { reason: "wrong_key", publisher: address, message, atEpochMs: Date.now() });
       }
       if (match.publisher !== null) {
-        const description = `the stream key is already in use: another publisher (${match.publisher.address}) is sending to this channel`;
-        refuse(match, "busy", address, description);
-        return { code: "NetStream.Publish.BadName", description };
+        const message = `the stream key is already in use: another publisher (${match.publisher.address}) is sending to this channel`;
+        return refused([match], { reason: "busy", publisher: address, message, atEpochMs: Date.now() });
       }
       match.publisher = { session, socket, address };
       match.publishes++;
