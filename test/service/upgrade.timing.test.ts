@@ -17,17 +17,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { cp, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { Effect, Exit, Scope } from "effect";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeSection } from "../../src/core/scte35/index.ts";
 import { eventually, freeUdpPort } from "../support/app.ts";
-import { immediateSpliceOut } from "../support/cues.ts";
-import { encodeTestStream } from "../support/media.ts";
 import {
   nginxRtmpServer,
   type RtmpServer,
@@ -36,10 +31,9 @@ import {
   type UdpSink,
   udpSink,
 } from "../support/peers.ts";
-import { videoPes, withCues } from "../support/rtmp-media.ts";
 import { asRtp, chunkTs, DATAGRAM_BYTES, sendPaced } from "../support/sender.ts";
 import { servicePort } from "../support/service.ts";
-import { STREAM_TYPE_AAC } from "../support/ts-generator.ts";
+import { cuesIn, healthClient, longestSilence, rtpStream, streamWithCues } from "../support/upgrade-box.ts";
 
 const TOKEN = "h9-upgrade-admin-token-0123456789abcdef";
 /**
@@ -48,7 +42,6 @@ const TOKEN = "h9-upgrade-admin-token-0123456789abcdef";
  */
 const SECONDS = 40;
 const ROOT = join(import.meta.dirname, "../..");
-const CUE_PID = 0x1f0;
 /** How long an upgrade may take before the old process gives up on the new one (a hanging new code's cost). */
 const UPGRADE_TIMEOUT_S = 12;
 const baseVersion = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string })
@@ -99,82 +92,11 @@ const api = (path: string, init: RequestInit = {}) =>
 
 const servingPid = async () => Number((await readFile(join(configDir, "distributary.pid"), "utf8")).trim());
 
-/** /api/health every 10 ms, each on a new connection; what failed and how. */
-const healthClient = () => {
-  let running = true;
-  let asked = 0;
-  const failures: string[] = [];
-  const once = () =>
-    new Promise<void>((done) => {
-      const request = get(
-        { host: "127.0.0.1", port: httpPort, path: "/api/health", agent: false },
-        (response) => {
-          response.resume();
-          response.on("end", () => {
-            if (response.statusCode !== 200) failures.push(`status ${response.statusCode}`);
-            done();
-          });
-        },
-      );
-      request.on("error", (error: NodeJS.ErrnoException) => {
-        failures.push(error.code ?? error.message);
-        done();
-      });
-    });
-  const loop = (async () => {
-    while (running) {
-      const next = sleep(10);
-      asked += 1;
-      await once();
-      await next;
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return { asked, failures };
-    },
-  };
-};
-
-/** The longest time between two arrivals within [from, to] (performance.now() ms). */
-const longestSilence = (arrivals: ReadonlyArray<number>, from: number, to: number) => {
-  let longest = 0;
-  let previous = from;
-  for (const at of arrivals) {
-    if (at < from || at > to) continue;
-    longest = Math.max(longest, at - previous);
-    previous = at;
-  }
-  return Math.max(longest, to - previous);
-};
-
-const cuesIn = (ts: Uint8Array) => {
-  let count = 0;
-  for (let offset = 0; offset + 188 <= ts.length; offset += 188) {
-    const pid = (((ts[offset + 1] ?? 0) & 0x1f) << 8) | (ts[offset + 2] ?? 0);
-    const start = ((ts[offset + 1] ?? 0) & 0x40) !== 0;
-    if (pid === CUE_PID && start) count += 1;
-  }
-  return count;
-};
-
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "h9-upgrade-"));
   configDir = join(dir, "config");
   httpPort = await servicePort();
-  const encoded = join(dir, "source.ts");
-  await Effect.runPromise(encodeTestStream(encoded, SECONDS, "1M", "320x180"));
-  const plain = await readFile(encoded);
-  const cues = videoPes(plain)
-    .filter((_, index) => index > 0 && index % 50 === 0)
-    .map((frame, index) => ({
-      before: frame.packet,
-      section: encodeSection(immediateSpliceOut(6500 + index)),
-    }));
-  cueCount = cues.length;
-  source = withCues(plain, STREAM_TYPE_AAC, cues);
+  ({ bytes: source, cues: cueCount } = await streamWithCues(join(dir, "source.ts"), SECONDS));
   await install(ROOT);
 }, 60_000);
 
@@ -285,18 +207,6 @@ const makeSinks = async (): Promise<Sinks> => {
   return { udp, rtp, srtSink, srt, nginx };
 };
 
-/** The RTP output's datagrams: one SSRC, sequence numbers one apart, and the payloads joined. */
-const rtpStream = (datagrams: ReadonlyArray<Buffer>) => {
-  const ssrcs = new Set(datagrams.map((datagram) => datagram.readUInt32BE(8)));
-  const skips: string[] = [];
-  for (let index = 1; index < datagrams.length; index++) {
-    const before = datagrams[index - 1]?.readUInt16BE(2) ?? 0;
-    const now = datagrams[index]?.readUInt16BE(2) ?? 0;
-    if (now !== ((before + 1) & 0xffff)) skips.push(`${before} → ${now} at datagram ${index}`);
-  }
-  return { ssrcs, skips, payload: Buffer.concat(datagrams.map((datagram) => datagram.subarray(12))) };
-};
-
 /**
  * nginx's recordings (one per publish, made as it starts) watched every 20 ms: when each appeared, when it first
  * held media (more than its header and metadata: the first key frame on) and when it last grew.
@@ -354,7 +264,7 @@ describe("upgrade on one box", () => {
       },
       10_000,
     );
-    const health = healthClient();
+    const health = healthClient(httpPort);
     const recordingsWatch = watchRecordings(sinks.nginx);
     const upgrades: Array<{ at: number; done: number; stdout: string }> = [];
     const versions: string[] = [];
@@ -487,7 +397,7 @@ describe("upgrade on one box", () => {
     // The input again, its RTP sequence going on from the first run's. All of it: the failed start and the
     // hang (UPGRADE_TIMEOUT_S) must end while it flows; on a loaded machine the two took 20 s.
     const again = source;
-    const health = healthClient();
+    const health = healthClient(httpPort);
     const sending = paced(inputPort, again, chunkTs(source).length);
     // On air again (a second of it at the UDP output) before the first upgrade.
     const aSecond = source.length / SECONDS;

@@ -56,8 +56,11 @@ export type FromOld =
   | {
       readonly t: "yours";
       readonly event: Extract<NewEvent, { readonly type: "upgrade" }>;
-      /** Each channel's hand-over in ms, from the new process asking for it to the old copy letting go. */
-      readonly durations: Readonly<Record<string, number>>;
+      /**
+       * Each channel's hand-over in ms, from the new process asking for it to the old copy letting go. An old
+       * process of a release before it (a886bbe) sends none: each channel then counts the whole upgrade's.
+       */
+      readonly durations?: Readonly<Record<string, number>>;
     };
 
 /** What the old copy's hand-off gives the new one. */

@@ -45,7 +45,7 @@ export const finishTakeOver = (ctx: {
     yield* ctx.claim;
     send({ t: "serving" });
     bus.emit(handedOver.event);
-    reportUpgradeHandovers(bus, handedOver.event, handedOver.durations);
+    reportUpgradeHandovers(bus, handedOver.event, handedOver.durations ?? {});
     upgradeDone(handedOver.event);
     yield* Effect.logInfo(
       `upgrade: took over from pid ${process.env[UPGRADE_FROM_ENV]?.split(" ")[0] ?? "?"}; serving`,
