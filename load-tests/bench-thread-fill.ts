@@ -1,0 +1,106 @@
+/**
+ * A forwarding thread taking channels one after another, as a rebalance's new thread does (25 at 50 × 4 in 1–2
+ * s): the pauses of its full collections, with the V8 flags bin/distributary starts Node.js with and with the
+ * same but V8's own trigger for incremental marking. A pause stops every channel of the thread: at 50 × 4 the
+ * outputs of the moved channels were silent as long as the new thread's longest pause and a turn or two more
+ * (docs/benchmarks.md, "the cut made whole").
+ *
+ *   node load-tests/bench-thread-fill.ts [channels, default 25] [ms between starts, default 40]
+ *
+ * Each setting runs in a child process of its own: a fresh worker thread there starts the channels (a UDP
+ * input on 127.0.0.1:22100 and up, four UDP outputs, no stream) with a pause between them, and counts the full
+ * collections of its isolate (perf_hooks "gc" entries of the major kind) while it does.
+ */
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+
+const channels = Number(process.argv[2] ?? 25);
+const gapMs = Number(process.argv[3] ?? 40);
+const self = fileURLToPath(import.meta.url);
+
+/** bin/distributary's flags for Node.js, and the same without its late marking triggers. */
+const SETTINGS: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
+  [
+    "the service's flags",
+    [
+      "--max-semi-space-size=1",
+      "--heap-growing-percent=20",
+      "--incremental-marking-soft-trigger=90",
+      "--incremental-marking-hard-trigger=95",
+    ],
+  ],
+  ["the same, V8's marking triggers", ["--max-semi-space-size=1", "--heap-growing-percent=20"]],
+];
+
+const fill = async (count: number, gap: number) => {
+  const { PerformanceObserver, constants } = await import("node:perf_hooks");
+  const Effect = await import("effect/Effect");
+  const Scope = await import("effect/Scope");
+  const Exit = await import("effect/Exit");
+  const { makeChannelHost } = await import("../src/effects/channel/channel-host.ts");
+  const { ChannelId, OutputId } = await import("../src/domain/base/ids.ts");
+  const pauses: number[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) pauses.push(entry.duration);
+    }
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  const spec = (i: number) => ({
+    id: ChannelId.make(`fill-${i}`),
+    name: `fill ${i}`,
+    primary: { ip: "127.0.0.1", port: 22100 + i },
+    backup: null,
+    outputs: [0, 1, 2, 3].map((o) => ({
+      id: OutputId.make(`out-${o}`),
+      name: `out ${o}`,
+      url: `udp://127.0.0.1:${22600 + o}`,
+      enabled: true,
+    })),
+  });
+  const took = await Effect.runPromise(
+    Effect.gen(function* () {
+      const scope = yield* Scope.make();
+      const host = yield* Scope.extend(makeChannelHost({ onFailed: () => {} }), scope);
+      const began = performance.now();
+      for (let i = 0; i < count; i++) {
+        yield* host.start(spec(i));
+        yield* Effect.sleep(`${gap} millis`);
+      }
+      const ms = performance.now() - began;
+      yield* Scope.close(scope, Exit.void);
+      return ms;
+    }),
+  );
+  observer.disconnect();
+  const sorted = [...pauses].sort((a, b) => a - b);
+  return { took, pauses: sorted, heapMiB: process.memoryUsage().heapUsed / 1048576 };
+};
+
+if (process.env.BENCH_THREAD_FILL_CHILD === "1") {
+  if (isMainThread) {
+    const worker = new Worker(self, { workerData: { channels, gapMs } });
+    worker.on("message", (line: string) => {
+      console.log(line);
+    });
+  } else {
+    const { channels: count, gapMs: gap } = workerData as { channels: number; gapMs: number };
+    const { took, pauses, heapMiB } = await fill(count, gap);
+    const longest = pauses.at(-1) ?? 0;
+    parentPort?.postMessage(
+      `${count} channels in ${Math.round(took)} ms: ${pauses.length} full collections, pauses ${pauses.map((p) => p.toFixed(1)).join(", ") || "none"} ms (longest ${longest.toFixed(1)}); heap ${heapMiB.toFixed(1)} MiB after`,
+    );
+  }
+} else {
+  console.log(`A forwarding thread taking ${channels} channels, one every ${gapMs} ms:`);
+  for (const [name, flags] of SETTINGS) {
+    const child = spawnSync(
+      process.execPath,
+      [...flags, "--disable-warning=ExperimentalWarning", self, String(channels), String(gapMs)],
+      { env: { ...process.env, BENCH_THREAD_FILL_CHILD: "1" }, encoding: "utf8" },
+    );
+    console.log(`- ${name} (${flags.join(" ")}): ${(child.stdout || child.stderr).trim()}`);
+  }
+}
