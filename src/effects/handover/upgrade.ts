@@ -161,7 +161,16 @@ export const serveUpgrades = (options: Options) =>
             control = yield* Effect.promise(listenControl);
             writePid();
           }),
-        }),
+        }).pipe(
+          // Its own fiber: a failure would otherwise end it without a word, the channels on air but the
+          // hand-over never reported nor the upgrade marked done.
+          Effect.catchAllCause((cause) =>
+            Effect.logError(
+              "upgrade: this process took the channels but could not finish the take-over",
+              cause,
+            ),
+          ),
+        ),
       );
     else {
       control = yield* Effect.tryPromise(listenControl).pipe(
