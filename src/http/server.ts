@@ -5,7 +5,7 @@ import * as Console from "effect/Console";
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import * as Option from "effect/Option";
-import { layerPostgres } from "../effects/config/postgres/layer.ts";
+import { DATABASE_START_WAIT_MS, layerPostgres } from "../effects/config/postgres/layer.ts";
 import { databaseUrl } from "../effects/config/settings.ts";
 import { layerFile } from "../effects/config/store.ts";
 import { Auth } from "../effects/control/auth.ts";
@@ -17,12 +17,6 @@ import { runtimeName, runtimeVersion } from "../effects/runtime/process/runtime.
 import { ServicesFleet, ServicesLive } from "../effects/services.ts";
 import { version } from "../version.ts";
 import { makeApp } from "./app.ts";
-
-/**
- * How long a fleet node starting waits for a database that does not answer yet (a cluster started all at once)
- * before it gives up; a supervisor (systemd, Kubernetes) starts it again after.
- */
-const DATABASE_WAIT_MS = 60_000;
 
 interface ListenOptions {
   readonly port: number;
@@ -138,7 +132,7 @@ export const ServiceLive = (options: ServiceOptions) =>
         ? // A fleet node: configuration, tokens, audit and cues in PostgreSQL; recordings stay local.
           HttpLive(options).pipe(
             Layer.provide(ServicesFleet),
-            Layer.provide(layerPostgres(url.value, { waitMs: DATABASE_WAIT_MS, holdNode: true })),
+            Layer.provide(layerPostgres(url.value, { waitMs: DATABASE_START_WAIT_MS, holdNode: true })),
           )
         : HttpLive(options).pipe(Layer.provide(ServicesLive), Layer.provide(layerFile(options.configDir))),
     ),

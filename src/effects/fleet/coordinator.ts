@@ -32,7 +32,11 @@ import { Channels } from "../channel/channels.ts";
 import { ConfigState } from "../config/config-state.ts";
 import { Placement } from "../config/placement.ts";
 import { Database } from "../config/postgres/database.ts";
-import { peerToken as readPeerToken } from "../config/postgres/layer.ts";
+import {
+  DATABASE_START_WAIT_MS,
+  peerToken as readPeerToken,
+  whileStarting,
+} from "../config/postgres/layer.ts";
 import { fastTakeover, isolatedPolicy, leaseMs, nodeId, nodeUrl, servePort } from "../config/settings.ts";
 import { StoreChanges } from "../config/store-changes.ts";
 import { Auth } from "../control/auth.ts";
@@ -81,7 +85,10 @@ export const makeCoordinator = Effect.gen(function* () {
   const port = yield* servePort;
   const selfUrl = Option.getOrElse(yield* nodeUrl, () => `http://${hostname()}:${port}`);
   const bootId = randomUUID();
-  const token = Redacted.value(yield* readPeerToken(db));
+  // The statements of the start are tried again while the database does not answer, as the schema's are: one
+  // connection slower than its second must not end the process. Nothing is held or sent before the rounds run.
+  const starting = whileStarting(DATABASE_START_WAIT_MS);
+  const token = Redacted.value(yield* starting(readPeerToken(db)));
   const q = db.queryable;
   // Every instant the fleet reckons with, from the clock of the layer that makes it (a TestClock in a test).
   const clock = yield* fleetClock;
@@ -225,7 +232,7 @@ export const makeCoordinator = Effect.gen(function* () {
     placement.publish(published.views, watch.remote());
   });
 
-  yield* Effect.orDie(register);
+  yield* Effect.orDie(starting(register));
   yield* Effect.logInfo(
     `fleet: node ${me} (${selfUrl}) joined, boot ${bootId.slice(0, 8)}, leases ${ttl} ms`,
   );

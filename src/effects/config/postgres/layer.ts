@@ -13,7 +13,7 @@ import * as Schedule from "effect/Schedule";
 import { holdSecrets } from "../secrets.ts";
 import { nodeId } from "../settings.ts";
 import { StoreChanges } from "../store-changes.ts";
-import { Database, type DatabaseShape, layerDatabase } from "./database.ts";
+import { Database, type DatabaseShape, type DatabaseUnavailable, layerDatabase } from "./database.ts";
 import { layerPostgresStore } from "./document-store.ts";
 import { migrate } from "./migrations.ts";
 import { holdNodeLock } from "./node-lock.ts";
@@ -30,6 +30,43 @@ export const peerToken = (db: DatabaseShape) =>
   );
 
 /**
+ * How long a fleet node starting waits for a database that does not answer yet (a cluster started all at once)
+ * before it gives up; a supervisor (systemd, Kubernetes) starts it again after.
+ */
+export const DATABASE_START_WAIT_MS = 60_000;
+
+/**
+ * `effect`, a step of a service starting, tried again while the database does not answer (it is starting, or a
+ * connection took longer than the second it is given, as on a loaded machine), for up to `waitMs` after the
+ * step began, saying so each time; with `waitMs` 0 (a command) it fails at once. Other failures are not retried.
+ */
+export const whileStarting =
+  (waitMs: number) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+    // By its tag: the statements made as Promises (the fleet's) fail with the error itself, not an Effect's.
+    const unavailable = (error: E): error is E & DatabaseUnavailable =>
+      waitMs > 0 &&
+      typeof error === "object" &&
+      error !== null &&
+      "_tag" in error &&
+      error._tag === "DatabaseUnavailable";
+    return effect.pipe(
+      Effect.tapError((error) =>
+        unavailable(error)
+          ? Effect.logWarning(`${error.message}; trying again (for up to ${waitMs / 1000} s after the start)`)
+          : Effect.void,
+      ),
+      Effect.retry({
+        schedule: Schedule.exponential("200 millis").pipe(
+          Schedule.union(Schedule.spaced("5 seconds")),
+          Schedule.upTo(Duration.millis(waitMs)),
+        ),
+        while: unavailable,
+      }),
+    );
+  };
+
+/**
  * The schema brought up to date and the peer token read. A service starting (`waitMs` > 0) waits that long for
  * a database that does not answer yet (nodes started together with it, or all at once on a loaded machine,
  * whose first connections time out), saying so; a command fails at once.
@@ -42,20 +79,7 @@ const migrated = (waitMs: number) =>
       if (applied.length > 0)
         yield* Effect.logInfo(`database schema brought to version ${applied.join(", ")}`);
       yield* peerToken(db);
-    }).pipe(
-      Effect.tapError((error) =>
-        error._tag === "DatabaseUnavailable" && waitMs > 0
-          ? Effect.logWarning(`${error.message}; trying again (for up to ${waitMs / 1000} s after the start)`)
-          : Effect.void,
-      ),
-      Effect.retry({
-        schedule: Schedule.exponential("200 millis").pipe(
-          Schedule.union(Schedule.spaced("5 seconds")),
-          Schedule.upTo(Duration.millis(waitMs)),
-        ),
-        while: (error) => error._tag === "DatabaseUnavailable" && waitMs > 0,
-      }),
-    ),
+    }).pipe(whileStarting(waitMs)),
   );
 
 const Changes = Layer.effect(
