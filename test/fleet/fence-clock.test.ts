@@ -16,7 +16,14 @@ import { Effect, type Scope, TestClock } from "effect";
 import type { Queryable } from "../../src/effects/config/postgres/database.ts";
 import type { Resume } from "../../src/effects/control/resume.ts";
 import { fleetClock } from "../../src/effects/fleet/fleet-clock.ts";
-import { fenceMarginMs, GUARD_MS, type Guard, makeGuard, OUTAGE_MS } from "../../src/effects/fleet/guard.ts";
+import {
+  fenceMarginMs,
+  GUARD_MS,
+  type Guard,
+  makeGuard,
+  OUTAGE_MS,
+  saysDown,
+} from "../../src/effects/fleet/guard.ts";
 import type { NodeRow } from "../../src/effects/fleet/nodes.ts";
 import type { PortProbe } from "../../src/effects/fleet/peers.ts";
 import { makeSending } from "../../src/effects/fleet/sending.ts";
@@ -401,6 +408,47 @@ describe("the guard on the TestClock", () => {
         yield* node.check;
         expect(node.sends()).toBe(false);
         expect(round.unsafePoll()).toBeNull();
+      }),
+  );
+
+  it.scoped(
+    "a node back on the database less than a lease time ago never tells a peer it is down for all",
+    () =>
+      Effect.gen(function* () {
+        const db = database();
+        const clock = yield* fleetClock;
+        const node = makeGuard({
+          me: "b",
+          ttl: TTL,
+          policy: "keep",
+          token: TOKEN,
+          q: db.q,
+          clock,
+          peers: () => [],
+          probe: () => undefined,
+          holding: () => 0,
+          stopAll: Effect.void,
+          resumeAll: Effect.void,
+          keepSending: () => {},
+        });
+        const round = Effect.either(node.sql("round", () => db.q.query("round")));
+        // Its own cut from the database, then back: a round fails, the next goes through.
+        db.set("refused");
+        yield* round;
+        db.set("up");
+        yield* round;
+        expect(node.settling()).toBe(true);
+        // Its connections fail again, more than a statement interval after that success: asked now, it does
+        // not say "down" (the asker's renewal deadline counts, and it stops rather than keep sending).
+        db.set("refused");
+        yield* TestClock.adjust(TTL / 3 + 100);
+        const settling = yield* Effect.promise(() => node.probeDatabase());
+        expect(settling.reachable).toBe(false);
+        expect(saysDown(settling)).toBe(false);
+        // A lease time after it came back, the same failure is the database down for it too.
+        yield* TestClock.adjust(TTL);
+        expect(node.settling()).toBe(false);
+        expect(saysDown(yield* Effect.promise(() => node.probeDatabase()))).toBe(true);
       }),
   );
 });

@@ -18,7 +18,8 @@
  *   answers to the question, never its silence nor the age of what it said before: each question makes the
  *   peer try a statement of its own there and then (`probeDatabase`), and it says "down" only when that failed
  *   and nothing of its own succeeded for longer than its own statement interval (a third of its lease), which
- *   a peer that merely had nothing to say to the database since its last round cannot claim. With
+ *   a peer that merely had nothing to say to the database since its last round cannot claim, nor one back on
+ *   it less than a lease time ago (its failure then is its own connections coming back). With
  *   `DISTRIBUTARY_ISOLATED=keep` (the default) it keeps sending — the air matters more than the configuration
  *   — says so, and gets its leases back by their terms when the database returns (its renewal deadline
  *   counting from that return, as the others wait a lease time then before they take anything); with `stop`
@@ -182,6 +183,7 @@ export const makeGuard = (deps: GuardDeps) => {
     peers: deps.peers,
     ownAnswered: answeredAgain,
     lastOkAt: () => lastDbOkAt,
+    settling: () => now() - backAt < ttl,
     answeredNow: () => {
       lastDbOkAt = now();
     },

@@ -40,6 +40,8 @@ interface QuestionDeps {
   readonly ownAnswered: () => void;
   /** When this node's last statement that reached the database ended, and the news of one more. */
   readonly lastOkAt: () => number;
+  /** This node came back to the database less than a lease time ago. */
+  readonly settling: () => boolean;
   readonly answeredNow: () => void;
 }
 
@@ -112,9 +114,15 @@ export const makePeerQuestions = (deps: QuestionDeps) => {
         });
       await answering;
     }
+    // Back on the database less than a lease time ago, a statement that fails is more likely this node's own
+    // connections coming back than the database gone for all: its last success counts as within its interval,
+    // so it never says "down" then, and the asker's renewal deadline counts. (A peer cut just before said
+    // "down" while it reconnected, and the holder cut next kept sending past its lease as that peer took it:
+    // test/lab/fleet-partition, 163 ms of two senders.)
+    const ago = clock.now() - deps.lastOkAt();
     return {
       reachable: lastAnswer.ok,
-      lastOkMsAgo: clock.now() - deps.lastOkAt(),
+      lastOkMsAgo: deps.settling() ? Math.min(ago, ttl / 3) : ago,
       intervalMs: ttl / 3,
     } as const;
   };
