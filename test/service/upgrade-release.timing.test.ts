@@ -15,7 +15,7 @@
  * Both trees say version 0.1.0 (package.json was not bumped between them): the version string cannot tell
  * them apart, the code each process runs can.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, symlink } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -28,7 +28,7 @@ import { eventually, freeUdpPort } from "../support/app.ts";
 import { type UdpSink, udpSink } from "../support/peers.ts";
 import { previousRelease, type Release } from "../support/previous-release.ts";
 import { asRtp, chunkTs, DATAGRAM_BYTES, sendPaced } from "../support/sender.ts";
-import { cuesIn, healthClient, rtpStream, streamWithCues } from "../support/upgrade-box.ts";
+import { cuesIn, healthClient, rtpStream, serveReady, streamWithCues } from "../support/upgrade-box.ts";
 
 const TOKEN = "h8-upgrade-release-admin-token-0123456789";
 /** The stream: both upgrades (a few seconds each on a loaded machine) must end 1 s before it does. */
@@ -106,44 +106,18 @@ afterAll(async () => {
 }, 30_000);
 
 /** `current/bin/distributary serve`, dying with this test process; its output (and its successors') kept. */
-const serve = async () => {
-  const child = spawn(
-    "/usr/bin/setpriv",
-    [
-      "--pdeathsig",
-      "KILL",
-      launcher(),
-      "serve",
-      "--port",
-      String(httpPort),
-      "--host",
-      "127.0.0.1",
-      "--config-dir",
-      configDir,
-    ],
-    {
-      env: { ...process.env, DISTRIBUTARY_ADMIN_TOKEN: TOKEN, DISTRIBUTARY_UPGRADE_TIMEOUT_S: "20" },
-      stdio: ["ignore", "pipe", "pipe"],
+const serve = () =>
+  serveReady({
+    launcher: launcher(),
+    port: httpPort,
+    configDir,
+    env: { ...process.env, DISTRIBUTARY_ADMIN_TOKEN: TOKEN, DISTRIBUTARY_UPGRADE_TIMEOUT_S: "20" },
+    started,
+    print: (text) => {
+      output += text;
     },
-  );
-  started.push(child);
-  child.stdout?.on("data", (chunk) => {
-    output += String(chunk);
+    printed: () => output,
   });
-  child.stderr?.on("data", (chunk) => {
-    output += String(chunk);
-  });
-  await eventually(
-    "the service to be ready",
-    async () => {
-      if (child.exitCode !== null) throw new Error(`serve exited: ${output}`);
-      const ready = await fetch(`http://127.0.0.1:${httpPort}/api/ready`).catch(() => undefined);
-      return ready?.status === 200 ? true : undefined;
-    },
-    30_000,
-  );
-  return child;
-};
 
 const outputsConnected = (channelId: string) => async () => {
   const view = (await (await api(`/api/channels/${channelId}`)).json()) as {

@@ -14,7 +14,7 @@
  * Then upgrades that fail, the new code made to throw at start and to hang: the old process keeps the channel
  * on air with nothing lost, and says why (the CLI's exit code and words, the log, an `upgrade` event).
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { cp, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -33,7 +33,14 @@ import {
 } from "../support/peers.ts";
 import { asRtp, chunkTs, DATAGRAM_BYTES, sendPaced } from "../support/sender.ts";
 import { servicePort } from "../support/service.ts";
-import { cuesIn, healthClient, longestSilence, rtpStream, streamWithCues } from "../support/upgrade-box.ts";
+import {
+  cuesIn,
+  healthClient,
+  longestSilence,
+  rtpStream,
+  serveReady,
+  streamWithCues,
+} from "../support/upgrade-box.ts";
 
 const TOKEN = "h9-upgrade-admin-token-0123456789abcdef";
 /**
@@ -119,49 +126,23 @@ afterAll(async () => {
 }, 30_000);
 
 /** `current/bin/distributary serve`, dying with this test process; its output (and its successors') kept. */
-const serve = async (env: NodeJS.ProcessEnv = {}) => {
-  const child = spawn(
-    "/usr/bin/setpriv",
-    [
-      "--pdeathsig",
-      "KILL",
-      launcher(),
-      "serve",
-      "--port",
-      String(httpPort),
-      "--host",
-      "127.0.0.1",
-      "--config-dir",
-      configDir,
-    ],
-    {
-      env: {
-        ...process.env,
-        DISTRIBUTARY_ADMIN_TOKEN: TOKEN,
-        DISTRIBUTARY_UPGRADE_TIMEOUT_S: String(UPGRADE_TIMEOUT_S),
-        ...env,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+const serve = (env: NodeJS.ProcessEnv = {}) =>
+  serveReady({
+    launcher: launcher(),
+    port: httpPort,
+    configDir,
+    env: {
+      ...process.env,
+      DISTRIBUTARY_ADMIN_TOKEN: TOKEN,
+      DISTRIBUTARY_UPGRADE_TIMEOUT_S: String(UPGRADE_TIMEOUT_S),
+      ...env,
     },
-  );
-  started.push(child);
-  child.stdout?.on("data", (chunk) => {
-    output += String(chunk);
-  });
-  child.stderr?.on("data", (chunk) => {
-    output += String(chunk);
-  });
-  await eventually(
-    "the service to be ready",
-    async () => {
-      if (child.exitCode !== null) throw new Error(`serve exited: ${output}`);
-      const ready = await fetch(`http://127.0.0.1:${httpPort}/api/ready`).catch(() => undefined);
-      return ready?.status === 200 ? true : undefined;
+    started,
+    print: (text) => {
+      output += text;
     },
-    30_000,
-  );
-  return child;
-};
+    printed: () => output,
+  });
 
 /** The input, paced at its own rate, as RTP whose sequence numbers start at `sequence`. */
 const paced = (port: number, ts: Uint8Array, sequence: number) => {

@@ -2,14 +2,16 @@
  * What the one-box upgrade tests (test/service/upgrade*.timing.test.ts) check from outside: a client asking
  * /api/health every 10 ms on a new connection each time, the RTP output's datagrams as one stream, the cues in
  * a TS, the longest silence between arrivals, and the input they send (a test stream with a SCTE-35 cue every
- * 50 video frames).
+ * 50 video frames); and the service they upgrade, started through its `current` link.
  */
 
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { get } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Effect } from "effect";
 import { encodeSection } from "../../src/core/scte35/index.ts";
+import { eventually } from "./app.ts";
 import { immediateSpliceOut } from "./cues.ts";
 import { encodeTestStream } from "./media.ts";
 import { videoPes, withCues } from "./rtmp-media.ts";
@@ -102,4 +104,46 @@ export const streamWithCues = async (file: string, seconds: number) => {
       section: encodeSection(immediateSpliceOut(6500 + index)),
     }));
   return { bytes: withCues(plain, STREAM_TYPE_AAC, cues), cues: cues.length };
+};
+
+/**
+ * `launcher serve` on 127.0.0.1:`port` with `configDir`, dying with this test process, once /api/ready answers
+ * 200; its child is in `started` from the moment it is spawned. What it prints goes to `print`, and so does what
+ * each process it hands over to prints (they inherit its pipes); `printed` is all of it, said when it exits.
+ */
+export const serveReady = async (options: {
+  readonly launcher: string;
+  readonly port: number;
+  readonly configDir: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly started: ChildProcess[];
+  readonly print: (text: string) => void;
+  readonly printed: () => string;
+}): Promise<ChildProcess> => {
+  const args = [
+    "serve",
+    "--port",
+    String(options.port),
+    "--host",
+    "127.0.0.1",
+    "--config-dir",
+    options.configDir,
+  ];
+  const child = spawn("/usr/bin/setpriv", ["--pdeathsig", "KILL", options.launcher, ...args], {
+    env: options.env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  options.started.push(child);
+  child.stdout?.on("data", (chunk) => options.print(String(chunk)));
+  child.stderr?.on("data", (chunk) => options.print(String(chunk)));
+  await eventually(
+    "the service to be ready",
+    async () => {
+      if (child.exitCode !== null) throw new Error(`serve exited: ${options.printed()}`);
+      const ready = await fetch(`http://127.0.0.1:${options.port}/api/ready`).catch(() => undefined);
+      return ready?.status === 200 ? true : undefined;
+    },
+    30_000,
+  );
+  return child;
 };
