@@ -135,11 +135,10 @@ const holder = (
     };
   });
 
-/** Another node: its guard and database, answering GET /api/cluster/database over HTTP as the API does. */
-const peer = (id: string, db: Database): Effect.Effect<NodeRow, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    const clock = yield* fleetClock;
-    const guard = makeGuard({
+/** The guard of a node that holds nothing and knows no peer: what it answers when asked. */
+const idleGuard = (id: string, db: Database) =>
+  Effect.map(fleetClock, (clock) =>
+    makeGuard({
       me: id,
       ttl: TTL,
       policy: "keep",
@@ -152,7 +151,13 @@ const peer = (id: string, db: Database): Effect.Effect<NodeRow, never, Scope.Sco
       stopAll: Effect.void,
       resumeAll: Effect.void,
       keepSending: () => {},
-    });
+    }),
+  );
+
+/** Another node: its guard and database, answering GET /api/cluster/database over HTTP as the API does. */
+const peer = (id: string, db: Database): Effect.Effect<NodeRow, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const guard = yield* idleGuard(id, db);
     const server: Server = createServer((request, response) => {
       if (request.url !== "/api/cluster/database" || request.headers.authorization !== `Bearer ${TOKEN}`) {
         response.writeHead(404).end();
@@ -416,21 +421,7 @@ describe("the guard on the TestClock", () => {
     () =>
       Effect.gen(function* () {
         const db = database();
-        const clock = yield* fleetClock;
-        const node = makeGuard({
-          me: "b",
-          ttl: TTL,
-          policy: "keep",
-          token: TOKEN,
-          q: db.q,
-          clock,
-          peers: () => [],
-          probe: () => undefined,
-          holding: () => 0,
-          stopAll: Effect.void,
-          resumeAll: Effect.void,
-          keepSending: () => {},
-        });
+        const node = yield* idleGuard("b", db);
         const round = Effect.either(node.sql("round", () => db.q.query("round")));
         // Its own cut from the database, then back: a round fails, the next goes through.
         db.set("refused");
