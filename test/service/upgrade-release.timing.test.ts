@@ -28,7 +28,14 @@ import { eventually, freeUdpPort } from "../support/app.ts";
 import { type UdpSink, udpSink } from "../support/peers.ts";
 import { previousRelease, type Release } from "../support/previous-release.ts";
 import { asRtp, chunkTs, DATAGRAM_BYTES, sendPaced } from "../support/sender.ts";
-import { cuesIn, healthClient, rtpStream, serveReady, streamWithCues } from "../support/upgrade-box.ts";
+import {
+  cuesIn,
+  healthClient,
+  rtpStream,
+  serveReady,
+  stopServing,
+  streamWithCues,
+} from "../support/upgrade-box.ts";
 
 const TOKEN = "h8-upgrade-release-admin-token-0123456789";
 /** The stream: both upgrades (a few seconds each on a loaded machine) must end 1 s before it does. */
@@ -89,18 +96,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // The process serving now is no child of this one after an upgrade: it is stopped by its PID file's pid.
-  const pid = await servingPid().catch(() => 0);
-  if (pid > 0) process.kill(pid, "SIGTERM");
-  for (const child of started) if (child.exitCode === null) child.kill("SIGKILL");
-  await eventually("the service to stop", async () => {
-    if (pid <= 0) return true;
-    try {
-      process.kill(pid, 0);
-      return undefined;
-    } catch {
-      return true;
-    }
-  }).catch(() => (pid > 0 ? process.kill(pid, "SIGKILL") : undefined));
+  await stopServing(await servingPid().catch(() => 0), started);
   await Effect.runPromise(Scope.close(scope, Exit.void));
   if (dir !== "") await rm(dir, { recursive: true, force: true });
 }, 30_000);

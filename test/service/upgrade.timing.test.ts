@@ -39,6 +39,7 @@ import {
   longestSilence,
   rtpStream,
   serveReady,
+  stopServing,
   streamWithCues,
 } from "../support/upgrade-box.ts";
 
@@ -109,18 +110,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // The process serving now is no child of this one after an upgrade: it is stopped by its PID file's pid.
-  const pid = await servingPid().catch(() => 0);
-  if (pid > 0) process.kill(pid, "SIGTERM");
-  for (const child of started) if (child.exitCode === null) child.kill("SIGKILL");
-  await eventually("the service to stop", async () => {
-    if (pid <= 0) return true;
-    try {
-      process.kill(pid, 0);
-      return undefined;
-    } catch {
-      return true;
-    }
-  }).catch(() => (pid > 0 ? process.kill(pid, "SIGKILL") : undefined));
+  await stopServing(await servingPid().catch(() => 0), started);
   await Effect.runPromise(Scope.close(scope, Exit.void));
   await rm(dir, { recursive: true, force: true });
 }, 30_000);

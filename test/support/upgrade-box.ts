@@ -147,3 +147,18 @@ export const serveReady = async (options: {
   );
   return child;
 };
+
+/** Stops the service serving now (`pid`, from its PID file: after an upgrade no child of the test) and every child left. */
+export const stopServing = async (pid: number, started: ReadonlyArray<ChildProcess>) => {
+  if (pid > 0) process.kill(pid, "SIGTERM");
+  for (const child of started) if (child.exitCode === null) child.kill("SIGKILL");
+  await eventually("the service to stop", async () => {
+    if (pid <= 0) return true;
+    try {
+      process.kill(pid, 0);
+      return undefined;
+    } catch {
+      return true;
+    }
+  }).catch(() => (pid > 0 ? process.kill(pid, "SIGKILL") : undefined));
+};
