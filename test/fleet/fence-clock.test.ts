@@ -16,16 +16,9 @@ import { Effect, type Scope, TestClock } from "effect";
 import type { Queryable } from "../../src/effects/config/postgres/database.ts";
 import type { Resume } from "../../src/effects/control/resume.ts";
 import { fleetClock } from "../../src/effects/fleet/fleet-clock.ts";
-import {
-  fenceMarginMs,
-  GUARD_MS,
-  type Guard,
-  makeGuard,
-  OUTAGE_MS,
-  saysDown,
-} from "../../src/effects/fleet/guard.ts";
+import { fenceMarginMs, GUARD_MS, type Guard, makeGuard, OUTAGE_MS } from "../../src/effects/fleet/guard.ts";
 import type { NodeRow } from "../../src/effects/fleet/nodes.ts";
-import type { PortProbe } from "../../src/effects/fleet/peers.ts";
+import { type PortProbe, saysDown } from "../../src/effects/fleet/peers.ts";
 import { makeSending } from "../../src/effects/fleet/sending.ts";
 import { gateOpen, gateSlot } from "../../src/effects/runtime/sockets/send-gates.ts";
 
@@ -34,9 +27,12 @@ const TTL = 30_000;
 const MARGIN = fenceMarginMs(TTL);
 const TOKEN = "peer-credential";
 
-type Answer = "up" | "refused" | "silent";
+type Answer = "up" | "refused" | "silent" | "locked";
 
-/** A database as the guard sees it: every statement answers, fails at once, or never answers. */
+/**
+ * A database as the guard sees it: every statement answers, fails at once, or never answers; or, `locked`, the
+ * pool's statements wait (on a lock, or for a connection) while a `select 1` on a connection of its own answers.
+ */
 const database = (initial: Answer = "up") => {
   let answer = initial;
   const statements: Array<string> = [];
@@ -48,8 +44,16 @@ const database = (initial: Answer = "up") => {
       return new Promise(() => {});
     },
   };
+  /** database.ts `reach`: a cut network answers nothing until the caller's time is up (real time). */
+  const reach = (timeoutMs: number) =>
+    answer === "up" || answer === "locked"
+      ? Promise.resolve(true)
+      : answer === "refused"
+        ? Promise.resolve(false)
+        : new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs));
   return {
     q,
+    reach,
     statements,
     set: (next: Answer) => {
       answer = next;
@@ -99,7 +103,7 @@ const holder = (
       ttl: TTL,
       policy: options.policy ?? "keep",
       token: TOKEN,
-      q: db.q,
+      reach: db.reach,
       clock,
       peers: () => options.peers ?? [],
       probe: () => options.probe,
@@ -143,7 +147,7 @@ const idleGuard = (id: string, db: Database) =>
       ttl: TTL,
       policy: "keep",
       token: TOKEN,
-      q: db.q,
+      reach: db.reach,
       clock,
       peers: () => [],
       probe: () => undefined,
@@ -236,7 +240,7 @@ describe("the guard on the TestClock", () => {
             ttl,
             policy: "keep",
             token: TOKEN,
-            q: database().q,
+            reach: database().reach,
             clock,
             peers: () => [],
             probe: () => undefined,
@@ -440,6 +444,52 @@ describe("the guard on the TestClock", () => {
         yield* TestClock.adjust(TTL);
         expect(node.settling()).toBe(false);
         expect(saysDown(yield* Effect.promise(() => node.probeDatabase()))).toBe(true);
+      }),
+  );
+
+  it.scoped(
+    "a peer whose statements wait on a lock still reaches the database: the holder cut off stops at once, not isolated",
+    () =>
+      Effect.gen(function* () {
+        // The peer's pool waits (a lock held by the cut holder's open transaction, say) and nothing of its own
+        // went through for longer than its statement interval; a `select 1` of its own answers.
+        const b = yield* peer("b", database("locked"));
+        const db = database();
+        const node = yield* holder(db, { peers: [b], probe: "open" });
+        yield* TestClock.adjust(TTL / 3 + 1);
+        db.set("refused");
+        expect(yield* node.statement("round")).toBe(false);
+        yield* nextCheck(node);
+        yield* node.answers;
+        yield* nextCheck(node);
+        yield* node.answers;
+        yield* nextCheck(node);
+        expect(node.guard.isolated()).toBe(false);
+        expect(node.guard.fenced()).toBe(true);
+        expect(node.sends()).toBe(false);
+      }),
+  );
+
+  it.scoped(
+    "a node that told a peer the database is down for it takes no lease until a lease time after it reaches it again",
+    () =>
+      Effect.gen(function* () {
+        const db = database("refused");
+        const node = yield* idleGuard("b", db);
+        yield* TestClock.adjust(TTL / 3 + 1);
+        expect(node.settling()).toBe(false);
+        // Asked, it says "down": the asker may keep sending past its lease on that word (keep).
+        expect(saysDown(yield* Effect.promise(() => node.probeDatabase()))).toBe(true);
+        expect(node.settling()).toBe(true);
+        // However long the database stays away, and for a lease time after this node's next success.
+        yield* TestClock.adjust(2 * TTL);
+        expect(node.settling()).toBe(true);
+        db.set("up");
+        expect((yield* Effect.either(node.sql("round", () => db.q.query("round"))))._tag).toBe("Right");
+        yield* TestClock.adjust(TTL - 1);
+        expect(node.settling()).toBe(true);
+        yield* TestClock.adjust(1);
+        expect(node.settling()).toBe(false);
       }),
   );
 });

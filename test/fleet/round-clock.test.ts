@@ -90,7 +90,7 @@ const node = (me: string, channel: string) =>
       ttl: TTL,
       policy: "keep",
       token: "peer-credential",
-      q: db.q,
+      reach: async () => true,
       clock,
       peers: () => [],
       probe: () => undefined,

@@ -122,7 +122,7 @@ export const makeCoordinator = Effect.gen(function* () {
     ttl,
     policy,
     token,
-    q,
+    reach: db.reach,
     clock,
     peers: book.peers,
     probe: (id) => watch.probe(id),

@@ -16,10 +16,13 @@
  * - If a peer says it does not reach the database either (it is down for all), or no peer can be reached at
  *   all (they are gone, or the network is down for everyone), the node is isolated. A peer's word is what it
  *   answers to the question, never its silence nor the age of what it said before: each question makes the
- *   peer try a statement of its own there and then (`probeDatabase`), and it says "down" only when that failed
- *   and nothing of its own succeeded for longer than its own statement interval (a third of its lease), which
- *   a peer that merely had nothing to say to the database since its last round cannot claim, nor one back on
- *   it less than a lease time ago (its failure then is its own connections coming back). With
+ *   peer try a `select 1` there and then (`probeDatabase`), on connections kept for that alone (a pool whose
+ *   statements wait on a lock held by the cut node's open transaction is no sign the database is gone), and it
+ *   says "down" only when that failed and nothing of its own succeeded for longer than its own statement
+ *   interval (a third of its lease), which a peer that merely had nothing to say to the database since its last
+ *   round cannot claim, nor one back on it less than a lease time ago (its failure then is its own connections
+ *   coming back). A peer that said "down" takes no lease until a lease time after it next reaches the database:
+ *   the asker may be sending on its word. With
  *   `DISTRIBUTARY_ISOLATED=keep` (the default) it keeps sending — the air matters more than the configuration
  *   — says so, and gets its leases back by their terms when the database returns (its renewal deadline
  *   counting from that return, as the others wait a lease time then before they take anything); with `stop`
@@ -33,12 +36,11 @@
  * (test/fleet/fence-clock.test.ts); the questions to the peers, and the answers to theirs, are peer-questions.ts.
  */
 import * as Effect from "effect/Effect";
-import type { Queryable } from "../config/postgres/database.ts";
 import { quietly } from "../runtime/timers/quiet-timer.ts";
 import type { FleetClock } from "./fleet-clock.ts";
 import type { NodeRow } from "./nodes.ts";
-import { makePeerQuestions } from "./peer-questions.ts";
-import type { PeerReach, PortProbe } from "./peers.ts";
+import { makePeerQuestions, type PeerWord } from "./peer-questions.ts";
+import { type PortProbe, saysDown } from "./peers.ts";
 
 /** How long the database may be silent before a holder asks its peers, and how often it checks. */
 export const OUTAGE_MS = 1000;
@@ -59,7 +61,8 @@ interface GuardDeps {
   readonly ttl: number;
   readonly policy: IsolatedPolicy;
   readonly token: string;
-  readonly q: Queryable;
+  /** `select 1` on connections of the database's for this alone (database.ts `reach`). */
+  readonly reach: (timeoutMs: number) => Promise<boolean>;
   /** The fleet's clock (fleet-clock.ts): every deadline here is its `now`. */
   readonly clock: FleetClock;
   /** The peers that beat recently (the node's last reading). */
@@ -78,12 +81,6 @@ interface GuardDeps {
   readonly keepSending: () => void;
 }
 
-/**
- * Whether a peer's answer says the database is down for it: the statement it made to answer failed, and its
- * last success is older than its own statement interval (it has been failing, not merely idle).
- */
-export const saysDown = (peer: PeerReach): boolean => !peer.reachable && peer.lastOkMsAgo > peer.intervalMs;
-
 export const makeGuard = (deps: GuardDeps) => {
   const { me, ttl, clock } = deps;
   const now = clock.now;
@@ -95,6 +92,19 @@ export const makeGuard = (deps: GuardDeps) => {
   let failedAt = Number.NEGATIVE_INFINITY;
   /** When the database came back after a failure: no acquisition for a lease time after. */
   let backAt = Number.NEGATIVE_INFINITY;
+  /**
+   * This node told a peer the database is down for it too, and has not reached it since: the peer may keep
+   * sending on that word, so the node's next success counts as a return (no acquisition for a lease time).
+   */
+  let saidDown = false;
+  /** A statement reached the database: after a failure, or after the node said it was down, it is back now. */
+  const reached = () => {
+    if (!dbOk || saidDown) backAt = now();
+    dbOk = true;
+    saidDown = false;
+    lastDbOkAt = now();
+  };
+  const settling = () => saidDown || now() - backAt < ttl;
   /** When the last successful renewal was sent: the node's leases last until that + ttl, by the database. */
   let renewedSentAt = now();
   /**
@@ -131,10 +141,8 @@ export const makeGuard = (deps: GuardDeps) => {
     Effect.tryPromise({ try: run, catch: (cause) => cause }).pipe(
       Effect.tap(() =>
         Effect.sync(() => {
-          if (!dbOk) backAt = now();
-          dbOk = true;
+          reached();
           answeredAgain();
-          lastDbOkAt = now();
         }),
       ),
       Effect.tapError((cause) =>
@@ -177,17 +185,38 @@ export const makeGuard = (deps: GuardDeps) => {
   let asking: Promise<void> | null = null;
   const questions = makePeerQuestions({
     token: deps.token,
-    q: deps.q,
+    reach: deps.reach,
     ttl,
     clock,
     peers: deps.peers,
     ownAnswered: answeredAgain,
     lastOkAt: () => lastDbOkAt,
-    settling: () => now() - backAt < ttl,
+    settling,
+    // The answer's own statement went through: the database answers (though the pool's may wait on a lock).
     answeredNow: () => {
+      if (saidDown) backAt = now();
+      saidDown = false;
       lastDbOkAt = now();
     },
+    saidDown: () => {
+      saidDown = true;
+    },
   });
+
+  /** What the rules went by, in words: each peer's last answer since the outage, or its port's state. */
+  const wentBy = (heard: ReadonlyArray<PeerWord>) =>
+    deps
+      .peers()
+      .map((node) => {
+        const word = heard.find((entry) => entry.node === node.id);
+        if (word === undefined)
+          return `${node.id}: no answer, its port ${deps.probe(node.id) ?? "not probed"}`;
+        const { reachable, lastOkMsAgo } = word.reach;
+        return reachable
+          ? `${node.id} reaches it (${word.reachedInARow} in a row)`
+          : `${node.id} does not, last success ${Math.round(lastOkMsAgo)} ms before`;
+      })
+      .join("; ");
 
   const check = Effect.gen(function* () {
     if (deps.holding() === 0 || fenced) return;
@@ -236,17 +265,20 @@ export const makeGuard = (deps: GuardDeps) => {
     const downForAll = couldAnswer.length === 0 || heard.some((entry) => saysDown(entry.reach));
     if (downForAll && !isolated) {
       isolated = true;
+      const why = wentBy(heard);
       yield* Effect.logError(
         deps.policy === "keep"
-          ? `fleet: node ${me} cannot reach the database and no peer can: it keeps sending its ${deps.holding()} channels`
-          : `fleet: node ${me} cannot reach the database and no peer can: it stops before its leases run out (DISTRIBUTARY_ISOLATED=stop)`,
+          ? `fleet: node ${me} cannot reach the database and no peer can (${why || "no peer"}): it keeps sending its ${deps.holding()} channels`
+          : `fleet: node ${me} cannot reach the database and no peer can (${why || "no peer"}): it stops before its leases run out (DISTRIBUTARY_ISOLATED=stop)`,
       );
     }
     // Once the database was down for all, this node stays isolated until it reaches it again, or a peer
     // reaches it first (above): a peer back on the database waits a lease time before it takes any lease.
     if (isolated && deps.policy === "keep") deps.keepSending();
     if (late && !isolated) {
-      yield* fence("its leases ran out without a renewal, and no peer said the database is down for it too");
+      yield* fence(
+        `its leases ran out without a renewal, and no peer said the database is down for it too (${wentBy(heard) || "no peer"})`,
+      );
     } else if (late && deps.policy === "stop") {
       yield* fence("it reaches neither the database nor a peer, and DISTRIBUTARY_ISOLATED=stop");
     }
@@ -314,8 +346,11 @@ export const makeGuard = (deps: GuardDeps) => {
     lastOkMsAgo: () => now() - lastDbOkAt,
     /** A peer's question answered (GET /api/cluster/database). */
     probeDatabase: questions.answer,
-    /** Whether the database came back less than a lease time ago (no acquisition yet). */
-    settling: () => now() - backAt < ttl,
+    /**
+     * Whether the database came back less than a lease time ago, or this node said it was down and has not
+     * reached it since (no acquisition yet).
+     */
+    settling,
   } as const;
 };
 

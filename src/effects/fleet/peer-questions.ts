@@ -4,10 +4,9 @@
  * what each peer said is kept with the question it answered. A peer asked answers by a statement it makes there
  * and then (`answer`, GET /api/cluster/database), never from a flag an earlier one left.
  */
-import type { Queryable } from "../config/postgres/database.ts";
 import type { FleetClock } from "./fleet-clock.ts";
 import type { NodeRow } from "./nodes.ts";
-import { type PeerReach, peerReachesDatabase } from "./peers.ts";
+import { type PeerReach, peerReachesDatabase, saysDown } from "./peers.ts";
 
 export const PEER_TIMEOUT_MS = 600;
 /** How long a peer's statement of its own, made to answer the question, may take before it counts as failed. */
@@ -19,6 +18,8 @@ const ANSWER_SHARED_MS = 200;
 
 /** What a peer said, kept with the question it answered. */
 export interface PeerWord {
+  /** The peer's node id. */
+  readonly node: string;
   readonly reach: PeerReach;
   readonly heardAt: number;
   readonly askedAt: number;
@@ -30,7 +31,8 @@ export interface PeerWord {
 
 interface QuestionDeps {
   readonly token: string;
-  readonly q: Queryable;
+  /** `select 1` on the database's connections for this question alone (database.ts `reach`). */
+  readonly reach: (timeoutMs: number) => Promise<boolean>;
   /** The lease time: a third of it is this node's statement interval, which its answers name. */
   readonly ttl: number;
   readonly clock: FleetClock;
@@ -43,17 +45,9 @@ interface QuestionDeps {
   /** This node came back to the database less than a lease time ago. */
   readonly settling: () => boolean;
   readonly answeredNow: () => void;
+  /** This node told a peer the database is down for it too. */
+  readonly saidDown: () => void;
 }
-
-/** `select 1`, true when it went through within `timeoutMs`. */
-const selectOne = (q: Queryable, timeoutMs: number) =>
-  Promise.race([
-    q.query("select 1").then(
-      () => true,
-      () => false,
-    ),
-    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs)),
-  ]);
 
 export const makePeerQuestions = (deps: QuestionDeps) => {
   const { clock, ttl } = deps;
@@ -75,7 +69,7 @@ export const makePeerQuestions = (deps: QuestionDeps) => {
       Promise.all(peers.map((node) => peerReachesDatabase(node.url, deps.token, PEER_TIMEOUT_MS, ttl / 3))),
       // A peer that reaches the database may only have reached it first as it comes back: one quick
       // statement of this node's own tells that apart from a cut before it stops sending.
-      selectOne(deps.q, OWN_TIMEOUT_MS),
+      deps.reach(OWN_TIMEOUT_MS),
     ]);
     const heardAt = clock.now();
     for (const [index, node] of peers.entries()) {
@@ -85,7 +79,7 @@ export const makePeerQuestions = (deps: QuestionDeps) => {
       const reached = reach.reachable && !own;
       const chained = before !== undefined && before.askedAt === previousAskedAt ? before.reachedInARow : 0;
       const reachedInARow = reached ? chained + 1 : 0;
-      said.set(node.id, { reach, heardAt, askedAt, ownFailed: !own, reachedInARow });
+      said.set(node.id, { node: node.id, reach, heardAt, askedAt, ownFailed: !own, reachedInARow });
     }
     previousAskedAt = askedAt;
     if (own) {
@@ -103,7 +97,8 @@ export const makePeerQuestions = (deps: QuestionDeps) => {
   let lastAnswer = { at: Number.NEGATIVE_INFINITY, ok: false };
   const answer = async () => {
     if (clock.now() - lastAnswer.at > ANSWER_SHARED_MS) {
-      answering ??= selectOne(deps.q, PROBE_TIMEOUT_MS)
+      answering ??= deps
+        .reach(PROBE_TIMEOUT_MS)
         .then((ok) => {
           lastAnswer = { at: clock.now(), ok };
           if (ok) deps.answeredNow();
@@ -120,11 +115,15 @@ export const makePeerQuestions = (deps: QuestionDeps) => {
     // "down" while it reconnected, and the holder cut next kept sending past its lease as that peer took it:
     // test/lab/fleet-partition, 163 ms of two senders.)
     const ago = clock.now() - deps.lastOkAt();
-    return {
+    const word = {
       reachable: lastAnswer.ok,
       lastOkMsAgo: deps.settling() ? Math.min(ago, ttl / 3) : ago,
       intervalMs: ttl / 3,
     } as const;
+    // The asker may keep sending on this word past its lease: this node takes no lease until a lease time
+    // after it next reaches the database, when the asker has reached it too or stopped.
+    if (saysDown(word)) deps.saidDown();
+    return word;
   };
 
   return {

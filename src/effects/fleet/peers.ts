@@ -108,6 +108,12 @@ export interface PeerReach {
 }
 
 /**
+ * Whether a peer's answer says the database is down for it: the statement it made to answer failed, and its
+ * last success is older than its own statement interval (it has been failing, not merely idle).
+ */
+export const saysDown = (peer: PeerReach): boolean => !peer.reachable && peer.lastOkMsAgo > peer.intervalMs;
+
+/**
  * What the node at `url` says of the database; null when it does not answer. Only what it says is used, as it
  * said it: no two clocks are compared. A node of an earlier version, which answers from its last statement
  * without making one, and names no statement interval, is taken to run every `intervalMs`.

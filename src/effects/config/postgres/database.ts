@@ -88,6 +88,12 @@ export interface DatabaseShape extends Transaction {
   readonly notices: Stream.Stream<StoreNotice>;
   /** Whether the latest statement (or the listening client's latest check) succeeded. */
   readonly reachable: () => boolean;
+  /**
+   * Whether the database answers `select 1` within `timeoutMs`, on connections of its own: a statement of the
+   * pool's waiting on a lock, or a pool whose every connection waits, must not make a reachable database look
+   * down to the fleet's guard (a peer that said "down" then let a node cut off keep sending).
+   */
+  readonly reach: (timeoutMs: number) => Promise<boolean>;
   /** The URL with its password replaced, for messages. */
   readonly display: string;
 }
@@ -164,6 +170,30 @@ const makeDatabase = (url: Redacted.Redacted<string>) =>
       reachable = false;
     });
     yield* Effect.addFinalizer(() => endWithin(() => pool.end()));
+    // Two, so that the answer to a peer and the guard's own check never wait for each other. A `select 1` that
+    // has not answered in a second takes its connection with it (the pool discards a client whose query failed).
+    const reachPool = new pg.Pool({
+      ...settings,
+      query_timeout: CONNECT_TIMEOUT_MS,
+      max: 2,
+      idleTimeoutMillis: 30_000,
+    });
+    reachPool.on("error", () => undefined);
+    yield* Effect.addFinalizer(() => endWithin(() => reachPool.end()));
+    const reach = (timeoutMs: number) =>
+      new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), timeoutMs);
+        reachPool.query("select 1").then(
+          () => {
+            clearTimeout(timer);
+            resolve(true);
+          },
+          () => {
+            clearTimeout(timer);
+            resolve(false);
+          },
+        );
+      });
 
     let reachable = false;
     /** Every statement goes through here, so `reachable` is the latest one's outcome. */
@@ -247,6 +277,7 @@ const makeDatabase = (url: Redacted.Redacted<string>) =>
       queryable: { query: async (sql, values) => ({ rows: await run(pool, sql, values) }) },
       notices: Stream.fromPubSub(notices),
       reachable: () => reachable,
+      reach,
       display,
     });
   });
