@@ -1,15 +1,16 @@
 /**
  * A forwarding thread taking channels one after another, as a rebalance's new thread does (25 at 50 × 4 in 1–2
- * s): the pauses of its full collections, with the V8 flags bin/distributary starts Node.js with and with the
- * same but V8's own trigger for incremental marking. A pause stops every channel of the thread: at 50 × 4 the
- * outputs of the moved channels were silent as long as the new thread's longest pause and a turn or two more
- * (docs/benchmarks.md, "the cut made whole").
+ * s): the pauses of its full collections, with the V8 flags bin/distributary starts Node.js with, the cores
+ * prepared first (as a rebalance does) or not, and with the same flags but V8's own trigger for incremental
+ * marking. A pause stops every channel of the thread: at 50 × 4 the outputs of the moved channels were silent
+ * as long as the new thread's longest pause and a turn or two more (docs/benchmarks.md, "the cut made whole").
  *
  *   node load-tests/bench-thread-fill.ts [channels, default 25] [ms between starts, default 40]
  *
- * Each setting runs in a child process of its own: a fresh worker thread there starts the channels (a UDP
- * input on 127.0.0.1:22100 and up, four UDP outputs, no stream) with a pause between them, and counts the full
- * collections of its isolate (perf_hooks "gc" entries of the major kind) while it does.
+ * Each setting runs in a child process of its own: a fresh worker thread there loads the channel host (its
+ * modules, as a worker does when it starts), then starts the channels (a UDP input on 127.0.0.1:22100 and up,
+ * four UDP outputs, no stream) with a pause between them, and counts the full collections of its isolate
+ * (perf_hooks "gc" entries of the major kind) from the first start.
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -19,27 +20,33 @@ const channels = Number(process.argv[2] ?? 25);
 const gapMs = Number(process.argv[3] ?? 40);
 const self = fileURLToPath(import.meta.url);
 
-/** bin/distributary's flags for Node.js, and the same without its late marking triggers. */
-const SETTINGS: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
-  [
-    "the service's flags",
-    [
-      "--max-semi-space-size=1",
-      "--heap-growing-percent=20",
-      "--incremental-marking-soft-trigger=90",
-      "--incremental-marking-hard-trigger=95",
-    ],
-  ],
-  ["the same, V8's marking triggers", ["--max-semi-space-size=1", "--heap-growing-percent=20"]],
+/** bin/distributary's flags for Node.js. */
+const SERVICE_FLAGS = [
+  "--max-semi-space-size=1",
+  "--heap-growing-percent=20",
+  "--incremental-marking-soft-trigger=90",
+  "--incremental-marking-hard-trigger=95",
+];
+/**
+ * Each setting: its flags, and whether the thread makes the channels' packet cores first, as a rebalance's
+ * new thread does (moves.ts, the worker's `prepare`).
+ */
+const V8_TRIGGERS = ["--max-semi-space-size=1", "--heap-growing-percent=20"];
+const SETTINGS: ReadonlyArray<readonly [string, ReadonlyArray<string>, boolean]> = [
+  ["the service's flags, the cores prepared first (as a rebalance does)", SERVICE_FLAGS, true],
+  ["the service's flags, each core made as its channel starts", SERVICE_FLAGS, false],
+  ["V8's marking triggers, the cores prepared first", V8_TRIGGERS, true],
+  ["V8's marking triggers, each core made as its channel starts", V8_TRIGGERS, false],
 ];
 
-const fill = async (count: number, gap: number) => {
+const fill = async (count: number, gap: number, prepare: boolean) => {
   const { PerformanceObserver, constants } = await import("node:perf_hooks");
   const Effect = await import("effect/Effect");
   const Scope = await import("effect/Scope");
   const Exit = await import("effect/Exit");
   const { makeChannelHost } = await import("../src/effects/channel/channel-host.ts");
   const { ChannelId, OutputId } = await import("../src/domain/base/ids.ts");
+  const { PacketCore } = await import("../src/core/packet-core.ts");
   const pauses: number[] = [];
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
@@ -47,7 +54,6 @@ const fill = async (count: number, gap: number) => {
       if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) pauses.push(entry.duration);
     }
   });
-  observer.observe({ entryTypes: ["gc"] });
   const spec = (i: number) => ({
     id: ChannelId.make(`fill-${i}`),
     name: `fill ${i}`,
@@ -64,6 +70,8 @@ const fill = async (count: number, gap: number) => {
     Effect.gen(function* () {
       const scope = yield* Scope.make();
       const host = yield* Scope.extend(makeChannelHost({ onFailed: () => {} }), scope);
+      if (prepare) PacketCore.prepare(count);
+      observer.observe({ entryTypes: ["gc"] });
       const began = performance.now();
       for (let i = 0; i < count; i++) {
         yield* host.start(spec(i));
@@ -81,13 +89,22 @@ const fill = async (count: number, gap: number) => {
 
 if (process.env.BENCH_THREAD_FILL_CHILD === "1") {
   if (isMainThread) {
-    const worker = new Worker(self, { workerData: { channels, gapMs } });
+    const prepare = process.env.BENCH_THREAD_FILL_PREPARE === "1";
+    const worker = new Worker(self, { workerData: { channels, gapMs, prepare } });
     worker.on("message", (line: string) => {
       console.log(line);
     });
   } else {
-    const { channels: count, gapMs: gap } = workerData as { channels: number; gapMs: number };
-    const { took, pauses } = await fill(count, gap);
+    const {
+      channels: count,
+      gapMs: gap,
+      prepare,
+    } = workerData as {
+      channels: number;
+      gapMs: number;
+      prepare: boolean;
+    };
+    const { took, pauses } = await fill(count, gap, prepare);
     const longest = pauses.at(-1) ?? 0;
     parentPort?.postMessage(
       `${count} channels in ${Math.round(took)} ms: ${pauses.length} full collections, pauses ${pauses.map((p) => p.toFixed(1)).join(", ") || "none"} ms (longest ${longest.toFixed(1)})`,
@@ -95,11 +112,18 @@ if (process.env.BENCH_THREAD_FILL_CHILD === "1") {
   }
 } else {
   console.log(`A forwarding thread taking ${channels} channels, one every ${gapMs} ms:`);
-  for (const [name, flags] of SETTINGS) {
+  for (const [name, flags, prepare] of SETTINGS) {
     const child = spawnSync(
       process.execPath,
       [...flags, "--disable-warning=ExperimentalWarning", self, String(channels), String(gapMs)],
-      { env: { ...process.env, BENCH_THREAD_FILL_CHILD: "1" }, encoding: "utf8" },
+      {
+        env: {
+          ...process.env,
+          BENCH_THREAD_FILL_CHILD: "1",
+          BENCH_THREAD_FILL_PREPARE: prepare ? "1" : "0",
+        },
+        encoding: "utf8",
+      },
     );
     console.log(`- ${name} (${flags.join(" ")}): ${(child.stdout || child.stderr).trim()}`);
   }

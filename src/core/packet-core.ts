@@ -21,7 +21,7 @@ import {
   readPrograms,
 } from "./packet-core-snapshot.ts";
 import { PACKET } from "./ts/index.ts";
-import { type CoreLayout, checkLayout, instantiate, type WasmMemory } from "./wasm.ts";
+import { type CoreLayout, checkLayout, instantiate, prepareInstances, type WasmMemory } from "./wasm.ts";
 
 const { INPUT, INPUT_CAPACITY, STATUS, EVENTS, EVENTS_SIZE } = CORE;
 const { RX_HEADERS, RX_IOVECS, RX_NAMES, RX_DATA, RX_RESULTS, RX_OUT, RX_SLOTS, RX_SLOT_BYTES } = CORE;
@@ -120,6 +120,11 @@ export class PacketCore {
   /** Compiles the module on first use; every call returns a new, independent instance. */
   static load(): PacketCore {
     return new PacketCore(instantiate("core", "packet core") as CoreExports);
+  }
+
+  /** Makes the memories of the next `count` cores now (wasm.ts `prepareInstances`), for `load` to use. */
+  static prepare(count: number): void {
+    prepareInstances("core", "packet core", count);
   }
 
   /**

@@ -69,6 +69,11 @@ export type Command =
   | { readonly op: "fleetCut"; readonly channel: ChannelId }
   | { readonly op: "fleetResume"; readonly channel: ChannelId; readonly how: Resumption }
   | { readonly op: "fleetResumed"; readonly channel: ChannelId; readonly withinMs: number }
+  /**
+   * Before a rebalance's moves, on the worker that takes them: the memories of the packet cores their inputs
+   * will load, made now (PacketCore.prepare; 0 lets go of those left unused).
+   */
+  | { readonly op: "prepare"; readonly cores: number }
   /** A move's last step on the new worker: its inputs take any sender again. */
   | { readonly op: "settle"; readonly channel: ChannelId }
   | { readonly op: "applyOutput"; readonly channel: ChannelId; readonly output: OutputSpec }

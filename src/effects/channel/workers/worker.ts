@@ -15,6 +15,7 @@ import * as LogLevel from "effect/LogLevel";
 import * as ManagedRuntime from "effect/ManagedRuntime";
 import * as Option from "effect/Option";
 import * as Scope from "effect/Scope";
+import { PacketCore } from "../../../core/packet-core.ts";
 import type { ChannelId } from "../../../domain/base/ids.ts";
 import type { HlsServed } from "../../outputs/hls.ts";
 import { continueRtp, rtpStates } from "../../outputs/rtp.ts";
@@ -234,6 +235,8 @@ const run = (command: Command): Effect.Effect<unknown, ChannelError> => {
         continueRtp(command.channel, command.rtp);
         oldCopyDone(command.handedOver);
       });
+    case "prepare":
+      return Effect.sync(() => PacketCore.prepare(command.cores));
     case "settle":
       return host.with(command.channel, (channel) => channel.settle);
     case "fleetCut":
