@@ -1,5 +1,5 @@
 /** FLV audio tag bodies: AAC (its sequence header and raw frames walked out of ADTS) and MP3. */
-import { copyBytes } from "./tags.ts";
+import { allocateBody, copyBytes } from "./tags.ts";
 
 /** sampling_frequency_index → Hz (ISO/IEC 14496-3 1.6.3.4). */
 export const AAC_SAMPLE_RATES = [
@@ -116,9 +116,14 @@ export const aacSequenceHeader = (audioSpecificConfig: Uint8Array): Uint8Array =
 };
 
 /** An AAC frame's tag body: 0xAF 0x01 and the raw frame `payload[start, end)`, its ADTS header gone. */
-export const aacFrame = (payload: Uint8Array, start: number, end: number): Uint8Array => {
-  // Every byte is written below; an AAC frame's few hundred bytes come from Buffer's pool.
-  const body = Buffer.allocUnsafe(2 + end - start);
+export const aacFrame = (
+  payload: Uint8Array,
+  start: number,
+  end: number,
+  /** Where the body's bytes come from (as `videoFrame`'s): by default a few hundred bytes of Buffer's pool. */
+  allocate: (size: number) => Uint8Array = allocateBody,
+): Uint8Array => {
+  const body = allocate(2 + end - start);
   body[0] = AAC_FLAGS;
   body[1] = 1;
   copyBytes(payload, start, end, body, 2);

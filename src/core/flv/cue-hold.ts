@@ -60,6 +60,7 @@ export class CueHold {
       },
       cueSent: sent,
       cueSection: bytes,
+      lease: null,
     });
     const held = this.held;
     if (at === null || at <= now) this.emit(cueFrame(now, now));

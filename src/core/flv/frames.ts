@@ -4,6 +4,7 @@
  * (cue-hold.ts) and every RTMP output read these shapes.
  */
 import type { CueFormat } from "./cues.ts";
+import type { FrameLease } from "./frame-memory.ts";
 
 /** An output that sent a cue as a data message says so, with its id and the shape it sent it in. */
 export type CueSent = (output: string, format: CueFormat) => void;
@@ -25,6 +26,12 @@ export interface FlvFrame {
   readonly cueSent: CueSent | null;
   /** For a cue: its splice_info_section as it came, so that each output can apply its own policy to it. */
   readonly cueSection: Uint8Array | null;
+  /**
+   * When the body's memory is the channel's, used again (frame-memory.ts): whoever keeps the frame past the
+   * listener's call holds it (`lease.hold()`) and releases it when done with the body. Null: the body is the
+   * frame's own for good.
+   */
+  readonly lease: FrameLease | null;
 }
 
 /** A video, audio, header or metadata frame: no cue. */
@@ -34,6 +41,7 @@ export const frame = (
   timestamp: number,
   body: Uint8Array,
   keyframe = false,
+  lease: FrameLease | null = null,
 ): FlvFrame => ({
   kind,
   type,
@@ -43,4 +51,5 @@ export const frame = (
   cueBody: null,
   cueSent: null,
   cueSection: null,
+  lease,
 });

@@ -37,6 +37,7 @@ import { Av1Frames } from "./av1-frames.ts";
 import { audioLeftOut, carriageProblem } from "./carriage.ts";
 import { CueHold } from "./cue-hold.ts";
 import { type AccessUnit, EsDemuxer, type EsVideoCodec, isVideoCodec } from "./es.ts";
+import { type FrameLease, FrameMemory } from "./frame-memory.ts";
 import { type CueSent, type FlvFrame, frame } from "./frames.ts";
 import { forbidden, type VideoCodec } from "./nal.ts";
 import {
@@ -74,6 +75,15 @@ export type RemuxDropReason = (typeof REMUX_DROP_REASONS)[number];
 /** The largest body an FLV tag or an RTMP message can say it carries (a 24-bit size). */
 const MAX_TAG_BODY = 0xffffff;
 
+export interface FlvRemuxOptions extends TagClockOptions {
+  /**
+   * Make the video and audio bodies in memory the channel uses again (frame-memory.ts): each frame carries its
+   * `lease`, and a listener that keeps a frame past its call must hold it and release it when done. Off, every
+   * body is its own buffer for good (what a listener that keeps frames without holding them needs).
+   */
+  readonly reuseMemory?: boolean;
+}
+
 export class FlvRemux {
   private readonly clock: TagClock;
   private readonly demux: EsDemuxer;
@@ -108,8 +118,20 @@ export class FlvRemux {
   /** What was wrong with the latest frame dropped, in words; null before one was. */
   lastDrop: string | null = null;
 
-  constructor(options: TagClockOptions = {}) {
+  /** The bodies' memory when it is used again (`reuseMemory`); null otherwise. */
+  readonly memory: FrameMemory | null;
+  /** The lease of the body being made, between `allocate` and its frame's emit. */
+  private lease: FrameLease | null = null;
+  /** Memory for a body: from the channel's when it is used again, with its lease kept for the frame. */
+  private readonly allocate = (size: number): Uint8Array => {
+    const memory = this.memory as FrameMemory;
+    this.lease = memory.take(size);
+    return this.lease.body;
+  };
+
+  constructor(options: FlvRemuxOptions = {}) {
     this.clock = new TagClock(options);
+    this.memory = options.reuseMemory === true ? new FrameMemory() : null;
     this.held = new CueHold(this.clock, (out) => this.emit(out));
     this.demux = new EsDemuxer(
       (unit) => this.unit(unit),
@@ -221,10 +243,21 @@ export class FlvRemux {
     }
   }
 
-  /** A video or audio frame, after the waiting cues whose splice time it reaches. */
+  /**
+   * A video or audio frame, after the waiting cues whose splice time it reaches. The remux holds its body's
+   * memory while the listeners take it and lets go after: what no listener held is used again at once.
+   */
   private emitMedia(out: FlvFrame): void {
     this.held.release(out.timestamp);
     this.emit(out);
+    out.lease?.release();
+  }
+
+  /** The body just made, with its lease when its memory is the channel's (taken from `this.lease`). */
+  private made(kind: "video" | "audio", ms: number, body: Uint8Array, keyframe = false): FlvFrame {
+    const lease = this.lease;
+    this.lease = null;
+    return frame(kind, kind === "video" ? TAG_VIDEO : TAG_AUDIO, ms, body, keyframe, lease);
   }
 
   private emit(out: FlvFrame): void {
@@ -317,13 +350,16 @@ export class FlvRemux {
       compositionMs(pts, dts),
       unit.nals,
       damaged === 0 ? stray : (start, end) => forbidden(data, start) || stray?.(start, end) === true,
+      this.memory === null ? undefined : this.allocate,
     );
+    const out = this.made("video", ms, body, unit.keyframe);
     if (body.length > MAX_TAG_BODY) {
+      out.lease?.release();
       this.drop("bad_video", `a frame of ${body.length} bytes, more than an FLV tag holds`, unit.keyframe);
       return;
     }
     this.countRate("video", body.length, ms);
-    this.emitMedia(frame("video", TAG_VIDEO, ms, body, unit.keyframe));
+    this.emitMedia(out);
   }
 
   /** An AV1 temporal unit: its sequence start first when a key frame brings a new sequence header. */
@@ -403,9 +439,14 @@ export class FlvRemux {
         this.audioHeader = frame("audioHeader", TAG_AUDIO, ms, aacSequenceHeader(config));
         this.emit(this.audioHeader);
       }
-      const body = aacFrame(unit.data, adts.start, adts.end);
+      const body = aacFrame(
+        unit.data,
+        adts.start,
+        adts.end,
+        this.memory === null ? undefined : this.allocate,
+      );
       this.countRate("audio", body.length, ms);
-      this.emitMedia(frame("audio", TAG_AUDIO, ms, body));
+      this.emitMedia(this.made("audio", ms, body));
     }
     for (let i = 0; i < adts.lost; i++) this.drop("bad_audio", adts.problem, false);
   }

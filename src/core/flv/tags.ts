@@ -11,7 +11,7 @@
  * Reading parameter sets: rbsp.ts (the bit reader, the checks in words), avc-sps.ts and hevc-sps.ts.
  *
  * Per frame: one search for its NAL units (`NalUnits`, shared with the keyframe test and the parameter sets),
- * one allocation of the exact size, one copy.
+ * one allocation of the exact size (or memory the remux uses again: frame-memory.ts), one copy.
  */
 import { EcmaArray, encodeAmf0 } from "./amf0.ts";
 import { type HevcSpsInfo, readHevcSps } from "./hevc-sps.ts";
@@ -49,6 +49,9 @@ export const copyBytes = (from: Uint8Array, start: number, end: number, to: Uint
   Buffer.prototype.copy.call(from, to, at, start, end);
 };
 
+/** Every byte of a body is written: no zeroing first (and a small body comes from Buffer's pool). */
+export const allocateBody = (size: number): Uint8Array => Buffer.allocUnsafe(size);
+
 const isAud = (codec: VideoCodec, data: Uint8Array, start: number): boolean =>
   nalType(codec, data, start) === (codec === "h264" ? H264_NAL.aud : HEVC_NAL.aud);
 
@@ -72,6 +75,8 @@ export const videoFrame = (
   nals: NalUnits = new NalUnits().scan(accessUnit),
   /** NAL units to leave out beside the delimiters (`leaveOut(start, end)`), if any. */
   leaveOut: ((start: number, end: number) => boolean) | null = null,
+  /** Where the body's bytes come from: by default a buffer of its own (the remux may give memory it reuses). */
+  allocate: (size: number) => Uint8Array = allocateBody,
 ): Uint8Array => {
   const frameType = keyframe ? 1 : 2;
   const hevcShort = codec === "hevc" && compositionMs === 0;
@@ -82,8 +87,7 @@ export const videoFrame = (
   for (let i = 0; i < nals.count; i++) {
     if (!skip(i)) size += 4 + nals.end(i) - nals.start(i);
   }
-  // Every byte is written below: no zeroing first (and a small body comes from Buffer's pool).
-  const body = Buffer.allocUnsafe(size);
+  const body = allocate(size);
   let at: number;
   if (codec === "h264") {
     body[0] = (frameType << 4) | 7;

@@ -137,7 +137,7 @@ export const makeOutputSet = (options: {
           return;
         }
         if (flv === null && /^rtmps?:/i.test(next.url)) {
-          flv = new FlvRemux({ startMs: options.outputOptions.flvStartMs ?? 0 });
+          flv = new FlvRemux({ startMs: options.outputOptions.flvStartMs ?? 0, reuseMemory: true });
         }
         const made = {
           ...options.outputOptions,

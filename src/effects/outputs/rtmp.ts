@@ -15,6 +15,10 @@
  * misses an ad break.
  * The socket's own buffer is kept to a small mark, so neither grows without bound, and nothing waits on the
  * channel's side: the remux hands frames over synchronously.
+ *
+ * A frame whose body is memory the channel uses again (its `lease`, core/flv/frame-memory.ts) is held by the
+ * output from when it queues it until its socket has written the last of its chunks (the write's callback, which
+ * also comes when the socket is destroyed), or until the output drops it or ends with it still queued.
  */
 import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
@@ -111,6 +115,7 @@ export const rtmpAttempt = (
         if (keep(frame, i) || frame.kind === "cue") i++;
         else {
           queue.splice(i, 1);
+          frame.lease?.release();
           queued -= sizeOf(frame);
           if (frame.kind === "video" || frame.kind === "audio") counters.framesDropped++;
         }
@@ -130,12 +135,14 @@ export const rtmpAttempt = (
         const oldest = queue.findIndex((frame) => frame.kind !== "cue");
         if (oldest < 0 || oldest === queue.length - 1) break;
         const [dropped] = queue.splice(oldest, 1) as [FlvFrame];
+        dropped.lease?.release();
         queued -= sizeOf(dropped);
         if (dropped.kind === "video" || dropped.kind === "audio") counters.framesDropped++;
       }
     };
     const span = () => (queue.at(-1)?.timestamp ?? 0) - (queue[0]?.timestamp ?? 0);
     const enqueue = (frame: FlvFrame) => {
+      frame.lease?.hold();
       queue.push(frame);
       queued += sizeOf(frame);
       if (queued > context.queueBytes && span() > MIN_QUEUE_MS) shed();
@@ -143,12 +150,19 @@ export const rtmpAttempt = (
       signal();
     };
 
+    /** Lets go of every frame still queued (their memory back to the channel): a new start, or the attempt's end. */
+    const releaseQueued = () => {
+      for (const frame of queue) frame.lease?.release();
+      queue.length = 0;
+    };
+    /** The attempt ended: nothing is written any more (what is queued was let go). */
+    let ended = false;
     let connected = false;
     let startedCodec = remux.videoCodec;
     const listener = (frame: FlvFrame) => {
       // Until the server accepts the publish, only the frames from the latest keyframe wait.
       if (!connected && started && frame.kind === "video" && frame.keyframe) {
-        queue.length = 0;
+        releaseQueued();
         queued = 0;
         started = false;
       }
@@ -175,6 +189,7 @@ export const rtmpAttempt = (
           cueBody: null,
           cueSent: null,
           cueSection: null,
+          lease: null,
         });
         if (remux.videoHeader !== null) enqueue({ ...remux.videoHeader, timestamp: frame.timestamp });
         if (remux.audioHeader !== null) enqueue({ ...remux.audioHeader, timestamp: frame.timestamp });
@@ -222,6 +237,8 @@ export const rtmpAttempt = (
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         stop();
+        ended = true;
+        releaseQueued();
         counters.queuedBytes = 0;
       }),
     );
@@ -261,7 +278,10 @@ export const rtmpAttempt = (
           : frame.type === MESSAGE.audio
             ? CHUNK_STREAM.audio
             : CHUNK_STREAM.data;
-      connection.sendPieces(piecesOf(frame, chunkStream, connection.streamId, connection.chunkSize));
+      connection.sendPieces(
+        piecesOf(frame, chunkStream, connection.streamId, connection.chunkSize),
+        frame.lease?.release,
+      );
       context.countSent(frame.body.length);
       if (frame.kind === "video" || frame.kind === "audio") counters.framesSent++;
       else if (frame.kind === "cue" && target.cues !== "off") {
@@ -278,7 +298,7 @@ export const rtmpAttempt = (
       }
     };
     const writeQueued = () => {
-      if (blocked || failure !== null) return;
+      if (blocked || failure !== null || ended) return;
       // Corked, a mark's worth goes in one writev; the kernel may take it at once, and then the next does.
       while (queue.length > 0 && socket.writableLength < SOCKET_MARK) {
         socket.cork();

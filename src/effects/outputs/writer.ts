@@ -208,7 +208,7 @@ export const makeOutput = (
     const ownRemux = isRtmp && options.flv === undefined;
     const rtmp: RtmpWriting | null = isRtmp
       ? {
-          remux: options.flv ?? new FlvRemux({ startMs: options.flvStartMs ?? 0 }),
+          remux: options.flv ?? new FlvRemux({ startMs: options.flvStartMs ?? 0, reuseMemory: true }),
           counters: { framesSent: 0, framesDropped: 0, cuesSent: 0, acknowledgedBytes: 0, queuedBytes: 0 },
           id: options.id ?? "",
           cueKept: options.cueKept,
