@@ -417,7 +417,13 @@ describe("a channel with a slate whose input goes away for 8 s", () => {
     const playlist = await (await api(`/hls/${channelId}/${hls?.id}/index.m3u8`)).text();
     expect(playlist.match(/#EXT-X-DISCONTINUITY\n/g)?.length).toBe(3);
     // A player: ffmpeg's HLS reader, with a viewer token in the URL as a player is given one, reads every
-    // segment of the playlist (live, slate, live, slate) and decodes them without an error.
+    // segment of the playlist (live, slate, live, slate) and decodes them without an error. As long as the
+    // segments listed now add up to: past them, the slate goes on live, and ffmpeg would wait for it in real time.
+    const listed = [...playlist.matchAll(/#EXTINF:([0-9.]+)/g)].reduce(
+      (sum, match) => sum + Number(match[1]),
+      0,
+    );
+    expect(listed).toBeGreaterThan(SECONDS);
     const token = (
       (await (
         await api("/api/tokens", { method: "POST", body: JSON.stringify({ name: "player", role: "viewer" }) })
@@ -428,7 +434,7 @@ describe("a channel with a slate whose input goes away for 8 s", () => {
       [
         ...["-v", "error", "-live_start_index", "0", "-i"],
         `${service?.base}/hls/${channelId}/${hls?.id}/index.m3u8?token=${token}`,
-        ...["-t", "40", "-f", "null", "-"],
+        ...["-t", listed.toFixed(3), "-f", "null", "-"],
       ],
       { reject: false },
     );
