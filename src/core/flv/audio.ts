@@ -135,16 +135,21 @@ export const aacFrame = (
  * rate field has no 48 or 32 kHz; as other muxers do, those say 44 kHz and decoders read the frame header.
  */
 export const mp3Frame = (frames: Uint8Array): Uint8Array => {
-  const version = ((frames[1] ?? 0) >> 3) & 3; // 3 MPEG-1, 2 MPEG-2, 0 MPEG-2.5
-  const rateIndex = ((frames[2] ?? 0) >> 2) & 3;
-  const mono = (frames[3] ?? 0) >> 6 === 3;
-  const base = [44100, 48000, 32000][rateIndex] ?? 44100;
-  const rate = version === 3 ? base : version === 2 ? base / 2 : base / 4;
+  const { sampleRate: rate, channels } = mpegAudioFormat(frames);
+  const mono = channels === 1;
   const rateCode = rate <= 8000 ? 0 : rate <= 12000 ? 1 : rate <= 24000 ? 2 : 3;
   const body = new Uint8Array(1 + frames.length);
   body[0] = (2 << 4) | (rateCode << 2) | 2 | (mono ? 0 : 1);
   body.set(frames, 1);
   return body;
+};
+
+/** The sample rate and channels an MPEG audio frame header (at the start of `frames`) says. */
+export const mpegAudioFormat = (frames: Uint8Array): { sampleRate: number; channels: 1 | 2 } => {
+  const version = ((frames[1] ?? 0) >> 3) & 3; // 3 MPEG-1, 2 MPEG-2, 0 MPEG-2.5
+  const base = [44100, 48000, 32000][((frames[2] ?? 0) >> 2) & 3] ?? 44100;
+  const sampleRate = version === 3 ? base : version === 2 ? base / 2 : base / 4;
+  return { sampleRate, channels: (frames[3] ?? 0) >> 6 === 3 ? 1 : 2 };
 };
 
 /** Why the first bytes of `data` are no MPEG audio frame header (11 sync bits, no reserved value), or null. */

@@ -126,3 +126,23 @@ export class FrameMemory {
     this.freeBytes += bytes;
   }
 }
+
+/**
+ * A remux's bodies in its channel's memory: `allocate` (handed to the tag builders) takes a body and keeps
+ * its lease, which `lastLease` passes on, once, to the frame made of it.
+ */
+export class FrameBodies {
+  readonly memory = new FrameMemory();
+  private lease: FrameLease | null = null;
+
+  readonly allocate = (size: number): Uint8Array => {
+    this.lease = this.memory.take(size);
+    return this.lease.body;
+  };
+
+  lastLease(): FrameLease | null {
+    const lease = this.lease;
+    this.lease = null;
+    return lease;
+  }
+}

@@ -32,34 +32,26 @@
  * gets it in order and the tags' timeline stays monotonic (see `cue`; the waiting is cue-hold.ts's).
  */
 import { PTS_WRAP } from "../ts/index.ts";
-import { AdtsReader, aacFrame, aacSequenceHeader, mp3Frame, mpegAudioHeaderProblem } from "./audio.ts";
+import {
+  AdtsReader,
+  aacFrame,
+  aacSequenceHeader,
+  mp3Frame,
+  mpegAudioFormat,
+  mpegAudioHeaderProblem,
+} from "./audio.ts";
 import { Av1Frames } from "./av1-frames.ts";
 import { audioLeftOut, carriageProblem } from "./carriage.ts";
 import { CueHold } from "./cue-hold.ts";
 import { type AccessUnit, EsDemuxer, type EsVideoCodec, isVideoCodec } from "./es.ts";
-import { type FrameLease, FrameMemory } from "./frame-memory.ts";
+import { FrameBodies, type FrameMemory } from "./frame-memory.ts";
 import { type CueSent, type FlvFrame, frame } from "./frames.ts";
 import { forbidden, type VideoCodec } from "./nal.ts";
-import {
-  avcSequenceHeader,
-  hevcSequenceHeader,
-  metadataBody,
-  type ParameterSets,
-  parameterSets,
-  type StreamMetadata,
-  TAG_AUDIO,
-  TAG_VIDEO,
-  videoFrame,
-} from "./tags.ts";
+import { keyframeSets, type SetsInForce } from "./sets-in-force.ts";
+import { metadataBody, type StreamMetadata, TAG_AUDIO, TAG_VIDEO, videoFrame } from "./tags.ts";
 import { AUDIO, compositionMs, TagClock, type TagClockOptions, VIDEO } from "./timestamps.ts";
-import {
-  complete,
-  forbiddenUnits,
-  holdsAll,
-  nothingToFrame,
-  strayParameterSets,
-  usableSets,
-} from "./video-checks.ts";
+import { TrackRates } from "./track-rates.ts";
+import { forbiddenUnits, nothingToFrame, strayParameterSets } from "./video-checks.ts";
 import { VideoTimes } from "./video-times.ts";
 
 const REMUX_DROP_REASONS = [
@@ -89,7 +81,7 @@ export class FlvRemux {
   private readonly demux: EsDemuxer;
   private readonly adts = new AdtsReader();
   private readonly listeners = new Set<(frame: FlvFrame) => void>();
-  private sets: { vps: Uint8Array[]; sps: Uint8Array[]; pps: Uint8Array[] } | null = null;
+  private sets: SetsInForce | null = null;
   private audioConfig: Uint8Array | null = null;
   /** The sequence headers in force: what every connection starts with. */
   videoHeader: FlvFrame | null = null;
@@ -106,7 +98,7 @@ export class FlvRemux {
    */
   private mpegAudioNotCarried: string | null = null;
   /** Bytes per track, for onMetaData's data rates. */
-  private readonly rate = { startMs: -1, video: 0, audio: 0, videoKbps: 0, audioKbps: 0 };
+  private readonly rate = new TrackRates();
   /** Cues waiting for the media to reach their splice time (cue-hold.ts). */
   private readonly held: CueHold;
   /** A video keyframe was dropped (or the remux faulted): the next frames wait for a keyframe. */
@@ -119,19 +111,14 @@ export class FlvRemux {
   lastDrop: string | null = null;
 
   /** The bodies' memory when it is used again (`reuseMemory`); null otherwise. */
-  readonly memory: FrameMemory | null;
-  /** The lease of the body being made, between `allocate` and its frame's emit. */
-  private lease: FrameLease | null = null;
-  /** Memory for a body: from the channel's when it is used again, with its lease kept for the frame. */
-  private readonly allocate = (size: number): Uint8Array => {
-    const memory = this.memory as FrameMemory;
-    this.lease = memory.take(size);
-    return this.lease.body;
-  };
+  private readonly bodies: FrameBodies | null;
+  get memory(): FrameMemory | null {
+    return this.bodies?.memory ?? null;
+  }
 
   constructor(options: FlvRemuxOptions = {}) {
     this.clock = new TagClock(options);
-    this.memory = options.reuseMemory === true ? new FrameMemory() : null;
+    this.bodies = options.reuseMemory === true ? new FrameBodies() : null;
     this.held = new CueHold(this.clock, (out) => this.emit(out));
     this.demux = new EsDemuxer(
       (unit) => this.unit(unit),
@@ -253,10 +240,9 @@ export class FlvRemux {
     out.lease?.release();
   }
 
-  /** The body just made, with its lease when its memory is the channel's (taken from `this.lease`). */
+  /** The body just made, with its lease when its memory is the channel's. */
   private made(kind: "video" | "audio", ms: number, body: Uint8Array, keyframe = false): FlvFrame {
-    const lease = this.lease;
-    this.lease = null;
+    const lease = this.bodies?.lastLease() ?? null;
     return frame(kind, kind === "video" ? TAG_VIDEO : TAG_AUDIO, ms, body, keyframe, lease);
   }
 
@@ -266,20 +252,6 @@ export class FlvRemux {
       try {
         listener(out);
       } catch {}
-    }
-  }
-
-  private countRate(track: "video" | "audio", bytes: number, ms: number): void {
-    const rate = this.rate;
-    if (rate.startMs < 0) rate.startMs = ms;
-    rate[track] += bytes;
-    const elapsed = ms - rate.startMs;
-    if (elapsed >= 2000) {
-      rate.videoKbps = Math.round((rate.video * 8) / elapsed);
-      rate.audioKbps = Math.round((rate.audio * 8) / elapsed);
-      rate.startMs = ms;
-      rate.video = 0;
-      rate.audio = 0;
     }
   }
 
@@ -350,7 +322,7 @@ export class FlvRemux {
       compositionMs(pts, dts),
       unit.nals,
       damaged === 0 ? stray : (start, end) => forbidden(data, start) || stray?.(start, end) === true,
-      this.memory === null ? undefined : this.allocate,
+      this.bodies?.allocate,
     );
     const out = this.made("video", ms, body, unit.keyframe);
     if (body.length > MAX_TAG_BODY) {
@@ -358,7 +330,7 @@ export class FlvRemux {
       this.drop("bad_video", `a frame of ${body.length} bytes, more than an FLV tag holds`, unit.keyframe);
       return;
     }
-    this.countRate("video", body.length, ms);
+    this.rate.count("video", body.length, ms);
     this.emitMedia(out);
   }
 
@@ -386,41 +358,21 @@ export class FlvRemux {
         return this.drop("no_keyframe_yet", "a frame after a keyframe that was dropped", true);
       this.waitingForKey = false;
     }
-    this.countRate("video", made.body.length, ms);
+    this.rate.count("video", made.body.length, ms);
     this.emitMedia(frame("video", TAG_VIDEO, ms, made.body, unit.keyframe));
   }
 
   /**
-   * A keyframe's parameter sets: a new sequence header when they differ from the ones in force. Why they
-   * cannot be used, when one of them cannot (the keyframe is then dropped); null otherwise.
+   * A keyframe's parameter sets (sets-in-force.ts): a new sequence header when they differ from the ones in
+   * force. Why they cannot be used, when one of them cannot (the keyframe is then dropped); null otherwise.
    */
   private parameterSetsOf(codec: VideoCodec, unit: AccessUnit, ms: number): string | null {
-    const sets = parameterSets(codec, unit.data, unit.nals);
-    // A keyframe without a whole set of its own is decoded with the sets in force.
-    if (!complete(codec, sets)) return null;
-    const current = this.sets;
-    // The sets in force, all carried again: anything else beside them is a stray copy (a corrupt one, a
-    // stranger's), left out of the frame (`strayParameterSets`), never made the sequence header.
-    const inForce = (candidate: ParameterSets) =>
-      current !== null &&
-      codec === this.videoCodec &&
-      holdsAll(candidate.sps, current.sps) &&
-      holdsAll(candidate.pps, current.pps) &&
-      holdsAll(candidate.vps, current.vps);
-    if (inForce(sets)) return null;
-    const usable = usableSets(codec, sets);
-    if (!complete(codec, usable) || usable.first === null)
-      return `parameter sets are unusable: ${usable.problems.join("; ")}`;
-    if (inForce(usable)) return null;
-    const copy = (nals: ReadonlyArray<Uint8Array>) => nals.map((nal) => nal.slice());
-    this.sets = { vps: copy(usable.vps), sps: copy(usable.sps), pps: copy(usable.pps) };
-    this.picture = { width: usable.first.width, height: usable.first.height };
+    const next = keyframeSets(codec, unit, codec === this.videoCodec ? this.sets : null);
+    if (next === null || typeof next === "string") return next;
+    this.sets = next.sets;
+    this.picture = next.picture;
     this.videoCodec = codec;
-    const body =
-      codec === "h264"
-        ? avcSequenceHeader(this.sets.sps, this.sets.pps)
-        : hevcSequenceHeader(this.sets.vps, this.sets.sps, this.sets.pps, usable.first.hevc);
-    this.videoHeader = frame("videoHeader", TAG_VIDEO, ms, body);
+    this.videoHeader = frame("videoHeader", TAG_VIDEO, ms, next.header);
     this.emit(this.videoHeader);
     return null;
   }
@@ -439,13 +391,8 @@ export class FlvRemux {
         this.audioHeader = frame("audioHeader", TAG_AUDIO, ms, aacSequenceHeader(config));
         this.emit(this.audioHeader);
       }
-      const body = aacFrame(
-        unit.data,
-        adts.start,
-        adts.end,
-        this.memory === null ? undefined : this.allocate,
-      );
-      this.countRate("audio", body.length, ms);
+      const body = aacFrame(unit.data, adts.start, adts.end, this.bodies?.allocate);
+      this.rate.count("audio", body.length, ms);
       this.emitMedia(this.made("audio", ms, body));
     }
     for (let i = 0; i < adts.lost; i++) this.drop("bad_audio", adts.problem, false);
@@ -470,14 +417,9 @@ export class FlvRemux {
       return;
     }
     this.mpegAudioNotCarried = null;
-    if (this.audioInfo === null) {
-      const version = ((data[1] ?? 0) >> 3) & 3;
-      const base = [44100, 48000, 32000][((data[2] ?? 0) >> 2) & 3] ?? 44100;
-      const sampleRate = version === 3 ? base : version === 2 ? base / 2 : base / 4;
-      this.audioInfo = { codec: "mp3", sampleRate, channels: (data[3] ?? 0) >> 6 === 3 ? 1 : 2 };
-    }
+    this.audioInfo ??= { codec: "mp3", ...mpegAudioFormat(data) };
     const body = mp3Frame(data);
-    this.countRate("audio", body.length, ms);
+    this.rate.count("audio", body.length, ms);
     this.emitMedia(frame("audio", TAG_AUDIO, ms, body));
   }
 }

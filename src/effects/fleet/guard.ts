@@ -81,6 +81,39 @@ interface GuardDeps {
   readonly keepSending: () => void;
 }
 
+/** What the rules went by, in words: each peer's last answer since the outage, or its port's state. */
+const peerWords = (deps: Pick<GuardDeps, "peers" | "probe">, heard: ReadonlyArray<PeerWord>): string =>
+  deps
+    .peers()
+    .map((node) => {
+      const word = heard.find((entry) => entry.node === node.id);
+      if (word === undefined) return `${node.id}: no answer, its port ${deps.probe(node.id) ?? "not probed"}`;
+      const { reachable, lastOkMsAgo } = word.reach;
+      return reachable
+        ? `${node.id} reaches it (${word.reachedInARow} in a row)`
+        : `${node.id} does not, last success ${Math.round(lastOkMsAgo)} ms before`;
+    })
+    .join("; ");
+
+/** The statements in flight, each with when it was sent: one that hangs for a second is an outage too. */
+const makePending = () => {
+  const sentAt = new Map<number, number>();
+  let count = 0;
+  return {
+    add: (at: number) => {
+      sentAt.set(count, at);
+      return count++;
+    },
+    end: (id: number) => sentAt.delete(id),
+    /** When the oldest statement still in flight was sent; +∞ with none. */
+    oldest: () => {
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const at of sentAt.values()) oldest = Math.min(oldest, at);
+      return oldest;
+    },
+  };
+};
+
 export const makeGuard = (deps: GuardDeps) => {
   const { me, ttl, clock } = deps;
   const now = clock.now;
@@ -118,23 +151,16 @@ export const makeGuard = (deps: GuardDeps) => {
     isolated = false;
   };
 
-  /** When each statement in flight was sent: one that hangs for a second is an outage too. */
-  const pending = new Map<number, number>();
-  let sentCount = 0;
-  const hungSince = () => {
-    let oldest = Number.POSITIVE_INFINITY;
-    for (const at of pending.values()) oldest = Math.min(oldest, at);
-    return oldest;
-  };
+  const pending = makePending();
+  const hungSince = pending.oldest;
 
   /** A database statement: its failure marks the database unreachable (and is answered by fencing). */
   const sql = <A>(what: string, run: () => Promise<A>) =>
     Effect.suspend(() => {
-      const id = sentCount++;
-      pending.set(id, now());
+      const id = pending.add(now());
       return Effect.ensuring(
         statement(what, run),
-        Effect.sync(() => pending.delete(id)),
+        Effect.sync(() => pending.end(id)),
       );
     });
   const statement = <A>(what: string, run: () => Promise<A>) =>
@@ -203,21 +229,6 @@ export const makeGuard = (deps: GuardDeps) => {
     },
   });
 
-  /** What the rules went by, in words: each peer's last answer since the outage, or its port's state. */
-  const wentBy = (heard: ReadonlyArray<PeerWord>) =>
-    deps
-      .peers()
-      .map((node) => {
-        const word = heard.find((entry) => entry.node === node.id);
-        if (word === undefined)
-          return `${node.id}: no answer, its port ${deps.probe(node.id) ?? "not probed"}`;
-        const { reachable, lastOkMsAgo } = word.reach;
-        return reachable
-          ? `${node.id} reaches it (${word.reachedInARow} in a row)`
-          : `${node.id} does not, last success ${Math.round(lastOkMsAgo)} ms before`;
-      })
-      .join("; ");
-
   const check = Effect.gen(function* () {
     if (deps.holding() === 0 || fenced) return;
     const at = now();
@@ -265,7 +276,7 @@ export const makeGuard = (deps: GuardDeps) => {
     const downForAll = couldAnswer.length === 0 || heard.some((entry) => saysDown(entry.reach));
     if (downForAll && !isolated) {
       isolated = true;
-      const why = wentBy(heard);
+      const why = peerWords(deps, heard);
       yield* Effect.logError(
         deps.policy === "keep"
           ? `fleet: node ${me} cannot reach the database and no peer can (${why || "no peer"}): it keeps sending its ${deps.holding()} channels`
@@ -277,7 +288,7 @@ export const makeGuard = (deps: GuardDeps) => {
     if (isolated && deps.policy === "keep") deps.keepSending();
     if (late && !isolated) {
       yield* fence(
-        `its leases ran out without a renewal, and no peer said the database is down for it too (${wentBy(heard) || "no peer"})`,
+        `its leases ran out without a renewal, and no peer said the database is down for it too (${peerWords(deps, heard) || "no peer"})`,
       );
     } else if (late && deps.policy === "stop") {
       yield* fence("it reaches neither the database nor a peer, and DISTRIBUTARY_ISOLATED=stop");
