@@ -132,11 +132,16 @@ export const makeGuard = (deps: GuardDeps) => {
   let saidDown = false;
   /** A statement reached the database: after a failure, or after the node said it was down, it is back now. */
   const reached = () => {
-    if (!dbOk || saidDown) backAt = now();
+    if (!dbOk) backAt = now();
     dbOk = true;
+    answerReached();
+  };
+  /** A `select 1` of this node's reached it (the pool's statements may still wait on a lock). */
+  function answerReached() {
+    if (saidDown) backAt = now();
     saidDown = false;
     lastDbOkAt = now();
-  };
+  }
   const settling = () => saidDown || now() - backAt < ttl;
   /** When the last successful renewal was sent: the node's leases last until that + ttl, by the database. */
   let renewedSentAt = now();
@@ -218,12 +223,7 @@ export const makeGuard = (deps: GuardDeps) => {
     ownAnswered: answeredAgain,
     lastOkAt: () => lastDbOkAt,
     settling,
-    // The answer's own statement went through: the database answers (though the pool's may wait on a lock).
-    answeredNow: () => {
-      if (saidDown) backAt = now();
-      saidDown = false;
-      lastDbOkAt = now();
-    },
+    answeredNow: answerReached,
     saidDown: () => {
       saidDown = true;
     },
