@@ -1,11 +1,25 @@
 import { availableParallelism } from "node:os";
 import { configDefaults, defineConfig } from "vitest/config";
+import { TIMING_LANES } from "./test/support/timing-lanes.ts";
 
 /**
  * Tests that assert wall-clock time on real sockets (a first byte within 100 ms, a failover gap) or run the
  * network lab: machine load from files running beside them would fail them, not the service.
  */
 const timing = ["test/**/*.timing.test.ts", "test/lab/**/*.test.ts"];
+
+/**
+ * The timing files of one lane (test/support/timing-lanes.ts) when DISTRIBUTARY_TIMING_LANE names it, as
+ * scripts/test.sh runs them: `labs` and `light` side by side, then `alone`. Unset: every timing file.
+ */
+const timingFiles = (lane: string | undefined) => {
+  const exclude = configDefaults.exclude;
+  if (lane === undefined || lane === "") return { include: timing, exclude };
+  if (lane === "alone")
+    return { include: timing, exclude: [...exclude, ...TIMING_LANES.labs, ...TIMING_LANES.light] };
+  if (lane === "labs" || lane === "light") return { include: [...TIMING_LANES[lane]], exclude };
+  throw new Error(`DISTRIBUTARY_TIMING_LANE is "${lane}": the lanes are labs, light and alone`);
+};
 
 export default defineConfig({
   test: {
@@ -26,8 +40,15 @@ export default defineConfig({
           exclude: [...configDefaults.exclude, ...timing],
         },
       },
-      // After the others (groupOrder); scripts/test.sh also runs it on its own, one file at a time.
-      { extends: true, test: { name: "timing", include: timing, sequence: { groupOrder: 1 } } },
+      // After the others (groupOrder); scripts/test.sh runs it on its own, one file at a time per lane.
+      {
+        extends: true,
+        test: {
+          name: "timing",
+          ...timingFiles(process.env.DISTRIBUTARY_TIMING_LANE),
+          sequence: { groupOrder: 1 },
+        },
+      },
     ],
   },
 });

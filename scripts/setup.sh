@@ -64,7 +64,7 @@ if $for_tests; then
   need_cmd nft nftables
   # test/lab/ssm.test.ts: the router of source-specific joins forwards with the kernel's multicast routes.
   need_cmd smcrouted smcroute
-  # test/lab/container.test.ts: the image built and run by podman (with runc) on a debootstrap base.
+  # test/ops/container.test.ts: the image built and run by podman (with runc) on a debootstrap base.
   need_cmd podman podman
   need_cmd runc runc
   need_cmd debootstrap debootstrap

@@ -24,22 +24,25 @@ check "format and lint (biome)" biome check --error-on-warnings .
 check "types (tsc)" tsc --noEmit -p tsconfig.json
 check "dependency rules (dependency-cruiser)" depcruise src views test load-tests bin --config .dependency-cruiser.cjs
 
-# Vitest twice: the main project, files in parallel (three at least); then the timing project (wall-clock
-# assertions on real sockets, the network lab) alone and one file at a time, so the load of the first run
-# cannot fail it. Each run's JSON results are added to the counts, and its wall time printed.
+# Vitest: the main project, files in parallel (three at least); then the timing project (wall-clock
+# assertions on real sockets, the network lab) after it, so the load of the first run cannot fail it: its two
+# lanes side by side, one file of each at a time, then its other files alone, one at a time
+# (test/support/timing-lanes.ts says which files may run beside another, and why). Each run's JSON results
+# go to $counts ("passed failed", a line a run) and are added up at the end; its wall time is printed.
+counts="$(mktemp)"
 vitest_project() {
-  local project="$1"
-  shift
+  local label="$1" project="$2"
+  shift 2
   local results started
   results="$(mktemp)"
   started=$SECONDS
-  echo "── vitest: $project"
+  echo "── vitest: $label"
   vitest run --project "$project" --passWithNoTests --reporter=default --reporter=json --outputFile="$results" \
     --reporter=./test/support/durations-reporter.ts "$@"
   local vitest_status=$?
-  echo "── vitest: $project took $((SECONDS - started)) s"
-  local counts vp vf
-  if counts="$(node -e '
+  echo "── vitest: $label took $((SECONDS - started)) s"
+  local run_counts vp vf
+  if run_counts="$(node -e '
     const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
     // A file that fails to load has no failed assertions of its own: count it as one failure.
     const brokenFiles = r.testResults.filter(
@@ -57,18 +60,29 @@ vitest_project() {
     require("node:fs").appendFileSync(process.argv[2], lines.map((l) => l.slice(0, 400) + "\n").join(""));
     console.log(r.numPassedTests, r.numFailedTests + brokenFiles);
   ' "$results" "$failures" 2>/dev/null)"; then
-    read -r vp vf <<<"$counts"
-    passed=$((passed + vp))
-    failed=$((failed + vf))
-    [ "$vitest_status" -ne 0 ] && [ "$vf" -eq 0 ] && failed=$((failed + 1))
+    read -r vp vf <<<"$run_counts"
+    [ "$vitest_status" -ne 0 ] && [ "$vf" -eq 0 ] && vf=1
+    echo "$vp $vf" >>"$counts"
   else
-    echo "✗ vitest ($project) produced no results" | tee -a "$failures"
-    failed=$((failed + 1))
+    echo "✗ vitest ($label) produced no results" | tee -a "$failures"
+    echo "0 1" >>"$counts"
   fi
   rm -f "$results"
 }
-vitest_project main "$@"
-vitest_project timing --no-file-parallelism "$@"
+vitest_project main main "$@"
+# The lane "light" prints when both lanes have ended, after the lane "labs".
+light_log="$(mktemp)"
+DISTRIBUTARY_TIMING_LANE=light vitest_project "timing, lane light" timing --no-file-parallelism "$@" >"$light_log" 2>&1 &
+DISTRIBUTARY_TIMING_LANE=labs vitest_project "timing, lane labs (beside lane light)" timing --no-file-parallelism "$@"
+wait
+cat "$light_log"
+rm -f "$light_log"
+DISTRIBUTARY_TIMING_LANE=alone vitest_project "timing, files alone" timing --no-file-parallelism "$@"
+while read -r vp vf; do
+  passed=$((passed + vp))
+  failed=$((failed + vf))
+done <"$counts"
+rm -f "$counts"
 
 # Where the time went: the 15 slowest files of both runs (the timing project's run one file at a time). A
 # check of its own: with no duration to report (the reporter not loaded, nothing run) it fails.
