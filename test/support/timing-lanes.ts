@@ -28,11 +28,13 @@ export const TIMING_LANES = {
     "test/schedule/window.timing.test.ts", //  48.8 s, 19.0 CPU s
     "test/schedule/fleet-takeover.timing.test.ts", // 44.5 s, 20.6 CPU s
     "test/lab/rtmp.test.ts", //                41.8 s, 22.7 CPU s
+    "test/lab/rist.test.ts", //                36.8 s, 21.9 CPU s
     "test/schedule/hold.timing.test.ts", //    34.8 s, 13.8 CPU s
     "test/lab/failover.test.ts", //            24.0 s, 13.0 CPU s
     "test/lab/fec.test.ts", //                 23.7 s, 13.4 CPU s
     "test/channel/cue-insert-slate.timing.test.ts", // 23.6 s, 10.5 CPU s
     "test/lab/merge.test.ts", //               23.5 s, 12.9 CPU s
+    "test/lab/multicast.test.ts", //           20.4 s, 12.2 CPU s
     "test/channel/slate-rist.timing.test.ts", // 20.8 s, 10.6 CPU s
   ],
 } as const;
