@@ -15,9 +15,13 @@
  * end of the longest silence as the kernel's receive time of the datagram that ended it), then "latency COUNT
  * P50_US P99_US MAX_US" over every port, then "end" (SIGTERM also exits). SIGUSR2 starts the measurement window
  * again: latency and silences, not the counts. The first SIGHUP opens a span (the load harness's rebalance), the
- * second closes it: each line then ends with "marked_longest_us marked_end_us", the longest silence on the port
- * that began before the span closed and ended after it opened (a silence under way at either end counted
- * whole, once it has ended). With -t FILE, the
+ * second closes it: each line then ends with "marked_longest_us marked_end_us marked_added_us": the longest
+ * silence on the port that began before the span closed and ended after it opened (a silence under way at
+ * either end counted whole, once it has ended), when it ended, and the longest silence the forwarding added in
+ * that span: how much later (receive time less send stamp) the stream came after a silence than before it,
+ * from the nearest stamped datagrams on either side, at most the silence itself. A stall of the generator,
+ * which its outputs cannot but repeat, adds nothing; a stall of the forwarding adds itself whole. A silence
+ * with no stamped datagram before it, or none after it by the report, is counted whole. With -t FILE, the
  * arrival time of every datagram on the first port is written to FILE on exit, one per line (ns,
  * CLOCK_REALTIME): the kernel's receive timestamp (SO_TIMESTAMPNS), so that neither this program's nor the
  * benchmark's scheduling delays count as the service's latency.
@@ -60,7 +64,10 @@ typedef struct {
   unsigned long long datagrams, bytes, packets, cc_errors, cues, stamps, last_ns, longest_ns, longest_end_ns;
   unsigned long long media, psi, nulls;
   /* the span between the first and the second SIGHUP (0: not opened, not closed) */
-  unsigned long long marked_ns, mark_closed_ns, marked_longest_ns, marked_end_ns;
+  unsigned long long marked_ns, mark_closed_ns, marked_longest_ns, marked_end_ns, marked_added_ns;
+  /* the latency of the last stamped datagram (-1: none yet); a silence in the span awaiting the next stamp
+     (0: none), and the latency before it */
+  long long last_latency_ns, pending_silence_ns, pending_before_ns;
   uint64_t digest, media_digest;
   int pids;
   unsigned short pid[MAX_PIDS];
@@ -93,7 +100,9 @@ static int is_psi(const Port *port, int pid) {
 static unsigned int histogram[BUCKETS];
 static unsigned long long latencies, latency_max;
 
-static void count_ts(Port *port, const unsigned char *data, int length, unsigned long long received_ns) {
+/* Counts a datagram's TS packets; returns its latency (receive time less send stamp; -1: no stamp). */
+static long long count_ts(Port *port, const unsigned char *data, int length, unsigned long long received_ns) {
+  long long stamp_latency = -1;
   int at = 0;
   if (length >= 12 + 188 && (data[0] & 0xc0) == 0x80 && data[12] == 0x47) at = 12 + 4 * (data[0] & 0x0f);
   int stamped = 0;
@@ -152,9 +161,16 @@ static void count_ts(Port *port, const unsigned char *data, int length, unsigned
         histogram[bucket < BUCKETS ? bucket : BUCKETS - 1]++;
         latencies++;
         if (latency > latency_max) latency_max = latency;
+        stamp_latency = (long long)latency;
       }
     }
   }
+  return stamp_latency;
+}
+
+/* A silence the forwarding added in the span, kept if the longest. */
+static void add_silence(Port *port, unsigned long long added) {
+  if (added > port->marked_added_ns) port->marked_added_ns = added;
 }
 
 static double percentile_us(double p) {
@@ -179,7 +195,11 @@ static void print_report(const Port *counts, const int *ports, int count) {
     printf("%d %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %016llx %016llx %llu", ports[i], p->datagrams,
            p->bytes, p->packets, p->cc_errors, p->cues, p->stamps, p->longest_ns / 1000, p->media, p->psi, p->nulls,
            (unsigned long long)p->digest, (unsigned long long)p->media_digest, p->longest_end_ns / 1000);
-    if (p->marked_ns > 0) printf(" %llu %llu", p->marked_longest_ns / 1000, p->marked_end_ns / 1000);
+    if (p->marked_ns > 0)
+      printf(" %llu %llu %llu", p->marked_longest_ns / 1000, p->marked_end_ns / 1000,
+             (p->marked_added_ns > (unsigned long long)p->pending_silence_ns ? p->marked_added_ns
+                                                                              : (unsigned long long)p->pending_silence_ns) /
+                 1000);
     printf("\n");
   }
   printf("latency %llu %.1f %.1f %.1f\n", latencies, percentile_us(0.5), percentile_us(0.99),
@@ -224,15 +244,29 @@ static void read_port(int i) {
         port->longest_ns = received_ns - port->last_ns;
         port->longest_end_ns = received_ns;
       }
+      port->bytes += messages[b].msg_len;
       if (port->marked_ns > 0 && port->last_ns > 0 && received_ns > port->marked_ns &&
-          (port->mark_closed_ns == 0 || port->last_ns < port->mark_closed_ns) && received_ns > port->last_ns &&
-          received_ns - port->last_ns > port->marked_longest_ns) {
-        port->marked_longest_ns = received_ns - port->last_ns;
-        port->marked_end_ns = received_ns;
+          (port->mark_closed_ns == 0 || port->last_ns < port->mark_closed_ns) && received_ns > port->last_ns) {
+        unsigned long long silence = received_ns - port->last_ns;
+        if (silence > port->marked_longest_ns) {
+          port->marked_longest_ns = silence;
+          port->marked_end_ns = received_ns;
+        }
+        /* one silence awaits its stamp at a time: one still waiting is counted whole */
+        add_silence(port, (unsigned long long)port->pending_silence_ns);
+        port->pending_silence_ns = (long long)silence;
+        port->pending_before_ns = port->last_latency_ns;
       }
       if (received_ns > 0) port->last_ns = received_ns;
-      port->bytes += messages[b].msg_len;
-      count_ts(port, (const unsigned char *)buffers[b], (int)messages[b].msg_len, received_ns);
+      long long latency = count_ts(port, (const unsigned char *)buffers[b], (int)messages[b].msg_len, received_ns);
+      if (latency >= 0) {
+        if (port->pending_silence_ns > 0) {
+          long long later = port->pending_before_ns < 0 ? port->pending_silence_ns : latency - port->pending_before_ns;
+          add_silence(port, (unsigned long long)(later < 0 ? 0 : later > port->pending_silence_ns ? port->pending_silence_ns : later));
+          port->pending_silence_ns = 0;
+        }
+        port->last_latency_ns = latency;
+      }
     }
     if (got < BATCH) break;
   }
@@ -246,6 +280,7 @@ int main(int argc, char **argv) {
   int epoll = epoll_create1(0);
   for (int i = 0; i < count; i++) {
     ports[i] = atoi(argv[first + i]);
+    counts[i].last_latency_ns = -1;
     fds[i] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     int size = 4 << 20;
     setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
@@ -282,7 +317,8 @@ int main(int argc, char **argv) {
         Port *p = &counts[i];
         if (p->marked_ns == 0 || p->mark_closed_ns > 0) {
           p->marked_ns = at;
-          p->mark_closed_ns = p->marked_longest_ns = p->marked_end_ns = 0;
+          p->mark_closed_ns = p->marked_longest_ns = p->marked_end_ns = p->marked_added_ns = 0;
+          p->pending_silence_ns = 0;
         } else p->mark_closed_ns = at;
       }
     }

@@ -108,9 +108,14 @@ interface PortCounts {
   readonly longestSilenceEndUs: number;
   /**
    * Once `mark` opened a span (the rebalance's; a second `mark` closes it): the longest silence that overlapped
-   * it, and when that ended (µs since the epoch); null without a mark.
+   * it, when that ended (µs since the epoch), and the longest the forwarding added in it (a silence less the
+   * input's own, from the send stamps: udp-sink.c); null without a mark.
    */
-  readonly marked: { readonly longestSilenceUs: number; readonly endUs: number } | null;
+  readonly marked: {
+    readonly longestSilenceUs: number;
+    readonly endUs: number;
+    readonly addedUs: number;
+  } | null;
   /** packets on the media PIDs (all but PSI, SI and null packets), on the PSI and SI PIDs, and null packets */
   readonly media: number;
   readonly psi: number;
@@ -151,7 +156,9 @@ const parseSink = (text: string): SinkReport => {
         mediaDigest: fields[12] ?? "",
         longestSilenceEndUs: Number(fields[13] ?? 0),
         marked:
-          fields.length >= 16 ? { longestSilenceUs: Number(fields[14]), endUs: Number(fields[15]) } : null,
+          fields.length >= 17
+            ? { longestSilenceUs: Number(fields[14]), endUs: Number(fields[15]), addedUs: Number(fields[16]) }
+            : null,
       });
     }
   }

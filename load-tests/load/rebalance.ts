@@ -46,6 +46,8 @@ export interface Rebalance {
     readonly channel: number | null;
     readonly moved: boolean;
     readonly ms: number;
+    /** the longest silence the forwarding added (the input's own silence between the same datagrams taken off) */
+    readonly addedMs: number;
     /** when it ended: the kernel's receive time of the datagram that ended it (ms since the epoch), or null */
     readonly endedAtMs: number | null;
   }>;
@@ -150,6 +152,7 @@ export const withSilences = (r: Rebalance, report: SinkReport): Rebalance => {
         // its sockets full of what came before): no figure, not 0.
         ms:
           port.marked === null || port.marked.endUs === 0 ? Number.NaN : port.marked.longestSilenceUs / 1000,
+        addedMs: port.marked === null || port.marked.endUs === 0 ? Number.NaN : port.marked.addedUs / 1000,
         endedAtMs: port.marked === null || port.marked.endUs === 0 ? null : port.marked.endUs / 1000,
       };
     }),
@@ -196,6 +199,15 @@ export const rebalanceFigures = (r: Rebalance, windowSeconds: number) => {
       all: spread(read.map((s) => s.ms)),
       moved: spread(read.filter((s) => s.moved).map((s) => s.ms)),
       stayed: spread(read.filter((s) => !s.moved).map((s) => s.ms)),
+    },
+    /**
+     * each output's longest silence less what its input was silent between the same two datagrams (the
+     * generator's send stamps): what the forwarding added, a stall of the generator taken off
+     */
+    added_silence_ms: {
+      all: spread(read.map((s) => s.addedMs)),
+      moved: spread(read.filter((s) => s.moved).map((s) => s.addedMs)),
+      stayed: spread(read.filter((s) => !s.moved).map((s) => s.addedMs)),
     },
     /** how many outputs' longest silence ended within SAME_MOMENT_MS of the longest one's (null: unknown) */
     ended_with_the_longest: endedWithLongest,
