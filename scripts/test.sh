@@ -84,8 +84,8 @@ while read -r vp vf; do
 done <"$counts"
 rm -f "$counts"
 
-# Where the time went: the 15 slowest files of both runs (the timing project's run one file at a time). A
-# check of its own: with no duration to report (the reporter not loaded, nothing run) it fails.
+# Where the time went: the 15 slowest files of every Vitest run above (a timing file's time as its lane ran
+# it). A check of its own: with no duration to report (the reporter not loaded, nothing run) it fails.
 check "slowest test files (durations reporter)" node test/support/durations-reporter.ts "$DISTRIBUTARY_TEST_DURATIONS" 15
 rm -f "$DISTRIBUTARY_TEST_DURATIONS"
 
