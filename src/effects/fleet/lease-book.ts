@@ -17,6 +17,18 @@ export interface Known {
   readonly readAt: number;
 }
 
+/** A node whose heartbeat is older than this is down (the Nodes page says so). */
+export const DOWN_AFTER_MS = 30_000;
+
+/**
+ * How old a node's heartbeat may be for it to be a peer this node asks and probes: until it is down, and at
+ * least three lease times. Not only the nodes that beat within a few lease times: one back from a cut of
+ * longer than that beats again a round later, and this node, cut off itself before it read that beat, would
+ * have taken the fleet for empty and kept sending as isolated while that peer took its leases (two senders
+ * for 213 ms in test/lab/fleet-partition, after an 8.6 s cut with a 3 s lease).
+ */
+export const peerWindowMs = (ttl: number) => Math.max(3 * ttl, DOWN_AFTER_MS);
+
 export const makeLeaseBook = (me: string, ttl: number, clock: FleetClock) => {
   const known = new Map<string, Known>();
   let nodes: ReadonlyArray<NodeRow> = [];
@@ -58,7 +70,7 @@ export const makeLeaseBook = (me: string, ttl: number, clock: FleetClock) => {
     // Drained is out of service on purpose: stopped afterwards (maintenance, an upgrade), it is not down.
     if (node.draining && holds === 0) return "drained";
     if (node.id !== me) {
-      if (node.heartbeatAgeMs > 30_000) return "down";
+      if (node.heartbeatAgeMs > DOWN_AFTER_MS) return "down";
       if (!reachable) return "unreachable";
     }
     if (node.draining) return holds > 0 ? "draining" : "drained";
@@ -75,7 +87,7 @@ export const makeLeaseBook = (me: string, ttl: number, clock: FleetClock) => {
     lastHolder: (channel: string) => lastHolder.get(channel) ?? null,
     nodes: () => nodes,
     node: (id: string) => nodeSeen.get(id)?.node,
-    /** Nodes that beat within three lease times, but this one: the peers it may ask. */
+    /** Nodes that beat within `peerWindowMs`, but this one: the peers it asks and probes. */
     peers: () => peers,
     /** Nodes that beat within a lease time: the ones that may take a lease (the same array until it changes). */
     live: () => live,
@@ -92,14 +104,14 @@ export const makeLeaseBook = (me: string, ttl: number, clock: FleetClock) => {
       const shape = rows
         .map(
           (node) =>
-            `${node.id} ${node.url} ${node.bootId} ${node.draining} ${Math.min(4, Math.floor(node.heartbeatAgeMs / ttl))} ${node.heartbeatAgeMs > 30_000}`,
+            `${node.id} ${node.url} ${node.bootId} ${node.draining} ${Math.min(4, Math.floor(node.heartbeatAgeMs / ttl))} ${node.heartbeatAgeMs > DOWN_AFTER_MS}`,
         )
         .join("\n");
       if (shape !== nodesShape) {
         nodesShape = shape;
         version += 1;
         live = rows.filter((node) => node.heartbeatAgeMs < ttl);
-        peers = rows.filter((node) => node.id !== me && node.heartbeatAgeMs < 3 * ttl);
+        peers = rows.filter((node) => node.id !== me && node.heartbeatAgeMs < peerWindowMs(ttl));
       }
     },
     /** Lease rows read by a statement sent at `readAt`. */
