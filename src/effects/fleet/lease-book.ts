@@ -18,7 +18,7 @@ export interface Known {
 }
 
 /** A node whose heartbeat is older than this is down (the Nodes page says so). */
-export const DOWN_AFTER_MS = 30_000;
+const DOWN_AFTER_MS = 30_000;
 
 /**
  * How old a node's heartbeat may be for it to be a peer this node asks and probes: until it is down, and at
@@ -27,7 +27,7 @@ export const DOWN_AFTER_MS = 30_000;
  * have taken the fleet for empty and kept sending as isolated while that peer took its leases (two senders
  * for 213 ms in test/lab/fleet-partition, after an 8.6 s cut with a 3 s lease).
  */
-export const peerWindowMs = (ttl: number) => Math.max(3 * ttl, DOWN_AFTER_MS);
+const peerWindowMs = (ttl: number) => Math.max(3 * ttl, DOWN_AFTER_MS);
 
 export const makeLeaseBook = (me: string, ttl: number, clock: FleetClock) => {
   const known = new Map<string, Known>();
