@@ -24,7 +24,8 @@ check "format and lint (biome)" biome check --error-on-warnings .
 check "types (tsc)" tsc --noEmit -p tsconfig.json
 check "dependency rules (dependency-cruiser)" depcruise src views test load-tests bin --config .dependency-cruiser.cjs
 
-# Vitest: the main project, files in parallel (three at least); then the timing project (wall-clock
+# Vitest: the main project, files in parallel (three at least), beside its few files that keep a process of
+# their own; then the timing project (wall-clock
 # assertions on real sockets, the network lab) after it, so the load of the first run cannot fail it: its two
 # lanes side by side, one file of each at a time, then its other files alone, one at a time
 # (test/support/timing-lanes.ts says which files may run beside another, and why). Each run's JSON results
@@ -69,7 +70,15 @@ vitest_project() {
   fi
   rm -f "$results"
 }
-vitest_project main main "$@"
+# The main files share three worker processes (--isolate=false; minWorkers as many, or Vitest 3.2's pool ends
+# an idle one with a task still on it: "Terminating worker thread"), beside main-alone, one file at a time in a
+# process of its own (vitest.config.ts says which and why); its log prints after the main one.
+alone_log="$(mktemp)"
+vitest_project "main, files alone" main-alone --maxWorkers=1 "$@" >"$alone_log" 2>&1 &
+vitest_project main main --isolate=false --minWorkers=3 "$@"
+wait
+cat "$alone_log"
+rm -f "$alone_log"
 # The lane "light" prints when both lanes have ended, after the lane "labs".
 light_log="$(mktemp)"
 DISTRIBUTARY_TIMING_LANE=light vitest_project "timing, lane light" timing --no-file-parallelism "$@" >"$light_log" 2>&1 &
