@@ -25,9 +25,9 @@ check "types (tsc)" tsc --noEmit -p tsconfig.json
 check "dependency rules (dependency-cruiser)" depcruise src views test load-tests bin --config .dependency-cruiser.cjs
 
 # Vitest: the main project, files in parallel (three at least), beside its few files that keep a process of
-# their own; then the timing project (wall-clock
-# assertions on real sockets, the network lab) after it, so the load of the first run cannot fail it: its two
-# lanes side by side, one file of each at a time, then its other files alone, one at a time
+# their own; then the timing project (wall-clock assertions on real sockets, the network lab) after it, so the
+# load of the first run cannot fail it: its two lanes side by side, one file of each at a time, then its other
+# files alone, one at a time
 # (test/support/timing-lanes.ts says which files may run beside another, and why). Each run's JSON results
 # go to $counts ("passed failed", a line a run) and are added up at the end; its wall time is printed.
 counts="$(mktemp)"
