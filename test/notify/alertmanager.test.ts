@@ -89,7 +89,13 @@ beforeAll(async () => {
   );
 }, 30_000);
 afterAll(async () => {
-  alertmanager?.kill("SIGTERM");
+  // Waited for: a SIGTERM alone left it running after the file (test/support/file-leftovers.ts named it).
+  const running = alertmanager;
+  if (running !== undefined && running.exitCode === null && running.signalCode === null) {
+    const exited = new Promise((resolve) => running.once("exit", resolve));
+    running.kill("SIGTERM");
+    await exited;
+  }
   await receiver?.close();
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
