@@ -9,7 +9,8 @@
  * callers is refused there with SRT's reject code (SRT_REJX_*), which the caller's libsrt reports; a known one
  * gets its route's passphrase and latency set on its socket, and libsrt then checks the caller's key. A caller
  * whose key does not match never reaches srt_accept: its socket closes at once, which is how a wrong passphrase
- * is told (libsrt gives no reason for a socket it dropped). Each refusal goes to the route's owner, or, for a
+ * is told (libsrt gives no reason for a socket it dropped), unless another caller has taken the route by then:
+ * that one is told as busy, since a caller whose handshake timed out closes the same way. Each refusal goes to the route's owner, or, for a
  * name no route has, to the port's `unrouted` listeners (a node-level event: no channel owns it). Nothing of it
  * holds a passphrase; the stream id is shown masked (domain/url/srt.ts).
  *
@@ -162,6 +163,14 @@ const makeHub = (lib: LibSrt, place: SrtListenerPlace, key: string): Hub => {
       }
       hub.pending.delete(caller);
       const { route } = entry;
+      if (route.full()) {
+        // Let through while the stream id was free, dropped once another caller had taken it (on a loaded
+        // machine, often the same caller calling again after its first handshake timed out on its side):
+        // libsrt keeps no reason for a socket it closed, so what is known is said, not a wrong passphrase.
+        const why = "another caller took this stream id while its handshake was under way";
+        route.refused(srtRefusal(hub.port, entry.caller, entry.streamId, "busy", SRT_REJX.CONFLICT, why));
+        continue;
+      }
       const code = route.passphrase === null ? SRT_REJ.UNSECURE : SRT_REJ.BADSECRET;
       const why =
         route.passphrase === null
