@@ -157,7 +157,9 @@ const makeHub = (lib: LibSrt, place: SrtListenerPlace, key: string): Hub => {
     const now = Date.now();
     for (const [caller, entry] of hub.pending) {
       const state = lib.state(caller);
-      if (state === SRTS.CONNECTED || state === SRTS.CONNECTING) {
+      // Dropped means broken, closing, closed or gone. Before that a socket may still be as the callback left
+      // it (libsrt's receive thread, held off the CPU, has not gone on with the handshake yet).
+      if (state < SRTS.BROKEN) {
         if (now - entry.since > PENDING_MAX_MS) hub.pending.delete(caller);
         continue;
       }
