@@ -10,9 +10,9 @@
  * gets its route's passphrase and latency set on its socket, and libsrt then checks the caller's key. A caller
  * whose key does not match never reaches srt_accept: its socket closes at once, which is how a wrong passphrase
  * is told (libsrt gives no reason for a socket it dropped), unless another caller has taken the route by then:
- * that one is told as busy, since a caller whose handshake timed out closes the same way. Each refusal goes to the route's owner, or, for a
- * name no route has, to the port's `unrouted` listeners (a node-level event: no channel owns it). Nothing of it
- * holds a passphrase; the stream id is shown masked (domain/url/srt.ts).
+ * that one is told as busy, since a caller whose handshake timed out closes the same way. Each refusal goes to
+ * the route's owner, or, for a name no route has, to the port's `unrouted` listeners (a node-level event: no
+ * channel owns it). Nothing of it holds a passphrase; the stream id is shown masked (domain/url/srt.ts).
  *
  * The callback runs on this thread while libsrt's receive thread for the port waits holding that port's
  * listener lock and nothing else; nothing this thread calls of libsrt takes that lock except srt_listen on the
