@@ -5,7 +5,7 @@
  */
 import { Redacted } from "effect";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { layerPostgres } from "../../src/effects/config/postgres/layer.ts";
+import { DATABASE_START_WAIT_MS, layerPostgres } from "../../src/effects/config/postgres/layer.ts";
 import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
 
@@ -17,10 +17,16 @@ afterAll(() => pg?.close());
 beforeEach(() => pg.dropAndCreate());
 
 const apps: TestApp[] = [];
+// A node starts as the service does (src/http/server.ts): a first connection that times out on a loaded machine
+// is tried again, not a failed start.
 const node = async (id: string) => {
-  const app = await makeTestApp(layerPostgres(Redacted.make(pg.url)), undefined, {
-    DISTRIBUTARY_NODE_ID: id,
-  });
+  const app = await makeTestApp(
+    layerPostgres(Redacted.make(pg.url), { waitMs: DATABASE_START_WAIT_MS }),
+    undefined,
+    {
+      DISTRIBUTARY_NODE_ID: id,
+    },
+  );
   apps.push(app);
   return app;
 };
