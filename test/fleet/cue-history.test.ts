@@ -4,13 +4,11 @@
  * keeps each channel's last 100.
  */
 import { createSocket } from "node:dgram";
-import { Redacted } from "effect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { encodeSection } from "../../src/core/scte35/index.ts";
-import { layerPostgres } from "../../src/effects/config/postgres/layer.ts";
 import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { immediateSpliceOut } from "../support/cues.ts";
-import { type Postgres, startPostgres } from "../support/postgres.ts";
+import { nodeStore, type Postgres, startPostgres } from "../support/postgres.ts";
 import { chunkTs } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
@@ -25,8 +23,7 @@ afterEach(async () => {
 });
 afterAll(() => pg?.close());
 
-const start = () =>
-  makeTestApp(layerPostgres(Redacted.make(pg.url)), undefined, { DISTRIBUTARY_NODE_ID: "a" });
+const start = () => makeTestApp(nodeStore(pg.url), undefined, { DISTRIBUTARY_NODE_ID: "a" });
 const cuesOf = async (test: TestApp, id: string) =>
   (await json(await test.request(`/api/channels/${id}/cues`))).cues as ReadonlyArray<{
     section_base64: string;

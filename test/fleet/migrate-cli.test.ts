@@ -6,14 +6,12 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redacted } from "effect";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { layerPostgres } from "../../src/effects/config/postgres/layer.ts";
 import { LATEST_VERSION } from "../../src/effects/config/postgres/migrations.ts";
 import { layerFile } from "../../src/effects/config/store.ts";
 import { freeUdpPort, json, makeTestApp } from "../support/app.ts";
-import { type Postgres, startPostgres } from "../support/postgres.ts";
+import { nodeStore, type Postgres, startPostgres } from "../support/postgres.ts";
 import { bin } from "../support/service.ts";
 
 let pg: Postgres;
@@ -84,7 +82,7 @@ describe("distributary migrate", () => {
     ]);
 
     // A node on the database lists the channels, and the one-box token lets its holder in.
-    const node = await makeTestApp(layerPostgres(Redacted.make(pg.url)), undefined, {
+    const node = await makeTestApp(nodeStore(pg.url), undefined, {
       DISTRIBUTARY_NODE_ID: "a",
     });
     try {

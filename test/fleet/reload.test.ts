@@ -4,18 +4,17 @@
  * what node a did. Nodes without an admin of their own that start together on an empty store make one first
  * admin between them.
  */
-import { ConfigProvider, Effect, Layer, ManagedRuntime, Option, Redacted, Stream } from "effect";
+import { ConfigProvider, Effect, Layer, ManagedRuntime, Option, Stream } from "effect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ConfigState } from "../../src/effects/config/config-state.ts";
 import { auditTrail } from "../../src/effects/config/postgres/audit.ts";
 import { Database } from "../../src/effects/config/postgres/database.ts";
-import { layerPostgres } from "../../src/effects/config/postgres/layer.ts";
 import { holdSecretsOf, maskKnownSecrets } from "../../src/effects/config/secrets.ts";
 import { StoreChanges } from "../../src/effects/config/store-changes.ts";
 import { Auth } from "../../src/effects/control/auth.ts";
 import { EventBus } from "../../src/effects/events/event-bus.ts";
 import { ADMIN_TOKEN, eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
-import { type Postgres, startPostgres } from "../support/postgres.ts";
+import { nodeStore, type Postgres, startPostgres } from "../support/postgres.ts";
 
 let pg: Postgres;
 beforeAll(async () => {
@@ -29,7 +28,7 @@ const apps: TestApp[] = [];
 const node = (id: string, adminToken: string | null = ADMIN_TOKEN) => {
   const runtime = ManagedRuntime.make(
     Layer.mergeAll(ConfigState.Default, Auth.Default).pipe(
-      Layer.provideMerge(Layer.merge(EventBus.Default, layerPostgres(Redacted.make(pg.url)))),
+      Layer.provideMerge(Layer.merge(EventBus.Default, nodeStore(pg.url))),
       Layer.provide(
         Layer.setConfigProvider(
           ConfigProvider.fromMap(
@@ -64,7 +63,7 @@ describe("reload", () => {
         ),
       ).pipe(Effect.timeout("10 seconds")),
     );
-    const a = await makeTestApp(layerPostgres(Redacted.make(pg.url)), undefined, {
+    const a = await makeTestApp(nodeStore(pg.url), undefined, {
       DISTRIBUTARY_NODE_ID: "a",
     });
     apps.push(a);
@@ -122,7 +121,7 @@ describe("reload", () => {
 
   it("makes one first admin when nodes without the variable start together on an empty store", async () => {
     await pg.dropAndCreate();
-    const schema = ManagedRuntime.make(layerPostgres(Redacted.make(pg.url), { node: null }));
+    const schema = ManagedRuntime.make(nodeStore(pg.url, { node: null }));
     await schema.runPromise(Effect.void);
     await schema.dispose();
     // Both nodes read the empty token list; neither may write until both have: the race, every time.

@@ -1,13 +1,6 @@
-/**
- * The API over the PostgreSQL store: changes land as rows with audit rows naming the token, a restart reads
- * them back, a stale node's change is a 409, and while the database is down a change is a 503 in words and
- * reads keep working.
- */
-import { Redacted } from "effect";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { DATABASE_START_WAIT_MS, layerPostgres } from "../../src/effects/config/postgres/layer.ts";
 import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
-import { type Postgres, startPostgres } from "../support/postgres.ts";
+import { nodeStore, type Postgres, startPostgres } from "../support/postgres.ts";
 
 let pg: Postgres;
 beforeAll(async () => {
@@ -17,16 +10,10 @@ afterAll(() => pg?.close());
 beforeEach(() => pg.dropAndCreate());
 
 const apps: TestApp[] = [];
-// A node starts as the service does (src/http/server.ts): a first connection that times out on a loaded machine
-// is tried again, not a failed start.
 const node = async (id: string) => {
-  const app = await makeTestApp(
-    layerPostgres(Redacted.make(pg.url), { waitMs: DATABASE_START_WAIT_MS }),
-    undefined,
-    {
-      DISTRIBUTARY_NODE_ID: id,
-    },
-  );
+  const app = await makeTestApp(nodeStore(pg.url), undefined, {
+    DISTRIBUTARY_NODE_ID: id,
+  });
   apps.push(app);
   return app;
 };

@@ -3,14 +3,13 @@
  * changed rows written, a stale node refused instead of undoing another's change (or another's new row), audit
  * rows and NOTIFY in the write's own transaction, and an outage that refuses a write whole.
  */
-import { ConfigProvider, Effect, Exit, Layer, ManagedRuntime, Option, Redacted, Stream } from "effect";
+import { ConfigProvider, Effect, Exit, Layer, ManagedRuntime, Option, Stream } from "effect";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Database } from "../../src/effects/config/postgres/database.ts";
-import { layerPostgres } from "../../src/effects/config/postgres/layer.ts";
 import { DocumentStore } from "../../src/effects/config/store.ts";
 import { StoreChanges } from "../../src/effects/config/store-changes.ts";
 import { eventually } from "../support/app.ts";
-import { type Postgres, startPostgres } from "../support/postgres.ts";
+import { nodeStore, type Postgres, startPostgres } from "../support/postgres.ts";
 
 let pg: Postgres;
 beforeAll(async () => {
@@ -22,7 +21,7 @@ type Node = ManagedRuntime.ManagedRuntime<Database | DocumentStore | StoreChange
 const nodes: Node[] = [];
 const node = (id: string): Node => {
   const runtime = ManagedRuntime.make(
-    layerPostgres(Redacted.make(pg.url)).pipe(
+    nodeStore(pg.url).pipe(
       Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["DISTRIBUTARY_NODE_ID", id]])))),
     ),
   );

@@ -8,16 +8,15 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Effect, Exit, Layer, Redacted, Scope } from "effect";
+import { Effect, Exit, Layer, Scope } from "effect";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeSection } from "../../src/core/scte35/index.ts";
-import { layerPostgres } from "../../src/effects/config/postgres/layer.ts";
 import { layerFile } from "../../src/effects/config/store.ts";
 import { ADMIN_TOKEN, eventually, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { launchChromium, login, newContext, screenshot } from "../support/browser.ts";
 import { immediateSpliceOut, spliceInsertSection } from "../support/cues.ts";
-import { type Postgres, startPostgres } from "../support/postgres.ts";
+import { nodeStore, type Postgres, startPostgres } from "../support/postgres.ts";
 import { bframeStream, videoPes, withCues } from "../support/rtmp-media.ts";
 import { testReceiver } from "../support/rtmp-peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
@@ -79,7 +78,7 @@ const STORES = {
   },
   "the fleet's cues table": {
     start: () =>
-      makeTestApp(layerPostgres(Redacted.make(pg.url)), Layer.empty, {
+      makeTestApp(nodeStore(pg.url), Layer.empty, {
         DISTRIBUTARY_WORKERS: "1",
         DISTRIBUTARY_NODE_ID: "a",
       }),

@@ -68,6 +68,8 @@ let output = "";
 /** What the first test leaves running for the second: the channel's sinks and input. */
 let sinks: Sinks;
 let inputPort = 0;
+/** The first test's input, sent to its end whether the test passed or not: the second sends only after it. */
+let firstSending: Promise<unknown> = Promise.resolve();
 
 /** A copy of the tree whose src/version.ts is `versionTs`: another commit's code, sharing the build. */
 const release = async (name: string, versionTs: string) => {
@@ -225,6 +227,7 @@ describe("upgrade on one box", () => {
     inputPort = await freeUdpPort();
     const channelId = await createChannel(inputPort, sinks);
     const sending = paced(inputPort, source, 0);
+    firstSending = sending.catch(() => undefined);
     const startedAt = performance.now();
     await eventually(
       "every output to connect (RTMP once the stream's first key frame came)",
@@ -244,14 +247,17 @@ describe("upgrade on one box", () => {
     for (const target of [ROOT, other, ROOT]) {
       // Each upgrade once the last is over and the channel is whole again: every output connected, and the
       // RTMP publish of the process that serves now (one per process) recording media.
+      // What was seen last, said if the wait times out.
+      let seen = "nothing yet";
       await eventually(
         `the channel back on air, every output, after ${upgrades.length} upgrades`,
         async () => {
           const view = (await (await api(`/api/channels/${channelId}`)).json()) as {
-            outputs?: Array<{ state: string }>;
+            outputs?: Array<{ name: string; state: string }>;
           };
           const states = view.outputs?.map((entry) => entry.state) ?? [];
           const recordings = recordingsWatch.entries();
+          seen = `outputs ${view.outputs?.map((entry) => `${entry.name} ${entry.state}`).join(", ")}; ${recordings.length} RTMP recordings, the last ${recordings.at(-1)?.firstMedia == null ? "without" : "with"} media`;
           return states.length === 4 &&
             states.every((state) => state === "connected") &&
             recordings.length === upgrades.length + 1 &&
@@ -260,7 +266,9 @@ describe("upgrade on one box", () => {
             : undefined;
         },
         10_000,
-      );
+      ).catch((error: Error) => {
+        throw new Error(`${error.message} (${seen}); the service's log:\n${output.slice(-3000)}`);
+      });
       await install(target);
       const at = performance.now();
       const result = await upgrade();
@@ -364,6 +372,7 @@ describe("upgrade on one box", () => {
       "hanging",
       'setInterval(() => {}, 1000);\nawait new Promise(() => {});\nexport const version: string = "never";\n',
     );
+    await firstSending;
     const servingBefore = await servingPid();
     const udpBefore = sinks.udp.datagrams.length;
     const rtpBefore = sinks.rtp.datagrams.length;

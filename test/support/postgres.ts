@@ -26,7 +26,9 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redacted } from "effect";
 import pg from "pg";
+import { DATABASE_START_WAIT_MS, layerPostgres } from "../../src/effects/config/postgres/layer.ts";
 
 const binDir = "/usr/lib/postgresql/15/bin";
 const user = "distributary";
@@ -278,3 +280,11 @@ export const startPostgres = async (options: PostgresOptions): Promise<Postgres>
     },
   };
 };
+
+/**
+ * A node's store on the test's database (`url`), started as the service starts it (src/http/server.ts): a first
+ * connection that times out on a loaded machine is tried again, for up to DATABASE_START_WAIT_MS, not a failed
+ * start.
+ */
+export const nodeStore = (url: string, options: { readonly node?: string | null } = {}) =>
+  layerPostgres(Redacted.make(url), { ...options, waitMs: DATABASE_START_WAIT_MS });
