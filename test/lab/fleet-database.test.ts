@@ -38,7 +38,6 @@ describeLab("the fleet's database restarted and down", () => {
 
   it("a PostgreSQL crash and restart, then 35 s down: every output whole, no change of holder, writes 503 in words, reads answered, earlier changes kept", async () => {
     await fleet.startNodes(["a"]);
-    await fleet.startNodes(["b"]);
     const [a, b] = [fleet.node("a"), fleet.node("b")];
     const receiver = await fleet.receiver([7000, 7001, REFERENCE_PORT], true);
     const channels = await createChannels(fleet, a, {
@@ -57,6 +56,9 @@ describeLab("the fleet's database restarted and down", () => {
     try {
       const startedMs = nowMs();
       const before = await awaitHolder(fleet, channels.ids, "a");
+      // b, the standby, starts once a holds every channel: started beside it, b takes a channel that a, slow on a
+      // loaded machine, has not taken within its 1 s head start (leases.ts `shouldTry`).
+      await fleet.startNodes(["b"]);
       await awaitOnAir(receiver, channels.outputPorts, startedMs, { source: a.address, count: 100 });
       const [renamed] = channels.ids;
       const rename = await b.api(`/api/channels/${renamed}`, {
