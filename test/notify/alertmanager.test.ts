@@ -18,6 +18,7 @@ import { Notifiers } from "../../src/effects/notify/notifiers.ts";
 import { eventually } from "../support/app.ts";
 import { type HttpReceiver, httpReceiver } from "../support/http-receiver.ts";
 import { notifyLayer } from "../support/notify.ts";
+import { stopChild } from "../support/peers.ts";
 
 const missing = (() => {
   try {
@@ -90,12 +91,7 @@ beforeAll(async () => {
 }, 30_000);
 afterAll(async () => {
   // Waited for: a SIGTERM alone left it running after the file (test/support/file-leftovers.ts named it).
-  const running = alertmanager;
-  if (running !== undefined && running.exitCode === null && running.signalCode === null) {
-    const exited = new Promise((resolve) => running.once("exit", resolve));
-    running.kill("SIGTERM");
-    await exited;
-  }
+  if (alertmanager !== undefined) await stopChild(alertmanager);
   await receiver?.close();
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });

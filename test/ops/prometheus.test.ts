@@ -90,8 +90,7 @@ const startPrometheus = async (target: string, token: string) => {
   return {
     url,
     stop: async () => {
-      child.kill("SIGTERM");
-      await new Promise((resolve) => child.once("exit", resolve));
+      await peers.stopChild(child);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -14,6 +14,7 @@ import {
   MediaLiveClient,
 } from "@aws-sdk/client-medialive";
 import { eventually } from "./app.ts";
+import { stopChild } from "./peers.ts";
 
 /** moto's own server, with the one addition above; run as `python3 -c <this> -H host -p port`. */
 const SERVER = `
@@ -102,10 +103,7 @@ export const startMoto = async (env: Readonly<Record<string, string>> = {}): Pro
     },
     stop: async () => {
       for (const client of clients) client.destroy();
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
+      await stopChild(child);
     },
   };
 };

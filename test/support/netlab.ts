@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe } from "vitest";
+import { stopChild } from "./peers.ts";
 import { bin } from "./service.ts";
 
 const ip = "ip";
@@ -326,12 +327,7 @@ export const makeLab = async (id: string): Promise<Lab> => {
       stderr: () => stderr,
       exited,
       stop: async (graceMs = 3_000) => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill("SIGTERM");
-          const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
-          await exited;
-          clearTimeout(timer);
-        }
+        await stopChild(child, graceMs);
         processes.delete(lab);
       },
     };

@@ -3,6 +3,7 @@
  * srt-live-transmit as listener or caller forwarding to a sink, nginx with the RTMP module recording
  * what it receives, and ffmpeg as an RTSP server (listen mode) recording the one stream announced to it. Helpers to poll for a condition and to read our child processes from /proc.
  */
+import type { ChildProcess } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { connect, createServer } from "node:net";
@@ -26,6 +27,19 @@ export const eventually = <A>(
       yield* Effect.sleep(Duration.millis(options.intervalMs ?? 50));
     }
   });
+
+/**
+ * Ends `child`: SIGTERM, SIGKILL if it has not exited `graceMs` later, and waits for it to exit (at once when it
+ * has already), so that nothing a test started outlives it.
+ */
+export const stopChild = async (child: ChildProcess, graceMs = 5_000): Promise<void> => {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(timer);
+};
 
 /**
  * Ports handed out by this process. A port is free when handed out but nothing keeps it so: a stopped channel's
