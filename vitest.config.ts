@@ -9,13 +9,13 @@ import { TIMING_LANES } from "./test/support/timing-lanes.ts";
 const timing = ["test/**/*.timing.test.ts", "test/lab/**/*.test.ts"];
 
 /**
- * Main files that keep a process of their own when scripts/test.sh runs the others in shared processes: those
- * on Effect's TestClock, which in a shared process now and then found the live clock where their TestClock
- * should be (`adjust is not a function`); the SRT stream-id test, refused once for a passphrase it never sent;
- * and srt-missing, which points the service at a libsrt that is not there (a shared process has loaded the real
- * one already). Their own project, `main-alone`.
+ * Main files kept apart from the others when scripts/test.sh runs those in shared processes: those on Effect's
+ * TestClock, which in a process shared with the other main files now and then found the live clock where their
+ * TestClock should be (`adjust is not a function`; among themselves, in one process, they pass); the SRT
+ * stream-id test, refused once for a passphrase it never sent; and srt-missing, which points the service at a
+ * libsrt that is not there. Their own project, `main-apart`: one process for them all, beside the main files.
  */
-const ownProcess = [
+const apart = [
   "test/channel/srt-stream-ids.test.ts",
   "test/core/slate-states.test.ts",
   "test/fleet/fence-clock.test.ts",
@@ -61,14 +61,18 @@ export default defineConfig({
         test: {
           name: "main",
           include: ["test/**/*.test.ts"],
-          exclude: [...configDefaults.exclude, ...timing, ...ownProcess],
+          exclude: [...configDefaults.exclude, ...timing, ...apart],
           // scripts/test.sh runs these files with `--isolate=false`: three worker processes take every file in
           // turn, which saves a third of the project's time (a new process and its imports for each of 240
           // files). What a file leaves running then ends with it all the same.
           setupFiles: ["test/support/file-leftovers.ts"],
         },
       },
-      { extends: true, test: { name: "main-alone", include: ownProcess } },
+      // One shared process under scripts/test.sh (`--isolate=false`): what a file leaves running ends with it.
+      {
+        extends: true,
+        test: { name: "main-apart", include: apart, setupFiles: ["test/support/file-leftovers.ts"] },
+      },
       // After the others (groupOrder); scripts/test.sh runs it on its own, one file at a time per lane.
       {
         extends: true,

@@ -71,14 +71,14 @@ vitest_project() {
   rm -f "$results"
 }
 # The main files share three worker processes (--isolate=false; minWorkers as many, or Vitest 3.2's pool ends
-# an idle one with a task still on it: "Terminating worker thread"), beside main-alone, one file at a time in a
-# process of its own (vitest.config.ts says which and why); its log prints after the main one.
-alone_log="$(mktemp)"
-vitest_project "main, files alone" main-alone --maxWorkers=1 "$@" >"$alone_log" 2>&1 &
+# an idle one with a task still on it: "Terminating worker thread"), beside main-apart, whose files share one
+# process of their own, one after another (vitest.config.ts says which and why); its log prints after the main one.
+apart_log="$(mktemp)"
+vitest_project "main, files apart" main-apart --isolate=false --maxWorkers=1 --minWorkers=1 "$@" >"$apart_log" 2>&1 &
 vitest_project main main --isolate=false --minWorkers=3 "$@"
 wait
-cat "$alone_log"
-rm -f "$alone_log"
+cat "$apart_log"
+rm -f "$apart_log"
 # The lane "light" prints when both lanes have ended, after the lane "labs".
 light_log="$(mktemp)"
 DISTRIBUTARY_TIMING_LANE=light vitest_project "timing, lane light" timing --no-file-parallelism "$@" >"$light_log" 2>&1 &

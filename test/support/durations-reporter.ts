@@ -4,7 +4,7 @@
  * As a Vitest reporter (`--reporter=./test/support/durations-reporter.ts`), it appends one JSON line per test
  * file to the file named by DISTRIBUTARY_TEST_DURATIONS: the project, the file and its whole duration, that
  * is the file's import and collection, set-up and every test and hook (a lab or an image build spends most
- * of its time in `beforeAll`). scripts/test.sh points every Vitest run (main and main-alone, then timing) at
+ * of its time in `beforeAll`). scripts/test.sh points every Vitest run (main and main-apart, then timing) at
  * one file.
  *
  * Run as a program (`node test/support/durations-reporter.ts FILE [COUNT]`), it prints the COUNT (15)
