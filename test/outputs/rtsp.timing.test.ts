@@ -70,6 +70,9 @@ describe("rtsp output", () => {
               ? true
               : undefined,
           { timeoutMs: 30_000 },
+        ).pipe(
+          // The output's figures and its ffmpeg's state, said if the wait times out (no password in them: below).
+          Effect.mapError((error) => new Error(`${error.message}: ${JSON.stringify(output.status())}`)),
         );
         const status = output.status();
         expect(status).toMatchObject({ queueDrops: 0, reconnects: 0, errors: 0 });
