@@ -1,3 +1,8 @@
+/**
+ * The API over the PostgreSQL store: changes land as rows with audit rows naming the token, a restart reads
+ * them back, a stale node's change is a 409, and while the database is down a change is a 503 in words and
+ * reads keep working.
+ */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { eventually, freeUdpPort, json, makeTestApp, type TestApp } from "../support/app.ts";
 import { nodeStore, type Postgres, startPostgres } from "../support/postgres.ts";

@@ -69,10 +69,8 @@ describe("rtsp output", () => {
             output.status().queuedBytes === 0 && output.status().bytesSent > sent.length * 0.7
               ? true
               : undefined,
-          { timeoutMs: 30_000 },
-        ).pipe(
-          // The output's figures and its ffmpeg's state, said if the wait times out (no password in them: below).
-          Effect.mapError((error) => new Error(`${error.message}: ${JSON.stringify(output.status())}`)),
+          // The output's figures, said if the wait times out (no password in them: below).
+          { timeoutMs: 30_000, seen: () => JSON.stringify(output.status()) },
         );
         const status = output.status();
         expect(status).toMatchObject({ queueDrops: 0, reconnects: 0, errors: 0 });

@@ -182,7 +182,8 @@ export const eventually = <A>(
   what: string,
   check: () => A | undefined | Promise<A | undefined>,
   timeoutMs = 10_000,
-): Promise<A> => Effect.runPromise(peers.eventually(what, check, { timeoutMs, intervalMs: 25 }));
+  seen?: () => string,
+): Promise<A> => Effect.runPromise(peers.eventually(what, check, { timeoutMs, intervalMs: 25, seen }));
 
 export const freeUdpPort = (): Promise<number> => Effect.runPromise(peers.freeUdpPort);
 

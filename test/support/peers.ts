@@ -12,18 +12,26 @@ import { join } from "node:path";
 import { Duration, Effect, Redacted, type Scope } from "effect";
 import { spawnChild } from "../../src/effects/runtime/process/child-process.ts";
 
-/** Polls `check` until it returns a value other than undefined, failing with `what` after the deadline. */
+/**
+ * Polls `check` until it returns a value other than undefined, failing with `what` after the deadline, and with
+ * what `seen` says then (what the test last saw), if given.
+ */
 export const eventually = <A>(
   what: string,
   check: () => A | undefined | Promise<A | undefined>,
-  options: { readonly timeoutMs?: number; readonly intervalMs?: number } = {},
+  options: { readonly timeoutMs?: number; readonly intervalMs?: number; readonly seen?: () => string } = {},
 ): Effect.Effect<A, Error> =>
   Effect.gen(function* () {
     const deadline = Date.now() + (options.timeoutMs ?? 10_000);
     while (true) {
       const value = yield* Effect.promise(async () => check());
       if (value !== undefined) return value;
-      if (Date.now() > deadline) return yield* Effect.fail(new Error(`timed out waiting for ${what}`));
+      if (Date.now() > deadline)
+        return yield* Effect.fail(
+          new Error(
+            `timed out waiting for ${what}${options.seen === undefined ? "" : `: ${options.seen()}`}`,
+          ),
+        );
       yield* Effect.sleep(Duration.millis(options.intervalMs ?? 50));
     }
   });
