@@ -23,6 +23,7 @@ import {
 } from "../outputs/writer.ts";
 import { refusalFields } from "../runtime/links/srt-listeners.ts";
 import type { TurnBatch } from "../runtime/sockets/turn-batch.ts";
+import { afterTheSends } from "../runtime/timers/end-of-turn.ts";
 import { ChannelError, type OutputEntryStatus, type OutputSpec } from "./channel-types.ts";
 
 interface OutputEntry {
@@ -30,6 +31,10 @@ interface OutputEntry {
   /** Made (URL validated) even while disabled; only enabled outputs are fed and run. */
   readonly output: Output;
 }
+
+/** The remux's waiting TS: its first size, and the most that waits before the remux reads it at once. */
+const PENDING_START = 64 * 1024;
+const PENDING_MAX = 1024 * 1024;
 
 export interface OutputSet {
   readonly all: () => ReadonlyArray<OutputEntry>;
@@ -79,15 +84,39 @@ export const makeOutputSet = (options: {
       }
       options.contained("the RTMP remux", thrown);
     };
-    /** What the fan-out offers the remux: a throw stays with the remux's outputs. */
-    const offerTo = (remux: FlvRemux) => (chunk: Uint8Array) => {
+    /**
+     * What the fan-out offered the remux in this turn, read by it once the thread's sends have left
+     * (end-of-turn.ts `afterTheSends`): the TS outputs' datagrams never wait for the remux's work or its RTMP
+     * writes. A copy, since the offer may be a view into memory the next read reuses; at most `PENDING_MAX`
+     * bytes wait (a larger turn feeds the remux as it goes).
+     */
+    let pending = new Uint8Array(0);
+    let pendingLength = 0;
+    /** The remux reads what waits: a throw stays with the remux's outputs. */
+    const feed = () => {
+      if (pendingLength === 0) return;
+      const bytes = pending.subarray(0, pendingLength);
+      pendingLength = 0;
       try {
         if (options.remuxFault)
           throw new Error("a fault injected for a test (DISTRIBUTARY_TEST_REMUX_FAULT)");
-        remux.push(chunk);
+        flv?.push(bytes);
       } catch (thrown) {
         remuxFailed(thrown);
       }
+    };
+    const offer = (chunk: Uint8Array) => {
+      if (pendingLength + chunk.length > PENDING_MAX) feed();
+      if (pendingLength + chunk.length > pending.length) {
+        const larger = new Uint8Array(
+          Math.max(PENDING_START, 2 * pending.length, pendingLength + chunk.length),
+        );
+        larger.set(pending.subarray(0, pendingLength));
+        pending = larger;
+      }
+      if (pendingLength === 0) afterTheSends(feed);
+      pending.set(chunk, pendingLength);
+      pendingLength += chunk.length;
     };
 
     const remove = (outputId: string) =>
@@ -173,11 +202,15 @@ export const makeOutputSet = (options: {
       all,
       enabled: () => all().filter((entry) => entry.spec.enabled),
       get: (outputId) => entries.get(outputId),
-      remux: () => flv,
+      remux: () => {
+        // A cue reaches the remux after the TS that came before it.
+        feed();
+        return flv;
+      },
       remuxOffer: (enabled) => {
         const remuxed = enabled.some((entry) => entry.output.flv !== null);
         if (!remuxed && all().every((entry) => entry.output.flv === null)) flv = null;
-        return remuxed && flv !== null ? offerTo(flv) : null;
+        return remuxed && flv !== null ? offer : null;
       },
       remuxFailed,
       apply,

@@ -27,7 +27,7 @@ import type { FlvRemux } from "../../core/flv/remux.ts";
 import { MESSAGE, messagePieces } from "../../core/rtmp/chunks.ts";
 import { OutputError, outputInternalError } from "../../domain/channel/output-error.ts";
 import type { RtmpTarget } from "../../domain/url/rtmp-rtsp.ts";
-import { atEndOfTurn, cancelEndOfTurn } from "../runtime/timers/end-of-turn.ts";
+import { afterTheSends, cancelEndOfTurn } from "../runtime/timers/end-of-turn.ts";
 import type { WriterContext } from "./context.ts";
 import { connectRtmp } from "./rtmp-session.ts";
 
@@ -325,7 +325,7 @@ export const rtmpAttempt = (
     const failed = Effect.async<never, OutputError>((resume) => {
       ready = () => {
         if (failure !== null) resume(Effect.fail(failure));
-        else atEndOfTurn(write);
+        else afterTheSends(write);
       };
       signal();
       return Effect.sync(() => {

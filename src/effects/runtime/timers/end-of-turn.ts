@@ -28,50 +28,72 @@ const reportFault = (thrown: unknown) => {
  * The work of this turn, in the order asked, and whether each still waits (a cancelled one stays in the list,
  * skipped). Arrays and a WeakMap whose keys are the same few functions turn after turn: a Set emptied each turn
  * grew again from nothing in the next, and that garbage was a forwarding thread's largest after its reads.
+ * Two lists: the sends (`atEndOfTurn`), then what may wait for them (`afterTheSends`).
  */
-const list: Array<(() => void) | null> = [];
-let count = 0;
+interface Work {
+  readonly list: Array<(() => void) | null>;
+  /** The next to run, and the end of the list. */
+  head: number;
+  count: number;
+}
+const sends: Work = { list: [], head: 0, count: 0 };
+const later: Work = { list: [], head: 0, count: 0 };
 const waits = new WeakMap<() => void, boolean>();
 let scheduled = false;
 let holding = 0;
 /** Set while the end of a turn runs: what it asks for joins this run rather than another turn. */
 let running = false;
+/** Runs the next of `work`'s list, unless it was cancelled. */
+const runNext = (work: Work) => {
+  const run = work.list[work.head] as () => void;
+  work.list[work.head++] = null;
+  if (waits.get(run) !== true) return;
+  waits.set(run, false);
+  // One output's work that throws must not keep the others' from going, nor reach the input path that
+  // ended the turn (another channel's, maybe): each guards itself, and this is the last line.
+  try {
+    run();
+  } catch (thrown) {
+    reportFault(thrown);
+  }
+};
 
 const runAll = () => {
   scheduled = false;
   running = true;
   try {
-    // Work may ask for more at the end of the same turn (an output's batch for the thread's one send):
-    // it joins the list and runs in this pass too.
-    for (let at = 0; at < count; at++) {
-      const run = list[at] as () => void;
-      list[at] = null;
-      if (waits.get(run) !== true) continue;
-      waits.set(run, false);
-      // One output's work that throws must not keep the others' from going, nor reach the input path that
-      // ended the turn (another channel's, maybe): each guards itself, and this is the last line.
-      try {
-        run();
-      } catch (thrown) {
-        reportFault(thrown);
-      }
-    }
+    // Work may ask for more at the end of the same turn (an output's batch for the thread's one send, an RTMP
+    // write for the remux's frames): it joins its list and runs in this pass too, the sends first.
+    do {
+      while (sends.head < sends.count) runNext(sends);
+      sends.head = sends.count = 0;
+      if (later.head < later.count) runNext(later);
+    } while (later.head < later.count || sends.count > 0);
+    later.head = later.count = 0;
   } finally {
-    count = 0;
     running = false;
   }
 };
 
-/** Runs `run` once at the end of this turn of the event loop (asking again in the same turn changes nothing). */
-export const atEndOfTurn = (run: () => void): void => {
+const ask = (work: Work, run: () => void) => {
   if (waits.get(run) === true) return;
   waits.set(run, true);
-  list[count++] = run;
+  work.list[work.count++] = run;
   if (!scheduled && holding === 0 && !running) {
     scheduled = true;
     setImmediate(runAll);
   }
 };
+
+/** Runs `run` once at the end of this turn of the event loop (asking again in the same turn changes nothing). */
+export const atEndOfTurn = (run: () => void): void => ask(sends, run);
+
+/**
+ * Runs `run` once at the end of this turn, after everything asked with `atEndOfTurn` has run: work that no
+ * datagram of the turn waits for (the TS → FLV remux, the RTMP writes), so that the thread's sends leave before
+ * it.
+ */
+export const afterTheSends = (run: () => void): void => ask(later, run);
 
 export const cancelEndOfTurn = (run: () => void): void => {
   if (waits.get(run) === true) waits.set(run, false);
