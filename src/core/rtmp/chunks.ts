@@ -6,6 +6,7 @@
  * and GStreamer drop the session when it is missing.
  *
  *   encodeMessage(4096, { chunkStream: 6, type: 9, streamId: 1, timestamp, body })   // one buffer, all chunks
+ *   end = encodeMessageInto(4096, message, out, at)                                  // into a buffer of yours
  *   const reader = new ChunkReader(); reader.push(bytes, (message) => …)              // the peer's messages
  *
  * The writer always uses a format 0 header for a message's first chunk: absolute timestamps on every message,
@@ -66,10 +67,16 @@ const putU32 = (out: Uint8Array, at: number, value: number): void => {
   out[at + 3] = value & 0xff;
 };
 
-/** A message's first header (format 0) at `out[0]`, its extended timestamp included; where it ends. */
-const putFirstHeader = (out: Uint8Array, message: RtmpMessage, timestamp: number, extended: boolean) => {
+/** A message's first header (format 0) at `out[at]`, its extended timestamp included; where it ends. */
+const putFirstHeader = (
+  out: Uint8Array,
+  start: number,
+  message: RtmpMessage,
+  timestamp: number,
+  extended: boolean,
+) => {
   const length = message.body.length;
-  let at = putBasicHeader(out, 0, 0, message.chunkStream);
+  let at = putBasicHeader(out, start, 0, message.chunkStream);
   const field = extended ? EXTENDED : timestamp;
   out[at] = field >> 16;
   out[at + 1] = (field >> 8) & 0xff;
@@ -91,53 +98,49 @@ const putFirstHeader = (out: Uint8Array, message: RtmpMessage, timestamp: number
   return at;
 };
 
-/** The chunks of one message, in one buffer ready for the socket. */
-export const encodeMessage = (chunkSize: number, message: RtmpMessage): Uint8Array => {
-  const { chunkStream, body } = message;
-  const timestamp = message.timestamp >>> 0;
-  const extended = timestamp >= EXTENDED;
-  const chunks = Math.max(1, Math.ceil(body.length / chunkSize));
-  const basic = basicHeaderSize(chunkStream);
-  const size = basic + 11 + (chunks - 1) * basic + chunks * (extended ? 4 : 0) + body.length;
-  // Every byte is written below: no zeroing first (and a small message comes from Buffer's pool).
-  const out = Buffer.allocUnsafe(size);
-  let at = putFirstHeader(out, message, timestamp, extended);
-  for (let offset = 0; offset < body.length; offset += chunkSize) {
-    if (offset > 0) {
-      at = putBasicHeader(out, at, 3, chunkStream);
-      if (extended) {
-        putU32(out, at, timestamp);
-        at += 4;
-      }
-    }
-    const end = Math.min(body.length, offset + chunkSize);
-    out.set(body.subarray(offset, end), at);
-    at += end - offset;
-  }
-  return out;
+/** How many bytes a message's chunks take at `chunkSize`. */
+export const messageLength = (chunkSize: number, message: RtmpMessage): number => {
+  const length = message.body.length;
+  const extended = message.timestamp >>> 0 >= EXTENDED;
+  const chunks = Math.max(1, Math.ceil(length / chunkSize));
+  const basic = basicHeaderSize(message.chunkStream);
+  return basic + 11 + (chunks - 1) * basic + chunks * (extended ? 4 : 0) + length;
 };
 
 /**
- * The chunks of one message as pieces for a writev, the body never copied: its first header, then each
- * chunk's slice of the body, each after the one continuation header every chunk of the message shares (format 3,
- * with the extended timestamp when there is one). Their concatenation is `encodeMessage`'s buffer.
+ * A message's chunks written into `out` from `at`, which has room for `messageLength` bytes; where they end.
+ * Every byte of them is written: `out` needs no zeroing first.
  */
-export const messagePieces = (chunkSize: number, message: RtmpMessage): ReadonlyArray<Uint8Array> => {
+export const encodeMessageInto = (
+  chunkSize: number,
+  message: RtmpMessage,
+  out: Uint8Array,
+  at: number,
+): number => {
   const { chunkStream, body } = message;
   const timestamp = message.timestamp >>> 0;
   const extended = timestamp >= EXTENDED;
-  const basic = basicHeaderSize(chunkStream);
-  const first = Buffer.allocUnsafe(basic + 11 + (extended ? 4 : 0));
-  putFirstHeader(first, message, timestamp, extended);
-  if (body.length === 0) return [first];
-  const pieces: Uint8Array[] = [first, body.subarray(0, Math.min(chunkSize, body.length))];
-  if (body.length <= chunkSize) return pieces;
-  const continuation = Buffer.allocUnsafe(basic + (extended ? 4 : 0));
-  putBasicHeader(continuation, 0, 3, chunkStream);
-  if (extended) putU32(continuation, basic, timestamp);
-  for (let offset = chunkSize; offset < body.length; offset += chunkSize)
-    pieces.push(continuation, body.subarray(offset, Math.min(body.length, offset + chunkSize)));
-  return pieces;
+  let end = putFirstHeader(out, at, message, timestamp, extended);
+  for (let offset = 0; offset < body.length; offset += chunkSize) {
+    if (offset > 0) {
+      end = putBasicHeader(out, end, 3, chunkStream);
+      if (extended) {
+        putU32(out, end, timestamp);
+        end += 4;
+      }
+    }
+    const stop = Math.min(body.length, offset + chunkSize);
+    out.set(body.subarray(offset, stop), end);
+    end += stop - offset;
+  }
+  return end;
+};
+
+/** The chunks of one message, in one buffer ready for the socket (a small one from Buffer's pool). */
+export const encodeMessage = (chunkSize: number, message: RtmpMessage): Uint8Array => {
+  const out = Buffer.allocUnsafe(messageLength(chunkSize, message));
+  encodeMessageInto(chunkSize, message, out, 0);
+  return out;
 };
 
 /** A protocol control or user control message body of 4-byte big-endian values. */

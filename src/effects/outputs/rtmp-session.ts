@@ -41,11 +41,6 @@ interface RtmpConnection {
   readonly send: (message: RtmpMessage) => boolean;
   /** The chunk size this side announced: a message encoded with it elsewhere (`encodeMessage`) goes as it is. */
   readonly chunkSize: number;
-  /**
-   * Writes a message already cut into chunks at `chunkSize` (`messagePieces`, shared by several connections).
-   * `written`: called once the socket is done with every piece (written, or the socket destroyed).
-   */
-  readonly sendPieces: (pieces: ReadonlyArray<Uint8Array>, written?: () => void) => boolean;
   /** Bytes the server acknowledged receiving (its Acknowledgement messages). */
   readonly acknowledged: () => number;
   /** Fails when the connection ends, in words. */
@@ -336,17 +331,6 @@ export const connectRtmp = (target: RtmpTarget): Effect.Effect<RtmpConnection, O
       streamId,
       send,
       chunkSize: CHUNK_SIZE,
-      sendPieces: (pieces, written) => {
-        let room = true;
-        const last = pieces.length - 1;
-        // A socket's writes complete in order: the last piece's callback says the others are done too.
-        for (let i = 0; i < last; i++) room = socket.write(pieces[i] as Uint8Array);
-        room =
-          written === undefined
-            ? socket.write(pieces[last] as Uint8Array)
-            : socket.write(pieces[last] as Uint8Array, written);
-        return room;
-      },
       acknowledged: () => acknowledged,
       closed: Deferred.await(ended),
     };

@@ -24,7 +24,7 @@ import * as Effect from "effect/Effect";
 import type * as Scope from "effect/Scope";
 import type { FlvFrame } from "../../core/flv/frames.ts";
 import type { FlvRemux } from "../../core/flv/remux.ts";
-import { MESSAGE, messagePieces } from "../../core/rtmp/chunks.ts";
+import { encodeMessageInto, MESSAGE, messageLength } from "../../core/rtmp/chunks.ts";
 import { OutputError, outputInternalError } from "../../domain/channel/output-error.ts";
 import type { RtmpTarget } from "../../domain/url/rtmp-rtsp.ts";
 import { afterTheSends, cancelEndOfTurn } from "../runtime/timers/end-of-turn.ts";
@@ -53,27 +53,22 @@ export interface RtmpCounters {
 const sizeOf = (frame: FlvFrame): number => frame.body.length + 16;
 
 /**
- * Each frame's chunks as pieces for a writev (`messagePieces`: the headers, and views of the frame's body, never
- * a copy of it), made by the first output of the channel that sends the frame and written as they are by the
- * others: the remux hands every output the same frame, and they share the chunk size, the chunk streams and, as
- * servers answer createStream, the message stream id. Dropped with the frame.
+ * The bytes of one write: the frames an output sends at the end of a turn, cut into chunks and copied here one
+ * after another, then written as one buffer (a socket's `Writable` keeps an entry per write: one a turn, not
+ * two per chunk). One for the thread, used again by every output as long as the kernel takes each write whole
+ * at once, as it does while the destination keeps up: the socket then keeps no reference to it. A write the
+ * kernel takes only in part keeps it until it is done, and the thread makes another.
  */
-const chunked = new WeakMap<
-  FlvFrame,
-  { readonly streamId: number; readonly pieces: ReadonlyArray<Uint8Array> }
->();
-const piecesOf = (frame: FlvFrame, chunkStream: number, streamId: number, chunkSize: number) => {
-  const made = chunked.get(frame);
-  if (made !== undefined && made.streamId === streamId) return made.pieces;
-  const pieces = messagePieces(chunkSize, {
-    chunkStream,
-    type: frame.type,
-    streamId,
-    timestamp: frame.timestamp,
-    body: frame.body,
-  });
-  if (made === undefined) chunked.set(frame, { streamId, pieces });
-  return pieces;
+let writeBytes = Buffer.allocUnsafeSlow(0);
+
+/** Room for `end` bytes in the write's buffer, the first `kept` of them kept. */
+const roomFor = (end: number, kept: number) => {
+  if (end <= writeBytes.length) return;
+  let size = Math.max(64 * 1024, writeBytes.length);
+  while (size < end) size *= 2;
+  const larger = Buffer.allocUnsafeSlow(size);
+  larger.set(writeBytes.subarray(0, kept));
+  writeBytes = larger;
 };
 
 /** The codec check an attempt makes before it connects: null when the output can carry the channel. */
@@ -268,9 +263,10 @@ export const rtmpAttempt = (
     let lastAcknowledged = 0;
     /** Past the socket's mark, nothing is written until it drains. */
     let blocked = false;
-    // What a turn of the event loop queued goes to the kernel at its end, in one writev: a plain callback, not a
-    // fiber woken per turn, since this runs at every read of the inputs.
-    const sendFrame = (frame: FlvFrame) => {
+    // What a turn of the event loop queued goes to the kernel at its end, in one write: a plain callback, not a
+    // fiber woken per turn, since this runs at every read of the inputs. A frame's chunks are copied into the
+    // write's buffer (`writeBytes`), after the frames before it in that write; where they end.
+    const sendFrame = (frame: FlvFrame, at: number): number => {
       queued -= sizeOf(frame);
       const chunkStream =
         frame.type === MESSAGE.video
@@ -278,16 +274,25 @@ export const rtmpAttempt = (
           : frame.type === MESSAGE.audio
             ? CHUNK_STREAM.audio
             : CHUNK_STREAM.data;
-      connection.sendPieces(
-        piecesOf(frame, chunkStream, connection.streamId, connection.chunkSize),
-        frame.lease?.release,
-      );
+      const message = {
+        chunkStream,
+        type: frame.type,
+        streamId: connection.streamId,
+        timestamp: frame.timestamp,
+        body: frame.body,
+      };
+      const end = at + messageLength(connection.chunkSize, message);
+      roomFor(end, at);
+      encodeMessageInto(connection.chunkSize, message, writeBytes, at);
+      // Copied: the frame's memory goes back to the channel as far as this output is concerned.
+      frame.lease?.release();
       context.countSent(frame.body.length);
       if (frame.kind === "video" || frame.kind === "audio") counters.framesSent++;
       else if (frame.kind === "cue" && target.cues !== "off") {
         counters.cuesSent++;
         frame.cueSent?.(id, target.cues);
       }
+      return end;
     };
     const write = () => {
       try {
@@ -299,13 +304,16 @@ export const rtmpAttempt = (
     };
     const writeQueued = () => {
       if (blocked || failure !== null || ended) return;
-      // Corked, a mark's worth goes in one writev; the kernel may take it at once, and then the next does.
+      // A mark's worth goes in one write; the kernel may take it at once, and then the next does.
       while (queue.length > 0 && socket.writableLength < SOCKET_MARK) {
-        socket.cork();
-        while (queue.length > 0 && socket.writableLength < SOCKET_MARK) {
-          sendFrame(queue.shift() as FlvFrame);
+        let length = 0;
+        while (queue.length > 0 && socket.writableLength + length < SOCKET_MARK) {
+          length = sendFrame(queue.shift() as FlvFrame, length);
         }
-        socket.uncork();
+        socket.write(writeBytes.subarray(0, length));
+        // Taken whole, the socket holds none of it (its length is back to nothing); otherwise the rest waits
+        // in the socket, which keeps the buffer, and the next write gets another.
+        if (socket.writableLength > 0) writeBytes = Buffer.allocUnsafeSlow(writeBytes.length);
       }
       counters.queuedBytes = queued;
       const acknowledged = connection.acknowledged();

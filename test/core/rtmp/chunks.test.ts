@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import {
   ChunkReader,
   encodeMessage,
-  messagePieces,
+  encodeMessageInto,
+  messageLength,
   type RtmpMessage,
 } from "../../../src/core/rtmp/chunks.ts";
 
@@ -48,17 +49,23 @@ describe("RTMP chunks", () => {
   });
 });
 
-describe("a message's chunks as pieces", () => {
-  it("concatenate to the one buffer encodeMessage makes, the body's bytes not copied", () => {
+describe("a message's chunks written into a buffer of one's own", () => {
+  it("are encodeMessage's bytes, written where asked, the bytes around them untouched, and read back whole", () => {
     const body = Buffer.from(Uint8Array.from({ length: 10_000 }, (_, i) => (i * 7) & 0xff));
     for (const length of [0, 1, 4095, 4096, 4097, 8192, 10_000])
       for (const timestamp of [0, 40, 0xfffffe, 0xffffff, 0x1234567])
         for (const chunkStream of [6, 70, 400]) {
           const message = { chunkStream, type: 9, streamId: 1, timestamp, body: body.subarray(0, length) };
-          const pieces = messagePieces(4096, message);
-          expect(Buffer.compare(Buffer.concat(pieces), Buffer.from(encodeMessage(4096, message)))).toBe(0);
-          for (const piece of pieces.filter((_, i) => i % 2 === 1)) expect(piece.buffer).toBe(body.buffer);
-          expect(read(Buffer.concat(pieces))[0]?.body.length ?? 0).toBe(length);
+          const size = messageLength(4096, message);
+          const out = Buffer.alloc(size + 20, 0xee);
+          expect(encodeMessageInto(4096, message, out, 10)).toBe(10 + size);
+          expect(Buffer.compare(out.subarray(10, 10 + size), Buffer.from(encodeMessage(4096, message)))).toBe(
+            0,
+          );
+          expect([...out.subarray(0, 10), ...out.subarray(10 + size)].every((byte) => byte === 0xee)).toBe(
+            true,
+          );
+          expect(read(out.subarray(10, 10 + size))[0]?.body.length ?? 0).toBe(length);
         }
   });
 });
