@@ -8,7 +8,7 @@
  *   const memory = new FrameMemory()
  *   const lease = memory.take(size)     // lease.body: `size` bytes; held once, by the taker
  *   lease.hold()                        // each output that queues the frame
- *   lease.release()                     // each: when its socket has written it, or it dropped or skipped it
+ *   lease.release()                     // each: once it copied it for its socket, or it dropped or skipped it
  *
  * A body's memory goes back to the free list when the last holder lets go, never before: a frame queued by a
  * slow destination keeps its bytes. A lease never given back (a fault between taking and releasing) costs
