@@ -1,18 +1,25 @@
 /**
  * The vector path (src/effects/ingest/input-path.ts `runOf`): a channel whose outputs are all plain UDP takes a
  * whole read of its input at once (one packet core call, one run to the outputs); a channel with an output
- * that takes datagrams one by one (here RTP) is handed each. Both deliver the input byte for byte. The test
- * counts the input path's entries through its test seam (ChannelFaults.onDatagram): once per read on the
- * vector path, once per datagram otherwise.
+ * that takes datagrams one by one (here RTP) is handed each. Both deliver the input byte for byte. A channel
+ * whose RTMP outputs' remux is the only other reader takes whole reads too, and its RTMP output sends the very
+ * frames the same channel sends when it is handed each datagram. The test counts the input path's entries
+ * through its test seam (ChannelFaults.onDatagram): once per read on the vector path, once per datagram
+ * otherwise.
  */
 import { createSocket } from "node:dgram";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { Effect, Layer } from "effect";
 import { afterEach, expect, it } from "vitest";
+import { MESSAGE } from "../../src/core/rtmp/chunks.ts";
 import { ChannelFaults } from "../../src/effects/channel/channel-types.ts";
 import { markOwnPort } from "../../src/effects/runtime/sockets/own-ports.ts";
 import { eventually, freeUdpPort, makeTestApp, type TestApp } from "../support/app.ts";
 import { withBothInputPaths } from "../support/input-paths.ts";
-import { udpSink } from "../support/peers.ts";
+import { encodeTestStream } from "../support/media.ts";
+import { freeTcpPort, udpSink } from "../support/peers.ts";
+import { type TestReceiver, tempDir, testReceiver } from "../support/rtmp-peers.ts";
 import { chunkTs, sendPaced } from "../support/sender.ts";
 import { TsGenerator } from "../support/ts-generator.ts";
 
@@ -47,6 +54,103 @@ it("plain UDP outputs take a whole read at once; an RTP output beside them has e
         expect(entries.get("mixed")).toBe(datagrams.length);
         expect(entries.get("plain") ?? 0).toBeGreaterThan(0);
         expect(entries.get("plain") ?? 0).toBeLessThan(datagrams.length / 2);
+      }),
+    ),
+  );
+});
+
+/** A receiver's video frames' bodies (the sequence headers left out) and their times. */
+const videoOf = (receiver: TestReceiver) =>
+  receiver.messages
+    .filter((message) => message.type === MESSAGE.video && message.body[1] !== 0)
+    .map((message) => ({ timestamp: message.timestamp, body: Buffer.from(message.body) }));
+
+it("a channel whose only reader beside its UDP output is the RTMP remux takes whole reads, and sends the frames it sends datagram by datagram", async () => {
+  const entries = new Map<string, number>();
+  const counting = Layer.succeed(ChannelFaults, {
+    onDatagram: (channelId: string) => entries.set(channelId, (entries.get(channelId) ?? 0) + 1),
+  });
+  app = await makeTestApp(undefined, counting);
+  const test = app;
+  await Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const dir = yield* tempDir("whole-reads-");
+        const path = join(dir, "stream.ts");
+        // About 10 Mbit/s in real time: three or four datagrams wait for each read (every 3 ms), and the RTMP
+        // outputs, which connect once the channel has seen its PMT, get most of the stream.
+        yield* encodeTestStream(path, 6, "10M", "1280x720");
+        const stream = yield* Effect.promise(() => readFile(path));
+        const datagrams = chunkTs(stream);
+        const [wholeRtmp, eachRtmp] = [yield* freeTcpPort, yield* freeTcpPort];
+        const receivers = { whole: yield* testReceiver(wholeRtmp), each: yield* testReceiver(eachRtmp) };
+        const [whole, each, rtp] = [yield* udpSink, yield* udpSink, yield* udpSink];
+        const ports = { whole: yield* Effect.promise(freeUdpPort), each: yield* Effect.promise(freeUdpPort) };
+        yield* Effect.promise(async () => {
+          for (const [id, outputs] of [
+            [
+              "whole",
+              [
+                { name: "udp", protocol: "udp", url: `udp://127.0.0.1:${whole.port}` },
+                { name: "rtmp", protocol: "rtmp", url: `rtmp://127.0.0.1:${wholeRtmp}/live/whole` },
+              ],
+            ],
+            [
+              "each",
+              [
+                { name: "udp", protocol: "udp", url: `udp://127.0.0.1:${each.port}` },
+                { name: "rtp", protocol: "rtp", url: `rtp://127.0.0.1:${rtp.port}` },
+                { name: "rtmp", protocol: "rtmp", url: `rtmp://127.0.0.1:${eachRtmp}/live/each` },
+              ],
+            ],
+          ] as const) {
+            const created = await test.request("/api/channels", {
+              method: "POST",
+              body: JSON.stringify({ id, name: id, rtp_ip: "127.0.0.1", rtp_port: ports[id], outputs }),
+            });
+            expect(created.status).toBe(201);
+            expect((await test.request(`/api/channels/${id}/start`, { method: "POST" })).status).toBe(200);
+          }
+        });
+        const perMs = datagrams.length / 6000;
+        yield* Effect.all(
+          [sendPaced(datagrams, ports.whole, perMs), sendPaced(datagrams, ports.each, perMs)],
+          {
+            concurrency: 2,
+          },
+        );
+        yield* Effect.promise(() =>
+          eventually("both channels' UDP outputs have the whole stream", () =>
+            whole.totalBytes() >= stream.length && each.totalBytes() >= stream.length ? true : undefined,
+          ),
+        );
+        expect(whole.bytes().equals(stream)).toBe(true);
+        expect(each.bytes().equals(stream)).toBe(true);
+        expect(entries.get("each")).toBe(datagrams.length);
+        expect(entries.get("whole") ?? 0).toBeGreaterThan(0);
+        expect(entries.get("whole") ?? 0).toBeLessThan(datagrams.length / 2);
+
+        // Each output starts at a keyframe of its own: from the later start on, the two send the same frames,
+        // a frame's time as far from the first one's in both.
+        const frames = yield* Effect.promise(() =>
+          eventually("both RTMP outputs to send four seconds of frames", () => {
+            const got = { whole: videoOf(receivers.whole), each: videoOf(receivers.each) };
+            return got.whole.length >= 100 && got.each.length >= 100 ? got : undefined;
+          }),
+        );
+        const [later, earlier] =
+          frames.each.findIndex((frame) => frame.body.equals(frames.whole[0]?.body ?? Buffer.alloc(0))) >= 0
+            ? [frames.whole, frames.each]
+            : [frames.each, frames.whole];
+        const from = earlier.findIndex((frame) => frame.body.equals(later[0]?.body ?? Buffer.alloc(0)));
+        expect(from).toBeGreaterThanOrEqual(0);
+        const overlap = Math.min(later.length, earlier.length - from);
+        expect(overlap).toBeGreaterThanOrEqual(75);
+        const times = (list: typeof later, start: number) =>
+          list.slice(start, start + overlap).map((frame) => frame.timestamp - (list[start]?.timestamp ?? 0));
+        expect(times(later, 0)).toEqual(times(earlier, from));
+        for (let i = 0; i < overlap; i++)
+          expect(later[i]?.body.equals(earlier[from + i]?.body ?? Buffer.alloc(0))).toBe(true);
       }),
     ),
   );

@@ -43,8 +43,9 @@ export interface FanOut {
   /** Offers the TS payloads `core` accepted from one whole read to the turn batch, as one run. */
   readonly forwardRun: (core: PacketCore) => void;
   /**
-   * Whether the plain UDP outputs' turn batch is all that takes the inputs' datagrams now (no queue, remux,
-   * tap or held copy): a UDP input's whole read then comes at once, to `forwardRun`.
+   * Whether the plain UDP outputs' turn batch and the RTMP outputs' remux are all that take the inputs'
+   * datagrams now (no queue, policy group, tap or held copy): a UDP input's whole read then comes at once, to
+   * `forwardRun`.
    */
   readonly takesRuns: () => boolean;
   /** Offers TS packets to every output: the input's, or the slate's; after an operator's cue, through its stage. */
@@ -89,6 +90,8 @@ export const makeFanOut = (options: {
     let offers: ReadonlyArray<(chunk: Uint8Array) => void> = [];
     /** Whether an offer keeps the chunk it is given (a queue, a tap); the remux copies what it needs. */
     let kept = false;
+    /** The remux's offer, while it is the only one (no queue, policy group or tap): it takes whole reads too. */
+    let remuxAlone: ((chunk: Uint8Array) => void) | null = null;
     let failoverAfterMs = 0;
     /** The outputs with a policy, one rewriter per distinct policy (policy-groups.ts). */
     const groups = makePolicyGroups(() => rebuild());
@@ -142,6 +145,7 @@ export const makeFanOut = (options: {
         else output.offer(bridges);
       }
       offers = [...queued, ...(remuxOffer === null ? [] : [remuxOffer]), ...rewritten, ...tapping];
+      remuxAlone = remuxOffer !== null && offers.length === 1 ? remuxOffer : null;
       kept = queued.length > 0 || tapping.size > 0;
       pace.ms = readPaceMs(
         enabled.some((entry) => AS_THEY_COME.has(entry.output.protocol)),
@@ -161,6 +165,10 @@ export const makeFanOut = (options: {
     /** Where the input's packets go instead of the outputs: the slate, while on air. */
     let diverted: ((view: Uint8Array) => void) | null = null;
 
+    const addAndRemux = (payload: Uint8Array) => {
+      turnBatch.add(payload);
+      remuxAlone?.(payload);
+    };
     const offerAll = (chunk: Uint8Array) => {
       for (let i = 0; i < offers.length; i++) offers[i]?.(chunk);
     };
@@ -243,14 +251,23 @@ export const makeFanOut = (options: {
         passOn(view);
       },
       forwardRun: (core) => {
-        if (turnBatch.sinks.length === 0) return;
+        const batched = turnBatch.sinks.length > 0;
         const run = core.uniformRun();
-        if (run !== null) turnBatch.addRun(run);
-        else core.runPayloads(turnBatch.add);
+        if (run !== null) {
+          if (batched) turnBatch.addRun(run);
+          remuxAlone?.(run);
+        } else if (remuxAlone === null) {
+          if (batched) core.runPayloads(turnBatch.add);
+        } else core.runPayloads(batched ? addAndRemux : remuxAlone);
       },
-      // A fleet channel's datagrams go one by one: its cut stage keeps each.
+      // A fleet channel's datagrams go one by one: its cut stage keeps each. A cue found in a whole read
+      // reaches the remux after the read's TS (read-run.ts drains the core's events after forwardRun).
       takesRuns: () =>
-        cutStage === null && held === null && offers.length === 0 && diverted === null && !filters.active(),
+        cutStage === null &&
+        held === null &&
+        (offers.length === 0 || remuxAlone !== null) &&
+        diverted === null &&
+        !filters.active(),
       deliver,
       send,
       letGo,
