@@ -22,8 +22,9 @@ import {
   type OutputTraffic,
 } from "../outputs/writer.ts";
 import { refusalFields } from "../runtime/links/srt-listeners.ts";
+import { readPaceMs } from "../runtime/sockets/batch-reader.ts";
 import type { TurnBatch } from "../runtime/sockets/turn-batch.ts";
-import { afterTheSends } from "../runtime/timers/end-of-turn.ts";
+import { afterTheSends, asOneTurn } from "../runtime/timers/end-of-turn.ts";
 import { ChannelError, type OutputEntryStatus, type OutputSpec } from "./channel-types.ts";
 
 interface OutputEntry {
@@ -35,6 +36,8 @@ interface OutputEntry {
 /** The remux's waiting TS: its first size, and the most that waits before the remux reads it at once. */
 const PENDING_START = 64 * 1024;
 const PENDING_MAX = 1024 * 1024;
+/** How often the remux reads what waits (ms): the read pace of a channel whose outputs all send whole frames. */
+const REMUX_PACE_MS = readPaceMs(false, Number.POSITIVE_INFINITY);
 
 export interface OutputSet {
   readonly all: () => ReadonlyArray<OutputEntry>;
@@ -85,10 +88,13 @@ export const makeOutputSet = (options: {
       options.contained("the RTMP remux", thrown);
     };
     /**
-     * What the fan-out offered the remux in this turn, read by it once the thread's sends have left
-     * (end-of-turn.ts `afterTheSends`): the TS outputs' datagrams never wait for the remux's work or its RTMP
-     * writes. A copy, since the offer may be a view into memory the next read reuses; at most `PENDING_MAX`
-     * bytes wait (a larger turn feeds the remux as it goes).
+     * What the fan-out offered the remux, read by it after the thread's sends of a turn (end-of-turn.ts
+     * `afterTheSends`), so that the TS outputs' datagrams never wait for the remux's work or its RTMP writes,
+     * and at the remux's own pace: once every `REMUX_PACE_MS` (the read pace of a channel whose outputs all
+     * send whole frames, 40 ms), not at every read of the UDP outputs' 3 ms, so that each RTMP output writes
+     * a few frames at once rather than one at a time. Each channel at a phase of its own, so that a thread's
+     * channels take their turns one after another rather than all in one. A copy, since the offer may be a
+     * view into memory the next read reuses; at most `PENDING_MAX` bytes wait (more feeds the remux at once).
      */
     let pending = new Uint8Array(0);
     let pendingLength = 0;
@@ -105,6 +111,34 @@ export const makeOutputSet = (options: {
         remuxFailed(thrown);
       }
     };
+    const phase = Math.random() * REMUX_PACE_MS;
+    /** The pace's period in which the remux last read (performance.now() + phase, in periods). */
+    let fedIn = -1;
+    /** Feeds what waits once the input stops sending (no turn asks any more). */
+    let late: ReturnType<typeof setTimeout> | null = null;
+    const feedWhenDue = () => {
+      if (pendingLength === 0) return;
+      const period = Math.floor((performance.now() + phase) / REMUX_PACE_MS);
+      if (period === fedIn) {
+        if (late === null) {
+          late = setTimeout(feedLate, REMUX_PACE_MS);
+          late.unref();
+        }
+        return;
+      }
+      fedIn = period;
+      feed();
+    };
+    const feedLate = () => {
+      late = null;
+      // As a turn of its own: the RTMP writes of what it made go at its end.
+      asOneTurn(feedWhenDue);
+    };
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        if (late !== null) clearTimeout(late);
+      }),
+    );
     const offer = (chunk: Uint8Array) => {
       if (pendingLength + chunk.length > PENDING_MAX) feed();
       if (pendingLength + chunk.length > pending.length) {
@@ -114,7 +148,7 @@ export const makeOutputSet = (options: {
         larger.set(pending.subarray(0, pendingLength));
         pending = larger;
       }
-      if (pendingLength === 0) afterTheSends(feed);
+      afterTheSends(feedWhenDue);
       pending.set(chunk, pendingLength);
       pendingLength += chunk.length;
     };
