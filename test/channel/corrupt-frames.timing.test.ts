@@ -6,8 +6,8 @@
  *     headers whose lengths lie, start codes, an SPS of 0xff, ADTS headers with impossible lengths), their TS
  *     headers, PIDs and continuity counters left valid;
  *   - "heavy": 5 % of them;
- *   - "faulty": the clean stream, its remux made to throw at each of its reads, 25 a second
- *     (DISTRIBUTARY_TEST_REMUX_FAULT, a test-only hook), as a remux with a bug would.
+ *   - "faulty": the clean stream, its remux made to throw on every chunk (DISTRIBUTARY_TEST_REMUX_FAULT, a
+ *     test-only hook), as a remux with a bug would.
  * No channel restarts; every UDP output carries its input byte for byte; nginx sees one publish session of
  * "light" and of "heavy", whose frames it records, and none of "faulty", whose fault is counted; the remux's
  * drops are counted by reason in the output's status, in /metrics, as rate-limited events and on the channel
@@ -295,10 +295,7 @@ describe("corrupt frames in a channel's input", () => {
       const dropped = rtmpOf(await channelView(feed)).rtmp?.remux_dropped ?? {};
       expect(dropped.internal_error, feed.name).toBe(0);
     }
-    // Each of the remux's reads counted (25 a second: at least half of them, on a busy machine).
-    expect(rtmpOf(await channelView(faulty)).rtmp?.remux_dropped.internal_error ?? 0).toBeGreaterThan(
-      (SECONDS * 25) / 2,
-    );
+    expect(rtmpOf(await channelView(faulty)).rtmp?.remux_dropped.internal_error ?? 0).toBeGreaterThan(1000);
   });
 
   it("the channel page says how many frames the RTMP output skipped, and why", async () => {

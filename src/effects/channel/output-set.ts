@@ -104,8 +104,6 @@ export const makeOutputSet = (options: {
       const bytes = pending.subarray(0, pendingLength);
       pendingLength = 0;
       try {
-        if (options.remuxFault)
-          throw new Error("a fault injected for a test (DISTRIBUTARY_TEST_REMUX_FAULT)");
         flv?.push(bytes);
       } catch (thrown) {
         remuxFailed(thrown);
@@ -140,6 +138,11 @@ export const makeOutputSet = (options: {
       }),
     );
     const offer = (chunk: Uint8Array) => {
+      if (options.remuxFault) {
+        // As a remux with a bug would throw at what it is offered.
+        remuxFailed(new Error("a fault injected for a test (DISTRIBUTARY_TEST_REMUX_FAULT)"));
+        return;
+      }
       if (pendingLength + chunk.length > PENDING_MAX) feed();
       if (pendingLength + chunk.length > pending.length) {
         const larger = new Uint8Array(
