@@ -116,7 +116,8 @@ export const makeOutputSet = (options: {
     let late: ReturnType<typeof setTimeout> | null = null;
     const feedWhenDue = () => {
       if (pendingLength === 0) return;
-      const period = Math.floor((performance.now() + phase) / REMUX_PACE_MS);
+      // Both read paces set to 0: the remux reads at every turn.
+      const period = REMUX_PACE_MS > 0 ? Math.floor((performance.now() + phase) / REMUX_PACE_MS) : fedIn + 1;
       if (period === fedIn) {
         if (late === null) {
           late = setTimeout(feedLate, REMUX_PACE_MS);
