@@ -71,6 +71,21 @@ const roomFor = (end: number, kept: number) => {
   writeBytes = larger;
 };
 
+/** A frame's chunks copied into the write's buffer from `at`, after what is kept before it; where they end. */
+const copyFrame = (frame: FlvFrame, streamId: number, chunkSize: number, at: number): number => {
+  const chunkStream =
+    frame.type === MESSAGE.video
+      ? CHUNK_STREAM.video
+      : frame.type === MESSAGE.audio
+        ? CHUNK_STREAM.audio
+        : CHUNK_STREAM.data;
+  const message = { chunkStream, type: frame.type, streamId, timestamp: frame.timestamp, body: frame.body };
+  const end = at + messageLength(chunkSize, message);
+  roomFor(end, at);
+  encodeMessageInto(chunkSize, message, writeBytes, at);
+  return end;
+};
+
 /** The codec check an attempt makes before it connects: null when the output can carry the channel. */
 const carryProblem = (remux: FlvRemux, target: RtmpTarget): string | null => {
   const problem = remux.problem;
@@ -268,22 +283,7 @@ export const rtmpAttempt = (
     // write's buffer (`writeBytes`), after the frames before it in that write; where they end.
     const sendFrame = (frame: FlvFrame, at: number): number => {
       queued -= sizeOf(frame);
-      const chunkStream =
-        frame.type === MESSAGE.video
-          ? CHUNK_STREAM.video
-          : frame.type === MESSAGE.audio
-            ? CHUNK_STREAM.audio
-            : CHUNK_STREAM.data;
-      const message = {
-        chunkStream,
-        type: frame.type,
-        streamId: connection.streamId,
-        timestamp: frame.timestamp,
-        body: frame.body,
-      };
-      const end = at + messageLength(connection.chunkSize, message);
-      roomFor(end, at);
-      encodeMessageInto(connection.chunkSize, message, writeBytes, at);
+      const end = copyFrame(frame, connection.streamId, connection.chunkSize, at);
       // Copied: the frame's memory goes back to the channel as far as this output is concerned.
       frame.lease?.release();
       context.countSent(frame.body.length);
