@@ -29,6 +29,29 @@ afterEach(async () => {
   app = undefined;
 });
 
+type Sink = Effect.Effect.Success<typeof udpSink>;
+
+/** Sends the stream to two channels' inputs at once, and checks that each one's UDP output has it byte for byte. */
+const bothByteForByte = (
+  datagrams: ReadonlyArray<Uint8Array>,
+  stream: Buffer,
+  [aPort, a]: readonly [number, Sink],
+  [bPort, b]: readonly [number, Sink],
+  perMs: number,
+) =>
+  Effect.gen(function* () {
+    yield* Effect.all([sendPaced(datagrams, aPort, perMs), sendPaced(datagrams, bPort, perMs)], {
+      concurrency: 2,
+    });
+    yield* Effect.promise(() =>
+      eventually("both channels' UDP outputs have the whole stream", () =>
+        a.totalBytes() >= stream.length && b.totalBytes() >= stream.length ? true : undefined,
+      ),
+    );
+    expect(a.bytes().equals(stream)).toBe(true);
+    expect(b.bytes().equals(stream)).toBe(true);
+  });
+
 it("plain UDP outputs take a whole read at once; an RTP output beside them has each datagram; both byte for byte", async () => {
   await Effect.runPromise(
     Effect.scoped(
@@ -39,16 +62,7 @@ it("plain UDP outputs take a whole read at once; an RTP output beside them has e
         const stream = Buffer.from(new TsGenerator({ seed: 8, bitrate: 8_000_000 }).packets(7 * 600));
         const datagrams = chunkTs(stream);
         // Four datagrams a millisecond: several wait for each read (every 3 ms).
-        yield* Effect.all([sendPaced(datagrams, plainPort, 4), sendPaced(datagrams, mixedPort, 4)], {
-          concurrency: 2,
-        });
-        yield* Effect.promise(() =>
-          eventually("both channels' UDP outputs have the whole stream", () =>
-            plain.totalBytes() >= stream.length && mixed.totalBytes() >= stream.length ? true : undefined,
-          ),
-        );
-        expect(plain.bytes().equals(stream)).toBe(true);
-        expect(mixed.bytes().equals(stream)).toBe(true);
+        yield* bothByteForByte(datagrams, stream, [plainPort, plain], [mixedPort, mixed], 4);
         // The RTP output's datagrams carry the same TS behind their 12-byte headers.
         expect(rtp.totalBytes()).toBe(stream.length + 12 * datagrams.length);
         expect(entries.get("mixed")).toBe(datagrams.length);
@@ -113,19 +127,7 @@ it("a channel whose only reader beside its UDP output is the RTMP remux takes wh
           }
         });
         const perMs = datagrams.length / 6000;
-        yield* Effect.all(
-          [sendPaced(datagrams, ports.whole, perMs), sendPaced(datagrams, ports.each, perMs)],
-          {
-            concurrency: 2,
-          },
-        );
-        yield* Effect.promise(() =>
-          eventually("both channels' UDP outputs have the whole stream", () =>
-            whole.totalBytes() >= stream.length && each.totalBytes() >= stream.length ? true : undefined,
-          ),
-        );
-        expect(whole.bytes().equals(stream)).toBe(true);
-        expect(each.bytes().equals(stream)).toBe(true);
+        yield* bothByteForByte(datagrams, stream, [ports.whole, whole], [ports.each, each], perMs);
         expect(entries.get("each")).toBe(datagrams.length);
         expect(entries.get("whole") ?? 0).toBeGreaterThan(0);
         expect(entries.get("whole") ?? 0).toBeLessThan(datagrams.length / 2);
