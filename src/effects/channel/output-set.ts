@@ -43,7 +43,7 @@ export interface OutputSet {
   readonly all: () => ReadonlyArray<OutputEntry>;
   readonly enabled: () => ReadonlyArray<OutputEntry>;
   readonly get: (outputId: string) => OutputEntry | undefined;
-  /** The shared remux, while an output of the channel uses it. */
+  /** The shared remux, while an output of the channel uses it, once it has read the TS that waits for it. */
   readonly remux: () => FlvRemux | null;
   /**
    * At each rebuild of the fan-out: what offers the enabled outputs' remux its TS, or null while none of them
@@ -114,7 +114,10 @@ export const makeOutputSet = (options: {
     let fedIn = -1;
     /** Feeds what waits once the input stops sending (no turn asks any more). */
     let late: ReturnType<typeof setTimeout> | null = null;
+    /** Whether this turn asked for `feedWhenDue` already: one ask a turn, not one per datagram. */
+    let asked = false;
     const feedWhenDue = () => {
+      asked = false;
       if (pendingLength === 0) return;
       // Both read paces set to 0: the remux reads at every turn.
       const period = REMUX_PACE_MS > 0 ? Math.floor((performance.now() + phase) / REMUX_PACE_MS) : fedIn + 1;
@@ -152,7 +155,10 @@ export const makeOutputSet = (options: {
         larger.set(pending.subarray(0, pendingLength));
         pending = larger;
       }
-      afterTheSends(feedWhenDue);
+      if (!asked) {
+        asked = true;
+        afterTheSends(feedWhenDue);
+      }
       pending.set(chunk, pendingLength);
       pendingLength += chunk.length;
     };

@@ -43,6 +43,7 @@ let scheduled = false;
 let holding = 0;
 /** Set while the end of a turn runs: what it asks for joins this run rather than another turn. */
 let running = false;
+
 /** Runs the next of `work`'s list, unless it was cancelled. */
 const runNext = (work: Work) => {
   const run = work.list[work.head] as () => void;
